@@ -1,0 +1,255 @@
+/**
+ * Loads a guest from a path, a `file:`/`http(s):` URL, bytes, or a compiled
+ * module, turning every way that can fail into one branded error that says
+ * how to fix it.
+ *
+ * Files are read with `Deno.readFile`, so Deno's permission model gates them:
+ * without `--allow-read` the read fails with `Deno.errors.NotCapable`, which
+ * becomes a {@linkcode GuestLoadError} naming the flag to add.
+ *
+ * @module
+ */
+
+import { GuestLoadError, InvalidModule } from "./errors.ts";
+
+/** Anything a guest can be loaded from. */
+export type GuestSource =
+  | string
+  | URL
+  | Uint8Array
+  | ArrayBuffer
+  | WebAssembly.Module;
+
+/** A compiled guest, with its bytes when they were available. */
+export interface LoadedModule {
+  /** The compiled module. */
+  module: WebAssembly.Module;
+  /** The module's bytes; absent when a compiled module was given. */
+  bytes: Uint8Array | undefined;
+  /** A short name for the source, for messages. */
+  label: string;
+}
+
+const MAGIC = [0x00, 0x61, 0x73, 0x6d];
+
+/**
+ * Turns a path or URL string into a URL. Strings with a scheme of two or more
+ * letters are URLs; everything else (including `C:\…`) is a path.
+ */
+function toUrl(source: string | URL): URL | string {
+  if (source instanceof URL) return source;
+  return /^[a-z][a-z0-9+.-]+:/i.test(source) ? new URL(source) : source;
+}
+
+function labelOf(target: URL | string): string {
+  if (typeof target === "string") return target;
+  if (target.protocol !== "file:") return target.href;
+  const path = decodeURIComponent(target.pathname);
+  try {
+    const cwd = Deno.cwd();
+    if (path.startsWith(`${cwd}/`)) return path.slice(cwd.length + 1);
+  } catch {
+    // Reading the working directory needs read permission; the absolute path will do.
+  }
+  return path;
+}
+
+async function readLocal(
+  target: URL | string,
+  label: string,
+): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(target);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new GuestLoadError(
+        "permission",
+        `cannot read ${label}: read permission is missing`,
+        `run again with --allow-read=${label} (or --allow-read)`,
+        { cause: error },
+      );
+    }
+    if (error instanceof Deno.errors.NotFound) {
+      throw new GuestLoadError(
+        "not_found",
+        `guest file not found: ${label}`,
+        "check the path, or leave it out to run the bundled guest",
+        { cause: error },
+      );
+    }
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new GuestLoadError(
+        "is_directory",
+        `${label} is a directory, not a .wasm file`,
+        "name a .wasm file inside it",
+        { cause: error },
+      );
+    }
+    throw new GuestLoadError(
+      "io",
+      `cannot read ${label}: ${(error as Error).message}`,
+      "check the file and its permissions",
+      { cause: error },
+    );
+  }
+}
+
+async function fetchRemote(url: URL, label: string): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new GuestLoadError(
+        "permission",
+        `cannot fetch ${label}: network permission is missing`,
+        `run again with --allow-net=${url.host}`,
+        { cause: error },
+      );
+    }
+    throw new GuestLoadError(
+      "fetch",
+      `cannot fetch ${label}: ${(error as Error).message}`,
+      "check the URL and that the server is up",
+      { cause: error },
+    );
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new GuestLoadError(
+      "fetch",
+      `cannot fetch ${label}: HTTP ${response.status} ${response.statusText}`,
+      "check the URL",
+    );
+  }
+  return response;
+}
+
+/**
+ * Checks the 8-byte preamble, so that "not wasm at all" and "a component,
+ * not a core module" get their own messages rather than V8's.
+ */
+export function checkPreamble(bytes: Uint8Array, label: string): void {
+  const isWasm = bytes.length >= 4 && MAGIC.every((b, i) => bytes[i] === b);
+  if (!isWasm) {
+    throw new InvalidModule(
+      `${label} is not a WebAssembly module: it does not start with \\0asm`,
+    );
+  }
+  if (bytes.length >= 8 && bytes[4] === 0x0d && bytes[6] === 0x01) {
+    throw new InvalidModule(
+      `${label} is a WebAssembly component; only core modules can run here`,
+    );
+  }
+}
+
+/**
+ * Compiles bytes, turning V8's `CompileError` into {@linkcode InvalidModule}.
+ *
+ * @param bytes The module's bytes.
+ * @param label A short name for messages.
+ * @returns The compiled module.
+ */
+export async function compileBytes(
+  bytes: Uint8Array,
+  label: string,
+): Promise<WebAssembly.Module> {
+  checkPreamble(bytes, label);
+  try {
+    return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+  } catch (error) {
+    throw new InvalidModule(
+      `${label} is not a valid WebAssembly module: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+async function collect(
+  stream: ReadableStream<Uint8Array>,
+): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/**
+ * Fetches and compiles a remote module with streaming compilation, keeping a
+ * copy of the bytes for signatures and metering. Servers that do not send
+ * `application/wasm` get a plain compile, since V8 refuses to stream those.
+ */
+async function loadRemote(url: URL, label: string): Promise<LoadedModule> {
+  const response = await fetchRemote(url, label);
+  const type = response.headers.get("content-type") ?? "";
+  if (!type.startsWith("application/wasm") || response.body === null) {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    return { module: await compileBytes(bytes, label), bytes, label };
+  }
+  const [forCompile, forBytes] = response.body.tee();
+  const streamed = new Response(forCompile, {
+    headers: { "content-type": "application/wasm" },
+  });
+  const [compiled, bytes] = await Promise.allSettled([
+    WebAssembly.compileStreaming(streamed),
+    collect(forBytes),
+  ]);
+  if (bytes.status === "rejected") {
+    throw new GuestLoadError(
+      "fetch",
+      `cannot fetch ${label}: ${(bytes.reason as Error).message}`,
+      "check the URL and that the server is up",
+      { cause: bytes.reason },
+    );
+  }
+  if (compiled.status === "rejected") {
+    checkPreamble(bytes.value, label);
+    throw new InvalidModule(
+      `${label} is not a valid WebAssembly module: ${
+        (compiled.reason as Error).message
+      }`,
+      { cause: compiled.reason },
+    );
+  }
+  return { module: compiled.value, bytes: bytes.value, label };
+}
+
+/**
+ * Loads and compiles a guest.
+ *
+ * @param source A path, a `file:`/`http:`/`https:` URL, bytes, or a compiled module.
+ * @returns The compiled module and, when available, its bytes.
+ * @throws {GuestLoadError} When the source cannot be read or fetched.
+ * @throws {InvalidModule} When the bytes are not a valid module.
+ */
+export async function loadModule(source: GuestSource): Promise<LoadedModule> {
+  if (source instanceof WebAssembly.Module) {
+    return { module: source, bytes: undefined, label: "module" };
+  }
+  if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
+    const bytes = source instanceof Uint8Array
+      ? source
+      : new Uint8Array(source);
+    return {
+      module: await compileBytes(bytes, "bytes"),
+      bytes,
+      label: "bytes",
+    };
+  }
+  if (typeof source !== "string" && !(source instanceof URL)) {
+    throw new TypeError(
+      `cannot load a guest from ${typeof source}: expected a path, URL, bytes or WebAssembly.Module`,
+    );
+  }
+  const target = toUrl(source);
+  const label = labelOf(target);
+  if (target instanceof URL && target.protocol !== "file:") {
+    if (target.protocol !== "http:" && target.protocol !== "https:") {
+      throw new GuestLoadError(
+        "fetch",
+        `cannot load ${label}: unsupported URL scheme ${target.protocol}`,
+        "use a path or a file:, http: or https: URL",
+      );
+    }
+    return await loadRemote(target, label);
+  }
+  const bytes = await readLocal(target, label);
+  return { module: await compileBytes(bytes, label), bytes, label };
+}

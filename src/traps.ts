@@ -1,0 +1,67 @@
+/**
+ * Names the trap behind an engine error. V8 gives traps as
+ * `WebAssembly.RuntimeError` with a fixed message per trap, and stack
+ * overflow as a `RangeError`; the messages below were read off V8 in Deno 2.9.
+ *
+ * @module
+ */
+
+import { GuestTrap, type TrapKind } from "./errors.ts";
+
+const TRAP_MESSAGES: [RegExp, TrapKind][] = [
+  [/^unreachable/, "unreachable"],
+  [
+    /memory access out of bounds|data segment out of bounds/,
+    "memory_out_of_bounds",
+  ],
+  [
+    /table index is out of bounds|table access out of bounds|element segment out of bounds|table.*out of bounds/,
+    "table_out_of_bounds",
+  ],
+  [/divide by zero|remainder by zero/, "divide_by_zero"],
+  [/divide result unrepresentable/, "integer_overflow"],
+  [/float unrepresentable in integer range/, "invalid_conversion"],
+  [/function signature mismatch/, "signature_mismatch"],
+  [/null function/, "null_function"],
+  [/null pointer|null reference|dereferencing a null/, "null_reference"],
+  [/illegal cast/, "bad_cast"],
+  [
+    /array element access out of bounds|array.*out of bounds/,
+    "array_out_of_bounds",
+  ],
+  [/unaligned/, "unaligned_atomic"],
+];
+
+/** `WebAssembly.Exception`, which TypeScript's DOM types do not declare yet. */
+const WasmException = (WebAssembly as unknown as {
+  Exception?: abstract new (...args: never[]) => object;
+}).Exception;
+
+/**
+ * Turns an engine error into a {@linkcode GuestTrap}, or returns `undefined`
+ * when the error is not a trap.
+ *
+ * @param error What the call threw.
+ * @returns The trap, or `undefined`.
+ */
+export function toGuestTrap(error: unknown): GuestTrap | undefined {
+  if (error instanceof WebAssembly.RuntimeError) {
+    const kind = TRAP_MESSAGES.find(([pattern]) => pattern.test(error.message))
+      ?.[1];
+    return new GuestTrap(kind ?? "other", error.message, { cause: error });
+  }
+  if (
+    error instanceof RangeError &&
+    error.message.includes("Maximum call stack size exceeded")
+  ) {
+    return new GuestTrap("stack_overflow", error.message, { cause: error });
+  }
+  if (WasmException !== undefined && error instanceof WasmException) {
+    return new GuestTrap(
+      "uncaught_exception",
+      "the guest threw a WebAssembly exception that nothing caught",
+      { cause: error },
+    );
+  }
+  return undefined;
+}
