@@ -44,7 +44,7 @@ export async function assembleWat(
   const module = wabt.parseWat(filename, source, WAT_FEATURES);
   try {
     module.resolveNames();
-    module.validate(WAT_FEATURES);
+    (module.validate as (features: object) => void)(WAT_FEATURES);
     return module.toBinary({ write_debug_names: true }).buffer;
   } finally {
     module.destroy();
@@ -68,7 +68,9 @@ async function buildWatGuests(): Promise<void> {
     const bytes = await assembleWat(source, name);
     const out = new URL(name.replace(/\.wat$/, ".wasm"), guestDir);
     await Deno.writeFile(out, bytes);
-    console.log(`built guest/${name.replace(/\.wat$/, ".wasm")} (${bytes.length} bytes)`);
+    console.log(
+      `built guest/${name.replace(/\.wat$/, ".wasm")} (${bytes.length} bytes)`,
+    );
   }
 }
 

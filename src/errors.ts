@@ -59,7 +59,10 @@ export class EarlyExitError extends Error {
     message: string,
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    // Passing an absent options bag to Error costs measurably in V8, and
+    // interrupts are on a hot path.
+    if (options === undefined) super(message);
+    else super(message, options);
     this[BRAND] = kind;
     this.name = kind;
   }
@@ -190,15 +193,40 @@ export class Interrupted extends EarlyExitError {
    * @param details The host's reason and code.
    */
   constructor(importName: string, details?: InterruptDetails) {
-    const why = details?.reason === undefined ? "" : `: ${details.reason}`;
-    super(
-      "Interrupted",
-      `guest interrupted by host import ${importName}${why}`,
-    );
+    super("Interrupted", interruptMessage(importName, details));
     this.importName = importName;
     this.reason = details?.reason;
     this.code = details?.code;
   }
+}
+
+/** The message of an {@linkcode Interrupted} error. */
+export function interruptMessage(
+  importName: string,
+  details?: InterruptDetails,
+): string {
+  const why = details?.reason === undefined ? "" : `: ${details.reason}`;
+  return `guest interrupted by host import ${importName}${why}`;
+}
+
+/**
+ * Makes a stop error (an outcome, not a bug) after the guest has unwound,
+ * without capturing a JavaScript stack: the stack would only show the
+ * runner, and in Deno capturing it costs more than the whole stop. Such an
+ * error is an `Error` of the given class, with the fields given.
+ */
+export function unwoundError<T extends EarlyExitError>(
+  type: abstract new (...args: never[]) => T,
+  kind: EarlyExitErrorKind,
+  message: string,
+  fields: Omit<T, keyof EarlyExitError>,
+): T {
+  // With a new.target whose constructor is not on the stack, V8 records no frames.
+  const error = Reflect.construct(Error, [message], type) as T;
+  Object.assign(error, fields);
+  (error as { [BRAND]: EarlyExitErrorKind })[BRAND] = kind;
+  error.name = kind;
+  return error;
 }
 
 /**

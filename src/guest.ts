@@ -35,7 +35,9 @@ import {
   ImportError,
   type InterruptDetails,
   Interrupted,
+  interruptMessage,
   isEarlyExitError,
+  unwoundError,
 } from "./errors.ts";
 import { type GuestSource, loadModule } from "./load.ts";
 import {
@@ -94,13 +96,30 @@ export type CallOutcome =
   | { outcome: "trap"; export: string; error: GuestTrap }
   | { outcome: "error"; export: string; error: HostImportError };
 
+const NO_ARGUMENTS: unknown[] = [];
+
 /** The state of the call in progress, shared with the wrapped imports. */
 interface CallState {
-  /** Set when the host stopped the guest; wins over whatever the call did. */
-  stop: EarlyExitError | undefined;
+  /**
+   * Set when the host stopped the guest; wins over whatever the call did.
+   * It makes the branded error only once the call has unwound, so that the
+   * throw through the guest stays as cheap as throwing a prepared error.
+   */
+  stop: (() => EarlyExitError) | undefined;
+  /** The prepared error thrown through the guest to unwind it. */
+  readonly unwind: Interrupted;
   /** The last value a host import threw, and which import threw it. */
   thrown: unknown;
   thrownBy: string | undefined;
+}
+
+/**
+ * Records why the guest must stop (the first reason wins) and unwinds it by
+ * throwing the prepared error.
+ */
+function requestStop(state: CallState, error: () => EarlyExitError): never {
+  state.stop ??= error;
+  throw state.unwind;
 }
 
 function isNativeFunction(fn: Function): boolean {
@@ -122,7 +141,7 @@ function wrapHostFunction(
 ): Function {
   if (isNativeFunction(fn)) return fn;
   return function (...args: unknown[]): unknown {
-    if (state.stop !== undefined) throw state.stop;
+    if (state.stop !== undefined) throw state.unwind;
     try {
       return Reflect.apply(fn, undefined, args);
     } catch (error) {
@@ -175,7 +194,6 @@ function buildImports(
   supplied: WebAssembly.Imports,
   interrupt: InterruptOptions | false,
   state: CallState,
-  host: HostControls,
 ): WebAssembly.Imports {
   const interruptModule = interrupt === false
     ? undefined
@@ -192,9 +210,22 @@ function buildImports(
       entry.name === interruptName && entry.kind === "function"
     ) {
       const onCall = interrupt.onCall;
-      namespace[entry.name] = (...args: unknown[]) => {
+      namespace[entry.name] = (...args: unknown[]): never => {
         const details = onCall?.(args) ?? undefined;
-        host.interrupt(label, details);
+        return requestStop(
+          state,
+          () =>
+            unwoundError(
+              Interrupted,
+              "Interrupted",
+              interruptMessage(label, details),
+              {
+                importName: label,
+                reason: details?.reason,
+                code: details?.code,
+              },
+            ),
+        );
       };
       continue;
     }
@@ -258,6 +289,8 @@ export class Guest {
   readonly #signatures: Map<string, FunctionSignature>;
   readonly #state: CallState;
   readonly #needed: ImportDescriptor[];
+  /** Exports already checked, so that repeated calls skip the checks. */
+  readonly #checked = new Map<string, Function>();
 
   /** @internal Use {@linkcode loadGuest}. */
   constructor(
@@ -294,6 +327,7 @@ export class Guest {
    */
   async reinstantiate(): Promise<void> {
     this.#state.stop = undefined;
+    this.#checked.clear();
     this.#instance = await instantiate(
       this.module,
       this.#imports,
@@ -353,9 +387,13 @@ export class Guest {
    * @returns How the call ended.
    * @throws {ExportError} When there is no such function export, or the arguments do not fit.
    */
-  invoke(name: string, args: unknown[] = []): CallOutcome {
-    const fn = this.#exportedFunction(name);
-    this.#checkArguments(name, args);
+  invoke(name: string, args: unknown[] = NO_ARGUMENTS): CallOutcome {
+    let fn = this.#checked.get(name);
+    if (fn === undefined || fn.length !== args.length) {
+      fn = this.#exportedFunction(name);
+      this.#checkArguments(name, args);
+      this.#checked.set(name, fn);
+    }
     const state = this.#state;
     state.stop = undefined;
     state.thrown = undefined;
@@ -366,7 +404,7 @@ export class Guest {
     } catch (error) {
       return this.#settle(name, error);
     }
-    if (state.stop !== undefined) return this.#settle(name, state.stop);
+    if (state.stop !== undefined) return this.#settle(name, undefined);
     return { outcome: "returned", export: name, value };
   }
 
@@ -392,7 +430,7 @@ export class Guest {
     const state = this.#state;
     const stop = state.stop;
     state.stop = undefined;
-    const outcome = classify(stop ?? error, state);
+    const outcome = stop ? stop() : classify(error, state);
     if (outcome instanceof Interrupted) {
       return { outcome: "interrupted", export: name, error: outcome };
     }
@@ -444,7 +482,9 @@ async function instantiate(
   } catch (error) {
     const stop = state.stop;
     state.stop = undefined;
-    throw toImportError(error, needed) ?? classify(stop ?? error, state);
+    throw stop
+      ? stop()
+      : toImportError(error, needed) ?? classify(error, state);
   }
 }
 
@@ -476,14 +516,22 @@ export async function loadGuest(
   const { module, bytes, label } = await loadModule(source);
   const state: CallState = {
     stop: undefined,
+    unwind: new Interrupted("(prepared)", { reason: "unwinding the guest" }),
     thrown: undefined,
     thrownBy: undefined,
   };
   const host: HostControls = {
     interrupt(importName: string, details?: InterruptDetails): never {
-      const stop = new Interrupted(importName, details);
-      state.stop ??= stop;
-      throw state.stop;
+      return requestStop(
+        state,
+        () =>
+          unwoundError(
+            Interrupted,
+            "Interrupted",
+            interruptMessage(importName, details),
+            { importName, reason: details?.reason, code: details?.code },
+          ),
+      );
     },
   };
   const supplied = typeof options.imports === "function"
@@ -495,7 +543,6 @@ export async function loadGuest(
     supplied,
     options.interrupt ?? {},
     state,
-    host,
   );
   const instance = await instantiate(module, imports, state, needed);
   const signatures = bytes === undefined

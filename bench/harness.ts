@@ -1,0 +1,79 @@
+/**
+ * A small side-by-side timer: cases are run in interleaved rounds so that
+ * drift in machine speed hits both sides of a ratio alike, and the median
+ * round is reported.
+ */
+
+/** Times one call of `fn` in nanoseconds, averaged over `iterations` calls. */
+function timeOnce(fn: () => unknown, iterations: number): number {
+  const start = performance.now();
+  for (let i = 0; i < iterations; i++) fn();
+  return ((performance.now() - start) * 1e6) / iterations;
+}
+
+/** Picks an iteration count that makes one round take about `roundMs`. */
+function calibrate(fn: () => unknown, roundMs: number): number {
+  let iterations = 1;
+  for (;;) {
+    const start = performance.now();
+    for (let i = 0; i < iterations; i++) fn();
+    const elapsed = performance.now() - start;
+    if (elapsed >= roundMs / 4 || iterations >= 1 << 30) {
+      return Math.max(
+        1,
+        Math.round((iterations * roundMs) / Math.max(elapsed, 0.001)),
+      );
+    }
+    iterations *= 4;
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The median time per call of each case, in nanoseconds. */
+export function compare(
+  cases: Record<string, () => unknown>,
+  options: { rounds?: number; roundMs?: number } = {},
+): Record<string, number> {
+  const rounds = options.rounds ?? 9;
+  const roundMs = options.roundMs ?? 40;
+  const names = Object.keys(cases);
+  for (const name of names) {
+    timeOnce(cases[name], calibrate(cases[name], roundMs)); // warm up
+  }
+  const counts = Object.fromEntries(
+    names.map((n) => [n, calibrate(cases[n], roundMs)]),
+  );
+  const samples: Record<string, number[]> = Object.fromEntries(
+    names.map((n) => [n, []]),
+  );
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names) {
+      samples[name].push(timeOnce(cases[name], counts[name]));
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, median(samples[n])]));
+}
+
+/** Formats nanoseconds for a table. */
+export function formatNs(ns: number): string {
+  if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
+  if (ns >= 1e3) return `${(ns / 1e3).toFixed(2)} µs`;
+  return `${ns.toFixed(1)} ns`;
+}
+
+/** Prints rows as an aligned text table. */
+export function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => r[i].length))
+  );
+  const line = (cells: string[]) =>
+    cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+  console.log(line(header));
+  console.log(line(widths.map((w) => "-".repeat(w))));
+  for (const row of rows) console.log(line(row));
+}

@@ -1,0 +1,196 @@
+import assert from "node:assert/strict";
+import { runMain } from "./support/cli.ts";
+import { assembleWat } from "../guest/build.ts";
+
+const TRANSCRIPT = [
+  "interrupt_execution called!",
+  "Error from exit_early: guest interrupted by host import env.interrupt_execution",
+  "Success!",
+  "",
+].join("\n");
+
+function assertOneLineError(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${stderr}`);
+  assert.match(lines[0], pattern);
+  assert.doesNotMatch(stderr, /\bat .*:\d+:\d+/, "no stack trace");
+}
+
+Deno.test("deno run --allow-read main.ts prints the seed's transcript and exits 0", async () => {
+  const run = await runMain(["--allow-read"]);
+  assert.equal(run.stdout, TRANSCRIPT);
+  assert.equal(run.stderr, "");
+  assert.equal(run.code, 0);
+});
+
+Deno.test("least privilege: --allow-read=guest is enough", async () => {
+  const run = await runMain(["--allow-read=guest"]);
+  assert.equal(run.stdout, TRANSCRIPT);
+  assert.equal(run.code, 0);
+});
+
+Deno.test("the Rust build of the seed guest runs the same way", async () => {
+  const run = await runMain(["--allow-read=guest"], [
+    "guest/early_exit_guest_rust.wasm",
+  ]);
+  assert.equal(run.stdout, TRANSCRIPT);
+  assert.equal(run.code, 0);
+});
+
+Deno.test("without read permission: one line naming the flag, exit 2", async () => {
+  const run = await runMain([]);
+  assert.equal(run.code, 2);
+  assert.equal(run.stdout, "");
+  assertOneLineError(
+    run.stderr,
+    /run again with --allow-read=guest\/early_exit_guest\.wasm/,
+  );
+});
+
+Deno.test("a missing file, a directory and a non-wasm file each give one line and exit 2", async () => {
+  const cases: [string, RegExp][] = [
+    ["missing.wasm", /guest file not found: missing\.wasm; check the path/],
+    ["guest", /guest is a directory, not a \.wasm file/],
+    ["deno.json", /deno\.json is not a WebAssembly module/],
+  ];
+  for (const [path, pattern] of cases) {
+    const run = await runMain(["--allow-read"], [path]);
+    assert.equal(run.code, 2, path);
+    assertOneLineError(run.stderr, pattern);
+  }
+});
+
+Deno.test("a corrupt module gives one line and exit 2", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".wasm" });
+  try {
+    await Deno.writeFile(
+      path,
+      new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 9, 9]),
+    );
+    const run = await runMain(["--allow-read"], [path]);
+    assert.equal(run.code, 2);
+    assertOneLineError(run.stderr, /is not a valid WebAssembly module/);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("--json prints one object", async () => {
+  const run = await runMain(["--allow-read"], ["--json"]);
+  assert.equal(run.code, 0);
+  assert.deepEqual(JSON.parse(run.stdout), {
+    outcome: "interrupted",
+    export: "exit_early",
+    message: "guest interrupted by host import env.interrupt_execution",
+  });
+  assert.equal(run.stdout.trimEnd().split("\n").length, 1);
+});
+
+Deno.test("a guest whose exit_early returns: 'did not error', exit 1; other exports expect returned", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/returns.wasm`;
+    await Deno.writeFile(
+      path,
+      await assembleWat(`(module
+        (import "env" "interrupt_execution" (func $stop))
+        (func (export "exit_early") (result i32) (i32.const 42))
+        (func (export "add") (param i32 i64) (result i64) (i64.add (i64.extend_i32_s (local.get 0)) (local.get 1)))
+        (func (export "boom") (unreachable)))`),
+    );
+    const seedLike = await runMain(["--allow-read"], [path]);
+    assert.equal(seedLike.code, 1);
+    assert.equal(seedLike.stdout, "");
+    assert.equal(
+      seedLike.stderr,
+      "exit_early did not error. Returned the value: 42\n",
+    );
+
+    const add = await runMain(["--allow-read"], [
+      path,
+      "--invoke",
+      "add",
+      "--arg",
+      "2",
+      "--arg",
+      "9007199254740993",
+    ]);
+    assert.equal(add.code, 0, add.stderr);
+    assert.equal(add.stdout, "add returned: 9007199254740995\nSuccess!\n");
+
+    const addJson = await runMain(["--allow-read"], [
+      path,
+      "--invoke=add",
+      "--arg=1",
+      "--arg=2",
+      "--json",
+    ]);
+    assert.deepEqual(JSON.parse(addJson.stdout), {
+      outcome: "returned",
+      export: "add",
+      value: 3,
+      message: "add returned 3",
+    });
+
+    const boom = await runMain(["--allow-read"], [
+      path,
+      "--invoke",
+      "boom",
+      "--json",
+    ]);
+    assert.equal(boom.code, 1);
+    assert.equal(JSON.parse(boom.stdout).outcome, "trap");
+    assert.equal(JSON.parse(boom.stdout).trap, "unreachable");
+
+    const boomExpected = await runMain(["--allow-read"], [
+      path,
+      "--invoke",
+      "boom",
+      "--expect",
+      "trap",
+    ]);
+    assert.equal(boomExpected.code, 0);
+    assert.match(
+      boomExpected.stdout,
+      /^Error from boom: guest trapped \(unreachable\): unreachable\nSuccess!\n$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("usage errors exit 2 with one line; --help documents outcomes and exit codes", async () => {
+  for (
+    const [args, pattern] of [
+      [["--bogus"], /Unknown option '--bogus'.*--help/],
+      [
+        ["--expect", "maybe"],
+        /--expect must be one of returned, interrupted, trap, error/,
+      ],
+      [
+        ["--invoke", "nope"],
+        /has no export named "nope"; its function exports are: exit_early/,
+      ],
+      [["--arg", "1"], /takes 0 argument/],
+      [["a.wasm", "b.wasm"], /expected at most one guest/],
+    ] as [string[], RegExp][]
+  ) {
+    const run = await runMain(["--allow-read"], args);
+    assert.equal(run.code, 2, args.join(" "));
+    assertOneLineError(run.stderr, pattern);
+  }
+  const help = await runMain([], ["--help"]);
+  assert.equal(help.code, 0);
+  for (
+    const word of [
+      "--invoke",
+      "--arg",
+      "--json",
+      "--expect",
+      "Exit status",
+      "--allow-read",
+    ]
+  ) {
+    assert.ok(help.stdout.includes(word), word);
+  }
+});
