@@ -59,10 +59,7 @@ export class EarlyExitError extends Error {
     message: string,
     options?: ErrorOptions,
   ) {
-    // Passing an absent options bag to Error costs measurably in V8, and
-    // interrupts are on a hot path.
-    if (options === undefined) super(message);
-    else super(message, options);
+    super(message, options);
     this[BRAND] = kind;
     this.name = kind;
   }

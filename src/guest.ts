@@ -96,6 +96,9 @@ export type CallOutcome =
   | { outcome: "trap"; export: string; error: GuestTrap }
   | { outcome: "error"; export: string; error: HostImportError };
 
+/** Any function a guest can import or export. */
+type HostFunction = (...args: never[]) => unknown;
+
 const NO_ARGUMENTS: unknown[] = [];
 
 /** The state of the call in progress, shared with the wrapped imports. */
@@ -122,7 +125,7 @@ function requestStop(state: CallState, error: () => EarlyExitError): never {
   throw state.unwind;
 }
 
-function isNativeFunction(fn: Function): boolean {
+function isNativeFunction(fn: HostFunction): boolean {
   return /\{\s*\[native code\]\s*\}\s*$/.test(
     Function.prototype.toString.call(fn),
   );
@@ -135,10 +138,10 @@ function isNativeFunction(fn: Function): boolean {
  * through: wrapping them would cost the fast wasm-to-wasm path.
  */
 function wrapHostFunction(
-  fn: Function,
+  fn: HostFunction,
   importName: string,
   state: CallState,
-): Function {
+): HostFunction {
   if (isNativeFunction(fn)) return fn;
   return function (...args: unknown[]): unknown {
     if (state.stop !== undefined) throw state.unwind;
@@ -239,7 +242,7 @@ function buildImports(
     if (!fits(value)) throw new ImportError(label, entry.expected, problem);
     namespace[entry.name] = entry.kind === "function"
       ? wrapHostFunction(
-        value as Function,
+        value as HostFunction,
         label,
         state,
       ) as WebAssembly.ImportValue
@@ -290,7 +293,7 @@ export class Guest {
   readonly #state: CallState;
   readonly #needed: ImportDescriptor[];
   /** Exports already checked, so that repeated calls skip the checks. */
-  readonly #checked = new Map<string, Function>();
+  readonly #checked = new Map<string, HostFunction>();
 
   /** @internal Use {@linkcode loadGuest}. */
   constructor(
@@ -336,9 +339,9 @@ export class Guest {
     );
   }
 
-  #exportedFunction(name: string): Function {
+  #exportedFunction(name: string): HostFunction {
     const value = (this.#instance.exports as Record<string, unknown>)[name];
-    if (typeof value === "function") return value;
+    if (typeof value === "function") return value as HostFunction;
     const functions = WebAssembly.Module.exports(this.module)
       .filter((entry) => entry.kind === "function")
       .map((entry) => entry.name);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { assembleWat } from "../guest/build.ts";
 import {
   type CallOutcome,
-  GuestTrap,
+  type GuestTrap,
   HostImportError,
   Interrupted,
   isExportError,
