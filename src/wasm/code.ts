@@ -1,0 +1,1044 @@
+/**
+ * Rewrites function bodies: splits each body into straight-line segments,
+ * prepays each segment's cost with a check at its start, charges bulk
+ * operators by their operand at run time, and shifts function indices.
+ *
+ * It works in two passes so that the output can be allocated once at its
+ * exact size. {@linkcode CodeRewriter.scan} decodes every operator of a body
+ * once, checks its indices and block structure, and appends to an edit list
+ * (where checks go and what they cost, which index bytes change, where
+ * run-time charges go), returning the rewritten body's size. Later,
+ * {@linkcode CodeRewriter.emit} copies every body in bulk between its edits.
+ * Neither pass allocates per operator.
+ *
+ * @module
+ */
+
+import { LIMITS, type ModuleInfo } from "./module.ts";
+import {
+  ATOMIC_OPS,
+  GC_OPS,
+  Imm,
+  MISC_OPS,
+  type OpcodeSpace,
+  Role,
+  SIMD_OPS,
+  SINGLE_BYTE,
+} from "./opcodes.ts";
+import {
+  decoded,
+  fail,
+  Reader,
+  readU32,
+  readU64,
+  skipSigned,
+} from "./reader.ts";
+import {
+  isAbstractHeapType,
+  readBlockType,
+  readHeapType,
+  readValType,
+} from "./types.ts";
+import { s64Size, u32Size, Writer } from "./writer.ts";
+
+/** The price of every operator, resolved from a cost table. */
+export interface CostModel {
+  /** Static cost per single-byte opcode. */
+  readonly single: Float64Array;
+  /** Static cost per 0xFB opcode. */
+  readonly gc: Float64Array;
+  /** Static cost per 0xFC opcode. */
+  readonly misc: Float64Array;
+  /** Static cost per 0xFD opcode. */
+  readonly simd: Float64Array;
+  /** Static cost per 0xFE opcode. */
+  readonly atomics: Float64Array;
+  /** Run-time cost per byte of `memory.fill/copy/init`. */
+  readonly perByte: number;
+  /** Run-time cost per element of table and GC array bulk operators. */
+  readonly perElement: number;
+  /** Run-time cost per page of `memory.grow`. */
+  readonly perPage: number;
+}
+
+/** What the added code refers to. */
+export interface FuelTargets {
+  /** The index of the fuel counter global. */
+  readonly fuelGlobal: number;
+  /** The index of the added slow-path function. */
+  readonly slowFunction: number;
+}
+
+const enum Frame {
+  Function,
+  Block,
+  Loop,
+  If,
+  Else,
+  Try,
+  Catch,
+  CatchAll,
+  TryTable,
+}
+
+/**
+ * Edit kinds, in the low 4 bits of an edit's second field; the bits above
+ * hold a flag or a length.
+ */
+const enum Edit {
+  /** A removed check (a free segment that needs none). */
+  Skip,
+  /** A check; flag: it must stay even if free; value: the cost. */
+  Check,
+  /** A function index; above: the old LEB length; value: the new index. */
+  Function,
+  /** A run-time charge; flag: 64-bit operand; value: the unit cost. */
+  Dynamic,
+}
+
+/** Fields per edit: input position, kind (and flag or length), value. */
+const EDIT_SIZE = 3;
+
+/** Fields per body record. */
+const enum Body {
+  Start,
+  GroupsStart,
+  CodeStart,
+  End,
+  Groups,
+  LocalCount,
+  Flags,
+  EditsFrom,
+  EditsTo,
+  Size,
+  FunctionIndex,
+  Fields,
+}
+
+const HAS_DYNAMIC = 1;
+const HAS_DYNAMIC_32 = 2;
+
+/** Dynamic charges are capped here so that a 64-bit product never wraps. */
+const SATURATED = 1n << 62n;
+/** Segment costs are capped here so that they stay exact doubles. */
+const MAX_SEGMENT_COST = Number.MAX_SAFE_INTEGER;
+/** Runs shorter than this are copied word by word instead of by `set`. */
+const SHORT_RUN = 48;
+
+function uleb(value: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value = Math.floor(value / 0x80);
+    if (value !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (value !== 0);
+  return out;
+}
+
+/** `i32`, `i64`, `f32`, `f64` or `v128`. */
+function isNumeric(byte: number): boolean {
+  return byte >= 0x7b && byte <= 0x7f;
+}
+
+function unknownOpcode(prefix: number, code: number, at: number): never {
+  const hex = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
+  return fail(
+    prefix < 0
+      ? `unknown opcode ${hex(code)}`
+      : `unknown opcode ${hex(prefix)} ${hex(code)}`,
+    at,
+  );
+}
+
+/**
+ * Instruments the function bodies of one module.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const rewriter = new CodeRewriter(bytes, info, costs, targets);
+ * const size = rewriter.scan(bodyStart, bodyEnd, functionIndex);
+ * // …after every body is scanned and `size`s are summed:
+ * rewriter.emit(writer);
+ * ```
+ */
+export class CodeRewriter {
+  readonly #bytes: Uint8Array;
+  readonly #input: DataView;
+  readonly #info: ModuleInfo;
+  readonly #costs: CostModel;
+  readonly #targets: FuelTargets;
+  readonly #checkPrefix: Uint8Array;
+  readonly #checkSuffix: Uint8Array;
+  #checkMiddle: Uint8Array = new Uint8Array(0);
+  /** The whole check for a one-byte cost, which is patched in twice. */
+  #template: Uint8Array = new Uint8Array(0);
+  #templateWords: Uint32Array = new Uint32Array(0);
+  #firstCostAt = 0;
+  #secondCostAt = 0;
+  #edits: Int32Array;
+  #editCount = 0;
+  /** Costs that do not fit an `Int32Array`; an edit stores `-(i + 1)`. */
+  #bigCosts: number[] = [];
+  #bodies: Int32Array = new Int32Array(Body.Fields * 64);
+  #bodyCount = 0;
+  #frames: Uint8Array = new Uint8Array(64);
+  #catchTargets: Uint8Array = new Uint8Array(64);
+  #dynamicCache: (Uint8Array | undefined)[] = [];
+  #preparedFor = -1;
+  #checkFixed = 0;
+  /** A reader for the less common immediates, reused across operators. */
+  #reader: Reader;
+  /** The table or memory indices the last bulk operator named. */
+  #index = 0;
+  #index2 = 0;
+  /** `HAS_DYNAMIC` bits of the body being scanned. */
+  #bodyFlags = 0;
+
+  /**
+   * @param bytes The input module.
+   * @param info The module's sections before the code.
+   * @param costs The cost model.
+   * @param targets The added global and function.
+   * @param codeSize The code section's size, to size the edit list.
+   */
+  constructor(
+    bytes: Uint8Array,
+    info: ModuleInfo,
+    costs: CostModel,
+    targets: FuelTargets,
+    codeSize = 0,
+  ) {
+    this.#bytes = bytes;
+    this.#input = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    this.#info = info;
+    this.#costs = costs;
+    this.#targets = targets;
+    this.#edits = new Int32Array(EDIT_SIZE * Math.max(256, codeSize >> 4));
+    this.#reader = new Reader(bytes, 0, 0);
+    this.#checkPrefix = Uint8Array.from([
+      0x23, // global.get $fuel
+      ...uleb(targets.fuelGlobal),
+      0x42, // i64.const (the cost follows)
+    ]);
+    this.#checkSuffix = Uint8Array.from([
+      0x10, // call $slow
+      ...uleb(targets.slowFunction),
+      0x0b, // end
+    ]);
+  }
+
+  #pushEdit(pos: number, kind: number, value: number): number {
+    const at = this.#editCount * EDIT_SIZE;
+    if (at + EDIT_SIZE > this.#edits.length) {
+      const next = new Int32Array(this.#edits.length * 2);
+      next.set(this.#edits);
+      this.#edits = next;
+    }
+    const edits = this.#edits;
+    edits[at] = pos;
+    edits[at + 1] = kind;
+    edits[at + 2] = value;
+    return this.#editCount++;
+  }
+
+  #growFrames(): void {
+    const frames = new Uint8Array(this.#frames.length * 2);
+    frames.set(this.#frames);
+    this.#frames = frames;
+    const targets = new Uint8Array(frames.length);
+    targets.set(this.#catchTargets);
+    this.#catchTargets = targets;
+  }
+
+  /**
+   * Decodes and checks one function body and records its edits.
+   *
+   * @param start The first byte of the body (after its size).
+   * @param end One past the body's last byte.
+   * @param functionIndex The body's original function index.
+   * @returns The size of the rewritten body, its size prefix included.
+   */
+  scan(start: number, end: number, functionIndex: number): number {
+    const info = this.#info;
+    const bytes = this.#bytes;
+    const typeCount = info.typeCount;
+
+    // Locals.
+    const r = this.#reader;
+    r.pos = start;
+    r.end = end;
+    let localCount = info.typeParams[info.functionTypes[functionIndex]!]!;
+    const groups = r.count("local group", 2);
+    const groupsStart = r.pos;
+    for (let i = 0; i < groups; i++) {
+      const at = r.pos;
+      localCount += r.u32();
+      if (localCount > LIMITS.locals - 3) {
+        r.fail(
+          `function ${functionIndex} has too many locals to add fuel counters`,
+          at,
+        );
+      }
+      readValType(r, typeCount);
+    }
+    const codeStart = r.pos;
+
+    const editsFrom = this.#editCount;
+    let growth = 0;
+    const costs = this.#costs;
+    const singleImm = SINGLE_BYTE.imm;
+    const singleRole = SINGLE_BYTE.role;
+    const singleCost = costs.single;
+    const functionCount = info.functionCount;
+    const importedFunctions = info.importedFunctions;
+    const globalCount = info.globalCount;
+    const memoryCount = info.memoryIs64.length;
+    const memory64 = info.memoryIs64;
+    let frames = this.#frames;
+    let catchTargets = this.#catchTargets;
+    let depth = 1;
+    frames[0] = Frame.Function;
+    catchTargets[0] = 0;
+
+    const checkFixed = this.#prepareFunction(localCount);
+    let segment = this.#pushEdit(codeStart, Edit.Check | 1 << 4, 0);
+    let cost = 0;
+    let live = true;
+    this.#bodyFlags = 0;
+
+    // The `case` labels below are literal numbers, the values of `Imm` and
+    // `Role` named in their comments: only literal labels make `switch` a
+    // jump table, and this loop runs once per operator.
+    let p = codeStart;
+    for (;;) {
+      if (p >= end) fail("function body does not end with end", p);
+      const opPos = p;
+      const op = bytes[p++]!;
+      let code = op;
+      let imm: number;
+      let role: number;
+      if (op < 0xfb) {
+        imm = singleImm[op]!;
+        role = singleRole[op]!;
+        if (live) cost += singleCost[op]!;
+        if (imm === 1 /* Imm.None */ && role === 0 /* Role.Plain */) continue;
+        if (imm === 0 /* Imm.Unknown */) unknownOpcode(-1, op, opPos);
+      } else {
+        let space: OpcodeSpace;
+        let spaceCost: Float64Array;
+        if (op === 0xfc) {
+          space = MISC_OPS;
+          spaceCost = costs.misc;
+        } else if (op === 0xfd) {
+          space = SIMD_OPS;
+          spaceCost = costs.simd;
+        } else if (op === 0xfb) {
+          space = GC_OPS;
+          spaceCost = costs.gc;
+        } else if (op === 0xfe) {
+          space = ATOMIC_OPS;
+          spaceCost = costs.atomics;
+        } else {
+          return unknownOpcode(-1, op, opPos);
+        }
+        p = readU32(bytes, p, end);
+        code = decoded;
+        imm = code < space.imm.length ? space.imm[code]! : Imm.Unknown;
+        if (imm === 0 /* Imm.Unknown */) unknownOpcode(op, code, opPos);
+        role = space.role[code]!;
+        if (live) cost += spaceCost[code]!;
+      }
+
+      // Immediates. `index` keeps what a role below needs.
+      let index = 0;
+      switch (imm) {
+        case 1: // Imm.None
+          break;
+        case 8: { // Imm.Local
+          const at = p;
+          p = readU32(bytes, p, end);
+          if (decoded >= localCount) {
+            fail(
+              `local index ${decoded} out of range: the function has ${localCount} locals`,
+              at,
+            );
+          }
+          break;
+        }
+        case 19: // Imm.I32
+        case 20: // Imm.I64
+          if (p < end && bytes[p]! < 0x80) p++;
+          else p = skipSigned(bytes, p, end, imm === 19 ? 32 : 64);
+          break;
+        case 11: // Imm.MemArg
+        case 12: { // Imm.MemArgLane
+          p = readU32(bytes, p, end);
+          let memory = 0;
+          if (decoded & 0x40) {
+            const at = p;
+            p = readU32(bytes, p, end);
+            memory = decoded;
+            if (memory >= memoryCount) {
+              fail(`memory index ${memory} out of range`, at);
+            }
+          } else if (memoryCount === 0) {
+            fail("memory access without a memory", opPos);
+          }
+          if (memory64[memory]) p = readU64(bytes, p, end);
+          else p = readU32(bytes, p, end);
+          if (imm === 12) {
+            if (p >= end) fail("unexpected end: expected lane index", p);
+            p++;
+          }
+          break;
+        }
+        case 2: // Imm.BlockType
+          if (p < end && (bytes[p] === 0x40 || isNumeric(bytes[p]!))) p++;
+          else p = this.#readBlockType(p, end);
+          break;
+        case 3: { // Imm.Label
+          const at = p;
+          p = readU32(bytes, p, end);
+          index = decoded;
+          // `delegate` names a label outside the `try` it ends.
+          if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
+            fail(`label ${index} out of range`, at);
+          }
+          break;
+        }
+        case 5: { // Imm.Func
+          const at = p;
+          p = readU32(bytes, p, end);
+          index = decoded;
+          if (index >= functionCount) {
+            fail(
+              `function index ${index} out of range: the module has ${functionCount} functions`,
+              at,
+            );
+          }
+          if (index >= importedFunctions) {
+            this.#pushEdit(at, Edit.Function | (p - at) << 4, index + 1);
+            growth += u32Size(index + 1) - (p - at);
+          }
+          break;
+        }
+        case 9: { // Imm.Global
+          const at = p;
+          p = readU32(bytes, p, end);
+          if (decoded >= globalCount) {
+            fail(
+              `global index ${decoded} out of range: the module has ${globalCount} globals`,
+              at,
+            );
+          }
+          break;
+        }
+        case 16: // Imm.Index
+          p = readU32(bytes, p, end);
+          break;
+        case 7: // Imm.Type
+          p = this.#readTypeIndex(p, end);
+          break;
+        case 22: // Imm.F64
+          if (end - p < 8) fail("unexpected end: expected 8 bytes", p);
+          p += 8;
+          break;
+        default:
+          p = this.#readOtherImmediate(imm, p, end, depth, opPos);
+      }
+
+      // A new segment starts after this operator when `must` is set: 1 if
+      // its check must stay even when free, 0 if a free one may go.
+      let must = -1;
+      switch (role) {
+        case 0: // Role.Plain
+          break;
+        case 1: // Role.Block
+        case 2: // Role.Loop
+        case 3: // Role.If
+        case 6: // Role.Try
+        case 9: // Role.TryTable
+          if (depth >= frames.length) {
+            this.#growFrames();
+            frames = this.#frames;
+            catchTargets = this.#catchTargets;
+          }
+          frames[depth] = role === 1
+            ? Frame.Block
+            : role === 2
+            ? Frame.Loop
+            : role === 3
+            ? Frame.If
+            : role === 6
+            ? Frame.Try
+            : Frame.TryTable;
+          catchTargets[depth] = 0;
+          depth++;
+          if (role === 2) must = 1;
+          else if (role === 3) must = 0;
+          break;
+        case 4: // Role.Else
+          if (frames[depth - 1] !== Frame.If) fail("else without if", opPos);
+          frames[depth - 1] = Frame.Else;
+          must = 0;
+          break;
+        case 5: // Role.End
+          depth--;
+          if (depth === 0) {
+            if (p !== end) fail("operators after the function's final end", p);
+            growth += this.#closeSegment(segment, cost, checkFixed);
+            return this.#finishBody(
+              start,
+              groupsStart,
+              codeStart,
+              end,
+              groups,
+              localCount,
+              editsFrom,
+              growth,
+              functionIndex,
+            );
+          }
+          must = catchTargets[depth]!;
+          break;
+        case 10: // Role.BranchIf
+          must = 0;
+          break;
+        case 11: // Role.Call
+          if (index < importedFunctions) must = 1;
+          break;
+        case 12: // Role.CallDynamic
+          must = 1;
+          break;
+        case 13: // Role.Transfer
+          live = false;
+          break;
+        case 7: // Role.Catch
+          this.#checkCatch(op, depth, opPos);
+          must = 1;
+          break;
+        case 8: // Role.Delegate
+          if (frames[depth - 1] !== Frame.Try) {
+            fail("delegate without try", opPos);
+          }
+          depth--;
+          must = 1;
+          break;
+        default: // Role.PerByte, Role.PerElement, Role.PerPage
+          if (live) {
+            growth += this.#chargeBulk(op, code, role, opPos, localCount);
+          }
+      }
+      if (must >= 0) {
+        growth += this.#closeSegment(segment, cost, checkFixed);
+        segment = this.#pushEdit(p, Edit.Check | must << 4, 0);
+        cost = 0;
+        live = true;
+      }
+    }
+  }
+
+  /** Reads a block type that is not empty and not a numeric type. */
+  #readBlockType(p: number, end: number): number {
+    const r = this.#reader;
+    r.pos = p;
+    r.end = end;
+    readBlockType(r, this.#info.typeCount);
+    return r.pos;
+  }
+
+  /**
+   * Reads the immediates of the less common operators. Leaves the table or
+   * memory indices that bulk charges need in `#index` and `#index2`.
+   */
+  #readOtherImmediate(
+    imm: number,
+    p: number,
+    end: number,
+    depth: number,
+    opPos: number,
+  ): number {
+    const bytes = this.#bytes;
+    const info = this.#info;
+    const typeCount = info.typeCount;
+    const r = this.#reader;
+    r.end = end;
+    switch (imm) {
+      case Imm.BrTable: {
+        r.pos = p;
+        const n = r.count("br_table target");
+        p = r.pos;
+        for (let i = 0; i <= n; i++) {
+          const at = p;
+          p = readU32(bytes, p, end);
+          if (decoded >= depth) fail(`label ${decoded} out of range`, at);
+        }
+        return p;
+      }
+      case Imm.CallIndirect: {
+        p = this.#readTypeIndex(p, end);
+        const at = p;
+        p = readU32(bytes, p, end);
+        if (decoded >= info.tableIs64.length) {
+          fail(`table index ${decoded} out of range`, at);
+        }
+        return p;
+      }
+      case Imm.Table:
+      case Imm.TablePair:
+      case Imm.ElemTable:
+      case Imm.Memory:
+      case Imm.MemoryPair:
+      case Imm.DataMemory: {
+        const isTable = imm === Imm.Table || imm === Imm.TablePair ||
+          imm === Imm.ElemTable;
+        const what = isTable ? "table" : "memory";
+        const limit = isTable ? info.tableIs64.length : info.memoryIs64.length;
+        if (imm === Imm.ElemTable || imm === Imm.DataMemory) {
+          p = readU32(bytes, p, end);
+        }
+        let at = p;
+        p = readU32(bytes, p, end);
+        this.#index = this.#index2 = decoded;
+        if (decoded >= limit) fail(`${what} index ${decoded} out of range`, at);
+        if (imm === Imm.TablePair || imm === Imm.MemoryPair) {
+          at = p;
+          p = readU32(bytes, p, end);
+          this.#index2 = decoded;
+          if (decoded >= limit) {
+            fail(`${what} index ${decoded} out of range`, at);
+          }
+        }
+        return p;
+      }
+      case Imm.F32:
+      case Imm.V128:
+      case Imm.Lane: {
+        const size = imm === Imm.F32 ? 4 : imm === Imm.V128 ? 16 : 1;
+        if (end - p < size) fail(`unexpected end: expected ${size} bytes`, p);
+        return p + size;
+      }
+      case Imm.Zero:
+        if (p >= end || bytes[p] !== 0) fail("expected a zero byte", p);
+        return p + 1;
+      case Imm.ValTypes: {
+        r.pos = p;
+        const n = r.count("value type");
+        for (let i = 0; i < n; i++) readValType(r, typeCount);
+        return r.pos;
+      }
+      case Imm.HeapType:
+        if (p < end && isAbstractHeapType(bytes[p]!)) return p + 1;
+        r.pos = p;
+        readHeapType(r, typeCount);
+        return r.pos;
+      case Imm.TryTable: {
+        r.pos = p;
+        readBlockType(r, typeCount);
+        const n = r.count("catch clause", 2);
+        for (let i = 0; i < n; i++) {
+          const kindAt = r.pos;
+          const kind = r.u8("catch kind");
+          if (kind > 3) r.fail(`unknown catch kind ${kind}`, kindAt);
+          if (kind < 2) r.u32();
+          const at = r.pos;
+          // Catch labels are resolved outside the `try_table` itself.
+          const label = r.u32();
+          if (label >= depth) r.fail(`label ${label} out of range`, at);
+          this.#catchTargets[depth - 1 - label] = 1;
+        }
+        return r.pos;
+      }
+      case Imm.BrOnCast: {
+        if (p >= end) fail("unexpected end: expected cast flags", p);
+        if (bytes[p]! > 3) fail(`invalid cast flags ${bytes[p]}`, p);
+        const at = ++p;
+        p = readU32(bytes, p, end);
+        if (decoded >= depth) fail(`label ${decoded} out of range`, at);
+        r.pos = p;
+        readHeapType(r, typeCount);
+        readHeapType(r, typeCount);
+        return r.pos;
+      }
+      case Imm.TypeField:
+      case Imm.TypeIndex:
+        p = this.#readTypeIndex(p, end);
+        return readU32(bytes, p, end);
+      case Imm.TypeType:
+        p = this.#readTypeIndex(p, end);
+        return this.#readTypeIndex(p, end);
+    }
+    return fail(`cannot decode the operator at ${opPos}`, opPos);
+  }
+
+  #checkCatch(op: number, depth: number, opPos: number): void {
+    const frame = this.#frames[depth - 1];
+    if (frame !== Frame.Try && frame !== Frame.Catch) {
+      fail(`${op === 0x07 ? "catch" : "catch_all"} without try`, opPos);
+    }
+    this.#frames[depth - 1] = op === 0x07 ? Frame.Catch : Frame.CatchAll;
+  }
+
+  /**
+   * Records a run-time charge before a bulk operator; returns the bytes it
+   * adds. `#index` and `#index2` hold the operator's memories or tables.
+   */
+  #chargeBulk(
+    op: number,
+    code: number,
+    role: number,
+    opPos: number,
+    localCount: number,
+  ): number {
+    const costs = this.#costs;
+    const info = this.#info;
+    const unit = role === Role.PerByte
+      ? costs.perByte
+      : role === Role.PerElement
+      ? costs.perElement
+      : costs.perPage;
+    if (unit === 0) return 0;
+    let is64 = false;
+    if (op === 0xfc) {
+      const a = this.#index;
+      const b = this.#index2;
+      // memory.init and table.init count with i32; so does a copy between
+      // a 32-bit and a 64-bit memory or table.
+      if (code === 0x0a || code === 0x0b) {
+        is64 = info.memoryIs64[a]! && info.memoryIs64[b]!;
+      } else if (code === 0x0e || code === 0x0f || code === 0x11) {
+        is64 = info.tableIs64[a]! && info.tableIs64[b]!;
+      }
+    } else if (op === 0x40) {
+      is64 = info.memoryIs64[this.#index]!;
+    }
+    this.#pushEdit(opPos, Edit.Dynamic | (is64 ? 1 << 4 : 0), unit);
+    this.#bodyFlags |= is64 ? HAS_DYNAMIC : HAS_DYNAMIC | HAS_DYNAMIC_32;
+    return this.#dynamicSequence(localCount, is64, unit).length;
+  }
+
+  /**
+   * Puts the cost into a segment's check, or drops the check if the segment
+   * is free and its check optional. Returns how many bytes the check adds.
+   */
+  #closeSegment(segment: number, cost: number, checkFixed: number): number {
+    const edits = this.#edits;
+    const at = segment * EDIT_SIZE;
+    if (cost === 0 && edits[at + 1] === Edit.Check) {
+      if (segment === this.#editCount - 1) this.#editCount--;
+      else edits[at + 1] = Edit.Skip;
+      return 0;
+    }
+    if (cost > 0x7fffffff) {
+      if (cost > MAX_SEGMENT_COST) cost = MAX_SEGMENT_COST;
+      this.#bigCosts.push(cost);
+      edits[at + 2] = -this.#bigCosts.length;
+    } else {
+      edits[at + 2] = cost;
+    }
+    return checkFixed + 2 * s64Size(cost);
+  }
+
+  #readTypeIndex(p: number, end: number): number {
+    const at = p;
+    p = readU32(this.#bytes, p, end);
+    if (decoded >= this.#info.typeCount) {
+      fail(
+        `type index ${decoded} out of range: the module has ${this.#info.typeCount} types`,
+        at,
+      );
+    }
+    return p;
+  }
+
+  /** Records a scanned body; returns its rewritten size with its prefix. */
+  #finishBody(
+    start: number,
+    groupsStart: number,
+    codeStart: number,
+    end: number,
+    groups: number,
+    localCount: number,
+    editsFrom: number,
+    growth: number,
+    functionIndex: number,
+  ): number {
+    const flags = this.#bodyFlags;
+    // Locals: the guest's groups, then $f (and $d) as i64, then $n as i32.
+    const i64Locals = flags & HAS_DYNAMIC ? 2 : 1;
+    const addedGroups = flags & HAS_DYNAMIC_32 ? 2 : 1;
+    const localsGrowth = u32Size(groups + addedGroups) -
+      (groupsStart - start) + u32Size(i64Locals) + 1 +
+      (flags & HAS_DYNAMIC_32 ? 2 : 0);
+    const size = end - start + growth + localsGrowth;
+    if (size > LIMITS.functionSize) {
+      fail(
+        `function ${functionIndex} would exceed ${LIMITS.functionSize} bytes once instrumented`,
+        start,
+      );
+    }
+    const at = this.#bodyCount * Body.Fields;
+    if (at + Body.Fields > this.#bodies.length) {
+      const next = new Int32Array(this.#bodies.length * 2);
+      next.set(this.#bodies);
+      this.#bodies = next;
+    }
+    const body = this.#bodies;
+    body[at + Body.Start] = start;
+    body[at + Body.GroupsStart] = groupsStart;
+    body[at + Body.CodeStart] = codeStart;
+    body[at + Body.End] = end;
+    body[at + Body.Groups] = groups;
+    body[at + Body.LocalCount] = localCount;
+    body[at + Body.Flags] = flags;
+    body[at + Body.EditsFrom] = editsFrom;
+    body[at + Body.EditsTo] = this.#editCount;
+    body[at + Body.Size] = size;
+    body[at + Body.FunctionIndex] = functionIndex;
+    this.#bodyCount++;
+    return u32Size(size) + size;
+  }
+
+  /**
+   * Builds the per-function parts of the check (they name the function's
+   * `$f` local) and returns the check's size without its two costs.
+   */
+  #prepareFunction(localCount: number): number {
+    this.#dynamicCache.length = 0;
+    if (localCount === this.#preparedFor) return this.#checkFixed;
+    this.#preparedFor = localCount;
+    const f = uleb(localCount);
+    const g = uleb(this.#targets.fuelGlobal);
+    const middle = Uint8Array.from([
+      0x7d, // i64.sub
+      0x22, // local.tee $f
+      ...f,
+      0x24, // global.set $fuel
+      ...g,
+      0x20, // local.get $f
+      ...f,
+      0x42, // i64.const 0
+      0x00,
+      0x53, // i64.lt_s
+      0x04, // if
+      0x40,
+      0x20, // local.get $f
+      ...f,
+      0x42, // i64.const (the cost follows)
+    ]);
+    this.#checkMiddle = middle;
+    const prefix = this.#checkPrefix;
+    const suffix = this.#checkSuffix;
+    const fixed = prefix.length + middle.length + suffix.length;
+    const template = new Uint8Array(fixed + 2);
+    template.set(prefix, 0);
+    this.#firstCostAt = prefix.length;
+    template.set(middle, prefix.length + 1);
+    this.#secondCostAt = prefix.length + 1 + middle.length;
+    template.set(suffix, this.#secondCostAt + 1);
+    this.#template = template;
+    const words = new Uint32Array(template.length >> 2);
+    for (let i = 0; i < words.length; i++) {
+      const at = 4 * i;
+      words[i] = template[at]! | template[at + 1]! << 8 |
+        template[at + 2]! << 16 | template[at + 3]! << 24;
+    }
+    this.#templateWords = words;
+    this.#checkFixed = fixed;
+    return fixed;
+  }
+
+  /** The run-time charge before a bulk operator. */
+  #dynamicSequence(localCount: number, is64: boolean, unit: number) {
+    const key = (is64 ? 1 : 0) + 2 * unit;
+    const cached = this.#dynamicCache[key];
+    if (cached) return cached;
+    const f = localCount;
+    const d = localCount + 1;
+    const n = localCount + 2;
+    const s = new Writer(64);
+    const op = (code: number, index?: number) => {
+      s.u8(code);
+      if (index !== undefined) s.u32(index);
+    };
+    if (is64) {
+      op(0x22, d); // local.tee $d: the operand stays on the stack
+      op(0x42); // i64.const 2^62
+      s.s64Big(SATURATED);
+      op(0x20, d);
+      if (unit !== 1) {
+        op(0x42);
+        s.s64(unit);
+        op(0x7e); // i64.mul
+      }
+      op(0x20, d);
+      op(0x42);
+      s.s64Big(SATURATED / BigInt(unit));
+      op(0x56); // i64.gt_u
+      op(0x1b); // select: saturate instead of wrapping
+      op(0x21, d);
+    } else {
+      op(0x22, n); // local.tee $n: the operand stays on the stack
+      op(0x20, n);
+      op(0xad); // i64.extend_i32_u
+      if (unit !== 1) {
+        op(0x42);
+        s.s64(unit);
+        op(0x7e);
+      }
+      op(0x21, d);
+    }
+    const { fuelGlobal, slowFunction } = this.#targets;
+    op(0x23, fuelGlobal);
+    op(0x20, d);
+    op(0x7d);
+    op(0x22, f);
+    op(0x24, fuelGlobal);
+    op(0x20, f);
+    op(0x42);
+    s.u8(0);
+    op(0x53);
+    op(0x04);
+    s.u8(0x40);
+    op(0x20, f);
+    op(0x20, d);
+    op(0x10, slowFunction);
+    op(0x0b);
+    const sequence = s.finish();
+    this.#dynamicCache[key] = sequence;
+    return sequence;
+  }
+
+  /**
+   * Writes every scanned body, in scan order, each with its size prefix.
+   * `w` must already have room for all of them.
+   *
+   * @param w The output.
+   */
+  emit(w: Writer): void {
+    const bodies = this.#bodies;
+    for (let i = 0; i < this.#bodyCount; i++) {
+      this.#emitBody(w, bodies, i * Body.Fields);
+    }
+  }
+
+  #emitBody(w: Writer, body: Int32Array, b: number): void {
+    const bytes = this.#bytes;
+    const input = this.#input;
+    const localCount = body[b + Body.LocalCount]!;
+    const flags = body[b + Body.Flags]!;
+    const size = body[b + Body.Size]!;
+    this.#prepareFunction(localCount);
+
+    w.u32(size);
+    const sizeStart = w.len;
+    w.u32(body[b + Body.Groups]! + (flags & HAS_DYNAMIC_32 ? 2 : 1));
+    w.copy(bytes, body[b + Body.GroupsStart]!, body[b + Body.CodeStart]!);
+    w.u32(flags & HAS_DYNAMIC ? 2 : 1);
+    w.u8(0x7e);
+    if (flags & HAS_DYNAMIC_32) {
+      w.u8(1);
+      w.u8(0x7f);
+    }
+
+    // The room is reserved: write straight into the buffer.
+    const buf = w.buf;
+    const out = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    let o = w.len;
+    const template = this.#template;
+    const templateLength = template.length;
+    const words = this.#templateWords;
+    const wordCount = words.length;
+    const firstCostAt = this.#firstCostAt;
+    const secondCostAt = this.#secondCostAt;
+    const edits = this.#edits;
+    const editsTo = body[b + Body.EditsTo]! * EDIT_SIZE;
+    let from = body[b + Body.CodeStart]!;
+    for (
+      let at = body[b + Body.EditsFrom]! * EDIT_SIZE;
+      at < editsTo;
+      at += EDIT_SIZE
+    ) {
+      const kind = edits[at + 1]!;
+      if (kind === Edit.Skip) continue;
+      const pos = edits[at]!;
+      let n = pos - from;
+      if (n > SHORT_RUN) {
+        buf.set(bytes.subarray(from, pos), o);
+        o += n;
+      } else {
+        for (; n >= 4; n -= 4, o += 4, from += 4) {
+          out.setUint32(o, input.getUint32(from, true), true);
+        }
+        for (; n > 0; n--) buf[o++] = bytes[from++]!;
+      }
+      from = pos;
+      const value = edits[at + 2]!;
+      switch (kind & 0xf) {
+        case Edit.Check:
+          if (value >= 0 && value < 0x40) {
+            for (let j = 0; j < wordCount; j++) {
+              out.setUint32(o + 4 * j, words[j]!, true);
+            }
+            for (let j = wordCount * 4; j < templateLength; j++) {
+              buf[o + j] = template[j]!;
+            }
+            buf[o + firstCostAt] = value;
+            buf[o + secondCostAt] = value;
+            o += templateLength;
+          } else {
+            w.len = o;
+            this.#writeCheck(
+              w,
+              value < 0 ? this.#bigCosts[-value - 1]! : value,
+            );
+            o = w.len;
+          }
+          break;
+        case Edit.Function: {
+          let rest = value;
+          while (rest >= 0x80) {
+            buf[o++] = (rest & 0x7f) | 0x80;
+            rest >>>= 7;
+          }
+          buf[o++] = rest;
+          from = pos + (kind >> 4);
+          break;
+        }
+        case Edit.Dynamic: {
+          const sequence = this.#dynamicSequence(
+            localCount,
+            (kind >> 4) === 1,
+            value,
+          );
+          buf.set(sequence, o);
+          o += sequence.length;
+          break;
+        }
+      }
+    }
+    w.len = o;
+    w.copy(bytes, from, body[b + Body.End]!);
+    if (w.len - sizeStart !== size) {
+      fail(
+        `internal error: function ${body[b + Body.FunctionIndex]} came out ${
+          w.len - sizeStart
+        } bytes long instead of ${size}`,
+        body[b + Body.Start]!,
+      );
+    }
+  }
+
+  /** Writes a check whose cost takes more than one byte. */
+  #writeCheck(w: Writer, cost: number): void {
+    const prefix = this.#checkPrefix;
+    const middle = this.#checkMiddle;
+    const suffix = this.#checkSuffix;
+    w.copy(prefix, 0, prefix.length);
+    w.s64(cost);
+    w.copy(middle, 0, middle.length);
+    w.s64(cost);
+    w.copy(suffix, 0, suffix.length);
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Turns a user's {@linkcode CostTable} into per-opcode price arrays.
+ *
+ * @module
+ */
+
+import type { CostModel } from "./code.ts";
+import type { CostTable } from "./instrument.ts";
+import { FREE_OPERATORS, operatorNames, SPACES } from "./opcodes.ts";
+
+/** The largest cost accepted anywhere in a cost table (2^31 - 1). */
+export const MAX_COST = 0x7fff_ffff;
+
+function checkCost(value: unknown, where: string): number {
+  if (
+    typeof value !== "number" || !Number.isInteger(value) || value < 0 ||
+    value > MAX_COST
+  ) {
+    throw new TypeError(
+      `Cannot use ${where} as a cost: expected an integer from 0 to ${MAX_COST}, got ${
+        typeof value === "number" ? value : typeof value
+      }`,
+    );
+  }
+  return value;
+}
+
+let defaultModel: CostModel | undefined;
+
+/**
+ * Resolves a cost table. Every operator costs `default` (1 unless given),
+ * except the free ones (`nop`, `drop`, `block`, `loop`, `end`, `else`,
+ * `unreachable`, `return`, `try`, `try_table`, `catch`, `catch_all`,
+ * `delegate`), which cost 0; `operators` overrides either by text name.
+ *
+ * @param table The user's table, or `undefined` for the defaults.
+ * @returns The resolved model.
+ * @throws {TypeError} For an unknown operator name or a cost that is not an
+ *   integer from 0 to 2^31 - 1.
+ *
+ * @example Usage
+ * ```ts
+ * import { resolveCosts } from "./costs.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const model = resolveCosts({ operators: { "i32.add": 3 } });
+ * assert.equal(model.single[0x6a], 3);
+ * assert.equal(model.single[0x01], 0); // nop
+ * assert.throws(() => resolveCosts({ default: -1 }), TypeError);
+ * ```
+ */
+export function resolveCosts(table?: CostTable): CostModel {
+  if (table === undefined && defaultModel) return defaultModel;
+  if (table !== undefined && (typeof table !== "object" || table === null)) {
+    throw new TypeError(
+      `Cannot use costs: expected an object, got ${
+        table === null ? "null" : typeof table
+      }`,
+    );
+  }
+  const base = checkCost(table?.default ?? 1, "costs.default");
+  const prices = SPACES.map((space) => {
+    const prices = new Float64Array(space.name.length);
+    space.name.forEach((name, code) => {
+      prices[code] = FREE_OPERATORS.has(name) ? 0 : base;
+    });
+    return prices;
+  });
+  const overrides = table?.operators;
+  if (overrides !== undefined) {
+    if (typeof overrides !== "object" || overrides === null) {
+      throw new TypeError("Cannot use costs.operators: expected an object");
+    }
+    const names = operatorNames();
+    for (const [name, value] of Object.entries(overrides)) {
+      const encodings = names.get(name);
+      if (!encodings) {
+        throw new TypeError(
+          `Cannot set the cost of "${name}": no operator has that name`,
+        );
+      }
+      const cost = checkCost(value, `costs.operators["${name}"]`);
+      for (const [prefix, code] of encodings) {
+        const index = SPACES.findIndex((space) => space.prefix === prefix);
+        prices[index]![code] = cost;
+      }
+    }
+  }
+  const model: CostModel = {
+    single: prices[0]!,
+    gc: prices[1]!,
+    misc: prices[2]!,
+    simd: prices[3]!,
+    atomics: prices[4]!,
+    perByte: checkCost(table?.perByte ?? 1, "costs.perByte"),
+    perElement: checkCost(table?.perElement ?? 1, "costs.perElement"),
+    perPage: checkCost(table?.perPage ?? 1, "costs.perPage"),
+  };
+  if (table === undefined) defaultModel = model;
+  return model;
+}

@@ -1,0 +1,602 @@
+/**
+ * Section walking: what the rewriter must know about a module before its
+ * code (type, import, function, table, memory, tag and global sections), and
+ * the index checks and shifts for the sections that name functions and
+ * globals (exports, start, elements, data offsets, constant expressions).
+ *
+ * Every index the guest writes is checked against the module's ORIGINAL
+ * counts, so a malformed guest cannot reach what the rewriter appends.
+ *
+ * @module
+ */
+
+import { CONST_OPERATORS, Imm, prefixSpace, SINGLE_BYTE } from "./opcodes.ts";
+import type { Patches } from "./patches.ts";
+import { type Reader, skipSigned } from "./reader.ts";
+import { readHeapType, readLimits, readRefType, readValType } from "./types.ts";
+
+/** V8's limits (wasm-limits.h); the output must stay within them. */
+export const LIMITS = {
+  types: 1_000_000,
+  /** Defined functions. */
+  functions: 1_000_000,
+  imports: 100_000,
+  globals: 1_000_000,
+  exports: 100_000,
+  locals: 50_000,
+  functionSize: 7_654_321,
+} as const;
+
+/**
+ * What the rewriter knows about the module so far, in original indices.
+ *
+ * @example Usage
+ * ```ts
+ * import { ModuleInfo } from "./module.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const info = new ModuleInfo();
+ * assert.equal(info.functionCount, 0);
+ * ```
+ */
+export class ModuleInfo {
+  /** How many types the type section defines. */
+  typeCount = 0;
+  /** Per type: the number of parameters of a function type, else -1. */
+  typeParams: Int32Array = new Int32Array(0);
+  /** How many functions are imported. */
+  importedFunctions = 0;
+  /** How many functions are defined. */
+  definedFunctions = 0;
+  /** Per function (imports first): its type index. */
+  functionTypes: Uint32Array = new Uint32Array(0);
+  /** Per table: whether it is a table64. */
+  tableIs64: boolean[] = [];
+  /** Per memory: whether it is a memory64. */
+  memoryIs64: boolean[] = [];
+  /** How many globals exist (imported and defined). */
+  globalCount = 0;
+  /** How many tags exist (imported and defined). */
+  tagCount = 0;
+  /** The module names the guest imports from. */
+  importModules: Set<string> = new Set();
+  /** The names the guest exports. */
+  exportNames: Set<string> = new Set();
+
+  /** Imported plus defined functions. */
+  get functionCount(): number {
+    return this.importedFunctions + this.definedFunctions;
+  }
+
+  /**
+   * The new index of original function `index` once one function import has
+   * been appended after the guest's own.
+   *
+   * @param index An original function index.
+   * @returns The index in the rewritten module.
+   */
+  shiftFunction(index: number): number {
+    return index >= this.importedFunctions ? index + 1 : index;
+  }
+
+  /**
+   * Checks a function index against the original function count.
+   *
+   * @param r The reader (for the error).
+   * @param index The index.
+   * @param at Where the index starts.
+   */
+  checkFunction(r: Reader, index: number, at: number): void {
+    if (index >= this.functionCount) {
+      r.fail(
+        `function index ${index} out of range: the module has ${this.functionCount} functions`,
+        at,
+      );
+    }
+  }
+
+  /**
+   * Checks a global index against a limit.
+   *
+   * @param r The reader (for the error).
+   * @param index The index.
+   * @param at Where the index starts.
+   * @param limit How many globals are visible there.
+   */
+  checkGlobal(
+    r: Reader,
+    index: number,
+    at: number,
+    limit: number = this.globalCount,
+  ): void {
+    if (index >= limit) {
+      r.fail(
+        `global index ${index} out of range: ${limit} globals are visible here`,
+        at,
+      );
+    }
+  }
+
+  /**
+   * Reads a function type index and checks that it names a function type.
+   *
+   * @param r The reader.
+   * @returns The type index.
+   */
+  readFunctionType(r: Reader): number {
+    const at = r.pos;
+    const index = r.u32();
+    if (index >= this.typeCount) {
+      r.fail(
+        `type index ${index} out of range: the module has ${this.typeCount} types`,
+        at,
+      );
+    }
+    if (this.typeParams[index]! < 0) {
+      r.fail(`type ${index} is not a function type`, at);
+    }
+    return index;
+  }
+
+  #addFunction(type: number): void {
+    const n = this.importedFunctions + this.definedFunctions;
+    if (n >= this.functionTypes.length) {
+      const next = new Uint32Array(Math.max(16, n * 2));
+      next.set(this.functionTypes);
+      this.functionTypes = next;
+    }
+    this.functionTypes[n] = type;
+  }
+
+  /**
+   * Reads the type section.
+   *
+   * @param r A reader over the section's contents.
+   */
+  readTypes(r: Reader): void {
+    const groups = r.count("type", 2);
+    const params: number[] = [];
+    for (let g = 0; g < groups; g++) {
+      if (r.peek("type") === 0x4e) {
+        r.pos++;
+        const n = r.count("recursion group", 2);
+        const limit = params.length + n;
+        for (let i = 0; i < n; i++) params.push(readSubType(r, limit));
+      } else {
+        params.push(readSubType(r, params.length + 1));
+      }
+      if (params.length > LIMITS.types - 2) {
+        r.fail(`too many types: more than ${LIMITS.types - 2}`);
+      }
+    }
+    this.typeCount = params.length;
+    this.typeParams = Int32Array.from(params);
+  }
+
+  /**
+   * Reads the import section.
+   *
+   * @param r A reader over the section's contents.
+   */
+  readImports(r: Reader): void {
+    const count = r.count("import", 3);
+    if (count > LIMITS.imports - 1) {
+      r.fail(`too many imports: ${count}`);
+    }
+    for (let i = 0; i < count; i++) {
+      this.importModules.add(r.name());
+      r.name();
+      const at = r.pos;
+      const kind = r.u8("import kind");
+      switch (kind) {
+        case 0:
+          this.#addFunction(this.readFunctionType(r));
+          this.importedFunctions++;
+          break;
+        case 1:
+          readRefType(r, this.typeCount);
+          this.tableIs64.push(readLimits(r).is64);
+          break;
+        case 2:
+          this.memoryIs64.push(readLimits(r).is64);
+          break;
+        case 3:
+          readValType(r, this.typeCount);
+          readMutability(r);
+          this.globalCount++;
+          break;
+        case 4:
+          readTagType(r, this);
+          this.tagCount++;
+          break;
+        default:
+          r.fail(`unknown import kind 0x${kind.toString(16)}`, at);
+      }
+    }
+  }
+
+  /**
+   * Reads the function section.
+   *
+   * @param r A reader over the section's contents.
+   */
+  readFunctions(r: Reader): void {
+    const count = r.count("function");
+    if (count > LIMITS.functions - 1) {
+      r.fail(`too many functions: ${count}`);
+    }
+    for (let i = 0; i < count; i++) {
+      this.#addFunction(this.readFunctionType(r));
+      this.definedFunctions++;
+    }
+  }
+
+  /**
+   * Reads the table section.
+   *
+   * @param r A reader over the section's contents.
+   * @param patches Where to record shifted function indices.
+   */
+  readTables(r: Reader, patches: Patches): void {
+    const count = r.count("table", 2);
+    for (let i = 0; i < count; i++) {
+      if (r.peek("table") === 0x40) {
+        r.pos++;
+        const at = r.pos;
+        if (r.u8("table flags") !== 0) r.fail("expected 0x00 after 0x40", at);
+        readRefType(r, this.typeCount);
+        this.tableIs64.push(readLimits(r).is64);
+        readConstExpr(r, this, this.globalCount, patches);
+      } else {
+        readRefType(r, this.typeCount);
+        this.tableIs64.push(readLimits(r).is64);
+      }
+    }
+  }
+
+  /**
+   * Reads the memory section.
+   *
+   * @param r A reader over the section's contents.
+   */
+  readMemories(r: Reader): void {
+    const count = r.count("memory", 2);
+    for (let i = 0; i < count; i++) this.memoryIs64.push(readLimits(r).is64);
+  }
+
+  /**
+   * Reads the tag section.
+   *
+   * @param r A reader over the section's contents.
+   */
+  readTags(r: Reader): void {
+    const count = r.count("tag", 2);
+    for (let i = 0; i < count; i++) {
+      readTagType(r, this);
+      this.tagCount++;
+    }
+  }
+
+  /**
+   * Reads the global section.
+   *
+   * @param r A reader over the section's contents.
+   * @param patches Where to record shifted function indices.
+   */
+  readGlobals(r: Reader, patches: Patches): void {
+    const count = r.count("global", 3);
+    if (this.globalCount + count > LIMITS.globals - 1) {
+      r.fail(`too many globals: ${this.globalCount + count}`);
+    }
+    for (let i = 0; i < count; i++) {
+      readValType(r, this.typeCount);
+      readMutability(r);
+      readConstExpr(r, this, this.globalCount, patches);
+      this.globalCount++;
+    }
+  }
+
+  /**
+   * Reads the export section.
+   *
+   * @param r A reader over the section's contents.
+   * @param patches Where to record shifted function indices.
+   */
+  readExports(r: Reader, patches: Patches): void {
+    const count = r.count("export", 3);
+    if (count > LIMITS.exports - 1) r.fail(`too many exports: ${count}`);
+    for (let i = 0; i < count; i++) {
+      const nameAt = r.pos;
+      const name = r.name();
+      if (this.exportNames.has(name)) {
+        r.fail(`duplicate export name "${name}"`, nameAt);
+      }
+      this.exportNames.add(name);
+      const kindAt = r.pos;
+      const kind = r.u8("export kind");
+      const at = r.pos;
+      const index = r.u32();
+      const check = (what: string, limit: number) => {
+        if (index >= limit) {
+          r.fail(
+            `${what} index ${index} out of range: the module has ${limit}`,
+            at,
+          );
+        }
+      };
+      switch (kind) {
+        case 0:
+          this.checkFunction(r, index, at);
+          if (index >= this.importedFunctions) {
+            patches.add(at, r.pos - at, index + 1);
+          }
+          break;
+        case 1:
+          check("table", this.tableIs64.length);
+          break;
+        case 2:
+          check("memory", this.memoryIs64.length);
+          break;
+        case 3:
+          check("global", this.globalCount);
+          break;
+        case 4:
+          check("tag", this.tagCount);
+          break;
+        default:
+          r.fail(`unknown export kind 0x${kind.toString(16)}`, kindAt);
+      }
+    }
+  }
+
+  /**
+   * Reads the start section.
+   *
+   * @param r A reader over the section's contents.
+   * @param patches Where to record the shifted function index.
+   */
+  readStart(r: Reader, patches: Patches): void {
+    readFunctionIndex(r, this, patches);
+  }
+
+  /**
+   * Reads the element section.
+   *
+   * @param r A reader over the section's contents.
+   * @param patches Where to record shifted function indices.
+   */
+  readElements(r: Reader, patches: Patches): void {
+    const count = r.count("element segment", 2);
+    for (let i = 0; i < count; i++) {
+      const at = r.pos;
+      const flags = r.u32();
+      if (flags > 7) r.fail(`unknown element segment flags ${flags}`, at);
+      const active = (flags & 1) === 0;
+      const explicitTable = (flags & 2) !== 0;
+      const expressions = (flags & 4) !== 0;
+      if (active && explicitTable) this.#readTableIndex(r);
+      if (active) readConstExpr(r, this, this.globalCount, patches);
+      if (!active || explicitTable) {
+        if (expressions) readRefType(r, this.typeCount);
+        else {
+          const kindAt = r.pos;
+          if (r.u8("element kind") !== 0) {
+            r.fail("unknown element kind", kindAt);
+          }
+        }
+      }
+      const n = r.count("element", expressions ? 2 : 1);
+      for (let j = 0; j < n; j++) {
+        if (expressions) readConstExpr(r, this, this.globalCount, patches);
+        else readFunctionIndex(r, this, patches);
+      }
+    }
+  }
+
+  #readTableIndex(r: Reader): void {
+    const at = r.pos;
+    const index = r.u32();
+    if (index >= this.tableIs64.length) {
+      r.fail(
+        `table index ${index} out of range: the module has ${this.tableIs64.length} tables`,
+        at,
+      );
+    }
+  }
+
+  /**
+   * Reads the data section.
+   *
+   * @param r A reader over the section's contents.
+   * @param patches Where to record shifted function indices (only an invalid
+   *   offset expression could hold one).
+   */
+  readData(r: Reader, patches: Patches): void {
+    const count = r.count("data segment", 2);
+    const bytes = r.bytes;
+    for (let i = 0; i < count; i++) {
+      // Most segments are `0, i32.const k, end, size, bytes`: skip them
+      // without the general constant-expression reader.
+      let p = r.pos;
+      if (bytes[p] === 0 && bytes[p + 1] === 0x41 && p + 2 < r.end) {
+        p = skipSigned(bytes, p + 2, r.end, 32);
+        if (p < r.end && bytes[p] === 0x0b) {
+          r.pos = p + 1;
+          r.skip(r.u32(), "data bytes");
+          continue;
+        }
+      }
+      const at = r.pos;
+      const flags = r.u32();
+      if (flags > 2) r.fail(`unknown data segment flags ${flags}`, at);
+      if (flags === 2) {
+        const memAt = r.pos;
+        const memory = r.u32();
+        if (memory >= this.memoryIs64.length) {
+          r.fail(`memory index ${memory} out of range`, memAt);
+        }
+      }
+      if (flags !== 1) readConstExpr(r, this, this.globalCount, patches);
+      const size = r.u32();
+      r.skip(size, "data bytes");
+    }
+  }
+}
+
+/** Reads a sub type; returns its parameter count if it is a function type. */
+function readSubType(r: Reader, typeLimit: number): number {
+  const byte = r.peek("type");
+  if (byte === 0x50 || byte === 0x4f) {
+    r.pos++;
+    const supers = r.count("supertype");
+    for (let i = 0; i < supers; i++) {
+      const at = r.pos;
+      if (r.u32() >= typeLimit) r.fail("supertype index out of range", at);
+    }
+  }
+  const at = r.pos;
+  const form = r.u8("type form");
+  switch (form) {
+    case 0x60: {
+      const params = r.count("parameter");
+      for (let i = 0; i < params; i++) readValType(r, typeLimit);
+      const results = r.count("result");
+      for (let i = 0; i < results; i++) readValType(r, typeLimit);
+      return params;
+    }
+    case 0x5f: {
+      const fields = r.count("field", 2);
+      for (let i = 0; i < fields; i++) {
+        readValType(r, typeLimit, true);
+        readMutability(r);
+      }
+      return -1;
+    }
+    case 0x5e:
+      readValType(r, typeLimit, true);
+      readMutability(r);
+      return -1;
+  }
+  return r.fail(`unknown type form 0x${form.toString(16)}`, at);
+}
+
+function readMutability(r: Reader): void {
+  const at = r.pos;
+  const flag = r.u8("mutability");
+  if (flag > 1) r.fail(`invalid mutability flag ${flag}`, at);
+}
+
+function readTagType(r: Reader, info: ModuleInfo): void {
+  const at = r.pos;
+  if (r.u8("tag attribute") !== 0) r.fail("unknown tag attribute", at);
+  info.readFunctionType(r);
+}
+
+function readFunctionIndex(r: Reader, info: ModuleInfo, patches: Patches) {
+  const at = r.pos;
+  const index = r.u32();
+  info.checkFunction(r, index, at);
+  if (index >= info.importedFunctions) patches.add(at, r.pos - at, index + 1);
+}
+
+/**
+ * Reads a constant expression up to its `end`, checking that it uses only
+ * constant operators, checking global and function indices and recording
+ * shifted function indices.
+ *
+ * @param r The reader, at the first operator.
+ * @param info The module so far.
+ * @param globalLimit How many globals the expression may read.
+ * @param patches Where to record shifted function indices.
+ *
+ * @example Usage
+ * ```ts
+ * import { ModuleInfo, readConstExpr } from "./module.ts";
+ * import { Patches } from "./patches.ts";
+ * import { Reader } from "./reader.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const r = new Reader(new Uint8Array([0x41, 0x2a, 0x0b]));
+ * readConstExpr(r, new ModuleInfo(), 0, new Patches());
+ * assert.ok(r.atEnd());
+ * ```
+ */
+export function readConstExpr(
+  r: Reader,
+  info: ModuleInfo,
+  globalLimit: number,
+  patches: Patches,
+): void {
+  for (;;) {
+    const at = r.pos;
+    const op = r.u8("constant expression");
+    // The usual offsets and initializers, without the table lookups.
+    if (op === 0x0b) return;
+    if (op === 0x41) {
+      r.s32();
+      continue;
+    }
+    let imm: number;
+    let name: string;
+    if (op >= 0xfb && op <= 0xfe) {
+      const space = prefixSpace(op)!;
+      const sub = r.u32();
+      imm = sub < space.imm.length ? space.imm[sub]! : Imm.Unknown;
+      name = space.name[sub] ?? "";
+      if (imm === Imm.Unknown) {
+        r.fail(`unknown opcode 0x${op.toString(16)} 0x${sub.toString(16)}`, at);
+      }
+    } else {
+      imm = SINGLE_BYTE.imm[op]!;
+      name = SINGLE_BYTE.name[op]!;
+      if (imm === Imm.Unknown) {
+        r.fail(`unknown opcode 0x${op.toString(16)}`, at);
+      }
+    }
+    if (!CONST_OPERATORS.has(name)) {
+      r.fail(`operator ${name} is not allowed in a constant expression`, at);
+    }
+    switch (imm) {
+      case Imm.None:
+        if (op === 0x0b) return;
+        break;
+      case Imm.I32:
+        r.s32();
+        break;
+      case Imm.I64:
+        r.s64();
+        break;
+      case Imm.F32:
+        r.skip(4, "f32 bytes");
+        break;
+      case Imm.F64:
+        r.skip(8, "f64 bytes");
+        break;
+      case Imm.V128:
+        r.skip(16, "v128 bytes");
+        break;
+      case Imm.HeapType:
+        readHeapType(r, info.typeCount);
+        break;
+      case Imm.Func:
+        readFunctionIndex(r, info, patches);
+        break;
+      case Imm.Global: {
+        const gAt = r.pos;
+        info.checkGlobal(r, r.u32(), gAt, globalLimit);
+        break;
+      }
+      case Imm.Type:
+      case Imm.TypeIndex: {
+        const tAt = r.pos;
+        if (r.u32() >= info.typeCount) r.fail("type index out of range", tAt);
+        if (imm === Imm.TypeIndex) r.u32();
+        break;
+      }
+      default:
+        // Every constant operator is covered above; this keeps a future
+        // table entry from being skipped silently.
+        r.fail(`cannot decode ${name} in a constant expression`, at);
+    }
+  }
+}

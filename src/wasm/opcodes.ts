@@ -1,0 +1,571 @@
+/**
+ * The operator table: for every opcode V8 accepts by default (Deno 2.9.6),
+ * its text-format name, the layout of its immediates and its role for
+ * metering. Single-byte opcodes and the four prefixed spaces (0xFB GC, 0xFC
+ * misc, 0xFD SIMD, 0xFE threads) are each one {@linkcode OpcodeSpace}.
+ *
+ * Operators that share a name in the text format (the two encodings of
+ * `select`, `ref.test`, `ref.cast`) share it here too.
+ *
+ * @module
+ */
+
+/** How an operator's immediates are laid out. */
+export const Imm = {
+  /** Not an operator. */
+  Unknown: 0,
+  /** No immediates. */
+  None: 1,
+  /** A block type (s33). */
+  BlockType: 2,
+  /** A label depth. */
+  Label: 3,
+  /** `br_table`: a vector of label depths and a default. */
+  BrTable: 4,
+  /** A function index. */
+  Func: 5,
+  /** A type index and a table index. */
+  CallIndirect: 6,
+  /** A type index. */
+  Type: 7,
+  /** A local index. */
+  Local: 8,
+  /** A global index. */
+  Global: 9,
+  /** A table index. */
+  Table: 10,
+  /** A memory argument: alignment flags, optional memory index, offset. */
+  MemArg: 11,
+  /** A memory argument and a lane index byte. */
+  MemArgLane: 12,
+  /** A memory index. */
+  Memory: 13,
+  /** Two memory indices (destination, source). */
+  MemoryPair: 14,
+  /** A data index and a memory index. */
+  DataMemory: 15,
+  /** An index this rewriter does not interpret (data, element, tag). */
+  Index: 16,
+  /** Two table indices (destination, source). */
+  TablePair: 17,
+  /** An element index and a table index. */
+  ElemTable: 18,
+  /** A signed 32-bit LEB128. */
+  I32: 19,
+  /** A signed 64-bit LEB128. */
+  I64: 20,
+  /** Four raw bytes. */
+  F32: 21,
+  /** Eight raw bytes. */
+  F64: 22,
+  /** Sixteen raw bytes (`v128.const`, `i8x16.shuffle`). */
+  V128: 23,
+  /** One lane-index byte. */
+  Lane: 24,
+  /** A vector of value types (`select t*`). */
+  ValTypes: 25,
+  /** A heap type. */
+  HeapType: 26,
+  /** `try_table`: a block type and a vector of catch clauses. */
+  TryTable: 27,
+  /** `br_on_cast*`: cast flags, a label and two heap types. */
+  BrOnCast: 28,
+  /** A type index and a field index. */
+  TypeField: 29,
+  /** A type index and another u32 (a count, data or element index). */
+  TypeIndex: 30,
+  /** Two type indices. */
+  TypeType: 31,
+  /** A single zero byte (`atomic.fence`). */
+  Zero: 32,
+} as const;
+
+/** What an operator means for metering. */
+export const Role = {
+  /** Costs its price and nothing else. */
+  Plain: 0,
+  /** `block`. */
+  Block: 1,
+  /** `loop`: a new segment (with a check) starts after it. */
+  Loop: 2,
+  /** `if`: a new segment starts after it. */
+  If: 3,
+  /** `else`. */
+  Else: 4,
+  /** `end`. */
+  End: 5,
+  /** Legacy `try`. */
+  Try: 6,
+  /** Legacy `catch` and `catch_all`: a landing site. */
+  Catch: 7,
+  /** Legacy `delegate`. */
+  Delegate: 8,
+  /** `try_table`. */
+  TryTable: 9,
+  /** A conditional branch: a new segment starts after it. */
+  BranchIf: 10,
+  /** `call`: a new segment starts after a call to an imported function. */
+  Call: 11,
+  /** `call_indirect`, `call_ref`: a new segment starts after it. */
+  CallDynamic: 12,
+  /** An unconditional transfer: what follows is unreachable. */
+  Transfer: 13,
+  /** `memory.fill`, `memory.copy`, `memory.init`: charged per byte. */
+  PerByte: 14,
+  /** Table bulk operators and GC array bulk operators: charged per element. */
+  PerElement: 15,
+  /** `memory.grow`: charged per page. */
+  PerPage: 16,
+} as const;
+
+/** Which operators may appear in a constant expression. */
+export const CONST_OPERATORS: ReadonlySet<string> = new Set([
+  "i32.const",
+  "i64.const",
+  "f32.const",
+  "f64.const",
+  "v128.const",
+  "ref.null",
+  "ref.func",
+  "global.get",
+  "i32.add",
+  "i32.sub",
+  "i32.mul",
+  "i64.add",
+  "i64.sub",
+  "i64.mul",
+  "struct.new",
+  "struct.new_default",
+  "array.new",
+  "array.new_default",
+  "array.new_fixed",
+  "ref.i31",
+  "any.convert_extern",
+  "extern.convert_any",
+  "end",
+]);
+
+/** The operators that cost nothing unless a cost table says otherwise. */
+export const FREE_OPERATORS: ReadonlySet<string> = new Set([
+  "nop",
+  "drop",
+  "block",
+  "loop",
+  "end",
+  "else",
+  "unreachable",
+  "return",
+  "try",
+  "try_table",
+  "catch",
+  "catch_all",
+  "delegate",
+]);
+
+/**
+ * One opcode space: parallel arrays indexed by opcode (or sub-opcode).
+ *
+ * @example Usage
+ * ```ts
+ * import { Imm, SINGLE_BYTE } from "./opcodes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(SINGLE_BYTE.name[0x6a], "i32.add");
+ * assert.equal(SINGLE_BYTE.imm[0x41], Imm.I32);
+ * ```
+ */
+export interface OpcodeSpace {
+  /** The prefix byte, or -1 for single-byte opcodes. */
+  readonly prefix: number;
+  /** Immediate layout per opcode ({@linkcode Imm}); `Imm.Unknown` if none. */
+  readonly imm: Uint8Array;
+  /** Metering role per opcode ({@linkcode Role}). */
+  readonly role: Uint8Array;
+  /** Text-format name per opcode; `""` if unknown. */
+  readonly name: readonly string[];
+}
+
+function space(prefix: number, size: number): OpcodeSpace & {
+  name: string[];
+} {
+  return {
+    prefix,
+    imm: new Uint8Array(size),
+    role: new Uint8Array(size),
+    name: new Array<string>(size).fill(""),
+  };
+}
+
+/**
+ * Defines consecutive opcodes from `first`, one per whitespace-separated
+ * name, all with the same immediates and role. A `-` skips an opcode.
+ */
+function define(
+  target: ReturnType<typeof space>,
+  first: number,
+  imm: number,
+  names: string,
+  role: number = Role.Plain,
+): void {
+  let code = first;
+  for (const name of names.trim().split(/\s+/)) {
+    if (name !== "-") {
+      target.imm[code] = imm;
+      target.role[code] = role;
+      target.name[code] = name;
+    }
+    code++;
+  }
+}
+
+const single = space(-1, 256);
+define(single, 0x00, Imm.None, "unreachable", Role.Transfer);
+define(single, 0x01, Imm.None, "nop");
+define(single, 0x02, Imm.BlockType, "block", Role.Block);
+define(single, 0x03, Imm.BlockType, "loop", Role.Loop);
+define(single, 0x04, Imm.BlockType, "if", Role.If);
+define(single, 0x05, Imm.None, "else", Role.Else);
+define(single, 0x06, Imm.BlockType, "try", Role.Try);
+define(single, 0x07, Imm.Index, "catch", Role.Catch);
+define(single, 0x08, Imm.Index, "throw", Role.Transfer);
+define(single, 0x09, Imm.Label, "rethrow", Role.Transfer);
+define(single, 0x0a, Imm.None, "throw_ref", Role.Transfer);
+define(single, 0x0b, Imm.None, "end", Role.End);
+define(single, 0x0c, Imm.Label, "br", Role.Transfer);
+define(single, 0x0d, Imm.Label, "br_if", Role.BranchIf);
+define(single, 0x0e, Imm.BrTable, "br_table", Role.Transfer);
+define(single, 0x0f, Imm.None, "return", Role.Transfer);
+define(single, 0x10, Imm.Func, "call", Role.Call);
+define(single, 0x11, Imm.CallIndirect, "call_indirect", Role.CallDynamic);
+define(single, 0x12, Imm.Func, "return_call", Role.Transfer);
+define(
+  single,
+  0x13,
+  Imm.CallIndirect,
+  "return_call_indirect",
+  Role.Transfer,
+);
+define(single, 0x14, Imm.Type, "call_ref", Role.CallDynamic);
+define(single, 0x15, Imm.Type, "return_call_ref", Role.Transfer);
+define(single, 0x18, Imm.Label, "delegate", Role.Delegate);
+define(single, 0x19, Imm.None, "catch_all", Role.Catch);
+define(single, 0x1a, Imm.None, "drop select");
+define(single, 0x1c, Imm.ValTypes, "select");
+define(single, 0x1f, Imm.TryTable, "try_table", Role.TryTable);
+define(single, 0x20, Imm.Local, "local.get local.set local.tee");
+define(single, 0x23, Imm.Global, "global.get global.set");
+define(single, 0x25, Imm.Table, "table.get table.set");
+define(
+  single,
+  0x28,
+  Imm.MemArg,
+  `i32.load i64.load f32.load f64.load
+   i32.load8_s i32.load8_u i32.load16_s i32.load16_u
+   i64.load8_s i64.load8_u i64.load16_s i64.load16_u i64.load32_s i64.load32_u
+   i32.store i64.store f32.store f64.store
+   i32.store8 i32.store16 i64.store8 i64.store16 i64.store32`,
+);
+define(single, 0x3f, Imm.Memory, "memory.size");
+define(single, 0x40, Imm.Memory, "memory.grow", Role.PerPage);
+define(single, 0x41, Imm.I32, "i32.const");
+define(single, 0x42, Imm.I64, "i64.const");
+define(single, 0x43, Imm.F32, "f32.const");
+define(single, 0x44, Imm.F64, "f64.const");
+define(
+  single,
+  0x45,
+  Imm.None,
+  `i32.eqz i32.eq i32.ne i32.lt_s i32.lt_u i32.gt_s i32.gt_u
+   i32.le_s i32.le_u i32.ge_s i32.ge_u
+   i64.eqz i64.eq i64.ne i64.lt_s i64.lt_u i64.gt_s i64.gt_u
+   i64.le_s i64.le_u i64.ge_s i64.ge_u
+   f32.eq f32.ne f32.lt f32.gt f32.le f32.ge
+   f64.eq f64.ne f64.lt f64.gt f64.le f64.ge
+   i32.clz i32.ctz i32.popcnt i32.add i32.sub i32.mul i32.div_s i32.div_u
+   i32.rem_s i32.rem_u i32.and i32.or i32.xor i32.shl i32.shr_s i32.shr_u
+   i32.rotl i32.rotr
+   i64.clz i64.ctz i64.popcnt i64.add i64.sub i64.mul i64.div_s i64.div_u
+   i64.rem_s i64.rem_u i64.and i64.or i64.xor i64.shl i64.shr_s i64.shr_u
+   i64.rotl i64.rotr
+   f32.abs f32.neg f32.ceil f32.floor f32.trunc f32.nearest f32.sqrt
+   f32.add f32.sub f32.mul f32.div f32.min f32.max f32.copysign
+   f64.abs f64.neg f64.ceil f64.floor f64.trunc f64.nearest f64.sqrt
+   f64.add f64.sub f64.mul f64.div f64.min f64.max f64.copysign
+   i32.wrap_i64 i32.trunc_f32_s i32.trunc_f32_u i32.trunc_f64_s i32.trunc_f64_u
+   i64.extend_i32_s i64.extend_i32_u i64.trunc_f32_s i64.trunc_f32_u
+   i64.trunc_f64_s i64.trunc_f64_u
+   f32.convert_i32_s f32.convert_i32_u f32.convert_i64_s f32.convert_i64_u
+   f32.demote_f64
+   f64.convert_i32_s f64.convert_i32_u f64.convert_i64_s f64.convert_i64_u
+   f64.promote_f32
+   i32.reinterpret_f32 i64.reinterpret_f64 f32.reinterpret_i32
+   f64.reinterpret_i64
+   i32.extend8_s i32.extend16_s i64.extend8_s i64.extend16_s i64.extend32_s`,
+);
+define(single, 0xd0, Imm.HeapType, "ref.null");
+define(single, 0xd1, Imm.None, "ref.is_null");
+define(single, 0xd2, Imm.Func, "ref.func");
+define(single, 0xd3, Imm.None, "ref.eq ref.as_non_null");
+define(single, 0xd5, Imm.Label, "br_on_null br_on_non_null", Role.BranchIf);
+
+const gc = space(0xfb, 0x1f);
+define(gc, 0x00, Imm.Type, "struct.new struct.new_default");
+define(
+  gc,
+  0x02,
+  Imm.TypeField,
+  "struct.get struct.get_s struct.get_u struct.set",
+);
+define(gc, 0x06, Imm.Type, "array.new array.new_default", Role.PerElement);
+define(gc, 0x08, Imm.TypeIndex, "array.new_fixed");
+define(
+  gc,
+  0x09,
+  Imm.TypeIndex,
+  "array.new_data array.new_elem",
+  Role.PerElement,
+);
+define(gc, 0x0b, Imm.Type, "array.get array.get_s array.get_u array.set");
+define(gc, 0x0f, Imm.None, "array.len");
+define(gc, 0x10, Imm.Type, "array.fill", Role.PerElement);
+define(gc, 0x11, Imm.TypeType, "array.copy", Role.PerElement);
+define(
+  gc,
+  0x12,
+  Imm.TypeIndex,
+  "array.init_data array.init_elem",
+  Role.PerElement,
+);
+define(gc, 0x14, Imm.HeapType, "ref.test ref.test ref.cast ref.cast");
+define(gc, 0x18, Imm.BrOnCast, "br_on_cast br_on_cast_fail", Role.BranchIf);
+define(
+  gc,
+  0x1a,
+  Imm.None,
+  "any.convert_extern extern.convert_any ref.i31 i31.get_s i31.get_u",
+);
+
+const misc = space(0xfc, 0x12);
+define(
+  misc,
+  0x00,
+  Imm.None,
+  `i32.trunc_sat_f32_s i32.trunc_sat_f32_u i32.trunc_sat_f64_s
+   i32.trunc_sat_f64_u i64.trunc_sat_f32_s i64.trunc_sat_f32_u
+   i64.trunc_sat_f64_s i64.trunc_sat_f64_u`,
+);
+define(misc, 0x08, Imm.DataMemory, "memory.init", Role.PerByte);
+define(misc, 0x09, Imm.Index, "data.drop");
+define(misc, 0x0a, Imm.MemoryPair, "memory.copy", Role.PerByte);
+define(misc, 0x0b, Imm.Memory, "memory.fill", Role.PerByte);
+define(misc, 0x0c, Imm.ElemTable, "table.init", Role.PerElement);
+define(misc, 0x0d, Imm.Index, "elem.drop");
+define(misc, 0x0e, Imm.TablePair, "table.copy", Role.PerElement);
+define(misc, 0x0f, Imm.Table, "table.grow", Role.PerElement);
+define(misc, 0x10, Imm.Table, "table.size");
+define(misc, 0x11, Imm.Table, "table.fill", Role.PerElement);
+
+const simd = space(0xfd, 0x114);
+define(
+  simd,
+  0x00,
+  Imm.MemArg,
+  `v128.load v128.load8x8_s v128.load8x8_u v128.load16x4_s v128.load16x4_u
+   v128.load32x2_s v128.load32x2_u v128.load8_splat v128.load16_splat
+   v128.load32_splat v128.load64_splat v128.store`,
+);
+define(simd, 0x0c, Imm.V128, "v128.const i8x16.shuffle");
+define(
+  simd,
+  0x0e,
+  Imm.None,
+  `i8x16.swizzle i8x16.splat i16x8.splat i32x4.splat i64x2.splat f32x4.splat
+   f64x2.splat`,
+);
+define(
+  simd,
+  0x15,
+  Imm.Lane,
+  `i8x16.extract_lane_s i8x16.extract_lane_u i8x16.replace_lane
+   i16x8.extract_lane_s i16x8.extract_lane_u i16x8.replace_lane
+   i32x4.extract_lane i32x4.replace_lane i64x2.extract_lane i64x2.replace_lane
+   f32x4.extract_lane f32x4.replace_lane f64x2.extract_lane f64x2.replace_lane`,
+);
+define(
+  simd,
+  0x23,
+  Imm.None,
+  `i8x16.eq i8x16.ne i8x16.lt_s i8x16.lt_u i8x16.gt_s i8x16.gt_u
+   i8x16.le_s i8x16.le_u i8x16.ge_s i8x16.ge_u
+   i16x8.eq i16x8.ne i16x8.lt_s i16x8.lt_u i16x8.gt_s i16x8.gt_u
+   i16x8.le_s i16x8.le_u i16x8.ge_s i16x8.ge_u
+   i32x4.eq i32x4.ne i32x4.lt_s i32x4.lt_u i32x4.gt_s i32x4.gt_u
+   i32x4.le_s i32x4.le_u i32x4.ge_s i32x4.ge_u
+   f32x4.eq f32x4.ne f32x4.lt f32x4.gt f32x4.le f32x4.ge
+   f64x2.eq f64x2.ne f64x2.lt f64x2.gt f64x2.le f64x2.ge
+   v128.not v128.and v128.andnot v128.or v128.xor v128.bitselect
+   v128.any_true`,
+);
+define(
+  simd,
+  0x54,
+  Imm.MemArgLane,
+  `v128.load8_lane v128.load16_lane v128.load32_lane v128.load64_lane
+   v128.store8_lane v128.store16_lane v128.store32_lane v128.store64_lane`,
+);
+define(simd, 0x5c, Imm.MemArg, "v128.load32_zero v128.load64_zero");
+define(
+  simd,
+  0x5e,
+  Imm.None,
+  `f32x4.demote_f64x2_zero f64x2.promote_low_f32x4
+   i8x16.abs i8x16.neg i8x16.popcnt i8x16.all_true i8x16.bitmask
+   i8x16.narrow_i16x8_s i8x16.narrow_i16x8_u
+   f32x4.ceil f32x4.floor f32x4.trunc f32x4.nearest
+   i8x16.shl i8x16.shr_s i8x16.shr_u i8x16.add i8x16.add_sat_s i8x16.add_sat_u
+   i8x16.sub i8x16.sub_sat_s i8x16.sub_sat_u f64x2.ceil f64x2.floor
+   i8x16.min_s i8x16.min_u i8x16.max_s i8x16.max_u f64x2.trunc i8x16.avgr_u
+   i16x8.extadd_pairwise_i8x16_s i16x8.extadd_pairwise_i8x16_u
+   i32x4.extadd_pairwise_i16x8_s i32x4.extadd_pairwise_i16x8_u
+   i16x8.abs i16x8.neg i16x8.q15mulr_sat_s i16x8.all_true i16x8.bitmask
+   i16x8.narrow_i32x4_s i16x8.narrow_i32x4_u
+   i16x8.extend_low_i8x16_s i16x8.extend_high_i8x16_s
+   i16x8.extend_low_i8x16_u i16x8.extend_high_i8x16_u
+   i16x8.shl i16x8.shr_s i16x8.shr_u i16x8.add i16x8.add_sat_s i16x8.add_sat_u
+   i16x8.sub i16x8.sub_sat_s i16x8.sub_sat_u f64x2.nearest i16x8.mul
+   i16x8.min_s i16x8.min_u i16x8.max_s i16x8.max_u - i16x8.avgr_u
+   i16x8.extmul_low_i8x16_s i16x8.extmul_high_i8x16_s
+   i16x8.extmul_low_i8x16_u i16x8.extmul_high_i8x16_u
+   i32x4.abs i32x4.neg - i32x4.all_true i32x4.bitmask - -
+   i32x4.extend_low_i16x8_s i32x4.extend_high_i16x8_s
+   i32x4.extend_low_i16x8_u i32x4.extend_high_i16x8_u
+   i32x4.shl i32x4.shr_s i32x4.shr_u i32x4.add - - i32x4.sub - - -
+   i32x4.mul i32x4.min_s i32x4.min_u i32x4.max_s i32x4.max_u
+   i32x4.dot_i16x8_s -
+   i32x4.extmul_low_i16x8_s i32x4.extmul_high_i16x8_s
+   i32x4.extmul_low_i16x8_u i32x4.extmul_high_i16x8_u
+   i64x2.abs i64x2.neg - i64x2.all_true i64x2.bitmask - -
+   i64x2.extend_low_i32x4_s i64x2.extend_high_i32x4_s
+   i64x2.extend_low_i32x4_u i64x2.extend_high_i32x4_u
+   i64x2.shl i64x2.shr_s i64x2.shr_u i64x2.add - - i64x2.sub - - -
+   i64x2.mul i64x2.eq i64x2.ne i64x2.lt_s i64x2.gt_s i64x2.le_s i64x2.ge_s
+   i64x2.extmul_low_i32x4_s i64x2.extmul_high_i32x4_s
+   i64x2.extmul_low_i32x4_u i64x2.extmul_high_i32x4_u
+   f32x4.abs f32x4.neg - f32x4.sqrt f32x4.add f32x4.sub f32x4.mul f32x4.div
+   f32x4.min f32x4.max f32x4.pmin f32x4.pmax
+   f64x2.abs f64x2.neg - f64x2.sqrt f64x2.add f64x2.sub f64x2.mul f64x2.div
+   f64x2.min f64x2.max f64x2.pmin f64x2.pmax
+   i32x4.trunc_sat_f32x4_s i32x4.trunc_sat_f32x4_u
+   f32x4.convert_i32x4_s f32x4.convert_i32x4_u
+   i32x4.trunc_sat_f64x2_s_zero i32x4.trunc_sat_f64x2_u_zero
+   f64x2.convert_low_i32x4_s f64x2.convert_low_i32x4_u
+   i8x16.relaxed_swizzle
+   i32x4.relaxed_trunc_f32x4_s i32x4.relaxed_trunc_f32x4_u
+   i32x4.relaxed_trunc_f64x2_s_zero i32x4.relaxed_trunc_f64x2_u_zero
+   f32x4.relaxed_madd f32x4.relaxed_nmadd f64x2.relaxed_madd
+   f64x2.relaxed_nmadd
+   i8x16.relaxed_laneselect i16x8.relaxed_laneselect i32x4.relaxed_laneselect
+   i64x2.relaxed_laneselect
+   f32x4.relaxed_min f32x4.relaxed_max f64x2.relaxed_min f64x2.relaxed_max
+   i16x8.relaxed_q15mulr_s i16x8.relaxed_dot_i8x16_i7x16_s
+   i32x4.relaxed_dot_i8x16_i7x16_add_s`,
+);
+
+const atomics = space(0xfe, 0x4f);
+define(
+  atomics,
+  0x00,
+  Imm.MemArg,
+  "memory.atomic.notify memory.atomic.wait32 memory.atomic.wait64",
+);
+define(atomics, 0x03, Imm.Zero, "atomic.fence");
+{
+  const names = [
+    "i32.atomic.load i64.atomic.load i32.atomic.load8_u i32.atomic.load16_u",
+    "i64.atomic.load8_u i64.atomic.load16_u i64.atomic.load32_u",
+    "i32.atomic.store i64.atomic.store i32.atomic.store8 i32.atomic.store16",
+    "i64.atomic.store8 i64.atomic.store16 i64.atomic.store32",
+  ];
+  for (const op of ["add", "sub", "and", "or", "xor", "xchg", "cmpxchg"]) {
+    names.push(
+      `i32.atomic.rmw.${op} i64.atomic.rmw.${op} i32.atomic.rmw8.${op}_u`,
+      `i32.atomic.rmw16.${op}_u i64.atomic.rmw8.${op}_u`,
+      `i64.atomic.rmw16.${op}_u i64.atomic.rmw32.${op}_u`,
+    );
+  }
+  define(atomics, 0x10, Imm.MemArg, names.join(" "));
+}
+
+/** The single-byte opcodes. */
+export const SINGLE_BYTE: OpcodeSpace = single;
+/** The 0xFB (GC) opcodes. */
+export const GC_OPS: OpcodeSpace = gc;
+/** The 0xFC (saturating, bulk memory and table) opcodes. */
+export const MISC_OPS: OpcodeSpace = misc;
+/** The 0xFD (SIMD and relaxed SIMD) opcodes. */
+export const SIMD_OPS: OpcodeSpace = simd;
+/** The 0xFE (threads and atomics) opcodes. */
+export const ATOMIC_OPS: OpcodeSpace = atomics;
+
+/** Every opcode space, keyed by prefix byte (-1 for single-byte opcodes). */
+export const SPACES: readonly OpcodeSpace[] = [
+  single,
+  gc,
+  misc,
+  simd,
+  atomics,
+];
+
+/**
+ * The prefixed space for a prefix byte.
+ *
+ * @param prefix 0xFB, 0xFC, 0xFD or 0xFE.
+ * @returns The space, or `undefined` if `prefix` is not a prefix.
+ *
+ * @example Usage
+ * ```ts
+ * import { prefixSpace } from "./opcodes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(prefixSpace(0xfc)?.name[0x0b], "memory.fill");
+ * ```
+ */
+export function prefixSpace(prefix: number): OpcodeSpace | undefined {
+  switch (prefix) {
+    case 0xfb:
+      return gc;
+    case 0xfc:
+      return misc;
+    case 0xfd:
+      return simd;
+    case 0xfe:
+      return atomics;
+  }
+  return undefined;
+}
+
+/**
+ * Every operator name, with the (prefix, opcode) pairs that carry it.
+ *
+ * @returns A map from text name to its encodings.
+ *
+ * @example Usage
+ * ```ts
+ * import { operatorNames } from "./opcodes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(operatorNames().get("select"), [[-1, 0x1b], [-1, 0x1c]]);
+ * ```
+ */
+export function operatorNames(): Map<string, Array<[number, number]>> {
+  const names = new Map<string, Array<[number, number]>>();
+  for (const s of SPACES) {
+    s.name.forEach((name, code) => {
+      if (name === "") return;
+      const list = names.get(name);
+      if (list) list.push([s.prefix, code]);
+      else names.set(name, [[s.prefix, code]]);
+    });
+  }
+  return names;
+}

@@ -1,0 +1,398 @@
+/**
+ * Bounds-checked decoding of a WebAssembly binary.
+ *
+ * Two layers share one LEB128 implementation: cursor functions
+ * (`readU32(bytes, pos, end)` returns the next position and leaves the value
+ * in {@linkcode decoded}), which the hot code-section loop calls without
+ * allocating, and the {@linkcode Reader} class built on them for everything
+ * else. Every decoding problem becomes an {@linkcode InvalidModule} naming
+ * what was expected and the absolute byte offset, so no `RangeError` or
+ * silent `undefined` from a typed array can escape.
+ *
+ * @module
+ */
+
+import { InvalidModule } from "../errors.ts";
+
+// `ignoreBOM` keeps a leading U+FEFF: it is part of the name, not a mark.
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Throws an {@linkcode InvalidModule} for a problem at `offset`.
+ *
+ * @param message What is wrong.
+ * @param offset The absolute byte offset in the module.
+ * @returns Never.
+ *
+ * @example Usage
+ * ```ts
+ * import { fail } from "./reader.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => fail("bad", 3), /bad \(at byte offset 3\)/);
+ * ```
+ */
+export function fail(message: string, offset: number): never {
+  throw new InvalidModule(message, { offset });
+}
+
+/**
+ * The value decoded by the last cursor function (`readU32` and friends).
+ * Exact for every u32; for u64 exact up to 2^53.
+ */
+export let decoded = 0;
+
+function unterminated(start: number): never {
+  return fail("unexpected end: unterminated LEB128 integer", start);
+}
+
+/**
+ * Reads an unsigned 32-bit LEB128 at `pos`, leaving it in
+ * {@linkcode decoded}.
+ *
+ * @param bytes The module.
+ * @param pos Where the integer starts.
+ * @param end One past the last readable byte.
+ * @returns The position after the integer.
+ *
+ * @example Usage
+ * ```ts
+ * import { decoded, readU32 } from "./reader.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = new Uint8Array([0xe5, 0x8e, 0x26]);
+ * assert.equal(readU32(bytes, 0, 3), 3);
+ * assert.equal(decoded, 624485);
+ * ```
+ */
+export function readU32(bytes: Uint8Array, pos: number, end: number): number {
+  if (pos < end) {
+    const b = bytes[pos]!;
+    if (b < 0x80) {
+      decoded = b;
+      return pos + 1;
+    }
+  }
+  return readU32Slow(bytes, pos, end);
+}
+
+function readU32Slow(bytes: Uint8Array, pos: number, end: number): number {
+  const start = pos;
+  let result = 0;
+  for (let i = 0; i < 4; i++) {
+    if (pos >= end) unterminated(start);
+    const b = bytes[pos++]!;
+    result |= (b & 0x7f) << (7 * i);
+    if (b < 0x80) {
+      decoded = result >>> 0;
+      return pos;
+    }
+  }
+  if (pos >= end) unterminated(start);
+  const last = bytes[pos++]!;
+  if (last & 0x80) fail("LEB128 integer is too long (u32)", start);
+  if (last & 0x70) fail("LEB128 integer is too large (u32)", start);
+  decoded = (result >>> 0) + last * 0x10000000;
+  return pos;
+}
+
+/**
+ * Reads a signed LEB128 of at most `bits` bits (32, 33 or 64) at `pos`,
+ * checking its length and that unused bits repeat the sign. The value left
+ * in {@linkcode decoded} is exact within ±2^53.
+ *
+ * @param bytes The module.
+ * @param pos Where the integer starts.
+ * @param end One past the last readable byte.
+ * @param bits The integer width.
+ * @returns The position after the integer.
+ *
+ * @example Usage
+ * ```ts
+ * import { decoded, readSigned } from "./reader.ts";
+ * import assert from "node:assert/strict";
+ *
+ * readSigned(new Uint8Array([0x7f]), 0, 1, 32);
+ * assert.equal(decoded, -1);
+ * ```
+ */
+export function readSigned(
+  bytes: Uint8Array,
+  pos: number,
+  end: number,
+  bits: 32 | 33 | 64,
+): number {
+  const start = pos;
+  const maxBytes = Math.ceil(bits / 7);
+  let result = 0;
+  let scale = 1;
+  for (let i = 0; i < maxBytes; i++) {
+    if (pos >= end) unterminated(start);
+    const b = bytes[pos++]!;
+    if (i === maxBytes - 1) {
+      if (b & 0x80) fail(`LEB128 integer is too long (s${bits})`, start);
+      // The last byte's bits above the value's width must repeat its sign.
+      const usedBits = bits - 7 * i;
+      const rest = b >> (usedBits - 1);
+      if (rest !== 0 && rest !== 0x7f >> (usedBits - 1)) {
+        fail(`LEB128 integer is too large (s${bits})`, start);
+      }
+    }
+    result += (b & 0x7f) * scale;
+    scale *= 128;
+    if (b < 0x80) {
+      decoded = b & 0x40 ? result - scale : result;
+      return pos;
+    }
+  }
+  return pos;
+}
+
+/**
+ * Skips a signed LEB128 of at most `bits` bits at `pos`, with the same
+ * checks as {@linkcode readSigned} but without decoding the value when it
+ * is shorter than the longest encoding (then {@linkcode decoded} is stale).
+ *
+ * @param bytes The module.
+ * @param pos Where the integer starts.
+ * @param end One past the last readable byte.
+ * @param bits The integer width.
+ * @returns The position after the integer.
+ *
+ * @example Usage
+ * ```ts
+ * import { skipSigned } from "./reader.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(skipSigned(new Uint8Array([0x80, 0x7f]), 0, 2, 64), 2);
+ * ```
+ */
+export function skipSigned(
+  bytes: Uint8Array,
+  pos: number,
+  end: number,
+  bits: 32 | 33 | 64,
+): number {
+  // Only the longest encoding has unused bits to check.
+  const last = Math.min(end, pos + Math.ceil(bits / 7) - 1);
+  for (let q = pos; q < last; q++) {
+    if (bytes[q]! < 0x80) return q + 1;
+  }
+  return readSigned(bytes, pos, end, bits);
+}
+
+/**
+ * Reads an unsigned 64-bit LEB128 at `pos`, checking its length and unused
+ * bits. The value left in {@linkcode decoded} is exact up to 2^53.
+ *
+ * @param bytes The module.
+ * @param pos Where the integer starts.
+ * @param end One past the last readable byte.
+ * @returns The position after the integer.
+ *
+ * @example Usage
+ * ```ts
+ * import { decoded, readU64 } from "./reader.ts";
+ * import assert from "node:assert/strict";
+ *
+ * readU64(new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x10]), 0, 5);
+ * assert.equal(decoded, 2 ** 32);
+ * ```
+ */
+export function readU64(bytes: Uint8Array, pos: number, end: number): number {
+  const start = pos;
+  let result = 0;
+  let scale = 1;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= end) unterminated(start);
+    const b = bytes[pos++]!;
+    if (i === 9) {
+      if (b & 0x80) fail("LEB128 integer is too long (u64)", start);
+      if (b & 0x7e) fail("LEB128 integer is too large (u64)", start);
+    }
+    result += (b & 0x7f) * scale;
+    scale *= 128;
+    if (b < 0x80) break;
+  }
+  decoded = result;
+  return pos;
+}
+
+/**
+ * Reads LEB128 integers, bytes and names from a window `[pos, end)` of a
+ * byte array. Positions are absolute offsets into `bytes`.
+ *
+ * @example Usage
+ * ```ts
+ * import { Reader } from "./reader.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const reader = new Reader(new Uint8Array([0xe5, 0x8e, 0x26, 0x7f]));
+ * assert.equal(reader.u32(), 624485);
+ * assert.equal(reader.s32(), -1);
+ * assert.ok(reader.atEnd());
+ * ```
+ */
+export class Reader {
+  /** The whole module. */
+  readonly bytes: Uint8Array;
+  /** The next byte to read. */
+  pos: number;
+  /** One past the last byte this reader may read. */
+  end: number;
+
+  /**
+   * @param bytes The bytes to read.
+   * @param pos Where to start.
+   * @param end Where to stop (exclusive); the array's length by default.
+   */
+  constructor(bytes: Uint8Array, pos = 0, end: number = bytes.length) {
+    this.bytes = bytes;
+    this.pos = pos;
+    this.end = end;
+  }
+
+  /**
+   * Throws an {@linkcode InvalidModule} at `offset` (the current position by
+   * default).
+   *
+   * @param message What is wrong.
+   * @param offset Where.
+   * @returns Never.
+   */
+  fail(message: string, offset: number = this.pos): never {
+    return fail(message, offset);
+  }
+
+  /**
+   * Whether every byte of the window has been read.
+   *
+   * @returns `true` at the end.
+   */
+  atEnd(): boolean {
+    return this.pos >= this.end;
+  }
+
+  /**
+   * Reads one byte.
+   *
+   * @param what What the byte is, for the error message.
+   * @returns The byte.
+   */
+  u8(what = "byte"): number {
+    if (this.pos >= this.end) this.fail(`unexpected end: expected ${what}`);
+    return this.bytes[this.pos++]!;
+  }
+
+  /**
+   * Returns the next byte without consuming it.
+   *
+   * @param what What the byte is, for the error message.
+   * @returns The byte.
+   */
+  peek(what = "byte"): number {
+    if (this.pos >= this.end) this.fail(`unexpected end: expected ${what}`);
+    return this.bytes[this.pos]!;
+  }
+
+  /**
+   * Reads an unsigned 32-bit LEB128.
+   *
+   * @returns The value, 0 to 2^32 - 1.
+   */
+  u32(): number {
+    this.pos = readU32(this.bytes, this.pos, this.end);
+    return decoded;
+  }
+
+  /**
+   * Reads a signed 32-bit LEB128.
+   *
+   * @returns The value.
+   */
+  s32(): number {
+    this.pos = readSigned(this.bytes, this.pos, this.end, 32);
+    return decoded;
+  }
+
+  /**
+   * Reads a signed 33-bit LEB128 (block types and heap types).
+   *
+   * @returns The value.
+   */
+  s33(): number {
+    this.pos = readSigned(this.bytes, this.pos, this.end, 33);
+    return decoded;
+  }
+
+  /**
+   * Reads a signed 64-bit LEB128; the value is exact within ±2^53.
+   *
+   * @returns The value.
+   */
+  s64(): number {
+    this.pos = readSigned(this.bytes, this.pos, this.end, 64);
+    return decoded;
+  }
+
+  /**
+   * Reads an unsigned 64-bit LEB128; the value is exact up to 2^53.
+   *
+   * @returns The value.
+   */
+  u64(): number {
+    this.pos = readU64(this.bytes, this.pos, this.end);
+    return decoded;
+  }
+
+  /**
+   * Skips `n` bytes.
+   *
+   * @param n How many.
+   * @param what What they are, for the error message.
+   */
+  skip(n: number, what = "bytes"): void {
+    if (n > this.end - this.pos) {
+      this.fail(`unexpected end: expected ${n} ${what}`);
+    }
+    this.pos += n;
+  }
+
+  /**
+   * Reads a vector length and checks that the rest of the window could hold
+   * that many items of at least `minItemBytes` bytes each, so that a forged
+   * count can neither make a loop run long nor make an allocation huge.
+   *
+   * @param what The vector's name, for the error message.
+   * @param minItemBytes The smallest encoding of one item.
+   * @returns The count.
+   */
+  count(what: string, minItemBytes = 1): number {
+    const start = this.pos;
+    const n = this.u32();
+    if (n * minItemBytes > this.end - this.pos) {
+      this.fail(`${what} count ${n} exceeds the remaining bytes`, start);
+    }
+    return n;
+  }
+
+  /**
+   * Reads a length-prefixed UTF-8 name.
+   *
+   * @returns The decoded name.
+   */
+  name(): string {
+    const start = this.pos;
+    const n = this.u32();
+    if (n > this.end - this.pos) {
+      this.fail("unexpected end: expected name", start);
+    }
+    const from = this.pos;
+    this.pos += n;
+    try {
+      return UTF8.decode(this.bytes.subarray(from, from + n));
+    } catch {
+      return this.fail("name is not valid UTF-8", start);
+    }
+  }
+}

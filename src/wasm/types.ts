@@ -1,0 +1,200 @@
+/**
+ * Decoding of value types, heap types, block types and limits, with every
+ * type index checked against the module's original type count (so that a
+ * malformed guest cannot name a type the rewriter adds).
+ *
+ * @module
+ */
+
+import type { Reader } from "./reader.ts";
+
+/** `i32`, `i64`, `f32`, `f64`, `v128`. */
+function isNumericOrVector(byte: number): boolean {
+  return byte >= 0x7b && byte <= 0x7f;
+}
+
+/**
+ * Whether `byte` is an abstract heap type (`exn` 0x69 up to `noexn` 0x74),
+ * which also serves as the one-byte shorthand of a nullable reference type.
+ *
+ * @param byte A type byte.
+ * @returns `true` for an abstract heap type.
+ *
+ * @example Usage
+ * ```ts
+ * import { isAbstractHeapType } from "./types.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isAbstractHeapType(0x70)); // func
+ * assert.ok(!isAbstractHeapType(0x7f)); // i32
+ * ```
+ */
+export function isAbstractHeapType(byte: number): boolean {
+  return byte >= 0x69 && byte <= 0x74;
+}
+
+/**
+ * Reads a heap type: an abstract one or a type index below `typeLimit`.
+ *
+ * @param r The reader.
+ * @param typeLimit The number of types the guest defines.
+ *
+ * @example Usage
+ * ```ts
+ * import { Reader } from "./reader.ts";
+ * import { readHeapType } from "./types.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => readHeapType(new Reader(new Uint8Array([5])), 2));
+ * ```
+ */
+export function readHeapType(r: Reader, typeLimit: number): void {
+  const start = r.pos;
+  const value = r.s33();
+  if (value >= 0) {
+    if (value >= typeLimit) {
+      r.fail(
+        `type index ${value} out of range: the module has ${typeLimit} types`,
+        start,
+      );
+    }
+  } else if (!isAbstractHeapType(value + 0x80)) {
+    r.fail(`unknown heap type 0x${(value + 0x80).toString(16)}`, start);
+  }
+}
+
+/**
+ * Reads a value type (or, with `packed`, a storage type that may also be
+ * `i8` or `i16`).
+ *
+ * @param r The reader.
+ * @param typeLimit The number of types the guest defines.
+ * @param packed Whether packed storage types are allowed.
+ *
+ * @example Usage
+ * ```ts
+ * import { Reader } from "./reader.ts";
+ * import { readValType } from "./types.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const r = new Reader(new Uint8Array([0x63, 0x00, 0x7f]));
+ * readValType(r, 1); // (ref null 0)
+ * readValType(r, 1); // i32
+ * assert.ok(r.atEnd());
+ * ```
+ */
+export function readValType(
+  r: Reader,
+  typeLimit: number,
+  packed = false,
+): void {
+  const start = r.pos;
+  const byte = r.u8("value type");
+  if (isNumericOrVector(byte) || isAbstractHeapType(byte)) return;
+  if (byte === 0x63 || byte === 0x64) return readHeapType(r, typeLimit);
+  if (packed && (byte === 0x78 || byte === 0x77)) return;
+  r.fail(`unknown value type 0x${byte.toString(16)}`, start);
+}
+
+/**
+ * Reads a reference type.
+ *
+ * @param r The reader.
+ * @param typeLimit The number of types the guest defines.
+ *
+ * @example Usage
+ * ```ts
+ * import { Reader } from "./reader.ts";
+ * import { readRefType } from "./types.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => readRefType(new Reader(new Uint8Array([0x7f])), 0));
+ * ```
+ */
+export function readRefType(r: Reader, typeLimit: number): void {
+  const start = r.pos;
+  const byte = r.u8("reference type");
+  if (isAbstractHeapType(byte)) return;
+  if (byte === 0x63 || byte === 0x64) return readHeapType(r, typeLimit);
+  r.fail(`expected a reference type, found 0x${byte.toString(16)}`, start);
+}
+
+/**
+ * Reads a block type: empty (0x40), one value type, or a type index.
+ *
+ * @param r The reader.
+ * @param typeLimit The number of types the guest defines.
+ *
+ * @example Usage
+ * ```ts
+ * import { Reader } from "./reader.ts";
+ * import { readBlockType } from "./types.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const r = new Reader(new Uint8Array([0x40, 0x7f, 0x01]));
+ * readBlockType(r, 2);
+ * readBlockType(r, 2);
+ * readBlockType(r, 2);
+ * assert.ok(r.atEnd());
+ * ```
+ */
+export function readBlockType(r: Reader, typeLimit: number): void {
+  const byte = r.peek("block type");
+  if (byte === 0x40) {
+    r.pos++;
+    return;
+  }
+  // One byte with bit 6 set is a negative s33: a value type. A type index
+  // is non-negative, and from 64 on takes more than one byte.
+  if (byte >= 0x40 && byte < 0x80) return readValType(r, typeLimit);
+  const start = r.pos;
+  const index = r.s33();
+  if (index < 0) r.fail("invalid block type", start);
+  if (index >= typeLimit) {
+    r.fail(
+      `type index ${index} out of range: the module has ${typeLimit} types`,
+      start,
+    );
+  }
+}
+
+/**
+ * What a limits field says about the memory or table it belongs to.
+ */
+export interface Limits {
+  /** Whether addresses are 64-bit (memory64 / table64). */
+  is64: boolean;
+}
+
+/**
+ * Reads the limits of a memory or table type.
+ *
+ * @param r The reader.
+ * @returns Whether the memory or table is 64-bit.
+ *
+ * @example Usage
+ * ```ts
+ * import { Reader } from "./reader.ts";
+ * import { readLimits } from "./types.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(readLimits(new Reader(new Uint8Array([0x05, 1, 2]))), {
+ *   is64: true,
+ * });
+ * ```
+ */
+export function readLimits(r: Reader): Limits {
+  const start = r.pos;
+  const flags = r.u8("limits flags");
+  if (flags > 0x07) {
+    r.fail(`unsupported limits flags 0x${flags.toString(16)}`, start);
+  }
+  const is64 = (flags & 0x04) !== 0;
+  if (is64) r.u64();
+  else r.u32();
+  if (flags & 0x01) {
+    if (is64) r.u64();
+    else r.u32();
+  }
+  return { is64 };
+}
