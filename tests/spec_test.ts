@@ -1,0 +1,138 @@
+/**
+ * Spec conformance of the fuel meter: every module of the WebAssembly spec
+ * test suite that V8 accepts is metered with a budget that never runs out,
+ * and each assertion must come out the same as with the unmetered module.
+ *
+ * The suite is looked up at `../shared/wasm-testsuite` beside the repository
+ * (override with `WASM_TESTSUITE`); without it the test is ignored.
+ *
+ * Run: `deno test --allow-read --allow-env tests/spec_test.ts`. With
+ * `SPEC_REWRITER=identity` the modules go through unchanged, which checks the
+ * harness itself: any difference then is the harness's fault.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { join, relative, resolve } from "node:path";
+import {
+  Assembler,
+  type FileReport,
+  formatSummary,
+  identityRewriter,
+  type Rewriter,
+  SpecRunner,
+} from "./support/spectest.ts";
+import { instrument } from "../src/wasm/instrument.ts";
+
+function envVar(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env: use the default
+  }
+}
+
+const suiteDir = resolve(
+  envVar("WASM_TESTSUITE") ??
+    fileURLToPath(new URL("../../shared/wasm-testsuite", import.meta.url)),
+);
+
+/** A path as the user would type it: relative to the working directory. */
+function shown(path: string): string {
+  try {
+    return relative(Deno.cwd(), path) || ".";
+  } catch {
+    return path;
+  }
+}
+
+/** The suite's `.wast` files (top level, then `legacy/`), or why none. */
+function findSuite(dir: string): { files: string[]; problem?: string } {
+  const list = (sub: string) =>
+    [...Deno.readDirSync(join(dir, sub))]
+      .filter((e) => e.isFile && e.name.endsWith(".wast"))
+      .map((e) => join(dir, sub, e.name))
+      .sort();
+  try {
+    const files = list(".");
+    try {
+      files.push(...list("legacy"));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return { files };
+  } catch (error) {
+    return { files: [], problem: errorMessage(error) };
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+const { files, problem } = findSuite(suiteDir);
+if (files.length === 0) {
+  console.log(
+    `spec suite not found at ${
+      shown(suiteDir)
+    }; skipping (set WASM_TESTSUITE)` +
+      (problem === undefined ? "" : `\n  (${problem})`),
+  );
+}
+
+/** The meter under test; `SPEC_REWRITER=identity` checks the harness alone. */
+function chooseRewriter(): { rewrite: Rewriter; name: string } {
+  if (envVar("SPEC_REWRITER") === "identity") {
+    return {
+      rewrite: identityRewriter,
+      name: "identity (SPEC_REWRITER=identity)",
+    };
+  }
+  return { rewrite: (bytes) => instrument(bytes), name: "instrument()" };
+}
+
+/** Everything in a report that fails the file, one line each. */
+function problems(report: FileReport): string[] {
+  return [
+    ...report.rewriterErrors.map((e) =>
+      `line ${e.line} ${e.command}: instrument() threw: ${e.detail}`
+    ),
+    ...report.failures.map((f) => `line ${f.line} ${f.command}: ${f.detail}`),
+  ];
+}
+
+Deno.test({
+  name: "spec suite: metered modules give the same results as the originals",
+  ignore: files.length === 0,
+  async fn(t) {
+    const started = performance.now();
+    const { rewrite, name } = chooseRewriter();
+    console.log(
+      `spec suite at ${
+        shown(suiteDir)
+      }, ${files.length} files, rewriter: ${name}`,
+    );
+    const runner = new SpecRunner({
+      rewrite,
+      assembler: await Assembler.create(),
+    });
+    const reports: FileReport[] = [];
+    for (const file of files) {
+      const label = relative(suiteDir, file);
+      await t.step(label, async () => {
+        const source = new TextDecoder().decode(await Deno.readFile(file));
+        const report = await runner.runFile(label, source);
+        reports.push(report);
+        const found = problems(report);
+        if (found.length > 0) {
+          assert.fail(
+            `${label}: ${found.length} problem(s)\n${found.join("\n")}`,
+          );
+        }
+      });
+    }
+    console.log(formatSummary(reports, performance.now() - started));
+  },
+});
