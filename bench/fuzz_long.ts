@@ -1,0 +1,122 @@
+/**
+ * The long differential fuzz run: the harness of `tests/fuzz_test.ts` over
+ * many more seeds. Prints progress, and each failing seed with what differed.
+ *
+ * Usage:
+ *
+ * ```sh
+ * deno run --allow-read --allow-write --allow-run --allow-env bench/fuzz_long.ts [COUNT] [--from N] [--seed N]... [--save DIR]
+ * ```
+ *
+ * - `COUNT` seeds (default 2000) starting at `--from` (default 1000, past the
+ *   seeds the test suite runs);
+ * - `--seed N` (repeatable) runs just those seeds;
+ * - `--save DIR` writes each failing module and its metered form to `DIR`.
+ *
+ * Exits with status 1 if any seed failed.
+ *
+ * @module
+ */
+
+import { instrument } from "../src/wasm/instrument.ts";
+import {
+  FuzzModuleMaker,
+  fuzzSeed,
+  type SeedOutcome,
+} from "../tests/support/fuzz.ts";
+
+interface Options {
+  seeds: number[];
+  save?: string;
+}
+
+function parseArgs(args: readonly string[]): Options {
+  let count = 2000;
+  let from = 1000;
+  const only: number[] = [];
+  let save: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const value = () => {
+      const next = args[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value`);
+      return next;
+    };
+    if (arg === "--from") from = Number(value());
+    else if (arg === "--seed") only.push(Number(value()));
+    else if (arg === "--save") save = value();
+    else if (/^\d+$/.test(arg)) count = Number(arg);
+    else {
+      throw new Error(
+        `unknown argument ${arg}: expected COUNT, --from N, --seed N or --save DIR`,
+      );
+    }
+  }
+  const seeds = only.length > 0
+    ? only
+    : Array.from({ length: count }, (_, i) => from + i);
+  if (seeds.some((s) => !Number.isSafeInteger(s) || s < 0)) {
+    throw new Error("seeds must be non-negative integers");
+  }
+  return { seeds, save };
+}
+
+async function saveFailure(dir: string, maker: FuzzModuleMaker, seed: number) {
+  await Deno.mkdir(dir, { recursive: true });
+  const { bytes } = await maker.make(seed);
+  await Deno.writeFile(`${dir}/seed-${seed}.wasm`, bytes);
+  try {
+    await Deno.writeFile(
+      `${dir}/seed-${seed}.metered.wasm`,
+      instrument(bytes).bytes,
+    );
+  } catch {
+    // the rewriter rejected it: the original alone reproduces that
+  }
+}
+
+async function main() {
+  const { seeds, save } = parseArgs(Deno.args);
+  const maker = await FuzzModuleMaker.create();
+  const started = performance.now();
+  const failures: SeedOutcome[] = [];
+  let compared = 0;
+  let functions = 0;
+  let refills = 0;
+  let cut = 0;
+  try {
+    for (const [n, seed] of seeds.entries()) {
+      const outcome = await fuzzSeed(maker, instrument, seed);
+      compared += outcome.compared;
+      functions += outcome.functions;
+      refills += outcome.refills;
+      if (outcome.cut) cut++;
+      if (outcome.failure !== undefined) {
+        failures.push(outcome);
+        console.log(
+          `FAIL seed ${seed} (${outcome.profile}): ${outcome.failure}`,
+        );
+        if (save) await saveFailure(save, maker, seed);
+      }
+      if ((n + 1) % 100 === 0 || n + 1 === seeds.length) {
+        const seconds = (performance.now() - started) / 1000;
+        console.log(
+          `${n + 1}/${seeds.length} seeds, ${compared}/${functions} exports ` +
+            `compared, ${refills} refills, ${cut} cut short, ` +
+            `${failures.length} failed, ${seconds.toFixed(1)} s`,
+        );
+      }
+    }
+  } finally {
+    await maker.close();
+  }
+  if (failures.length > 0) {
+    console.log(
+      `failing seeds: ${failures.map((f) => f.seed).join(" ")}` +
+        (save ? ` (modules in ${save})` : ""),
+    );
+    Deno.exit(1);
+  }
+}
+
+if (import.meta.main) await main();
