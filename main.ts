@@ -24,28 +24,49 @@ Options:
   --invoke NAME      the export to call (default: exit_early)
   --arg VALUE        an argument for the export; repeat for each one, in order
                      (integers, floats; i64 parameters take any integer)
+  --fuel N           meter the call: stop it after N units of work (one unit
+                     per operator; see the README for the cost table)
+  --timeout MS       stop the call after MS milliseconds, even a guest that
+                     never calls the host
   --expect OUTCOME   the outcome that counts as success: returned, interrupted,
-                     trap or error (default: interrupted when calling exit_early,
-                     returned otherwise)
+                     fuel_exhausted, timeout, trap, error or aborted (default:
+                     interrupted when calling exit_early, returned otherwise)
   --json             print one JSON object instead of text:
-                     {"outcome", "export", "value"?, "trap"?, "message"}
+                     {"outcome", "export", "value"?, "trap"?, "fuel"?,
+                      "elapsed_ms"?, "message"}; "fuel" is
+                     {"consumed", "remaining"} with --fuel or --timeout
+                     (remaining is null when unlimited)
   -h, --help         print this help
 
 Outcomes: returned (the export returned a value), interrupted (a host import
-stopped the guest), trap (the guest trapped: unreachable, out-of-bounds access,
-divide by zero, stack overflow, ...), error (a host import threw).
+stopped the guest), fuel_exhausted (the --fuel budget ran out), timeout (the
+--timeout passed), trap (the guest trapped: unreachable, out-of-bounds access,
+divide by zero, stack overflow, ...), error (a host import threw), aborted
+(Ctrl-C: the call is stopped cleanly).
+
+Every call runs metered and async, so that Ctrl-C (SIGINT) stops even a
+guest that never calls the host.
 
 Exit status:
-  0  the outcome was the expected one
-  1  the call ended another way
-  2  usage error, missing read permission, unreadable file, or not a valid
-     module (one line on stderr says how to fix it)
-  3  internal error (a bug in early-exit; please report it)
+  0    the outcome was the expected one
+  1    the call ended another way
+  2    usage error, missing read permission, unreadable file, or not a valid
+       module (one line on stderr says how to fix it)
+  3    internal error (a bug in early-exit; please report it)
+  130  the call was aborted with Ctrl-C (SIGINT)
 
 Permissions: --allow-read for the guest file (--allow-read=guest is enough
 for the bundled guests); --allow-net=HOST for a guest given by http(s) URL.`;
 
-const OUTCOMES = ["returned", "interrupted", "trap", "error"] as const;
+const OUTCOMES = [
+  "returned",
+  "interrupted",
+  "fuel_exhausted",
+  "timeout",
+  "trap",
+  "error",
+  "aborted",
+] as const;
 
 class UsageError extends Error {}
 
@@ -55,6 +76,20 @@ interface Options {
   args: string[];
   expect: string;
   json: boolean;
+  fuel: number | undefined;
+  timeout: number | undefined;
+}
+
+function parseCount(
+  text: string | undefined,
+  option: string,
+): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
+    throw new UsageError(`${option} needs a whole number, got "${text}"`);
+  }
+  return value;
 }
 
 function parseOptions(argv: string[]): Options | "help" {
@@ -67,6 +102,8 @@ function parseOptions(argv: string[]): Options | "help" {
         invoke: { type: "string", default: "exit_early" },
         arg: { type: "string", multiple: true, default: [] },
         expect: { type: "string" },
+        fuel: { type: "string" },
+        timeout: { type: "string" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -97,6 +134,8 @@ function parseOptions(argv: string[]): Options | "help" {
     args: values.arg,
     expect,
     json: values.json,
+    fuel: parseCount(values.fuel, "--fuel"),
+    timeout: parseCount(values.timeout, "--timeout"),
   };
 }
 
@@ -156,13 +195,22 @@ function report(result: CallOutcome, options: Options): void {
     };
     if (result.outcome === "returned") {
       record.value = toJsonValue(result.value);
-      record.message = `${result.export} returned ${
-        describeValue(result.value)
-      }`;
-    } else {
-      if (result.outcome === "trap") record.trap = result.error.trap;
-      record.message = result.error.message;
+    } else if (result.outcome === "trap") {
+      record.trap = result.error.trap;
+    } else if (result.outcome === "timeout") {
+      record.elapsed_ms = Number(result.error.elapsed.toFixed(3));
     }
+    const metered = options.fuel !== undefined || options.timeout !== undefined;
+    if (result.fuel && metered) {
+      const { consumed, remaining } = result.fuel;
+      record.fuel = {
+        consumed,
+        remaining: Number.isFinite(remaining) ? remaining : null,
+      };
+    }
+    record.message = result.outcome === "returned"
+      ? `${result.export} returned ${describeValue(result.value)}`
+      : result.error.message;
     console.log(JSON.stringify(record));
     return;
   }
@@ -179,7 +227,7 @@ function report(result: CallOutcome, options: Options): void {
         describeValue(result.value)
       }`,
     );
-  } else {
+  } else if (result.outcome !== "aborted") {
     console.error(`expected outcome ${options.expect}, got ${result.outcome}`);
   }
 }
@@ -203,13 +251,31 @@ export async function main(argv: string[]): Promise<number> {
           if (!options.json) console.log("interrupt_execution called!");
         },
       },
+      async: true,
+      fuel: options.fuel ?? Infinity,
     });
     const args = convertArguments(
       options.args,
       guest.signature(options.invoke),
     );
-    const result = guest.invoke(options.invoke, args);
+    // The guest yields to the event loop at every slice of fuel, so this
+    // listener runs even while a guest that never calls the host computes.
+    const controller = new AbortController();
+    const onInterrupt = () => controller.abort("Ctrl-C (SIGINT)");
+    Deno.addSignalListener("SIGINT", onInterrupt);
+    let result;
+    try {
+      result = await guest.invokeAsync(options.invoke, args, {
+        signal: controller.signal,
+        timeout: options.timeout,
+      });
+    } finally {
+      Deno.removeSignalListener("SIGINT", onInterrupt);
+    }
     report(result, options);
+    if (result.outcome === "aborted" && options.expect !== "aborted") {
+      return 130;
+    }
     return result.outcome === options.expect ? 0 : 1;
   } catch (error) {
     if (error instanceof UsageError) {

@@ -1,7 +1,14 @@
 /**
- * early-exit runs WebAssembly guests that the host can stop: from a host
- * import (the guest calls `env.interrupt_execution` and the host cuts the
- * call short), with a branded error for every way a call can end.
+ * early-exit runs WebAssembly guests that the host can stop:
+ *
+ * 1. from a host import: the guest calls `env.interrupt_execution` and the
+ *    host cuts the call short;
+ * 2. by a fuel budget: the guest's binary is rewritten to count its own work
+ *    and it stops when the budget is spent;
+ * 3. by a deadline or an `AbortSignal`, even a guest that never calls the
+ *    host, in plain calls and in async calls that keep the event loop alive.
+ *
+ * Every way a call can end is a typed outcome with a branded error.
  *
  * @example Usage
  * ```ts
@@ -18,20 +25,40 @@
  */
 
 export {
+  type AsyncCallOptions,
+  type CallOptions,
   type CallOutcome,
+  type FuelUsage,
   Guest,
   type GuestOptions,
   type HostControls,
-  type InterruptOptions,
   loadGuest,
+  type OutcomeBase,
+  type RefuelRequest,
 } from "./src/guest.ts";
+export type { InterruptOptions } from "./src/imports.ts";
+export { FuelMeter, type FuelMeterOptions } from "./src/fuel.ts";
+export {
+  type ChildPermissions,
+  invokeIsolated,
+  type IsolatedCallOptions,
+} from "./src/isolate.ts";
+export {
+  type CostTable,
+  instrument,
+  type InstrumentedModule,
+  type InstrumentOptions,
+} from "./src/wasm/instrument.ts";
 export type { GuestSource } from "./src/load.ts";
 export type { FunctionSignature, ValueType } from "./src/signatures.ts";
 export {
+  Aborted,
   BRAND,
+  DeadlineExceeded,
   EarlyExitError,
   type EarlyExitErrorKind,
   ExportError,
+  FuelExhausted,
   GuestLoadError,
   GuestTrap,
   HostImportError,
@@ -40,8 +67,11 @@ export {
   Interrupted,
   InvalidModule,
   type InvalidModuleOptions,
+  isAborted,
+  isDeadlineExceeded,
   isEarlyExitError,
   isExportError,
+  isFuelExhausted,
   isGuestLoadError,
   isGuestTrap,
   isHostImportError,

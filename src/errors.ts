@@ -227,6 +227,22 @@ export function unwoundError<T extends EarlyExitError>(
 }
 
 /**
+ * The {@linkcode Interrupted} error for a stop that has already unwound the
+ * guest (see {@linkcode unwoundError}).
+ */
+export function interruptedBy(
+  importName: string,
+  details?: InterruptDetails,
+): Interrupted {
+  return unwoundError(
+    Interrupted,
+    "Interrupted",
+    interruptMessage(importName, details),
+    { importName, reason: details?.reason, code: details?.code },
+  );
+}
+
+/**
  * Whether `value` is an {@linkcode Interrupted} error from any copy of
  * early-exit, including one loaded from another URL.
  *
@@ -531,4 +547,170 @@ function describe(value: unknown): string {
   } catch {
     return Object.prototype.toString.call(value);
   }
+}
+
+/**
+ * The guest spent its fuel budget. The guest was stopped before the block
+ * it could not pay for, so `consumed` counts only work that ran.
+ *
+ * @example Usage
+ * ```ts
+ * import { FuelExhausted, isFuelExhausted } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new FuelExhausted(1000, 998);
+ * assert.ok(isFuelExhausted(error));
+ * assert.equal(error.budget - error.consumed, 2);
+ * ```
+ */
+export class FuelExhausted extends EarlyExitError {
+  /** The fuel the call started with. */
+  readonly budget: number;
+  /** The fuel the call consumed before it was stopped. */
+  readonly consumed: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param budget The fuel the call started with.
+   * @param consumed The fuel it consumed before it was stopped.
+   */
+  constructor(budget: number, consumed: number) {
+    super("FuelExhausted", fuelExhaustedMessage(budget, consumed));
+    this.budget = budget;
+    this.consumed = consumed;
+  }
+}
+
+/** The message of a {@linkcode FuelExhausted} error. */
+export function fuelExhaustedMessage(budget: number, consumed: number): string {
+  return `guest ran out of fuel: consumed ${consumed} of a budget of ${budget}`;
+}
+
+/**
+ * Whether `value` is a {@linkcode FuelExhausted} error from any copy of
+ * early-exit.
+ *
+ * @param value Anything caught.
+ * @returns `true` when the guest ran out of fuel.
+ *
+ * @example Usage
+ * ```ts
+ * import { isFuelExhausted } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isFuelExhausted(new RangeError("x")), false);
+ * ```
+ */
+export function isFuelExhausted(value: unknown): value is FuelExhausted {
+  return brandOf(value) === "FuelExhausted";
+}
+
+/**
+ * The call ran past its deadline (the `timeout` option, or an
+ * `AbortSignal.timeout`) and was stopped.
+ *
+ * @example Usage
+ * ```ts
+ * import { DeadlineExceeded, isDeadlineExceeded } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new DeadlineExceeded(50, 50.4);
+ * assert.ok(isDeadlineExceeded(error));
+ * assert.equal(error.timeout, 50);
+ * ```
+ */
+export class DeadlineExceeded extends EarlyExitError {
+  /** The time the call was allowed, in milliseconds. */
+  readonly timeout: number;
+  /** The time from the call's start to the stop, in milliseconds. */
+  readonly elapsed: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param timeout The time the call was allowed, in milliseconds.
+   * @param elapsed The time from the call's start to the stop, in milliseconds.
+   * @param options The abort reason as `cause`, when an AbortSignal timed out.
+   */
+  constructor(timeout: number, elapsed: number, options?: ErrorOptions) {
+    super("DeadlineExceeded", deadlineMessage(timeout, elapsed), options);
+    this.timeout = timeout;
+    this.elapsed = elapsed;
+  }
+}
+
+/** The message of a {@linkcode DeadlineExceeded} error. */
+export function deadlineMessage(timeout: number, elapsed: number): string {
+  return `guest stopped at its deadline: ${timeout} ms allowed, stopped after ${
+    elapsed.toFixed(1)
+  } ms`;
+}
+
+/**
+ * Whether `value` is a {@linkcode DeadlineExceeded} error from any copy of
+ * early-exit.
+ *
+ * @param value Anything caught.
+ * @returns `true` when the call ran past its deadline.
+ *
+ * @example Usage
+ * ```ts
+ * import { isDeadlineExceeded } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isDeadlineExceeded({}), false);
+ * ```
+ */
+export function isDeadlineExceeded(value: unknown): value is DeadlineExceeded {
+  return brandOf(value) === "DeadlineExceeded";
+}
+
+/**
+ * The call was aborted through its `AbortSignal`. `cause` is the signal's
+ * reason.
+ *
+ * @example Usage
+ * ```ts
+ * import { Aborted, isAborted } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new Aborted("user pressed stop");
+ * assert.ok(isAborted(error));
+ * assert.equal(error.cause, "user pressed stop");
+ * ```
+ */
+export class Aborted extends EarlyExitError {
+  /**
+   * Creates the error.
+   *
+   * @param reason The signal's reason, kept as `cause`.
+   */
+  constructor(reason: unknown) {
+    super("Aborted", abortedMessage(reason), { cause: reason });
+  }
+}
+
+/** The message of an {@linkcode Aborted} error. */
+export function abortedMessage(reason: unknown): string {
+  return `guest call aborted: ${describe(reason)}`;
+}
+
+/**
+ * Whether `value` is an {@linkcode Aborted} error from any copy of
+ * early-exit.
+ *
+ * @param value Anything caught.
+ * @returns `true` when the call was aborted.
+ *
+ * @example Usage
+ * ```ts
+ * import { isAborted } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isAborted(new Error("x")), false);
+ * ```
+ */
+export function isAborted(value: unknown): value is Aborted {
+  return brandOf(value) === "Aborted";
 }

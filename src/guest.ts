@@ -28,18 +28,31 @@
  */
 
 import {
+  Aborted,
+  DeadlineExceeded,
   EarlyExitError,
   ExportError,
+  FuelExhausted,
+  fuelExhaustedMessage,
   GuestTrap,
   HostImportError,
-  ImportError,
   type InterruptDetails,
   Interrupted,
-  interruptMessage,
+  interruptedBy,
   isEarlyExitError,
   unwoundError,
 } from "./errors.ts";
-import { type GuestSource, loadModule } from "./load.ts";
+import { type CallState, requestStop } from "./call_state.ts";
+import { CallWatch, FIRST_SLICE } from "./deadline.ts";
+import { FuelMeter, HAS_JSPI } from "./fuel.ts";
+import {
+  buildImports,
+  describeImports,
+  type HostFunction,
+  type InterruptOptions,
+  toImportError,
+} from "./imports.ts";
+import { compileBytes, type GuestSource, loadModule } from "./load.ts";
 import {
   describeSignature,
   type FunctionSignature,
@@ -47,6 +60,7 @@ import {
   readSignatures,
 } from "./signatures.ts";
 import { toGuestTrap } from "./traps.ts";
+import type { CostTable } from "./wasm/instrument.ts";
 
 /** What a host import may use to stop the guest that called it. */
 export interface HostControls {
@@ -56,20 +70,6 @@ export interface HostControls {
    * `host.interrupt("quota.check", { reason: "over quota" })`.
    */
   interrupt(importName: string, details?: InterruptDetails): never;
-}
-
-/** How the runner's own interrupt import behaves. */
-export interface InterruptOptions {
-  /** The import's module name. Default `"env"`. */
-  module?: string;
-  /** The import's field name. Default `"interrupt_execution"`. */
-  name?: string;
-  /**
-   * Runs when the guest calls the import, before the guest is stopped. It
-   * gets the guest's arguments and may return a reason and code for the
-   * {@linkcode Interrupted} error.
-   */
-  onCall?: (args: unknown[]) => InterruptDetails | void;
 }
 
 /** Options for {@linkcode loadGuest}. */
@@ -87,186 +87,111 @@ export interface GuestOptions {
    * imports it.
    */
   interrupt?: InterruptOptions | false;
+  /**
+   * Meters the guest with this much fuel: its binary is rewritten to count
+   * its own work and it stops, with {@linkcode FuelExhausted}, when the
+   * budget is spent. `Infinity` meters without a limit (every stop then
+   * still ends in a trap the guest cannot catch). Needs the guest's bytes,
+   * not a compiled module.
+   */
+  fuel?: number;
+  /** The cost of each operator, for metering. See {@linkcode CostTable}. */
+  costs?: CostTable;
+  /**
+   * The default timeout of every call, in milliseconds; meters the guest
+   * (see {@linkcode CallOptions.timeout}).
+   */
+  timeout?: number;
+  /**
+   * Loads the guest for async calls ({@linkcode Guest.invokeAsync}), through
+   * JSPI; meters the guest. Host imports that are `async` functions, or
+   * are named in `asyncImports`, may then return promises.
+   */
+  async?: boolean;
+  /** Host imports, as `module.name`, that return promises (async guests only). */
+  asyncImports?: string[];
+}
+
+/** Options for one call. */
+export interface CallOptions {
+  /** Sets the guest's fuel to this before the call (metered guests only). */
+  fuel?: number;
+  /**
+   * Stops the call after this many milliseconds, with
+   * {@linkcode DeadlineExceeded}. Overrides the guest's default timeout.
+   */
+  timeout?: number;
+}
+
+/** What a refuel hook learns when an async call runs out of fuel. */
+export interface RefuelRequest {
+  /** The fuel the next block needs beyond what is left. */
+  shortfall: number;
+  /** The fuel this call has consumed so far. */
+  consumed: number;
+}
+
+/** Options for one async call. */
+export interface AsyncCallOptions extends CallOptions {
+  /**
+   * Stops the call when aborted, with {@linkcode Aborted} (whose `cause` is
+   * `signal.reason`), or {@linkcode DeadlineExceeded} for a timed-out
+   * signal. It works even while the guest waits in an async host import.
+   */
+  signal?: AbortSignal;
+  /**
+   * Runs when the fuel runs out: return more fuel (or a promise of it) and
+   * the same call carries on where it stopped; return 0 to let it end with
+   * {@linkcode FuelExhausted}.
+   */
+  refuel?: (request: RefuelRequest) => number | Promise<number>;
+}
+
+/** The bookkeeping of one call. */
+interface CallInProgress {
+  meter: FuelMeter | undefined;
+  watch: CallWatch | undefined;
+  /** Fuel remaining and consumed when the call started. */
+  budget: number;
+  consumed: number;
+}
+
+type PromisingFunction = (...args: unknown[]) => Promise<unknown>;
+
+function makePromising(fn: HostFunction): PromisingFunction {
+  const promising = (WebAssembly as unknown as {
+    promising: (fn: HostFunction) => PromisingFunction;
+  }).promising;
+  return promising(fn);
+}
+
+/** Fuel used by a call of a metered guest. */
+export interface FuelUsage {
+  /** Fuel the call consumed, however it ended. */
+  consumed: number;
+  /** Fuel left after the call. */
+  remaining: number;
+}
+
+/** What every outcome has. */
+export interface OutcomeBase {
+  /** The export that was called. */
+  export: string;
+  /** For a metered guest, the fuel the call used. */
+  fuel?: FuelUsage;
 }
 
 /** How a call ended. `error` is always a branded early-exit error. */
 export type CallOutcome =
-  | { outcome: "returned"; export: string; value: unknown }
-  | { outcome: "interrupted"; export: string; error: Interrupted }
-  | { outcome: "trap"; export: string; error: GuestTrap }
-  | { outcome: "error"; export: string; error: HostImportError };
-
-/** Any function a guest can import or export. */
-type HostFunction = (...args: never[]) => unknown;
+  | OutcomeBase & { outcome: "returned"; value: unknown }
+  | OutcomeBase & { outcome: "interrupted"; error: Interrupted }
+  | OutcomeBase & { outcome: "fuel_exhausted"; error: FuelExhausted }
+  | OutcomeBase & { outcome: "timeout"; error: DeadlineExceeded }
+  | OutcomeBase & { outcome: "aborted"; error: Aborted }
+  | OutcomeBase & { outcome: "trap"; error: GuestTrap }
+  | OutcomeBase & { outcome: "error"; error: HostImportError };
 
 const NO_ARGUMENTS: unknown[] = [];
-
-/** The state of the call in progress, shared with the wrapped imports. */
-interface CallState {
-  /**
-   * Set when the host stopped the guest; wins over whatever the call did.
-   * It makes the branded error only once the call has unwound, so that the
-   * throw through the guest stays as cheap as throwing a prepared error.
-   */
-  stop: (() => EarlyExitError) | undefined;
-  /** The prepared error thrown through the guest to unwind it. */
-  readonly unwind: Interrupted;
-  /** The last value a host import threw, and which import threw it. */
-  thrown: unknown;
-  thrownBy: string | undefined;
-}
-
-/**
- * Records why the guest must stop (the first reason wins) and unwinds it by
- * throwing the prepared error.
- */
-function requestStop(state: CallState, error: () => EarlyExitError): never {
-  state.stop ??= error;
-  throw state.unwind;
-}
-
-function isNativeFunction(fn: HostFunction): boolean {
-  return /\{\s*\[native code\]\s*\}\s*$/.test(
-    Function.prototype.toString.call(fn),
-  );
-}
-
-/**
- * Wraps a host function so that a throw from it can be told apart from a
- * guest trap, and so that a guest that caught an interrupt cannot call out
- * again. Native functions (other instances' exports, built-ins) are passed
- * through: wrapping them would cost the fast wasm-to-wasm path.
- */
-function wrapHostFunction(
-  fn: HostFunction,
-  importName: string,
-  state: CallState,
-): HostFunction {
-  if (isNativeFunction(fn)) return fn;
-  return function (...args: unknown[]): unknown {
-    if (state.stop !== undefined) throw state.unwind;
-    try {
-      return Reflect.apply(fn, undefined, args);
-    } catch (error) {
-      state.thrown = error;
-      state.thrownBy = importName;
-      throw error;
-    }
-  };
-}
-
-const KIND_CHECKS: Record<
-  ImportDescriptor["kind"],
-  [(value: unknown) => boolean, string]
-> = {
-  function: [(v) => typeof v === "function", "not a function"],
-  table: [(v) => v instanceof WebAssembly.Table, "not a WebAssembly.Table"],
-  memory: [(v) => v instanceof WebAssembly.Memory, "not a WebAssembly.Memory"],
-  global: [
-    (v) =>
-      v instanceof WebAssembly.Global || typeof v === "number" ||
-      typeof v === "bigint",
-    "not a WebAssembly.Global, number or bigint",
-  ],
-  tag: [
-    (v) => typeof v === "object" && v !== null,
-    "not a WebAssembly.Tag",
-  ],
-};
-
-function describeImports(
-  module: WebAssembly.Module,
-  bytes: Uint8Array | undefined,
-): ImportDescriptor[] {
-  if (bytes !== undefined) return readSignatures(bytes).imports;
-  return WebAssembly.Module.imports(module).map((entry) => ({
-    module: entry.module,
-    name: entry.name,
-    kind: entry.kind,
-    expected: entry.kind,
-  }));
-}
-
-/**
- * Builds the import object: the user's imports, each function wrapped, plus
- * the runner's interrupt import; and checks that every import the guest
- * needs is there and of the right kind.
- */
-function buildImports(
-  needed: ImportDescriptor[],
-  supplied: WebAssembly.Imports,
-  interrupt: InterruptOptions | false,
-  state: CallState,
-): WebAssembly.Imports {
-  const interruptModule = interrupt === false
-    ? undefined
-    : interrupt.module ?? "env";
-  const interruptName = interrupt === false
-    ? undefined
-    : interrupt.name ?? "interrupt_execution";
-  const result: Record<string, Record<string, WebAssembly.ImportValue>> = {};
-  for (const entry of needed) {
-    const label = `${entry.module}.${entry.name}`;
-    const namespace = (result[entry.module] ??= {});
-    if (
-      interrupt !== false && entry.module === interruptModule &&
-      entry.name === interruptName && entry.kind === "function"
-    ) {
-      const onCall = interrupt.onCall;
-      namespace[entry.name] = (...args: unknown[]): never => {
-        const details = onCall?.(args) ?? undefined;
-        return requestStop(
-          state,
-          () =>
-            unwoundError(
-              Interrupted,
-              "Interrupted",
-              interruptMessage(label, details),
-              {
-                importName: label,
-                reason: details?.reason,
-                code: details?.code,
-              },
-            ),
-        );
-      };
-      continue;
-    }
-    const value =
-      (supplied[entry.module] as Record<string, unknown> | undefined)
-        ?.[entry.name];
-    if (value === undefined) {
-      throw new ImportError(label, entry.expected, "missing");
-    }
-    const [fits, problem] = KIND_CHECKS[entry.kind];
-    if (!fits(value)) throw new ImportError(label, entry.expected, problem);
-    namespace[entry.name] = entry.kind === "function"
-      ? wrapHostFunction(
-        value as HostFunction,
-        label,
-        state,
-      ) as WebAssembly.ImportValue
-      : value as WebAssembly.ImportValue;
-  }
-  return result;
-}
-
-/** Turns a `LinkError` into an {@linkcode ImportError} naming the import. */
-function toImportError(
-  error: unknown,
-  needed: ImportDescriptor[],
-): ImportError | undefined {
-  if (!(error instanceof WebAssembly.LinkError)) return undefined;
-  const match = /Import #(\d+)/.exec(error.message);
-  const entry = match ? needed[Number(match[1])] : undefined;
-  const label = entry ? `${entry.module}.${entry.name}` : "(unknown)";
-  const detail = error.message.replace(/^WebAssembly\.\w+\(\): /, "");
-  return new ImportError(
-    label,
-    entry?.expected ?? "a matching import",
-    `unusable (${detail})`,
-  );
-}
 
 /**
  * A loaded guest: one compiled module and its live instance.
@@ -283,7 +208,7 @@ function toImportError(
  * ```
  */
 export class Guest {
-  /** The compiled module. */
+  /** The compiled module (the metered one, for a metered guest). */
   readonly module: WebAssembly.Module;
   /** A short name for where the guest came from. */
   readonly label: string;
@@ -294,6 +219,13 @@ export class Guest {
   readonly #needed: ImportDescriptor[];
   /** Exports already checked, so that repeated calls skip the checks. */
   readonly #checked = new Map<string, HostFunction>();
+  readonly #promising = new WeakMap<HostFunction, PromisingFunction>();
+  readonly #async: boolean;
+  readonly #timeout: number | undefined;
+  /** The slice size that watched calls have tuned so far. */
+  #slice = FIRST_SLICE;
+  /** The async call in progress, so that the next one waits for it. */
+  #queue: Promise<unknown> = Promise.resolve();
 
   /** @internal Use {@linkcode loadGuest}. */
   constructor(
@@ -304,14 +236,17 @@ export class Guest {
     signatures: Map<string, FunctionSignature>,
     state: CallState,
     needed: ImportDescriptor[],
+    options: GuestOptions,
   ) {
-    this.#needed = needed;
+    this.#async = options.async ?? false;
+    this.#timeout = options.timeout;
     this.module = module;
     this.label = label;
     this.#instance = instance;
     this.#imports = imports;
     this.#signatures = signatures;
     this.#state = state;
+    this.#needed = needed;
   }
 
   /** The live instance. It changes after {@linkcode Guest.reinstantiate}. */
@@ -319,14 +254,28 @@ export class Guest {
     return this.#instance;
   }
 
-  /** The signature of an exported function, when the guest's bytes were available. */
+  /**
+   * The fuel meter of a metered guest: read `remaining` and `consumed`,
+   * `addFuel` to top it up between calls, `setFuel` to set it.
+   */
+  get meter(): FuelMeter | undefined {
+    return this.#state.meter;
+  }
+
+  /**
+   * The signature of an exported function, when the guest's bytes were
+   * available.
+   *
+   * @param name The export.
+   * @returns Its parameter and result types.
+   */
   signature(name: string): FunctionSignature | undefined {
     return this.#signatures.get(name);
   }
 
   /**
    * Replaces the instance with a fresh one of the same module: new memory,
-   * tables and globals, as if just loaded.
+   * tables and globals, as if just loaded. A meter keeps its fuel.
    */
   async reinstantiate(): Promise<void> {
     this.#state.stop = undefined;
@@ -368,10 +317,7 @@ export class Guest {
         }), got ${args.length}`,
       );
     }
-    const unsupported = [...signature.params, ...signature.results].find((t) =>
-      t === "v128"
-    );
-    if (unsupported) {
+    if ([...signature.params, ...signature.results].includes("v128")) {
       throw new ExportError(
         `export "${name}" (${
           describeSignature(signature)
@@ -382,32 +328,183 @@ export class Guest {
 
   /**
    * Calls an export and reports how the call ended. Guest-caused endings
-   * (interrupt, trap, a host import throwing) come back as outcomes, never
-   * as exceptions.
+   * (interrupt, running out of fuel, a deadline, a trap, a host import
+   * throwing) come back as outcomes, never as exceptions.
    *
    * @param name The export to call.
    * @param args Its arguments: numbers, or bigints for `i64`.
+   * @param options The fuel and deadline for this call.
    * @returns How the call ended.
    * @throws {ExportError} When there is no such function export, or the arguments do not fit.
    */
-  invoke(name: string, args: unknown[] = NO_ARGUMENTS): CallOutcome {
+  invoke(
+    name: string,
+    args: unknown[] = NO_ARGUMENTS,
+    options?: CallOptions,
+  ): CallOutcome {
+    if (this.#async) {
+      throw new ExportError(
+        `${this.label} was loaded for async calls: use invokeAsync("${name}")`,
+      );
+    }
+    const fn = this.#function(name, args);
+    const call = this.#begin(options, false);
+    let outcome: CallOutcome;
+    try {
+      const value = Reflect.apply(fn, undefined, args);
+      outcome = this.#returned(name, value);
+    } catch (error) {
+      outcome = this.#settle(name, error);
+    }
+    return this.#end(call, outcome);
+  }
+
+  /**
+   * Calls an export of a guest loaded with `async: true`, through JSPI: the
+   * guest yields to the event loop at every slice of fuel, so timers, I/O
+   * and other guests run while it computes, async host imports may return
+   * promises, and `signal` can stop it at any time, even while it waits in
+   * an async host import. Calls on one guest run one at a time, in order.
+   *
+   * @param name The export to call.
+   * @param args Its arguments: numbers, or bigints for `i64`.
+   * @param options The fuel, deadline, abort signal and refuel hook for this call.
+   * @returns How the call ended.
+   * @throws {ExportError} When there is no such function export, or the arguments do not fit.
+   */
+  invokeAsync(
+    name: string,
+    args: unknown[] = NO_ARGUMENTS,
+    options?: AsyncCallOptions,
+  ): Promise<CallOutcome> {
+    const run = this.#queue.then(() => this.#invokeAsync(name, args, options));
+    this.#queue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  async #invokeAsync(
+    name: string,
+    args: unknown[],
+    options: AsyncCallOptions | undefined,
+  ): Promise<CallOutcome> {
+    if (!this.#async) {
+      throw new ExportError(
+        `${this.label} was loaded for plain calls: load it with async: true to use invokeAsync`,
+      );
+    }
+    const fn = this.#function(name, args);
+    let promising = this.#promising.get(fn);
+    if (promising === undefined) {
+      promising = makePromising(fn);
+      this.#promising.set(fn, promising);
+    }
+    const call = this.#begin(options, true, options?.refuel);
+    const signal = options?.signal;
+    const onAbort = () => {
+      if (call.watch?.check(performance.now())) this.#state.cancel?.();
+    };
+    signal?.addEventListener("abort", onAbort);
+    // The deadline must also land while the guest waits in a host import.
+    const timeout = options?.timeout ?? this.#timeout;
+    const timer = timeout === undefined
+      ? undefined
+      : setTimeout(onAbort, timeout);
+    let outcome: CallOutcome;
+    try {
+      if (signal?.aborted) onAbort();
+      const value = this.#state.stop === undefined
+        ? await Reflect.apply(promising, undefined, args)
+        : undefined;
+      outcome = this.#returned(name, value);
+    } catch (error) {
+      outcome = this.#settle(name, error);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    }
+    return this.#end(call, outcome);
+  }
+
+  /** The export, checked once per name and argument count. */
+  #function(name: string, args: unknown[]): HostFunction {
     let fn = this.#checked.get(name);
     if (fn === undefined || fn.length !== args.length) {
       fn = this.#exportedFunction(name);
       this.#checkArguments(name, args);
       this.#checked.set(name, fn);
     }
+    return fn;
+  }
+
+  /** Resets the call state, and for a metered guest sets fuel and watch. */
+  #begin(
+    options: AsyncCallOptions | undefined,
+    yields: boolean,
+    refuel?: AsyncCallOptions["refuel"],
+  ): CallInProgress {
     const state = this.#state;
     state.stop = undefined;
     state.thrown = undefined;
     state.thrownBy = undefined;
-    let value: unknown;
-    try {
-      value = Reflect.apply(fn, undefined, args);
-    } catch (error) {
-      return this.#settle(name, error);
+    const meter = state.meter;
+    const timeout = options?.timeout ?? this.#timeout;
+    if (meter === undefined) {
+      if (options?.fuel !== undefined || timeout !== undefined) {
+        throw new ExportError(
+          `cannot give fuel or a timeout to a call of ${this.label}: the guest is not metered; load it with the fuel or timeout option`,
+        );
+      }
+      return { meter: undefined, watch: undefined, budget: 0, consumed: 0 };
     }
-    if (state.stop !== undefined) return this.#settle(name, undefined);
+    if (options?.fuel !== undefined) meter.setFuel(options.fuel);
+    const watched = timeout !== undefined || yields ||
+      options?.signal !== undefined;
+    const watch = watched
+      ? new CallWatch(state, meter, {
+        timeout,
+        signal: options?.signal,
+        yields,
+      })
+      : undefined;
+    state.poll = watch?.poll;
+    state.refuel = refuel;
+    // A watched call gets its fuel in slices, so that it checks in regularly.
+    meter.slice = watch ? this.#slice : Infinity;
+    meter.settle();
+    return { meter, watch, budget: meter.remaining, consumed: meter.consumed };
+  }
+
+  /** Settles the fuel books and turns exhaustion into its outcome. */
+  #end(call: CallInProgress, outcome: CallOutcome): CallOutcome {
+    const { meter, watch } = call;
+    if (meter === undefined) return outcome;
+    const state = this.#state;
+    state.poll = undefined;
+    state.refuel = undefined;
+    if (watch) this.#slice = meter.slice;
+    const exhausted = meter.exhausted;
+    meter.settle();
+    const consumed = meter.consumed - call.consumed;
+    const fuel = { consumed, remaining: meter.remaining };
+    if (exhausted && outcome.outcome === "trap") {
+      return {
+        outcome: "fuel_exhausted",
+        export: outcome.export,
+        fuel,
+        error: unwoundError(
+          FuelExhausted,
+          "FuelExhausted",
+          fuelExhaustedMessage(call.budget, consumed),
+          { budget: call.budget, consumed },
+        ),
+      };
+    }
+    outcome.fuel = fuel;
+    return outcome;
+  }
+
+  #returned(name: string, value: unknown): CallOutcome {
+    if (this.#state.stop !== undefined) return this.#settle(name, undefined);
     return { outcome: "returned", export: name, value };
   }
 
@@ -419,6 +516,7 @@ export class Guest {
    * @param args Its arguments: numbers, or bigints for `i64`.
    * @returns What the export returned.
    * @throws {Interrupted} When the host stopped the guest.
+   * @throws {FuelExhausted} When a metered guest ran out of fuel.
    * @throws {GuestTrap} When the guest trapped.
    * @throws {HostImportError} When a host import threw; its `cause` is what was thrown.
    * @throws {ExportError} When there is no such function export, or the arguments do not fit.
@@ -439,6 +537,12 @@ export class Guest {
     }
     if (outcome instanceof GuestTrap) {
       return { outcome: "trap", export: name, error: outcome };
+    }
+    if (outcome instanceof DeadlineExceeded) {
+      return { outcome: "timeout", export: name, error: outcome };
+    }
+    if (outcome instanceof Aborted) {
+      return { outcome: "aborted", export: name, error: outcome };
     }
     if (outcome instanceof HostImportError) {
       return { outcome: "error", export: name, error: outcome };
@@ -480,26 +584,36 @@ async function instantiate(
   state: CallState,
   needed: ImportDescriptor[],
 ): Promise<WebAssembly.Instance> {
+  let instance: WebAssembly.Instance;
   try {
-    return await WebAssembly.instantiate(module, imports);
+    instance = await WebAssembly.instantiate(module, imports);
   } catch (error) {
     const stop = state.stop;
     state.stop = undefined;
+    const meter = state.meter;
+    if (meter?.exhausted) {
+      const consumed = meter.consumed;
+      meter.settle();
+      throw new FuelExhausted(consumed + meter.remaining, consumed);
+    }
     throw stop
       ? stop()
       : toImportError(error, needed) ?? classify(error, state);
   }
+  state.meter?.attach(instance);
+  return instance;
 }
 
 /**
  * Loads, compiles and instantiates a guest.
  *
  * @param source A path, a `file:`/`http:`/`https:` URL, bytes, or a compiled module.
- * @param options The guest's imports and the interrupt import's settings.
+ * @param options The guest's imports, the interrupt import's settings, and fuel.
  * @returns The guest, ready to call.
  * @throws {GuestLoadError} When the source cannot be read or fetched.
- * @throws {InvalidModule} When the bytes are not a valid module.
+ * @throws {InvalidModule} When the bytes are not a valid module, or cannot be metered.
  * @throws {ImportError} When the guest needs an import that is missing or of the wrong kind.
+ * @throws {FuelExhausted} When a metered guest's start function runs out of fuel.
  *
  * @example Usage
  * ```ts
@@ -511,45 +625,87 @@ async function instantiate(
  * });
  * assert.throws(() => guest.call("exit_early"), /stop here/);
  * ```
+ *
+ * @example Metering
+ * ```ts
+ * import { loadGuest } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const guest = await loadGuest(new URL("../guest/compute.wasm", import.meta.url), { fuel: 1000 });
+ * const result = guest.invoke("fib", [25]);
+ * assert.equal(result.outcome, "fuel_exhausted");
+ * assert.equal(result.fuel?.consumed, 1000 - (result.fuel?.remaining ?? 0));
+ * guest.meter?.addFuel(10_000_000);
+ * assert.equal(guest.call("fib", 20), 6765);
+ * ```
  */
 export async function loadGuest(
   source: GuestSource,
   options: GuestOptions = {},
 ): Promise<Guest> {
-  const { module, bytes, label } = await loadModule(source);
+  const loaded = await loadModule(source);
+  const { bytes, label } = loaded;
+  const metered = options.fuel !== undefined || options.costs !== undefined ||
+    options.timeout !== undefined || options.async === true;
+  if (options.async && !HAS_JSPI) {
+    throw new TypeError(
+      "async guests need JSPI (WebAssembly.Suspending), which Deno has from 2.4 on",
+    );
+  }
   const state: CallState = {
     stop: undefined,
     unwind: new Interrupted("(prepared)", { reason: "unwinding the guest" }),
     thrown: undefined,
     thrownBy: undefined,
+    meter: undefined,
+    poll: undefined,
+    refuel: undefined,
+    cancel: undefined,
   };
+  let module = loaded.module;
+  if (metered) {
+    if (bytes === undefined) {
+      throw new TypeError(
+        "fuel metering rewrites the guest's bytes: pass bytes, a path or a URL rather than a compiled WebAssembly.Module",
+      );
+    }
+    state.meter = new FuelMeter(bytes, {
+      fuel: options.fuel ?? Infinity,
+      poll: () => state.poll?.() ?? false,
+      refuel: (shortfall) =>
+        state.refuel?.({ shortfall, consumed: state.meter!.consumed }) ?? 0,
+      suspend: options.async,
+    }, { costs: options.costs });
+    module = await compileBytes(state.meter.bytes, label);
+  }
   const host: HostControls = {
     interrupt(importName: string, details?: InterruptDetails): never {
-      return requestStop(
-        state,
-        () =>
-          unwoundError(
-            Interrupted,
-            "Interrupted",
-            interruptMessage(importName, details),
-            { importName, reason: details?.reason, code: details?.code },
-          ),
-      );
+      return requestStop(state, () => interruptedBy(importName, details));
     },
   };
   const supplied = typeof options.imports === "function"
     ? options.imports(host)
     : options.imports ?? {};
-  const needed = describeImports(module, bytes);
-  const imports = buildImports(
-    needed,
-    supplied,
-    options.interrupt ?? {},
-    state,
-  );
+  const needed = describeImports(loaded.module, bytes);
+  const imports = {
+    ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
+      async: options.async ?? false,
+      asyncImports: options.asyncImports ?? [],
+    }),
+    ...state.meter?.imports,
+  };
   const instance = await instantiate(module, imports, state, needed);
   const signatures = bytes === undefined
     ? new Map()
     : readSignatures(bytes).exports;
-  return new Guest(module, label, instance, imports, signatures, state, needed);
+  return new Guest(
+    module,
+    label,
+    instance,
+    imports,
+    signatures,
+    state,
+    needed,
+    options,
+  );
 }

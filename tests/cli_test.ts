@@ -165,7 +165,7 @@ Deno.test("usage errors exit 2 with one line; --help documents outcomes and exit
       [["--bogus"], /Unknown option '--bogus'.*--help/],
       [
         ["--expect", "maybe"],
-        /--expect must be one of returned, interrupted, trap, error/,
+        /--expect must be one of returned, interrupted, fuel_exhausted, timeout, trap, error, aborted/,
       ],
       [
         ["--invoke", "nope"],
@@ -193,4 +193,75 @@ Deno.test("usage errors exit 2 with one line; --help documents outcomes and exit
   ) {
     assert.ok(help.stdout.includes(word), word);
   }
+});
+
+Deno.test("--fuel meters the call: fuel_exhausted with the fuel in --json", async () => {
+  const run = await runMain(["--allow-read"], [
+    "guest/compute.wasm",
+    "--invoke=fib",
+    "--arg=30",
+    "--fuel=100000",
+    "--json",
+  ]);
+  assert.equal(run.code, 1);
+  const result = JSON.parse(run.stdout);
+  assert.equal(result.outcome, "fuel_exhausted");
+  assert.equal(result.fuel.consumed + result.fuel.remaining, 100_000);
+  const enough = await runMain(["--allow-read"], [
+    "guest/compute.wasm",
+    "--invoke=sum_to",
+    "--arg=10",
+    "--fuel=1000",
+    "--json",
+  ]);
+  assert.equal(enough.code, 0);
+  assert.deepEqual(JSON.parse(enough.stdout).fuel, {
+    consumed: 145,
+    remaining: 855,
+  });
+});
+
+Deno.test("--timeout stops a runaway guest: outcome timeout with elapsed time and fuel", async () => {
+  const run = await runMain(["--allow-read"], [
+    "guest/runaway.wasm",
+    "--invoke=spin",
+    "--timeout=100",
+    "--expect=timeout",
+    "--json",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const result = JSON.parse(run.stdout);
+  assert.equal(result.outcome, "timeout");
+  assert.ok(
+    result.elapsed_ms >= 100 && result.elapsed_ms < 300,
+    `${result.elapsed_ms}`,
+  );
+  assert.ok(result.fuel.consumed > 0);
+  assert.equal(result.fuel.remaining, null);
+});
+
+Deno.test("Ctrl-C (SIGINT) stops a long guest call cleanly: outcome aborted, exit 130", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-read",
+      "main.ts",
+      "guest/runaway.wasm",
+      "--invoke=count_forever",
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  // Give it time to start computing, then press Ctrl-C.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  child.kill("SIGINT");
+  const output = await child.output();
+  assert.equal(output.code, 130);
+  assert.equal(
+    new TextDecoder().decode(output.stdout),
+    "Error from count_forever: guest call aborted: Ctrl-C (SIGINT)\n",
+  );
 });

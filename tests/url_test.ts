@@ -3,54 +3,32 @@ import * as local from "../mod.ts";
 import { runDeno } from "./support/cli.ts";
 import { serveCheckout } from "./support/serve.ts";
 
-Deno.test("mod.ts imported by http URL runs the guest fetched by URL", async () => {
+Deno.test("mod.ts imported by http URL runs, and brand guards work across the file: and http: copies", async () => {
   await using server = serveCheckout();
-  const remote: typeof local = await import(new URL("mod.ts", server.url).href);
-  assert.notEqual(
-    remote.loadGuest,
-    local.loadGuest,
-    "two separate copies of the module",
-  );
-  const guest = await remote.loadGuest(
-    new URL("guest/early_exit_guest.wasm", server.url),
-  );
-  const result = guest.invoke("exit_early");
-  assert.equal(result.outcome, "interrupted");
-});
-
-Deno.test("the brand guards recognise an error made by another copy of mod.ts", async () => {
-  await using server = serveCheckout();
-  const remote: typeof local = await import(new URL("mod.ts", server.url).href);
-  const fromRemote = await remote.loadGuest(
-    new URL("../guest/early_exit_guest.wasm", import.meta.url),
-  );
-  const fromLocal = await local.loadGuest(
-    new URL("guest/early_exit_guest.wasm", server.url),
-  );
-  let remoteError: unknown;
-  try {
-    fromRemote.call("exit_early");
-  } catch (error) {
-    remoteError = error;
-  }
+  const run = await runDeno([
+    "run",
+    "--no-prompt",
+    "--no-lock",
+    "--allow-read",
+    "--allow-net=127.0.0.1",
+    `--allow-import=127.0.0.1:${server.port}`,
+    "tests/support/two_copies.ts",
+    server.url.href,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
   assert.equal(
-    remoteError instanceof local.Interrupted,
-    false,
-    "instanceof cannot see across copies",
+    run.stdout,
+    [
+      "separate copies: true",
+      "http copy, guest over http: interrupted",
+      "instanceof across copies: false",
+      "file guard on http error: true",
+      "file guard, any kind: true",
+      "file guard, wrong kind: false",
+      "http guard on file error: true",
+      "",
+    ].join("\n"),
   );
-  assert.ok(
-    local.isInterrupted(remoteError),
-    "the file: copy's guard recognises the http: copy's error",
-  );
-  assert.ok(local.isEarlyExitError(remoteError));
-  assert.equal(local.isGuestTrap(remoteError), false);
-  let localError: unknown;
-  try {
-    fromLocal.call("exit_early");
-  } catch (error) {
-    localError = error;
-  }
-  assert.ok(remote.isInterrupted(localError), "and the other way round");
 });
 
 Deno.test("main.ts runs from an http URL and fetches the guest from beside itself", async () => {

@@ -1,0 +1,67 @@
+/**
+ * The state of the call in progress, shared by the runner, the wrapped
+ * imports and the fuel meter.
+ *
+ * @module
+ */
+
+import type { EarlyExitError, Interrupted } from "./errors.ts";
+import type { FuelMeter } from "./fuel.ts";
+
+/** The state of the call in progress, shared with the wrapped imports. */
+export interface CallState {
+  /**
+   * Set when the host stopped the guest; wins over whatever the call did.
+   * It makes the branded error only once the call has unwound, so that the
+   * throw through the guest stays as cheap as throwing a prepared error.
+   */
+  stop: (() => EarlyExitError) | undefined;
+  /** The prepared error thrown through the guest to unwind it. */
+  readonly unwind: Interrupted;
+  /** The last value a host import threw, and which import threw it. */
+  thrown: unknown;
+  thrownBy: string | undefined;
+  /** The fuel meter, when the guest is metered. */
+  meter: FuelMeter | undefined;
+  /**
+   * The current call's check, run each time a metered guest asks for fuel:
+   * it records a stop (a deadline passed, an abort) and says whether to stop,
+   * or in an async call returns a promise to yield to the event loop first.
+   */
+  poll: (() => boolean | Promise<boolean>) | undefined;
+  /** The current async call's refuel hook. */
+  refuel:
+    | ((request: { shortfall: number; consumed: number }) =>
+      | number
+      | Promise<number>)
+    | undefined;
+  /**
+   * Set while an async call waits in a host import: rejects that wait, so
+   * that an abort lands at once.
+   */
+  cancel: (() => void) | undefined;
+}
+
+/**
+ * Records why the guest must stop (the first reason wins) and unwinds it by
+ * throwing the prepared error.
+ */
+export function requestStop(
+  state: CallState,
+  error: () => EarlyExitError,
+): never {
+  recordStop(state, error);
+  throw state.unwind;
+}
+
+/**
+ * Records why the guest must stop, without throwing. A metered guest then
+ * traps at its next check, even if it catches whatever unwinds it.
+ */
+export function recordStop(
+  state: CallState,
+  error: () => EarlyExitError,
+): void {
+  state.stop ??= error;
+  state.meter?.stop();
+}

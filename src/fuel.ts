@@ -1,0 +1,334 @@
+/**
+ * The host side of fuel metering: the tank a metered guest draws from.
+ *
+ * The rewriter ({@linkcode instrument}) makes the guest keep a counter of
+ * the fuel it may still spend in a mutable i64 global, charge every block up
+ * front, and call the import `out_of_fuel(counter, cost)` when a charge would
+ * take the counter below zero. The meter answers that call: it moves fuel
+ * from its tank into the counter (a *slice*), or returns -1, on which the
+ * guest executes `unreachable`, a trap no guest can catch.
+ *
+ * Handing fuel out in slices is what lets the host look in on a guest that
+ * never calls it: with a small slice, `out_of_fuel` runs every few hundred
+ * microseconds, and that is where deadlines, aborts and async yields are
+ * checked. With no slice set, the whole budget goes into the counter and the
+ * host is never called until it runs out.
+ *
+ * Accounting is exact at every exit: a block the guest could not pay for is
+ * not charged, and neither is anything after a stop.
+ *
+ * @module
+ */
+
+import {
+  instrument,
+  type InstrumentedModule,
+  type InstrumentOptions,
+} from "./wasm/instrument.ts";
+
+/**
+ * The largest slice, about twenty minutes of work. Far below 2^53, so that
+ * the sums in the books stay exact as JavaScript numbers; a guest that
+ * spends it all just asks for the next one.
+ */
+const WHOLE_TANK = 2 ** 40;
+/** The counter while a stop is pending: any charge traps. */
+const STOPPED = -(1n << 62n);
+
+/** Options for a {@linkcode FuelMeter}. */
+export interface FuelMeterOptions {
+  /** The starting budget. Default: unlimited (`Infinity`). */
+  fuel?: number;
+  /**
+   * Called each time the guest asks for fuel, before any is granted: at
+   * least once a slice. Return `true` to stop the guest now (record why
+   * first); it then traps at once. May return a promise, which suspends the
+   * guest until it settles; that needs JSPI and a call made through
+   * `WebAssembly.promising`.
+   */
+  poll?: () => boolean | Promise<boolean>;
+  /**
+   * Called when the tank cannot pay for the next block, with the shortfall.
+   * Return more fuel to carry on where the guest stopped, or 0 to let it run
+   * out. May return a promise, under the same terms as `poll`.
+   */
+  refuel?: (shortfall: number) => number | Promise<number>;
+  /**
+   * Whether the hooks may suspend the guest (JSPI). V8 refuses a plain call
+   * into a module whose import is suspending, even when it does not
+   * suspend, so an instance serves either plain calls or promising ones.
+   */
+  suspend?: boolean;
+}
+
+/** Whether this Deno has JSPI (`WebAssembly.Suspending`, since Deno 2.4). */
+export const HAS_JSPI: boolean =
+  typeof (WebAssembly as unknown as { Suspending?: unknown }).Suspending ===
+    "function";
+
+/**
+ * Wraps a host function so that it may suspend the guest by returning a
+ * promise (JSPI). Only calls made through `WebAssembly.promising` may reach
+ * such an import.
+ */
+export function suspending(
+  fn: (...args: never[]) => unknown,
+): WebAssembly.ImportValue {
+  if (!HAS_JSPI) return fn as WebAssembly.ImportValue;
+  const Suspending = (WebAssembly as unknown as {
+    Suspending: new (fn: (...args: never[]) => unknown) => object;
+  }).Suspending;
+  return new Suspending(fn) as WebAssembly.ImportValue;
+}
+
+function checkFuel(fuel: number, what: string): number {
+  if (fuel === Infinity) return fuel;
+  if (!Number.isSafeInteger(fuel) || fuel < 0) {
+    throw new RangeError(
+      `${what} must be a non-negative safe integer or Infinity; got ${fuel}`,
+    );
+  }
+  return fuel;
+}
+
+/**
+ * The fuel tank of one metered instance.
+ *
+ * Use it directly to meter a module that another loader instantiates
+ * (emscripten's `instantiateWasm`, wasm-bindgen's init): pass `meter.bytes`
+ * and the extra `meter.imports` to the loader, then `attach` the instance.
+ *
+ * @example Metering a module someone else instantiates
+ * ```ts
+ * import { FuelMeter } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url));
+ * const meter = new FuelMeter(bytes, { fuel: 1_000_000 });
+ * // What a loader such as emscripten's instantiateWasm hook would do:
+ * const { instance } = await WebAssembly.instantiate(meter.bytes, { ...meter.imports });
+ * meter.attach(instance);
+ * const fib = instance.exports.fib as (n: number) => number;
+ * assert.equal(fib(20), 6765);
+ * assert.ok(meter.consumed > 0);
+ * assert.equal(meter.consumed + meter.remaining, 1_000_000);
+ * ```
+ */
+export class FuelMeter {
+  /** The metered module's bytes. */
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  /** The import the metered module needs, to merge into its imports. */
+  readonly imports: WebAssembly.Imports;
+  readonly #fuelExport: string;
+  readonly #poll: FuelMeterOptions["poll"];
+  readonly #refuel: FuelMeterOptions["refuel"];
+  /** While the guest waits in `out_of_fuel`: what was left of its slice. */
+  #waiting: number | undefined;
+  #counter: WebAssembly.Global | undefined;
+  /** Fuel not yet handed to the guest. */
+  #tank: number;
+  /** All fuel ever moved from the tank into the counter. */
+  #handed = 0;
+  /** The counter's value when a stop was requested. */
+  #parked: number | undefined;
+  /** Set when the guest could not pay for a block: its slice is empty. */
+  #exhausted = false;
+  #slice = WHOLE_TANK;
+
+  /**
+   * Meters a module.
+   *
+   * @param source The module's bytes, or the rewriter's output.
+   * @param options The starting budget, and the hooks that run when the guest asks for fuel.
+   * @param costs Operator costs for the rewriter, when `source` is bytes.
+   */
+  constructor(
+    source: Uint8Array | InstrumentedModule,
+    options: FuelMeterOptions = {},
+    costs?: InstrumentOptions,
+  ) {
+    const metered = source instanceof Uint8Array
+      ? instrument(source, costs)
+      : source;
+    this.bytes = metered.bytes as Uint8Array<ArrayBuffer>;
+    this.#fuelExport = metered.fuelExport;
+    this.#tank = checkFuel(options.fuel ?? Infinity, "fuel");
+    this.#poll = options.poll;
+    this.#refuel = options.refuel;
+    this.imports = {
+      [metered.importModule]: {
+        [metered.importName]: options.suspend
+          ? suspending(this.#outOfFuel)
+          : this.#outOfFuel,
+      },
+    };
+  }
+
+  /**
+   * Connects the meter to the instance of {@linkcode FuelMeter.bytes}, and
+   * loads the first slice of fuel into it.
+   *
+   * @param instance An instance of the metered module.
+   */
+  attach(instance: WebAssembly.Instance): void {
+    const counter = instance.exports[this.#fuelExport];
+    if (!(counter instanceof WebAssembly.Global)) {
+      throw new TypeError(
+        `the instance has no fuel counter export "${this.#fuelExport}": attach an instance of meter.bytes`,
+      );
+    }
+    this.#counter = counter;
+    this.#refill();
+  }
+
+  /** Fuel the guest may still spend. */
+  get remaining(): number {
+    return this.#tank + this.#inSlice();
+  }
+
+  /** Fuel the guest has spent since the meter was made. */
+  get consumed(): number {
+    return this.#handed - this.#inSlice();
+  }
+
+  /**
+   * The most fuel handed to the guest at a time: the guest calls the host
+   * back at least this often. Default: the whole tank.
+   */
+  get slice(): number {
+    return this.#slice;
+  }
+
+  set slice(fuel: number) {
+    checkFuel(fuel, "slice");
+    this.#slice = fuel === Infinity || fuel === 0 ? WHOLE_TANK : fuel;
+  }
+
+  /**
+   * Adds fuel to the tank.
+   *
+   * @param fuel How much to add.
+   */
+  addFuel(fuel: number): void {
+    this.#tank += checkFuel(fuel, "fuel");
+  }
+
+  /**
+   * Sets the fuel the guest may still spend, whatever is left.
+   *
+   * @param fuel The new amount.
+   */
+  setFuel(fuel: number): void {
+    checkFuel(fuel, "fuel");
+    this.#returnSlice();
+    this.#tank = fuel;
+    this.#refill();
+  }
+
+  /** Whether the guest's last request for fuel was refused. */
+  get exhausted(): boolean {
+    return this.#exhausted;
+  }
+
+  /**
+   * Makes the guest trap at its next check, whatever it does meanwhile
+   * (even when it catches the exception that unwinds it).
+   */
+  stop(): void {
+    const counter = this.#counter;
+    if (counter === undefined || this.#parked !== undefined) return;
+    this.#parked = this.#waiting ?? Math.max(0, Number(counter.value));
+    counter.value = STOPPED;
+  }
+
+  /**
+   * Settles the books after a call, however it ended: puts back fuel held
+   * for a stop or an empty slice, and reloads the counter for the next call.
+   */
+  settle(): void {
+    this.#returnSlice();
+    this.#refill();
+  }
+
+  #inSlice(): number {
+    if (this.#parked !== undefined) return this.#parked;
+    if (this.#exhausted || this.#counter === undefined) return 0;
+    return Math.max(0, Number(this.#counter.value));
+  }
+
+  /** Moves the fuel left in the counter back to the tank. */
+  #returnSlice(): void {
+    const left = this.#inSlice();
+    this.#tank += left;
+    this.#handed -= left;
+    this.#parked = undefined;
+    this.#exhausted = false;
+    if (this.#counter !== undefined) this.#counter.value = 0n;
+  }
+
+  /** Moves the next slice from the tank into the (empty) counter. */
+  #refill(): void {
+    if (this.#counter === undefined) return;
+    const give = Math.min(this.#tank, this.#slice);
+    this.#tank -= give;
+    this.#handed += give;
+    this.#counter.value = BigInt(give);
+  }
+
+  /** The guest's import: called when a charge takes the counter below zero. */
+  readonly #outOfFuel = (
+    counter: bigint,
+    cost: bigint,
+  ): bigint | Promise<bigint> => {
+    if (this.#parked !== undefined) return -1n;
+    // What was left of the slice before the charge that failed.
+    const before = Number(counter + cost);
+    const need = Number(cost);
+    // A stop recorded from inside poll must see the slice as it was.
+    this.#waiting = before;
+    const stop = this.#poll?.() ?? false;
+    if (stop === false || stop === true) this.#waiting = undefined;
+    if (stop === false) return this.#grant(before, need);
+    if (stop === true) return this.#park(before);
+    return stop.then((now) => {
+      this.#waiting = undefined;
+      return now ? this.#park(before) : this.#grant(before, need);
+    });
+  };
+
+  #park(before: number): bigint {
+    this.#parked ??= before;
+    return -1n;
+  }
+
+  /** Pays for a block of cost `need`, or refuses (-1) when the fuel is gone. */
+  #grant(before: number, need: number): bigint | Promise<bigint> {
+    if (this.#parked !== undefined) return -1n;
+    const available = before + this.#tank;
+    if (available < need && this.#refuel !== undefined) {
+      const more = this.#refuel(need - available);
+      if (typeof more === "number") return this.#pay(before, need, more);
+      this.#waiting = before;
+      return more.then((fuel) => {
+        this.#waiting = undefined;
+        return this.#parked === undefined ? this.#pay(before, need, fuel) : -1n;
+      });
+    }
+    return this.#pay(before, need, 0);
+  }
+
+  #pay(before: number, need: number, added: number): bigint {
+    this.#tank += checkFuel(added, "fuel added by refuel");
+    const available = before + this.#tank;
+    if (available < need) {
+      this.#tank = available;
+      this.#handed -= before;
+      this.#exhausted = true;
+      return -1n;
+    }
+    const give = Math.max(need, Math.min(available, this.#slice));
+    this.#tank = available - give;
+    this.#handed += give - before;
+    return BigInt(give - need);
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The child side of isolation mode: reads one call from stdin, runs it with
+ * the ordinary runner, and writes how it ended to stdout as one JSON line.
+ *
+ * stdin holds a JSON header line, then the module's raw bytes.
+ *
+ * @module
+ */
+
+import { loadGuest } from "../mod.ts";
+import { type IsolatedRequest, toWire } from "./isolate_wire.ts";
+
+async function readAll(): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+}
+
+const input = await readAll();
+const newline = input.indexOf(0x0a);
+const request: IsolatedRequest = JSON.parse(
+  new TextDecoder().decode(input.subarray(0, newline)),
+);
+const bytes = input.subarray(newline + 1);
+const imports = request.imports === undefined
+  ? undefined
+  : (await import(request.imports)).default;
+let line: string;
+try {
+  const guest = await loadGuest(bytes, {
+    imports,
+    fuel: request.fuel ?? undefined,
+  });
+  const result = guest.invoke(request.export, request.args.map(decodeArgument));
+  line = JSON.stringify(toWire(result));
+} catch (error) {
+  line = JSON.stringify(toWire(error));
+}
+await Deno.stdout.write(new TextEncoder().encode(`${line}\n`));
+
+function decodeArgument(value: string | number): unknown {
+  return typeof value === "string" ? BigInt(value) : value;
+}
