@@ -110,6 +110,8 @@ export interface GuestOptions {
   async?: boolean;
   /** Host imports, as `module.name`, that return promises (async guests only). */
   asyncImports?: string[];
+  /** The guest's name in messages. Default: its path or URL. */
+  label?: string;
 }
 
 /** Options for one call. */
@@ -644,7 +646,8 @@ export async function loadGuest(
   options: GuestOptions = {},
 ): Promise<Guest> {
   const loaded = await loadModule(source);
-  const { bytes, label } = loaded;
+  const { bytes } = loaded;
+  const label = options.label ?? loaded.label;
   const metered = options.fuel !== undefined || options.costs !== undefined ||
     options.timeout !== undefined || options.async === true;
   if (options.async && !HAS_JSPI) {

@@ -121,6 +121,7 @@ export async function invokeIsolated(
     args: args.map(encodeArgument),
     fuel: options.fuel,
     imports: resolveImports(options.imports),
+    label,
   };
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
@@ -201,7 +202,9 @@ function stopped(
 
 function fromWire(wire: WireResult): CallOutcome {
   if (wire.type === "thrown") throw fromWireError(wire.error);
-  const base = { export: wire.export, fuel: wire.fuel };
+  const base = wire.fuel === undefined
+    ? { export: wire.export }
+    : { export: wire.export, fuel: wire.fuel };
   if (wire.outcome === "returned") {
     return { ...base, outcome: "returned", value: decodeValue(wire.value) };
   }

@@ -28,6 +28,7 @@ try {
   const guest = await loadGuest(bytes, {
     imports,
     fuel: request.fuel ?? undefined,
+    label: request.label,
   });
   const result = guest.invoke(request.export, request.args.map(decodeArgument));
   line = JSON.stringify(toWire(result));

@@ -32,6 +32,8 @@ export interface IsolatedRequest {
   fuel?: number;
   /** A module whose default export is the guest's imports. */
   imports?: string;
+  /** The guest's name in messages. */
+  label: string;
 }
 
 /** An error, as the child saw it. */
