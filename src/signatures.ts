@@ -1,5 +1,5 @@
 /**
- * Reads the function signatures of a module's imports and exports.
+ * Reads the types of a module's imports and exports.
  *
  * V8 does not expose wasm types to JavaScript (type reflection is behind a
  * flag), yet good errors need them: "env.log is missing: expected function
@@ -9,7 +9,7 @@
  * @module
  */
 
-import { InvalidModule } from "./errors.ts";
+import { Reader } from "./wasm/reader.ts";
 
 /** A WebAssembly value type, written as in the text format. */
 export type ValueType = string;
@@ -22,6 +22,17 @@ export interface FunctionSignature {
   results: ValueType[];
 }
 
+/** What an import or export is. */
+export type ExternalKind = "function" | "table" | "memory" | "global" | "tag";
+
+/** A global's value type and mutability. */
+export interface GlobalType {
+  /** Its value type. */
+  type: ValueType;
+  /** Whether it is `(mut …)`. */
+  mutable: boolean;
+}
+
 /** One import of a module. */
 export interface ImportDescriptor {
   /** The import's module name. */
@@ -29,10 +40,24 @@ export interface ImportDescriptor {
   /** The import's field name. */
   name: string;
   /** What kind of thing it is. */
-  kind: "function" | "table" | "memory" | "global" | "tag";
+  kind: ExternalKind;
   /** The guest's expectation in words, e.g. `function (i32) -> nil`. */
   expected: string;
   /** For functions and tags: the signature. */
+  signature?: FunctionSignature;
+  /** For globals: the type. */
+  global?: GlobalType;
+}
+
+/** One export of a module. */
+export interface ExportDescriptor {
+  /** The export's name. */
+  name: string;
+  /** What kind of thing it is. */
+  kind: ExternalKind;
+  /** Its index in the space of its kind (imports first). */
+  index: number;
+  /** For functions: the signature. */
   signature?: FunctionSignature;
 }
 
@@ -42,8 +67,20 @@ export interface ModuleSignatures {
   imports: ImportDescriptor[];
   /** The signature of every exported function, by export name. */
   exports: Map<string, FunctionSignature>;
+  /** Every export of every kind, in order. */
+  exportList: ExportDescriptor[];
 }
 
+/** By the byte that encodes them in imports and exports. */
+const EXTERNAL_KINDS: readonly ExternalKind[] = [
+  "function",
+  "table",
+  "memory",
+  "global",
+  "tag",
+];
+
+/** One-byte value types, including the packed storage types. */
 const SIMPLE_TYPES: Record<number, string> = {
   0x7f: "i32",
   0x7e: "i64",
@@ -66,6 +103,7 @@ const SIMPLE_TYPES: Record<number, string> = {
   0x69: "exnref",
 };
 
+/** The abstract heap types, by their one-byte encoding. */
 const HEAP_TYPES: Record<number, string> = {
   0x74: "noexn",
   0x73: "nofunc",
@@ -81,123 +119,66 @@ const HEAP_TYPES: Record<number, string> = {
   0x69: "exn",
 };
 
-class Cursor {
-  offset = 0;
-  constructor(readonly bytes: Uint8Array, readonly end = bytes.length) {}
-
-  byte(): number {
-    if (this.offset >= this.end) {
-      throw new InvalidModule("unexpected end of module", {
-        offset: this.offset,
-      });
-    }
-    return this.bytes[this.offset++];
-  }
-
-  /** An unsigned LEB128 of up to 64 bits, returned as a number. */
-  u32(): number {
-    let result = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      const b = this.byte();
-      result += (b & 0x7f) * scale;
-      if ((b & 0x80) === 0) return result;
-      scale *= 128;
-    }
-    throw new InvalidModule("integer too long", { offset: this.offset });
-  }
-
-  /** A signed LEB128 (s33 heap types, s64 limits); only its value sign matters here. */
-  s33(): number {
-    let result = 0;
-    let shift = 0;
-    let b: number;
-    do {
-      b = this.byte();
-      result |= (b & 0x7f) << shift;
-      shift += 7;
-    } while (b & 0x80 && shift < 35);
-    if (b & 0x80) {
-      throw new InvalidModule("integer too long", { offset: this.offset });
-    }
-    return shift < 32 && b & 0x40 ? result | (-1 << shift) : result;
-  }
-
-  name(): string {
-    const length = this.u32();
-    const start = this.offset;
-    this.offset += length;
-    if (this.offset > this.end) {
-      throw new InvalidModule("name runs past its section", { offset: start });
-    }
-    return new TextDecoder().decode(this.bytes.subarray(start, this.offset));
-  }
-}
-
-function heapType(cursor: Cursor): string {
-  const code = cursor.s33();
+function heapType(r: Reader): string {
+  const code = r.s33();
   if (code >= 0) return `${code}`;
-  return HEAP_TYPES[code & 0x7f] ?? `heap type 0x${(code & 0x7f).toString(16)}`;
+  const byte = code & 0x7f;
+  return HEAP_TYPES[byte] ?? `heap type 0x${byte.toString(16)}`;
 }
 
-function valueType(cursor: Cursor): ValueType {
-  const at = cursor.offset;
-  const code = cursor.byte();
+function valueType(r: Reader): ValueType {
+  const at = r.pos;
+  const code = r.u8("value type");
   const simple = SIMPLE_TYPES[code];
   if (simple) return simple;
-  if (code === 0x64) return `(ref ${heapType(cursor)})`;
-  if (code === 0x63) return `(ref null ${heapType(cursor)})`;
-  throw new InvalidModule(`unknown value type 0x${code.toString(16)}`, {
-    offset: at,
-  });
+  if (code === 0x64) return `(ref ${heapType(r)})`;
+  if (code === 0x63) return `(ref null ${heapType(r)})`;
+  return r.fail(`unknown value type 0x${code.toString(16)}`, at);
 }
 
-function limits(cursor: Cursor): string {
-  const flags = cursor.u32();
-  const min = cursor.u32();
-  const max = flags & 1 ? cursor.u32() : undefined;
-  if (flags & 8) cursor.u32(); // custom page size
+function limits(r: Reader): string {
+  const flags = r.u32();
+  const is64 = (flags & 4) !== 0;
+  const min = is64 ? r.u64() : r.u32();
+  const max = flags & 1 ? (is64 ? r.u64() : r.u32()) : undefined;
+  if (flags & 8) r.u32(); // custom page size
   const shared = flags & 2 ? " shared" : "";
-  const index = flags & 4 ? "i64 " : "";
+  const index = is64 ? "i64 " : "";
   return `${index}${min}${max === undefined ? "" : ` ${max}`}${shared}`;
+}
+
+function valueTypes(r: Reader, what: string): ValueType[] {
+  return Array.from({ length: r.count(what) }, () => valueType(r));
 }
 
 /** Reads one entry of the type section into `types` (undefined for GC types). */
 function readSubtype(
-  cursor: Cursor,
+  r: Reader,
   types: (FunctionSignature | undefined)[],
 ): void {
-  let form = cursor.byte();
+  let form = r.u8("type form");
   if (form === 0x50 || form === 0x4f) {
-    const supers = cursor.u32();
-    for (let i = 0; i < supers; i++) cursor.u32();
-    form = cursor.byte();
+    const supertypes = r.count("supertype");
+    for (let i = 0; i < supertypes; i++) r.u32();
+    form = r.u8("type form");
   }
   if (form === 0x60) {
-    const params = Array.from(
-      { length: cursor.u32() },
-      () => valueType(cursor),
-    );
-    const results = Array.from(
-      { length: cursor.u32() },
-      () => valueType(cursor),
-    );
+    const params = valueTypes(r, "parameter");
+    const results = valueTypes(r, "result");
     types.push({ params, results });
   } else if (form === 0x5f) {
-    const fields = cursor.u32();
+    const fields = r.count("field", 2);
     for (let i = 0; i < fields; i++) {
-      valueType(cursor);
-      cursor.byte();
+      valueType(r);
+      r.u8("field mutability");
     }
     types.push(undefined);
   } else if (form === 0x5e) {
-    valueType(cursor);
-    cursor.byte();
+    valueType(r);
+    r.u8("field mutability");
     types.push(undefined);
   } else {
-    throw new InvalidModule(`unknown type form 0x${form.toString(16)}`, {
-      offset: cursor.offset - 1,
-    });
+    r.fail(`unknown type form 0x${form.toString(16)}`, r.pos - 1);
   }
 }
 
@@ -217,121 +198,126 @@ export function describeSignature(signature: FunctionSignature): string {
 }
 
 /**
- * Reads the signatures of a module's imports and exported functions.
+ * Reads the types of a module's imports and exports.
  *
  * @param bytes A binary module. It is not validated here.
- * @returns Its imports and exported function signatures.
+ * @returns Its imports and exports, with function signatures.
  * @throws {InvalidModule} When the sections it reads are malformed.
  */
 export function readSignatures(bytes: Uint8Array): ModuleSignatures {
-  const cursor = new Cursor(bytes);
-  cursor.offset = 8;
+  const module = new Reader(bytes, 8);
   const types: (FunctionSignature | undefined)[] = [];
   const functionTypes: number[] = [];
   const imports: ImportDescriptor[] = [];
-  const exports = new Map<string, FunctionSignature>();
-  const signatureOf = (index: number) => types[index];
+  const exportList: ExportDescriptor[] = [];
 
-  while (cursor.offset < bytes.length) {
-    const id = cursor.byte();
-    const size = cursor.u32();
-    const end = cursor.offset + size;
-    if (end > bytes.length) {
-      throw new InvalidModule(`section ${id} runs past the end of the module`, {
-        offset: cursor.offset,
-      });
+  while (!module.atEnd()) {
+    const id = module.u8("section id");
+    const size = module.u32();
+    if (size > bytes.length - module.pos) {
+      module.fail(`section ${id} runs past the end of the module`);
     }
-    const section = new Cursor(bytes, end);
-    section.offset = cursor.offset;
+    const section = new Reader(bytes, module.pos, module.pos + size);
     if (id === 1) {
-      const count = section.u32();
+      const count = section.count("type");
       for (let i = 0; i < count; i++) {
-        if (bytes[section.offset] === 0x4e) {
-          section.offset++;
-          const members = section.u32();
+        if (section.peek("type") === 0x4e) {
+          section.pos++;
+          const members = section.count("recursion group member");
           for (let j = 0; j < members; j++) readSubtype(section, types);
         } else {
           readSubtype(section, types);
         }
       }
     } else if (id === 2) {
-      const count = section.u32();
+      const count = section.count("import", 3);
       for (let i = 0; i < count; i++) {
-        const module = section.name();
-        const name = section.name();
-        const kind = section.byte();
-        if (kind === 0x00) {
-          const typeIndex = section.u32();
-          functionTypes.push(typeIndex);
-          const signature = signatureOf(typeIndex);
-          imports.push({
-            module,
-            name,
-            kind: "function",
-            signature,
-            expected: signature ? describeSignature(signature) : "function",
-          });
-        } else if (kind === 0x01) {
-          const element = valueType(section);
-          imports.push({
-            module,
-            name,
-            kind: "table",
-            expected: `table ${limits(section)} ${element}`,
-          });
-        } else if (kind === 0x02) {
-          imports.push({
-            module,
-            name,
-            kind: "memory",
-            expected: `memory ${limits(section)}`,
-          });
-        } else if (kind === 0x03) {
-          const type = valueType(section);
-          const mutable = section.byte() === 1;
-          imports.push({
-            module,
-            name,
-            kind: "global",
-            expected: mutable ? `global (mut ${type})` : `global ${type}`,
-          });
-        } else if (kind === 0x04) {
-          section.byte();
-          const signature = signatureOf(section.u32());
-          imports.push({
-            module,
-            name,
-            kind: "tag",
-            signature,
-            expected: signature
-              ? `tag (${signature.params.join(", ")})`
-              : "tag",
-          });
-        } else {
-          throw new InvalidModule(
-            `unknown import kind 0x${kind.toString(16)}`,
-            { offset: section.offset - 1 },
-          );
-        }
+        imports.push(readImport(section, types, functionTypes));
       }
     } else if (id === 3) {
-      const count = section.u32();
+      const count = section.count("function");
       for (let i = 0; i < count; i++) functionTypes.push(section.u32());
     } else if (id === 7) {
-      const count = section.u32();
+      const count = section.count("export", 3);
       for (let i = 0; i < count; i++) {
         const name = section.name();
-        const kind = section.byte();
+        const kind = externalKind(section, "export");
         const index = section.u32();
-        const signature = kind === 0
-          ? signatureOf(functionTypes[index])
+        const signature = kind === "function"
+          ? types[functionTypes[index]!]
           : undefined;
-        if (signature) exports.set(name, signature);
+        exportList.push(
+          signature ? { name, kind, index, signature } : { name, kind, index },
+        );
       }
     } else if (id === 10) {
       break; // nothing this reader needs comes after the code
     }
-    cursor.offset = end;
+    module.pos = section.end;
   }
-  return { imports, exports };
+  const exports = new Map<string, FunctionSignature>();
+  for (const { name, signature } of exportList) {
+    if (signature) exports.set(name, signature);
+  }
+  return { imports, exports, exportList };
+}
+
+function externalKind(r: Reader, what: string): ExternalKind {
+  const at = r.pos;
+  const byte = r.u8(`${what} kind`);
+  return EXTERNAL_KINDS[byte] ??
+    r.fail(`unknown ${what} kind 0x${byte.toString(16)}`, at);
+}
+
+/** Reads one import; a function import also takes the next function index. */
+function readImport(
+  r: Reader,
+  types: (FunctionSignature | undefined)[],
+  functionTypes: number[],
+): ImportDescriptor {
+  const module = r.name();
+  const name = r.name();
+  const kind = externalKind(r, "import");
+  switch (kind) {
+    case "function": {
+      const typeIndex = r.u32();
+      functionTypes.push(typeIndex);
+      const signature = types[typeIndex];
+      return {
+        module,
+        name,
+        kind,
+        signature,
+        expected: signature ? describeSignature(signature) : "function",
+      };
+    }
+    case "table": {
+      const element = valueType(r);
+      return { module, name, kind, expected: `table ${limits(r)} ${element}` };
+    }
+    case "memory":
+      return { module, name, kind, expected: `memory ${limits(r)}` };
+    case "global": {
+      const type = valueType(r);
+      const mutable = r.u8("global mutability") === 1;
+      return {
+        module,
+        name,
+        kind,
+        global: { type, mutable },
+        expected: mutable ? `global (mut ${type})` : `global ${type}`,
+      };
+    }
+    case "tag": {
+      r.u8("tag attribute");
+      const signature = types[r.u32()];
+      return {
+        module,
+        name,
+        kind,
+        signature,
+        expected: signature ? `tag (${signature.params.join(", ")})` : "tag",
+      };
+    }
+  }
 }

@@ -1,28 +1,16 @@
 import assert from "node:assert/strict";
 import { assembleWat } from "../guest/build.ts";
 import {
-  type CallOutcome,
   invokeIsolated,
   isAborted,
   isDeadlineExceeded,
   loadGuest,
 } from "../mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
 import { runDeno } from "./support/cli.ts";
 
 const RUNAWAY = new URL("../guest/runaway.wasm", import.meta.url);
 const COMPUTE = new URL("../guest/compute.wasm", import.meta.url);
-
-function expectOutcome<K extends CallOutcome["outcome"]>(
-  result: CallOutcome,
-  outcome: K,
-): Extract<CallOutcome, { outcome: K }> {
-  assert.equal(
-    result.outcome,
-    outcome,
-    `${result.outcome}: ${"error" in result ? result.error.message : ""}`,
-  );
-  return result as Extract<CallOutcome, { outcome: K }>;
-}
 
 Deno.test("sync: a timeout stops runaway guests that never call the host", async () => {
   const guest = await loadGuest(RUNAWAY, { timeout: 50 });

@@ -1,27 +1,15 @@
 import assert from "node:assert/strict";
 import { assembleWat } from "../guest/build.ts";
 import {
-  type CallOutcome,
   FuelMeter,
   isFuelExhausted,
   isInterrupted,
   loadGuest,
 } from "../mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
 
 const COMPUTE = new URL("../guest/compute.wasm", import.meta.url);
 const RUNAWAY = new URL("../guest/runaway.wasm", import.meta.url);
-
-function expectOutcome<K extends CallOutcome["outcome"]>(
-  result: CallOutcome,
-  outcome: K,
-): Extract<CallOutcome, { outcome: K }> {
-  assert.equal(
-    result.outcome,
-    outcome,
-    `${result.outcome}: ${"error" in result ? result.error.message : ""}`,
-  );
-  return result as Extract<CallOutcome, { outcome: K }>;
-}
 
 /**
  * fib's cost by the documented rules: the entry segment (local.get,

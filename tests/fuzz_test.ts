@@ -11,12 +11,12 @@
  */
 
 import assert from "node:assert/strict";
+import { readSignatures } from "../src/signatures.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import {
   compareRuns,
   FuzzModuleMaker,
   fuzzSeed,
-  readInterface,
   runModule,
   type SeedOutcome,
 } from "./support/fuzz.ts";
@@ -57,9 +57,9 @@ Deno.test("the fuzz host records calls, results, traps and state", async () => {
   const parsed = wabt.parseWat("host.wat", wat);
   const bytes = parsed.toBinary({}).buffer;
   parsed.destroy();
-  const iface = readInterface(bytes);
+  const iface = readSignatures(bytes);
   assert.deepEqual(
-    iface.exports.map((e) => `${e.kind} ${e.name}`),
+    iface.exportList.map((e) => `${e.kind} ${e.name}`),
     [
       "memory memory",
       "global g",
@@ -68,7 +68,7 @@ Deno.test("the fuzz host records calls, results, traps and state", async () => {
       "function catcher",
     ],
   );
-  assert.deepEqual(iface.exports[2].type, {
+  assert.deepEqual(iface.exportList[2].signature, {
     params: ["i32", "i32"],
     results: ["i32"],
   });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import wabtInit from "wabt";
 import { isInvalidModule } from "../src/errors.ts";
 import { instrument, type InstrumentOptions } from "../src/wasm/instrument.ts";
+import { Reader } from "../src/wasm/reader.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -79,23 +80,23 @@ function section(id: number, content: number[]): number[] {
   return [id, ...leb(content.length), ...content];
 }
 
+/** The magic number and version 1. */
+const PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
+/** A module of the preamble and then `sections`, as they are. */
+function moduleOf(...sections: number[][]): Bytes {
+  return new Uint8Array([...PREAMBLE, ...sections.flat()]);
+}
+
 /** A module with one `() -> ()` function whose body is `code` (plus `end`). */
 function moduleWithBody(code: number[], extra: number[][] = []): Bytes {
   const body = [0x00, ...code, 0x0b];
-  return new Uint8Array([
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
-    ...section(1, [0x01, 0x60, 0x00, 0x00]),
-    ...section(3, [0x01, 0x00]),
-    ...extra.flat(),
-    ...section(10, [0x01, ...leb(body.length), ...body]),
-  ]);
+  return moduleOf(
+    section(1, [0x01, 0x60, 0x00, 0x00]),
+    section(3, [0x01, 0x00]),
+    ...extra,
+    section(10, [0x01, ...leb(body.length), ...body]),
+  );
 }
 
 interface Metered {
@@ -470,34 +471,15 @@ function functionNames(bytes: Bytes): Map<number, string> {
       "name",
     )
   ) {
-    const view = new Uint8Array(data);
-    let p = 0;
-    const u32 = () => {
-      let result = 0;
-      let shift = 0;
-      for (;;) {
-        const b = view[p++]!;
-        result += (b & 0x7f) * 2 ** shift;
-        shift += 7;
-        if (b < 0x80) return result;
-      }
-    };
-    while (p < view.length) {
-      const id = view[p++]!;
-      const size = u32();
-      const end = p + size;
+    const r = new Reader(new Uint8Array(data));
+    while (!r.atEnd()) {
+      const id = r.u8();
+      const size = r.u32();
+      const end = r.pos + size;
       if (id === 1) {
-        for (let n = u32(); n > 0; n--) {
-          const index = u32();
-          const length = u32();
-          names.set(
-            index,
-            new TextDecoder().decode(view.subarray(p, p + length)),
-          );
-          p += length;
-        }
+        for (let n = r.u32(); n > 0; n--) names.set(r.u32(), r.name());
       }
-      p = end;
+      r.pos = end;
     }
   }
   return names;
@@ -548,7 +530,7 @@ Deno.test("instrument() picks names that do not clash with the guest's", async (
 });
 
 Deno.test("instrument() handles a module with no sections at all", async () => {
-  const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+  const empty = moduleOf();
   const m = await meter(empty);
   assert.equal(m.fuel.value, 0n);
   // Instrumenting twice works too: the second import gets its own module.
@@ -938,46 +920,16 @@ Deno.test("instrument() rejects indices that would reach the added items", () =>
   assertInvalid(moduleWithBody([0x20, 0x00, 0x1a]), /local index 0/);
   // An export of global 0, a start function out of range.
   assertInvalid(
-    new Uint8Array([
-      0x00,
-      0x61,
-      0x73,
-      0x6d,
-      0x01,
-      0x00,
-      0x00,
-      0x00,
-      ...section(7, [0x01, 0x01, 0x67, 0x03, 0x00]),
-    ]),
+    moduleOf(section(7, [0x01, 0x01, 0x67, 0x03, 0x00])),
     /global index 0/,
   );
   assertInvalid(
-    new Uint8Array([
-      0x00,
-      0x61,
-      0x73,
-      0x6d,
-      0x01,
-      0x00,
-      0x00,
-      0x00,
-      ...section(8, [0x00]),
-    ]),
+    moduleOf(section(8, [0x00])),
     /function index 0/,
   );
   // A global initializer reading a later global.
   assertInvalid(
-    new Uint8Array([
-      0x00,
-      0x61,
-      0x73,
-      0x6d,
-      0x01,
-      0x00,
-      0x00,
-      0x00,
-      ...section(6, [0x01, 0x7e, 0x00, 0x23, 0x00, 0x0b]),
-    ]),
+    moduleOf(section(6, [0x01, 0x7e, 0x00, 0x23, 0x00, 0x0b])),
     /global index 0/,
   );
 });
@@ -1036,7 +988,7 @@ Deno.test("instrument() rejects overlong and oversized LEB128 integers", () => {
   );
   // A section size larger than the module.
   assertInvalid(
-    new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 0x7f, 0]),
+    moduleOf([1, 0x7f, 0]),
     /section size/,
   );
 });
@@ -1065,18 +1017,7 @@ Deno.test("instrument() rejects unbalanced blocks and bad bodies", () => {
   assertInvalid(new Uint8Array([1, 2, 3]), /magic/);
   // A function section without a code section.
   assertInvalid(
-    new Uint8Array([
-      0,
-      0x61,
-      0x73,
-      0x6d,
-      1,
-      0,
-      0,
-      0,
-      ...section(1, [0x01, 0x60, 0x00, 0x00]),
-      ...section(3, [0x01, 0x00]),
-    ]),
+    moduleOf(section(1, [0x01, 0x60, 0x00, 0x00]), section(3, [0x01, 0x00])),
     /without a code section/,
   );
 });
@@ -1160,7 +1101,7 @@ Deno.test("instrument() keeps names with a byte-order mark and block types past 
 });
 
 Deno.test("instrument() rejects bad options with a TypeError", () => {
-  const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+  const empty = moduleOf();
   assert.throws(() => instrument(empty, { costs: { default: -1 } }), TypeError);
   assert.throws(
     () => instrument(empty, { costs: { perByte: 1.5 } }),

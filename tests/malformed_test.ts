@@ -20,6 +20,7 @@
  */
 
 import assert from "node:assert/strict";
+import { assembleWat } from "../guest/build.ts";
 import { isInvalidModule } from "../src/errors.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import {
@@ -46,23 +47,6 @@ interface CorpusEntry {
   name: string;
   bytes: Uint8Array;
 }
-
-const WABT_FEATURES = {
-  exceptions: true,
-  mutable_globals: true,
-  sat_float_to_int: true,
-  sign_extension: true,
-  simd: true,
-  threads: true,
-  multi_value: true,
-  tail_call: true,
-  bulk_memory: true,
-  reference_types: true,
-  memory64: true,
-  multi_memory: true,
-  extended_const: true,
-  relaxed_simd: true,
-};
 
 /** `(drop (op args…))` for each "result op param…" line, using locals. */
 function operatorCalls(lines: string): string {
@@ -478,17 +462,10 @@ const BINARYEN_WAT_SOURCES: Record<string, string> = {
 
 /** The WAT modules, assembled (with a name section) and validated. */
 async function watCorpus(): Promise<CorpusEntry[]> {
-  const wabt = await (await import("wabt")).default();
   const entries: CorpusEntry[] = [];
   for (const [name, source] of Object.entries(WAT_SOURCES)) {
-    const module = wabt.parseWat(`${name}.wat`, source, WABT_FEATURES);
-    try {
-      (module.validate as (features: object) => void)(WABT_FEATURES);
-      const { buffer } = module.toBinary({ write_debug_names: true });
-      entries.push({ name: `wat-${name}`, bytes: buffer });
-    } finally {
-      module.destroy();
-    }
+    const bytes = await assembleWat(source, `${name}.wat`);
+    entries.push({ name: `wat-${name}`, bytes });
   }
   const binaryen = (await import("binaryen")).default;
   for (const [name, source] of Object.entries(BINARYEN_WAT_SOURCES)) {

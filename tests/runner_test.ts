@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { assembleWat } from "../guest/build.ts";
 import {
-  type CallOutcome,
   type GuestTrap,
   HostImportError,
   Interrupted,
@@ -14,20 +13,9 @@ import {
   isInvalidModule,
   loadGuest,
 } from "../mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
 
 const SEED = new URL("../guest/early_exit_guest.wasm", import.meta.url);
-
-function expectOutcome<K extends CallOutcome["outcome"]>(
-  result: CallOutcome,
-  outcome: K,
-): Extract<CallOutcome, { outcome: K }> {
-  assert.equal(
-    result.outcome,
-    outcome,
-    JSON.stringify(result, (_, v) => typeof v === "bigint" ? `${v}n` : v),
-  );
-  return result as Extract<CallOutcome, { outcome: K }>;
-}
 
 Deno.test("the seed guest is interrupted by env.interrupt_execution", async () => {
   const calls: unknown[][] = [];

@@ -19,6 +19,14 @@
  */
 
 import { isEarlyExitError, isInvalidModule } from "../../src/errors.ts";
+import {
+  type ExportDescriptor,
+  type FunctionSignature,
+  type ImportDescriptor,
+  type ModuleSignatures,
+  readSignatures,
+  type ValueType,
+} from "../../src/signatures.ts";
 
 // ---------------------------------------------------------------------------
 // Randomness
@@ -396,255 +404,6 @@ export class FuzzModuleMaker {
 }
 
 // ---------------------------------------------------------------------------
-// Reading a module's interface
-
-/** A value type as text: `i32`, `v128`, `ref null extern`, `ref 3`… */
-export type ValType = string;
-
-/** A function signature. */
-export interface FuncType {
-  params: ValType[];
-  results: ValType[];
-}
-
-/** One import, with what the host must supply for it. */
-export interface ImportInfo {
-  module: string;
-  name: string;
-  kind: "function" | "table" | "memory" | "global" | "tag";
-  /** For a function or tag. */
-  type?: FuncType;
-  /** For a global. */
-  valType?: ValType;
-  mutable?: boolean;
-}
-
-/** One export, with its signature when it is a function. */
-export interface ExportInfo {
-  name: string;
-  kind: "function" | "table" | "memory" | "global" | "tag";
-  index: number;
-  type?: FuncType;
-}
-
-/** A module's imports and exports, with types. */
-export interface ModuleInterface {
-  imports: ImportInfo[];
-  exports: ExportInfo[];
-}
-
-const KINDS = ["function", "table", "memory", "global", "tag"] as const;
-
-const ABSTRACT_HEAP: Record<number, string> = {
-  0x74: "noexn",
-  0x73: "nofunc",
-  0x72: "noextern",
-  0x71: "none",
-  0x70: "func",
-  0x6f: "extern",
-  0x6e: "any",
-  0x6d: "eq",
-  0x6c: "i31",
-  0x6b: "struct",
-  0x6a: "array",
-  0x69: "exn",
-};
-
-const NUMERIC: Record<number, string> = {
-  0x7f: "i32",
-  0x7e: "i64",
-  0x7d: "f32",
-  0x7c: "f64",
-  0x7b: "v128",
-};
-
-/**
- * A small reader for the sections a host needs (type, import, function,
- * export). It trusts its input: the fuzz modules are valid.
- */
-class InterfaceReader {
-  readonly #bytes: Uint8Array;
-  pos = 0;
-
-  constructor(bytes: Uint8Array) {
-    this.#bytes = bytes;
-  }
-
-  byte(): number {
-    if (this.pos >= this.#bytes.length) throw new Error("unexpected end");
-    return this.#bytes[this.pos++];
-  }
-
-  u32(): number {
-    let result = 0;
-    let shift = 0;
-    for (;;) {
-      const b = this.byte();
-      result += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-      if ((b & 0x80) === 0) return result;
-    }
-  }
-
-  /** A signed LEB128 up to 33 bits, as a number. */
-  s33(): number {
-    let result = 0;
-    let shift = 0;
-    let b: number;
-    do {
-      b = this.byte();
-      result += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-    } while (b & 0x80);
-    if (b & 0x40) result -= 2 ** shift;
-    return result;
-  }
-
-  name(): string {
-    const length = this.u32();
-    const text = new TextDecoder().decode(
-      this.#bytes.subarray(this.pos, this.pos + length),
-    );
-    this.pos += length;
-    return text;
-  }
-
-  heapType(): string {
-    const code = this.s33();
-    if (code >= 0) return String(code);
-    return ABSTRACT_HEAP[code & 0x7f] ?? `heap${code}`;
-  }
-
-  valType(): ValType {
-    const code = this.byte();
-    if (code in NUMERIC) return NUMERIC[code];
-    if (code === 0x63) return `ref null ${this.heapType()}`;
-    if (code === 0x64) return `ref ${this.heapType()}`;
-    if (code in ABSTRACT_HEAP) return `ref null ${ABSTRACT_HEAP[code]}`;
-    throw new Error(`unknown value type 0x${code.toString(16)}`);
-  }
-
-  storageType(): ValType {
-    const code = this.#bytes[this.pos];
-    if (code === 0x78 || code === 0x77) {
-      this.pos++;
-      return code === 0x78 ? "i8" : "i16";
-    }
-    return this.valType();
-  }
-
-  limits(): void {
-    const flags = this.byte();
-    this.u32();
-    if (flags & 1) this.u32();
-  }
-
-  vec<T>(item: () => T): T[] {
-    const count = this.u32();
-    const items: T[] = [];
-    for (let i = 0; i < count; i++) items.push(item());
-    return items;
-  }
-
-  /** One composite type; `undefined` unless it is a function type. */
-  compType(): FuncType | undefined {
-    const form = this.byte();
-    if (form === 0x60) {
-      const params = this.vec(() => this.valType());
-      const results = this.vec(() => this.valType());
-      return { params, results };
-    }
-    if (form === 0x5f) {
-      this.vec(() => (this.storageType(), this.byte()));
-      return undefined;
-    }
-    if (form === 0x5e) {
-      this.storageType();
-      this.byte();
-      return undefined;
-    }
-    throw new Error(`unknown composite type 0x${form.toString(16)}`);
-  }
-
-  subType(): FuncType | undefined {
-    const code = this.#bytes[this.pos];
-    if (code === 0x50 || code === 0x4f) {
-      this.pos++;
-      this.vec(() => this.u32());
-    }
-    return this.compType();
-  }
-}
-
-/**
- * Reads the imports and exports of a valid module, with the signatures of
- * function imports and exports and the types of imported globals.
- */
-export function readInterface(bytes: Uint8Array): ModuleInterface {
-  const r = new InterfaceReader(bytes);
-  r.pos = 8;
-  const types: Array<FuncType | undefined> = [];
-  const funcTypes: number[] = [];
-  const imports: ImportInfo[] = [];
-  const exports: ExportInfo[] = [];
-  while (r.pos < bytes.length) {
-    const id = r.byte();
-    const size = r.u32();
-    const end = r.pos + size;
-    if (id === 1) {
-      const count = r.u32();
-      for (let i = 0; i < count; i++) {
-        if (bytes[r.pos] === 0x4e) {
-          r.pos++;
-          types.push(...r.vec(() => r.subType()));
-        } else {
-          types.push(r.subType());
-        }
-      }
-    } else if (id === 2) {
-      r.vec(() => {
-        const module = r.name();
-        const name = r.name();
-        const kind = KINDS[r.byte()];
-        const info: ImportInfo = { module, name, kind };
-        if (kind === "function") {
-          const typeIndex = r.u32();
-          funcTypes.push(typeIndex);
-          info.type = types[typeIndex];
-        } else if (kind === "table") {
-          info.valType = r.valType();
-          r.limits();
-        } else if (kind === "memory") {
-          r.limits();
-        } else if (kind === "global") {
-          info.valType = r.valType();
-          info.mutable = r.byte() === 1;
-        } else if (kind === "tag") {
-          r.byte();
-          info.type = types[r.u32()];
-        } else {
-          throw new Error(`unknown import kind in ${module}.${name}`);
-        }
-        imports.push(info);
-      });
-    } else if (id === 3) {
-      funcTypes.push(...r.vec(() => r.u32()));
-    } else if (id === 7) {
-      r.vec(() => {
-        const name = r.name();
-        const kind = KINDS[r.byte()];
-        const index = r.u32();
-        const info: ExportInfo = { name, kind, index };
-        if (kind === "function") info.type = types[funcTypes[index]];
-        exports.push(info);
-      });
-    }
-    r.pos = end;
-  }
-  return { imports, exports };
-}
-
-// ---------------------------------------------------------------------------
 // The host
 
 /** How a value crossing the boundary is written down in a log. */
@@ -691,7 +450,7 @@ function isHostLimit(error: unknown): boolean {
 }
 
 /** Fixed arguments by parameter type; `slot` picks among them. */
-function argumentFor(type: ValType, slot: number): unknown {
+function argumentFor(type: ValueType, slot: number): unknown {
   switch (type) {
     case "i32":
       return [0, 1, -1, 42, 0x7fffffff, -0x80000000, 65536][slot % 7];
@@ -702,7 +461,8 @@ function argumentFor(type: ValType, slot: number): unknown {
       return [0, -0, 1.5, -1e10, NaN, Infinity, 3][slot % 7];
     case "v128":
       return undefined; // JS cannot pass one: the call throws a TypeError
-    case "ref null extern":
+    case "externref":
+    case "(ref null extern)":
       return slot % 2 === 0 ? null : { fuzz: slot };
     default:
       return null;
@@ -710,7 +470,7 @@ function argumentFor(type: ValType, slot: number): unknown {
 }
 
 /** A value for an imported global of `type`. */
-function globalValueFor(type: ValType): unknown {
+function globalValueFor(type: ValueType): unknown {
   switch (type) {
     case "i32":
       return 7;
@@ -719,8 +479,9 @@ function globalValueFor(type: ValType): unknown {
     case "f32":
     case "f64":
       return 0.5;
-    case "ref null extern":
-    case "ref extern":
+    case "externref":
+    case "(ref null extern)":
+    case "(ref extern)":
       return "extern value";
     default:
       return null;
@@ -763,7 +524,7 @@ export class FuzzHost {
   /** Set once the engine hits one of its own limits (stack, memory). */
   hostLimit = false;
   /** The exports callable by index, as `call-export` sees them. */
-  exportList: Array<{ value: unknown; type?: FuncType }> = [];
+  exportList: Array<{ value: unknown; signature?: FunctionSignature }> = [];
   exports: WebAssembly.Exports = {};
   readonly wasmTag = new EH.Tag({ parameters: ["i32"] });
 
@@ -776,7 +537,7 @@ export class FuzzHost {
   contractErrors: string[] = [];
 
   /** The import object for a module with `imports`. */
-  importObject(imports: readonly ImportInfo[]): WebAssembly.Imports {
+  importObject(imports: readonly ImportDescriptor[]): WebAssembly.Imports {
     const object: Record<string, Record<string, WebAssembly.ImportValue>> = {};
     for (const entry of imports) {
       (object[entry.module] ??= {})[entry.name] = this.#provide(
@@ -786,14 +547,14 @@ export class FuzzHost {
     return object;
   }
 
-  #provide(entry: ImportInfo): unknown {
+  #provide(entry: ImportDescriptor): unknown {
     const where = `${entry.module}.${entry.name}`;
     if (entry.kind === "global") {
-      const value = globalValueFor(entry.valType ?? "");
-      if (!entry.mutable) return value;
+      const value = globalValueFor(entry.global?.type ?? "");
+      if (!entry.global?.mutable) return value;
       return new WebAssembly.Global(
         // deno-lint-ignore no-explicit-any
-        { value: entry.valType as any, mutable: true },
+        { value: entry.global.type as any, mutable: true },
         value,
       );
     }
@@ -875,7 +636,7 @@ export class FuzzHost {
     if (typeof entry.value !== "function") {
       throw new TypeError(`export #${index >>> 0} is not a function`);
     }
-    const params = entry.type?.params ?? [];
+    const params = entry.signature?.params ?? [];
     return entry.value(
       ...params.map((type, i) => argumentFor(type, index + i)),
     );
@@ -997,7 +758,7 @@ function memoryChecksum(memory: WebAssembly.Memory): string {
 /** The exported state a guest's host can see, as one line. */
 function snapshot(
   host: FuzzHost,
-  exports: readonly ExportInfo[],
+  exports: readonly ExportDescriptor[],
   instance: WebAssembly.Instance,
 ): string {
   const parts: string[] = [];
@@ -1032,7 +793,7 @@ function snapshot(
  */
 export function runModule(
   bytes: Uint8Array,
-  iface: ModuleInterface,
+  iface: ModuleSignatures,
   options: RunOptions = {},
 ): RunRecord {
   const host = new FuzzHost();
@@ -1060,16 +821,16 @@ export function runModule(
     return record;
   }
   host.exports = instance.exports;
-  host.exportList = iface.exports.map((entry) => ({
+  host.exportList = iface.exportList.map((entry) => ({
     value: instance.exports[entry.name],
-    type: entry.type,
+    signature: entry.signature,
   }));
   const fuel = meter
     ? instance.exports[meter.fuelExport] as WebAssembly.Global
     : undefined;
   const maxCalls = options.maxCalls ?? Infinity;
-  for (let index = 0; index < iface.exports.length; index++) {
-    const entry = iface.exports[index];
+  for (let index = 0; index < iface.exportList.length; index++) {
+    const entry = iface.exportList[index];
     if (entry.kind !== "function") continue;
     if (record.calls.length >= maxCalls) break;
     host.events = [];
@@ -1083,7 +844,7 @@ export function runModule(
       if (isHostLimit(error)) host.hostLimit = true;
       host.events.push(`throw ${host.describeError(error)}`);
     }
-    host.events.push(snapshot(host, iface.exports, instance));
+    host.events.push(snapshot(host, iface.exportList, instance));
     record.calls.push({ name: entry.name, events: host.events });
     record.refills += host.refills - refillsBefore;
     if (host.fuelExhausted || host.hostLimit) {
@@ -1220,8 +981,9 @@ export async function fuzzSeed(
   options: FuzzSeedOptions = {},
 ): Promise<SeedOutcome> {
   const { profile, bytes } = await maker.make(seed);
-  const iface = readInterface(bytes);
-  const functions = iface.exports.filter((e) => e.kind === "function").length;
+  const iface = readSignatures(bytes);
+  const functions =
+    iface.exportList.filter((e) => e.kind === "function").length;
   const outcome: SeedOutcome = {
     seed,
     profile,
@@ -1249,7 +1011,7 @@ export async function fuzzSeed(
     outcome.failure = `the metered module is invalid: ${error}`;
     return outcome;
   }
-  const meteredIface = readInterface(metered.bytes);
+  const meteredIface = readSignatures(metered.bytes);
   const interfaceProblem = checkAddedInterface(iface, meteredIface, metered);
   if (interfaceProblem) {
     outcome.failure = interfaceProblem;
@@ -1294,8 +1056,8 @@ export async function fuzzSeed(
  * plus the one function import and the one fuel global export it reports.
  */
 function checkAddedInterface(
-  original: ModuleInterface,
-  metered: ModuleInterface,
+  original: ModuleSignatures,
+  metered: ModuleSignatures,
   meter: MeterInfo,
 ): string | undefined {
   const key = (e: { module?: string; name: string; kind: string }) =>
@@ -1309,7 +1071,7 @@ function checkAddedInterface(
   if (addedImport.length !== 1 || addedImport[0].kind !== "function") {
     return `the metered module does not import one function ${meter.importModule}.${meter.importName}`;
   }
-  const sig = addedImport[0].type;
+  const sig = addedImport[0].signature;
   if (
     sig?.params.join() !== "i64,i64" || sig?.results.join() !== "i64"
   ) {
@@ -1318,9 +1080,9 @@ function checkAddedInterface(
   if (importsBefore !== importsAfter) {
     return "the metered module's other imports differ from the original's";
   }
-  const exportsBefore = original.exports.map(key).join("\n");
-  const fuel = metered.exports.filter((e) => e.name === meter.fuelExport);
-  const exportsAfter = metered.exports.filter((e) => !fuel.includes(e)).map(
+  const exportsBefore = original.exportList.map(key).join("\n");
+  const fuel = metered.exportList.filter((e) => e.name === meter.fuelExport);
+  const exportsAfter = metered.exportList.filter((e) => !fuel.includes(e)).map(
     key,
   ).join("\n");
   if (fuel.length !== 1 || fuel[0].kind !== "global") {

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { WABT_ALL_FEATURES } from "../../guest/build.ts";
+import { readSignatures, type ValueType } from "../../src/signatures.ts";
 import {
   type Action,
   type Command,
@@ -118,28 +120,6 @@ function createSpectest(): WebAssembly.ModuleImports {
 // ---------------------------------------------------------------------------
 // Assembling modules
 
-/** Every feature wabt knows; V8, not wabt, decides what is accepted. */
-const wabtFeatures = {
-  exceptions: true,
-  mutable_globals: true,
-  sat_float_to_int: true,
-  sign_extension: true,
-  simd: true,
-  threads: true,
-  function_references: true,
-  multi_value: true,
-  tail_call: true,
-  bulk_memory: true,
-  reference_types: true,
-  annotations: true,
-  code_metadata: true,
-  gc: true,
-  memory64: true,
-  multi_memory: true,
-  extended_const: true,
-  relaxed_simd: true,
-};
-
 type Wabt = Awaited<ReturnType<typeof import("wabt")>>;
 type Binaryen = typeof import("binaryen").default;
 
@@ -214,7 +194,7 @@ export class Assembler {
    * @returns The binary module.
    */
   wat2wasm(text: string): Uint8Array {
-    const module = this.#wabt.parseWat("spec.wat", text, wabtFeatures);
+    const module = this.#wabt.parseWat("spec.wat", text, WABT_ALL_FEATURES);
     try {
       return module.toBinary({}).buffer;
     } finally {
@@ -338,192 +318,44 @@ export interface FuncSignature {
   results: ValKind[];
 }
 
-/** A forward-only reader over module bytes; LEB128 as in the binary format. */
-class ByteReader {
-  pos: number;
-  readonly #bytes: Uint8Array;
+/** Reference types that cannot cross into JS, by their names in signatures. */
+const EXN_TYPES = new Set([
+  "exnref",
+  "nullexnref",
+  "(ref exn)",
+  "(ref null exn)",
+  "(ref noexn)",
+  "(ref null noexn)",
+]);
 
-  constructor(bytes: Uint8Array, pos = 0) {
-    this.#bytes = bytes;
-    this.pos = pos;
+function valKind(type: ValueType): ValKind {
+  switch (type) {
+    case "i32":
+    case "i64":
+    case "f32":
+    case "f64":
+    case "v128":
+      return type;
   }
-
-  byte(): number {
-    if (this.pos >= this.#bytes.length) throw new RangeError("unexpected end");
-    return this.#bytes[this.pos++];
-  }
-
-  peek(): number {
-    return this.#bytes[this.pos];
-  }
-
-  /** An unsigned LEB128; exact up to 2^53, which counts and indices fit. */
-  u32(): number {
-    let value = 0, scale = 1, b;
-    do {
-      b = this.byte();
-      value += (b & 0x7f) * scale;
-      scale *= 128;
-    } while (b & 0x80);
-    return value;
-  }
-
-  /** Skips a signed LEB128 (a heap type). */
-  skipLeb(): void {
-    while (this.byte() & 0x80);
-  }
-
-  name(): string {
-    const length = this.u32();
-    const bytes = this.#bytes.subarray(this.pos, this.pos + length);
-    this.pos += length;
-    return nameDecoder.decode(bytes);
-  }
-}
-
-/** Keeps a leading U+FEFF: it is part of the name, not a byte-order mark. */
-const nameDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
-
-const numericTypes: Record<number, ValKind> = {
-  0x7f: "i32",
-  0x7e: "i64",
-  0x7d: "f32",
-  0x7c: "f64",
-  0x7b: "v128",
-};
-
-function readValType(r: ByteReader): ValKind {
-  const b = r.byte();
-  const numeric = numericTypes[b];
-  if (numeric !== undefined) return numeric;
-  if (b === 0x63 || b === 0x64) {
-    if (r.peek() === 0x65) r.byte(); // shared
-    // A one-byte heap type is abstract; a type index takes more bytes
-    // whenever it could be confused with one.
-    if (isExnHeapType(r.peek())) {
-      r.byte();
-      return "exnref";
-    }
-    r.skipLeb();
-    return "ref";
-  }
-  if (isExnHeapType(b)) return "exnref";
-  if (b >= 0x69 && b <= 0x75) return "ref"; // abstract heap type shorthands
-  throw new RangeError(`unknown value type 0x${b.toString(16)}`);
-}
-
-/** `exn` and `noexn`, as heap types or as reference type shorthands. */
-function isExnHeapType(b: number): boolean {
-  return b === 0x69 || b === 0x74;
-}
-
-function readStorageType(r: ByteReader): void {
-  const b = r.peek();
-  if (b === 0x78 || b === 0x77) r.byte(); // i8, i16
-  else readValType(r);
-}
-
-function readCompositeType(r: ByteReader): FuncSignature | undefined {
-  const form = r.byte();
-  switch (form) {
-    case 0x60: {
-      const params = Array.from({ length: r.u32() }, () => readValType(r));
-      const results = Array.from({ length: r.u32() }, () => readValType(r));
-      return { params, results };
-    }
-    case 0x5f: // struct
-      for (let n = r.u32(); n > 0; n--) {
-        readStorageType(r);
-        r.byte();
-      }
-      return undefined;
-    case 0x5e: // array
-      readStorageType(r);
-      r.byte();
-      return undefined;
-  }
-  throw new RangeError(`unknown composite type 0x${form.toString(16)}`);
-}
-
-function readSubType(r: ByteReader): FuncSignature | undefined {
-  const b = r.peek();
-  if (b === 0x50 || b === 0x4f) {
-    r.byte();
-    for (let n = r.u32(); n > 0; n--) r.u32();
-  }
-  return readCompositeType(r);
-}
-
-function readLimits(r: ByteReader): void {
-  const flags = r.byte();
-  r.u32();
-  if (flags & 1) r.u32();
-  if (flags & 8) r.u32(); // custom page size
+  return EXN_TYPES.has(type) ? "exnref" : "ref";
 }
 
 /**
- * The signature of every exported function, read from the type, import,
- * function and export sections.
+ * The signature of every exported function.
  *
  * @param bytes A module V8 accepts.
  * @returns Export name to signature.
- * @throws {RangeError} On an encoding this small reader does not know.
+ * @throws {InvalidModule} On an encoding the signature reader does not know.
  */
 export function exportSignatures(
   bytes: Uint8Array,
 ): Map<string, FuncSignature> {
-  const r = new ByteReader(bytes, 8);
-  const types: (FuncSignature | undefined)[] = [];
-  const funcTypes: number[] = [];
   const exports = new Map<string, FuncSignature>();
-  while (r.pos < bytes.length) {
-    const id = r.byte();
-    const size = r.u32();
-    const end = r.pos + size;
-    switch (id) {
-      case 1:
-        for (let n = r.u32(); n > 0; n--) {
-          if (r.peek() === 0x4e) {
-            r.byte();
-            for (let m = r.u32(); m > 0; m--) types.push(readSubType(r));
-          } else {
-            types.push(readSubType(r));
-          }
-        }
-        break;
-      case 2:
-        for (let n = r.u32(); n > 0; n--) {
-          r.name();
-          r.name();
-          const kind = r.byte();
-          if (kind === 0) funcTypes.push(r.u32());
-          else if (kind === 1) {
-            readValType(r);
-            readLimits(r);
-          } else if (kind === 2) readLimits(r);
-          else if (kind === 3) {
-            readValType(r);
-            r.byte();
-          } else if (kind === 4) {
-            r.byte();
-            r.u32();
-          } else throw new RangeError(`unknown import kind ${kind}`);
-        }
-        break;
-      case 3:
-        for (let n = r.u32(); n > 0; n--) funcTypes.push(r.u32());
-        break;
-      case 7:
-        for (let n = r.u32(); n > 0; n--) {
-          const name = r.name();
-          const kind = r.byte();
-          const index = r.u32();
-          const signature = kind === 0 ? types[funcTypes[index]] : undefined;
-          if (signature !== undefined) exports.set(name, signature);
-        }
-        break;
-    }
-    r.pos = end;
+  for (const [name, { params, results }] of readSignatures(bytes).exports) {
+    exports.set(name, {
+      params: params.map(valKind),
+      results: results.map(valKind),
+    });
   }
   return exports;
 }
