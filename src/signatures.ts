@@ -69,6 +69,8 @@ export interface ModuleSignatures {
   exports: Map<string, FunctionSignature>;
   /** Every export of every kind, in order. */
   exportList: ExportDescriptor[];
+  /** Whether the module has a start function, which runs as it is instantiated. */
+  hasStart: boolean;
 }
 
 /** By the byte that encodes them in imports and exports. */
@@ -210,6 +212,7 @@ export function readSignatures(bytes: Uint8Array): ModuleSignatures {
   const functionTypes: number[] = [];
   const imports: ImportDescriptor[] = [];
   const exportList: ExportDescriptor[] = [];
+  let hasStart = false;
 
   while (!module.atEnd()) {
     const id = module.u8("section id");
@@ -250,6 +253,8 @@ export function readSignatures(bytes: Uint8Array): ModuleSignatures {
           signature ? { name, kind, index, signature } : { name, kind, index },
         );
       }
+    } else if (id === 8) {
+      hasStart = true;
     } else if (id === 10) {
       break; // nothing this reader needs comes after the code
     }
@@ -259,7 +264,7 @@ export function readSignatures(bytes: Uint8Array): ModuleSignatures {
   for (const { name, signature } of exportList) {
     if (signature) exports.set(name, signature);
   }
-  return { imports, exports, exportList };
+  return { imports, exports, exportList, hasStart };
 }
 
 function externalKind(r: Reader, what: string): ExternalKind {

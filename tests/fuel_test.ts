@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { assembleWat } from "../guest/build.ts";
 import {
   FuelMeter,
+  isExportError,
   isFuelExhausted,
   isInterrupted,
   loadGuest,
@@ -275,4 +276,37 @@ Deno.test("metering needs bytes, and bad fuel values are refused", async () => {
   assert.throws(() => guest.meter!.setFuel(1.5), RangeError);
   const plain = await loadGuest(COMPUTE);
   assert.throws(() => plain.invoke("fib", [1], { fuel: 10 }), /not metered/);
+});
+
+Deno.test("resumable and trapping checks count the same and stop at the same place", async () => {
+  const trapping = await loadGuest(COMPUTE, { fuel: Infinity });
+  const resumable = await loadGuest(COMPUTE, {
+    fuel: Infinity,
+    interruptible: true,
+  });
+  assert.equal(trapping.meter!.resumable, false);
+  assert.equal(resumable.meter!.resumable, true);
+  for (
+    const [name, args] of [["fib", [18]], ["sum_to", [777]], ["mix_loop", [
+      5_000,
+    ]]] as const
+  ) {
+    const a = trapping.invoke(name, [...args]);
+    const b = resumable.invoke(name, [...args]);
+    assert.deepEqual(a.fuel?.consumed, b.fuel?.consumed, name);
+    for (const budget of [1, 17, 1_000, 12_345]) {
+      const x = trapping.invoke(name, [...args], { fuel: budget });
+      const y = resumable.invoke(name, [...args], { fuel: budget });
+      assert.equal(x.outcome, y.outcome, `${name} with ${budget}`);
+      assert.deepEqual(x.fuel, y.fuel, `${name} with ${budget}`);
+    }
+  }
+});
+
+Deno.test("a guest loaded for fuel only refuses deadlines, and says how to get them", async () => {
+  const guest = await loadGuest(COMPUTE, { fuel: 1_000 });
+  assert.throws(
+    () => guest.invoke("fib", [5], { timeout: 10 }),
+    (e) => isExportError(e) && /interruptible: true/.test(e.message),
+  );
 });

@@ -82,15 +82,26 @@ if (files.length === 0) {
   );
 }
 
-/** The meter under test; `SPEC_REWRITER=identity` checks the harness alone. */
-function chooseRewriter(): { rewrite: Rewriter; name: string } {
+/**
+ * The meters under test: resumable checks (which call the host when the
+ * fuel runs out) and trapping ones (which start with all the fuel they will
+ * get). `SPEC_REWRITER=identity` checks the harness alone.
+ */
+function chooseRewriters(): { rewrite: Rewriter; name: string }[] {
   if (envVar("SPEC_REWRITER") === "identity") {
-    return {
+    return [{
       rewrite: identityRewriter,
       name: "identity (SPEC_REWRITER=identity)",
-    };
+    }];
   }
-  return { rewrite: (bytes) => instrument(bytes), name: "instrument()" };
+  return [
+    { rewrite: (bytes) => instrument(bytes), name: "instrument()" },
+    {
+      rewrite: (bytes) =>
+        instrument(bytes, { resumable: false, initialFuel: (1n << 63n) - 1n }),
+      name: "instrument({ resumable: false })",
+    },
+  ];
 }
 
 /** Everything in a report that fails the file, one line each. */
@@ -103,36 +114,38 @@ function problems(report: FileReport): string[] {
   ];
 }
 
-Deno.test({
-  name: "spec suite: metered modules give the same results as the originals",
-  ignore: files.length === 0,
-  async fn(t) {
-    const started = performance.now();
-    const { rewrite, name } = chooseRewriter();
-    console.log(
-      `spec suite at ${
-        shown(suiteDir)
-      }, ${files.length} files, rewriter: ${name}`,
-    );
-    const runner = new SpecRunner({
-      rewrite,
-      assembler: await Assembler.create(),
-    });
-    const reports: FileReport[] = [];
-    for (const file of files) {
-      const label = relative(suiteDir, file);
-      await t.step(label, async () => {
-        const source = new TextDecoder().decode(await Deno.readFile(file));
-        const report = await runner.runFile(label, source);
-        reports.push(report);
-        const found = problems(report);
-        if (found.length > 0) {
-          assert.fail(
-            `${label}: ${found.length} problem(s)\n${found.join("\n")}`,
-          );
-        }
+for (const { rewrite, name } of chooseRewriters()) {
+  Deno.test({
+    name:
+      `spec suite, ${name}: metered modules give the same results as the originals`,
+    ignore: files.length === 0,
+    async fn(t) {
+      const started = performance.now();
+      console.log(
+        `spec suite at ${
+          shown(suiteDir)
+        }, ${files.length} files, rewriter: ${name}`,
+      );
+      const runner = new SpecRunner({
+        rewrite,
+        assembler: await Assembler.create(),
       });
-    }
-    console.log(formatSummary(reports, performance.now() - started));
-  },
-});
+      const reports: FileReport[] = [];
+      for (const file of files) {
+        const label = relative(suiteDir, file);
+        await t.step(label, async () => {
+          const source = new TextDecoder().decode(await Deno.readFile(file));
+          const report = await runner.runFile(label, source);
+          reports.push(report);
+          const found = problems(report);
+          if (found.length > 0) {
+            assert.fail(
+              `${label}: ${found.length} problem(s)\n${found.join("\n")}`,
+            );
+          }
+        });
+      }
+      console.log(formatSummary(reports, performance.now() - started));
+    },
+  });
+}

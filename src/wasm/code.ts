@@ -67,6 +67,31 @@ export interface FuelTargets {
   readonly fuelGlobal: number;
   /** The index of the added slow-path function. */
   readonly slowFunction: number;
+  /**
+   * Whether a failed check calls the slow path (which can hand out more
+   * fuel and resume) or traps on the spot. See `InstrumentOptions.resumable`.
+   */
+  readonly resumable: boolean;
+}
+
+/**
+ * The failure path of a check that cannot resume: it leaves `-1 - fuel` in
+ * the counter, the fuel as it was before the block it could not pay for,
+ * folded to a negative number that tells the host why the guest trapped,
+ * then traps. (Within the check the counter still holds the fuel before
+ * the charge, since the check stores only after it passes.)
+ */
+function trapOutOfFuel(global: number[] | Uint8Array): number[] {
+  return [
+    0x42, // i64.const -1
+    0x7f,
+    0x23, // global.get $fuel
+    ...global,
+    0x7d, // i64.sub
+    0x24, // global.set $fuel
+    ...global,
+    0x00, // unreachable
+  ];
 }
 
 const enum Frame {
@@ -176,6 +201,8 @@ export class CodeRewriter {
   #templateWords: Uint32Array = new Uint32Array(0);
   #firstCostAt = 0;
   #secondCostAt = 0;
+  /** How many times a check names its cost: twice, or once when it traps. */
+  readonly #costSlots: number;
   #edits: Int32Array;
   #editCount = 0;
   /** Costs that do not fit an `Int32Array`; an edit stores `-(i + 1)`. */
@@ -221,11 +248,14 @@ export class CodeRewriter {
       ...uleb(targets.fuelGlobal),
       0x42, // i64.const (the cost follows)
     ]);
-    this.#checkSuffix = Uint8Array.from([
-      0x10, // call $slow
-      ...uleb(targets.slowFunction),
-      0x0b, // end
-    ]);
+    this.#checkSuffix = targets.resumable
+      ? Uint8Array.from([
+        0x10, // call $slow
+        ...uleb(targets.slowFunction),
+        0x0b, // end
+      ])
+      : new Uint8Array(0);
+    this.#costSlots = targets.resumable ? 2 : 1;
   }
 
   #pushEdit(pos: number, kind: number, value: number): number {
@@ -737,7 +767,7 @@ export class CodeRewriter {
     } else {
       edits[at + 2] = cost;
     }
-    return checkFixed + 2 * s64Size(cost);
+    return checkFixed + this.#costSlots * s64Size(cost);
   }
 
   #readTypeIndex(p: number, end: number): number {
@@ -810,33 +840,54 @@ export class CodeRewriter {
     this.#preparedFor = localCount;
     const f = uleb(localCount);
     const g = uleb(this.#targets.fuelGlobal);
-    const middle = Uint8Array.from([
-      0x7d, // i64.sub
-      0x22, // local.tee $f
-      ...f,
-      0x24, // global.set $fuel
-      ...g,
-      0x20, // local.get $f
-      ...f,
-      0x42, // i64.const 0
-      0x00,
-      0x53, // i64.lt_s
-      0x04, // if
-      0x40,
-      0x20, // local.get $f
-      ...f,
-      0x42, // i64.const (the cost follows)
-    ]);
+    const middle = this.#targets.resumable
+      ? Uint8Array.from([
+        0x7d, // i64.sub
+        0x22, // local.tee $f
+        ...f,
+        0x24, // global.set $fuel
+        ...g,
+        0x20, // local.get $f
+        ...f,
+        0x42, // i64.const 0
+        0x00,
+        0x53, // i64.lt_s
+        0x04, // if
+        0x40,
+        0x20, // local.get $f
+        ...f,
+        0x42, // i64.const (the cost follows)
+      ])
+      : Uint8Array.from([
+        0x7d, // i64.sub
+        0x22, // local.tee $f
+        ...f,
+        0x42, // i64.const 0
+        0x00,
+        0x53, // i64.lt_s
+        0x04, // if
+        0x40,
+        ...trapOutOfFuel(g),
+        0x0b, // end
+        0x20, // local.get $f
+        ...f,
+        0x24, // global.set $fuel
+        ...g,
+      ]);
     this.#checkMiddle = middle;
     const prefix = this.#checkPrefix;
     const suffix = this.#checkSuffix;
     const fixed = prefix.length + middle.length + suffix.length;
-    const template = new Uint8Array(fixed + 2);
+    const slots = this.#costSlots;
+    const template = new Uint8Array(fixed + slots);
     template.set(prefix, 0);
     this.#firstCostAt = prefix.length;
     template.set(middle, prefix.length + 1);
-    this.#secondCostAt = prefix.length + 1 + middle.length;
-    template.set(suffix, this.#secondCostAt + 1);
+    // With one slot, the second write lands on the first: harmless.
+    this.#secondCostAt = slots === 2
+      ? prefix.length + 1 + middle.length
+      : this.#firstCostAt;
+    template.set(suffix, prefix.length + 1 + middle.length + slots - 1);
     this.#template = template;
     const words = new Uint32Array(template.length >> 2);
     for (let i = 0; i < words.length; i++) {
@@ -889,22 +940,31 @@ export class CodeRewriter {
       }
       op(0x21, d);
     }
-    const { fuelGlobal, slowFunction } = this.#targets;
+    const { fuelGlobal, slowFunction, resumable } = this.#targets;
     op(0x23, fuelGlobal);
     op(0x20, d);
     op(0x7d);
     op(0x22, f);
-    op(0x24, fuelGlobal);
-    op(0x20, f);
+    if (resumable) {
+      op(0x24, fuelGlobal);
+      op(0x20, f);
+    }
     op(0x42);
     s.u8(0);
     op(0x53);
     op(0x04);
     s.u8(0x40);
-    op(0x20, f);
-    op(0x20, d);
-    op(0x10, slowFunction);
-    op(0x0b);
+    if (resumable) {
+      op(0x20, f);
+      op(0x20, d);
+      op(0x10, slowFunction);
+      op(0x0b);
+    } else {
+      for (const byte of trapOutOfFuel(uleb(fuelGlobal))) s.u8(byte);
+      op(0x0b);
+      op(0x20, f);
+      op(0x24, fuelGlobal);
+    }
     const sequence = s.finish();
     this.#dynamicCache[key] = sequence;
     return sequence;
@@ -1038,7 +1098,7 @@ export class CodeRewriter {
     w.copy(prefix, 0, prefix.length);
     w.s64(cost);
     w.copy(middle, 0, middle.length);
-    w.s64(cost);
+    if (this.#costSlots === 2) w.s64(cost);
     w.copy(suffix, 0, suffix.length);
   }
 }
