@@ -147,7 +147,7 @@ export class FuelMeter {
   #parked: number | undefined;
   /** Set when the guest could not pay for a block: its slice is empty. */
   #exhausted = false;
-  #slice = WHOLE_TANK;
+  #slice = Infinity;
   readonly #resumable: boolean;
   /** The counter's value as far as the meter knows before `attach`. */
   #beforeAttach = 0;
@@ -248,7 +248,7 @@ export class FuelMeter {
 
   set slice(fuel: number) {
     checkFuel(fuel, "slice");
-    this.#slice = fuel === Infinity || fuel === 0 ? WHOLE_TANK : fuel;
+    this.#slice = fuel === 0 ? Infinity : fuel;
   }
 
   /**
@@ -258,6 +258,8 @@ export class FuelMeter {
    */
   addFuel(fuel: number): void {
     this.#tank += checkFuel(fuel, "fuel");
+    // A guest that cannot ask for more must hold it before it runs.
+    if (!this.#resumable) this.settle();
   }
 
   /**
@@ -328,7 +330,7 @@ export class FuelMeter {
     if (this.#counter === undefined) return;
     const give = Math.min(
       this.#tank,
-      this.#resumable ? this.#slice : TRAPPING_TANK,
+      this.#resumable ? Math.min(this.#slice, WHOLE_TANK) : TRAPPING_TANK,
     );
     this.#tank -= give;
     this.#handed += give;
@@ -386,7 +388,10 @@ export class FuelMeter {
       this.#exhausted = true;
       return -1n;
     }
-    const give = Math.max(need, Math.min(available, this.#slice));
+    const give = Math.max(
+      need,
+      Math.min(available, this.#slice, WHOLE_TANK),
+    );
     this.#tank = available - give;
     this.#handed += give - before;
     return BigInt(give - need);

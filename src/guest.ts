@@ -483,8 +483,11 @@ export class Guest {
     state.poll = watch?.poll;
     state.refuel = refuel;
     // A watched call gets its fuel in slices, so that it checks in regularly.
-    meter.slice = watch ? this.#slice : Infinity;
-    meter.settle();
+    const slice = watch ? this.#slice : Infinity;
+    if (meter.slice !== slice) {
+      meter.slice = slice;
+      meter.settle();
+    }
     return { meter, watch, budget: meter.remaining, consumed: meter.consumed };
   }
 
@@ -661,7 +664,8 @@ export async function loadGuest(
   const { bytes } = loaded;
   const label = options.label ?? loaded.label;
   const metered = options.fuel !== undefined || options.costs !== undefined ||
-    options.timeout !== undefined || options.async === true;
+    options.timeout !== undefined || options.async === true ||
+    options.interruptible === true;
   if (options.async && !HAS_JSPI) {
     throw new TypeError(
       "async guests need JSPI (WebAssembly.Suspending), which Deno has from 2.4 on",
@@ -696,7 +700,12 @@ export async function loadGuest(
         state.refuel?.({ shortfall, consumed: state.meter!.consumed }) ?? 0,
       suspend: options.async,
       resumable,
-    }, { costs: options.costs });
+    }, {
+      costs: options.costs,
+      // The guest's own bytes compiled already, so the rewrite is valid too;
+      // compiling it below would catch a rewriter bug all the same.
+      validate: false,
+    });
     module = await compileBytes(state.meter.bytes, label);
   }
   const host: HostControls = {

@@ -1246,3 +1246,84 @@ Deno.test({
     assert.ok(checked > 1000, `only ${checked} modules checked`);
   },
 });
+
+Deno.test("every check's if is hinted unlikely, in both kinds of check, and stale guest hints are dropped", async () => {
+  const guest = new Uint8Array(
+    await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url)),
+  );
+  for (const resumable of [true, false]) {
+    const metered = instrument(guest, { resumable });
+    const module = new WebAssembly.Module(metered.bytes);
+    const sections = WebAssembly.Module.customSections(
+      module,
+      "metadata.code.branch_hint",
+    );
+    assert.equal(sections.length, 1);
+    // Where each function body starts (after its size), by function index.
+    const bodies = new Map<number, number>();
+    const r = new Reader(metered.bytes, 8);
+    let imported = 0;
+    while (r.pos < metered.bytes.length) {
+      const id = r.u8();
+      const size = r.u32();
+      const end = r.pos + size;
+      if (id === 2) {
+        const count = r.u32();
+        for (let i = 0; i < count; i++) {
+          r.name();
+          r.name();
+          const kind = r.u8();
+          assert.equal(
+            kind,
+            0,
+            "compute.wasm imports only functions once metered",
+          );
+          r.u32();
+          imported++;
+        }
+      } else if (id === 10) {
+        const count = r.u32();
+        for (let i = 0; i < count; i++) {
+          const bodySize = r.u32();
+          bodies.set(imported + i, r.pos);
+          r.pos += bodySize;
+        }
+      } else if (id === 0 && bodies.size === 0) {
+        assert.notEqual(r.name(), "", "custom sections are named");
+      }
+      r.pos = end;
+    }
+    const hints = new Reader(new Uint8Array(sections[0]));
+    let hinted = 0;
+    for (let functions = hints.u32(); functions > 0; functions--) {
+      const body: number | undefined = bodies.get(hints.u32());
+      assert.ok(body !== undefined);
+      for (let count = hints.u32(); count > 0; count--) {
+        const at: number = body + hints.u32();
+        assert.equal(hints.u32(), 1);
+        assert.equal(hints.u8(), 0, "unlikely");
+        assert.deepEqual([...metered.bytes.subarray(at - 1, at + 2)], [
+          0x53,
+          0x04,
+          0x40,
+        ], "i64.lt_s; if");
+        hinted++;
+      }
+    }
+    assert.ok(hinted >= 6, `${hinted} checks hinted`);
+  }
+  // A guest's own hints would point at moved code: only the rewriter's remain.
+  const stale = new Uint8Array([
+    ...guest,
+    0,
+    26,
+    25,
+    ...new TextEncoder().encode("metadata.code.branch_hint"),
+  ]);
+  const rewritten = new WebAssembly.Module(instrument(stale).bytes);
+  assert.equal(
+    WebAssembly.Module.customSections(rewritten, "metadata.code.branch_hint")
+      .length,
+    1,
+  );
+});

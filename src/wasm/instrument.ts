@@ -439,6 +439,25 @@ function rejectInvalid(input: Uint8Array, output: Uint8Array): never {
   );
 }
 
+const BRANCH_HINTS = "metadata.code.branch_hint";
+
+/**
+ * Inserts a section before the byte at `at` (the code section, where the
+ * engine expects branch hints), by one more copy of the output.
+ */
+function withSectionAt(
+  bytes: Uint8Array<ArrayBuffer>,
+  at: number,
+  section: Uint8Array | undefined,
+): Uint8Array<ArrayBuffer> {
+  if (section === undefined || at < 0) return bytes;
+  const out = new Uint8Array(bytes.length + section.length);
+  out.set(bytes.subarray(0, at), 0);
+  out.set(section, at);
+  out.set(bytes.subarray(at), at + section.length);
+  return out;
+}
+
 /** A piece of the output: bytes, a range of the input, or the code. */
 type Part = Uint8Array | { from: number; to: number } | CodeRewriter;
 
@@ -458,6 +477,8 @@ class ModuleRewriter {
   #lastRank = 0;
   #done = new Set<number>();
   #deferredNames: Array<[number, number]> = [];
+  /** Which part is the code section's header, so hints can go before it. */
+  #codeHeaderPart = -1;
   #codeSeen = false;
 
   readonly #resumable: boolean;
@@ -578,10 +599,16 @@ class ModuleRewriter {
     for (const [start, end] of this.#deferredNames) this.#names(start, end);
 
     const w = new Writer(this.#size);
-    for (const part of this.#parts) {
+    let codeStart = -1;
+    let code: CodeRewriter | undefined;
+    for (let i = 0; i < this.#parts.length; i++) {
+      const part = this.#parts[i]!;
+      if (i === this.#codeHeaderPart) codeStart = w.len;
       if (part instanceof Uint8Array) w.copy(part, 0, part.length);
-      else if (part instanceof CodeRewriter) part.emit(w);
-      else w.copy(bytes, part.from, part.to);
+      else if (part instanceof CodeRewriter) {
+        part.emit(w);
+        code = part;
+      } else w.copy(bytes, part.from, part.to);
     }
     if (w.len !== this.#size) {
       throw new InvalidModule(
@@ -589,7 +616,7 @@ class ModuleRewriter {
       );
     }
     return {
-      bytes: w.finish(),
+      bytes: withSectionAt(w.finish(), codeStart, code?.branchHints()),
       importModule: this.#importModule,
       importName: IMPORT_NAME,
       fuelExport: this.#fuelExport,
@@ -806,6 +833,7 @@ class ModuleRewriter {
     }
     const slowBody = this.#slowBody();
     const header = new Writer(16);
+    this.#codeHeaderPart = this.#parts.length;
     header.u8(10);
     header.u32(u32Size(count + 1) + bodiesSize + slowBody.length);
     header.u32(count + 1);
@@ -851,6 +879,11 @@ class ModuleRewriter {
   #custom(sectionStart: number, start: number, end: number): void {
     const r = new Reader(this.#bytes, start, end);
     const name = r.name();
+    if (name === BRANCH_HINTS) {
+      // The guest's own hints name offsets that the rewrite moves; stale
+      // hints would mislead the engine, and ours take their place.
+      return;
+    }
     if (name !== "name") {
       this.#addInput(sectionStart, end);
     } else if (this.#lastRank < Rank.import) {
