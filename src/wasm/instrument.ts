@@ -35,6 +35,18 @@
  * returning a negative one; it may also set the exported counter negative
  * during any import call to stop the guest at its next check.
  *
+ * With {@linkcode InstrumentOptions.resumable} `false`, a check cannot ask
+ * for more: `fuel -= c; if (fuel < 0) { fuel = -1 - (fuel + c); unreachable }`,
+ * so the counter starts at {@linkcode InstrumentOptions.initialFuel} and a
+ * guest that runs out leaves, folded to a negative number, what it had left.
+ * V8 optimises a loop that contains no call much better, even a call that
+ * never runs, so this kind of check costs markedly less in tight loops.
+ *
+ * Either way, every check's `if` is marked unlikely in a
+ * `metadata.code.branch_hint` section placed before the code, which V8
+ * honours: it then lays the failure path out of the way. The guest's own
+ * branch hints, whose offsets the rewrite would make wrong, are dropped.
+ *
  * ## Where checks go: segments
  *
  * A function body is cut into straight-line segments; each segment's cost

@@ -1,0 +1,459 @@
+/**
+ * What deadlines cost: how late a stopped call returns, what watching the
+ * clock adds to fuel metering, and what async calls (JSPI, yielding to the
+ * event loop at every slice) add on top.
+ */
+import {
+  type CallOutcome,
+  type Guest,
+  invokeIsolated,
+  loadGuest,
+} from "../mod.ts";
+import { setImmediate } from "node:timers";
+import { ASYNC_SLICE_MS, FIRST_SLICE, SYNC_SLICE_MS } from "../src/deadline.ts";
+import { fuelWorkloads } from "./fuel.ts";
+import { formatNs, printTable } from "./harness.ts";
+import type { AsyncCall, Call, Workload } from "./modules.ts";
+
+const RUNAWAY = new URL("../guest/runaway.wasm", import.meta.url);
+const COMPUTE = new URL("../guest/compute.wasm", import.meta.url);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The value below which `fraction` of the samples lie (nearest rank). */
+function percentile(values: number[], fraction: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil(fraction * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
+}
+
+function ms(value: number): string {
+  return `${value.toFixed(3)} ms`;
+}
+
+function expectOutcome(outcome: CallOutcome, expected: string): void {
+  if (outcome.outcome !== expected) {
+    const error = "error" in outcome ? `: ${outcome.error.message}` : "";
+    throw new Error(
+      `expected the call of ${outcome.export} to end with "${expected}", got "${outcome.outcome}"${error}`,
+    );
+  }
+}
+
+/** Stop latencies: (time the call returned) - (call start + timeout). */
+async function stopLatencies(): Promise<void> {
+  const runaway = await Deno.readFile(RUNAWAY);
+  const timeout = 5;
+  const runs = 200;
+  const sync = await loadGuest(runaway, { timeout });
+  const syncLate: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    const outcome = sync.invoke("spin", [], { timeout });
+    syncLate.push(performance.now() - (start + timeout));
+    expectOutcome(outcome, "timeout");
+  }
+  const async = await loadGuest(runaway, { async: true });
+  const asyncLate: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    const outcome = await async.invokeAsync("spin", [], { timeout });
+    asyncLate.push(performance.now() - (start + timeout));
+    expectOutcome(outcome, "timeout");
+  }
+  // A child process needs a few tens of milliseconds to start; the timeout
+  // leaves it time to be spinning in the guest when it is killed.
+  const isolatedTimeout = 250;
+  const isolatedRuns = 12;
+  const isolatedLate: number[] = [];
+  for (let i = 0; i < isolatedRuns; i++) {
+    const start = performance.now();
+    const outcome = await invokeIsolated(runaway, "spin", [], {
+      timeout: isolatedTimeout,
+    });
+    isolatedLate.push(performance.now() - (start + isolatedTimeout));
+    expectOutcome(outcome, "timeout");
+  }
+  const compute = await Deno.readFile(COMPUTE);
+  const roundTrips: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now();
+    expectOutcome(await invokeIsolated(compute, "fib", [10]), "returned");
+    roundTrips.push(performance.now() - start);
+  }
+  const row = (
+    mode: string,
+    late: number[],
+    limit: number,
+    target: string,
+  ): string[] => [
+    mode,
+    String(late.length),
+    `${limit} ms`,
+    ms(percentile(late, 0.5)),
+    ms(percentile(late, 0.99)),
+    ms(Math.max(...late)),
+    target,
+  ];
+  console.log(
+    "\n## Deadline stop latency (targets: p99 <= 1 ms sync, <= 2 ms async)\n",
+  );
+  console.log(
+    'late = (time the call returned) - (call start + timeout); guest/runaway.wasm "spin" (loop br 0).\n',
+  );
+  printTable(
+    ["mode", "runs", "timeout", "p50 late", "p99 late", "max late", "target"],
+    [
+      row("sync invoke", syncLate, timeout, "p99 <= 1 ms"),
+      row("async invokeAsync", asyncLate, timeout, "p99 <= 2 ms"),
+      row("invokeIsolated (SIGKILL)", isolatedLate, isolatedTimeout, "-"),
+    ],
+  );
+  console.log(
+    `\ninvokeIsolated round trip of a call that returns at once (fib(10)): median ${
+      ms(median(roundTrips))
+    } over ${roundTrips.length} runs`,
+  );
+}
+
+/**
+ * Times async-capable cases in interleaved rounds, as harness.ts's
+ * `compare` does for plain ones; the median time per run, in nanoseconds.
+ */
+async function compareAsync(
+  cases: Record<string, () => unknown | Promise<unknown>>,
+  options: { rounds?: number; roundMs?: number } = {},
+): Promise<Record<string, number>> {
+  const rounds = options.rounds ?? 9;
+  const roundMs = options.roundMs ?? 100;
+  const names = Object.keys(cases);
+  const time = async (fn: () => unknown, iterations: number) => {
+    const start = performance.now();
+    for (let i = 0; i < iterations; i++) {
+      const result = fn();
+      if (result instanceof Promise) await result;
+    }
+    return ((performance.now() - start) * 1e6) / iterations;
+  };
+  const counts: Record<string, number> = {};
+  for (const name of names) {
+    await time(cases[name], 1); // warm up
+    const once = await time(cases[name], 1) / 1e6;
+    counts[name] = Math.max(1, Math.round(roundMs / Math.max(once, 0.001)));
+    await time(cases[name], counts[name]);
+  }
+  const samples: Record<string, number[]> = Object.fromEntries(
+    names.map((n) => [n, []]),
+  );
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names) {
+      samples[name].push(await time(cases[name], counts[name]));
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, median(samples[n])]));
+}
+
+function invoking(guest: Guest, timeout?: number): Call {
+  const options = timeout === undefined ? undefined : { timeout };
+  return (name, args) => {
+    const outcome = guest.invoke(name, args, options);
+    expectOutcome(outcome, "returned");
+    return (outcome as { value: unknown }).value;
+  };
+}
+
+function invokingAsync(guest: Guest): AsyncCall {
+  return async (name, args) => {
+    const outcome = await guest.invokeAsync(name, args);
+    expectOutcome(outcome, "returned");
+    return (outcome as { value: unknown }).value;
+  };
+}
+
+async function checkedAsync(
+  workload: Workload,
+  side: string,
+  run: () => string | Promise<string>,
+): Promise<() => string | Promise<string>> {
+  const got = await run();
+  if (got !== workload.expected) {
+    throw new Error(
+      `${workload.label}: ${side} produced ${got}, expected ${workload.expected}`,
+    );
+  }
+  return run;
+}
+
+function geomean(values: number[]): number {
+  return Math.exp(
+    values.reduce((sum, v) => sum + Math.log(v), 0) / values.length,
+  );
+}
+
+/** One call that does almost nothing: what each kind of call costs in itself. */
+function tinyCall(bytes: Uint8Array<ArrayBuffer>): Workload {
+  return {
+    label: "per call: fib(1) (compute.wasm)",
+    bytes,
+    expected: "1",
+    run: (call) => String(call("fib", [1])),
+    runAsync: async (call) => String(await call("fib", [1])),
+  };
+}
+
+/**
+ * Deadline (sync) and async calls against fuel-only calls, all through
+ * `invoke`. A fuel-only guest traps when its fuel is spent; a guest that
+ * takes deadlines must be able to ask for more fuel and resume, which is
+ * different code, so the table shows that cost and the clock checks apart.
+ */
+async function benchDeadlineOverhead(): Promise<void> {
+  const workloads = await fuelWorkloads();
+  const tiny = tinyCall(await Deno.readFile(COMPUTE));
+  const rows: string[][] = [];
+  const ratios: Record<string, number[]> = {
+    code: [],
+    deadline: [],
+    async: [],
+  };
+  for (const workload of [...workloads, tiny]) {
+    const fueled = await loadGuest(workload.bytes, { fuel: Infinity });
+    const interruptible = await loadGuest(workload.bytes, {
+      fuel: Infinity,
+      interruptible: true,
+    });
+    const async = await loadGuest(workload.bytes, { async: true });
+    const fuelOnly = invoking(fueled);
+    const unwatched = invoking(interruptible);
+    const watched = invoking(interruptible, 1e9);
+    const yielding = invokingAsync(async);
+    const sync = (call: Call, guest: Guest) => () =>
+      workload.run(call, guest.instance.exports);
+    const cases = {
+      fuel: await checkedAsync(workload, "fuel only", sync(fuelOnly, fueled)),
+      interruptible: await checkedAsync(
+        workload,
+        "interruptible",
+        sync(unwatched, interruptible),
+      ),
+      timeout: await checkedAsync(
+        workload,
+        "with a timeout",
+        sync(watched, interruptible),
+      ),
+      async: await checkedAsync(
+        workload,
+        "async",
+        () => workload.runAsync(yielding, async.instance.exports),
+      ),
+    };
+    const times = await compareAsync(cases, { rounds: 9, roundMs: 100 });
+    const code = times.interruptible / times.fuel;
+    const deadline = times.timeout / times.fuel;
+    const asyncRatio = times.async / times.timeout;
+    if (workload !== tiny) {
+      ratios.code.push(code);
+      ratios.deadline.push(deadline);
+      ratios.async.push(asyncRatio);
+    }
+    rows.push([
+      workload.label,
+      formatNs(times.fuel),
+      formatNs(times.interruptible),
+      formatNs(times.timeout),
+      formatNs(times.async),
+      code.toFixed(3),
+      deadline.toFixed(3),
+      asyncRatio.toFixed(3),
+    ]);
+  }
+  rows.splice(rows.length - 1, 0, [
+    "geomean (without the per-call row)",
+    "",
+    "",
+    "",
+    "",
+    geomean(ratios.code).toFixed(3),
+    geomean(ratios.deadline).toFixed(3),
+    geomean(ratios.async).toFixed(3),
+  ]);
+  console.log(
+    "\n## Deadline overhead over fuel-only metering (target: timeout/fuel geomean <= 1.03)\n",
+  );
+  console.log(
+    "Every side calls through guest.invoke / invokeAsync (hash cases: one call per 16 KiB chunk).",
+  );
+  console.log(
+    "fuel = loadGuest(bytes, { fuel: Infinity }) (traps when spent); interruptible = loadGuest(bytes, { fuel: Infinity, interruptible: true }),",
+  );
+  console.log(
+    "called without a timeout; timeout = that guest, invoke(..., { timeout: 1e9 }) (fuel in slices, clock read at each);",
+  );
+  console.log(
+    "async = loadGuest(bytes, { async: true }).invokeAsync(...) (also yields to the event loop at each slice).\n",
+  );
+  printTable(
+    [
+      "case",
+      "fuel",
+      "interruptible",
+      "timeout",
+      "async",
+      "interruptible/fuel",
+      "timeout/fuel",
+      "async/timeout",
+    ],
+    rows,
+  );
+}
+
+/**
+ * A module whose `run(n)` calls the import `env.y` n times. With `y` a
+ * suspending import that waits for `setImmediate`, it measures the bare
+ * JSPI-plus-macrotask yield that an async call makes at every slice.
+ */
+const YIELD_LOOP = Uint8Array.from(
+  [
+    "0061736d01000000", // preamble
+    "010802600000" + "60017f00", // types: () -> (), (i32) -> ()
+    "020901" + "03656e76" + "0179" + "0000", // import env.y: type 0
+    "03020101", // function 1: type 1
+    "0707010372756e0001", // export "run": function 1
+    "0a1a0118" + "00" + "02400340" + // code: block loop
+    "200045" + "0d01" + // br_if 1 (n == 0)
+    "1000" + // call y
+    "2000" + "4101" + "6b" + "2100" + // n -= 1
+    "0c00" + "0b0b0b", // br 0, end end end
+  ].join("").match(/../g)!,
+  (hex) => parseInt(hex, 16),
+);
+
+/** The time of one bare JSPI suspend + `setImmediate` + resume, in ms. */
+async function bareYieldMs(count: number): Promise<number> {
+  const jspi = WebAssembly as unknown as {
+    Suspending: new (fn: () => Promise<void>) => WebAssembly.ImportValue;
+    promising: (fn: unknown) => (n: number) => Promise<void>;
+  };
+  const instance = new WebAssembly.Instance(
+    new WebAssembly.Module(YIELD_LOOP),
+    {
+      env: {
+        y: new jspi.Suspending(() =>
+          new Promise<void>((resolve) => setImmediate(resolve))
+        ),
+      },
+    },
+  );
+  const run = jspi.promising(instance.exports.run);
+  await run(count); // warm up
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now();
+    await run(count);
+    times.push((performance.now() - start) / count);
+  }
+  return median(times);
+}
+
+/** Times one call, in ms, and insists on how it ended. */
+async function timed(
+  call: () => CallOutcome | Promise<CallOutcome>,
+  expected: string,
+): Promise<{ ms: number; outcome: CallOutcome }> {
+  const start = performance.now();
+  const outcome = await call();
+  const elapsed = performance.now() - start;
+  expectOutcome(outcome, expected);
+  return { ms: elapsed, outcome };
+}
+
+/**
+ * Slices and yields of async calls: the slice sizes the guest settled on,
+ * the bare yield, and the cost of one yield inside a real call: the extra
+ * time of an async call over a sync one doing the same work, divided by the
+ * number of slices it yielded at.
+ */
+async function benchAsyncMode(): Promise<void> {
+  const runaway = await Deno.readFile(RUNAWAY);
+  const spinSync = await loadGuest(runaway, { timeout: 1e9 });
+  const spinAsync = await loadGuest(runaway, { async: true });
+  const rates: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const s = await timed(
+      () => spinSync.invoke("spin", [], { timeout: 50 }),
+      "timeout",
+    );
+    await spinAsync.invokeAsync("spin", [], { timeout: 50 });
+    rates.push(s.outcome.fuel!.consumed / s.ms);
+  }
+  const rate = median(rates);
+  const syncSlice = spinSync.meter!.slice;
+  const asyncSlice = spinAsync.meter!.slice;
+
+  const compute = await Deno.readFile(COMPUTE);
+  // The same resumable code on both sides; the sync calls get no deadline,
+  // so they never stop for a slice.
+  const sync = await loadGuest(compute, {
+    fuel: Infinity,
+    interruptible: true,
+  });
+  const async = await loadGuest(compute, { async: true });
+  const n = 30_000_000;
+  const perYield: number[] = [];
+  const yieldCounts: number[] = [];
+  for (let i = 0; i < 23; i++) {
+    const s = await timed(() => sync.invoke("mix_loop", [n]), "returned");
+    const a = await timed(
+      () => async.invokeAsync("mix_loop", [n]),
+      "returned",
+    );
+    if (i < 2) continue; // tier-up, and the slices settling
+    const yields = a.outcome.fuel!.consumed / async.meter!.slice;
+    yieldCounts.push(yields);
+    perYield.push((a.ms - s.ms) / yields);
+  }
+  // One pair's difference is about 1% of its time, as large as the
+  // run-to-run noise, so only the median over many pairs means anything.
+  const yields = median(yieldCounts);
+  const bare = await bareYieldMs(2000);
+  console.log("\n## Async mode: slices and yields\n");
+  printTable(["what", "value"], [
+    [
+      "slice targets (src/deadline.ts)",
+      `sync ${SYNC_SLICE_MS} ms, async ${ASYNC_SLICE_MS} ms of guest work; first slice ${FIRST_SLICE} fuel`,
+    ],
+    [
+      "slice tuned on spin, sync",
+      `${syncSlice} fuel (~${(syncSlice / rate).toFixed(3)} ms at ${
+        (rate / 1e3).toFixed(0)
+      } fuel/µs)`,
+    ],
+    [
+      "slice tuned on spin, async",
+      `${asyncSlice} fuel (~${(asyncSlice / rate).toFixed(3)} ms)`,
+    ],
+    [
+      "bare yield: JSPI suspend + setImmediate + resume",
+      formatNs(bare * 1e6),
+    ],
+    [
+      `one yield in invokeAsync: mix_loop(${
+        n.toExponential(0).replace("+", "")
+      }) async - sync`,
+      `${formatNs(median(perYield) * 1e6)} per yield (~${
+        yields.toFixed(0)
+      } yields a call; median of ${perYield.length} pairs)`,
+    ],
+  ]);
+}
+
+/** Runs the deadline benchmarks and prints their tables. */
+export async function benchDeadline(): Promise<void> {
+  await stopLatencies();
+  await benchDeadlineOverhead();
+  await benchAsyncMode();
+}
