@@ -12,8 +12,13 @@ import {
 import { setImmediate } from "node:timers";
 import { ASYNC_SLICE_MS, FIRST_SLICE, SYNC_SLICE_MS } from "../src/deadline.ts";
 import { fuelWorkloads } from "./fuel.ts";
-import { formatNs, printTable } from "./harness.ts";
-import type { AsyncCall, Call, Workload } from "./modules.ts";
+import { formatNs, geomean, printTable } from "./harness.ts";
+import {
+  type AsyncCall,
+  type Call,
+  checked,
+  type Workload,
+} from "./modules.ts";
 
 const RUNAWAY = new URL("../guest/runaway.wasm", import.meta.url);
 const COMPUTE = new URL("../guest/compute.wasm", import.meta.url);
@@ -174,26 +179,6 @@ function invokingAsync(guest: Guest): AsyncCall {
   };
 }
 
-async function checkedAsync(
-  workload: Workload,
-  side: string,
-  run: () => string | Promise<string>,
-): Promise<() => string | Promise<string>> {
-  const got = await run();
-  if (got !== workload.expected) {
-    throw new Error(
-      `${workload.label}: ${side} produced ${got}, expected ${workload.expected}`,
-    );
-  }
-  return run;
-}
-
-function geomean(values: number[]): number {
-  return Math.exp(
-    values.reduce((sum, v) => sum + Math.log(v), 0) / values.length,
-  );
-}
-
 /** One call that does almost nothing: what each kind of call costs in itself. */
 function tinyCall(bytes: Uint8Array<ArrayBuffer>): Workload {
   return {
@@ -234,18 +219,18 @@ async function benchDeadlineOverhead(): Promise<void> {
     const sync = (call: Call, guest: Guest) => () =>
       workload.run(call, guest.instance.exports);
     const cases = {
-      fuel: await checkedAsync(workload, "fuel only", sync(fuelOnly, fueled)),
-      interruptible: await checkedAsync(
+      fuel: await checked(workload, "fuel only", sync(fuelOnly, fueled)),
+      interruptible: await checked(
         workload,
         "interruptible",
         sync(unwatched, interruptible),
       ),
-      timeout: await checkedAsync(
+      timeout: await checked(
         workload,
         "with a timeout",
         sync(watched, interruptible),
       ),
-      async: await checkedAsync(
+      async: await checked(
         workload,
         "async",
         () => workload.runAsync(yielding, async.instance.exports),

@@ -6,8 +6,9 @@
  */
 import metering from "wasm-metering";
 import { instrument, loadGuest } from "../mod.ts";
-import { compare, formatNs, printTable } from "./harness.ts";
+import { compare, formatNs, geomean, printTable } from "./harness.ts";
 import {
+  checked,
   computeWorkloads,
   esbuildWasm,
   hashWasmBinaries,
@@ -57,27 +58,6 @@ function wasmMetering(bytes: Uint8Array): Metered {
   return { exports: instance.exports, gas: () => used };
 }
 
-/** Runs a workload once and insists on the right answer. */
-function checked(
-  workload: Workload,
-  side: string,
-  run: () => string,
-): () => string {
-  const got = run();
-  if (got !== workload.expected) {
-    throw new Error(
-      `${workload.label}: ${side} produced ${got}, expected ${workload.expected}`,
-    );
-  }
-  return run;
-}
-
-function geomean(values: number[]): number {
-  return Math.exp(
-    values.reduce((sum, v) => sum + Math.log(v), 0) / values.length,
-  );
-}
-
 function ratio(value: number): string {
   return value.toFixed(3);
 }
@@ -106,13 +86,13 @@ async function benchOverhead(workloads: Workload[]): Promise<void> {
     const plain = await loadGuest(workload.bytes);
     const fueled = await loadGuest(workload.bytes, { fuel: Infinity });
     const sides: Record<string, () => unknown> = {
-      unmetered: checked(
+      unmetered: await checked(
         workload,
         "unmetered",
         () =>
           workload.run(rawCall(plain.instance.exports), plain.instance.exports),
       ),
-      metered: checked(
+      metered: await checked(
         workload,
         "early-exit metered",
         () =>
@@ -124,7 +104,7 @@ async function benchOverhead(workloads: Workload[]): Promise<void> {
     };
     const other = wasmMetering(workload.bytes);
     if ("exports" in other) {
-      sides["wasm-metering"] = checked(
+      sides["wasm-metering"] = await checked(
         workload,
         "wasm-metering",
         () => workload.run(rawCall(other.exports), other.exports),

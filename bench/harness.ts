@@ -59,6 +59,13 @@ export function compare(
   return Object.fromEntries(names.map((n) => [n, median(samples[n])]));
 }
 
+/** The geometric mean, the fair average of ratios. */
+export function geomean(values: number[]): number {
+  return Math.exp(
+    values.reduce((sum, v) => sum + Math.log(v), 0) / values.length,
+  );
+}
+
 /** Formats nanoseconds for a table. */
 export function formatNs(ns: number): string {
   if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;

@@ -342,3 +342,25 @@ export function rawCall(exports: WebAssembly.Exports): Call {
   return (name, args) =>
     (exports[name] as (...args: number[]) => unknown)(...args);
 }
+
+/**
+ * Runs a workload once and insists on the right answer before it is timed.
+ *
+ * @param workload The workload, with its expected answer.
+ * @param side Which side runs it, for the error message.
+ * @param run One run of the workload.
+ * @returns `run`, once it has given the expected answer.
+ */
+export async function checked<R extends () => string | Promise<string>>(
+  workload: Workload,
+  side: string,
+  run: R,
+): Promise<R> {
+  const got = await run();
+  if (got !== workload.expected) {
+    throw new Error(
+      `${workload.label}: ${side} produced ${got}, expected ${workload.expected}`,
+    );
+  }
+  return run;
+}

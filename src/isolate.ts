@@ -58,8 +58,21 @@ export interface IsolatedCallOptions {
 
 const CHILD = new URL("./isolate_child.ts", import.meta.url);
 
-function permissionFlags(permissions: ChildPermissions = {}): string[] {
+function permissionFlags(
+  permissions: ChildPermissions = {},
+  imports: string | undefined,
+): string[] {
   const flags: string[] = [];
+  // A local module loaded by a dynamic import needs read access to itself.
+  if (imports?.startsWith("file:") && permissions.read !== true) {
+    permissions = {
+      ...permissions,
+      read: [
+        ...(Array.isArray(permissions.read) ? permissions.read : []),
+        decodeURIComponent(new URL(imports).pathname),
+      ],
+    };
+  }
   for (const [name, value] of Object.entries(permissions)) {
     if (value === true) flags.push(`--allow-${name}`);
     else if (Array.isArray(value) && value.length > 0) {
@@ -129,7 +142,7 @@ export async function invokeIsolated(
       "run",
       "--no-prompt",
       "--no-config",
-      ...permissionFlags(options.permissions),
+      ...permissionFlags(options.permissions, request.imports),
       CHILD.href,
     ],
     stdin: "piped",
@@ -172,7 +185,8 @@ export async function invokeIsolated(
     }
     const line = output.trim().split("\n").pop();
     if (!status.success || !line) {
-      const why = errors.trim().split("\n").pop() ?? `exit code ${status.code}`;
+      const why = errors.split("\n").find((line) => line.startsWith("error:"))
+        ?.slice("error: ".length) ?? `exit code ${status.code}`;
       throw new GuestLoadError(
         "io",
         `the isolated call of ${label} failed: ${why}`,

@@ -274,3 +274,25 @@ Deno.test("no mode leaves the process unable to exit", async () => {
     await Deno.remove(path);
   }
 });
+
+Deno.test("isolation: host imports come from a module the child loads itself", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const guest = `${dir}/adds.wasm`;
+    await Deno.writeFile(
+      guest,
+      await assembleWat(`(module
+        (import "env" "offset" (func $offset (result i32)))
+        (func (export "add") (param i32) (result i32) (i32.add (local.get 0) (call $offset))))`),
+    );
+    const imports = `${dir}/imports.ts`;
+    await Deno.writeTextFile(
+      imports,
+      `export default { env: { offset: () => 100 } };\n`,
+    );
+    const result = await invokeIsolated(guest, "add", [5], { imports });
+    assert.equal(expectOutcome(result, "returned").value, 105);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
