@@ -74,26 +74,6 @@ export interface FuelTargets {
   readonly resumable: boolean;
 }
 
-/**
- * The failure path of a check that cannot resume: it leaves `-1 - fuel` in
- * the counter, the fuel as it was before the block it could not pay for,
- * folded to a negative number that tells the host why the guest trapped,
- * then traps. (Within the check the counter still holds the fuel before
- * the charge, since the check stores only after it passes.)
- */
-function trapOutOfFuel(global: number[] | Uint8Array): number[] {
-  return [
-    0x42, // i64.const -1
-    0x7f,
-    0x23, // global.get $fuel
-    ...global,
-    0x7d, // i64.sub
-    0x24, // global.set $fuel
-    ...global,
-    0x00, // unreachable
-  ];
-}
-
 const enum Frame {
   Function,
   Block,
@@ -877,7 +857,8 @@ export class CodeRewriter {
         0x53, // i64.lt_s
         0x04, // if
         0x40,
-        ...trapOutOfFuel(g),
+        0x10, // call $slow: fold the fuel and trap
+        ...uleb(this.#targets.slowFunction),
         0x0b, // end
         0x20, // local.get $f
         ...f,
@@ -976,7 +957,7 @@ export class CodeRewriter {
       op(0x10, slowFunction);
       op(0x0b);
     } else {
-      for (const byte of trapOutOfFuel(uleb(fuelGlobal))) s.u8(byte);
+      op(0x10, slowFunction);
       op(0x0b);
       op(0x20, f);
       op(0x24, fuelGlobal);

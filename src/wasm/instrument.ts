@@ -638,7 +638,7 @@ class ModuleRewriter {
       case 1:
         info.readTypes(r);
         return this.#appendToVector(1, r, sectionStart, (w) => {
-          w.bytes(SLOW_TYPE);
+          w.bytes(this.#resumable ? SLOW_TYPE : TRAP_TYPE);
           w.bytes(IMPORT_TYPE);
         }, 2);
       case 2:
@@ -772,7 +772,7 @@ class ModuleRewriter {
     const missing = (r: number) => r < rank && !this.#done.has(r);
     if (missing(Rank.type)) {
       this.#appendToVector(1, undefined, -1, (w) => {
-        w.bytes(SLOW_TYPE);
+        w.bytes(this.#resumable ? SLOW_TYPE : TRAP_TYPE);
         w.bytes(IMPORT_TYPE);
       }, 2);
     }
@@ -854,6 +854,7 @@ class ModuleRewriter {
    * if that is negative. Returned with its size prefix.
    */
   #slowBody(): Uint8Array {
+    if (!this.#resumable) return this.#trapBody();
     const body = new Writer(32);
     body.u8(0x00); // no locals
     body.u8(0x20); // local.get 0
@@ -881,6 +882,30 @@ class ModuleRewriter {
     sized.copy(body.buf, 0, body.len);
     return sized.finish();
   }
+  /**
+   * The failure path of a check that cannot resume, kept out of line so that
+   * small functions stay small enough for V8 to inline: it folds the fuel
+   * the guest had (still in the counter, which a check stores only once it
+   * passes) to `-1 - fuel`, then traps.
+   */
+  #trapBody(): Uint8Array {
+    const body = new Writer(24);
+    body.u8(0x00); // no locals
+    body.u8(0x42); // i64.const -1
+    body.u8(0x7f);
+    body.u8(0x23); // global.get $fuel
+    body.u32(this.#fuelGlobal);
+    body.u8(0x7d); // i64.sub
+    body.u8(0x24); // global.set $fuel
+    body.u32(this.#fuelGlobal);
+    body.u8(0x00); // unreachable
+    body.u8(0x0b); // end
+    const sized = new Writer(body.len + 5);
+    sized.u32(body.len);
+    sized.copy(body.buf, 0, body.len);
+    return sized.finish();
+  }
+
 
   #custom(sectionStart: number, start: number, end: number): void {
     const r = new Reader(this.#bytes, start, end);
@@ -920,5 +945,7 @@ class ModuleRewriter {
 
 /** `(func (param i64 i64))`: the slow path. */
 const SLOW_TYPE = Uint8Array.from([0x60, 0x02, 0x7e, 0x7e, 0x00]);
+/** `(func)`: the failure path of a check that cannot resume. */
+const TRAP_TYPE = Uint8Array.from([0x60, 0x00, 0x00]);
 /** `(func (param i64 i64) (result i64))`: `out_of_fuel`. */
 const IMPORT_TYPE = Uint8Array.from([0x60, 0x02, 0x7e, 0x7e, 0x01, 0x7e]);
