@@ -38,6 +38,7 @@ export {
 } from "./src/guest.ts";
 export type { InterruptOptions } from "./src/imports.ts";
 export { FuelMeter, type FuelMeterOptions } from "./src/fuel.ts";
+export { StopSignal } from "./src/stop_signal.ts";
 export {
   type ChildPermissions,
   invokeIsolated,

@@ -37,6 +37,7 @@ import {
 } from "./errors.ts";
 import { type CallState, recordStop } from "./call_state.ts";
 import type { FuelMeter } from "./fuel.ts";
+import type { StopSignal } from "./stop_signal.ts";
 import { nextTurn } from "./yield.ts";
 
 /** How long a slice should last in a synchronous call, in milliseconds. */
@@ -84,6 +85,11 @@ export function abortStop(
   if (reason instanceof DOMException && reason.name === "TimeoutError") {
     return deadlineStop(performance.now() - started, started, reason);
   }
+  return abortedStop(reason);
+}
+
+/** The stop for an abort with this reason, kept as the error's `cause`. */
+export function abortedStop(reason: unknown): () => EarlyExitError {
   return () => {
     const error = unwoundError(Aborted, "Aborted", abortedMessage(reason), {});
     setCause(error, reason);
@@ -97,6 +103,8 @@ export interface WatchOptions {
   timeout?: number;
   /** Aborts the call. */
   signal?: AbortSignal;
+  /** Stops the call when another thread sets it. */
+  stop?: StopSignal;
   /** For async calls: yield to the event loop at every slice. */
   yields?: boolean;
 }
@@ -111,6 +119,7 @@ export class CallWatch {
   readonly #deadline: number;
   readonly #timeout: number | undefined;
   readonly #signal: AbortSignal | undefined;
+  readonly #stop: StopSignal | undefined;
   readonly #yields: boolean;
   readonly #target: number;
   #lastPoll = this.#started;
@@ -130,6 +139,7 @@ export class CallWatch {
       ? Infinity
       : this.#started + options.timeout;
     this.#signal = options.signal;
+    this.#stop = options.stop;
     this.#yields = options.yields ?? false;
     this.#target = this.#yields ? ASYNC_SLICE_MS : SYNC_SLICE_MS;
   }
@@ -148,6 +158,10 @@ export class CallWatch {
     }
     if (this.#signal?.aborted) {
       recordStop(this.#state, abortStop(this.#signal, this.#started));
+      return true;
+    }
+    if (this.#stop?.stopped) {
+      recordStop(this.#state, abortedStop(this.#stop.reason));
       return true;
     }
     return false;

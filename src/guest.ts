@@ -45,6 +45,7 @@ import {
 import { type CallState, requestStop } from "./call_state.ts";
 import { CallWatch, FIRST_SLICE } from "./deadline.ts";
 import { FuelMeter, HAS_JSPI } from "./fuel.ts";
+import type { StopSignal } from "./stop_signal.ts";
 import {
   buildImports,
   describeImports,
@@ -130,6 +131,12 @@ export interface CallOptions {
    * {@linkcode DeadlineExceeded}. Overrides the guest's default timeout.
    */
   timeout?: number;
+  /**
+   * Stops the call, with {@linkcode Aborted}, when another thread sets it:
+   * the way to cancel a plain call, during which this thread runs nothing
+   * else. Needs a guest loaded with `interruptible` (or `timeout`, `async`).
+   */
+  stop?: StopSignal;
 }
 
 /** What a refuel hook learns when an async call runs out of fuel. */
@@ -466,7 +473,7 @@ export class Guest {
       return { meter: undefined, watch: undefined, budget: 0, consumed: 0 };
     }
     const watched = timeout !== undefined || yields ||
-      options?.signal !== undefined;
+      options?.signal !== undefined || options?.stop !== undefined;
     if (watched && !meter.resumable) {
       throw new ExportError(
         `cannot give a timeout to a call of ${this.label}: it was loaded for fuel only, which runs fastest; load it with interruptible: true (or a default timeout) to give its calls deadlines`,
@@ -477,6 +484,7 @@ export class Guest {
       ? new CallWatch(state, meter, {
         timeout,
         signal: options?.signal,
+        stop: options?.stop,
         yields,
       })
       : undefined;

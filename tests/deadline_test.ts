@@ -5,6 +5,7 @@ import {
   isAborted,
   isDeadlineExceeded,
   loadGuest,
+  StopSignal,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { runDeno } from "./support/cli.ts";
@@ -294,5 +295,39 @@ Deno.test("isolation: host imports come from a module the child loads itself", a
     assert.equal(expectOutcome(result, "returned").value, 105);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a Worker stops a plain call on the main thread through a StopSignal", async () => {
+  const guest = await loadGuest(RUNAWAY, { interruptible: true });
+  const stop = new StopSignal();
+  const worker = new Worker(new URL("./support/stopper.ts", import.meta.url), {
+    type: "module",
+  });
+  try {
+    let replied = () => {};
+    worker.onmessage = () => replied();
+    const reply = () => new Promise<void>((resolve) => replied = resolve);
+    await reply(); // loaded and listening
+    const confirmed = reply();
+    worker.postMessage({ buffer: stop.buffer, after: 100 });
+    const started = performance.now();
+    // The main thread is blocked in the guest until the worker's stop lands.
+    const result = guest.invoke("count_forever", [], { stop });
+    const took = performance.now() - started;
+    const aborted = expectOutcome(result, "aborted");
+    assert.ok(isAborted(aborted.error));
+    assert.match(aborted.error.message, /StopSignal/);
+    assert.ok(took >= 90 && took < 2000, `stopped after ${took} ms`);
+    await confirmed;
+    stop.reset();
+    assert.equal(stop.stopped, false);
+    const again = await loadGuest(COMPUTE, { interruptible: true });
+    assert.equal(
+      expectOutcome(again.invoke("fib", [10], { stop }), "returned").value,
+      55,
+    );
+  } finally {
+    worker.terminate();
   }
 });

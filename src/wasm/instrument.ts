@@ -906,7 +906,6 @@ class ModuleRewriter {
     return sized.finish();
   }
 
-
   #custom(sectionStart: number, start: number, end: number): void {
     const r = new Reader(this.#bytes, start, end);
     const name = r.name();

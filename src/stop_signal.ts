@@ -1,0 +1,69 @@
+/**
+ * A stop request that another thread can make.
+ *
+ * While a plain (synchronous) call runs, the thread that made it runs
+ * nothing else, so an `AbortSignal` on that thread cannot fire. A
+ * `StopSignal` lives in a `SharedArrayBuffer`: a Worker (or any thread the
+ * buffer is posted to) sets it with `Atomics`, and the metered guest's next
+ * slice check, a fraction of a millisecond later, stops the call.
+ *
+ * @module
+ */
+
+/**
+ * A flag in shared memory that stops a call from any thread.
+ *
+ * @example Usage
+ * ```ts
+ * import { loadGuest, StopSignal } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const guest = await loadGuest(new URL("../guest/runaway.wasm", import.meta.url), { interruptible: true });
+ * const stop = new StopSignal();
+ * stop.stop("already stopped"); // a Worker would do this, given stop.buffer
+ * const result = guest.invoke("spin", [], { stop });
+ * assert.equal(result.outcome, "aborted");
+ * ```
+ */
+export class StopSignal {
+  /** The shared memory behind the flag: post it to the thread that stops. */
+  readonly buffer: SharedArrayBuffer;
+  readonly #flag: Int32Array;
+  #reason: string | undefined;
+
+  /**
+   * Makes a flag, or wraps one made on another thread.
+   *
+   * @param buffer The `buffer` of another `StopSignal`; default, a new one.
+   */
+  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(4)) {
+    this.buffer = buffer;
+    this.#flag = new Int32Array(buffer, 0, 1);
+  }
+
+  /**
+   * Asks every call watching this flag to stop.
+   *
+   * @param reason Why, for the error's message on this thread.
+   */
+  stop(reason?: string): void {
+    this.#reason = reason;
+    Atomics.store(this.#flag, 0, 1);
+  }
+
+  /** Whether the flag is set. */
+  get stopped(): boolean {
+    return Atomics.load(this.#flag, 0) !== 0;
+  }
+
+  /** The reason given to `stop` on this thread, if any. */
+  get reason(): string {
+    return this.#reason ?? "stopped through a StopSignal";
+  }
+
+  /** Clears the flag, for the next call. */
+  reset(): void {
+    this.#reason = undefined;
+    Atomics.store(this.#flag, 0, 0);
+  }
+}
