@@ -4,13 +4,21 @@
  */
 import { StopSignal } from "../../mod.ts";
 
-self.postMessage("ready");
-self.onmessage = (
-  event: MessageEvent<{ buffer: SharedArrayBuffer; after: number }>,
-) => {
+/** The parts of the worker's global scope used here. */
+const scope = self as unknown as {
+  postMessage(message: unknown): void;
+  onmessage:
+    | ((
+      event: MessageEvent<{ buffer: SharedArrayBuffer; after: number }>,
+    ) => void)
+    | null;
+};
+
+scope.postMessage("ready");
+scope.onmessage = (event) => {
   const { buffer, after } = event.data;
   setTimeout(() => {
     new StopSignal(buffer).stop();
-    self.postMessage("stopped");
+    scope.postMessage("stopped");
   }, after);
 };
