@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import assert from "./support/assert.ts";
 import { runMain } from "./support/cli.ts";
 import { assembleWat } from "../guest/build.ts";
 

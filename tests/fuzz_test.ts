@@ -10,7 +10,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import assert from "./support/assert.ts";
 import { readSignatures } from "../src/signatures.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import {

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import assert from "./support/assert.ts";
 import { assembleWat, listWatGuests } from "../guest/build.ts";
 
 Deno.test("every committed WAT guest is byte-identical to a fresh build", async () => {

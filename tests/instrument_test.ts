@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import assert from "./support/assert.ts";
 import wabtInit from "wabt";
 import { isInvalidModule } from "../src/errors.ts";
 import { instrument, type InstrumentOptions } from "../src/wasm/instrument.ts";

@@ -19,7 +19,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { isInvalidModule } from "../src/errors.ts";
 import { instrument } from "../src/wasm/instrument.ts";

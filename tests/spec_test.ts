@@ -13,7 +13,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import assert from "./support/assert.ts";
 import { fileURLToPath } from "node:url";
 import { join, relative, resolve } from "node:path";
 import {

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import assert from "./support/assert.ts";
 import * as local from "../mod.ts";
 import { runDeno } from "./support/cli.ts";
 import { serveCheckout } from "./support/serve.ts";

@@ -1,6 +1,6 @@
 /** Narrows a guest call's outcome in tests, with a useful message when it is not the one expected. */
 
-import assert from "node:assert/strict";
+import assert from "./assert.ts";
 import type { CallOutcome } from "../../mod.ts";
 
 /**
