@@ -233,6 +233,18 @@ export class FuelMeter {
     return this.#tank + this.#inSlice();
   }
 
+  /**
+   * `consumed` and `remaining` together, from one read of the guest's
+   * counter (each read converts a 64-bit global to a number).
+   */
+  get usage(): { consumed: number; remaining: number } {
+    const inSlice = this.#inSlice();
+    return {
+      consumed: this.#handed - inSlice,
+      remaining: this.#tank + inSlice,
+    };
+  }
+
   /** Fuel the guest has spent since the meter was made. */
   get consumed(): number {
     return this.#handed - this.#inSlice();
@@ -322,7 +334,7 @@ export class FuelMeter {
     this.#handed -= left;
     this.#parked = undefined;
     this.#exhausted = false;
-    if (this.#counter !== undefined) this.#counter.value = 0n;
+    // Every caller refills next, which writes the counter.
   }
 
   /** Moves the next slice from the tank into the (empty) counter. */

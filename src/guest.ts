@@ -496,7 +496,8 @@ export class Guest {
       meter.slice = slice;
       meter.settle();
     }
-    return { meter, watch, budget: meter.remaining, consumed: meter.consumed };
+    const { consumed, remaining } = meter.usage;
+    return { meter, watch, budget: remaining, consumed };
   }
 
   /** Settles the fuel books and turns exhaustion into its outcome. */
@@ -509,8 +510,9 @@ export class Guest {
     if (watch) this.#slice = meter.slice;
     const exhausted = meter.exhausted;
     meter.settle();
-    const consumed = meter.consumed - call.consumed;
-    const fuel = { consumed, remaining: meter.remaining };
+    const usage = meter.usage;
+    const consumed = usage.consumed - call.consumed;
+    const fuel = { consumed, remaining: usage.remaining };
     if (exhausted && outcome.outcome === "trap") {
       return {
         outcome: "fuel_exhausted",
