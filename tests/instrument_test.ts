@@ -1,3 +1,4 @@
+import { findNpmFile } from "./support/npm.ts";
 import assert from "./support/assert.ts";
 import wabtInit from "wabt";
 import { isInvalidModule } from "../src/errors.ts";
@@ -1124,34 +1125,7 @@ Deno.test("instrument() rejects bad options with a TypeError", () => {
 // ---------------------------------------------------------------------------
 // Real-world and conformance sweeps (skipped where the inputs are missing)
 
-function findEsbuildWasm(): string | undefined {
-  const home = Deno.env.get("HOME");
-  const roots = [
-    Deno.env.get("DENO_DIR"),
-    home && `${home}/.cache/deno`,
-    home && `${home}/Library/Caches/deno`,
-  ];
-  for (const root of roots) {
-    if (!root) continue;
-    try {
-      for (const registry of Deno.readDirSync(`${root}/npm`)) {
-        const dir = `${root}/npm/${registry.name}/esbuild-wasm`;
-        try {
-          for (const version of Deno.readDirSync(dir)) {
-            const file = `${dir}/${version.name}/esbuild.wasm`;
-            try {
-              Deno.statSync(file);
-              return file;
-            } catch { /* try the next one */ }
-          }
-        } catch { /* no such package here */ }
-      }
-    } catch { /* no such cache */ }
-  }
-  return undefined;
-}
-
-const esbuildWasm = findEsbuildWasm();
+const esbuildWasm = await findNpmFile("esbuild-wasm", "esbuild.wasm");
 
 Deno.test({
   name: "instrument() rewrites esbuild.wasm into a valid module",

@@ -23,8 +23,8 @@ import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { isInvalidModule } from "../src/errors.ts";
 import { instrument } from "../src/wasm/instrument.ts";
+import { findNpmFile } from "./support/npm.ts";
 import {
-  findNpmPackageFile,
   FuzzModuleMaker,
   internalError,
   seededRandom,
@@ -483,14 +483,12 @@ async function watCorpus(): Promise<CorpusEntry[]> {
 
 /** The modules `hash-wasm` embeds as base64 in its ES module build. */
 async function hashWasmCorpus(): Promise<CorpusEntry[]> {
-  const pkg = await import("hash-wasm/package.json", {
-    with: { type: "json" },
-  });
-  const path = await findNpmPackageFile(
-    "hash-wasm",
-    pkg.default.version,
-    "dist/index.esm.js",
-  );
+  const path = await findNpmFile("hash-wasm", "dist/index.esm.js");
+  if (path === undefined) {
+    throw new Error(
+      "cannot find hash-wasm's dist/index.esm.js through deno info --json",
+    );
+  }
   const source = await Deno.readTextFile(path);
   const entries: CorpusEntry[] = [];
   // "AGFzbQ" is the base64 of the magic "\0asm".

@@ -18,6 +18,7 @@
  * @module
  */
 
+import { findNpmFile } from "./npm.ts";
 import { isEarlyExitError, isInvalidModule } from "../../src/errors.ts";
 import {
   type ExportDescriptor,
@@ -71,49 +72,6 @@ type EmscriptenFactory = (
 const GLUE_TAIL = "createWasm().then(()=>run());";
 
 /**
- * The path of `file` inside the installed npm package `name@version`: in a
- * local `node_modules` when the project has one, else in Deno's npm cache
- * (whose location `deno info` tells). The package must already be installed,
- * which importing anything from it does.
- */
-export async function findNpmPackageFile(
-  name: string,
-  version: string,
-  file: string,
-): Promise<string> {
-  const candidates = [
-    new URL(`../../node_modules/${name}/${file}`, import.meta.url).pathname,
-  ];
-  const info = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  if (info.success) {
-    const { npmCache } = JSON.parse(new TextDecoder().decode(info.stdout));
-    // The cache keeps one folder per registry; the package is in one of them.
-    for (const registry of Deno.readDirSync(npmCache)) {
-      if (!registry.isDirectory) continue;
-      candidates.push(
-        `${npmCache}/${registry.name}/${name}/${version}/${file}`,
-      );
-    }
-  }
-  for (const path of candidates) {
-    try {
-      if (Deno.statSync(path).isFile) return path;
-    } catch {
-      // not this one
-    }
-  }
-  throw new Error(
-    `Cannot find ${file} of ${name}@${version}: looked at ${
-      candidates.join(", ")
-    }`,
-  );
-}
-
-/**
  * binaryen's `wasm-opt`, run in this process.
  *
  * The Emscripten glue is evaluated with its own `Module`, `require` and
@@ -141,14 +99,13 @@ export class WasmOpt {
 
   /** Finds and evaluates the package's `wasm-opt`. */
   static async load(): Promise<WasmOpt> {
-    const pkg = await import("binaryen/package.json", {
-      with: { type: "json" },
-    });
-    const path = await findNpmPackageFile(
-      "binaryen",
-      pkg.default.version,
-      "bin/wasm-opt",
-    );
+    const found = await findNpmFile("binaryen", "bin/wasm-opt");
+    if (found === undefined) {
+      throw new Error(
+        "cannot find binaryen's bin/wasm-opt: deno info --json binaryen (which needs --allow-run) gave no package directory",
+      );
+    }
+    const path = found.pathname;
     let source = await Deno.readTextFile(path);
     const at = source.lastIndexOf(GLUE_TAIL);
     if (at < 0) {
