@@ -225,7 +225,7 @@ async function benchRewrite(): Promise<void> {
     "input bytes / time of one rewrite: the first run in this process (cold), then the median of several (warm).",
   );
   console.log(
-    "validate: false skips instrument's final WebAssembly.validate of its output.\n",
+    "validate: false skips instrument's WebAssembly.validate of its input.\n",
   );
   printTable(
     [
