@@ -26,7 +26,7 @@ Deno.test("sync: a timeout stops runaway guests that never call the host", async
     assert.ok(isDeadlineExceeded(result.error));
     assert.equal(result.error.timeout, 50);
     assert.ok(
-      result.error.elapsed >= 50 && took < 50 + 40,
+      result.error.elapsed >= 50 && took < 50 + 200,
       `${name} stopped after ${took} ms`,
     );
     assert.ok(result.fuel!.consumed > 0);
