@@ -74,6 +74,29 @@ export interface FuelTargets {
   readonly resumable: boolean;
 }
 
+/**
+ * Reads an index and checks it against the count the original module had,
+ * so that the guest cannot name what the rewriter adds. Returns the position
+ * after it.
+ */
+function readIndex(
+  bytes: Uint8Array,
+  p: number,
+  end: number,
+  count: number,
+  what: string,
+  owner: string,
+): number {
+  const next = readU32(bytes, p, end);
+  if (decoded >= count) {
+    fail(
+      `${what} index ${decoded} out of range: the ${owner} has ${count} ${what}s`,
+      p,
+    );
+  }
+  return next;
+}
+
 const enum Frame {
   Function,
   Block,
@@ -374,17 +397,9 @@ export class CodeRewriter {
       switch (imm) {
         case 1: // Imm.None
           break;
-        case 8: { // Imm.Local
-          const at = p;
-          p = readU32(bytes, p, end);
-          if (decoded >= localCount) {
-            fail(
-              `local index ${decoded} out of range: the function has ${localCount} locals`,
-              at,
-            );
-          }
+        case 8: // Imm.Local
+          p = readIndex(bytes, p, end, localCount, "local", "function");
           break;
-        }
         case 19: // Imm.I32
         case 20: // Imm.I64
           if (p < end && bytes[p]! < 0x80) p++;
@@ -442,17 +457,9 @@ export class CodeRewriter {
           }
           break;
         }
-        case 9: { // Imm.Global
-          const at = p;
-          p = readU32(bytes, p, end);
-          if (decoded >= globalCount) {
-            fail(
-              `global index ${decoded} out of range: the module has ${globalCount} globals`,
-              at,
-            );
-          }
+        case 9: // Imm.Global
+          p = readIndex(bytes, p, end, globalCount, "global", "module");
           break;
-        }
         case 16: // Imm.Index
           p = readU32(bytes, p, end);
           break;
@@ -760,15 +767,14 @@ export class CodeRewriter {
   }
 
   #readTypeIndex(p: number, end: number): number {
-    const at = p;
-    p = readU32(this.#bytes, p, end);
-    if (decoded >= this.#info.typeCount) {
-      fail(
-        `type index ${decoded} out of range: the module has ${this.#info.typeCount} types`,
-        at,
-      );
-    }
-    return p;
+    return readIndex(
+      this.#bytes,
+      p,
+      end,
+      this.#info.typeCount,
+      "type",
+      "module",
+    );
   }
 
   /** Records a scanned body; returns its rewritten size with its prefix. */
