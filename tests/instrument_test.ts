@@ -2,7 +2,11 @@ import { findNpmFile } from "./support/npm.ts";
 import assert from "./support/assert.ts";
 import wabtInit from "wabt";
 import { isInvalidModule } from "../src/errors.ts";
-import { instrument, type InstrumentOptions } from "../src/wasm/instrument.ts";
+import {
+  instrument,
+  type InstrumentOptions,
+  paddingFunctions,
+} from "../src/wasm/instrument.ts";
 import { Reader } from "../src/wasm/reader.ts";
 
 // ---------------------------------------------------------------------------
@@ -502,6 +506,59 @@ Deno.test("instrument() keeps function names right after the index shift", async
   );
   const m = await meter(bytes, { imports: { env: { imp: () => {} } } });
   assert.equal((m.exports.second as Fn)(), 2);
+});
+
+/** The byte size of every function body in a module's code section. */
+function bodySizes(bytes: Uint8Array): number[] {
+  const r = new Reader(bytes, 8, bytes.length);
+  while (!r.atEnd()) {
+    const id = r.u8();
+    const end = r.u32() + r.pos;
+    if (id === 10) {
+      const sizes: number[] = [];
+      for (let n = r.u32(); n > 0; n--) {
+        const size = r.u32();
+        sizes.push(size);
+        r.pos += size;
+      }
+      return sizes;
+    }
+    r.pos = end;
+  }
+  return [];
+}
+
+/** The share of bodies V8 counts as small (under 50 bytes). */
+function smallShare(bytes: Uint8Array): number {
+  const sizes = bodySizes(bytes);
+  return sizes.filter((size) => size < 50).length / sizes.length;
+}
+
+Deno.test("instrument() keeps V8's share of small function bodies", async () => {
+  // Four small bodies that checks push past 50 bytes: padding brings the
+  // share back to the half that gives V8's full inlining budget.
+  const compute = await Deno.readFile(
+    new URL("../guest/compute.wasm", import.meta.url),
+  );
+  assert.equal(smallShare(compute), 1);
+  for (const resumable of [true, false]) {
+    const metered = instrument(compute, { resumable }).bytes;
+    assert.ok(smallShare(metered) >= 0.5, `resumable: ${resumable}`);
+    const m = await meter(compute, { resumable, initialFuel: 1n << 40n });
+    assert.equal((m.exports.fib as Fn)(20), 6765);
+  }
+  // A module that is mostly big is left as it is.
+  const big = await wat(`(module (func (export "f") (result i32)
+    ${"i32.const 1 drop ".repeat(30)} i32.const 7))`);
+  assert.equal(bodySizes(instrument(big).bytes).length, 2);
+});
+
+Deno.test("paddingFunctions() reaches the input's share, capped at one half", () => {
+  assert.equal(paddingFunctions(4, 4, 5, 1), 3); // 4/8 = 1/2
+  assert.equal(paddingFunctions(10, 4, 11, 2), 4); // 6/15 = 4/10
+  assert.equal(paddingFunctions(4, 1, 5, 1), 0); // 25% or less: no effect
+  assert.equal(paddingFunctions(10, 6, 11, 7), 0); // already there
+  assert.equal(paddingFunctions(0, 0, 1, 1), 0);
 });
 
 Deno.test("instrument() picks names that do not clash with the guest's", async () => {

@@ -13,8 +13,12 @@
  *   appended after the guest's imports, so every defined function's index
  *   grows by one; calls, `ref.func`, element segments, exports, the start
  *   function and the `name` section are rewritten to match.
- * - One defined function (appended last) holding the slow path, and two
- *   function types (appended last to the type section).
+ * - One defined function (appended after the guest's) holding the slow
+ *   path, and two function types (appended last to the type section).
+ * - Sometimes a few empty functions, appended last and never called: checks
+ *   push small bodies past the 50 bytes under which V8 counts a body as
+ *   small, and V8 gives a module with fewer small bodies less inlining
+ *   budget (see `paddingFunctions`).
  * - Per instrumented function, an `i64` scratch local `$f` (plus `$d: i64`
  *   and `$n: i32` when it has bulk operators), appended after its locals.
  *
@@ -486,6 +490,11 @@ class ModuleRewriter {
   /** Which part is the code section's header, so hints can go before it. */
   #codeHeaderPart = -1;
   #codeSeen = false;
+  /**
+   * Where the function section went: its first part, and the input's
+   * section start and end; for adding the padding functions later.
+   */
+  #functionSection: [number, number, number] | undefined;
 
   readonly #resumable: boolean;
   readonly #initialFuel: bigint;
@@ -655,6 +664,7 @@ class ModuleRewriter {
         );
       case 3:
         info.readFunctions(r);
+        this.#functionSection = [this.#parts.length, sectionStart, r.end];
         return this.#appendToVector(
           3,
           r,
@@ -817,6 +827,8 @@ class ModuleRewriter {
       resumable: this.#resumable,
     }, r.end - r.pos);
     let bodiesSize = 0;
+    let smallBefore = 0;
+    let smallAfter = 1; // the slow path
     for (let i = 0; i < count; i++) {
       const sizeAt = r.pos;
       const size = r.u32();
@@ -830,23 +842,58 @@ class ModuleRewriter {
       }
       if (size === 0) r.fail("empty function body", sizeAt);
       const start = r.pos;
-      bodiesSize += rewriter.scan(
+      const sized = rewriter.scan(
         start,
         start + size,
         info.importedFunctions + i,
       );
+      bodiesSize += sized;
+      if (size < SMALL_FUNCTION) smallBefore++;
+      // A body under 50 bytes has a one-byte size prefix.
+      if (sized <= SMALL_FUNCTION) smallAfter++;
       r.pos = start + size;
     }
+    const pads = paddingFunctions(count, smallBefore, count + 1, smallAfter);
+    if (pads > 0) this.#padFunctionSection(pads);
     const slowBody = this.#slowBody();
     const header = new Writer(16);
     this.#codeHeaderPart = this.#parts.length;
+    const total = count + 1 + pads;
     header.u8(10);
-    header.u32(u32Size(count + 1) + bodiesSize + slowBody.length);
-    header.u32(count + 1);
+    header.u32(
+      u32Size(total) + bodiesSize + slowBody.length +
+        pads * PAD_BODY.length,
+    );
+    header.u32(total);
     this.#add(header.finish());
     this.#parts.push(rewriter);
     this.#size += bodiesSize;
     this.#add(slowBody);
+    for (let i = 0; i < pads; i++) this.#add(PAD_BODY);
+  }
+
+  /**
+   * Rewrites the function section, already planned, to declare `pads` more
+   * functions of the slow path's type (which has no results, so an empty
+   * body fits it).
+   */
+  #padFunctionSection(pads: number): void {
+    const [part, sectionStart, end] = this.#functionSection!;
+    const old = this.#parts.splice(part, 2) as Uint8Array[];
+    this.#size -= old[0]!.length + old[1]!.length;
+    const head = new Reader(this.#bytes, sectionStart + 1, end);
+    head.u32();
+    const count = head.u32();
+    const content = new Writer(end - head.pos + 5 * (pads + 2));
+    content.u32(count + 1 + pads);
+    content.copy(this.#bytes, head.pos, end);
+    for (let i = 0; i <= pads; i++) content.u32(this.#slowType);
+    const header = new Writer(6);
+    header.u8(3);
+    header.u32(content.len);
+    const parts = [header.finish(), content.finish()];
+    this.#parts.splice(part, 0, ...parts);
+    this.#size += parts[0]!.length + parts[1]!.length;
   }
 
   /**
@@ -940,6 +987,47 @@ class ModuleRewriter {
     content.bytes(rewritten);
     this.#addSection(0, content);
   }
+}
+
+/**
+ * V8 counts a function body shorter than this many bytes as small, and
+ * gives a module whose bodies are mostly small more inlining budget.
+ */
+const SMALL_FUNCTION = 50;
+
+/** An empty body, `(func)`, with its size prefix. */
+const PAD_BODY = Uint8Array.from([0x02, 0x00, 0x0b]);
+
+/**
+ * How many empty functions keep V8's view of how much inlining a module
+ * deserves as it was before metering.
+ *
+ * V8 (`BudgetScaleFactor` in its `inlining-tree.h`) scales every function's
+ * inlining budget by the module's share of small bodies: a share of 25% or
+ * less reads as "the toolchain already inlined", 50% or more as "inline
+ * freely", with a linear ramp between. Checks grow small bodies past the
+ * line, which cut the budget of a recursive `fib` enough to halve the depth
+ * V8 inlines it to. Empty functions, never called and so never compiled,
+ * bring the share back to what it was (or to 50%, past which more changes
+ * nothing).
+ *
+ * @param before Bodies in the input.
+ * @param smallBefore Small bodies in the input.
+ * @param after Bodies in the output, before padding.
+ * @param smallAfter Small bodies in the output, before padding.
+ */
+export function paddingFunctions(
+  before: number,
+  smallBefore: number,
+  after: number,
+  smallAfter: number,
+): number {
+  if (before === 0 || smallBefore * 4 <= before) return 0;
+  // The share to reach: smallBefore / before, capped at one half.
+  const [s, n] = smallBefore * 2 >= before ? [1, 2] : [smallBefore, before];
+  // Least k with (smallAfter + k) / (after + k) >= s / n.
+  const k = Math.ceil((s * after - n * smallAfter) / (n - s));
+  return Math.max(0, k);
 }
 
 /** `(func (param i64 i64))`: the slow path. */
