@@ -275,6 +275,127 @@ Deno.test("instrument() charges recursion per call", async () => {
   assert.equal((m.exports.fac as Fn)(10n), 3628800n);
 });
 
+/**
+ * A self-recursive function (which gets a register copy) and its twin, the
+ * same body split over two functions that call each other (which gets
+ * none): params and locals, a loop, a call out, a load and a division that
+ * can trap, `return` and `br` out of the function with two results.
+ */
+function recursive(self: boolean): string {
+  const body = (name: string, callee: string) => `
+    (func ${name} (param $n i32) (param $k i32) (result i32 i64)
+      (local $i i32) (local $acc i64)
+      (global.set $depth (i32.add (global.get $depth) (i32.const 1)))
+      (block $done
+        (loop $again
+          (br_if $done (i32.ge_u (local.get $i) (local.get $k)))
+          (local.set $acc
+            (i64.add (local.get $acc) (i64.extend_i32_u (local.get $i))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $again)))
+      (if (i32.eqz (local.get $n))
+        (then (return (i32.const 0) (local.get $acc))))
+      (local.set $acc (i64.add (local.get $acc)
+        (i64.load32_u (i32.shl (global.get $depth) (i32.const 12)))))
+      (drop (i32.div_u (i32.const 1) (i32.sub (local.get $k) (i32.const 7))))
+      (if (i32.eq (local.get $n) (i32.const 1))
+        (then (br 1 (i32.const 1) (local.get $acc))))
+      (call ${callee} (i32.sub (local.get $n) (i32.const 1))
+        (i32.rem_u (call $helper (local.get $k)) (i32.const 6)))
+      local.get $acc
+      i64.add)`;
+  return `(module
+    (memory 1)
+    (global $depth (export "depth") (mut i32) (i32.const 0))
+    (func $helper (param i32) (result i32)
+      (i32.add (i32.mul (local.get 0) (i32.const 3)) (i32.const 1)))
+    ${body('$f (export "f")', self ? "$f" : "$g")}
+    ${self ? "" : body("$g", "$f")})`;
+}
+
+Deno.test("instrument() counts a self-recursive function like its mutual twin", async () => {
+  const self = await wat(recursive(true));
+  const twin = await wat(recursive(false));
+  const cases: Array<[number, number]> = [
+    [0, 3],
+    [1, 2],
+    [6, 4],
+    [9, 5],
+    [20, 2], // traps on the load at depth 16
+    [3, 7], // traps on the division at once
+  ];
+  // Trapping checks: every budget up to the whole cost ends alike.
+  for (const [n, k] of cases) {
+    let budget = 0n;
+    for (;; budget += 3n) {
+      const results = [self, twin].map((bytes) => {
+        const metered = instrument(bytes, {
+          resumable: false,
+          initialFuel: budget,
+        });
+        const { exports } = new WebAssembly.Instance(
+          new WebAssembly.Module(metered.bytes as Bytes),
+          { [metered.importModule]: { [metered.importName]: () => 0n } },
+        );
+        let outcome: unknown;
+        try {
+          outcome = (exports.f as Fn)(n, k);
+        } catch (error) {
+          outcome = (error as Error).message;
+        }
+        const fuel = exports[metered.fuelExport] as WebAssembly.Global;
+        return { outcome, fuel: fuel.value, depth: exports.depth };
+      });
+      assert.deepEqual(results[0], results[1], `f(${n}, ${k}), ${budget}`);
+      if ((results[0]!.fuel as bigint) >= 0n) break;
+    }
+    assert.ok(budget > 0n);
+  }
+  // Resumable checks: the same requests for fuel, the same total.
+  for (const [n, k] of cases) {
+    const runs = await Promise.all(
+      [self, twin].map(async (bytes) => {
+        const m = await meter(bytes, { grant: 5n });
+        let outcome: unknown;
+        try {
+          outcome = (m.exports.f as Fn)(n, k);
+        } catch (error) {
+          outcome = (error as Error).message;
+        }
+        return { outcome, used: m.used(), calls: m.calls };
+      }),
+    );
+    assert.deepEqual(runs[0], runs[1], `f(${n}, ${k}) resumable`);
+  }
+});
+
+Deno.test("instrument() counts every frame of a recursion that overflows the stack", async () => {
+  const bytes = await wat(`(module
+    (global $depth (export "depth") (mut i32) (i32.const 0))
+    (func $down (export "down") (param $n i32)
+      (global.set $depth (i32.add (global.get $depth) (i32.const 1)))
+      (if (local.get $n)
+        (then (call $down (i32.sub (local.get $n) (i32.const 1)))))))`);
+  for (const resumable of [true, false]) {
+    const m = await meter(bytes, { resumable, initialFuel: 1n << 40n });
+    const used = () => (1n << 40n) - (m.fuel.value as bigint) + m.used();
+    const depth = m.exports.depth as WebAssembly.Global;
+    const base = used();
+    (m.exports.down as Fn)(0);
+    const leaf = used() - base;
+    (m.exports.down as Fn)(1);
+    // down(1) pays one frame that calls, and a leaf.
+    const frame = used() - base - 2n * leaf;
+    depth.value = 0;
+    const before = used();
+    assert.throws(() => (m.exports.down as Fn)(1e9), RangeError);
+    // Every frame that ran paid its entry and its call; the frame the
+    // stack had no room for paid nothing.
+    assert.ok(depth.value > 1000);
+    assert.equal(used() - before, BigInt(depth.value) * frame);
+  }
+});
+
 Deno.test("instrument() does not charge unreachable code", async () => {
   const m = await meter(
     await wat(`(module

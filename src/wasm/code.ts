@@ -40,6 +40,7 @@ import {
   readValType,
 } from "./types.ts";
 import { s64Size, u32Size, Writer } from "./writer.ts";
+import { registerBody, registerType } from "./register.ts";
 
 /** The price of every operator, resolved from a cost table. */
 export interface CostModel {
@@ -72,6 +73,19 @@ export interface FuelTargets {
    * fuel and resume) or traps on the spot. See `InstrumentOptions.resumable`.
    */
   readonly resumable: boolean;
+  /**
+   * Whether self-recursive functions get a register copy, numbered from
+   * `slowFunction + 1`.
+   */
+  readonly registerCopies: boolean;
+}
+
+/** A register copy: its type entry and its body with the size prefix. */
+export interface RegisterCopy {
+  /** The copy's function type, ready for the type section. */
+  readonly type: Uint8Array;
+  /** The copy's body, size prefix included. */
+  readonly bytes: Uint8Array;
 }
 
 /**
@@ -122,6 +136,11 @@ const enum Edit {
   Function,
   /** A run-time charge; flag: 64-bit operand; value: the unit cost. */
   Dynamic,
+  /**
+   * A call of the function itself, routed to its register copy; above: the
+   * old length of the call with its index; value: the copy's index.
+   */
+  SelfCall,
 }
 
 /** Fields per edit: input position, kind (and flag or length), value. */
@@ -233,6 +252,10 @@ export class CodeRewriter {
   #index2 = 0;
   /** `HAS_DYNAMIC` bits of the body being scanned. */
   #bodyFlags = 0;
+  /** The edits of the scanned body's calls to itself. */
+  #selfCalls: number[] = [];
+  /** Register copies made so far. */
+  readonly #copies: RegisterCopy[] = [];
 
   /**
    * @param bytes The input module.
@@ -344,6 +367,7 @@ export class CodeRewriter {
     catchTargets[0] = 0;
 
     const checkFixed = this.#prepareFunction(localCount);
+    this.#selfCalls.length = 0;
     let segment = this.#pushEdit(codeStart, Edit.Check | 1 << 4, 0);
     let cost = 0;
     let live = true;
@@ -452,8 +476,15 @@ export class CodeRewriter {
             );
           }
           if (index >= importedFunctions) {
-            this.#pushEdit(at, Edit.Function | (p - at) << 4, index + 1);
+            const edit = this.#pushEdit(
+              at,
+              Edit.Function | (p - at) << 4,
+              index + 1,
+            );
             growth += u32Size(index + 1) - (p - at);
+            if (op === 0x10 && index === functionIndex) {
+              this.#selfCalls.push(edit);
+            }
           }
           break;
         }
@@ -789,6 +820,9 @@ export class CodeRewriter {
     growth: number,
     functionIndex: number,
   ): number {
+    if (this.#selfCalls.length > 0 && this.#targets.registerCopies) {
+      growth += this.#copy(start, codeStart, end, functionIndex, editsFrom);
+    }
     const flags = this.#bodyFlags;
     // Locals: the guest's groups, then $f (and $d) as i64, then $n as i32.
     const i64Locals = flags & HAS_DYNAMIC ? 2 : 1;
@@ -823,6 +857,81 @@ export class CodeRewriter {
     body[at + Body.FunctionIndex] = functionIndex;
     this.#bodyCount++;
     return u32Size(size) + size;
+  }
+
+  /** The register copies made, in index order. */
+  get copies(): readonly RegisterCopy[] {
+    return this.#copies;
+  }
+
+  /**
+   * Makes the register copy of a self-recursive body if it qualifies, and
+   * routes the body's calls to itself there. Returns the bytes that adds
+   * to the body.
+   */
+  #copy(
+    start: number,
+    codeStart: number,
+    end: number,
+    functionIndex: number,
+    editsFrom: number,
+  ): number {
+    const info = this.#info;
+    const typeIndex = info.functionTypes[functionIndex]!;
+    const typeOffset = info.typeOffsets[typeIndex]!;
+    if (typeOffset < 0) return 0;
+    const r = this.#reader;
+    const type = registerType(this.#bytes, typeOffset, (at) => {
+      r.pos = at;
+      r.end = this.#bytes.length;
+      readValType(r, info.typeCount);
+      return r.pos;
+    });
+    if (type === undefined) return 0;
+    const edits = this.#edits;
+    const checks: number[] = [];
+    for (let at = editsFrom * EDIT_SIZE; at < this.#editCount * EDIT_SIZE;) {
+      if ((edits[at + 1]! & 0xf) === Edit.Check) {
+        const value = edits[at + 2]!;
+        checks.push(
+          edits[at]!,
+          value < 0 ? this.#bigCosts[-value - 1]! : value,
+        );
+      }
+      at += EDIT_SIZE;
+    }
+    const copyIndex = this.#targets.slowFunction + 1 + this.#copies.length;
+    const bytes = registerBody({
+      bytes: this.#bytes,
+      start,
+      codeStart,
+      end,
+      params: info.typeParams[typeIndex]!,
+      functionIndex,
+      copyIndex,
+      importedFunctions: info.importedFunctions,
+      memoryIs64: info.memoryIs64,
+      fuelGlobal: this.#targets.fuelGlobal,
+      slowFunction: this.#targets.slowFunction,
+      resumable: this.#targets.resumable,
+      checks,
+    });
+    if (bytes === undefined) return 0;
+    this.#copies.push({ type, bytes });
+    // `global.get $fuel; call $copy; global.set $fuel` for `call $self`.
+    const bracket = 2 * (1 + u32Size(this.#targets.fuelGlobal)) + 1 +
+      u32Size(copyIndex);
+    let growth = 0;
+    for (const edit of this.#selfCalls) {
+      const at = edit * EDIT_SIZE;
+      const length = edits[at + 1]! >> 4;
+      growth += bracket - (1 + length) -
+        (u32Size(edits[at + 2]!) - length);
+      edits[at] -= 1; // the call's opcode
+      edits[at + 1] = Edit.SelfCall | (1 + length) << 4;
+      edits[at + 2] = copyIndex;
+    }
+    return growth;
   }
 
   /**
@@ -1107,6 +1216,19 @@ export class CodeRewriter {
             rest >>>= 7;
           }
           buf[o++] = rest;
+          from = pos + (kind >> 4);
+          break;
+        }
+        case Edit.SelfCall: {
+          w.len = o;
+          const g = this.#targets.fuelGlobal;
+          w.u8(0x23);
+          w.u32(g);
+          w.u8(0x10);
+          w.u32(value);
+          w.u8(0x24);
+          w.u32(g);
+          o = w.len;
           from = pos + (kind >> 4);
           break;
         }

@@ -15,6 +15,13 @@
  *   function and the `name` section are rewritten to match.
  * - One defined function (appended after the guest's) holding the slow
  *   path, and two function types (appended last to the type section).
+ * - Per self-recursive function that qualifies, a register copy (see
+ *   `register.ts`), appended after the slow path with its own type: the
+ *   original's calls to itself go to the copy, which takes the fuel as an
+ *   extra `i64` parameter and gives it back as an extra result, so that
+ *   checks along the recursion are register arithmetic instead of a store
+ *   and a load per call. Both count the same; the counter is written before
+ *   anything in the copy that can trap or call, so fuel stays exact.
  * - Sometimes a few empty functions, appended last and never called: checks
  *   push small bodies past the 50 bytes under which V8 counts a body as
  *   small, and V8 gives a module with fewer small bodies less inlining
@@ -495,6 +502,8 @@ class ModuleRewriter {
    * section start and end; for adding the padding functions later.
    */
   #functionSection: [number, number, number] | undefined;
+  /** The same for the type section, for the register copies' types. */
+  #typeSection: [number, number, number] | undefined;
 
   readonly #resumable: boolean;
   readonly #initialFuel: bigint;
@@ -646,6 +655,7 @@ class ModuleRewriter {
     switch (id) {
       case 1:
         info.readTypes(r);
+        this.#typeSection = [this.#parts.length, sectionStart, r.end];
         return this.#appendToVector(1, r, sectionStart, (w) => {
           w.bytes(this.#resumable ? SLOW_TYPE : TRAP_TYPE);
           w.bytes(IMPORT_TYPE);
@@ -825,6 +835,7 @@ class ModuleRewriter {
       fuelGlobal: this.#fuelGlobal,
       slowFunction: this.#slowFunction,
       resumable: this.#resumable,
+      registerCopies: this.#typeSection !== undefined,
     }, r.end - r.pos);
     let bodiesSize = 0;
     let smallBefore = 0;
@@ -853,15 +864,40 @@ class ModuleRewriter {
       if (sized <= SMALL_FUNCTION) smallAfter++;
       r.pos = start + size;
     }
-    const pads = paddingFunctions(count, smallBefore, count + 1, smallAfter);
-    if (pads > 0) this.#padFunctionSection(pads);
+    const copies = rewriter.copies;
+    let copiesSize = 0;
+    for (const copy of copies) {
+      copiesSize += copy.bytes.length;
+      if (copy.bytes.length <= SMALL_FUNCTION) smallAfter++;
+    }
+    const pads = paddingFunctions(
+      count,
+      smallBefore,
+      count + 1 + copies.length,
+      smallAfter,
+    );
+    if (copies.length > 0) {
+      this.#replanVector(this.#typeSection!, 1, (w) => {
+        w.bytes(this.#resumable ? SLOW_TYPE : TRAP_TYPE);
+        w.bytes(IMPORT_TYPE);
+        for (const copy of copies) w.bytes(copy.type);
+      }, 2 + copies.length);
+    }
+    if (copies.length + pads > 0) {
+      const firstCopyType = this.#importType + 1;
+      this.#replanVector(this.#functionSection!, 3, (w) => {
+        w.u32(this.#slowType);
+        for (let i = 0; i < copies.length; i++) w.u32(firstCopyType + i);
+        for (let i = 0; i < pads; i++) w.u32(this.#slowType);
+      }, 1 + copies.length + pads);
+    }
     const slowBody = this.#slowBody();
     const header = new Writer(16);
     this.#codeHeaderPart = this.#parts.length;
-    const total = count + 1 + pads;
+    const total = count + 1 + copies.length + pads;
     header.u8(10);
     header.u32(
-      u32Size(total) + bodiesSize + slowBody.length +
+      u32Size(total) + bodiesSize + slowBody.length + copiesSize +
         pads * PAD_BODY.length,
     );
     header.u32(total);
@@ -869,27 +905,31 @@ class ModuleRewriter {
     this.#parts.push(rewriter);
     this.#size += bodiesSize;
     this.#add(slowBody);
+    for (const copy of copies) this.#add(copy.bytes);
     for (let i = 0; i < pads; i++) this.#add(PAD_BODY);
   }
 
   /**
-   * Rewrites the function section, already planned, to declare `pads` more
-   * functions of the slow path's type (which has no results, so an empty
-   * body fits it).
+   * Plans again a vector section planned earlier (its header and content
+   * parts), with `added` entries written by `append` after the input's.
    */
-  #padFunctionSection(pads: number): void {
-    const [part, sectionStart, end] = this.#functionSection!;
+  #replanVector(
+    [part, sectionStart, end]: [number, number, number],
+    id: number,
+    append: (w: Writer) => void,
+    added: number,
+  ): void {
     const old = this.#parts.splice(part, 2) as Uint8Array[];
     this.#size -= old[0]!.length + old[1]!.length;
     const head = new Reader(this.#bytes, sectionStart + 1, end);
     head.u32();
     const count = head.u32();
-    const content = new Writer(end - head.pos + 5 * (pads + 2));
-    content.u32(count + 1 + pads);
+    const content = new Writer(end - head.pos + 64);
+    content.u32(count + added);
     content.copy(this.#bytes, head.pos, end);
-    for (let i = 0; i <= pads; i++) content.u32(this.#slowType);
+    append(content);
     const header = new Writer(6);
-    header.u8(3);
+    header.u8(id);
     header.u32(content.len);
     const parts = [header.finish(), content.finish()];
     this.#parts.splice(part, 0, ...parts);

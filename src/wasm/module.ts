@@ -44,6 +44,11 @@ export class ModuleInfo {
   typeCount = 0;
   /** Per type: the number of parameters of a function type, else -1. */
   typeParams: Int32Array = new Int32Array(0);
+  /**
+   * Per type: where a plain function type (`0x60`, outside any recursion
+   * group and without `sub`) starts in the module, else -1.
+   */
+  typeOffsets: Int32Array = new Int32Array(0);
   /** How many functions are imported. */
   importedFunctions = 0;
   /** How many functions are defined. */
@@ -156,13 +161,18 @@ export class ModuleInfo {
   readTypes(r: Reader): void {
     const groups = r.count("type", 2);
     const params: number[] = [];
+    const offsets: number[] = [];
     for (let g = 0; g < groups; g++) {
       if (r.peek("type") === 0x4e) {
         r.pos++;
         const n = r.count("recursion group", 2);
         const limit = params.length + n;
-        for (let i = 0; i < n; i++) params.push(readSubType(r, limit));
+        for (let i = 0; i < n; i++) {
+          offsets.push(-1);
+          params.push(readSubType(r, limit));
+        }
       } else {
+        offsets.push(r.peek("type") === 0x60 ? r.pos : -1);
         params.push(readSubType(r, params.length + 1));
       }
       if (params.length > LIMITS.types - 2) {
@@ -171,6 +181,7 @@ export class ModuleInfo {
     }
     this.typeCount = params.length;
     this.typeParams = Int32Array.from(params);
+    this.typeOffsets = Int32Array.from(offsets);
   }
 
   /**

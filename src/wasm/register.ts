@@ -1,0 +1,306 @@
+/**
+ * Register copies of self-recursive functions: the fuel travels as an extra
+ * parameter and an extra result instead of through the counter global.
+ *
+ * A global lives in memory, so a check at every function entry chains each
+ * call's fuel through a store and a load: on a naive recursive `fib`, V8
+ * spends about as long on that chain as on the work. In the copy, a check
+ * is register arithmetic. The counter is still written where it must be
+ * right: before any operator that can trap (the host then reads what was
+ * spent, exactly), before every call (a callee may overflow the stack or
+ * read the counter), and on the way out, where the caller takes the fuel
+ * back. The checks sit where the function's own checks sit and cost the
+ * same, so both copies count alike.
+ *
+ * Only direct recursion goes through the copy: the original's calls to
+ * itself call the copy instead. A body qualifies when it uses only the
+ * operators below (numeric, local, global, memory access, plain control,
+ * direct calls to defined functions) and does not branch to its own label
+ * conditionally.
+ *
+ * @module
+ */
+
+import { decoded, readU32, readU64, skipSigned } from "./reader.ts";
+import { Writer } from "./writer.ts";
+
+/** The most parameters or results V8 allows a function type. */
+const MAX_ARITY = 1000;
+
+/**
+ * The type of a register copy, `(params…, i64) -> (results…, i64)`, built
+ * from a plain function type at `offset`; `undefined` if too wide.
+ *
+ * @param bytes The module.
+ * @param offset Where the `0x60` of the function type is.
+ * @param skipValType Skips one value type at a position, returning the next.
+ */
+export function registerType(
+  bytes: Uint8Array,
+  offset: number,
+  skipValType: (at: number) => number,
+): Uint8Array | undefined {
+  let p = offset + 1;
+  p = readU32(bytes, p, bytes.length);
+  const params = decoded;
+  const paramsStart = p;
+  for (let i = 0; i < params; i++) p = skipValType(p);
+  const paramsEnd = p;
+  p = readU32(bytes, p, bytes.length);
+  const results = decoded;
+  const resultsStart = p;
+  for (let i = 0; i < results; i++) p = skipValType(p);
+  if (params + 1 > MAX_ARITY || results + 1 > MAX_ARITY) return undefined;
+  const w = new Writer(p - offset + 16);
+  w.u8(0x60);
+  w.u32(params + 1);
+  w.copy(bytes, paramsStart, paramsEnd);
+  w.u8(0x7e);
+  w.u32(results + 1);
+  w.copy(bytes, resultsStart, p);
+  w.u8(0x7e);
+  return w.finish();
+}
+
+/** What a register copy refers to, and the body it copies. */
+export interface RegisterBody {
+  /** The input module. */
+  bytes: Uint8Array;
+  /** The body's first byte (its local declarations). */
+  start: number;
+  /** The body's first operator. */
+  codeStart: number;
+  /** One past the body's final `end`. */
+  end: number;
+  /** The function's parameter count: the fuel becomes local `params`. */
+  params: number;
+  /** The function's original index. */
+  functionIndex: number;
+  /** The copy's own index. */
+  copyIndex: number;
+  /** How many functions are imported (they cannot be called from a copy). */
+  importedFunctions: number;
+  /** Per memory: whether it is 64-bit. */
+  memoryIs64: boolean[];
+  /** The fuel counter global. */
+  fuelGlobal: number;
+  /** The slow path: `(counter, cost)` if resumable, else `()`. */
+  slowFunction: number;
+  /** Whether a failed check asks the host for more. */
+  resumable: boolean;
+  /** Checks by input position and cost, in order. */
+  checks: number[];
+}
+
+/**
+ * Operators that cannot trap and call nothing: no spill needed before them.
+ * 1 = pure, 2 = traps (division, remainder, truncation), 0 = not in a copy.
+ */
+const SINGLE = new Uint8Array(256);
+for (const op of [0x01, 0x1a, 0x1b, 0x20, 0x21, 0x22, 0x23, 0x24]) {
+  SINGLE[op] = 1;
+}
+for (let op = 0x41; op <= 0xc4; op++) SINGLE[op] = 1;
+for (
+  const op of [
+    0x6d,
+    0x6e,
+    0x6f,
+    0x70, // i32 div and rem
+    0x7f,
+    0x80,
+    0x81,
+    0x82, // i64 div and rem
+    0xa8,
+    0xa9,
+    0xaa,
+    0xab, // i32.trunc_f32/f64
+    0xae,
+    0xaf,
+    0xb0,
+    0xb1, // i64.trunc_f32/f64
+  ]
+) SINGLE[op] = 2;
+for (let op = 0x28; op <= 0x3e; op++) SINGLE[op] = 2; // loads and stores
+
+/**
+ * Writes the register copy of one body, with its size prefix, or returns
+ * `undefined` if the body uses something a copy does not handle.
+ */
+export function registerBody(body: RegisterBody): Uint8Array | undefined {
+  const { bytes, end, params, checks, fuelGlobal: g } = body;
+  const fuel = params;
+  const w = new Writer(2 * (end - body.start) + 64);
+  w.copy(bytes, body.start, body.codeStart);
+  const op1 = (code: number, index: number) => {
+    w.u8(code);
+    w.u32(index);
+  };
+  const spill = () => {
+    op1(0x20, fuel);
+    op1(0x24, g);
+  };
+  const check = (cost: number) => {
+    op1(0x20, fuel);
+    w.u8(0x42);
+    w.s64(cost);
+    w.u8(0x7d); // i64.sub
+    op1(0x22, fuel);
+    w.u8(0x42); // i64.const 0
+    w.u8(0x00);
+    w.u8(0x53); // i64.lt_s
+    w.u8(0x04); // if
+    w.u8(0x40);
+    if (body.resumable) {
+      // The slow path reads the counter, as after a plain check.
+      spill();
+      op1(0x20, fuel);
+      w.u8(0x42);
+      w.s64(cost);
+      op1(0x10, body.slowFunction);
+      op1(0x23, g);
+      op1(0x21, fuel);
+    } else {
+      // The trap folds what the guest had before this check.
+      op1(0x20, fuel);
+      w.u8(0x42);
+      w.s64(cost);
+      w.u8(0x7c); // i64.add
+      op1(0x24, g);
+      op1(0x10, body.slowFunction);
+    }
+    w.u8(0x0b);
+  };
+
+  let nextCheck = 0;
+  let depth = 1;
+  // Whether the counter holds the fuel local's value on this straight path.
+  let spilled = false;
+  let p = body.codeStart;
+  while (p < end) {
+    while (nextCheck < checks.length && checks[nextCheck] === p) {
+      check(checks[nextCheck + 1]!);
+      nextCheck += 2;
+      spilled = false;
+    }
+    const at = p;
+    const op = bytes[p++]!;
+    const kind = SINGLE[op]!;
+    if (kind !== 0) {
+      if (kind === 2 && !spilled) {
+        spill();
+        spilled = true;
+      }
+      if (op >= 0x20 && op <= 0x24) {
+        p = readU32(bytes, p, end);
+        const index = decoded;
+        w.u8(op);
+        w.u32(op <= 0x22 && index >= fuel ? index + 1 : index);
+        continue;
+      }
+      if (op >= 0x28 && op <= 0x3e) {
+        p = readU32(bytes, p, end);
+        let memory = 0;
+        if (decoded & 0x40) {
+          p = readU32(bytes, p, end);
+          memory = decoded;
+        }
+        p = body.memoryIs64[memory]
+          ? readU64(bytes, p, end)
+          : readU32(bytes, p, end);
+      } else if (op === 0x41) p = skipSigned(bytes, p, end, 32);
+      else if (op === 0x42) p = skipSigned(bytes, p, end, 64);
+      else if (op === 0x43) p += 4;
+      else if (op === 0x44) p += 8;
+      w.copy(bytes, at, p);
+      continue;
+    }
+    switch (op) {
+      case 0x00: // unreachable
+        if (!spilled) spill();
+        w.u8(op);
+        spilled = true;
+        continue;
+      case 0x02: // block
+      case 0x03: // loop
+      case 0x04: { // if
+        const b = bytes[p]!;
+        if (b === 0x40 || (b >= 0x7b && b <= 0x7f)) p++;
+        else p = skipSigned(bytes, p, end, 33);
+        depth++;
+        w.copy(bytes, at, p);
+        spilled = false;
+        continue;
+      }
+      case 0x05: // else
+        w.u8(op);
+        spilled = false;
+        continue;
+      case 0x0b: // end
+        depth--;
+        if (depth === 0) {
+          if (p !== end) return undefined;
+          op1(0x20, fuel);
+        }
+        w.u8(op);
+        spilled = false;
+        continue;
+      case 0x0c: // br
+      case 0x0d: { // br_if
+        p = readU32(bytes, p, end);
+        if (decoded === depth - 1) {
+          if (op === 0x0d) return undefined;
+          op1(0x20, fuel);
+        }
+        w.copy(bytes, at, p);
+        spilled = false;
+        continue;
+      }
+      case 0x0e: { // br_table
+        p = readU32(bytes, p, end);
+        const n = decoded;
+        for (let i = 0; i <= n; i++) {
+          p = readU32(bytes, p, end);
+          if (decoded === depth - 1) return undefined;
+        }
+        w.copy(bytes, at, p);
+        continue;
+      }
+      case 0x0f: // return
+        op1(0x20, fuel);
+        w.u8(op);
+        continue;
+      case 0x10: { // call
+        p = readU32(bytes, p, end);
+        const callee = decoded;
+        if (callee < body.importedFunctions) return undefined;
+        if (!spilled) spill();
+        if (callee === body.functionIndex) {
+          op1(0x20, fuel);
+          op1(0x10, body.copyIndex);
+          op1(0x21, fuel);
+          spilled = false;
+        } else {
+          op1(0x10, callee + 1);
+          op1(0x23, g);
+          op1(0x21, fuel);
+          spilled = true;
+        }
+        continue;
+      }
+      case 0xfc: { // saturating truncations only
+        p = readU32(bytes, p, end);
+        if (decoded > 7) return undefined;
+        w.copy(bytes, at, p);
+        continue;
+      }
+      default:
+        return undefined;
+    }
+  }
+  if (nextCheck !== checks.length) return undefined;
+  const sized = new Writer(w.len + 5);
+  sized.u32(w.len);
+  sized.copy(w.buf, 0, w.len);
+  return sized.finish();
+}
