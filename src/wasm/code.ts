@@ -256,6 +256,8 @@ export class CodeRewriter {
   #selfCalls: number[] = [];
   /** Register copies made so far. */
   readonly #copies: RegisterCopy[] = [];
+  /** Their hints, laid out like `#hints`. */
+  readonly #copyHints: number[] = [];
 
   /**
    * @param bytes The input module.
@@ -901,7 +903,7 @@ export class CodeRewriter {
       at += EDIT_SIZE;
     }
     const copyIndex = this.#targets.slowFunction + 1 + this.#copies.length;
-    const bytes = registerBody({
+    const made = registerBody({
       bytes: this.#bytes,
       start,
       codeStart,
@@ -916,8 +918,9 @@ export class CodeRewriter {
       resumable: this.#targets.resumable,
       checks,
     });
-    if (bytes === undefined) return 0;
-    this.#copies.push({ type, bytes });
+    if (made === undefined) return 0;
+    this.#copies.push({ type, bytes: made.bytes });
+    this.#copyHints.push(copyIndex, made.hints.length, ...made.hints);
     // `global.get $fuel; call $copy; global.set $fuel` for `call $self`.
     const bracket = 2 * (1 + u32Size(this.#targets.fuelGlobal)) + 1 +
       u32Size(copyIndex);
@@ -1098,7 +1101,8 @@ export class CodeRewriter {
    * times slower than the plain loop, and 1.04 times with the hints.
    */
   branchHints(): Uint8Array | undefined {
-    const hints = this.#hints;
+    // Copies come after every other function, as the section's order wants.
+    const hints = this.#hints.concat(this.#copyHints);
     if (hints.length === 0) return undefined;
     const content = new Writer(hints.length * 4 + 64);
     content.name("metadata.code.branch_hint");

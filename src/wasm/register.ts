@@ -124,11 +124,16 @@ for (
 for (let op = 0x28; op <= 0x3e; op++) SINGLE[op] = 2; // loads and stores
 
 /**
- * Writes the register copy of one body, with its size prefix, or returns
- * `undefined` if the body uses something a copy does not handle.
+ * Writes the register copy of one body, with its size prefix, and where
+ * its checks' `if`s are; `undefined` if the body uses something a copy
+ * does not handle.
  */
-export function registerBody(body: RegisterBody): Uint8Array | undefined {
+export function registerBody(
+  body: RegisterBody,
+): { bytes: Uint8Array; hints: number[] } | undefined {
   const { bytes, end, params, checks, fuelGlobal: g } = body;
+  // Where each check's `if` is, from the body's start, for branch hints.
+  const hints: number[] = [];
   const fuel = params;
   const w = new Writer(2 * (end - body.start) + 64);
   w.copy(bytes, body.start, body.codeStart);
@@ -149,6 +154,7 @@ export function registerBody(body: RegisterBody): Uint8Array | undefined {
     w.u8(0x42); // i64.const 0
     w.u8(0x00);
     w.u8(0x53); // i64.lt_s
+    hints.push(w.len);
     w.u8(0x04); // if
     w.u8(0x40);
     if (body.resumable) {
@@ -302,5 +308,5 @@ export function registerBody(body: RegisterBody): Uint8Array | undefined {
   const sized = new Writer(w.len + 5);
   sized.u32(w.len);
   sized.copy(w.buf, 0, w.len);
-  return sized.finish();
+  return { bytes: sized.finish(), hints };
 }
