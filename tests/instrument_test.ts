@@ -57,6 +57,16 @@ async function wat(source: string): Promise<Bytes> {
   }
 }
 
+/** Disassembles a module to text, with wabt. */
+async function disassemble(bytes: Bytes): Promise<string> {
+  const module = (await wabt()).readWasm(bytes, FEATURES);
+  try {
+    return module.toText({});
+  } finally {
+    module.destroy();
+  }
+}
+
 /** Assembles WAT with binaryen, for what wabt cannot parse (GC, call_ref). */
 async function watBinaryen(source: string): Promise<Bytes> {
   const binaryen = (await import("binaryen")).default;
@@ -313,18 +323,17 @@ function recursive(self: boolean): string {
     ${self ? "" : body("$g", "$f")})`;
 }
 
-Deno.test("instrument() counts a self-recursive function like its mutual twin", async () => {
-  const self = await wat(recursive(true));
-  const twin = await wat(recursive(false));
-  const cases: Array<[number, number]> = [
-    [0, 3],
-    [1, 2],
-    [6, 4],
-    [9, 5],
-    [20, 2], // traps on the load at depth 16
-    [3, 7], // traps on the division at once
-  ];
-  // Trapping checks: every budget up to the whole cost ends alike.
+/**
+ * Asserts that a module whose `f` recurses directly (so it gets a register
+ * copy) counts like its twin (which does not): for every case, every budget
+ * up to the whole cost ends alike with trapping checks, and resumable checks
+ * make the same requests.
+ */
+async function assertCountsLikeTwin(
+  self: Bytes,
+  twin: Bytes,
+  cases: Array<[number, number]>,
+): Promise<void> {
   for (const [n, k] of cases) {
     let budget = 0n;
     for (;; budget += 3n) {
@@ -351,7 +360,6 @@ Deno.test("instrument() counts a self-recursive function like its mutual twin", 
     }
     assert.ok(budget > 0n);
   }
-  // Resumable checks: the same requests for fuel, the same total.
   for (const [n, k] of cases) {
     const runs = await Promise.all(
       [self, twin].map(async (bytes) => {
@@ -367,6 +375,71 @@ Deno.test("instrument() counts a self-recursive function like its mutual twin", 
     );
     assert.deepEqual(runs[0], runs[1], `f(${n}, ${k}) resumable`);
   }
+}
+
+Deno.test("instrument() counts a self-recursive function like its mutual twin", async () => {
+  await assertCountsLikeTwin(
+    await wat(recursive(true)),
+    await wat(recursive(false)),
+    [
+      [0, 3],
+      [1, 2],
+      [6, 4],
+      [9, 5],
+      [20, 2], // traps on the load at depth 16
+      [3, 7], // traps on the division at once
+    ],
+  );
+});
+
+/**
+ * A function that calls itself twice, so its copy inlines it twice and
+ * runs the inlined body more than once per frame; its locals of every
+ * number type must start at zero each time.
+ */
+function branching(self: boolean): string {
+  const body = (name: string, callee: string) => `
+    (func ${name} (param $n i32) (param $k i32) (result i32)
+      (local $i i32) (local $a i64) (local $b f32) (local $c f64)
+      (global.set $depth (i32.add (global.get $depth) (i32.const 1)))
+      (loop $again
+        (local.set $a (i64.add (local.get $a) (i64.extend_i32_u (local.get $k))))
+        (local.set $b (f32.add (local.get $b) (f32.const 0.5)))
+        (local.set $c (f64.add (local.get $c) (f64.const 0.25)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $again (i32.lt_u (local.get $i) (i32.const 3))))
+      (local.set $i (i32.add (i32.wrap_i64 (local.get $a))
+        (i32.add (i32.trunc_f32_u (local.get $b)) (i32.trunc_f64_u (local.get $c)))))
+      (if (result i32) (i32.lt_u (local.get $n) (i32.const 2))
+        (then (local.get $i))
+        (else
+          (i32.add (local.get $i)
+            (i32.add
+              (call ${callee} (i32.sub (local.get $n) (i32.const 1)) (local.get $k))
+              (call ${callee} (i32.sub (local.get $n) (i32.const 2))
+                (i32.add (local.get $k) (i32.const 1))))))))`;
+  return `(module
+    (global $depth (export "depth") (mut i32) (i32.const 0))
+    ${body('$f (export "f")', self ? "$f" : "$g")}
+    ${self ? "" : body("$g", "$f")})`;
+}
+
+Deno.test("instrument() counts a function inlined into its own copy like its twin", async () => {
+  const self = await wat(branching(true));
+  const twin = await wat(branching(false));
+  const plain = new WebAssembly.Instance(new WebAssembly.Module(self)).exports;
+  const m = await meter(self);
+  for (const [n, k] of [[0, 1], [5, 2], [12, 3]]) {
+    assert.equal((m.exports.f as Fn)(n, k), (plain.f as Fn)(n, k));
+  }
+  // Both calls were inlined, each as a block typed like the function.
+  const text = await disassemble(instrument(self).bytes as Bytes);
+  assert.equal(
+    text.match(/ block \(param i32 i32\) \(result i32\)/g)?.length,
+    2,
+    text,
+  );
+  await assertCountsLikeTwin(self, twin, [[0, 1], [1, 2], [4, 3], [7, 1]]);
 });
 
 Deno.test("instrument() counts every frame of a recursion that overflows the stack", async () => {

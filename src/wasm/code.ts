@@ -883,13 +883,13 @@ export class CodeRewriter {
     const typeOffset = info.typeOffsets[typeIndex]!;
     if (typeOffset < 0) return 0;
     const r = this.#reader;
-    const type = registerType(this.#bytes, typeOffset, (at) => {
+    const signature = registerType(this.#bytes, typeOffset, (at) => {
       r.pos = at;
       r.end = this.#bytes.length;
       readValType(r, info.typeCount);
       return r.pos;
     });
-    if (type === undefined) return 0;
+    if (signature === undefined) return 0;
     const edits = this.#edits;
     const checks: number[] = [];
     for (let at = editsFrom * EDIT_SIZE; at < this.#editCount * EDIT_SIZE;) {
@@ -917,9 +917,12 @@ export class CodeRewriter {
       slowFunction: this.#targets.slowFunction,
       resumable: this.#targets.resumable,
       checks,
+      typeIndex,
+      paramTypes: signature.paramTypes,
+      inlineSites: this.#selfCalls.length,
     });
     if (made === undefined) return 0;
-    this.#copies.push({ type, bytes: made.bytes });
+    this.#copies.push({ type: signature.type, bytes: made.bytes });
     this.#copyHints.push(copyIndex, made.hints.length, ...made.hints);
     // `global.get $fuel; call $copy; global.set $fuel` for `call $self`.
     const bracket = 2 * (1 + u32Size(this.#targets.fuelGlobal)) + 1 +

@@ -29,7 +29,8 @@ const MAX_ARITY = 1000;
 
 /**
  * The type of a register copy, `(params…, i64) -> (results…, i64)`, built
- * from a plain function type at `offset`; `undefined` if too wide.
+ * from a plain function type at `offset`, and each parameter's encoded
+ * type; `undefined` if too wide.
  *
  * @param bytes The module.
  * @param offset Where the `0x60` of the function type is.
@@ -39,12 +40,17 @@ export function registerType(
   bytes: Uint8Array,
   offset: number,
   skipValType: (at: number) => number,
-): Uint8Array | undefined {
+): { type: Uint8Array; paramTypes: Uint8Array[] } | undefined {
   let p = offset + 1;
   p = readU32(bytes, p, bytes.length);
   const params = decoded;
   const paramsStart = p;
-  for (let i = 0; i < params; i++) p = skipValType(p);
+  const paramTypes: Uint8Array[] = [];
+  for (let i = 0; i < params; i++) {
+    const at = p;
+    p = skipValType(p);
+    paramTypes.push(bytes.subarray(at, p));
+  }
   const paramsEnd = p;
   p = readU32(bytes, p, bytes.length);
   const results = decoded;
@@ -59,7 +65,7 @@ export function registerType(
   w.u32(results + 1);
   w.copy(bytes, resultsStart, p);
   w.u8(0x7e);
-  return w.finish();
+  return { type: w.finish(), paramTypes };
 }
 
 /** What a register copy refers to, and the body it copies. */
@@ -90,6 +96,12 @@ export interface RegisterBody {
   resumable: boolean;
   /** Checks by input position and cost, in order. */
   checks: number[];
+  /** The function's type index, which types the block an inlined body is. */
+  typeIndex: number;
+  /** Each parameter's encoded value type. */
+  paramTypes: Uint8Array[];
+  /** How many calls to itself the body makes (inlined if few and small). */
+  inlineSites: number;
 }
 
 /**
@@ -123,20 +135,88 @@ for (
 ) SINGLE[op] = 2;
 for (let op = 0x28; op <= 0x3e; op++) SINGLE[op] = 2; // loads and stores
 
+/** How large a body may be, in bytes of code, to be inlined into its copy. */
+const INLINE_MAX_CODE = 256;
+/** How many self-calls a body may make and still be inlined at each. */
+const INLINE_MAX_SITES = 4;
+/** How many declared locals an inlined body may reset on each entry. */
+const INLINE_MAX_LOCALS = 16;
+
+/** The zero of each number type, as the operator that pushes it. */
+const ZERO: Record<number, number[]> = {
+  0x7f: [0x41, 0x00],
+  0x7e: [0x42, 0x00],
+  0x7d: [0x43, 0, 0, 0, 0],
+  0x7c: [0x44, 0, 0, 0, 0, 0, 0, 0, 0],
+};
+
+/**
+ * The declared locals of a body as `[count, type]` pairs, if every one has a
+ * number type; `undefined` otherwise (an inlined body must zero them).
+ */
+function numberLocals(
+  bytes: Uint8Array,
+  start: number,
+  codeStart: number,
+): number[] | undefined {
+  let p = readU32(bytes, start, codeStart);
+  const groups = decoded;
+  const locals: number[] = [];
+  for (let i = 0; i < groups; i++) {
+    p = readU32(bytes, p, codeStart);
+    const count = decoded;
+    const type = bytes[p++]!;
+    if (ZERO[type] === undefined) return undefined;
+    locals.push(count, type);
+  }
+  return locals;
+}
+
 /**
  * Writes the register copy of one body, with its size prefix, and where
  * its checks' `if`s are; `undefined` if the body uses something a copy
  * does not handle.
+ *
+ * A small body is also inlined into the copy once at each of its calls to
+ * itself. Naive recursion like `fib` is as call-dense as code gets, and
+ * every real call needs the counter written first, since the callee's
+ * entry is where the stack can overflow; an inlined call has no entry, so
+ * half the frames need no write. The inlined body keeps its checks and
+ * costs, so counts do not change.
  */
 export function registerBody(
   body: RegisterBody,
 ): { bytes: Uint8Array; hints: number[] } | undefined {
-  const { bytes, end, params, checks, fuelGlobal: g } = body;
+  const { bytes, start, codeStart, end, params, checks, fuelGlobal: g } = body;
   // Where each check's `if` is, from the body's start, for branch hints.
   const hints: number[] = [];
   const fuel = params;
-  const w = new Writer(2 * (end - body.start) + 64);
-  w.copy(bytes, body.start, body.codeStart);
+  const w = new Writer(
+    (body.inlineSites + 1) * 2 * (end - start) + 64 * (params + 1),
+  );
+  const locals = body.inlineSites > 0 && body.inlineSites <= INLINE_MAX_SITES &&
+      end - codeStart <= INLINE_MAX_CODE
+    ? numberLocals(bytes, start, codeStart)
+    : undefined;
+  let declared = 0;
+  for (let i = 0; locals && i < locals.length; i += 2) declared += locals[i]!;
+  const inline = locals !== undefined && declared <= INLINE_MAX_LOCALS;
+  // The inlined body's locals follow the copy's own: its parameters, then
+  // its declared locals again.
+  const inlineBase = params + 1 + declared;
+  if (inline) {
+    const groupsStart = readU32(bytes, start, codeStart);
+    const groups = decoded;
+    w.u32(2 * groups + params);
+    w.copy(bytes, groupsStart, codeStart);
+    for (const type of body.paramTypes) {
+      w.u8(1);
+      w.bytes(type);
+    }
+    w.copy(bytes, groupsStart, codeStart);
+  } else {
+    w.copy(bytes, start, codeStart);
+  }
   const op1 = (code: number, index: number) => {
     w.u8(code);
     w.u32(index);
@@ -177,134 +257,167 @@ export function registerBody(
     }
     w.u8(0x0b);
   };
+  // Enters the inlined body: its arguments are the block's parameters.
+  const enterInline = () => {
+    w.u8(0x02); // block, typed as the function itself
+    w.s64(body.typeIndex);
+    for (let i = params - 1; i >= 0; i--) op1(0x21, inlineBase + i);
+    let index = inlineBase + params;
+    for (let i = 0; i < locals!.length; i += 2) {
+      for (let k = 0; k < locals![i]!; k++) {
+        for (const byte of ZERO[locals![i + 1]!]!) w.u8(byte);
+        op1(0x21, index++);
+      }
+    }
+  };
 
-  let nextCheck = 0;
-  let depth = 1;
-  // Whether the counter holds the fuel local's value on this straight path.
-  let spilled = false;
-  let p = body.codeStart;
-  while (p < end) {
-    while (nextCheck < checks.length && checks[nextCheck] === p) {
-      check(checks[nextCheck + 1]!);
-      nextCheck += 2;
-      spilled = false;
-    }
-    const at = p;
-    const op = bytes[p++]!;
-    const kind = SINGLE[op]!;
-    if (kind !== 0) {
-      if (kind === 2 && !spilled) {
-        spill();
-        spilled = true;
-      }
-      if (op >= 0x20 && op <= 0x24) {
-        p = readU32(bytes, p, end);
-        const index = decoded;
-        w.u8(op);
-        w.u32(op <= 0x22 && index >= fuel ? index + 1 : index);
-        continue;
-      }
-      if (op >= 0x28 && op <= 0x3e) {
-        p = readU32(bytes, p, end);
-        let memory = 0;
-        if (decoded & 0x40) {
-          p = readU32(bytes, p, end);
-          memory = decoded;
-        }
-        p = body.memoryIs64[memory]
-          ? readU64(bytes, p, end)
-          : readU32(bytes, p, end);
-      } else if (op === 0x41) p = skipSigned(bytes, p, end, 32);
-      else if (op === 0x42) p = skipSigned(bytes, p, end, 64);
-      else if (op === 0x43) p += 4;
-      else if (op === 0x44) p += 8;
-      w.copy(bytes, at, p);
-      continue;
-    }
-    switch (op) {
-      case 0x00: // unreachable
-        if (!spilled) spill();
-        w.u8(op);
-        spilled = true;
-        continue;
-      case 0x02: // block
-      case 0x03: // loop
-      case 0x04: { // if
-        const b = bytes[p]!;
-        if (b === 0x40 || (b >= 0x7b && b <= 0x7f)) p++;
-        else p = skipSigned(bytes, p, end, 33);
-        depth++;
-        w.copy(bytes, at, p);
+  /**
+   * Writes the body's code once: as the copy itself, or as the copy's
+   * inlined callee, whose fuel is the copy's own local and whose function
+   * label is the block around it.
+   */
+  const walk = (inlined: boolean): boolean => {
+    let nextCheck = 0;
+    let depth = 1;
+    // Whether the counter holds the fuel local's value on this straight
+    // path.
+    let spilled = false;
+    const local = (index: number) =>
+      inlined ? inlineBase + index : index >= fuel ? index + 1 : index;
+    let p = codeStart;
+    while (p < end) {
+      while (nextCheck < checks.length && checks[nextCheck] === p) {
+        check(checks[nextCheck + 1]!);
+        nextCheck += 2;
         spilled = false;
-        continue;
       }
-      case 0x05: // else
-        w.u8(op);
-        spilled = false;
-        continue;
-      case 0x0b: // end
-        depth--;
-        if (depth === 0) {
-          if (p !== end) return undefined;
-          op1(0x20, fuel);
-        }
-        w.u8(op);
-        spilled = false;
-        continue;
-      case 0x0c: // br
-      case 0x0d: { // br_if
-        p = readU32(bytes, p, end);
-        if (decoded === depth - 1) {
-          if (op === 0x0d) return undefined;
-          op1(0x20, fuel);
-        }
-        w.copy(bytes, at, p);
-        spilled = false;
-        continue;
-      }
-      case 0x0e: { // br_table
-        p = readU32(bytes, p, end);
-        const n = decoded;
-        for (let i = 0; i <= n; i++) {
-          p = readU32(bytes, p, end);
-          if (decoded === depth - 1) return undefined;
-        }
-        w.copy(bytes, at, p);
-        continue;
-      }
-      case 0x0f: // return
-        op1(0x20, fuel);
-        w.u8(op);
-        continue;
-      case 0x10: { // call
-        p = readU32(bytes, p, end);
-        const callee = decoded;
-        if (callee < body.importedFunctions) return undefined;
-        if (!spilled) spill();
-        if (callee === body.functionIndex) {
-          op1(0x20, fuel);
-          op1(0x10, body.copyIndex);
-          op1(0x21, fuel);
-          spilled = false;
-        } else {
-          op1(0x10, callee + 1);
-          op1(0x23, g);
-          op1(0x21, fuel);
+      const at = p;
+      const op = bytes[p++]!;
+      const kind = SINGLE[op]!;
+      if (kind !== 0) {
+        if (kind === 2 && !spilled) {
+          spill();
           spilled = true;
         }
-        continue;
-      }
-      case 0xfc: { // saturating truncations only
-        p = readU32(bytes, p, end);
-        if (decoded > 7) return undefined;
+        if (op >= 0x20 && op <= 0x24) {
+          p = readU32(bytes, p, end);
+          const index = decoded;
+          w.u8(op);
+          w.u32(op <= 0x22 ? local(index) : index);
+          continue;
+        }
+        if (op >= 0x28 && op <= 0x3e) {
+          p = readU32(bytes, p, end);
+          let memory = 0;
+          if (decoded & 0x40) {
+            p = readU32(bytes, p, end);
+            memory = decoded;
+          }
+          p = body.memoryIs64[memory]
+            ? readU64(bytes, p, end)
+            : readU32(bytes, p, end);
+        } else if (op === 0x41) p = skipSigned(bytes, p, end, 32);
+        else if (op === 0x42) p = skipSigned(bytes, p, end, 64);
+        else if (op === 0x43) p += 4;
+        else if (op === 0x44) p += 8;
         w.copy(bytes, at, p);
         continue;
       }
-      default:
-        return undefined;
+      switch (op) {
+        case 0x00: // unreachable
+          if (!spilled) spill();
+          w.u8(op);
+          spilled = true;
+          continue;
+        case 0x02: // block
+        case 0x03: // loop
+        case 0x04: { // if
+          const b = bytes[p]!;
+          if (b === 0x40 || (b >= 0x7b && b <= 0x7f)) p++;
+          else p = skipSigned(bytes, p, end, 33);
+          depth++;
+          w.copy(bytes, at, p);
+          spilled = false;
+          continue;
+        }
+        case 0x05: // else
+          w.u8(op);
+          spilled = false;
+          continue;
+        case 0x0b: // end
+          depth--;
+          if (depth === 0) {
+            if (p !== end) return false;
+            if (!inlined) op1(0x20, fuel);
+          }
+          w.u8(op);
+          spilled = false;
+          continue;
+        case 0x0c: // br
+        case 0x0d: { // br_if
+          p = readU32(bytes, p, end);
+          if (decoded === depth - 1) {
+            if (op === 0x0d) return false;
+            if (!inlined) op1(0x20, fuel);
+          }
+          w.copy(bytes, at, p);
+          spilled = false;
+          continue;
+        }
+        case 0x0e: { // br_table
+          p = readU32(bytes, p, end);
+          const n = decoded;
+          for (let i = 0; i <= n; i++) {
+            p = readU32(bytes, p, end);
+            if (decoded === depth - 1) return false;
+          }
+          w.copy(bytes, at, p);
+          continue;
+        }
+        case 0x0f: // return
+          if (inlined) op1(0x0c, depth - 1);
+          else {
+            op1(0x20, fuel);
+            w.u8(op);
+          }
+          continue;
+        case 0x10: { // call
+          p = readU32(bytes, p, end);
+          const callee = decoded;
+          if (callee < body.importedFunctions) return false;
+          if (callee === body.functionIndex && inline && !inlined) {
+            enterInline();
+            if (!walk(true)) return false;
+            spilled = false;
+            continue;
+          }
+          if (!spilled) spill();
+          if (callee === body.functionIndex) {
+            op1(0x20, fuel);
+            op1(0x10, body.copyIndex);
+            op1(0x21, fuel);
+            spilled = false;
+          } else {
+            op1(0x10, callee + 1);
+            op1(0x23, g);
+            op1(0x21, fuel);
+            spilled = true;
+          }
+          continue;
+        }
+        case 0xfc: { // saturating truncations only
+          p = readU32(bytes, p, end);
+          if (decoded > 7) return false;
+          w.copy(bytes, at, p);
+          continue;
+        }
+        default:
+          return false;
+      }
     }
-  }
-  if (nextCheck !== checks.length) return undefined;
+    return nextCheck === checks.length;
+  };
+  if (!walk(false)) return undefined;
   const sized = new Writer(w.len + 5);
   sized.u32(w.len);
   sized.copy(w.buf, 0, w.len);
