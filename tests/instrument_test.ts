@@ -442,6 +442,27 @@ Deno.test("instrument() counts a function inlined into its own copy like its twi
   await assertCountsLikeTwin(self, twin, [[0, 1], [1, 2], [4, 3], [7, 1]]);
 });
 
+Deno.test("instrument() copies a self-recursive body whose blocks have reference types", async () => {
+  // `(ref null $t)` and `(ref $t)` block types take two bytes each. (The
+  // branches keep binaryen from dropping the blocks.)
+  const bytes = await watBinaryen(`(module
+    (type $t (func (result i32)))
+    (func $seven (type $t) (i32.const 7))
+    (global $maybe (ref null $t) (ref.null $t))
+    (global $some (ref $t) (ref.func $seven))
+    (func $f (export "f") (param $n i32) (result i32)
+      (if (result i32) (local.get $n)
+        (then
+          (drop (block $a (result (ref null $t))
+            (br $a (global.get $maybe))))
+          (drop (block $b (result (ref $t)) (br $b (global.get $some))))
+          (i32.add (local.get $n)
+            (call $f (i32.sub (local.get $n) (i32.const 1)))))
+        (else (i32.const 1)))))`);
+  const m = await meter(bytes);
+  assert.equal((m.exports.f as Fn)(5), 16);
+});
+
 Deno.test("instrument() counts every frame of a recursion that overflows the stack", async () => {
   const bytes = await wat(`(module
     (global $depth (export "depth") (mut i32) (i32.const 0))

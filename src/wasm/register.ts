@@ -332,9 +332,10 @@ export function registerBody(
         case 0x02: // block
         case 0x03: // loop
         case 0x04: { // if
+          // A block type is one byte, a type index, or `(ref null? ht)`.
           const b = bytes[p]!;
-          if (b === 0x40 || (b >= 0x7b && b <= 0x7f)) p++;
-          else p = skipSigned(bytes, p, end, 33);
+          if (b === 0x63 || b === 0x64) p++;
+          p = skipSigned(bytes, p, end, 33);
           depth++;
           w.copy(bytes, at, p);
           spilled = false;
