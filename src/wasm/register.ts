@@ -16,7 +16,8 @@
  * itself call the copy instead. A body qualifies when it uses only the
  * operators below (numeric, local, global, memory access, plain control,
  * direct calls to defined functions) and does not branch to its own label
- * conditionally.
+ * conditionally. A small copy also inlines its own body once at each call
+ * to itself (see {@linkcode registerBody}).
  *
  * @module
  */
