@@ -165,7 +165,7 @@
  */
 
 import { InvalidModule, isEarlyExitError } from "../errors.ts";
-import { CodeRewriter, type CostModel } from "./code.ts";
+import { BRANCH_HINTS, CodeRewriter, type CostModel } from "./code.ts";
 import { resolveCosts } from "./costs.ts";
 import { ModuleInfo } from "./module.ts";
 import { rewriteNameSection } from "./names.ts";
@@ -456,27 +456,20 @@ function rejectInvalid(input: Uint8Array): never {
   throw new InvalidModule(`Invalid module: ${message}`, { offset });
 }
 
-const BRANCH_HINTS = "metadata.code.branch_hint";
-
-/**
- * Inserts a section before the byte at `at` (the code section, where the
- * engine expects branch hints), by one more copy of the output.
- */
-function withSectionAt(
-  bytes: Uint8Array<ArrayBuffer>,
-  at: number,
-  section: Uint8Array | undefined,
-): Uint8Array<ArrayBuffer> {
-  if (section === undefined || at < 0) return bytes;
-  const out = new Uint8Array(bytes.length + section.length);
-  out.set(bytes.subarray(0, at), 0);
-  out.set(section, at);
-  out.set(bytes.subarray(at), at + section.length);
-  return out;
+/** Room for the code's branch hints, written once the code is. */
+class HintsSlot {
+  constructor(readonly code: CodeRewriter, readonly size: number) {}
 }
 
-/** A piece of the output: bytes, a range of the input, or the code. */
-type Part = Uint8Array | { from: number; to: number } | CodeRewriter;
+/**
+ * A piece of the output: bytes, a range of the input, the code, or room
+ * for its branch hints (which the engine wants before the code).
+ */
+type Part =
+  | Uint8Array
+  | { from: number; to: number }
+  | CodeRewriter
+  | HintsSlot;
 
 /**
  * Walks the module's sections once, planning the output as a list of parts
@@ -494,8 +487,6 @@ class ModuleRewriter {
   #lastRank = 0;
   #done = new Set<number>();
   #deferredNames: Array<[number, number]> = [];
-  /** Which part is the code section's header, so hints can go before it. */
-  #codeHeaderPart = -1;
   #codeSeen = false;
   /**
    * Where the function section went: its first part, and the input's
@@ -623,16 +614,22 @@ class ModuleRewriter {
     for (const [start, end] of this.#deferredNames) this.#names(start, end);
 
     const w = new Writer(this.#size);
-    let codeStart = -1;
-    let code: CodeRewriter | undefined;
-    for (let i = 0; i < this.#parts.length; i++) {
-      const part = this.#parts[i]!;
-      if (i === this.#codeHeaderPart) codeStart = w.len;
+    let hints: HintsSlot | undefined;
+    let hintsAt = 0;
+    for (const part of this.#parts) {
       if (part instanceof Uint8Array) w.copy(part, 0, part.length);
-      else if (part instanceof CodeRewriter) {
-        part.emit(w);
-        code = part;
+      else if (part instanceof CodeRewriter) part.emit(w);
+      else if (part instanceof HintsSlot) {
+        hints = part;
+        hintsAt = w.len;
+        w.len += part.size;
       } else w.copy(bytes, part.from, part.to);
+    }
+    if (hints !== undefined) {
+      const end = w.len;
+      w.len = hintsAt;
+      hints.code.writeBranchHints(w);
+      w.len = end;
     }
     if (w.len !== this.#size) {
       throw new InvalidModule(
@@ -640,7 +637,7 @@ class ModuleRewriter {
       );
     }
     return {
-      bytes: withSectionAt(w.finish(), codeStart, code?.branchHints()),
+      bytes: w.finish(),
       importModule: this.#importModule,
       importName: IMPORT_NAME,
       fuelExport: this.#fuelExport,
@@ -892,8 +889,12 @@ class ModuleRewriter {
       }, 1 + copies.length + pads);
     }
     const slowBody = this.#slowBody();
+    const hintsSize = rewriter.branchHintsSize();
+    if (hintsSize > 0) {
+      this.#parts.push(new HintsSlot(rewriter, hintsSize));
+      this.#size += hintsSize;
+    }
     const header = new Writer(16);
-    this.#codeHeaderPart = this.#parts.length;
     const total = count + 1 + copies.length + pads;
     header.u8(10);
     header.u32(

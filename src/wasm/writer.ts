@@ -121,6 +121,26 @@ export class Writer {
   }
 
   /**
+   * Appends an unsigned LEB128 padded to exactly `width` bytes (LEB128
+   * allows continuation bytes that add nothing), so that a size can be known
+   * before the value is.
+   *
+   * @param value An integer below `2 ** (7 * width)`.
+   * @param width The number of bytes, 1 to 5.
+   */
+  u32Padded(value: number, width: number): void {
+    this.ensure(width);
+    const buf = this.buf;
+    let len = this.len;
+    for (let i = 1; i < width; i++) {
+      buf[len++] = (value & 0x7f) | 0x80;
+      value >>>= 7;
+    }
+    buf[len++] = value;
+    this.len = len;
+  }
+
+  /**
    * Appends a signed LEB128 of a non-negative integer up to 2^53.
    *
    * @param value The value.
