@@ -156,6 +156,24 @@ function hintsContentSize(plan: number[]): number {
   return size;
 }
 
+/** A check's parts for bodies with a given number of locals. */
+interface PreparedCheck {
+  /** From `i64.sub` to the cost's `i64.const` (or to the end). */
+  middle: Uint8Array;
+  /** Where the `if` is in `middle`. */
+  ifInMiddle: number;
+  /** The whole check, with room for its costs. */
+  template: Uint8Array;
+  /** `template` as little-endian words, for fast copying. */
+  words: Uint32Array;
+  /** Where the first cost goes in `template`. */
+  firstCostAt: number;
+  /** Where the second cost goes (the first, when there is one). */
+  secondCostAt: number;
+  /** The check's size without its costs. */
+  fixed: number;
+}
+
 /** Fields per edit: input position, kind (and flag or length), value. */
 const EDIT_SIZE = 3;
 
@@ -257,6 +275,7 @@ export class CodeRewriter {
   #catchTargets: Uint8Array = new Uint8Array(64);
   #dynamicCache: (Uint8Array | undefined)[] = [];
   #preparedFor = -1;
+  readonly #preparedChecks = new Map<number, PreparedCheck>();
   #checkFixed = 0;
   /** A reader for the less common immediates, reused across operators. */
   #reader: Reader;
@@ -962,6 +981,23 @@ export class CodeRewriter {
     this.#dynamicIfAt.length = 0;
     if (localCount === this.#preparedFor) return this.#checkFixed;
     this.#preparedFor = localCount;
+    // Bodies with the same number of locals share their check's parts.
+    let check = this.#preparedChecks.get(localCount);
+    if (check === undefined) {
+      check = this.#prepareCheck(localCount);
+      this.#preparedChecks.set(localCount, check);
+    }
+    this.#checkMiddle = check.middle;
+    this.#ifInMiddle = check.ifInMiddle;
+    this.#template = check.template;
+    this.#templateWords = check.words;
+    this.#firstCostAt = check.firstCostAt;
+    this.#secondCostAt = check.secondCostAt;
+    this.#checkFixed = check.fixed;
+    return check.fixed;
+  }
+
+  #prepareCheck(localCount: number): PreparedCheck {
     const f = uleb(localCount);
     const g = uleb(this.#targets.fuelGlobal);
     const middle = this.#targets.resumable
@@ -999,10 +1035,9 @@ export class CodeRewriter {
         0x24, // global.set $fuel
         ...g,
       ]);
-    this.#checkMiddle = middle;
     // Where the check's `if` sits in `middle`: after `i64.lt_s`, followed by
     // the empty block type. Its offset in the body goes in the branch hints.
-    this.#ifInMiddle = this.#targets.resumable
+    const ifInMiddle = this.#targets.resumable
       ? 1 + 1 + f.length + 1 + g.length + 1 + f.length + 2 + 1
       : 1 + 1 + f.length + 2 + 1;
     const prefix = this.#checkPrefix;
@@ -1011,23 +1046,28 @@ export class CodeRewriter {
     const slots = this.#costSlots;
     const template = new Uint8Array(fixed + slots);
     template.set(prefix, 0);
-    this.#firstCostAt = prefix.length;
+    const firstCostAt = prefix.length;
     template.set(middle, prefix.length + 1);
     // With one slot, the second write lands on the first: harmless.
-    this.#secondCostAt = slots === 2
+    const secondCostAt = slots === 2
       ? prefix.length + 1 + middle.length
-      : this.#firstCostAt;
+      : firstCostAt;
     template.set(suffix, prefix.length + 1 + middle.length + slots - 1);
-    this.#template = template;
     const words = new Uint32Array(template.length >> 2);
     for (let i = 0; i < words.length; i++) {
       const at = 4 * i;
       words[i] = template[at]! | template[at + 1]! << 8 |
         template[at + 2]! << 16 | template[at + 3]! << 24;
     }
-    this.#templateWords = words;
-    this.#checkFixed = fixed;
-    return fixed;
+    return {
+      middle,
+      ifInMiddle,
+      template,
+      words,
+      firstCostAt,
+      secondCostAt,
+      fixed,
+    };
   }
 
   /** The run-time charge before a bulk operator. */
