@@ -12,7 +12,14 @@ import {
 import { setImmediate } from "node:timers";
 import { ASYNC_SLICE_MS, FIRST_SLICE, SYNC_SLICE_MS } from "../src/deadline.ts";
 import { fuelWorkloads } from "./fuel.ts";
-import { formatNs, geomean, printTable } from "./harness.ts";
+import {
+  COMPILATIONS,
+  formatNs,
+  geomean,
+  median,
+  overCompilations,
+  printTable,
+} from "./harness.ts";
 import {
   type AsyncCall,
   type Call,
@@ -22,12 +29,6 @@ import {
 
 const RUNAWAY = new URL("../guest/runaway.wasm", import.meta.url);
 const COMPUTE = new URL("../guest/compute.wasm", import.meta.url);
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 /** The value below which `fraction` of the samples lie (nearest rank). */
 function percentile(values: number[], fraction: number): number {
@@ -206,37 +207,45 @@ async function benchDeadlineOverhead(): Promise<void> {
     async: [],
   };
   for (const workload of [...workloads, tiny]) {
-    const fueled = await loadGuest(workload.bytes, { fuel: Infinity });
-    const interruptible = await loadGuest(workload.bytes, {
-      fuel: Infinity,
-      interruptible: true,
-    });
-    const async = await loadGuest(workload.bytes, { async: true });
-    const fuelOnly = invoking(fueled);
-    const unwatched = invoking(interruptible);
-    const watched = invoking(interruptible, 1e9);
-    const yielding = invokingAsync(async);
-    const sync = (call: Call, guest: Guest) => () =>
-      workload.run(call, guest.instance.exports);
-    const cases = {
-      fuel: await checked(workload, "fuel only", sync(fuelOnly, fueled)),
-      interruptible: await checked(
+    const cases: Record<string, () => unknown> = {};
+    for (let i = 0; i < COMPILATIONS; i++) {
+      const fueled = await loadGuest(workload.bytes, { fuel: Infinity });
+      const interruptible = await loadGuest(workload.bytes, {
+        fuel: Infinity,
+        interruptible: true,
+      });
+      const async = await loadGuest(workload.bytes, { async: true });
+      const sync = (call: Call, guest: Guest) => () =>
+        workload.run(call, guest.instance.exports);
+      cases[`fuel ${i}`] = await checked(
+        workload,
+        "fuel only",
+        sync(invoking(fueled), fueled),
+      );
+      cases[`interruptible ${i}`] = await checked(
         workload,
         "interruptible",
-        sync(unwatched, interruptible),
-      ),
-      timeout: await checked(
+        sync(invoking(interruptible), interruptible),
+      );
+      cases[`timeout ${i}`] = await checked(
         workload,
         "with a timeout",
-        sync(watched, interruptible),
-      ),
-      async: await checked(
+        sync(invoking(interruptible, 1e9), interruptible),
+      );
+      const yielding = invokingAsync(async);
+      cases[`async ${i}`] = await checked(
         workload,
         "async",
         () => workload.runAsync(yielding, async.instance.exports),
-      ),
+      );
+    }
+    const measured = await compareAsync(cases, { rounds: 7, roundMs: 40 });
+    const times = {
+      fuel: overCompilations(measured, "fuel"),
+      interruptible: overCompilations(measured, "interruptible"),
+      timeout: overCompilations(measured, "timeout"),
+      async: overCompilations(measured, "async"),
     };
-    const times = await compareAsync(cases, { rounds: 9, roundMs: 100 });
     const code = times.interruptible / times.fuel;
     const deadline = times.timeout / times.fuel;
     const asyncRatio = times.async / times.timeout;
@@ -270,7 +279,7 @@ async function benchDeadlineOverhead(): Promise<void> {
     "\n## Deadline overhead over fuel-only metering (target: timeout/fuel geomean <= 1.03)\n",
   );
   console.log(
-    "Every side calls through guest.invoke / invokeAsync (hash cases: one call per 16 KiB chunk).",
+    `Every side calls through guest.invoke / invokeAsync (hash cases: one call per 16 KiB chunk), each the median over ${COMPILATIONS} compilations.`,
   );
   console.log(
     "fuel = loadGuest(bytes, { fuel: Infinity }) (traps when spent); interruptible = loadGuest(bytes, { fuel: Infinity, interruptible: true }),",

@@ -6,7 +6,14 @@
  */
 import metering from "wasm-metering";
 import { instrument, loadGuest } from "../mod.ts";
-import { compare, formatNs, geomean, median, printTable } from "./harness.ts";
+import {
+  compare,
+  COMPILATIONS,
+  formatNs,
+  geomean,
+  overCompilations,
+  printTable,
+} from "./harness.ts";
 import {
   checked,
   computeWorkloads,
@@ -62,15 +69,6 @@ function ratio(value: number): string {
   return value.toFixed(3);
 }
 
-/**
- * How many times each of early-exit's sides is compiled. V8 tiers a module
- * up in the background while it runs, and the code it ends up with differs
- * between compilations of the same bytes: ten compilations of the compute
- * guest in one process ran fib(30) in anything from 2.3 to 3.9 ms. One
- * compilation per side would make a ratio a draw of two such.
- */
-const COMPILATIONS = 5;
-
 /** The geometric mean and the worst case of named ratios, as table cells. */
 function summary(ratios: [string, number][]): { mean: string; worst: string } {
   if (ratios.length === 0) return { mean: "n/a", worst: "n/a" };
@@ -122,18 +120,8 @@ async function benchOverhead(workloads: Workload[]): Promise<void> {
     }
     const measured = compare(sides, { rounds: 7, roundMs: 60 });
     const times = {
-      unmetered: median(
-        Array.from(
-          { length: COMPILATIONS },
-          (_, i) => measured[`unmetered ${i}`]!,
-        ),
-      ),
-      metered: median(
-        Array.from(
-          { length: COMPILATIONS },
-          (_, i) => measured[`metered ${i}`]!,
-        ),
-      ),
+      unmetered: overCompilations(measured, "unmetered"),
+      metered: overCompilations(measured, "metered"),
       "wasm-metering": measured["wasm-metering"]!,
     };
     const ourRatio = times.metered / times.unmetered;

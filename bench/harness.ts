@@ -35,6 +35,28 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/**
+ * How many times each side of a comparison is compiled. V8 tiers a module
+ * up in the background while it runs, and the code it ends up with differs
+ * between compilations of the same bytes: ten compilations of the compute
+ * guest in one process ran fib(30) in anything from 2.3 to 3.9 ms. One
+ * compilation per side would make a ratio a draw of two such.
+ */
+export const COMPILATIONS = 5;
+
+/**
+ * A side's time over its compilations: the median of the cases named
+ * `${side} 0` to `${side} ${COMPILATIONS - 1}`.
+ */
+export function overCompilations(
+  times: Record<string, number>,
+  side: string,
+): number {
+  return median(
+    Array.from({ length: COMPILATIONS }, (_, i) => times[`${side} ${i}`]!),
+  );
+}
+
 /** The median time per call of each case, in nanoseconds. */
 export function compare(
   cases: Record<string, () => unknown>,
