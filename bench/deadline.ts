@@ -13,11 +13,11 @@ import { setImmediate } from "node:timers";
 import { ASYNC_SLICE_MS, FIRST_SLICE, SYNC_SLICE_MS } from "../src/deadline.ts";
 import { fuelWorkloads } from "./fuel.ts";
 import {
-  COMPILATIONS,
   formatNs,
   geomean,
+  INSTANCES,
   median,
-  overCompilations,
+  overInstances,
   printTable,
 } from "./harness.ts";
 import {
@@ -208,7 +208,7 @@ async function benchDeadlineOverhead(): Promise<void> {
   };
   for (const workload of [...workloads, tiny]) {
     const cases: Record<string, () => unknown> = {};
-    for (let i = 0; i < COMPILATIONS; i++) {
+    for (let i = 0; i < INSTANCES; i++) {
       const fueled = await loadGuest(workload.bytes, { fuel: Infinity });
       const interruptible = await loadGuest(workload.bytes, {
         fuel: Infinity,
@@ -241,10 +241,10 @@ async function benchDeadlineOverhead(): Promise<void> {
     }
     const measured = await compareAsync(cases, { rounds: 7, roundMs: 40 });
     const times = {
-      fuel: overCompilations(measured, "fuel"),
-      interruptible: overCompilations(measured, "interruptible"),
-      timeout: overCompilations(measured, "timeout"),
-      async: overCompilations(measured, "async"),
+      fuel: overInstances(measured, "fuel"),
+      interruptible: overInstances(measured, "interruptible"),
+      timeout: overInstances(measured, "timeout"),
+      async: overInstances(measured, "async"),
     };
     const code = times.interruptible / times.fuel;
     const deadline = times.timeout / times.fuel;
@@ -279,7 +279,7 @@ async function benchDeadlineOverhead(): Promise<void> {
     "\n## Deadline overhead over fuel-only metering (target: timeout/fuel geomean <= 1.03)\n",
   );
   console.log(
-    `Every side calls through guest.invoke / invokeAsync (hash cases: one call per 16 KiB chunk), each the median over ${COMPILATIONS} compilations.`,
+    `Every side calls through guest.invoke / invokeAsync (hash cases: one call per 16 KiB chunk), each the median over ${INSTANCES} instances.`,
   );
   console.log(
     "fuel = loadGuest(bytes, { fuel: Infinity }) (traps when spent); interruptible = loadGuest(bytes, { fuel: Infinity, interruptible: true }),",

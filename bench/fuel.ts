@@ -8,10 +8,10 @@ import metering from "wasm-metering";
 import { instrument, loadGuest } from "../mod.ts";
 import {
   compare,
-  COMPILATIONS,
   formatNs,
   geomean,
-  overCompilations,
+  INSTANCES,
+  overInstances,
   printTable,
 } from "./harness.ts";
 import {
@@ -91,7 +91,7 @@ async function benchOverhead(workloads: Workload[]): Promise<void> {
   const theirs: [string, number][] = [];
   for (const workload of workloads) {
     const sides: Record<string, () => unknown> = {};
-    for (let i = 0; i < COMPILATIONS; i++) {
+    for (let i = 0; i < INSTANCES; i++) {
       const plain = await loadGuest(workload.bytes);
       const fueled = await loadGuest(workload.bytes, { fuel: Infinity });
       sides[`unmetered ${i}`] = await checked(
@@ -120,8 +120,8 @@ async function benchOverhead(workloads: Workload[]): Promise<void> {
     }
     const measured = compare(sides, { rounds: 7, roundMs: 60 });
     const times = {
-      unmetered: overCompilations(measured, "unmetered"),
-      metered: overCompilations(measured, "metered"),
+      unmetered: overInstances(measured, "unmetered"),
+      metered: overInstances(measured, "metered"),
       "wasm-metering": measured["wasm-metering"]!,
     };
     const ourRatio = times.metered / times.unmetered;
@@ -151,7 +151,7 @@ async function benchOverhead(workloads: Workload[]): Promise<void> {
     "metered time / unmetered time; early-exit: loadGuest(bytes, { fuel: Infinity }) vs loadGuest(bytes),",
   );
   console.log(
-    `each the median over ${COMPILATIONS} separate compilations (V8's code for one module differs between compilations: fib(30) took 2.3 to 3.9 ms);`,
+    `each side the median over ${INSTANCES} instances timed in turn (the machine's speed shifts in phases: one instance ran fib(30) in 2.3 to 3.9 ms);`,
   );
   console.log(
     "wasm-metering: meterWASM(bytes, { meterType: 'i64' }) with a usegas that adds up; exports called directly.\n",

@@ -36,24 +36,26 @@ export function median(values: number[]): number {
 }
 
 /**
- * How many times each side of a comparison is compiled. V8 tiers a module
- * up in the background while it runs, and the code it ends up with differs
- * between compilations of the same bytes: ten compilations of the compute
- * guest in one process ran fib(30) in anything from 2.3 to 3.9 ms. One
- * compilation per side would make a ratio a draw of two such.
+ * How many instances each side of a comparison loads, each timed in every
+ * round. On a shared 2-core VM the machine's speed shifts in phases of tens
+ * of milliseconds: one instance of the plain compute guest, timed in
+ * consecutive batches, ran fib(30) in anything from 2.3 to 3.9 ms. With one
+ * sample per side and round, a ratio could be a draw of two phases; spread
+ * over several instances interleaved with the other side's, each side meets
+ * the same mix of them.
  */
-export const COMPILATIONS = 5;
+export const INSTANCES = 5;
 
 /**
- * A side's time over its compilations: the median of the cases named
- * `${side} 0` to `${side} ${COMPILATIONS - 1}`.
+ * A side's time over its instances: the median of the cases named
+ * `${side} 0` to `${side} ${INSTANCES - 1}`.
  */
-export function overCompilations(
+export function overInstances(
   times: Record<string, number>,
   side: string,
 ): number {
   return median(
-    Array.from({ length: COMPILATIONS }, (_, i) => times[`${side} ${i}`]!),
+    Array.from({ length: INSTANCES }, (_, i) => times[`${side} ${i}`]!),
   );
 }
 
