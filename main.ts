@@ -12,6 +12,7 @@ import {
   isEarlyExitError,
   loadGuest,
 } from "./mod.ts";
+import { OUTCOMES } from "./src/outcome.ts";
 
 const USAGE = `Usage: deno run --allow-read main.ts [options] [GUEST.wasm]
 
@@ -57,16 +58,6 @@ Exit status:
 
 Permissions: --allow-read for the guest file (--allow-read=guest is enough
 for the bundled guests); --allow-net=HOST for a guest given by http(s) URL.`;
-
-const OUTCOMES = [
-  "returned",
-  "interrupted",
-  "fuel_exhausted",
-  "timeout",
-  "trap",
-  "error",
-  "aborted",
-] as const;
 
 class UsageError extends Error {}
 

@@ -24,18 +24,16 @@
  * @module
  */
 
-export {
-  type AsyncCallOptions,
-  type CallOptions,
-  type CallOutcome,
-  type FuelUsage,
-  Guest,
-  type GuestOptions,
-  type HostControls,
-  loadGuest,
-  type OutcomeBase,
-  type RefuelRequest,
-} from "./src/guest.ts";
+export { Guest } from "./src/guest.ts";
+export { loadGuest } from "./src/load_guest.ts";
+export type {
+  AsyncCallOptions,
+  CallOptions,
+  GuestOptions,
+  HostControls,
+  RefuelRequest,
+} from "./src/guest_options.ts";
+export type { CallOutcome, FuelUsage, OutcomeBase } from "./src/outcome.ts";
 export type { InterruptOptions } from "./src/imports.ts";
 export { FuelMeter, type FuelMeterOptions } from "./src/fuel.ts";
 export { StopSignal } from "./src/stop_signal.ts";

@@ -10,7 +10,11 @@ import {
   loadGuest,
 } from "../mod.ts";
 import { setImmediate } from "node:timers";
-import { ASYNC_SLICE_MS, FIRST_SLICE, SYNC_SLICE_MS } from "../src/deadline.ts";
+import {
+  ASYNC_SLICE_MS,
+  FIRST_SLICE,
+  SYNC_SLICE_MS,
+} from "../src/call_watch.ts";
 import { fuelWorkloads } from "./fuel.ts";
 import {
   formatNs,

@@ -5,17 +5,35 @@
  * @module
  */
 
-import type { EarlyExitError, Interrupted } from "./errors.ts";
+import {
+  type EarlyExitError,
+  type Interrupted,
+  withoutStack,
+} from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
+
+/**
+ * Why the host stopped the guest. It makes the branded error, with the
+ * error class's own constructor, only once the call has unwound (see
+ * {@linkcode stopError}), so that the throw through the guest stays as
+ * cheap as throwing a prepared error.
+ */
+export type Stop = () => EarlyExitError;
+
+/**
+ * Makes the error of a stop: after the guest has unwound, without a stack.
+ *
+ * @param stop The recorded stop.
+ * @returns Its branded error.
+ */
+export function stopError(stop: Stop): EarlyExitError {
+  return withoutStack(stop);
+}
 
 /** The state of the call in progress, shared with the wrapped imports. */
 export interface CallState {
-  /**
-   * Set when the host stopped the guest; wins over whatever the call did.
-   * It makes the branded error only once the call has unwound, so that the
-   * throw through the guest stays as cheap as throwing a prepared error.
-   */
-  stop: (() => EarlyExitError) | undefined;
+  /** Set when the host stopped the guest; wins over whatever the call did. */
+  stop: Stop | undefined;
   /** The prepared error thrown through the guest to unwind it. */
   readonly unwind: Interrupted;
   /** The last value a host import threw, and which import threw it. */
@@ -46,11 +64,8 @@ export interface CallState {
  * Records why the guest must stop (the first reason wins) and unwinds it by
  * throwing the prepared error.
  */
-export function requestStop(
-  state: CallState,
-  error: () => EarlyExitError,
-): never {
-  recordStop(state, error);
+export function requestStop(state: CallState, stop: Stop): never {
+  recordStop(state, stop);
   throw state.unwind;
 }
 
@@ -58,10 +73,19 @@ export function requestStop(
  * Records why the guest must stop, without throwing. A metered guest then
  * traps at its next check, even if it catches whatever unwinds it.
  */
-export function recordStop(
-  state: CallState,
-  error: () => EarlyExitError,
-): void {
-  state.stop ??= error;
+export function recordStop(state: CallState, stop: Stop): void {
+  state.stop ??= stop;
   state.meter?.stop();
+}
+
+/**
+ * Takes the stop recorded in this call, if any, and makes its error.
+ *
+ * @param state The call's state; its stop is cleared.
+ * @returns The stop's error, or `undefined` when the host did not stop the guest.
+ */
+export function takeStop(state: CallState): EarlyExitError | undefined {
+  const stop = state.stop;
+  state.stop = undefined;
+  return stop === undefined ? undefined : stopError(stop);
 }

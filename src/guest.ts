@@ -27,140 +27,54 @@
  * @module
  */
 
-import {
-  Aborted,
-  DeadlineExceeded,
-  EarlyExitError,
-  ExportError,
-  FuelExhausted,
-  fuelExhaustedMessage,
-  GuestTrap,
-  HostImportError,
-  type InterruptDetails,
-  Interrupted,
-  interruptedBy,
-  isEarlyExitError,
-  unwoundError,
-} from "./errors.ts";
-import { type CallState, requestStop } from "./call_state.ts";
-import { CallWatch, FIRST_SLICE } from "./deadline.ts";
-import { FuelMeter, HAS_JSPI } from "./fuel.ts";
-import type { StopSignal } from "./stop_signal.ts";
-import {
-  buildImports,
-  describeImports,
-  type HostFunction,
-  type InterruptOptions,
-  toImportError,
-} from "./imports.ts";
-import { compileBytes, type GuestSource, loadModule } from "./load.ts";
+import { ExportError, FuelExhausted } from "./errors.ts";
+import { type CallState, stopError, takeStop } from "./call_state.ts";
+import { CallWatch, FIRST_SLICE } from "./call_watch.ts";
+import type { FuelMeter } from "./fuel.ts";
+import type {
+  AsyncCallOptions,
+  CallOptions,
+  GuestOptions,
+} from "./guest_options.ts";
+import type { HostFunction } from "./imports.ts";
+import { instantiate } from "./instantiate.ts";
+import { type CallOutcome, classifyThrown, stoppedOutcome } from "./outcome.ts";
 import {
   describeSignature,
   type FunctionSignature,
   type ImportDescriptor,
-  readSignatures,
 } from "./signatures.ts";
-import { toGuestTrap } from "./traps.ts";
-import type { CostTable } from "./wasm/instrument.ts";
 
-/** What a host import may use to stop the guest that called it. */
-export interface HostControls {
-  /**
-   * Stops the guest: records the stop and throws an {@linkcode Interrupted}
-   * error naming `importName`. Call it from inside a host import as
-   * `host.interrupt("quota.check", { reason: "over quota" })`.
-   */
-  interrupt(importName: string, details?: InterruptDetails): never;
+/** What a guest is made of; {@linkcode loadGuest} gathers it. */
+export interface GuestParts {
+  /** The compiled module (the metered one, for a metered guest). */
+  module: WebAssembly.Module;
+  /** A short name for where the guest came from. */
+  label: string;
+  /** The first instance of `module`. */
+  instance: WebAssembly.Instance;
+  /** The import object `instance` was made with. */
+  imports: WebAssembly.Imports;
+  /** The signatures of the exported functions, when the bytes were known. */
+  signatures: Map<string, FunctionSignature>;
+  /** The state its calls share with its imports and meter. */
+  state: CallState;
+  /** The imports the module needs. */
+  needed: ImportDescriptor[];
+  /** The options it was loaded with. */
+  options: GuestOptions;
 }
 
-/** Options for {@linkcode loadGuest}. */
-export interface GuestOptions {
-  /**
-   * The guest's imports, or a function that builds them given the controls
-   * a host import can use to stop the guest.
-   */
-  imports?:
-    | WebAssembly.Imports
-    | ((host: HostControls) => WebAssembly.Imports);
-  /**
-   * The runner's interrupt import, or `false` to supply none. By default it
-   * is `env.interrupt_execution`, and it is only added when the guest
-   * imports it.
-   */
-  interrupt?: InterruptOptions | false;
-  /**
-   * Meters the guest with this much fuel: its binary is rewritten to count
-   * its own work and it stops, with {@linkcode FuelExhausted}, when the
-   * budget is spent. `Infinity` meters without a limit (every stop then
-   * still ends in a trap the guest cannot catch). Needs the guest's bytes,
-   * not a compiled module.
-   */
-  fuel?: number;
-  /** The cost of each operator, for metering. See {@linkcode CostTable}. */
-  costs?: CostTable;
-  /**
-   * The default timeout of every call, in milliseconds; meters the guest
-   * (see {@linkcode CallOptions.timeout}).
-   */
-  timeout?: number;
-  /**
-   * Loads the guest for async calls ({@linkcode Guest.invokeAsync}), through
-   * JSPI; meters the guest. Host imports that are `async` functions, or
-   * are named in `asyncImports`, may then return promises.
-   */
-  async?: boolean;
-  /** Host imports, as `module.name`, that return promises (async guests only). */
-  asyncImports?: string[];
-  /** The guest's name in messages. Default: its path or URL. */
-  label?: string;
-  /**
-   * Whether calls may be given a `timeout`, and so hand the guest its fuel
-   * in slices it must ask the host for. Implied by `timeout` and `async`.
-   * Without it, a metered guest gets its whole budget at once and traps when
-   * it is spent, which V8 runs markedly faster in tight loops.
-   */
-  interruptible?: boolean;
-}
+let makeGuest: (parts: GuestParts) => Guest;
 
-/** Options for one call. */
-export interface CallOptions {
-  /** Sets the guest's fuel to this before the call (metered guests only). */
-  fuel?: number;
-  /**
-   * Stops the call after this many milliseconds, with
-   * {@linkcode DeadlineExceeded}. Overrides the guest's default timeout.
-   */
-  timeout?: number;
-  /**
-   * Stops the call, with {@linkcode Aborted}, when another thread sets it:
-   * the way to cancel a plain call, during which this thread runs nothing
-   * else. Needs a guest loaded with `interruptible` (or `timeout`, `async`).
-   */
-  stop?: StopSignal;
-}
-
-/** What a refuel hook learns when an async call runs out of fuel. */
-export interface RefuelRequest {
-  /** The fuel the next block needs beyond what is left. */
-  shortfall: number;
-  /** The fuel this call has consumed so far. */
-  consumed: number;
-}
-
-/** Options for one async call. */
-export interface AsyncCallOptions extends CallOptions {
-  /**
-   * Stops the call when aborted, with {@linkcode Aborted} (whose `cause` is
-   * `signal.reason`), or {@linkcode DeadlineExceeded} for a timed-out
-   * signal. It works even while the guest waits in an async host import.
-   */
-  signal?: AbortSignal;
-  /**
-   * Runs when the fuel runs out: return more fuel (or a promise of it) and
-   * the same call carries on where it stopped; return 0 to let it end with
-   * {@linkcode FuelExhausted}.
-   */
-  refuel?: (request: RefuelRequest) => number | Promise<number>;
+/**
+ * Makes a guest from its parts.
+ *
+ * @param parts What {@linkcode loadGuest} gathered.
+ * @returns The guest.
+ */
+export function assembleGuest(parts: GuestParts): Guest {
+  return makeGuest(parts);
 }
 
 /** The bookkeeping of one call. */
@@ -180,32 +94,6 @@ function makePromising(fn: HostFunction): PromisingFunction {
   }).promising;
   return promising(fn);
 }
-
-/** Fuel used by a call of a metered guest. */
-export interface FuelUsage {
-  /** Fuel the call consumed, however it ended. */
-  consumed: number;
-  /** Fuel left after the call. */
-  remaining: number;
-}
-
-/** What every outcome has. */
-export interface OutcomeBase {
-  /** The export that was called. */
-  export: string;
-  /** For a metered guest, the fuel the call used. */
-  fuel?: FuelUsage;
-}
-
-/** How a call ended. `error` is always a branded early-exit error. */
-export type CallOutcome =
-  | OutcomeBase & { outcome: "returned"; value: unknown }
-  | OutcomeBase & { outcome: "interrupted"; error: Interrupted }
-  | OutcomeBase & { outcome: "fuel_exhausted"; error: FuelExhausted }
-  | OutcomeBase & { outcome: "timeout"; error: DeadlineExceeded }
-  | OutcomeBase & { outcome: "aborted"; error: Aborted }
-  | OutcomeBase & { outcome: "trap"; error: GuestTrap }
-  | OutcomeBase & { outcome: "error"; error: HostImportError };
 
 const NO_ARGUMENTS: unknown[] = [];
 
@@ -243,26 +131,21 @@ export class Guest {
   /** The async call in progress, so that the next one waits for it. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  /** @internal Use {@linkcode loadGuest}. */
-  constructor(
-    module: WebAssembly.Module,
-    label: string,
-    instance: WebAssembly.Instance,
-    imports: WebAssembly.Imports,
-    signatures: Map<string, FunctionSignature>,
-    state: CallState,
-    needed: ImportDescriptor[],
-    options: GuestOptions,
-  ) {
-    this.#async = options.async ?? false;
-    this.#timeout = options.timeout;
-    this.module = module;
-    this.label = label;
-    this.#instance = instance;
-    this.#imports = imports;
-    this.#signatures = signatures;
-    this.#state = state;
-    this.#needed = needed;
+  static {
+    makeGuest = (parts) => new Guest(parts);
+  }
+
+  /** @ignore Guests are made by {@linkcode loadGuest}. */
+  private constructor(parts: GuestParts) {
+    this.module = parts.module;
+    this.label = parts.label;
+    this.#instance = parts.instance;
+    this.#imports = parts.imports;
+    this.#signatures = parts.signatures;
+    this.#state = parts.state;
+    this.#needed = parts.needed;
+    this.#async = parts.options.async ?? false;
+    this.#timeout = parts.options.timeout;
   }
 
   /** The live instance. It changes after {@linkcode Guest.reinstantiate}. */
@@ -514,17 +397,8 @@ export class Guest {
     const consumed = usage.consumed - call.consumed;
     const fuel = { consumed, remaining: usage.remaining };
     if (exhausted && outcome.outcome === "trap") {
-      return {
-        outcome: "fuel_exhausted",
-        export: outcome.export,
-        fuel,
-        error: unwoundError(
-          FuelExhausted,
-          "FuelExhausted",
-          fuelExhaustedMessage(call.budget, consumed),
-          { budget: call.budget, consumed },
-        ),
-      };
+      const error = stopError(() => new FuelExhausted(call.budget, consumed));
+      return { ...stoppedOutcome(outcome.export, error)!, fuel };
     }
     outcome.fuel = fuel;
     return outcome;
@@ -556,29 +430,14 @@ export class Guest {
 
   #settle(name: string, error: unknown): CallOutcome {
     const state = this.#state;
-    const stop = state.stop;
-    state.stop = undefined;
-    const outcome = stop ? stop() : classify(error, state);
-    if (outcome instanceof Interrupted) {
-      return { outcome: "interrupted", export: name, error: outcome };
-    }
-    if (outcome instanceof GuestTrap) {
-      return { outcome: "trap", export: name, error: outcome };
-    }
-    if (outcome instanceof DeadlineExceeded) {
-      return { outcome: "timeout", export: name, error: outcome };
-    }
-    if (outcome instanceof Aborted) {
-      return { outcome: "aborted", export: name, error: outcome };
-    }
-    if (outcome instanceof HostImportError) {
-      return { outcome: "error", export: name, error: outcome };
-    }
-    if (outcome instanceof TypeError && state.thrownBy === undefined) {
+    const ended = takeStop(state) ?? classifyThrown(error, state);
+    const outcome = stoppedOutcome(name, ended);
+    if (outcome !== undefined) return outcome;
+    if (ended instanceof TypeError && state.thrownBy === undefined) {
       // V8 rejects arguments it cannot convert (a number for an i64) before the guest runs.
-      throw new ExportError(`cannot call export "${name}": ${outcome.message}`);
+      throw new ExportError(`cannot call export "${name}": ${ended.message}`);
     }
-    throw outcome;
+    throw ended;
   }
 }
 
@@ -587,165 +446,4 @@ function describeExport(value: unknown): string {
   if (value instanceof WebAssembly.Table) return "table";
   if (value instanceof WebAssembly.Global) return "global";
   return typeof value;
-}
-
-/**
- * Names what ended a call. Errors from another copy of early-exit keep
- * their own class; `instanceof` is only used on errors this copy made.
- */
-function classify(error: unknown, state: CallState): unknown {
-  if (isEarlyExitError(error)) {
-    if (error instanceof EarlyExitError) return error;
-    // Made by another copy of the module: re-brand it in this copy's classes.
-    return new HostImportError(state.thrownBy ?? "(host)", error);
-  }
-  if (state.thrownBy !== undefined && error === state.thrown) {
-    return new HostImportError(state.thrownBy, error);
-  }
-  return toGuestTrap(error) ?? error;
-}
-
-async function instantiate(
-  module: WebAssembly.Module,
-  imports: WebAssembly.Imports,
-  state: CallState,
-  needed: ImportDescriptor[],
-): Promise<WebAssembly.Instance> {
-  let instance: WebAssembly.Instance;
-  try {
-    instance = await WebAssembly.instantiate(module, imports);
-  } catch (error) {
-    const stop = state.stop;
-    state.stop = undefined;
-    const meter = state.meter;
-    if (meter?.exhausted) {
-      const consumed = meter.consumed;
-      meter.settle();
-      throw new FuelExhausted(consumed + meter.remaining, consumed);
-    }
-    throw stop
-      ? stop()
-      : toImportError(error, needed) ?? classify(error, state);
-  }
-  state.meter?.attach(instance);
-  return instance;
-}
-
-/**
- * Loads, compiles and instantiates a guest.
- *
- * @param source A path, a `file:`/`http:`/`https:` URL, bytes, or a compiled module.
- * @param options The guest's imports, the interrupt import's settings, and fuel.
- * @returns The guest, ready to call.
- * @throws {GuestLoadError} When the source cannot be read or fetched.
- * @throws {InvalidModule} When the bytes are not a valid module, or cannot be metered.
- * @throws {ImportError} When the guest needs an import that is missing or of the wrong kind.
- * @throws {FuelExhausted} When a metered guest's start function runs out of fuel.
- *
- * @example Usage
- * ```ts
- * import { loadGuest } from "../mod.ts";
- * import assert from "node:assert/strict";
- *
- * const guest = await loadGuest(new URL("../guest/early_exit_guest.wasm", import.meta.url), {
- *   interrupt: { onCall: () => ({ reason: "stop here", code: 7 }) },
- * });
- * assert.throws(() => guest.call("exit_early"), /stop here/);
- * ```
- *
- * @example Metering
- * ```ts
- * import { loadGuest } from "../mod.ts";
- * import assert from "node:assert/strict";
- *
- * const guest = await loadGuest(new URL("../guest/compute.wasm", import.meta.url), { fuel: 1000 });
- * const result = guest.invoke("fib", [25]);
- * assert.equal(result.outcome, "fuel_exhausted");
- * assert.equal(result.fuel?.consumed, 1000 - (result.fuel?.remaining ?? 0));
- * guest.meter?.addFuel(10_000_000);
- * assert.equal(guest.call("fib", 20), 6765);
- * ```
- */
-export async function loadGuest(
-  source: GuestSource,
-  options: GuestOptions = {},
-): Promise<Guest> {
-  const loaded = await loadModule(source);
-  const { bytes } = loaded;
-  const label = options.label ?? loaded.label;
-  const metered = options.fuel !== undefined || options.costs !== undefined ||
-    options.timeout !== undefined || options.async === true ||
-    options.interruptible === true;
-  if (options.async && !HAS_JSPI) {
-    throw new TypeError(
-      "async guests need JSPI (WebAssembly.Suspending), which Deno has from 2.4 on",
-    );
-  }
-  const state: CallState = {
-    stop: undefined,
-    unwind: new Interrupted("(prepared)", { reason: "unwinding the guest" }),
-    thrown: undefined,
-    thrownBy: undefined,
-    meter: undefined,
-    poll: undefined,
-    refuel: undefined,
-    cancel: undefined,
-  };
-  let module = loaded.module;
-  if (metered) {
-    if (bytes === undefined) {
-      throw new TypeError(
-        "fuel metering rewrites the guest's bytes: pass bytes, a path or a URL rather than a compiled WebAssembly.Module",
-      );
-    }
-    // A start function runs before the host can load the counter, so such a
-    // guest must be able to ask for its fuel.
-    const resumable = options.async === true ||
-      options.timeout !== undefined || options.interruptible === true ||
-      readSignatures(bytes).hasStart;
-    state.meter = new FuelMeter(bytes, {
-      fuel: options.fuel ?? Infinity,
-      poll: () => state.poll?.() ?? false,
-      refuel: (shortfall) =>
-        state.refuel?.({ shortfall, consumed: state.meter!.consumed }) ?? 0,
-      suspend: options.async,
-      resumable,
-    }, {
-      costs: options.costs,
-      // The guest's own bytes compiled already, so the rewrite is valid too;
-      // compiling it below would catch a rewriter bug all the same.
-      validate: false,
-    });
-    module = await compileBytes(state.meter.bytes, label);
-  }
-  const host: HostControls = {
-    interrupt(importName: string, details?: InterruptDetails): never {
-      return requestStop(state, () => interruptedBy(importName, details));
-    },
-  };
-  const supplied = typeof options.imports === "function"
-    ? options.imports(host)
-    : options.imports ?? {};
-  const needed = describeImports(loaded.module, bytes);
-  const imports = {
-    ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
-      async: options.async ?? false,
-      asyncImports: options.asyncImports ?? [],
-    }),
-    ...state.meter?.imports,
-  };
-  const instance = await instantiate(module, imports, state, needed);
-  const signatures = bytes === undefined
-    ? new Map()
-    : readSignatures(bytes).exports;
-  return new Guest(
-    module,
-    label,
-    instance,
-    imports,
-    signatures,
-    state,
-    needed,
-    options,
-  );
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ImportError, type InterruptDetails, interruptedBy } from "./errors.ts";
+import { ImportError, type InterruptDetails, Interrupted } from "./errors.ts";
 import { type CallState, requestStop } from "./call_state.ts";
 import { suspending } from "./fuel.ts";
 import { type ImportDescriptor, readSignatures } from "./signatures.ts";
@@ -168,7 +168,7 @@ export function buildImports(
       const onCall = interrupt.onCall;
       namespace[entry.name] = (...args: unknown[]): never => {
         const details = onCall?.(args) ?? undefined;
-        return requestStop(state, () => interruptedBy(label, details));
+        return requestStop(state, () => new Interrupted(label, details));
       };
       continue;
     }

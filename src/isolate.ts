@@ -13,16 +13,12 @@
  * @module
  */
 
-import { type Aborted, DeadlineExceeded, GuestLoadError } from "./errors.ts";
-import { abortStop, deadlineStop } from "./deadline.ts";
-import type { CallOutcome } from "./guest.ts";
+import { stopError } from "./call_state.ts";
+import { abortStop, deadlineStop } from "./call_watch.ts";
+import { GuestLoadError } from "./errors.ts";
+import { fromWire, type IsolatedRequest } from "./isolate_wire.ts";
 import { loadModule } from "./load.ts";
-import {
-  decodeValue,
-  fromWireError,
-  type IsolatedRequest,
-  type WireResult,
-} from "./isolate_wire.ts";
+import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
 
 /** Permissions for the child, as Deno's `--allow-*` flags take them. */
 export interface ChildPermissions {
@@ -206,25 +202,8 @@ function stopped(
   started: number,
   options: IsolatedCallOptions,
 ): CallOutcome {
-  const error = why === "aborted"
-    ? abortStop(options.signal!, started)()
-    : deadlineStop(options.timeout!, started)();
-  return error instanceof DeadlineExceeded
-    ? { outcome: "timeout", export: name, error }
-    : { outcome: "aborted", export: name, error: error as Aborted };
-}
-
-function fromWire(wire: WireResult): CallOutcome {
-  if (wire.type === "thrown") throw fromWireError(wire.error);
-  const base = wire.fuel === undefined
-    ? { export: wire.export }
-    : { export: wire.export, fuel: wire.fuel };
-  if (wire.outcome === "returned") {
-    return { ...base, outcome: "returned", value: decodeValue(wire.value) };
-  }
-  return {
-    ...base,
-    outcome: wire.outcome,
-    error: fromWireError(wire.error!),
-  } as CallOutcome;
+  const stop = why === "aborted"
+    ? abortStop(options.signal!, started)
+    : deadlineStop(options.timeout!, started);
+  return stoppedOutcome(name, stopError(stop))!;
 }

@@ -8,19 +8,12 @@
  */
 
 import {
+  BRAND,
   type EarlyExitErrorKind,
-  ExportError,
-  FuelExhausted,
-  GuestLoadError,
-  GuestTrap,
-  HostImportError,
-  ImportError,
-  Interrupted,
-  InvalidModule,
+  errorClassOf,
   isEarlyExitError,
-  unwoundError,
 } from "./errors.ts";
-import type { CallOutcome, FuelUsage } from "./guest.ts";
+import { type CallOutcome, type FuelUsage, stoppedOutcome } from "./outcome.ts";
 
 /** What the host asks its child to run. */
 export interface IsolatedRequest {
@@ -41,18 +34,22 @@ export interface WireError {
   kind: EarlyExitErrorKind | "Error";
   message: string;
   fields: Record<string, unknown>;
+  /** The error's `cause`, when it has one. */
+  cause?: WireCause;
 }
 
-/** One line of the child's answer. */
+/** A `cause`: an error by its name and message, or a value. */
+export type WireCause =
+  | { error: { name: string; message: string } }
+  | { value: unknown };
+
+/**
+ * One line of the child's answer. A stopped call's outcome is not sent: the
+ * host reads it off its error's kind, from the same table as in-process calls.
+ */
 export type WireResult =
-  | {
-    type: "outcome";
-    outcome: CallOutcome["outcome"];
-    export: string;
-    value?: unknown;
-    error?: WireError;
-    fuel?: FuelUsage;
-  }
+  | { type: "returned"; export: string; value: unknown; fuel?: FuelUsage }
+  | { type: "stopped"; export: string; error: WireError; fuel?: FuelUsage }
   | { type: "thrown"; error: WireError };
 
 function encodeValue(value: unknown): unknown {
@@ -75,6 +72,20 @@ export function decodeValue(value: unknown): unknown {
   return value === null ? undefined : value;
 }
 
+function encodeCause(cause: unknown): WireCause {
+  if (cause instanceof Error) {
+    return { error: { name: cause.name, message: cause.message } };
+  }
+  return { value: encodeValue(cause) };
+}
+
+function decodeCause(wire: WireCause): unknown {
+  if ("value" in wire) return decodeValue(wire.value);
+  const error = new Error(wire.error.message);
+  error.name = wire.error.name;
+  return error;
+}
+
 function encodeError(error: unknown): WireError {
   if (!isEarlyExitError(error)) {
     return {
@@ -87,13 +98,9 @@ function encodeError(error: unknown): WireError {
   for (const [key, value] of Object.entries(error)) {
     if (key !== "name" && key !== "message") fields[key] = encodeValue(value);
   }
-  const cause = (error as { cause?: unknown }).cause;
-  if (cause !== undefined) {
-    fields.cause = cause instanceof Error
-      ? `${cause.name}: ${cause.message}`
-      : String(cause);
-  }
-  return { kind: error.kind, message: error.message, fields };
+  const wire: WireError = { kind: error.kind, message: error.message, fields };
+  if (Object.hasOwn(error, "cause")) wire.cause = encodeCause(error.cause);
+  return wire;
 }
 
 /** Encodes an outcome, or an error the runner threw, for the wire. */
@@ -103,51 +110,70 @@ export function toWire(result: CallOutcome | unknown): WireResult {
     "export" in result
   ) {
     const outcome = result as CallOutcome;
-    return {
-      type: "outcome",
-      outcome: outcome.outcome,
-      export: outcome.export,
-      value: "value" in outcome ? encodeValue(outcome.value) : undefined,
-      error: "error" in outcome ? encodeError(outcome.error) : undefined,
-      fuel: outcome.fuel,
-    };
+    const fuel = outcome.fuel === undefined ? {} : { fuel: outcome.fuel };
+    return outcome.outcome === "returned"
+      ? {
+        type: "returned",
+        export: outcome.export,
+        value: encodeValue(outcome.value),
+        ...fuel,
+      }
+      : {
+        type: "stopped",
+        export: outcome.export,
+        error: encodeError(outcome.error),
+        ...fuel,
+      };
   }
   return { type: "thrown", error: encodeError(result) };
 }
 
-const CLASSES: Partial<
-  Record<EarlyExitErrorKind, abstract new (...args: never[]) => Error>
-> = {
-  Interrupted,
-  GuestTrap,
-  HostImportError,
-  FuelExhausted,
-  InvalidModule,
-  GuestLoadError,
-  ImportError,
-  ExportError,
-};
-
-/** Rebuilds the branded error the child made, as this copy's class. */
+/**
+ * Rebuilds the error the child made, as this copy's class of the same kind,
+ * with the child's message and fields; an error of no kind as an `Error`.
+ */
 export function fromWireError(wire: WireError): Error {
-  const type = CLASSES[wire.kind as EarlyExitErrorKind];
-  if (type === undefined) return new Error(wire.message);
-  const { cause, ...fields } = wire.fields;
-  const decoded = Object.fromEntries(
-    Object.entries(fields).map(([key, value]) => [key, decodeValue(value)]),
-  );
-  const error = unwoundError(
-    type as never,
-    wire.kind as EarlyExitErrorKind,
-    wire.message,
-    decoded as never,
-  ) as Error;
-  if (cause !== undefined) {
+  const type = errorClassOf(wire.kind);
+  // Rebuilt from its message and fields, which its constructor's arguments
+  // cannot always be recovered from; like a stop, it carries no stack here.
+  const error = type === undefined
+    ? new Error(wire.message)
+    : Reflect.construct(Error, [wire.message], type) as Error;
+  if (type !== undefined) {
+    for (const [key, value] of Object.entries(wire.fields)) {
+      (error as unknown as Record<string, unknown>)[key] = decodeValue(value);
+    }
+    (error as unknown as Record<symbol, unknown>)[BRAND] = wire.kind;
+    error.name = wire.kind;
+  }
+  if (wire.cause !== undefined) {
     Object.defineProperty(error, "cause", {
-      value: new Error(String(cause)),
+      value: decodeCause(wire.cause),
       writable: true,
       configurable: true,
     });
   }
   return error;
+}
+
+/**
+ * Turns the child's answer back into the outcome it reported.
+ *
+ * @throws The error the child's runner threw, rebuilt.
+ */
+export function fromWire(wire: WireResult): CallOutcome {
+  if (wire.type === "thrown") throw fromWireError(wire.error);
+  const fuel = wire.fuel === undefined ? {} : { fuel: wire.fuel };
+  if (wire.type === "returned") {
+    return {
+      outcome: "returned",
+      export: wire.export,
+      value: decodeValue(wire.value),
+      ...fuel,
+    };
+  }
+  const error = fromWireError(wire.error);
+  const outcome = stoppedOutcome(wire.export, error);
+  if (outcome === undefined) throw error;
+  return { ...outcome, ...fuel };
 }

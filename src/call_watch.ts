@@ -1,5 +1,6 @@
 /**
- * Deadlines and aborts for metered guests.
+ * Watches a call of a metered guest for its deadline, its `AbortSignal`
+ * and its `StopSignal`, and makes the stop for each.
  *
  * ## Design
  *
@@ -27,15 +28,8 @@
  * @module
  */
 
-import {
-  Aborted,
-  abortedMessage,
-  DeadlineExceeded,
-  deadlineMessage,
-  type EarlyExitError,
-  unwoundError,
-} from "./errors.ts";
-import { type CallState, recordStop } from "./call_state.ts";
+import { Aborted, DeadlineExceeded } from "./errors.ts";
+import { type CallState, recordStop, type Stop } from "./call_state.ts";
 import type { FuelMeter } from "./fuel.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { nextTurn } from "./yield.ts";
@@ -49,52 +43,37 @@ export const FIRST_SLICE = 50_000;
 const MIN_SLICE = 1_000;
 const MAX_SLICE = 1e12;
 
-/** The stop for a deadline that passed. */
+/**
+ * The stop for a deadline that passed.
+ *
+ * @param timeout The time the call was allowed, in milliseconds.
+ * @param started When the call started, from `performance.now()`.
+ * @param cause The abort reason, when an `AbortSignal` timed out.
+ * @returns The stop, timed now.
+ */
 export function deadlineStop(
   timeout: number,
   started: number,
   cause?: unknown,
-): () => EarlyExitError {
+): Stop {
   const elapsed = performance.now() - started;
-  return () => {
-    const error = unwoundError(
-      DeadlineExceeded,
-      "DeadlineExceeded",
-      deadlineMessage(timeout, elapsed),
-      { timeout, elapsed },
-    );
-    if (cause !== undefined) setCause(error, cause);
-    return error;
-  };
+  const options = cause === undefined ? undefined : { cause };
+  return () => new DeadlineExceeded(timeout, elapsed, options);
 }
 
-function setCause(error: Error, cause: unknown): void {
-  Object.defineProperty(error, "cause", {
-    value: cause,
-    writable: true,
-    configurable: true,
-  });
-}
-
-/** The stop for an aborted signal. A timed-out signal is a deadline. */
-export function abortStop(
-  signal: AbortSignal,
-  started: number,
-): () => EarlyExitError {
+/**
+ * The stop for an aborted signal. A timed-out signal is a deadline.
+ *
+ * @param signal The signal, already aborted.
+ * @param started When the call started, from `performance.now()`.
+ * @returns The stop.
+ */
+export function abortStop(signal: AbortSignal, started: number): Stop {
   const reason = signal.reason;
   if (reason instanceof DOMException && reason.name === "TimeoutError") {
     return deadlineStop(performance.now() - started, started, reason);
   }
-  return abortedStop(reason);
-}
-
-/** The stop for an abort with this reason, kept as the error's `cause`. */
-export function abortedStop(reason: unknown): () => EarlyExitError {
-  return () => {
-    const error = unwoundError(Aborted, "Aborted", abortedMessage(reason), {});
-    setCause(error, reason);
-    return error;
-  };
+  return () => new Aborted(reason);
 }
 
 /** What a watched call is watched for. */
@@ -161,7 +140,8 @@ export class CallWatch {
       return true;
     }
     if (this.#stop?.stopped) {
-      recordStop(this.#state, abortedStop(this.#stop.reason));
+      const reason = this.#stop.reason;
+      recordStop(this.#state, () => new Aborted(reason));
       return true;
     }
     return false;

@@ -1,0 +1,146 @@
+/**
+ * The base of every branded error.
+ *
+ * Every error this module throws on purpose carries a brand: a property keyed
+ * by `Symbol.for("early-exit.kind")` whose value names the error's kind. The
+ * registry symbol is shared by every copy of this module in a process, so the
+ * `is*` guards recognise an error made by another copy (say, one imported by
+ * `file:` URL and one by `http:` URL), where `instanceof` would not.
+ *
+ * @module
+ */
+
+/** The registry key of the brand. Shared by every copy of early-exit. */
+export const BRAND: unique symbol = Symbol.for("early-exit.kind") as never;
+
+/** Every kind of branded error. */
+export type EarlyExitErrorKind =
+  | "Interrupted"
+  | "GuestTrap"
+  | "HostImportError"
+  | "InvalidModule"
+  | "GuestLoadError"
+  | "ImportError"
+  | "ExportError"
+  | "FuelExhausted"
+  | "DeadlineExceeded"
+  | "Aborted";
+
+/**
+ * The base of every branded error. Use the `is*` guards rather than
+ * `instanceof`: they work across copies of the module.
+ *
+ * @example Usage
+ * ```ts
+ * import { EarlyExitError, isEarlyExitError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Demo extends EarlyExitError {
+ *   constructor() {
+ *     super("Interrupted", "demo");
+ *   }
+ * }
+ * assert.ok(isEarlyExitError(new Demo()));
+ * ```
+ */
+export class EarlyExitError extends Error {
+  /** The brand, also readable as {@linkcode EarlyExitError.kind}. */
+  declare readonly [BRAND]: EarlyExitErrorKind;
+
+  /**
+   * Creates the error.
+   *
+   * @param kind The brand this error carries.
+   * @param message What happened, and where it can, how to fix it.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(
+    kind: EarlyExitErrorKind,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    if (stackless) {
+      const error = Reflect.construct(
+        Error,
+        options === undefined ? [message] : [message, options],
+        stacklessTarget(new.target),
+      ) as { [BRAND]: EarlyExitErrorKind; name: string };
+      error[BRAND] = kind;
+      error.name = kind;
+      return error as EarlyExitError;
+    }
+    super(message, options);
+    this[BRAND] = kind;
+    this.name = kind;
+  }
+
+  /** Which kind of stop or failure this is. */
+  get kind(): EarlyExitErrorKind {
+    return this[BRAND];
+  }
+}
+
+/** The brand `value` carries, if it is an object that carries one. */
+export function brandOf(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return undefined;
+  return (value as Record<symbol, unknown>)[BRAND];
+}
+
+/**
+ * Whether `value` is any early-exit error, from this or another copy of the
+ * module.
+ *
+ * @param value Anything caught.
+ * @returns `true` when `value` carries the early-exit brand.
+ *
+ * @example Usage
+ * ```ts
+ * import { isEarlyExitError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isEarlyExitError(new Error("plain")), false);
+ * ```
+ */
+export function isEarlyExitError(value: unknown): value is EarlyExitError {
+  return typeof brandOf(value) === "string";
+}
+
+/** Set while {@linkcode withoutStack} makes an error. */
+let stackless = false;
+const stacklessTargets = new Map<object, () => void>();
+
+/**
+ * A stand-in for `type` as `new.target` of the `Error` constructor: it makes
+ * objects of `type`'s prototype, and since it is never on the stack, V8
+ * records no frames (it skips frames up to `new.target`'s).
+ */
+function stacklessTarget(
+  type: abstract new (...args: never[]) => unknown,
+): () => void {
+  let target = stacklessTargets.get(type);
+  if (target === undefined) {
+    target = function () {};
+    target.prototype = type.prototype;
+    stacklessTargets.set(type, target);
+  }
+  return target;
+}
+
+/**
+ * Makes an early-exit error without capturing a JavaScript stack. Stops (an
+ * interrupt, running out of fuel, a deadline, an abort) are outcomes, not
+ * bugs, and their errors are made after the guest has unwound: the stack
+ * would only show the runner, and in Deno capturing it costs more than the
+ * whole stop.
+ *
+ * @param make Constructs the error, with its class's own constructor.
+ * @returns What `make` returned.
+ */
+export function withoutStack<T extends EarlyExitError>(make: () => T): T {
+  stackless = true;
+  try {
+    return make();
+  } finally {
+    stackless = false;
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The options of a guest and of its calls.
+ *
+ * @module
+ */
+
+import type { InterruptDetails } from "./errors.ts";
+import type { InterruptOptions } from "./imports.ts";
+import type { StopSignal } from "./stop_signal.ts";
+import type { CostTable } from "./wasm/instrument.ts";
+
+/** What a host import may use to stop the guest that called it. */
+export interface HostControls {
+  /**
+   * Stops the guest: records the stop and throws an {@linkcode Interrupted}
+   * error naming `importName`. Call it from inside a host import as
+   * `host.interrupt("quota.check", { reason: "over quota" })`.
+   */
+  interrupt(importName: string, details?: InterruptDetails): never;
+}
+
+/** Options for {@linkcode loadGuest}. */
+export interface GuestOptions {
+  /**
+   * The guest's imports, or a function that builds them given the controls
+   * a host import can use to stop the guest.
+   */
+  imports?:
+    | WebAssembly.Imports
+    | ((host: HostControls) => WebAssembly.Imports);
+  /**
+   * The runner's interrupt import, or `false` to supply none. By default it
+   * is `env.interrupt_execution`, and it is only added when the guest
+   * imports it.
+   */
+  interrupt?: InterruptOptions | false;
+  /**
+   * Meters the guest with this much fuel: its binary is rewritten to count
+   * its own work and it stops, with {@linkcode FuelExhausted}, when the
+   * budget is spent. `Infinity` meters without a limit (every stop then
+   * still ends in a trap the guest cannot catch). Needs the guest's bytes,
+   * not a compiled module.
+   */
+  fuel?: number;
+  /** The cost of each operator, for metering. See {@linkcode CostTable}. */
+  costs?: CostTable;
+  /**
+   * The default timeout of every call, in milliseconds; meters the guest
+   * (see {@linkcode CallOptions.timeout}).
+   */
+  timeout?: number;
+  /**
+   * Loads the guest for async calls ({@linkcode Guest.invokeAsync}), through
+   * JSPI; meters the guest. Host imports that are `async` functions, or
+   * are named in `asyncImports`, may then return promises.
+   */
+  async?: boolean;
+  /** Host imports, as `module.name`, that return promises (async guests only). */
+  asyncImports?: string[];
+  /** The guest's name in messages. Default: its path or URL. */
+  label?: string;
+  /**
+   * Whether calls may be given a `timeout`, and so hand the guest its fuel
+   * in slices it must ask the host for. Implied by `timeout` and `async`.
+   * Without it, a metered guest gets its whole budget at once and traps when
+   * it is spent, which V8 runs markedly faster in tight loops.
+   */
+  interruptible?: boolean;
+}
+
+/** Options for one call. */
+export interface CallOptions {
+  /** Sets the guest's fuel to this before the call (metered guests only). */
+  fuel?: number;
+  /**
+   * Stops the call after this many milliseconds, with
+   * {@linkcode DeadlineExceeded}. Overrides the guest's default timeout.
+   */
+  timeout?: number;
+  /**
+   * Stops the call, with {@linkcode Aborted}, when another thread sets it:
+   * the way to cancel a plain call, during which this thread runs nothing
+   * else. Needs a guest loaded with `interruptible` (or `timeout`, `async`).
+   */
+  stop?: StopSignal;
+}
+
+/** What a refuel hook learns when an async call runs out of fuel. */
+export interface RefuelRequest {
+  /** The fuel the next block needs beyond what is left. */
+  shortfall: number;
+  /** The fuel this call has consumed so far. */
+  consumed: number;
+}
+
+/** Options for one async call. */
+export interface AsyncCallOptions extends CallOptions {
+  /**
+   * Stops the call when aborted, with {@linkcode Aborted} (whose `cause` is
+   * `signal.reason`), or {@linkcode DeadlineExceeded} for a timed-out
+   * signal. It works even while the guest waits in an async host import.
+   */
+  signal?: AbortSignal;
+  /**
+   * Runs when the fuel runs out: return more fuel (or a promise of it) and
+   * the same call carries on where it stopped; return 0 to let it end with
+   * {@linkcode FuelExhausted}.
+   */
+  refuel?: (request: RefuelRequest) => number | Promise<number>;
+}

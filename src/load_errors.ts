@@ -1,0 +1,153 @@
+/**
+ * The errors that keep a guest from running: its bytes are not a module,
+ * its source cannot be read, an import is missing, or an export cannot be
+ * called as asked.
+ *
+ * @module
+ */
+
+import { EarlyExitError } from "./early_exit_error.ts";
+
+/** Where in a module's bytes a problem was found. */
+export interface InvalidModuleOptions extends ErrorOptions {
+  /** The byte offset, from the start of the module. */
+  offset?: number;
+}
+
+/**
+ * The guest's bytes are not a module this runner can compile or rewrite:
+ * not wasm at all, truncated, corrupted, or using an operator it does not
+ * know.
+ *
+ * @example Usage
+ * ```ts
+ * import { InvalidModule, isInvalidModule } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new InvalidModule("unknown opcode 0xff", { offset: 42 });
+ * assert.ok(isInvalidModule(error));
+ * assert.equal(error.offset, 42);
+ * ```
+ */
+export class InvalidModule extends EarlyExitError {
+  /** The byte offset of the problem, when known. */
+  declare readonly offset: number | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong.
+   * @param options The byte offset and cause.
+   */
+  constructor(message: string, options?: InvalidModuleOptions) {
+    const at = options?.offset === undefined
+      ? ""
+      : ` (at byte offset ${options.offset})`;
+    super("InvalidModule", `${message}${at}`, options);
+    this.offset = options?.offset;
+  }
+}
+
+/**
+ * The guest could not be loaded: the file is missing, is a directory, read
+ * permission is missing, or the URL could not be fetched. `hint` says how
+ * to fix it.
+ *
+ * @example Usage
+ * ```ts
+ * import { GuestLoadError, isGuestLoadError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new GuestLoadError("not_found", "no such file: a.wasm", "check the path");
+ * assert.ok(isGuestLoadError(error));
+ * assert.equal(error.reason, "not_found");
+ * ```
+ */
+export class GuestLoadError extends EarlyExitError {
+  /** Why loading failed. */
+  declare readonly reason:
+    | "not_found"
+    | "permission"
+    | "is_directory"
+    | "fetch"
+    | "io";
+  /** What to do about it. */
+  declare readonly hint: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param reason Why loading failed.
+   * @param message What failed.
+   * @param hint How to fix it.
+   * @param options The underlying error as `cause`.
+   */
+  constructor(
+    reason: GuestLoadError["reason"],
+    message: string,
+    hint: string,
+    options?: ErrorOptions,
+  ) {
+    super("GuestLoadError", `${message}; ${hint}`, options);
+    this.reason = reason;
+    this.hint = hint;
+  }
+}
+
+/**
+ * The guest needs an import that nobody supplies, or one of the wrong kind.
+ *
+ * @example Usage
+ * ```ts
+ * import { ImportError, isImportError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ImportError("env.log", "function (i32) -> nil", "missing");
+ * assert.ok(isImportError(error));
+ * ```
+ */
+export class ImportError extends EarlyExitError {
+  /** The import, as `module.name`. */
+  declare readonly importName: string;
+  /** What the guest expects there, e.g. `function (i32, i64) -> f64`. */
+  declare readonly expected: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param importName The import, as `module.name`.
+   * @param expected What the guest expects there.
+   * @param problem What is wrong with what was supplied.
+   */
+  constructor(importName: string, expected: string, problem: string) {
+    super(
+      "ImportError",
+      `guest import ${importName} is ${problem}: expected ${expected}; supply it in the imports option`,
+    );
+    this.importName = importName;
+    this.expected = expected;
+  }
+}
+
+/**
+ * The requested export does not exist, is not a function, or was given the
+ * wrong arguments.
+ *
+ * @example Usage
+ * ```ts
+ * import { ExportError, isExportError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isExportError(new ExportError("no export named run")));
+ * ```
+ */
+export class ExportError extends EarlyExitError {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong, and what the guest does export.
+   */
+  constructor(message: string) {
+    super("ExportError", message);
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * How a call ends. {@linkcode STOP_OUTCOMES} is the one table that says
+ * which stop error ends a call with which outcome: the runner, isolation's
+ * wire format and the command line all read it.
+ *
+ * @module
+ */
+
+import type { CallState } from "./call_state.ts";
+import {
+  type Aborted,
+  type DeadlineExceeded,
+  EarlyExitError,
+  type EarlyExitErrorKind,
+  errorClassOf,
+  type FuelExhausted,
+  type GuestTrap,
+  HostImportError,
+  type Interrupted,
+  isEarlyExitError,
+} from "./errors.ts";
+import { toGuestTrap } from "./traps.ts";
+
+/** Fuel used by a call of a metered guest. */
+export interface FuelUsage {
+  /** Fuel the call consumed, however it ended. */
+  consumed: number;
+  /** Fuel left after the call. */
+  remaining: number;
+}
+
+/** What every outcome has. */
+export interface OutcomeBase {
+  /** The export that was called. */
+  export: string;
+  /** For a metered guest, the fuel the call used. */
+  fuel?: FuelUsage;
+}
+
+/** How a call ended. `error` is always a branded early-exit error. */
+export type CallOutcome =
+  | OutcomeBase & { outcome: "returned"; value: unknown }
+  | OutcomeBase & { outcome: "interrupted"; error: Interrupted }
+  | OutcomeBase & { outcome: "fuel_exhausted"; error: FuelExhausted }
+  | OutcomeBase & { outcome: "timeout"; error: DeadlineExceeded }
+  | OutcomeBase & { outcome: "aborted"; error: Aborted }
+  | OutcomeBase & { outcome: "trap"; error: GuestTrap }
+  | OutcomeBase & { outcome: "error"; error: HostImportError };
+
+/** An outcome of a call that did not return. */
+export type StoppedOutcome = Exclude<CallOutcome, { outcome: "returned" }>;
+
+/** The outcome each kind of stop error ends a call with. */
+export const STOP_OUTCOMES = {
+  Interrupted: "interrupted",
+  FuelExhausted: "fuel_exhausted",
+  DeadlineExceeded: "timeout",
+  GuestTrap: "trap",
+  HostImportError: "error",
+  Aborted: "aborted",
+} as const satisfies Partial<
+  Record<EarlyExitErrorKind, StoppedOutcome["outcome"]>
+>;
+
+/** A kind of error that ends a call with an outcome. */
+export type StopKind = keyof typeof STOP_OUTCOMES;
+
+// Every outcome of CallOutcome has its row in the table.
+const everyOutcomeHasARow: Exclude<
+  StoppedOutcome["outcome"],
+  (typeof STOP_OUTCOMES)[StopKind]
+> extends never ? true : never = true;
+void everyOutcomeHasARow;
+
+/** Every outcome's name, `returned` first, then the table's order. */
+export const OUTCOMES: readonly CallOutcome["outcome"][] = [
+  "returned",
+  ...Object.values(STOP_OUTCOMES),
+];
+
+/**
+ * The outcome a stop error ends a call of `name` with, or `undefined` when
+ * `error` is not a stop error made by this copy of early-exit.
+ *
+ * @param name The export that was called.
+ * @param error What ended the call.
+ * @returns The outcome, without its fuel.
+ */
+export function stoppedOutcome(
+  name: string,
+  error: unknown,
+): StoppedOutcome | undefined {
+  if (!(error instanceof EarlyExitError)) return undefined;
+  const kind = error.kind;
+  if (!Object.hasOwn(STOP_OUTCOMES, kind)) return undefined;
+  // A subclass of the base made elsewhere may carry a stop's brand.
+  if (!(error instanceof errorClassOf(kind)!)) return undefined;
+  return {
+    outcome: STOP_OUTCOMES[kind as StopKind],
+    export: name,
+    error,
+  } as StoppedOutcome;
+}
+
+/**
+ * Names what a call threw: a host import's throw becomes a
+ * {@linkcode HostImportError}, an engine trap a {@linkcode GuestTrap}.
+ * Errors from another copy of early-exit keep their own class; `instanceof`
+ * is only used on errors this copy made.
+ *
+ * @param error What the call threw.
+ * @param state The call's state, which knows what the host imports threw.
+ * @returns The branded error, or `error` itself when it is none of these.
+ */
+export function classifyThrown(error: unknown, state: CallState): unknown {
+  if (isEarlyExitError(error)) {
+    if (error instanceof EarlyExitError) return error;
+    // Made by another copy of the module: re-brand it in this copy's classes.
+    return new HostImportError(state.thrownBy ?? "(host)", error);
+  }
+  if (state.thrownBy !== undefined && error === state.thrown) {
+    return new HostImportError(state.thrownBy, error);
+  }
+  return toGuestTrap(error) ?? error;
+}

@@ -1,0 +1,253 @@
+/**
+ * The errors that end a call: the host stopped the guest (an interrupt, its
+ * fuel, a deadline, an abort), the guest trapped, or a host import threw.
+ * Each is an outcome of the call, not a bug; which outcome is said in one
+ * place, `outcome.ts`.
+ *
+ * @module
+ */
+
+import { EarlyExitError } from "./early_exit_error.ts";
+
+/** What an interrupt carries besides its message. */
+export interface InterruptDetails {
+  /** Why the host stopped the guest, in words. */
+  reason?: string;
+  /** A machine-readable code the host chose. */
+  code?: string | number;
+}
+
+/**
+ * The host stopped the guest: a host import (by default
+ * `env.interrupt_execution`) was called and cut the call short.
+ *
+ * @example Usage
+ * ```ts
+ * import { Interrupted, isInterrupted } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const stop = new Interrupted("env.interrupt_execution", { code: 7 });
+ * assert.ok(isInterrupted(stop));
+ * assert.equal(stop.code, 7);
+ * ```
+ */
+export class Interrupted extends EarlyExitError {
+  /** The import that stopped the guest, as `module.name`. */
+  declare readonly importName: string;
+  /** The host's reason, if it gave one. */
+  declare readonly reason: string | undefined;
+  /** The host's code, if it gave one. */
+  declare readonly code: string | number | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param importName The import that stopped the guest, as `module.name`.
+   * @param details The host's reason and code.
+   */
+  constructor(importName: string, details?: InterruptDetails) {
+    const why = details?.reason === undefined ? "" : `: ${details.reason}`;
+    super(
+      "Interrupted",
+      `guest interrupted by host import ${importName}${why}`,
+    );
+    this.importName = importName;
+    this.reason = details?.reason;
+    this.code = details?.code;
+  }
+}
+
+/**
+ * The guest spent its fuel budget. The guest was stopped before the block
+ * it could not pay for, so `consumed` counts only work that ran.
+ *
+ * @example Usage
+ * ```ts
+ * import { FuelExhausted, isFuelExhausted } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new FuelExhausted(1000, 998);
+ * assert.ok(isFuelExhausted(error));
+ * assert.equal(error.budget - error.consumed, 2);
+ * ```
+ */
+export class FuelExhausted extends EarlyExitError {
+  /** The fuel the call started with. */
+  declare readonly budget: number;
+  /** The fuel the call consumed before it was stopped. */
+  declare readonly consumed: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param budget The fuel the call started with.
+   * @param consumed The fuel it consumed before it was stopped.
+   */
+  constructor(budget: number, consumed: number) {
+    super(
+      "FuelExhausted",
+      `guest ran out of fuel: consumed ${consumed} of a budget of ${budget}`,
+    );
+    this.budget = budget;
+    this.consumed = consumed;
+  }
+}
+
+/**
+ * The call ran past its deadline (the `timeout` option, or an
+ * `AbortSignal.timeout`) and was stopped.
+ *
+ * @example Usage
+ * ```ts
+ * import { DeadlineExceeded, isDeadlineExceeded } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new DeadlineExceeded(50, 50.4);
+ * assert.ok(isDeadlineExceeded(error));
+ * assert.equal(error.timeout, 50);
+ * ```
+ */
+export class DeadlineExceeded extends EarlyExitError {
+  /** The time the call was allowed, in milliseconds. */
+  declare readonly timeout: number;
+  /** The time from the call's start to the stop, in milliseconds. */
+  declare readonly elapsed: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param timeout The time the call was allowed, in milliseconds.
+   * @param elapsed The time from the call's start to the stop, in milliseconds.
+   * @param options The abort reason as `cause`, when an AbortSignal timed out.
+   */
+  constructor(timeout: number, elapsed: number, options?: ErrorOptions) {
+    super(
+      "DeadlineExceeded",
+      `guest stopped at its deadline: ${timeout} ms allowed, stopped after ${
+        elapsed.toFixed(1)
+      } ms`,
+      options,
+    );
+    this.timeout = timeout;
+    this.elapsed = elapsed;
+  }
+}
+
+/**
+ * The call was aborted through its `AbortSignal`. `cause` is the signal's
+ * reason.
+ *
+ * @example Usage
+ * ```ts
+ * import { Aborted, isAborted } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new Aborted("user pressed stop");
+ * assert.ok(isAborted(error));
+ * assert.equal(error.cause, "user pressed stop");
+ * ```
+ */
+export class Aborted extends EarlyExitError {
+  /**
+   * Creates the error.
+   *
+   * @param reason The signal's reason, kept as `cause`.
+   */
+  constructor(reason: unknown) {
+    super("Aborted", `guest call aborted: ${describe(reason)}`, {
+      cause: reason,
+    });
+  }
+}
+
+/** The kinds of trap a guest can hit. */
+export type TrapKind =
+  | "unreachable"
+  | "memory_out_of_bounds"
+  | "table_out_of_bounds"
+  | "divide_by_zero"
+  | "integer_overflow"
+  | "invalid_conversion"
+  | "null_function"
+  | "signature_mismatch"
+  | "null_reference"
+  | "bad_cast"
+  | "array_out_of_bounds"
+  | "unaligned_atomic"
+  | "stack_overflow"
+  | "uncaught_exception"
+  | "other";
+
+/**
+ * The guest trapped: it ran `unreachable`, accessed memory out of bounds,
+ * divided by zero, overflowed the stack, and so on.
+ *
+ * @example Usage
+ * ```ts
+ * import { GuestTrap, isGuestTrap } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const trap = new GuestTrap("divide_by_zero", "divide by zero");
+ * assert.ok(isGuestTrap(trap));
+ * assert.equal(trap.trap, "divide_by_zero");
+ * ```
+ */
+export class GuestTrap extends EarlyExitError {
+  /** Which trap it was. */
+  declare readonly trap: TrapKind;
+
+  /**
+   * Creates the error.
+   *
+   * @param trap Which trap it was.
+   * @param message The engine's description.
+   * @param options The engine's original error as `cause`.
+   */
+  constructor(trap: TrapKind, message: string, options?: ErrorOptions) {
+    super("GuestTrap", `guest trapped (${trap}): ${message}`, options);
+    this.trap = trap;
+  }
+}
+
+/**
+ * A host import threw. The thrown value is kept, untouched, as `cause`.
+ *
+ * @example Usage
+ * ```ts
+ * import { HostImportError, isHostImportError } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const original = new TypeError("bad input");
+ * const error = new HostImportError("env.log", original);
+ * assert.ok(isHostImportError(error));
+ * assert.equal(error.cause, original);
+ * ```
+ */
+export class HostImportError extends EarlyExitError {
+  /** The import that threw, as `module.name`. */
+  declare readonly importName: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param importName The import that threw, as `module.name`.
+   * @param cause What it threw.
+   */
+  constructor(importName: string, cause: unknown) {
+    super(
+      "HostImportError",
+      `host import ${importName} threw: ${describe(cause)}`,
+      { cause },
+    );
+    this.importName = importName;
+  }
+}
+
+function describe(value: unknown): string {
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

@@ -1,0 +1,117 @@
+import assert from "./support/assert.ts";
+import {
+  Aborted,
+  DeadlineExceeded,
+  type EarlyExitError,
+  ERROR_CLASSES,
+  ExportError,
+  FuelExhausted,
+  GuestLoadError,
+  GuestTrap,
+  HostImportError,
+  ImportError,
+  Interrupted,
+  InvalidModule,
+  isAborted,
+  isDeadlineExceeded,
+} from "../src/errors.ts";
+import { fromWire, toWire } from "../src/isolate_wire.ts";
+import {
+  type CallOutcome,
+  STOP_OUTCOMES,
+  stoppedOutcome,
+} from "../src/outcome.ts";
+
+/** One error of every kind that ends a call, as the runner makes them. */
+const STOPS: EarlyExitError[] = [
+  new Interrupted("env.interrupt_execution", { reason: "quota", code: 7 }),
+  new FuelExhausted(1_000, 998),
+  new DeadlineExceeded(50, 50.4, {
+    cause: new DOMException("Signal timed out.", "TimeoutError"),
+  }),
+  new Aborted("user pressed stop"),
+  new GuestTrap("divide_by_zero", "divide by zero"),
+  new HostImportError("env.log", new TypeError("bad input")),
+];
+
+/** One error of every other kind, which the runner throws. */
+const THROWN: EarlyExitError[] = [
+  new InvalidModule("unknown opcode 0xff", { offset: 42 }),
+  new GuestLoadError("not_found", "no such file: a.wasm", "check the path"),
+  new ImportError("env.log", "function (i32) -> nil", "missing"),
+  new ExportError("no export named run"),
+];
+
+/** What the child writes and the host reads: one JSON line. */
+function overTheWire(result: unknown): CallOutcome {
+  return fromWire(JSON.parse(JSON.stringify(toWire(result))));
+}
+
+function assertSameError(actual: unknown, expected: EarlyExitError): void {
+  const type = ERROR_CLASSES[expected.kind];
+  assert.ok(actual instanceof type, `${expected.kind} keeps its class`);
+  const error = actual as EarlyExitError;
+  assert.equal(error.kind, expected.kind);
+  assert.equal(error.name, expected.name);
+  assert.equal(error.message, expected.message);
+  assert.deepEqual({ ...error }, { ...expected });
+}
+
+Deno.test("the samples cover every kind of error", () => {
+  const kinds = [...STOPS, ...THROWN].map((error) => error.kind).sort();
+  assert.deepEqual(kinds, Object.keys(ERROR_CLASSES).sort());
+  assert.deepEqual(
+    STOPS.map((error) => error.kind).sort(),
+    Object.keys(STOP_OUTCOMES).sort(),
+  );
+});
+
+Deno.test("every outcome of a stopped call crosses the wire as the same outcome and branded error", () => {
+  for (const error of STOPS) {
+    const sent = {
+      ...stoppedOutcome("run", error)!,
+      fuel: { consumed: 12, remaining: 34 },
+    };
+    const received = overTheWire(sent);
+    assert.equal(received.outcome, sent.outcome, error.kind);
+    assert.equal(received.export, "run");
+    assert.deepEqual(received.fuel, sent.fuel);
+    assert.ok("error" in received);
+    assertSameError(received.error, error);
+  }
+});
+
+Deno.test("a returned call crosses the wire with values JSON cannot hold", () => {
+  const value = [1, -(2n ** 63n), NaN, -Infinity, undefined];
+  const received = overTheWire({ outcome: "returned", export: "run", value });
+  assert.equal(received.outcome, "returned");
+  assert.deepEqual(received.outcome === "returned" && received.value, value);
+  assert.equal(received.fuel, undefined);
+});
+
+Deno.test("what the runner throws crosses the wire and is thrown again", () => {
+  for (const error of THROWN) {
+    assert.throws(
+      () => overTheWire(error),
+      (thrown) => {
+        assertSameError(thrown, error);
+        return true;
+      },
+    );
+  }
+  assert.throws(() => overTheWire(new RangeError("no")), (thrown) => {
+    assert.equal((thrown as Error).message, "no");
+    return true;
+  });
+});
+
+Deno.test("deadlines and aborts keep their cause across the wire", () => {
+  const timeout = overTheWire(stoppedOutcome("run", STOPS[2])!);
+  assert.ok(timeout.outcome === "timeout" && isDeadlineExceeded(timeout.error));
+  const cause = timeout.error.cause as Error;
+  assert.equal(cause.name, "TimeoutError");
+  assert.equal(cause.message, "Signal timed out.");
+  const aborted = overTheWire(stoppedOutcome("run", STOPS[3])!);
+  assert.ok(aborted.outcome === "aborted" && isAborted(aborted.error));
+  assert.equal(aborted.error.cause, "user pressed stop");
+});
