@@ -8,7 +8,8 @@
  * 3. by a deadline or an `AbortSignal`, even a guest that never calls the
  *    host, in plain calls and in async calls that keep the event loop alive.
  *
- * Every way a call can end is a typed outcome with a branded error.
+ * Every way a call can end is a typed outcome with a branded error. The
+ * rewriter that meters a guest has its own entry point, `./instrument`.
  *
  * @example Usage
  * ```ts
@@ -42,12 +43,7 @@ export {
   invokeIsolated,
   type IsolatedCallOptions,
 } from "./src/isolate.ts";
-export {
-  type CostTable,
-  instrument,
-  type InstrumentedModule,
-  type InstrumentOptions,
-} from "./src/wasm/instrument.ts";
+export type { CostTable } from "./src/wasm/mod.ts";
 export type { GuestSource } from "./src/load.ts";
 export type { FunctionSignature, ValueType } from "./src/signatures.ts";
 export {

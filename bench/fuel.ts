@@ -5,7 +5,8 @@
  * same modules.
  */
 import metering from "wasm-metering";
-import { instrument, loadGuest } from "../mod.ts";
+import { loadGuest } from "../mod.ts";
+import { instrument } from "../src/wasm/mod.ts";
 import {
   compare,
   formatNs,
