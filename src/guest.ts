@@ -27,9 +27,9 @@
  * @module
  */
 
-import { ExportError, FuelExhausted } from "./errors.ts";
-import { type CallState, stopError, takeStop } from "./call_state.ts";
-import { CallWatch, FIRST_SLICE } from "./call_watch.ts";
+import { type CallState, takeStop } from "./call_state.ts";
+import { FIRST_SLICE } from "./call_watch.ts";
+import { ExportError } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
 import type {
   AsyncCallOptions,
@@ -37,13 +37,15 @@ import type {
   GuestOptions,
 } from "./guest_options.ts";
 import type { HostFunction } from "./imports.ts";
+import { checkArguments, exportedFunction } from "./exported_function.ts";
 import { instantiate } from "./instantiate.ts";
-import { type CallOutcome, classifyThrown, stoppedOutcome } from "./outcome.ts";
 import {
-  describeSignature,
-  type FunctionSignature,
-  type ImportDescriptor,
-} from "./signatures.ts";
+  beginMeteredCall,
+  endMeteredCall,
+  type MeteredCall,
+} from "./metered_call.ts";
+import { type CallOutcome, classifyThrown, stoppedOutcome } from "./outcome.ts";
+import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 
 /** What a guest is made of; {@linkcode loadGuest} gathers it. */
 export interface GuestParts {
@@ -75,15 +77,6 @@ let makeGuest: (parts: GuestParts) => Guest;
  */
 export function assembleGuest(parts: GuestParts): Guest {
   return makeGuest(parts);
-}
-
-/** The bookkeeping of one call. */
-interface CallInProgress {
-  meter: FuelMeter | undefined;
-  watch: CallWatch | undefined;
-  /** Fuel remaining and consumed when the call started. */
-  budget: number;
-  consumed: number;
 }
 
 type PromisingFunction = (...args: unknown[]) => Promise<unknown>;
@@ -187,44 +180,6 @@ export class Guest {
     );
   }
 
-  #exportedFunction(name: string): HostFunction {
-    const value = (this.#instance.exports as Record<string, unknown>)[name];
-    if (typeof value === "function") return value as HostFunction;
-    const functions = WebAssembly.Module.exports(this.module)
-      .filter((entry) => entry.kind === "function")
-      .map((entry) => entry.name);
-    const known = functions.length ? functions.join(", ") : "none";
-    if (value === undefined) {
-      throw new ExportError(
-        `${this.label} has no export named "${name}"; its function exports are: ${known}`,
-      );
-    }
-    throw new ExportError(
-      `export "${name}" of ${this.label} is a ${
-        describeExport(value)
-      }, not a function; its function exports are: ${known}`,
-    );
-  }
-
-  #checkArguments(name: string, args: unknown[]): void {
-    const signature = this.#signatures.get(name);
-    if (signature === undefined) return;
-    if (args.length !== signature.params.length) {
-      throw new ExportError(
-        `export "${name}" takes ${signature.params.length} argument(s) (${
-          describeSignature(signature)
-        }), got ${args.length}`,
-      );
-    }
-    if ([...signature.params, ...signature.results].includes("v128")) {
-      throw new ExportError(
-        `export "${name}" (${
-          describeSignature(signature)
-        }) uses v128, which JavaScript cannot pass or receive`,
-      );
-    }
-  }
-
   /**
    * Calls an export and reports how the call ended. Guest-caused endings
    * (interrupt, running out of fuel, a deadline, a trap, a host import
@@ -297,10 +252,10 @@ export class Guest {
       promising = makePromising(fn);
       this.#promising.set(fn, promising);
     }
-    const call = this.#begin(options, true, options?.refuel);
+    const call = this.#begin(options, true);
     const signal = options?.signal;
     const onAbort = () => {
-      if (call.watch?.check(performance.now())) this.#state.cancel?.();
+      if (call?.watch?.check(performance.now())) this.#state.cancel?.();
     };
     signal?.addEventListener("abort", onAbort);
     // The deadline must also land while the guest waits in a host import.
@@ -328,8 +283,8 @@ export class Guest {
   #function(name: string, args: unknown[]): HostFunction {
     let fn = this.#checked.get(name);
     if (fn === undefined || fn.length !== args.length) {
-      fn = this.#exportedFunction(name);
-      this.#checkArguments(name, args);
+      fn = exportedFunction(this.#instance, this.module, this.label, name);
+      checkArguments(this.#signatures.get(name), name, args);
       this.#checked.set(name, fn);
     }
     return fn;
@@ -339,8 +294,7 @@ export class Guest {
   #begin(
     options: AsyncCallOptions | undefined,
     yields: boolean,
-    refuel?: AsyncCallOptions["refuel"],
-  ): CallInProgress {
+  ): MeteredCall | undefined {
     const state = this.#state;
     state.stop = undefined;
     state.thrown = undefined;
@@ -353,55 +307,22 @@ export class Guest {
           `cannot give fuel or a timeout to a call of ${this.label}: the guest is not metered; load it with the fuel or timeout option`,
         );
       }
-      return { meter: undefined, watch: undefined, budget: 0, consumed: 0 };
+      return undefined;
     }
-    const watched = timeout !== undefined || yields ||
-      options?.signal !== undefined || options?.stop !== undefined;
-    if (watched && !meter.resumable) {
-      throw new ExportError(
-        `cannot give a timeout to a call of ${this.label}: it was loaded for fuel only, which runs fastest; load it with interruptible: true (or a default timeout) to give its calls deadlines`,
-      );
-    }
-    if (options?.fuel !== undefined) meter.setFuel(options.fuel);
-    const watch = watched
-      ? new CallWatch(state, meter, {
-        timeout,
-        signal: options?.signal,
-        stop: options?.stop,
-        yields,
-      })
-      : undefined;
-    state.poll = watch?.poll;
-    state.refuel = refuel;
-    // A watched call gets its fuel in slices, so that it checks in regularly.
-    const slice = watch ? this.#slice : Infinity;
-    if (meter.slice !== slice) {
-      meter.slice = slice;
-      meter.settle();
-    }
-    const { consumed, remaining } = meter.usage;
-    return { meter, watch, budget: remaining, consumed };
+    return beginMeteredCall(state, meter, {
+      label: this.label,
+      options,
+      timeout,
+      yields,
+      slice: this.#slice,
+    });
   }
 
-  /** Settles the fuel books and turns exhaustion into its outcome. */
-  #end(call: CallInProgress, outcome: CallOutcome): CallOutcome {
-    const { meter, watch } = call;
-    if (meter === undefined) return outcome;
-    const state = this.#state;
-    state.poll = undefined;
-    state.refuel = undefined;
-    if (watch) this.#slice = meter.slice;
-    const exhausted = meter.exhausted;
-    meter.settle();
-    const usage = meter.usage;
-    const consumed = usage.consumed - call.consumed;
-    const fuel = { consumed, remaining: usage.remaining };
-    if (exhausted && outcome.outcome === "trap") {
-      const error = stopError(() => new FuelExhausted(call.budget, consumed));
-      return { ...stoppedOutcome(outcome.export, error)!, fuel };
-    }
-    outcome.fuel = fuel;
-    return outcome;
+  /** For a metered guest, settles the fuel books and keeps the tuned slice. */
+  #end(call: MeteredCall | undefined, outcome: CallOutcome): CallOutcome {
+    if (call === undefined) return outcome;
+    if (call.watch) this.#slice = call.meter.slice;
+    return endMeteredCall(this.#state, call, outcome);
   }
 
   #returned(name: string, value: unknown): CallOutcome {
@@ -439,11 +360,4 @@ export class Guest {
     }
     throw ended;
   }
-}
-
-function describeExport(value: unknown): string {
-  if (value instanceof WebAssembly.Memory) return "memory";
-  if (value instanceof WebAssembly.Table) return "table";
-  if (value instanceof WebAssembly.Global) return "global";
-  return typeof value;
 }

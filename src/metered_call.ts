@@ -1,0 +1,112 @@
+/**
+ * The fuel side of one call of a metered guest: before it, set the fuel and
+ * start watching for the deadline and signals; after it, settle the books
+ * and tell running out of fuel from any other trap.
+ *
+ * @module
+ */
+
+import { type CallState, stopError } from "./call_state.ts";
+import { CallWatch } from "./call_watch.ts";
+import { ExportError, FuelExhausted } from "./errors.ts";
+import type { FuelMeter } from "./fuel.ts";
+import type { AsyncCallOptions } from "./guest_options.ts";
+import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
+
+/** The bookkeeping of one metered call. */
+export interface MeteredCall {
+  meter: FuelMeter;
+  /** Set when the call is watched for a deadline, a signal or yields. */
+  watch: CallWatch | undefined;
+  /** Fuel remaining and consumed when the call started. */
+  budget: number;
+  consumed: number;
+}
+
+/** What a metered call is given. */
+export interface MeteredCallSetup {
+  /** The guest's name, for messages. */
+  label: string;
+  /** The call's options. */
+  options: AsyncCallOptions | undefined;
+  /** The call's timeout, or the guest's default one. */
+  timeout: number | undefined;
+  /** Whether the call yields to the event loop (async calls). */
+  yields: boolean;
+  /** The slice size earlier watched calls of this guest tuned. */
+  slice: number;
+}
+
+/**
+ * Sets the fuel for a call, and starts watching it when it has a deadline,
+ * a signal, or yields.
+ *
+ * @param state The guest's call state.
+ * @param meter The guest's meter.
+ * @param setup The call's options.
+ * @returns The call's bookkeeping, for {@linkcode endMeteredCall}.
+ * @throws {ExportError} When a guest loaded for fuel only is given a deadline.
+ */
+export function beginMeteredCall(
+  state: CallState,
+  meter: FuelMeter,
+  setup: MeteredCallSetup,
+): MeteredCall {
+  const { options, timeout, yields } = setup;
+  const watched = timeout !== undefined || yields ||
+    options?.signal !== undefined || options?.stop !== undefined;
+  if (watched && !meter.resumable) {
+    throw new ExportError(
+      `cannot give a timeout to a call of ${setup.label}: it was loaded for fuel only, which runs fastest; load it with interruptible: true (or a default timeout) to give its calls deadlines`,
+    );
+  }
+  if (options?.fuel !== undefined) meter.setFuel(options.fuel);
+  const watch = watched
+    ? new CallWatch(state, meter, {
+      timeout,
+      signal: options?.signal,
+      stop: options?.stop,
+      yields,
+    })
+    : undefined;
+  state.poll = watch?.poll;
+  state.refuel = options?.refuel;
+  // A watched call gets its fuel in slices, so that it checks in regularly.
+  const slice = watch ? setup.slice : Infinity;
+  if (meter.slice !== slice) {
+    meter.slice = slice;
+    meter.settle();
+  }
+  const { consumed, remaining } = meter.usage;
+  return { meter, watch, budget: remaining, consumed };
+}
+
+/**
+ * Settles the fuel books after a call, adds its fuel to the outcome, and
+ * turns a trap for want of fuel into the `fuel_exhausted` outcome.
+ *
+ * @param state The guest's call state.
+ * @param call What {@linkcode beginMeteredCall} returned.
+ * @param outcome How the call ended.
+ * @returns The outcome with its fuel.
+ */
+export function endMeteredCall(
+  state: CallState,
+  call: MeteredCall,
+  outcome: CallOutcome,
+): CallOutcome {
+  const { meter } = call;
+  state.poll = undefined;
+  state.refuel = undefined;
+  const exhausted = meter.exhausted;
+  meter.settle();
+  const usage = meter.usage;
+  const consumed = usage.consumed - call.consumed;
+  const fuel = { consumed, remaining: usage.remaining };
+  if (exhausted && outcome.outcome === "trap") {
+    const error = stopError(() => new FuelExhausted(call.budget, consumed));
+    return { ...stoppedOutcome(outcome.export, error)!, fuel };
+  }
+  outcome.fuel = fuel;
+  return outcome;
+}
