@@ -14,21 +14,11 @@ import type { FuelMeter } from "./fuel.ts";
 
 /**
  * Why the host stopped the guest. It makes the branded error, with the
- * error class's own constructor, only once the call has unwound (see
- * {@linkcode stopError}), so that the throw through the guest stays as
+ * error class's own constructor, only once the call has unwound (in
+ * {@linkcode withoutStack}), so that the throw through the guest stays as
  * cheap as throwing a prepared error.
  */
 export type Stop = () => EarlyExitError;
-
-/**
- * Makes the error of a stop: after the guest has unwound, without a stack.
- *
- * @param stop The recorded stop.
- * @returns Its branded error.
- */
-export function stopError(stop: Stop): EarlyExitError {
-  return withoutStack(stop);
-}
 
 /** The state of the call in progress, shared with the wrapped imports. */
 export interface CallState {
@@ -86,6 +76,7 @@ export function recordStop(state: CallState, stop: Stop): void {
  */
 export function takeStop(state: CallState): EarlyExitError | undefined {
   const stop = state.stop;
+  if (stop === undefined) return undefined;
   state.stop = undefined;
-  return stop === undefined ? undefined : stopError(stop);
+  return withoutStack(stop);
 }

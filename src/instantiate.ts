@@ -6,8 +6,8 @@
  * @module
  */
 
-import { type CallState, stopError } from "./call_state.ts";
-import { FuelExhausted } from "./errors.ts";
+import type { CallState } from "./call_state.ts";
+import { FuelExhausted, withoutStack } from "./errors.ts";
 import { toImportError } from "./imports.ts";
 import { classifyThrown } from "./outcome.ts";
 import type { ImportDescriptor } from "./signatures.ts";
@@ -42,7 +42,7 @@ export async function instantiate(
       throw new FuelExhausted(consumed + meter.remaining, consumed);
     }
     throw stop
-      ? stopError(stop)
+      ? withoutStack(stop)
       : toImportError(error, needed) ?? classifyThrown(error, state);
   }
   state.meter?.attach(instance);

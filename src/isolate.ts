@@ -13,9 +13,8 @@
  * @module
  */
 
-import { stopError } from "./call_state.ts";
 import { abortStop, deadlineStop } from "./call_watch.ts";
-import { GuestLoadError } from "./errors.ts";
+import { GuestLoadError, withoutStack } from "./errors.ts";
 import { fromWire, type IsolatedRequest } from "./isolate_wire.ts";
 import { loadModule } from "./load.ts";
 import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
@@ -205,5 +204,5 @@ function stopped(
   const stop = why === "aborted"
     ? abortStop(options.signal!, started)
     : deadlineStop(options.timeout!, started);
-  return stoppedOutcome(name, stopError(stop))!;
+  return stoppedOutcome(name, withoutStack(stop))!;
 }

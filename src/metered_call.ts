@@ -6,9 +6,9 @@
  * @module
  */
 
-import { type CallState, stopError } from "./call_state.ts";
+import type { CallState } from "./call_state.ts";
 import { CallWatch } from "./call_watch.ts";
-import { ExportError, FuelExhausted } from "./errors.ts";
+import { ExportError, FuelExhausted, withoutStack } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
 import type { AsyncCallOptions } from "./guest_options.ts";
 import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
@@ -104,7 +104,7 @@ export function endMeteredCall(
   const consumed = usage.consumed - call.consumed;
   const fuel = { consumed, remaining: usage.remaining };
   if (exhausted && outcome.outcome === "trap") {
-    const error = stopError(() => new FuelExhausted(call.budget, consumed));
+    const error = withoutStack(() => new FuelExhausted(call.budget, consumed));
     return { ...stoppedOutcome(outcome.export, error)!, fuel };
   }
   outcome.fuel = fuel;

@@ -78,6 +78,14 @@ export const OUTCOMES: readonly CallOutcome["outcome"][] = [
   ...Object.values(STOP_OUTCOMES),
 ];
 
+/** The table by kind, with each kind's class, for the runner's hot path. */
+const STOPS_BY_KIND = new Map(
+  Object.entries(STOP_OUTCOMES).map(([kind, outcome]) => [
+    kind,
+    { outcome, type: errorClassOf(kind)! },
+  ]),
+);
+
 /**
  * The outcome a stop error ends a call of `name` with, or `undefined` when
  * `error` is not a stop error made by this copy of early-exit.
@@ -91,15 +99,10 @@ export function stoppedOutcome(
   error: unknown,
 ): StoppedOutcome | undefined {
   if (!(error instanceof EarlyExitError)) return undefined;
-  const kind = error.kind;
-  if (!Object.hasOwn(STOP_OUTCOMES, kind)) return undefined;
+  const stop = STOPS_BY_KIND.get(error.kind);
   // A subclass of the base made elsewhere may carry a stop's brand.
-  if (!(error instanceof errorClassOf(kind)!)) return undefined;
-  return {
-    outcome: STOP_OUTCOMES[kind as StopKind],
-    export: name,
-    error,
-  } as StoppedOutcome;
+  if (stop === undefined || !(error instanceof stop.type)) return undefined;
+  return { outcome: stop.outcome, export: name, error } as StoppedOutcome;
 }
 
 /**
