@@ -5,11 +5,7 @@
  * @module
  */
 
-import {
-  type EarlyExitError,
-  type Interrupted,
-  withoutStack,
-} from "./errors.ts";
+import type { EarlyExitError, Interrupted } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
 
 /**
@@ -66,17 +62,4 @@ export function requestStop(state: CallState, stop: Stop): never {
 export function recordStop(state: CallState, stop: Stop): void {
   state.stop ??= stop;
   state.meter?.stop();
-}
-
-/**
- * Takes the stop recorded in this call, if any, and makes its error.
- *
- * @param state The call's state; its stop is cleared.
- * @returns The stop's error, or `undefined` when the host did not stop the guest.
- */
-export function takeStop(state: CallState): EarlyExitError | undefined {
-  const stop = state.stop;
-  if (stop === undefined) return undefined;
-  state.stop = undefined;
-  return withoutStack(stop);
 }

@@ -27,9 +27,9 @@
  * @module
  */
 
-import { type CallState, takeStop } from "./call_state.ts";
+import type { CallState } from "./call_state.ts";
 import { FIRST_SLICE } from "./call_watch.ts";
-import { ExportError } from "./errors.ts";
+import { ExportError, withoutStack } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
 import type {
   AsyncCallOptions,
@@ -124,6 +124,8 @@ export class Guest {
   /** The async call in progress, so that the next one waits for it. */
   #queue: Promise<unknown> = Promise.resolve();
 
+  // The constructor is private, so that its parts stay out of the public
+  // API; this hands assembleGuest, and so loadGuest, the one way to call it.
   static {
     makeGuest = (parts) => new Guest(parts);
   }
@@ -351,7 +353,9 @@ export class Guest {
 
   #settle(name: string, error: unknown): CallOutcome {
     const state = this.#state;
-    const ended = takeStop(state) ?? classifyThrown(error, state);
+    const stop = state.stop;
+    state.stop = undefined;
+    const ended = stop ? withoutStack(stop) : classifyThrown(error, state);
     const outcome = stoppedOutcome(name, ended);
     if (outcome !== undefined) return outcome;
     if (ended instanceof TypeError && state.thrownBy === undefined) {
