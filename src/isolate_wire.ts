@@ -38,7 +38,7 @@ export interface WireError {
   cause?: WireCause;
 }
 
-/** A `cause`: an error by its name and message, or a value. */
+/** A `cause`: an error by its name and message, a primitive, or an object's text. */
 export type WireCause =
   | { error: { name: string; message: string } }
   | { value: unknown };
@@ -76,7 +76,12 @@ function encodeCause(cause: unknown): WireCause {
   if (cause instanceof Error) {
     return { error: { name: cause.name, message: cause.message } };
   }
-  return { value: encodeValue(cause) };
+  // An object may not survive JSON (a cycle, a function); its text does.
+  const plain = cause === null ||
+    ["string", "number", "boolean", "bigint", "undefined"].includes(
+      typeof cause,
+    );
+  return { value: plain ? encodeValue(cause) : String(cause) };
 }
 
 function decodeCause(wire: WireCause): unknown {

@@ -115,3 +115,20 @@ Deno.test("deadlines and aborts keep their cause across the wire", () => {
   assert.ok(aborted.outcome === "aborted" && isAborted(aborted.error));
   assert.equal(aborted.error.cause, "user pressed stop");
 });
+
+Deno.test("a cause JSON cannot hold crosses the wire as its text", () => {
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  for (
+    const [cause, text] of [[cyclic, "[object Object]"], [
+      Symbol("why"),
+      "Symbol(why)",
+    ]]
+  ) {
+    const sent = new HostImportError("env.log", cause);
+    const received = overTheWire(stoppedOutcome("run", sent)!);
+    assert.ok(received.outcome === "error");
+    assert.equal(received.error.cause, text);
+    assert.equal(received.error.message, sent.message);
+  }
+});
