@@ -89,7 +89,9 @@ export function errorClassOf(
 function guardOf<K extends EarlyExitErrorKind>(
   kind: K,
 ): (value: unknown) => value is ErrorOfKind<K> {
-  return (value): value is ErrorOfKind<K> => brandOf(value) === kind;
+  const guard = (value: unknown): value is ErrorOfKind<K> =>
+    brandOf(value) === kind;
+  return Object.defineProperty(guard, "name", { value: `is${kind}` });
 }
 
 /**

@@ -12,7 +12,7 @@ Deno.test("every kind of error has its class and its guard in mod.ts, and each g
   for (const kind of kinds) {
     assert.equal(exported[kind], ERROR_CLASSES[kind as never], kind);
     const guard = exported[`is${kind}`] as (value: unknown) => boolean;
-    assert.equal(typeof guard, "function", `is${kind}`);
+    assert.equal(guard.name, `is${kind}`);
     for (const other of kinds) {
       const branded = { [earlyExit.BRAND]: other };
       assert.equal(guard(branded), other === kind, `is${kind} on ${other}`);
