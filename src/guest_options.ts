@@ -7,7 +7,7 @@
 import type { InterruptDetails } from "./errors.ts";
 import type { InterruptOptions } from "./imports.ts";
 import type { StopSignal } from "./stop_signal.ts";
-import type { CostTable } from "./wasm/instrument.ts";
+import type { CostTable } from "./wasm/mod.ts";
 
 /** What a host import may use to stop the guest that called it. */
 export interface HostControls {
