@@ -3,8 +3,8 @@
  * (bits flipped, bytes cut, inserted or deleted, LEB128 fields stretched into
  * runs of `0x80`, section sizes and vector counts changed, sections swapped)
  * must each make `instrument()` either return a module that
- * `WebAssembly.validate` accepts or throw a branded `InvalidModule`; quickly,
- * and without the rewriter's own code failing underneath.
+ * `WebAssembly.validate` accepts or throw a branded `InvalidModule`,
+ * without the rewriter's own code failing underneath.
  *
  * The corpus: modules assembled from WAT that use most operators of every
  * proposal V8 runs, modules from binaryen's translate-to-fuzz, and the wasm
@@ -34,10 +34,15 @@ import {
 const MUTATIONS = 24000;
 /** Child processes running them (the machine has 2 cores). */
 const WORKERS = 2;
-/** The longest one `instrument()` call may take. */
-const MAX_MS_PER_INPUT = 250;
-/** A child that prints nothing for this long is taken to hang. */
-const WATCHDOG_MS = 20_000;
+/**
+ * A child that prints nothing for this long is taken to hang. It reports
+ * progress every {@link PROGRESS_EVERY} inputs, which take well under a
+ * second on a quiet machine: the margin is for a loaded one. How fast the
+ * rewriter is belongs in `deno task bench`, not here.
+ */
+const WATCHDOG_MS = 120_000;
+/** Inputs between two progress lines of a child. */
+const PROGRESS_EVERY = 100;
 
 // ---------------------------------------------------------------------------
 // The corpus
@@ -752,7 +757,6 @@ const FAILURE_KINDS = [
   "failed inside the rewriter (relabelled as InvalidModule)",
   "returned an invalid module for input V8 accepts",
   "returned an invalid module for input V8 rejects",
-  `took over ${MAX_MS_PER_INPUT} ms`,
 ] as const;
 type FailureKind = typeof FAILURE_KINDS[number];
 
@@ -862,7 +866,7 @@ async function childMain(dir: string, from: number, to: number) {
   };
   const encoder = new TextEncoder();
   for (let index = from; index < to; index++) {
-    if ((index - from) % 250 === 0) {
+    if ((index - from) % PROGRESS_EVERY === 0) {
       Deno.stdout.writeSync(encoder.encode(`at ${index}\n`));
     }
     const { entry, bytes, steps } = mutation(corpus, index);
@@ -876,9 +880,6 @@ async function childMain(dir: string, from: number, to: number) {
     const what = `mutation #${index} of ${entry.name} (${steps.join("; ")})`;
     if (verdict.failure) {
       fail(verdict.failure.kind, `${what}: ${verdict.failure.detail}`);
-    }
-    if (verdict.ms > MAX_MS_PER_INPUT && index - from >= 20) {
-      fail(FAILURE_KINDS[4], `${what}: ${verdict.ms.toFixed(0)} ms`);
     }
     if (verdict.validButRejected) {
       report.validButRejected.push(`${what}: ${verdict.validButRejected}`);
@@ -936,7 +937,9 @@ async function runChild(
   if (status.signal === "SIGKILL") {
     assert.fail(
       `the rewriter hung: no progress for ${WATCHDOG_MS} ms in mutations ` +
-        `${last}..${Math.min(to, Number(last) + 250)} (run --repro on them)`,
+        `${last}..${
+          Math.min(to, Number(last) + PROGRESS_EVERY)
+        } (run --repro on them)`,
     );
   }
   if (!report) {
@@ -973,7 +976,7 @@ Deno.test("the malformed-input corpus instruments cleanly", async () => {
   assert.deepEqual(problems, []);
 });
 
-Deno.test("mutated modules give a valid module or InvalidModule, quickly", async () => {
+Deno.test("mutated modules give a valid module or InvalidModule", async () => {
   const corpus = await buildCorpus();
   const dir = await Deno.makeTempDir({ prefix: "early-exit-malformed-" });
   try {
