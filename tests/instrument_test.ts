@@ -1,4 +1,4 @@
-import { findNpmFile } from "./support/npm.ts";
+import { findNpmFile } from "../bench/npm.ts";
 import assert from "./support/assert.ts";
 import wabtInit from "wabt";
 import { isInvalidModule } from "../src/errors.ts";

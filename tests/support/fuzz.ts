@@ -18,7 +18,7 @@
  * @module
  */
 
-import { findNpmFile } from "./npm.ts";
+import { findNpmFile } from "../../bench/npm.ts";
 import { isEarlyExitError, isInvalidModule } from "../../src/errors.ts";
 import {
   type ExportDescriptor,
