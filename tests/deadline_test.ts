@@ -10,9 +10,8 @@ import {
 import { expectOutcome } from "./support/outcome.ts";
 import { runDeno } from "./support/cli.ts";
 import type { StopperRequest } from "./support/stopper.ts";
+import { COMPUTE, RUNAWAY, SEED } from "./support/guests.ts";
 
-const RUNAWAY = new URL("../guest/runaway.wasm", import.meta.url);
-const COMPUTE = new URL("../guest/compute.wasm", import.meta.url);
 /** How long a child may take before it counts as hung: far beyond any load. */
 const HANG_MS = 120_000;
 
@@ -227,7 +226,7 @@ Deno.test("isolation: the same outcomes and errors as in-process calls", async (
   );
   expectOutcome(
     await invokeIsolated(
-      new URL("../guest/early_exit_guest.wasm", import.meta.url),
+      SEED,
       "exit_early",
     ),
     "interrupted",

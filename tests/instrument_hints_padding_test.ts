@@ -10,6 +10,7 @@ import assert from "./support/assert.ts";
 import { instrument, paddingFunctions } from "../src/wasm/instrument.ts";
 import { Reader } from "../src/wasm/reader.ts";
 import { type Fn, meter, wat } from "./support/instrument.ts";
+import { COMPUTE } from "./support/guests.ts";
 
 function bodySizes(bytes: Uint8Array): number[] {
   const r = new Reader(bytes, 8, bytes.length);
@@ -39,9 +40,7 @@ function smallShare(bytes: Uint8Array): number {
 Deno.test("instrument() keeps V8's share of small function bodies", async () => {
   // Four small bodies that checks push past 50 bytes: padding brings the
   // share back to the half that gives V8's full inlining budget.
-  const compute = await Deno.readFile(
-    new URL("../guest/compute.wasm", import.meta.url),
-  );
+  const compute = await Deno.readFile(COMPUTE);
   assert.equal(smallShare(compute), 1);
   for (const resumable of [true, false]) {
     const metered = instrument(compute, { resumable }).bytes;
@@ -65,7 +64,7 @@ Deno.test("paddingFunctions() reaches the input's share, capped at one half", ()
 
 Deno.test("every check's if is hinted unlikely, in both kinds of check, and stale guest hints are dropped", async () => {
   const guest = new Uint8Array(
-    await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url)),
+    await Deno.readFile(COMPUTE),
   );
   for (const resumable of [true, false]) {
     const metered = instrument(guest, { resumable });
