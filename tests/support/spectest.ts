@@ -20,6 +20,7 @@ import {
   type Expected,
   type FloatPattern,
   type ModuleDef,
+  type NumericValue,
   parseScript,
   type V128Shape,
   type Value,
@@ -365,11 +366,7 @@ export function exportSignatures(
 
 /** A captured result. Floats are kept as bits so NaN payloads compare. */
 export type Result =
-  | { type: "i32"; value: number }
-  | { type: "i64"; value: bigint }
-  | { type: "f32"; bits: number }
-  | { type: "f64"; bits: bigint }
-  | { type: "v128"; bytes: Uint8Array }
+  | NumericValue
   | { type: "ref"; value: unknown }
   /** A value whose wasm type is unknown (a global's value). */
   | { type: "js"; value: unknown };

@@ -346,13 +346,17 @@ export function parseSExprs(source: string): SExpr[] {
 // ---------------------------------------------------------------------------
 // Constants
 
-/** A value passed to, or returned from, an exported function. */
-export type Value =
+/** A number or vector, as a script writes it and a harness reads it back: floats as bits, so that NaN payloads compare. */
+export type NumericValue =
   | { type: "i32"; value: number }
   | { type: "i64"; value: bigint }
   | { type: "f32"; bits: number }
   | { type: "f64"; bits: bigint }
-  | { type: "v128"; bytes: Uint8Array }
+  | { type: "v128"; bytes: Uint8Array };
+
+/** A value passed to, or returned from, an exported function. */
+export type Value =
+  | NumericValue
   | { type: "ref.null"; heap: string }
   /** `ref.extern N` or `ref.host N`: host reference number N. */
   | { type: "ref.host"; id: number };
