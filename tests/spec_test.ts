@@ -22,7 +22,7 @@ import {
   identityRewriter,
   type Rewriter,
   SpecRunner,
-} from "./support/spectest.ts";
+} from "./support/spectest/mod.ts";
 import { envVar, shown, SUITE_DIR, suiteFiles } from "./support/testsuite.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 
