@@ -12,7 +12,7 @@ import { findNpmFile } from "../bench/npm.ts";
 import { FEATURES, validateWat, wabt } from "./support/instrument.ts";
 import type { Bytes } from "./support/module_bytes.ts";
 import { suiteFiles } from "./support/testsuite.ts";
-import { parseScript } from "./support/wast.ts";
+import { parseScript } from "./support/wast/mod.ts";
 
 const esbuildWasm = await findNpmFile("esbuild-wasm", "esbuild.wasm");
 

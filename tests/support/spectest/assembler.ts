@@ -6,7 +6,7 @@
  */
 
 import { WABT_ALL_FEATURES } from "../../../guest/build.ts";
-import type { ModuleDef } from "../wast.ts";
+import type { ModuleDef } from "../wast/mod.ts";
 
 type Wabt = Awaited<ReturnType<typeof import("wabt")>>;
 type Binaryen = typeof import("binaryen").default;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { NumericValue, Value } from "../wast.ts";
+import type { NumericValue, Value } from "../wast/mod.ts";
 import type { Assembler } from "./assembler.ts";
 import { hostRef } from "./host.ts";
 import type { FuncSignature, NumericKind, ValKind } from "./signatures.ts";

@@ -5,7 +5,12 @@
  * @module
  */
 
-import type { Command, Expected, FloatPattern, V128Shape } from "../wast.ts";
+import type {
+  Command,
+  Expected,
+  FloatPattern,
+  V128Shape,
+} from "../wast/mod.ts";
 import { f32Bits, f64Bits, type Outcome, type Result } from "./call.ts";
 import { hostRef, hostRefId } from "./host.ts";
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Command } from "../wast.ts";
+import type { Command } from "../wast/mod.ts";
 import type { Skip } from "./assembler.ts";
 import { increment } from "./runner.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Action, Value } from "../wast.ts";
+import type { Action, Value } from "../wast/mod.ts";
 import type { Skip } from "./assembler.ts";
 import {
   canHarness,

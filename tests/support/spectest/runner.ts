@@ -10,7 +10,7 @@ import {
   type Command,
   type ModuleDef,
   parseScript,
-} from "../wast.ts";
+} from "../wast/mod.ts";
 import {
   type Assembler,
   errorText,
