@@ -27,7 +27,7 @@ import {
   FuzzModuleMaker,
   fuzzSeed,
   type SeedOutcome,
-} from "./support/fuzz.ts";
+} from "./support/fuzz/mod.ts";
 
 interface Options {
   seeds: number[];

@@ -21,7 +21,7 @@ import {
   fuzzSeed,
   runModule,
   type SeedOutcome,
-} from "./support/fuzz.ts";
+} from "./support/fuzz/mod.ts";
 
 /** The fixed seeds: enough for every profile many times over, ~15 s. */
 const FIRST_SEED = 1;

@@ -9,7 +9,7 @@
 
 import { assembleWat } from "../../../guest/build.ts";
 import { findNpmFile } from "../../../bench/npm.ts";
-import { FuzzModuleMaker } from "../fuzz.ts";
+import { FuzzModuleMaker } from "../fuzz/mod.ts";
 import { BINARYEN_WAT_SOURCES, WAT_SOURCES } from "./wat_sources.ts";
 
 /** A named module. */

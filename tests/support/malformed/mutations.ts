@@ -7,7 +7,7 @@
  * @module
  */
 
-import { seededRandom } from "../fuzz.ts";
+import { seededRandom } from "../fuzz/mod.ts";
 import { encodeLeb, readLeb } from "../module_bytes.ts";
 import type { CorpusEntry } from "./corpus.ts";
 

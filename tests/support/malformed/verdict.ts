@@ -9,7 +9,7 @@
 
 import { isInvalidModule } from "../../../src/errors.ts";
 import { instrument } from "../../../src/wasm/instrument.ts";
-import { internalError } from "../fuzz.ts";
+import { internalError } from "../fuzz/mod.ts";
 
 /** The ways an input can break the contract. */
 export const FAILURE_KINDS = [
