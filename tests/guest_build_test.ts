@@ -1,5 +1,6 @@
 import assert from "./support/assert.ts";
 import { assembleWat, listWatGuests } from "../guest/build.ts";
+import { SEED_RUST } from "./support/guests.ts";
 
 Deno.test("every committed WAT guest is byte-identical to a fresh build", async () => {
   const names = await listWatGuests();
@@ -22,7 +23,7 @@ Deno.test("every committed WAT guest is byte-identical to a fresh build", async 
 
 Deno.test("the Rust guest exports exit_early and imports env.interrupt_execution, like the seed", async () => {
   const bytes = await Deno.readFile(
-    new URL("../guest/early_exit_guest_rust.wasm", import.meta.url),
+    SEED_RUST,
   );
   const module = new WebAssembly.Module(bytes);
   assert.deepEqual(WebAssembly.Module.imports(module), [

@@ -14,8 +14,7 @@ import {
   loadGuest,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
-
-const SEED = new URL("../guest/early_exit_guest.wasm", import.meta.url);
+import { SEED } from "./support/guests.ts";
 
 Deno.test("the seed guest is interrupted by env.interrupt_execution", async () => {
   const calls: unknown[][] = [];

@@ -14,8 +14,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { fileURLToPath } from "node:url";
-import { join, relative, resolve } from "node:path";
+import { relative } from "node:path";
 import {
   Assembler,
   type FileReport,
@@ -23,64 +22,11 @@ import {
   identityRewriter,
   type Rewriter,
   SpecRunner,
-} from "./support/spectest.ts";
+} from "./support/spectest/mod.ts";
+import { envVar, shown, SUITE_DIR, suiteFiles } from "./support/testsuite.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 
-function envVar(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // no --allow-env: use the default
-  }
-}
-
-const suiteDir = resolve(
-  envVar("WASM_TESTSUITE") ??
-    fileURLToPath(new URL("../../shared/wasm-testsuite", import.meta.url)),
-);
-
-/** A path as the user would type it: relative to the working directory. */
-function shown(path: string): string {
-  try {
-    return relative(Deno.cwd(), path) || ".";
-  } catch {
-    return path;
-  }
-}
-
-/** The suite's `.wast` files (top level, then `legacy/`), or why none. */
-function findSuite(dir: string): { files: string[]; problem?: string } {
-  const list = (sub: string) =>
-    [...Deno.readDirSync(join(dir, sub))]
-      .filter((e) => e.isFile && e.name.endsWith(".wast"))
-      .map((e) => join(dir, sub, e.name))
-      .sort();
-  try {
-    const files = list(".");
-    try {
-      files.push(...list("legacy"));
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    return { files };
-  } catch (error) {
-    return { files: [], problem: errorMessage(error) };
-  }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-const { files, problem } = findSuite(suiteDir);
-if (files.length === 0) {
-  console.log(
-    `spec suite not found at ${
-      shown(suiteDir)
-    }; skipping (set WASM_TESTSUITE)` +
-      (problem === undefined ? "" : `\n  (${problem})`),
-  );
-}
+const { files } = suiteFiles();
 
 /**
  * The meters under test: resumable checks (which call the host when the
@@ -123,7 +69,7 @@ for (const { rewrite, name } of chooseRewriters()) {
       const started = performance.now();
       console.log(
         `spec suite at ${
-          shown(suiteDir)
+          shown(SUITE_DIR)
         }, ${files.length} files, rewriter: ${name}`,
       );
       const runner = new SpecRunner({
@@ -132,7 +78,7 @@ for (const { rewrite, name } of chooseRewriters()) {
       });
       const reports: FileReport[] = [];
       for (const file of files) {
-        const label = relative(suiteDir, file);
+        const label = relative(SUITE_DIR, file);
         await t.step(label, async () => {
           const source = new TextDecoder().decode(await Deno.readFile(file));
           const report = await runner.runFile(label, source);

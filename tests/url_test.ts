@@ -42,7 +42,7 @@ Deno.test("main.ts runs from an http URL and fetches the guest from beside itsel
       "--allow-net=127.0.0.1",
       `--allow-import=127.0.0.1:${server.port}`,
       new URL("main.ts", server.url).href,
-    ], cwd);
+    ], { cwd });
     assert.equal(
       run.stdout,
       "interrupt_execution called!\n" +

@@ -5,8 +5,17 @@ export const REPO_ROOT = new URL("../../", import.meta.url);
 /** What a finished subprocess printed. */
 export interface Finished {
   code: number;
+  /** The signal that ended it, if one did (e.g. when `signal` fired). */
+  signal: Deno.Signal | null;
   stdout: string;
   stderr: string;
+}
+
+/** Where to run, and when to give up on the subprocess. */
+export interface RunOptions {
+  cwd?: URL | string;
+  /** Kills the subprocess when it fires. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -15,7 +24,7 @@ export interface Finished {
  */
 export async function runDeno(
   args: string[],
-  cwd: URL | string = REPO_ROOT,
+  { cwd = REPO_ROOT, signal }: RunOptions = {},
 ): Promise<Finished> {
   const output = await new Deno.Command(Deno.execPath(), {
     args,
@@ -24,10 +33,12 @@ export async function runDeno(
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
+    signal,
   }).output();
   const decoder = new TextDecoder();
   return {
     code: output.code,
+    signal: output.signal,
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };

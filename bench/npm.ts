@@ -7,7 +7,7 @@
 
 import { pathToFileURL } from "node:url";
 
-const ROOT = new URL("../../", import.meta.url);
+const ROOT = new URL("../", import.meta.url);
 
 interface DenoInfo {
   roots?: string[];

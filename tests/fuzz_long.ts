@@ -1,11 +1,13 @@
 /**
- * The long differential fuzz run: the harness of `tests/fuzz_test.ts` over
- * many more seeds. Prints progress, and each failing seed with what differed.
+ * The long differential fuzz run (`deno task fuzz`): the harness of
+ * `fuzz_test.ts` over many more seeds. Prints progress, and each failing seed
+ * with what differed. It is a test, not a benchmark, so it lives here beside
+ * the test support it runs on.
  *
  * Usage:
  *
  * ```sh
- * deno run --allow-read --allow-write --allow-run --allow-env bench/fuzz_long.ts [COUNT] [--from N] [--seed N]... [--save DIR]
+ * deno run --allow-read --allow-write --allow-run --allow-env tests/fuzz_long.ts [COUNT] [--from N] [--seed N]... [--save DIR]
  * ```
  *
  * - `COUNT` seeds (default 2000) starting at `--from` (default 1000, past the
@@ -13,17 +15,19 @@
  * - `--seed N` (repeatable) runs just those seeds;
  * - `--save DIR` writes each failing module and its metered form to `DIR`.
  *
- * Exits with status 1 if any seed failed.
+ * Exits with status 1 if any seed failed, or if a run of 100 seeds or more
+ * compared too few exports (see `coverageProblem`).
  *
  * @module
  */
 
 import { instrument } from "../src/wasm/instrument.ts";
 import {
+  coverageProblem,
   FuzzModuleMaker,
   fuzzSeed,
   type SeedOutcome,
-} from "../tests/support/fuzz.ts";
+} from "./support/fuzz/mod.ts";
 
 interface Options {
   seeds: number[];
@@ -80,6 +84,7 @@ async function main() {
   const maker = await FuzzModuleMaker.create();
   const started = performance.now();
   const failures: SeedOutcome[] = [];
+  const outcomes: Pick<SeedOutcome, "compared" | "functions">[] = [];
   let compared = 0;
   let functions = 0;
   let refills = 0;
@@ -87,6 +92,7 @@ async function main() {
   try {
     for (const [n, seed] of seeds.entries()) {
       const outcome = await fuzzSeed(maker, instrument, seed);
+      outcomes.push(outcome);
       compared += outcome.compared;
       functions += outcome.functions;
       refills += outcome.refills;
@@ -110,13 +116,15 @@ async function main() {
   } finally {
     await maker.close();
   }
+  const tooFew = coverageProblem(outcomes);
+  if (tooFew !== undefined) console.log(`FAIL: ${tooFew}`);
   if (failures.length > 0) {
     console.log(
       `failing seeds: ${failures.map((f) => f.seed).join(" ")}` +
         (save ? ` (modules in ${save})` : ""),
     );
-    Deno.exit(1);
   }
+  if (failures.length > 0 || tooFew !== undefined) Deno.exit(1);
 }
 
 if (import.meta.main) await main();

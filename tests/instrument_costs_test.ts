@@ -1,0 +1,176 @@
+/**
+ * The cost model of `instrument()`: what each operator, block, call and
+ * bulk operation is charged, checked to the exact unit.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { cost, type Fn, meter, wat } from "./support/instrument.ts";
+
+// ---------------------------------------------------------------------------
+// (a) Exact fuel counts
+
+Deno.test("instrument() charges a straight-line function its operator count", async () => {
+  const m = await meter(
+    await wat(`(module
+      (func (export "f") (result i32)
+        i32.const 1 i32.const 2 i32.add i32.const 3 i32.mul drop i32.const 0))`),
+  );
+  assert.equal(cost(m, "f"), 6n); // drop is free
+  // The first check asked for exactly that and found the counter at 0.
+  assert.deepEqual(m.calls[0], [-6n, 6n]);
+});
+
+Deno.test("instrument() charges only the arm of an if that runs", async () => {
+  const m = await meter(
+    await wat(`(module
+      (func (export "f") (param i32) (result i32)
+        local.get 0
+        if (result i32)
+          i32.const 10
+        else
+          i32.const 20 i32.const 1 i32.add
+        end))`),
+  );
+  // local.get + if = 2; then: i32.const = 1; else: three operators = 3.
+  assert.equal(cost(m, "f", 1), 3n);
+  assert.equal(cost(m, "f", 0), 5n);
+});
+
+Deno.test("instrument() charges a loop of n iterations 5n", async () => {
+  const m = await meter(
+    await wat(`(module
+      (func (export "run") (param $n i32)
+        (loop $again
+          (br_if $again
+            (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))`),
+  );
+  for (const n of [1, 2, 10, 1000]) {
+    assert.equal(cost(m, "run", n), BigInt(5 * n));
+  }
+});
+
+Deno.test("instrument() charges recursion per call", async () => {
+  const m = await meter(
+    await wat(`(module
+      (func $fac (export "fac") (param i64) (result i64)
+        local.get 0
+        i64.eqz
+        if (result i64)
+          i64.const 1
+        else
+          local.get 0
+          local.get 0
+          i64.const 1
+          i64.sub
+          call $fac
+          i64.mul
+        end))`),
+  );
+  // fac(0) = 3 + 1; fac(n) = 3 + 6 + fac(n - 1).
+  assert.equal(cost(m, "fac", 0n), 4n);
+  assert.equal(cost(m, "fac", 5n), 5n * 9n + 4n);
+  assert.equal((m.exports.fac as Fn)(10n), 3628800n);
+});
+
+/**
+ * A self-recursive function (which gets a register copy) and its twin, the
+ * same body split over two functions that call each other (which gets
+ * none): params and locals, a loop, a call out, a load and a division that
+ * can trap, `return` and `br` out of the function with two results.
+ */
+
+Deno.test("instrument() does not charge unreachable code", async () => {
+  const m = await meter(
+    await wat(`(module
+      (func (export "f")
+        (block
+          br 0
+          i32.const 1
+          drop
+          i32.const 2
+          drop)
+        nop))`),
+  );
+  assert.equal(cost(m, "f"), 1n); // only br
+});
+
+Deno.test("instrument() applies the cost table", async () => {
+  const bytes = await wat(`(module
+    (func (export "f") (result i32)
+      i32.const 1 i32.const 2 i32.add nop))`);
+  const custom = await meter(bytes, {
+    costs: { default: 2, operators: { "i32.add": 7, nop: 3 } },
+  });
+  assert.equal(cost(custom, "f"), 2n + 2n + 7n + 3n);
+  const free = await meter(bytes, { costs: { default: 0 } });
+  assert.equal(cost(free, "f"), 0n);
+  // A segment may cost more than 2^31.
+  const dear = await meter(bytes, {
+    costs: { operators: { "i32.add": 2 ** 31 - 1, "i32.const": 2 ** 31 - 1 } },
+  });
+  assert.equal(cost(dear, "f"), 3n * (2n ** 31n - 1n));
+});
+
+Deno.test("instrument() charges bulk memory operators per byte and page", async () => {
+  const bytes = await wat(`(module
+    (memory 1 10)
+    (data $d "hello world")
+    (func (export "fill") (param i32)
+      (memory.fill (i32.const 0) (i32.const 7) (local.get 0)))
+    (func (export "copy") (param i32)
+      (memory.copy (i32.const 100) (i32.const 0) (local.get 0)))
+    (func (export "init") (param i32)
+      (memory.init $d (i32.const 0) (i32.const 0) (local.get 0)))
+    (func (export "grow") (param i32) (result i32)
+      (memory.grow (local.get 0))))`);
+  const m = await meter(bytes);
+  assert.equal(cost(m, "fill", 1000), 4n + 1000n);
+  assert.equal(cost(m, "copy", 0), 4n);
+  assert.equal(cost(m, "init", 11), 4n + 11n);
+  assert.equal(cost(m, "grow", 2), 2n + 2n);
+
+  const priced = await meter(bytes, {
+    costs: { perByte: 3, perPage: 1000 },
+  });
+  assert.equal(cost(priced, "fill", 10), 4n + 30n);
+  assert.equal(cost(priced, "grow", 1), 2n + 1000n);
+  // A failed grow is charged too: the guest asked for the work.
+  assert.equal(cost(priced, "grow", 100), 2n + 100000n);
+
+  const free = await meter(bytes, { costs: { perByte: 0 } });
+  assert.equal(cost(free, "fill", 1000), 4n);
+});
+
+Deno.test("instrument() charges 64-bit operands of memory64 bulk operators", async () => {
+  const m = await meter(
+    await wat(`(module
+      (memory i64 1)
+      (func (export "fill") (param i64)
+        (memory.fill (i64.const 0) (i32.const 7) (local.get 0)))
+      (func (export "load") (param i64) (result i32)
+        (i32.load8_u (local.get 0))))`),
+    { costs: { perByte: 2 } },
+  );
+  assert.equal(cost(m, "fill", 100n), 4n + 200n);
+  assert.equal((m.exports.load as Fn)(99n), 7);
+  // A huge request is capped at 2^62 rather than wrapping around.
+  const before = m.used();
+  assert.throws(() => (m.exports.fill as Fn)(-1n), WebAssembly.RuntimeError);
+  assert.equal(m.used() - before, 4n + (1n << 62n));
+});
+
+Deno.test("instrument() charges table operators per element", async () => {
+  const m = await meter(
+    await wat(`(module
+      (table $t 1 100 funcref)
+      (func (export "grow") (param i32) (result i32)
+        (table.grow $t (ref.null func) (local.get 0)))
+      (func (export "fill") (param i32)
+        (table.fill $t (i32.const 0) (ref.null func) (local.get 0))))`),
+    { costs: { perElement: 5 } },
+  );
+  assert.equal(cost(m, "grow", 3), 3n + 15n);
+  assert.equal(cost(m, "fill", 4), 4n + 20n);
+});

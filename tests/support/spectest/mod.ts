@@ -1,0 +1,20 @@
+/**
+ * Runs WebAssembly spec-test scripts twice in lockstep, once with the
+ * modules as written and once with every module passed through a rewriter
+ * (the fuel meter), and checks that both runs observe the same results.
+ *
+ * Pieces, in order: the `spectest` host module (`host.ts`), the assembler
+ * (`assembler.ts`: wabt, with binaryen as a fallback for text wabt cannot
+ * read), export signatures read from the binary (`signatures.ts`), a call
+ * harness for signatures JS cannot carry exactly (`call.ts`: v128, and
+ * floats whose NaN bits matter), outcome comparison (`compare.ts`), the two
+ * runs (`run.ts`), and the lockstep runner (`runner.ts`) with its report
+ * (`report.ts`).
+ *
+ * @module
+ */
+
+export { Assembler } from "./assembler.ts";
+export { type FileReport, formatSummary } from "./report.ts";
+export { identityRewriter, type Rewriter } from "./rewriter.ts";
+export { SpecRunner } from "./runner.ts";
