@@ -14,6 +14,7 @@
  * @module
  */
 
+import type { CostModel } from "./costs.ts";
 import { LIMITS, type ModuleInfo } from "./module.ts";
 import {
   ATOMIC_OPS,
@@ -41,26 +42,6 @@ import {
 } from "./types.ts";
 import { s64Size, u32Size, Writer } from "./writer.ts";
 import { registerBody, registerType } from "./register.ts";
-
-/** The price of every operator, resolved from a cost table. */
-export interface CostModel {
-  /** Static cost per single-byte opcode. */
-  readonly single: Float64Array;
-  /** Static cost per 0xFB opcode. */
-  readonly gc: Float64Array;
-  /** Static cost per 0xFC opcode. */
-  readonly misc: Float64Array;
-  /** Static cost per 0xFD opcode. */
-  readonly simd: Float64Array;
-  /** Static cost per 0xFE opcode. */
-  readonly atomics: Float64Array;
-  /** Run-time cost per byte of `memory.fill/copy/init`. */
-  readonly perByte: number;
-  /** Run-time cost per element of table and GC array bulk operators. */
-  readonly perElement: number;
-  /** Run-time cost per page of `memory.grow`. */
-  readonly perPage: number;
-}
 
 /** What the added code refers to. */
 export interface FuelTargets {

@@ -165,63 +165,15 @@
  */
 
 import { InvalidModule, isEarlyExitError } from "../errors.ts";
-import { BRANCH_HINTS, CodeRewriter, type CostModel } from "./code.ts";
-import { resolveCosts } from "./costs.ts";
+import { BRANCH_HINTS, CodeRewriter } from "./code.ts";
+import { type CostModel, type CostTable, resolveCosts } from "./costs.ts";
+
+export type { CostTable };
 import { ModuleInfo } from "./module.ts";
 import { rewriteNameSection } from "./names.ts";
 import { Patches } from "./patches.ts";
 import { Reader } from "./reader.ts";
 import { u32Size, Writer } from "./writer.ts";
-
-/**
- * Operator prices. Every field is optional; costs are integers from 0 to
- * 2^31 - 1.
- *
- * @example Usage
- * ```ts
- * import type { CostTable } from "./instrument.ts";
- *
- * const costs: CostTable = {
- *   operators: { "call_indirect": 10, "i64.div_s": 5 },
- *   perByte: 0,
- * };
- * ```
- */
-export interface CostTable {
-  /**
-   * Per-operator costs by text-format name (`"i32.add"`, `"memory.fill"`);
-   * these override both `default` and the free operators.
-   *
-   * @default {{}}
-   */
-  operators?: Record<string, number>;
-  /**
-   * The cost of every operator that is neither free nor in `operators`.
-   *
-   * @default {1}
-   */
-  default?: number;
-  /**
-   * The run-time cost per byte of `memory.fill`, `memory.copy` and
-   * `memory.init`.
-   *
-   * @default {1}
-   */
-  perByte?: number;
-  /**
-   * The run-time cost per element of `table.fill`, `table.copy`,
-   * `table.init`, `table.grow` and the GC array bulk operators.
-   *
-   * @default {1}
-   */
-  perElement?: number;
-  /**
-   * The run-time cost per 64 KiB page of `memory.grow`.
-   *
-   * @default {1}
-   */
-  perPage?: number;
-}
 
 /**
  * Options for {@linkcode instrument}.

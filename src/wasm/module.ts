@@ -10,7 +10,7 @@
  * @module
  */
 
-import { CONST_OPERATORS, Imm, prefixSpace, SINGLE_BYTE } from "./opcodes.ts";
+import { Imm, prefixSpace, SINGLE_BYTE, Trait } from "./opcodes.ts";
 import type { Patches } from "./patches.ts";
 import { type Reader, skipSigned } from "./reader.ts";
 import { readHeapType, readLimits, readRefType, readValType } from "./types.ts";
@@ -549,6 +549,7 @@ export function readConstExpr(
     }
     let imm: number;
     let name: string;
+    let traits: number;
     if (op >= 0xfb && op <= 0xfe) {
       const space = prefixSpace(op)!;
       const sub = r.u32();
@@ -557,14 +558,16 @@ export function readConstExpr(
       if (imm === Imm.Unknown) {
         r.fail(`unknown opcode 0x${op.toString(16)} 0x${sub.toString(16)}`, at);
       }
+      traits = space.trait[sub]!;
     } else {
       imm = SINGLE_BYTE.imm[op]!;
       name = SINGLE_BYTE.name[op]!;
       if (imm === Imm.Unknown) {
         r.fail(`unknown opcode 0x${op.toString(16)}`, at);
       }
+      traits = SINGLE_BYTE.trait[op]!;
     }
-    if (!CONST_OPERATORS.has(name)) {
+    if (!(traits & Trait.Const)) {
       r.fail(`operator ${name} is not allowed in a constant expression`, at);
     }
     switch (imm) {

@@ -24,6 +24,7 @@
 
 import { decoded, readU32, readU64, skipSigned } from "./reader.ts";
 import { Writer } from "./writer.ts";
+import { Copy, MISC_OPS, SINGLE_BYTE } from "./opcodes.ts";
 
 /** The most parameters or results V8 allows a function type. */
 const MAX_ARITY = 1000;
@@ -104,37 +105,6 @@ export interface RegisterBody {
   /** How many calls to itself the body makes (inlined if few and small). */
   inlineSites: number;
 }
-
-/**
- * Operators that cannot trap and call nothing: no spill needed before them.
- * 1 = pure, 2 = traps (division, remainder, truncation), 0 = not in a copy.
- */
-const SINGLE = new Uint8Array(256);
-for (const op of [0x01, 0x1a, 0x1b, 0x20, 0x21, 0x22, 0x23, 0x24]) {
-  SINGLE[op] = 1;
-}
-for (let op = 0x41; op <= 0xc4; op++) SINGLE[op] = 1;
-for (
-  const op of [
-    0x6d,
-    0x6e,
-    0x6f,
-    0x70, // i32 div and rem
-    0x7f,
-    0x80,
-    0x81,
-    0x82, // i64 div and rem
-    0xa8,
-    0xa9,
-    0xaa,
-    0xab, // i32.trunc_f32/f64
-    0xae,
-    0xaf,
-    0xb0,
-    0xb1, // i64.trunc_f32/f64
-  ]
-) SINGLE[op] = 2;
-for (let op = 0x28; op <= 0x3e; op++) SINGLE[op] = 2; // loads and stores
 
 /** How large a body may be, in bytes of code, to be inlined into its copy. */
 const INLINE_MAX_CODE = 256;
@@ -294,9 +264,9 @@ export function registerBody(
       }
       const at = p;
       const op = bytes[p++]!;
-      const kind = SINGLE[op]!;
-      if (kind !== 0) {
-        if (kind === 2 && !spilled) {
+      const kind = SINGLE_BYTE.copy[op]!;
+      if (kind === Copy.Pure || kind === Copy.Traps) {
+        if (kind === Copy.Traps && !spilled) {
           spill();
           spilled = true;
         }
@@ -407,9 +377,9 @@ export function registerBody(
           }
           continue;
         }
-        case 0xfc: { // saturating truncations only
+        case 0xfc: {
           p = readU32(bytes, p, end);
-          if (decoded > 7) return false;
+          if (MISC_OPS.copy[decoded] !== Copy.Pure) return false;
           w.copy(bytes, at, p);
           continue;
         }
