@@ -26,14 +26,8 @@ import {
   SIMD_OPS,
   SINGLE_BYTE,
 } from "./opcodes.ts";
-import {
-  decoded,
-  fail,
-  Reader,
-  readU32,
-  readU64,
-  skipSigned,
-} from "./reader.ts";
+import { readMemArg } from "./immediates.ts";
+import { fail, Reader } from "./reader.ts";
 import {
   isAbstractHeapType,
   readBlockType,
@@ -67,29 +61,6 @@ export interface RegisterCopy {
   readonly type: Uint8Array;
   /** The copy's body, size prefix included. */
   readonly bytes: Uint8Array;
-}
-
-/**
- * Reads an index and checks it against the count the original module had,
- * so that the guest cannot name what the rewriter adds. Returns the position
- * after it.
- */
-function readIndex(
-  bytes: Uint8Array,
-  p: number,
-  end: number,
-  count: number,
-  what: string,
-  owner: string,
-): number {
-  const next = readU32(bytes, p, end);
-  if (decoded >= count) {
-    fail(
-      `${what} index ${decoded} out of range: the ${owner} has ${count} ${what}s`,
-      p,
-    );
-  }
-  return next;
 }
 
 const enum Frame {
@@ -373,7 +344,8 @@ export class CodeRewriter {
     const functionCount = info.functionCount;
     const importedFunctions = info.importedFunctions;
     const globalCount = info.globalCount;
-    const memoryCount = info.memoryIs64.length;
+    // Local indices below this are one byte and in range.
+    const localFast = Math.min(0x80, localCount);
     const memory64 = info.memoryIs64;
     let frames = this.#frames;
     let catchTargets = this.#catchTargets;
@@ -423,8 +395,9 @@ export class CodeRewriter {
         } else {
           return unknownOpcode(-1, op, opPos);
         }
-        p = readU32(bytes, p, end);
-        code = decoded;
+        r.pos = p;
+        code = r.u32();
+        p = r.pos;
         imm = code < space.imm.length ? space.imm[code]! : Imm.Unknown;
         if (imm === 0 /* Imm.Unknown */) unknownOpcode(op, code, opPos);
         role = space.role[code]!;
@@ -437,43 +410,41 @@ export class CodeRewriter {
         case 1: // Imm.None
           break;
         case 8: // Imm.Local
-          p = readIndex(bytes, p, end, localCount, "local", "function");
+          if (p < end && bytes[p]! < localFast) p++;
+          else {
+            r.pos = p;
+            r.index(localCount, "local", "function");
+            p = r.pos;
+          }
           break;
         case 19: // Imm.I32
         case 20: // Imm.I64
           if (p < end && bytes[p]! < 0x80) p++;
-          else p = skipSigned(bytes, p, end, imm === 19 ? 32 : 64);
+          else {
+            r.pos = p;
+            r.skipSigned(imm === 19 ? 32 : 64);
+            p = r.pos;
+          }
           break;
         case 11: // Imm.MemArg
-        case 12: { // Imm.MemArgLane
-          p = readU32(bytes, p, end);
-          let memory = 0;
-          if (decoded & 0x40) {
-            const at = p;
-            p = readU32(bytes, p, end);
-            memory = decoded;
-            if (memory >= memoryCount) {
-              fail(`memory index ${memory} out of range`, at);
-            }
-          } else if (memoryCount === 0) {
-            fail("memory access without a memory", opPos);
-          }
-          if (memory64[memory]) p = readU64(bytes, p, end);
-          else p = readU32(bytes, p, end);
+        case 12: // Imm.MemArgLane
+          r.pos = p;
+          readMemArg(r, memory64, opPos);
+          p = r.pos;
           if (imm === 12) {
             if (p >= end) fail("unexpected end: expected lane index", p);
             p++;
           }
           break;
-        }
         case 2: // Imm.BlockType
           if (p < end && (bytes[p] === 0x40 || isNumeric(bytes[p]!))) p++;
           else p = this.#readBlockType(p, end);
           break;
         case 3: { // Imm.Label
           const at = p;
-          p = readU32(bytes, p, end);
-          index = decoded;
+          r.pos = p;
+          index = r.u32();
+          p = r.pos;
           // `delegate` names a label outside the `try` it ends.
           if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
             fail(`label ${index} out of range`, at);
@@ -482,8 +453,9 @@ export class CodeRewriter {
         }
         case 5: { // Imm.Func
           const at = p;
-          p = readU32(bytes, p, end);
-          index = decoded;
+          r.pos = p;
+          index = r.u32();
+          p = r.pos;
           if (index >= functionCount) {
             fail(
               `function index ${index} out of range: the module has ${functionCount} functions`,
@@ -504,13 +476,19 @@ export class CodeRewriter {
           break;
         }
         case 9: // Imm.Global
-          p = readIndex(bytes, p, end, globalCount, "global", "module");
+          r.pos = p;
+          r.index(globalCount, "global", "module");
+          p = r.pos;
           break;
         case 16: // Imm.Index
-          p = readU32(bytes, p, end);
+          r.pos = p;
+          r.u32();
+          p = r.pos;
           break;
         case 7: // Imm.Type
-          p = this.#readTypeIndex(p, end);
+          r.pos = p;
+          r.index(typeCount, "type", "module");
+          p = r.pos;
           break;
         case 22: // Imm.F64
           if (end - p < 8) fail("unexpected end: expected 8 bytes", p);
@@ -631,31 +609,29 @@ export class CodeRewriter {
     depth: number,
     opPos: number,
   ): number {
-    const bytes = this.#bytes;
     const info = this.#info;
     const typeCount = info.typeCount;
     const r = this.#reader;
+    r.pos = p;
     r.end = end;
     switch (imm) {
       case Imm.BrTable: {
-        r.pos = p;
         const n = r.count("br_table target");
-        p = r.pos;
         for (let i = 0; i <= n; i++) {
-          const at = p;
-          p = readU32(bytes, p, end);
-          if (decoded >= depth) fail(`label ${decoded} out of range`, at);
+          const at = r.pos;
+          const label = r.u32();
+          if (label >= depth) fail(`label ${label} out of range`, at);
         }
-        return p;
+        break;
       }
       case Imm.CallIndirect: {
-        p = this.#readTypeIndex(p, end);
-        const at = p;
-        p = readU32(bytes, p, end);
-        if (decoded >= info.tableIs64.length) {
-          fail(`table index ${decoded} out of range`, at);
+        r.index(typeCount, "type", "module");
+        const at = r.pos;
+        const table = r.u32();
+        if (table >= info.tableIs64.length) {
+          fail(`table index ${table} out of range`, at);
         }
-        return p;
+        break;
       }
       case Imm.Table:
       case Imm.TablePair:
@@ -667,22 +643,18 @@ export class CodeRewriter {
           imm === Imm.ElemTable;
         const what = isTable ? "table" : "memory";
         const limit = isTable ? info.tableIs64.length : info.memoryIs64.length;
-        if (imm === Imm.ElemTable || imm === Imm.DataMemory) {
-          p = readU32(bytes, p, end);
-        }
-        let at = p;
-        p = readU32(bytes, p, end);
-        this.#index = this.#index2 = decoded;
-        if (decoded >= limit) fail(`${what} index ${decoded} out of range`, at);
+        if (imm === Imm.ElemTable || imm === Imm.DataMemory) r.u32();
+        let at = r.pos;
+        const first = r.u32();
+        this.#index = this.#index2 = first;
+        if (first >= limit) fail(`${what} index ${first} out of range`, at);
         if (imm === Imm.TablePair || imm === Imm.MemoryPair) {
-          at = p;
-          p = readU32(bytes, p, end);
-          this.#index2 = decoded;
-          if (decoded >= limit) {
-            fail(`${what} index ${decoded} out of range`, at);
-          }
+          at = r.pos;
+          const second = r.u32();
+          this.#index2 = second;
+          if (second >= limit) fail(`${what} index ${second} out of range`, at);
         }
-        return p;
+        break;
       }
       case Imm.F32:
       case Imm.V128:
@@ -692,21 +664,18 @@ export class CodeRewriter {
         return p + size;
       }
       case Imm.Zero:
-        if (p >= end || bytes[p] !== 0) fail("expected a zero byte", p);
+        if (p >= end || r.bytes[p] !== 0) fail("expected a zero byte", p);
         return p + 1;
       case Imm.ValTypes: {
-        r.pos = p;
         const n = r.count("value type");
         for (let i = 0; i < n; i++) readValType(r, typeCount);
-        return r.pos;
+        break;
       }
       case Imm.HeapType:
-        if (p < end && isAbstractHeapType(bytes[p]!)) return p + 1;
-        r.pos = p;
+        if (p < end && isAbstractHeapType(r.bytes[p]!)) return p + 1;
         readHeapType(r, typeCount);
-        return r.pos;
+        break;
       case Imm.TryTable: {
-        r.pos = p;
         readBlockType(r, typeCount);
         const n = r.count("catch clause", 2);
         for (let i = 0; i < n; i++) {
@@ -720,28 +689,32 @@ export class CodeRewriter {
           if (label >= depth) r.fail(`label ${label} out of range`, at);
           this.#catchTargets[depth - 1 - label] = 1;
         }
-        return r.pos;
+        break;
       }
       case Imm.BrOnCast: {
         if (p >= end) fail("unexpected end: expected cast flags", p);
-        if (bytes[p]! > 3) fail(`invalid cast flags ${bytes[p]}`, p);
-        const at = ++p;
-        p = readU32(bytes, p, end);
-        if (decoded >= depth) fail(`label ${decoded} out of range`, at);
-        r.pos = p;
+        const flags = r.u8();
+        if (flags > 3) fail(`invalid cast flags ${flags}`, p);
+        const at = r.pos;
+        const label = r.u32();
+        if (label >= depth) fail(`label ${label} out of range`, at);
         readHeapType(r, typeCount);
         readHeapType(r, typeCount);
-        return r.pos;
+        break;
       }
       case Imm.TypeField:
       case Imm.TypeIndex:
-        p = this.#readTypeIndex(p, end);
-        return readU32(bytes, p, end);
+        r.index(typeCount, "type", "module");
+        r.u32();
+        break;
       case Imm.TypeType:
-        p = this.#readTypeIndex(p, end);
-        return this.#readTypeIndex(p, end);
+        r.index(typeCount, "type", "module");
+        r.index(typeCount, "type", "module");
+        break;
+      default:
+        return fail(`cannot decode the operator at ${opPos}`, opPos);
     }
-    return fail(`cannot decode the operator at ${opPos}`, opPos);
+    return r.pos;
   }
 
   #checkCatch(op: number, depth: number, opPos: number): void {
@@ -810,17 +783,6 @@ export class CodeRewriter {
       edits[at + 2] = cost;
     }
     return checkFixed + this.#costSlots * s64Size(cost);
-  }
-
-  #readTypeIndex(p: number, end: number): number {
-    return readIndex(
-      this.#bytes,
-      p,
-      end,
-      this.#info.typeCount,
-      "type",
-      "module",
-    );
   }
 
   /** Records a scanned body; returns its rewritten size with its prefix. */
@@ -896,12 +858,9 @@ export class CodeRewriter {
     const typeOffset = info.typeOffsets[typeIndex]!;
     if (typeOffset < 0) return 0;
     const r = this.#reader;
-    const signature = registerType(this.#bytes, typeOffset, (at) => {
-      r.pos = at;
-      r.end = this.#bytes.length;
-      readValType(r, info.typeCount);
-      return r.pos;
-    });
+    r.pos = typeOffset;
+    r.end = this.#bytes.length;
+    const signature = registerType(r, info.typeCount);
     if (signature === undefined) return 0;
     const edits = this.#edits;
     const checks: number[] = [];
@@ -926,6 +885,7 @@ export class CodeRewriter {
       copyIndex,
       importedFunctions: info.importedFunctions,
       memoryIs64: info.memoryIs64,
+      typeCount: info.typeCount,
       fuelGlobal: this.#targets.fuelGlobal,
       slowFunction: this.#targets.slowFunction,
       resumable: this.#targets.resumable,

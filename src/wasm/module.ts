@@ -12,7 +12,7 @@
 
 import { Imm, prefixSpace, SINGLE_BYTE, Trait } from "./opcodes.ts";
 import type { Patches } from "./patches.ts";
-import { type Reader, skipSigned } from "./reader.ts";
+import type { Reader } from "./reader.ts";
 import { readHeapType, readLimits, readRefType, readValType } from "./types.ts";
 
 /** V8's limits (wasm-limits.h); the output must stay within them. */
@@ -428,14 +428,16 @@ export class ModuleInfo {
     for (let i = 0; i < count; i++) {
       // Most segments are `0, i32.const k, end, size, bytes`: skip them
       // without the general constant-expression reader.
-      let p = r.pos;
+      const p = r.pos;
       if (bytes[p] === 0 && bytes[p + 1] === 0x41 && p + 2 < r.end) {
-        p = skipSigned(bytes, p + 2, r.end, 32);
-        if (p < r.end && bytes[p] === 0x0b) {
-          r.pos = p + 1;
+        r.pos = p + 2;
+        r.skipSigned(32);
+        if (r.pos < r.end && bytes[r.pos] === 0x0b) {
+          r.pos++;
           r.skip(r.u32(), "data bytes");
           continue;
         }
+        r.pos = p;
       }
       const at = r.pos;
       const flags = r.u32();

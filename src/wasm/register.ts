@@ -22,9 +22,11 @@
  * @module
  */
 
-import { decoded, readU32, readU64, skipSigned } from "./reader.ts";
+import { readMemArg } from "./immediates.ts";
+import { Reader } from "./reader.ts";
+import { readBlockType, readValType } from "./types.ts";
 import { Writer } from "./writer.ts";
-import { Copy, MISC_OPS, SINGLE_BYTE } from "./opcodes.ts";
+import { Copy, Imm, MISC_OPS, SINGLE_BYTE } from "./opcodes.ts";
 
 /** The most parameters or results V8 allows a function type. */
 const MAX_ARITY = 1000;
@@ -34,30 +36,29 @@ const MAX_ARITY = 1000;
  * from a plain function type at `offset`, and each parameter's encoded
  * type; `undefined` if too wide.
  *
- * @param bytes The module.
- * @param offset Where the `0x60` of the function type is.
- * @param skipValType Skips one value type at a position, returning the next.
+ * @param r A reader at the `0x60` of the function type.
+ * @param typeCount How many types the module defines.
  */
 export function registerType(
-  bytes: Uint8Array,
-  offset: number,
-  skipValType: (at: number) => number,
+  r: Reader,
+  typeCount: number,
 ): { type: Uint8Array; paramTypes: Uint8Array[] } | undefined {
-  let p = offset + 1;
-  p = readU32(bytes, p, bytes.length);
-  const params = decoded;
-  const paramsStart = p;
+  const bytes = r.bytes;
+  const offset = r.pos;
+  r.pos++;
+  const params = r.u32();
+  const paramsStart = r.pos;
   const paramTypes: Uint8Array[] = [];
   for (let i = 0; i < params; i++) {
-    const at = p;
-    p = skipValType(p);
-    paramTypes.push(bytes.subarray(at, p));
+    const at = r.pos;
+    readValType(r, typeCount);
+    paramTypes.push(bytes.subarray(at, r.pos));
   }
-  const paramsEnd = p;
-  p = readU32(bytes, p, bytes.length);
-  const results = decoded;
-  const resultsStart = p;
-  for (let i = 0; i < results; i++) p = skipValType(p);
+  const paramsEnd = r.pos;
+  const results = r.u32();
+  const resultsStart = r.pos;
+  for (let i = 0; i < results; i++) readValType(r, typeCount);
+  const p = r.pos;
   if (params + 1 > MAX_ARITY || results + 1 > MAX_ARITY) return undefined;
   const w = new Writer(p - offset + 16);
   w.u8(0x60);
@@ -90,6 +91,8 @@ export interface RegisterBody {
   importedFunctions: number;
   /** Per memory: whether it is 64-bit. */
   memoryIs64: boolean[];
+  /** How many types the module defines. */
+  typeCount: number;
   /** The fuel counter global. */
   fuelGlobal: number;
   /** The slow path: `(counter, cost)` if resumable, else `()`. */
@@ -130,13 +133,12 @@ function numberLocals(
   start: number,
   codeStart: number,
 ): number[] | undefined {
-  let p = readU32(bytes, start, codeStart);
-  const groups = decoded;
+  const r = new Reader(bytes, start, codeStart);
+  const groups = r.u32();
   const locals: number[] = [];
   for (let i = 0; i < groups; i++) {
-    p = readU32(bytes, p, codeStart);
-    const count = decoded;
-    const type = bytes[p++]!;
+    const count = r.u32();
+    const type = r.u8();
     if (ZERO[type] === undefined) return undefined;
     locals.push(count, type);
   }
@@ -176,8 +178,9 @@ export function registerBody(
   // its declared locals again.
   const inlineBase = params + 1 + declared;
   if (inline) {
-    const groupsStart = readU32(bytes, start, codeStart);
-    const groups = decoded;
+    const head = new Reader(bytes, start, codeStart);
+    const groups = head.u32();
+    const groupsStart = head.pos;
     w.u32(2 * groups + params);
     w.copy(bytes, groupsStart, codeStart);
     for (const type of body.paramTypes) {
@@ -255,43 +258,47 @@ export function registerBody(
     let spilled = false;
     const local = (index: number) =>
       inlined ? inlineBase + index : index >= fuel ? index + 1 : index;
-    let p = codeStart;
-    while (p < end) {
-      while (nextCheck < checks.length && checks[nextCheck] === p) {
+    const r = new Reader(bytes, codeStart, end);
+    while (!r.atEnd()) {
+      while (nextCheck < checks.length && checks[nextCheck] === r.pos) {
         check(checks[nextCheck + 1]!);
         nextCheck += 2;
         spilled = false;
       }
-      const at = p;
-      const op = bytes[p++]!;
+      const at = r.pos;
+      const op = r.u8();
       const kind = SINGLE_BYTE.copy[op]!;
       if (kind === Copy.Pure || kind === Copy.Traps) {
         if (kind === Copy.Traps && !spilled) {
           spill();
           spilled = true;
         }
-        if (op >= 0x20 && op <= 0x24) {
-          p = readU32(bytes, p, end);
-          const index = decoded;
-          w.u8(op);
-          w.u32(op <= 0x22 ? local(index) : index);
-          continue;
+        switch (SINGLE_BYTE.imm[op]) {
+          case Imm.Local:
+            w.u8(op);
+            w.u32(local(r.u32()));
+            continue;
+          case Imm.Global:
+            w.u8(op);
+            w.u32(r.u32());
+            continue;
+          case Imm.MemArg:
+            readMemArg(r, body.memoryIs64, at);
+            break;
+          case Imm.I32:
+            r.skipSigned(32);
+            break;
+          case Imm.I64:
+            r.skipSigned(64);
+            break;
+          case Imm.F32:
+            r.skip(4);
+            break;
+          case Imm.F64:
+            r.skip(8);
+            break;
         }
-        if (op >= 0x28 && op <= 0x3e) {
-          p = readU32(bytes, p, end);
-          let memory = 0;
-          if (decoded & 0x40) {
-            p = readU32(bytes, p, end);
-            memory = decoded;
-          }
-          p = body.memoryIs64[memory]
-            ? readU64(bytes, p, end)
-            : readU32(bytes, p, end);
-        } else if (op === 0x41) p = skipSigned(bytes, p, end, 32);
-        else if (op === 0x42) p = skipSigned(bytes, p, end, 64);
-        else if (op === 0x43) p += 4;
-        else if (op === 0x44) p += 8;
-        w.copy(bytes, at, p);
+        w.copy(bytes, at, r.pos);
         continue;
       }
       switch (op) {
@@ -302,16 +309,12 @@ export function registerBody(
           continue;
         case 0x02: // block
         case 0x03: // loop
-        case 0x04: { // if
-          // A block type is one byte, a type index, or `(ref null? ht)`.
-          const b = bytes[p]!;
-          if (b === 0x63 || b === 0x64) p++;
-          p = skipSigned(bytes, p, end, 33);
+        case 0x04: // if
+          readBlockType(r, body.typeCount);
           depth++;
-          w.copy(bytes, at, p);
+          w.copy(bytes, at, r.pos);
           spilled = false;
           continue;
-        }
         case 0x05: // else
           w.u8(op);
           spilled = false;
@@ -319,7 +322,7 @@ export function registerBody(
         case 0x0b: // end
           depth--;
           if (depth === 0) {
-            if (p !== end) return false;
+            if (!r.atEnd()) return false;
             if (!inlined) op1(0x20, fuel);
           }
           w.u8(op);
@@ -327,23 +330,20 @@ export function registerBody(
           continue;
         case 0x0c: // br
         case 0x0d: { // br_if
-          p = readU32(bytes, p, end);
-          if (decoded === depth - 1) {
+          if (r.u32() === depth - 1) {
             if (op === 0x0d) return false;
             if (!inlined) op1(0x20, fuel);
           }
-          w.copy(bytes, at, p);
+          w.copy(bytes, at, r.pos);
           spilled = false;
           continue;
         }
         case 0x0e: { // br_table
-          p = readU32(bytes, p, end);
-          const n = decoded;
+          const n = r.u32();
           for (let i = 0; i <= n; i++) {
-            p = readU32(bytes, p, end);
-            if (decoded === depth - 1) return false;
+            if (r.u32() === depth - 1) return false;
           }
-          w.copy(bytes, at, p);
+          w.copy(bytes, at, r.pos);
           continue;
         }
         case 0x0f: // return
@@ -354,8 +354,7 @@ export function registerBody(
           }
           continue;
         case 0x10: { // call
-          p = readU32(bytes, p, end);
-          const callee = decoded;
+          const callee = r.u32();
           if (callee < body.importedFunctions) return false;
           if (callee === body.functionIndex && inline && !inlined) {
             enterInline();
@@ -377,12 +376,10 @@ export function registerBody(
           }
           continue;
         }
-        case 0xfc: {
-          p = readU32(bytes, p, end);
-          if (MISC_OPS.copy[decoded] !== Copy.Pure) return false;
-          w.copy(bytes, at, p);
+        case 0xfc:
+          if (MISC_OPS.copy[r.u32()] !== Copy.Pure) return false;
+          w.copy(bytes, at, r.pos);
           continue;
-        }
         default:
           return false;
       }
