@@ -34,20 +34,13 @@ import {
   readHeapType,
   readValType,
 } from "./types.ts";
-import { s64Size, u32Size, Writer } from "./writer.ts";
+import { putU32, s64Size, u32Size, type Writer } from "./writer.ts";
+import { type CheckTargets, writeBulkCharge, writeCheck } from "./checks.ts";
+import { Emitter } from "./emitter.ts";
 import { registerBody, registerType } from "./register.ts";
 
 /** What the added code refers to. */
-export interface FuelTargets {
-  /** The index of the fuel counter global. */
-  readonly fuelGlobal: number;
-  /** The index of the added slow-path function. */
-  readonly slowFunction: number;
-  /**
-   * Whether a failed check calls the slow path (which can hand out more
-   * fuel and resume) or traps on the spot. See `InstrumentOptions.resumable`.
-   */
-  readonly resumable: boolean;
+export interface FuelTargets extends CheckTargets {
   /**
    * Whether self-recursive functions get a register copy, numbered from
    * `slowFunction + 1`.
@@ -108,20 +101,16 @@ function hintsContentSize(plan: number[]): number {
   return size;
 }
 
-/** A check's parts for bodies with a given number of locals. */
+/** A check with a one-byte cost, for bodies with a given number of locals. */
 interface PreparedCheck {
-  /** From `i64.sub` to the cost's `i64.const` (or to the end). */
-  middle: Uint8Array;
-  /** Where the `if` is in `middle`. */
-  ifInMiddle: number;
-  /** The whole check, with room for its costs. */
+  /** The check, with cost 0. */
   template: Uint8Array;
   /** `template` as little-endian words, for fast copying. */
   words: Uint32Array;
-  /** Where the first cost goes in `template`. */
-  firstCostAt: number;
-  /** Where the second cost goes (the first, when there is one). */
-  secondCostAt: number;
+  /** Where the cost goes in `template`: once, or twice when resumable. */
+  costAt: number[];
+  /** Where the `if` is in `template`. */
+  ifAt: number;
   /** The check's size without its costs. */
   fixed: number;
 }
@@ -148,23 +137,10 @@ const enum Body {
 const HAS_DYNAMIC = 1;
 const HAS_DYNAMIC_32 = 2;
 
-/** Dynamic charges are capped here so that a 64-bit product never wraps. */
-const SATURATED = 1n << 62n;
 /** Segment costs are capped here so that they stay exact doubles. */
 const MAX_SEGMENT_COST = Number.MAX_SAFE_INTEGER;
 /** Runs shorter than this are copied word by word instead of by `set`. */
 const SHORT_RUN = 48;
-
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value = Math.floor(value / 0x80);
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}
 
 /** `i32`, `i64`, `f32`, `f64` or `v128`. */
 function isNumeric(byte: number): boolean {
@@ -198,18 +174,14 @@ export class CodeRewriter {
   readonly #info: ModuleInfo;
   readonly #costs: CostModel;
   readonly #targets: FuelTargets;
-  readonly #checkPrefix: Uint8Array;
-  readonly #checkSuffix: Uint8Array;
-  #checkMiddle: Uint8Array = new Uint8Array(0);
-  /** The whole check for a one-byte cost, which is patched in twice. */
-  #template: Uint8Array = new Uint8Array(0);
-  #templateWords: Uint32Array = new Uint32Array(0);
-  #firstCostAt = 0;
-  #secondCostAt = 0;
-  /** How many times a check names its cost: twice, or once when it traps. */
-  readonly #costSlots: number;
-  /** The index of the check's `if` in `#checkMiddle`. */
-  #ifInMiddle = 0;
+  /** The check for the body being scanned or emitted. */
+  #check: PreparedCheck = {
+    template: new Uint8Array(0),
+    words: new Uint32Array(0),
+    costAt: [0],
+    ifAt: 0,
+    fixed: 0,
+  };
   /**
    * The offset of every check's `if` in its function body, grouped by
    * function: function index, hint count, then the offsets.
@@ -228,7 +200,6 @@ export class CodeRewriter {
   #dynamicCache: (Uint8Array | undefined)[] = [];
   #preparedFor = -1;
   readonly #preparedChecks = new Map<number, PreparedCheck>();
-  #checkFixed = 0;
   /** A reader for the less common immediates, reused across operators. */
   #reader: Reader;
   /** The table or memory indices the last bulk operator named. */
@@ -264,19 +235,6 @@ export class CodeRewriter {
     this.#targets = targets;
     this.#edits = new Int32Array(EDIT_SIZE * Math.max(256, codeSize >> 4));
     this.#reader = new Reader(bytes, 0, 0);
-    this.#checkPrefix = Uint8Array.from([
-      0x23, // global.get $fuel
-      ...uleb(targets.fuelGlobal),
-      0x42, // i64.const (the cost follows)
-    ]);
-    this.#checkSuffix = targets.resumable
-      ? Uint8Array.from([
-        0x10, // call $slow
-        ...uleb(targets.slowFunction),
-        0x0b, // end
-      ])
-      : new Uint8Array(0);
-    this.#costSlots = targets.resumable ? 2 : 1;
   }
 
   #pushEdit(pos: number, kind: number, value: number): number {
@@ -782,7 +740,7 @@ export class CodeRewriter {
     } else {
       edits[at + 2] = cost;
     }
-    return checkFixed + this.#costSlots * s64Size(cost);
+    return checkFixed + this.#check.costAt.length * s64Size(cost);
   }
 
   /** Records a scanned body; returns its rewritten size with its prefix. */
@@ -920,80 +878,30 @@ export class CodeRewriter {
   #prepareFunction(localCount: number): number {
     this.#dynamicCache.length = 0;
     this.#dynamicIfAt.length = 0;
-    if (localCount === this.#preparedFor) return this.#checkFixed;
+    if (localCount === this.#preparedFor) return this.#check.fixed;
     this.#preparedFor = localCount;
-    // Bodies with the same number of locals share their check's parts.
+    // Bodies with the same number of locals share their check.
     let check = this.#preparedChecks.get(localCount);
     if (check === undefined) {
       check = this.#prepareCheck(localCount);
       this.#preparedChecks.set(localCount, check);
     }
-    this.#checkMiddle = check.middle;
-    this.#ifInMiddle = check.ifInMiddle;
-    this.#template = check.template;
-    this.#templateWords = check.words;
-    this.#firstCostAt = check.firstCostAt;
-    this.#secondCostAt = check.secondCostAt;
-    this.#checkFixed = check.fixed;
+    this.#check = check;
     return check.fixed;
   }
 
+  /** The check with a one-byte cost; where the cost goes is where it differs from a check of cost 1. */
   #prepareCheck(localCount: number): PreparedCheck {
-    const f = uleb(localCount);
-    const g = uleb(this.#targets.fuelGlobal);
-    const middle = this.#targets.resumable
-      ? Uint8Array.from([
-        0x7d, // i64.sub
-        0x22, // local.tee $f
-        ...f,
-        0x24, // global.set $fuel
-        ...g,
-        0x20, // local.get $f
-        ...f,
-        0x42, // i64.const 0
-        0x00,
-        0x53, // i64.lt_s
-        0x04, // if
-        0x40,
-        0x20, // local.get $f
-        ...f,
-        0x42, // i64.const (the cost follows)
-      ])
-      : Uint8Array.from([
-        0x7d, // i64.sub
-        0x22, // local.tee $f
-        ...f,
-        0x42, // i64.const 0
-        0x00,
-        0x53, // i64.lt_s
-        0x04, // if
-        0x40,
-        0x10, // call $slow: fold the fuel and trap
-        ...uleb(this.#targets.slowFunction),
-        0x0b, // end
-        0x20, // local.get $f
-        ...f,
-        0x24, // global.set $fuel
-        ...g,
-      ]);
-    // Where the check's `if` sits in `middle`: after `i64.lt_s`, followed by
-    // the empty block type. Its offset in the body goes in the branch hints.
-    const ifInMiddle = this.#targets.resumable
-      ? 1 + 1 + f.length + 1 + g.length + 1 + f.length + 2 + 1
-      : 1 + 1 + f.length + 2 + 1;
-    const prefix = this.#checkPrefix;
-    const suffix = this.#checkSuffix;
-    const fixed = prefix.length + middle.length + suffix.length;
-    const slots = this.#costSlots;
-    const template = new Uint8Array(fixed + slots);
-    template.set(prefix, 0);
-    const firstCostAt = prefix.length;
-    template.set(middle, prefix.length + 1);
-    // With one slot, the second write lands on the first: harmless.
-    const secondCostAt = slots === 2
-      ? prefix.length + 1 + middle.length
-      : firstCostAt;
-    template.set(suffix, prefix.length + 1 + middle.length + slots - 1);
+    const fuel = { local: localCount, inRegister: false };
+    const zero = new Emitter(64);
+    const ifAt = writeCheck(zero, this.#targets, fuel, 0);
+    const one = new Emitter(64);
+    writeCheck(one, this.#targets, fuel, 1);
+    const template = zero.finish();
+    const costAt: number[] = [];
+    for (let i = 0; i < template.length; i++) {
+      if (template[i] !== one.buf[i]) costAt.push(i);
+    }
     const words = new Uint32Array(template.length >> 2);
     for (let i = 0; i < words.length; i++) {
       const at = 4 * i;
@@ -1001,13 +909,11 @@ export class CodeRewriter {
         template[at + 2]! << 16 | template[at + 3]! << 24;
     }
     return {
-      middle,
-      ifInMiddle,
       template,
       words,
-      firstCostAt,
-      secondCostAt,
-      fixed,
+      costAt,
+      ifAt,
+      fixed: template.length - costAt.length,
     };
   }
 
@@ -1016,68 +922,19 @@ export class CodeRewriter {
     const key = (is64 ? 1 : 0) + 2 * unit;
     const cached = this.#dynamicCache[key];
     if (cached) return cached;
-    const f = localCount;
-    const d = localCount + 1;
-    const n = localCount + 2;
-    const s = new Writer(64);
-    const op = (code: number, index?: number) => {
-      s.u8(code);
-      if (index !== undefined) s.u32(index);
-    };
-    if (is64) {
-      op(0x22, d); // local.tee $d: the operand stays on the stack
-      op(0x42); // i64.const 2^62
-      s.s64Big(SATURATED);
-      op(0x20, d);
-      if (unit !== 1) {
-        op(0x42);
-        s.s64(unit);
-        op(0x7e); // i64.mul
-      }
-      op(0x20, d);
-      op(0x42);
-      s.s64Big(SATURATED / BigInt(unit));
-      op(0x56); // i64.gt_u
-      op(0x1b); // select: saturate instead of wrapping
-      op(0x21, d);
-    } else {
-      op(0x22, n); // local.tee $n: the operand stays on the stack
-      op(0x20, n);
-      op(0xad); // i64.extend_i32_u
-      if (unit !== 1) {
-        op(0x42);
-        s.s64(unit);
-        op(0x7e);
-      }
-      op(0x21, d);
-    }
-    const { fuelGlobal, slowFunction, resumable } = this.#targets;
-    op(0x23, fuelGlobal);
-    op(0x20, d);
-    op(0x7d);
-    op(0x22, f);
-    if (resumable) {
-      op(0x24, fuelGlobal);
-      op(0x20, f);
-    }
-    op(0x42);
-    s.u8(0);
-    op(0x53);
-    const ifAt = s.len;
-    op(0x04);
-    s.u8(0x40);
-    if (resumable) {
-      op(0x20, f);
-      op(0x20, d);
-      op(0x10, slowFunction);
-      op(0x0b);
-    } else {
-      op(0x10, slowFunction);
-      op(0x0b);
-      op(0x20, f);
-      op(0x24, fuelGlobal);
-    }
-    const sequence = s.finish();
+    const e = new Emitter(64);
+    const ifAt = writeBulkCharge(
+      e,
+      this.#targets,
+      {
+        scratch: localCount,
+        amount: localCount + 1,
+        operand32: localCount + 2,
+      },
+      is64,
+      unit,
+    );
+    const sequence = e.finish();
     this.#dynamicCache[key] = sequence;
     this.#dynamicIfAt[key] = ifAt;
     return sequence;
@@ -1179,14 +1036,14 @@ export class CodeRewriter {
     }
   }
 
-  emit(w: Writer): void {
+  emit(w: Emitter): void {
     const bodies = this.#bodies;
     for (let i = 0; i < this.#bodyCount; i++) {
       this.#emitBody(w, bodies, i * Body.Fields);
     }
   }
 
-  #emitBody(w: Writer, body: Int32Array, b: number): void {
+  #emitBody(w: Emitter, body: Int32Array, b: number): void {
     const bytes = this.#bytes;
     const input = this.#input;
     const localCount = body[b + Body.LocalCount]!;
@@ -1199,7 +1056,6 @@ export class CodeRewriter {
     const hints = this.#hints;
     const hintsAt = hints.length;
     hints.push(body[b + Body.FunctionIndex]! + 1, 0);
-    const ifInMiddle = this.#ifInMiddle;
     w.u32(body[b + Body.Groups]! + (flags & HAS_DYNAMIC_32 ? 2 : 1));
     w.copy(bytes, body[b + Body.GroupsStart]!, body[b + Body.CodeStart]!);
     w.u32(flags & HAS_DYNAMIC ? 2 : 1);
@@ -1213,12 +1069,15 @@ export class CodeRewriter {
     const buf = w.buf;
     const out = new DataView(buf.buffer, buf.byteOffset, buf.length);
     let o = w.len;
-    const template = this.#template;
+    const check = this.#check;
+    const template = check.template;
     const templateLength = template.length;
-    const words = this.#templateWords;
+    const words = check.words;
     const wordCount = words.length;
-    const firstCostAt = this.#firstCostAt;
-    const secondCostAt = this.#secondCostAt;
+    const firstCostAt = check.costAt[0]!;
+    // With one cost, the second write lands on the first: harmless.
+    const secondCostAt = check.costAt[1] ?? firstCostAt;
+    const checkIfAt = check.ifAt;
     const edits = this.#edits;
     const editsTo = body[b + Body.EditsTo]! * EDIT_SIZE;
     let from = body[b + Body.CodeStart]!;
@@ -1253,37 +1112,30 @@ export class CodeRewriter {
             }
             buf[o + firstCostAt] = value;
             buf[o + secondCostAt] = value;
-            hints.push(o - sizeStart + firstCostAt + 1 + ifInMiddle);
+            hints.push(o - sizeStart + checkIfAt);
             o += templateLength;
           } else {
             w.len = o;
             const cost = value < 0 ? this.#bigCosts[-value - 1]! : value;
-            hints.push(
-              o - sizeStart + firstCostAt + s64Size(cost) + ifInMiddle,
-            );
-            this.#writeCheck(w, cost);
+            const ifAt = writeCheck(w, this.#targets, {
+              local: localCount,
+              inRegister: false,
+            }, cost);
+            hints.push(ifAt - sizeStart);
             o = w.len;
           }
           break;
         case Edit.Function: {
-          let rest = value;
-          while (rest >= 0x80) {
-            buf[o++] = (rest & 0x7f) | 0x80;
-            rest >>>= 7;
-          }
-          buf[o++] = rest;
+          o = putU32(buf, o, value);
           from = pos + (kind >> 4);
           break;
         }
         case Edit.SelfCall: {
           w.len = o;
           const g = this.#targets.fuelGlobal;
-          w.u8(0x23);
-          w.u32(g);
-          w.u8(0x10);
-          w.u32(value);
-          w.u8(0x24);
-          w.u32(g);
+          w.globalGet(g);
+          w.call(value);
+          w.globalSet(g);
           o = w.len;
           from = pos + (kind >> 4);
           break;
@@ -1316,17 +1168,5 @@ export class CodeRewriter {
         body[b + Body.Start]!,
       );
     }
-  }
-
-  /** Writes a check whose cost takes more than one byte. */
-  #writeCheck(w: Writer, cost: number): void {
-    const prefix = this.#checkPrefix;
-    const middle = this.#checkMiddle;
-    const suffix = this.#checkSuffix;
-    w.copy(prefix, 0, prefix.length);
-    w.s64(cost);
-    w.copy(middle, 0, middle.length);
-    if (this.#costSlots === 2) w.s64(cost);
-    w.copy(suffix, 0, suffix.length);
   }
 }

@@ -173,6 +173,7 @@ import { ModuleInfo } from "./module.ts";
 import { rewriteNameSection } from "./names.ts";
 import { Patches } from "./patches.ts";
 import { Reader } from "./reader.ts";
+import { Emitter } from "./emitter.ts";
 import { u32Size, Writer } from "./writer.ts";
 
 /**
@@ -565,7 +566,7 @@ class ModuleRewriter {
     this.#flushBefore(Infinity);
     for (const [start, end] of this.#deferredNames) this.#names(start, end);
 
-    const w = new Writer(this.#size);
+    const w = new Emitter(this.#size);
     let hints: HintsSlot | undefined;
     let hintsAt = 0;
     for (const part of this.#parts) {
@@ -895,33 +896,23 @@ class ModuleRewriter {
    */
   #slowBody(): Uint8Array {
     if (!this.#resumable) return this.#trapBody();
-    const body = new Writer(32);
-    body.u8(0x00); // no locals
-    body.u8(0x20); // local.get 0
-    body.u8(0x00);
-    body.u8(0x20); // local.get 1
-    body.u8(0x01);
-    body.u8(0x10); // call $out_of_fuel
-    body.u32(this.#info.importedFunctions);
-    body.u8(0x22); // local.tee 0
-    body.u8(0x00);
-    body.u8(0x24); // global.set $fuel
-    body.u32(this.#fuelGlobal);
-    body.u8(0x20); // local.get 0
-    body.u8(0x00);
-    body.u8(0x42); // i64.const 0
-    body.u8(0x00);
-    body.u8(0x53); // i64.lt_s
-    body.u8(0x04); // if
-    body.u8(0x40);
-    body.u8(0x00); // unreachable
-    body.u8(0x0b); // end
-    body.u8(0x0b); // end
-    const sized = new Writer(body.len + 5);
-    sized.u32(body.len);
-    sized.copy(body.buf, 0, body.len);
-    return sized.finish();
+    const e = new Emitter(32);
+    e.u32(0); // no locals
+    e.localGet(0);
+    e.localGet(1);
+    e.call(this.#info.importedFunctions); // out_of_fuel
+    e.localTee(0);
+    e.globalSet(this.#fuelGlobal);
+    e.localGet(0);
+    e.i64Const(0);
+    e.i64LtS();
+    e.ifEmpty();
+    e.unreachable();
+    e.end();
+    e.end();
+    return e.sized();
   }
+
   /**
    * The failure path of a check that cannot resume, kept out of line so that
    * small functions stay small enough for V8 to inline: it folds the fuel
@@ -929,21 +920,15 @@ class ModuleRewriter {
    * passes) to `-1 - fuel`, then traps.
    */
   #trapBody(): Uint8Array {
-    const body = new Writer(24);
-    body.u8(0x00); // no locals
-    body.u8(0x42); // i64.const -1
-    body.u8(0x7f);
-    body.u8(0x23); // global.get $fuel
-    body.u32(this.#fuelGlobal);
-    body.u8(0x7d); // i64.sub
-    body.u8(0x24); // global.set $fuel
-    body.u32(this.#fuelGlobal);
-    body.u8(0x00); // unreachable
-    body.u8(0x0b); // end
-    const sized = new Writer(body.len + 5);
-    sized.u32(body.len);
-    sized.copy(body.buf, 0, body.len);
-    return sized.finish();
+    const e = new Emitter(24);
+    e.u32(0); // no locals
+    e.i64Const(-1);
+    e.globalGet(this.#fuelGlobal);
+    e.i64Sub();
+    e.globalSet(this.#fuelGlobal);
+    e.unreachable();
+    e.end();
+    return e.sized();
   }
 
   #custom(sectionStart: number, start: number, end: number): void {
@@ -989,7 +974,12 @@ class ModuleRewriter {
 const SMALL_FUNCTION = 50;
 
 /** An empty body, `(func)`, with its size prefix. */
-const PAD_BODY = Uint8Array.from([0x02, 0x00, 0x0b]);
+const PAD_BODY = (() => {
+  const e = new Emitter(4);
+  e.u32(0); // no locals
+  e.end();
+  return e.sized();
+})();
 
 /**
  * How many empty functions keep V8's view of how much inlining a module

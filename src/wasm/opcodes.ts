@@ -611,3 +611,24 @@ export function operatorNames(): Map<string, Array<[number, number]>> {
   }
   return names;
 }
+
+/**
+ * The opcode of a single-byte operator, by its text name.
+ *
+ * @param name The operator's name, e.g. `"i64.sub"`.
+ * @returns Its opcode.
+ * @throws {Error} If no single-byte operator has that name.
+ *
+ * @example Usage
+ * ```ts
+ * import { opcode } from "./opcodes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(opcode("i32.add"), 0x6a);
+ * ```
+ */
+export function opcode(name: string): number {
+  const code = single.name.indexOf(name);
+  if (code < 0) throw new Error(`no single-byte operator is named ${name}`);
+  return code;
+}

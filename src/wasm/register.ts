@@ -26,6 +26,8 @@ import { readMemArg } from "./immediates.ts";
 import { Reader } from "./reader.ts";
 import { readBlockType, readValType } from "./types.ts";
 import { Writer } from "./writer.ts";
+import { Emitter } from "./emitter.ts";
+import { writeCheck } from "./checks.ts";
 import { Copy, Imm, MISC_OPS, SINGLE_BYTE } from "./opcodes.ts";
 
 /** The most parameters or results V8 allows a function type. */
@@ -116,12 +118,12 @@ const INLINE_MAX_SITES = 4;
 /** How many declared locals an inlined body may reset on each entry. */
 const INLINE_MAX_LOCALS = 16;
 
-/** The zero of each number type, as the operator that pushes it. */
-const ZERO: Record<number, number[]> = {
-  0x7f: [0x41, 0x00],
-  0x7e: [0x42, 0x00],
-  0x7d: [0x43, 0, 0, 0, 0],
-  0x7c: [0x44, 0, 0, 0, 0, 0, 0, 0, 0],
+/** Pushes the zero of each number type. */
+const ZERO: Record<number, (e: Emitter) => void> = {
+  0x7f: (e) => e.i32Const(0),
+  0x7e: (e) => e.i64Const(0),
+  0x7d: (e) => e.f32Const(0),
+  0x7c: (e) => e.f64Const(0),
 };
 
 /**
@@ -164,7 +166,7 @@ export function registerBody(
   // Where each check's `if` is, from the body's start, for branch hints.
   const hints: number[] = [];
   const fuel = params;
-  const w = new Writer(
+  const w = new Emitter(
     (body.inlineSites + 1) * 2 * (end - start) + 64 * (params + 1),
   );
   const locals = body.inlineSites > 0 && body.inlineSites <= INLINE_MAX_SITES &&
@@ -191,56 +193,27 @@ export function registerBody(
   } else {
     w.copy(bytes, start, codeStart);
   }
-  const op1 = (code: number, index: number) => {
-    w.u8(code);
-    w.u32(index);
-  };
   const spill = () => {
-    op1(0x20, fuel);
-    op1(0x24, g);
+    w.localGet(fuel);
+    w.globalSet(g);
+  };
+  const targets = {
+    fuelGlobal: g,
+    slowFunction: body.slowFunction,
+    resumable: body.resumable,
   };
   const check = (cost: number) => {
-    op1(0x20, fuel);
-    w.u8(0x42);
-    w.s64(cost);
-    w.u8(0x7d); // i64.sub
-    op1(0x22, fuel);
-    w.u8(0x42); // i64.const 0
-    w.u8(0x00);
-    w.u8(0x53); // i64.lt_s
-    hints.push(w.len);
-    w.u8(0x04); // if
-    w.u8(0x40);
-    if (body.resumable) {
-      // The slow path reads the counter, as after a plain check.
-      spill();
-      op1(0x20, fuel);
-      w.u8(0x42);
-      w.s64(cost);
-      op1(0x10, body.slowFunction);
-      op1(0x23, g);
-      op1(0x21, fuel);
-    } else {
-      // The trap folds what the guest had before this check.
-      op1(0x20, fuel);
-      w.u8(0x42);
-      w.s64(cost);
-      w.u8(0x7c); // i64.add
-      op1(0x24, g);
-      op1(0x10, body.slowFunction);
-    }
-    w.u8(0x0b);
+    hints.push(writeCheck(w, targets, { local: fuel, inRegister: true }, cost));
   };
   // Enters the inlined body: its arguments are the block's parameters.
   const enterInline = () => {
-    w.u8(0x02); // block, typed as the function itself
-    w.s64(body.typeIndex);
-    for (let i = params - 1; i >= 0; i--) op1(0x21, inlineBase + i);
+    w.blockOfType(body.typeIndex); // typed as the function itself
+    for (let i = params - 1; i >= 0; i--) w.localSet(inlineBase + i);
     let index = inlineBase + params;
     for (let i = 0; i < locals!.length; i += 2) {
       for (let k = 0; k < locals![i]!; k++) {
-        for (const byte of ZERO[locals![i + 1]!]!) w.u8(byte);
-        op1(0x21, index++);
+        ZERO[locals![i + 1]!]!(w);
+        w.localSet(index++);
       }
     }
   };
@@ -323,7 +296,7 @@ export function registerBody(
           depth--;
           if (depth === 0) {
             if (!r.atEnd()) return false;
-            if (!inlined) op1(0x20, fuel);
+            if (!inlined) w.localGet(fuel);
           }
           w.u8(op);
           spilled = false;
@@ -332,7 +305,7 @@ export function registerBody(
         case 0x0d: { // br_if
           if (r.u32() === depth - 1) {
             if (op === 0x0d) return false;
-            if (!inlined) op1(0x20, fuel);
+            if (!inlined) w.localGet(fuel);
           }
           w.copy(bytes, at, r.pos);
           spilled = false;
@@ -347,10 +320,10 @@ export function registerBody(
           continue;
         }
         case 0x0f: // return
-          if (inlined) op1(0x0c, depth - 1);
+          if (inlined) w.br(depth - 1);
           else {
-            op1(0x20, fuel);
-            w.u8(op);
+            w.localGet(fuel);
+            w.return();
           }
           continue;
         case 0x10: { // call
@@ -364,14 +337,14 @@ export function registerBody(
           }
           if (!spilled) spill();
           if (callee === body.functionIndex) {
-            op1(0x20, fuel);
-            op1(0x10, body.copyIndex);
-            op1(0x21, fuel);
+            w.localGet(fuel);
+            w.call(body.copyIndex);
+            w.localSet(fuel);
             spilled = false;
           } else {
-            op1(0x10, callee + 1);
-            op1(0x23, g);
-            op1(0x21, fuel);
+            w.call(callee + 1);
+            w.globalGet(g);
+            w.localSet(fuel);
             spilled = true;
           }
           continue;
@@ -387,8 +360,5 @@ export function registerBody(
     return nextCheck === checks.length;
   };
   if (!walk(false)) return undefined;
-  const sized = new Writer(w.len + 5);
-  sized.u32(w.len);
-  sized.copy(w.buf, 0, w.len);
-  return { bytes: sized.finish(), hints };
+  return { bytes: w.sized(), hints };
 }
