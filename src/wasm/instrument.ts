@@ -173,6 +173,12 @@ import { ModuleInfo } from "./module.ts";
 import { rewriteNameSection } from "./names.ts";
 import { Patches } from "./patches.ts";
 import { Reader } from "./reader.ts";
+import {
+  expectSectionEnd,
+  Rank,
+  readSections,
+  SECTION_RANK,
+} from "./sections.ts";
 import { Emitter } from "./emitter.ts";
 import { u32Size, Writer } from "./writer.ts";
 
@@ -268,17 +274,6 @@ export interface InstrumentedModule {
 const DEFAULT_IMPORT_MODULE = "early-exit";
 const IMPORT_NAME = "out_of_fuel";
 const DEFAULT_FUEL_EXPORT = "early-exit:fuel";
-
-/** Section id → its place in the required order (0: custom or unknown). */
-const SECTION_RANK = [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 11, 6];
-const Rank = {
-  type: 1,
-  import: 2,
-  function: 3,
-  global: 7,
-  export: 8,
-  code: 12,
-} as const;
 
 function uniqueName(base: string, taken: ReadonlySet<string>): string {
   if (!taken.has(base)) return base;
@@ -514,54 +509,17 @@ class ModuleRewriter {
 
   run(): InstrumentedModule {
     const bytes = this.#bytes;
-    const r = new Reader(bytes);
-    const magic = [0x00, 0x61, 0x73, 0x6d];
-    for (let i = 0; i < 4; i++) {
-      if (r.u8("the magic number \\0asm") !== magic[i]) {
-        r.fail("not a WebAssembly module: bad magic number", 0);
-      }
-    }
-    const version = [0x01, 0x00, 0x00, 0x00];
-    for (let i = 0; i < 4; i++) {
-      if (r.u8("the version") !== version[i]) {
-        r.fail(
-          "unsupported version: expected a core module of version 1",
-          4,
-        );
-      }
-    }
     this.#addInput(0, 8);
-
-    while (!r.atEnd()) {
-      const sectionStart = r.pos;
-      const id = r.u8();
-      const sizeAt = r.pos;
-      const size = r.u32();
-      if (size > r.end - r.pos) {
-        r.fail(
-          `section size ${size} exceeds the ${r.end - r.pos} bytes left`,
-          sizeAt,
-        );
-      }
-      const start = r.pos;
-      const end = start + size;
+    for (const { id, rank, sectionStart, start, end } of readSections(bytes)) {
       if (id === 0) {
         this.#custom(sectionStart, start, end);
-      } else {
-        const rank = id < SECTION_RANK.length ? SECTION_RANK[id]! : 0;
-        if (rank === 0) r.fail(`unknown section id ${id}`, sectionStart);
-        if (rank <= this.#lastRank) {
-          r.fail(`section ${id} is out of order or repeated`, sectionStart);
-        }
-        this.#flushBefore(rank);
-        this.#lastRank = rank;
-        const section = new Reader(bytes, start, end);
-        this.#section(id, section, sectionStart);
-        if (!section.atEnd()) {
-          section.fail(`section ${id} has ${end - section.pos} unread bytes`);
-        }
+        continue;
       }
-      r.pos = end;
+      this.#flushBefore(rank);
+      this.#lastRank = rank;
+      const section = new Reader(bytes, start, end);
+      this.#section(id, section, sectionStart);
+      expectSectionEnd(id, section);
     }
     this.#flushBefore(Infinity);
     for (const [start, end] of this.#deferredNames) this.#names(start, end);
@@ -602,16 +560,15 @@ class ModuleRewriter {
   #section(id: number, r: Reader, sectionStart: number): void {
     const info = this.#info;
     const patches = new Patches();
+    if (id !== 10) info.readSection(id, r, patches);
     switch (id) {
       case 1:
-        info.readTypes(r);
         this.#typeSection = [this.#parts.length, sectionStart, r.end];
         return this.#appendToVector(1, r, sectionStart, (w) => {
           w.bytes(this.#resumable ? SLOW_TYPE : TRAP_TYPE);
           w.bytes(IMPORT_TYPE);
         }, 2);
       case 2:
-        info.readImports(r);
         this.#importModule = uniqueName(
           this.#importModule,
           info.importModules,
@@ -623,7 +580,6 @@ class ModuleRewriter {
           (w) => this.#writeImport(w),
         );
       case 3:
-        info.readFunctions(r);
         this.#functionSection = [this.#parts.length, sectionStart, r.end];
         return this.#appendToVector(
           3,
@@ -632,16 +588,12 @@ class ModuleRewriter {
           (w) => w.u32(this.#slowType),
         );
       case 4:
-        info.readTables(r, patches);
         return this.#copyPatched(4, sectionStart, r.end, patches);
       case 5:
-        info.readMemories(r);
         return this.#copyPatched(5, sectionStart, r.end, patches);
       case 13:
-        info.readTags(r);
         return this.#copyPatched(13, sectionStart, r.end, patches);
       case 6:
-        info.readGlobals(r, patches);
         return this.#appendToVector(
           6,
           r,
@@ -651,7 +603,6 @@ class ModuleRewriter {
           patches,
         );
       case 7:
-        info.readExports(r, patches);
         this.#fuelExport = uniqueName(this.#fuelExport, info.exportNames);
         return this.#appendToVector(
           7,
@@ -662,18 +613,14 @@ class ModuleRewriter {
           patches,
         );
       case 8:
-        info.readStart(r, patches);
         return this.#copyPatched(8, sectionStart, r.end, patches);
       case 9:
-        info.readElements(r, patches);
         return this.#copyPatched(9, sectionStart, r.end, patches);
       case 12:
-        r.u32();
         return this.#copyPatched(12, sectionStart, r.end, patches);
       case 10:
         return this.#code(r);
       case 11:
-        info.readData(r, patches);
         return this.#copyPatched(11, sectionStart, r.end, patches);
     }
   }

@@ -13,7 +13,62 @@
 import { Imm, prefixSpace, SINGLE_BYTE, Trait } from "./opcodes.ts";
 import type { Patches } from "./patches.ts";
 import type { Reader } from "./reader.ts";
-import { readHeapType, readLimits, readRefType, readValType } from "./types.ts";
+import {
+  type Limits,
+  readHeapType,
+  readLimits,
+  readRefType,
+  readValType,
+  type ValueType,
+} from "./types.ts";
+
+/** A function type's parameter and result types. */
+export interface FunctionSignature {
+  /** Parameter types, e.g. `["i32", "i64"]`. */
+  params: ValueType[];
+  /** Result types. */
+  results: ValueType[];
+}
+
+/** What an import or export is. */
+export type ExternalKind = "function" | "table" | "memory" | "global" | "tag";
+
+/** By the byte that encodes them in imports and exports. */
+const EXTERNAL_KINDS: readonly ExternalKind[] = [
+  "function",
+  "table",
+  "memory",
+  "global",
+  "tag",
+];
+
+/** One import as the module declares it. */
+export interface ImportEntry {
+  /** The import's module name. */
+  module: string;
+  /** The import's field name. */
+  name: string;
+  /** What kind of thing it is. */
+  kind: ExternalKind;
+  /** For functions and tags: the type index. */
+  type?: number;
+  /** For tables: the element type; for globals: the value type. */
+  valueType?: ValueType;
+  /** For globals: whether it is mutable. */
+  mutable?: boolean;
+  /** For tables and memories: the limits. */
+  limits?: Limits;
+}
+
+/** One export as the module declares it. */
+export interface ExportEntry {
+  /** The export's name. */
+  name: string;
+  /** What kind of thing it is. */
+  kind: ExternalKind;
+  /** Its index in the space of its kind (imports first). */
+  index: number;
+}
 
 /** V8's limits (wasm-limits.h); the output must stay within them. */
 export const LIMITS = {
@@ -67,6 +122,14 @@ export class ModuleInfo {
   importModules: Set<string> = new Set();
   /** The names the guest exports. */
   exportNames: Set<string> = new Set();
+  /** Per type: its signature if it is a function type. */
+  typeSignatures: (FunctionSignature | undefined)[] = [];
+  /** Every import, in order. */
+  imports: ImportEntry[] = [];
+  /** Every export, in order. */
+  exports: ExportEntry[] = [];
+  /** Whether the module has a start function. */
+  hasStart = false;
 
   /** Imported plus defined functions. */
   get functionCount(): number {
@@ -154,6 +217,43 @@ export class ModuleInfo {
   }
 
   /**
+   * Reads any section but a custom or the code section.
+   *
+   * @param id The section id.
+   * @param r A reader over the section's contents.
+   * @param patches Where to record shifted function indices.
+   */
+  readSection(id: number, r: Reader, patches: Patches): void {
+    switch (id) {
+      case 1:
+        return this.readTypes(r);
+      case 2:
+        return this.readImports(r);
+      case 3:
+        return this.readFunctions(r);
+      case 4:
+        return this.readTables(r, patches);
+      case 5:
+        return this.readMemories(r);
+      case 6:
+        return this.readGlobals(r, patches);
+      case 7:
+        return this.readExports(r, patches);
+      case 8:
+        return this.readStart(r, patches);
+      case 9:
+        return this.readElements(r, patches);
+      case 11:
+        return this.readData(r, patches);
+      case 12:
+        r.u32(); // the data count
+        return;
+      case 13:
+        return this.readTags(r);
+    }
+  }
+
+  /**
    * Reads the type section.
    *
    * @param r A reader over the section's contents.
@@ -162,6 +262,11 @@ export class ModuleInfo {
     const groups = r.count("type", 2);
     const params: number[] = [];
     const offsets: number[] = [];
+    const signatures = this.typeSignatures;
+    const add = (signature: FunctionSignature | undefined) => {
+      signatures.push(signature);
+      params.push(signature ? signature.params.length : -1);
+    };
     for (let g = 0; g < groups; g++) {
       if (r.peek("type") === 0x4e) {
         r.pos++;
@@ -169,11 +274,11 @@ export class ModuleInfo {
         const limit = params.length + n;
         for (let i = 0; i < n; i++) {
           offsets.push(-1);
-          params.push(readSubType(r, limit));
+          add(readSubType(r, limit));
         }
       } else {
         offsets.push(r.peek("type") === 0x60 ? r.pos : -1);
-        params.push(readSubType(r, params.length + 1));
+        add(readSubType(r, params.length + 1));
       }
       if (params.length > LIMITS.types - 2) {
         r.fail(`too many types: more than ${LIMITS.types - 2}`);
@@ -195,34 +300,40 @@ export class ModuleInfo {
       r.fail(`too many imports: ${count}`);
     }
     for (let i = 0; i < count; i++) {
-      this.importModules.add(r.name());
-      r.name();
+      const module = r.name();
+      this.importModules.add(module);
+      const name = r.name();
       const at = r.pos;
-      const kind = r.u8("import kind");
-      switch (kind) {
+      const code = r.u8("import kind");
+      const kind = EXTERNAL_KINDS[code] ??
+        r.fail(`unknown import kind 0x${code.toString(16)}`, at);
+      const entry: ImportEntry = { module, name, kind };
+      switch (code) {
         case 0:
-          this.#addFunction(this.readFunctionType(r));
+          entry.type = this.readFunctionType(r);
+          this.#addFunction(entry.type);
           this.importedFunctions++;
           break;
         case 1:
-          readRefType(r, this.typeCount);
-          this.tableIs64.push(readLimits(r).is64);
+          entry.valueType = readRefType(r, this.typeCount);
+          entry.limits = readLimits(r);
+          this.tableIs64.push(entry.limits.is64);
           break;
         case 2:
-          this.memoryIs64.push(readLimits(r).is64);
+          entry.limits = readLimits(r);
+          this.memoryIs64.push(entry.limits.is64);
           break;
         case 3:
-          readValType(r, this.typeCount);
-          readMutability(r);
+          entry.valueType = readValType(r, this.typeCount);
+          entry.mutable = readMutability(r);
           this.globalCount++;
           break;
         case 4:
-          readTagType(r, this);
+          entry.type = readTagType(r, this);
           this.tagCount++;
           break;
-        default:
-          r.fail(`unknown import kind 0x${kind.toString(16)}`, at);
       }
+      this.imports.push(entry);
     }
   }
 
@@ -327,6 +438,9 @@ export class ModuleInfo {
       const kind = r.u8("export kind");
       const at = r.pos;
       const index = r.u32();
+      if (kind < EXTERNAL_KINDS.length) {
+        this.exports.push({ name, kind: EXTERNAL_KINDS[kind]!, index });
+      }
       const check = (what: string, limit: number) => {
         if (index >= limit) {
           r.fail(
@@ -368,6 +482,7 @@ export class ModuleInfo {
    */
   readStart(r: Reader, patches: Patches): void {
     readFunctionIndex(r, this, patches);
+    this.hasStart = true;
   }
 
   /**
@@ -456,8 +571,11 @@ export class ModuleInfo {
   }
 }
 
-/** Reads a sub type; returns its parameter count if it is a function type. */
-function readSubType(r: Reader, typeLimit: number): number {
+/** Reads a sub type; returns its signature if it is a function type. */
+function readSubType(
+  r: Reader,
+  typeLimit: number,
+): FunctionSignature | undefined {
   const byte = r.peek("type");
   if (byte === 0x50 || byte === 0x4f) {
     r.pos++;
@@ -471,11 +589,15 @@ function readSubType(r: Reader, typeLimit: number): number {
   const form = r.u8("type form");
   switch (form) {
     case 0x60: {
-      const params = r.count("parameter");
-      for (let i = 0; i < params; i++) readValType(r, typeLimit);
-      const results = r.count("result");
-      for (let i = 0; i < results; i++) readValType(r, typeLimit);
-      return params;
+      const params = Array.from(
+        { length: r.count("parameter") },
+        () => readValType(r, typeLimit),
+      );
+      const results = Array.from(
+        { length: r.count("result") },
+        () => readValType(r, typeLimit),
+      );
+      return { params, results };
     }
     case 0x5f: {
       const fields = r.count("field", 2);
@@ -483,26 +605,27 @@ function readSubType(r: Reader, typeLimit: number): number {
         readValType(r, typeLimit, true);
         readMutability(r);
       }
-      return -1;
+      return undefined;
     }
     case 0x5e:
       readValType(r, typeLimit, true);
       readMutability(r);
-      return -1;
+      return undefined;
   }
   return r.fail(`unknown type form 0x${form.toString(16)}`, at);
 }
 
-function readMutability(r: Reader): void {
+function readMutability(r: Reader): boolean {
   const at = r.pos;
   const flag = r.u8("mutability");
   if (flag > 1) r.fail(`invalid mutability flag ${flag}`, at);
+  return flag === 1;
 }
 
-function readTagType(r: Reader, info: ModuleInfo): void {
+function readTagType(r: Reader, info: ModuleInfo): number {
   const at = r.pos;
   if (r.u8("tag attribute") !== 0) r.fail("unknown tag attribute", at);
-  info.readFunctionType(r);
+  return info.readFunctionType(r);
 }
 
 function readFunctionIndex(r: Reader, info: ModuleInfo, patches: Patches) {
