@@ -165,7 +165,8 @@
  */
 
 import { InvalidModule, isEarlyExitError } from "../errors.ts";
-import { BRANCH_HINTS, CodeRewriter } from "./code.ts";
+import { BRANCH_HINTS } from "./branch_hints.ts";
+import { CodeRewriter } from "./code.ts";
 import { type CostModel, type CostTable, resolveCosts } from "./costs.ts";
 
 export type { CostTable };

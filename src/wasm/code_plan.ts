@@ -1,0 +1,176 @@
+/**
+ * The plan of the rewritten code section, which the scan writes and the
+ * emitter carries out: per body, a record and a run of edits (where checks
+ * go and what they cost, which index bytes change, where run-time charges
+ * go). Flat typed arrays, so that neither pass allocates per operator.
+ *
+ * @module
+ */
+
+import type { CheckTargets } from "./checks.ts";
+
+/** What the added code refers to. */
+export interface FuelTargets extends CheckTargets {
+  /**
+   * Whether self-recursive functions get a register copy, numbered from
+   * `slowFunction + 1`.
+   */
+  readonly registerCopies: boolean;
+}
+
+/** A register copy: its type entry and its body with the size prefix. */
+export interface RegisterCopy {
+  /** The copy's function type, ready for the type section. */
+  readonly type: Uint8Array;
+  /** The copy's body, size prefix included. */
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Edit kinds, in the low 4 bits of an edit's second field; the bits above
+ * hold a flag or a length.
+ */
+export const enum Edit {
+  /** A removed check (a free segment that needs none). */
+  Skip,
+  /** A check; flag: it must stay even if free; value: the cost. */
+  Check,
+  /** A function index; above: the old LEB length; value: the new index. */
+  Function,
+  /** A run-time charge; flag: 64-bit operand; value: the unit cost. */
+  Dynamic,
+  /**
+   * A call of the function itself, routed to its register copy; above: the
+   * old length of the call with its index; value: the copy's index.
+   */
+  SelfCall,
+}
+
+/** Fields per edit: input position, kind (and flag or length), value. */
+export const EDIT_SIZE = 3;
+
+/** Fields per body record. */
+export const enum Body {
+  Start,
+  GroupsStart,
+  CodeStart,
+  End,
+  Groups,
+  LocalCount,
+  Flags,
+  EditsFrom,
+  EditsTo,
+  Size,
+  FunctionIndex,
+  Fields,
+}
+
+/** Body flag: the body has run-time charges (and so the local `$d`). */
+export const HAS_DYNAMIC = 1;
+/** Body flag: one of its charges has an `i32` operand (the local `$n`). */
+export const HAS_DYNAMIC_32 = 2;
+
+/**
+ * The edit list and body records of one code section.
+ *
+ * @example Usage
+ * ```ts
+ * import { CodePlan, Edit } from "./code_plan.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plan = new CodePlan(0);
+ * assert.equal(plan.pushEdit(10, Edit.Check, 3), 0);
+ * assert.equal(plan.cost(plan.edits[2]!), 3);
+ * ```
+ */
+export class CodePlan {
+  /** Every edit, `EDIT_SIZE` fields each. */
+  edits: Int32Array;
+  /** How many edits there are. */
+  editCount = 0;
+  /** Costs that do not fit an `Int32Array`; an edit stores `-(i + 1)`. */
+  readonly bigCosts: number[] = [];
+  /** Every body record, `Body.Fields` fields each. */
+  bodies: Int32Array = new Int32Array(Body.Fields * 64);
+  /** How many bodies there are. */
+  bodyCount = 0;
+  /**
+   * The offset of every check's `if` in its function body, grouped by
+   * function: function index, hint count, then the offsets. Filled as the
+   * bodies are emitted.
+   */
+  readonly hints: number[] = [];
+  /** Register copies made so far, in index order. */
+  readonly copies: RegisterCopy[] = [];
+  /** Their hints, laid out like `hints`. */
+  readonly copyHints: number[] = [];
+
+  /** @param codeSize The code section's size, to size the edit list. */
+  constructor(codeSize: number) {
+    this.edits = new Int32Array(EDIT_SIZE * Math.max(256, codeSize >> 4));
+  }
+
+  /**
+   * Appends an edit.
+   *
+   * @param pos Where in the input it applies.
+   * @param kind Its {@linkcode Edit} kind, with a flag or length above.
+   * @param value Its value.
+   * @returns The edit's number.
+   */
+  pushEdit(pos: number, kind: number, value: number): number {
+    const at = this.editCount * EDIT_SIZE;
+    if (at + EDIT_SIZE > this.edits.length) {
+      const next = new Int32Array(this.edits.length * 2);
+      next.set(this.edits);
+      this.edits = next;
+    }
+    const edits = this.edits;
+    edits[at] = pos;
+    edits[at + 1] = kind;
+    edits[at + 2] = value;
+    return this.editCount++;
+  }
+
+  /**
+   * A check's cost from its edit's value.
+   *
+   * @param value The value field of a check edit.
+   * @returns The cost.
+   */
+  cost(value: number): number {
+    return value < 0 ? this.bigCosts[-value - 1]! : value;
+  }
+
+  /**
+   * Stores a check's cost in edit `edit`.
+   *
+   * @param edit The edit's number.
+   * @param cost The cost, up to 2^53 - 1.
+   */
+  setCost(edit: number, cost: number): void {
+    const at = edit * EDIT_SIZE + 2;
+    if (cost > 0x7fffffff) {
+      this.bigCosts.push(cost);
+      this.edits[at] = -this.bigCosts.length;
+    } else {
+      this.edits[at] = cost;
+    }
+  }
+
+  /**
+   * Appends a body record.
+   *
+   * @returns Where its fields start in {@linkcode CodePlan.bodies}.
+   */
+  addBody(): number {
+    const at = this.bodyCount * Body.Fields;
+    if (at + Body.Fields > this.bodies.length) {
+      const next = new Int32Array(this.bodies.length * 2);
+      next.set(this.bodies);
+      this.bodies = next;
+    }
+    this.bodyCount++;
+    return at;
+  }
+}
