@@ -24,7 +24,7 @@ import {
   instrument,
   type InstrumentedModule,
   type InstrumentOptions,
-} from "./wasm/instrument.ts";
+} from "./wasm/mod.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that

@@ -2,11 +2,8 @@ import { findNpmFile } from "./support/npm.ts";
 import assert from "./support/assert.ts";
 import wabtInit from "wabt";
 import { isInvalidModule } from "../src/errors.ts";
-import {
-  instrument,
-  type InstrumentOptions,
-  paddingFunctions,
-} from "../src/wasm/instrument.ts";
+import { instrument, type InstrumentOptions } from "../src/wasm/mod.ts";
+import { paddingFunctions } from "../src/wasm/padding.ts";
 import { Reader } from "../src/wasm/reader.ts";
 
 // ---------------------------------------------------------------------------
