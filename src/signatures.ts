@@ -15,6 +15,7 @@ import {
   type ImportEntry,
   ModuleInfo,
 } from "./wasm/module.ts";
+import { readSection } from "./wasm/module_sections.ts";
 import { Patches } from "./wasm/patches.ts";
 import { Reader } from "./wasm/reader.ts";
 import { expectSectionEnd, readSections } from "./wasm/sections.ts";
@@ -106,7 +107,7 @@ export function readSignatures(bytes: Uint8Array): ModuleSignatures {
     if (id === 0) continue;
     if (id === 10) break; // nothing this reader needs comes after the code
     const section = new Reader(bytes, start, end);
-    info.readSection(id, section, patches);
+    readSection(info, id, section, patches);
     expectSectionEnd(id, section);
   }
   const types = info.typeSignatures;

@@ -10,12 +10,11 @@
  * @module
  */
 
-import { Imm, prefixSpace, SINGLE_BYTE, Trait } from "./opcodes.ts";
+import { readConstExpr } from "./const_expr.ts";
 import type { Patches } from "./patches.ts";
 import type { Reader } from "./reader.ts";
 import {
   type Limits,
-  readHeapType,
   readLimits,
   readRefType,
   readValType,
@@ -34,7 +33,7 @@ export interface FunctionSignature {
 export type ExternalKind = "function" | "table" | "memory" | "global" | "tag";
 
 /** By the byte that encodes them in imports and exports. */
-const EXTERNAL_KINDS: readonly ExternalKind[] = [
+export const EXTERNAL_KINDS: readonly ExternalKind[] = [
   "function",
   "table",
   "memory",
@@ -217,43 +216,6 @@ export class ModuleInfo {
   }
 
   /**
-   * Reads any section but a custom or the code section.
-   *
-   * @param id The section id.
-   * @param r A reader over the section's contents.
-   * @param patches Where to record shifted function indices.
-   */
-  readSection(id: number, r: Reader, patches: Patches): void {
-    switch (id) {
-      case 1:
-        return this.readTypes(r);
-      case 2:
-        return this.readImports(r);
-      case 3:
-        return this.readFunctions(r);
-      case 4:
-        return this.readTables(r, patches);
-      case 5:
-        return this.readMemories(r);
-      case 6:
-        return this.readGlobals(r, patches);
-      case 7:
-        return this.readExports(r, patches);
-      case 8:
-        return this.readStart(r, patches);
-      case 9:
-        return this.readElements(r, patches);
-      case 11:
-        return this.readData(r, patches);
-      case 12:
-        r.u32(); // the data count
-        return;
-      case 13:
-        return this.readTags(r);
-    }
-  }
-
-  /**
    * Reads the type section.
    *
    * @param r A reader over the section's contents.
@@ -417,158 +379,6 @@ export class ModuleInfo {
       this.globalCount++;
     }
   }
-
-  /**
-   * Reads the export section.
-   *
-   * @param r A reader over the section's contents.
-   * @param patches Where to record shifted function indices.
-   */
-  readExports(r: Reader, patches: Patches): void {
-    const count = r.count("export", 3);
-    if (count > LIMITS.exports - 1) r.fail(`too many exports: ${count}`);
-    for (let i = 0; i < count; i++) {
-      const nameAt = r.pos;
-      const name = r.name();
-      if (this.exportNames.has(name)) {
-        r.fail(`duplicate export name "${name}"`, nameAt);
-      }
-      this.exportNames.add(name);
-      const kindAt = r.pos;
-      const kind = r.u8("export kind");
-      const at = r.pos;
-      const index = r.u32();
-      if (kind < EXTERNAL_KINDS.length) {
-        this.exports.push({ name, kind: EXTERNAL_KINDS[kind]!, index });
-      }
-      const check = (what: string, limit: number) => {
-        if (index >= limit) {
-          r.fail(
-            `${what} index ${index} out of range: the module has ${limit}`,
-            at,
-          );
-        }
-      };
-      switch (kind) {
-        case 0:
-          this.checkFunction(r, index, at);
-          if (index >= this.importedFunctions) {
-            patches.add(at, r.pos - at, index + 1);
-          }
-          break;
-        case 1:
-          check("table", this.tableIs64.length);
-          break;
-        case 2:
-          check("memory", this.memoryIs64.length);
-          break;
-        case 3:
-          check("global", this.globalCount);
-          break;
-        case 4:
-          check("tag", this.tagCount);
-          break;
-        default:
-          r.fail(`unknown export kind 0x${kind.toString(16)}`, kindAt);
-      }
-    }
-  }
-
-  /**
-   * Reads the start section.
-   *
-   * @param r A reader over the section's contents.
-   * @param patches Where to record the shifted function index.
-   */
-  readStart(r: Reader, patches: Patches): void {
-    readFunctionIndex(r, this, patches);
-    this.hasStart = true;
-  }
-
-  /**
-   * Reads the element section.
-   *
-   * @param r A reader over the section's contents.
-   * @param patches Where to record shifted function indices.
-   */
-  readElements(r: Reader, patches: Patches): void {
-    const count = r.count("element segment", 2);
-    for (let i = 0; i < count; i++) {
-      const at = r.pos;
-      const flags = r.u32();
-      if (flags > 7) r.fail(`unknown element segment flags ${flags}`, at);
-      const active = (flags & 1) === 0;
-      const explicitTable = (flags & 2) !== 0;
-      const expressions = (flags & 4) !== 0;
-      if (active && explicitTable) this.#readTableIndex(r);
-      if (active) readConstExpr(r, this, this.globalCount, patches);
-      if (!active || explicitTable) {
-        if (expressions) readRefType(r, this.typeCount);
-        else {
-          const kindAt = r.pos;
-          if (r.u8("element kind") !== 0) {
-            r.fail("unknown element kind", kindAt);
-          }
-        }
-      }
-      const n = r.count("element", expressions ? 2 : 1);
-      for (let j = 0; j < n; j++) {
-        if (expressions) readConstExpr(r, this, this.globalCount, patches);
-        else readFunctionIndex(r, this, patches);
-      }
-    }
-  }
-
-  #readTableIndex(r: Reader): void {
-    const at = r.pos;
-    const index = r.u32();
-    if (index >= this.tableIs64.length) {
-      r.fail(
-        `table index ${index} out of range: the module has ${this.tableIs64.length} tables`,
-        at,
-      );
-    }
-  }
-
-  /**
-   * Reads the data section.
-   *
-   * @param r A reader over the section's contents.
-   * @param patches Where to record shifted function indices (only an invalid
-   *   offset expression could hold one).
-   */
-  readData(r: Reader, patches: Patches): void {
-    const count = r.count("data segment", 2);
-    const bytes = r.bytes;
-    for (let i = 0; i < count; i++) {
-      // Most segments are `0, i32.const k, end, size, bytes`: skip them
-      // without the general constant-expression reader.
-      const p = r.pos;
-      if (bytes[p] === 0 && bytes[p + 1] === 0x41 && p + 2 < r.end) {
-        r.pos = p + 2;
-        r.skipSigned(32);
-        if (r.pos < r.end && bytes[r.pos] === 0x0b) {
-          r.pos++;
-          r.skip(r.u32(), "data bytes");
-          continue;
-        }
-        r.pos = p;
-      }
-      const at = r.pos;
-      const flags = r.u32();
-      if (flags > 2) r.fail(`unknown data segment flags ${flags}`, at);
-      if (flags === 2) {
-        const memAt = r.pos;
-        const memory = r.u32();
-        if (memory >= this.memoryIs64.length) {
-          r.fail(`memory index ${memory} out of range`, memAt);
-        }
-      }
-      if (flags !== 1) readConstExpr(r, this, this.globalCount, patches);
-      const size = r.u32();
-      r.skip(size, "data bytes");
-    }
-  }
 }
 
 /** Reads a sub type; returns its signature if it is a function type. */
@@ -626,116 +436,4 @@ function readTagType(r: Reader, info: ModuleInfo): number {
   const at = r.pos;
   if (r.u8("tag attribute") !== 0) r.fail("unknown tag attribute", at);
   return info.readFunctionType(r);
-}
-
-function readFunctionIndex(r: Reader, info: ModuleInfo, patches: Patches) {
-  const at = r.pos;
-  const index = r.u32();
-  info.checkFunction(r, index, at);
-  if (index >= info.importedFunctions) patches.add(at, r.pos - at, index + 1);
-}
-
-/**
- * Reads a constant expression up to its `end`, checking that it uses only
- * constant operators, checking global and function indices and recording
- * shifted function indices.
- *
- * @param r The reader, at the first operator.
- * @param info The module so far.
- * @param globalLimit How many globals the expression may read.
- * @param patches Where to record shifted function indices.
- *
- * @example Usage
- * ```ts
- * import { ModuleInfo, readConstExpr } from "./module.ts";
- * import { Patches } from "./patches.ts";
- * import { Reader } from "./reader.ts";
- * import assert from "node:assert/strict";
- *
- * const r = new Reader(new Uint8Array([0x41, 0x2a, 0x0b]));
- * readConstExpr(r, new ModuleInfo(), 0, new Patches());
- * assert.ok(r.atEnd());
- * ```
- */
-export function readConstExpr(
-  r: Reader,
-  info: ModuleInfo,
-  globalLimit: number,
-  patches: Patches,
-): void {
-  for (;;) {
-    const at = r.pos;
-    const op = r.u8("constant expression");
-    // The usual offsets and initializers, without the table lookups.
-    if (op === 0x0b) return;
-    if (op === 0x41) {
-      r.s32();
-      continue;
-    }
-    let imm: number;
-    let name: string;
-    let traits: number;
-    if (op >= 0xfb && op <= 0xfe) {
-      const space = prefixSpace(op)!;
-      const sub = r.u32();
-      imm = sub < space.imm.length ? space.imm[sub]! : Imm.Unknown;
-      name = space.name[sub] ?? "";
-      if (imm === Imm.Unknown) {
-        r.fail(`unknown opcode 0x${op.toString(16)} 0x${sub.toString(16)}`, at);
-      }
-      traits = space.trait[sub]!;
-    } else {
-      imm = SINGLE_BYTE.imm[op]!;
-      name = SINGLE_BYTE.name[op]!;
-      if (imm === Imm.Unknown) {
-        r.fail(`unknown opcode 0x${op.toString(16)}`, at);
-      }
-      traits = SINGLE_BYTE.trait[op]!;
-    }
-    if (!(traits & Trait.Const)) {
-      r.fail(`operator ${name} is not allowed in a constant expression`, at);
-    }
-    switch (imm) {
-      case Imm.None:
-        if (op === 0x0b) return;
-        break;
-      case Imm.I32:
-        r.s32();
-        break;
-      case Imm.I64:
-        r.s64();
-        break;
-      case Imm.F32:
-        r.skip(4, "f32 bytes");
-        break;
-      case Imm.F64:
-        r.skip(8, "f64 bytes");
-        break;
-      case Imm.V128:
-        r.skip(16, "v128 bytes");
-        break;
-      case Imm.HeapType:
-        readHeapType(r, info.typeCount);
-        break;
-      case Imm.Func:
-        readFunctionIndex(r, info, patches);
-        break;
-      case Imm.Global: {
-        const gAt = r.pos;
-        info.checkGlobal(r, r.u32(), gAt, globalLimit);
-        break;
-      }
-      case Imm.Type:
-      case Imm.TypeIndex: {
-        const tAt = r.pos;
-        if (r.u32() >= info.typeCount) r.fail("type index out of range", tAt);
-        if (imm === Imm.TypeIndex) r.u32();
-        break;
-      }
-      default:
-        // Every constant operator is covered above; this keeps a future
-        // table entry from being skipped silently.
-        r.fail(`cannot decode ${name} in a constant expression`, at);
-    }
-  }
 }

@@ -22,6 +22,7 @@ import { BRANCH_HINTS } from "./branch_hints.ts";
 import { CodeRewriter } from "./code.ts";
 import type { CostModel } from "./costs.ts";
 import { ModuleInfo } from "./module.ts";
+import { readSection } from "./module_sections.ts";
 import { rewriteNameSection } from "./names.ts";
 import { OutputPlan, type PlannedVector } from "./output_plan.ts";
 import { PAD_BODY, paddingFunctions, SMALL_FUNCTION } from "./padding.ts";
@@ -165,7 +166,7 @@ export class ModuleRewriter {
   #section(id: number, r: Reader, sectionStart: number): void {
     const info = this.#info;
     const patches = new Patches();
-    if (id !== 10) info.readSection(id, r, patches);
+    if (id !== 10) readSection(info, id, r, patches);
     switch (id) {
       case 1:
         this.#typeSection = this.#vector(1, sectionStart, r.end, (w) => {
