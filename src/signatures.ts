@@ -135,30 +135,24 @@ function describeImport(
 ): ImportDescriptor {
   const { module, name, kind } = entry;
   switch (kind) {
-    case "function": {
+    case "function":
+    case "tag": {
       const signature = types[entry.type!];
-      return {
-        module,
-        name,
-        kind,
-        signature,
-        expected: signature ? describeSignature(signature) : "function",
-      };
+      const expected = signature === undefined
+        ? kind
+        : kind === "function"
+        ? describeSignature(signature)
+        : `tag (${signature.params.join(", ")})`;
+      return { module, name, kind, signature, expected };
     }
     case "table":
-      return {
-        module,
-        name,
-        kind,
-        expected: `table ${describeLimits(entry.limits!)} ${entry.valueType}`,
-      };
-    case "memory":
-      return {
-        module,
-        name,
-        kind,
-        expected: `memory ${describeLimits(entry.limits!)}`,
-      };
+    case "memory": {
+      const limits = describeLimits(entry.limits!);
+      const expected = kind === "table"
+        ? `table ${limits} ${entry.valueType}`
+        : `memory ${limits}`;
+      return { module, name, kind, expected };
+    }
     case "global": {
       const type = entry.valueType!;
       const mutable = entry.mutable!;
@@ -168,16 +162,6 @@ function describeImport(
         kind,
         global: { type, mutable },
         expected: mutable ? `global (mut ${type})` : `global ${type}`,
-      };
-    }
-    case "tag": {
-      const signature = types[entry.type!];
-      return {
-        module,
-        name,
-        kind,
-        signature,
-        expected: signature ? `tag (${signature.params.join(", ")})` : "tag",
       };
     }
   }
