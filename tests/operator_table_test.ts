@@ -14,10 +14,14 @@ import {
   SPACES,
   Trait,
 } from "../src/wasm/opcodes.ts";
+import { Edit } from "../src/wasm/code_plan.ts";
 
-const TABLES: Record<string, Record<string, number>> = { Imm, Role };
+const TABLES: Record<string, Record<string, number>> = { Imm, Role, Edit };
 
-/** Every `N /* Imm.X *\/` and `case N: // Imm.X` in the rewriter's sources. */
+/**
+ * Every `N /* Imm.X *\/` and `case N: // Imm.X` (or `Role.X`, `Edit.X`) in
+ * the rewriter's sources.
+ */
 async function literalLabels(): Promise<
   { file: string; value: number; table: string; name: string }[]
 > {
@@ -27,7 +31,7 @@ async function literalLabels(): Promise<
     if (!entry.name.endsWith(".ts")) continue;
     const text = await Deno.readTextFile(new URL(entry.name, dir));
     const pattern =
-      /\b(\d+)\s*(?::\s*(?:\{\s*)?\/\/|\/\*)\s*(Imm|Role)\.(\w+)(?:,\s*(?:Imm|Role)\.\w+)*/g;
+      /\b(\d+)\s*(?::\s*(?:\{\s*)?\/\/|\/\*)\s*(Imm|Role|Edit)\.(\w+)/g;
     for (const match of text.matchAll(pattern)) {
       found.push({
         file: entry.name,
@@ -40,7 +44,7 @@ async function literalLabels(): Promise<
   return found;
 }
 
-Deno.test("literal Imm and Role labels in the rewriter match the operator table", async () => {
+Deno.test("literal Imm, Role and Edit labels in the rewriter match their tables", async () => {
   const labels = await literalLabels();
   // The hot loop labels most immediates and roles; finding none would mean
   // this test no longer sees it.
@@ -57,7 +61,7 @@ Deno.test("literal Imm and Role labels in the rewriter match the operator table"
 });
 
 Deno.test("the tables' values are distinct", () => {
-  for (const table of [Imm, Role, Trait, Copy]) {
+  for (const table of [Imm, Role, Trait, Copy, Edit]) {
     const values = Object.values(table);
     assert.equal(new Set(values).size, values.length);
   }

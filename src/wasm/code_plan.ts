@@ -28,42 +28,45 @@ export interface RegisterCopy {
 
 /**
  * Edit kinds, in the low 4 bits of an edit's second field; the bits above
- * hold a flag or a length.
+ * hold a flag or a length. The scan and emit loops write these values as
+ * literal numbers (so that `switch` stays a jump table and no load is
+ * left in the loop); a test holds each literal to this table.
  */
-export const enum Edit {
+export const Edit = {
   /** A removed check (a free segment that needs none). */
-  Skip,
+  Skip: 0,
   /** A check; flag: it must stay even if free; value: the cost. */
-  Check,
+  Check: 1,
   /** A function index; above: the old LEB length; value: the new index. */
-  Function,
+  Function: 2,
   /** A run-time charge; flag: 64-bit operand; value: the unit cost. */
-  Dynamic,
+  Dynamic: 3,
   /**
    * A call of the function itself, routed to its register copy; above: the
    * old length of the call with its index; value: the copy's index.
    */
-  SelfCall,
-}
+  SelfCall: 4,
+} as const;
 
 /** Fields per edit: input position, kind (and flag or length), value. */
 export const EDIT_SIZE = 3;
 
-/** Fields per body record. */
-export const enum Body {
-  Start,
-  GroupsStart,
-  CodeStart,
-  End,
-  Groups,
-  LocalCount,
-  Flags,
-  EditsFrom,
-  EditsTo,
-  Size,
-  FunctionIndex,
-  Fields,
-}
+/** Fields per body record, by offset. */
+export const Body = {
+  Start: 0,
+  GroupsStart: 1,
+  CodeStart: 2,
+  End: 3,
+  Groups: 4,
+  LocalCount: 5,
+  Flags: 6,
+  EditsFrom: 7,
+  EditsTo: 8,
+  Size: 9,
+  FunctionIndex: 10,
+  /** How many fields a record has. */
+  Fields: 11,
+} as const;
 
 /** Body flag: the body has run-time charges (and so the local `$d`). */
 export const HAS_DYNAMIC = 1;

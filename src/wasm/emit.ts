@@ -6,12 +6,11 @@
  * @module
  */
 
-import type { CheckTargets } from "./checks.ts";
+import { type CheckTargets, writeCheck } from "./checks.ts";
 import type { CheckTemplates } from "./check_templates.ts";
 import {
   Body,
   type CodePlan,
-  Edit,
   EDIT_SIZE,
   HAS_DYNAMIC,
   HAS_DYNAMIC_32,
@@ -19,7 +18,6 @@ import {
 import type { Emitter } from "./emitter.ts";
 import { fail } from "./reader.ts";
 import { writeCopyCall } from "./register_copies.ts";
-import { writeCheck } from "./checks.ts";
 import { putU32 } from "./writer.ts";
 
 /** Runs shorter than this are copied word by word instead of by `set`. */
@@ -115,7 +113,7 @@ function emitBody(
     at += EDIT_SIZE
   ) {
     const kind = edits[at + 1]!;
-    if (kind === Edit.Skip) continue;
+    if (kind === 0 /* Edit.Skip */) continue;
     const pos = edits[at]!;
     let n = pos - from;
     if (n > SHORT_RUN) {
@@ -130,7 +128,7 @@ function emitBody(
     from = pos;
     const value = edits[at + 2]!;
     switch (kind & 0xf) {
-      case Edit.Check:
+      case 1: // Edit.Check
         if (value >= 0 && value < 0x40) {
           for (let j = 0; j < wordCount; j++) {
             out.setUint32(o + 4 * j, words[j]!, true);
@@ -153,19 +151,19 @@ function emitBody(
           o = w.len;
         }
         break;
-      case Edit.Function: {
+      case 2: { // Edit.Function
         o = putU32(buf, o, value);
         from = pos + (kind >> 4);
         break;
       }
-      case Edit.SelfCall: {
+      case 4: { // Edit.SelfCall
         w.len = o;
         writeCopyCall(w, targets.fuelGlobal, value);
         o = w.len;
         from = pos + (kind >> 4);
         break;
       }
-      case Edit.Dynamic: {
+      case 3: { // Edit.Dynamic
         const is64 = (kind >> 4) === 1;
         const sequence = templates.charge(is64, value);
         hints.push(o - sizeStart + templates.chargeIfAt(is64, value));

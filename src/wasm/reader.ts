@@ -269,6 +269,10 @@ export class Reader {
     const bytes = this.bytes;
     const end = this.end;
     const start = this.pos;
+    if (start < end && bytes[start]! < 0x80) {
+      this.pos = start + 1;
+      return bytes[start]!;
+    }
     let pos = start;
     let result = 0;
     let scale = 1;

@@ -175,9 +175,11 @@ export class BodyScanner {
     const functionCount = info.functionCount;
     const importedFunctions = info.importedFunctions;
     const globalCount = info.globalCount;
-    // Local indices below this are one byte and in range.
+    // Local and global indices below these are one byte and in range.
     const localFast = Math.min(0x80, localCount);
+    const globalFast = Math.min(0x80, globalCount);
     const memory64 = info.memoryIs64;
+    const memoryCount = memory64.length;
     let frames = this.#frames;
     let catchTargets = this.#catchTargets;
     let depth = 1;
@@ -186,7 +188,11 @@ export class BodyScanner {
 
     const checkFixed = this.#templates.prepare(localCount);
     this.#selfCalls.length = 0;
-    let segment = this.#code.pushEdit(codeStart, Edit.Check | 1 << 4, 0);
+    let segment = this.#code.pushEdit(
+      codeStart,
+      1 /* Edit.Check */ | 1 << 4,
+      0,
+    );
     let cost = 0;
     let live = true;
     this.#bodyFlags = 0;
@@ -226,9 +232,12 @@ export class BodyScanner {
         } else {
           return unknownOpcode(-1, op, opPos);
         }
-        r.pos = p;
-        code = r.u32();
-        p = r.pos;
+        if (p < end && bytes[p]! < 0x80) code = bytes[p++]!;
+        else {
+          r.pos = p;
+          code = r.u32();
+          p = r.pos;
+        }
         imm = code < space.imm.length ? space.imm[code]! : Imm.Unknown;
         if (imm === 0 /* Imm.Unknown */) unknownOpcode(op, code, opPos);
         role = space.role[code]!;
@@ -259,9 +268,17 @@ export class BodyScanner {
           break;
         case 11: // Imm.MemArg
         case 12: // Imm.MemArgLane
-          r.pos = p;
-          readMemArg(r, memory64, opPos);
-          p = r.pos;
+          // Most memory arguments are two bytes: flags naming memory 0, and
+          // an offset below 128.
+          if (
+            p + 1 < end && bytes[p]! < 0x40 && bytes[p + 1]! < 0x80 &&
+            memoryCount > 0
+          ) p += 2;
+          else {
+            r.pos = p;
+            readMemArg(r, memory64, opPos);
+            p = r.pos;
+          }
           if (imm === 12) {
             if (p >= end) fail("unexpected end: expected lane index", p);
             p++;
@@ -273,9 +290,12 @@ export class BodyScanner {
           break;
         case 3: { // Imm.Label
           const at = p;
-          r.pos = p;
-          index = r.u32();
-          p = r.pos;
+          if (p < end && bytes[p]! < 0x80) index = bytes[p++]!;
+          else {
+            r.pos = p;
+            index = r.u32();
+            p = r.pos;
+          }
           // `delegate` names a label outside the `try` it ends.
           if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
             fail(`label ${index} out of range`, at);
@@ -284,9 +304,12 @@ export class BodyScanner {
         }
         case 5: { // Imm.Func
           const at = p;
-          r.pos = p;
-          index = r.u32();
-          p = r.pos;
+          if (p < end && bytes[p]! < 0x80) index = bytes[p++]!;
+          else {
+            r.pos = p;
+            index = r.u32();
+            p = r.pos;
+          }
           if (index >= functionCount) {
             fail(
               `function index ${index} out of range: the module has ${functionCount} functions`,
@@ -296,7 +319,7 @@ export class BodyScanner {
           if (index >= importedFunctions) {
             const edit = this.#code.pushEdit(
               at,
-              Edit.Function | (p - at) << 4,
+              2 /* Edit.Function */ | (p - at) << 4,
               index + 1,
             );
             growth += u32Size(index + 1) - (p - at);
@@ -307,9 +330,12 @@ export class BodyScanner {
           break;
         }
         case 9: // Imm.Global
-          r.pos = p;
-          r.index(globalCount, "global", "module");
-          p = r.pos;
+          if (p < end && bytes[p]! < globalFast) p++;
+          else {
+            r.pos = p;
+            r.index(globalCount, "global", "module");
+            p = r.pos;
+          }
           break;
         case 16: // Imm.Index
           r.pos = p;
@@ -422,7 +448,7 @@ export class BodyScanner {
       }
       if (must >= 0) {
         growth += this.#closeSegment(segment, cost, checkFixed);
-        segment = this.#code.pushEdit(p, Edit.Check | must << 4, 0);
+        segment = this.#code.pushEdit(p, 1 /* Edit.Check */ | must << 4, 0);
         cost = 0;
         live = true;
       }
@@ -481,9 +507,9 @@ export class BodyScanner {
   #closeSegment(segment: number, cost: number, checkFixed: number): number {
     const code = this.#code;
     const at = segment * EDIT_SIZE;
-    if (cost === 0 && code.edits[at + 1] === Edit.Check) {
+    if (cost === 0 && code.edits[at + 1] === 1 /* Edit.Check */) {
       if (segment === code.editCount - 1) code.editCount--;
-      else code.edits[at + 1] = Edit.Skip;
+      else code.edits[at + 1] = 0 /* Edit.Skip */;
       return 0;
     }
     if (cost > MAX_SEGMENT_COST) cost = MAX_SEGMENT_COST;
