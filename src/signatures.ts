@@ -18,7 +18,11 @@ import {
 import { readSection } from "./wasm/module_sections.ts";
 import { Patches } from "./wasm/patches.ts";
 import { Reader } from "./wasm/reader.ts";
-import { expectSectionEnd, readSections } from "./wasm/sections.ts";
+import {
+  expectSectionEnd,
+  readSections,
+  SECTION_RANK,
+} from "./wasm/sections.ts";
 import type { Limits, ValueType } from "./wasm/types.ts";
 
 export type { ExternalKind, FunctionSignature, ValueType };
@@ -103,9 +107,10 @@ export function describeSignature(signature: FunctionSignature): string {
 export function readSignatures(bytes: Uint8Array): ModuleSignatures {
   const info = new ModuleInfo();
   const patches = new Patches();
-  for (const { id, start, end } of readSections(bytes)) {
+  for (const { id, rank, start, end } of readSections(bytes)) {
     if (id === 0) continue;
-    if (id === 10) break; // nothing this reader needs comes after the code
+    // Nothing this reader needs comes after the start section.
+    if (rank > SECTION_RANK[8]!) break;
     const section = new Reader(bytes, start, end);
     readSection(info, id, section, patches);
     expectSectionEnd(id, section);

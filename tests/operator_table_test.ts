@@ -14,13 +14,18 @@ import {
   SPACES,
   Trait,
 } from "../src/wasm/opcodes.ts";
-import { Edit } from "../src/wasm/code_plan.ts";
+import { Body, Edit } from "../src/wasm/code_plan.ts";
 
-const TABLES: Record<string, Record<string, number>> = { Imm, Role, Edit };
+const TABLES: Record<string, Record<string, number>> = {
+  Imm,
+  Role,
+  Edit,
+  Body,
+};
 
 /**
- * Every `N /* Imm.X *\/` and `case N: // Imm.X` (or `Role.X`, `Edit.X`) in
- * the rewriter's sources.
+ * Every `N /* Imm.X *\/` and `case N: // Imm.X` (or `Role.X`, `Edit.X`,
+ * `Body.X`) in the rewriter's sources.
  */
 async function literalLabels(): Promise<
   { file: string; value: number; table: string; name: string }[]
@@ -31,7 +36,7 @@ async function literalLabels(): Promise<
     if (!entry.name.endsWith(".ts")) continue;
     const text = await Deno.readTextFile(new URL(entry.name, dir));
     const pattern =
-      /\b(\d+)\s*(?::\s*(?:\{\s*)?\/\/|\/\*)\s*(Imm|Role|Edit)\.(\w+)/g;
+      /\b(\d+)\s*(?::\s*(?:\{\s*)?\/\/|\/\*)\s*(Imm|Role|Edit|Body)\.(\w+)/g;
     for (const match of text.matchAll(pattern)) {
       found.push({
         file: entry.name,
@@ -44,7 +49,7 @@ async function literalLabels(): Promise<
   return found;
 }
 
-Deno.test("literal Imm, Role and Edit labels in the rewriter match their tables", async () => {
+Deno.test("literal Imm, Role, Edit and Body values in the rewriter match their tables", async () => {
   const labels = await literalLabels();
   // The hot loop labels most immediates and roles; finding none would mean
   // this test no longer sees it.

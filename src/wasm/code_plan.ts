@@ -51,7 +51,10 @@ export const Edit = {
 /** Fields per edit: input position, kind (and flag or length), value. */
 export const EDIT_SIZE = 3;
 
-/** Fields per body record, by offset. */
+/**
+ * Fields per body record, by offset. The emit loop writes these as
+ * commented literals too.
+ */
 export const Body = {
   Start: 0,
   GroupsStart: 1,

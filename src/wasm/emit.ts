@@ -72,18 +72,22 @@ function emitBody(
   b: number,
 ): void {
   const body = code.bodies;
-  const localCount = body[b + Body.LocalCount]!;
-  const flags = body[b + Body.Flags]!;
-  const size = body[b + Body.Size]!;
+  const localCount = body[b + 5 /* Body.LocalCount */]!;
+  const flags = body[b + 6 /* Body.Flags */]!;
+  const size = body[b + 9 /* Body.Size */]!;
   templates.prepare(localCount);
 
   w.u32(size);
   const sizeStart = w.len;
   const hints = code.hints;
   const hintsAt = hints.length;
-  hints.push(body[b + Body.FunctionIndex]! + 1, 0);
-  w.u32(body[b + Body.Groups]! + (flags & HAS_DYNAMIC_32 ? 2 : 1));
-  w.copy(bytes, body[b + Body.GroupsStart]!, body[b + Body.CodeStart]!);
+  hints.push(body[b + 10 /* Body.FunctionIndex */]! + 1, 0);
+  w.u32(body[b + 4 /* Body.Groups */]! + (flags & HAS_DYNAMIC_32 ? 2 : 1));
+  w.copy(
+    bytes,
+    body[b + 1 /* Body.GroupsStart */]!,
+    body[b + 2 /* Body.CodeStart */]!,
+  );
   w.u32(flags & HAS_DYNAMIC ? 2 : 1);
   w.u8(0x7e);
   if (flags & HAS_DYNAMIC_32) {
@@ -105,10 +109,10 @@ function emitBody(
   const secondCostAt = check.costAt[1] ?? firstCostAt;
   const checkIfAt = check.ifAt;
   const edits = code.edits;
-  const editsTo = body[b + Body.EditsTo]! * EDIT_SIZE;
-  let from = body[b + Body.CodeStart]!;
+  const editsTo = body[b + 8 /* Body.EditsTo */]! * EDIT_SIZE;
+  let from = body[b + 2 /* Body.CodeStart */]!;
   for (
-    let at = body[b + Body.EditsFrom]! * EDIT_SIZE;
+    let at = body[b + 7 /* Body.EditsFrom */]! * EDIT_SIZE;
     at < editsTo;
     at += EDIT_SIZE
   ) {
@@ -174,15 +178,15 @@ function emitBody(
     }
   }
   w.len = o;
-  w.copy(bytes, from, body[b + Body.End]!);
+  w.copy(bytes, from, body[b + 3 /* Body.End */]!);
   if (hints.length === hintsAt + 2) hints.length = hintsAt;
   else hints[hintsAt + 1] = hints.length - hintsAt - 2;
   if (w.len - sizeStart !== size) {
     fail(
-      `internal error: function ${body[b + Body.FunctionIndex]} came out ${
-        w.len - sizeStart
-      } bytes long instead of ${size}`,
-      body[b + Body.Start]!,
+      `internal error: function ${
+        body[b + 10 /* Body.FunctionIndex */]
+      } came out ${w.len - sizeStart} bytes long instead of ${size}`,
+      body[b + 0 /* Body.Start */]!,
     );
   }
 }
