@@ -8,6 +8,9 @@
  */
 
 import type { CheckTargets } from "./checks.ts";
+import { LIMITS } from "./module.ts";
+import { fail } from "./reader.ts";
+import { u32Size, type Writer } from "./writer.ts";
 
 /** What the added code refers to. */
 export interface FuelTargets extends CheckTargets {
@@ -75,6 +78,77 @@ export const Body = {
 export const HAS_DYNAMIC = 1;
 /** Body flag: one of its charges has an `i32` operand (the local `$n`). */
 export const HAS_DYNAMIC_32 = 2;
+
+/**
+ * Writes a body's local declarations: the guest's groups, then the added
+ * `$f` (and `$d`) as `i64`, then `$n` as `i32` when a charge needs it.
+ *
+ * @param w The output.
+ * @param bytes The input module.
+ * @param groups How many groups the guest declares.
+ * @param groupsStart Where its first group starts.
+ * @param codeStart Where its code starts, after the groups.
+ * @param flags The body's `HAS_DYNAMIC` bits.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeLocals } from "./code_plan.ts";
+ * import { Writer } from "./writer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new Writer();
+ * writeLocals(w, new Uint8Array(0), 0, 0, 0, 0);
+ * assert.deepEqual([...w.finish()], [1, 1, 0x7e]);
+ * ```
+ */
+export function writeLocals(
+  w: Writer,
+  bytes: Uint8Array,
+  groups: number,
+  groupsStart: number,
+  codeStart: number,
+  flags: number,
+): void {
+  w.u32(groups + (flags & HAS_DYNAMIC_32 ? 2 : 1));
+  w.copy(bytes, groupsStart, codeStart);
+  w.u32(flags & HAS_DYNAMIC ? 2 : 1);
+  w.u8(0x7e); // i64
+  if (flags & HAS_DYNAMIC_32) {
+    w.u8(1);
+    w.u8(0x7f); // i32
+  }
+}
+
+/** How many more bytes {@linkcode writeLocals} writes than the input had. */
+function localsGrowth(groups: number, countSize: number, flags: number) {
+  return u32Size(groups + (flags & HAS_DYNAMIC_32 ? 2 : 1)) - countSize +
+    u32Size(flags & HAS_DYNAMIC ? 2 : 1) + 1 +
+    (flags & HAS_DYNAMIC_32 ? 2 : 0);
+}
+
+/** A scanned body, as {@linkcode CodePlan.addBody} records it. */
+export interface BodyRecord {
+  /** The body's first byte (its local declarations). */
+  start: number;
+  /** Its first local group. */
+  groupsStart: number;
+  /** Its first operator. */
+  codeStart: number;
+  /** One past its last byte. */
+  end: number;
+  /** How many local groups it declares. */
+  groups: number;
+  /** How many locals it has, parameters included. */
+  localCount: number;
+  /** Its `HAS_DYNAMIC` bits. */
+  flags: number;
+  /** Its first edit. */
+  editsFrom: number;
+  /** How many bytes its edits add. */
+  growth: number;
+  /** Its function index. */
+  functionIndex: number;
+}
 
 /**
  * The edit list and body records of one code section.
@@ -165,11 +239,21 @@ export class CodePlan {
   }
 
   /**
-   * Appends a body record.
+   * Appends a body record, its edits being the ones since `editsFrom`.
    *
-   * @returns Where its fields start in {@linkcode CodePlan.bodies}.
+   * @param body The scanned body.
+   * @returns Its rewritten size, its size prefix included.
    */
-  addBody(): number {
+  addBody(body: BodyRecord): number {
+    const { start, groupsStart, end, groups, flags, functionIndex } = body;
+    const size = end - start + body.growth +
+      localsGrowth(groups, groupsStart - start, flags);
+    if (size > LIMITS.functionSize) {
+      fail(
+        `function ${functionIndex} would exceed ${LIMITS.functionSize} bytes once instrumented`,
+        start,
+      );
+    }
     const at = this.bodyCount * Body.Fields;
     if (at + Body.Fields > this.bodies.length) {
       const next = new Int32Array(this.bodies.length * 2);
@@ -177,6 +261,18 @@ export class CodePlan {
       this.bodies = next;
     }
     this.bodyCount++;
-    return at;
+    const fields = this.bodies;
+    fields[at + Body.Start] = start;
+    fields[at + Body.GroupsStart] = groupsStart;
+    fields[at + Body.CodeStart] = body.codeStart;
+    fields[at + Body.End] = end;
+    fields[at + Body.Groups] = groups;
+    fields[at + Body.LocalCount] = body.localCount;
+    fields[at + Body.Flags] = flags;
+    fields[at + Body.EditsFrom] = body.editsFrom;
+    fields[at + Body.EditsTo] = this.editCount;
+    fields[at + Body.Size] = size;
+    fields[at + Body.FunctionIndex] = functionIndex;
+    return u32Size(size) + size;
   }
 }

@@ -8,13 +8,7 @@
 
 import { type CheckTargets, writeCheck } from "./checks.ts";
 import type { CheckTemplates } from "./check_templates.ts";
-import {
-  Body,
-  type CodePlan,
-  EDIT_SIZE,
-  HAS_DYNAMIC,
-  HAS_DYNAMIC_32,
-} from "./code_plan.ts";
+import { Body, type CodePlan, EDIT_SIZE, writeLocals } from "./code_plan.ts";
 import type { Emitter } from "./emitter.ts";
 import { fail } from "./reader.ts";
 import { writeCopyCall } from "./register_copies.ts";
@@ -82,18 +76,14 @@ function emitBody(
   const hints = code.hints;
   const hintsAt = hints.length;
   hints.push(body[b + 10 /* Body.FunctionIndex */]! + 1, 0);
-  w.u32(body[b + 4 /* Body.Groups */]! + (flags & HAS_DYNAMIC_32 ? 2 : 1));
-  w.copy(
+  writeLocals(
+    w,
     bytes,
+    body[b + 4 /* Body.Groups */]!,
     body[b + 1 /* Body.GroupsStart */]!,
     body[b + 2 /* Body.CodeStart */]!,
+    flags,
   );
-  w.u32(flags & HAS_DYNAMIC ? 2 : 1);
-  w.u8(0x7e);
-  if (flags & HAS_DYNAMIC_32) {
-    w.u8(1);
-    w.u8(0x7f);
-  }
 
   // The room is reserved: write straight into the buffer.
   const buf = w.buf;

@@ -12,7 +12,6 @@
 
 import type { CheckTemplates } from "./check_templates.ts";
 import {
-  Body,
   type CodePlan,
   Edit,
   EDIT_SIZE,
@@ -540,34 +539,17 @@ export class BodyScanner {
         selfCalls: this.#selfCalls,
       });
     }
-    const flags = this.#bodyFlags;
-    // Locals: the guest's groups, then $f (and $d) as i64, then $n as i32.
-    const i64Locals = flags & HAS_DYNAMIC ? 2 : 1;
-    const addedGroups = flags & HAS_DYNAMIC_32 ? 2 : 1;
-    const localsGrowth = u32Size(groups + addedGroups) -
-      (groupsStart - start) + u32Size(i64Locals) + 1 +
-      (flags & HAS_DYNAMIC_32 ? 2 : 0);
-    const size = end - start + growth + localsGrowth;
-    if (size > LIMITS.functionSize) {
-      fail(
-        `function ${functionIndex} would exceed ${LIMITS.functionSize} bytes once instrumented`,
-        start,
-      );
-    }
-    const code = this.#code;
-    const at = code.addBody();
-    const body = code.bodies;
-    body[at + Body.Start] = start;
-    body[at + Body.GroupsStart] = groupsStart;
-    body[at + Body.CodeStart] = codeStart;
-    body[at + Body.End] = end;
-    body[at + Body.Groups] = groups;
-    body[at + Body.LocalCount] = localCount;
-    body[at + Body.Flags] = flags;
-    body[at + Body.EditsFrom] = editsFrom;
-    body[at + Body.EditsTo] = code.editCount;
-    body[at + Body.Size] = size;
-    body[at + Body.FunctionIndex] = functionIndex;
-    return u32Size(size) + size;
+    return this.#code.addBody({
+      start,
+      groupsStart,
+      codeStart,
+      end,
+      groups,
+      localCount,
+      flags: this.#bodyFlags,
+      editsFrom,
+      growth,
+      functionIndex,
+    });
   }
 }
