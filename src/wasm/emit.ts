@@ -11,7 +11,7 @@ import type { CheckTemplates } from "./check_templates.ts";
 import { Body, type CodePlan, EDIT_SIZE, writeLocals } from "./code_plan.ts";
 import type { Emitter } from "./emitter.ts";
 import { fail } from "./reader.ts";
-import { writeCopyCall } from "./register_copies.ts";
+import { writeCopyCall } from "./register_copy_plan.ts";
 import { putU32 } from "./writer.ts";
 
 /** Runs shorter than this are copied word by word instead of by `set`. */

@@ -37,7 +37,7 @@ import {
   SINGLE_BYTE,
 } from "./opcodes.ts";
 import { fail, Reader } from "./reader.ts";
-import { planRegisterCopy } from "./register_copies.ts";
+import { planRegisterCopy } from "./register_copy_plan.ts";
 import { readBlockType, readValType } from "./types.ts";
 import { s64Size, u32Size } from "./writer.ts";
 
