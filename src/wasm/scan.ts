@@ -249,10 +249,13 @@ export class BodyScanner {
         case 1: // Imm.None
           break;
         case 8: // Imm.Local
-          if (p < end && bytes[p]! < localFast) p++;
-          else {
+        case 9: // Imm.Global
+          if (p < end && bytes[p]! < (imm === 8 ? localFast : globalFast)) {
+            p++;
+          } else {
             r.pos = p;
-            r.index(localCount, "local", "function");
+            if (imm === 8) r.index(localCount, "local", "function");
+            else r.index(globalCount, "global", "module");
             p = r.pos;
           }
           break;
@@ -287,20 +290,7 @@ export class BodyScanner {
           if (p < end && (bytes[p] === 0x40 || isNumeric(bytes[p]!))) p++;
           else p = this.#readBlockType(p, end);
           break;
-        case 3: { // Imm.Label
-          const at = p;
-          if (p < end && bytes[p]! < 0x80) index = bytes[p++]!;
-          else {
-            r.pos = p;
-            index = r.u32();
-            p = r.pos;
-          }
-          // `delegate` names a label outside the `try` it ends.
-          if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
-            fail(`label ${index} out of range`, at);
-          }
-          break;
-        }
+        case 3: // Imm.Label
         case 5: { // Imm.Func
           const at = p;
           if (p < end && bytes[p]! < 0x80) index = bytes[p++]!;
@@ -308,6 +298,13 @@ export class BodyScanner {
             r.pos = p;
             index = r.u32();
             p = r.pos;
+          }
+          if (imm === 3) {
+            // `delegate` names a label outside the `try` it ends.
+            if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
+              fail(`label ${index} out of range`, at);
+            }
+            break;
           }
           if (index >= functionCount) {
             fail(
@@ -328,14 +325,6 @@ export class BodyScanner {
           }
           break;
         }
-        case 9: // Imm.Global
-          if (p < end && bytes[p]! < globalFast) p++;
-          else {
-            r.pos = p;
-            r.index(globalCount, "global", "module");
-            p = r.pos;
-          }
-          break;
         case 16: // Imm.Index
           r.pos = p;
           r.u32();
