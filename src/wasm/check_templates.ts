@@ -9,6 +9,7 @@
 
 import { type CheckTargets, writeBulkCharge, writeCheck } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
+import type { Writer } from "./writer.ts";
 
 /** A check with a one-byte cost, for bodies with a given number of locals. */
 export interface PreparedCheck {
@@ -109,6 +110,29 @@ export class CheckTemplates {
       ifAt,
       fixed: template.length - costAt.length,
     };
+  }
+
+  /**
+   * Writes the prepared check with a cost of any size: the template with
+   * the cost's encoding in place of each one-byte cost.
+   *
+   * @param w The output.
+   * @param cost The cost, up to 2^53 - 1.
+   * @returns Where the check's `if` is, from the check's start.
+   */
+  writeCheck(w: Writer, cost: number): number {
+    const { template, costAt, ifAt } = this.check;
+    let from = 0;
+    let ifShift = 0;
+    for (const at of costAt) {
+      w.copy(template, from, at);
+      const before = w.len;
+      w.s64(cost);
+      if (at < ifAt) ifShift += w.len - before - 1;
+      from = at + 1;
+    }
+    w.copy(template, from, template.length);
+    return ifAt + ifShift;
   }
 
   /**

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type CheckTargets, writeCheck } from "./checks.ts";
+import type { CheckTargets } from "./checks.ts";
 import type { CheckTemplates } from "./check_templates.ts";
 import { Body, type CodePlan, EDIT_SIZE, writeLocals } from "./code_plan.ts";
 import type { Emitter } from "./emitter.ts";
@@ -136,12 +136,8 @@ function emitBody(
           o += templateLength;
         } else {
           w.len = o;
-          const cost = code.cost(value);
-          const ifAt = writeCheck(w, targets, {
-            local: localCount,
-            inRegister: false,
-          }, cost);
-          hints.push(ifAt - sizeStart);
+          const ifAt = templates.writeCheck(w, code.cost(value));
+          hints.push(o - sizeStart + ifAt);
           o = w.len;
         }
         break;

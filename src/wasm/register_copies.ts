@@ -30,6 +30,9 @@ import { Emitter } from "./emitter.ts";
 import { writeCheck } from "./checks.ts";
 import { Copy, Imm, MISC_OPS, SINGLE_BYTE } from "./opcodes.ts";
 
+const COPY_CLASS = SINGLE_BYTE.copy;
+const IMMEDIATES = SINGLE_BYTE.imm;
+
 /** What a register copy refers to, and the body it copies. */
 export interface RegisterBody {
   /** The input module. */
@@ -197,13 +200,13 @@ export function registerBody(
       }
       const at = r.pos;
       const op = r.u8();
-      const kind = SINGLE_BYTE.copy[op]!;
+      const kind = COPY_CLASS[op]!;
       if (kind === Copy.Pure || kind === Copy.Traps) {
         if (kind === Copy.Traps && !spilled) {
           spill();
           spilled = true;
         }
-        switch (SINGLE_BYTE.imm[op]) {
+        switch (IMMEDIATES[op]) {
           case Imm.Local:
             w.u8(op);
             w.u32(local(r.u32()));
