@@ -198,7 +198,9 @@ export class BodyScanner {
 
     // The `case` labels below are literal numbers, the values of `Imm` and
     // `Role` named in their comments: only literal labels make `switch` a
-    // jump table, and this loop runs once per operator.
+    // jump table, and this loop runs once per operator. The operator table
+    // test holds each literal to its table. Common one-byte immediates are
+    // skipped inline; the Reader decodes the rest.
     let p = codeStart;
     for (;;) {
       if (p >= end) fail("function body does not end with end", p);
@@ -462,7 +464,7 @@ export class BodyScanner {
 
   /**
    * Records a run-time charge before a bulk operator; returns the bytes it
-   * adds. `#index` and `#index2` hold the operator's memories or tables.
+   * adds. `#operands` holds the memories or tables the operator named.
    */
   #chargeBulk(imm: number, role: number, opPos: number): number {
     const costs = this.#costs;
