@@ -192,14 +192,15 @@ export function registerBody(
     const local = (index: number) =>
       inlined ? inlineBase + index : index >= fuel ? index + 1 : index;
     const r = new Reader(bytes, codeStart, end);
-    while (!r.atEnd()) {
+    while (r.pos < end) {
       while (nextCheck < checks.length && checks[nextCheck] === r.pos) {
         check(checks[nextCheck + 1]!);
         nextCheck += 2;
         spilled = false;
       }
       const at = r.pos;
-      const op = r.u8();
+      // The scan has read this body: every operator is there.
+      const op = bytes[r.pos++]!;
       const kind = COPY_CLASS[op]!;
       if (kind === Copy.Pure || kind === Copy.Traps) {
         if (kind === Copy.Traps && !spilled) {
