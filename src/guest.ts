@@ -61,7 +61,7 @@ import {
   readSignatures,
 } from "./signatures.ts";
 import { toGuestTrap } from "./traps.ts";
-import type { CostTable } from "./wasm/mod.ts";
+import type { CostTable } from "./wasm/instrument.ts";
 
 /** What a host import may use to stop the guest that called it. */
 export interface HostControls {
