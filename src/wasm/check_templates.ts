@@ -120,7 +120,7 @@ export class CheckTemplates {
    * @param cost The cost, up to 2^53 - 1.
    * @returns Where the check's `if` is, from the check's start.
    */
-  writeCheck(w: Writer, cost: number): number {
+  writeWithCost(w: Writer, cost: number): number {
     const { template, costAt, ifAt } = this.check;
     let from = 0;
     let ifShift = 0;

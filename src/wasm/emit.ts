@@ -136,7 +136,7 @@ function emitBody(
           o += templateLength;
         } else {
           w.len = o;
-          const ifAt = templates.writeCheck(w, code.cost(value));
+          const ifAt = templates.writeWithCost(w, code.cost(value));
           hints.push(o - sizeStart + ifAt);
           o = w.len;
         }
