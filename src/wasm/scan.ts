@@ -12,6 +12,7 @@
 
 import type { CheckTemplates } from "./check_templates.ts";
 import {
+  type BodyRecord,
   type CodePlan,
   Edit,
   EDIT_SIZE,
@@ -394,17 +395,18 @@ export class BodyScanner {
           if (depth === 0) {
             if (p !== end) fail("operators after the function's final end", p);
             growth += this.#closeSegment(segment, cost, checkFixed);
-            return this.#finishBody(
+            return this.#finishBody({
               start,
               groupsStart,
               codeStart,
               end,
               groups,
               localCount,
+              flags: this.#bodyFlags,
               editsFrom,
               growth,
               functionIndex,
-            );
+            });
           }
           must = catchTargets[depth]!;
           break;
@@ -508,39 +510,16 @@ export class BodyScanner {
   }
 
   /** Records a scanned body; returns its rewritten size with its prefix. */
-  #finishBody(
-    start: number,
-    groupsStart: number,
-    codeStart: number,
-    end: number,
-    groups: number,
-    localCount: number,
-    editsFrom: number,
-    growth: number,
-    functionIndex: number,
-  ): number {
+  #finishBody(body: BodyRecord): number {
     if (this.#selfCalls.length > 0 && this.#targets.registerCopies) {
-      const r = this.#reader;
-      growth += planRegisterCopy(this.#code, r, this.#info, this.#targets, {
-        start,
-        codeStart,
-        end,
-        functionIndex,
-        editsFrom,
-        selfCalls: this.#selfCalls,
-      });
+      body.growth += planRegisterCopy(
+        this.#code,
+        this.#reader,
+        this.#info,
+        this.#targets,
+        { ...body, selfCalls: this.#selfCalls },
+      );
     }
-    return this.#code.addBody({
-      start,
-      groupsStart,
-      codeStart,
-      end,
-      groups,
-      localCount,
-      flags: this.#bodyFlags,
-      editsFrom,
-      growth,
-      functionIndex,
-    });
+    return this.#code.addBody(body);
   }
 }
