@@ -1,11 +1,12 @@
 /**
  * Bounds-checked decoding of a WebAssembly binary.
  *
- A {@linkcode Reader} returns each value it decodes and keeps its own
- * position; the hot code-section loop moves `pos` itself between the
- * immediates it skips by hand. Every decoding problem becomes an {@linkcode InvalidModule} naming
- * what was expected and the absolute byte offset, so no `RangeError` or
- * silent `undefined` from a typed array can escape.
+ * A {@linkcode Reader} returns each value it decodes and keeps its own
+ * position; the hot code-section loop moves `pos` itself around the
+ * one-byte immediates it skips inline. Every decoding problem becomes an
+ * {@linkcode InvalidModule} naming what was expected and the absolute byte
+ * offset, so no `RangeError` or silent `undefined` from a typed array can
+ * escape.
  *
  * @module
  */
