@@ -3,27 +3,29 @@
  *
  * V8 does not expose wasm types to JavaScript (type reflection is behind a
  * flag), yet good errors need them: "env.log is missing: expected function
- * (i32) -> nil" tells the user what to write. So this walks just the type,
- * import, function and export sections and skips the rest.
+ * (i32) -> nil" tells the user what to write. The rewriter's own module
+ * reader reads the sections before the code; this describes what it found.
  *
  * @module
  */
 
+import {
+  type ExternalKind,
+  type FunctionSignature,
+  type ImportEntry,
+  ModuleInfo,
+} from "./wasm/module.ts";
+import { readSection } from "./wasm/module_sections.ts";
+import { Patches } from "./wasm/patches.ts";
 import { Reader } from "./wasm/reader.ts";
+import {
+  expectSectionEnd,
+  readSections,
+  SECTION_RANK,
+} from "./wasm/sections.ts";
+import type { Limits, ValueType } from "./wasm/types.ts";
 
-/** A WebAssembly value type, written as in the text format. */
-export type ValueType = string;
-
-/** A function's parameter and result types. */
-export interface FunctionSignature {
-  /** Parameter types, e.g. `["i32", "i64"]`. */
-  params: ValueType[];
-  /** Result types. */
-  results: ValueType[];
-}
-
-/** What an import or export is. */
-export type ExternalKind = "function" | "table" | "memory" | "global" | "tag";
+export type { ExternalKind, FunctionSignature, ValueType };
 
 /** A global's value type and mutability. */
 export interface GlobalType {
@@ -73,115 +75,11 @@ export interface ModuleSignatures {
   hasStart: boolean;
 }
 
-/** By the byte that encodes them in imports and exports. */
-const EXTERNAL_KINDS: readonly ExternalKind[] = [
-  "function",
-  "table",
-  "memory",
-  "global",
-  "tag",
-];
-
-/** One-byte value types, including the packed storage types. */
-const SIMPLE_TYPES: Record<number, string> = {
-  0x7f: "i32",
-  0x7e: "i64",
-  0x7d: "f32",
-  0x7c: "f64",
-  0x7b: "v128",
-  0x78: "i8",
-  0x77: "i16",
-  0x74: "nullexnref",
-  0x73: "nullfuncref",
-  0x72: "nullexternref",
-  0x71: "nullref",
-  0x70: "funcref",
-  0x6f: "externref",
-  0x6e: "anyref",
-  0x6d: "eqref",
-  0x6c: "i31ref",
-  0x6b: "structref",
-  0x6a: "arrayref",
-  0x69: "exnref",
-};
-
-/** The abstract heap types, by their one-byte encoding. */
-const HEAP_TYPES: Record<number, string> = {
-  0x74: "noexn",
-  0x73: "nofunc",
-  0x72: "noextern",
-  0x71: "none",
-  0x70: "func",
-  0x6f: "extern",
-  0x6e: "any",
-  0x6d: "eq",
-  0x6c: "i31",
-  0x6b: "struct",
-  0x6a: "array",
-  0x69: "exn",
-};
-
-function heapType(r: Reader): string {
-  const code = r.s33();
-  if (code >= 0) return `${code}`;
-  const byte = code & 0x7f;
-  return HEAP_TYPES[byte] ?? `heap type 0x${byte.toString(16)}`;
-}
-
-function valueType(r: Reader): ValueType {
-  const at = r.pos;
-  const code = r.u8("value type");
-  const simple = SIMPLE_TYPES[code];
-  if (simple) return simple;
-  if (code === 0x64) return `(ref ${heapType(r)})`;
-  if (code === 0x63) return `(ref null ${heapType(r)})`;
-  return r.fail(`unknown value type 0x${code.toString(16)}`, at);
-}
-
-function limits(r: Reader): string {
-  const flags = r.u32();
-  const is64 = (flags & 4) !== 0;
-  const min = is64 ? r.u64() : r.u32();
-  const max = flags & 1 ? (is64 ? r.u64() : r.u32()) : undefined;
-  if (flags & 8) r.u32(); // custom page size
-  const shared = flags & 2 ? " shared" : "";
-  const index = is64 ? "i64 " : "";
-  return `${index}${min}${max === undefined ? "" : ` ${max}`}${shared}`;
-}
-
-function valueTypes(r: Reader, what: string): ValueType[] {
-  return Array.from({ length: r.count(what) }, () => valueType(r));
-}
-
-/** Reads one entry of the type section into `types` (undefined for GC types). */
-function readSubtype(
-  r: Reader,
-  types: (FunctionSignature | undefined)[],
-): void {
-  let form = r.u8("type form");
-  if (form === 0x50 || form === 0x4f) {
-    const supertypes = r.count("supertype");
-    for (let i = 0; i < supertypes; i++) r.u32();
-    form = r.u8("type form");
-  }
-  if (form === 0x60) {
-    const params = valueTypes(r, "parameter");
-    const results = valueTypes(r, "result");
-    types.push({ params, results });
-  } else if (form === 0x5f) {
-    const fields = r.count("field", 2);
-    for (let i = 0; i < fields; i++) {
-      valueType(r);
-      r.u8("field mutability");
-    }
-    types.push(undefined);
-  } else if (form === 0x5e) {
-    valueType(r);
-    r.u8("field mutability");
-    types.push(undefined);
-  } else {
-    r.fail(`unknown type form 0x${form.toString(16)}`, r.pos - 1);
-  }
+function describeLimits(limits: Limits): string {
+  const { is64, min, max, shared } = limits;
+  return `${is64 ? "i64 " : ""}${min}${max === undefined ? "" : ` ${max}`}${
+    shared ? " shared" : ""
+  }`;
 }
 
 /**
@@ -202,126 +100,73 @@ export function describeSignature(signature: FunctionSignature): string {
 /**
  * Reads the types of a module's imports and exports.
  *
- * @param bytes A binary module. It is not validated here.
+ * @param bytes A binary module, which the caller has compiled already.
  * @returns Its imports and exports, with function signatures.
  * @throws {InvalidModule} When the sections it reads are malformed.
  */
 export function readSignatures(bytes: Uint8Array): ModuleSignatures {
-  const module = new Reader(bytes, 8);
-  const types: (FunctionSignature | undefined)[] = [];
-  const functionTypes: number[] = [];
-  const imports: ImportDescriptor[] = [];
-  const exportList: ExportDescriptor[] = [];
-  let hasStart = false;
-
-  while (!module.atEnd()) {
-    const id = module.u8("section id");
-    const size = module.u32();
-    if (size > bytes.length - module.pos) {
-      module.fail(`section ${id} runs past the end of the module`);
-    }
-    const section = new Reader(bytes, module.pos, module.pos + size);
-    if (id === 1) {
-      const count = section.count("type");
-      for (let i = 0; i < count; i++) {
-        if (section.peek("type") === 0x4e) {
-          section.pos++;
-          const members = section.count("recursion group member");
-          for (let j = 0; j < members; j++) readSubtype(section, types);
-        } else {
-          readSubtype(section, types);
-        }
-      }
-    } else if (id === 2) {
-      const count = section.count("import", 3);
-      for (let i = 0; i < count; i++) {
-        imports.push(readImport(section, types, functionTypes));
-      }
-    } else if (id === 3) {
-      const count = section.count("function");
-      for (let i = 0; i < count; i++) functionTypes.push(section.u32());
-    } else if (id === 7) {
-      const count = section.count("export", 3);
-      for (let i = 0; i < count; i++) {
-        const name = section.name();
-        const kind = externalKind(section, "export");
-        const index = section.u32();
-        const signature = kind === "function"
-          ? types[functionTypes[index]!]
-          : undefined;
-        exportList.push(
-          signature ? { name, kind, index, signature } : { name, kind, index },
-        );
-      }
-    } else if (id === 8) {
-      hasStart = true;
-    } else if (id === 10) {
-      break; // nothing this reader needs comes after the code
-    }
-    module.pos = section.end;
+  const info = new ModuleInfo();
+  const patches = new Patches();
+  for (const { id, rank, start, end } of readSections(bytes)) {
+    if (id === 0) continue;
+    // Nothing this reader needs comes after the start section.
+    if (rank > SECTION_RANK[8]!) break;
+    const section = new Reader(bytes, start, end);
+    readSection(info, id, section, patches);
+    expectSectionEnd(id, section);
   }
+  const types = info.typeSignatures;
+  const imports = info.imports.map((entry) => describeImport(entry, types));
+  const exportList: ExportDescriptor[] = info.exports.map(
+    ({ name, kind, index }) => {
+      const signature = kind === "function"
+        ? types[info.functionTypes[index]!]
+        : undefined;
+      return signature
+        ? { name, kind, index, signature }
+        : { name, kind, index };
+    },
+  );
   const exports = new Map<string, FunctionSignature>();
   for (const { name, signature } of exportList) {
     if (signature) exports.set(name, signature);
   }
-  return { imports, exports, exportList, hasStart };
+  return { imports, exports, exportList, hasStart: info.hasStart };
 }
 
-function externalKind(r: Reader, what: string): ExternalKind {
-  const at = r.pos;
-  const byte = r.u8(`${what} kind`);
-  return EXTERNAL_KINDS[byte] ??
-    r.fail(`unknown ${what} kind 0x${byte.toString(16)}`, at);
-}
-
-/** Reads one import; a function import also takes the next function index. */
-function readImport(
-  r: Reader,
-  types: (FunctionSignature | undefined)[],
-  functionTypes: number[],
+function describeImport(
+  entry: ImportEntry,
+  types: readonly (FunctionSignature | undefined)[],
 ): ImportDescriptor {
-  const module = r.name();
-  const name = r.name();
-  const kind = externalKind(r, "import");
+  const { module, name, kind } = entry;
   switch (kind) {
-    case "function": {
-      const typeIndex = r.u32();
-      functionTypes.push(typeIndex);
-      const signature = types[typeIndex];
-      return {
-        module,
-        name,
-        kind,
-        signature,
-        expected: signature ? describeSignature(signature) : "function",
-      };
+    case "function":
+    case "tag": {
+      const signature = types[entry.type!];
+      const expected = signature === undefined
+        ? kind
+        : kind === "function"
+        ? describeSignature(signature)
+        : `tag (${signature.params.join(", ")})`;
+      return { module, name, kind, signature, expected };
     }
-    case "table": {
-      const element = valueType(r);
-      return { module, name, kind, expected: `table ${limits(r)} ${element}` };
+    case "table":
+    case "memory": {
+      const limits = describeLimits(entry.limits!);
+      const expected = kind === "table"
+        ? `table ${limits} ${entry.valueType}`
+        : `memory ${limits}`;
+      return { module, name, kind, expected };
     }
-    case "memory":
-      return { module, name, kind, expected: `memory ${limits(r)}` };
     case "global": {
-      const type = valueType(r);
-      const mutable = r.u8("global mutability") === 1;
+      const type = entry.valueType!;
+      const mutable = entry.mutable!;
       return {
         module,
         name,
         kind,
         global: { type, mutable },
         expected: mutable ? `global (mut ${type})` : `global ${type}`,
-      };
-    }
-    case "tag": {
-      r.u8("tag attribute");
-      const signature = types[r.u32()];
-      return {
-        module,
-        name,
-        kind,
-        signature,
-        expected: signature ? `tag (${signature.params.join(", ")})` : "tag",
       };
     }
   }

@@ -7,7 +7,8 @@
  */
 
 import assert from "./support/assert.ts";
-import { instrument, paddingFunctions } from "../src/wasm/instrument.ts";
+import { instrument } from "../src/wasm/instrument.ts";
+import { paddingFunctions } from "../src/wasm/padding.ts";
 import { Reader } from "../src/wasm/reader.ts";
 import { type Fn, meter, wat } from "./support/instrument.ts";
 import { COMPUTE } from "./support/guests.ts";

@@ -41,16 +41,7 @@ interface KnownDisagreement {
  * Every disagreement with V8 that exists today. The test fails on any other,
  * and on a listed one that no longer disagrees: remove it from here then.
  */
-const KNOWN_DISAGREEMENTS: readonly KnownDisagreement[] = [
-  {
-    mutation: 2877,
-    module: "hash-wasm-13",
-    kind: "rejected though V8 accepts it",
-    issue: "#9",
-    why: "an i32.store8 memarg offset written as a 10-byte LEB128: V8 reads " +
-      "every offset as a u64, the rewriter reads a memory32 offset as a u32",
-  },
-];
+const KNOWN_DISAGREEMENTS: readonly KnownDisagreement[] = [];
 
 Deno.test("mutated modules give a valid module or InvalidModule, as V8 judges them", async () => {
   const corpus = await buildCorpus();

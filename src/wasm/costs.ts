@@ -4,9 +4,77 @@
  * @module
  */
 
-import type { CostModel } from "./code.ts";
-import type { CostTable } from "./instrument.ts";
-import { FREE_OPERATORS, operatorNames, SPACES } from "./opcodes.ts";
+import { operatorNames, SPACES, Trait } from "./opcodes.ts";
+
+/**
+ * Operator prices. Every field is optional; costs are integers from 0 to
+ * 2^31 - 1.
+ *
+ * @example Usage
+ * ```ts
+ * import type { CostTable } from "./costs.ts";
+ *
+ * const costs: CostTable = {
+ *   operators: { "call_indirect": 10, "i64.div_s": 5 },
+ *   perByte: 0,
+ * };
+ * ```
+ */
+export interface CostTable {
+  /**
+   * Per-operator costs by text-format name (`"i32.add"`, `"memory.fill"`);
+   * these override both `default` and the free operators.
+   *
+   * @default {{}}
+   */
+  operators?: Record<string, number>;
+  /**
+   * The cost of every operator that is neither free nor in `operators`.
+   *
+   * @default {1}
+   */
+  default?: number;
+  /**
+   * The run-time cost per byte of `memory.fill`, `memory.copy` and
+   * `memory.init`.
+   *
+   * @default {1}
+   */
+  perByte?: number;
+  /**
+   * The run-time cost per element of `table.fill`, `table.copy`,
+   * `table.init`, `table.grow` and the GC array bulk operators.
+   *
+   * @default {1}
+   */
+  perElement?: number;
+  /**
+   * The run-time cost per 64 KiB page of `memory.grow`.
+   *
+   * @default {1}
+   */
+  perPage?: number;
+}
+
+/** The price of every operator, resolved from a cost table. */
+export interface CostModel {
+  /** Static cost per single-byte opcode. */
+  readonly single: Float64Array;
+  /** Static cost per 0xFB opcode. */
+  readonly gc: Float64Array;
+  /** Static cost per 0xFC opcode. */
+  readonly misc: Float64Array;
+  /** Static cost per 0xFD opcode. */
+  readonly simd: Float64Array;
+  /** Static cost per 0xFE opcode. */
+  readonly atomics: Float64Array;
+  /** Run-time cost per byte of `memory.fill/copy/init`. */
+  readonly perByte: number;
+  /** Run-time cost per element of table and GC array bulk operators. */
+  readonly perElement: number;
+  /** Run-time cost per page of `memory.grow`. */
+  readonly perPage: number;
+}
 
 /** The largest cost accepted anywhere in a cost table (2^31 - 1). */
 export const MAX_COST = 0x7fff_ffff;
@@ -29,9 +97,8 @@ let defaultModel: CostModel | undefined;
 
 /**
  * Resolves a cost table. Every operator costs `default` (1 unless given),
- * except the free ones (`nop`, `drop`, `block`, `loop`, `end`, `else`,
- * `unreachable`, `return`, `try`, `try_table`, `catch`, `catch_all`,
- * `delegate`), which cost 0; `operators` overrides either by text name.
+ * except the ones the operator table marks free, which cost 0; `operators`
+ * overrides either by text name.
  *
  * @param table The user's table, or `undefined` for the defaults.
  * @returns The resolved model.
@@ -61,9 +128,9 @@ export function resolveCosts(table?: CostTable): CostModel {
   const base = checkCost(table?.default ?? 1, "costs.default");
   const prices = SPACES.map((space) => {
     const prices = new Float64Array(space.name.length);
-    space.name.forEach((name, code) => {
-      prices[code] = FREE_OPERATORS.has(name) ? 0 : base;
-    });
+    for (let code = 0; code < prices.length; code++) {
+      prices[code] = space.trait[code]! & Trait.Free ? 0 : base;
+    }
     return prices;
   });
   const overrides = table?.operators;

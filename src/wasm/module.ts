@@ -10,10 +10,64 @@
  * @module
  */
 
-import { CONST_OPERATORS, Imm, prefixSpace, SINGLE_BYTE } from "./opcodes.ts";
+import { readConstExpr } from "./const_expr.ts";
 import type { Patches } from "./patches.ts";
-import { type Reader, skipSigned } from "./reader.ts";
-import { readHeapType, readLimits, readRefType, readValType } from "./types.ts";
+import type { Reader } from "./reader.ts";
+import {
+  type Limits,
+  readLimits,
+  readRefType,
+  readValType,
+  type ValueType,
+} from "./types.ts";
+
+/** A function type's parameter and result types. */
+export interface FunctionSignature {
+  /** Parameter types, e.g. `["i32", "i64"]`. */
+  params: ValueType[];
+  /** Result types. */
+  results: ValueType[];
+}
+
+/** What an import or export is. */
+export type ExternalKind = "function" | "table" | "memory" | "global" | "tag";
+
+/** By the byte that encodes them in imports and exports. */
+export const EXTERNAL_KINDS: readonly ExternalKind[] = [
+  "function",
+  "table",
+  "memory",
+  "global",
+  "tag",
+];
+
+/** One import as the module declares it. */
+export interface ImportEntry {
+  /** The import's module name. */
+  module: string;
+  /** The import's field name. */
+  name: string;
+  /** What kind of thing it is. */
+  kind: ExternalKind;
+  /** For functions and tags: the type index. */
+  type?: number;
+  /** For tables: the element type; for globals: the value type. */
+  valueType?: ValueType;
+  /** For globals: whether it is mutable. */
+  mutable?: boolean;
+  /** For tables and memories: the limits. */
+  limits?: Limits;
+}
+
+/** One export as the module declares it. */
+export interface ExportEntry {
+  /** The export's name. */
+  name: string;
+  /** What kind of thing it is. */
+  kind: ExternalKind;
+  /** Its index in the space of its kind (imports first). */
+  index: number;
+}
 
 /** V8's limits (wasm-limits.h); the output must stay within them. */
 export const LIMITS = {
@@ -67,6 +121,14 @@ export class ModuleInfo {
   importModules: Set<string> = new Set();
   /** The names the guest exports. */
   exportNames: Set<string> = new Set();
+  /** Per type: its signature if it is a function type. */
+  typeSignatures: (FunctionSignature | undefined)[] = [];
+  /** Every import, in order. */
+  imports: ImportEntry[] = [];
+  /** Every export, in order. */
+  exports: ExportEntry[] = [];
+  /** Whether the module has a start function. */
+  hasStart = false;
 
   /** Imported plus defined functions. */
   get functionCount(): number {
@@ -162,6 +224,11 @@ export class ModuleInfo {
     const groups = r.count("type", 2);
     const params: number[] = [];
     const offsets: number[] = [];
+    const signatures = this.typeSignatures;
+    const add = (signature: FunctionSignature | undefined) => {
+      signatures.push(signature);
+      params.push(signature ? signature.params.length : -1);
+    };
     for (let g = 0; g < groups; g++) {
       if (r.peek("type") === 0x4e) {
         r.pos++;
@@ -169,11 +236,11 @@ export class ModuleInfo {
         const limit = params.length + n;
         for (let i = 0; i < n; i++) {
           offsets.push(-1);
-          params.push(readSubType(r, limit));
+          add(readSubType(r, limit));
         }
       } else {
         offsets.push(r.peek("type") === 0x60 ? r.pos : -1);
-        params.push(readSubType(r, params.length + 1));
+        add(readSubType(r, params.length + 1));
       }
       if (params.length > LIMITS.types - 2) {
         r.fail(`too many types: more than ${LIMITS.types - 2}`);
@@ -195,34 +262,40 @@ export class ModuleInfo {
       r.fail(`too many imports: ${count}`);
     }
     for (let i = 0; i < count; i++) {
-      this.importModules.add(r.name());
-      r.name();
+      const module = r.name();
+      this.importModules.add(module);
+      const name = r.name();
       const at = r.pos;
-      const kind = r.u8("import kind");
-      switch (kind) {
+      const code = r.u8("import kind");
+      const kind = EXTERNAL_KINDS[code] ??
+        r.fail(`unknown import kind 0x${code.toString(16)}`, at);
+      const entry: ImportEntry = { module, name, kind };
+      switch (code) {
         case 0:
-          this.#addFunction(this.readFunctionType(r));
+          entry.type = this.readFunctionType(r);
+          this.#addFunction(entry.type);
           this.importedFunctions++;
           break;
         case 1:
-          readRefType(r, this.typeCount);
-          this.tableIs64.push(readLimits(r).is64);
+          entry.valueType = readRefType(r, this.typeCount);
+          entry.limits = readLimits(r);
+          this.tableIs64.push(entry.limits.is64);
           break;
         case 2:
-          this.memoryIs64.push(readLimits(r).is64);
+          entry.limits = readLimits(r);
+          this.memoryIs64.push(entry.limits.is64);
           break;
         case 3:
-          readValType(r, this.typeCount);
-          readMutability(r);
+          entry.valueType = readValType(r, this.typeCount);
+          entry.mutable = readMutability(r);
           this.globalCount++;
           break;
         case 4:
-          readTagType(r, this);
+          entry.type = readTagType(r, this);
           this.tagCount++;
           break;
-        default:
-          r.fail(`unknown import kind 0x${kind.toString(16)}`, at);
       }
+      this.imports.push(entry);
     }
   }
 
@@ -306,156 +379,13 @@ export class ModuleInfo {
       this.globalCount++;
     }
   }
-
-  /**
-   * Reads the export section.
-   *
-   * @param r A reader over the section's contents.
-   * @param patches Where to record shifted function indices.
-   */
-  readExports(r: Reader, patches: Patches): void {
-    const count = r.count("export", 3);
-    if (count > LIMITS.exports - 1) r.fail(`too many exports: ${count}`);
-    for (let i = 0; i < count; i++) {
-      const nameAt = r.pos;
-      const name = r.name();
-      if (this.exportNames.has(name)) {
-        r.fail(`duplicate export name "${name}"`, nameAt);
-      }
-      this.exportNames.add(name);
-      const kindAt = r.pos;
-      const kind = r.u8("export kind");
-      const at = r.pos;
-      const index = r.u32();
-      const check = (what: string, limit: number) => {
-        if (index >= limit) {
-          r.fail(
-            `${what} index ${index} out of range: the module has ${limit}`,
-            at,
-          );
-        }
-      };
-      switch (kind) {
-        case 0:
-          this.checkFunction(r, index, at);
-          if (index >= this.importedFunctions) {
-            patches.add(at, r.pos - at, index + 1);
-          }
-          break;
-        case 1:
-          check("table", this.tableIs64.length);
-          break;
-        case 2:
-          check("memory", this.memoryIs64.length);
-          break;
-        case 3:
-          check("global", this.globalCount);
-          break;
-        case 4:
-          check("tag", this.tagCount);
-          break;
-        default:
-          r.fail(`unknown export kind 0x${kind.toString(16)}`, kindAt);
-      }
-    }
-  }
-
-  /**
-   * Reads the start section.
-   *
-   * @param r A reader over the section's contents.
-   * @param patches Where to record the shifted function index.
-   */
-  readStart(r: Reader, patches: Patches): void {
-    readFunctionIndex(r, this, patches);
-  }
-
-  /**
-   * Reads the element section.
-   *
-   * @param r A reader over the section's contents.
-   * @param patches Where to record shifted function indices.
-   */
-  readElements(r: Reader, patches: Patches): void {
-    const count = r.count("element segment", 2);
-    for (let i = 0; i < count; i++) {
-      const at = r.pos;
-      const flags = r.u32();
-      if (flags > 7) r.fail(`unknown element segment flags ${flags}`, at);
-      const active = (flags & 1) === 0;
-      const explicitTable = (flags & 2) !== 0;
-      const expressions = (flags & 4) !== 0;
-      if (active && explicitTable) this.#readTableIndex(r);
-      if (active) readConstExpr(r, this, this.globalCount, patches);
-      if (!active || explicitTable) {
-        if (expressions) readRefType(r, this.typeCount);
-        else {
-          const kindAt = r.pos;
-          if (r.u8("element kind") !== 0) {
-            r.fail("unknown element kind", kindAt);
-          }
-        }
-      }
-      const n = r.count("element", expressions ? 2 : 1);
-      for (let j = 0; j < n; j++) {
-        if (expressions) readConstExpr(r, this, this.globalCount, patches);
-        else readFunctionIndex(r, this, patches);
-      }
-    }
-  }
-
-  #readTableIndex(r: Reader): void {
-    const at = r.pos;
-    const index = r.u32();
-    if (index >= this.tableIs64.length) {
-      r.fail(
-        `table index ${index} out of range: the module has ${this.tableIs64.length} tables`,
-        at,
-      );
-    }
-  }
-
-  /**
-   * Reads the data section.
-   *
-   * @param r A reader over the section's contents.
-   * @param patches Where to record shifted function indices (only an invalid
-   *   offset expression could hold one).
-   */
-  readData(r: Reader, patches: Patches): void {
-    const count = r.count("data segment", 2);
-    const bytes = r.bytes;
-    for (let i = 0; i < count; i++) {
-      // Most segments are `0, i32.const k, end, size, bytes`: skip them
-      // without the general constant-expression reader.
-      let p = r.pos;
-      if (bytes[p] === 0 && bytes[p + 1] === 0x41 && p + 2 < r.end) {
-        p = skipSigned(bytes, p + 2, r.end, 32);
-        if (p < r.end && bytes[p] === 0x0b) {
-          r.pos = p + 1;
-          r.skip(r.u32(), "data bytes");
-          continue;
-        }
-      }
-      const at = r.pos;
-      const flags = r.u32();
-      if (flags > 2) r.fail(`unknown data segment flags ${flags}`, at);
-      if (flags === 2) {
-        const memAt = r.pos;
-        const memory = r.u32();
-        if (memory >= this.memoryIs64.length) {
-          r.fail(`memory index ${memory} out of range`, memAt);
-        }
-      }
-      if (flags !== 1) readConstExpr(r, this, this.globalCount, patches);
-      const size = r.u32();
-      r.skip(size, "data bytes");
-    }
-  }
 }
 
-/** Reads a sub type; returns its parameter count if it is a function type. */
-function readSubType(r: Reader, typeLimit: number): number {
+/** Reads a sub type; returns its signature if it is a function type. */
+function readSubType(
+  r: Reader,
+  typeLimit: number,
+): FunctionSignature | undefined {
   const byte = r.peek("type");
   if (byte === 0x50 || byte === 0x4f) {
     r.pos++;
@@ -469,11 +399,15 @@ function readSubType(r: Reader, typeLimit: number): number {
   const form = r.u8("type form");
   switch (form) {
     case 0x60: {
-      const params = r.count("parameter");
-      for (let i = 0; i < params; i++) readValType(r, typeLimit);
-      const results = r.count("result");
-      for (let i = 0; i < results; i++) readValType(r, typeLimit);
-      return params;
+      const params = Array.from(
+        { length: r.count("parameter") },
+        () => readValType(r, typeLimit),
+      );
+      const results = Array.from(
+        { length: r.count("result") },
+        () => readValType(r, typeLimit),
+      );
+      return { params, results };
     }
     case 0x5f: {
       const fields = r.count("field", 2);
@@ -481,133 +415,25 @@ function readSubType(r: Reader, typeLimit: number): number {
         readValType(r, typeLimit, true);
         readMutability(r);
       }
-      return -1;
+      return undefined;
     }
     case 0x5e:
       readValType(r, typeLimit, true);
       readMutability(r);
-      return -1;
+      return undefined;
   }
   return r.fail(`unknown type form 0x${form.toString(16)}`, at);
 }
 
-function readMutability(r: Reader): void {
+function readMutability(r: Reader): boolean {
   const at = r.pos;
   const flag = r.u8("mutability");
   if (flag > 1) r.fail(`invalid mutability flag ${flag}`, at);
+  return flag === 1;
 }
 
-function readTagType(r: Reader, info: ModuleInfo): void {
+function readTagType(r: Reader, info: ModuleInfo): number {
   const at = r.pos;
   if (r.u8("tag attribute") !== 0) r.fail("unknown tag attribute", at);
-  info.readFunctionType(r);
-}
-
-function readFunctionIndex(r: Reader, info: ModuleInfo, patches: Patches) {
-  const at = r.pos;
-  const index = r.u32();
-  info.checkFunction(r, index, at);
-  if (index >= info.importedFunctions) patches.add(at, r.pos - at, index + 1);
-}
-
-/**
- * Reads a constant expression up to its `end`, checking that it uses only
- * constant operators, checking global and function indices and recording
- * shifted function indices.
- *
- * @param r The reader, at the first operator.
- * @param info The module so far.
- * @param globalLimit How many globals the expression may read.
- * @param patches Where to record shifted function indices.
- *
- * @example Usage
- * ```ts
- * import { ModuleInfo, readConstExpr } from "./module.ts";
- * import { Patches } from "./patches.ts";
- * import { Reader } from "./reader.ts";
- * import assert from "node:assert/strict";
- *
- * const r = new Reader(new Uint8Array([0x41, 0x2a, 0x0b]));
- * readConstExpr(r, new ModuleInfo(), 0, new Patches());
- * assert.ok(r.atEnd());
- * ```
- */
-export function readConstExpr(
-  r: Reader,
-  info: ModuleInfo,
-  globalLimit: number,
-  patches: Patches,
-): void {
-  for (;;) {
-    const at = r.pos;
-    const op = r.u8("constant expression");
-    // The usual offsets and initializers, without the table lookups.
-    if (op === 0x0b) return;
-    if (op === 0x41) {
-      r.s32();
-      continue;
-    }
-    let imm: number;
-    let name: string;
-    if (op >= 0xfb && op <= 0xfe) {
-      const space = prefixSpace(op)!;
-      const sub = r.u32();
-      imm = sub < space.imm.length ? space.imm[sub]! : Imm.Unknown;
-      name = space.name[sub] ?? "";
-      if (imm === Imm.Unknown) {
-        r.fail(`unknown opcode 0x${op.toString(16)} 0x${sub.toString(16)}`, at);
-      }
-    } else {
-      imm = SINGLE_BYTE.imm[op]!;
-      name = SINGLE_BYTE.name[op]!;
-      if (imm === Imm.Unknown) {
-        r.fail(`unknown opcode 0x${op.toString(16)}`, at);
-      }
-    }
-    if (!CONST_OPERATORS.has(name)) {
-      r.fail(`operator ${name} is not allowed in a constant expression`, at);
-    }
-    switch (imm) {
-      case Imm.None:
-        if (op === 0x0b) return;
-        break;
-      case Imm.I32:
-        r.s32();
-        break;
-      case Imm.I64:
-        r.s64();
-        break;
-      case Imm.F32:
-        r.skip(4, "f32 bytes");
-        break;
-      case Imm.F64:
-        r.skip(8, "f64 bytes");
-        break;
-      case Imm.V128:
-        r.skip(16, "v128 bytes");
-        break;
-      case Imm.HeapType:
-        readHeapType(r, info.typeCount);
-        break;
-      case Imm.Func:
-        readFunctionIndex(r, info, patches);
-        break;
-      case Imm.Global: {
-        const gAt = r.pos;
-        info.checkGlobal(r, r.u32(), gAt, globalLimit);
-        break;
-      }
-      case Imm.Type:
-      case Imm.TypeIndex: {
-        const tAt = r.pos;
-        if (r.u32() >= info.typeCount) r.fail("type index out of range", tAt);
-        if (imm === Imm.TypeIndex) r.u32();
-        break;
-      }
-      default:
-        // Every constant operator is covered above; this keeps a future
-        // table entry from being skipped silently.
-        r.fail(`cannot decode ${name} in a constant expression`, at);
-    }
-  }
+  return info.readFunctionType(r);
 }

@@ -118,49 +118,28 @@ export const Role = {
   PerPage: 16,
 } as const;
 
-/** Which operators may appear in a constant expression. */
-export const CONST_OPERATORS: ReadonlySet<string> = new Set([
-  "i32.const",
-  "i64.const",
-  "f32.const",
-  "f64.const",
-  "v128.const",
-  "ref.null",
-  "ref.func",
-  "global.get",
-  "i32.add",
-  "i32.sub",
-  "i32.mul",
-  "i64.add",
-  "i64.sub",
-  "i64.mul",
-  "struct.new",
-  "struct.new_default",
-  "array.new",
-  "array.new_default",
-  "array.new_fixed",
-  "ref.i31",
-  "any.convert_extern",
-  "extern.convert_any",
-  "end",
-]);
+/** Facts about an operator, as bits. */
+export const Trait = {
+  /** May appear in a constant expression. */
+  Const: 1,
+  /** Costs nothing unless a cost table says otherwise. */
+  Free: 2,
+} as const;
 
-/** The operators that cost nothing unless a cost table says otherwise. */
-export const FREE_OPERATORS: ReadonlySet<string> = new Set([
-  "nop",
-  "drop",
-  "block",
-  "loop",
-  "end",
-  "else",
-  "unreachable",
-  "return",
-  "try",
-  "try_table",
-  "catch",
-  "catch_all",
-  "delegate",
-]);
+/**
+ * What a register copy (see `register_copies.ts`) may do with an operator.
+ * Only these operators may appear in a body that gets a copy.
+ */
+export const Copy = {
+  /** Not allowed: a body using it gets no copy. */
+  No: 0,
+  /** Copied as is; cannot trap and calls nothing. */
+  Pure: 1,
+  /** Copied as is, after the counter is written: it may trap. */
+  Traps: 2,
+  /** Control: the copy rewrites it. */
+  Control: 3,
+} as const;
 
 /**
  * One opcode space: parallel arrays indexed by opcode (or sub-opcode).
@@ -181,6 +160,10 @@ export interface OpcodeSpace {
   readonly imm: Uint8Array;
   /** Metering role per opcode ({@linkcode Role}). */
   readonly role: Uint8Array;
+  /** {@linkcode Trait} bits per opcode. */
+  readonly trait: Uint8Array;
+  /** What a register copy does with each opcode ({@linkcode Copy}). */
+  readonly copy: Uint8Array;
   /** Text-format name per opcode; `""` if unknown. */
   readonly name: readonly string[];
 }
@@ -192,6 +175,8 @@ function space(prefix: number, size: number): OpcodeSpace & {
     prefix,
     imm: new Uint8Array(size),
     role: new Uint8Array(size),
+    trait: new Uint8Array(size),
+    copy: new Uint8Array(size),
     name: new Array<string>(size).fill(""),
   };
 }
@@ -216,6 +201,25 @@ function define(
     }
     code++;
   }
+}
+
+/** Sets `bits` in the traits of the named operators of one space. */
+function trait(target: OpcodeSpace, bits: number, names: string): void {
+  for (const name of names.trim().split(/\s+/)) {
+    const code = target.name.indexOf(name);
+    if (code < 0) throw new Error(`no operator ${name} here`);
+    target.trait[code] |= bits;
+  }
+}
+
+/** Sets the register-copy class of an opcode range `[first, last]`. */
+function copyClass(
+  target: OpcodeSpace,
+  kind: number,
+  first: number,
+  last = first,
+): void {
+  target.copy.fill(kind, first, last + 1);
 }
 
 const single = space(-1, 256);
@@ -496,6 +500,44 @@ define(atomics, 0x03, Imm.Zero, "atomic.fence");
   define(atomics, 0x10, Imm.MemArg, names.join(" "));
 }
 
+trait(
+  single,
+  Trait.Const,
+  `i32.const i64.const f32.const f64.const ref.null ref.func global.get
+   i32.add i32.sub i32.mul i64.add i64.sub i64.mul end`,
+);
+trait(
+  gc,
+  Trait.Const,
+  `struct.new struct.new_default array.new array.new_default array.new_fixed
+   ref.i31 any.convert_extern extern.convert_any`,
+);
+trait(simd, Trait.Const, "v128.const");
+trait(
+  single,
+  Trait.Free,
+  `nop drop block loop end else unreachable return try try_table catch
+   catch_all delegate`,
+);
+
+// Register copies: numeric operators, locals and globals are pure; memory
+// access, division, remainder and float-to-int truncation may trap.
+copyClass(single, Copy.Pure, 0x01);
+copyClass(single, Copy.Pure, 0x1a, 0x1b); // drop, select
+copyClass(single, Copy.Pure, 0x20, 0x24); // local.*, global.*
+copyClass(single, Copy.Pure, 0x41, 0xc4); // constants and numeric operators
+copyClass(single, Copy.Traps, 0x28, 0x3e); // loads and stores
+copyClass(single, Copy.Traps, 0x6d, 0x70); // i32 division and remainder
+copyClass(single, Copy.Traps, 0x7f, 0x82); // i64 division and remainder
+copyClass(single, Copy.Traps, 0xa8, 0xab); // i32.trunc_f32/f64
+copyClass(single, Copy.Traps, 0xae, 0xb1); // i64.trunc_f32/f64
+copyClass(misc, Copy.Pure, 0x00, 0x07); // saturating truncations
+// unreachable, block, loop, if, else, end, br, br_if, br_table, return, call
+for (const code of [0x00, 0x02, 0x03, 0x04, 0x05, 0x0b, 0x0c, 0x0d, 0x0e]) {
+  copyClass(single, Copy.Control, code);
+}
+copyClass(single, Copy.Control, 0x0f, 0x10);
+
 /** The single-byte opcodes. */
 export const SINGLE_BYTE: OpcodeSpace = single;
 /** The 0xFB (GC) opcodes. */
@@ -568,4 +610,25 @@ export function operatorNames(): Map<string, Array<[number, number]>> {
     });
   }
   return names;
+}
+
+/**
+ * The opcode of a single-byte operator, by its text name.
+ *
+ * @param name The operator's name, e.g. `"i64.sub"`.
+ * @returns Its opcode.
+ * @throws {Error} If no single-byte operator has that name.
+ *
+ * @example Usage
+ * ```ts
+ * import { opcode } from "./opcodes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(opcode("i32.add"), 0x6a);
+ * ```
+ */
+export function opcode(name: string): number {
+  const code = single.name.indexOf(name);
+  if (code < 0) throw new Error(`no single-byte operator is named ${name}`);
+  return code;
 }

@@ -1,13 +1,12 @@
 /**
  * Bounds-checked decoding of a WebAssembly binary.
  *
- * Two layers share one LEB128 implementation: cursor functions
- * (`readU32(bytes, pos, end)` returns the next position and leaves the value
- * in {@linkcode decoded}), which the hot code-section loop calls without
- * allocating, and the {@linkcode Reader} class built on them for everything
- * else. Every decoding problem becomes an {@linkcode InvalidModule} naming
- * what was expected and the absolute byte offset, so no `RangeError` or
- * silent `undefined` from a typed array can escape.
+ * A {@linkcode Reader} returns each value it decodes and keeps its own
+ * position; the hot code-section loop moves `pos` itself around the
+ * one-byte immediates it skips inline. Every decoding problem becomes an
+ * {@linkcode InvalidModule} naming what was expected and the absolute byte
+ * offset, so no `RangeError` or silent `undefined` from a typed array can
+ * escape.
  *
  * @module
  */
@@ -36,186 +35,8 @@ export function fail(message: string, offset: number): never {
   throw new InvalidModule(message, { offset });
 }
 
-/**
- * The value decoded by the last cursor function (`readU32` and friends).
- * Exact for every u32; for u64 exact up to 2^53.
- */
-export let decoded = 0;
-
 function unterminated(start: number): never {
   return fail("unexpected end: unterminated LEB128 integer", start);
-}
-
-/**
- * Reads an unsigned 32-bit LEB128 at `pos`, leaving it in
- * {@linkcode decoded}.
- *
- * @param bytes The module.
- * @param pos Where the integer starts.
- * @param end One past the last readable byte.
- * @returns The position after the integer.
- *
- * @example Usage
- * ```ts
- * import { decoded, readU32 } from "./reader.ts";
- * import assert from "node:assert/strict";
- *
- * const bytes = new Uint8Array([0xe5, 0x8e, 0x26]);
- * assert.equal(readU32(bytes, 0, 3), 3);
- * assert.equal(decoded, 624485);
- * ```
- */
-export function readU32(bytes: Uint8Array, pos: number, end: number): number {
-  if (pos < end) {
-    const b = bytes[pos]!;
-    if (b < 0x80) {
-      decoded = b;
-      return pos + 1;
-    }
-  }
-  return readU32Slow(bytes, pos, end);
-}
-
-function readU32Slow(bytes: Uint8Array, pos: number, end: number): number {
-  const start = pos;
-  let result = 0;
-  for (let i = 0; i < 4; i++) {
-    if (pos >= end) unterminated(start);
-    const b = bytes[pos++]!;
-    result |= (b & 0x7f) << (7 * i);
-    if (b < 0x80) {
-      decoded = result >>> 0;
-      return pos;
-    }
-  }
-  if (pos >= end) unterminated(start);
-  const last = bytes[pos++]!;
-  if (last & 0x80) fail("LEB128 integer is too long (u32)", start);
-  if (last & 0x70) fail("LEB128 integer is too large (u32)", start);
-  decoded = (result >>> 0) + last * 0x10000000;
-  return pos;
-}
-
-/**
- * Reads a signed LEB128 of at most `bits` bits (32, 33 or 64) at `pos`,
- * checking its length and that unused bits repeat the sign. The value left
- * in {@linkcode decoded} is exact within ±2^53.
- *
- * @param bytes The module.
- * @param pos Where the integer starts.
- * @param end One past the last readable byte.
- * @param bits The integer width.
- * @returns The position after the integer.
- *
- * @example Usage
- * ```ts
- * import { decoded, readSigned } from "./reader.ts";
- * import assert from "node:assert/strict";
- *
- * readSigned(new Uint8Array([0x7f]), 0, 1, 32);
- * assert.equal(decoded, -1);
- * ```
- */
-export function readSigned(
-  bytes: Uint8Array,
-  pos: number,
-  end: number,
-  bits: 32 | 33 | 64,
-): number {
-  const start = pos;
-  const maxBytes = Math.ceil(bits / 7);
-  let result = 0;
-  let scale = 1;
-  for (let i = 0; i < maxBytes; i++) {
-    if (pos >= end) unterminated(start);
-    const b = bytes[pos++]!;
-    if (i === maxBytes - 1) {
-      if (b & 0x80) fail(`LEB128 integer is too long (s${bits})`, start);
-      // The last byte's bits above the value's width must repeat its sign.
-      const usedBits = bits - 7 * i;
-      const rest = b >> (usedBits - 1);
-      if (rest !== 0 && rest !== 0x7f >> (usedBits - 1)) {
-        fail(`LEB128 integer is too large (s${bits})`, start);
-      }
-    }
-    result += (b & 0x7f) * scale;
-    scale *= 128;
-    if (b < 0x80) {
-      decoded = b & 0x40 ? result - scale : result;
-      return pos;
-    }
-  }
-  return pos;
-}
-
-/**
- * Skips a signed LEB128 of at most `bits` bits at `pos`, with the same
- * checks as {@linkcode readSigned} but without decoding the value when it
- * is shorter than the longest encoding (then {@linkcode decoded} is stale).
- *
- * @param bytes The module.
- * @param pos Where the integer starts.
- * @param end One past the last readable byte.
- * @param bits The integer width.
- * @returns The position after the integer.
- *
- * @example Usage
- * ```ts
- * import { skipSigned } from "./reader.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(skipSigned(new Uint8Array([0x80, 0x7f]), 0, 2, 64), 2);
- * ```
- */
-export function skipSigned(
-  bytes: Uint8Array,
-  pos: number,
-  end: number,
-  bits: 32 | 33 | 64,
-): number {
-  // Only the longest encoding has unused bits to check.
-  const last = Math.min(end, pos + Math.ceil(bits / 7) - 1);
-  for (let q = pos; q < last; q++) {
-    if (bytes[q]! < 0x80) return q + 1;
-  }
-  return readSigned(bytes, pos, end, bits);
-}
-
-/**
- * Reads an unsigned 64-bit LEB128 at `pos`, checking its length and unused
- * bits. The value left in {@linkcode decoded} is exact up to 2^53.
- *
- * @param bytes The module.
- * @param pos Where the integer starts.
- * @param end One past the last readable byte.
- * @returns The position after the integer.
- *
- * @example Usage
- * ```ts
- * import { decoded, readU64 } from "./reader.ts";
- * import assert from "node:assert/strict";
- *
- * readU64(new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x10]), 0, 5);
- * assert.equal(decoded, 2 ** 32);
- * ```
- */
-export function readU64(bytes: Uint8Array, pos: number, end: number): number {
-  const start = pos;
-  let result = 0;
-  let scale = 1;
-  for (let i = 0; i < 10; i++) {
-    if (pos >= end) unterminated(start);
-    const b = bytes[pos++]!;
-    if (i === 9) {
-      if (b & 0x80) fail("LEB128 integer is too long (u64)", start);
-      if (b & 0x7e) fail("LEB128 integer is too large (u64)", start);
-    }
-    result += (b & 0x7f) * scale;
-    scale *= 128;
-    if (b < 0x80) break;
-  }
-  decoded = result;
-  return pos;
 }
 
 /**
@@ -301,8 +122,116 @@ export class Reader {
    * @returns The value, 0 to 2^32 - 1.
    */
   u32(): number {
-    this.pos = readU32(this.bytes, this.pos, this.end);
-    return decoded;
+    const pos = this.pos;
+    if (pos < this.end) {
+      const b = this.bytes[pos]!;
+      if (b < 0x80) {
+        this.pos = pos + 1;
+        return b;
+      }
+    }
+    return this.#u32Slow();
+  }
+
+  #u32Slow(): number {
+    const bytes = this.bytes;
+    const end = this.end;
+    const start = this.pos;
+    let pos = start;
+    let result = 0;
+    for (let i = 0; i < 4; i++) {
+      if (pos >= end) unterminated(start);
+      const b = bytes[pos++]!;
+      result |= (b & 0x7f) << (7 * i);
+      if (b < 0x80) {
+        this.pos = pos;
+        return result >>> 0;
+      }
+    }
+    if (pos >= end) unterminated(start);
+    const last = bytes[pos++]!;
+    if (last & 0x80) fail("LEB128 integer is too long (u32)", start);
+    if (last & 0x70) fail("LEB128 integer is too large (u32)", start);
+    this.pos = pos;
+    return (result >>> 0) + last * 0x10000000;
+  }
+
+  /**
+   * Reads an unsigned 32-bit LEB128 index and checks it against `count`.
+   *
+   * @param count How many there are.
+   * @param what What the index names, for the error message.
+   * @param owner What holds them, for the error message.
+   * @returns The index.
+   */
+  index(count: number, what: string, owner: string): number {
+    const at = this.pos;
+    const index = this.u32();
+    if (index >= count) {
+      fail(
+        `${what} index ${index} out of range: the ${owner} has ${count} ${what}s`,
+        at,
+      );
+    }
+    return index;
+  }
+
+  /**
+   * Reads a signed LEB128 of at most `bits` bits (32, 33 or 64), checking
+   * its length and that unused bits repeat the sign. Exact within ±2^53.
+   *
+   * @param bits The integer width.
+   * @returns The value.
+   */
+  signed(bits: 32 | 33 | 64): number {
+    const bytes = this.bytes;
+    const end = this.end;
+    const start = this.pos;
+    let pos = start;
+    const maxBytes = Math.ceil(bits / 7);
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < maxBytes; i++) {
+      if (pos >= end) unterminated(start);
+      const b = bytes[pos++]!;
+      if (i === maxBytes - 1) {
+        if (b & 0x80) fail(`LEB128 integer is too long (s${bits})`, start);
+        // The last byte's bits above the value's width must repeat its sign.
+        const usedBits = bits - 7 * i;
+        const rest = b >> (usedBits - 1);
+        if (rest !== 0 && rest !== 0x7f >> (usedBits - 1)) {
+          fail(`LEB128 integer is too large (s${bits})`, start);
+        }
+      }
+      result += (b & 0x7f) * scale;
+      scale *= 128;
+      if (b < 0x80) {
+        this.pos = pos;
+        return b & 0x40 ? result - scale : result;
+      }
+    }
+    this.pos = pos;
+    return result;
+  }
+
+  /**
+   * Skips a signed LEB128 of at most `bits` bits, with the checks of
+   * {@linkcode Reader.signed} but decoding only the longest encoding (the
+   * only one with unused bits to check).
+   *
+   * @param bits The integer width.
+   */
+  skipSigned(bits: 32 | 33 | 64): void {
+    const bytes = this.bytes;
+    const pos = this.pos;
+    const last = Math.min(this.end, pos + Math.ceil(bits / 7) - 1);
+    for (let q = pos; q < last; q++) {
+      if (bytes[q]! < 0x80) {
+        this.pos = q + 1;
+        return;
+      }
+    }
+    this.signed(bits);
   }
 
   /**
@@ -311,8 +240,7 @@ export class Reader {
    * @returns The value.
    */
   s32(): number {
-    this.pos = readSigned(this.bytes, this.pos, this.end, 32);
-    return decoded;
+    return this.signed(32);
   }
 
   /**
@@ -321,8 +249,7 @@ export class Reader {
    * @returns The value.
    */
   s33(): number {
-    this.pos = readSigned(this.bytes, this.pos, this.end, 33);
-    return decoded;
+    return this.signed(33);
   }
 
   /**
@@ -331,8 +258,7 @@ export class Reader {
    * @returns The value.
    */
   s64(): number {
-    this.pos = readSigned(this.bytes, this.pos, this.end, 64);
-    return decoded;
+    return this.signed(64);
   }
 
   /**
@@ -341,8 +267,29 @@ export class Reader {
    * @returns The value.
    */
   u64(): number {
-    this.pos = readU64(this.bytes, this.pos, this.end);
-    return decoded;
+    const bytes = this.bytes;
+    const end = this.end;
+    const start = this.pos;
+    if (start < end && bytes[start]! < 0x80) {
+      this.pos = start + 1;
+      return bytes[start]!;
+    }
+    let pos = start;
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= end) unterminated(start);
+      const b = bytes[pos++]!;
+      if (i === 9) {
+        if (b & 0x80) fail("LEB128 integer is too long (u64)", start);
+        if (b & 0x7e) fail("LEB128 integer is too large (u64)", start);
+      }
+      result += (b & 0x7f) * scale;
+      scale *= 128;
+      if (b < 0x80) break;
+    }
+    this.pos = pos;
+    return result;
   }
 
   /**

@@ -8,9 +8,70 @@
 
 import type { Reader } from "./reader.ts";
 
+/** A WebAssembly value type, written as in the text format. */
+export type ValueType = string;
+
+/** One-byte value types, including the packed storage types. */
+const SIMPLE_TYPES: Record<number, ValueType> = {
+  0x7f: "i32",
+  0x7e: "i64",
+  0x7d: "f32",
+  0x7c: "f64",
+  0x7b: "v128",
+  0x78: "i8",
+  0x77: "i16",
+  0x74: "nullexnref",
+  0x73: "nullfuncref",
+  0x72: "nullexternref",
+  0x71: "nullref",
+  0x70: "funcref",
+  0x6f: "externref",
+  0x6e: "anyref",
+  0x6d: "eqref",
+  0x6c: "i31ref",
+  0x6b: "structref",
+  0x6a: "arrayref",
+  0x69: "exnref",
+};
+
+/** The abstract heap types, by their one-byte encoding. */
+const HEAP_TYPES: Record<number, string> = {
+  0x74: "noexn",
+  0x73: "nofunc",
+  0x72: "noextern",
+  0x71: "none",
+  0x70: "func",
+  0x6f: "extern",
+  0x6e: "any",
+  0x6d: "eq",
+  0x6c: "i31",
+  0x6b: "struct",
+  0x6a: "array",
+  0x69: "exn",
+};
+
 /** `i32`, `i64`, `f32`, `f64`, `v128`. */
 function isNumericOrVector(byte: number): boolean {
   return byte >= 0x7b && byte <= 0x7f;
+}
+
+/**
+ * The text name of a heap type as {@linkcode readHeapType} returns it.
+ *
+ * @param heapType A type index, or a negative abstract heap type.
+ * @returns Its name, e.g. `"func"` or `"3"`.
+ *
+ * @example Usage
+ * ```ts
+ * import { heapTypeName } from "./types.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(heapTypeName(0x70 - 0x80), "func");
+ * assert.equal(heapTypeName(3), "3");
+ * ```
+ */
+export function heapTypeName(heapType: number): string {
+  return heapType >= 0 ? `${heapType}` : HEAP_TYPES[heapType + 0x80]!;
 }
 
 /**
@@ -38,6 +99,8 @@ export function isAbstractHeapType(byte: number): boolean {
  *
  * @param r The reader.
  * @param typeLimit The number of types the guest defines.
+ * @returns The type index, or the abstract heap type as a negative number
+ *   (its byte minus 0x80).
  *
  * @example Usage
  * ```ts
@@ -48,7 +111,7 @@ export function isAbstractHeapType(byte: number): boolean {
  * assert.throws(() => readHeapType(new Reader(new Uint8Array([5])), 2));
  * ```
  */
-export function readHeapType(r: Reader, typeLimit: number): void {
+export function readHeapType(r: Reader, typeLimit: number): number {
   const start = r.pos;
   const value = r.s33();
   if (value >= 0) {
@@ -61,6 +124,12 @@ export function readHeapType(r: Reader, typeLimit: number): void {
   } else if (!isAbstractHeapType(value + 0x80)) {
     r.fail(`unknown heap type 0x${(value + 0x80).toString(16)}`, start);
   }
+  return value;
+}
+
+function readRef(r: Reader, byte: number, typeLimit: number): ValueType {
+  const heap = heapTypeName(readHeapType(r, typeLimit));
+  return byte === 0x63 ? `(ref null ${heap})` : `(ref ${heap})`;
 }
 
 /**
@@ -70,6 +139,7 @@ export function readHeapType(r: Reader, typeLimit: number): void {
  * @param r The reader.
  * @param typeLimit The number of types the guest defines.
  * @param packed Whether packed storage types are allowed.
+ * @returns The type's text name.
  *
  * @example Usage
  * ```ts
@@ -87,13 +157,15 @@ export function readValType(
   r: Reader,
   typeLimit: number,
   packed = false,
-): void {
+): ValueType {
   const start = r.pos;
   const byte = r.u8("value type");
-  if (isNumericOrVector(byte) || isAbstractHeapType(byte)) return;
-  if (byte === 0x63 || byte === 0x64) return readHeapType(r, typeLimit);
-  if (packed && (byte === 0x78 || byte === 0x77)) return;
-  r.fail(`unknown value type 0x${byte.toString(16)}`, start);
+  if (isNumericOrVector(byte) || isAbstractHeapType(byte)) {
+    return SIMPLE_TYPES[byte]!;
+  }
+  if (byte === 0x63 || byte === 0x64) return readRef(r, byte, typeLimit);
+  if (packed && (byte === 0x78 || byte === 0x77)) return SIMPLE_TYPES[byte]!;
+  return r.fail(`unknown value type 0x${byte.toString(16)}`, start);
 }
 
 /**
@@ -101,6 +173,7 @@ export function readValType(
  *
  * @param r The reader.
  * @param typeLimit The number of types the guest defines.
+ * @returns The type's text name.
  *
  * @example Usage
  * ```ts
@@ -111,12 +184,15 @@ export function readValType(
  * assert.throws(() => readRefType(new Reader(new Uint8Array([0x7f])), 0));
  * ```
  */
-export function readRefType(r: Reader, typeLimit: number): void {
+export function readRefType(r: Reader, typeLimit: number): ValueType {
   const start = r.pos;
   const byte = r.u8("reference type");
-  if (isAbstractHeapType(byte)) return;
-  if (byte === 0x63 || byte === 0x64) return readHeapType(r, typeLimit);
-  r.fail(`expected a reference type, found 0x${byte.toString(16)}`, start);
+  if (isAbstractHeapType(byte)) return SIMPLE_TYPES[byte]!;
+  if (byte === 0x63 || byte === 0x64) return readRef(r, byte, typeLimit);
+  return r.fail(
+    `expected a reference type, found 0x${byte.toString(16)}`,
+    start,
+  );
 }
 
 /**
@@ -146,7 +222,10 @@ export function readBlockType(r: Reader, typeLimit: number): void {
   }
   // One byte with bit 6 set is a negative s33: a value type. A type index
   // is non-negative, and from 64 on takes more than one byte.
-  if (byte >= 0x40 && byte < 0x80) return readValType(r, typeLimit);
+  if (byte >= 0x40 && byte < 0x80) {
+    readValType(r, typeLimit);
+    return;
+  }
   const start = r.pos;
   const index = r.s33();
   if (index < 0) r.fail("invalid block type", start);
@@ -164,6 +243,12 @@ export function readBlockType(r: Reader, typeLimit: number): void {
 export interface Limits {
   /** Whether addresses are 64-bit (memory64 / table64). */
   is64: boolean;
+  /** The initial size (exact up to 2^53). */
+  min: number;
+  /** The maximum size, if there is one. */
+  max?: number;
+  /** Whether the memory is shared. */
+  shared: boolean;
 }
 
 /**
@@ -180,6 +265,9 @@ export interface Limits {
  *
  * assert.deepEqual(readLimits(new Reader(new Uint8Array([0x05, 1, 2]))), {
  *   is64: true,
+ *   min: 1,
+ *   max: 2,
+ *   shared: false,
  * });
  * ```
  */
@@ -190,11 +278,8 @@ export function readLimits(r: Reader): Limits {
     r.fail(`unsupported limits flags 0x${flags.toString(16)}`, start);
   }
   const is64 = (flags & 0x04) !== 0;
-  if (is64) r.u64();
-  else r.u32();
-  if (flags & 0x01) {
-    if (is64) r.u64();
-    else r.u32();
-  }
-  return { is64 };
+  const shared = (flags & 0x02) !== 0;
+  const min = is64 ? r.u64() : r.u32();
+  if (flags & 0x01) return { is64, min, max: is64 ? r.u64() : r.u32(), shared };
+  return { is64, min, shared };
 }

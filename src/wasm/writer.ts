@@ -1,9 +1,36 @@
 /**
- * A growable byte buffer with LEB128 encoders, used to assemble the rewritten
- * module.
+ * A growable byte buffer with the rewriter's one set of LEB128 encoders.
  *
  * @module
  */
+
+/**
+ * Writes the unsigned LEB128 of `value` at `at`, where the caller has made
+ * room; for loops that write straight into a buffer.
+ *
+ * @param buf The buffer.
+ * @param at Where to write.
+ * @param value An integer, 0 to 2^53.
+ * @returns The position after the integer.
+ *
+ * @example Usage
+ * ```ts
+ * import { putU32 } from "./writer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const buf = new Uint8Array(3);
+ * assert.equal(putU32(buf, 0, 624485), 3);
+ * assert.deepEqual([...buf], [0xe5, 0x8e, 0x26]);
+ * ```
+ */
+export function putU32(buf: Uint8Array, at: number, value: number): number {
+  while (value >= 0x80) {
+    buf[at++] = (value & 0x7f) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  buf[at++] = value;
+  return at;
+}
 
 /**
  * The number of bytes the unsigned LEB128 encoding of `value` takes.
@@ -110,14 +137,7 @@ export class Writer {
    */
   u32(value: number): void {
     this.ensure(u32Size(value));
-    const buf = this.buf;
-    let len = this.len;
-    while (value >= 0x80) {
-      buf[len++] = (value & 0x7f) | 0x80;
-      value = Math.floor(value / 0x80);
-    }
-    buf[len++] = value;
-    this.len = len;
+    this.len = putU32(this.buf, this.len, value);
   }
 
   /**
@@ -141,11 +161,20 @@ export class Writer {
   }
 
   /**
-   * Appends a signed LEB128 of a non-negative integer up to 2^53.
+   * Appends a signed LEB128 of a safe integer.
    *
-   * @param value The value.
+   * @param value The value, within ±2^53.
    */
   s64(value: number): void {
+    if (value < 0) {
+      for (;;) {
+        const byte = value & 0x7f;
+        value = Math.floor(value / 0x80);
+        const done = value === -1 && (byte & 0x40) !== 0;
+        this.u8(done ? byte : byte | 0x80);
+        if (done) return;
+      }
+    }
     this.ensure(s64Size(value));
     const buf = this.buf;
     let len = this.len;

@@ -13,61 +13,25 @@
  * same, so both copies count alike.
  *
  * Only direct recursion goes through the copy: the original's calls to
- * itself call the copy instead. A body qualifies when it uses only the
- * operators below (numeric, local, global, memory access, plain control,
- * direct calls to defined functions) and does not branch to its own label
+ * itself call the copy instead (see `register_copy_plan.ts`). A body
+ * qualifies when it uses only the operators the operator table allows in a
+ * copy (numeric, local, global, memory access, plain control, direct calls
+ * to defined functions) and does not branch to its own label
  * conditionally. A small copy also inlines its own body once at each call
  * to itself (see {@linkcode registerBody}).
  *
  * @module
  */
 
-import { decoded, readU32, readU64, skipSigned } from "./reader.ts";
-import { Writer } from "./writer.ts";
+import { readMemArg } from "./immediates.ts";
+import { Reader } from "./reader.ts";
+import { readBlockType } from "./types.ts";
+import { Emitter } from "./emitter.ts";
+import { writeCheck } from "./checks.ts";
+import { Copy, Imm, MISC_OPS, SINGLE_BYTE } from "./opcodes.ts";
 
-/** The most parameters or results V8 allows a function type. */
-const MAX_ARITY = 1000;
-
-/**
- * The type of a register copy, `(params…, i64) -> (results…, i64)`, built
- * from a plain function type at `offset`, and each parameter's encoded
- * type; `undefined` if too wide.
- *
- * @param bytes The module.
- * @param offset Where the `0x60` of the function type is.
- * @param skipValType Skips one value type at a position, returning the next.
- */
-export function registerType(
-  bytes: Uint8Array,
-  offset: number,
-  skipValType: (at: number) => number,
-): { type: Uint8Array; paramTypes: Uint8Array[] } | undefined {
-  let p = offset + 1;
-  p = readU32(bytes, p, bytes.length);
-  const params = decoded;
-  const paramsStart = p;
-  const paramTypes: Uint8Array[] = [];
-  for (let i = 0; i < params; i++) {
-    const at = p;
-    p = skipValType(p);
-    paramTypes.push(bytes.subarray(at, p));
-  }
-  const paramsEnd = p;
-  p = readU32(bytes, p, bytes.length);
-  const results = decoded;
-  const resultsStart = p;
-  for (let i = 0; i < results; i++) p = skipValType(p);
-  if (params + 1 > MAX_ARITY || results + 1 > MAX_ARITY) return undefined;
-  const w = new Writer(p - offset + 16);
-  w.u8(0x60);
-  w.u32(params + 1);
-  w.copy(bytes, paramsStart, paramsEnd);
-  w.u8(0x7e);
-  w.u32(results + 1);
-  w.copy(bytes, resultsStart, p);
-  w.u8(0x7e);
-  return { type: w.finish(), paramTypes };
-}
+const COPY_CLASS = SINGLE_BYTE.copy;
+const IMMEDIATES = SINGLE_BYTE.imm;
 
 /** What a register copy refers to, and the body it copies. */
 export interface RegisterBody {
@@ -89,6 +53,8 @@ export interface RegisterBody {
   importedFunctions: number;
   /** Per memory: whether it is 64-bit. */
   memoryIs64: boolean[];
+  /** How many types the module defines. */
+  typeCount: number;
   /** The fuel counter global. */
   fuelGlobal: number;
   /** The slow path: `(counter, cost)` if resumable, else `()`. */
@@ -105,37 +71,6 @@ export interface RegisterBody {
   inlineSites: number;
 }
 
-/**
- * Operators that cannot trap and call nothing: no spill needed before them.
- * 1 = pure, 2 = traps (division, remainder, truncation), 0 = not in a copy.
- */
-const SINGLE = new Uint8Array(256);
-for (const op of [0x01, 0x1a, 0x1b, 0x20, 0x21, 0x22, 0x23, 0x24]) {
-  SINGLE[op] = 1;
-}
-for (let op = 0x41; op <= 0xc4; op++) SINGLE[op] = 1;
-for (
-  const op of [
-    0x6d,
-    0x6e,
-    0x6f,
-    0x70, // i32 div and rem
-    0x7f,
-    0x80,
-    0x81,
-    0x82, // i64 div and rem
-    0xa8,
-    0xa9,
-    0xaa,
-    0xab, // i32.trunc_f32/f64
-    0xae,
-    0xaf,
-    0xb0,
-    0xb1, // i64.trunc_f32/f64
-  ]
-) SINGLE[op] = 2;
-for (let op = 0x28; op <= 0x3e; op++) SINGLE[op] = 2; // loads and stores
-
 /** How large a body may be, in bytes of code, to be inlined into its copy. */
 const INLINE_MAX_CODE = 256;
 /** How many self-calls a body may make and still be inlined at each. */
@@ -143,12 +78,12 @@ const INLINE_MAX_SITES = 4;
 /** How many declared locals an inlined body may reset on each entry. */
 const INLINE_MAX_LOCALS = 16;
 
-/** The zero of each number type, as the operator that pushes it. */
-const ZERO: Record<number, number[]> = {
-  0x7f: [0x41, 0x00],
-  0x7e: [0x42, 0x00],
-  0x7d: [0x43, 0, 0, 0, 0],
-  0x7c: [0x44, 0, 0, 0, 0, 0, 0, 0, 0],
+/** Pushes the zero of each number type. */
+const ZERO: Record<number, (e: Emitter) => void> = {
+  0x7f: (e) => e.i32Const(0),
+  0x7e: (e) => e.i64Const(0),
+  0x7d: (e) => e.f32Const(0),
+  0x7c: (e) => e.f64Const(0),
 };
 
 /**
@@ -160,13 +95,12 @@ function numberLocals(
   start: number,
   codeStart: number,
 ): number[] | undefined {
-  let p = readU32(bytes, start, codeStart);
-  const groups = decoded;
+  const r = new Reader(bytes, start, codeStart);
+  const groups = r.u32();
   const locals: number[] = [];
   for (let i = 0; i < groups; i++) {
-    p = readU32(bytes, p, codeStart);
-    const count = decoded;
-    const type = bytes[p++]!;
+    const count = r.u32();
+    const type = r.u8();
     if (ZERO[type] === undefined) return undefined;
     locals.push(count, type);
   }
@@ -192,7 +126,7 @@ export function registerBody(
   // Where each check's `if` is, from the body's start, for branch hints.
   const hints: number[] = [];
   const fuel = params;
-  const w = new Writer(
+  const w = new Emitter(
     (body.inlineSites + 1) * 2 * (end - start) + 64 * (params + 1),
   );
   const locals = body.inlineSites > 0 && body.inlineSites <= INLINE_MAX_SITES &&
@@ -206,8 +140,9 @@ export function registerBody(
   // its declared locals again.
   const inlineBase = params + 1 + declared;
   if (inline) {
-    const groupsStart = readU32(bytes, start, codeStart);
-    const groups = decoded;
+    const head = new Reader(bytes, start, codeStart);
+    const groups = head.u32();
+    const groupsStart = head.pos;
     w.u32(2 * groups + params);
     w.copy(bytes, groupsStart, codeStart);
     for (const type of body.paramTypes) {
@@ -218,56 +153,27 @@ export function registerBody(
   } else {
     w.copy(bytes, start, codeStart);
   }
-  const op1 = (code: number, index: number) => {
-    w.u8(code);
-    w.u32(index);
-  };
   const spill = () => {
-    op1(0x20, fuel);
-    op1(0x24, g);
+    w.localGet(fuel);
+    w.globalSet(g);
+  };
+  const targets = {
+    fuelGlobal: g,
+    slowFunction: body.slowFunction,
+    resumable: body.resumable,
   };
   const check = (cost: number) => {
-    op1(0x20, fuel);
-    w.u8(0x42);
-    w.s64(cost);
-    w.u8(0x7d); // i64.sub
-    op1(0x22, fuel);
-    w.u8(0x42); // i64.const 0
-    w.u8(0x00);
-    w.u8(0x53); // i64.lt_s
-    hints.push(w.len);
-    w.u8(0x04); // if
-    w.u8(0x40);
-    if (body.resumable) {
-      // The slow path reads the counter, as after a plain check.
-      spill();
-      op1(0x20, fuel);
-      w.u8(0x42);
-      w.s64(cost);
-      op1(0x10, body.slowFunction);
-      op1(0x23, g);
-      op1(0x21, fuel);
-    } else {
-      // The trap folds what the guest had before this check.
-      op1(0x20, fuel);
-      w.u8(0x42);
-      w.s64(cost);
-      w.u8(0x7c); // i64.add
-      op1(0x24, g);
-      op1(0x10, body.slowFunction);
-    }
-    w.u8(0x0b);
+    hints.push(writeCheck(w, targets, { local: fuel, inRegister: true }, cost));
   };
   // Enters the inlined body: its arguments are the block's parameters.
   const enterInline = () => {
-    w.u8(0x02); // block, typed as the function itself
-    w.s64(body.typeIndex);
-    for (let i = params - 1; i >= 0; i--) op1(0x21, inlineBase + i);
+    w.blockOfType(body.typeIndex); // typed as the function itself
+    for (let i = params - 1; i >= 0; i--) w.localSet(inlineBase + i);
     let index = inlineBase + params;
     for (let i = 0; i < locals!.length; i += 2) {
       for (let k = 0; k < locals![i]!; k++) {
-        for (const byte of ZERO[locals![i + 1]!]!) w.u8(byte);
-        op1(0x21, index++);
+        ZERO[locals![i + 1]!]!(w);
+        w.localSet(index++);
       }
     }
   };
@@ -285,43 +191,48 @@ export function registerBody(
     let spilled = false;
     const local = (index: number) =>
       inlined ? inlineBase + index : index >= fuel ? index + 1 : index;
-    let p = codeStart;
-    while (p < end) {
-      while (nextCheck < checks.length && checks[nextCheck] === p) {
+    const r = new Reader(bytes, codeStart, end);
+    while (r.pos < end) {
+      while (nextCheck < checks.length && checks[nextCheck] === r.pos) {
         check(checks[nextCheck + 1]!);
         nextCheck += 2;
         spilled = false;
       }
-      const at = p;
-      const op = bytes[p++]!;
-      const kind = SINGLE[op]!;
-      if (kind !== 0) {
-        if (kind === 2 && !spilled) {
+      const at = r.pos;
+      // The scan has read this body: every operator is there.
+      const op = bytes[r.pos++]!;
+      const kind = COPY_CLASS[op]!;
+      if (kind === Copy.Pure || kind === Copy.Traps) {
+        if (kind === Copy.Traps && !spilled) {
           spill();
           spilled = true;
         }
-        if (op >= 0x20 && op <= 0x24) {
-          p = readU32(bytes, p, end);
-          const index = decoded;
-          w.u8(op);
-          w.u32(op <= 0x22 ? local(index) : index);
-          continue;
+        switch (IMMEDIATES[op]) {
+          case Imm.Local:
+            w.u8(op);
+            w.u32(local(r.u32()));
+            continue;
+          case Imm.Global:
+            w.u8(op);
+            w.u32(r.u32());
+            continue;
+          case Imm.MemArg:
+            readMemArg(r, body.memoryIs64, at);
+            break;
+          case Imm.I32:
+            r.skipSigned(32);
+            break;
+          case Imm.I64:
+            r.skipSigned(64);
+            break;
+          case Imm.F32:
+            r.skip(4);
+            break;
+          case Imm.F64:
+            r.skip(8);
+            break;
         }
-        if (op >= 0x28 && op <= 0x3e) {
-          p = readU32(bytes, p, end);
-          let memory = 0;
-          if (decoded & 0x40) {
-            p = readU32(bytes, p, end);
-            memory = decoded;
-          }
-          p = body.memoryIs64[memory]
-            ? readU64(bytes, p, end)
-            : readU32(bytes, p, end);
-        } else if (op === 0x41) p = skipSigned(bytes, p, end, 32);
-        else if (op === 0x42) p = skipSigned(bytes, p, end, 64);
-        else if (op === 0x43) p += 4;
-        else if (op === 0x44) p += 8;
-        w.copy(bytes, at, p);
+        w.copy(bytes, at, r.pos);
         continue;
       }
       switch (op) {
@@ -332,16 +243,12 @@ export function registerBody(
           continue;
         case 0x02: // block
         case 0x03: // loop
-        case 0x04: { // if
-          // A block type is one byte, a type index, or `(ref null? ht)`.
-          const b = bytes[p]!;
-          if (b === 0x63 || b === 0x64) p++;
-          p = skipSigned(bytes, p, end, 33);
+        case 0x04: // if
+          readBlockType(r, body.typeCount);
           depth++;
-          w.copy(bytes, at, p);
+          w.copy(bytes, at, r.pos);
           spilled = false;
           continue;
-        }
         case 0x05: // else
           w.u8(op);
           spilled = false;
@@ -349,43 +256,39 @@ export function registerBody(
         case 0x0b: // end
           depth--;
           if (depth === 0) {
-            if (p !== end) return false;
-            if (!inlined) op1(0x20, fuel);
+            if (!r.atEnd()) return false;
+            if (!inlined) w.localGet(fuel);
           }
           w.u8(op);
           spilled = false;
           continue;
         case 0x0c: // br
         case 0x0d: { // br_if
-          p = readU32(bytes, p, end);
-          if (decoded === depth - 1) {
+          if (r.u32() === depth - 1) {
             if (op === 0x0d) return false;
-            if (!inlined) op1(0x20, fuel);
+            if (!inlined) w.localGet(fuel);
           }
-          w.copy(bytes, at, p);
+          w.copy(bytes, at, r.pos);
           spilled = false;
           continue;
         }
         case 0x0e: { // br_table
-          p = readU32(bytes, p, end);
-          const n = decoded;
+          const n = r.u32();
           for (let i = 0; i <= n; i++) {
-            p = readU32(bytes, p, end);
-            if (decoded === depth - 1) return false;
+            if (r.u32() === depth - 1) return false;
           }
-          w.copy(bytes, at, p);
+          w.copy(bytes, at, r.pos);
           continue;
         }
         case 0x0f: // return
-          if (inlined) op1(0x0c, depth - 1);
+          if (inlined) w.br(depth - 1);
           else {
-            op1(0x20, fuel);
-            w.u8(op);
+            w.localGet(fuel);
+            w.return();
           }
           continue;
         case 0x10: { // call
-          p = readU32(bytes, p, end);
-          const callee = decoded;
+          const callee = r.u32();
           if (callee < body.importedFunctions) return false;
           if (callee === body.functionIndex && inline && !inlined) {
             enterInline();
@@ -395,24 +298,22 @@ export function registerBody(
           }
           if (!spilled) spill();
           if (callee === body.functionIndex) {
-            op1(0x20, fuel);
-            op1(0x10, body.copyIndex);
-            op1(0x21, fuel);
+            w.localGet(fuel);
+            w.call(body.copyIndex);
+            w.localSet(fuel);
             spilled = false;
           } else {
-            op1(0x10, callee + 1);
-            op1(0x23, g);
-            op1(0x21, fuel);
+            w.call(callee + 1);
+            w.globalGet(g);
+            w.localSet(fuel);
             spilled = true;
           }
           continue;
         }
-        case 0xfc: { // saturating truncations only
-          p = readU32(bytes, p, end);
-          if (decoded > 7) return false;
-          w.copy(bytes, at, p);
+        case 0xfc:
+          if (MISC_OPS.copy[r.u32()] !== Copy.Pure) return false;
+          w.copy(bytes, at, r.pos);
           continue;
-        }
         default:
           return false;
       }
@@ -420,8 +321,5 @@ export function registerBody(
     return nextCheck === checks.length;
   };
   if (!walk(false)) return undefined;
-  const sized = new Writer(w.len + 5);
-  sized.u32(w.len);
-  sized.copy(w.buf, 0, w.len);
-  return { bytes: sized.finish(), hints };
+  return { bytes: w.sized(), hints };
 }

@@ -1,0 +1,122 @@
+/**
+ * What the rewriter adds to every module besides the checks: the
+ * `out_of_fuel` import, the slow path that calls it (or, when checks
+ * cannot resume, the trap path), their types, and the fuel counter.
+ *
+ * @module
+ */
+
+import { Emitter } from "./emitter.ts";
+import type { Writer } from "./writer.ts";
+
+/** The field name of the added import. */
+export const IMPORT_NAME = "out_of_fuel";
+
+/** `(func (param i64 i64))`: the slow path. */
+export const SLOW_TYPE: Uint8Array = Uint8Array.from([
+  0x60,
+  0x02,
+  0x7e,
+  0x7e,
+  0x00,
+]);
+/** `(func)`: the failure path of a check that cannot resume. */
+export const TRAP_TYPE: Uint8Array = Uint8Array.from([0x60, 0x00, 0x00]);
+/** `(func (param i64 i64) (result i64))`: `out_of_fuel`. */
+export const IMPORT_TYPE: Uint8Array = Uint8Array.from([
+  0x60,
+  0x02,
+  0x7e,
+  0x7e,
+  0x01,
+  0x7e,
+]);
+
+/**
+ * `$slow(counter, cost)`: `fuel = out_of_fuel(counter, cost)`, and a trap
+ * if that is negative.
+ *
+ * @param outOfFuel The index of the `out_of_fuel` import.
+ * @param fuelGlobal The index of the counter.
+ * @returns The body with its size prefix.
+ *
+ * @example Usage
+ * ```ts
+ * import { slowBody } from "./added_functions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(slowBody(0, 0)[0], 21); // its size
+ * ```
+ */
+export function slowBody(outOfFuel: number, fuelGlobal: number): Uint8Array {
+  const e = new Emitter(32);
+  e.u32(0); // no locals
+  e.localGet(0);
+  e.localGet(1);
+  e.call(outOfFuel);
+  e.localTee(0);
+  e.globalSet(fuelGlobal);
+  e.localGet(0);
+  e.i64Const(0);
+  e.i64LtS();
+  e.ifEmpty();
+  e.unreachable();
+  e.end();
+  e.end();
+  return e.sized();
+}
+
+/**
+ * The failure path of a check that cannot resume, kept out of line so that
+ * small functions stay small enough for V8 to inline: it folds the fuel
+ * the guest had (still in the counter, which a check stores only once it
+ * passes) to `-1 - fuel`, then traps.
+ *
+ * @param fuelGlobal The index of the counter.
+ * @returns The body with its size prefix.
+ *
+ * @example Usage
+ * ```ts
+ * import { trapBody } from "./added_functions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(trapBody(0)[0], 10); // its size
+ * ```
+ */
+export function trapBody(fuelGlobal: number): Uint8Array {
+  const e = new Emitter(24);
+  e.u32(0); // no locals
+  e.i64Const(-1);
+  e.globalGet(fuelGlobal);
+  e.i64Sub();
+  e.globalSet(fuelGlobal);
+  e.unreachable();
+  e.end();
+  return e.sized();
+}
+
+/**
+ * The counter's global entry: `(global (mut i64) (i64.const initialFuel))`.
+ *
+ * @param w The global section's contents.
+ * @param initialFuel The counter's starting value.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeFuelGlobal } from "./added_functions.ts";
+ * import { Writer } from "./writer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new Writer();
+ * writeFuelGlobal(w, 0n);
+ * assert.deepEqual([...w.finish()], [0x7e, 0x01, 0x42, 0x00, 0x0b]);
+ * ```
+ */
+export function writeFuelGlobal(w: Writer, initialFuel: bigint): void {
+  w.u8(0x7e); // i64
+  w.u8(0x01); // mutable
+  const init = new Emitter(12);
+  init.i64Const(initialFuel);
+  init.end();
+  w.copy(init.buf, 0, init.len);
+}

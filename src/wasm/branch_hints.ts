@@ -1,0 +1,140 @@
+/**
+ * The `metadata.code.branch_hint` custom section, which marks every check's
+ * `if` as unlikely. Without it, V8 lays out and allocates registers for a
+ * loop as if the out-of-fuel path were as likely as the loop body:
+ * measured, a tight loop with resumable checks ran 2.6 times slower than
+ * the plain loop, and 1.04 times with the hints.
+ *
+ * The section goes before the code, but the offsets are known only once
+ * the code is written, so its size is planned after the scan and its
+ * bytes written after the emission.
+ *
+ * @module
+ */
+
+import { Body, type CodePlan, Edit, EDIT_SIZE } from "./code_plan.ts";
+import { fail } from "./reader.ts";
+import { u32Size, type Writer } from "./writer.ts";
+
+/** The custom section that marks branches likely or unlikely. */
+export const BRANCH_HINTS = "metadata.code.branch_hint";
+
+/** The size of the branch hint section's content, from a hint plan. */
+function contentSize(plan: number[]): number {
+  let size = 1 + BRANCH_HINTS.length + u32Size(plan.length / 3);
+  for (let i = 0; i < plan.length; i += 3) {
+    size += u32Size(plan[i]!) + u32Size(plan[i + 1]!) +
+      plan[i + 1]! * (plan[i + 2]! + 2);
+  }
+  return size;
+}
+
+/**
+ * Per hinted function, in the order the section lists them: its index,
+ * its hint count, and how many bytes each hint's offset takes. Known after
+ * the scan: an offset is below its body's size, so it is written padded to
+ * the width of that size.
+ */
+function hintPlan(code: CodePlan): number[] {
+  const plan: number[] = [];
+  const bodies = code.bodies;
+  const edits = code.edits;
+  for (let i = 0; i < code.bodyCount; i++) {
+    const b = i * Body.Fields;
+    let count = 0;
+    const to = bodies[b + Body.EditsTo]! * EDIT_SIZE;
+    for (let at = bodies[b + Body.EditsFrom]! * EDIT_SIZE; at < to;) {
+      const kind = edits[at + 1]! & 0xf;
+      if (kind === Edit.Check || kind === Edit.Dynamic) count++;
+      at += EDIT_SIZE;
+    }
+    if (count > 0) {
+      plan.push(
+        bodies[b + Body.FunctionIndex]! + 1,
+        count,
+        u32Size(bodies[b + Body.Size]!),
+      );
+    }
+  }
+  const copyHints = code.copyHints;
+  for (let i = 0, k = 0; i < copyHints.length; k++) {
+    const count = copyHints[i + 1]!;
+    plan.push(copyHints[i]!, count, u32Size(code.copies[k]!.bytes.length));
+    i += 2 + count;
+  }
+  return plan;
+}
+
+/**
+ * The size of the section {@linkcode writeBranchHints} writes; 0 when
+ * there are no checks. Call it after the scan.
+ *
+ * @param code The scanned code.
+ * @returns The section's size, header included.
+ *
+ * @example Usage
+ * ```ts
+ * import { branchHintsSize } from "./branch_hints.ts";
+ * import { CodePlan } from "./code_plan.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(branchHintsSize(new CodePlan(0)), 0);
+ * ```
+ */
+export function branchHintsSize(code: CodePlan): number {
+  const plan = hintPlan(code);
+  if (plan.length === 0) return 0;
+  const content = contentSize(plan);
+  return 1 + u32Size(content) + content;
+}
+
+/**
+ * Writes the section. Call it after the code is emitted.
+ *
+ * @param code The emitted code.
+ * @param w The output.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeBranchHints } from "./branch_hints.ts";
+ * import { CodePlan } from "./code_plan.ts";
+ * import { Writer } from "./writer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new Writer();
+ * writeBranchHints(new CodePlan(0), w);
+ * assert.equal(w.len, 0);
+ * ```
+ */
+export function writeBranchHints(code: CodePlan, w: Writer): void {
+  const plan = hintPlan(code);
+  if (plan.length === 0) return;
+  const content = contentSize(plan);
+  const start = w.len;
+  w.u8(0);
+  w.u32(content);
+  w.name(BRANCH_HINTS);
+  w.u32(plan.length / 3);
+  // Copies come after every other function, as the section's order wants.
+  const hints = code.hints.concat(code.copyHints);
+  let at = 0;
+  for (let i = 0; i < plan.length; i += 3) {
+    const count = hints[at + 1]!;
+    if (hints[at] !== plan[i] || count !== plan[i + 1]) {
+      fail(`internal error: the hints of function ${plan[i]} changed`, 0);
+    }
+    w.u32(plan[i]!);
+    w.u32(count);
+    for (let j = at + 2; j < at + 2 + count; j++) {
+      w.u32Padded(hints[j]!, plan[i + 2]!);
+      w.u8(1); // the hint's size
+      w.u8(0); // unlikely
+    }
+    at += 2 + count;
+  }
+  if (
+    at !== hints.length || w.len - start !== 1 + u32Size(content) + content
+  ) {
+    fail("internal error: the branch hints came out the wrong size", 0);
+  }
+}

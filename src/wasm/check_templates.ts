@@ -1,0 +1,178 @@
+/**
+ * Ready-made checks for the scan (which needs their sizes) and the emitter
+ * (which copies them): per number of locals, the check with a one-byte
+ * cost, and per body, the run-time charges. Both come from the one check
+ * sequence in `checks.ts`.
+ *
+ * @module
+ */
+
+import { type CheckTargets, writeBulkCharge, writeCheck } from "./checks.ts";
+import { Emitter } from "./emitter.ts";
+import type { Writer } from "./writer.ts";
+
+/** A check with a one-byte cost, for bodies with a given number of locals. */
+export interface PreparedCheck {
+  /** The check, with cost 0. */
+  readonly template: Uint8Array;
+  /** `template` as little-endian words, for fast copying. */
+  readonly words: Uint32Array;
+  /** Where the cost goes in `template`: once, or twice when resumable. */
+  readonly costAt: readonly number[];
+  /** Where the `if` is in `template`. */
+  readonly ifAt: number;
+  /** The check's size without its costs. */
+  readonly fixed: number;
+}
+
+/**
+ * The checks of the body being scanned or emitted.
+ *
+ * @example Usage
+ * ```ts
+ * import { CheckTemplates } from "./check_templates.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const templates = new CheckTemplates({
+ *   fuelGlobal: 0,
+ *   slowFunction: 1,
+ *   resumable: true,
+ * });
+ * templates.prepare(2);
+ * assert.equal(templates.check.costAt.length, 2);
+ * ```
+ */
+export class CheckTemplates {
+  readonly #targets: CheckTargets;
+  readonly #byLocals = new Map<number, PreparedCheck>();
+  #preparedFor = -1;
+  #charges: (Uint8Array | undefined)[] = [];
+  #chargeIfAt: number[] = [];
+  /** The check of the body last prepared for. */
+  check: PreparedCheck = {
+    template: new Uint8Array(0),
+    words: new Uint32Array(0),
+    costAt: [0],
+    ifAt: 0,
+    fixed: 0,
+  };
+
+  /** @param targets The counter and the slow path. */
+  constructor(targets: CheckTargets) {
+    this.#targets = targets;
+  }
+
+  /**
+   * Makes {@linkcode CheckTemplates.check} and the run-time charges those of
+   * a body with `localCount` locals (the checks name the locals added after
+   * them).
+   *
+   * @param localCount The body's locals, parameters included.
+   * @returns The check's size without its costs.
+   */
+  prepare(localCount: number): number {
+    this.#charges.length = 0;
+    this.#chargeIfAt.length = 0;
+    if (localCount === this.#preparedFor) return this.check.fixed;
+    this.#preparedFor = localCount;
+    // Bodies with the same number of locals share their check.
+    let check = this.#byLocals.get(localCount);
+    if (check === undefined) {
+      check = this.#make(localCount);
+      this.#byLocals.set(localCount, check);
+    }
+    this.check = check;
+    return check.fixed;
+  }
+
+  /** The check of cost 0; its costs are where it differs from cost 1. */
+  #make(localCount: number): PreparedCheck {
+    const fuel = { local: localCount, inRegister: false };
+    const zero = new Emitter(64);
+    const ifAt = writeCheck(zero, this.#targets, fuel, 0);
+    const one = new Emitter(64);
+    writeCheck(one, this.#targets, fuel, 1);
+    const template = zero.finish();
+    const costAt: number[] = [];
+    for (let i = 0; i < template.length; i++) {
+      if (template[i] !== one.buf[i]) costAt.push(i);
+    }
+    const words = new Uint32Array(template.length >> 2);
+    for (let i = 0; i < words.length; i++) {
+      const at = 4 * i;
+      words[i] = template[at]! | template[at + 1]! << 8 |
+        template[at + 2]! << 16 | template[at + 3]! << 24;
+    }
+    return {
+      template,
+      words,
+      costAt,
+      ifAt,
+      fixed: template.length - costAt.length,
+    };
+  }
+
+  /**
+   * Writes the prepared check with a cost of any size: the template with
+   * the cost's encoding in place of each one-byte cost.
+   *
+   * @param w The output.
+   * @param cost The cost, up to 2^53 - 1.
+   * @returns Where the check's `if` is, from the check's start.
+   */
+  writeWithCost(w: Writer, cost: number): number {
+    const { template, costAt, ifAt } = this.check;
+    let from = 0;
+    let ifShift = 0;
+    for (const at of costAt) {
+      w.copy(template, from, at);
+      const before = w.len;
+      w.s64(cost);
+      if (at < ifAt) ifShift += w.len - before - 1;
+      from = at + 1;
+    }
+    w.copy(template, from, template.length);
+    return ifAt + ifShift;
+  }
+
+  /**
+   * The run-time charge before a bulk operator, in the prepared body.
+   *
+   * @param is64 Whether the operand is an `i64`.
+   * @param unit The cost per unit.
+   * @returns The charge's bytes.
+   */
+  charge(is64: boolean, unit: number): Uint8Array {
+    const key = (is64 ? 1 : 0) + 2 * unit;
+    const cached = this.#charges[key];
+    if (cached) return cached;
+    const localCount = this.#preparedFor;
+    const e = new Emitter(64);
+    const ifAt = writeBulkCharge(
+      e,
+      this.#targets,
+      {
+        scratch: localCount,
+        amount: localCount + 1,
+        operand32: localCount + 2,
+      },
+      is64,
+      unit,
+    );
+    const bytes = e.finish();
+    this.#charges[key] = bytes;
+    this.#chargeIfAt[key] = ifAt;
+    return bytes;
+  }
+
+  /**
+   * Where the `if` of a charge made by {@linkcode CheckTemplates.charge} is.
+   *
+   * @param is64 Whether the operand is an `i64`.
+   * @param unit The cost per unit.
+   * @returns The offset in the charge's bytes.
+   */
+  chargeIfAt(is64: boolean, unit: number): number {
+    return this.#chargeIfAt[(is64 ? 1 : 0) + 2 * unit]!;
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * The check: the one instruction sequence that takes a cost from the fuel
+ * and leaves for the slow path when the fuel is spent. Plain checks,
+ * run-time charges before bulk operators and the checks inside register
+ * copies are all written here. `docs/rewriter.md` explains the design.
+ *
+ * @module
+ */
+
+import type { Emitter } from "./emitter.ts";
+
+/** What every check refers to. */
+export interface CheckTargets {
+  /** The index of the fuel counter global. */
+  readonly fuelGlobal: number;
+  /** The index of the added slow-path function. */
+  readonly slowFunction: number;
+  /**
+   * Whether a failed check calls the slow path with the counter and the
+   * cost (which can hand out more fuel and resume), or calls the trap path,
+   * which folds the fuel and traps.
+   */
+  readonly resumable: boolean;
+}
+
+/** Where the fuel is while a check runs. */
+export interface FuelPlace {
+  /**
+   * The local that holds the fuel: a scratch copy of the counter global in
+   * a plain check, or the fuel itself in a register copy.
+   */
+  readonly local: number;
+  /** Whether the fuel lives in `local` (a register copy) and not in the global. */
+  readonly inRegister: boolean;
+}
+
+/**
+ * A check's cost: a constant, or (for a run-time charge) an `i64` local.
+ */
+export type CheckCost = number | { readonly local: number };
+
+function pushCost(e: Emitter, cost: CheckCost): void {
+  if (typeof cost === "number") e.i64Const(cost);
+  else e.localGet(cost.local);
+}
+
+/**
+ * Writes a check: `fuel -= cost; if (fuel < 0) slow path`.
+ *
+ * With the fuel in the counter global, a resumable check stores the new
+ * counter before its test and calls `$slow(counter, cost)`, which stores
+ * what the host hands out or traps; a trapping check stores the counter
+ * only once it passes, so that the trap path finds what the guest had.
+ * With the fuel in a register, the counter is written before the slow path
+ * runs and read back after it.
+ *
+ * @param e The output.
+ * @param targets The counter and the slow path.
+ * @param fuel Where the fuel is.
+ * @param cost What the check takes.
+ * @returns Where the check's `if` is in `e`, for the branch hints.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeCheck } from "./checks.ts";
+ * import { Emitter } from "./emitter.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new Emitter(32);
+ * const targets = { fuelGlobal: 0, slowFunction: 1, resumable: true };
+ * const ifAt = writeCheck(e, targets, { local: 2, inRegister: false }, 5);
+ * assert.equal(e.buf[ifAt], 0x04);
+ * ```
+ */
+export function writeCheck(
+  e: Emitter,
+  targets: CheckTargets,
+  fuel: FuelPlace,
+  cost: CheckCost,
+): number {
+  const { fuelGlobal, slowFunction, resumable } = targets;
+  const f = fuel.local;
+  if (fuel.inRegister) e.localGet(f);
+  else e.globalGet(fuelGlobal);
+  pushCost(e, cost);
+  e.i64Sub();
+  e.localTee(f);
+  if (resumable && !fuel.inRegister) {
+    e.globalSet(fuelGlobal);
+    e.localGet(f);
+  }
+  e.i64Const(0);
+  e.i64LtS();
+  const ifAt = e.ifEmpty();
+  if (fuel.inRegister) {
+    if (resumable) {
+      // The slow path reads the counter, as after a plain check.
+      e.localGet(f);
+      e.globalSet(fuelGlobal);
+      e.localGet(f);
+      pushCost(e, cost);
+      e.call(slowFunction);
+      e.globalGet(fuelGlobal);
+      e.localSet(f);
+    } else {
+      // The trap folds what the guest had before this check.
+      e.localGet(f);
+      pushCost(e, cost);
+      e.i64Add();
+      e.globalSet(fuelGlobal);
+      e.call(slowFunction);
+    }
+    e.end();
+  } else if (resumable) {
+    e.localGet(f);
+    pushCost(e, cost);
+    e.call(slowFunction);
+    e.end();
+  } else {
+    e.call(slowFunction);
+    e.end();
+    e.localGet(f);
+    e.globalSet(fuelGlobal);
+  }
+  return ifAt;
+}
+
+/** Run-time charges are capped here so that a 64-bit product never wraps. */
+const SATURATED = 1n << 62n;
+
+/** The locals a run-time charge uses, after the body's own. */
+export interface ChargeLocals {
+  /** `$f: i64`, the check's scratch. */
+  readonly scratch: number;
+  /** `$d: i64`, the amount to charge. */
+  readonly amount: number;
+  /** `$n: i32`, a 32-bit operand. */
+  readonly operand32: number;
+}
+
+/**
+ * Writes the run-time charge before a bulk operator: `unit` times the
+ * operand on top of the stack (which stays there), capped at 2^62 for a
+ * 64-bit operand, then a check of that amount.
+ *
+ * @param e The output.
+ * @param targets The counter and the slow path.
+ * @param locals The added locals.
+ * @param is64 Whether the operand is an `i64`.
+ * @param unit The cost per unit of the operand.
+ * @returns Where the check's `if` is in `e`.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeBulkCharge } from "./checks.ts";
+ * import { Emitter } from "./emitter.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new Emitter(64);
+ * const targets = { fuelGlobal: 0, slowFunction: 1, resumable: false };
+ * const locals = { scratch: 1, amount: 2, operand32: 3 };
+ * const ifAt = writeBulkCharge(e, targets, locals, false, 1);
+ * assert.equal(e.buf[ifAt], 0x04);
+ * ```
+ */
+export function writeBulkCharge(
+  e: Emitter,
+  targets: CheckTargets,
+  locals: ChargeLocals,
+  is64: boolean,
+  unit: number,
+): number {
+  const d = locals.amount;
+  if (is64) {
+    e.localTee(d);
+    e.i64Const(SATURATED);
+    e.localGet(d);
+    if (unit !== 1) {
+      e.i64Const(unit);
+      e.i64Mul();
+    }
+    e.localGet(d);
+    e.i64Const(SATURATED / BigInt(unit));
+    e.i64GtU();
+    e.select(); // saturate instead of wrapping
+    e.localSet(d);
+  } else {
+    e.localTee(locals.operand32);
+    e.localGet(locals.operand32);
+    e.i64ExtendI32U();
+    if (unit !== 1) {
+      e.i64Const(unit);
+      e.i64Mul();
+    }
+    e.localSet(d);
+  }
+  return writeCheck(
+    e,
+    targets,
+    { local: locals.scratch, inRegister: false },
+    { local: d },
+  );
+}

@@ -1,0 +1,278 @@
+/**
+ * The plan of the rewritten code section, which the scan writes and the
+ * emitter carries out: per body, a record and a run of edits (where checks
+ * go and what they cost, which index bytes change, where run-time charges
+ * go). Flat typed arrays, so that neither pass allocates per operator.
+ *
+ * @module
+ */
+
+import type { CheckTargets } from "./checks.ts";
+import { LIMITS } from "./module.ts";
+import { fail } from "./reader.ts";
+import { u32Size, type Writer } from "./writer.ts";
+
+/** What the added code refers to. */
+export interface FuelTargets extends CheckTargets {
+  /**
+   * Whether self-recursive functions get a register copy, numbered from
+   * `slowFunction + 1`.
+   */
+  readonly registerCopies: boolean;
+}
+
+/** A register copy: its type entry and its body with the size prefix. */
+export interface RegisterCopy {
+  /** The copy's function type, ready for the type section. */
+  readonly type: Uint8Array;
+  /** The copy's body, size prefix included. */
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Edit kinds, in the low 4 bits of an edit's second field; the bits above
+ * hold a flag or a length. The scan and emit loops write these values as
+ * literal numbers (so that `switch` stays a jump table and no load is
+ * left in the loop); a test holds each literal to this table.
+ */
+export const Edit = {
+  /** A removed check (a free segment that needs none). */
+  Skip: 0,
+  /** A check; flag: it must stay even if free; value: the cost. */
+  Check: 1,
+  /** A function index; above: the old LEB length; value: the new index. */
+  Function: 2,
+  /** A run-time charge; flag: 64-bit operand; value: the unit cost. */
+  Dynamic: 3,
+  /**
+   * A call of the function itself, routed to its register copy; above: the
+   * old length of the call with its index; value: the copy's index.
+   */
+  SelfCall: 4,
+} as const;
+
+/** Fields per edit: input position, kind (and flag or length), value. */
+export const EDIT_SIZE = 3;
+
+/**
+ * Fields per body record, by offset. The emit loop writes these as
+ * commented literals too.
+ */
+export const Body = {
+  Start: 0,
+  GroupsStart: 1,
+  CodeStart: 2,
+  End: 3,
+  Groups: 4,
+  LocalCount: 5,
+  Flags: 6,
+  EditsFrom: 7,
+  EditsTo: 8,
+  Size: 9,
+  FunctionIndex: 10,
+  /** How many fields a record has. */
+  Fields: 11,
+} as const;
+
+/** Body flag: the body has run-time charges (and so the local `$d`). */
+export const HAS_DYNAMIC = 1;
+/** Body flag: one of its charges has an `i32` operand (the local `$n`). */
+export const HAS_DYNAMIC_32 = 2;
+
+/**
+ * Writes a body's local declarations: the guest's groups, then the added
+ * `$f` (and `$d`) as `i64`, then `$n` as `i32` when a charge needs it.
+ *
+ * @param w The output.
+ * @param bytes The input module.
+ * @param groups How many groups the guest declares.
+ * @param groupsStart Where its first group starts.
+ * @param codeStart Where its code starts, after the groups.
+ * @param flags The body's `HAS_DYNAMIC` bits.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeLocals } from "./code_plan.ts";
+ * import { Writer } from "./writer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new Writer();
+ * writeLocals(w, new Uint8Array(0), 0, 0, 0, 0);
+ * assert.deepEqual([...w.finish()], [1, 1, 0x7e]);
+ * ```
+ */
+export function writeLocals(
+  w: Writer,
+  bytes: Uint8Array,
+  groups: number,
+  groupsStart: number,
+  codeStart: number,
+  flags: number,
+): void {
+  w.u32(groups + (flags & HAS_DYNAMIC_32 ? 2 : 1));
+  w.copy(bytes, groupsStart, codeStart);
+  w.u32(flags & HAS_DYNAMIC ? 2 : 1);
+  w.u8(0x7e); // i64
+  if (flags & HAS_DYNAMIC_32) {
+    w.u8(1);
+    w.u8(0x7f); // i32
+  }
+}
+
+/** How many more bytes {@linkcode writeLocals} writes than the input had. */
+function localsGrowth(groups: number, countSize: number, flags: number) {
+  return u32Size(groups + (flags & HAS_DYNAMIC_32 ? 2 : 1)) - countSize +
+    u32Size(flags & HAS_DYNAMIC ? 2 : 1) + 1 +
+    (flags & HAS_DYNAMIC_32 ? 2 : 0);
+}
+
+/** A scanned body, as {@linkcode CodePlan.addBody} records it. */
+export interface BodyRecord {
+  /** The body's first byte (its local declarations). */
+  start: number;
+  /** Its first local group. */
+  groupsStart: number;
+  /** Its first operator. */
+  codeStart: number;
+  /** One past its last byte. */
+  end: number;
+  /** How many local groups it declares. */
+  groups: number;
+  /** How many locals it has, parameters included. */
+  localCount: number;
+  /** Its `HAS_DYNAMIC` bits. */
+  flags: number;
+  /** Its first edit. */
+  editsFrom: number;
+  /** How many bytes its edits add. */
+  growth: number;
+  /** Its function index. */
+  functionIndex: number;
+}
+
+/**
+ * The edit list and body records of one code section.
+ *
+ * @example Usage
+ * ```ts
+ * import { CodePlan, Edit } from "./code_plan.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plan = new CodePlan(0);
+ * assert.equal(plan.pushEdit(10, Edit.Check, 3), 0);
+ * assert.equal(plan.cost(plan.edits[2]!), 3);
+ * ```
+ */
+export class CodePlan {
+  /** Every edit, `EDIT_SIZE` fields each. */
+  edits: Int32Array;
+  /** How many edits there are. */
+  editCount = 0;
+  /** Costs that do not fit an `Int32Array`; an edit stores `-(i + 1)`. */
+  readonly bigCosts: number[] = [];
+  /** Every body record, `Body.Fields` fields each. */
+  bodies: Int32Array = new Int32Array(Body.Fields * 64);
+  /** How many bodies there are. */
+  bodyCount = 0;
+  /**
+   * The offset of every check's `if` in its function body, grouped by
+   * function: function index, hint count, then the offsets. Filled as the
+   * bodies are emitted.
+   */
+  readonly hints: number[] = [];
+  /** Register copies made so far, in index order. */
+  readonly copies: RegisterCopy[] = [];
+  /** Their hints, laid out like `hints`. */
+  readonly copyHints: number[] = [];
+
+  /** @param codeSize The code section's size, to size the edit list. */
+  constructor(codeSize: number) {
+    this.edits = new Int32Array(EDIT_SIZE * Math.max(256, codeSize >> 4));
+  }
+
+  /**
+   * Appends an edit.
+   *
+   * @param pos Where in the input it applies.
+   * @param kind Its {@linkcode Edit} kind, with a flag or length above.
+   * @param value Its value.
+   * @returns The edit's number.
+   */
+  pushEdit(pos: number, kind: number, value: number): number {
+    const at = this.editCount * EDIT_SIZE;
+    if (at + EDIT_SIZE > this.edits.length) {
+      const next = new Int32Array(this.edits.length * 2);
+      next.set(this.edits);
+      this.edits = next;
+    }
+    const edits = this.edits;
+    edits[at] = pos;
+    edits[at + 1] = kind;
+    edits[at + 2] = value;
+    return this.editCount++;
+  }
+
+  /**
+   * A check's cost from its edit's value.
+   *
+   * @param value The value field of a check edit.
+   * @returns The cost.
+   */
+  cost(value: number): number {
+    return value < 0 ? this.bigCosts[-value - 1]! : value;
+  }
+
+  /**
+   * Stores a check's cost in edit `edit`.
+   *
+   * @param edit The edit's number.
+   * @param cost The cost, up to 2^53 - 1.
+   */
+  setCost(edit: number, cost: number): void {
+    const at = edit * EDIT_SIZE + 2;
+    if (cost > 0x7fffffff) {
+      this.bigCosts.push(cost);
+      this.edits[at] = -this.bigCosts.length;
+    } else {
+      this.edits[at] = cost;
+    }
+  }
+
+  /**
+   * Appends a body record, its edits being the ones since `editsFrom`.
+   *
+   * @param body The scanned body.
+   * @returns Its rewritten size, its size prefix included.
+   */
+  addBody(body: BodyRecord): number {
+    const { start, groupsStart, end, groups, flags, functionIndex } = body;
+    const size = end - start + body.growth +
+      localsGrowth(groups, groupsStart - start, flags);
+    if (size > LIMITS.functionSize) {
+      fail(
+        `function ${functionIndex} would exceed ${LIMITS.functionSize} bytes once instrumented`,
+        start,
+      );
+    }
+    const at = this.bodyCount * Body.Fields;
+    if (at + Body.Fields > this.bodies.length) {
+      const next = new Int32Array(this.bodies.length * 2);
+      next.set(this.bodies);
+      this.bodies = next;
+    }
+    this.bodyCount++;
+    const fields = this.bodies;
+    fields[at + Body.Start] = start;
+    fields[at + Body.GroupsStart] = groupsStart;
+    fields[at + Body.CodeStart] = body.codeStart;
+    fields[at + Body.End] = end;
+    fields[at + Body.Groups] = groups;
+    fields[at + Body.LocalCount] = body.localCount;
+    fields[at + Body.Flags] = flags;
+    fields[at + Body.EditsFrom] = body.editsFrom;
+    fields[at + Body.EditsTo] = this.editCount;
+    fields[at + Body.Size] = size;
+    fields[at + Body.FunctionIndex] = functionIndex;
+    return u32Size(size) + size;
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The second pass over the code: writes every scanned body, copying the
+ * input in bulk between the edits the scan planned and writing the checks,
+ * charges and shifted indices at them.
+ *
+ * @module
+ */
+
+import type { CheckTargets } from "./checks.ts";
+import type { CheckTemplates } from "./check_templates.ts";
+import { Body, type CodePlan, EDIT_SIZE, writeLocals } from "./code_plan.ts";
+import type { Emitter } from "./emitter.ts";
+import { fail } from "./reader.ts";
+import { writeCopyCall } from "./register_copy_plan.ts";
+import { putU32 } from "./writer.ts";
+
+/** Runs shorter than this are copied word by word instead of by `set`. */
+const SHORT_RUN = 48;
+
+/**
+ * Writes every scanned body, in scan order, each with its size prefix, and
+ * records where its checks' `if`s are in `code.hints`. `w` must already
+ * have room for all of them.
+ *
+ * @param w The output.
+ * @param code The scanned code.
+ * @param templates The checks.
+ * @param bytes The input module.
+ * @param targets The counter and the slow path.
+ *
+ * @example Usage
+ * ```ts
+ * import { CheckTemplates } from "./check_templates.ts";
+ * import { CodePlan } from "./code_plan.ts";
+ * import { Emitter } from "./emitter.ts";
+ * import { emitBodies } from "./emit.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const targets = { fuelGlobal: 0, slowFunction: 1, resumable: true };
+ * const w = new Emitter(0);
+ * const none = new Uint8Array(0);
+ * emitBodies(w, new CodePlan(0), new CheckTemplates(targets), none, targets);
+ * assert.equal(w.len, 0);
+ * ```
+ */
+export function emitBodies(
+  w: Emitter,
+  code: CodePlan,
+  templates: CheckTemplates,
+  bytes: Uint8Array,
+  targets: CheckTargets,
+): void {
+  const input = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  for (let i = 0; i < code.bodyCount; i++) {
+    emitBody(w, code, templates, bytes, input, targets, i * Body.Fields);
+  }
+}
+
+function emitBody(
+  w: Emitter,
+  code: CodePlan,
+  templates: CheckTemplates,
+  bytes: Uint8Array,
+  input: DataView,
+  targets: CheckTargets,
+  b: number,
+): void {
+  const body = code.bodies;
+  const localCount = body[b + 5 /* Body.LocalCount */]!;
+  const flags = body[b + 6 /* Body.Flags */]!;
+  const size = body[b + 9 /* Body.Size */]!;
+  templates.prepare(localCount);
+
+  w.u32(size);
+  const sizeStart = w.len;
+  const hints = code.hints;
+  const hintsAt = hints.length;
+  hints.push(body[b + 10 /* Body.FunctionIndex */]! + 1, 0);
+  writeLocals(
+    w,
+    bytes,
+    body[b + 4 /* Body.Groups */]!,
+    body[b + 1 /* Body.GroupsStart */]!,
+    body[b + 2 /* Body.CodeStart */]!,
+    flags,
+  );
+
+  // The room is reserved: write straight into the buffer.
+  const buf = w.buf;
+  const out = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  let o = w.len;
+  const check = templates.check;
+  const template = check.template;
+  const templateLength = template.length;
+  const words = check.words;
+  const wordCount = words.length;
+  const firstCostAt = check.costAt[0]!;
+  // With one cost, the second write lands on the first: harmless.
+  const secondCostAt = check.costAt[1] ?? firstCostAt;
+  const checkIfAt = check.ifAt;
+  const edits = code.edits;
+  const editsTo = body[b + 8 /* Body.EditsTo */]! * EDIT_SIZE;
+  let from = body[b + 2 /* Body.CodeStart */]!;
+  for (
+    let at = body[b + 7 /* Body.EditsFrom */]! * EDIT_SIZE;
+    at < editsTo;
+    at += EDIT_SIZE
+  ) {
+    const kind = edits[at + 1]!;
+    if (kind === 0 /* Edit.Skip */) continue;
+    const pos = edits[at]!;
+    let n = pos - from;
+    if (n > SHORT_RUN) {
+      buf.set(bytes.subarray(from, pos), o);
+      o += n;
+    } else {
+      for (; n >= 4; n -= 4, o += 4, from += 4) {
+        out.setUint32(o, input.getUint32(from, true), true);
+      }
+      for (; n > 0; n--) buf[o++] = bytes[from++]!;
+    }
+    from = pos;
+    const value = edits[at + 2]!;
+    switch (kind & 0xf) {
+      case 1: // Edit.Check
+        if (value >= 0 && value < 0x40) {
+          for (let j = 0; j < wordCount; j++) {
+            out.setUint32(o + 4 * j, words[j]!, true);
+          }
+          for (let j = wordCount * 4; j < templateLength; j++) {
+            buf[o + j] = template[j]!;
+          }
+          buf[o + firstCostAt] = value;
+          buf[o + secondCostAt] = value;
+          hints.push(o - sizeStart + checkIfAt);
+          o += templateLength;
+        } else {
+          w.len = o;
+          const ifAt = templates.writeWithCost(w, code.cost(value));
+          hints.push(o - sizeStart + ifAt);
+          o = w.len;
+        }
+        break;
+      case 2: { // Edit.Function
+        o = putU32(buf, o, value);
+        from = pos + (kind >> 4);
+        break;
+      }
+      case 4: { // Edit.SelfCall
+        w.len = o;
+        writeCopyCall(w, targets.fuelGlobal, value);
+        o = w.len;
+        from = pos + (kind >> 4);
+        break;
+      }
+      case 3: { // Edit.Dynamic
+        const is64 = (kind >> 4) === 1;
+        const sequence = templates.charge(is64, value);
+        hints.push(o - sizeStart + templates.chargeIfAt(is64, value));
+        buf.set(sequence, o);
+        o += sequence.length;
+        break;
+      }
+    }
+  }
+  w.len = o;
+  w.copy(bytes, from, body[b + 3 /* Body.End */]!);
+  if (hints.length === hintsAt + 2) hints.length = hintsAt;
+  else hints[hintsAt + 1] = hints.length - hintsAt - 2;
+  if (w.len - sizeStart !== size) {
+    fail(
+      `internal error: function ${
+        body[b + 10 /* Body.FunctionIndex */]
+      } came out ${w.len - sizeStart} bytes long instead of ${size}`,
+      body[b + 0 /* Body.Start */]!,
+    );
+  }
+}

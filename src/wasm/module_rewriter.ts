@@ -1,0 +1,413 @@
+/**
+ * The module rewrite: one walk over the input's sections that reads what
+ * the code needs, plans the output (see `output_plan.ts`), appends the
+ * added import, global, export, types and functions where they belong,
+ * shifts function indices, and hands the code section to the code
+ * rewriter.
+ *
+ * @module
+ */
+
+import { InvalidModule } from "../errors.ts";
+import {
+  IMPORT_NAME,
+  IMPORT_TYPE,
+  SLOW_TYPE,
+  slowBody,
+  TRAP_TYPE,
+  trapBody,
+  writeFuelGlobal,
+} from "./added_functions.ts";
+import { BRANCH_HINTS } from "./branch_hints.ts";
+import { CodeRewriter } from "./code.ts";
+import type { CostModel } from "./costs.ts";
+import { ModuleInfo } from "./module.ts";
+import { readSection } from "./module_sections.ts";
+import { rewriteNameSection } from "./names.ts";
+import { OutputPlan, type PlannedVector } from "./output_plan.ts";
+import { PAD_BODY, paddingFunctions, SMALL_FUNCTION } from "./padding.ts";
+import { Patches } from "./patches.ts";
+import { Reader } from "./reader.ts";
+import {
+  expectSectionEnd,
+  Rank,
+  readSections,
+  SECTION_RANK,
+} from "./sections.ts";
+import { u32Size, Writer } from "./writer.ts";
+
+/** What the rewrite produced, and the names it settled on. */
+export interface RewrittenModule {
+  /** The metered module. */
+  bytes: Uint8Array<ArrayBuffer>;
+  /** The module name of the added import. */
+  importModule: string;
+  /** The export name of the fuel counter. */
+  fuelExport: string;
+}
+
+/** `base`, or `base-1`, `base-2`, … whichever is not taken. */
+function uniqueName(base: string, taken: ReadonlySet<string>): string {
+  if (!taken.has(base)) return base;
+  for (let i = 1;; i++) {
+    const name = `${base}-${i}`;
+    if (!taken.has(name)) return name;
+  }
+}
+
+/**
+ * Rewrites one module.
+ *
+ * @example Usage
+ * ```ts
+ * import { ModuleRewriter } from "./module_rewriter.ts";
+ * import { resolveCosts } from "./costs.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+ * const rewriter = new ModuleRewriter(
+ *   empty,
+ *   resolveCosts(),
+ *   "early-exit",
+ *   "early-exit:fuel",
+ *   true,
+ *   0n,
+ * );
+ * assert.ok(WebAssembly.validate(rewriter.run().bytes));
+ * ```
+ */
+export class ModuleRewriter {
+  readonly #bytes: Uint8Array;
+  readonly #costs: CostModel;
+  readonly #info = new ModuleInfo();
+  readonly #out: OutputPlan;
+  #importModule: string;
+  #fuelExport: string;
+  #lastRank = 0;
+  #done = new Set<number>();
+  #deferredNames: Array<[number, number]> = [];
+  /** Where the function section went, for adding functions later. */
+  #functionSection: PlannedVector | undefined;
+  /** The same for the type section, for the register copies' types. */
+  #typeSection: PlannedVector | undefined;
+  readonly #resumable: boolean;
+  readonly #initialFuel: bigint;
+
+  /**
+   * @param bytes The input module.
+   * @param costs The cost model.
+   * @param importModule The preferred module name of the added import.
+   * @param fuelExport The preferred export name of the counter.
+   * @param resumable Whether a failed check may ask for more fuel.
+   * @param initialFuel The counter's starting value.
+   */
+  constructor(
+    bytes: Uint8Array,
+    costs: CostModel,
+    importModule: string,
+    fuelExport: string,
+    resumable: boolean,
+    initialFuel: bigint,
+  ) {
+    this.#bytes = bytes;
+    this.#costs = costs;
+    this.#out = new OutputPlan(bytes);
+    this.#importModule = importModule;
+    this.#fuelExport = fuelExport;
+    this.#resumable = resumable;
+    this.#initialFuel = initialFuel;
+  }
+
+  get #slowType(): number {
+    return this.#info.typeCount;
+  }
+
+  get #importType(): number {
+    return this.#info.typeCount + 1;
+  }
+
+  get #fuelGlobal(): number {
+    return this.#info.globalCount;
+  }
+
+  get #slowFunction(): number {
+    return this.#info.functionCount + 1;
+  }
+
+  /**
+   * Rewrites the module.
+   *
+   * @returns The output and the names it uses.
+   * @throws {InvalidModule} If the input is malformed.
+   */
+  run(): RewrittenModule {
+    const bytes = this.#bytes;
+    this.#out.addInput(0, 8);
+    for (const { id, rank, sectionStart, start, end } of readSections(bytes)) {
+      if (id === 0) {
+        this.#custom(sectionStart, start, end);
+        continue;
+      }
+      this.#flushBefore(rank);
+      this.#lastRank = rank;
+      const section = new Reader(bytes, start, end);
+      this.#section(id, section, sectionStart);
+      expectSectionEnd(id, section);
+    }
+    this.#flushBefore(Infinity);
+    for (const [start, end] of this.#deferredNames) this.#names(start, end);
+    return {
+      bytes: this.#out.write(),
+      importModule: this.#importModule,
+      fuelExport: this.#fuelExport,
+    };
+  }
+
+  #section(id: number, r: Reader, sectionStart: number): void {
+    const info = this.#info;
+    const patches = new Patches();
+    if (id !== 10) readSection(info, id, r, patches);
+    switch (id) {
+      case 1:
+        this.#typeSection = this.#vector(1, sectionStart, r.end, (w) => {
+          this.#writeTypes(w);
+        }, 2);
+        return;
+      case 2:
+        this.#importModule = uniqueName(
+          this.#importModule,
+          info.importModules,
+        );
+        this.#vector(2, sectionStart, r.end, (w) => this.#writeImport(w));
+        return;
+      case 3:
+        this.#functionSection = this.#vector(
+          3,
+          sectionStart,
+          r.end,
+          (w) => w.u32(this.#slowType),
+        );
+        return;
+      case 6:
+        this.#vector(
+          6,
+          sectionStart,
+          r.end,
+          (w) => {
+            writeFuelGlobal(w, this.#initialFuel);
+          },
+          1,
+          patches,
+        );
+        return;
+      case 7:
+        this.#fuelExport = uniqueName(this.#fuelExport, info.exportNames);
+        this.#vector(
+          7,
+          sectionStart,
+          r.end,
+          (w) => {
+            this.#writeExport(w);
+          },
+          1,
+          patches,
+        );
+        return;
+      case 10:
+        return this.#code(r);
+      default:
+        return this.#out.addPatched(id, sectionStart, r.end, patches);
+    }
+  }
+
+  /** Plans a vector section with entries added, and marks it done. */
+  #vector(
+    id: number,
+    sectionStart: number,
+    end: number,
+    append: (w: Writer) => void,
+    added = 1,
+    patches?: Patches,
+  ): PlannedVector {
+    this.#done.add(SECTION_RANK[id]!);
+    return this.#out.addVector(id, sectionStart, end, append, added, patches);
+  }
+
+  /** The slow path's type and the import's. */
+  #writeTypes(w: Writer): void {
+    w.bytes(this.#resumable ? SLOW_TYPE : TRAP_TYPE);
+    w.bytes(IMPORT_TYPE);
+  }
+
+  #writeImport(w: Writer): void {
+    w.name(this.#importModule);
+    w.name(IMPORT_NAME);
+    w.u8(0x00);
+    w.u32(this.#importType);
+  }
+
+  #writeExport(w: Writer): void {
+    w.name(this.#fuelExport);
+    w.u8(0x03);
+    w.u32(this.#fuelGlobal);
+  }
+
+  #slowBody(): Uint8Array {
+    return this.#resumable
+      ? slowBody(this.#info.importedFunctions, this.#fuelGlobal)
+      : trapBody(this.#fuelGlobal);
+  }
+
+  /** Adds the sections that the guest lacks and that must come first. */
+  #flushBefore(rank: number): void {
+    const missing = (r: number) => r < rank && !this.#done.has(r);
+    if (missing(Rank.type)) {
+      this.#vector(1, -1, -1, (w) => this.#writeTypes(w), 2);
+    }
+    if (missing(Rank.import)) {
+      this.#vector(2, -1, -1, (w) => this.#writeImport(w));
+    }
+    if (missing(Rank.function)) {
+      this.#vector(3, -1, -1, (w) => w.u32(this.#slowType));
+    }
+    if (missing(Rank.global)) {
+      this.#vector(6, -1, -1, (w) => writeFuelGlobal(w, this.#initialFuel));
+    }
+    if (missing(Rank.export)) {
+      this.#fuelExport = uniqueName(this.#fuelExport, this.#info.exportNames);
+      this.#vector(7, -1, -1, (w) => this.#writeExport(w));
+    }
+    if (missing(Rank.code)) {
+      if (this.#info.definedFunctions > 0) {
+        throw new InvalidModule("function section without a code section", {
+          offset: this.#bytes.length,
+        });
+      }
+      this.#vector(10, -1, -1, (w) => w.bytes(this.#slowBody()));
+    }
+  }
+
+  #code(r: Reader): void {
+    const info = this.#info;
+    const countAt = r.pos;
+    const count = r.count("function body");
+    if (count !== info.definedFunctions) {
+      r.fail(
+        `code section has ${count} bodies for ${info.definedFunctions} functions`,
+        countAt,
+      );
+    }
+    this.#done.add(Rank.code);
+    const rewriter = new CodeRewriter(this.#bytes, info, this.#costs, {
+      fuelGlobal: this.#fuelGlobal,
+      slowFunction: this.#slowFunction,
+      resumable: this.#resumable,
+      registerCopies: this.#typeSection !== undefined,
+    }, r.end - r.pos);
+    let bodiesSize = 0;
+    let smallBefore = 0;
+    let smallAfter = 1; // the slow path
+    for (let i = 0; i < count; i++) {
+      const sizeAt = r.pos;
+      const size = r.u32();
+      if (size > r.end - r.pos) {
+        r.fail(
+          `function body size ${size} exceeds the ${
+            r.end - r.pos
+          } bytes left in the code section`,
+          sizeAt,
+        );
+      }
+      if (size === 0) r.fail("empty function body", sizeAt);
+      const start = r.pos;
+      const sized = rewriter.scan(
+        start,
+        start + size,
+        info.importedFunctions + i,
+      );
+      bodiesSize += sized;
+      if (size < SMALL_FUNCTION) smallBefore++;
+      // A body under 50 bytes has a one-byte size prefix.
+      if (sized <= SMALL_FUNCTION) smallAfter++;
+      r.pos = start + size;
+    }
+    const copies = rewriter.copies;
+    let copiesSize = 0;
+    for (const copy of copies) {
+      copiesSize += copy.bytes.length;
+      if (copy.bytes.length <= SMALL_FUNCTION) smallAfter++;
+    }
+    const pads = paddingFunctions(
+      count,
+      smallBefore,
+      count + 1 + copies.length,
+      smallAfter,
+    );
+    const out = this.#out;
+    if (copies.length > 0) {
+      out.replanVector(this.#typeSection!, 1, (w) => {
+        this.#writeTypes(w);
+        for (const copy of copies) w.bytes(copy.type);
+      }, 2 + copies.length);
+    }
+    if (copies.length + pads > 0) {
+      const firstCopyType = this.#importType + 1;
+      out.replanVector(this.#functionSection!, 3, (w) => {
+        w.u32(this.#slowType);
+        for (let i = 0; i < copies.length; i++) w.u32(firstCopyType + i);
+        for (let i = 0; i < pads; i++) w.u32(this.#slowType);
+      }, 1 + copies.length + pads);
+    }
+    const slowBody = this.#slowBody();
+    const hintsSize = rewriter.branchHintsSize();
+    if (hintsSize > 0) out.addHints(rewriter, hintsSize);
+    const header = new Writer(16);
+    const total = count + 1 + copies.length + pads;
+    header.u8(10);
+    header.u32(
+      u32Size(total) + bodiesSize + slowBody.length + copiesSize +
+        pads * PAD_BODY.length,
+    );
+    header.u32(total);
+    out.add(header.finish());
+    out.addCode(rewriter, bodiesSize);
+    out.add(slowBody);
+    for (const copy of copies) out.add(copy.bytes);
+    for (let i = 0; i < pads; i++) out.add(PAD_BODY);
+  }
+
+  #custom(sectionStart: number, start: number, end: number): void {
+    const r = new Reader(this.#bytes, start, end);
+    const name = r.name();
+    if (name === BRANCH_HINTS) {
+      // The guest's own hints name offsets that the rewrite moves; stale
+      // hints would mislead the engine, and ours take their place.
+      return;
+    }
+    if (name !== "name") {
+      this.#out.addInput(sectionStart, end);
+    } else if (this.#lastRank < Rank.import) {
+      // The number of imported functions is not known yet.
+      this.#deferredNames.push([sectionStart, end]);
+    } else {
+      this.#names(sectionStart, end);
+    }
+  }
+
+  #names(sectionStart: number, end: number): void {
+    const r = new Reader(this.#bytes, sectionStart + 1, end);
+    r.u32();
+    r.name();
+    const rewritten = rewriteNameSection(
+      this.#bytes,
+      r.pos,
+      end,
+      this.#info.importedFunctions,
+    );
+    if (!rewritten) return this.#out.addInput(sectionStart, end);
+    const content = new Writer(rewritten.length + 8);
+    content.name("name");
+    content.bytes(rewritten);
+    this.#out.addSection(0, content);
+  }
+}

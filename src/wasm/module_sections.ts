@@ -1,0 +1,229 @@
+/**
+ * Reading the module's sections into a {@linkcode ModuleInfo}: the
+ * dispatch by section id, and the sections that name functions (exports,
+ * start, elements, data offsets), whose indices shift once the rewriter
+ * adds its import.
+ *
+ * @module
+ */
+
+import { readConstExpr, readFunctionIndex } from "./const_expr.ts";
+import { EXTERNAL_KINDS, LIMITS, type ModuleInfo } from "./module.ts";
+import type { Patches } from "./patches.ts";
+import type { Reader } from "./reader.ts";
+import { readRefType } from "./types.ts";
+
+/**
+ * Reads any section but a custom or the code section.
+ *
+ * @param info The module so far.
+ * @param id The section id.
+ * @param r A reader over the section's contents.
+ * @param patches Where to record shifted function indices.
+ */
+export function readSection(
+  info: ModuleInfo,
+  id: number,
+  r: Reader,
+  patches: Patches,
+): void {
+  switch (id) {
+    case 1:
+      return info.readTypes(r);
+    case 2:
+      return info.readImports(r);
+    case 3:
+      return info.readFunctions(r);
+    case 4:
+      return info.readTables(r, patches);
+    case 5:
+      return info.readMemories(r);
+    case 6:
+      return info.readGlobals(r, patches);
+    case 7:
+      return readExports(info, r, patches);
+    case 8:
+      return readStart(info, r, patches);
+    case 9:
+      return readElements(info, r, patches);
+    case 11:
+      return readData(info, r, patches);
+    case 12:
+      r.u32(); // the data count
+      return;
+    case 13:
+      return info.readTags(r);
+  }
+}
+
+/**
+ * Reads the export section.
+ *
+ * @param info The module so far.
+ * @param r A reader over the section's contents.
+ * @param patches Where to record shifted function indices.
+ */
+export function readExports(
+  info: ModuleInfo,
+  r: Reader,
+  patches: Patches,
+): void {
+  const count = r.count("export", 3);
+  if (count > LIMITS.exports - 1) r.fail(`too many exports: ${count}`);
+  for (let i = 0; i < count; i++) {
+    const nameAt = r.pos;
+    const name = r.name();
+    if (info.exportNames.has(name)) {
+      r.fail(`duplicate export name "${name}"`, nameAt);
+    }
+    info.exportNames.add(name);
+    const kindAt = r.pos;
+    const kind = r.u8("export kind");
+    const at = r.pos;
+    const index = r.u32();
+    if (kind < EXTERNAL_KINDS.length) {
+      info.exports.push({ name, kind: EXTERNAL_KINDS[kind]!, index });
+    }
+    const check = (what: string, limit: number) => {
+      if (index >= limit) {
+        r.fail(
+          `${what} index ${index} out of range: the module has ${limit}`,
+          at,
+        );
+      }
+    };
+    switch (kind) {
+      case 0:
+        info.checkFunction(r, index, at);
+        if (index >= info.importedFunctions) {
+          patches.add(at, r.pos - at, index + 1);
+        }
+        break;
+      case 1:
+        check("table", info.tableIs64.length);
+        break;
+      case 2:
+        check("memory", info.memoryIs64.length);
+        break;
+      case 3:
+        check("global", info.globalCount);
+        break;
+      case 4:
+        check("tag", info.tagCount);
+        break;
+      default:
+        r.fail(`unknown export kind 0x${kind.toString(16)}`, kindAt);
+    }
+  }
+}
+
+/**
+ * Reads the start section.
+ *
+ * @param info The module so far.
+ * @param r A reader over the section's contents.
+ * @param patches Where to record the shifted function index.
+ */
+export function readStart(
+  info: ModuleInfo,
+  r: Reader,
+  patches: Patches,
+): void {
+  readFunctionIndex(r, info, patches);
+  info.hasStart = true;
+}
+
+/**
+ * Reads the element section.
+ *
+ * @param info The module so far.
+ * @param r A reader over the section's contents.
+ * @param patches Where to record shifted function indices.
+ */
+export function readElements(
+  info: ModuleInfo,
+  r: Reader,
+  patches: Patches,
+): void {
+  const count = r.count("element segment", 2);
+  for (let i = 0; i < count; i++) {
+    const at = r.pos;
+    const flags = r.u32();
+    if (flags > 7) r.fail(`unknown element segment flags ${flags}`, at);
+    const active = (flags & 1) === 0;
+    const explicitTable = (flags & 2) !== 0;
+    const expressions = (flags & 4) !== 0;
+    if (active && explicitTable) readTableIndex(info, r);
+    if (active) readConstExpr(r, info, info.globalCount, patches);
+    if (!active || explicitTable) {
+      if (expressions) readRefType(r, info.typeCount);
+      else {
+        const kindAt = r.pos;
+        if (r.u8("element kind") !== 0) {
+          r.fail("unknown element kind", kindAt);
+        }
+      }
+    }
+    const n = r.count("element", expressions ? 2 : 1);
+    for (let j = 0; j < n; j++) {
+      if (expressions) readConstExpr(r, info, info.globalCount, patches);
+      else readFunctionIndex(r, info, patches);
+    }
+  }
+}
+
+function readTableIndex(info: ModuleInfo, r: Reader): void {
+  const at = r.pos;
+  const index = r.u32();
+  if (index >= info.tableIs64.length) {
+    r.fail(
+      `table index ${index} out of range: the module has ${info.tableIs64.length} tables`,
+      at,
+    );
+  }
+}
+
+/**
+ * Reads the data section.
+ *
+ * @param info The module so far.
+ * @param r A reader over the section's contents.
+ * @param patches Where to record shifted function indices (only an invalid
+ *   offset expression could hold one).
+ */
+export function readData(
+  info: ModuleInfo,
+  r: Reader,
+  patches: Patches,
+): void {
+  const count = r.count("data segment", 2);
+  const bytes = r.bytes;
+  for (let i = 0; i < count; i++) {
+    // Most segments are `0, i32.const k, end, size, bytes`: skip them
+    // without the general constant-expression reader.
+    const p = r.pos;
+    if (bytes[p] === 0 && bytes[p + 1] === 0x41 && p + 2 < r.end) {
+      r.pos = p + 2;
+      r.skipSigned(32);
+      if (r.pos < r.end && bytes[r.pos] === 0x0b) {
+        r.pos++;
+        r.skip(r.u32(), "data bytes");
+        continue;
+      }
+      r.pos = p;
+    }
+    const at = r.pos;
+    const flags = r.u32();
+    if (flags > 2) r.fail(`unknown data segment flags ${flags}`, at);
+    if (flags === 2) {
+      const memAt = r.pos;
+      const memory = r.u32();
+      if (memory >= info.memoryIs64.length) {
+        r.fail(`memory index ${memory} out of range`, memAt);
+      }
+    }
+    if (flags !== 1) readConstExpr(r, info, info.globalCount, patches);
+    const size = r.u32();
+    r.skip(size, "data bytes");
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * The rewritten module as a list of parts (new bytes, ranges of the input
+ * to copy, the rewritten code, room for its branch hints), planned in one
+ * walk over the input and then written into one buffer of exactly the
+ * right size.
+ *
+ * @module
+ */
+
+import { InvalidModule } from "../errors.ts";
+import { CodeRewriter } from "./code.ts";
+import { Emitter } from "./emitter.ts";
+import type { Patches } from "./patches.ts";
+import { Reader } from "./reader.ts";
+import { Writer } from "./writer.ts";
+
+/** Room for the code's branch hints, written once the code is. */
+class HintsSlot {
+  constructor(readonly code: CodeRewriter, readonly size: number) {}
+}
+
+/** A piece of the output. */
+type Part =
+  | Uint8Array
+  | { from: number; to: number }
+  | CodeRewriter
+  | HintsSlot;
+
+/**
+ * Where a vector section was planned: its first part, and the input's
+ * section start and end, for planning it again with more entries.
+ */
+export type PlannedVector = [part: number, sectionStart: number, end: number];
+
+/**
+ * The parts of the output, in order.
+ *
+ * @example Usage
+ * ```ts
+ * import { OutputPlan } from "./output_plan.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const input = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+ * const plan = new OutputPlan(input);
+ * plan.addInput(0, 8);
+ * assert.deepEqual(plan.write(), input);
+ * ```
+ */
+export class OutputPlan {
+  readonly #bytes: Uint8Array;
+  readonly #parts: Part[] = [];
+  #size = 0;
+
+  /** @param bytes The input module. */
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+  }
+
+  /**
+   * Adds new bytes.
+   *
+   * @param part The bytes.
+   */
+  add(part: Uint8Array): void {
+    this.#parts.push(part);
+    this.#size += part.length;
+  }
+
+  /**
+   * Adds a range of the input.
+   *
+   * @param from The first byte.
+   * @param to One past the last.
+   */
+  addInput(from: number, to: number): void {
+    this.#parts.push({ from, to });
+    this.#size += to - from;
+  }
+
+  /**
+   * Adds a section made of a header and `content`.
+   *
+   * @param id The section id.
+   * @param content The section's contents.
+   */
+  addSection(id: number, content: Writer): void {
+    const header = new Writer(6);
+    header.u8(id);
+    header.u32(content.len);
+    this.add(header.finish());
+    this.add(content.finish());
+  }
+
+  /**
+   * Adds the rewritten code's bodies.
+   *
+   * @param code The scanned code.
+   * @param size The bodies' size.
+   */
+  addCode(code: CodeRewriter, size: number): void {
+    this.#parts.push(code);
+    this.#size += size;
+  }
+
+  /**
+   * Adds room for the code's branch hints.
+   *
+   * @param code The scanned code.
+   * @param size The hint section's size.
+   */
+  addHints(code: CodeRewriter, size: number): void {
+    this.#parts.push(new HintsSlot(code, size));
+    this.#size += size;
+  }
+
+  /**
+   * Copies a section, applying index patches if there are any.
+   *
+   * @param id The section id.
+   * @param sectionStart Where the section starts in the input.
+   * @param end Where it ends.
+   * @param patches The index patches inside it.
+   */
+  addPatched(
+    id: number,
+    sectionStart: number,
+    end: number,
+    patches: Patches,
+  ): void {
+    if (patches.length === 0) return this.addInput(sectionStart, end);
+    const r = new Reader(this.#bytes, sectionStart + 1, end);
+    r.u32();
+    const content = new Writer(end - r.pos + patches.length * 5);
+    patches.copy(content, this.#bytes, r.pos, end);
+    this.addSection(id, content);
+  }
+
+  /**
+   * Adds a vector section with `added` more entries, written by `append`
+   * after the input's. With `sectionStart` -1 the section is new.
+   *
+   * @param id The section id.
+   * @param sectionStart Where the section starts in the input, or -1.
+   * @param end Where it ends.
+   * @param append Writes the added entries.
+   * @param added How many entries `append` writes.
+   * @param patches The index patches inside the input's entries.
+   * @returns Where it was planned.
+   */
+  addVector(
+    id: number,
+    sectionStart: number,
+    end: number,
+    append: (w: Writer) => void,
+    added = 1,
+    patches?: Patches,
+  ): PlannedVector {
+    const planned: PlannedVector = [this.#parts.length, sectionStart, end];
+    let content: Writer;
+    if (sectionStart < 0) {
+      content = new Writer(64);
+      content.u32(added);
+    } else {
+      const bytes = this.#bytes;
+      const head = new Reader(bytes, sectionStart + 1, end);
+      head.u32();
+      const count = head.u32();
+      content = new Writer(end - head.pos + 64 + (patches?.length ?? 0) * 5);
+      content.u32(count + added);
+      if (patches) patches.copy(content, bytes, head.pos, end);
+      else content.copy(bytes, head.pos, end);
+    }
+    append(content);
+    this.addSection(id, content);
+    return planned;
+  }
+
+  /**
+   * Plans again a vector section of the input planned earlier, with
+   * `added` entries written by `append` after the input's.
+   *
+   * @param planned Where it was planned.
+   * @param id The section id.
+   * @param append Writes the added entries.
+   * @param added How many entries `append` writes.
+   */
+  replanVector(
+    [part, sectionStart, end]: PlannedVector,
+    id: number,
+    append: (w: Writer) => void,
+    added: number,
+  ): void {
+    const old = this.#parts.splice(part, 2) as Uint8Array[];
+    this.#size -= old[0]!.length + old[1]!.length;
+    const head = new Reader(this.#bytes, sectionStart + 1, end);
+    head.u32();
+    const count = head.u32();
+    const content = new Writer(end - head.pos + 64);
+    content.u32(count + added);
+    content.copy(this.#bytes, head.pos, end);
+    append(content);
+    const header = new Writer(6);
+    header.u8(id);
+    header.u32(content.len);
+    const parts = [header.finish(), content.finish()];
+    this.#parts.splice(part, 0, ...parts);
+    this.#size += parts[0]!.length + parts[1]!.length;
+  }
+
+  /**
+   * Writes every part into one buffer.
+   *
+   * @returns The output.
+   */
+  write(): Uint8Array<ArrayBuffer> {
+    const bytes = this.#bytes;
+    const w = new Emitter(this.#size);
+    let hints: HintsSlot | undefined;
+    let hintsAt = 0;
+    for (const part of this.#parts) {
+      if (part instanceof Uint8Array) w.copy(part, 0, part.length);
+      else if (part instanceof CodeRewriter) part.emit(w);
+      else if (part instanceof HintsSlot) {
+        hints = part;
+        hintsAt = w.len;
+        w.len += part.size;
+      } else w.copy(bytes, part.from, part.to);
+    }
+    if (hints !== undefined) {
+      const end = w.len;
+      w.len = hintsAt;
+      hints.code.writeBranchHints(w);
+      w.len = end;
+    }
+    if (w.len !== this.#size) {
+      throw new InvalidModule(
+        `internal error: the module came out ${w.len} bytes long instead of ${this.#size}`,
+      );
+    }
+    return w.finish();
+  }
+}

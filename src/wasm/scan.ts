@@ -1,0 +1,525 @@
+/**
+ * The first pass over the code: decodes every operator of a body once,
+ * checks its indices and block structure, and plans the rewrite. The body
+ * is cut into straight-line segments, each prepaid by a check at its start
+ * (see `docs/rewriter.md` for where segments start and which checks may
+ * go); bulk operators get a run-time charge; function indices shift. Each
+ * body's edits go to a {@linkcode CodePlan}, and the rewritten size comes
+ * back, so that the output can be allocated once at its exact size.
+ *
+ * @module
+ */
+
+import type { CheckTemplates } from "./check_templates.ts";
+import {
+  type BodyRecord,
+  type CodePlan,
+  Edit,
+  EDIT_SIZE,
+  type FuelTargets,
+  HAS_DYNAMIC,
+  HAS_DYNAMIC_32,
+} from "./code_plan.ts";
+import type { CostModel } from "./costs.ts";
+import {
+  type BulkOperands,
+  readMemArg,
+  readOtherImmediate,
+} from "./immediates.ts";
+import { LIMITS, type ModuleInfo } from "./module.ts";
+import {
+  ATOMIC_OPS,
+  GC_OPS,
+  Imm,
+  MISC_OPS,
+  type OpcodeSpace,
+  Role,
+  SIMD_OPS,
+  SINGLE_BYTE,
+} from "./opcodes.ts";
+import { fail, Reader } from "./reader.ts";
+import { planRegisterCopy } from "./register_copy_plan.ts";
+import { readBlockType, readValType } from "./types.ts";
+import { s64Size, u32Size } from "./writer.ts";
+
+const enum Frame {
+  Function,
+  Block,
+  Loop,
+  If,
+  Else,
+  Try,
+  Catch,
+  CatchAll,
+  TryTable,
+}
+
+/** Segment costs are capped here so that they stay exact doubles. */
+const MAX_SEGMENT_COST = Number.MAX_SAFE_INTEGER;
+
+/** `i32`, `i64`, `f32`, `f64` or `v128`. */
+function isNumeric(byte: number): boolean {
+  return byte >= 0x7b && byte <= 0x7f;
+}
+
+function unknownOpcode(prefix: number, code: number, at: number): never {
+  const hex = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
+  return fail(
+    prefix < 0
+      ? `unknown opcode ${hex(code)}`
+      : `unknown opcode ${hex(prefix)} ${hex(code)}`,
+    at,
+  );
+}
+
+/**
+ * Scans the function bodies of one module into a {@linkcode CodePlan}.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const scanner = new BodyScanner(bytes, info, costs, targets, plan, templates);
+ * const size = scanner.scan(bodyStart, bodyEnd, functionIndex);
+ * ```
+ */
+export class BodyScanner {
+  readonly #bytes: Uint8Array;
+  readonly #info: ModuleInfo;
+  readonly #costs: CostModel;
+  readonly #targets: FuelTargets;
+  readonly #code: CodePlan;
+  readonly #templates: CheckTemplates;
+  #frames: Uint8Array = new Uint8Array(64);
+  #catchTargets: Uint8Array = new Uint8Array(64);
+  /** A reader for the less common immediates, reused across operators. */
+  readonly #reader: Reader;
+  /** The table or memory indices the last bulk operator named. */
+  readonly #operands: BulkOperands = { first: 0, second: 0 };
+  /** `HAS_DYNAMIC` bits of the body being scanned. */
+  #bodyFlags = 0;
+  /** The edits of the scanned body's calls to itself. */
+  readonly #selfCalls: number[] = [];
+
+  /**
+   * @param bytes The input module.
+   * @param info The module's sections before the code.
+   * @param costs The cost model.
+   * @param targets The added global and function.
+   * @param code Where the plan goes.
+   * @param templates The checks, for their sizes.
+   */
+  constructor(
+    bytes: Uint8Array,
+    info: ModuleInfo,
+    costs: CostModel,
+    targets: FuelTargets,
+    code: CodePlan,
+    templates: CheckTemplates,
+  ) {
+    this.#bytes = bytes;
+    this.#info = info;
+    this.#costs = costs;
+    this.#targets = targets;
+    this.#code = code;
+    this.#templates = templates;
+    this.#reader = new Reader(bytes, 0, 0);
+  }
+
+  #growFrames(): void {
+    const frames = new Uint8Array(this.#frames.length * 2);
+    frames.set(this.#frames);
+    this.#frames = frames;
+    const targets = new Uint8Array(frames.length);
+    targets.set(this.#catchTargets);
+    this.#catchTargets = targets;
+  }
+
+  /**
+   * Decodes and checks one function body and records its edits.
+   *
+   * @param start The first byte of the body (after its size).
+   * @param end One past the body's last byte.
+   * @param functionIndex The body's original function index.
+   * @returns The size of the rewritten body, its size prefix included.
+   */
+  scan(start: number, end: number, functionIndex: number): number {
+    const info = this.#info;
+    const bytes = this.#bytes;
+    const typeCount = info.typeCount;
+
+    // Locals.
+    const r = this.#reader;
+    r.pos = start;
+    r.end = end;
+    let localCount = info.typeParams[info.functionTypes[functionIndex]!]!;
+    const groups = r.count("local group", 2);
+    const groupsStart = r.pos;
+    for (let i = 0; i < groups; i++) {
+      const at = r.pos;
+      localCount += r.u32();
+      if (localCount > LIMITS.locals - 3) {
+        r.fail(
+          `function ${functionIndex} has too many locals to add fuel counters`,
+          at,
+        );
+      }
+      readValType(r, typeCount);
+    }
+    const codeStart = r.pos;
+
+    const editsFrom = this.#code.editCount;
+    let growth = 0;
+    const costs = this.#costs;
+    const singleImm = SINGLE_BYTE.imm;
+    const singleRole = SINGLE_BYTE.role;
+    const singleCost = costs.single;
+    const functionCount = info.functionCount;
+    const importedFunctions = info.importedFunctions;
+    const globalCount = info.globalCount;
+    // Local and global indices below these are one byte and in range.
+    const localFast = Math.min(0x80, localCount);
+    const globalFast = Math.min(0x80, globalCount);
+    const memory64 = info.memoryIs64;
+    const memoryCount = memory64.length;
+    let frames = this.#frames;
+    let catchTargets = this.#catchTargets;
+    let depth = 1;
+    frames[0] = Frame.Function;
+    catchTargets[0] = 0;
+
+    const checkFixed = this.#templates.prepare(localCount);
+    this.#selfCalls.length = 0;
+    let segment = this.#code.pushEdit(
+      codeStart,
+      1 /* Edit.Check */ | 1 << 4,
+      0,
+    );
+    let cost = 0;
+    let live = true;
+    this.#bodyFlags = 0;
+
+    // The `case` labels below are literal numbers, the values of `Imm` and
+    // `Role` named in their comments: only literal labels make `switch` a
+    // jump table, and this loop runs once per operator. The operator table
+    // test holds each literal to its table. Common one-byte immediates are
+    // skipped inline; the Reader decodes the rest.
+    let p = codeStart;
+    for (;;) {
+      if (p >= end) fail("function body does not end with end", p);
+      const opPos = p;
+      const op = bytes[p++]!;
+      let code = op;
+      let imm: number;
+      let role: number;
+      if (op < 0xfb) {
+        imm = singleImm[op]!;
+        role = singleRole[op]!;
+        if (live) cost += singleCost[op]!;
+        if (imm === 1 /* Imm.None */ && role === 0 /* Role.Plain */) continue;
+        if (imm === 0 /* Imm.Unknown */) unknownOpcode(-1, op, opPos);
+      } else {
+        let space: OpcodeSpace;
+        let spaceCost: Float64Array;
+        if (op === 0xfc) {
+          space = MISC_OPS;
+          spaceCost = costs.misc;
+        } else if (op === 0xfd) {
+          space = SIMD_OPS;
+          spaceCost = costs.simd;
+        } else if (op === 0xfb) {
+          space = GC_OPS;
+          spaceCost = costs.gc;
+        } else if (op === 0xfe) {
+          space = ATOMIC_OPS;
+          spaceCost = costs.atomics;
+        } else {
+          return unknownOpcode(-1, op, opPos);
+        }
+        if (p < end && bytes[p]! < 0x80) code = bytes[p++]!;
+        else {
+          r.pos = p;
+          code = r.u32();
+          p = r.pos;
+        }
+        imm = code < space.imm.length ? space.imm[code]! : Imm.Unknown;
+        if (imm === 0 /* Imm.Unknown */) unknownOpcode(op, code, opPos);
+        role = space.role[code]!;
+        if (live) cost += spaceCost[code]!;
+      }
+
+      // Immediates. `index` keeps what a role below needs.
+      let index = 0;
+      switch (imm) {
+        case 1: // Imm.None
+          break;
+        case 8: // Imm.Local
+        case 9: // Imm.Global
+          if (p < end && bytes[p]! < (imm === 8 ? localFast : globalFast)) {
+            p++;
+          } else {
+            r.pos = p;
+            if (imm === 8) r.index(localCount, "local", "function");
+            else r.index(globalCount, "global", "module");
+            p = r.pos;
+          }
+          break;
+        case 19: // Imm.I32
+        case 20: // Imm.I64
+          if (p < end && bytes[p]! < 0x80) p++;
+          else {
+            r.pos = p;
+            r.skipSigned(imm === 19 ? 32 : 64);
+            p = r.pos;
+          }
+          break;
+        case 11: // Imm.MemArg
+        case 12: // Imm.MemArgLane
+          // Most memory arguments are two bytes: flags naming memory 0, and
+          // an offset below 128.
+          if (
+            p + 1 < end && bytes[p]! < 0x40 && bytes[p + 1]! < 0x80 &&
+            memoryCount > 0
+          ) p += 2;
+          else {
+            r.pos = p;
+            readMemArg(r, memory64, opPos);
+            p = r.pos;
+          }
+          if (imm === 12) {
+            if (p >= end) fail("unexpected end: expected lane index", p);
+            p++;
+          }
+          break;
+        case 2: // Imm.BlockType
+          if (p < end && (bytes[p] === 0x40 || isNumeric(bytes[p]!))) p++;
+          else p = this.#readBlockType(p, end);
+          break;
+        case 3: // Imm.Label
+        case 5: { // Imm.Func
+          const at = p;
+          if (p < end && bytes[p]! < 0x80) index = bytes[p++]!;
+          else {
+            r.pos = p;
+            index = r.u32();
+            p = r.pos;
+          }
+          if (imm === 3) {
+            // `delegate` names a label outside the `try` it ends.
+            if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
+              fail(`label ${index} out of range`, at);
+            }
+            break;
+          }
+          if (index >= functionCount) {
+            fail(
+              `function index ${index} out of range: the module has ${functionCount} functions`,
+              at,
+            );
+          }
+          if (index >= importedFunctions) {
+            const edit = this.#code.pushEdit(
+              at,
+              2 /* Edit.Function */ | (p - at) << 4,
+              index + 1,
+            );
+            growth += u32Size(index + 1) - (p - at);
+            if (op === 0x10 && index === functionIndex) {
+              this.#selfCalls.push(edit);
+            }
+          }
+          break;
+        }
+        case 16: // Imm.Index
+          r.pos = p;
+          r.u32();
+          p = r.pos;
+          break;
+        case 7: // Imm.Type
+          r.pos = p;
+          r.index(typeCount, "type", "module");
+          p = r.pos;
+          break;
+        case 22: // Imm.F64
+          if (end - p < 8) fail("unexpected end: expected 8 bytes", p);
+          p += 8;
+          break;
+        default:
+          p = readOtherImmediate(
+            r,
+            imm,
+            p,
+            this.#info,
+            depth,
+            this.#catchTargets,
+            this.#operands,
+            opPos,
+          );
+      }
+
+      // A new segment starts after this operator when `must` is set: 1 if
+      // its check must stay even when free, 0 if a free one may go.
+      let must = -1;
+      switch (role) {
+        case 0: // Role.Plain
+          break;
+        case 1: // Role.Block
+        case 2: // Role.Loop
+        case 3: // Role.If
+        case 6: // Role.Try
+        case 9: // Role.TryTable
+          if (depth >= frames.length) {
+            this.#growFrames();
+            frames = this.#frames;
+            catchTargets = this.#catchTargets;
+          }
+          frames[depth] = role === 1
+            ? Frame.Block
+            : role === 2
+            ? Frame.Loop
+            : role === 3
+            ? Frame.If
+            : role === 6
+            ? Frame.Try
+            : Frame.TryTable;
+          catchTargets[depth] = 0;
+          depth++;
+          if (role === 2) must = 1;
+          else if (role === 3) must = 0;
+          break;
+        case 4: // Role.Else
+          if (frames[depth - 1] !== Frame.If) fail("else without if", opPos);
+          frames[depth - 1] = Frame.Else;
+          must = 0;
+          break;
+        case 5: // Role.End
+          depth--;
+          if (depth === 0) {
+            if (p !== end) fail("operators after the function's final end", p);
+            growth += this.#closeSegment(segment, cost, checkFixed);
+            return this.#finishBody({
+              start,
+              groupsStart,
+              codeStart,
+              end,
+              groups,
+              localCount,
+              flags: this.#bodyFlags,
+              editsFrom,
+              growth,
+              functionIndex,
+            });
+          }
+          must = catchTargets[depth]!;
+          break;
+        case 10: // Role.BranchIf
+          must = 0;
+          break;
+        case 11: // Role.Call
+          if (index < importedFunctions) must = 1;
+          break;
+        case 12: // Role.CallDynamic
+          must = 1;
+          break;
+        case 13: // Role.Transfer
+          live = false;
+          break;
+        case 7: // Role.Catch
+          this.#checkCatch(op, depth, opPos);
+          must = 1;
+          break;
+        case 8: // Role.Delegate
+          if (frames[depth - 1] !== Frame.Try) {
+            fail("delegate without try", opPos);
+          }
+          depth--;
+          must = 1;
+          break;
+        default: // Role.PerByte, Role.PerElement, Role.PerPage
+          if (live) {
+            growth += this.#chargeBulk(imm, role, opPos);
+          }
+      }
+      if (must >= 0) {
+        growth += this.#closeSegment(segment, cost, checkFixed);
+        segment = this.#code.pushEdit(p, 1 /* Edit.Check */ | must << 4, 0);
+        cost = 0;
+        live = true;
+      }
+    }
+  }
+
+  /** Reads a block type that is not empty and not a numeric type. */
+  #readBlockType(p: number, end: number): number {
+    const r = this.#reader;
+    r.pos = p;
+    r.end = end;
+    readBlockType(r, this.#info.typeCount);
+    return r.pos;
+  }
+
+  #checkCatch(op: number, depth: number, opPos: number): void {
+    const frame = this.#frames[depth - 1];
+    if (frame !== Frame.Try && frame !== Frame.Catch) {
+      fail(`${op === 0x07 ? "catch" : "catch_all"} without try`, opPos);
+    }
+    this.#frames[depth - 1] = op === 0x07 ? Frame.Catch : Frame.CatchAll;
+  }
+
+  /**
+   * Records a run-time charge before a bulk operator; returns the bytes it
+   * adds. `#operands` holds the memories or tables the operator named.
+   */
+  #chargeBulk(imm: number, role: number, opPos: number): number {
+    const costs = this.#costs;
+    const info = this.#info;
+    const unit = role === Role.PerByte
+      ? costs.perByte
+      : role === Role.PerElement
+      ? costs.perElement
+      : costs.perPage;
+    if (unit === 0) return 0;
+    // The operand is 64-bit when the memories or tables named are; the
+    // operators that name a data or element segment (`memory.init`,
+    // `table.init`) or none (the GC array operators) count with i32, and
+    // so does a copy between a 32-bit and a 64-bit memory or table.
+    const { first, second } = this.#operands;
+    const is64 = imm === Imm.Memory || imm === Imm.MemoryPair
+      ? info.memoryIs64[first]! && info.memoryIs64[second]!
+      : imm === Imm.Table || imm === Imm.TablePair
+      ? info.tableIs64[first]! && info.tableIs64[second]!
+      : false;
+    this.#code.pushEdit(opPos, Edit.Dynamic | (is64 ? 1 << 4 : 0), unit);
+    this.#bodyFlags |= is64 ? HAS_DYNAMIC : HAS_DYNAMIC | HAS_DYNAMIC_32;
+    return this.#templates.charge(is64, unit).length;
+  }
+
+  /**
+   * Puts the cost into a segment's check, or drops the check if the segment
+   * is free and its check optional. Returns how many bytes the check adds.
+   */
+  #closeSegment(segment: number, cost: number, checkFixed: number): number {
+    const code = this.#code;
+    const at = segment * EDIT_SIZE;
+    if (cost === 0 && code.edits[at + 1] === 1 /* Edit.Check */) {
+      if (segment === code.editCount - 1) code.editCount--;
+      else code.edits[at + 1] = 0 /* Edit.Skip */;
+      return 0;
+    }
+    if (cost > MAX_SEGMENT_COST) cost = MAX_SEGMENT_COST;
+    code.setCost(segment, cost);
+    return checkFixed + this.#templates.check.costAt.length * s64Size(cost);
+  }
+
+  /** Records a scanned body; returns its rewritten size with its prefix. */
+  #finishBody(body: BodyRecord): number {
+    if (this.#selfCalls.length > 0 && this.#targets.registerCopies) {
+      body.growth += planRegisterCopy(
+        this.#code,
+        this.#reader,
+        this.#info,
+        this.#targets,
+        { ...body, selfCalls: this.#selfCalls },
+      );
+    }
+    return this.#code.addBody(body);
+  }
+}

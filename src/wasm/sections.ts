@@ -1,0 +1,133 @@
+/**
+ * The section walker: the module header, then each section's id, size and
+ * place in the order the binary format requires. Both the rewriter and the
+ * signature reader walk a module through it.
+ *
+ * @module
+ */
+
+import { Reader } from "./reader.ts";
+
+/** Section id → its place in the required order (0: custom or unknown). */
+export const SECTION_RANK: readonly number[] = [
+  0,
+  1,
+  2,
+  3,
+  4,
+  5,
+  7,
+  8,
+  9,
+  10,
+  12,
+  13,
+  11,
+  6,
+];
+
+/** The ranks of the sections the rewriter adds to. */
+export const Rank = {
+  type: 1,
+  import: 2,
+  function: 3,
+  global: 7,
+  export: 8,
+  code: 12,
+} as const;
+
+/** One section of a module. */
+export interface Section {
+  /** The section id (0 for a custom section). */
+  readonly id: number;
+  /** Its place in the required order; 0 for a custom section. */
+  readonly rank: number;
+  /** Where the section starts: its id byte. */
+  readonly sectionStart: number;
+  /** Where its contents start. */
+  readonly start: number;
+  /** One past its last byte. */
+  readonly end: number;
+}
+
+/**
+ * Checks the module header and yields every section in order, checking
+ * that each fits in the module, that its id is known and that the
+ * non-custom ones come in the required order, each at most once.
+ *
+ * @param bytes The module.
+ * @returns The sections.
+ * @throws {InvalidModule} For a bad header, size, id or order.
+ *
+ * @example Usage
+ * ```ts
+ * import { readSections } from "./sections.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 5, 1, 0]);
+ * assert.deepEqual(
+ *   [...readSections(empty)],
+ *   [{ id: 5, rank: 5, sectionStart: 8, start: 10, end: 11 }],
+ * );
+ * ```
+ */
+export function* readSections(bytes: Uint8Array): Generator<Section> {
+  const r = new Reader(bytes);
+  const magic = [0x00, 0x61, 0x73, 0x6d];
+  for (let i = 0; i < 4; i++) {
+    if (r.u8("the magic number \\0asm") !== magic[i]) {
+      r.fail("not a WebAssembly module: bad magic number", 0);
+    }
+  }
+  const version = [0x01, 0x00, 0x00, 0x00];
+  for (let i = 0; i < 4; i++) {
+    if (r.u8("the version") !== version[i]) {
+      r.fail("unsupported version: expected a core module of version 1", 4);
+    }
+  }
+  let lastRank = 0;
+  while (!r.atEnd()) {
+    const sectionStart = r.pos;
+    const id = r.u8();
+    const sizeAt = r.pos;
+    const size = r.u32();
+    if (size > r.end - r.pos) {
+      r.fail(
+        `section size ${size} exceeds the ${r.end - r.pos} bytes left`,
+        sizeAt,
+      );
+    }
+    const start = r.pos;
+    const end = start + size;
+    let rank = 0;
+    if (id !== 0) {
+      rank = id < SECTION_RANK.length ? SECTION_RANK[id]! : 0;
+      if (rank === 0) r.fail(`unknown section id ${id}`, sectionStart);
+      if (rank <= lastRank) {
+        r.fail(`section ${id} is out of order or repeated`, sectionStart);
+      }
+      lastRank = rank;
+    }
+    yield { id, rank, sectionStart, start, end };
+    r.pos = end;
+  }
+}
+
+/**
+ * Checks that a section's reader used up the section.
+ *
+ * @param id The section id.
+ * @param r The reader over its contents.
+ *
+ * @example Usage
+ * ```ts
+ * import { expectSectionEnd } from "./sections.ts";
+ * import { Reader } from "./reader.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => expectSectionEnd(1, new Reader(new Uint8Array([0]))));
+ * ```
+ */
+export function expectSectionEnd(id: number, r: Reader): void {
+  if (!r.atEnd()) r.fail(`section ${id} has ${r.end - r.pos} unread bytes`);
+}
