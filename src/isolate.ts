@@ -139,9 +139,15 @@ function permissionFlags(
       );
     }
   }
-  const flags: string[] = [];
+  const granted = new Map(
+    PERMISSION_NAMES.map((name) => [
+      name,
+      permissionValue(name, permissions[name]),
+    ]),
+  );
   // A local module loaded by a dynamic import needs read access to itself.
-  if (imports?.startsWith("file:") && permissions.read !== true) {
+  const read = granted.get("read")!;
+  if (imports?.startsWith("file:") && read !== true) {
     const path = decodeURIComponent(new URL(imports).pathname);
     if (path.includes(",")) {
       throw new TypeError(
@@ -150,18 +156,12 @@ function permissionFlags(
         } has a comma in its path, which Deno's --allow-read flag would split into paths that grant something else; move it to a path without one`,
       );
     }
-    permissions = {
-      ...permissions,
-      read: [
-        ...(Array.isArray(permissions.read) ? permissions.read : []),
-        path,
-      ],
-    };
+    granted.set("read", [...(read === false ? [] : read), path]);
   }
-  for (const name of PERMISSION_NAMES) {
-    const value = permissionValue(name, permissions[name]);
+  const flags: string[] = [];
+  for (const [name, value] of granted) {
     if (value === true) flags.push(`--allow-${name}`);
-    else if (Array.isArray(value) && value.length > 0) {
+    else if (value !== false && value.length > 0) {
       flags.push(`--allow-${name}=${value.join(",")}`);
     }
   }

@@ -57,13 +57,16 @@ Deno.test("isolation: permission keys outside the documented five are refused", 
       "cannot be given the permission",
     );
   }
-  await assert.rejects(
-    invokeIsolated(COMPUTE, "sum_to", [3], {
-      permissions: { read: "/" as never },
-    }),
-    TypeError,
-    "must be true, false or an array of strings",
-  );
+  for (const imports of [undefined, "./imports.ts"]) {
+    await assert.rejects(
+      invokeIsolated(COMPUTE, "sum_to", [3], {
+        imports,
+        permissions: { read: "/" as never },
+      }),
+      TypeError,
+      "must be true, false or an array of strings",
+    );
+  }
   // The documented ones still pass.
   const result = await invokeIsolated(COMPUTE, "sum_to", [3], {
     permissions: { read: [Deno.cwd()], env: ["HOME"], net: false },
