@@ -11,6 +11,7 @@ import {
   type CallOutcome,
   type GuestOptions,
   HostImportError,
+  invokeIsolated,
   isHostImportError,
   isImportError,
   isInterrupted,
@@ -66,6 +67,17 @@ Deno.test("a guest importing constructor.freeze with no imports supplied gets a 
     );
     assertHostIntact();
   }
+});
+
+Deno.test("isolation: the same guest gets the missing import in the child, across the wire", async () => {
+  const bytes = await assembleWat(FREEZE_ATTACK);
+  await assert.rejects(
+    invokeIsolated(bytes, "run"),
+    (e) =>
+      isImportError(e) &&
+      /constructor\.getPrototypeOf is missing/.test(e.message),
+  );
+  assertHostIntact();
 });
 
 const INHERITED_NAMES: [string, string][] = [
