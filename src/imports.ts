@@ -35,6 +35,26 @@ function promiseInSyncGuest(importName: string): TypeError {
   );
 }
 
+/** Result types that carry a host value as it is, a promise included. */
+const HOST_VALUE_TYPES = new Set([
+  "externref",
+  "anyref",
+  "(ref extern)",
+  "(ref null extern)",
+  "(ref any)",
+  "(ref null any)",
+]);
+
+/**
+ * Whether a promise is a value the guest can take from this import: only
+ * as its one result, of a type that holds host values. Anywhere else it
+ * would become `0`, or nothing, and the work it stands for would be lost.
+ */
+function takesPromises(entry: ImportDescriptor): boolean {
+  const results = entry.signature?.results;
+  return results?.length === 1 && HOST_VALUE_TYPES.has(results[0]);
+}
+
 /**
  * Wraps a host function so that a throw from it can be told apart from a
  * guest trap, and so that a guest that caught an interrupt cannot call out
@@ -47,6 +67,7 @@ function wrapHostFunction(
   fn: HostFunction,
   importName: string,
   state: CallState,
+  promiseIsValue: boolean,
 ): HostFunction {
   return function (...args: unknown[]): unknown {
     if (state.stop !== undefined) throw state.unwind;
@@ -58,7 +79,7 @@ function wrapHostFunction(
       state.thrownBy = importName;
       throw error;
     }
-    if (result instanceof Promise) {
+    if (result instanceof Promise && !promiseIsValue) {
       // Nobody will wait for it: a later rejection must not go unhandled.
       Promise.prototype.then.call(result, undefined, () => {});
       const error = promiseInSyncGuest(importName);
@@ -217,6 +238,7 @@ export function buildImports(
         value as HostFunction,
         label,
         state,
+        takesPromises(entry),
       ) as WebAssembly.ImportValue;
   }
   return result;

@@ -281,6 +281,17 @@ Deno.test("a promise from a sync guest's import is a HostImportError that says t
   await new Promise((resolve) => setTimeout(resolve, 10));
 });
 
+Deno.test("a sync guest may take a promise as an externref, as any other host value", async () => {
+  const bytes = await assembleWat(`(module
+    (import "env" "make" (func $make (result externref)))
+    (func (export "run") (result externref) (call $make)))`);
+  const promise = Promise.resolve(1);
+  const guest = await loadGuest(bytes, {
+    imports: { env: { make: () => promise } },
+  });
+  assert.equal(expectOutcome(guest.invoke("run"), "returned").value, promise);
+});
+
 Deno.test("an async guest awaits a promise from any kind of function import", async () => {
   const plain = (n: number) => Promise.resolve(n + 41);
   const kinds: [string, unknown][] = [
