@@ -13,9 +13,17 @@ import { type ImportDescriptor, readSignatures } from "./signatures.ts";
 
 /** How the runner's own interrupt import behaves. */
 export interface InterruptOptions {
-  /** The import's module name. Default `"env"`. */
+  /**
+   * The import's module name.
+   *
+   * @default "env"
+   */
   module?: string;
-  /** The import's field name. Default `"interrupt_execution"`. */
+  /**
+   * The import's field name.
+   *
+   * @default "interrupt_execution"
+   */
   name?: string;
   /**
    * Runs when the guest calls the import, before the guest is stopped. It

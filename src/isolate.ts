@@ -31,15 +31,35 @@ import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
  * name with a comma in it, which Deno's flags would split.
  */
 export interface ChildPermissions {
-  /** `--allow-read`: `true` for all, or the paths. */
+  /**
+   * `--allow-read`: `true` for all, or the paths.
+   *
+   * @default false
+   */
   read?: boolean | string[];
-  /** `--allow-write`: `true` for all, or the paths. */
+  /**
+   * `--allow-write`: `true` for all, or the paths.
+   *
+   * @default false
+   */
   write?: boolean | string[];
-  /** `--allow-net`: `true` for all, or the hosts. */
+  /**
+   * `--allow-net`: `true` for all, or the hosts.
+   *
+   * @default false
+   */
   net?: boolean | string[];
-  /** `--allow-env`: `true` for all, or the variable names. */
+  /**
+   * `--allow-env`: `true` for all, or the variable names.
+   *
+   * @default false
+   */
   env?: boolean | string[];
-  /** `--allow-import`: `true` for all, or the hosts. */
+  /**
+   * `--allow-import`: `true` for all, or the hosts.
+   *
+   * @default false
+   */
   import?: boolean | string[];
 }
 
