@@ -73,5 +73,7 @@ export {
   isImportError,
   isInterrupted,
   isInvalidModule,
+  isOutOfMemory,
+  OutOfMemory,
   type TrapKind,
 } from "./src/errors.ts";

@@ -24,7 +24,8 @@ export type EarlyExitErrorKind =
   | "ExportError"
   | "FuelExhausted"
   | "DeadlineExceeded"
-  | "Aborted";
+  | "Aborted"
+  | "OutOfMemory";
 
 /**
  * The base of every branded error. Use the `is*` guards rather than

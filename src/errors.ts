@@ -28,6 +28,7 @@ import {
   GuestTrap,
   HostImportError,
   Interrupted,
+  OutOfMemory,
 } from "./stop_errors.ts";
 
 export {
@@ -52,6 +53,7 @@ export {
   HostImportError,
   type InterruptDetails,
   Interrupted,
+  OutOfMemory,
   type TrapKind,
 } from "./stop_errors.ts";
 
@@ -67,6 +69,7 @@ export const ERROR_CLASSES = {
   FuelExhausted,
   DeadlineExceeded,
   Aborted,
+  OutOfMemory,
 } as const satisfies Record<
   EarlyExitErrorKind,
   abstract new (...args: never[]) => EarlyExitError
@@ -245,4 +248,20 @@ export const isDeadlineExceeded: (
  */
 export const isAborted: (value: unknown) => value is Aborted = guardOf(
   "Aborted",
+);
+
+/**
+ * Whether `value` is an {@linkcode OutOfMemory} error from any copy of
+ * early-exit.
+ *
+ * @example Usage
+ * ```ts
+ * import { isOutOfMemory } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isOutOfMemory(new RangeError("Array buffer allocation failed")), false);
+ * ```
+ */
+export const isOutOfMemory: (value: unknown) => value is OutOfMemory = guardOf(
+  "OutOfMemory",
 );

@@ -51,11 +51,16 @@ export interface GuestOptions {
   timeout?: number;
   /**
    * Loads the guest for async calls ({@linkcode Guest.invokeAsync}), through
-   * JSPI; meters the guest. Host imports that are `async` functions, or
-   * are named in `asyncImports`, may then return promises.
+   * JSPI; meters the guest. Every host function import may then return a
+   * promise, which the guest waits for. (In a guest loaded for plain calls,
+   * an import that returns a promise ends the call with a
+   * `HostImportError`.)
    */
   async?: boolean;
-  /** Host imports, as `module.name`, that return promises (async guests only). */
+  /**
+   * Host imports, as `module.name`, that return promises. No longer needed:
+   * in an async guest every function import may.
+   */
   asyncImports?: string[];
   /** The guest's name in messages. Default: its path or URL. */
   label?: string;

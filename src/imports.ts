@@ -13,9 +13,17 @@ import { type ImportDescriptor, readSignatures } from "./signatures.ts";
 
 /** How the runner's own interrupt import behaves. */
 export interface InterruptOptions {
-  /** The import's module name. Default `"env"`. */
+  /**
+   * The import's module name.
+   *
+   * @default "env"
+   */
   module?: string;
-  /** The import's field name. Default `"interrupt_execution"`. */
+  /**
+   * The import's field name.
+   *
+   * @default "interrupt_execution"
+   */
   name?: string;
   /**
    * Runs when the guest calls the import, before the guest is stopped. It
@@ -28,53 +36,87 @@ export interface InterruptOptions {
 /** Any function a guest can import or export. */
 export type HostFunction = (...args: never[]) => unknown;
 
-function isNativeFunction(fn: HostFunction): boolean {
-  return /\{\s*\[native code\]\s*\}\s*$/.test(
-    Function.prototype.toString.call(fn),
+/** Why a sync guest's import may not return a promise, and what to do. */
+function promiseInSyncGuest(importName: string): TypeError {
+  return new TypeError(
+    `${importName} returned a Promise, which a plain call cannot wait for; load the guest with \`async: true\` and call it with invokeAsync to await it`,
   );
+}
+
+/** Result types that carry a host value as it is, a promise included. */
+const HOST_VALUE_TYPES = new Set([
+  "externref",
+  "anyref",
+  "(ref extern)",
+  "(ref null extern)",
+  "(ref any)",
+  "(ref null any)",
+]);
+
+/**
+ * Whether a promise is a value the guest can take from this import: only
+ * as its one result, of a type that holds host values. Anywhere else it
+ * would become `0`, or nothing, and the work it stands for would be lost.
+ */
+function takesPromises(entry: ImportDescriptor): boolean {
+  const results = entry.signature?.results;
+  return results?.length === 1 && HOST_VALUE_TYPES.has(results[0]);
 }
 
 /**
  * Wraps a host function so that a throw from it can be told apart from a
  * guest trap, and so that a guest that caught an interrupt cannot call out
- * again. Native functions (other instances' exports, built-ins) are passed
- * through: wrapping them would cost the fast wasm-to-wasm path.
+ * again. Every function is wrapped, whatever it is: a bound function, a
+ * Proxy or another instance's export can run host code that throws (an
+ * export may be a re-exported host function), and all of them must stay
+ * shut after a stop.
  */
 function wrapHostFunction(
   fn: HostFunction,
   importName: string,
   state: CallState,
+  promiseIsValue: boolean,
 ): HostFunction {
-  if (isNativeFunction(fn)) return fn;
   return function (...args: unknown[]): unknown {
     if (state.stop !== undefined) throw state.unwind;
+    let result: unknown;
     try {
-      return Reflect.apply(fn, undefined, args);
+      result = Reflect.apply(fn, undefined, args);
     } catch (error) {
       state.thrown = error;
       state.thrownBy = importName;
       throw error;
     }
+    if (result instanceof Promise && !promiseIsValue) {
+      // Nobody will wait for it: a later rejection must not go unhandled.
+      Promise.prototype.then.call(result, undefined, () => {});
+      const error = promiseInSyncGuest(importName);
+      state.thrown = error;
+      state.thrownBy = importName;
+      throw error;
+    }
+    return result;
   };
 }
 
 /** Which imports may suspend the guest. */
 export interface ImportMode {
-  /** Whether the guest is loaded for async calls. */
+  /**
+   * Whether the guest is loaded for async calls: then every function import
+   * may suspend it, and a promise one returns is awaited.
+   */
   async: boolean;
-  /** Imports, as `module.name`, that return promises. */
-  asyncImports: string[];
-}
-
-function isAsyncFunction(value: unknown): boolean {
-  return typeof value === "function" &&
-    value.constructor?.name === "AsyncFunction";
+  /**
+   * Imports, as `module.name`, said to return promises. No longer needed:
+   * in an async guest every function import may.
+   */
+  asyncImports?: string[];
 }
 
 /**
- * Wraps a host function that returns a promise so that the guest suspends
- * (JSPI) until it settles. While it waits, an abort or deadline rejects the
- * wait at once with the prepared unwind error.
+ * Wraps a host function so that the guest suspends (JSPI) until a promise it
+ * returns settles. While it waits, an abort or deadline rejects the wait at
+ * once with the prepared unwind error.
  */
 function wrapAsyncHostFunction(
   fn: HostFunction,
@@ -97,7 +139,7 @@ function wrapAsyncHostFunction(
     if (!(result instanceof Promise)) return result;
     return new Promise((resolve, reject) => {
       state.cancel = () => reject(state.unwind);
-      result.then(resolve, (error) => {
+      Promise.prototype.then.call(result, resolve, (error) => {
         record(error);
         reject(error);
       });
@@ -105,6 +147,21 @@ function wrapAsyncHostFunction(
       state.cancel = undefined;
     });
   });
+}
+
+/**
+ * The own property `key` of `object`, or `undefined`. Names come from the
+ * guest: an inherited one (`constructor`, `__proto__`, `toString`) would
+ * reach `Object`'s prototype and its methods.
+ */
+function ownValue(object: unknown, key: string): unknown {
+  if (
+    (typeof object !== "object" && typeof object !== "function") ||
+    object === null || !Object.hasOwn(object, key)
+  ) {
+    return undefined;
+  }
+  return (object as Record<string, unknown>)[key];
 }
 
 const KIND_CHECKS: Record<
@@ -149,7 +206,7 @@ export function buildImports(
   supplied: WebAssembly.Imports,
   interrupt: InterruptOptions | false,
   state: CallState,
-  mode: ImportMode = { async: false, asyncImports: [] },
+  mode: ImportMode = { async: false },
 ): WebAssembly.Imports {
   const interruptModule = interrupt === false
     ? undefined
@@ -157,10 +214,13 @@ export function buildImports(
   const interruptName = interrupt === false
     ? undefined
     : interrupt.name ?? "interrupt_execution";
-  const result: Record<string, Record<string, WebAssembly.ImportValue>> = {};
+  // Without a prototype, a guest's module or field name such as
+  // `constructor` or `__proto__` is only ever an own property.
+  const result: Record<string, Record<string, WebAssembly.ImportValue>> = Object
+    .create(null);
   for (const entry of needed) {
     const label = `${entry.module}.${entry.name}`;
-    const namespace = (result[entry.module] ??= {});
+    const namespace = (result[entry.module] ??= Object.create(null));
     if (
       interrupt !== false && entry.module === interruptModule &&
       entry.name === interruptName && entry.kind === "function"
@@ -172,25 +232,22 @@ export function buildImports(
       };
       continue;
     }
-    const value =
-      (supplied[entry.module] as Record<string, unknown> | undefined)
-        ?.[entry.name];
+    const value = ownValue(ownValue(supplied, entry.module), entry.name);
     if (value === undefined) {
       throw new ImportError(label, entry.expected, "missing");
     }
     const [fits, problem] = KIND_CHECKS[entry.kind];
     if (!fits(value)) throw new ImportError(label, entry.expected, problem);
-    const isAsync = mode.async &&
-      (isAsyncFunction(value) || mode.asyncImports.includes(label));
-    namespace[entry.name] = isAsync
+    namespace[entry.name] = entry.kind !== "function"
+      ? value as WebAssembly.ImportValue
+      : mode.async
       ? wrapAsyncHostFunction(value as HostFunction, label, state)
-      : entry.kind === "function"
-      ? wrapHostFunction(
+      : wrapHostFunction(
         value as HostFunction,
         label,
         state,
-      ) as WebAssembly.ImportValue
-      : value as WebAssembly.ImportValue;
+        takesPromises(entry),
+      ) as WebAssembly.ImportValue;
   }
   return result;
 }

@@ -10,67 +10,178 @@
  * alive. Starting one costs a few tens of milliseconds. The host needs
  * `--allow-run` to spawn it.
  *
+ * The child gets only what the caller names: the permissions of
+ * {@linkcode ChildPermissions} (any other key is refused), an empty
+ * environment plus `env`, and a heap limit when `maxHeapMiB` is set. What it
+ * prints is forwarded to the host's stdout and stderr, up to a cap.
+ *
  * @module
  */
 
 import { abortStop, deadlineStop } from "./call_watch.ts";
-import { GuestLoadError, withoutStack } from "./errors.ts";
+import { GuestLoadError, OutOfMemory, withoutStack } from "./errors.ts";
+import { type ChildErrors, readAnswer, readErrors } from "./isolate_output.ts";
 import { fromWire, type IsolatedRequest } from "./isolate_wire.ts";
 import { loadModule } from "./load.ts";
 import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
 
-/** Permissions for the child, as Deno's `--allow-*` flags take them. */
+/**
+ * Permissions for the child, as Deno's `--allow-*` flags take them. These
+ * five are the only ones: any other key is refused, and so is a path or
+ * name with a comma in it, which Deno's flags would split.
+ */
 export interface ChildPermissions {
-  /** `--allow-read`: `true` for all, or the paths. */
+  /**
+   * `--allow-read`: `true` for all, or the paths.
+   *
+   * @default false
+   */
   read?: boolean | string[];
-  /** `--allow-write`: `true` for all, or the paths. */
+  /**
+   * `--allow-write`: `true` for all, or the paths.
+   *
+   * @default false
+   */
   write?: boolean | string[];
-  /** `--allow-net`: `true` for all, or the hosts. */
+  /**
+   * `--allow-net`: `true` for all, or the hosts.
+   *
+   * @default false
+   */
   net?: boolean | string[];
-  /** `--allow-env`: `true` for all, or the variable names. */
+  /**
+   * `--allow-env`: `true` for all, or the variable names.
+   *
+   * @default false
+   */
   env?: boolean | string[];
-  /** `--allow-import`: `true` for all, or the hosts. */
+  /**
+   * `--allow-import`: `true` for all, or the hosts.
+   *
+   * @default false
+   */
   import?: boolean | string[];
 }
 
 /** Options for {@linkcode invokeIsolated}. */
 export interface IsolatedCallOptions {
-  /** Kills the child after this many milliseconds: `timeout` outcome. */
+  /**
+   * Kills the child after this many milliseconds: `timeout` outcome.
+   *
+   * @default undefined (no deadline)
+   */
   timeout?: number;
-  /** Kills the child when aborted: `aborted` outcome (or `timeout` for a timed-out signal). */
+  /**
+   * Kills the child when aborted: `aborted` outcome (or `timeout` for a
+   * timed-out signal).
+   *
+   * @default undefined
+   */
   signal?: AbortSignal;
-  /** Meters the guest in the child with this budget. */
+  /**
+   * Meters the guest in the child with this budget.
+   *
+   * @default undefined (not metered)
+   */
   fuel?: number;
   /**
    * A module (path or URL) whose default export is the guest's imports
    * object, or a function `(host) => imports`: functions cannot cross into
    * another process, so the child imports them itself.
+   *
+   * @default undefined (no imports but the interrupt)
    */
   imports?: string | URL;
-  /** The child's permissions. Default: none. */
+  /**
+   * The child's permissions.
+   *
+   * @default {} (none)
+   */
   permissions?: ChildPermissions;
+  /**
+   * The child's environment variables. The child starts with an empty
+   * environment (the host's is not inherited), plus these; it reads them
+   * only if `permissions.env` allows it.
+   *
+   * @default {}
+   */
+  env?: Record<string, string>;
+  /**
+   * The child's heap limit in MiB (V8's `--max-old-space-size`). A child
+   * that reaches it dies, and the call ends with the `out_of_memory`
+   * outcome. Without it, V8's own limit applies, which may be most of the
+   * machine's memory.
+   *
+   * @default undefined
+   */
+  maxHeapMiB?: number;
 }
 
 const CHILD = new URL("./isolate_child.ts", import.meta.url);
+
+const PERMISSION_NAMES: readonly (keyof ChildPermissions)[] = [
+  "read",
+  "write",
+  "net",
+  "env",
+  "import",
+];
+
+/** The entries of a permission, checked: strings Deno's flag can carry. */
+function permissionValue(name: string, value: unknown): boolean | string[] {
+  if (value === undefined || typeof value === "boolean") return value ?? false;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
+    throw new TypeError(
+      `permissions.${name} must be true, false or an array of strings`,
+    );
+  }
+  const split = value.find((entry) => entry.includes(","));
+  if (split !== undefined) {
+    throw new TypeError(
+      `permissions.${name} cannot hold ${
+        JSON.stringify(split)
+      }: Deno's --allow-${name} flag splits its list at commas, so a comma in a path or name would grant something else`,
+    );
+  }
+  return value;
+}
 
 function permissionFlags(
   permissions: ChildPermissions = {},
   imports: string | undefined,
 ): string[] {
-  const flags: string[] = [];
-  // A local module loaded by a dynamic import needs read access to itself.
-  if (imports?.startsWith("file:") && permissions.read !== true) {
-    permissions = {
-      ...permissions,
-      read: [
-        ...(Array.isArray(permissions.read) ? permissions.read : []),
-        decodeURIComponent(new URL(imports).pathname),
-      ],
-    };
+  for (const name of Object.keys(permissions)) {
+    if (!(PERMISSION_NAMES as readonly string[]).includes(name)) {
+      throw new TypeError(
+        `the isolated child cannot be given the permission "${name}": it may have ${
+          PERMISSION_NAMES.join(", ")
+        }`,
+      );
+    }
   }
-  for (const [name, value] of Object.entries(permissions)) {
+  const granted = new Map(
+    PERMISSION_NAMES.map((name) => [
+      name,
+      permissionValue(name, permissions[name]),
+    ]),
+  );
+  // A local module loaded by a dynamic import needs read access to itself.
+  const read = granted.get("read")!;
+  if (imports?.startsWith("file:") && read !== true) {
+    const path = decodeURIComponent(new URL(imports).pathname);
+    if (path.includes(",")) {
+      throw new TypeError(
+        `the imports module ${
+          JSON.stringify(path)
+        } has a comma in its path, which Deno's --allow-read flag would split into paths that grant something else; move it to a path without one`,
+      );
+    }
+    granted.set("read", [...(read === false ? [] : read), path]);
+  }
+  const flags: string[] = [];
+  for (const [name, value] of granted) {
     if (value === true) flags.push(`--allow-${name}`);
-    else if (Array.isArray(value) && value.length > 0) {
+    else if (value !== false && value.length > 0) {
       flags.push(`--allow-${name}=${value.join(",")}`);
     }
   }
@@ -79,6 +190,25 @@ function permissionFlags(
     flags.push(`--allow-import=${CHILD.host}`);
   }
   return flags;
+}
+
+function heapFlags(maxHeapMiB: number | undefined): string[] {
+  if (maxHeapMiB === undefined) return [];
+  if (!Number.isSafeInteger(maxHeapMiB) || maxHeapMiB <= 0) {
+    throw new RangeError(
+      `maxHeapMiB must be a positive whole number of MiB; got ${maxHeapMiB}`,
+    );
+  }
+  return [`--v8-flags=--max-old-space-size=${maxHeapMiB}`];
+}
+
+function childEnv(env: Record<string, string> = {}): Record<string, string> {
+  for (const [name, value] of Object.entries(env)) {
+    if (typeof value !== "string") {
+      throw new TypeError(`env.${name} must be a string`);
+    }
+  }
+  return { ...env, NO_COLOR: "1" };
 }
 
 function encodeArgument(value: unknown): string | number {
@@ -102,11 +232,18 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * same as {@linkcode Guest.invoke}'s; errors are rebuilt in this process
  * as the same branded classes. Needs `--allow-run`.
  *
+ * What the child prints goes to this process's stdout and stderr: the first
+ * MiB of each; the rest is read and dropped (a note on stderr says how
+ * much), so a child that floods its output neither fills the host's memory
+ * nor delays its stop. A child that runs out of memory ends the call with
+ * the `out_of_memory` outcome.
+ *
  * @param source The guest: a path, URL, bytes or compiled module's bytes.
  * @param name The export to call.
  * @param args Its arguments: numbers, or bigints for `i64`.
- * @param options The deadline, signal, fuel, imports module and the child's permissions.
+ * @param options The deadline, signal, fuel, imports module, and the child's permissions, environment and heap limit.
  * @returns How the call ended.
+ * @throws {TypeError} When a permission is not one of {@linkcode ChildPermissions}, or a path or name in one has a comma.
  *
  * @example Usage
  * ```ts ignore
@@ -130,6 +267,7 @@ export async function invokeIsolated(
     fuel: options.fuel,
     imports: resolveImports(options.imports),
     label,
+    answerTag: `early-exit answer ${crypto.randomUUID()}: `,
   };
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
@@ -137,13 +275,15 @@ export async function invokeIsolated(
       "run",
       "--no-prompt",
       "--no-config",
+      ...heapFlags(options.maxHeapMiB),
       ...permissionFlags(options.permissions, request.imports),
       CHILD.href,
     ],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    clearEnv: true,
+    env: childEnv(options.env),
   }).spawn();
 
   let killedBy: "timeout" | "aborted" | undefined;
@@ -165,34 +305,53 @@ export async function invokeIsolated(
   if (signal?.aborted) onAbort();
 
   try {
+    // Read while writing: a child that prints before it has read all of
+    // its input must not block on a full pipe.
+    const reading = Promise.all([
+      readAnswer(child.stdout, request.answerTag),
+      readErrors(child.stderr),
+    ]);
     const writer = child.stdin.getWriter();
     const header = new TextEncoder().encode(`${JSON.stringify(request)}\n`);
     await writer.write(header).catch(() => {});
     await writer.write(bytes!).catch(() => {});
     await writer.close().catch(() => {});
-    const [output, errors] = await Promise.all([
-      new Response(child.stdout).text(),
-      new Response(child.stderr).text(),
-    ]);
+    const [answer, errors] = await reading;
     const status = await child.status;
     if (killedBy !== undefined) {
       return stopped(name, killedBy, started, options);
     }
-    const line = output.trim().split("\n").pop();
-    if (!status.success || !line) {
-      const why = errors.split("\n").find((line) => line.startsWith("error:"))
-        ?.slice("error: ".length) ?? `exit code ${status.code}`;
-      throw new GuestLoadError(
-        "io",
-        `the isolated call of ${label} failed: ${why}`,
-        "check the permissions given to the child and its imports module",
-      );
+    if (errors.outOfMemory && !status.success) {
+      return {
+        outcome: "out_of_memory",
+        export: name,
+        error: new OutOfMemory(options.maxHeapMiB),
+      };
     }
-    return fromWire(JSON.parse(line));
+    if (!status.success || answer === undefined) {
+      throw failed(label, status, errors);
+    }
+    return fromWire(JSON.parse(answer));
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
   }
+}
+
+function failed(
+  label: string,
+  status: Deno.CommandStatus,
+  errors: ChildErrors,
+): GuestLoadError {
+  const why = errors.error ??
+    (status.signal === null
+      ? `exit code ${status.code}`
+      : `killed by ${status.signal}`);
+  return new GuestLoadError(
+    "io",
+    `the isolated call of ${label} failed: ${why}`,
+    "check the permissions given to the child and its imports module",
+  );
 }
 
 function stopped(

@@ -1,6 +1,8 @@
 /**
  * The child side of isolation mode: reads one call from stdin, runs it with
- * the ordinary runner, and writes how it ended to stdout as one JSON line.
+ * the ordinary runner, and writes how it ended to stdout as one JSON line
+ * after the host's answer tag; then it exits, whatever the imports module
+ * left running.
  *
  * stdin holds a JSON header line, then the module's raw bytes.
  *
@@ -35,7 +37,17 @@ try {
 } catch (error) {
   line = JSON.stringify(toWire(error));
 }
-await Deno.stdout.write(new TextEncoder().encode(`${line}\n`));
+const answer = new TextEncoder().encode(`${request.answerTag}${line}\n`);
+// The guest's own output may have left a line unfinished.
+await writeAll(new Uint8Array([0x0a, ...answer]));
+Deno.exit(0);
+
+async function writeAll(bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    written += await Deno.stdout.write(bytes.subarray(written));
+  }
+}
 
 function decodeArgument(value: string | number): unknown {
   return typeof value === "string" ? BigInt(value) : value;

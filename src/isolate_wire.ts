@@ -27,6 +27,11 @@ export interface IsolatedRequest {
   imports?: string;
   /** The guest's name in messages. */
   label: string;
+  /**
+   * What the child's answer line starts with: chosen afresh by the host for
+   * each call, so that no other output of the child can pass for it.
+   */
+  answerTag: string;
 }
 
 /** An error, as the child saw it. */

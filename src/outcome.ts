@@ -18,6 +18,7 @@ import {
   HostImportError,
   type Interrupted,
   isEarlyExitError,
+  type OutOfMemory,
 } from "./errors.ts";
 import { toGuestTrap } from "./traps.ts";
 
@@ -45,7 +46,8 @@ export type CallOutcome =
   | OutcomeBase & { outcome: "timeout"; error: DeadlineExceeded }
   | OutcomeBase & { outcome: "aborted"; error: Aborted }
   | OutcomeBase & { outcome: "trap"; error: GuestTrap }
-  | OutcomeBase & { outcome: "error"; error: HostImportError };
+  | OutcomeBase & { outcome: "error"; error: HostImportError }
+  | OutcomeBase & { outcome: "out_of_memory"; error: OutOfMemory };
 
 /** An outcome of a call that did not return. */
 export type StoppedOutcome = Exclude<CallOutcome, { outcome: "returned" }>;
@@ -58,6 +60,7 @@ export const STOP_OUTCOMES = {
   GuestTrap: "trap",
   HostImportError: "error",
   Aborted: "aborted",
+  OutOfMemory: "out_of_memory",
 } as const satisfies Partial<
   Record<EarlyExitErrorKind, StoppedOutcome["outcome"]>
 >;

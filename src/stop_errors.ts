@@ -160,6 +160,42 @@ export class Aborted extends EarlyExitError {
   }
 }
 
+/**
+ * The child process of an isolated call ran out of memory: V8 reached its
+ * heap limit (`maxHeapMiB`, or V8's own) and ended the child. The host is
+ * unharmed; only the child died.
+ *
+ * @example Usage
+ * ```ts
+ * import { isOutOfMemory, OutOfMemory } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new OutOfMemory(64);
+ * assert.ok(isOutOfMemory(error));
+ * assert.equal(error.heapLimitMiB, 64);
+ * ```
+ */
+export class OutOfMemory extends EarlyExitError {
+  /** The child's heap limit in MiB, when the caller set one. */
+  declare readonly heapLimitMiB: number | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param heapLimitMiB The child's heap limit in MiB, when the caller set one.
+   */
+  constructor(heapLimitMiB: number | undefined) {
+    const limit = heapLimitMiB === undefined
+      ? "V8's default heap limit"
+      : `a heap limit of ${heapLimitMiB} MiB`;
+    super(
+      "OutOfMemory",
+      `the isolated call's child process ran out of memory (${limit}); raise maxHeapMiB or give the guest less to hold`,
+    );
+    this.heapLimitMiB = heapLimitMiB;
+  }
+}
+
 /** The kinds of trap a guest can hit. */
 export type TrapKind =
   | "unreachable"

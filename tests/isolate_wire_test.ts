@@ -14,6 +14,7 @@ import {
   InvalidModule,
   isAborted,
   isDeadlineExceeded,
+  OutOfMemory,
 } from "../src/errors.ts";
 import { fromWire, toWire } from "../src/isolate_wire.ts";
 import {
@@ -32,6 +33,7 @@ const STOPS: EarlyExitError[] = [
   new Aborted("user pressed stop"),
   new GuestTrap("divide_by_zero", "divide by zero"),
   new HostImportError("env.log", new TypeError("bad input")),
+  new OutOfMemory(64),
 ];
 
 /** One error of every other kind, which the runner throws. */

@@ -1,0 +1,172 @@
+/**
+ * What an isolated child prints, read with a cap: the host keeps at most
+ * {@linkcode OUTPUT_CAP_BYTES} of each stream however much the child
+ * prints, and reads on to the end so that the child never blocks on a full
+ * pipe. stdout carries the child's answer after a newline and a tag only
+ * the host and the child know; everything else is the child's own output.
+ *
+ * @module
+ */
+
+/**
+ * How much of each of the child's streams is forwarded to the host's: the
+ * first MiB of its stdout (without its answer) and of its stderr. The rest
+ * is read and dropped, and a note on the host's stderr says so.
+ */
+export const OUTPUT_CAP_BYTES = 1024 * 1024;
+
+/** The longest answer line the host reads: results and error messages. */
+export const ANSWER_CAP_BYTES = 16 * 1024 * 1024;
+
+/** Where output goes: one of the host's streams. */
+export interface OutputTarget {
+  writeSync(bytes: Uint8Array): number;
+}
+
+/** Writes to one of the host's streams, up to the cap. */
+class CappedForward {
+  #left = OUTPUT_CAP_BYTES;
+  #dropped = 0;
+
+  constructor(
+    readonly target: OutputTarget,
+    readonly name: string,
+  ) {}
+
+  write(bytes: Uint8Array): void {
+    const kept = bytes.subarray(0, this.#left);
+    this.#left -= kept.length;
+    this.#dropped += bytes.length - kept.length;
+    let written = 0;
+    try {
+      while (written < kept.length) {
+        written += this.target.writeSync(kept.subarray(written));
+      }
+    } catch {
+      // The host's stream is closed: the child's output has nowhere to go.
+    }
+  }
+
+  /** Says on the host's stderr how much was dropped, if anything was. */
+  close(): void {
+    if (this.#dropped === 0) return;
+    const note =
+      `\n[early-exit: dropped ${this.#dropped} bytes of the isolated child's ${this.name} past the ${
+        OUTPUT_CAP_BYTES / 1024 / 1024
+      } MiB cap]\n`;
+    try {
+      Deno.stderr.writeSync(new TextEncoder().encode(note));
+    } catch {
+      // As above.
+    }
+  }
+}
+
+/**
+ * Reads the child's stdout to its end: forwards its own output to the
+ * host's stdout, capped, and returns the text after `tag` on the first
+ * line that starts with it, or `undefined` when there was none (or it was
+ * longer than {@linkcode ANSWER_CAP_BYTES}).
+ */
+export async function readAnswer(
+  stdout: ReadableStream<Uint8Array>,
+  tag: string,
+  target: OutputTarget = Deno.stdout,
+): Promise<string | undefined> {
+  const forward = new CappedForward(target, "stdout");
+  const wanted = new TextEncoder().encode(`\n${tag}`);
+  let state: "matching" | "answer" | "output" = "output";
+  let matched = 0;
+  let parts: Uint8Array[] = [];
+  let size = 0;
+  let answer: string | undefined;
+  for await (const chunk of stdout) {
+    let at = 0;
+    while (at < chunk.length) {
+      if (state === "matching") {
+        if (chunk[at] === wanted[matched]) {
+          at++;
+          if (++matched === wanted.length) {
+            state = "answer";
+            matched = 0;
+          }
+          continue;
+        }
+        // What looked like the tag was the start of an ordinary line.
+        forward.write(wanted.subarray(0, matched));
+        matched = 0;
+        state = "output";
+      }
+      const newline = chunk.indexOf(0x0a, at);
+      if (state === "output") {
+        if (newline >= 0 && answer === undefined) {
+          // It may be the newline the child writes before its answer.
+          forward.write(chunk.subarray(at, newline));
+          state = "matching";
+          at = newline;
+        } else {
+          const end = newline < 0 ? chunk.length : newline + 1;
+          forward.write(chunk.subarray(at, end));
+          at = end;
+        }
+        continue;
+      }
+      const end = newline < 0 ? chunk.length : newline;
+      size += end - at;
+      if (size <= ANSWER_CAP_BYTES) parts.push(chunk.slice(at, end));
+      if (newline >= 0) {
+        if (size <= ANSWER_CAP_BYTES) answer = decodeAll(parts);
+        parts = [];
+        state = "output";
+      }
+      at = newline < 0 ? end : newline + 1;
+    }
+  }
+  forward.write(wanted.subarray(0, matched));
+  forward.close();
+  return answer;
+}
+
+function decodeAll(parts: Uint8Array[]): string {
+  const decoder = new TextDecoder();
+  return parts.map((part) => decoder.decode(part, { stream: true })).join("") +
+    decoder.decode();
+}
+
+/** What the host learnt from the child's stderr. */
+export interface ChildErrors {
+  /** The first line Deno starts with `error:`, among the last ones kept. */
+  error: string | undefined;
+  /** Whether V8 reported that the child ran out of memory. */
+  outOfMemory: boolean;
+}
+
+/** How much of the end of the child's stderr is kept to read errors in. */
+const ERROR_TAIL_CHARS = 16 * 1024;
+
+/** V8's last words when it reaches its heap limit or cannot allocate. */
+const OUT_OF_MEMORY = /Fatal (?:JavaScript|process) out of memory/;
+
+/**
+ * Reads the child's stderr to its end, forwards it to the host's stderr,
+ * capped, and keeps what says why the child failed.
+ */
+export async function readErrors(
+  stderr: ReadableStream<Uint8Array>,
+): Promise<ChildErrors> {
+  const forward = new CappedForward(Deno.stderr, "stderr");
+  const decoder = new TextDecoder();
+  let tail = "";
+  let outOfMemory = false;
+  for await (const chunk of stderr) {
+    forward.write(chunk);
+    const text = decoder.decode(chunk, { stream: true });
+    // The overlap finds the message across a chunk boundary.
+    outOfMemory ||= OUT_OF_MEMORY.test(tail.slice(-64) + text);
+    tail = (tail + text).slice(-ERROR_TAIL_CHARS);
+  }
+  forward.close();
+  const error = tail.split("\n").find((line) => line.startsWith("error:"))
+    ?.slice("error: ".length);
+  return { error, outOfMemory };
+}

@@ -1,0 +1,316 @@
+/**
+ * A guest chooses its import names, and the host chooses its import values:
+ * neither may reach past what the host supplied. Names are looked up as own
+ * properties only, every function is wrapped, and a promise never turns
+ * into a silent `0`.
+ */
+
+import assert from "./support/assert.ts";
+import { assembleWat } from "../guest/build.ts";
+import {
+  type CallOutcome,
+  type GuestOptions,
+  HostImportError,
+  invokeIsolated,
+  isHostImportError,
+  isImportError,
+  isInterrupted,
+  loadGuest,
+} from "../mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
+
+const objectToString = Object.prototype.toString;
+
+/** The host still works as before: nothing reached `Object`'s prototype. */
+function assertHostIntact(): void {
+  assert.equal(Object.isFrozen(Object.prototype), false);
+  assert.equal(Object.isSealed(Object), false);
+  assert.equal(Object.prototype.toString, objectToString);
+  const record: Record<string, unknown> = {};
+  record.added = 1;
+  assert.equal(JSON.stringify(record), '{"added":1}');
+  assert.deepEqual(Object.keys(Object.prototype), []);
+  class Point {
+    constructor(public x: number) {}
+  }
+  assert.equal(new Point(3).x, 3);
+}
+
+/** A guest that imports `module.name` as a function and calls it from `run`. */
+function callingGuest(
+  module: string,
+  name: string,
+  type = "(param i32) (result i32)",
+): Promise<Uint8Array> {
+  return assembleWat(`(module
+    (import ${JSON.stringify(module)} ${JSON.stringify(name)} (func $f ${type}))
+    (func (export "run") (param i32) (result i32) (call $f (local.get 0))))`);
+}
+
+// With no imports supplied, `constructor.getPrototypeOf(5)` is
+// `Number.prototype`, its prototype `Object.prototype`, and
+// `constructor.freeze` of that froze the host's `Object.prototype`.
+const FREEZE_ATTACK = `(module
+  (import "constructor" "getPrototypeOf" (func $proto_of_i32 (param i32) (result externref)))
+  (import "constructor" "getPrototypeOf" (func $proto_of (param externref) (result externref)))
+  (import "constructor" "freeze" (func $freeze (param externref) (result externref)))
+  (func (export "run")
+    (drop (call $freeze (call $proto_of (call $proto_of_i32 (i32.const 5)))))))`;
+
+Deno.test("a guest importing constructor.freeze with no imports supplied gets a missing import", async () => {
+  for (const options of [{}, { fuel: 1_000 }, { async: true }]) {
+    await assert.rejects(
+      loadGuest(await assembleWat(FREEZE_ATTACK), options),
+      (e) =>
+        isImportError(e) &&
+        /constructor\.getPrototypeOf is missing/.test(e.message),
+    );
+    assertHostIntact();
+  }
+});
+
+Deno.test("isolation: the same guest gets the missing import in the child, across the wire", async () => {
+  const bytes = await assembleWat(FREEZE_ATTACK);
+  await assert.rejects(
+    invokeIsolated(bytes, "run"),
+    (e) =>
+      isImportError(e) &&
+      /constructor\.getPrototypeOf is missing/.test(e.message),
+  );
+  assertHostIntact();
+});
+
+const INHERITED_NAMES: [string, string][] = [
+  ["constructor", "freeze"],
+  ["constructor", "getPrototypeOf"],
+  ["constructor", "defineProperty"],
+  ["__proto__", "toString"],
+  ["__proto__", "valueOf"],
+  ["__proto__", "__defineGetter__"],
+  ["toString", "call"],
+  ["hasOwnProperty", "apply"],
+  ["env", "constructor"],
+  ["env", "__proto__"],
+  ["env", "toString"],
+  ["env", "hasOwnProperty"],
+];
+
+Deno.test("names found only on the prototype chain are missing imports", async () => {
+  for (const [module, name] of INHERITED_NAMES) {
+    for (const imports of [undefined, { env: {} }]) {
+      await assert.rejects(
+        loadGuest(await callingGuest(module, name), { imports }),
+        (e) =>
+          isImportError(e) &&
+          e.message.includes(`${module}.${name} is missing`),
+        `${module}.${name}`,
+      );
+    }
+  }
+  // The methods of a class instance are inherited too.
+  class Host {
+    f(n: number): number {
+      return n + 1;
+    }
+  }
+  await assert.rejects(
+    loadGuest(await callingGuest("env", "f"), {
+      imports: { env: new Host() as unknown as WebAssembly.ModuleImports },
+    }),
+    (e) => isImportError(e) && /env\.f is missing/.test(e.message),
+  );
+  assertHostIntact();
+});
+
+Deno.test("a read-only inherited name is a branded missing import, not a TypeError", async () => {
+  // `Object.name`, `Object.length` and `Object.prototype` cannot be written:
+  // linking through them threw an unbranded TypeError.
+  for (const name of ["name", "length", "prototype"]) {
+    await assert.rejects(
+      loadGuest(await callingGuest("constructor", name)),
+      (e) => isImportError(e) && e.message.includes(`constructor.${name}`),
+    );
+    await assert.rejects(
+      loadGuest(
+        await assembleWat(
+          `(module (import "constructor" ${
+            JSON.stringify(name)
+          } (global i32)))`,
+        ),
+      ),
+      (e) => isImportError(e) && e.message.includes(`constructor.${name}`),
+    );
+  }
+  assertHostIntact();
+});
+
+Deno.test("modules and fields the host supplies under such names still link", async () => {
+  const imports = Object.create(null);
+  imports["constructor"] = { freeze: (n: number) => n + 1 };
+  imports["__proto__"] = { toString: (n: number) => n + 2 };
+  const first = await loadGuest(
+    await callingGuest("constructor", "freeze"),
+    { imports },
+  );
+  assert.equal(expectOutcome(first.invoke("run", [1]), "returned").value, 2);
+  const second = await loadGuest(
+    await callingGuest("__proto__", "toString"),
+    { imports },
+  );
+  assert.equal(expectOutcome(second.invoke("run", [1]), "returned").value, 3);
+  assertHostIntact();
+  assert.equal(Object.hasOwn(Object.prototype, "freeze"), false);
+});
+
+function throwing(message: string): () => never {
+  return () => {
+    throw new RangeError(message);
+  };
+}
+
+/** Re-exported by another instance: a wasm function that runs host code. */
+async function reexported(
+  fn: (...args: never[]) => unknown,
+): Promise<unknown> {
+  const bytes = await assembleWat(`(module
+    (import "host" "f" (func $f (param i32) (result i32)))
+    (export "f" (func $f)))`);
+  const instance = await WebAssembly.instantiate(
+    new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>),
+    { host: { f: fn } },
+  );
+  return instance.exports.f;
+}
+
+/** Host functions of every kind, each made to throw `message`. */
+async function kindsOfFunction(
+  message: string,
+): Promise<[string, unknown][]> {
+  const plain = throwing(message);
+  return [
+    ["plain", plain],
+    [
+      "bound",
+      function (this: unknown) {
+        throw new RangeError(`${message}`);
+      }.bind(null),
+    ],
+    ["Proxy", new Proxy(() => 0, { apply: plain })],
+    ["method", { m: plain }.m],
+    ["prototype-less", Object.setPrototypeOf(plain.bind(null), null)],
+    ["built-in", Reflect.ownKeys], // throws on a number
+    ["another instance's re-export", await reexported(plain)],
+  ];
+}
+
+Deno.test("a throw from any kind of function import is a branded HostImportError", async () => {
+  for (const [kind, fn] of await kindsOfFunction("host failed")) {
+    for (const options of [{}, { fuel: 100_000 }] as GuestOptions[]) {
+      const guest = await loadGuest(await callingGuest("env", "f"), {
+        ...options,
+        imports: { env: { f: fn as () => number } },
+      });
+      const { error } = expectOutcome(guest.invoke("run", [1]), "error");
+      assert.ok(isHostImportError(error), kind);
+      assert.ok(error instanceof HostImportError, kind);
+      assert.equal(error.importName, "env.f", kind);
+      assert.ok(error.cause instanceof Error, kind);
+      assert.throws(() => guest.call("run", 1), (e) => isHostImportError(e));
+    }
+  }
+  assertHostIntact();
+});
+
+Deno.test("an async guest brands the throw of any kind of function import", async () => {
+  for (const [kind, fn] of await kindsOfFunction("host failed")) {
+    const guest = await loadGuest(await callingGuest("env", "f"), {
+      async: true,
+      imports: { env: { f: fn as () => number } },
+    });
+    const { error } = expectOutcome(
+      await guest.invokeAsync("run", [1]),
+      "error",
+    );
+    assert.ok(isHostImportError(error), kind);
+    assert.equal(error.importName, "env.f", kind);
+  }
+});
+
+Deno.test("no kind of function import can be called after a stop", async () => {
+  const bytes = await assembleWat(`(module
+    (import "env" "interrupt_execution" (func $stop))
+    (import "env" "log" (func $log (param i32) (result i32)))
+    (func (export "run") (param i32) (result i32)
+      (try (do (call $stop)) (catch_all))
+      (call $log (i32.const 1))))`);
+  let calls = 0;
+  const counted = (_: number) => ++calls;
+  const kinds: [string, unknown][] = [
+    ["bound", counted.bind(null)],
+    ["Proxy", new Proxy(counted, {})],
+    ["another instance's re-export", await reexported(counted)],
+  ];
+  for (const [kind, fn] of kinds) {
+    const guest = await loadGuest(bytes, {
+      imports: { env: { log: fn as () => number } },
+    });
+    const { error } = expectOutcome(guest.invoke("run", [0]), "interrupted");
+    assert.ok(isInterrupted(error), kind);
+    assert.equal(calls, 0, `${kind} ran after the stop`);
+  }
+});
+
+Deno.test("a promise from a sync guest's import is a HostImportError that says to load it async", async () => {
+  const returns: [string, () => unknown][] = [
+    ["a resolved promise", () => Promise.resolve(41)],
+    ["an async function", async () => await 41],
+    ["a rejected promise", () => Promise.reject(new Error("later"))],
+    ["a bound function", (() => Promise.resolve(41)).bind(null)],
+  ];
+  for (const [what, fn] of returns) {
+    const guest = await loadGuest(await callingGuest("env", "f"), {
+      imports: { env: { f: fn as () => number } },
+    });
+    const { error } = expectOutcome(guest.invoke("run", [1]), "error");
+    assert.ok(isHostImportError(error), what);
+    assert.equal(error.importName, "env.f");
+    assert.match(error.message, /env\.f returned a Promise/);
+    assert.match(error.message, /async: true/);
+  }
+  // A rejection that nobody awaits must not surface later as unhandled.
+  await new Promise((resolve) => setTimeout(resolve, 10));
+});
+
+Deno.test("a sync guest may take a promise as an externref, as any other host value", async () => {
+  const bytes = await assembleWat(`(module
+    (import "env" "make" (func $make (result externref)))
+    (func (export "run") (result externref) (call $make)))`);
+  const promise = Promise.resolve(1);
+  const guest = await loadGuest(bytes, {
+    imports: { env: { make: () => promise } },
+  });
+  assert.equal(expectOutcome(guest.invoke("run"), "returned").value, promise);
+});
+
+Deno.test("an async guest awaits a promise from any kind of function import", async () => {
+  const plain = (n: number) => Promise.resolve(n + 41);
+  const kinds: [string, unknown][] = [
+    ["plain", plain],
+    ["async", async (n: number) => await n + 41],
+    ["bound", plain.bind(null)],
+    ["Proxy", new Proxy(plain, {})],
+    [
+      "later",
+      (n: number) =>
+        new Promise((resolve) => setTimeout(() => resolve(n + 41), 5)),
+    ],
+  ];
+  for (const [kind, fn] of kinds) {
+    const guest = await loadGuest(await callingGuest("env", "f"), {
+      async: true,
+      imports: { env: { f: fn as () => number } },
+    });
+    const result: CallOutcome = await guest.invokeAsync("run", [1]);
+    assert.equal(expectOutcome(result, "returned").value, 42, kind);
+  }
+});
