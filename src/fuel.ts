@@ -106,6 +106,18 @@ function checkFuel(fuel: number, what: string): number {
 }
 
 /**
+ * The rewriter's options for a meter with this budget: a guest that cannot
+ * resume must start with its fuel in hand.
+ */
+export function meteringFor(
+  fuel: number,
+  resumable: boolean,
+): { resumable: boolean; initialFuel: bigint } {
+  const initialFuel = resumable ? 0 : Math.min(fuel, TRAPPING_TANK);
+  return { resumable, initialFuel: BigInt(initialFuel) };
+}
+
+/**
  * The fuel tank of one metered instance.
  *
  * Use it directly to meter a module that another loader instantiates
@@ -170,14 +182,8 @@ export class FuelMeter {
     const resumable = source instanceof Uint8Array
       ? options.resumable ?? true
       : source.resumable;
-    // A guest that cannot resume must start with its fuel in hand.
-    const initialFuel = resumable ? 0 : Math.min(fuel, TRAPPING_TANK);
     const metered = source instanceof Uint8Array
-      ? instrument(source, {
-        ...costs,
-        resumable,
-        initialFuel: BigInt(initialFuel),
-      })
+      ? instrument(source, { ...costs, ...meteringFor(fuel, resumable) })
       : source;
     this.bytes = metered.bytes as Uint8Array<ArrayBuffer>;
     this.#fuelExport = metered.fuelExport;

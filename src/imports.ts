@@ -9,7 +9,7 @@
 import { ImportError, type InterruptDetails, Interrupted } from "./errors.ts";
 import { type CallState, requestStop } from "./call_state.ts";
 import { suspending } from "./fuel.ts";
-import { type ImportDescriptor, readSignatures } from "./signatures.ts";
+import type { ImportDescriptor } from "./signatures.ts";
 
 /** How the runner's own interrupt import behaves. */
 export interface InterruptOptions {
@@ -183,11 +183,13 @@ const KIND_CHECKS: Record<
   ],
 };
 
+/**
+ * What a compiled module given without its bytes imports, as far as the
+ * engine tells: names and kinds, without types.
+ */
 export function describeImports(
   module: WebAssembly.Module,
-  bytes: Uint8Array | undefined,
 ): ImportDescriptor[] {
-  if (bytes !== undefined) return readSignatures(bytes).imports;
   return WebAssembly.Module.imports(module).map((entry) => ({
     module: entry.module,
     name: entry.name,

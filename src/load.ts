@@ -20,10 +20,10 @@ export type GuestSource =
   | ArrayBuffer
   | WebAssembly.Module;
 
-/** A compiled guest, with its bytes when they were available. */
+/** A loaded guest, with its bytes when they were available. */
 export interface LoadedModule {
-  /** The compiled module. */
-  module: WebAssembly.Module;
+  /** The compiled module; absent when it was loaded without compiling. */
+  module: WebAssembly.Module | undefined;
   /** The module's bytes; absent when a compiled module was given. */
   bytes: Uint8Array | undefined;
   /** A short name for the source, for messages. */
@@ -211,27 +211,58 @@ async function loadRemote(url: URL, label: string): Promise<LoadedModule> {
   return { module: compiled.value, bytes: bytes.value, label };
 }
 
+/** How {@linkcode loadModule} loads. */
+export interface LoadOptions {
+  /**
+   * Whether to compile the bytes. A guest that is to be rewritten is
+   * compiled only after the rewrite, once.
+   * @default {true}
+   */
+  compile?: boolean;
+}
+
 /**
- * Loads and compiles a guest.
+ * Loads a guest and, unless told otherwise, compiles it.
  *
  * @param source A path, a `file:`/`http:`/`https:` URL, bytes, or a compiled module.
- * @returns The compiled module and, when available, its bytes.
+ * @param options Whether to compile.
+ * @returns The module (compiled when asked, or when given compiled) and, when available, its bytes.
  * @throws {GuestLoadError} When the source cannot be read or fetched.
  * @throws {InvalidModule} When the bytes are not a valid module.
  */
-export async function loadModule(source: GuestSource): Promise<LoadedModule> {
+export async function loadModule(
+  source: GuestSource,
+  options: LoadOptions = {},
+): Promise<LoadedModule> {
+  const compile = options.compile ?? true;
   if (source instanceof WebAssembly.Module) {
     return { module: source, bytes: undefined, label: "module" };
   }
+  const { bytes, label, url } = await readSource(source);
+  if (bytes === undefined) {
+    // A remote module compiles while it downloads, when it is compiled.
+    if (compile) return await loadRemote(url!, label);
+    const response = await fetchRemote(url!, label);
+    const fetched = new Uint8Array(await response.arrayBuffer());
+    checkPreamble(fetched, label);
+    return { module: undefined, bytes: fetched, label };
+  }
+  if (!compile) {
+    checkPreamble(bytes, label);
+    return { module: undefined, bytes, label };
+  }
+  return { module: await compileBytes(bytes, label), bytes, label };
+}
+
+/** Reads local sources; names a remote one without fetching it. */
+async function readSource(
+  source: string | URL | Uint8Array | ArrayBuffer,
+): Promise<{ bytes?: Uint8Array; label: string; url?: URL }> {
   if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
     const bytes = source instanceof Uint8Array
       ? source
       : new Uint8Array(source);
-    return {
-      module: await compileBytes(bytes, "bytes"),
-      bytes,
-      label: "bytes",
-    };
+    return { bytes, label: "bytes" };
   }
   if (typeof source !== "string" && !(source instanceof URL)) {
     throw new TypeError(
@@ -248,8 +279,7 @@ export async function loadModule(source: GuestSource): Promise<LoadedModule> {
         "use a path or a file:, http: or https: URL",
       );
     }
-    return await loadRemote(target, label);
+    return { label, url: target };
   }
-  const bytes = await readLocal(target, label);
-  return { module: await compileBytes(bytes, label), bytes, label };
+  return { bytes: await readLocal(target, label), label };
 }

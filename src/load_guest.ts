@@ -6,14 +6,28 @@
  */
 
 import { type CallState, requestStop } from "./call_state.ts";
-import { type InterruptDetails, Interrupted } from "./errors.ts";
-import { FuelMeter, HAS_JSPI } from "./fuel.ts";
+import {
+  type InterruptDetails,
+  Interrupted,
+  InvalidModule,
+  isInvalidModule,
+} from "./errors.ts";
+import { FuelMeter, HAS_JSPI, meteringFor } from "./fuel.ts";
 import { assembleGuest, type Guest } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
 import { compileBytes, type GuestSource, loadModule } from "./load.ts";
-import { readSignatures } from "./signatures.ts";
+import {
+  describeModule,
+  type ModuleSignatures,
+  readSignatures,
+} from "./signatures.ts";
+import type { InstrumentOptions } from "./wasm/mod.ts";
+import { instrumentModule } from "./wasm/instrument.ts";
+import { readSections } from "./wasm/sections.ts";
+
+const START_SECTION = 8;
 
 /**
  * Loads, compiles and instantiates a guest.
@@ -54,9 +68,6 @@ export async function loadGuest(
   source: GuestSource,
   options: GuestOptions = {},
 ): Promise<Guest> {
-  const loaded = await loadModule(source);
-  const { bytes } = loaded;
-  const label = options.label ?? loaded.label;
   const metered = options.fuel !== undefined || options.costs !== undefined ||
     options.timeout !== undefined || options.async === true ||
     options.interruptible === true;
@@ -65,6 +76,15 @@ export async function loadGuest(
       "async guests need JSPI (WebAssembly.Suspending), which Deno has from 2.4 on",
     );
   }
+  if (metered && source instanceof WebAssembly.Module) {
+    throw new TypeError(
+      "fuel metering rewrites the guest's bytes: pass bytes, a path or a URL rather than a compiled WebAssembly.Module",
+    );
+  }
+  // A metered guest is read once, by the rewriter, and compiled once, after
+  // the rewrite.
+  const loaded = await loadModule(source, { compile: !metered });
+  const label = options.label ?? loaded.label;
   const state: CallState = {
     stop: undefined,
     unwind: new Interrupted("(prepared)", { reason: "unwinding the guest" }),
@@ -75,32 +95,33 @@ export async function loadGuest(
     refuel: undefined,
     cancel: undefined,
   };
-  let module = loaded.module;
+  let module: WebAssembly.Module;
+  let signatures: ModuleSignatures | undefined;
   if (metered) {
-    if (bytes === undefined) {
-      throw new TypeError(
-        "fuel metering rewrites the guest's bytes: pass bytes, a path or a URL rather than a compiled WebAssembly.Module",
-      );
-    }
-    // A start function runs before the host can load the counter, so such a
-    // guest must be able to ask for its fuel.
+    const bytes = loaded.bytes!;
+    const fuel = options.fuel ?? Infinity;
     const resumable = options.async === true ||
-      options.timeout !== undefined || options.interruptible === true ||
-      readSignatures(bytes).hasStart;
-    state.meter = new FuelMeter(bytes, {
-      fuel: options.fuel ?? Infinity,
+      options.timeout !== undefined || options.interruptible === true;
+    const rewrite = await rewriteGuest(bytes, label, (hasStart) => ({
+      costs: options.costs,
+      // A start function runs before the host can read the counter of a
+      // guest that traps when its fuel is spent, so such a guest asks for
+      // its fuel instead.
+      ...meteringFor(fuel, resumable || hasStart),
+      validate: false,
+    }));
+    signatures = describeModule(rewrite.info);
+    state.meter = new FuelMeter(rewrite.metered, {
+      fuel,
       poll: () => state.poll?.() ?? false,
       refuel: (shortfall) =>
         state.refuel?.({ shortfall, consumed: state.meter!.consumed }) ?? 0,
       suspend: options.async,
-      resumable,
-    }, {
-      costs: options.costs,
-      // The guest's own bytes compiled already, so the rewrite is valid too;
-      // compiling it below would catch a rewriter bug all the same.
-      validate: false,
     });
-    module = await compileBytes(state.meter.bytes, label);
+    module = await compileRewritten(state.meter.bytes, bytes, label);
+  } else {
+    module = loaded.module!;
+    if (loaded.bytes !== undefined) signatures = readSignatures(loaded.bytes);
   }
   const host: HostControls = {
     interrupt(importName: string, details?: InterruptDetails): never {
@@ -110,7 +131,7 @@ export async function loadGuest(
   const supplied = typeof options.imports === "function"
     ? options.imports(host)
     : options.imports ?? {};
-  const needed = describeImports(loaded.module, bytes);
+  const needed = signatures?.imports ?? describeImports(module);
   const imports = {
     ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
       async: options.async ?? false,
@@ -119,17 +140,58 @@ export async function loadGuest(
     ...state.meter?.imports,
   };
   const instance = await instantiate(module, imports, state, needed);
-  const signatures = bytes === undefined
-    ? new Map()
-    : readSignatures(bytes).exports;
   return assembleGuest({
     module,
     label,
     instance,
     imports,
-    signatures,
+    signatures: signatures?.exports ?? new Map(),
     state,
     needed,
     options,
   });
+}
+
+/**
+ * Rewrites a guest for metering. When the rewriter refuses the module, the
+ * engine's verdict on the guest's own bytes comes first: an invalid module
+ * gets the same message metered or not.
+ */
+async function rewriteGuest(
+  bytes: Uint8Array,
+  label: string,
+  options: (hasStart: boolean) => InstrumentOptions,
+): Promise<ReturnType<typeof instrumentModule>> {
+  try {
+    // Only the section headers: the rewrite is the one read of the module.
+    let hasStart = false;
+    for (const { id } of readSections(bytes)) hasStart ||= id === START_SECTION;
+    return instrumentModule(bytes, options(hasStart));
+  } catch (error) {
+    if (isInvalidModule(error)) await compileBytes(bytes, label);
+    throw error;
+  }
+}
+
+/**
+ * Compiles the rewritten guest. Should the engine refuse it, the guest's own
+ * bytes say whether the guest was invalid to begin with, or the rewriter
+ * made a mistake.
+ */
+async function compileRewritten(
+  rewritten: Uint8Array,
+  original: Uint8Array,
+  label: string,
+): Promise<WebAssembly.Module> {
+  try {
+    return await WebAssembly.compile(rewritten as Uint8Array<ArrayBuffer>);
+  } catch (error) {
+    await compileBytes(original, label);
+    throw new InvalidModule(
+      `${label} is valid, but its metered rewrite is not (a bug in early-exit; please report it): ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
 }

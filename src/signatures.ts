@@ -115,6 +115,17 @@ export function readSignatures(bytes: Uint8Array): ModuleSignatures {
     readSection(info, id, section, patches);
     expectSectionEnd(id, section);
   }
+  return describeModule(info);
+}
+
+/**
+ * Describes the imports and exports of a module the rewriter has read, so
+ * that loading a metered guest reads its module once.
+ *
+ * @param info What the rewriter's walk read about the module.
+ * @returns Its imports and exports, with function signatures.
+ */
+export function describeModule(info: ModuleInfo): ModuleSignatures {
   const types = info.typeSignatures;
   const imports = info.imports.map((entry) => describeImport(entry, types));
   const exportList: ExportDescriptor[] = info.exports.map(

@@ -42,6 +42,7 @@ import { InvalidModule, isEarlyExitError } from "../errors.ts";
 import { IMPORT_NAME } from "./added_functions.ts";
 import { type CostTable, resolveCosts } from "./costs.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
+import type { ModuleInfo } from "./module.ts";
 
 export type { CostTable };
 
@@ -191,6 +192,21 @@ export function instrument(
   bytes: Uint8Array,
   options: InstrumentOptions = {},
 ): InstrumentedModule {
+  return instrumentModule(bytes, options).metered;
+}
+
+/**
+ * {@linkcode instrument}, also handing back what the one walk over the input
+ * read about it, so that a loader need not read the module again.
+ *
+ * @param bytes The guest module.
+ * @param options Costs and preferred names.
+ * @returns The metered module, and what the rewriter read about the input.
+ */
+export function instrumentModule(
+  bytes: Uint8Array,
+  options: InstrumentOptions = {},
+): { metered: InstrumentedModule; info: ModuleInfo } {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(
       `Cannot instrument the module: expected a Uint8Array, got ${typeof bytes}`,
@@ -207,6 +223,7 @@ export function instrument(
   );
   const resumable = options.resumable ?? true;
   let metered: InstrumentedModule;
+  let info: ModuleInfo;
   try {
     const initialFuel = checkInitialFuel(options.initialFuel ?? 0n);
     const rewritten = new ModuleRewriter(
@@ -217,7 +234,9 @@ export function instrument(
       resumable,
       initialFuel,
     ).run();
-    metered = { ...rewritten, importName: IMPORT_NAME, resumable, initialFuel };
+    const { info: read, ...names } = rewritten;
+    info = read;
+    metered = { ...names, importName: IMPORT_NAME, resumable, initialFuel };
   } catch (error) {
     if (isEarlyExitError(error)) throw error;
     // A bug here must still surface as the documented error kind.
@@ -236,7 +255,7 @@ export function instrument(
   ) {
     rejectInvalid(bytes);
   }
-  return metered;
+  return { metered, info };
 }
 
 /** The engine's reason for rejecting `bytes`, and its byte offset. */

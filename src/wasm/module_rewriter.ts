@@ -44,6 +44,8 @@ export interface RewrittenModule {
   importModule: string;
   /** The export name of the fuel counter. */
   fuelExport: string;
+  /** What the walk read about the input module, for its description. */
+  info: ModuleInfo;
 }
 
 /** `base`, or `base-1`, `base-2`, … whichever is not taken. */
@@ -160,6 +162,7 @@ export class ModuleRewriter {
       bytes: this.#out.write(),
       importModule: this.#importModule,
       fuelExport: this.#fuelExport,
+      info: this.#info,
     };
   }
 
