@@ -27,6 +27,7 @@
  * @module
  */
 
+import { CallStack, type Frame } from "./call_stack.ts";
 import type { CallState } from "./call_state.ts";
 import { FIRST_SLICE } from "./call_watch.ts";
 import { ExportError, withoutStack } from "./errors.ts";
@@ -39,11 +40,7 @@ import type {
 import type { HostFunction } from "./imports.ts";
 import { checkArguments, exportedFunction } from "./exported_function.ts";
 import { instantiate } from "./instantiate.ts";
-import {
-  beginMeteredCall,
-  endMeteredCall,
-  type MeteredCall,
-} from "./metered_call.ts";
+import { beginMeteredCall, endMeteredCall } from "./metered_call.ts";
 import { type CallOutcome, classifyThrown, stoppedOutcome } from "./outcome.ts";
 import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 
@@ -123,6 +120,8 @@ export class Guest {
   #slice = FIRST_SLICE;
   /** The async call in progress, so that the next one waits for it. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** The calls in progress: a host import may call back into the guest. */
+  readonly #calls: CallStack;
 
   // The constructor is private, so that its parts stay out of the public
   // API; this hands assembleGuest, and so loadGuest, the one way to call it.
@@ -141,6 +140,7 @@ export class Guest {
     this.#needed = parts.needed;
     this.#async = parts.options.async ?? false;
     this.#timeout = parts.options.timeout;
+    this.#calls = new CallStack(parts.state);
   }
 
   /** The live instance. It changes after {@linkcode Guest.reinstantiate}. */
@@ -257,7 +257,7 @@ export class Guest {
     const call = this.#begin(options, true);
     const signal = options?.signal;
     const onAbort = () => {
-      if (call?.watch?.check(performance.now())) this.#state.cancel?.();
+      if (call.call?.watch?.check(performance.now())) this.#state.cancel?.();
     };
     signal?.addEventListener("abort", onAbort);
     // The deadline must also land while the guest waits in a host import.
@@ -292,15 +292,12 @@ export class Guest {
     return fn;
   }
 
-  /** Resets the call state, and for a metered guest sets fuel and watch. */
-  #begin(
-    options: AsyncCallOptions | undefined,
-    yields: boolean,
-  ): MeteredCall | undefined {
+  /**
+   * Starts a call on top of any in progress: clears the call state, and for
+   * a metered guest sets fuel and watch.
+   */
+  #begin(options: AsyncCallOptions | undefined, yields: boolean): Frame {
     const state = this.#state;
-    state.stop = undefined;
-    state.thrown = undefined;
-    state.thrownBy = undefined;
     const meter = state.meter;
     const timeout = options?.timeout ?? this.#timeout;
     if (meter === undefined) {
@@ -309,22 +306,45 @@ export class Guest {
           `cannot give fuel or a timeout to a call of ${this.label}: the guest is not metered; load it with the fuel or timeout option`,
         );
       }
-      return undefined;
+      const frame = { call: undefined, saved: this.#calls.save(undefined) };
+      this.#calls.push(frame);
+      return frame;
     }
-    return beginMeteredCall(state, meter, {
-      label: this.label,
-      options,
-      timeout,
-      yields,
-      slice: this.#slice,
-    });
+    const outerFuel = this.#calls.outerFuel(options?.fuel);
+    const saved = this.#calls.save(outerFuel);
+    let call;
+    try {
+      call = beginMeteredCall(state, meter, {
+        label: this.label,
+        options: outerFuel === undefined
+          ? options
+          : { ...options, fuel: Math.min(options!.fuel!, outerFuel) },
+        timeout,
+        yields,
+        slice: this.#slice,
+        outerWatched: this.#calls.watched,
+      });
+    } catch (error) {
+      this.#calls.restore(saved);
+      throw error;
+    }
+    const frame = { call, saved };
+    this.#calls.push(frame);
+    return frame;
   }
 
-  /** For a metered guest, settles the fuel books and keeps the tuned slice. */
-  #end(call: MeteredCall | undefined, outcome: CallOutcome): CallOutcome {
-    if (call === undefined) return outcome;
-    if (call.watch) this.#slice = call.meter.slice;
-    return endMeteredCall(this.#state, call, outcome);
+  /**
+   * Ends the innermost call: for a metered guest settles the fuel books and
+   * keeps the tuned slice; then gives the call below its state back.
+   */
+  #end(frame: Frame, outcome: CallOutcome): CallOutcome {
+    const { call } = frame;
+    if (call !== undefined) {
+      if (call.watch) this.#slice = call.meter.slice;
+      outcome = endMeteredCall(this.#state, call, outcome);
+    }
+    this.#calls.pop(frame, outcome);
+    return outcome;
   }
 
   #returned(name: string, value: unknown): CallOutcome {

@@ -35,6 +35,8 @@ export interface MeteredCallSetup {
   yields: boolean;
   /** The slice size earlier watched calls of this guest tuned. */
   slice: number;
+  /** Whether a call this one is nested in is watched, and needs slices. */
+  outerWatched?: boolean;
 }
 
 /**
@@ -72,7 +74,7 @@ export function beginMeteredCall(
   state.poll = watch?.poll;
   state.refuel = options?.refuel;
   // A watched call gets its fuel in slices, so that it checks in regularly.
-  const slice = watch ? setup.slice : Infinity;
+  const slice = watch || setup.outerWatched ? setup.slice : Infinity;
   if (meter.slice !== slice) {
     meter.slice = slice;
     meter.settle();
