@@ -6,14 +6,16 @@
  */
 
 import { type CallState, requestStop } from "./call_state.ts";
-import { type InterruptDetails, Interrupted } from "./errors.ts";
+import { CallWatch, FIRST_SLICE } from "./call_watch.ts";
+import { type InterruptDetails, Interrupted, withoutStack } from "./errors.ts";
 import { FuelMeter, HAS_JSPI } from "./fuel.ts";
 import { assembleGuest, type Guest } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
 import { compileBytes, type GuestSource, loadModule } from "./load.ts";
-import { readSignatures } from "./signatures.ts";
+import { type ImportDescriptor, readSignatures } from "./signatures.ts";
+import { bridgeStart } from "./start_bridge.ts";
 
 /**
  * Loads, compiles and instantiates a guest.
@@ -25,6 +27,8 @@ import { readSignatures } from "./signatures.ts";
  * @throws {InvalidModule} When the bytes are not a valid module, or cannot be metered.
  * @throws {ImportError} When the guest needs an import that is missing or of the wrong kind.
  * @throws {FuelExhausted} When a metered guest's start function runs out of fuel.
+ * @throws {DeadlineExceeded} When the start function runs past the `timeout`.
+ * @throws {Aborted} When `signal` aborts or `stop` is set before the start function ends.
  *
  * @example Usage
  * ```ts
@@ -57,9 +61,11 @@ export async function loadGuest(
   const loaded = await loadModule(source);
   const { bytes } = loaded;
   const label = options.label ?? loaded.label;
+  // A signal or StopSignal needs checks too: they stop the start function.
+  const stoppable = options.timeout !== undefined ||
+    options.signal !== undefined || options.stop !== undefined;
   const metered = options.fuel !== undefined || options.costs !== undefined ||
-    options.timeout !== undefined || options.async === true ||
-    options.interruptible === true;
+    stoppable || options.async === true || options.interruptible === true;
   if (options.async && !HAS_JSPI) {
     throw new TypeError(
       "async guests need JSPI (WebAssembly.Suspending), which Deno has from 2.4 on",
@@ -74,8 +80,11 @@ export async function loadGuest(
     poll: undefined,
     refuel: undefined,
     cancel: undefined,
+    asyncImports: [],
+    suspend: undefined,
   };
   let module = loaded.module;
+  let hasStart = false;
   if (metered) {
     if (bytes === undefined) {
       throw new TypeError(
@@ -84,15 +93,17 @@ export async function loadGuest(
     }
     // A start function runs before the host can load the counter, so such a
     // guest must be able to ask for its fuel.
-    const resumable = options.async === true ||
-      options.timeout !== undefined || options.interruptible === true ||
-      readSignatures(bytes).hasStart;
+    hasStart = readSignatures(bytes).hasStart;
+    const resumable = options.async === true || stoppable ||
+      options.interruptible === true || hasStart;
     state.meter = new FuelMeter(bytes, {
       fuel: options.fuel ?? Infinity,
       poll: () => state.poll?.() ?? false,
       refuel: (shortfall) =>
         state.refuel?.({ shortfall, consumed: state.meter!.consumed }) ?? 0,
-      suspend: options.async,
+      // The suspending import is bridged below, so that the start function
+      // can ask for fuel too.
+      suspend: false,
       resumable,
     }, {
       costs: options.costs,
@@ -111,14 +122,20 @@ export async function loadGuest(
     ? options.imports(host)
     : options.imports ?? {};
   const needed = describeImports(loaded.module, bytes);
+  const bridge = options.async && state.meter
+    ? bridgeStart(state.meter.imports)
+    : undefined;
+  state.suspend = bridge?.suspend;
   const imports = {
     ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
       async: options.async ?? false,
       asyncImports: options.asyncImports ?? [],
     }),
-    ...state.meter?.imports,
+    ...(bridge?.imports ?? state.meter?.imports),
   };
-  const instance = await instantiate(module, imports, state, needed);
+  const instance = hasStart
+    ? await instantiateWatched(module, imports, state, needed, options)
+    : await instantiate(module, imports, state, needed);
   const signatures = bytes === undefined
     ? new Map()
     : readSignatures(bytes).exports;
@@ -132,4 +149,42 @@ export async function loadGuest(
     needed,
     options,
   });
+}
+
+/**
+ * Instantiates a guest that has a start function, watched as a call is for
+ * the guest options' timeout, signal and StopSignal (its fuel is the
+ * meter's tank).
+ */
+async function instantiateWatched(
+  module: WebAssembly.Module,
+  imports: WebAssembly.Imports,
+  state: CallState,
+  needed: ImportDescriptor[],
+  options: GuestOptions,
+): Promise<WebAssembly.Instance> {
+  const meter = state.meter;
+  const { timeout, signal, stop } = options;
+  if (
+    meter === undefined || !meter.resumable ||
+    (timeout === undefined && signal === undefined && stop === undefined)
+  ) {
+    return await instantiate(module, imports, state, needed);
+  }
+  const watch = new CallWatch(state, meter, { timeout, signal, stop });
+  if (watch.check(performance.now())) {
+    const stopped = state.stop!;
+    state.stop = undefined;
+    throw withoutStack(stopped);
+  }
+  // The start function runs on the main thread, so only its fuel checks can
+  // look at the clock and the signals: hand it its fuel in slices.
+  state.poll = watch.poll;
+  meter.slice = FIRST_SLICE;
+  try {
+    return await instantiate(module, imports, state, needed);
+  } finally {
+    state.poll = undefined;
+    meter.slice = Infinity;
+  }
 }

@@ -2,30 +2,13 @@ import assert from "./support/assert.ts";
 import { StopSignal } from "../mod.ts";
 import { arm, tick, watch, watchdogRunning } from "../src/watchdog.ts";
 import { flagGuest } from "./support/flag_guest.ts";
-import { GUARD_MS, guardFlag } from "./support/flag_guard.ts";
-import { REPO_ROOT } from "./support/cli.ts";
+import { guardFlag } from "./support/flag_guard.ts";
+import { GUARD_MS, runGuarded } from "./support/guarded.ts";
 import { serveCheckout } from "./support/serve.ts";
 
 function assertUnreachableTrap(error: unknown): void {
   assert.ok(error instanceof WebAssembly.RuntimeError, String(error));
   assert.match(error.message, /unreachable/);
-}
-
-/** Runs `deno <args>`, killed after the guard time so that a hang fails. */
-async function runGuarded(args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: REPO_ROOT,
-    stdin: "null",
-    env: { NO_COLOR: "1" },
-    signal: AbortSignal.timeout(GUARD_MS),
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
 }
 
 function newFlag(): Int32Array {

@@ -4,9 +4,7 @@
  * watchdog fails its test instead of hanging it.
  */
 import { StopSignal } from "../../mod.ts";
-
-/** How long a guarded spin may last before the guard stops it. */
-export const GUARD_MS = 60_000;
+import { GUARD_MS } from "./guarded.ts";
 
 /**
  * Starts a Worker that sets `flag[0]` after {@linkcode GUARD_MS}.
