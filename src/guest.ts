@@ -203,6 +203,11 @@ export class Guest {
         `${this.label} was loaded for async calls: use invokeAsync("${name}")`,
       );
     }
+    if ((options as AsyncCallOptions | undefined)?.signal !== undefined) {
+      throw new ExportError(
+        `cannot give an AbortSignal to a plain call of ${this.label}: it could not fire while the call holds the thread; give the call a timeout or a StopSignal (stop), or load the guest with async: true and use invokeAsync`,
+      );
+    }
     const fn = this.#function(name, args);
     const call = this.#begin(options, false);
     let outcome: CallOutcome;
@@ -301,9 +306,16 @@ export class Guest {
     const meter = state.meter;
     const timeout = options?.timeout ?? this.#timeout;
     if (meter === undefined) {
-      if (options?.fuel !== undefined || timeout !== undefined) {
+      const refused = [
+        options?.fuel !== undefined && "fuel",
+        timeout !== undefined && "a timeout",
+        options?.stop !== undefined && "a StopSignal",
+      ].filter((what) => what !== false);
+      if (refused.length > 0) {
         throw new ExportError(
-          `cannot give fuel or a timeout to a call of ${this.label}: the guest is not metered; load it with the fuel or timeout option`,
+          `cannot give ${
+            refused.join(" or ")
+          } to a call of ${this.label}: the guest is not metered, so nothing in it could check; load it with interruptible: true (or the fuel or timeout option)`,
         );
       }
       const frame = { call: undefined, saved: this.#calls.save(undefined) };

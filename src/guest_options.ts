@@ -97,7 +97,10 @@ export interface CallOptions {
   /**
    * Stops the call, with {@linkcode Aborted}, when another thread sets it:
    * the way to cancel a plain call, during which this thread runs nothing
-   * else. Needs a guest loaded with `interruptible` (or `timeout`, `async`).
+   * else. Needs a guest loaded with `interruptible` (or `timeout`, `async`):
+   * on any other guest the call throws {@linkcode ExportError} rather than
+   * run unstoppable. (A plain call takes no `signal`, which could not fire
+   * while the call holds the thread: it throws `ExportError` too.)
    */
   stop?: StopSignal;
 }

@@ -59,7 +59,7 @@ export function beginMeteredCall(
     options?.signal !== undefined || options?.stop !== undefined;
   if (watched && !meter.resumable) {
     throw new ExportError(
-      `cannot give a timeout to a call of ${setup.label}: it was loaded for fuel only, which runs fastest; load it with interruptible: true (or a default timeout) to give its calls deadlines`,
+      `cannot give a timeout, signal or StopSignal to a call of ${setup.label}: it was loaded for fuel only, which runs fastest but cannot check; load it with interruptible: true (or a default timeout) to give its calls deadlines and stops`,
     );
   }
   if (options?.fuel !== undefined) meter.setFuel(options.fuel);
