@@ -14,6 +14,8 @@ import { expectOutcome } from "./support/outcome.ts";
 const NESTING_WAT = `
 (module
   (import "host" "call_back" (func $call_back))
+  (import "env" "interrupt_execution" (func $interrupt))
+  (func (export "interrupt") (call $interrupt))
   (func (export "quick") (result i32) (i32.const 7))
   (func (export "spin") (loop $forever (br $forever)))
   (func (export "call_back_then_spin")
@@ -34,10 +36,11 @@ const GUARD_FUEL = 30_000_000_000;
 /** A guest whose import `host.call_back` runs `callBack` with the guest. */
 async function nestingGuest(
   callBack: (guest: Guest) => void,
+  metered = true,
 ): Promise<Guest> {
   const bytes = await assembleWat(NESTING_WAT, "nesting.wat");
   const guest: Guest = await loadGuest(bytes, {
-    interruptible: true,
+    interruptible: metered,
     imports: { host: { call_back: () => callBack(guest) } },
   });
   return guest;
@@ -145,4 +148,20 @@ Deno.test("a nested call gets no more fuel than the outer call has left", async 
   const inner = expectOutcome(result.inner!, "fuel_exhausted");
   assert.ok(inner.fuel!.consumed < 500);
   expectOutcome(result.outer, "fuel_exhausted");
+});
+
+Deno.test("an interrupt in a nested call stops it alone, metered or not", async () => {
+  for (const metered of [true, false]) {
+    let inner: CallOutcome | undefined;
+    const guest = await nestingGuest((guest) => {
+      inner = guest.invoke("interrupt");
+    }, metered);
+    const outer = guest.invoke("call_back_then_return");
+    expectOutcome(inner!, "interrupted");
+    assert.equal(
+      expectOutcome(outer, "returned").value,
+      1,
+      `metered: ${metered}`,
+    );
+  }
 });
