@@ -80,7 +80,9 @@ export function runWatchdog(
           entries.delete(id);
           continue;
         }
-        entry.at = Math.max(entry.at + entry.every, time);
+        // A tick missed (the thread was descheduled) is not made up for.
+        const next = entry.at + entry.every;
+        entry.at = next > time ? next : time + entry.every;
       }
       sleep = Math.min(sleep, entry.at - time);
     }
