@@ -130,8 +130,24 @@ export class CallStack {
     }
     this.restore(saved);
     this.#pollAll();
-    const now = performance.now();
-    for (const below of this.#frames) below.call?.watch?.check(now);
+    this.check();
+  }
+
+  /**
+   * Whether any call in progress must stop: records the stop when one's
+   * deadline passed or a signal of its is set. A check (such as a stop
+   * flag's) that any frame may have caused asks this.
+   *
+   * @param now `performance.now()`.
+   * @returns Whether a stop is recorded.
+   */
+  check(now: number = performance.now()): boolean {
+    if (this.#state.stop !== undefined) return true;
+    let stop = false;
+    for (const frame of this.#frames) {
+      if (frame.call?.watch?.check(now)) stop = true;
+    }
+    return stop;
   }
 
   /**
