@@ -28,6 +28,7 @@
  */
 
 import { CallStack, type Frame } from "./call_stack.ts";
+import { insideCallOf, runCallOf } from "./calls_in_progress.ts";
 import type { CallState } from "./call_state.ts";
 import { FIRST_SLICE } from "./call_watch.ts";
 import { ExportError, withoutStack } from "./errors.ts";
@@ -226,18 +227,28 @@ export class Guest {
    * and other guests run while it computes, async host imports may return
    * promises, and `signal` can stop it at any time, even while it waits in
    * an async host import. Calls on one guest run one at a time, in order.
+   * A host import of this guest cannot call it back through `invokeAsync`
+   * while the call that called the import is in progress: that nested call
+   * would wait for the outer one for ever, so it is refused.
    *
    * @param name The export to call.
    * @param args Its arguments: numbers, or bigints for `i64`.
    * @param options The fuel, deadline, abort signal and refuel hook for this call.
    * @returns How the call ended.
-   * @throws {ExportError} When there is no such function export, or the arguments do not fit.
+   * @throws {ExportError} When there is no such function export, or the arguments do not fit, or a host import of this guest calls it back.
    */
   invokeAsync(
     name: string,
     args: unknown[] = NO_ARGUMENTS,
     options?: AsyncCallOptions,
   ): Promise<CallOutcome> {
+    if (insideCallOf(this)) {
+      return Promise.reject(
+        new ExportError(
+          `cannot call ${this.label}'s "${name}" from inside its own async call: calls on one async guest run one at a time, so it would wait for the call it is part of; call it after that call returns, or load the guest without async to nest plain calls`,
+        ),
+      );
+    }
     const run = this.#queue.then(() => this.#invokeAsync(name, args, options));
     this.#queue = run.then(() => undefined, () => undefined);
     return run;
@@ -259,6 +270,7 @@ export class Guest {
       promising = makePromising(fn);
       this.#promising.set(fn, promising);
     }
+    const start = promising;
     const call = this.#begin(options, true);
     const signal = options?.signal;
     const onAbort = () => {
@@ -274,7 +286,7 @@ export class Guest {
     try {
       if (signal?.aborted) onAbort();
       const value = this.#state.stop === undefined
-        ? await Reflect.apply(promising, undefined, args)
+        ? await runCallOf(this, () => Reflect.apply(start, undefined, args))
         : undefined;
       outcome = this.#returned(name, value);
     } catch (error) {

@@ -6,6 +6,7 @@ import {
   type Guest,
   isAborted,
   isDeadlineExceeded,
+  isExportError,
   loadGuest,
   StopSignal,
 } from "../mod.ts";
@@ -164,4 +165,38 @@ Deno.test("an interrupt in a nested call stops it alone, metered or not", async 
       `metered: ${metered}`,
     );
   }
+});
+
+Deno.test("async: an import that calls its own guest back is refused, not left waiting", async () => {
+  let refused: unknown;
+  let later: Promise<CallOutcome> | undefined;
+  const guest: Guest = await loadGuest(
+    await assembleWat(NESTING_WAT, "nesting.wat"),
+    {
+      async: true,
+      imports: {
+        host: {
+          call_back: async () => {
+            try {
+              await guest.invokeAsync("quick");
+            } catch (error) {
+              refused = error;
+            }
+            // Work the import leaves behind may call the guest once the
+            // call it was part of has returned.
+            later = new Promise((resolve) => setTimeout(resolve, 0))
+              .then(() => guest.invokeAsync("quick"));
+          },
+        },
+      },
+    },
+  );
+  // The timeout only ends a call that would wait for ever.
+  const outer = await guest.invokeAsync("call_back_then_return", [], {
+    timeout: 60_000,
+  });
+  assert.equal(expectOutcome(outer, "returned").value, 1);
+  assert.ok(isExportError(refused), String(refused));
+  assert.match(refused.message, /inside its own async call/);
+  assert.equal(expectOutcome(await later!, "returned").value, 7);
 });
