@@ -12,7 +12,7 @@ import {
   isEarlyExitError,
   loadGuest,
 } from "./mod.ts";
-import { OUTCOMES, stoppedOutcome } from "./src/outcome.ts";
+import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
 
 const USAGE = `Usage: deno run --allow-read main.ts [options] [GUEST.wasm]
 
@@ -225,9 +225,6 @@ function report(result: CallOutcome, options: Options): void {
     console.error(`expected outcome ${options.expect}, got ${result.outcome}`);
   }
 }
-
-/** What reports name the start function as, when it did not return. */
-const START_FUNCTION = "(start)";
 
 /** Reports how the call ended and returns the exit status. */
 function finish(result: CallOutcome, options: Options): number {

@@ -2,6 +2,7 @@ import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import {
   type GuestOptions,
+  invokeIsolated,
   isAborted,
   isDeadlineExceeded,
   isFuelExhausted,
@@ -139,4 +140,19 @@ Deno.test("async: an async host import called by the start function is a branded
       isImportError(e) && e.importName === "host.wait" &&
       /start function/.test(e.message),
   );
+});
+
+Deno.test("isolation: a runaway start function ends as a call does", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".wasm" });
+  try {
+    await Deno.writeFile(path, RUNAWAY_START);
+    const timedOut = await invokeIsolated(path, "spin", [], { timeout: 100 });
+    assert.equal(timedOut.outcome, "timeout");
+    const spent = await invokeIsolated(path, "spin", [], { fuel: 1_000 });
+    const exhausted = expectOutcome(spent, "fuel_exhausted");
+    assert.equal(exhausted.export, "(start)");
+    assert.ok(isFuelExhausted(exhausted.error));
+  } finally {
+    await Deno.remove(path);
+  }
 });
