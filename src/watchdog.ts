@@ -136,7 +136,10 @@ function absolute(atMs: number): number {
 }
 
 /**
- * Sets `flag[0]` to 1 at a deadline.
+ * Sets `flag[0]` to 1 at a deadline, and again every
+ * {@linkcode WATCH_POLL_MS} after it until disarmed: the threads' clocks
+ * may differ by a fraction of a millisecond, so a host that finds the
+ * deadline not yet passed clears the flag and is asked again.
  *
  * @param flag An `Int32Array` over shared memory.
  * @param atMs The deadline, as a `performance.now()` time of this thread.

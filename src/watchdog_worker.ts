@@ -68,7 +68,7 @@ export function runWatchdog(
   const fire = (): number => {
     const time = now();
     let sleep = Infinity;
-    for (const [id, entry] of entries) {
+    for (const entry of entries.values()) {
       if (entry.op === "watch") {
         if (Atomics.load(entry.stop, 0) !== 0) Atomics.store(entry.flag, 0, 1);
         sleep = Math.min(sleep, pollMs);
@@ -77,7 +77,10 @@ export function runWatchdog(
       if (time >= entry.at) {
         Atomics.store(entry.flag, 0, 1);
         if (entry.op === "arm") {
-          entries.delete(id);
+          // Set again until disarmed: this thread's clock may run a little
+          // ahead of the main thread's, whose host then finds the deadline
+          // not yet passed and clears the flag.
+          sleep = Math.min(sleep, pollMs);
           continue;
         }
         // A tick missed (the thread was descheduled) is not made up for.

@@ -26,9 +26,16 @@ function spinUntilSet(flag: Int32Array): void {
 Deno.test("a deadline armed through the watchdog stops a synchronous spin on the main thread", async () => {
   let why = "";
   let deadline = Infinity;
+  const started = performance.now();
   const guest = await flagGuest((flag) => {
-    if (performance.now() >= deadline) why = "deadline";
-    else if (Atomics.load(flag, 0) !== 0) why = "guard";
+    const now = performance.now();
+    if (now >= deadline) why = "deadline";
+    else if (now - started >= GUARD_MS) why = "guard";
+    else {
+      // Too early, as the real host would: go on, and be asked again.
+      Atomics.store(flag, 0, 0);
+      return 0;
+    }
     return 1;
   });
   using _guard = await guardFlag(guest.flag);
@@ -113,6 +120,18 @@ Deno.test("a disarmed deadline never fires; the one beside it does", () => {
     }
     assert.equal(Atomics.load(disarmed, 0), 0);
     return;
+  }
+});
+
+Deno.test("a deadline's flag cleared by the host is set again until disarmed", () => {
+  const flag = newFlag();
+  const handle = arm(flag, performance.now() + 5);
+  try {
+    spinUntilSet(flag);
+    Atomics.store(flag, 0, 0);
+    spinUntilSet(flag);
+  } finally {
+    handle.disarm();
   }
 });
 
