@@ -12,7 +12,7 @@ import {
   isEarlyExitError,
   loadGuest,
 } from "./mod.ts";
-import { OUTCOMES } from "./src/outcome.ts";
+import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
 
 const USAGE = `Usage: deno run --allow-read main.ts [options] [GUEST.wasm]
 
@@ -38,6 +38,9 @@ Options:
                      {"consumed", "remaining"} with --fuel or --timeout
                      (remaining is null when unlimited)
   -h, --help         print this help
+
+A guest's start function runs first, under the same --fuel and --timeout; if
+it does not return, its outcome is reported for the export "(start)".
 
 Outcomes: returned (the export returned a value), interrupted (a host import
 stopped the guest), fuel_exhausted (the --fuel budget ran out), timeout (the
@@ -223,6 +226,15 @@ function report(result: CallOutcome, options: Options): void {
   }
 }
 
+/** Reports how the call ended and returns the exit status. */
+function finish(result: CallOutcome, options: Options): number {
+  report(result, options);
+  if (result.outcome === "aborted" && options.expect !== "aborted") {
+    return 130;
+  }
+  return result.outcome === options.expect ? 0 : 1;
+}
+
 /**
  * Runs the command line.
  *
@@ -236,15 +248,24 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const guest = await loadGuest(options.guest, {
-      interrupt: {
-        onCall: () => {
-          if (!options.json) console.log("interrupt_execution called!");
+    let guest;
+    try {
+      guest = await loadGuest(options.guest, {
+        interrupt: {
+          onCall: () => {
+            if (!options.json) console.log("interrupt_execution called!");
+          },
         },
-      },
-      async: true,
-      fuel: options.fuel ?? Infinity,
-    });
+        async: true,
+        fuel: options.fuel ?? Infinity,
+        // The start function runs while the guest loads, under the same limits.
+        timeout: options.timeout,
+      });
+    } catch (error) {
+      const stopped = stoppedOutcome(START_FUNCTION, error);
+      if (stopped === undefined) throw error;
+      return finish(stopped, options);
+    }
     const args = convertArguments(
       options.args,
       guest.signature(options.invoke),
@@ -263,11 +284,7 @@ export async function main(argv: string[]): Promise<number> {
     } finally {
       Deno.removeSignalListener("SIGINT", onInterrupt);
     }
-    report(result, options);
-    if (result.outcome === "aborted" && options.expect !== "aborted") {
-      return 130;
-    }
-    return result.outcome === options.expect ? 0 : 1;
+    return finish(result, options);
   } catch (error) {
     if (error instanceof UsageError) {
       console.error(`error: ${error.message}; run with --help for usage`);

@@ -44,6 +44,16 @@ export interface CallState {
    * that an abort lands at once.
    */
   cancel: (() => void) | undefined;
+  /**
+   * The guest's async host imports, as `module.name`: none of them may be
+   * called by the start function, which runs before the guest can suspend.
+   */
+  readonly asyncImports: string[];
+  /**
+   * For an async guest, the switch that lets its fuel import suspend, off
+   * while the start function runs (see `start_bridge.ts`).
+   */
+  suspend: WebAssembly.Global | undefined;
 }
 
 /**

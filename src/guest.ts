@@ -27,6 +27,8 @@
  * @module
  */
 
+import { CallStack, type Frame } from "./call_stack.ts";
+import { insideCallOf, runCallOf } from "./calls_in_progress.ts";
 import type { CallState } from "./call_state.ts";
 import { FIRST_SLICE } from "./call_watch.ts";
 import { ExportError, withoutStack } from "./errors.ts";
@@ -39,11 +41,7 @@ import type {
 import type { HostFunction } from "./imports.ts";
 import { checkArguments, exportedFunction } from "./exported_function.ts";
 import { instantiate } from "./instantiate.ts";
-import {
-  beginMeteredCall,
-  endMeteredCall,
-  type MeteredCall,
-} from "./metered_call.ts";
+import { beginMeteredCall, endMeteredCall } from "./metered_call.ts";
 import { type CallOutcome, classifyThrown, stoppedOutcome } from "./outcome.ts";
 import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 
@@ -123,6 +121,8 @@ export class Guest {
   #slice = FIRST_SLICE;
   /** The async call in progress, so that the next one waits for it. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** The calls in progress: a host import may call back into the guest. */
+  readonly #calls: CallStack;
 
   // The constructor is private, so that its parts stay out of the public
   // API; this hands assembleGuest, and so loadGuest, the one way to call it.
@@ -141,6 +141,7 @@ export class Guest {
     this.#needed = parts.needed;
     this.#async = parts.options.async ?? false;
     this.#timeout = parts.options.timeout;
+    this.#calls = new CallStack(parts.state);
   }
 
   /** The live instance. It changes after {@linkcode Guest.reinstantiate}. */
@@ -203,6 +204,11 @@ export class Guest {
         `${this.label} was loaded for async calls: use invokeAsync("${name}")`,
       );
     }
+    if ((options as AsyncCallOptions | undefined)?.signal !== undefined) {
+      throw new ExportError(
+        `cannot give an AbortSignal to a plain call of ${this.label}: it could not fire while the call holds the thread; give the call a timeout or a StopSignal (stop), or load the guest with async: true and use invokeAsync`,
+      );
+    }
     const fn = this.#function(name, args);
     const call = this.#begin(options, false);
     let outcome: CallOutcome;
@@ -221,18 +227,28 @@ export class Guest {
    * and other guests run while it computes, async host imports may return
    * promises, and `signal` can stop it at any time, even while it waits in
    * an async host import. Calls on one guest run one at a time, in order.
+   * A host import of this guest cannot call it back through `invokeAsync`
+   * while the call that called the import is in progress: that nested call
+   * would wait for the outer one for ever, so it is refused.
    *
    * @param name The export to call.
    * @param args Its arguments: numbers, or bigints for `i64`.
    * @param options The fuel, deadline, abort signal and refuel hook for this call.
    * @returns How the call ended.
-   * @throws {ExportError} When there is no such function export, or the arguments do not fit.
+   * @throws {ExportError} When there is no such function export, or the arguments do not fit, or a host import of this guest calls it back.
    */
   invokeAsync(
     name: string,
     args: unknown[] = NO_ARGUMENTS,
     options?: AsyncCallOptions,
   ): Promise<CallOutcome> {
+    if (insideCallOf(this)) {
+      return Promise.reject(
+        new ExportError(
+          `cannot call ${this.label}'s "${name}" from inside its own async call: calls on one async guest run one at a time, so it would wait for the call it is part of; call it after that call returns, or load the guest without async to nest plain calls`,
+        ),
+      );
+    }
     const run = this.#queue.then(() => this.#invokeAsync(name, args, options));
     this.#queue = run.then(() => undefined, () => undefined);
     return run;
@@ -254,10 +270,11 @@ export class Guest {
       promising = makePromising(fn);
       this.#promising.set(fn, promising);
     }
+    const start = promising;
     const call = this.#begin(options, true);
     const signal = options?.signal;
     const onAbort = () => {
-      if (call?.watch?.check(performance.now())) this.#state.cancel?.();
+      if (call.call?.watch?.check(performance.now())) this.#state.cancel?.();
     };
     signal?.addEventListener("abort", onAbort);
     // The deadline must also land while the guest waits in a host import.
@@ -269,7 +286,7 @@ export class Guest {
     try {
       if (signal?.aborted) onAbort();
       const value = this.#state.stop === undefined
-        ? await Reflect.apply(promising, undefined, args)
+        ? await runCallOf(this, () => Reflect.apply(start, undefined, args))
         : undefined;
       outcome = this.#returned(name, value);
     } catch (error) {
@@ -292,39 +309,66 @@ export class Guest {
     return fn;
   }
 
-  /** Resets the call state, and for a metered guest sets fuel and watch. */
-  #begin(
-    options: AsyncCallOptions | undefined,
-    yields: boolean,
-  ): MeteredCall | undefined {
+  /**
+   * Starts a call on top of any in progress: clears the call state, and for
+   * a metered guest sets fuel and watch.
+   */
+  #begin(options: AsyncCallOptions | undefined, yields: boolean): Frame {
     const state = this.#state;
-    state.stop = undefined;
-    state.thrown = undefined;
-    state.thrownBy = undefined;
     const meter = state.meter;
     const timeout = options?.timeout ?? this.#timeout;
     if (meter === undefined) {
-      if (options?.fuel !== undefined || timeout !== undefined) {
+      const refused = [
+        options?.fuel !== undefined && "fuel",
+        timeout !== undefined && "a timeout",
+        options?.stop !== undefined && "a StopSignal",
+      ].filter((what) => what !== false);
+      if (refused.length > 0) {
         throw new ExportError(
-          `cannot give fuel or a timeout to a call of ${this.label}: the guest is not metered; load it with the fuel or timeout option`,
+          `cannot give ${
+            refused.join(" or ")
+          } to a call of ${this.label}: the guest is not metered, so nothing in it could check; load it with interruptible: true (or the fuel or timeout option)`,
         );
       }
-      return undefined;
+      const frame = { call: undefined, saved: this.#calls.save(undefined) };
+      this.#calls.push(frame);
+      return frame;
     }
-    return beginMeteredCall(state, meter, {
-      label: this.label,
-      options,
-      timeout,
-      yields,
-      slice: this.#slice,
-    });
+    const outerFuel = this.#calls.outerFuel(options?.fuel);
+    const saved = this.#calls.save(outerFuel);
+    let call;
+    try {
+      call = beginMeteredCall(state, meter, {
+        label: this.label,
+        options: outerFuel === undefined
+          ? options
+          : { ...options, fuel: Math.min(options!.fuel!, outerFuel) },
+        timeout,
+        yields,
+        slice: this.#slice,
+        outerWatched: this.#calls.watched,
+      });
+    } catch (error) {
+      this.#calls.restore(saved);
+      throw error;
+    }
+    const frame = { call, saved };
+    this.#calls.push(frame);
+    return frame;
   }
 
-  /** For a metered guest, settles the fuel books and keeps the tuned slice. */
-  #end(call: MeteredCall | undefined, outcome: CallOutcome): CallOutcome {
-    if (call === undefined) return outcome;
-    if (call.watch) this.#slice = call.meter.slice;
-    return endMeteredCall(this.#state, call, outcome);
+  /**
+   * Ends the innermost call: for a metered guest settles the fuel books and
+   * keeps the tuned slice; then gives the call below its state back.
+   */
+  #end(frame: Frame, outcome: CallOutcome): CallOutcome {
+    const { call } = frame;
+    if (call !== undefined) {
+      if (call.watch) this.#slice = call.meter.slice;
+      outcome = endMeteredCall(this.#state, call, outcome);
+    }
+    this.#calls.pop(frame, outcome);
+    return outcome;
   }
 
   #returned(name: string, value: unknown): CallOutcome {

@@ -46,9 +46,26 @@ export interface GuestOptions {
   costs?: CostTable;
   /**
    * The default timeout of every call, in milliseconds; meters the guest
-   * (see {@linkcode CallOptions.timeout}).
+   * (see {@linkcode CallOptions.timeout}). The start function, which runs
+   * while the guest loads, is held to it too.
    */
   timeout?: number;
+  /**
+   * Stops loading when aborted: the start function, if the guest has one,
+   * stops with {@linkcode Aborted} (or {@linkcode DeadlineExceeded} for a
+   * timed-out signal), and `loadGuest` rejects with that error. An
+   * `AbortSignal` cannot fire while a synchronous start function holds the
+   * thread; use `stop` or `timeout` for that. Meters the guest. It does not
+   * apply to calls: give those their own.
+   */
+  signal?: AbortSignal;
+  /**
+   * Stops loading when another thread sets it: the start function, if the
+   * guest has one, stops with {@linkcode Aborted} and `loadGuest` rejects
+   * with it. Meters the guest. It does not apply to calls: give those their
+   * own.
+   */
+  stop?: StopSignal;
   /**
    * Loads the guest for async calls ({@linkcode Guest.invokeAsync}), through
    * JSPI; meters the guest. Every host function import may then return a
@@ -85,7 +102,10 @@ export interface CallOptions {
   /**
    * Stops the call, with {@linkcode Aborted}, when another thread sets it:
    * the way to cancel a plain call, during which this thread runs nothing
-   * else. Needs a guest loaded with `interruptible` (or `timeout`, `async`).
+   * else. Needs a guest loaded with `interruptible` (or `timeout`, `async`):
+   * on any other guest the call throws {@linkcode ExportError} rather than
+   * run unstoppable. (A plain call takes no `signal`, which could not fire
+   * while the call holds the thread: it throws `ExportError` too.)
    */
   stop?: StopSignal;
 }

@@ -123,6 +123,7 @@ function wrapAsyncHostFunction(
   importName: string,
   state: CallState,
 ): WebAssembly.ImportValue {
+  state.asyncImports.push(importName);
   const record = (error: unknown) => {
     state.thrown = error;
     state.thrownBy = importName;

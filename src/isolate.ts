@@ -230,7 +230,9 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * Runs one export of a guest in a child Deno process, and kills the child
  * (SIGKILL) at the deadline or on abort. The result and error types are the
  * same as {@linkcode Guest.invoke}'s; errors are rebuilt in this process
- * as the same branded classes. Needs `--allow-run`.
+ * as the same branded classes. The guest's start function runs under the
+ * same deadline and fuel; when it is stopped, the outcome names the export
+ * `"(start)"`. Needs `--allow-run`.
  *
  * What the child prints goes to this process's stdout and stderr: the first
  * MiB of each; the rest is read and dropped (a note on stderr says how

@@ -11,6 +11,7 @@
 
 import { loadGuest } from "../mod.ts";
 import { type IsolatedRequest, toWire } from "./isolate_wire.ts";
+import { START_FUNCTION, stoppedOutcome } from "./outcome.ts";
 
 async function readAll(): Promise<Uint8Array> {
   return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
@@ -35,7 +36,9 @@ try {
   const result = guest.invoke(request.export, request.args.map(decodeArgument));
   line = JSON.stringify(toWire(result));
 } catch (error) {
-  line = JSON.stringify(toWire(error));
+  // Calls report their stops as outcomes; only loading throws one, when the
+  // start function is stopped.
+  line = JSON.stringify(toWire(stoppedOutcome(START_FUNCTION, error) ?? error));
 }
 const answer = new TextEncoder().encode(`${request.answerTag}${line}\n`);
 // The guest's own output may have left a line unfinished.

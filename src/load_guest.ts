@@ -6,11 +6,13 @@
  */
 
 import { type CallState, requestStop } from "./call_state.ts";
+import { CallWatch, FIRST_SLICE } from "./call_watch.ts";
 import {
   type InterruptDetails,
   Interrupted,
   InvalidModule,
   isInvalidModule,
+  withoutStack,
 } from "./errors.ts";
 import { FuelMeter, HAS_JSPI, meteringFor } from "./fuel.ts";
 import { assembleGuest, type Guest } from "./guest.ts";
@@ -20,9 +22,11 @@ import { instantiate } from "./instantiate.ts";
 import { compileBytes, type GuestSource, loadModule } from "./load.ts";
 import {
   describeModule,
+  type ImportDescriptor,
   type ModuleSignatures,
   readSignatures,
 } from "./signatures.ts";
+import { bridgeStart } from "./start_bridge.ts";
 import type { InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 import { readSections } from "./wasm/sections.ts";
@@ -39,6 +43,8 @@ const START_SECTION = 8;
  * @throws {InvalidModule} When the bytes are not a valid module, or cannot be metered.
  * @throws {ImportError} When the guest needs an import that is missing or of the wrong kind.
  * @throws {FuelExhausted} When a metered guest's start function runs out of fuel.
+ * @throws {DeadlineExceeded} When the start function runs past the `timeout`.
+ * @throws {Aborted} When `signal` aborts or `stop` is set before the start function ends.
  *
  * @example Usage
  * ```ts
@@ -68,9 +74,11 @@ export async function loadGuest(
   source: GuestSource,
   options: GuestOptions = {},
 ): Promise<Guest> {
+  // A signal or StopSignal needs checks too: they stop the start function.
+  const stoppable = options.timeout !== undefined ||
+    options.signal !== undefined || options.stop !== undefined;
   const metered = options.fuel !== undefined || options.costs !== undefined ||
-    options.timeout !== undefined || options.async === true ||
-    options.interruptible === true;
+    stoppable || options.async === true || options.interruptible === true;
   if (options.async && !HAS_JSPI) {
     throw new TypeError(
       "async guests need JSPI (WebAssembly.Suspending), which Deno has from 2.4 on",
@@ -94,29 +102,37 @@ export async function loadGuest(
     poll: undefined,
     refuel: undefined,
     cancel: undefined,
+    asyncImports: [],
+    suspend: undefined,
   };
   let module: WebAssembly.Module;
   let signatures: ModuleSignatures | undefined;
+  let hasStart = false;
   if (metered) {
     const bytes = loaded.bytes!;
     const fuel = options.fuel ?? Infinity;
-    const resumable = options.async === true ||
-      options.timeout !== undefined || options.interruptible === true;
-    const rewrite = await rewriteGuest(bytes, label, (hasStart) => ({
-      costs: options.costs,
-      // A start function runs before the host can read the counter of a
-      // guest that traps when its fuel is spent, so such a guest asks for
-      // its fuel instead.
-      ...meteringFor(fuel, resumable || hasStart),
-      validate: false,
-    }));
+    const resumable = options.async === true || stoppable ||
+      options.interruptible === true;
+    const rewrite = await rewriteGuest(bytes, label, (start) => {
+      hasStart = start;
+      return {
+        costs: options.costs,
+        // A start function runs before the host can read the counter of a
+        // guest that traps when its fuel is spent, so such a guest asks for
+        // its fuel instead.
+        ...meteringFor(fuel, resumable || start),
+        validate: false,
+      };
+    });
     signatures = describeModule(rewrite.info);
     state.meter = new FuelMeter(rewrite.metered, {
       fuel,
       poll: () => state.poll?.() ?? false,
       refuel: (shortfall) =>
         state.refuel?.({ shortfall, consumed: state.meter!.consumed }) ?? 0,
-      suspend: options.async,
+      // The suspending import is bridged below, so that the start function
+      // can ask for fuel too.
+      suspend: false,
     });
     module = await compileRewritten(state.meter.bytes, bytes, label);
   } else {
@@ -132,14 +148,20 @@ export async function loadGuest(
     ? options.imports(host)
     : options.imports ?? {};
   const needed = signatures?.imports ?? describeImports(module);
+  const bridge = options.async && state.meter
+    ? bridgeStart(state.meter.imports)
+    : undefined;
+  state.suspend = bridge?.suspend;
   const imports = {
     ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
       async: options.async ?? false,
       asyncImports: options.asyncImports ?? [],
     }),
-    ...state.meter?.imports,
+    ...(bridge?.imports ?? state.meter?.imports),
   };
-  const instance = await instantiate(module, imports, state, needed);
+  const instance = hasStart
+    ? await instantiateWatched(module, imports, state, needed, options)
+    : await instantiate(module, imports, state, needed);
   return assembleGuest({
     module,
     label,
@@ -193,5 +215,42 @@ async function compileRewritten(
       }`,
       { cause: error },
     );
+  }
+}
+/**
+ * Instantiates a guest that has a start function, watched as a call is for
+ * the guest options' timeout, signal and StopSignal (its fuel is the
+ * meter's tank).
+ */
+async function instantiateWatched(
+  module: WebAssembly.Module,
+  imports: WebAssembly.Imports,
+  state: CallState,
+  needed: ImportDescriptor[],
+  options: GuestOptions,
+): Promise<WebAssembly.Instance> {
+  const meter = state.meter;
+  const { timeout, signal, stop } = options;
+  if (
+    meter === undefined || !meter.resumable ||
+    (timeout === undefined && signal === undefined && stop === undefined)
+  ) {
+    return await instantiate(module, imports, state, needed);
+  }
+  const watch = new CallWatch(state, meter, { timeout, signal, stop });
+  if (watch.check(performance.now())) {
+    const stopped = state.stop!;
+    state.stop = undefined;
+    throw withoutStack(stopped);
+  }
+  // The start function runs on the main thread, so only its fuel checks can
+  // look at the clock and the signals: hand it its fuel in slices.
+  state.poll = watch.poll;
+  meter.slice = FIRST_SLICE;
+  try {
+    return await instantiate(module, imports, state, needed);
+  } finally {
+    state.poll = undefined;
+    meter.slice = Infinity;
   }
 }

@@ -35,6 +35,8 @@ export interface MeteredCallSetup {
   yields: boolean;
   /** The slice size earlier watched calls of this guest tuned. */
   slice: number;
+  /** Whether a call this one is nested in is watched, and needs slices. */
+  outerWatched?: boolean;
 }
 
 /**
@@ -57,7 +59,7 @@ export function beginMeteredCall(
     options?.signal !== undefined || options?.stop !== undefined;
   if (watched && !meter.resumable) {
     throw new ExportError(
-      `cannot give a timeout to a call of ${setup.label}: it was loaded for fuel only, which runs fastest; load it with interruptible: true (or a default timeout) to give its calls deadlines`,
+      `cannot give a timeout, signal or StopSignal to a call of ${setup.label}: it was loaded for fuel only, which runs fastest but cannot check; load it with interruptible: true (or a default timeout) to give its calls deadlines and stops`,
     );
   }
   if (options?.fuel !== undefined) meter.setFuel(options.fuel);
@@ -72,7 +74,7 @@ export function beginMeteredCall(
   state.poll = watch?.poll;
   state.refuel = options?.refuel;
   // A watched call gets its fuel in slices, so that it checks in regularly.
-  const slice = watch ? setup.slice : Infinity;
+  const slice = watch || setup.outerWatched ? setup.slice : Infinity;
   if (meter.slice !== slice) {
     meter.slice = slice;
     meter.settle();

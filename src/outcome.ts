@@ -49,6 +49,13 @@ export type CallOutcome =
   | OutcomeBase & { outcome: "error"; error: HostImportError }
   | OutcomeBase & { outcome: "out_of_memory"; error: OutOfMemory };
 
+/**
+ * What an outcome names a guest's start function, which is no export, when
+ * it was stopped while the guest loaded (the command line and isolation
+ * report it as a call).
+ */
+export const START_FUNCTION = "(start)";
+
 /** An outcome of a call that did not return. */
 export type StoppedOutcome = Exclude<CallOutcome, { outcome: "returned" }>;
 

@@ -1,7 +1,7 @@
 /**
  * A Worker that stops a call on another thread: it says it is ready, gets a
- * StopSignal's buffer and a shared flag, waits until the flag says the call
- * is running, then sets the signal.
+ * StopSignal's buffer, waits until the call runs (a shared flag the guest
+ * sets) or for a delay, then sets the signal.
  */
 import { StopSignal } from "../../mod.ts";
 
@@ -10,7 +10,9 @@ export interface StopperRequest {
   /** The StopSignal's buffer. */
   buffer: SharedArrayBuffer;
   /** An Int32Array's buffer whose element 0 becomes 1 once the call runs. */
-  running: SharedArrayBuffer;
+  running?: SharedArrayBuffer;
+  /** Otherwise, how many milliseconds to wait before stopping. */
+  after?: number;
 }
 
 /** The parts of the worker's global scope used here. */
@@ -19,11 +21,19 @@ const scope = self as unknown as {
   onmessage: ((event: MessageEvent<StopperRequest>) => void) | null;
 };
 
-scope.postMessage("ready");
-scope.onmessage = (event) => {
-  const { buffer, running } = event.data;
-  // A worker may block: it sleeps until the guest says it has started.
-  Atomics.wait(new Int32Array(running), 0, 0);
+function stop(buffer: SharedArrayBuffer): void {
   new StopSignal(buffer).stop();
   scope.postMessage("stopped");
+}
+
+scope.postMessage("ready");
+scope.onmessage = (event) => {
+  const { buffer, running, after = 0 } = event.data;
+  if (running === undefined) {
+    setTimeout(() => stop(buffer), after);
+    return;
+  }
+  // A worker may block: it sleeps until the guest says it has started.
+  Atomics.wait(new Int32Array(running), 0, 0);
+  stop(buffer);
 };

@@ -1,0 +1,172 @@
+/**
+ * The calls of one guest in progress: a host import may call back into the
+ * guest that called it, so calls nest.
+ *
+ * Each call's options apply to it alone, and every call below it keeps its
+ * own: while a nested call runs, the watches of the calls it is nested in
+ * are checked at every slice too, and when it ends their state (the stop
+ * they recorded, what their imports threw, their slice and their fuel) is
+ * put back and their watches checked again. A deadline or StopSignal of an
+ * outer call that arrives during a nested call stops the nested call with
+ * that stop, and the outer call at its next check.
+ *
+ * Fuel is one tank: work in a nested call counts against the outer call's
+ * budget too. A nested call given its own `fuel` gets at most what the
+ * outer call has left, and afterwards the outer call has what it had less
+ * what the nested call consumed.
+ *
+ * @module
+ */
+
+import type { CallState } from "./call_state.ts";
+import type { CallWatch } from "./call_watch.ts";
+import type { MeteredCall } from "./metered_call.ts";
+import type { CallOutcome } from "./outcome.ts";
+
+/** What a nested call puts back when it ends. */
+interface Saved {
+  stop: CallState["stop"];
+  thrown: unknown;
+  thrownBy: string | undefined;
+  refuel: CallState["refuel"];
+  slice: number | undefined;
+  /** The fuel the outer call had when the nested call was given its own. */
+  outerFuel: number | undefined;
+}
+
+/** One call in progress. */
+export interface Frame {
+  /** The metered side of the call, for a metered guest. */
+  call: MeteredCall | undefined;
+  /** The state of the call below it, to put back. */
+  saved: Saved;
+}
+
+/** The calls of one guest in progress, innermost last. */
+export class CallStack {
+  readonly #state: CallState;
+  readonly #frames: Frame[] = [];
+
+  /** @param state The guest's call state, which all its calls share. */
+  constructor(state: CallState) {
+    this.#state = state;
+  }
+
+  /** Whether a call is in progress. */
+  get active(): boolean {
+    return this.#frames.length > 0;
+  }
+
+  /** Whether a call in progress is watched for a deadline or a signal. */
+  get watched(): boolean {
+    return this.#frames.some((frame) => frame.call?.watch !== undefined);
+  }
+
+  /** Fuel left to the calls in progress, when a nested call gets its own. */
+  outerFuel(fuel: number | undefined): number | undefined {
+    if (fuel === undefined || !this.active) return undefined;
+    return this.#state.meter?.remaining;
+  }
+
+  /**
+   * Saves the state of the call in progress and clears it for a new one.
+   *
+   * @param outerFuel What {@linkcode CallStack.outerFuel} said.
+   * @returns What {@linkcode CallStack.push} or {@linkcode CallStack.restore} takes.
+   */
+  save(outerFuel: number | undefined): Saved {
+    const state = this.#state;
+    const saved: Saved = {
+      stop: state.stop,
+      thrown: state.thrown,
+      thrownBy: state.thrownBy,
+      refuel: state.refuel,
+      slice: state.meter?.slice,
+      outerFuel,
+    };
+    state.stop = undefined;
+    state.thrown = undefined;
+    state.thrownBy = undefined;
+    return saved;
+  }
+
+  /** Puts back the state of the call below, when a call could not start. */
+  restore(saved: Saved): void {
+    const state = this.#state;
+    state.stop = saved.stop;
+    state.thrown = saved.thrown;
+    state.thrownBy = saved.thrownBy;
+    state.refuel = saved.refuel;
+    if (saved.slice !== undefined && state.meter) {
+      state.meter.slice = saved.slice;
+    }
+  }
+
+  /**
+   * Starts a call: it becomes the innermost, and every watch in progress is
+   * checked at its slices.
+   */
+  push(frame: Frame): void {
+    this.#frames.push(frame);
+    this.#pollAll();
+  }
+
+  /**
+   * Ends the innermost call, whose outcome has been settled. The call below
+   * gets its state back, and when its deadline passed or a signal of its
+   * came meanwhile, the stop is recorded for it.
+   *
+   * @param frame The innermost call.
+   * @param outcome How it ended, with its fuel.
+   */
+  pop(frame: Frame, outcome: CallOutcome): void {
+    this.#frames.pop();
+    if (!this.active) return;
+    const { saved } = frame;
+    const meter = this.#state.meter;
+    if (saved.outerFuel !== undefined && meter !== undefined) {
+      const consumed = outcome.fuel?.consumed ?? 0;
+      meter.setFuel(Math.max(0, saved.outerFuel - consumed));
+    }
+    this.restore(saved);
+    this.#pollAll();
+    this.check();
+  }
+
+  /**
+   * Whether any call in progress must stop: records the stop when one's
+   * deadline passed or a signal of its is set. A check (such as a stop
+   * flag's) that any frame may have caused asks this.
+   *
+   * @param now `performance.now()`.
+   * @returns Whether a stop is recorded.
+   */
+  check(now: number = performance.now()): boolean {
+    if (this.#state.stop !== undefined) return true;
+    let stop = false;
+    for (const frame of this.#frames) {
+      if (frame.call?.watch?.check(now)) stop = true;
+    }
+    return stop;
+  }
+
+  /**
+   * Points the meter's poll at the innermost watched call's (which tunes the
+   * slice and, in async calls, yields), checking the others' watches first.
+   */
+  #pollAll(): void {
+    const watches = this.#frames
+      .map((frame) => frame.call?.watch)
+      .filter((watch): watch is CallWatch => watch !== undefined);
+    const driver = watches.pop();
+    if (driver === undefined || watches.length === 0) {
+      this.#state.poll = driver?.poll;
+      return;
+    }
+    this.#state.poll = () => {
+      const now = performance.now();
+      for (const watch of watches) if (watch.check(now)) return true;
+      return driver.poll();
+    };
+  }
+}

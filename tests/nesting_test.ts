@@ -1,0 +1,202 @@
+import assert from "./support/assert.ts";
+import { assembleWat } from "../guest/build.ts";
+import {
+  type CallOptions,
+  type CallOutcome,
+  type Guest,
+  isAborted,
+  isDeadlineExceeded,
+  isExportError,
+  loadGuest,
+  StopSignal,
+} from "../mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
+
+const NESTING_WAT = `
+(module
+  (import "host" "call_back" (func $call_back))
+  (import "env" "interrupt_execution" (func $interrupt))
+  (func (export "interrupt") (call $interrupt))
+  (func (export "quick") (result i32) (i32.const 7))
+  (func (export "spin") (loop $forever (br $forever)))
+  (func (export "call_back_then_spin")
+    (call $call_back)
+    (loop $forever (br $forever)))
+  (func (export "call_back_then_return") (result i32)
+    (call $call_back)
+    (i32.const 1)))
+`;
+
+/**
+ * Fuel for an outer call that must be stopped some other way: far more than
+ * a stopped call spends, but it ends a call whose stop was lost, so that
+ * such a test fails instead of hanging.
+ */
+const GUARD_FUEL = 30_000_000_000;
+
+/** A guest whose import `host.call_back` runs `callBack` with the guest. */
+async function nestingGuest(
+  callBack: (guest: Guest) => void,
+  metered = true,
+): Promise<Guest> {
+  const bytes = await assembleWat(NESTING_WAT, "nesting.wat");
+  const guest: Guest = await loadGuest(bytes, {
+    interruptible: metered,
+    imports: { host: { call_back: () => callBack(guest) } },
+  });
+  return guest;
+}
+
+/** Runs `name` nested inside the guest's own import; returns both outcomes. */
+async function nested(
+  outer: [string, CallOptions],
+  inner: [string, CallOptions?],
+  before?: () => void,
+): Promise<{ outer: CallOutcome; inner: CallOutcome | undefined }> {
+  let innerOutcome: CallOutcome | undefined;
+  const guest = await nestingGuest((guest) => {
+    before?.();
+    innerOutcome = guest.invoke(inner[0], [], inner[1]);
+  });
+  const outerOutcome = guest.invoke(outer[0], [], {
+    fuel: GUARD_FUEL,
+    ...outer[1],
+  });
+  return { outer: outerOutcome, inner: innerOutcome };
+}
+
+Deno.test("an outer deadline still holds after a nested call returned", async () => {
+  const result = await nested(["call_back_then_spin", { timeout: 50 }], [
+    "quick",
+  ]);
+  assert.equal(expectOutcome(result.inner!, "returned").value, 7);
+  const outer = expectOutcome(result.outer, "timeout");
+  assert.ok(isDeadlineExceeded(outer.error));
+  assert.equal(outer.error.timeout, 50);
+});
+
+Deno.test("an outer deadline stops a nested call that runs away, and then the outer call", async () => {
+  const result = await nested(["call_back_then_spin", { timeout: 50 }], [
+    "spin",
+  ]);
+  const inner = expectOutcome(result.inner!, "timeout");
+  assert.equal(inner.error.timeout, 50, "the outer call's deadline");
+  assert.equal(expectOutcome(result.outer, "timeout").error.timeout, 50);
+});
+
+Deno.test("an outer StopSignal set during a nested call stops the outer call", async () => {
+  const stop = new StopSignal();
+  const result = await nested(
+    ["call_back_then_return", { stop }],
+    ["quick"],
+    () => stop.stop("outer stopped"),
+  );
+  assert.equal(expectOutcome(result.inner!, "returned").value, 7);
+  const outer = expectOutcome(result.outer, "aborted");
+  assert.ok(isAborted(outer.error));
+  assert.match(outer.error.message, /outer stopped/);
+});
+
+Deno.test("an outer StopSignal stops a nested call that runs away, and then the outer call", async () => {
+  const stop = new StopSignal();
+  const result = await nested(
+    ["call_back_then_spin", { stop }],
+    ["spin"],
+    () => stop.stop(),
+  );
+  expectOutcome(result.inner!, "aborted");
+  expectOutcome(result.outer, "aborted");
+});
+
+Deno.test("a nested call's own shorter deadline stops it alone", async () => {
+  const result = await nested(
+    ["call_back_then_return", { timeout: 600_000 }],
+    ["spin", { timeout: 20 }],
+  );
+  const inner = expectOutcome(result.inner!, "timeout");
+  assert.equal(inner.error.timeout, 20);
+  assert.equal(expectOutcome(result.outer, "returned").value, 1);
+});
+
+Deno.test("a nested call's own StopSignal stops it alone", async () => {
+  const stop = new StopSignal();
+  stop.stop();
+  const result = await nested(
+    ["call_back_then_return", { timeout: 600_000 }],
+    ["spin", { stop }],
+  );
+  expectOutcome(result.inner!, "aborted");
+  assert.equal(expectOutcome(result.outer, "returned").value, 1);
+});
+
+Deno.test("a nested call's fuel counts against the outer call's budget", async () => {
+  const result = await nested(
+    ["call_back_then_return", { fuel: 1_000_000 }],
+    ["spin", { fuel: 1_000 }],
+  );
+  const inner = expectOutcome(result.inner!, "fuel_exhausted");
+  assert.equal(inner.fuel!.consumed, 1_000);
+  const outer = expectOutcome(result.outer, "returned");
+  assert.ok(outer.fuel!.consumed > 1_000);
+  assert.equal(outer.fuel!.consumed + outer.fuel!.remaining, 1_000_000);
+});
+
+Deno.test("a nested call gets no more fuel than the outer call has left", async () => {
+  const result = await nested(
+    ["call_back_then_return", { fuel: 500 }],
+    ["spin", { fuel: 1_000_000 }],
+  );
+  const inner = expectOutcome(result.inner!, "fuel_exhausted");
+  assert.ok(inner.fuel!.consumed < 500);
+  expectOutcome(result.outer, "fuel_exhausted");
+});
+
+Deno.test("an interrupt in a nested call stops it alone, metered or not", async () => {
+  for (const metered of [true, false]) {
+    let inner: CallOutcome | undefined;
+    const guest = await nestingGuest((guest) => {
+      inner = guest.invoke("interrupt");
+    }, metered);
+    const outer = guest.invoke("call_back_then_return");
+    expectOutcome(inner!, "interrupted");
+    assert.equal(
+      expectOutcome(outer, "returned").value,
+      1,
+      `metered: ${metered}`,
+    );
+  }
+});
+
+Deno.test("async: an import that calls its own guest back is refused, not left waiting", async () => {
+  let refused: unknown;
+  let later: Promise<CallOutcome> | undefined;
+  const guest: Guest = await loadGuest(
+    await assembleWat(NESTING_WAT, "nesting.wat"),
+    {
+      async: true,
+      imports: {
+        host: {
+          call_back: async () => {
+            try {
+              await guest.invokeAsync("quick");
+            } catch (error) {
+              refused = error;
+            }
+            // Work the import leaves behind may call the guest once the
+            // call it was part of has returned.
+            later = new Promise((resolve) => setTimeout(resolve, 0))
+              .then(() => guest.invokeAsync("quick"));
+          },
+        },
+      },
+    },
+  );
+  // The timeout only ends a call that would wait for ever.
+  const outer = await guest.invokeAsync("call_back_then_return", [], {
+    timeout: 60_000,
+  });
+  assert.equal(expectOutcome(outer, "returned").value, 1);
+  assert.ok(isExportError(refused), String(refused));
+  assert.match(refused.message, /inside its own async call/);
+  assert.equal(expectOutcome(await later!, "returned").value, 7);
+});

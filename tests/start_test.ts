@@ -1,0 +1,158 @@
+import assert from "./support/assert.ts";
+import { assembleWat } from "../guest/build.ts";
+import {
+  type GuestOptions,
+  invokeIsolated,
+  isAborted,
+  isDeadlineExceeded,
+  isFuelExhausted,
+  isImportError,
+  loadGuest,
+  StopSignal,
+} from "../mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
+
+const RUNAWAY_START = await assembleWat(`
+(module
+  (func $start (loop $forever (br $forever)))
+  (start $start))
+`);
+
+const WORKING_START = await assembleWat(`
+(module
+  (global $sum (mut i32) (i32.const 0))
+  (func $start
+    (local $i i32)
+    (loop $again
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (global.set $sum (i32.add (global.get $sum) (local.get $i)))
+      (br_if $again (i32.lt_u (local.get $i) (i32.const 100000)))))
+  (start $start)
+  (func (export "sum") (result i32) (global.get $sum))
+  (func (export "spin") (loop $forever (br $forever))))
+`);
+
+/** 1 + 2 + ... + 100000, wrapped to i32. */
+const SUM = (100000 * 100001 / 2) | 0;
+
+/**
+ * Fuel that ends a start function whose stop was lost, so that such a test
+ * fails with FuelExhausted instead of hanging.
+ */
+const GUARD_FUEL = 30_000_000_000;
+
+const MODES: [string, GuestOptions][] = [["sync", {}], ["async", {
+  async: true,
+}]];
+
+for (const [mode, base] of MODES) {
+  Deno.test(`${mode}: a runaway start function stops at the timeout`, async () => {
+    await assert.rejects(
+      loadGuest(RUNAWAY_START, { ...base, fuel: GUARD_FUEL, timeout: 50 }),
+      (e) => isDeadlineExceeded(e) && e.timeout === 50,
+    );
+  });
+
+  Deno.test(`${mode}: a runaway start function runs out of fuel`, async () => {
+    await assert.rejects(
+      loadGuest(RUNAWAY_START, { ...base, fuel: 10_000 }),
+      (e) => isFuelExhausted(e) && e.consumed <= 10_000,
+    );
+  });
+
+  Deno.test(`${mode}: a StopSignal already set stops loading`, async () => {
+    const stop = new StopSignal();
+    stop.stop("not now");
+    await assert.rejects(
+      loadGuest(RUNAWAY_START, { ...base, fuel: GUARD_FUEL, stop }),
+      (e) => isAborted(e) && /not now/.test(e.message),
+    );
+  });
+
+  Deno.test(`${mode}: an aborted signal stops loading, its reason the cause`, async () => {
+    const reason = new Error("cancelled");
+    await assert.rejects(
+      loadGuest(RUNAWAY_START, {
+        ...base,
+        fuel: GUARD_FUEL,
+        signal: AbortSignal.abort(reason),
+      }),
+      (e) => isAborted(e) && e.cause === reason,
+    );
+  });
+
+  Deno.test(`${mode}: a start function that does work loads, under a timeout too`, async () => {
+    for (const extra of [{}, { timeout: 600_000 }]) {
+      const guest = await loadGuest(WORKING_START, { ...base, ...extra });
+      const result = base.async
+        ? await guest.invokeAsync("sum")
+        : guest.invoke("sum");
+      assert.equal(expectOutcome(result, "returned").value, SUM);
+    }
+  });
+}
+
+Deno.test("sync: a StopSignal set by another Worker stops a runaway start function", async () => {
+  const stop = new StopSignal();
+  const worker = new Worker(new URL("./support/stopper.ts", import.meta.url), {
+    type: "module",
+  });
+  try {
+    await new Promise((resolve) => (worker.onmessage = resolve));
+    worker.postMessage({ buffer: stop.buffer, after: 20 });
+    await assert.rejects(
+      loadGuest(RUNAWAY_START, { fuel: GUARD_FUEL, stop }),
+      (e) => isAborted(e),
+    );
+  } finally {
+    worker.terminate();
+  }
+});
+
+Deno.test("async: after a start function ran, calls still yield and can be aborted", async () => {
+  const guest = await loadGuest(WORKING_START, { async: true });
+  const controller = new AbortController();
+  setTimeout(() => controller.abort("enough"), 20);
+  const result = await guest.invokeAsync("spin", [], {
+    signal: controller.signal,
+    fuel: GUARD_FUEL,
+  });
+  assert.equal(expectOutcome(result, "aborted").error.cause, "enough");
+  await guest.reinstantiate();
+  assert.equal(
+    expectOutcome(await guest.invokeAsync("sum"), "returned").value,
+    SUM,
+  );
+});
+
+Deno.test("async: an async host import called by the start function is a branded ImportError", async () => {
+  const bytes = await assembleWat(`
+    (module
+      (import "host" "wait" (func $wait))
+      (func $start (call $wait))
+      (start $start))`);
+  await assert.rejects(
+    loadGuest(bytes, {
+      async: true,
+      imports: { host: { wait: async () => {} } },
+    }),
+    (e) =>
+      isImportError(e) && e.importName === "host.wait" &&
+      /start function/.test(e.message),
+  );
+});
+
+Deno.test("isolation: a runaway start function ends as a call does", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".wasm" });
+  try {
+    await Deno.writeFile(path, RUNAWAY_START);
+    const timedOut = await invokeIsolated(path, "spin", [], { timeout: 100 });
+    assert.equal(timedOut.outcome, "timeout");
+    const spent = await invokeIsolated(path, "spin", [], { fuel: 1_000 });
+    const exhausted = expectOutcome(spent, "fuel_exhausted");
+    assert.equal(exhausted.export, "(start)");
+    assert.ok(isFuelExhausted(exhausted.error));
+  } finally {
+    await Deno.remove(path);
+  }
+});

@@ -1,0 +1,248 @@
+import assert from "./support/assert.ts";
+import { StopSignal } from "../mod.ts";
+import { arm, tick, watch, watchdogRunning } from "../src/watchdog.ts";
+import { flagGuest } from "./support/flag_guest.ts";
+import { guardFlag } from "./support/flag_guard.ts";
+import { GUARD_MS, runGuarded } from "./support/guarded.ts";
+import { serveCheckout } from "./support/serve.ts";
+
+function assertUnreachableTrap(error: unknown): void {
+  assert.ok(error instanceof WebAssembly.RuntimeError, String(error));
+  assert.match(error.message, /unreachable/);
+}
+
+function newFlag(): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(4));
+}
+
+/** Spins on this thread until `flag` is set, or the guard time passes. */
+function spinUntilSet(flag: Int32Array): void {
+  const limit = performance.now() + GUARD_MS;
+  while (Atomics.load(flag, 0) === 0) {
+    if (performance.now() > limit) throw new Error("the flag was never set");
+  }
+}
+
+Deno.test("a deadline armed through the watchdog stops a synchronous spin on the main thread", async () => {
+  let why = "";
+  let deadline = Infinity;
+  const started = performance.now();
+  const guest = await flagGuest((flag) => {
+    const now = performance.now();
+    if (now >= deadline) why = "deadline";
+    else if (now - started >= GUARD_MS) why = "guard";
+    else {
+      // Too early, as the real host would: go on, and be asked again.
+      Atomics.store(flag, 0, 0);
+      return 0;
+    }
+    return 1;
+  });
+  using _guard = await guardFlag(guest.flag);
+  assert.equal(watchdogRunning(), false);
+  deadline = performance.now() + 20;
+  // The Worker starts here, while this thread is about to be busy.
+  const handle = arm(guest.flag, deadline);
+  try {
+    assertUnreachableTrap(guest.spin());
+  } finally {
+    handle.disarm();
+  }
+  assert.equal(why, "deadline");
+  assert.ok(guest.turns() > 0);
+  assert.equal(watchdogRunning(), false);
+});
+
+Deno.test("a StopSignal set from another Worker stops a synchronous spin through the watchdog", async () => {
+  const stop = new StopSignal();
+  let why = "";
+  const guest = await flagGuest(() => {
+    why = stop.stopped ? "stop signal" : "guard";
+    return 1;
+  });
+  using _guard = await guardFlag(guest.flag);
+  const stopper = new Worker(
+    new URL("./support/stopper.ts", import.meta.url),
+    { type: "module" },
+  );
+  try {
+    await new Promise((resolve) => (stopper.onmessage = resolve));
+    const handle = watch(stop, guest.flag);
+    try {
+      stopper.postMessage({ buffer: stop.buffer, after: 20 });
+      assertUnreachableTrap(guest.spin());
+    } finally {
+      handle.disarm();
+    }
+  } finally {
+    stopper.terminate();
+  }
+  assert.equal(why, "stop signal");
+  assert.equal(watchdogRunning(), false);
+});
+
+Deno.test("a host that answers 0 lets the guest go on; ticks come again", async () => {
+  let ticks = 0;
+  const guest = await flagGuest((flag) => {
+    ticks++;
+    if (ticks === 5) return 1;
+    Atomics.store(flag, 0, 0);
+    return 0;
+  });
+  using _guard = await guardFlag(guest.flag);
+  const handle = tick(guest.flag, 1);
+  try {
+    assertUnreachableTrap(guest.spin());
+  } finally {
+    handle.disarm();
+  }
+  assert.equal(ticks, 5);
+});
+
+Deno.test("a disarmed deadline never fires; the one beside it does", () => {
+  // Retried only when this thread stalled past the deadline before the
+  // disarm, where the test would prove nothing.
+  for (let trial = 0;; trial++) {
+    const disarmed = newFlag();
+    const control = newFlag();
+    const deadline = performance.now() + 50;
+    const first = arm(disarmed, deadline);
+    const second = arm(control, deadline);
+    first.disarm();
+    if (performance.now() >= deadline && trial < 10) {
+      second.disarm();
+      continue;
+    }
+    try {
+      spinUntilSet(control);
+    } finally {
+      second.disarm();
+    }
+    assert.equal(Atomics.load(disarmed, 0), 0);
+    return;
+  }
+});
+
+Deno.test("a deadline's flag cleared by the host is set again until disarmed", () => {
+  const flag = newFlag();
+  const handle = arm(flag, performance.now() + 5);
+  try {
+    spinUntilSet(flag);
+    Atomics.store(flag, 0, 0);
+    spinUntilSet(flag);
+  } finally {
+    handle.disarm();
+  }
+});
+
+Deno.test("a disarmed watch ignores its StopSignal; the one beside it does not", () => {
+  const stop = new StopSignal();
+  const disarmed = newFlag();
+  const control = newFlag();
+  const first = watch(stop, disarmed);
+  const second = watch(stop, control);
+  first.disarm();
+  stop.stop();
+  try {
+    spinUntilSet(control);
+  } finally {
+    second.disarm();
+  }
+  assert.equal(Atomics.load(disarmed, 0), 0);
+});
+
+Deno.test("while a watched StopSignal stays set, a cleared flag is set again", () => {
+  const stop = new StopSignal();
+  const flag = newFlag();
+  const handle = watch(stop, flag);
+  try {
+    stop.stop();
+    spinUntilSet(flag);
+    Atomics.store(flag, 0, 0);
+    spinUntilSet(flag);
+  } finally {
+    handle.disarm();
+  }
+});
+
+Deno.test("many arm and disarm cycles leave no Worker and no timer behind", () => {
+  const stop = new StopSignal();
+  for (let i = 0; i < 100; i++) {
+    const flag = newFlag();
+    const handles = [
+      arm(flag, performance.now() + 3_600_000),
+      watch(stop, flag),
+      tick(flag, 1_000),
+    ];
+    assert.equal(watchdogRunning(), true);
+    for (const handle of handles) handle.disarm();
+    handles[0].disarm(); // twice does nothing
+    assert.equal(watchdogRunning(), false);
+  }
+  // Overlapping handles: the Worker lives until the last one goes.
+  const flag = newFlag();
+  const outer = arm(flag, performance.now() + 3_600_000);
+  for (let i = 0; i < 50; i++) arm(flag, performance.now()).disarm();
+  assert.equal(watchdogRunning(), true);
+  outer.disarm();
+  assert.equal(watchdogRunning(), false);
+  // The sanitizers of this test then check that nothing is left running.
+});
+
+Deno.test("a flag must be over shared memory, and a period positive", () => {
+  assert.throws(
+    () => arm(new Int32Array(1), 0),
+    (e) => e instanceof TypeError && /SharedArrayBuffer/.test(e.message),
+  );
+  assert.throws(() => tick(newFlag(), 0), RangeError);
+  assert.throws(() => arm(newFlag(), NaN), TypeError);
+  assert.equal(watchdogRunning(), false);
+});
+
+const EXITS = `
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const late = arm(flag, performance.now() + 3_600_000);
+  const soon = arm(flag, performance.now() + 10);
+  while (Atomics.load(flag, 0) === 0);
+  soon.disarm();
+  late.disarm();
+  console.log("fired");
+`;
+
+Deno.test("deno run exits once the handles are disarmed, even one an hour away", async () => {
+  const script = `import { arm } from ${
+    JSON.stringify(new URL("../src/watchdog.ts", import.meta.url).href)
+  };\n${EXITS}`;
+  const path = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(path, script);
+    const run = await runGuarded(["run", "--no-prompt", "--allow-read", path]);
+    assert.equal(run.stdout, "fired\n", run.stderr);
+    assert.equal(run.code, 0);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("the watchdog runs when imported by http URL, with no more permissions", async () => {
+  await using server = serveCheckout();
+  const path = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      path,
+      `const { arm } = await import(new URL("src/watchdog.ts", Deno.args[0]).href);\n${EXITS}`,
+    );
+    const run = await runGuarded([
+      "run",
+      "--no-prompt",
+      "--no-lock",
+      `--allow-import=127.0.0.1:${server.port}`,
+      path,
+      server.url.href,
+    ]);
+    assert.equal(run.stdout, "fired\n", run.stderr);
+    assert.equal(run.code, 0);
+  } finally {
+    await Deno.remove(path);
+  }
+});
