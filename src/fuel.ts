@@ -39,6 +39,19 @@ const WHOLE_TANK = 2 ** 40;
 const TRAPPING_TANK = 2 ** 52;
 /** The counter while a stop is pending: any charge traps. */
 const STOPPED = -(1n << 62n);
+/**
+ * Fuel for the host's own calls into the guest (reading or restoring its
+ * stack pointer), given outside the books: plenty for a few instructions.
+ */
+const OFF_BOOKS_FUEL = 1_000_000;
+
+/**
+ * Why a metered guest was stopped: its fuel ran out (`fuel`), its deadline
+ * passed (`deadline`), its `AbortSignal` aborted (`abort`), its
+ * `StopSignal` was set (`stop`), or the host called
+ * {@linkcode FuelMeter.stop} (`host`).
+ */
+export type StopReason = "fuel" | "deadline" | "abort" | "stop" | "host";
 
 /** Options for a {@linkcode FuelMeter}. */
 export interface FuelMeterOptions {
@@ -106,6 +119,32 @@ function checkFuel(fuel: number, what: string): number {
 }
 
 /**
+ * What the runners (`FuelMeter#run`, `Guest#invoke`) do to a meter around
+ * one call, kept out of the public class.
+ */
+export interface MeterCalls {
+  /**
+   * Starts a call: settles the books, forgets the last stop, and when `cap`
+   * is given sets aside what the tank holds beyond it until the call ends.
+   */
+  begin(meter: FuelMeter, cap: number | undefined): void;
+  /** Ends a call: settles the books and puts back what the cap set aside. */
+  end(meter: FuelMeter): void;
+  /** The call's own check, run at every slice before the user's `poll`. */
+  watch(meter: FuelMeter, poll: (() => boolean) | undefined): void;
+  /** Fuel the glue's cleanup may spend after this call is stopped. */
+  grace(meter: FuelMeter, fuel: number): void;
+  /**
+   * Runs the host's own calls into the guest on fuel outside the books, so
+   * that they work after a stop and count as nothing the guest did.
+   */
+  offBooks<T>(meter: FuelMeter, fn: () => T): T;
+}
+
+/** The runners' access to a meter; see {@linkcode MeterCalls}. */
+export let meterCalls: MeterCalls;
+
+/**
  * The fuel tank of one metered instance.
  *
  * Use it directly to meter a module that another loader instantiates
@@ -153,6 +192,20 @@ export class FuelMeter {
   #beforeAttach = 0;
   /** The fuel every instance of these bytes starts with. */
   #initialFuel = 0;
+  /** Why the last stop happened, until the next call begins. */
+  #reason: StopReason | undefined;
+  /**
+   * Set once the guest was refused fuel: it trapped on the spot, so every
+   * later check until the books are settled is the glue's cleanup calling
+   * back in, which draws on `#grace`, never on the tank.
+   */
+  #delivered = false;
+  /** Fuel the glue's cleanup may still spend after a stop. */
+  #grace = 0;
+  /** The part of the tank a per-call cap keeps out of the call. */
+  #withheld = 0;
+  /** The current `run`'s own check, run before the user's `poll`. */
+  #callPoll: (() => boolean) | undefined;
 
   /**
    * Meters a module.
@@ -270,8 +323,11 @@ export class FuelMeter {
    */
   addFuel(fuel: number): void {
     this.#tank += checkFuel(fuel, "fuel");
-    // A guest that cannot ask for more must hold it before it runs.
-    if (!this.#resumable) this.settle();
+    // A guest that cannot ask for more must hold it before it runs, and one
+    // that ran dry gets the top-up at its next check, without settle().
+    if (!this.#resumable || (this.#exhausted && this.#parked === undefined)) {
+      this.settle();
+    }
   }
 
   /**
@@ -300,12 +356,25 @@ export class FuelMeter {
   /**
    * Makes the guest trap at its next check, whatever it does meanwhile
    * (even when it catches the exception that unwinds it).
+   *
+   * @param reason Why, as {@linkcode FuelMeter.stopReason} will say; the first reason wins.
    */
-  stop(): void {
+  stop(reason: StopReason = "host"): void {
     const counter = this.#counter;
     if (counter === undefined || this.#parked !== undefined) return;
+    if (this.#delivered) return; // stopped already
+    this.#reason ??= reason;
     this.#parked = this.#waiting ?? Math.max(0, Number(counter.value));
     counter.value = STOPPED;
+  }
+
+  /**
+   * Why the guest was last stopped: `fuel`, `deadline`, `abort`, `stop` or
+   * `host`; `undefined` when nothing stopped it since the last call began
+   * (a call through {@linkcode FuelMeter.run} or `Guest#invoke`).
+   */
+  get stopReason(): StopReason | undefined {
+    return this.#reason;
   }
 
   /**
@@ -334,6 +403,8 @@ export class FuelMeter {
     this.#handed -= left;
     this.#parked = undefined;
     this.#exhausted = false;
+    this.#delivered = false;
+    this.#grace = 0;
     // Every caller refills next, which writes the counter.
   }
 
@@ -349,18 +420,76 @@ export class FuelMeter {
     this.#counter.value = BigInt(give);
   }
 
+  static {
+    meterCalls = {
+      begin: (meter, cap) => meter.#begin(cap),
+      end: (meter) => meter.#end(),
+      watch: (meter, poll) => {
+        meter.#callPoll = poll;
+      },
+      grace: (meter, fuel) => {
+        meter.#grace = checkFuel(fuel, "grace");
+      },
+      offBooks: (meter, fn) => meter.#offBooks(fn),
+    };
+  }
+
+  #begin(cap: number | undefined): void {
+    this.#returnSlice();
+    this.#reason = undefined;
+    if (cap !== undefined) {
+      const allowed = Math.min(this.#tank, checkFuel(cap, "fuel"));
+      this.#withheld = this.#tank === Infinity
+        ? Infinity
+        : this.#tank - allowed;
+      this.#tank = allowed;
+    }
+    this.#refill();
+  }
+
+  #end(): void {
+    this.#returnSlice();
+    this.#callPoll = undefined;
+    this.#tank += this.#withheld;
+    this.#withheld = 0;
+    this.#refill();
+  }
+
+  #offBooks<T>(fn: () => T): T {
+    const counter = this.#counter;
+    if (counter === undefined) return fn();
+    const saved = counter.value;
+    const delivered = this.#delivered;
+    const grace = this.#grace;
+    // Any check that still runs dry is refused, and the books never see it.
+    this.#delivered = true;
+    this.#grace = 0;
+    counter.value = BigInt(OFF_BOOKS_FUEL);
+    try {
+      return fn();
+    } finally {
+      counter.value = saved;
+      this.#delivered = delivered;
+      this.#grace = grace;
+    }
+  }
+
   /** The guest's import: called when a charge takes the counter below zero. */
   readonly #outOfFuel = (
     counter: bigint,
     cost: bigint,
   ): bigint | Promise<bigint> => {
-    if (this.#parked !== undefined) return -1n;
-    // What was left of the slice before the charge that failed.
-    const before = Number(counter + cost);
     const need = Number(cost);
+    if (this.#delivered) return this.#fromGrace(need);
+    if (this.#parked !== undefined) {
+      this.#delivered = true;
+      return -1n;
+    }
+    // What was left of the slice before the charge that failed.
+    const before = Math.max(0, Number(counter + cost));
     // A stop recorded from inside poll must see the slice as it was.
     this.#waiting = before;
-    const stop = this.#poll?.() ?? false;
+    const stop = this.#callPoll?.() || (this.#poll?.() ?? false);
     if (stop === false || stop === true) this.#waiting = undefined;
     if (stop === false) return this.#grant(before, need);
     if (stop === true) return this.#park(before);
@@ -372,7 +501,21 @@ export class FuelMeter {
 
   #park(before: number): bigint {
     this.#parked ??= before;
+    this.#reason ??= "host";
+    this.#delivered = true;
     return -1n;
+  }
+
+  /**
+   * Pays a check made after the guest trapped: the glue's cleanup calling
+   * back in. It spends the grace fuel, booked nowhere, and traps once that
+   * is gone.
+   */
+  #fromGrace(need: number): bigint {
+    if (this.#grace < need) return -1n;
+    const give = this.#grace;
+    this.#grace = 0;
+    return BigInt(give - need);
   }
 
   /** Pays for a block of cost `need`, or refuses (-1) when the fuel is gone. */
@@ -385,7 +528,9 @@ export class FuelMeter {
       this.#waiting = before;
       return more.then((fuel) => {
         this.#waiting = undefined;
-        return this.#parked === undefined ? this.#pay(before, need, fuel) : -1n;
+        return this.#parked === undefined
+          ? this.#pay(before, need, fuel)
+          : this.#park(before);
       });
     }
     return this.#pay(before, need, 0);
@@ -398,6 +543,8 @@ export class FuelMeter {
       this.#tank = available;
       this.#handed -= before;
       this.#exhausted = true;
+      this.#reason ??= "fuel";
+      this.#delivered = true;
       return -1n;
     }
     const give = Math.max(
