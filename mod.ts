@@ -41,6 +41,7 @@ export {
   type FuelMeterOptions,
   type StopReason,
 } from "./src/fuel.ts";
+export { DEFAULT_GRACE, type MeterRunOptions } from "./src/meter_run.ts";
 export { StopSignal } from "./src/stop_signal.ts";
 export {
   type ChildPermissions,

@@ -25,6 +25,9 @@ import {
   type InstrumentedModule,
   type InstrumentOptions,
 } from "./wasm/mod.ts";
+import { type MeterRunOptions, runMetered } from "./meter_run.ts";
+import type { CallOutcome } from "./outcome.ts";
+import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -178,6 +181,8 @@ export class FuelMeter {
   /** While the guest waits in `out_of_fuel`: what was left of its slice. */
   #waiting: number | undefined;
   #counter: WebAssembly.Global | undefined;
+  /** The attached instance's shadow stack pointer, when it exports one. */
+  #stack: StackPointer | undefined;
   /** Fuel not yet handed to the guest. */
   #tank: number;
   /** All fuel ever moved from the tank into the counter. */
@@ -215,10 +220,19 @@ export class FuelMeter {
    * @param costs Operator costs for the rewriter, when `source` is bytes.
    */
   constructor(
-    source: Uint8Array | InstrumentedModule,
+    source: Uint8Array | ArrayBuffer | InstrumentedModule,
     options: FuelMeterOptions = {},
     costs?: InstrumentOptions,
   ) {
+    if (source instanceof ArrayBuffer) source = new Uint8Array(source);
+    if (
+      !(source instanceof Uint8Array) &&
+      !((source as InstrumentedModule)?.bytes instanceof Uint8Array)
+    ) {
+      throw new TypeError(
+        "FuelMeter meters a module's bytes: pass a Uint8Array or an ArrayBuffer of the .wasm file, or what instrument() returned (a compiled WebAssembly.Module cannot be rewritten)",
+      );
+    }
     const fuel = checkFuel(options.fuel ?? Infinity, "fuel");
     const resumable = source instanceof Uint8Array
       ? options.resumable ?? true
@@ -260,10 +274,13 @@ export class FuelMeter {
    * Connects the meter to the instance of {@linkcode FuelMeter.bytes}, and
    * loads the first slice of fuel into it.
    *
-   * @param instance An instance of the metered module.
+   * @param instance An instance of the metered module, or its exports.
    */
-  attach(instance: WebAssembly.Instance): void {
-    const counter = instance.exports[this.#fuelExport];
+  attach(instance: WebAssembly.Instance | WebAssembly.Exports): void {
+    const exports = instance instanceof WebAssembly.Instance
+      ? instance.exports
+      : instance;
+    const counter = exports[this.#fuelExport];
     if (!(counter instanceof WebAssembly.Global)) {
       throw new TypeError(
         `the instance has no fuel counter export "${this.#fuelExport}": attach an instance of meter.bytes`,
@@ -277,6 +294,7 @@ export class FuelMeter {
       this.#handed += this.#initialFuel;
     }
     this.#counter = counter;
+    this.#stack = findStackPointer(exports);
     // Keep what the start function left, and load the next slice.
     this.settle();
   }
@@ -375,6 +393,61 @@ export class FuelMeter {
    */
   get stopReason(): StopReason | undefined {
     return this.#reason;
+  }
+
+  /**
+   * Runs `fn`, any JavaScript that calls into the attached instance (such
+   * as `() => vm.evalCode(src)` or `() => db.exec(sql)`), under a fuel cap,
+   * a deadline or stop signals, and reports how it ended as a
+   * {@linkcode CallOutcome}: `returned` with `fn`'s value, or
+   * `fuel_exhausted`, `timeout`, `aborted` (a `StopSignal` or
+   * `AbortSignal`), `interrupted` ({@linkcode FuelMeter.stop}) or `trap`,
+   * whatever the library's glue did with the trap on its way out. A
+   * JavaScript error `fn` throws that is neither a stop nor a trap is
+   * rethrown.
+   *
+   * After a stop the library's own cleanup gets `grace` fuel, booked
+   * nowhere, so that it can finish; then the guest's shadow stack pointer is
+   * put back (when the instance exports `__stack_pointer`, emscripten's
+   * `stackSave`/`stackRestore` or wasm-bindgen's stack adjustment) and the
+   * meter is ready for the next call, with no step from the caller. What
+   * the library kept on its heap is as the stop left it: a transaction
+   * left open must be rolled back, for example.
+   *
+   * There is no async variant: emscripten's glue calls the guest's exports
+   * directly, not through `WebAssembly.promising`, so a guest cannot be
+   * suspended mid-call to let the event loop run. Stop a call from another
+   * thread with a `StopSignal`.
+   *
+   * @example Capping a call's fuel
+   * ```ts
+   * import { FuelMeter } from "../mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const bytes = await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url));
+   * const meter = new FuelMeter(bytes);
+   * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+   * meter.attach(instance);
+   * const fib = instance.exports.fib as (n: number) => number;
+   *
+   * const stopped = meter.run(() => fib(30), { fuel: 10_000 });
+   * assert.equal(stopped.outcome, "fuel_exhausted");
+   * assert.equal(meter.stopReason, "fuel");
+   * const done = meter.run(() => fib(10)); // ready again, no settle() needed
+   * assert.equal(done.outcome === "returned" && done.value, 55);
+   * assert.equal(meter.remaining, Infinity); // the cap never replaced the tank
+   * ```
+   *
+   * @param fn What to run; it calls into the attached instance.
+   * @param options Fuel cap, `timeout`, `stop`, `signal` and `grace`.
+   * @returns How the call ended, with the fuel it used.
+   * @throws {TypeError} When a meter whose guest cannot resume is given a deadline or a signal.
+   */
+  run(fn: () => unknown, options?: MeterRunOptions): CallOutcome {
+    if (this.#counter === undefined) {
+      throw new TypeError("attach an instance of meter.bytes before run()");
+    }
+    return runMetered(this, meterCalls, this.#stack, fn, options);
   }
 
   /**

@@ -1,0 +1,164 @@
+/**
+ * One call into a library's guest under a {@linkcode FuelMeter}: whatever
+ * JavaScript the caller runs (`() => vm.evalCode(src)`, `() => db.exec(sql)`),
+ * watched for fuel, a deadline and stop signals, and reported as the same
+ * {@linkcode CallOutcome} a `Guest` call gives.
+ *
+ * A library's glue stands between the guest and the caller: when the guest
+ * traps, the glue may rethrow the trap, wrap it, turn it into its own abort,
+ * or swallow it. So the outcome is decided by what the meter saw (why it
+ * stopped the guest), not by what reached the caller; only a call the meter
+ * did not stop is judged by what it threw.
+ *
+ * After a stop the glue usually calls back into the guest to clean up
+ * (emscripten's `stackRestore`, wasm-bindgen's stack adjustment, sql.js's
+ * `stmt.free()`). Those calls run on a *grace* allowance, booked nowhere;
+ * then the guest's shadow stack pointer, when it can be found, is put back
+ * where it was before the call, and the meter is settled for the next call.
+ *
+ * @module
+ */
+
+import type { CallState } from "./call_state.ts";
+import { CallWatch, FIRST_SLICE } from "./call_watch.ts";
+import { FuelExhausted, Interrupted, withoutStack } from "./errors.ts";
+import type { FuelMeter, MeterCalls } from "./fuel.ts";
+import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
+import type { StackPointer } from "./stack_pointer.ts";
+import type { StopSignal } from "./stop_signal.ts";
+import { toGuestTrap } from "./traps.ts";
+import type { GuestTrap } from "./errors.ts";
+
+/**
+ * Grace fuel after a stop: enough for sql.js to finalize and free the
+ * statement it was running, and for emscripten and wasm-bindgen glue to
+ * restore their stacks; about a millisecond of work.
+ */
+export const DEFAULT_GRACE = 5_000_000;
+
+/** Options for {@linkcode FuelMeter.run}. */
+export interface MeterRunOptions {
+  /** The most fuel the call may draw from the meter's tank. */
+  fuel?: number;
+  /** Stops the call after this many milliseconds (`timeout` outcome). */
+  timeout?: number;
+  /** Stops the call when another thread sets it (`aborted` outcome). */
+  stop?: StopSignal;
+  /**
+   * Stops the call when aborted (`aborted`, or `timeout` for a timed-out
+   * signal). Read at every slice of fuel; a plain call keeps the thread
+   * busy, so it must be aborted before the call or from another thread.
+   */
+  signal?: AbortSignal;
+  /**
+   * Fuel the library's own cleanup may spend after a stop, booked nowhere.
+   * Default {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap.
+   */
+  grace?: number;
+  /** The name the outcome gives as `export`. Default `"run"`. */
+  label?: string;
+}
+
+/** The slice each meter's watched runs have tuned so far. */
+const tunedSlices = new WeakMap<FuelMeter, number>();
+
+/** Looks for an engine trap in what was thrown and what it wraps. */
+function findTrap(error: unknown): GuestTrap | undefined {
+  for (let depth = 0; depth < 4 && error != null; depth++) {
+    const trap = toGuestTrap(error);
+    if (trap !== undefined) return trap;
+    error = (error as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * Runs `fn` under the meter; see {@linkcode FuelMeter.run}.
+ *
+ * @param meter The meter of the instance `fn` calls into.
+ * @param calls The meter's call hooks.
+ * @param stack The guest's stack pointer, when known.
+ * @param fn What to run.
+ * @param options Fuel, deadline, signals and grace.
+ * @returns How the call ended.
+ */
+export function runMetered(
+  meter: FuelMeter,
+  calls: MeterCalls,
+  stack: StackPointer | undefined,
+  fn: () => unknown,
+  options: MeterRunOptions = {},
+): CallOutcome {
+  const label = options.label ?? "run";
+  const { timeout, stop, signal } = options;
+  const watched = timeout !== undefined || stop !== undefined ||
+    signal !== undefined;
+  if (watched && !meter.resumable) {
+    throw new TypeError(
+      "this meter's guest traps as soon as its fuel is spent and never calls the host, so it cannot be given a timeout or a signal: make the meter with resumable: true",
+    );
+  }
+  const state: CallState = {
+    stop: undefined,
+    unwind: new Interrupted("FuelMeter.run"),
+    thrown: undefined,
+    thrownBy: undefined,
+    meter,
+    poll: undefined,
+    refuel: undefined,
+    cancel: undefined,
+  };
+  const watch = watched
+    ? new CallWatch(state, meter, { timeout, stop, signal })
+    : undefined;
+  const userSlice = meter.slice;
+  if (watch) meter.slice = tunedSlices.get(meter) ?? FIRST_SLICE;
+  calls.begin(meter, options.fuel);
+  calls.watch(meter, watch ? () => watch.poll() === true : undefined);
+  calls.grace(meter, options.grace ?? DEFAULT_GRACE);
+  const { consumed: consumedBefore, remaining: budget } = meter.usage;
+  const saved = stack && calls.offBooks(meter, stack.get);
+  let value: unknown;
+  let thrown: unknown;
+  let threw = false;
+  try {
+    value = fn();
+  } catch (error) {
+    thrown = error;
+    threw = true;
+  }
+  // A guest that cannot resume never tells the meter: its counter does.
+  const reason = meter.stopReason ??
+    (!meter.resumable && meter.exhausted ? "fuel" : undefined);
+  const trap = threw ? findTrap(thrown) : undefined;
+  if (saved !== undefined && (reason !== undefined || trap !== undefined)) {
+    calls.offBooks(meter, () => stack!.set(saved));
+  }
+  if (watch) tunedSlices.set(meter, meter.slice);
+  meter.slice = userSlice;
+  calls.end(meter);
+  const usage = meter.usage;
+  const fuel = {
+    consumed: usage.consumed - consumedBefore,
+    remaining: usage.remaining,
+  };
+  let ended: CallOutcome | undefined;
+  if (state.stop !== undefined) {
+    ended = stoppedOutcome(label, withoutStack(state.stop));
+  } else if (reason === "fuel") {
+    const error = withoutStack(() => new FuelExhausted(budget, fuel.consumed));
+    ended = stoppedOutcome(label, error);
+  } else if (reason !== undefined) {
+    const error = withoutStack(() =>
+      new Interrupted("FuelMeter.stop", { reason: `stopped (${reason})` })
+    );
+    ended = stoppedOutcome(label, error);
+  } else if (trap !== undefined) {
+    ended = { outcome: "trap", export: label, error: trap };
+  } else if (threw) {
+    throw thrown;
+  } else {
+    ended = { outcome: "returned", export: label, value };
+  }
+  return { ...ended!, fuel };
+}
