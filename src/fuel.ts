@@ -135,8 +135,12 @@ export interface MeterCalls {
   end(meter: FuelMeter): void;
   /** The call's own check, run at every slice before the user's `poll`. */
   watch(meter: FuelMeter, poll: (() => boolean) | undefined): void;
-  /** Fuel the glue's cleanup may spend after this call is stopped. */
-  grace(meter: FuelMeter, fuel: number): void;
+  /**
+   * Fuel the glue's cleanup may spend after this call is stopped; with
+   * `soft`, the guest itself keeps running on it after the stop, so that a
+   * library polling {@linkcode FuelMeter.stopping} can unwind by itself.
+   */
+  grace(meter: FuelMeter, fuel: number, soft: boolean): void;
   /**
    * Runs the host's own calls into the guest on fuel outside the books, so
    * that they work after a stop and count as nothing the guest did.
@@ -207,6 +211,10 @@ export class FuelMeter {
   #delivered = false;
   /** Fuel the glue's cleanup may still spend after a stop. */
   #grace = 0;
+  /** Whether the guest keeps running on its grace fuel after a stop. */
+  #soft = false;
+  /** Set from a stop until the books are settled. */
+  #stopping = false;
   /** The part of the tank a per-call cap keeps out of the call. */
   #withheld = 0;
   /** The current `run`'s own check, run before the user's `poll`. */
@@ -382,6 +390,7 @@ export class FuelMeter {
     if (counter === undefined || this.#parked !== undefined) return;
     if (this.#delivered) return; // stopped already
     this.#reason ??= reason;
+    this.#stopping = true;
     this.#parked = this.#waiting ?? Math.max(0, Number(counter.value));
     counter.value = STOPPED;
   }
@@ -393,6 +402,16 @@ export class FuelMeter {
    */
   get stopReason(): StopReason | undefined {
     return this.#reason;
+  }
+
+  /**
+   * Whether the guest has been stopped and the books are not settled yet.
+   * A library that checks an interrupt hook of its own (QuickJS's
+   * `setInterruptHandler`, SQLite's progress handler) can poll this, and
+   * with `run(fn, { soft: true })` unwind by itself on its grace fuel.
+   */
+  get stopping(): boolean {
+    return this.#stopping;
   }
 
   /**
@@ -478,6 +497,7 @@ export class FuelMeter {
     this.#exhausted = false;
     this.#delivered = false;
     this.#grace = 0;
+    this.#stopping = false;
     // Every caller refills next, which writes the counter.
   }
 
@@ -500,8 +520,9 @@ export class FuelMeter {
       watch: (meter, poll) => {
         meter.#callPoll = poll;
       },
-      grace: (meter, fuel) => {
+      grace: (meter, fuel, soft) => {
         meter.#grace = checkFuel(fuel, "grace");
+        meter.#soft = soft;
       },
       offBooks: (meter, fn) => meter.#offBooks(fn),
     };
@@ -523,6 +544,7 @@ export class FuelMeter {
   #end(): void {
     this.#returnSlice();
     this.#callPoll = undefined;
+    this.#soft = false;
     this.#tank += this.#withheld;
     this.#withheld = 0;
     this.#refill();
@@ -554,10 +576,7 @@ export class FuelMeter {
   ): bigint | Promise<bigint> => {
     const need = Number(cost);
     if (this.#delivered) return this.#fromGrace(need);
-    if (this.#parked !== undefined) {
-      this.#delivered = true;
-      return -1n;
-    }
+    if (this.#parked !== undefined) return this.#park(this.#parked, need);
     // What was left of the slice before the charge that failed.
     const before = Math.max(0, Number(counter + cost));
     // A stop recorded from inside poll must see the slice as it was.
@@ -565,18 +584,24 @@ export class FuelMeter {
     const stop = this.#callPoll?.() || (this.#poll?.() ?? false);
     if (stop === false || stop === true) this.#waiting = undefined;
     if (stop === false) return this.#grant(before, need);
-    if (stop === true) return this.#park(before);
+    if (stop === true) return this.#park(before, need);
     return stop.then((now) => {
       this.#waiting = undefined;
-      return now ? this.#park(before) : this.#grant(before, need);
+      return now ? this.#park(before, need) : this.#grant(before, need);
     });
   };
 
-  #park(before: number): bigint {
+  /** Stops the guest: it traps now, or in a soft stop runs on its grace. */
+  #park(before: number, need: number): bigint {
     this.#parked ??= before;
     this.#reason ??= "host";
+    return this.#deliver(need);
+  }
+
+  #deliver(need: number): bigint {
     this.#delivered = true;
-    return -1n;
+    this.#stopping = true;
+    return this.#soft ? this.#fromGrace(need) : -1n;
   }
 
   /**
@@ -603,7 +628,7 @@ export class FuelMeter {
         this.#waiting = undefined;
         return this.#parked === undefined
           ? this.#pay(before, need, fuel)
-          : this.#park(before);
+          : this.#park(before, need);
       });
     }
     return this.#pay(before, need, 0);
@@ -617,8 +642,7 @@ export class FuelMeter {
       this.#handed -= before;
       this.#exhausted = true;
       this.#reason ??= "fuel";
-      this.#delivered = true;
-      return -1n;
+      return this.#deliver(need);
     }
     const give = Math.max(
       need,

@@ -55,6 +55,14 @@ export interface MeterRunOptions {
    * Default {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap.
    */
   grace?: number;
+  /**
+   * Lets the guest run on after a stop, on its grace fuel, so that a library
+   * polling {@linkcode FuelMeter.stopping} from its own interrupt hook
+   * unwinds by itself and stays whole (QuickJS:
+   * `runtime.setInterruptHandler(() => meter.stopping)`); it traps once the
+   * grace is spent. Default `false`: the guest traps at the stop.
+   */
+  soft?: boolean;
   /** The name the outcome gives as `export`. Default `"run"`. */
   label?: string;
 }
@@ -115,7 +123,7 @@ export function runMetered(
   if (watch) meter.slice = tunedSlices.get(meter) ?? FIRST_SLICE;
   calls.begin(meter, options.fuel);
   calls.watch(meter, watch ? () => watch.poll() === true : undefined);
-  calls.grace(meter, options.grace ?? DEFAULT_GRACE);
+  calls.grace(meter, options.grace ?? DEFAULT_GRACE, options.soft ?? false);
   const { consumed: consumedBefore, remaining: budget } = meter.usage;
   const saved = stack && calls.offBooks(meter, stack.get);
   let value: unknown;
