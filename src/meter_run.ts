@@ -30,11 +30,11 @@ import { toGuestTrap } from "./traps.ts";
 import type { GuestTrap } from "./errors.ts";
 
 /**
- * Grace fuel after a stop: enough for sql.js to finalize and free the
- * statement it was running, and for emscripten and wasm-bindgen glue to
- * restore their stacks; about a millisecond of work.
+ * Grace fuel after a stop, about half a millisecond of work: sql.js needs
+ * under 10,000 to finalize the statement it was running, and QuickJS
+ * reaches its interrupt hook well within it in a soft stop.
  */
-export const DEFAULT_GRACE = 5_000_000;
+export const DEFAULT_GRACE = 1_000_000;
 
 /** Options for {@linkcode FuelMeter.run}. */
 export interface MeterRunOptions {
