@@ -33,10 +33,39 @@ import type { GuestTrap } from "./errors.ts";
  * Grace fuel after a stop, about half a millisecond of work: sql.js needs
  * under 10,000 to finalize the statement it was running, and QuickJS
  * reaches its interrupt hook well within it in a soft stop.
+ *
+ * @example Giving a library more room to clean up
+ * ```ts
+ * import { DEFAULT_GRACE, type MeterRunOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: MeterRunOptions = { timeout: 100, grace: 4 * DEFAULT_GRACE };
+ * assert.equal(options.grace, 4_000_000);
+ * ```
  */
 export const DEFAULT_GRACE = 1_000_000;
 
-/** Options for {@linkcode FuelMeter.run}. */
+/**
+ * Options for {@linkcode FuelMeter.run}.
+ *
+ * @example A call stopped from another thread
+ * ```ts
+ * import { FuelMeter, StopSignal } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = await Deno.readFile(new URL("../guest/runaway.wasm", import.meta.url));
+ * const meter = new FuelMeter(bytes);
+ * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+ * meter.attach(instance);
+ * const spin = instance.exports.spin as () => void;
+ *
+ * const stop = new StopSignal();
+ * stop.stop(); // a Worker would do this, given stop.buffer
+ * const result = meter.run(spin, { stop, timeout: 1_000, label: "spin" });
+ * assert.equal(result.outcome, "aborted");
+ * assert.equal(meter.stopReason, "stop");
+ * ```
+ */
 export interface MeterRunOptions {
   /** The most fuel the call may draw from the meter's tank. */
   fuel?: number;
@@ -78,6 +107,18 @@ function findTrap(error: unknown): GuestTrap | undefined {
     error = (error as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+function readStackPointer(
+  meter: FuelMeter,
+  calls: MeterCalls,
+  stack: StackPointer,
+): number | bigint | undefined {
+  try {
+    return calls.offBooks(meter, stack.get);
+  } catch {
+    return undefined; // then there is nothing to put back
+  }
 }
 
 /**
@@ -125,7 +166,7 @@ export function runMetered(
   calls.watch(meter, watch ? () => watch.poll() === true : undefined);
   calls.grace(meter, options.grace ?? DEFAULT_GRACE, options.soft ?? false);
   const { consumed: consumedBefore, remaining: budget } = meter.usage;
-  const saved = stack && calls.offBooks(meter, stack.get);
+  const saved = stack && readStackPointer(meter, calls, stack);
   let value: unknown;
   let thrown: unknown;
   let threw = false;
@@ -140,7 +181,12 @@ export function runMetered(
     (!meter.resumable && meter.exhausted ? "fuel" : undefined);
   const trap = threw ? findTrap(thrown) : undefined;
   if (saved !== undefined && (reason !== undefined || trap !== undefined)) {
-    calls.offBooks(meter, () => stack!.set(saved));
+    try {
+      calls.offBooks(meter, () => stack!.set(saved));
+    } catch {
+      // A guest too broken to move its stack pointer: the outcome says so
+      // already, and the next call will trap in the same way.
+    }
   }
   if (watch) tunedSlices.set(meter, meter.slice);
   meter.slice = userSlice;
