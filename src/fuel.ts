@@ -171,6 +171,9 @@ export let meterCalls: MeterCalls;
  * Use it directly to meter a module that another loader instantiates
  * (emscripten's `instantiateWasm`, wasm-bindgen's init): pass `meter.bytes`
  * and the extra `meter.imports` to the loader, then `attach` the instance.
+ * Make each call into the library through {@linkcode FuelMeter.run}, which
+ * gives it a fuel cap, a deadline or stop signals and a typed outcome, and
+ * leaves the meter ready for the next call whatever happened.
  *
  * @example Metering a module someone else instantiates
  * ```ts
