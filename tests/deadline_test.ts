@@ -5,7 +5,7 @@ import {
   isAborted,
   isDeadlineExceeded,
   loadGuest,
-  StopSignal,
+  type StopSignal,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { runDeno } from "./support/cli.ts";
