@@ -1,6 +1,6 @@
 import assert from "./support/assert.ts";
-import { FuelMeter } from "../mod.ts";
-import { COMPUTE } from "./support/guests.ts";
+import { FuelMeter, loadGuest } from "../mod.ts";
+import { COMPUTE, RUNAWAY } from "./support/guests.ts";
 
 /** fib(1)'s cost: the entry segment (4) and the then-arm (1). */
 const FIB_1 = 5;
@@ -55,4 +55,23 @@ Deno.test("a stop made by the host is recorded with its reason and refuses fuel 
   meter.settle();
   assert.equal(fib(1), 1);
   assert.equal(meter.consumed, before.consumed + FIB_1);
+});
+
+Deno.test("a guest's meter says why its last call stopped", async () => {
+  const guest = await loadGuest(RUNAWAY, {
+    fuel: Infinity,
+    interruptible: true,
+  });
+  guest.invoke("spin", [], { fuel: 10_000 });
+  assert.equal(guest.meter!.stopReason, "fuel");
+  guest.invoke("spin", [], { timeout: 5 });
+  assert.equal(guest.meter!.stopReason, "deadline");
+  const aborted = new AbortController();
+  aborted.abort();
+  const asyncGuest = await loadGuest(RUNAWAY, { async: true });
+  await asyncGuest.invokeAsync("spin", [], { signal: aborted.signal });
+  assert.equal(asyncGuest.meter!.stopReason, "abort");
+  const { meter, fib } = await meteredFib(Infinity);
+  meter.run(() => fib(5));
+  assert.equal(meter.stopReason, undefined, "a call that returned clears it");
 });
