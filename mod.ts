@@ -36,7 +36,12 @@ export type {
 } from "./src/guest_options.ts";
 export type { CallOutcome, FuelUsage, OutcomeBase } from "./src/outcome.ts";
 export type { InterruptOptions } from "./src/imports.ts";
-export { FuelMeter, type FuelMeterOptions } from "./src/fuel.ts";
+export {
+  FuelMeter,
+  type FuelMeterOptions,
+  type StopReason,
+} from "./src/fuel.ts";
+export { DEFAULT_GRACE, type MeterRunOptions } from "./src/meter_run.ts";
 export { StopSignal } from "./src/stop_signal.ts";
 export {
   type ChildPermissions,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { EarlyExitError, Interrupted } from "./errors.ts";
+import { type EarlyExitError, Interrupted } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
 
 /**
@@ -72,4 +72,30 @@ export function requestStop(state: CallState, stop: Stop): never {
 export function recordStop(state: CallState, stop: Stop): void {
   state.stop ??= stop;
   state.meter?.stop();
+}
+
+/**
+ * A fresh call state, with nothing in progress.
+ *
+ * @param meter The fuel meter, when the guest is metered.
+ * @param unwind The prepared error thrown through the guest to unwind it.
+ */
+export function newCallState(
+  meter?: FuelMeter,
+  unwind: Interrupted = new Interrupted("(prepared)", {
+    reason: "unwinding the guest",
+  }),
+): CallState {
+  return {
+    stop: undefined,
+    unwind,
+    thrown: undefined,
+    thrownBy: undefined,
+    meter,
+    poll: undefined,
+    refuel: undefined,
+    cancel: undefined,
+    asyncImports: [],
+    suspend: undefined,
+  };
 }

@@ -132,15 +132,20 @@ export class CallWatch {
   check(now: number): boolean {
     if (this.#state.stop !== undefined) return true;
     if (now >= this.#deadline) {
+      this.#meter.stop("deadline");
       recordStop(this.#state, deadlineStop(this.#timeout!, this.#started));
       return true;
     }
     if (this.#signal?.aborted) {
+      const timedOut = this.#signal.reason instanceof DOMException &&
+        this.#signal.reason.name === "TimeoutError";
+      this.#meter.stop(timedOut ? "deadline" : "abort");
       recordStop(this.#state, abortStop(this.#signal, this.#started));
       return true;
     }
     if (this.#stop?.stopped) {
       const reason = this.#stop.reason;
+      this.#meter.stop("stop");
       recordStop(this.#state, () => new Aborted(reason));
       return true;
     }

@@ -25,6 +25,9 @@ import {
   type InstrumentedModule,
   type InstrumentOptions,
 } from "./wasm/mod.ts";
+import { type MeterRunOptions, runMetered } from "./meter_run.ts";
+import type { CallOutcome } from "./outcome.ts";
+import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -39,6 +42,33 @@ const WHOLE_TANK = 2 ** 40;
 const TRAPPING_TANK = 2 ** 52;
 /** The counter while a stop is pending: any charge traps. */
 const STOPPED = -(1n << 62n);
+/**
+ * Fuel for the host's own calls into the guest (reading or restoring its
+ * stack pointer), given outside the books: plenty for a few instructions.
+ */
+const OFF_BOOKS_FUEL = 1_000_000;
+
+/**
+ * Why a metered guest was stopped: its fuel ran out (`fuel`), its deadline
+ * passed (`deadline`), its `AbortSignal` aborted (`abort`), its
+ * `StopSignal` was set (`stop`), or the host called
+ * {@linkcode FuelMeter.stop} (`host`).
+ *
+ * @example Reading why a call stopped
+ * ```ts
+ * import { FuelMeter, type StopReason } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = await Deno.readFile(new URL("../guest/runaway.wasm", import.meta.url));
+ * const meter = new FuelMeter(bytes);
+ * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+ * meter.attach(instance);
+ * meter.run(instance.exports.spin as () => void, { timeout: 5 });
+ * const reason: StopReason | undefined = meter.stopReason;
+ * assert.equal(reason, "deadline");
+ * ```
+ */
+export type StopReason = "fuel" | "deadline" | "abort" | "stop" | "host";
 
 /** Options for a {@linkcode FuelMeter}. */
 export interface FuelMeterOptions {
@@ -118,11 +148,44 @@ export function meteringFor(
 }
 
 /**
+ * What the runners (`FuelMeter#run`, `Guest#invoke`) do to a meter around
+ * one call, kept out of the public class.
+ */
+export interface MeterCalls {
+  /**
+   * Starts a call: settles the books, forgets the last stop, and when `cap`
+   * is given sets aside what the tank holds beyond it until the call ends.
+   */
+  begin(meter: FuelMeter, cap: number | undefined): void;
+  /** Ends a call: settles the books and puts back what the cap set aside. */
+  end(meter: FuelMeter): void;
+  /** The call's own check, run at every slice before the user's `poll`. */
+  watch(meter: FuelMeter, poll: (() => boolean) | undefined): void;
+  /**
+   * Fuel the glue's cleanup may spend after this call is stopped; with
+   * `soft`, the guest itself keeps running on it after the stop, so that a
+   * library polling {@linkcode FuelMeter.stopping} can unwind by itself.
+   */
+  grace(meter: FuelMeter, fuel: number, soft: boolean): void;
+  /**
+   * Runs the host's own calls into the guest on fuel outside the books, so
+   * that they work after a stop and count as nothing the guest did.
+   */
+  offBooks<T>(meter: FuelMeter, fn: () => T): T;
+}
+
+/** The runners' access to a meter; see {@linkcode MeterCalls}. */
+export let meterCalls: MeterCalls;
+
+/**
  * The fuel tank of one metered instance.
  *
  * Use it directly to meter a module that another loader instantiates
  * (emscripten's `instantiateWasm`, wasm-bindgen's init): pass `meter.bytes`
  * and the extra `meter.imports` to the loader, then `attach` the instance.
+ * Make each call into the library through {@linkcode FuelMeter.run}, which
+ * gives it a fuel cap, a deadline or stop signals and a typed outcome, and
+ * leaves the meter ready for the next call whatever happened.
  *
  * @example Metering a module someone else instantiates
  * ```ts
@@ -151,6 +214,8 @@ export class FuelMeter {
   /** While the guest waits in `out_of_fuel`: what was left of its slice. */
   #waiting: number | undefined;
   #counter: WebAssembly.Global | undefined;
+  /** The attached instance's shadow stack pointer, when it exports one. */
+  #stack: StackPointer | undefined;
   /** Fuel not yet handed to the guest. */
   #tank: number;
   /** All fuel ever moved from the tank into the counter. */
@@ -165,6 +230,24 @@ export class FuelMeter {
   #beforeAttach = 0;
   /** The fuel every instance of these bytes starts with. */
   #initialFuel = 0;
+  /** Why the last stop happened, until the next call begins. */
+  #reason: StopReason | undefined;
+  /**
+   * Set once the guest was refused fuel: it trapped on the spot, so every
+   * later check until the books are settled is the glue's cleanup calling
+   * back in, which draws on `#grace`, never on the tank.
+   */
+  #delivered = false;
+  /** Fuel the glue's cleanup may still spend after a stop. */
+  #grace = 0;
+  /** Whether the guest keeps running on its grace fuel after a stop. */
+  #soft = false;
+  /** Set from a stop until the books are settled. */
+  #stopping = false;
+  /** The part of the tank a per-call cap keeps out of the call. */
+  #withheld = 0;
+  /** The current `run`'s own check, run before the user's `poll`. */
+  #callPoll: (() => boolean) | undefined;
 
   /**
    * Meters a module.
@@ -174,10 +257,19 @@ export class FuelMeter {
    * @param costs Operator costs for the rewriter, when `source` is bytes.
    */
   constructor(
-    source: Uint8Array | InstrumentedModule,
+    source: Uint8Array | ArrayBuffer | InstrumentedModule,
     options: FuelMeterOptions = {},
     costs?: InstrumentOptions,
   ) {
+    if (source instanceof ArrayBuffer) source = new Uint8Array(source);
+    if (
+      !(source instanceof Uint8Array) &&
+      !((source as InstrumentedModule)?.bytes instanceof Uint8Array)
+    ) {
+      throw new TypeError(
+        "FuelMeter meters a module's bytes: pass a Uint8Array or an ArrayBuffer of the .wasm file, or what instrument() returned (a compiled WebAssembly.Module cannot be rewritten)",
+      );
+    }
     const fuel = checkFuel(options.fuel ?? Infinity, "fuel");
     const resumable = source instanceof Uint8Array
       ? options.resumable ?? true
@@ -213,10 +305,13 @@ export class FuelMeter {
    * Connects the meter to the instance of {@linkcode FuelMeter.bytes}, and
    * loads the first slice of fuel into it.
    *
-   * @param instance An instance of the metered module.
+   * @param instance An instance of the metered module, or its exports.
    */
-  attach(instance: WebAssembly.Instance): void {
-    const counter = instance.exports[this.#fuelExport];
+  attach(instance: WebAssembly.Instance | WebAssembly.Exports): void {
+    const exports = instance instanceof WebAssembly.Instance
+      ? instance.exports
+      : instance;
+    const counter = exports[this.#fuelExport];
     if (!(counter instanceof WebAssembly.Global)) {
       throw new TypeError(
         `the instance has no fuel counter export "${this.#fuelExport}": attach an instance of meter.bytes`,
@@ -230,6 +325,7 @@ export class FuelMeter {
       this.#handed += this.#initialFuel;
     }
     this.#counter = counter;
+    this.#stack = findStackPointer(exports);
     // Keep what the start function left, and load the next slice.
     this.settle();
   }
@@ -276,8 +372,11 @@ export class FuelMeter {
    */
   addFuel(fuel: number): void {
     this.#tank += checkFuel(fuel, "fuel");
-    // A guest that cannot ask for more must hold it before it runs.
-    if (!this.#resumable) this.settle();
+    // A guest that cannot ask for more must hold it before it runs, and one
+    // that ran dry gets the top-up at its next check, without settle().
+    if (!this.#resumable || (this.#exhausted && this.#parked === undefined)) {
+      this.settle();
+    }
   }
 
   /**
@@ -306,12 +405,91 @@ export class FuelMeter {
   /**
    * Makes the guest trap at its next check, whatever it does meanwhile
    * (even when it catches the exception that unwinds it).
+   *
+   * @param reason Why, as {@linkcode FuelMeter.stopReason} will say; the first reason wins.
    */
-  stop(): void {
+  stop(reason: StopReason = "host"): void {
     const counter = this.#counter;
     if (counter === undefined || this.#parked !== undefined) return;
+    if (this.#delivered) return; // stopped already
+    this.#reason ??= reason;
+    this.#stopping = true;
     this.#parked = this.#waiting ?? Math.max(0, Number(counter.value));
     counter.value = STOPPED;
+  }
+
+  /**
+   * Why the guest was last stopped: `fuel`, `deadline`, `abort`, `stop` or
+   * `host`; `undefined` when nothing stopped it since the last call began
+   * (a call through {@linkcode FuelMeter.run} or `Guest#invoke`).
+   */
+  get stopReason(): StopReason | undefined {
+    return this.#reason;
+  }
+
+  /**
+   * Whether the guest has been stopped and the books are not settled yet.
+   * A library that checks an interrupt hook of its own (QuickJS's
+   * `setInterruptHandler`, SQLite's progress handler) can poll this, and
+   * with `run(fn, { soft: true })` unwind by itself on its grace fuel.
+   */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  /**
+   * Runs `fn`, any JavaScript that calls into the attached instance (such
+   * as `() => vm.evalCode(src)` or `() => db.exec(sql)`), under a fuel cap,
+   * a deadline or stop signals, and reports how it ended as a
+   * {@linkcode CallOutcome}: `returned` with `fn`'s value, or
+   * `fuel_exhausted`, `timeout`, `aborted` (a `StopSignal` or
+   * `AbortSignal`), `interrupted` ({@linkcode FuelMeter.stop}) or `trap`,
+   * whatever the library's glue did with the trap on its way out. A
+   * JavaScript error `fn` throws that is neither a stop nor a trap is
+   * rethrown.
+   *
+   * After a stop the library's own cleanup gets `grace` fuel, booked
+   * nowhere, so that it can finish; then the guest's shadow stack pointer is
+   * put back (when the instance exports `__stack_pointer`, emscripten's
+   * `stackSave`/`stackRestore` or wasm-bindgen's stack adjustment) and the
+   * meter is ready for the next call, with no step from the caller. What
+   * the library kept on its heap is as the stop left it: a transaction
+   * left open must be rolled back, for example.
+   *
+   * There is no async variant: emscripten's glue calls the guest's exports
+   * directly, not through `WebAssembly.promising`, so a guest cannot be
+   * suspended mid-call to let the event loop run. Stop a call from another
+   * thread with a `StopSignal`.
+   *
+   * @example Capping a call's fuel
+   * ```ts
+   * import { FuelMeter } from "../mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const bytes = await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url));
+   * const meter = new FuelMeter(bytes);
+   * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+   * meter.attach(instance);
+   * const fib = instance.exports.fib as (n: number) => number;
+   *
+   * const stopped = meter.run(() => fib(30), { fuel: 10_000 });
+   * assert.equal(stopped.outcome, "fuel_exhausted");
+   * assert.equal(meter.stopReason, "fuel");
+   * const done = meter.run(() => fib(10)); // ready again, no settle() needed
+   * assert.equal(done.outcome === "returned" && done.value, 55);
+   * assert.equal(meter.remaining, Infinity); // the cap never replaced the tank
+   * ```
+   *
+   * @param fn What to run; it calls into the attached instance.
+   * @param options Fuel cap, `timeout`, `stop`, `signal` and `grace`.
+   * @returns How the call ended, with the fuel it used.
+   * @throws {TypeError} When a meter whose guest cannot resume is given a deadline or a signal.
+   */
+  run(fn: () => unknown, options?: MeterRunOptions): CallOutcome {
+    if (this.#counter === undefined) {
+      throw new TypeError("attach an instance of meter.bytes before run()");
+    }
+    return runMetered(this, meterCalls, this.#stack, fn, options);
   }
 
   /**
@@ -340,6 +518,9 @@ export class FuelMeter {
     this.#handed -= left;
     this.#parked = undefined;
     this.#exhausted = false;
+    this.#delivered = false;
+    this.#grace = 0;
+    this.#stopping = false;
     // Every caller refills next, which writes the counter.
   }
 
@@ -355,30 +536,107 @@ export class FuelMeter {
     this.#counter.value = BigInt(give);
   }
 
+  static {
+    meterCalls = {
+      begin: (meter, cap) => meter.#begin(cap),
+      end: (meter) => meter.#end(),
+      watch: (meter, poll) => {
+        meter.#callPoll = poll;
+      },
+      grace: (meter, fuel, soft) => {
+        meter.#grace = checkFuel(fuel, "grace");
+        meter.#soft = soft;
+      },
+      offBooks: (meter, fn) => meter.#offBooks(fn),
+    };
+  }
+
+  #begin(cap: number | undefined): void {
+    this.#returnSlice();
+    this.#reason = undefined;
+    if (cap !== undefined) {
+      const allowed = Math.min(this.#tank, checkFuel(cap, "fuel"));
+      this.#withheld = this.#tank === Infinity
+        ? Infinity
+        : this.#tank - allowed;
+      this.#tank = allowed;
+    }
+    this.#refill();
+  }
+
+  #end(): void {
+    this.#returnSlice();
+    this.#callPoll = undefined;
+    this.#soft = false;
+    this.#tank += this.#withheld;
+    this.#withheld = 0;
+    this.#refill();
+  }
+
+  #offBooks<T>(fn: () => T): T {
+    const counter = this.#counter;
+    if (counter === undefined) return fn();
+    const saved = counter.value;
+    const delivered = this.#delivered;
+    const grace = this.#grace;
+    // Any check that still runs dry is refused, and the books never see it.
+    this.#delivered = true;
+    this.#grace = 0;
+    counter.value = BigInt(OFF_BOOKS_FUEL);
+    try {
+      return fn();
+    } finally {
+      counter.value = saved;
+      this.#delivered = delivered;
+      this.#grace = grace;
+    }
+  }
+
   /** The guest's import: called when a charge takes the counter below zero. */
   readonly #outOfFuel = (
     counter: bigint,
     cost: bigint,
   ): bigint | Promise<bigint> => {
-    if (this.#parked !== undefined) return -1n;
-    // What was left of the slice before the charge that failed.
-    const before = Number(counter + cost);
     const need = Number(cost);
+    if (this.#delivered) return this.#fromGrace(need);
+    if (this.#parked !== undefined) return this.#park(this.#parked, need);
+    // What was left of the slice before the charge that failed.
+    const before = Math.max(0, Number(counter + cost));
     // A stop recorded from inside poll must see the slice as it was.
     this.#waiting = before;
-    const stop = this.#poll?.() ?? false;
+    const stop = this.#callPoll?.() || (this.#poll?.() ?? false);
     if (stop === false || stop === true) this.#waiting = undefined;
     if (stop === false) return this.#grant(before, need);
-    if (stop === true) return this.#park(before);
+    if (stop === true) return this.#park(before, need);
     return stop.then((now) => {
       this.#waiting = undefined;
-      return now ? this.#park(before) : this.#grant(before, need);
+      return now ? this.#park(before, need) : this.#grant(before, need);
     });
   };
 
-  #park(before: number): bigint {
+  /** Stops the guest: it traps now, or in a soft stop runs on its grace. */
+  #park(before: number, need: number): bigint {
     this.#parked ??= before;
-    return -1n;
+    this.#reason ??= "host";
+    return this.#deliver(need);
+  }
+
+  #deliver(need: number): bigint {
+    this.#delivered = true;
+    this.#stopping = true;
+    return this.#soft ? this.#fromGrace(need) : -1n;
+  }
+
+  /**
+   * Pays a check made after the guest trapped: the glue's cleanup calling
+   * back in. It spends the grace fuel, booked nowhere, and traps once that
+   * is gone.
+   */
+  #fromGrace(need: number): bigint {
+    if (this.#grace < need) return -1n;
+    const give = this.#grace;
+    this.#grace = 0;
+    return BigInt(give - need);
   }
 
   /** Pays for a block of cost `need`, or refuses (-1) when the fuel is gone. */
@@ -391,7 +649,9 @@ export class FuelMeter {
       this.#waiting = before;
       return more.then((fuel) => {
         this.#waiting = undefined;
-        return this.#parked === undefined ? this.#pay(before, need, fuel) : -1n;
+        return this.#parked === undefined
+          ? this.#pay(before, need, fuel)
+          : this.#park(before, need);
       });
     }
     return this.#pay(before, need, 0);
@@ -404,7 +664,8 @@ export class FuelMeter {
       this.#tank = available;
       this.#handed -= before;
       this.#exhausted = true;
-      return -1n;
+      this.#reason ??= "fuel";
+      return this.#deliver(need);
     }
     const give = Math.max(
       need,

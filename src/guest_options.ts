@@ -92,7 +92,12 @@ export interface GuestOptions {
 
 /** Options for one call. */
 export interface CallOptions {
-  /** Sets the guest's fuel to this before the call (metered guests only). */
+  /**
+   * The most fuel this call may draw from the guest's tank (metered guests
+   * only). A cap, not a new tank: what the call does not spend stays, and
+   * the tank behind the cap is untouched. A call capped at 1,000 on a guest
+   * with 600 left may spend 600.
+   */
   fuel?: number;
   /**
    * Stops the call after this many milliseconds, with

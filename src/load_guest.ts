@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type CallState, requestStop } from "./call_state.ts";
+import { type CallState, newCallState, requestStop } from "./call_state.ts";
 import { CallWatch, FIRST_SLICE } from "./call_watch.ts";
 import {
   type InterruptDetails,
@@ -93,18 +93,7 @@ export async function loadGuest(
   // the rewrite.
   const loaded = await loadModule(source, { compile: !metered });
   const label = options.label ?? loaded.label;
-  const state: CallState = {
-    stop: undefined,
-    unwind: new Interrupted("(prepared)", { reason: "unwinding the guest" }),
-    thrown: undefined,
-    thrownBy: undefined,
-    meter: undefined,
-    poll: undefined,
-    refuel: undefined,
-    cancel: undefined,
-    asyncImports: [],
-    suspend: undefined,
-  };
+  const state = newCallState();
   let module: WebAssembly.Module;
   let signatures: ModuleSignatures | undefined;
   let hasStart = false;

@@ -9,7 +9,7 @@
 import type { CallState } from "./call_state.ts";
 import { CallWatch } from "./call_watch.ts";
 import { ExportError, FuelExhausted, withoutStack } from "./errors.ts";
-import type { FuelMeter } from "./fuel.ts";
+import { type FuelMeter, meterCalls } from "./fuel.ts";
 import type { AsyncCallOptions } from "./guest_options.ts";
 import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
 
@@ -62,7 +62,8 @@ export function beginMeteredCall(
       `cannot give a timeout, signal or StopSignal to a call of ${setup.label}: it was loaded for fuel only, which runs fastest but cannot check; load it with interruptible: true (or a default timeout) to give its calls deadlines and stops`,
     );
   }
-  if (options?.fuel !== undefined) meter.setFuel(options.fuel);
+  // A call's fuel caps what it may draw from the tank; it never replaces it.
+  meterCalls.begin(meter, options?.fuel);
   const watch = watched
     ? new CallWatch(state, meter, {
       timeout,
@@ -101,7 +102,7 @@ export function endMeteredCall(
   state.poll = undefined;
   state.refuel = undefined;
   const exhausted = meter.exhausted;
-  meter.settle();
+  meterCalls.end(meter);
   const usage = meter.usage;
   const consumed = usage.consumed - call.consumed;
   const fuel = { consumed, remaining: usage.remaining };

@@ -5,11 +5,11 @@ import {
   isAborted,
   isDeadlineExceeded,
   loadGuest,
-  StopSignal,
+  type StopSignal,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { runDeno } from "./support/cli.ts";
-import type { StopperRequest } from "./support/stopper.ts";
+import { stopFromWorker } from "./support/worker_stop.ts";
 import { COMPUTE, RUNAWAY, SEED } from "./support/guests.ts";
 
 /** How long a child may take before it counts as hung: far beyond any load. */
@@ -306,7 +306,8 @@ Deno.test("isolation: host imports come from a module the child loads itself", a
 Deno.test("a Worker stops a plain call on the main thread through a StopSignal", async () => {
   // The guest tells the worker it has started, through a shared flag, and
   // then counts forever: only the worker's stop can end the call.
-  const running = new Int32Array(new SharedArrayBuffer(4));
+  let started = () => {};
+  let ran = false;
   const guest = await loadGuest(
     await assembleWat(`(module
       (import "env" "started" (func $started))
@@ -321,46 +322,33 @@ Deno.test("a Worker stops a plain call on the main thread through a StopSignal",
       imports: {
         env: {
           started: () => {
-            Atomics.store(running, 0, 1);
-            Atomics.notify(running, 0);
+            ran = true;
+            started();
           },
         },
       },
     },
   );
-  const stop = new StopSignal();
-  const worker = new Worker(new URL("./support/stopper.ts", import.meta.url), {
-    type: "module",
+  let signal: StopSignal | undefined;
+  // The main thread is blocked in the guest until the worker's stop lands.
+  const result = await stopFromWorker((stop, running) => {
+    signal = stop;
+    started = running;
+    return guest.invoke("count_forever", [], { stop });
   });
-  try {
-    let replied = () => {};
-    worker.onmessage = () => replied();
-    const reply = () => new Promise<void>((resolve) => replied = resolve);
-    await reply(); // loaded and listening
-    const confirmed = reply();
-    const request: StopperRequest = {
-      buffer: stop.buffer,
-      running: running.buffer as SharedArrayBuffer,
-    };
-    worker.postMessage(request);
-    // The main thread is blocked in the guest until the worker's stop lands.
-    const result = guest.invoke("count_forever", [], { stop });
-    const aborted = expectOutcome(result, "aborted");
-    assert.ok(isAborted(aborted.error));
-    assert.match(aborted.error.message, /StopSignal/);
-    assert.equal(Atomics.load(running, 0), 1, "the guest had started");
-    assert.equal(stop.stopped, true, "the worker set the signal");
-    const memory = guest.instance.exports.memory as WebAssembly.Memory;
-    assert.ok(new Int32Array(memory.buffer)[0] > 0, "the guest was counting");
-    await confirmed;
-    stop.reset();
-    assert.equal(stop.stopped, false);
-    const again = await loadGuest(COMPUTE, { interruptible: true });
-    assert.equal(
-      expectOutcome(again.invoke("fib", [10], { stop }), "returned").value,
-      55,
-    );
-  } finally {
-    worker.terminate();
-  }
+  const aborted = expectOutcome(result, "aborted");
+  assert.ok(isAborted(aborted.error));
+  assert.match(aborted.error.message, /StopSignal/);
+  assert.ok(ran, "the guest had started");
+  assert.equal(signal!.stopped, true, "the worker set the signal");
+  const memory = guest.instance.exports.memory as WebAssembly.Memory;
+  assert.ok(new Int32Array(memory.buffer)[0] > 0, "the guest was counting");
+  signal!.reset();
+  assert.equal(signal!.stopped, false);
+  const again = await loadGuest(COMPUTE, { interruptible: true });
+  assert.equal(
+    expectOutcome(again.invoke("fib", [10], { stop: signal }), "returned")
+      .value,
+    55,
+  );
 });

@@ -64,9 +64,33 @@ Deno.test("exhaustion: a branded FuelExhausted with the budget and what was cons
   assert.equal(before - guest.meter!.remaining, fibCost(20));
   guest.meter!.setFuel(fibCost(20) - 1);
   expectOutcome(guest.invoke("fib", [20]), "fuel_exhausted");
+  guest.meter!.setFuel(fibCost(20));
   const exact = guest.invoke("fib", [20], { fuel: fibCost(20) });
   assert.equal(expectOutcome(exact, "returned").value, 6765);
   assert.equal(exact.fuel?.remaining, 0);
+});
+
+Deno.test("a call's fuel is a cap drawn from the tank, never a new tank", async () => {
+  const unlimited = await loadGuest(COMPUTE, { fuel: Infinity });
+  const capped = unlimited.invoke("fib", [20], { fuel: fibCost(20) - 1 });
+  const stopped = expectOutcome(capped, "fuel_exhausted");
+  assert.equal(stopped.error.budget, fibCost(20) - 1);
+  assert.equal(stopped.fuel!.remaining, Infinity);
+  assert.equal(unlimited.meter!.remaining, Infinity);
+  assert.equal(unlimited.call("fib", 20), 6765);
+
+  const tank = fibCost(20) * 3;
+  const guest = await loadGuest(COMPUTE, { fuel: tank });
+  const one = guest.invoke("fib", [20], { fuel: fibCost(20) * 10 });
+  assert.equal(
+    expectOutcome(one, "returned").fuel!.remaining,
+    tank - fibCost(20),
+  );
+  const short = guest.invoke("fib", [20], { fuel: 5 });
+  const spent = expectOutcome(short, "fuel_exhausted").fuel!.consumed;
+  assert.ok(spent <= 5);
+  assert.equal(short.fuel!.remaining, tank - fibCost(20) - spent);
+  assert.equal(guest.meter!.exhausted, false);
 });
 
 Deno.test("fuel is exact on every exit: return, trap, host interrupt, exhaustion", async () => {
@@ -110,7 +134,8 @@ Deno.test("fuel is exact on every exit: return, trap, host interrupt, exhaustion
     expectOutcome(short, "fuel_exhausted").fuel?.consumed,
     expected.returned - 1,
   );
-  assert.equal(short.fuel?.remaining, 0);
+  // The cap ended the call; the tank behind it is untouched.
+  assert.equal(short.fuel?.remaining, Infinity);
 });
 
 Deno.test("bulk operators are charged per byte, element and page at run time", async () => {
@@ -143,7 +168,7 @@ Deno.test("costs can be set per operator", async () => {
 });
 
 Deno.test("fuel stops a runaway loop and recursion without loops", async () => {
-  const guest = await loadGuest(RUNAWAY, { fuel: 1_000_000 });
+  const guest = await loadGuest(RUNAWAY, { fuel: Infinity });
   for (
     const [name, args] of [["spin", []], ["count_forever", []], ["ping", [
       0n,

@@ -1,0 +1,209 @@
+/**
+ * One call into a library's guest under a {@linkcode FuelMeter}: whatever
+ * JavaScript the caller runs (`() => vm.evalCode(src)`, `() => db.exec(sql)`),
+ * watched for fuel, a deadline and stop signals, and reported as the same
+ * {@linkcode CallOutcome} a `Guest` call gives.
+ *
+ * A library's glue stands between the guest and the caller: when the guest
+ * traps, the glue may rethrow the trap, wrap it, turn it into its own abort,
+ * or swallow it. So the outcome is decided by what the meter saw (why it
+ * stopped the guest), not by what reached the caller; only a call the meter
+ * did not stop is judged by what it threw.
+ *
+ * After a stop the glue usually calls back into the guest to clean up
+ * (emscripten's `stackRestore`, wasm-bindgen's stack adjustment, sql.js's
+ * `stmt.free()`). Those calls run on a *grace* allowance, booked nowhere;
+ * then the guest's shadow stack pointer, when it can be found, is put back
+ * where it was before the call, and the meter is settled for the next call.
+ *
+ * @module
+ */
+
+import { newCallState } from "./call_state.ts";
+import { CallWatch, FIRST_SLICE } from "./call_watch.ts";
+import { FuelExhausted, Interrupted, withoutStack } from "./errors.ts";
+import type { FuelMeter, MeterCalls } from "./fuel.ts";
+import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
+import type { StackPointer } from "./stack_pointer.ts";
+import type { StopSignal } from "./stop_signal.ts";
+import { toGuestTrap } from "./traps.ts";
+import type { GuestTrap } from "./errors.ts";
+
+/**
+ * Grace fuel after a stop, about half a millisecond of work: sql.js needs
+ * under 10,000 to finalize the statement it was running, and QuickJS
+ * reaches its interrupt hook well within it in a soft stop.
+ *
+ * @example Giving a library more room to clean up
+ * ```ts
+ * import { DEFAULT_GRACE, type MeterRunOptions } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const options: MeterRunOptions = { timeout: 100, grace: 4 * DEFAULT_GRACE };
+ * assert.equal(options.grace, 4_000_000);
+ * ```
+ */
+export const DEFAULT_GRACE = 1_000_000;
+
+/**
+ * Options for {@linkcode FuelMeter.run}.
+ *
+ * @example A call stopped from another thread
+ * ```ts
+ * import { FuelMeter, StopSignal } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = await Deno.readFile(new URL("../guest/runaway.wasm", import.meta.url));
+ * const meter = new FuelMeter(bytes);
+ * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+ * meter.attach(instance);
+ * const spin = instance.exports.spin as () => void;
+ *
+ * const stop = new StopSignal();
+ * stop.stop(); // a Worker would do this, given stop.buffer
+ * const result = meter.run(spin, { stop, timeout: 1_000, label: "spin" });
+ * assert.equal(result.outcome, "aborted");
+ * assert.equal(meter.stopReason, "stop");
+ * ```
+ */
+export interface MeterRunOptions {
+  /** The most fuel the call may draw from the meter's tank. */
+  fuel?: number;
+  /** Stops the call after this many milliseconds (`timeout` outcome). */
+  timeout?: number;
+  /** Stops the call when another thread sets it (`aborted` outcome). */
+  stop?: StopSignal;
+  /**
+   * Stops the call when aborted (`aborted`, or `timeout` for a timed-out
+   * signal). Read at every slice of fuel; a plain call keeps the thread
+   * busy, so it must be aborted before the call or from another thread.
+   */
+  signal?: AbortSignal;
+  /**
+   * Fuel the library's own cleanup may spend after a stop, booked nowhere.
+   * Default {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap.
+   */
+  grace?: number;
+  /**
+   * Lets the guest run on after a stop, on its grace fuel, so that a library
+   * polling {@linkcode FuelMeter.stopping} from its own interrupt hook
+   * unwinds by itself and stays whole (QuickJS:
+   * `runtime.setInterruptHandler(() => meter.stopping)`); it traps once the
+   * grace is spent. Default `false`: the guest traps at the stop.
+   */
+  soft?: boolean;
+  /** The name the outcome gives as `export`. Default `"run"`. */
+  label?: string;
+}
+
+/** The slice each meter's watched runs have tuned so far. */
+const tunedSlices = new WeakMap<FuelMeter, number>();
+
+/** Looks for an engine trap in what was thrown and what it wraps. */
+function findTrap(error: unknown): GuestTrap | undefined {
+  for (let depth = 0; depth < 4 && error != null; depth++) {
+    const trap = toGuestTrap(error);
+    if (trap !== undefined) return trap;
+    error = (error as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function readStackPointer(
+  meter: FuelMeter,
+  calls: MeterCalls,
+  stack: StackPointer,
+): number | bigint | undefined {
+  try {
+    return calls.offBooks(meter, stack.get);
+  } catch {
+    return undefined; // then there is nothing to put back
+  }
+}
+
+/**
+ * Runs `fn` under the meter; see {@linkcode FuelMeter.run}.
+ *
+ * @param meter The meter of the instance `fn` calls into.
+ * @param calls The meter's call hooks.
+ * @param stack The guest's stack pointer, when known.
+ * @param fn What to run.
+ * @param options Fuel, deadline, signals and grace.
+ * @returns How the call ended.
+ */
+export function runMetered(
+  meter: FuelMeter,
+  calls: MeterCalls,
+  stack: StackPointer | undefined,
+  fn: () => unknown,
+  options: MeterRunOptions = {},
+): CallOutcome {
+  const label = options.label ?? "run";
+  const { timeout, stop, signal } = options;
+  const watched = timeout !== undefined || stop !== undefined ||
+    signal !== undefined;
+  if (watched && !meter.resumable) {
+    throw new TypeError(
+      "this meter's guest traps as soon as its fuel is spent and never calls the host, so it cannot be given a timeout or a signal: make the meter with resumable: true",
+    );
+  }
+  const state = newCallState(meter, new Interrupted("FuelMeter.run"));
+  const watch = watched
+    ? new CallWatch(state, meter, { timeout, stop, signal })
+    : undefined;
+  const userSlice = meter.slice;
+  if (watch) meter.slice = tunedSlices.get(meter) ?? FIRST_SLICE;
+  calls.begin(meter, options.fuel);
+  calls.watch(meter, watch ? () => watch.poll() === true : undefined);
+  calls.grace(meter, options.grace ?? DEFAULT_GRACE, options.soft ?? false);
+  const { consumed: consumedBefore, remaining: budget } = meter.usage;
+  const saved = stack && readStackPointer(meter, calls, stack);
+  let value: unknown;
+  let thrown: unknown;
+  let threw = false;
+  try {
+    value = fn();
+  } catch (error) {
+    thrown = error;
+    threw = true;
+  }
+  // A guest that cannot resume never tells the meter: its counter does.
+  const reason = meter.stopReason ??
+    (!meter.resumable && meter.exhausted ? "fuel" : undefined);
+  const trap = threw ? findTrap(thrown) : undefined;
+  if (saved !== undefined && (reason !== undefined || trap !== undefined)) {
+    try {
+      calls.offBooks(meter, () => stack!.set(saved));
+    } catch {
+      // A guest too broken to move its stack pointer: the outcome says so
+      // already, and the next call will trap in the same way.
+    }
+  }
+  if (watch) tunedSlices.set(meter, meter.slice);
+  meter.slice = userSlice;
+  calls.end(meter);
+  const usage = meter.usage;
+  const fuel = {
+    consumed: usage.consumed - consumedBefore,
+    remaining: usage.remaining,
+  };
+  let ended: CallOutcome | undefined;
+  if (state.stop !== undefined) {
+    ended = stoppedOutcome(label, withoutStack(state.stop));
+  } else if (reason === "fuel") {
+    const error = withoutStack(() => new FuelExhausted(budget, fuel.consumed));
+    ended = stoppedOutcome(label, error);
+  } else if (reason !== undefined) {
+    const error = withoutStack(() =>
+      new Interrupted("FuelMeter.stop", { reason: `stopped (${reason})` })
+    );
+    ended = stoppedOutcome(label, error);
+  } else if (trap !== undefined) {
+    ended = { outcome: "trap", export: label, error: trap };
+  } else if (threw) {
+    throw thrown;
+  } else {
+    ended = { outcome: "returned", export: label, value };
+  }
+  return { ...ended!, fuel };
+}

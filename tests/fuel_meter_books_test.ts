@@ -1,0 +1,77 @@
+import assert from "./support/assert.ts";
+import { FuelMeter, loadGuest } from "../mod.ts";
+import { COMPUTE, RUNAWAY } from "./support/guests.ts";
+
+/** fib(1)'s cost: the entry segment (4) and the then-arm (1). */
+const FIB_1 = 5;
+
+async function meteredFib(fuel: number) {
+  const meter = new FuelMeter(await Deno.readFile(COMPUTE), { fuel });
+  const { instance } = await WebAssembly.instantiate(meter.bytes, {
+    ...meter.imports,
+  });
+  meter.attach(instance);
+  return { meter, fib: instance.exports.fib as (n: number) => number };
+}
+
+const refused = (e: unknown) =>
+  e instanceof WebAssembly.RuntimeError && /unreachable/.test(e.message);
+
+Deno.test("calls after running out move nothing: the books stay exact and never negative", async () => {
+  const { meter, fib } = await meteredFib(100);
+  assert.throws(() => fib(20), refused);
+  const spent = meter.usage;
+  assert.ok(meter.exhausted);
+  assert.equal(meter.stopReason, "fuel");
+  // What a library's glue does while it unwinds: call back in, again and again.
+  for (let i = 0; i < 5; i++) assert.throws(() => fib(1), refused);
+  assert.deepEqual(meter.usage, spent);
+  assert.ok(spent.remaining >= 0 && spent.consumed <= 100);
+  assert.equal(spent.consumed + spent.remaining, 100);
+  assert.ok(meter.exhausted);
+});
+
+Deno.test("addFuel after running out works without settle(), and charges exactly", async () => {
+  const { meter, fib } = await meteredFib(100);
+  assert.throws(() => fib(20), refused);
+  assert.throws(() => fib(1), refused);
+  const { consumed } = meter.usage;
+  meter.addFuel(1_000);
+  assert.equal(meter.exhausted, false);
+  assert.equal(fib(1), 1);
+  assert.equal(meter.consumed, consumed + FIB_1);
+  assert.equal(meter.consumed + meter.remaining, 1_100);
+});
+
+Deno.test("a stop made by the host is recorded with its reason and refuses fuel until settled", async () => {
+  const { meter, fib } = await meteredFib(1_000);
+  assert.equal(fib(1), 1);
+  meter.stop();
+  assert.equal(meter.stopReason, "host");
+  const before = meter.usage;
+  for (let i = 0; i < 3; i++) assert.throws(() => fib(1), refused);
+  assert.deepEqual(meter.usage, before);
+  assert.equal(meter.exhausted, false);
+  meter.settle();
+  assert.equal(fib(1), 1);
+  assert.equal(meter.consumed, before.consumed + FIB_1);
+});
+
+Deno.test("a guest's meter says why its last call stopped", async () => {
+  const guest = await loadGuest(RUNAWAY, {
+    fuel: Infinity,
+    interruptible: true,
+  });
+  guest.invoke("spin", [], { fuel: 10_000 });
+  assert.equal(guest.meter!.stopReason, "fuel");
+  guest.invoke("spin", [], { timeout: 5 });
+  assert.equal(guest.meter!.stopReason, "deadline");
+  const aborted = new AbortController();
+  aborted.abort();
+  const asyncGuest = await loadGuest(RUNAWAY, { async: true });
+  await asyncGuest.invokeAsync("spin", [], { signal: aborted.signal });
+  assert.equal(asyncGuest.meter!.stopReason, "abort");
+  const { meter, fib } = await meteredFib(Infinity);
+  meter.run(() => fib(5));
+  assert.equal(meter.stopReason, undefined, "a call that returned clears it");
+});

@@ -1,0 +1,95 @@
+import assert from "./support/assert.ts";
+import { isDeadlineExceeded } from "../mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
+import { type Database, meteredSqlJs, plainSqlJs } from "./support/sqljs.ts";
+
+const RUNAWAY_CTE =
+  "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+
+const WORKLOAD = [
+  "CREATE TABLE item(id INTEGER PRIMARY KEY, name TEXT, price REAL, tag TEXT)",
+  `INSERT INTO item(name, price, tag)
+     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+     SELECT 'item' || i, (i * 7919 % 1000) / 10.0, char(65 + i % 26) FROM n`,
+  "CREATE INDEX item_tag ON item(tag)",
+  "SELECT tag, count(*), round(sum(price), 2), min(name), max(price) FROM item GROUP BY tag ORDER BY tag",
+  "SELECT a.tag, count(*) FROM item a JOIN item b ON a.id = b.id + 1 WHERE a.price > b.price GROUP BY a.tag ORDER BY 2 DESC LIMIT 5",
+  "SELECT upper(substr(name, 1, 3)) || length(name), printf('%.3f', avg(price)) FROM item GROUP BY 1 ORDER BY 1 LIMIT 3",
+];
+
+function ask(db: Database, sql: string): unknown {
+  return db.exec(sql).map(({ values }) => values);
+}
+
+Deno.test("sql.js: the same results metered and not", async () => {
+  const plain = new (await plainSqlJs()).Database();
+  const { SQL, meter } = await meteredSqlJs();
+  const db = new SQL.Database();
+  for (const sql of WORKLOAD) {
+    const metered = expectOutcome(meter.run(() => ask(db, sql)), "returned");
+    assert.deepEqual(metered.value, ask(plain, sql), sql);
+  }
+  db.close();
+  plain.close();
+});
+
+Deno.test("sql.js: a runaway recursive CTE stopped by a deadline; VACUUM and a query then succeed on the same database", async () => {
+  const { SQL, meter } = await meteredSqlJs();
+  const db = new SQL.Database();
+  db.run("CREATE TABLE t(a); INSERT INTO t VALUES (1), (2)");
+  const late = expectOutcome(
+    meter.run(() => ask(db, RUNAWAY_CTE), { timeout: 100 }),
+    "timeout",
+  );
+  assert.ok(isDeadlineExceeded(late.error));
+  assert.equal(meter.stopReason, "deadline");
+  expectOutcome(meter.run(() => ask(db, "VACUUM")), "returned");
+  assert.deepEqual(
+    expectOutcome(meter.run(() => ask(db, "SELECT sum(a) FROM t")), "returned")
+      .value,
+    [[[3]]],
+  );
+});
+
+Deno.test("sql.js: without grace fuel its cleanup cannot run, and the statement stays open", async () => {
+  const { SQL, meter } = await meteredSqlJs();
+  const db = new SQL.Database();
+  expectOutcome(
+    meter.run(() => ask(db, RUNAWAY_CTE), { fuel: 1_000_000, grace: 0 }),
+    "fuel_exhausted",
+  );
+  assert.throws(
+    () => meter.run(() => ask(db, "VACUUM")),
+    /SQL statements in progress/,
+  );
+});
+
+Deno.test("sql.js: a stop inside a transaction leaves it open, to be rolled back", async () => {
+  const { SQL, meter } = await meteredSqlJs();
+  const db = new SQL.Database();
+  db.run("CREATE TABLE t(a)");
+  const stopped = meter.run(() => {
+    db.run("BEGIN");
+    db.run("INSERT INTO t VALUES (1)");
+    return ask(db, RUNAWAY_CTE);
+  }, { fuel: 2_000_000 });
+  expectOutcome(stopped, "fuel_exhausted");
+  expectOutcome(meter.run(() => db.run("ROLLBACK")), "returned");
+  assert.deepEqual(ask(db, "SELECT count(*) FROM t"), [[[0]]]);
+});
+
+Deno.test("sql.js: 1,000 consecutive stops leave the database usable", async () => {
+  const { SQL, meter } = await meteredSqlJs();
+  const db = new SQL.Database();
+  db.run("CREATE TABLE t(a); INSERT INTO t VALUES (20), (22)");
+  for (let i = 0; i < 1_000; i++) {
+    const result = meter.run(() => ask(db, RUNAWAY_CTE), { fuel: 50_000 });
+    assert.equal(result.outcome, "fuel_exhausted", `stop ${i}`);
+  }
+  expectOutcome(meter.run(() => ask(db, "VACUUM")), "returned");
+  assert.deepEqual(
+    expectOutcome(meter.run(() => ask(db, "SELECT sum(a) FROM t")), "returned")
+      .value,
+    [[[42]]],
+  );
+});
