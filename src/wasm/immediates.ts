@@ -24,6 +24,13 @@ export interface BulkOperands {
 }
 
 /**
+ * The largest alignment exponent any operator allows: 2^4, the 16 bytes of
+ * a `v128`. The engine rejects a larger one unless a flag of its gives the
+ * bits another meaning.
+ */
+export const MAX_ALIGNMENT = 4;
+
+/**
  * Reads a memory argument: alignment flags, a memory index when bit 6 of
  * the flags is set, and the offset. The offset is a u64 in the binary
  * format whatever the memory, so a 32-bit memory's offset may be written
@@ -51,7 +58,19 @@ export function readMemArg(
   memoryIs64: readonly boolean[],
   opPos: number,
 ): number {
+  const flagsAt = r.pos;
   const flags = r.u32();
+  // Fail closed: an engine flag can give other bits a meaning (bit 5 makes
+  // an ordering byte follow, with acquire-release), and bytes this reader
+  // skipped wrongly would hide code from the rewriter.
+  if (flags >= 0x80 || (flags & 0x3f) > MAX_ALIGNMENT) {
+    fail(
+      `memory argument flags 0x${
+        flags.toString(16)
+      } are not an alignment up to 2^${MAX_ALIGNMENT} and a memory index`,
+      flagsAt,
+    );
+  }
   let memory = 0;
   if (flags & 0x40) {
     const at = r.pos;

@@ -23,6 +23,7 @@ import {
 import type { CostModel } from "./costs.ts";
 import {
   type BulkOperands,
+  MAX_ALIGNMENT,
   readMemArg,
   readOtherImmediate,
 } from "./immediates.ts";
@@ -273,10 +274,10 @@ export class BodyScanner {
           break;
         case 11: // Imm.MemArg
         case 12: // Imm.MemArgLane
-          // Most memory arguments are two bytes: flags naming memory 0, and
-          // an offset below 128.
+          // Most memory arguments are two bytes: an alignment naming memory
+          // 0, and an offset below 128.
           if (
-            p + 1 < end && bytes[p]! < 0x40 && bytes[p + 1]! < 0x80 &&
+            p + 1 < end && bytes[p]! <= MAX_ALIGNMENT && bytes[p + 1]! < 0x80 &&
             memoryCount > 0
           ) p += 2;
           else {
