@@ -50,7 +50,7 @@ function hintPlan(code: CodePlan): number[] {
     }
     if (count > 0) {
       plan.push(
-        bodies[b + Body.FunctionIndex]! + 1,
+        bodies[b + Body.FunctionIndex]! + code.functionShift,
         count,
         u32Size(bodies[b + Body.Size]!),
       );

@@ -184,6 +184,8 @@ export class CodePlan {
   readonly copies: RegisterCopy[] = [];
   /** Their hints, laid out like `hints`. */
   readonly copyHints: number[] = [];
+  /** How much a defined function's index grows in the output. */
+  functionShift = 1;
 
   /** @param codeSize The code section's size, to size the edit list. */
   constructor(codeSize: number) {

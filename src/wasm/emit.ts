@@ -75,7 +75,7 @@ function emitBody(
   const sizeStart = w.len;
   const hints = code.hints;
   const hintsAt = hints.length;
-  hints.push(body[b + 10 /* Body.FunctionIndex */]! + 1, 0);
+  hints.push(body[b + 10 /* Body.FunctionIndex */]! + code.functionShift, 0);
   writeLocals(
     w,
     bytes,

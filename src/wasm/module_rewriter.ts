@@ -131,7 +131,7 @@ export class ModuleRewriter {
   }
 
   get #slowFunction(): number {
-    return this.#info.functionCount + 1;
+    return this.#info.functionCount + this.#info.addedImports;
   }
 
   /**
@@ -403,6 +403,7 @@ export class ModuleRewriter {
       r.pos,
       end,
       this.#info.importedFunctions,
+      this.#info.addedImports,
     );
     if (!rewritten) return this.#out.addInput(sectionStart, end);
     const content = new Writer(rewritten.length + 8);

@@ -51,6 +51,8 @@ export interface RegisterBody {
   copyIndex: number;
   /** How many functions are imported (they cannot be called from a copy). */
   importedFunctions: number;
+  /** How much a defined function's index grows in the output. */
+  functionShift: number;
   /** Per memory: whether it is 64-bit. */
   memoryIs64: boolean[];
   /** How many types the module defines. */
@@ -303,7 +305,7 @@ export function registerBody(
             w.localSet(fuel);
             spilled = false;
           } else {
-            w.call(callee + 1);
+            w.call(callee + body.functionShift);
             w.globalGet(g);
             w.localSet(fuel);
             spilled = true;

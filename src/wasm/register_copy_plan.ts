@@ -153,6 +153,7 @@ export function planRegisterCopy(
     functionIndex,
     copyIndex,
     importedFunctions: info.importedFunctions,
+    functionShift: info.addedImports,
     memoryIs64: info.memoryIs64,
     typeCount: info.typeCount,
     fuelGlobal: targets.fuelGlobal,

@@ -174,6 +174,7 @@ export class BodyScanner {
     const singleCost = costs.single;
     const functionCount = info.functionCount;
     const importedFunctions = info.importedFunctions;
+    const shift = info.addedImports;
     const globalCount = info.globalCount;
     // Local and global indices below these are one byte and in range.
     const localFast = Math.min(0x80, localCount);
@@ -319,9 +320,9 @@ export class BodyScanner {
             const edit = this.#code.pushEdit(
               at,
               2 /* Edit.Function */ | (p - at) << 4,
-              index + 1,
+              index + shift,
             );
-            growth += u32Size(index + 1) - (p - at);
+            growth += u32Size(index + shift) - (p - at);
             if (op === 0x10 && index === functionIndex) {
               this.#selfCalls.push(edit);
             }
