@@ -45,7 +45,9 @@ function hintPlan(code: CodePlan): number[] {
     const to = bodies[b + Body.EditsTo]! * EDIT_SIZE;
     for (let at = bodies[b + Body.EditsFrom]! * EDIT_SIZE; at < to;) {
       const kind = edits[at + 1]! & 0xf;
-      if (kind === Edit.Check || kind === Edit.Dynamic) count++;
+      if (
+        kind === Edit.Check || kind === Edit.Dynamic || kind === Edit.Flag
+      ) count++;
       at += EDIT_SIZE;
     }
     if (count > 0) {

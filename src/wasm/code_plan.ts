@@ -49,6 +49,8 @@ export const Edit = {
    * old length of the call with its index; value: the copy's index.
    */
   SelfCall: 4,
+  /** A check of the stop flag (function entry, loop header). */
+  Flag: 5,
 } as const;
 
 /** Fields per edit: input position, kind (and flag or length), value. */

@@ -153,6 +153,13 @@ function emitBody(
         from = pos + (kind >> 4);
         break;
       }
+      case 5: { // Edit.Flag
+        const flag = templates.flag;
+        hints.push(o - sizeStart + templates.flagIfAt);
+        buf.set(flag, o);
+        o += flag.length;
+        break;
+      }
       case 3: { // Edit.Dynamic
         const is64 = (kind >> 4) === 1;
         const sequence = templates.charge(is64, value);

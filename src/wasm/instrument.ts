@@ -42,8 +42,14 @@ import { InvalidModule, isEarlyExitError } from "../errors.ts";
 import { IMPORT_NAME } from "./added_functions.ts";
 import { type CostTable, resolveCosts } from "./costs.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
+import {
+  type AddedMemory,
+  type AddedMemoryDescriptor,
+  FLAG_CALLBACK_NAME,
+  FLAG_MEMORY_NAME,
+} from "./stop_flag.ts";
 
-export type { CostTable };
+export type { AddedMemory, AddedMemoryDescriptor, CostTable };
 
 /**
  * Options for {@linkcode instrument}.
@@ -103,6 +109,50 @@ export interface InstrumentOptions {
    * @default {true}
    */
   validate?: boolean;
+  /**
+   * Whether the module also checks a stop flag at every function entry and
+   * loop header, whatever those cost: the first `i32` of a shared one-page
+   * memory, imported as `stop_flag` (last in the memory index space). When
+   * the flag is not 0, the guest calls the added function import
+   * `on_stop_flag: () -> i32`, and traps with `unreachable` if that
+   * returns 1 (0 lets it go on). Any thread may set the flag, so a
+   * watchdog can stop a guest whatever it does between checks of fuel.
+   *
+   * So that the flag memory can come last without renumbering the guest's
+   * memories, every memory the module defines is imported instead, with
+   * the same type; {@linkcode InstrumentedModule.stopFlag} lists what the
+   * host must create.
+   *
+   * @default {false}
+   */
+  stopFlag?: boolean;
+}
+
+/**
+ * What the host provides to a module instrumented with
+ * {@linkcode InstrumentOptions.stopFlag}, all from
+ * {@linkcode InstrumentedModule.importModule}.
+ *
+ * @example Usage
+ * ```ts
+ * import { instrument } from "./instrument.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+ * const { stopFlag } = instrument(empty, { stopFlag: true });
+ * assert.equal(stopFlag?.memory, "stop_flag");
+ * ```
+ */
+export interface StopFlagImports {
+  /** The field name of the flag memory: `"stop_flag"`. */
+  memory: string;
+  /** The field name of the callback: `"on_stop_flag"`. */
+  callback: string;
+  /**
+   * Every memory to create and pass, in memory index order: the ones the
+   * module defined (`"memory<N>"`, `N` its index), then the flag memory.
+   */
+  memories: AddedMemory[];
 }
 
 /**
@@ -132,6 +182,8 @@ export interface InstrumentedModule {
   resumable: boolean;
   /** The counter's starting value. */
   initialFuel: bigint;
+  /** With {@linkcode InstrumentOptions.stopFlag}: what the host provides. */
+  stopFlag?: StopFlagImports;
 }
 
 const DEFAULT_IMPORT_MODULE = "early-exit";
@@ -216,8 +268,17 @@ export function instrument(
       fuelExport,
       resumable,
       initialFuel,
+      { stopFlag: options.stopFlag === true },
     ).run();
-    metered = { ...rewritten, importName: IMPORT_NAME, resumable, initialFuel };
+    const { memories, ...names } = rewritten;
+    metered = { ...names, importName: IMPORT_NAME, resumable, initialFuel };
+    if (memories) {
+      metered.stopFlag = {
+        memory: FLAG_MEMORY_NAME,
+        callback: FLAG_CALLBACK_NAME,
+        memories,
+      };
+    }
   } catch (error) {
     if (isEarlyExitError(error)) throw error;
     // A bug here must still surface as the documented error kind.

@@ -34,6 +34,13 @@ import {
   readSections,
   SECTION_RANK,
 } from "./sections.ts";
+import {
+  type AddedMemory,
+  definedMemories,
+  type DefinedMemory,
+  FLAG_CALLBACK_TYPE,
+  writeStopFlagImports,
+} from "./stop_flag.ts";
 import { u32Size, Writer } from "./writer.ts";
 
 /** What the rewrite produced, and the names it settled on. */
@@ -44,6 +51,17 @@ export interface RewrittenModule {
   importModule: string;
   /** The export name of the fuel counter. */
   fuelExport: string;
+  /**
+   * With a stop flag: the memory imports added, the flag memory last;
+   * else `undefined`.
+   */
+  memories?: AddedMemory[];
+}
+
+/** What the rewrite adds beyond fuel metering. */
+export interface RewriteFeatures {
+  /** Whether to add the stop flag and its checks (see `stop_flag.ts`). */
+  readonly stopFlag?: boolean;
 }
 
 /** `base`, or `base-1`, `base-2`, … whichever is not taken. */
@@ -92,6 +110,9 @@ export class ModuleRewriter {
   #typeSection: PlannedVector | undefined;
   readonly #resumable: boolean;
   readonly #initialFuel: bigint;
+  /** With a stop flag: the memories the input defines; else undefined. */
+  readonly #definedMemories: DefinedMemory[] | undefined;
+  #addedMemories: AddedMemory[] | undefined;
 
   /**
    * @param bytes The input module.
@@ -100,6 +121,7 @@ export class ModuleRewriter {
    * @param fuelExport The preferred export name of the counter.
    * @param resumable Whether a failed check may ask for more fuel.
    * @param initialFuel The counter's starting value.
+   * @param features What to add beyond fuel metering.
    */
   constructor(
     bytes: Uint8Array,
@@ -108,6 +130,7 @@ export class ModuleRewriter {
     fuelExport: string,
     resumable: boolean,
     initialFuel: bigint,
+    features: RewriteFeatures = {},
   ) {
     this.#bytes = bytes;
     this.#costs = costs;
@@ -116,6 +139,10 @@ export class ModuleRewriter {
     this.#fuelExport = fuelExport;
     this.#resumable = resumable;
     this.#initialFuel = initialFuel;
+    if (features.stopFlag) {
+      this.#definedMemories = definedMemories(bytes);
+      this.#info.addedImports = 2;
+    }
   }
 
   get #slowType(): number {
@@ -124,6 +151,22 @@ export class ModuleRewriter {
 
   get #importType(): number {
     return this.#info.typeCount + 1;
+  }
+
+  /** The stop flag callback's type, after the import's. */
+  get #flagCallbackType(): number {
+    return this.#info.typeCount + 2;
+  }
+
+  /** How many types are added before the register copies' types. */
+  get #addedTypes(): number {
+    return this.#definedMemories ? 3 : 2;
+  }
+
+  /** How many imports are added. */
+  get #addedImportEntries(): number {
+    const defined = this.#definedMemories;
+    return defined ? 3 + defined.length : 1;
   }
 
   get #fuelGlobal(): number {
@@ -160,6 +203,7 @@ export class ModuleRewriter {
       bytes: this.#out.write(),
       importModule: this.#importModule,
       fuelExport: this.#fuelExport,
+      memories: this.#addedMemories,
     };
   }
 
@@ -171,15 +215,25 @@ export class ModuleRewriter {
       case 1:
         this.#typeSection = this.#vector(1, sectionStart, r.end, (w) => {
           this.#writeTypes(w);
-        }, 2);
+        }, this.#addedTypes);
         return;
       case 2:
         this.#importModule = uniqueName(
           this.#importModule,
           info.importModules,
         );
-        this.#vector(2, sectionStart, r.end, (w) => this.#writeImport(w));
+        this.#vector(
+          2,
+          sectionStart,
+          r.end,
+          (w) => this.#writeImport(w),
+          this.#addedImportEntries,
+        );
         return;
+      case 5:
+        // With a stop flag, the memories it defines are imported instead.
+        if (this.#definedMemories) return;
+        return this.#out.addPatched(id, sectionStart, r.end, patches);
       case 3:
         this.#functionSection = this.#vector(
           3,
@@ -237,6 +291,7 @@ export class ModuleRewriter {
   #writeTypes(w: Writer): void {
     w.bytes(this.#resumable ? SLOW_TYPE : TRAP_TYPE);
     w.bytes(IMPORT_TYPE);
+    if (this.#definedMemories) w.bytes(FLAG_CALLBACK_TYPE);
   }
 
   #writeImport(w: Writer): void {
@@ -244,6 +299,16 @@ export class ModuleRewriter {
     w.name(IMPORT_NAME);
     w.u8(0x00);
     w.u32(this.#importType);
+    if (this.#definedMemories) {
+      this.#addedMemories = writeStopFlagImports(
+        w,
+        this.#bytes,
+        this.#importModule,
+        this.#flagCallbackType,
+        this.#info.memoryIs64.length,
+        this.#definedMemories,
+      );
+    }
   }
 
   #writeExport(w: Writer): void {
@@ -262,10 +327,16 @@ export class ModuleRewriter {
   #flushBefore(rank: number): void {
     const missing = (r: number) => r < rank && !this.#done.has(r);
     if (missing(Rank.type)) {
-      this.#vector(1, -1, -1, (w) => this.#writeTypes(w), 2);
+      this.#vector(1, -1, -1, (w) => this.#writeTypes(w), this.#addedTypes);
     }
     if (missing(Rank.import)) {
-      this.#vector(2, -1, -1, (w) => this.#writeImport(w));
+      this.#vector(
+        2,
+        -1,
+        -1,
+        (w) => this.#writeImport(w),
+        this.#addedImportEntries,
+      );
     }
     if (missing(Rank.function)) {
       this.#vector(3, -1, -1, (w) => w.u32(this.#slowType));
@@ -303,6 +374,10 @@ export class ModuleRewriter {
       slowFunction: this.#slowFunction,
       resumable: this.#resumable,
       registerCopies: this.#typeSection !== undefined,
+      stopFlag: this.#definedMemories && {
+        memory: info.memoryIs64.length,
+        onStopFlag: info.importedFunctions + 1,
+      },
     }, r.end - r.pos);
     let bodiesSize = 0;
     let smallBefore = 0;
@@ -348,10 +423,10 @@ export class ModuleRewriter {
       out.replanVector(this.#typeSection!, 1, (w) => {
         this.#writeTypes(w);
         for (const copy of copies) w.bytes(copy.type);
-      }, 2 + copies.length);
+      }, this.#addedTypes + copies.length);
     }
     if (copies.length + pads > 0) {
-      const firstCopyType = this.#importType + 1;
+      const firstCopyType = this.#info.typeCount + this.#addedTypes;
       out.replanVector(this.#functionSection!, 3, (w) => {
         w.u32(this.#slowType);
         for (let i = 0; i < copies.length; i++) w.u32(firstCopyType + i);

@@ -15,7 +15,7 @@ import {
 import { Emitter } from "./emitter.ts";
 import type { ModuleInfo } from "./module.ts";
 import type { Reader } from "./reader.ts";
-import { registerBody } from "./register_copies.ts";
+import { FLAG_CHECK, registerBody } from "./register_copies.ts";
 import { readValType } from "./types.ts";
 import { u32Size, Writer } from "./writer.ts";
 
@@ -138,9 +138,10 @@ export function planRegisterCopy(
   const edits = code.edits;
   const checks: number[] = [];
   for (let at = editsFrom * EDIT_SIZE; at < code.editCount * EDIT_SIZE;) {
-    if ((edits[at + 1]! & 0xf) === Edit.Check) {
+    const kind = edits[at + 1]! & 0xf;
+    if (kind === Edit.Check) {
       checks.push(edits[at]!, code.cost(edits[at + 2]!));
-    }
+    } else if (kind === Edit.Flag) checks.push(edits[at]!, FLAG_CHECK);
     at += EDIT_SIZE;
   }
   const copyIndex = targets.slowFunction + 1 + code.copies.length;
@@ -159,6 +160,7 @@ export function planRegisterCopy(
     fuelGlobal: targets.fuelGlobal,
     slowFunction: targets.slowFunction,
     resumable: targets.resumable,
+    stopFlag: targets.stopFlag,
     checks,
     typeIndex,
     paramTypes: signature.paramTypes,

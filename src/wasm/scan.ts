@@ -189,6 +189,13 @@ export class BodyScanner {
 
     const checkFixed = this.#templates.prepare(localCount);
     this.#selfCalls.length = 0;
+    // The stop flag is checked at the function's entry and loop headers,
+    // whatever they cost, before the fuel.
+    const flagSize = this.#templates.flag.length;
+    if (flagSize > 0) {
+      this.#code.pushEdit(codeStart, 5, /* Edit.Flag */ 0);
+      growth += flagSize;
+    }
     let segment = this.#code.pushEdit(
       codeStart,
       1 /* Edit.Check */ | 1 << 4,
@@ -441,6 +448,10 @@ export class BodyScanner {
       }
       if (must >= 0) {
         growth += this.#closeSegment(segment, cost, checkFixed);
+        if (role === 2 /* Role.Loop */ && flagSize > 0) {
+          this.#code.pushEdit(p, 5, /* Edit.Flag */ 0);
+          growth += flagSize;
+        }
         segment = this.#code.pushEdit(p, 1 /* Edit.Check */ | must << 4, 0);
         cost = 0;
         live = true;
