@@ -126,6 +126,16 @@ export interface InstrumentOptions {
    * @default {false}
    */
   stopFlag?: boolean;
+  /**
+   * Whether to drop the start section and export the start function
+   * instead, as {@linkcode InstrumentedModule.startExport}, so that the
+   * host calls it after instantiation as an ordinary call it can watch
+   * and stop (a start function runs inside instantiation, where no stop
+   * can reach it and a suspending guest cannot suspend).
+   *
+   * @default {false}
+   */
+  deferStart?: boolean;
 }
 
 /**
@@ -184,6 +194,13 @@ export interface InstrumentedModule {
   initialFuel: bigint;
   /** With {@linkcode InstrumentOptions.stopFlag}: what the host provides. */
   stopFlag?: StopFlagImports;
+  /**
+   * With {@linkcode InstrumentOptions.deferStart}, if the module has a
+   * start function: its export name, `"<importModule>:start"` (suffixed
+   * `-1`, `-2`, … if taken). The host must call it once, right after
+   * instantiation, before anything else.
+   */
+  startExport?: string;
 }
 
 const DEFAULT_IMPORT_MODULE = "early-exit";
@@ -268,10 +285,14 @@ export function instrument(
       fuelExport,
       resumable,
       initialFuel,
-      { stopFlag: options.stopFlag === true },
+      {
+        stopFlag: options.stopFlag === true,
+        deferStart: options.deferStart === true,
+      },
     ).run();
-    const { memories, ...names } = rewritten;
+    const { memories, startExport, ...names } = rewritten;
     metered = { ...names, importName: IMPORT_NAME, resumable, initialFuel };
+    if (startExport !== undefined) metered.startExport = startExport;
     if (memories) {
       metered.stopFlag = {
         memory: FLAG_MEMORY_NAME,

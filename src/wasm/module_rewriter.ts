@@ -19,6 +19,7 @@ import {
   writeFuelGlobal,
 } from "./added_functions.ts";
 import { BRANCH_HINTS } from "./branch_hints.ts";
+import { startFunction } from "./deferred_start.ts";
 import { CodeRewriter } from "./code.ts";
 import type { CostModel } from "./costs.ts";
 import { ModuleInfo } from "./module.ts";
@@ -56,12 +57,16 @@ export interface RewrittenModule {
    * else `undefined`.
    */
   memories?: AddedMemory[];
+  /** With a deferred start: the start function's export name. */
+  startExport?: string;
 }
 
 /** What the rewrite adds beyond fuel metering. */
 export interface RewriteFeatures {
   /** Whether to add the stop flag and its checks (see `stop_flag.ts`). */
   readonly stopFlag?: boolean;
+  /** Whether to export the start function instead of starting it. */
+  readonly deferStart?: boolean;
 }
 
 /** `base`, or `base-1`, `base-2`, … whichever is not taken. */
@@ -113,6 +118,9 @@ export class ModuleRewriter {
   /** With a stop flag: the memories the input defines; else undefined. */
   readonly #definedMemories: DefinedMemory[] | undefined;
   #addedMemories: AddedMemory[] | undefined;
+  /** With a deferred start: the start function's original index. */
+  readonly #deferredStart: number | undefined;
+  #startExport: string | undefined;
 
   /**
    * @param bytes The input module.
@@ -143,6 +151,7 @@ export class ModuleRewriter {
       this.#definedMemories = definedMemories(bytes);
       this.#info.addedImports = 2;
     }
+    if (features.deferStart) this.#deferredStart = startFunction(bytes);
   }
 
   get #slowType(): number {
@@ -204,6 +213,7 @@ export class ModuleRewriter {
       importModule: this.#importModule,
       fuelExport: this.#fuelExport,
       memories: this.#addedMemories,
+      startExport: this.#startExport,
     };
   }
 
@@ -255,7 +265,7 @@ export class ModuleRewriter {
         );
         return;
       case 7:
-        this.#fuelExport = uniqueName(this.#fuelExport, info.exportNames);
+        this.#nameExports();
         this.#vector(
           7,
           sectionStart,
@@ -263,10 +273,14 @@ export class ModuleRewriter {
           (w) => {
             this.#writeExport(w);
           },
-          1,
+          this.#addedExports,
           patches,
         );
         return;
+      case 8:
+        // A deferred start is exported instead.
+        if (this.#deferredStart !== undefined) return;
+        return this.#out.addPatched(id, sectionStart, r.end, patches);
       case 10:
         return this.#code(r);
       default:
@@ -311,10 +325,31 @@ export class ModuleRewriter {
     }
   }
 
+  /** Settles the added exports' names, once the guest's are known. */
+  #nameExports(): void {
+    const taken = this.#info.exportNames;
+    this.#fuelExport = uniqueName(this.#fuelExport, taken);
+    if (this.#deferredStart !== undefined) {
+      this.#startExport = uniqueName(
+        `${this.#importModule}:start`,
+        new Set([...taken, this.#fuelExport]),
+      );
+    }
+  }
+
+  get #addedExports(): number {
+    return this.#deferredStart === undefined ? 1 : 2;
+  }
+
   #writeExport(w: Writer): void {
     w.name(this.#fuelExport);
     w.u8(0x03);
     w.u32(this.#fuelGlobal);
+    if (this.#deferredStart !== undefined) {
+      w.name(this.#startExport!);
+      w.u8(0x00);
+      w.u32(this.#info.shiftFunction(this.#deferredStart));
+    }
   }
 
   #slowBody(): Uint8Array {
@@ -345,8 +380,14 @@ export class ModuleRewriter {
       this.#vector(6, -1, -1, (w) => writeFuelGlobal(w, this.#initialFuel));
     }
     if (missing(Rank.export)) {
-      this.#fuelExport = uniqueName(this.#fuelExport, this.#info.exportNames);
-      this.#vector(7, -1, -1, (w) => this.#writeExport(w));
+      this.#nameExports();
+      this.#vector(
+        7,
+        -1,
+        -1,
+        (w) => this.#writeExport(w),
+        this.#addedExports,
+      );
     }
     if (missing(Rank.code)) {
       if (this.#info.definedFunctions > 0) {
