@@ -448,6 +448,7 @@ export class ModuleRewriter {
       r.pos = start + size;
     }
     const copies = rewriter.copies;
+    const helpers = rewriter.helpers;
     let copiesSize = 0;
     for (const copy of copies) {
       copiesSize += copy.bytes.length;
@@ -460,29 +461,49 @@ export class ModuleRewriter {
       smallAfter,
     );
     const out = this.#out;
-    if (copies.length > 0) {
+    // Helpers' types follow the copies', one per distinct signature.
+    const helperTypes = new Map<string, number>();
+    const helperTypeList: Uint8Array[] = [];
+    const firstHelperType = this.#info.typeCount + this.#addedTypes +
+      copies.length;
+    const helperType = helpers.map(({ type }) => {
+      const key = type.join();
+      let index = helperTypes.get(key);
+      if (index === undefined) {
+        index = firstHelperType + helperTypeList.length;
+        helperTypes.set(key, index);
+        helperTypeList.push(type);
+      }
+      return index;
+    });
+    let helpersSize = 0;
+    for (const helper of helpers) helpersSize += helper.bytes.length;
+    if (copies.length + helpers.length > 0) {
       out.replanVector(this.#typeSection!, 1, (w) => {
         this.#writeTypes(w);
         for (const copy of copies) w.bytes(copy.type);
-      }, this.#addedTypes + copies.length);
+        for (const type of helperTypeList) w.bytes(type);
+      }, this.#addedTypes + copies.length + helperTypeList.length);
     }
-    if (copies.length + pads > 0) {
+    if (copies.length + pads + helpers.length > 0) {
       const firstCopyType = this.#info.typeCount + this.#addedTypes;
       out.replanVector(this.#functionSection!, 3, (w) => {
         w.u32(this.#slowType);
         for (let i = 0; i < copies.length; i++) w.u32(firstCopyType + i);
         for (let i = 0; i < pads; i++) w.u32(this.#slowType);
-      }, 1 + copies.length + pads);
+        for (const type of helperType) w.u32(type);
+      }, 1 + copies.length + pads + helpers.length);
     }
+    rewriter.setHelperBase(this.#slowFunction + 1 + copies.length + pads);
     const slowBody = this.#slowBody();
     const hintsSize = rewriter.branchHintsSize();
     if (hintsSize > 0) out.addHints(rewriter, hintsSize);
     const header = new Writer(16);
-    const total = count + 1 + copies.length + pads;
+    const total = count + 1 + copies.length + pads + helpers.length;
     header.u8(10);
     header.u32(
       u32Size(total) + bodiesSize + slowBody.length + copiesSize +
-        pads * PAD_BODY.length,
+        pads * PAD_BODY.length + helpersSize,
     );
     header.u32(total);
     out.add(header.finish());
@@ -490,6 +511,7 @@ export class ModuleRewriter {
     out.add(slowBody);
     for (const copy of copies) out.add(copy.bytes);
     for (let i = 0; i < pads; i++) out.add(PAD_BODY);
+    for (const helper of helpers) out.add(helper.bytes);
   }
 
   #custom(sectionStart: number, start: number, end: number): void {

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { bulkHelper, bulkKey, BulkOp, type BulkSite } from "./bulk_helpers.ts";
 import type { CheckTemplates } from "./check_templates.ts";
 import {
   type BodyRecord,
@@ -41,6 +42,16 @@ import { fail, Reader } from "./reader.ts";
 import { planRegisterCopy } from "./register_copy_plan.ts";
 import { readBlockType, readValType } from "./types.ts";
 import { s64Size, u32Size } from "./writer.ts";
+
+/** The bulk operators that become helper calls with a stop flag. */
+const BULK_OPS = new Map<number, BulkOp>([
+  [MISC_OPS.name.indexOf("memory.init"), BulkOp.Init],
+  [MISC_OPS.name.indexOf("memory.copy"), BulkOp.Copy],
+  [MISC_OPS.name.indexOf("memory.fill"), BulkOp.Fill],
+]);
+
+/** A padded helper call: `call` and a five-byte index. */
+const BULK_CALL_SIZE = 6;
 
 const enum Frame {
   Function,
@@ -93,7 +104,7 @@ export class BodyScanner {
   /** A reader for the less common immediates, reused across operators. */
   readonly #reader: Reader;
   /** The table or memory indices the last bulk operator named. */
-  readonly #operands: BulkOperands = { first: 0, second: 0 };
+  readonly #operands: BulkOperands = { first: 0, second: 0, segment: 0 };
   /** `HAS_DYNAMIC` bits of the body being scanned. */
   #bodyFlags = 0;
   /** The edits of the scanned body's calls to itself. */
@@ -445,6 +456,9 @@ export class BodyScanner {
           if (live) {
             growth += this.#chargeBulk(imm, role, opPos);
           }
+          if (op === 0xfc && flagSize > 0) {
+            growth += this.#callHelper(code, opPos, p);
+          }
       }
       if (must >= 0) {
         growth += this.#closeSegment(segment, cost, checkFixed);
@@ -502,6 +516,29 @@ export class BodyScanner {
     this.#code.pushEdit(opPos, Edit.Dynamic | (is64 ? 1 << 4 : 0), unit);
     this.#bodyFlags |= is64 ? HAS_DYNAMIC : HAS_DYNAMIC | HAS_DYNAMIC_32;
     return this.#templates.charge(is64, unit).length;
+  }
+
+  /**
+   * With a stop flag, replaces a bulk memory operator by a call of its
+   * helper; returns the bytes that adds.
+   */
+  #callHelper(code: number, opPos: number, end: number): number {
+    const op = BULK_OPS.get(code);
+    if (op === undefined) return 0;
+    const { first, second, segment } = this.#operands;
+    const site: BulkSite = { op, first, second, segment };
+    const plan = this.#code;
+    const key = bulkKey(site);
+    let number = plan.helperNumbers.get(key);
+    if (number === undefined) {
+      number = plan.helpers.length;
+      plan.helpers.push(
+        bulkHelper(site, this.#info.memoryIs64, this.#targets.stopFlag!),
+      );
+      plan.helperNumbers.set(key, number);
+    }
+    plan.pushEdit(opPos, Edit.BulkCall | (end - opPos) << 4, number);
+    return BULK_CALL_SIZE - (end - opPos);
   }
 
   /**

@@ -1,0 +1,208 @@
+/**
+ * Bulk memory operators under `stopFlag`: they become chunked helpers that
+ * behave as the operator does (results, traps, overlapping copies, 64-bit
+ * memories) and that a set flag stops between chunks.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { instrument } from "../src/wasm/instrument.ts";
+import { type Fn, wat } from "./support/instrument.ts";
+import { instantiateFlagged } from "./support/stop_flag.ts";
+
+const PAGE = 65536;
+
+/** Every bulk memory operator, on a 32-bit and a 64-bit memory. */
+const BULK_GUEST = `(module
+  (memory $a (export "a") 4)
+  (memory $b (export "b") i64 4)
+  (data $text "abcdefghijklmnopqrstuvwxyz")
+  (func (export "fill") (param i32 i32 i32)
+    (memory.fill $a (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "copy") (param i32 i32 i32)
+    (memory.copy $a $a (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "init") (param i32 i32 i32)
+    (memory.init $a $text (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "drop") (data.drop $text))
+  (func (export "fill64") (param i64 i32 i64)
+    (memory.fill $b (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "copy64") (param i64 i64 i64)
+    (memory.copy $b $b (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "init64") (param i64 i32 i32)
+    (memory.init $b $text (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "copy_a_to_b") (param i64 i32 i32)
+    (memory.copy $b $a (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "copy_b_to_a") (param i32 i64 i32)
+    (memory.copy $a $b (local.get 0) (local.get 1) (local.get 2))))`;
+
+type Call = [string, ...(number | bigint)[]];
+
+const END = 4 * PAGE;
+const END64 = BigInt(END);
+const BIG = 3 * PAGE + 123; // several chunks
+
+/** Edge cases: each a sequence of calls, run on a fresh instance. */
+const CASES: Call[][] = [
+  [["fill", 10, 7, BIG]],
+  [["fill", END, 7, 0]], // zero length at the end: fine
+  [["fill", END + 1, 7, 0]], // zero length past the end: traps
+  [["fill", END - 5, 7, 6]], // one byte too many: traps, writes nothing
+  [["fill", -1, 7, 2]], // wraps around
+  [["fill", 0, 7, -1]],
+  [["init", 100, 3, 10]],
+  [["init", END - 26, 0, 26]],
+  [["init", END - 25, 0, 26]],
+  [["init", 0, 26, 0]],
+  [["init", 0, 27, 0]],
+  [["init", 0, 20, 10]],
+  [["drop"], ["init", 0, 0, 0]],
+  [["drop"], ["init", 0, 0, 1]],
+  [["fill", 0, 1, PAGE], ["fill", PAGE, 2, PAGE], ["copy", 1000, 0, BIG]], // overlap, dst > src
+  [["fill", 0, 1, PAGE], ["fill", PAGE, 2, PAGE], [
+    "copy",
+    0,
+    1000,
+    BIG,
+  ]], // overlap, dst < src
+  [["init", 0, 0, 26], ["copy", 3, 0, 20]],
+  [["init", 0, 0, 26], ["copy", 0, 3, 20]],
+  [["copy", END, END, 0]],
+  [["copy", END, 0, 1]],
+  [["copy", 0, END - 1, 2]],
+  [["copy", -1, 0, 2]],
+  [["fill64", 10n, 9, BigInt(BIG)]],
+  [["fill64", END64, 9, 0n]],
+  [["fill64", END64 + 1n, 9, 0n]],
+  [["fill64", -1n, 9, 2n]], // wraps around 2^64
+  [["fill64", 0n, 9, -1n]],
+  [["fill64", 1n << 40n, 9, 1n]],
+  [["fill64", 0n, 1, 1000n], ["copy64", 10n, 0n, BigInt(BIG)]],
+  [["fill64", 0n, 1, 1000n], ["copy64", 0n, 10n, BigInt(BIG)]],
+  [["copy64", -2n, 0n, 4n]],
+  [["init64", 5n, 0, 26]],
+  [["init64", END64 - 3n, 0, 4]],
+  [["init64", -1n, 0, 2]],
+  [["copy_a_to_b", 5n, 0, BIG]],
+  [["copy_a_to_b", END64 - 1n, 0, 2]],
+  [["copy_a_to_b", 0n, END - 1, 2]],
+  [["copy_b_to_a", 5, 0n, 10]],
+  [["copy_b_to_a", 0, -1n, 2]],
+];
+
+/** What a call sequence leaves: each call's outcome and both memories. */
+async function outcome(
+  exports: Record<string, unknown>,
+  calls: Call[],
+): Promise<string[]> {
+  const seen: string[] = [];
+  for (const [name, ...args] of calls) {
+    try {
+      (exports[name] as Fn)(...args);
+      seen.push(`${name} ok`);
+    } catch (error) {
+      seen.push(`${name} ${String(error)}`);
+    }
+  }
+  for (const name of ["a", "b"]) {
+    const bytes = new Uint8Array(
+      (exports[name] as WebAssembly.Memory).buffer as ArrayBuffer,
+    );
+    const digest = await crypto.subtle.digest("SHA-256", bytes);
+    seen.push(
+      `${name} ${btoa(String.fromCharCode(...new Uint8Array(digest)))}`,
+    );
+  }
+  return seen;
+}
+
+Deno.test("bulk operators under stopFlag behave as the plain operators", async () => {
+  const bytes = await wat(BULK_GUEST);
+  const metered = instrument(bytes, { stopFlag: true });
+  for (const calls of CASES) {
+    const plain = await WebAssembly.instantiate(bytes);
+    const { instance } = await instantiateFlagged(metered);
+    assert.deepEqual(
+      await outcome(instance.exports, calls),
+      await outcome(plain.instance.exports, calls),
+      JSON.stringify(calls, (_k, v) => typeof v === "bigint" ? `${v}n` : v),
+    );
+  }
+});
+
+Deno.test("bulk operators under stopFlag keep their run-time charge", async () => {
+  const bytes = await wat(BULK_GUEST);
+  const costs = { perByte: 1 };
+  const used = async (stopFlag: boolean) => {
+    const metered = instrument(bytes, { costs, stopFlag });
+    const { instance } = stopFlag
+      ? await instantiateFlagged(metered)
+      : await WebAssembly.instantiate(metered.bytes, {
+        [metered.importModule]: { out_of_fuel: () => 1n << 40n },
+      });
+    const fuel = instance.exports[metered.fuelExport] as WebAssembly.Global;
+    fuel.value = 1n << 40n;
+    (instance.exports.fill as Fn)(0, 1, BIG);
+    return (1n << 40n) - (fuel.value as bigint);
+  };
+  assert.equal(await used(true), await used(false));
+});
+
+Deno.test("a set flag stops a bulk operator between chunks", async () => {
+  const bytes = await wat(BULK_GUEST);
+  const metered = instrument(bytes, { stopFlag: true });
+  let answers = 0;
+  // Go on at the function's entry and after the first chunk; then stop.
+  const { instance, flag } = await instantiateFlagged(
+    metered,
+    () => ++answers <= 2 ? 0 : 1,
+  );
+  flag[0] = 1;
+  assert.throws(
+    () => (instance.exports.fill as Fn)(0, 5, END),
+    WebAssembly.RuntimeError,
+    "unreachable",
+  );
+  assert.equal(answers, 3);
+  // Stopped mid-operation: two chunks written, the rest untouched.
+  const a = new Uint8Array((instance.exports.a as WebAssembly.Memory).buffer);
+  assert.equal(a[2 * PAGE - 1], 5);
+  assert.equal(a[2 * PAGE], 0);
+});
+
+Deno.test("a flag set from another thread stops gibibyte fills", async () => {
+  const bytes = await wat(`(module
+    (memory (export "mem") 16384 16384 shared)
+    (func (export "fill_forever")
+      (loop $again
+        (memory.fill (i32.const 0) (i32.const 1) (i32.const 0x40000000))
+        (br $again))))`);
+  const metered = instrument(bytes, { stopFlag: true });
+  const { instance, flag, memories } = await instantiateFlagged(metered);
+  const memory = new Int32Array(memories.memory0!.buffer as SharedArrayBuffer);
+  // The worker sets the flag once it sees the fill under way.
+  const worker = new Worker(
+    URL.createObjectURL(
+      new Blob([`
+        self.onmessage = ({ data: [memory, flag] }) => {
+          while (Atomics.load(memory, 0) === 0) {}
+          Atomics.store(flag, 0, 1);
+          self.postMessage("set");
+        };
+      `], { type: "text/javascript" }),
+    ),
+    { type: "module" },
+  );
+  try {
+    const set = new Promise((resolve) => worker.onmessage = resolve);
+    worker.postMessage([memory, flag]);
+    assert.throws(
+      () => (instance.exports.fill_forever as Fn)(),
+      WebAssembly.RuntimeError,
+      "unreachable",
+    );
+    await set;
+  } finally {
+    worker.terminate();
+  }
+});
