@@ -20,6 +20,11 @@ export interface FuelTargets extends CheckTargets {
    * `slowFunction + 1`.
    */
   readonly registerCopies: boolean;
+  /**
+   * Whether the code counts fuel; without, only the stop flag's checks
+   * are written.
+   */
+  readonly countsFuel: boolean;
 }
 
 /** A register copy: its type entry and its body with the size prefix. */

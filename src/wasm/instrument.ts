@@ -127,6 +127,15 @@ export interface InstrumentOptions {
    */
   stopFlag?: boolean;
   /**
+   * Whether to count fuel. With `false` (which needs
+   * {@linkcode InstrumentOptions.stopFlag}), the module checks only the
+   * stop flag, for hosts that need deadlines and stops but no budget: the
+   * counter and `out_of_fuel` are still there, but nothing uses them.
+   *
+   * @default {true}
+   */
+  fuel?: boolean;
+  /**
    * Whether to drop the start section and export the start function
    * instead, as {@linkcode InstrumentedModule.startExport}, so that the
    * host calls it after instantiation as an ordinary call it can watch
@@ -190,6 +199,8 @@ export interface InstrumentedModule {
   fuelExport: string;
   /** Whether a failed check calls `out_of_fuel` (else it traps). */
   resumable: boolean;
+  /** Whether the module counts fuel (see {@linkcode InstrumentOptions.fuel}). */
+  fuel: boolean;
   /** The counter's starting value. */
   initialFuel: bigint;
   /** With {@linkcode InstrumentOptions.stopFlag}: what the host provides. */
@@ -275,6 +286,12 @@ export function instrument(
     "fuelExport",
   );
   const resumable = options.resumable ?? true;
+  const fuel = options.fuel ?? true;
+  if (!fuel && options.stopFlag !== true) {
+    throw new TypeError(
+      "Cannot use fuel: false without stopFlag: true: nothing could stop the guest",
+    );
+  }
   let metered: InstrumentedModule;
   try {
     const initialFuel = checkInitialFuel(options.initialFuel ?? 0n);
@@ -288,10 +305,17 @@ export function instrument(
       {
         stopFlag: options.stopFlag === true,
         deferStart: options.deferStart === true,
+        countsFuel: fuel,
       },
     ).run();
     const { memories, startExport, ...names } = rewritten;
-    metered = { ...names, importName: IMPORT_NAME, resumable, initialFuel };
+    metered = {
+      ...names,
+      importName: IMPORT_NAME,
+      resumable,
+      fuel,
+      initialFuel,
+    };
     if (startExport !== undefined) metered.startExport = startExport;
     if (memories) {
       metered.stopFlag = {

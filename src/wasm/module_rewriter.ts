@@ -67,6 +67,8 @@ export interface RewriteFeatures {
   readonly stopFlag?: boolean;
   /** Whether to export the start function instead of starting it. */
   readonly deferStart?: boolean;
+  /** Whether to count fuel (else only the stop flag is checked). */
+  readonly countsFuel?: boolean;
 }
 
 /** `base`, or `base-1`, `base-2`, … whichever is not taken. */
@@ -121,6 +123,7 @@ export class ModuleRewriter {
   /** With a deferred start: the start function's original index. */
   readonly #deferredStart: number | undefined;
   #startExport: string | undefined;
+  readonly #countsFuel: boolean;
 
   /**
    * @param bytes The input module.
@@ -152,6 +155,7 @@ export class ModuleRewriter {
       this.#info.addedImports = 2;
     }
     if (features.deferStart) this.#deferredStart = startFunction(bytes);
+    this.#countsFuel = features.countsFuel ?? true;
   }
 
   get #slowType(): number {
@@ -414,7 +418,8 @@ export class ModuleRewriter {
       fuelGlobal: this.#fuelGlobal,
       slowFunction: this.#slowFunction,
       resumable: this.#resumable,
-      registerCopies: this.#typeSection !== undefined,
+      registerCopies: this.#typeSection !== undefined && this.#countsFuel,
+      countsFuel: this.#countsFuel,
       stopFlag: this.#definedMemories && {
         memory: info.memoryIs64.length,
         onStopFlag: info.importedFunctions + 1,

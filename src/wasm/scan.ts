@@ -502,7 +502,7 @@ export class BodyScanner {
       : role === Role.PerElement
       ? costs.perElement
       : costs.perPage;
-    if (unit === 0) return 0;
+    if (unit === 0 || !this.#targets.countsFuel) return 0;
     // The operand is 64-bit when the memories or tables named are; the
     // operators that name a data or element segment (`memory.init`,
     // `table.init`) or none (the GC array operators) count with i32, and
@@ -548,7 +548,10 @@ export class BodyScanner {
   #closeSegment(segment: number, cost: number, checkFixed: number): number {
     const code = this.#code;
     const at = segment * EDIT_SIZE;
-    if (cost === 0 && code.edits[at + 1] === 1 /* Edit.Check */) {
+    if (
+      cost === 0 && code.edits[at + 1] === 1 /* Edit.Check */ ||
+      !this.#targets.countsFuel
+    ) {
       if (segment === code.editCount - 1) code.editCount--;
       else code.edits[at + 1] = 0 /* Edit.Skip */;
       return 0;
