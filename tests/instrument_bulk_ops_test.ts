@@ -206,3 +206,123 @@ Deno.test("a flag set from another thread stops gibibyte fills", async () => {
     worker.terminate();
   }
 });
+
+/** Every bulk table operator, on a 32-bit and a 64-bit table. */
+const TABLE_GUEST = `(module
+  (table $t (export "t") 40000 funcref)
+  (table $w (export "w") i64 40000 externref)
+  (func $one (export "one") (result i32) (i32.const 1))
+  (func $two (result i32) (i32.const 2))
+  (elem $e func $one $two $one $two $one)
+  (func (export "fill") (param i32 funcref i32)
+    (table.fill $t (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "copy") (param i32 i32 i32)
+    (table.copy $t $t (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "init") (param i32 i32 i32)
+    (table.init $t $e (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "drop") (elem.drop $e))
+  (func (export "fill64") (param i64 externref i64)
+    (table.fill $w (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "copy64") (param i64 i64 i64)
+    (table.copy $w $w (local.get 0) (local.get 1) (local.get 2))))`;
+
+const TABLE_END = 40000;
+const TABLE_BIG = 3 * 16384 + 17;
+
+const TABLE_CASES: Call[][] = [
+  [["fill", 3, 1, TABLE_BIG]],
+  [["fill", TABLE_END, 1, 0]],
+  [["fill", TABLE_END + 1, 1, 0]],
+  [["fill", TABLE_END - 3, 1, 4]],
+  [["fill", -1, 1, 2]],
+  [["init", 10, 1, 4]],
+  [["init", 10, 4, 2]],
+  [["drop"], ["init", 0, 0, 0]],
+  [["drop"], ["init", 0, 0, 1]],
+  [["fill", 0, 1, 2000], ["fill", 2000, 0, 2000], [
+    "copy",
+    100,
+    0,
+    TABLE_BIG - 20000,
+  ]],
+  [["fill", 0, 1, 2000], ["fill", 2000, 0, 2000], [
+    "copy",
+    0,
+    100,
+    TABLE_BIG - 20000,
+  ]],
+  [["copy", TABLE_END - 1, 0, 2]],
+  [["fill64", 5n, 7, BigInt(TABLE_BIG)]],
+  [["fill64", BigInt(TABLE_END) + 1n, 7, 0n]],
+  [["fill64", -1n, 7, 2n]],
+  [["fill64", 0n, 7, 100n], ["copy64", 50n, 0n, BigInt(TABLE_BIG - 20000)]],
+  [["copy64", -2n, 0n, 4n]],
+];
+
+/**
+ * What a call sequence leaves: each call's outcome and both tables. A
+ * `fill`'s value 1 stands for the guest's function `one`, 0 for null.
+ */
+function tableOutcome(
+  exports: Record<string, unknown>,
+  calls: Call[],
+): string[] {
+  const seen: string[] = [];
+  for (const [name, ...args] of calls) {
+    if (name === "fill") {
+      args[1] = args[1] ? exports.one as never : null as never;
+    }
+    try {
+      (exports[name] as Fn)(...args);
+      seen.push(`${name} ok`);
+    } catch (error) {
+      seen.push(`${name} ${String(error)}`);
+    }
+  }
+  const t = exports.t as WebAssembly.Table;
+  const w = exports.w as WebAssembly.Table;
+  let funcs = "";
+  for (let i = 0; i < TABLE_END; i++) {
+    const f = t.get(i) as Fn | null;
+    funcs += f === null ? "." : String(f());
+  }
+  let externs = "";
+  for (let i = 0n; i < BigInt(TABLE_END); i++) {
+    externs += String((w.get as unknown as (i: bigint) => unknown)(i) ?? ".");
+  }
+  seen.push(funcs, externs);
+  return seen;
+}
+
+Deno.test("bulk table operators under stopFlag behave as the plain operators", async () => {
+  const bytes = await wat(TABLE_GUEST);
+  const metered = instrument(bytes, { stopFlag: true });
+  for (const calls of TABLE_CASES) {
+    const plain = await WebAssembly.instantiate(bytes);
+    const { instance } = await instantiateFlagged(metered);
+    assert.deepEqual(
+      tableOutcome(instance.exports, calls),
+      tableOutcome(plain.instance.exports, calls),
+      JSON.stringify(calls, (_k, v) => typeof v === "bigint" ? `${v}n` : v),
+    );
+  }
+});
+
+Deno.test("a set flag stops a table fill between chunks", async () => {
+  const bytes = await wat(TABLE_GUEST);
+  const metered = instrument(bytes, { stopFlag: true });
+  let answers = 0;
+  const { instance, flag } = await instantiateFlagged(
+    metered,
+    () => ++answers <= 2 ? 0 : 1,
+  );
+  flag[0] = 1;
+  assert.throws(
+    () => (instance.exports.fill as Fn)(0, instance.exports.one, TABLE_END),
+    WebAssembly.RuntimeError,
+    "unreachable",
+  );
+  const t = instance.exports.t as WebAssembly.Table;
+  assert.notEqual(t.get(2 * 16384 - 1), null);
+  assert.equal(t.get(2 * 16384), null);
+});

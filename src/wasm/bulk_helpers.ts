@@ -1,19 +1,20 @@
 /**
- * Interruptible bulk memory operators. With a stop flag, `memory.fill`,
- * `memory.copy` and `memory.init` become calls to added functions that do
- * the same work in chunks of {@linkcode CHUNK} bytes, checking the flag
- * between chunks: one operator on a gibibyte would otherwise run for
- * seconds with no check.
+ * Interruptible bulk operators. With a stop flag, `memory.fill`,
+ * `memory.copy`, `memory.init`, `table.fill`, `table.copy` and
+ * `table.init` become calls to added functions that do the same work in
+ * chunks ({@linkcode CHUNK} bytes, {@linkcode TABLE_CHUNK} elements),
+ * checking the flag between chunks: one operator on a gibibyte would
+ * otherwise run for seconds with no check.
  *
  * A helper first traps exactly when the operator would, before writing
  * anything: an end offset that wraps around runs the operator itself
  * (which then traps), and a zero-length run of the operator at the end
  * offsets traps exactly when the whole range is out of bounds (a zero
  * length at `d + n` is out of bounds iff `d + n` is past the end, and for
- * `memory.init` the same holds of the data segment's end, which a dropped
- * segment makes 0). A copy within one memory whose destination lies above
+ * an `init` the same holds of the segment's end, which a dropped segment
+ * makes 0). A copy within one memory or table whose destination lies above
  * its source goes from the end backwards, so that overlapping ranges come
- * out as one `memory.copy` would leave them. A stop between chunks leaves
+ * out as one copy would leave them. A stop between chunks leaves
  * the operation partly done.
  *
  * @module
@@ -24,8 +25,10 @@ import { Emitter } from "./emitter.ts";
 
 /** Bytes per chunk: small enough to stop quickly, large enough to be cheap. */
 export const CHUNK = 1 << 16;
+/** Table elements per chunk. */
+export const TABLE_CHUNK = 1 << 14;
 
-/** The bulk memory operators a helper stands in for. */
+/** The bulk operators a helper stands in for. */
 export const BulkOp = {
   /** `memory.init segment memory` */
   Init: 0,
@@ -33,6 +36,12 @@ export const BulkOp = {
   Copy: 1,
   /** `memory.fill memory` */
   Fill: 2,
+  /** `table.init segment table` */
+  TableInit: 3,
+  /** `table.copy destination source` */
+  TableCopy: 4,
+  /** `table.fill table` */
+  TableFill: 5,
 } as const;
 
 /** One of {@linkcode BulkOp}'s values. */
@@ -42,9 +51,9 @@ export type BulkOp = typeof BulkOp[keyof typeof BulkOp];
 export interface BulkSite {
   /** The operator. */
   readonly op: BulkOp;
-  /** The memory (the destination of a copy). */
+  /** The memory or table (the destination of a copy). */
   readonly first: number;
-  /** The source memory of a copy; else `first`. */
+  /** The source of a copy; else `first`. */
   readonly second: number;
   /** The data segment of an `init`; else 0. */
   readonly segment: number;
@@ -81,7 +90,10 @@ export function bulkKey(site: BulkSite): string {
  * Writes the helper for one operator and its immediates.
  *
  * @param site The operator and its immediates.
- * @param memoryIs64 Per memory: whether it is 64-bit.
+ * @param is64 Per memory (or table, for a table operator): whether it is
+ *   64-bit.
+ * @param fillType What a fill fills with: `i32` for a memory, the table's
+ *   element type for a table.
  * @param flag The stop flag's memory and callback.
  * @returns The helper's type and body.
  *
@@ -91,28 +103,38 @@ export function bulkKey(site: BulkSite): string {
  * import assert from "node:assert/strict";
  *
  * const site = { op: BulkOp.Fill, first: 0, second: 0, segment: 0 };
- * const helper = bulkHelper(site, [false], { memory: 1, onStopFlag: 0 });
+ * const i32 = new Uint8Array([0x7f]);
+ * const helper = bulkHelper(site, [false], i32, { memory: 1, onStopFlag: 0 });
  * assert.deepEqual([...helper.type], [0x60, 3, 0x7f, 0x7f, 0x7f, 0]);
  * ```
  */
 export function bulkHelper(
   site: BulkSite,
-  memoryIs64: readonly boolean[],
+  is64: readonly boolean[],
+  fillType: Uint8Array,
   flag: StopFlagTargets,
 ): BulkHelper {
-  const { op, first, second } = site;
-  const destination64 = memoryIs64[first]!;
-  // Fill takes its value and init its segment offset as i32.
-  const source64 = op === BulkOp.Copy && memoryIs64[second]!;
+  const { first, second } = site;
+  // Memory and table operators come in the same order.
+  const op = site.op % 3 as BulkOp;
+  const table = site.op >= BulkOp.TableInit;
+  const chunk = table ? TABLE_CHUNK : CHUNK;
+  const destination64 = is64[first]!;
+  // Fill takes its value and init its segment offset as they are.
+  const source64 = op === BulkOp.Copy && is64[second]!;
   const length64 = op === BulkOp.Init
     ? false
     : op === BulkOp.Fill
     ? destination64
     : destination64 && source64;
-  const types = [destination64, source64, length64].map((is64) =>
-    is64 ? I64 : I32
-  );
-  const type = Uint8Array.from([0x60, 3, ...types, 0]);
+  const type = Uint8Array.from([
+    0x60,
+    3,
+    destination64 ? I64 : I32,
+    ...(op === BulkOp.Fill ? fillType : [source64 ? I64 : I32]),
+    length64 ? I64 : I32,
+    0,
+  ]);
 
   const e = new Emitter(256);
   e.u32(1);
@@ -126,11 +148,17 @@ export function bulkHelper(
   const narrow = (is64: boolean) => {
     if (!is64) e.i32WrapI64();
   };
-  const operator = () => {
-    if (op === BulkOp.Fill) e.memoryFill(first);
-    else if (op === BulkOp.Copy) e.memoryCopy(first, second);
-    else e.memoryInit(site.segment, first);
-  };
+  const operator = table
+    ? () => {
+      if (op === BulkOp.Fill) e.tableFill(first);
+      else if (op === BulkOp.Copy) e.tableCopy(first, second);
+      else e.tableInit(site.segment, first);
+    }
+    : () => {
+      if (op === BulkOp.Fill) e.memoryFill(first);
+      else if (op === BulkOp.Copy) e.memoryCopy(first, second);
+      else e.memoryInit(site.segment, first);
+    };
   // The second operand as the operator takes it, `plus` added to it.
   const pushSecond = (plus: () => void) => {
     if (op === BulkOp.Fill) e.localGet(1);
@@ -186,8 +214,8 @@ export function bulkHelper(
   operator();
 
   const pushChunk = () => {
-    if (length64) e.i64Const(CHUNK);
-    else e.i32Const(CHUNK);
+    if (length64) e.i64Const(chunk);
+    else e.i32Const(chunk);
   };
   const pushLength = () => {
     e.localGet(N);
@@ -195,22 +223,22 @@ export function bulkHelper(
   };
   const advance = (local: number) => {
     e.localGet(local);
-    e.i64Const(CHUNK);
+    e.i64Const(chunk);
     e.i64Add();
     e.localSet(local);
   };
   const shrink = () => {
     e.localGet(N);
-    e.i64Const(CHUNK);
+    e.i64Const(chunk);
     e.i64Sub();
     e.localSet(N);
   };
-  // `while (n > CHUNK) { body; check the flag }`
+  // `while (n > chunk) { body; check the flag }`
   const chunks = (body: () => void) => {
     e.blockEmpty();
     e.loopEmpty();
     e.localGet(N);
-    e.i64Const(CHUNK);
+    e.i64Const(chunk);
     e.i64LeU();
     e.brIf(1);
     body();

@@ -44,6 +44,9 @@ const MISC_PREFIX = MISC_OPS.prefix;
 const MEMORY_INIT = MISC_OPS.name.indexOf("memory.init");
 const MEMORY_COPY = MISC_OPS.name.indexOf("memory.copy");
 const MEMORY_FILL = MISC_OPS.name.indexOf("memory.fill");
+const TABLE_INIT = MISC_OPS.name.indexOf("table.init");
+const TABLE_COPY = MISC_OPS.name.indexOf("table.copy");
+const TABLE_FILL = MISC_OPS.name.indexOf("table.fill");
 const ATOMIC_PREFIX = ATOMIC_OPS.prefix;
 const I32_ATOMIC_LOAD = ATOMIC_OPS.name.indexOf("i32.atomic.load");
 /** Bit 6 of a memory argument's flags: a memory index follows. */
@@ -316,6 +319,43 @@ export class Emitter extends Writer {
     this.u8(MISC_PREFIX);
     this.u32(MEMORY_FILL);
     this.u32(memory);
+  }
+
+  /**
+   * `table.init`.
+   *
+   * @param segment The element segment.
+   * @param table The table index.
+   */
+  tableInit(segment: number, table: number): void {
+    this.u8(MISC_PREFIX);
+    this.u32(TABLE_INIT);
+    this.u32(segment);
+    this.u32(table);
+  }
+
+  /**
+   * `table.copy`.
+   *
+   * @param destination The destination table.
+   * @param source The source table.
+   */
+  tableCopy(destination: number, source: number): void {
+    this.u8(MISC_PREFIX);
+    this.u32(TABLE_COPY);
+    this.u32(destination);
+    this.u32(source);
+  }
+
+  /**
+   * `table.fill`.
+   *
+   * @param table The table index.
+   */
+  tableFill(table: number): void {
+    this.u8(MISC_PREFIX);
+    this.u32(TABLE_FILL);
+    this.u32(table);
   }
 
   /** `i32.or`. */

@@ -111,6 +111,8 @@ export class ModuleInfo {
   functionTypes: Uint32Array = new Uint32Array(0);
   /** Per table: whether it is a table64. */
   tableIs64: boolean[] = [];
+  /** Per table: its element type, as encoded. */
+  tableElementTypes: Uint8Array[] = [];
   /** Per memory: whether it is a memory64. */
   memoryIs64: boolean[] = [];
   /** How many globals exist (imported and defined). */
@@ -282,11 +284,14 @@ export class ModuleInfo {
           this.#addFunction(entry.type);
           this.importedFunctions++;
           break;
-        case 1:
+        case 1: {
+          const typeAt = r.pos;
           entry.valueType = readRefType(r, this.typeCount);
+          this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
           entry.limits = readLimits(r);
           this.tableIs64.push(entry.limits.is64);
           break;
+        }
         case 2:
           entry.limits = readLimits(r);
           this.memoryIs64.push(entry.limits.is64);
@@ -334,11 +339,15 @@ export class ModuleInfo {
         r.pos++;
         const at = r.pos;
         if (r.u8("table flags") !== 0) r.fail("expected 0x00 after 0x40", at);
+        const typeAt = r.pos;
         readRefType(r, this.typeCount);
+        this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
         this.tableIs64.push(readLimits(r).is64);
         readConstExpr(r, this, this.globalCount, patches);
       } else {
+        const typeAt = r.pos;
         readRefType(r, this.typeCount);
+        this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
         this.tableIs64.push(readLimits(r).is64);
       }
     }

@@ -48,7 +48,11 @@ const BULK_OPS = new Map<number, BulkOp>([
   [MISC_OPS.name.indexOf("memory.init"), BulkOp.Init],
   [MISC_OPS.name.indexOf("memory.copy"), BulkOp.Copy],
   [MISC_OPS.name.indexOf("memory.fill"), BulkOp.Fill],
+  [MISC_OPS.name.indexOf("table.init"), BulkOp.TableInit],
+  [MISC_OPS.name.indexOf("table.copy"), BulkOp.TableCopy],
+  [MISC_OPS.name.indexOf("table.fill"), BulkOp.TableFill],
 ]);
+const I32_TYPE = Uint8Array.of(0x7f);
 
 /** A padded helper call: `call` and a five-byte index. */
 const BULK_CALL_SIZE = 6;
@@ -532,8 +536,15 @@ export class BodyScanner {
     let number = plan.helperNumbers.get(key);
     if (number === undefined) {
       number = plan.helpers.length;
+      const info = this.#info;
+      const table = op >= BulkOp.TableInit;
       plan.helpers.push(
-        bulkHelper(site, this.#info.memoryIs64, this.#targets.stopFlag!),
+        bulkHelper(
+          site,
+          table ? info.tableIs64 : info.memoryIs64,
+          table ? info.tableElementTypes[first]! : I32_TYPE,
+          this.#targets.stopFlag!,
+        ),
       );
       plan.helperNumbers.set(key, number);
     }
