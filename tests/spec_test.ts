@@ -32,7 +32,7 @@ const { files } = suiteFiles();
 /**
  * The meters under test: resumable checks (which call the host when the
  * fuel runs out), trapping ones (which start with all the fuel they will
- * get), and resumable ones that also check a stop flag. `SPEC_REWRITER=identity` checks the harness alone.
+ * get), and ones that also check a stop flag, with fuel or without. `SPEC_REWRITER=identity` checks the harness alone.
  */
 function chooseRewriters(): { rewrite: Rewriter; name: string }[] {
   if (envVar("SPEC_REWRITER") === "identity") {
@@ -48,10 +48,10 @@ function chooseRewriters(): { rewrite: Rewriter; name: string }[] {
         instrument(bytes, { resumable: false, initialFuel: (1n << 63n) - 1n }),
       name: "instrument({ resumable: false })",
     },
-    {
-      // The flag is never set: the checks must change nothing.
-      rewrite: (bytes) => {
-        const metered = instrument(bytes, { stopFlag: true });
+    // The flag is never set: its checks must change nothing.
+    ...[true, false].map((fuel) => ({
+      rewrite: (bytes: Uint8Array) => {
+        const metered = instrument(bytes, { stopFlag: true, fuel });
         return {
           ...metered,
           addedImports: () => ({
@@ -60,8 +60,8 @@ function chooseRewriters(): { rewrite: Rewriter; name: string }[] {
           }),
         };
       },
-      name: "instrument({ stopFlag: true })",
-    },
+      name: `instrument({ stopFlag: true${fuel ? "" : ", fuel: false"} })`,
+    })),
   ];
 }
 
