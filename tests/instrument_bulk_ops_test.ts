@@ -8,7 +8,7 @@
 
 import assert from "./support/assert.ts";
 import { instrument } from "../src/wasm/instrument.ts";
-import { type Fn, wat } from "./support/instrument.ts";
+import { type Fn, wat, watBinaryen } from "./support/instrument.ts";
 import { instantiateFlagged } from "./support/stop_flag.ts";
 
 const PAGE = 65536;
@@ -325,4 +325,130 @@ Deno.test("a set flag stops a table fill between chunks", async () => {
   const t = instance.exports.t as WebAssembly.Table;
   assert.notEqual(t.get(2 * 16384 - 1), null);
   assert.equal(t.get(2 * 16384), null);
+});
+
+/** The GC array operators, on arrays the guest makes and sums. */
+const ARRAY_GUEST = `(module
+  (type $bytes (array (mut i8)))
+  (type $refs (array (mut funcref)))
+  (data $d "abcdefghijklmnopqrstuvwxyz")
+  (func $f (result i32) (i32.const 1))
+  (elem $e func $f $f $f)
+  (global $a (mut (ref null $bytes)) (ref.null $bytes))
+  (global $r (mut (ref null $refs)) (ref.null $refs))
+  (func (export "make") (param i32)
+    (global.set $a (array.new_default $bytes (local.get 0)))
+    (global.set $r (array.new_default $refs (local.get 0))))
+  (func (export "null") (global.set $a (ref.null $bytes)))
+  (func (export "sum") (result i32) (local $i i32) (local $s i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (array.len (global.get $a))))
+        (local.set $s (i32.add (i32.mul (local.get $s) (i32.const 31))
+          (i32.add (local.get $i) (array.get_u $bytes (global.get $a) (local.get $i)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $s))
+  (func (export "refs") (result i32) (local $i i32) (local $s i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (array.len (global.get $r))))
+        (if (ref.is_null (array.get $refs (global.get $r) (local.get $i)))
+          (then) (else (local.set $s (i32.add (local.get $s) (local.get $i)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $s))
+  (func (export "fill") (param i32 i32 i32)
+    (array.fill $bytes (global.get $a) (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "copy") (param i32 i32 i32)
+    (array.copy $bytes $bytes (global.get $a) (local.get 0) (global.get $a)
+      (local.get 1) (local.get 2)))
+  (func (export "init_data") (param i32 i32 i32)
+    (array.init_data $bytes $d (global.get $a) (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "init_elem") (param i32 i32 i32)
+    (array.init_elem $refs $e (global.get $r) (local.get 0) (local.get 1) (local.get 2))))`;
+
+const ARRAY_LENGTH = 3 * 16384 + 50;
+
+const ARRAY_CASES: Call[][] = [
+  [["fill", 3, 7, ARRAY_LENGTH - 3]],
+  [["fill", ARRAY_LENGTH, 7, 0]],
+  [["fill", ARRAY_LENGTH + 1, 7, 0]],
+  [["fill", ARRAY_LENGTH - 2, 7, 3]],
+  [["fill", -1, 7, 2]],
+  [["fill", 0, 1, 100], ["copy", 10, 0, ARRAY_LENGTH - 10]],
+  [["fill", 0, 1, 100], ["fill", 40000, 2, 100], [
+    "copy",
+    0,
+    10,
+    ARRAY_LENGTH - 10,
+  ]],
+  [["copy", 0, ARRAY_LENGTH - 1, 2]],
+  [["init_data", 5, 2, 20]],
+  [["init_data", ARRAY_LENGTH - 26, 0, 26]],
+  [["init_data", 0, 20, 7]],
+  [["init_data", 0, -1, 2]],
+  [["init_elem", 1, 0, 3]],
+  [["init_elem", 1, 1, 3]],
+  [["init_elem", ARRAY_LENGTH - 1, 0, 2]],
+  [["null"], ["fill", 0, 1, 0]],
+  [["null"], ["copy", 0, 0, 0]],
+];
+
+Deno.test("array operators under stopFlag behave as the plain operators", async () => {
+  const bytes = await watBinaryen(ARRAY_GUEST);
+  const metered = instrument(bytes, { stopFlag: true });
+  for (const calls of ARRAY_CASES) {
+    const plain = await WebAssembly.instantiate(bytes);
+    const { instance } = await instantiateFlagged(metered);
+    const sums = (exports: Record<string, unknown>) => {
+      const seen = [];
+      (exports.make as Fn)(ARRAY_LENGTH);
+      for (const [name, ...args] of calls) {
+        try {
+          (exports[name] as Fn)(...args);
+          seen.push(`${name} ok`);
+        } catch (error) {
+          seen.push(`${name} ${String(error)}`);
+        }
+        try {
+          seen.push(`sum ${(exports.sum as Fn)()} ${(exports.refs as Fn)()}`);
+        } catch (error) {
+          seen.push(`sum ${String(error)}`);
+        }
+      }
+      return seen;
+    };
+    assert.deepEqual(
+      sums(instance.exports),
+      sums(plain.instance.exports),
+      JSON.stringify(calls),
+    );
+  }
+});
+
+Deno.test("a set flag stops an array fill between chunks", async () => {
+  const bytes = await watBinaryen(ARRAY_GUEST);
+  const metered = instrument(bytes, { stopFlag: true });
+  let answers = 0;
+  const { instance, flag } = await instantiateFlagged(
+    metered,
+    () => ++answers <= 2 ? 0 : 1,
+  );
+  const e = instance.exports as Record<string, Fn>;
+  e.make!(ARRAY_LENGTH);
+  flag[0] = 1;
+  assert.throws(
+    () => e.fill!(0, 1, ARRAY_LENGTH),
+    WebAssembly.RuntimeError,
+    "unreachable",
+  );
+  assert.equal(answers, 3);
+  flag[0] = 0;
+  // Two chunks of ones, the rest zero: the sum tells.
+  const plain = await WebAssembly.instantiate(bytes);
+  const p = plain.instance.exports as Record<string, Fn>;
+  p.make!(ARRAY_LENGTH);
+  p.fill!(0, 1, 2 * 16384);
+  assert.equal(e.sum!(), p.sum!());
 });

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ATOMIC_OPS, MISC_OPS, opcode } from "./opcodes.ts";
+import { ATOMIC_OPS, GC_OPS, MISC_OPS, opcode } from "./opcodes.ts";
 import { Writer } from "./writer.ts";
 
 const UNREACHABLE = opcode("unreachable");
@@ -47,6 +47,11 @@ const MEMORY_FILL = MISC_OPS.name.indexOf("memory.fill");
 const TABLE_INIT = MISC_OPS.name.indexOf("table.init");
 const TABLE_COPY = MISC_OPS.name.indexOf("table.copy");
 const TABLE_FILL = MISC_OPS.name.indexOf("table.fill");
+const GC_PREFIX = GC_OPS.prefix;
+const ARRAY_FILL = GC_OPS.name.indexOf("array.fill");
+const ARRAY_COPY = GC_OPS.name.indexOf("array.copy");
+const ARRAY_INIT_DATA = GC_OPS.name.indexOf("array.init_data");
+const ARRAY_INIT_ELEM = GC_OPS.name.indexOf("array.init_elem");
 const ATOMIC_PREFIX = ATOMIC_OPS.prefix;
 const I32_ATOMIC_LOAD = ATOMIC_OPS.name.indexOf("i32.atomic.load");
 /** Bit 6 of a memory argument's flags: a memory index follows. */
@@ -356,6 +361,44 @@ export class Emitter extends Writer {
     this.u8(MISC_PREFIX);
     this.u32(TABLE_FILL);
     this.u32(table);
+  }
+
+  /**
+   * `array.fill`.
+   *
+   * @param type The array type.
+   */
+  arrayFill(type: number): void {
+    this.u8(GC_PREFIX);
+    this.u32(ARRAY_FILL);
+    this.u32(type);
+  }
+
+  /**
+   * `array.copy`.
+   *
+   * @param destination The destination's array type.
+   * @param source The source's array type.
+   */
+  arrayCopy(destination: number, source: number): void {
+    this.u8(GC_PREFIX);
+    this.u32(ARRAY_COPY);
+    this.u32(destination);
+    this.u32(source);
+  }
+
+  /**
+   * `array.init_data` or, with `elements`, `array.init_elem`.
+   *
+   * @param type The array type.
+   * @param segment The data or element segment.
+   * @param elements Whether the segment is an element segment.
+   */
+  arrayInit(type: number, segment: number, elements: boolean): void {
+    this.u8(GC_PREFIX);
+    this.u32(elements ? ARRAY_INIT_ELEM : ARRAY_INIT_DATA);
+    this.u32(type);
+    this.u32(segment);
   }
 
   /** `i32.or`. */

@@ -209,12 +209,12 @@ export function readOtherImmediate(
     }
     case Imm.TypeField:
     case Imm.TypeIndex:
-      r.index(typeCount, "type", "module");
-      r.u32();
+      operands.first = operands.second = r.index(typeCount, "type", "module");
+      operands.segment = r.u32();
       break;
     case Imm.TypeType:
-      r.index(typeCount, "type", "module");
-      r.index(typeCount, "type", "module");
+      operands.first = r.index(typeCount, "type", "module");
+      operands.second = r.index(typeCount, "type", "module");
       break;
     default:
       return fail(`cannot decode the operator at ${opPos}`, opPos);

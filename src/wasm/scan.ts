@@ -11,6 +11,8 @@
  */
 
 import { bulkHelper, bulkKey, BulkOp, type BulkSite } from "./bulk_helpers.ts";
+import { arrayHelper, ArrayOp } from "./array_helpers.ts";
+import type { BulkHelper } from "./bulk_helpers.ts";
 import type { CheckTemplates } from "./check_templates.ts";
 import {
   type BodyRecord,
@@ -53,6 +55,13 @@ const BULK_OPS = new Map<number, BulkOp>([
   [MISC_OPS.name.indexOf("table.fill"), BulkOp.TableFill],
 ]);
 const I32_TYPE = Uint8Array.of(0x7f);
+/** The same for the GC array operators. */
+const ARRAY_OPS = new Map<number, ArrayOp>([
+  [GC_OPS.name.indexOf("array.fill"), ArrayOp.Fill],
+  [GC_OPS.name.indexOf("array.copy"), ArrayOp.Copy],
+  [GC_OPS.name.indexOf("array.init_data"), ArrayOp.InitData],
+  [GC_OPS.name.indexOf("array.init_elem"), ArrayOp.InitElem],
+]);
 
 /** A padded helper call: `call` and a five-byte index. */
 const BULK_CALL_SIZE = 6;
@@ -358,7 +367,7 @@ export class BodyScanner {
           break;
         case 7: // Imm.Type
           r.pos = p;
-          r.index(typeCount, "type", "module");
+          index = r.index(typeCount, "type", "module");
           p = r.pos;
           break;
         case 22: // Imm.F64
@@ -460,8 +469,11 @@ export class BodyScanner {
           if (live) {
             growth += this.#chargeBulk(imm, role, opPos);
           }
-          if (op === 0xfc && flagSize > 0) {
-            growth += this.#callHelper(code, opPos, p);
+          if (flagSize > 0) {
+            if (op === 0xfc) growth += this.#callHelper(code, opPos, p);
+            else if (op === 0xfb) {
+              growth += this.#callArrayHelper(code, index, opPos, p);
+            }
           }
       }
       if (must >= 0) {
@@ -531,21 +543,57 @@ export class BodyScanner {
     if (op === undefined) return 0;
     const { first, second, segment } = this.#operands;
     const site: BulkSite = { op, first, second, segment };
+    return this.#callMade(bulkKey(site), opPos, end, () => {
+      const info = this.#info;
+      const table = op >= BulkOp.TableInit;
+      return bulkHelper(
+        site,
+        table ? info.tableIs64 : info.memoryIs64,
+        table ? info.tableElementTypes[first]! : I32_TYPE,
+        this.#targets.stopFlag!,
+      );
+    });
+  }
+
+  /**
+   * The same for the GC array operators; `type` is the type index an
+   * `array.fill` names (the others' are in `#operands`).
+   */
+  #callArrayHelper(
+    code: number,
+    type: number,
+    opPos: number,
+    end: number,
+  ): number {
+    const op = ARRAY_OPS.get(code);
+    if (op === undefined) return 0;
+    const operands = this.#operands;
+    const site = op === ArrayOp.Fill
+      ? { op, first: type, second: type, segment: 0 }
+      : { op, ...operands };
+    const element = this.#info.arrayElements[site.first];
+    if (element === undefined) return 0;
+    const key = `array:${site.op}:${site.first}:${site.second}:${site.segment}`;
+    return this.#callMade(
+      key,
+      opPos,
+      end,
+      () => arrayHelper(site, element, this.#targets.stopFlag!),
+    );
+  }
+
+  /** Replaces an operator by a call of the helper `key` names, made once. */
+  #callMade(
+    key: string,
+    opPos: number,
+    end: number,
+    make: () => BulkHelper,
+  ): number {
     const plan = this.#code;
-    const key = bulkKey(site);
     let number = plan.helperNumbers.get(key);
     if (number === undefined) {
       number = plan.helpers.length;
-      const info = this.#info;
-      const table = op >= BulkOp.TableInit;
-      plan.helpers.push(
-        bulkHelper(
-          site,
-          table ? info.tableIs64 : info.memoryIs64,
-          table ? info.tableElementTypes[first]! : I32_TYPE,
-          this.#targets.stopFlag!,
-        ),
-      );
+      plan.helpers.push(make());
       plan.helperNumbers.set(key, number);
     }
     plan.pushEdit(opPos, Edit.BulkCall | (end - opPos) << 4, number);
