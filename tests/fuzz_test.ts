@@ -23,7 +23,7 @@ import {
   type SeedOutcome,
   type Transform,
 } from "./support/fuzz/mod.ts";
-import { createMemories } from "./support/stop_flag.ts";
+import { withAddedImports } from "./support/stop_flag.ts";
 
 /** The fixed seeds: enough for every profile many times over, ~15 s. */
 const FIRST_SEED = 1;
@@ -150,14 +150,7 @@ Deno.test("fuzz modules with a stop flag behave like the originals", async () =>
   let count = 0;
   await fuzzSeeds((bytes) => {
     const fuel = count++ % 2 === 0;
-    const metered = instrument(bytes, { stopFlag: true, fuel });
-    return {
-      ...metered,
-      addedImports: () => ({
-        ...createMemories(metered),
-        [metered.stopFlag!.callback]: () => 1,
-      }),
-    };
+    return withAddedImports(instrument(bytes, { stopFlag: true, fuel }));
   }, STOP_FLAG_SEED_COUNT);
 });
 

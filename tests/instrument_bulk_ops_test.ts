@@ -148,24 +148,39 @@ Deno.test("bulk operators under stopFlag keep their run-time charge", async () =
   assert.equal(await used(true), await used(false));
 });
 
-Deno.test("a set flag stops a bulk operator between chunks", async () => {
-  const bytes = await wat(BULK_GUEST);
+/**
+ * Calls `fill` on `bytes` instrumented with a stop flag that is set, and
+ * whose callback lets the guest go on at the function's entry and after
+ * the first chunk, then stops it; returns the guest's exports. `prepare`
+ * runs before the flag is set.
+ */
+async function stopAfterTwoChunks(
+  bytes: Uint8Array<ArrayBuffer>,
+  fill: (exports: Record<string, Fn>) => unknown,
+  prepare: (exports: Record<string, Fn>) => unknown = () => {},
+): Promise<Record<string, unknown>> {
   const metered = instrument(bytes, { stopFlag: true });
   let answers = 0;
-  // Go on at the function's entry and after the first chunk; then stop.
   const { instance, flag } = await instantiateFlagged(
     metered,
     () => ++answers <= 2 ? 0 : 1,
   );
+  const exports = instance.exports as Record<string, Fn>;
+  prepare(exports);
   flag[0] = 1;
-  assert.throws(
-    () => (instance.exports.fill as Fn)(0, 5, END),
-    WebAssembly.RuntimeError,
-    "unreachable",
-  );
+  assert.throws(() => fill(exports), WebAssembly.RuntimeError, "unreachable");
   assert.equal(answers, 3);
+  flag[0] = 0;
+  return exports;
+}
+
+Deno.test("a set flag stops a bulk operator between chunks", async () => {
+  const exports = await stopAfterTwoChunks(
+    await wat(BULK_GUEST),
+    (e) => e.fill!(0, 5, END),
+  );
   // Stopped mid-operation: two chunks written, the rest untouched.
-  const a = new Uint8Array((instance.exports.a as WebAssembly.Memory).buffer);
+  const a = new Uint8Array((exports.a as WebAssembly.Memory).buffer);
   assert.equal(a[2 * PAGE - 1], 5);
   assert.equal(a[2 * PAGE], 0);
 });
@@ -309,20 +324,11 @@ Deno.test("bulk table operators under stopFlag behave as the plain operators", a
 });
 
 Deno.test("a set flag stops a table fill between chunks", async () => {
-  const bytes = await wat(TABLE_GUEST);
-  const metered = instrument(bytes, { stopFlag: true });
-  let answers = 0;
-  const { instance, flag } = await instantiateFlagged(
-    metered,
-    () => ++answers <= 2 ? 0 : 1,
+  const exports = await stopAfterTwoChunks(
+    await wat(TABLE_GUEST),
+    (e) => e.fill!(0, e.one, TABLE_END),
   );
-  flag[0] = 1;
-  assert.throws(
-    () => (instance.exports.fill as Fn)(0, instance.exports.one, TABLE_END),
-    WebAssembly.RuntimeError,
-    "unreachable",
-  );
-  const t = instance.exports.t as WebAssembly.Table;
+  const t = exports.t as WebAssembly.Table;
   assert.notEqual(t.get(2 * 16384 - 1), null);
   assert.equal(t.get(2 * 16384), null);
 });
@@ -429,26 +435,15 @@ Deno.test("array operators under stopFlag behave as the plain operators", async 
 
 Deno.test("a set flag stops an array fill between chunks", async () => {
   const bytes = await watBinaryen(ARRAY_GUEST);
-  const metered = instrument(bytes, { stopFlag: true });
-  let answers = 0;
-  const { instance, flag } = await instantiateFlagged(
-    metered,
-    () => ++answers <= 2 ? 0 : 1,
+  const exports = await stopAfterTwoChunks(
+    bytes,
+    (e) => e.fill!(0, 1, ARRAY_LENGTH),
+    (e) => e.make!(ARRAY_LENGTH),
   );
-  const e = instance.exports as Record<string, Fn>;
-  e.make!(ARRAY_LENGTH);
-  flag[0] = 1;
-  assert.throws(
-    () => e.fill!(0, 1, ARRAY_LENGTH),
-    WebAssembly.RuntimeError,
-    "unreachable",
-  );
-  assert.equal(answers, 3);
-  flag[0] = 0;
   // Two chunks of ones, the rest zero: the sum tells.
   const plain = await WebAssembly.instantiate(bytes);
   const p = plain.instance.exports as Record<string, Fn>;
   p.make!(ARRAY_LENGTH);
   p.fill!(0, 1, 2 * 16384);
-  assert.equal(e.sum!(), p.sum!());
+  assert.equal((exports.sum as Fn)(), p.sum!());
 });

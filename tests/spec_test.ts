@@ -25,7 +25,7 @@ import {
 } from "./support/spectest/mod.ts";
 import { envVar, shown, SUITE_DIR, suiteFiles } from "./support/testsuite.ts";
 import { instrument } from "../src/wasm/instrument.ts";
-import { createMemories } from "./support/stop_flag.ts";
+import { withAddedImports } from "./support/stop_flag.ts";
 
 const { files } = suiteFiles();
 
@@ -50,16 +50,8 @@ function chooseRewriters(): { rewrite: Rewriter; name: string }[] {
     },
     // The flag is never set: its checks must change nothing.
     ...[true, false].map((fuel) => ({
-      rewrite: (bytes: Uint8Array) => {
-        const metered = instrument(bytes, { stopFlag: true, fuel });
-        return {
-          ...metered,
-          addedImports: () => ({
-            ...createMemories(metered),
-            [metered.stopFlag!.callback]: () => 1,
-          }),
-        };
-      },
+      rewrite: (bytes: Uint8Array) =>
+        withAddedImports(instrument(bytes, { stopFlag: true, fuel })),
       name: `instrument({ stopFlag: true${fuel ? "" : ", fuel: false"} })`,
     })),
   ];

@@ -12,9 +12,9 @@
  * @module
  */
 
-import { type StopFlagTargets, writeFlagCheck } from "./checks.ts";
+import type { StopFlagTargets } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
-import type { BulkHelper } from "./bulk_helpers.ts";
+import { type BulkHelper, writeChunkLoop } from "./bulk_helpers.ts";
 import { Writer } from "./writer.ts";
 
 /** Array elements per chunk. */
@@ -214,19 +214,8 @@ export function arrayHelper(
     else e.i64Add();
     e.localSet(local);
   };
-  const chunks = (body: () => void) => {
-    e.blockEmpty();
-    e.loopEmpty();
-    e.localGet(N);
-    e.i64Const(ARRAY_CHUNK);
-    e.i64LeU();
-    e.brIf(1);
-    body();
-    writeFlagCheck(e, flag);
-    e.br(0);
-    e.end();
-    e.end();
-  };
+  const chunks = (body: () => void) =>
+    writeChunkLoop(e, N, ARRAY_CHUNK, flag, body);
   const forwards = () =>
     chunks(() => {
       pushOperands(false);

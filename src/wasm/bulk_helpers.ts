@@ -67,6 +67,47 @@ export interface BulkHelper {
   readonly bytes: Uint8Array;
 }
 
+/**
+ * Writes `while (n > chunk) { body; check the flag }`, `n` being the
+ * `i64` local `length`: the loop every helper runs its chunks in.
+ *
+ * @param e The output.
+ * @param length The local holding the length left.
+ * @param chunk The chunk size.
+ * @param flag The stop flag's memory and callback.
+ * @param body Writes one chunk's work.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeChunkLoop } from "./bulk_helpers.ts";
+ * import { Emitter } from "./emitter.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new Emitter(64);
+ * writeChunkLoop(e, 0, 16, { memory: 0, onStopFlag: 0 }, () => {});
+ * assert.equal(e.buf[0], 0x02); // block
+ * ```
+ */
+export function writeChunkLoop(
+  e: Emitter,
+  length: number,
+  chunk: number,
+  flag: StopFlagTargets,
+  body: () => void,
+): void {
+  e.blockEmpty();
+  e.loopEmpty();
+  e.localGet(length);
+  e.i64Const(chunk);
+  e.i64LeU();
+  e.brIf(1);
+  body();
+  writeFlagCheck(e, flag);
+  e.br(0);
+  e.end();
+  e.end();
+}
+
 const I32 = 0x7f;
 const I64 = 0x7e;
 
@@ -233,20 +274,7 @@ export function bulkHelper(
     e.i64Sub();
     e.localSet(N);
   };
-  // `while (n > chunk) { body; check the flag }`
-  const chunks = (body: () => void) => {
-    e.blockEmpty();
-    e.loopEmpty();
-    e.localGet(N);
-    e.i64Const(chunk);
-    e.i64LeU();
-    e.brIf(1);
-    body();
-    writeFlagCheck(e, flag);
-    e.br(0);
-    e.end();
-    e.end();
-  };
+  const chunks = (body: () => void) => writeChunkLoop(e, N, chunk, flag, body);
   const forwards = () => {
     chunks(() => {
       e.localGet(D);

@@ -76,3 +76,20 @@ export async function instantiateFlagged(
   );
   return { instance, flag, memories, calls: () => calls };
 }
+
+/**
+ * A metered module with its other added imports made fresh per instance,
+ * as the spec and fuzz harnesses take them; `on_stop_flag` stops the
+ * guest, so a check that fires though the flag was never set shows.
+ */
+export function withAddedImports<T extends InstrumentedModule>(
+  metered: T,
+): T & { addedImports: () => WebAssembly.ModuleImports } {
+  return {
+    ...metered,
+    addedImports: () => ({
+      ...createMemories(metered),
+      [metered.stopFlag!.callback]: () => 1,
+    }),
+  };
+}
