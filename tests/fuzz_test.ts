@@ -146,11 +146,14 @@ Deno.test("metered fuzz modules behave like the originals", async () => {
 
 Deno.test("fuzz modules with a stop flag behave like the originals", async () => {
   // The flag is never set: its checks must change nothing. Every other
-  // module counts no fuel.
+  // module counts no fuel; every third one's checks trap.
   let count = 0;
   await fuzzSeeds((bytes) => {
-    const fuel = count++ % 2 === 0;
-    return withAddedImports(instrument(bytes, { stopFlag: true, fuel }));
+    const fuel = count % 2 === 0;
+    const stopFlagTraps = count++ % 3 === 0;
+    return withAddedImports(
+      instrument(bytes, { stopFlag: true, fuel, stopFlagTraps }),
+    );
   }, STOP_FLAG_SEED_COUNT);
 });
 

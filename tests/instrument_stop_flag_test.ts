@@ -289,3 +289,31 @@ Deno.test("fuel: false needs stopFlag", () => {
   const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
   assert.throws(() => instrument(empty, { fuel: false }), TypeError);
 });
+
+Deno.test("stopFlagTraps stops at a set flag without asking", async () => {
+  const bytes = await Deno.readFile(COMPUTE);
+  const plain = await plainExports(bytes);
+  for (const fuel of [true, false]) {
+    const metered = instrument(bytes, {
+      stopFlag: true,
+      stopFlagTraps: true,
+      fuel,
+    });
+    const { instance, flag, calls } = await instantiateFlagged(
+      metered,
+      () => 0,
+    );
+    const e = instance.exports as Exports;
+    assert.equal(e.fib!(20), plain.fib!(20));
+    assert.equal(e.mix_loop!(1000), plain.mix_loop!(1000));
+    flag[0] = 1;
+    assert.throws(() => e.fib!(20), WebAssembly.RuntimeError, "unreachable");
+    assert.throws(() => e.sum_to!(5), WebAssembly.RuntimeError, "unreachable");
+    assert.equal(calls(), 0);
+  }
+});
+
+Deno.test("stopFlagTraps needs stopFlag", () => {
+  const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+  assert.throws(() => instrument(empty, { stopFlagTraps: true }), TypeError);
+});

@@ -65,6 +65,8 @@ export interface RewrittenModule {
 export interface RewriteFeatures {
   /** Whether to add the stop flag and its checks (see `stop_flag.ts`). */
   readonly stopFlag?: boolean;
+  /** Whether a set flag traps without asking `on_stop_flag`. */
+  readonly stopFlagTraps?: boolean;
   /** Whether to export the start function instead of starting it. */
   readonly deferStart?: boolean;
   /** Whether to count fuel (else only the stop flag is checked). */
@@ -124,6 +126,7 @@ export class ModuleRewriter {
   readonly #deferredStart: number | undefined;
   #startExport: string | undefined;
   readonly #countsFuel: boolean;
+  readonly #flagTraps: boolean;
 
   /**
    * @param bytes The input module.
@@ -156,6 +159,7 @@ export class ModuleRewriter {
     }
     if (features.deferStart) this.#deferredStart = startFunction(bytes);
     this.#countsFuel = features.countsFuel ?? true;
+    this.#flagTraps = features.stopFlagTraps ?? false;
   }
 
   get #slowType(): number {
@@ -423,6 +427,7 @@ export class ModuleRewriter {
       stopFlag: this.#definedMemories && {
         memory: info.memoryIs64.length,
         onStopFlag: info.importedFunctions + 1,
+        traps: this.#flagTraps,
       },
     }, r.end - r.pos);
     let bodiesSize = 0;
