@@ -25,13 +25,14 @@ import {
 } from "./support/spectest/mod.ts";
 import { envVar, shown, SUITE_DIR, suiteFiles } from "./support/testsuite.ts";
 import { instrument } from "../src/wasm/instrument.ts";
+import { withAddedImports } from "./support/stop_flag.ts";
 
 const { files } = suiteFiles();
 
 /**
  * The meters under test: resumable checks (which call the host when the
- * fuel runs out) and trapping ones (which start with all the fuel they will
- * get). `SPEC_REWRITER=identity` checks the harness alone.
+ * fuel runs out), trapping ones (which start with all the fuel they will
+ * get), and ones that also check a stop flag, with fuel or without. `SPEC_REWRITER=identity` checks the harness alone.
  */
 function chooseRewriters(): { rewrite: Rewriter; name: string }[] {
   if (envVar("SPEC_REWRITER") === "identity") {
@@ -47,6 +48,12 @@ function chooseRewriters(): { rewrite: Rewriter; name: string }[] {
         instrument(bytes, { resumable: false, initialFuel: (1n << 63n) - 1n }),
       name: "instrument({ resumable: false })",
     },
+    // The flag is never set: its checks must change nothing.
+    ...[true, false].map((fuel) => ({
+      rewrite: (bytes: Uint8Array) =>
+        withAddedImports(instrument(bytes, { stopFlag: true, fuel })),
+      name: `instrument({ stopFlag: true${fuel ? "" : ", fuel: false"} })`,
+    })),
   ];
 }
 

@@ -19,6 +19,7 @@ import {
   writeFuelGlobal,
 } from "./added_functions.ts";
 import { BRANCH_HINTS } from "./branch_hints.ts";
+import { startFunction } from "./deferred_start.ts";
 import { CodeRewriter } from "./code.ts";
 import type { CostModel } from "./costs.ts";
 import { ModuleInfo } from "./module.ts";
@@ -34,6 +35,13 @@ import {
   readSections,
   SECTION_RANK,
 } from "./sections.ts";
+import {
+  type AddedMemory,
+  definedMemories,
+  type DefinedMemory,
+  FLAG_CALLBACK_TYPE,
+  writeStopFlagImports,
+} from "./stop_flag.ts";
 import { u32Size, Writer } from "./writer.ts";
 
 /** What the rewrite produced, and the names it settled on. */
@@ -46,6 +54,25 @@ export interface RewrittenModule {
   fuelExport: string;
   /** What the walk read about the input module, for its description. */
   info: ModuleInfo;
+  /**
+   * With a stop flag: the memory imports added, the flag memory last;
+   * else `undefined`.
+   */
+  memories?: AddedMemory[];
+  /** With a deferred start: the start function's export name. */
+  startExport?: string;
+}
+
+/** What the rewrite adds beyond fuel metering. */
+export interface RewriteFeatures {
+  /** Whether to add the stop flag and its checks (see `stop_flag.ts`). */
+  readonly stopFlag?: boolean;
+  /** Whether a set flag traps without asking `on_stop_flag`. */
+  readonly stopFlagTraps?: boolean;
+  /** Whether to export the start function instead of starting it. */
+  readonly deferStart?: boolean;
+  /** Whether to count fuel (else only the stop flag is checked). */
+  readonly countsFuel?: boolean;
 }
 
 /** `base`, or `base-1`, `base-2`, … whichever is not taken. */
@@ -94,6 +121,14 @@ export class ModuleRewriter {
   #typeSection: PlannedVector | undefined;
   readonly #resumable: boolean;
   readonly #initialFuel: bigint;
+  /** With a stop flag: the memories the input defines; else undefined. */
+  readonly #definedMemories: DefinedMemory[] | undefined;
+  #addedMemories: AddedMemory[] | undefined;
+  /** With a deferred start: the start function's original index. */
+  readonly #deferredStart: number | undefined;
+  #startExport: string | undefined;
+  readonly #countsFuel: boolean;
+  readonly #flagTraps: boolean;
 
   /**
    * @param bytes The input module.
@@ -102,6 +137,7 @@ export class ModuleRewriter {
    * @param fuelExport The preferred export name of the counter.
    * @param resumable Whether a failed check may ask for more fuel.
    * @param initialFuel The counter's starting value.
+   * @param features What to add beyond fuel metering.
    */
   constructor(
     bytes: Uint8Array,
@@ -110,6 +146,7 @@ export class ModuleRewriter {
     fuelExport: string,
     resumable: boolean,
     initialFuel: bigint,
+    features: RewriteFeatures = {},
   ) {
     this.#bytes = bytes;
     this.#costs = costs;
@@ -118,6 +155,13 @@ export class ModuleRewriter {
     this.#fuelExport = fuelExport;
     this.#resumable = resumable;
     this.#initialFuel = initialFuel;
+    if (features.stopFlag) {
+      this.#definedMemories = definedMemories(bytes);
+      this.#info.addedImports = 2;
+    }
+    if (features.deferStart) this.#deferredStart = startFunction(bytes);
+    this.#countsFuel = features.countsFuel ?? true;
+    this.#flagTraps = features.stopFlagTraps ?? false;
   }
 
   get #slowType(): number {
@@ -128,12 +172,28 @@ export class ModuleRewriter {
     return this.#info.typeCount + 1;
   }
 
+  /** The stop flag callback's type, after the import's. */
+  get #flagCallbackType(): number {
+    return this.#info.typeCount + 2;
+  }
+
+  /** How many types are added before the register copies' types. */
+  get #addedTypes(): number {
+    return this.#definedMemories ? 3 : 2;
+  }
+
+  /** How many imports are added. */
+  get #addedImportEntries(): number {
+    const defined = this.#definedMemories;
+    return defined ? 3 + defined.length : 1;
+  }
+
   get #fuelGlobal(): number {
     return this.#info.globalCount;
   }
 
   get #slowFunction(): number {
-    return this.#info.functionCount + 1;
+    return this.#info.functionCount + this.#info.addedImports;
   }
 
   /**
@@ -163,6 +223,8 @@ export class ModuleRewriter {
       importModule: this.#importModule,
       fuelExport: this.#fuelExport,
       info: this.#info,
+      memories: this.#addedMemories,
+      startExport: this.#startExport,
     };
   }
 
@@ -174,15 +236,25 @@ export class ModuleRewriter {
       case 1:
         this.#typeSection = this.#vector(1, sectionStart, r.end, (w) => {
           this.#writeTypes(w);
-        }, 2);
+        }, this.#addedTypes);
         return;
       case 2:
         this.#importModule = uniqueName(
           this.#importModule,
           info.importModules,
         );
-        this.#vector(2, sectionStart, r.end, (w) => this.#writeImport(w));
+        this.#vector(
+          2,
+          sectionStart,
+          r.end,
+          (w) => this.#writeImport(w),
+          this.#addedImportEntries,
+        );
         return;
+      case 5:
+        // With a stop flag, the memories it defines are imported instead.
+        if (this.#definedMemories) return;
+        return this.#out.addPatched(id, sectionStart, r.end, patches);
       case 3:
         this.#functionSection = this.#vector(
           3,
@@ -204,7 +276,7 @@ export class ModuleRewriter {
         );
         return;
       case 7:
-        this.#fuelExport = uniqueName(this.#fuelExport, info.exportNames);
+        this.#nameExports();
         this.#vector(
           7,
           sectionStart,
@@ -212,10 +284,14 @@ export class ModuleRewriter {
           (w) => {
             this.#writeExport(w);
           },
-          1,
+          this.#addedExports,
           patches,
         );
         return;
+      case 8:
+        // A deferred start is exported instead.
+        if (this.#deferredStart !== undefined) return;
+        return this.#out.addPatched(id, sectionStart, r.end, patches);
       case 10:
         return this.#code(r);
       default:
@@ -240,6 +316,7 @@ export class ModuleRewriter {
   #writeTypes(w: Writer): void {
     w.bytes(this.#resumable ? SLOW_TYPE : TRAP_TYPE);
     w.bytes(IMPORT_TYPE);
+    if (this.#definedMemories) w.bytes(FLAG_CALLBACK_TYPE);
   }
 
   #writeImport(w: Writer): void {
@@ -247,12 +324,43 @@ export class ModuleRewriter {
     w.name(IMPORT_NAME);
     w.u8(0x00);
     w.u32(this.#importType);
+    if (this.#definedMemories) {
+      this.#addedMemories = writeStopFlagImports(
+        w,
+        this.#bytes,
+        this.#importModule,
+        this.#flagCallbackType,
+        this.#info.memoryIs64.length,
+        this.#definedMemories,
+      );
+    }
+  }
+
+  /** Settles the added exports' names, once the guest's are known. */
+  #nameExports(): void {
+    const taken = this.#info.exportNames;
+    this.#fuelExport = uniqueName(this.#fuelExport, taken);
+    if (this.#deferredStart !== undefined) {
+      this.#startExport = uniqueName(
+        `${this.#importModule}:start`,
+        new Set([...taken, this.#fuelExport]),
+      );
+    }
+  }
+
+  get #addedExports(): number {
+    return this.#deferredStart === undefined ? 1 : 2;
   }
 
   #writeExport(w: Writer): void {
     w.name(this.#fuelExport);
     w.u8(0x03);
     w.u32(this.#fuelGlobal);
+    if (this.#deferredStart !== undefined) {
+      w.name(this.#startExport!);
+      w.u8(0x00);
+      w.u32(this.#info.shiftFunction(this.#deferredStart));
+    }
   }
 
   #slowBody(): Uint8Array {
@@ -265,10 +373,16 @@ export class ModuleRewriter {
   #flushBefore(rank: number): void {
     const missing = (r: number) => r < rank && !this.#done.has(r);
     if (missing(Rank.type)) {
-      this.#vector(1, -1, -1, (w) => this.#writeTypes(w), 2);
+      this.#vector(1, -1, -1, (w) => this.#writeTypes(w), this.#addedTypes);
     }
     if (missing(Rank.import)) {
-      this.#vector(2, -1, -1, (w) => this.#writeImport(w));
+      this.#vector(
+        2,
+        -1,
+        -1,
+        (w) => this.#writeImport(w),
+        this.#addedImportEntries,
+      );
     }
     if (missing(Rank.function)) {
       this.#vector(3, -1, -1, (w) => w.u32(this.#slowType));
@@ -277,8 +391,14 @@ export class ModuleRewriter {
       this.#vector(6, -1, -1, (w) => writeFuelGlobal(w, this.#initialFuel));
     }
     if (missing(Rank.export)) {
-      this.#fuelExport = uniqueName(this.#fuelExport, this.#info.exportNames);
-      this.#vector(7, -1, -1, (w) => this.#writeExport(w));
+      this.#nameExports();
+      this.#vector(
+        7,
+        -1,
+        -1,
+        (w) => this.#writeExport(w),
+        this.#addedExports,
+      );
     }
     if (missing(Rank.code)) {
       if (this.#info.definedFunctions > 0) {
@@ -305,7 +425,13 @@ export class ModuleRewriter {
       fuelGlobal: this.#fuelGlobal,
       slowFunction: this.#slowFunction,
       resumable: this.#resumable,
-      registerCopies: this.#typeSection !== undefined,
+      registerCopies: this.#typeSection !== undefined && this.#countsFuel,
+      countsFuel: this.#countsFuel,
+      stopFlag: this.#definedMemories && {
+        memory: info.memoryIs64.length,
+        onStopFlag: info.importedFunctions + 1,
+        traps: this.#flagTraps,
+      },
     }, r.end - r.pos);
     let bodiesSize = 0;
     let smallBefore = 0;
@@ -335,6 +461,7 @@ export class ModuleRewriter {
       r.pos = start + size;
     }
     const copies = rewriter.copies;
+    const helpers = rewriter.helpers;
     let copiesSize = 0;
     for (const copy of copies) {
       copiesSize += copy.bytes.length;
@@ -347,29 +474,49 @@ export class ModuleRewriter {
       smallAfter,
     );
     const out = this.#out;
-    if (copies.length > 0) {
+    // Helpers' types follow the copies', one per distinct signature.
+    const helperTypes = new Map<string, number>();
+    const helperTypeList: Uint8Array[] = [];
+    const firstHelperType = this.#info.typeCount + this.#addedTypes +
+      copies.length;
+    const helperType = helpers.map(({ type }) => {
+      const key = type.join();
+      let index = helperTypes.get(key);
+      if (index === undefined) {
+        index = firstHelperType + helperTypeList.length;
+        helperTypes.set(key, index);
+        helperTypeList.push(type);
+      }
+      return index;
+    });
+    let helpersSize = 0;
+    for (const helper of helpers) helpersSize += helper.bytes.length;
+    if (copies.length + helpers.length > 0) {
       out.replanVector(this.#typeSection!, 1, (w) => {
         this.#writeTypes(w);
         for (const copy of copies) w.bytes(copy.type);
-      }, 2 + copies.length);
+        for (const type of helperTypeList) w.bytes(type);
+      }, this.#addedTypes + copies.length + helperTypeList.length);
     }
-    if (copies.length + pads > 0) {
-      const firstCopyType = this.#importType + 1;
+    if (copies.length + pads + helpers.length > 0) {
+      const firstCopyType = this.#info.typeCount + this.#addedTypes;
       out.replanVector(this.#functionSection!, 3, (w) => {
         w.u32(this.#slowType);
         for (let i = 0; i < copies.length; i++) w.u32(firstCopyType + i);
         for (let i = 0; i < pads; i++) w.u32(this.#slowType);
-      }, 1 + copies.length + pads);
+        for (const type of helperType) w.u32(type);
+      }, 1 + copies.length + pads + helpers.length);
     }
+    rewriter.setHelperBase(this.#slowFunction + 1 + copies.length + pads);
     const slowBody = this.#slowBody();
     const hintsSize = rewriter.branchHintsSize();
     if (hintsSize > 0) out.addHints(rewriter, hintsSize);
     const header = new Writer(16);
-    const total = count + 1 + copies.length + pads;
+    const total = count + 1 + copies.length + pads + helpers.length;
     header.u8(10);
     header.u32(
       u32Size(total) + bodiesSize + slowBody.length + copiesSize +
-        pads * PAD_BODY.length,
+        pads * PAD_BODY.length + helpersSize,
     );
     header.u32(total);
     out.add(header.finish());
@@ -377,6 +524,7 @@ export class ModuleRewriter {
     out.add(slowBody);
     for (const copy of copies) out.add(copy.bytes);
     for (let i = 0; i < pads; i++) out.add(PAD_BODY);
+    for (const helper of helpers) out.add(helper.bytes);
   }
 
   #custom(sectionStart: number, start: number, end: number): void {
@@ -406,6 +554,7 @@ export class ModuleRewriter {
       r.pos,
       end,
       this.#info.importedFunctions,
+      this.#info.addedImports,
     );
     if (!rewritten) return this.#out.addInput(sectionStart, end);
     const content = new Writer(rewritten.length + 8);

@@ -10,6 +10,9 @@
  * @module
  */
 
+import { bulkHelper, bulkKey, BulkOp, type BulkSite } from "./bulk_helpers.ts";
+import { arrayHelper, ArrayOp } from "./array_helpers.ts";
+import type { BulkHelper } from "./bulk_helpers.ts";
 import type { CheckTemplates } from "./check_templates.ts";
 import {
   type BodyRecord,
@@ -42,6 +45,27 @@ import { fail, Reader } from "./reader.ts";
 import { planRegisterCopy } from "./register_copy_plan.ts";
 import { readBlockType, readValType } from "./types.ts";
 import { s64Size, u32Size } from "./writer.ts";
+
+/** The bulk operators that become helper calls with a stop flag. */
+const BULK_OPS = new Map<number, BulkOp>([
+  [MISC_OPS.name.indexOf("memory.init"), BulkOp.Init],
+  [MISC_OPS.name.indexOf("memory.copy"), BulkOp.Copy],
+  [MISC_OPS.name.indexOf("memory.fill"), BulkOp.Fill],
+  [MISC_OPS.name.indexOf("table.init"), BulkOp.TableInit],
+  [MISC_OPS.name.indexOf("table.copy"), BulkOp.TableCopy],
+  [MISC_OPS.name.indexOf("table.fill"), BulkOp.TableFill],
+]);
+const I32_TYPE = Uint8Array.of(0x7f);
+/** The same for the GC array operators. */
+const ARRAY_OPS = new Map<number, ArrayOp>([
+  [GC_OPS.name.indexOf("array.fill"), ArrayOp.Fill],
+  [GC_OPS.name.indexOf("array.copy"), ArrayOp.Copy],
+  [GC_OPS.name.indexOf("array.init_data"), ArrayOp.InitData],
+  [GC_OPS.name.indexOf("array.init_elem"), ArrayOp.InitElem],
+]);
+
+/** A padded helper call: `call` and a five-byte index. */
+const BULK_CALL_SIZE = 6;
 
 const enum Frame {
   Function,
@@ -94,7 +118,7 @@ export class BodyScanner {
   /** A reader for the less common immediates, reused across operators. */
   readonly #reader: Reader;
   /** The table or memory indices the last bulk operator named. */
-  readonly #operands: BulkOperands = { first: 0, second: 0 };
+  readonly #operands: BulkOperands = { first: 0, second: 0, segment: 0 };
   /** `HAS_DYNAMIC` bits of the body being scanned. */
   #bodyFlags = 0;
   /** The edits of the scanned body's calls to itself. */
@@ -175,6 +199,7 @@ export class BodyScanner {
     const singleCost = costs.single;
     const functionCount = info.functionCount;
     const importedFunctions = info.importedFunctions;
+    const shift = info.addedImports;
     const globalCount = info.globalCount;
     // Local and global indices below these are one byte and in range.
     const localFast = Math.min(0x80, localCount);
@@ -189,6 +214,13 @@ export class BodyScanner {
 
     const checkFixed = this.#templates.prepare(localCount);
     this.#selfCalls.length = 0;
+    // The stop flag is checked at the function's entry and loop headers,
+    // whatever they cost, before the fuel.
+    const flagSize = this.#templates.flag.length;
+    if (flagSize > 0) {
+      this.#code.pushEdit(codeStart, 5, /* Edit.Flag */ 0);
+      growth += flagSize;
+    }
     let segment = this.#code.pushEdit(
       codeStart,
       1 /* Edit.Check */ | 1 << 4,
@@ -320,9 +352,9 @@ export class BodyScanner {
             const edit = this.#code.pushEdit(
               at,
               2 /* Edit.Function */ | (p - at) << 4,
-              index + 1,
+              index + shift,
             );
-            growth += u32Size(index + 1) - (p - at);
+            growth += u32Size(index + shift) - (p - at);
             if (op === 0x10 && index === functionIndex) {
               this.#selfCalls.push(edit);
             }
@@ -336,7 +368,7 @@ export class BodyScanner {
           break;
         case 7: // Imm.Type
           r.pos = p;
-          r.index(typeCount, "type", "module");
+          index = r.index(typeCount, "type", "module");
           p = r.pos;
           break;
         case 22: // Imm.F64
@@ -438,9 +470,19 @@ export class BodyScanner {
           if (live) {
             growth += this.#chargeBulk(imm, role, opPos);
           }
+          if (flagSize > 0) {
+            if (op === 0xfc) growth += this.#callHelper(code, opPos, p);
+            else if (op === 0xfb) {
+              growth += this.#callArrayHelper(code, index, opPos, p);
+            }
+          }
       }
       if (must >= 0) {
         growth += this.#closeSegment(segment, cost, checkFixed);
+        if (role === 2 /* Role.Loop */ && flagSize > 0) {
+          this.#code.pushEdit(p, 5, /* Edit.Flag */ 0);
+          growth += flagSize;
+        }
         segment = this.#code.pushEdit(p, 1 /* Edit.Check */ | must << 4, 0);
         cost = 0;
         live = true;
@@ -477,7 +519,7 @@ export class BodyScanner {
       : role === Role.PerElement
       ? costs.perElement
       : costs.perPage;
-    if (unit === 0) return 0;
+    if (unit === 0 || !this.#targets.countsFuel) return 0;
     // The operand is 64-bit when the memories or tables named are; the
     // operators that name a data or element segment (`memory.init`,
     // `table.init`) or none (the GC array operators) count with i32, and
@@ -494,13 +536,82 @@ export class BodyScanner {
   }
 
   /**
+   * With a stop flag, replaces a bulk memory operator by a call of its
+   * helper; returns the bytes that adds.
+   */
+  #callHelper(code: number, opPos: number, end: number): number {
+    const op = BULK_OPS.get(code);
+    if (op === undefined) return 0;
+    const { first, second, segment } = this.#operands;
+    const site: BulkSite = { op, first, second, segment };
+    return this.#callMade(bulkKey(site), opPos, end, () => {
+      const info = this.#info;
+      const table = op >= BulkOp.TableInit;
+      return bulkHelper(
+        site,
+        table ? info.tableIs64 : info.memoryIs64,
+        table ? info.tableElementTypes[first]! : I32_TYPE,
+        this.#targets.stopFlag!,
+      );
+    });
+  }
+
+  /**
+   * The same for the GC array operators; `type` is the type index an
+   * `array.fill` names (the others' are in `#operands`).
+   */
+  #callArrayHelper(
+    code: number,
+    type: number,
+    opPos: number,
+    end: number,
+  ): number {
+    const op = ARRAY_OPS.get(code);
+    if (op === undefined) return 0;
+    const operands = this.#operands;
+    const site = op === ArrayOp.Fill
+      ? { op, first: type, second: type, segment: 0 }
+      : { op, ...operands };
+    const element = this.#info.arrayElements[site.first];
+    if (element === undefined) return 0;
+    const key = `array:${site.op}:${site.first}:${site.second}:${site.segment}`;
+    return this.#callMade(
+      key,
+      opPos,
+      end,
+      () => arrayHelper(site, element, this.#targets.stopFlag!),
+    );
+  }
+
+  /** Replaces an operator by a call of the helper `key` names, made once. */
+  #callMade(
+    key: string,
+    opPos: number,
+    end: number,
+    make: () => BulkHelper,
+  ): number {
+    const plan = this.#code;
+    let number = plan.helperNumbers.get(key);
+    if (number === undefined) {
+      number = plan.helpers.length;
+      plan.helpers.push(make());
+      plan.helperNumbers.set(key, number);
+    }
+    plan.pushEdit(opPos, Edit.BulkCall | (end - opPos) << 4, number);
+    return BULK_CALL_SIZE - (end - opPos);
+  }
+
+  /**
    * Puts the cost into a segment's check, or drops the check if the segment
    * is free and its check optional. Returns how many bytes the check adds.
    */
   #closeSegment(segment: number, cost: number, checkFixed: number): number {
     const code = this.#code;
     const at = segment * EDIT_SIZE;
-    if (cost === 0 && code.edits[at + 1] === 1 /* Edit.Check */) {
+    if (
+      cost === 0 && code.edits[at + 1] === 1 /* Edit.Check */ ||
+      !this.#targets.countsFuel
+    ) {
       if (segment === code.editCount - 1) code.editCount--;
       else code.edits[at + 1] = 0 /* Edit.Skip */;
       return 0;
