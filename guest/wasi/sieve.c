@@ -17,6 +17,7 @@ int main(int argc, char **argv) {
   for (long i = 2; i < n; i++) {
     if (composite[i]) continue;
     primes++;
+    if (i > n / i) continue;
     for (long j = i * i; j < n; j += i) composite[j] = 1;
   }
   free(composite);
