@@ -215,6 +215,8 @@ export async function runWasi(
       throw new TypeError(`${guest.label} exports no memory named "memory"`);
     }
     wasi.initialize({ exports: { memory: exports.memory } });
+    // The timeout counts from _start, as the call's own deadline does.
+    watch.restart();
     const outcome = await guest.invokeAsync("_start", [], {
       timeout: options.timeout,
       signal: options.signal,

@@ -29,7 +29,7 @@ export interface RunStops {
 /** The stops of one run, from its start. */
 export class StopWatch {
   readonly #stops: RunStops;
-  readonly #started = performance.now();
+  #started = performance.now();
 
   /**
    * Starts the clock.
@@ -38,6 +38,11 @@ export class StopWatch {
    */
   constructor(stops: RunStops) {
     this.#stops = stops;
+  }
+
+  /** Starts the clock again: when the guest's `_start` is called. */
+  restart(): void {
+    this.#started = performance.now();
   }
 
   /** The stop error if the run should stop now, else `undefined`. */
