@@ -74,10 +74,14 @@ Deno.test({
           stderr: "ignore",
         });
       assert.equal((await run()).outcome, "fuel_exhausted");
+      openDescriptors();
       const before = openDescriptors();
       for (let i = 0; i < 20; i++) {
         assert.equal((await run()).outcome, "fuel_exhausted");
       }
-      assert.equal(openDescriptors(), before);
+      // Left open, each run keeps at least one: 20 or more.
+      // The process's own count moves by a few as it works.
+      const leaked = openDescriptors() - before;
+      assert.ok(leaked < 10, `${leaked} more descriptors open`);
     }),
 });
