@@ -45,7 +45,9 @@ export interface WasiOptions {
   preopens?: WasiPreopen[];
   /**
    * The guest's stdin: bytes, or a stream read as the guest asks (the
-   * guest waits, suspended, and a stop ends the wait). Default: empty.
+   * guest waits, suspended, and a stop ends the wait and cancels the
+   * stream; otherwise the stream is released when the run ends, and what
+   * the guest did not read stays in it). Default: empty.
    */
   stdin?: Uint8Array | ReadableStream<Uint8Array>;
   /** Where stdout goes: `inherit` (the default), `capture` or `ignore`. */
@@ -230,7 +232,7 @@ export async function runWasi(
     };
   } finally {
     files.closeAll();
-    stdin.close();
+    stdin.release();
   }
 }
 

@@ -146,4 +146,11 @@ export class InputSource {
     this.#ended = true;
     this.#reader.cancel().catch(() => {});
   }
+
+  /** Lets go of the stream, which the caller may read on. */
+  release(): void {
+    if (this.#reader === undefined || this.#ended) return;
+    this.#ended = true;
+    this.#reader.releaseLock();
+  }
 }

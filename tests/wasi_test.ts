@@ -116,6 +116,17 @@ Deno.test("an abort stops a read of an endless stdin stream", async () => {
   assert.ok(cancelled, "the stream was not cancelled");
 });
 
+Deno.test("a stdin stream the guest did not read to the end is released", async () => {
+  const stdin = new Blob(["not read\n"]).stream();
+  const result = await runWasi(wasiGuest("hello"), {
+    stdin,
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  assert.equal(result.outcome, "exited");
+  assert.equal(await new Response(stdin).text(), "not read\n");
+});
+
 Deno.test("stdin bytes are copied to stdout", async () => {
   const result = await runWasi(wasiGuest("copy"), {
     args: ["-", "-"],
