@@ -1,6 +1,7 @@
 import assert from "./support/assert.ts";
 import { isAborted, isDeadlineExceeded, runWasi, StopSignal } from "../mod.ts";
 import { text, wasiGuest } from "./support/wasi_guests.ts";
+import { stopFromWorker } from "./support/worker_stop.ts";
 
 // Far longer than any stop needs, far shorter than the 3 s a sleeper sleeps.
 const GUARD_MS = 2_500;
@@ -54,7 +55,8 @@ for (const name of ["sleep", "sleep_rust"]) {
     if (result.outcome === "timeout") {
       assert.ok(isDeadlineExceeded(result.error));
     }
-    assert.equal(text(result.stdout), "sleeping\n");
+    // It never woke: the deadline ended the sleep.
+    assert.doesNotMatch(text(result.stdout), /woke/);
     assert.ok(performance.now() - started < GUARD_MS, "slept on");
   });
 }
@@ -73,6 +75,24 @@ Deno.test("a StopSignal stops a sleep in poll_oneoff", async () => {
   if (result.outcome === "aborted") {
     assert.match(result.error.message, /enough sleep/);
   }
+  assert.ok(performance.now() - started < GUARD_MS, "slept on");
+});
+
+Deno.test("a StopSignal set on another thread stops a sleep", async () => {
+  let started = 0;
+  const result = await stopFromWorker((stop, running) => {
+    running();
+    started = performance.now();
+    return runWasi(wasiGuest("sleep"), {
+      args: ["3000"],
+      stop,
+      stdout: "capture",
+    });
+  });
+  const { outcome, stdout } = await result;
+  assert.equal(outcome, "aborted");
+  // It never woke: the stop ended the sleep (or came before it).
+  assert.doesNotMatch(text(stdout), /woke/);
   assert.ok(performance.now() - started < GUARD_MS, "slept on");
 });
 
