@@ -26,7 +26,7 @@ const DIRECTORY_CHANGES: Record<string, number[]> = {
   path_unlink_file: [0],
   path_rename: [0, 3],
   path_symlink: [2],
-  path_link: [3],
+  path_link: [4],
   path_filestat_set_times: [0],
 };
 
