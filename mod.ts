@@ -44,6 +44,15 @@ export {
 export { DEFAULT_GRACE, type MeterRunOptions } from "./src/meter_run.ts";
 export { StopSignal } from "./src/stop_signal.ts";
 export {
+  runWasi,
+  type WasiOptions,
+  type WasiOutcome,
+  type WasiOutput,
+  type WasiOutputMode,
+  type WasiPreopen,
+  type WasiResult,
+} from "./src/wasi.ts";
+export {
   type ChildPermissions,
   invokeIsolated,
   type IsolatedCallOptions,

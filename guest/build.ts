@@ -1,9 +1,12 @@
 /**
- * Rebuilds the committed guests: every `guest/*.wat` through wabt, and the
- * Rust crate `early-exit-guest` through rustc for `wasm32-unknown-unknown`.
+ * Rebuilds the committed guests: every `guest/*.wat` through wabt, the
+ * Rust crate `early-exit-guest` through rustc for `wasm32-unknown-unknown`,
+ * and the WASI commands in `guest/wasi/` through clang (`wasm32-wasi`,
+ * wasi-libc) and rustc (`wasm32-wasi`).
  *
- * Run it with `deno task build:guest`. The WAT builds are deterministic, and
- * a test checks that the committed `.wasm` files match a fresh build.
+ * Run it with `deno task build:guest`. The builds are deterministic, and a
+ * test checks that the committed `.wasm` files match a fresh build (the C
+ * and Rust ones where their toolchain is installed).
  *
  * @module
  */
@@ -129,7 +132,109 @@ async function buildRustGuest(): Promise<void> {
   console.log("built guest/early_exit_guest_rust.wasm");
 }
 
+/** The WASI command guests, by source file name in `guest/wasi/`. */
+export const WASI_GUESTS: readonly string[] = [
+  "hello.c",
+  "copy.c",
+  "loop.c",
+  "sleep.c",
+  "sieve.c",
+  "hello_rust.rs",
+  "sleep_rust.rs",
+];
+
+const wasiDir = new URL("wasi/", guestDir);
+
+/**
+ * The command that builds a WASI guest from its source. It runs in
+ * `guest/wasi/` and names the source relatively, and debug information is
+ * stripped, so that no path of the machine that built it ends up in the
+ * binary.
+ */
+function wasiCompiler(source: string, out: string): [string, string[]] {
+  if (source.endsWith(".c")) {
+    return [Deno.env.get("CC") ?? "clang", [
+      "--target=wasm32-wasi",
+      "-O2",
+      "-Wl,--strip-all",
+      "-o",
+      out,
+      source,
+    ]];
+  }
+  return [Deno.env.get("RUSTC") ?? "/usr/bin/rustc", [
+    "--edition=2021",
+    "--target=wasm32-wasi",
+    "-Copt-level=s",
+    "-Cpanic=abort",
+    "-Clto",
+    "-Ccodegen-units=1",
+    "-Cstrip=symbols",
+    "-o",
+    out,
+    source,
+  ]];
+}
+
+/**
+ * Compiles one WASI guest from its source in `guest/wasi/`.
+ *
+ * @param source The source's file name, one of {@linkcode WASI_GUESTS}.
+ * @returns The module, or a message saying which toolchain is missing.
+ */
+export async function compileWasiGuest(
+  source: string,
+): Promise<Uint8Array | { missing: string }> {
+  const out = await Deno.makeTempFile({ suffix: ".wasm" });
+  try {
+    const [compiler, args] = wasiCompiler(source, out);
+    let result;
+    try {
+      result = await new Deno.Command(compiler, { args, cwd: wasiDir })
+        .output();
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        return { missing: `${compiler} not found` };
+      }
+      throw error;
+    }
+    if (!result.success) {
+      const stderr = new TextDecoder().decode(result.stderr);
+      // Without wasi-libc or Rust's wasm32-wasi std, the toolchain is absent.
+      if (/wasm32-wasi|stdio\.h|can't find crate|libclang_rt/.test(stderr)) {
+        return { missing: `${compiler} cannot build for wasm32-wasi` };
+      }
+      throw new Error(`${compiler} failed on ${source}:\n${stderr}`);
+    }
+    return await Deno.readFile(out);
+  } finally {
+    await Deno.remove(out);
+  }
+}
+
+/** The committed module of a WASI guest, beside its source. */
+export function wasiGuestUrl(source: string): URL {
+  return new URL(source.replace(/\.(c|rs)$/, ".wasm"), wasiDir);
+}
+
+async function buildWasiGuests(): Promise<void> {
+  for (const source of WASI_GUESTS) {
+    const bytes = await compileWasiGuest(source);
+    const out = wasiGuestUrl(source);
+    const name = `guest/wasi/${out.pathname.split("/").pop()}`;
+    if (!(bytes instanceof Uint8Array)) {
+      console.log(
+        `skipped ${name}: ${bytes.missing} (apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32 rustc libstd-rust-dev-wasm32); the committed module is kept`,
+      );
+      continue;
+    }
+    await Deno.writeFile(out, bytes);
+    console.log(`built ${name} (${bytes.length} bytes)`);
+  }
+}
+
 if (import.meta.main) {
   await buildWatGuests();
   await buildRustGuest();
+  await buildWasiGuests();
 }

@@ -1,0 +1,269 @@
+/**
+ * Runs a WASI preview1 command (a module that exports `_start`) under fuel,
+ * a deadline, an `AbortSignal` or a `StopSignal`, through Deno's
+ * `node:wasi`, with its stdio, its waits and its files kept by early-exit.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { WASI } from "node:wasi";
+import type { Guest } from "./guest.ts";
+import { loadGuest } from "./load_guest.ts";
+import type { GuestSource } from "./load.ts";
+import type { CallOutcome, OutcomeBase } from "./outcome.ts";
+import type { StopSignal } from "./stop_signal.ts";
+import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
+import { ProcExit, wasiImports } from "./wasi_imports.ts";
+import { checkPreopens, type WasiPreopen } from "./wasi_preopens.ts";
+import {
+  DEFAULT_OUTPUT_LIMIT,
+  InputSource,
+  OutputSink,
+  type WasiOutputMode,
+} from "./wasi_stdio.ts";
+import { StopWatch } from "./wasi_stops.ts";
+
+export type { WasiPreopen } from "./wasi_preopens.ts";
+export type { WasiOutputMode } from "./wasi_stdio.ts";
+
+/** Options for {@linkcode runWasi}. */
+export interface WasiOptions {
+  /** The arguments after the program's name. */
+  args?: string[];
+  /** The program's name, the guest's `argv[0]`. Default: `"main.wasm"`. */
+  program?: string;
+  /** The environment variables the guest sees; none by default. */
+  env?: Record<string, string>;
+  /**
+   * Host directories the guest may use. Each needs `--allow-read` and
+   * `--allow-write` for its path (which `node:wasi` needs, even for a
+   * read-only one); a missing one rejects the run with an error naming the
+   * flag. Every file call is also checked against Deno's permissions as it
+   * is made.
+   */
+  preopens?: WasiPreopen[];
+  /**
+   * The guest's stdin: bytes, or a stream read as the guest asks (the
+   * guest waits, suspended, and a stop ends the wait and cancels the
+   * stream; otherwise the stream is released when the run ends, and what
+   * the guest did not read stays in it). Default: empty.
+   */
+  stdin?: Uint8Array | ReadableStream<Uint8Array>;
+  /** Where stdout goes: `inherit` (the default), `capture` or `ignore`. */
+  stdout?: WasiOutputMode;
+  /** Where stderr goes: `inherit` (the default), `capture` or `ignore`. */
+  stderr?: WasiOutputMode;
+  /**
+   * The most bytes captured per stream (default 1 MiB); more is counted in
+   * `dropped`, and the guest is told it was written.
+   */
+  outputLimit?: number;
+  /** Stops the guest with `fuel_exhausted` after this much work. */
+  fuel?: number;
+  /** Stops the guest with `timeout` after this many milliseconds. */
+  timeout?: number;
+  /** Stops the guest with `aborted` when aborted (Ctrl-C, for instance). */
+  signal?: AbortSignal;
+  /** Stops the guest with `aborted` when another thread sets it. */
+  stop?: StopSignal;
+  /** The guest's name in messages. Default: its path or URL. */
+  label?: string;
+}
+
+/** What the guest wrote to the captured streams. */
+export interface WasiOutput {
+  /** stdout, when captured. */
+  stdout?: Uint8Array;
+  /** stderr, when captured. */
+  stderr?: Uint8Array;
+  /** Bytes written past `outputLimit`, and so not kept. */
+  dropped: { stdout: number; stderr: number };
+}
+
+/**
+ * How a WASI command ended: `exited` with its exit code (0 when `_start`
+ * returned), or stopped, with the outcomes of {@linkcode Guest.invoke}.
+ */
+export type WasiOutcome =
+  | OutcomeBase & { outcome: "exited"; code: number }
+  | Exclude<CallOutcome, { outcome: "returned" }>;
+
+/** How a WASI command ended, and what it wrote to captured streams. */
+export type WasiResult = WasiOutcome & WasiOutput;
+
+/**
+ * Runs a WASI preview1 command: instantiates it, calls `_start`, and
+ * reports how it ended.
+ *
+ * The guest is metered and runs as an async guest (JSPI): a deadline, an
+ * abort or a `StopSignal` stops it while it computes and while it waits in
+ * a WASI call (a sleep in `poll_oneoff`, a read of a stdin stream). Every
+ * file it opened and every preopen is closed when it ends, however it
+ * ends, and captured output is returned even when it is stopped (what the
+ * guest's libc still buffered is lost). `proc_exit` ends the run, never the
+ * host process.
+ *
+ * Not supported: reactors (modules that export `_initialize` instead of
+ * `_start`), memory and table limits, and stopping a read of a pipe or FIFO
+ * opened inside a preopen (`node:wasi` blocks the thread on it).
+ *
+ * @param source The module: a path, a URL or bytes.
+ * @param options Arguments, environment, preopens, stdio and stops.
+ * @returns How the command ended, and its captured output.
+ * @throws {Deno.errors.NotCapable} When a preopen lacks a permission; the message names the flag.
+ * @throws {TypeError} When the module is not a WASI command.
+ * @throws {InvalidModule} When the bytes are not a valid module.
+ * @throws {ImportError} When the guest imports something other than WASI preview1.
+ *
+ * @example Usage
+ * ```ts
+ * import { runWasi } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const result = await runWasi(new URL("../guest/wasi/hello.wasm", import.meta.url), {
+ *   args: ["world"],
+ *   env: { GREETING: "hi", EXIT_CODE: "3" },
+ *   stdout: "capture",
+ *   stderr: "ignore",
+ * });
+ * assert.equal(result.outcome, "exited");
+ * if (result.outcome === "exited") assert.equal(result.code, 3);
+ * assert.equal(new TextDecoder().decode(result.stdout), "hi, world!\n");
+ * ```
+ *
+ * @example A deadline stops a sleep
+ * ```ts
+ * import { runWasi } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const result = await runWasi(new URL("../guest/wasi/sleep.wasm", import.meta.url), {
+ *   args: ["3000"],
+ *   timeout: 100,
+ *   stdout: "capture",
+ * });
+ * assert.equal(result.outcome, "timeout");
+ * assert.ok(!new TextDecoder().decode(result.stdout).includes("woke"));
+ * ```
+ */
+export async function runWasi(
+  source: GuestSource,
+  options: WasiOptions = {},
+): Promise<WasiResult> {
+  const preopens = options.preopens ?? [];
+  checkPreopens(preopens);
+  const wasi = quietly(() =>
+    new WASI({
+      version: "preview1",
+      args: [options.program ?? "main.wasm", ...(options.args ?? [])],
+      env: options.env ?? {},
+      preopens: Object.fromEntries(
+        preopens.map(({ host, guest = host }) => [guest, host]),
+      ),
+      returnOnExit: true,
+    })
+  );
+  const base = (wasi.getImportObject() as {
+    wasi_snapshot_preview1: Record<string, WasiFunction>;
+  }).wasi_snapshot_preview1;
+  let guest: Guest | undefined;
+  const memory = () => guest!.instance.exports.memory as WebAssembly.Memory;
+  const files = new GuestFiles(
+    base,
+    memory,
+    preopens.map((p) => p.mode === "read-only"),
+  );
+  const limit = options.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
+  const stdout = new OutputSink(
+    options.stdout ?? "inherit",
+    limit,
+    Deno.stdout,
+  );
+  const stderr = new OutputSink(
+    options.stderr ?? "inherit",
+    limit,
+    Deno.stderr,
+  );
+  const stdin = new InputSource(options.stdin);
+  const watch = new StopWatch(options);
+  try {
+    guest = await loadGuest(source, {
+      imports: {
+        wasi_snapshot_preview1: wasiImports({
+          wasi: base,
+          memory,
+          files,
+          stdin,
+          output: [stdout, stderr],
+          watch,
+        }),
+      },
+      interrupt: false,
+      async: true,
+      fuel: options.fuel,
+      label: options.label,
+    });
+    const exports = guest.instance.exports;
+    if (typeof exports._start !== "function") {
+      throw new TypeError(
+        `${guest.label} is not a WASI command: it exports no _start function${
+          typeof exports._initialize === "function"
+            ? " (it is a reactor, which runWasi does not run)"
+            : ""
+        }`,
+      );
+    }
+    if (!(exports.memory instanceof WebAssembly.Memory)) {
+      throw new TypeError(`${guest.label} exports no memory named "memory"`);
+    }
+    wasi.initialize({ exports: { memory: exports.memory } });
+    // The timeout counts from _start, as the call's own deadline does.
+    watch.restart();
+    const outcome = await guest.invokeAsync("_start", [], {
+      timeout: options.timeout,
+      signal: options.signal,
+      stop: options.stop,
+    });
+    return {
+      ...exited(outcome),
+      stdout: stdout.captured(),
+      stderr: stderr.captured(),
+      dropped: { stdout: stdout.dropped, stderr: stderr.dropped },
+    };
+  } finally {
+    files.closeAll();
+    stdin.release();
+  }
+}
+
+/** A returned `_start` exits with 0; `proc_exit` exits with its code. */
+function exited(outcome: CallOutcome): WasiOutcome {
+  const { export: name, fuel } = outcome;
+  const base = fuel === undefined ? { export: name } : { export: name, fuel };
+  if (outcome.outcome === "returned") {
+    return { ...base, outcome: "exited", code: 0 };
+  }
+  if (outcome.outcome === "error" && outcome.error.cause instanceof ProcExit) {
+    return { ...base, outcome: "exited", code: outcome.error.cause.code };
+  }
+  return outcome;
+}
+
+/** Runs `make` without `node:wasi`'s ExperimentalWarning on stderr. */
+function quietly<T>(make: () => T): T {
+  const emitWarning = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const type = typeof rest[0] === "string"
+      ? rest[0]
+      : (rest[0] as { type?: string } | undefined)?.type;
+    if (type === "ExperimentalWarning" && String(warning).includes("WASI")) {
+      return;
+    }
+    return Reflect.apply(emitWarning, process, [warning, ...rest]);
+  }) as typeof process.emitWarning;
+  try {
+    return make();
+  } finally {
+    process.emitWarning = emitWarning;
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The parts of WASI preview1's binary interface that early-exit implements
+ * or checks itself: error numbers, rights, open flags, the layout of
+ * `poll_oneoff`'s subscriptions and events, and I/O vectors in guest memory.
+ * The numbers are the ones `wasi/api.h` of wasi-libc defines.
+ *
+ * @module
+ */
+
+/** WASI error numbers (`__wasi_errno_t`) early-exit returns. */
+export const ERRNO = {
+  SUCCESS: 0,
+  BADF: 8,
+  INVAL: 28,
+  IO: 29,
+  NOTSUP: 58,
+  ROFS: 69,
+} as const;
+
+/** Rights (`__wasi_rights_t`) that let a descriptor change a file. */
+export const WRITE_RIGHTS = (1n << 0n) | // fd_datasync
+  (1n << 6n) | // fd_write
+  (1n << 8n) | // fd_allocate
+  (1n << 22n); // fd_filestat_set_size
+
+/** `path_open`'s flags (`__wasi_oflags_t`) that change a file. */
+export const WRITE_OFLAGS = (1 << 0) | // creat
+  (1 << 3); // trunc
+
+/** `__wasi_fdflags_t`'s append flag. */
+export const FDFLAG_APPEND = 1 << 0;
+
+/** `__wasi_eventtype_t`. */
+export const EVENTTYPE = { CLOCK: 0, FD_READ: 1, FD_WRITE: 2 } as const;
+
+/** `__wasi_subclockflags_t`'s flag for an absolute time. */
+export const SUBCLOCK_ABSTIME = 1 << 0;
+
+/** `__wasi_clockid_t`. */
+export const CLOCK = { REALTIME: 0, MONOTONIC: 1 } as const;
+
+/** Size of a `__wasi_subscription_t`. */
+export const SUBSCRIPTION_SIZE = 48;
+/** Size of a `__wasi_event_t`. */
+export const EVENT_SIZE = 32;
+
+/** One `__wasi_subscription_t`, as read from guest memory. */
+export type Subscription =
+  | {
+    userdata: bigint;
+    type: typeof EVENTTYPE.CLOCK;
+    clock: number;
+    /** Nanoseconds, relative or absolute by `absolute`. */
+    timeout: bigint;
+    absolute: boolean;
+  }
+  | {
+    userdata: bigint;
+    type: typeof EVENTTYPE.FD_READ | typeof EVENTTYPE.FD_WRITE;
+    fd: number;
+  };
+
+/**
+ * Reads `count` subscriptions from guest memory.
+ *
+ * @param view The guest's memory.
+ * @param at Where the first one starts.
+ * @param count How many there are.
+ * @returns The subscriptions, or `undefined` for an unknown event type.
+ */
+export function readSubscriptions(
+  view: DataView,
+  at: number,
+  count: number,
+): Subscription[] | undefined {
+  const subscriptions: Subscription[] = [];
+  for (let i = 0; i < count; i++) {
+    const base = at + i * SUBSCRIPTION_SIZE;
+    const userdata = view.getBigUint64(base, true);
+    const type = view.getUint8(base + 8);
+    if (type === EVENTTYPE.CLOCK) {
+      subscriptions.push({
+        userdata,
+        type,
+        clock: view.getUint32(base + 16, true),
+        timeout: view.getBigUint64(base + 24, true),
+        absolute: (view.getUint16(base + 40, true) & SUBCLOCK_ABSTIME) !== 0,
+      });
+    } else if (type === EVENTTYPE.FD_READ || type === EVENTTYPE.FD_WRITE) {
+      subscriptions.push({
+        userdata,
+        type,
+        fd: view.getUint32(base + 16, true),
+      });
+    } else {
+      return undefined;
+    }
+  }
+  return subscriptions;
+}
+
+/**
+ * Writes one `__wasi_event_t` to guest memory.
+ *
+ * @param view The guest's memory.
+ * @param at Where the event goes.
+ * @param subscription The subscription that fired.
+ * @param nbytes For a descriptor event, the bytes ready.
+ */
+export function writeEvent(
+  view: DataView,
+  at: number,
+  subscription: Subscription,
+  nbytes = 0n,
+): void {
+  view.setBigUint64(at, subscription.userdata, true);
+  view.setUint16(at + 8, ERRNO.SUCCESS, true);
+  view.setUint8(at + 10, subscription.type);
+  view.setBigUint64(at + 16, nbytes, true);
+  view.setUint16(at + 24, 0, true);
+}
+
+/**
+ * The buffers a `__wasi_iovec_t` array points at, as views of guest memory.
+ *
+ * @param memory The guest's memory.
+ * @param at Where the array starts.
+ * @param count How many vectors it has.
+ * @returns One view per vector.
+ */
+export function ioVectors(
+  memory: WebAssembly.Memory,
+  at: number,
+  count: number,
+): Uint8Array[] {
+  const view = new DataView(memory.buffer);
+  const vectors: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const pointer = view.getUint32(at + i * 8, true);
+    const length = view.getUint32(at + i * 8 + 4, true);
+    vectors.push(new Uint8Array(memory.buffer, pointer, length));
+  }
+  return vectors;
+}

@@ -1,0 +1,180 @@
+/**
+ * The command line's side of WASI: telling a WASI command from other
+ * modules, reading `--dir`, `--env` and the arguments after `--`, running
+ * the command with its stdio passed through and Ctrl-C wired to an abort,
+ * and the exit status and JSON report of how it ended.
+ *
+ * @module
+ */
+
+import type { WasiPreopen } from "./wasi_preopens.ts";
+import { runWasi, type WasiOutcome, type WasiResult } from "./wasi.ts";
+import type { GuestSource } from "./load.ts";
+
+/** What `--dir`, `--env` and `--` said, and the arguments left for the rest of the command line. */
+export interface WasiFlags {
+  /** One per `--dir HOST[::GUEST]`, read-write. */
+  preopens: WasiPreopen[];
+  /** From `--env K=V`. */
+  env: Record<string, string>;
+  /** Everything after `--`: the guest's arguments. */
+  args: string[];
+  /** The other arguments, in order, for the command line's own parser. */
+  rest: string[];
+}
+
+/**
+ * Takes `--dir HOST[::GUEST]` (or `--dir=...`), `--env K=V` (or
+ * `--env=...`) and the arguments after `--` out of a command line.
+ *
+ * @param argv The command line, without the program name.
+ * @returns The WASI flags, and what is left.
+ * @throws {TypeError} When a flag has no value, or `--env` has no `=`.
+ */
+export function parseWasiFlags(argv: readonly string[]): WasiFlags {
+  const flags: WasiFlags = { preopens: [], env: {}, args: [], rest: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      flags.args = argv.slice(i + 1);
+      break;
+    }
+    const match = /^--(dir|env)(?:=(.*))?$/s.exec(arg);
+    if (match === null) {
+      flags.rest.push(arg);
+      continue;
+    }
+    const value = match[2] ?? argv[++i];
+    if (value === undefined) throw new TypeError(`--${match[1]} needs a value`);
+    if (match[1] === "dir") {
+      const [host, guest] = value.split("::", 2);
+      flags.preopens.push(guest === undefined ? { host } : { host, guest });
+    } else {
+      const equals = value.indexOf("=");
+      if (equals <= 0) {
+        throw new TypeError(`--env ${value}: expected NAME=VALUE`);
+      }
+      flags.env[value.slice(0, equals)] = value.slice(equals + 1);
+    }
+  }
+  return flags;
+}
+
+/**
+ * Whether a module is a WASI command: it imports from
+ * `wasi_snapshot_preview1` and exports `_start`.
+ *
+ * @param module The compiled module.
+ * @returns Whether to run it with {@linkcode runWasi}.
+ */
+export function isWasiCommand(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.imports(module).some((i) =>
+    i.module === "wasi_snapshot_preview1"
+  ) &&
+    WebAssembly.Module.exports(module).some((e) =>
+      e.name === "_start" && e.kind === "function"
+    );
+}
+
+/** The exit status of a stopped command, by outcome. */
+export const WASI_STOP_STATUS = {
+  timeout: 124,
+  fuel_exhausted: 125,
+  aborted: 130,
+  trap: 134,
+  interrupted: 1,
+  error: 1,
+  out_of_memory: 1,
+} as const satisfies Record<Exclude<WasiOutcome["outcome"], "exited">, number>;
+
+/**
+ * The exit status for how a command ended: its own code when it exited,
+ * else {@linkcode WASI_STOP_STATUS}.
+ *
+ * @param outcome How it ended.
+ * @returns The status for `Deno.exit`.
+ */
+export function wasiExitStatus(outcome: WasiOutcome): number {
+  return outcome.outcome === "exited"
+    ? outcome.code
+    : WASI_STOP_STATUS[outcome.outcome];
+}
+
+/** One JSON report of a command's run. */
+export interface WasiReport {
+  outcome: WasiOutcome["outcome"];
+  /** The exit code, when the guest exited. */
+  code?: number;
+  /** Why it stopped, when it did. */
+  error?: string;
+  fuel?: { consumed: number; remaining: number | null };
+  /** Milliseconds from start to end. */
+  elapsed: number;
+}
+
+/**
+ * The JSON report of a run (`remaining` is `null` for an unlimited budget).
+ *
+ * @param outcome How it ended.
+ * @param elapsed Its duration, in milliseconds.
+ * @returns What `--json` prints.
+ */
+export function wasiReport(outcome: WasiOutcome, elapsed: number): WasiReport {
+  const report: WasiReport = { outcome: outcome.outcome, elapsed };
+  if (outcome.outcome === "exited") report.code = outcome.code;
+  else report.error = outcome.error.message;
+  if (outcome.fuel !== undefined) {
+    const { consumed, remaining } = outcome.fuel;
+    report.fuel = {
+      consumed,
+      remaining: Number.isFinite(remaining) ? remaining : null,
+    };
+  }
+  return report;
+}
+
+/** Options for {@linkcode runWasiCommand}. */
+export interface WasiCommandOptions {
+  /** The preopens, environment and arguments from {@linkcode parseWasiFlags}. */
+  flags: Pick<WasiFlags, "preopens" | "env" | "args">;
+  /** `--fuel`. */
+  fuel?: number;
+  /** `--timeout`, in milliseconds. */
+  timeout?: number;
+  /** The guest's `argv[0]`. */
+  program?: string;
+  /** The guest's stdin; default, this process's. */
+  stdin?: Uint8Array | ReadableStream<Uint8Array>;
+}
+
+/**
+ * Runs a WASI command as the command line does: stdout and stderr pass
+ * through, stdin is this process's, and Ctrl-C (SIGINT) aborts it.
+ *
+ * @param source The module.
+ * @param options The flags, fuel and timeout.
+ * @returns How it ended, how long it took, and the exit status to use.
+ */
+export async function runWasiCommand(
+  source: GuestSource,
+  options: WasiCommandOptions,
+): Promise<{ result: WasiResult; elapsed: number; status: number }> {
+  const controller = new AbortController();
+  const onInterrupt = () => controller.abort("Ctrl-C (SIGINT)");
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  const started = performance.now();
+  try {
+    const result = await runWasi(source, {
+      ...options.flags,
+      program: options.program,
+      stdin: options.stdin ?? Deno.stdin.readable,
+      fuel: options.fuel ?? Infinity,
+      timeout: options.timeout,
+      signal: controller.signal,
+    });
+    const elapsed = performance.now() - started;
+    return { result, elapsed, status: wasiExitStatus(result) };
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+  }
+}

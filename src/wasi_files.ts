@@ -1,0 +1,160 @@
+/**
+ * The files a WASI guest opens through `node:wasi`, kept track of so that
+ * every one is closed when the run ends, however it ends (`node:wasi`
+ * leaves them open until garbage collection), and kept read-only under a
+ * read-only preopen (`node:wasi` opens every preopen for reading and
+ * writing).
+ *
+ * @module
+ */
+
+import {
+  ERRNO,
+  FDFLAG_APPEND,
+  WRITE_OFLAGS,
+  WRITE_RIGHTS,
+} from "./wasi_abi.ts";
+
+/** A WASI function, as `node:wasi` provides it. */
+// deno-lint-ignore no-explicit-any
+export type WasiFunction = (...args: any[]) => number;
+
+/** Functions that change what a directory holds, and which of their arguments are directories. */
+const DIRECTORY_CHANGES: Record<string, number[]> = {
+  path_create_directory: [0],
+  path_remove_directory: [0],
+  path_unlink_file: [0],
+  path_rename: [0, 3],
+  path_symlink: [2],
+  path_link: [4],
+  path_filestat_set_times: [0],
+};
+
+/** Functions that change the file behind their first argument. */
+const FILE_CHANGES = [
+  "fd_write",
+  "fd_pwrite",
+  "fd_allocate",
+  "fd_filestat_set_size",
+  "fd_filestat_set_times",
+];
+
+/** The first descriptor `node:wasi` gives a preopen. */
+export const FIRST_PREOPEN_FD = 3;
+
+/** Tracks a guest's descriptors and wraps the calls that open, close and change files. */
+export class GuestFiles {
+  readonly #wasi: Record<string, WasiFunction>;
+  readonly #memory: () => WebAssembly.Memory;
+  readonly #open = new Set<number>();
+  readonly #readOnly = new Set<number>();
+
+  /**
+   * Starts tracking.
+   *
+   * @param wasi `node:wasi`'s functions.
+   * @param memory The guest's memory, once it is instantiated.
+   * @param preopens Whether each preopen, in order, is read-only.
+   */
+  constructor(
+    wasi: Record<string, WasiFunction>,
+    memory: () => WebAssembly.Memory,
+    preopens: boolean[],
+  ) {
+    this.#wasi = wasi;
+    this.#memory = memory;
+    preopens.forEach((readOnly, index) => {
+      const fd = FIRST_PREOPEN_FD + index;
+      this.#open.add(fd);
+      if (readOnly) this.#readOnly.add(fd);
+    });
+  }
+
+  /** The wrapped functions, to lay over `node:wasi`'s. */
+  functions(): Record<string, WasiFunction> {
+    const wasi = this.#wasi;
+    const readOnly = this.#readOnly;
+    const wrapped: Record<string, WasiFunction> = {
+      path_open: (
+        dir: number,
+        dirflags: number,
+        path: number,
+        pathLength: number,
+        oflags: number,
+        rightsBase: bigint,
+        rightsInheriting: bigint,
+        fdflags: number,
+        opened: number,
+      ) => {
+        const writes = (oflags & WRITE_OFLAGS) !== 0 ||
+          (BigInt(rightsBase) & WRITE_RIGHTS) !== 0n ||
+          (fdflags & FDFLAG_APPEND) !== 0;
+        if (readOnly.has(dir) && writes) return ERRNO.ROFS;
+        const errno = wasi.path_open(
+          dir,
+          dirflags,
+          path,
+          pathLength,
+          oflags,
+          rightsBase,
+          rightsInheriting,
+          fdflags,
+          opened,
+        );
+        if (errno === ERRNO.SUCCESS) {
+          const fd = new DataView(this.#memory().buffer).getUint32(
+            opened,
+            true,
+          );
+          this.#open.add(fd);
+          if (readOnly.has(dir)) readOnly.add(fd);
+        }
+        return errno;
+      },
+      fd_close: (fd: number) => {
+        const errno = wasi.fd_close(fd);
+        if (errno === ERRNO.SUCCESS) this.#forget(fd);
+        return errno;
+      },
+      fd_renumber: (from: number, to: number) => {
+        const errno = wasi.fd_renumber(from, to);
+        if (errno === ERRNO.SUCCESS) {
+          const wasReadOnly = readOnly.has(from);
+          this.#forget(from);
+          this.#forget(to);
+          this.#open.add(to);
+          if (wasReadOnly) readOnly.add(to);
+        }
+        return errno;
+      },
+    };
+    for (const [name, directories] of Object.entries(DIRECTORY_CHANGES)) {
+      wrapped[name] = (...args: number[]) =>
+        directories.some((i) => readOnly.has(args[i]))
+          ? ERRNO.ROFS
+          : wasi[name](...args);
+    }
+    for (const name of FILE_CHANGES) {
+      wrapped[name] = (fd: number, ...rest: unknown[]) =>
+        readOnly.has(fd) ? ERRNO.ROFS : wasi[name](fd, ...rest);
+    }
+    return wrapped;
+  }
+
+  #forget(fd: number): void {
+    this.#open.delete(fd);
+    this.#readOnly.delete(fd);
+  }
+
+  /** How many descriptors are open, preopens included. */
+  get openCount(): number {
+    return this.#open.size;
+  }
+
+  /** Closes every descriptor still open: the guest's files and the preopens. */
+  closeAll(): void {
+    for (const fd of this.#open) this.#wasi.fd_close(fd);
+    this.#open.clear();
+    this.#readOnly.clear();
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The `wasi_snapshot_preview1` imports a WASI guest gets: `node:wasi`'s,
+ * with the calls that could block, end the process or leave state behind
+ * replaced. Sleeps and reads from a stream are promises (the guest is
+ * suspended through JSPI) that a stop rejects; `proc_exit` ends the run
+ * rather than the process; stdio is early-exit's; files are tracked.
+ *
+ * @module
+ */
+
+import {
+  CLOCK,
+  ERRNO,
+  EVENT_SIZE,
+  EVENTTYPE,
+  ioVectors,
+  readSubscriptions,
+  type Subscription,
+  writeEvent,
+} from "./wasi_abi.ts";
+import type { GuestFiles, WasiFunction } from "./wasi_files.ts";
+import type { InputSource, OutputSink } from "./wasi_stdio.ts";
+import type { StopWatch } from "./wasi_stops.ts";
+
+/** What `proc_exit` throws: the guest's exit code, on its way out. */
+export class ProcExit {
+  /** The exit code. */
+  readonly code: number;
+
+  /** @param code The exit code. */
+  constructor(code: number) {
+    this.code = code;
+  }
+}
+
+/** An import: it may return a promise, which suspends the guest. */
+// deno-lint-ignore no-explicit-any
+export type WasiImport = (...args: any[]) => number | Promise<number>;
+
+/** What the imports work with. */
+export interface WasiImportParts {
+  /** `node:wasi`'s functions. */
+  wasi: Record<string, WasiFunction>;
+  /** The guest's memory, once instantiated. */
+  memory: () => WebAssembly.Memory;
+  /** The guest's files. */
+  files: GuestFiles;
+  /** stdin. */
+  stdin: InputSource;
+  /** stdout and stderr. */
+  output: [OutputSink, OutputSink];
+  /** Ends waits when the run stops. */
+  watch: StopWatch;
+}
+
+/**
+ * Builds the imports.
+ *
+ * @param parts What the imports work with.
+ * @returns The `wasi_snapshot_preview1` functions.
+ */
+export function wasiImports(
+  parts: WasiImportParts,
+): Record<string, WasiImport> {
+  const { wasi, memory, stdin, output, watch } = parts;
+  const files = parts.files.functions();
+  const stdioClosed = [false, false, false];
+  const view = () => new DataView(memory().buffer);
+  return {
+    ...wasi,
+    ...files,
+    proc_exit: (code: number) => {
+      throw new ProcExit(code);
+    },
+    fd_write: (fd: number, iovs: number, count: number, written: number) => {
+      if (fd !== 1 && fd !== 2) return files.fd_write(fd, iovs, count, written);
+      if (stdioClosed[fd]) return ERRNO.BADF;
+      const n = output[fd - 1].write(ioVectors(memory(), iovs, count));
+      view().setUint32(written, n, true);
+      return ERRNO.SUCCESS;
+    },
+    fd_read: (fd: number, iovs: number, count: number, read: number) => {
+      if (fd !== 0) return wasi.fd_read(fd, iovs, count, read);
+      if (stdioClosed[0]) return ERRNO.BADF;
+      const finish = (n: number) => {
+        view().setUint32(read, n, true);
+        return ERRNO.SUCCESS;
+      };
+      const n = stdin.read(() => ioVectors(memory(), iovs, count), watch);
+      return typeof n === "number" ? finish(n) : n.then(finish);
+    },
+    // Closing the host's stdio would close this process's.
+    fd_close: (fd: number) => {
+      if (fd > 2) return files.fd_close(fd);
+      if (stdioClosed[fd]) return ERRNO.BADF;
+      stdioClosed[fd] = true;
+      if (fd === 0) stdin.close();
+      return ERRNO.SUCCESS;
+    },
+    fd_renumber: (from: number, to: number) =>
+      from <= 2 || to <= 2 ? ERRNO.NOTSUP : files.fd_renumber(from, to),
+    poll_oneoff: (into: number, out: number, count: number, events: number) =>
+      pollOneoff(parts, into, out, count, events),
+  };
+}
+
+/**
+ * `poll_oneoff`: descriptors are ready at once (a read then waits in
+ * `fd_read`); clocks are waited for, in a promise a stop ends.
+ */
+function pollOneoff(
+  { wasi, memory, stdin, watch }: WasiImportParts,
+  into: number,
+  out: number,
+  count: number,
+  events: number,
+): number | Promise<number> {
+  const subscriptions = count === 0
+    ? undefined
+    : readSubscriptions(new DataView(memory().buffer), into, count);
+  if (subscriptions === undefined) return ERRNO.INVAL;
+  const ready = subscriptions.filter((s) => s.type !== EVENTTYPE.CLOCK);
+  if (ready.length > 0) {
+    const view = new DataView(memory().buffer);
+    ready.forEach((subscription, index) => {
+      const stdinRead = "fd" in subscription && subscription.fd === 0;
+      const nbytes = stdinRead ? BigInt(Math.max(1, stdin.ready)) : 1n;
+      writeEvent(view, out + index * EVENT_SIZE, subscription, nbytes);
+    });
+    view.setUint32(events, ready.length, true);
+    return ERRNO.SUCCESS;
+  }
+  let first: Subscription | undefined;
+  let wait = Infinity;
+  for (const subscription of subscriptions) {
+    if (subscription.type !== EVENTTYPE.CLOCK) continue;
+    let ns = subscription.timeout;
+    if (subscription.absolute) {
+      // The clock's own now, read through node:wasi into the event buffer.
+      const errno = wasi.clock_time_get(subscription.clock, 1n, out);
+      if (errno !== ERRNO.SUCCESS) return errno;
+      const now = new DataView(memory().buffer).getBigUint64(out, true);
+      ns = ns > now ? ns - now : 0n;
+    } else if (
+      subscription.clock !== CLOCK.REALTIME &&
+      subscription.clock !== CLOCK.MONOTONIC
+    ) {
+      return ERRNO.NOTSUP;
+    }
+    const ms = Number(ns) / 1e6;
+    if (ms < wait) {
+      wait = ms;
+      first = subscription;
+    }
+  }
+  const fire = () => {
+    const view = new DataView(memory().buffer);
+    writeEvent(view, out, first!);
+    view.setUint32(events, 1, true);
+    return ERRNO.SUCCESS;
+  };
+  return wait <= 0 ? fire() : watch.sleep(wait).then(fire);
+}

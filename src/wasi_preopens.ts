@@ -1,0 +1,60 @@
+/**
+ * A WASI guest's preopened directories, checked against Deno's permissions
+ * before `node:wasi` sees them: it needs both read and write access to each
+ * one, and without read access fails as if the directory did not exist.
+ *
+ * @module
+ */
+
+/** A host directory a WASI guest may use, and under which path. */
+export interface WasiPreopen {
+  /** The directory on the host. */
+  host: string;
+  /** The path the guest sees it at. Default: `host`. */
+  guest?: string;
+  /**
+   * `read-write` (the default) or `read-only`. A read-only preopen still
+   * needs write permission, which `node:wasi` asks for; early-exit refuses
+   * the guest's writes under it with `EROFS`.
+   */
+  mode?: "read-only" | "read-write";
+}
+
+/**
+ * Checks that each preopen is a directory this process may read and write.
+ *
+ * @param preopens The preopens.
+ * @throws {Deno.errors.NotCapable} Naming the flags to run with, when a permission is missing.
+ * @throws {Deno.errors.NotFound} When a directory does not exist.
+ */
+export function checkPreopens(preopens: readonly WasiPreopen[]): void {
+  for (const { host, guest = host } of preopens) {
+    const missing = (["read", "write"] as const).filter((name) =>
+      Deno.permissions.querySync({ name, path: host }).state !== "granted"
+    );
+    if (missing.length > 0) {
+      const flags = missing.map((name) => `--allow-${name}=${host}`);
+      throw new Deno.errors.NotCapable(
+        `cannot preopen ${host} as ${guest} for the WASI guest: run with ${
+          flags.join(" ")
+        } (node:wasi needs read and write permission on every preopened directory, even a read-only one)`,
+      );
+    }
+    let info;
+    try {
+      info = Deno.statSync(host);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new Deno.errors.NotFound(
+          `cannot preopen ${host} for the WASI guest: no such directory`,
+        );
+      }
+      throw error;
+    }
+    if (!info.isDirectory) {
+      throw new Deno.errors.NotFound(
+        `cannot preopen ${host} for the WASI guest: not a directory`,
+      );
+    }
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * A WASI guest's stdin, stdout and stderr, kept by early-exit rather than
+ * by `node:wasi` (which only takes OS file descriptors): output passes
+ * through to the host's or is captured up to a cap, and input comes from
+ * bytes or a stream, read while the guest is suspended.
+ *
+ * @module
+ */
+
+import type { StopWatch } from "./wasi_stops.ts";
+
+/** Where a guest's stdout or stderr goes. */
+export type WasiOutputMode = "inherit" | "capture" | "ignore";
+
+/** The default cap on captured output, per stream: 1 MiB. */
+export const DEFAULT_OUTPUT_LIMIT = 1 << 20;
+
+/** One output stream of the guest. */
+export class OutputSink {
+  readonly #mode: WasiOutputMode;
+  readonly #limit: number;
+  readonly #host: { writeSync(bytes: Uint8Array): number };
+  readonly #chunks: Uint8Array[] = [];
+  #kept = 0;
+  /** Bytes written past the cap and not kept. */
+  dropped = 0;
+
+  /**
+   * Makes a stream.
+   *
+   * @param mode Pass through, capture, or drop.
+   * @param limit The most bytes captured.
+   * @param host The host's stream, for `inherit`.
+   */
+  constructor(
+    mode: WasiOutputMode,
+    limit: number,
+    host: { writeSync(bytes: Uint8Array): number },
+  ) {
+    this.#mode = mode;
+    this.#limit = limit;
+    this.#host = host;
+  }
+
+  /**
+   * Writes what the guest wrote; copies it out of guest memory.
+   *
+   * @param vectors The guest's buffers.
+   * @returns The bytes written: all of them, even past the cap, so that the
+   *   guest does not retry.
+   */
+  write(vectors: Uint8Array[]): number {
+    let total = 0;
+    for (const vector of vectors) {
+      total += vector.length;
+      if (this.#mode === "inherit") {
+        for (let at = 0; at < vector.length;) {
+          at += this.#host.writeSync(vector.subarray(at));
+        }
+      } else if (this.#mode === "capture") {
+        const room = Math.max(0, this.#limit - this.#kept);
+        const kept = vector.slice(0, room);
+        this.#chunks.push(kept);
+        this.#kept += kept.length;
+        this.dropped += vector.length - kept.length;
+      }
+    }
+    return total;
+  }
+
+  /** What was captured, or `undefined` when the stream is not captured. */
+  captured(): Uint8Array | undefined {
+    if (this.#mode !== "capture") return undefined;
+    const bytes = new Uint8Array(this.#kept);
+    let at = 0;
+    for (const chunk of this.#chunks) {
+      bytes.set(chunk, at);
+      at += chunk.length;
+    }
+    return bytes;
+  }
+}
+
+/** The guest's stdin: bytes, or a stream read while the guest waits. */
+export class InputSource {
+  #pending: Uint8Array = new Uint8Array(0);
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #ended = false;
+
+  /**
+   * Makes stdin.
+   *
+   * @param stdin Its bytes, a stream of them, or nothing (empty).
+   */
+  constructor(stdin: Uint8Array | ReadableStream<Uint8Array> | undefined) {
+    if (stdin instanceof ReadableStream) {
+      this.#reader = stdin.getReader();
+    } else {
+      this.#pending = stdin ?? this.#pending;
+      this.#ended = true;
+    }
+  }
+
+  /** Bytes that can be read without waiting. */
+  get ready(): number {
+    return this.#pending.length;
+  }
+
+  /**
+   * Reads into the guest's buffers.
+   *
+   * @param vectors Gets the buffers, which move if memory grew.
+   * @param watch Ends a wait for the stream when the run stops.
+   * @returns The bytes read (0 at the end), now or once the stream gives
+   *   some.
+   */
+  read(
+    vectors: () => Uint8Array[],
+    watch: StopWatch,
+  ): number | Promise<number> {
+    if (this.#pending.length > 0 || this.#ended) return this.#fill(vectors());
+    return watch.race(this.#reader!.read(), () => this.close()).then(
+      ({ value, done }) => {
+        if (done) this.#ended = true;
+        else this.#pending = value;
+        return this.#fill(vectors());
+      },
+    );
+  }
+
+  #fill(vectors: Uint8Array[]): number {
+    let read = 0;
+    for (const vector of vectors) {
+      const n = Math.min(vector.length, this.#pending.length);
+      vector.set(this.#pending.subarray(0, n));
+      this.#pending = this.#pending.subarray(n);
+      read += n;
+      if (this.#pending.length === 0) break;
+    }
+    return read;
+  }
+
+  /** Lets go of the stream: cancels what is left of it. */
+  close(): void {
+    if (this.#reader === undefined || this.#ended) return;
+    this.#ended = true;
+    this.#reader.cancel().catch(() => {});
+  }
+
+  /** Lets go of the stream, which the caller may read on. */
+  release(): void {
+    if (this.#reader === undefined || this.#ended) return;
+    this.#ended = true;
+    this.#reader.releaseLock();
+  }
+}

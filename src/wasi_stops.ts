@@ -1,0 +1,133 @@
+/**
+ * Ends a wait inside a WASI call (a sleep in `poll_oneoff`, a read from a
+ * stream) when the run's deadline passes, its `AbortSignal` aborts or its
+ * `StopSignal` is set. The guest is suspended (JSPI) while it waits, so the
+ * event loop runs and the wait is a promise: it rejects with the stop
+ * error, which ends the run with that stop's outcome.
+ *
+ * @module
+ */
+
+import { Aborted, DeadlineExceeded } from "./errors.ts";
+import type { StopSignal } from "./stop_signal.ts";
+
+/** How often a wait looks at a `StopSignal`, which has no event. */
+const STOP_POLL_MS = 5;
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** What ends a run. */
+export interface RunStops {
+  /** Milliseconds from the start of the run. */
+  timeout?: number;
+  /** Aborts the run. */
+  signal?: AbortSignal;
+  /** Stops the run when another thread sets it. */
+  stop?: StopSignal;
+}
+
+/** The stops of one run, from its start. */
+export class StopWatch {
+  readonly #stops: RunStops;
+  #started = performance.now();
+
+  /**
+   * Starts the clock.
+   *
+   * @param stops The deadline and signals of the run.
+   */
+  constructor(stops: RunStops) {
+    this.#stops = stops;
+  }
+
+  /** Starts the clock again: when the guest's `_start` is called. */
+  restart(): void {
+    this.#started = performance.now();
+  }
+
+  /** The stop error if the run should stop now, else `undefined`. */
+  stopped(): Error | undefined {
+    const { timeout, signal, stop } = this.#stops;
+    const elapsed = performance.now() - this.#started;
+    if (timeout !== undefined && elapsed >= timeout) {
+      return new DeadlineExceeded(timeout, elapsed);
+    }
+    if (signal?.aborted) {
+      const reason = signal.reason;
+      if (reason instanceof DOMException && reason.name === "TimeoutError") {
+        return new DeadlineExceeded(elapsed, elapsed, { cause: reason });
+      }
+      return new Aborted(reason);
+    }
+    if (stop?.stopped) return new Aborted(stop.reason);
+    return undefined;
+  }
+
+  /**
+   * Waits for `work`, or rejects with the stop error when the run stops
+   * first.
+   *
+   * @param work What the guest waits for.
+   * @param onStop Runs when the run stops first, to cancel the work.
+   * @returns What `work` resolves to.
+   */
+  race<T>(work: Promise<T>, onStop?: () => void): Promise<T> {
+    const early = this.stopped();
+    if (early !== undefined) {
+      onStop?.();
+      return Promise.reject(early);
+    }
+    const { timeout, signal, stop } = this.#stops;
+    return new Promise<T>((resolve, reject) => {
+      let deadline: Timer | undefined;
+      let poller: Timer | undefined;
+      const settle = () => {
+        clearTimeout(deadline);
+        clearTimeout(poller);
+        signal?.removeEventListener("abort", check);
+      };
+      const check = (): boolean => {
+        const error = this.stopped();
+        if (error === undefined) return false;
+        settle();
+        onStop?.();
+        reject(error);
+        return true;
+      };
+      signal?.addEventListener("abort", check);
+      if (timeout !== undefined) {
+        const left = this.#started + timeout - performance.now();
+        deadline = setTimeout(check, Math.max(0, left) + 1);
+      }
+      if (stop !== undefined) {
+        const poll = () => {
+          if (!check()) poller = setTimeout(poll, STOP_POLL_MS);
+        };
+        poller = setTimeout(poll, STOP_POLL_MS);
+      }
+      work.then(
+        (value) => {
+          settle();
+          resolve(value);
+        },
+        (error) => {
+          settle();
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /**
+   * Sleeps, unless the run stops first.
+   *
+   * @param ms How long, in milliseconds.
+   */
+  sleep(ms: number): Promise<void> {
+    let timer: Timer | undefined;
+    const done = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    });
+    return this.race(done, () => clearTimeout(timer));
+  }
+}

@@ -1,0 +1,97 @@
+import assert from "./support/assert.ts";
+import {
+  isWasiCommand,
+  parseWasiFlags,
+  wasiExitStatus,
+} from "../src/wasi_cli.ts";
+import { wasiGuest } from "./support/wasi_guests.ts";
+
+const CHILD = new URL("./support/wasi_cli_child.ts", import.meta.url).pathname;
+const ROOT = new URL("../", import.meta.url).pathname;
+
+Deno.test("parseWasiFlags takes --dir, --env and the arguments after --", () => {
+  assert.deepEqual(
+    parseWasiFlags([
+      "--fuel",
+      "9",
+      "--dir",
+      "data",
+      "--dir=out::/tmp",
+      "--env",
+      "A=1=2",
+      "--env=B=",
+      "prog.wasm",
+      "--",
+      "--dir",
+      "x",
+    ]),
+    {
+      preopens: [{ host: "data" }, { host: "out", guest: "/tmp" }],
+      env: { A: "1=2", B: "" },
+      args: ["--dir", "x"],
+      rest: ["--fuel", "9", "prog.wasm"],
+    },
+  );
+  assert.throws(() => parseWasiFlags(["--env", "NOEQUALS"]), TypeError);
+  assert.throws(() => parseWasiFlags(["--dir"]), TypeError, "needs a value");
+});
+
+Deno.test("isWasiCommand tells WASI commands from other modules", async () => {
+  const wasi = new WebAssembly.Module(await Deno.readFile(wasiGuest("loop")));
+  const other = new WebAssembly.Module(
+    await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url)),
+  );
+  assert.ok(isWasiCommand(wasi));
+  assert.ok(!isWasiCommand(other));
+});
+
+Deno.test("wasiExitStatus: the guest's code, else the stop's", () => {
+  assert.equal(
+    wasiExitStatus({ outcome: "exited", export: "_start", code: 42 }),
+    42,
+  );
+});
+
+async function runChild(args: string[], signalAfterOutput = false) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", `--allow-read=${ROOT}`, CHILD, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let stdout = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stdout += new TextDecoder().decode(value);
+    if (signalAfterOutput && stdout.includes("sleeping")) {
+      child.kill("SIGINT");
+      signalAfterOutput = false;
+    }
+  }
+  const stderr = await new Response(child.stderr).text();
+  return { code: (await child.status).code, stdout, stderr };
+}
+
+Deno.test("the command line's WASI run: exit code, timeout and Ctrl-C", async () => {
+  const hello = await runChild([
+    "--env",
+    "EXIT_CODE=5",
+    wasiGuest("hello").pathname,
+    "--",
+    "ada",
+  ]);
+  assert.equal(hello.stdout, "hello, ada!\n");
+  assert.equal(hello.code, 5);
+  const sleeper = await runChild([
+    "--timeout",
+    "100",
+    wasiGuest("sleep").pathname,
+  ]);
+  assert.equal(sleeper.code, 124);
+  assert.equal(JSON.parse(sleeper.stderr).outcome, "timeout");
+  const interrupted = await runChild([wasiGuest("sleep").pathname], true);
+  assert.equal(interrupted.code, 130);
+});

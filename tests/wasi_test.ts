@@ -1,0 +1,187 @@
+import assert from "./support/assert.ts";
+import { isAborted, isDeadlineExceeded, runWasi, StopSignal } from "../mod.ts";
+import { text, wasiGuest } from "./support/wasi_guests.ts";
+import { stopFromWorker } from "./support/worker_stop.ts";
+
+// Far longer than any stop needs, far shorter than the 3 s a sleeper sleeps.
+const GUARD_MS = 2_500;
+
+for (const name of ["hello", "hello_rust"]) {
+  Deno.test(`${name}: arguments, environment and exit code`, async () => {
+    const result = await runWasi(wasiGuest(name), {
+      args: ["ada", "bob"],
+      env: { GREETING: "hi", EXIT_CODE: "7" },
+      stdout: "capture",
+      stderr: "capture",
+    });
+    assert.equal(result.outcome, "exited");
+    if (result.outcome === "exited") assert.equal(result.code, 7);
+    assert.equal(text(result.stdout), "hi, ada!\nhi, bob!\n");
+    assert.equal(text(result.stderr), "2 arguments\n");
+    assert.ok(result.fuel !== undefined && result.fuel.consumed > 0);
+  });
+}
+
+Deno.test("a command whose _start returns exits with 0", async () => {
+  const result = await runWasi(wasiGuest("hello"), {
+    stdout: "capture",
+    stderr: "ignore",
+  });
+  assert.equal(result.outcome, "exited");
+  if (result.outcome === "exited") assert.equal(result.code, 0);
+  assert.equal(result.stderr, undefined);
+});
+
+Deno.test("captured output is capped, and what is dropped is counted", async () => {
+  const result = await runWasi(wasiGuest("hello"), {
+    args: ["ada", "bob"],
+    stdout: "capture",
+    stderr: "ignore",
+    outputLimit: 5,
+  });
+  assert.equal(text(result.stdout), "hello");
+  assert.equal(result.dropped.stdout, "hello, ada!\nhello, bob!\n".length - 5);
+});
+
+for (const name of ["sleep", "sleep_rust"]) {
+  Deno.test(`${name}: a deadline stops a 3 s sleep in poll_oneoff`, async () => {
+    const started = performance.now();
+    const result = await runWasi(wasiGuest(name), {
+      args: ["3000"],
+      timeout: 100,
+      stdout: "capture",
+    });
+    assert.equal(result.outcome, "timeout");
+    if (result.outcome === "timeout") {
+      assert.ok(isDeadlineExceeded(result.error));
+    }
+    // It never woke: the deadline ended the sleep.
+    assert.doesNotMatch(text(result.stdout), /woke/);
+    assert.ok(performance.now() - started < GUARD_MS, "slept on");
+  });
+}
+
+Deno.test("a StopSignal stops a sleep in poll_oneoff", async () => {
+  const stop = new StopSignal();
+  const timer = setTimeout(() => stop.stop("enough sleep"), 50);
+  const started = performance.now();
+  const result = await runWasi(wasiGuest("sleep_rust"), {
+    args: ["3000"],
+    stop,
+    stdout: "ignore",
+  });
+  clearTimeout(timer);
+  assert.equal(result.outcome, "aborted");
+  if (result.outcome === "aborted") {
+    assert.match(result.error.message, /enough sleep/);
+  }
+  assert.ok(performance.now() - started < GUARD_MS, "slept on");
+});
+
+Deno.test("a StopSignal set on another thread stops a sleep", async () => {
+  let started = 0;
+  const result = await stopFromWorker((stop, running) => {
+    running();
+    started = performance.now();
+    return runWasi(wasiGuest("sleep"), {
+      args: ["3000"],
+      stop,
+      stdout: "capture",
+    });
+  });
+  const { outcome, stdout } = await result;
+  assert.equal(outcome, "aborted");
+  // It never woke: the stop ended the sleep (or came before it).
+  assert.doesNotMatch(text(stdout), /woke/);
+  assert.ok(performance.now() - started < GUARD_MS, "slept on");
+});
+
+Deno.test("a short sleep wakes and the command exits", async () => {
+  const result = await runWasi(wasiGuest("sleep"), {
+    args: ["20"],
+    stdout: "capture",
+  });
+  assert.equal(result.outcome, "exited");
+  assert.equal(text(result.stdout), "sleeping\nwoke\n");
+});
+
+Deno.test("an abort stops a read of an endless stdin stream", async () => {
+  let cancelled = false;
+  let sent = false;
+  const stdin = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (!sent) {
+        sent = true;
+        controller.enqueue(new TextEncoder().encode("first chunk\n"));
+      }
+      // Then never another: the guest waits in fd_read.
+      return new Promise(() => {});
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort("Ctrl-C"), 50);
+  const result = await runWasi(wasiGuest("copy"), {
+    args: ["-", "-"],
+    stdin,
+    signal: controller.signal,
+    stdout: "capture",
+    stderr: "capture",
+  });
+  clearTimeout(timer);
+  assert.equal(result.outcome, "aborted");
+  if (result.outcome === "aborted") assert.ok(isAborted(result.error));
+  assert.ok(cancelled, "the stream was not cancelled");
+});
+
+Deno.test("a stdin stream the guest did not read to the end is released", async () => {
+  const stdin = new Blob(["not read\n"]).stream();
+  const result = await runWasi(wasiGuest("hello"), {
+    stdin,
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  assert.equal(result.outcome, "exited");
+  assert.equal(await new Response(stdin).text(), "not read\n");
+});
+
+Deno.test("stdin bytes are copied to stdout", async () => {
+  const result = await runWasi(wasiGuest("copy"), {
+    args: ["-", "-"],
+    stdin: new TextEncoder().encode("one\ntwo\n"),
+    stdout: "capture",
+    stderr: "capture",
+  });
+  assert.equal(result.outcome, "exited");
+  assert.equal(text(result.stdout), "one\ntwo\n");
+  assert.equal(text(result.stderr), "copied 8 bytes\n");
+});
+
+Deno.test("fuel stops the endless loop, and what it wrote is returned", async () => {
+  const result = await runWasi(wasiGuest("loop"), {
+    fuel: 1_000_000,
+    stdout: "capture",
+  });
+  assert.equal(result.outcome, "fuel_exhausted");
+  assert.equal(result.fuel!.consumed + result.fuel!.remaining, 1_000_000);
+  assert.ok(result.fuel!.remaining < result.fuel!.consumed);
+  assert.equal(text(result.stdout), "looping\n");
+});
+
+Deno.test("a deadline stops the endless loop", async () => {
+  const result = await runWasi(wasiGuest("loop"), {
+    timeout: 50,
+    stdout: "ignore",
+  });
+  assert.equal(result.outcome, "timeout");
+});
+
+Deno.test("a module that is no command is refused", async () => {
+  await assert.rejects(
+    () => runWasi(new URL("../guest/compute.wasm", import.meta.url)),
+    TypeError,
+    "not a WASI command",
+  );
+});
