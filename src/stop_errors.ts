@@ -123,9 +123,9 @@ export class DeadlineExceeded extends EarlyExitError {
   constructor(timeout: number, elapsed: number, options?: ErrorOptions) {
     super(
       "DeadlineExceeded",
-      `guest stopped at its deadline: ${timeout} ms allowed, stopped after ${
-        elapsed.toFixed(1)
-      } ms`,
+      `guest stopped at its deadline: ${
+        roundMs(timeout)
+      } ms allowed, stopped after ${roundMs(elapsed)} ms`,
       options,
     );
     this.timeout = timeout;
@@ -286,4 +286,9 @@ function describe(value: unknown): string {
   } catch {
     return Object.prototype.toString.call(value);
   }
+}
+
+/** A time in milliseconds for a message: to a tenth, without trailing zeros. */
+function roundMs(ms: number): string {
+  return String(Number(ms.toFixed(1)));
 }
