@@ -19,6 +19,7 @@
  * @module
  */
 
+import { checkFuelAndTimeout } from "./option_checks.ts";
 import { newCallState } from "./call_state.ts";
 import { CallWatch, FIRST_SLICE } from "./call_watch.ts";
 import { FuelExhausted, Interrupted, withoutStack } from "./errors.ts";
@@ -138,6 +139,7 @@ export function runMetered(
   fn: () => unknown,
   options: MeterRunOptions = {},
 ): CallOutcome {
+  checkFuelAndTimeout(options, "FuelMeter.run");
   const label = options.label ?? "run";
   const { timeout, stop, signal } = options;
   const watched = timeout !== undefined || stop !== undefined ||

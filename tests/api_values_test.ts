@@ -1,6 +1,7 @@
 import assert from "./support/assert.ts";
 import {
   DeadlineExceeded,
+  FuelMeter,
   invokeIsolated,
   isExportError,
   isGuestLoadError,
@@ -215,4 +216,25 @@ Deno.test("invokeIsolated takes a URL for its imports module, and forwards the c
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("FuelMeter.run checks its fuel and timeout too", async () => {
+  const meter = new FuelMeter(await Deno.readFile(RUNAWAY));
+  const { instance } = await WebAssembly.instantiate(
+    meter.bytes,
+    meter.imports,
+  );
+  meter.attach(instance);
+  const spin = instance.exports.spin as () => void;
+  assert.throws(
+    () => meter.run(spin, { timeout: NaN }),
+    RangeError,
+    "FuelMeter.run's timeout must be",
+  );
+  assert.throws(
+    () => meter.run(spin, { fuel: -1 }),
+    RangeError,
+    "FuelMeter.run's fuel must be",
+  );
+  expectOutcome(meter.run(spin, { timeout: 1 }), "timeout");
 });
