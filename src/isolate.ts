@@ -256,7 +256,7 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  *
  * @example Usage
  * ```ts ignore
- * import { invokeIsolated } from "../mod.ts";
+ * import { invokeIsolated } from "@early-exit/early-exit";
  *
  * // A guest that is not instrumented and never returns: killed after 100 ms.
  * const result = await invokeIsolated("guest/runaway.wasm", "spin", [], { timeout: 100 });

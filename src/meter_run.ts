@@ -37,7 +37,7 @@ import type { GuestTrap } from "./errors.ts";
  *
  * @example Giving a library more room to clean up
  * ```ts
- * import { DEFAULT_GRACE, type MeterRunOptions } from "../mod.ts";
+ * import { DEFAULT_GRACE, type MeterRunOptions } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const options: MeterRunOptions = { timeout: 100, grace: 4 * DEFAULT_GRACE };
@@ -51,7 +51,7 @@ export const DEFAULT_GRACE = 1_000_000;
  *
  * @example A call stopped from another thread
  * ```ts
- * import { FuelMeter, StopSignal } from "../mod.ts";
+ * import { FuelMeter, StopSignal } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const bytes = await Deno.readFile(new URL("../guest/runaway.wasm", import.meta.url));
