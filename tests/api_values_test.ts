@@ -11,6 +11,7 @@ import { assembleWat } from "../guest/build.ts";
 import { COMPUTE, RUNAWAY, SEED } from "./support/guests.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { runDeno } from "./support/cli.ts";
+import { MAX_TIMER_MS, startTimer } from "../src/long_timer.ts";
 
 const TYPED = assembleWat(`(module
   (func (export "add") (param i32 i32) (result i32)
@@ -129,7 +130,18 @@ Deno.test("a timeout must be finite and not negative: NaN is not 'no deadline'",
   );
 });
 
-Deno.test("a timeout past what a timer holds neither warns nor fires early", async () => {
+Deno.test("a timer past what setTimeout holds waits rather than firing at once", async () => {
+  let fired = false;
+  const cancel = startTimer(MAX_TIMER_MS + 1_000, () => {
+    fired = true;
+  });
+  // Timers fire in order of their due time: this one comes due first.
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  cancel();
+  assert.equal(fired, false);
+});
+
+Deno.test("a call's timeout past what a timer holds lets the call run", async () => {
   const guest = await loadGuest(COMPUTE, { async: true });
   const result = await guest.invokeAsync("fib", [10], {
     timeout: 3_000_000_000,
@@ -213,6 +225,22 @@ Deno.test("invokeIsolated takes a URL for its imports module, and forwards the c
       value: 7,
     });
     assert.match(run.stderr, /said by the child/);
+
+    // A path is resolved against the working directory.
+    await Deno.writeTextFile(
+      `${dir}/relative.ts`,
+      `import { invokeIsolated } from ${JSON.stringify(mod)};
+      const result = await invokeIsolated("probe.wasm", "run", [], {
+        imports: "./imports.ts",
+      });
+      console.log(JSON.stringify(result));\n`,
+    );
+    const relative = await runDeno(
+      ["run", "--allow-read", "--allow-run", "relative.ts"],
+      { cwd: dir },
+    );
+    assert.equal(relative.code, 0, relative.stderr);
+    assert.equal(JSON.parse(relative.stdout).value, 7);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
