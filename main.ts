@@ -8,10 +8,21 @@
 import { parseArgs } from "node:util";
 import {
   type CallOutcome,
-  type FunctionSignature,
+  type EarlyExitError,
+  type GuestOptions,
   isEarlyExitError,
+  isExportError,
+  isGuestLoadError,
+  isImportError,
   loadGuest,
 } from "./mod.ts";
+import {
+  convertArguments,
+  joinDashValues,
+  parseFuel,
+  parseTimeout,
+  UsageError,
+} from "./src/cli_arguments.ts";
 import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
 
 const USAGE = `Usage: deno run --allow-read main.ts [options] [GUEST.wasm]
@@ -23,12 +34,20 @@ guest/early_exit_guest.wasm (read from beside main.ts).
 
 Options:
   --invoke NAME      the export to call (default: exit_early)
-  --arg VALUE        an argument for the export; repeat for each one, in order
-                     (integers, floats; i64 parameters take any integer)
-  --fuel N           meter the call: stop it after N units of work (one unit
-                     per operator; see the README for the cost table)
-  --timeout MS       stop the call after MS milliseconds, even a guest that
-                     never calls the host
+  --arg VALUE        an argument for the export; repeat for each one, in order.
+                     i32 and i64 take a decimal integer in the type's range
+                     (signed or unsigned: -2147483648 to 4294967295 for i32),
+                     f32 and f64 a decimal number; negative ones as --arg -1
+  --imports MODULE   a module (path or URL) whose default export is the
+                     guest's other imports: an object such as
+                     { env: { log(n) { console.log(n); } } }, or a function
+                     (host) => imports; paths resolve against the working
+                     directory, and reading it needs --allow-read
+  --fuel N           meter the call: stop it after N units of work, a whole
+                     number such as 1000000 or 1e6 (one unit per operator;
+                     see docs/cost-model.md)
+  --timeout MS       stop the call after MS milliseconds (0 or more), even a
+                     guest that never calls the host
   --expect OUTCOME   the outcome that counts as success: returned, interrupted,
                      fuel_exhausted, timeout, trap, error or aborted (default:
                      interrupted when calling exit_early, returned otherwise)
@@ -36,7 +55,10 @@ Options:
                      {"outcome", "export", "value"?, "trap"?, "fuel"?,
                       "elapsed_ms"?, "message"}; "fuel" is
                      {"consumed", "remaining"} with --fuel or --timeout
-                     (remaining is null when unlimited)
+                     (remaining is null when unlimited). A usage or load
+                     error prints {"outcome": "usage_error" or
+                     "load_error", "error"?, "message"} (exit 2); an
+                     internal error {"outcome": "internal_error", ...}
   -h, --help         print this help
 
 A guest's start function runs first, under the same --fuel and --timeout; if
@@ -54,15 +76,13 @@ guest that never calls the host.
 Exit status:
   0    the outcome was the expected one
   1    the call ended another way
-  2    usage error, missing read permission, unreadable file, or not a valid
-       module (one line on stderr says how to fix it)
+  2    usage error, missing read permission, unreadable file, not a valid
+       module, or a missing import (one line on stderr says how to fix it)
   3    internal error (a bug in early-exit; please report it)
   130  the call was aborted with Ctrl-C (SIGINT)
 
 Permissions: --allow-read for the guest file (--allow-read=guest is enough
 for the bundled guests); --allow-net=HOST for a guest given by http(s) URL.`;
-
-class UsageError extends Error {}
 
 interface Options {
   guest: string | URL;
@@ -72,25 +92,14 @@ interface Options {
   json: boolean;
   fuel: number | undefined;
   timeout: number | undefined;
-}
-
-function parseCount(
-  text: string | undefined,
-  option: string,
-): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
-    throw new UsageError(`${option} needs a whole number, got "${text}"`);
-  }
-  return value;
+  imports: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options | "help" {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      args: joinDashValues(argv),
       allowPositionals: true,
       options: {
         invoke: { type: "string", default: "exit_early" },
@@ -98,12 +107,16 @@ function parseOptions(argv: string[]): Options | "help" {
         expect: { type: "string" },
         fuel: { type: "string" },
         timeout: { type: "string" },
+        imports: { type: "string" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    // The parser's messages run over several lines; one is enough.
+    throw new UsageError(
+      (error as Error).message.split("\n").join(" ").replace(/\.$/, ""),
+    );
   }
   const { values, positionals } = parsed;
   if (values.help) return "help";
@@ -128,38 +141,10 @@ function parseOptions(argv: string[]): Options | "help" {
     args: values.arg,
     expect,
     json: values.json,
-    fuel: parseCount(values.fuel, "--fuel"),
-    timeout: parseCount(values.timeout, "--timeout"),
+    fuel: parseFuel(values.fuel),
+    timeout: parseTimeout(values.timeout),
+    imports: values.imports,
   };
-}
-
-/** Converts `--arg` strings to what the export's parameters take. */
-function convertArguments(
-  raw: string[],
-  signature: FunctionSignature | undefined,
-): unknown[] {
-  return raw.map((text, index) => {
-    const type = signature?.params[index];
-    if (type === "i64") {
-      try {
-        return BigInt(text);
-      } catch {
-        throw new UsageError(
-          `--arg ${text}: parameter ${index} is i64 and needs an integer`,
-        );
-      }
-    }
-    const value = Number(text);
-    if (text.trim() === "" || Number.isNaN(value) && text !== "NaN") {
-      throw new UsageError(`--arg ${text}: expected a number`);
-    }
-    if (type === "i32" && !Number.isInteger(value)) {
-      throw new UsageError(
-        `--arg ${text}: parameter ${index} is i32 and needs an integer`,
-      );
-    }
-    return value;
-  });
 }
 
 /** Makes a result JSON-safe: bigints that fit become numbers, others strings. */
@@ -235,6 +220,98 @@ function finish(result: CallOutcome, options: Options): number {
   return result.outcome === options.expect ? 0 : 1;
 }
 
+/** Where a path or URL given on the command line points. */
+function resolveSpecifier(text: string): URL {
+  if (/^[a-z][a-z0-9+.-]+:/i.test(text)) return new URL(text);
+  return new URL(text, `file://${Deno.cwd()}/`);
+}
+
+/** The imports object, or the function that builds it, that `--imports` names. */
+async function importsModule(
+  text: string,
+): Promise<GuestOptions["imports"]> {
+  let module;
+  try {
+    module = await import(resolveSpecifier(text).href);
+  } catch (error) {
+    const why = String((error as Error)?.message ?? error).split("\n")[0];
+    throw new UsageError(`--imports ${text}: cannot import it: ${why}`);
+  }
+  const imports = module.default;
+  if (
+    imports === null ||
+    (typeof imports !== "object" && typeof imports !== "function")
+  ) {
+    throw new UsageError(
+      `--imports ${text}: its default export must be the imports object (export default { env: { ... } }) or a function that returns it; got ${
+        imports === null ? "null" : typeof imports
+      }`,
+    );
+  }
+  // The command line supplies the interrupt import itself.
+  return (host) => {
+    const made = typeof imports === "function" ? imports(host) : imports;
+    const env = made?.env;
+    if (
+      typeof env === "object" && env !== null &&
+      Object.hasOwn(env, "interrupt_execution")
+    ) {
+      throw new UsageError(
+        `--imports ${text}: it supplies env.interrupt_execution, which the command line supplies itself; remove it from the module`,
+      );
+    }
+    return made;
+  };
+}
+
+/**
+ * A branded error's message, with its hint made one for the command line:
+ * the API's hints name options the command line does not have.
+ */
+function commandLineMessage(error: EarlyExitError): string {
+  if (isImportError(error)) {
+    return error.message.replace(
+      /supply it in the imports option$/,
+      "supply it with --imports MODULE, a module whose default export is the guest's imports",
+    );
+  }
+  if (isGuestLoadError(error) && error.reason === "not_found") {
+    return `${error.message}, or leave the guest out to run the bundled one`;
+  }
+  return error.message;
+}
+
+/** Reports an error that ended the program before or instead of a call. */
+function fail(error: unknown, json: boolean): number {
+  let outcome: "usage_error" | "load_error" | "internal_error";
+  let message: string;
+  let kind: string | undefined;
+  if (error instanceof UsageError) {
+    outcome = "usage_error";
+    message = error.message;
+  } else if (isEarlyExitError(error)) {
+    outcome = isExportError(error) ? "usage_error" : "load_error";
+    message = commandLineMessage(error);
+    kind = error.kind;
+  } else {
+    outcome = "internal_error";
+    message = String((error as Error)?.stack ?? error);
+  }
+  if (json) {
+    const record = kind === undefined
+      ? { outcome, message }
+      : { outcome, error: kind, message };
+    console.log(JSON.stringify(record));
+  } else if (outcome === "internal_error") {
+    console.error(`internal error: ${message}`);
+  } else if (error instanceof UsageError) {
+    console.error(`error: ${message}; run with --help for usage`);
+  } else {
+    console.error(`error: ${message}`);
+  }
+  return outcome === "internal_error" ? 3 : 2;
+}
+
 /**
  * Runs the command line.
  *
@@ -242,15 +319,21 @@ function finish(result: CallOutcome, options: Options): number {
  * @returns The exit status.
  */
 export async function main(argv: string[]): Promise<number> {
+  // Known before the arguments are parsed, so that a usage error is JSON too.
+  const json = argv.includes("--json");
   try {
     const options = parseOptions(argv);
     if (options === "help") {
       console.log(USAGE);
       return 0;
     }
+    const imports = options.imports === undefined
+      ? undefined
+      : await importsModule(options.imports);
     let guest;
     try {
       guest = await loadGuest(options.guest, {
+        imports,
         interrupt: {
           onCall: () => {
             if (!options.json) console.log("interrupt_execution called!");
@@ -286,16 +369,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return finish(result, options);
   } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`error: ${error.message}; run with --help for usage`);
-      return 2;
-    }
-    if (isEarlyExitError(error)) {
-      console.error(`error: ${error.message}`);
-      return 2;
-    }
-    console.error(`internal error: ${(error as Error)?.stack ?? error}`);
-    return 3;
+    return fail(error, json);
   }
 }
 

@@ -13,7 +13,7 @@
  *
  * @example Usage
  * ```ts
- * import { isInterrupted, loadGuest } from "./mod.ts";
+ * import { isInterrupted, loadGuest } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const guest = await loadGuest(new URL("./guest/early_exit_guest.wasm", import.meta.url));

@@ -33,7 +33,7 @@ export type EarlyExitErrorKind =
  *
  * @example Usage
  * ```ts
- * import { EarlyExitError, isEarlyExitError } from "./errors.ts";
+ * import { EarlyExitError, isEarlyExitError } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * class Demo extends EarlyExitError {
@@ -96,7 +96,7 @@ export function brandOf(value: unknown): unknown {
  *
  * @example Usage
  * ```ts
- * import { isEarlyExitError } from "./errors.ts";
+ * import { isEarlyExitError } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * assert.equal(isEarlyExitError(new Error("plain")), false);

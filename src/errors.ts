@@ -103,7 +103,7 @@ function guardOf<K extends EarlyExitErrorKind>(
  *
  * @example Usage
  * ```ts
- * import { isInvalidModule } from "./errors.ts";
+ * import { isInvalidModule } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * assert.equal(isInvalidModule(new TypeError("x")), false);
@@ -118,7 +118,7 @@ export const isInvalidModule: (value: unknown) => value is InvalidModule =
  *
  * @example Usage
  * ```ts
- * import { isInterrupted } from "./errors.ts";
+ * import { isInterrupted } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const foreign = { [Symbol.for("early-exit.kind")]: "Interrupted" };
@@ -134,7 +134,7 @@ export const isInterrupted: (value: unknown) => value is Interrupted = guardOf(
  *
  * @example Usage
  * ```ts
- * import { isGuestTrap } from "./errors.ts";
+ * import { isGuestTrap } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * assert.equal(isGuestTrap(new WebAssembly.RuntimeError("unreachable")), false);
@@ -150,7 +150,7 @@ export const isGuestTrap: (value: unknown) => value is GuestTrap = guardOf(
  *
  * @example Usage
  * ```ts
- * import { isHostImportError } from "./errors.ts";
+ * import { isHostImportError } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * assert.equal(isHostImportError("x"), false);
@@ -164,7 +164,7 @@ export const isHostImportError: (value: unknown) => value is HostImportError =
  *
  * @example Usage
  * ```ts
- * import { isGuestLoadError } from "./errors.ts";
+ * import { isGuestLoadError } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * assert.equal(isGuestLoadError(null), false);
@@ -178,7 +178,7 @@ export const isGuestLoadError: (value: unknown) => value is GuestLoadError =
  *
  * @example Usage
  * ```ts
- * import { isImportError } from "./errors.ts";
+ * import { isImportError } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * assert.equal(isImportError(undefined), false);
@@ -193,7 +193,7 @@ export const isImportError: (value: unknown) => value is ImportError = guardOf(
  *
  * @example Usage
  * ```ts
- * import { isExportError } from "./errors.ts";
+ * import { isExportError } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * assert.equal(isExportError(new Error()), false);
@@ -209,7 +209,7 @@ export const isExportError: (value: unknown) => value is ExportError = guardOf(
  *
  * @example Usage
  * ```ts
- * import { isFuelExhausted } from "./errors.ts";
+ * import { isFuelExhausted } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * assert.equal(isFuelExhausted(new RangeError("x")), false);
@@ -224,7 +224,7 @@ export const isFuelExhausted: (value: unknown) => value is FuelExhausted =
  *
  * @example Usage
  * ```ts
- * import { isDeadlineExceeded } from "./errors.ts";
+ * import { isDeadlineExceeded } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * assert.equal(isDeadlineExceeded({}), false);
@@ -240,7 +240,7 @@ export const isDeadlineExceeded: (
  *
  * @example Usage
  * ```ts
- * import { isAborted } from "./errors.ts";
+ * import { isAborted } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * assert.equal(isAborted(new Error("x")), false);
@@ -256,7 +256,7 @@ export const isAborted: (value: unknown) => value is Aborted = guardOf(
  *
  * @example Usage
  * ```ts
- * import { isOutOfMemory } from "./errors.ts";
+ * import { isOutOfMemory } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * assert.equal(isOutOfMemory(new RangeError("Array buffer allocation failed")), false);

@@ -8,6 +8,7 @@
 
 import { ExportError } from "./errors.ts";
 import type { HostFunction } from "./imports.ts";
+import { describeValue } from "./option_checks.ts";
 import { describeSignature, type FunctionSignature } from "./signatures.ts";
 
 /**
@@ -70,6 +71,62 @@ export function checkArguments(
       `export "${name}" (${
         describeSignature(signature)
       }) uses v128, which JavaScript cannot pass or receive`,
+    );
+  }
+}
+
+const I32_MIN = -(2 ** 31);
+const U32_MAX = 2 ** 32 - 1;
+const I64_MIN = -(1n << 63n);
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * What a parameter of each numeric type takes. An integer type takes its
+ * signed and its unsigned range (an i32 of 4294967295 is -1), and nothing
+ * past them, which JavaScript's conversions would wrap or truncate
+ * silently. Reference types are left to the engine, which checks them.
+ */
+const PARAMETER_RULES: Record<string, [(value: unknown) => boolean, string]> = {
+  i32: [
+    (v) =>
+      typeof v === "number" && Number.isInteger(v) && v >= I32_MIN &&
+      v <= U32_MAX,
+    "a whole number from -2147483648 to 4294967295",
+  ],
+  i64: [
+    (v) => typeof v === "bigint" && v >= I64_MIN && v <= U64_MAX,
+    "a BigInt from -(2n ** 63n) to 2n ** 64n - 1n (e.g. 5n)",
+  ],
+  f32: [(v) => typeof v === "number", "a number"],
+  f64: [(v) => typeof v === "number", "a number"],
+};
+
+/**
+ * Checks each argument's value against its parameter's type, when the
+ * signature is known: a string where an i32 goes would become 0, and an
+ * i32 of 2^32 + 5 would become 5.
+ *
+ * @param signature The export's signature, if the guest's bytes were known.
+ * @param name The export.
+ * @param args The call's arguments, as many as it takes.
+ * @throws {ExportError} When an argument does not fit its parameter.
+ */
+export function checkArgumentValues(
+  signature: FunctionSignature | undefined,
+  name: string,
+  args: unknown[],
+): void {
+  if (signature === undefined) return;
+  const { params } = signature;
+  for (let index = 0; index < params.length; index++) {
+    const rule = PARAMETER_RULES[params[index]!];
+    if (rule === undefined || rule[0](args[index])) continue;
+    throw new ExportError(
+      `argument ${index} of export "${name}" (${
+        describeSignature(signature)
+      }) is ${params[index]}: expected ${rule[1]}; got ${
+        describeValue(args[index])
+      }`,
     );
   }
 }

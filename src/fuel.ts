@@ -56,7 +56,7 @@ const OFF_BOOKS_FUEL = 1_000_000;
  *
  * @example Reading why a call stopped
  * ```ts
- * import { FuelMeter, type StopReason } from "../mod.ts";
+ * import { FuelMeter, type StopReason } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const bytes = await Deno.readFile(new URL("../guest/runaway.wasm", import.meta.url));
@@ -189,7 +189,7 @@ export let meterCalls: MeterCalls;
  *
  * @example Metering a module someone else instantiates
  * ```ts
- * import { FuelMeter } from "../mod.ts";
+ * import { FuelMeter } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const bytes = await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url));

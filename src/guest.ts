@@ -39,10 +39,16 @@ import type {
   GuestOptions,
 } from "./guest_options.ts";
 import type { HostFunction } from "./imports.ts";
-import { checkArguments, exportedFunction } from "./exported_function.ts";
+import {
+  checkArguments,
+  checkArgumentValues,
+  exportedFunction,
+} from "./exported_function.ts";
 import { instantiate } from "./instantiate.ts";
+import { startTimer } from "./long_timer.ts";
 import { beginMeteredCall, endMeteredCall } from "./metered_call.ts";
 import { type CallOutcome, classifyThrown, stoppedOutcome } from "./outcome.ts";
+import { checkFuelAndTimeout } from "./option_checks.ts";
 import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 
 /** What a guest is made of; {@linkcode loadGuest} gathers it. */
@@ -279,9 +285,9 @@ export class Guest {
     signal?.addEventListener("abort", onAbort);
     // The deadline must also land while the guest waits in a host import.
     const timeout = options?.timeout ?? this.#timeout;
-    const timer = timeout === undefined
+    const cancelTimer = timeout === undefined
       ? undefined
-      : setTimeout(onAbort, timeout);
+      : startTimer(timeout, onAbort);
     let outcome: CallOutcome;
     try {
       if (signal?.aborted) onAbort();
@@ -292,7 +298,7 @@ export class Guest {
     } catch (error) {
       outcome = this.#settle(name, error);
     } finally {
-      clearTimeout(timer);
+      cancelTimer?.();
       signal?.removeEventListener("abort", onAbort);
     }
     return this.#end(call, outcome);
@@ -306,6 +312,7 @@ export class Guest {
       checkArguments(this.#signatures.get(name), name, args);
       this.#checked.set(name, fn);
     }
+    checkArgumentValues(this.#signatures.get(name), name, args);
     return fn;
   }
 
@@ -314,6 +321,7 @@ export class Guest {
    * a metered guest sets fuel and watch.
    */
   #begin(options: AsyncCallOptions | undefined, yields: boolean): Frame {
+    checkFuelAndTimeout(options, yields ? "invokeAsync" : "invoke");
     const state = this.#state;
     const meter = state.meter;
     const timeout = options?.timeout ?? this.#timeout;

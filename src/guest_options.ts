@@ -31,7 +31,9 @@ export interface GuestOptions {
   /**
    * The runner's interrupt import, or `false` to supply none. By default it
    * is `env.interrupt_execution`, and it is only added when the guest
-   * imports it.
+   * imports it. Supplying that import in `imports` as well is refused with a
+   * `TypeError`, rather than one silently replacing the other: pass `false`
+   * here to supply your own.
    */
   interrupt?: InterruptOptions | false;
   /**
@@ -39,7 +41,8 @@ export interface GuestOptions {
    * its own work and it stops, with {@linkcode FuelExhausted}, when the
    * budget is spent. `Infinity` meters without a limit (every stop then
    * still ends in a trap the guest cannot catch). Needs the guest's bytes,
-   * not a compiled module.
+   * not a compiled module. A whole number from 0 to 2^53 - 1, or
+   * `Infinity`; anything else is a `RangeError` (or `TypeError`).
    */
   fuel?: number;
   /** The cost of each operator, for metering. See {@linkcode CostTable}. */
@@ -47,7 +50,9 @@ export interface GuestOptions {
   /**
    * The default timeout of every call, in milliseconds; meters the guest
    * (see {@linkcode CallOptions.timeout}). The start function, which runs
-   * while the guest loads, is held to it too.
+   * while the guest loads, is held to it too. A finite number, 0 or more;
+   * leave it out for no deadline (`NaN`, `Infinity` and negative numbers
+   * are a `RangeError`).
    */
   timeout?: number;
   /**
@@ -96,12 +101,14 @@ export interface CallOptions {
    * The most fuel this call may draw from the guest's tank (metered guests
    * only). A cap, not a new tank: what the call does not spend stays, and
    * the tank behind the cap is untouched. A call capped at 1,000 on a guest
-   * with 600 left may spend 600.
+   * with 600 left may spend 600. A whole number or `Infinity`, as for
+   * {@linkcode GuestOptions.fuel}.
    */
   fuel?: number;
   /**
    * Stops the call after this many milliseconds, with
    * {@linkcode DeadlineExceeded}. Overrides the guest's default timeout.
+   * A finite number, 0 or more, as for {@linkcode GuestOptions.timeout}.
    */
   timeout?: number;
   /**

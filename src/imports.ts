@@ -228,6 +228,13 @@ export function buildImports(
       interrupt !== false && entry.module === interruptModule &&
       entry.name === interruptName && entry.kind === "function"
     ) {
+      if (
+        ownValue(ownValue(supplied, entry.module), entry.name) !== undefined
+      ) {
+        throw new TypeError(
+          `the imports supply ${label}, which is the runner's interrupt import: pass interrupt: false to use your own, interrupt: { onCall } to run code when the guest calls it, or interrupt: { module, name } to give the runner's another name`,
+        );
+      }
       const onCall = interrupt.onCall;
       namespace[entry.name] = (...args: unknown[]): never => {
         const details = onCall?.(args) ?? undefined;

@@ -23,6 +23,8 @@ import { GuestLoadError, OutOfMemory, withoutStack } from "./errors.ts";
 import { type ChildErrors, readAnswer, readErrors } from "./isolate_output.ts";
 import { fromWire, type IsolatedRequest } from "./isolate_wire.ts";
 import { loadModule } from "./load.ts";
+import { startTimer } from "./long_timer.ts";
+import { checkFuelAndTimeout } from "./option_checks.ts";
 import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
 
 /**
@@ -85,9 +87,14 @@ export interface IsolatedCallOptions {
    */
   fuel?: number;
   /**
-   * A module (path or URL) whose default export is the guest's imports
-   * object, or a function `(host) => imports`: functions cannot cross into
-   * another process, so the child imports them itself.
+   * A module whose default export is the guest's imports object, or a
+   * function `(host) => imports`: functions cannot cross into another
+   * process, so the child imports them itself. Give a URL, best made
+   * relative to your own module as
+   * `new URL("./imports.ts", import.meta.url)`. A path is resolved against
+   * the working directory, as `Deno.readFile` resolves one (a library cannot
+   * know its caller's location). The child may read a local module without
+   * being given `read`.
    *
    * @default undefined (no imports but the interrupt)
    */
@@ -249,7 +256,7 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  *
  * @example Usage
  * ```ts ignore
- * import { invokeIsolated } from "../mod.ts";
+ * import { invokeIsolated } from "@early-exit/early-exit";
  *
  * // A guest that is not instrumented and never returns: killed after 100 ms.
  * const result = await invokeIsolated("guest/runaway.wasm", "spin", [], { timeout: 100 });
@@ -262,6 +269,7 @@ export async function invokeIsolated(
   args: unknown[] = [],
   options: IsolatedCallOptions = {},
 ): Promise<CallOutcome> {
+  checkFuelAndTimeout(options, "invokeIsolated");
   const { bytes, label } = await loadModule(source);
   const request: IsolatedRequest = {
     export: name,
@@ -298,9 +306,9 @@ export async function invokeIsolated(
       // Already gone.
     }
   };
-  const timer = options.timeout === undefined
+  const cancelTimer = options.timeout === undefined
     ? undefined
-    : setTimeout(() => kill("timeout"), options.timeout);
+    : startTimer(options.timeout, () => kill("timeout"));
   const signal = options.signal;
   const onAbort = () => kill("aborted");
   signal?.addEventListener("abort", onAbort);
@@ -335,7 +343,7 @@ export async function invokeIsolated(
     }
     return fromWire(JSON.parse(answer));
   } finally {
-    clearTimeout(timer);
+    cancelTimer?.();
     signal?.removeEventListener("abort", onAbort);
   }
 }

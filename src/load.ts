@@ -73,7 +73,7 @@ async function readLocal(
       throw new GuestLoadError(
         "not_found",
         `guest file not found: ${label}`,
-        "check the path, or leave it out to run the bundled guest",
+        "check the path",
         { cause: error },
       );
     }

@@ -21,7 +21,7 @@ export interface InvalidModuleOptions extends ErrorOptions {
  *
  * @example Usage
  * ```ts
- * import { InvalidModule, isInvalidModule } from "./errors.ts";
+ * import { InvalidModule, isInvalidModule } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const error = new InvalidModule("unknown opcode 0xff", { offset: 42 });
@@ -55,7 +55,7 @@ export class InvalidModule extends EarlyExitError {
  *
  * @example Usage
  * ```ts
- * import { GuestLoadError, isGuestLoadError } from "./errors.ts";
+ * import { GuestLoadError, isGuestLoadError } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const error = new GuestLoadError("not_found", "no such file: a.wasm", "check the path");
@@ -99,7 +99,7 @@ export class GuestLoadError extends EarlyExitError {
  *
  * @example Usage
  * ```ts
- * import { ImportError, isImportError } from "./errors.ts";
+ * import { ImportError, isImportError } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const error = new ImportError("env.log", "function (i32) -> nil", "missing");
@@ -135,7 +135,7 @@ export class ImportError extends EarlyExitError {
  *
  * @example Usage
  * ```ts
- * import { ExportError, isExportError } from "./errors.ts";
+ * import { ExportError, isExportError } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * assert.ok(isExportError(new ExportError("no export named run")));

@@ -20,6 +20,7 @@ import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
 import { compileBytes, type GuestSource, loadModule } from "./load.ts";
+import { checkFuelAndTimeout } from "./option_checks.ts";
 import {
   describeModule,
   type ImportDescriptor,
@@ -74,6 +75,7 @@ export async function loadGuest(
   source: GuestSource,
   options: GuestOptions = {},
 ): Promise<Guest> {
+  checkFuelAndTimeout(options, "loadGuest");
   // A signal or StopSignal needs checks too: they stop the start function.
   const stoppable = options.timeout !== undefined ||
     options.signal !== undefined || options.stop !== undefined;

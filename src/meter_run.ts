@@ -19,6 +19,7 @@
  * @module
  */
 
+import { checkFuelAndTimeout } from "./option_checks.ts";
 import { newCallState } from "./call_state.ts";
 import { CallWatch, FIRST_SLICE } from "./call_watch.ts";
 import { FuelExhausted, Interrupted, withoutStack } from "./errors.ts";
@@ -36,7 +37,7 @@ import type { GuestTrap } from "./errors.ts";
  *
  * @example Giving a library more room to clean up
  * ```ts
- * import { DEFAULT_GRACE, type MeterRunOptions } from "../mod.ts";
+ * import { DEFAULT_GRACE, type MeterRunOptions } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const options: MeterRunOptions = { timeout: 100, grace: 4 * DEFAULT_GRACE };
@@ -50,7 +51,7 @@ export const DEFAULT_GRACE = 1_000_000;
  *
  * @example A call stopped from another thread
  * ```ts
- * import { FuelMeter, StopSignal } from "../mod.ts";
+ * import { FuelMeter, StopSignal } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const bytes = await Deno.readFile(new URL("../guest/runaway.wasm", import.meta.url));
@@ -138,6 +139,7 @@ export function runMetered(
   fn: () => unknown,
   options: MeterRunOptions = {},
 ): CallOutcome {
+  checkFuelAndTimeout(options, "FuelMeter.run");
   const label = options.label ?? "run";
   const { timeout, stop, signal } = options;
   const watched = timeout !== undefined || stop !== undefined ||

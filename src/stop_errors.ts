@@ -23,7 +23,7 @@ export interface InterruptDetails {
  *
  * @example Usage
  * ```ts
- * import { Interrupted, isInterrupted } from "./errors.ts";
+ * import { Interrupted, isInterrupted } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const stop = new Interrupted("env.interrupt_execution", { code: 7 });
@@ -63,7 +63,7 @@ export class Interrupted extends EarlyExitError {
  *
  * @example Usage
  * ```ts
- * import { FuelExhausted, isFuelExhausted } from "./errors.ts";
+ * import { FuelExhausted, isFuelExhausted } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const error = new FuelExhausted(1000, 998);
@@ -99,7 +99,7 @@ export class FuelExhausted extends EarlyExitError {
  *
  * @example Usage
  * ```ts
- * import { DeadlineExceeded, isDeadlineExceeded } from "./errors.ts";
+ * import { DeadlineExceeded, isDeadlineExceeded } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const error = new DeadlineExceeded(50, 50.4);
@@ -123,9 +123,9 @@ export class DeadlineExceeded extends EarlyExitError {
   constructor(timeout: number, elapsed: number, options?: ErrorOptions) {
     super(
       "DeadlineExceeded",
-      `guest stopped at its deadline: ${timeout} ms allowed, stopped after ${
-        elapsed.toFixed(1)
-      } ms`,
+      `guest stopped at its deadline: ${
+        roundMs(timeout)
+      } ms allowed, stopped after ${roundMs(elapsed)} ms`,
       options,
     );
     this.timeout = timeout;
@@ -139,7 +139,7 @@ export class DeadlineExceeded extends EarlyExitError {
  *
  * @example Usage
  * ```ts
- * import { Aborted, isAborted } from "./errors.ts";
+ * import { Aborted, isAborted } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const error = new Aborted("user pressed stop");
@@ -167,7 +167,7 @@ export class Aborted extends EarlyExitError {
  *
  * @example Usage
  * ```ts
- * import { isOutOfMemory, OutOfMemory } from "./errors.ts";
+ * import { isOutOfMemory, OutOfMemory } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const error = new OutOfMemory(64);
@@ -220,7 +220,7 @@ export type TrapKind =
  *
  * @example Usage
  * ```ts
- * import { GuestTrap, isGuestTrap } from "./errors.ts";
+ * import { GuestTrap, isGuestTrap } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const trap = new GuestTrap("divide_by_zero", "divide by zero");
@@ -250,7 +250,7 @@ export class GuestTrap extends EarlyExitError {
  *
  * @example Usage
  * ```ts
- * import { HostImportError, isHostImportError } from "./errors.ts";
+ * import { HostImportError, isHostImportError } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const original = new TypeError("bad input");
@@ -286,4 +286,9 @@ function describe(value: unknown): string {
   } catch {
     return Object.prototype.toString.call(value);
   }
+}
+
+/** A time in milliseconds for a message: to a tenth, without trailing zeros. */
+function roundMs(ms: number): string {
+  return String(Number(ms.toFixed(1)));
 }

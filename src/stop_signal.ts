@@ -15,7 +15,7 @@
  *
  * @example Usage
  * ```ts
- * import { loadGuest, StopSignal } from "../mod.ts";
+ * import { loadGuest, StopSignal } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const guest = await loadGuest(new URL("../guest/runaway.wasm", import.meta.url), { interruptible: true });

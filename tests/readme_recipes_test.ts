@@ -1,36 +1,98 @@
-/** The README's recipes run as they stand. */
+/**
+ * The README and the pages in docs/ show only code that runs.
+ *
+ * `deno task test` runs every code block fenced as `ts` in them as a test of
+ * its own (the task passes README.md and docs/ to `deno test --doc`, which
+ * type-checks and runs each block from the root of the checkout). This test
+ * makes sure no block slips past that: every block is either `ts`, run as it
+ * stands, or fenced as a shell command, output or text that is not code to
+ * run.
+ */
 
 import assert from "./support/assert.ts";
 
-const README = new URL("../README.md", import.meta.url);
-const MOD = new URL("../mod.ts", import.meta.url);
+const ROOT = new URL("../", import.meta.url);
+/** Fences for what is not run: shell commands, output, and WebAssembly text. */
+const NOT_RUN = new Set(["sh", "text", "wat"]);
+const README_LIMIT = 25 * 1024;
 
-/** The code block after `<!-- recipe: name -->`. */
-async function recipe(name: string): Promise<string> {
-  const text = await Deno.readTextFile(README);
-  const marker = text.indexOf(`<!-- recipe: ${name} -->`);
-  assert.ok(marker >= 0, `the README has the ${name} recipe`);
-  const start = text.indexOf("```ts\n", marker) + "```ts\n".length;
-  return text.slice(start, text.indexOf("```\n", start));
+interface Block {
+  file: string;
+  line: number;
+  info: string;
 }
 
-/** Runs a recipe as a module of its own, with `./mod.ts` pointing at this copy. */
-async function runRecipe(name: string): Promise<void> {
-  const code = (await recipe(name)).replace('"./mod.ts"', `"${MOD.href}"`);
-  const dir = await Deno.makeTempDir();
-  const file = `${dir}/${name}.js`;
-  await Deno.writeTextFile(file, code);
-  try {
-    await import(`file://${file}`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+async function pages(): Promise<string[]> {
+  const files = ["README.md"];
+  for await (const entry of Deno.readDir(new URL("docs/", ROOT))) {
+    if (entry.isFile && entry.name.endsWith(".md")) {
+      files.push(`docs/${entry.name}`);
+    }
   }
+  return files.sort();
 }
 
-Deno.test("README recipe: QuickJS stopped by a deadline, then used and disposed", async () => {
-  await runRecipe("quickjs");
+async function blocks(file: string): Promise<Block[]> {
+  const lines = (await Deno.readTextFile(new URL(file, ROOT))).split("\n");
+  const found: Block[] = [];
+  let open = false;
+  lines.forEach((text, index) => {
+    const fence = /^```(.*)$/.exec(text);
+    if (fence === null) return;
+    if (!open) found.push({ file, line: index + 1, info: fence[1].trim() });
+    open = !open;
+  });
+  assert.equal(open, false, `${file} has an unclosed code block`);
+  return found;
+}
+
+Deno.test("every code block in the README and docs/ is run, or fenced as not code to run", async () => {
+  let run = 0;
+  for (const file of await pages()) {
+    for (const block of await blocks(file)) {
+      const where = `${block.file}:${block.line}`;
+      if (block.info === "ts") {
+        run++;
+        continue;
+      }
+      assert.ok(
+        NOT_RUN.has(block.info),
+        `${where}: a block fenced "${block.info}" would not run; fence code as ts, commands as sh, output as text`,
+      );
+    }
+  }
+  assert.ok(run >= 8, `only ${run} ts blocks found`);
 });
 
-Deno.test("README recipe: sql.js stopped by a deadline, then VACUUM and a query", async () => {
-  await runRecipe("sqlite");
+Deno.test("the test task runs the README's and docs/'s blocks", async () => {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("deno.json", ROOT)),
+  );
+  const task: string = config.tasks.test;
+  const words = task.split(/\s+/);
+  assert.ok(words.includes("--doc"), task);
+  assert.ok(words.includes("README.md"), task);
+  assert.ok(words.includes("docs/"), task);
+});
+
+Deno.test("the README stays a user's page: under 25 KB, its links resolve", async () => {
+  const text = await Deno.readTextFile(new URL("README.md", ROOT));
+  const size = new TextEncoder().encode(text).length;
+  assert.ok(size <= README_LIMIT, `README.md is ${size} bytes`);
+  for (const [, target] of text.matchAll(/\]\(([^)#]+)\)/g)) {
+    if (/^[a-z]+:/.test(target)) continue;
+    await Deno.stat(new URL(target, ROOT)); // throws when missing
+  }
+});
+
+Deno.test("the README states the version that deno.json publishes", async () => {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("deno.json", ROOT)),
+  );
+  const readme = await Deno.readTextFile(new URL("README.md", ROOT));
+  assert.ok(readme.includes(`\`${config.name}\``), config.name);
+  assert.ok(readme.includes(`version ${config.version}`), config.version);
+  assert.equal(config.exports["./instrument"], "./src/wasm/mod.ts");
+  const changelog = await Deno.readTextFile(new URL("CHANGELOG.md", ROOT));
+  assert.match(changelog, new RegExp(`## \\[${config.version}\\]`));
 });

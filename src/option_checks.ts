@@ -1,0 +1,119 @@
+/**
+ * Checks the values a user passes in options, before anything runs, so that
+ * a wrong one gets a message that says what was expected and what was given
+ * rather than a surprise later: `timeout: NaN` meaning no deadline, or
+ * `fuel: -1` failing deep inside the rewriter.
+ *
+ * A value of the wrong type throws a `TypeError`, one out of range a
+ * `RangeError`, as JavaScript's own APIs do.
+ *
+ * @module
+ */
+
+/**
+ * Describes a value for a message: its type, and the value when short.
+ *
+ * @param value Any value.
+ * @returns E.g. `string "abc"`, `number -1`, `bigint 5n`, `null`.
+ */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case "string":
+      return `string ${
+        JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+      }`;
+    case "number":
+      return `number ${value}`;
+    case "bigint":
+      return `bigint ${value}n`;
+    case "boolean":
+      return `boolean ${value}`;
+    case "undefined":
+      return "undefined";
+    case "function":
+      return "a function";
+    default:
+      if (value === null) return "null";
+      if (Array.isArray(value)) return "an array";
+      return `an object (${
+        (value as object).constructor?.name ?? "no prototype"
+      })`;
+  }
+}
+
+/**
+ * Checks a fuel budget: a non-negative safe integer, or `Infinity`.
+ *
+ * @param value The value given, or `undefined` when left out.
+ * @param what Where it was given, e.g. `loadGuest's fuel`.
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is negative, fractional, or past 2^53 - 1.
+ */
+export function checkFuelValue(value: unknown, what: string): void {
+  if (value === undefined || value === Infinity) return;
+  const expected = "a whole number from 0 to 2^53 - 1, or Infinity";
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `${what} must be ${expected}; got ${describeValue(value)}`,
+    );
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(
+      `${what} must be ${expected}; got ${describeValue(value)}`,
+    );
+  }
+}
+
+/**
+ * Checks a timeout: a finite, non-negative number of milliseconds. Leaving
+ * it out means no deadline; `NaN` and `Infinity` are refused rather than
+ * read as that, and a negative one rather than read as "already passed".
+ *
+ * @param value The value given, or `undefined` when left out.
+ * @param what Where it was given, e.g. `invoke's timeout`.
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is negative, `NaN` or infinite.
+ */
+export function checkTimeoutValue(value: unknown, what: string): void {
+  if (value === undefined) return;
+  const expected =
+    "a finite number of milliseconds, 0 or more (leave it out for no deadline)";
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `${what} must be ${expected}; got ${describeValue(value)}`,
+    );
+  }
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RangeError(
+      `${what} must be ${expected}; got ${describeValue(value)}`,
+    );
+  }
+}
+
+/** The options every entry point shares: a fuel budget and a timeout. */
+export interface FuelAndTimeout {
+  /** A fuel budget or cap. */
+  fuel?: unknown;
+  /** A timeout in milliseconds. */
+  timeout?: unknown;
+}
+
+/**
+ * Checks the `fuel` and `timeout` of an options object.
+ *
+ * @param options The options, or `undefined`.
+ * @param where The function they were given to, for messages.
+ */
+export function checkFuelAndTimeout(
+  options: FuelAndTimeout | undefined,
+  where: string,
+): void {
+  if (options === undefined) return;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `${where}'s options must be an object; got ${describeValue(options)}`,
+    );
+  }
+  checkFuelValue(options.fuel, `${where}'s fuel`);
+  checkTimeoutValue(options.timeout, `${where}'s timeout`);
+}

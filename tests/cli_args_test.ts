@@ -1,0 +1,265 @@
+import assert from "./support/assert.ts";
+import { runMain } from "./support/cli.ts";
+import { assembleWat } from "../guest/build.ts";
+import {
+  convertArgument,
+  joinDashValues,
+  parseFuel,
+  parseTimeout,
+  UsageError,
+} from "../src/cli_arguments.ts";
+
+const I32_RANGE = "a decimal integer from -2147483648 to 4294967295";
+const I64_RANGE =
+  "a decimal integer from -9223372036854775808 to 18446744073709551615";
+
+function refused(fn: () => unknown, message: string): void {
+  assert.throws(fn, UsageError, message);
+}
+
+Deno.test("integer arguments: one rule for i32 and i64, decimal with a sign, in range", () => {
+  assert.equal(convertArgument("-1", 0, "i32"), -1);
+  assert.equal(convertArgument("+7", 0, "i32"), 7);
+  assert.equal(convertArgument("4294967295", 0, "i32"), 4294967295);
+  assert.equal(convertArgument("-2147483648", 0, "i32"), -2147483648);
+  assert.equal(convertArgument("-1", 0, "i64"), -1n);
+  assert.equal(
+    convertArgument("18446744073709551615", 0, "i64"),
+    18446744073709551615n,
+  );
+  for (const type of ["i32", "i64"]) {
+    const range = type === "i32" ? I32_RANGE : I64_RANGE;
+    for (const text of ["1e3", "0x10", "1.5", "", " 1", "abc"]) {
+      refused(
+        () => convertArgument(text, 2, type),
+        `--arg ${text}: parameter 2 is ${type}, which takes ${range}`,
+      );
+    }
+  }
+  refused(
+    () => convertArgument("4294967301", 0, "i32"),
+    `parameter 0 is i32, which takes ${I32_RANGE}`,
+  );
+  refused(
+    () => convertArgument("-2147483649", 0, "i32"),
+    `parameter 0 is i32, which takes ${I32_RANGE}`,
+  );
+  refused(
+    () => convertArgument("99999999999999999999999", 0, "i64"),
+    `parameter 0 is i64, which takes ${I64_RANGE}`,
+  );
+});
+
+Deno.test("float arguments take decimal numbers, exponents, Infinity and NaN, nothing else", () => {
+  assert.equal(convertArgument("-1.5", 0, "f64"), -1.5);
+  assert.equal(convertArgument("2e10", 0, "f32"), 2e10);
+  assert.equal(convertArgument("-Infinity", 0, "f64"), -Infinity);
+  assert.ok(Number.isNaN(convertArgument("NaN", 0, "f64")));
+  for (const text of ["0x10", "", "1,5", "one"]) {
+    refused(
+      () => convertArgument(text, 0, "f64"),
+      "parameter 0 is f64, which takes a decimal number",
+    );
+  }
+  refused(
+    () => convertArgument("1", 0, "externref"),
+    "parameter 0 is externref, which the command line cannot pass",
+  );
+});
+
+Deno.test("--fuel takes a whole number, 1e6 included; --timeout a number 0 or more", () => {
+  assert.equal(parseFuel("1e6"), 1_000_000);
+  assert.equal(parseFuel("250"), 250);
+  assert.equal(parseFuel(undefined), undefined);
+  for (const text of ["-1", "1.5", "Infinity", "1e300", "lots"]) {
+    refused(() => parseFuel(text), `--fuel ${text}: expected a whole number`);
+  }
+  assert.equal(parseTimeout("2.5"), 2.5);
+  assert.equal(parseTimeout("3000000000"), 3_000_000_000);
+  for (const text of ["-5", "NaN", "Infinity", "soon"]) {
+    refused(
+      () => parseTimeout(text),
+      `--timeout ${text}: expected a number of milliseconds, 0 or more`,
+    );
+  }
+});
+
+Deno.test("an option's value may start with a dash", () => {
+  assert.deepEqual(
+    joinDashValues(["--arg", "-1", "--fuel", "-2", "--arg", "3", "--json"]),
+    ["--arg=-1", "--fuel=-2", "--arg", "3", "--json"],
+  );
+  assert.deepEqual(joinDashValues(["--arg", "--json"]), ["--arg", "--json"]);
+});
+
+function assertOneLine(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${stderr}`);
+  assert.match(lines[0], pattern);
+}
+
+async function withGuests(
+  fn: (dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(
+      `${dir}/typed.wasm`,
+      await assembleWat(`(module
+        (func (export "neg") (param i32) (result i32)
+          (i32.sub (i32.const 0) (local.get 0)))
+        (func (export "wide") (param i64) (result i64) (local.get 0)))`),
+    );
+    await Deno.writeFile(
+      `${dir}/logs.wasm`,
+      await assembleWat(`(module
+        (import "env" "log" (func $log (param i32)))
+        (func (export "run") (result i32) (call $log (i32.const 41)) (i32.const 42)))`),
+    );
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("CLI: --arg -1 is a negative number, and a value out of range is one line, exit 2", async () => {
+  await withGuests(async (dir) => {
+    const neg = await runMain(["--allow-read"], [
+      `${dir}/typed.wasm`,
+      "--invoke",
+      "neg",
+      "--arg",
+      "-1",
+    ]);
+    assert.equal(neg.code, 0, neg.stderr);
+    assert.equal(neg.stdout, "neg returned: 1\nSuccess!\n");
+
+    const wrapped = await runMain(["--allow-read"], [
+      `${dir}/typed.wasm`,
+      "--invoke",
+      "neg",
+      "--arg",
+      "4294967301",
+    ]);
+    assert.equal(wrapped.code, 2);
+    assert.equal(wrapped.stdout, "");
+    assertOneLine(
+      wrapped.stderr,
+      /--arg 4294967301: parameter 0 is i32, which takes a decimal integer from -2147483648 to 4294967295/,
+    );
+
+    const fuel = await runMain(["--allow-read"], [
+      `${dir}/typed.wasm`,
+      "--invoke",
+      "neg",
+      "--arg",
+      "1",
+      "--fuel",
+      "-1",
+    ]);
+    assert.equal(fuel.code, 2);
+    assertOneLine(fuel.stderr, /--fuel -1: expected a whole number/);
+  });
+});
+
+Deno.test("CLI --json: usage and load errors are one JSON object on stdout, exit 2", async () => {
+  await withGuests(async (dir) => {
+    const cases: [string[], Record<string, unknown>][] = [
+      [["--json", "--bogus"], { outcome: "usage_error" }],
+      [["--json", "--timeout", "-5"], { outcome: "usage_error" }],
+      [[`${dir}/typed.wasm`, "--invoke", "neg", "--arg", "1e3", "--json"], {
+        outcome: "usage_error",
+      }],
+      [[`${dir}/typed.wasm`, "--invoke", "nope", "--json"], {
+        outcome: "usage_error",
+        error: "ExportError",
+      }],
+      [[`${dir}/missing.wasm`, "--json"], {
+        outcome: "load_error",
+        error: "GuestLoadError",
+      }],
+      [[`${dir}/logs.wasm`, "--invoke", "run", "--json"], {
+        outcome: "load_error",
+        error: "ImportError",
+      }],
+    ];
+    for (const [args, expected] of cases) {
+      const run = await runMain(["--allow-read"], args);
+      assert.equal(run.code, 2, args.join(" "));
+      assert.equal(run.stderr, "", args.join(" "));
+      const lines = run.stdout.trimEnd().split("\n");
+      assert.equal(lines.length, 1, run.stdout);
+      const record = JSON.parse(lines[0]);
+      for (const [key, value] of Object.entries(expected)) {
+        assert.equal(record[key], value, `${key} for ${args.join(" ")}`);
+      }
+      assert.equal(typeof record.message, "string");
+    }
+  });
+});
+
+Deno.test("CLI: a missing import names --imports; --imports MODULE supplies it", async () => {
+  await withGuests(async (dir) => {
+    const missing = await runMain(["--allow-read"], [
+      `${dir}/logs.wasm`,
+      "--invoke",
+      "run",
+    ]);
+    assert.equal(missing.code, 2);
+    assertOneLine(
+      missing.stderr,
+      /guest import env\.log is missing: expected function \(i32\) -> nil; supply it with --imports MODULE/,
+    );
+    assert.doesNotMatch(missing.stderr, /imports option/);
+
+    await Deno.writeTextFile(
+      `${dir}/imports.ts`,
+      `export default { env: { log: (n: number) => console.log("log", n) } };\n`,
+    );
+    const supplied = await runMain(["--allow-read"], [
+      `${dir}/logs.wasm`,
+      "--invoke",
+      "run",
+      "--imports",
+      `${dir}/imports.ts`,
+    ]);
+    assert.equal(supplied.code, 0, supplied.stderr);
+    assert.equal(supplied.stdout, "log 41\nrun returned: 42\nSuccess!\n");
+
+    await Deno.writeTextFile(
+      `${dir}/build.ts`,
+      `export default (host: { interrupt(name: string): never }) => ({
+        env: { log: () => host.interrupt("env.log") },
+      });\n`,
+    );
+    const built = await runMain(["--allow-read"], [
+      `${dir}/logs.wasm`,
+      "--invoke",
+      "run",
+      "--imports",
+      `${dir}/build.ts`,
+      "--expect",
+      "interrupted",
+      "--json",
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    assert.equal(JSON.parse(built.stdout).outcome, "interrupted");
+  });
+});
+
+Deno.test("CLI: a timeout longer than a timer holds leaks no runtime warning", async () => {
+  await withGuests(async (dir) => {
+    const run = await runMain(["--allow-read"], [
+      `${dir}/typed.wasm`,
+      "--invoke",
+      "wide",
+      "--arg",
+      "-99",
+      "--timeout",
+      "3000000000",
+    ]);
+    assert.equal(run.stderr, "");
+    assert.equal(run.code, 0);
+    assert.equal(run.stdout, "wide returned: -99\nSuccess!\n");
+  });
+});
