@@ -45,12 +45,14 @@ export async function benchWasi(): Promise<void> {
     const plainLoad: number[] = [];
     const metered: number[] = [];
     const meteredLoad: number[] = [];
+    const meteredSync: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const p = await runOnce("plain", flags);
       plain.push(p.total);
       plainLoad.push(p.load);
       metered.push((await runOnce("metered", flags)).total);
       meteredLoad.push((await runOnce("metered-load", flags)).load);
+      meteredSync.push((await runOnce("metered-sync", flags)).total);
     }
     rows.push([
       name,
@@ -61,6 +63,7 @@ export async function benchWasi(): Promise<void> {
       (median(metered) / median(plain)).toFixed(2),
       ((median(metered) - median(meteredLoad)) /
         (median(plain) - median(plainLoad))).toFixed(2),
+      (median(meteredSync) / median(plain)).toFixed(2),
     ]);
   }
   printTable(
@@ -72,6 +75,7 @@ export async function benchWasi(): Promise<void> {
       "metered",
       "metered/plain",
       "after load",
+      "sync/plain",
     ],
     rows,
   );

@@ -2,7 +2,9 @@
  * One fresh-process run of a WASI command, for `bench/wasi.ts`: `plain`
  * through `node:wasi` alone, `metered` through `runWasi` with an unlimited
  * budget, `metered-load` only loads it as `runWasi` does (rewrite and
- * compile). Prints the process's CPU time, and for `plain` the part spent
+ * compile), `metered-sync` runs it metered as a plain (not async) guest
+ * with `node:wasi`'s own imports, which shows what the async guest's yields
+ * and JSPI cost. Prints the process's CPU time, and for `plain` the part spent
  * compiling, as JSON.
  */
 import process from "node:process";
@@ -39,6 +41,20 @@ if (mode === "plain") {
   loaded = cpuMs() - start;
   console.log(JSON.stringify({ total: loaded, load: loaded }));
   Deno.exit(0);
+} else if (mode === "metered-sync") {
+  const wasi = new WASI({
+    version: "preview1",
+    args: [path, ...args],
+    returnOnExit: true,
+  });
+  const guest = await loadGuest(path, {
+    imports: wasi.getImportObject() as WebAssembly.Imports,
+    fuel: Infinity,
+  });
+  loaded = cpuMs();
+  wasi.initialize({ exports: { memory: guest.instance.exports.memory } });
+  const result = guest.invoke("_start");
+  if (result.outcome !== "returned") throw new Error(result.outcome);
 } else {
   loaded = NaN;
   const result = await runWasi(path, { args, fuel: Infinity });

@@ -16,7 +16,7 @@ Deno.test("parseWasiFlags takes --dir, --env and the arguments after --", () => 
       "9",
       "--dir",
       "data",
-      "--dir=out::/tmp",
+      "--dir=out::/scratch",
       "--env",
       "A=1=2",
       "--env=B=",
@@ -26,7 +26,7 @@ Deno.test("parseWasiFlags takes --dir, --env and the arguments after --", () => 
       "x",
     ]),
     {
-      preopens: [{ host: "data" }, { host: "out", guest: "/tmp" }],
+      preopens: [{ host: "data" }, { host: "out", guest: "/scratch" }],
       env: { A: "1=2", B: "" },
       args: ["--dir", "x"],
       rest: ["--fuel", "9", "prog.wasm"],
