@@ -42,6 +42,24 @@ export function describeValue(value: unknown): string {
 }
 
 /**
+ * Checks that a value is a number, and one that `fits`.
+ *
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it does not fit.
+ */
+function checkNumber(
+  value: unknown,
+  what: string,
+  expected: string,
+  fits: (value: number) => boolean,
+): void {
+  const message = () =>
+    `${what} must be ${expected}; got ${describeValue(value)}`;
+  if (typeof value !== "number") throw new TypeError(message());
+  if (!fits(value)) throw new RangeError(message());
+}
+
+/**
  * Checks a fuel budget: a non-negative safe integer, or `Infinity`.
  *
  * @param value The value given, or `undefined` when left out.
@@ -50,18 +68,13 @@ export function describeValue(value: unknown): string {
  * @throws {RangeError} When it is negative, fractional, or past 2^53 - 1.
  */
 export function checkFuelValue(value: unknown, what: string): void {
-  if (value === undefined || value === Infinity) return;
-  const expected = "a whole number from 0 to 2^53 - 1, or Infinity";
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `${what} must be ${expected}; got ${describeValue(value)}`,
-    );
-  }
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new RangeError(
-      `${what} must be ${expected}; got ${describeValue(value)}`,
-    );
-  }
+  if (value === undefined) return;
+  checkNumber(
+    value,
+    what,
+    "a whole number from 0 to 2^53 - 1, or Infinity",
+    (fuel) => fuel === Infinity || (Number.isSafeInteger(fuel) && fuel >= 0),
+  );
 }
 
 /**
@@ -76,18 +89,12 @@ export function checkFuelValue(value: unknown, what: string): void {
  */
 export function checkTimeoutValue(value: unknown, what: string): void {
   if (value === undefined) return;
-  const expected =
-    "a finite number of milliseconds, 0 or more (leave it out for no deadline)";
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `${what} must be ${expected}; got ${describeValue(value)}`,
-    );
-  }
-  if (!Number.isFinite(value) || value < 0) {
-    throw new RangeError(
-      `${what} must be ${expected}; got ${describeValue(value)}`,
-    );
-  }
+  checkNumber(
+    value,
+    what,
+    "a finite number of milliseconds, 0 or more (leave it out for no deadline)",
+    (timeout) => Number.isFinite(timeout) && timeout >= 0,
+  );
 }
 
 /** The options every entry point shares: a fuel budget and a timeout. */
