@@ -14,6 +14,7 @@ import {
   isExportError,
   isGuestLoadError,
   isImportError,
+  isInvalidModule,
   loadGuest,
 } from "./mod.ts";
 import {
@@ -23,7 +24,16 @@ import {
   parseTimeout,
   UsageError,
 } from "./src/cli_arguments.ts";
+import { compileBytes, loadModule } from "./src/load.ts";
 import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
+import { readSignatures } from "./src/signatures.ts";
+import {
+  parseWasiFlags,
+  runWasiCommand,
+  WASI_STOP_STATUS,
+  type WasiFlags,
+  wasiReport,
+} from "./src/wasi_cli.ts";
 
 const USAGE = `Usage: deno run --allow-read main.ts [options] [GUEST.wasm]
 
@@ -60,6 +70,20 @@ Options:
                      "load_error", "error"?, "message"} (exit 2); an
                      internal error {"outcome": "internal_error", ...}
   -h, --help         print this help
+
+A WASI command (a module that imports wasi_snapshot_preview1 and exports
+_start) runs as a program instead, with --fuel and --timeout as above:
+  deno run --allow-read=. main.ts [--fuel N] [--timeout MS]
+      [--dir HOST[::GUEST]] [--env K=V] prog.wasm -- ARGS...
+  --dir HOST[::GUEST] preopens the host directory HOST as GUEST (default:
+                     HOST), read-write; it needs --allow-read and
+                     --allow-write for HOST
+  --env K=V          sets the guest's environment variable K
+Its stdin, stdout and stderr are this process's. The exit status is the
+guest's exit code when it exits; otherwise timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exhausted},
+Ctrl-C ${WASI_STOP_STATUS.aborted}, trap ${WASI_STOP_STATUS.trap}, any other ending ${WASI_STOP_STATUS.error}, and 2 for a usage or load error.
+With --json, one JSON object on stderr says how it ended: {"outcome",
+"code"?, "error"?, "fuel"?, "elapsed"}, so stdout stays the guest's.
 
 A guest's start function runs first, under the same --fuel and --timeout; if
 it does not return, its outcome is reported for the export "(start)".
@@ -313,6 +337,54 @@ function fail(error: unknown, json: boolean): number {
 }
 
 /**
+ * Runs the guest as a WASI command, if it is one, and returns the exit
+ * status; for any other guest, returns its bytes, read once.
+ */
+async function runIfWasi(
+  options: Options,
+  wasi: WasiFlags,
+): Promise<number | { bytes: Uint8Array; label: string }> {
+  const { bytes, label } = await loadModule(options.guest, { compile: false });
+  let signatures;
+  try {
+    signatures = readSignatures(bytes!);
+  } catch (error) {
+    // The engine's verdict on an invalid module, as for any other guest.
+    if (isInvalidModule(error)) await compileBytes(bytes!, label);
+    throw error;
+  }
+  const { imports, exportList } = signatures;
+  const isCommand =
+    imports.some((i) => i.module === "wasi_snapshot_preview1") &&
+    exportList.some((e) => e.name === "_start" && e.kind === "function");
+  if (!isCommand) {
+    if (wasi.preopens.length > 0 || Object.keys(wasi.env).length > 0) {
+      throw new UsageError(
+        `--dir and --env are for WASI commands, and ${label} is not one (it must import wasi_snapshot_preview1 and export _start)`,
+      );
+    }
+    if (wasi.args.length > 0) {
+      throw new UsageError(
+        `arguments after -- are for WASI commands, and ${label} is not one; pass an export's arguments with --arg`,
+      );
+    }
+    return { bytes: bytes!, label };
+  }
+  const { result, elapsed, status } = await runWasiCommand(bytes!, {
+    flags: wasi,
+    fuel: options.fuel,
+    timeout: options.timeout,
+    program: label.split("/").pop(),
+  });
+  if (options.json) {
+    console.error(JSON.stringify(wasiReport(result, elapsed)));
+  } else if (result.outcome !== "exited") {
+    console.error(`${label}: ${result.error.message}`);
+  }
+  return status;
+}
+
+/**
  * Runs the command line.
  *
  * @param argv The arguments, without the program name.
@@ -322,17 +394,26 @@ export async function main(argv: string[]): Promise<number> {
   // Known before the arguments are parsed, so that a usage error is JSON too.
   const json = argv.includes("--json");
   try {
-    const options = parseOptions(argv);
+    let wasi: WasiFlags;
+    try {
+      wasi = parseWasiFlags(argv);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    const options = parseOptions(wasi.rest);
     if (options === "help") {
       console.log(USAGE);
       return 0;
     }
+    const read = await runIfWasi(options, wasi);
+    if (typeof read === "number") return read;
     const imports = options.imports === undefined
       ? undefined
       : await importsModule(options.imports);
     let guest;
     try {
-      guest = await loadGuest(options.guest, {
+      guest = await loadGuest(read.bytes, {
+        label: read.label,
         imports,
         interrupt: {
           onCall: () => {

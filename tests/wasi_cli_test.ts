@@ -6,7 +6,7 @@ import {
 } from "../src/wasi_cli.ts";
 import { wasiGuest } from "./support/wasi_guests.ts";
 
-const CHILD = new URL("./support/wasi_cli_child.ts", import.meta.url).pathname;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
 
 Deno.test("parseWasiFlags takes --dir, --env and the arguments after --", () => {
@@ -54,7 +54,7 @@ Deno.test("wasiExitStatus: the guest's code, else the stop's", () => {
 
 async function runChild(args: string[], signalAfterOutput = false) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", `--allow-read=${ROOT}`, CHILD, ...args],
+    args: ["run", "--no-prompt", `--allow-read=${ROOT}`, MAIN, ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -75,7 +75,7 @@ async function runChild(args: string[], signalAfterOutput = false) {
   return { code: (await child.status).code, stdout, stderr };
 }
 
-Deno.test("the command line's WASI run: exit code, timeout and Ctrl-C", async () => {
+Deno.test("main.ts runs a WASI command: exit code, timeout and Ctrl-C", async () => {
   const hello = await runChild([
     "--env",
     "EXIT_CODE=5",
@@ -86,6 +86,7 @@ Deno.test("the command line's WASI run: exit code, timeout and Ctrl-C", async ()
   assert.equal(hello.stdout, "hello, ada!\n");
   assert.equal(hello.code, 5);
   const sleeper = await runChild([
+    "--json",
     "--timeout",
     "100",
     wasiGuest("sleep").pathname,
@@ -94,4 +95,20 @@ Deno.test("the command line's WASI run: exit code, timeout and Ctrl-C", async ()
   assert.equal(JSON.parse(sleeper.stderr).outcome, "timeout");
   const interrupted = await runChild([wasiGuest("sleep").pathname], true);
   assert.equal(interrupted.code, 130);
+});
+
+Deno.test("main.ts refuses --dir, --env and arguments after -- for a guest that is not a WASI command", async () => {
+  const compute = new URL("../guest/compute.wasm", import.meta.url).pathname;
+  for (
+    const args of [
+      ["--env", "A=1", compute],
+      ["--dir", ROOT, compute],
+      [compute, "--", "x"],
+    ]
+  ) {
+    const run = await runChild(args);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /^error: .*not one/);
+    assert.equal(run.stderr.trimEnd().split("\n").length, 1);
+  }
 });
