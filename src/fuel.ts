@@ -424,7 +424,8 @@ export class FuelMeter {
    * (a call through {@linkcode FuelMeter.run} or `Guest#invoke`).
    */
   get stopReason(): StopReason | undefined {
-    return this.#reason;
+    // A guest that traps when its fuel is spent never tells the meter.
+    return this.#reason ?? (this.exhausted ? "fuel" : undefined);
   }
 
   /**

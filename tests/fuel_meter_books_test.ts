@@ -5,8 +5,11 @@ import { COMPUTE, RUNAWAY } from "./support/guests.ts";
 /** fib(1)'s cost: the entry segment (4) and the then-arm (1). */
 const FIB_1 = 5;
 
-async function meteredFib(fuel: number) {
-  const meter = new FuelMeter(await Deno.readFile(COMPUTE), { fuel });
+async function meteredFib(fuel: number, resumable = true) {
+  const meter = new FuelMeter(await Deno.readFile(COMPUTE), {
+    fuel,
+    resumable,
+  });
   const { instance } = await WebAssembly.instantiate(meter.bytes, {
     ...meter.imports,
   });
@@ -17,19 +20,21 @@ async function meteredFib(fuel: number) {
 const refused = (e: unknown) =>
   e instanceof WebAssembly.RuntimeError && /unreachable/.test(e.message);
 
-Deno.test("calls after running out move nothing: the books stay exact and never negative", async () => {
-  const { meter, fib } = await meteredFib(100);
-  assert.throws(() => fib(20), refused);
-  const spent = meter.usage;
-  assert.ok(meter.exhausted);
-  assert.equal(meter.stopReason, "fuel");
-  // What a library's glue does while it unwinds: call back in, again and again.
-  for (let i = 0; i < 5; i++) assert.throws(() => fib(1), refused);
-  assert.deepEqual(meter.usage, spent);
-  assert.ok(spent.remaining >= 0 && spent.consumed <= 100);
-  assert.equal(spent.consumed + spent.remaining, 100);
-  assert.ok(meter.exhausted);
-});
+for (const resumable of [true, false]) {
+  Deno.test(`calls after running out move nothing (${resumable ? "resumable" : "trapping"} checks): the books stay exact and never negative`, async () => {
+    const { meter, fib } = await meteredFib(100, resumable);
+    assert.throws(() => fib(20), refused);
+    const spent = meter.usage;
+    assert.ok(meter.exhausted);
+    assert.equal(meter.stopReason, "fuel");
+    // What a library's glue does while it unwinds: call back in, again and again.
+    for (let i = 0; i < 5; i++) assert.throws(() => fib(1), refused);
+    assert.deepEqual(meter.usage, spent);
+    assert.ok(spent.remaining >= 0 && spent.consumed <= 100);
+    assert.equal(spent.consumed + spent.remaining, 100);
+    assert.ok(meter.exhausted);
+  });
+}
 
 Deno.test("addFuel after running out works without settle(), and charges exactly", async () => {
   const { meter, fib } = await meteredFib(100);

@@ -70,7 +70,7 @@ export function slowBody(outOfFuel: number, fuelGlobal: number): Uint8Array {
  * The failure path of a check that cannot resume, kept out of line so that
  * small functions stay small enough for V8 to inline: it folds the fuel
  * the guest had (still in the counter, which a check stores only once it
- * passes) to `-1 - fuel`, then traps.
+ * passes) to `-1 - fuel`, unless it is folded already, then traps.
  *
  * @param fuelGlobal The index of the counter.
  * @returns The body with its size prefix.
@@ -80,12 +80,20 @@ export function slowBody(outOfFuel: number, fuelGlobal: number): Uint8Array {
  * import { trapBody } from "./added_functions.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(trapBody(0)[0], 10); // its size
+ * assert.equal(trapBody(0)[0], 19); // its size
  * ```
  */
 export function trapBody(fuelGlobal: number): Uint8Array {
-  const e = new Emitter(24);
+  const e = new Emitter(32);
   e.u32(0); // no locals
+  // Folded already: a check that runs after the trap (the glue's cleanup
+  // calling back in) must not unfold it, which would grant the fuel again.
+  e.globalGet(fuelGlobal);
+  e.i64Const(0);
+  e.i64LtS();
+  e.ifEmpty();
+  e.unreachable();
+  e.end();
   e.i64Const(-1);
   e.globalGet(fuelGlobal);
   e.i64Sub();
