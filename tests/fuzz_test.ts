@@ -21,11 +21,15 @@ import {
   fuzzSeed,
   runModule,
   type SeedOutcome,
+  type Transform,
 } from "./support/fuzz/mod.ts";
+import { createMemories } from "./support/stop_flag.ts";
 
 /** The fixed seeds: enough for every profile many times over, ~15 s. */
 const FIRST_SEED = 1;
 const SEED_COUNT = 500;
+/** Fewer with a stop flag: its checks are few and simple. */
+const STOP_FLAG_SEED_COUNT = 150;
 
 Deno.test("translate-to-fuzz is deterministic per seed", async () => {
   const maker = await FuzzModuleMaker.create();
@@ -93,13 +97,14 @@ Deno.test("the fuzz host records calls, results, traps and state", async () => {
   assert.deepEqual(compareRuns(run, structuredClone(run)), { compared: 3 });
 });
 
-Deno.test("metered fuzz modules behave like the originals", async () => {
+/** Fuzzes `count` seeds from {@linkcode FIRST_SEED} and reports them. */
+async function fuzzSeeds(transform: Transform, count: number): Promise<void> {
   const maker = await FuzzModuleMaker.create();
   const outcomes: SeedOutcome[] = [];
   const started = performance.now();
   try {
-    for (let seed = FIRST_SEED; seed < FIRST_SEED + SEED_COUNT; seed++) {
-      outcomes.push(await fuzzSeed(maker, instrument, seed));
+    for (let seed = FIRST_SEED; seed < FIRST_SEED + count; seed++) {
+      outcomes.push(await fuzzSeed(maker, transform, seed));
     }
   } finally {
     await maker.close();
@@ -133,6 +138,24 @@ Deno.test("metered fuzz modules behave like the originals", async () => {
     );
   }
   assert.equal(coverageProblem(outcomes), undefined);
+}
+
+Deno.test("metered fuzz modules behave like the originals", async () => {
+  await fuzzSeeds(instrument, SEED_COUNT);
+});
+
+Deno.test("fuzz modules with a stop flag behave like the originals", async () => {
+  // The flag is never set: its checks must change nothing.
+  await fuzzSeeds((bytes) => {
+    const metered = instrument(bytes, { stopFlag: true });
+    return {
+      ...metered,
+      addedImports: () => ({
+        ...createMemories(metered),
+        [metered.stopFlag!.callback]: () => 1,
+      }),
+    };
+  }, STOP_FLAG_SEED_COUNT);
 });
 
 Deno.test("a fuzz run that compares too few exports fails", () => {

@@ -25,13 +25,14 @@ import {
 } from "./support/spectest/mod.ts";
 import { envVar, shown, SUITE_DIR, suiteFiles } from "./support/testsuite.ts";
 import { instrument } from "../src/wasm/instrument.ts";
+import { createMemories } from "./support/stop_flag.ts";
 
 const { files } = suiteFiles();
 
 /**
  * The meters under test: resumable checks (which call the host when the
- * fuel runs out) and trapping ones (which start with all the fuel they will
- * get). `SPEC_REWRITER=identity` checks the harness alone.
+ * fuel runs out), trapping ones (which start with all the fuel they will
+ * get), and resumable ones that also check a stop flag. `SPEC_REWRITER=identity` checks the harness alone.
  */
 function chooseRewriters(): { rewrite: Rewriter; name: string }[] {
   if (envVar("SPEC_REWRITER") === "identity") {
@@ -46,6 +47,20 @@ function chooseRewriters(): { rewrite: Rewriter; name: string }[] {
       rewrite: (bytes) =>
         instrument(bytes, { resumable: false, initialFuel: (1n << 63n) - 1n }),
       name: "instrument({ resumable: false })",
+    },
+    {
+      // The flag is never set: the checks must change nothing.
+      rewrite: (bytes) => {
+        const metered = instrument(bytes, { stopFlag: true });
+        return {
+          ...metered,
+          addedImports: () => ({
+            ...createMemories(metered),
+            [metered.stopFlag!.callback]: () => 1,
+          }),
+        };
+      },
+      name: "instrument({ stopFlag: true })",
     },
   ];
 }

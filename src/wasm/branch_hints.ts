@@ -45,12 +45,14 @@ function hintPlan(code: CodePlan): number[] {
     const to = bodies[b + Body.EditsTo]! * EDIT_SIZE;
     for (let at = bodies[b + Body.EditsFrom]! * EDIT_SIZE; at < to;) {
       const kind = edits[at + 1]! & 0xf;
-      if (kind === Edit.Check || kind === Edit.Dynamic) count++;
+      if (
+        kind === Edit.Check || kind === Edit.Dynamic || kind === Edit.Flag
+      ) count++;
       at += EDIT_SIZE;
     }
     if (count > 0) {
       plan.push(
-        bodies[b + Body.FunctionIndex]! + 1,
+        bodies[b + Body.FunctionIndex]! + code.functionShift,
         count,
         u32Size(bodies[b + Body.Size]!),
       );

@@ -7,7 +7,12 @@
  * @module
  */
 
-import { type CheckTargets, writeBulkCharge, writeCheck } from "./checks.ts";
+import {
+  type CheckTargets,
+  writeBulkCharge,
+  writeCheck,
+  writeFlagCheck,
+} from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 import type { Writer } from "./writer.ts";
 
@@ -57,9 +62,19 @@ export class CheckTemplates {
     fixed: 0,
   };
 
+  /** The stop flag's check (the same in every body); empty without one. */
+  readonly flag: Uint8Array;
+  /** Where the `if` is in {@linkcode CheckTemplates.flag}. */
+  readonly flagIfAt: number;
+
   /** @param targets The counter and the slow path. */
   constructor(targets: CheckTargets) {
     this.#targets = targets;
+    const flag = new Emitter(16);
+    this.flagIfAt = targets.stopFlag
+      ? writeFlagCheck(flag, targets.stopFlag)
+      : 0;
+    this.flag = flag.finish();
   }
 
   /**

@@ -1,13 +1,21 @@
 /**
- * The check: the one instruction sequence that takes a cost from the fuel
- * and leaves for the slow path when the fuel is spent. Plain checks,
- * run-time charges before bulk operators and the checks inside register
- * copies are all written here. `docs/rewriter.md` explains the design.
+ * The checks: the one instruction sequence that takes a cost from the fuel
+ * and leaves for the slow path when the fuel is spent, and the one that
+ * reads the stop flag. Plain checks, run-time charges before bulk
+ * operators and the checks inside register copies are all written here. `docs/rewriter.md` explains the design.
  *
  * @module
  */
 
 import type { Emitter } from "./emitter.ts";
+
+/** What the stop flag's check refers to. */
+export interface StopFlagTargets {
+  /** The index of the shared memory whose first word is the flag. */
+  readonly memory: number;
+  /** The index of the `on_stop_flag` import. */
+  readonly onStopFlag: number;
+}
 
 /** What every check refers to. */
 export interface CheckTargets {
@@ -21,6 +29,11 @@ export interface CheckTargets {
    * which folds the fuel and traps.
    */
   readonly resumable: boolean;
+  /**
+   * With a stop flag, the flag's memory and callback; function entries and
+   * loop headers then check the flag as well as the fuel.
+   */
+  readonly stopFlag?: StopFlagTargets;
 }
 
 /** Where the fuel is while a check runs. */
@@ -122,6 +135,57 @@ export function writeCheck(
     e.localGet(f);
     e.globalSet(fuelGlobal);
   }
+  return ifAt;
+}
+
+/**
+ * Writes the stop flag's check:
+ * `if (flag != 0) { if (on_stop_flag()) unreachable }`. The host sets the
+ * flag from any thread; the callback decides, and returns 1 to stop the
+ * guest (with a trap no guest can catch) or 0 to let it go on. The load is
+ * atomic so that the engine cannot hoist it out of a loop.
+ *
+ * In a register copy, the fuel is written to the counter before the
+ * callback (which may read it, or leave it as the guest's last word when
+ * the guest stops) and read back after it.
+ *
+ * @param e The output.
+ * @param flag The flag's memory and callback.
+ * @param register In a register copy: the fuel's local and the counter.
+ * @returns Where the check's outer `if` is in `e`, for the branch hints.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeFlagCheck } from "./checks.ts";
+ * import { Emitter } from "./emitter.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new Emitter(32);
+ * const ifAt = writeFlagCheck(e, { memory: 1, onStopFlag: 0 });
+ * assert.equal(e.buf[ifAt], 0x04);
+ * ```
+ */
+export function writeFlagCheck(
+  e: Emitter,
+  flag: StopFlagTargets,
+  register?: { readonly local: number; readonly fuelGlobal: number },
+): number {
+  e.i32Const(0);
+  e.i32AtomicLoad(flag.memory);
+  const ifAt = e.ifEmpty();
+  if (register) {
+    e.localGet(register.local);
+    e.globalSet(register.fuelGlobal);
+  }
+  e.call(flag.onStopFlag);
+  e.ifEmpty();
+  e.unreachable();
+  e.end();
+  if (register) {
+    e.globalGet(register.fuelGlobal);
+    e.localSet(register.local);
+  }
+  e.end();
   return ifAt;
 }
 

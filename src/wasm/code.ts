@@ -55,6 +55,7 @@ export class CodeRewriter {
     this.#bytes = bytes;
     this.#targets = targets;
     this.#code = new CodePlan(codeSize);
+    this.#code.functionShift = info.addedImports;
     this.#templates = new CheckTemplates(targets);
     this.#scanner = new BodyScanner(
       bytes,

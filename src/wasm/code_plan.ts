@@ -49,6 +49,8 @@ export const Edit = {
    * old length of the call with its index; value: the copy's index.
    */
   SelfCall: 4,
+  /** A check of the stop flag (function entry, loop header). */
+  Flag: 5,
 } as const;
 
 /** Fields per edit: input position, kind (and flag or length), value. */
@@ -184,6 +186,8 @@ export class CodePlan {
   readonly copies: RegisterCopy[] = [];
   /** Their hints, laid out like `hints`. */
   readonly copyHints: number[] = [];
+  /** How much a defined function's index grows in the output. */
+  functionShift = 1;
 
   /** @param codeSize The code section's size, to size the edit list. */
   constructor(codeSize: number) {

@@ -18,6 +18,8 @@ export interface IndexContext {
   readonly typeCount: number;
   /** How many functions are imported. */
   readonly importedFunctions: number;
+  /** The new index of an original function index. */
+  shiftFunction(index: number): number;
   /** Checks a function index against the original function count. */
   checkFunction(r: Reader, index: number, at: number): void;
   /** Checks a global index against a limit. */
@@ -52,7 +54,9 @@ export function readFunctionIndex(
   const at = r.pos;
   const index = r.u32();
   info.checkFunction(r, index, at);
-  if (index >= info.importedFunctions) patches.add(at, r.pos - at, index + 1);
+  if (index >= info.importedFunctions) {
+    patches.add(at, r.pos - at, info.shiftFunction(index));
+  }
 }
 
 /**

@@ -75,7 +75,7 @@ function emitBody(
   const sizeStart = w.len;
   const hints = code.hints;
   const hintsAt = hints.length;
-  hints.push(body[b + 10 /* Body.FunctionIndex */]! + 1, 0);
+  hints.push(body[b + 10 /* Body.FunctionIndex */]! + code.functionShift, 0);
   writeLocals(
     w,
     bytes,
@@ -151,6 +151,13 @@ function emitBody(
         writeCopyCall(w, targets.fuelGlobal, value);
         o = w.len;
         from = pos + (kind >> 4);
+        break;
+      }
+      case 5: { // Edit.Flag
+        const flag = templates.flag;
+        hints.push(o - sizeStart + templates.flagIfAt);
+        buf.set(flag, o);
+        o += flag.length;
         break;
       }
       case 3: { // Edit.Dynamic

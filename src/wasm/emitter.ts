@@ -6,7 +6,7 @@
  * @module
  */
 
-import { opcode } from "./opcodes.ts";
+import { ATOMIC_OPS, opcode } from "./opcodes.ts";
 import { Writer } from "./writer.ts";
 
 const UNREACHABLE = opcode("unreachable");
@@ -32,6 +32,11 @@ const I64_ADD = opcode("i64.add");
 const I64_SUB = opcode("i64.sub");
 const I64_MUL = opcode("i64.mul");
 const I64_EXTEND_I32_U = opcode("i64.extend_i32_u");
+
+const ATOMIC_PREFIX = ATOMIC_OPS.prefix;
+const I32_ATOMIC_LOAD = ATOMIC_OPS.name.indexOf("i32.atomic.load");
+/** Bit 6 of a memory argument's flags: a memory index follows. */
+const MEMARG_HAS_MEMORY = 0x40;
 
 /** The empty block type. */
 export const EMPTY_BLOCK = 0x40;
@@ -207,6 +212,23 @@ export class Emitter extends Writer {
     this.u8(I64_CONST);
     if (typeof value === "bigint") this.s64Big(value);
     else this.s64(value);
+  }
+
+  /**
+   * `i32.atomic.load` of an aligned word at a constant offset.
+   *
+   * @param memory The memory index.
+   * @param offset The offset.
+   */
+  i32AtomicLoad(memory: number, offset = 0): void {
+    this.u8(ATOMIC_PREFIX);
+    this.u32(I32_ATOMIC_LOAD);
+    if (memory === 0) this.u8(2); // align 4
+    else {
+      this.u8(2 | MEMARG_HAS_MEMORY);
+      this.u32(memory);
+    }
+    this.u32(offset);
   }
 
   /** `i64.lt_s`. */

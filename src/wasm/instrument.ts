@@ -43,8 +43,14 @@ import { IMPORT_NAME } from "./added_functions.ts";
 import { type CostTable, resolveCosts } from "./costs.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
 import type { ModuleInfo } from "./module.ts";
+import {
+  type AddedMemory,
+  type AddedMemoryDescriptor,
+  FLAG_CALLBACK_NAME,
+  FLAG_MEMORY_NAME,
+} from "./stop_flag.ts";
 
-export type { CostTable };
+export type { AddedMemory, AddedMemoryDescriptor, CostTable };
 
 /**
  * Options for {@linkcode instrument}.
@@ -104,6 +110,60 @@ export interface InstrumentOptions {
    * @default {true}
    */
   validate?: boolean;
+  /**
+   * Whether the module also checks a stop flag at every function entry and
+   * loop header, whatever those cost: the first `i32` of a shared one-page
+   * memory, imported as `stop_flag` (last in the memory index space). When
+   * the flag is not 0, the guest calls the added function import
+   * `on_stop_flag: () -> i32`, and traps with `unreachable` if that
+   * returns 1 (0 lets it go on). Any thread may set the flag, so a
+   * watchdog can stop a guest whatever it does between checks of fuel.
+   *
+   * So that the flag memory can come last without renumbering the guest's
+   * memories, every memory the module defines is imported instead, with
+   * the same type; {@linkcode InstrumentedModule.stopFlag} lists what the
+   * host must create.
+   *
+   * @default {false}
+   */
+  stopFlag?: boolean;
+  /**
+   * Whether to drop the start section and export the start function
+   * instead, as {@linkcode InstrumentedModule.startExport}, so that the
+   * host calls it after instantiation as an ordinary call it can watch
+   * and stop (a start function runs inside instantiation, where no stop
+   * can reach it and a suspending guest cannot suspend).
+   *
+   * @default {false}
+   */
+  deferStart?: boolean;
+}
+
+/**
+ * What the host provides to a module instrumented with
+ * {@linkcode InstrumentOptions.stopFlag}, all from
+ * {@linkcode InstrumentedModule.importModule}.
+ *
+ * @example Usage
+ * ```ts
+ * import { instrument } from "./instrument.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+ * const { stopFlag } = instrument(empty, { stopFlag: true });
+ * assert.equal(stopFlag?.memory, "stop_flag");
+ * ```
+ */
+export interface StopFlagImports {
+  /** The field name of the flag memory: `"stop_flag"`. */
+  memory: string;
+  /** The field name of the callback: `"on_stop_flag"`. */
+  callback: string;
+  /**
+   * Every memory to create and pass, in memory index order: the ones the
+   * module defined (`"memory<N>"`, `N` its index), then the flag memory.
+   */
+  memories: AddedMemory[];
 }
 
 /**
@@ -133,6 +193,15 @@ export interface InstrumentedModule {
   resumable: boolean;
   /** The counter's starting value. */
   initialFuel: bigint;
+  /** With {@linkcode InstrumentOptions.stopFlag}: what the host provides. */
+  stopFlag?: StopFlagImports;
+  /**
+   * With {@linkcode InstrumentOptions.deferStart}, if the module has a
+   * start function: its export name, `"<importModule>:start"` (suffixed
+   * `-1`, `-2`, … if taken). The host must call it once, right after
+   * instantiation, before anything else.
+   */
+  startExport?: string;
 }
 
 const DEFAULT_IMPORT_MODULE = "early-exit";
@@ -233,10 +302,22 @@ export function instrumentModule(
       fuelExport,
       resumable,
       initialFuel,
+      {
+        stopFlag: options.stopFlag === true,
+        deferStart: options.deferStart === true,
+      },
     ).run();
-    const { info: read, ...names } = rewritten;
+    const { info: read, memories, startExport, ...names } = rewritten;
     info = read;
     metered = { ...names, importName: IMPORT_NAME, resumable, initialFuel };
+    if (startExport !== undefined) metered.startExport = startExport;
+    if (memories) {
+      metered.stopFlag = {
+        memory: FLAG_MEMORY_NAME,
+        callback: FLAG_CALLBACK_NAME,
+        memories,
+      };
+    }
   } catch (error) {
     if (isEarlyExitError(error)) throw error;
     // A bug here must still surface as the documented error kind.

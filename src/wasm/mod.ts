@@ -19,8 +19,11 @@
  */
 
 export {
+  type AddedMemory,
+  type AddedMemoryDescriptor,
   type CostTable,
   instrument,
   type InstrumentedModule,
   type InstrumentOptions,
+  type StopFlagImports,
 } from "./instrument.ts";

@@ -129,6 +129,11 @@ export class ModuleInfo {
   exports: ExportEntry[] = [];
   /** Whether the module has a start function. */
   hasStart = false;
+  /**
+   * How many function imports the rewrite appends after the guest's: every
+   * defined function's index grows by this much.
+   */
+  addedImports = 1;
 
   /** Imported plus defined functions. */
   get functionCount(): number {
@@ -136,14 +141,15 @@ export class ModuleInfo {
   }
 
   /**
-   * The new index of original function `index` once one function import has
-   * been appended after the guest's own.
+   * The new index of original function `index` once
+   * {@linkcode ModuleInfo.addedImports} function imports have been appended
+   * after the guest's own.
    *
    * @param index An original function index.
    * @returns The index in the rewritten module.
    */
   shiftFunction(index: number): number {
-    return index >= this.importedFunctions ? index + 1 : index;
+    return index >= this.importedFunctions ? index + this.addedImports : index;
   }
 
   /**

@@ -19,6 +19,7 @@ import {
   writeFuelGlobal,
 } from "./added_functions.ts";
 import { BRANCH_HINTS } from "./branch_hints.ts";
+import { startFunction } from "./deferred_start.ts";
 import { CodeRewriter } from "./code.ts";
 import type { CostModel } from "./costs.ts";
 import { ModuleInfo } from "./module.ts";
@@ -34,6 +35,13 @@ import {
   readSections,
   SECTION_RANK,
 } from "./sections.ts";
+import {
+  type AddedMemory,
+  definedMemories,
+  type DefinedMemory,
+  FLAG_CALLBACK_TYPE,
+  writeStopFlagImports,
+} from "./stop_flag.ts";
 import { u32Size, Writer } from "./writer.ts";
 
 /** What the rewrite produced, and the names it settled on. */
@@ -46,6 +54,21 @@ export interface RewrittenModule {
   fuelExport: string;
   /** What the walk read about the input module, for its description. */
   info: ModuleInfo;
+  /**
+   * With a stop flag: the memory imports added, the flag memory last;
+   * else `undefined`.
+   */
+  memories?: AddedMemory[];
+  /** With a deferred start: the start function's export name. */
+  startExport?: string;
+}
+
+/** What the rewrite adds beyond fuel metering. */
+export interface RewriteFeatures {
+  /** Whether to add the stop flag and its checks (see `stop_flag.ts`). */
+  readonly stopFlag?: boolean;
+  /** Whether to export the start function instead of starting it. */
+  readonly deferStart?: boolean;
 }
 
 /** `base`, or `base-1`, `base-2`, … whichever is not taken. */
@@ -94,6 +117,12 @@ export class ModuleRewriter {
   #typeSection: PlannedVector | undefined;
   readonly #resumable: boolean;
   readonly #initialFuel: bigint;
+  /** With a stop flag: the memories the input defines; else undefined. */
+  readonly #definedMemories: DefinedMemory[] | undefined;
+  #addedMemories: AddedMemory[] | undefined;
+  /** With a deferred start: the start function's original index. */
+  readonly #deferredStart: number | undefined;
+  #startExport: string | undefined;
 
   /**
    * @param bytes The input module.
@@ -102,6 +131,7 @@ export class ModuleRewriter {
    * @param fuelExport The preferred export name of the counter.
    * @param resumable Whether a failed check may ask for more fuel.
    * @param initialFuel The counter's starting value.
+   * @param features What to add beyond fuel metering.
    */
   constructor(
     bytes: Uint8Array,
@@ -110,6 +140,7 @@ export class ModuleRewriter {
     fuelExport: string,
     resumable: boolean,
     initialFuel: bigint,
+    features: RewriteFeatures = {},
   ) {
     this.#bytes = bytes;
     this.#costs = costs;
@@ -118,6 +149,11 @@ export class ModuleRewriter {
     this.#fuelExport = fuelExport;
     this.#resumable = resumable;
     this.#initialFuel = initialFuel;
+    if (features.stopFlag) {
+      this.#definedMemories = definedMemories(bytes);
+      this.#info.addedImports = 2;
+    }
+    if (features.deferStart) this.#deferredStart = startFunction(bytes);
   }
 
   get #slowType(): number {
@@ -128,12 +164,28 @@ export class ModuleRewriter {
     return this.#info.typeCount + 1;
   }
 
+  /** The stop flag callback's type, after the import's. */
+  get #flagCallbackType(): number {
+    return this.#info.typeCount + 2;
+  }
+
+  /** How many types are added before the register copies' types. */
+  get #addedTypes(): number {
+    return this.#definedMemories ? 3 : 2;
+  }
+
+  /** How many imports are added. */
+  get #addedImportEntries(): number {
+    const defined = this.#definedMemories;
+    return defined ? 3 + defined.length : 1;
+  }
+
   get #fuelGlobal(): number {
     return this.#info.globalCount;
   }
 
   get #slowFunction(): number {
-    return this.#info.functionCount + 1;
+    return this.#info.functionCount + this.#info.addedImports;
   }
 
   /**
@@ -163,6 +215,8 @@ export class ModuleRewriter {
       importModule: this.#importModule,
       fuelExport: this.#fuelExport,
       info: this.#info,
+      memories: this.#addedMemories,
+      startExport: this.#startExport,
     };
   }
 
@@ -174,15 +228,25 @@ export class ModuleRewriter {
       case 1:
         this.#typeSection = this.#vector(1, sectionStart, r.end, (w) => {
           this.#writeTypes(w);
-        }, 2);
+        }, this.#addedTypes);
         return;
       case 2:
         this.#importModule = uniqueName(
           this.#importModule,
           info.importModules,
         );
-        this.#vector(2, sectionStart, r.end, (w) => this.#writeImport(w));
+        this.#vector(
+          2,
+          sectionStart,
+          r.end,
+          (w) => this.#writeImport(w),
+          this.#addedImportEntries,
+        );
         return;
+      case 5:
+        // With a stop flag, the memories it defines are imported instead.
+        if (this.#definedMemories) return;
+        return this.#out.addPatched(id, sectionStart, r.end, patches);
       case 3:
         this.#functionSection = this.#vector(
           3,
@@ -204,7 +268,7 @@ export class ModuleRewriter {
         );
         return;
       case 7:
-        this.#fuelExport = uniqueName(this.#fuelExport, info.exportNames);
+        this.#nameExports();
         this.#vector(
           7,
           sectionStart,
@@ -212,10 +276,14 @@ export class ModuleRewriter {
           (w) => {
             this.#writeExport(w);
           },
-          1,
+          this.#addedExports,
           patches,
         );
         return;
+      case 8:
+        // A deferred start is exported instead.
+        if (this.#deferredStart !== undefined) return;
+        return this.#out.addPatched(id, sectionStart, r.end, patches);
       case 10:
         return this.#code(r);
       default:
@@ -240,6 +308,7 @@ export class ModuleRewriter {
   #writeTypes(w: Writer): void {
     w.bytes(this.#resumable ? SLOW_TYPE : TRAP_TYPE);
     w.bytes(IMPORT_TYPE);
+    if (this.#definedMemories) w.bytes(FLAG_CALLBACK_TYPE);
   }
 
   #writeImport(w: Writer): void {
@@ -247,12 +316,43 @@ export class ModuleRewriter {
     w.name(IMPORT_NAME);
     w.u8(0x00);
     w.u32(this.#importType);
+    if (this.#definedMemories) {
+      this.#addedMemories = writeStopFlagImports(
+        w,
+        this.#bytes,
+        this.#importModule,
+        this.#flagCallbackType,
+        this.#info.memoryIs64.length,
+        this.#definedMemories,
+      );
+    }
+  }
+
+  /** Settles the added exports' names, once the guest's are known. */
+  #nameExports(): void {
+    const taken = this.#info.exportNames;
+    this.#fuelExport = uniqueName(this.#fuelExport, taken);
+    if (this.#deferredStart !== undefined) {
+      this.#startExport = uniqueName(
+        `${this.#importModule}:start`,
+        new Set([...taken, this.#fuelExport]),
+      );
+    }
+  }
+
+  get #addedExports(): number {
+    return this.#deferredStart === undefined ? 1 : 2;
   }
 
   #writeExport(w: Writer): void {
     w.name(this.#fuelExport);
     w.u8(0x03);
     w.u32(this.#fuelGlobal);
+    if (this.#deferredStart !== undefined) {
+      w.name(this.#startExport!);
+      w.u8(0x00);
+      w.u32(this.#info.shiftFunction(this.#deferredStart));
+    }
   }
 
   #slowBody(): Uint8Array {
@@ -265,10 +365,16 @@ export class ModuleRewriter {
   #flushBefore(rank: number): void {
     const missing = (r: number) => r < rank && !this.#done.has(r);
     if (missing(Rank.type)) {
-      this.#vector(1, -1, -1, (w) => this.#writeTypes(w), 2);
+      this.#vector(1, -1, -1, (w) => this.#writeTypes(w), this.#addedTypes);
     }
     if (missing(Rank.import)) {
-      this.#vector(2, -1, -1, (w) => this.#writeImport(w));
+      this.#vector(
+        2,
+        -1,
+        -1,
+        (w) => this.#writeImport(w),
+        this.#addedImportEntries,
+      );
     }
     if (missing(Rank.function)) {
       this.#vector(3, -1, -1, (w) => w.u32(this.#slowType));
@@ -277,8 +383,14 @@ export class ModuleRewriter {
       this.#vector(6, -1, -1, (w) => writeFuelGlobal(w, this.#initialFuel));
     }
     if (missing(Rank.export)) {
-      this.#fuelExport = uniqueName(this.#fuelExport, this.#info.exportNames);
-      this.#vector(7, -1, -1, (w) => this.#writeExport(w));
+      this.#nameExports();
+      this.#vector(
+        7,
+        -1,
+        -1,
+        (w) => this.#writeExport(w),
+        this.#addedExports,
+      );
     }
     if (missing(Rank.code)) {
       if (this.#info.definedFunctions > 0) {
@@ -306,6 +418,10 @@ export class ModuleRewriter {
       slowFunction: this.#slowFunction,
       resumable: this.#resumable,
       registerCopies: this.#typeSection !== undefined,
+      stopFlag: this.#definedMemories && {
+        memory: info.memoryIs64.length,
+        onStopFlag: info.importedFunctions + 1,
+      },
     }, r.end - r.pos);
     let bodiesSize = 0;
     let smallBefore = 0;
@@ -351,10 +467,10 @@ export class ModuleRewriter {
       out.replanVector(this.#typeSection!, 1, (w) => {
         this.#writeTypes(w);
         for (const copy of copies) w.bytes(copy.type);
-      }, 2 + copies.length);
+      }, this.#addedTypes + copies.length);
     }
     if (copies.length + pads > 0) {
-      const firstCopyType = this.#importType + 1;
+      const firstCopyType = this.#info.typeCount + this.#addedTypes;
       out.replanVector(this.#functionSection!, 3, (w) => {
         w.u32(this.#slowType);
         for (let i = 0; i < copies.length; i++) w.u32(firstCopyType + i);
@@ -406,6 +522,7 @@ export class ModuleRewriter {
       r.pos,
       end,
       this.#info.importedFunctions,
+      this.#info.addedImports,
     );
     if (!rewritten) return this.#out.addInput(sectionStart, end);
     const content = new Writer(rewritten.length + 8);

@@ -96,7 +96,7 @@ export function readExports(
       case 0:
         info.checkFunction(r, index, at);
         if (index >= info.importedFunctions) {
-          patches.add(at, r.pos - at, index + 1);
+          patches.add(at, r.pos - at, info.shiftFunction(index));
         }
         break;
       case 1:

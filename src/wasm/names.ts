@@ -23,6 +23,7 @@ const FUNCTION_KEYED = new Set([1, 2, 3]);
  * @param start The first subsection.
  * @param end The section's end.
  * @param importedFunctions The original number of imported functions.
+ * @param addedImports How many function imports were appended after them.
  * @returns The new contents, or `undefined` if the section is malformed.
  *
  * @example Usage
@@ -41,11 +42,12 @@ export function rewriteNameSection(
   start: number,
   end: number,
   importedFunctions: number,
+  addedImports = 1,
 ): Uint8Array | undefined {
   const r = new Reader(bytes, start, end);
   const w = new Writer(end - start + 64);
   const shift = (index: number) =>
-    index >= importedFunctions ? index + 1 : index;
+    index >= importedFunctions ? index + addedImports : index;
   try {
     while (!r.atEnd()) {
       const id = r.u8();

@@ -27,8 +27,11 @@ import { readMemArg } from "./immediates.ts";
 import { Reader } from "./reader.ts";
 import { readBlockType } from "./types.ts";
 import { Emitter } from "./emitter.ts";
-import { writeCheck } from "./checks.ts";
+import { type StopFlagTargets, writeCheck, writeFlagCheck } from "./checks.ts";
 import { Copy, Imm, MISC_OPS, SINGLE_BYTE } from "./opcodes.ts";
+
+/** The cost that marks the stop flag's check in `RegisterBody.checks`. */
+export const FLAG_CHECK = -1;
 
 const COPY_CLASS = SINGLE_BYTE.copy;
 const IMMEDIATES = SINGLE_BYTE.imm;
@@ -51,6 +54,8 @@ export interface RegisterBody {
   copyIndex: number;
   /** How many functions are imported (they cannot be called from a copy). */
   importedFunctions: number;
+  /** How much a defined function's index grows in the output. */
+  functionShift: number;
   /** Per memory: whether it is 64-bit. */
   memoryIs64: boolean[];
   /** How many types the module defines. */
@@ -61,7 +66,12 @@ export interface RegisterBody {
   slowFunction: number;
   /** Whether a failed check asks the host for more. */
   resumable: boolean;
-  /** Checks by input position and cost, in order. */
+  /** The stop flag's memory and callback, if it is checked. */
+  stopFlag?: StopFlagTargets;
+  /**
+   * Checks by input position and cost, in order; a cost of
+   * {@linkcode FLAG_CHECK} is the stop flag's check.
+   */
   checks: number[];
   /** The function's type index, which types the block an inlined body is. */
   typeIndex: number;
@@ -163,7 +173,11 @@ export function registerBody(
     resumable: body.resumable,
   };
   const check = (cost: number) => {
-    hints.push(writeCheck(w, targets, { local: fuel, inRegister: true }, cost));
+    hints.push(
+      cost === FLAG_CHECK
+        ? writeFlagCheck(w, body.stopFlag!, { local: fuel, fuelGlobal: g })
+        : writeCheck(w, targets, { local: fuel, inRegister: true }, cost),
+    );
   };
   // Enters the inlined body: its arguments are the block's parameters.
   const enterInline = () => {
@@ -303,7 +317,7 @@ export function registerBody(
             w.localSet(fuel);
             spilled = false;
           } else {
-            w.call(callee + 1);
+            w.call(callee + body.functionShift);
             w.globalGet(g);
             w.localSet(fuel);
             spilled = true;

@@ -15,7 +15,7 @@ import {
 import { Emitter } from "./emitter.ts";
 import type { ModuleInfo } from "./module.ts";
 import type { Reader } from "./reader.ts";
-import { registerBody } from "./register_copies.ts";
+import { FLAG_CHECK, registerBody } from "./register_copies.ts";
 import { readValType } from "./types.ts";
 import { u32Size, Writer } from "./writer.ts";
 
@@ -138,9 +138,10 @@ export function planRegisterCopy(
   const edits = code.edits;
   const checks: number[] = [];
   for (let at = editsFrom * EDIT_SIZE; at < code.editCount * EDIT_SIZE;) {
-    if ((edits[at + 1]! & 0xf) === Edit.Check) {
+    const kind = edits[at + 1]! & 0xf;
+    if (kind === Edit.Check) {
       checks.push(edits[at]!, code.cost(edits[at + 2]!));
-    }
+    } else if (kind === Edit.Flag) checks.push(edits[at]!, FLAG_CHECK);
     at += EDIT_SIZE;
   }
   const copyIndex = targets.slowFunction + 1 + code.copies.length;
@@ -153,11 +154,13 @@ export function planRegisterCopy(
     functionIndex,
     copyIndex,
     importedFunctions: info.importedFunctions,
+    functionShift: info.addedImports,
     memoryIs64: info.memoryIs64,
     typeCount: info.typeCount,
     fuelGlobal: targets.fuelGlobal,
     slowFunction: targets.slowFunction,
     resumable: targets.resumable,
+    stopFlag: targets.stopFlag,
     checks,
     typeIndex,
     paramTypes: signature.paramTypes,

@@ -174,6 +174,7 @@ export class BodyScanner {
     const singleCost = costs.single;
     const functionCount = info.functionCount;
     const importedFunctions = info.importedFunctions;
+    const shift = info.addedImports;
     const globalCount = info.globalCount;
     // Local and global indices below these are one byte and in range.
     const localFast = Math.min(0x80, localCount);
@@ -188,6 +189,13 @@ export class BodyScanner {
 
     const checkFixed = this.#templates.prepare(localCount);
     this.#selfCalls.length = 0;
+    // The stop flag is checked at the function's entry and loop headers,
+    // whatever they cost, before the fuel.
+    const flagSize = this.#templates.flag.length;
+    if (flagSize > 0) {
+      this.#code.pushEdit(codeStart, 5, /* Edit.Flag */ 0);
+      growth += flagSize;
+    }
     let segment = this.#code.pushEdit(
       codeStart,
       1 /* Edit.Check */ | 1 << 4,
@@ -319,9 +327,9 @@ export class BodyScanner {
             const edit = this.#code.pushEdit(
               at,
               2 /* Edit.Function */ | (p - at) << 4,
-              index + 1,
+              index + shift,
             );
-            growth += u32Size(index + 1) - (p - at);
+            growth += u32Size(index + shift) - (p - at);
             if (op === 0x10 && index === functionIndex) {
               this.#selfCalls.push(edit);
             }
@@ -440,6 +448,10 @@ export class BodyScanner {
       }
       if (must >= 0) {
         growth += this.#closeSegment(segment, cost, checkFixed);
+        if (role === 2 /* Role.Loop */ && flagSize > 0) {
+          this.#code.pushEdit(p, 5, /* Edit.Flag */ 0);
+          growth += flagSize;
+        }
         segment = this.#code.pushEdit(p, 1 /* Edit.Check */ | must << 4, 0);
         cost = 0;
         live = true;

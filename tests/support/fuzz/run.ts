@@ -39,6 +39,11 @@ export interface MeterInfo {
   importModule: string;
   importName: string;
   fuelExport: string;
+  /**
+   * The rewriter's other imports from `importModule`, made fresh for each
+   * instance (the memories a stop flag needs, say).
+   */
+  addedImports?: () => WebAssembly.ModuleImports;
 }
 
 /** Options for {@linkcode runModule}. */
@@ -117,8 +122,9 @@ export function runModule(
   const importObject = host.importObject(iface.imports);
   const meter = options.meter;
   if (meter) {
-    (importObject[meter.importModule] ??= {})[meter.importName] =
-      host.outOfFuel;
+    const added = importObject[meter.importModule] ??= {};
+    Object.assign(added, meter.addedImports?.());
+    added[meter.importName] = host.outOfFuel;
   }
   let instance: WebAssembly.Instance;
   try {

@@ -181,7 +181,8 @@ export async function fuzzSeed(
 
 /**
  * The metered module must import and export exactly what the original does,
- * plus the one function import and the one fuel global export it reports.
+ * plus the one function import and the one fuel global export it reports
+ * (and the other imports it reports adding).
  */
 function checkAddedInterface(
   original: ModuleSignatures,
@@ -194,8 +195,11 @@ function checkAddedInterface(
   const addedImport = metered.imports.filter((e) =>
     e.module === meter.importModule && e.name === meter.importName
   );
-  const importsAfter = metered.imports.filter((e) => !addedImport.includes(e))
-    .map(key).sort().join("\n");
+  const otherAdded = new Set(Object.keys(meter.addedImports?.() ?? {}));
+  const importsAfter = metered.imports.filter((e) =>
+    !addedImport.includes(e) &&
+    !(e.module === meter.importModule && otherAdded.has(e.name))
+  ).map(key).sort().join("\n");
   if (addedImport.length !== 1 || addedImport[0].kind !== "function") {
     return `the metered module does not import one function ${meter.importModule}.${meter.importName}`;
   }

@@ -10,6 +10,11 @@ export interface Rewritten {
   bytes: Uint8Array;
   importModule: string;
   importName: string;
+  /**
+   * Any other imports the rewriter added, made fresh for each instance
+   * (the memories a stop flag needs, say).
+   */
+  addedImports?: () => WebAssembly.ModuleImports;
 }
 
 /** Turns module bytes into metered module bytes. */

@@ -31,6 +31,8 @@ export interface Compiled {
   bytes: Uint8Array;
   /** The fuel import, on the metered run. */
   fuel?: { module: string; name: string };
+  /** The rewriter's other added imports, made fresh for each instance. */
+  addedImports?: () => WebAssembly.ModuleImports;
 }
 
 /** One run's world: its spectest, registrations and named instances. */
@@ -55,7 +57,11 @@ export class Run {
         this.#onRefill();
         return BOTTOMLESS;
       };
-      imports[module] = { ...imports[module], [name]: refill };
+      imports[module] = {
+        ...imports[module],
+        ...compiled.addedImports?.(),
+        [name]: refill,
+      };
     }
     return imports;
   }

@@ -229,6 +229,7 @@ class FileRun {
         module,
         bytes: rewritten.bytes,
         fuel: { module: rewritten.importModule, name: rewritten.importName },
+        addedImports: rewritten.addedImports,
       },
     };
   }

@@ -1,0 +1,77 @@
+/**
+ * Instantiating modules instrumented with `stopFlag`: the memories the host
+ * must create, the flag as an `Int32Array`, and an `on_stop_flag` whose
+ * answers a test chooses.
+ *
+ * @module
+ */
+
+import type { InstrumentedModule } from "../../src/wasm/instrument.ts";
+
+/** An instance of a module with a stop flag, and what its host made. */
+export interface FlaggedInstance {
+  instance: WebAssembly.Instance;
+  /** The flag word. */
+  flag: Int32Array;
+  /** Every added memory, by field name. */
+  memories: Record<string, WebAssembly.Memory>;
+  /** How many times the guest called `on_stop_flag`. */
+  calls: () => number;
+}
+
+/** Creates every memory the instrumented module imports. */
+export function createMemories(
+  metered: InstrumentedModule,
+): Record<string, WebAssembly.Memory> {
+  const memories: Record<string, WebAssembly.Memory> = {};
+  for (const { name, descriptor } of metered.stopFlag!.memories) {
+    memories[name] = new WebAssembly.Memory(
+      descriptor as WebAssembly.MemoryDescriptor,
+    );
+  }
+  return memories;
+}
+
+/**
+ * The imports of an instrumented module: `imports` for the guest's own,
+ * plenty of fuel, the added memories and `onStopFlag` as the callback.
+ */
+export function flaggedImports(
+  metered: InstrumentedModule,
+  memories: Record<string, WebAssembly.Memory>,
+  onStopFlag: () => number,
+  imports: WebAssembly.Imports = {},
+): WebAssembly.Imports {
+  return {
+    ...imports,
+    [metered.importModule]: {
+      ...memories,
+      [metered.importName]: (counter: bigint) => counter + (1n << 40n),
+      [metered.stopFlag!.callback]: onStopFlag,
+    },
+  };
+}
+
+/**
+ * Instantiates an instrumented module; `onStopFlag` gets the flag word and
+ * returns the callback's answer (the default stops).
+ */
+export async function instantiateFlagged(
+  metered: InstrumentedModule,
+  onStopFlag: (flag: Int32Array) => number = () => 1,
+  imports: WebAssembly.Imports = {},
+): Promise<FlaggedInstance> {
+  const memories = createMemories(metered);
+  const flag = new Int32Array(
+    memories[metered.stopFlag!.memory]!.buffer as SharedArrayBuffer,
+  );
+  let calls = 0;
+  const { instance } = await WebAssembly.instantiate(
+    metered.bytes,
+    flaggedImports(metered, memories, () => {
+      calls++;
+      return onStopFlag(flag);
+    }, imports),
+  );
+  return { instance, flag, memories, calls: () => calls };
+}
