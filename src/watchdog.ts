@@ -193,6 +193,44 @@ export function tick(flag: Int32Array, everyMs: number): WatchdogHandle {
   return register({ op: "tick", flag, at, every: everyMs });
 }
 
+let lingering:
+  | { handle: WatchdogHandle; timer: ReturnType<typeof setTimeout> }
+  | undefined;
+
+/**
+ * Keeps the Worker running for `ms` more milliseconds, so that a run of
+ * short calls does not start a thread for each (starting one costs some
+ * milliseconds). The timer is unref'd: it keeps no process alive, and the
+ * Worker is terminated when it fires if nothing else is armed.
+ *
+ * Meanwhile the thread keeps polling, as for a StopSignal: a Worker left
+ * idle in its event loop was seen not to receive a message posted while the
+ * main thread ran a guest, so it must never idle while it may be needed.
+ *
+ * @param ms How long to keep the Worker, in milliseconds.
+ */
+export function linger(ms: number): void {
+  if (running === undefined) return;
+  if (lingering === undefined) {
+    const idle = new Int32Array(new SharedArrayBuffer(4));
+    const handle = register({ op: "watch", flag: idle, stop: idle });
+    lingering = { handle, timer: setTimeout(endLinger, ms) };
+  } else {
+    clearTimeout(lingering.timer);
+    lingering.timer = setTimeout(endLinger, ms);
+  }
+  Deno.unrefTimer(lingering.timer as unknown as number);
+}
+
+/** Ends {@linkcode linger} at once: an idle Worker is terminated now. */
+export function endLinger(): void {
+  if (lingering === undefined) return;
+  clearTimeout(lingering.timer);
+  const { handle } = lingering;
+  lingering = undefined;
+  handle.disarm();
+}
+
 /** Whether the watchdog's Worker is running (for tests). */
 export function watchdogRunning(): boolean {
   return running !== undefined;
