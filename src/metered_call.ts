@@ -33,10 +33,6 @@ export interface MeteredCallSetup {
   timeout: number | undefined;
   /** Whether the call yields to the event loop (async calls). */
   yields: boolean;
-  /** The slice size earlier watched calls of this guest tuned. */
-  slice: number;
-  /** Whether a call this one is nested in is watched, and needs slices. */
-  outerWatched?: boolean;
 }
 
 /**
@@ -64,7 +60,7 @@ export function beginMeteredCall(
   }
   if (options?.fuel !== undefined) meter.setFuel(options.fuel);
   const watch = watched
-    ? new CallWatch(state, meter, {
+    ? new CallWatch(state, state.flag, {
       timeout,
       signal: options?.signal,
       stop: options?.stop,
@@ -73,12 +69,6 @@ export function beginMeteredCall(
     : undefined;
   state.poll = watch?.poll;
   state.refuel = options?.refuel;
-  // A watched call gets its fuel in slices, so that it checks in regularly.
-  const slice = watch || setup.outerWatched ? setup.slice : Infinity;
-  if (meter.slice !== slice) {
-    meter.slice = slice;
-    meter.settle();
-  }
   const { consumed, remaining } = meter.usage;
   return { meter, watch, budget: remaining, consumed };
 }
@@ -98,6 +88,7 @@ export function endMeteredCall(
   outcome: CallOutcome,
 ): CallOutcome {
   const { meter } = call;
+  call.watch?.dispose();
   state.poll = undefined;
   state.refuel = undefined;
   const exhausted = meter.exhausted;
