@@ -23,7 +23,7 @@ import {
   type SeedOutcome,
   type Transform,
 } from "./support/fuzz/mod.ts";
-import { createMemories } from "./support/stop_flag.ts";
+import { withAddedImports } from "./support/stop_flag.ts";
 
 /** The fixed seeds: enough for every profile many times over, ~15 s. */
 const FIRST_SEED = 1;
@@ -145,16 +145,15 @@ Deno.test("metered fuzz modules behave like the originals", async () => {
 });
 
 Deno.test("fuzz modules with a stop flag behave like the originals", async () => {
-  // The flag is never set: its checks must change nothing.
+  // The flag is never set: its checks must change nothing. Every other
+  // module counts no fuel; every third one's checks trap.
+  let count = 0;
   await fuzzSeeds((bytes) => {
-    const metered = instrument(bytes, { stopFlag: true });
-    return {
-      ...metered,
-      addedImports: () => ({
-        ...createMemories(metered),
-        [metered.stopFlag!.callback]: () => 1,
-      }),
-    };
+    const fuel = count % 2 === 0;
+    const stopFlagTraps = count++ % 3 === 0;
+    return withAddedImports(
+      instrument(bytes, { stopFlag: true, fuel, stopFlagTraps }),
+    );
   }, STOP_FLAG_SEED_COUNT);
 });
 

@@ -260,3 +260,60 @@ Deno.test("without stopFlag the result names no flag", async () => {
   const bytes = await Deno.readFile(COMPUTE);
   assert.equal(instrument(bytes).stopFlag, undefined);
 });
+
+Deno.test("fuel: false checks only the stop flag", async () => {
+  const bytes = await Deno.readFile(COMPUTE);
+  const plain = await plainExports(bytes);
+  const metered = instrument(bytes, { stopFlag: true, fuel: false });
+  assert.equal(metered.fuel, false);
+  assert.ok(
+    metered.bytes.length < instrument(bytes, { stopFlag: true }).bytes.length,
+  );
+  let seen = 0;
+  const { instance, flag } = await instantiateFlagged(metered, () => {
+    seen++;
+    return 1;
+  });
+  const e = instance.exports as Exports;
+  assert.equal(e.fib!(20), plain.fib!(20));
+  assert.equal(e.sum_to!(10000), plain.sum_to!(10000));
+  // Nothing is counted.
+  const counter = instance.exports[metered.fuelExport] as WebAssembly.Global;
+  assert.equal(counter.value, 0n);
+  flag[0] = 1;
+  assert.throws(() => e.sum_to!(10), WebAssembly.RuntimeError, "unreachable");
+  assert.equal(seen, 1);
+});
+
+Deno.test("fuel: false needs stopFlag", () => {
+  const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+  assert.throws(() => instrument(empty, { fuel: false }), TypeError);
+});
+
+Deno.test("stopFlagTraps stops at a set flag without asking", async () => {
+  const bytes = await Deno.readFile(COMPUTE);
+  const plain = await plainExports(bytes);
+  for (const fuel of [true, false]) {
+    const metered = instrument(bytes, {
+      stopFlag: true,
+      stopFlagTraps: true,
+      fuel,
+    });
+    const { instance, flag, calls } = await instantiateFlagged(
+      metered,
+      () => 0,
+    );
+    const e = instance.exports as Exports;
+    assert.equal(e.fib!(20), plain.fib!(20));
+    assert.equal(e.mix_loop!(1000), plain.mix_loop!(1000));
+    flag[0] = 1;
+    assert.throws(() => e.fib!(20), WebAssembly.RuntimeError, "unreachable");
+    assert.throws(() => e.sum_to!(5), WebAssembly.RuntimeError, "unreachable");
+    assert.equal(calls(), 0);
+  }
+});
+
+Deno.test("stopFlagTraps needs stopFlag", () => {
+  const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+  assert.throws(() => instrument(empty, { stopFlagTraps: true }), TypeError);
+});

@@ -25,14 +25,14 @@ import {
 } from "./support/spectest/mod.ts";
 import { envVar, shown, SUITE_DIR, suiteFiles } from "./support/testsuite.ts";
 import { instrument } from "../src/wasm/instrument.ts";
-import { createMemories } from "./support/stop_flag.ts";
+import { withAddedImports } from "./support/stop_flag.ts";
 
 const { files } = suiteFiles();
 
 /**
  * The meters under test: resumable checks (which call the host when the
  * fuel runs out), trapping ones (which start with all the fuel they will
- * get), and resumable ones that also check a stop flag. `SPEC_REWRITER=identity` checks the harness alone.
+ * get), and ones that also check a stop flag, with fuel or without. `SPEC_REWRITER=identity` checks the harness alone.
  */
 function chooseRewriters(): { rewrite: Rewriter; name: string }[] {
   if (envVar("SPEC_REWRITER") === "identity") {
@@ -48,20 +48,12 @@ function chooseRewriters(): { rewrite: Rewriter; name: string }[] {
         instrument(bytes, { resumable: false, initialFuel: (1n << 63n) - 1n }),
       name: "instrument({ resumable: false })",
     },
-    {
-      // The flag is never set: the checks must change nothing.
-      rewrite: (bytes) => {
-        const metered = instrument(bytes, { stopFlag: true });
-        return {
-          ...metered,
-          addedImports: () => ({
-            ...createMemories(metered),
-            [metered.stopFlag!.callback]: () => 1,
-          }),
-        };
-      },
-      name: "instrument({ stopFlag: true })",
-    },
+    // The flag is never set: its checks must change nothing.
+    ...[true, false].map((fuel) => ({
+      rewrite: (bytes: Uint8Array) =>
+        withAddedImports(instrument(bytes, { stopFlag: true, fuel })),
+      name: `instrument({ stopFlag: true${fuel ? "" : ", fuel: false"} })`,
+    })),
   ];
 }
 

@@ -15,6 +15,12 @@ export interface StopFlagTargets {
   readonly memory: number;
   /** The index of the `on_stop_flag` import. */
   readonly onStopFlag: number;
+  /**
+   * Whether a set flag traps at once instead of asking `on_stop_flag`: a
+   * loop with a call in it, even one that never runs, is optimised much
+   * worse by V8.
+   */
+  readonly traps?: boolean;
 }
 
 /** What every check refers to. */
@@ -140,9 +146,10 @@ export function writeCheck(
 
 /**
  * Writes the stop flag's check:
- * `if (flag != 0) { if (on_stop_flag()) unreachable }`. The host sets the
- * flag from any thread; the callback decides, and returns 1 to stop the
- * guest (with a trap no guest can catch) or 0 to let it go on. The load is
+ * `if (flag != 0) { if (on_stop_flag()) unreachable }`, or, when it
+ * traps, `if (flag != 0) unreachable`. The host sets the flag from any
+ * thread; the callback decides, and returns 1 to stop the guest (with a
+ * trap no guest can catch) or 0 to let it go on. The load is
  * atomic so that the engine cannot hoist it out of a loop.
  *
  * In a register copy, the fuel is written to the counter before the
@@ -176,6 +183,11 @@ export function writeFlagCheck(
   if (register) {
     e.localGet(register.local);
     e.globalSet(register.fuelGlobal);
+  }
+  if (flag.traps) {
+    e.unreachable();
+    e.end();
+    return ifAt;
   }
   e.call(flag.onStopFlag);
   e.ifEmpty();

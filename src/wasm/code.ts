@@ -9,6 +9,7 @@
  */
 
 import { branchHintsSize, writeBranchHints } from "./branch_hints.ts";
+import type { BulkHelper } from "./bulk_helpers.ts";
 import { CheckTemplates } from "./check_templates.ts";
 import { CodePlan, type FuelTargets, type RegisterCopy } from "./code_plan.ts";
 import type { CostModel } from "./costs.ts";
@@ -77,6 +78,21 @@ export class CodeRewriter {
    */
   scan(start: number, end: number, functionIndex: number): number {
     return this.#scanner.scan(start, end, functionIndex);
+  }
+
+  /** The bulk operators' helpers, in index order. */
+  get helpers(): readonly BulkHelper[] {
+    return this.#code.helpers;
+  }
+
+  /**
+   * Sets the first helper's function index. Call it before
+   * {@linkcode CodeRewriter.emit}.
+   *
+   * @param index The function index.
+   */
+  setHelperBase(index: number): void {
+    this.#code.helperBase = index;
   }
 
   /** The register copies made, in index order. */

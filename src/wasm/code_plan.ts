@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { BulkHelper } from "./bulk_helpers.ts";
 import type { CheckTargets } from "./checks.ts";
 import { LIMITS } from "./module.ts";
 import { fail } from "./reader.ts";
@@ -19,6 +20,11 @@ export interface FuelTargets extends CheckTargets {
    * `slowFunction + 1`.
    */
   readonly registerCopies: boolean;
+  /**
+   * Whether the code counts fuel; without, only the stop flag's checks
+   * are written.
+   */
+  readonly countsFuel: boolean;
 }
 
 /** A register copy: its type entry and its body with the size prefix. */
@@ -51,6 +57,11 @@ export const Edit = {
   SelfCall: 4,
   /** A check of the stop flag (function entry, loop header). */
   Flag: 5,
+  /**
+   * A bulk operator replaced by a call of its helper; above: the
+   * operator's length with its immediates; value: the helper's number.
+   */
+  BulkCall: 6,
 } as const;
 
 /** Fields per edit: input position, kind (and flag or length), value. */
@@ -188,6 +199,16 @@ export class CodePlan {
   readonly copyHints: number[] = [];
   /** How much a defined function's index grows in the output. */
   functionShift = 1;
+  /** The bulk operators' helpers made so far (see `bulk_helpers.ts`). */
+  readonly helpers: BulkHelper[] = [];
+  /** Each helper's number, by its site's key. */
+  readonly helperNumbers: Map<string, number> = new Map();
+  /**
+   * The first helper's function index, known once the scan is done; the
+   * calls are written with padded indices so that it need not be known
+   * before.
+   */
+  helperBase = 0;
 
   /** @param codeSize The code section's size, to size the edit list. */
   constructor(codeSize: number) {

@@ -153,6 +153,13 @@ function emitBody(
         from = pos + (kind >> 4);
         break;
       }
+      case 6: { // Edit.BulkCall
+        w.len = o;
+        w.callPadded(code.helperBase + value);
+        o = w.len;
+        from = pos + (kind >> 4);
+        break;
+      }
       case 5: { // Edit.Flag
         const flag = templates.flag;
         hints.push(o - sizeStart + templates.flagIfAt);

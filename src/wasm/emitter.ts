@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ATOMIC_OPS, opcode } from "./opcodes.ts";
+import { ATOMIC_OPS, GC_OPS, MISC_OPS, opcode } from "./opcodes.ts";
 import { Writer } from "./writer.ts";
 
 const UNREACHABLE = opcode("unreachable");
@@ -33,6 +33,25 @@ const I64_SUB = opcode("i64.sub");
 const I64_MUL = opcode("i64.mul");
 const I64_EXTEND_I32_U = opcode("i64.extend_i32_u");
 
+const LOOP = opcode("loop");
+const ELSE = opcode("else");
+const BR_IF = opcode("br_if");
+const I32_OR = opcode("i32.or");
+const I32_WRAP_I64 = opcode("i32.wrap_i64");
+const I64_LT_U = opcode("i64.lt_u");
+const I64_LE_U = opcode("i64.le_u");
+const MISC_PREFIX = MISC_OPS.prefix;
+const MEMORY_INIT = MISC_OPS.name.indexOf("memory.init");
+const MEMORY_COPY = MISC_OPS.name.indexOf("memory.copy");
+const MEMORY_FILL = MISC_OPS.name.indexOf("memory.fill");
+const TABLE_INIT = MISC_OPS.name.indexOf("table.init");
+const TABLE_COPY = MISC_OPS.name.indexOf("table.copy");
+const TABLE_FILL = MISC_OPS.name.indexOf("table.fill");
+const GC_PREFIX = GC_OPS.prefix;
+const ARRAY_FILL = GC_OPS.name.indexOf("array.fill");
+const ARRAY_COPY = GC_OPS.name.indexOf("array.copy");
+const ARRAY_INIT_DATA = GC_OPS.name.indexOf("array.init_data");
+const ARRAY_INIT_ELEM = GC_OPS.name.indexOf("array.init_elem");
 const ATOMIC_PREFIX = ATOMIC_OPS.prefix;
 const I32_ATOMIC_LOAD = ATOMIC_OPS.name.indexOf("i32.atomic.load");
 /** Bit 6 of a memory argument's flags: a memory index follows. */
@@ -84,9 +103,36 @@ export class Emitter extends Writer {
     return at;
   }
 
+  /** `block` with no parameters or results. */
+  blockEmpty(): void {
+    this.u8(BLOCK);
+    this.u8(EMPTY_BLOCK);
+  }
+
+  /** `loop` with no parameters or results. */
+  loopEmpty(): void {
+    this.u8(LOOP);
+    this.u8(EMPTY_BLOCK);
+  }
+
+  /** `else`. */
+  else(): void {
+    this.u8(ELSE);
+  }
+
   /** `end`. */
   end(): void {
     this.u8(END);
+  }
+
+  /**
+   * `br_if`.
+   *
+   * @param label The label depth.
+   */
+  brIf(label: number): void {
+    this.u8(BR_IF);
+    this.u32(label);
   }
 
   /**
@@ -112,6 +158,18 @@ export class Emitter extends Writer {
   call(func: number): void {
     this.u8(CALL);
     this.u32(func);
+  }
+
+  /**
+   * `call` with its index padded to five bytes, for an index known only
+   * after the call's size must be.
+   *
+   * @param func The function index.
+   */
+  callPadded(func: number): void {
+    this.u8(CALL);
+    for (let i = 0; i < 4; i++) this.u8((func >>> (7 * i)) & 0x7f | 0x80);
+    this.u8(func >>> 28);
   }
 
   /** `select` without a type. */
@@ -229,6 +287,138 @@ export class Emitter extends Writer {
       this.u32(memory);
     }
     this.u32(offset);
+  }
+
+  /**
+   * `memory.init`.
+   *
+   * @param segment The data segment.
+   * @param memory The memory index.
+   */
+  memoryInit(segment: number, memory: number): void {
+    this.u8(MISC_PREFIX);
+    this.u32(MEMORY_INIT);
+    this.u32(segment);
+    this.u32(memory);
+  }
+
+  /**
+   * `memory.copy`.
+   *
+   * @param destination The destination memory.
+   * @param source The source memory.
+   */
+  memoryCopy(destination: number, source: number): void {
+    this.u8(MISC_PREFIX);
+    this.u32(MEMORY_COPY);
+    this.u32(destination);
+    this.u32(source);
+  }
+
+  /**
+   * `memory.fill`.
+   *
+   * @param memory The memory index.
+   */
+  memoryFill(memory: number): void {
+    this.u8(MISC_PREFIX);
+    this.u32(MEMORY_FILL);
+    this.u32(memory);
+  }
+
+  /**
+   * `table.init`.
+   *
+   * @param segment The element segment.
+   * @param table The table index.
+   */
+  tableInit(segment: number, table: number): void {
+    this.u8(MISC_PREFIX);
+    this.u32(TABLE_INIT);
+    this.u32(segment);
+    this.u32(table);
+  }
+
+  /**
+   * `table.copy`.
+   *
+   * @param destination The destination table.
+   * @param source The source table.
+   */
+  tableCopy(destination: number, source: number): void {
+    this.u8(MISC_PREFIX);
+    this.u32(TABLE_COPY);
+    this.u32(destination);
+    this.u32(source);
+  }
+
+  /**
+   * `table.fill`.
+   *
+   * @param table The table index.
+   */
+  tableFill(table: number): void {
+    this.u8(MISC_PREFIX);
+    this.u32(TABLE_FILL);
+    this.u32(table);
+  }
+
+  /**
+   * `array.fill`.
+   *
+   * @param type The array type.
+   */
+  arrayFill(type: number): void {
+    this.u8(GC_PREFIX);
+    this.u32(ARRAY_FILL);
+    this.u32(type);
+  }
+
+  /**
+   * `array.copy`.
+   *
+   * @param destination The destination's array type.
+   * @param source The source's array type.
+   */
+  arrayCopy(destination: number, source: number): void {
+    this.u8(GC_PREFIX);
+    this.u32(ARRAY_COPY);
+    this.u32(destination);
+    this.u32(source);
+  }
+
+  /**
+   * `array.init_data` or, with `elements`, `array.init_elem`.
+   *
+   * @param type The array type.
+   * @param segment The data or element segment.
+   * @param elements Whether the segment is an element segment.
+   */
+  arrayInit(type: number, segment: number, elements: boolean): void {
+    this.u8(GC_PREFIX);
+    this.u32(elements ? ARRAY_INIT_ELEM : ARRAY_INIT_DATA);
+    this.u32(type);
+    this.u32(segment);
+  }
+
+  /** `i32.or`. */
+  i32Or(): void {
+    this.u8(I32_OR);
+  }
+
+  /** `i32.wrap_i64`. */
+  i32WrapI64(): void {
+    this.u8(I32_WRAP_I64);
+  }
+
+  /** `i64.lt_u`. */
+  i64LtU(): void {
+    this.u8(I64_LT_U);
+  }
+
+  /** `i64.le_u`. */
+  i64LeU(): void {
+    this.u8(I64_LE_U);
   }
 
   /** `i64.lt_s`. */

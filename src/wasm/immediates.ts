@@ -21,6 +21,8 @@ export interface BulkOperands {
   first: number;
   /** The second (the source of a copy); the first when there is one. */
   second: number;
+  /** The data or element segment of an `init`, else 0. */
+  segment: number;
 }
 
 /**
@@ -96,7 +98,7 @@ export function readMemArg(
  *
  * const r = new Reader(new Uint8Array([1, 0, 0]));
  * const targets = new Uint8Array(1);
- * const operands = { first: 0, second: 0 };
+ * const operands = { first: 0, second: 0, segment: 0 };
  * const info = new ModuleInfo();
  * const end = readOtherImmediate(r, Imm.BrTable, 0, info, 1, targets, operands, 0);
  * assert.equal(end, 3);
@@ -144,7 +146,9 @@ export function readOtherImmediate(
         imm === Imm.ElemTable;
       const what = isTable ? "table" : "memory";
       const limit = isTable ? info.tableIs64.length : info.memoryIs64.length;
-      if (imm === Imm.ElemTable || imm === Imm.DataMemory) r.u32();
+      operands.segment = imm === Imm.ElemTable || imm === Imm.DataMemory
+        ? r.u32()
+        : 0;
       let at = r.pos;
       const first = r.u32();
       operands.first = operands.second = first;
@@ -205,12 +209,12 @@ export function readOtherImmediate(
     }
     case Imm.TypeField:
     case Imm.TypeIndex:
-      r.index(typeCount, "type", "module");
-      r.u32();
+      operands.first = operands.second = r.index(typeCount, "type", "module");
+      operands.segment = r.u32();
       break;
     case Imm.TypeType:
-      r.index(typeCount, "type", "module");
-      r.index(typeCount, "type", "module");
+      operands.first = r.index(typeCount, "type", "module");
+      operands.second = r.index(typeCount, "type", "module");
       break;
     default:
       return fail(`cannot decode the operator at ${opPos}`, opPos);

@@ -111,6 +111,8 @@ export class ModuleInfo {
   functionTypes: Uint32Array = new Uint32Array(0);
   /** Per table: whether it is a table64. */
   tableIs64: boolean[] = [];
+  /** Per table: its element type, as encoded. */
+  tableElementTypes: Uint8Array[] = [];
   /** Per memory: whether it is a memory64. */
   memoryIs64: boolean[] = [];
   /** How many globals exist (imported and defined). */
@@ -123,6 +125,8 @@ export class ModuleInfo {
   exportNames: Set<string> = new Set();
   /** Per type: its signature if it is a function type. */
   typeSignatures: (FunctionSignature | undefined)[] = [];
+  /** Per type: its element's storage type, as encoded, if it is an array. */
+  arrayElements: (Uint8Array | undefined)[] = [];
   /** Every import, in order. */
   imports: ImportEntry[] = [];
   /** Every export, in order. */
@@ -231,8 +235,10 @@ export class ModuleInfo {
     const params: number[] = [];
     const offsets: number[] = [];
     const signatures = this.typeSignatures;
+    const arrays = this.arrayElements;
     const add = (signature: FunctionSignature | undefined) => {
       signatures.push(signature);
+      if (arrays.length < signatures.length) arrays.push(undefined);
       params.push(signature ? signature.params.length : -1);
     };
     for (let g = 0; g < groups; g++) {
@@ -242,11 +248,11 @@ export class ModuleInfo {
         const limit = params.length + n;
         for (let i = 0; i < n; i++) {
           offsets.push(-1);
-          add(readSubType(r, limit));
+          add(readSubType(r, limit, arrays));
         }
       } else {
         offsets.push(r.peek("type") === 0x60 ? r.pos : -1);
-        add(readSubType(r, params.length + 1));
+        add(readSubType(r, params.length + 1, arrays));
       }
       if (params.length > LIMITS.types - 2) {
         r.fail(`too many types: more than ${LIMITS.types - 2}`);
@@ -282,11 +288,14 @@ export class ModuleInfo {
           this.#addFunction(entry.type);
           this.importedFunctions++;
           break;
-        case 1:
+        case 1: {
+          const typeAt = r.pos;
           entry.valueType = readRefType(r, this.typeCount);
+          this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
           entry.limits = readLimits(r);
           this.tableIs64.push(entry.limits.is64);
           break;
+        }
         case 2:
           entry.limits = readLimits(r);
           this.memoryIs64.push(entry.limits.is64);
@@ -334,11 +343,15 @@ export class ModuleInfo {
         r.pos++;
         const at = r.pos;
         if (r.u8("table flags") !== 0) r.fail("expected 0x00 after 0x40", at);
+        const typeAt = r.pos;
         readRefType(r, this.typeCount);
+        this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
         this.tableIs64.push(readLimits(r).is64);
         readConstExpr(r, this, this.globalCount, patches);
       } else {
+        const typeAt = r.pos;
         readRefType(r, this.typeCount);
+        this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
         this.tableIs64.push(readLimits(r).is64);
       }
     }
@@ -391,6 +404,7 @@ export class ModuleInfo {
 function readSubType(
   r: Reader,
   typeLimit: number,
+  arrays: (Uint8Array | undefined)[],
 ): FunctionSignature | undefined {
   const byte = r.peek("type");
   if (byte === 0x50 || byte === 0x4f) {
@@ -423,10 +437,13 @@ function readSubType(
       }
       return undefined;
     }
-    case 0x5e:
+    case 0x5e: {
+      const elementAt = r.pos;
       readValType(r, typeLimit, true);
+      arrays.push(r.bytes.subarray(elementAt, r.pos));
       readMutability(r);
       return undefined;
+    }
   }
   return r.fail(`unknown type form 0x${form.toString(16)}`, at);
 }

@@ -67,8 +67,12 @@ export interface RewrittenModule {
 export interface RewriteFeatures {
   /** Whether to add the stop flag and its checks (see `stop_flag.ts`). */
   readonly stopFlag?: boolean;
+  /** Whether a set flag traps without asking `on_stop_flag`. */
+  readonly stopFlagTraps?: boolean;
   /** Whether to export the start function instead of starting it. */
   readonly deferStart?: boolean;
+  /** Whether to count fuel (else only the stop flag is checked). */
+  readonly countsFuel?: boolean;
 }
 
 /** `base`, or `base-1`, `base-2`, … whichever is not taken. */
@@ -123,6 +127,8 @@ export class ModuleRewriter {
   /** With a deferred start: the start function's original index. */
   readonly #deferredStart: number | undefined;
   #startExport: string | undefined;
+  readonly #countsFuel: boolean;
+  readonly #flagTraps: boolean;
 
   /**
    * @param bytes The input module.
@@ -154,6 +160,8 @@ export class ModuleRewriter {
       this.#info.addedImports = 2;
     }
     if (features.deferStart) this.#deferredStart = startFunction(bytes);
+    this.#countsFuel = features.countsFuel ?? true;
+    this.#flagTraps = features.stopFlagTraps ?? false;
   }
 
   get #slowType(): number {
@@ -417,10 +425,12 @@ export class ModuleRewriter {
       fuelGlobal: this.#fuelGlobal,
       slowFunction: this.#slowFunction,
       resumable: this.#resumable,
-      registerCopies: this.#typeSection !== undefined,
+      registerCopies: this.#typeSection !== undefined && this.#countsFuel,
+      countsFuel: this.#countsFuel,
       stopFlag: this.#definedMemories && {
         memory: info.memoryIs64.length,
         onStopFlag: info.importedFunctions + 1,
+        traps: this.#flagTraps,
       },
     }, r.end - r.pos);
     let bodiesSize = 0;
@@ -451,6 +461,7 @@ export class ModuleRewriter {
       r.pos = start + size;
     }
     const copies = rewriter.copies;
+    const helpers = rewriter.helpers;
     let copiesSize = 0;
     for (const copy of copies) {
       copiesSize += copy.bytes.length;
@@ -463,29 +474,49 @@ export class ModuleRewriter {
       smallAfter,
     );
     const out = this.#out;
-    if (copies.length > 0) {
+    // Helpers' types follow the copies', one per distinct signature.
+    const helperTypes = new Map<string, number>();
+    const helperTypeList: Uint8Array[] = [];
+    const firstHelperType = this.#info.typeCount + this.#addedTypes +
+      copies.length;
+    const helperType = helpers.map(({ type }) => {
+      const key = type.join();
+      let index = helperTypes.get(key);
+      if (index === undefined) {
+        index = firstHelperType + helperTypeList.length;
+        helperTypes.set(key, index);
+        helperTypeList.push(type);
+      }
+      return index;
+    });
+    let helpersSize = 0;
+    for (const helper of helpers) helpersSize += helper.bytes.length;
+    if (copies.length + helpers.length > 0) {
       out.replanVector(this.#typeSection!, 1, (w) => {
         this.#writeTypes(w);
         for (const copy of copies) w.bytes(copy.type);
-      }, this.#addedTypes + copies.length);
+        for (const type of helperTypeList) w.bytes(type);
+      }, this.#addedTypes + copies.length + helperTypeList.length);
     }
-    if (copies.length + pads > 0) {
+    if (copies.length + pads + helpers.length > 0) {
       const firstCopyType = this.#info.typeCount + this.#addedTypes;
       out.replanVector(this.#functionSection!, 3, (w) => {
         w.u32(this.#slowType);
         for (let i = 0; i < copies.length; i++) w.u32(firstCopyType + i);
         for (let i = 0; i < pads; i++) w.u32(this.#slowType);
-      }, 1 + copies.length + pads);
+        for (const type of helperType) w.u32(type);
+      }, 1 + copies.length + pads + helpers.length);
     }
+    rewriter.setHelperBase(this.#slowFunction + 1 + copies.length + pads);
     const slowBody = this.#slowBody();
     const hintsSize = rewriter.branchHintsSize();
     if (hintsSize > 0) out.addHints(rewriter, hintsSize);
     const header = new Writer(16);
-    const total = count + 1 + copies.length + pads;
+    const total = count + 1 + copies.length + pads + helpers.length;
     header.u8(10);
     header.u32(
       u32Size(total) + bodiesSize + slowBody.length + copiesSize +
-        pads * PAD_BODY.length,
+        pads * PAD_BODY.length + helpersSize,
     );
     header.u32(total);
     out.add(header.finish());
@@ -493,6 +524,7 @@ export class ModuleRewriter {
     out.add(slowBody);
     for (const copy of copies) out.add(copy.bytes);
     for (let i = 0; i < pads; i++) out.add(PAD_BODY);
+    for (const helper of helpers) out.add(helper.bytes);
   }
 
   #custom(sectionStart: number, start: number, end: number): void {

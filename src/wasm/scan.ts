@@ -10,6 +10,9 @@
  * @module
  */
 
+import { bulkHelper, bulkKey, BulkOp, type BulkSite } from "./bulk_helpers.ts";
+import { arrayHelper, ArrayOp } from "./array_helpers.ts";
+import type { BulkHelper } from "./bulk_helpers.ts";
 import type { CheckTemplates } from "./check_templates.ts";
 import {
   type BodyRecord,
@@ -41,6 +44,27 @@ import { fail, Reader } from "./reader.ts";
 import { planRegisterCopy } from "./register_copy_plan.ts";
 import { readBlockType, readValType } from "./types.ts";
 import { s64Size, u32Size } from "./writer.ts";
+
+/** The bulk operators that become helper calls with a stop flag. */
+const BULK_OPS = new Map<number, BulkOp>([
+  [MISC_OPS.name.indexOf("memory.init"), BulkOp.Init],
+  [MISC_OPS.name.indexOf("memory.copy"), BulkOp.Copy],
+  [MISC_OPS.name.indexOf("memory.fill"), BulkOp.Fill],
+  [MISC_OPS.name.indexOf("table.init"), BulkOp.TableInit],
+  [MISC_OPS.name.indexOf("table.copy"), BulkOp.TableCopy],
+  [MISC_OPS.name.indexOf("table.fill"), BulkOp.TableFill],
+]);
+const I32_TYPE = Uint8Array.of(0x7f);
+/** The same for the GC array operators. */
+const ARRAY_OPS = new Map<number, ArrayOp>([
+  [GC_OPS.name.indexOf("array.fill"), ArrayOp.Fill],
+  [GC_OPS.name.indexOf("array.copy"), ArrayOp.Copy],
+  [GC_OPS.name.indexOf("array.init_data"), ArrayOp.InitData],
+  [GC_OPS.name.indexOf("array.init_elem"), ArrayOp.InitElem],
+]);
+
+/** A padded helper call: `call` and a five-byte index. */
+const BULK_CALL_SIZE = 6;
 
 const enum Frame {
   Function,
@@ -93,7 +117,7 @@ export class BodyScanner {
   /** A reader for the less common immediates, reused across operators. */
   readonly #reader: Reader;
   /** The table or memory indices the last bulk operator named. */
-  readonly #operands: BulkOperands = { first: 0, second: 0 };
+  readonly #operands: BulkOperands = { first: 0, second: 0, segment: 0 };
   /** `HAS_DYNAMIC` bits of the body being scanned. */
   #bodyFlags = 0;
   /** The edits of the scanned body's calls to itself. */
@@ -343,7 +367,7 @@ export class BodyScanner {
           break;
         case 7: // Imm.Type
           r.pos = p;
-          r.index(typeCount, "type", "module");
+          index = r.index(typeCount, "type", "module");
           p = r.pos;
           break;
         case 22: // Imm.F64
@@ -445,6 +469,12 @@ export class BodyScanner {
           if (live) {
             growth += this.#chargeBulk(imm, role, opPos);
           }
+          if (flagSize > 0) {
+            if (op === 0xfc) growth += this.#callHelper(code, opPos, p);
+            else if (op === 0xfb) {
+              growth += this.#callArrayHelper(code, index, opPos, p);
+            }
+          }
       }
       if (must >= 0) {
         growth += this.#closeSegment(segment, cost, checkFixed);
@@ -488,7 +518,7 @@ export class BodyScanner {
       : role === Role.PerElement
       ? costs.perElement
       : costs.perPage;
-    if (unit === 0) return 0;
+    if (unit === 0 || !this.#targets.countsFuel) return 0;
     // The operand is 64-bit when the memories or tables named are; the
     // operators that name a data or element segment (`memory.init`,
     // `table.init`) or none (the GC array operators) count with i32, and
@@ -505,13 +535,82 @@ export class BodyScanner {
   }
 
   /**
+   * With a stop flag, replaces a bulk memory operator by a call of its
+   * helper; returns the bytes that adds.
+   */
+  #callHelper(code: number, opPos: number, end: number): number {
+    const op = BULK_OPS.get(code);
+    if (op === undefined) return 0;
+    const { first, second, segment } = this.#operands;
+    const site: BulkSite = { op, first, second, segment };
+    return this.#callMade(bulkKey(site), opPos, end, () => {
+      const info = this.#info;
+      const table = op >= BulkOp.TableInit;
+      return bulkHelper(
+        site,
+        table ? info.tableIs64 : info.memoryIs64,
+        table ? info.tableElementTypes[first]! : I32_TYPE,
+        this.#targets.stopFlag!,
+      );
+    });
+  }
+
+  /**
+   * The same for the GC array operators; `type` is the type index an
+   * `array.fill` names (the others' are in `#operands`).
+   */
+  #callArrayHelper(
+    code: number,
+    type: number,
+    opPos: number,
+    end: number,
+  ): number {
+    const op = ARRAY_OPS.get(code);
+    if (op === undefined) return 0;
+    const operands = this.#operands;
+    const site = op === ArrayOp.Fill
+      ? { op, first: type, second: type, segment: 0 }
+      : { op, ...operands };
+    const element = this.#info.arrayElements[site.first];
+    if (element === undefined) return 0;
+    const key = `array:${site.op}:${site.first}:${site.second}:${site.segment}`;
+    return this.#callMade(
+      key,
+      opPos,
+      end,
+      () => arrayHelper(site, element, this.#targets.stopFlag!),
+    );
+  }
+
+  /** Replaces an operator by a call of the helper `key` names, made once. */
+  #callMade(
+    key: string,
+    opPos: number,
+    end: number,
+    make: () => BulkHelper,
+  ): number {
+    const plan = this.#code;
+    let number = plan.helperNumbers.get(key);
+    if (number === undefined) {
+      number = plan.helpers.length;
+      plan.helpers.push(make());
+      plan.helperNumbers.set(key, number);
+    }
+    plan.pushEdit(opPos, Edit.BulkCall | (end - opPos) << 4, number);
+    return BULK_CALL_SIZE - (end - opPos);
+  }
+
+  /**
    * Puts the cost into a segment's check, or drops the check if the segment
    * is free and its check optional. Returns how many bytes the check adds.
    */
   #closeSegment(segment: number, cost: number, checkFixed: number): number {
     const code = this.#code;
     const at = segment * EDIT_SIZE;
-    if (cost === 0 && code.edits[at + 1] === 1 /* Edit.Check */) {
+    if (
+      cost === 0 && code.edits[at + 1] === 1 /* Edit.Check */ ||
+      !this.#targets.countsFuel
+    ) {
       if (segment === code.editCount - 1) code.editCount--;
       else code.edits[at + 1] = 0 /* Edit.Skip */;
       return 0;

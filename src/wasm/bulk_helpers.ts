@@ -1,0 +1,321 @@
+/**
+ * Interruptible bulk operators. With a stop flag, `memory.fill`,
+ * `memory.copy`, `memory.init`, `table.fill`, `table.copy` and
+ * `table.init` become calls to added functions that do the same work in
+ * chunks ({@linkcode CHUNK} bytes, {@linkcode TABLE_CHUNK} elements),
+ * checking the flag between chunks: one operator on a gibibyte would
+ * otherwise run for seconds with no check.
+ *
+ * A helper first traps exactly when the operator would, before writing
+ * anything: an end offset that wraps around runs the operator itself
+ * (which then traps), and a zero-length run of the operator at the end
+ * offsets traps exactly when the whole range is out of bounds (a zero
+ * length at `d + n` is out of bounds iff `d + n` is past the end, and for
+ * an `init` the same holds of the segment's end, which a dropped segment
+ * makes 0). A copy within one memory or table whose destination lies above
+ * its source goes from the end backwards, so that overlapping ranges come
+ * out as one copy would leave them. A stop between chunks leaves
+ * the operation partly done.
+ *
+ * @module
+ */
+
+import { type StopFlagTargets, writeFlagCheck } from "./checks.ts";
+import { Emitter } from "./emitter.ts";
+
+/** Bytes per chunk: small enough to stop quickly, large enough to be cheap. */
+export const CHUNK = 1 << 16;
+/** Table elements per chunk. */
+export const TABLE_CHUNK = 1 << 14;
+
+/** The bulk operators a helper stands in for. */
+export const BulkOp = {
+  /** `memory.init segment memory` */
+  Init: 0,
+  /** `memory.copy destination source` */
+  Copy: 1,
+  /** `memory.fill memory` */
+  Fill: 2,
+  /** `table.init segment table` */
+  TableInit: 3,
+  /** `table.copy destination source` */
+  TableCopy: 4,
+  /** `table.fill table` */
+  TableFill: 5,
+} as const;
+
+/** One of {@linkcode BulkOp}'s values. */
+export type BulkOp = typeof BulkOp[keyof typeof BulkOp];
+
+/** An operator and its immediates: what one helper stands in for. */
+export interface BulkSite {
+  /** The operator. */
+  readonly op: BulkOp;
+  /** The memory or table (the destination of a copy). */
+  readonly first: number;
+  /** The source of a copy; else `first`. */
+  readonly second: number;
+  /** The data segment of an `init`; else 0. */
+  readonly segment: number;
+}
+
+/** A helper: its function type and its body with the size prefix. */
+export interface BulkHelper {
+  /** The helper's function type, ready for the type section. */
+  readonly type: Uint8Array;
+  /** Its body, size prefix included. */
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Writes `while (n > chunk) { body; check the flag }`, `n` being the
+ * `i64` local `length`: the loop every helper runs its chunks in.
+ *
+ * @param e The output.
+ * @param length The local holding the length left.
+ * @param chunk The chunk size.
+ * @param flag The stop flag's memory and callback.
+ * @param body Writes one chunk's work.
+ *
+ * @example Usage
+ * ```ts
+ * import { writeChunkLoop } from "./bulk_helpers.ts";
+ * import { Emitter } from "./emitter.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new Emitter(64);
+ * writeChunkLoop(e, 0, 16, { memory: 0, onStopFlag: 0 }, () => {});
+ * assert.equal(e.buf[0], 0x02); // block
+ * ```
+ */
+export function writeChunkLoop(
+  e: Emitter,
+  length: number,
+  chunk: number,
+  flag: StopFlagTargets,
+  body: () => void,
+): void {
+  e.blockEmpty();
+  e.loopEmpty();
+  e.localGet(length);
+  e.i64Const(chunk);
+  e.i64LeU();
+  e.brIf(1);
+  body();
+  writeFlagCheck(e, flag);
+  e.br(0);
+  e.end();
+  e.end();
+}
+
+const I32 = 0x7f;
+const I64 = 0x7e;
+
+/** The added locals: the operands widened to `i64`. */
+const D = 3;
+const S = 4;
+const N = 5;
+
+/**
+ * A key that is the same for two sites exactly when one helper serves
+ * both.
+ *
+ * @param site The operator and its immediates.
+ * @returns The key.
+ */
+export function bulkKey(site: BulkSite): string {
+  return `${site.op}:${site.first}:${site.second}:${site.segment}`;
+}
+
+/**
+ * Writes the helper for one operator and its immediates.
+ *
+ * @param site The operator and its immediates.
+ * @param is64 Per memory (or table, for a table operator): whether it is
+ *   64-bit.
+ * @param fillType What a fill fills with: `i32` for a memory, the table's
+ *   element type for a table.
+ * @param flag The stop flag's memory and callback.
+ * @returns The helper's type and body.
+ *
+ * @example Usage
+ * ```ts
+ * import { BulkOp, bulkHelper } from "./bulk_helpers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const site = { op: BulkOp.Fill, first: 0, second: 0, segment: 0 };
+ * const i32 = new Uint8Array([0x7f]);
+ * const helper = bulkHelper(site, [false], i32, { memory: 1, onStopFlag: 0 });
+ * assert.deepEqual([...helper.type], [0x60, 3, 0x7f, 0x7f, 0x7f, 0]);
+ * ```
+ */
+export function bulkHelper(
+  site: BulkSite,
+  is64: readonly boolean[],
+  fillType: Uint8Array,
+  flag: StopFlagTargets,
+): BulkHelper {
+  const { first, second } = site;
+  // Memory and table operators come in the same order.
+  const op = site.op % 3 as BulkOp;
+  const table = site.op >= BulkOp.TableInit;
+  const chunk = table ? TABLE_CHUNK : CHUNK;
+  const destination64 = is64[first]!;
+  // Fill takes its value and init its segment offset as they are.
+  const source64 = op === BulkOp.Copy && is64[second]!;
+  const length64 = op === BulkOp.Init
+    ? false
+    : op === BulkOp.Fill
+    ? destination64
+    : destination64 && source64;
+  const type = Uint8Array.from([
+    0x60,
+    3,
+    destination64 ? I64 : I32,
+    ...(op === BulkOp.Fill ? fillType : [source64 ? I64 : I32]),
+    length64 ? I64 : I32,
+    0,
+  ]);
+
+  const e = new Emitter(256);
+  e.u32(1);
+  e.u32(3);
+  e.u8(I64);
+  const widen = (param: number, is64: boolean, local: number) => {
+    e.localGet(param);
+    if (!is64) e.i64ExtendI32U();
+    e.localSet(local);
+  };
+  const narrow = (is64: boolean) => {
+    if (!is64) e.i32WrapI64();
+  };
+  const operator = table
+    ? () => {
+      if (op === BulkOp.Fill) e.tableFill(first);
+      else if (op === BulkOp.Copy) e.tableCopy(first, second);
+      else e.tableInit(site.segment, first);
+    }
+    : () => {
+      if (op === BulkOp.Fill) e.memoryFill(first);
+      else if (op === BulkOp.Copy) e.memoryCopy(first, second);
+      else e.memoryInit(site.segment, first);
+    };
+  // The second operand as the operator takes it, `plus` added to it.
+  const pushSecond = (plus: () => void) => {
+    if (op === BulkOp.Fill) e.localGet(1);
+    else {
+      e.localGet(S);
+      plus();
+      narrow(source64);
+    }
+  };
+  const none = () => {};
+  const plusLength = () => {
+    e.localGet(N);
+    e.i64Add();
+  };
+
+  widen(0, destination64, D);
+  if (op !== BulkOp.Fill) widen(1, source64, S);
+  widen(2, length64, N);
+
+  // An end offset past the address space: the operator itself traps.
+  const wraps = (local: number, is64: boolean) => {
+    e.localGet(local);
+    e.localGet(N);
+    e.i64Add();
+    if (is64) {
+      e.localGet(local);
+      e.i64LtU();
+    } else {
+      e.i64Const(0xffffffff);
+      e.i64GtU();
+    }
+  };
+  wraps(D, destination64);
+  if (op !== BulkOp.Fill) {
+    wraps(S, source64);
+    e.i32Or();
+  }
+  e.ifEmpty();
+  e.localGet(0);
+  e.localGet(1);
+  e.localGet(2);
+  operator();
+  e.unreachable();
+  e.end();
+
+  // Nothing at the end offsets: traps iff the whole range is out of bounds.
+  e.localGet(D);
+  plusLength();
+  narrow(destination64);
+  pushSecond(plusLength);
+  if (length64) e.i64Const(0);
+  else e.i32Const(0);
+  operator();
+
+  const pushChunk = () => {
+    if (length64) e.i64Const(chunk);
+    else e.i32Const(chunk);
+  };
+  const pushLength = () => {
+    e.localGet(N);
+    narrow(length64);
+  };
+  const advance = (local: number) => {
+    e.localGet(local);
+    e.i64Const(chunk);
+    e.i64Add();
+    e.localSet(local);
+  };
+  const shrink = () => {
+    e.localGet(N);
+    e.i64Const(chunk);
+    e.i64Sub();
+    e.localSet(N);
+  };
+  const chunks = (body: () => void) => writeChunkLoop(e, N, chunk, flag, body);
+  const forwards = () => {
+    chunks(() => {
+      e.localGet(D);
+      narrow(destination64);
+      pushSecond(none);
+      pushChunk();
+      operator();
+      advance(D);
+      if (op !== BulkOp.Fill) advance(S);
+      shrink();
+    });
+  };
+  const backwards = () => {
+    chunks(() => {
+      shrink();
+      e.localGet(D);
+      plusLength();
+      narrow(destination64);
+      pushSecond(plusLength);
+      pushChunk();
+      operator();
+    });
+  };
+  if (op === BulkOp.Copy && first === second) {
+    e.localGet(D);
+    e.localGet(S);
+    e.i64GtU();
+    e.ifEmpty();
+    backwards();
+    e.else();
+    forwards();
+    e.end();
+  } else {
+    forwards();
+  }
+  // The last chunk, or all of it when it is small.
+  e.localGet(D);
+  narrow(destination64);
+  pushSecond(none);
+  pushLength();
+  operator();
+  e.end();
+  return { type, bytes: e.sized() };
+}
