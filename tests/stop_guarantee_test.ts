@@ -267,3 +267,54 @@ Deno.test("CLI: the slice pump stops at --timeout, and on Ctrl-C", async () => {
     await Deno.remove(path);
   }
 });
+
+/** 1 GiB bulk operators on fresh memory: each is one operator. */
+const BULK = await assembleWat(`
+(module
+  (memory 16384 16384)
+  (func (export "fill")
+    (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000)))
+  (func (export "copy")
+    (memory.copy (i32.const 0x100) (i32.const 0) (i32.const 0x3fffff00))))
+`);
+
+/** The largest table V8 allows, filled in one operator. */
+const TABLE = await assembleWat(`
+(module
+  (table 10000000 funcref)
+  (func (export "fill")
+    (table.fill 0 (i32.const 0) (ref.null func) (i32.const 10000000))))
+`);
+
+/** 8 GiB of 64-bit memory, filled in one operator. */
+const BULK64 = await assembleWat(`
+(module
+  (memory i64 131072 131072)
+  (func (export "fill")
+    (memory.fill (i64.const 0) (i32.const 7) (i64.const 0x200000000))))
+`);
+
+Deno.test("GiB bulk operators stop mid-operation: memory.fill, memory.copy, table.fill", async () => {
+  for (const name of ["fill", "copy"]) {
+    // A fresh instance each time, whose pages are not yet touched.
+    const guest = await loadGuest(BULK, { interruptible: true });
+    syncTimeout(guest, name, `memory.${name} of 1 GiB`);
+  }
+  const table = await loadGuest(TABLE, { interruptible: true });
+  syncTimeout(table, "fill", "table.fill of 10M elements");
+  await asyncAbort({}, BULK, "fill", "memory.fill of 1 GiB");
+  await syncStopSignal({}, BULK, "fill", "memory.fill of 1 GiB");
+  await isolatedTimeout(BULK, "fill", "memory.fill of 1 GiB");
+});
+
+Deno.test("memory64: an 8 GiB memory.fill stops mid-operation", async () => {
+  let guest;
+  try {
+    guest = await loadGuest(BULK64, { interruptible: true });
+  } catch (error) {
+    // A machine that cannot reserve 8 GiB has nothing to stop.
+    if (error instanceof RangeError) return;
+    throw error;
+  }
+  syncTimeout(guest, "fill", "memory.fill of 8 GiB (memory64)");
+});
