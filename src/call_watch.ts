@@ -37,7 +37,7 @@ export const TICK_MS = 0.5;
  * How long the watchdog's thread outlives the last watched call: a run of
  * calls then starts it once.
  */
-const LINGER_MS = 500;
+export const LINGER_MS = 500;
 
 /**
  * The stop for a deadline that passed.

@@ -6,6 +6,7 @@
  */
 
 import { type CallState, requestStop } from "./call_state.ts";
+import { LINGER_MS } from "./call_watch.ts";
 import {
   type InterruptDetails,
   Interrupted,
@@ -27,6 +28,7 @@ import { type StopFlagHost, stopFlagHost } from "./stop_flag_host.ts";
 import type { InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 import { readSections } from "./wasm/sections.ts";
+import { linger } from "./watchdog.ts";
 
 const START_SECTION = 8;
 
@@ -86,6 +88,9 @@ export async function loadGuest(
       "fuel metering rewrites the guest's bytes: pass bytes, a path or a URL rather than a compiled WebAssembly.Module",
     );
   }
+  // Its watchdog thread starts while the guest loads, so that a first call
+  // with a short deadline does not wait for it.
+  if (resumableGuest(options)) linger(LINGER_MS);
   // A metered guest is read once, by the rewriter, and compiled once, after
   // the rewrite.
   const loaded = await loadModule(source, { compile: !metered });
@@ -110,8 +115,7 @@ export async function loadGuest(
   if (metered) {
     const bytes = loaded.bytes!;
     const fuel = options.fuel ?? Infinity;
-    const resumable = options.async === true || stoppable ||
-      options.interruptible === true;
+    const resumable = resumableGuest(options);
     const rewrite = await rewriteGuest(bytes, label, (start) => {
       return {
         costs: options.costs,
@@ -183,6 +187,13 @@ export async function loadGuest(
   });
   await runStart(guest);
   return guest;
+}
+
+/** Whether a guest can ask for fuel and be stopped: it gets a stop flag. */
+function resumableGuest(options: GuestOptions): boolean {
+  return options.async === true || options.interruptible === true ||
+    options.timeout !== undefined || options.signal !== undefined ||
+    options.stop !== undefined;
 }
 
 /**

@@ -198,9 +198,11 @@ let lingering:
   | undefined;
 
 /**
- * Keeps the Worker running for `ms` more milliseconds, so that a run of
- * short calls does not start a thread for each (starting one costs some
- * milliseconds). The timer is unref'd: it keeps no process alive, and the
+ * Keeps the Worker running (starting it if need be) for `ms` more
+ * milliseconds, so that a run of short calls does not start a thread for
+ * each: starting one costs some milliseconds, which a call whose deadline
+ * comes sooner would be late by. A guest that can be stopped starts it as
+ * it loads, while the module compiles. The timer is unref'd: it keeps no process alive, and the
  * Worker is terminated when it fires if nothing else is armed.
  *
  * Meanwhile the thread keeps polling, as for a StopSignal: a Worker left
@@ -210,7 +212,6 @@ let lingering:
  * @param ms How long to keep the Worker, in milliseconds.
  */
 export function linger(ms: number): void {
-  if (running === undefined) return;
   if (lingering === undefined) {
     const idle = new Int32Array(new SharedArrayBuffer(4));
     const handle = register({ op: "watch", flag: idle, stop: idle });
