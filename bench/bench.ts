@@ -5,6 +5,7 @@
 import { benchDeadline } from "./deadline.ts";
 import { benchFuel } from "./fuel.ts";
 import { benchInterrupt } from "./interrupt.ts";
+import { benchStopLatency } from "./stop_latency.ts";
 
 console.log(
   `early-exit benchmarks on Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`,
@@ -12,3 +13,4 @@ console.log(
 await benchInterrupt();
 await benchFuel();
 await benchDeadline();
+await benchStopLatency();
