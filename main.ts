@@ -248,55 +248,66 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    let guest;
-    try {
-      guest = await loadGuest(options.guest, {
-        interrupt: {
-          onCall: () => {
-            if (!options.json) console.log("interrupt_execution called!");
-          },
-        },
-        async: true,
-        fuel: options.fuel ?? Infinity,
-        // The start function runs while the guest loads, under the same limits.
-        timeout: options.timeout,
-      });
-    } catch (error) {
-      const stopped = stoppedOutcome(START_FUNCTION, error);
-      if (stopped === undefined) throw error;
-      return finish(stopped, options);
-    }
-    const args = convertArguments(
-      options.args,
-      guest.signature(options.invoke),
-    );
-    // The guest yields to the event loop at every slice of fuel, so this
-    // listener runs even while a guest that never calls the host computes.
+    // The guest yields to the event loop about every half millisecond, so
+    // this listener runs even while a guest that never calls the host
+    // computes, its start function included.
     const controller = new AbortController();
     const onInterrupt = () => controller.abort("Ctrl-C (SIGINT)");
     Deno.addSignalListener("SIGINT", onInterrupt);
-    let result;
     try {
-      result = await guest.invokeAsync(options.invoke, args, {
-        signal: controller.signal,
-        timeout: options.timeout,
-      });
+      return await run(options, controller.signal);
     } finally {
       Deno.removeSignalListener("SIGINT", onInterrupt);
     }
-    return finish(result, options);
   } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`error: ${error.message}; run with --help for usage`);
-      return 2;
-    }
-    if (isEarlyExitError(error)) {
-      console.error(`error: ${error.message}`);
-      return 2;
-    }
-    console.error(`internal error: ${(error as Error)?.stack ?? error}`);
-    return 3;
+    return failure(error);
   }
+}
+
+/** Loads the guest and makes the call, both stopped by `signal`. */
+async function run(options: Options, signal: AbortSignal): Promise<number> {
+  let guest;
+  try {
+    guest = await loadGuest(options.guest, {
+      interrupt: {
+        onCall: () => {
+          if (!options.json) console.log("interrupt_execution called!");
+        },
+      },
+      async: true,
+      fuel: options.fuel ?? Infinity,
+      // The start function runs while the guest loads, under the same limits.
+      timeout: options.timeout,
+      signal,
+    });
+  } catch (error) {
+    const stopped = stoppedOutcome(START_FUNCTION, error);
+    if (stopped === undefined) throw error;
+    return finish(stopped, options);
+  }
+  const args = convertArguments(
+    options.args,
+    guest.signature(options.invoke),
+  );
+  const result = await guest.invokeAsync(options.invoke, args, {
+    signal,
+    timeout: options.timeout,
+  });
+  return finish(result, options);
+}
+
+/** The exit status, and the message, of an error that is not an outcome. */
+function failure(error: unknown): number {
+  if (error instanceof UsageError) {
+    console.error(`error: ${error.message}; run with --help for usage`);
+    return 2;
+  }
+  if (isEarlyExitError(error)) {
+    console.error(`error: ${error.message}`);
+    return 2;
+  }
+  console.error(`internal error: ${(error as Error)?.stack ?? error}`);
+  return 3;
 }
 
 if (import.meta.main) {

@@ -226,6 +226,47 @@ async function writeGuest(bytes: Uint8Array): Promise<string> {
   return path;
 }
 
+/** Runs the CLI, presses Ctrl-C once it listens, and says how it ended. */
+async function pressCtrlC(
+  path: string,
+  invoke: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-read",
+      `--preload=${SIGINT_PRELOAD}`,
+      "main.ts",
+      path,
+      `--invoke=${invoke}`,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const stdout = new Response(child.stdout).text();
+  const stderr = await waitForListener(child.stderr);
+  assert.ok(stderr.ready, stderr.before);
+  const pressed = performance.now();
+  child.kill("SIGINT");
+  const { code } = await child.status;
+  assertOnTime(performance.now() - pressed, `Ctrl-C on ${invoke}`);
+  return { code, stdout: await stdout, stderr: await stderr.rest };
+}
+
+Deno.test("CLI: Ctrl-C stops a runaway start function", async () => {
+  const path = await writeGuest(RUNAWAY_START);
+  try {
+    const { code, stdout, stderr } = await pressCtrlC(path, "anything");
+    assert.equal(code, 130, stderr);
+    assert.match(stdout, /\(start\).*aborted: Ctrl-C/);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("CLI: the slice pump stops at --timeout, and on Ctrl-C", async () => {
   const path = await writeGuest(PUMP);
   try {
@@ -239,30 +280,9 @@ Deno.test("CLI: the slice pump stops at --timeout, and on Ctrl-C", async () => {
     assert.equal(result.outcome, "timeout", run.stderr);
     assertOnTime(result.elapsed_ms - 100, "the CLI's pump_forever");
 
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-prompt",
-        "--allow-read",
-        `--preload=${SIGINT_PRELOAD}`,
-        "main.ts",
-        path,
-        "--invoke=pump_forever",
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    const stdout = new Response(child.stdout).text();
-    const stderr = await waitForListener(child.stderr);
-    assert.ok(stderr.ready, stderr.before);
-    const pressed = performance.now();
-    child.kill("SIGINT");
-    const status = await child.status;
-    assertOnTime(performance.now() - pressed, "Ctrl-C on pump_forever");
-    assert.equal(status.code, 130, await stderr.rest);
-    assert.match(await stdout, /aborted: Ctrl-C/);
+    const { code, stdout, stderr } = await pressCtrlC(path, "pump_forever");
+    assert.equal(code, 130, stderr);
+    assert.match(stdout, /aborted: Ctrl-C/);
   } finally {
     await Deno.remove(path);
   }
