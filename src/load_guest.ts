@@ -28,7 +28,10 @@ import { type StopFlagHost, stopFlagHost } from "./stop_flag_host.ts";
 import type { InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 import { readSections } from "./wasm/sections.ts";
-import { linger } from "./watchdog.ts";
+import { linger, watchdogReady } from "./watchdog.ts";
+
+/** The longest a load waits for the watchdog's thread to start. */
+const WATCHDOG_WAIT_MS = 1_000;
 
 const START_SECTION = 8;
 
@@ -89,8 +92,9 @@ export async function loadGuest(
     );
   }
   // Its watchdog thread starts while the guest loads, so that a first call
-  // with a short deadline does not wait for it.
-  if (resumableGuest(options)) linger(LINGER_MS);
+  // (or the start function) with a short deadline does not wait for it.
+  const flagged = resumableGuest(options);
+  if (flagged) linger(LINGER_MS);
   // A metered guest is read once, by the rewriter, and compiled once, after
   // the rewrite.
   const loaded = await loadModule(source, { compile: !metered });
@@ -173,6 +177,11 @@ export async function loadGuest(
   });
   const imports = freshImports?.() ?? base;
   const instance = await instantiate(module, imports, state, needed);
+  if (flagged) {
+    // Started again should a long compile have outlasted the linger.
+    linger(LINGER_MS);
+    await watchdogReady(WATCHDOG_WAIT_MS);
+  }
   const guest = assembleGuest({
     module,
     label,

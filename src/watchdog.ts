@@ -22,6 +22,7 @@ import type { StopSignal } from "./stop_signal.ts";
 import {
   POSTED,
   QUITTING,
+  READY,
   runWatchdog,
   type WatchdogMessage,
   type WatchdogSettings,
@@ -53,6 +54,7 @@ function workerSource(): string {
     pollMs: WATCH_POLL_MS,
     posted: POSTED,
     quitting: QUITTING,
+    ready: READY,
   };
   const program = `(${runWatchdog.toString()})(self, ${
     JSON.stringify(settings)
@@ -72,7 +74,7 @@ function start(): Running {
     type: "module",
     name: "early-exit watchdog",
   });
-  const control = new Int32Array(new SharedArrayBuffer(8));
+  const control = new Int32Array(new SharedArrayBuffer(12));
   running = { worker, control };
   post(running, { op: "start", control });
   return running;
@@ -221,6 +223,19 @@ export function linger(ms: number): void {
     lingering.timer = setTimeout(endLinger, ms);
   }
   Deno.unrefTimer(lingering.timer as unknown as number);
+}
+
+/**
+ * Resolves once the Worker runs (at once when it is not starting), so that
+ * a deadline armed next is kept on time; after `waitMs` it resolves anyway.
+ *
+ * @param waitMs The longest wait, in milliseconds.
+ */
+export async function watchdogReady(waitMs: number): Promise<void> {
+  const control = running?.control;
+  if (control === undefined) return;
+  const waited = Atomics.waitAsync(control, READY, 0, waitMs);
+  if (waited.async) await waited.value;
 }
 
 /** Ends {@linkcode linger} at once: an idle Worker is terminated now. */
