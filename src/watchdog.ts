@@ -196,7 +196,11 @@ export function tick(flag: Int32Array, everyMs: number): WatchdogHandle {
 }
 
 let lingering:
-  | { handle: WatchdogHandle; timer: ReturnType<typeof setTimeout> }
+  | {
+    handle: WatchdogHandle;
+    timer: ReturnType<typeof setTimeout>;
+    until: number;
+  }
   | undefined;
 
 /**
@@ -204,25 +208,39 @@ let lingering:
  * milliseconds, so that a run of short calls does not start a thread for
  * each: starting one costs some milliseconds, which a call whose deadline
  * comes sooner would be late by. A guest that can be stopped starts it as
- * it loads, while the module compiles. The timer is unref'd: it keeps no process alive, and the
- * Worker is terminated when it fires if nothing else is armed.
+ * it loads, while the module compiles.
  *
  * Meanwhile the thread keeps polling, as for a StopSignal: a Worker left
  * idle in its event loop was seen not to receive a message posted while the
  * main thread ran a guest, so it must never idle while it may be needed.
+ * The timer is unref'd: it keeps no process alive, and the Worker is
+ * terminated when it fires if nothing else is armed. Calls extend it
+ * without touching the timer, which costs microseconds a call.
  *
  * @param ms How long to keep the Worker, in milliseconds.
  */
 export function linger(ms: number): void {
-  if (lingering === undefined) {
-    const idle = new Int32Array(new SharedArrayBuffer(4));
-    const handle = register({ op: "watch", flag: idle, stop: idle });
-    lingering = { handle, timer: setTimeout(endLinger, ms) };
-  } else {
-    clearTimeout(lingering.timer);
-    lingering.timer = setTimeout(endLinger, ms);
+  const until = performance.now() + ms;
+  if (lingering !== undefined) {
+    lingering.until = until;
+    return;
   }
-  Deno.unrefTimer(lingering.timer as unknown as number);
+  const idle = new Int32Array(new SharedArrayBuffer(4));
+  const handle = register({ op: "watch", flag: idle, stop: idle });
+  lingering = { handle, timer: lingerTimer(ms), until };
+}
+
+function lingerTimer(ms: number): ReturnType<typeof setTimeout> {
+  const timer = setTimeout(lingerDue, ms);
+  Deno.unrefTimer(timer as unknown as number);
+  return timer;
+}
+
+function lingerDue(): void {
+  if (lingering === undefined) return;
+  const left = lingering.until - performance.now();
+  if (left > 0) lingering.timer = lingerTimer(left);
+  else endLinger();
 }
 
 /**
