@@ -410,48 +410,59 @@ export async function main(argv: string[]): Promise<number> {
     const imports = options.imports === undefined
       ? undefined
       : await importsModule(options.imports);
-    let guest;
-    try {
-      guest = await loadGuest(read.bytes, {
-        label: read.label,
-        imports,
-        interrupt: {
-          onCall: () => {
-            if (!options.json) console.log("interrupt_execution called!");
-          },
-        },
-        async: true,
-        fuel: options.fuel ?? Infinity,
-        // The start function runs while the guest loads, under the same limits.
-        timeout: options.timeout,
-      });
-    } catch (error) {
-      const stopped = stoppedOutcome(START_FUNCTION, error);
-      if (stopped === undefined) throw error;
-      return finish(stopped, options);
-    }
-    const args = convertArguments(
-      options.args,
-      guest.signature(options.invoke),
-    );
-    // The guest yields to the event loop at every slice of fuel, so this
-    // listener runs even while a guest that never calls the host computes.
+    // The guest yields to the event loop about every half millisecond, so
+    // this listener runs even while a guest that never calls the host
+    // computes, its start function included.
     const controller = new AbortController();
     const onInterrupt = () => controller.abort("Ctrl-C (SIGINT)");
     Deno.addSignalListener("SIGINT", onInterrupt);
-    let result;
     try {
-      result = await guest.invokeAsync(options.invoke, args, {
-        signal: controller.signal,
-        timeout: options.timeout,
-      });
+      return await run(options, read, imports, controller.signal);
     } finally {
       Deno.removeSignalListener("SIGINT", onInterrupt);
     }
-    return finish(result, options);
   } catch (error) {
     return fail(error, json);
   }
+}
+
+/** Loads the guest and makes the call, both stopped by `signal`. */
+async function run(
+  options: Options,
+  read: { bytes: Uint8Array; label: string },
+  imports: GuestOptions["imports"],
+  signal: AbortSignal,
+): Promise<number> {
+  let guest;
+  try {
+    guest = await loadGuest(read.bytes, {
+      label: read.label,
+      imports,
+      interrupt: {
+        onCall: () => {
+          if (!options.json) console.log("interrupt_execution called!");
+        },
+      },
+      async: true,
+      fuel: options.fuel ?? Infinity,
+      // The start function runs while the guest loads, under the same limits.
+      timeout: options.timeout,
+      signal,
+    });
+  } catch (error) {
+    const stopped = stoppedOutcome(START_FUNCTION, error);
+    if (stopped === undefined) throw error;
+    return finish(stopped, options);
+  }
+  const args = convertArguments(
+    options.args,
+    guest.signature(options.invoke),
+  );
+  const result = await guest.invokeAsync(options.invoke, args, {
+    signal,
+    timeout: options.timeout,
+  });
+  return finish(result, options);
 }
 
 if (import.meta.main) {

@@ -6,6 +6,7 @@ import { benchDeadline } from "./deadline.ts";
 import { benchFuel } from "./fuel.ts";
 import { benchInterrupt } from "./interrupt.ts";
 import { benchWasi } from "./wasi.ts";
+import { benchStopLatency } from "./stop_latency.ts";
 
 console.log(
   `early-exit benchmarks on Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`,
@@ -14,3 +15,4 @@ await benchInterrupt();
 await benchFuel();
 await benchDeadline();
 await benchWasi();
+await benchStopLatency();

@@ -1,7 +1,7 @@
 /**
  * What deadlines cost: how late a stopped call returns, what watching the
  * clock adds to fuel metering, and what async calls (JSPI, yielding to the
- * event loop at every slice) add on top.
+ * event loop about every 0.5 ms) add on top.
  */
 import {
   type CallOutcome,
@@ -284,10 +284,10 @@ async function benchDeadlineOverhead(): Promise<void> {
     "fuel = loadGuest(bytes, { fuel: Infinity }) (traps when spent); interruptible = loadGuest(bytes, { fuel: Infinity, interruptible: true }),",
   );
   console.log(
-    "called without a timeout; timeout = that guest, invoke(..., { timeout: 1e9 }) (fuel in slices, clock read at each);",
+    "called without a timeout; timeout = that guest, invoke(..., { timeout: 1e9 }) (checks a stop flag the watchdog sets);",
   );
   console.log(
-    "async = loadGuest(bytes, { async: true }).invokeAsync(...) (also yields to the event loop at each slice).\n",
+    "async = loadGuest(bytes, { async: true }).invokeAsync(...) (also yields to the event loop about every 0.5 ms).\n",
   );
   printTable(
     [
@@ -307,7 +307,7 @@ async function benchDeadlineOverhead(): Promise<void> {
 /**
  * A module whose `run(n)` calls the import `env.y` n times. With `y` a
  * suspending import that waits for `setImmediate`, it measures the bare
- * JSPI-plus-macrotask yield that an async call makes at every slice.
+ * JSPI-plus-macrotask yield that an async call makes at every tick.
  */
 const YIELD_LOOP = Uint8Array.from(
   [
@@ -364,36 +364,17 @@ async function timed(
   return { ms: elapsed, outcome };
 }
 
+/** How often an async call yields: the watchdog's tick, in ms. */
+const TICK_MS = 0.5;
+
 /**
- * Slices and yields of async calls: the slice sizes the guest settled on,
- * the bare yield, and the cost of one yield inside a real call: the extra
- * time of an async call over a sync one doing the same work, divided by the
- * number of slices it yielded at.
+ * Yields of async calls: the bare yield, and the cost of one yield inside a
+ * real call: the extra time of an async call over a sync one doing the same
+ * work, divided by the number of ticks it yielded at (its time / the tick).
  */
 async function benchAsyncMode(): Promise<void> {
-  const runaway = await Deno.readFile(RUNAWAY);
-  const spinSync = await loadGuest(runaway, { timeout: 1e9 });
-  const spinAsync = await loadGuest(runaway, { async: true });
-  // A fresh guest's first call with a deadline already due runs exactly one
-  // slice, the untuned one, before its first check stops it.
-  const firstSlice = (await loadGuest(runaway, { timeout: 1e9 }))
-    .invoke("spin", [], { timeout: 0 }).fuel!.consumed;
-  const rates: number[] = [];
-  for (let i = 0; i < 4; i++) {
-    const s = await timed(
-      () => spinSync.invoke("spin", [], { timeout: 50 }),
-      "timeout",
-    );
-    await spinAsync.invokeAsync("spin", [], { timeout: 50 });
-    rates.push(s.outcome.fuel!.consumed / s.ms);
-  }
-  const rate = median(rates);
-  const syncSlice = spinSync.meter!.slice;
-  const asyncSlice = spinAsync.meter!.slice;
-
   const compute = await Deno.readFile(COMPUTE);
-  // The same resumable code on both sides; the sync calls get no deadline,
-  // so they never stop for a slice.
+  // The same resumable code on both sides; the sync calls get no deadline.
   const sync = await loadGuest(compute, {
     fuel: Infinity,
     interruptible: true,
@@ -408,8 +389,8 @@ async function benchAsyncMode(): Promise<void> {
       () => async.invokeAsync("mix_loop", [n]),
       "returned",
     );
-    if (i < 2) continue; // tier-up, and the slices settling
-    const yields = a.outcome.fuel!.consumed / async.meter!.slice;
+    if (i < 2) continue; // tier-up
+    const yields = a.ms / TICK_MS;
     yieldCounts.push(yields);
     perYield.push((a.ms - s.ms) / yields);
   }
@@ -417,19 +398,8 @@ async function benchAsyncMode(): Promise<void> {
   // run-to-run noise, so only the median over many pairs means anything.
   const yields = median(yieldCounts);
   const bare = await bareYieldMs(2000);
-  console.log("\n## Async mode: slices and yields\n");
+  console.log("\n## Async mode: yields\n");
   printTable(["what", "value"], [
-    ["first slice, before any call tuned it", `${firstSlice} fuel`],
-    [
-      "slice tuned on spin, sync",
-      `${syncSlice} fuel (~${(syncSlice / rate).toFixed(3)} ms at ${
-        (rate / 1e3).toFixed(0)
-      } fuel/µs)`,
-    ],
-    [
-      "slice tuned on spin, async",
-      `${asyncSlice} fuel (~${(asyncSlice / rate).toFixed(3)} ms)`,
-    ],
     [
       "bare yield: JSPI suspend + setImmediate + resume",
       formatNs(bare * 1e6),
@@ -440,7 +410,7 @@ async function benchAsyncMode(): Promise<void> {
       }) async - sync`,
       `${formatNs(median(perYield) * 1e6)} per yield (~${
         yields.toFixed(0)
-      } yields a call; median of ${perYield.length} pairs)`,
+      } ticks of ${TICK_MS} ms a call; median of ${perYield.length} pairs)`,
     ],
   ]);
 }

@@ -4,9 +4,10 @@
  *
  * Each call's options apply to it alone, and every call below it keeps its
  * own: while a nested call runs, the watches of the calls it is nested in
- * are checked at every slice too, and when it ends their state (the stop
- * they recorded, what their imports threw, their slice and their fuel) is
- * put back and their watches checked again. A deadline or StopSignal of an
+ * are checked whenever the guest finds its stop flag set (every call's
+ * watch sets the one flag), and when it ends their state (the stop they
+ * recorded, what their imports threw and their fuel) is put back and their
+ * watches checked again. A deadline or StopSignal of an
  * outer call that arrives during a nested call stops the nested call with
  * that stop, and the outer call at its next check.
  *
@@ -19,7 +20,6 @@
  */
 
 import type { CallState } from "./call_state.ts";
-import type { CallWatch } from "./call_watch.ts";
 import type { MeteredCall } from "./metered_call.ts";
 import type { CallOutcome } from "./outcome.ts";
 
@@ -29,7 +29,6 @@ interface Saved {
   thrown: unknown;
   thrownBy: string | undefined;
   refuel: CallState["refuel"];
-  slice: number | undefined;
   /** The fuel the outer call had when the nested call was given its own. */
   outerFuel: number | undefined;
 }
@@ -81,7 +80,6 @@ export class CallStack {
       thrown: state.thrown,
       thrownBy: state.thrownBy,
       refuel: state.refuel,
-      slice: state.meter?.slice,
       outerFuel,
     };
     state.stop = undefined;
@@ -97,14 +95,11 @@ export class CallStack {
     state.thrown = saved.thrown;
     state.thrownBy = saved.thrownBy;
     state.refuel = saved.refuel;
-    if (saved.slice !== undefined && state.meter) {
-      state.meter.slice = saved.slice;
-    }
   }
 
   /**
    * Starts a call: it becomes the innermost, and every watch in progress is
-   * checked at its slices.
+   * checked when it asks for fuel.
    */
   push(frame: Frame): void {
     this.#frames.push(frame);
@@ -150,23 +145,9 @@ export class CallStack {
     return stop;
   }
 
-  /**
-   * Points the meter's poll at the innermost watched call's (which tunes the
-   * slice and, in async calls, yields), checking the others' watches first.
-   */
+  /** Points the meter's poll at a check of every call in progress. */
   #pollAll(): void {
-    const watches = this.#frames
-      .map((frame) => frame.call?.watch)
-      .filter((watch): watch is CallWatch => watch !== undefined);
-    const driver = watches.pop();
-    if (driver === undefined || watches.length === 0) {
-      this.#state.poll = driver?.poll;
-      return;
-    }
-    this.#state.poll = () => {
-      const now = performance.now();
-      for (const watch of watches) if (watch.check(now)) return true;
-      return driver.poll();
-    };
+    const watched = this.watched;
+    this.#state.poll = watched ? () => this.check() : undefined;
   }
 }

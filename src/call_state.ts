@@ -45,15 +45,15 @@ export interface CallState {
    */
   cancel: (() => void) | undefined;
   /**
-   * The guest's async host imports, as `module.name`: none of them may be
-   * called by the start function, which runs before the guest can suspend.
+   * The guest's stop flag (`stopFlag` in the rewriter), when it has one:
+   * calls have it set when they must look at their deadline and signals.
    */
-  readonly asyncImports: string[];
+  flag: Int32Array | undefined;
   /**
-   * For an async guest, the switch that lets its fuel import suspend, off
-   * while the start function runs (see `start_bridge.ts`).
+   * Whether any call in progress must stop (recording the stop), asked
+   * when the guest finds its stop flag set.
    */
-  suspend: WebAssembly.Global | undefined;
+  check: (() => boolean) | undefined;
 }
 
 /**
@@ -95,7 +95,7 @@ export function newCallState(
     poll: undefined,
     refuel: undefined,
     cancel: undefined,
-    asyncImports: [],
-    suspend: undefined,
+    flag: undefined,
+    check: undefined,
   };
 }

@@ -6,42 +6,38 @@
  *
  * A guest stuck in `loop br 0` never calls the host, and while it runs
  * synchronously nothing else on its thread can run either: no timer, no
- * `AbortSignal` event. Wasmtime solves this with a ticker thread that bumps
- * an epoch the guest checks at loop headers. Here the check points already
- * exist: fuel metering charges at every function entry and loop header, and
- * calls the host's `out_of_fuel` when the counter runs dry. So a deadline
- * needs no second instrumentation and no second thread: the meter hands the
- * guest its fuel in *slices* sized to last about {@linkcode SYNC_SLICE_MS},
- * and each time a slice runs out the host reads the clock. Past the deadline
- * it records the stop and refuses fuel, and the guest executes
- * `unreachable`, a trap it cannot catch. Between slices the guest pays
- * nothing extra, so a deadline costs one host call per slice; the stop lands
- * within about one slice of the deadline. Slice sizes adapt to the measured
- * speed of the guest, call by call.
+ * `AbortSignal` event. So, as with Wasmtime's epochs, the guest is rewritten
+ * to read a stop flag in shared memory at every function entry and loop
+ * header (and between the chunks of a bulk operator), and another thread,
+ * the watchdog, sets the flag at the deadline, or when the StopSignal is
+ * set. A set flag makes the guest call the host's `on_stop_flag`, which
+ * asks the calls in progress whether one must stop: if so it records the
+ * stop and the guest executes `unreachable`, a trap it cannot catch; if not
+ * it clears the flag and the guest goes on. Time is never inferred from the
+ * guest's fuel, which a guest can make cheap or dear at will.
  *
- * An async call (JSPI) does the same, and at every slice also suspends the
- * guest for one turn of the event loop, so timers, I/O, other guests and the `AbortSignal`
- * get their turn. An abort while the guest waits inside an async host
- * import rejects that import's promise at once, and the guest, if it catches
- * the rejection, traps at its next check.
+ * An async call (JSPI) also has the watchdog set its flag every
+ * {@linkcode TICK_MS}; `on_stop_flag` then suspends the guest for one turn
+ * of the event loop, so timers, I/O, other guests and the `AbortSignal`
+ * get their turn. An abort sets the flag at once; an abort while the guest
+ * waits inside an async host import rejects that import's promise, and the
+ * guest, if it catches the rejection, traps at its next check.
  *
  * @module
  */
 
 import { Aborted, DeadlineExceeded } from "./errors.ts";
 import { type CallState, recordStop, type Stop } from "./call_state.ts";
-import type { FuelMeter } from "./fuel.ts";
 import type { StopSignal } from "./stop_signal.ts";
-import { nextTurn } from "./yield.ts";
+import { arm, linger, tick, watch, type WatchdogHandle } from "./watchdog.ts";
 
-/** How long a slice should last in a synchronous call, in milliseconds. */
-export const SYNC_SLICE_MS = 0.2;
-/** How long a slice should last between yields in an async call. */
-export const ASYNC_SLICE_MS = 0.5;
-/** The first slice, before the guest's speed is known. */
-export const FIRST_SLICE = 50_000;
-const MIN_SLICE = 1_000;
-const MAX_SLICE = 1e12;
+/** How often an async call yields to the event loop, in milliseconds. */
+export const TICK_MS = 0.5;
+/**
+ * How long the watchdog's thread outlives the last watched call: a run of
+ * calls then starts it once.
+ */
+export const LINGER_MS = 500;
 
 /**
  * The stop for a deadline that passed.
@@ -84,43 +80,46 @@ export interface WatchOptions {
   signal?: AbortSignal;
   /** Stops the call when another thread sets it. */
   stop?: StopSignal;
-  /** For async calls: yield to the event loop at every slice. */
+  /** For async calls: yield to the event loop every {@linkcode TICK_MS}. */
   yields?: boolean;
 }
 
 /**
- * Watches one call of a metered guest: its `poll` runs at every slice.
+ * Watches one call of a metered guest: sets its stop flag when it must
+ * look, and says whether it must stop. {@linkcode CallWatch.dispose} it
+ * when the call ends.
  */
 export class CallWatch {
   readonly #state: CallState;
-  readonly #meter: FuelMeter;
   readonly #started = performance.now();
   readonly #deadline: number;
   readonly #timeout: number | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #stop: StopSignal | undefined;
-  readonly #yields: boolean;
-  readonly #target: number;
-  #lastPoll = this.#started;
+  readonly #flag: Int32Array | undefined;
+  readonly #handles: WatchdogHandle[] = [];
 
   /**
    * Starts watching.
    *
    * @param state The call's state, where stops are recorded.
-   * @param meter The guest's meter; its slice is tuned here.
-   * @param options The deadline, signal, and for async calls the yield channel.
+   * @param flag The guest's stop flag, if it has one.
+   * @param options The deadline, signals, and whether the call yields.
    */
-  constructor(state: CallState, meter: FuelMeter, options: WatchOptions) {
+  constructor(
+    state: CallState,
+    flag: Int32Array | undefined,
+    options: WatchOptions,
+  ) {
     this.#state = state;
-    this.#meter = meter;
+    this.#flag = flag;
     this.#timeout = options.timeout;
     this.#deadline = options.timeout === undefined
       ? Infinity
       : this.#started + options.timeout;
     this.#signal = options.signal;
     this.#stop = options.stop;
-    this.#yields = options.yields ?? false;
-    this.#target = this.#yields ? ASYNC_SLICE_MS : SYNC_SLICE_MS;
+    if (flag !== undefined) this.#arm(flag, options.yields ?? false);
   }
 
   /** When the call started, from `performance.now()`. */
@@ -132,47 +131,55 @@ export class CallWatch {
   check(now: number): boolean {
     if (this.#state.stop !== undefined) return true;
     if (now >= this.#deadline) {
-      this.#meter.stop("deadline");
+      this.#state.meter?.stop("deadline");
       recordStop(this.#state, deadlineStop(this.#timeout!, this.#started));
       return true;
     }
     if (this.#signal?.aborted) {
       const timedOut = this.#signal.reason instanceof DOMException &&
         this.#signal.reason.name === "TimeoutError";
-      this.#meter.stop(timedOut ? "deadline" : "abort");
+      this.#state.meter?.stop(timedOut ? "deadline" : "abort");
       recordStop(this.#state, abortStop(this.#signal, this.#started));
       return true;
     }
     if (this.#stop?.stopped) {
       const reason = this.#stop.reason;
-      this.#meter.stop("stop");
+      this.#state.meter?.stop("stop");
       recordStop(this.#state, () => new Aborted(reason));
       return true;
     }
     return false;
   }
 
-  /** Runs at every slice: tunes the slice, checks, and in async calls yields. */
-  readonly poll = (): boolean | Promise<boolean> => {
-    const now = performance.now();
-    this.#tune(now);
-    if (this.check(now)) return true;
-    if (!this.#yields) return false;
-    return nextTurn().then(() => {
-      const resumed = performance.now();
-      this.#lastPoll = resumed;
-      return this.check(resumed);
-    });
+  /** Runs when the guest asks for fuel: checks. */
+  readonly poll = (): boolean => this.check(performance.now());
+
+  /** Stops setting the flag. Calling it twice does nothing. */
+  dispose(): void {
+    this.#signal?.removeEventListener("abort", this.#raise);
+    if (this.#handles.length === 0) return;
+    linger(LINGER_MS);
+    for (const handle of this.#handles.splice(0)) handle.disarm();
+  }
+
+  readonly #raise = (): void => {
+    if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
   };
 
-  /** Sizes the next slice to last about the target time. */
-  #tune(now: number): void {
-    const elapsed = now - this.#lastPoll;
-    this.#lastPoll = now;
-    if (elapsed <= 0) return;
-    const factor = Math.min(2, Math.max(0.5, this.#target / elapsed));
-    this.#meter.slice = Math.round(
-      Math.min(MAX_SLICE, Math.max(MIN_SLICE, this.#meter.slice * factor)),
-    );
+  /** Has the watchdog (or an abort) set the flag when the call must look. */
+  #arm(flag: Int32Array, yields: boolean): void {
+    if (this.#deadline <= this.#started) this.#raise();
+    else if (this.#deadline !== Infinity) {
+      this.#handles.push(arm(flag, this.#deadline));
+    }
+    if (this.#stop !== undefined) {
+      if (this.#stop.stopped) this.#raise();
+      this.#handles.push(watch(this.#stop, flag));
+    }
+    if (this.#signal !== undefined) {
+      if (this.#signal.aborted) this.#raise();
+      else this.#signal.addEventListener("abort", this.#raise);
+    }
+    if (yields) this.#handles.push(tick(flag, TICK_MS));
   }
 }

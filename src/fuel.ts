@@ -8,11 +8,12 @@
  * from its tank into the counter (a *slice*), or returns -1, on which the
  * guest executes `unreachable`, a trap no guest can catch.
  *
- * Handing fuel out in slices is what lets the host look in on a guest that
- * never calls it: with a small slice, `out_of_fuel` runs every few hundred
- * microseconds, and that is where deadlines, aborts and async yields are
- * checked. With no slice set, the whole budget goes into the counter and the
- * host is never called until it runs out.
+ * Handing fuel out in slices lets the host look in on a guest that never
+ * calls it: `FuelMeter#run` checks its deadline and signals there, with a
+ * fixed slice. Guests loaded by `loadGuest` to be stoppable are stopped
+ * through a stop flag instead (see `call_watch.ts`), whose checks do not
+ * depend on fuel. With no slice set, the whole budget goes into the counter
+ * and the host is never called until it runs out.
  *
  * Accounting is exact at every exit: a block the guest could not pay for is
  * not charged, and neither is anything after a stop.

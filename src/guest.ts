@@ -30,7 +30,6 @@
 import { CallStack, type Frame } from "./call_stack.ts";
 import { insideCallOf, runCallOf } from "./calls_in_progress.ts";
 import type { CallState } from "./call_state.ts";
-import { FIRST_SLICE } from "./call_watch.ts";
 import { ExportError, withoutStack } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
 import type {
@@ -69,9 +68,20 @@ export interface GuestParts {
   needed: ImportDescriptor[];
   /** The options it was loaded with. */
   options: GuestOptions;
+  /**
+   * Makes the import object of a fresh instance, when it cannot reuse
+   * `imports` (a guest with a stop flag gets fresh memories).
+   */
+  freshImports?: () => WebAssembly.Imports;
+  /**
+   * The export that runs the start function, for a guest whose start
+   * function runs as a call after instantiation.
+   */
+  startExport?: string;
 }
 
 let makeGuest: (parts: GuestParts) => Guest;
+let startGuest: (guest: Guest) => Promise<void>;
 
 /**
  * Makes a guest from its parts.
@@ -81,6 +91,20 @@ let makeGuest: (parts: GuestParts) => Guest;
  */
 export function assembleGuest(parts: GuestParts): Guest {
   return makeGuest(parts);
+}
+
+/**
+ * Runs a guest's start function, when it has one to run after
+ * instantiation, as a call under the guest options' `timeout`, `signal` and
+ * `stop` (its fuel is the guest's tank).
+ *
+ * @param guest The guest, just assembled or reinstantiated.
+ * @throws {FuelExhausted} When the start function runs out of fuel.
+ * @throws {DeadlineExceeded} When it runs past the timeout.
+ * @throws {Aborted} When the signal aborts or the StopSignal is set.
+ */
+export function runStart(guest: Guest): Promise<void> {
+  return startGuest(guest);
 }
 
 type PromisingFunction = (...args: unknown[]) => Promise<unknown>;
@@ -123,8 +147,9 @@ export class Guest {
   readonly #promising = new WeakMap<HostFunction, PromisingFunction>();
   readonly #async: boolean;
   readonly #timeout: number | undefined;
-  /** The slice size that watched calls have tuned so far. */
-  #slice = FIRST_SLICE;
+  readonly #options: GuestOptions;
+  readonly #freshImports: (() => WebAssembly.Imports) | undefined;
+  readonly #startExport: string | undefined;
   /** The async call in progress, so that the next one waits for it. */
   #queue: Promise<unknown> = Promise.resolve();
   /** The calls in progress: a host import may call back into the guest. */
@@ -134,6 +159,7 @@ export class Guest {
   // API; this hands assembleGuest, and so loadGuest, the one way to call it.
   static {
     makeGuest = (parts) => new Guest(parts);
+    startGuest = (guest) => guest.#start();
   }
 
   /** @ignore Guests are made by {@linkcode loadGuest}. */
@@ -147,7 +173,11 @@ export class Guest {
     this.#needed = parts.needed;
     this.#async = parts.options.async ?? false;
     this.#timeout = parts.options.timeout;
+    this.#options = parts.options;
+    this.#freshImports = parts.freshImports;
+    this.#startExport = parts.startExport;
     this.#calls = new CallStack(parts.state);
+    parts.state.check = () => this.#calls.check();
   }
 
   /** The live instance. It changes after {@linkcode Guest.reinstantiate}. */
@@ -176,17 +206,35 @@ export class Guest {
 
   /**
    * Replaces the instance with a fresh one of the same module: new memory,
-   * tables and globals, as if just loaded. A meter keeps its fuel.
+   * tables and globals, as if just loaded, its start function run again
+   * under the guest's options. A meter keeps its fuel.
+   *
+   * @throws {FuelExhausted} When the start function runs out of fuel.
+   * @throws {DeadlineExceeded} When the start function runs past the guest's `timeout`.
+   * @throws {Aborted} When the guest's `signal` aborted or its `stop` is set.
    */
   async reinstantiate(): Promise<void> {
     this.#state.stop = undefined;
     this.#checked.clear();
     this.#instance = await instantiate(
       this.module,
-      this.#imports,
+      this.#freshImports?.() ?? this.#imports,
       this.#state,
       this.#needed,
     );
+    await this.#start();
+  }
+
+  /** Runs the start function as a call, and throws the error of its stop. */
+  async #start(): Promise<void> {
+    const name = this.#startExport;
+    if (name === undefined) return;
+    const { timeout, signal, stop } = this.#options;
+    const options = { timeout, signal, stop };
+    const outcome = this.#async
+      ? await this.#invokeAsync(name, [], options)
+      : this.#invokeSync(name, [], options);
+    if (outcome.outcome !== "returned") throw outcome.error;
   }
 
   /**
@@ -215,21 +263,34 @@ export class Guest {
         `cannot give an AbortSignal to a plain call of ${this.label}: it could not fire while the call holds the thread; give the call a timeout or a StopSignal (stop), or load the guest with async: true and use invokeAsync`,
       );
     }
+    return this.#invokeSync(name, args, options);
+  }
+
+  #invokeSync(
+    name: string,
+    args: unknown[],
+    options: AsyncCallOptions | undefined,
+  ): CallOutcome {
     const fn = this.#function(name, args);
     const call = this.#begin(options, false);
     let outcome: CallOutcome;
     try {
-      const value = Reflect.apply(fn, undefined, args);
-      outcome = this.#returned(name, value);
-    } catch (error) {
-      outcome = this.#settle(name, error);
+      try {
+        const value = Reflect.apply(fn, undefined, args);
+        outcome = this.#returned(name, value);
+      } catch (error) {
+        outcome = this.#settle(name, error);
+      }
+    } finally {
+      // Also when the call ended in an error that is not an outcome.
+      call.call?.watch?.dispose();
     }
     return this.#end(call, outcome);
   }
 
   /**
    * Calls an export of a guest loaded with `async: true`, through JSPI: the
-   * guest yields to the event loop at every slice of fuel, so timers, I/O
+   * guest yields to the event loop about every half millisecond, so timers, I/O
    * and other guests run while it computes, async host imports may return
    * promises, and `signal` can stop it at any time, even while it waits in
    * an async host import. Calls on one guest run one at a time, in order.
@@ -279,6 +340,8 @@ export class Guest {
     const start = promising;
     const call = this.#begin(options, true);
     const signal = options?.signal;
+    // The watch sets the stop flag on abort; this also ends a wait in a
+    // host import.
     const onAbort = () => {
       if (call.call?.watch?.check(performance.now())) this.#state.cancel?.();
     };
@@ -300,6 +363,7 @@ export class Guest {
     } finally {
       cancelTimer?.();
       signal?.removeEventListener("abort", onAbort);
+      call.call?.watch?.dispose();
     }
     return this.#end(call, outcome);
   }
@@ -353,8 +417,6 @@ export class Guest {
           : { ...options, fuel: Math.min(options!.fuel!, outerFuel) },
         timeout,
         yields,
-        slice: this.#slice,
-        outerWatched: this.#calls.watched,
       });
     } catch (error) {
       this.#calls.restore(saved);
@@ -366,13 +428,12 @@ export class Guest {
   }
 
   /**
-   * Ends the innermost call: for a metered guest settles the fuel books and
-   * keeps the tuned slice; then gives the call below its state back.
+   * Ends the innermost call: for a metered guest settles the fuel books;
+   * then gives the call below its state back.
    */
   #end(frame: Frame, outcome: CallOutcome): CallOutcome {
     const { call } = frame;
     if (call !== undefined) {
-      if (call.watch) this.#slice = call.meter.slice;
       outcome = endMeteredCall(this.#state, call, outcome);
     }
     this.#calls.pop(frame, outcome);

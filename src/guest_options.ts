@@ -87,8 +87,9 @@ export interface GuestOptions {
   /** The guest's name in messages. Default: its path or URL. */
   label?: string;
   /**
-   * Whether calls may be given a `timeout`, and so hand the guest its fuel
-   * in slices it must ask the host for. Implied by `timeout` and `async`.
+   * Whether calls may be given a `timeout` or a `stop`: the guest then
+   * checks a stop flag the host sets, and asks the host for fuel when its
+   * budget runs out. Implied by `timeout`, `signal`, `stop` and `async`.
    * Without it, a metered guest gets its whole budget at once and traps when
    * it is spent, which V8 runs markedly faster in tight loops.
    */

@@ -123,7 +123,6 @@ function wrapAsyncHostFunction(
   importName: string,
   state: CallState,
 ): WebAssembly.ImportValue {
-  state.asyncImports.push(importName);
   const record = (error: unknown) => {
     state.thrown = error;
     state.thrownBy = importName;

@@ -6,16 +6,15 @@
  */
 
 import { type CallState, newCallState, requestStop } from "./call_state.ts";
-import { CallWatch, FIRST_SLICE } from "./call_watch.ts";
+import { LINGER_MS } from "./call_watch.ts";
 import {
   type InterruptDetails,
   Interrupted,
   InvalidModule,
   isInvalidModule,
-  withoutStack,
 } from "./errors.ts";
 import { FuelMeter, HAS_JSPI, meteringFor } from "./fuel.ts";
-import { assembleGuest, type Guest } from "./guest.ts";
+import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
@@ -23,14 +22,17 @@ import { compileBytes, type GuestSource, loadModule } from "./load.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import {
   describeModule,
-  type ImportDescriptor,
   type ModuleSignatures,
   readSignatures,
 } from "./signatures.ts";
-import { bridgeStart } from "./start_bridge.ts";
+import { type StopFlagHost, stopFlagHost } from "./stop_flag_host.ts";
 import type { InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 import { readSections } from "./wasm/sections.ts";
+import { linger, watchdogReady } from "./watchdog.ts";
+
+/** The longest a load waits for the watchdog's thread to start. */
+const WATCHDOG_WAIT_MS = 1_000;
 
 const START_SECTION = 8;
 
@@ -91,6 +93,10 @@ export async function loadGuest(
       "fuel metering rewrites the guest's bytes: pass bytes, a path or a URL rather than a compiled WebAssembly.Module",
     );
   }
+  // Its watchdog thread starts while the guest loads, so that a first call
+  // (or the start function) with a short deadline does not wait for it.
+  const flagged = resumableGuest(options);
+  if (flagged) linger(LINGER_MS);
   // A metered guest is read once, by the rewriter, and compiled once, after
   // the rewrite.
   const loaded = await loadModule(source, { compile: !metered });
@@ -98,33 +104,43 @@ export async function loadGuest(
   const state = newCallState();
   let module: WebAssembly.Module;
   let signatures: ModuleSignatures | undefined;
-  let hasStart = false;
+  let flagHost: StopFlagHost | undefined;
+  let importModule = "";
+  let startExport: string | undefined;
   if (metered) {
     const bytes = loaded.bytes!;
     const fuel = options.fuel ?? Infinity;
-    const resumable = options.async === true || stoppable ||
-      options.interruptible === true;
+    const resumable = resumableGuest(options);
     const rewrite = await rewriteGuest(bytes, label, (start) => {
-      hasStart = start;
       return {
         costs: options.costs,
         // A start function runs before the host can read the counter of a
         // guest that traps when its fuel is spent, so such a guest asks for
         // its fuel instead.
         ...meteringFor(fuel, resumable || start),
+        // A guest that can be stopped reads a stop flag the watchdog sets,
+        // and its start function runs as a watched call once it is
+        // instantiated.
+        stopFlag: resumable,
+        deferStart: resumable,
         validate: false,
       };
     });
     signatures = describeModule(rewrite.info);
+    const { stopFlag } = rewrite.metered;
+    importModule = rewrite.metered.importModule;
+    startExport = rewrite.metered.startExport;
     state.meter = new FuelMeter(rewrite.metered, {
       fuel,
       poll: () => state.poll?.() ?? false,
       refuel: (shortfall) =>
         state.refuel?.({ shortfall, consumed: state.meter!.consumed }) ?? 0,
-      // The suspending import is bridged below, so that the start function
-      // can ask for fuel too.
-      suspend: false,
+      suspend: options.async ?? false,
     });
+    if (stopFlag !== undefined) {
+      flagHost = stopFlagHost(stopFlag, state, options.async ?? false);
+      state.flag = flagHost.flag;
+    }
     module = await compileRewritten(state.meter.bytes, bytes, label);
   } else {
     module = loaded.module!;
@@ -139,21 +155,25 @@ export async function loadGuest(
     ? options.imports(host)
     : options.imports ?? {};
   const needed = signatures?.imports ?? describeImports(module);
-  const bridge = options.async && state.meter
-    ? bridgeStart(state.meter.imports)
-    : undefined;
-  state.suspend = bridge?.suspend;
-  const imports = {
+  const base: WebAssembly.Imports = {
     ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
       async: options.async ?? false,
       asyncImports: options.asyncImports ?? [],
     }),
-    ...(bridge?.imports ?? state.meter?.imports),
+    ...state.meter?.imports,
   };
-  const instance = hasStart
-    ? await instantiateWatched(module, imports, state, needed, options)
-    : await instantiate(module, imports, state, needed);
-  return assembleGuest({
+  const freshImports = flagHost === undefined ? undefined : () => ({
+    ...base,
+    [importModule]: { ...base[importModule], ...flagHost.imports() },
+  });
+  const imports = freshImports?.() ?? base;
+  const instance = await instantiate(module, imports, state, needed);
+  if (flagged) {
+    // Started again should a long compile have outlasted the linger.
+    linger(LINGER_MS);
+    await watchdogReady(WATCHDOG_WAIT_MS);
+  }
+  const guest = assembleGuest({
     module,
     label,
     instance,
@@ -162,7 +182,18 @@ export async function loadGuest(
     state,
     needed,
     options,
+    freshImports,
+    startExport,
   });
+  await runStart(guest);
+  return guest;
+}
+
+/** Whether a guest can ask for fuel and be stopped: it gets a stop flag. */
+function resumableGuest(options: GuestOptions): boolean {
+  return options.async === true || options.interruptible === true ||
+    options.timeout !== undefined || options.signal !== undefined ||
+    options.stop !== undefined;
 }
 
 /**
@@ -206,42 +237,5 @@ async function compileRewritten(
       }`,
       { cause: error },
     );
-  }
-}
-/**
- * Instantiates a guest that has a start function, watched as a call is for
- * the guest options' timeout, signal and StopSignal (its fuel is the
- * meter's tank).
- */
-async function instantiateWatched(
-  module: WebAssembly.Module,
-  imports: WebAssembly.Imports,
-  state: CallState,
-  needed: ImportDescriptor[],
-  options: GuestOptions,
-): Promise<WebAssembly.Instance> {
-  const meter = state.meter;
-  const { timeout, signal, stop } = options;
-  if (
-    meter === undefined || !meter.resumable ||
-    (timeout === undefined && signal === undefined && stop === undefined)
-  ) {
-    return await instantiate(module, imports, state, needed);
-  }
-  const watch = new CallWatch(state, meter, { timeout, signal, stop });
-  if (watch.check(performance.now())) {
-    const stopped = state.stop!;
-    state.stop = undefined;
-    throw withoutStack(stopped);
-  }
-  // The start function runs on the main thread, so only its fuel checks can
-  // look at the clock and the signals: hand it its fuel in slices.
-  state.poll = watch.poll;
-  meter.slice = FIRST_SLICE;
-  try {
-    return await instantiate(module, imports, state, needed);
-  } finally {
-    state.poll = undefined;
-    meter.slice = Infinity;
   }
 }

@@ -21,7 +21,7 @@
 
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import { newCallState } from "./call_state.ts";
-import { CallWatch, FIRST_SLICE } from "./call_watch.ts";
+import { CallWatch } from "./call_watch.ts";
 import { FuelExhausted, Interrupted, withoutStack } from "./errors.ts";
 import type { FuelMeter, MeterCalls } from "./fuel.ts";
 import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
@@ -97,8 +97,13 @@ export interface MeterRunOptions {
   label?: string;
 }
 
-/** The slice each meter's watched runs have tuned so far. */
-const tunedSlices = new WeakMap<FuelMeter, number>();
+/**
+ * The fuel a watched run hands the guest at a time: the guest then calls the
+ * host, which reads the clock and the signals, at least this often. Fixed,
+ * never tuned from how fast the guest seemed to spend it, so that a guest
+ * cannot make its slices long by making its fuel look cheap.
+ */
+const RUN_SLICE = 50_000;
 
 /** Looks for an engine trap in what was thrown and what it wraps. */
 function findTrap(error: unknown): GuestTrap | undefined {
@@ -151,10 +156,10 @@ export function runMetered(
   }
   const state = newCallState(meter, new Interrupted("FuelMeter.run"));
   const watch = watched
-    ? new CallWatch(state, meter, { timeout, stop, signal })
+    ? new CallWatch(state, undefined, { timeout, stop, signal })
     : undefined;
   const userSlice = meter.slice;
-  if (watch) meter.slice = tunedSlices.get(meter) ?? FIRST_SLICE;
+  if (watch) meter.slice = RUN_SLICE;
   calls.begin(meter, options.fuel);
   calls.watch(meter, watch ? () => watch.poll() === true : undefined);
   calls.grace(meter, options.grace ?? DEFAULT_GRACE, options.soft ?? false);
@@ -181,7 +186,7 @@ export function runMetered(
       // already, and the next call will trap in the same way.
     }
   }
-  if (watch) tunedSlices.set(meter, meter.slice);
+  watch?.dispose();
   meter.slice = userSlice;
   calls.end(meter);
   const usage = meter.usage;

@@ -33,10 +33,6 @@ export interface MeteredCallSetup {
   timeout: number | undefined;
   /** Whether the call yields to the event loop (async calls). */
   yields: boolean;
-  /** The slice size earlier watched calls of this guest tuned. */
-  slice: number;
-  /** Whether a call this one is nested in is watched, and needs slices. */
-  outerWatched?: boolean;
 }
 
 /**
@@ -65,7 +61,7 @@ export function beginMeteredCall(
   // A call's fuel caps what it may draw from the tank; it never replaces it.
   meterCalls.begin(meter, options?.fuel);
   const watch = watched
-    ? new CallWatch(state, meter, {
+    ? new CallWatch(state, state.flag, {
       timeout,
       signal: options?.signal,
       stop: options?.stop,
@@ -74,12 +70,6 @@ export function beginMeteredCall(
     : undefined;
   state.poll = watch?.poll;
   state.refuel = options?.refuel;
-  // A watched call gets its fuel in slices, so that it checks in regularly.
-  const slice = watch || setup.outerWatched ? setup.slice : Infinity;
-  if (meter.slice !== slice) {
-    meter.slice = slice;
-    meter.settle();
-  }
   const { consumed, remaining } = meter.usage;
   return { meter, watch, budget: remaining, consumed };
 }
@@ -99,6 +89,7 @@ export function endMeteredCall(
   outcome: CallOutcome,
 ): CallOutcome {
   const { meter } = call;
+  call.watch?.dispose();
   state.poll = undefined;
   state.refuel = undefined;
   const exhausted = meter.exhausted;

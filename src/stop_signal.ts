@@ -4,8 +4,9 @@
  * While a plain (synchronous) call runs, the thread that made it runs
  * nothing else, so an `AbortSignal` on that thread cannot fire. A
  * `StopSignal` lives in a `SharedArrayBuffer`: a Worker (or any thread the
- * buffer is posted to) sets it with `Atomics`, and the metered guest's next
- * slice check, a fraction of a millisecond later, stops the call.
+ * buffer is posted to) sets it with `Atomics`; the watchdog thread copies it
+ * into the guest's stop flag within half a millisecond, and the guest's
+ * next check stops the call.
  *
  * @module
  */

@@ -22,6 +22,7 @@ import type { StopSignal } from "./stop_signal.ts";
 import {
   POSTED,
   QUITTING,
+  READY,
   runWatchdog,
   type WatchdogMessage,
   type WatchdogSettings,
@@ -53,6 +54,7 @@ function workerSource(): string {
     pollMs: WATCH_POLL_MS,
     posted: POSTED,
     quitting: QUITTING,
+    ready: READY,
   };
   const program = `(${runWatchdog.toString()})(self, ${
     JSON.stringify(settings)
@@ -72,7 +74,7 @@ function start(): Running {
     type: "module",
     name: "early-exit watchdog",
   });
-  const control = new Int32Array(new SharedArrayBuffer(8));
+  const control = new Int32Array(new SharedArrayBuffer(12));
   running = { worker, control };
   post(running, { op: "start", control });
   return running;
@@ -191,6 +193,76 @@ export function tick(flag: Int32Array, everyMs: number): WatchdogHandle {
   }
   const at = absolute(performance.now() + everyMs);
   return register({ op: "tick", flag, at, every: everyMs });
+}
+
+let lingering:
+  | {
+    handle: WatchdogHandle;
+    timer: ReturnType<typeof setTimeout>;
+    until: number;
+  }
+  | undefined;
+
+/**
+ * Keeps the Worker running (starting it if need be) for `ms` more
+ * milliseconds, so that a run of short calls does not start a thread for
+ * each: starting one costs some milliseconds, which a call whose deadline
+ * comes sooner would be late by. A guest that can be stopped starts it as
+ * it loads, while the module compiles.
+ *
+ * Meanwhile the thread keeps polling, as for a StopSignal: a Worker left
+ * idle in its event loop was seen not to receive a message posted while the
+ * main thread ran a guest, so it must never idle while it may be needed.
+ * The timer is unref'd: it keeps no process alive, and the Worker is
+ * terminated when it fires if nothing else is armed. Calls extend it
+ * without touching the timer, which costs microseconds a call.
+ *
+ * @param ms How long to keep the Worker, in milliseconds.
+ */
+export function linger(ms: number): void {
+  const until = performance.now() + ms;
+  if (lingering !== undefined) {
+    lingering.until = until;
+    return;
+  }
+  const idle = new Int32Array(new SharedArrayBuffer(4));
+  const handle = register({ op: "watch", flag: idle, stop: idle });
+  lingering = { handle, timer: lingerTimer(ms), until };
+}
+
+function lingerTimer(ms: number): ReturnType<typeof setTimeout> {
+  const timer = setTimeout(lingerDue, ms);
+  Deno.unrefTimer(timer as unknown as number);
+  return timer;
+}
+
+function lingerDue(): void {
+  if (lingering === undefined) return;
+  const left = lingering.until - performance.now();
+  if (left > 0) lingering.timer = lingerTimer(left);
+  else endLinger();
+}
+
+/**
+ * Resolves once the Worker runs (at once when it is not starting), so that
+ * a deadline armed next is kept on time; after `waitMs` it resolves anyway.
+ *
+ * @param waitMs The longest wait, in milliseconds.
+ */
+export async function watchdogReady(waitMs: number): Promise<void> {
+  const control = running?.control;
+  if (control === undefined) return;
+  const waited = Atomics.waitAsync(control, READY, 0, waitMs);
+  if (waited.async) await waited.value;
+}
+
+/** Ends {@linkcode linger} at once: an idle Worker is terminated now. */
+export function endLinger(): void {
+  if (lingering === undefined) return;
+  clearTimeout(lingering.timer);
+  const { handle } = lingering;
+  lingering = undefined;
+  handle.disarm();
 }
 
 /** Whether the watchdog's Worker is running (for tests). */

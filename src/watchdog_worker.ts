@@ -30,6 +30,8 @@ export type WatchdogMessage =
 export const POSTED = 0;
 /** Control word 1: set when the main thread is about to terminate the thread. */
 export const QUITTING = 1;
+/** Control word 2: set by the thread once it has received its start. */
+export const READY = 2;
 
 /** What the thread is told when it starts. */
 export interface WatchdogSettings {
@@ -39,6 +41,8 @@ export interface WatchdogSettings {
   posted: number;
   /** The control word set before termination: {@linkcode QUITTING}. */
   quitting: number;
+  /** The control word the thread sets once started: {@linkcode READY}. */
+  ready: number;
 }
 
 /** The parts of a worker's global scope the thread uses. */
@@ -57,7 +61,7 @@ export function runWatchdog(
   scope: WorkerScope,
   settings: WatchdogSettings,
 ): void {
-  const { pollMs, posted, quitting } = settings;
+  const { pollMs, posted, quitting, ready } = settings;
   type Entry = Exclude<WatchdogMessage, { op: "start" | "disarm" }>;
   const entries = new Map<number, Entry>();
   let control: Int32Array | undefined;
@@ -105,8 +109,11 @@ export function runWatchdog(
 
   scope.onmessage = (event) => {
     const message = event.data;
-    if (message.op === "start") control = message.control;
-    else if (message.op === "disarm") entries.delete(message.id);
+    if (message.op === "start") {
+      control = message.control;
+      Atomics.store(control, ready, 1);
+      Atomics.notify(control, ready);
+    } else if (message.op === "disarm") entries.delete(message.id);
     else entries.set(message.id, message);
     received++;
     run();

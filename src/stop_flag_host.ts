@@ -1,0 +1,70 @@
+/**
+ * The host side of a guest's stop flag: the memories a guest rewritten with
+ * `stopFlag` imports, and its `on_stop_flag`, which the guest calls when it
+ * finds the flag set.
+ *
+ * @module
+ */
+
+import type { CallState } from "./call_state.ts";
+import { suspending } from "./fuel.ts";
+import type { InstrumentedModule } from "./wasm/mod.ts";
+import { nextTurn } from "./yield.ts";
+
+/** The flag, and the imports that give it to an instance. */
+export interface StopFlagHost {
+  /** The flag word, over the shared flag memory. */
+  flag: Int32Array;
+  /**
+   * The added imports for one instance: the memories the guest defined,
+   * fresh each time, the flag memory and `on_stop_flag`.
+   */
+  imports(): Record<string, WebAssembly.ImportValue>;
+}
+
+/**
+ * Makes the flag memory and the callback for a rewritten guest.
+ *
+ * @param stopFlag What the rewriter says the guest imports.
+ * @param state The guest's call state, whose `check` decides.
+ * @param async Whether calls yield: the callback then suspends the guest
+ *   for one turn of the event loop before it answers.
+ * @returns The flag and the imports.
+ */
+export function stopFlagHost(
+  stopFlag: NonNullable<InstrumentedModule["stopFlag"]>,
+  state: CallState,
+  async: boolean,
+): StopFlagHost {
+  const flagMemory = stopFlag.memories.find((m) => m.name === stopFlag.memory)!;
+  const shared = new WebAssembly.Memory(
+    flagMemory.descriptor as WebAssembly.MemoryDescriptor,
+  );
+  const flag = new Int32Array(shared.buffer as SharedArrayBuffer, 0, 1);
+  const answer = (): number => {
+    // Cleared first, so that a set that races with the check is not lost.
+    Atomics.store(flag, 0, 0);
+    if (state.check?.() !== true) return 0;
+    // It stays set while the stop is pending: the frames below a nested
+    // call trap at their next check too.
+    Atomics.store(flag, 0, 1);
+    return 1;
+  };
+  const callback = async ? suspending(() => nextTurn().then(answer)) : answer;
+  return {
+    flag,
+    imports() {
+      const imports: Record<string, WebAssembly.ImportValue> = {
+        [stopFlag.callback]: callback,
+      };
+      for (const { name, descriptor } of stopFlag.memories) {
+        imports[name] = name === stopFlag.memory
+          ? shared
+          : new WebAssembly.Memory(
+            descriptor as WebAssembly.MemoryDescriptor,
+          );
+      }
+      return imports;
+    },
+  };
+}

@@ -1,0 +1,340 @@
+/**
+ * A stop is a guarantee: the hostile guests of issue #10, each in every
+ * mode that applies, must be stopped, and soon after their deadline. The
+ * bound asserted here (`late` under {@linkcode SLACK_MS}) is far looser than
+ * the one `deno task bench` measures, so that a loaded machine cannot break
+ * it; a guest whose stop is lost never returns at all, and its test fails
+ * on the guard instead.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { assembleWat } from "../guest/build.ts";
+import {
+  type CallOutcome,
+  type GuestOptions,
+  invokeIsolated,
+  isAborted,
+  isDeadlineExceeded,
+  loadGuest,
+  StopSignal,
+} from "../mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
+import { runMain } from "./support/cli.ts";
+import { SIGINT_PRELOAD, waitForListener } from "./support/sigint.ts";
+
+/** How late a stop may land in a test: only a lost stop gets near it. */
+const SLACK_MS = 5_000;
+const TIMEOUT_MS = 50;
+
+/** A failed grow is charged 2^31 fuel and costs nothing: it used to game slices. */
+const PUMP = await assembleWat(`
+(module
+  (memory 1 1)
+  (func (export "pump") (param $n i32) (local $i i32)
+    (loop $again
+      (drop (memory.grow (i32.const 0x7fffffff)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $i) (local.get $n)))))
+  (func (export "pump_forever")
+    (loop $again (drop (memory.grow (i32.const 0x7fffffff))) (br $again)))
+  (func (export "spin") (loop $again (br $again))))
+`);
+
+/** Throws and catches its own exception for ever. */
+const THROW_CATCH = await assembleWat(`
+(module
+  (tag $e)
+  (func (export "throw_forever")
+    (loop $again
+      (try (do (throw $e)) (catch $e))
+      (br $again))))
+`);
+
+/** A loop whose operators the cost table below makes free. */
+const FREE_LOOP = await assembleWat(`
+(module
+  (func (export "spin") (loop $again (br $again))))
+`);
+
+const RUNAWAY_START = await assembleWat(`
+(module
+  (func $start (loop $forever (br $forever)))
+  (start $start))
+`);
+
+/** Calls the host, which calls the guest back, then spins. */
+const NESTING = await assembleWat(`
+(module
+  (import "host" "nest" (func $nest))
+  (func (export "quick") (result i32) (i32.const 1))
+  (func (export "outer") (call $nest) (loop $again (br $again))))
+`);
+
+/** How long after its deadline a call that started at `started` returned. */
+function lateBy(started: number, timeout: number): number {
+  return performance.now() - started - timeout;
+}
+
+function assertOnTime(late: number, what: string): void {
+  assert.ok(late < SLACK_MS, `${what} stopped ${late.toFixed(1)} ms late`);
+}
+
+function syncTimeout(
+  guest: { invoke(name: string, args?: unknown[], o?: object): CallOutcome },
+  name: string,
+  what: string,
+): void {
+  const started = performance.now();
+  const result = guest.invoke(name, [], { timeout: TIMEOUT_MS });
+  const late = lateBy(started, TIMEOUT_MS);
+  const stopped = expectOutcome(result, "timeout");
+  assert.ok(isDeadlineExceeded(stopped.error));
+  assert.ok(result.fuel!.consumed > 0);
+  assertOnTime(late, what);
+}
+
+async function asyncAbort(
+  options: GuestOptions,
+  bytes: Uint8Array,
+  name: string,
+  what: string,
+): Promise<void> {
+  const guest = await loadGuest(bytes, { ...options, async: true });
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort("enough"), TIMEOUT_MS);
+  const started = performance.now();
+  try {
+    const result = await guest.invokeAsync(name, [], {
+      signal: controller.signal,
+    });
+    const stopped = expectOutcome(result, "aborted");
+    assert.ok(isAborted(stopped.error));
+    assertOnTime(lateBy(started, TIMEOUT_MS), `${what} (async abort)`);
+  } finally {
+    clearTimeout(timer);
+  }
+  const timed = performance.now();
+  const result = await guest.invokeAsync(name, [], { timeout: TIMEOUT_MS });
+  expectOutcome(result, "timeout");
+  assertOnTime(lateBy(timed, TIMEOUT_MS), `${what} (async timeout)`);
+}
+
+async function syncStopSignal(
+  options: GuestOptions,
+  bytes: Uint8Array,
+  name: string,
+  what: string,
+): Promise<void> {
+  const guest = await loadGuest(bytes, { ...options, interruptible: true });
+  const stop = new StopSignal();
+  const stopper = new Worker(
+    new URL("./support/stopper.ts", import.meta.url),
+    { type: "module" },
+  );
+  try {
+    await new Promise((resolve) => (stopper.onmessage = resolve));
+    const stopped = new Promise((resolve) => (stopper.onmessage = resolve));
+    stopper.postMessage({ buffer: stop.buffer, after: TIMEOUT_MS });
+    const started = performance.now();
+    const result = guest.invoke(name, [], { stop });
+    const late = lateBy(started, TIMEOUT_MS);
+    expectOutcome(result, "aborted");
+    assertOnTime(late, `${what} (StopSignal)`);
+    await stopped;
+  } finally {
+    stopper.terminate();
+  }
+}
+
+async function isolatedTimeout(bytes: Uint8Array, name: string, what: string) {
+  const started = performance.now();
+  const result = await invokeIsolated(bytes, name, [], { timeout: 100 });
+  expectOutcome(result, "timeout");
+  // A child process starts first: the bound is the same slack.
+  assertOnTime(lateBy(started, 100), `${what} (isolation)`);
+}
+
+Deno.test("slice pump, sync: pumping first does not delay a later deadline", async () => {
+  const guest = await loadGuest(PUMP, { interruptible: true });
+  expectOutcome(guest.invoke("pump", [1_000_000]), "returned");
+  syncTimeout(guest, "pump_forever", "pump_forever");
+  syncTimeout(guest, "spin", "spin after pumping");
+});
+
+Deno.test("slice pump: async abort and timeout, StopSignal, isolation", async () => {
+  await asyncAbort({}, PUMP, "pump_forever", "pump_forever");
+  await syncStopSignal({}, PUMP, "pump_forever", "pump_forever");
+  await isolatedTimeout(PUMP, "pump_forever", "pump_forever");
+});
+
+Deno.test("throw/catch loop: sync, async, StopSignal, isolation", async () => {
+  const guest = await loadGuest(THROW_CATCH, { interruptible: true });
+  syncTimeout(guest, "throw_forever", "throw_forever");
+  await asyncAbort({}, THROW_CATCH, "throw_forever", "throw_forever");
+  await syncStopSignal({}, THROW_CATCH, "throw_forever", "throw_forever");
+  await isolatedTimeout(THROW_CATCH, "throw_forever", "throw_forever");
+});
+
+Deno.test("a loop the cost table makes free still stops: sync, async, StopSignal", async () => {
+  const costs = { default: 0 };
+  const guest = await loadGuest(FREE_LOOP, { interruptible: true, costs });
+  const started = performance.now();
+  const result = guest.invoke("spin", [], { timeout: TIMEOUT_MS });
+  expectOutcome(result, "timeout");
+  assertOnTime(lateBy(started, TIMEOUT_MS), "a free loop");
+  await asyncAbort({ costs }, FREE_LOOP, "spin", "a free loop");
+  await syncStopSignal({ costs }, FREE_LOOP, "spin", "a free loop");
+});
+
+for (const async of [false, true]) {
+  const mode = async ? "async" : "sync";
+  Deno.test(`runaway start function, ${mode}: loading stops at the timeout`, async () => {
+    const started = performance.now();
+    await assert.rejects(
+      loadGuest(RUNAWAY_START, { timeout: TIMEOUT_MS, async }),
+      (e) => isDeadlineExceeded(e),
+    );
+    assertOnTime(lateBy(started, TIMEOUT_MS), `a ${mode} start function`);
+  });
+}
+
+Deno.test("nested invoke: the outer deadline and StopSignal hold after it", async () => {
+  let guest: Awaited<ReturnType<typeof loadGuest>> | undefined;
+  const imports = {
+    host: { nest: () => void guest!.invoke("quick") },
+  };
+  guest = await loadGuest(NESTING, { interruptible: true, imports });
+  const started = performance.now();
+  expectOutcome(
+    guest.invoke("outer", [], { timeout: TIMEOUT_MS }),
+    "timeout",
+  );
+  assertOnTime(lateBy(started, TIMEOUT_MS), "outer after a nested call");
+  await syncStopSignal(
+    { imports: { host: { nest: () => void guest!.invoke("quick") } } },
+    NESTING,
+    "outer",
+    "outer after a nested call",
+  );
+});
+
+async function writeGuest(bytes: Uint8Array): Promise<string> {
+  const path = await Deno.makeTempFile({ suffix: ".wasm" });
+  await Deno.writeFile(path, bytes);
+  return path;
+}
+
+/** Runs the CLI, presses Ctrl-C once it listens, and says how it ended. */
+async function pressCtrlC(
+  path: string,
+  invoke: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-read",
+      `--preload=${SIGINT_PRELOAD}`,
+      "main.ts",
+      path,
+      `--invoke=${invoke}`,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const stdout = new Response(child.stdout).text();
+  const stderr = await waitForListener(child.stderr);
+  assert.ok(stderr.ready, stderr.before);
+  const pressed = performance.now();
+  child.kill("SIGINT");
+  const { code } = await child.status;
+  assertOnTime(performance.now() - pressed, `Ctrl-C on ${invoke}`);
+  return { code, stdout: await stdout, stderr: await stderr.rest };
+}
+
+Deno.test("CLI: Ctrl-C stops a runaway start function", async () => {
+  const path = await writeGuest(RUNAWAY_START);
+  try {
+    const { code, stdout, stderr } = await pressCtrlC(path, "anything");
+    assert.equal(code, 130, stderr);
+    assert.match(stdout, /\(start\).*aborted: Ctrl-C/);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("CLI: the slice pump stops at --timeout, and on Ctrl-C", async () => {
+  const path = await writeGuest(PUMP);
+  try {
+    const run = await runMain(["--allow-read"], [
+      path,
+      "--invoke=pump_forever",
+      "--timeout=100",
+      "--json",
+    ]);
+    const result = JSON.parse(run.stdout);
+    assert.equal(result.outcome, "timeout", run.stderr);
+    assertOnTime(result.elapsed_ms - 100, "the CLI's pump_forever");
+
+    const { code, stdout, stderr } = await pressCtrlC(path, "pump_forever");
+    assert.equal(code, 130, stderr);
+    assert.match(stdout, /aborted: Ctrl-C/);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+/** 1 GiB bulk operators on fresh memory: each is one operator. */
+const BULK = await assembleWat(`
+(module
+  (memory 16384 16384)
+  (func (export "fill")
+    (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000)))
+  (func (export "copy")
+    (memory.copy (i32.const 0x100) (i32.const 0) (i32.const 0x3fffff00))))
+`);
+
+/** The largest table V8 allows, filled in one operator. */
+const TABLE = await assembleWat(`
+(module
+  (table 10000000 funcref)
+  (func (export "fill")
+    (table.fill 0 (i32.const 0) (ref.null func) (i32.const 10000000))))
+`);
+
+/** 8 GiB of 64-bit memory, filled in one operator. */
+const BULK64 = await assembleWat(`
+(module
+  (memory i64 131072 131072)
+  (func (export "fill")
+    (memory.fill (i64.const 0) (i32.const 7) (i64.const 0x200000000))))
+`);
+
+Deno.test("GiB bulk operators stop mid-operation: memory.fill, memory.copy, table.fill", async () => {
+  for (const name of ["fill", "copy"]) {
+    // A fresh instance each time, whose pages are not yet touched.
+    const guest = await loadGuest(BULK, { interruptible: true });
+    syncTimeout(guest, name, `memory.${name} of 1 GiB`);
+  }
+  const table = await loadGuest(TABLE, { interruptible: true });
+  syncTimeout(table, "fill", "table.fill of 10M elements");
+  await asyncAbort({}, BULK, "fill", "memory.fill of 1 GiB");
+  await syncStopSignal({}, BULK, "fill", "memory.fill of 1 GiB");
+  await isolatedTimeout(BULK, "fill", "memory.fill of 1 GiB");
+});
+
+Deno.test("memory64: an 8 GiB memory.fill stops mid-operation", async () => {
+  let guest;
+  try {
+    guest = await loadGuest(BULK64, { interruptible: true });
+  } catch (error) {
+    // A machine that cannot reserve 8 GiB has nothing to stop.
+    if (error instanceof RangeError) return;
+    throw error;
+  }
+  syncTimeout(guest, "fill", "memory.fill of 8 GiB (memory64)");
+});
