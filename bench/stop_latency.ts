@@ -110,17 +110,17 @@ async function load(
   guest: HostileGuest,
   async: boolean,
 ): Promise<Guest> {
-  let loaded: Guest | undefined;
+  // The import runs only once the guest is loaded.
   const imports = guest.nests
     ? {
       host: {
         nest: async
           ? () => {}
-          : () => void loaded!.invoke("quick", [], { timeout: 1_000 }),
+          : () => void loaded.invoke("quick", [], { timeout: 1_000 }),
       },
     }
     : undefined;
-  loaded = await loadGuest(bytes, {
+  const loaded = await loadGuest(bytes, {
     ...guest.options,
     ...(async ? { async: true } : { interruptible: true }),
     imports,

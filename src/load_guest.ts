@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type CallState, newCallState, requestStop } from "./call_state.ts";
+import { newCallState, requestStop } from "./call_state.ts";
 import { LINGER_MS } from "./call_watch.ts";
 import {
   type InterruptDetails,

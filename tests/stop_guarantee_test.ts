@@ -201,11 +201,11 @@ for (const async of [false, true]) {
 }
 
 Deno.test("nested invoke: the outer deadline and StopSignal hold after it", async () => {
-  let guest: Awaited<ReturnType<typeof loadGuest>> | undefined;
+  // The import runs only once the guest is loaded.
   const imports = {
-    host: { nest: () => void guest!.invoke("quick") },
+    host: { nest: () => void guest.invoke("quick") },
   };
-  guest = await loadGuest(NESTING, { interruptible: true, imports });
+  const guest = await loadGuest(NESTING, { interruptible: true, imports });
   const started = performance.now();
   expectOutcome(
     guest.invoke("outer", [], { timeout: TIMEOUT_MS }),
@@ -213,7 +213,7 @@ Deno.test("nested invoke: the outer deadline and StopSignal hold after it", asyn
   );
   assertOnTime(lateBy(started, TIMEOUT_MS), "outer after a nested call");
   await syncStopSignal(
-    { imports: { host: { nest: () => void guest!.invoke("quick") } } },
+    { imports: { host: { nest: () => void guest.invoke("quick") } } },
     NESTING,
     "outer",
     "outer after a nested call",
