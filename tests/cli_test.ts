@@ -1,6 +1,6 @@
 import assert from "./support/assert.ts";
 import { runMain } from "./support/cli.ts";
-import { SIGINT_PRELOAD, waitForListener } from "./support/sigint.ts";
+import { pressCtrlC } from "./support/sigint.ts";
 import { assembleWat } from "../guest/build.ts";
 
 const TRANSCRIPT = [
@@ -239,36 +239,15 @@ Deno.test("--timeout stops a runaway guest: outcome timeout with elapsed time an
 });
 
 Deno.test("Ctrl-C (SIGINT) stops a long guest call cleanly: outcome aborted, exit 130", async () => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--allow-read",
-      `--preload=${SIGINT_PRELOAD}`,
-      "main.ts",
-      "guest/runaway.wasm",
-      "--invoke=count_forever",
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const stdout = new Response(child.stdout).text();
-  // Press Ctrl-C once the CLI listens for it: it adds the listener right
-  // before it starts the call, and the call never ends by itself.
-  const stderr = await waitForListener(child.stderr);
-  if (!stderr.ready) {
-    assert.fail(
-      `it exited (${(await child.status).code}) without listening for ` +
-        `SIGINT: ${stderr.before}`,
-    );
-  }
-  child.kill("SIGINT");
-  const status = await child.status;
-  assert.equal(status.code, 130, await stderr.rest);
+  // Ctrl-C is pressed once the CLI listens for it: it adds the listener
+  // right before it starts the call, and the call never ends by itself.
+  const run = await pressCtrlC([
+    "guest/runaway.wasm",
+    "--invoke=count_forever",
+  ]);
+  assert.equal(run.code, 130, run.stderr);
   assert.equal(
-    await stdout,
+    run.stdout,
     "Error from count_forever: guest call aborted: Ctrl-C (SIGINT)\n",
   );
 });

@@ -22,7 +22,7 @@ import {
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { runMain } from "./support/cli.ts";
-import { SIGINT_PRELOAD, waitForListener } from "./support/sigint.ts";
+import { pressCtrlC } from "./support/sigint.ts";
 
 /** How late a stop may land in a test: only a lost stop gets near it. */
 const SLACK_MS = 5_000;
@@ -227,39 +227,19 @@ async function writeGuest(bytes: Uint8Array): Promise<string> {
 }
 
 /** Runs the CLI, presses Ctrl-C once it listens, and says how it ended. */
-async function pressCtrlC(
+async function ctrlC(
   path: string,
   invoke: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--allow-read",
-      `--preload=${SIGINT_PRELOAD}`,
-      "main.ts",
-      path,
-      `--invoke=${invoke}`,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const stdout = new Response(child.stdout).text();
-  const stderr = await waitForListener(child.stderr);
-  assert.ok(stderr.ready, stderr.before);
-  const pressed = performance.now();
-  child.kill("SIGINT");
-  const { code } = await child.status;
-  assertOnTime(performance.now() - pressed, `Ctrl-C on ${invoke}`);
-  return { code, stdout: await stdout, stderr: await stderr.rest };
+  const run = await pressCtrlC([path, `--invoke=${invoke}`]);
+  assertOnTime(run.tookMs, `Ctrl-C on ${invoke}`);
+  return run;
 }
 
 Deno.test("CLI: Ctrl-C stops a runaway start function", async () => {
   const path = await writeGuest(RUNAWAY_START);
   try {
-    const { code, stdout, stderr } = await pressCtrlC(path, "anything");
+    const { code, stdout, stderr } = await ctrlC(path, "anything");
     assert.equal(code, 130, stderr);
     assert.match(stdout, /\(start\).*aborted: Ctrl-C/);
   } finally {
@@ -280,7 +260,7 @@ Deno.test("CLI: the slice pump stops at --timeout, and on Ctrl-C", async () => {
     assert.equal(result.outcome, "timeout", run.stderr);
     assertOnTime(result.elapsed_ms - 100, "the CLI's pump_forever");
 
-    const { code, stdout, stderr } = await pressCtrlC(path, "pump_forever");
+    const { code, stdout, stderr } = await ctrlC(path, "pump_forever");
     assert.equal(code, 130, stderr);
     assert.match(stdout, /aborted: Ctrl-C/);
   } finally {

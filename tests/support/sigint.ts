@@ -37,3 +37,52 @@ export async function waitForListener(
   })();
   return { ready: true, before, rest };
 }
+
+/** How a CLI run that was sent Ctrl-C ended. */
+export interface CtrlCRun {
+  /** The exit status. */
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Milliseconds from the key press to the exit. */
+  tookMs: number;
+}
+
+/**
+ * Runs `deno run --allow-read main.ts <args>` from the repository root,
+ * presses Ctrl-C once the program listens for it, and says how it ended.
+ * Fails the test if the program ends without ever listening.
+ *
+ * @param args The command line's arguments.
+ * @returns The exit status, the output, and how long the exit took.
+ */
+export async function pressCtrlC(args: string[]): Promise<CtrlCRun> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-read",
+      `--preload=${SIGINT_PRELOAD}`,
+      "main.ts",
+      ...args,
+    ],
+    cwd: new URL("../../", import.meta.url),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const stdout = new Response(child.stdout).text();
+  const stderr = await waitForListener(child.stderr);
+  if (!stderr.ready) {
+    const { code } = await child.status;
+    throw new Error(
+      `it exited (${code}) without listening for SIGINT: ${stderr.before}`,
+    );
+  }
+  const pressed = performance.now();
+  child.kill("SIGINT");
+  const { code } = await child.status;
+  const tookMs = performance.now() - pressed;
+  return { code, stdout: await stdout, stderr: await stderr.rest, tookMs };
+}
