@@ -58,7 +58,7 @@ export {
   type IsolatedCallOptions,
 } from "./src/isolate.ts";
 export type { CostTable } from "./src/wasm/mod.ts";
-export type { GuestSource } from "./src/load.ts";
+export type { CompileOptions, GuestSource } from "./src/load.ts";
 export type { FunctionSignature, ValueType } from "./src/signatures.ts";
 export {
   Aborted,

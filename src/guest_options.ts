@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { CompileOptions } from "./load.ts";
 import type { InterruptDetails } from "./errors.ts";
 import type { InterruptOptions } from "./imports.ts";
 import type { StopSignal } from "./stop_signal.ts";
@@ -86,6 +87,14 @@ export interface GuestOptions {
   asyncImports?: string[];
   /** The guest's name in messages. Default: its path or URL. */
   label?: string;
+  /**
+   * Compile options, as `WebAssembly.compile` takes them: `builtins`
+   * (`["js-string"]`) and `importedStringConstants`. The imports the
+   * engine then supplies (`wasm:js-string`, the string constants' module)
+   * are not looked up in `imports`.
+   * @default {undefined} (none)
+   */
+  compile?: CompileOptions;
   /**
    * Whether calls may be given a `timeout` or a `stop`: the guest then
    * checks a stop flag the host sets, and asks the host for fuel when its

@@ -111,6 +111,13 @@ export interface ImportMode {
    * in an async guest every function import may.
    */
   asyncImports?: string[];
+  /**
+   * Import modules the engine supplies itself, from the compile options
+   * (`wasm:js-string` for the `js-string` builtins, the module named by
+   * `importedStringConstants`): the guest's imports from them are not
+   * looked up in the user's imports.
+   */
+  engineModules?: ReadonlySet<string>;
 }
 
 /**
@@ -163,6 +170,15 @@ function ownValue(object: unknown, key: string): unknown {
   }
   return (object as Record<string, unknown>)[key];
 }
+
+/** The value types a global holds as a number or a bigint. */
+const NUMERIC_TYPES: ReadonlySet<string> = new Set([
+  "i32",
+  "i64",
+  "f32",
+  "f64",
+  "v128",
+]);
 
 const KIND_CHECKS: Record<
   ImportDescriptor["kind"],
@@ -221,6 +237,7 @@ export function buildImports(
   const result: Record<string, Record<string, WebAssembly.ImportValue>> = Object
     .create(null);
   for (const entry of needed) {
+    if (mode.engineModules?.has(entry.module)) continue;
     const label = `${entry.module}.${entry.name}`;
     const namespace = (result[entry.module] ??= Object.create(null));
     if (
@@ -246,7 +263,12 @@ export function buildImports(
       throw new ImportError(label, entry.expected, "missing");
     }
     const [fits, problem] = KIND_CHECKS[entry.kind];
-    if (!fits(value)) throw new ImportError(label, entry.expected, problem);
+    // An immutable reference-typed global takes any value, as V8 allows.
+    const anyValue = entry.kind === "global" && entry.global !== undefined &&
+      !entry.global.mutable && !NUMERIC_TYPES.has(entry.global.type);
+    if (!anyValue && !fits(value)) {
+      throw new ImportError(label, entry.expected, problem);
+    }
     namespace[entry.name] = entry.kind !== "function"
       ? value as WebAssembly.ImportValue
       : mode.async

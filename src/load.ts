@@ -12,6 +12,55 @@
 
 import { GuestLoadError, InvalidModule } from "./errors.ts";
 
+/**
+ * Options for compiling a guest, as `WebAssembly.compile` takes them (the
+ * JS String Builtins proposal).
+ *
+ * @example Usage
+ * ```ts
+ * import type { CompileOptions } from "@early-exit/early-exit";
+ *
+ * const options: CompileOptions = {
+ *   builtins: ["js-string"],
+ *   importedStringConstants: "'",
+ * };
+ * console.log(options.builtins);
+ * ```
+ */
+export interface CompileOptions {
+  /** Builtin sets the engine supplies as imports, such as `"js-string"`. */
+  builtins?: string[];
+  /** The import module whose globals the engine fills with their names as strings. */
+  importedStringConstants?: string;
+}
+
+/**
+ * The import modules that compile options make the engine supply itself.
+ *
+ * @param options The compile options.
+ * @returns Their module names.
+ */
+export function engineModules(options: CompileOptions = {}): Set<string> {
+  const modules = new Set<string>();
+  for (const set of options.builtins ?? []) modules.add(`wasm:${set}`);
+  if (options.importedStringConstants !== undefined) {
+    modules.add(options.importedStringConstants);
+  }
+  return modules;
+}
+
+/** `WebAssembly.compile` with compile options, which the types lack. */
+const compileWith = WebAssembly.compile as (
+  bytes: BufferSource,
+  options?: CompileOptions,
+) => Promise<WebAssembly.Module>;
+
+/** `WebAssembly.compileStreaming` with compile options. */
+const compileStreamingWith = WebAssembly.compileStreaming as (
+  source: Response,
+  options?: CompileOptions,
+) => Promise<WebAssembly.Module>;
+
 /** Anything a guest can be loaded from. */
 export type GuestSource =
   | string
@@ -148,15 +197,17 @@ export function checkPreamble(bytes: Uint8Array, label: string): void {
  *
  * @param bytes The module's bytes.
  * @param label A short name for messages.
+ * @param options Compile options, such as builtins.
  * @returns The compiled module.
  */
 export async function compileBytes(
   bytes: Uint8Array,
   label: string,
+  options?: CompileOptions,
 ): Promise<WebAssembly.Module> {
   checkPreamble(bytes, label);
   try {
-    return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+    return await compileWith(bytes as Uint8Array<ArrayBuffer>, options);
   } catch (error) {
     throw new InvalidModule(
       `${label} is not a valid WebAssembly module: ${(error as Error).message}`,
@@ -176,19 +227,23 @@ async function collect(
  * copy of the bytes for signatures and metering. Servers that do not send
  * `application/wasm` get a plain compile, since V8 refuses to stream those.
  */
-async function loadRemote(url: URL, label: string): Promise<LoadedModule> {
+async function loadRemote(
+  url: URL,
+  label: string,
+  options?: CompileOptions,
+): Promise<LoadedModule> {
   const response = await fetchRemote(url, label);
   const type = response.headers.get("content-type") ?? "";
   if (!type.startsWith("application/wasm") || response.body === null) {
     const bytes = new Uint8Array(await response.arrayBuffer());
-    return { module: await compileBytes(bytes, label), bytes, label };
+    return { module: await compileBytes(bytes, label, options), bytes, label };
   }
   const [forCompile, forBytes] = response.body.tee();
   const streamed = new Response(forCompile, {
     headers: { "content-type": "application/wasm" },
   });
   const [compiled, bytes] = await Promise.allSettled([
-    WebAssembly.compileStreaming(streamed),
+    compileStreamingWith(streamed, options),
     collect(forBytes),
   ]);
   if (bytes.status === "rejected") {
@@ -219,6 +274,8 @@ export interface LoadOptions {
    * @default {true}
    */
   compile?: boolean;
+  /** Compile options, such as builtins. */
+  compileOptions?: CompileOptions;
 }
 
 /**
@@ -241,7 +298,7 @@ export async function loadModule(
   const { bytes, label, url } = await readSource(source);
   if (bytes === undefined) {
     // A remote module compiles while it downloads, when it is compiled.
-    if (compile) return await loadRemote(url!, label);
+    if (compile) return await loadRemote(url!, label, options.compileOptions);
     const response = await fetchRemote(url!, label);
     const fetched = new Uint8Array(await response.arrayBuffer());
     checkPreamble(fetched, label);
@@ -251,7 +308,11 @@ export async function loadModule(
     checkPreamble(bytes, label);
     return { module: undefined, bytes, label };
   }
-  return { module: await compileBytes(bytes, label), bytes, label };
+  return {
+    module: await compileBytes(bytes, label, options.compileOptions),
+    bytes,
+    label,
+  };
 }
 
 /** Reads local sources; names a remote one without fetching it. */

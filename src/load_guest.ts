@@ -18,7 +18,13 @@ import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
-import { compileBytes, type GuestSource, loadModule } from "./load.ts";
+import {
+  compileBytes,
+  type CompileOptions,
+  engineModules,
+  type GuestSource,
+  loadModule,
+} from "./load.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import {
   describeModule,
@@ -99,7 +105,10 @@ export async function loadGuest(
   if (flagged) linger(LINGER_MS);
   // A metered guest is read once, by the rewriter, and compiled once, after
   // the rewrite.
-  const loaded = await loadModule(source, { compile: !metered });
+  const loaded = await loadModule(source, {
+    compile: !metered,
+    compileOptions: options.compile,
+  });
   const label = options.label ?? loaded.label;
   const state = newCallState();
   let module: WebAssembly.Module;
@@ -111,21 +120,26 @@ export async function loadGuest(
     const bytes = loaded.bytes!;
     const fuel = options.fuel ?? Infinity;
     const resumable = resumableGuest(options);
-    const rewrite = await rewriteGuest(bytes, label, (start) => {
-      return {
-        costs: options.costs,
-        // A start function runs before the host can read the counter of a
-        // guest that traps when its fuel is spent, so such a guest asks for
-        // its fuel instead.
-        ...meteringFor(fuel, resumable || start),
-        // A guest that can be stopped reads a stop flag the watchdog sets,
-        // and its start function runs as a watched call once it is
-        // instantiated.
-        stopFlag: resumable,
-        deferStart: resumable,
-        validate: false,
-      };
-    });
+    const rewrite = await rewriteGuest(
+      bytes,
+      label,
+      options.compile,
+      (start) => {
+        return {
+          costs: options.costs,
+          // A start function runs before the host can read the counter of a
+          // guest that traps when its fuel is spent, so such a guest asks for
+          // its fuel instead.
+          ...meteringFor(fuel, resumable || start),
+          // A guest that can be stopped reads a stop flag the watchdog sets,
+          // and its start function runs as a watched call once it is
+          // instantiated.
+          stopFlag: resumable,
+          deferStart: resumable,
+          validate: false,
+        };
+      },
+    );
     signatures = describeModule(rewrite.info);
     const { stopFlag } = rewrite.metered;
     importModule = rewrite.metered.importModule;
@@ -141,7 +155,12 @@ export async function loadGuest(
       flagHost = stopFlagHost(stopFlag, state, options.async ?? false);
       state.flag = flagHost.flag;
     }
-    module = await compileRewritten(state.meter.bytes, bytes, label);
+    module = await compileRewritten(
+      state.meter.bytes,
+      bytes,
+      label,
+      options.compile,
+    );
   } else {
     module = loaded.module!;
     if (loaded.bytes !== undefined) signatures = readSignatures(loaded.bytes);
@@ -159,6 +178,7 @@ export async function loadGuest(
     ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
       async: options.async ?? false,
       asyncImports: options.asyncImports ?? [],
+      engineModules: engineModules(options.compile),
     }),
     ...state.meter?.imports,
   };
@@ -204,6 +224,7 @@ function resumableGuest(options: GuestOptions): boolean {
 async function rewriteGuest(
   bytes: Uint8Array,
   label: string,
+  compile: CompileOptions | undefined,
   options: (hasStart: boolean) => InstrumentOptions,
 ): Promise<ReturnType<typeof instrumentModule>> {
   try {
@@ -212,7 +233,7 @@ async function rewriteGuest(
     for (const { id } of readSections(bytes)) hasStart ||= id === START_SECTION;
     return instrumentModule(bytes, options(hasStart));
   } catch (error) {
-    if (isInvalidModule(error)) await compileBytes(bytes, label);
+    if (isInvalidModule(error)) await compileBytes(bytes, label, compile);
     throw error;
   }
 }
@@ -226,16 +247,19 @@ async function compileRewritten(
   rewritten: Uint8Array,
   original: Uint8Array,
   label: string,
+  compile: CompileOptions | undefined,
 ): Promise<WebAssembly.Module> {
   try {
-    return await WebAssembly.compile(rewritten as Uint8Array<ArrayBuffer>);
+    return await compileBytes(rewritten, label, compile);
   } catch (error) {
-    await compileBytes(original, label);
+    await compileBytes(original, label, compile);
+    // The engine's own words, not compileBytes's sentence about the guest.
+    const engine = (error as Error).cause ?? error;
     throw new InvalidModule(
       `${label} is valid, but its metered rewrite is not (a bug in early-exit; please report it): ${
-        (error as Error).message
+        (engine as Error).message
       }`,
-      { cause: error },
+      { cause: engine },
     );
   }
 }
