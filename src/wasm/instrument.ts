@@ -1,8 +1,8 @@
 /**
  * The rewriter's public API: {@linkcode instrument}, its options and its
  * result. A metered module counts its work in an added `i64` global and
- * calls an added import, `out_of_fuel`, when a check finds the count spent
- * (or traps, when checks cannot resume). `docs/rewriter.md` describes what
+ * calls an added import, `out_of_fuel`, when a check finds the count spent;
+ * when checks cannot resume it traps instead, and needs no import at all. `docs/rewriter.md` describes what
  * is added, where checks go, what operators cost and which errors come out.
  *
  * @example Metering a loop

@@ -158,6 +158,11 @@ export class ModuleRewriter {
     if (features.stopFlag) {
       this.#definedMemories = definedMemories(bytes);
       this.#info.addedImports = 2;
+    } else if (!resumable) {
+      // A guest that traps when its fuel is spent never calls the host: its
+      // bytes need no import, so that loaders that take only bytes or a
+      // compiled module can instantiate them as they are.
+      this.#info.addedImports = 0;
     }
     if (features.deferStart) this.#deferredStart = startFunction(bytes);
     this.#countsFuel = features.countsFuel ?? true;
@@ -185,7 +190,7 @@ export class ModuleRewriter {
   /** How many imports are added. */
   get #addedImportEntries(): number {
     const defined = this.#definedMemories;
-    return defined ? 3 + defined.length : 1;
+    return defined ? 3 + defined.length : this.#info.addedImports;
   }
 
   get #fuelGlobal(): number {
@@ -243,6 +248,10 @@ export class ModuleRewriter {
           this.#importModule,
           info.importModules,
         );
+        if (this.#addedImportEntries === 0) {
+          this.#done.add(SECTION_RANK[2]!);
+          return this.#out.addPatched(id, sectionStart, r.end, patches);
+        }
         this.#vector(
           2,
           sectionStart,
@@ -375,7 +384,7 @@ export class ModuleRewriter {
     if (missing(Rank.type)) {
       this.#vector(1, -1, -1, (w) => this.#writeTypes(w), this.#addedTypes);
     }
-    if (missing(Rank.import)) {
+    if (missing(Rank.import) && this.#addedImportEntries > 0) {
       this.#vector(
         2,
         -1,
