@@ -1,6 +1,10 @@
 import assert from "./support/assert.ts";
 import { expectOutcome } from "./support/outcome.ts";
-import { meteredBrotli, plainBrotli } from "./support/brotli.ts";
+import {
+  meteredBrotli,
+  plainBrotli,
+  trappingBrotli,
+} from "./support/brotli.ts";
 
 const TEXT = new TextEncoder().encode(
   Array.from({ length: 800 }, (_, i) => `line ${i}: ${(i * 7919) % 1013}\n`)
@@ -72,4 +76,17 @@ Deno.test("brotli-wasm: a fresh instance on the same meter, when stops have leak
   assert.deepEqual(expectOutcome(result, "returned").value, TEXT);
   assert.ok(meter.consumed > before, "the books carry on");
   assert.equal(meter.consumed + meter.remaining, before + 1e12);
+});
+
+Deno.test("brotli-wasm: bytes metered to trap go through its own init unpatched, and the budget stops it", async () => {
+  const input = new TextEncoder().encode("drop-in ".repeat(10_000));
+  const plain = await plainBrotli();
+  const roomy = await trappingBrotli(Number.MAX_SAFE_INTEGER);
+  assert.deepEqual(roomy.brotli.compress(input), plain.compress(input));
+  assert.ok(roomy.meter.consumed > 0);
+  const tight = await trappingBrotli(10_000);
+  assert.throws(() => tight.brotli.compress(input));
+  assert.ok(tight.meter.exhausted);
+  assert.equal(tight.meter.stopReason, "fuel");
+  assert.equal(tight.meter.consumed + tight.meter.remaining, 10_000);
 });

@@ -69,3 +69,23 @@ export async function meteredBrotli(
   }
   return { brotli: glue, meter };
 }
+
+/**
+ * brotli-wasm metered by a meter whose checks trap when its budget is spent:
+ * those bytes need no import of their own, so the glue's `init` takes them
+ * as they are, with nothing patched.
+ *
+ * @param fuel The budget.
+ */
+export async function trappingBrotli(
+  fuel: number,
+): Promise<{ brotli: Brotli; meter: FuelMeter }> {
+  const meter = new FuelMeter(await Deno.readFile(WASM), {
+    fuel,
+    resumable: false,
+  });
+  const glue = await freshGlue();
+  const exports = await glue.default(await WebAssembly.compile(meter.bytes));
+  meter.attach(exports as WebAssembly.Exports);
+  return { brotli: glue, meter };
+}
