@@ -90,11 +90,15 @@ const CASES: Call[][] = [
   [["copy_b_to_a", 0, -1n, 2]],
 ];
 
-/** What a call sequence leaves: each call's outcome and both memories. */
-async function outcome(
+/**
+ * Makes each call in turn and says how it ended; `after` adds what the
+ * guest holds after each call.
+ */
+function callAll(
   exports: Record<string, unknown>,
   calls: Call[],
-): Promise<string[]> {
+  after?: () => string,
+): string[] {
   const seen: string[] = [];
   for (const [name, ...args] of calls) {
     try {
@@ -103,7 +107,41 @@ async function outcome(
     } catch (error) {
       seen.push(`${name} ${String(error)}`);
     }
+    if (after) seen.push(after());
   }
+  return seen;
+}
+
+/**
+ * Runs every case on a fresh plain instance and a fresh stop-flag instance
+ * of `bytes`, and asserts that both leave the same record.
+ */
+async function assertLikePlain(
+  bytes: Uint8Array<ArrayBuffer>,
+  cases: Call[][],
+  record: (
+    exports: Record<string, unknown>,
+    calls: Call[],
+  ) => string[] | Promise<string[]>,
+): Promise<void> {
+  const metered = instrument(bytes, { stopFlag: true });
+  for (const calls of cases) {
+    const plain = await WebAssembly.instantiate(bytes);
+    const { instance } = await instantiateFlagged(metered);
+    assert.deepEqual(
+      await record(instance.exports, calls),
+      await record(plain.instance.exports, calls),
+      JSON.stringify(calls, (_k, v) => typeof v === "bigint" ? `${v}n` : v),
+    );
+  }
+}
+
+/** What a call sequence leaves: each call's outcome and both memories. */
+async function outcome(
+  exports: Record<string, unknown>,
+  calls: Call[],
+): Promise<string[]> {
+  const seen = callAll(exports, calls);
   for (const name of ["a", "b"]) {
     const bytes = new Uint8Array(
       (exports[name] as WebAssembly.Memory).buffer as ArrayBuffer,
@@ -117,17 +155,7 @@ async function outcome(
 }
 
 Deno.test("bulk operators under stopFlag behave as the plain operators", async () => {
-  const bytes = await wat(BULK_GUEST);
-  const metered = instrument(bytes, { stopFlag: true });
-  for (const calls of CASES) {
-    const plain = await WebAssembly.instantiate(bytes);
-    const { instance } = await instantiateFlagged(metered);
-    assert.deepEqual(
-      await outcome(instance.exports, calls),
-      await outcome(plain.instance.exports, calls),
-      JSON.stringify(calls, (_k, v) => typeof v === "bigint" ? `${v}n` : v),
-    );
-  }
+  await assertLikePlain(await wat(BULK_GUEST), CASES, outcome);
 });
 
 Deno.test("bulk operators under stopFlag keep their run-time charge", async () => {
@@ -282,18 +310,11 @@ function tableOutcome(
   exports: Record<string, unknown>,
   calls: Call[],
 ): string[] {
-  const seen: string[] = [];
-  for (const [name, ...args] of calls) {
-    if (name === "fill") {
-      args[1] = args[1] ? exports.one as never : null as never;
-    }
-    try {
-      (exports[name] as Fn)(...args);
-      seen.push(`${name} ok`);
-    } catch (error) {
-      seen.push(`${name} ${String(error)}`);
-    }
-  }
+  const withFunctions = calls.map(([name, ...args]): Call => {
+    if (name === "fill") args[1] = (args[1] ? exports.one : null) as never;
+    return [name, ...args];
+  });
+  const seen = callAll(exports, withFunctions);
   const t = exports.t as WebAssembly.Table;
   const w = exports.w as WebAssembly.Table;
   let funcs = "";
@@ -310,17 +331,7 @@ function tableOutcome(
 }
 
 Deno.test("bulk table operators under stopFlag behave as the plain operators", async () => {
-  const bytes = await wat(TABLE_GUEST);
-  const metered = instrument(bytes, { stopFlag: true });
-  for (const calls of TABLE_CASES) {
-    const plain = await WebAssembly.instantiate(bytes);
-    const { instance } = await instantiateFlagged(metered);
-    assert.deepEqual(
-      tableOutcome(instance.exports, calls),
-      tableOutcome(plain.instance.exports, calls),
-      JSON.stringify(calls, (_k, v) => typeof v === "bigint" ? `${v}n` : v),
-    );
-  }
+  await assertLikePlain(await wat(TABLE_GUEST), TABLE_CASES, tableOutcome);
 });
 
 Deno.test("a set flag stops a table fill between chunks", async () => {
@@ -402,35 +413,18 @@ const ARRAY_CASES: Call[][] = [
 ];
 
 Deno.test("array operators under stopFlag behave as the plain operators", async () => {
-  const bytes = await watBinaryen(ARRAY_GUEST);
-  const metered = instrument(bytes, { stopFlag: true });
-  for (const calls of ARRAY_CASES) {
-    const plain = await WebAssembly.instantiate(bytes);
-    const { instance } = await instantiateFlagged(metered);
-    const sums = (exports: Record<string, unknown>) => {
-      const seen = [];
-      (exports.make as Fn)(ARRAY_LENGTH);
-      for (const [name, ...args] of calls) {
-        try {
-          (exports[name] as Fn)(...args);
-          seen.push(`${name} ok`);
-        } catch (error) {
-          seen.push(`${name} ${String(error)}`);
-        }
-        try {
-          seen.push(`sum ${(exports.sum as Fn)()} ${(exports.refs as Fn)()}`);
-        } catch (error) {
-          seen.push(`sum ${String(error)}`);
-        }
+  // After each call, what the guest's arrays sum to, or why it cannot tell.
+  const sums = (exports: Record<string, unknown>, calls: Call[]) => {
+    (exports.make as Fn)(ARRAY_LENGTH);
+    return callAll(exports, calls, () => {
+      try {
+        return `sum ${(exports.sum as Fn)()} ${(exports.refs as Fn)()}`;
+      } catch (error) {
+        return `sum ${String(error)}`;
       }
-      return seen;
-    };
-    assert.deepEqual(
-      sums(instance.exports),
-      sums(plain.instance.exports),
-      JSON.stringify(calls),
-    );
-  }
+    });
+  };
+  await assertLikePlain(await watBinaryen(ARRAY_GUEST), ARRAY_CASES, sums);
 });
 
 Deno.test("a set flag stops an array fill between chunks", async () => {
