@@ -7,11 +7,15 @@ import { benchFuel } from "./fuel.ts";
 import { benchInterrupt } from "./interrupt.ts";
 import { benchWasi } from "./wasi.ts";
 import { benchStopLatency } from "./stop_latency.ts";
+import { benchReal } from "./real.ts";
+import { benchFresh } from "./fresh.ts";
 
 console.log(
   `early-exit benchmarks on Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`,
 );
 await benchInterrupt();
+await benchReal();
+await benchFresh();
 await benchFuel();
 await benchDeadline();
 await benchWasi();

@@ -239,7 +239,7 @@ async function benchRewrite(): Promise<void> {
   }
   console.log("\n## Rewrite throughput (target: >= 100 MB/s)\n");
   console.log(
-    "input bytes / time of one rewrite: the first run in this process (cold), then the median of several (warm).",
+    "input bytes / time of one rewrite: the first run in this process (after the rows above warmed the rewriter up; a fresh process is slower, see above), then the median of several (warm).",
   );
   console.log(
     "validate: false skips instrument's WebAssembly.validate of its input.\n",
@@ -248,7 +248,7 @@ async function benchRewrite(): Promise<void> {
     [
       "module",
       "size",
-      "instrument() cold",
+      "first call in this process",
       "instrument() warm",
       "validate: false, warm",
       "output",

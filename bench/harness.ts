@@ -66,14 +66,15 @@ export const INSTANCES = 5;
 
 /**
  * A side's time over its instances: the median of the cases named
- * `${side} 0` to `${side} ${INSTANCES - 1}`.
+ * `${side} 0` to `${side} ${instances - 1}`.
  */
 export function overInstances(
   times: Record<string, number>,
   side: string,
+  instances = INSTANCES,
 ): number {
   return median(
-    Array.from({ length: INSTANCES }, (_, i) => times[`${side} ${i}`]!),
+    Array.from({ length: instances }, (_, i) => times[`${side} ${i}`]!),
   );
 }
 
@@ -100,16 +101,23 @@ export interface Times {
 /** The median time per call of each case, wall and CPU, in nanoseconds. */
 export function compareTimes(
   cases: Record<string, () => unknown>,
-  options: { rounds?: number; roundMs?: number } = {},
+  options: {
+    rounds?: number;
+    roundMs?: number;
+    /** Calls per sample, for cases too slow to calibrate (one warm-up call). */
+    iterations?: number;
+  } = {},
 ): Times {
   const rounds = options.rounds ?? 9;
   const roundMs = options.roundMs ?? 40;
   const names = Object.keys(cases);
+  const fixed = options.iterations;
   for (const name of names) {
-    timeOnce(cases[name], calibrate(cases[name], roundMs)); // warm up
+    // warm up
+    timeOnce(cases[name], fixed ?? calibrate(cases[name], roundMs));
   }
   const counts = Object.fromEntries(
-    names.map((n) => [n, calibrate(cases[n], roundMs)]),
+    names.map((n) => [n, fixed ?? calibrate(cases[n], roundMs)]),
   );
   const samples: Record<string, Sample[]> = Object.fromEntries(
     names.map((n) => [n, []]),
