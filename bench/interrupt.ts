@@ -68,7 +68,7 @@ export async function benchInterrupt(): Promise<void> {
     "prepared throw: the same module instantiated bare, its import throwing one Error made beforehand, caught around the export.",
   );
   console.log(
-    `Each side ${INSTANCES} instances, interleaved rounds, medians; CPU time of the whole comparison beside wall time.\n`,
+    `Each side ${INSTANCES} instances, interleaved rounds, medians; the process's CPU time per call beside wall time.\n`,
   );
   printTable(["case", "wall per call", "CPU per call"], [
     [

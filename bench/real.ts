@@ -322,7 +322,7 @@ export async function benchReal(): Promise<void> {
     "CPU = the process's CPU time (V8's compiler and GC threads and the watchdog count); wall = elapsed time.\n",
   );
   printTable(
-    ["guest", "mode", "plain", "metered", "CPU ratio", "wall ratio"],
+    ["guest", "mode", "plain CPU", "metered CPU", "CPU ratio", "wall ratio"],
     rows.map((row) => [
       row.guest,
       row.mode,
