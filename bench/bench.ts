@@ -13,10 +13,23 @@ import { benchFresh } from "./fresh.ts";
 console.log(
   `early-exit benchmarks on Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`,
 );
-await benchInterrupt();
-await benchReal();
-await benchFresh();
-await benchFuel();
-await benchDeadline();
-await benchWasi();
-await benchStopLatency();
+const sections: [string, () => Promise<void>][] = [
+  ["interrupt", benchInterrupt],
+  ["real guests", benchReal],
+  ["fresh process", benchFresh],
+  ["fuel", benchFuel],
+  ["deadlines", benchDeadline],
+  ["WASI", benchWasi],
+  ["stop latency", benchStopLatency],
+];
+const start = performance.now();
+for (const [name, run] of sections) {
+  const begun = performance.now();
+  await run();
+  console.log(
+    `\n(${name}: ${((performance.now() - begun) / 1e3).toFixed(0)} s)`,
+  );
+}
+console.log(
+  `\nThe whole bench: ${((performance.now() - start) / 1e3).toFixed(0)} s`,
+);
