@@ -154,6 +154,14 @@ export async function loadGuest(
         };
       },
     );
+    // Before the host or the engine allocates anything the guest asks for
+    // (the stop flag's host creates the guest's memories).
+    checkInstantiation(
+      rewrite.info.footprint,
+      resolveCosts(options.costs),
+      fuel,
+      label,
+    );
     signatures = describeModule(rewrite.info);
     const { stopFlag } = rewrite.metered;
     importModule = rewrite.metered.importModule;
@@ -174,13 +182,6 @@ export async function loadGuest(
       original!,
       label,
       options.compile,
-    );
-    // Before the engine allocates anything the guest asks for.
-    checkInstantiation(
-      rewrite.info.footprint,
-      resolveCosts(options.costs),
-      fuel,
-      label,
     );
   } else if (limits !== undefined) {
     module = await compileRewritten(bytes!, original!, label, options.compile);

@@ -83,8 +83,9 @@ const TABLE_ELEMENTS = [2 ** 32 - 1, Number.MAX_SAFE_INTEGER];
  *   0x01,
  * ]);
  * const limited = applyLimits(bytes, { memory: 2 * 65536 });
- * const memory = new WebAssembly.Instance(new WebAssembly.Module(limited.bytes)).exports;
  * assert.equal(limited.over, undefined);
+ * // Now (memory 1 2).
+ * assert.deepEqual([...limited.bytes.subarray(8)], [0x05, 0x04, 0x01, 0x01, 0x01, 0x02]);
  * assert.equal(applyLimits(bytes, { memory: 100 }).over?.minimum, 65536);
  * ```
  */
@@ -173,7 +174,11 @@ export function applyLimits(
         w.copy(bytes, rest, r.pos);
       } else if (id === 4) {
         const init = r.peek("table") === 0x40;
-        if (init) r.skip(2, "table flags");
+        if (init) {
+          r.pos++;
+          const at = r.pos;
+          if (r.u8("table flags") !== 0) r.fail("expected 0x00 after 0x40", at);
+        }
         readRefType(r, info.typeCount);
         w.copy(bytes, from, r.pos);
         limit(r, w, "table", false);
