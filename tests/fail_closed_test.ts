@@ -248,3 +248,30 @@ for (const [flag, encodings] of Object.entries(FLAG_ENCODINGS)) {
     });
   });
 }
+
+Deno.test("a shared table is refused, in the table section and among imports", async () => {
+  const { applyLimits } = await import("../src/wasm/limits.ts");
+  const defined = new Uint8Array([
+    ...PREAMBLE,
+    ...section(4, [0x01, 0x70, 0x03, 0x01, 0x01]),
+  ]);
+  const imported = new Uint8Array([
+    ...PREAMBLE,
+    ...section(2, [0x01, 0x01, 0x6d, 0x01, 0x74, 0x01, 0x70, 0x03, 0x01, 0x01]),
+  ]);
+  for (const bytes of [defined, imported]) {
+    assert.ok(!WebAssembly.validate(bytes));
+    for (
+      const read of [
+        () => instrument(bytes, { validate: false }),
+        () => applyLimits(bytes, { tables: 10 }),
+      ]
+    ) {
+      assert.throws(
+        read,
+        (error: unknown) =>
+          isInvalidModule(error) && /a shared table/.test(error.message),
+      );
+    }
+  }
+});

@@ -16,7 +16,13 @@ import { Patches } from "./patches.ts";
 import { Reader } from "./reader.ts";
 import { readSections } from "./sections.ts";
 import { readConstExpr } from "./const_expr.ts";
-import { type Limits, readLimits, readRefType, readValType } from "./types.ts";
+import {
+  type Limits,
+  readLimits,
+  readRefType,
+  readTableLimits,
+  readValType,
+} from "./types.ts";
 import { Writer } from "./writer.ts";
 
 /**
@@ -114,7 +120,7 @@ export function applyLimits(
     imported: boolean,
   ) => {
     const at = r.pos;
-    const declared = readLimits(r);
+    const declared = kind === "memory" ? readLimits(r) : readTableLimits(r);
     const index = kind === "memory" ? memories++ : tables++;
     const cap = kind === "memory" ? memoryLimit : tableLimit;
     if (cap === undefined) return w.copy(r.bytes, at, r.pos);

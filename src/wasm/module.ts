@@ -18,6 +18,7 @@ import {
   type Limits,
   readLimits,
   readRefType,
+  readTableLimits,
   readValType,
   type ValueType,
 } from "./types.ts";
@@ -304,7 +305,7 @@ export class ModuleInfo {
           const typeAt = r.pos;
           entry.valueType = readRefType(r, this.typeCount);
           this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
-          entry.limits = readLimits(r);
+          entry.limits = readTableLimits(r);
           this.tableIs64.push(entry.limits.is64);
           break;
         }
@@ -359,13 +360,13 @@ export class ModuleInfo {
         const typeAt = r.pos;
         readRefType(r, this.typeCount);
         this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
-        this.#addTable(readLimits(r));
+        this.#addTable(readTableLimits(r));
         readConstExpr(r, this, this.globalCount, patches);
       } else {
         const typeAt = r.pos;
         readRefType(r, this.typeCount);
         this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
-        this.#addTable(readLimits(r));
+        this.#addTable(readTableLimits(r));
       }
     }
   }
