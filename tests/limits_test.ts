@@ -218,3 +218,17 @@ Deno.test("limits: 64-bit and shared memories are held to them, metered or not",
     assert.equal(guest.call("grow_shared", 2), 1);
   }
 });
+
+Deno.test("limits: sql.js under a 64 MiB memory limit gets SQLite's out-of-memory error, and carries on", async () => {
+  const { meteredSqlJs, plainSqlJs } = await import("./support/sqljs.ts");
+  const big = "SELECT length(hex(zeroblob(50000000)))";
+  // Unlimited, the memory grows to hold it.
+  const plain = new (await plainSqlJs()).Database();
+  assert.deepEqual(plain.exec(big)[0]!.values, [[100_000_000]]);
+  plain.close();
+  const { SQL } = await meteredSqlJs({ limits: { memory: 64 * 1024 * 1024 } });
+  const db = new SQL.Database();
+  assert.throws(() => db.exec(big), /out of memory/);
+  assert.deepEqual(db.exec("SELECT 1 + 2")[0]!.values, [[3]]);
+  db.close();
+});
