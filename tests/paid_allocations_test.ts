@@ -176,3 +176,45 @@ Deno.test("array.new_default is paid by its length at run time", async () => {
     ),
   );
 });
+
+Deno.test("each allocation costs its operator plus perElement per field or element", async () => {
+  const { loadGuest } = await import("../mod.ts");
+  const fields = (n: number) =>
+    Array.from({ length: n }, () => "(field i32)").join(" ");
+  const bytes = await watBinaryen(`(module
+    (type $s (struct ${fields(7)}))
+    (type $a (array (mut i32)))
+    (type $f (array funcref))
+    (memory 1)
+    (data $d "0123456789abcdef")
+    (elem $e func $g $g $g $g)
+    (func $g)
+    (func (export "struct_new_default") (drop (struct.new_default $s)))
+    (func (export "struct_new")
+      (drop (struct.new $s (i32.const 1) (i32.const 1) (i32.const 1)
+        (i32.const 1) (i32.const 1) (i32.const 1) (i32.const 1))))
+    (func (export "array_new_fixed")
+      (drop (array.new_fixed $a 3 (i32.const 1) (i32.const 1) (i32.const 1))))
+    (func (export "array_new") (param i32)
+      (drop (array.new $a (i32.const 1) (local.get 0))))
+    (func (export "array_new_default") (param i32)
+      (drop (array.new_default $a (local.get 0))))
+    (func (export "array_new_data") (param i32)
+      (drop (array.new_data $a $d (i32.const 0) (local.get 0))))
+    (func (export "array_new_elem") (param i32)
+      (drop (array.new_elem $f $e (i32.const 0) (local.get 0)))))`);
+  const costs = { perElement: 10 };
+  const guest = await loadGuest(bytes, { fuel: Infinity, costs });
+  const cost = (name: string, args: number[] = []) =>
+    guest.invoke(name, args).fuel!.consumed;
+  assert.equal(cost("struct_new_default"), 1 + 7 * 10);
+  assert.equal(cost("struct_new"), 7 + 1 + 7 * 10);
+  assert.equal(cost("array_new_fixed"), 3 + 1 + 3 * 10);
+  // Sized at run time: operands, the operator, then n × perElement.
+  for (const n of [0, 1, 4]) {
+    assert.equal(cost("array_new", [n]), 2 + 1 + n * 10);
+    assert.equal(cost("array_new_default", [n]), 1 + 1 + n * 10);
+    assert.equal(cost("array_new_data", [n]), 2 + 1 + n * 10);
+    assert.equal(cost("array_new_elem", [n]), 2 + 1 + n * 10);
+  }
+});
