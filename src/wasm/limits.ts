@@ -26,14 +26,30 @@ import {
 import { Writer } from "./writer.ts";
 
 /**
- * How large a guest's memories and tables may get.
+ * How large a guest's memories and tables may get: the `limits` option of
+ * `loadGuest`, `FuelMeter` and `invokeIsolated`.
  *
- * @example Usage
+ * @example A guest's memory held to two pages
  * ```ts
- * import type { ResourceLimits } from "./limits.ts";
+ * import { isGuestLoadError, loadGuest, type ResourceLimits } from "../../mod.ts";
+ * import assert from "node:assert/strict";
  *
- * const limits: ResourceLimits = { memory: 16 * 65536, tables: 1000 };
- * console.log(limits.memory);
+ * // (module (memory (export "memory") 1))
+ * const bytes = new Uint8Array([
+ *   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x05, 0x03, 0x01, 0x00,
+ *   0x01, 0x07, 0x0a, 0x01, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02,
+ *   0x00,
+ * ]);
+ * const limits: ResourceLimits = { memory: 2 * 65536, tables: 1000 };
+ * const guest = await loadGuest(bytes, { limits });
+ * const memory = guest.instance.exports.memory as WebAssembly.Memory;
+ * assert.equal(memory.grow(1), 1);
+ * assert.throws(() => memory.grow(1), RangeError); // past the limit
+ * // A guest whose memory starts above the limit is refused.
+ * await assert.rejects(
+ *   loadGuest(bytes, { limits: { memory: 1000 } }),
+ *   (error) => isGuestLoadError(error) && error.reason === "limits",
+ * );
  * ```
  */
 export interface ResourceLimits {
