@@ -112,12 +112,19 @@ function assertDiedOfHeap(
 Deno.test("a 20 KB guest allocating 10,000-field structs runs out of fuel, not the host's heap", async () => {
   const bytes = await structHoarder();
   assert.ok(bytes.length < 21_000, `the guest is ${bytes.length} bytes`);
-  const child = await runInChild(bytes, 64, "{ fuel: 1_000_000 }");
-  assert.equal(child.code, 0, child.stderr);
-  assert.deepEqual(child.report, {
-    outcome: "fuel_exhausted",
-    error: "FuelExhausted",
-  });
+  for (
+    const options of [
+      "{ fuel: 1_000_000 }",
+      "{ fuel: 1_000_000, interruptible: true }",
+    ]
+  ) {
+    const child = await runInChild(bytes, 64, options);
+    assert.equal(child.code, 0, child.stderr);
+    assert.deepEqual(child.report, {
+      outcome: "fuel_exhausted",
+      error: "FuelExhausted",
+    }, options);
+  }
   // The same budget, but with fields free: the heap is what runs out.
   assertDiedOfHeap(
     await runInChild(
