@@ -120,7 +120,7 @@ async function benchOverhead(workloads: Workload[]): Promise<void> {
         () => workload.run(rawCall(other.exports), other.exports),
       );
     }
-    const measured = compareTimes(sides, { rounds: 7, roundMs: 60 });
+    const measured = compareTimes(sides, { rounds: 7, roundMs: 30 });
     const times = {
       unmetered: overInstances(measured.cpu, "unmetered"),
       metered: overInstances(measured.cpu, "metered"),
