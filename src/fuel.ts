@@ -210,6 +210,8 @@ export class FuelMeter {
   /** The import the metered module needs, to merge into its imports. */
   readonly imports: WebAssembly.Imports;
   readonly #fuelExport: string;
+  /** The export the rewriter gave the guest's stack pointer, if found. */
+  readonly #stackPointerExport: string | undefined;
   readonly #poll: FuelMeterOptions["poll"];
   readonly #refuel: FuelMeterOptions["refuel"];
   /** While the guest waits in `out_of_fuel`: what was left of its slice. */
@@ -276,10 +278,15 @@ export class FuelMeter {
       ? options.resumable ?? true
       : source.resumable;
     const metered = source instanceof Uint8Array
-      ? instrument(source, { ...costs, ...meteringFor(fuel, resumable) })
+      ? instrument(source, {
+        ...costs,
+        ...meteringFor(fuel, resumable),
+        exportStackPointer: true,
+      })
       : source;
     this.bytes = metered.bytes as Uint8Array<ArrayBuffer>;
     this.#fuelExport = metered.fuelExport;
+    this.#stackPointerExport = metered.stackPointerExport;
     this.#resumable = metered.resumable;
     const handed = Number(metered.initialFuel);
     if (handed > fuel) {
@@ -326,7 +333,7 @@ export class FuelMeter {
       this.#handed += this.#initialFuel;
     }
     this.#counter = counter;
-    this.#stack = findStackPointer(exports);
+    this.#stack = findStackPointer(exports, this.#stackPointerExport);
     // Keep what the start function left, and load the next slice.
     this.settle();
   }
