@@ -29,6 +29,7 @@ import {
 import { type MeterRunOptions, runMetered } from "./meter_run.ts";
 import type { CallOutcome } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
+import { meterStopFlag } from "./meter_stop_flag.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -104,6 +105,18 @@ export interface FuelMeterOptions {
    * is given an already instrumented module, which says for itself.
    */
   resumable?: boolean;
+  /**
+   * Whether the guest also checks a stop flag at every function entry and
+   * loop header, so that {@linkcode FuelMeter.run}'s `timeout`, `stop` and
+   * `signal` stop it whatever it does: a loop the cost table makes free, a
+   * gibibyte `memory.fill` (run in checked chunks), a failed `memory.grow`
+   * charged more than a slice. The flag's imports come in `meter.imports`,
+   * with the memories the module defined (a fresh one for each instance).
+   * Without it, `run` looks at the clock only when the guest asks for fuel.
+   * Default `true` for a guest that can resume; ignored when the meter is
+   * given an already instrumented module, whose host supplies the flag.
+   */
+  stopFlag?: boolean;
 }
 
 /** Whether this Deno has JSPI (`WebAssembly.Suspending`, since Deno 2.4). */
@@ -173,6 +186,8 @@ export interface MeterCalls {
    * that they work after a stop and count as nothing the guest did.
    */
   offBooks<T>(meter: FuelMeter, fn: () => T): T;
+  /** The guest's stop flag, when the meter supplies one. */
+  flag(meter: FuelMeter): Int32Array | undefined;
 }
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
@@ -251,6 +266,8 @@ export class FuelMeter {
   #withheld = 0;
   /** The current `run`'s own check, run before the user's `poll`. */
   #callPoll: (() => boolean) | undefined;
+  /** The guest's stop flag, when this meter rewrote it with one. */
+  #flag: Int32Array | undefined;
 
   /**
    * Meters a module.
@@ -282,6 +299,7 @@ export class FuelMeter {
         ...costs,
         ...meteringFor(fuel, resumable),
         exportStackPointer: true,
+        stopFlag: resumable && options.stopFlag !== false,
       })
       : source;
     this.bytes = metered.bytes as Uint8Array<ArrayBuffer>;
@@ -300,12 +318,16 @@ export class FuelMeter {
     this.#initialFuel = handed;
     this.#poll = options.poll;
     this.#refuel = options.refuel;
+    const flagged = source instanceof Uint8Array && metered.stopFlag
+      ? meterStopFlag(metered.stopFlag, this.#onStopFlag)
+      : undefined;
+    this.#flag = flagged?.flag;
     this.imports = {
-      [metered.importModule]: {
+      [metered.importModule]: Object.defineProperties({
         [metered.importName]: options.suspend
           ? suspending(this.#outOfFuel)
           : this.#outOfFuel,
-      },
+      }, Object.getOwnPropertyDescriptors(flagged?.imports ?? {})),
     };
   }
 
@@ -424,6 +446,8 @@ export class FuelMeter {
     this.#stopping = true;
     this.#parked = this.#waiting ?? Math.max(0, Number(counter.value));
     counter.value = STOPPED;
+    // A loop that costs no fuel still reads the flag.
+    if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
   }
 
   /**
@@ -557,6 +581,7 @@ export class FuelMeter {
         meter.#soft = soft;
       },
       offBooks: (meter, fn) => meter.#offBooks(fn),
+      flag: (meter) => meter.#flag,
     };
   }
 
@@ -600,6 +625,25 @@ export class FuelMeter {
       this.#grace = grace;
     }
   }
+
+  /**
+   * The guest's `on_stop_flag`: called when it finds its stop flag set, by
+   * the watchdog at a deadline or for a StopSignal, or by
+   * {@linkcode FuelMeter.stop}. Returns 1 to make it trap.
+   */
+  readonly #onStopFlag = (): number => {
+    Atomics.store(this.#flag!, 0, 0);
+    // After the stop, the glue's cleanup calling back in: its fuel checks
+    // pay for it from the grace.
+    if (this.#delivered) return 0;
+    if (this.#parked === undefined && this.#callPoll?.() !== true) return 0;
+    if (this.#parked === undefined) this.stop();
+    // A soft stop traps at the first fuel check once the grace is spent.
+    if (this.#soft) return 0;
+    this.#delivered = true;
+    this.#stopping = true;
+    return 1;
+  };
 
   /** The guest's import: called when a charge takes the counter below zero. */
   readonly #outOfFuel = (

@@ -156,9 +156,11 @@ export function runMetered(
   }
   const state = newCallState(meter, new Interrupted("FuelMeter.run"));
   const watch = watched
-    ? new CallWatch(state, undefined, { timeout, stop, signal })
+    ? new CallWatch(state, calls.flag(meter), { timeout, stop, signal })
     : undefined;
   const userSlice = meter.slice;
+  // Slices as well as the flag: they keep a first deadline while the
+  // watchdog's thread starts, and the only deadline of a guest without one.
   if (watch) meter.slice = RUN_SLICE;
   calls.begin(meter, options.fuel);
   calls.watch(meter, watch ? () => watch.poll() === true : undefined);
