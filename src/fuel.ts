@@ -9,11 +9,13 @@
  * guest executes `unreachable`, a trap no guest can catch.
  *
  * Handing fuel out in slices lets the host look in on a guest that never
- * calls it: `FuelMeter#run` checks its deadline and signals there, with a
- * fixed slice. Guests loaded by `loadGuest` to be stoppable are stopped
- * through a stop flag instead (see `call_watch.ts`), whose checks do not
- * depend on fuel. With no slice set, the whole budget goes into the counter
- * and the host is never called until it runs out.
+ * calls it. A guest can make slices slow (a loop the cost table makes free,
+ * one gibibyte `memory.fill`), so deadlines and stop signals come through a
+ * stop flag as well, whose checks do not depend on fuel (see
+ * `call_watch.ts`): the meter rewrites a guest that can resume with one by
+ * default and supplies its imports in `meter.imports`. With no slice set,
+ * the whole budget goes into the counter and the host is never called until
+ * it runs out.
  *
  * Accounting is exact at every exit: a block the guest could not pay for is
  * not charged, and neither is anything after a stop.

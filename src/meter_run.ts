@@ -10,6 +10,10 @@
  * stopped the guest), not by what reached the caller; only a call the meter
  * did not stop is judged by what it threw.
  *
+ * The deadline and the `StopSignal` reach the guest through its stop flag,
+ * which the watchdog sets (see `call_watch.ts`), and through the fuel
+ * slices it asks for.
+ *
  * After a stop the glue usually calls back into the guest to clean up
  * (emscripten's `stackRestore`, wasm-bindgen's stack adjustment, sql.js's
  * `stmt.free()`). Those calls run on a *grace* allowance, booked nowhere;
@@ -76,8 +80,10 @@ export interface MeterRunOptions {
   stop?: StopSignal;
   /**
    * Stops the call when aborted (`aborted`, or `timeout` for a timed-out
-   * signal). Read at every slice of fuel; a plain call keeps the thread
-   * busy, so it must be aborted before the call or from another thread.
+   * signal). A plain call keeps the thread busy, so no abort event or
+   * timer runs while it does: the signal can stop it only if it was
+   * aborted before the call, or by code the guest calls (an import). Use
+   * `timeout` for a deadline and a `StopSignal` to stop from another thread.
    */
   signal?: AbortSignal;
   /**
@@ -100,8 +106,11 @@ export interface MeterRunOptions {
 /**
  * The fuel a watched run hands the guest at a time: the guest then calls the
  * host, which reads the clock and the signals, at least this often. Fixed,
- * never tuned from how fast the guest seemed to spend it, so that a guest
- * cannot make its slices long by making its fuel look cheap.
+ * never tuned from how fast the guest seemed to spend it. A guest can still
+ * make a slice slow (a loop the cost table makes free, one gibibyte
+ * `memory.fill`): the stop flag, which the watchdog sets whatever the guest
+ * does, is what bounds the deadline; slices keep it for a guest rewritten
+ * without the flag, and while the watchdog's thread starts.
  */
 const RUN_SLICE = 50_000;
 

@@ -123,10 +123,10 @@ Deno.test("FuelMeter#run: a StopSignal from another thread ends a free loop", as
 });
 
 Deno.test("FuelMeter#stop from a host import ends a free loop, in run and outside it", async () => {
-  let meter!: FuelMeter;
-  const host = { host: { stop: () => meter.stop() } };
+  const held: { meter?: FuelMeter } = {};
+  const host = { host: { stop: () => held.meter!.stop() } };
   const loaded = await attached(STOPPED_BY_HOST, FREE, {}, host);
-  meter = loaded.meter;
+  const meter = held.meter = loaded.meter;
   const inRun = expectOutcome(meter.run(loaded.exports.spin), "interrupted");
   assert.match(inRun.error.message, /host/);
   assert.equal(meter.stopReason, "host");
@@ -135,7 +135,7 @@ Deno.test("FuelMeter#stop from a host import ends a free loop, in run and outsid
   meter.settle();
 });
 
-Deno.test("FuelMeter({ stopFlag: false }) adds no flag: the bytes import only out_of_fuel", async () => {
+Deno.test("FuelMeter({ stopFlag: false }) adds no flag: the bytes import only out_of_fuel", () => {
   const meter = new FuelMeter(FREE_LOOP, { stopFlag: false });
   const imports = WebAssembly.Module.imports(
     new WebAssembly.Module(meter.bytes),
