@@ -96,7 +96,9 @@ export interface MeterRunOptions {
    * polling {@linkcode FuelMeter.stopping} from its own interrupt hook
    * unwinds by itself and stays whole (QuickJS:
    * `runtime.setInterruptHandler(() => meter.stopping)`); it traps once the
-   * grace is spent. Default `false`: the guest traps at the stop.
+   * grace is spent. The grace is counted in fuel, so a soft stop does not
+   * end a loop that a cost table of zeros makes free. Default `false`: the
+   * guest traps at the stop.
    */
   soft?: boolean;
   /** The name the outcome gives as `export`. Default `"run"`. */
