@@ -54,13 +54,19 @@ export function plainSqlJs(): Promise<SqlJs> {
   });
 }
 
-/** sql.js metered: emscripten's instantiateWasm hook hands it the metered bytes. */
+/**
+ * sql.js metered: emscripten's instantiateWasm hook hands it the metered
+ * bytes. Given a meter, a fresh instance on that meter (what to do when
+ * stops have left the heap past repair).
+ */
 export async function meteredSqlJs(
-  source?: InstrumentedModule,
+  source?: InstrumentedModule | FuelMeter,
 ): Promise<
   { SQL: SqlJs; meter: FuelMeter; exports: WebAssembly.Exports }
 > {
-  const meter = new FuelMeter(source ?? await sqljsBytes());
+  const meter = source instanceof FuelMeter
+    ? source
+    : new FuelMeter(source ?? await sqljsBytes());
   let exports!: WebAssembly.Exports;
   const SQL = await freshInit()({
     instantiateWasm(imports, receive) {
