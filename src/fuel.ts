@@ -296,6 +296,11 @@ export class FuelMeter {
     const resumable = source instanceof Uint8Array
       ? options.resumable ?? true
       : source.resumable;
+    if (options.stopFlag === true && !resumable) {
+      throw new TypeError(
+        "a stop flag stops a call at its deadline or StopSignal, which a meter whose guest traps as soon as its fuel is spent cannot be given: drop stopFlag, or make the meter with resumable: true",
+      );
+    }
     const metered = source instanceof Uint8Array
       ? instrument(source, {
         ...costs,

@@ -171,3 +171,16 @@ Deno.test("FuelMeter: each instance of a flagged guest gets memories of its own"
   assert.equal(memory(first.instance)[0], 9);
   assert.equal(memory(second.instance)[0], 0);
 });
+
+Deno.test("FuelMeter refuses a stop flag for a guest that cannot resume, and says why", () => {
+  assert.throws(
+    () => new FuelMeter(FREE_LOOP, { resumable: false, stopFlag: true }),
+    (error: unknown) =>
+      error instanceof TypeError && /resumable: true/.test(error.message),
+  );
+  const trapping = new FuelMeter(FREE_LOOP, { resumable: false });
+  const imports = WebAssembly.Module.imports(
+    new WebAssembly.Module(trapping.bytes),
+  );
+  assert.deepEqual(imports, []);
+});
