@@ -28,7 +28,12 @@ import {
   type InstrumentedModule,
   type InstrumentOptions,
 } from "./wasm/mod.ts";
-import { type MeterRunOptions, runMetered } from "./meter_run.ts";
+import {
+  type MeterRunOptions,
+  runMetered,
+  runMeteredAsync,
+} from "./meter_run.ts";
+import { nextTurn } from "./yield.ts";
 import type { CallOutcome } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 import { meterStopFlag } from "./meter_stop_flag.ts";
@@ -175,8 +180,15 @@ export interface MeterCalls {
   begin(meter: FuelMeter, cap: number | undefined): void;
   /** Ends a call: settles the books and puts back what the cap set aside. */
   end(meter: FuelMeter): void;
-  /** The call's own check, run at every slice before the user's `poll`. */
-  watch(meter: FuelMeter, poll: (() => boolean) | undefined): void;
+  /**
+   * The call's own check, run at every slice before the user's `poll`;
+   * with `yields`, each slice also lets the event loop run first.
+   */
+  watch(
+    meter: FuelMeter,
+    poll: (() => boolean) | undefined,
+    yields: boolean,
+  ): void;
   /**
    * Fuel the glue's cleanup may spend after this call is stopped; with
    * `soft`, the guest itself keeps running on it after the stop, so that a
@@ -270,6 +282,10 @@ export class FuelMeter {
   #callPoll: (() => boolean) | undefined;
   /** The guest's stop flag, when this meter rewrote it with one. */
   #flag: Int32Array | undefined;
+  /** Whether `out_of_fuel` may suspend the guest (JSPI). */
+  readonly #suspend: boolean;
+  /** Whether the current run lets the event loop run at every slice. */
+  #yields = false;
 
   /**
    * Meters a module.
@@ -325,8 +341,12 @@ export class FuelMeter {
     this.#initialFuel = handed;
     this.#poll = options.poll;
     this.#refuel = options.refuel;
+    this.#suspend = (options.suspend ?? false) && HAS_JSPI;
     const flagged = source instanceof Uint8Array && metered.stopFlag
-      ? meterStopFlag(metered.stopFlag, this.#onStopFlag)
+      ? meterStopFlag(
+        metered.stopFlag,
+        options.suspend ? suspending(this.#onStopFlagAsync) : this.#onStopFlag,
+      )
       : undefined;
     this.#flag = flagged?.flag;
     this.imports = {
@@ -491,15 +511,18 @@ export class FuelMeter {
    * After a stop the library's own cleanup gets `grace` fuel, booked
    * nowhere, so that it can finish; then the guest's shadow stack pointer is
    * put back (when the instance exports `__stack_pointer`, emscripten's
-   * `stackSave`/`stackRestore` or wasm-bindgen's stack adjustment) and the
-   * meter is ready for the next call, with no step from the caller. What
-   * the library kept on its heap is as the stop left it: a transaction
-   * left open must be rolled back, for example.
+   * `stackSave`/`stackRestore` or wasm-bindgen's stack adjustment, or the
+   * rewriter recognised it by its accessors) and the meter is ready for the
+   * next call, with no step from the caller. What the library kept on its
+   * heap is as the stop left it: a transaction left open must be rolled
+   * back, for example.
    *
-   * There is no async variant: emscripten's glue calls the guest's exports
-   * directly, not through `WebAssembly.promising`, so a guest cannot be
-   * suspended mid-call to let the event loop run. Stop a call from another
-   * thread with a `StopSignal`.
+   * `run` holds the thread until `fn` returns, so an `AbortSignal` can
+   * stop it only if aborted before; {@linkcode FuelMeter.runAsync} lets the
+   * event loop run meanwhile, where the glue calls the guest through
+   * `WebAssembly.promising` (emscripten's and wasm-bindgen's usual glue
+   * calls exports directly, and cannot). Stop a `run` from another thread
+   * with a `StopSignal`.
    *
    * @example Capping a call's fuel
    * ```ts
@@ -530,6 +553,54 @@ export class FuelMeter {
       throw new TypeError("attach an instance of meter.bytes before run()");
     }
     return runMetered(this, meterCalls, this.#stack, fn, options);
+  }
+
+  /**
+   * {@linkcode FuelMeter.run} for calls that suspend (JSPI): awaits what
+   * `fn` returns, and at every slice of fuel suspends the guest for one
+   * turn of the event loop, so that timers, I/O and an `AbortSignal` run
+   * while it does. `fn` must call the guest through
+   * `WebAssembly.promising`, and the meter must be made with
+   * `suspend: true`. One call at a time: a second `run` or `runAsync`
+   * before this one ends is refused.
+   *
+   * @example Aborting a suspendable call from a timer
+   * ```ts
+   * import { FuelMeter } from "@early-exit/early-exit";
+   * import assert from "node:assert/strict";
+   *
+   * const bytes = await Deno.readFile(new URL("../guest/runaway.wasm", import.meta.url));
+   * const meter = new FuelMeter(bytes, { suspend: true });
+   * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+   * meter.attach(instance);
+   * const { promising } = WebAssembly as unknown as {
+   *   promising(fn: unknown): () => Promise<void>;
+   * };
+   * const spin = promising(instance.exports.spin);
+   * const controller = new AbortController();
+   * setTimeout(() => controller.abort("enough"), 20);
+   * const result = await meter.runAsync(spin, { signal: controller.signal });
+   * assert.equal(result.outcome, "aborted");
+   * assert.equal(meter.stopReason, "abort");
+   * ```
+   *
+   * @param fn What to run; it calls into the attached instance through `WebAssembly.promising`.
+   * @param options Fuel cap, `timeout`, `stop`, `signal` and `grace`.
+   * @returns How the call ended, with the fuel it used.
+   * @throws {TypeError} When the meter was not made with `suspend: true` (or this Deno lacks JSPI), or a call is in flight.
+   */
+  runAsync(fn: () => unknown, options?: MeterRunOptions): Promise<CallOutcome> {
+    if (this.#counter === undefined) {
+      throw new TypeError(
+        "attach an instance of meter.bytes before runAsync()",
+      );
+    }
+    if (!this.#suspend) {
+      throw new TypeError(
+        "runAsync suspends the guest at every slice of fuel, which needs JSPI and a meter made with suspend: true (and calls through WebAssembly.promising); use run() for glue that calls the guest directly",
+      );
+    }
+    return runMeteredAsync(this, meterCalls, this.#stack, fn, options);
   }
 
   /**
@@ -580,8 +651,9 @@ export class FuelMeter {
     meterCalls = {
       begin: (meter, cap) => meter.#begin(cap),
       end: (meter) => meter.#end(),
-      watch: (meter, poll) => {
+      watch: (meter, poll, yields) => {
         meter.#callPoll = poll;
+        meter.#yields = yields;
       },
       grace: (meter, fuel, soft) => {
         meter.#grace = checkFuel(fuel, "grace");
@@ -608,6 +680,7 @@ export class FuelMeter {
   #end(): void {
     this.#returnSlice();
     this.#callPoll = undefined;
+    this.#yields = false;
     this.#soft = false;
     this.#tank += this.#withheld;
     this.#withheld = 0;
@@ -652,6 +725,19 @@ export class FuelMeter {
     return 1;
   };
 
+  /**
+   * `on_stop_flag` for a meter whose guest may suspend: in an async run,
+   * the watchdog sets the flag every tick, and the guest waits one turn of
+   * the event loop before the check, even in a loop that costs no fuel.
+   */
+  readonly #onStopFlagAsync = (): number | Promise<number> => {
+    if (!this.#yields || this.#delivered || this.#parked !== undefined) {
+      return this.#onStopFlag();
+    }
+    Atomics.store(this.#flag!, 0, 0);
+    return nextTurn().then(this.#onStopFlag);
+  };
+
   /** The guest's import: called when a charge takes the counter below zero. */
   readonly #outOfFuel = (
     counter: bigint,
@@ -664,7 +750,12 @@ export class FuelMeter {
     const before = Math.max(0, Number(counter + cost));
     // A stop recorded from inside poll must see the slice as it was.
     this.#waiting = before;
-    const stop = this.#callPoll?.() || (this.#poll?.() ?? false);
+    let stop = this.#callPoll?.() || (this.#poll?.() ?? false);
+    if (stop === false && this.#yields) {
+      // An async run: timers, I/O and abort events get their turn, then
+      // the call looks again.
+      stop = nextTurn().then(() => this.#callPoll?.() ?? false);
+    }
     if (stop === false || stop === true) this.#waiting = undefined;
     if (stop === false) return this.#grant(before, need);
     if (stop === true) return this.#park(before, need);

@@ -138,6 +138,79 @@ function readStackPointer(
   }
 }
 
+/** A run in progress: what its end needs. */
+interface Run {
+  meter: FuelMeter;
+  calls: MeterCalls;
+  stack: StackPointer | undefined;
+  label: string;
+  state: ReturnType<typeof newCallState>;
+  watch: CallWatch | undefined;
+  userSlice: number;
+  consumedBefore: number;
+  budget: number;
+  saved: number | bigint | undefined;
+}
+
+/** Meters with an async run in flight: no other run may start on them. */
+const inFlight = new WeakSet<FuelMeter>();
+
+function startRun(
+  meter: FuelMeter,
+  calls: MeterCalls,
+  stack: StackPointer | undefined,
+  options: MeterRunOptions,
+  what: string,
+  yields: boolean,
+): Run {
+  checkFuelAndTimeout(options, what);
+  if (inFlight.has(meter)) {
+    throw new TypeError(
+      `${what}: this meter's runAsync call has not ended yet; await it before the next call`,
+    );
+  }
+  const label = options.label ?? "run";
+  const { timeout, stop, signal } = options;
+  const watched = timeout !== undefined || stop !== undefined ||
+    signal !== undefined;
+  if (watched && !meter.resumable) {
+    throw new TypeError(
+      "this meter's guest traps as soon as its fuel is spent and never calls the host, so it cannot be given a timeout or a signal: make the meter with resumable: true",
+    );
+  }
+  const state = newCallState(meter, new Interrupted(what));
+  const watch = watched || yields
+    ? new CallWatch(state, calls.flag(meter), {
+      timeout,
+      stop,
+      signal,
+      yields,
+    })
+    : undefined;
+  const userSlice = meter.slice;
+  // Slices as well as the flag: they keep a first deadline while the
+  // watchdog's thread starts, and the only deadline of a guest without one;
+  // an async run yields to the event loop at each.
+  if (watch || yields) meter.slice = RUN_SLICE;
+  calls.begin(meter, options.fuel);
+  calls.watch(meter, watch ? () => watch.poll() === true : undefined, yields);
+  calls.grace(meter, options.grace ?? DEFAULT_GRACE, options.soft ?? false);
+  const { consumed: consumedBefore, remaining: budget } = meter.usage;
+  const saved = stack && readStackPointer(meter, calls, stack);
+  return {
+    meter,
+    calls,
+    stack,
+    label,
+    state,
+    watch,
+    userSlice,
+    consumedBefore,
+    budget,
+    saved,
+  };
+}
+
 /**
  * Runs `fn` under the meter; see {@linkcode FuelMeter.run}.
  *
@@ -155,38 +228,63 @@ export function runMetered(
   fn: () => unknown,
   options: MeterRunOptions = {},
 ): CallOutcome {
-  checkFuelAndTimeout(options, "FuelMeter.run");
-  const label = options.label ?? "run";
-  const { timeout, stop, signal } = options;
-  const watched = timeout !== undefined || stop !== undefined ||
-    signal !== undefined;
-  if (watched && !meter.resumable) {
-    throw new TypeError(
-      "this meter's guest traps as soon as its fuel is spent and never calls the host, so it cannot be given a timeout or a signal: make the meter with resumable: true",
-    );
-  }
-  const state = newCallState(meter, new Interrupted("FuelMeter.run"));
-  const watch = watched
-    ? new CallWatch(state, calls.flag(meter), { timeout, stop, signal })
-    : undefined;
-  const userSlice = meter.slice;
-  // Slices as well as the flag: they keep a first deadline while the
-  // watchdog's thread starts, and the only deadline of a guest without one.
-  if (watch) meter.slice = RUN_SLICE;
-  calls.begin(meter, options.fuel);
-  calls.watch(meter, watch ? () => watch.poll() === true : undefined);
-  calls.grace(meter, options.grace ?? DEFAULT_GRACE, options.soft ?? false);
-  const { consumed: consumedBefore, remaining: budget } = meter.usage;
-  const saved = stack && readStackPointer(meter, calls, stack);
+  const run = startRun(meter, calls, stack, options, "FuelMeter.run", false);
   let value: unknown;
-  let thrown: unknown;
   let threw = false;
   try {
     value = fn();
   } catch (error) {
-    thrown = error;
+    value = error;
     threw = true;
   }
+  return endRun(run, threw, value);
+}
+
+/**
+ * Runs `fn` under the meter and awaits what it returns, letting the event
+ * loop run at every slice of fuel; see {@linkcode FuelMeter.runAsync}.
+ *
+ * @param meter The meter of the instance `fn` calls into.
+ * @param calls The meter's call hooks.
+ * @param stack The guest's stack pointer, when known.
+ * @param fn What to run; it calls the guest through `WebAssembly.promising`.
+ * @param options Fuel, deadline, signals and grace.
+ * @returns How the call ended.
+ */
+export async function runMeteredAsync(
+  meter: FuelMeter,
+  calls: MeterCalls,
+  stack: StackPointer | undefined,
+  fn: () => unknown,
+  options: MeterRunOptions = {},
+): Promise<CallOutcome> {
+  const run = startRun(
+    meter,
+    calls,
+    stack,
+    options,
+    "FuelMeter.runAsync",
+    true,
+  );
+  inFlight.add(meter);
+  let value: unknown;
+  let threw = false;
+  try {
+    value = await fn();
+  } catch (error) {
+    value = error;
+    threw = true;
+  } finally {
+    inFlight.delete(meter);
+  }
+  return endRun(run, threw, value);
+}
+
+/** Ends a run: puts back the stack pointer, settles, and says how it ended. */
+function endRun(run: Run, threw: boolean, valueOrError: unknown): CallOutcome {
+  const { meter, calls, stack, saved, state, label } = run;
+  const value = threw ? undefined : valueOrError;
+  const thrown = threw ? valueOrError : undefined;
   // A guest that cannot resume never tells the meter: its counter does.
   const reason = meter.stopReason ??
     (!meter.resumable && meter.exhausted ? "fuel" : undefined);
@@ -199,19 +297,21 @@ export function runMetered(
       // already, and the next call will trap in the same way.
     }
   }
-  watch?.dispose();
-  meter.slice = userSlice;
+  run.watch?.dispose();
+  meter.slice = run.userSlice;
   calls.end(meter);
   const usage = meter.usage;
   const fuel = {
-    consumed: usage.consumed - consumedBefore,
+    consumed: usage.consumed - run.consumedBefore,
     remaining: usage.remaining,
   };
   let ended: CallOutcome | undefined;
   if (state.stop !== undefined) {
     ended = stoppedOutcome(label, withoutStack(state.stop));
   } else if (reason === "fuel") {
-    const error = withoutStack(() => new FuelExhausted(budget, fuel.consumed));
+    const error = withoutStack(() =>
+      new FuelExhausted(run.budget, fuel.consumed)
+    );
     ended = stoppedOutcome(label, error);
   } else if (reason !== undefined) {
     const error = withoutStack(() =>

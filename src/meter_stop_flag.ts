@@ -28,12 +28,13 @@ export interface MeterStopFlag {
  * Makes the flag memory and the imports for a meter's guest.
  *
  * @param stopFlag What the rewriter says the guest imports.
- * @param onStopFlag The guest's `on_stop_flag`: 1 stops it, 0 lets it go on.
+ * @param onStopFlag The guest's `on_stop_flag`: 1 stops it, 0 lets it go
+ *   on (a function, or one wrapped to suspend the guest).
  * @returns The flag and the imports.
  */
 export function meterStopFlag(
   stopFlag: StopFlagImports,
-  onStopFlag: () => number,
+  onStopFlag: WebAssembly.ImportValue,
 ): MeterStopFlag {
   const imports: Record<string, WebAssembly.ImportValue> = {
     [stopFlag.callback]: onStopFlag,
