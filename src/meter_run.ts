@@ -80,10 +80,11 @@ export interface MeterRunOptions {
   stop?: StopSignal;
   /**
    * Stops the call when aborted (`aborted`, or `timeout` for a timed-out
-   * signal). A plain call keeps the thread busy, so no abort event or
-   * timer runs while it does: the signal can stop it only if it was
-   * aborted before the call, or by code the guest calls (an import). Use
-   * `timeout` for a deadline and a `StopSignal` to stop from another thread.
+   * signal). In `run` the call keeps the thread busy, so no abort event
+   * or timer runs while it does: the signal can stop it only if it was
+   * aborted before the call, or by code the guest calls (an import); use
+   * `timeout` for a deadline and a `StopSignal` to stop from another
+   * thread. `runAsync` lets the event loop run, so the signal works there.
    */
   signal?: AbortSignal;
   /**
