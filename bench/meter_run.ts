@@ -61,6 +61,7 @@ const LIBRARIES: Library[] = [
     name: "sql.js",
     async make(flag) {
       const { SQL, meter } = await meteredSqlJs(
+        {},
         flag ? undefined : await withoutFlag(sqljsBytes()),
       );
       const db = new SQL.Database();

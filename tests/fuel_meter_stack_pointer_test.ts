@@ -186,6 +186,7 @@ Deno.test("sql.js: the stack pointer is back where it was after 200 stops, even 
   ];
   for (const { restore, grace } of cases) {
     const { SQL, meter, exports } = await meteredSqlJs(
+      {},
       restore ? metered : unrestored(metered),
     );
     const sp = exports[name] as WebAssembly.Global;

@@ -119,7 +119,7 @@ Deno.test("sql.js: stops at random places can leave its heap past repair; a fres
     "seed 2 no longer breaks sql.js: update the docs",
   );
   const before = meter.usage;
-  const fresh = await meteredSqlJs(meter);
+  const fresh = await meteredSqlJs({}, meter);
   assert.equal(fresh.meter, meter);
   const db2 = new fresh.SQL.Database();
   const result = meter.run(() => ask(db2, "SELECT 20 + 22"));

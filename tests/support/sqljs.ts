@@ -2,7 +2,7 @@
 
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { FuelMeter } from "../../mod.ts";
+import { FuelMeter, type FuelMeterOptions } from "../../mod.ts";
 import type { InstrumentedModule } from "../../src/wasm/mod.ts";
 
 /** The parts of sql.js's API the tests use. */
@@ -57,16 +57,18 @@ export function plainSqlJs(): Promise<SqlJs> {
 /**
  * sql.js metered: emscripten's instantiateWasm hook hands it the metered
  * bytes. Given a meter, a fresh instance on that meter (what to do when
- * stops have left the heap past repair).
+ * stops have left the heap past repair); given what `instrument()`
+ * returned, a meter of that.
  */
 export async function meteredSqlJs(
+  options: FuelMeterOptions = {},
   source?: InstrumentedModule | FuelMeter,
 ): Promise<
   { SQL: SqlJs; meter: FuelMeter; exports: WebAssembly.Exports }
 > {
   const meter = source instanceof FuelMeter
     ? source
-    : new FuelMeter(source ?? await sqljsBytes());
+    : new FuelMeter(source ?? await sqljsBytes(), options);
   let exports!: WebAssembly.Exports;
   const SQL = await freshInit()({
     instantiateWasm(imports, receive) {
