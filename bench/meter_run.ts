@@ -19,6 +19,8 @@ import { printTable } from "./harness.ts";
 const TIMEOUT_MS = 100;
 const ROUNDS = 6;
 const INSTANCES = 3;
+/** Ordinary work takes milliseconds; this only catches a broken instance. */
+const WORK_TIMEOUT_MS = 10_000;
 
 interface Side {
   flag: boolean;
@@ -110,19 +112,34 @@ export async function benchMeterRun(): Promise<void> {
     const cpu = { true: 0, false: 0 };
     const wall = { true: 0, false: 0 };
     const late: Record<string, number[]> = { true: [], false: [] };
+    // A stop lands anywhere, also inside the library's allocator: an
+    // instance whose ordinary work no longer returns is replaced.
+    const replaced = { true: 0, false: 0 };
     for (let round = 0; round < ROUNDS; round++) {
-      for (const side of sides) {
+      for (const [i, side] of sides.entries()) {
         const key = String(side.flag) as "true" | "false";
         const cpu0 = cpuMs(), wall0 = performance.now();
-        side.meter.run(side.work);
+        let worked: string;
+        try {
+          worked = side.meter.run(side.work, { timeout: WORK_TIMEOUT_MS })
+            .outcome;
+        } catch {
+          worked = "error";
+        }
         cpu[key] += cpuMs() - cpu0;
         wall[key] += performance.now() - wall0;
+        if (worked !== "returned") {
+          replaced[key]++;
+          sides[i] = await library.make(side.flag);
+          continue;
+        }
         const started = performance.now();
         const result = side.meter.run(side.spin, { timeout: TIMEOUT_MS });
-        late[key].push(performance.now() - started - TIMEOUT_MS);
-        if (result.outcome !== "timeout") {
-          late[key].push(NaN); // shows up in the table as NaN
-        }
+        late[key].push(
+          result.outcome === "timeout"
+            ? performance.now() - started - TIMEOUT_MS
+            : NaN, // shows up in the table as NaN
+        );
       }
     }
     rows.push([
@@ -131,6 +148,7 @@ export async function benchMeterRun(): Promise<void> {
       (wall.true / wall.false).toFixed(2),
       quantiles(late.true),
       quantiles(late.false),
+      `${replaced.true}/${replaced.false}`,
     ]);
   }
   printTable([
@@ -139,6 +157,7 @@ export async function benchMeterRun(): Promise<void> {
     "flag/none wall",
     "late ms p50/p99/max (flag)",
     "late ms p50/p99/max (none)",
+    "replaced (flag/none)",
   ], rows);
 }
 
