@@ -9,6 +9,7 @@ import { benchWasi } from "./wasi.ts";
 import { benchStopLatency } from "./stop_latency.ts";
 import { benchReal } from "./real.ts";
 import { benchFresh } from "./fresh.ts";
+import { benchMeterRun } from "./meter_run.ts";
 
 console.log(
   `early-exit benchmarks on Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`,
@@ -21,6 +22,7 @@ const sections: [string, () => Promise<void>][] = [
   ["deadlines", benchDeadline],
   ["WASI", benchWasi],
   ["stop latency", benchStopLatency],
+  ["FuelMeter#run", benchMeterRun],
 ];
 const start = performance.now();
 for (const [name, run] of sections) {
