@@ -128,6 +128,7 @@ export function writeCheck(
       e.i64Add();
       e.globalSet(fuelGlobal);
       e.call(slowFunction);
+      e.unreachable();
     }
     e.end();
   } else if (resumable) {
@@ -137,6 +138,7 @@ export function writeCheck(
     e.end();
   } else {
     e.call(slowFunction);
+    e.unreachable();
     e.end();
     e.localGet(f);
     e.globalSet(fuelGlobal);
