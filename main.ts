@@ -29,6 +29,7 @@ import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
 import { readSignatures } from "./src/signatures.ts";
 import {
   parseWasiFlags,
+  reactorRefusal,
   runWasiCommand,
   WASI_STOP_STATUS,
   type WasiFlags,
@@ -358,6 +359,10 @@ async function runIfWasi(
     imports.some((i) => i.module === "wasi_snapshot_preview1") &&
     exportList.some((e) => e.name === "_start" && e.kind === "function");
   if (!isCommand) {
+    const reactor = reactorRefusal(label, imports, exportList);
+    if (reactor !== undefined && options.imports === undefined) {
+      throw new UsageError(reactor);
+    }
     if (wasi.preopens.length > 0 || Object.keys(wasi.env).length > 0) {
       throw new UsageError(
         `--dir and --env are for WASI commands, and ${label} is not one (it must import wasi_snapshot_preview1 and export _start)`,

@@ -104,9 +104,14 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * guest's libc still buffered is lost). `proc_exit` ends the run, never the
  * host process.
  *
+ * Only regular files and directories can be opened inside a preopen:
+ * opening a FIFO, a socket or a device fails with `ENOTSUP` (the guest's
+ * libc says "Not supported"), since `node:wasi` would open and read it on
+ * this thread, where no stop reaches a guest waiting for a writer.
+ *
  * Not supported: reactors (modules that export `_initialize` instead of
- * `_start`), memory and table limits, and stopping a read of a pipe or FIFO
- * opened inside a preopen (`node:wasi` blocks the thread on it).
+ * `_start`, which are refused with a `TypeError`), and memory and table
+ * limits.
  *
  * @param source The module: a path, a URL or bytes.
  * @param options Arguments, environment, preopens, stdio and stops.
@@ -171,7 +176,7 @@ export async function runWasi(
   const files = new GuestFiles(
     base,
     memory,
-    preopens.map((p) => p.mode === "read-only"),
+    preopens.map((p) => ({ host: p.host, readOnly: p.mode === "read-only" })),
   );
   const limit = options.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
   const stdout = new OutputSink(

@@ -76,6 +76,32 @@ export function isWasiCommand(module: WebAssembly.Module): boolean {
     );
 }
 
+/**
+ * Why the command line does not run a module as a WASI reactor (it imports
+ * from `wasi_snapshot_preview1` and exports `_initialize` but no `_start`),
+ * or `undefined` for any other module.
+ *
+ * @param label The module's name in messages.
+ * @param imports The module's imports.
+ * @param exports The module's exports.
+ * @returns The one-line usage error.
+ */
+export function reactorRefusal(
+  label: string,
+  imports: readonly { module: string }[],
+  exports: readonly { name: string; kind: string }[],
+): string | undefined {
+  const has = (name: string) =>
+    exports.some((e) => e.name === name && e.kind === "function");
+  if (
+    !imports.some((i) => i.module === "wasi_snapshot_preview1") ||
+    !has("_initialize") || has("_start")
+  ) {
+    return undefined;
+  }
+  return `${label} is a WASI reactor (it exports _initialize, not _start), which early-exit does not run: only WASI commands run as programs; to call one of its exports with --invoke, supply its wasi_snapshot_preview1 imports with --imports MODULE`;
+}
+
 /** The exit status of a stopped command, by outcome. */
 export const WASI_STOP_STATUS = {
   timeout: 124,

@@ -4,7 +4,7 @@ import {
   parseWasiFlags,
   wasiExitStatus,
 } from "../src/wasi_cli.ts";
-import { wasiGuest } from "./support/wasi_guests.ts";
+import { wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -110,5 +110,35 @@ Deno.test("main.ts refuses --dir, --env and arguments after -- for a guest that 
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /^error: .*not one/);
     assert.equal(run.stderr.trimEnd().split("\n").length, 1);
+  }
+});
+
+Deno.test("main.ts refuses a WASI reactor with one line that says what it is", async () => {
+  const dir = await Deno.makeTempDir({ dir: ROOT });
+  try {
+    const path = `${dir}/reactor.wasm`;
+    await Deno.writeFile(path, await wasiReactor());
+    for (const json of [false, true]) {
+      const run = await runChild(json ? ["--json", path] : [path]);
+      assert.equal(run.code, 2, run.stderr);
+      // --json prints its one object on stdout for a usage error.
+      const said = json ? run.stdout : run.stderr;
+      assert.equal(json ? run.stderr : run.stdout, "");
+      assert.equal(said.trimEnd().split("\n").length, 1);
+      assert.match(
+        said,
+        /is a WASI reactor \(it exports _initialize, not _start\)/,
+      );
+      if (json) {
+        assert.equal(JSON.parse(run.stdout).outcome, "usage_error");
+      } else {
+        assert.match(
+          run.stderr,
+          /^error: .*is a WASI reactor \(it exports _initialize, not _start\)/,
+        );
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

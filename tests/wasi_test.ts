@@ -1,6 +1,6 @@
 import assert from "./support/assert.ts";
 import { isAborted, isDeadlineExceeded, runWasi, StopSignal } from "../mod.ts";
-import { text, wasiGuest } from "./support/wasi_guests.ts";
+import { text, wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
 
 // Far longer than any stop needs, far shorter than the 3 s a sleeper sleeps.
@@ -183,5 +183,13 @@ Deno.test("a module that is no command is refused", async () => {
     () => runWasi(new URL("../guest/compute.wasm", import.meta.url)),
     TypeError,
     "not a WASI command",
+  );
+});
+
+Deno.test("a reactor is refused, and the error says it is one", async () => {
+  await assert.rejects(
+    async () => runWasi(await wasiReactor()),
+    TypeError,
+    "exports no _start function (it is a reactor, which runWasi does not run)",
   );
 });
