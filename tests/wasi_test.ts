@@ -193,3 +193,43 @@ Deno.test("a reactor is refused, and the error says it is one", async () => {
     "exports no _start function (it is a reactor, which runWasi does not run)",
   );
 });
+
+// A run with a deadline is an async guest with resumable fuel and a stop
+// flag; one without runs as a plain call whose fuel traps. Both must count
+// the same fuel, write the same output and end the same way.
+const BOTH_WAYS: [string, string[], number | undefined][] = [
+  ["hello", ["ada"], undefined],
+  ["hello_rust", ["ada"], undefined],
+  ["sieve", ["20000"], undefined],
+  ["sleep", ["5"], undefined],
+  ["loop", [], 1_000_000],
+  ["sieve", ["20000"], 100_000],
+];
+for (const [name, args, fuel] of BOTH_WAYS) {
+  Deno.test(
+    `${name} ${args.join(" ")}${
+      fuel === undefined ? "" : ` with ${fuel} fuel`
+    }: a plain run and a run with a deadline count the same fuel`,
+    async () => {
+      const run = (timeout?: number) =>
+        runWasi(wasiGuest(name), {
+          args,
+          fuel,
+          timeout,
+          env: { GREETING: "hi" },
+          stdout: "capture",
+          stderr: "capture",
+        });
+      const plain = await run();
+      const watched = await run(60_000);
+      assert.equal(plain.outcome, watched.outcome);
+      assert.deepEqual(plain.fuel, watched.fuel);
+      assert.equal(text(plain.stdout), text(watched.stdout));
+      assert.equal(text(plain.stderr), text(watched.stderr));
+      if (plain.outcome === "exited" && watched.outcome === "exited") {
+        assert.equal(plain.code, watched.code);
+      }
+      assert.ok(plain.fuel!.consumed > 0);
+    },
+  );
+}
