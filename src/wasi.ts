@@ -20,12 +20,13 @@ import {
   DEFAULT_OUTPUT_LIMIT,
   InputSource,
   OutputSink,
+  type WasiInput,
   type WasiOutputMode,
 } from "./wasi_stdio.ts";
 import { StopWatch } from "./wasi_stops.ts";
 
 export type { WasiPreopen } from "./wasi_preopens.ts";
-export type { WasiOutputMode } from "./wasi_stdio.ts";
+export type { WasiInput, WasiOutputMode } from "./wasi_stdio.ts";
 
 /** Options for {@linkcode runWasi}. */
 export interface WasiOptions {
@@ -47,9 +48,11 @@ export interface WasiOptions {
    * The guest's stdin: bytes, or a stream read as the guest asks (the
    * guest waits, suspended, and a stop ends the wait and cancels the
    * stream; otherwise the stream is released when the run ends, and what
-   * the guest did not read stays in it). Default: empty.
+   * the guest did not read stays in it), or `"inherit"`, this process's
+   * stdin (read as a stream when the run can be stopped, else read on the
+   * spot, blocking). Default: empty.
    */
-  stdin?: Uint8Array | ReadableStream<Uint8Array>;
+  stdin?: WasiInput;
   /** Where stdout goes: `inherit` (the default), `capture` or `ignore`. */
   stdout?: WasiOutputMode;
   /** Where stderr goes: `inherit` (the default), `capture` or `ignore`. */
@@ -101,7 +104,8 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * `StopSignal` stops it while it computes and while it waits in a WASI
  * call (a sleep in `poll_oneoff`, a read of a stdin stream). Without them
  * only its fuel can stop it, and it runs as a plain call, with cheaper
- * checks: a sleep then blocks the thread. Every
+ * checks: a sleep, or a read of an inherited stdin, then blocks the
+ * thread. Every
  * file it opened and every preopen is closed when it ends, however it
  * ends, and captured output is returned even when it is stopped (what the
  * guest's libc still buffered is lost). `proc_exit` ends the run, never the
@@ -192,7 +196,6 @@ export async function runWasi(
     limit,
     Deno.stderr,
   );
-  const stdin = new InputSource(options.stdin);
   const watch = new StopWatch(options);
   // With nothing that could stop it mid-run and no stream to wait for, the
   // guest runs as a plain call: its fuel checks trap when the budget is
@@ -201,6 +204,7 @@ export async function runWasi(
   const blocking = options.timeout === undefined &&
     options.signal === undefined && options.stop === undefined &&
     !(options.stdin instanceof ReadableStream);
+  const stdin = new InputSource(options.stdin, blocking);
   try {
     guest = await loadGuest(source, {
       imports: {

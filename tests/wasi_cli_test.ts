@@ -142,3 +142,44 @@ Deno.test("main.ts refuses a WASI reactor with one line that says what it is", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("main.ts: with --json, Ctrl-C is reported as aborted, with 130", async () => {
+  const run = await runChild(["--json", wasiGuest("sleep").pathname], true);
+  assert.equal(run.code, 130);
+  assert.equal(run.stdout, "sleeping\n");
+  const report = JSON.parse(run.stderr);
+  assert.equal(report.outcome, "aborted");
+  assert.match(report.error, /Ctrl-C/);
+});
+
+Deno.test("main.ts passes its stdin to a WASI command, with and without a deadline", async () => {
+  for (const deadline of [[], ["--timeout", "60000"]]) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        `--allow-read=${ROOT}`,
+        MAIN,
+        ...deadline,
+        wasiGuest("copy").pathname,
+        "--",
+        "-",
+        "-",
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    const input = "x".repeat(100_000) + "\nend\n";
+    await writer.write(new TextEncoder().encode(input));
+    await writer.close();
+    const { code, stdout, stderr } = await child.output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assert.equal(new TextDecoder().decode(stdout), input);
+    assert.equal(
+      new TextDecoder().decode(stderr),
+      `copied ${input.length} bytes\n`,
+    );
+  }
+});
