@@ -108,9 +108,16 @@ export class GuestFiles {
     pathLength: number,
   ): { kind: "directory" | "file" | "other"; path: string } | undefined {
     const directory = this.#directories.get(dir);
-    if (directory === undefined) return undefined;
+    const { buffer } = this.#memory();
+    // A path outside memory is node:wasi's to refuse (EFAULT).
+    if (
+      directory === undefined || path < 0 || pathLength < 0 ||
+      path + pathLength > buffer.byteLength
+    ) {
+      return undefined;
+    }
     const name = new TextDecoder().decode(
-      new Uint8Array(this.#memory().buffer, path, pathLength),
+      new Uint8Array(buffer, path, pathLength),
     );
     if (name.startsWith("/")) return undefined;
     const target = join(directory.path, name);
