@@ -9,7 +9,7 @@
 import process from "node:process";
 import { WASI } from "node:wasi";
 import type { Guest } from "./guest.ts";
-import { loadGuest } from "./load_guest.ts";
+import { loadGuestWith } from "./load_guest.ts";
 import type { GuestSource } from "./load.ts";
 import type { CallOutcome, OutcomeBase } from "./outcome.ts";
 import type { StopSignal } from "./stop_signal.ts";
@@ -206,7 +206,8 @@ export async function runWasi(
     !(options.stdin instanceof ReadableStream);
   const stdin = new InputSource(options.stdin, blocking);
   try {
-    guest = await loadGuest(source, {
+    // runWasi hands out no more fuel, so its fuel checks may trap.
+    guest = await loadGuestWith(source, {
       imports: {
         wasi_snapshot_preview1: wasiImports({
           wasi: base,
@@ -222,7 +223,7 @@ export async function runWasi(
       async: !blocking,
       fuel: options.fuel ?? Infinity,
       label: options.label,
-    });
+    }, { trappingFuel: true });
     const exports = guest.instance.exports;
     if (typeof exports._start !== "function") {
       throw new TypeError(

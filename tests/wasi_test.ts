@@ -1,5 +1,12 @@
 import assert from "./support/assert.ts";
-import { isAborted, isDeadlineExceeded, runWasi, StopSignal } from "../mod.ts";
+import {
+  ExportError,
+  isAborted,
+  isDeadlineExceeded,
+  runWasi,
+  StopSignal,
+} from "../mod.ts";
+import { loadGuestWith } from "../src/load_guest.ts";
 import { text, wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
 
@@ -233,3 +240,29 @@ for (const [name, args, fuel] of BOTH_WAYS) {
     },
   );
 }
+
+Deno.test("a guest loaded as runWasi loads it: trapping fuel, yet stopped by its flag, with exact books", async () => {
+  const runaway = new URL("../guest/runaway.wasm", import.meta.url);
+  const guest = await loadGuestWith(runaway, { async: true, fuel: 1_000_000 }, {
+    trappingFuel: true,
+  });
+  assert.equal(guest.meter?.resumable, false);
+  const spent = await guest.invokeAsync("count_forever");
+  assert.equal(spent.outcome, "fuel_exhausted");
+  assert.equal(spent.fuel!.consumed + spent.fuel!.remaining, 1_000_000);
+  guest.meter!.addFuel(1e15);
+  const late = await guest.invokeAsync("spin", [], { timeout: 20 });
+  assert.equal(late.outcome, "timeout");
+  const stop = new StopSignal();
+  stop.stop("enough");
+  assert.equal(
+    (await guest.invokeAsync("spin", [], { stop })).outcome,
+    "aborted",
+  );
+  // A refuel hook it could never call is refused, not ignored.
+  await assert.rejects(
+    () => guest.invokeAsync("spin", [], { refuel: () => 1000 }),
+    ExportError,
+    "refuel",
+  );
+});
