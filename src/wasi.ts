@@ -10,6 +10,7 @@ import process from "node:process";
 import { WASI } from "node:wasi";
 import type { Guest } from "./guest.ts";
 import { loadGuestWith } from "./load_guest.ts";
+import type { ResourceLimits } from "./limits.ts";
 import type { GuestSource } from "./load.ts";
 import type { CallOutcome, OutcomeBase } from "./outcome.ts";
 import type { StopSignal } from "./stop_signal.ts";
@@ -72,6 +73,13 @@ export interface WasiOptions {
   stop?: StopSignal;
   /** The guest's name in messages. Default: its path or URL. */
   label?: string;
+  /**
+   * How large the guest's memory and tables may get (see
+   * `loadGuest`'s `limits`): past them, its `malloc` fails as it
+   * would on a machine out of memory; a guest whose memory starts above the
+   * limit is refused with a `GuestLoadError`.
+   */
+  limits?: ResourceLimits;
 }
 
 /** What the guest wrote to the captured streams. */
@@ -117,8 +125,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * this thread, where no stop reaches a guest waiting for a writer.
  *
  * Not supported: reactors (modules that export `_initialize` instead of
- * `_start`, which are refused with a `TypeError`), and memory and table
- * limits.
+ * `_start`, which are refused with a `TypeError`).
  *
  * @param source The module: a path, a URL or bytes.
  * @param options Arguments, environment, preopens, stdio and stops.
@@ -127,6 +134,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * @throws {TypeError} When the module is not a WASI command.
  * @throws {InvalidModule} When the bytes are not a valid module.
  * @throws {ImportError} When the guest imports something other than WASI preview1.
+ * @throws {GuestLoadError} With reason `limits`, when the guest's memory or a table starts above its `limits`.
  *
  * @example Usage
  * ```ts
@@ -223,6 +231,7 @@ export async function runWasi(
       async: !blocking,
       fuel: options.fuel ?? Infinity,
       label: options.label,
+      limits: options.limits,
     }, { trappingFuel: true });
     const exports = guest.instance.exports;
     if (typeof exports._start !== "function") {

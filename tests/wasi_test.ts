@@ -1,6 +1,7 @@
 import assert from "./support/assert.ts";
 import {
   ExportError,
+  GuestLoadError,
   isAborted,
   isDeadlineExceeded,
   runWasi,
@@ -266,3 +267,30 @@ Deno.test("a guest loaded as runWasi loads it: trapping fuel, yet stopped by its
     "refuel",
   );
 });
+
+for (const timeout of [undefined, 60_000]) {
+  Deno.test(
+    `limits bound a command's memory (${
+      timeout === undefined ? "plain" : "watched"
+    }): its malloc fails past them, and a memory that starts above them is refused`,
+    async () => {
+      const sieve = (n: number, memory: number) =>
+        runWasi(wasiGuest("sieve"), {
+          args: [String(n)],
+          limits: { memory },
+          timeout,
+          stdout: "capture",
+        });
+      // The sieve's calloc of 10 MB fails under a 4 MiB limit: it exits with 1.
+      const big = await sieve(10_000_000, 4 << 20);
+      assert.equal(big.outcome, "exited");
+      if (big.outcome === "exited") assert.equal(big.code, 1);
+      assert.equal(text(big.stdout), "");
+      const small = await sieve(100_000, 4 << 20);
+      assert.equal(small.outcome, "exited");
+      if (small.outcome === "exited") assert.equal(small.code, 0);
+      assert.match(text(small.stdout), /primes below 100000: 9592/);
+      await assert.rejects(() => sieve(100, 0), GuestLoadError, "limits");
+    },
+  );
+}
