@@ -80,8 +80,6 @@ export function runWatchdog(
       }
       if (time >= entry.at) {
         Atomics.store(entry.flag, 0, 1);
-        // Wakes a host waiting on the flag (an isolated call's deadline).
-        Atomics.notify(entry.flag, 0);
         if (entry.op === "arm") {
           // Set again until disarmed: this thread's clock may run a little
           // ahead of the main thread's, whose host then finds the deadline
