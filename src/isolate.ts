@@ -248,6 +248,12 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * nor delays its stop. A child that runs out of memory ends the call with
  * the `out_of_memory` outcome.
  *
+ * The deadline counts from this call, so it covers loading the guest and
+ * starting the child. A stopped call returns as soon as the child is
+ * killed; the child's exit (some tens of milliseconds for one holding a GiB
+ * of memory) is awaited afterwards, and {@linkcode isolatedChildrenExited}
+ * waits for it.
+ *
  * @param source The guest: a path, URL, bytes or compiled module's bytes.
  * @param name The export to call.
  * @param args Its arguments: numbers, or bigints for `i64`.
