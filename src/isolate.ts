@@ -318,7 +318,9 @@ export async function invokeIsolated(
   if (signal?.aborted) onAbort();
 
   const run = async (): Promise<ChildEnd | undefined> => {
-    const { bytes, label } = await loadModule(source);
+    // The child compiles the guest, and reports an invalid one as the same
+    // InvalidModule; compiling it here too would spend the call's time.
+    const { bytes, label } = await loadModule(source, { compile: false });
     if (killedBy !== undefined) return undefined;
     const wire: IsolatedRequest = {
       ...request,

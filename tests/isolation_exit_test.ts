@@ -252,3 +252,23 @@ Deno.test({
     assert.deepEqual(children().filter((c) => !before.has(c)), []);
   },
 });
+
+Deno.test({
+  name:
+    "isolation: an abort before the call starts no child, and returns aborted",
+  ignore: !LINUX,
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const bytes = await assembleWat(
+      `(module (func (export "run") (loop $l (br $l))))`,
+    );
+    const before = new Set(children());
+    const result = await invokeIsolated(bytes, "run", [], {
+      signal: AbortSignal.abort(),
+    });
+    expectOutcome(result, "aborted");
+    await reaped();
+    assert.deepEqual(children().filter((c) => !before.has(c)), []);
+  },
+});

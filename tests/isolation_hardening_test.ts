@@ -8,7 +8,7 @@
 
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
-import { invokeIsolated, isOutOfMemory } from "../mod.ts";
+import { invokeIsolated, isInvalidModule, isOutOfMemory } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { runDeno } from "./support/cli.ts";
 import { watBinaryen } from "./support/instrument.ts";
@@ -319,4 +319,22 @@ Deno.test("isolation: the answer is found after its tag in any chunking, and onl
       `chunks of ${size}`,
     );
   }
+});
+
+Deno.test("isolation: an invalid module is refused as InvalidModule, compiled by the child alone", async () => {
+  const preamble = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  // A section that claims more bytes than the module holds.
+  const truncated = new Uint8Array([...preamble, 0x01, 0x09, 0x01]);
+  await assert.rejects(
+    invokeIsolated(truncated, "run"),
+    (error: Error) => {
+      assert.ok(isInvalidModule(error), String(error));
+      assert.match(error.message, /bytes is not a valid WebAssembly module/);
+      return true;
+    },
+  );
+  await assert.rejects(
+    invokeIsolated(new Uint8Array(8), "run"),
+    (error: Error) => isInvalidModule(error) && /\\0asm/.test(error.message),
+  );
 });
