@@ -60,6 +60,7 @@ export {
 export { isolatedChildrenExited } from "./src/isolate_exits.ts";
 export type { CostTable } from "./src/wasm/mod.ts";
 export type { CompileOptions, GuestSource } from "./src/load.ts";
+export type { ResourceLimits } from "./src/limits.ts";
 export type { FunctionSignature, ValueType } from "./src/signatures.ts";
 export {
   Aborted,

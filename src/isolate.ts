@@ -24,6 +24,7 @@ import { type ChildErrors, readAnswer, readErrors } from "./isolate_output.ts";
 import { fromWire, type IsolatedRequest } from "./isolate_wire.ts";
 import { startDeadline } from "./isolate_deadline.ts";
 import { trackExit } from "./isolate_exits.ts";
+import { checkLimits, type ResourceLimits } from "./limits.ts";
 import { loadModule } from "./load.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
@@ -87,6 +88,14 @@ export interface IsolatedCallOptions {
    * @default undefined (not metered)
    */
   fuel?: number;
+  /**
+   * The guest's memory and table limits, as `GuestOptions.limits`: a grow
+   * past one returns -1, and a guest that starts above one ends the call
+   * with a `GuestLoadError` (reason `limits`).
+   *
+   * @default undefined (no limits but the engine's)
+   */
+  limits?: ResourceLimits;
   /**
    * A module whose default export is the guest's imports object, or a
    * function `(host) => imports`: functions cannot cross into another
@@ -277,10 +286,12 @@ export async function invokeIsolated(
   options: IsolatedCallOptions = {},
 ): Promise<CallOutcome> {
   checkFuelAndTimeout(options, "invokeIsolated");
+  const limits = checkLimits(options.limits, "invokeIsolated");
   const request = {
     export: name,
     args: args.map(encodeArgument),
     fuel: options.fuel,
+    limits,
     imports: resolveImports(options.imports),
   };
   const childArgs = [
