@@ -32,8 +32,11 @@ export function startDeadline(atMs: number, fire: () => void): () => void {
       cancel = startTimer(left - DEADLINE_MARGIN_MS, due);
       return;
     }
-    if (left > 0) {
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, left);
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    // Nothing wakes it: it returns when its time is up (checked again, in
+    // case it rounds the wait down).
+    for (let rest = left; rest > 0; rest = atMs - performance.now()) {
+      Atomics.wait(sleeper, 0, 0, rest);
     }
     fire();
   };
