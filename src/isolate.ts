@@ -310,6 +310,9 @@ export async function invokeIsolated(
   const stop = Promise.withResolvers<void>();
   let child: Deno.ChildProcess | undefined;
   let killedBy: "timeout" | "aborted" | undefined;
+  // The child's answer, once read: it may come before a stop whose child
+  // has not yet closed its output (it is still giving its memory back).
+  let answered: string | undefined;
   const kill = (why: "timeout" | "aborted") => {
     if (killedBy !== undefined) return;
     killedBy = why;
@@ -350,7 +353,9 @@ export async function invokeIsolated(
     // Read while writing: a child that prints before it has read all of
     // its input must not block on a full pipe.
     const reading = Promise.all([
-      readAnswer(spawned.stdout, wire.answerTag),
+      readAnswer(spawned.stdout, wire.answerTag, undefined, (line) => {
+        answered ??= line;
+      }),
       readErrors(spawned.stderr),
     ]);
     const writer = spawned.stdin.getWriter();
@@ -368,6 +373,8 @@ export async function invokeIsolated(
     // tens of milliseconds, is waited for after it (isolatedChildrenExited).
     trackExit(call);
     const end = await Promise.race([stop.promise, call]);
+    // The guest had returned before the stop: its answer stands.
+    if (answered !== undefined) return fromWire(JSON.parse(answered));
     if (killedBy !== undefined || end === undefined) {
       return stopped(name, killedBy!, started, options);
     }

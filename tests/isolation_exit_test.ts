@@ -274,3 +274,50 @@ Deno.test({
     assert.deepEqual(await newChildren(before), []);
   },
 });
+
+Deno.test({
+  name:
+    "isolation: a guest that returned before its deadline keeps its result when its child is killed before it has gone",
+  ignore: !LINUX,
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const bytes = await assembleWat(
+      `(module (func (export "run") (result i32) (i32.const 42)))`,
+    );
+    const dir = await Deno.makeTempDir({ prefix: "isolation-exit" });
+    try {
+      // The child answers, then spins in its unload handler as it exits,
+      // as a child giving back a large memory takes its time to go.
+      const imports = `${dir}/imports.ts`;
+      await Deno.writeTextFile(
+        imports,
+        `addEventListener("unload", () => { for (;;); });
+        export default {};\n`,
+      );
+      // The deadline must fall after the answer; a busy machine may start
+      // the child slowly, so a call stopped before it answered is repeated
+      // with a longer deadline.
+      for (let timeout = 1_000;; timeout *= 2) {
+        const before = new Set(await children());
+        const result = await invokeIsolated(bytes, "run", [], {
+          timeout,
+          imports: new URL(`file://${imports}`),
+        });
+        const exiting = childrenExiting();
+        await reaped();
+        assert.deepEqual(await newChildren(before), []);
+        if (result.outcome === "timeout") {
+          assert.ok(timeout < 32_000, `no answer within ${timeout} ms`);
+          continue;
+        }
+        assert.equal(expectOutcome(result, "returned").value, 42);
+        // It returned at the deadline's kill, with the child still there.
+        assert.equal(exiting, 1);
+        break;
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

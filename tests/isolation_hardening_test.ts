@@ -338,3 +338,25 @@ Deno.test("isolation: an invalid module is refused as InvalidModule, compiled by
     (error: Error) => isInvalidModule(error) && /\\0asm/.test(error.message),
   );
 });
+
+Deno.test("isolation: the answer is handed over as soon as its line is complete, before the child's output ends", async () => {
+  const tag = "early-exit answer 5: ";
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const stdout = new ReadableStream<Uint8Array>({
+    start: (c) => void (controller = c),
+  });
+  const early = Promise.withResolvers<string>();
+  const reading = readAnswer(
+    stdout,
+    tag,
+    { writeSync: (part) => part.length },
+    early.resolve,
+  );
+  controller.enqueue(new TextEncoder().encode(`noise\n${tag}{"v":1}\n`));
+  // The stream is still open: a child killed after it answered has not yet
+  // closed its output.
+  assert.equal(await early.promise, '{"v":1}');
+  controller.enqueue(new TextEncoder().encode(`\n${tag}{"v":2}\n`));
+  controller.close();
+  assert.equal(await reading, '{"v":1}');
+});
