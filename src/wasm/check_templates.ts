@@ -16,6 +16,11 @@ import {
 import { Emitter } from "./emitter.ts";
 import type { Writer } from "./writer.ts";
 
+/** Check variant bit: the check reads the fuel from the counter first. */
+export const LOAD = 1;
+/** Check variant bit: the check writes the fuel to the counter after. */
+export const SYNC = 2;
+
 /** A check with a one-byte cost, for bodies with a given number of locals. */
 export interface PreparedCheck {
   /** The check, with cost 0. */
@@ -49,8 +54,28 @@ export interface PreparedCheck {
  */
 export class CheckTemplates {
   readonly #targets: CheckTargets;
-  readonly #byLocals = new Map<number, PreparedCheck>();
+  readonly #byLocals = new Map<number, PreparedCheck[]>();
   #preparedFor = -1;
+  #preparedInRegister = false;
+  /**
+   * The checks of the body last prepared for, by variant: bit 0 set, the
+   * check reads the counter first ({@linkcode LOAD}); bit 1 set, it writes
+   * the counter after ({@linkcode SYNC}). A body whose fuel is in the
+   * counter has only variant 0.
+   */
+  variants: PreparedCheck[] = [];
+  /** With the fuel in a register: `local.get $f; global.set $fuel`. */
+  sync: Uint8Array = new Uint8Array(0);
+  /** With the fuel in a register: `global.get $fuel; local.set $f`. */
+  reload: Uint8Array = new Uint8Array(0);
+  /**
+   * The stop flag's check at a loop header of a body with its fuel in a
+   * register, which writes the counter before the callback and reads it
+   * after; empty without a flag.
+   */
+  flagInRegister: Uint8Array = new Uint8Array(0);
+  /** Where the `if` is in {@linkcode CheckTemplates.flagInRegister}. */
+  flagInRegisterIfAt = 0;
   #charges: (Uint8Array | undefined)[] = [];
   #chargeIfAt: number[] = [];
   /** The check of the body last prepared for. */
@@ -83,26 +108,63 @@ export class CheckTemplates {
    * them).
    *
    * @param localCount The body's locals, parameters included.
+   * @param inRegister Whether the body keeps its fuel in the local `$f`.
    * @returns The check's size without its costs.
    */
-  prepare(localCount: number): number {
+  prepare(localCount: number, inRegister = false): number {
     this.#charges.length = 0;
     this.#chargeIfAt.length = 0;
-    if (localCount === this.#preparedFor) return this.check.fixed;
+    if (
+      localCount === this.#preparedFor &&
+      inRegister === this.#preparedInRegister
+    ) return this.check.fixed;
     this.#preparedFor = localCount;
-    // Bodies with the same number of locals share their check.
-    let check = this.#byLocals.get(localCount);
-    if (check === undefined) {
-      check = this.#make(localCount);
-      this.#byLocals.set(localCount, check);
+    this.#preparedInRegister = inRegister;
+    // Bodies with the same number of locals share their checks.
+    const key = inRegister ? -1 - localCount : localCount;
+    let variants = this.#byLocals.get(key);
+    if (variants === undefined) {
+      variants = inRegister
+        ? [0, 1, 2, 3].map((v) => this.#make(localCount, v))
+        : [this.#make(localCount, -1)];
+      this.#byLocals.set(key, variants);
     }
-    this.check = check;
-    return check.fixed;
+    this.variants = variants;
+    this.check = variants[0]!;
+    if (inRegister) {
+      const g = this.#targets.fuelGlobal;
+      const sync = new Emitter(12);
+      sync.localGet(localCount);
+      sync.globalSet(g);
+      this.sync = sync.finish();
+      const reload = new Emitter(12);
+      reload.globalGet(g);
+      reload.localSet(localCount);
+      this.reload = reload.finish();
+      if (this.#targets.stopFlag) {
+        const flag = new Emitter(32);
+        this.flagInRegisterIfAt = writeFlagCheck(flag, this.#targets.stopFlag, {
+          local: localCount,
+          fuelGlobal: g,
+        });
+        this.flagInRegister = flag.finish();
+      }
+    }
+    return this.check.fixed;
   }
 
-  /** The check of cost 0; its costs are where it differs from cost 1. */
-  #make(localCount: number): PreparedCheck {
-    const fuel = { local: localCount, inRegister: false };
+  /**
+   * The check of cost 0; its costs are where it differs from cost 1.
+   * `variant` -1 keeps the fuel in the counter; 0 to 3 keep it in `$f`,
+   * with {@linkcode LOAD} and {@linkcode SYNC} bits.
+   */
+  #make(localCount: number, variant: number): PreparedCheck {
+    const fuel = {
+      local: localCount,
+      inRegister: variant >= 0,
+      load: variant >= 0 && (variant & LOAD) !== 0,
+      sync: variant >= 0 && (variant & SYNC) !== 0,
+    };
     const zero = new Emitter(64);
     const ifAt = writeCheck(zero, this.#targets, fuel, 0);
     const one = new Emitter(64);
@@ -133,10 +195,11 @@ export class CheckTemplates {
    *
    * @param w The output.
    * @param cost The cost, up to 2^53 - 1.
+   * @param variant Which of {@linkcode CheckTemplates.variants}.
    * @returns Where the check's `if` is, from the check's start.
    */
-  writeWithCost(w: Writer, cost: number): number {
-    const { template, costAt, ifAt } = this.check;
+  writeWithCost(w: Writer, cost: number, variant = 0): number {
+    const { template, costAt, ifAt } = this.variants[variant]!;
     let from = 0;
     let ifShift = 0;
     for (const at of costAt) {
@@ -173,6 +236,7 @@ export class CheckTemplates {
       },
       is64,
       unit,
+      this.#preparedInRegister,
     );
     const bytes = e.finish();
     this.#charges[key] = bytes;

@@ -51,6 +51,18 @@ export interface FuelPlace {
   readonly local: number;
   /** Whether the fuel lives in `local` (a register copy) and not in the global. */
   readonly inRegister: boolean;
+  /**
+   * With the fuel in a register: whether the check first reads it from the
+   * counter (at function entry and after a call, where the caller, the
+   * callee or the host may have changed the counter).
+   */
+  readonly load?: boolean;
+  /**
+   * With the fuel in a register: whether the check writes the fuel to the
+   * counter once it passes, because its segment can trap, call or leave
+   * the function, where the counter must be exact.
+   */
+  readonly sync?: boolean;
 }
 
 /**
@@ -99,7 +111,7 @@ export function writeCheck(
 ): number {
   const { fuelGlobal, slowFunction, resumable } = targets;
   const f = fuel.local;
-  if (fuel.inRegister) e.localGet(f);
+  if (fuel.inRegister && !fuel.load) e.localGet(f);
   else e.globalGet(fuelGlobal);
   pushCost(e, cost);
   e.i64Sub();
@@ -130,6 +142,10 @@ export function writeCheck(
       e.call(slowFunction);
     }
     e.end();
+    if (fuel.sync) {
+      e.localGet(f);
+      e.globalSet(fuelGlobal);
+    }
   } else if (resumable) {
     e.localGet(f);
     pushCost(e, cost);
@@ -224,6 +240,7 @@ export interface ChargeLocals {
  * @param locals The added locals.
  * @param is64 Whether the operand is an `i64`.
  * @param unit The cost per unit of the operand.
+ * @param inRegister Whether the body keeps its fuel in `locals.scratch`.
  * @returns Where the check's `if` is in `e`.
  *
  * @example Usage
@@ -245,6 +262,7 @@ export function writeBulkCharge(
   locals: ChargeLocals,
   is64: boolean,
   unit: number,
+  inRegister = false,
 ): number {
   const d = locals.amount;
   if (is64) {
@@ -273,7 +291,9 @@ export function writeBulkCharge(
   return writeCheck(
     e,
     targets,
-    { local: locals.scratch, inRegister: false },
+    // With the fuel in a register, the charge writes it back: the
+    // operator after it can trap.
+    { local: locals.scratch, inRegister, sync: inRegister },
     { local: d },
   );
 }

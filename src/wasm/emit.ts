@@ -69,7 +69,7 @@ function emitBody(
   const localCount = body[b + 5 /* Body.LocalCount */]!;
   const flags = body[b + 6 /* Body.Flags */]!;
   const size = body[b + 9 /* Body.Size */]!;
-  templates.prepare(localCount);
+  templates.prepare(localCount, (flags & 4 /* IN_REGISTER */) !== 0);
 
   w.u32(size);
   const sizeStart = w.len;
@@ -123,7 +123,23 @@ function emitBody(
     const value = edits[at + 2]!;
     switch (kind & 0xf) {
       case 1: // Edit.Check
-        if (value >= 0 && value < 0x40) {
+        if (kind >= 0x40) {
+          // A check that writes the counter after (fuel in a register).
+          w.len = o;
+          const ifAt = templates.writeWithCost(
+            w,
+            code.cost(value),
+            kind >> 5 & 3,
+          );
+          hints.push(o - sizeStart + ifAt);
+          o = w.len;
+        } else if (kind >= 0x20) {
+          // A check that reads the counter first.
+          w.len = o;
+          const ifAt = templates.writeWithCost(w, code.cost(value), 1);
+          hints.push(o - sizeStart + ifAt);
+          o = w.len;
+        } else if (value >= 0 && value < 0x40) {
           for (let j = 0; j < wordCount; j++) {
             out.setUint32(o + 4 * j, words[j]!, true);
           }
@@ -161,10 +177,26 @@ function emitBody(
         break;
       }
       case 5: { // Edit.Flag
-        const flag = templates.flag;
-        hints.push(o - sizeStart + templates.flagIfAt);
+        const inRegister = value === 1;
+        const flag = inRegister ? templates.flagInRegister : templates.flag;
+        hints.push(
+          o - sizeStart +
+            (inRegister ? templates.flagInRegisterIfAt : templates.flagIfAt),
+        );
         buf.set(flag, o);
         o += flag.length;
+        break;
+      }
+      case 7: { // Edit.Sync
+        const sync = templates.sync;
+        buf.set(sync, o);
+        o += sync.length;
+        break;
+      }
+      case 8: { // Edit.Reload
+        const reload = templates.reload;
+        buf.set(reload, o);
+        o += reload.length;
         break;
       }
       case 3: { // Edit.Dynamic
