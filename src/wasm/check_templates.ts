@@ -27,7 +27,7 @@ export interface PreparedCheck {
   readonly template: Uint8Array;
   /** `template` as little-endian words, for fast copying. */
   readonly words: Uint32Array;
-  /** Where the cost goes in `template`: once, or twice when resumable. */
+  /** Where the cost goes in `template`: in the subtraction and the slow path's argument. */
   readonly costAt: readonly number[];
   /** Where the `if` is in `template`. */
   readonly ifAt: number;

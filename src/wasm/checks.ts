@@ -76,14 +76,14 @@ function pushCost(e: Emitter, cost: CheckCost): void {
 }
 
 /**
- * Writes a check: `fuel -= cost; if (fuel < 0) slow path`.
+ * Writes a check: `fuel -= cost; if (fuel < 0) fuel = slow(fuel, cost)`.
  *
- * With the fuel in the counter global, a resumable check stores the new
- * counter before its test and calls `$slow(counter, cost)`, which stores
- * what the host hands out or traps; a trapping check stores the counter
- * only once it passes, so that the trap path finds what the guest had.
- * With the fuel in a register, the counter is written before the slow path
- * runs and read back after it.
+ * The fuel is in `fuel.local`: read from the counter first when the check
+ * loads it (or the body keeps its fuel in the counter), written to the
+ * counter after when the check syncs it (likewise). The slow path stores
+ * the fuel it is given in the counter, then asks the host (resumable: it
+ * returns the fuel the host hands out, or traps) or folds the counter and
+ * traps.
  *
  * @param e The output.
  * @param targets The counter and the slow path.
@@ -116,44 +116,15 @@ export function writeCheck(
   pushCost(e, cost);
   e.i64Sub();
   e.localTee(f);
-  if (resumable && !fuel.inRegister) {
-    e.globalSet(fuelGlobal);
-    e.localGet(f);
-  }
   e.i64Const(0);
   e.i64LtS();
   const ifAt = e.ifEmpty();
-  if (fuel.inRegister) {
-    if (resumable) {
-      // The slow path reads the counter, as after a plain check.
-      e.localGet(f);
-      e.globalSet(fuelGlobal);
-      e.localGet(f);
-      pushCost(e, cost);
-      e.call(slowFunction);
-      e.globalGet(fuelGlobal);
-      e.localSet(f);
-    } else {
-      // The trap folds what the guest had before this check.
-      e.localGet(f);
-      pushCost(e, cost);
-      e.i64Add();
-      e.globalSet(fuelGlobal);
-      e.call(slowFunction);
-    }
-    e.end();
-    if (fuel.sync) {
-      e.localGet(f);
-      e.globalSet(fuelGlobal);
-    }
-  } else if (resumable) {
-    e.localGet(f);
-    pushCost(e, cost);
-    e.call(slowFunction);
-    e.end();
-  } else {
-    e.call(slowFunction);
-    e.end();
+  e.localGet(f);
+  pushCost(e, cost);
+  e.call(slowFunction);
+  if (resumable) e.localSet(f);
+  e.end();
+  if (!fuel.inRegister || fuel.sync) {
     e.localGet(f);
     e.globalSet(fuelGlobal);
   }

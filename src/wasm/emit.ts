@@ -89,15 +89,14 @@ function emitBody(
   const buf = w.buf;
   const out = new DataView(buf.buffer, buf.byteOffset, buf.length);
   let o = w.len;
-  const check = templates.check;
-  const template = check.template;
-  const templateLength = template.length;
-  const words = check.words;
-  const wordCount = words.length;
-  const firstCostAt = check.costAt[0]!;
-  // With one cost, the second write lands on the first: harmless.
-  const secondCostAt = check.costAt[1] ?? firstCostAt;
-  const checkIfAt = check.ifAt;
+  // Per check variant (see `CheckTemplates.variants`): the template, as
+  // words, where its costs go and where its `if` is.
+  const variants = templates.variants;
+  const vTemplate = variants.map((v) => v.template);
+  const vWords = variants.map((v) => v.words);
+  const vFirstCost = variants.map((v) => v.costAt[0]!);
+  const vSecondCost = variants.map((v) => v.costAt[1]!);
+  const vIfAt = variants.map((v) => v.ifAt);
   const edits = code.edits;
   const editsTo = body[b + 8 /* Body.EditsTo */]! * EDIT_SIZE;
   let from = body[b + 2 /* Body.CodeStart */]!;
@@ -122,41 +121,31 @@ function emitBody(
     from = pos;
     const value = edits[at + 2]!;
     switch (kind & 0xf) {
-      case 1: // Edit.Check
-        if (kind >= 0x40) {
-          // A check that writes the counter after (fuel in a register).
-          w.len = o;
-          const ifAt = templates.writeWithCost(
-            w,
-            code.cost(value),
-            kind >> 5 & 3,
-          );
-          hints.push(o - sizeStart + ifAt);
-          o = w.len;
-        } else if (kind >= 0x20) {
-          // A check that reads the counter first.
-          w.len = o;
-          const ifAt = templates.writeWithCost(w, code.cost(value), 1);
-          hints.push(o - sizeStart + ifAt);
-          o = w.len;
-        } else if (value >= 0 && value < 0x40) {
+      case 1: { // Edit.Check
+        const variant = kind >> 5 & 3;
+        if (value >= 0 && value < 0x40) {
+          const template = vTemplate[variant]!;
+          const words = vWords[variant]!;
+          const wordCount = words.length;
           for (let j = 0; j < wordCount; j++) {
             out.setUint32(o + 4 * j, words[j]!, true);
           }
+          const templateLength = template.length;
           for (let j = wordCount * 4; j < templateLength; j++) {
             buf[o + j] = template[j]!;
           }
-          buf[o + firstCostAt] = value;
-          buf[o + secondCostAt] = value;
-          hints.push(o - sizeStart + checkIfAt);
+          buf[o + vFirstCost[variant]!] = value;
+          buf[o + vSecondCost[variant]!] = value;
+          hints.push(o - sizeStart + vIfAt[variant]!);
           o += templateLength;
         } else {
           w.len = o;
-          const ifAt = templates.writeWithCost(w, code.cost(value));
+          const ifAt = templates.writeWithCost(w, code.cost(value), variant);
           hints.push(o - sizeStart + ifAt);
           o = w.len;
         }
         break;
+      }
       case 2: { // Edit.Function
         o = putU32(buf, o, value);
         from = pos + (kind >> 4);
