@@ -1,7 +1,7 @@
 /**
  * The host side of fuel metering: the tank a metered guest draws from.
  *
- * The rewriter ({@linkcode instrument}) makes the guest keep a counter of
+ * The rewriter (`instrument`) makes the guest keep a counter of
  * the fuel it may still spend in a mutable i64 global, charge every block up
  * front, and call the import `out_of_fuel(counter, cost)` when a charge would
  * take the counter below zero. The meter answers that call: it moves fuel
@@ -21,12 +21,16 @@
  * @module
  */
 
-import {
-  instrument,
-  type InstrumentedModule,
-  type InstrumentOptions,
-} from "./wasm/mod.ts";
+import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import { type MeterRunOptions, runMetered } from "./meter_run.ts";
+import {
+  checkInstantiation,
+  checkLimits,
+  limitGuest,
+  type ResourceLimits,
+} from "./limits.ts";
+import { resolveCosts } from "./wasm/costs.ts";
+import { instrumentModule } from "./wasm/instrument.ts";
 import type { CallOutcome } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 
@@ -104,6 +108,14 @@ export interface FuelMeterOptions {
    * is given an already instrumented module, which says for itself.
    */
   resumable?: boolean;
+  /**
+   * How large the module's memories and tables may get (see
+   * `GuestOptions.limits`): written into its bytes, so that a grow past a
+   * limit returns -1; a module whose memory or table starts above its limit
+   * is refused with a `GuestLoadError` (reason `limits`). Needs the
+   * module's bytes, not what `instrument()` returned.
+   */
+  limits?: ResourceLimits;
 }
 
 /** Whether this Deno has JSPI (`WebAssembly.Suspending`, since Deno 2.4). */
@@ -275,9 +287,30 @@ export class FuelMeter {
     const resumable = source instanceof Uint8Array
       ? options.resumable ?? true
       : source.resumable;
-    const metered = source instanceof Uint8Array
-      ? instrument(source, { ...costs, ...meteringFor(fuel, resumable) })
-      : source;
+    const limits = checkLimits(options.limits, "FuelMeter");
+    if (limits !== undefined && !(source instanceof Uint8Array)) {
+      throw new TypeError(
+        "FuelMeter: limits are written into the module's bytes: pass its bytes rather than what instrument() returned",
+      );
+    }
+    let metered: InstrumentedModule;
+    if (source instanceof Uint8Array) {
+      const bytes = limits === undefined
+        ? source
+        : limitGuest(source, limits, "the module");
+      const rewrite = instrumentModule(bytes, {
+        ...costs,
+        ...meteringFor(fuel, resumable),
+      });
+      metered = rewrite.metered;
+      // Before any loader instantiates what the guest asks for.
+      checkInstantiation(
+        rewrite.info.footprint,
+        resolveCosts(costs?.costs),
+        fuel,
+        "the module",
+      );
+    } else metered = source;
     this.bytes = metered.bytes as Uint8Array<ArrayBuffer>;
     this.#fuelExport = metered.fuelExport;
     this.#resumable = metered.resumable;

@@ -2,7 +2,7 @@
 
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { FuelMeter } from "../../mod.ts";
+import { FuelMeter, type FuelMeterOptions } from "../../mod.ts";
 
 /** The parts of sql.js's API the tests use. */
 export interface SqlJs {
@@ -49,10 +49,10 @@ export function plainSqlJs(): Promise<SqlJs> {
 }
 
 /** sql.js metered: emscripten's instantiateWasm hook hands it the metered bytes. */
-export async function meteredSqlJs(): Promise<
+export async function meteredSqlJs(options: FuelMeterOptions = {}): Promise<
   { SQL: SqlJs; meter: FuelMeter }
 > {
-  const meter = new FuelMeter(await Deno.readFile(WASM));
+  const meter = new FuelMeter(await Deno.readFile(WASM), options);
   const SQL = await freshInit()({
     instantiateWasm(imports, receive) {
       WebAssembly.instantiate(meter.bytes, { ...imports, ...meter.imports })
