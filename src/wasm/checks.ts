@@ -123,6 +123,10 @@ export function writeCheck(
   pushCost(e, cost);
   e.call(slowFunction);
   if (resumable) e.localSet(f);
+  // The trap path never returns. Saying so keeps V8 from merging the arm
+  // back into the code after the check: a tight loop ran 1.59 times plain
+  // without this `unreachable` and 1.37 with it.
+  else e.unreachable();
   e.end();
   if (!fuel.inRegister || fuel.sync) {
     e.localGet(f);
