@@ -29,10 +29,23 @@ export interface PreparedCheck {
   readonly words: Uint32Array;
   /** Where the cost goes in `template`: in the subtraction and the slow path's argument. */
   readonly costAt: readonly number[];
+  /** `costAt[0]`, for the emitter's fast path. */
+  readonly firstCostAt: number;
+  /** `costAt[1]`, for the emitter's fast path. */
+  readonly secondCostAt: number;
   /** Where the `if` is in `template`. */
   readonly ifAt: number;
   /** The check's size without its costs. */
   readonly fixed: number;
+}
+
+/** What {@linkcode CheckTemplates.prepare} makes once per number of locals. */
+interface PreparedBody {
+  variants: PreparedCheck[];
+  sync: Uint8Array;
+  reload: Uint8Array;
+  flagInRegister: Uint8Array;
+  flagInRegisterIfAt: number;
 }
 
 /**
@@ -54,7 +67,7 @@ export interface PreparedCheck {
  */
 export class CheckTemplates {
   readonly #targets: CheckTargets;
-  readonly #byLocals = new Map<number, PreparedCheck[]>();
+  readonly #byLocals = new Map<number, PreparedBody>();
   #preparedFor = -1;
   #preparedInRegister = false;
   /**
@@ -83,6 +96,8 @@ export class CheckTemplates {
     template: new Uint8Array(0),
     words: new Uint32Array(0),
     costAt: [0],
+    firstCostAt: 0,
+    secondCostAt: 0,
     ifAt: 0,
     fixed: 0,
   };
@@ -122,35 +137,51 @@ export class CheckTemplates {
     this.#preparedInRegister = inRegister;
     // Bodies with the same number of locals share their checks.
     const key = inRegister ? -1 - localCount : localCount;
-    let variants = this.#byLocals.get(key);
-    if (variants === undefined) {
-      variants = inRegister
-        ? [0, 1, 2, 3].map((v) => this.#make(localCount, v))
-        : [this.#make(localCount, -1)];
-      this.#byLocals.set(key, variants);
+    let prepared = this.#byLocals.get(key);
+    if (prepared === undefined) {
+      prepared = this.#prepareFor(localCount, inRegister);
+      this.#byLocals.set(key, prepared);
     }
-    this.variants = variants;
-    this.check = variants[0]!;
-    if (inRegister) {
-      const g = this.#targets.fuelGlobal;
-      const sync = new Emitter(12);
-      sync.localGet(localCount);
-      sync.globalSet(g);
-      this.sync = sync.finish();
-      const reload = new Emitter(12);
-      reload.globalGet(g);
-      reload.localSet(localCount);
-      this.reload = reload.finish();
-      if (this.#targets.stopFlag) {
-        const flag = new Emitter(32);
-        this.flagInRegisterIfAt = writeFlagCheck(flag, this.#targets.stopFlag, {
-          local: localCount,
-          fuelGlobal: g,
-        });
-        this.flagInRegister = flag.finish();
-      }
-    }
+    this.variants = prepared.variants;
+    this.check = prepared.variants[0]!;
+    this.sync = prepared.sync;
+    this.reload = prepared.reload;
+    this.flagInRegister = prepared.flagInRegister;
+    this.flagInRegisterIfAt = prepared.flagInRegisterIfAt;
     return this.check.fixed;
+  }
+
+  #prepareFor(localCount: number, inRegister: boolean): PreparedBody {
+    const variants = inRegister
+      ? [0, 1, 2, 3].map((v) => this.#make(localCount, v))
+      : [this.#make(localCount, -1)];
+    const prepared: PreparedBody = {
+      variants,
+      sync: new Uint8Array(0),
+      reload: new Uint8Array(0),
+      flagInRegister: new Uint8Array(0),
+      flagInRegisterIfAt: 0,
+    };
+    if (!inRegister) return prepared;
+    const g = this.#targets.fuelGlobal;
+    const sync = new Emitter(12);
+    sync.localGet(localCount);
+    sync.globalSet(g);
+    prepared.sync = sync.finish();
+    const reload = new Emitter(12);
+    reload.globalGet(g);
+    reload.localSet(localCount);
+    prepared.reload = reload.finish();
+    if (this.#targets.stopFlag) {
+      const flag = new Emitter(32);
+      prepared.flagInRegisterIfAt = writeFlagCheck(
+        flag,
+        this.#targets.stopFlag,
+        { local: localCount, fuelGlobal: g },
+      );
+      prepared.flagInRegister = flag.finish();
+    }
+    return prepared;
   }
 
   /**
@@ -184,6 +215,8 @@ export class CheckTemplates {
       template,
       words,
       costAt,
+      firstCostAt: costAt[0]!,
+      secondCostAt: costAt[1] ?? costAt[0]!,
       ifAt,
       fixed: template.length - costAt.length,
     };

@@ -92,11 +92,6 @@ function emitBody(
   // Per check variant (see `CheckTemplates.variants`): the template, as
   // words, where its costs go and where its `if` is.
   const variants = templates.variants;
-  const vTemplate = variants.map((v) => v.template);
-  const vWords = variants.map((v) => v.words);
-  const vFirstCost = variants.map((v) => v.costAt[0]!);
-  const vSecondCost = variants.map((v) => v.costAt[1]!);
-  const vIfAt = variants.map((v) => v.ifAt);
   const edits = code.edits;
   const editsTo = body[b + 8 /* Body.EditsTo */]! * EDIT_SIZE;
   let from = body[b + 2 /* Body.CodeStart */]!;
@@ -124,8 +119,9 @@ function emitBody(
       case 1: { // Edit.Check
         const variant = kind >> 5 & 3;
         if (value >= 0 && value < 0x40) {
-          const template = vTemplate[variant]!;
-          const words = vWords[variant]!;
+          const check = variants[variant]!;
+          const template = check.template;
+          const words = check.words;
           const wordCount = words.length;
           for (let j = 0; j < wordCount; j++) {
             out.setUint32(o + 4 * j, words[j]!, true);
@@ -134,9 +130,9 @@ function emitBody(
           for (let j = wordCount * 4; j < templateLength; j++) {
             buf[o + j] = template[j]!;
           }
-          buf[o + vFirstCost[variant]!] = value;
-          buf[o + vSecondCost[variant]!] = value;
-          hints.push(o - sizeStart + vIfAt[variant]!);
+          buf[o + check.firstCostAt] = value;
+          buf[o + check.secondCostAt] = value;
+          hints.push(o - sizeStart + check.ifAt);
           o += templateLength;
         } else {
           w.len = o;
