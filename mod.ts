@@ -45,6 +45,7 @@ export { DEFAULT_GRACE, type MeterRunOptions } from "./src/meter_run.ts";
 export { StopSignal } from "./src/stop_signal.ts";
 export {
   runWasi,
+  type WasiInput,
   type WasiOptions,
   type WasiOutcome,
   type WasiOutput,
@@ -57,6 +58,7 @@ export {
   invokeIsolated,
   type IsolatedCallOptions,
 } from "./src/isolate.ts";
+export { isolatedChildrenExited } from "./src/isolate_exits.ts";
 export type { CostTable } from "./src/wasm/mod.ts";
 export type { CompileOptions, GuestSource } from "./src/load.ts";
 export type { ResourceLimits } from "./src/limits.ts";
