@@ -421,3 +421,11 @@ export async function benchDeadline(): Promise<void> {
   await benchDeadlineOverhead();
   await benchAsyncMode();
 }
+
+if (import.meta.main) {
+  // `deno run -A bench/deadline.ts overhead` runs one part alone.
+  const part = Deno.args[0];
+  if (part === undefined || part === "latency") await stopLatencies();
+  if (part === undefined || part === "overhead") await benchDeadlineOverhead();
+  if (part === undefined || part === "async") await benchAsyncMode();
+}

@@ -20,10 +20,16 @@
 
 import type { StopSignal } from "./stop_signal.ts";
 import {
+  boardBytes,
+  FIRING,
   POSTED,
   QUITTING,
   READY,
   runWatchdog,
+  SCANNING,
+  SLEEP_AT,
+  SLOTS_BYTE,
+  WAKE,
   type WatchdogMessage,
   type WatchdogSettings,
 } from "./watchdog_worker.ts";
@@ -31,30 +37,57 @@ import {
 /** How often the watchdog reads the StopSignals it watches, in milliseconds. */
 export const WATCH_POLL_MS = 0.5;
 
+/**
+ * How many deadline slots the board has. A slot is bound to a flag and
+ * reused by later calls on it; a deadline that finds none free is sent by
+ * message instead. The thread holds the flag memories of bound slots, at
+ * most this many, until it is terminated or the slot is bound anew.
+ */
+export const DEADLINE_SLOTS = 128;
+
 /** A flag the watchdog sets; call `disarm` when it is no longer needed. */
 export interface WatchdogHandle {
   /**
    * Stops the watchdog from setting the flag (again). Leaves the flag as it
-   * is. Calling it twice does nothing.
+   * is. Calling it twice does nothing. Once it returns, the watchdog never
+   * sets the flag for this handle again.
    */
   disarm(): void;
+}
+
+/** The deadline slots, as the main thread sees them. */
+interface Board {
+  control: Int32Array;
+  sleepAt: Float64Array;
+  states: Int32Array;
+  deadlines: Float64Array;
+  /** Each slot's tag: bumped when the slot is bound to another flag. */
+  tags: Int32Array;
+  /** Whether a handle holds the slot. */
+  held: Uint8Array;
+  /** The free list each slot returns to: its flag's. */
+  owners: (number[] | undefined)[];
+  /** Free slots bound to each flag. */
+  pools: WeakMap<Int32Array, number[]>;
+  /** Slots never bound yet start here. */
+  fresh: number;
 }
 
 interface Running {
   worker: Worker;
   control: Int32Array;
+  board: Board;
 }
 
 let running: Running | undefined;
+/** Handles armed, plus one while lingering: the Worker runs while > 0. */
 let armed = 0;
 let nextId = 1;
 
 function workerSource(): string {
   const settings: WatchdogSettings = {
     pollMs: WATCH_POLL_MS,
-    posted: POSTED,
-    quitting: QUITTING,
-    ready: READY,
+    slots: DEADLINE_SLOTS,
   };
   const program = `(${runWatchdog.toString()})(self, ${
     JSON.stringify(settings)
@@ -62,10 +95,32 @@ function workerSource(): string {
   return `data:text/javascript,${encodeURIComponent(program)}`;
 }
 
+/** Wakes the thread from its wait. */
+function ring(control: Int32Array): void {
+  Atomics.add(control, WAKE, 1);
+  Atomics.notify(control, WAKE);
+}
+
 function post(watchdog: Running, message: WatchdogMessage): void {
   watchdog.worker.postMessage(message);
   Atomics.add(watchdog.control, POSTED, 1);
-  Atomics.notify(watchdog.control, POSTED);
+  ring(watchdog.control);
+}
+
+function newBoard(): Board {
+  const buffer = new SharedArrayBuffer(boardBytes(DEADLINE_SLOTS));
+  const slots = DEADLINE_SLOTS;
+  return {
+    control: new Int32Array(buffer, 0, SLOTS_BYTE / 4),
+    sleepAt: new Float64Array(buffer, 0, SLOTS_BYTE / 8),
+    states: new Int32Array(buffer, SLOTS_BYTE, slots),
+    deadlines: new Float64Array(buffer, SLOTS_BYTE + slots * 4, slots),
+    tags: new Int32Array(slots),
+    held: new Uint8Array(slots),
+    owners: [],
+    pools: new WeakMap(),
+    fresh: 0,
+  };
 }
 
 function start(): Running {
@@ -74,9 +129,12 @@ function start(): Running {
     type: "module",
     name: "early-exit watchdog",
   });
-  const control = new Int32Array(new SharedArrayBuffer(12));
-  running = { worker, control };
-  post(running, { op: "start", control });
+  const board = newBoard();
+  running = { worker, control: board.control, board };
+  post(running, {
+    op: "start",
+    board: board.control.buffer as SharedArrayBuffer,
+  });
   return running;
 }
 
@@ -87,7 +145,7 @@ function stopIfIdle(): void {
   // Wake the thread from its wait first: terminate() cannot stop a thread
   // blocked in Atomics.wait, and a live thread would keep the process up.
   Atomics.store(control, QUITTING, 1);
-  Atomics.notify(control, POSTED);
+  ring(control);
   worker.terminate();
 }
 
@@ -132,6 +190,81 @@ function register(entry: Armed): WatchdogHandle {
   };
 }
 
+/**
+ * A free slot bound to `flag`: one of its own, else one never bound, else
+ * one taken from another flag and bound anew (each binding is one message).
+ * -1 when every slot is held.
+ */
+function takeSlot(watchdog: Running, flag: Int32Array): number {
+  const board = watchdog.board;
+  let pool = board.pools.get(flag);
+  if (pool === undefined) {
+    pool = [];
+    board.pools.set(flag, pool);
+  }
+  const own = pool.pop();
+  if (own !== undefined) return own;
+  let slot = board.fresh < DEADLINE_SLOTS ? board.fresh++ : -1;
+  if (slot < 0) {
+    slot = board.held.indexOf(0);
+    if (slot < 0) return -1;
+    const owner = board.owners[slot]!;
+    owner.splice(owner.indexOf(slot), 1);
+  }
+  const tag = board.tags[slot] + 1;
+  board.tags[slot] = tag;
+  board.owners[slot] = pool;
+  post(watchdog, { op: "bind", slot, tag, flag });
+  return slot;
+}
+
+/** A deadline kept in a slot: arming and disarming it post nothing. */
+class SlotHandle implements WatchdogHandle {
+  readonly #watchdog: Running;
+  readonly #slot: number;
+  #live = true;
+
+  constructor(watchdog: Running, slot: number) {
+    this.#watchdog = watchdog;
+    this.#slot = slot;
+  }
+
+  disarm(): void {
+    if (!this.#live) return;
+    this.#live = false;
+    const watchdog = this.#watchdog;
+    if (running === watchdog) {
+      const { states, tags, held, owners } = watchdog.board;
+      const slot = this.#slot;
+      const tag = tags[slot];
+      // The thread may be setting the flag right now (FIRING): wait for it
+      // to finish, so that no flag is set after this returns.
+      while (Atomics.compareExchange(states, slot, tag, 0) === FIRING);
+      held[slot] = 0;
+      owners[slot]!.push(slot);
+    }
+    armed--;
+    stopIfIdle();
+  }
+}
+
+/** Arms a slot for `flag` at `at` (absolute), or sends the deadline by message. */
+function armSlot(flag: Int32Array, at: number): WatchdogHandle {
+  const watchdog = start();
+  const slot = takeSlot(watchdog, flag);
+  if (slot < 0) return register({ op: "arm", flag, at });
+  const { control, sleepAt, states, deadlines, tags, held } = watchdog.board;
+  held[slot] = 1;
+  armed++;
+  deadlines[slot] = at;
+  Atomics.store(states, slot, tags[slot]);
+  // The thread sleeps toward sleepAt; only an earlier deadline wakes it.
+  if (Atomics.load(control, SCANNING) !== 0 || at < sleepAt[SLEEP_AT]) {
+    ring(control);
+  }
+  return new SlotHandle(watchdog, slot);
+}
+
 /** This thread's `performance.now()` as a time every thread agrees on. */
 function absolute(atMs: number): number {
   return performance.timeOrigin + atMs;
@@ -151,7 +284,7 @@ function absolute(atMs: number): number {
 export function arm(flag: Int32Array, atMs: number): WatchdogHandle {
   checkFlag(flag);
   checkTime(atMs, "the deadline");
-  return register({ op: "arm", flag, at: absolute(atMs) });
+  return armSlot(flag, absolute(atMs));
 }
 
 /**
@@ -196,11 +329,7 @@ export function tick(flag: Int32Array, everyMs: number): WatchdogHandle {
 }
 
 let lingering:
-  | {
-    handle: WatchdogHandle;
-    timer: ReturnType<typeof setTimeout>;
-    until: number;
-  }
+  | { timer: ReturnType<typeof setTimeout>; until: number }
   | undefined;
 
 /**
@@ -210,10 +339,9 @@ let lingering:
  * comes sooner would be late by. A guest that can be stopped starts it as
  * it loads, while the module compiles.
  *
- * Meanwhile the thread keeps polling, as for a StopSignal: a Worker left
- * idle in its event loop was seen not to receive a message posted while the
- * main thread ran a guest, so it must never idle while it may be needed.
- * The timer is unref'd: it keeps no process alive, and the Worker is
+ * Meanwhile the thread waits for a deadline or a message, never in its
+ * event loop (a Worker left idle there was seen not to receive a message
+ * posted while the main thread ran a guest). The timer is unref'd: it keeps no process alive, and the Worker is
  * terminated when it fires if nothing else is armed. Calls extend it
  * without touching the timer, which costs microseconds a call.
  *
@@ -225,9 +353,9 @@ export function linger(ms: number): void {
     lingering.until = until;
     return;
   }
-  const idle = new Int32Array(new SharedArrayBuffer(4));
-  const handle = register({ op: "watch", flag: idle, stop: idle });
-  lingering = { handle, timer: lingerTimer(ms), until };
+  start();
+  armed++;
+  lingering = { timer: lingerTimer(ms), until };
 }
 
 function lingerTimer(ms: number): ReturnType<typeof setTimeout> {
@@ -260,9 +388,9 @@ export async function watchdogReady(waitMs: number): Promise<void> {
 export function endLinger(): void {
   if (lingering === undefined) return;
   clearTimeout(lingering.timer);
-  const { handle } = lingering;
   lingering = undefined;
-  handle.disarm();
+  armed--;
+  stopIfIdle();
 }
 
 /** Whether the watchdog's Worker is running (for tests). */
