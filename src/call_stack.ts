@@ -145,9 +145,10 @@ export class CallStack {
     return stop;
   }
 
+  readonly #checkAll = (): boolean => this.check();
+
   /** Points the meter's poll at a check of every call in progress. */
   #pollAll(): void {
-    const watched = this.watched;
-    this.#state.poll = watched ? () => this.check() : undefined;
+    this.#state.poll = this.watched ? this.#checkAll : undefined;
   }
 }

@@ -157,9 +157,11 @@ export class CallWatch {
   /** Stops setting the flag. Calling it twice does nothing. */
   dispose(): void {
     this.#signal?.removeEventListener("abort", this.#raise);
-    if (this.#handles.length === 0) return;
+    const handles = this.#handles;
+    if (handles.length === 0) return;
     linger(LINGER_MS);
-    for (const handle of this.#handles.splice(0)) handle.disarm();
+    for (const handle of handles) handle.disarm();
+    handles.length = 0;
   }
 
   readonly #raise = (): void => {

@@ -329,7 +329,7 @@ export function tick(flag: Int32Array, everyMs: number): WatchdogHandle {
 }
 
 let lingering:
-  | { timer: ReturnType<typeof setTimeout>; until: number }
+  | { timer: ReturnType<typeof setTimeout>; touched: boolean }
   | undefined;
 
 /**
@@ -341,34 +341,37 @@ let lingering:
  *
  * Meanwhile the thread waits for a deadline or a message, never in its
  * event loop (a Worker left idle there was seen not to receive a message
- * posted while the main thread ran a guest). The timer is unref'd: it keeps no process alive, and the Worker is
- * terminated when it fires if nothing else is armed. Calls extend it
- * without touching the timer, which costs microseconds a call.
+ * posted while the main thread ran a guest). The timer is unref'd: it keeps
+ * no process alive, and the Worker is terminated when it fires if nothing
+ * else is armed. A call while lingering only marks the linger as touched
+ * (reading the clock would cost a tenth of a microsecond a call): the timer
+ * then runs once more, so the Worker outlives the last call by `ms` to
+ * twice `ms`.
  *
  * @param ms How long to keep the Worker, in milliseconds.
  */
 export function linger(ms: number): void {
-  const until = performance.now() + ms;
   if (lingering !== undefined) {
-    lingering.until = until;
+    lingering.touched = true;
     return;
   }
   start();
   armed++;
-  lingering = { timer: lingerTimer(ms), until };
+  lingering = { timer: lingerTimer(ms), touched: false };
 }
 
 function lingerTimer(ms: number): ReturnType<typeof setTimeout> {
-  const timer = setTimeout(lingerDue, ms);
+  const timer = setTimeout(() => lingerDue(ms), ms);
   Deno.unrefTimer(timer as unknown as number);
   return timer;
 }
 
-function lingerDue(): void {
+function lingerDue(ms: number): void {
   if (lingering === undefined) return;
-  const left = lingering.until - performance.now();
-  if (left > 0) lingering.timer = lingerTimer(left);
-  else endLinger();
+  if (lingering.touched) {
+    lingering.touched = false;
+    lingering.timer = lingerTimer(ms);
+  } else endLinger();
 }
 
 /**
