@@ -344,6 +344,124 @@ async function benchDeadlineOverhead(): Promise<void> {
   );
 }
 
+/** `sum_to(n)` of guest/compute.wasm: a loop as tight as they come. */
+function sumTo(bytes: Uint8Array<ArrayBuffer>, n: number): Workload {
+  const expected = String(BigInt(n) * BigInt(n - 1) / 2n);
+  return {
+    label: `sum_to(${
+      n.toExponential(0).replace("+", "")
+    }) (compute.wasm, tight loop)`,
+    bytes,
+    expected,
+    run: (call) => String(call("sum_to", [n])),
+    runAsync: async (call) => String(await call("sum_to", [n])),
+  };
+}
+
+/**
+ * The deadline-only mode, `loadGuest(bytes, { fuel: false })`, over the
+ * plain guest, both called through `invoke`: its calls without a deadline
+ * (what the flag checks cost) and with one (plus arming the watchdog).
+ */
+async function benchStopOnly(): Promise<void> {
+  const compute = await Deno.readFile(COMPUTE);
+  const workloads = [
+    ...await fuelWorkloads(),
+    sumTo(compute, 30_000_000),
+  ];
+  const tiny = tinyCall(compute);
+  const rows: string[][] = [];
+  const ratios: Record<string, number[]> = {
+    checks: [],
+    checksCpu: [],
+    timeout: [],
+    timeoutCpu: [],
+  };
+  for (const workload of [...workloads, tiny]) {
+    const cases: Record<string, () => unknown> = {};
+    for (let i = 0; i < INSTANCES; i++) {
+      const plain = await loadGuest(workload.bytes);
+      const stopOnly = await loadGuest(workload.bytes, { fuel: false });
+      const sync = (call: Call, guest: Guest) => () =>
+        workload.run(call, guest.instance.exports);
+      cases[`plain ${i}`] = await checked(
+        workload,
+        "plain",
+        sync(invoking(plain), plain),
+      );
+      cases[`checks ${i}`] = await checked(
+        workload,
+        "fuel: false",
+        sync(invoking(stopOnly), stopOnly),
+      );
+      cases[`timeout ${i}`] = await checked(
+        workload,
+        "fuel: false, with a timeout",
+        sync(invoking(stopOnly, 1e9), stopOnly),
+      );
+    }
+    const measured = await compareAsync(cases, { rounds: 7, roundMs: 40 });
+    const side = (name: string, clock: keyof Timing) =>
+      overInstances(
+        Object.fromEntries(
+          Object.entries(measured).map(([key, t]) => [key, t[clock]]),
+        ),
+        name,
+      );
+    const plain = side("plain", "wall");
+    const row = {
+      checks: side("checks", "wall") / plain,
+      checksCpu: side("checks", "cpu") / side("plain", "cpu"),
+      timeout: side("timeout", "wall") / plain,
+      timeoutCpu: side("timeout", "cpu") / side("plain", "cpu"),
+    };
+    if (workload !== tiny) {
+      for (const key of Object.keys(ratios)) {
+        ratios[key].push(row[key as keyof typeof row]);
+      }
+    }
+    rows.push([
+      workload.label,
+      formatNs(plain),
+      formatNs(side("checks", "wall")),
+      formatNs(side("timeout", "wall")),
+      row.checks.toFixed(3),
+      row.checksCpu.toFixed(3),
+      row.timeout.toFixed(3),
+      row.timeoutCpu.toFixed(3),
+    ]);
+  }
+  rows.splice(rows.length - 1, 0, [
+    "geomean (without the per-call row)",
+    "",
+    "",
+    "",
+    ...Object.values(ratios).map((r) => geomean(r).toFixed(3)),
+  ]);
+  console.log(
+    "\n## Deadline-only mode (fuel: false) over plain (targets: <= 1.05 each, sum_to <= 1.3)\n",
+  );
+  console.log(
+    `plain = loadGuest(bytes); checks = loadGuest(bytes, { fuel: false }), calls without a deadline; timeout = the same, invoke(..., { timeout: 1e9 }).`,
+  );
+  console.log(
+    `Every side calls through guest.invoke (hash cases: one call per 16 KiB chunk), interleaved, each the median over ${INSTANCES} instances; times are wall times, (CPU) ratios are in this process's CPU time.\n`,
+  );
+  printTable(
+    [
+      "case",
+      "plain",
+      "checks",
+      "timeout",
+      "checks/plain",
+      "(CPU)",
+      "timeout/plain",
+      "(CPU)",
+    ],
+    rows,
+  );
+}
+
 /**
  * A module whose `run(n)` calls the import `env.y` n times. With `y` a
  * suspending import that waits for `setImmediate`, it measures the bare
@@ -459,6 +577,7 @@ async function benchAsyncMode(): Promise<void> {
 export async function benchDeadline(): Promise<void> {
   await stopLatencies();
   await benchDeadlineOverhead();
+  await benchStopOnly();
   await benchAsyncMode();
 }
 
@@ -467,5 +586,6 @@ if (import.meta.main) {
   const part = Deno.args[0];
   if (part === undefined || part === "latency") await stopLatencies();
   if (part === undefined || part === "overhead") await benchDeadlineOverhead();
+  if (part === undefined || part === "stop-only") await benchStopOnly();
   if (part === undefined || part === "async") await benchAsyncMode();
 }

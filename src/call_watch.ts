@@ -98,6 +98,8 @@ export class CallWatch {
   readonly #stop: StopSignal | undefined;
   readonly #flag: Int32Array | undefined;
   readonly #handles: WatchdogHandle[] = [];
+  /** The watchdog's handle on the deadline, while armed. */
+  #deadlineHandle: WatchdogHandle | undefined;
 
   /**
    * Starts watching.
@@ -130,7 +132,9 @@ export class CallWatch {
   /** Records the stop if the deadline passed or the signal aborted. */
   check(now: number): boolean {
     if (this.#state.stop !== undefined) return true;
-    if (now >= this.#deadline) {
+    // The watchdog's clock may run a fraction of a millisecond ahead of
+    // this thread's: a deadline it found passed is passed.
+    if (now >= this.#deadline || this.#deadlineHandle?.fired() === true) {
       this.#state.meter?.stop("deadline");
       recordStop(this.#state, deadlineStop(this.#timeout!, this.#started));
       return true;
@@ -172,7 +176,8 @@ export class CallWatch {
   #arm(flag: Int32Array, yields: boolean): void {
     if (this.#deadline <= this.#started) this.#raise();
     else if (this.#deadline !== Infinity) {
-      this.#handles.push(arm(flag, this.#deadline));
+      this.#deadlineHandle = arm(flag, this.#deadline);
+      this.#handles.push(this.#deadlineHandle);
     }
     if (this.#stop !== undefined) {
       if (this.#stop.stopped) this.#raise();

@@ -83,7 +83,16 @@ export async function loadGuest(
   source: GuestSource,
   options: GuestOptions = {},
 ): Promise<Guest> {
-  checkFuelAndTimeout(options, "loadGuest");
+  const countsFuel = options.fuel !== false;
+  checkFuelAndTimeout(
+    countsFuel ? options : { ...options, fuel: undefined },
+    "loadGuest",
+  );
+  if (!countsFuel && options.costs !== undefined) {
+    throw new TypeError(
+      "loadGuest was given costs with fuel: false: costs price fuel, which fuel: false does not count; drop costs, or give fuel a budget (Infinity for none)",
+    );
+  }
   // A signal or StopSignal needs checks too: they stop the start function.
   const stoppable = options.timeout !== undefined ||
     options.signal !== undefined || options.stop !== undefined;
@@ -118,7 +127,7 @@ export async function loadGuest(
   let startExport: string | undefined;
   if (metered) {
     const bytes = loaded.bytes!;
-    const fuel = options.fuel ?? Infinity;
+    const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
     const resumable = resumableGuest(options);
     const rewrite = await rewriteGuest(
       bytes,
@@ -135,6 +144,7 @@ export async function loadGuest(
           // and its start function runs as a watched call once it is
           // instantiated.
           stopFlag: resumable,
+          ...stopOnly(countsFuel, options.async === true),
           deferStart: resumable,
           validate: false,
         };
@@ -212,8 +222,26 @@ export async function loadGuest(
 /** Whether a guest can ask for fuel and be stopped: it gets a stop flag. */
 function resumableGuest(options: GuestOptions): boolean {
   return options.async === true || options.interruptible === true ||
+    options.fuel === false ||
     options.timeout !== undefined || options.signal !== undefined ||
     options.stop !== undefined;
+}
+
+/**
+ * The rewrite of a guest loaded with `fuel: false`: no fuel checks, and,
+ * unless its calls are async (whose flag checks ask the host, which
+ * suspends them to yield), flag checks that trap at once: V8 optimises a
+ * loop with a call in it, even one never made, much worse. The host then
+ * never lets the guest go on past a set flag, so the flag is only set for
+ * a stop: deadlines and StopSignals from the watchdog's slots, found by
+ * its clock, and never after the call that armed them has ended.
+ */
+function stopOnly(
+  countsFuel: boolean,
+  async: boolean,
+): Pick<InstrumentOptions, "fuel" | "stopFlagTraps"> {
+  if (countsFuel) return {};
+  return { fuel: false, stopFlagTraps: !async };
 }
 
 /**

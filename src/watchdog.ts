@@ -25,6 +25,7 @@ import {
   POSTED,
   QUITTING,
   READY,
+  RECEIVED,
   runWatchdog,
   SCANNING,
   SLEEP_AT,
@@ -53,6 +54,12 @@ export interface WatchdogHandle {
    * sets the flag for this handle again.
    */
   disarm(): void;
+  /**
+   * Whether the watchdog set the flag for this handle (a deadline found
+   * passed by the watchdog's clock, which may run a fraction of a
+   * millisecond ahead of this thread's).
+   */
+  fired(): boolean;
 }
 
 /** The deadline slots, as the main thread sees them. */
@@ -60,6 +67,7 @@ interface Board {
   control: Int32Array;
   sleepAt: Float64Array;
   states: Int32Array;
+  fired: Int32Array;
   deadlines: Float64Array;
   /** Each slot's tag: bumped when the slot is bound to another flag. */
   tags: Int32Array;
@@ -67,8 +75,10 @@ interface Board {
   held: Uint8Array;
   /** The free list each slot returns to: its flag's. */
   owners: (number[] | undefined)[];
-  /** Free slots bound to each flag. */
+  /** Free deadline slots bound to each flag. */
   pools: WeakMap<Int32Array, number[]>;
+  /** Free watch slots bound to each flag and StopSignal buffer. */
+  watchPools: WeakMap<Int32Array, WeakMap<SharedArrayBuffer, number[]>>;
   /** Slots never bound yet start here. */
   fresh: number;
 }
@@ -83,6 +93,8 @@ let running: Running | undefined;
 /** Handles armed, plus one while lingering: the Worker runs while > 0. */
 let armed = 0;
 let nextId = 1;
+/** The posted count after the last disarm sent by message. */
+let lastDisarm = 0;
 
 function workerSource(): string {
   const settings: WatchdogSettings = {
@@ -114,11 +126,13 @@ function newBoard(): Board {
     control: new Int32Array(buffer, 0, SLOTS_BYTE / 4),
     sleepAt: new Float64Array(buffer, 0, SLOTS_BYTE / 8),
     states: new Int32Array(buffer, SLOTS_BYTE, slots),
-    deadlines: new Float64Array(buffer, SLOTS_BYTE + slots * 4, slots),
+    fired: new Int32Array(buffer, SLOTS_BYTE + slots * 4, slots),
+    deadlines: new Float64Array(buffer, SLOTS_BYTE + slots * 8, slots),
     tags: new Int32Array(slots),
     held: new Uint8Array(slots),
     owners: [],
     pools: new WeakMap(),
+    watchPools: new WeakMap(),
     fresh: 0,
   };
 }
@@ -131,6 +145,7 @@ function start(): Running {
   });
   const board = newBoard();
   running = { worker, control: board.control, board };
+  lastDisarm = 0;
   post(running, {
     op: "start",
     board: board.control.buffer as SharedArrayBuffer,
@@ -179,28 +194,49 @@ function register(entry: Armed): WatchdogHandle {
   armed++;
   post(watchdog, { ...entry, id });
   let live = true;
+  let fired = false;
   return {
     disarm() {
       if (!live) return;
       live = false;
       armed--;
-      if (running === watchdog) post(watchdog, { op: "disarm", id });
+      if (running === watchdog) {
+        post(watchdog, { op: "disarm", id });
+        lastDisarm = Atomics.load(watchdog.control, POSTED);
+      }
       stopIfIdle();
+    },
+    fired() {
+      // Asked when the flag is found set: a deadline sent by message is
+      // judged by this thread's clock, in the same way the thread judges it.
+      if (!fired && entry.op === "arm") {
+        fired = absolute(performance.now()) >= entry.at;
+      }
+      return fired;
     },
   };
 }
 
 /**
- * A free slot bound to `flag`: one of its own, else one never bound, else
- * one taken from another flag and bound anew (each binding is one message).
- * -1 when every slot is held.
+ * A free slot bound to `flag` (and `stop`, for a watch): one of its own,
+ * else one never bound, else one taken from another binding and bound anew
+ * (each binding is one message). -1 when every slot is held.
  */
-function takeSlot(watchdog: Running, flag: Int32Array): number {
+function takeSlot(
+  watchdog: Running,
+  flag: Int32Array,
+  stop?: { key: SharedArrayBuffer; word: Int32Array },
+): number {
   const board = watchdog.board;
-  let pool = board.pools.get(flag);
-  if (pool === undefined) {
-    pool = [];
-    board.pools.set(flag, pool);
+  let pool: number[] | undefined;
+  if (stop === undefined) {
+    pool = board.pools.get(flag);
+    if (pool === undefined) board.pools.set(flag, pool = []);
+  } else {
+    let pools = board.watchPools.get(flag);
+    if (pools === undefined) board.watchPools.set(flag, pools = new WeakMap());
+    pool = pools.get(stop.key);
+    if (pool === undefined) pools.set(stop.key, pool = []);
   }
   const own = pool.pop();
   if (own !== undefined) return own;
@@ -214,7 +250,7 @@ function takeSlot(watchdog: Running, flag: Int32Array): number {
   const tag = board.tags[slot] + 1;
   board.tags[slot] = tag;
   board.owners[slot] = pool;
-  post(watchdog, { op: "bind", slot, tag, flag });
+  post(watchdog, { op: "bind", slot, tag, flag, stop: stop?.word });
   return slot;
 }
 
@@ -227,6 +263,12 @@ class SlotHandle implements WatchdogHandle {
   constructor(watchdog: Running, slot: number) {
     this.#watchdog = watchdog;
     this.#slot = slot;
+  }
+
+  fired(): boolean {
+    if (!this.#live) return false;
+    const { fired, tags } = this.#watchdog.board;
+    return Atomics.load(fired, this.#slot) === tags[this.#slot];
   }
 
   disarm(): void {
@@ -248,17 +290,33 @@ class SlotHandle implements WatchdogHandle {
   }
 }
 
-/** Arms a slot for `flag` at `at` (absolute), or sends the deadline by message. */
-function armSlot(flag: Int32Array, at: number): WatchdogHandle {
+/**
+ * Arms a slot for `flag`: a deadline at `at` (absolute), or a watch of
+ * `stop`, read every {@linkcode WATCH_POLL_MS}. Sent by message instead
+ * when every slot is held.
+ */
+function armSlot(
+  flag: Int32Array,
+  at: number,
+  stop?: { key: SharedArrayBuffer; word: Int32Array },
+): WatchdogHandle {
   const watchdog = start();
-  const slot = takeSlot(watchdog, flag);
-  if (slot < 0) return register({ op: "arm", flag, at });
-  const { control, sleepAt, states, deadlines, tags, held } = watchdog.board;
+  const slot = takeSlot(watchdog, flag, stop);
+  if (slot < 0) {
+    return register(
+      stop === undefined
+        ? { op: "arm", flag, at }
+        : { op: "watch", flag, stop: stop.word },
+    );
+  }
+  const { control, sleepAt, states, fired, deadlines, tags, held } =
+    watchdog.board;
   held[slot] = 1;
   armed++;
+  Atomics.store(fired, slot, 0);
   deadlines[slot] = at;
   Atomics.store(states, slot, tags[slot]);
-  // The thread sleeps toward sleepAt; only an earlier deadline wakes it.
+  // The thread sleeps toward sleepAt; only an earlier time wakes it.
   if (Atomics.load(control, SCANNING) !== 0 || at < sleepAt[SLEEP_AT]) {
     ring(control);
   }
@@ -299,11 +357,9 @@ export function arm(flag: Int32Array, atMs: number): WatchdogHandle {
  */
 export function watch(stop: StopSignal, flag: Int32Array): WatchdogHandle {
   checkFlag(flag);
-  return register({
-    op: "watch",
-    flag,
-    stop: new Int32Array(stop.buffer, 0, 1),
-  });
+  const key = stop.buffer;
+  const due = absolute(performance.now() + WATCH_POLL_MS);
+  return armSlot(flag, due, { key, word: new Int32Array(key, 0, 1) });
 }
 
 /**
@@ -394,6 +450,29 @@ export function endLinger(): void {
   lingering = undefined;
   armed--;
   stopIfIdle();
+}
+
+/**
+ * Waits until the watchdog's thread has received every disarm sent by
+ * message so far (StopSignals, ticks): from then on it sets no flag for
+ * them. At once when none is pending, which is the rule: the thread
+ * receives a message within microseconds. A flag cleared after this stays
+ * clear unless something armed now sets it. Gives up after `waitMs`.
+ *
+ * @param waitMs The longest wait, in milliseconds.
+ */
+export function settleWatchdog(waitMs = 100): void {
+  const control = running?.control;
+  if (control === undefined) return;
+  let until: number | undefined;
+  for (;;) {
+    const received = Atomics.load(control, RECEIVED);
+    if (received - lastDisarm >= 0) return;
+    until ??= performance.now() + waitMs;
+    const left = until - performance.now();
+    if (left <= 0) return;
+    Atomics.wait(control, RECEIVED, received, left);
+  }
 }
 
 /** Whether the watchdog's Worker is running (for tests). */

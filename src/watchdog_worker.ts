@@ -33,7 +33,14 @@
 /** A message from the main thread to the watchdog's thread. */
 export type WatchdogMessage =
   | { op: "start"; board: SharedArrayBuffer }
-  | { op: "bind"; slot: number; tag: number; flag: Int32Array }
+  | {
+    op: "bind";
+    slot: number;
+    tag: number;
+    flag: Int32Array;
+    /** For a watch: the StopSignal's word. */
+    stop?: Int32Array;
+  }
   | { op: "arm"; id: number; flag: Int32Array; at: number }
   | { op: "tick"; id: number; flag: Int32Array; at: number; every: number }
   | { op: "watch"; id: number; flag: Int32Array; stop: Int32Array }
@@ -52,6 +59,8 @@ export const WAKE = 3;
  * the time it sleeps toward; a slot armed meanwhile always rings.
  */
 export const SCANNING = 4;
+/** Control word 5: how many messages the thread has received. */
+export const RECEIVED = 5;
 /** Control words take the board's first bytes, as an `Int32Array`. */
 export const CONTROL_WORDS = 8;
 /** The time the thread sleeps toward: a `Float64Array` index on the board. */
@@ -62,11 +71,13 @@ export const SLOTS_BYTE = 64;
 export const FIRING = -1;
 
 /**
- * The board's size for `slots` slots: control words, the published sleep
- * time, an `Int32` state word per slot, and a `Float64` deadline per slot.
+ * The board's size for `slots` slots (an even number): control words, the
+ * published sleep time, then an `Int32` state word per slot, an `Int32`
+ * fired word per slot (the tag of the binding whose deadline set the
+ * flag), and a `Float64` deadline per slot.
  */
 export function boardBytes(slots: number): number {
-  return SLOTS_BYTE + slots * 4 + slots * 8;
+  return SLOTS_BYTE + slots * 4 + slots * 4 + slots * 8;
 }
 
 /** What the thread is told when it starts. */
@@ -103,14 +114,17 @@ export function runWatchdog(
   const { pollMs, slots } = settings;
   // The layout, as in the constants beside this function.
   const posted = 0, quitting = 1, ready = 2, wake = 3, scanning = 4;
+  const receivedWord = 5;
   const sleepAtIndex = 4, slotsByte = 64, firing = -1;
   type Entry = Exclude<WatchdogMessage, { op: "start" | "disarm" | "bind" }>;
   const entries = new Map<number, Entry>();
   const flags: (Int32Array | undefined)[] = [];
   const tags: number[] = [];
+  const stops: (Int32Array | undefined)[] = [];
   let control: Int32Array | undefined;
   let sleepAt: Float64Array | undefined;
   let states: Int32Array | undefined;
+  let fired: Int32Array | undefined;
   let deadlines: Float64Array | undefined;
   let received = 0;
   const now = () => performance.timeOrigin + performance.now();
@@ -149,12 +163,21 @@ export function runWatchdog(
       const flag = flags[slot];
       const tag = tags[slot];
       if (flag === undefined || Atomics.load(states!, slot) !== tag) continue;
-      const at = deadlines![slot];
-      if (time < at) {
-        sleep = Math.min(sleep, at - time);
-        continue;
+      const stop = stops[slot];
+      if (stop !== undefined) {
+        // A watch: read the StopSignal at every poll.
+        sleep = Math.min(sleep, pollMs);
+        if (Atomics.load(stop, 0) === 0) continue;
+      } else {
+        const at = deadlines![slot];
+        if (time < at) {
+          sleep = Math.min(sleep, at - time);
+          continue;
+        }
       }
       if (Atomics.compareExchange(states!, slot, tag, firing) === tag) {
+        // Marked before the flag is set: whoever sees the flag sees why.
+        Atomics.store(fired!, slot, tag);
         Atomics.store(flag, 0, 1);
         Atomics.store(states!, slot, tag);
       }
@@ -191,15 +214,20 @@ export function runWatchdog(
       control = new Int32Array(board, 0, slotsByte / 4);
       sleepAt = new Float64Array(board, 0, slotsByte / 8);
       states = new Int32Array(board, slotsByte, slots);
-      deadlines = new Float64Array(board, slotsByte + slots * 4, slots);
+      fired = new Int32Array(board, slotsByte + slots * 4, slots);
+      deadlines = new Float64Array(board, slotsByte + slots * 8, slots);
       Atomics.store(control, ready, 1);
       Atomics.notify(control, ready);
     } else if (message.op === "bind") {
       flags[message.slot] = message.flag;
       tags[message.slot] = message.tag;
+      stops[message.slot] = message.stop;
     } else if (message.op === "disarm") entries.delete(message.id);
     else entries.set(message.id, message);
     received++;
+    // Whatever this thread did for an entry before its disarm is done.
+    Atomics.store(control!, receivedWord, received);
+    Atomics.notify(control!, receivedWord);
     run();
   };
 }
