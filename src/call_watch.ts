@@ -10,11 +10,14 @@
  * to read a stop flag in shared memory at every function entry and loop
  * header (and between the chunks of a bulk operator), and another thread,
  * the watchdog, sets the flag at the deadline, or when the StopSignal is
- * set. A set flag makes the guest call the host's `on_stop_flag`, which
- * asks the calls in progress whether one must stop: if so it records the
- * stop and the guest executes `unreachable`, a trap it cannot catch; if not
- * it clears the flag and the guest goes on. Time is never inferred from the
- * guest's fuel, which a guest can make cheap or dear at will.
+ * set. In a plain call a set flag makes the guest trap at once (a trap it
+ * cannot catch), and the host then asks the calls in progress which one
+ * must stop (see `flagStop`); the flag is only ever set for a stop that is
+ * due. In an async call the guest calls the host's `on_stop_flag`
+ * instead, which asks the same question: if one must stop it records the
+ * stop and the guest executes `unreachable`; if not it clears the flag and
+ * the guest goes on. Time is never inferred from the guest's fuel, which a
+ * guest can make cheap or dear at will.
  *
  * An async call (JSPI) also has the watchdog set its flag every
  * {@linkcode TICK_MS}; `on_stop_flag` then suspends the guest for one turn

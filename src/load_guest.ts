@@ -144,7 +144,7 @@ export async function loadGuest(
           // and its start function runs as a watched call once it is
           // instantiated.
           stopFlag: resumable,
-          ...stopOnly(countsFuel, options.async === true),
+          ...flagChecks(resumable, countsFuel, options.async === true),
           deferStart: resumable,
           validate: false,
         };
@@ -228,20 +228,22 @@ function resumableGuest(options: GuestOptions): boolean {
 }
 
 /**
- * The rewrite of a guest loaded with `fuel: false`: no fuel checks, and,
- * unless its calls are async (whose flag checks ask the host, which
- * suspends them to yield), flag checks that trap at once: V8 optimises a
- * loop with a call in it, even one never made, much worse. The host then
- * never lets the guest go on past a set flag, so the flag is only set for
- * a stop: deadlines and StopSignals from the watchdog's slots, found by
- * its clock, and never after the call that armed them has ended.
+ * How a stoppable guest's checks are written. A guest loaded with
+ * `fuel: false` gets no fuel checks. Unless its calls are async (whose flag
+ * checks ask the host, which suspends them to yield), a set flag traps at
+ * once rather than calling the host: V8 optimises a loop with a call in it,
+ * even one never made, much worse. The host never lets such a guest go on
+ * past a set flag, so the flag is only set for a stop: deadlines and
+ * StopSignals from the watchdog's slots, judged by its clock, and never
+ * after the call that armed them has ended.
  */
-function stopOnly(
+function flagChecks(
+  resumable: boolean,
   countsFuel: boolean,
   async: boolean,
 ): Pick<InstrumentOptions, "fuel" | "stopFlagTraps"> {
-  if (countsFuel) return {};
-  return { fuel: false, stopFlagTraps: !async };
+  if (!resumable) return {};
+  return { fuel: countsFuel, stopFlagTraps: !async };
 }
 
 /**
