@@ -75,6 +75,9 @@ export function abortStop(signal: AbortSignal, started: number): Stop {
   return () => new Aborted(reason);
 }
 
+/** The most this thread waits for its clock to reach a passed deadline. */
+const MAX_CLOCK_SKEW_MS = 2;
+
 /** What a watched call is watched for. */
 export interface WatchOptions {
   /** Milliseconds from the start of the call. */
@@ -135,9 +138,14 @@ export class CallWatch {
   /** Records the stop if the deadline passed or the signal aborted. */
   check(now: number): boolean {
     if (this.#state.stop !== undefined) return true;
-    // The watchdog's clock may run a fraction of a millisecond ahead of
-    // this thread's: a deadline it found passed is passed.
     if (now >= this.#deadline || this.#deadlineHandle?.fired() === true) {
+      // The watchdog's clock may run a fraction of a millisecond ahead of
+      // this thread's: a deadline it found passed is passed, once this
+      // thread's clock agrees (a guest whose flag checks trap cannot be
+      // asked again later), so that a stop never reports less than its
+      // timeout.
+      const agreed = Math.min(this.#deadline, now + MAX_CLOCK_SKEW_MS);
+      while (performance.now() < agreed);
       this.#state.meter?.stop("deadline");
       recordStop(this.#state, deadlineStop(this.#timeout!, this.#started));
       return true;
