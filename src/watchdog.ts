@@ -69,6 +69,7 @@ interface Board {
   states: Int32Array;
   fired: Int32Array;
   deadlines: Float64Array;
+  periods: Float64Array;
   /** Each slot's tag: bumped when the slot is bound to another flag. */
   tags: Int32Array;
   /** Whether a handle holds the slot. */
@@ -128,6 +129,7 @@ function newBoard(): Board {
     states: new Int32Array(buffer, SLOTS_BYTE, slots),
     fired: new Int32Array(buffer, SLOTS_BYTE + slots * 4, slots),
     deadlines: new Float64Array(buffer, SLOTS_BYTE + slots * 8, slots),
+    periods: new Float64Array(buffer, SLOTS_BYTE + slots * 16, slots),
     tags: new Int32Array(slots),
     held: new Uint8Array(slots),
     owners: [],
@@ -292,29 +294,34 @@ class SlotHandle implements WatchdogHandle {
 
 /**
  * Arms a slot for `flag`: a deadline at `at` (absolute), or a watch of
- * `stop`, read every {@linkcode WATCH_POLL_MS}. Sent by message instead
+ * `stop`, read every {@linkcode WATCH_POLL_MS}, or a tick at `at` and every
+ * `every` milliseconds after. Sent by message instead
  * when every slot is held.
  */
 function armSlot(
   flag: Int32Array,
   at: number,
   stop?: { key: SharedArrayBuffer; word: Int32Array },
+  every = 0,
 ): WatchdogHandle {
   const watchdog = start();
   const slot = takeSlot(watchdog, flag, stop);
   if (slot < 0) {
     return register(
-      stop === undefined
-        ? { op: "arm", flag, at }
-        : { op: "watch", flag, stop: stop.word },
+      stop !== undefined
+        ? { op: "watch", flag, stop: stop.word }
+        : every > 0
+        ? { op: "tick", flag, at, every }
+        : { op: "arm", flag, at },
     );
   }
-  const { control, sleepAt, states, fired, deadlines, tags, held } =
+  const { control, sleepAt, states, fired, deadlines, periods, tags, held } =
     watchdog.board;
   held[slot] = 1;
   armed++;
   Atomics.store(fired, slot, 0);
   deadlines[slot] = at;
+  periods[slot] = every;
   Atomics.store(states, slot, tags[slot]);
   // The thread sleeps toward sleepAt; only an earlier time wakes it.
   if (Atomics.load(control, SCANNING) !== 0 || at < sleepAt[SLEEP_AT]) {
@@ -381,7 +388,7 @@ export function tick(flag: Int32Array, everyMs: number): WatchdogHandle {
     );
   }
   const at = absolute(performance.now() + everyMs);
-  return register({ op: "tick", flag, at, every: everyMs });
+  return armSlot(flag, at, undefined, everyMs);
 }
 
 let lingering:

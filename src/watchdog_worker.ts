@@ -16,8 +16,8 @@
  *   no message is posted. The thread publishes the time it sleeps toward,
  *   and the main thread rings the wake word only for a deadline earlier
  *   than that.
- * - **Messages**, for StopSignals, periodic ticks and deadlines that found
- *   no free slot. The main thread bumps the posted count and rings after
+ * - **Messages**, for deadlines, StopSignals and ticks that found no free
+ *   slot. The main thread bumps the posted count and rings after
  *   each message; the thread then returns to its event loop to receive it,
  *   and only acts once it has received all of them, so a disarm posted
  *   before a deadline always wins over it.
@@ -74,10 +74,12 @@ export const FIRING = -1;
  * The board's size for `slots` slots (an even number): control words, the
  * published sleep time, then an `Int32` state word per slot, an `Int32`
  * fired word per slot (the tag of the binding whose deadline set the
- * flag), and a `Float64` deadline per slot.
+ * flag), a `Float64` deadline per slot, and a `Float64` period per slot
+ * (0 unless the slot is a periodic tick, whose deadline the thread moves
+ * on each time it sets the flag).
  */
 export function boardBytes(slots: number): number {
-  return SLOTS_BYTE + slots * 4 + slots * 4 + slots * 8;
+  return SLOTS_BYTE + slots * 4 + slots * 4 + slots * 8 + slots * 8;
 }
 
 /** What the thread is told when it starts. */
@@ -126,6 +128,7 @@ export function runWatchdog(
   let states: Int32Array | undefined;
   let fired: Int32Array | undefined;
   let deadlines: Float64Array | undefined;
+  let periods: Float64Array | undefined;
   let received = 0;
   const now = () => performance.timeOrigin + performance.now();
 
@@ -179,6 +182,17 @@ export function runWatchdog(
         // Marked before the flag is set: whoever sees the flag sees why.
         Atomics.store(fired!, slot, tag);
         Atomics.store(flag, 0, 1);
+        const every = stop === undefined ? periods![slot] : 0;
+        if (every > 0) {
+          // A tick: the slot is this thread's while it fires, so its next
+          // time can be written. A tick missed is not made up for.
+          const next = deadlines![slot] + every;
+          const at = next > time ? next : time + every;
+          deadlines![slot] = at;
+          Atomics.store(states!, slot, tag);
+          sleep = Math.min(sleep, at - time);
+          continue;
+        }
         Atomics.store(states!, slot, tag);
       }
       // Set again until disarmed, as for a deadline sent by message.
@@ -216,6 +230,7 @@ export function runWatchdog(
       states = new Int32Array(board, slotsByte, slots);
       fired = new Int32Array(board, slotsByte + slots * 4, slots);
       deadlines = new Float64Array(board, slotsByte + slots * 8, slots);
+      periods = new Float64Array(board, slotsByte + slots * 16, slots);
       Atomics.store(control, ready, 1);
       Atomics.notify(control, ready);
     } else if (message.op === "bind") {
