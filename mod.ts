@@ -59,6 +59,7 @@ export {
 } from "./src/isolate.ts";
 export type { CostTable } from "./src/wasm/mod.ts";
 export type { CompileOptions, GuestSource } from "./src/load.ts";
+export type { ResourceLimits } from "./src/limits.ts";
 export type { FunctionSignature, ValueType } from "./src/signatures.ts";
 export {
   Aborted,

@@ -7,6 +7,7 @@ import { benchFuel } from "./fuel.ts";
 import { benchInterrupt } from "./interrupt.ts";
 import { benchWasi } from "./wasi.ts";
 import { benchStopLatency } from "./stop_latency.ts";
+import { benchMeterRun } from "./meter_run.ts";
 
 console.log(
   `early-exit benchmarks on Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`,
@@ -16,3 +17,4 @@ await benchFuel();
 await benchDeadline();
 await benchWasi();
 await benchStopLatency();
+await benchMeterRun();

@@ -1,7 +1,7 @@
 /**
  * The host side of fuel metering: the tank a metered guest draws from.
  *
- * The rewriter ({@linkcode instrument}) makes the guest keep a counter of
+ * The rewriter (`instrument`) makes the guest keep a counter of
  * the fuel it may still spend in a mutable i64 global, charge every block up
  * front, and call the import `out_of_fuel(counter, cost)` when a charge would
  * take the counter below zero. The meter answers that call: it moves fuel
@@ -9,11 +9,13 @@
  * guest executes `unreachable`, a trap no guest can catch.
  *
  * Handing fuel out in slices lets the host look in on a guest that never
- * calls it: `FuelMeter#run` checks its deadline and signals there, with a
- * fixed slice. Guests loaded by `loadGuest` to be stoppable are stopped
- * through a stop flag instead (see `call_watch.ts`), whose checks do not
- * depend on fuel. With no slice set, the whole budget goes into the counter
- * and the host is never called until it runs out.
+ * calls it. A guest can make slices slow (a loop the cost table makes free,
+ * one gibibyte `memory.fill`), so deadlines and stop signals come through a
+ * stop flag as well, whose checks do not depend on fuel (see
+ * `call_watch.ts`): the meter rewrites a guest that can resume with one by
+ * default and supplies its imports in `meter.imports`. With no slice set,
+ * the whole budget goes into the counter and the host is never called until
+ * it runs out.
  *
  * Accounting is exact at every exit: a block the guest could not pay for is
  * not charged, and neither is anything after a stop.
@@ -21,14 +23,24 @@
  * @module
  */
 
+import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import {
-  instrument,
-  type InstrumentedModule,
-  type InstrumentOptions,
-} from "./wasm/mod.ts";
-import { type MeterRunOptions, runMetered } from "./meter_run.ts";
+  type MeterRunOptions,
+  runMetered,
+  runMeteredAsync,
+} from "./meter_run.ts";
+import { nextTurn } from "./yield.ts";
+import {
+  checkInstantiation,
+  checkLimits,
+  limitGuest,
+  type ResourceLimits,
+} from "./limits.ts";
+import { resolveCosts } from "./wasm/costs.ts";
+import { instrumentModule } from "./wasm/instrument.ts";
 import type { CallOutcome } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
+import { meterStopFlag } from "./meter_stop_flag.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -104,6 +116,26 @@ export interface FuelMeterOptions {
    * is given an already instrumented module, which says for itself.
    */
   resumable?: boolean;
+  /**
+   * Whether the guest also checks a stop flag at every function entry and
+   * loop header, so that {@linkcode FuelMeter.run}'s `timeout`, `stop` and
+   * `signal` stop it whatever it does: a loop the cost table makes free, a
+   * gibibyte `memory.fill` (run in checked chunks), a failed `memory.grow`
+   * charged more than a slice. The flag's imports come in `meter.imports`,
+   * with the memories the module defined (a fresh one for each instance).
+   * Without it, `run` looks at the clock only when the guest asks for fuel.
+   * Default `true` for a guest that can resume; ignored when the meter is
+   * given an already instrumented module, whose host supplies the flag.
+   */
+  stopFlag?: boolean;
+  /**
+   * How large the module's memories and tables may get (see
+   * `GuestOptions.limits`): written into its bytes, so that a grow past a
+   * limit returns -1; a module whose memory or table starts above its limit
+   * is refused with a `GuestLoadError` (reason `limits`). Needs the
+   * module's bytes, not what `instrument()` returned.
+   */
+  limits?: ResourceLimits;
 }
 
 /** Whether this Deno has JSPI (`WebAssembly.Suspending`, since Deno 2.4). */
@@ -160,8 +192,15 @@ export interface MeterCalls {
   begin(meter: FuelMeter, cap: number | undefined): void;
   /** Ends a call: settles the books and puts back what the cap set aside. */
   end(meter: FuelMeter): void;
-  /** The call's own check, run at every slice before the user's `poll`. */
-  watch(meter: FuelMeter, poll: (() => boolean) | undefined): void;
+  /**
+   * The call's own check, run at every slice before the user's `poll`;
+   * with `yields`, each slice also lets the event loop run first.
+   */
+  watch(
+    meter: FuelMeter,
+    poll: (() => boolean) | undefined,
+    yields: boolean,
+  ): void;
   /**
    * Fuel the glue's cleanup may spend after this call is stopped; with
    * `soft`, the guest itself keeps running on it after the stop, so that a
@@ -173,6 +212,8 @@ export interface MeterCalls {
    * that they work after a stop and count as nothing the guest did.
    */
   offBooks<T>(meter: FuelMeter, fn: () => T): T;
+  /** The guest's stop flag, when the meter supplies one. */
+  flag(meter: FuelMeter): Int32Array | undefined;
 }
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
@@ -210,6 +251,8 @@ export class FuelMeter {
   /** The import the metered module needs, to merge into its imports. */
   readonly imports: WebAssembly.Imports;
   readonly #fuelExport: string;
+  /** The export the rewriter gave the guest's stack pointer, if found. */
+  readonly #stackPointerExport: string | undefined;
   readonly #poll: FuelMeterOptions["poll"];
   readonly #refuel: FuelMeterOptions["refuel"];
   /** While the guest waits in `out_of_fuel`: what was left of its slice. */
@@ -249,6 +292,12 @@ export class FuelMeter {
   #withheld = 0;
   /** The current `run`'s own check, run before the user's `poll`. */
   #callPoll: (() => boolean) | undefined;
+  /** The guest's stop flag, when this meter rewrote it with one. */
+  #flag: Int32Array | undefined;
+  /** Whether `out_of_fuel` may suspend the guest (JSPI). */
+  readonly #suspend: boolean;
+  /** Whether the current run lets the event loop run at every slice. */
+  #yields = false;
 
   /**
    * Meters a module.
@@ -275,11 +324,40 @@ export class FuelMeter {
     const resumable = source instanceof Uint8Array
       ? options.resumable ?? true
       : source.resumable;
-    const metered = source instanceof Uint8Array
-      ? instrument(source, { ...costs, ...meteringFor(fuel, resumable) })
-      : source;
+    if (options.stopFlag === true && !resumable) {
+      throw new TypeError(
+        "a stop flag stops a call at its deadline or StopSignal, which a meter whose guest traps as soon as its fuel is spent cannot be given: drop stopFlag, or make the meter with resumable: true",
+      );
+    }
+    const limits = checkLimits(options.limits, "FuelMeter");
+    if (limits !== undefined && !(source instanceof Uint8Array)) {
+      throw new TypeError(
+        "FuelMeter: limits are written into the module's bytes: pass its bytes rather than what instrument() returned",
+      );
+    }
+    let metered: InstrumentedModule;
+    if (source instanceof Uint8Array) {
+      const bytes = limits === undefined
+        ? source
+        : limitGuest(source, limits, "the module");
+      const rewrite = instrumentModule(bytes, {
+        ...costs,
+        ...meteringFor(fuel, resumable),
+        exportStackPointer: true,
+        stopFlag: resumable && options.stopFlag !== false,
+      });
+      metered = rewrite.metered;
+      // Before any loader instantiates what the guest asks for.
+      checkInstantiation(
+        rewrite.info.footprint,
+        resolveCosts(costs?.costs),
+        fuel,
+        "the module",
+      );
+    } else metered = source;
     this.bytes = metered.bytes as Uint8Array<ArrayBuffer>;
     this.#fuelExport = metered.fuelExport;
+    this.#stackPointerExport = metered.stackPointerExport;
     this.#resumable = metered.resumable;
     const handed = Number(metered.initialFuel);
     if (handed > fuel) {
@@ -293,12 +371,20 @@ export class FuelMeter {
     this.#initialFuel = handed;
     this.#poll = options.poll;
     this.#refuel = options.refuel;
+    this.#suspend = (options.suspend ?? false) && HAS_JSPI;
+    const flagged = source instanceof Uint8Array && metered.stopFlag
+      ? meterStopFlag(
+        metered.stopFlag,
+        options.suspend ? suspending(this.#onStopFlagAsync) : this.#onStopFlag,
+      )
+      : undefined;
+    this.#flag = flagged?.flag;
     this.imports = {
-      [metered.importModule]: {
+      [metered.importModule]: Object.defineProperties({
         [metered.importName]: options.suspend
           ? suspending(this.#outOfFuel)
           : this.#outOfFuel,
-      },
+      }, Object.getOwnPropertyDescriptors(flagged?.imports ?? {})),
     };
   }
 
@@ -326,7 +412,7 @@ export class FuelMeter {
       this.#handed += this.#initialFuel;
     }
     this.#counter = counter;
-    this.#stack = findStackPointer(exports);
+    this.#stack = findStackPointer(exports, this.#stackPointerExport);
     // Keep what the start function left, and load the next slice.
     this.settle();
   }
@@ -417,6 +503,8 @@ export class FuelMeter {
     this.#stopping = true;
     this.#parked = this.#waiting ?? Math.max(0, Number(counter.value));
     counter.value = STOPPED;
+    // A loop that costs no fuel still reads the flag.
+    if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
   }
 
   /**
@@ -453,15 +541,18 @@ export class FuelMeter {
    * After a stop the library's own cleanup gets `grace` fuel, booked
    * nowhere, so that it can finish; then the guest's shadow stack pointer is
    * put back (when the instance exports `__stack_pointer`, emscripten's
-   * `stackSave`/`stackRestore` or wasm-bindgen's stack adjustment) and the
-   * meter is ready for the next call, with no step from the caller. What
-   * the library kept on its heap is as the stop left it: a transaction
-   * left open must be rolled back, for example.
+   * `stackSave`/`stackRestore` or wasm-bindgen's stack adjustment, or the
+   * rewriter recognised it by its accessors) and the meter is ready for the
+   * next call, with no step from the caller. What the library kept on its
+   * heap is as the stop left it: a transaction left open must be rolled
+   * back, for example.
    *
-   * There is no async variant: emscripten's glue calls the guest's exports
-   * directly, not through `WebAssembly.promising`, so a guest cannot be
-   * suspended mid-call to let the event loop run. Stop a call from another
-   * thread with a `StopSignal`.
+   * `run` holds the thread until `fn` returns, so an `AbortSignal` can
+   * stop it only if aborted before; {@linkcode FuelMeter.runAsync} lets the
+   * event loop run meanwhile, where the glue calls the guest through
+   * `WebAssembly.promising` (emscripten's and wasm-bindgen's usual glue
+   * calls exports directly, and cannot). Stop a `run` from another thread
+   * with a `StopSignal`.
    *
    * @example Capping a call's fuel
    * ```ts
@@ -492,6 +583,54 @@ export class FuelMeter {
       throw new TypeError("attach an instance of meter.bytes before run()");
     }
     return runMetered(this, meterCalls, this.#stack, fn, options);
+  }
+
+  /**
+   * {@linkcode FuelMeter.run} for calls that suspend (JSPI): awaits what
+   * `fn` returns, and at every slice of fuel suspends the guest for one
+   * turn of the event loop, so that timers, I/O and an `AbortSignal` run
+   * while it does. `fn` must call the guest through
+   * `WebAssembly.promising`, and the meter must be made with
+   * `suspend: true`. One call at a time: a second `run` or `runAsync`
+   * before this one ends is refused.
+   *
+   * @example Aborting a suspendable call from a timer
+   * ```ts
+   * import { FuelMeter } from "@early-exit/early-exit";
+   * import assert from "node:assert/strict";
+   *
+   * const bytes = await Deno.readFile(new URL("../guest/runaway.wasm", import.meta.url));
+   * const meter = new FuelMeter(bytes, { suspend: true });
+   * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+   * meter.attach(instance);
+   * const { promising } = WebAssembly as unknown as {
+   *   promising(fn: unknown): () => Promise<void>;
+   * };
+   * const spin = promising(instance.exports.spin);
+   * const controller = new AbortController();
+   * setTimeout(() => controller.abort("enough"), 20);
+   * const result = await meter.runAsync(spin, { signal: controller.signal });
+   * assert.equal(result.outcome, "aborted");
+   * assert.equal(meter.stopReason, "abort");
+   * ```
+   *
+   * @param fn What to run; it calls into the attached instance through `WebAssembly.promising`.
+   * @param options Fuel cap, `timeout`, `stop`, `signal` and `grace`.
+   * @returns How the call ended, with the fuel it used.
+   * @throws {TypeError} When the meter was not made with `suspend: true` (or this Deno lacks JSPI), or a call is in flight.
+   */
+  runAsync(fn: () => unknown, options?: MeterRunOptions): Promise<CallOutcome> {
+    if (this.#counter === undefined) {
+      throw new TypeError(
+        "attach an instance of meter.bytes before runAsync()",
+      );
+    }
+    if (!this.#suspend) {
+      throw new TypeError(
+        "runAsync suspends the guest at every slice of fuel, which needs JSPI and a meter made with suspend: true (and calls through WebAssembly.promising); use run() for glue that calls the guest directly",
+      );
+    }
+    return runMeteredAsync(this, meterCalls, this.#stack, fn, options);
   }
 
   /**
@@ -542,14 +681,16 @@ export class FuelMeter {
     meterCalls = {
       begin: (meter, cap) => meter.#begin(cap),
       end: (meter) => meter.#end(),
-      watch: (meter, poll) => {
+      watch: (meter, poll, yields) => {
         meter.#callPoll = poll;
+        meter.#yields = yields;
       },
       grace: (meter, fuel, soft) => {
         meter.#grace = checkFuel(fuel, "grace");
         meter.#soft = soft;
       },
       offBooks: (meter, fn) => meter.#offBooks(fn),
+      flag: (meter) => meter.#flag,
     };
   }
 
@@ -569,6 +710,7 @@ export class FuelMeter {
   #end(): void {
     this.#returnSlice();
     this.#callPoll = undefined;
+    this.#yields = false;
     this.#soft = false;
     this.#tank += this.#withheld;
     this.#withheld = 0;
@@ -594,6 +736,38 @@ export class FuelMeter {
     }
   }
 
+  /**
+   * The guest's `on_stop_flag`: called when it finds its stop flag set, by
+   * the watchdog at a deadline or for a StopSignal, or by
+   * {@linkcode FuelMeter.stop}. Returns 1 to make it trap.
+   */
+  readonly #onStopFlag = (): number => {
+    Atomics.store(this.#flag!, 0, 0);
+    // After the stop, the glue's cleanup calling back in: its fuel checks
+    // pay for it from the grace.
+    if (this.#delivered) return 0;
+    if (this.#parked === undefined && this.#callPoll?.() !== true) return 0;
+    if (this.#parked === undefined) this.stop();
+    // A soft stop traps at the first fuel check once the grace is spent.
+    if (this.#soft) return 0;
+    this.#delivered = true;
+    this.#stopping = true;
+    return 1;
+  };
+
+  /**
+   * `on_stop_flag` for a meter whose guest may suspend: in an async run,
+   * the watchdog sets the flag every tick, and the guest waits one turn of
+   * the event loop before the check, even in a loop that costs no fuel.
+   */
+  readonly #onStopFlagAsync = (): number | Promise<number> => {
+    if (!this.#yields || this.#delivered || this.#parked !== undefined) {
+      return this.#onStopFlag();
+    }
+    Atomics.store(this.#flag!, 0, 0);
+    return nextTurn().then(this.#onStopFlag);
+  };
+
   /** The guest's import: called when a charge takes the counter below zero. */
   readonly #outOfFuel = (
     counter: bigint,
@@ -606,7 +780,12 @@ export class FuelMeter {
     const before = Math.max(0, Number(counter + cost));
     // A stop recorded from inside poll must see the slice as it was.
     this.#waiting = before;
-    const stop = this.#callPoll?.() || (this.#poll?.() ?? false);
+    let stop = this.#callPoll?.() || (this.#poll?.() ?? false);
+    if (stop === false && this.#yields) {
+      // An async run: timers, I/O and abort events get their turn, then
+      // the call looks again.
+      stop = nextTurn().then(() => this.#callPoll?.() ?? false);
+    }
     if (stop === false || stop === true) this.#waiting = undefined;
     if (stop === false) return this.#grant(before, need);
     if (stop === true) return this.#park(before, need);

@@ -7,6 +7,7 @@
 import type { CompileOptions } from "./load.ts";
 import type { InterruptDetails } from "./errors.ts";
 import type { InterruptOptions } from "./imports.ts";
+import type { ResourceLimits } from "./limits.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import type { CostTable } from "./wasm/mod.ts";
 
@@ -55,6 +56,18 @@ export interface GuestOptions {
   fuel?: number | false;
   /** The cost of each operator, for metering. See {@linkcode CostTable}. */
   costs?: CostTable;
+  /**
+   * How large the guest's memories and tables may get: `memory` in bytes
+   * per linear memory (rounded down to 64 KiB pages), `tables` in elements
+   * per table. A `memory.grow` or `table.grow` past a limit returns -1, as
+   * at a declared maximum; a guest whose memory or table starts above its
+   * limit is refused with a {@linkcode GuestLoadError} (reason `limits`)
+   * before anything is allocated. An imported memory or table must then
+   * have a maximum within the limit. Needs the guest's bytes, not a
+   * compiled module; works metered or not.
+   * @default {undefined} (no limits but the engine's)
+   */
+  limits?: ResourceLimits;
   /**
    * The default timeout of every call, in milliseconds; meters the guest
    * (see {@linkcode CallOptions.timeout}). The start function, which runs

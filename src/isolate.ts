@@ -22,6 +22,7 @@ import { abortStop, deadlineStop } from "./call_watch.ts";
 import { GuestLoadError, OutOfMemory, withoutStack } from "./errors.ts";
 import { type ChildErrors, readAnswer, readErrors } from "./isolate_output.ts";
 import { fromWire, type IsolatedRequest } from "./isolate_wire.ts";
+import { checkLimits, type ResourceLimits } from "./limits.ts";
 import { loadModule } from "./load.ts";
 import { startTimer } from "./long_timer.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
@@ -86,6 +87,14 @@ export interface IsolatedCallOptions {
    * @default undefined (not metered)
    */
   fuel?: number;
+  /**
+   * The guest's memory and table limits, as `GuestOptions.limits`: a grow
+   * past one returns -1, and a guest that starts above one ends the call
+   * with a `GuestLoadError` (reason `limits`).
+   *
+   * @default undefined (no limits but the engine's)
+   */
+  limits?: ResourceLimits;
   /**
    * A module whose default export is the guest's imports object, or a
    * function `(host) => imports`: functions cannot cross into another
@@ -270,11 +279,13 @@ export async function invokeIsolated(
   options: IsolatedCallOptions = {},
 ): Promise<CallOutcome> {
   checkFuelAndTimeout(options, "invokeIsolated");
+  const limits = checkLimits(options.limits, "invokeIsolated");
   const { bytes, label } = await loadModule(source);
   const request: IsolatedRequest = {
     export: name,
     args: args.map(encodeArgument),
     fuel: options.fuel,
+    limits,
     imports: resolveImports(options.imports),
     label,
     answerTag: `early-exit answer ${crypto.randomUUID()}: `,

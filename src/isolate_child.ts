@@ -31,6 +31,7 @@ try {
   const guest = await loadGuest(bytes, {
     imports,
     fuel: request.fuel ?? undefined,
+    limits: request.limits,
     label: request.label,
   });
   const result = guest.invoke(request.export, request.args.map(decodeArgument));

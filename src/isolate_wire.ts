@@ -23,6 +23,8 @@ export interface IsolatedRequest {
   args: (string | number)[];
   /** The fuel budget, when the child should meter. */
   fuel?: number;
+  /** The guest's memory and table limits. */
+  limits?: { memory?: number; tables?: number };
   /** A module whose default export is the guest's imports. */
   imports?: string;
   /** The guest's name in messages. */

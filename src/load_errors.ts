@@ -50,8 +50,9 @@ export class InvalidModule extends EarlyExitError {
 
 /**
  * The guest could not be loaded: the file is missing, is a directory, read
- * permission is missing, or the URL could not be fetched. `hint` says how
- * to fix it.
+ * permission is missing, the URL could not be fetched, or (`limits`) the
+ * module needs a memory or table larger than its `limits` allow. `hint`
+ * says how to fix it.
  *
  * @example Usage
  * ```ts
@@ -70,7 +71,8 @@ export class GuestLoadError extends EarlyExitError {
     | "permission"
     | "is_directory"
     | "fetch"
-    | "io";
+    | "io"
+    | "limits";
   /** What to do about it. */
   declare readonly hint: string;
 

@@ -18,6 +18,7 @@ import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
+import { checkInstantiation, checkLimits, limitGuest } from "./limits.ts";
 import {
   compileBytes,
   type CompileOptions,
@@ -34,6 +35,7 @@ import {
 import { type StopFlagHost, stopFlagHost } from "./stop_flag_host.ts";
 import type { InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
+import { resolveCosts } from "./wasm/costs.ts";
 import { readSections } from "./wasm/sections.ts";
 import { linger, watchdogReady } from "./watchdog.ts";
 
@@ -51,7 +53,9 @@ const START_SECTION = 8;
  * @throws {GuestLoadError} When the source cannot be read or fetched.
  * @throws {InvalidModule} When the bytes are not a valid module, or cannot be metered.
  * @throws {ImportError} When the guest needs an import that is missing or of the wrong kind.
- * @throws {FuelExhausted} When a metered guest's start function runs out of fuel.
+ * @throws {GuestLoadError} With reason `limits`, when a memory or table starts above its `limits`.
+ * @throws {FuelExhausted} When a metered guest's start function runs out of fuel, or its
+ *   instantiation alone (memories, tables, segments, constant allocations) costs more than `fuel`.
  * @throws {DeadlineExceeded} When the start function runs past the `timeout`.
  * @throws {Aborted} When `signal` aborts or `stop` is set before the start function ends.
  *
@@ -93,6 +97,7 @@ export async function loadGuest(
       "loadGuest was given costs with fuel: false: costs price fuel, which fuel: false does not count; drop costs, or give fuel a budget (Infinity for none)",
     );
   }
+  const limits = checkLimits(options.limits, "loadGuest");
   // A signal or StopSignal needs checks too: they stop the start function.
   const stoppable = options.timeout !== undefined ||
     options.signal !== undefined || options.stop !== undefined;
@@ -108,6 +113,12 @@ export async function loadGuest(
       "fuel metering rewrites the guest's bytes: pass bytes, a path or a URL rather than a compiled WebAssembly.Module",
     );
   }
+  if (limits !== undefined && source instanceof WebAssembly.Module) {
+    throw new TypeError(
+      "limits are written into the guest's bytes: pass bytes, a path or a URL rather than a compiled WebAssembly.Module",
+    );
+  }
+  const rewritten = metered || limits !== undefined;
   // Its watchdog thread starts while the guest loads, so that a first call
   // (or the start function) with a short deadline does not wait for it.
   const flagged = resumableGuest(options);
@@ -115,7 +126,7 @@ export async function loadGuest(
   // A metered guest is read once, by the rewriter, and compiled once, after
   // the rewrite.
   const loaded = await loadModule(source, {
-    compile: !metered,
+    compile: !rewritten,
     compileOptions: options.compile,
   });
   const label = options.label ?? loaded.label;
@@ -125,12 +136,15 @@ export async function loadGuest(
   let flagHost: StopFlagHost | undefined;
   let importModule = "";
   let startExport: string | undefined;
+  const original = loaded.bytes;
+  const bytes = limits === undefined
+    ? original
+    : await limitedBytes(original!, limits, label, options.compile);
   if (metered) {
-    const bytes = loaded.bytes!;
     const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
     const resumable = resumableGuest(options);
     const rewrite = await rewriteGuest(
-      bytes,
+      bytes!,
       label,
       options.compile,
       (start) => {
@@ -150,6 +164,14 @@ export async function loadGuest(
         };
       },
     );
+    // Before the host or the engine allocates anything the guest asks for
+    // (the stop flag's host creates the guest's memories).
+    checkInstantiation(
+      rewrite.info.footprint,
+      resolveCosts(options.costs),
+      fuel,
+      label,
+    );
     signatures = describeModule(rewrite.info);
     const { stopFlag } = rewrite.metered;
     importModule = rewrite.metered.importModule;
@@ -167,10 +189,13 @@ export async function loadGuest(
     }
     module = await compileRewritten(
       state.meter.bytes,
-      bytes,
+      original!,
       label,
       options.compile,
     );
+  } else if (limits !== undefined) {
+    module = await compileRewritten(bytes!, original!, label, options.compile);
+    signatures = readSignatures(original!);
   } else {
     module = loaded.module!;
     if (loaded.bytes !== undefined) signatures = readSignatures(loaded.bytes);
@@ -217,6 +242,24 @@ export async function loadGuest(
   });
   await runStart(guest);
   return guest;
+}
+
+/**
+ * The guest's bytes with its limits written in. When the decoder refuses
+ * them, the engine's verdict on the guest's own bytes comes first.
+ */
+async function limitedBytes(
+  bytes: Uint8Array,
+  limits: NonNullable<GuestOptions["limits"]>,
+  label: string,
+  compile: CompileOptions | undefined,
+): Promise<Uint8Array> {
+  try {
+    return limitGuest(bytes, limits, label);
+  } catch (error) {
+    if (isInvalidModule(error)) await compileBytes(bytes, label, compile);
+    throw error;
+  }
 }
 
 /** Whether a guest can ask for fuel and be stopped: it gets a stop flag. */

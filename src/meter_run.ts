@@ -10,6 +10,10 @@
  * stopped the guest), not by what reached the caller; only a call the meter
  * did not stop is judged by what it threw.
  *
+ * The deadline and the `StopSignal` reach the guest through its stop flag,
+ * which the watchdog sets (see `call_watch.ts`), and through the fuel
+ * slices it asks for.
+ *
  * After a stop the glue usually calls back into the guest to clean up
  * (emscripten's `stackRestore`, wasm-bindgen's stack adjustment, sql.js's
  * `stmt.free()`). Those calls run on a *grace* allowance, booked nowhere;
@@ -76,8 +80,11 @@ export interface MeterRunOptions {
   stop?: StopSignal;
   /**
    * Stops the call when aborted (`aborted`, or `timeout` for a timed-out
-   * signal). Read at every slice of fuel; a plain call keeps the thread
-   * busy, so it must be aborted before the call or from another thread.
+   * signal). In `run` the call keeps the thread busy, so no abort event
+   * or timer runs while it does: the signal can stop it only if it was
+   * aborted before the call, or by code the guest calls (an import); use
+   * `timeout` for a deadline and a `StopSignal` to stop from another
+   * thread. `runAsync` lets the event loop run, so the signal works there.
    */
   signal?: AbortSignal;
   /**
@@ -90,7 +97,9 @@ export interface MeterRunOptions {
    * polling {@linkcode FuelMeter.stopping} from its own interrupt hook
    * unwinds by itself and stays whole (QuickJS:
    * `runtime.setInterruptHandler(() => meter.stopping)`); it traps once the
-   * grace is spent. Default `false`: the guest traps at the stop.
+   * grace is spent. The grace is counted in fuel, so a soft stop does not
+   * end a loop that a cost table of zeros makes free. Default `false`: the
+   * guest traps at the stop.
    */
   soft?: boolean;
   /** The name the outcome gives as `export`. Default `"run"`. */
@@ -100,8 +109,11 @@ export interface MeterRunOptions {
 /**
  * The fuel a watched run hands the guest at a time: the guest then calls the
  * host, which reads the clock and the signals, at least this often. Fixed,
- * never tuned from how fast the guest seemed to spend it, so that a guest
- * cannot make its slices long by making its fuel look cheap.
+ * never tuned from how fast the guest seemed to spend it. A guest can still
+ * make a slice slow (a loop the cost table makes free, one gibibyte
+ * `memory.fill`): the stop flag, which the watchdog sets whatever the guest
+ * does, is what bounds the deadline; slices keep it for a guest rewritten
+ * without the flag, and while the watchdog's thread starts.
  */
 const RUN_SLICE = 50_000;
 
@@ -127,6 +139,79 @@ function readStackPointer(
   }
 }
 
+/** A run in progress: what its end needs. */
+interface Run {
+  meter: FuelMeter;
+  calls: MeterCalls;
+  stack: StackPointer | undefined;
+  label: string;
+  state: ReturnType<typeof newCallState>;
+  watch: CallWatch | undefined;
+  userSlice: number;
+  consumedBefore: number;
+  budget: number;
+  saved: number | bigint | undefined;
+}
+
+/** Meters with an async run in flight: no other run may start on them. */
+const inFlight = new WeakSet<FuelMeter>();
+
+function startRun(
+  meter: FuelMeter,
+  calls: MeterCalls,
+  stack: StackPointer | undefined,
+  options: MeterRunOptions,
+  what: string,
+  yields: boolean,
+): Run {
+  checkFuelAndTimeout(options, what);
+  if (inFlight.has(meter)) {
+    throw new TypeError(
+      `${what}: this meter's runAsync call has not ended yet; await it before the next call`,
+    );
+  }
+  const label = options.label ?? "run";
+  const { timeout, stop, signal } = options;
+  const watched = timeout !== undefined || stop !== undefined ||
+    signal !== undefined;
+  if (watched && !meter.resumable) {
+    throw new TypeError(
+      "this meter's guest traps as soon as its fuel is spent and never calls the host, so it cannot be given a timeout or a signal: make the meter with resumable: true",
+    );
+  }
+  const state = newCallState(meter, new Interrupted(what));
+  const watch = watched || yields
+    ? new CallWatch(state, calls.flag(meter), {
+      timeout,
+      stop,
+      signal,
+      yields,
+    })
+    : undefined;
+  const userSlice = meter.slice;
+  // Slices as well as the flag: they keep a first deadline while the
+  // watchdog's thread starts, and the only deadline of a guest without one;
+  // an async run yields to the event loop at each.
+  if (watch || yields) meter.slice = RUN_SLICE;
+  calls.begin(meter, options.fuel);
+  calls.watch(meter, watch ? () => watch.poll() === true : undefined, yields);
+  calls.grace(meter, options.grace ?? DEFAULT_GRACE, options.soft ?? false);
+  const { consumed: consumedBefore, remaining: budget } = meter.usage;
+  const saved = stack && readStackPointer(meter, calls, stack);
+  return {
+    meter,
+    calls,
+    stack,
+    label,
+    state,
+    watch,
+    userSlice,
+    consumedBefore,
+    budget,
+    saved,
+  };
+}
+
 /**
  * Runs `fn` under the meter; see {@linkcode FuelMeter.run}.
  *
@@ -144,36 +229,63 @@ export function runMetered(
   fn: () => unknown,
   options: MeterRunOptions = {},
 ): CallOutcome {
-  checkFuelAndTimeout(options, "FuelMeter.run");
-  const label = options.label ?? "run";
-  const { timeout, stop, signal } = options;
-  const watched = timeout !== undefined || stop !== undefined ||
-    signal !== undefined;
-  if (watched && !meter.resumable) {
-    throw new TypeError(
-      "this meter's guest traps as soon as its fuel is spent and never calls the host, so it cannot be given a timeout or a signal: make the meter with resumable: true",
-    );
-  }
-  const state = newCallState(meter, new Interrupted("FuelMeter.run"));
-  const watch = watched
-    ? new CallWatch(state, undefined, { timeout, stop, signal })
-    : undefined;
-  const userSlice = meter.slice;
-  if (watch) meter.slice = RUN_SLICE;
-  calls.begin(meter, options.fuel);
-  calls.watch(meter, watch ? () => watch.poll() === true : undefined);
-  calls.grace(meter, options.grace ?? DEFAULT_GRACE, options.soft ?? false);
-  const { consumed: consumedBefore, remaining: budget } = meter.usage;
-  const saved = stack && readStackPointer(meter, calls, stack);
+  const run = startRun(meter, calls, stack, options, "FuelMeter.run", false);
   let value: unknown;
-  let thrown: unknown;
   let threw = false;
   try {
     value = fn();
   } catch (error) {
-    thrown = error;
+    value = error;
     threw = true;
   }
+  return endRun(run, threw, value);
+}
+
+/**
+ * Runs `fn` under the meter and awaits what it returns, letting the event
+ * loop run at every slice of fuel; see {@linkcode FuelMeter.runAsync}.
+ *
+ * @param meter The meter of the instance `fn` calls into.
+ * @param calls The meter's call hooks.
+ * @param stack The guest's stack pointer, when known.
+ * @param fn What to run; it calls the guest through `WebAssembly.promising`.
+ * @param options Fuel, deadline, signals and grace.
+ * @returns How the call ended.
+ */
+export async function runMeteredAsync(
+  meter: FuelMeter,
+  calls: MeterCalls,
+  stack: StackPointer | undefined,
+  fn: () => unknown,
+  options: MeterRunOptions = {},
+): Promise<CallOutcome> {
+  const run = startRun(
+    meter,
+    calls,
+    stack,
+    options,
+    "FuelMeter.runAsync",
+    true,
+  );
+  inFlight.add(meter);
+  let value: unknown;
+  let threw = false;
+  try {
+    value = await fn();
+  } catch (error) {
+    value = error;
+    threw = true;
+  } finally {
+    inFlight.delete(meter);
+  }
+  return endRun(run, threw, value);
+}
+
+/** Ends a run: puts back the stack pointer, settles, and says how it ended. */
+function endRun(run: Run, threw: boolean, valueOrError: unknown): CallOutcome {
+  const { meter, calls, stack, saved, state, label } = run;
+  const value = threw ? undefined : valueOrError;
+  const thrown = threw ? valueOrError : undefined;
   // A guest that cannot resume never tells the meter: its counter does.
   const reason = meter.stopReason ??
     (!meter.resumable && meter.exhausted ? "fuel" : undefined);
@@ -186,19 +298,21 @@ export function runMetered(
       // already, and the next call will trap in the same way.
     }
   }
-  watch?.dispose();
-  meter.slice = userSlice;
+  run.watch?.dispose();
+  meter.slice = run.userSlice;
   calls.end(meter);
   const usage = meter.usage;
   const fuel = {
-    consumed: usage.consumed - consumedBefore,
+    consumed: usage.consumed - run.consumedBefore,
     remaining: usage.remaining,
   };
   let ended: CallOutcome | undefined;
   if (state.stop !== undefined) {
     ended = stoppedOutcome(label, withoutStack(state.stop));
   } else if (reason === "fuel") {
-    const error = withoutStack(() => new FuelExhausted(budget, fuel.consumed));
+    const error = withoutStack(() =>
+      new FuelExhausted(run.budget, fuel.consumed)
+    );
     ended = stoppedOutcome(label, error);
   } else if (reason !== undefined) {
     const error = withoutStack(() =>

@@ -26,17 +26,24 @@ const SAVE_RESTORE_PAIRS = [
 ] as const;
 
 /**
- * Finds the stack pointer among an instance's exports: the global
- * `__stack_pointer` itself, emscripten's save and restore functions, or
- * wasm-bindgen's `__wbindgen_add_to_stack_pointer`.
+ * Finds the stack pointer among an instance's exports: the global the
+ * rewriter exported (it recognises the pointer of a minified build by its
+ * accessors' bodies), the global `__stack_pointer` itself, emscripten's
+ * save and restore functions, or wasm-bindgen's
+ * `__wbindgen_add_to_stack_pointer`.
  *
  * @param exports The instance's exports.
+ * @param added The export name the rewriter gave the pointer, if any.
  * @returns Access to the pointer, or `undefined` when none is exported.
  */
 export function findStackPointer(
   exports: WebAssembly.Exports,
+  added?: string,
 ): StackPointer | undefined {
-  const global = exports.__stack_pointer;
+  const named = added === undefined ? undefined : exports[added];
+  const global = named instanceof WebAssembly.Global
+    ? named
+    : exports.__stack_pointer;
   if (global instanceof WebAssembly.Global) {
     return {
       get: () => global.value,

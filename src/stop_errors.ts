@@ -82,11 +82,14 @@ export class FuelExhausted extends EarlyExitError {
    *
    * @param budget The fuel the call started with.
    * @param consumed The fuel it consumed before it was stopped.
+   * @param message What ran out, when it is not a call (a guest whose
+   *   instantiation alone needs more than its budget).
    */
-  constructor(budget: number, consumed: number) {
+  constructor(budget: number, consumed: number, message?: string) {
     super(
       "FuelExhausted",
-      `guest ran out of fuel: consumed ${consumed} of a budget of ${budget}`,
+      message ??
+        `guest ran out of fuel: consumed ${consumed} of a budget of ${budget}`,
     );
     this.budget = budget;
     this.consumed = consumed;

@@ -93,3 +93,38 @@ Deno.test("sql.js: 1,000 consecutive stops leave the database usable", async () 
     [[[42]]],
   );
 });
+
+Deno.test("sql.js: stops at random places can leave its heap past repair; a fresh instance on the same meter then works, and the books carry on", async () => {
+  const { SQL, meter } = await meteredSqlJs();
+  const db = new SQL.Database();
+  db.run("CREATE TABLE t(a)");
+  // Fuel caps drawn at random (a fixed seed): each stop lands somewhere else,
+  // as deadlines do. Seed 2 corrupts this sql.js build's heap within 20 stops.
+  let seed = 2;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  let broken: string | undefined;
+  for (let i = 0; i < 40 && broken === undefined; i++) {
+    const fuel = Math.floor(50_000 + random() * 20_000_000);
+    try {
+      const result = meter.run(() => ask(db, RUNAWAY_CTE), { fuel });
+      if (result.outcome !== "fuel_exhausted") broken = result.outcome;
+    } catch (error) {
+      broken = String(error); // the glue's own error, such as "out of memory"
+    }
+  }
+  // What docs/other-loaders.md says: such stops can corrupt the heap.
+  assert.equal(
+    broken,
+    "trap",
+    "seed 2 no longer breaks sql.js: update the docs",
+  );
+  const before = meter.usage;
+  const fresh = await meteredSqlJs({}, meter);
+  assert.equal(fresh.meter, meter);
+  const db2 = new fresh.SQL.Database();
+  const result = meter.run(() => ask(db2, "SELECT 20 + 22"));
+  assert.deepEqual(expectOutcome(result, "returned").value, [[[42]]]);
+  const after = meter.usage;
+  assert.ok(after.consumed > before.consumed, "the books carry on");
+  assert.equal(after.remaining, Infinity);
+});

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Footprint } from "./footprint.ts";
 import { Imm, prefixSpace, SINGLE_BYTE, Trait } from "./opcodes.ts";
 import type { Patches } from "./patches.ts";
 import type { Reader } from "./reader.ts";
@@ -24,6 +25,15 @@ export interface IndexContext {
   checkFunction(r: Reader, index: number, at: number): void;
   /** Checks a global index against a limit. */
   checkGlobal(r: Reader, index: number, at: number, limit?: number): void;
+  /** Per type: the number of fields of a struct type, else -1. */
+  readonly structFields: ArrayLike<number>;
+  /**
+   * Per global so far: its value when it is an `i32` known before
+   * instantiation, else `NaN`.
+   */
+  readonly globalValues: ArrayLike<number>;
+  /** Where the allocations of constant expressions are added up. */
+  readonly footprint: Footprint;
 }
 
 /**
@@ -62,12 +72,17 @@ export function readFunctionIndex(
 /**
  * Reads a constant expression up to its `end`, checking that it uses only
  * constant operators, checking global and function indices and recording
- * shifted function indices.
+ * shifted function indices. It also evaluates the expression's `i32`
+ * arithmetic, so that the GC objects it allocates are added to
+ * `info.footprint` by size (an allocation whose size is unknown before
+ * instantiation makes the footprint unbounded).
  *
  * @param r The reader, at the first operator.
  * @param info The module so far.
  * @param globalLimit How many globals the expression may read.
  * @param patches Where to record shifted function indices.
+ * @returns The expression's value when it is an `i32` known before
+ *   instantiation, else `NaN`.
  *
  * @example Usage
  * ```ts
@@ -78,7 +93,7 @@ export function readFunctionIndex(
  * import assert from "node:assert/strict";
  *
  * const r = new Reader(new Uint8Array([0x41, 0x2a, 0x0b]));
- * readConstExpr(r, new ModuleInfo(), 0, new Patches());
+ * assert.equal(readConstExpr(r, new ModuleInfo(), 0, new Patches()), 42);
  * assert.ok(r.atEnd());
  * ```
  */
@@ -87,22 +102,26 @@ export function readConstExpr(
   info: IndexContext,
   globalLimit: number,
   patches: Patches,
-): void {
+): number {
+  // The operand stack, as far as the allocations' sizes need it: an `i32`
+  // known before instantiation, or NaN for anything else.
+  const stack: number[] = [];
   for (;;) {
     const at = r.pos;
     const op = r.u8("constant expression");
     // The usual offsets and initializers, without the table lookups.
-    if (op === 0x0b) return;
+    if (op === 0x0b) return stack.length === 1 ? stack[0]! : NaN;
     if (op === 0x41) {
-      r.s32();
+      stack.push(r.s32());
       continue;
     }
     let imm: number;
     let name: string;
     let traits: number;
+    let sub = -1;
     if (op >= 0xfb && op <= 0xfe) {
       const space = prefixSpace(op)!;
-      const sub = r.u32();
+      sub = r.u32();
       imm = sub < space.imm.length ? space.imm[sub]! : Imm.Unknown;
       name = space.name[sub] ?? "";
       if (imm === Imm.Unknown) {
@@ -120,9 +139,10 @@ export function readConstExpr(
     if (!(traits & Trait.Const)) {
       r.fail(`operator ${name} is not allowed in a constant expression`, at);
     }
+    let type = -1;
+    let fixed = 0;
     switch (imm) {
       case Imm.None:
-        if (op === 0x0b) return;
         break;
       case Imm.I32:
         r.s32();
@@ -147,14 +167,17 @@ export function readConstExpr(
         break;
       case Imm.Global: {
         const gAt = r.pos;
-        info.checkGlobal(r, r.u32(), gAt, globalLimit);
+        const index = r.u32();
+        info.checkGlobal(r, index, gAt, globalLimit);
+        type = index;
         break;
       }
       case Imm.Type:
       case Imm.TypeIndex: {
         const tAt = r.pos;
-        if (r.u32() >= info.typeCount) r.fail("type index out of range", tAt);
-        if (imm === Imm.TypeIndex) r.u32();
+        type = r.u32();
+        if (type >= info.typeCount) r.fail("type index out of range", tAt);
+        if (imm === Imm.TypeIndex) fixed = r.u32();
         break;
       }
       default:
@@ -162,5 +185,94 @@ export function readConstExpr(
         // table entry from being skipped silently.
         r.fail(`cannot decode ${name} in a constant expression`, at);
     }
+    evaluate(stack, op, sub, type, fixed, info);
   }
+}
+
+/**
+ * Applies one constant operator (other than `i32.const` and `end`) to the
+ * operand stack, and adds what it allocates to the footprint. `type` is
+ * the operator's type or global index; `fixed` the length of
+ * `array.new_fixed`.
+ */
+function evaluate(
+  stack: number[],
+  op: number,
+  sub: number,
+  type: number,
+  fixed: number,
+  info: IndexContext,
+): void {
+  const footprint = info.footprint;
+  const allocate = (elements: number) => {
+    if (Number.isNaN(elements)) footprint.unbounded = true;
+    else footprint.allocatedElements += elements;
+  };
+  const pop = () => stack.length > 0 ? stack.pop()! : NaN;
+  if (op === 0xfb) {
+    switch (sub) {
+      case 0x00: // struct.new: one operand per field
+        for (let i = 0; i < Math.max(0, info.structFields[type]!); i++) pop();
+        allocate(Math.max(0, info.structFields[type]!));
+        break;
+      case 0x01: // struct.new_default
+        allocate(Math.max(0, info.structFields[type]!));
+        break;
+      case 0x06: // array.new: the value, then the length
+      case 0x07: { // array.new_default: the length
+        const length = pop();
+        if (sub === 0x06) pop();
+        allocate(Number.isNaN(length) ? NaN : length >>> 0);
+        break;
+      }
+      case 0x08: // array.new_fixed
+        for (let i = 0; i < fixed; i++) pop();
+        allocate(fixed);
+        break;
+      case 0x1a: // any.convert_extern
+      case 0x1b: // extern.convert_any
+      case 0x1c: // ref.i31
+        pop();
+        break;
+      default:
+        footprint.unbounded = true;
+    }
+    stack.push(NaN);
+    return;
+  }
+  switch (op) {
+    case 0x23: // global.get
+      stack.push(
+        type < info.globalValues.length ? info.globalValues[type]! : NaN,
+      );
+      return;
+    case 0x6a: // i32.add
+    case 0x6b: // i32.sub
+    case 0x6c: { // i32.mul
+      const b = pop();
+      const a = pop();
+      if (Number.isNaN(a) || Number.isNaN(b)) stack.push(NaN);
+      else if (op === 0x6a) stack.push((a + b) | 0);
+      else if (op === 0x6b) stack.push((a - b) | 0);
+      else stack.push(Math.imul(a, b));
+      return;
+    }
+    case 0x7c: // i64.add
+    case 0x7d: // i64.sub
+    case 0x7e: // i64.mul
+      pop();
+      pop();
+      stack.push(NaN);
+      return;
+    case 0x42: // i64.const
+    case 0x43: // f32.const
+    case 0x44: // f64.const
+    case 0xd0: // ref.null
+    case 0xd2: // ref.func
+    case 0xfd: // v128.const
+      stack.push(NaN);
+      return;
+  }
+  footprint.unbounded = true;
+  stack.push(NaN);
 }

@@ -158,6 +158,19 @@ export interface InstrumentOptions {
    * @default {false}
    */
   deferStart?: boolean;
+  /**
+   * Whether to export the shadow stack pointer (the mutable global below
+   * which C, C++ and Rust code keep their stack) when the module's own
+   * accessors show which global it is, though its name was stripped: an
+   * exported function whose whole body is `global.get N` and another whose
+   * whole body is `local.get 0; global.set N`, as emscripten's `stackSave`
+   * and `stackRestore` are. A stop skips the epilogues that move the
+   * pointer back up, so a host that stops the guest restores it through
+   * this export ({@linkcode InstrumentedModule.stackPointerExport}).
+   *
+   * @default {false}
+   */
+  exportStackPointer?: boolean;
 }
 
 /**
@@ -225,6 +238,12 @@ export interface InstrumentedModule {
    * instantiation, before anything else.
    */
   startExport?: string;
+  /**
+   * With {@linkcode InstrumentOptions.exportStackPointer}, if the module's
+   * accessors name its stack pointer: the export name of that global,
+   * `"<importModule>:stack_pointer"` (suffixed `-1`, `-2`, … if taken).
+   */
+  stackPointerExport?: string;
 }
 
 const DEFAULT_IMPORT_MODULE = "early-exit";
@@ -339,9 +358,11 @@ export function instrumentModule(
         deferStart: options.deferStart === true,
         countsFuel: fuel,
         stopFlagTraps: options.stopFlagTraps === true,
+        exportStackPointer: options.exportStackPointer === true,
       },
     ).run();
-    const { info: read, memories, startExport, ...names } = rewritten;
+    const { info: read, memories, startExport, stackPointerExport, ...names } =
+      rewritten;
     info = read;
     metered = {
       ...names,
@@ -351,6 +372,9 @@ export function instrumentModule(
       initialFuel,
     };
     if (startExport !== undefined) metered.startExport = startExport;
+    if (stackPointerExport !== undefined) {
+      metered.stackPointerExport = stackPointerExport;
+    }
     if (memories) {
       metered.stopFlag = {
         memory: FLAG_MEMORY_NAME,

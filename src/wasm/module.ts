@@ -11,12 +11,14 @@
  */
 
 import { readConstExpr } from "./const_expr.ts";
+import { type Footprint, newFootprint } from "./footprint.ts";
 import type { Patches } from "./patches.ts";
 import type { Reader } from "./reader.ts";
 import {
   type Limits,
   readLimits,
   readRefType,
+  readTableLimits,
   readValType,
   type ValueType,
 } from "./types.ts";
@@ -127,6 +129,15 @@ export class ModuleInfo {
   typeSignatures: (FunctionSignature | undefined)[] = [];
   /** Per type: its element's storage type, as encoded, if it is an array. */
   arrayElements: (Uint8Array | undefined)[] = [];
+  /** Per type: the number of fields of a struct type, else -1. */
+  structFields: number[] = [];
+  /**
+   * Per global: its value when it is an `i32` known before instantiation,
+   * else `NaN` (imports, other types).
+   */
+  globalValues: number[] = [];
+  /** What instantiating the module allocates and copies. */
+  footprint: Footprint = newFootprint();
   /** Every import, in order. */
   imports: ImportEntry[] = [];
   /** Every export, in order. */
@@ -236,9 +247,11 @@ export class ModuleInfo {
     const offsets: number[] = [];
     const signatures = this.typeSignatures;
     const arrays = this.arrayElements;
+    const fields = this.structFields;
     const add = (signature: FunctionSignature | undefined) => {
       signatures.push(signature);
       if (arrays.length < signatures.length) arrays.push(undefined);
+      if (fields.length < signatures.length) fields.push(-1);
       params.push(signature ? signature.params.length : -1);
     };
     for (let g = 0; g < groups; g++) {
@@ -248,11 +261,11 @@ export class ModuleInfo {
         const limit = params.length + n;
         for (let i = 0; i < n; i++) {
           offsets.push(-1);
-          add(readSubType(r, limit, arrays));
+          add(readSubType(r, limit, arrays, fields));
         }
       } else {
         offsets.push(r.peek("type") === 0x60 ? r.pos : -1);
-        add(readSubType(r, params.length + 1, arrays));
+        add(readSubType(r, params.length + 1, arrays, fields));
       }
       if (params.length > LIMITS.types - 2) {
         r.fail(`too many types: more than ${LIMITS.types - 2}`);
@@ -292,7 +305,7 @@ export class ModuleInfo {
           const typeAt = r.pos;
           entry.valueType = readRefType(r, this.typeCount);
           this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
-          entry.limits = readLimits(r);
+          entry.limits = readTableLimits(r);
           this.tableIs64.push(entry.limits.is64);
           break;
         }
@@ -303,6 +316,7 @@ export class ModuleInfo {
         case 3:
           entry.valueType = readValType(r, this.typeCount);
           entry.mutable = readMutability(r);
+          this.globalValues.push(NaN);
           this.globalCount++;
           break;
         case 4:
@@ -346,13 +360,13 @@ export class ModuleInfo {
         const typeAt = r.pos;
         readRefType(r, this.typeCount);
         this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
-        this.tableIs64.push(readLimits(r).is64);
+        this.#addTable(readTableLimits(r));
         readConstExpr(r, this, this.globalCount, patches);
       } else {
         const typeAt = r.pos;
         readRefType(r, this.typeCount);
         this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
-        this.tableIs64.push(readLimits(r).is64);
+        this.#addTable(readTableLimits(r));
       }
     }
   }
@@ -364,7 +378,16 @@ export class ModuleInfo {
    */
   readMemories(r: Reader): void {
     const count = r.count("memory", 2);
-    for (let i = 0; i < count; i++) this.memoryIs64.push(readLimits(r).is64);
+    for (let i = 0; i < count; i++) {
+      const limits = readLimits(r);
+      this.memoryIs64.push(limits.is64);
+      this.footprint.memoryPages += limits.min;
+    }
+  }
+
+  #addTable(limits: Limits): void {
+    this.tableIs64.push(limits.is64);
+    this.footprint.tableElements += limits.min;
   }
 
   /**
@@ -394,7 +417,9 @@ export class ModuleInfo {
     for (let i = 0; i < count; i++) {
       readValType(r, this.typeCount);
       readMutability(r);
-      readConstExpr(r, this, this.globalCount, patches);
+      this.globalValues.push(
+        readConstExpr(r, this, this.globalCount, patches),
+      );
       this.globalCount++;
     }
   }
@@ -405,6 +430,7 @@ function readSubType(
   r: Reader,
   typeLimit: number,
   arrays: (Uint8Array | undefined)[],
+  structFields: number[],
 ): FunctionSignature | undefined {
   const byte = r.peek("type");
   if (byte === 0x50 || byte === 0x4f) {
@@ -435,6 +461,7 @@ function readSubType(
         readValType(r, typeLimit, true);
         readMutability(r);
       }
+      structFields.push(fields);
       return undefined;
     }
     case 0x5e: {

@@ -20,6 +20,7 @@ import {
 } from "./added_functions.ts";
 import { BRANCH_HINTS } from "./branch_hints.ts";
 import { startFunction } from "./deferred_start.ts";
+import { findStackPointerGlobal } from "./stack_pointer_scan.ts";
 import { CodeRewriter } from "./code.ts";
 import type { CostModel } from "./costs.ts";
 import { ModuleInfo } from "./module.ts";
@@ -61,6 +62,8 @@ export interface RewrittenModule {
   memories?: AddedMemory[];
   /** With a deferred start: the start function's export name. */
   startExport?: string;
+  /** The export name of the shadow stack pointer, when it was found. */
+  stackPointerExport?: string;
 }
 
 /** What the rewrite adds beyond fuel metering. */
@@ -73,6 +76,8 @@ export interface RewriteFeatures {
   readonly deferStart?: boolean;
   /** Whether to count fuel (else only the stop flag is checked). */
   readonly countsFuel?: boolean;
+  /** Whether to export the shadow stack pointer (`stack_pointer_scan.ts`). */
+  readonly exportStackPointer?: boolean;
 }
 
 /** `base`, or `base-1`, `base-2`, … whichever is not taken. */
@@ -129,6 +134,9 @@ export class ModuleRewriter {
   #startExport: string | undefined;
   readonly #countsFuel: boolean;
   readonly #flagTraps: boolean;
+  readonly #exportStackPointer: boolean;
+  /** The stack pointer's global and export name, once found. */
+  #stackPointer: { global: number; name: string } | undefined;
 
   /**
    * @param bytes The input module.
@@ -167,6 +175,7 @@ export class ModuleRewriter {
     if (features.deferStart) this.#deferredStart = startFunction(bytes);
     this.#countsFuel = features.countsFuel ?? true;
     this.#flagTraps = features.stopFlagTraps ?? false;
+    this.#exportStackPointer = features.exportStackPointer ?? false;
   }
 
   get #slowType(): number {
@@ -230,6 +239,7 @@ export class ModuleRewriter {
       info: this.#info,
       memories: this.#addedMemories,
       startExport: this.#startExport,
+      stackPointerExport: this.#stackPointer?.name,
     };
   }
 
@@ -355,10 +365,21 @@ export class ModuleRewriter {
         new Set([...taken, this.#fuelExport]),
       );
     }
+    const global = this.#exportStackPointer
+      ? findStackPointerGlobal(this.#bytes, this.#info)
+      : undefined;
+    if (global !== undefined) {
+      const name = uniqueName(
+        `${this.#importModule}:stack_pointer`,
+        new Set([...taken, this.#fuelExport, this.#startExport ?? ""]),
+      );
+      this.#stackPointer = { global, name };
+    }
   }
 
   get #addedExports(): number {
-    return this.#deferredStart === undefined ? 1 : 2;
+    return 1 + (this.#deferredStart === undefined ? 0 : 1) +
+      (this.#stackPointer === undefined ? 0 : 1);
   }
 
   #writeExport(w: Writer): void {
@@ -369,6 +390,11 @@ export class ModuleRewriter {
       w.name(this.#startExport!);
       w.u8(0x00);
       w.u32(this.#info.shiftFunction(this.#deferredStart));
+    }
+    if (this.#stackPointer !== undefined) {
+      w.name(this.#stackPointer.name);
+      w.u8(0x03);
+      w.u32(this.#stackPointer.global);
     }
   }
 

@@ -165,6 +165,8 @@ export function readElements(
       }
     }
     const n = r.count("element", expressions ? 2 : 1);
+    // An active segment is copied into its table at instantiation.
+    if (active) info.footprint.elementEntries += n;
     for (let j = 0; j < n; j++) {
       if (expressions) readConstExpr(r, info, info.globalCount, patches);
       else readFunctionIndex(r, info, patches);
@@ -207,7 +209,9 @@ export function readData(
       r.skipSigned(32);
       if (r.pos < r.end && bytes[r.pos] === 0x0b) {
         r.pos++;
-        r.skip(r.u32(), "data bytes");
+        const size = r.u32();
+        r.skip(size, "data bytes");
+        info.footprint.dataBytes += size;
         continue;
       }
       r.pos = p;
@@ -225,5 +229,7 @@ export function readData(
     if (flags !== 1) readConstExpr(r, info, info.globalCount, patches);
     const size = r.u32();
     r.skip(size, "data bytes");
+    // An active segment is copied into its memory at instantiation.
+    if (flags !== 1) info.footprint.dataBytes += size;
   }
 }

@@ -281,6 +281,7 @@ export class BodyScanner {
 
       // Immediates. `index` keeps what a role below needs.
       let index = 0;
+      const immAt = p;
       switch (imm) {
         case 1: // Imm.None
           break;
@@ -388,6 +389,11 @@ export class BodyScanner {
           );
       }
 
+      // GC allocations of a size the type fixes are paid by size up front.
+      if (op === 0xfb && code <= 8 && live) {
+        cost += this.#allocationCost(code, index, immAt);
+      }
+
       // A new segment starts after this operator when `must` is set: 1 if
       // its check must stay even when free, 0 if a free one may go.
       let must = -1;
@@ -488,6 +494,23 @@ export class BodyScanner {
         live = true;
       }
     }
+  }
+
+  /**
+   * The static part of an allocation's cost: a struct's fields, or the
+   * elements of `array.new_fixed`, at `perElement` each (`array.new` and
+   * `array.new_default` are charged at run time by their length).
+   */
+  #allocationCost(code: number, type: number, immAt: number): number {
+    if (code <= 1) { // struct.new, struct.new_default
+      return Math.max(0, this.#info.structFields[type]!) *
+        this.#costs.perElement;
+    }
+    if (code !== 8) return 0;
+    const r = this.#reader;
+    r.pos = immAt;
+    r.u32(); // the type
+    return r.u32() * this.#costs.perElement;
   }
 
   /** Reads a block type that is not empty and not a numeric type. */

@@ -283,3 +283,27 @@ export function readLimits(r: Reader): Limits {
   if (flags & 0x01) return { is64, min, max: is64 ? r.u64() : r.u32(), shared };
   return { is64, min, shared };
 }
+
+/**
+ * Reads the limits of a table type, which cannot be shared (only
+ * shared-everything threads, which the rewriter does not model, would make
+ * one).
+ *
+ * @param r The reader.
+ * @returns The table's limits.
+ *
+ * @example Usage
+ * ```ts
+ * import { Reader } from "./reader.ts";
+ * import { readTableLimits } from "./types.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => readTableLimits(new Reader(new Uint8Array([0x03, 1, 1]))));
+ * ```
+ */
+export function readTableLimits(r: Reader): Limits {
+  const at = r.pos;
+  const limits = readLimits(r);
+  if (limits.shared) r.fail("unsupported limits flags: a shared table", at);
+  return limits;
+}

@@ -49,8 +49,11 @@ export async function plainBrotli(): Promise<Brotli> {
  */
 export async function meteredBrotli(
   meter?: FuelMeter,
-): Promise<{ brotli: Brotli; meter: FuelMeter }> {
+): Promise<
+  { brotli: Brotli; meter: FuelMeter; exports: WebAssembly.Exports }
+> {
   meter ??= new FuelMeter(await Deno.readFile(WASM));
+  let exports!: WebAssembly.Exports;
   const glue = await freshGlue();
   const instantiate = WebAssembly.instantiate;
   const withMeter = (
@@ -59,6 +62,7 @@ export async function meteredBrotli(
   ) =>
     instantiate(module, { ...imports, ...meter!.imports }).then((instance) => {
       meter!.attach(instance);
+      exports = instance.exports;
       return instance;
     });
   WebAssembly.instantiate = withMeter as typeof WebAssembly.instantiate;
@@ -67,7 +71,7 @@ export async function meteredBrotli(
   } finally {
     WebAssembly.instantiate = instantiate;
   }
-  return { brotli: glue, meter };
+  return { brotli: glue, meter, exports };
 }
 
 /**

@@ -9,6 +9,7 @@ import {
 } from "quickjs-emscripten-core";
 import releaseSyncPackage from "@jitl/quickjs-wasmfile-release-sync";
 import { FuelMeter } from "../../mod.ts";
+import type { InstrumentedModule } from "../../src/wasm/mod.ts";
 
 const WASM = new URL(
   "./emscripten-module.wasm",
@@ -29,10 +30,17 @@ export async function plainQuickJS(): Promise<QuickJSWASMModule> {
 }
 
 /** QuickJS metered: emscripten's instantiateWasm hook hands it the metered bytes. */
-export async function meteredQuickJS(): Promise<
-  { QuickJS: QuickJSWASMModule; meter: FuelMeter }
+export async function meteredQuickJS(
+  source?: InstrumentedModule,
+): Promise<
+  {
+    QuickJS: QuickJSWASMModule;
+    meter: FuelMeter;
+    exports: WebAssembly.Exports;
+  }
 > {
-  const meter = new FuelMeter(await quickjsBytes);
+  const meter = new FuelMeter(source ?? await quickjsBytes);
+  let exports!: WebAssembly.Exports;
   const variant = newVariant<QuickJSSyncVariant>(releaseSync, {
     emscriptenModule: {
       instantiateWasm(
@@ -42,13 +50,15 @@ export async function meteredQuickJS(): Promise<
         WebAssembly.instantiate(meter.bytes, { ...imports, ...meter.imports })
           .then(({ instance }) => {
             meter.attach(instance);
+            exports = instance.exports;
             receive(instance);
           });
         return {};
       },
     } as never,
   });
-  return { QuickJS: await newQuickJSWASMModuleFromVariant(variant), meter };
+  const QuickJS = await newQuickJSWASMModuleFromVariant(variant);
+  return { QuickJS, meter, exports };
 }
 
 /** Evaluates `code` and returns its value as JSON, or throws its error. */

@@ -2,7 +2,8 @@
 
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { FuelMeter } from "../../mod.ts";
+import { FuelMeter, type FuelMeterOptions } from "../../mod.ts";
+import type { InstrumentedModule } from "../../src/wasm/mod.ts";
 
 /** The parts of sql.js's API the tests use. */
 export interface SqlJs {
@@ -36,6 +37,11 @@ function freshInit(): InitSqlJs {
   return require(GLUE) as InitSqlJs;
 }
 
+/** sql.js's own bytes, as npm ships them. */
+export function sqljsBytes(): Promise<Uint8Array<ArrayBuffer>> {
+  return Deno.readFile(WASM);
+}
+
 /** sql.js as it comes. */
 export function plainSqlJs(): Promise<SqlJs> {
   return freshInit()({
@@ -48,20 +54,32 @@ export function plainSqlJs(): Promise<SqlJs> {
   });
 }
 
-/** sql.js metered: emscripten's instantiateWasm hook hands it the metered bytes. */
-export async function meteredSqlJs(): Promise<
-  { SQL: SqlJs; meter: FuelMeter }
+/**
+ * sql.js metered: emscripten's instantiateWasm hook hands it the metered
+ * bytes. Given a meter, a fresh instance on that meter (what to do when
+ * stops have left the heap past repair); given what `instrument()`
+ * returned, a meter of that.
+ */
+export async function meteredSqlJs(
+  options: FuelMeterOptions = {},
+  source?: InstrumentedModule | FuelMeter,
+): Promise<
+  { SQL: SqlJs; meter: FuelMeter; exports: WebAssembly.Exports }
 > {
-  const meter = new FuelMeter(await Deno.readFile(WASM));
+  const meter = source instanceof FuelMeter
+    ? source
+    : new FuelMeter(source ?? await sqljsBytes(), options);
+  let exports!: WebAssembly.Exports;
   const SQL = await freshInit()({
     instantiateWasm(imports, receive) {
       WebAssembly.instantiate(meter.bytes, { ...imports, ...meter.imports })
         .then(({ instance }) => {
           meter.attach(instance);
+          exports = instance.exports;
           receive(instance);
         });
       return {};
     },
   });
-  return { SQL, meter };
+  return { SQL, meter, exports };
 }

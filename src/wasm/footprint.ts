@@ -1,0 +1,86 @@
+/**
+ * What instantiating a module allocates and copies before any of its code
+ * runs: its memories' and tables' initial sizes, its active segments, and
+ * the GC objects its constant expressions build. The section readers add to
+ * it as they go, so that the host can weigh instantiation against a fuel
+ * budget before the engine does any of that work.
+ *
+ * @module
+ */
+
+import type { CostModel } from "./costs.ts";
+
+/** The static work of instantiating a module, in the cost model's units. */
+export interface Footprint {
+  /** The initial pages of the memories the module defines. */
+  memoryPages: number;
+  /** The initial elements of the tables the module defines. */
+  tableElements: number;
+  /** The bytes its active data segments copy. */
+  dataBytes: number;
+  /** The entries its active element segments copy. */
+  elementEntries: number;
+  /**
+   * Struct fields and array elements its constant expressions allocate
+   * (global, table and element initializers).
+   */
+  allocatedElements: number;
+  /**
+   * Set when a constant expression allocates an amount only known at
+   * instantiation (a length read from an imported global), or uses an
+   * operator whose effect is not modelled: its work is then unbounded.
+   */
+  unbounded: boolean;
+}
+
+/**
+ * An empty footprint.
+ *
+ * @returns A footprint with nothing in it.
+ *
+ * @example Usage
+ * ```ts
+ * import { newFootprint } from "./footprint.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(newFootprint().memoryPages, 0);
+ * ```
+ */
+export function newFootprint(): Footprint {
+  return {
+    memoryPages: 0,
+    tableElements: 0,
+    dataBytes: 0,
+    elementEntries: 0,
+    allocatedElements: 0,
+    unbounded: false,
+  };
+}
+
+/**
+ * The fuel instantiation costs: pages at `perPage`, bytes at `perByte`,
+ * table elements, segment entries and allocated fields or elements at
+ * `perElement` (the run-time prices of `memory.grow`, `memory.init`,
+ * `table.grow`, `table.init` and `array.new`).
+ *
+ * @param footprint What instantiation does.
+ * @param costs The cost model.
+ * @returns Its cost, `Infinity` when unbounded.
+ *
+ * @example Usage
+ * ```ts
+ * import { footprintCost, newFootprint } from "./footprint.ts";
+ * import { resolveCosts } from "./costs.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const footprint = { ...newFootprint(), memoryPages: 2, dataBytes: 10 };
+ * assert.equal(footprintCost(footprint, resolveCosts()), 12);
+ * ```
+ */
+export function footprintCost(footprint: Footprint, costs: CostModel): number {
+  if (footprint.unbounded) return Infinity;
+  return footprint.memoryPages * costs.perPage +
+    footprint.dataBytes * costs.perByte +
+    (footprint.tableElements + footprint.elementEntries +
+        footprint.allocatedElements) * costs.perElement;
+}

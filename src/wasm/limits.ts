@@ -1,0 +1,229 @@
+/**
+ * Resource limits written into a module: every memory and table, defined
+ * or imported, gets a maximum no larger than its limit, so that
+ * `memory.grow` and `table.grow` past it return -1 as the engine would at a
+ * declared maximum, in every mode (metered or not, and in the memories the
+ * stop flag makes the host create). A minimum above its limit cannot be
+ * fixed that way: it is reported, so that the host can refuse the module
+ * before the engine allocates anything.
+ *
+ * @module
+ */
+
+import { readSection } from "./module_sections.ts";
+import { ModuleInfo } from "./module.ts";
+import { Patches } from "./patches.ts";
+import { Reader } from "./reader.ts";
+import { readSections } from "./sections.ts";
+import { readConstExpr } from "./const_expr.ts";
+import {
+  type Limits,
+  readLimits,
+  readRefType,
+  readTableLimits,
+  readValType,
+} from "./types.ts";
+import { Writer } from "./writer.ts";
+
+/**
+ * How large a guest's memories and tables may get: the `limits` option of
+ * `loadGuest`, `FuelMeter` and `invokeIsolated`.
+ *
+ * @example A guest's memory held to two pages
+ * ```ts
+ * import { isGuestLoadError, loadGuest, type ResourceLimits } from "../../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // (module (memory (export "memory") 1))
+ * const bytes = new Uint8Array([
+ *   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x05, 0x03, 0x01, 0x00,
+ *   0x01, 0x07, 0x0a, 0x01, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02,
+ *   0x00,
+ * ]);
+ * const limits: ResourceLimits = { memory: 2 * 65536, tables: 1000 };
+ * const guest = await loadGuest(bytes, { limits });
+ * const memory = guest.instance.exports.memory as WebAssembly.Memory;
+ * assert.equal(memory.grow(1), 1);
+ * assert.throws(() => memory.grow(1), RangeError); // past the limit
+ * // A guest whose memory starts above the limit is refused.
+ * await assert.rejects(
+ *   loadGuest(bytes, { limits: { memory: 1000 } }),
+ *   (error) => isGuestLoadError(error) && error.reason === "limits",
+ * );
+ * ```
+ */
+export interface ResourceLimits {
+  /** The most bytes each linear memory may hold (rounded down to pages). */
+  readonly memory?: number;
+  /** The most elements each table may hold. */
+  readonly tables?: number;
+}
+
+/** A memory or table whose minimum is above its limit. */
+export interface OverLimit {
+  /** Which kind of thing it is. */
+  readonly kind: "memory" | "table";
+  /** Its index in its space (imports first). */
+  readonly index: number;
+  /** Whether the module imports it. */
+  readonly imported: boolean;
+  /** Its declared minimum, in bytes for a memory, elements for a table. */
+  readonly minimum: number;
+  /** The limit, in the same unit. */
+  readonly limit: number;
+}
+
+/** A module with its limits written in, or the reason it cannot have them. */
+export interface LimitedModule {
+  /** The module, every maximum within its limit (the input when unchanged). */
+  readonly bytes: Uint8Array;
+  /** The first memory or table whose minimum is above its limit. */
+  readonly over?: OverLimit;
+}
+
+const PAGE = 65536;
+/** The largest maximum each kind of memory or table may declare, by `is64`. */
+const MEMORY_PAGES = [65536, 2 ** 48];
+const TABLE_ELEMENTS = [2 ** 32 - 1, Number.MAX_SAFE_INTEGER];
+
+/**
+ * Writes limits into a module's memory and table types.
+ *
+ * @param bytes The module.
+ * @param limits The limits.
+ * @returns The limited module, or the first minimum above its limit.
+ * @throws {InvalidModule} When the sections it reads cannot be decoded.
+ *
+ * @example Usage
+ * ```ts
+ * import { applyLimits } from "./limits.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // (module (memory 1))
+ * const bytes = new Uint8Array([
+ *   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x05, 0x03, 0x01, 0x00,
+ *   0x01,
+ * ]);
+ * const limited = applyLimits(bytes, { memory: 2 * 65536 });
+ * assert.equal(limited.over, undefined);
+ * // Now (memory 1 2).
+ * assert.deepEqual([...limited.bytes.subarray(8)], [0x05, 0x04, 0x01, 0x01, 0x01, 0x02]);
+ * assert.equal(applyLimits(bytes, { memory: 100 }).over?.minimum, 65536);
+ * ```
+ */
+export function applyLimits(
+  bytes: Uint8Array,
+  limits: ResourceLimits,
+): LimitedModule {
+  const memoryLimit = limits.memory === undefined
+    ? undefined
+    : Math.floor(limits.memory / PAGE);
+  const tableLimit = limits.tables;
+  if (memoryLimit === undefined && tableLimit === undefined) return { bytes };
+  const info = new ModuleInfo();
+  const patches = new Patches();
+  const out = new Writer(bytes.length + 64);
+  out.copy(bytes, 0, 8);
+  let memories = 0;
+  let tables = 0;
+  let changed = false;
+  let over: OverLimit | undefined;
+  // Writes one limits field, clamped; notes a minimum above its limit.
+  const limit = (
+    r: Reader,
+    w: Writer,
+    kind: "memory" | "table",
+    imported: boolean,
+  ) => {
+    const at = r.pos;
+    const declared = kind === "memory" ? readLimits(r) : readTableLimits(r);
+    const index = kind === "memory" ? memories++ : tables++;
+    const cap = kind === "memory" ? memoryLimit : tableLimit;
+    if (cap === undefined) return w.copy(r.bytes, at, r.pos);
+    if (declared.min > cap && over === undefined) {
+      const unit = kind === "memory" ? PAGE : 1;
+      over = {
+        kind,
+        index,
+        imported,
+        minimum: declared.min * unit,
+        limit: kind === "memory" ? limits.memory! : cap,
+      };
+    }
+    const largest = (kind === "memory" ? MEMORY_PAGES : TABLE_ELEMENTS)[
+      declared.is64 ? 1 : 0
+    ]!;
+    if (
+      cap >= largest ||
+      declared.max !== undefined && declared.max <= cap
+    ) return w.copy(r.bytes, at, r.pos);
+    changed = true;
+    writeLimits(w, { ...declared, max: Math.max(cap, declared.min) });
+  };
+  for (const { id, sectionStart, start, end } of readSections(bytes)) {
+    if (id === 1 || id === 2 || id === 3) {
+      readSection(info, id, new Reader(bytes, start, end), patches);
+    }
+    if (id !== 2 && id !== 4 && id !== 5) {
+      out.copy(bytes, sectionStart, end);
+      continue;
+    }
+    const r = new Reader(bytes, start, end);
+    const w = new Writer(end - start + 16);
+    const count = r.count(id === 2 ? "import" : id === 4 ? "table" : "memory");
+    w.u32(count);
+    for (let i = 0; i < count; i++) {
+      const from = r.pos;
+      if (id === 2) {
+        r.name();
+        r.name();
+        const kind = r.u8("import kind");
+        if (kind === 1) readRefType(r, info.typeCount);
+        w.copy(bytes, from, r.pos);
+        if (kind === 1 || kind === 2) {
+          limit(r, w, kind === 1 ? "table" : "memory", true);
+          continue;
+        }
+        const rest = r.pos;
+        if (kind === 0) r.u32();
+        else if (kind === 3) {
+          readValType(r, info.typeCount);
+          r.u8("mutability");
+        } else if (kind === 4) {
+          r.u8("tag attribute");
+          r.u32();
+        } else r.fail(`unknown import kind 0x${kind.toString(16)}`, rest - 1);
+        w.copy(bytes, rest, r.pos);
+      } else if (id === 4) {
+        const init = r.peek("table") === 0x40;
+        if (init) {
+          r.pos++;
+          const at = r.pos;
+          if (r.u8("table flags") !== 0) r.fail("expected 0x00 after 0x40", at);
+        }
+        readRefType(r, info.typeCount);
+        w.copy(bytes, from, r.pos);
+        limit(r, w, "table", false);
+        if (init) {
+          const expr = r.pos;
+          readConstExpr(r, info, info.globalCount, patches);
+          w.copy(bytes, expr, r.pos);
+        }
+      } else {
+        limit(r, w, "memory", false);
+      }
+    }
+    if (!r.atEnd()) r.fail(`section ${id} has ${r.end - r.pos} unread bytes`);
+    const contents = w.finish();
+    out.u8(id);
+    out.u32(contents.length);
+    out.bytes(contents);
+  }
+  return { bytes: changed ? out.finish() : bytes, over };
+}
+
+function writeLimits(w: Writer, limits: Limits & { max: number }): void {
+  w.u8(0x01 | (limits.shared ? 0x02 : 0) | (limits.is64 ? 0x04 : 0));
+  w.u32(limits.min);
+  w.u32(limits.max);
+}

@@ -1,0 +1,186 @@
+/**
+ * The hostile guests of issue #10, loaded through a {@linkcode FuelMeter}
+ * as a library's own loader would, and run through `FuelMeter#run`: its
+ * deadline, StopSignal and `stop()` must end each of them. The bound on
+ * lateness is far looser than what `deno task bench` measures, so that a
+ * loaded machine cannot break it; a lost stop never returns at all.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { assembleWat } from "../guest/build.ts";
+import {
+  FuelMeter,
+  type FuelMeterOptions,
+  isAborted,
+  isDeadlineExceeded,
+} from "../mod.ts";
+import type { InstrumentOptions } from "../src/wasm/mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
+import { stopFromWorker } from "./support/worker_stop.ts";
+
+/** How late a stop may land here: only a lost stop gets near it. */
+const SLACK_MS = 5_000;
+const TIMEOUT_MS = 50;
+
+/** A failed grow is charged 2^31 fuel and costs nothing. */
+const PUMP = await assembleWat(`
+(module
+  (memory 1 1)
+  (func (export "pump")
+    (loop $again (drop (memory.grow (i32.const 0x7fffffff))) (br $again))))
+`);
+
+/** Made free by the cost table below: it never asks for fuel. */
+const FREE_LOOP = await assembleWat(`
+(module (func (export "spin") (loop $again (br $again))))
+`);
+
+/** 1 GiB in one operator, once and for ever. */
+const BULK = await assembleWat(`
+(module
+  (memory 16384 16384)
+  (func (export "fill")
+    (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000)))
+  (func (export "fill_forever")
+    (loop $again
+      (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000))
+      (br $again))))
+`);
+
+/** Calls the host, which stops the meter, then spins for free. */
+const STOPPED_BY_HOST = await assembleWat(`
+(module
+  (import "host" "stop" (func $stop))
+  (func (export "spin") (call $stop) (loop $again (br $again))))
+`);
+
+const FREE: InstrumentOptions = { costs: { default: 0 } };
+
+async function attached(
+  bytes: Uint8Array,
+  costs?: InstrumentOptions,
+  options?: FuelMeterOptions,
+  host: WebAssembly.Imports = {},
+): Promise<{ meter: FuelMeter; exports: Record<string, () => void> }> {
+  const meter = new FuelMeter(bytes, options, costs);
+  const { instance } = await WebAssembly.instantiate(meter.bytes, {
+    ...host,
+    ...meter.imports,
+  });
+  meter.attach(instance);
+  return {
+    meter,
+    exports: instance.exports as Record<string, () => void>,
+  };
+}
+
+function assertTimedOut(meter: FuelMeter, fn: () => void, what: string): void {
+  const started = performance.now();
+  const result = expectOutcome(
+    meter.run(fn, { timeout: TIMEOUT_MS, label: what }),
+    "timeout",
+  );
+  const late = performance.now() - started - TIMEOUT_MS;
+  assert.ok(isDeadlineExceeded(result.error), what);
+  assert.equal(meter.stopReason, "deadline", what);
+  assert.ok(late < SLACK_MS, `${what}: ${late.toFixed(1)} ms late`);
+}
+
+Deno.test("FuelMeter#run: the slice pump, a free loop and 1 GiB memory.fill all end at their deadline", async () => {
+  const pump = await attached(PUMP);
+  assertTimedOut(pump.meter, pump.exports.pump, "slice pump");
+  const free = await attached(FREE_LOOP, FREE);
+  assertTimedOut(free.meter, free.exports.spin, "a loop made free");
+  for (const name of ["fill", "fill_forever"]) {
+    // A fresh instance each time, whose pages are not yet touched.
+    const bulk = await attached(BULK);
+    assertTimedOut(bulk.meter, bulk.exports[name], `memory.fill (${name})`);
+  }
+});
+
+Deno.test("FuelMeter#run: the meter is ready after a flag stop, and the next call runs to its end", async () => {
+  const { meter, exports } = await attached(BULK);
+  assertTimedOut(meter, exports.fill_forever, "memory.fill for ever");
+  const done = meter.run(exports.fill, { timeout: 60_000 });
+  expectOutcome(done, "returned");
+  assert.equal(meter.stopReason, undefined);
+  assert.ok(done.fuel!.consumed > 0);
+  assert.equal(meter.usage.consumed + meter.usage.remaining, Infinity);
+});
+
+Deno.test("FuelMeter#run: a StopSignal from another thread ends a free loop", async () => {
+  const { meter, exports } = await attached(FREE_LOOP, FREE);
+  const stopped = await stopFromWorker((stop, started) =>
+    meter.run(() => {
+      started();
+      exports.spin();
+    }, { stop })
+  );
+  assert.ok(isAborted(expectOutcome(stopped, "aborted").error));
+  assert.equal(meter.stopReason, "stop");
+});
+
+Deno.test("FuelMeter#stop from a host import ends a free loop, in run and outside it", async () => {
+  const held: { meter?: FuelMeter } = {};
+  const host = { host: { stop: () => held.meter!.stop() } };
+  const loaded = await attached(STOPPED_BY_HOST, FREE, {}, host);
+  const meter = held.meter = loaded.meter;
+  const inRun = expectOutcome(meter.run(loaded.exports.spin), "interrupted");
+  assert.match(inRun.error.message, /host/);
+  assert.equal(meter.stopReason, "host");
+  // A plain call, as a library's glue makes: the guest traps.
+  assert.throws(() => loaded.exports.spin(), WebAssembly.RuntimeError);
+  meter.settle();
+});
+
+Deno.test("FuelMeter({ stopFlag: false }) adds no flag: the bytes import only out_of_fuel", () => {
+  const meter = new FuelMeter(FREE_LOOP, { stopFlag: false });
+  const imports = WebAssembly.Module.imports(
+    new WebAssembly.Module(meter.bytes),
+  );
+  assert.deepEqual(imports.map(({ name }) => name), ["out_of_fuel"]);
+  const flagged = new FuelMeter(BULK);
+  const needed = WebAssembly.Module.imports(
+    new WebAssembly.Module(flagged.bytes),
+  ).map(({ name }) => name);
+  assert.deepEqual(needed, [
+    "out_of_fuel",
+    "on_stop_flag",
+    "memory0",
+    "stop_flag",
+  ]);
+  assert.deepEqual(
+    Object.keys(flagged.imports[Object.keys(flagged.imports)[0]!]!).sort(),
+    [...needed].sort(),
+  );
+});
+
+Deno.test("FuelMeter: each instance of a flagged guest gets memories of its own", async () => {
+  const meter = new FuelMeter(
+    await assembleWat(`(module (memory (export "m") 1)
+      (func (export "poke") (param i32) (i32.store8 (i32.const 0) (local.get 0))))`),
+  );
+  const first = await WebAssembly.instantiate(meter.bytes, meter.imports);
+  const second = await WebAssembly.instantiate(meter.bytes, meter.imports);
+  const memory = (i: WebAssembly.Instance) =>
+    new Uint8Array((i.exports.m as WebAssembly.Memory).buffer);
+  meter.attach(first.instance);
+  (first.instance.exports.poke as (v: number) => void)(9);
+  assert.equal(memory(first.instance)[0], 9);
+  assert.equal(memory(second.instance)[0], 0);
+});
+
+Deno.test("FuelMeter refuses a stop flag for a guest that cannot resume, and says why", () => {
+  assert.throws(
+    () => new FuelMeter(FREE_LOOP, { resumable: false, stopFlag: true }),
+    (error: unknown) =>
+      error instanceof TypeError && /resumable: true/.test(error.message),
+  );
+  const trapping = new FuelMeter(FREE_LOOP, { resumable: false });
+  const imports = WebAssembly.Module.imports(
+    new WebAssembly.Module(trapping.bytes),
+  );
+  assert.deepEqual(imports, []);
+});

@@ -1,0 +1,227 @@
+/**
+ * Every GC allocation is paid for by its size, so that a fuel budget bounds
+ * the guest's heap: a struct by its fields, an array by its elements. Each
+ * attack runs in a child process with a small heap, so that this process
+ * survives whatever happens, and the test asserts how the child ended. The
+ * same attack with its price taken away (`perElement: 0`) kills the child:
+ * the test would see a regression.
+ */
+
+import assert from "./support/assert.ts";
+import { runDeno } from "./support/cli.ts";
+import { watBinaryen } from "./support/instrument.ts";
+
+/** Fields of the struct the attack allocates: V8's largest struct. */
+const FIELDS = 10_000;
+/** A hang guard: the child's allocations take a few seconds at most. */
+const GUARD_MS = 120_000;
+
+/**
+ * A guest whose `run` allocates 10,000-field structs (80 KB each) in a loop
+ * and keeps every one alive in a linked list.
+ */
+async function structHoarder(): Promise<Uint8Array> {
+  const fields = Array.from({ length: FIELDS - 1 }, () => "(field i64)")
+    .join(" ");
+  return await watBinaryen(`(module
+    (type $node (struct (field $next (mut (ref null $node))) ${fields}))
+    (global $list (mut (ref null $node)) (ref.null $node))
+    (func (export "run")
+      (local $new (ref null $node))
+      (loop $again
+        (local.set $new (struct.new_default $node))
+        (struct.set $node $next (local.get $new) (global.get $list))
+        (global.set $list (local.get $new))
+        (br $again))))`);
+}
+
+/** A guest whose `run` keeps 10,000-element fixed arrays in a list. */
+async function fixedHoarder(): Promise<Uint8Array> {
+  const elements = Array.from({ length: 10_000 }, () => "(i64.const 7)")
+    .join(" ");
+  return await watBinaryen(`(module
+    (type $a (array i64))
+    (type $node (struct (field (ref $a)) (field (ref null $node))))
+    (global $list (mut (ref null $node)) (ref.null $node))
+    (func (export "run")
+      (loop $again
+        (global.set $list
+          (struct.new $node (array.new_fixed $a 10000 ${elements})
+            (global.get $list)))
+        (br $again))))`);
+}
+
+/** How the child's call ended, as it printed it. */
+interface ChildReport {
+  outcome: string;
+  error?: string;
+}
+
+/**
+ * Loads `bytes` in a child with a `heapMiB` heap, calls `run` with
+ * `options`, and returns how the child ended.
+ */
+async function runInChild(
+  bytes: Uint8Array,
+  heapMiB: number,
+  options: string,
+): Promise<{ code: number; report?: ChildReport; stderr: string }> {
+  const script = `
+    import { loadGuest } from "./mod.ts";
+    const bytes = Uint8Array.from(atob("${
+    base64(bytes)
+  }"), (c) => c.charCodeAt(0));
+    let report;
+    try {
+      const guest = await loadGuest(bytes, ${options});
+      const result = guest.invoke("run", []);
+      report = { outcome: result.outcome, error: result.error?.kind };
+    } catch (error) {
+      report = { outcome: "thrown", error: error?.kind ?? String(error) };
+    }
+    console.log(JSON.stringify(report));
+  `;
+  const run = await runDeno([
+    "eval",
+    `--v8-flags=--max-old-space-size=${heapMiB}`,
+    script,
+  ], { signal: AbortSignal.timeout(GUARD_MS) });
+  const line = run.stdout.trim();
+  return {
+    code: run.code,
+    report: line === "" ? undefined : JSON.parse(line),
+    stderr: run.stderr,
+  };
+}
+
+function base64(bytes: Uint8Array): string {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text);
+}
+
+/** Asserts that the child died of its heap and printed no report. */
+function assertDiedOfHeap(
+  child: { code: number; report?: ChildReport; stderr: string },
+): void {
+  assert.notEqual(child.code, 0, "the unpriced attack kills its process");
+  assert.equal(child.report, undefined);
+  assert.match(child.stderr, /out of memory|heap/i);
+}
+
+Deno.test("a 20 KB guest allocating 10,000-field structs runs out of fuel, not the host's heap", async () => {
+  const bytes = await structHoarder();
+  assert.ok(bytes.length < 21_000, `the guest is ${bytes.length} bytes`);
+  for (
+    const options of [
+      "{ fuel: 1_000_000 }",
+      "{ fuel: 1_000_000, interruptible: true }",
+    ]
+  ) {
+    const child = await runInChild(bytes, 64, options);
+    assert.equal(child.code, 0, child.stderr);
+    assert.deepEqual(child.report, {
+      outcome: "fuel_exhausted",
+      error: "FuelExhausted",
+    }, options);
+  }
+  // The same budget, but with fields free: the heap is what runs out.
+  assertDiedOfHeap(
+    await runInChild(
+      bytes,
+      64,
+      "{ fuel: 1_000_000, costs: { perElement: 0 } }",
+    ),
+  );
+});
+
+Deno.test("array.new_fixed is paid by its elements", async () => {
+  const bytes = await fixedHoarder();
+  // Its operands made free, only the allocation's own price is left.
+  const free = `{ "i64.const": 0, "struct.new": 0 }`;
+  const child = await runInChild(
+    bytes,
+    64,
+    `{ fuel: 1_000_000, costs: { operators: ${free} } }`,
+  );
+  assert.equal(child.code, 0, child.stderr);
+  assert.deepEqual(child.report, {
+    outcome: "fuel_exhausted",
+    error: "FuelExhausted",
+  });
+  assertDiedOfHeap(
+    await runInChild(
+      bytes,
+      64,
+      `{ fuel: 1_000_000, costs: { operators: ${free}, perElement: 0 } }`,
+    ),
+  );
+});
+
+Deno.test("array.new_default is paid by its length at run time", async () => {
+  const bytes = await watBinaryen(`(module
+    (type $a (array i64))
+    (type $node (struct (field (ref $a)) (field (ref null $node))))
+    (global $list (mut (ref null $node)) (ref.null $node))
+    (func (export "run")
+      (loop $again
+        (global.set $list
+          (struct.new $node (array.new_default $a (i32.const 100000))
+            (global.get $list)))
+        (br $again))))`);
+  const child = await runInChild(bytes, 64, "{ fuel: 1_000_000 }");
+  assert.equal(child.code, 0, child.stderr);
+  assert.deepEqual(child.report, {
+    outcome: "fuel_exhausted",
+    error: "FuelExhausted",
+  });
+  assertDiedOfHeap(
+    await runInChild(
+      bytes,
+      64,
+      "{ fuel: 1_000_000, costs: { perElement: 0 } }",
+    ),
+  );
+});
+
+Deno.test("each allocation costs its operator plus perElement per field or element", async () => {
+  const { loadGuest } = await import("../mod.ts");
+  const fields = (n: number) =>
+    Array.from({ length: n }, () => "(field i32)").join(" ");
+  const bytes = await watBinaryen(`(module
+    (type $s (struct ${fields(7)}))
+    (type $a (array (mut i32)))
+    (type $f (array funcref))
+    (memory 1)
+    (data $d "0123456789abcdef")
+    (elem $e func $g $g $g $g)
+    (func $g)
+    (func (export "struct_new_default") (drop (struct.new_default $s)))
+    (func (export "struct_new")
+      (drop (struct.new $s (i32.const 1) (i32.const 1) (i32.const 1)
+        (i32.const 1) (i32.const 1) (i32.const 1) (i32.const 1))))
+    (func (export "array_new_fixed")
+      (drop (array.new_fixed $a 3 (i32.const 1) (i32.const 1) (i32.const 1))))
+    (func (export "array_new") (param i32)
+      (drop (array.new $a (i32.const 1) (local.get 0))))
+    (func (export "array_new_default") (param i32)
+      (drop (array.new_default $a (local.get 0))))
+    (func (export "array_new_data") (param i32)
+      (drop (array.new_data $a $d (i32.const 0) (local.get 0))))
+    (func (export "array_new_elem") (param i32)
+      (drop (array.new_elem $f $e (i32.const 0) (local.get 0)))))`);
+  const costs = { perElement: 10 };
+  const guest = await loadGuest(bytes, { fuel: Infinity, costs });
+  const cost = (name: string, args: number[] = []) =>
+    guest.invoke(name, args).fuel!.consumed;
+  assert.equal(cost("struct_new_default"), 1 + 7 * 10);
+  assert.equal(cost("struct_new"), 7 + 1 + 7 * 10);
+  assert.equal(cost("array_new_fixed"), 3 + 1 + 3 * 10);
+  // Sized at run time: operands, the operator, then n × perElement.
+  for (const n of [0, 1, 4]) {
+    assert.equal(cost("array_new", [n]), 2 + 1 + n * 10);
+    assert.equal(cost("array_new_default", [n]), 1 + 1 + n * 10);
+    assert.equal(cost("array_new_data", [n]), 2 + 1 + n * 10);
+    assert.equal(cost("array_new_elem", [n]), 2 + 1 + n * 10);
+  }
+});
