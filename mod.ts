@@ -57,6 +57,7 @@ export {
   invokeIsolated,
   type IsolatedCallOptions,
 } from "./src/isolate.ts";
+export { isolatedChildrenExited } from "./src/isolate_exits.ts";
 export type { CostTable } from "./src/wasm/mod.ts";
 export type { CompileOptions, GuestSource } from "./src/load.ts";
 export type { ResourceLimits } from "./src/limits.ts";

@@ -22,9 +22,10 @@ import { abortStop, deadlineStop } from "./call_watch.ts";
 import { GuestLoadError, OutOfMemory, withoutStack } from "./errors.ts";
 import { type ChildErrors, readAnswer, readErrors } from "./isolate_output.ts";
 import { fromWire, type IsolatedRequest } from "./isolate_wire.ts";
+import { startDeadline } from "./isolate_deadline.ts";
+import { trackExit } from "./isolate_exits.ts";
 import { checkLimits, type ResourceLimits } from "./limits.ts";
 import { loadModule } from "./load.ts";
-import { startTimer } from "./long_timer.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
 
@@ -256,6 +257,12 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * nor delays its stop. A child that runs out of memory ends the call with
  * the `out_of_memory` outcome.
  *
+ * The deadline counts from this call, so it covers loading the guest and
+ * starting the child. A stopped call returns as soon as the child is
+ * killed; the child's exit (some tens of milliseconds for one holding a GiB
+ * of memory) is awaited afterwards, and {@linkcode isolatedChildrenExited}
+ * waits for it.
+ *
  * @param source The guest: a path, URL, bytes or compiled module's bytes.
  * @param name The export to call.
  * @param args Its arguments: numbers, or bigints for `i64`.
@@ -280,68 +287,98 @@ export async function invokeIsolated(
 ): Promise<CallOutcome> {
   checkFuelAndTimeout(options, "invokeIsolated");
   const limits = checkLimits(options.limits, "invokeIsolated");
-  const { bytes, label } = await loadModule(source);
-  const request: IsolatedRequest = {
+  const request = {
     export: name,
     args: args.map(encodeArgument),
     fuel: options.fuel,
     limits,
     imports: resolveImports(options.imports),
-    label,
-    answerTag: `early-exit answer ${crypto.randomUUID()}: `,
   };
-  const started = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--no-config",
-      ...heapFlags(options.maxHeapMiB),
-      ...permissionFlags(options.permissions, request.imports),
-      CHILD.href,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    clearEnv: true,
-    env: childEnv(options.env),
-  }).spawn();
+  const childArgs = [
+    "run",
+    "--no-prompt",
+    "--no-config",
+    ...heapFlags(options.maxHeapMiB),
+    ...permissionFlags(options.permissions, request.imports),
+    CHILD.href,
+  ];
+  const env = childEnv(options.env);
 
+  // The deadline counts from here: loading the guest and starting the child
+  // are part of the call.
+  const started = performance.now();
+  const stop = Promise.withResolvers<void>();
+  let child: Deno.ChildProcess | undefined;
   let killedBy: "timeout" | "aborted" | undefined;
+  // The child's answer, once read: it may come before a stop whose child
+  // has not yet closed its output (it is still giving its memory back).
+  let answered: string | undefined;
   const kill = (why: "timeout" | "aborted") => {
     if (killedBy !== undefined) return;
     killedBy = why;
     try {
-      child.kill("SIGKILL");
+      child?.kill("SIGKILL");
     } catch {
       // Already gone.
     }
+    stop.resolve();
   };
-  const cancelTimer = options.timeout === undefined
+  const cancelDeadline = options.timeout === undefined
     ? undefined
-    : startTimer(options.timeout, () => kill("timeout"));
+    : startDeadline(started + options.timeout, () => kill("timeout"));
   const signal = options.signal;
   const onAbort = () => kill("aborted");
   signal?.addEventListener("abort", onAbort);
   if (signal?.aborted) onAbort();
 
-  try {
+  const run = async (): Promise<ChildEnd | undefined> => {
+    // The child compiles the guest, and reports an invalid one as the same
+    // InvalidModule; compiling it here too would spend the call's time.
+    const { bytes, label } = await loadModule(source, { compile: false });
+    if (killedBy !== undefined) return undefined;
+    const wire: IsolatedRequest = {
+      ...request,
+      label,
+      answerTag: `early-exit answer ${crypto.randomUUID()}: `,
+    };
+    const spawned = new Deno.Command(Deno.execPath(), {
+      args: childArgs,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      clearEnv: true,
+      env,
+    }).spawn();
+    child = spawned;
     // Read while writing: a child that prints before it has read all of
     // its input must not block on a full pipe.
     const reading = Promise.all([
-      readAnswer(child.stdout, request.answerTag),
-      readErrors(child.stderr),
+      readAnswer(spawned.stdout, wire.answerTag, undefined, (line) => {
+        answered ??= line;
+      }),
+      readErrors(spawned.stderr),
     ]);
-    const writer = child.stdin.getWriter();
-    const header = new TextEncoder().encode(`${JSON.stringify(request)}\n`);
+    const writer = spawned.stdin.getWriter();
+    const header = new TextEncoder().encode(`${JSON.stringify(wire)}\n`);
     await writer.write(header).catch(() => {});
     await writer.write(bytes!).catch(() => {});
     await writer.close().catch(() => {});
     const [answer, errors] = await reading;
-    const status = await child.status;
-    if (killedBy !== undefined) {
-      return stopped(name, killedBy, started, options);
+    return { label, answer, errors, status: await spawned.status };
+  };
+
+  try {
+    const call = run();
+    // A stopped call returns at the kill; the child's exit, which may take
+    // tens of milliseconds, is waited for after it (isolatedChildrenExited).
+    trackExit(call);
+    const end = await Promise.race([stop.promise, call]);
+    // The guest had returned before the stop: its answer stands.
+    if (answered !== undefined) return fromWire(JSON.parse(answered));
+    if (killedBy !== undefined || end === undefined) {
+      return stopped(name, killedBy!, started, options);
     }
+    const { label, answer, errors, status } = end;
     if (errors.outOfMemory && !status.success) {
       return {
         outcome: "out_of_memory",
@@ -354,9 +391,17 @@ export async function invokeIsolated(
     }
     return fromWire(JSON.parse(answer));
   } finally {
-    cancelTimer?.();
+    cancelDeadline?.();
     signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/** How a child ended: its answer, what its stderr said, and its status. */
+interface ChildEnd {
+  label: string;
+  answer: string | undefined;
+  errors: ChildErrors;
+  status: Deno.CommandStatus;
 }
 
 function failed(

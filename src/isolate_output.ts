@@ -66,12 +66,14 @@ class CappedForward {
  * Reads the child's stdout to its end: forwards its own output to the
  * host's stdout, capped, and returns the text after `tag` on the first
  * line that starts with it, or `undefined` when there was none (or it was
- * longer than {@linkcode ANSWER_CAP_BYTES}).
+ * longer than {@linkcode ANSWER_CAP_BYTES}). `onAnswer` is given the
+ * answer as soon as its line is complete, before the stream ends.
  */
 export async function readAnswer(
   stdout: ReadableStream<Uint8Array>,
   tag: string,
   target: OutputTarget = Deno.stdout,
+  onAnswer?: (answer: string) => void,
 ): Promise<string | undefined> {
   const forward = new CappedForward(target, "stdout");
   const wanted = new TextEncoder().encode(`\n${tag}`);
@@ -115,7 +117,10 @@ export async function readAnswer(
       size += end - at;
       if (size <= ANSWER_CAP_BYTES) parts.push(chunk.slice(at, end));
       if (newline >= 0) {
-        if (size <= ANSWER_CAP_BYTES) answer = decodeAll(parts);
+        if (size <= ANSWER_CAP_BYTES) {
+          answer = decodeAll(parts);
+          onAnswer?.(answer);
+        }
         parts = [];
         state = "output";
       }

@@ -217,8 +217,8 @@ Deno.test("--fuel meters the call: fuel_exhausted with the fuel in --json", asyn
   ]);
   assert.equal(enough.code, 0);
   assert.deepEqual(JSON.parse(enough.stdout).fuel, {
-    consumed: 145,
-    remaining: 855,
+    consumed: 155,
+    remaining: 845,
   });
 });
 

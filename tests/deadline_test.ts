@@ -219,7 +219,7 @@ Deno.test("isolation: the same outcomes and errors as in-process calls", async (
     fuel: 10_000,
   });
   assert.equal(expectOutcome(returned, "returned").value, 4950n);
-  assert.equal(returned.fuel?.consumed, 14 * 100 + 5);
+  assert.equal(returned.fuel?.consumed, 14 * 100 + 15);
   expectOutcome(
     await invokeIsolated(COMPUTE, "fib", [30], { fuel: 1_000 }),
     "fuel_exhausted",

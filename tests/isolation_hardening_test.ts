@@ -8,7 +8,7 @@
 
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
-import { invokeIsolated, isOutOfMemory } from "../mod.ts";
+import { invokeIsolated, isInvalidModule, isOutOfMemory } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { runDeno } from "./support/cli.ts";
 import { watBinaryen } from "./support/instrument.ts";
@@ -319,4 +319,44 @@ Deno.test("isolation: the answer is found after its tag in any chunking, and onl
       `chunks of ${size}`,
     );
   }
+});
+
+Deno.test("isolation: an invalid module is refused as InvalidModule, compiled by the child alone", async () => {
+  const preamble = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  // A section that claims more bytes than the module holds.
+  const truncated = new Uint8Array([...preamble, 0x01, 0x09, 0x01]);
+  await assert.rejects(
+    invokeIsolated(truncated, "run"),
+    (error: Error) => {
+      assert.ok(isInvalidModule(error), String(error));
+      assert.match(error.message, /bytes is not a valid WebAssembly module/);
+      return true;
+    },
+  );
+  await assert.rejects(
+    invokeIsolated(new Uint8Array(8), "run"),
+    (error: Error) => isInvalidModule(error) && /\\0asm/.test(error.message),
+  );
+});
+
+Deno.test("isolation: the answer is handed over as soon as its line is complete, before the child's output ends", async () => {
+  const tag = "early-exit answer 5: ";
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const stdout = new ReadableStream<Uint8Array>({
+    start: (c) => void (controller = c),
+  });
+  const early = Promise.withResolvers<string>();
+  const reading = readAnswer(
+    stdout,
+    tag,
+    { writeSync: (part) => part.length },
+    early.resolve,
+  );
+  controller.enqueue(new TextEncoder().encode(`noise\n${tag}{"v":1}\n`));
+  // The stream is still open: a child killed after it answered has not yet
+  // closed its output.
+  assert.equal(await early.promise, '{"v":1}');
+  controller.enqueue(new TextEncoder().encode(`\n${tag}{"v":2}\n`));
+  controller.close();
+  assert.equal(await reading, '{"v":1}');
 });

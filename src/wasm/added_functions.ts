@@ -12,16 +12,23 @@ import type { Writer } from "./writer.ts";
 /** The field name of the added import. */
 export const IMPORT_NAME = "out_of_fuel";
 
-/** `(func (param i64 i64))`: the slow path. */
+/** `(func (param i64 i64) (result i64))`: the slow path. */
 export const SLOW_TYPE: Uint8Array = Uint8Array.from([
+  0x60,
+  0x02,
+  0x7e,
+  0x7e,
+  0x01,
+  0x7e,
+]);
+/** `(func (param i64 i64))`: the failure path of a check that cannot resume. */
+export const TRAP_TYPE: Uint8Array = Uint8Array.from([
   0x60,
   0x02,
   0x7e,
   0x7e,
   0x00,
 ]);
-/** `(func)`: the failure path of a check that cannot resume. */
-export const TRAP_TYPE: Uint8Array = Uint8Array.from([0x60, 0x00, 0x00]);
 /** `(func (param i64 i64) (result i64))`: `out_of_fuel`. */
 export const IMPORT_TYPE: Uint8Array = Uint8Array.from([
   0x60,
@@ -33,8 +40,10 @@ export const IMPORT_TYPE: Uint8Array = Uint8Array.from([
 ]);
 
 /**
- * `$slow(counter, cost)`: `fuel = out_of_fuel(counter, cost)`, and a trap
- * if that is negative.
+ * `$slow(fuel, cost)`: stores the fuel the failed check left in the
+ * counter (a check keeps it in a local), then
+ * `fuel = out_of_fuel(fuel, cost)`, stored and returned, and a trap if
+ * that is negative.
  *
  * @param outOfFuel The index of the `out_of_fuel` import.
  * @param fuelGlobal The index of the counter.
@@ -45,12 +54,14 @@ export const IMPORT_TYPE: Uint8Array = Uint8Array.from([
  * import { slowBody } from "./added_functions.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(slowBody(0, 0)[0], 21); // its size
+ * assert.equal(slowBody(0, 0)[0], 27); // its size
  * ```
  */
 export function slowBody(outOfFuel: number, fuelGlobal: number): Uint8Array {
-  const e = new Emitter(32);
+  const e = new Emitter(40);
   e.u32(0); // no locals
+  e.localGet(0);
+  e.globalSet(fuelGlobal);
   e.localGet(0);
   e.localGet(1);
   e.call(outOfFuel);
@@ -62,15 +73,17 @@ export function slowBody(outOfFuel: number, fuelGlobal: number): Uint8Array {
   e.ifEmpty();
   e.unreachable();
   e.end();
+  e.localGet(0);
   e.end();
   return e.sized();
 }
 
 /**
- * The failure path of a check that cannot resume, kept out of line so that
- * small functions stay small enough for V8 to inline: it folds the fuel
- * the guest had (still in the counter, which a check stores only once it
- * passes) to `-1 - fuel`, unless it is folded already, then traps.
+ * `$trap(fuel, cost)`, the failure path of a check that cannot resume,
+ * kept out of line so that small functions stay small enough for V8 to
+ * inline: it folds the fuel the guest had before the check,
+ * `fuel + cost`, to `-1 - (fuel + cost)` in the counter, unless the
+ * counter is folded already, then traps.
  *
  * @param fuelGlobal The index of the counter.
  * @returns The body with its size prefix.
@@ -80,11 +93,11 @@ export function slowBody(outOfFuel: number, fuelGlobal: number): Uint8Array {
  * import { trapBody } from "./added_functions.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(trapBody(0)[0], 19); // its size
+ * assert.equal(trapBody(0)[0], 22); // its size
  * ```
  */
 export function trapBody(fuelGlobal: number): Uint8Array {
-  const e = new Emitter(32);
+  const e = new Emitter(40);
   e.u32(0); // no locals
   // Folded already: a check that runs after the trap (the glue's cleanup
   // calling back in) must not unfold it, which would grant the fuel again.
@@ -95,7 +108,9 @@ export function trapBody(fuelGlobal: number): Uint8Array {
   e.unreachable();
   e.end();
   e.i64Const(-1);
-  e.globalGet(fuelGlobal);
+  e.localGet(0);
+  e.localGet(1);
+  e.i64Add();
   e.i64Sub();
   e.globalSet(fuelGlobal);
   e.unreachable();

@@ -16,18 +16,36 @@ import {
 import { Emitter } from "./emitter.ts";
 import type { Writer } from "./writer.ts";
 
+/** Check variant bit: the check reads the fuel from the counter first. */
+export const LOAD = 1;
+/** Check variant bit: the check writes the fuel to the counter after. */
+export const SYNC = 2;
+
 /** A check with a one-byte cost, for bodies with a given number of locals. */
 export interface PreparedCheck {
   /** The check, with cost 0. */
   readonly template: Uint8Array;
   /** `template` as little-endian words, for fast copying. */
   readonly words: Uint32Array;
-  /** Where the cost goes in `template`: once, or twice when resumable. */
+  /** Where the cost goes in `template`: in the subtraction and the slow path's argument. */
   readonly costAt: readonly number[];
+  /** `costAt[0]`, for the emitter's fast path. */
+  readonly firstCostAt: number;
+  /** `costAt[1]`, for the emitter's fast path. */
+  readonly secondCostAt: number;
   /** Where the `if` is in `template`. */
   readonly ifAt: number;
   /** The check's size without its costs. */
   readonly fixed: number;
+}
+
+/** What {@linkcode CheckTemplates.prepare} makes once per number of locals. */
+interface PreparedBody {
+  variants: PreparedCheck[];
+  sync: Uint8Array;
+  reload: Uint8Array;
+  flagInRegister: Uint8Array;
+  flagInRegisterIfAt: number;
 }
 
 /**
@@ -49,8 +67,28 @@ export interface PreparedCheck {
  */
 export class CheckTemplates {
   readonly #targets: CheckTargets;
-  readonly #byLocals = new Map<number, PreparedCheck>();
+  readonly #byLocals = new Map<number, PreparedBody>();
   #preparedFor = -1;
+  #preparedInRegister = false;
+  /**
+   * The checks of the body last prepared for, by variant: bit 0 set, the
+   * check reads the counter first ({@linkcode LOAD}); bit 1 set, it writes
+   * the counter after ({@linkcode SYNC}). A body whose fuel is in the
+   * counter has only variant 0.
+   */
+  variants: PreparedCheck[] = [];
+  /** With the fuel in a register: `local.get $f; global.set $fuel`. */
+  sync: Uint8Array = new Uint8Array(0);
+  /** With the fuel in a register: `global.get $fuel; local.set $f`. */
+  reload: Uint8Array = new Uint8Array(0);
+  /**
+   * The stop flag's check at a loop header of a body with its fuel in a
+   * register, which writes the counter before the callback and reads it
+   * after; empty without a flag.
+   */
+  flagInRegister: Uint8Array = new Uint8Array(0);
+  /** Where the `if` is in {@linkcode CheckTemplates.flagInRegister}. */
+  flagInRegisterIfAt = 0;
   #charges: (Uint8Array | undefined)[] = [];
   #chargeIfAt: number[] = [];
   /** The check of the body last prepared for. */
@@ -58,6 +96,8 @@ export class CheckTemplates {
     template: new Uint8Array(0),
     words: new Uint32Array(0),
     costAt: [0],
+    firstCostAt: 0,
+    secondCostAt: 0,
     ifAt: 0,
     fixed: 0,
   };
@@ -83,26 +123,79 @@ export class CheckTemplates {
    * them).
    *
    * @param localCount The body's locals, parameters included.
+   * @param inRegister Whether the body keeps its fuel in the local `$f`.
    * @returns The check's size without its costs.
    */
-  prepare(localCount: number): number {
+  prepare(localCount: number, inRegister = false): number {
     this.#charges.length = 0;
     this.#chargeIfAt.length = 0;
-    if (localCount === this.#preparedFor) return this.check.fixed;
+    if (
+      localCount === this.#preparedFor &&
+      inRegister === this.#preparedInRegister
+    ) return this.check.fixed;
     this.#preparedFor = localCount;
-    // Bodies with the same number of locals share their check.
-    let check = this.#byLocals.get(localCount);
-    if (check === undefined) {
-      check = this.#make(localCount);
-      this.#byLocals.set(localCount, check);
+    this.#preparedInRegister = inRegister;
+    // Bodies with the same number of locals share their checks.
+    const key = inRegister ? -1 - localCount : localCount;
+    let prepared = this.#byLocals.get(key);
+    if (prepared === undefined) {
+      prepared = this.#prepareFor(localCount, inRegister);
+      this.#byLocals.set(key, prepared);
     }
-    this.check = check;
-    return check.fixed;
+    this.variants = prepared.variants;
+    this.check = prepared.variants[0]!;
+    this.sync = prepared.sync;
+    this.reload = prepared.reload;
+    this.flagInRegister = prepared.flagInRegister;
+    this.flagInRegisterIfAt = prepared.flagInRegisterIfAt;
+    return this.check.fixed;
   }
 
-  /** The check of cost 0; its costs are where it differs from cost 1. */
-  #make(localCount: number): PreparedCheck {
-    const fuel = { local: localCount, inRegister: false };
+  #prepareFor(localCount: number, inRegister: boolean): PreparedBody {
+    const variants = inRegister
+      ? [0, 1, 2, 3].map((v) => this.#make(localCount, v))
+      : [this.#make(localCount, -1)];
+    const prepared: PreparedBody = {
+      variants,
+      sync: new Uint8Array(0),
+      reload: new Uint8Array(0),
+      flagInRegister: new Uint8Array(0),
+      flagInRegisterIfAt: 0,
+    };
+    if (!inRegister) return prepared;
+    const g = this.#targets.fuelGlobal;
+    const sync = new Emitter(12);
+    sync.localGet(localCount);
+    sync.globalSet(g);
+    prepared.sync = sync.finish();
+    const reload = new Emitter(12);
+    reload.globalGet(g);
+    reload.localSet(localCount);
+    prepared.reload = reload.finish();
+    if (this.#targets.stopFlag) {
+      const flag = new Emitter(32);
+      prepared.flagInRegisterIfAt = writeFlagCheck(
+        flag,
+        this.#targets.stopFlag,
+        { local: localCount, fuelGlobal: g },
+      );
+      prepared.flagInRegister = flag.finish();
+    }
+    return prepared;
+  }
+
+  /**
+   * The check of cost 0; its costs are where it differs from cost 1.
+   * `variant` -1 keeps the fuel in the counter; 0 to 3 keep it in `$f`,
+   * with {@linkcode LOAD} and {@linkcode SYNC} bits.
+   */
+  #make(localCount: number, variant: number): PreparedCheck {
+    const fuel = {
+      local: localCount,
+      inRegister: variant >= 0,
+      load: variant >= 0 && (variant & LOAD) !== 0,
+      sync: variant >= 0 && (variant & SYNC) !== 0,
+    };
     const zero = new Emitter(64);
     const ifAt = writeCheck(zero, this.#targets, fuel, 0);
     const one = new Emitter(64);
@@ -122,6 +215,8 @@ export class CheckTemplates {
       template,
       words,
       costAt,
+      firstCostAt: costAt[0]!,
+      secondCostAt: costAt[1] ?? costAt[0]!,
       ifAt,
       fixed: template.length - costAt.length,
     };
@@ -133,10 +228,11 @@ export class CheckTemplates {
    *
    * @param w The output.
    * @param cost The cost, up to 2^53 - 1.
+   * @param variant Which of {@linkcode CheckTemplates.variants}.
    * @returns Where the check's `if` is, from the check's start.
    */
-  writeWithCost(w: Writer, cost: number): number {
-    const { template, costAt, ifAt } = this.check;
+  writeWithCost(w: Writer, cost: number, variant = 0): number {
+    const { template, costAt, ifAt } = this.variants[variant]!;
     let from = 0;
     let ifShift = 0;
     for (const at of costAt) {
@@ -173,6 +269,7 @@ export class CheckTemplates {
       },
       is64,
       unit,
+      this.#preparedInRegister,
     );
     const bytes = e.finish();
     this.#charges[key] = bytes;

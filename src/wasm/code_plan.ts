@@ -62,6 +62,13 @@ export const Edit = {
    * operator's length with its immediates; value: the helper's number.
    */
   BulkCall: 6,
+  /**
+   * In a body with its fuel in a register: a free segment that writes the
+   * fuel to the counter, since it can trap, call or leave.
+   */
+  Sync: 7,
+  /** In a body with its fuel in a register: reads the counter after a call. */
+  Reload: 8,
 } as const;
 
 /** Fields per edit: input position, kind (and flag or length), value. */
@@ -91,6 +98,8 @@ export const Body = {
 export const HAS_DYNAMIC = 1;
 /** Body flag: one of its charges has an `i32` operand (the local `$n`). */
 export const HAS_DYNAMIC_32 = 2;
+/** Body flag: the body keeps its fuel in the local `$f`. */
+export const IN_REGISTER = 4;
 
 /**
  * Writes a body's local declarations: the guest's groups, then the added

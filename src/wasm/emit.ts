@@ -69,7 +69,7 @@ function emitBody(
   const localCount = body[b + 5 /* Body.LocalCount */]!;
   const flags = body[b + 6 /* Body.Flags */]!;
   const size = body[b + 9 /* Body.Size */]!;
-  templates.prepare(localCount);
+  templates.prepare(localCount, (flags & 4 /* IN_REGISTER */) !== 0);
 
   w.u32(size);
   const sizeStart = w.len;
@@ -89,15 +89,9 @@ function emitBody(
   const buf = w.buf;
   const out = new DataView(buf.buffer, buf.byteOffset, buf.length);
   let o = w.len;
-  const check = templates.check;
-  const template = check.template;
-  const templateLength = template.length;
-  const words = check.words;
-  const wordCount = words.length;
-  const firstCostAt = check.costAt[0]!;
-  // With one cost, the second write lands on the first: harmless.
-  const secondCostAt = check.costAt[1] ?? firstCostAt;
-  const checkIfAt = check.ifAt;
+  // Per check variant (see `CheckTemplates.variants`): the template, as
+  // words, where its costs go and where its `if` is.
+  const variants = templates.variants;
   const edits = code.edits;
   const editsTo = body[b + 8 /* Body.EditsTo */]! * EDIT_SIZE;
   let from = body[b + 2 /* Body.CodeStart */]!;
@@ -122,25 +116,32 @@ function emitBody(
     from = pos;
     const value = edits[at + 2]!;
     switch (kind & 0xf) {
-      case 1: // Edit.Check
+      case 1: { // Edit.Check
+        const variant = kind >> 5 & 3;
         if (value >= 0 && value < 0x40) {
+          const check = variants[variant]!;
+          const template = check.template;
+          const words = check.words;
+          const wordCount = words.length;
           for (let j = 0; j < wordCount; j++) {
             out.setUint32(o + 4 * j, words[j]!, true);
           }
+          const templateLength = template.length;
           for (let j = wordCount * 4; j < templateLength; j++) {
             buf[o + j] = template[j]!;
           }
-          buf[o + firstCostAt] = value;
-          buf[o + secondCostAt] = value;
-          hints.push(o - sizeStart + checkIfAt);
+          buf[o + check.firstCostAt] = value;
+          buf[o + check.secondCostAt] = value;
+          hints.push(o - sizeStart + check.ifAt);
           o += templateLength;
         } else {
           w.len = o;
-          const ifAt = templates.writeWithCost(w, code.cost(value));
+          const ifAt = templates.writeWithCost(w, code.cost(value), variant);
           hints.push(o - sizeStart + ifAt);
           o = w.len;
         }
         break;
+      }
       case 2: { // Edit.Function
         o = putU32(buf, o, value);
         from = pos + (kind >> 4);
@@ -161,10 +162,26 @@ function emitBody(
         break;
       }
       case 5: { // Edit.Flag
-        const flag = templates.flag;
-        hints.push(o - sizeStart + templates.flagIfAt);
+        const inRegister = value === 1;
+        const flag = inRegister ? templates.flagInRegister : templates.flag;
+        hints.push(
+          o - sizeStart +
+            (inRegister ? templates.flagInRegisterIfAt : templates.flagIfAt),
+        );
         buf.set(flag, o);
         o += flag.length;
+        break;
+      }
+      case 7: { // Edit.Sync
+        const sync = templates.sync;
+        buf.set(sync, o);
+        o += sync.length;
+        break;
+      }
+      case 8: { // Edit.Reload
+        const reload = templates.reload;
+        buf.set(reload, o);
+        o += reload.length;
         break;
       }
       case 3: { // Edit.Dynamic

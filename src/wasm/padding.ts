@@ -15,10 +15,14 @@ import { Emitter } from "./emitter.ts";
  */
 export const SMALL_FUNCTION = 50;
 
-/** An empty body, `(func)`, with its size prefix. */
+/**
+ * A body that only traps, with its size prefix: valid whatever the type it
+ * is given (the slow path's).
+ */
 export const PAD_BODY: Uint8Array = (() => {
   const e = new Emitter(4);
   e.u32(0); // no locals
+  e.unreachable();
   e.end();
   return e.sized();
 })();

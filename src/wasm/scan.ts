@@ -13,7 +13,7 @@
 import { bulkHelper, bulkKey, BulkOp, type BulkSite } from "./bulk_helpers.ts";
 import { arrayHelper, ArrayOp } from "./array_helpers.ts";
 import type { BulkHelper } from "./bulk_helpers.ts";
-import type { CheckTemplates } from "./check_templates.ts";
+import { type CheckTemplates, LOAD, SYNC } from "./check_templates.ts";
 import {
   type BodyRecord,
   type CodePlan,
@@ -22,6 +22,7 @@ import {
   type FuelTargets,
   HAS_DYNAMIC,
   HAS_DYNAMIC_32,
+  IN_REGISTER,
 } from "./code_plan.ts";
 import type { CostModel } from "./costs.ts";
 import {
@@ -33,6 +34,7 @@ import {
 import { LIMITS, type ModuleInfo } from "./module.ts";
 import {
   ATOMIC_OPS,
+  Copy,
   GC_OPS,
   Imm,
   MISC_OPS,
@@ -63,6 +65,27 @@ const ARRAY_OPS = new Map<number, ArrayOp>([
   [GC_OPS.name.indexOf("array.init_data"), ArrayOp.InitData],
   [GC_OPS.name.indexOf("array.init_elem"), ArrayOp.InitElem],
 ]);
+
+/**
+ * Per one-byte opcode: 1 if a segment that holds it must write the fuel
+ * from its register to the counter, because it can trap, call, throw or
+ * leave the function (`br`/`br_if` to the function's label are found by
+ * their label). Per 0xFC opcode likewise; every other prefixed operator
+ * counts as one that can.
+ */
+const SYNC_SINGLE = new Uint8Array(256).fill(1);
+const SYNC_MISC = new Uint8Array(MISC_OPS.copy.length).fill(1);
+for (let op = 0; op < 256; op++) {
+  const copy = SINGLE_BYTE.copy[op];
+  if (copy === Copy.Pure) SYNC_SINGLE[op] = 0;
+}
+// block, loop, if, else, end, br, br_if
+for (const op of [0x02, 0x03, 0x04, 0x05, 0x0b, 0x0c, 0x0d]) {
+  SYNC_SINGLE[op] = 0;
+}
+for (let code = 0; code < SYNC_MISC.length; code++) {
+  if (MISC_OPS.copy[code] === Copy.Pure) SYNC_MISC[code] = 0;
+}
 
 /** A padded helper call: `call` and a five-byte index. */
 const BULK_CALL_SIZE = 6;
@@ -167,6 +190,25 @@ export class BodyScanner {
    * @returns The size of the rewritten body, its size prefix included.
    */
   scan(start: number, end: number, functionIndex: number): number {
+    if (this.#targets.countsFuel) {
+      const size = this.#scanBody(start, end, functionIndex, true);
+      if (size >= 0) return size;
+    }
+    return this.#scanBody(start, end, functionIndex, false);
+  }
+
+  /**
+   * Scans one body with its fuel in a register (`inRegister`) or in the
+   * counter. A body with exception handling keeps its fuel in the counter:
+   * a landing site would need the counter exact on every path into it; such
+   * a body returns -1 when scanned with `inRegister`, its edits undone.
+   */
+  #scanBody(
+    start: number,
+    end: number,
+    functionIndex: number,
+    inRegister: boolean,
+  ): number {
     const info = this.#info;
     const bytes = this.#bytes;
     const typeCount = info.typeCount;
@@ -212,21 +254,28 @@ export class BodyScanner {
     frames[0] = Frame.Function;
     catchTargets[0] = 0;
 
-    const checkFixed = this.#templates.prepare(localCount);
+    this.#templates.prepare(localCount, inRegister);
     this.#selfCalls.length = 0;
     // The stop flag is checked at the function's entry and loop headers,
     // whatever they cost, before the fuel.
     const flagSize = this.#templates.flag.length;
+    const loopFlagSize = inRegister
+      ? this.#templates.flagInRegister.length
+      : flagSize;
     if (flagSize > 0) {
       this.#code.pushEdit(codeStart, 5, /* Edit.Flag */ 0);
       growth += flagSize;
     }
+    // With the fuel in a register, the entry's check reads the counter.
+    const load = inRegister ? LOAD << 5 : 0;
     let segment = this.#code.pushEdit(
       codeStart,
-      1 /* Edit.Check */ | 1 << 4,
+      1 /* Edit.Check */ | 1 << 4 | load,
       0,
     );
     let cost = 0;
+    // Whether the segment can trap, call or leave (see `SYNC_SINGLE`).
+    let sync = 0;
     let live = true;
     this.#bodyFlags = 0;
 
@@ -247,6 +296,7 @@ export class BodyScanner {
         imm = singleImm[op]!;
         role = singleRole[op]!;
         if (live) cost += singleCost[op]!;
+        sync |= SYNC_SINGLE[op]!;
         if (imm === 1 /* Imm.None */ && role === 0 /* Role.Plain */) continue;
         if (imm === 0 /* Imm.Unknown */) unknownOpcode(-1, op, opPos);
       } else {
@@ -277,6 +327,7 @@ export class BodyScanner {
         if (imm === 0 /* Imm.Unknown */) unknownOpcode(op, code, opPos);
         role = space.role[code]!;
         if (live) cost += spaceCost[code]!;
+        sync |= op === 0xfc && code < SYNC_MISC.length ? SYNC_MISC[code]! : 1;
       }
 
       // Immediates. `index` keeps what a role below needs.
@@ -337,6 +388,7 @@ export class BodyScanner {
             p = r.pos;
           }
           if (imm === 3) {
+            if (index === depth - 1) sync = 1; // leaves the function
             // `delegate` names a label outside the `try` it ends.
             if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
               fail(`label ${index} out of range`, at);
@@ -405,6 +457,10 @@ export class BodyScanner {
         case 3: // Role.If
         case 6: // Role.Try
         case 9: // Role.TryTable
+          if (inRegister && (role === 6 || role === 9)) {
+            this.#code.editCount = editsFrom;
+            return -1;
+          }
           if (depth >= frames.length) {
             this.#growFrames();
             frames = this.#frames;
@@ -433,7 +489,7 @@ export class BodyScanner {
           depth--;
           if (depth === 0) {
             if (p !== end) fail("operators after the function's final end", p);
-            growth += this.#closeSegment(segment, cost, checkFixed);
+            growth += this.#closeSegment(segment, cost, 1, inRegister);
             return this.#finishBody({
               start,
               groupsStart,
@@ -441,7 +497,7 @@ export class BodyScanner {
               end,
               groups,
               localCount,
-              flags: this.#bodyFlags,
+              flags: this.#bodyFlags | (inRegister ? IN_REGISTER : 0),
               editsFrom,
               growth,
               functionIndex,
@@ -450,10 +506,18 @@ export class BodyScanner {
           must = catchTargets[depth]!;
           break;
         case 10: // Role.BranchIf
-          must = 0;
+          // A conditional branch does not end its segment: the operators
+          // after it were paid for with the ones before, and a taken branch
+          // leaves them paid, as a trap does. One check per loop iteration
+          // instead of two in a loop that tests its exit at the top.
           break;
         case 11: // Role.Call
           if (index < importedFunctions) must = 1;
+          else if (inRegister) {
+            // The callee spent fuel from the counter.
+            this.#code.pushEdit(p, 8, /* Edit.Reload */ 0);
+            growth += this.#templates.reload.length;
+          }
           break;
         case 12: // Role.CallDynamic
           must = 1;
@@ -477,20 +541,34 @@ export class BodyScanner {
             growth += this.#chargeBulk(imm, role, opPos);
           }
           if (flagSize > 0) {
+            const before = this.#code.editCount;
             if (op === 0xfc) growth += this.#callHelper(code, opPos, p);
             else if (op === 0xfb) {
               growth += this.#callArrayHelper(code, index, opPos, p);
             }
+            if (inRegister && this.#code.editCount !== before) {
+              // The helper's flag checks call the host, which may have
+              // changed the counter.
+              this.#code.pushEdit(p, 8, /* Edit.Reload */ 0);
+              growth += this.#templates.reload.length;
+            }
           }
       }
       if (must >= 0) {
-        growth += this.#closeSegment(segment, cost, checkFixed);
+        growth += this.#closeSegment(segment, cost, sync, inRegister);
         if (role === 2 /* Role.Loop */ && flagSize > 0) {
-          this.#code.pushEdit(p, 5, /* Edit.Flag */ 0);
-          growth += flagSize;
+          this.#code.pushEdit(p, 5, /* Edit.Flag */ inRegister ? 1 : 0);
+          growth += loopFlagSize;
         }
-        segment = this.#code.pushEdit(p, 1 /* Edit.Check */ | must << 4, 0);
+        // After a call, the check reads what the callee or the host left.
+        const reads = role === 11 || role === 12 ? load : 0;
+        segment = this.#code.pushEdit(
+          p,
+          1 /* Edit.Check */ | must << 4 | reads,
+          0,
+        );
         cost = 0;
+        sync = 0;
         live = true;
       }
     }
@@ -628,20 +706,38 @@ export class BodyScanner {
    * Puts the cost into a segment's check, or drops the check if the segment
    * is free and its check optional. Returns how many bytes the check adds.
    */
-  #closeSegment(segment: number, cost: number, checkFixed: number): number {
+  #closeSegment(
+    segment: number,
+    cost: number,
+    sync: number,
+    inRegister: boolean,
+  ): number {
     const code = this.#code;
     const at = segment * EDIT_SIZE;
+    const kind = code.edits[at + 1]!;
+    const optional = (kind & 0x1f) === 1 /* Edit.Check */;
     if (
-      cost === 0 && code.edits[at + 1] === 1 /* Edit.Check */ ||
+      cost === 0 && optional && !(inRegister && sync) ||
       !this.#targets.countsFuel
     ) {
       if (segment === code.editCount - 1) code.editCount--;
       else code.edits[at + 1] = 0 /* Edit.Skip */;
       return 0;
     }
+    if (cost === 0 && optional) {
+      // Free, but the counter must be right for what follows.
+      code.edits[at + 1] = 7 /* Edit.Sync */;
+      return this.#templates.sync.length;
+    }
     if (cost > MAX_SEGMENT_COST) cost = MAX_SEGMENT_COST;
     code.setCost(segment, cost);
-    return checkFixed + this.#templates.check.costAt.length * s64Size(cost);
+    let variant = 0;
+    if (inRegister) {
+      variant = (kind >> 5 & LOAD) | (sync ? SYNC : 0);
+      code.edits[at + 1] = (kind & 0x1f) | variant << 5;
+    }
+    const check = this.#templates.variants[variant]!;
+    return check.fixed + check.costAt.length * s64Size(cost);
   }
 
   /** Records a scanned body; returns its rewritten size with its prefix. */

@@ -14,17 +14,25 @@ export interface CheckoutServer extends AsyncDisposable {
 }
 
 /**
- * Serves the repository root on a free port of 127.0.0.1.
+ * Serves the repository root on a free port of 127.0.0.1, under a path of
+ * its own: Deno caches remote modules by URL, and a port used again by a
+ * later server (another checkout's, or an older run's) must not hand a child
+ * `deno` a cached copy of other code.
  *
  * @param options.wasmType The content type sent for `.wasm` files.
  */
 export function serveCheckout(
   options: { wasmType?: string } = {},
 ): CheckoutServer {
+  const prefix = `/${crypto.randomUUID()}`;
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     async (request) => {
-      const path = decodeURIComponent(new URL(request.url).pathname);
+      const served = decodeURIComponent(new URL(request.url).pathname);
+      if (!served.startsWith(`${prefix}/`)) {
+        return new Response("not found", { status: 404 });
+      }
+      const path = served.slice(prefix.length);
       if (path.includes("..")) return new Response("bad path", { status: 400 });
       const extension = path.slice(path.lastIndexOf("."));
       try {
@@ -40,7 +48,7 @@ export function serveCheckout(
   );
   const port = server.addr.port;
   return {
-    url: new URL(`http://127.0.0.1:${port}/`),
+    url: new URL(`http://127.0.0.1:${port}${prefix}/`),
     port,
     [Symbol.asyncDispose]: () => server.shutdown(),
   };

@@ -1,0 +1,323 @@
+/**
+ * A stopped isolated call returns when its child is killed, not when the
+ * child has gone: a child holding a GiB of memory takes tens of
+ * milliseconds to exit. The child is still reaped, its output read and its
+ * streams closed, after the call: `isolatedChildrenExited` waits for that,
+ * and these tests run with Deno's op and resource sanitizers on to show
+ * that nothing else is left.
+ *
+ * Which processes are this one's children is asked of procps' `ps`, so
+ * the tests run on Linux.
+ */
+
+import assert from "./support/assert.ts";
+import { assembleWat } from "../guest/build.ts";
+import { invokeIsolated, isolatedChildrenExited } from "../mod.ts";
+import { childrenExiting } from "../src/isolate_exits.ts";
+import { expectOutcome } from "./support/outcome.ts";
+
+/** Longer than any wait these tests make: a hang. */
+const HANG_MS = 120_000;
+/**
+ * How late a stop may land here. The bound is a few milliseconds on a quiet
+ * machine (`deno task bench` measures it); this only catches a call that
+ * waits for something it should not, on a machine however busy.
+ */
+const SLACK_MS = 10_000;
+const LINUX = Deno.build.os === "linux";
+
+/**
+ * The processes this one started that have not been reaped yet (a zombie
+ * included), as `ps` lists them, less the `ps` itself.
+ */
+async function children(): Promise<number[]> {
+  const ps = new Deno.Command("ps", {
+    args: ["-o", "pid=", "--ppid", String(Deno.pid)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const { stdout } = await ps.output();
+  return new TextDecoder().decode(stdout).trim().split(/\s+/)
+    .filter((pid) => pid !== "").map(Number).filter((pid) => pid !== ps.pid);
+}
+
+/** The children not in `before`. */
+async function newChildren(before: Set<number>): Promise<number[]> {
+  return (await children()).filter((pid) => !before.has(pid));
+}
+
+/** Waits for the children still exiting, or fails after {@linkcode HANG_MS}. */
+async function reaped(): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error("a killed child was never reaped")),
+      HANG_MS,
+    );
+  });
+  try {
+    await Promise.race([isolatedChildrenExited(), hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A guest that calls `host.filling` (which writes the child's pid into a
+ * file) and then fills a GiB-sized store forever.
+ */
+interface HostileGuest {
+  label: string;
+  wat: string;
+}
+
+const GUESTS: HostileGuest[] = [
+  {
+    label: "memory.fill of 1 GiB",
+    wat: `(module (import "host" "filling" (func $filling))
+      (memory 16384 16384)
+      (func (export "run")
+        (call $filling)
+        (loop $l
+          (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000))
+          (br $l))))`,
+  },
+  {
+    label: "table.fill of 10M elements",
+    wat: `(module (import "host" "filling" (func $filling))
+      (table 10000000 funcref)
+      (func $f) (elem declare func $f)
+      (func (export "run")
+        (call $filling)
+        (loop $l
+          (table.fill 0 (i32.const 0) (ref.func $f) (i32.const 10000000))
+          (table.fill 0 (i32.const 0) (ref.null func) (i32.const 10000000))
+          (br $l))))`,
+  },
+];
+
+/** An imports module whose `host.filling` writes the child's pid to `marker`. */
+async function pidImports(dir: string, marker: string): Promise<string> {
+  const path = `${dir}/imports.ts`;
+  await Deno.writeTextFile(
+    path,
+    `export default { host: { filling() {
+      Deno.writeTextFileSync(${JSON.stringify(marker)}, String(Deno.pid));
+    } } };\n`,
+  );
+  return new URL(`file://${path}`).href;
+}
+
+function readPid(marker: string): number | undefined {
+  try {
+    return Number(Deno.readTextFileSync(marker));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+for (const guest of GUESTS) {
+  Deno.test({
+    name:
+      `isolation: a ${guest.label} under a deadline returns at the kill, and its child is reaped after`,
+    ignore: !LINUX,
+    sanitizeOps: true,
+    sanitizeResources: true,
+    async fn() {
+      const bytes = await assembleWat(guest.wat);
+      const dir = await Deno.makeTempDir({ prefix: "isolation-exit" });
+      try {
+        const marker = `${dir}/pid`;
+        const imports = await pidImports(dir, marker);
+        // The deadline must fall while the guest fills; a busy machine may
+        // start the child slowly, so a call killed sooner is repeated with
+        // a longer deadline.
+        for (let timeout = 1_000;; timeout *= 2) {
+          const before = new Set(await children());
+          const start = performance.now();
+          const result = await invokeIsolated(bytes, "run", [], {
+            timeout,
+            imports,
+            permissions: { write: [marker] },
+          });
+          const late = performance.now() - (start + timeout);
+          // Read before anything else can run: the call returned while its
+          // child was still to be reaped, so it did not wait for the GiB to
+          // be given back.
+          const exiting = childrenExiting();
+          const pid = readPid(marker);
+          expectOutcome(result, "timeout");
+          assert.equal(exiting, 1);
+          assert.ok(late < SLACK_MS, `the stop landed ${late} ms late`);
+          await reaped();
+          assert.equal(childrenExiting(), 0);
+          assert.deepEqual(await newChildren(before), []);
+          if (pid === undefined) {
+            assert.ok(
+              timeout < 32_000,
+              `the guest never started filling within ${timeout} ms`,
+            );
+            continue;
+          }
+          assert.equal(await alive(pid), false);
+          break;
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
+
+/** Whether any process has this pid, a zombie included. */
+async function alive(pid: number): Promise<boolean> {
+  const { code } = await new Deno.Command("ps", {
+    args: ["-p", String(pid)],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  return code === 0;
+}
+
+Deno.test({
+  name:
+    "isolation: a deadline that falls while the child starts returns at once, and the child is reaped after",
+  ignore: !LINUX,
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const bytes = await assembleWat(
+      `(module (func (export "run") (loop $l (br $l))))`,
+    );
+    // Before the child is spawned or while it starts: long before a Deno
+    // process has loaded anything.
+    for (const timeout of [1, 20]) {
+      const before = new Set(await children());
+      const result = await invokeIsolated(bytes, "run", [], { timeout });
+      expectOutcome(result, "timeout");
+      await reaped();
+      assert.equal(childrenExiting(), 0);
+      assert.deepEqual(await newChildren(before), []);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "isolation: an abort returns at the kill, and the child is reaped after",
+  ignore: !LINUX,
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const bytes = await assembleWat(
+      `(module (memory 16384 16384) (func (export "run")
+        (loop $l
+          (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000))
+          (br $l))))`,
+    );
+    const before = new Set(await children());
+    const controller = new AbortController();
+    const call = invokeIsolated(bytes, "run", [], {
+      signal: controller.signal,
+    });
+    let settled = false;
+    call.finally(() => settled = true).catch(() => {});
+    // Once the child exists (it may still be starting).
+    const giveUp = performance.now() + HANG_MS;
+    while ((await newChildren(before)).length === 0) {
+      assert.ok(!settled && performance.now() < giveUp, "no child started");
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    controller.abort();
+    expectOutcome(await call, "aborted");
+    assert.equal(childrenExiting(), 1);
+    await reaped();
+    assert.equal(childrenExiting(), 0);
+    assert.deepEqual(await newChildren(before), []);
+  },
+});
+
+Deno.test({
+  name: "isolation: a call that returns has its child reaped before it does",
+  ignore: !LINUX,
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const bytes = await assembleWat(
+      `(module (func (export "run") (result i32) (i32.const 7)))`,
+    );
+    const before = new Set(await children());
+    const result = await invokeIsolated(bytes, "run", [], { timeout: 60_000 });
+    assert.equal(expectOutcome(result, "returned").value, 7);
+    assert.equal(childrenExiting(), 0);
+    assert.deepEqual(await newChildren(before), []);
+  },
+});
+
+Deno.test({
+  name:
+    "isolation: an abort before the call starts no child, and returns aborted",
+  ignore: !LINUX,
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const bytes = await assembleWat(
+      `(module (func (export "run") (loop $l (br $l))))`,
+    );
+    const before = new Set(await children());
+    const result = await invokeIsolated(bytes, "run", [], {
+      signal: AbortSignal.abort(),
+    });
+    expectOutcome(result, "aborted");
+    await reaped();
+    assert.deepEqual(await newChildren(before), []);
+  },
+});
+
+Deno.test({
+  name:
+    "isolation: a guest that returned before its deadline keeps its result when its child is killed before it has gone",
+  ignore: !LINUX,
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const bytes = await assembleWat(
+      `(module (func (export "run") (result i32) (i32.const 42)))`,
+    );
+    const dir = await Deno.makeTempDir({ prefix: "isolation-exit" });
+    try {
+      // The child answers, then spins in its unload handler as it exits,
+      // as a child giving back a large memory takes its time to go.
+      const imports = `${dir}/imports.ts`;
+      await Deno.writeTextFile(
+        imports,
+        `addEventListener("unload", () => { for (;;); });
+        export default {};\n`,
+      );
+      // The deadline must fall after the answer; a busy machine may start
+      // the child slowly, so a call stopped before it answered is repeated
+      // with a longer deadline.
+      for (let timeout = 1_000;; timeout *= 2) {
+        const before = new Set(await children());
+        const result = await invokeIsolated(bytes, "run", [], {
+          timeout,
+          imports: new URL(`file://${imports}`),
+        });
+        const exiting = childrenExiting();
+        await reaped();
+        assert.deepEqual(await newChildren(before), []);
+        if (result.outcome === "timeout") {
+          assert.ok(timeout < 32_000, `no answer within ${timeout} ms`);
+          continue;
+        }
+        assert.equal(expectOutcome(result, "returned").value, 42);
+        // It returned at the deadline's kill, with the child still there.
+        assert.equal(exiting, 1);
+        break;
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
