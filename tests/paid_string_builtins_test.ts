@@ -1,0 +1,242 @@
+/**
+ * The JS String Builtins that allocate are paid by what they allocate, so
+ * that a fuel budget bounds the strings a guest makes the host hold.
+ * Each attack runs in a child process with a small heap, and the test
+ * asserts how the child ended; the same attack with characters free
+ * (`perElement: 0`) kills its child, so the test would see a regression.
+ */
+
+import assert from "./support/assert.ts";
+import { runDeno } from "./support/cli.ts";
+import { expectOutcome } from "./support/outcome.ts";
+import { isInvalidModule, loadGuest } from "../mod.ts";
+
+/**
+ * Assembles GC text with binaryen, without its compact import encoding
+ * (which V8 does not take by default).
+ */
+async function assembleWat(source: string): Promise<Uint8Array> {
+  const binaryen = (await import("binaryen")).default;
+  const module = binaryen.parseText(source);
+  try {
+    // Not in binaryen's typings, but in its table of features.
+    const features = binaryen.Features as unknown as Record<string, number>;
+    module.setFeatures(
+      features.All! & ~features.CompactImports! & ~features.Strings!,
+    );
+    assert.ok(module.validate(), "binaryen rejected the test module");
+    return module.emitBinary();
+  } finally {
+    module.dispose();
+  }
+}
+
+/** A hang guard: the children's allocations take a few seconds at most. */
+const GUARD_MS = 120_000;
+const COMPILE = `compile: { builtins: ["js-string"] }`;
+
+/** The list the hoarders keep what they make alive in. */
+const LIST = `
+  (type $node (struct (field externref) (field (ref null $node))))
+  (global $list (mut (ref null $node)) (ref.null $node))
+  (func $keep (param $s externref)
+    (global.set $list (struct.new $node (local.get $s) (global.get $list))))`;
+
+const FROM_CHAR_CODE_ARRAY = `
+  (type $chars (array (mut i16)))
+  (import "wasm:js-string" "fromCharCodeArray"
+    (func $from (param (ref null $chars) i32 i32) (result (ref extern))))`;
+
+/**
+ * A guest whose `run` makes one array of a million characters and then
+ * keeps a new string of all of them per iteration.
+ */
+async function fromArrayHoarder(): Promise<Uint8Array> {
+  return await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY} ${LIST}
+    (func (export "run")
+      (local $a (ref null $chars))
+      (local.set $a (array.new $chars (i32.const 0x3b1) (i32.const 1000000)))
+      (loop $again
+        (call $keep (call $from (local.get $a) (i32.const 0)
+          (i32.const 1000000)))
+        (br $again)))
+    (func (export "slice") (param $start i32) (param $end i32) (result i32)
+      (drop (call $from (array.new_default $chars (i32.const 4))
+        (local.get $start) (local.get $end)))
+      (i32.const 1)))`);
+}
+
+/** The string imports of the doubling attack. */
+const CONCAT = `
+  (import "wasm:js-string" "concat"
+    (func $concat (param externref externref) (result (ref extern))))
+  (import "wasm:js-string" "charCodeAt"
+    (func $charCodeAt (param externref i32) (result i32)))
+  (import "wasm:js-string" "fromCharCode"
+    (func $fromCharCode (param i32) (result (ref extern))))`;
+const LENGTH = `
+  (import "wasm:js-string" "length"
+    (func $length (param externref) (result i32)))`;
+
+/**
+ * A guest whose `run` doubles a string with `concat` (a cons string of
+ * constant size) and reads a character of each (which flattens it,
+ * allocating all its characters), keeping every one.
+ */
+async function concatDoubler(withLength = true): Promise<Uint8Array> {
+  return await assembleWat(`(module ${CONCAT} ${withLength ? LENGTH : ""}
+    ${LIST}
+    (func (export "run")
+      (local $s externref)
+      (local.set $s (call $fromCharCode (i32.const 0x3b1)))
+      (loop $again
+        (local.set $s (call $concat (local.get $s) (local.get $s)))
+        (drop (call $charCodeAt (local.get $s) (i32.const 0)))
+        (call $keep (local.get $s))
+        (br $again))))`);
+}
+
+/** How the child's call ended, as it printed it. */
+interface ChildReport {
+  outcome: string;
+  error?: string;
+}
+
+interface Child {
+  code: number;
+  report?: ChildReport;
+  stderr: string;
+}
+
+/**
+ * Loads `bytes` with the string builtins in a child with a `heapMiB` heap,
+ * calls `run` with `options`, and returns how the child ended.
+ */
+async function runInChild(
+  bytes: Uint8Array,
+  heapMiB: number,
+  options: string,
+): Promise<Child> {
+  const script = `
+    import { loadGuest } from "./mod.ts";
+    const bytes = Uint8Array.from(atob("${
+    base64(bytes)
+  }"), (c) => c.charCodeAt(0));
+    let report;
+    try {
+      const guest = await loadGuest(bytes, { ${COMPILE}, ...${options} });
+      const result = guest.invoke("run", []);
+      report = { outcome: result.outcome, error: result.error?.kind };
+    } catch (error) {
+      report = { outcome: "thrown", error: error?.kind ?? String(error) };
+    }
+    console.log(JSON.stringify(report));
+  `;
+  const run = await runDeno([
+    "eval",
+    `--v8-flags=--max-old-space-size=${heapMiB}`,
+    script,
+  ], { signal: AbortSignal.timeout(GUARD_MS) });
+  const line = run.stdout.trim();
+  return {
+    code: run.code,
+    report: line === "" ? undefined : JSON.parse(line),
+    stderr: run.stderr,
+  };
+}
+
+function base64(bytes: Uint8Array): string {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text);
+}
+
+/** Asserts that the child died of its heap and printed no report. */
+function assertDiedOfHeap(child: Child): void {
+  assert.notEqual(child.code, 0, "the unpriced attack kills its process");
+  assert.equal(child.report, undefined);
+  assert.match(child.stderr, /out of memory|heap/i);
+}
+
+function assertFuelExhausted(child: Child, options: string): void {
+  assert.equal(child.code, 0, child.stderr);
+  assert.deepEqual(child.report, {
+    outcome: "fuel_exhausted",
+    error: "FuelExhausted",
+  }, options);
+}
+
+const BUDGETS = [
+  "{ fuel: 20_000_000 }",
+  "{ fuel: 20_000_000, interruptible: true }",
+];
+
+Deno.test("a guest keeping million-character strings from fromCharCodeArray runs out of fuel, not the host's heap", async () => {
+  const bytes = await fromArrayHoarder();
+  for (const options of BUDGETS) {
+    assertFuelExhausted(await runInChild(bytes, 64, options), options);
+  }
+  // The same budget with characters free: the heap is what runs out.
+  assertDiedOfHeap(
+    await runInChild(
+      bytes,
+      64,
+      "{ fuel: 20_000_000, costs: { perElement: 0 } }",
+    ),
+  );
+});
+
+Deno.test("fromCharCodeArray with its end below its start is charged nothing and traps", async () => {
+  const bytes = await fromArrayHoarder();
+  const guest = await loadGuest(bytes, {
+    compile: { builtins: ["js-string"] },
+    fuel: 1_000,
+  });
+  // A wrapped `end - start` would be 4 billion characters: out of fuel.
+  expectOutcome(guest.invoke("slice", [1, 0]), "trap");
+  const paid = expectOutcome(guest.invoke("slice", [0, 4]), "returned");
+  assert.equal(paid.value, 1);
+  // Four characters cost four more than none.
+  const none = await loadGuest(bytes, {
+    compile: { builtins: ["js-string"] },
+    fuel: 1_000,
+  });
+  const empty = expectOutcome(none.invoke("slice", [2, 2]), "returned");
+  assert.equal(paid.fuel!.consumed - empty.fuel!.consumed, 4);
+});
+
+Deno.test("a guest doubling a string with concat and flattening it runs out of fuel, not the host's heap", async () => {
+  const bytes = await concatDoubler();
+  for (const options of BUDGETS) {
+    assertFuelExhausted(await runInChild(bytes, 64, options), options);
+  }
+  assertDiedOfHeap(
+    await runInChild(
+      bytes,
+      64,
+      "{ fuel: 20_000_000, costs: { perElement: 0 } }",
+    ),
+  );
+});
+
+Deno.test("a metered guest calling concat without importing length is refused", async () => {
+  const bytes = await concatDoubler(false);
+  await assert.rejects(
+    loadGuest(bytes, { compile: { builtins: ["js-string"] }, fuel: 1_000 }),
+    (error: unknown) =>
+      isInvalidModule(error) && /import length/.test(error.message),
+  );
+  // Unmetered, nothing needs paying for.
+  await loadGuest(bytes, { compile: { builtins: ["js-string"] } });
+});
+
+Deno.test("a metered guest taking a reference to fromCharCodeArray is refused", async () => {
+  const bytes = await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY}
+    (elem declare func $from)
+    (func (export "ref") (result funcref) (ref.func $from)))`);
+  await assert.rejects(
+    loadGuest(bytes, { compile: { builtins: ["js-string"] }, fuel: 1_000 }),
+    (error: unknown) =>
+      isInvalidModule(error) && /ref\.func/.test(error.message),
+  );
+});
