@@ -232,11 +232,24 @@ Deno.test("a metered guest calling concat without importing length is refused", 
 
 Deno.test("a metered guest taking a reference to fromCharCodeArray is refused", async () => {
   const bytes = await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY}
-    (elem declare func $from)
+    (export "from" (func $from))
     (func (export "ref") (result funcref) (ref.func $from)))`);
   await assert.rejects(
     loadGuest(bytes, { compile: { builtins: ["js-string"] }, fuel: 1_000 }),
     (error: unknown) =>
       isInvalidModule(error) && /ref\.func/.test(error.message),
   );
+});
+
+Deno.test("a metered guest putting fromCharCodeArray in a table is refused", async () => {
+  const bytes = await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY}
+    (table $t 1 funcref)
+    (elem (table $t) (i32.const 0) func $from)
+    (func (export "size") (result i32) (table.size $t)))`);
+  await assert.rejects(
+    loadGuest(bytes, { compile: { builtins: ["js-string"] }, fuel: 1_000 }),
+    (error: unknown) =>
+      isInvalidModule(error) && /element segment/.test(error.message),
+  );
+  await loadGuest(bytes, { compile: { builtins: ["js-string"] } });
 });

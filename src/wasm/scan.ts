@@ -185,10 +185,21 @@ export class BodyScanner {
       costs.perElement > 0
     ) {
       const functions = info.imports.filter((i) => i.kind === "function");
-      this.#strings = findStringImports(
+      const strings = findStringImports(
         functions,
         functions.map((i) => info.typeSignatures[i.type!]),
       );
+      for (const index of info.referencedImports) {
+        if (strings.charged.has(index)) {
+          fail(
+            `a metered guest may only call ${
+              functions[index]!.name
+            } from ${JS_STRING} with call, which pays for the string it makes; this module names it in an element segment or constant expression: call it directly, or run it with fuel: Infinity`,
+            0,
+          );
+        }
+      }
+      this.#strings = strings;
     }
   }
 
