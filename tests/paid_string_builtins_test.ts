@@ -230,15 +230,24 @@ Deno.test("a metered guest calling concat without importing length is refused", 
   await loadGuest(bytes, { compile: { builtins: ["js-string"] } });
 });
 
-Deno.test("a metered guest taking a reference to fromCharCodeArray is refused", async () => {
-  const bytes = await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY}
-    (export "from" (func $from))
+Deno.test("a metered guest reaching fromCharCodeArray by ref.func or return_call is refused", async () => {
+  // binaryen declares what ref.func names in an element segment.
+  const referenced = await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY}
     (func (export "ref") (result funcref) (ref.func $from)))`);
-  await assert.rejects(
-    loadGuest(bytes, { compile: { builtins: ["js-string"] }, fuel: 1_000 }),
-    (error: unknown) =>
-      isInvalidModule(error) && /ref\.func/.test(error.message),
-  );
+  const tail = await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY}
+    (func (export "tail") (param (ref null $chars)) (result (ref extern))
+      (return_call $from (local.get 0) (i32.const 0) (i32.const 1))))`);
+  for (
+    const [bytes, pattern] of [
+      [referenced, /element segment/],
+      [tail, /return_call/],
+    ] as const
+  ) {
+    await assert.rejects(
+      loadGuest(bytes, { compile: { builtins: ["js-string"] }, fuel: 1_000 }),
+      (error: unknown) => isInvalidModule(error) && pattern.test(error.message),
+    );
+  }
 });
 
 Deno.test("a metered guest putting fromCharCodeArray in a table is refused", async () => {
