@@ -93,6 +93,12 @@ async function concatDoubler(withLength = true): Promise<Uint8Array> {
         (local.set $s (call $concat (local.get $s) (local.get $s)))
         (drop (call $charCodeAt (local.get $s) (i32.const 0)))
         (call $keep (local.get $s))
+        (br $again)))
+    (func (export "double")
+      (local $s externref)
+      (local.set $s (call $fromCharCode (i32.const 0x3b1)))
+      (loop $again
+        (local.set $s (call $concat (local.get $s) (local.get $s)))
         (br $again))))`);
 }
 
@@ -217,6 +223,19 @@ Deno.test("a guest doubling a string with concat and flattening it runs out of f
       "{ fuel: 20_000_000, costs: { perElement: 0 } }",
     ),
   );
+});
+
+Deno.test("concat past the longest string V8 makes is a trap", async () => {
+  const bytes = await concatDoubler();
+  // Cons strings only: the doubling reaches 2^29 characters in 29 calls.
+  for (const fuel of [undefined, 4_000_000_000]) {
+    const guest = await loadGuest(bytes, {
+      compile: { builtins: ["js-string"] },
+      ...(fuel === undefined ? {} : { fuel }),
+    });
+    const result = expectOutcome(guest.invoke("double"), "trap");
+    assert.match(result.error.message, /Invalid string length/);
+  }
 });
 
 Deno.test("a metered guest calling concat without importing length is refused", async () => {
