@@ -66,6 +66,26 @@ async function fromArrayHoarder(): Promise<Uint8Array> {
       (i32.const 1)))`);
 }
 
+/**
+ * A guest whose `run` makes one string of a million characters, then keeps
+ * a substring of all but one of them per iteration.
+ */
+async function substringHoarder(): Promise<Uint8Array> {
+  return await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY}
+    (import "wasm:js-string" "substring"
+      (func $substring (param externref i32 i32) (result (ref extern))))
+    ${LIST}
+    (func (export "run")
+      (local $s externref)
+      (local.set $s (call $from
+        (array.new $chars (i32.const 0x3b1) (i32.const 1000000))
+        (i32.const 0) (i32.const 1000000)))
+      (loop $again
+        (call $keep (call $substring (local.get $s) (i32.const 1)
+          (i32.const 1000000)))
+        (br $again))))`);
+}
+
 /** The string imports of the doubling attack. */
 const CONCAT = `
   (import "wasm:js-string" "concat"
@@ -223,6 +243,20 @@ Deno.test("a guest doubling a string with concat and flattening it runs out of f
       "{ fuel: 20_000_000, costs: { perElement: 0 } }",
     ),
   );
+});
+
+Deno.test("substrings share their parent's characters: a hoarder of them runs out of fuel", async () => {
+  const bytes = await substringHoarder();
+  // Thousands of substrings of 999,999 characters: gigabytes if they were
+  // copies.
+  for (
+    const options of [
+      "{ fuel: 2_200_000 }",
+      "{ fuel: 2_200_000, interruptible: true }",
+    ]
+  ) {
+    assertFuelExhausted(await runInChild(bytes, 64, options), options);
+  }
 });
 
 Deno.test("concat past the longest string V8 makes is a trap", async () => {
