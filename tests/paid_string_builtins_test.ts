@@ -231,6 +231,27 @@ Deno.test("fromCharCodeArray with its end below its start is charged nothing and
   assert.equal(paid.fuel!.consumed - empty.fuel!.consumed, 4);
 });
 
+Deno.test("a host's own fromCharCodeArray is charged as the builtin is", async () => {
+  const bytes = await fromArrayHoarder();
+  const imports = {
+    "wasm:js-string": {
+      fromCharCodeArray: (_array: unknown, start: number, end: number) =>
+        "x".repeat(Math.max(0, end - start)),
+    },
+  };
+  const used = async (start: number, end: number) => {
+    const guest = await loadGuest(bytes, { imports, fuel: 1_000 });
+    const result = expectOutcome(
+      guest.invoke("slice", [start, end]),
+      "returned",
+    );
+    return result.fuel!.consumed;
+  };
+  assert.equal(await used(0, 4) - await used(2, 2), 4);
+  // The builtin traps on end < start; the host's function does not.
+  assert.equal(await used(1, 0), await used(2, 2));
+});
+
 Deno.test("a guest doubling a string with concat and flattening it runs out of fuel, not the host's heap", async () => {
   const bytes = await concatDoubler();
   for (const options of BUDGETS) {
@@ -281,6 +302,19 @@ Deno.test("a metered guest calling concat without importing length is refused", 
   );
   // Unmetered, nothing needs paying for.
   await loadGuest(bytes, { compile: { builtins: ["js-string"] } });
+  // A length that takes only non-null references cannot read every
+  // argument concat takes (V8 refuses it as a builtin; a host's own
+  // functions may have that type).
+  const narrow = await assembleWat(`(module ${CONCAT}
+    (import "wasm:js-string" "length"
+      (func $length (param (ref extern)) (result i32)))
+    (func (export "run") (result externref)
+      (call $concat (ref.null extern) (ref.null extern))))`);
+  await assert.rejects(
+    loadGuest(narrow, { fuel: 1_000 }),
+    (error: unknown) =>
+      isInvalidModule(error) && /import length/.test(error.message),
+  );
 });
 
 Deno.test("a metered guest reaching fromCharCodeArray by ref.func or return_call is refused", async () => {

@@ -83,17 +83,31 @@ export function findStringImports(
       params[1] === "i32" && params[2] === "i32"
     ) {
       charged.set(index, StringBuiltin.FromCharCodeArray);
-    } else if (name === "concat" && params.length === 2) {
+    } else if (
+      name === "concat" && params.length === 2 && EXTERN.has(params[0]!) &&
+      EXTERN.has(params[1]!)
+    ) {
       charged.set(index, StringBuiltin.Concat);
     } else if (
       name === "length" && params.length === 1 && results[0] === "i32" &&
-      length < 0
+      EXTERN_TOP.has(params[0]!) && length < 0
     ) {
       length = index;
     }
   });
   return { charged, length };
 }
+
+/** Every way to write `externref`, which takes any extern reference. */
+const EXTERN_TOP = new Set(["externref", "(ref null extern)"]);
+/** The extern references, which only the builtins' own types take. */
+const EXTERN = new Set([
+  ...EXTERN_TOP,
+  "(ref extern)",
+  "nullexternref",
+  "(ref null noextern)",
+  "(ref noextern)",
+]);
 
 /** Costs past this saturate, as the bulk charges do. */
 const SATURATED = 1n << 62n;
