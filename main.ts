@@ -29,6 +29,7 @@ import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
 import { readSignatures } from "./src/signatures.ts";
 import {
   parseWasiFlags,
+  reactorRefusal,
   runWasiCommand,
   WASI_STOP_STATUS,
   type WasiFlags,
@@ -84,6 +85,8 @@ guest's exit code when it exits; otherwise timeout ${WASI_STOP_STATUS.timeout}, 
 Ctrl-C ${WASI_STOP_STATUS.aborted}, trap ${WASI_STOP_STATUS.trap}, any other ending ${WASI_STOP_STATUS.error}, and 2 for a usage or load error.
 With --json, one JSON object on stderr says how it ended: {"outcome",
 "code"?, "error"?, "fuel"?, "elapsed"}, so stdout stays the guest's.
+Without --timeout and --json, Ctrl-C ends the process at once, as it would a
+native program's (status 130), and the guest runs with cheaper checks.
 
 A guest's start function runs first, under the same --fuel and --timeout; if
 it does not return, its outcome is reported for the export "(start)".
@@ -358,6 +361,10 @@ async function runIfWasi(
     imports.some((i) => i.module === "wasi_snapshot_preview1") &&
     exportList.some((e) => e.name === "_start" && e.kind === "function");
   if (!isCommand) {
+    const reactor = reactorRefusal(label, imports, exportList);
+    if (reactor !== undefined && options.imports === undefined) {
+      throw new UsageError(reactor);
+    }
     if (wasi.preopens.length > 0 || Object.keys(wasi.env).length > 0) {
       throw new UsageError(
         `--dir and --env are for WASI commands, and ${label} is not one (it must import wasi_snapshot_preview1 and export _start)`,
@@ -375,6 +382,7 @@ async function runIfWasi(
     fuel: options.fuel,
     timeout: options.timeout,
     program: label.split("/").pop(),
+    reportInterrupt: options.json,
   });
   if (options.json) {
     console.error(JSON.stringify(wasiReport(result, elapsed)));

@@ -45,6 +45,7 @@ export { DEFAULT_GRACE, type MeterRunOptions } from "./src/meter_run.ts";
 export { StopSignal } from "./src/stop_signal.ts";
 export {
   runWasi,
+  type WasiInput,
   type WasiOptions,
   type WasiOutcome,
   type WasiOutput,

@@ -1,17 +1,26 @@
 /**
- * One fresh-process run of a WASI command, for `bench/wasi.ts`: `plain`
- * through `node:wasi` alone, `metered` through `runWasi` with an unlimited
- * budget, `metered-load` only loads it as `runWasi` does (rewrite and
- * compile), `metered-sync` runs it metered as a plain (not async) guest
- * with `node:wasi`'s own imports, which shows what the async guest's yields
- * and JSPI cost. Prints the process's CPU time, and for `plain` the part spent
- * compiling, as JSON.
+ * One fresh-process run of a WASI command, for `bench/wasi.ts`:
+ *
+ * - `plain`: through `node:wasi` alone;
+ * - `metered`: through `runWasi` with an unlimited budget and no deadline,
+ *   which runs the guest as a plain call with trapping fuel checks;
+ * - `watched`: through `runWasi` with an unlimited budget and an hour's
+ *   deadline, as the command line runs it (an async guest with resumable
+ *   fuel and a stop flag);
+ * - `metered-load`: only loads the guest as `runWasi` does without a
+ *   deadline (rewrite and compile).
+ *
+ * Arguments: the mode, the guest path of a fresh temporary directory to
+ * preopen (or `-` for none), the module, and the guest's arguments. Prints
+ * the process's CPU time, and for `plain` the part spent compiling, as
+ * JSON.
  */
 import process from "node:process";
 import { WASI } from "node:wasi";
 import { loadGuest, runWasi } from "../mod.ts";
 
-const [mode, path, ...args] = Deno.args;
+const [mode, guest, path, ...args] = Deno.args;
+const host = guest === "-" ? undefined : Deno.makeTempDirSync();
 const cpuMs = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
@@ -19,14 +28,19 @@ const cpuMs = () => {
 const start = cpuMs();
 let loaded: number;
 if (mode === "plain") {
-  const wasi = new WASI({ version: "preview1", args: [path, ...args] });
+  const wasi = new WASI({
+    version: "preview1",
+    args: [path, ...args],
+    preopens: host === undefined ? {} : { [guest]: host },
+  });
   const module = await WebAssembly.compile(await Deno.readFile(path));
   const instance = await WebAssembly.instantiate(
     module,
     wasi.getImportObject() as WebAssembly.Imports,
   );
   loaded = cpuMs();
-  wasi.start(instance);
+  const code = wasi.start(instance);
+  if (code !== 0) throw new Error(`exit code ${code}`);
 } else if (mode === "metered-load") {
   const module = await WebAssembly.compile(await Deno.readFile(path));
   const stubs = Object.fromEntries(
@@ -35,30 +49,24 @@ if (mode === "plain") {
   const start = cpuMs();
   await loadGuest(path, {
     imports: { wasi_snapshot_preview1: stubs },
-    async: true,
     fuel: Infinity,
   });
   loaded = cpuMs() - start;
+  if (host !== undefined) Deno.removeSync(host, { recursive: true });
   console.log(JSON.stringify({ total: loaded, load: loaded }));
   Deno.exit(0);
-} else if (mode === "metered-sync") {
-  const wasi = new WASI({
-    version: "preview1",
-    args: [path, ...args],
-    returnOnExit: true,
-  });
-  const guest = await loadGuest(path, {
-    imports: wasi.getImportObject() as WebAssembly.Imports,
-    fuel: Infinity,
-  });
-  loaded = cpuMs();
-  wasi.initialize({ exports: { memory: guest.instance.exports.memory } });
-  const result = guest.invoke("_start");
-  if (result.outcome !== "returned") throw new Error(result.outcome);
 } else {
   loaded = NaN;
-  const result = await runWasi(path, { args, fuel: Infinity });
-  if (result.outcome !== "exited") throw new Error(result.outcome);
+  const result = await runWasi(path, {
+    args,
+    fuel: Infinity,
+    timeout: mode === "watched" ? 3_600_000 : undefined,
+    preopens: host === undefined ? [] : [{ host, guest }],
+  });
+  if (result.outcome !== "exited" || result.code !== 0) {
+    throw new Error(JSON.stringify(result));
+  }
 }
 const end = cpuMs();
+if (host !== undefined) Deno.removeSync(host, { recursive: true });
 console.log(JSON.stringify({ total: end - start, load: loaded - start }));

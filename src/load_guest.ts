@@ -83,9 +83,34 @@ const START_SECTION = 8;
  * assert.equal(guest.call("fib", 20), 6765);
  * ```
  */
-export async function loadGuest(
+export function loadGuest(
   source: GuestSource,
   options: GuestOptions = {},
+): Promise<Guest> {
+  return loadGuestWith(source, options, {});
+}
+
+/** What a loader inside early-exit may ask for beyond {@linkcode GuestOptions}. */
+export interface InternalLoadOptions {
+  /**
+   * A stoppable guest whose fuel checks trap when the budget is spent, for
+   * runs that need no refuel: cheaper checks (`runWasi`).
+   */
+  trappingFuel?: boolean;
+}
+
+/**
+ * {@linkcode loadGuest}, with what early-exit's own loaders may ask for.
+ *
+ * @param source As for {@linkcode loadGuest}.
+ * @param options As for {@linkcode loadGuest}.
+ * @param internal The internal options.
+ * @returns The guest, ready to call.
+ */
+export async function loadGuestWith(
+  source: GuestSource,
+  options: GuestOptions,
+  internal: InternalLoadOptions,
 ): Promise<Guest> {
   checkFuelAndTimeout(options, "loadGuest");
   const limits = checkLimits(options.limits, "loadGuest");
@@ -144,7 +169,10 @@ export async function loadGuest(
           // A start function runs before the host can read the counter of a
           // guest that traps when its fuel is spent, so such a guest asks for
           // its fuel instead.
-          ...meteringFor(fuel, resumable || start),
+          ...meteringFor(
+            fuel,
+            (resumable && internal.trappingFuel !== true) || start,
+          ),
           // A guest that can be stopped reads a stop flag the watchdog sets,
           // and its start function runs as a watched call once it is
           // instantiated.

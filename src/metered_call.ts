@@ -53,9 +53,15 @@ export function beginMeteredCall(
   const { options, timeout, yields } = setup;
   const watched = timeout !== undefined || yields ||
     options?.signal !== undefined || options?.stop !== undefined;
-  if (watched && !meter.resumable) {
+  // A guest with a stop flag is watched through it, whatever its fuel does.
+  if (watched && !meter.resumable && state.flag === undefined) {
     throw new ExportError(
       `cannot give a timeout, signal or StopSignal to a call of ${setup.label}: it was loaded for fuel only, which runs fastest but cannot check; load it with interruptible: true (or a default timeout) to give its calls deadlines and stops`,
+    );
+  }
+  if (options?.refuel !== undefined && !meter.resumable) {
+    throw new ExportError(
+      `cannot give a refuel hook to a call of ${setup.label}: its fuel checks trap when the budget is spent, so it cannot ask for more`,
     );
   }
   // A call's fuel caps what it may draw from the tank; it never replaces it.

@@ -27,6 +27,9 @@ export const WRITE_RIGHTS = (1n << 0n) | // fd_datasync
 export const WRITE_OFLAGS = (1 << 0) | // creat
   (1 << 3); // trunc
 
+/** `__wasi_lookupflags_t`'s flag to follow a symbolic link at the end of a path. */
+export const LOOKUP_SYMLINK_FOLLOW = 1 << 0;
+
 /** `__wasi_fdflags_t`'s append flag. */
 export const FDFLAG_APPEND = 1 << 0;
 

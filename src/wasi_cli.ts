@@ -8,7 +8,12 @@
  */
 
 import type { WasiPreopen } from "./wasi_preopens.ts";
-import { runWasi, type WasiOutcome, type WasiResult } from "./wasi.ts";
+import {
+  runWasi,
+  type WasiInput,
+  type WasiOutcome,
+  type WasiResult,
+} from "./wasi.ts";
 import type { GuestSource } from "./load.ts";
 
 /** What `--dir`, `--env` and `--` said, and the arguments left for the rest of the command line. */
@@ -74,6 +79,32 @@ export function isWasiCommand(module: WebAssembly.Module): boolean {
     WebAssembly.Module.exports(module).some((e) =>
       e.name === "_start" && e.kind === "function"
     );
+}
+
+/**
+ * Why the command line does not run a module as a WASI reactor (it imports
+ * from `wasi_snapshot_preview1` and exports `_initialize` but no `_start`),
+ * or `undefined` for any other module.
+ *
+ * @param label The module's name in messages.
+ * @param imports The module's imports.
+ * @param exports The module's exports.
+ * @returns The one-line usage error.
+ */
+export function reactorRefusal(
+  label: string,
+  imports: readonly { module: string }[],
+  exports: readonly { name: string; kind: string }[],
+): string | undefined {
+  const has = (name: string) =>
+    exports.some((e) => e.name === name && e.kind === "function");
+  if (
+    !imports.some((i) => i.module === "wasi_snapshot_preview1") ||
+    !has("_initialize") || has("_start")
+  ) {
+    return undefined;
+  }
+  return `${label} is a WASI reactor (it exports _initialize, not _start), which early-exit does not run: only WASI commands run as programs; to call one of its exports with --invoke, supply its wasi_snapshot_preview1 imports with --imports MODULE`;
 }
 
 /** The exit status of a stopped command, by outcome. */
@@ -144,12 +175,20 @@ export interface WasiCommandOptions {
   /** The guest's `argv[0]`. */
   program?: string;
   /** The guest's stdin; default, this process's. */
-  stdin?: Uint8Array | ReadableStream<Uint8Array>;
+  stdin?: WasiInput;
+  /**
+   * Whether Ctrl-C must end in a report (`--json`): the guest then runs
+   * watched, as with a timeout. Otherwise, without a timeout, it runs as a
+   * plain call, with cheaper checks, and Ctrl-C ends this process as it
+   * would a native program's (status 130).
+   */
+  reportInterrupt?: boolean;
 }
 
 /**
  * Runs a WASI command as the command line does: stdout and stderr pass
- * through, stdin is this process's, and Ctrl-C (SIGINT) aborts it.
+ * through, stdin is this process's, and Ctrl-C (SIGINT) aborts it (with
+ * a timeout or `reportInterrupt`) or ends the process.
  *
  * @param source The module.
  * @param options The flags, fuel and timeout.
@@ -159,22 +198,24 @@ export async function runWasiCommand(
   source: GuestSource,
   options: WasiCommandOptions,
 ): Promise<{ result: WasiResult; elapsed: number; status: number }> {
+  const watched = options.timeout !== undefined ||
+    options.reportInterrupt === true;
   const controller = new AbortController();
   const onInterrupt = () => controller.abort("Ctrl-C (SIGINT)");
-  Deno.addSignalListener("SIGINT", onInterrupt);
+  if (watched) Deno.addSignalListener("SIGINT", onInterrupt);
   const started = performance.now();
   try {
     const result = await runWasi(source, {
       ...options.flags,
       program: options.program,
-      stdin: options.stdin ?? Deno.stdin.readable,
+      stdin: options.stdin ?? "inherit",
       fuel: options.fuel ?? Infinity,
       timeout: options.timeout,
-      signal: controller.signal,
+      signal: watched ? controller.signal : undefined,
     });
     const elapsed = performance.now() - started;
     return { result, elapsed, status: wasiExitStatus(result) };
   } finally {
-    Deno.removeSignalListener("SIGINT", onInterrupt);
+    if (watched) Deno.removeSignalListener("SIGINT", onInterrupt);
   }
 }

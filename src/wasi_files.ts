@@ -5,12 +5,21 @@
  * read-only preopen (`node:wasi` opens every preopen for reading and
  * writing).
  *
+ * Only regular files and directories may be opened: `node:wasi` opens and
+ * reads on the calling thread, so opening a FIFO (which waits for a writer)
+ * or reading one, a socket or a terminal would hold the thread where no stop
+ * reaches. Such a `path_open` fails with `ENOTSUP` before `node:wasi` sees
+ * it. The check looks at the file just before the open: a FIFO that another
+ * process puts in place between the two is not caught.
+ *
  * @module
  */
 
+import { join, relative } from "node:path";
 import {
   ERRNO,
   FDFLAG_APPEND,
+  LOOKUP_SYMLINK_FOLLOW,
   WRITE_OFLAGS,
   WRITE_RIGHTS,
 } from "./wasi_abi.ts";
@@ -42,32 +51,98 @@ const FILE_CHANGES = [
 /** The first descriptor `node:wasi` gives a preopen. */
 export const FIRST_PREOPEN_FD = 3;
 
+/** A preopened directory, as {@linkcode GuestFiles} needs it. */
+export interface PreopenedDirectory {
+  /** Its path on the host. */
+  host: string;
+  /** Whether the guest may only read under it. */
+  readOnly: boolean;
+}
+
+/** Where a directory descriptor is on the host, and the preopen it is under. */
+interface HostDirectory {
+  path: string;
+  root: string;
+}
+
 /** Tracks a guest's descriptors and wraps the calls that open, close and change files. */
 export class GuestFiles {
   readonly #wasi: Record<string, WasiFunction>;
   readonly #memory: () => WebAssembly.Memory;
   readonly #open = new Set<number>();
   readonly #readOnly = new Set<number>();
+  readonly #directories = new Map<number, HostDirectory>();
 
   /**
    * Starts tracking.
    *
    * @param wasi `node:wasi`'s functions.
    * @param memory The guest's memory, once it is instantiated.
-   * @param preopens Whether each preopen, in order, is read-only.
+   * @param preopens The preopens, in order.
    */
   constructor(
     wasi: Record<string, WasiFunction>,
     memory: () => WebAssembly.Memory,
-    preopens: boolean[],
+    preopens: PreopenedDirectory[],
   ) {
     this.#wasi = wasi;
     this.#memory = memory;
-    preopens.forEach((readOnly, index) => {
+    preopens.forEach(({ host, readOnly }, index) => {
       const fd = FIRST_PREOPEN_FD + index;
       this.#open.add(fd);
       if (readOnly) this.#readOnly.add(fd);
+      this.#directories.set(fd, { path: host, root: host });
     });
+  }
+
+  /**
+   * What `path_open` would open, when it is inside a preopen: a regular
+   * file or directory, something else (a FIFO, a socket, a device), or
+   * `undefined` when it cannot tell (nothing there yet, a path outside the
+   * preopens, no permission to look), which `node:wasi` then judges.
+   */
+  #target(
+    dir: number,
+    dirflags: number,
+    path: number,
+    pathLength: number,
+  ): { kind: "directory" | "file" | "other"; path: string } | undefined {
+    const directory = this.#directories.get(dir);
+    const { buffer } = this.#memory();
+    // A path outside memory is node:wasi's to refuse (EFAULT).
+    if (
+      directory === undefined || path < 0 || pathLength < 0 ||
+      path + pathLength > buffer.byteLength
+    ) {
+      return undefined;
+    }
+    const name = new TextDecoder().decode(
+      new Uint8Array(buffer, path, pathLength),
+    );
+    if (name.startsWith("/")) return undefined;
+    const target = join(directory.path, name);
+    let info: Deno.FileInfo;
+    try {
+      info = (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0
+        ? Deno.statSync(target)
+        : Deno.lstatSync(target);
+    } catch {
+      return undefined;
+    }
+    if (info.isDirectory) return { kind: "directory", path: target };
+    if (info.isFile || info.isSymlink) return { kind: "file", path: target };
+    // Only inside the preopen: outside it, node:wasi refuses the open
+    // itself, and the guest learns nothing about what is there.
+    try {
+      const inside = relative(
+        Deno.realPathSync(directory.root),
+        Deno.realPathSync(target),
+      );
+      if (inside.startsWith("..")) return undefined;
+    } catch {
+      return undefined;
+    }
+    return { kind: "other", path: target };
   }
 
   /** The wrapped functions, to lay over `node:wasi`'s. */
@@ -90,6 +165,8 @@ export class GuestFiles {
           (BigInt(rightsBase) & WRITE_RIGHTS) !== 0n ||
           (fdflags & FDFLAG_APPEND) !== 0;
         if (readOnly.has(dir) && writes) return ERRNO.ROFS;
+        const target = this.#target(dir, dirflags, path, pathLength);
+        if (target?.kind === "other") return ERRNO.NOTSUP;
         const errno = wasi.path_open(
           dir,
           dirflags,
@@ -108,6 +185,10 @@ export class GuestFiles {
           );
           this.#open.add(fd);
           if (readOnly.has(dir)) readOnly.add(fd);
+          if (target?.kind === "directory") {
+            const { root } = this.#directories.get(dir)!;
+            this.#directories.set(fd, { path: target.path, root });
+          }
         }
         return errno;
       },
@@ -120,10 +201,12 @@ export class GuestFiles {
         const errno = wasi.fd_renumber(from, to);
         if (errno === ERRNO.SUCCESS) {
           const wasReadOnly = readOnly.has(from);
+          const directory = this.#directories.get(from);
           this.#forget(from);
           this.#forget(to);
           this.#open.add(to);
           if (wasReadOnly) readOnly.add(to);
+          if (directory !== undefined) this.#directories.set(to, directory);
         }
         return errno;
       },
@@ -144,6 +227,7 @@ export class GuestFiles {
   #forget(fd: number): void {
     this.#open.delete(fd);
     this.#readOnly.delete(fd);
+    this.#directories.delete(fd);
   }
 
   /** How many descriptors are open, preopens included. */
@@ -156,5 +240,6 @@ export class GuestFiles {
     for (const fd of this.#open) this.#wasi.fd_close(fd);
     this.#open.clear();
     this.#readOnly.clear();
+    this.#directories.clear();
   }
 }

@@ -51,6 +51,11 @@ export interface WasiImportParts {
   output: [OutputSink, OutputSink];
   /** Ends waits when the run stops. */
   watch: StopWatch;
+  /**
+   * Whether the guest runs as a plain call, which cannot wait for a
+   * promise: a sleep then blocks the thread (nothing could end it early).
+   */
+  blocking?: boolean;
 }
 
 /**
@@ -109,7 +114,7 @@ export function wasiImports(
  * `fd_read`); clocks are waited for, in a promise a stop ends.
  */
 function pollOneoff(
-  { wasi, memory, stdin, watch }: WasiImportParts,
+  { wasi, memory, stdin, watch, blocking }: WasiImportParts,
   into: number,
   out: number,
   count: number,
@@ -159,5 +164,8 @@ function pollOneoff(
     view.setUint32(events, 1, true);
     return ERRNO.SUCCESS;
   };
-  return wait <= 0 ? fire() : watch.sleep(wait).then(fire);
+  if (wait <= 0) return fire();
+  if (!blocking) return watch.sleep(wait).then(fire);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+  return fire();
 }

@@ -81,19 +81,39 @@ export class OutputSink {
   }
 }
 
-/** The guest's stdin: bytes, or a stream read while the guest waits. */
+/**
+ * What the guest's stdin can be: bytes, a stream, or `"inherit"`, this
+ * process's stdin.
+ */
+export type WasiInput = Uint8Array | ReadableStream<Uint8Array> | "inherit";
+
+/** How much one blocking read of this process's stdin asks for. */
+const READ_CHUNK = 64 * 1024;
+
+/**
+ * The guest's stdin: bytes, a stream read while the guest waits, or this
+ * process's stdin read on the spot.
+ */
 export class InputSource {
   #pending: Uint8Array = new Uint8Array(0);
   readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #blocking = false;
   #ended = false;
 
   /**
    * Makes stdin.
    *
-   * @param stdin Its bytes, a stream of them, or nothing (empty).
+   * @param stdin Its bytes, a stream of them, `"inherit"`, or nothing
+   *   (empty).
+   * @param blocking Whether the guest runs as a plain call, which cannot
+   *   wait for a promise: an inherited stdin is then read on the spot.
    */
-  constructor(stdin: Uint8Array | ReadableStream<Uint8Array> | undefined) {
-    if (stdin instanceof ReadableStream) {
+  constructor(stdin: WasiInput | undefined, blocking = false) {
+    if (stdin === "inherit" && blocking) {
+      this.#blocking = true;
+    } else if (stdin === "inherit") {
+      this.#reader = Deno.stdin.readable.getReader();
+    } else if (stdin instanceof ReadableStream) {
       this.#reader = stdin.getReader();
     } else {
       this.#pending = stdin ?? this.#pending;
@@ -119,6 +139,13 @@ export class InputSource {
     watch: StopWatch,
   ): number | Promise<number> {
     if (this.#pending.length > 0 || this.#ended) return this.#fill(vectors());
+    if (this.#blocking) {
+      const chunk = new Uint8Array(READ_CHUNK);
+      const n = Deno.stdin.readSync(chunk);
+      if (n === null) this.#ended = true;
+      else this.#pending = chunk.subarray(0, n);
+      return this.#fill(vectors());
+    }
     return watch.race(this.#reader!.read(), () => this.close()).then(
       ({ value, done }) => {
         if (done) this.#ended = true;

@@ -4,7 +4,7 @@ import {
   parseWasiFlags,
   wasiExitStatus,
 } from "../src/wasi_cli.ts";
-import { wasiGuest } from "./support/wasi_guests.ts";
+import { wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -110,5 +110,76 @@ Deno.test("main.ts refuses --dir, --env and arguments after -- for a guest that 
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /^error: .*not one/);
     assert.equal(run.stderr.trimEnd().split("\n").length, 1);
+  }
+});
+
+Deno.test("main.ts refuses a WASI reactor with one line that says what it is", async () => {
+  const dir = await Deno.makeTempDir({ dir: ROOT });
+  try {
+    const path = `${dir}/reactor.wasm`;
+    await Deno.writeFile(path, await wasiReactor());
+    for (const json of [false, true]) {
+      const run = await runChild(json ? ["--json", path] : [path]);
+      assert.equal(run.code, 2, run.stderr);
+      // --json prints its one object on stdout for a usage error.
+      const said = json ? run.stdout : run.stderr;
+      assert.equal(json ? run.stderr : run.stdout, "");
+      assert.equal(said.trimEnd().split("\n").length, 1);
+      assert.match(
+        said,
+        /is a WASI reactor \(it exports _initialize, not _start\)/,
+      );
+      if (json) {
+        assert.equal(JSON.parse(run.stdout).outcome, "usage_error");
+      } else {
+        assert.match(
+          run.stderr,
+          /^error: .*is a WASI reactor \(it exports _initialize, not _start\)/,
+        );
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("main.ts: with --json, Ctrl-C is reported as aborted, with 130", async () => {
+  const run = await runChild(["--json", wasiGuest("sleep").pathname], true);
+  assert.equal(run.code, 130);
+  assert.equal(run.stdout, "sleeping\n");
+  const report = JSON.parse(run.stderr);
+  assert.equal(report.outcome, "aborted");
+  assert.match(report.error, /Ctrl-C/);
+});
+
+Deno.test("main.ts passes its stdin to a WASI command, with and without a deadline", async () => {
+  for (const deadline of [[], ["--timeout", "60000"]]) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        `--allow-read=${ROOT}`,
+        MAIN,
+        ...deadline,
+        wasiGuest("copy").pathname,
+        "--",
+        "-",
+        "-",
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    const input = "x".repeat(100_000) + "\nend\n";
+    await writer.write(new TextEncoder().encode(input));
+    await writer.close();
+    const { code, stdout, stderr } = await child.output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assert.equal(new TextDecoder().decode(stdout), input);
+    assert.equal(
+      new TextDecoder().decode(stderr),
+      `copied ${input.length} bytes\n`,
+    );
   }
 });

@@ -1,5 +1,7 @@
 import assert from "./support/assert.ts";
 import { runWasi } from "../mod.ts";
+import { ERRNO } from "../src/wasi_abi.ts";
+import { GuestFiles } from "../src/wasi_files.ts";
 import { text, wasiGuest } from "./support/wasi_guests.ts";
 
 async function withDirs(
@@ -83,5 +85,126 @@ Deno.test({
       // The process's own count moves by a few as it works.
       const leaked = openDescriptors() - before;
       assert.ok(leaked < 10, `${leaked} more descriptors open`);
+    }),
+});
+
+/** Makes a FIFO with `mkfifo`, which Deno has no call for. */
+async function mkfifo(path: string): Promise<void> {
+  const { success, stderr } = await new Deno.Command("mkfifo", {
+    args: [path],
+  }).output();
+  assert.ok(success, new TextDecoder().decode(stderr));
+}
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/**
+ * Runs `copy.wasm FROM TO` through the CLI in a child process with `dir`
+ * as `/data`. Were a FIFO opened, `node:wasi` would wait in `open()` for a
+ * writer that never comes, holding the child's thread where its own
+ * deadline cannot reach: the guard kills it, and the test fails rather than
+ * hangs.
+ */
+async function copyInChild(dir: string, from: string, to: string) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-read",
+      `--allow-write=${dir}`,
+      MAIN,
+      "--timeout",
+      "30000",
+      "--dir",
+      `${dir}::/data`,
+      wasiGuest("copy").pathname,
+      "--",
+      from,
+      to,
+    ],
+    stdin: "null",
+    signal: AbortSignal.timeout(90_000),
+  }).output();
+  return { code, stdout: text(stdout), stderr: text(stderr) };
+}
+
+Deno.test({
+  name:
+    "a FIFO inside a preopen is refused with ENOTSUP, named, through a symlink, below a directory, to read or to write",
+  ignore: Deno.build.os === "windows",
+  fn: () =>
+    withDirs(async (_readOnly, dir) => {
+      await Deno.mkdir(`${dir}/sub`);
+      await mkfifo(`${dir}/sub/fifo`);
+      await Deno.symlink("sub/fifo", `${dir}/link`);
+      await Deno.writeTextFile(`${dir}/in.txt`, "regular\n");
+      for (
+        const [from, to, refused] of [
+          ["/data/sub/fifo", "-", "/data/sub/fifo"],
+          ["/data/link", "-", "/data/link"],
+          ["/data/in.txt", "/data/sub/fifo", "/data/sub/fifo"],
+        ]
+      ) {
+        const result = await copyInChild(dir, from, to);
+        assert.equal(result.stderr, `${refused}: Not supported\n`);
+        assert.equal(result.code, 1, `${from} -> ${to}`);
+      }
+      // Regular files beside it are copied as before.
+      const file = await copyInChild(dir, "/data/in.txt", "-");
+      assert.equal(file.stdout, "regular\n");
+      assert.equal(file.code, 0);
+    }),
+});
+
+Deno.test({
+  name:
+    "a FIFO is refused below a directory the guest opened, and after the directory is renumbered",
+  ignore: Deno.build.os === "windows",
+  fn: () =>
+    withDirs(async (_readOnly, dir) => {
+      await Deno.mkdir(`${dir}/sub`);
+      await mkfifo(`${dir}/sub/fifo`);
+      await Deno.writeTextFile(`${dir}/sub/in.txt`, "below\n");
+      const memory = new WebAssembly.Memory({ initial: 1 });
+      const bytes = new Uint8Array(memory.buffer);
+      const opened: string[] = [];
+      let nextFd = 10;
+      // node:wasi's part: it records what it was asked to open.
+      const wasi = {
+        path_open: (
+          _dir: number,
+          _flags: number,
+          path: number,
+          length: number,
+          ..._rest: unknown[]
+        ) => {
+          opened.push(text(bytes.slice(path, path + length)));
+          new DataView(memory.buffer).setUint32(64, nextFd++, true);
+          return ERRNO.SUCCESS;
+        },
+        fd_renumber: () => ERRNO.SUCCESS,
+        fd_close: () => ERRNO.SUCCESS,
+      };
+      const files = new GuestFiles(wasi, () => memory, [
+        { host: dir, readOnly: false },
+      ]).functions();
+      const open = (fd: number, path: string) => {
+        bytes.set(new TextEncoder().encode(path), 128);
+        return files.path_open(fd, 1, 128, path.length, 0, 2n, 0n, 0, 64);
+      };
+      assert.equal(open(3, "sub"), ERRNO.SUCCESS);
+      assert.equal(open(10, "fifo"), ERRNO.NOTSUP);
+      assert.equal(open(10, "in.txt"), ERRNO.SUCCESS);
+      assert.equal(files.fd_renumber(10, 20), ERRNO.SUCCESS);
+      assert.equal(open(20, "fifo"), ERRNO.NOTSUP);
+      // Outside the preopen node:wasi decides, whatever is there.
+      assert.equal(open(3, "../../x"), ERRNO.SUCCESS);
+      // A path past the end of memory is node:wasi's to refuse too.
+      assert.equal(
+        files.path_open(3, 1, 65_530, 100, 0, 2n, 0n, 0, 64),
+        ERRNO.SUCCESS,
+      );
+      assert.equal(opened.length, 4);
+      assert.deepEqual(opened.slice(0, 3), ["sub", "in.txt", "../../x"]);
     }),
 });

@@ -30,7 +30,10 @@ Deno.test("under a read-only preopen, every call that changes a file is refused 
     }]),
   );
   const memory = new WebAssembly.Memory({ initial: 1 });
-  const files = new GuestFiles(wasi, () => memory, [true, false]).functions();
+  const files = new GuestFiles(wasi, () => memory, [
+    { host: "no-such-dir/read-only", readOnly: true },
+    { host: "no-such-dir/read-write", readOnly: false },
+  ]).functions();
   for (const [name, args] of Object.entries(CALLS)) {
     assert.equal(files[name](...args(READ_ONLY)), ERRNO.ROFS, name);
     assert.equal(files[name](...args(READ_WRITE)), ERRNO.SUCCESS, name);
@@ -48,7 +51,9 @@ Deno.test("under a read-only preopen, path_open refuses to create, truncate, app
       return ERRNO.SUCCESS;
     },
   };
-  const files = new GuestFiles(wasi, () => memory, [true]).functions();
+  const files = new GuestFiles(wasi, () => memory, [
+    { host: "no-such-dir/read-only", readOnly: true },
+  ]).functions();
   const open = (oflags: number, rights: bigint, fdflags: number) =>
     files.path_open(READ_ONLY, 0, 0, 0, oflags, rights, 0n, fdflags, 64);
   const FD_READ = 1n << 1n;

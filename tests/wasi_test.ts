@@ -1,6 +1,14 @@
 import assert from "./support/assert.ts";
-import { isAborted, isDeadlineExceeded, runWasi, StopSignal } from "../mod.ts";
-import { text, wasiGuest } from "./support/wasi_guests.ts";
+import {
+  ExportError,
+  GuestLoadError,
+  isAborted,
+  isDeadlineExceeded,
+  runWasi,
+  StopSignal,
+} from "../mod.ts";
+import { loadGuestWith } from "../src/load_guest.ts";
+import { text, wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
 
 // Far longer than any stop needs, far shorter than the 3 s a sleeper sleeps.
@@ -107,22 +115,25 @@ Deno.test("a short sleep wakes and the command exits", async () => {
 
 Deno.test("an abort stops a read of an endless stdin stream", async () => {
   let cancelled = false;
-  let sent = false;
+  let pulls = 0;
+  const controller = new AbortController();
+  // With no queue, the stream is pulled only while the guest waits in a
+  // read: the first gets a line, the second never gets anything, and is
+  // when the abort comes.
   const stdin = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (!sent) {
-        sent = true;
-        controller.enqueue(new TextEncoder().encode("first chunk\n"));
+    pull(stream) {
+      pulls++;
+      if (pulls === 1) {
+        stream.enqueue(new TextEncoder().encode("first chunk\n"));
+        return;
       }
-      // Then never another: the guest waits in fd_read.
+      setTimeout(() => controller.abort("Ctrl-C"), 0);
       return new Promise(() => {});
     },
     cancel() {
       cancelled = true;
     },
-  });
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort("Ctrl-C"), 50);
+  }, { highWaterMark: 0 });
   const result = await runWasi(wasiGuest("copy"), {
     args: ["-", "-"],
     stdin,
@@ -130,7 +141,7 @@ Deno.test("an abort stops a read of an endless stdin stream", async () => {
     stdout: "capture",
     stderr: "capture",
   });
-  clearTimeout(timer);
+  assert.equal(pulls, 2);
   assert.equal(result.outcome, "aborted");
   if (result.outcome === "aborted") assert.ok(isAborted(result.error));
   assert.ok(cancelled, "the stream was not cancelled");
@@ -185,3 +196,104 @@ Deno.test("a module that is no command is refused", async () => {
     "not a WASI command",
   );
 });
+
+Deno.test("a reactor is refused, and the error says it is one", async () => {
+  await assert.rejects(
+    async () => runWasi(await wasiReactor()),
+    TypeError,
+    "exports no _start function (it is a reactor, which runWasi does not run)",
+  );
+});
+
+// A run with a deadline is an async guest with resumable fuel and a stop
+// flag; one without runs as a plain call whose fuel traps. Both must count
+// the same fuel, write the same output and end the same way.
+const BOTH_WAYS: [string, string[], number | undefined][] = [
+  ["hello", ["ada"], undefined],
+  ["hello_rust", ["ada"], undefined],
+  ["sieve", ["20000"], undefined],
+  ["sleep", ["5"], undefined],
+  ["loop", [], 1_000_000],
+  ["sieve", ["20000"], 100_000],
+];
+for (const [name, args, fuel] of BOTH_WAYS) {
+  Deno.test(
+    `${name} ${args.join(" ")}${
+      fuel === undefined ? "" : ` with ${fuel} fuel`
+    }: a plain run and a run with a deadline count the same fuel`,
+    async () => {
+      const run = (timeout?: number) =>
+        runWasi(wasiGuest(name), {
+          args,
+          fuel,
+          timeout,
+          env: { GREETING: "hi" },
+          stdout: "capture",
+          stderr: "capture",
+        });
+      const plain = await run();
+      const watched = await run(60_000);
+      assert.equal(plain.outcome, watched.outcome);
+      assert.deepEqual(plain.fuel, watched.fuel);
+      assert.equal(text(plain.stdout), text(watched.stdout));
+      assert.equal(text(plain.stderr), text(watched.stderr));
+      if (plain.outcome === "exited" && watched.outcome === "exited") {
+        assert.equal(plain.code, watched.code);
+      }
+      assert.ok(plain.fuel!.consumed > 0);
+    },
+  );
+}
+
+Deno.test("a guest loaded as runWasi loads it: trapping fuel, yet stopped by its flag, with exact books", async () => {
+  const runaway = new URL("../guest/runaway.wasm", import.meta.url);
+  const guest = await loadGuestWith(runaway, { async: true, fuel: 1_000_000 }, {
+    trappingFuel: true,
+  });
+  assert.equal(guest.meter?.resumable, false);
+  const spent = await guest.invokeAsync("count_forever");
+  assert.equal(spent.outcome, "fuel_exhausted");
+  assert.equal(spent.fuel!.consumed + spent.fuel!.remaining, 1_000_000);
+  guest.meter!.addFuel(1e15);
+  const late = await guest.invokeAsync("spin", [], { timeout: 20 });
+  assert.equal(late.outcome, "timeout");
+  const stop = new StopSignal();
+  stop.stop("enough");
+  assert.equal(
+    (await guest.invokeAsync("spin", [], { stop })).outcome,
+    "aborted",
+  );
+  // A refuel hook it could never call is refused, not ignored.
+  await assert.rejects(
+    () => guest.invokeAsync("spin", [], { refuel: () => 1000 }),
+    ExportError,
+    "refuel",
+  );
+});
+
+for (const timeout of [undefined, 60_000]) {
+  Deno.test(
+    `limits bound a command's memory (${
+      timeout === undefined ? "plain" : "watched"
+    }): its malloc fails past them, and a memory that starts above them is refused`,
+    async () => {
+      const sieve = (n: number, memory: number) =>
+        runWasi(wasiGuest("sieve"), {
+          args: [String(n)],
+          limits: { memory },
+          timeout,
+          stdout: "capture",
+        });
+      // The sieve's calloc of 10 MB fails under a 4 MiB limit: it exits with 1.
+      const big = await sieve(10_000_000, 4 << 20);
+      assert.equal(big.outcome, "exited");
+      if (big.outcome === "exited") assert.equal(big.code, 1);
+      assert.equal(text(big.stdout), "");
+      const small = await sieve(100_000, 4 << 20);
+      assert.equal(small.outcome, "exited");
+      if (small.outcome === "exited") assert.equal(small.code, 0);
+      assert.match(text(small.stdout), /primes below 100000: 9592/);
+      await assert.rejects(() => sieve(100, 0), GuestLoadError, "limits");
+    },
+  );
+}
