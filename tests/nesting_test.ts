@@ -128,7 +128,15 @@ for (const mode of [COUNTING, STOP_ONLY]) {
     const result = await nested(mode, ["call_back_then_return", { stop }], [
       "quick",
     ], () => stop.stop("outer stopped"));
-    assert.equal(expectOutcome(result.inner!, "returned").value, 7);
+    // The watchdog's thread sets the flag when it sees the StopSignal, which
+    // may be before or after the nested call's one check: the outer stop
+    // covers every call on the stack, so either ending is right.
+    const inner = result.inner!;
+    if (inner.outcome === "returned") assert.equal(inner.value, 7);
+    else {assert.match(
+        expectOutcome(inner, "aborted").error.message,
+        /outer stopped/,
+      );}
     const outer = expectOutcome(result.outer, "aborted");
     assert.ok(isAborted(outer.error));
     assert.match(outer.error.message, /outer stopped/);
