@@ -397,9 +397,21 @@ export class BodyScanner {
           const at = p;
           if (p < end && bytes[p]! < 0x80) index = bytes[p++]!;
           else {
-            r.pos = p;
-            index = r.u32();
-            p = r.pos;
+            // Up to four bytes (below 2^28) need no range check here.
+            const last = Math.min(end, p + 4);
+            let q = p;
+            while (q < last && bytes[q]! >= 0x80) q++;
+            if (q < last) {
+              index = 0;
+              for (let k = q; k >= p; k--) {
+                index = index << 7 | bytes[k]! & 0x7f;
+              }
+              p = q + 1;
+            } else {
+              r.pos = p;
+              index = r.u32();
+              p = r.pos;
+            }
           }
           if (imm === 3) {
             if (index === depth - 1) sync = 1; // leaves the function
