@@ -20,6 +20,9 @@ import { putU32, u32Size, type Writer } from "./writer.ts";
 export const BRANCH_HINTS = "metadata.code.branch_hint";
 
 /** The size of the branch hint section's content, from a hint plan. */
+/** The plan {@linkcode branchHintsSize} made, until it is written. */
+const plans = new WeakMap<CodePlan, number[]>();
+
 function contentSize(plan: number[]): number {
   let size = 1 + BRANCH_HINTS.length + u32Size(plan.length / 3);
   for (let i = 0; i < plan.length; i += 3) {
@@ -85,6 +88,7 @@ function hintPlan(code: CodePlan): number[] {
  */
 export function branchHintsSize(code: CodePlan): number {
   const plan = hintPlan(code);
+  plans.set(code, plan);
   if (plan.length === 0) return 0;
   const content = contentSize(plan);
   return 1 + u32Size(content) + content;
@@ -109,7 +113,9 @@ export function branchHintsSize(code: CodePlan): number {
  * ```
  */
 export function writeBranchHints(code: CodePlan, w: Writer): void {
-  const plan = hintPlan(code);
+  // The edits are final once sized: reuse the plan the size came from.
+  const plan = plans.get(code) ?? hintPlan(code);
+  plans.delete(code);
   if (plan.length === 0) return;
   const content = contentSize(plan);
   const start = w.len;
