@@ -7,14 +7,31 @@ import { benchFuel } from "./fuel.ts";
 import { benchInterrupt } from "./interrupt.ts";
 import { benchWasi } from "./wasi.ts";
 import { benchStopLatency } from "./stop_latency.ts";
+import { benchReal } from "./real.ts";
+import { benchFresh } from "./fresh.ts";
 import { benchMeterRun } from "./meter_run.ts";
 
 console.log(
   `early-exit benchmarks on Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`,
 );
-await benchInterrupt();
-await benchFuel();
-await benchDeadline();
-await benchWasi();
-await benchStopLatency();
-await benchMeterRun();
+const sections: [string, () => Promise<void>][] = [
+  ["interrupt", benchInterrupt],
+  ["real guests", benchReal],
+  ["fresh process", benchFresh],
+  ["fuel", benchFuel],
+  ["deadlines", benchDeadline],
+  ["WASI", benchWasi],
+  ["stop latency", benchStopLatency],
+  ["FuelMeter#run", benchMeterRun],
+];
+const start = performance.now();
+for (const [name, run] of sections) {
+  const begun = performance.now();
+  await run();
+  console.log(
+    `\n(${name}: ${((performance.now() - begun) / 1e3).toFixed(0)} s)`,
+  );
+}
+console.log(
+  `\nThe whole bench: ${((performance.now() - start) / 1e3).toFixed(0)} s`,
+);

@@ -1,14 +1,32 @@
 /**
  * A small side-by-side timer: cases are run in interleaved rounds so that
  * drift in machine speed hits both sides of a ratio alike, and the median
- * round is reported.
+ * round is reported, in wall time and in the process's CPU time.
  */
+import process from "node:process";
 
-/** Times one call of `fn` in nanoseconds, averaged over `iterations` calls. */
-function timeOnce(fn: () => unknown, iterations: number): number {
+/** The process's CPU time (user + system) so far, in milliseconds. */
+export function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e3;
+}
+
+/** Wall and CPU time of one sample, in nanoseconds per call. */
+interface Sample {
+  wall: number;
+  cpu: number;
+}
+
+/** Times `iterations` calls of `fn`: nanoseconds per call, wall and CPU. */
+function timeOnce(fn: () => unknown, iterations: number): Sample {
+  const cpu = cpuMs();
   const start = performance.now();
   for (let i = 0; i < iterations; i++) fn();
-  return ((performance.now() - start) * 1e6) / iterations;
+  const wall = performance.now() - start;
+  return {
+    wall: (wall * 1e6) / iterations,
+    cpu: ((cpuMs() - cpu) * 1e6) / iterations,
+  };
 }
 
 /** Picks an iteration count that makes one round take about `roundMs`. */
@@ -48,32 +66,60 @@ export const INSTANCES = 5;
 
 /**
  * A side's time over its instances: the median of the cases named
- * `${side} 0` to `${side} ${INSTANCES - 1}`.
+ * `${side} 0` to `${side} ${instances - 1}`.
  */
 export function overInstances(
   times: Record<string, number>,
   side: string,
+  instances = INSTANCES,
 ): number {
   return median(
-    Array.from({ length: INSTANCES }, (_, i) => times[`${side} ${i}`]!),
+    Array.from({ length: instances }, (_, i) => times[`${side} ${i}`]!),
   );
 }
 
-/** The median time per call of each case, in nanoseconds. */
+/** The median wall time per call of each case, in nanoseconds. */
 export function compare(
   cases: Record<string, () => unknown>,
   options: { rounds?: number; roundMs?: number } = {},
 ): Record<string, number> {
+  return compareTimes(cases, options).wall;
+}
+
+/** Median times per call of each case, in nanoseconds. */
+export interface Times {
+  /** Wall time. */
+  wall: Record<string, number>;
+  /**
+   * The process's CPU time over the same calls: it leaves out the time the
+   * machine gave to other processes, and adds the time of V8's own threads
+   * (compilers, the collector) and of the watchdog.
+   */
+  cpu: Record<string, number>;
+}
+
+/** The median time per call of each case, wall and CPU, in nanoseconds. */
+export function compareTimes(
+  cases: Record<string, () => unknown>,
+  options: {
+    rounds?: number;
+    roundMs?: number;
+    /** Calls per sample, for cases too slow to calibrate (one warm-up call). */
+    iterations?: number;
+  } = {},
+): Times {
   const rounds = options.rounds ?? 9;
   const roundMs = options.roundMs ?? 40;
   const names = Object.keys(cases);
+  const fixed = options.iterations;
   for (const name of names) {
-    timeOnce(cases[name], calibrate(cases[name], roundMs)); // warm up
+    // warm up
+    timeOnce(cases[name], fixed ?? calibrate(cases[name], roundMs));
   }
   const counts = Object.fromEntries(
-    names.map((n) => [n, calibrate(cases[n], roundMs)]),
+    names.map((n) => [n, fixed ?? calibrate(cases[n], roundMs)]),
   );
-  const samples: Record<string, number[]> = Object.fromEntries(
+  const samples: Record<string, Sample[]> = Object.fromEntries(
     names.map((n) => [n, []]),
   );
   for (let round = 0; round < rounds; round++) {
@@ -81,7 +127,11 @@ export function compare(
       samples[name].push(timeOnce(cases[name], counts[name]));
     }
   }
-  return Object.fromEntries(names.map((n) => [n, median(samples[n])]));
+  const pick = (key: keyof Sample) =>
+    Object.fromEntries(
+      names.map((n) => [n, median(samples[n].map((s) => s[key]))]),
+    );
+  return { wall: pick("wall"), cpu: pick("cpu") };
 }
 
 /** The geometric mean, the fair average of ratios. */

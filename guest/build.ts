@@ -1,8 +1,9 @@
 /**
  * Rebuilds the committed guests: every `guest/*.wat` through wabt, the
  * Rust crate `early-exit-guest` through rustc for `wasm32-unknown-unknown`,
- * and the WASI commands in `guest/wasi/` through clang (`wasm32-wasi`,
- * wasi-libc) and rustc (`wasm32-wasi`).
+ * the WASI commands in `guest/wasi/` through clang (`wasm32-wasi`,
+ * wasi-libc) and rustc (`wasm32-wasi`), and the bytecode interpreter in
+ * `guest/interp/` through clang (`wasm32`, no libc).
  *
  * Run it with `deno task build:guest`. The builds are deterministic, and a
  * test checks that the committed `.wasm` files match a fresh build (the C
@@ -233,8 +234,76 @@ async function buildWasiGuests(): Promise<void> {
   }
 }
 
+const interpDir = new URL("interp/", guestDir);
+
+/** The committed module of the bytecode interpreter (exports `run(n)`). */
+export const INTERPRETER_URL: URL = new URL("interp.wasm", interpDir);
+
+/**
+ * Compiles `guest/interp/interp.c`, a switch-dispatch bytecode interpreter,
+ * with clang -O2 for bare wasm32 (no libc, no entry point). Like the WASI
+ * guests it is built in its own directory from a relative source name and
+ * stripped, so that the output is the same on every machine with the same
+ * clang.
+ *
+ * @returns The module, or a message saying which toolchain is missing.
+ */
+export async function compileInterpreter(): Promise<
+  Uint8Array | { missing: string }
+> {
+  const out = await Deno.makeTempFile({ suffix: ".wasm" });
+  const compiler = Deno.env.get("CC") ?? "clang";
+  try {
+    let result;
+    try {
+      result = await new Deno.Command(compiler, {
+        args: [
+          "--target=wasm32",
+          "-O2",
+          "-nostdlib",
+          "-Wl,--no-entry",
+          "-Wl,--strip-all",
+          "-o",
+          out,
+          "interp.c",
+        ],
+        cwd: interpDir,
+      }).output();
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        return { missing: `${compiler} not found` };
+      }
+      throw error;
+    }
+    if (!result.success) {
+      const stderr = new TextDecoder().decode(result.stderr);
+      // Without lld or the wasm32 backend, the toolchain is absent.
+      if (/wasm-ld|wasm32|unknown target/i.test(stderr)) {
+        return { missing: `${compiler} cannot build for wasm32` };
+      }
+      throw new Error(`${compiler} failed on interp.c:\n${stderr}`);
+    }
+    return await Deno.readFile(out);
+  } finally {
+    await Deno.remove(out);
+  }
+}
+
+async function buildInterpreter(): Promise<void> {
+  const bytes = await compileInterpreter();
+  if (!(bytes instanceof Uint8Array)) {
+    console.log(
+      `skipped guest/interp/interp.wasm: ${bytes.missing} (apt-get install clang lld); the committed module is kept`,
+    );
+    return;
+  }
+  await Deno.writeFile(INTERPRETER_URL, bytes);
+  console.log(`built guest/interp/interp.wasm (${bytes.length} bytes)`);
+}
+
 if (import.meta.main) {
   await buildWatGuests();
   await buildRustGuest();
   await buildWasiGuests();
+  await buildInterpreter();
 }

@@ -98,6 +98,8 @@ function decodeCause(wire: WireCause): unknown {
   return error;
 }
 
+const NOT_FIELDS = new Set(["name", "message", "stack", "cause"]);
+
 function encodeError(error: unknown): WireError {
   if (!isEarlyExitError(error)) {
     return {
@@ -107,8 +109,9 @@ function encodeError(error: unknown): WireError {
     };
   }
   const fields: Record<string, unknown> = {};
+  // A stop's error has its message, stack and cause as enumerable fields.
   for (const [key, value] of Object.entries(error)) {
-    if (key !== "name" && key !== "message") fields[key] = encodeValue(value);
+    if (!NOT_FIELDS.has(key)) fields[key] = encodeValue(value);
   }
   const wire: WireError = { kind: error.kind, message: error.message, fields };
   if (Object.hasOwn(error, "cause")) wire.cause = encodeCause(error.cause);

@@ -1,6 +1,6 @@
 import assert from "./support/assert.ts";
 import * as earlyExit from "../mod.ts";
-import { ERROR_CLASSES } from "../src/errors.ts";
+import { ERROR_CLASSES, withoutStack } from "../src/errors.ts";
 import { OUTCOMES, STOP_OUTCOMES } from "../src/outcome.ts";
 import { expectOutcome } from "./support/outcome.ts";
 
@@ -36,6 +36,23 @@ Deno.test("a stop's error carries no stack frames; one made by hand keeps its st
   assert.ok(error instanceof earlyExit.Interrupted);
   assert.equal(error.constructor, earlyExit.Interrupted);
   assert.equal(error.stack, `Interrupted: ${error.message}`);
+  assert.ok(error instanceof Error);
+  assert.equal(error.name, "Interrupted");
+  assert.equal(error.kind, "Interrupted");
+  assert.equal(
+    String(error),
+    "Interrupted: guest interrupted by host import env.interrupt_execution",
+  );
+  assert.equal(error.importName, "env.interrupt_execution");
+  // Each stop gets its own error.
+  const again = expectOutcome(guest.invoke("exit_early"), "interrupted").error;
+  assert.notStrictEqual(again, error);
+  const aborted = withoutStack(() =>
+    new earlyExit.Aborted("user pressed stop")
+  );
+  assert.ok(earlyExit.isAborted(aborted) && aborted instanceof Error);
+  assert.equal(aborted.cause, "user pressed stop");
+  assert.equal(aborted.stack, `Aborted: ${aborted.message}`);
   const byHand = new earlyExit.Interrupted("env.stop");
   assert.match(byHand.stack ?? "", /\n\s+at /);
 });

@@ -1,7 +1,9 @@
 import assert from "./support/assert.ts";
 import {
   assembleWat,
+  compileInterpreter,
   compileWasiGuest,
+  INTERPRETER_URL,
   listWatGuests,
   WASI_GUESTS,
   wasiGuestUrl,
@@ -99,4 +101,61 @@ Deno.test("every WASI guest is a command that imports only wasi_snapshot_preview
     const text = new TextDecoder("latin1").decode(bytes);
     assert.doesNotMatch(text, /\/(usr|home|root|tmp|build|rustc)\//, source);
   }
+});
+
+const interpreterMissing = await (async () => {
+  try {
+    const built = await compileInterpreter();
+    return built instanceof Uint8Array ? undefined : built.missing;
+  } catch (error) {
+    return (error as Error).message;
+  }
+})();
+if (interpreterMissing !== undefined) {
+  console.log(
+    `skipping the rebuild check of guest/interp/interp.wasm: ${interpreterMissing}; the committed module serves`,
+  );
+}
+
+Deno.test({
+  name: `guest/interp/interp.c rebuilds to the committed module byte for byte${
+    interpreterMissing === undefined ? "" : ` (skipped: ${interpreterMissing})`
+  }`,
+  ignore: interpreterMissing !== undefined,
+  fn: async () => {
+    const first = await compileInterpreter();
+    const second = await compileInterpreter();
+    assert.ok(first instanceof Uint8Array && second instanceof Uint8Array);
+    assert.deepEqual(first, second, "two builds differ");
+    assert.deepEqual(
+      await Deno.readFile(INTERPRETER_URL),
+      first,
+      "guest/interp/interp.wasm is stale: run deno task build:guest",
+    );
+  },
+});
+
+Deno.test("the interpreter guest counts primes, exports only run and memory, imports nothing, and holds no absolute path", async () => {
+  const bytes = await Deno.readFile(INTERPRETER_URL);
+  const module = new WebAssembly.Module(bytes);
+  assert.deepEqual(WebAssembly.Module.imports(module), []);
+  assert.deepEqual(
+    WebAssembly.Module.exports(module).map((e) => e.name).sort(),
+    ["memory", "run"],
+  );
+  const run = new WebAssembly.Instance(module).exports.run as (
+    n: number,
+  ) => number;
+  // pi(x), the number of primes below x.
+  assert.deepEqual([0, 2, 3, 10, 100, 1000, 10_000].map(run), [
+    0,
+    0,
+    1,
+    4,
+    25,
+    168,
+    1229,
+  ]);
+  const text = new TextDecoder("latin1").decode(bytes);
+  assert.doesNotMatch(text, /\/(usr|home|root|tmp|build)\//);
 });

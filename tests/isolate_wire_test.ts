@@ -17,6 +17,7 @@ import {
   OutOfMemory,
 } from "../src/errors.ts";
 import { fromWire, toWire } from "../src/isolate_wire.ts";
+import { withoutStack } from "../src/early_exit_error.ts";
 import {
   type CallOutcome,
   STOP_OUTCOMES,
@@ -132,5 +133,23 @@ Deno.test("a cause JSON cannot hold crosses the wire as its text", () => {
     assert.ok(received.outcome === "error");
     assert.equal(received.error.cause, text);
     assert.equal(received.error.message, sent.message);
+  }
+});
+
+Deno.test("stops made as the runner makes them (without a stack) cross the wire with the same fields and cause", () => {
+  const made: EarlyExitError[] = [
+    withoutStack(() => new Interrupted("env.stop", { reason: "quota" })),
+    withoutStack(() => new FuelExhausted(1_000, 998)),
+    withoutStack(() => new Aborted("user pressed stop")),
+  ];
+  for (const error of made) {
+    const received = overTheWire(stoppedOutcome("run", error)!);
+    assert.ok("error" in received);
+    const rebuilt = received.error as EarlyExitError;
+    assert.ok(rebuilt instanceof ERROR_CLASSES[error.kind], error.kind);
+    assert.equal(rebuilt.message, error.message);
+    const { stack: _s, message: _m, cause: _c, ...fields } = { ...error };
+    assert.deepEqual({ ...rebuilt }, fields, error.kind);
+    assert.equal(rebuilt.cause, error.cause);
   }
 });

@@ -1,0 +1,165 @@
+/**
+ * What a fresh process pays: QuickJS's start-up (load to first result), a
+ * first run that stays in V8's baseline compiler (QuickJS's `fib(25)`, the
+ * first thing the process runs), and the first rewrite of esbuild.wasm;
+ * each a fresh `deno run`, the modes interleaved, medians. Also the size
+ * of the metered output.
+ */
+import { instrument } from "../src/wasm/mod.ts";
+import { cpuMs, median, printTable } from "./harness.ts";
+import { QUICKJS_WASM, SQLJS_WASM } from "./libraries.ts";
+import { esbuildWasm } from "./modules.ts";
+import { npmPackageDir } from "./npm.ts";
+
+const CHILD = new URL("./fresh_child.ts", import.meta.url).pathname;
+const MODES = ["plain", "resumable", "trapping"] as const;
+
+interface Measured {
+  wall: number;
+  cpu: number;
+}
+
+async function fresh(args: string[]): Promise<Measured> {
+  const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", CHILD, ...args],
+  }).output();
+  if (!success) throw new Error(new TextDecoder().decode(stderr));
+  const lines = new TextDecoder().decode(stdout).trim().split("\n");
+  return JSON.parse(lines.at(-1)!);
+}
+
+/** Runs each mode `runs` times, interleaved; the medians by mode. */
+async function interleaved(
+  what: string,
+  runs: number,
+): Promise<Record<string, Measured>> {
+  const samples: Record<string, Measured[]> = {};
+  for (let i = 0; i < runs; i++) {
+    for (const mode of MODES) {
+      (samples[mode] ??= []).push(await fresh([what, mode]));
+    }
+  }
+  return Object.fromEntries(
+    MODES.map((mode) => [mode, {
+      wall: median(samples[mode].map((s) => s.wall)),
+      cpu: median(samples[mode].map((s) => s.cpu)),
+    }]),
+  );
+}
+
+const ms = (value: number) => `${value.toFixed(0)} ms`;
+
+/** Prints the fresh-process rows and the output sizes. */
+export async function benchFresh(): Promise<void> {
+  const runs = 5;
+  const rows: string[][] = [];
+  const cases: [string, string][] = [
+    [
+      "QuickJS start-up: read, (rewrite,) compile, first evalCode",
+      "quickjs-start",
+    ],
+    ["QuickJS fib(25), first run after load (baseline tier)", "quickjs-fib"],
+  ];
+  for (const [label, what] of cases) {
+    const times = await interleaved(what, runs);
+    for (const mode of ["resumable", "trapping"]) {
+      rows.push([
+        label,
+        `fuel (${mode})`,
+        `${ms(times.plain.cpu)} / ${ms(times.plain.wall)}`,
+        `${ms(times[mode].cpu)} / ${ms(times[mode].wall)}`,
+        (times[mode].cpu / times.plain.cpu).toFixed(2),
+        (times[mode].wall / times.plain.wall).toFixed(2),
+      ]);
+    }
+  }
+  console.log(
+    "\n## Fresh process: start-up and the first run (issue targets: <= 1.5 times plain)\n",
+  );
+  console.log(
+    `Each run a fresh deno run of bench/fresh_child.ts, plain and metered (new FuelMeter(bytes, { resumable })) interleaved, medians of ${runs}.`,
+  );
+  console.log(
+    "Start-up counts from reading the bytes to the first result, the rewrite and compile included; fib(25) is timed alone, after the load.\n",
+  );
+  printTable(
+    [
+      "case",
+      "mode",
+      "plain CPU / wall",
+      "metered CPU / wall",
+      "CPU ratio",
+      "wall ratio",
+    ],
+    rows,
+  );
+
+  const esbuild = await esbuildWasm();
+  const esbuildPath =
+    new URL("esbuild.wasm", await npmPackageDir("esbuild-wasm"))
+      .pathname;
+  const cold: Measured[] = [];
+  for (let i = 0; i < 3; i++) cold.push(await fresh(["rewrite", esbuildPath]));
+  instrument(esbuild); // warm up
+  const warm: Measured[] = [];
+  for (let i = 0; i < 5; i++) {
+    const cpu = cpuMs();
+    const start = performance.now();
+    instrument(esbuild);
+    warm.push({ wall: performance.now() - start, cpu: cpuMs() - cpu });
+  }
+  const rate = (value: number) =>
+    `${(esbuild.length / 1e3 / value).toFixed(0)} MB/s (${ms(value)})`;
+  console.log(
+    "\n## Rewrite throughput on esbuild.wasm (issue targets: >= 100 MB/s first call in a fresh process, >= 200 MB/s warm)\n",
+  );
+  printTable(["instrument(esbuild.wasm), 14 MB", "CPU", "wall"], [
+    [
+      "first call in a fresh process (median of 3)",
+      rate(median(cold.map((c) => c.cpu))),
+      rate(median(cold.map((c) => c.wall))),
+    ],
+    [
+      "warm, in this process (median of 5)",
+      rate(median(warm.map((w) => w.cpu))),
+      rate(median(warm.map((w) => w.wall))),
+    ],
+  ]);
+  // A module the size of QuickJS is rewritten before the rewriter's own
+  // code has warmed up: most of a metered start-up.
+  const quickjs = await Deno.readFile(QUICKJS_WASM);
+  const quickjsCold: Measured[] = [];
+  for (let i = 0; i < 3; i++) {
+    quickjsCold.push(await fresh(["rewrite", QUICKJS_WASM.pathname]));
+  }
+  const cpu = median(quickjsCold.map((c) => c.cpu));
+  console.log(
+    `\ninstrument() of QuickJS (${
+      (quickjs.length / 1e3).toFixed(0)
+    } kB), first call in a fresh process: ${
+      (quickjs.length / 1e3 / cpu).toFixed(1)
+    } MB/s (${ms(cpu)} CPU, median of 3)`,
+  );
+
+  const sizes: string[][] = [];
+  for (
+    const [label, url] of [["QuickJS", QUICKJS_WASM], [
+      "SQLite (sql.js)",
+      SQLJS_WASM,
+    ]] as const
+  ) {
+    const bytes = await Deno.readFile(url);
+    const resumable = instrument(bytes, { resumable: true }).bytes.length;
+    const trapping = instrument(bytes, { resumable: false }).bytes.length;
+    sizes.push([
+      label,
+      `${(bytes.length / 1e3).toFixed(0)} kB`,
+      (resumable / bytes.length).toFixed(2),
+      (trapping / bytes.length).toFixed(2),
+    ]);
+  }
+  console.log("\n## Metered output size / input size (issue target: <= 1.6)\n");
+  printTable(["module", "input", "resumable", "trapping"], sizes);
+}
+
+if (import.meta.main) await benchFresh();

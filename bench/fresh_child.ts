@@ -1,0 +1,75 @@
+/**
+ * One measurement in a fresh process, for bench/fresh.ts: the process has
+ * compiled nothing and V8 has tiered nothing up, as for a one-shot program.
+ * Prints `{ "wall": ms, "cpu": ms }` as its last line.
+ *
+ * Usage: fresh_child.ts quickjs-start|quickjs-fib plain|resumable|trapping
+ *        fresh_child.ts rewrite <path of a .wasm file>
+ */
+import { FuelMeter } from "../mod.ts";
+import { instrument } from "../src/wasm/mod.ts";
+import { cpuMs } from "./harness.ts";
+import { evaluate, QUICKJS_WASM, quickjsContext } from "./libraries.ts";
+
+const [what, mode] = Deno.args;
+
+/** Times `fn`, wall and CPU, in ms. */
+async function timed(
+  fn: () => unknown,
+): Promise<{ wall: number; cpu: number }> {
+  const cpu = cpuMs();
+  const start = performance.now();
+  await fn();
+  return { wall: performance.now() - start, cpu: cpuMs() - cpu };
+}
+
+function meterFor(bytes: Uint8Array): FuelMeter | undefined {
+  if (mode === "plain") return undefined;
+  if (mode !== "resumable" && mode !== "trapping") {
+    throw new Error(`expected plain, resumable or trapping, got ${mode}`);
+  }
+  return new FuelMeter(bytes, { resumable: mode === "resumable" });
+}
+
+/** Evaluates `code`, through the meter when there is one. */
+function run(
+  vm: Awaited<ReturnType<typeof quickjsContext>>,
+  meter: FuelMeter | undefined,
+  code: string,
+): string {
+  if (meter === undefined) return evaluate(vm, code);
+  const outcome = meter.run(() => evaluate(vm, code));
+  if (outcome.outcome !== "returned") {
+    throw new Error(`QuickJS stopped: ${outcome.outcome}`);
+  }
+  return outcome.value as string;
+}
+
+const FIB =
+  "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) } fib(25)";
+
+let result: { wall: number; cpu: number };
+if (what === "quickjs-start") {
+  // Reading, rewriting (when metered), compiling, instantiating, a first result.
+  result = await timed(async () => {
+    const bytes = await Deno.readFile(QUICKJS_WASM);
+    const meter = meterFor(bytes);
+    const vm = await quickjsContext(bytes, meter);
+    if (run(vm, meter, "1 + 2") !== "3") throw new Error("1 + 2 is not 3");
+  });
+} else if (what === "quickjs-fib") {
+  const bytes = await Deno.readFile(QUICKJS_WASM);
+  const meter = meterFor(bytes);
+  const vm = await quickjsContext(bytes, meter);
+  result = await timed(() => {
+    if (run(vm, meter, FIB) !== "75025") throw new Error("fib(25) is wrong");
+  });
+} else if (what === "rewrite") {
+  const bytes = await Deno.readFile(mode);
+  result = await timed(() => instrument(bytes));
+} else {
+  throw new Error(
+    `expected quickjs-start, quickjs-fib or rewrite, got ${what}`,
+  );
+}
+console.log(JSON.stringify(result));
