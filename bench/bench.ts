@@ -1,6 +1,7 @@
 /**
  * `deno task bench`: every benchmark, as ratios measured side by side in one
- * run. Nothing here passes or fails on wall time.
+ * run. Nothing here passes or fails on wall time. Name sections to run only
+ * those: `deno task bench "stop latency" fuel`.
  */
 import { benchDeadline } from "./deadline.ts";
 import { benchFuel } from "./fuel.ts";
@@ -24,8 +25,20 @@ const sections: [string, () => Promise<void>][] = [
   ["stop latency", benchStopLatency],
   ["FuelMeter#run", benchMeterRun],
 ];
+// `deno task bench [section ...]` runs only the sections named.
+const chosen = Deno.args.length === 0
+  ? sections
+  : sections.filter(([name]) => Deno.args.includes(name));
+if (chosen.length === 0) {
+  console.error(
+    `expected section names among: ${
+      sections.map(([name]) => `"${name}"`).join(", ")
+    }; got ${Deno.args.join(" ")}`,
+  );
+  Deno.exit(2);
+}
 const start = performance.now();
-for (const [name, run] of sections) {
+for (const [name, run] of chosen) {
   const begun = performance.now();
   await run();
   console.log(

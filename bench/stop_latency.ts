@@ -21,6 +21,7 @@ const TIMEOUT_MS = 5;
 const WARM_RUNS = 60;
 const COLD_RUNS = 3;
 const ISOLATED_RUNS = 12;
+const CLI_RUNS = 8;
 const ISOLATED_TIMEOUT_MS = 250;
 /** A deadline that falls while the child process is still starting. */
 const STARTING_TIMEOUT_MS = 10;
@@ -220,6 +221,46 @@ async function isolatedSpin(): Promise<string[][]> {
   return rows;
 }
 
+/**
+ * Through the command line: `main.ts --json --timeout` in a fresh process,
+ * late = the call's own `elapsed_ms` - timeout (process start-up is not part
+ * of the call).
+ */
+async function throughCli(bytes: Uint8Array, guest: HostileGuest) {
+  const file = await Deno.makeTempFile({ suffix: ".wasm" });
+  try {
+    await Deno.writeFile(file, bytes);
+    const late: number[] = [];
+    for (let i = 0; i < CLI_RUNS; i++) {
+      const { stdout } = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-read",
+          new URL("../main.ts", import.meta.url).pathname,
+          "--json",
+          "--timeout",
+          String(TIMEOUT_MS),
+          "--invoke",
+          guest.export,
+          file,
+        ],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      const report = JSON.parse(new TextDecoder().decode(stdout));
+      if (report.outcome !== "timeout") {
+        throw new Error(
+          `expected the CLI to end ${guest.label} with "timeout", got "${report.outcome}"`,
+        );
+      }
+      late.push(report.elapsed_ms - TIMEOUT_MS);
+    }
+    return late;
+  } finally {
+    await Deno.remove(file);
+  }
+}
+
 function cells(late: number[]): string[] {
   const ms = (value: number) => `${value.toFixed(3)} ms`;
   return [
@@ -248,6 +289,12 @@ export async function benchStopLatency(): Promise<void> {
         `isolation (${ISOLATED_TIMEOUT_MS} ms)`,
         "cold",
         ...cells(await isolated(bytes, guest)),
+      ]);
+      rows.push([
+        guest.label,
+        "CLI (fresh process)",
+        "cold",
+        ...cells(await throughCli(bytes, guest)),
       ]);
     }
   }
