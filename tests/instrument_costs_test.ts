@@ -22,7 +22,7 @@ Deno.test("instrument() charges a straight-line function its operator count", as
   assert.deepEqual(m.calls[0], [-6n, 6n]);
 });
 
-Deno.test("instrument() charges only the arm of an if that runs", async () => {
+Deno.test("instrument() prepays an if's then-arm at the if, and charges the else-arm when it runs", async () => {
   const m = await meter(
     await wat(`(module
       (func (export "f") (param i32) (result i32)
@@ -33,9 +33,10 @@ Deno.test("instrument() charges only the arm of an if that runs", async () => {
           i32.const 20 i32.const 1 i32.add
         end))`),
   );
-  // local.get + if = 2; then: i32.const = 1; else: three operators = 3.
+  // local.get + if = 2, with the then-arm's i32.const = 1 prepaid whichever
+  // arm runs; the else-arm, three operators = 3, is charged when it runs.
   assert.equal(cost(m, "f", 1), 3n);
-  assert.equal(cost(m, "f", 0), 5n);
+  assert.equal(cost(m, "f", 0), 6n);
 });
 
 Deno.test("instrument() charges a loop of n iterations 5n", async () => {
@@ -68,9 +69,9 @@ Deno.test("instrument() charges recursion per call", async () => {
           i64.mul
         end))`),
   );
-  // fac(0) = 3 + 1; fac(n) = 3 + 6 + fac(n - 1).
+  // fac(0) = 3 + 1; fac(n) = 3 + 1 (the then-arm, prepaid) + 6 + fac(n - 1).
   assert.equal(cost(m, "fac", 0n), 4n);
-  assert.equal(cost(m, "fac", 5n), 5n * 9n + 4n);
+  assert.equal(cost(m, "fac", 5n), 5n * 10n + 4n);
   assert.equal((m.exports.fac as Fn)(10n), 3628800n);
 });
 

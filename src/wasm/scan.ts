@@ -477,8 +477,10 @@ export class BodyScanner {
             : Frame.TryTable;
           catchTargets[depth] = 0;
           depth++;
+          // An `if` does not end its segment: the start of its then-arm is
+          // prepaid with what comes before, and a false condition leaves it
+          // paid, as a taken `br_if` does.
           if (role === 2) must = 1;
-          else if (role === 3) must = 0;
           break;
         case 4: // Role.Else
           if (frames[depth - 1] !== Frame.If) fail("else without if", opPos);
