@@ -9,6 +9,7 @@ import {
   invokeIsolated,
   loadGuest,
 } from "../mod.ts";
+import process from "node:process";
 import { setImmediate } from "node:timers";
 import { fuelWorkloads } from "./fuel.ts";
 import {
@@ -125,33 +126,53 @@ async function stopLatencies(): Promise<void> {
   );
 }
 
+/** This process's CPU time (all threads, the watchdog's included), in ms. */
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+/** Wall and CPU time per run, in nanoseconds. */
+interface Timing {
+  wall: number;
+  cpu: number;
+}
+
 /**
  * Times async-capable cases in interleaved rounds, as harness.ts's
- * `compare` does for plain ones; the median time per run, in nanoseconds.
+ * `compare` does for plain ones; the median wall and CPU time per run, in
+ * nanoseconds.
  */
 async function compareAsync(
   cases: Record<string, () => unknown | Promise<unknown>>,
   options: { rounds?: number; roundMs?: number } = {},
-): Promise<Record<string, number>> {
+): Promise<Record<string, Timing>> {
   const rounds = options.rounds ?? 9;
   const roundMs = options.roundMs ?? 100;
   const names = Object.keys(cases);
-  const time = async (fn: () => unknown, iterations: number) => {
+  const time = async (
+    fn: () => unknown,
+    iterations: number,
+  ): Promise<Timing> => {
+    const cpu = cpuMs();
     const start = performance.now();
     for (let i = 0; i < iterations; i++) {
       const result = fn();
       if (result instanceof Promise) await result;
     }
-    return ((performance.now() - start) * 1e6) / iterations;
+    return {
+      wall: ((performance.now() - start) * 1e6) / iterations,
+      cpu: ((cpuMs() - cpu) * 1e6) / iterations,
+    };
   };
   const counts: Record<string, number> = {};
   for (const name of names) {
     await time(cases[name], 1); // warm up
-    const once = await time(cases[name], 1) / 1e6;
+    const once = (await time(cases[name], 1)).wall / 1e6;
     counts[name] = Math.max(1, Math.round(roundMs / Math.max(once, 0.001)));
     await time(cases[name], counts[name]);
   }
-  const samples: Record<string, number[]> = Object.fromEntries(
+  const samples: Record<string, Timing[]> = Object.fromEntries(
     names.map((n) => [n, []]),
   );
   for (let round = 0; round < rounds; round++) {
@@ -159,7 +180,10 @@ async function compareAsync(
       samples[name].push(await time(cases[name], counts[name]));
     }
   }
-  return Object.fromEntries(names.map((n) => [n, median(samples[n])]));
+  return Object.fromEntries(names.map((n) => [n, {
+    wall: median(samples[n].map((t) => t.wall)),
+    cpu: median(samples[n].map((t) => t.cpu)),
+  }]));
 }
 
 function invoking(guest: Guest, timeout?: number): Call {
@@ -203,6 +227,7 @@ async function benchDeadlineOverhead(): Promise<void> {
   const ratios: Record<string, number[]> = {
     code: [],
     deadline: [],
+    deadlineCpu: [],
     async: [],
   };
   for (const workload of [...workloads, tiny]) {
@@ -239,18 +264,27 @@ async function benchDeadlineOverhead(): Promise<void> {
       );
     }
     const measured = await compareAsync(cases, { rounds: 7, roundMs: 40 });
+    const side = (name: string, clock: keyof Timing) =>
+      overInstances(
+        Object.fromEntries(
+          Object.entries(measured).map(([key, t]) => [key, t[clock]]),
+        ),
+        name,
+      );
     const times = {
-      fuel: overInstances(measured, "fuel"),
-      interruptible: overInstances(measured, "interruptible"),
-      timeout: overInstances(measured, "timeout"),
-      async: overInstances(measured, "async"),
+      fuel: side("fuel", "wall"),
+      interruptible: side("interruptible", "wall"),
+      timeout: side("timeout", "wall"),
+      async: side("async", "wall"),
     };
     const code = times.interruptible / times.fuel;
     const deadline = times.timeout / times.fuel;
+    const deadlineCpu = side("timeout", "cpu") / side("fuel", "cpu");
     const asyncRatio = times.async / times.timeout;
     if (workload !== tiny) {
       ratios.code.push(code);
       ratios.deadline.push(deadline);
+      ratios.deadlineCpu.push(deadlineCpu);
       ratios.async.push(asyncRatio);
     }
     rows.push([
@@ -261,6 +295,7 @@ async function benchDeadlineOverhead(): Promise<void> {
       formatNs(times.async),
       code.toFixed(3),
       deadline.toFixed(3),
+      deadlineCpu.toFixed(3),
       asyncRatio.toFixed(3),
     ]);
   }
@@ -272,13 +307,17 @@ async function benchDeadlineOverhead(): Promise<void> {
     "",
     geomean(ratios.code).toFixed(3),
     geomean(ratios.deadline).toFixed(3),
+    geomean(ratios.deadlineCpu).toFixed(3),
     geomean(ratios.async).toFixed(3),
   ]);
   console.log(
     "\n## Deadline overhead over fuel-only metering (target: timeout/fuel geomean <= 1.03)\n",
   );
   console.log(
-    `Every side calls through guest.invoke / invokeAsync (hash cases: one call per 16 KiB chunk), each the median over ${INSTANCES} instances.`,
+    `Every side calls through guest.invoke / invokeAsync (hash cases: one call per 16 KiB chunk), each the median over ${INSTANCES} instances;`,
+  );
+  console.log(
+    "times are wall times; (CPU) is timeout/fuel in this process's CPU time, the watchdog's thread included.",
   );
   console.log(
     "fuel = loadGuest(bytes, { fuel: Infinity }) (traps when spent); interruptible = loadGuest(bytes, { fuel: Infinity, interruptible: true }),",
@@ -298,7 +337,126 @@ async function benchDeadlineOverhead(): Promise<void> {
       "async",
       "interruptible/fuel",
       "timeout/fuel",
+      "(CPU)",
       "async/timeout",
+    ],
+    rows,
+  );
+}
+
+/** `sum_to(n)` of guest/compute.wasm: a loop as tight as they come. */
+function sumTo(bytes: Uint8Array<ArrayBuffer>, n: number): Workload {
+  const expected = String(BigInt(n) * BigInt(n - 1) / 2n);
+  return {
+    label: `sum_to(${
+      n.toExponential(0).replace("+", "")
+    }) (compute.wasm, tight loop)`,
+    bytes,
+    expected,
+    run: (call) => String(call("sum_to", [n])),
+    runAsync: async (call) => String(await call("sum_to", [n])),
+  };
+}
+
+/**
+ * The deadline-only mode, `loadGuest(bytes, { fuel: false })`, over the
+ * plain guest, both called through `invoke`: its calls without a deadline
+ * (what the flag checks cost) and with one (plus arming the watchdog).
+ */
+async function benchStopOnly(): Promise<void> {
+  const compute = await Deno.readFile(COMPUTE);
+  const workloads = [
+    ...await fuelWorkloads(),
+    sumTo(compute, 30_000_000),
+  ];
+  const tiny = tinyCall(compute);
+  const rows: string[][] = [];
+  const ratios: Record<string, number[]> = {
+    checks: [],
+    checksCpu: [],
+    timeout: [],
+    timeoutCpu: [],
+  };
+  for (const workload of [...workloads, tiny]) {
+    const cases: Record<string, () => unknown> = {};
+    for (let i = 0; i < INSTANCES; i++) {
+      const plain = await loadGuest(workload.bytes);
+      const stopOnly = await loadGuest(workload.bytes, { fuel: false });
+      const sync = (call: Call, guest: Guest) => () =>
+        workload.run(call, guest.instance.exports);
+      cases[`plain ${i}`] = await checked(
+        workload,
+        "plain",
+        sync(invoking(plain), plain),
+      );
+      cases[`checks ${i}`] = await checked(
+        workload,
+        "fuel: false",
+        sync(invoking(stopOnly), stopOnly),
+      );
+      cases[`timeout ${i}`] = await checked(
+        workload,
+        "fuel: false, with a timeout",
+        sync(invoking(stopOnly, 1e9), stopOnly),
+      );
+    }
+    const measured = await compareAsync(cases, { rounds: 7, roundMs: 40 });
+    const side = (name: string, clock: keyof Timing) =>
+      overInstances(
+        Object.fromEntries(
+          Object.entries(measured).map(([key, t]) => [key, t[clock]]),
+        ),
+        name,
+      );
+    const plain = side("plain", "wall");
+    const row = {
+      checks: side("checks", "wall") / plain,
+      checksCpu: side("checks", "cpu") / side("plain", "cpu"),
+      timeout: side("timeout", "wall") / plain,
+      timeoutCpu: side("timeout", "cpu") / side("plain", "cpu"),
+    };
+    if (workload !== tiny) {
+      for (const key of Object.keys(ratios)) {
+        ratios[key].push(row[key as keyof typeof row]);
+      }
+    }
+    rows.push([
+      workload.label,
+      formatNs(plain),
+      formatNs(side("checks", "wall")),
+      formatNs(side("timeout", "wall")),
+      row.checks.toFixed(3),
+      row.checksCpu.toFixed(3),
+      row.timeout.toFixed(3),
+      row.timeoutCpu.toFixed(3),
+    ]);
+  }
+  rows.splice(rows.length - 1, 0, [
+    "geomean (without the per-call row)",
+    "",
+    "",
+    "",
+    ...Object.values(ratios).map((r) => geomean(r).toFixed(3)),
+  ]);
+  console.log(
+    "\n## Deadline-only mode (fuel: false) over plain (targets: <= 1.05 each, sum_to <= 1.3)\n",
+  );
+  console.log(
+    `plain = loadGuest(bytes); checks = loadGuest(bytes, { fuel: false }), calls without a deadline; timeout = the same, invoke(..., { timeout: 1e9 }).`,
+  );
+  console.log(
+    `Every side calls through guest.invoke (hash cases: one call per 16 KiB chunk), interleaved, each the median over ${INSTANCES} instances; times are wall times, (CPU) ratios are in this process's CPU time.\n`,
+  );
+  printTable(
+    [
+      "case",
+      "plain",
+      "checks",
+      "timeout",
+      "checks/plain",
+      "(CPU)",
+      "timeout/plain",
+      "(CPU)",
     ],
     rows,
   );
@@ -419,5 +577,15 @@ async function benchAsyncMode(): Promise<void> {
 export async function benchDeadline(): Promise<void> {
   await stopLatencies();
   await benchDeadlineOverhead();
+  await benchStopOnly();
   await benchAsyncMode();
+}
+
+if (import.meta.main) {
+  // `deno run -A bench/deadline.ts overhead` runs one part alone.
+  const part = Deno.args[0];
+  if (part === undefined || part === "latency") await stopLatencies();
+  if (part === undefined || part === "overhead") await benchDeadlineOverhead();
+  if (part === undefined || part === "stop-only") await benchStopOnly();
+  if (part === undefined || part === "async") await benchAsyncMode();
 }

@@ -15,8 +15,8 @@ import {
 import wabt from "wabt";
 import { printTable } from "./harness.ts";
 
-/** The watchdog's thread outlives the last call by 500 ms; wait it out. */
-const IDLE_MS = 600;
+/** The watchdog's thread outlives the last call by 500 to 1000 ms; wait it out. */
+const IDLE_MS = 1_100;
 const TIMEOUT_MS = 5;
 const WARM_RUNS = 60;
 const COLD_RUNS = 3;

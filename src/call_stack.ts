@@ -22,6 +22,7 @@
 import type { CallState } from "./call_state.ts";
 import type { MeteredCall } from "./metered_call.ts";
 import type { CallOutcome } from "./outcome.ts";
+import { settleWatchdog } from "./watchdog.ts";
 
 /** What a nested call puts back when it ends. */
 interface Saved {
@@ -75,6 +76,9 @@ export class CallStack {
    */
   save(outerFuel: number | undefined): Saved {
     const state = this.#state;
+    // A first call starts with its flag clear: whatever set it was for a
+    // call that has ended.
+    if (!this.active) this.#clearFlag();
     const saved: Saved = {
       stop: state.stop,
       thrown: state.thrown,
@@ -125,7 +129,20 @@ export class CallStack {
     }
     this.restore(saved);
     this.#pollAll();
-    this.check();
+    // The flag may have been set for the nested call alone; a guest whose
+    // flag checks trap would stop on it.
+    if (!this.check()) this.#clearFlag();
+  }
+
+  /**
+   * Clears the stop flag once the watchdog has nothing pending from calls
+   * that have ended; anything still armed sets it again when due.
+   */
+  #clearFlag(): void {
+    const flag = this.#state.flag;
+    if (flag === undefined) return;
+    settleWatchdog();
+    if (Atomics.load(flag, 0) !== 0) Atomics.store(flag, 0, 0);
   }
 
   /**
@@ -145,9 +162,10 @@ export class CallStack {
     return stop;
   }
 
+  readonly #checkAll = (): boolean => this.check();
+
   /** Points the meter's poll at a check of every call in progress. */
   #pollAll(): void {
-    const watched = this.watched;
-    this.#state.poll = watched ? () => this.check() : undefined;
+    this.#state.poll = this.watched ? this.#checkAll : undefined;
   }
 }

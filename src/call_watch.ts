@@ -10,11 +10,14 @@
  * to read a stop flag in shared memory at every function entry and loop
  * header (and between the chunks of a bulk operator), and another thread,
  * the watchdog, sets the flag at the deadline, or when the StopSignal is
- * set. A set flag makes the guest call the host's `on_stop_flag`, which
- * asks the calls in progress whether one must stop: if so it records the
- * stop and the guest executes `unreachable`, a trap it cannot catch; if not
- * it clears the flag and the guest goes on. Time is never inferred from the
- * guest's fuel, which a guest can make cheap or dear at will.
+ * set. In a plain call a set flag makes the guest trap at once (a trap it
+ * cannot catch), and the host then asks the calls in progress which one
+ * must stop (see `flagStop`); the flag is only ever set for a stop that is
+ * due. In an async call the guest calls the host's `on_stop_flag`
+ * instead, which asks the same question: if one must stop it records the
+ * stop and the guest executes `unreachable`; if not it clears the flag and
+ * the guest goes on. Time is never inferred from the guest's fuel, which a
+ * guest can make cheap or dear at will.
  *
  * An async call (JSPI) also has the watchdog set its flag every
  * {@linkcode TICK_MS}; `on_stop_flag` then suspends the guest for one turn
@@ -72,6 +75,9 @@ export function abortStop(signal: AbortSignal, started: number): Stop {
   return () => new Aborted(reason);
 }
 
+/** The most this thread waits for its clock to reach a passed deadline. */
+const MAX_CLOCK_SKEW_MS = 2;
+
 /** What a watched call is watched for. */
 export interface WatchOptions {
   /** Milliseconds from the start of the call. */
@@ -98,6 +104,8 @@ export class CallWatch {
   readonly #stop: StopSignal | undefined;
   readonly #flag: Int32Array | undefined;
   readonly #handles: WatchdogHandle[] = [];
+  /** The watchdog's handle on the deadline, while armed. */
+  #deadlineHandle: WatchdogHandle | undefined;
 
   /**
    * Starts watching.
@@ -130,7 +138,14 @@ export class CallWatch {
   /** Records the stop if the deadline passed or the signal aborted. */
   check(now: number): boolean {
     if (this.#state.stop !== undefined) return true;
-    if (now >= this.#deadline) {
+    if (now >= this.#deadline || this.#deadlineHandle?.fired() === true) {
+      // The watchdog's clock may run a fraction of a millisecond ahead of
+      // this thread's: a deadline it found passed is passed, once this
+      // thread's clock agrees (a guest whose flag checks trap cannot be
+      // asked again later), so that a stop never reports less than its
+      // timeout.
+      const agreed = Math.min(this.#deadline, now + MAX_CLOCK_SKEW_MS);
+      while (performance.now() < agreed);
       this.#state.meter?.stop("deadline");
       recordStop(this.#state, deadlineStop(this.#timeout!, this.#started));
       return true;
@@ -157,9 +172,11 @@ export class CallWatch {
   /** Stops setting the flag. Calling it twice does nothing. */
   dispose(): void {
     this.#signal?.removeEventListener("abort", this.#raise);
-    if (this.#handles.length === 0) return;
+    const handles = this.#handles;
+    if (handles.length === 0) return;
     linger(LINGER_MS);
-    for (const handle of this.#handles.splice(0)) handle.disarm();
+    for (const handle of handles) handle.disarm();
+    handles.length = 0;
   }
 
   readonly #raise = (): void => {
@@ -170,7 +187,8 @@ export class CallWatch {
   #arm(flag: Int32Array, yields: boolean): void {
     if (this.#deadline <= this.#started) this.#raise();
     else if (this.#deadline !== Infinity) {
-      this.#handles.push(arm(flag, this.#deadline));
+      this.#deadlineHandle = arm(flag, this.#deadline);
+      this.#handles.push(this.#deadlineHandle);
     }
     if (this.#stop !== undefined) {
       if (this.#stop.stopped) this.#raise();

@@ -49,6 +49,7 @@ import { beginMeteredCall, endMeteredCall } from "./metered_call.ts";
 import { type CallOutcome, classifyThrown, stoppedOutcome } from "./outcome.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
+import { flagStop } from "./stop_flag_host.ts";
 
 /** What a guest is made of; {@linkcode loadGuest} gathers it. */
 export interface GuestParts {
@@ -417,6 +418,7 @@ export class Guest {
           : { ...options, fuel: Math.min(options!.fuel!, outerFuel) },
         timeout,
         yields,
+        countsFuel: this.#options.fuel !== false,
       });
     } catch (error) {
       this.#calls.restore(saved);
@@ -466,7 +468,8 @@ export class Guest {
 
   #settle(name: string, error: unknown): CallOutcome {
     const state = this.#state;
-    const stop = state.stop;
+    // A guest whose flag checks trap stopped without asking: find out why.
+    const stop = state.stop ?? flagStop(state);
     state.stop = undefined;
     const ended = stop ? withoutStack(stop) : classifyThrown(error, state);
     const outcome = stoppedOutcome(name, ended);

@@ -45,8 +45,15 @@ export interface GuestOptions {
    * still ends in a trap the guest cannot catch). Needs the guest's bytes,
    * not a compiled module. A whole number from 0 to 2^53 - 1, or
    * `Infinity`; anything else is a `RangeError` (or `TypeError`).
+   *
+   * `false` counts no fuel at all: the guest is only made stoppable (as
+   * with `interruptible`) by a deadline, a `StopSignal` or an abort, with
+   * the cheapest checks there are: a read of a flag at each function entry
+   * and loop header, which (for plain calls) traps when the flag is set.
+   * Choose it when a guest must be stoppable but need not be counted; its
+   * calls then take no `fuel` and report none, and it takes no `costs`.
    */
-  fuel?: number;
+  fuel?: number | false;
   /** The cost of each operator, for metering. See {@linkcode CostTable}. */
   costs?: CostTable;
   /**

@@ -112,7 +112,16 @@ export async function loadGuestWith(
   options: GuestOptions,
   internal: InternalLoadOptions,
 ): Promise<Guest> {
-  checkFuelAndTimeout(options, "loadGuest");
+  const countsFuel = options.fuel !== false;
+  checkFuelAndTimeout(
+    countsFuel ? options : { ...options, fuel: undefined },
+    "loadGuest",
+  );
+  if (!countsFuel && options.costs !== undefined) {
+    throw new TypeError(
+      "loadGuest was given costs with fuel: false: costs price fuel, which fuel: false does not count; drop costs, or give fuel a budget (Infinity for none)",
+    );
+  }
   const limits = checkLimits(options.limits, "loadGuest");
   // A signal or StopSignal needs checks too: they stop the start function.
   const stoppable = options.timeout !== undefined ||
@@ -157,7 +166,7 @@ export async function loadGuestWith(
     ? original
     : await limitedBytes(original!, limits, label, options.compile);
   if (metered) {
-    const fuel = options.fuel ?? Infinity;
+    const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
     const resumable = resumableGuest(options);
     const rewrite = await rewriteGuest(
       bytes!,
@@ -177,6 +186,7 @@ export async function loadGuestWith(
           // and its start function runs as a watched call once it is
           // instantiated.
           stopFlag: resumable,
+          ...flagChecks(resumable, countsFuel, options.async === true),
           deferStart: resumable,
           validate: false,
         };
@@ -283,8 +293,28 @@ async function limitedBytes(
 /** Whether a guest can ask for fuel and be stopped: it gets a stop flag. */
 function resumableGuest(options: GuestOptions): boolean {
   return options.async === true || options.interruptible === true ||
+    options.fuel === false ||
     options.timeout !== undefined || options.signal !== undefined ||
     options.stop !== undefined;
+}
+
+/**
+ * How a stoppable guest's checks are written. A guest loaded with
+ * `fuel: false` gets no fuel checks. Unless its calls are async (whose flag
+ * checks ask the host, which suspends them to yield), a set flag traps at
+ * once rather than calling the host: V8 optimises a loop with a call in it,
+ * even one never made, much worse. The host never lets such a guest go on
+ * past a set flag, so the flag is only set for a stop: deadlines and
+ * StopSignals from the watchdog's slots, judged by its clock, and never
+ * after the call that armed them has ended.
+ */
+function flagChecks(
+  resumable: boolean,
+  countsFuel: boolean,
+  async: boolean,
+): Pick<InstrumentOptions, "fuel" | "stopFlagTraps"> {
+  if (!resumable) return {};
+  return { fuel: countsFuel, stopFlagTraps: !async };
 }
 
 /**

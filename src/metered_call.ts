@@ -21,6 +21,8 @@ export interface MeteredCall {
   /** Fuel remaining and consumed when the call started. */
   budget: number;
   consumed: number;
+  /** False for a guest loaded with `fuel: false`: no books to keep. */
+  countsFuel: boolean;
 }
 
 /** What a metered call is given. */
@@ -33,6 +35,8 @@ export interface MeteredCallSetup {
   timeout: number | undefined;
   /** Whether the call yields to the event loop (async calls). */
   yields: boolean;
+  /** False for a guest loaded with `fuel: false`, which counts no fuel. */
+  countsFuel?: boolean;
 }
 
 /**
@@ -51,6 +55,12 @@ export function beginMeteredCall(
   setup: MeteredCallSetup,
 ): MeteredCall {
   const { options, timeout, yields } = setup;
+  const countsFuel = setup.countsFuel ?? true;
+  if (!countsFuel && options?.fuel !== undefined) {
+    throw new ExportError(
+      `cannot give fuel to a call of ${setup.label}: it was loaded with fuel: false, which counts none; load it with a fuel budget (fuel: Infinity for none) to give its calls fuel`,
+    );
+  }
   const watched = timeout !== undefined || yields ||
     options?.signal !== undefined || options?.stop !== undefined;
   // A guest with a stop flag is watched through it, whatever its fuel does.
@@ -65,7 +75,7 @@ export function beginMeteredCall(
     );
   }
   // A call's fuel caps what it may draw from the tank; it never replaces it.
-  meterCalls.begin(meter, options?.fuel);
+  if (countsFuel) meterCalls.begin(meter, options?.fuel);
   const watch = watched
     ? new CallWatch(state, state.flag, {
       timeout,
@@ -76,8 +86,11 @@ export function beginMeteredCall(
     : undefined;
   state.poll = watch?.poll;
   state.refuel = options?.refuel;
+  if (!countsFuel) {
+    return { meter, watch, budget: Infinity, consumed: 0, countsFuel };
+  }
   const { consumed, remaining } = meter.usage;
-  return { meter, watch, budget: remaining, consumed };
+  return { meter, watch, budget: remaining, consumed, countsFuel };
 }
 
 /**
@@ -98,6 +111,7 @@ export function endMeteredCall(
   call.watch?.dispose();
   state.poll = undefined;
   state.refuel = undefined;
+  if (!call.countsFuel) return outcome;
   const exhausted = meter.exhausted;
   meterCalls.end(meter);
   const usage = meter.usage;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CallState } from "./call_state.ts";
+import type { CallState, Stop } from "./call_state.ts";
 import { suspending } from "./fuel.ts";
 import type { InstrumentedModule } from "./wasm/mod.ts";
 import { nextTurn } from "./yield.ts";
@@ -67,4 +67,18 @@ export function stopFlagHost(
       return imports;
     },
   };
+}
+
+/**
+ * After a call ended in an error: when the guest's flag is set, a stop may
+ * be why (a guest whose flag checks trap stops without asking
+ * `on_stop_flag`), so the calls in progress are asked, which records it.
+ *
+ * @param state The guest's call state.
+ * @returns The stop recorded, if any.
+ */
+export function flagStop(state: CallState): Stop | undefined {
+  const flag = state.flag;
+  if (flag !== undefined && Atomics.load(flag, 0) !== 0) state.check?.();
+  return state.stop;
 }

@@ -56,6 +56,14 @@ export function toGuestTrap(error: unknown): GuestTrap | undefined {
   ) {
     return new GuestTrap("stack_overflow", error.message, { cause: error });
   }
+  // A string builtin (`wasm:js-string`) asked for a string past V8's
+  // longest; host imports' errors are wrapped before they get here.
+  if (
+    error instanceof RangeError &&
+    error.message.includes("Invalid string length")
+  ) {
+    return new GuestTrap("other", error.message, { cause: error });
+  }
   if (WasmException !== undefined && error instanceof WasmException) {
     return new GuestTrap(
       "uncaught_exception",

@@ -20,10 +20,17 @@
 
 import type { StopSignal } from "./stop_signal.ts";
 import {
+  boardBytes,
+  FIRING,
   POSTED,
   QUITTING,
   READY,
+  RECEIVED,
   runWatchdog,
+  SCANNING,
+  SLEEP_AT,
+  SLOTS_BYTE,
+  WAKE,
   type WatchdogMessage,
   type WatchdogSettings,
 } from "./watchdog_worker.ts";
@@ -31,30 +38,69 @@ import {
 /** How often the watchdog reads the StopSignals it watches, in milliseconds. */
 export const WATCH_POLL_MS = 0.5;
 
+/**
+ * How many deadline slots the board has. A slot is bound to a flag and
+ * reused by later calls on it; a deadline that finds none free is sent by
+ * message instead. The thread holds the flag memories of bound slots, at
+ * most this many, until it is terminated or the slot is bound anew.
+ */
+export const DEADLINE_SLOTS = 128;
+
 /** A flag the watchdog sets; call `disarm` when it is no longer needed. */
 export interface WatchdogHandle {
   /**
    * Stops the watchdog from setting the flag (again). Leaves the flag as it
-   * is. Calling it twice does nothing.
+   * is. Calling it twice does nothing. Once it returns, the watchdog never
+   * sets the flag for this handle again.
    */
   disarm(): void;
+  /**
+   * Whether the watchdog set the flag for this handle (a deadline found
+   * passed by the watchdog's clock, which may run a fraction of a
+   * millisecond ahead of this thread's).
+   */
+  fired(): boolean;
+}
+
+/** The deadline slots, as the main thread sees them. */
+interface Board {
+  control: Int32Array;
+  sleepAt: Float64Array;
+  states: Int32Array;
+  fired: Int32Array;
+  deadlines: Float64Array;
+  periods: Float64Array;
+  /** Each slot's tag: bumped when the slot is bound to another flag. */
+  tags: Int32Array;
+  /** Whether a handle holds the slot. */
+  held: Uint8Array;
+  /** The free list each slot returns to: its flag's. */
+  owners: (number[] | undefined)[];
+  /** Free deadline slots bound to each flag. */
+  pools: WeakMap<Int32Array, number[]>;
+  /** Free watch slots bound to each flag and StopSignal buffer. */
+  watchPools: WeakMap<Int32Array, WeakMap<SharedArrayBuffer, number[]>>;
+  /** Slots never bound yet start here. */
+  fresh: number;
 }
 
 interface Running {
   worker: Worker;
   control: Int32Array;
+  board: Board;
 }
 
 let running: Running | undefined;
+/** Handles armed, plus one while lingering: the Worker runs while > 0. */
 let armed = 0;
 let nextId = 1;
+/** The posted count after the last disarm sent by message. */
+let lastDisarm = 0;
 
 function workerSource(): string {
   const settings: WatchdogSettings = {
     pollMs: WATCH_POLL_MS,
-    posted: POSTED,
-    quitting: QUITTING,
-    ready: READY,
+    slots: DEADLINE_SLOTS,
   };
   const program = `(${runWatchdog.toString()})(self, ${
     JSON.stringify(settings)
@@ -62,10 +108,35 @@ function workerSource(): string {
   return `data:text/javascript,${encodeURIComponent(program)}`;
 }
 
+/** Wakes the thread from its wait. */
+function ring(control: Int32Array): void {
+  Atomics.add(control, WAKE, 1);
+  Atomics.notify(control, WAKE);
+}
+
 function post(watchdog: Running, message: WatchdogMessage): void {
   watchdog.worker.postMessage(message);
   Atomics.add(watchdog.control, POSTED, 1);
-  Atomics.notify(watchdog.control, POSTED);
+  ring(watchdog.control);
+}
+
+function newBoard(): Board {
+  const buffer = new SharedArrayBuffer(boardBytes(DEADLINE_SLOTS));
+  const slots = DEADLINE_SLOTS;
+  return {
+    control: new Int32Array(buffer, 0, SLOTS_BYTE / 4),
+    sleepAt: new Float64Array(buffer, 0, SLOTS_BYTE / 8),
+    states: new Int32Array(buffer, SLOTS_BYTE, slots),
+    fired: new Int32Array(buffer, SLOTS_BYTE + slots * 4, slots),
+    deadlines: new Float64Array(buffer, SLOTS_BYTE + slots * 8, slots),
+    periods: new Float64Array(buffer, SLOTS_BYTE + slots * 16, slots),
+    tags: new Int32Array(slots),
+    held: new Uint8Array(slots),
+    owners: [],
+    pools: new WeakMap(),
+    watchPools: new WeakMap(),
+    fresh: 0,
+  };
 }
 
 function start(): Running {
@@ -74,9 +145,13 @@ function start(): Running {
     type: "module",
     name: "early-exit watchdog",
   });
-  const control = new Int32Array(new SharedArrayBuffer(12));
-  running = { worker, control };
-  post(running, { op: "start", control });
+  const board = newBoard();
+  running = { worker, control: board.control, board };
+  lastDisarm = 0;
+  post(running, {
+    op: "start",
+    board: board.control.buffer as SharedArrayBuffer,
+  });
   return running;
 }
 
@@ -87,7 +162,7 @@ function stopIfIdle(): void {
   // Wake the thread from its wait first: terminate() cannot stop a thread
   // blocked in Atomics.wait, and a live thread would keep the process up.
   Atomics.store(control, QUITTING, 1);
-  Atomics.notify(control, POSTED);
+  ring(control);
   worker.terminate();
 }
 
@@ -121,15 +196,138 @@ function register(entry: Armed): WatchdogHandle {
   armed++;
   post(watchdog, { ...entry, id });
   let live = true;
+  let fired = false;
   return {
     disarm() {
       if (!live) return;
       live = false;
       armed--;
-      if (running === watchdog) post(watchdog, { op: "disarm", id });
+      if (running === watchdog) {
+        post(watchdog, { op: "disarm", id });
+        lastDisarm = Atomics.load(watchdog.control, POSTED);
+      }
       stopIfIdle();
     },
+    fired() {
+      // Asked when the flag is found set: a deadline sent by message is
+      // judged by this thread's clock, in the same way the thread judges it.
+      if (!fired && entry.op === "arm") {
+        fired = absolute(performance.now()) >= entry.at;
+      }
+      return fired;
+    },
   };
+}
+
+/**
+ * A free slot bound to `flag` (and `stop`, for a watch): one of its own,
+ * else one never bound, else one taken from another binding and bound anew
+ * (each binding is one message). -1 when every slot is held.
+ */
+function takeSlot(
+  watchdog: Running,
+  flag: Int32Array,
+  stop?: { key: SharedArrayBuffer; word: Int32Array },
+): number {
+  const board = watchdog.board;
+  let pool: number[] | undefined;
+  if (stop === undefined) {
+    pool = board.pools.get(flag);
+    if (pool === undefined) board.pools.set(flag, pool = []);
+  } else {
+    let pools = board.watchPools.get(flag);
+    if (pools === undefined) board.watchPools.set(flag, pools = new WeakMap());
+    pool = pools.get(stop.key);
+    if (pool === undefined) pools.set(stop.key, pool = []);
+  }
+  const own = pool.pop();
+  if (own !== undefined) return own;
+  let slot = board.fresh < DEADLINE_SLOTS ? board.fresh++ : -1;
+  if (slot < 0) {
+    slot = board.held.indexOf(0);
+    if (slot < 0) return -1;
+    const owner = board.owners[slot]!;
+    owner.splice(owner.indexOf(slot), 1);
+  }
+  const tag = board.tags[slot] + 1;
+  board.tags[slot] = tag;
+  board.owners[slot] = pool;
+  post(watchdog, { op: "bind", slot, tag, flag, stop: stop?.word });
+  return slot;
+}
+
+/** A deadline kept in a slot: arming and disarming it post nothing. */
+class SlotHandle implements WatchdogHandle {
+  readonly #watchdog: Running;
+  readonly #slot: number;
+  #live = true;
+
+  constructor(watchdog: Running, slot: number) {
+    this.#watchdog = watchdog;
+    this.#slot = slot;
+  }
+
+  fired(): boolean {
+    if (!this.#live) return false;
+    const { fired, tags } = this.#watchdog.board;
+    return Atomics.load(fired, this.#slot) === tags[this.#slot];
+  }
+
+  disarm(): void {
+    if (!this.#live) return;
+    this.#live = false;
+    const watchdog = this.#watchdog;
+    if (running === watchdog) {
+      const { states, tags, held, owners } = watchdog.board;
+      const slot = this.#slot;
+      const tag = tags[slot];
+      // The thread may be setting the flag right now (FIRING): wait for it
+      // to finish, so that no flag is set after this returns.
+      while (Atomics.compareExchange(states, slot, tag, 0) === FIRING);
+      held[slot] = 0;
+      owners[slot]!.push(slot);
+    }
+    armed--;
+    stopIfIdle();
+  }
+}
+
+/**
+ * Arms a slot for `flag`: a deadline at `at` (absolute), or a watch of
+ * `stop`, read every {@linkcode WATCH_POLL_MS}, or a tick at `at` and every
+ * `every` milliseconds after. Sent by message instead
+ * when every slot is held.
+ */
+function armSlot(
+  flag: Int32Array,
+  at: number,
+  stop?: { key: SharedArrayBuffer; word: Int32Array },
+  every = 0,
+): WatchdogHandle {
+  const watchdog = start();
+  const slot = takeSlot(watchdog, flag, stop);
+  if (slot < 0) {
+    return register(
+      stop !== undefined
+        ? { op: "watch", flag, stop: stop.word }
+        : every > 0
+        ? { op: "tick", flag, at, every }
+        : { op: "arm", flag, at },
+    );
+  }
+  const { control, sleepAt, states, fired, deadlines, periods, tags, held } =
+    watchdog.board;
+  held[slot] = 1;
+  armed++;
+  Atomics.store(fired, slot, 0);
+  deadlines[slot] = at;
+  periods[slot] = every;
+  Atomics.store(states, slot, tags[slot]);
+  // The thread sleeps toward sleepAt; only an earlier time wakes it.
+  if (Atomics.load(control, SCANNING) !== 0 || at < sleepAt[SLEEP_AT]) {
+    ring(control);
+  }
+  return new SlotHandle(watchdog, slot);
 }
 
 /** This thread's `performance.now()` as a time every thread agrees on. */
@@ -151,7 +349,7 @@ function absolute(atMs: number): number {
 export function arm(flag: Int32Array, atMs: number): WatchdogHandle {
   checkFlag(flag);
   checkTime(atMs, "the deadline");
-  return register({ op: "arm", flag, at: absolute(atMs) });
+  return armSlot(flag, absolute(atMs));
 }
 
 /**
@@ -166,11 +364,9 @@ export function arm(flag: Int32Array, atMs: number): WatchdogHandle {
  */
 export function watch(stop: StopSignal, flag: Int32Array): WatchdogHandle {
   checkFlag(flag);
-  return register({
-    op: "watch",
-    flag,
-    stop: new Int32Array(stop.buffer, 0, 1),
-  });
+  const key = stop.buffer;
+  const due = absolute(performance.now() + WATCH_POLL_MS);
+  return armSlot(flag, due, { key, word: new Int32Array(key, 0, 1) });
 }
 
 /**
@@ -192,15 +388,11 @@ export function tick(flag: Int32Array, everyMs: number): WatchdogHandle {
     );
   }
   const at = absolute(performance.now() + everyMs);
-  return register({ op: "tick", flag, at, every: everyMs });
+  return armSlot(flag, at, undefined, everyMs);
 }
 
 let lingering:
-  | {
-    handle: WatchdogHandle;
-    timer: ReturnType<typeof setTimeout>;
-    until: number;
-  }
+  | { timer: ReturnType<typeof setTimeout>; touched: boolean }
   | undefined;
 
 /**
@@ -210,37 +402,39 @@ let lingering:
  * comes sooner would be late by. A guest that can be stopped starts it as
  * it loads, while the module compiles.
  *
- * Meanwhile the thread keeps polling, as for a StopSignal: a Worker left
- * idle in its event loop was seen not to receive a message posted while the
- * main thread ran a guest, so it must never idle while it may be needed.
- * The timer is unref'd: it keeps no process alive, and the Worker is
- * terminated when it fires if nothing else is armed. Calls extend it
- * without touching the timer, which costs microseconds a call.
+ * Meanwhile the thread waits for a deadline or a message, never in its
+ * event loop (a Worker left idle there was seen not to receive a message
+ * posted while the main thread ran a guest). The timer is unref'd: it keeps
+ * no process alive, and the Worker is terminated when it fires if nothing
+ * else is armed. A call while lingering only marks the linger as touched
+ * (reading the clock would cost a tenth of a microsecond a call): the timer
+ * then runs once more, so the Worker outlives the last call by `ms` to
+ * twice `ms`.
  *
  * @param ms How long to keep the Worker, in milliseconds.
  */
 export function linger(ms: number): void {
-  const until = performance.now() + ms;
   if (lingering !== undefined) {
-    lingering.until = until;
+    lingering.touched = true;
     return;
   }
-  const idle = new Int32Array(new SharedArrayBuffer(4));
-  const handle = register({ op: "watch", flag: idle, stop: idle });
-  lingering = { handle, timer: lingerTimer(ms), until };
+  start();
+  armed++;
+  lingering = { timer: lingerTimer(ms), touched: false };
 }
 
 function lingerTimer(ms: number): ReturnType<typeof setTimeout> {
-  const timer = setTimeout(lingerDue, ms);
+  const timer = setTimeout(() => lingerDue(ms), ms);
   Deno.unrefTimer(timer as unknown as number);
   return timer;
 }
 
-function lingerDue(): void {
+function lingerDue(ms: number): void {
   if (lingering === undefined) return;
-  const left = lingering.until - performance.now();
-  if (left > 0) lingering.timer = lingerTimer(left);
-  else endLinger();
+  if (lingering.touched) {
+    lingering.touched = false;
+    lingering.timer = lingerTimer(ms);
+  } else endLinger();
 }
 
 /**
@@ -260,9 +454,32 @@ export async function watchdogReady(waitMs: number): Promise<void> {
 export function endLinger(): void {
   if (lingering === undefined) return;
   clearTimeout(lingering.timer);
-  const { handle } = lingering;
   lingering = undefined;
-  handle.disarm();
+  armed--;
+  stopIfIdle();
+}
+
+/**
+ * Waits until the watchdog's thread has received every disarm sent by
+ * message so far (StopSignals, ticks): from then on it sets no flag for
+ * them. At once when none is pending, which is the rule: the thread
+ * receives a message within microseconds. A flag cleared after this stays
+ * clear unless something armed now sets it. Gives up after `waitMs`.
+ *
+ * @param waitMs The longest wait, in milliseconds.
+ */
+export function settleWatchdog(waitMs = 100): void {
+  const control = running?.control;
+  if (control === undefined) return;
+  let until: number | undefined;
+  for (;;) {
+    const received = Atomics.load(control, RECEIVED);
+    if (received - lastDisarm >= 0) return;
+    until ??= performance.now() + waitMs;
+    const left = until - performance.now();
+    if (left <= 0) return;
+    Atomics.wait(control, RECEIVED, received, left);
+  }
 }
 
 /** Whether the watchdog's Worker is running (for tests). */

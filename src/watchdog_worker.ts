@@ -6,21 +6,41 @@
  * the module, no fetch and no permission, whether early-exit was imported
  * from a file or from an http(s) URL.
  *
- * The thread sleeps in `Atomics.wait` on the control word, with a timeout
- * set to the next deadline (or the StopSignal polling period), and so sets a
- * flag on time however busy the main thread is. The main thread bumps the
- * control word after each message it posts; the thread then returns to its
- * event loop to receive the message, and only acts once it has received all
- * of them, so a disarm posted before a deadline always wins over it. It
- * never blocks while a message is pending, so `terminate()` (which cannot
- * interrupt a blocked thread) always lands.
+ * The thread sleeps in `Atomics.wait` on the wake word, with a timeout set
+ * to the next deadline (or the StopSignal polling period), and so sets a
+ * flag on time however busy the main thread is. Deadlines come in two ways:
+ *
+ * - **Slots**, for the deadline of every call: a table in shared memory,
+ *   each slot bound once (by a message) to a flag. A call writes its
+ *   deadline into a slot and marks it armed, and unmarks it when it ends;
+ *   no message is posted. The thread publishes the time it sleeps toward,
+ *   and the main thread rings the wake word only for a deadline earlier
+ *   than that.
+ * - **Messages**, for deadlines, StopSignals and ticks that found no free
+ *   slot. The main thread bumps the posted count and rings after
+ *   each message; the thread then returns to its event loop to receive it,
+ *   and only acts once it has received all of them, so a disarm posted
+ *   before a deadline always wins over it.
+ *
+ * The thread never sits in its event loop while a message is pending or
+ * while the main thread may arm a slot: it always waits on the wake word,
+ * so `terminate()` (which cannot interrupt a blocked thread) lands once the
+ * main thread has set the quitting word and rung.
  *
  * @module
  */
 
 /** A message from the main thread to the watchdog's thread. */
 export type WatchdogMessage =
-  | { op: "start"; control: Int32Array }
+  | { op: "start"; board: SharedArrayBuffer }
+  | {
+    op: "bind";
+    slot: number;
+    tag: number;
+    flag: Int32Array;
+    /** For a watch: the StopSignal's word. */
+    stop?: Int32Array;
+  }
   | { op: "arm"; id: number; flag: Int32Array; at: number }
   | { op: "tick"; id: number; flag: Int32Array; at: number; every: number }
   | { op: "watch"; id: number; flag: Int32Array; stop: Int32Array }
@@ -32,17 +52,42 @@ export const POSTED = 0;
 export const QUITTING = 1;
 /** Control word 2: set by the thread once it has received its start. */
 export const READY = 2;
+/** Control word 3: bumped (and notified) to wake the thread. */
+export const WAKE = 3;
+/**
+ * Control word 4: 1 while the thread reads the slots, before it publishes
+ * the time it sleeps toward; a slot armed meanwhile always rings.
+ */
+export const SCANNING = 4;
+/** Control word 5: how many messages the thread has received. */
+export const RECEIVED = 5;
+/** Control words take the board's first bytes, as an `Int32Array`. */
+export const CONTROL_WORDS = 8;
+/** The time the thread sleeps toward: a `Float64Array` index on the board. */
+export const SLEEP_AT = 4;
+/** Where the slots' state words begin, in bytes. */
+export const SLOTS_BYTE = 64;
+/** A slot's state word while the thread sets its flag. */
+export const FIRING = -1;
+
+/**
+ * The board's size for `slots` slots (an even number): control words, the
+ * published sleep time, then an `Int32` state word per slot, an `Int32`
+ * fired word per slot (the tag of the binding whose deadline set the
+ * flag), a `Float64` deadline per slot, and a `Float64` period per slot
+ * (0 unless the slot is a periodic tick, whose deadline the thread moves
+ * on each time it sets the flag).
+ */
+export function boardBytes(slots: number): number {
+  return SLOTS_BYTE + slots * 4 + slots * 4 + slots * 8 + slots * 8;
+}
 
 /** What the thread is told when it starts. */
 export interface WatchdogSettings {
   /** How often watched StopSignals are read, in milliseconds. */
   pollMs: number;
-  /** The control word counting posted messages: {@linkcode POSTED}. */
-  posted: number;
-  /** The control word set before termination: {@linkcode QUITTING}. */
-  quitting: number;
-  /** The control word the thread sets once started: {@linkcode READY}. */
-  ready: number;
+  /** How many slots the board has (an even number). */
+  slots: number;
 }
 
 /** The parts of a worker's global scope the thread uses. */
@@ -51,26 +96,44 @@ interface WorkerScope {
 }
 
 /**
- * The thread's whole program. It must not refer to anything outside itself:
- * it runs from its own source text.
+ * The thread's whole program. It must not refer to anything outside itself
+ * (constants included): it runs from its own source text.
+ *
+ * A slot's state word is 0 when disarmed and its binding's tag when armed.
+ * The thread sets a slot's flag only after swapping the tag for -1 (firing)
+ * and puts the tag back after: a main thread that disarms waits for that,
+ * so once a disarm returns the flag is never set for that slot again. A
+ * slot bound anew gets a new tag, so the thread never sets the flag of a
+ * binding it has not received yet.
  *
  * @param scope The worker's global scope.
- * @param settings The polling period and where the control words are.
+ * @param settings The polling period and the number of slots.
  */
 export function runWatchdog(
   scope: WorkerScope,
   settings: WatchdogSettings,
 ): void {
-  const { pollMs, posted, quitting, ready } = settings;
-  type Entry = Exclude<WatchdogMessage, { op: "start" | "disarm" }>;
+  const { pollMs, slots } = settings;
+  // The layout, as in the constants beside this function.
+  const posted = 0, quitting = 1, ready = 2, wake = 3, scanning = 4;
+  const receivedWord = 5;
+  const sleepAtIndex = 4, slotsByte = 64, firing = -1;
+  type Entry = Exclude<WatchdogMessage, { op: "start" | "disarm" | "bind" }>;
   const entries = new Map<number, Entry>();
+  const flags: (Int32Array | undefined)[] = [];
+  const tags: number[] = [];
+  const stops: (Int32Array | undefined)[] = [];
   let control: Int32Array | undefined;
+  let sleepAt: Float64Array | undefined;
+  let states: Int32Array | undefined;
+  let fired: Int32Array | undefined;
+  let deadlines: Float64Array | undefined;
+  let periods: Float64Array | undefined;
   let received = 0;
   const now = () => performance.timeOrigin + performance.now();
 
-  /** Sets the flags that are due; returns how long to sleep. */
-  const fire = (): number => {
-    const time = now();
+  /** Sets the flags of messages that are due; returns how long to sleep. */
+  const fireEntries = (time: number): number => {
     let sleep = Infinity;
     for (const entry of entries.values()) {
       if (entry.op === "watch") {
@@ -96,26 +159,90 @@ export function runWatchdog(
     return sleep;
   };
 
-  /** Runs until a message is pending or nothing is left to do. */
+  /** Sets the flags of slots that are due; returns how long to sleep. */
+  const fireSlots = (time: number): number => {
+    let sleep = Infinity;
+    for (let slot = 0; slot < flags.length; slot++) {
+      const flag = flags[slot];
+      const tag = tags[slot];
+      if (flag === undefined || Atomics.load(states!, slot) !== tag) continue;
+      const stop = stops[slot];
+      if (stop !== undefined) {
+        // A watch: read the StopSignal at every poll.
+        sleep = Math.min(sleep, pollMs);
+        if (Atomics.load(stop, 0) === 0) continue;
+      } else {
+        const at = deadlines![slot];
+        if (time < at) {
+          sleep = Math.min(sleep, at - time);
+          continue;
+        }
+      }
+      if (Atomics.compareExchange(states!, slot, tag, firing) === tag) {
+        // Marked before the flag is set: whoever sees the flag sees why.
+        Atomics.store(fired!, slot, tag);
+        Atomics.store(flag, 0, 1);
+        const every = stop === undefined ? periods![slot] : 0;
+        if (every > 0) {
+          // A tick: the slot is this thread's while it fires, so its next
+          // time can be written. A tick missed is not made up for.
+          const next = deadlines![slot] + every;
+          const at = next > time ? next : time + every;
+          deadlines![slot] = at;
+          Atomics.store(states!, slot, tag);
+          sleep = Math.min(sleep, at - time);
+          continue;
+        }
+        Atomics.store(states!, slot, tag);
+      }
+      // Set again until disarmed, as for a deadline sent by message.
+      sleep = Math.min(sleep, pollMs);
+    }
+    return sleep;
+  };
+
+  /** Runs until a message is pending or the thread is to quit. */
   const run = (): void => {
     while (control !== undefined) {
+      Atomics.store(control, scanning, 1);
+      // Read before the checks: a message or slot that comes after them
+      // changes the word, and the wait below returns at once.
+      const woken = Atomics.load(control, wake);
       if (Atomics.load(control, posted) !== received) return;
       if (Atomics.load(control, quitting) !== 0) return;
-      const sleep = fire();
-      if (sleep === Infinity) return;
-      Atomics.wait(control, posted, received, Math.max(0, sleep));
+      const time = now();
+      const sleep = Math.max(
+        0,
+        Math.min(fireEntries(time), fireSlots(time)),
+      );
+      sleepAt![sleepAtIndex] = time + sleep;
+      Atomics.store(control, scanning, 0);
+      Atomics.wait(control, wake, woken, sleep);
     }
   };
 
   scope.onmessage = (event) => {
     const message = event.data;
     if (message.op === "start") {
-      control = message.control;
+      const board = message.board;
+      control = new Int32Array(board, 0, slotsByte / 4);
+      sleepAt = new Float64Array(board, 0, slotsByte / 8);
+      states = new Int32Array(board, slotsByte, slots);
+      fired = new Int32Array(board, slotsByte + slots * 4, slots);
+      deadlines = new Float64Array(board, slotsByte + slots * 8, slots);
+      periods = new Float64Array(board, slotsByte + slots * 16, slots);
       Atomics.store(control, ready, 1);
       Atomics.notify(control, ready);
+    } else if (message.op === "bind") {
+      flags[message.slot] = message.flag;
+      tags[message.slot] = message.tag;
+      stops[message.slot] = message.stop;
     } else if (message.op === "disarm") entries.delete(message.id);
     else entries.set(message.id, message);
     received++;
+    // Whatever this thread did for an entry before its disarm is done.
+    Atomics.store(control!, receivedWord, received);
+    Atomics.notify(control!, receivedWord);
     run();
   };
 }

@@ -4,6 +4,7 @@ import {
   type CallOptions,
   type CallOutcome,
   type Guest,
+  type GuestOptions,
   isAborted,
   isDeadlineExceeded,
   isExportError,
@@ -34,14 +35,38 @@ const NESTING_WAT = `
  */
 const GUARD_FUEL = 30_000_000_000;
 
+/**
+ * How the nesting guest is loaded: counting fuel and asking the host at a
+ * set flag, or with `fuel: false`, whose flag checks trap. The guard ends
+ * an outer call whose stop was lost, so that a test fails instead of
+ * hanging (a guest that counts no fuel gets a deadline far away).
+ */
+interface Mode {
+  name: string;
+  load: GuestOptions;
+  guard: CallOptions;
+}
+
+const COUNTING: Mode = {
+  name: "interruptible",
+  load: { interruptible: true },
+  guard: { fuel: GUARD_FUEL },
+};
+const STOP_ONLY: Mode = {
+  name: "fuel: false",
+  load: { fuel: false },
+  guard: { timeout: 120_000 },
+};
+
 /** A guest whose import `host.call_back` runs `callBack` with the guest. */
 async function nestingGuest(
   callBack: (guest: Guest) => void,
   metered = true,
+  mode: Mode = COUNTING,
 ): Promise<Guest> {
   const bytes = await assembleWat(NESTING_WAT, "nesting.wat");
   const guest: Guest = await loadGuest(bytes, {
-    interruptible: metered,
+    ...(metered ? mode.load : {}),
     imports: { host: { call_back: () => callBack(guest) } },
   });
   return guest;
@@ -49,91 +74,99 @@ async function nestingGuest(
 
 /** Runs `name` nested inside the guest's own import; returns both outcomes. */
 async function nested(
+  mode: Mode,
   outer: [string, CallOptions],
   inner: [string, CallOptions?],
   before?: () => void,
 ): Promise<{ outer: CallOutcome; inner: CallOutcome | undefined }> {
   let innerOutcome: CallOutcome | undefined;
-  const guest = await nestingGuest((guest) => {
-    before?.();
-    innerOutcome = guest.invoke(inner[0], [], inner[1]);
-  });
+  const guest = await nestingGuest(
+    (guest) => {
+      before?.();
+      innerOutcome = guest.invoke(inner[0], [], inner[1]);
+    },
+    true,
+    mode,
+  );
   const outerOutcome = guest.invoke(outer[0], [], {
-    fuel: GUARD_FUEL,
+    ...mode.guard,
     ...outer[1],
   });
   return { outer: outerOutcome, inner: innerOutcome };
 }
 
-Deno.test("an outer deadline still holds after a nested call returned", async () => {
-  const result = await nested(["call_back_then_spin", { timeout: 50 }], [
-    "quick",
-  ]);
-  assert.equal(expectOutcome(result.inner!, "returned").value, 7);
-  const outer = expectOutcome(result.outer, "timeout");
-  assert.ok(isDeadlineExceeded(outer.error));
-  assert.equal(outer.error.timeout, 50);
-});
+for (const mode of [COUNTING, STOP_ONLY]) {
+  Deno.test(`an outer deadline still holds after a nested call returned (${mode.name})`, async () => {
+    const result = await nested(
+      mode,
+      ["call_back_then_spin", { timeout: 50 }],
+      [
+        "quick",
+      ],
+    );
+    assert.equal(expectOutcome(result.inner!, "returned").value, 7);
+    const outer = expectOutcome(result.outer, "timeout");
+    assert.ok(isDeadlineExceeded(outer.error));
+    assert.equal(outer.error.timeout, 50);
+  });
 
-Deno.test("an outer deadline stops a nested call that runs away, and then the outer call", async () => {
-  const result = await nested(["call_back_then_spin", { timeout: 50 }], [
-    "spin",
-  ]);
-  const inner = expectOutcome(result.inner!, "timeout");
-  assert.equal(inner.error.timeout, 50, "the outer call's deadline");
-  assert.equal(expectOutcome(result.outer, "timeout").error.timeout, 50);
-});
+  Deno.test(`an outer deadline stops a nested call that runs away, and then the outer call (${mode.name})`, async () => {
+    const result = await nested(
+      mode,
+      ["call_back_then_spin", { timeout: 50 }],
+      [
+        "spin",
+      ],
+    );
+    const inner = expectOutcome(result.inner!, "timeout");
+    assert.equal(inner.error.timeout, 50, "the outer call's deadline");
+    assert.equal(expectOutcome(result.outer, "timeout").error.timeout, 50);
+  });
 
-Deno.test("an outer StopSignal set during a nested call stops the outer call", async () => {
-  const stop = new StopSignal();
-  const result = await nested(
-    ["call_back_then_return", { stop }],
-    ["quick"],
-    () => stop.stop("outer stopped"),
-  );
-  assert.equal(expectOutcome(result.inner!, "returned").value, 7);
-  const outer = expectOutcome(result.outer, "aborted");
-  assert.ok(isAborted(outer.error));
-  assert.match(outer.error.message, /outer stopped/);
-});
+  Deno.test(`an outer StopSignal set during a nested call stops the outer call (${mode.name})`, async () => {
+    const stop = new StopSignal();
+    const result = await nested(mode, ["call_back_then_return", { stop }], [
+      "quick",
+    ], () => stop.stop("outer stopped"));
+    assert.equal(expectOutcome(result.inner!, "returned").value, 7);
+    const outer = expectOutcome(result.outer, "aborted");
+    assert.ok(isAborted(outer.error));
+    assert.match(outer.error.message, /outer stopped/);
+  });
 
-Deno.test("an outer StopSignal stops a nested call that runs away, and then the outer call", async () => {
-  const stop = new StopSignal();
-  const result = await nested(
-    ["call_back_then_spin", { stop }],
-    ["spin"],
-    () => stop.stop(),
-  );
-  expectOutcome(result.inner!, "aborted");
-  expectOutcome(result.outer, "aborted");
-});
+  Deno.test(`an outer StopSignal stops a nested call that runs away, and then the outer call (${mode.name})`, async () => {
+    const stop = new StopSignal();
+    const result = await nested(mode, ["call_back_then_spin", { stop }], [
+      "spin",
+    ], () => stop.stop());
+    expectOutcome(result.inner!, "aborted");
+    expectOutcome(result.outer, "aborted");
+  });
 
-Deno.test("a nested call's own shorter deadline stops it alone", async () => {
-  const result = await nested(
-    ["call_back_then_return", { timeout: 600_000 }],
-    ["spin", { timeout: 20 }],
-  );
-  const inner = expectOutcome(result.inner!, "timeout");
-  assert.equal(inner.error.timeout, 20);
-  assert.equal(expectOutcome(result.outer, "returned").value, 1);
-});
+  Deno.test(`a nested call's own shorter deadline stops it alone (${mode.name})`, async () => {
+    const result = await nested(mode, ["call_back_then_return", {
+      timeout: 600_000,
+    }], ["spin", { timeout: 20 }]);
+    const inner = expectOutcome(result.inner!, "timeout");
+    assert.equal(inner.error.timeout, 20);
+    assert.equal(expectOutcome(result.outer, "returned").value, 1);
+  });
 
-Deno.test("a nested call's own StopSignal stops it alone", async () => {
-  const stop = new StopSignal();
-  stop.stop();
-  const result = await nested(
-    ["call_back_then_return", { timeout: 600_000 }],
-    ["spin", { stop }],
-  );
-  expectOutcome(result.inner!, "aborted");
-  assert.equal(expectOutcome(result.outer, "returned").value, 1);
-});
+  Deno.test(`a nested call's own StopSignal stops it alone (${mode.name})`, async () => {
+    const stop = new StopSignal();
+    stop.stop();
+    const result = await nested(mode, ["call_back_then_return", {
+      timeout: 600_000,
+    }], ["spin", { stop }]);
+    expectOutcome(result.inner!, "aborted");
+    assert.equal(expectOutcome(result.outer, "returned").value, 1);
+  });
+}
 
 Deno.test("a nested call's fuel counts against the outer call's budget", async () => {
-  const result = await nested(
-    ["call_back_then_return", { fuel: 1_000_000 }],
-    ["spin", { fuel: 1_000 }],
-  );
+  const result = await nested(COUNTING, ["call_back_then_return", {
+    fuel: 1_000_000,
+  }], ["spin", { fuel: 1_000 }]);
   const inner = expectOutcome(result.inner!, "fuel_exhausted");
   assert.equal(inner.fuel!.consumed, 1_000);
   const outer = expectOutcome(result.outer, "returned");
@@ -142,10 +175,9 @@ Deno.test("a nested call's fuel counts against the outer call's budget", async (
 });
 
 Deno.test("a nested call gets no more fuel than the outer call has left", async () => {
-  const result = await nested(
-    ["call_back_then_return", { fuel: 500 }],
-    ["spin", { fuel: 1_000_000 }],
-  );
+  const result = await nested(COUNTING, ["call_back_then_return", {
+    fuel: 500,
+  }], ["spin", { fuel: 1_000_000 }]);
   const inner = expectOutcome(result.inner!, "fuel_exhausted");
   assert.ok(inner.fuel!.consumed < 500);
   expectOutcome(result.outer, "fuel_exhausted");

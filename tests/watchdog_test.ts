@@ -2,9 +2,12 @@ import assert from "./support/assert.ts";
 import { StopSignal } from "../mod.ts";
 import {
   arm,
+  DEADLINE_SLOTS,
   endLinger,
+  settleWatchdog,
   tick,
   watch,
+  WATCH_POLL_MS,
   watchdogRunning,
 } from "../src/watchdog.ts";
 import { flagGuest } from "./support/flag_guest.ts";
@@ -195,6 +198,83 @@ Deno.test("many arm and disarm cycles leave no Worker and no timer behind", () =
   outer.disarm();
   assert.equal(watchdogRunning(), false);
   // The sanitizers of this test then check that nothing is left running.
+});
+
+Deno.test("once disarm returns, a fired deadline never sets its flag again", () => {
+  // Keeps one Worker for all rounds.
+  const keep = arm(newFlag(), performance.now() + 3_600_000);
+  try {
+    for (let i = 0; i < 100; i++) {
+      const flag = newFlag();
+      // Due at once: the thread sets the flag, again every poll, while
+      // this thread disarms it.
+      const handle = arm(flag, performance.now());
+      spinUntilSet(flag);
+      assert.equal(handle.fired(), true);
+      handle.disarm();
+      assert.equal(handle.fired(), false);
+      Atomics.store(flag, 0, 0);
+      const until = performance.now() + 3 * WATCH_POLL_MS;
+      while (performance.now() < until);
+      assert.equal(Atomics.load(flag, 0), 0, `round ${i}`);
+    }
+  } finally {
+    keep.disarm();
+  }
+});
+
+Deno.test("a deadline not yet due has not fired", () => {
+  const flag = newFlag();
+  const handle = arm(flag, performance.now() + 3_600_000);
+  try {
+    assert.equal(handle.fired(), false);
+    assert.equal(Atomics.load(flag, 0), 0);
+  } finally {
+    handle.disarm();
+  }
+});
+
+Deno.test("more flags armed at once than there are slots all fire, and slots are bound anew", () => {
+  const count = DEADLINE_SLOTS + 20;
+  const flags = Array.from({ length: count }, newFlag);
+  const deadline = performance.now() + 20;
+  const handles = flags.map((flag) => arm(flag, deadline));
+  try {
+    for (const flag of flags) spinUntilSet(flag);
+    assert.ok(handles.every((handle) => handle.fired()));
+  } finally {
+    for (const handle of handles) handle.disarm();
+  }
+  // The slots are all bound to those flags now: new flags take them over,
+  // and the old ones are never set again (the deadlines that found no slot
+  // went by message: once their disarms are received).
+  settleWatchdog(GUARD_MS);
+  for (const flag of flags) Atomics.store(flag, 0, 0);
+  const fresh = Array.from({ length: count }, newFlag);
+  const later = fresh.map((flag) => arm(flag, performance.now()));
+  try {
+    for (const flag of fresh) spinUntilSet(flag);
+  } finally {
+    for (const handle of later) handle.disarm();
+  }
+  assert.ok(flags.every((flag) => Atomics.load(flag, 0) === 0));
+});
+
+Deno.test("a StopSignal watched in a slot, disarmed, and then set, leaves the flag alone", () => {
+  const flag = newFlag();
+  const keep = arm(newFlag(), performance.now() + 3_600_000);
+  try {
+    for (let i = 0; i < 50; i++) {
+      const stop = new StopSignal();
+      watch(stop, flag).disarm();
+      stop.stop();
+      const until = performance.now() + 2 * WATCH_POLL_MS;
+      while (performance.now() < until);
+      assert.equal(Atomics.load(flag, 0), 0);
+    }
+  } finally {
+    keep.disarm();
+  }
 });
 
 Deno.test("a flag must be over shared memory, and a period positive", () => {

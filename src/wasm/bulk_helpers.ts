@@ -65,6 +65,8 @@ export interface BulkHelper {
   readonly type: Uint8Array;
   /** Its body, size prefix included. */
   readonly bytes: Uint8Array;
+  /** An existing type to use instead of `type`. */
+  readonly typeIndex?: number;
 }
 
 /**

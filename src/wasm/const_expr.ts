@@ -34,6 +34,8 @@ export interface IndexContext {
   readonly globalValues: ArrayLike<number>;
   /** Where the allocations of constant expressions are added up. */
   readonly footprint: Footprint;
+  /** The imported functions an element segment or `ref.func` names. */
+  readonly referencedImports?: Set<number>;
 }
 
 /**
@@ -66,7 +68,7 @@ export function readFunctionIndex(
   info.checkFunction(r, index, at);
   if (index >= info.importedFunctions) {
     patches.add(at, r.pos - at, info.shiftFunction(index));
-  }
+  } else info.referencedImports?.add(index);
 }
 
 /**

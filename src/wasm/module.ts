@@ -140,6 +140,11 @@ export class ModuleInfo {
   footprint: Footprint = newFootprint();
   /** Every import, in order. */
   imports: ImportEntry[] = [];
+  /**
+   * The imported functions a constant expression, an element segment or
+   * the start section names (outside the code).
+   */
+  referencedImports: Set<number> = new Set();
   /** Every export, in order. */
   exports: ExportEntry[] = [];
   /** Whether the module has a start function. */

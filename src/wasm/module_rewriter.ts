@@ -514,7 +514,8 @@ export class ModuleRewriter {
     const helperTypeList: Uint8Array[] = [];
     const firstHelperType = this.#info.typeCount + this.#addedTypes +
       copies.length;
-    const helperType = helpers.map(({ type }) => {
+    const helperType = helpers.map(({ type, typeIndex }) => {
+      if (typeIndex !== undefined) return typeIndex;
       const key = type.join();
       let index = helperTypes.get(key);
       if (index === undefined) {

@@ -13,6 +13,13 @@
 import { bulkHelper, bulkKey, BulkOp, type BulkSite } from "./bulk_helpers.ts";
 import { arrayHelper, ArrayOp } from "./array_helpers.ts";
 import type { BulkHelper } from "./bulk_helpers.ts";
+import {
+  findStringImports,
+  JS_STRING,
+  StringBuiltin,
+  stringHelper,
+  type StringImports,
+} from "./string_builtin_helpers.ts";
 import { type CheckTemplates, LOAD, SYNC } from "./check_templates.ts";
 import {
   type BodyRecord,
@@ -152,6 +159,8 @@ export class BodyScanner {
   #bodyFlags = 0;
   /** The edits of the scanned body's calls to itself. */
   readonly #selfCalls: number[] = [];
+  /** The string builtins charged by size, when the module imports any. */
+  readonly #strings: StringImports | undefined;
 
   /**
    * @param bytes The input module.
@@ -176,6 +185,28 @@ export class BodyScanner {
     this.#code = code;
     this.#templates = templates;
     this.#reader = new Reader(bytes, 0, 0);
+    this.#strings = undefined;
+    if (
+      info.importModules.has(JS_STRING) && targets.countsFuel &&
+      costs.perElement > 0
+    ) {
+      const functions = info.imports.filter((i) => i.kind === "function");
+      const strings = findStringImports(
+        functions,
+        functions.map((i) => info.typeSignatures[i.type!]),
+      );
+      for (const index of info.referencedImports) {
+        if (strings.charged.has(index)) {
+          fail(
+            `a metered guest may only call ${
+              functions[index]!.name
+            } from ${JS_STRING} with call, which pays for the string it makes; this module names it in an element segment or constant expression: call it directly, or run it with fuel: Infinity`,
+            0,
+          );
+        }
+      }
+      this.#strings = strings;
+    }
   }
 
   #growFrames(): void {
@@ -414,7 +445,9 @@ export class BodyScanner {
               at,
             );
           }
-          if (index >= importedFunctions) {
+          if (index < importedFunctions && this.#strings !== undefined) {
+            growth += this.#callString(op, index, opPos, p);
+          } else if (index >= importedFunctions) {
             const edit = this.#code.pushEdit(
               at,
               2 /* Edit.Function */ | (p - at) << 4,
@@ -713,6 +746,46 @@ export class BodyScanner {
       end,
       () => arrayHelper(site, element, this.#targets.stopFlag!),
     );
+  }
+
+  /**
+   * Replaces a call of a string builtin that allocates by a call of its
+   * paying helper; refuses any other use of it, which would not pay.
+   */
+  #callString(op: number, index: number, opPos: number, end: number): number {
+    const strings = this.#strings!;
+    const builtin = strings.charged.get(index);
+    if (builtin === undefined) return 0;
+    const name = builtin === StringBuiltin.Concat
+      ? "concat"
+      : "fromCharCodeArray";
+    const fix = "or run it with fuel: Infinity";
+    if (op !== 0x10) {
+      fail(
+        `a metered guest may only call ${name} from ${JS_STRING} with call, which pays for the string it makes; ` +
+          `this module uses it with ${
+            op === 0x12 ? "return_call" : "ref.func"
+          }: call it directly, ${fix}`,
+        opPos,
+      );
+    }
+    if (builtin === StringBuiltin.Concat && strings.length < 0) {
+      fail(
+        `a metered guest's concat from ${JS_STRING} pays for the length of its result, read with length from ${JS_STRING}, ` +
+          `which this module does not import: import length (externref) -> i32 from ${JS_STRING} too, ${fix}`,
+        opPos,
+      );
+    }
+    const info = this.#info;
+    return this.#callMade(`string:${index}`, opPos, end, () =>
+      stringHelper(
+        builtin,
+        index,
+        info.functionTypes[index]!,
+        strings.length,
+        this.#costs.perElement,
+        this.#targets,
+      ));
   }
 
   /** Replaces an operator by a call of the helper `key` names, made once. */

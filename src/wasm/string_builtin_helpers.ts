@@ -1,0 +1,191 @@
+/**
+ * Paid string builtins. A guest compiled with the JS String Builtins calls
+ * functions of the module `wasm:js-string` that allocate strings whose size
+ * the call's price does not see. In a metered module, a call of the
+ * imported `fromCharCodeArray` or `concat` becomes a call of an added
+ * helper with the same type, which charges what the builtin allocates and
+ * then calls it: `fromCharCodeArray(array, start, end)` pays
+ * `end - start` characters (0 when `end <= start`, where the builtin
+ * traps), `concat(a, b)` the length of its result, read through the
+ * module's own `length` import. `concat` itself makes a cons string of
+ * constant size, but the first builtin that reads its characters flattens
+ * it, allocating all of them once; charging the length at `concat` pays
+ * for that flattening before it can happen.
+ *
+ * The rewriter cannot know whether the host turns the builtins on; a
+ * user-supplied function of the same name and type is charged the same.
+ *
+ * @module
+ */
+
+import { type CheckTargets, writeCheck } from "./checks.ts";
+import { Emitter } from "./emitter.ts";
+import type { BulkHelper } from "./bulk_helpers.ts";
+import type { FunctionSignature } from "./module.ts";
+
+/** The module name of the JS String Builtins. */
+export const JS_STRING = "wasm:js-string";
+
+/** The builtins a helper stands in for. */
+export const StringBuiltin = {
+  /** `fromCharCodeArray(array, start, end) -> externref` */
+  FromCharCodeArray: 0,
+  /** `concat(a, b) -> externref` */
+  Concat: 1,
+} as const;
+
+/** One of {@linkcode StringBuiltin}'s values. */
+export type StringBuiltin = typeof StringBuiltin[keyof typeof StringBuiltin];
+
+/** The charged imports of one module, by function index. */
+export interface StringImports {
+  /** Charged imports: function index to builtin. */
+  readonly charged: Map<number, StringBuiltin>;
+  /** The function index of an `(externref) -> i32` `length`, or -1. */
+  readonly length: number;
+}
+
+/**
+ * Finds the imports of `wasm:js-string` that allocate by a size the call's
+ * price does not see. Only an import with the builtin's shape counts: with
+ * the builtins on, any other shape fails to compile.
+ *
+ * @param imports The module's function imports, in order.
+ * @param signatures Per function import: its signature.
+ * @returns The charged imports and `length`.
+ *
+ * @example Usage
+ * ```ts
+ * import { findStringImports } from "./string_builtin_helpers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const found = findStringImports(
+ *   [{ module: "wasm:js-string", name: "concat" }],
+ *   [{ params: ["externref", "externref"], results: ["(ref extern)"] }],
+ * );
+ * assert.equal(found.charged.get(0), 1);
+ * assert.equal(found.length, -1);
+ * ```
+ */
+export function findStringImports(
+  imports: readonly { module: string; name: string }[],
+  signatures: readonly (FunctionSignature | undefined)[],
+): StringImports {
+  const charged = new Map<number, StringBuiltin>();
+  let length = -1;
+  imports.forEach(({ module, name }, index) => {
+    const signature = signatures[index];
+    if (module !== JS_STRING || signature === undefined) return;
+    const { params, results } = signature;
+    if (results.length !== 1) return;
+    if (
+      name === "fromCharCodeArray" && params.length === 3 &&
+      params[1] === "i32" && params[2] === "i32"
+    ) {
+      charged.set(index, StringBuiltin.FromCharCodeArray);
+    } else if (
+      name === "concat" && params.length === 2 && EXTERN.has(params[0]!) &&
+      EXTERN.has(params[1]!)
+    ) {
+      charged.set(index, StringBuiltin.Concat);
+    } else if (
+      name === "length" && params.length === 1 && results[0] === "i32" &&
+      EXTERN_TOP.has(params[0]!) && length < 0
+    ) {
+      length = index;
+    }
+  });
+  return { charged, length };
+}
+
+/** Every way to write `externref`, which takes any extern reference. */
+const EXTERN_TOP = new Set(["externref", "(ref null extern)"]);
+/** The extern references, which only the builtins' own types take. */
+const EXTERN = new Set([
+  ...EXTERN_TOP,
+  "(ref extern)",
+  "nullexternref",
+  "(ref null noextern)",
+  "(ref noextern)",
+]);
+
+/** Costs past this saturate, as the bulk charges do. */
+const SATURATED = 1n << 62n;
+
+/**
+ * Writes the helper that charges one string builtin and calls it.
+ *
+ * @param builtin What the import is.
+ * @param importIndex The import's function index.
+ * @param typeIndex The import's type index: the helper's too.
+ * @param lengthIndex The `length` import's function index (for `concat`).
+ * @param unit The cost per character (`perElement`), above 0.
+ * @param targets The counter and the slow path.
+ * @returns The helper; its `type` is empty, `typeIndex` names its type.
+ *
+ * @example Usage
+ * ```ts
+ * import { stringHelper, StringBuiltin } from "./string_builtin_helpers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const targets = { fuelGlobal: 0, slowFunction: 1, resumable: true };
+ * const helper = stringHelper(StringBuiltin.FromCharCodeArray, 0, 3, -1, 1, targets);
+ * assert.equal(helper.typeIndex, 3);
+ * ```
+ */
+export function stringHelper(
+  builtin: StringBuiltin,
+  importIndex: number,
+  typeIndex: number,
+  lengthIndex: number,
+  unit: number,
+  targets: CheckTargets,
+): BulkHelper {
+  const params = builtin === StringBuiltin.FromCharCodeArray ? 3 : 2;
+  const scratch = params;
+  const amount = params + 1;
+  const e = new Emitter(128);
+  e.u32(1);
+  e.u32(2);
+  e.u8(0x7e); // i64
+  if (builtin === StringBuiltin.FromCharCodeArray) {
+    // end > start ? end - start : 0, unsigned.
+    e.localGet(2);
+    e.localGet(1);
+    e.u8(0x6b); // i32.sub
+    e.i64ExtendI32U();
+    e.i64Const(0);
+    e.localGet(2);
+    e.localGet(1);
+    e.u8(0x4b); // i32.gt_u
+    e.select();
+  } else {
+    e.localGet(0);
+    e.call(lengthIndex);
+    e.i64ExtendI32U();
+    e.localGet(1);
+    e.call(lengthIndex);
+    e.i64ExtendI32U();
+    e.i64Add();
+  }
+  // At most 2^33 characters: times the unit, saturated.
+  e.localSet(amount);
+  e.i64Const(SATURATED);
+  e.localGet(amount);
+  if (unit !== 1) {
+    e.i64Const(unit);
+    e.i64Mul();
+  }
+  e.localGet(amount);
+  e.i64Const(SATURATED / BigInt(unit));
+  e.i64GtU();
+  e.select();
+  e.localSet(amount);
+  writeCheck(e, targets, { local: scratch, inRegister: false }, {
+    local: amount,
+  });
+  for (let i = 0; i < params; i++) e.localGet(i);
+  e.call(importIndex);
+  e.end();
+  return { type: new Uint8Array(0), typeIndex, bytes: e.sized() };
+}

@@ -1,0 +1,351 @@
+/**
+ * The JS String Builtins that allocate are paid by what they allocate, so
+ * that a fuel budget bounds the strings a guest makes the host hold.
+ * Each attack runs in a child process with a small heap, and the test
+ * asserts how the child ended; the same attack with characters free
+ * (`perElement: 0`) kills its child, so the test would see a regression.
+ */
+
+import assert from "./support/assert.ts";
+import { runDeno } from "./support/cli.ts";
+import { expectOutcome } from "./support/outcome.ts";
+import { isInvalidModule, loadGuest } from "../mod.ts";
+
+/**
+ * Assembles GC text with binaryen, without its compact import encoding
+ * (which V8 does not take by default).
+ */
+async function assembleWat(source: string): Promise<Uint8Array> {
+  const binaryen = (await import("binaryen")).default;
+  const module = binaryen.parseText(source);
+  try {
+    // Not in binaryen's typings, but in its table of features.
+    const features = binaryen.Features as unknown as Record<string, number>;
+    module.setFeatures(
+      features.All! & ~features.CompactImports! & ~features.Strings!,
+    );
+    assert.ok(module.validate(), "binaryen rejected the test module");
+    return module.emitBinary();
+  } finally {
+    module.dispose();
+  }
+}
+
+/** A hang guard: the children's allocations take a few seconds at most. */
+const GUARD_MS = 120_000;
+const COMPILE = `compile: { builtins: ["js-string"] }`;
+
+/** The list the hoarders keep what they make alive in. */
+const LIST = `
+  (type $node (struct (field externref) (field (ref null $node))))
+  (global $list (mut (ref null $node)) (ref.null $node))
+  (func $keep (param $s externref)
+    (global.set $list (struct.new $node (local.get $s) (global.get $list))))`;
+
+const FROM_CHAR_CODE_ARRAY = `
+  (type $chars (array (mut i16)))
+  (import "wasm:js-string" "fromCharCodeArray"
+    (func $from (param (ref null $chars) i32 i32) (result (ref extern))))`;
+
+/**
+ * A guest whose `run` makes one array of a million characters and then
+ * keeps a new string of all of them per iteration.
+ */
+async function fromArrayHoarder(): Promise<Uint8Array> {
+  return await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY} ${LIST}
+    (func (export "run")
+      (local $a (ref null $chars))
+      (local.set $a (array.new $chars (i32.const 0x3b1) (i32.const 1000000)))
+      (loop $again
+        (call $keep (call $from (local.get $a) (i32.const 0)
+          (i32.const 1000000)))
+        (br $again)))
+    (func (export "slice") (param $start i32) (param $end i32) (result i32)
+      (drop (call $from (array.new_default $chars (i32.const 4))
+        (local.get $start) (local.get $end)))
+      (i32.const 1)))`);
+}
+
+/**
+ * A guest whose `run` makes one string of a million characters, then keeps
+ * a substring of all but one of them per iteration.
+ */
+async function substringHoarder(): Promise<Uint8Array> {
+  return await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY}
+    (import "wasm:js-string" "substring"
+      (func $substring (param externref i32 i32) (result (ref extern))))
+    ${LIST}
+    (func (export "run")
+      (local $s externref)
+      (local.set $s (call $from
+        (array.new $chars (i32.const 0x3b1) (i32.const 1000000))
+        (i32.const 0) (i32.const 1000000)))
+      (loop $again
+        (call $keep (call $substring (local.get $s) (i32.const 1)
+          (i32.const 1000000)))
+        (br $again))))`);
+}
+
+/** The string imports of the doubling attack. */
+const CONCAT = `
+  (import "wasm:js-string" "concat"
+    (func $concat (param externref externref) (result (ref extern))))
+  (import "wasm:js-string" "charCodeAt"
+    (func $charCodeAt (param externref i32) (result i32)))
+  (import "wasm:js-string" "fromCharCode"
+    (func $fromCharCode (param i32) (result (ref extern))))`;
+const LENGTH = `
+  (import "wasm:js-string" "length"
+    (func $length (param externref) (result i32)))`;
+
+/**
+ * A guest whose `run` doubles a string with `concat` (a cons string of
+ * constant size) and reads a character of each (which flattens it,
+ * allocating all its characters), keeping every one.
+ */
+async function concatDoubler(withLength = true): Promise<Uint8Array> {
+  return await assembleWat(`(module ${CONCAT} ${withLength ? LENGTH : ""}
+    ${LIST}
+    (func (export "run")
+      (local $s externref)
+      (local.set $s (call $fromCharCode (i32.const 0x3b1)))
+      (loop $again
+        (local.set $s (call $concat (local.get $s) (local.get $s)))
+        (drop (call $charCodeAt (local.get $s) (i32.const 0)))
+        (call $keep (local.get $s))
+        (br $again)))
+    (func (export "double")
+      (local $s externref)
+      (local.set $s (call $fromCharCode (i32.const 0x3b1)))
+      (loop $again
+        (local.set $s (call $concat (local.get $s) (local.get $s)))
+        (br $again))))`);
+}
+
+/** How the child's call ended, as it printed it. */
+interface ChildReport {
+  outcome: string;
+  error?: string;
+}
+
+interface Child {
+  code: number;
+  report?: ChildReport;
+  stderr: string;
+}
+
+/**
+ * Loads `bytes` with the string builtins in a child with a `heapMiB` heap,
+ * calls `run` with `options`, and returns how the child ended.
+ */
+async function runInChild(
+  bytes: Uint8Array,
+  heapMiB: number,
+  options: string,
+): Promise<Child> {
+  const script = `
+    import { loadGuest } from "./mod.ts";
+    const bytes = Uint8Array.from(atob("${
+    base64(bytes)
+  }"), (c) => c.charCodeAt(0));
+    let report;
+    try {
+      const guest = await loadGuest(bytes, { ${COMPILE}, ...${options} });
+      const result = guest.invoke("run", []);
+      report = { outcome: result.outcome, error: result.error?.kind };
+    } catch (error) {
+      report = { outcome: "thrown", error: error?.kind ?? String(error) };
+    }
+    console.log(JSON.stringify(report));
+  `;
+  const run = await runDeno([
+    "eval",
+    `--v8-flags=--max-old-space-size=${heapMiB}`,
+    script,
+  ], { signal: AbortSignal.timeout(GUARD_MS) });
+  const line = run.stdout.trim();
+  return {
+    code: run.code,
+    report: line === "" ? undefined : JSON.parse(line),
+    stderr: run.stderr,
+  };
+}
+
+function base64(bytes: Uint8Array): string {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text);
+}
+
+/** Asserts that the child died of its heap and printed no report. */
+function assertDiedOfHeap(child: Child): void {
+  assert.notEqual(child.code, 0, "the unpriced attack kills its process");
+  assert.equal(child.report, undefined);
+  assert.match(child.stderr, /out of memory|heap/i);
+}
+
+function assertFuelExhausted(child: Child, options: string): void {
+  assert.equal(child.code, 0, child.stderr);
+  assert.deepEqual(child.report, {
+    outcome: "fuel_exhausted",
+    error: "FuelExhausted",
+  }, options);
+}
+
+const BUDGETS = [
+  "{ fuel: 20_000_000 }",
+  "{ fuel: 20_000_000, interruptible: true }",
+];
+
+Deno.test("a guest keeping million-character strings from fromCharCodeArray runs out of fuel, not the host's heap", async () => {
+  const bytes = await fromArrayHoarder();
+  for (const options of BUDGETS) {
+    assertFuelExhausted(await runInChild(bytes, 64, options), options);
+  }
+  // The same budget with characters free: the heap is what runs out.
+  assertDiedOfHeap(
+    await runInChild(
+      bytes,
+      64,
+      "{ fuel: 20_000_000, costs: { perElement: 0 } }",
+    ),
+  );
+});
+
+Deno.test("fromCharCodeArray with its end below its start is charged nothing and traps", async () => {
+  const bytes = await fromArrayHoarder();
+  const guest = await loadGuest(bytes, {
+    compile: { builtins: ["js-string"] },
+    fuel: 1_000,
+  });
+  // A wrapped `end - start` would be 4 billion characters: out of fuel.
+  expectOutcome(guest.invoke("slice", [1, 0]), "trap");
+  const paid = expectOutcome(guest.invoke("slice", [0, 4]), "returned");
+  assert.equal(paid.value, 1);
+  // Four characters cost four more than none.
+  const none = await loadGuest(bytes, {
+    compile: { builtins: ["js-string"] },
+    fuel: 1_000,
+  });
+  const empty = expectOutcome(none.invoke("slice", [2, 2]), "returned");
+  assert.equal(paid.fuel!.consumed - empty.fuel!.consumed, 4);
+});
+
+Deno.test("a host's own fromCharCodeArray is charged as the builtin is", async () => {
+  const bytes = await fromArrayHoarder();
+  const imports = {
+    "wasm:js-string": {
+      fromCharCodeArray: (_array: unknown, start: number, end: number) =>
+        "x".repeat(Math.max(0, end - start)),
+    },
+  };
+  const used = async (start: number, end: number) => {
+    const guest = await loadGuest(bytes, { imports, fuel: 1_000 });
+    const result = expectOutcome(
+      guest.invoke("slice", [start, end]),
+      "returned",
+    );
+    return result.fuel!.consumed;
+  };
+  assert.equal(await used(0, 4) - await used(2, 2), 4);
+  // The builtin traps on end < start; the host's function does not.
+  assert.equal(await used(1, 0), await used(2, 2));
+});
+
+Deno.test("a guest doubling a string with concat and flattening it runs out of fuel, not the host's heap", async () => {
+  const bytes = await concatDoubler();
+  for (const options of BUDGETS) {
+    assertFuelExhausted(await runInChild(bytes, 64, options), options);
+  }
+  assertDiedOfHeap(
+    await runInChild(
+      bytes,
+      64,
+      "{ fuel: 20_000_000, costs: { perElement: 0 } }",
+    ),
+  );
+});
+
+Deno.test("substrings share their parent's characters: a hoarder of them runs out of fuel", async () => {
+  const bytes = await substringHoarder();
+  // Thousands of substrings of 999,999 characters: gigabytes if they were
+  // copies.
+  for (
+    const options of [
+      "{ fuel: 2_200_000 }",
+      "{ fuel: 2_200_000, interruptible: true }",
+    ]
+  ) {
+    assertFuelExhausted(await runInChild(bytes, 64, options), options);
+  }
+});
+
+Deno.test("concat past the longest string V8 makes is a trap", async () => {
+  const bytes = await concatDoubler();
+  // Cons strings only: the doubling reaches 2^29 characters in 29 calls.
+  for (const fuel of [undefined, 4_000_000_000]) {
+    const guest = await loadGuest(bytes, {
+      compile: { builtins: ["js-string"] },
+      ...(fuel === undefined ? {} : { fuel }),
+    });
+    const result = expectOutcome(guest.invoke("double"), "trap");
+    assert.match(result.error.message, /Invalid string length/);
+  }
+});
+
+Deno.test("a metered guest calling concat without importing length is refused", async () => {
+  const bytes = await concatDoubler(false);
+  await assert.rejects(
+    loadGuest(bytes, { compile: { builtins: ["js-string"] }, fuel: 1_000 }),
+    (error: unknown) =>
+      isInvalidModule(error) && /import length/.test(error.message),
+  );
+  // Unmetered, nothing needs paying for.
+  await loadGuest(bytes, { compile: { builtins: ["js-string"] } });
+  // A length that takes only non-null references cannot read every
+  // argument concat takes (V8 refuses it as a builtin; a host's own
+  // functions may have that type).
+  const narrow = await assembleWat(`(module ${CONCAT}
+    (import "wasm:js-string" "length"
+      (func $length (param (ref extern)) (result i32)))
+    (func (export "run") (result externref)
+      (call $concat (ref.null extern) (ref.null extern))))`);
+  await assert.rejects(
+    loadGuest(narrow, { fuel: 1_000 }),
+    (error: unknown) =>
+      isInvalidModule(error) && /import length/.test(error.message),
+  );
+});
+
+Deno.test("a metered guest reaching fromCharCodeArray by ref.func or return_call is refused", async () => {
+  // binaryen declares what ref.func names in an element segment.
+  const referenced = await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY}
+    (func (export "ref") (result funcref) (ref.func $from)))`);
+  const tail = await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY}
+    (func (export "tail") (param (ref null $chars)) (result (ref extern))
+      (return_call $from (local.get 0) (i32.const 0) (i32.const 1))))`);
+  for (
+    const [bytes, pattern] of [
+      [referenced, /element segment/],
+      [tail, /return_call/],
+    ] as const
+  ) {
+    await assert.rejects(
+      loadGuest(bytes, { compile: { builtins: ["js-string"] }, fuel: 1_000 }),
+      (error: unknown) => isInvalidModule(error) && pattern.test(error.message),
+    );
+  }
+});
+
+Deno.test("a metered guest putting fromCharCodeArray in a table is refused", async () => {
+  const bytes = await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY}
+    (table $t 1 funcref)
+    (elem (table $t) (i32.const 0) func $from)
+    (func (export "size") (result i32) (table.size $t)))`);
+  await assert.rejects(
+    loadGuest(bytes, { compile: { builtins: ["js-string"] }, fuel: 1_000 }),
+    (error: unknown) =>
+      isInvalidModule(error) && /element segment/.test(error.message),
+  );
+  await loadGuest(bytes, { compile: { builtins: ["js-string"] } });
+});
