@@ -12,11 +12,12 @@ import { COMPUTE, RUNAWAY } from "./support/guests.ts";
 
 /**
  * fib's cost by the documented rules: the entry segment (local.get,
- * i32.const, i32.lt_u, if) is 4; the then-arm (local.get) is 1; the else-arm
- * (two subtractions, two calls, an add) is 9 plus the two calls' own costs.
+ * i32.const, i32.lt_u, if) is 4, plus the then-arm (local.get), 1, which
+ * the `if` prepays whichever arm runs; the else-arm (two subtractions, two
+ * calls, an add) is 9 plus the two calls' own costs.
  */
 function fibCost(n: number): number {
-  return 4 + (n < 2 ? 1 : 9 + fibCost(n - 1) + fibCost(n - 2));
+  return 5 + (n < 2 ? 0 : 9 + fibCost(n - 1) + fibCost(n - 2));
 }
 
 Deno.test("exactness: a loop of n iterations costs 14n + 15, and fib(n) follows the segment rules", async () => {
@@ -104,13 +105,19 @@ Deno.test("fuel is exact on every exit: return, trap, host interrupt, exhaustion
       (if (i32.eq (local.get $how) (i32.const 3)) (then (drop (i32.load (i32.const 99999)))))
       (i32.const 7)))`);
   const guest = await loadGuest(bytes, { fuel: Infinity });
-  // Segment costs: entry 3 (add and its consts) + 4 (eq, if); each taken
-  // then-arm; each later condition 4; the tail (i32.const) 1.
+  // Segments: the entry runs to the call of the import, which ends it: the
+  // add and its consts 3, then each condition 4 (eq, its operands, if)
+  // with its then-arm (unreachable 0; the call 1); no segment starts in the
+  // first `if`, so its `end` ends none. After the call, the second `if`'s
+  // `end` starts one: the third condition 4, its then-arm (the load and its
+  // const) 2, and the tail (i32.const) 1, all paid before any of it runs.
+  const entry = 3 + (4 + 0) + (4 + 1);
+  const tail = (4 + 2) + 1;
   const expected = {
-    returned: 3 + 4 + 4 + 4 + 1,
-    trap: 3 + 4 + 0,
-    interrupted: 3 + 4 + 4 + 1,
-    load: 3 + 4 + 4 + 4 + 2,
+    returned: entry + tail,
+    trap: entry,
+    interrupted: entry,
+    load: entry + tail,
   };
   assert.equal(
     expectOutcome(guest.invoke("run", [0]), "returned").fuel?.consumed,
@@ -128,11 +135,12 @@ Deno.test("fuel is exact on every exit: return, trap, host interrupt, exhaustion
     expectOutcome(guest.invoke("run", [3]), "trap").fuel?.consumed,
     expected.load,
   );
-  // With exactly one unit too few, the last block is refused and not charged.
+  // With exactly one unit too few, the last segment is refused and not
+  // charged.
   const short = guest.invoke("run", [0], { fuel: expected.returned - 1 });
   assert.equal(
     expectOutcome(short, "fuel_exhausted").fuel?.consumed,
-    expected.returned - 1,
+    entry,
   );
   // The cap ended the call; the tank behind it is untouched.
   assert.equal(short.fuel?.remaining, Infinity);

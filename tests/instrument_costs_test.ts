@@ -22,7 +22,7 @@ Deno.test("instrument() charges a straight-line function its operator count", as
   assert.deepEqual(m.calls[0], [-6n, 6n]);
 });
 
-Deno.test("instrument() charges only the arm of an if that runs", async () => {
+Deno.test("instrument() prepays an if's then-arm at the if, and charges the else-arm when it runs", async () => {
   const m = await meter(
     await wat(`(module
       (func (export "f") (param i32) (result i32)
@@ -33,9 +33,40 @@ Deno.test("instrument() charges only the arm of an if that runs", async () => {
           i32.const 20 i32.const 1 i32.add
         end))`),
   );
-  // local.get + if = 2; then: i32.const = 1; else: three operators = 3.
+  // local.get + if = 2, with the then-arm's i32.const = 1 prepaid whichever
+  // arm runs; the else-arm, three operators = 3, is charged when it runs.
   assert.equal(cost(m, "f", 1), 3n);
-  assert.equal(cost(m, "f", 0), 5n);
+  assert.equal(cost(m, "f", 0), 6n);
+});
+
+Deno.test("instrument() runs a segment past the end of a block or if that no branch names and no segment starts in", async () => {
+  const m = await meter(
+    await wat(`(module
+      (func (export "f") (param i32) (result i32)
+        (block $out
+          (if (local.get 0) (then (br $out)))
+          ;; Reached only when the condition is false, after a then-arm
+          ;; that leaves: still charged.
+          (drop (i32.add (i32.const 1) (i32.const 2))))
+        (i32.const 5))
+      (func (export "g") (param $n i32)
+        (block
+          (loop $again
+            (br_if $again
+              (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
+        (drop (i32.const 1))
+        (drop (i32.const 2))))`),
+  );
+  // The entry's segment runs past the if's end, which no branch names:
+  // local.get, if, br, the add and its consts; the block's end, which br
+  // names, starts one: i32.const 5.
+  assert.equal(cost(m, "f", 0), 7n);
+  assert.equal(cost(m, "f", 1), 7n);
+  // A loop starts a segment, so the block's end starts one: the tail is
+  // charged once, not with every iteration.
+  for (const n of [1, 2, 10]) {
+    assert.equal(cost(m, "g", n), BigInt(5 * n + 2));
+  }
 });
 
 Deno.test("instrument() charges a loop of n iterations 5n", async () => {
@@ -68,9 +99,9 @@ Deno.test("instrument() charges recursion per call", async () => {
           i64.mul
         end))`),
   );
-  // fac(0) = 3 + 1; fac(n) = 3 + 6 + fac(n - 1).
+  // fac(0) = 3 + 1; fac(n) = 3 + 1 (the then-arm, prepaid) + 6 + fac(n - 1).
   assert.equal(cost(m, "fac", 0n), 4n);
-  assert.equal(cost(m, "fac", 5n), 5n * 9n + 4n);
+  assert.equal(cost(m, "fac", 5n), 5n * 10n + 4n);
   assert.equal((m.exports.fac as Fn)(10n), 3628800n);
 });
 

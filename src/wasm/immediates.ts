@@ -102,7 +102,8 @@ export function readMemArg(
  * @param p Where the immediates start.
  * @param info The module.
  * @param depth How many blocks are open, the function's included.
- * @param catchTargets Per open block: whether a `try_table` lands there.
+ * @param catchTargets Per open block: bit 1 if a `try_table` lands there,
+ *   bit 2 if a branch names it.
  * @param operands Where to leave a bulk operator's table or memory indices.
  * @param opPos Where the operator starts, for the error message.
  * @returns Where the immediates end.
@@ -143,6 +144,7 @@ export function readOtherImmediate(
         const at = r.pos;
         const label = r.u32();
         if (label >= depth) fail(`label ${label} out of range`, at);
+        catchTargets[depth - 1 - label] |= 2; // a branch names it
       }
       break;
     }
@@ -211,7 +213,7 @@ export function readOtherImmediate(
         // Catch labels are resolved outside the `try_table` itself.
         const label = r.u32();
         if (label >= depth) r.fail(`label ${label} out of range`, at);
-        catchTargets[depth - 1 - label] = 1;
+        catchTargets[depth - 1 - label] |= 1; // an exception lands there
       }
       break;
     }
@@ -222,6 +224,7 @@ export function readOtherImmediate(
       const at = r.pos;
       const label = r.u32();
       if (label >= depth) fail(`label ${label} out of range`, at);
+      catchTargets[depth - 1 - label] |= 2; // a branch names it
       readHeapType(r, typeCount);
       readHeapType(r, typeCount);
       break;

@@ -88,7 +88,7 @@ export const Role = {
   Block: 1,
   /** `loop`: a new segment (with a check) starts after it. */
   Loop: 2,
-  /** `if`: a new segment starts after it. */
+  /** `if`: its then-arm is prepaid with the operators before it. */
   If: 3,
   /** `else`. */
   Else: 4,

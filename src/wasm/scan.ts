@@ -144,6 +144,12 @@ export class BodyScanner {
   readonly #code: CodePlan;
   readonly #templates: CheckTemplates;
   #frames: Uint8Array = new Uint8Array(64);
+  /**
+   * Per open frame: which segment was open where it began (a count of
+   * segment starts, shifted left by one), and bit 0 set if that segment was
+   * live there.
+   */
+  #openedIn: Int32Array = new Int32Array(64);
   #catchTargets: Uint8Array = new Uint8Array(64);
   /** A reader for the less common immediates, reused across operators. */
   readonly #reader: Reader;
@@ -207,6 +213,9 @@ export class BodyScanner {
     const frames = new Uint8Array(this.#frames.length * 2);
     frames.set(this.#frames);
     this.#frames = frames;
+    const openedIn = new Int32Array(frames.length);
+    openedIn.set(this.#openedIn);
+    this.#openedIn = openedIn;
     const targets = new Uint8Array(frames.length);
     targets.set(this.#catchTargets);
     this.#catchTargets = targets;
@@ -280,6 +289,9 @@ export class BodyScanner {
     const memory64 = info.memoryIs64;
     const memoryCount = memory64.length;
     let frames = this.#frames;
+    let openedIn = this.#openedIn;
+    // How many segments have started since the entry's.
+    let serial = 0;
     let catchTargets = this.#catchTargets;
     let depth = 1;
     frames[0] = Frame.Function;
@@ -450,6 +462,7 @@ export class BodyScanner {
             if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
               fail(`label ${index} out of range`, at);
             }
+            catchTargets[depth - 1 - index] |= 2; // a branch names it
             break;
           }
           if (index >= functionCount) {
@@ -523,6 +536,7 @@ export class BodyScanner {
           if (depth >= frames.length) {
             this.#growFrames();
             frames = this.#frames;
+            openedIn = this.#openedIn;
             catchTargets = this.#catchTargets;
           }
           frames[depth] = role === 1
@@ -535,9 +549,12 @@ export class BodyScanner {
             ? Frame.Try
             : Frame.TryTable;
           catchTargets[depth] = 0;
+          openedIn[depth] = serial << 1 | (live ? 1 : 0);
           depth++;
+          // An `if` does not end its segment: the start of its then-arm is
+          // prepaid with what comes before, and a false condition leaves it
+          // paid, as a taken `br_if` does.
           if (role === 2) must = 1;
-          else if (role === 3) must = 0;
           break;
         case 4: // Role.Else
           if (frames[depth - 1] !== Frame.If) fail("else without if", opPos);
@@ -562,7 +579,20 @@ export class BodyScanner {
               functionIndex,
             });
           }
-          must = catchTargets[depth]!;
+          must = catchTargets[depth]! & 1; // an exception lands there
+          if (
+            catchTargets[depth] === 0 && openedIn[depth]! >> 1 === serial &&
+            (frames[depth] === Frame.Block || frames[depth] === Frame.If)
+          ) {
+            // No segment started inside this `block` or else-less `if`, and
+            // no branch names it: the only ways to its `end` (falling
+            // through, an `if`'s false condition) come from the segment
+            // open before it, which then pays for what follows too, and
+            // nothing it paid for is skipped that was not already.
+            // Reachable after the `end` if its start was.
+            must = -1;
+            live = (openedIn[depth]! & 1) === 1;
+          }
           break;
         case 10: // Role.BranchIf
           // A conditional branch does not end its segment: the operators
@@ -629,6 +659,7 @@ export class BodyScanner {
         cost = 0;
         sync = 0;
         live = true;
+        serial++;
       }
     }
   }
