@@ -14,12 +14,15 @@
 
 import { Body, type CodePlan, Edit, EDIT_SIZE } from "./code_plan.ts";
 import { fail } from "./reader.ts";
-import { u32Size, type Writer } from "./writer.ts";
+import { putU32, u32Size, type Writer } from "./writer.ts";
 
 /** The custom section that marks branches likely or unlikely. */
 export const BRANCH_HINTS = "metadata.code.branch_hint";
 
 /** The size of the branch hint section's content, from a hint plan. */
+/** The plan {@linkcode branchHintsSize} made, until it is written. */
+const plans = new WeakMap<CodePlan, number[]>();
+
 function contentSize(plan: number[]): number {
   let size = 1 + BRANCH_HINTS.length + u32Size(plan.length / 3);
   for (let i = 0; i < plan.length; i += 3) {
@@ -85,6 +88,7 @@ function hintPlan(code: CodePlan): number[] {
  */
 export function branchHintsSize(code: CodePlan): number {
   const plan = hintPlan(code);
+  plans.set(code, plan);
   if (plan.length === 0) return 0;
   const content = contentSize(plan);
   return 1 + u32Size(content) + content;
@@ -109,7 +113,9 @@ export function branchHintsSize(code: CodePlan): number {
  * ```
  */
 export function writeBranchHints(code: CodePlan, w: Writer): void {
-  const plan = hintPlan(code);
+  // The edits are final once sized: reuse the plan the size came from.
+  const plan = plans.get(code) ?? hintPlan(code);
+  plans.delete(code);
   if (plan.length === 0) return;
   const content = contentSize(plan);
   const start = w.len;
@@ -118,21 +124,40 @@ export function writeBranchHints(code: CodePlan, w: Writer): void {
   w.name(BRANCH_HINTS);
   w.u32(plan.length / 3);
   // Copies come after every other function, as the section's order wants.
-  const hints = code.hints.concat(code.copyHints);
+  // The room is known: write straight into the buffer.
+  w.ensure(content);
+  const buf = w.buf;
+  let o = w.len;
+  let hints = code.hints;
   let at = 0;
   for (let i = 0; i < plan.length; i += 3) {
+    if (at === hints.length && hints !== code.copyHints) {
+      hints = code.copyHints;
+      at = 0;
+    }
     const count = hints[at + 1]!;
     if (hints[at] !== plan[i] || count !== plan[i + 1]) {
       fail(`internal error: the hints of function ${plan[i]} changed`, 0);
     }
-    w.u32(plan[i]!);
-    w.u32(count);
+    o = putU32(buf, o, plan[i]!);
+    o = putU32(buf, o, count);
+    const width = plan[i + 2]!;
     for (let j = at + 2; j < at + 2 + count; j++) {
-      w.u32Padded(hints[j]!, plan[i + 2]!);
-      w.u8(1); // the hint's size
-      w.u8(0); // unlikely
+      let value = hints[j]!;
+      for (let k = 1; k < width; k++) {
+        buf[o++] = (value & 0x7f) | 0x80;
+        value >>>= 7;
+      }
+      buf[o++] = value;
+      buf[o++] = 1; // the hint's size
+      buf[o++] = 0; // unlikely
     }
     at += 2 + count;
+  }
+  w.len = o;
+  if (hints !== code.copyHints && at === hints.length) {
+    hints = code.copyHints;
+    at = 0;
   }
   if (
     at !== hints.length || w.len - start !== 1 + u32Size(content) + content

@@ -379,23 +379,37 @@ export class BodyScanner {
           }
           break;
         case 19: // Imm.I32
-        case 20: // Imm.I64
-          if (p < end && bytes[p]! < 0x80) p++;
+        case 20: { // Imm.I64
+          // Any encoding shorter than the longest one allowed (5 bytes for
+          // i32, 10 for i64) is valid: skip it here; the Reader checks the
+          // unused bits of a longest one.
+          const last = Math.min(end, p + (imm === 19 ? 4 : 9));
+          let q = p;
+          while (q < last && bytes[q]! >= 0x80) q++;
+          if (q < last) p = q + 1;
           else {
             r.pos = p;
             r.skipSigned(imm === 19 ? 32 : 64);
             p = r.pos;
           }
           break;
+        }
         case 11: // Imm.MemArg
         case 12: // Imm.MemArgLane
           // Most memory arguments are two bytes: an alignment naming memory
           // 0, and an offset below 128.
-          if (
-            p + 1 < end && bytes[p]! <= MAX_ALIGNMENT && bytes[p + 1]! < 0x80 &&
-            memoryCount > 0
-          ) p += 2;
-          else {
+          // Offsets of up to four bytes (below 2^28) fit any memory.
+          if (p < end && bytes[p]! <= MAX_ALIGNMENT && memoryCount > 0) {
+            const last = Math.min(end, p + 5);
+            let q = p + 1;
+            while (q < last && bytes[q]! >= 0x80) q++;
+            if (q < last) p = q + 1;
+            else {
+              r.pos = p;
+              readMemArg(r, memory64, opPos);
+              p = r.pos;
+            }
+          } else {
             r.pos = p;
             readMemArg(r, memory64, opPos);
             p = r.pos;
@@ -414,9 +428,21 @@ export class BodyScanner {
           const at = p;
           if (p < end && bytes[p]! < 0x80) index = bytes[p++]!;
           else {
-            r.pos = p;
-            index = r.u32();
-            p = r.pos;
+            // Up to four bytes (below 2^28) need no range check here.
+            const last = Math.min(end, p + 4);
+            let q = p;
+            while (q < last && bytes[q]! >= 0x80) q++;
+            if (q < last) {
+              index = 0;
+              for (let k = q; k >= p; k--) {
+                index = index << 7 | bytes[k]! & 0x7f;
+              }
+              p = q + 1;
+            } else {
+              r.pos = p;
+              index = r.u32();
+              p = r.pos;
+            }
           }
           if (imm === 3) {
             if (index === depth - 1) sync = 1; // leaves the function

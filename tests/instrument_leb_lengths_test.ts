@@ -1,0 +1,126 @@
+/**
+ * The scan skips short LEB128 immediates inline and hands only the longest
+ * encodings to the reader's checks. Every length a constant, a memory
+ * offset or a call's function index may take must come out the same as the
+ * plain module, and every encoding the engine rejects must be rejected.
+ */
+
+import assert from "./support/assert.ts";
+import { isInvalidModule } from "../src/errors.ts";
+import { instrument } from "../src/wasm/mod.ts";
+
+/** `value` as a signed LEB128 of exactly `length` bytes. */
+function signedPadded(value: bigint, length: number): number[] {
+  const out: number[] = [];
+  for (let i = 1; i < length; i++) {
+    out.push(Number(value & 0x7fn) | 0x80);
+    value >>= 7n;
+  }
+  out.push(Number(value & 0x7fn));
+  return out;
+}
+
+/**
+ * `f` returns the i32 at offset 5 (42), plus `constant`, plus what function 1
+ * (7) returns; the offset and the call's index are written in `offset` and
+ * `call` bytes.
+ */
+function moduleOf(
+  constant: number[],
+  offset: number[],
+  call: number[],
+): Uint8Array<ArrayBuffer> {
+  const f = [
+    0x00,
+    ...[0x41, 0x00, 0x28, 0x02, ...offset, 0xad], // i32.load, extended
+    ...[0x42, ...constant, 0x7c], // i64.const, i64.add
+    ...[0x10, ...call, 0x7c], // call 1, i64.add
+    0x0b,
+  ];
+  const g = [0x00, 0x42, 0x07, 0x0b];
+  const code = [0x02, f.length, ...f, g.length, ...g];
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...[0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7e], // type () -> i64
+    ...[0x03, 0x03, 0x02, 0x00, 0x00], // two functions
+    ...[0x05, 0x03, 0x01, 0x00, 0x01], // one page of 32-bit memory
+    ...[0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00], // export "f"
+    ...[0x0a, code.length, ...code],
+    ...[0x0b, 0x07, 0x01, 0x00, 0x41, 0x05, 0x0b, 0x01, 0x2a], // 42 at 5
+  ]);
+}
+
+async function runMetered(bytes: Uint8Array<ArrayBuffer>): Promise<bigint> {
+  const metered = instrument(bytes, { validate: false });
+  assert.ok(WebAssembly.validate(metered.bytes), "the output validates");
+  const { instance } = await WebAssembly.instantiate(metered.bytes, {
+    [metered.importModule]: { [metered.importName]: () => 1n << 62n },
+  });
+  return (instance.exports.f as () => bigint)();
+}
+
+function rejects(bytes: Uint8Array<ArrayBuffer>): boolean {
+  try {
+    instrument(bytes, { validate: false });
+    return false;
+  } catch (error) {
+    if (isInvalidModule(error)) return true;
+    throw error;
+  }
+}
+
+Deno.test("instrument() reads constants, offsets and call indices of every length", async () => {
+  const one = signedPadded(1n, 1);
+  let cases = 0;
+  for (const value of [5n, -3n, 1000n, -(1n << 40n), (1n << 62n) + 9n]) {
+    for (let length = 1; length <= 11; length++) {
+      const bytes = moduleOf(signedPadded(value, length), [0x05], one);
+      if (!WebAssembly.validate(bytes)) {
+        assert.ok(rejects(bytes), `i64.const ${value} in ${length} bytes`);
+        continue;
+      }
+      // Too few bytes write the value's low bits, sign-extended.
+      const written = BigInt.asIntN(Math.min(64, 7 * length), value);
+      assert.equal(await runMetered(bytes), 49n + written);
+      cases++;
+    }
+  }
+  for (let length = 1; length <= 11; length++) {
+    const bytes = moduleOf([0x00], signedPadded(5n, length), one);
+    if (!WebAssembly.validate(bytes)) {
+      assert.ok(rejects(bytes), `offset in ${length} bytes`);
+      continue;
+    }
+    assert.equal(await runMetered(bytes), 49n);
+    cases++;
+  }
+  for (let length = 1; length <= 6; length++) {
+    const bytes = moduleOf([0x00], [0x05], signedPadded(1n, length));
+    if (!WebAssembly.validate(bytes)) {
+      assert.ok(rejects(bytes), `call index in ${length} bytes`);
+      continue;
+    }
+    assert.equal(await runMetered(bytes), 49n);
+    cases++;
+  }
+  assert.ok(cases >= 60, `only ${cases} encodings were valid`);
+});
+
+Deno.test("instrument() rejects what the engine rejects in long immediates", () => {
+  const one = signedPadded(1n, 1);
+  // Each immediate's longest encoding with its last byte's spare bits set,
+  // then cut short before the next operator.
+  const variants: Uint8Array<ArrayBuffer>[] = [];
+  for (let last = 0; last < 0x100; last += 0x11) {
+    variants.push(
+      moduleOf([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, last], [
+        0x00,
+      ], one),
+    );
+    variants.push(moduleOf([0x00], [0x85, 0x80, 0x80, 0x80, last], one));
+    variants.push(moduleOf([0x00], [0x05], [0x81, 0x80, 0x80, 0x80, last]));
+  }
+  for (const bytes of variants) {
+    assert.equal(rejects(bytes), !WebAssembly.validate(bytes));
+  }
+});
