@@ -8,13 +8,15 @@
  */
 
 import assert from "./support/assert.ts";
-import { runDeno } from "./support/cli.ts";
+import {
+  assertDiedOfHeap,
+  assertRanOutOfFuel,
+  invokeRunInChild,
+} from "./support/small_heap_child.ts";
 import { watBinaryen } from "./support/instrument.ts";
 
 /** Fields of the struct the attack allocates: V8's largest struct. */
 const FIELDS = 10_000;
-/** A hang guard: the child's allocations take a few seconds at most. */
-const GUARD_MS = 120_000;
 
 /**
  * A guest whose `run` allocates 10,000-field structs (80 KB each) in a loop
@@ -51,64 +53,6 @@ async function fixedHoarder(): Promise<Uint8Array> {
         (br $again))))`);
 }
 
-/** How the child's call ended, as it printed it. */
-interface ChildReport {
-  outcome: string;
-  error?: string;
-}
-
-/**
- * Loads `bytes` in a child with a `heapMiB` heap, calls `run` with
- * `options`, and returns how the child ended.
- */
-async function runInChild(
-  bytes: Uint8Array,
-  heapMiB: number,
-  options: string,
-): Promise<{ code: number; report?: ChildReport; stderr: string }> {
-  const script = `
-    import { loadGuest } from "./mod.ts";
-    const bytes = Uint8Array.from(atob("${
-    base64(bytes)
-  }"), (c) => c.charCodeAt(0));
-    let report;
-    try {
-      const guest = await loadGuest(bytes, ${options});
-      const result = guest.invoke("run", []);
-      report = { outcome: result.outcome, error: result.error?.kind };
-    } catch (error) {
-      report = { outcome: "thrown", error: error?.kind ?? String(error) };
-    }
-    console.log(JSON.stringify(report));
-  `;
-  const run = await runDeno([
-    "eval",
-    `--v8-flags=--max-old-space-size=${heapMiB}`,
-    script,
-  ], { signal: AbortSignal.timeout(GUARD_MS) });
-  const line = run.stdout.trim();
-  return {
-    code: run.code,
-    report: line === "" ? undefined : JSON.parse(line),
-    stderr: run.stderr,
-  };
-}
-
-function base64(bytes: Uint8Array): string {
-  let text = "";
-  for (const byte of bytes) text += String.fromCharCode(byte);
-  return btoa(text);
-}
-
-/** Asserts that the child died of its heap and printed no report. */
-function assertDiedOfHeap(
-  child: { code: number; report?: ChildReport; stderr: string },
-): void {
-  assert.notEqual(child.code, 0, "the unpriced attack kills its process");
-  assert.equal(child.report, undefined);
-  assert.match(child.stderr, /out of memory|heap/i);
-}
-
 Deno.test("a 20 KB guest allocating 10,000-field structs runs out of fuel, not the host's heap", async () => {
   const bytes = await structHoarder();
   assert.ok(bytes.length < 21_000, `the guest is ${bytes.length} bytes`);
@@ -118,16 +62,12 @@ Deno.test("a 20 KB guest allocating 10,000-field structs runs out of fuel, not t
       "{ fuel: 1_000_000, interruptible: true }",
     ]
   ) {
-    const child = await runInChild(bytes, 64, options);
-    assert.equal(child.code, 0, child.stderr);
-    assert.deepEqual(child.report, {
-      outcome: "fuel_exhausted",
-      error: "FuelExhausted",
-    }, options);
+    const child = await invokeRunInChild(bytes, 64, options);
+    assertRanOutOfFuel(child, options);
   }
   // The same budget, but with fields free: the heap is what runs out.
   assertDiedOfHeap(
-    await runInChild(
+    await invokeRunInChild(
       bytes,
       64,
       "{ fuel: 1_000_000, costs: { perElement: 0 } }",
@@ -139,18 +79,14 @@ Deno.test("array.new_fixed is paid by its elements", async () => {
   const bytes = await fixedHoarder();
   // Its operands made free, only the allocation's own price is left.
   const free = `{ "i64.const": 0, "struct.new": 0 }`;
-  const child = await runInChild(
+  const child = await invokeRunInChild(
     bytes,
     64,
     `{ fuel: 1_000_000, costs: { operators: ${free} } }`,
   );
-  assert.equal(child.code, 0, child.stderr);
-  assert.deepEqual(child.report, {
-    outcome: "fuel_exhausted",
-    error: "FuelExhausted",
-  });
+  assertRanOutOfFuel(child);
   assertDiedOfHeap(
-    await runInChild(
+    await invokeRunInChild(
       bytes,
       64,
       `{ fuel: 1_000_000, costs: { operators: ${free}, perElement: 0 } }`,
@@ -169,14 +105,10 @@ Deno.test("array.new_default is paid by its length at run time", async () => {
           (struct.new $node (array.new_default $a (i32.const 100000))
             (global.get $list)))
         (br $again))))`);
-  const child = await runInChild(bytes, 64, "{ fuel: 1_000_000 }");
-  assert.equal(child.code, 0, child.stderr);
-  assert.deepEqual(child.report, {
-    outcome: "fuel_exhausted",
-    error: "FuelExhausted",
-  });
+  const child = await invokeRunInChild(bytes, 64, "{ fuel: 1_000_000 }");
+  assertRanOutOfFuel(child);
   assertDiedOfHeap(
-    await runInChild(
+    await invokeRunInChild(
       bytes,
       64,
       "{ fuel: 1_000_000, costs: { perElement: 0 } }",
