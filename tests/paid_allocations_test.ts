@@ -37,10 +37,11 @@ async function structHoarder(): Promise<Uint8Array> {
         (br $again))))`);
 }
 
-/** A guest whose `run` keeps 10,000-element fixed arrays in a list. */
-async function fixedHoarder(): Promise<Uint8Array> {
-  const elements = Array.from({ length: 10_000 }, () => "(i64.const 7)")
-    .join(" ");
+/**
+ * A guest whose `run` keeps the arrays `allocation` (an `(array i64)`
+ * expression of type `$a`) makes in a list.
+ */
+async function arrayHoarder(allocation: string): Promise<Uint8Array> {
   return await watBinaryen(`(module
     (type $a (array i64))
     (type $node (struct (field (ref $a)) (field (ref null $node))))
@@ -48,9 +49,15 @@ async function fixedHoarder(): Promise<Uint8Array> {
     (func (export "run")
       (loop $again
         (global.set $list
-          (struct.new $node (array.new_fixed $a 10000 ${elements})
-            (global.get $list)))
+          (struct.new $node ${allocation} (global.get $list)))
         (br $again))))`);
+}
+
+/** A guest whose `run` keeps 10,000-element fixed arrays in a list. */
+async function fixedHoarder(): Promise<Uint8Array> {
+  const elements = Array.from({ length: 10_000 }, () => "(i64.const 7)")
+    .join(" ");
+  return await arrayHoarder(`(array.new_fixed $a 10000 ${elements})`);
 }
 
 Deno.test("a 20 KB guest allocating 10,000-field structs runs out of fuel, not the host's heap", async () => {
@@ -95,16 +102,7 @@ Deno.test("array.new_fixed is paid by its elements", async () => {
 });
 
 Deno.test("array.new_default is paid by its length at run time", async () => {
-  const bytes = await watBinaryen(`(module
-    (type $a (array i64))
-    (type $node (struct (field (ref $a)) (field (ref null $node))))
-    (global $list (mut (ref null $node)) (ref.null $node))
-    (func (export "run")
-      (loop $again
-        (global.set $list
-          (struct.new $node (array.new_default $a (i32.const 100000))
-            (global.get $list)))
-        (br $again))))`);
+  const bytes = await arrayHoarder("(array.new_default $a (i32.const 100000))");
   const child = await invokeRunInChild(bytes, 64, "{ fuel: 1_000_000 }");
   assertRanOutOfFuel(child);
   assertDiedOfHeap(
