@@ -84,7 +84,7 @@ Its stdin, stdout and stderr are this process's. The exit status is the
 guest's exit code when it exits; otherwise timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exhausted},
 Ctrl-C ${WASI_STOP_STATUS.aborted}, trap ${WASI_STOP_STATUS.trap}, any other ending ${WASI_STOP_STATUS.error}, and 2 for a usage or load error.
 With --json, one JSON object on stderr says how it ended: {"outcome",
-"code"?, "error"?, "fuel"?, "elapsed"}, so stdout stays the guest's.
+"code"?, "message"?, "fuel"?, "elapsed_ms"}, so stdout stays the guest's.
 Without --timeout and --json, Ctrl-C ends the process at once, as it would a
 native program's (status 130), and the guest runs with cheaper checks.
 

@@ -204,6 +204,29 @@ function invokingAsync(guest: Guest): AsyncCall {
 }
 
 /** One call that does almost nothing: what each kind of call costs in itself. */
+/** `workload` run on `guest` through `guest.invoke`, with `timeout` if given. */
+function syncRun(workload: Workload, guest: Guest, timeout?: number) {
+  const call = invoking(guest, timeout);
+  return () => workload.run(call, guest.instance.exports);
+}
+
+/**
+ * Measures `cases` (named `side i` for instance `i`) side by side,
+ * interleaved, and returns one side's median over its instances, per clock.
+ */
+async function measureSides(
+  cases: Record<string, () => unknown>,
+): Promise<(side: string, clock: keyof Timing) => number> {
+  const measured = await compareAsync(cases, { rounds: 7, roundMs: 40 });
+  return (side, clock) =>
+    overInstances(
+      Object.fromEntries(
+        Object.entries(measured).map(([key, t]) => [key, t[clock]]),
+      ),
+      side,
+    );
+}
+
 function tinyCall(bytes: Uint8Array<ArrayBuffer>): Workload {
   return {
     label: "per call: fib(1) (compute.wasm)",
@@ -239,22 +262,20 @@ async function benchDeadlineOverhead(): Promise<void> {
         interruptible: true,
       });
       const async = await loadGuest(workload.bytes, { async: true });
-      const sync = (call: Call, guest: Guest) => () =>
-        workload.run(call, guest.instance.exports);
       cases[`fuel ${i}`] = await checked(
         workload,
         "fuel only",
-        sync(invoking(fueled), fueled),
+        syncRun(workload, fueled),
       );
       cases[`interruptible ${i}`] = await checked(
         workload,
         "interruptible",
-        sync(invoking(interruptible), interruptible),
+        syncRun(workload, interruptible),
       );
       cases[`timeout ${i}`] = await checked(
         workload,
         "with a timeout",
-        sync(invoking(interruptible, 1e9), interruptible),
+        syncRun(workload, interruptible, 1e9),
       );
       const yielding = invokingAsync(async);
       cases[`async ${i}`] = await checked(
@@ -263,14 +284,7 @@ async function benchDeadlineOverhead(): Promise<void> {
         () => workload.runAsync(yielding, async.instance.exports),
       );
     }
-    const measured = await compareAsync(cases, { rounds: 7, roundMs: 40 });
-    const side = (name: string, clock: keyof Timing) =>
-      overInstances(
-        Object.fromEntries(
-          Object.entries(measured).map(([key, t]) => [key, t[clock]]),
-        ),
-        name,
-      );
+    const side = await measureSides(cases);
     const times = {
       fuel: side("fuel", "wall"),
       interruptible: side("interruptible", "wall"),
@@ -382,32 +396,23 @@ async function benchStopOnly(): Promise<void> {
     for (let i = 0; i < INSTANCES; i++) {
       const plain = await loadGuest(workload.bytes);
       const stopOnly = await loadGuest(workload.bytes, { fuel: false });
-      const sync = (call: Call, guest: Guest) => () =>
-        workload.run(call, guest.instance.exports);
       cases[`plain ${i}`] = await checked(
         workload,
         "plain",
-        sync(invoking(plain), plain),
+        syncRun(workload, plain),
       );
       cases[`checks ${i}`] = await checked(
         workload,
         "fuel: false",
-        sync(invoking(stopOnly), stopOnly),
+        syncRun(workload, stopOnly),
       );
       cases[`timeout ${i}`] = await checked(
         workload,
         "fuel: false, with a timeout",
-        sync(invoking(stopOnly, 1e9), stopOnly),
+        syncRun(workload, stopOnly, 1e9),
       );
     }
-    const measured = await compareAsync(cases, { rounds: 7, roundMs: 40 });
-    const side = (name: string, clock: keyof Timing) =>
-      overInstances(
-        Object.fromEntries(
-          Object.entries(measured).map(([key, t]) => [key, t[clock]]),
-        ),
-        name,
-      );
+    const side = await measureSides(cases);
     const plain = side("plain", "wall");
     const row = {
       checks: side("checks", "wall") / plain,

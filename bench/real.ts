@@ -144,6 +144,16 @@ function metered(meter: FuelMeter, fn: Run, timeout?: number): Run {
   };
 }
 
+/** The sides every real workload is measured on, with no instances yet. */
+function noSides(): Record<string, Run[]> {
+  return {
+    plain: [],
+    "fuel (resumable)": [],
+    "fuel (trapping)": [],
+    timeout: [],
+  };
+}
+
 /** Instances of a library side: plain, and metered in each mode. */
 async function librarySides<L>(
   bytes: Uint8Array,
@@ -151,12 +161,7 @@ async function librarySides<L>(
   load: (bytes: Uint8Array, meter?: FuelMeter) => Promise<L>,
   work: (library: L) => string,
 ): Promise<Record<string, Run[]>> {
-  const sides: Record<string, Run[]> = {
-    plain: [],
-    "fuel (resumable)": [],
-    "fuel (trapping)": [],
-    timeout: [],
-  };
+  const sides = noSides();
   for (let i = 0; i < instances; i++) {
     const plain = await load(bytes);
     sides.plain.push(() => work(plain));
@@ -190,12 +195,7 @@ async function guestSides(
       return String(outcome.value);
     };
   };
-  const sides: Record<string, Run[]> = {
-    plain: [],
-    "fuel (resumable)": [],
-    "fuel (trapping)": [],
-    timeout: [],
-  };
+  const sides = noSides();
   for (let i = 0; i < instances; i++) {
     sides.plain.push(call(await loadGuest(bytes)));
     const resumable = await loadGuest(bytes, {

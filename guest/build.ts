@@ -178,6 +178,37 @@ function wasiCompiler(source: string, out: string): [string, string[]] {
 }
 
 /**
+ * Runs `compiler` with `args` in `cwd`. A compiler that is not installed, or
+ * whose errors match `absent` (a part of its toolchain for `target` is not),
+ * is reported as missing; any other failure throws with its errors.
+ */
+async function runToolchain(
+  compiler: string,
+  args: string[],
+  cwd: URL,
+  source: string,
+  toolchain: { absent: RegExp; target: string },
+): Promise<{ missing: string } | undefined> {
+  let result;
+  try {
+    result = await new Deno.Command(compiler, { args, cwd }).output();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return { missing: `${compiler} not found` };
+    }
+    throw error;
+  }
+  if (!result.success) {
+    const stderr = new TextDecoder().decode(result.stderr);
+    if (toolchain.absent.test(stderr)) {
+      return { missing: `${compiler} cannot build for ${toolchain.target}` };
+    }
+    throw new Error(`${compiler} failed on ${source}:\n${stderr}`);
+  }
+  return undefined;
+}
+
+/**
  * Compiles one WASI guest from its source in `guest/wasi/`.
  *
  * @param source The source's file name, one of {@linkcode WASI_GUESTS}.
@@ -189,25 +220,12 @@ export async function compileWasiGuest(
   const out = await Deno.makeTempFile({ suffix: ".wasm" });
   try {
     const [compiler, args] = wasiCompiler(source, out);
-    let result;
-    try {
-      result = await new Deno.Command(compiler, { args, cwd: wasiDir })
-        .output();
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        return { missing: `${compiler} not found` };
-      }
-      throw error;
-    }
-    if (!result.success) {
-      const stderr = new TextDecoder().decode(result.stderr);
-      // Without wasi-libc or Rust's wasm32-wasi std, the toolchain is absent.
-      if (/wasm32-wasi|stdio\.h|can't find crate|libclang_rt/.test(stderr)) {
-        return { missing: `${compiler} cannot build for wasm32-wasi` };
-      }
-      throw new Error(`${compiler} failed on ${source}:\n${stderr}`);
-    }
-    return await Deno.readFile(out);
+    // Without wasi-libc or Rust's wasm32-wasi std, the toolchain is absent.
+    const missing = await runToolchain(compiler, args, wasiDir, source, {
+      absent: /wasm32-wasi|stdio\.h|can't find crate|libclang_rt/,
+      target: "wasm32-wasi",
+    });
+    return missing ?? await Deno.readFile(out);
   } finally {
     await Deno.remove(out);
   }
@@ -254,36 +272,22 @@ export async function compileInterpreter(): Promise<
   const out = await Deno.makeTempFile({ suffix: ".wasm" });
   const compiler = Deno.env.get("CC") ?? "clang";
   try {
-    let result;
-    try {
-      result = await new Deno.Command(compiler, {
-        args: [
-          "--target=wasm32",
-          "-O2",
-          "-nostdlib",
-          "-Wl,--no-entry",
-          "-Wl,--strip-all",
-          "-o",
-          out,
-          "interp.c",
-        ],
-        cwd: interpDir,
-      }).output();
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        return { missing: `${compiler} not found` };
-      }
-      throw error;
-    }
-    if (!result.success) {
-      const stderr = new TextDecoder().decode(result.stderr);
-      // Without lld or the wasm32 backend, the toolchain is absent.
-      if (/wasm-ld|wasm32|unknown target/i.test(stderr)) {
-        return { missing: `${compiler} cannot build for wasm32` };
-      }
-      throw new Error(`${compiler} failed on interp.c:\n${stderr}`);
-    }
-    return await Deno.readFile(out);
+    const args = [
+      "--target=wasm32",
+      "-O2",
+      "-nostdlib",
+      "-Wl,--no-entry",
+      "-Wl,--strip-all",
+      "-o",
+      out,
+      "interp.c",
+    ];
+    // Without lld or the wasm32 backend, the toolchain is absent.
+    const missing = await runToolchain(compiler, args, interpDir, "interp.c", {
+      absent: /wasm-ld|wasm32|unknown target/i,
+      target: "wasm32",
+    });
+    return missing ?? await Deno.readFile(out);
   } finally {
     await Deno.remove(out);
   }

@@ -136,11 +136,11 @@ export interface WasiReport {
   outcome: WasiOutcome["outcome"];
   /** The exit code, when the guest exited. */
   code?: number;
-  /** Why it stopped, when it did. */
-  error?: string;
+  /** Why it stopped, when it did (the same key as other runs' `--json`). */
+  message?: string;
   fuel?: { consumed: number; remaining: number | null };
-  /** Milliseconds from start to end. */
-  elapsed: number;
+  /** Milliseconds from start to end, to a microsecond. */
+  elapsed_ms: number;
 }
 
 /**
@@ -151,9 +151,12 @@ export interface WasiReport {
  * @returns What `--json` prints.
  */
 export function wasiReport(outcome: WasiOutcome, elapsed: number): WasiReport {
-  const report: WasiReport = { outcome: outcome.outcome, elapsed };
+  const report: WasiReport = {
+    outcome: outcome.outcome,
+    elapsed_ms: Number(elapsed.toFixed(3)),
+  };
   if (outcome.outcome === "exited") report.code = outcome.code;
-  else report.error = outcome.error.message;
+  else report.message = outcome.error.message;
   if (outcome.fuel !== undefined) {
     const { consumed, remaining } = outcome.fuel;
     report.fuel = {

@@ -6,7 +6,6 @@
  */
 
 import assert from "./support/assert.ts";
-import { assembleWat } from "../guest/build.ts";
 import {
   FuelMeter,
   isAborted,
@@ -16,15 +15,11 @@ import {
 import type { InstrumentOptions } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { COMPUTE, RUNAWAY } from "./support/guests.ts";
+import { FREE_LOOP } from "./support/hostile_guests.ts";
 
 const { promising } = WebAssembly as unknown as {
   promising(fn: unknown): (...args: unknown[]) => Promise<unknown>;
 };
-
-/** A loop the cost table below makes free: it never asks for fuel. */
-const FREE_LOOP = await assembleWat(`
-(module (func (export "spin") (loop $again (br $again))))
-`);
 
 async function suspendable(
   source: URL | Uint8Array,

@@ -18,36 +18,12 @@ import {
 } from "../mod.ts";
 import type { InstrumentOptions } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { BULK, FREE_LOOP, PUMP } from "./support/hostile_guests.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
 
 /** How late a stop may land here: only a lost stop gets near it. */
 const SLACK_MS = 5_000;
 const TIMEOUT_MS = 50;
-
-/** A failed grow is charged 2^31 fuel and costs nothing. */
-const PUMP = await assembleWat(`
-(module
-  (memory 1 1)
-  (func (export "pump")
-    (loop $again (drop (memory.grow (i32.const 0x7fffffff))) (br $again))))
-`);
-
-/** Made free by the cost table below: it never asks for fuel. */
-const FREE_LOOP = await assembleWat(`
-(module (func (export "spin") (loop $again (br $again))))
-`);
-
-/** 1 GiB in one operator, once and for ever. */
-const BULK = await assembleWat(`
-(module
-  (memory 16384 16384)
-  (func (export "fill")
-    (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000)))
-  (func (export "fill_forever")
-    (loop $again
-      (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000))
-      (br $again))))
-`);
 
 /** Calls the host, which stops the meter, then spins for free. */
 const STOPPED_BY_HOST = await assembleWat(`
@@ -90,7 +66,7 @@ function assertTimedOut(meter: FuelMeter, fn: () => void, what: string): void {
 
 Deno.test("FuelMeter#run: the slice pump, a free loop and 1 GiB memory.fill all end at their deadline", async () => {
   const pump = await attached(PUMP);
-  assertTimedOut(pump.meter, pump.exports.pump, "slice pump");
+  assertTimedOut(pump.meter, pump.exports.pump_forever, "slice pump");
   const free = await attached(FREE_LOOP, FREE);
   assertTimedOut(free.meter, free.exports.spin, "a loop made free");
   for (const name of ["fill", "fill_forever"]) {

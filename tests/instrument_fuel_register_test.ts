@@ -62,6 +62,29 @@ interface Seen {
   counter: bigint;
 }
 
+/**
+ * Calls `run(n)` on an instrumented instance whose probe reads `box.fuel`,
+ * and returns what it returned (or its trap's message), what the probes saw
+ * and where the counter ended.
+ */
+function callRun(
+  instance: WebAssembly.Instance,
+  fuelExport: string,
+  box: { fuel?: WebAssembly.Global },
+  probes: bigint[],
+  n: number,
+): Seen {
+  const fuel = instance.exports[fuelExport] as WebAssembly.Global;
+  box.fuel = fuel;
+  let result: string;
+  try {
+    result = String((instance.exports.run as (n: number) => number)(n));
+  } catch (error) {
+    result = (error as Error).message;
+  }
+  return { result, probes, counter: fuel.value as bigint };
+}
+
 async function runTrapping(bytes: Bytes, budget: bigint, n: number) {
   const metered = instrument(bytes, { resumable: false, initialFuel: budget });
   const probes: bigint[] = [];
@@ -70,15 +93,7 @@ async function runTrapping(bytes: Bytes, budget: bigint, n: number) {
     metered.bytes as BufferSource,
     { env: { probe: () => probes.push(box.fuel!.value as bigint) } },
   );
-  const fuel = instance.exports[metered.fuelExport] as WebAssembly.Global;
-  box.fuel = fuel;
-  let result: string;
-  try {
-    result = String((instance.exports.run as (n: number) => number)(n));
-  } catch (error) {
-    result = (error as Error).message;
-  }
-  return { result, probes, counter: fuel.value as bigint } satisfies Seen;
+  return callRun(instance, metered.fuelExport, box, probes, n);
 }
 
 async function runResumable(bytes: Bytes, budget: bigint, n: number) {
@@ -98,15 +113,7 @@ async function runResumable(bytes: Bytes, budget: bigint, n: number) {
       },
     },
   );
-  const fuel = instance.exports[metered.fuelExport] as WebAssembly.Global;
-  box.fuel = fuel;
-  let result: string;
-  try {
-    result = String((instance.exports.run as (n: number) => number)(n));
-  } catch (error) {
-    result = (error as Error).message;
-  }
-  return { result, probes, counter: fuel.value as bigint } satisfies Seen;
+  return callRun(instance, metered.fuelExport, box, probes, n);
 }
 
 Deno.test("fuel in registers: the counter is exact at traps, host calls and returns, at every budget", async () => {

@@ -26,6 +26,25 @@ const HANG_MS = 120_000;
 const SLACK_MS = 10_000;
 const LINUX = Deno.build.os === "linux";
 
+/** `run` loops for ever. */
+const SPIN = await assembleWat(
+  `(module (func (export "run") (loop $l (br $l))))`,
+);
+
+/**
+ * A test of how a child exits: Linux only (it reads the process table),
+ * with Deno's op and resource sanitizers on.
+ */
+function exitTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: !LINUX,
+    sanitizeOps: true,
+    sanitizeResources: true,
+    fn,
+  });
+}
+
 /**
  * The processes this one started that have not been reaped yet (a zombie
  * included), as `ps` lists them, less the `ps` itself.
@@ -118,13 +137,9 @@ function readPid(marker: string): number | undefined {
 }
 
 for (const guest of GUESTS) {
-  Deno.test({
-    name:
-      `isolation: a ${guest.label} under a deadline returns at the kill, and its child is reaped after`,
-    ignore: !LINUX,
-    sanitizeOps: true,
-    sanitizeResources: true,
-    async fn() {
+  exitTest(
+    `isolation: a ${guest.label} under a deadline returns at the kill, and its child is reaped after`,
+    async () => {
       const bytes = await assembleWat(guest.wat);
       const dir = await Deno.makeTempDir({ prefix: "isolation-exit" });
       try {
@@ -167,7 +182,7 @@ for (const guest of GUESTS) {
         await Deno.remove(dir, { recursive: true });
       }
     },
-  });
+  );
 }
 
 /** Whether any process has this pid, a zombie included. */
@@ -180,36 +195,25 @@ async function alive(pid: number): Promise<boolean> {
   return code === 0;
 }
 
-Deno.test({
-  name:
-    "isolation: a deadline that falls while the child starts returns at once, and the child is reaped after",
-  ignore: !LINUX,
-  sanitizeOps: true,
-  sanitizeResources: true,
-  async fn() {
-    const bytes = await assembleWat(
-      `(module (func (export "run") (loop $l (br $l))))`,
-    );
+exitTest(
+  "isolation: a deadline that falls while the child starts returns at once, and the child is reaped after",
+  async () => {
     // Before the child is spawned or while it starts: long before a Deno
     // process has loaded anything.
     for (const timeout of [1, 20]) {
       const before = new Set(await children());
-      const result = await invokeIsolated(bytes, "run", [], { timeout });
+      const result = await invokeIsolated(SPIN, "run", [], { timeout });
       expectOutcome(result, "timeout");
       await reaped();
       assert.equal(childrenExiting(), 0);
       assert.deepEqual(await newChildren(before), []);
     }
   },
-});
+);
 
-Deno.test({
-  name:
-    "isolation: an abort returns at the kill, and the child is reaped after",
-  ignore: !LINUX,
-  sanitizeOps: true,
-  sanitizeResources: true,
-  async fn() {
+exitTest(
+  "isolation: an abort returns at the kill, and the child is reaped after",
+  async () => {
     const bytes = await assembleWat(
       `(module (memory 16384 16384) (func (export "run")
         (loop $l
@@ -236,14 +240,11 @@ Deno.test({
     assert.equal(childrenExiting(), 0);
     assert.deepEqual(await newChildren(before), []);
   },
-});
+);
 
-Deno.test({
-  name: "isolation: a call that returns has its child reaped before it does",
-  ignore: !LINUX,
-  sanitizeOps: true,
-  sanitizeResources: true,
-  async fn() {
+exitTest(
+  "isolation: a call that returns has its child reaped before it does",
+  async () => {
     const bytes = await assembleWat(
       `(module (func (export "run") (result i32) (i32.const 7)))`,
     );
@@ -253,35 +254,24 @@ Deno.test({
     assert.equal(childrenExiting(), 0);
     assert.deepEqual(await newChildren(before), []);
   },
-});
+);
 
-Deno.test({
-  name:
-    "isolation: an abort before the call starts no child, and returns aborted",
-  ignore: !LINUX,
-  sanitizeOps: true,
-  sanitizeResources: true,
-  async fn() {
-    const bytes = await assembleWat(
-      `(module (func (export "run") (loop $l (br $l))))`,
-    );
+exitTest(
+  "isolation: an abort before the call starts no child, and returns aborted",
+  async () => {
     const before = new Set(await children());
-    const result = await invokeIsolated(bytes, "run", [], {
+    const result = await invokeIsolated(SPIN, "run", [], {
       signal: AbortSignal.abort(),
     });
     expectOutcome(result, "aborted");
     await reaped();
     assert.deepEqual(await newChildren(before), []);
   },
-});
+);
 
-Deno.test({
-  name:
-    "isolation: a guest that returned before its deadline keeps its result when its child is killed before it has gone",
-  ignore: !LINUX,
-  sanitizeOps: true,
-  sanitizeResources: true,
-  async fn() {
+exitTest(
+  "isolation: a guest that returned before its deadline keeps its result when its child is killed before it has gone",
+  async () => {
     const bytes = await assembleWat(
       `(module (func (export "run") (result i32) (i32.const 42)))`,
     );
@@ -320,4 +310,4 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);

@@ -9,11 +9,14 @@
 
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
-import { runDeno } from "./support/cli.ts";
+import {
+  bytesExpression,
+  runInSmallHeap,
+  type SmallHeapChild,
+} from "./support/small_heap_child.ts";
 import { watBinaryen } from "./support/instrument.ts";
 import { FuelMeter, isFuelExhausted, loadGuest } from "../mod.ts";
 
-const GUARD_MS = 120_000;
 const MiB = 1024 * 1024;
 
 /**
@@ -59,14 +62,11 @@ async function loadInChild(
   bytes: Uint8Array,
   heapMiB: number,
   load: string,
-): Promise<{ code: number; report?: ChildReport; stderr: string }> {
-  let text = "";
-  for (const byte of bytes) text += String.fromCharCode(byte);
-  const script = `
+): Promise<SmallHeapChild<ChildReport>> {
+  return await runInSmallHeap<ChildReport>(
+    `
     import { FuelMeter, loadGuest } from "./mod.ts";
-    const bytes = Uint8Array.from(atob("${
-    btoa(text)
-  }"), (c) => c.charCodeAt(0));
+    const bytes = ${bytesExpression(bytes)};
     const before = Deno.memoryUsage().rss;
     let report;
     try {
@@ -77,18 +77,9 @@ async function loadInChild(
     }
     report.rssGrowth = Deno.memoryUsage().rss - before;
     console.log(JSON.stringify(report));
-  `;
-  const run = await runDeno([
-    "eval",
-    `--v8-flags=--max-old-space-size=${heapMiB}`,
-    script,
-  ], { signal: AbortSignal.timeout(GUARD_MS) });
-  const line = run.stdout.trim();
-  return {
-    code: run.code,
-    report: line === "" ? undefined : JSON.parse(line),
-    stderr: run.stderr,
-  };
+  `,
+    heapMiB,
+  );
 }
 
 Deno.test("the 53-byte array bomb is refused under a budget, in a child with a 512 MiB heap", async () => {

@@ -8,13 +8,15 @@
  */
 
 import assert from "./support/assert.ts";
-import { runDeno } from "./support/cli.ts";
+import {
+  assertDiedOfHeap,
+  assertRanOutOfFuel,
+  invokeRunInChild,
+} from "./support/small_heap_child.ts";
 import { watBinaryen } from "./support/instrument.ts";
 
 /** Fields of the struct the attack allocates: V8's largest struct. */
 const FIELDS = 10_000;
-/** A hang guard: the child's allocations take a few seconds at most. */
-const GUARD_MS = 120_000;
 
 /**
  * A guest whose `run` allocates 10,000-field structs (80 KB each) in a loop
@@ -35,10 +37,11 @@ async function structHoarder(): Promise<Uint8Array> {
         (br $again))))`);
 }
 
-/** A guest whose `run` keeps 10,000-element fixed arrays in a list. */
-async function fixedHoarder(): Promise<Uint8Array> {
-  const elements = Array.from({ length: 10_000 }, () => "(i64.const 7)")
-    .join(" ");
+/**
+ * A guest whose `run` keeps the arrays `allocation` (an `(array i64)`
+ * expression of type `$a`) makes in a list.
+ */
+async function arrayHoarder(allocation: string): Promise<Uint8Array> {
   return await watBinaryen(`(module
     (type $a (array i64))
     (type $node (struct (field (ref $a)) (field (ref null $node))))
@@ -46,67 +49,15 @@ async function fixedHoarder(): Promise<Uint8Array> {
     (func (export "run")
       (loop $again
         (global.set $list
-          (struct.new $node (array.new_fixed $a 10000 ${elements})
-            (global.get $list)))
+          (struct.new $node ${allocation} (global.get $list)))
         (br $again))))`);
 }
 
-/** How the child's call ended, as it printed it. */
-interface ChildReport {
-  outcome: string;
-  error?: string;
-}
-
-/**
- * Loads `bytes` in a child with a `heapMiB` heap, calls `run` with
- * `options`, and returns how the child ended.
- */
-async function runInChild(
-  bytes: Uint8Array,
-  heapMiB: number,
-  options: string,
-): Promise<{ code: number; report?: ChildReport; stderr: string }> {
-  const script = `
-    import { loadGuest } from "./mod.ts";
-    const bytes = Uint8Array.from(atob("${
-    base64(bytes)
-  }"), (c) => c.charCodeAt(0));
-    let report;
-    try {
-      const guest = await loadGuest(bytes, ${options});
-      const result = guest.invoke("run", []);
-      report = { outcome: result.outcome, error: result.error?.kind };
-    } catch (error) {
-      report = { outcome: "thrown", error: error?.kind ?? String(error) };
-    }
-    console.log(JSON.stringify(report));
-  `;
-  const run = await runDeno([
-    "eval",
-    `--v8-flags=--max-old-space-size=${heapMiB}`,
-    script,
-  ], { signal: AbortSignal.timeout(GUARD_MS) });
-  const line = run.stdout.trim();
-  return {
-    code: run.code,
-    report: line === "" ? undefined : JSON.parse(line),
-    stderr: run.stderr,
-  };
-}
-
-function base64(bytes: Uint8Array): string {
-  let text = "";
-  for (const byte of bytes) text += String.fromCharCode(byte);
-  return btoa(text);
-}
-
-/** Asserts that the child died of its heap and printed no report. */
-function assertDiedOfHeap(
-  child: { code: number; report?: ChildReport; stderr: string },
-): void {
-  assert.notEqual(child.code, 0, "the unpriced attack kills its process");
-  assert.equal(child.report, undefined);
-  assert.match(child.stderr, /out of memory|heap/i);
+/** A guest whose `run` keeps 10,000-element fixed arrays in a list. */
+async function fixedHoarder(): Promise<Uint8Array> {
+  const elements = Array.from({ length: 10_000 }, () => "(i64.const 7)")
+    .join(" ");
+  return await arrayHoarder(`(array.new_fixed $a 10000 ${elements})`);
 }
 
 Deno.test("a 20 KB guest allocating 10,000-field structs runs out of fuel, not the host's heap", async () => {
@@ -118,16 +69,12 @@ Deno.test("a 20 KB guest allocating 10,000-field structs runs out of fuel, not t
       "{ fuel: 1_000_000, interruptible: true }",
     ]
   ) {
-    const child = await runInChild(bytes, 64, options);
-    assert.equal(child.code, 0, child.stderr);
-    assert.deepEqual(child.report, {
-      outcome: "fuel_exhausted",
-      error: "FuelExhausted",
-    }, options);
+    const child = await invokeRunInChild(bytes, 64, options);
+    assertRanOutOfFuel(child, options);
   }
   // The same budget, but with fields free: the heap is what runs out.
   assertDiedOfHeap(
-    await runInChild(
+    await invokeRunInChild(
       bytes,
       64,
       "{ fuel: 1_000_000, costs: { perElement: 0 } }",
@@ -139,18 +86,14 @@ Deno.test("array.new_fixed is paid by its elements", async () => {
   const bytes = await fixedHoarder();
   // Its operands made free, only the allocation's own price is left.
   const free = `{ "i64.const": 0, "struct.new": 0 }`;
-  const child = await runInChild(
+  const child = await invokeRunInChild(
     bytes,
     64,
     `{ fuel: 1_000_000, costs: { operators: ${free} } }`,
   );
-  assert.equal(child.code, 0, child.stderr);
-  assert.deepEqual(child.report, {
-    outcome: "fuel_exhausted",
-    error: "FuelExhausted",
-  });
+  assertRanOutOfFuel(child);
   assertDiedOfHeap(
-    await runInChild(
+    await invokeRunInChild(
       bytes,
       64,
       `{ fuel: 1_000_000, costs: { operators: ${free}, perElement: 0 } }`,
@@ -159,24 +102,11 @@ Deno.test("array.new_fixed is paid by its elements", async () => {
 });
 
 Deno.test("array.new_default is paid by its length at run time", async () => {
-  const bytes = await watBinaryen(`(module
-    (type $a (array i64))
-    (type $node (struct (field (ref $a)) (field (ref null $node))))
-    (global $list (mut (ref null $node)) (ref.null $node))
-    (func (export "run")
-      (loop $again
-        (global.set $list
-          (struct.new $node (array.new_default $a (i32.const 100000))
-            (global.get $list)))
-        (br $again))))`);
-  const child = await runInChild(bytes, 64, "{ fuel: 1_000_000 }");
-  assert.equal(child.code, 0, child.stderr);
-  assert.deepEqual(child.report, {
-    outcome: "fuel_exhausted",
-    error: "FuelExhausted",
-  });
+  const bytes = await arrayHoarder("(array.new_default $a (i32.const 100000))");
+  const child = await invokeRunInChild(bytes, 64, "{ fuel: 1_000_000 }");
+  assertRanOutOfFuel(child);
   assertDiedOfHeap(
-    await runInChild(
+    await invokeRunInChild(
       bytes,
       64,
       "{ fuel: 1_000_000, costs: { perElement: 0 } }",

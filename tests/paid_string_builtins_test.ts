@@ -7,7 +7,13 @@
  */
 
 import assert from "./support/assert.ts";
-import { runDeno } from "./support/cli.ts";
+import {
+  assertDiedOfHeap,
+  assertRanOutOfFuel,
+  invokeRunInChild,
+  type RunReport,
+  type SmallHeapChild,
+} from "./support/small_heap_child.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { isInvalidModule, loadGuest } from "../mod.ts";
 
@@ -31,8 +37,6 @@ async function assembleWat(source: string): Promise<Uint8Array> {
   }
 }
 
-/** A hang guard: the children's allocations take a few seconds at most. */
-const GUARD_MS = 120_000;
 const COMPILE = `compile: { builtins: ["js-string"] }`;
 
 /** The list the hoarders keep what they make alive in. */
@@ -122,17 +126,7 @@ async function concatDoubler(withLength = true): Promise<Uint8Array> {
         (br $again))))`);
 }
 
-/** How the child's call ended, as it printed it. */
-interface ChildReport {
-  outcome: string;
-  error?: string;
-}
-
-interface Child {
-  code: number;
-  report?: ChildReport;
-  stderr: string;
-}
+type Child = SmallHeapChild<RunReport>;
 
 /**
  * Loads `bytes` with the string builtins in a child with a `heapMiB` heap,
@@ -143,53 +137,11 @@ async function runInChild(
   heapMiB: number,
   options: string,
 ): Promise<Child> {
-  const script = `
-    import { loadGuest } from "./mod.ts";
-    const bytes = Uint8Array.from(atob("${
-    base64(bytes)
-  }"), (c) => c.charCodeAt(0));
-    let report;
-    try {
-      const guest = await loadGuest(bytes, { ${COMPILE}, ...${options} });
-      const result = guest.invoke("run", []);
-      report = { outcome: result.outcome, error: result.error?.kind };
-    } catch (error) {
-      report = { outcome: "thrown", error: error?.kind ?? String(error) };
-    }
-    console.log(JSON.stringify(report));
-  `;
-  const run = await runDeno([
-    "eval",
-    `--v8-flags=--max-old-space-size=${heapMiB}`,
-    script,
-  ], { signal: AbortSignal.timeout(GUARD_MS) });
-  const line = run.stdout.trim();
-  return {
-    code: run.code,
-    report: line === "" ? undefined : JSON.parse(line),
-    stderr: run.stderr,
-  };
-}
-
-function base64(bytes: Uint8Array): string {
-  let text = "";
-  for (const byte of bytes) text += String.fromCharCode(byte);
-  return btoa(text);
-}
-
-/** Asserts that the child died of its heap and printed no report. */
-function assertDiedOfHeap(child: Child): void {
-  assert.notEqual(child.code, 0, "the unpriced attack kills its process");
-  assert.equal(child.report, undefined);
-  assert.match(child.stderr, /out of memory|heap/i);
-}
-
-function assertFuelExhausted(child: Child, options: string): void {
-  assert.equal(child.code, 0, child.stderr);
-  assert.deepEqual(child.report, {
-    outcome: "fuel_exhausted",
-    error: "FuelExhausted",
-  }, options);
+  return await invokeRunInChild(
+    bytes,
+    heapMiB,
+    `{ ${COMPILE}, ...${options} }`,
+  );
 }
 
 const BUDGETS = [
@@ -197,12 +149,15 @@ const BUDGETS = [
   "{ fuel: 20_000_000, interruptible: true }",
 ];
 
-Deno.test("a guest keeping million-character strings from fromCharCodeArray runs out of fuel, not the host's heap", async () => {
-  const bytes = await fromArrayHoarder();
+/**
+ * Asserts that the attack in `bytes` runs out of fuel under each of
+ * `BUDGETS`, and that the same budget with characters free lets it exhaust
+ * the child's heap.
+ */
+async function assertPaidByCharacters(bytes: Uint8Array): Promise<void> {
   for (const options of BUDGETS) {
-    assertFuelExhausted(await runInChild(bytes, 64, options), options);
+    assertRanOutOfFuel(await runInChild(bytes, 64, options), options);
   }
-  // The same budget with characters free: the heap is what runs out.
   assertDiedOfHeap(
     await runInChild(
       bytes,
@@ -210,6 +165,10 @@ Deno.test("a guest keeping million-character strings from fromCharCodeArray runs
       "{ fuel: 20_000_000, costs: { perElement: 0 } }",
     ),
   );
+}
+
+Deno.test("a guest keeping million-character strings from fromCharCodeArray runs out of fuel, not the host's heap", async () => {
+  await assertPaidByCharacters(await fromArrayHoarder());
 });
 
 Deno.test("fromCharCodeArray with its end below its start is charged nothing and traps", async () => {
@@ -253,17 +212,7 @@ Deno.test("a host's own fromCharCodeArray is charged as the builtin is", async (
 });
 
 Deno.test("a guest doubling a string with concat and flattening it runs out of fuel, not the host's heap", async () => {
-  const bytes = await concatDoubler();
-  for (const options of BUDGETS) {
-    assertFuelExhausted(await runInChild(bytes, 64, options), options);
-  }
-  assertDiedOfHeap(
-    await runInChild(
-      bytes,
-      64,
-      "{ fuel: 20_000_000, costs: { perElement: 0 } }",
-    ),
-  );
+  await assertPaidByCharacters(await concatDoubler());
 });
 
 Deno.test("substrings share their parent's characters: a hoarder of them runs out of fuel", async () => {
@@ -276,7 +225,7 @@ Deno.test("substrings share their parent's characters: a hoarder of them runs ou
       "{ fuel: 2_200_000, interruptible: true }",
     ]
   ) {
-    assertFuelExhausted(await runInChild(bytes, 64, options), options);
+    assertRanOutOfFuel(await runInChild(bytes, 64, options), options);
   }
 });
 

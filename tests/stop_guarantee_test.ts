@@ -21,26 +21,13 @@ import {
   StopSignal,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { BULK, FREE_LOOP, PUMP } from "./support/hostile_guests.ts";
 import { runMain } from "./support/cli.ts";
 import { pressCtrlC } from "./support/sigint.ts";
 
 /** How late a stop may land in a test: only a lost stop gets near it. */
 const SLACK_MS = 5_000;
 const TIMEOUT_MS = 50;
-
-/** A failed grow is charged 2^31 fuel and costs nothing: it used to game slices. */
-const PUMP = await assembleWat(`
-(module
-  (memory 1 1)
-  (func (export "pump") (param $n i32) (local $i i32)
-    (loop $again
-      (drop (memory.grow (i32.const 0x7fffffff)))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $again (i32.lt_u (local.get $i) (local.get $n)))))
-  (func (export "pump_forever")
-    (loop $again (drop (memory.grow (i32.const 0x7fffffff))) (br $again)))
-  (func (export "spin") (loop $again (br $again))))
-`);
 
 /** Throws and catches its own exception for ever. */
 const THROW_CATCH = await assembleWat(`
@@ -50,12 +37,6 @@ const THROW_CATCH = await assembleWat(`
     (loop $again
       (try (do (throw $e)) (catch $e))
       (br $again))))
-`);
-
-/** A loop whose operators the cost table below makes free. */
-const FREE_LOOP = await assembleWat(`
-(module
-  (func (export "spin") (loop $again (br $again))))
 `);
 
 const RUNAWAY_START = await assembleWat(`
@@ -267,16 +248,6 @@ Deno.test("CLI: the slice pump stops at --timeout, and on Ctrl-C", async () => {
     await Deno.remove(path);
   }
 });
-
-/** 1 GiB bulk operators on fresh memory: each is one operator. */
-const BULK = await assembleWat(`
-(module
-  (memory 16384 16384)
-  (func (export "fill")
-    (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000)))
-  (func (export "copy")
-    (memory.copy (i32.const 0x100) (i32.const 0) (i32.const 0x3fffff00))))
-`);
 
 /** The largest table V8 allows, filled in one operator. */
 const TABLE = await assembleWat(`

@@ -149,7 +149,8 @@ Deno.test("main.ts: with --json, Ctrl-C is reported as aborted, with 130", async
   assert.equal(run.stdout, "sleeping\n");
   const report = JSON.parse(run.stderr);
   assert.equal(report.outcome, "aborted");
-  assert.match(report.error, /Ctrl-C/);
+  assert.match(report.message, /Ctrl-C/);
+  assert.equal(typeof report.elapsed_ms, "number");
 });
 
 Deno.test("main.ts passes its stdin to a WASI command, with and without a deadline", async () => {

@@ -29,15 +29,11 @@ export const TRAP_TYPE: Uint8Array = Uint8Array.from([
   0x7e,
   0x00,
 ]);
-/** `(func (param i64 i64) (result i64))`: `out_of_fuel`. */
-export const IMPORT_TYPE: Uint8Array = Uint8Array.from([
-  0x60,
-  0x02,
-  0x7e,
-  0x7e,
-  0x01,
-  0x7e,
-]);
+/**
+ * `(func (param i64 i64) (result i64))`: `out_of_fuel`, the slow path's own
+ * type, since the slow path hands its arguments on and returns the answer.
+ */
+export const IMPORT_TYPE: Uint8Array = SLOW_TYPE;
 
 /**
  * `$slow(fuel, cost)`: stores the fuel the failed check left in the

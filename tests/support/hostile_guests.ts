@@ -1,0 +1,46 @@
+/**
+ * The hostile guests of issue #10 that more than one test throws at a stop:
+ * each tries to dodge the fuel checks that carry the stop flag.
+ */
+
+import { assembleWat } from "../../guest/build.ts";
+
+/**
+ * A failed grow is charged 2^31 fuel and costs nothing: it used to game
+ * slices. `pump` pumps `n` times, `pump_forever` never ends, `spin` is a
+ * plain loop.
+ */
+export const PUMP = await assembleWat(`
+(module
+  (memory 1 1)
+  (func (export "pump") (param $n i32) (local $i i32)
+    (loop $again
+      (drop (memory.grow (i32.const 0x7fffffff)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $i) (local.get $n)))))
+  (func (export "pump_forever")
+    (loop $again (drop (memory.grow (i32.const 0x7fffffff))) (br $again)))
+  (func (export "spin") (loop $again (br $again))))
+`);
+
+/** `spin`: a loop that a cost table making every operator free makes free. */
+export const FREE_LOOP = await assembleWat(`
+(module (func (export "spin") (loop $again (br $again))))
+`);
+
+/**
+ * 1 GiB bulk operators on fresh memory, each one operator: `fill` and `copy`
+ * once, `fill_forever` for ever.
+ */
+export const BULK = await assembleWat(`
+(module
+  (memory 16384 16384)
+  (func (export "fill")
+    (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000)))
+  (func (export "copy")
+    (memory.copy (i32.const 0x100) (i32.const 0) (i32.const 0x3fffff00)))
+  (func (export "fill_forever")
+    (loop $again
+      (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000))
+      (br $again))))
+`);
