@@ -15,7 +15,10 @@ import {
 import wabt from "wabt";
 import { printTable } from "./harness.ts";
 
-/** The watchdog's thread outlives the last call by 500 to 1000 ms; wait it out. */
+/**
+ * The idle spell before a cold call: longer than the watchdog's thread once
+ * outlived the last call (it now never ends), so rows stay comparable.
+ */
 const IDLE_MS = 1_100;
 const TIMEOUT_MS = 5;
 const WARM_RUNS = 60;

@@ -32,15 +32,10 @@
 import { Aborted, DeadlineExceeded } from "./errors.ts";
 import { type CallState, recordStop, type Stop } from "./call_state.ts";
 import type { StopSignal } from "./stop_signal.ts";
-import { arm, linger, tick, watch, type WatchdogHandle } from "./watchdog.ts";
+import { arm, tick, watch, type WatchdogHandle } from "./watchdog.ts";
 
 /** How often an async call yields to the event loop, in milliseconds. */
 export const TICK_MS = 0.5;
-/**
- * How long the watchdog's thread outlives the last watched call: a run of
- * calls then starts it once.
- */
-export const LINGER_MS = 500;
 
 /**
  * The stop for a deadline that passed.
@@ -174,7 +169,6 @@ export class CallWatch {
     this.#signal?.removeEventListener("abort", this.#raise);
     const handles = this.#handles;
     if (handles.length === 0) return;
-    linger(LINGER_MS);
     for (const handle of handles) handle.disarm();
     handles.length = 0;
   }

@@ -6,7 +6,6 @@
  */
 
 import { newCallState, requestStop } from "./call_state.ts";
-import { LINGER_MS } from "./call_watch.ts";
 import {
   type InterruptDetails,
   Interrupted,
@@ -37,7 +36,7 @@ import type { InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { readSections } from "./wasm/sections.ts";
-import { linger, watchdogReady } from "./watchdog.ts";
+import { startWatchdog, watchdogReady } from "./watchdog.ts";
 
 /** The longest a load waits for the watchdog's thread to start. */
 const WATCHDOG_WAIT_MS = 1_000;
@@ -147,7 +146,7 @@ export async function loadGuestWith(
   // Its watchdog thread starts while the guest loads, so that a first call
   // (or the start function) with a short deadline does not wait for it.
   const flagged = resumableGuest(options);
-  if (flagged) linger(LINGER_MS);
+  if (flagged) startWatchdog();
   // A metered guest is read once, by the rewriter, and compiled once, after
   // the rewrite.
   const loaded = await loadModule(source, {
@@ -252,8 +251,6 @@ export async function loadGuestWith(
   const imports = freshImports?.() ?? base;
   const instance = await instantiate(module, imports, state, needed);
   if (flagged) {
-    // Started again should a long compile have outlasted the linger.
-    linger(LINGER_MS);
     await watchdogReady(WATCHDOG_WAIT_MS);
   }
   const guest = assembleGuest({

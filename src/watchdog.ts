@@ -9,21 +9,23 @@
  * element 0 of an `Int32Array` over shared memory, for example the buffer of
  * a shared one-page `WebAssembly.Memory` the guest imports.
  *
- * One Worker serves the whole process. It starts with the first handle and
- * is terminated as soon as the last handle is disarmed, so it never keeps a
- * process (or a test's sanitizers) busy: every handle must be disarmed, also
- * after its flag fired. Starting the Worker takes some milliseconds, which
- * the first deadline after an idle spell waits for.
+ * One thread serves the whole process. It starts with the first handle (or
+ * {@linkcode startWatchdog}, which a guest that can be stopped calls as it
+ * loads) and then runs for as long as the process does, so no call ever
+ * waits for it to boot. It is a `node:worker_threads` Worker, unref'd: it
+ * keeps no process alive, and a process whose work is done exits while the
+ * thread waits. Every handle must still be disarmed, also after its flag
+ * fired, or its slot stays held.
  *
  * @module
  */
 
+import { Worker } from "node:worker_threads";
 import type { StopSignal } from "./stop_signal.ts";
 import {
   boardBytes,
   FIRING,
   POSTED,
-  QUITTING,
   READY,
   RECEIVED,
   runWatchdog,
@@ -42,7 +44,7 @@ export const WATCH_POLL_MS = 0.5;
  * How many deadline slots the board has. A slot is bound to a flag and
  * reused by later calls on it; a deadline that finds none free is sent by
  * message instead. The thread holds the flag memories of bound slots, at
- * most this many, until it is terminated or the slot is bound anew.
+ * most this many, until the slot is bound anew.
  */
 export const DEADLINE_SLOTS = 128;
 
@@ -91,21 +93,23 @@ interface Running {
 }
 
 let running: Running | undefined;
-/** Handles armed, plus one while lingering: the Worker runs while > 0. */
-let armed = 0;
 let nextId = 1;
 /** The posted count after the last disarm sent by message. */
 let lastDisarm = 0;
 
+/**
+ * The thread's program, run from its source text: no file next to this
+ * module, no fetch and no permission, whether early-exit was imported from a
+ * file or from an http(s) URL.
+ */
 function workerSource(): string {
   const settings: WatchdogSettings = {
     pollMs: WATCH_POLL_MS,
     slots: DEADLINE_SLOTS,
   };
-  const program = `(${runWatchdog.toString()})(self, ${
+  return `(${runWatchdog.toString()})(require("node:worker_threads").parentPort, ${
     JSON.stringify(settings)
   });`;
-  return `data:text/javascript,${encodeURIComponent(program)}`;
 }
 
 /** Wakes the thread from its wait. */
@@ -142,12 +146,13 @@ function newBoard(): Board {
 function start(): Running {
   if (running !== undefined) return running;
   const worker = new Worker(workerSource(), {
-    type: "module",
+    eval: true,
     name: "early-exit watchdog",
   });
+  // Never terminated, and never keeps the process alive.
+  worker.unref();
   const board = newBoard();
   running = { worker, control: board.control, board };
-  lastDisarm = 0;
   post(running, {
     op: "start",
     board: board.control.buffer as SharedArrayBuffer,
@@ -155,15 +160,13 @@ function start(): Running {
   return running;
 }
 
-function stopIfIdle(): void {
-  if (armed > 0 || running === undefined) return;
-  const { worker, control } = running;
-  running = undefined;
-  // Wake the thread from its wait first: terminate() cannot stop a thread
-  // blocked in Atomics.wait, and a live thread would keep the process up.
-  Atomics.store(control, QUITTING, 1);
-  ring(control);
-  worker.terminate();
+/**
+ * Starts the watchdog's thread now, if it is not running yet, so that the
+ * first deadline does not wait for it to boot. A guest that can be stopped
+ * calls this as it loads, while its module compiles.
+ */
+export function startWatchdog(): void {
+  start();
 }
 
 function checkFlag(flag: Int32Array): void {
@@ -193,7 +196,6 @@ type Armed =
 function register(entry: Armed): WatchdogHandle {
   const watchdog = start();
   const id = nextId++;
-  armed++;
   post(watchdog, { ...entry, id });
   let live = true;
   let fired = false;
@@ -201,12 +203,8 @@ function register(entry: Armed): WatchdogHandle {
     disarm() {
       if (!live) return;
       live = false;
-      armed--;
-      if (running === watchdog) {
-        post(watchdog, { op: "disarm", id });
-        lastDisarm = Atomics.load(watchdog.control, POSTED);
-      }
-      stopIfIdle();
+      post(watchdog, { op: "disarm", id });
+      lastDisarm = Atomics.load(watchdog.control, POSTED);
     },
     fired() {
       // Asked when the flag is found set: a deadline sent by message is
@@ -276,19 +274,14 @@ class SlotHandle implements WatchdogHandle {
   disarm(): void {
     if (!this.#live) return;
     this.#live = false;
-    const watchdog = this.#watchdog;
-    if (running === watchdog) {
-      const { states, tags, held, owners } = watchdog.board;
-      const slot = this.#slot;
-      const tag = tags[slot];
-      // The thread may be setting the flag right now (FIRING): wait for it
-      // to finish, so that no flag is set after this returns.
-      while (Atomics.compareExchange(states, slot, tag, 0) === FIRING);
-      held[slot] = 0;
-      owners[slot]!.push(slot);
-    }
-    armed--;
-    stopIfIdle();
+    const { states, tags, held, owners } = this.#watchdog.board;
+    const slot = this.#slot;
+    const tag = tags[slot];
+    // The thread may be setting the flag right now (FIRING): wait for it
+    // to finish, so that no flag is set after this returns.
+    while (Atomics.compareExchange(states, slot, tag, 0) === FIRING);
+    held[slot] = 0;
+    owners[slot]!.push(slot);
   }
 }
 
@@ -318,7 +311,6 @@ function armSlot(
   const { control, sleepAt, states, fired, deadlines, periods, tags, held } =
     watchdog.board;
   held[slot] = 1;
-  armed++;
   Atomics.store(fired, slot, 0);
   deadlines[slot] = at;
   periods[slot] = every;
@@ -391,52 +383,6 @@ export function tick(flag: Int32Array, everyMs: number): WatchdogHandle {
   return armSlot(flag, at, undefined, everyMs);
 }
 
-let lingering:
-  | { timer: ReturnType<typeof setTimeout>; touched: boolean }
-  | undefined;
-
-/**
- * Keeps the Worker running (starting it if need be) for `ms` more
- * milliseconds, so that a run of short calls does not start a thread for
- * each: starting one costs some milliseconds, which a call whose deadline
- * comes sooner would be late by. A guest that can be stopped starts it as
- * it loads, while the module compiles.
- *
- * Meanwhile the thread waits for a deadline or a message, never in its
- * event loop (a Worker left idle there was seen not to receive a message
- * posted while the main thread ran a guest). The timer is unref'd: it keeps
- * no process alive, and the Worker is terminated when it fires if nothing
- * else is armed. A call while lingering only marks the linger as touched
- * (reading the clock would cost a tenth of a microsecond a call): the timer
- * then runs once more, so the Worker outlives the last call by `ms` to
- * twice `ms`.
- *
- * @param ms How long to keep the Worker, in milliseconds.
- */
-export function linger(ms: number): void {
-  if (lingering !== undefined) {
-    lingering.touched = true;
-    return;
-  }
-  start();
-  armed++;
-  lingering = { timer: lingerTimer(ms), touched: false };
-}
-
-function lingerTimer(ms: number): ReturnType<typeof setTimeout> {
-  const timer = setTimeout(() => lingerDue(ms), ms);
-  Deno.unrefTimer(timer as unknown as number);
-  return timer;
-}
-
-function lingerDue(ms: number): void {
-  if (lingering === undefined) return;
-  if (lingering.touched) {
-    lingering.touched = false;
-    lingering.timer = lingerTimer(ms);
-  } else endLinger();
-}
-
 /**
  * Resolves once the Worker runs (at once when it is not starting), so that
  * a deadline armed next is kept on time; after `waitMs` it resolves anyway.
@@ -448,15 +394,6 @@ export async function watchdogReady(waitMs: number): Promise<void> {
   if (control === undefined) return;
   const waited = Atomics.waitAsync(control, READY, 0, waitMs);
   if (waited.async) await waited.value;
-}
-
-/** Ends {@linkcode linger} at once: an idle Worker is terminated now. */
-export function endLinger(): void {
-  if (lingering === undefined) return;
-  clearTimeout(lingering.timer);
-  lingering = undefined;
-  armed--;
-  stopIfIdle();
 }
 
 /**
@@ -482,7 +419,7 @@ export function settleWatchdog(waitMs = 100): void {
   }
 }
 
-/** Whether the watchdog's Worker is running (for tests). */
-export function watchdogRunning(): boolean {
+/** Whether the watchdog's thread has been started (for tests). */
+export function watchdogStarted(): boolean {
   return running !== undefined;
 }

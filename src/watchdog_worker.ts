@@ -2,9 +2,9 @@
  * The watchdog's thread: the code that runs inside its Worker.
  *
  * It is written as one self-contained function so that the watchdog can
- * start it from its source text in a `data:` URL: that needs no file next to
- * the module, no fetch and no permission, whether early-exit was imported
- * from a file or from an http(s) URL.
+ * start it from its source text (an eval'd `node:worker_threads` Worker):
+ * that needs no file next to the module, no fetch and no permission,
+ * whether early-exit was imported from a file or from an http(s) URL.
  *
  * The thread sleeps in `Atomics.wait` on the wake word, with a timeout set
  * to the next deadline (or the StopSignal polling period), and so sets a
@@ -23,9 +23,10 @@
  *   before a deadline always wins over it.
  *
  * The thread never sits in its event loop while a message is pending or
- * while the main thread may arm a slot: it always waits on the wake word,
- * so `terminate()` (which cannot interrupt a blocked thread) lands once the
- * main thread has set the quitting word and rung.
+ * while the main thread may arm a slot: it always waits on the wake word
+ * (a Worker left idle in its event loop was seen not to receive a message
+ * posted while the main thread ran a guest). It is never terminated: it
+ * waits for as long as the process lives, and keeps no process alive.
  *
  * @module
  */
@@ -48,8 +49,7 @@ export type WatchdogMessage =
 
 /** Control word 0: how many messages the main thread has posted. */
 export const POSTED = 0;
-/** Control word 1: set when the main thread is about to terminate the thread. */
-export const QUITTING = 1;
+/** Control word 1: unused. */
 /** Control word 2: set by the thread once it has received its start. */
 export const READY = 2;
 /** Control word 3: bumped (and notified) to wake the thread. */
@@ -90,9 +90,9 @@ export interface WatchdogSettings {
   slots: number;
 }
 
-/** The parts of a worker's global scope the thread uses. */
-interface WorkerScope {
-  onmessage: ((event: MessageEvent<WatchdogMessage>) => void) | null;
+/** The part of a worker's `parentPort` the thread uses. */
+interface WorkerPort {
+  on(event: "message", listener: (message: WatchdogMessage) => void): void;
 }
 
 /**
@@ -106,16 +106,16 @@ interface WorkerScope {
  * slot bound anew gets a new tag, so the thread never sets the flag of a
  * binding it has not received yet.
  *
- * @param scope The worker's global scope.
+ * @param port The worker's `parentPort`.
  * @param settings The polling period and the number of slots.
  */
 export function runWatchdog(
-  scope: WorkerScope,
+  port: WorkerPort,
   settings: WatchdogSettings,
 ): void {
   const { pollMs, slots } = settings;
   // The layout, as in the constants beside this function.
-  const posted = 0, quitting = 1, ready = 2, wake = 3, scanning = 4;
+  const posted = 0, ready = 2, wake = 3, scanning = 4;
   const receivedWord = 5;
   const sleepAtIndex = 4, slotsByte = 64, firing = -1;
   type Entry = Exclude<WatchdogMessage, { op: "start" | "disarm" | "bind" }>;
@@ -201,7 +201,7 @@ export function runWatchdog(
     return sleep;
   };
 
-  /** Runs until a message is pending or the thread is to quit. */
+  /** Runs until a message is pending. */
   const run = (): void => {
     while (control !== undefined) {
       Atomics.store(control, scanning, 1);
@@ -209,7 +209,6 @@ export function runWatchdog(
       // changes the word, and the wait below returns at once.
       const woken = Atomics.load(control, wake);
       if (Atomics.load(control, posted) !== received) return;
-      if (Atomics.load(control, quitting) !== 0) return;
       const time = now();
       const sleep = Math.max(
         0,
@@ -221,8 +220,7 @@ export function runWatchdog(
     }
   };
 
-  scope.onmessage = (event) => {
-    const message = event.data;
+  port.on("message", (message) => {
     if (message.op === "start") {
       const board = message.board;
       control = new Int32Array(board, 0, slotsByte / 4);
@@ -244,5 +242,5 @@ export function runWatchdog(
     Atomics.store(control!, receivedWord, received);
     Atomics.notify(control!, receivedWord);
     run();
-  };
+  });
 }
