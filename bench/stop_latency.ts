@@ -26,8 +26,8 @@ const COLD_RUNS = 20;
 const SETTLE_MS = 10;
 /** Runaway start functions: every load is a first call. */
 const START_RUNS = 200;
-const ISOLATED_RUNS = 60;
-const CLI_RUNS = 30;
+const ISOLATED_RUNS = 100;
+const CLI_RUNS = 50;
 /** Long enough for the child to be running the guest at the deadline. */
 const ISOLATED_TIMEOUT_MS = 80;
 /** A deadline that falls while the child process is still starting. */
