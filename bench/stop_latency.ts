@@ -396,7 +396,7 @@ export async function benchStopLatency(): Promise<void> {
     "late = (time the call returned) - (call start + timeout); cold = the first call of a freshly loaded guest, warm = later calls of one guest.",
   );
   console.log(
-    "Each guest's sync and async rows come from a fresh process of their own.",
+    "Each guest's sync and async rows come from a fresh process of their own: its first cold call is also the process's first stop.",
   );
   console.log(
     "A start function's late counts from its deadline's start, as it is called; the whole-loadGuest row counts from the loadGuest call (rewrite and compile included).",
