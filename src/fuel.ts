@@ -535,8 +535,10 @@ export class FuelMeter {
    * `fuel_exhausted`, `timeout`, `aborted` (a `StopSignal` or
    * `AbortSignal`), `interrupted` ({@linkcode FuelMeter.stop}) or `trap`,
    * whatever the library's glue did with the trap on its way out. A
-   * JavaScript error `fn` throws that is neither a stop nor a trap is
-   * rethrown.
+   * JavaScript error `fn` throws that is neither a stop nor a trap (the
+   * library's own, such as SQLite's "syntax error") is the `error` outcome:
+   * a `HostImportError` whose `cause` is what was thrown. `run` itself
+   * throws only for a misuse (see below).
    *
    * After a stop the library's own cleanup gets `grace` fuel, booked
    * nowhere, so that it can finish; then the guest's shadow stack pointer is

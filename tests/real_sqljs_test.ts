@@ -68,8 +68,8 @@ Deno.test("sql.js: without grace fuel its cleanup cannot run, and the statement 
     meter.run(() => ask(db, RUNAWAY_CTE), { fuel: 1_000_000, grace: 0 }),
     "fuel_exhausted",
   );
-  assert.throws(
-    () => meter.run(() => ask(db, "VACUUM")),
+  assert.match(
+    expectOutcome(meter.run(() => ask(db, "VACUUM")), "error").error.message,
     /SQL statements in progress/,
   );
 });
@@ -161,8 +161,23 @@ Deno.test("sql.js: the same random stops with no cleanup leave its heap whole: w
       .value,
     [[[42]]],
   );
-  assert.throws(
-    () => meter.run(() => ask(db, "VACUUM")),
+  assert.match(
+    expectOutcome(meter.run(() => ask(db, "VACUUM")), "error").error.message,
     /SQL statements in progress/,
+  );
+});
+
+Deno.test("sql.js: its own error is the error outcome, the original as cause, and the database carries on", async () => {
+  const { SQL, meter } = await meteredSqlJs();
+  const db = new SQL.Database();
+  const failed = expectOutcome(meter.run(() => ask(db, "SELEC 1")), "error");
+  assert.equal(
+    failed.error.message,
+    'FuelMeter.run: the function threw: Error: near "SELEC": syntax error',
+  );
+  assert.ok(failed.error.cause instanceof Error);
+  assert.deepEqual(
+    expectOutcome(meter.run(() => ask(db, "SELECT 1")), "returned").value,
+    [[[1]]],
   );
 });
