@@ -96,7 +96,10 @@ export interface MeterRunOptions {
   signal?: AbortSignal;
   /**
    * Fuel the library's own cleanup may spend after a stop, booked nowhere.
-   * Default {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap.
+   * A stop that waits for the guest to leave a no-stop zone (see
+   * `FuelMeterOptions.stopsWaitFor`) draws on it first. Default
+   * {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap, and
+   * every stop land at once.
    */
   grace?: number;
   /**
