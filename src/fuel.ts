@@ -784,8 +784,9 @@ export class FuelMeter {
     // Every loop header and function entry in the zone asks again, so a
     // loop the cost table makes free is bounded too.
     if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
-    const give = this.#grace;
-    this.#grace = 0;
+    // An endless grace is handed out a tank at a time.
+    const give = Math.min(this.#grace, WHOLE_TANK);
+    this.#grace -= give;
     return BigInt(give - need);
   }
 
@@ -829,7 +830,7 @@ export class FuelMeter {
         Atomics.store(this.#flag!, 0, 1);
         return 0;
       }
-      this.#grace = Math.max(0, left);
+      this.#grace += Math.max(0, left);
       this.#waitingForZone = false;
       zone.value = (zone.value as number) & ZONE_DEPTH;
     } else {
@@ -874,7 +875,7 @@ export class FuelMeter {
     if (this.#waitingForZone) {
       // The guest left its last zone (a cost of 0, from the wrapper), or
       // spent the grace it was given inside: what it has left is grace.
-      this.#grace = Math.max(0, Number(counter + cost));
+      this.#grace += Math.max(0, Number(counter + cost));
       return this.#deliver(need);
     }
     if (this.#parked !== undefined) return this.#park(this.#parked, need);
@@ -919,8 +920,9 @@ export class FuelMeter {
    */
   #fromGrace(need: number): bigint {
     if (this.#grace < need) return -1n;
-    const give = this.#grace;
-    this.#grace = 0;
+    // An endless grace is handed out a tank at a time.
+    const give = Math.min(this.#grace, WHOLE_TANK);
+    this.#grace -= give;
     return BigInt(give - need);
   }
 

@@ -94,6 +94,13 @@ Deno.test("stops wait for the allocator: fuel caps at 300 places never land insi
     spent += result.fuel!.consumed;
     assert.equal(meter.remaining, tank - spent);
   }
+  // An endless grace still stops, after the allocator.
+  expectOutcome(
+    meter.run(() => exports.churn(), { fuel: 5_000, grace: Infinity }),
+    "fuel_exhausted",
+  );
+  assert.equal(inside(), 0);
+
   // The same stops without zones land inside: the guest spends most of its
   // time there.
   const bare = await load(ALLOCATOR, { stopsWaitFor: false });

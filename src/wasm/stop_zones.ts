@@ -22,7 +22,11 @@
  * stop there. The host alone decides to put a stop off, in the failure arm
  * of a check (the `out_of_fuel` and `on_stop_flag` imports), so checks keep
  * their bytes and their fast path. A trap that unwinds through a zone skips
- * its wrapper's decrement: the host resets the global before each call.
+ * its wrapper's decrement: the host resets the global before each call. So
+ * does an exception the guest throws through a zone and catches outside it
+ * (an allocator does not throw); until the call ends, a stop then waits
+ * until the host's allowance is spent, as it does for a zone that never
+ * returns.
  *
  * @module
  */
