@@ -236,6 +236,12 @@ Deno.test("stopsWaitFor names zones by export name or function index, and says w
     () => instrument(bytes, { stopsWaitFor: ["grow"], resumable: false }),
     /a stop can only wait where a failed check asks the host/,
   );
+  assert.throws(
+    () =>
+      new FuelMeter(ALLOCATOR, { resumable: false, stopsWaitFor: ["free"] }),
+    (error: unknown) =>
+      error instanceof TypeError && /resumable: true/.test(error.message),
+  );
   // A meter that cannot resume makes no zones of its allocator.
   const trapping = new FuelMeter(ALLOCATOR, { resumable: false });
   assert.ok(
