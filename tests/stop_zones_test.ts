@@ -13,6 +13,7 @@ import { FuelMeter, type FuelMeterOptions } from "../mod.ts";
 import { instrument } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
+import { meteredBrotli } from "./support/brotli.ts";
 
 /**
  * An allocator that keeps its own count of the calls in progress
@@ -249,4 +250,20 @@ Deno.test("stopsWaitFor names zones by export name or function index, and says w
       (e) => e.name.endsWith(":zone"),
     ),
   );
+});
+
+Deno.test("stops wait for the allocator: wasm-bindgen's exported allocator (brotli-wasm) is a zone by default, and stops with it in place leave brotli working", async () => {
+  const { brotli, meter, exports } = await meteredBrotli();
+  const zone = exports["early-exit:zone"];
+  assert.ok(zone instanceof WebAssembly.Global, "__wbindgen_malloc and co.");
+  const text = new TextEncoder().encode("zones ".repeat(5_000));
+  for (let fuel = 20_000; fuel < 400_000; fuel += 9_973) {
+    expectOutcome(
+      meter.run(() => brotli.compress(text, { quality: 11 }), { fuel }),
+      "fuel_exhausted",
+    );
+    assert.equal(zone.value, 0, "run leaves the depth at 0");
+  }
+  const round = meter.run(() => brotli.decompress(brotli.compress(text)));
+  assert.deepEqual(expectOutcome(round, "returned").value, text);
 });
