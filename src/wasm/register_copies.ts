@@ -138,9 +138,6 @@ export function registerBody(
   body: RegisterBody,
 ): { bytes: Uint8Array; hints: number[] } | undefined {
   const { bytes, start, codeStart, end, params } = body;
-  const w = new Emitter(
-    (body.inlineSites + 1) * 2 * (end - start) + 64 * (params + 1),
-  );
   const locals = body.inlineSites > 0 && body.inlineSites <= INLINE_MAX_SITES &&
       end - codeStart <= INLINE_MAX_CODE
     ? numberLocals(bytes, start, codeStart)
@@ -148,6 +145,12 @@ export function registerBody(
   let declared = 0;
   for (let i = 0; locals && i < locals.length; i += 2) declared += locals[i]!;
   const inline = locals !== undefined && declared <= INLINE_MAX_LOCALS;
+  // Room for the body once per inlined call, and the copy's own; the
+  // emitter grows should that not do.
+  const w = new Emitter(
+    ((inline ? body.inlineSites : 0) + 1) * 2 * (end - start) +
+      64 * (params + 1),
+  );
   if (inline) {
     const head = new Reader(bytes, start, codeStart);
     const groups = head.u32();

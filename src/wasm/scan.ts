@@ -94,6 +94,17 @@ for (let code = 0; code < SYNC_MISC.length; code++) {
   if (MISC_OPS.copy[code] === Copy.Pure) SYNC_MISC[code] = 0;
 }
 
+/**
+ * Per one-byte opcode: 1 if a body that holds it can have no register copy
+ * (see `register_copies.ts`, which refuses it), so that the scan can skip
+ * the attempt. Only the calls are marked; the copy refuses the rest.
+ */
+const NO_COPY = new Uint8Array(256);
+for (const op of [0x11, 0x12, 0x13, 0x14, 0x15]) {
+  const copy = SINGLE_BYTE.copy[op];
+  if (copy !== Copy.Pure && copy !== Copy.Traps) NO_COPY[op] = 1;
+}
+
 /** A padded helper call: `call` and a five-byte index. */
 const BULK_CALL_SIZE = 6;
 
@@ -157,6 +168,8 @@ export class BodyScanner {
   readonly #operands: BulkOperands = { first: 0, second: 0, segment: 0 };
   /** The index the last immediate read by `#slowImmediate` named. */
   #index = 0;
+  /** Whether the body being scanned holds a call its register copy refuses. */
+  #noCopy = false;
   /** `HAS_DYNAMIC` bits of the body being scanned. */
   #bodyFlags = 0;
   /** The edits of the scanned body's calls to itself. */
@@ -324,6 +337,7 @@ export class BodyScanner {
     let sync = 0;
     let live = true;
     this.#bodyFlags = 0;
+    this.#noCopy = false;
 
     // The `case` labels below are literal numbers, the values of `Imm` and
     // `Role` named in their comments: only literal labels make `switch` a
@@ -580,7 +594,11 @@ export class BodyScanner {
           // instead of two in a loop that tests its exit at the top.
           break;
         case 11: // Role.Call
-          if (index < importedFunctions) must = 1;
+          if (NO_COPY[op] === 1) this.#noCopy = true;
+          if (index < importedFunctions) {
+            must = 1;
+            this.#noCopy = true; // a copy calls no import
+          }
           else if (inRegister) {
             // The callee spent fuel from the counter.
             this.#code.pushEdit(p, 8, /* Edit.Reload */ 0);
@@ -589,6 +607,7 @@ export class BodyScanner {
           break;
         case 12: // Role.CallDynamic
           must = 1;
+          if (NO_COPY[op] === 1) this.#noCopy = true;
           break;
         case 13: // Role.Transfer
           live = false;
@@ -912,7 +931,10 @@ export class BodyScanner {
 
   /** Records a scanned body; returns its rewritten size with its prefix. */
   #finishBody(body: BodyRecord): number {
-    if (this.#selfCalls.length > 0 && this.#targets.registerCopies) {
+    if (
+      this.#selfCalls.length > 0 && this.#targets.registerCopies &&
+      !this.#noCopy
+    ) {
       body.growth += planRegisterCopy(
         this.#code,
         this.#reader,
