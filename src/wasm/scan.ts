@@ -401,15 +401,20 @@ export class BodyScanner {
         case 1: // Imm.None
           slow = false;
           break;
+        // An operator that plays no role (`Role.Plain`, and no GC
+        // allocation, whose size is paid up front) is done once its short
+        // immediate is skipped: the most common operators leave here.
         case 8: // Imm.Local
           if (p < end && bytes[p]! < localFast) {
             p++;
+            if (role === 0 && op !== 0xfb) continue;
             slow = false;
           }
           break;
         case 9: // Imm.Global
           if (p < end && bytes[p]! < globalFast) {
             p++;
+            if (role === 0 && op !== 0xfb) continue;
             slow = false;
           }
           break;
@@ -423,6 +428,7 @@ export class BodyScanner {
           while (q < last && bytes[q]! >= 0x80) q++;
           if (q < last) {
             p = q + 1;
+            if (role === 0 && op !== 0xfb) continue;
             slow = false;
           }
           break;
@@ -442,6 +448,7 @@ export class BodyScanner {
                 if (p >= end) fail("unexpected end: expected lane index", p);
                 p++;
               }
+              if (role === 0 && op !== 0xfb) continue;
               slow = false;
             }
           }
