@@ -1,0 +1,83 @@
+/**
+ * The primer: a small module that uses every kind of operator the scan and
+ * the emitter treat differently, rewritten once per process before the
+ * first large input, its result thrown away.
+ *
+ * V8 optimises the rewriter's loops after a few thousand operators, from
+ * what they have met so far; a branch they meet later for the first time
+ * (the first prefixed operator, the first `call_indirect`, the first long
+ * memory offset) throws the optimised code away, and the loop runs slowly
+ * until it has been compiled again. On esbuild.wasm that was three to five
+ * recompiles of the scan loop alone, and most of the first call's CPU time
+ * went to compiling. Having met every branch in the primer first, the
+ * loops are optimised once.
+ *
+ * The primer's text is in `tests/instrument_primer_test.ts`, which checks
+ * these bytes against it.
+ *
+ * @module
+ */
+
+/** Inputs smaller than this are rewritten before V8 optimises anything. */
+const PRIME_ABOVE = 64 * 1024;
+
+/** The primer's bytes (see the module doc), in base64. */
+const PRIMER_BASE64 =
+  "AGFzbQEAAAABBgFgAX8BfwIKAQRob3N0AWYAAAMDAgAABAQBcAACBQMBAAEGCwJ/AUEA" +
+  "C34BQgALBwgBBHdvcmsAAgkIAQBBAAsCAQIMAQIKjgICHAAgAEECSAR/IAAFIABBAWsQ" +
+  "ASAAQQJrEAFqCwvuAQQBfgF9AXyIAX9B+KzRkQEhiwFC75uvzfis0ZEBIQFDAADAPyEC" +
+  "RAAAAAAAAARAIQMjACCLAWokACMArSQBQQBBACgCxcYENgIEQQggATwAAD8AQAAaQQBB" +
+  "CEEE/AoAAEEAQQFBBPwLAEEAQQBBAvwIAQD8CQEgAvwAGv0MAQAAAAIAAAADAAAABAAA" +
+  "AP0bARogAUIDfxogAEEBIADAIgAbGgJAA0AgAEUNAQJAAkAgAA4CAQADCwsgAEEBayEA" +
+  "DAALCyAARQRAAAUBCyAAEAAaIABBAREAABogABABEAIaIANEAAAAAAAA8D9jDwsLEAIA" +
+  "QRALBnByaW1lcgECeHk=";
+
+/**
+ * The primer's bytes.
+ *
+ * @returns A new copy of them.
+ *
+ * @example Usage
+ * ```ts
+ * import { primerBytes } from "./primer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(WebAssembly.validate(primerBytes()));
+ * ```
+ */
+export function primerBytes(): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(atob(PRIMER_BASE64), (c) => c.charCodeAt(0));
+}
+
+let primed = false;
+
+/**
+ * Rewrites the primer with `rewrite`, the first time an input of `size`
+ * bytes or more comes; afterwards does nothing. The primer only warms V8
+ * up: its result, and any error, are thrown away.
+ *
+ * @param size The size of the input about to be rewritten.
+ * @param rewrite Rewrites a module as the input will be.
+ *
+ * @example Usage
+ * ```ts
+ * import { primeOnce } from "./primer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * let calls = 0;
+ * primeOnce(10, () => calls++); // too small to be worth it
+ * assert.equal(calls, 0);
+ * ```
+ */
+export function primeOnce(
+  size: number,
+  rewrite: (bytes: Uint8Array) => unknown,
+): void {
+  if (primed || size < PRIME_ABOVE) return;
+  primed = true;
+  try {
+    rewrite(primerBytes());
+  } catch {
+    // Only a warm-up: the input's own rewrite reports what is wrong.
+  }
+}
