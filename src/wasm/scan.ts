@@ -168,6 +168,8 @@ export class BodyScanner {
   readonly #operands: BulkOperands = { first: 0, second: 0, segment: 0 };
   /** The index the last immediate read by `#slowImmediate` named. */
   #index = 0;
+  /** How many of the scanned body's edits get a branch hint. */
+  #hints = 0;
   /** Whether the body being scanned holds a call its register copy refuses. */
   #noCopy = false;
   /** `HAS_DYNAMIC` bits of the body being scanned. */
@@ -321,8 +323,10 @@ export class BodyScanner {
     const loopFlagSize = inRegister
       ? this.#templates.flagInRegister.length
       : flagSize;
+    this.#hints = 0;
     if (flagSize > 0) {
       this.#code.pushEdit(codeStart, 5, /* Edit.Flag */ 0);
+      this.#hints++;
       growth += flagSize;
     }
     // With the fuel in a register, the entry's check reads the counter.
@@ -575,6 +579,7 @@ export class BodyScanner {
               localCount,
               flags: this.#bodyFlags | (inRegister ? IN_REGISTER : 0),
               editsFrom,
+              hints: this.#hints,
               growth,
               functionIndex,
             });
@@ -652,6 +657,7 @@ export class BodyScanner {
         growth += this.#closeSegment(segment, cost, sync, inRegister);
         if (role === 2 /* Role.Loop */ && flagSize > 0) {
           this.#code.pushEdit(p, 5, /* Edit.Flag */ inRegister ? 1 : 0);
+          this.#hints++;
           growth += loopFlagSize;
         }
         // After a call, the check reads what the callee or the host left.
@@ -788,6 +794,7 @@ export class BodyScanner {
       ? info.tableIs64[first]! && info.tableIs64[second]!
       : false;
     this.#code.pushEdit(opPos, Edit.Dynamic | (is64 ? 1 << 4 : 0), unit);
+    this.#hints++;
     this.#bodyFlags |= is64 ? HAS_DYNAMIC : HAS_DYNAMIC | HAS_DYNAMIC_32;
     return this.#templates.charge(is64, unit).length;
   }
@@ -927,6 +934,7 @@ export class BodyScanner {
     }
     if (cost > MAX_SEGMENT_COST) cost = MAX_SEGMENT_COST;
     code.setCost(segment, cost);
+    this.#hints++;
     let variant = 0;
     if (inRegister) {
       variant = (kind >> 5 & LOAD) | (sync ? SYNC : 0);
