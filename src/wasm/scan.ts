@@ -105,6 +105,17 @@ for (const op of [0x11, 0x12, 0x13, 0x14, 0x15]) {
   if (copy !== Copy.Pure && copy !== Copy.Traps) NO_COPY[op] = 1;
 }
 
+/**
+ * Per one-byte opcode, what the scan loop reads for each operator, in one
+ * load: its `Imm` in bits 0-7, its `Role` in bits 8-15, and its
+ * `SYNC_SINGLE` bit in bit 16.
+ */
+const SINGLE_OPS = new Int32Array(256);
+for (let op = 0; op < 256; op++) {
+  SINGLE_OPS[op] = SINGLE_BYTE.imm[op]! | SINGLE_BYTE.role[op]! << 8 |
+    SYNC_SINGLE[op]! << 16;
+}
+
 /** A padded helper call: `call` and a five-byte index. */
 const BULK_CALL_SIZE = 6;
 
@@ -293,8 +304,7 @@ export class BodyScanner {
     const editsFrom = this.#code.editCount;
     let growth = 0;
     const costs = this.#costs;
-    const singleImm = SINGLE_BYTE.imm;
-    const singleRole = SINGLE_BYTE.role;
+    const singleOps = SINGLE_OPS;
     const singleCost = costs.single;
     const functionCount = info.functionCount;
     const importedFunctions = info.importedFunctions;
@@ -357,10 +367,11 @@ export class BodyScanner {
       let imm: number;
       let role: number;
       if (op < 0xfb) {
-        imm = singleImm[op]!;
-        role = singleRole[op]!;
+        const described = singleOps[op]!;
+        imm = described & 0xff;
+        role = described >> 8 & 0xff;
         if (live) cost += singleCost[op]!;
-        sync |= SYNC_SINGLE[op]!;
+        sync |= described >> 16;
         if (imm === 1 /* Imm.None */ && role === 0 /* Role.Plain */) continue;
         if (imm === 0 /* Imm.Unknown */) unknownOpcode(-1, op, opPos);
       } else {
