@@ -621,8 +621,7 @@ export class BodyScanner {
           if (index < importedFunctions) {
             must = 1;
             this.#noCopy = true; // a copy calls no import
-          }
-          else if (inRegister) {
+          } else if (inRegister) {
             // The callee spent fuel from the counter.
             this.#code.pushEdit(p, 8, /* Edit.Reload */ 0);
             growth += this.#templates.reload.length;
