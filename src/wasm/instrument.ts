@@ -42,6 +42,7 @@ import { InvalidModule, isEarlyExitError } from "../errors.ts";
 import { IMPORT_NAME } from "./added_functions.ts";
 import { type CostTable, resolveCosts } from "./costs.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
+import { primeOnce } from "./primer.ts";
 import type { ModuleInfo } from "./module.ts";
 import {
   type AddedMemory,
@@ -346,21 +347,24 @@ export function instrumentModule(
   let info: ModuleInfo;
   try {
     const initialFuel = checkInitialFuel(options.initialFuel ?? 0n);
-    const rewritten = new ModuleRewriter(
-      bytes,
-      costs,
-      importModule,
-      fuelExport,
-      resumable,
-      initialFuel,
-      {
-        stopFlag: options.stopFlag === true,
-        deferStart: options.deferStart === true,
-        countsFuel: fuel,
-        stopFlagTraps: options.stopFlagTraps === true,
-        exportStackPointer: options.exportStackPointer === true,
-      },
-    ).run();
+    const rewrite = (input: Uint8Array) =>
+      new ModuleRewriter(
+        input,
+        costs,
+        importModule,
+        fuelExport,
+        resumable,
+        initialFuel,
+        {
+          stopFlag: options.stopFlag === true,
+          deferStart: options.deferStart === true,
+          countsFuel: fuel,
+          stopFlagTraps: options.stopFlagTraps === true,
+          exportStackPointer: options.exportStackPointer === true,
+        },
+      ).run();
+    primeOnce(bytes.length, rewrite);
+    const rewritten = rewrite(bytes);
     const { info: read, memories, startExport, stackPointerExport, ...names } =
       rewritten;
     info = read;
