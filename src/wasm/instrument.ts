@@ -43,6 +43,7 @@ import { IMPORT_NAME } from "./added_functions.ts";
 import { type CostTable, resolveCosts } from "./costs.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
 import { pickZones, wrapZones, ZoneOptionError } from "./stop_zones.ts";
+import { primeOnce } from "./primer.ts";
 import type { ModuleInfo } from "./module.ts";
 import {
   type AddedMemory,
@@ -397,21 +398,24 @@ export function instrumentModule(
   let info: ModuleInfo;
   try {
     const initialFuel = checkInitialFuel(options.initialFuel ?? 0n);
-    const rewritten = new ModuleRewriter(
-      bytes,
-      costs,
-      importModule,
-      fuelExport,
-      resumable,
-      initialFuel,
-      {
-        stopFlag: options.stopFlag === true,
-        deferStart: options.deferStart === true,
-        countsFuel: fuel,
-        stopFlagTraps: options.stopFlagTraps === true,
-        exportStackPointer: options.exportStackPointer === true,
-      },
-    ).run();
+    const rewrite = (input: Uint8Array) =>
+      new ModuleRewriter(
+        input,
+        costs,
+        importModule,
+        fuelExport,
+        resumable,
+        initialFuel,
+        {
+          stopFlag: options.stopFlag === true,
+          deferStart: options.deferStart === true,
+          countsFuel: fuel,
+          stopFlagTraps: options.stopFlagTraps === true,
+          exportStackPointer: options.exportStackPointer === true,
+        },
+      ).run();
+    primeOnce(bytes.length, rewrite);
+    const rewritten = rewrite(bytes);
     const { info: read, memories, startExport, stackPointerExport, ...names } =
       rewritten;
     info = read;
