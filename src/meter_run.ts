@@ -8,7 +8,9 @@
  * traps, the glue may rethrow the trap, wrap it, turn it into its own abort,
  * or swallow it. So the outcome is decided by what the meter saw (why it
  * stopped the guest), not by what reached the caller; only a call the meter
- * did not stop is judged by what it threw.
+ * did not stop is judged by what it threw: a trap, or any other throw (the
+ * library's own error, such as SQLite's syntax error), which becomes an
+ * `error` outcome whose `HostImportError` keeps it as `cause`.
  *
  * The deadline and the `StopSignal` reach the guest through its stop flag,
  * which the watchdog sets (see `call_watch.ts`), and through the fuel
@@ -26,7 +28,12 @@
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import { newCallState } from "./call_state.ts";
 import { CallWatch } from "./call_watch.ts";
-import { FuelExhausted, Interrupted, withoutStack } from "./errors.ts";
+import {
+  FuelExhausted,
+  HostImportError,
+  Interrupted,
+  withoutStack,
+} from "./errors.ts";
 import type { FuelMeter, MeterCalls } from "./fuel.ts";
 import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
 import type { StackPointer } from "./stack_pointer.ts";
@@ -89,7 +96,10 @@ export interface MeterRunOptions {
   signal?: AbortSignal;
   /**
    * Fuel the library's own cleanup may spend after a stop, booked nowhere.
-   * Default {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap.
+   * A stop that waits for the guest to leave a no-stop zone (see
+   * `FuelMeterOptions.stopsWaitFor`) draws on it first. Default
+   * {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap, and
+   * every stop land at once.
    */
   grace?: number;
   /**
@@ -141,6 +151,8 @@ function readStackPointer(
 
 /** A run in progress: what its end needs. */
 interface Run {
+  /** `FuelMeter.run` or `FuelMeter.runAsync`, for messages. */
+  what: string;
   meter: FuelMeter;
   calls: MeterCalls;
   stack: StackPointer | undefined;
@@ -199,6 +211,7 @@ function startRun(
   const { consumed: consumedBefore, remaining: budget } = meter.usage;
   const saved = stack && readStackPointer(meter, calls, stack);
   return {
+    what,
     meter,
     calls,
     stack,
@@ -322,7 +335,10 @@ function endRun(run: Run, threw: boolean, valueOrError: unknown): CallOutcome {
   } else if (trap !== undefined) {
     ended = { outcome: "trap", export: label, error: trap };
   } else if (threw) {
-    throw thrown;
+    const error = withoutStack(() =>
+      new HostImportError(run.what, thrown, `${run.what}: the function`)
+    );
+    ended = { outcome: "error", export: label, error };
   } else {
     ended = { outcome: "returned", export: label, value };
   }
