@@ -72,7 +72,10 @@ async function died(pid: number, first: ProcessStat, what: string) {
   }
 }
 
-/** An imports module whose `host.spinning` writes the child's pid to `pidFile`, after `prelude`. */
+/**
+ * An imports module whose `host.spinning` adds the line `<pid>;` to
+ * `pidFile`, after `prelude`.
+ */
 async function spinningImports(
   dir: string,
   pidFile: string,
@@ -83,10 +86,22 @@ async function spinningImports(
     path,
     `${prelude}
     export default { host: { spinning() {
-      Deno.writeTextFileSync(${JSON.stringify(pidFile)}, String(Deno.pid));
+      Deno.writeTextFileSync(${JSON.stringify(pidFile)}, Deno.pid + ";\\n", {
+        append: true,
+      });
     } } };\n`,
   );
   return new URL(`file://${path}`).href;
+}
+
+/** The pids in `pidFile`, of the guests that have started spinning. */
+async function spinningPids(pidFile: string): Promise<number[]> {
+  const text = await Deno.readTextFile(pidFile).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return "";
+    throw error;
+  });
+  return text.split("\n").filter((line) => line.endsWith(";"))
+    .map((line) => Number(line.slice(0, -1)));
 }
 
 /** Reads lines of `stream` until one starts with `prefix`; the rest is left unread. */
@@ -121,23 +136,28 @@ interface HostEnd {
   /** How the test ends the host, or `exit` when the host exits itself. */
   how: "SIGKILL" | "SIGINT" | "exit";
   prelude: keyof typeof PRELUDES;
+  /** How many isolated calls the host runs at once. */
+  calls: number;
 }
 
 const HOST_ENDS: HostEnd[] = [
-  { how: "SIGKILL", prelude: "" },
-  { how: "SIGKILL", prelude: "an imports module that closes stdin" },
-  { how: "SIGKILL", prelude: "an imports module that reads stdin" },
+  { how: "SIGKILL", prelude: "", calls: 1 },
+  { how: "SIGKILL", prelude: "an imports module that closes stdin", calls: 1 },
+  { how: "SIGKILL", prelude: "an imports module that reads stdin", calls: 1 },
+  // Each child must hold no other child's stdin open.
+  { how: "SIGKILL", prelude: "", calls: 3 },
   // What Ctrl-C at a terminal sends: the child, in a session of its own,
   // does not get it.
-  { how: "SIGINT", prelude: "" },
-  { how: "exit", prelude: "" },
+  { how: "SIGINT", prelude: "", calls: 1 },
+  { how: "exit", prelude: "", calls: 1 },
 ];
 
-for (const { how, prelude } of HOST_ENDS) {
+for (const { how, prelude, calls } of HOST_ENDS) {
   const ending = how === "exit" ? "calls Deno.exit()" : `dies of ${how}`;
+  const running = calls === 1 ? "an isolated call" : `${calls} isolated calls`;
   Deno.test({
     name:
-      `isolation: when a host with an isolated call running ${ending}, the child dies${
+      `isolation: when a host with ${running} running ${ending}, the children die${
         prelude === "" ? "" : ` (${prelude})`
       }`,
     ignore: !LINUX,
@@ -159,27 +179,33 @@ for (const { how, prelude } of HOST_ENDS) {
             guest,
             imports,
             pidFile,
+            String(calls),
             how === "exit" ? "exit" : "wait",
           ],
           stdin: "null",
           stdout: "piped",
           stderr: "inherit",
         }).spawn();
-        const line = await lineStarting(host.stdout, "child ");
-        assert.ok(line !== undefined, "the host never saw its guest spin");
-        const pid = Number(line.slice("child ".length));
-        const first = stat(pid);
-        // The guest spins in the host's child, in a session of its own.
-        assert.ok(first !== undefined && !dead(pid, first), "no child runs");
-        if (how !== "exit") {
-          assert.equal(first.parent, host.pid);
-          assert.equal(first.session, pid);
-          host.kill(how);
+        const line = await lineStarting(host.stdout, "children ");
+        assert.ok(line !== undefined, "the host never saw its guests spin");
+        const pids = line.split(" ").slice(1).map(Number);
+        assert.equal(new Set(pids).size, calls);
+        const firsts = pids.map(stat);
+        for (const [i, first] of firsts.entries()) {
+          // Each guest spins in a child of the host, in a session of its own.
+          assert.ok(first !== undefined && !dead(pids[i], first), "no child");
+          if (how !== "exit") {
+            assert.equal(first.parent, host.pid);
+            assert.equal(first.session, pids[i]);
+          }
         }
+        if (how !== "exit") host.kill(how);
         const status = await host.status;
         if (how === "exit") assert.equal(status.code, 0);
         else assert.equal(status.signal, how);
-        await died(pid, first, `host ${ending}`);
+        for (const [i, first] of firsts.entries()) {
+          await died(pids[i], first!, `host ${ending}`);
+        }
       } finally {
         await Deno.remove(dir, { recursive: true });
       }
@@ -241,8 +267,8 @@ Deno.test({
       while (spinning === undefined) {
         assert.ok(performance.now() < giveUp, "the guest never started");
         await new Promise((resolve) => setTimeout(resolve, 10));
-        const text = await Deno.readTextFile(pidFile).catch(() => "");
-        if (text !== "") spinning = stat(Number(text));
+        const [pid] = await spinningPids(pidFile);
+        if (pid !== undefined) spinning = stat(pid);
       }
       // Open stdin keeps the spinning child alive; closed, it dies.
       assert.equal(spinning.state, "R");

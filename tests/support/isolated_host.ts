@@ -1,37 +1,40 @@
 /**
- * A host that starts an isolated call of a guest that spins for ever and
- * then goes away without ending the call: the test kills it, or it exits
- * of its own accord. The call has no deadline, so only the child's guard
- * can end the child.
+ * A host that starts isolated calls of a guest that spins for ever and then
+ * goes away without ending them: the test kills it, or it exits of its own
+ * accord. The calls have no deadline, so only the children's guards can end
+ * the children.
  *
- * Usage: `isolated_host.ts <guest.wasm> <imports module URL> <pid file> <then>`,
+ * Usage: `isolated_host.ts <guest.wasm> <imports module URL> <pid file> <calls> <then>`,
  * where `then` is `wait` (until killed) or `exit` (`Deno.exit` from other
- * code while the call runs). The imports module writes the child's pid to
- * the pid file when the guest starts spinning; this host then prints
- * `child <pid>` on stdout.
+ * code while the calls run). The imports module adds a line with the
+ * child's pid to the pid file when the guest starts spinning; once every
+ * call's guest spins, this host prints `children <pid> ...` on stdout.
  */
 
 import { invokeIsolated } from "../../mod.ts";
 
-const [guest, imports, pidFile, then] = Deno.args;
+const [guest, imports, pidFile, calls, then] = Deno.args;
 
-const call = invokeIsolated(guest, "run", [], {
-  imports,
-  permissions: { write: [pidFile] },
-});
-call.then(
-  (result) => console.error(`the call ended: ${result.outcome}`),
-  (error) => console.error(`the call failed: ${error}`),
-);
+for (let i = 0; i < Number(calls); i++) {
+  invokeIsolated(guest, "run", [], {
+    imports,
+    permissions: { write: [pidFile] },
+  }).then(
+    (result) => console.error(`a call ended: ${result.outcome}`),
+    (error) => console.error(`a call failed: ${error}`),
+  );
+}
 
-let pid = "";
-while (pid === "") {
+let pids: string[] = [];
+while (pids.length < Number(calls)) {
   await new Promise((resolve) => setTimeout(resolve, 5));
   try {
-    pid = Deno.readTextFileSync(pidFile);
+    pids = Deno.readTextFileSync(pidFile).split("\n").filter((line) =>
+      line.endsWith(";")
+    );
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
-console.log(`child ${pid}`);
+console.log(`children ${pids.map((pid) => pid.slice(0, -1)).join(" ")}`);
 if (then === "exit") Deno.exit(0);
