@@ -15,6 +15,10 @@
  * environment plus `env`, and a heap limit when `maxHeapMiB` is set. What it
  * prints is forwarded to the host's stdout and stderr, up to a cap.
  *
+ * The child runs in a session of its own, where a SIGKILL lands fastest, and
+ * its guard (`isolate_guard.ts`) kills it when the host closes its stdin or
+ * dies.
+ *
  * @module
  */
 
@@ -255,7 +259,8 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * MiB of each; the rest is read and dropped (a note on stderr says how
  * much), so a child that floods its output neither fills the host's memory
  * nor delays its stop. A child that runs out of memory ends the call with
- * the `out_of_memory` outcome.
+ * the `out_of_memory` outcome. The child never outlives this process: it
+ * kills itself when this process dies, however it dies.
  *
  * The deadline counts from this call, so it covers loading the guest and
  * starting the child. A stopped call returns as soon as the child is
