@@ -6,7 +6,7 @@
  * a host can go, and then watch the child die; they also drive a child
  * directly through its stdin.
  *
- * Processes are read from `/proc`, so the tests run on Linux. A child whose
+ * Processes are asked of procps' `ps`, so the tests run on Linux. A child whose
  * host died is adopted by another process, which may not reap it at once:
  * a zombie counts as dead.
  */
@@ -28,37 +28,36 @@ const SPIN = await assembleWat(`(module
   (import "host" "spinning" (func $spinning))
   (func (export "run") (call $spinning) (loop $l (br $l))))`);
 
-/** What `/proc/<pid>/stat` says of a process. */
+/** What `ps` says of a process. */
 interface ProcessStat {
   /** `R` running, `S` sleeping, `Z` zombie (dead, not yet reaped), ... */
   state: string;
   parent: number;
   session: number;
-  /** When it started, in clock ticks since boot: tells a reused pid apart. */
+  /** When it started: tells a reused pid apart. */
   started: string;
 }
 
-function stat(pid: number): ProcessStat | undefined {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-  // The command name, in parentheses, may hold spaces.
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+async function stat(pid: number): Promise<ProcessStat | undefined> {
+  const { code, stdout } = await new Deno.Command("ps", {
+    args: ["-o", "stat=,ppid=,sid=,lstart=", "-p", String(pid)],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const [state, parent, session, ...started] = new TextDecoder()
+    .decode(stdout).trim().split(/\s+/);
+  if (code !== 0 || state === "") return undefined;
   return {
-    state: fields[0],
-    parent: Number(fields[1]),
-    session: Number(fields[3]),
-    started: fields[19],
+    state: state[0],
+    parent: Number(parent),
+    session: Number(session),
+    started: started.join(" "),
   };
 }
 
 /** Whether the process that was `first` is dead: gone, a zombie, or its pid reused. */
-function dead(pid: number, first: ProcessStat): boolean {
-  const now = stat(pid);
+async function dead(pid: number, first: ProcessStat): Promise<boolean> {
+  const now = await stat(pid);
   return now === undefined || now.started !== first.started ||
     now.state === "Z" || now.state === "X";
 }
@@ -66,7 +65,7 @@ function dead(pid: number, first: ProcessStat): boolean {
 /** Waits until the process is dead, or fails after {@linkcode HANG_MS}. */
 async function died(pid: number, first: ProcessStat, what: string) {
   const giveUp = performance.now() + HANG_MS;
-  while (!dead(pid, first)) {
+  while (!await dead(pid, first)) {
     assert.ok(performance.now() < giveUp, `${what}: the child still runs`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -182,7 +181,7 @@ for (const { how, prelude, calls } of HOST_ENDS) {
             String(calls),
             how === "exit" ? "exit" : "wait",
           ],
-          stdin: "null",
+          stdin: "piped",
           stdout: "piped",
           stderr: "inherit",
         }).spawn();
@@ -190,16 +189,26 @@ for (const { how, prelude, calls } of HOST_ENDS) {
         assert.ok(line !== undefined, "the host never saw its guests spin");
         const pids = line.split(" ").slice(1).map(Number);
         assert.equal(new Set(pids).size, calls);
-        const firsts = pids.map(stat);
+        const firsts = await Promise.all(pids.map(stat));
         for (const [i, first] of firsts.entries()) {
           // Each guest spins in a child of the host, in a session of its own.
-          assert.ok(first !== undefined && !dead(pids[i], first), "no child");
+          assert.ok(
+            first !== undefined && !await dead(pids[i], first),
+            "no child",
+          );
           if (how !== "exit") {
             assert.equal(first.parent, host.pid);
             assert.equal(first.session, pids[i]);
           }
         }
-        if (how !== "exit") host.kill(how);
+        if (how === "exit") {
+          const writer = host.stdin.getWriter();
+          await writer.write(new Uint8Array([0x0a]));
+          await writer.close();
+        } else {
+          host.kill(how);
+          await host.stdin.close();
+        }
         const status = await host.status;
         if (how === "exit") assert.equal(status.code, 0);
         else assert.equal(status.signal, how);
@@ -268,7 +277,7 @@ Deno.test({
         assert.ok(performance.now() < giveUp, "the guest never started");
         await new Promise((resolve) => setTimeout(resolve, 10));
         const [pid] = await spinningPids(pidFile);
-        if (pid !== undefined) spinning = stat(pid);
+        if (pid !== undefined) spinning = await stat(pid);
       }
       // Open stdin keeps the spinning child alive; closed, it dies.
       assert.equal(spinning.state, "R");

@@ -6,7 +6,7 @@
  *
  * Usage: `isolated_host.ts <guest.wasm> <imports module URL> <pid file> <calls> <then>`,
  * where `then` is `wait` (until killed) or `exit` (`Deno.exit` from other
- * code while the calls run). The imports module adds a line with the
+ * code while the calls run, once a byte comes on stdin). The imports module adds a line with the
  * child's pid to the pid file when the guest starts spinning; once every
  * call's guest spins, this host prints `children <pid> ...` on stdout.
  */
@@ -37,4 +37,8 @@ while (pids.length < Number(calls)) {
   }
 }
 console.log(`children ${pids.map((pid) => pid.slice(0, -1)).join(" ")}`);
-if (then === "exit") Deno.exit(0);
+if (then === "exit") {
+  // Once the test has seen the children: a byte on stdin.
+  await Deno.stdin.read(new Uint8Array(1));
+  Deno.exit(0);
+}
