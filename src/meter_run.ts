@@ -112,6 +112,18 @@ export interface MeterRunOptions {
    * guest traps at the stop.
    */
   soft?: boolean;
+  /**
+   * Called once, the moment this call's stop begins (when
+   * {@linkcode FuelMeter.stopping} turns true), from inside the guest's
+   * check, with the guest paused. In a soft stop it can make the library's
+   * own interrupt check come sooner: QuickJS asks its interrupt handler only
+   * once every 10,000 jumps and calls, which an allocating loop takes tens
+   * of millions of fuel to reach, so a hook that sets the running context's
+   * interrupt counter to 1 makes it unwind at its next jump (see
+   * docs/other-loaders.md). It must not call into the guest. If it throws,
+   * the error unwinds the guest as a hard stop would.
+   */
+  onStopping?: () => void;
   /** The name the outcome gives as `export`. Default `"run"`. */
   label?: string;
 }
@@ -207,7 +219,12 @@ function startRun(
   if (watch || yields) meter.slice = RUN_SLICE;
   calls.begin(meter, options.fuel);
   calls.watch(meter, watch ? () => watch.poll() === true : undefined, yields);
-  calls.grace(meter, options.grace ?? DEFAULT_GRACE, options.soft ?? false);
+  calls.grace(
+    meter,
+    options.grace ?? DEFAULT_GRACE,
+    options.soft ?? false,
+    options.onStopping,
+  );
   const { consumed: consumedBefore, remaining: budget } = meter.usage;
   const saved = stack && readStackPointer(meter, calls, stack);
   return {

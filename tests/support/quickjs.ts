@@ -4,6 +4,7 @@ import {
   newQuickJSWASMModuleFromVariant,
   newVariant,
   type QuickJSContext,
+  type QuickJSRuntime,
   type QuickJSSyncVariant,
   type QuickJSWASMModule,
 } from "quickjs-emscripten-core";
@@ -64,4 +65,34 @@ export async function meteredQuickJS(
 /** Evaluates `code` and returns its value as JSON, or throws its error. */
 export function evaluate(vm: QuickJSContext, code: string): unknown {
   return vm.unwrapResult(vm.evalCode(code)).consume((value) => vm.dump(value));
+}
+
+/**
+ * The address of `vm`'s interrupt counter: QuickJS counts jumps and calls
+ * down from 10,000 there and asks the interrupt handler at 0. Its place in
+ * the context is the build's, so it is found by watching: inside the
+ * handler the counter has just been set to 10,000, and a short loop then
+ * takes it down. Leaves the runtime without an interrupt handler.
+ */
+export function interruptCounter(
+  QuickJS: QuickJSWASMModule,
+  runtime: QuickJSRuntime,
+  vm: QuickJSContext,
+): Int32Array {
+  const context = (vm as unknown as { ctx: { value: number } }).ctx.value;
+  const words = () => new Int32Array(QuickJS.getWasmMemory().buffer, context, 128);
+  let found: number[] | undefined;
+  runtime.setInterruptHandler(() => {
+    found ??= [...words().keys()].filter((i) => words()[i] === 10_000);
+    return false;
+  });
+  evaluate(vm, "for (let i = 0; i < 30000; i++);");
+  runtime.removeInterruptHandler();
+  const before = found!.map((i) => words()[i]);
+  evaluate(vm, "for (let i = 0; i < 100; i++);");
+  const counters = found!.filter((i, k) => words()[i] < before[k]);
+  if (counters.length !== 1) {
+    throw new Error(`no single interrupt counter in the context: ${counters}`);
+  }
+  return new Int32Array(QuickJS.getWasmMemory().buffer, context + 4 * counters[0], 1);
 }
