@@ -30,9 +30,13 @@ export async function plainQuickJS(): Promise<QuickJSWASMModule> {
   return await newQuickJSWASMModuleFromVariant(releaseSync);
 }
 
-/** QuickJS metered: emscripten's instantiateWasm hook hands it the metered bytes. */
+/**
+ * QuickJS metered: emscripten's instantiateWasm hook hands it the metered
+ * bytes. Given a meter, a fresh instance is attached to it.
+ */
 export async function meteredQuickJS(
   source?: InstrumentedModule,
+  given?: FuelMeter,
 ): Promise<
   {
     QuickJS: QuickJSWASMModule;
@@ -40,7 +44,7 @@ export async function meteredQuickJS(
     exports: WebAssembly.Exports;
   }
 > {
-  const meter = new FuelMeter(source ?? await quickjsBytes);
+  const meter = given ?? new FuelMeter(source ?? await quickjsBytes);
   let exports!: WebAssembly.Exports;
   const variant = newVariant<QuickJSSyncVariant>(releaseSync, {
     emscriptenModule: {
@@ -68,19 +72,22 @@ export function evaluate(vm: QuickJSContext, code: string): unknown {
 }
 
 /**
- * The address of `vm`'s interrupt counter: QuickJS counts jumps and calls
- * down from 10,000 there and asks the interrupt handler at 0. Its place in
- * the context is the build's, so it is found by watching: inside the
- * handler the counter has just been set to 10,000, and a short loop then
- * takes it down. Leaves the runtime without an interrupt handler.
+ * Sets `vm`'s interrupt counter: QuickJS counts jumps and calls down from
+ * 10,000 there and asks the interrupt handler at 0, so 1 makes it ask at
+ * the next one. The counter's place in the context is the build's, so it
+ * is found by watching: inside the handler it has just been set to 10,000,
+ * and a short loop then takes it down. Leaves the runtime without an
+ * interrupt handler. The setter views the memory afresh each time, since
+ * a grown memory detaches the old buffer.
  */
 export function interruptCounter(
   QuickJS: QuickJSWASMModule,
   runtime: QuickJSRuntime,
   vm: QuickJSContext,
-): Int32Array {
+): (value: number) => void {
   const context = (vm as unknown as { ctx: { value: number } }).ctx.value;
-  const words = () => new Int32Array(QuickJS.getWasmMemory().buffer, context, 128);
+  const words = () =>
+    new Int32Array(QuickJS.getWasmMemory().buffer, context, 128);
   let found: number[] | undefined;
   runtime.setInterruptHandler(() => {
     found ??= [...words().keys()].filter((i) => words()[i] === 10_000);
@@ -94,5 +101,8 @@ export function interruptCounter(
   if (counters.length !== 1) {
     throw new Error(`no single interrupt counter in the context: ${counters}`);
   }
-  return new Int32Array(QuickJS.getWasmMemory().buffer, context + 4 * counters[0], 1);
+  const address = context + 4 * counters[0];
+  return (value) => {
+    new Int32Array(QuickJS.getWasmMemory().buffer, address, 1)[0] = value;
+  };
 }
