@@ -43,8 +43,9 @@ import type { GuestTrap } from "./errors.ts";
 
 /**
  * Grace fuel after a stop, about half a millisecond of work: sql.js needs
- * under 10,000 to finalize the statement it was running, and QuickJS
- * reaches its interrupt hook well within it in a soft stop.
+ * under 10,000 to finalize the statement it was running. A soft stop of
+ * QuickJS needs far more: the fuel to reach its interrupt check and to free
+ * what the script built (see docs/other-loaders.md).
  *
  * @example Giving a library more room to clean up
  * ```ts
@@ -106,8 +107,9 @@ export interface MeterRunOptions {
    * Lets the guest run on after a stop, on its grace fuel, so that a library
    * polling {@linkcode FuelMeter.stopping} from its own interrupt hook
    * unwinds by itself and stays whole (QuickJS:
-   * `runtime.setInterruptHandler(() => meter.stopping)`); it traps once the
-   * grace is spent. The grace is counted in fuel, so a soft stop does not
+   * `runtime.setInterruptHandler(() => meter.stopping)`, with
+   * {@linkcode MeterRunOptions.onStopping} to make it look soon); it traps
+   * once the grace is spent. The grace is counted in fuel, so a soft stop does not
    * end a loop that a cost table of zeros makes free. Default `false`: the
    * guest traps at the stop.
    */

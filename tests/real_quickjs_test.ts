@@ -276,3 +276,30 @@ Deno.test("QuickJS: after hard stops of an allocating script, a fresh instance o
   runtime.dispose();
   assert.equal(runtime.alive, false);
 });
+
+Deno.test("QuickJS: a script that catches, loops in finally or recurses in catch cannot outlast a soft stop", async () => {
+  const { meter, runtime, vm, onStopping } = await softQuickJS();
+  const hostile = [
+    "(() => { let a = []; for (;;) { try { for (;;) a.push({ s: 'x' + a.length }) } catch (e) { a = [] } } })()",
+    "(() => { let a = []; try { for (;;) a.push([a.length]) } finally { for (;;) a.push(1) } })()",
+    "(function f(n) { let o = { n, c: [] }; try { return f(n + 1) } catch { return f(0) } })(0)",
+  ];
+  for (const code of hostile) {
+    for (let i = 0; i < 20; i++) {
+      const fuel = 1_000_000 + i * 300_000;
+      const { result, thrown } = softRun(meter, vm, code, {
+        fuel,
+        grace: 1_000_000_000,
+        onStopping,
+      });
+      expectOutcome(result, "fuel_exhausted");
+      assert.equal(thrown, "interrupted", `${code} at ${fuel}`);
+    }
+  }
+  assert.equal(
+    expectOutcome(meter.run(() => evaluate(vm, "1 + 2")), "returned").value,
+    3,
+  );
+  vm.dispose();
+  runtime.dispose();
+});
