@@ -191,6 +191,12 @@ function startRun(
   yields: boolean,
 ): Run {
   checkFuelAndTimeout(options, what);
+  const { onStopping } = options;
+  if (onStopping !== undefined && typeof onStopping !== "function") {
+    throw new TypeError(
+      `${what}: onStopping must be a function to call when the stop begins; got ${typeof onStopping}`,
+    );
+  }
   if (inFlight.has(meter)) {
     throw new TypeError(
       `${what}: this meter's runAsync call has not ended yet; await it before the next call`,

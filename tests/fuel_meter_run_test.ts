@@ -291,4 +291,9 @@ Deno.test("run: onStopping is called once, inside the call, when its stop begins
     "fuel_exhausted",
   );
   assert.equal(seen.length, 1);
+  assert.throws(
+    () => meter.run(() => 1, { onStopping: "soon" as never }),
+    TypeError,
+    "onStopping must be a function",
+  );
 });
