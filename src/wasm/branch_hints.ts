@@ -12,7 +12,7 @@
  * @module
  */
 
-import { Body, type CodePlan, Edit, EDIT_SIZE } from "./code_plan.ts";
+import { Body, type CodePlan } from "./code_plan.ts";
 import { fail } from "./reader.ts";
 import { putU32, u32Size, type Writer } from "./writer.ts";
 
@@ -41,18 +41,10 @@ function contentSize(plan: number[]): number {
 function hintPlan(code: CodePlan): number[] {
   const plan: number[] = [];
   const bodies = code.bodies;
-  const edits = code.edits;
   for (let i = 0; i < code.bodyCount; i++) {
     const b = i * Body.Fields;
-    let count = 0;
-    const to = bodies[b + Body.EditsTo]! * EDIT_SIZE;
-    for (let at = bodies[b + Body.EditsFrom]! * EDIT_SIZE; at < to;) {
-      const kind = edits[at + 1]! & 0xf;
-      if (
-        kind === Edit.Check || kind === Edit.Dynamic || kind === Edit.Flag
-      ) count++;
-      at += EDIT_SIZE;
-    }
+    // Counted by the scan: checks, charges and flag checks.
+    const count = bodies[b + Body.Hints]!;
     if (count > 0) {
       plan.push(
         bodies[b + Body.FunctionIndex]! + code.functionShift,

@@ -90,8 +90,10 @@ export const Body = {
   EditsTo: 8,
   Size: 9,
   FunctionIndex: 10,
+  /** How many of its edits get a branch hint (checks, charges, flags). */
+  Hints: 11,
   /** How many fields a record has. */
-  Fields: 11,
+  Fields: 12,
 } as const;
 
 /** Body flag: the body has run-time charges (and so the local `$d`). */
@@ -170,6 +172,8 @@ export interface BodyRecord {
   growth: number;
   /** Its function index. */
   functionIndex: number;
+  /** How many of its edits get a branch hint. */
+  hints: number;
 }
 
 /**
@@ -307,6 +311,7 @@ export class CodePlan {
     fields[at + Body.EditsTo] = this.editCount;
     fields[at + Body.Size] = size;
     fields[at + Body.FunctionIndex] = functionIndex;
+    fields[at + Body.Hints] = body.hints;
     return u32Size(size) + size;
   }
 }

@@ -27,7 +27,12 @@ import { readMemArg } from "./immediates.ts";
 import { Reader } from "./reader.ts";
 import { readBlockType } from "./types.ts";
 import { Emitter } from "./emitter.ts";
-import { type StopFlagTargets, writeCheck, writeFlagCheck } from "./checks.ts";
+import {
+  type CheckTargets,
+  type StopFlagTargets,
+  writeCheck,
+  writeFlagCheck,
+} from "./checks.ts";
 import { Copy, Imm, MISC_OPS, SINGLE_BYTE } from "./opcodes.ts";
 
 /** The cost that marks the stop flag's check in `RegisterBody.checks`. */
@@ -132,13 +137,7 @@ function numberLocals(
 export function registerBody(
   body: RegisterBody,
 ): { bytes: Uint8Array; hints: number[] } | undefined {
-  const { bytes, start, codeStart, end, params, checks, fuelGlobal: g } = body;
-  // Where each check's `if` is, from the body's start, for branch hints.
-  const hints: number[] = [];
-  const fuel = params;
-  const w = new Emitter(
-    (body.inlineSites + 1) * 2 * (end - start) + 64 * (params + 1),
-  );
+  const { bytes, start, codeStart, end, params } = body;
   const locals = body.inlineSites > 0 && body.inlineSites <= INLINE_MAX_SITES &&
       end - codeStart <= INLINE_MAX_CODE
     ? numberLocals(bytes, start, codeStart)
@@ -146,9 +145,12 @@ export function registerBody(
   let declared = 0;
   for (let i = 0; locals && i < locals.length; i += 2) declared += locals[i]!;
   const inline = locals !== undefined && declared <= INLINE_MAX_LOCALS;
-  // The inlined body's locals follow the copy's own: its parameters, then
-  // its declared locals again.
-  const inlineBase = params + 1 + declared;
+  // Room for the body once per inlined call, and the copy's own; the
+  // emitter grows should that not do.
+  const w = new Emitter(
+    ((inline ? body.inlineSites : 0) + 1) * 2 * (end - start) +
+      64 * (params + 1),
+  );
   if (inline) {
     const head = new Reader(bytes, start, codeStart);
     const groups = head.u32();
@@ -163,25 +165,72 @@ export function registerBody(
   } else {
     w.copy(bytes, start, codeStart);
   }
-  const spill = () => {
-    w.localGet(fuel);
-    w.globalSet(g);
-  };
-  const targets = {
-    fuelGlobal: g,
-    slowFunction: body.slowFunction,
-    resumable: body.resumable,
-  };
-  const check = (cost: number) => {
-    hints.push(
+  const copy = new CopyWriter(body, w, inline ? locals : undefined, declared);
+  if (!copy.walk(false)) return undefined;
+  return { bytes: w.sized(), hints: copy.hints };
+}
+
+/**
+ * Writes one copy's code. A class rather than closures made per body, so
+ * that every body calls the same functions: V8 then keeps the code it
+ * optimised for one body instead of discarding it at the next.
+ */
+class CopyWriter {
+  readonly body: RegisterBody;
+  readonly w: Emitter;
+  /** Where each check's `if` is, from the body's start, for branch hints. */
+  readonly hints: number[] = [];
+  /** The fuel's local: the one after the parameters. */
+  readonly fuel: number;
+  /** The declared locals to zero on entering an inlined body, if inlined. */
+  readonly locals: number[] | undefined;
+  /**
+   * The inlined body's locals follow the copy's own: its parameters, then
+   * its declared locals again.
+   */
+  readonly inlineBase: number;
+  readonly targets: CheckTargets;
+
+  constructor(
+    body: RegisterBody,
+    w: Emitter,
+    locals: number[] | undefined,
+    declared: number,
+  ) {
+    this.body = body;
+    this.w = w;
+    this.fuel = body.params;
+    this.locals = locals;
+    this.inlineBase = body.params + 1 + declared;
+    this.targets = {
+      fuelGlobal: body.fuelGlobal,
+      slowFunction: body.slowFunction,
+      resumable: body.resumable,
+    };
+  }
+
+  spill(): void {
+    this.w.localGet(this.fuel);
+    this.w.globalSet(this.body.fuelGlobal);
+  }
+
+  check(cost: number): void {
+    const { w, fuel } = this;
+    this.hints.push(
       cost === FLAG_CHECK
-        ? writeFlagCheck(w, body.stopFlag!, { local: fuel, fuelGlobal: g })
-        : writeCheck(w, targets, { local: fuel, inRegister: true }, cost),
+        ? writeFlagCheck(w, this.body.stopFlag!, {
+          local: fuel,
+          fuelGlobal: this.body.fuelGlobal,
+        })
+        : writeCheck(w, this.targets, { local: fuel, inRegister: true }, cost),
     );
-  };
-  // Enters the inlined body: its arguments are the block's parameters.
-  const enterInline = () => {
-    w.blockOfType(body.typeIndex); // typed as the function itself
+  }
+
+  /** Enters the inlined body: its arguments are the block's parameters. */
+  enterInline(): void {
+    const { w, locals, inlineBase } = this;
+    const params = this.body.params;
+    w.blockOfType(this.body.typeIndex); // typed as the function itself
     for (let i = params - 1; i >= 0; i--) w.localSet(inlineBase + i);
     let index = inlineBase + params;
     for (let i = 0; i < locals!.length; i += 2) {
@@ -190,25 +239,26 @@ export function registerBody(
         w.localSet(index++);
       }
     }
-  };
+  }
 
   /**
    * Writes the body's code once: as the copy itself, or as the copy's
    * inlined callee, whose fuel is the copy's own local and whose function
    * label is the block around it.
    */
-  const walk = (inlined: boolean): boolean => {
+  walk(inlined: boolean): boolean {
+    const { body, w, fuel, inlineBase } = this;
+    const { bytes, codeStart, end, checks } = body;
+    const g = body.fuelGlobal;
     let nextCheck = 0;
     let depth = 1;
     // Whether the counter holds the fuel local's value on this straight
     // path.
     let spilled = false;
-    const local = (index: number) =>
-      inlined ? inlineBase + index : index >= fuel ? index + 1 : index;
     const r = new Reader(bytes, codeStart, end);
     while (r.pos < end) {
       while (nextCheck < checks.length && checks[nextCheck] === r.pos) {
-        check(checks[nextCheck + 1]!);
+        this.check(checks[nextCheck + 1]!);
         nextCheck += 2;
         spilled = false;
       }
@@ -218,14 +268,18 @@ export function registerBody(
       const kind = COPY_CLASS[op]!;
       if (kind === Copy.Pure || kind === Copy.Traps) {
         if (kind === Copy.Traps && !spilled) {
-          spill();
+          this.spill();
           spilled = true;
         }
         switch (IMMEDIATES[op]) {
-          case Imm.Local:
+          case Imm.Local: {
             w.u8(op);
-            w.u32(local(r.u32()));
+            const index = r.u32();
+            w.u32(
+              inlined ? inlineBase + index : index >= fuel ? index + 1 : index,
+            );
             continue;
+          }
           case Imm.Global:
             w.u8(op);
             w.u32(r.u32());
@@ -251,7 +305,7 @@ export function registerBody(
       }
       switch (op) {
         case 0x00: // unreachable
-          if (!spilled) spill();
+          if (!spilled) this.spill();
           w.u8(op);
           spilled = true;
           continue;
@@ -304,13 +358,16 @@ export function registerBody(
         case 0x10: { // call
           const callee = r.u32();
           if (callee < body.importedFunctions) return false;
-          if (callee === body.functionIndex && inline && !inlined) {
-            enterInline();
-            if (!walk(true)) return false;
+          if (
+            callee === body.functionIndex && this.locals !== undefined &&
+            !inlined
+          ) {
+            this.enterInline();
+            if (!this.walk(true)) return false;
             spilled = false;
             continue;
           }
-          if (!spilled) spill();
+          if (!spilled) this.spill();
           if (callee === body.functionIndex) {
             w.localGet(fuel);
             w.call(body.copyIndex);
@@ -333,7 +390,5 @@ export function registerBody(
       }
     }
     return nextCheck === checks.length;
-  };
-  if (!walk(false)) return undefined;
-  return { bytes: w.sized(), hints };
+  }
 }

@@ -94,6 +94,28 @@ for (let code = 0; code < SYNC_MISC.length; code++) {
   if (MISC_OPS.copy[code] === Copy.Pure) SYNC_MISC[code] = 0;
 }
 
+/**
+ * Per one-byte opcode: 1 if a body that holds it can have no register copy
+ * (see `register_copies.ts`, which refuses it), so that the scan can skip
+ * the attempt. Only the calls are marked; the copy refuses the rest.
+ */
+const NO_COPY = new Uint8Array(256);
+for (const op of [0x11, 0x12, 0x13, 0x14, 0x15]) {
+  const copy = SINGLE_BYTE.copy[op];
+  if (copy !== Copy.Pure && copy !== Copy.Traps) NO_COPY[op] = 1;
+}
+
+/**
+ * Per one-byte opcode, what the scan loop reads for each operator, in one
+ * load: its `Imm` in bits 0-7, its `Role` in bits 8-15, and its
+ * `SYNC_SINGLE` bit in bit 16.
+ */
+const SINGLE_OPS = new Int32Array(256);
+for (let op = 0; op < 256; op++) {
+  SINGLE_OPS[op] = SINGLE_BYTE.imm[op]! | SINGLE_BYTE.role[op]! << 8 |
+    SYNC_SINGLE[op]! << 16;
+}
+
 /** A padded helper call: `call` and a five-byte index. */
 const BULK_CALL_SIZE = 6;
 
@@ -155,6 +177,12 @@ export class BodyScanner {
   readonly #reader: Reader;
   /** The table or memory indices the last bulk operator named. */
   readonly #operands: BulkOperands = { first: 0, second: 0, segment: 0 };
+  /** The index the last immediate read by `#slowImmediate` named. */
+  #index = 0;
+  /** How many of the scanned body's edits get a branch hint. */
+  #hints = 0;
+  /** Whether the body being scanned holds a call its register copy refuses. */
+  #noCopy = false;
   /** `HAS_DYNAMIC` bits of the body being scanned. */
   #bodyFlags = 0;
   /** The edits of the scanned body's calls to itself. */
@@ -276,8 +304,7 @@ export class BodyScanner {
     const editsFrom = this.#code.editCount;
     let growth = 0;
     const costs = this.#costs;
-    const singleImm = SINGLE_BYTE.imm;
-    const singleRole = SINGLE_BYTE.role;
+    const singleOps = SINGLE_OPS;
     const singleCost = costs.single;
     const functionCount = info.functionCount;
     const importedFunctions = info.importedFunctions;
@@ -288,6 +315,7 @@ export class BodyScanner {
     const globalFast = Math.min(0x80, globalCount);
     const memory64 = info.memoryIs64;
     const memoryCount = memory64.length;
+    const strings = this.#strings;
     let frames = this.#frames;
     let openedIn = this.#openedIn;
     // How many segments have started since the entry's.
@@ -305,8 +333,10 @@ export class BodyScanner {
     const loopFlagSize = inRegister
       ? this.#templates.flagInRegister.length
       : flagSize;
+    this.#hints = 0;
     if (flagSize > 0) {
       this.#code.pushEdit(codeStart, 5, /* Edit.Flag */ 0);
+      this.#hints++;
       growth += flagSize;
     }
     // With the fuel in a register, the entry's check reads the counter.
@@ -321,6 +351,7 @@ export class BodyScanner {
     let sync = 0;
     let live = true;
     this.#bodyFlags = 0;
+    this.#noCopy = false;
 
     // The `case` labels below are literal numbers, the values of `Imm` and
     // `Role` named in their comments: only literal labels make `switch` a
@@ -336,10 +367,11 @@ export class BodyScanner {
       let imm: number;
       let role: number;
       if (op < 0xfb) {
-        imm = singleImm[op]!;
-        role = singleRole[op]!;
+        const described = singleOps[op]!;
+        imm = described & 0xff;
+        role = described >> 8 & 0xff;
         if (live) cost += singleCost[op]!;
-        sync |= SYNC_SINGLE[op]!;
+        sync |= described >> 16;
         if (imm === 1 /* Imm.None */ && role === 0 /* Role.Plain */) continue;
         if (imm === 0 /* Imm.Unknown */) unknownOpcode(-1, op, opPos);
       } else {
@@ -373,21 +405,32 @@ export class BodyScanner {
         sync |= op === 0xfc && code < SYNC_MISC.length ? SYNC_MISC[code]! : 1;
       }
 
-      // Immediates. `index` keeps what a role below needs.
+      // Immediates. `index` keeps what a role below needs. The common
+      // short encodings are skipped inline; everything else goes through
+      // one call, so that V8's optimised code of this loop has seen every
+      // call in it early and is not thrown away at the first rare one.
       let index = 0;
       const immAt = p;
+      let slow = true;
       switch (imm) {
         case 1: // Imm.None
+          slow = false;
           break;
+        // An operator that plays no role (`Role.Plain`, and no GC
+        // allocation, whose size is paid up front) is done once its short
+        // immediate is skipped: the most common operators leave here.
         case 8: // Imm.Local
-        case 9: // Imm.Global
-          if (p < end && bytes[p]! < (imm === 8 ? localFast : globalFast)) {
+          if (p < end && bytes[p]! < localFast) {
             p++;
-          } else {
-            r.pos = p;
-            if (imm === 8) r.index(localCount, "local", "function");
-            else r.index(globalCount, "global", "module");
-            p = r.pos;
+            if (role === 0 && op !== 0xfb) continue;
+            slow = false;
+          }
+          break;
+        case 9: // Imm.Global
+          if (p < end && bytes[p]! < globalFast) {
+            p++;
+            if (role === 0 && op !== 0xfb) continue;
+            slow = false;
           }
           break;
         case 19: // Imm.I32
@@ -398,11 +441,10 @@ export class BodyScanner {
           const last = Math.min(end, p + (imm === 19 ? 4 : 9));
           let q = p;
           while (q < last && bytes[q]! >= 0x80) q++;
-          if (q < last) p = q + 1;
-          else {
-            r.pos = p;
-            r.skipSigned(imm === 19 ? 32 : 64);
-            p = r.pos;
+          if (q < last) {
+            p = q + 1;
+            if (role === 0 && op !== 0xfb) continue;
+            slow = false;
           }
           break;
         }
@@ -415,31 +457,29 @@ export class BodyScanner {
             const last = Math.min(end, p + 5);
             let q = p + 1;
             while (q < last && bytes[q]! >= 0x80) q++;
-            if (q < last) p = q + 1;
-            else {
-              r.pos = p;
-              readMemArg(r, memory64, opPos);
-              p = r.pos;
+            if (q < last) {
+              p = q + 1;
+              if (imm === 12) {
+                if (p >= end) fail("unexpected end: expected lane index", p);
+                p++;
+              }
+              if (role === 0 && op !== 0xfb) continue;
+              slow = false;
             }
-          } else {
-            r.pos = p;
-            readMemArg(r, memory64, opPos);
-            p = r.pos;
-          }
-          if (imm === 12) {
-            if (p >= end) fail("unexpected end: expected lane index", p);
-            p++;
           }
           break;
         case 2: // Imm.BlockType
-          if (p < end && (bytes[p] === 0x40 || isNumeric(bytes[p]!))) p++;
-          else p = this.#readBlockType(p, end);
+          if (p < end && (bytes[p] === 0x40 || isNumeric(bytes[p]!))) {
+            p++;
+            slow = false;
+          }
           break;
         case 3: // Imm.Label
-        case 5: { // Imm.Func
-          const at = p;
-          if (p < end && bytes[p]! < 0x80) index = bytes[p++]!;
-          else {
+        case 5: // Imm.Func
+          if (p < end && bytes[p]! < 0x80) {
+            index = bytes[p++]!;
+            slow = false;
+          } else {
             // Up to four bytes (below 2^28) need no range check here.
             const last = Math.min(end, p + 4);
             let q = p;
@@ -450,67 +490,42 @@ export class BodyScanner {
                 index = index << 7 | bytes[k]! & 0x7f;
               }
               p = q + 1;
-            } else {
-              r.pos = p;
-              index = r.u32();
-              p = r.pos;
-            }
-          }
-          if (imm === 3) {
-            if (index === depth - 1) sync = 1; // leaves the function
-            // `delegate` names a label outside the `try` it ends.
-            if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
-              fail(`label ${index} out of range`, at);
-            }
-            catchTargets[depth - 1 - index] |= 2; // a branch names it
-            break;
-          }
-          if (index >= functionCount) {
-            fail(
-              `function index ${index} out of range: the module has ${functionCount} functions`,
-              at,
-            );
-          }
-          if (index < importedFunctions && this.#strings !== undefined) {
-            growth += this.#callString(op, index, opPos, p);
-          } else if (index >= importedFunctions) {
-            const edit = this.#code.pushEdit(
-              at,
-              2 /* Edit.Function */ | (p - at) << 4,
-              index + shift,
-            );
-            growth += u32Size(index + shift) - (p - at);
-            if (op === 0x10 && index === functionIndex) {
-              this.#selfCalls.push(edit);
+              slow = false;
             }
           }
           break;
+      }
+      if (slow) {
+        p = this.#slowImmediate(imm, p, opPos, depth, localCount);
+        index = this.#index;
+      }
+      if (imm === 3) { // Imm.Label
+        if (index === depth - 1) sync = 1; // leaves the function
+        // `delegate` names a label outside the `try` it ends.
+        if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
+          fail(`label ${index} out of range`, immAt);
         }
-        case 16: // Imm.Index
-          r.pos = p;
-          r.u32();
-          p = r.pos;
-          break;
-        case 7: // Imm.Type
-          r.pos = p;
-          index = r.index(typeCount, "type", "module");
-          p = r.pos;
-          break;
-        case 22: // Imm.F64
-          if (end - p < 8) fail("unexpected end: expected 8 bytes", p);
-          p += 8;
-          break;
-        default:
-          p = readOtherImmediate(
-            r,
-            imm,
-            p,
-            this.#info,
-            depth,
-            this.#catchTargets,
-            this.#operands,
-            opPos,
+        catchTargets[depth - 1 - index] |= 2; // a branch names it
+      } else if (imm === 5) { // Imm.Func
+        if (index >= functionCount) {
+          fail(
+            `function index ${index} out of range: the module has ${functionCount} functions`,
+            immAt,
           );
+        }
+        if (index >= importedFunctions) {
+          const edit = this.#code.pushEdit(
+            immAt,
+            2 /* Edit.Function */ | (p - immAt) << 4,
+            index + shift,
+          );
+          growth += u32Size(index + shift) - (p - immAt);
+          if (op === 0x10 && index === functionIndex) {
+            this.#selfCalls.push(edit);
+          }
+        } else if (strings !== undefined) {
+          growth += this.#callString(op, index, opPos, p);
+        }
       }
 
       // GC allocations of a size the type fixes are paid by size up front.
@@ -575,6 +590,7 @@ export class BodyScanner {
               localCount,
               flags: this.#bodyFlags | (inRegister ? IN_REGISTER : 0),
               editsFrom,
+              hints: this.#hints,
               growth,
               functionIndex,
             });
@@ -601,8 +617,11 @@ export class BodyScanner {
           // instead of two in a loop that tests its exit at the top.
           break;
         case 11: // Role.Call
-          if (index < importedFunctions) must = 1;
-          else if (inRegister) {
+          if (NO_COPY[op] === 1) this.#noCopy = true;
+          if (index < importedFunctions) {
+            must = 1;
+            this.#noCopy = true; // a copy calls no import
+          } else if (inRegister) {
             // The callee spent fuel from the counter.
             this.#code.pushEdit(p, 8, /* Edit.Reload */ 0);
             growth += this.#templates.reload.length;
@@ -610,6 +629,7 @@ export class BodyScanner {
           break;
         case 12: // Role.CallDynamic
           must = 1;
+          if (NO_COPY[op] === 1) this.#noCopy = true;
           break;
         case 13: // Role.Transfer
           live = false;
@@ -647,6 +667,7 @@ export class BodyScanner {
         growth += this.#closeSegment(segment, cost, sync, inRegister);
         if (role === 2 /* Role.Loop */ && flagSize > 0) {
           this.#code.pushEdit(p, 5, /* Edit.Flag */ inRegister ? 1 : 0);
+          this.#hints++;
           growth += loopFlagSize;
         }
         // After a call, the check reads what the callee or the host left.
@@ -665,6 +686,76 @@ export class BodyScanner {
   }
 
   /**
+   * Reads the immediates the scan loop does not skip inline: their longer
+   * encodings, and the less common layouts. Leaves a label, function or type
+   * index in `#index`; returns where the immediates end.
+   */
+  #slowImmediate(
+    imm: number,
+    p: number,
+    opPos: number,
+    depth: number,
+    localCount: number,
+  ): number {
+    const r = this.#reader;
+    const info = this.#info;
+    r.pos = p;
+    this.#index = 0;
+    switch (imm) {
+      case Imm.Local:
+        r.index(localCount, "local", "function");
+        break;
+      case Imm.Global:
+        r.index(info.globalCount, "global", "module");
+        break;
+      case Imm.I32:
+        r.skipSigned(32);
+        break;
+      case Imm.I64:
+        r.skipSigned(64);
+        break;
+      case Imm.MemArg:
+      case Imm.MemArgLane:
+        readMemArg(r, info.memoryIs64, opPos);
+        if (imm === Imm.MemArgLane) {
+          if (r.pos >= r.end) {
+            fail("unexpected end: expected lane index", r.pos);
+          }
+          r.pos++;
+        }
+        break;
+      case Imm.BlockType:
+        readBlockType(r, info.typeCount);
+        break;
+      case Imm.Label:
+      case Imm.Func:
+        this.#index = r.u32();
+        break;
+      case Imm.Index:
+        r.u32();
+        break;
+      case Imm.Type:
+        this.#index = r.index(info.typeCount, "type", "module");
+        break;
+      case Imm.F64:
+        if (r.end - p < 8) fail("unexpected end: expected 8 bytes", p);
+        return p + 8;
+      default:
+        return readOtherImmediate(
+          r,
+          imm,
+          p,
+          info,
+          depth,
+          this.#catchTargets,
+          this.#operands,
+          opPos,
+        );
+    }
+    return r.pos;
+  }
+
+  /**
    * The static part of an allocation's cost: a struct's fields, or the
    * elements of `array.new_fixed`, at `perElement` each (`array.new` and
    * `array.new_default` are charged at run time by their length).
@@ -679,15 +770,6 @@ export class BodyScanner {
     r.pos = immAt;
     r.u32(); // the type
     return r.u32() * this.#costs.perElement;
-  }
-
-  /** Reads a block type that is not empty and not a numeric type. */
-  #readBlockType(p: number, end: number): number {
-    const r = this.#reader;
-    r.pos = p;
-    r.end = end;
-    readBlockType(r, this.#info.typeCount);
-    return r.pos;
   }
 
   #checkCatch(op: number, depth: number, opPos: number): void {
@@ -722,6 +804,7 @@ export class BodyScanner {
       ? info.tableIs64[first]! && info.tableIs64[second]!
       : false;
     this.#code.pushEdit(opPos, Edit.Dynamic | (is64 ? 1 << 4 : 0), unit);
+    this.#hints++;
     this.#bodyFlags |= is64 ? HAS_DYNAMIC : HAS_DYNAMIC | HAS_DYNAMIC_32;
     return this.#templates.charge(is64, unit).length;
   }
@@ -861,6 +944,7 @@ export class BodyScanner {
     }
     if (cost > MAX_SEGMENT_COST) cost = MAX_SEGMENT_COST;
     code.setCost(segment, cost);
+    this.#hints++;
     let variant = 0;
     if (inRegister) {
       variant = (kind >> 5 & LOAD) | (sync ? SYNC : 0);
@@ -872,7 +956,10 @@ export class BodyScanner {
 
   /** Records a scanned body; returns its rewritten size with its prefix. */
   #finishBody(body: BodyRecord): number {
-    if (this.#selfCalls.length > 0 && this.#targets.registerCopies) {
+    if (
+      this.#selfCalls.length > 0 && this.#targets.registerCopies &&
+      !this.#noCopy
+    ) {
       body.growth += planRegisterCopy(
         this.#code,
         this.#reader,

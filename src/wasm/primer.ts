@@ -1,0 +1,92 @@
+/**
+ * The primer: a small module that uses every kind of operator the scan and
+ * the emitter treat differently, rewritten once per process before the
+ * first large input, its result thrown away.
+ *
+ * V8 optimises the rewriter's loops after a few thousand operators, from
+ * what they have met so far; a branch they meet later for the first time
+ * (the first prefixed operator, the first `call_indirect`, the first long
+ * memory offset) throws the optimised code away, and the loop runs slowly
+ * until it has been compiled again. On esbuild.wasm that was three to five
+ * recompiles of the scan loop alone, and most of the first call's CPU time
+ * went to compiling. Having met every branch in the primer first, the
+ * loops are optimised once.
+ *
+ * The primer's text is in `tests/instrument_primer_test.ts`, which checks
+ * these bytes against it.
+ *
+ * @module
+ */
+
+/** Inputs smaller than this are rewritten before V8 optimises anything. */
+const PRIME_ABOVE = 64 * 1024;
+
+/** The primer's bytes (see the module doc), in base64. */
+const PRIMER_BASE64 =
+  "AGFzbQEAAAABBgFgAX8BfwIKAQRob3N0AWYAAAMFBAAAAAAEBAFwAAMFAwEAAQYLAn8B" +
+  "QQALfgFCAAsHCAEEd29yawADCQkBAEEACwMBAwIMAQIKnQQEHAAgAEECSAR/IAAFIABB" +
+  "AWsQASAAQQJrEAFqCwt9AgF+AXwgAEUEQEEADwtCic+VmhIhAUQAAAAAAAD4P0MAACBA" +
+  "u6AhAkEAKAIIJABBACMANgIAIABBA20aIAL8AhoCQANAIABFDQECQCAADgEAAgsMAAsL" +
+  "IABBAEgEQAALIAAQARogAEEBaxACIAGnIABBAmsQAiAAIgAbagvxAgQBfgF9AXyIAX9B" +
+  "+KzRkQEhiwFC75uvzfis0ZEBIQFDAADAPyECRAAAAAAAAARAIQMjACCLAWokACMArSQB" +
+  "QQBBACgCxcYENgIEQQggATwAAD8AQAAaQQBBCEEE/AoAAEEAQQFBBPwLAEEAQQBBAvwI" +
+  "AQD8CQEgAvwAGv0MAQAAAAIAAAADAAAABAAAAP0bARogAUIDfxogAEEBIADAIgAbGiAA" +
+  "GiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAA" +
+  "GiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAAGiAA" +
+  "GiAAGgJAA0AgAEUNAQJAAkAgAA4CAQADCwsgAEEBayEADAALCyAARQRAAAUBCyAAEAAa" +
+  "IABBAREAABogABABEAMaQQBBADYCgICAgAFCgICAgICAgIDAABogA0QAAAAAAADwP2MP" +
+  "Cw0ABkAgABAAGhkLIAALCxACAEEQCwZwcmltZXIBAnh5";
+
+/**
+ * The primer's bytes.
+ *
+ * @returns A new copy of them.
+ *
+ * @example Usage
+ * ```ts
+ * import { primerBytes } from "./primer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(WebAssembly.validate(primerBytes()));
+ * ```
+ */
+export function primerBytes(): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(atob(PRIMER_BASE64), (c) => c.charCodeAt(0));
+}
+
+let primed = false;
+
+/**
+ * Rewrites the primer with `rewrite`, the first time an input of `size`
+ * bytes or more comes; afterwards does nothing. The primer only warms V8
+ * up: its result, and any error, are thrown away.
+ *
+ * @param size The size of the input about to be rewritten.
+ * @param rewrite Rewrites a module as the input will be.
+ *
+ * @example Usage
+ * ```ts
+ * import { primeOnce } from "./primer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * let calls = 0;
+ * primeOnce(10, () => calls++); // too small to be worth it
+ * assert.equal(calls, 0);
+ * ```
+ */
+export function primeOnce(
+  size: number,
+  rewrite: (bytes: Uint8Array) => unknown,
+): void {
+  if (primed || size < PRIME_ABOVE) return;
+  primed = true;
+  try {
+    // Twice: V8 records what a function meets only from its ninth call on,
+    // and the primer calls some functions only a few times.
+    const bytes = primerBytes();
+    rewrite(bytes);
+    rewrite(bytes);
+  } catch {
+    // Only a warm-up: the input's own rewrite reports what is wrong.
+  }
+}
