@@ -61,6 +61,10 @@ export const DEFAULT_GRACE = 1_000_000;
 /**
  * Options for {@linkcode FuelMeter.run}.
  *
+ * Memory and table limits are the meter's, not a run's
+ * (`new FuelMeter(bytes, { limits })`): they are written into the module as
+ * its maximums, since a memory never shrinks, and hold in every run.
+ *
  * @example A call stopped from another thread
  * ```ts
  * import { FuelMeter, StopSignal } from "@early-exit/early-exit";
