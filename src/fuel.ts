@@ -223,7 +223,12 @@ export interface MeterCalls {
    * `soft`, the guest itself keeps running on it after the stop, so that a
    * library polling {@linkcode FuelMeter.stopping} can unwind by itself.
    */
-  grace(meter: FuelMeter, fuel: number, soft: boolean): void;
+  grace(
+    meter: FuelMeter,
+    fuel: number,
+    soft: boolean,
+    onStopping?: () => void,
+  ): void;
   /**
    * Runs the host's own calls into the guest on fuel outside the books, so
    * that they work after a stop and count as nothing the guest did.
@@ -305,6 +310,8 @@ export class FuelMeter {
   #soft = false;
   /** Set from a stop until the books are settled. */
   #stopping = false;
+  /** The current run's hook for the moment `#stopping` turns true. */
+  #onStopping: (() => void) | undefined;
   /** The part of the tank a per-call cap keeps out of the call. */
   #withheld = 0;
   /** The current `run`'s own check, run before the user's `poll`. */
@@ -533,11 +540,11 @@ export class FuelMeter {
     // Stopped already, or a stop waits for the guest to leave a zone.
     if (this.#delivered || this.#waitingForZone) return;
     this.#reason ??= reason;
-    this.#stopping = true;
     this.#parked = this.#waiting ?? Math.max(0, Number(counter.value));
     counter.value = STOPPED;
     // A loop that costs no fuel still reads the flag.
     if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
+    this.#markStopping();
   }
 
   /**
@@ -721,9 +728,10 @@ export class FuelMeter {
         meter.#callPoll = poll;
         meter.#yields = yields;
       },
-      grace: (meter, fuel, soft) => {
+      grace: (meter, fuel, soft, onStopping) => {
         meter.#grace = checkFuel(fuel, "grace");
         meter.#soft = soft;
+        meter.#onStopping = onStopping;
       },
       offBooks: (meter, fn) => meter.#offBooks(fn),
       flag: (meter) => meter.#flag,
@@ -750,6 +758,7 @@ export class FuelMeter {
     this.#callPoll = undefined;
     this.#yields = false;
     this.#soft = false;
+    this.#onStopping = undefined;
     this.#tank += this.#withheld;
     this.#withheld = 0;
     this.#refill();
@@ -779,7 +788,7 @@ export class FuelMeter {
       return undefined;
     }
     this.#waitingForZone = true;
-    this.#stopping = true;
+    this.#markStopping();
     zone.value = value | ZONE_STOP_WAITING;
     // Every loop header and function entry in the zone asks again, so a
     // loop the cost table makes free is bounded too.
@@ -845,7 +854,7 @@ export class FuelMeter {
       }
     }
     this.#delivered = true;
-    this.#stopping = true;
+    this.#markStopping();
     return 1;
   };
 
@@ -909,8 +918,18 @@ export class FuelMeter {
     const waiting = this.#waitForZone(need);
     if (waiting !== undefined) return waiting;
     this.#delivered = true;
-    this.#stopping = true;
+    this.#markStopping();
     return this.#soft ? this.#fromGrace(need) : -1n;
+  }
+
+  /**
+   * Marks the guest as stopping, and tells the run's `onStopping` hook the
+   * first time: a library's interrupt check can then be made to come sooner.
+   */
+  #markStopping(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#onStopping?.();
   }
 
   /**

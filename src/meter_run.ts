@@ -43,8 +43,9 @@ import type { GuestTrap } from "./errors.ts";
 
 /**
  * Grace fuel after a stop, about half a millisecond of work: sql.js needs
- * under 10,000 to finalize the statement it was running, and QuickJS
- * reaches its interrupt hook well within it in a soft stop.
+ * under 10,000 to finalize the statement it was running. A soft stop of
+ * QuickJS needs far more: the fuel to reach its interrupt check and to free
+ * what the script built (see docs/other-loaders.md).
  *
  * @example Giving a library more room to clean up
  * ```ts
@@ -59,6 +60,10 @@ export const DEFAULT_GRACE = 1_000_000;
 
 /**
  * Options for {@linkcode FuelMeter.run}.
+ *
+ * Memory and table limits are the meter's, not a run's
+ * (`new FuelMeter(bytes, { limits })`): they are written into the module as
+ * its maximums, since a memory never shrinks, and hold in every run.
  *
  * @example A call stopped from another thread
  * ```ts
@@ -106,12 +111,25 @@ export interface MeterRunOptions {
    * Lets the guest run on after a stop, on its grace fuel, so that a library
    * polling {@linkcode FuelMeter.stopping} from its own interrupt hook
    * unwinds by itself and stays whole (QuickJS:
-   * `runtime.setInterruptHandler(() => meter.stopping)`); it traps once the
-   * grace is spent. The grace is counted in fuel, so a soft stop does not
+   * `runtime.setInterruptHandler(() => meter.stopping)`, with
+   * {@linkcode MeterRunOptions.onStopping} to make it look soon); it traps
+   * once the grace is spent. The grace is counted in fuel, so a soft stop does not
    * end a loop that a cost table of zeros makes free. Default `false`: the
    * guest traps at the stop.
    */
   soft?: boolean;
+  /**
+   * Called once, the moment this call's stop begins (when
+   * {@linkcode FuelMeter.stopping} turns true), from inside the guest's
+   * check, with the guest paused. In a soft stop it can make the library's
+   * own interrupt check come sooner: QuickJS asks its interrupt handler only
+   * once every 10,000 jumps and calls, which an allocating loop takes tens
+   * of millions of fuel to reach, so a hook that sets the running context's
+   * interrupt counter to 1 makes it unwind at its next jump (see
+   * docs/other-loaders.md). It must not call into the guest. If it throws,
+   * the error unwinds the guest as a hard stop would.
+   */
+  onStopping?: () => void;
   /** The name the outcome gives as `export`. Default `"run"`. */
   label?: string;
 }
@@ -177,6 +195,12 @@ function startRun(
   yields: boolean,
 ): Run {
   checkFuelAndTimeout(options, what);
+  const { onStopping } = options;
+  if (onStopping !== undefined && typeof onStopping !== "function") {
+    throw new TypeError(
+      `${what}: onStopping must be a function to call when the stop begins; got ${typeof onStopping}`,
+    );
+  }
   if (inFlight.has(meter)) {
     throw new TypeError(
       `${what}: this meter's runAsync call has not ended yet; await it before the next call`,
@@ -207,7 +231,12 @@ function startRun(
   if (watch || yields) meter.slice = RUN_SLICE;
   calls.begin(meter, options.fuel);
   calls.watch(meter, watch ? () => watch.poll() === true : undefined, yields);
-  calls.grace(meter, options.grace ?? DEFAULT_GRACE, options.soft ?? false);
+  calls.grace(
+    meter,
+    options.grace ?? DEFAULT_GRACE,
+    options.soft ?? false,
+    options.onStopping,
+  );
   const { consumed: consumedBefore, remaining: budget } = meter.usage;
   const saved = stack && readStackPointer(meter, calls, stack);
   return {

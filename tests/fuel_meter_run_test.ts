@@ -257,3 +257,43 @@ Deno.test("run: a meter that cannot resume takes fuel caps but refuses deadlines
   assert.equal(meter.remaining, Infinity);
   assert.throws(() => meter.run(spin, { timeout: 5 }), /resumable: true/);
 });
+
+Deno.test("run: onStopping is called once, inside the call, when its stop begins, and never for a call that returns", async () => {
+  const { meter, exports } = await attached(RUNAWAY);
+  const seen: string[] = [];
+  const onStopping = () => seen.push(`stopping ${meter.stopping}`);
+  expectOutcome(
+    meter.run(() => {
+      seen.push("call");
+      exports.spin();
+    }, { fuel: 100_000, soft: true, grace: 10_000, onStopping }),
+    "fuel_exhausted",
+  );
+  assert.deepEqual(seen, ["call", "stopping true"]);
+
+  seen.length = 0;
+  expectOutcome(
+    meter.run(() => exports.count_forever(), { timeout: 20, onStopping }),
+    "timeout",
+  );
+  assert.deepEqual(seen, ["stopping true"]);
+
+  seen.length = 0;
+  expectOutcome(
+    meter.run(() => exports.spin(), { fuel: 0, onStopping }),
+    "fuel_exhausted",
+  );
+  meter.run(() => 1, { onStopping });
+  assert.deepEqual(seen, ["stopping true"], "a returned call is not told");
+  // The hook belongs to its call: a later stop does not call it.
+  expectOutcome(
+    meter.run(() => exports.spin(), { fuel: 100 }),
+    "fuel_exhausted",
+  );
+  assert.equal(seen.length, 1);
+  assert.throws(
+    () => meter.run(() => 1, { onStopping: "soon" as never }),
+    TypeError,
+    "onStopping must be a function",
+  );
+});
