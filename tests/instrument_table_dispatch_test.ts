@@ -1,0 +1,176 @@
+/**
+ * A `br_table` dispatch (an interpreter's `switch`) whose cases only it
+ * reaches: its check tests for the dearest case in advance, and the cases
+ * pay without a test. Counted against the same guest with an empty
+ * `try_table` at the end, which keeps its fuel in the counter and tests at
+ * every case, at every budget: the same count whenever both finish or the
+ * guest traps, and a run out of fuel stops no later than the twin, and no
+ * earlier than the dearest case ahead.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { instrument } from "../src/wasm/instrument.ts";
+import { wat } from "./support/instrument.ts";
+
+type Bytes = Uint8Array<ArrayBuffer>;
+
+/**
+ * A bytecode loop over memory: 0 adds, 1 multiplies (dearer), 2 loads from
+ * the address in the accumulator (traps when out of bounds), 3 halts.
+ */
+const GUEST = `(module
+  (memory 1)
+  (data (i32.const 0) "\\00\\01\\00\\01\\00\\03")
+  (data (i32.const 16) "\\00\\01\\00\\01\\01\\00\\02\\03")
+  (func (export "run") (param $pc i32) (result i32)
+    (local $acc i32)
+    (loop $next
+      (block $halt
+        (block $load
+          (block $mul
+            (block $add
+              (br_table $add $mul $load $halt
+                (i32.load8_u (local.get $pc))))
+            (local.set $acc (i32.add (local.get $acc) (i32.const 3)))
+            (local.set $pc (i32.add (local.get $pc) (i32.const 1)))
+            (br $next))
+          (local.set $acc (i32.mul (i32.add (local.get $acc) (i32.const 1))
+            (i32.add (local.get $acc) (i32.const 7))))
+          (local.set $acc (i32.xor (local.get $acc) (i32.const 0x55)))
+          (local.set $pc (i32.add (local.get $pc) (i32.const 1)))
+          (br $next))
+        (local.set $acc (i32.load (i32.shl (local.get $acc) (i32.const 8))))
+        (local.set $pc (i32.add (local.get $pc) (i32.const 1)))
+        (br $next)))
+    (local.get $acc) $TAIL))`;
+
+/** The dearest case's cost: `$mul`'s operators. */
+const DEAREST_CASE = 17n;
+
+async function guests(): Promise<[Bytes, Bytes]> {
+  const register = await wat(GUEST.replaceAll("$TAIL", ""));
+  const counter = await wat(GUEST.replaceAll("$TAIL", "(try_table)"));
+  return [register, counter];
+}
+
+interface Run {
+  /** The result, `fuel` when out of fuel, or the trap's message. */
+  result: string;
+  /** Fuel consumed, from the counter (folded when out of fuel). */
+  consumed: bigint;
+}
+
+async function runTrapping(bytes: Bytes, budget: bigint, pc: number) {
+  const metered = instrument(bytes, { resumable: false, initialFuel: budget });
+  const { instance } = await WebAssembly.instantiate(
+    metered.bytes as BufferSource,
+  );
+  const fuel = instance.exports[metered.fuelExport] as WebAssembly.Global;
+  let result: string;
+  try {
+    result = String((instance.exports.run as (pc: number) => number)(pc));
+  } catch (error) {
+    result = (error as Error).message;
+  }
+  const counter = fuel.value as bigint;
+  if (counter < 0n) return { result: "fuel", consumed: budget + counter + 1n };
+  return { result, consumed: budget - counter };
+}
+
+async function runResumable(bytes: Bytes, budget: bigint, pc: number) {
+  const metered = instrument(bytes, { resumable: true });
+  let given = 0n;
+  let out = false;
+  const { instance } = await WebAssembly.instantiate(
+    metered.bytes as BufferSource,
+    {
+      [metered.importModule]: {
+        // Hands out what the check asks for while the budget lasts.
+        [metered.importName]: (counter: bigint, cost: bigint) => {
+          assert.ok(counter < 0n && cost > 0n, "out_of_fuel's contract");
+          const need = -counter;
+          if (given + need > budget) {
+            out = true;
+            return -1n;
+          }
+          given += need;
+          return 0n;
+        },
+      },
+    },
+  );
+  const fuel = instance.exports[metered.fuelExport] as WebAssembly.Global;
+  let result: string;
+  try {
+    result = String((instance.exports.run as (pc: number) => number)(pc));
+  } catch (error) {
+    result = (error as Error).message;
+  }
+  const left = fuel.value as bigint;
+  return {
+    result: out ? "fuel" : result,
+    consumed: given - (left < 0n ? 0n : left),
+  };
+}
+
+function compare(fast: Run, twin: Run, what: string): void {
+  if (fast.result !== "fuel") {
+    assert.deepEqual(fast, twin, what);
+    return;
+  }
+  // Out of fuel: no later than the twin, and only for want of the dearest
+  // case ahead.
+  assert.ok(fast.consumed <= twin.consumed, `${what}: stopped later`);
+  if (twin.result === "fuel") {
+    assert.ok(
+      twin.consumed - fast.consumed <= DEAREST_CASE,
+      `${what}: stopped ${twin.consumed - fast.consumed} early`,
+    );
+  }
+}
+
+Deno.test("table dispatch: cases paid in advance count the same at every budget", async () => {
+  const [fast, twin] = await guests();
+  for (const pc of [0, 16]) {
+    const full = await runTrapping(twin, 1n << 40n, pc);
+    assert.notEqual(full.result, "fuel");
+    assert.deepEqual(await runTrapping(fast, 1n << 40n, pc), full);
+    let finishedFrom = -1n;
+    for (let budget = 0n; budget <= full.consumed + DEAREST_CASE; budget++) {
+      const a = await runTrapping(fast, budget, pc);
+      compare(a, await runTrapping(twin, budget, pc), `pc ${pc}, ${budget}`);
+      if (a.result !== "fuel" && finishedFrom < 0n) finishedFrom = budget;
+      if (finishedFrom >= 0n) assert.deepEqual(a, full, `pc ${pc}, ${budget}`);
+      const r = await runResumable(fast, budget, pc);
+      const rTwin = await runResumable(twin, budget, pc);
+      if (r.result !== "fuel") {
+        assert.deepEqual(r, rTwin, `resumable ${budget}`);
+      } else {
+        assert.ok(
+          rTwin.result === "fuel" || budget < full.consumed + DEAREST_CASE,
+          `resumable, pc ${pc}, ${budget}: out of fuel too early`,
+        );
+      }
+    }
+    // It finishes once the budget covers its work and the dearest case.
+    assert.ok(finishedFrom >= full.consumed, `pc ${pc}`);
+    assert.ok(finishedFrom <= full.consumed + DEAREST_CASE, `pc ${pc}`);
+  }
+});
+
+Deno.test("table dispatch: the cases are paid without a test of their own", async () => {
+  const [fast, twin] = await guests();
+  const hints = (bytes: Uint8Array) => {
+    const metered = instrument(bytes);
+    const module = new WebAssembly.Module(metered.bytes as BufferSource);
+    const [section] = WebAssembly.Module.customSections(
+      module,
+      "metadata.code.branch_hint",
+    );
+    return new Uint8Array(section!).length;
+  };
+  // Fewer checks, hence fewer hints: the three cases' tests are gone.
+  assert.ok(hints(fast) < hints(twin));
+});
