@@ -182,15 +182,26 @@ export class BodyScanner {
   #openedIn: Int32Array = new Int32Array(64);
   #catchTargets: Uint8Array = new Uint8Array(64);
   /**
-   * Per open frame: the check edit of the one segment whose `br_table`
-   * names it, -1 if nothing names it yet, -2 if anything else does.
+   * Per open frame: the check edit of the `br_table` whose check pays in
+   * advance for every way to its `end` seen so far, -1 if nothing names it
+   * yet, -2 if something that check does not pay for does.
    */
   #tableOwners: Int32Array = new Int32Array(64);
+  /** Per open frame: the segments (check edits) that branch to it. */
+  #preds: (number[] | undefined)[] = [];
   /**
    * The check edit of the `br_table` segment that tests in advance for the
    * open segment, or -1 (see {@linkcode Edit.Charge}).
    */
   #paidBy = -1;
+  /** The segments that lead to the open one, when it is paid in advance. */
+  #paidPreds: number[] = [];
+  /**
+   * Per segment paid in advance (and per `br_table` segment, 0): the most
+   * its table's check paid for up to its end, or -1 if it spent fuel
+   * after its charge (a call), so that what follows must test.
+   */
+  readonly #pathOut = new Map<number, number>();
   /** The fuel's local in the body being scanned. */
   #fuelLocal = 0;
   /** Where margin checks are written to be measured. */
@@ -352,9 +363,12 @@ export class BodyScanner {
     catchTargets[0] = 0;
     tableOwners[0] = -2;
     // The check of the `br_table` that pays in advance for the segment
-    // starting at the next `end`, if that `end` is one of its targets.
+    // starting at the next `end`, if every way there is paid by it.
     let paidBy = -1;
+    let paidPreds: number[] = [];
     this.#paidBy = -1;
+    this.#pathOut.clear();
+    const preds = this.#preds;
     this.#fuelLocal = localCount;
 
     this.#templates.prepare(localCount, inRegister);
@@ -540,7 +554,9 @@ export class BodyScanner {
           fail(`label ${index} out of range`, immAt);
         }
         catchTargets[depth - 1 - index] |= 2; // a branch names it
-        tableOwners[depth - 1 - index] = -2;
+        if (tableOwners[depth - 1 - index] !== -2) {
+          this.#branchTo(depth - 1 - index, op, segment, live);
+        }
       } else if (imm === 5) { // Imm.Func
         if (index >= functionCount) {
           fail(
@@ -601,6 +617,7 @@ export class BodyScanner {
             : Frame.TryTable;
           catchTargets[depth] = 0;
           tableOwners[depth] = -1;
+          preds[depth] = undefined;
           openedIn[depth] = serial << 1 | (live ? 1 : 0);
           depth++;
           // An `if` does not end its segment: the start of its then-arm is
@@ -646,12 +663,24 @@ export class BodyScanner {
             must = -1;
             live = (openedIn[depth]! & 1) === 1;
           } else if (
-            !live && catchTargets[depth] === 2 && tableOwners[depth]! >= 0 &&
+            catchTargets[depth] === 2 && tableOwners[depth]! >= 0 &&
             frames[depth] === Frame.Block
           ) {
-            // Only one `br_table` leads here: its check can test for this
-            // segment in advance (see `#closeSegment`).
-            paidBy = tableOwners[depth]!;
+            // Every way here comes from one `br_table`'s targets, paid in
+            // advance by its check: it can pay for this segment too (see
+            // `#closeSegment`), if the way in by falling through is paid.
+            const owner = tableOwners[depth]!;
+            const from = preds[depth]!;
+            if (!live) {
+              paidBy = owner;
+              paidPreds = from;
+            } else if (
+              this.#paidBy === owner && this.#code.editCount === segment + 1
+            ) {
+              from.push(segment);
+              paidBy = owner;
+              paidPreds = from;
+            }
           }
           break;
         case 10: // Role.BranchIf
@@ -682,7 +711,8 @@ export class BodyScanner {
             this.#ownTargets(
               immAt,
               depth,
-              live && inRegister && this.#code.editCount === segment + 1
+              live && inRegister && cost > 0 &&
+                this.#code.editCount === segment + 1
                 ? segment
                 : -2,
             );
@@ -733,6 +763,7 @@ export class BodyScanner {
           0,
         );
         this.#paidBy = paidBy;
+        this.#paidPreds = paidPreds;
         paidBy = -1;
         cost = 0;
         sync = 0;
@@ -984,19 +1015,49 @@ export class BodyScanner {
   ): number {
     const code = this.#code;
     const at = segment * EDIT_SIZE;
-    const kind = code.edits[at + 1]!;
-    const optional = (kind & 0x1f) === 1 /* Edit.Check */;
-    if (
-      this.#paidBy >= 0 && cost > 0 && cost <= MAX_MARGIN && inRegister &&
-      this.#targets.countsFuel
-    ) {
-      const paid = this.#payInAdvance(this.#paidBy, cost);
-      if (paid >= 0) {
-        code.edits[at + 1] = 9 /* Edit.Charge */ | (sync ? SYNC : 0) << 5;
-        code.setCost(segment, cost);
-        return paid + this.#chargeSize(cost, sync);
+    if (this.#paidBy >= 0 && inRegister && this.#targets.countsFuel) {
+      // The most paid for on any way here, then through this segment.
+      let path = cost;
+      for (const pred of this.#paidPreds) {
+        const out = this.#pathOut.get(pred);
+        if (out === undefined || out < 0) {
+          return this.#closeTested(segment, cost, sync, inRegister);
+        }
+        if (out + cost > path) path = out + cost;
+      }
+      if (path <= MAX_MARGIN) {
+        const paid = cost > 0 ? this.#payInAdvance(this.#paidBy, path) : 0;
+        if (paid >= 0) {
+          // Kept in place even when free, so that no later segment takes
+          // its number, by which the segments after it find its path.
+          this.#pathOut.set(
+            segment,
+            code.editCount === segment + 1 ? path : -1,
+          );
+          if (cost === 0) {
+            code.edits[at + 1] = sync ? 7 /* Edit.Sync */ : 0 /* Edit.Skip */;
+            return sync ? this.#templates.sync.length : 0;
+          }
+          code.edits[at + 1] = 9 /* Edit.Charge */ | (sync ? SYNC : 0) << 5;
+          code.setCost(segment, cost);
+          return paid + this.#chargeSize(cost, sync);
+        }
       }
     }
+    return this.#closeTested(segment, cost, sync, inRegister);
+  }
+
+  /** `#closeSegment` for a segment that is not paid in advance. */
+  #closeTested(
+    segment: number,
+    cost: number,
+    sync: number,
+    inRegister: boolean,
+  ): number {
+    const code = this.#code;
+    const at = segment * EDIT_SIZE;
+    const kind = code.edits[at + 1]!;
+    const optional = (kind & 0x1f) === 1 /* Edit.Check */;
     if (
       cost === 0 && optional && !(inRegister && sync) ||
       !this.#targets.countsFuel
@@ -1032,13 +1093,33 @@ export class BodyScanner {
     const owners = this.#tableOwners;
     r.pos = immAt;
     const n = r.u32();
+    if (check >= 0) this.#pathOut.set(check, 0);
     for (let i = 0; i <= n; i++) {
       const frame = depth - 1 - r.u32();
       const owner = owners[frame]!;
-      owners[frame] = check >= 0 && (owner === -1 || owner === check)
-        ? check
-        : -2;
+      if (check >= 0 && (owner === -1 || owner === check)) {
+        owners[frame] = check;
+        (this.#preds[frame] ??= []).push(check);
+      } else owners[frame] = -2;
     }
+  }
+
+  /**
+   * Notes a branch to `frame` from `segment`: paid for in advance if it is
+   * a `br` or `br_if` from a segment its owner's `br_table` paid for, that
+   * spent nothing since (no call); anything else leaves the frame unpaid.
+   */
+  #branchTo(frame: number, op: number, segment: number, live: boolean): void {
+    const owner = this.#tableOwners[frame]!;
+    const paidBy = this.#paidBy;
+    if (
+      (op === 0x0c || op === 0x0d) && live && paidBy >= 0 &&
+      (owner === -1 || owner === paidBy) &&
+      this.#code.editCount === segment + 1
+    ) {
+      this.#tableOwners[frame] = paidBy;
+      (this.#preds[frame] ??= []).push(segment);
+    } else this.#tableOwners[frame] = -2;
   }
 
   /**
