@@ -13,6 +13,7 @@
 import assert from "./support/assert.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import { wat } from "./support/instrument.ts";
+import { Reader } from "../src/wasm/reader.ts";
 
 type Bytes = Uint8Array<ArrayBuffer>;
 
@@ -168,17 +169,64 @@ Deno.test("table dispatch: cases paid in advance count the same at every budget"
   }
 });
 
-Deno.test("table dispatch: the cases are paid without a test of their own", async () => {
+/** The hinted offsets, in the whole module, of every `if` hinted. */
+function hintedAt(bytes: Uint8Array): number[] {
+  const module = new WebAssembly.Module(bytes as BufferSource);
+  const [section] = WebAssembly.Module.customSections(
+    module,
+    "metadata.code.branch_hint",
+  );
+  const imported = WebAssembly.Module.imports(module)
+    .filter((i) => i.kind === "function").length;
+  // Where each function body starts (after its size), by function index.
+  const bodies: number[] = [];
+  const r = new Reader(bytes, 8);
+  while (r.pos < bytes.length) {
+    const id = r.u8();
+    const end = r.u32() + r.pos;
+    if (id === 10) {
+      for (let count = r.u32(), i = 0; i < count; i++) {
+        const size = r.u32();
+        bodies[imported + i] = r.pos;
+        r.pos += size;
+      }
+    }
+    r.pos = end;
+  }
+  const hints = new Reader(new Uint8Array(section!));
+  const offsets: number[] = [];
+  for (let functions = hints.u32(); functions > 0; functions--) {
+    const body = bodies[hints.u32()]!;
+    for (let count = hints.u32(); count > 0; count--) {
+      offsets.push(body + hints.u32());
+      assert.equal(hints.u32(), 1);
+      assert.equal(hints.u8(), 0, "unlikely");
+    }
+  }
+  return offsets;
+}
+
+Deno.test("table dispatch: the cases are paid without a test of their own, and every test is hinted", async () => {
   const [fast, twin] = await guests();
-  const hints = (bytes: Uint8Array) => {
-    const metered = instrument(bytes);
-    const module = new WebAssembly.Module(metered.bytes as BufferSource);
-    const [section] = WebAssembly.Module.customSections(
-      module,
-      "metadata.code.branch_hint",
-    );
-    return new Uint8Array(section!).length;
-  };
-  // Fewer checks, hence fewer hints: the three cases' tests are gone.
-  assert.ok(hints(fast) < hints(twin));
+  const interpreter = await Deno.readFile(
+    new URL("../guest/interp/interp.wasm", import.meta.url),
+  );
+  for (const resumable of [false, true]) {
+    const counts = [fast, twin, interpreter].map((guest) => {
+      const metered = instrument(guest, { resumable }).bytes;
+      const offsets = hintedAt(metered);
+      for (const at of offsets) {
+        assert.deepEqual(
+          [...metered.subarray(at - 1, at + 2)],
+          [0x53, 0x04, 0x40],
+          "i64.lt_s; if",
+        );
+      }
+      return offsets.length;
+    });
+    // The twin tests at each of its cases and their tail; the guest and
+    // the interpreter at their entry, loop header and exit.
+    assert.equal(counts[1]! - counts[0]!, 5, `resumable: ${resumable}`);
+    assert.equal(counts[2], 3, `resumable: ${resumable}`);
+  }
 });

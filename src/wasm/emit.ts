@@ -133,7 +133,8 @@ function emitBody(
             code.cost(value),
             code.margins.get(at / EDIT_SIZE)!,
           );
-          hints.push(o - sizeStart + ifAt);
+          // `writeCheck` gives the `if`'s place in the whole output.
+          hints.push(ifAt - sizeStart);
           o = w.len;
         } else if (value >= 0 && value < 0x40) {
           const check = variants[variant]!;
