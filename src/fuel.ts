@@ -41,6 +41,7 @@ import { instrumentModule } from "./wasm/instrument.ts";
 import type { CallOutcome } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 import { meterStopFlag } from "./meter_stop_flag.ts";
+import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -136,6 +137,22 @@ export interface FuelMeterOptions {
    * module's bytes, not what `instrument()` returned.
    */
   limits?: ResourceLimits;
+  /**
+   * Functions a stop waits for the guest to leave (*no-stop zones*), by
+   * export name or function index, besides the module's exported
+   * allocator (`malloc`, `free`, `realloc`, `_malloc`,
+   * `emscripten_builtin_malloc`, `__wbindgen_malloc`, ...), which is one by
+   * default. A stop (fuel, deadline, signal, {@linkcode FuelMeter.stop})
+   * that comes while the guest is inside one is put off and lands at the
+   * guest's first check after it leaves, so that it never cuts a heap
+   * update in half for the library's cleanup to trip over. The wait is
+   * bounded: the guest spends the call's `grace` fuel on it at most (each
+   * loop pass counting at least 1), then the stop lands where it is.
+   * `false` makes no zones at all. Needs a guest that can resume; ignored
+   * when the meter is given an already instrumented module, which has its
+   * zones written in.
+   */
+  stopsWaitFor?: readonly (string | number)[] | false;
 }
 
 /** Whether this Deno has JSPI (`WebAssembly.Suspending`, since Deno 2.4). */
@@ -206,7 +223,12 @@ export interface MeterCalls {
    * `soft`, the guest itself keeps running on it after the stop, so that a
    * library polling {@linkcode FuelMeter.stopping} can unwind by itself.
    */
-  grace(meter: FuelMeter, fuel: number, soft: boolean): void;
+  grace(
+    meter: FuelMeter,
+    fuel: number,
+    soft: boolean,
+    onStopping?: () => void,
+  ): void;
   /**
    * Runs the host's own calls into the guest on fuel outside the books, so
    * that they work after a stop and count as nothing the guest did.
@@ -288,6 +310,8 @@ export class FuelMeter {
   #soft = false;
   /** Set from a stop until the books are settled. */
   #stopping = false;
+  /** The current run's hook for the moment `#stopping` turns true. */
+  #onStopping: (() => void) | undefined;
   /** The part of the tank a per-call cap keeps out of the call. */
   #withheld = 0;
   /** The current `run`'s own check, run before the user's `poll`. */
@@ -298,6 +322,15 @@ export class FuelMeter {
   readonly #suspend: boolean;
   /** Whether the current run lets the event loop run at every slice. */
   #yields = false;
+  /** The export name of the guest's zone global, when it has zones. */
+  readonly #zoneExport: string | undefined;
+  /** The attached instance's zone global (see `stop_zones.ts`). */
+  #zone: WebAssembly.Global | undefined;
+  /**
+   * Set while a stop waits for the guest to leave a zone: the guest runs
+   * on its grace fuel, handed to its counter, until then.
+   */
+  #waitingForZone = false;
 
   /**
    * Meters a module.
@@ -340,11 +373,14 @@ export class FuelMeter {
       const bytes = limits === undefined
         ? source
         : limitGuest(source, limits, "the module");
+      const zones = options.stopsWaitFor;
       const rewrite = instrumentModule(bytes, {
         ...costs,
         ...meteringFor(fuel, resumable),
         exportStackPointer: true,
         stopFlag: resumable && options.stopFlag !== false,
+        stopsWaitFor: zones === false ? undefined : zones,
+        stopsWaitForAllocator: resumable && zones !== false,
       });
       metered = rewrite.metered;
       // Before any loader instantiates what the guest asks for.
@@ -358,6 +394,7 @@ export class FuelMeter {
     this.bytes = metered.bytes as Uint8Array<ArrayBuffer>;
     this.#fuelExport = metered.fuelExport;
     this.#stackPointerExport = metered.stackPointerExport;
+    this.#zoneExport = metered.zoneExport;
     this.#resumable = metered.resumable;
     const handed = Number(metered.initialFuel);
     if (handed > fuel) {
@@ -413,6 +450,8 @@ export class FuelMeter {
     }
     this.#counter = counter;
     this.#stack = findStackPointer(exports, this.#stackPointerExport);
+    const zone = this.#zoneExport && exports[this.#zoneExport];
+    this.#zone = zone instanceof WebAssembly.Global ? zone : undefined;
     // Keep what the start function left, and load the next slice.
     this.settle();
   }
@@ -498,13 +537,14 @@ export class FuelMeter {
   stop(reason: StopReason = "host"): void {
     const counter = this.#counter;
     if (counter === undefined || this.#parked !== undefined) return;
-    if (this.#delivered) return; // stopped already
+    // Stopped already, or a stop waits for the guest to leave a zone.
+    if (this.#delivered || this.#waitingForZone) return;
     this.#reason ??= reason;
-    this.#stopping = true;
     this.#parked = this.#waiting ?? Math.max(0, Number(counter.value));
     counter.value = STOPPED;
     // A loop that costs no fuel still reads the flag.
     if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
+    this.#markStopping();
   }
 
   /**
@@ -535,8 +575,10 @@ export class FuelMeter {
    * `fuel_exhausted`, `timeout`, `aborted` (a `StopSignal` or
    * `AbortSignal`), `interrupted` ({@linkcode FuelMeter.stop}) or `trap`,
    * whatever the library's glue did with the trap on its way out. A
-   * JavaScript error `fn` throws that is neither a stop nor a trap is
-   * rethrown.
+   * JavaScript error `fn` throws that is neither a stop nor a trap (the
+   * library's own, such as SQLite's "syntax error") is the `error` outcome:
+   * a `HostImportError` whose `cause` is what was thrown. `run` itself
+   * throws only for a misuse (see below).
    *
    * After a stop the library's own cleanup gets `grace` fuel, booked
    * nowhere, so that it can finish; then the guest's shadow stack pointer is
@@ -662,6 +704,7 @@ export class FuelMeter {
     this.#delivered = false;
     this.#grace = 0;
     this.#stopping = false;
+    this.#waitingForZone = false;
     // Every caller refills next, which writes the counter.
   }
 
@@ -685,9 +728,10 @@ export class FuelMeter {
         meter.#callPoll = poll;
         meter.#yields = yields;
       },
-      grace: (meter, fuel, soft) => {
+      grace: (meter, fuel, soft, onStopping) => {
         meter.#grace = checkFuel(fuel, "grace");
         meter.#soft = soft;
+        meter.#onStopping = onStopping;
       },
       offBooks: (meter, fn) => meter.#offBooks(fn),
       flag: (meter) => meter.#flag,
@@ -696,6 +740,7 @@ export class FuelMeter {
 
   #begin(cap: number | undefined): void {
     this.#returnSlice();
+    this.#leaveZones();
     this.#reason = undefined;
     if (cap !== undefined) {
       const allowed = Math.min(this.#tank, checkFuel(cap, "fuel"));
@@ -709,12 +754,49 @@ export class FuelMeter {
 
   #end(): void {
     this.#returnSlice();
+    this.#leaveZones();
     this.#callPoll = undefined;
     this.#yields = false;
     this.#soft = false;
+    this.#onStopping = undefined;
     this.#tank += this.#withheld;
     this.#withheld = 0;
     this.#refill();
+  }
+
+  /**
+   * Sets the guest's zone depth to 0 between calls: a trap that unwound
+   * through a zone skipped its wrapper's way out.
+   */
+  #leaveZones(): void {
+    if (this.#zone !== undefined) this.#zone.value = 0;
+  }
+
+  /**
+   * Puts a stop off while the guest is inside a zone and the grace can pay
+   * for `need`: hands the grace to the guest and marks the zone global, so
+   * that the wrapper that leaves the last zone asks again. Returns the
+   * counter to give the guest, or `undefined` when the stop lands now.
+   */
+  #waitForZone(need: number): bigint | undefined {
+    const zone = this.#zone;
+    if (zone === undefined || this.#soft) return undefined;
+    const value = zone.value as number;
+    if ((value & ZONE_DEPTH) === 0 || this.#grace < need) {
+      this.#waitingForZone = false;
+      zone.value = value & ZONE_DEPTH;
+      return undefined;
+    }
+    this.#waitingForZone = true;
+    this.#markStopping();
+    zone.value = value | ZONE_STOP_WAITING;
+    // Every loop header and function entry in the zone asks again, so a
+    // loop the cost table makes free is bounded too.
+    if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
+    // An endless grace is handed out a tank at a time.
+    const give = Math.min(this.#grace, WHOLE_TANK);
+    this.#grace -= give;
+    return BigInt(give - need);
   }
 
   #offBooks<T>(fn: () => T): T {
@@ -746,12 +828,33 @@ export class FuelMeter {
     // After the stop, the glue's cleanup calling back in: its fuel checks
     // pay for it from the grace.
     if (this.#delivered) return 0;
-    if (this.#parked === undefined && this.#callPoll?.() !== true) return 0;
-    if (this.#parked === undefined) this.stop();
-    // A soft stop traps at the first fuel check once the grace is spent.
-    if (this.#soft) return 0;
+    const counter = this.#counter!;
+    if (this.#waitingForZone) {
+      // A pass in the zone while the stop waits costs its grace, which the
+      // counter holds, at least 1: a loop the cost table makes free ends.
+      const left = Number(counter.value) - 1;
+      const zone = this.#zone!;
+      if (left >= 0 && ((zone.value as number) & ZONE_DEPTH) !== 0) {
+        counter.value = BigInt(left);
+        Atomics.store(this.#flag!, 0, 1);
+        return 0;
+      }
+      this.#grace += Math.max(0, left);
+      this.#waitingForZone = false;
+      zone.value = (zone.value as number) & ZONE_DEPTH;
+    } else {
+      if (this.#parked === undefined && this.#callPoll?.() !== true) return 0;
+      if (this.#parked === undefined) this.stop();
+      // A soft stop traps at the first fuel check once the grace is spent.
+      if (this.#soft) return 0;
+      const waiting = this.#waitForZone(0);
+      if (waiting !== undefined) {
+        counter.value = waiting;
+        return 0;
+      }
+    }
     this.#delivered = true;
-    this.#stopping = true;
+    this.#markStopping();
     return 1;
   };
 
@@ -761,7 +864,10 @@ export class FuelMeter {
    * the event loop before the check, even in a loop that costs no fuel.
    */
   readonly #onStopFlagAsync = (): number | Promise<number> => {
-    if (!this.#yields || this.#delivered || this.#parked !== undefined) {
+    if (
+      !this.#yields || this.#delivered || this.#parked !== undefined ||
+      this.#waitingForZone
+    ) {
       return this.#onStopFlag();
     }
     Atomics.store(this.#flag!, 0, 0);
@@ -775,6 +881,12 @@ export class FuelMeter {
   ): bigint | Promise<bigint> => {
     const need = Number(cost);
     if (this.#delivered) return this.#fromGrace(need);
+    if (this.#waitingForZone) {
+      // The guest left its last zone (a cost of 0, from the wrapper), or
+      // spent the grace it was given inside: what it has left is grace.
+      this.#grace += Math.max(0, Number(counter + cost));
+      return this.#deliver(need);
+    }
     if (this.#parked !== undefined) return this.#park(this.#parked, need);
     // What was left of the slice before the charge that failed.
     const before = Math.max(0, Number(counter + cost));
@@ -803,9 +915,21 @@ export class FuelMeter {
   }
 
   #deliver(need: number): bigint {
+    const waiting = this.#waitForZone(need);
+    if (waiting !== undefined) return waiting;
     this.#delivered = true;
-    this.#stopping = true;
+    this.#markStopping();
     return this.#soft ? this.#fromGrace(need) : -1n;
+  }
+
+  /**
+   * Marks the guest as stopping, and tells the run's `onStopping` hook the
+   * first time: a library's interrupt check can then be made to come sooner.
+   */
+  #markStopping(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#onStopping?.();
   }
 
   /**
@@ -815,8 +939,9 @@ export class FuelMeter {
    */
   #fromGrace(need: number): bigint {
     if (this.#grace < need) return -1n;
-    const give = this.#grace;
-    this.#grace = 0;
+    // An endless grace is handed out a tank at a time.
+    const give = Math.min(this.#grace, WHOLE_TANK);
+    this.#grace -= give;
     return BigInt(give - need);
   }
 

@@ -15,6 +15,10 @@
  * environment plus `env`, and a heap limit when `maxHeapMiB` is set. What it
  * prints is forwarded to the host's stdout and stderr, up to a cap.
  *
+ * The child runs in a session of its own, where a SIGKILL lands fastest, and
+ * its guard (`isolate_guard.ts`) kills it when the host closes its stdin or
+ * dies.
+ *
  * @module
  */
 
@@ -255,7 +259,8 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * MiB of each; the rest is read and dropped (a note on stderr says how
  * much), so a child that floods its output neither fills the host's memory
  * nor delays its stop. A child that runs out of memory ends the call with
- * the `out_of_memory` outcome.
+ * the `out_of_memory` outcome. The child never outlives this process: it
+ * kills itself when this process dies, however it dies.
  *
  * The deadline counts from this call, so it covers loading the guest and
  * starting the child. A stopped call returns as soon as the child is
@@ -331,6 +336,10 @@ export async function invokeIsolated(
   signal?.addEventListener("abort", onAbort);
   if (signal?.aborted) onAbort();
 
+  // Resolved when the call ends: the child's stdin is closed then, and its
+  // guard kills it if it is still there.
+  const release = Promise.withResolvers<void>();
+
   const run = async (): Promise<ChildEnd | undefined> => {
     // The child compiles the guest, and reports an invalid one as the same
     // InvalidModule; compiling it here too would spend the call's time.
@@ -340,6 +349,7 @@ export async function invokeIsolated(
       ...request,
       label,
       answerTag: `early-exit answer ${crypto.randomUUID()}: `,
+      moduleBytes: bytes!.length,
     };
     const spawned = new Deno.Command(Deno.execPath(), {
       args: childArgs,
@@ -348,6 +358,12 @@ export async function invokeIsolated(
       stderr: "piped",
       clearEnv: true,
       env,
+      // A session of its own: a SIGKILL then lands in a fraction of a
+      // millisecond, where killing a child of this session took up to 5 ms
+      // (the kernel schedules the dying child's threads in this session's
+      // group, ahead of the thread that sent the kill). Its guard, not the
+      // terminal, ends it when this process goes.
+      detached: true,
     }).spawn();
     child = spawned;
     // Read while writing: a child that prints before it has read all of
@@ -358,13 +374,13 @@ export async function invokeIsolated(
       }),
       readErrors(spawned.stderr),
     ]);
-    const writer = spawned.stdin.getWriter();
-    const header = new TextEncoder().encode(`${JSON.stringify(wire)}\n`);
-    await writer.write(header).catch(() => {});
-    await writer.write(bytes!).catch(() => {});
-    await writer.close().catch(() => {});
+    const sending = sendRequest(spawned.stdin, wire, bytes!, release.promise);
     const [answer, errors] = await reading;
-    return { label, answer, errors, status: await spawned.status };
+    const status = await spawned.status;
+    // The child is gone; a stopped call released its stdin when it ended.
+    release.resolve();
+    await sending;
+    return { label, answer, errors, status };
   };
 
   try {
@@ -393,7 +409,28 @@ export async function invokeIsolated(
   } finally {
     cancelDeadline?.();
     signal?.removeEventListener("abort", onAbort);
+    release.resolve();
   }
+}
+
+/**
+ * Writes the call to the child's stdin, and keeps the pipe open until
+ * `release`: the child's guard kills the child when the pipe closes, which
+ * it also does when this process dies.
+ */
+async function sendRequest(
+  stdin: WritableStream<Uint8Array>,
+  wire: IsolatedRequest,
+  bytes: Uint8Array,
+  release: Promise<void>,
+): Promise<void> {
+  const writer = stdin.getWriter();
+  // A write fails when the child is gone (killed, or failed to start).
+  await writer.write(new TextEncoder().encode(`${JSON.stringify(wire)}\n`))
+    .catch(() => {});
+  await writer.write(bytes).catch(() => {});
+  await release;
+  await writer.close().catch(() => {});
 }
 
 /** How a child ended: its answer, what its stderr said, and its status. */

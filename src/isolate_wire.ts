@@ -34,6 +34,11 @@ export interface IsolatedRequest {
    * each call, so that no other output of the child can pass for it.
    */
   answerTag: string;
+  /**
+   * How many bytes of module follow the header line: the child reads
+   * exactly these, as the host keeps the pipe open for the whole call.
+   */
+  moduleBytes: number;
 }
 
 /** An error, as the child saw it. */

@@ -8,7 +8,9 @@
  * traps, the glue may rethrow the trap, wrap it, turn it into its own abort,
  * or swallow it. So the outcome is decided by what the meter saw (why it
  * stopped the guest), not by what reached the caller; only a call the meter
- * did not stop is judged by what it threw.
+ * did not stop is judged by what it threw: a trap, or any other throw (the
+ * library's own error, such as SQLite's syntax error), which becomes an
+ * `error` outcome whose `HostImportError` keeps it as `cause`.
  *
  * The deadline and the `StopSignal` reach the guest through its stop flag,
  * which the watchdog sets (see `call_watch.ts`), and through the fuel
@@ -26,7 +28,12 @@
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import { newCallState } from "./call_state.ts";
 import { CallWatch } from "./call_watch.ts";
-import { FuelExhausted, Interrupted, withoutStack } from "./errors.ts";
+import {
+  FuelExhausted,
+  HostImportError,
+  Interrupted,
+  withoutStack,
+} from "./errors.ts";
 import type { FuelMeter, MeterCalls } from "./fuel.ts";
 import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
 import type { StackPointer } from "./stack_pointer.ts";
@@ -36,8 +43,9 @@ import type { GuestTrap } from "./errors.ts";
 
 /**
  * Grace fuel after a stop, about half a millisecond of work: sql.js needs
- * under 10,000 to finalize the statement it was running, and QuickJS
- * reaches its interrupt hook well within it in a soft stop.
+ * under 10,000 to finalize the statement it was running. A soft stop of
+ * QuickJS needs far more: the fuel to reach its interrupt check and to free
+ * what the script built (see docs/other-loaders.md).
  *
  * @example Giving a library more room to clean up
  * ```ts
@@ -52,6 +60,10 @@ export const DEFAULT_GRACE = 1_000_000;
 
 /**
  * Options for {@linkcode FuelMeter.run}.
+ *
+ * Memory and table limits are the meter's, not a run's
+ * (`new FuelMeter(bytes, { limits })`): they are written into the module as
+ * its maximums, since a memory never shrinks, and hold in every run.
  *
  * @example A call stopped from another thread
  * ```ts
@@ -89,19 +101,35 @@ export interface MeterRunOptions {
   signal?: AbortSignal;
   /**
    * Fuel the library's own cleanup may spend after a stop, booked nowhere.
-   * Default {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap.
+   * A stop that waits for the guest to leave a no-stop zone (see
+   * `FuelMeterOptions.stopsWaitFor`) draws on it first. Default
+   * {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap, and
+   * every stop land at once.
    */
   grace?: number;
   /**
    * Lets the guest run on after a stop, on its grace fuel, so that a library
    * polling {@linkcode FuelMeter.stopping} from its own interrupt hook
    * unwinds by itself and stays whole (QuickJS:
-   * `runtime.setInterruptHandler(() => meter.stopping)`); it traps once the
-   * grace is spent. The grace is counted in fuel, so a soft stop does not
+   * `runtime.setInterruptHandler(() => meter.stopping)`, with
+   * {@linkcode MeterRunOptions.onStopping} to make it look soon); it traps
+   * once the grace is spent. The grace is counted in fuel, so a soft stop does not
    * end a loop that a cost table of zeros makes free. Default `false`: the
    * guest traps at the stop.
    */
   soft?: boolean;
+  /**
+   * Called once, the moment this call's stop begins (when
+   * {@linkcode FuelMeter.stopping} turns true), from inside the guest's
+   * check, with the guest paused. In a soft stop it can make the library's
+   * own interrupt check come sooner: QuickJS asks its interrupt handler only
+   * once every 10,000 jumps and calls, which an allocating loop takes tens
+   * of millions of fuel to reach, so a hook that sets the running context's
+   * interrupt counter to 1 makes it unwind at its next jump (see
+   * docs/other-loaders.md). It must not call into the guest. If it throws,
+   * the error unwinds the guest as a hard stop would.
+   */
+  onStopping?: () => void;
   /** The name the outcome gives as `export`. Default `"run"`. */
   label?: string;
 }
@@ -141,6 +169,8 @@ function readStackPointer(
 
 /** A run in progress: what its end needs. */
 interface Run {
+  /** `FuelMeter.run` or `FuelMeter.runAsync`, for messages. */
+  what: string;
   meter: FuelMeter;
   calls: MeterCalls;
   stack: StackPointer | undefined;
@@ -165,6 +195,12 @@ function startRun(
   yields: boolean,
 ): Run {
   checkFuelAndTimeout(options, what);
+  const { onStopping } = options;
+  if (onStopping !== undefined && typeof onStopping !== "function") {
+    throw new TypeError(
+      `${what}: onStopping must be a function to call when the stop begins; got ${typeof onStopping}`,
+    );
+  }
   if (inFlight.has(meter)) {
     throw new TypeError(
       `${what}: this meter's runAsync call has not ended yet; await it before the next call`,
@@ -195,10 +231,16 @@ function startRun(
   if (watch || yields) meter.slice = RUN_SLICE;
   calls.begin(meter, options.fuel);
   calls.watch(meter, watch ? () => watch.poll() === true : undefined, yields);
-  calls.grace(meter, options.grace ?? DEFAULT_GRACE, options.soft ?? false);
+  calls.grace(
+    meter,
+    options.grace ?? DEFAULT_GRACE,
+    options.soft ?? false,
+    options.onStopping,
+  );
   const { consumed: consumedBefore, remaining: budget } = meter.usage;
   const saved = stack && readStackPointer(meter, calls, stack);
   return {
+    what,
     meter,
     calls,
     stack,
@@ -322,7 +364,10 @@ function endRun(run: Run, threw: boolean, valueOrError: unknown): CallOutcome {
   } else if (trap !== undefined) {
     ended = { outcome: "trap", export: label, error: trap };
   } else if (threw) {
-    throw thrown;
+    const error = withoutStack(() =>
+      new HostImportError(run.what, thrown, `${run.what}: the function`)
+    );
+    ended = { outcome: "error", export: label, error };
   } else {
     ended = { outcome: "returned", export: label, value };
   }

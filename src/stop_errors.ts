@@ -249,7 +249,9 @@ export class GuestTrap extends EarlyExitError {
 }
 
 /**
- * A host import threw. The thrown value is kept, untouched, as `cause`.
+ * A host import threw, or the JavaScript a `FuelMeter#run` ran threw an
+ * error of its own (then `importName` is `FuelMeter.run` or
+ * `FuelMeter.runAsync`). The thrown value is kept, untouched, as `cause`.
  *
  * @example Usage
  * ```ts
@@ -271,11 +273,12 @@ export class HostImportError extends EarlyExitError {
    *
    * @param importName The import that threw, as `module.name`.
    * @param cause What it threw.
+   * @param thrower What the message says threw; default `host import <importName>`.
    */
-  constructor(importName: string, cause: unknown) {
+  constructor(importName: string, cause: unknown, thrower?: string) {
     super(
       "HostImportError",
-      `host import ${importName} threw: ${describe(cause)}`,
+      `${thrower ?? `host import ${importName}`} threw: ${describe(cause)}`,
       { cause },
     );
     this.importName = importName;

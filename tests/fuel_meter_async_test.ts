@@ -11,6 +11,7 @@ import {
   isAborted,
   isDeadlineExceeded,
   isFuelExhausted,
+  isHostImportError,
 } from "../mod.ts";
 import type { InstrumentOptions } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
@@ -126,4 +127,27 @@ Deno.test("runAsync needs a meter made with suspend: true, and says so", async (
     (error: unknown) =>
       error instanceof TypeError && /suspend: true/.test(error.message),
   );
+});
+
+Deno.test("runAsync: a rejection of its own is the error outcome, and the meter carries on", async () => {
+  const { meter, exports } = await suspendable(COMPUTE);
+  const reason = new RangeError("the library gave up");
+  const failed = expectOutcome(
+    await meter.runAsync(async () => {
+      await exports.fib(5);
+      throw reason;
+    }),
+    "error",
+  );
+  assert.ok(isHostImportError(failed.error));
+  assert.equal(failed.error.cause, reason);
+  assert.equal(
+    failed.error.message,
+    "FuelMeter.runAsync: the function threw: RangeError: the library gave up",
+  );
+  const again = expectOutcome(
+    await meter.runAsync(() => exports.fib(10)),
+    "returned",
+  );
+  assert.equal(again.value, 55);
 });

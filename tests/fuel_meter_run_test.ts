@@ -6,6 +6,7 @@ import {
   isDeadlineExceeded,
   isFuelExhausted,
   isGuestTrap,
+  isHostImportError,
   isInterrupted,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
@@ -106,7 +107,7 @@ Deno.test("run: the outcome is the stop, however the glue dressed the trap", asy
   }
 });
 
-Deno.test("run: a trap is a trap, and a library's own error is rethrown", async () => {
+Deno.test("run: a trap is a trap, and a library's own error is the error outcome", async () => {
   const bytes = await assembleWat(`(module
     (func (export "boom") unreachable)
     (func (export "one") (result i32) (i32.const 1)))`);
@@ -114,10 +115,37 @@ Deno.test("run: a trap is a trap, and a library's own error is rethrown", async 
   const trap = expectOutcome(meter.run(() => exports.boom()), "trap");
   assert.ok(isGuestTrap(trap.error));
   assert.equal(trap.error.trap, "unreachable");
-  assert.throws(
-    () => meter.run(() => JSON.parse("{")),
-    SyntaxError,
+  let thrown: unknown;
+  const failed = expectOutcome(
+    meter.run(() => {
+      try {
+        return JSON.parse("{");
+      } catch (error) {
+        throw thrown = error;
+      }
+    }, { label: "parse" }),
+    "error",
   );
+  assert.ok(isHostImportError(failed.error));
+  assert.equal(failed.error.cause, thrown, "the original is kept");
+  assert.ok(thrown instanceof SyntaxError);
+  assert.equal(failed.error.importName, "FuelMeter.run");
+  assert.equal(failed.export, "parse");
+  assert.match(
+    failed.error.message,
+    /^FuelMeter\.run: the function threw: SyntaxError: /,
+  );
+  assert.ok(!failed.error.message.includes("\n"), "one line");
+  assert.equal(meter.stopReason, undefined);
+  assert.ok(failed.fuel!.remaining === Infinity);
+  const odd = expectOutcome(
+    meter.run(() => {
+      throw 42;
+    }),
+    "error",
+  );
+  assert.equal(odd.error.cause, 42);
+  assert.equal(odd.error.message, "FuelMeter.run: the function threw: 42");
   assert.equal(
     expectOutcome(meter.run(() => exports.one()), "returned").value,
     1,
@@ -228,4 +256,44 @@ Deno.test("run: a meter that cannot resume takes fuel caps but refuses deadlines
   assert.ok(spent.fuel!.consumed <= 10_000);
   assert.equal(meter.remaining, Infinity);
   assert.throws(() => meter.run(spin, { timeout: 5 }), /resumable: true/);
+});
+
+Deno.test("run: onStopping is called once, inside the call, when its stop begins, and never for a call that returns", async () => {
+  const { meter, exports } = await attached(RUNAWAY);
+  const seen: string[] = [];
+  const onStopping = () => seen.push(`stopping ${meter.stopping}`);
+  expectOutcome(
+    meter.run(() => {
+      seen.push("call");
+      exports.spin();
+    }, { fuel: 100_000, soft: true, grace: 10_000, onStopping }),
+    "fuel_exhausted",
+  );
+  assert.deepEqual(seen, ["call", "stopping true"]);
+
+  seen.length = 0;
+  expectOutcome(
+    meter.run(() => exports.count_forever(), { timeout: 20, onStopping }),
+    "timeout",
+  );
+  assert.deepEqual(seen, ["stopping true"]);
+
+  seen.length = 0;
+  expectOutcome(
+    meter.run(() => exports.spin(), { fuel: 0, onStopping }),
+    "fuel_exhausted",
+  );
+  meter.run(() => 1, { onStopping });
+  assert.deepEqual(seen, ["stopping true"], "a returned call is not told");
+  // The hook belongs to its call: a later stop does not call it.
+  expectOutcome(
+    meter.run(() => exports.spin(), { fuel: 100 }),
+    "fuel_exhausted",
+  );
+  assert.equal(seen.length, 1);
+  assert.throws(
+    () => meter.run(() => 1, { onStopping: "soon" as never }),
+    TypeError,
+    "onStopping must be a function",
+  );
 });

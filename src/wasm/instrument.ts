@@ -42,6 +42,7 @@ import { InvalidModule, isEarlyExitError } from "../errors.ts";
 import { IMPORT_NAME } from "./added_functions.ts";
 import { type CostTable, resolveCosts } from "./costs.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
+import { pickZones, wrapZones, ZoneOptionError } from "./stop_zones.ts";
 import { primeOnce } from "./primer.ts";
 import type { ModuleInfo } from "./module.ts";
 import {
@@ -172,6 +173,30 @@ export interface InstrumentOptions {
    * @default {false}
    */
   exportStackPointer?: boolean;
+  /**
+   * Functions a stop waits for the guest to leave (*no-stop zones*), by
+   * export name or function index: a library's allocator, or its own code
+   * that frees a buffer before it stores the next one, where a stop would
+   * leave the heap for its cleanup to corrupt. Each is wrapped so that an
+   * added `i32` global, exported as
+   * {@linkcode InstrumentedModule.zoneExport}, counts how deep the guest
+   * is in zones; the host reads it in the failure arm of a check and may
+   * put the stop off until the guest leaves (see `stop_zones.ts`).
+   * `FuelMeter` does that, with a bound. Needs resumable checks that ask
+   * `on_stop_flag` (not {@linkcode InstrumentOptions.stopFlagTraps}).
+   *
+   * @default {[]}
+   */
+  stopsWaitFor?: readonly (string | number)[];
+  /**
+   * Whether the exported allocator functions the module has (`malloc`,
+   * `free`, `realloc`, `calloc`, `_malloc`, `emscripten_builtin_malloc`,
+   * `dlmalloc`, `__wbindgen_malloc`, ...) are zones too, as
+   * {@linkcode InstrumentOptions.stopsWaitFor} would make them.
+   *
+   * @default {false}
+   */
+  stopsWaitForAllocator?: boolean;
 }
 
 /**
@@ -245,6 +270,13 @@ export interface InstrumentedModule {
    * `"<importModule>:stack_pointer"` (suffixed `-1`, `-2`, … if taken).
    */
   stackPointerExport?: string;
+  /**
+   * With zones (see {@linkcode InstrumentOptions.stopsWaitFor}): the export
+   * name of the zone global, `"<importModule>:zone"` (suffixed `-1`, `-2`,
+   * … if taken), a mutable `i32` whose bits 0 to 29 count how deep the
+   * guest is in zones and whose bit 30 the host sets to say a stop waits.
+   */
+  zoneExport?: string;
 }
 
 const DEFAULT_IMPORT_MODULE = "early-exit";
@@ -257,6 +289,25 @@ function checkInitialFuel(value: unknown): bigint {
     );
   }
   return value;
+}
+
+function checkZoneList(value: unknown): readonly (string | number)[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    throw new ZoneOptionError(
+      `Cannot use stopsWaitFor: expected an array of export names and function indices, got ${typeof value}`,
+    );
+  }
+  return value;
+}
+
+/** `base`, or `base-1`, `base-2`, … whichever is not taken. */
+function uniqueExportName(base: string, taken: readonly string[]): string {
+  const names = new Set(taken);
+  if (!names.has(base)) return base;
+  for (let i = 1;; i++) {
+    if (!names.has(`${base}-${i}`)) return `${base}-${i}`;
+  }
 }
 
 function checkName(value: unknown, option: string): string {
@@ -379,6 +430,31 @@ export function instrumentModule(
     if (stackPointerExport !== undefined) {
       metered.stackPointerExport = stackPointerExport;
     }
+    const zones = pickZones(
+      read,
+      checkZoneList(options.stopsWaitFor),
+      options.stopsWaitForAllocator === true,
+    );
+    if (zones.length > 0) {
+      if (!resumable || !fuel || options.stopFlagTraps === true) {
+        throw new ZoneOptionError(
+          "Cannot use stopsWaitFor: a stop can only wait where a failed check asks the host (resumable: true, fuel counted, no stopFlagTraps)",
+        );
+      }
+      const zoneExport = uniqueExportName(`${metered.importModule}:zone`, [
+        ...read.exportNames,
+        metered.fuelExport,
+        startExport ?? "",
+        stackPointerExport ?? "",
+      ]);
+      metered.bytes = wrapZones(metered.bytes, {
+        functions: zones.map((index) => read.shiftFunction(index)),
+        outOfFuel: read.importedFunctions,
+        fuelGlobal: read.globalCount,
+        exportName: zoneExport,
+      });
+      metered.zoneExport = zoneExport;
+    }
     if (memories) {
       metered.stopFlag = {
         memory: FLAG_MEMORY_NAME,
@@ -387,7 +463,9 @@ export function instrumentModule(
       };
     }
   } catch (error) {
-    if (isEarlyExitError(error)) throw error;
+    if (isEarlyExitError(error) || error instanceof ZoneOptionError) {
+      throw error;
+    }
     // A bug here must still surface as the documented error kind.
     throw new InvalidModule(
       `Cannot instrument the module: ${

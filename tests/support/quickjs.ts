@@ -4,6 +4,7 @@ import {
   newQuickJSWASMModuleFromVariant,
   newVariant,
   type QuickJSContext,
+  type QuickJSRuntime,
   type QuickJSSyncVariant,
   type QuickJSWASMModule,
 } from "quickjs-emscripten-core";
@@ -29,9 +30,13 @@ export async function plainQuickJS(): Promise<QuickJSWASMModule> {
   return await newQuickJSWASMModuleFromVariant(releaseSync);
 }
 
-/** QuickJS metered: emscripten's instantiateWasm hook hands it the metered bytes. */
+/**
+ * QuickJS metered: emscripten's instantiateWasm hook hands it the metered
+ * bytes. Given a meter, a fresh instance is attached to it.
+ */
 export async function meteredQuickJS(
   source?: InstrumentedModule,
+  given?: FuelMeter,
 ): Promise<
   {
     QuickJS: QuickJSWASMModule;
@@ -39,7 +44,7 @@ export async function meteredQuickJS(
     exports: WebAssembly.Exports;
   }
 > {
-  const meter = new FuelMeter(source ?? await quickjsBytes);
+  const meter = given ?? new FuelMeter(source ?? await quickjsBytes);
   let exports!: WebAssembly.Exports;
   const variant = newVariant<QuickJSSyncVariant>(releaseSync, {
     emscriptenModule: {
@@ -64,4 +69,40 @@ export async function meteredQuickJS(
 /** Evaluates `code` and returns its value as JSON, or throws its error. */
 export function evaluate(vm: QuickJSContext, code: string): unknown {
   return vm.unwrapResult(vm.evalCode(code)).consume((value) => vm.dump(value));
+}
+
+/**
+ * Sets `vm`'s interrupt counter: QuickJS counts jumps and calls down from
+ * 10,000 there and asks the interrupt handler at 0, so 1 makes it ask at
+ * the next one. The counter's place in the context is the build's, so it
+ * is found by watching: inside the handler it has just been set to 10,000,
+ * and a short loop then takes it down. Leaves the runtime without an
+ * interrupt handler. The setter views the memory afresh each time, since
+ * a grown memory detaches the old buffer.
+ */
+export function interruptCounter(
+  QuickJS: QuickJSWASMModule,
+  runtime: QuickJSRuntime,
+  vm: QuickJSContext,
+): (value: number) => void {
+  const context = (vm as unknown as { ctx: { value: number } }).ctx.value;
+  const words = () =>
+    new Int32Array(QuickJS.getWasmMemory().buffer, context, 128);
+  let found: number[] | undefined;
+  runtime.setInterruptHandler(() => {
+    found ??= [...words().keys()].filter((i) => words()[i] === 10_000);
+    return false;
+  });
+  evaluate(vm, "for (let i = 0; i < 30000; i++);");
+  runtime.removeInterruptHandler();
+  const before = found!.map((i) => words()[i]);
+  evaluate(vm, "for (let i = 0; i < 100; i++);");
+  const counters = found!.filter((i, k) => words()[i] < before[k]);
+  if (counters.length !== 1) {
+    throw new Error(`no single interrupt counter in the context: ${counters}`);
+  }
+  const address = context + 4 * counters[0];
+  return (value) => {
+    new Int32Array(QuickJS.getWasmMemory().buffer, address, 1)[0] = value;
+  };
 }

@@ -37,6 +37,26 @@ function freshInit(): InitSqlJs {
   return require(GLUE) as InitSqlJs;
 }
 
+/**
+ * The no-stop zones of sql.js 1.16.0's `sql-wasm.wasm`, whose names are
+ * stripped: its `malloc` and `free` (exported as `Ia` and `Ja`, which the
+ * glue calls `_malloc` and `_free`), its `realloc` (function 1827, the one
+ * function with two parameters that calls both), and SQLite's
+ * `sqlite3VdbeMemGrow` (function 458), which frees a value's old buffer
+ * before it stores the new one. They belong to this build only:
+ * {@linkcode SQLJS_WASM_SHA256} says which.
+ */
+export const SQLJS_ZONES: readonly (string | number)[] = [
+  "Ia",
+  "Ja",
+  1827,
+  458,
+];
+
+/** The SHA-256 of the `sql-wasm.wasm` that {@linkcode SQLJS_ZONES} fits. */
+export const SQLJS_WASM_SHA256 =
+  "43bbcdd44287e5a2db3b6b5af34b1a3485a7a441285d247976c1ebe3c61f8dbf";
+
 /** sql.js's own bytes, as npm ships them. */
 export function sqljsBytes(): Promise<Uint8Array<ArrayBuffer>> {
   return Deno.readFile(WASM);

@@ -1,0 +1,102 @@
+/**
+ * The isolated child's guard: a Worker that reads the call from the child's
+ * stdin, hands it to the child's main thread, then keeps reading until the
+ * pipe ends and kills the child (SIGKILL, its own pid) when it does.
+ *
+ * The host keeps the child's stdin open for the whole call and closes it
+ * when the call ends; when the host dies (SIGKILL, out of memory, an exit
+ * from other code, Ctrl-C), the kernel closes it. So a child never outlives
+ * its host's interest in it, even while its main thread spins in a guest
+ * that no event loop can interrupt. The host spawns the child in a session
+ * of its own, so nothing else would stop it (see `isolate.ts`).
+ *
+ * The guard is a Web Worker made from a blob URL, which needs no
+ * permission, and killing its own pid needs none either. It is the only
+ * reader of the request, so the main thread runs no guest before the guard
+ * is up, and an imports module that reads or closes `Deno.stdin` cannot
+ * take the request's bytes or blind the guard (the Worker holds stdin of
+ * its own). Any end of the pipe, a read error included, kills: a request
+ * cut short means the host is gone.
+ *
+ * This module imports nothing, so that the child can start the guard
+ * before it loads the rest of the library.
+ *
+ * @module
+ */
+
+/** The call, as the host wrote it: its JSON header line and the module's bytes. */
+export interface GuardedRequest {
+  /** The JSON header line, without its newline. */
+  header: string;
+  /** The guest module's bytes: the header's `moduleBytes` of them. */
+  module: Uint8Array;
+}
+
+/**
+ * The guard's body. Its source text becomes the Worker's module, so it
+ * refers to nothing outside itself.
+ */
+async function guard(): Promise<void> {
+  try {
+    const chunk = new Uint8Array(64 * 1024);
+    let head = new Uint8Array(0);
+    let newline = -1;
+    while (newline < 0) {
+      const read = await Deno.stdin.read(chunk);
+      if (read === null) return Deno.kill(Deno.pid, "SIGKILL");
+      const grown = new Uint8Array(head.length + read);
+      grown.set(head);
+      grown.set(chunk.subarray(0, read), head.length);
+      head = grown;
+      newline = head.indexOf(0x0a);
+    }
+    const header = new TextDecoder().decode(head.subarray(0, newline));
+    const length: unknown = JSON.parse(header).moduleBytes;
+    if (!Number.isSafeInteger(length) || (length as number) < 0) {
+      throw new TypeError("the request states no module length");
+    }
+    const module = new Uint8Array(length as number);
+    const early = head.subarray(newline + 1, newline + 1 + module.length);
+    module.set(early);
+    for (let filled = early.length; filled < module.length;) {
+      const read = await Deno.stdin.read(module.subarray(filled));
+      if (read === null) return Deno.kill(Deno.pid, "SIGKILL");
+      filled += read;
+    }
+    (globalThis as unknown as Worker).postMessage({ header, module }, [
+      module.buffer,
+    ]);
+    // The host sends nothing more: this read ends when it closes the pipe
+    // or dies.
+    while (await Deno.stdin.read(chunk) !== null) {
+      // Ignored.
+    }
+  } catch {
+    // A pipe that fails has ended too.
+  }
+  Deno.kill(Deno.pid, "SIGKILL");
+}
+
+/**
+ * Starts the guard. It blocks this thread while the Worker's runtime is
+ * made (some milliseconds), so the child calls it first, before loading
+ * anything else, and loads the rest while the guard reads the request.
+ *
+ * @returns The request, once the guard has read all of it.
+ */
+export function startGuard(): Promise<GuardedRequest> {
+  const url = URL.createObjectURL(
+    new Blob([`(${guard})();`], { type: "application/javascript" }),
+  );
+  const worker = new Worker(url, { type: "module" });
+  return new Promise((resolve, reject) => {
+    worker.onmessage = (event: MessageEvent<GuardedRequest>) => {
+      URL.revokeObjectURL(url);
+      resolve(event.data);
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      reject(new Error(`the isolated child's guard failed: ${event.message}`));
+    };
+  });
+}

@@ -1,0 +1,269 @@
+/**
+ * Stops wait for the allocator: a stop that comes while the guest is inside
+ * a no-stop zone (its exported `malloc`, `free`, ... or functions named in
+ * `stopsWaitFor`) lands at the first check after the guest leaves it, and a
+ * zone that never ends is still stopped.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { assembleWat } from "../guest/build.ts";
+import { FuelMeter, type FuelMeterOptions } from "../mod.ts";
+import { instrument } from "../src/wasm/mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
+import { stopFromWorker } from "./support/worker_stop.ts";
+import { meteredBrotli } from "./support/brotli.ts";
+
+/**
+ * An allocator that keeps its own count of the calls in progress
+ * (`inside`): a stop that lands inside one leaves it above 0. `malloc`
+ * calls `free` (nested zones) and the host's `tick` between its two halves.
+ */
+const ALLOCATOR = await assembleWat(`(module
+  (import "host" "tick" (func $tick))
+  (global $inside (export "inside") (mut i32) (i32.const 0))
+  (func $work (param $n i32)
+    (loop $l
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br_if $l (i32.gt_s (local.get $n) (i32.const 0)))))
+  (func $free (export "free") (param $n i32)
+    (global.set $inside (i32.add (global.get $inside) (i32.const 1)))
+    (call $work (local.get $n))
+    (global.set $inside (i32.sub (global.get $inside) (i32.const 1))))
+  (func $malloc (export "malloc") (param $n i32) (result i32)
+    (global.set $inside (i32.add (global.get $inside) (i32.const 1)))
+    (if (i32.eqz (local.get $n)) (then unreachable))
+    (call $work (local.get $n))
+    (call $free (local.get $n))
+    (call $tick)
+    (call $work (local.get $n))
+    (global.set $inside (i32.sub (global.get $inside) (i32.const 1)))
+    (i32.const 8))
+  (func (export "churn")
+    (loop $l (drop (call $malloc (i32.const 50))) (br $l)))
+  (func (export "crash") (drop (call $malloc (i32.const 0))))
+  (func (export "reset") (global.set $inside (i32.const 0))))`);
+
+/** A guest whose exported allocator never returns. */
+const HOSTILE = await assembleWat(`(module
+  (func $malloc (export "malloc") (param i32) (result i32)
+    (loop $l (br $l))
+    (i32.const 0))
+  (func (export "run") (drop (call $malloc (i32.const 16)))))`);
+
+interface Loaded {
+  meter: FuelMeter;
+  exports: Record<string, CallableFunction>;
+  inside: () => number;
+  /** The zone global the rewriter added, if any. */
+  zone: WebAssembly.Global | undefined;
+}
+
+async function load(
+  bytes: Uint8Array,
+  options: FuelMeterOptions = {},
+  tick: () => void = () => {},
+  costs?: ConstructorParameters<typeof FuelMeter>[2],
+): Promise<Loaded> {
+  const meter = new FuelMeter(bytes, options, costs);
+  const { instance } = await WebAssembly.instantiate(meter.bytes, {
+    ...meter.imports,
+    host: { tick },
+  });
+  meter.attach(instance);
+  const exports = instance.exports as Record<string, CallableFunction>;
+  const global = instance.exports.inside as WebAssembly.Global | undefined;
+  const zone = Object.entries(instance.exports).find(([name]) =>
+    name.endsWith(":zone")
+  )?.[1] as WebAssembly.Global | undefined;
+  return { meter, exports, inside: () => global?.value ?? 0, zone };
+}
+
+Deno.test("stops wait for the allocator: fuel caps at 300 places never land inside malloc or free, and the books stay exact", async () => {
+  const { meter, exports, inside } = await load(ALLOCATOR);
+  const tank = 1e12;
+  meter.setFuel(tank);
+  let spent = 0;
+  for (let cap = 1_000; cap < 1_000 + 300 * 37; cap += 37) {
+    const result = expectOutcome(
+      meter.run(() => exports.churn(), { fuel: cap }),
+      "fuel_exhausted",
+    );
+    assert.equal(inside(), 0, `cap ${cap} landed inside the allocator`);
+    assert.ok(result.fuel!.consumed <= cap, "the wait is not booked");
+    spent += result.fuel!.consumed;
+    assert.equal(meter.remaining, tank - spent);
+  }
+  // An endless grace still stops, after the allocator.
+  expectOutcome(
+    meter.run(() => exports.churn(), { fuel: 5_000, grace: Infinity }),
+    "fuel_exhausted",
+  );
+  assert.equal(inside(), 0);
+
+  // The same stops without zones land inside: the guest spends most of its
+  // time there.
+  const bare = await load(ALLOCATOR, { stopsWaitFor: false });
+  let landedInside = 0;
+  for (let cap = 1_000; cap < 1_000 + 300 * 37; cap += 37) {
+    bare.meter.run(() => bare.exports.churn(), { fuel: cap });
+    if (bare.inside() > 0) landedInside++;
+    bare.exports.reset();
+  }
+  assert.ok(landedInside > 200, `${landedInside} of 300 landed inside`);
+});
+
+Deno.test("stops wait for the allocator: a deadline, a StopSignal and FuelMeter.stop wait too", async () => {
+  const { meter, exports, inside } = await load(ALLOCATOR);
+  for (let i = 0; i < 10; i++) {
+    expectOutcome(
+      meter.run(() => exports.churn(), { timeout: 1 + i % 3 }),
+      "timeout",
+    );
+    assert.equal(inside(), 0, `deadline ${i} landed inside the allocator`);
+  }
+  const stopped = await stopFromWorker((stop, started) =>
+    meter.run(() => {
+      started();
+      return exports.churn();
+    }, { stop })
+  );
+  expectOutcome(stopped, "aborted");
+  assert.equal(inside(), 0);
+
+  // A stop asked for from inside malloc (by its import) lands after it.
+  let ticks = 0;
+  let insideAtStop = 0;
+  const host = await load(ALLOCATOR, {}, () => {
+    if (++ticks === 3) {
+      insideAtStop = host.inside();
+      host.meter.stop();
+    }
+  });
+  const result = expectOutcome(
+    host.meter.run(() => host.exports.churn()),
+    "interrupted",
+  );
+  assert.equal(insideAtStop, 1, "the stop came inside malloc");
+  assert.equal(host.inside(), 0, "and landed after it");
+  assert.equal(ticks, 3);
+  assert.ok(result.fuel!.consumed > 0);
+});
+
+Deno.test("stops wait for the allocator, but not forever: an exported malloc that never returns is still stopped", async () => {
+  const { meter, exports } = await load(HOSTILE);
+  const capped = expectOutcome(
+    meter.run(() => exports.run(), { fuel: 100_000 }),
+    "fuel_exhausted",
+  );
+  assert.ok(capped.fuel!.consumed <= 100_000);
+  assert.equal(meter.remaining, Infinity);
+  expectOutcome(meter.run(() => exports.run(), { timeout: 20 }), "timeout");
+  expectOutcome(
+    meter.run(() => exports.run(), { fuel: 100_000, grace: 0 }),
+    "fuel_exhausted",
+  );
+  const stopped = await stopFromWorker((stop, started) =>
+    meter.run(() => {
+      started();
+      return exports.run();
+    }, { stop })
+  );
+  expectOutcome(stopped, "aborted");
+
+  // A loop the cost table makes free: only the stop flag sees it, and each
+  // pass it makes while the stop waits counts against the grace.
+  const free = await load(HOSTILE, {}, undefined, { costs: { default: 0 } });
+  expectOutcome(
+    free.meter.run(() => free.exports.run(), { timeout: 20 }),
+    "timeout",
+  );
+  expectOutcome(
+    free.meter.run(() => free.exports.run(), { timeout: 20, grace: 10 }),
+    "timeout",
+  );
+});
+
+Deno.test("stops wait for the allocator: a trap that unwinds through a zone leaves the next call's stops on time", async () => {
+  const { meter, exports, inside, zone } = await load(ALLOCATOR);
+  expectOutcome(meter.run(() => exports.crash()), "trap");
+  assert.equal(inside(), 1, "the trap skipped malloc's way out");
+  assert.equal(zone!.value, 0, "run put the zone depth back");
+  exports.reset();
+  // Had the depth stayed raised, every stop would wait for a way out that
+  // never comes, and land wherever the grace ran out.
+  for (let cap = 5_000; cap < 8_000; cap += 100) {
+    expectOutcome(
+      meter.run(() => exports.churn(), { fuel: cap }),
+      "fuel_exhausted",
+    );
+    assert.equal(inside(), 0);
+  }
+});
+
+Deno.test("stopsWaitFor names zones by export name or function index, and says what is wrong", async () => {
+  const bytes = await assembleWat(`(module
+    (import "host" "f" (func))
+    (func (export "grow") (param i32) (result i32) (local.get 0))
+    (func (param i32) (result i32) (local.get 0))
+    (global (export "g") i32 (i32.const 0)))`);
+  const byName = instrument(bytes, { stopsWaitFor: ["grow", 2] });
+  assert.equal(byName.zoneExport, "early-exit:zone");
+  assert.ok(WebAssembly.validate(byName.bytes));
+  const plain = instrument(bytes);
+  assert.equal(plain.zoneExport, undefined);
+  assert.deepEqual(instrument(bytes, { stopsWaitFor: [] }).bytes, plain.bytes);
+  const wrong: [unknown, RegExp][] = [
+    [["nope"], /exports no function "nope"/],
+    [["g"], /exports no function "g"/],
+    [[0], /imported function/],
+    [[3], /function indices from 0 to 2, got 3/],
+    [[1.5], /got 1\.5/],
+    ["grow", /expected an array/],
+  ];
+  for (const [stopsWaitFor, message] of wrong) {
+    assert.throws(
+      () =>
+        instrument(bytes, {
+          stopsWaitFor: stopsWaitFor as (string | number)[],
+        }),
+      (error: unknown) =>
+        error instanceof TypeError && message.test(error.message) &&
+        !error.message.includes("\n"),
+    );
+  }
+  assert.throws(
+    () => instrument(bytes, { stopsWaitFor: ["grow"], resumable: false }),
+    /a stop can only wait where a failed check asks the host/,
+  );
+  assert.throws(
+    () =>
+      new FuelMeter(ALLOCATOR, { resumable: false, stopsWaitFor: ["free"] }),
+    (error: unknown) =>
+      error instanceof TypeError && /resumable: true/.test(error.message),
+  );
+  // A meter that cannot resume makes no zones of its allocator.
+  const trapping = new FuelMeter(ALLOCATOR, { resumable: false });
+  assert.ok(
+    !WebAssembly.Module.exports(new WebAssembly.Module(trapping.bytes)).some(
+      (e) => e.name.endsWith(":zone"),
+    ),
+  );
+});
+
+Deno.test("stops wait for the allocator: wasm-bindgen's exported allocator (brotli-wasm) is a zone by default, and stops with it in place leave brotli working", async () => {
+  const { brotli, meter, exports } = await meteredBrotli();
+  const zone = exports["early-exit:zone"];
+  assert.ok(zone instanceof WebAssembly.Global, "__wbindgen_malloc and co.");
+  const text = new TextEncoder().encode("zones ".repeat(5_000));
+  for (let fuel = 20_000; fuel < 400_000; fuel += 9_973) {
+    expectOutcome(
+      meter.run(() => brotli.compress(text, { quality: 11 }), { fuel }),
+      "fuel_exhausted",
+    );
+    assert.equal(zone.value, 0, "run leaves the depth at 0");
+  }
+  const round = meter.run(() => brotli.decompress(brotli.compress(text)));
+  assert.deepEqual(expectOutcome(round, "returned").value, text);
+});
