@@ -169,6 +169,105 @@ Deno.test("table dispatch: cases paid in advance count the same at every budget"
   }
 });
 
+/**
+ * What a table cannot pay for: a case that calls a function, a loop in a
+ * case, a table in a case, a `br_if` and a fall-through into the tail. Ops:
+ * 0 adds, 1 calls, 2 loops, 3 halts, 4 dispatches again on the low bit.
+ */
+const MIXED = `(module
+  (memory 1)
+  (data (i32.const 0) "\\00\\01\\02\\04\\00\\02\\04\\01\\03")
+  (func $helper (param i32) (result i32) (i32.add (local.get 0) (i32.const 11)))
+  (func (export "run") (param $pc i32) (result i32)
+    (local $acc i32) (local $k i32)
+    (block $done
+      (loop $next
+        (block $tail
+          (block $inner
+            (block $halt
+              (block $loop
+                (block $call
+                  (block $add
+                    (br_table $add $call $loop $halt $inner $tail
+                      (i32.load8_u (local.get $pc))))
+                  (local.set $acc (i32.add (local.get $acc) (i32.const 3)))
+                  (br $tail))
+                (local.set $acc (call $helper (local.get $acc)))
+                (br $tail))
+              (local.set $k (i32.const 3))
+              (loop $spin
+                (local.set $acc (i32.add (local.get $acc) (local.get $k)))
+                (br_if $spin
+                  (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))
+              (br $tail))
+            (br $done))
+          (block $odd
+            (block $even
+              (br_table $even $odd (i32.and (local.get $acc) (i32.const 1))))
+            (local.set $acc (i32.mul (local.get $acc) (i32.const 3)))
+            (br $tail))
+          (local.set $acc (i32.add (local.get $acc) (i32.const 1)))
+          (br_if $tail (i32.eqz (local.get $acc)))
+          (local.set $acc (i32.xor (local.get $acc) (i32.const 0x55))))
+        (local.set $pc (i32.add (local.get $pc) (i32.const 1)))
+        (br $next)))
+    (local.get $acc) $TAIL))`;
+
+/**
+ * A case that calls a function before it joins the others in the tail:
+ * the callee spends fuel, so the tail must test. Ops: 0 adds, 1 calls,
+ * 2 halts.
+ */
+const CALLING = `(module
+  (memory 1)
+  (data (i32.const 0) "\\00\\01\\00\\01\\01\\00\\02")
+  (func $helper (param i32) (result i32)
+    (i32.add (i32.mul (local.get 0) (i32.const 5)) (i32.const 11)))
+  (func (export "run") (param $pc i32) (result i32)
+    (local $acc i32)
+    (block $done
+      (loop $next
+        (block $tail
+          (block $halt
+            (block $call
+              (block $add
+                (br_table $add $call $halt (i32.load8_u (local.get $pc))))
+              (local.set $acc (i32.add (local.get $acc) (i32.const 3)))
+              (br $tail))
+            (local.set $acc (call $helper (local.get $acc)))
+            (br $tail))
+          (br $done))
+        (local.set $pc (i32.add (local.get $pc) (i32.const 1)))
+        (local.set $acc (i32.xor (local.get $acc) (local.get $pc)))
+        (br $next)))
+    (local.get $acc) $TAIL))`;
+
+Deno.test("table dispatch: calls, loops and nested tables in cases count the same at every budget", async () => {
+  for (const guest of [MIXED, CALLING]) {
+    await sameAtEveryBudget(
+      await wat(guest.replaceAll("$TAIL", "")),
+      await wat(guest.replaceAll("$TAIL", "(try_table)")),
+    );
+  }
+});
+
+async function sameAtEveryBudget(fast: Bytes, twin: Bytes): Promise<void> {
+  const full = await runTrapping(twin, 1n << 40n, 0);
+  assert.notEqual(full.result, "fuel");
+  assert.deepEqual(await runTrapping(fast, 1n << 40n, 0), full);
+  for (let budget = 0n; budget <= full.consumed + 40n; budget++) {
+    const a = await runTrapping(fast, budget, 0);
+    const b = await runTrapping(twin, budget, 0);
+    if (a.result !== "fuel") assert.deepEqual(a, b, `budget ${budget}`);
+    else assert.ok(a.consumed <= b.consumed, `budget ${budget}: stopped later`);
+    const r = await runResumable(fast, budget, 0);
+    if (r.result !== "fuel") {
+      assert.deepEqual(r, await runResumable(twin, budget, 0), `${budget}`);
+    }
+  }
+  assert.deepEqual(await runTrapping(fast, full.consumed + 40n, 0), full);
+}
+
 /** The hinted offsets, in the whole module, of every `if` hinted. */
 function hintedAt(bytes: Uint8Array): number[] {
   const module = new WebAssembly.Module(bytes as BufferSource);
