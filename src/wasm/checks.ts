@@ -89,6 +89,10 @@ function pushCost(e: Emitter, cost: CheckCost): void {
  * @param targets The counter and the slow path.
  * @param fuel Where the fuel is.
  * @param cost What the check takes.
+ * @param margin How much fuel must be left over after `cost` (a constant
+ *   cost only): the check then also pays in advance for what follows
+ *   without a test of its own, by testing `fuel < margin`; a slow path
+ *   that asks the host asks for `cost + margin`.
  * @returns Where the check's `if` is in `e`, for the branch hints.
  *
  * @example Usage
@@ -108,6 +112,7 @@ export function writeCheck(
   targets: CheckTargets,
   fuel: FuelPlace,
   cost: CheckCost,
+  margin = 0,
 ): number {
   const { fuelGlobal, slowFunction, resumable } = targets;
   const f = fuel.local;
@@ -116,12 +121,24 @@ export function writeCheck(
   pushCost(e, cost);
   e.i64Sub();
   e.localTee(f);
-  e.i64Const(0);
+  e.i64Const(margin);
   e.i64LtS();
   const ifAt = e.ifEmpty();
   e.localGet(f);
-  pushCost(e, cost);
-  e.call(slowFunction);
+  if (margin > 0 && resumable) {
+    // The host sees a demand of `cost + margin`, and what it hands out
+    // is what is left after that: the margin comes back on top.
+    e.i64Const(margin);
+    e.i64Sub();
+    e.i64Const((cost as number) + margin);
+    e.call(slowFunction);
+    e.i64Const(margin);
+    e.i64Add();
+  } else {
+    // Folding the counter needs only what was left before the check.
+    pushCost(e, cost);
+    e.call(slowFunction);
+  }
   if (resumable) e.localSet(f);
   // The trap path never returns. Saying so keeps V8 from merging the arm
   // back into the code after the check: a tight loop ran 1.59 times plain

@@ -69,7 +69,20 @@ export const Edit = {
   Sync: 7,
   /** In a body with its fuel in a register: reads the counter after a call. */
   Reload: 8,
+  /**
+   * In a body with its fuel in a register: a segment reached only by one
+   * `br_table`, whose check tested for it in advance, pays without a test;
+   * flag: it writes the fuel to the counter after; value: the cost.
+   */
+  Charge: 9,
 } as const;
+
+/**
+ * Flag of a check edit (above the variant bits): it also tests for the
+ * dearest of the segments its `br_table` leads to (see `CodePlan.margins`),
+ * and gives that back once the test has passed.
+ */
+export const MARGIN = 1 << 8;
 
 /** Fields per edit: input position, kind (and flag or length), value. */
 export const EDIT_SIZE = 3;
@@ -222,6 +235,11 @@ export class CodePlan {
    * before.
    */
   helperBase = 0;
+  /**
+   * The margins of the checks flagged {@linkcode MARGIN}, by edit number:
+   * how much fuel the check makes sure is left over after its own cost.
+   */
+  readonly margins: Map<number, number> = new Map();
 
   /** @param codeSize The code section's size, to size the edit list. */
   constructor(codeSize: number) {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CheckTargets } from "./checks.ts";
+import { type CheckTargets, writeCheck } from "./checks.ts";
 import type { CheckTemplates } from "./check_templates.ts";
 import { Body, type CodePlan, EDIT_SIZE, writeLocals } from "./code_plan.ts";
 import type { Emitter } from "./emitter.ts";
@@ -118,7 +118,25 @@ function emitBody(
     switch (kind & 0xf) {
       case 1: { // Edit.Check
         const variant = kind >> 5 & 3;
-        if (value >= 0 && value < 0x40) {
+        if ((kind & 0x100 /* MARGIN */) !== 0) {
+          // Tests for the dearest segment its `br_table` leads to as well.
+          w.len = o;
+          const ifAt = writeCheck(
+            w,
+            targets,
+            {
+              local: localCount,
+              inRegister: true,
+              load: (variant & 1 /* LOAD */) !== 0,
+              sync: (variant & 2 /* SYNC */) !== 0,
+            },
+            code.cost(value),
+            code.margins.get(at / EDIT_SIZE)!,
+          );
+          // `writeCheck` gives the `if`'s place in the whole output.
+          hints.push(ifAt - sizeStart);
+          o = w.len;
+        } else if (value >= 0 && value < 0x40) {
           const check = variants[variant]!;
           const template = check.template;
           const words = check.words;
@@ -178,6 +196,13 @@ function emitBody(
         o += sync.length;
         break;
       }
+      case 9: { // Edit.Charge
+        w.len = o;
+        writeCharge(w, localCount, code.cost(value));
+        if ((kind >> 5 & 2 /* SYNC */) !== 0) w.bytes(templates.sync);
+        o = w.len;
+        break;
+      }
       case 8: { // Edit.Reload
         const reload = templates.reload;
         buf.set(reload, o);
@@ -206,4 +231,12 @@ function emitBody(
       body[b + 0 /* Body.Start */]!,
     );
   }
+}
+
+/** `$f -= cost` without a test, on the fuel's local `fuel`. */
+function writeCharge(w: Emitter, fuel: number, cost: number): void {
+  w.localGet(fuel);
+  w.i64Const(cost);
+  w.u8(0x7d); // i64.sub
+  w.localSet(fuel);
 }

@@ -139,7 +139,7 @@ export function planRegisterCopy(
   const checks: number[] = [];
   for (let at = editsFrom * EDIT_SIZE; at < code.editCount * EDIT_SIZE;) {
     const kind = edits[at + 1]! & 0xf;
-    if (kind === Edit.Check) {
+    if (kind === Edit.Check || kind === Edit.Charge) {
       checks.push(edits[at]!, code.cost(edits[at + 2]!));
     } else if (kind === Edit.Flag) checks.push(edits[at]!, FLAG_CHECK);
     at += EDIT_SIZE;

@@ -30,6 +30,7 @@ import {
   HAS_DYNAMIC,
   HAS_DYNAMIC_32,
   IN_REGISTER,
+  MARGIN,
 } from "./code_plan.ts";
 import type { CostModel } from "./costs.ts";
 import {
@@ -54,6 +55,8 @@ import { fail, Reader } from "./reader.ts";
 import { planRegisterCopy } from "./register_copy_plan.ts";
 import { readBlockType, readValType } from "./types.ts";
 import { s64Size, u32Size } from "./writer.ts";
+import { writeCheck } from "./checks.ts";
+import { Emitter } from "./emitter.ts";
 
 /** The bulk operators that become helper calls with a stop flag. */
 const BULK_OPS = new Map<number, BulkOp>([
@@ -133,6 +136,11 @@ const enum Frame {
 
 /** Segment costs are capped here so that they stay exact doubles. */
 const MAX_SEGMENT_COST = Number.MAX_SAFE_INTEGER;
+/**
+ * The dearest segment a `br_table`'s check tests for in advance, and the
+ * dearest such check: their sum stays far from the largest cost.
+ */
+const MAX_MARGIN = 0x3fffffff;
 
 /** `i32`, `i64`, `f32`, `f64` or `v128`. */
 function isNumeric(byte: number): boolean {
@@ -173,6 +181,31 @@ export class BodyScanner {
    */
   #openedIn: Int32Array = new Int32Array(64);
   #catchTargets: Uint8Array = new Uint8Array(64);
+  /**
+   * Per open frame: the check edit of the `br_table` whose check pays in
+   * advance for every way to its `end` seen so far, -1 if nothing names it
+   * yet, -2 if something that check does not pay for does.
+   */
+  #tableOwners: Int32Array = new Int32Array(64);
+  /** Per open frame: the segments (check edits) that branch to it. */
+  #preds: (number[] | undefined)[] = [];
+  /**
+   * The check edit of the `br_table` segment that tests in advance for the
+   * open segment, or -1 (see {@linkcode Edit.Charge}).
+   */
+  #paidBy = -1;
+  /** The segments that lead to the open one, when it is paid in advance. */
+  #paidPreds: number[] = [];
+  /**
+   * Per segment paid in advance (and per `br_table` segment, 0): the most
+   * its table's check paid for up to its end, or -1 if it spent fuel
+   * after its charge (a call), so that what follows must test.
+   */
+  readonly #pathOut = new Map<number, number>();
+  /** The fuel's local in the body being scanned. */
+  #fuelLocal = 0;
+  /** Where margin checks are written to be measured. */
+  readonly #scratch = new Emitter(64);
   /** A reader for the less common immediates, reused across operators. */
   readonly #reader: Reader;
   /** The table or memory indices the last bulk operator named. */
@@ -247,6 +280,9 @@ export class BodyScanner {
     const targets = new Uint8Array(frames.length);
     targets.set(this.#catchTargets);
     this.#catchTargets = targets;
+    const owners = new Int32Array(frames.length);
+    owners.set(this.#tableOwners);
+    this.#tableOwners = owners;
   }
 
   /**
@@ -321,9 +357,19 @@ export class BodyScanner {
     // How many segments have started since the entry's.
     let serial = 0;
     let catchTargets = this.#catchTargets;
+    let tableOwners = this.#tableOwners;
     let depth = 1;
     frames[0] = Frame.Function;
     catchTargets[0] = 0;
+    tableOwners[0] = -2;
+    // The check of the `br_table` that pays in advance for the segment
+    // starting at the next `end`, if every way there is paid by it.
+    let paidBy = -1;
+    let paidPreds: number[] = [];
+    this.#paidBy = -1;
+    this.#pathOut.clear();
+    const preds = this.#preds;
+    this.#fuelLocal = localCount;
 
     this.#templates.prepare(localCount, inRegister);
     this.#selfCalls.length = 0;
@@ -498,6 +544,8 @@ export class BodyScanner {
       if (slow) {
         p = this.#slowImmediate(imm, p, opPos, depth, localCount);
         index = this.#index;
+        // A `br_on_cast` names a label too.
+        if (imm === 28 /* Imm.BrOnCast */) tableOwners.fill(-2, 0, depth);
       }
       if (imm === 3) { // Imm.Label
         if (index === depth - 1) sync = 1; // leaves the function
@@ -506,6 +554,9 @@ export class BodyScanner {
           fail(`label ${index} out of range`, immAt);
         }
         catchTargets[depth - 1 - index] |= 2; // a branch names it
+        if (tableOwners[depth - 1 - index] !== -2) {
+          this.#branchTo(depth - 1 - index, op, segment, live);
+        }
       } else if (imm === 5) { // Imm.Func
         if (index >= functionCount) {
           fail(
@@ -553,6 +604,7 @@ export class BodyScanner {
             frames = this.#frames;
             openedIn = this.#openedIn;
             catchTargets = this.#catchTargets;
+            tableOwners = this.#tableOwners;
           }
           frames[depth] = role === 1
             ? Frame.Block
@@ -564,6 +616,8 @@ export class BodyScanner {
             ? Frame.Try
             : Frame.TryTable;
           catchTargets[depth] = 0;
+          tableOwners[depth] = -1;
+          preds[depth] = undefined;
           openedIn[depth] = serial << 1 | (live ? 1 : 0);
           depth++;
           // An `if` does not end its segment: the start of its then-arm is
@@ -608,6 +662,25 @@ export class BodyScanner {
             // Reachable after the `end` if its start was.
             must = -1;
             live = (openedIn[depth]! & 1) === 1;
+          } else if (
+            catchTargets[depth] === 2 && tableOwners[depth]! >= 0 &&
+            frames[depth] === Frame.Block
+          ) {
+            // Every way here comes from one `br_table`'s targets, paid in
+            // advance by its check: it can pay for this segment too (see
+            // `#closeSegment`), if the way in by falling through is paid.
+            const owner = tableOwners[depth]!;
+            const from = preds[depth]!;
+            if (!live) {
+              paidBy = owner;
+              paidPreds = from;
+            } else if (
+              this.#paidBy === owner && this.#code.editCount === segment + 1
+            ) {
+              from.push(segment);
+              paidBy = owner;
+              paidPreds = from;
+            }
           }
           break;
         case 10: // Role.BranchIf
@@ -632,6 +705,18 @@ export class BodyScanner {
           if (NO_COPY[op] === 1) this.#noCopy = true;
           break;
         case 13: // Role.Transfer
+          if (op === 0x0e) {
+            // A `br_table` whose segment spent nothing since its check can
+            // have that check pay in advance for the segments it leads to.
+            this.#ownTargets(
+              immAt,
+              depth,
+              live && inRegister && cost > 0 &&
+                this.#code.editCount === segment + 1
+                ? segment
+                : -2,
+            );
+          }
           live = false;
           break;
         case 7: // Role.Catch
@@ -677,6 +762,9 @@ export class BodyScanner {
           1 /* Edit.Check */ | must << 4 | reads,
           0,
         );
+        this.#paidBy = paidBy;
+        this.#paidPreds = paidPreds;
+        paidBy = -1;
         cost = 0;
         sync = 0;
         live = true;
@@ -927,6 +1015,47 @@ export class BodyScanner {
   ): number {
     const code = this.#code;
     const at = segment * EDIT_SIZE;
+    if (this.#paidBy >= 0 && inRegister && this.#targets.countsFuel) {
+      // The most paid for on any way here, then through this segment.
+      let path = cost;
+      for (const pred of this.#paidPreds) {
+        const out = this.#pathOut.get(pred);
+        if (out === undefined || out < 0) {
+          return this.#closeTested(segment, cost, sync, inRegister);
+        }
+        if (out + cost > path) path = out + cost;
+      }
+      if (path <= MAX_MARGIN) {
+        const paid = cost > 0 ? this.#payInAdvance(this.#paidBy, path) : 0;
+        if (paid >= 0) {
+          // Kept in place even when free, so that no later segment takes
+          // its number, by which the segments after it find its path.
+          this.#pathOut.set(
+            segment,
+            code.editCount === segment + 1 ? path : -1,
+          );
+          if (cost === 0) {
+            code.edits[at + 1] = sync ? 7 /* Edit.Sync */ : 0 /* Edit.Skip */;
+            return sync ? this.#templates.sync.length : 0;
+          }
+          code.edits[at + 1] = 9 /* Edit.Charge */ | (sync ? SYNC : 0) << 5;
+          code.setCost(segment, cost);
+          return paid + this.#chargeSize(cost, sync);
+        }
+      }
+    }
+    return this.#closeTested(segment, cost, sync, inRegister);
+  }
+
+  /** `#closeSegment` for a segment that is not paid in advance. */
+  #closeTested(
+    segment: number,
+    cost: number,
+    sync: number,
+    inRegister: boolean,
+  ): number {
+    const code = this.#code;
+    const at = segment * EDIT_SIZE;
     const kind = code.edits[at + 1]!;
     const optional = (kind & 0x1f) === 1 /* Edit.Check */;
     if (
@@ -952,6 +1081,99 @@ export class BodyScanner {
     }
     const check = this.#templates.variants[variant]!;
     return check.fixed + check.costAt.length * s64Size(cost);
+  }
+
+  /**
+   * Marks the labels a `br_table` names: owned by `check` (the check edit
+   * of its segment), or, if `check` is -2 or another segment names them
+   * too, owned by none.
+   */
+  #ownTargets(immAt: number, depth: number, check: number): void {
+    const r = this.#reader;
+    const owners = this.#tableOwners;
+    r.pos = immAt;
+    const n = r.u32();
+    if (check >= 0) this.#pathOut.set(check, 0);
+    for (let i = 0; i <= n; i++) {
+      const frame = depth - 1 - r.u32();
+      const owner = owners[frame]!;
+      if (check >= 0 && (owner === -1 || owner === check)) {
+        owners[frame] = check;
+        (this.#preds[frame] ??= []).push(check);
+      } else owners[frame] = -2;
+    }
+  }
+
+  /**
+   * Notes a branch to `frame` from `segment`: paid for in advance if it is
+   * a `br` or `br_if` from a segment its owner's `br_table` paid for, that
+   * spent nothing since (no call); anything else leaves the frame unpaid.
+   */
+  #branchTo(frame: number, op: number, segment: number, live: boolean): void {
+    const owner = this.#tableOwners[frame]!;
+    const paidBy = this.#paidBy;
+    if (
+      (op === 0x0c || op === 0x0d) && live && paidBy >= 0 &&
+      (owner === -1 || owner === paidBy) &&
+      this.#code.editCount === segment + 1
+    ) {
+      this.#tableOwners[frame] = paidBy;
+      (this.#preds[frame] ??= []).push(segment);
+    } else this.#tableOwners[frame] = -2;
+  }
+
+  /**
+   * Has the check edit `check` also test for a following segment of cost
+   * `cost`, which then pays without a test. Returns how many bytes that
+   * adds to the check, or -1 if it cannot (the check was left out).
+   */
+  #payInAdvance(check: number, cost: number): number {
+    const code = this.#code;
+    const at = check * EDIT_SIZE;
+    const kind = code.edits[at + 1]!;
+    if ((kind & 0xf) !== 1 /* Edit.Check */) return -1;
+    const own = code.cost(code.edits[at + 2]!);
+    if (own > MAX_MARGIN) return -1;
+    const before = (kind & MARGIN) !== 0 ? code.margins.get(check)! : 0;
+    if (cost <= before) return 0;
+    code.margins.set(check, cost);
+    code.edits[at + 1] = kind | MARGIN;
+    return this.#marginCheckSize(kind, own, cost) -
+      (before > 0
+        ? this.#marginCheckSize(kind, own, before)
+        : this.#checkSize(kind >> 5 & 3, own));
+  }
+
+  /** The size of a check of variant `variant` and cost `cost`. */
+  #checkSize(variant: number, cost: number): number {
+    const check = this.#templates.variants[variant]!;
+    return check.fixed + check.costAt.length * s64Size(cost);
+  }
+
+  /** The size of a check that also tests for `margin`. */
+  #marginCheckSize(kind: number, cost: number, margin: number): number {
+    const variant = kind >> 5 & 3;
+    const e = this.#scratch;
+    e.len = 0;
+    writeCheck(
+      e,
+      this.#targets,
+      {
+        local: this.#fuelLocal,
+        inRegister: true,
+        load: (variant & LOAD) !== 0,
+        sync: (variant & SYNC) !== 0,
+      },
+      cost,
+      margin,
+    );
+    return e.len;
+  }
+
+  /** `local.get $f; i64.const c; i64.sub; local.set $f`, and a sync. */
+  #chargeSize(cost: number, sync: number): number {
+    return 2 * (1 + u32Size(this.#fuelLocal)) + 2 + s64Size(cost) +
+      (sync ? this.#templates.sync.length : 0);
   }
 
   /** Records a scanned body; returns its rewritten size with its prefix. */
