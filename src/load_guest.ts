@@ -36,7 +36,7 @@ import type { InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { readSections } from "./wasm/sections.ts";
-import { startWatchdog, watchdogReady } from "./watchdog.ts";
+import { bindFlag, startWatchdog, watchdogReady } from "./watchdog.ts";
 
 /** The longest a load waits for the watchdog's thread to start. */
 const WATCHDOG_WAIT_MS = 1_000;
@@ -213,6 +213,8 @@ export async function loadGuestWith(
     if (stopFlag !== undefined) {
       flagHost = stopFlagHost(stopFlag, state, options.async ?? false);
       state.flag = flagHost.flag;
+      // A call's deadline, and an async call's ticks, each use a slot.
+      bindFlag(flagHost.flag, options.async ? 2 : 1);
     }
     module = await compileRewritten(
       state.meter.bytes,

@@ -384,16 +384,63 @@ export function tick(flag: Int32Array, everyMs: number): WatchdogHandle {
 }
 
 /**
- * Resolves once the Worker runs (at once when it is not starting), so that
- * a deadline armed next is kept on time; after `waitMs` it resolves anyway.
+ * Binds `count` slots to `flag` now and leaves them free, so that a call's
+ * deadline and ticks on it post no message. A guest that can be stopped
+ * does this as it loads: a binding sent by message as its first call
+ * starts was seen to reach the thread milliseconds late, or only once the
+ * call had ended, and until it does no flag of that call is set.
+ *
+ * @param flag An `Int32Array` over shared memory.
+ * @param count How many slots the flag's calls use at once.
+ * @throws {TypeError} When `flag` is not over shared memory.
+ */
+export function bindFlag(flag: Int32Array, count: number): void {
+  checkFlag(flag);
+  const watchdog = start();
+  const taken: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const slot = takeSlot(watchdog, flag);
+    if (slot < 0) break;
+    // Held until all are taken, so that the next one is another slot.
+    watchdog.board.held[slot] = 1;
+    taken.push(slot);
+  }
+  for (const slot of taken) {
+    watchdog.board.held[slot] = 0;
+    watchdog.board.owners[slot]!.push(slot);
+  }
+}
+
+/**
+ * Resolves once the Worker runs (at once when it is not starting) and has
+ * received every message posted so far (the bindings of a guest being
+ * loaded), so that a deadline armed next is kept on time; after `waitMs`
+ * it resolves anyway.
  *
  * @param waitMs The longest wait, in milliseconds.
  */
 export async function watchdogReady(waitMs: number): Promise<void> {
   const control = running?.control;
   if (control === undefined) return;
-  const waited = Atomics.waitAsync(control, READY, 0, waitMs);
-  if (waited.async) await waited.value;
+  const until = performance.now() + waitMs;
+  // A wait alone does not keep the event loop alive (the thread is
+  // unref'd): a timer does, until the messages are received.
+  const alive = setTimeout(() => {}, waitMs);
+  try {
+    const waited = Atomics.waitAsync(control, READY, 0, waitMs);
+    if (waited.async) await waited.value;
+    for (;;) {
+      const received = Atomics.load(control, RECEIVED);
+      // The thread may count a message before this thread does.
+      if ((Atomics.load(control, POSTED) - received | 0) <= 0) return;
+      const left = until - performance.now();
+      if (left <= 0) return;
+      const next = Atomics.waitAsync(control, RECEIVED, received, left);
+      if (next.async) await next.value;
+    }
+  } finally {
+    clearTimeout(alive);
+  }
 }
 
 /**

@@ -208,7 +208,11 @@ export function runWatchdog(
       // Read before the checks: a message or slot that comes after them
       // changes the word, and the wait below returns at once.
       const woken = Atomics.load(control, wake);
-      if (Atomics.load(control, posted) !== received) return;
+      // Return to the event loop only for a message still to come. One may
+      // also arrive before the main thread counts it: this thread is then
+      // ahead, and waits here for the ring that follows the count (were it
+      // to return, nothing would call it back, and no flag would be set).
+      if ((Atomics.load(control, posted) - received | 0) > 0) return;
       const time = now();
       const sleep = Math.max(
         0,
