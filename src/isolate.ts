@@ -15,9 +15,8 @@
  * environment plus `env`, and a heap limit when `maxHeapMiB` is set. What it
  * prints is forwarded to the host's stdout and stderr, up to a cap.
  *
- * The child runs in a session of its own, where a SIGKILL lands fastest, and
- * its guard (`isolate_guard.ts`) kills it when the host closes its stdin or
- * dies.
+ * The child's guard (`isolate_guard.ts`) kills it when the host closes its
+ * stdin or dies.
  *
  * @module
  */
@@ -358,12 +357,9 @@ export async function invokeIsolated(
       stderr: "piped",
       clearEnv: true,
       env,
-      // A session of its own: a SIGKILL then lands in a fraction of a
-      // millisecond, where killing a child of this session took up to 5 ms
-      // (the kernel schedules the dying child's threads in this session's
-      // group, ahead of the thread that sent the kill). Its guard, not the
-      // terminal, ends it when this process goes.
-      detached: true,
+      // Not `detached`: a session of its own makes the kill quicker, but
+      // Deno then forks this whole process to spawn it, which blocks this
+      // thread for tens of milliseconds in a host holding a GiB.
     }).spawn();
     child = spawned;
     // Read while writing: a child that prints before it has read all of

@@ -7,8 +7,7 @@
  * when the call ends; when the host dies (SIGKILL, out of memory, an exit
  * from other code, Ctrl-C), the kernel closes it. So a child never outlives
  * its host's interest in it, even while its main thread spins in a guest
- * that no event loop can interrupt. The host spawns the child in a session
- * of its own, so nothing else would stop it (see `isolate.ts`).
+ * that no event loop can interrupt.
  *
  * The guard is a Web Worker made from a blob URL, which needs no
  * permission, and killing its own pid needs none either. It is the only
