@@ -37,6 +37,7 @@ import { instrumentModule } from "./wasm/instrument.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { readSections } from "./wasm/sections.ts";
 import { bindFlag, startWatchdog, watchdogReady } from "./watchdog.ts";
+import { warmStopPath } from "./stop_path_warmup.ts";
 
 /** The longest a load waits for the watchdog's thread to start. */
 const WATCHDOG_WAIT_MS = 1_000;
@@ -267,6 +268,14 @@ export async function loadGuestWith(
     freshImports,
     startExport,
   });
+  if (flagged) {
+    await warmStopPath((bytes) =>
+      loadGuestWith(bytes, {
+        interruptible: true,
+        label: "the stop path's warm-up",
+      }, {})
+    );
+  }
   await runStart(guest);
   return guest;
 }
