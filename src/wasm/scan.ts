@@ -381,7 +381,7 @@ export class BodyScanner {
       : flagSize;
     this.#hints = 0;
     if (flagSize > 0) {
-      this.#code.pushEdit(codeStart, 5, /* Edit.Flag */ 0);
+      this.#code.pushEdit(codeStart, Edit.Flag, 0);
       this.#hints++;
       growth += flagSize;
     }
@@ -389,7 +389,7 @@ export class BodyScanner {
     const load = inRegister ? LOAD << 5 : 0;
     let segment = this.#code.pushEdit(
       codeStart,
-      1 /* Edit.Check */ | 1 << 4 | load,
+      Edit.Check | 1 << 4 | load,
       0,
     );
     let cost = 0;
@@ -567,7 +567,7 @@ export class BodyScanner {
         if (index >= importedFunctions) {
           const edit = this.#code.pushEdit(
             immAt,
-            2 /* Edit.Function */ | (p - immAt) << 4,
+            Edit.Function | (p - immAt) << 4,
             index + shift,
           );
           growth += u32Size(index + shift) - (p - immAt);
@@ -696,7 +696,7 @@ export class BodyScanner {
             this.#noCopy = true; // a copy calls no import
           } else if (inRegister) {
             // The callee spent fuel from the counter.
-            this.#code.pushEdit(p, 8, /* Edit.Reload */ 0);
+            this.#code.pushEdit(p, Edit.Reload, 0);
             growth += this.#templates.reload.length;
           }
           break;
@@ -743,7 +743,7 @@ export class BodyScanner {
             if (inRegister && this.#code.editCount !== before) {
               // The helper's flag checks call the host, which may have
               // changed the counter.
-              this.#code.pushEdit(p, 8, /* Edit.Reload */ 0);
+              this.#code.pushEdit(p, Edit.Reload, 0);
               growth += this.#templates.reload.length;
             }
           }
@@ -751,7 +751,7 @@ export class BodyScanner {
       if (must >= 0) {
         growth += this.#closeSegment(segment, cost, sync, inRegister);
         if (role === 2 /* Role.Loop */ && flagSize > 0) {
-          this.#code.pushEdit(p, 5, /* Edit.Flag */ inRegister ? 1 : 0);
+          this.#code.pushEdit(p, Edit.Flag, inRegister ? 1 : 0);
           this.#hints++;
           growth += loopFlagSize;
         }
@@ -759,7 +759,7 @@ export class BodyScanner {
         const reads = role === 11 || role === 12 ? load : 0;
         segment = this.#code.pushEdit(
           p,
-          1 /* Edit.Check */ | must << 4 | reads,
+          Edit.Check | must << 4 | reads,
           0,
         );
         this.#paidBy = paidBy;
@@ -1035,10 +1035,10 @@ export class BodyScanner {
             code.editCount === segment + 1 ? path : -1,
           );
           if (cost === 0) {
-            code.edits[at + 1] = sync ? 7 /* Edit.Sync */ : 0 /* Edit.Skip */;
+            code.edits[at + 1] = sync ? Edit.Sync : Edit.Skip;
             return sync ? this.#templates.sync.length : 0;
           }
-          code.edits[at + 1] = 9 /* Edit.Charge */ | (sync ? SYNC : 0) << 5;
+          code.edits[at + 1] = Edit.Charge | (sync ? SYNC : 0) << 5;
           code.setCost(segment, cost);
           return paid + this.#chargeSize(cost, sync);
         }
@@ -1057,18 +1057,18 @@ export class BodyScanner {
     const code = this.#code;
     const at = segment * EDIT_SIZE;
     const kind = code.edits[at + 1]!;
-    const optional = (kind & 0x1f) === 1 /* Edit.Check */;
+    const optional = (kind & 0x1f) === Edit.Check;
     if (
       cost === 0 && optional && !(inRegister && sync) ||
       !this.#targets.countsFuel
     ) {
       if (segment === code.editCount - 1) code.editCount--;
-      else code.edits[at + 1] = 0 /* Edit.Skip */;
+      else code.edits[at + 1] = Edit.Skip;
       return 0;
     }
     if (cost === 0 && optional) {
       // Free, but the counter must be right for what follows.
-      code.edits[at + 1] = 7 /* Edit.Sync */;
+      code.edits[at + 1] = Edit.Sync;
       return this.#templates.sync.length;
     }
     if (cost > MAX_SEGMENT_COST) cost = MAX_SEGMENT_COST;
@@ -1131,7 +1131,7 @@ export class BodyScanner {
     const code = this.#code;
     const at = check * EDIT_SIZE;
     const kind = code.edits[at + 1]!;
-    if ((kind & 0xf) !== 1 /* Edit.Check */) return -1;
+    if ((kind & 0xf) !== Edit.Check) return -1;
     const own = code.cost(code.edits[at + 2]!);
     if (own > MAX_MARGIN) return -1;
     const before = (kind & MARGIN) !== 0 ? code.margins.get(check)! : 0;
