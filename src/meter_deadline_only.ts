@@ -58,7 +58,10 @@ export function checkDeadlineOnlyMeter(
     refuse("poll", "the guest never asks for fuel, so poll would never run");
   }
   if (options.refuel !== undefined) {
-    refuse("refuel", "the guest never asks for fuel, so refuel would never run");
+    refuse(
+      "refuel",
+      "the guest never asks for fuel, so refuel would never run",
+    );
   }
   if (options.suspend === true) {
     refuse(
