@@ -343,6 +343,11 @@ Deno.test("deadline-only FuelMeter: sql.js gives the same results, makes no no-s
     );
   assertTimedOut(meter, () => ask(db, RUNAWAY_CTE), "runaway CTE");
   counted();
+  // No grace: the glue's cleanup trapped, and the stopped statement is open.
+  assert.match(
+    expectOutcome(meter.run(() => ask(db, "VACUUM")), "error").error.message,
+    /SQL statements in progress/,
+  );
   const fromWorker = await stopFromWorker((stop, started) =>
     meter.run(() => {
       started();

@@ -385,11 +385,6 @@ export class BodyScanner {
       this.#hints++;
       growth += flagSize;
     }
-    // Whether the body calls anything (a function, an import, a table or
-    // a reference, or in a tail call). One that does not cannot recurse,
-    // and its loops are checked at their headers, so a check at its entry
-    // would bound nothing: without fuel to count, it goes.
-    let calls = false;
     // With the fuel in a register, the entry's check reads the counter.
     const load = inRegister ? LOAD << 5 : 0;
     let segment = this.#code.pushEdit(
@@ -640,9 +635,6 @@ export class BodyScanner {
           if (depth === 0) {
             if (p !== end) fail("operators after the function's final end", p);
             growth += this.#closeSegment(segment, cost, 1, inRegister);
-            if (!calls && flagSize > 0 && !this.#targets.countsFuel) {
-              growth -= this.#skipEntryFlag(editsFrom, flagSize);
-            }
             return this.#finishBody({
               start,
               groupsStart,
@@ -698,7 +690,6 @@ export class BodyScanner {
           // instead of two in a loop that tests its exit at the top.
           break;
         case 11: // Role.Call
-          calls = true;
           if (NO_COPY[op] === 1) this.#noCopy = true;
           if (index < importedFunctions) {
             must = 1;
@@ -710,13 +701,10 @@ export class BodyScanner {
           }
           break;
         case 12: // Role.CallDynamic
-          calls = true;
           must = 1;
           if (NO_COPY[op] === 1) this.#noCopy = true;
           break;
         case 13: // Role.Transfer
-          // return_call, return_call_indirect, return_call_ref
-          if (op === 0x12 || op === 0x13 || op === 0x15) calls = true;
           if (op === 0x0e) {
             // A `br_table` whose segment spent nothing since its check can
             // have that check pay in advance for the segments it leads to.
@@ -783,18 +771,6 @@ export class BodyScanner {
         serial++;
       }
     }
-  }
-
-  /**
-   * Drops the stop flag's check at a body's entry (its first edit), for a
-   * body that calls nothing.
-   *
-   * @returns The bytes that saves.
-   */
-  #skipEntryFlag(editsFrom: number, flagSize: number): number {
-    this.#code.edits[editsFrom * EDIT_SIZE + 1] = Edit.Skip;
-    this.#hints--;
-    return flagSize;
   }
 
   /**
