@@ -7,6 +7,8 @@
  * - `watched`: through `runWasi` with an unlimited budget and an hour's
  *   deadline, as the command line runs it (an async guest with resumable
  *   fuel and a stop flag);
+ * - `held`: as `watched`, with `async: false`: a plain call that holds
+ *   the thread, stopped by the deadline through a stop flag that traps;
  * - `metered-load`: only loads the guest as `runWasi` does without a
  *   deadline (rewrite and compile).
  *
@@ -60,7 +62,8 @@ if (mode === "plain") {
   const result = await runWasi(path, {
     args,
     fuel: Infinity,
-    timeout: mode === "watched" ? 3_600_000 : undefined,
+    timeout: mode === "watched" || mode === "held" ? 3_600_000 : undefined,
+    async: mode === "held" ? false : undefined,
     preopens: host === undefined ? [] : [{ host, guest }],
   });
   if (result.outcome !== "exited" || result.code !== 0) {
