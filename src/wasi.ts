@@ -183,6 +183,19 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * assert.equal(result.outcome, "timeout");
  * assert.ok(!new TextDecoder().decode(result.stdout).includes("woke"));
  * ```
+ *
+ * @example A one-shot run that holds the thread, stopped by its deadline
+ * ```ts
+ * import { runWasi } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const result = await runWasi(new URL("../guest/wasi/loop.wasm", import.meta.url), {
+ *   timeout: 100,
+ *   async: false,
+ *   stdout: "ignore",
+ * });
+ * assert.equal(result.outcome, "timeout");
+ * ```
  */
 export async function runWasi(
   source: GuestSource,
