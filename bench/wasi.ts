@@ -16,7 +16,8 @@
  * `metered` runs without a deadline (a plain call whose fuel checks trap);
  * `watched` with one (an async guest whose stop flag's check may call the
  * host, to yield); `held` with one and `async: false`, as the command line
- * runs a command with `--timeout` (a plain call whose stop flag traps).
+ * runs a command with `--timeout` (a plain call whose stop flag traps);
+ * `cli` through the command line's own `main`, with `--timeout`.
  * Each round runs every mode once, in turn, so that the sides share the
  * machine's moods.
  */
@@ -82,6 +83,7 @@ const MODES = [
   "metered",
   "watched",
   "held",
+  "cli",
   "metered-load",
 ] as const;
 
@@ -207,8 +209,10 @@ export async function benchWasi(): Promise<void> {
         "process CPU: plain",
         "metered",
         "held",
+        "main.ts --timeout",
         "metered/plain",
         "held/plain",
+        "main.ts/plain",
       ],
       wallRows,
     );

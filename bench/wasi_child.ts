@@ -9,6 +9,8 @@
  *   fuel and a stop flag);
  * - `held`: as `watched`, with `async: false`: a plain call that holds
  *   the thread, stopped by the deadline through a stop flag that traps;
+ * - `cli`: through the command line's `main`, with an hour's `--timeout`
+ *   (held, unless the guest imports `fd_read`: then watched);
  * - `metered-load`: only loads the guest as `runWasi` does without a
  *   deadline (rewrite and compile).
  *
@@ -28,6 +30,7 @@ const [mode, guest, path, ...args] = Deno.args;
 const { loadGuest, runWasi } = mode === "plain"
   ? {} as Partial<typeof import("../mod.ts")>
   : await import("../mod.ts");
+const cli = mode === "cli" ? await import("../main.ts") : undefined;
 const host = guest === "-" ? undefined : Deno.makeTempDirSync();
 const cpuMs = () => {
   const { user, system } = process.cpuUsage();
@@ -67,6 +70,17 @@ if (mode === "plain") {
     JSON.stringify({ total: loaded, load: loaded, wall, process: cpuMs() }),
   );
   Deno.exit(0);
+} else if (cli !== undefined) {
+  loaded = NaN;
+  const status = await cli.main([
+    "--timeout",
+    "3600000",
+    ...(host === undefined ? [] : ["--dir", `${host}::${guest}`]),
+    path,
+    "--",
+    ...args,
+  ]);
+  if (status !== 0) throw new Error(`exit status ${status}`);
 } else {
   loaded = NaN;
   const result = await runWasi!(path, {
