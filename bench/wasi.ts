@@ -137,8 +137,10 @@ export async function benchWasi(): Promise<void> {
           ...["metered", "watched", "held"].map((mode) =>
             (wall(mode) / wall("plain")).toFixed(2)
           ),
-          ...["plain", "metered", "held"].map((mode) => whole(mode).toFixed(0)),
-          ...["metered", "held"].map((mode) =>
+          ...["plain", "metered", "held", "cli"].map((mode) =>
+            whole(mode).toFixed(0)
+          ),
+          ...["metered", "held", "cli"].map((mode) =>
             (whole(mode) / whole("plain")).toFixed(2)
           ),
         ]);
