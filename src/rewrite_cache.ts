@@ -125,7 +125,7 @@ export class RewriteCache {
     return this.#hits;
   }
 
-  /** Rewrites this process made and stored, found in no usable entry. */
+  /** Rewrites this process made and stored, having found no usable entry. */
   get misses(): number {
     return this.#misses;
   }
@@ -173,13 +173,6 @@ export class RewriteCache {
     return (await this.#rewrite(bytes, options, instrumentModule)).metered;
   }
 
-  /** Counts a hit whose bytes the caller's check then refused. */
-  #refused(): void {
-    this.#hits--;
-    this.#misses++;
-    this.#rejected++;
-  }
-
   async #rewrite(
     bytes: Uint8Array,
     options: InstrumentOptions,
@@ -206,21 +199,20 @@ export class RewriteCache {
     const name = hex(key);
     const path = `${this.directory}/${name}${ENTRY_SUFFIX}`;
     const stored = await readEntry(path, key);
-    if (stored !== "absent" && stored !== "bad") {
-      this.#hits++;
-      if (check === undefined) return stored;
+    let rejected = stored === "bad";
+    if (typeof stored === "object") {
       try {
-        await check(stored.metered);
+        await check?.(stored.metered);
+        this.#hits++;
         return stored;
       } catch {
-        this.#refused();
+        rejected = true;
       }
-    } else {
-      this.#misses++;
-      if (stored === "bad") this.#rejected++;
     }
     const fresh = await rewrite(bytes, snapshot as InstrumentOptions);
     await writeEntry(this.directory, name, key, fresh);
+    this.#misses++;
+    if (rejected) this.#rejected++;
     return fresh;
   }
 
