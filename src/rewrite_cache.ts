@@ -49,8 +49,13 @@ export interface CachedRewrite {
 /** The first bytes of every entry, with the format's number. */
 const MAGIC = new TextEncoder().encode("early-exit rewrite 1\n");
 const DIGEST_BYTES = 32;
-/** Magic, digest, then the metadata's length as a 32-bit little-endian number. */
-const HEADER_BYTES = MAGIC.length + DIGEST_BYTES + 4;
+/**
+ * Magic, the digest of all that follows it, the metadata's length (32-bit
+ * little-endian) and the key; then the metadata (JSON) and the output.
+ */
+const HEADER_BYTES = MAGIC.length + DIGEST_BYTES + 4 + DIGEST_BYTES;
+const LENGTH_AT = MAGIC.length + DIGEST_BYTES;
+const KEY_AT = LENGTH_AT + 4;
 const ENTRY_SUFFIX = ".rewrite";
 
 /**
@@ -363,15 +368,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** The entry's digest: of its key, its metadata and its output. */
-function entryDigest(
-  key: Uint8Array,
-  meta: Uint8Array,
-  output: Uint8Array,
-): Promise<Uint8Array> {
-  return sha256(concat(key, meta, output));
-}
-
 /** JSON with bigints kept: `{ "$bigint": "123" }`. */
 function toJson(value: unknown): string {
   return JSON.stringify(
@@ -385,15 +381,21 @@ function toJson(value: unknown): string {
   );
 }
 
-function fromJson(text: string): unknown {
-  return JSON.parse(
-    text,
-    (_, item) =>
-      item !== null && typeof item === "object" &&
-        typeof item.$bigint === "string" && Object.keys(item).length === 1
-        ? BigInt(item.$bigint)
-        : item,
-  );
+/**
+ * Turns `{ "$bigint": "123" }` back into `123n`, in place. Only the
+ * metered module's names hold bigints (its initial fuel, 64-bit memory
+ * sizes); walking the rest too would cost more than the rest of a hit.
+ */
+function withBigints(value: unknown): unknown {
+  if (value === null || typeof value !== "object") return value;
+  const record = value as Record<string, unknown>;
+  if (typeof record.$bigint === "string" && Object.keys(record).length === 1) {
+    return BigInt(record.$bigint);
+  }
+  for (const name of Object.keys(record)) {
+    record[name] = withBigints(record[name]);
+  }
+  return value;
 }
 
 /**
@@ -421,19 +423,22 @@ async function readEntry(
   }
   if (
     file.length < HEADER_BYTES ||
-    !sameBytes(file.subarray(0, MAGIC.length), MAGIC)
+    !sameBytes(file.subarray(0, MAGIC.length), MAGIC) ||
+    !sameBytes(file.subarray(KEY_AT, HEADER_BYTES), key)
   ) return "bad";
-  const digest = file.subarray(MAGIC.length, MAGIC.length + DIGEST_BYTES);
+  const digest = await sha256(file.subarray(LENGTH_AT));
+  if (!sameBytes(file.subarray(MAGIC.length, LENGTH_AT), digest)) return "bad";
   const metaLength = new DataView(file.buffer, file.byteOffset).getUint32(
-    MAGIC.length + DIGEST_BYTES,
+    LENGTH_AT,
     true,
   );
   if (metaLength > file.length - HEADER_BYTES) return "bad";
   const meta = file.subarray(HEADER_BYTES, HEADER_BYTES + metaLength);
-  const output = file.slice(HEADER_BYTES + metaLength);
-  if (!sameBytes(digest, await entryDigest(key, meta, output))) return "bad";
   try {
-    return parseMeta(new TextDecoder().decode(meta), output);
+    return parseMeta(
+      new TextDecoder().decode(meta),
+      file.slice(HEADER_BYTES + metaLength),
+    );
   } catch {
     return "bad";
   }
@@ -444,14 +449,15 @@ function parseMeta(
   text: string,
   bytes: Uint8Array<ArrayBuffer>,
 ): CachedRewrite {
-  const { metered, info } = fromJson(text) as {
+  const { metered, info } = JSON.parse(text) as {
     metered: Omit<InstrumentedModule, "bytes">;
     info: RewriteSummary & { functionTypes: number[] };
   };
   const names = [metered.importModule, metered.importName, metered.fuelExport];
   if (
     names.some((name) => typeof name !== "string") ||
-    typeof metered.initialFuel !== "bigint" ||
+    typeof (metered.initialFuel as unknown as { $bigint?: unknown })
+        ?.$bigint !== "string" ||
     typeof metered.resumable !== "boolean" ||
     typeof metered.fuel !== "boolean" ||
     typeof info.footprint !== "object" ||
@@ -462,7 +468,7 @@ function parseMeta(
     throw new TypeError("not an entry's metadata");
   }
   return {
-    metered: { ...metered, bytes },
+    metered: { ...withBigints(metered) as typeof metered, bytes },
     info: {
       ...info,
       // JSON keeps a missing signature (a type that is not a function's) as null.
@@ -499,19 +505,16 @@ async function writeEntry(
       hasStart,
     },
   }));
-  const header = new Uint8Array(HEADER_BYTES);
-  header.set(MAGIC);
-  header.set(await entryDigest(key, meta, bytes), MAGIC.length);
-  new DataView(header.buffer).setUint32(
-    MAGIC.length + DIGEST_BYTES,
-    meta.length,
-    true,
-  );
+  const file = concat(new Uint8Array(HEADER_BYTES), meta, bytes);
+  file.set(MAGIC);
+  new DataView(file.buffer).setUint32(LENGTH_AT, meta.length, true);
+  file.set(key, KEY_AT);
+  file.set(await sha256(file.subarray(LENGTH_AT)), MAGIC.length);
   const path = `${directory}/${name}${ENTRY_SUFFIX}`;
   const temporary = `${directory}/${name}.${crypto.randomUUID()}.tmp`;
   try {
     await Deno.mkdir(directory, { recursive: true });
-    await Deno.writeFile(temporary, concat(header, meta, bytes), {
+    await Deno.writeFile(temporary, file, {
       createNew: true,
     });
   } catch (error) {

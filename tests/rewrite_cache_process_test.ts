@@ -136,32 +136,27 @@ Deno.test("an entry made by another rewriter is never read: its fingerprint is p
   });
 });
 
-/** Rewrites an entry's output, with a digest that matches (as a writer of the directory could). */
+/**
+ * Rewrites an entry's output, with a digest that matches (as a writer of
+ * the directory could): the digest covers all that follows it.
+ */
 async function forgeEntry(
   path: string,
   forge: (output: Uint8Array) => Uint8Array,
 ): Promise<void> {
   const file = await Deno.readFile(path);
-  const magic = file.indexOf(0x0a) + 1;
-  const metaLength = new DataView(file.buffer).getUint32(magic + 32, true);
-  const meta = file.slice(magic + 36, magic + 36 + metaLength);
-  const output = forge(file.slice(magic + 36 + metaLength));
-  const name = path.slice(path.lastIndexOf("/") + 1, -".rewrite".length);
-  const key = Uint8Array.from(name.match(/../g)!, (h) => parseInt(h, 16));
-  const digest = new Uint8Array(
-    await crypto.subtle.digest(
-      "SHA-256",
-      new Uint8Array([...key, ...meta, ...output]),
-    ),
-  );
+  const digestAt = file.indexOf(0x0a) + 1;
+  const lengthAt = digestAt + 32;
+  const metaLength = new DataView(file.buffer).getUint32(lengthAt, true);
+  const outputAt = lengthAt + 4 + 32 + metaLength;
+  const rest = new Uint8Array([
+    ...file.slice(lengthAt, outputAt),
+    ...forge(file.slice(outputAt)),
+  ]);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", rest));
   await Deno.writeFile(
     path,
-    new Uint8Array([
-      ...file.slice(0, magic),
-      ...digest,
-      ...file.slice(magic + 32, magic + 36 + metaLength),
-      ...output,
-    ]),
+    new Uint8Array([...file.slice(0, digestAt), ...digest, ...rest]),
   );
 }
 

@@ -210,9 +210,14 @@ const DAMAGE: [string, (entry: Uint8Array) => Uint8Array][] = [
     copy[30]! ^= 0x80;
     return copy;
   }],
+  ["with a flipped byte in its key", (entry) => {
+    const copy = entry.slice();
+    copy[70]! ^= 0x04;
+    return copy;
+  }],
   ["with a flipped byte in its metadata", (entry) => {
     const copy = entry.slice();
-    copy[80]! ^= 0x04;
+    copy[100]! ^= 0x04;
     return copy;
   }],
   ["with a metadata length past the end", (entry) => {
