@@ -62,14 +62,19 @@ const ms = (value: number) => `${value.toFixed(0)} ms`;
 export async function benchCachedStart(runs: number): Promise<void> {
   const root = await Deno.makeTempDir();
   try {
+    const cold = () => [`${root}/cold-${crypto.randomUUID()}`];
+    const warm = () => [`${root}/warm`];
     const sides = [
-      ["cold cache", "cached", () => `${root}/cold-${crypto.randomUUID()}`],
-      ["warm cache", "cached", () => `${root}/warm`],
-      ["warm cache", "cached-trapping", () => `${root}/warm`],
+      ["no cache", "resumable", () => []],
+      ["cold cache", "cached", cold],
+      ["warm cache", "cached", warm],
+      ["no cache", "trapping", () => []],
+      ["warm cache", "cached-trapping", warm],
     ] as const;
     // Fills the warm cache.
-    for (const [, mode, directory] of sides.slice(1)) {
-      await fresh(["quickjs-start", mode, directory()], root);
+    for (const [label, mode, directory] of sides) {
+      if (label !== "warm cache") continue;
+      await fresh(["quickjs-start", mode, ...directory()], root);
     }
     const plain: Measured[] = [];
     const metered: Measured[][] = sides.map(() => []);
@@ -77,22 +82,24 @@ export async function benchCachedStart(runs: number): Promise<void> {
       plain.push(await fresh(["quickjs-start", "plain"]));
       for (const [s, [, mode, directory]] of sides.entries()) {
         metered[s]!.push(
-          await fresh(["quickjs-start", mode, directory()], root),
+          await fresh(["quickjs-start", mode, ...directory()], root),
         );
       }
     }
     const med = (samples: Measured[], key: keyof Measured) =>
       median(samples.map((sample) => sample[key]));
     const rows = sides.map(([label, mode], s) => [
-      `QuickJS start-up with a ${label}`,
-      mode === "cached" ? "resumable (default)" : "trapping",
+      `QuickJS start-up, ${label}`,
+      mode === "cached" || mode === "resumable"
+        ? "resumable (default)"
+        : "trapping",
       `${ms(med(plain, "cpu"))} / ${ms(med(plain, "wall"))}`,
       `${ms(med(metered[s]!, "cpu"))} / ${ms(med(metered[s]!, "wall"))}`,
       (med(metered[s]!, "cpu") / med(plain, "cpu")).toFixed(2),
       (med(metered[s]!, "wall") / med(plain, "wall")).toFixed(2),
     ]);
     console.log(
-      `\nThe rewrite cache: FuelMeter.create(bytes, { cache }). A cold cache is an empty directory (rewrite, then store the entry), a warm one was filled by an earlier process (read, check the digest). Plain and the three sides interleaved, each a fresh process, medians of ${runs}.\n`,
+      `\nThe rewrite cache: FuelMeter.create(bytes, { cache }). A cold cache is an empty directory (rewrite, then store the entry), a warm one was filled by an earlier process (read, check the digest); no cache is new FuelMeter(bytes). Plain and the five sides interleaved, each a fresh process, medians of ${runs}.\n`,
     );
     printTable(
       [

@@ -227,7 +227,19 @@ export class RewriteCache {
   }
 }
 
-/** What `cache` options take: a directory, or a cache. */
+/**
+ * What a `cache` option takes: a directory's path or `file:` URL, or a
+ * {@linkcode RewriteCache} (to share its counters).
+ *
+ * @example Usage
+ * ```ts
+ * import type { CacheOption, GuestOptions } from "@early-exit/early-exit";
+ *
+ * const cache: CacheOption = new URL("file:///var/cache/my-app/rewrites/");
+ * const options: GuestOptions = { fuel: 1_000_000, cache };
+ * console.log(options.cache);
+ * ```
+ */
 export type CacheOption = string | URL | RewriteCache;
 
 /**
