@@ -250,7 +250,11 @@ export interface MeterCalls {
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
 
-/** How the constructor rewrites; {@linkcode FuelMeter.create} swaps it. */
+/**
+ * How the constructor rewrites; {@linkcode FuelMeter.create} swaps it. The
+ * constructor runs up to this call twice there (see `meter_cache.ts`), so
+ * nothing before it may have an effect outside the meter.
+ */
 let meterRewrite: MeterRewriter = instrumentModule;
 
 /**
