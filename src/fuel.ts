@@ -37,13 +37,13 @@ import {
   type ResourceLimits,
 } from "./limits.ts";
 import { resolveCosts } from "./wasm/costs.ts";
+import { type CacheOption, openCache } from "./rewrite_cache.ts";
+import { constructCached, type MeterRewriter } from "./meter_cache.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 import type { CallOutcome } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 import { meterStopFlag } from "./meter_stop_flag.ts";
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
-import { type CacheOption, openCache } from "./rewrite_cache.ts";
-import { constructCached, type MeterRewriter } from "./meter_cache.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
