@@ -420,6 +420,9 @@ async function readEntry(
 ): Promise<CachedRewrite | "absent" | "bad"> {
   let file: Uint8Array;
   try {
+    // Only a regular file is read: opening a named pipe put in an entry's
+    // place would wait for a writer forever.
+    if (!(await Deno.lstat(path)).isFile) return "bad";
     file = await Deno.readFile(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return "absent";

@@ -269,6 +269,45 @@ Deno.test("an entry copied under another key's name is not used", async () => {
   });
 });
 
+Deno.test("an entry that is a link, even to a whole entry of its key, is replaced by a file", async () => {
+  await withDirectory(async (directory) => {
+    const cache = new RewriteCache(directory);
+    await FuelMeter.create(compute, { cache });
+    const path = onlyEntry(directory);
+    const elsewhere = `${directory}/elsewhere`;
+    await Deno.rename(path, elsewhere);
+    await Deno.symlink(elsewhere, path);
+    await FuelMeter.create(compute, { cache });
+    assert.equal(cache.rejected, 1);
+    assert.ok((await Deno.lstat(path)).isFile);
+    assert.deepEqual(await Deno.readFile(path), await Deno.readFile(elsewhere));
+  });
+});
+
+Deno.test("a named pipe in an entry's place is not opened: the rewrite replaces it", async () => {
+  await withDirectory(async (directory) => {
+    const cache = new RewriteCache(directory);
+    await FuelMeter.create(compute, { cache });
+    const path = onlyEntry(directory);
+    await Deno.remove(path);
+    const { success, stderr } = await new Deno.Command("mkfifo", {
+      args: [path],
+    }).output();
+    assert.ok(success, new TextDecoder().decode(stderr));
+    // Opened, the pipe would wait for a writer that never comes.
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise((resolve) => {
+      guard = setTimeout(() => resolve("hung"), 60_000);
+    });
+    const meter = FuelMeter.create(compute, { cache });
+    const first = await Promise.race([meter, hung]);
+    clearTimeout(guard);
+    assert.notEqual(first, "hung");
+    assert.equal(cache.rejected, 1);
+    assert.ok((await Deno.lstat(path)).isFile);
+  });
+});
+
 Deno.test("a directory in an entry's place is passed over and reported when the rewrite cannot be stored", async () => {
   await withDirectory(async (directory) => {
     const cache = new RewriteCache(directory);
@@ -377,7 +416,12 @@ Deno.test("meters made at once share one entry, and leave no temporary file", as
     const fresh = new FuelMeter(runaway).bytes;
     for (const meter of meters) assert.deepEqual(meter.bytes, fresh);
     onlyEntry(directory);
+    // However their reads and writes interleaved, each was one or the other.
+    assert.equal(cache.hits + cache.misses, 8);
+    assert.ok(cache.misses >= 1);
+    assert.equal(cache.rejected, 0);
+    const hits = cache.hits;
     await FuelMeter.create(runaway, { cache });
-    assert.equal(cache.hits, 1);
+    assert.equal(cache.hits, hits + 1);
   });
 });
