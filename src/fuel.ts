@@ -454,7 +454,7 @@ export class FuelMeter {
    * write permission for the directory. The first time pays for the rewrite
    * as before, and a little more to store it. See {@linkcode RewriteCache}.
    *
-   * @example Keeping QuickJS's rewrite for the next process
+   * @example Keeping the rewrite for the next process
    * ```ts
    * import { FuelMeter } from "@early-exit/early-exit";
    * import assert from "node:assert/strict";
