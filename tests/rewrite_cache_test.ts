@@ -7,6 +7,8 @@ import assert from "./support/assert.ts";
 import {
   FuelMeter,
   type FuelMeterOptions,
+  type GuestOptions,
+  isFuelExhausted,
   isGuestLoadError,
   loadGuest,
   RewriteCache,
@@ -180,6 +182,65 @@ Deno.test("loadGuest: a metered guest loaded again reads its rewrite, and counts
     assert.equal(cache.hits, 2);
     assert.equal(timed.invoke("spin").outcome, "timeout");
     assert.equal(again.invoke("spin").outcome, "timeout");
+  });
+});
+
+Deno.test("loadGuest: each way of metering is its own entry, read back by the next load with the same options", async () => {
+  await withDirectory(async (directory) => {
+    const cache = new RewriteCache(directory);
+    const variants: GuestOptions[] = [
+      { fuel: 1e6 },
+      { fuel: 1e6, costs: { default: 2 } },
+      { fuel: 1e6, interruptible: true },
+      { fuel: false },
+      { async: true },
+    ];
+    for (const round of [1, 2]) {
+      for (const options of variants) {
+        const guest = await loadGuest(COMPUTE, { ...options, cache });
+        const result = options.async
+          ? await guest.invokeAsync("fib", [20])
+          : guest.invoke("fib", [20]);
+        assert.equal(
+          result.outcome === "returned" && result.value,
+          6765,
+          JSON.stringify(options),
+        );
+      }
+      assert.equal(cache.misses, variants.length, `round ${round}`);
+    }
+    assert.equal(cache.hits, variants.length);
+    assert.equal(listing(directory).length, variants.length);
+    // A deadline rewrites the guest as interruptible does: the same entry.
+    const timed = await loadGuest(COMPUTE, { timeout: 1_000, cache });
+    assert.equal(timed.call("fib", 20), 6765);
+    assert.equal(cache.hits, variants.length + 1);
+  });
+});
+
+Deno.test("a rewrite read from the cache still charges the guest's instantiation", async () => {
+  await withDirectory(async (directory) => {
+    const cache = new RewriteCache(directory);
+    const errors = [];
+    for (let i = 0; i < 2; i++) {
+      errors.push(
+        await loadGuest(RUNAWAY, { fuel: 0, cache }).then(
+          () => undefined,
+          (error) => error,
+        ),
+      );
+    }
+    assert.deepEqual([cache.hits, cache.misses], [1, 1]);
+    assert.ok(isFuelExhausted(errors[0]), String(errors[0]));
+    assert.match(errors[0].message, /ran out of fuel before it started/);
+    assert.equal(errors[1]?.message, errors[0].message);
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(
+        () => FuelMeter.create(runaway, { fuel: 0, cache }),
+        (error) => isFuelExhausted(error),
+      );
+    }
+    assert.deepEqual([cache.hits, cache.misses], [2, 2]);
   });
 });
 
