@@ -68,12 +68,15 @@ export let rewriteThrough: (
   cache: RewriteCache,
   bytes: Uint8Array,
   options: InstrumentOptions,
-  rewrite: (
-    bytes: Uint8Array,
-    options: InstrumentOptions,
-  ) => CachedRewrite | Promise<CachedRewrite>,
+  rewrite: Rewrite,
   check?: (metered: InstrumentedModule) => Promise<void>,
 ) => Promise<CachedRewrite>;
+
+/** How a cache miss is rewritten. */
+type Rewrite = (
+  bytes: Uint8Array,
+  options: InstrumentOptions,
+) => CachedRewrite | Promise<CachedRewrite>;
 
 /**
  * An on-disk cache of rewritten modules: give it as `cache` to
@@ -181,10 +184,7 @@ export class RewriteCache {
   async #rewrite(
     bytes: Uint8Array,
     options: InstrumentOptions,
-    rewrite: (
-      bytes: Uint8Array,
-      options: InstrumentOptions,
-    ) => CachedRewrite | Promise<CachedRewrite>,
+    rewrite: Rewrite,
     check?: (metered: InstrumentedModule) => Promise<void>,
   ): Promise<CachedRewrite> {
     if (!(bytes instanceof Uint8Array)) {

@@ -7,44 +7,7 @@
 import assert from "./support/assert.ts";
 import { WASI_STOP_STATUS } from "../src/wasi_cli.ts";
 import { wasiGuest } from "./support/wasi_guests.ts";
-
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const ROOT = new URL("../", import.meta.url).pathname;
-
-/**
- * Runs main.ts; with `interruptOn`, sends SIGINT once stdout holds it. With
- * `stdin: "piped"`, stdin stays open and empty.
- */
-async function runMain(
-  args: string[],
-  { interruptOn, stdin = "null" }: {
-    interruptOn?: string;
-    stdin?: "null" | "piped";
-  } = {},
-) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", `--allow-read=${ROOT}`, MAIN, ...args],
-    stdin,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const reader = child.stdout.getReader();
-  let stdout = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    stdout += new TextDecoder().decode(value);
-    if (interruptOn !== undefined && stdout.includes(interruptOn)) {
-      child.kill("SIGINT");
-      interruptOn = undefined;
-    }
-  }
-  const stderr = await new Response(child.stderr).text();
-  const status = await child.status;
-  if (stdin === "piped") await child.stdin.close().catch(() => {});
-  return { code: status.code, stdout, stderr };
-}
+import { runMainStreaming as runMain } from "./support/cli.ts";
 
 Deno.test("main.ts --timeout stops a computing WASI command that holds the thread", async () => {
   const run = await runMain(["--timeout", "300", wasiGuest("loop").pathname]);
