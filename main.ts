@@ -85,8 +85,11 @@ guest's exit code when it exits; otherwise timeout ${WASI_STOP_STATUS.timeout}, 
 Ctrl-C ${WASI_STOP_STATUS.aborted}, trap ${WASI_STOP_STATUS.trap}, any other ending ${WASI_STOP_STATUS.error}, and 2 for a usage or load error.
 With --json, one JSON object on stderr says how it ended: {"outcome",
 "code"?, "message"?, "fuel"?, "elapsed_ms"}, so stdout stays the guest's.
-Without --timeout and --json, Ctrl-C ends the process at once, as it would a
-native program's (status 130), and the guest runs with cheaper checks.
+Without --json, Ctrl-C ends the process at once, as it would a native
+program's (status 130), and the guest runs as a plain call, with cheaper
+checks (--timeout then stops it through a flag that another thread sets);
+but a guest that imports fd_read, run with --timeout, runs as an async guest,
+so that the deadline can end a wait for stdin, and Ctrl-C stops it (130).
 
 A guest's start function runs first, under the same --fuel and --timeout; if
 it does not return, its outcome is reported for the export "(start)".
@@ -383,6 +386,9 @@ async function runIfWasi(
     timeout: options.timeout,
     program: label.split("/").pop(),
     reportInterrupt: options.json,
+    readsStdin: imports.some((i) =>
+      i.module === "wasi_snapshot_preview1" && i.name === "fd_read"
+    ),
   });
   if (options.json) {
     console.error(JSON.stringify(wasiReport(result, elapsed)));

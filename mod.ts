@@ -42,6 +42,7 @@ export {
   type StopReason,
 } from "./src/fuel.ts";
 export { DEFAULT_GRACE, type MeterRunOptions } from "./src/meter_run.ts";
+export { type CacheOption, RewriteCache } from "./src/rewrite_cache.ts";
 export { StopSignal } from "./src/stop_signal.ts";
 export {
   runWasi,

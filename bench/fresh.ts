@@ -19,9 +19,11 @@ interface Measured {
   cpu: number;
 }
 
-async function fresh(args: string[]): Promise<Measured> {
+async function fresh(args: string[], write?: string): Promise<Measured> {
+  const flags = ["--allow-read", "--allow-env"];
+  if (write !== undefined) flags.push(`--allow-write=${write}`);
   const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-env", CHILD, ...args],
+    args: ["run", ...flags, CHILD, ...args],
   }).output();
   if (!success) throw new Error(new TextDecoder().decode(stderr));
   const lines = new TextDecoder().decode(stdout).trim().split("\n");
@@ -48,6 +50,72 @@ async function interleaved(
 }
 
 const ms = (value: number) => `${value.toFixed(0)} ms`;
+
+/**
+ * QuickJS's start-up through `FuelMeter.create` with a rewrite cache: a
+ * cold cache (an empty directory each time: the rewrite, and storing it)
+ * and a warm one (filled by an earlier process), beside plain, each a
+ * fresh process, interleaved. The trapping meter's warm row shows the
+ * start-up without the stop flag's watchdog thread, which a resumable
+ * meter starts when it is made.
+ */
+export async function benchCachedStart(runs: number): Promise<void> {
+  const root = await Deno.makeTempDir();
+  try {
+    const cold = () => [`${root}/cold-${crypto.randomUUID()}`];
+    const warm = () => [`${root}/warm`];
+    const sides = [
+      ["no cache", "resumable", () => []],
+      ["cold cache", "cached", cold],
+      ["warm cache", "cached", warm],
+      ["no cache", "trapping", () => []],
+      ["warm cache", "cached-trapping", warm],
+    ] as const;
+    // Fills the warm cache.
+    for (const [label, mode, directory] of sides) {
+      if (label !== "warm cache") continue;
+      await fresh(["quickjs-start", mode, ...directory()], root);
+    }
+    const plain: Measured[] = [];
+    const metered: Measured[][] = sides.map(() => []);
+    for (let i = 0; i < runs; i++) {
+      plain.push(await fresh(["quickjs-start", "plain"]));
+      for (const [s, [, mode, directory]] of sides.entries()) {
+        metered[s]!.push(
+          await fresh(["quickjs-start", mode, ...directory()], root),
+        );
+      }
+    }
+    const med = (samples: Measured[], key: keyof Measured) =>
+      median(samples.map((sample) => sample[key]));
+    const rows = sides.map(([label, mode], s) => [
+      `QuickJS start-up, ${label}`,
+      mode === "cached" || mode === "resumable"
+        ? "resumable (default)"
+        : "trapping",
+      `${ms(med(plain, "cpu"))} / ${ms(med(plain, "wall"))}`,
+      `${ms(med(metered[s]!, "cpu"))} / ${ms(med(metered[s]!, "wall"))}`,
+      (med(metered[s]!, "cpu") / med(plain, "cpu")).toFixed(2),
+      (med(metered[s]!, "wall") / med(plain, "wall")).toFixed(2),
+    ]);
+    console.log(
+      `\nThe rewrite cache: FuelMeter.create(bytes, { cache }). A cold cache is an empty directory (rewrite, then store the entry), a warm one was filled by an earlier process (read, check the digest); no cache is new FuelMeter(bytes). Plain and the five sides interleaved, each a fresh process, medians of ${runs}.\n`,
+    );
+    printTable(
+      [
+        "case",
+        "meter",
+        "plain CPU / wall",
+        "metered CPU / wall",
+        "CPU ratio",
+        "wall ratio",
+      ],
+      rows,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
 
 /** Prints the fresh-process rows and the output sizes. */
 export async function benchFresh(): Promise<void> {
@@ -93,6 +161,7 @@ export async function benchFresh(): Promise<void> {
     ],
     rows,
   );
+  await benchCachedStart(runs + 2);
 
   const esbuild = await esbuildWasm();
   const esbuildPath =

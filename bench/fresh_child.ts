@@ -4,6 +4,7 @@
  * Prints `{ "wall": ms, "cpu": ms }` as its last line.
  *
  * Usage: fresh_child.ts quickjs-start|quickjs-fib plain|resumable|trapping
+ *        fresh_child.ts quickjs-start cached|cached-trapping <cache directory>
  *        fresh_child.ts rewrite <path of a .wasm file>
  */
 import { FuelMeter } from "../mod.ts";
@@ -11,7 +12,7 @@ import { instrument } from "../src/wasm/mod.ts";
 import { cpuMs } from "./harness.ts";
 import { evaluate, QUICKJS_WASM, quickjsContext } from "./libraries.ts";
 
-const [what, mode] = Deno.args;
+const [what, mode, cacheDirectory] = Deno.args;
 
 /** Times `fn`, wall and CPU, in ms. */
 async function timed(
@@ -23,10 +24,18 @@ async function timed(
   return { wall: performance.now() - start, cpu: cpuMs() - cpu };
 }
 
-function meterFor(bytes: Uint8Array): FuelMeter | undefined {
+async function meterFor(bytes: Uint8Array): Promise<FuelMeter | undefined> {
   if (mode === "plain") return undefined;
+  // Resumable, through the rewrite cache: a miss when the directory is
+  // empty, a hit when an earlier process filled it.
+  if (mode === "cached" || mode === "cached-trapping") {
+    const resumable = mode === "cached";
+    return await FuelMeter.create(bytes, { resumable, cache: cacheDirectory });
+  }
   if (mode !== "resumable" && mode !== "trapping") {
-    throw new Error(`expected plain, resumable or trapping, got ${mode}`);
+    throw new Error(
+      `expected plain, resumable, trapping, cached or cached-trapping, got ${mode}`,
+    );
   }
   return new FuelMeter(bytes, { resumable: mode === "resumable" });
 }
@@ -53,13 +62,13 @@ if (what === "quickjs-start") {
   // Reading, rewriting (when metered), compiling, instantiating, a first result.
   result = await timed(async () => {
     const bytes = await Deno.readFile(QUICKJS_WASM);
-    const meter = meterFor(bytes);
+    const meter = await meterFor(bytes);
     const vm = await quickjsContext(bytes, meter);
     if (run(vm, meter, "1 + 2") !== "3") throw new Error("1 + 2 is not 3");
   });
 } else if (what === "quickjs-fib") {
   const bytes = await Deno.readFile(QUICKJS_WASM);
-  const meter = meterFor(bytes);
+  const meter = await meterFor(bytes);
   const vm = await quickjsContext(bytes, meter);
   result = await timed(() => {
     if (run(vm, meter, FIB) !== "75025") throw new Error("fib(25) is wrong");

@@ -2,16 +2,24 @@
  * One-shot WASI commands: the CPU time of a fresh process that runs a
  * command once, metered through `runWasi` against plain `node:wasi`, for
  * the C sieve-and-qsort guest and for flite (text to speech, from npm),
- * with V8's defaults and with optimised code asked for up front
- * (`--no-liftoff --no-wasm-lazy-compilation`). A command's hot loop is
- * entered once, and V8 never moves a running wasm function up a tier, so
- * by default it runs in the baseline compiler (Liftoff), where checks cost
- * most.
+ * with V8's defaults and with optimised code asked for (`--no-liftoff`,
+ * compiled as each function is first called, and with
+ * `--no-wasm-lazy-compilation` as well, all up front). A command's hot
+ * loop is entered once, and V8 never moves a running wasm function up a
+ * tier, so by default it runs in the baseline compiler (Liftoff), where
+ * checks cost most. V8's flags only take effect on the command line
+ * (`--v8-flags` or `DENO_V8_FLAGS`): `node:v8`'s `setFlagsFromString`
+ * changes nothing for wasm once the process runs. A row with flags gives
+ * both sides the same flags, and also compares its metered run with the
+ * plain run of the default row.
  *
  * `metered` runs without a deadline (a plain call whose fuel checks trap);
- * `watched` with one, as the command line runs a command (an async guest
- * with resumable fuel and a stop flag). Each round runs every mode once, in
- * turn, so that the sides share the machine's moods.
+ * `watched` with one (an async guest whose stop flag's check may call the
+ * host, to yield); `held` with one and `async: false`, as the command line
+ * runs a command with `--timeout` (a plain call whose stop flag traps);
+ * `cli` through the command line's own `main`, with `--timeout`.
+ * Each round runs every mode once, in turn, so that the sides share the
+ * machine's moods.
  */
 import { median, printTable } from "./harness.ts";
 import { npmPackageDir } from "./npm.ts";
@@ -24,6 +32,7 @@ const SPEECH =
 
 const FLAGS: Record<string, string[]> = {
   "default": [],
+  "no-liftoff": ["--v8-flags=--no-liftoff"],
   "no-liftoff, eager": [
     "--v8-flags=--no-liftoff,--no-wasm-lazy-compilation",
   ],
@@ -40,6 +49,8 @@ interface Command {
 interface Run {
   total: number;
   load: number;
+  wall: number;
+  process: number;
 }
 
 async function runOnce(
@@ -67,7 +78,14 @@ async function runOnce(
   return JSON.parse(lines.at(-1)!);
 }
 
-const MODES = ["plain", "metered", "watched", "metered-load"] as const;
+const MODES = [
+  "plain",
+  "metered",
+  "watched",
+  "held",
+  "cli",
+  "metered-load",
+] as const;
 
 /** Prints the rows. */
 export async function benchWasi(): Promise<void> {
@@ -90,7 +108,9 @@ export async function benchWasi(): Promise<void> {
       `\nWASI commands, one fresh process per run, CPU ms (all threads), median of ${ROUNDS} interleaved rounds (and the ratios of each side's fastest run, which a busy machine disturbs least); load = compile (plain) or rewrite and compile (metered)`,
     );
     const rows: string[][] = [];
+    const wallRows: string[][] = [];
     for (const command of commands) {
+      let defaultPlain = NaN;
       for (const [name, flags] of Object.entries(FLAGS)) {
         const runs = new Map<string, Run[]>(MODES.map((m) => [m, []]));
         for (let round = 0; round < ROUNDS; round++) {
@@ -104,7 +124,28 @@ export async function benchWasi(): Promise<void> {
           median(runs.get(mode)!.map((r) => r.load));
         const least = (mode: string) =>
           Math.min(...runs.get(mode)!.map((r) => r.total));
+        const wall = (mode: string) =>
+          median(runs.get(mode)!.map((r) => r.wall));
+        const whole = (mode: string) =>
+          median(runs.get(mode)!.map((r) => r.process));
+        wallRows.push([
+          command.name,
+          name,
+          ...["plain", "metered", "watched", "held"].map((mode) =>
+            wall(mode).toFixed(0)
+          ),
+          ...["metered", "watched", "held"].map((mode) =>
+            (wall(mode) / wall("plain")).toFixed(2)
+          ),
+          ...["plain", "metered", "held", "cli"].map((mode) =>
+            whole(mode).toFixed(0)
+          ),
+          ...["metered", "held", "cli"].map((mode) =>
+            (whole(mode) / whole("plain")).toFixed(2)
+          ),
+        ]);
         const plain = total("plain");
+        if (flags.length === 0) defaultPlain = plain;
         // Past the load: meaningless when the load is nearly all of it.
         const plainRun = plain - load("plain");
         const afterLoad = plainRun < 0.2 * plain
@@ -118,12 +159,19 @@ export async function benchWasi(): Promise<void> {
           plain.toFixed(0),
           total("metered").toFixed(0),
           total("watched").toFixed(0),
+          total("held").toFixed(0),
           (total("metered") / plain).toFixed(2),
           afterLoad,
           (total("watched") / plain).toFixed(2),
-          `${(least("metered") / least("plain")).toFixed(2)} / ${
-            (least("watched") / least("plain")).toFixed(2)
-          }`,
+          (total("held") / plain).toFixed(2),
+          ["metered", "watched", "held"].map((mode) =>
+            (least(mode) / least("plain")).toFixed(2)
+          ).join(" / "),
+          flags.length === 0
+            ? "-"
+            : ["metered", "held"].map((mode) =>
+              (total(mode) / defaultPlain).toFixed(2)
+            ).join(" / "),
         ]);
       }
     }
@@ -136,12 +184,39 @@ export async function benchWasi(): Promise<void> {
         "plain",
         "metered",
         "watched",
+        "held",
         "metered/plain",
         "after load",
         "watched/plain",
-        "fastest: metered, watched / plain",
+        "held/plain",
+        "fastest: metered, watched, held / plain",
+        "metered, held / default plain",
       ],
       rows,
+    );
+    console.log(
+      "\nThe same runs: wall ms after the imports, and the whole process's CPU ms (start-up and imports included; only the metered side imports early-exit), medians",
+    );
+    printTable(
+      [
+        "command",
+        "V8 flags",
+        "wall: plain",
+        "metered",
+        "watched",
+        "held",
+        "metered/plain",
+        "watched/plain",
+        "held/plain",
+        "process CPU: plain",
+        "metered",
+        "held",
+        "main.ts --timeout",
+        "metered/plain",
+        "held/plain",
+        "main.ts/plain",
+      ],
+      wallRows,
     );
   }
 }

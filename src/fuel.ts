@@ -37,6 +37,8 @@ import {
   type ResourceLimits,
 } from "./limits.ts";
 import { resolveCosts } from "./wasm/costs.ts";
+import { type CacheOption, openCache } from "./rewrite_cache.ts";
+import { constructCached, type MeterRewriter } from "./meter_cache.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 import type { CallOutcome } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
@@ -172,6 +174,13 @@ export interface FuelMeterOptions {
    * zones written in.
    */
   stopsWaitFor?: readonly (string | number)[] | false;
+  /**
+   * A directory (or a `RewriteCache`) to keep the rewrite in, so that the
+   * next process metering the same bytes with the same options reads it
+   * rather than rewriting: see {@linkcode FuelMeter.create}, the only way
+   * to make a meter with one (the cache is read asynchronously).
+   */
+  cache?: CacheOption;
 }
 
 /** Whether this Deno has JSPI (`WebAssembly.Suspending`, since Deno 2.4). */
@@ -259,6 +268,13 @@ export interface MeterCalls {
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
+
+/**
+ * How the constructor rewrites; {@linkcode FuelMeter.create} swaps it. The
+ * constructor runs up to this call twice there (see `meter_cache.ts`), so
+ * nothing before it may have an effect outside the meter.
+ */
+let meterRewrite: MeterRewriter = instrumentModule;
 
 /**
  * The fuel tank of one metered instance.
@@ -365,6 +381,11 @@ export class FuelMeter {
     options: FuelMeterOptions = {},
     costs?: InstrumentOptions,
   ) {
+    if (options.cache !== undefined) {
+      throw new TypeError(
+        "new FuelMeter cannot read a cache, which is read asynchronously: make the meter with await FuelMeter.create(bytes, { cache })",
+      );
+    }
     if (source instanceof ArrayBuffer) source = new Uint8Array(source);
     if (
       !(source instanceof Uint8Array) &&
@@ -401,7 +422,7 @@ export class FuelMeter {
         ? source
         : limitGuest(source, limits, "the module");
       const zones = options.stopsWaitFor;
-      const rewrite = instrumentModule(bytes, {
+      const rewrite = meterRewrite(bytes, {
         ...costs,
         ...meteringFor(fuel, resumable),
         exportStackPointer: true,
@@ -457,6 +478,54 @@ export class FuelMeter {
           : this.#outOfFuel,
       }, Object.getOwnPropertyDescriptors(flagged?.imports ?? {})),
     };
+  }
+
+  /**
+   * Meters a module as `new FuelMeter` does, and with `cache` keeps the
+   * rewrite on disk: a process that meters the same bytes with the same
+   * options (and the same early-exit) again reads it instead of rewriting,
+   * the bulk of a metered start-up in a fresh process. It needs read and
+   * write permission for the directory. The first time pays for the rewrite
+   * as before, and a little more to store it. See {@linkcode RewriteCache}.
+   *
+   * @example Keeping the rewrite for the next process
+   * ```ts
+   * import { FuelMeter } from "@early-exit/early-exit";
+   * import assert from "node:assert/strict";
+   *
+   * const cache = await Deno.makeTempDir();
+   * const bytes = await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url));
+   * const meter = await FuelMeter.create(bytes, { fuel: 1_000_000, cache });
+   * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+   * meter.attach(instance);
+   * const fib = instance.exports.fib as (n: number) => number;
+   * assert.equal(fib(20), 6765);
+   * assert.equal([...Deno.readDirSync(cache)].length, 1); // the entry
+   * await Deno.remove(cache, { recursive: true });
+   * ```
+   *
+   * @param source The module's bytes, or the rewriter's output (which needs no rewrite, nor a cache).
+   * @param options As for the constructor, and `cache`: a directory's path or `file:` URL, or a `RewriteCache`.
+   * @param costs Operator costs for the rewriter, when `source` is bytes.
+   * @returns The meter.
+   * @throws {GuestLoadError} With reason `permission` when read or write permission for the cache is missing, or `io` when an entry cannot be written.
+   */
+  static async create(
+    source: Uint8Array | ArrayBuffer | InstrumentedModule,
+    options: FuelMeterOptions = {},
+    costs?: InstrumentOptions,
+  ): Promise<FuelMeter> {
+    const { cache, ...rest } = options;
+    if (cache === undefined) return new FuelMeter(source, rest, costs);
+    const store = openCache(cache, "FuelMeter.create");
+    return await constructCached(store, (rewriter) => {
+      meterRewrite = rewriter;
+      try {
+        return new FuelMeter(source, rest, costs);
+      } finally {
+        meterRewrite = instrumentModule;
+      }
+    });
   }
 
   /**

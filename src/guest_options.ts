@@ -5,6 +5,7 @@
  */
 
 import type { CompileOptions } from "./load.ts";
+import type { CacheOption } from "./rewrite_cache.ts";
 import type { InterruptDetails } from "./errors.ts";
 import type { InterruptOptions } from "./imports.ts";
 import type { ResourceLimits } from "./limits.ts";
@@ -123,6 +124,19 @@ export interface GuestOptions {
    * it is spent, which V8 runs markedly faster in tight loops.
    */
   interruptible?: boolean;
+  /**
+   * A directory (or a `RewriteCache`) to keep the metered rewrite in, so
+   * that the next process that loads the same bytes with the same options
+   * reads it rather than rewriting: the bulk of a metered start-up in a
+   * fresh process. Needs read and write permission for the directory
+   * (`--allow-read=DIR --allow-write=DIR`), else the load fails with a
+   * {@linkcode GuestLoadError} naming them. An entry that is corrupted, or
+   * that the engine refuses to compile, is rewritten and replaced. Whoever
+   * can write the directory can change what the guest runs, as whoever can
+   * write the guest's file can. Used only when the guest is metered.
+   * @default {undefined} (no cache: every load rewrites)
+   */
+  cache?: CacheOption;
 }
 
 /** Options for one call. */

@@ -262,10 +262,11 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * kills itself when this process dies, however it dies.
  *
  * The deadline counts from this call, so it covers loading the guest and
- * starting the child. A stopped call returns as soon as the child is
- * killed; the child's exit (some tens of milliseconds for one holding a GiB
- * of memory) is awaited afterwards, and {@linkcode isolatedChildrenExited}
- * waits for it.
+ * starting the child. At the deadline the child kills itself, on a thread
+ * that the guest cannot hold up, and the call returns; on an abort the call
+ * returns and the child is killed. The child's exit (some tens of
+ * milliseconds for one holding a GiB of memory) is awaited afterwards, and
+ * {@linkcode isolatedChildrenExited} waits for it.
  *
  * @param source The guest: a path, URL, bytes or compiled module's bytes.
  * @param name The export to call.
@@ -320,12 +321,21 @@ export async function invokeIsolated(
   const kill = (why: "timeout" | "aborted") => {
     if (killedBy !== undefined) return;
     killedBy = why;
-    try {
-      child?.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
     stop.resolve();
+    // Not sent from here and now: the kernel wakes every thread of the
+    // dying child, and they run ahead of the thread that sent the kill
+    // (1 ms in the median, up to 5, on 2 cores), so the call would return
+    // that much late. At the deadline the child's guard has killed the child
+    // itself; on an abort, the call's end closes the child's stdin, on which
+    // the guard kills it too. This kill, once the call has returned, is for
+    // a child whose guard is not yet up.
+    setTimeout(() => {
+      try {
+        child?.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }, 0);
   };
   const cancelDeadline = options.timeout === undefined
     ? undefined
@@ -349,6 +359,9 @@ export async function invokeIsolated(
       label,
       answerTag: `early-exit answer ${crypto.randomUUID()}: `,
       moduleBytes: bytes!.length,
+      deadline: options.timeout === undefined
+        ? undefined
+        : performance.timeOrigin + started + options.timeout,
     };
     const spawned = new Deno.Command(Deno.execPath(), {
       args: childArgs,
@@ -391,6 +404,9 @@ export async function invokeIsolated(
       return stopped(name, killedBy!, started, options);
     }
     const { label, answer, errors, status } = end;
+    if (killedByItsGuard(status, started, options.timeout)) {
+      return stopped(name, "timeout", started, options);
+    }
     if (errors.outOfMemory && !status.success) {
       return {
         outcome: "out_of_memory",
@@ -408,6 +424,26 @@ export async function invokeIsolated(
     release.resolve();
   }
 }
+
+/**
+ * Whether the child's guard killed it at the call's deadline, before this
+ * thread's own timer fired (its clock may run a fraction of a millisecond
+ * behind the child's, and its timer is late when the thread is busy).
+ */
+function killedByItsGuard(
+  status: Deno.CommandStatus,
+  started: number,
+  timeout: number | undefined,
+): boolean {
+  return status.signal === "SIGKILL" && timeout !== undefined &&
+    performance.now() >= started + timeout - CLOCK_SKEW_MS;
+}
+
+/**
+ * How far apart the host's and the child's clocks may read: each reads the
+ * system clock once, as it starts, and counts from there.
+ */
+const CLOCK_SKEW_MS = 1;
 
 /**
  * Writes the call to the child's stdin, and keeps the pipe open until

@@ -9,6 +9,10 @@
  * its host's interest in it, even while its main thread spins in a guest
  * that no event loop can interrupt.
  *
+ * The guard also keeps the call's deadline, when it has one: it kills the
+ * child then, so the guest stops on time without the host's thread having to
+ * send the kill (see `invokeIsolated`).
+ *
  * The guard is a Web Worker made from a blob URL, which needs no
  * permission, and killing its own pid needs none either. It is the only
  * reader of the request, so the main thread runs no guest before the guard
@@ -50,7 +54,8 @@ async function guard(): Promise<void> {
       newline = head.indexOf(0x0a);
     }
     const header = new TextDecoder().decode(head.subarray(0, newline));
-    const length: unknown = JSON.parse(header).moduleBytes;
+    const { moduleBytes: length, deadline } = JSON.parse(header);
+    if (typeof deadline === "number") killAt(deadline);
     if (!Number.isSafeInteger(length) || (length as number) < 0) {
       throw new TypeError("the request states no module length");
     }
@@ -77,6 +82,26 @@ async function guard(): Promise<void> {
 }
 
 /**
+ * Kills this process at `deadline` (milliseconds since the epoch). A timer
+ * fires up to a millisecond or more late, so it is set 2 ms early and the
+ * rest is waited for in `Atomics.wait`, which wakes on time; this thread has
+ * nothing else to do meanwhile. Part of the guard's source: it refers to
+ * nothing outside itself.
+ */
+function killAt(deadline: number): void {
+  const left = () => deadline - (performance.timeOrigin + performance.now());
+  const due = () => {
+    if (left() > 2) return void setTimeout(due, left() - 2);
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    for (let rest = left(); rest > 0; rest = left()) {
+      Atomics.wait(sleeper, 0, 0, rest);
+    }
+    Deno.kill(Deno.pid, "SIGKILL");
+  };
+  due();
+}
+
+/**
  * Starts the guard. It blocks this thread while the Worker's runtime is
  * made (some milliseconds), so the child calls it first, before loading
  * anything else, and loads the rest while the guard reads the request.
@@ -85,7 +110,9 @@ async function guard(): Promise<void> {
  */
 export function startGuard(): Promise<GuardedRequest> {
   const url = URL.createObjectURL(
-    new Blob([`(${guard})();`], { type: "application/javascript" }),
+    new Blob([`${killAt}\n(${guard})();`], {
+      type: "application/javascript",
+    }),
   );
   const worker = new Worker(url, { type: "module" });
   return new Promise((resolve, reject) => {

@@ -39,6 +39,13 @@ export interface IsolatedRequest {
    * exactly these, as the host keeps the pipe open for the whole call.
    */
   moduleBytes: number;
+  /**
+   * The call's deadline, in milliseconds since the epoch
+   * (`performance.timeOrigin + performance.now()`, which both processes
+   * read from the same clock): the child's guard kills the child then, on a
+   * thread of the child's own.
+   */
+  deadline?: number;
 }
 
 /** An error, as the child saw it. */

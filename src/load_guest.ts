@@ -38,6 +38,12 @@ import { resolveCosts } from "./wasm/costs.ts";
 import { readSections } from "./wasm/sections.ts";
 import { bindFlag, startWatchdog, watchdogReady } from "./watchdog.ts";
 import { warmStopPath } from "./stop_path_warmup.ts";
+import {
+  type CachedRewrite,
+  openCache,
+  type RewriteCache,
+  rewriteThrough,
+} from "./rewrite_cache.ts";
 
 /** The longest a load waits for the watchdog's thread to start. */
 const WATCHDOG_WAIT_MS = 1_000;
@@ -144,6 +150,9 @@ export async function loadGuestWith(
     );
   }
   const rewritten = metered || limits !== undefined;
+  const cache = options.cache === undefined
+    ? undefined
+    : openCache(options.cache, "loadGuest");
   // Its watchdog thread starts while the guest loads, so that a first call
   // (or the start function) with a short deadline does not wait for it.
   const flagged = resumableGuest(options);
@@ -172,6 +181,7 @@ export async function loadGuestWith(
       bytes!,
       label,
       options.compile,
+      cache,
       (start) => {
         return {
           costs: options.costs,
@@ -217,7 +227,7 @@ export async function loadGuestWith(
       // A call's deadline, and an async call's ticks, each use a slot.
       bindFlag(flagHost.flag, options.async ? 2 : 1);
     }
-    module = await compileRewritten(
+    module = rewrite.module ?? await compileRewritten(
       state.meter.bytes,
       original!,
       label,
@@ -326,21 +336,35 @@ function flagChecks(
 }
 
 /**
- * Rewrites a guest for metering. When the rewriter refuses the module, the
- * engine's verdict on the guest's own bytes comes first: an invalid module
- * gets the same message metered or not.
+ * Rewrites a guest for metering, through the cache when there is one. When
+ * the rewriter refuses the module, the engine's verdict on the guest's own
+ * bytes comes first: an invalid module gets the same message metered or not.
+ * A rewrite read from the cache is compiled here, so that one the engine
+ * refuses is rewritten and replaced.
  */
 async function rewriteGuest(
   bytes: Uint8Array,
   label: string,
   compile: CompileOptions | undefined,
+  cache: RewriteCache | undefined,
   options: (hasStart: boolean) => InstrumentOptions,
-): Promise<ReturnType<typeof instrumentModule>> {
+): Promise<CachedRewrite & { module?: WebAssembly.Module }> {
   try {
     // Only the section headers: the rewrite is the one read of the module.
     let hasStart = false;
     for (const { id } of readSections(bytes)) hasStart ||= id === START_SECTION;
-    return instrumentModule(bytes, options(hasStart));
+    if (cache === undefined) return instrumentModule(bytes, options(hasStart));
+    let module: WebAssembly.Module | undefined;
+    const rewrite = await rewriteThrough(
+      cache,
+      bytes,
+      options(hasStart),
+      instrumentModule,
+      async (stored) => {
+        module = await compileBytes(stored.bytes, label, compile);
+      },
+    );
+    return { ...rewrite, module };
   } catch (error) {
     if (isInvalidModule(error)) await compileBytes(bytes, label, compile);
     throw error;

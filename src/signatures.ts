@@ -125,7 +125,12 @@ export function readSignatures(bytes: Uint8Array): ModuleSignatures {
  * @param info What the rewriter's walk read about the module.
  * @returns Its imports and exports, with function signatures.
  */
-export function describeModule(info: ModuleInfo): ModuleSignatures {
+export function describeModule(
+  info: Pick<
+    ModuleInfo,
+    "typeSignatures" | "imports" | "exports" | "functionTypes" | "hasStart"
+  >,
+): ModuleSignatures {
   const types = info.typeSignatures;
   const imports = info.imports.map((entry) => describeImport(entry, types));
   const exportList: ExportDescriptor[] = info.exports.map(

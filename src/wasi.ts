@@ -71,6 +71,23 @@ export interface WasiOptions {
   signal?: AbortSignal;
   /** Stops the guest with `aborted` when another thread sets it. */
   stop?: StopSignal;
+  /**
+   * Whether the guest runs as an async guest (JSPI), which yields to this
+   * thread's event loop about every half millisecond while it computes.
+   * Default: `true` when given a `timeout`, `signal`, `stop` or a stdin
+   * stream, else `false`.
+   *
+   * `false` with a `timeout` or `stop` runs it as a plain call that holds
+   * this thread until it ends (timers, I/O and other guests of this thread
+   * wait) and whose checks cost less in V8's baseline compiler, where a
+   * command's hot loop runs: for a program run once in a process that has
+   * nothing else to do, as the command line runs one. The deadline and the
+   * `StopSignal` (set by another thread) still stop it, in a sleep too.
+   * With an `AbortSignal` or a stdin stream, which need the event loop, or
+   * `stdin: "inherit"` with a stop (whose read could outlast the stop),
+   * `false` is refused with a `TypeError`.
+   */
+  async?: boolean;
   /** The guest's name in messages. Default: its path or URL. */
   label?: string;
   /**
@@ -113,7 +130,8 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * call (a sleep in `poll_oneoff`, a read of a stdin stream). Without them
  * only its fuel can stop it, and it runs as a plain call, with cheaper
  * checks: a sleep, or a read of an inherited stdin, then blocks the
- * thread. Every
+ * thread. `async: false` runs a guest with a `timeout` or `stop` as a
+ * plain call too, stopped by them while it computes or sleeps. Every
  * file it opened and every preopen is closed when it ends, however it
  * ends, and captured output is returned even when it is stopped (what the
  * guest's libc still buffered is lost). `proc_exit` ends the run, never the
@@ -131,7 +149,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * @param options Arguments, environment, preopens, stdio and stops.
  * @returns How the command ended, and its captured output.
  * @throws {Deno.errors.NotCapable} When a preopen lacks a permission; the message names the flag.
- * @throws {TypeError} When the module is not a WASI command.
+ * @throws {TypeError} When the module is not a WASI command, or `async: false` comes with what needs an async run.
  * @throws {InvalidModule} When the bytes are not a valid module.
  * @throws {ImportError} When the guest imports something other than WASI preview1.
  * @throws {GuestLoadError} With reason `limits`, when the guest's memory or a table starts above its `limits`.
@@ -165,6 +183,19 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * assert.equal(result.outcome, "timeout");
  * assert.ok(!new TextDecoder().decode(result.stdout).includes("woke"));
  * ```
+ *
+ * @example A one-shot run that holds the thread, stopped by its deadline
+ * ```ts
+ * import { runWasi } from "../mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const result = await runWasi(new URL("../guest/wasi/loop.wasm", import.meta.url), {
+ *   timeout: 100,
+ *   async: false,
+ *   stdout: "ignore",
+ * });
+ * assert.equal(result.outcome, "timeout");
+ * ```
  */
 export async function runWasi(
   source: GuestSource,
@@ -172,6 +203,7 @@ export async function runWasi(
 ): Promise<WasiResult> {
   const preopens = options.preopens ?? [];
   checkPreopens(preopens);
+  const blocking = !runsAsync(options);
   const wasi = quietly(() =>
     new WASI({
       version: "preview1",
@@ -205,13 +237,8 @@ export async function runWasi(
     Deno.stderr,
   );
   const watch = new StopWatch(options);
-  // With nothing that could stop it mid-run and no stream to wait for, the
-  // guest runs as a plain call: its fuel checks trap when the budget is
-  // spent and it reads no stop flag, which V8's baseline compiler, where a
-  // command's hot loop runs, runs markedly faster; a sleep blocks.
-  const blocking = options.timeout === undefined &&
-    options.signal === undefined && options.stop === undefined &&
-    !(options.stdin instanceof ReadableStream);
+  const stoppable = options.timeout !== undefined ||
+    options.stop !== undefined;
   const stdin = new InputSource(options.stdin, blocking);
   try {
     // runWasi hands out no more fuel, so its fuel checks may trap.
@@ -229,6 +256,9 @@ export async function runWasi(
       },
       interrupt: false,
       async: !blocking,
+      // A plain call that a deadline or a StopSignal can stop reads a stop
+      // flag that traps.
+      interruptible: blocking && stoppable,
       fuel: options.fuel ?? Infinity,
       label: options.label,
       limits: options.limits,
@@ -250,7 +280,11 @@ export async function runWasi(
     // The timeout counts from _start, as the call's own deadline does.
     watch.restart();
     const outcome = blocking
-      ? guest.invoke("_start")
+      ? guest.invoke(
+        "_start",
+        [],
+        stoppable ? { timeout: options.timeout, stop: options.stop } : {},
+      )
       : await guest.invokeAsync("_start", [], {
         timeout: options.timeout,
         signal: options.signal,
@@ -266,6 +300,41 @@ export async function runWasi(
     files.closeAll();
     stdin.release();
   }
+}
+
+/**
+ * Whether the guest runs as an async guest, from `async` and what else the
+ * options ask for; a plain call cannot serve an `AbortSignal` or a stdin
+ * stream, nor wait for this process's stdin under a deadline.
+ */
+function runsAsync(options: WasiOptions): boolean {
+  const stoppable = options.timeout !== undefined ||
+    options.stop !== undefined;
+  const needs = options.signal !== undefined
+    ? "an AbortSignal (signal)"
+    : options.stdin instanceof ReadableStream
+    ? "a stdin stream"
+    : undefined;
+  if (options.async === undefined) return needs !== undefined || stoppable;
+  if (typeof options.async !== "boolean") {
+    throw new TypeError(
+      `runWasi's async must be true or false; got ${String(options.async)}`,
+    );
+  }
+  if (options.async) return true;
+  if (needs !== undefined) {
+    throw new TypeError(
+      `runWasi was given async: false and ${needs}, which only an async run can serve: it fires or waits on this thread's event loop, which a plain call holds; stop the run with a timeout or a StopSignal (stop), or drop async: false`,
+    );
+  }
+  if (stoppable && options.stdin === "inherit") {
+    throw new TypeError(
+      `runWasi was given async: false, stdin: "inherit" and a ${
+        options.timeout !== undefined ? "timeout" : "StopSignal"
+      }: a plain call's read of this process's stdin blocks the thread, and no stop could end it; pass stdin as bytes, or drop async: false`,
+    );
+  }
+  return false;
 }
 
 /** A returned `_start` exits with 0; `proc_exit` exits with its code. */

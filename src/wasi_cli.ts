@@ -181,17 +181,26 @@ export interface WasiCommandOptions {
   stdin?: WasiInput;
   /**
    * Whether Ctrl-C must end in a report (`--json`): the guest then runs
-   * watched, as with a timeout. Otherwise, without a timeout, it runs as a
-   * plain call, with cheaper checks, and Ctrl-C ends this process as it
-   * would a native program's (status 130).
+   * as an async guest, which an abort can stop. Otherwise Ctrl-C ends this
+   * process as it would a native program's (status 130), and the guest
+   * runs as a plain call, with cheaper checks, stopped by the timeout
+   * through its stop flag, unless it could wait for stdin under a timeout.
    */
   reportInterrupt?: boolean;
+  /**
+   * Whether the guest can read stdin (it imports `fd_read`); default
+   * `true`. A read of this process's stdin under a timeout must be a
+   * wait the deadline can end, which only an async guest has.
+   */
+  readsStdin?: boolean;
 }
 
 /**
  * Runs a WASI command as the command line does: stdout and stderr pass
  * through, stdin is this process's, and Ctrl-C (SIGINT) aborts it (with
- * a timeout or `reportInterrupt`) or ends the process.
+ * `reportInterrupt`, or a timeout on a guest that reads stdin) or ends the
+ * process. Otherwise the guest runs as a plain call (`async: false`),
+ * whose checks cost less in V8's baseline compiler.
  *
  * @param source The module.
  * @param options The flags, fuel and timeout.
@@ -201,8 +210,13 @@ export async function runWasiCommand(
   source: GuestSource,
   options: WasiCommandOptions,
 ): Promise<{ result: WasiResult; elapsed: number; status: number }> {
-  const watched = options.timeout !== undefined ||
-    options.reportInterrupt === true;
+  const reported = options.reportInterrupt === true;
+  // A command runs once, in a process that has nothing else to do: it
+  // may hold the thread, unless Ctrl-C must be reported or a deadline
+  // must end a wait for stdin.
+  const held = !reported &&
+    !(options.timeout !== undefined && options.readsStdin !== false);
+  const watched = reported || (options.timeout !== undefined && !held);
   const controller = new AbortController();
   const onInterrupt = () => controller.abort("Ctrl-C (SIGINT)");
   if (watched) Deno.addSignalListener("SIGINT", onInterrupt);
@@ -211,10 +225,14 @@ export async function runWasiCommand(
     const result = await runWasi(source, {
       ...options.flags,
       program: options.program,
-      stdin: options.stdin ?? "inherit",
+      // A guest that cannot read stdin gets none, so that it may hold the
+      // thread under a deadline.
+      stdin: options.stdin ??
+        (options.readsStdin === false ? new Uint8Array(0) : "inherit"),
       fuel: options.fuel ?? Infinity,
       timeout: options.timeout,
       signal: watched ? controller.signal : undefined,
+      async: !held,
     });
     const elapsed = performance.now() - started;
     return { result, elapsed, status: wasiExitStatus(result) };

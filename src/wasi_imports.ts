@@ -53,7 +53,8 @@ export interface WasiImportParts {
   watch: StopWatch;
   /**
    * Whether the guest runs as a plain call, which cannot wait for a
-   * promise: a sleep then blocks the thread (nothing could end it early).
+   * promise: a sleep then blocks the thread, until the run's deadline or
+   * `StopSignal` ends it.
    */
   blocking?: boolean;
 }
@@ -166,6 +167,6 @@ function pollOneoff(
   };
   if (wait <= 0) return fire();
   if (!blocking) return watch.sleep(wait).then(fire);
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+  watch.sleepBlocking(wait);
   return fire();
 }

@@ -16,6 +16,9 @@ const STOP_POLL_MS = 5;
 
 type Timer = ReturnType<typeof setTimeout>;
 
+/** What a blocking sleep waits on: nothing ever wakes it. */
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
+
 /** What ends a run. */
 export interface RunStops {
   /** Milliseconds from the start of the run. */
@@ -116,6 +119,33 @@ export class StopWatch {
         },
       );
     });
+  }
+
+  /**
+   * Sleeps on this thread, for a guest that runs as a plain call: until
+   * the run's deadline when it comes first, looking at its `StopSignal`
+   * (which has no event) every few milliseconds. An `AbortSignal` could
+   * not fire meanwhile; such a run is never a plain call.
+   *
+   * @param ms How long, in milliseconds.
+   * @throws {DeadlineExceeded} When the deadline passes first.
+   * @throws {Aborted} When the `StopSignal` is set first.
+   */
+  sleepBlocking(ms: number): void {
+    const { timeout, stop } = this.#stops;
+    const wake = performance.now() + ms;
+    for (;;) {
+      const stopped = this.stopped();
+      if (stopped !== undefined) throw stopped;
+      const now = performance.now();
+      if (now >= wake) return;
+      let slice = wake - now;
+      if (timeout !== undefined) {
+        slice = Math.min(slice, this.#started + timeout - now);
+      }
+      if (stop !== undefined) slice = Math.min(slice, STOP_POLL_MS);
+      Atomics.wait(SLEEPER, 0, 0, Math.max(0, slice));
+    }
   }
 
   /**

@@ -349,3 +349,57 @@ Deno.test("isolation: an imports module that closes or reads the child's stdin d
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("isolation: the child kills itself at its deadline, while the host's thread is held up", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "isolation-guard" });
+  try {
+    const tickFile = `${dir}/ticks`;
+    const imports = `${dir}/imports.ts`;
+    // The guest notes the time (at most every 10 ms) for as long as it runs.
+    await Deno.writeTextFile(
+      imports,
+      `let last = 0;
+      export default { host: { tick() {
+        const now = Date.now();
+        if (now - last < 10) return;
+        last = now;
+        Deno.writeTextFileSync(${JSON.stringify(tickFile)}, String(now));
+      } } };\n`,
+    );
+    const bytes = await assembleWat(
+      `(module (import "host" "tick" (func $tick))
+        (func (export "run") (loop $l (call $tick) (br $l))))`,
+    );
+    const timeout = 1_000;
+    const started = Date.now();
+    const call = invokeIsolated(bytes, "run", [], {
+      imports: new URL(`file://${imports}`),
+      permissions: { write: [tickFile] },
+      timeout,
+    });
+    // Once the guest runs, this thread stays busy until well past the
+    // deadline: no timer of the host's can fire, and only the child's guard
+    // can stop the guest on time.
+    while (await Deno.stat(tickFile).then(() => false, () => true)) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    const freed = started + timeout + 2_000;
+    for (let rest = freed - Date.now(); rest > 0; rest = freed - Date.now()) {
+      Atomics.wait(sleeper, 0, 0, rest);
+    }
+    const result = await call;
+    assert.equal(expectOutcome(result, "timeout").outcome, "timeout");
+    const lastTick = Number(await Deno.readTextFile(tickFile));
+    assert.ok(
+      lastTick < freed - 1_000,
+      `the guest ran until ${
+        lastTick - started
+      } ms, its deadline was ${timeout} ms, and the host's thread was held until ${
+        freed - started
+      } ms`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

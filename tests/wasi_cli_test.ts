@@ -5,6 +5,7 @@ import {
   wasiExitStatus,
 } from "../src/wasi_cli.ts";
 import { wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
+import { runMainStreaming as runMain } from "./support/cli.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -52,27 +53,10 @@ Deno.test("wasiExitStatus: the guest's code, else the stop's", () => {
   );
 });
 
-async function runChild(args: string[], signalAfterOutput = false) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", `--allow-read=${ROOT}`, MAIN, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const reader = child.stdout.getReader();
-  let stdout = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    stdout += new TextDecoder().decode(value);
-    if (signalAfterOutput && stdout.includes("sleeping")) {
-      child.kill("SIGINT");
-      signalAfterOutput = false;
-    }
-  }
-  const stderr = await new Response(child.stderr).text();
-  return { code: (await child.status).code, stdout, stderr };
+function runChild(args: string[], interruptWhenSleeping = false) {
+  return runMain(args, {
+    interruptOn: interruptWhenSleeping ? "sleeping" : undefined,
+  });
 }
 
 Deno.test("main.ts runs a WASI command: exit code, timeout and Ctrl-C", async () => {

@@ -51,3 +51,45 @@ export function runMain(
 ): Promise<Finished> {
   return runDeno(["run", "--no-prompt", ...flags, "main.ts", ...args]);
 }
+
+/**
+ * Runs `main.ts <args>` with read access to the repository, reading its
+ * stdout as it comes: with `interruptOn`, sends SIGINT once stdout holds
+ * that text. With `stdin: "piped"`, stdin stays open and empty.
+ */
+export async function runMainStreaming(
+  args: string[],
+  { interruptOn, stdin = "null" }: {
+    interruptOn?: string;
+    stdin?: "null" | "piped";
+  } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      `--allow-read=${REPO_ROOT.pathname}`,
+      new URL("main.ts", REPO_ROOT).pathname,
+      ...args,
+    ],
+    stdin,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let stdout = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stdout += new TextDecoder().decode(value);
+    if (interruptOn !== undefined && stdout.includes(interruptOn)) {
+      child.kill("SIGINT");
+      interruptOn = undefined;
+    }
+  }
+  const stderr = await new Response(child.stderr).text();
+  const status = await child.status;
+  if (stdin === "piped") await child.stdin.close().catch(() => {});
+  return { code: status.code, stdout, stderr };
+}

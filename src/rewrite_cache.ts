@@ -1,0 +1,567 @@
+/**
+ * An on-disk cache of rewritten modules, opt-in: a process that meters the
+ * same guest with the same options again reads the rewrite instead of
+ * making it, which is most of a metered start-up in a fresh process (the
+ * rewriter's JavaScript has not been optimised yet there).
+ *
+ * Each entry is one file, named by its key: the SHA-256 of the rewriter's
+ * fingerprint (see `rewriter_fingerprint.ts`), every option the rewriter
+ * was given, and the input's bytes. Any change to one of them is another
+ * key, so a changed rewriter or option never reads an entry made by
+ * another. The file holds a digest of its key, metadata and output: an
+ * entry that is truncated, corrupted or copied under another key's name is
+ * not used, but rewritten and replaced. Entries are written to a temporary
+ * file in the same directory, then renamed over the entry, so that a
+ * process never reads half of one, however many write at once.
+ *
+ * What the cache trusts: whoever can write its directory can change what
+ * the guest runs, as whoever can write the guest's file can. The digest
+ * catches accidents, not someone who means harm.
+ *
+ * @module
+ */
+
+import { GuestLoadError } from "./load_errors.ts";
+import { REWRITER_FINGERPRINT } from "./rewriter_fingerprint.ts";
+import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
+import { instrumentModule } from "./wasm/instrument.ts";
+import type { ModuleInfo } from "./wasm/module.ts";
+
+/** What a rewrite read about its input that loaders use after it. */
+export type RewriteSummary = Pick<
+  ModuleInfo,
+  | "footprint"
+  | "typeSignatures"
+  | "imports"
+  | "exports"
+  | "functionTypes"
+  | "hasStart"
+>;
+
+/** A rewrite, fresh or from the cache. */
+export interface CachedRewrite {
+  /** The metered module. */
+  metered: InstrumentedModule;
+  /** What the rewriter read about the input. */
+  info: RewriteSummary;
+}
+
+/** The first bytes of every entry, with the format's number. */
+const MAGIC = new TextEncoder().encode("early-exit rewrite 1\n");
+const DIGEST_BYTES = 32;
+/**
+ * Magic, the digest of all that follows it, the metadata's length (32-bit
+ * little-endian) and the key; then the metadata (JSON) and the output.
+ */
+const HEADER_BYTES = MAGIC.length + DIGEST_BYTES + 4 + DIGEST_BYTES;
+const LENGTH_AT = MAGIC.length + DIGEST_BYTES;
+const KEY_AT = LENGTH_AT + 4;
+const ENTRY_SUFFIX = ".rewrite";
+
+/**
+ * A rewrite through `cache`: the stored entry for these bytes and options,
+ * checked by `check` when given (an entry it throws for is rewritten and
+ * replaced), or `rewrite`'s answer, stored. The rewriter gets a copy of
+ * `options` as plain data, the very values the key was made of.
+ */
+export let rewriteThrough: (
+  cache: RewriteCache,
+  bytes: Uint8Array,
+  options: InstrumentOptions,
+  rewrite: Rewrite,
+  check?: (metered: InstrumentedModule) => Promise<void>,
+) => Promise<CachedRewrite>;
+
+/** How a cache miss is rewritten. */
+type Rewrite = (
+  bytes: Uint8Array,
+  options: InstrumentOptions,
+) => CachedRewrite | Promise<CachedRewrite>;
+
+/**
+ * An on-disk cache of rewritten modules: give it as `cache` to
+ * {@linkcode FuelMeter.create} or `loadGuest`, and a process that meters the
+ * same bytes with the same options again reads the rewrite from `directory`
+ * rather than making it. A path or URL given as `cache` makes one of these;
+ * make it yourself to share its counters, or to rewrite with
+ * {@linkcode RewriteCache.instrument}.
+ *
+ * It needs read and write permission for the directory
+ * (`--allow-read=DIR --allow-write=DIR`), which it creates when it writes
+ * the first entry. An entry that is truncated or corrupted is rewritten
+ * and replaced. Whoever can write the directory can change what the guest
+ * runs, as whoever can write the guest's file can: keep it as private as
+ * that file. Entries are never removed: delete the directory to empty it.
+ *
+ * @example Loading a guest twice, the second time from the cache
+ * ```ts
+ * import { FuelMeter, RewriteCache } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const directory = await Deno.makeTempDir();
+ * const cache = new RewriteCache(directory);
+ * const bytes = await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url));
+ * const first = await FuelMeter.create(bytes, { cache });
+ * const second = await FuelMeter.create(bytes, { cache });
+ * assert.deepEqual(second.bytes, first.bytes);
+ * assert.equal(cache.misses, 1);
+ * assert.equal(cache.hits, 1);
+ * await Deno.remove(directory, { recursive: true });
+ * ```
+ */
+export class RewriteCache {
+  /** The directory's path. */
+  readonly directory: string;
+  #hits = 0;
+  #misses = 0;
+  #rejected = 0;
+
+  /**
+   * Opens a cache in `directory` (created when the first entry is written).
+   *
+   * @param directory A path or a `file:` URL.
+   * @throws {GuestLoadError} With reason `permission`, when read or write permission for the directory is missing.
+   * @throws {TypeError} When `directory` is neither a path nor a `file:` URL.
+   */
+  constructor(directory: string | URL) {
+    this.directory = directoryPath(directory);
+    checkPermissions(this.directory);
+  }
+
+  /** Rewrites this process read from the cache. */
+  get hits(): number {
+    return this.#hits;
+  }
+
+  /** Rewrites this process made and stored, having found no usable entry. */
+  get misses(): number {
+    return this.#misses;
+  }
+
+  /**
+   * Of the misses, those whose entry was there but not used: truncated,
+   * corrupted, stored under another key's name, or (for `loadGuest`)
+   * refused by the engine's compile. Each was rewritten and replaced.
+   */
+  get rejected(): number {
+    return this.#rejected;
+  }
+
+  /**
+   * `instrument()` through the cache: the same module, byte for byte, read
+   * from the directory when this input was rewritten with these options
+   * before.
+   *
+   * @example Rewriting through the cache
+   * ```ts
+   * import { RewriteCache } from "@early-exit/early-exit";
+   * import { instrument } from "@early-exit/early-exit/instrument";
+   * import assert from "node:assert/strict";
+   *
+   * const directory = await Deno.makeTempDir();
+   * const cache = new RewriteCache(directory);
+   * const bytes = await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url));
+   * await cache.instrument(bytes, { resumable: false });
+   * const cached = await cache.instrument(bytes, { resumable: false });
+   * assert.equal(cache.hits, 1);
+   * assert.deepEqual(cached, instrument(bytes, { resumable: false }));
+   * await Deno.remove(directory, { recursive: true });
+   * ```
+   *
+   * @param bytes The guest module.
+   * @param options As for `instrument()`.
+   * @returns The metered module and the names of what was added.
+   * @throws {InvalidModule} As `instrument()` does.
+   * @throws {GuestLoadError} With reason `io`, when the entry cannot be written.
+   */
+  async instrument(
+    bytes: Uint8Array,
+    options: InstrumentOptions = {},
+  ): Promise<InstrumentedModule> {
+    return (await this.#rewrite(bytes, options, instrumentModule)).metered;
+  }
+
+  async #rewrite(
+    bytes: Uint8Array,
+    options: InstrumentOptions,
+    rewrite: Rewrite,
+    check?: (metered: InstrumentedModule) => Promise<void>,
+  ): Promise<CachedRewrite> {
+    if (!(bytes instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot instrument the module: expected a Uint8Array, got ${typeof bytes}`,
+      );
+    }
+    const [text, snapshot] = canonical(options, "options");
+    const key = await sha256(
+      concat(
+        new TextEncoder().encode(
+          `early-exit rewrite key\0${REWRITER_FINGERPRINT}\0${text}\0`,
+        ),
+        bytes,
+      ),
+    );
+    const name = hex(key);
+    const path = `${this.directory}/${name}${ENTRY_SUFFIX}`;
+    const stored = await readEntry(path, key);
+    let rejected = stored === "bad";
+    if (typeof stored === "object") {
+      try {
+        await check?.(stored.metered);
+        this.#hits++;
+        return stored;
+      } catch {
+        rejected = true;
+      }
+    }
+    const fresh = await rewrite(bytes, snapshot as InstrumentOptions);
+    await writeEntry(this.directory, name, key, fresh);
+    this.#misses++;
+    if (rejected) this.#rejected++;
+    return fresh;
+  }
+
+  static {
+    rewriteThrough = (cache, bytes, options, rewrite, check) =>
+      cache.#rewrite(bytes, options, rewrite, check);
+  }
+}
+
+/**
+ * What a `cache` option takes: a directory's path or `file:` URL, or a
+ * {@linkcode RewriteCache} (to share its counters).
+ *
+ * @example Usage
+ * ```ts
+ * import type { CacheOption, GuestOptions } from "@early-exit/early-exit";
+ *
+ * const cache: CacheOption = new URL("file:///var/cache/my-app/rewrites/");
+ * const options: GuestOptions = { fuel: 1_000_000, cache };
+ * console.log(options.cache);
+ * ```
+ */
+export type CacheOption = string | URL | RewriteCache;
+
+/**
+ * The cache a `cache` option names.
+ *
+ * @param option A directory's path or URL, or a {@linkcode RewriteCache}.
+ * @param who The API, for messages.
+ * @returns The cache.
+ */
+export function openCache(option: CacheOption, who: string): RewriteCache {
+  if (option instanceof RewriteCache) return option;
+  if (typeof option !== "string" && !(option instanceof URL)) {
+    throw new TypeError(
+      `${who}: cache must be a directory's path or file: URL, or a RewriteCache; got ${
+        option === null ? "null" : typeof option
+      }`,
+    );
+  }
+  return new RewriteCache(option);
+}
+
+function directoryPath(directory: string | URL): string {
+  if (directory instanceof URL) {
+    if (directory.protocol !== "file:") {
+      throw new TypeError(
+        `RewriteCache: the cache is a local directory; got a ${directory.protocol} URL`,
+      );
+    }
+    const path = decodeURIComponent(directory.pathname);
+    // file:///C:/dir names C:/dir on Windows.
+    const local = /^\/[A-Za-z]:/.test(path) && Deno.build.os === "windows"
+      ? path.slice(1)
+      : path;
+    return local.replace(/\/+$/, "") || "/";
+  }
+  if (typeof directory !== "string" || directory === "") {
+    throw new TypeError(
+      `RewriteCache: expected a directory's path or file: URL; got ${
+        directory === "" ? "an empty string" : typeof directory
+      }`,
+    );
+  }
+  return directory.length > 1 ? directory.replace(/[\\/]+$/, "") : directory;
+}
+
+/** Refuses a directory this process may not both read and write. */
+function checkPermissions(directory: string): void {
+  const missing = (["read", "write"] as const).filter((name) =>
+    Deno.permissions.querySync({ name, path: directory }).state !== "granted"
+  );
+  if (missing.length === 0) return;
+  throw new GuestLoadError(
+    "permission",
+    `cannot use the rewrite cache in ${directory}: ${
+      missing.join(" and ")
+    } permission ${missing.length > 1 ? "are" : "is"} missing`,
+    `run again with --allow-read=${directory} --allow-write=${directory} (or leave out cache)`,
+  );
+}
+
+/**
+ * `value` as text that tells apart everything the rewriter tells apart
+ * (`-0`, `NaN`, bigints, `undefined` in a list), and a copy of it as plain
+ * data. Only plain objects and arrays are read, each property once, so a
+ * getter cannot show the key one value and the rewriter another.
+ */
+function canonical(value: unknown, where: string): [string, unknown] {
+  switch (typeof value) {
+    case "undefined":
+      return ["u", undefined];
+    case "boolean":
+      return [value ? "t" : "f", value];
+    case "number":
+      return [`d${Object.is(value, -0) ? "-0" : String(value)}`, value];
+    case "bigint":
+      return [`b${value}`, value];
+    case "string":
+      return [`s${JSON.stringify(value)}`, value];
+  }
+  if (value === null) return ["n", null];
+  if (Array.isArray(value)) {
+    const texts: string[] = [];
+    const copy: unknown[] = [];
+    for (let i = 0; i < value.length; i++) {
+      const [text, item] = canonical(value[i], `${where}[${i}]`);
+      texts.push(text);
+      copy.push(item);
+    }
+    return [`[${texts.join(",")}]`, copy];
+  }
+  const prototype = typeof value === "object"
+    ? Object.getPrototypeOf(value)
+    : undefined;
+  if (prototype !== Object.prototype && prototype !== null) {
+    throw new TypeError(
+      `the rewrite cache keys on plain data: ${where} is ${
+        typeof value === "object" ? "an object of a class" : `a ${typeof value}`
+      }; pass plain objects, arrays, numbers, strings and booleans`,
+    );
+  }
+  const texts: string[] = [];
+  const copy: Record<string, unknown> = {};
+  for (const name of Object.keys(value as object).sort()) {
+    const [text, item] = canonical(
+      (value as Record<string, unknown>)[name],
+      `${where}.${name}`,
+    );
+    if (item === undefined) continue;
+    texts.push(`${JSON.stringify(name)}:${text}`);
+    copy[name] = item;
+  }
+  return [`{${texts.join(",")}}`, copy];
+}
+
+async function sha256(data: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(
+    await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>),
+  );
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** JSON with bigints kept: `{ "$bigint": "123" }`. */
+function toJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_, item) =>
+      typeof item === "bigint"
+        ? { $bigint: item.toString() }
+        : ArrayBuffer.isView(item)
+        ? Array.from(item as Uint32Array)
+        : item,
+  );
+}
+
+/**
+ * Turns `{ "$bigint": "123" }` back into `123n`, in place. Only the
+ * metered module's names hold bigints (its initial fuel, 64-bit memory
+ * sizes); walking the rest too would cost more than the rest of a hit.
+ */
+function withBigints(value: unknown): unknown {
+  if (value === null || typeof value !== "object") return value;
+  const record = value as Record<string, unknown>;
+  if (typeof record.$bigint === "string" && Object.keys(record).length === 1) {
+    return BigInt(record.$bigint);
+  }
+  for (const name of Object.keys(record)) {
+    record[name] = withBigints(record[name]);
+  }
+  return value;
+}
+
+/**
+ * Reads an entry: its rewrite, `"absent"` when there is none, or `"bad"`
+ * when it is there but not to be used.
+ */
+async function readEntry(
+  path: string,
+  key: Uint8Array,
+): Promise<CachedRewrite | "absent" | "bad"> {
+  let file: Uint8Array;
+  try {
+    // Only a regular file is read: opening a named pipe put in an entry's
+    // place would wait for a writer forever.
+    if (!(await Deno.lstat(path)).isFile) return "bad";
+    file = await Deno.readFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "absent";
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new GuestLoadError(
+        "permission",
+        `cannot read the rewrite cache entry ${path}: read permission is missing`,
+        `run again with --allow-read=${path} (or leave out cache)`,
+        { cause: error },
+      );
+    }
+    return "bad";
+  }
+  if (
+    file.length < HEADER_BYTES ||
+    !sameBytes(file.subarray(0, MAGIC.length), MAGIC) ||
+    !sameBytes(file.subarray(KEY_AT, HEADER_BYTES), key)
+  ) return "bad";
+  const digest = await sha256(file.subarray(LENGTH_AT));
+  if (!sameBytes(file.subarray(MAGIC.length, LENGTH_AT), digest)) return "bad";
+  const metaLength = new DataView(file.buffer, file.byteOffset).getUint32(
+    LENGTH_AT,
+    true,
+  );
+  if (metaLength > file.length - HEADER_BYTES) return "bad";
+  const meta = file.subarray(HEADER_BYTES, HEADER_BYTES + metaLength);
+  try {
+    return parseMeta(
+      new TextDecoder().decode(meta),
+      file.slice(HEADER_BYTES + metaLength),
+    );
+  } catch {
+    return "bad";
+  }
+}
+
+/** The entry's metadata, checked for the shape `writeEntry` gives it. */
+function parseMeta(
+  text: string,
+  bytes: Uint8Array<ArrayBuffer>,
+): CachedRewrite {
+  const { metered, info } = JSON.parse(text) as {
+    metered: Omit<InstrumentedModule, "bytes">;
+    info: RewriteSummary & { functionTypes: number[] };
+  };
+  const names = [metered.importModule, metered.importName, metered.fuelExport];
+  if (
+    names.some((name) => typeof name !== "string") ||
+    typeof (metered.initialFuel as unknown as { $bigint?: unknown })
+        ?.$bigint !== "string" ||
+    typeof metered.resumable !== "boolean" ||
+    typeof metered.fuel !== "boolean" ||
+    typeof info.footprint !== "object" ||
+    !Array.isArray(info.typeSignatures) || !Array.isArray(info.imports) ||
+    !Array.isArray(info.exports) || !Array.isArray(info.functionTypes) ||
+    typeof info.hasStart !== "boolean"
+  ) {
+    throw new TypeError("not an entry's metadata");
+  }
+  return {
+    metered: { ...withBigints(metered) as typeof metered, bytes },
+    info: {
+      ...info,
+      // JSON keeps a missing signature (a type that is not a function's) as null.
+      typeSignatures: info.typeSignatures.map((type) => type ?? undefined),
+      functionTypes: Uint32Array.from(info.functionTypes),
+    },
+  };
+}
+
+/** Stores a rewrite: a temporary file in the directory, renamed over the entry. */
+async function writeEntry(
+  directory: string,
+  name: string,
+  key: Uint8Array,
+  rewrite: CachedRewrite,
+): Promise<void> {
+  const { bytes, ...names } = rewrite.metered;
+  const {
+    footprint,
+    typeSignatures,
+    imports,
+    exports,
+    functionTypes,
+    hasStart,
+  } = rewrite.info;
+  const meta = new TextEncoder().encode(toJson({
+    metered: names,
+    info: {
+      footprint,
+      typeSignatures,
+      imports,
+      exports,
+      functionTypes,
+      hasStart,
+    },
+  }));
+  const file = concat(new Uint8Array(HEADER_BYTES), meta, bytes);
+  file.set(MAGIC);
+  new DataView(file.buffer).setUint32(LENGTH_AT, meta.length, true);
+  file.set(key, KEY_AT);
+  file.set(await sha256(file.subarray(LENGTH_AT)), MAGIC.length);
+  const path = `${directory}/${name}${ENTRY_SUFFIX}`;
+  const temporary = `${directory}/${name}.${crypto.randomUUID()}.tmp`;
+  try {
+    await Deno.mkdir(directory, { recursive: true });
+    await Deno.writeFile(temporary, file, {
+      createNew: true,
+    });
+  } catch (error) {
+    await Deno.remove(temporary).catch(() => {});
+    throw writeError(directory, error);
+  }
+  try {
+    await Deno.rename(temporary, path);
+  } catch (error) {
+    await Deno.remove(temporary).catch(() => {});
+    // Where a rename cannot replace a file another process holds open,
+    // that process's entry stands: it is checked when read.
+    const standing = await Deno.stat(path).then((s) => s.isFile, () => false);
+    if (!standing) throw writeError(directory, error);
+  }
+}
+
+function writeError(directory: string, error: unknown): GuestLoadError {
+  if (error instanceof Deno.errors.NotCapable) {
+    return new GuestLoadError(
+      "permission",
+      `cannot write to the rewrite cache in ${directory}: write permission is missing`,
+      `run again with --allow-read=${directory} --allow-write=${directory} (or leave out cache)`,
+      { cause: error },
+    );
+  }
+  return new GuestLoadError(
+    "io",
+    `cannot write to the rewrite cache in ${directory}: ${
+      (error as Error).message
+    }`,
+    "check that it is a directory this process can write, or leave out cache",
+    { cause: error },
+  );
+}
