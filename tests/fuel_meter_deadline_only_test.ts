@@ -378,3 +378,34 @@ Deno.test("deadline-only FuelMeter: sql.js gives the same results, makes no no-s
   counted();
   plain.close();
 });
+
+Deno.test("deadline-only FuelMeter.create: a cache keeps the deadline-only rewrite apart from the counting one", async () => {
+  const cache = await Deno.makeTempDir();
+  try {
+    const counting = await FuelMeter.create(FREE_LOOP, { cache });
+    const first = await FuelMeter.create(FREE_LOOP, {
+      ...DEADLINE_ONLY,
+      cache,
+    });
+    const again = await FuelMeter.create(FREE_LOOP, {
+      ...DEADLINE_ONLY,
+      cache,
+    });
+    assert.deepEqual(
+      first.bytes,
+      new FuelMeter(FREE_LOOP, DEADLINE_ONLY).bytes,
+    );
+    assert.deepEqual(again.bytes, first.bytes);
+    assert.notDeepEqual(counting.bytes, first.bytes);
+    assert.equal(again.countsFuel, false);
+    const { instance } = await WebAssembly.instantiate(
+      again.bytes,
+      again.imports,
+    );
+    again.attach(instance);
+    const spin = instance.exports.spin as () => void;
+    expectOutcome(again.run(spin, { timeout: 20 }), "timeout");
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+});
