@@ -151,6 +151,7 @@ function noSides(): Record<string, Run[]> {
     "fuel (resumable)": [],
     "fuel (trapping)": [],
     timeout: [],
+    "deadline-only (timeout)": [],
   };
 }
 
@@ -174,6 +175,11 @@ async function librarySides<L>(
     const watched = meterOf(bytes);
     const c = await load(bytes, watched);
     sides.timeout.push(metered(watched, () => work(c), 1e9));
+    const deadlineOnly = meterOf(bytes, { fuel: false });
+    const d = await load(bytes, deadlineOnly);
+    sides["deadline-only (timeout)"].push(
+      metered(deadlineOnly, () => work(d), 1e9),
+    );
   }
   return sides;
 }
@@ -207,6 +213,9 @@ async function guestSides(
       call(await loadGuest(bytes, { fuel: Infinity })),
     );
     sides.timeout.push(call(resumable, 1e9));
+    sides["deadline-only (timeout)"].push(
+      call(await loadGuest(bytes, { fuel: false }), 1e9),
+    );
   }
   return sides;
 }
@@ -301,19 +310,22 @@ export async function benchReal(): Promise<void> {
   ));
   rows.push(...await perCallRows(5));
   console.log(
-    "\n## Real guests: metered / plain, every mode (issue targets: QuickJS <= 1.15, SQLite <= 1.10, interpreter <= 1.08, sum_to <= 1.5)\n",
+    "\n## Real guests: metered / plain, every mode (issue targets: QuickJS <= 1.15, SQLite <= 1.10, interpreter <= 1.08, sum_to <= 1.5; deadline-only <= 1.05, sum_to <= 1.3)\n",
   );
   console.log(
     "QuickJS and SQLite: metered through FuelMeter (docs/other-loaders.md), meter.run(work) with no budget to reach; resumable = new FuelMeter(bytes),",
   );
   console.log(
-    "trapping = new FuelMeter(bytes, { resumable: false }), timeout = the resumable meter with meter.run(work, { timeout: 1e9 }).",
+    "trapping = new FuelMeter(bytes, { resumable: false }), timeout = the resumable meter with meter.run(work, { timeout: 1e9 }),",
+  );
+  console.log(
+    "deadline-only (timeout) = new FuelMeter(bytes, { fuel: false }) with meter.run(work, { timeout: 1e9 }).",
   );
   console.log(
     "Interpreter, sum_to, per call: guest.invoke on loadGuest(bytes) (plain), { fuel: Infinity, interruptible: true } (resumable),",
   );
   console.log(
-    "{ fuel: Infinity } (trapping), the resumable guest with invoke(..., { timeout: 1e9 }) (timeout).",
+    "{ fuel: Infinity } (trapping), the resumable guest with invoke(..., { timeout: 1e9 }) (timeout), { fuel: false } with invoke(..., { timeout: 1e9 }) (deadline-only).",
   );
   console.log(
     "Each side 3 (libraries, sum_to) or 5 instances, timed in interleaved rounds; a side's time is the median over its instances of the median round.",

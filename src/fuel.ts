@@ -43,7 +43,10 @@ import { instrumentModule } from "./wasm/instrument.ts";
 import type { CallOutcome } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 import { meterStopFlag } from "./meter_stop_flag.ts";
+import { checkDeadlineOnlyMeter } from "./meter_deadline_only.ts";
+import { bindFlag } from "./watchdog.ts";
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
+import { ExportError } from "./load_errors.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -88,8 +91,24 @@ export type StopReason = "fuel" | "deadline" | "abort" | "stop" | "host";
 
 /** Options for a {@linkcode FuelMeter}. */
 export interface FuelMeterOptions {
-  /** The starting budget. Default: unlimited (`Infinity`). */
-  fuel?: number;
+  /**
+   * The starting budget. Default: unlimited (`Infinity`).
+   *
+   * `false` makes a *deadline-only* meter: the guest counts no fuel at all
+   * and only reads its stop flag at every function entry and loop header
+   * (and between the chunks of a bulk operator), trapping at once when it
+   * is set, so that {@linkcode FuelMeter.run}'s `timeout`, `stop` and
+   * `signal`, and {@linkcode FuelMeter.stop}, still stop it whatever it
+   * does, with the cheapest checks there are. Choose it for deadlines on a
+   * library you run as it is (an interpreter, a database); keep a budget
+   * when you need a count or a cap on the work. Its runs take no `fuel`,
+   * report none, and have no grace: a stop is a hard one, after which
+   * every call back into the guest traps until `run` returns (as with
+   * `grace: 0`). It needs the module's bytes, takes no `poll`, `refuel`,
+   * `suspend`, `resumable: false`, `stopFlag: false` or `stopsWaitFor`
+   * list, and makes no no-stop zones.
+   */
+  fuel?: number | false;
   /**
    * Called each time the guest asks for fuel, before any is granted: at
    * least once a slice. Return `true` to stop the guest now (record why
@@ -336,6 +355,8 @@ export class FuelMeter {
   #flag: Int32Array | undefined;
   /** Whether `out_of_fuel` may suspend the guest (JSPI). */
   readonly #suspend: boolean;
+  /** False for a deadline-only meter (`fuel: false`): no books to keep. */
+  readonly #countsFuel: boolean;
   /** Whether the current run lets the event loop run at every slice. */
   #yields = false;
   /** The export name of the guest's zone global, when it has zones. */
@@ -374,7 +395,13 @@ export class FuelMeter {
         "FuelMeter meters a module's bytes: pass a Uint8Array or an ArrayBuffer of the .wasm file, or what instrument() returned (a compiled WebAssembly.Module cannot be rewritten)",
       );
     }
-    const fuel = checkFuel(options.fuel ?? Infinity, "fuel");
+    const countsFuel = options.fuel !== false;
+    if (!countsFuel) {
+      checkDeadlineOnlyMeter(source instanceof Uint8Array, options);
+    }
+    const fuel = options.fuel === false
+      ? Infinity
+      : checkFuel(options.fuel ?? Infinity, "fuel");
     const resumable = source instanceof Uint8Array
       ? options.resumable ?? true
       : source.resumable;
@@ -400,8 +427,11 @@ export class FuelMeter {
         ...meteringFor(fuel, resumable),
         exportStackPointer: true,
         stopFlag: resumable && options.stopFlag !== false,
+        // Deadline-only: the flag's checks alone, trapping at once.
+        fuel: countsFuel,
+        stopFlagTraps: !countsFuel,
         stopsWaitFor: zones === false ? undefined : zones,
-        stopsWaitForAllocator: resumable && zones !== false,
+        stopsWaitForAllocator: resumable && zones !== false && countsFuel,
       });
       metered = rewrite.metered;
       // Before any loader instantiates what the guest asks for.
@@ -437,6 +467,10 @@ export class FuelMeter {
       )
       : undefined;
     this.#flag = flagged?.flag;
+    this.#countsFuel = countsFuel;
+    // Bound now, so that no run's deadline waits for a message to reach the
+    // watchdog: a deadline-only guest asks the host for nothing meanwhile.
+    if (!countsFuel) bindFlag(this.#flag!, 1);
     this.imports = {
       [metered.importModule]: Object.defineProperties({
         [metered.importName]: options.suspend
@@ -566,6 +600,7 @@ export class FuelMeter {
    * @param fuel How much to add.
    */
   addFuel(fuel: number): void {
+    this.#refuseFuel("addFuel");
     this.#tank += checkFuel(fuel, "fuel");
     // A guest that cannot ask for more must hold it before it runs, and one
     // that ran dry gets the top-up at its next check, without settle().
@@ -580,10 +615,35 @@ export class FuelMeter {
    * @param fuel The new amount.
    */
   setFuel(fuel: number): void {
+    this.#refuseFuel("setFuel");
     checkFuel(fuel, "fuel");
     this.#returnSlice();
     this.#tank = fuel;
     this.#refill();
+  }
+
+  /**
+   * Whether the guest counts fuel: `false` for a deadline-only meter
+   * (`new FuelMeter(bytes, { fuel: false })`), whose guest only reads its
+   * stop flag, and whose `consumed` stays 0.
+   *
+   * @example A meter for deadlines only
+   * ```ts
+   * import { FuelMeter } from "@early-exit/early-exit";
+   * import assert from "node:assert/strict";
+   *
+   * const bytes = await Deno.readFile(new URL("../guest/runaway.wasm", import.meta.url));
+   * const meter = new FuelMeter(bytes, { fuel: false });
+   * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+   * meter.attach(instance);
+   * const result = meter.run(instance.exports.spin as () => void, { timeout: 20 });
+   * assert.equal(result.outcome, "timeout");
+   * assert.equal(result.fuel, undefined);
+   * assert.equal(meter.countsFuel, false);
+   * ```
+   */
+  get countsFuel(): boolean {
+    return this.#countsFuel;
   }
 
   /** Whether the guest can ask for more fuel and resume. */
@@ -604,6 +664,15 @@ export class FuelMeter {
    * @param reason Why, as {@linkcode FuelMeter.stopReason} will say; the first reason wins.
    */
   stop(reason: StopReason = "host"): void {
+    if (!this.#countsFuel) {
+      // No counter to park: the flag alone stops the guest, and stays set
+      // until the run ends, so the glue's calls back in trap too.
+      if (this.#counter === undefined || this.#stopping) return;
+      this.#reason ??= reason;
+      Atomics.store(this.#flag!, 0, 1);
+      this.#stopping = true;
+      return;
+    }
     const counter = this.#counter;
     if (counter === undefined || this.#parked !== undefined) return;
     // Stopped already, or a stop waits for the guest to leave a zone.
@@ -751,6 +820,12 @@ export class FuelMeter {
   settle(): void {
     this.#returnSlice();
     this.#refill();
+    this.#clearStop();
+  }
+
+  /** A deadline-only guest's stop is its flag: clears it. */
+  #clearStop(): void {
+    if (!this.#countsFuel) Atomics.store(this.#flag!, 0, 0);
   }
 
   #inSlice(): number {
@@ -761,6 +836,14 @@ export class FuelMeter {
     // A trapping check leaves -1 - (the fuel it found) in the counter.
     if (!this.#resumable && value < 0) return -1 - value;
     return Math.max(0, value);
+  }
+
+  /** Refuses fuel to a deadline-only meter, which counts none. */
+  #refuseFuel(what: string): void {
+    if (this.#countsFuel) return;
+    throw new ExportError(
+      `FuelMeter.${what}: this meter was made with fuel: false, which counts no fuel; make the meter with a fuel budget (new FuelMeter(bytes) for an unlimited one) to give it fuel`,
+    );
   }
 
   /** Moves the fuel left in the counter back to the tank. */
@@ -808,6 +891,12 @@ export class FuelMeter {
   }
 
   #begin(cap: number | undefined): void {
+    if (!this.#countsFuel) {
+      // No books; the flag was cleared before the run's watch was armed.
+      this.#stopping = false;
+      this.#reason = undefined;
+      return;
+    }
     this.#returnSlice();
     this.#leaveZones();
     this.#reason = undefined;
@@ -823,6 +912,8 @@ export class FuelMeter {
 
   #end(): void {
     this.#returnSlice();
+    // The run's watch is disposed: nothing sets the flag for it any more.
+    this.#clearStop();
     this.#leaveZones();
     this.#callPoll = undefined;
     this.#yields = false;
@@ -869,6 +960,17 @@ export class FuelMeter {
   }
 
   #offBooks<T>(fn: () => T): T {
+    if (!this.#countsFuel) {
+      // The flag's checks trap: clear it for the host's own call, and put
+      // back a stop that was pending.
+      const flag = this.#flag!;
+      const pending = Atomics.exchange(flag, 0, 0);
+      try {
+        return fn();
+      } finally {
+        if (pending !== 0) Atomics.store(flag, 0, 1);
+      }
+    }
     const counter = this.#counter;
     if (counter === undefined) return fn();
     const saved = counter.value;

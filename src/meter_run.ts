@@ -26,6 +26,7 @@
  */
 
 import { checkFuelAndTimeout } from "./option_checks.ts";
+import { checkDeadlineOnlyRun } from "./meter_deadline_only.ts";
 import { newCallState } from "./call_state.ts";
 import { CallWatch } from "./call_watch.ts";
 import {
@@ -195,6 +196,7 @@ function startRun(
   yields: boolean,
 ): Run {
   checkFuelAndTimeout(options, what);
+  if (!meter.countsFuel) checkDeadlineOnlyRun(options, what);
   const { onStopping } = options;
   if (onStopping !== undefined && typeof onStopping !== "function") {
     throw new TypeError(
@@ -216,8 +218,13 @@ function startRun(
     );
   }
   const state = newCallState(meter, new Interrupted(what));
+  const flag = calls.flag(meter);
+  // A deadline-only guest traps at a set flag: whatever set it before this
+  // run (a stop between runs) is forgotten, as the fuel's books are, before
+  // the watch may set it for this run.
+  if (!meter.countsFuel) Atomics.store(flag!, 0, 0);
   const watch = watched || yields
-    ? new CallWatch(state, calls.flag(meter), {
+    ? new CallWatch(state, flag, {
       timeout,
       stop,
       signal,
@@ -228,12 +235,12 @@ function startRun(
   // Slices as well as the flag: they keep a first deadline while the
   // watchdog's thread starts, and the only deadline of a guest without one;
   // an async run yields to the event loop at each.
-  if (watch || yields) meter.slice = RUN_SLICE;
+  if ((watch || yields) && meter.countsFuel) meter.slice = RUN_SLICE;
   calls.begin(meter, options.fuel);
   calls.watch(meter, watch ? () => watch.poll() === true : undefined, yields);
   calls.grace(
     meter,
-    options.grace ?? DEFAULT_GRACE,
+    options.grace ?? (meter.countsFuel ? DEFAULT_GRACE : 0),
     options.soft ?? false,
     options.onStopping,
   );
@@ -328,6 +335,15 @@ function endRun(run: Run, threw: boolean, valueOrError: unknown): CallOutcome {
   const { meter, calls, stack, saved, state, label } = run;
   const value = threw ? undefined : valueOrError;
   const thrown = threw ? valueOrError : undefined;
+  const flag = calls.flag(meter);
+  if (!meter.countsFuel && threw && Atomics.load(flag!, 0) !== 0) {
+    // A deadline-only guest trapped at its flag without telling the host:
+    // the watch records which stop was due (the flag is only set for one).
+    run.watch?.poll();
+  }
+  // Before the host's own calls into the guest: once disposed, the watch
+  // sets no flag that would make them trap.
+  run.watch?.dispose();
   // A guest that cannot resume never tells the meter: its counter does.
   const reason = meter.stopReason ??
     (!meter.resumable && meter.exhausted ? "fuel" : undefined);
@@ -340,7 +356,6 @@ function endRun(run: Run, threw: boolean, valueOrError: unknown): CallOutcome {
       // already, and the next call will trap in the same way.
     }
   }
-  run.watch?.dispose();
   meter.slice = run.userSlice;
   calls.end(meter);
   const usage = meter.usage;
@@ -371,5 +386,5 @@ function endRun(run: Run, threw: boolean, valueOrError: unknown): CallOutcome {
   } else {
     ended = { outcome: "returned", export: label, value };
   }
-  return { ...ended!, fuel };
+  return meter.countsFuel ? { ...ended!, fuel } : ended!;
 }

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:38f6220a8abdfd80a65f64a0a8dac83309d17c00379473e6e0ff97583b24aac5";
+  "sha256:adc39b0c19493b4c855e51d04be9d833c3a088baa244ba07f5ba4a78d396d9d5";

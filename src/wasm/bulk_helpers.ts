@@ -217,6 +217,23 @@ export function bulkHelper(
     e.i64Add();
   };
 
+  // Up to one chunk: the operator as it was, which traps exactly when it
+  // would and is over as soon as a chunk is. Most are this small (a
+  // library's memcpy of a few bytes), and skip the checks below (a copy of
+  // 24 to 31 bytes and a fill of 16 to 23 in a loop: 1.41 times plain
+  // through the helper before, 1.35 after).
+  e.localGet(2);
+  if (!length64) e.i64ExtendI32U();
+  e.i64Const(chunk);
+  e.i64LeU();
+  e.ifEmpty();
+  e.localGet(0);
+  e.localGet(1);
+  e.localGet(2);
+  operator();
+  e.return();
+  e.end();
+
   widen(0, destination64, D);
   if (op !== BulkOp.Fill) widen(1, source64, S);
   widen(2, length64, N);

@@ -10,7 +10,14 @@
  * @module
  */
 
-import { bulkHelper, bulkKey, BulkOp, type BulkSite } from "./bulk_helpers.ts";
+import {
+  bulkHelper,
+  bulkKey,
+  BulkOp,
+  type BulkSite,
+  CHUNK,
+  TABLE_CHUNK,
+} from "./bulk_helpers.ts";
 import { arrayHelper, ArrayOp } from "./array_helpers.ts";
 import type { BulkHelper } from "./bulk_helpers.ts";
 import {
@@ -57,6 +64,28 @@ import { readBlockType, readValType } from "./types.ts";
 import { s64Size, u32Size } from "./writer.ts";
 import { writeCheck } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
+
+/**
+ * Whether the signed LEB128 constant at `at` (an `i32.const` or
+ * `i64.const` immediate, read as the unsigned length it is) lies in
+ * `[0, limit]`.
+ */
+function constantAtMost(bytes: Uint8Array, at: number, limit: number): boolean {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 10; i++) {
+    const byte = bytes[at + i]!;
+    value += (byte & 0x7f) * scale;
+    scale *= 128;
+    if (byte < 0x80) {
+      // A set sign bit makes it negative: a length near the top of the
+      // address space.
+      return (byte & 0x40) === 0 && value <= limit;
+    }
+    if (value > limit) return false;
+  }
+  return false;
+}
 
 /** The bulk operators that become helper calls with a stop flag. */
 const BULK_OPS = new Map<number, BulkOp>([
@@ -405,6 +434,10 @@ export class BodyScanner {
     // test holds each literal to its table. Common one-byte immediates are
     // skipped inline; the Reader decodes the rest.
     let p = codeStart;
+    // Where the immediate of the last `i32.const` or `i64.const` with a
+    // short encoding starts, and where the operator after it starts.
+    let constAt = -1;
+    let constEnd = -1;
     for (;;) {
       if (p >= end) fail("function body does not end with end", p);
       const opPos = p;
@@ -489,6 +522,9 @@ export class BodyScanner {
           while (q < last && bytes[q]! >= 0x80) q++;
           if (q < last) {
             p = q + 1;
+            // A bulk operator right after it has a constant length.
+            constAt = immAt;
+            constEnd = p;
             if (role === 0 && op !== 0xfb) continue;
             slow = false;
           }
@@ -736,8 +772,10 @@ export class BodyScanner {
           }
           if (flagSize > 0) {
             const before = this.#code.editCount;
-            if (op === 0xfc) growth += this.#callHelper(code, opPos, p);
-            else if (op === 0xfb) {
+            if (op === 0xfc) {
+              const length = constEnd === opPos ? constAt : -1;
+              growth += this.#callHelper(code, opPos, p, length);
+            } else if (op === 0xfb) {
               growth += this.#callArrayHelper(code, index, opPos, p);
             }
             if (inRegister && this.#code.editCount !== before) {
@@ -899,11 +937,24 @@ export class BodyScanner {
 
   /**
    * With a stop flag, replaces a bulk memory operator by a call of its
-   * helper; returns the bytes that adds.
+   * helper; returns the bytes that adds. An operator whose length is a
+   * constant of one chunk at most (`lengthAt`, where that constant's
+   * immediate starts, or -1) stays as it is: it is over as soon as a chunk
+   * is, and V8 compiles a short constant one inline, where the helper's
+   * call ran about 14 times slower (a 24-byte copy and a 16-byte fill).
    */
-  #callHelper(code: number, opPos: number, end: number): number {
+  #callHelper(
+    code: number,
+    opPos: number,
+    end: number,
+    lengthAt: number,
+  ): number {
     const op = BULK_OPS.get(code);
     if (op === undefined) return 0;
+    if (lengthAt >= 0) {
+      const chunk = op >= BulkOp.TableInit ? TABLE_CHUNK : CHUNK;
+      if (constantAtMost(this.#bytes, lengthAt, chunk)) return 0;
+    }
     const { first, second, segment } = this.#operands;
     const site: BulkSite = { op, first, second, segment };
     return this.#callMade(bulkKey(site), opPos, end, () => {
