@@ -20,14 +20,14 @@ import { printTable } from "./harness.ts";
 const TIMEOUT_MS = 5;
 /** Enough calls that the p99 is not the maximum. */
 const WARM_RUNS = 200;
-/** Each a fresh load, so fewer: the p99 of these rows is their maximum. */
-const COLD_RUNS = 20;
+/** Each a fresh load; enough of them that the p99 is not the maximum. */
+const COLD_RUNS = 100;
 /** A pause before each cold load, so that the previous call's work is done. */
 const SETTLE_MS = 10;
 /** Runaway start functions: every load is a first call. */
 const START_RUNS = 200;
 const ISOLATED_RUNS = 100;
-const CLI_RUNS = 50;
+const CLI_RUNS = 100;
 /** Long enough for the child to be running the guest at the deadline. */
 const ISOLATED_TIMEOUT_MS = 80;
 /** A deadline that falls while the child process is still starting. */
