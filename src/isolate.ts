@@ -262,9 +262,10 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * kills itself when this process dies, however it dies.
  *
  * The deadline counts from this call, so it covers loading the guest and
- * starting the child. At the deadline the child kills itself, on a thread
- * that the guest cannot hold up, and the call returns; on an abort the call
- * returns and the child is killed. The child's exit (some tens of
+ * starting the child. At the deadline or on abort the call returns and the
+ * child is killed; should this thread be busy then, the child kills itself
+ * 5 ms after the deadline, on a thread the guest cannot hold up. The
+ * child's exit (some tens of
  * milliseconds for one holding a GiB of memory) is awaited afterwards, and
  * {@linkcode isolatedChildrenExited} waits for it.
  *
@@ -325,10 +326,10 @@ export async function invokeIsolated(
     // Not sent from here and now: the kernel wakes every thread of the
     // dying child, and they run ahead of the thread that sent the kill
     // (1 ms in the median, up to 5, on 2 cores), so the call would return
-    // that much late. At the deadline the child's guard has killed the child
-    // itself; on an abort, the call's end closes the child's stdin, on which
-    // the guard kills it too. This kill, once the call has returned, is for
-    // a child whose guard is not yet up.
+    // that much late. It is sent once the call has returned. Should this
+    // thread then be busy, the child's guard kills the child by itself
+    // (GUARD_KILL_AFTER_MS after the deadline; on an abort, when the call's
+    // end closes the child's stdin).
     setTimeout(() => {
       try {
         child?.kill("SIGKILL");
@@ -361,7 +362,8 @@ export async function invokeIsolated(
       moduleBytes: bytes!.length,
       deadline: options.timeout === undefined
         ? undefined
-        : performance.timeOrigin + started + options.timeout,
+        : performance.timeOrigin + started + options.timeout +
+          GUARD_KILL_AFTER_MS,
     };
     const spawned = new Deno.Command(Deno.execPath(), {
       args: childArgs,
@@ -426,9 +428,17 @@ export async function invokeIsolated(
 }
 
 /**
- * Whether the child's guard killed it at the call's deadline, before this
- * thread's own timer fired (its clock may run a fraction of a millisecond
- * behind the child's, and its timer is late when the thread is busy).
+ * How long after the deadline the child's guard kills the child, for a
+ * host whose thread is too busy to do it. Not at the deadline itself: a
+ * child dying then wakes its threads just as the host's thread wakes to
+ * return, and the call came back about 1 ms late in the median (0.3 ms with
+ * the guard's kill 1 ms or more later).
+ */
+const GUARD_KILL_AFTER_MS = 5;
+
+/**
+ * Whether the child's guard killed it after the call's deadline, before this
+ * thread's own timer fired (late, as this thread was busy).
  */
 function killedByItsGuard(
   status: Deno.CommandStatus,

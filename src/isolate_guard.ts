@@ -10,8 +10,8 @@
  * that no event loop can interrupt.
  *
  * The guard also keeps the call's deadline, when it has one: it kills the
- * child then, so the guest stops on time without the host's thread having to
- * send the kill (see `invokeIsolated`).
+ * child a few milliseconds after it, so the guest stops in time even when
+ * the host's thread is too busy to send the kill (see `invokeIsolated`).
  *
  * The guard is a Web Worker made from a blob URL, which needs no
  * permission, and killing its own pid needs none either. It is the only
