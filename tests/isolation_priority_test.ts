@@ -12,11 +12,13 @@ import { expectOutcome } from "./support/outcome.ts";
 const LINUX = Deno.build.os === "linux";
 const HANG_MS = 120_000;
 
-/** A process's nice value, from `/proc/<pid>/stat` (field 19). */
-async function niceOf(pid: number | "self"): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  // The command name, in parentheses, may hold spaces.
-  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+/** A process's nice value, as `ps` reports it. */
+async function niceOf(pid: number): Promise<number> {
+  const { code, stdout } = await new Deno.Command("ps", {
+    args: ["-o", "ni=", "-p", String(pid)],
+  }).output();
+  assert.equal(code, 0, `ps found no process ${pid}`);
+  return Number(new TextDecoder().decode(stdout).trim());
 }
 
 /**
@@ -65,7 +67,7 @@ Deno.test({
       const child = await niceOf(await pidIn(pidFile));
       abort.abort();
       expectOutcome(await call, "aborted");
-      assert.equal(child, Math.min(19, (await niceOf("self")) + 10));
+      assert.equal(child, Math.min(19, (await niceOf(Deno.pid)) + 10));
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -110,7 +112,7 @@ Deno.test({
       }).spawn();
       try {
         const child = await niceOf(await pidIn(pidFile));
-        assert.equal(child, await niceOf("self"));
+        assert.equal(child, await niceOf(Deno.pid));
       } finally {
         // The child's guard ends the child with its host.
         hostProcess.kill("SIGKILL");
