@@ -29,7 +29,9 @@ import {
   type Database,
   meteredSqlJs,
   plainSqlJs,
+  RUNAWAY_CTE,
   sqljsBytes,
+  WORKLOAD,
 } from "./support/sqljs.ts";
 
 const DEADLINE_ONLY: FuelMeterOptions = { fuel: false };
@@ -300,17 +302,6 @@ function quickjsWasm(): URL {
   );
 }
 
-const RUNAWAY_CTE =
-  "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
-const WORKLOAD = [
-  "CREATE TABLE item(id INTEGER PRIMARY KEY, name TEXT, price REAL, tag TEXT)",
-  `INSERT INTO item(name, price, tag)
-     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
-     SELECT 'item' || i, (i * 7919 % 1000) / 10.0, char(65 + i % 26) FROM n`,
-  "CREATE INDEX item_tag ON item(tag)",
-  "SELECT tag, count(*), round(sum(price), 2), min(name), max(price) FROM item GROUP BY tag ORDER BY tag",
-];
-
 function ask(db: Database, sql: string): unknown {
   return db.exec(sql).map(({ values }) => values);
 }
@@ -330,7 +321,8 @@ Deno.test("deadline-only FuelMeter: sql.js gives the same results, makes no no-s
     "the stack pointer is exported",
   );
   const db = new SQL.Database();
-  for (const sql of WORKLOAD) {
+  // The table, its index and the first aggregate.
+  for (const sql of WORKLOAD.slice(0, 4)) {
     const done = expectOutcome(meter.run(() => ask(db, sql)), "returned");
     assert.deepEqual(done.value, ask(plain, sql), sql);
     assert.equal(done.fuel, undefined);

@@ -3,6 +3,7 @@
  * once, an entry from another rewriter, and an entry the engine refuses.
  */
 import assert from "./support/assert.ts";
+import { withDirectory } from "./support/temp_directory.ts";
 import { loadGuest, RewriteCache } from "../mod.ts";
 import { COMPUTE } from "./support/guests.ts";
 
@@ -30,17 +31,6 @@ function report(
 ): { sha256: string; hits: number; misses: number } {
   assert.equal(child.code, 0, child.stderr);
   return JSON.parse(child.stdout.trim());
-}
-
-async function withDirectory(
-  fn: (directory: string) => Promise<void>,
-): Promise<void> {
-  const directory = await Deno.makeTempDir();
-  try {
-    await fn(directory);
-  } finally {
-    await Deno.remove(directory, { recursive: true });
-  }
 }
 
 for (

@@ -4,6 +4,7 @@
  * bad entries ignored and replaced, and options read once.
  */
 import assert from "./support/assert.ts";
+import { withDirectory } from "./support/temp_directory.ts";
 import {
   FuelMeter,
   type FuelMeterOptions,
@@ -19,17 +20,6 @@ import { quickjsBytes } from "./support/quickjs.ts";
 
 const compute = await Deno.readFile(COMPUTE);
 const runaway = await Deno.readFile(RUNAWAY);
-
-async function withDirectory(
-  fn: (directory: string) => Promise<void>,
-): Promise<void> {
-  const directory = await Deno.makeTempDir();
-  try {
-    await fn(directory);
-  } finally {
-    await Deno.remove(directory, { recursive: true });
-  }
-}
 
 /** The directory's entries, and anything else left in it. */
 function listing(directory: string): string[] {

@@ -103,3 +103,19 @@ export async function meteredSqlJs(
   });
   return { SQL, meter, exports };
 }
+
+/** A query that never ends: a recursive CTE without a bound. */
+export const RUNAWAY_CTE =
+  "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+
+/** A table, an index and queries over it, in order: a real workload. */
+export const WORKLOAD: readonly string[] = [
+  "CREATE TABLE item(id INTEGER PRIMARY KEY, name TEXT, price REAL, tag TEXT)",
+  `INSERT INTO item(name, price, tag)
+     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+     SELECT 'item' || i, (i * 7919 % 1000) / 10.0, char(65 + i % 26) FROM n`,
+  "CREATE INDEX item_tag ON item(tag)",
+  "SELECT tag, count(*), round(sum(price), 2), min(name), max(price) FROM item GROUP BY tag ORDER BY tag",
+  "SELECT a.tag, count(*) FROM item a JOIN item b ON a.id = b.id + 1 WHERE a.price > b.price GROUP BY a.tag ORDER BY 2 DESC LIMIT 5",
+  "SELECT upper(substr(name, 1, 3)) || length(name), printf('%.3f', avg(price)) FROM item GROUP BY 1 ORDER BY 1 LIMIT 3",
+];
