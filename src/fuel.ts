@@ -995,6 +995,7 @@ export class FuelMeter {
    * {@linkcode FuelMeter.stop}. Returns 1 to make it trap.
    */
   readonly #onStopFlag = (): number => {
+    if (Atomics.load(this.#flag!, 0) === 0) return this.#pollForStop();
     Atomics.store(this.#flag!, 0, 0);
     // After the stop, the glue's cleanup calling back in: its fuel checks
     // pay for it from the grace.
@@ -1030,11 +1031,24 @@ export class FuelMeter {
   };
 
   /**
+   * `on_stop_flag` called with the flag clear, by a bulk operator between
+   * its chunks: asks whether a stop is due (the deadline by this thread's
+   * clock), and only then goes on as if the flag were set. Never suspends.
+   */
+  readonly #pollForStop = (): number => {
+    if (this.#delivered || this.#waitingForZone) return 0;
+    if (this.#parked === undefined && this.#callPoll?.() !== true) return 0;
+    Atomics.store(this.#flag!, 0, 1);
+    return this.#onStopFlag();
+  };
+
+  /**
    * `on_stop_flag` for a meter whose guest may suspend: in an async run,
    * the watchdog sets the flag every tick, and the guest waits one turn of
    * the event loop before the check, even in a loop that costs no fuel.
    */
   readonly #onStopFlagAsync = (): number | Promise<number> => {
+    if (Atomics.load(this.#flag!, 0) === 0) return this.#pollForStop();
     if (
       !this.#yields || this.#delivered || this.#parked !== undefined ||
       this.#waitingForZone

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:adc39b0c19493b4c855e51d04be9d833c3a088baa244ba07f5ba4a78d396d9d5";
+  "sha256:11f5196154e5976f6c593ae0e10e895f3c0a1e2212bf73fbd4d51c4b9df839ad";

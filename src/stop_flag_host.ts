@@ -50,7 +50,18 @@ export function stopFlagHost(
     Atomics.store(flag, 0, 1);
     return 1;
   };
-  const callback = async ? suspending(() => nextTurn().then(answer)) : answer;
+  // Called with the flag clear, by a bulk operator between its chunks: a
+  // poll, which never suspends and never clears the flag.
+  const poll = (): number => {
+    if (state.check?.() !== true) return 0;
+    Atomics.store(flag, 0, 1);
+    return 1;
+  };
+  const callback = async
+    ? suspending(() =>
+      Atomics.load(flag, 0) === 0 ? poll() : nextTurn().then(answer)
+    )
+    : () => Atomics.load(flag, 0) === 0 ? poll() : answer();
   return {
     flag,
     imports() {

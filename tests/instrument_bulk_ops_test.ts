@@ -441,3 +441,25 @@ Deno.test("a set flag stops an array fill between chunks", async () => {
   p.fill!(0, 1, 2 * 16384);
   assert.equal((exports.sum as Fn)(), p.sum!());
 });
+
+Deno.test("between chunks, a bulk operator asks the host with the flag clear, and stops when it answers 1", async () => {
+  const metered = instrument(await wat(BULK_GUEST), { stopFlag: true });
+  let polls = 0;
+  const { instance } = await instantiateFlagged(
+    metered,
+    (flag) => Atomics.load(flag, 0) !== 0 ? 1 : ++polls === 3 ? 1 : 0,
+  );
+  const exports = instance.exports as Record<string, Fn>;
+  assert.throws(
+    () => exports.fill!(0, 5, END),
+    WebAssembly.RuntimeError,
+    "unreachable",
+  );
+  assert.equal(polls, 3);
+  // The host's third answer came after the third chunk.
+  const a = new Uint8Array(
+    (instance.exports.a as WebAssembly.Memory).buffer,
+  );
+  assert.equal(a[3 * PAGE - 1], 5);
+  assert.equal(a[3 * PAGE], 0);
+});

@@ -3,8 +3,8 @@
  * `memory.copy`, `memory.init`, `table.fill`, `table.copy` and
  * `table.init` become calls to added functions that do the same work in
  * chunks ({@linkcode CHUNK} bytes, {@linkcode TABLE_CHUNK} elements),
- * checking the flag between chunks: one operator on a gibibyte would
- * otherwise run for seconds with no check.
+ * asking `on_stop_flag` and checking the flag between chunks: one operator
+ * on a gibibyte would otherwise run for seconds with no check.
  *
  * A helper first traps exactly when the operator would, before writing
  * anything: an end offset that wraps around runs the operator itself
@@ -104,6 +104,19 @@ export function writeChunkLoop(
   e.i64LeU();
   e.brIf(1);
   body();
+  // With the flag clear, the host is asked anyway (a poll): it reads its
+  // own clock, so a stop lands here even when the thread that sets the
+  // flag wakes late (it did by milliseconds while this thread faulted in
+  // fresh pages).
+  e.i32Const(0);
+  e.i32AtomicLoad(flag.memory);
+  e.i32Eqz();
+  e.ifEmpty();
+  e.call(flag.onStopFlag);
+  e.ifEmpty();
+  e.unreachable();
+  e.end();
+  e.end();
   writeFlagCheck(e, flag);
   e.br(0);
   e.end();

@@ -37,6 +37,7 @@ const LOOP = opcode("loop");
 const ELSE = opcode("else");
 const BR_IF = opcode("br_if");
 const I32_OR = opcode("i32.or");
+const I32_EQZ = opcode("i32.eqz");
 const I32_WRAP_I64 = opcode("i32.wrap_i64");
 const I64_LT_U = opcode("i64.lt_u");
 const I64_LE_U = opcode("i64.le_u");
@@ -399,6 +400,11 @@ export class Emitter extends Writer {
     this.u32(elements ? ARRAY_INIT_ELEM : ARRAY_INIT_DATA);
     this.u32(type);
     this.u32(segment);
+  }
+
+  /** `i32.eqz`. */
+  i32Eqz(): void {
+    this.u8(I32_EQZ);
   }
 
   /** `i32.or`. */

@@ -120,6 +120,9 @@ export interface InstrumentOptions {
    * `on_stop_flag: () -> i32`, and traps with `unreachable` if that
    * returns 1 (0 lets it go on). Any thread may set the flag, so a
    * watchdog can stop a guest whatever it does between checks of fuel.
+   * Between the chunks of a bulk operator, the guest also calls
+   * `on_stop_flag` with the flag clear (a poll): the host answers 1 only
+   * when a stop is due by its own clock, and must not suspend there.
    *
    * So that the flag memory can come last without renumbering the guest's
    * memories, every memory the module defines is imported instead, with

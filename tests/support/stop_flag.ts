@@ -54,12 +54,20 @@ export function flaggedImports(
 }
 
 /**
+ * The default answer: stop when the flag is set. A bulk operator also
+ * asks with the flag clear, between its chunks (a poll), and goes on.
+ */
+export function stopWhenSet(flag: Int32Array): number {
+  return Atomics.load(flag, 0) !== 0 ? 1 : 0;
+}
+
+/**
  * Instantiates an instrumented module; `onStopFlag` gets the flag word and
- * returns the callback's answer (the default stops).
+ * returns the callback's answer (the default stops when the flag is set).
  */
 export async function instantiateFlagged(
   metered: InstrumentedModule,
-  onStopFlag: (flag: Int32Array) => number = () => 1,
+  onStopFlag: (flag: Int32Array) => number = stopWhenSet,
   imports: WebAssembly.Imports = {},
 ): Promise<FlaggedInstance> {
   const memories = createMemories(metered);
@@ -80,16 +88,24 @@ export async function instantiateFlagged(
 /**
  * A metered module with its other added imports made fresh per instance,
  * as the spec and fuzz harnesses take them; `on_stop_flag` stops the
- * guest, so a check that fires though the flag was never set shows.
+ * guest when called with the flag set, so a check that fires though the
+ * flag was never set shows, and lets a bulk operator's poll (the flag
+ * clear) go on.
  */
 export function withAddedImports<T extends InstrumentedModule>(
   metered: T,
 ): T & { addedImports: () => WebAssembly.ModuleImports } {
   return {
     ...metered,
-    addedImports: () => ({
-      ...createMemories(metered),
-      [metered.stopFlag!.callback]: () => 1,
-    }),
+    addedImports: () => {
+      const memories = createMemories(metered);
+      const flag = new Int32Array(
+        memories[metered.stopFlag!.memory]!.buffer as SharedArrayBuffer,
+      );
+      return {
+        ...memories,
+        [metered.stopFlag!.callback]: () => stopWhenSet(flag),
+      };
+    },
   };
 }
