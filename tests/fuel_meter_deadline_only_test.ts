@@ -24,7 +24,13 @@ import { instrument } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { BULK, FREE_LOOP, PUMP } from "./support/hostile_guests.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
-import { evaluate, meteredQuickJS, plainQuickJS } from "./support/quickjs.ts";
+import {
+  evaluate,
+  meteredQuickJS,
+  plainQuickJS,
+  QUICKJS_PROGRAMS,
+  SPIN_JS,
+} from "./support/quickjs.ts";
 import {
   type Database,
   meteredSqlJs,
@@ -227,15 +233,6 @@ Deno.test("deadline-only FuelMeter: what needs fuel is refused in one line", asy
   );
 });
 
-const QUICKJS_PROGRAMS = [
-  "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) } fib(20)",
-  "Array.from({ length: 2000 }, (_, i) => (i * 7919) % 1009).sort((a, b) => a - b).slice(0, 5)",
-  "JSON.stringify({ a: [1, 2, { b: 'c' }], d: null, e: 1.5e10 })",
-  "'The quick brown fox'.replace(/(\\w+)/g, (w) => w.split('').reverse().join(''))",
-  "try { null.x } catch (e) { e instanceof TypeError && e.message }",
-];
-const SPIN = "while (true) {}";
-
 Deno.test("deadline-only FuelMeter: QuickJS gives the same results; a spin is stopped by a deadline, a StopSignal and an AbortSignal, and stops deep in its recursion leave its stack pointer where it was", async () => {
   const plain = (await plainQuickJS()).newContext();
   const { QuickJS, meter, exports } = await meteredQuickJS(
@@ -253,12 +250,12 @@ Deno.test("deadline-only FuelMeter: QuickJS gives the same results; a spin is st
       expectOutcome(meter.run(() => evaluate(vm, "1 + 2")), "returned").value,
       3,
     );
-  assertTimedOut(meter, () => evaluate(vm, SPIN), "QuickJS spin");
+  assertTimedOut(meter, () => evaluate(vm, SPIN_JS), "QuickJS spin");
   three();
   const fromWorker = await stopFromWorker((stop, started) =>
     meter.run(() => {
       started();
-      return evaluate(vm, SPIN);
+      return evaluate(vm, SPIN_JS);
     }, { stop, timeout: GUARD })
   );
   assert.ok(isAborted(expectOutcome(fromWorker, "aborted").error));
@@ -266,7 +263,7 @@ Deno.test("deadline-only FuelMeter: QuickJS gives the same results; a spin is st
   const controller = new AbortController();
   controller.abort("no more");
   const aborted = expectOutcome(
-    meter.run(() => evaluate(vm, SPIN), { signal: controller.signal }),
+    meter.run(() => evaluate(vm, SPIN_JS), { signal: controller.signal }),
     "aborted",
   );
   assert.match(aborted.error.message, /no more/);
@@ -278,7 +275,7 @@ Deno.test("deadline-only FuelMeter: QuickJS gives the same results; a spin is st
   const before = pointer.value;
   for (let i = 0; i < 40; i++) {
     const code =
-      `(function f(n) { return n === 0 ? (() => { ${SPIN} })() : f(n - 1) + 1 })(${
+      `(function f(n) { return n === 0 ? (() => { ${SPIN_JS} })() : f(n - 1) + 1 })(${
         i % 20
       })`;
     assertTimedOut(meter, () => evaluate(vm, code), `stop ${i}`, 2);

@@ -6,29 +6,18 @@ import {
   interruptCounter,
   meteredQuickJS,
   plainQuickJS,
+  QUICKJS_PROGRAMS,
+  SPIN_JS,
 } from "./support/quickjs.ts";
 import type { FuelMeter, MeterRunOptions } from "../mod.ts";
 import type { QuickJSContext } from "quickjs-emscripten-core";
 import { stopFromWorker } from "./support/worker_stop.ts";
 
-const PROGRAMS = [
-  "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) } fib(20)",
-  "Array.from({ length: 2000 }, (_, i) => (i * 7919) % 1009).sort((a, b) => a - b).slice(0, 5)",
-  "JSON.stringify({ a: [1, 2, { b: 'c' }], d: null, e: 1.5e10 })",
-  "'The quick brown fox'.replace(/(\\w+)/g, (w) => w.split('').reverse().join(''))",
-  "let m = new Map(); for (let i = 0; i < 500; i++) m.set('k' + (i % 37), i); [...m].length",
-  "[Math.sqrt(2), Math.sin(1), 2 ** 53 + 1, 0.1 + 0.2].map(String)",
-  "class P { #x; constructor(x) { this.#x = x } get twice() { return 2 * this.#x } } new P(21).twice",
-  "try { null.x } catch (e) { e instanceof TypeError && e.message }",
-];
-
-const SPIN = "while (true) {}";
-
 Deno.test("QuickJS: the same results metered and not", async () => {
   const plain = (await plainQuickJS()).newContext();
   const { QuickJS, meter } = await meteredQuickJS();
   const vm = QuickJS.newContext();
-  for (const code of PROGRAMS) {
+  for (const code of QUICKJS_PROGRAMS) {
     const metered = expectOutcome(
       meter.run(() => evaluate(vm, code)),
       "returned",
@@ -44,7 +33,7 @@ Deno.test("QuickJS: while (true) {} stopped by fuel, a deadline and a StopSignal
   const { QuickJS, meter } = await meteredQuickJS();
   const vm = QuickJS.newContext();
   const fuel = expectOutcome(
-    meter.run(() => evaluate(vm, SPIN), { fuel: 5_000_000 }),
+    meter.run(() => evaluate(vm, SPIN_JS), { fuel: 5_000_000 }),
     "fuel_exhausted",
   );
   assert.ok(isFuelExhausted(fuel.error));
@@ -54,7 +43,7 @@ Deno.test("QuickJS: while (true) {} stopped by fuel, a deadline and a StopSignal
   );
 
   const late = expectOutcome(
-    meter.run(() => evaluate(vm, SPIN), { timeout: 100 }),
+    meter.run(() => evaluate(vm, SPIN_JS), { timeout: 100 }),
     "timeout",
   );
   assert.ok(isDeadlineExceeded(late.error));
@@ -67,7 +56,7 @@ Deno.test("QuickJS: while (true) {} stopped by fuel, a deadline and a StopSignal
   const stopped = await stopFromWorker((stop, started) =>
     meter.run(() => {
       started();
-      return evaluate(vm, SPIN);
+      return evaluate(vm, SPIN_JS);
     }, { stop })
   );
   assert.ok(isAborted(expectOutcome(stopped, "aborted").error));
@@ -85,17 +74,17 @@ Deno.test("QuickJS: soft stops let QuickJS unwind itself, and the stopped runtim
   const vm = runtime.newContext();
   const soft = { soft: true };
   expectOutcome(
-    meter.run(() => evaluate(vm, SPIN), { ...soft, fuel: 5_000_000 }),
+    meter.run(() => evaluate(vm, SPIN_JS), { ...soft, fuel: 5_000_000 }),
     "fuel_exhausted",
   );
   expectOutcome(
-    meter.run(() => evaluate(vm, SPIN), { ...soft, timeout: 100 }),
+    meter.run(() => evaluate(vm, SPIN_JS), { ...soft, timeout: 100 }),
     "timeout",
   );
   const stopped = await stopFromWorker((stop, started) =>
     meter.run(() => {
       started();
-      return evaluate(vm, SPIN);
+      return evaluate(vm, SPIN_JS);
     }, { ...soft, stop })
   );
   expectOutcome(stopped, "aborted");
@@ -112,11 +101,14 @@ Deno.test("QuickJS: 1,000 consecutive stops leave the context usable", async () 
   const { QuickJS, meter } = await meteredQuickJS();
   const vm = QuickJS.newContext();
   for (let i = 0; i < 1_000; i++) {
-    const result = meter.run(() => evaluate(vm, SPIN), { fuel: 20_000 });
+    const result = meter.run(() => evaluate(vm, SPIN_JS), { fuel: 20_000 });
     assert.equal(result.outcome, "fuel_exhausted", `stop ${i}`);
   }
   assert.equal(
-    expectOutcome(meter.run(() => evaluate(vm, PROGRAMS[0])), "returned").value,
+    expectOutcome(
+      meter.run(() => evaluate(vm, QUICKJS_PROGRAMS[0])),
+      "returned",
+    ).value,
     6765,
   );
   assert.ok(meter.remaining === Infinity);

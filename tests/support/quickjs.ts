@@ -106,3 +106,18 @@ export function interruptCounter(
     new Int32Array(QuickJS.getWasmMemory().buffer, address, 1)[0] = value;
   };
 }
+
+/** JS programs of every kind (recursion, objects, strings, sort, JSON, classes, errors), each ending in a value. */
+export const QUICKJS_PROGRAMS: readonly string[] = [
+  "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) } fib(20)",
+  "Array.from({ length: 2000 }, (_, i) => (i * 7919) % 1009).sort((a, b) => a - b).slice(0, 5)",
+  "JSON.stringify({ a: [1, 2, { b: 'c' }], d: null, e: 1.5e10 })",
+  "'The quick brown fox'.replace(/(\\w+)/g, (w) => w.split('').reverse().join(''))",
+  "let m = new Map(); for (let i = 0; i < 500; i++) m.set('k' + (i % 37), i); [...m].length",
+  "[Math.sqrt(2), Math.sin(1), 2 ** 53 + 1, 0.1 + 0.2].map(String)",
+  "class P { #x; constructor(x) { this.#x = x } get twice() { return 2 * this.#x } } new P(21).twice",
+  "try { null.x } catch (e) { e instanceof TypeError && e.message }",
+];
+
+/** A JS program that never ends. */
+export const SPIN_JS = "while (true) {}";
