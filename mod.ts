@@ -60,7 +60,14 @@ export {
   type IsolatedCallOptions,
 } from "./src/isolate.ts";
 export { isolatedChildrenExited } from "./src/isolate_exits.ts";
-export type { CostTable } from "./src/wasm/mod.ts";
+export type {
+  AddedMemory,
+  AddedMemoryDescriptor,
+  CostTable,
+  InstrumentedModule,
+  InstrumentOptions,
+  StopFlagImports,
+} from "./src/wasm/mod.ts";
 export type { CompileOptions, GuestSource } from "./src/load.ts";
 export type { ResourceLimits } from "./src/limits.ts";
 export type { FunctionSignature, ValueType } from "./src/signatures.ts";
