@@ -10,6 +10,7 @@
  */
 
 import assert from "./support/assert.ts";
+import { attachedMeter } from "./support/attached_meter.ts";
 import { assembleWat } from "../guest/build.ts";
 import {
   FuelMeter,
@@ -47,20 +48,8 @@ const COMPUTE = await Deno.readFile(
   new URL("../guest/compute.wasm", import.meta.url),
 );
 
-async function attached(
-  bytes: Uint8Array,
-  host: WebAssembly.Imports = {},
-): Promise<{ meter: FuelMeter; exports: Record<string, CallableFunction> }> {
-  const meter = new FuelMeter(bytes, DEADLINE_ONLY);
-  const { instance } = await WebAssembly.instantiate(meter.bytes, {
-    ...host,
-    ...meter.imports,
-  });
-  meter.attach(instance);
-  return {
-    meter,
-    exports: instance.exports as Record<string, CallableFunction>,
-  };
+function attached(bytes: Uint8Array, host?: WebAssembly.Imports) {
+  return attachedMeter(bytes, DEADLINE_ONLY, undefined, host);
 }
 
 function assertTimedOut(

@@ -9,6 +9,7 @@
  */
 
 import assert from "./support/assert.ts";
+import { attachedMeter } from "./support/attached_meter.ts";
 import { assembleWat } from "../guest/build.ts";
 import {
   FuelMeter,
@@ -34,22 +35,13 @@ const STOPPED_BY_HOST = await assembleWat(`
 
 const FREE: InstrumentOptions = { costs: { default: 0 } };
 
-async function attached(
+function attached(
   bytes: Uint8Array,
   costs?: InstrumentOptions,
   options?: FuelMeterOptions,
-  host: WebAssembly.Imports = {},
-): Promise<{ meter: FuelMeter; exports: Record<string, () => void> }> {
-  const meter = new FuelMeter(bytes, options, costs);
-  const { instance } = await WebAssembly.instantiate(meter.bytes, {
-    ...host,
-    ...meter.imports,
-  });
-  meter.attach(instance);
-  return {
-    meter,
-    exports: instance.exports as Record<string, () => void>,
-  };
+  host?: WebAssembly.Imports,
+) {
+  return attachedMeter<() => void>(bytes, options, costs, host);
 }
 
 function assertTimedOut(meter: FuelMeter, fn: () => void, what: string): void {
