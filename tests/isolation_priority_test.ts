@@ -8,6 +8,7 @@ import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { invokeIsolated } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { withDirectory } from "./support/temp_directory.ts";
 
 const LINUX = Deno.build.os === "linux";
 const HANG_MS = 120_000;
@@ -53,8 +54,7 @@ Deno.test({
   name: "isolation: the child runs 10 nice levels below its host",
   ignore: !LINUX,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "isolation-nice" });
-    try {
+    await withDirectory(async (dir) => {
       const pidFile = `${dir}/pid`;
       const { bytes, imports } = await spinner(dir, pidFile);
       const abort = new AbortController();
@@ -68,9 +68,7 @@ Deno.test({
       abort.abort();
       expectOutcome(await call, "aborted");
       assert.equal(child, Math.min(19, (await niceOf(Deno.pid)) + 10));
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -79,8 +77,7 @@ Deno.test({
     "isolation: a host that may run only Deno gets a child at its own priority, without a prompt",
   ignore: !LINUX,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "isolation-nice" });
-    try {
+    await withDirectory(async (dir) => {
       const pidFile = `${dir}/pid`;
       const { bytes, imports } = await spinner(dir, pidFile);
       const guest = `${dir}/guest.wasm`;
@@ -118,8 +115,6 @@ Deno.test({
         hostProcess.kill("SIGKILL");
         await hostProcess.status;
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
