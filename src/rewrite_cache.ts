@@ -27,16 +27,18 @@ import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 import type { ModuleInfo } from "./wasm/module.ts";
 
+/** The fields of {@linkcode RewriteSummary}, which an entry stores. */
+const SUMMARY_FIELDS = [
+  "footprint",
+  "typeSignatures",
+  "imports",
+  "exports",
+  "functionTypes",
+  "hasStart",
+] as const;
+
 /** What a rewrite read about its input that loaders use after it. */
-export type RewriteSummary = Pick<
-  ModuleInfo,
-  | "footprint"
-  | "typeSignatures"
-  | "imports"
-  | "exports"
-  | "functionTypes"
-  | "hasStart"
->;
+export type RewriteSummary = Pick<ModuleInfo, typeof SUMMARY_FIELDS[number]>;
 
 /** A rewrite, fresh or from the cache. */
 export interface CachedRewrite {
@@ -501,25 +503,11 @@ async function writeEntry(
   rewrite: CachedRewrite,
 ): Promise<void> {
   const { bytes, ...names } = rewrite.metered;
-  const {
-    footprint,
-    typeSignatures,
-    imports,
-    exports,
-    functionTypes,
-    hasStart,
-  } = rewrite.info;
-  const meta = new TextEncoder().encode(toJson({
-    metered: names,
-    info: {
-      footprint,
-      typeSignatures,
-      imports,
-      exports,
-      functionTypes,
-      hasStart,
-    },
-  }));
+  // Only the summary's fields, whatever else the rewrite's info holds.
+  const info = Object.fromEntries(
+    SUMMARY_FIELDS.map((field) => [field, rewrite.info[field]]),
+  );
+  const meta = new TextEncoder().encode(toJson({ metered: names, info }));
   const file = concat(new Uint8Array(HEADER_BYTES), meta, bytes);
   file.set(MAGIC);
   new DataView(file.buffer).setUint32(LENGTH_AT, meta.length, true);
