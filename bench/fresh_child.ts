@@ -1,7 +1,9 @@
 /**
  * One measurement in a fresh process, for bench/fresh.ts: the process has
  * compiled nothing and V8 has tiered nothing up, as for a one-shot program.
- * Prints `{ "wall": ms, "cpu": ms }` as its last line.
+ * Prints `{ "wall": ms, "cpu": ms, "main": ms }` as its last line: `cpu`
+ * is the whole process's CPU time (V8 compiles the rewriter on threads of
+ * its own), `main` this thread's alone (NaN where the system does not say).
  *
  * Usage: fresh_child.ts quickjs-start|quickjs-fib plain|resumable|trapping
  *        fresh_child.ts quickjs-start cached|cached-trapping <cache directory>
@@ -9,19 +11,25 @@
  */
 import { FuelMeter } from "../mod.ts";
 import { instrument } from "../src/wasm/mod.ts";
+import { threadCpuMs } from "./fresh_cpu.ts";
 import { cpuMs } from "./harness.ts";
 import { evaluate, QUICKJS_WASM, quickjsContext } from "./libraries.ts";
 
 const [what, mode, cacheDirectory] = Deno.args;
 
-/** Times `fn`, wall and CPU, in ms. */
+/** Times `fn`, wall, CPU and this thread's CPU, in ms. */
 async function timed(
   fn: () => unknown,
-): Promise<{ wall: number; cpu: number }> {
+): Promise<{ wall: number; cpu: number; main: number }> {
+  const main = threadCpuMs();
   const cpu = cpuMs();
   const start = performance.now();
   await fn();
-  return { wall: performance.now() - start, cpu: cpuMs() - cpu };
+  return {
+    wall: performance.now() - start,
+    cpu: cpuMs() - cpu,
+    main: threadCpuMs() - main,
+  };
 }
 
 async function meterFor(bytes: Uint8Array): Promise<FuelMeter | undefined> {
@@ -57,7 +65,7 @@ function run(
 const FIB =
   "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) } fib(25)";
 
-let result: { wall: number; cpu: number };
+let result: { wall: number; cpu: number; main: number };
 if (what === "quickjs-start") {
   // Reading, rewriting (when metered), compiling, instantiating, a first result.
   result = await timed(async () => {
