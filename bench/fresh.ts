@@ -6,8 +6,7 @@
  * of the metered output.
  */
 import { instrument } from "../src/wasm/mod.ts";
-import { threadCpuMs } from "./fresh_cpu.ts";
-import { cpuMs, median, printTable } from "./harness.ts";
+import { median, printTable } from "./harness.ts";
 import { QUICKJS_WASM, SQLJS_WASM } from "./libraries.ts";
 import { esbuildWasm } from "./modules.ts";
 import { npmPackageDir } from "./npm.ts";
@@ -25,7 +24,7 @@ interface Measured {
 async function fresh(args: string[], write?: string): Promise<Measured> {
   // A rewrite also reads its thread's CPU time, which Deno lets only a
   // process with every permission read.
-  const flags = args[0] === "rewrite"
+  const flags = args[0]!.startsWith("rewrite")
     ? ["--allow-all"]
     : ["--allow-read", "--allow-env"];
   if (write !== undefined) flags.push(`--allow-write=${write}`);
@@ -176,20 +175,9 @@ export async function benchFresh(): Promise<void> {
       .pathname;
   const cold: Measured[] = [];
   for (let i = 0; i < 5; i++) cold.push(await fresh(["rewrite", esbuildPath]));
-  // Warm: the fifth call on, once V8 has optimised the rewriter.
-  for (let i = 0; i < 4; i++) instrument(esbuild);
-  const warm: Measured[] = [];
-  for (let i = 0; i < 5; i++) {
-    const main = threadCpuMs();
-    const cpu = cpuMs();
-    const start = performance.now();
-    instrument(esbuild);
-    warm.push({
-      wall: performance.now() - start,
-      cpu: cpuMs() - cpu,
-      main: threadCpuMs() - main,
-    });
-  }
+  // Warm: the fifth to ninth calls in one process, once V8 has optimised
+  // the rewriter (a process of its own, which may read its thread's CPU).
+  const warm = [await fresh(["rewrite-warm", esbuildPath])];
   const rate = (value: number) =>
     `${(esbuild.length / 1e3 / value).toFixed(0)} MB/s (${ms(value)})`;
   const mainRate = (samples: Measured[]) => {
@@ -212,7 +200,7 @@ export async function benchFresh(): Promise<void> {
         rate(median(cold.map((c) => c.wall))),
       ],
       [
-        "warm: 5th to 9th call in this process (median)",
+        "warm: 5th to 9th call in one process (median)",
         rate(median(warm.map((w) => w.cpu))),
         mainRate(warm),
         rate(median(warm.map((w) => w.wall))),
