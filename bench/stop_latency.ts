@@ -22,7 +22,10 @@ const TIMEOUT_MS = 5;
 const WARM_RUNS = 200;
 /** Each a fresh load; enough of them that the p99 is not the maximum. */
 const COLD_RUNS = 100;
-/** A pause before each cold load, so that the previous call's work is done. */
+/**
+ * A pause before each cold load, so that the previous call's work is done,
+ * and another after collecting the garbage of the loads before.
+ */
 const SETTLE_MS = 10;
 /** Runaway start functions: every load is a first call. */
 const START_RUNS = 200;
@@ -121,6 +124,20 @@ function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Waits for the previous call's work, then collects the garbage of the loads
+ * before, as a host's idle time between loads would. Without it, a cold
+ * row would also time the freeing of a hundred earlier guests: V8 runs the
+ * mark-compacts that free their memories (5 to 9 ms each beside GiB
+ * memories) as tasks, which run when an async call yields to the event
+ * loop, and made the async `memory.fill` 3 to 8 ms late about 1 call in 20.
+ */
+async function settle(): Promise<void> {
+  await pause(SETTLE_MS);
+  (globalThis as { gc?: () => void }).gc?.();
+  await pause(SETTLE_MS);
+}
+
 async function load(
   bytes: Uint8Array,
   guest: HostileGuest,
@@ -168,7 +185,7 @@ async function measure(
   const cold: number[] = [];
   const warm: number[] = [];
   for (let i = 0; i < COLD_RUNS; i++) {
-    await pause(SETTLE_MS);
+    await settle();
     cold.push(await stopOnce(await load(bytes, guest, async), guest, async));
   }
   const target = await load(bytes, guest, async);
@@ -325,6 +342,7 @@ async function inFreshProcess(
       "run",
       "--allow-read",
       "--allow-env",
+      "--v8-flags=--expose-gc",
       new URL(import.meta.url).pathname,
       guest,
       mode,
