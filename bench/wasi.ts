@@ -2,12 +2,14 @@
  * One-shot WASI commands: the CPU time of a fresh process that runs a
  * command once, metered through `runWasi` against plain `node:wasi`, for
  * the C sieve-and-qsort guest and for flite (text to speech, from npm),
- * with V8's defaults and with optimised code asked for (`--no-liftoff`,
+ * with V8's defaults, with optimised code asked for (`--no-liftoff`,
  * compiled as each function is first called, and with
- * `--no-wasm-lazy-compilation` as well, all up front). A command's hot
- * loop is entered once, and V8 never moves a running wasm function up a
- * tier, so by default it runs in the baseline compiler (Liftoff), where
- * checks cost most. V8's flags only take effect on the command line
+ * `--no-wasm-lazy-compilation` as well, all up front), and with no
+ * optimising compiler (`--no-maglev --no-turbofan`, which also keeps wasm
+ * in Liftoff). A
+ * command's hot loop is entered once, and V8 never moves a running wasm
+ * function up a tier, so by default it runs in the baseline compiler
+ * (Liftoff), where checks cost most. V8's flags only take effect on the command line
  * (`--v8-flags` or `DENO_V8_FLAGS`): `node:v8`'s `setFlagsFromString`
  * changes nothing for wasm once the process runs. A row with flags gives
  * both sides the same flags, and also compares its metered run with the
@@ -36,6 +38,11 @@ const FLAGS: Record<string, string[]> = {
   "no-liftoff, eager": [
     "--v8-flags=--no-liftoff,--no-wasm-lazy-compilation",
   ],
+  // No optimising compiler: what the rewriter's first run costs without
+  // them (a one-shot process pays for them on threads of their own, and
+  // mostly no longer needs their code once the rewrite has ended).
+  // `--no-turbofan` also keeps wasm in Liftoff.
+  "no Maglev, no TurboFan": ["--v8-flags=--no-maglev,--no-turbofan"],
 };
 
 interface Command {
