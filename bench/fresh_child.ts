@@ -1,27 +1,35 @@
 /**
  * One measurement in a fresh process, for bench/fresh.ts: the process has
  * compiled nothing and V8 has tiered nothing up, as for a one-shot program.
- * Prints `{ "wall": ms, "cpu": ms }` as its last line.
+ * Prints `{ "wall": ms, "cpu": ms, "main": ms }` as its last line: `cpu`
+ * is the whole process's CPU time (V8 compiles the rewriter on threads of
+ * its own), `main` this thread's alone (NaN where the system does not say).
  *
  * Usage: fresh_child.ts quickjs-start|quickjs-fib plain|resumable|trapping
  *        fresh_child.ts quickjs-start cached|cached-trapping <cache directory>
- *        fresh_child.ts rewrite <path of a .wasm file>
+ *        fresh_child.ts rewrite|rewrite-warm <path of a .wasm file>
  */
 import { FuelMeter } from "../mod.ts";
 import { instrument } from "../src/wasm/mod.ts";
+import { threadCpuMs } from "./fresh_cpu.ts";
 import { cpuMs } from "./harness.ts";
 import { evaluate, QUICKJS_WASM, quickjsContext } from "./libraries.ts";
 
 const [what, mode, cacheDirectory] = Deno.args;
 
-/** Times `fn`, wall and CPU, in ms. */
+/** Times `fn`, wall, CPU and this thread's CPU, in ms. */
 async function timed(
   fn: () => unknown,
-): Promise<{ wall: number; cpu: number }> {
+): Promise<{ wall: number; cpu: number; main: number }> {
+  const main = threadCpuMs();
   const cpu = cpuMs();
   const start = performance.now();
   await fn();
-  return { wall: performance.now() - start, cpu: cpuMs() - cpu };
+  return {
+    wall: performance.now() - start,
+    cpu: cpuMs() - cpu,
+    main: threadCpuMs() - main,
+  };
 }
 
 async function meterFor(bytes: Uint8Array): Promise<FuelMeter | undefined> {
@@ -57,7 +65,7 @@ function run(
 const FIB =
   "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) } fib(25)";
 
-let result: { wall: number; cpu: number };
+let result: { wall: number; cpu: number; main: number };
 if (what === "quickjs-start") {
   // Reading, rewriting (when metered), compiling, instantiating, a first result.
   result = await timed(async () => {
@@ -76,9 +84,18 @@ if (what === "quickjs-start") {
 } else if (what === "rewrite") {
   const bytes = await Deno.readFile(mode);
   result = await timed(() => instrument(bytes));
+} else if (what === "rewrite-warm") {
+  // The fifth to ninth calls, once V8 has optimised the rewriter: medians.
+  const bytes = await Deno.readFile(mode);
+  for (let i = 0; i < 4; i++) instrument(bytes);
+  const calls: { wall: number; cpu: number; main: number }[] = [];
+  for (let i = 0; i < 5; i++) calls.push(await timed(() => instrument(bytes)));
+  const middle = (key: "wall" | "cpu" | "main") =>
+    calls.map((call) => call[key]).sort((a, b) => a - b)[2]!;
+  result = { wall: middle("wall"), cpu: middle("cpu"), main: middle("main") };
 } else {
   throw new Error(
-    `expected quickjs-start, quickjs-fib or rewrite, got ${what}`,
+    `expected quickjs-start, quickjs-fib, rewrite or rewrite-warm, got ${what}`,
   );
 }
 console.log(JSON.stringify(result));
