@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:11f5196154e5976f6c593ae0e10e895f3c0a1e2212bf73fbd4d51c4b9df839ad";
+  "sha256:0103b941c4ba1f1f473526460431cef29a6bba914b6e9e2ea8f2d6a39b215f3e";
