@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:0103b941c4ba1f1f473526460431cef29a6bba914b6e9e2ea8f2d6a39b215f3e";
+  "sha256:d450b18f97fd7a4f8c06c03962652085714eead62bec924bbb8c2a90c1a43ccb";
