@@ -13,6 +13,7 @@ import {
   invokeIsolated,
   isolatedChildrenExited,
   loadGuest,
+  StopSignal,
 } from "../mod.ts";
 import wabt from "wabt";
 import { printTable } from "./harness.ts";
@@ -22,7 +23,10 @@ const TIMEOUT_MS = 5;
 const WARM_RUNS = 200;
 /** Each a fresh load; enough of them that the p99 is not the maximum. */
 const COLD_RUNS = 100;
-/** A pause before each cold load, so that the previous call's work is done. */
+/**
+ * A pause before each cold load, so that the previous call's work is done,
+ * and another after collecting the garbage of the loads before.
+ */
 const SETTLE_MS = 10;
 /** Runaway start functions: every load is a first call. */
 const START_RUNS = 200;
@@ -42,6 +46,21 @@ interface HostileGuest {
   options?: GuestOptions;
   /** For the nesting guest: its host calls it back. */
   nests?: boolean;
+  /** Measured in this process only: no isolation or command-line rows. */
+  inProcessOnly?: boolean;
+}
+
+/**
+ * How a call is stopped: `sync` and `async` by a deadline (`timeout`),
+ * `stop` by a StopSignal another thread sets during a synchronous call,
+ * `abort` by an AbortSignal aborted during an async call.
+ */
+type Mode = "sync" | "async" | "stop" | "abort";
+
+const MODES: readonly Mode[] = ["sync", "async", "stop", "abort"];
+
+function isAsync(mode: Mode): boolean {
+  return mode === "async" || mode === "abort";
 }
 
 const GUESTS: HostileGuest[] = [
@@ -68,6 +87,13 @@ const GUESTS: HostileGuest[] = [
     wat: `(module (memory 16384 16384) (func (export "run")
       (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000))))`,
     export: "run",
+  },
+  {
+    label: "memory.fill 8 GiB (memory64)",
+    wat: `(module (memory i64 131072 131072) (func (export "run")
+      (memory.fill (i64.const 0) (i32.const 7) (i64.const 0x200000000))))`,
+    export: "run",
+    inProcessOnly: true,
   },
   {
     label: "table.fill 10M",
@@ -121,11 +147,26 @@ function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Waits for the previous call's work, then collects the garbage of the loads
+ * before, as a host's idle time between loads would. Without it, a cold
+ * row would also time the freeing of a hundred earlier guests: V8 runs the
+ * mark-compacts that free their memories (5 to 9 ms each beside GiB
+ * memories) as tasks, which run when an async call yields to the event
+ * loop, and made the async `memory.fill` 3 to 8 ms late about 1 call in 20.
+ */
+async function settle(): Promise<void> {
+  await pause(SETTLE_MS);
+  (globalThis as { gc?: () => void }).gc?.();
+  await pause(SETTLE_MS);
+}
+
 async function load(
   bytes: Uint8Array,
   guest: HostileGuest,
-  async: boolean,
+  mode: Mode,
 ): Promise<Guest> {
+  const async = isAsync(mode);
   // The import runs only once the guest is loaded.
   const imports = guest.nests
     ? {
@@ -144,17 +185,72 @@ async function load(
   return loaded;
 }
 
-/** One stopped call's lateness, in milliseconds. */
+/** The thread that sets StopSignals in `stop` mode, once it is ready. */
+let stopper: Promise<Worker> | undefined;
+
+function startStopper(): Promise<Worker> {
+  return stopper ??= new Promise((resolve) => {
+    const worker = new Worker(
+      new URL("./stop_latency_stopper.ts", import.meta.url),
+      { type: "module" },
+    );
+    worker.onmessage = () => resolve(worker);
+  });
+}
+
+/** The clock every thread shares. */
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * One stopped call's lateness, in milliseconds: from its deadline, or from
+ * the moment its StopSignal was set or its AbortSignal aborted.
+ */
 async function stopOnce(
   target: Guest,
   guest: HostileGuest,
-  async: boolean,
+  mode: Mode,
 ): Promise<number> {
+  const name = guest.export;
+  if (mode === "stop") {
+    const worker = await startStopper();
+    const stop = new StopSignal();
+    const at = now() + TIMEOUT_MS;
+    const stoppedAt = new Float64Array(new SharedArrayBuffer(8));
+    worker.postMessage({
+      buffer: stop.buffer,
+      at,
+      stoppedAt: stoppedAt.buffer,
+    });
+    const outcome = target.invoke(name, [], { stop });
+    const late = now() - stoppedAt[0];
+    expectStopped(outcome, "aborted");
+    return late;
+  }
+  if (mode === "abort") {
+    const controller = new AbortController();
+    let abortedAt = Infinity;
+    const timer = setTimeout(() => {
+      abortedAt = performance.now();
+      controller.abort();
+    }, TIMEOUT_MS);
+    try {
+      const outcome = await target.invokeAsync(name, [], {
+        signal: controller.signal,
+      });
+      const late = performance.now() - abortedAt;
+      expectStopped(outcome, "aborted");
+      return late;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
   const options = { timeout: TIMEOUT_MS };
   const start = performance.now();
-  const outcome = async
-    ? await target.invokeAsync(guest.export, [], options)
-    : target.invoke(guest.export, [], options);
+  const outcome = mode === "async"
+    ? await target.invokeAsync(name, [], options)
+    : target.invoke(name, [], options);
   const late = performance.now() - (start + TIMEOUT_MS);
   expectStopped(outcome, "timeout");
   return late;
@@ -163,17 +259,17 @@ async function stopOnce(
 async function measure(
   bytes: Uint8Array,
   guest: HostileGuest,
-  async: boolean,
+  mode: Mode,
 ): Promise<{ cold: number[]; warm: number[] }> {
   const cold: number[] = [];
   const warm: number[] = [];
   for (let i = 0; i < COLD_RUNS; i++) {
-    await pause(SETTLE_MS);
-    cold.push(await stopOnce(await load(bytes, guest, async), guest, async));
+    await settle();
+    cold.push(await stopOnce(await load(bytes, guest, mode), guest, mode));
   }
-  const target = await load(bytes, guest, async);
+  const target = await load(bytes, guest, mode);
   for (let i = 0; i < WARM_RUNS; i++) {
-    warm.push(await stopOnce(target, guest, async));
+    warm.push(await stopOnce(target, guest, mode));
   }
   return { cold, warm };
 }
@@ -318,13 +414,14 @@ type Series = Record<string, number[]>;
  */
 async function inFreshProcess(
   guest: string,
-  mode: "sync" | "async",
+  mode: Mode,
 ): Promise<Series> {
   const { stdout, success } = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-read",
       "--allow-env",
+      "--v8-flags=--expose-gc",
       new URL(import.meta.url).pathname,
       guest,
       mode,
@@ -337,33 +434,41 @@ async function inFreshProcess(
 }
 
 /** The child's side of {@linkcode inFreshProcess}: prints the series. */
-async function measureHere(label: string, mode: string): Promise<void> {
-  const async = mode === "async";
+async function measureHere(label: string, mode: Mode): Promise<void> {
   if (label === START_LABEL) {
     const bytes = await assemble(RUNAWAY_START);
-    console.log(JSON.stringify(await runawayStarts(bytes, async)));
+    console.log(JSON.stringify(await runawayStarts(bytes, mode === "async")));
     return;
   }
   const guest = GUESTS.find((guest) => guest.label === label);
   if (guest === undefined) throw new Error(`no hostile guest "${label}"`);
   const bytes = await assemble(guest.wat);
-  console.log(JSON.stringify(await measure(bytes, guest, async)));
+  console.log(JSON.stringify(await measure(bytes, guest, mode)));
+  // The stopper's thread would keep this process alive.
+  (await stopper)?.terminate();
 }
 
 const START_LABEL = "runaway start function";
+
+const MODE_LABELS: Record<Mode, string> = {
+  sync: "sync",
+  async: "async",
+  stop: "sync, StopSignal",
+  abort: "async, abort",
+};
 
 /** Prints the stop latency of every hostile guest, cold and warm, per mode. */
 export async function benchStopLatency(): Promise<void> {
   const rows: string[][] = [];
   for (const guest of GUESTS) {
     const bytes = await assemble(guest.wat);
-    for (const mode of ["sync", "async"] as const) {
-      if (guest.nests && mode === "async") continue; // async refuses nesting
+    for (const mode of MODES) {
+      if (guest.nests && isAsync(mode)) continue; // async refuses nesting
       const { cold, warm } = await inFreshProcess(guest.label, mode);
-      rows.push([guest.label, mode, "cold", ...cells(cold)]);
-      rows.push([guest.label, mode, "warm", ...cells(warm)]);
+      rows.push([guest.label, MODE_LABELS[mode], "cold", ...cells(cold)]);
+      rows.push([guest.label, MODE_LABELS[mode], "warm", ...cells(warm)]);
     }
-    if (!guest.nests && guest.options === undefined) {
+    if (!guest.nests && !guest.inProcessOnly && guest.options === undefined) {
       rows.push([
         guest.label,
         `isolation (${ISOLATED_TIMEOUT_MS} ms)`,
@@ -393,7 +498,7 @@ export async function benchStopLatency(): Promise<void> {
     `\n## Stop latency per hostile guest (timeout ${TIMEOUT_MS} ms; target p99 <= 2 ms, max <= 20 ms)\n`,
   );
   console.log(
-    "late = (time the call returned) - (call start + timeout); cold = the first call of a freshly loaded guest, warm = later calls of one guest.",
+    "late = (time the call returned) - (call start + timeout), or - (the time another thread set the StopSignal, or a timer aborted the AbortSignal, at start + timeout); cold = the first call of a freshly loaded guest, warm = later calls of one guest.",
   );
   console.log(
     "Each guest's sync and async rows come from a fresh process of their own: its first cold call is also the process's first stop.",
@@ -411,4 +516,6 @@ export async function benchStopLatency(): Promise<void> {
 }
 
 // `deno run bench/stop_latency.ts GUEST sync|async`: one series, as JSON.
-if (import.meta.main) await measureHere(Deno.args[0], Deno.args[1]);
+if (import.meta.main) {
+  await measureHere(Deno.args[0], Deno.args[1] as Mode);
+}
