@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:11f5196154e5976f6c593ae0e10e895f3c0a1e2212bf73fbd4d51c4b9df839ad";
+  "sha256:d450b18f97fd7a4f8c06c03962652085714eead62bec924bbb8c2a90c1a43ccb";

@@ -6,6 +6,7 @@
  */
 
 import assert from "./support/assert.ts";
+import { instrument } from "../src/wasm/instrument.ts";
 import { cost, type Fn, meter, wat } from "./support/instrument.ts";
 
 // ---------------------------------------------------------------------------
@@ -57,9 +58,9 @@ Deno.test("instrument() runs a segment past the end of a block or if that no bra
         (drop (i32.const 1))
         (drop (i32.const 2))))`),
   );
-  // The entry's segment runs past the if's end, which no branch names:
-  // local.get, if, br, the add and its consts; the block's end, which br
-  // names, starts one: i32.const 5.
+  // The entry's segment runs past the if's end, which no branch names, and
+  // past the block's, which only a br of the same segment names: local.get,
+  // if, br, the add and its consts, i32.const 5.
   assert.equal(cost(m, "f", 0), 7n);
   assert.equal(cost(m, "f", 1), 7n);
   // A loop starts a segment, so the block's end starts one: the tail is
@@ -67,6 +68,49 @@ Deno.test("instrument() runs a segment past the end of a block or if that no bra
   for (const n of [1, 2, 10]) {
     assert.equal(cost(m, "g", n), BigInt(5 * n + 2));
   }
+});
+
+Deno.test("instrument() runs a segment past a block's end that only its own branches name, not past one a br_table names", async () => {
+  const bytes = await wat(`(module
+    (global $ran (export "ran") (mut i32) (i32.const 0))
+    (func (export "f") (param i32)
+      (block $b
+        (br_if $b (local.get 0))
+        (global.set $ran (i32.const 1)))
+      (global.set $ran (i32.add (global.get $ran) (i32.const 2))))
+    (func (export "g") (param i32)
+      (block $c
+        (block $b
+          (br_table $b $c (local.get 0)))
+        (global.set $ran (i32.const 1)))
+      (global.set $ran (i32.const 2))))`);
+  // f is one segment of 8, paid at its entry whichever way the br_if goes.
+  const m = await meter(bytes);
+  assert.equal(cost(m, "f", 0), 8n);
+  assert.equal(cost(m, "f", 1), 8n);
+  for (const budget of [7n, 8n]) {
+    const metered = instrument(bytes, {
+      resumable: false,
+      initialFuel: budget,
+    });
+    const { instance } = await WebAssembly.instantiate(
+      metered.bytes as BufferSource,
+    );
+    const f = instance.exports.f as Fn;
+    const ran = instance.exports.ran as WebAssembly.Global;
+    if (budget < 8n) {
+      // Stopped at the entry: nothing ran, not even the first global.set.
+      assert.throws(() => f(0), WebAssembly.RuntimeError);
+      assert.equal(ran.value, 0);
+    } else {
+      f(0);
+      assert.equal(ran.value, 3);
+    }
+  }
+  // A br_table's targets start their own segments: a dispatch pays only for
+  // the case it takes (local.get and br_table, then 2 per block end run).
+  assert.equal(cost(m, "g", 0), 6n);
+  assert.equal(cost(m, "g", 1), 4n);
 });
 
 Deno.test("instrument() charges a loop of n iterations 5n", async () => {

@@ -36,9 +36,33 @@ const GUEST = `(module
       (local.set $n (i32.add (local.get $n) (i32.const 2)))
       (br_if $l (i32.lt_u (local.get $n) (i32.const 100))))
     (local.get $n) $TAIL)
+  (func $leaf (param $x i32) (result i32)
+    (i32.add (local.get $x) (i32.const 3)) $TAIL)
+  ;; Calls whose reload of the fuel nothing reads (the next call's, a
+  ;; return), and calls whose reload a later check reads, straight on or
+  ;; past a branch.
+  (func $calls (param $x i32) (result i32)
+    (local.set $x (call $leaf (call $leaf (local.get $x))))
+    (block $b
+      (br_if $b (i32.eqz (i32.and (call $leaf (local.get $x)) (i32.const 1))))
+      (local.set $x (i32.mul (call $leaf (local.get $x)) (i32.const 2))))
+    (loop $l
+      (local.set $x (i32.add (local.get $x) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $x) (i32.const 5))))
+    (if (i32.gt_u (local.get $x) (i32.const 40))
+      (then (return (call $leaf (call $leaf (local.get $x))))))
+    (local.set $x (call $leaf (local.get $x)))
+    (if (i32.and (local.get $x) (i32.const 1))
+      (then (local.set $x (call $leaf (local.get $x))))
+      (else (local.set $x (i32.add (local.get $x) (i32.const 7)))))
+    (local.set $x (i32.add (local.get $x) (i32.load (local.get $x))))
+    (drop (br_if 0 (call $leaf (local.get $x)) (i32.eqz (local.get $x))))
+    (drop (call $leaf (local.get $x)))
+    (call $leaf (local.get $x)) $TAIL)
   (func (export "run") (param $n i32) (result i32)
     (local $x i32)
     (local.set $x (call $spin (local.get $n)))
+    (local.set $x (i32.add (local.get $x) (call $calls (local.get $n))))
     (loop $l
       (local.set $x (i32.xor (local.get $x) (i32.const 5)))
       (br_if $l (i32.gt_s (local.tee $n (i32.sub (local.get $n) (i32.const 1)))

@@ -215,3 +215,28 @@ Deno.test("instrument() counts every frame of a recursion that overflows the sta
     assert.equal(used() - before, BigInt(depth.value) * frame);
   }
 });
+
+Deno.test("instrument() gives a register copy only to a body of at most 128 bytes of code", async () => {
+  // The same recursion, padded with arithmetic to either side of the line.
+  const guest = (steps: number) =>
+    wat(`(module
+      (func $f (export "f") (param $n i32) (result i32)
+        (local $a i32)
+        ${"(local.set $a (i32.add (local.get $a) (i32.const 1)))".repeat(steps)}
+        (if (result i32) (i32.eqz (local.get $n))
+          (then (local.get $a))
+          (else (i32.add (local.get $a)
+            (call $f (i32.sub (local.get $n) (i32.const 1))))))))`);
+  const copyType = /\(func \(param i32 i64\) \(result i32 i64\)\)/;
+  const small = await guest(10); // 95 bytes of code
+  const large = await guest(20); // 165
+  assert.match(await disassemble(instrument(small).bytes as Bytes), copyType);
+  assert.doesNotMatch(
+    await disassemble(instrument(large).bytes as Bytes),
+    copyType,
+  );
+  for (const bytes of [small, large]) {
+    const m = await meter(bytes);
+    assert.equal((m.exports.f as Fn)(3), (3 + 1) * (bytes === small ? 10 : 20));
+  }
+});

@@ -103,7 +103,7 @@ export function readMemArg(
  * @param info The module.
  * @param depth How many blocks are open, the function's included.
  * @param catchTargets Per open block: bit 1 if a `try_table` lands there,
- *   bit 2 if a branch names it.
+ *   bit 2 if a branch names it, bit 4 if a `br_table` does.
  * @param operands Where to leave a bulk operator's table or memory indices.
  * @param opPos Where the operator starts, for the error message.
  * @returns Where the immediates end.
@@ -144,7 +144,7 @@ export function readOtherImmediate(
         const at = r.pos;
         const label = r.u32();
         if (label >= depth) fail(`label ${label} out of range`, at);
-        catchTargets[depth - 1 - label] |= 2; // a branch names it
+        catchTargets[depth - 1 - label] |= 6; // a `br_table` names it
       }
       break;
     }

@@ -416,6 +416,12 @@ export class BodyScanner {
     }
     // With the fuel in a register, the entry's check reads the counter.
     const load = inRegister ? LOAD << 5 : 0;
+    // The reload after the last call of a defined function, while nothing
+    // has read the fuel's local since: a reload that nothing reads before
+    // the next call overwrites the local, or before the function leaves
+    // (the callee left the counter exact), is dropped.
+    let pendingReload = -1;
+    const reloadLength = this.#templates.reload.length;
     let segment = this.#code.pushEdit(
       codeStart,
       Edit.Check | 1 << 4 | load,
@@ -623,6 +629,19 @@ export class BodyScanner {
       // A new segment starts after this operator when `must` is set: 1 if
       // its check must stay even when free, 0 if a free one may go.
       let must = -1;
+      if (pendingReload >= 0 && role > 1 && role !== 5) {
+        // A call, or a way out of the function, before anything read the
+        // local: the reload is dead (after a call of an import, or a
+        // dynamic one, the check reads the counter). Anything else that
+        // can lead to a read (a branch, a segment start, a charge) keeps it.
+        if (
+          role === 11 || role === 12 ||
+          role === 13 && op !== 0x0e && (op !== 0x0c || index === depth - 1)
+        ) {
+          growth -= this.#dropEdit(pendingReload, reloadLength);
+        }
+        pendingReload = -1;
+      }
       switch (role) {
         case 0: // Role.Plain
           break;
@@ -670,6 +689,9 @@ export class BodyScanner {
           depth--;
           if (depth === 0) {
             if (p !== end) fail("operators after the function's final end", p);
+            if (pendingReload >= 0) {
+              growth -= this.#dropEdit(pendingReload, reloadLength);
+            }
             growth += this.#closeSegment(segment, cost, 1, inRegister);
             return this.#finishBody({
               start,
@@ -687,19 +709,23 @@ export class BodyScanner {
           }
           must = catchTargets[depth]! & 1; // an exception lands there
           if (
-            catchTargets[depth] === 0 && openedIn[depth]! >> 1 === serial &&
+            (catchTargets[depth]! & 5) === 0 &&
+            openedIn[depth]! >> 1 === serial &&
             (frames[depth] === Frame.Block || frames[depth] === Frame.If)
           ) {
             // No segment started inside this `block` or else-less `if`, and
-            // no branch names it: the only ways to its `end` (falling
-            // through, an `if`'s false condition) come from the segment
-            // open before it, which then pays for what follows too, and
-            // nothing it paid for is skipped that was not already.
-            // Reachable after the `end` if its start was.
+            // no `br_table` or exception lands at its `end`: every way there
+            // (falling through, an `if`'s false condition, a `br` or
+            // `br_if` from inside) comes from the segment open before it,
+            // which then pays for what follows too, and nothing it paid for
+            // is skipped that was not already (a taken branch skips only
+            // what its segment paid for after it). Reachable after the
+            // `end` if its start was. A `br_table` could jump past every
+            // case of a dispatch: each would be paid on every pass.
             must = -1;
             live = (openedIn[depth]! & 1) === 1;
           } else if (
-            catchTargets[depth] === 2 && tableOwners[depth]! >= 0 &&
+            (catchTargets[depth]! & 3) === 2 && tableOwners[depth]! >= 0 &&
             frames[depth] === Frame.Block
           ) {
             // Every way here comes from one `br_table`'s targets, paid in
@@ -732,8 +758,8 @@ export class BodyScanner {
             this.#noCopy = true; // a copy calls no import
           } else if (inRegister) {
             // The callee spent fuel from the counter.
-            this.#code.pushEdit(p, Edit.Reload, 0);
-            growth += this.#templates.reload.length;
+            pendingReload = this.#code.pushEdit(p, Edit.Reload, 0);
+            growth += reloadLength;
           }
           break;
         case 12: // Role.CallDynamic
@@ -787,6 +813,7 @@ export class BodyScanner {
           }
       }
       if (must >= 0) {
+        pendingReload = -1;
         growth += this.#closeSegment(segment, cost, sync, inRegister);
         if (role === 2 /* Role.Loop */ && flagSize > 0) {
           this.#code.pushEdit(p, Edit.Flag, inRegister ? 1 : 0);
@@ -809,6 +836,14 @@ export class BodyScanner {
         serial++;
       }
     }
+  }
+
+  /** Drops edit `edit`, which added `length` bytes; returns `length`. */
+  #dropEdit(edit: number, length: number): number {
+    const code = this.#code;
+    if (edit === code.editCount - 1) code.editCount--;
+    else code.edits[edit * EDIT_SIZE + 1] = Edit.Skip;
+    return length;
   }
 
   /**
