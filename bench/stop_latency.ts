@@ -267,6 +267,7 @@ async function measure(
     await settle();
     cold.push(await stopOnce(await load(bytes, guest, mode), guest, mode));
   }
+  await settle();
   const target = await load(bytes, guest, mode);
   for (let i = 0; i < WARM_RUNS; i++) {
     warm.push(await stopOnce(target, guest, mode));

@@ -32,8 +32,9 @@ scope.onmessage = (event) => {
   for (let rest = at - now(); rest > 0; rest = at - now()) {
     Atomics.wait(sleeper, 0, 0, rest);
   }
-  new StopSignal(buffer).stop();
-  // This thread's own wake-up may be late: the stop counts from here.
+  // This thread's own wake-up may be late: the stop counts from here. (Set
+  // before the stop: the call may return before this thread runs again.)
   new Float64Array(stoppedAt)[0] = now();
+  new StopSignal(buffer).stop();
 };
 scope.postMessage("ready");

@@ -1,6 +1,6 @@
 /**
- * An isolated call's deadline: a timer set early, finished in turns of
- * the event loop. It fires once, never before its time, and not at all
+ * An isolated call's deadline: a timer set early, finished in
+ * `Atomics.wait`. It fires once, never before its time, and not at all
  * once disarmed.
  */
 
