@@ -69,7 +69,8 @@ async function run(
     final: 0n,
     trapped: false,
   };
-  let counter: WebAssembly.Global | undefined;
+  // Set once the instance exists; the callbacks run only after.
+  const exported: { counter?: WebAssembly.Global } = {};
   const { instance } = await WebAssembly.instantiate(metered.bytes, {
     [metered.importModule]: {
       ...memories,
@@ -79,13 +80,15 @@ async function run(
         return fuel + slice;
       },
       [metered.stopFlag!.callback]: () => {
-        const value = counter!.value as bigint;
+        const counter = exported.counter!;
+        const value = counter.value as bigint;
         seen.onStopFlag.push(value);
-        return answer(counter!, seen.onStopFlag.length);
+        return answer(counter, seen.onStopFlag.length);
       },
     },
   });
-  counter = instance.exports[metered.fuelExport] as WebAssembly.Global;
+  const counter = instance.exports[metered.fuelExport] as WebAssembly.Global;
+  exported.counter = counter;
   if (flagSet) flag[0] = 1;
   try {
     seen.result = (instance.exports[name] as Fn)(arg);
