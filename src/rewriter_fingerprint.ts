@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d450b18f97fd7a4f8c06c03962652085714eead62bec924bbb8c2a90c1a43ccb";
+  "sha256:5fd855022045647f96726ac7eaddadb48eaeb72b75a9fd060510871120f72687";

@@ -157,6 +157,18 @@ Deno.test("fuzz modules with a stop flag behave like the originals", async () =>
   }, STOP_FLAG_SEED_COUNT);
 });
 
+Deno.test("fuzz modules whose stop flag stays set, but the host lets go, behave like the originals", async () => {
+  // Every function entry and loop header answers the flag, through the
+  // slow path where the fuel's check reads the flag too: the results and
+  // the fuel asked for must not change.
+  const letGo = { answers: 0 };
+  await fuzzSeeds(
+    (bytes) => withAddedImports(instrument(bytes, { stopFlag: true }), letGo),
+    STOP_FLAG_SEED_COUNT,
+  );
+  assert.ok(letGo.answers > 1000, `only ${letGo.answers} answers`);
+});
+
 Deno.test("a fuzz run that compares too few exports fails", () => {
   const run = (compared: number, functions: number, seeds = 500) =>
     coverageProblem(

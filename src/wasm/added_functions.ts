@@ -41,8 +41,17 @@ export const IMPORT_TYPE: Uint8Array = SLOW_TYPE;
  * `fuel = out_of_fuel(fuel, cost)`, stored and returned, and a trap if
  * that is negative.
  *
+ * With `flag`, the checks at function entries and loop headers test the
+ * stop flag in the same `if` as the fuel, so the slow path is also called
+ * with fuel left. It answers the flag first, as a check of its own before
+ * the fuel's would: the counter holds the fuel from before the check
+ * (`fuel + cost`) while `on_stop_flag` runs, which may stop the guest there
+ * or change the counter, and the fuel is read back from it after. Then
+ * only fuel below 0 asks `out_of_fuel`.
+ *
  * @param outOfFuel The index of the `out_of_fuel` import.
  * @param fuelGlobal The index of the counter.
+ * @param flag The stop flag's memory and callback, if checks fuse it.
  * @returns The body with its size prefix.
  *
  * @example Usage
@@ -53,9 +62,35 @@ export const IMPORT_TYPE: Uint8Array = SLOW_TYPE;
  * assert.equal(slowBody(0, 0)[0], 27); // its size
  * ```
  */
-export function slowBody(outOfFuel: number, fuelGlobal: number): Uint8Array {
-  const e = new Emitter(40);
+export function slowBody(
+  outOfFuel: number,
+  fuelGlobal: number,
+  flag?: { readonly memory: number; readonly onStopFlag: number },
+): Uint8Array {
+  const e = new Emitter(80);
   e.u32(0); // no locals
+  if (flag) {
+    e.i32Const(0);
+    e.i32AtomicLoad(flag.memory);
+    e.ifEmpty();
+    e.localGet(0);
+    e.localGet(1);
+    e.i64Add();
+    e.globalSet(fuelGlobal);
+    e.call(flag.onStopFlag);
+    e.ifEmpty();
+    e.unreachable();
+    e.end();
+    e.globalGet(fuelGlobal);
+    e.localGet(1);
+    e.i64Sub();
+    e.localSet(0);
+    e.end();
+    e.localGet(0);
+    e.i64Const(0);
+    e.i64LtS();
+    e.ifEmpty();
+  }
   e.localGet(0);
   e.globalSet(fuelGlobal);
   e.localGet(0);
@@ -69,6 +104,7 @@ export function slowBody(outOfFuel: number, fuelGlobal: number): Uint8Array {
   e.ifEmpty();
   e.unreachable();
   e.end();
+  if (flag) e.end();
   e.localGet(0);
   e.end();
   return e.sized();

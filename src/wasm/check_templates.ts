@@ -20,6 +20,35 @@ import type { Writer } from "./writer.ts";
 export const LOAD = 1;
 /** Check variant bit: the check writes the fuel to the counter after. */
 export const SYNC = 2;
+/**
+ * Check variant bit: the check also reads the stop flag, in the same test
+ * (function entries and loop headers of a meter whose slow path answers
+ * the flag).
+ */
+export const FUSED = 4;
+
+/**
+ * Whether checks at function entries and loop headers can read the stop
+ * flag in their own test (see {@linkcode CheckTemplates.fusesFlag}).
+ *
+ * @param targets The counter, the slow path and the flag.
+ * @returns Whether they can.
+ *
+ * @example Usage
+ * ```ts
+ * import { fusesFlag } from "./check_templates.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const stopFlag = { memory: 1, onStopFlag: 0 };
+ * const targets = { fuelGlobal: 0, slowFunction: 1, resumable: true };
+ * assert.equal(fusesFlag({ ...targets, stopFlag }), true);
+ * assert.equal(fusesFlag(targets), false);
+ * ```
+ */
+export function fusesFlag(targets: CheckTargets): boolean {
+  return targets.stopFlag !== undefined && !targets.stopFlag.traps &&
+    targets.resumable;
+}
 
 /** A check with a one-byte cost, for bodies with a given number of locals. */
 export interface PreparedCheck {
@@ -73,8 +102,9 @@ export class CheckTemplates {
   /**
    * The checks of the body last prepared for, by variant: bit 0 set, the
    * check reads the counter first ({@linkcode LOAD}); bit 1 set, it writes
-   * the counter after ({@linkcode SYNC}). A body whose fuel is in the
-   * counter has only variant 0.
+   * the counter after ({@linkcode SYNC}); bit 2 set, it also reads the
+   * stop flag ({@linkcode FUSED}). A body whose fuel is in the counter
+   * has only variants 0 and {@linkcode FUSED}.
    */
   variants: PreparedCheck[] = [];
   /** With the fuel in a register: `local.get $f; global.set $fuel`. */
@@ -104,6 +134,13 @@ export class CheckTemplates {
 
   /** The stop flag's check (the same in every body); empty without one. */
   readonly flag: Uint8Array;
+  /**
+   * Whether checks at function entries and loop headers read the stop flag
+   * themselves ({@linkcode FUSED}) rather than after a check of their own:
+   * with a flag that asks `on_stop_flag`, fuel counted and a slow path
+   * that resumes, which then answers the flag (see `slowBody`).
+   */
+  readonly fusesFlag: boolean;
   /** Where the `if` is in {@linkcode CheckTemplates.flag}. */
   readonly flagIfAt: number;
 
@@ -115,6 +152,7 @@ export class CheckTemplates {
       ? writeFlagCheck(flag, targets.stopFlag)
       : 0;
     this.flag = flag.finish();
+    this.fusesFlag = fusesFlag(targets);
   }
 
   /**
@@ -152,9 +190,16 @@ export class CheckTemplates {
   }
 
   #prepareFor(localCount: number, inRegister: boolean): PreparedBody {
-    const variants = inRegister
-      ? [0, 1, 2, 3].map((v) => this.#make(localCount, v))
-      : [this.#make(localCount, -1)];
+    const fuses = this.fusesFlag;
+    const variants: PreparedCheck[] = [];
+    for (let v = 0; v < (fuses ? 8 : 4); v++) {
+      const fused = (v & FUSED) !== 0;
+      variants.push(
+        inRegister || v === 0 || v === FUSED
+          ? this.#make(localCount, inRegister ? v & 3 : -1, fused)
+          : variants[v & FUSED]!,
+      );
+    }
     const prepared: PreparedBody = {
       variants,
       sync: new Uint8Array(0),
@@ -189,12 +234,13 @@ export class CheckTemplates {
    * `variant` -1 keeps the fuel in the counter; 0 to 3 keep it in `$f`,
    * with {@linkcode LOAD} and {@linkcode SYNC} bits.
    */
-  #make(localCount: number, variant: number): PreparedCheck {
+  #make(localCount: number, variant: number, flag: boolean): PreparedCheck {
     const fuel = {
       local: localCount,
       inRegister: variant >= 0,
       load: variant >= 0 && (variant & LOAD) !== 0,
       sync: variant >= 0 && (variant & SYNC) !== 0,
+      flag,
     };
     const zero = new Emitter(64);
     const ifAt = writeCheck(zero, this.#targets, fuel, 0);

@@ -63,6 +63,12 @@ export interface FuelPlace {
    * the function, where the counter must be exact.
    */
   readonly sync?: boolean;
+  /**
+   * Whether the check also reads the stop flag (at a function entry or a
+   * loop header): one test, `(fuel < margin) | flag`, and one failure arm,
+   * whose slow path answers the flag before the fuel (see `slowBody`).
+   */
+  readonly flag?: boolean;
 }
 
 /**
@@ -83,7 +89,9 @@ function pushCost(e: Emitter, cost: CheckCost): void {
  * counter after when the check syncs it (likewise). The slow path stores
  * the fuel it is given in the counter, then asks the host (resumable: it
  * returns the fuel the host hands out, or traps) or folds the counter and
- * traps.
+ * traps. A check that also reads the stop flag (`fuel.flag`) tests
+ * `(fuel < 0) | flag`: its slow path is then also called with fuel left,
+ * and answers the flag first.
  *
  * @param e The output.
  * @param targets The counter and the slow path.
@@ -123,6 +131,11 @@ export function writeCheck(
   e.localTee(f);
   e.i64Const(margin);
   e.i64LtS();
+  if (fuel.flag) {
+    e.i32Const(0);
+    e.i32AtomicLoad(targets.stopFlag!.memory);
+    e.i32Or();
+  }
   const ifAt = e.ifEmpty();
   e.localGet(f);
   if (margin > 0 && resumable) {

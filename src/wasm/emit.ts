@@ -117,7 +117,7 @@ function emitBody(
     const value = edits[at + 2]!;
     switch (kind & 0xf) {
       case 1: { // Edit.Check
-        const variant = kind >> 5 & 3;
+        const variant = kind >> 5 & 7;
         if ((kind & 0x100 /* MARGIN */) !== 0) {
           // Tests for the dearest segment its `br_table` leads to as well.
           w.len = o;
@@ -129,6 +129,7 @@ function emitBody(
               inRegister: true,
               load: (variant & 1 /* LOAD */) !== 0,
               sync: (variant & 2 /* SYNC */) !== 0,
+              flag: (variant & 4 /* FUSED */) !== 0,
             },
             code.cost(value),
             code.margins.get(at / EDIT_SIZE)!,

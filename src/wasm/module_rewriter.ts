@@ -399,8 +399,16 @@ export class ModuleRewriter {
   }
 
   #slowBody(): Uint8Array {
+    const info = this.#info;
+    // The checks read the flag with the fuel (see `fusesFlag`).
+    const flag = this.#definedMemories && !this.#flagTraps && this.#countsFuel
+      ? {
+        memory: info.memoryIs64.length,
+        onStopFlag: info.importedFunctions + 1,
+      }
+      : undefined;
     return this.#resumable
-      ? slowBody(this.#info.importedFunctions, this.#fuelGlobal)
+      ? slowBody(info.importedFunctions, this.#fuelGlobal, flag)
       : trapBody(this.#fuelGlobal);
   }
 

@@ -12,6 +12,7 @@ import {
   EDIT_SIZE,
   type FuelTargets,
 } from "./code_plan.ts";
+import { FUSED } from "./check_templates.ts";
 import { Emitter } from "./emitter.ts";
 import type { ModuleInfo } from "./module.ts";
 import type { Reader } from "./reader.ts";
@@ -151,6 +152,11 @@ export function planRegisterCopy(
   const checks: number[] = [];
   for (let at = editsFrom * EDIT_SIZE; at < code.editCount * EDIT_SIZE;) {
     const kind = edits[at + 1]! & 0xf;
+    // A check that reads the flag too: the copy checks the flag first, on
+    // its own, as without one.
+    if (kind === Edit.Check && (edits[at + 1]! & FUSED << 5) !== 0) {
+      checks.push(edits[at]!, FLAG_CHECK);
+    }
     if (kind === Edit.Check || kind === Edit.Charge) {
       checks.push(edits[at]!, code.cost(edits[at + 2]!));
     } else if (kind === Edit.Flag) checks.push(edits[at]!, FLAG_CHECK);

@@ -27,7 +27,7 @@ import {
   stringHelper,
   type StringImports,
 } from "./string_builtin_helpers.ts";
-import { type CheckTemplates, LOAD, SYNC } from "./check_templates.ts";
+import { type CheckTemplates, FUSED, LOAD, SYNC } from "./check_templates.ts";
 import {
   type BodyRecord,
   type CodePlan,
@@ -409,7 +409,11 @@ export class BodyScanner {
       ? this.#templates.flagInRegister.length
       : flagSize;
     this.#hints = 0;
-    if (flagSize > 0) {
+    // Or the entry's and the loop headers' checks read the flag themselves.
+    const fused = this.#templates.fusesFlag && this.#targets.countsFuel
+      ? FUSED << 5
+      : 0;
+    if (flagSize > 0 && fused === 0) {
       this.#code.pushEdit(codeStart, Edit.Flag, 0);
       this.#hints++;
       growth += flagSize;
@@ -424,7 +428,7 @@ export class BodyScanner {
     const reloadLength = this.#templates.reload.length;
     let segment = this.#code.pushEdit(
       codeStart,
-      Edit.Check | 1 << 4 | load,
+      Edit.Check | 1 << 4 | load | fused,
       0,
     );
     let cost = 0;
@@ -815,13 +819,17 @@ export class BodyScanner {
       if (must >= 0) {
         pendingReload = -1;
         growth += this.#closeSegment(segment, cost, sync, inRegister);
-        if (role === 2 /* Role.Loop */ && flagSize > 0) {
+        if (role === 2 /* Role.Loop */ && flagSize > 0 && fused === 0) {
           this.#code.pushEdit(p, Edit.Flag, inRegister ? 1 : 0);
           this.#hints++;
           growth += loopFlagSize;
         }
         // After a call, the check reads what the callee or the host left.
-        const reads = role === 11 || role === 12 ? load : 0;
+        const reads = role === 11 || role === 12
+          ? load
+          : role === 2 /* Role.Loop */
+          ? fused
+          : 0;
         segment = this.#code.pushEdit(
           p,
           Edit.Check | must << 4 | reads,
@@ -1101,7 +1109,11 @@ export class BodyScanner {
   ): number {
     const code = this.#code;
     const at = segment * EDIT_SIZE;
-    if (this.#paidBy >= 0 && inRegister && this.#targets.countsFuel) {
+    if (
+      this.#paidBy >= 0 && inRegister && this.#targets.countsFuel &&
+      // A check that reads the stop flag stays a test.
+      (code.edits[at + 1]! & FUSED << 5) === 0
+    ) {
       // The most paid for on any way here, then through this segment.
       let path = cost;
       for (const pred of this.#paidPreds) {
@@ -1160,9 +1172,9 @@ export class BodyScanner {
     if (cost > MAX_SEGMENT_COST) cost = MAX_SEGMENT_COST;
     code.setCost(segment, cost);
     this.#hints++;
-    let variant = 0;
+    let variant = kind >> 5 & FUSED;
     if (inRegister) {
-      variant = (kind >> 5 & LOAD) | (sync ? SYNC : 0);
+      variant |= (kind >> 5 & LOAD) | (sync ? SYNC : 0);
       code.edits[at + 1] = (kind & 0x1f) | variant << 5;
     }
     const check = this.#templates.variants[variant]!;
@@ -1227,7 +1239,7 @@ export class BodyScanner {
     return this.#marginCheckSize(kind, own, cost) -
       (before > 0
         ? this.#marginCheckSize(kind, own, before)
-        : this.#checkSize(kind >> 5 & 3, own));
+        : this.#checkSize(kind >> 5 & 7, own));
   }
 
   /** The size of a check of variant `variant` and cost `cost`. */
@@ -1238,7 +1250,7 @@ export class BodyScanner {
 
   /** The size of a check that also tests for `margin`. */
   #marginCheckSize(kind: number, cost: number, margin: number): number {
-    const variant = kind >> 5 & 3;
+    const variant = kind >> 5 & 7;
     const e = this.#scratch;
     e.len = 0;
     writeCheck(
@@ -1249,6 +1261,7 @@ export class BodyScanner {
         inRegister: true,
         load: (variant & LOAD) !== 0,
         sync: (variant & SYNC) !== 0,
+        flag: (variant & FUSED) !== 0,
       },
       cost,
       margin,

@@ -90,10 +90,13 @@ export async function instantiateFlagged(
  * as the spec and fuzz harnesses take them; `on_stop_flag` stops the
  * guest when called with the flag set, so a check that fires though the
  * flag was never set shows, and lets a bulk operator's poll (the flag
- * clear) go on.
+ * clear) go on. With `letGo`, the flag is set from the start and stays
+ * set, and `on_stop_flag` lets the guest go on every time, counting its
+ * calls in `letGo.answers`: every check of the flag then answers it.
  */
 export function withAddedImports<T extends InstrumentedModule>(
   metered: T,
+  letGo?: { answers: number },
 ): T & { addedImports: () => WebAssembly.ModuleImports } {
   return {
     ...metered,
@@ -102,9 +105,15 @@ export function withAddedImports<T extends InstrumentedModule>(
       const flag = new Int32Array(
         memories[metered.stopFlag!.memory]!.buffer as SharedArrayBuffer,
       );
+      if (letGo) flag[0] = 1;
       return {
         ...memories,
-        [metered.stopFlag!.callback]: () => stopWhenSet(flag),
+        [metered.stopFlag!.callback]: letGo
+          ? () => {
+            letGo.answers++;
+            return 0;
+          }
+          : () => stopWhenSet(flag),
       };
     },
   };
