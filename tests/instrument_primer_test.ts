@@ -8,6 +8,7 @@
  */
 
 import assert from "./support/assert.ts";
+import { sha256Hex as sha256 } from "./support/sha256.ts";
 import { instrument, type InstrumentOptions } from "../src/wasm/mod.ts";
 import { primeOnce, primerBytes } from "../src/wasm/primer.ts";
 
@@ -127,18 +128,6 @@ async function assemble(text: string): Promise<Uint8Array> {
   } finally {
     module.destroy();
   }
-}
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    bytes as Uint8Array<ArrayBuffer>,
-  );
-  return Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
 }
 
 Deno.test("the primer's bytes are its text, assembled", async () => {

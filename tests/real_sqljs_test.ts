@@ -1,4 +1,5 @@
 import assert from "./support/assert.ts";
+import { sha256Hex as sha256 } from "./support/sha256.ts";
 import { type FuelMeter, isDeadlineExceeded } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import {
@@ -235,8 +236,3 @@ Deno.test("sql.js: its own error is the error outcome, the original as cause, an
     [[[1]]],
   );
 });
-
-async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}

@@ -13,19 +13,9 @@ import {
   RewriteCache,
 } from "../../mod.ts";
 import { COMPUTE } from "./guests.ts";
+import { sha256Hex as hex } from "./sha256.ts";
 
 const [what, directory] = Deno.args;
-
-async function hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    bytes as Uint8Array<ArrayBuffer>,
-  );
-  return Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-}
 
 try {
   const cache = new RewriteCache(directory!);

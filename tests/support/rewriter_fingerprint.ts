@@ -8,6 +8,8 @@
  * Run it to print the value: `deno run -A tests/support/rewriter_fingerprint.ts`.
  */
 
+import { sha256Hex } from "./sha256.ts";
+
 const ROOT = new URL("../../", import.meta.url);
 const ENTRY = new URL("src/wasm/instrument.ts", ROOT);
 
@@ -39,14 +41,7 @@ export async function rewriterFingerprint(): Promise<string> {
       .replaceAll("\r\n", "\n");
     parts.push(`${file}\0${text}\0`);
   }
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(parts.join("")),
-  );
-  const hex = Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
+  const hex = await sha256Hex(new TextEncoder().encode(parts.join("")));
   return `sha256:${hex}`;
 }
 
