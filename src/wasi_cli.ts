@@ -15,6 +15,7 @@ import {
   type WasiResult,
 } from "./wasi.ts";
 import type { GuestSource } from "./load.ts";
+import type { RewriteCache } from "./rewrite_cache.ts";
 
 /** What `--dir`, `--env` and `--` said, and the arguments left for the rest of the command line. */
 export interface WasiFlags {
@@ -193,6 +194,8 @@ export interface WasiCommandOptions {
    * wait the deadline can end, which only an async guest has.
    */
   readsStdin?: boolean;
+  /** `--cache`: where the metered rewrite is kept. */
+  cache?: RewriteCache;
 }
 
 /**
@@ -233,6 +236,7 @@ export async function runWasiCommand(
       timeout: options.timeout,
       signal: watched ? controller.signal : undefined,
       async: !held,
+      cache: options.cache,
     });
     const elapsed = performance.now() - started;
     return { result, elapsed, status: wasiExitStatus(result) };
