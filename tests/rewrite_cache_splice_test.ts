@@ -148,7 +148,7 @@ Deno.test("a hit rebuilds the fresh rewrite byte for byte, from an entry that do
       assert.deepEqual([cache.misses, cache.hits], [1, 1]);
       assert.deepEqual(hit, fresh);
       const entry = await Deno.readFile(entryOf(directory));
-      for (const { from, to } of copiedPayloads(bytes)) {
+      for (const { from } of copiedPayloads(bytes)) {
         assert.ok(
           !contains(entry, bytes.subarray(from, from + 64)),
           `the entry holds the payload at ${from}`,
