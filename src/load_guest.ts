@@ -159,9 +159,14 @@ export async function loadGuestWith(
   if (flagged) startWatchdog();
   // A metered guest is read once, by the rewriter, and compiled once, after
   // the rewrite.
+  // Bytes read here are this load's to give away: a cache hit builds its
+  // output in their buffer, read with room for it.
+  const consumable = cache !== undefined && metered && limits === undefined &&
+    !(source instanceof Uint8Array || source instanceof ArrayBuffer);
   const loaded = await loadModule(source, {
     compile: !rewritten,
     compileOptions: options.compile,
+    room: consumable ? (size) => (size >> 2) + 65536 : undefined,
   });
   const label = options.label ?? loaded.label;
   const state = newCallState();
@@ -182,6 +187,7 @@ export async function loadGuestWith(
       label,
       options.compile,
       cache,
+      consumable,
       (start) => {
         return {
           costs: options.costs,
@@ -347,6 +353,7 @@ async function rewriteGuest(
   label: string,
   compile: CompileOptions | undefined,
   cache: RewriteCache | undefined,
+  consumable: boolean,
   options: (hasStart: boolean) => InstrumentOptions,
 ): Promise<CachedRewrite & { module?: WebAssembly.Module }> {
   try {
@@ -363,6 +370,7 @@ async function rewriteGuest(
       async (stored) => {
         module = await compileBytes(stored.bytes, label, compile);
       },
+      consumable,
     );
     return { ...rewrite, module };
   } catch (error) {

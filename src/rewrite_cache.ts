@@ -32,6 +32,7 @@ import { instrumentModule } from "./wasm/instrument.ts";
 import type { ModuleInfo } from "./wasm/module.ts";
 import {
   copiedPayloads,
+  joinInPlace,
   joinOutput,
   keyedBytes,
   type Payload,
@@ -80,7 +81,10 @@ const ENTRY_SUFFIX = ".rewrite";
  * A rewrite through `cache`: the stored entry for these bytes and options,
  * checked by `check` when given (an entry it throws for is rewritten and
  * replaced), or `rewrite`'s answer, stored. The rewriter gets a copy of
- * `options` as plain data, the very values the key was made of.
+ * `options` as plain data, the very values the key was made of. With
+ * `consumable`, `bytes` are the caller's to give away: a hit may build its
+ * output in their buffer (see `joinInPlace`), after which they hold the
+ * output's first bytes; on a miss they are the input still.
  */
 export let rewriteThrough: (
   cache: RewriteCache,
@@ -88,6 +92,7 @@ export let rewriteThrough: (
   options: InstrumentOptions,
   rewrite: Rewrite,
   check?: (metered: InstrumentedModule) => Promise<void>,
+  consumable?: boolean,
 ) => Promise<CachedRewrite>;
 
 /** How a cache miss is rewritten. */
@@ -204,6 +209,7 @@ export class RewriteCache {
     options: InstrumentOptions,
     rewrite: Rewrite,
     check?: (metered: InstrumentedModule) => Promise<void>,
+    consumable = false,
   ): Promise<CachedRewrite> {
     if (!(bytes instanceof Uint8Array)) {
       throw new TypeError(
@@ -211,18 +217,17 @@ export class RewriteCache {
       );
     }
     const [text, snapshot] = canonical(options, "options");
-    const { key, payloads } = await entryKey(bytes, text);
+    const { key, payloads, kept } = await entryKey(bytes, text);
     const name = hex(key);
     const path = `${this.directory}/${name}${ENTRY_SUFFIX}`;
     const stored = await readEntry(path, key);
     let rejected = stored === "bad";
     if (typeof stored === "object") {
-      const output = joinOutput(
-        bytes,
-        payloads,
-        stored.stored,
-        stored.splices,
-      );
+      const inPlace = consumable
+        ? joinInPlace(bytes, payloads, kept, stored.stored, stored.splices)
+        : undefined;
+      const output = inPlace?.output ??
+        joinOutput(bytes, payloads, stored.stored, stored.splices);
       if (output === undefined) {
         rejected = true;
       } else {
@@ -236,6 +241,7 @@ export class RewriteCache {
           return hit;
         } catch {
           rejected = true;
+          inPlace?.restore();
         }
       }
     }
@@ -247,8 +253,8 @@ export class RewriteCache {
   }
 
   static {
-    rewriteThrough = (cache, bytes, options, rewrite, check) =>
-      cache.#rewrite(bytes, options, rewrite, check);
+    rewriteThrough = (cache, bytes, options, rewrite, check, consumable) =>
+      cache.#rewrite(bytes, options, rewrite, check, consumable);
   }
 }
 
@@ -440,12 +446,12 @@ function withBigints(value: unknown): unknown {
  *
  * @param bytes The input module.
  * @param options The options, as `canonical` writes them.
- * @returns The key (SHA-256) and the payloads.
+ * @returns The key (SHA-256), the payloads, and the input's other bytes.
  */
 export async function entryKey(
   bytes: Uint8Array,
   options: string,
-): Promise<{ key: Uint8Array; payloads: Payload[] }> {
+): Promise<{ key: Uint8Array; payloads: Payload[]; kept: Uint8Array }> {
   const payloads = copiedPayloads(bytes);
   const [places, kept] = keyedBytes(bytes, payloads);
   const key = await sha256(
@@ -456,7 +462,7 @@ export async function entryKey(
       kept,
     ),
   );
-  return { key, payloads };
+  return { key, payloads, kept };
 }
 
 /** What an entry holds: the rewrite but for its output, which is split. */

@@ -7,10 +7,14 @@
 import assert from "./support/assert.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { assembleWat } from "../guest/build.ts";
+import { loadModule } from "../src/load.ts";
+import { rewriteThrough } from "../src/rewrite_cache.ts";
+import { instrumentModule } from "../src/wasm/instrument.ts";
 import { FuelMeter, loadGuest, RewriteCache, runWasi } from "../mod.ts";
 import { instrument, type InstrumentOptions } from "../src/wasm/mod.ts";
 import {
   copiedPayloads,
+  joinInPlace,
   joinOutput,
   keyedBytes,
   splitOutput,
@@ -385,5 +389,97 @@ Deno.test("runWasi: a command run again reads its rewrite from the cache", async
     });
     assert.equal(third.outcome, "exited");
     assert.equal([...Deno.readDirSync(directory)].length, 1);
+  });
+});
+
+Deno.test("joined in the input's buffer, the output is the same, and the input comes back whole", async () => {
+  const input = await guest();
+  const options = {};
+  const payloads = copiedPayloads(input);
+  const output = instrument(input, options).bytes;
+  const { stored, splices } = splitOutput(input, payloads, output);
+  const [, kept] = keyedBytes(input, payloads);
+  const other = await guest({ seed: 3, customSeed: 4 });
+  const fresh = instrument(other, options).bytes;
+  // No room: nothing is done, nothing changed.
+  const tight = other.slice();
+  assert.equal(joinInPlace(tight, payloads, kept, stored, splices), undefined);
+  assert.deepEqual(tight, other);
+  const roomy = new Uint8Array(other.length + 4096);
+  roomy.set(other);
+  const view = roomy.subarray(0, other.length);
+  const [, otherKept] = keyedBytes(other, payloads);
+  const joined = joinInPlace(view, payloads, otherKept, stored, splices)!;
+  assert.equal(joined.output.buffer, roomy.buffer);
+  assert.deepEqual(joined.output, fresh);
+  joined.restore();
+  assert.deepEqual(view, other);
+  // A forged reference is refused before anything moves.
+  const forged = splices.map((s) => [...s] as typeof s);
+  forged[0]![1] = 0;
+  assert.equal(
+    joinInPlace(view, payloads, otherKept, stored, forged),
+    undefined,
+  );
+  assert.deepEqual(view, other);
+});
+
+Deno.test("loadGuest from a file: a hit builds the output in the file's buffer; an entry the engine refuses gives the input back, rewritten", async () => {
+  await withDirectory(async (directory) => {
+    const path = `${directory}/data.wasm`;
+    const cacheDirectory = `${directory}/cache`;
+    await Deno.writeFile(path, await guest({ seed: 11 }));
+    const cache = new RewriteCache(cacheDirectory);
+    const active = randomBytes(4096, 11);
+    const check = async () => {
+      const loaded = await loadGuest(path, { fuel: 1e6, cache });
+      for (const at of [0, 17, 4095]) {
+        assert.equal(loaded.call("peek", 1024 + at), active[at]);
+      }
+    };
+    await check();
+    await check();
+    assert.deepEqual([cache.misses, cache.hits], [1, 1]);
+    // The way loadGuest reads a file and asks the cache: built in place.
+    const aside = new RewriteCache(`${directory}/aside`);
+    for (const expected of [false, true]) {
+      const loaded = await loadModule(path, {
+        compile: false,
+        room: (size) => size,
+      });
+      const rewrite = await rewriteThrough(
+        aside,
+        loaded.bytes!,
+        {},
+        instrumentModule,
+        async () => {},
+        true,
+      );
+      assert.equal(
+        rewrite.metered.bytes.buffer === loaded.bytes!.buffer,
+        expected,
+      );
+      assert.deepEqual(
+        rewrite.metered.bytes,
+        instrument(await guest({ seed: 11 })).bytes,
+      );
+    }
+    // The stored header, forged with a digest that holds: the engine refuses it.
+    const entry = entryOf(cacheDirectory);
+    const good = await Deno.readFile(entry);
+    const file = good.slice();
+    const metaLength = new DataView(file.buffer).getUint32(LENGTH_AT, true);
+    file[HEADER + metaLength]! ^= 0xff;
+    const digest = await crypto.subtle.digest(
+      "SHA-256",
+      file.subarray(LENGTH_AT),
+    );
+    file.set(new Uint8Array(digest), MAGIC_LENGTH);
+    await Deno.writeFile(entry, file);
+    await check();
+    assert.deepEqual([cache.misses, cache.hits, cache.rejected], [2, 1, 1]);
+    assert.deepEqual(await Deno.readFile(entry), good);
+    await check();
+    assert.equal(cache.hits, 2);
   });
 });
