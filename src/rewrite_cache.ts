@@ -453,15 +453,15 @@ export async function entryKey(
   options: string,
 ): Promise<{ key: Uint8Array; payloads: Payload[]; kept: Uint8Array }> {
   const payloads = copiedPayloads(bytes);
-  const [places, kept] = keyedBytes(bytes, payloads);
-  const key = await sha256(
-    concat(
+  const { material, kept } = keyedBytes(
+    bytes,
+    payloads,
+    (places) =>
       new TextEncoder().encode(
         `early-exit rewrite key 2\0${REWRITER_FINGERPRINT}\0${options}\0${places}\0`,
       ),
-      kept,
-    ),
   );
+  const key = await sha256(material);
   return { key, payloads, kept };
 }
 

@@ -152,28 +152,34 @@ function leb(
 
 /**
  * What the key is made of besides the rewriter and its options: the
- * payloads' places and lengths, and every byte of `bytes` but theirs.
+ * payloads' places and lengths, and every byte of `bytes` but theirs, in
+ * one buffer after the bytes `head` makes of the places.
  *
  * @param bytes The input module.
  * @param payloads Its copied payloads.
- * @returns The places, as text, and the bytes that remain.
+ * @param head What goes first, made of the places as text.
+ * @returns The head and the bytes that remain (`material`), and those
+ *   bytes alone (`kept`).
  */
 export function keyedBytes(
   bytes: Uint8Array,
   payloads: readonly Payload[],
-): [string, Uint8Array] {
-  let kept = bytes.length;
-  for (const { from, to } of payloads) kept -= to - from;
-  const out = new Uint8Array(kept);
-  let at = 0;
+  head: (places: string) => Uint8Array = () => new Uint8Array(0),
+): { material: Uint8Array<ArrayBuffer>; kept: Uint8Array } {
+  const first = head(payloads.map(({ from, to }) => `${from}-${to}`).join());
+  let length = first.length + bytes.length;
+  for (const { from, to } of payloads) length -= to - from;
+  const material = new Uint8Array(length);
+  material.set(first);
+  let at = first.length;
   let next = 0;
   for (const { from, to } of payloads) {
-    out.set(bytes.subarray(next, from), at);
+    material.set(bytes.subarray(next, from), at);
     at += from - next;
     next = to;
   }
-  out.set(bytes.subarray(next), at);
-  return [payloads.map(({ from, to }) => `${from}-${to}`).join(","), out];
+  material.set(bytes.subarray(next), at);
+  return { material, kept: material.subarray(first.length) };
 }
 
 /**

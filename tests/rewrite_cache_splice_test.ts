@@ -129,9 +129,15 @@ Deno.test("the payloads left out are the data segments' bytes and the custom sec
     ["d1", 2048],
     ["c1", 5000],
   ]);
-  const [places, kept] = keyedBytes(bytes, payloads);
+  let places = "";
+  const { material, kept } = keyedBytes(bytes, payloads, (text) => {
+    places = text;
+    return new Uint8Array([1, 2, 3]);
+  });
   assert.equal(places.split(",").length, 4);
   assert.equal(kept.length, bytes.length - 3000 - 4096 - 2048 - 5000);
+  assert.deepEqual(material.subarray(0, 3), new Uint8Array([1, 2, 3]));
+  assert.equal(material.length, kept.length + 3);
   // Past what the reader can follow, nothing is left out (the rewrite of
   // such a module fails, and stores nothing).
   assert.deepEqual(
@@ -398,7 +404,7 @@ Deno.test("joined in the input's buffer, the output is the same, and the input c
   const payloads = copiedPayloads(input);
   const output = instrument(input, options).bytes;
   const { stored, splices } = splitOutput(input, payloads, output);
-  const [, kept] = keyedBytes(input, payloads);
+  const { kept } = keyedBytes(input, payloads);
   const other = await guest({ seed: 3, customSeed: 4 });
   const fresh = instrument(other, options).bytes;
   // No room: nothing is done, nothing changed.
@@ -408,7 +414,7 @@ Deno.test("joined in the input's buffer, the output is the same, and the input c
   const roomy = new Uint8Array(other.length + 4096);
   roomy.set(other);
   const view = roomy.subarray(0, other.length);
-  const [, otherKept] = keyedBytes(other, payloads);
+  const { kept: otherKept } = keyedBytes(other, payloads);
   const joined = joinInPlace(view, payloads, otherKept, stored, splices)!;
   assert.equal(joined.output.buffer, roomy.buffer);
   assert.deepEqual(joined.output, fresh);
