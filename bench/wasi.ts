@@ -160,10 +160,10 @@ export async function benchWasi(): Promise<void> {
           ...["metered", "watched", "held", "warm"].map((mode) =>
             (wall(mode) / wall("plain")).toFixed(2)
           ),
-          ...["plain", "metered", "held", "cli"].map((mode) =>
+          ...["plain", "metered", "held", "cli", "warm"].map((mode) =>
             whole(mode).toFixed(0)
           ),
-          ...["metered", "held", "cli"].map((mode) =>
+          ...["metered", "held", "cli", "warm"].map((mode) =>
             (whole(mode) / whole("plain")).toFixed(2)
           ),
           ...["plain", "metered", "metered-load"].map((mode) =>
@@ -244,9 +244,11 @@ export async function benchWasi(): Promise<void> {
         "metered",
         "held",
         "main.ts --timeout",
+        "warm",
         "metered/plain",
         "held/plain",
         "main.ts/plain",
+        "warm/plain",
         "main thread CPU: plain",
         "metered",
         "metered load",
