@@ -911,6 +911,9 @@ export class FuelMeter {
   }
 
   #end(): void {
+    // A guest that traps when its fuel is spent never tells the meter, and
+    // the books below refill its counter: say why it stopped first.
+    if (this.exhausted) this.#reason ??= "fuel";
     this.#returnSlice();
     // The run's watch is disposed: nothing sets the flag for it any more.
     this.#clearStop();
