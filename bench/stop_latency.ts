@@ -17,6 +17,7 @@ import {
 } from "../mod.ts";
 import wabt from "wabt";
 import { printTable } from "./harness.ts";
+import { lastDeadlineFired } from "../src/watchdog.ts";
 
 const TIMEOUT_MS = 5;
 /** Enough calls that the p99 is not the maximum. */
@@ -247,32 +248,60 @@ async function stopOnce(
     }
   }
   const options = { timeout: TIMEOUT_MS };
+  const before = lastDeadlineFired()?.at;
   const start = performance.now();
   const outcome = mode === "async"
     ? await target.invokeAsync(name, [], options)
     : target.invoke(name, [], options);
-  const late = performance.now() - (start + TIMEOUT_MS);
+  const end = performance.now();
+  const late = end - (start + TIMEOUT_MS);
   expectStopped(outcome, "timeout");
+  const fired = lastDeadlineFired();
+  lastSplit = fired === undefined || fired.at === before
+    ? undefined // stopped by the host's own reading of the clock
+    : {
+      wake: fired.at - fired.deadline,
+      after: performance.timeOrigin + end - fired.at,
+    };
   return late;
+}
+
+/**
+ * The last deadline's lateness split in two: how late the watchdog's
+ * thread set the flag after the deadline, and how long the call took to
+ * return after that. `undefined` when the host found the deadline passed
+ * before the thread did (a bulk operator's chunk loop reads the clock).
+ */
+let lastSplit: { wake: number; after: number } | undefined;
+
+/** Each stopped call's split, or `NaN`s when it had none. */
+function recordSplit(wake: number[], after: number[]): void {
+  wake.push(lastSplit?.wake ?? NaN);
+  after.push(lastSplit?.after ?? NaN);
+  lastSplit = undefined;
 }
 
 async function measure(
   bytes: Uint8Array,
   guest: HostileGuest,
   mode: Mode,
-): Promise<{ cold: number[]; warm: number[] }> {
+): Promise<Series> {
   const cold: number[] = [];
   const warm: number[] = [];
+  const coldWake: number[] = [], coldAfter: number[] = [];
+  const warmWake: number[] = [], warmAfter: number[] = [];
   for (let i = 0; i < COLD_RUNS; i++) {
     await settle();
     cold.push(await stopOnce(await load(bytes, guest, mode), guest, mode));
+    recordSplit(coldWake, coldAfter);
   }
   await settle();
   const target = await load(bytes, guest, mode);
   for (let i = 0; i < WARM_RUNS; i++) {
     warm.push(await stopOnce(target, guest, mode));
+    recordSplit(warmWake, warmAfter);
   }
-  return { cold, warm };
+  return { cold, warm, coldWake, coldAfter, warmWake, warmAfter };
 }
 
 /**
@@ -461,13 +490,31 @@ const MODE_LABELS: Record<Mode, string> = {
 /** Prints the stop latency of every hostile guest, cold and warm, per mode. */
 export async function benchStopLatency(): Promise<void> {
   const rows: string[][] = [];
+  const splits: string[][] = [];
   for (const guest of GUESTS) {
     const bytes = await assemble(guest.wat);
     for (const mode of MODES) {
       if (guest.nests && isAsync(mode)) continue; // async refuses nesting
-      const { cold, warm } = await inFreshProcess(guest.label, mode);
-      rows.push([guest.label, MODE_LABELS[mode], "cold", ...cells(cold)]);
-      rows.push([guest.label, MODE_LABELS[mode], "warm", ...cells(warm)]);
+      const series = await inFreshProcess(guest.label, mode);
+      for (const call of ["cold", "warm"] as const) {
+        rows.push([
+          guest.label,
+          MODE_LABELS[mode],
+          call,
+          ...cells(series[call]),
+        ]);
+        if (mode !== "sync" && mode !== "async") continue;
+        splits.push([
+          guest.label,
+          MODE_LABELS[mode],
+          call,
+          ...splitCells(
+            series[call],
+            series[`${call}Wake`],
+            series[`${call}After`],
+          ),
+        ]);
+      }
     }
     if (!guest.nests && !guest.inProcessOnly && guest.options === undefined) {
       rows.push([
@@ -514,6 +561,45 @@ export async function benchStopLatency(): Promise<void> {
     ["guest", "mode", "call", "runs", "p50 late", "p99 late", "max late"],
     rows,
   );
+  console.log(
+    "\n### Where a deadline's lateness went\n\nwake = (time the watchdog's thread set the flag) - deadline; after = (time the call returned) - (time the flag was set); p50 / p99 / max in ms, over the stops the thread made (the others the host found first, reading its own clock). Late calls: those over 1 ms late, and how many of them the thread's wake-up made so (wake > after).\n",
+  );
+  printTable(
+    [
+      "guest",
+      "mode",
+      "call",
+      "set by the thread",
+      "wake",
+      "after",
+      "late calls",
+    ],
+    splits,
+  );
+}
+
+/** The split of a series' deadlines: see the table's legend. */
+function splitCells(late: number[], wake: number[], after: number[]): string[] {
+  // A stop the thread did not make is NaN here, null once through JSON.
+  const made = wake.filter(Number.isFinite);
+  const spent = after.filter(Number.isFinite);
+  const triple = (values: number[]) =>
+    values.length === 0
+      ? "-"
+      : [0.5, 0.99].map((fraction) => percentile(values, fraction).toFixed(2))
+        .concat(Math.max(...values).toFixed(2)).join(" / ");
+  let lateCalls = 0, byWake = 0;
+  late.forEach((value, i) => {
+    if (value <= 1) return;
+    lateCalls++;
+    if (wake[i] > after[i]) byWake++;
+  });
+  return [
+    `${made.length} of ${late.length}`,
+    triple(made),
+    triple(spent),
+    `${lateCalls} (${byWake} by the wake-up)`,
+  ];
 }
 
 // `deno run bench/stop_latency.ts GUEST sync|async`: one series, as JSON.

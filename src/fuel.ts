@@ -678,7 +678,10 @@ export class FuelMeter {
     // Stopped already, or a stop waits for the guest to leave a zone.
     if (this.#delivered || this.#waitingForZone) return;
     this.#reason ??= reason;
-    this.#parked = this.#waiting ?? Math.max(0, Number(counter.value));
+    // A trapping check that found the flag set folded what it had left.
+    const value = Number(counter.value);
+    this.#parked = this.#waiting ??
+      (!this.#resumable && value < 0 ? -1 - value : Math.max(0, value));
     counter.value = STOPPED;
     // A loop that costs no fuel still reads the flag.
     if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
@@ -911,6 +914,9 @@ export class FuelMeter {
   }
 
   #end(): void {
+    // A guest that traps when its fuel is spent never tells the meter, and
+    // the books below refill its counter: say why it stopped first.
+    if (this.exhausted) this.#reason ??= "fuel";
     this.#returnSlice();
     // The run's watch is disposed: nothing sets the flag for it any more.
     this.#clearStop();

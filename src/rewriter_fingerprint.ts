@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:5fd855022045647f96726ac7eaddadb48eaeb72b75a9fd060510871120f72687";
+  "sha256:ff41afc372c9a662d4e091cd42df85069b27b4f5833b914eae628da0da46286f";

@@ -25,6 +25,8 @@ import type { StopSignal } from "./stop_signal.ts";
 import {
   boardBytes,
   FIRING,
+  LAST_FIRED_AT,
+  LAST_FIRED_DEADLINE,
   POSTED,
   READY,
   RECEIVED,
@@ -469,4 +471,20 @@ export function settleWatchdog(waitMs = 100): void {
 /** Whether the watchdog's thread has been started (for tests). */
 export function watchdogStarted(): boolean {
   return running !== undefined;
+}
+
+/**
+ * When the watchdog last set a flag for a passed deadline, and that
+ * deadline, both on the clock of `performance.timeOrigin +
+ * performance.now()`; `undefined` before it first did. For the
+ * stop-latency bench, which splits a stop's lateness into the thread's
+ * wake-up and what came after it.
+ */
+export function lastDeadlineFired():
+  | { at: number; deadline: number }
+  | undefined {
+  if (running === undefined) return undefined;
+  const at = running.board.sleepAt[LAST_FIRED_AT];
+  if (at === 0) return undefined;
+  return { at, deadline: running.board.sleepAt[LAST_FIRED_DEADLINE] };
 }

@@ -65,6 +65,14 @@ export const RECEIVED = 5;
 export const CONTROL_WORDS = 8;
 /** The time the thread sleeps toward: a `Float64Array` index on the board. */
 export const SLEEP_AT = 4;
+/**
+ * When the thread last set a flag for a passed deadline, and that deadline
+ * (`Float64Array` indices on the board): what the stop-latency bench reads
+ * to tell the thread's own lateness from the rest.
+ */
+export const LAST_FIRED_AT = 5;
+/** See {@linkcode LAST_FIRED_AT}. */
+export const LAST_FIRED_DEADLINE = 6;
 /** Where the slots' state words begin, in bytes. */
 export const SLOTS_BYTE = 64;
 /** A slot's state word while the thread sets its flag. */
@@ -118,6 +126,7 @@ export function runWatchdog(
   const posted = 0, ready = 2, wake = 3, scanning = 4;
   const receivedWord = 5;
   const sleepAtIndex = 4, slotsByte = 64, firing = -1;
+  const lastFiredAt = 5, lastFiredDeadline = 6;
   type Entry = Exclude<WatchdogMessage, { op: "start" | "disarm" | "bind" }>;
   const entries = new Map<number, Entry>();
   const flags: (Int32Array | undefined)[] = [];
@@ -183,6 +192,10 @@ export function runWatchdog(
         Atomics.store(fired!, slot, tag);
         Atomics.store(flag, 0, 1);
         const every = stop === undefined ? periods![slot] : 0;
+        if (stop === undefined && every === 0) {
+          sleepAt![lastFiredAt] = now();
+          sleepAt![lastFiredDeadline] = deadlines![slot];
+        }
         if (every > 0) {
           // A tick: the slot is this thread's while it fires, so its next
           // time can be written. A tick missed is not made up for.

@@ -36,6 +36,18 @@ for (const resumable of [true, false]) {
   });
 }
 
+Deno.test("a stop after a trapping guest ran out keeps what it had left", async () => {
+  const { meter, fib } = await meteredFib(100, false);
+  assert.throws(() => fib(20), refused);
+  const spent = meter.usage;
+  assert.ok(spent.remaining > 0, "the segment it could not pay for is left");
+  // The host stops it too, say at a deadline found as it unwinds.
+  meter.stop("deadline");
+  assert.deepEqual(meter.usage, spent);
+  meter.settle();
+  assert.deepEqual(meter.usage, spent);
+});
+
 Deno.test("addFuel after running out works without settle(), and charges exactly", async () => {
   const { meter, fib } = await meteredFib(100);
   assert.throws(() => fib(20), refused);

@@ -166,6 +166,53 @@ Deno.test("bulk operators are charged per byte, element and page at run time", a
   expectOutcome(limited.invoke("fill", [65536]), "fuel_exhausted");
 });
 
+/** Grows its memory by 2^31 - 1 pages, which always fails, for ever. */
+const GROW_PUMP = `(module (memory 1 1)
+  (func (export "size") (result i32) (memory.size))
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  (func (export "pump") (param $n i32)
+    (loop $l
+      (drop (memory.grow (i32.const 0x7fffffff)))
+      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))`;
+
+Deno.test("a failed memory.grow costs its operators only, in every mode", async () => {
+  const bytes = await assembleWat(GROW_PUMP);
+  for (
+    const options of [
+      { fuel: Infinity },
+      { fuel: Infinity, interruptible: true },
+      // A budget must cover a grow's request, refunded or not.
+      { fuel: 1e12, interruptible: true },
+      { fuel: 1e12 },
+    ]
+  ) {
+    const guest = await loadGuest(bytes, options);
+    // A million failed grows of 2^31 - 1 pages each: were each charged what
+    // it asked for, 2^51 fuel, more than any of these budgets holds (an
+    // unlimited one too, in a guest whose checks trap).
+    const pumped = guest.invoke("pump", [1_000_000]);
+    expectOutcome(pumped, "returned");
+    const perTurn = guest.invoke("pump", [2]).fuel!.consumed -
+      guest.invoke("pump", [1]).fuel!.consumed;
+    assert.ok(perTurn < 20, `one turn cost ${perTurn}`);
+  }
+});
+
+Deno.test("a grow the fuel cannot pay for stops the guest before it grows", async () => {
+  const bytes = await assembleWat(
+    GROW_PUMP.replace("(memory 1 1)", "(memory 1 4)"),
+  );
+  const guest = await loadGuest(bytes, {
+    fuel: 1_000,
+    costs: { perPage: 600 },
+  });
+  expectOutcome(guest.invoke("grow", [2]), "fuel_exhausted");
+  guest.meter!.addFuel(1_000);
+  assert.equal(guest.call("size"), 1, "the grow never ran");
+  assert.equal(guest.call("grow", 1), 1);
+  assert.equal(guest.call("size"), 2);
+});
+
 Deno.test("costs can be set per operator", async () => {
   const guest = await loadGuest(COMPUTE, {
     fuel: Infinity,
@@ -311,10 +358,8 @@ Deno.test("metering needs bytes, and bad fuel values are refused", async () => {
 
 Deno.test("resumable and trapping checks count the same and stop at the same place", async () => {
   const trapping = await loadGuest(COMPUTE, { fuel: Infinity });
-  const resumable = await loadGuest(COMPUTE, {
-    fuel: Infinity,
-    interruptible: true,
-  });
+  // An async guest's checks ask the host for more, to yield and refuel.
+  const resumable = await loadGuest(COMPUTE, { fuel: Infinity, async: true });
   assert.equal(trapping.meter!.resumable, false);
   assert.equal(resumable.meter!.resumable, true);
   for (
@@ -323,11 +368,11 @@ Deno.test("resumable and trapping checks count the same and stop at the same pla
     ]]] as const
   ) {
     const a = trapping.invoke(name, [...args]);
-    const b = resumable.invoke(name, [...args]);
+    const b = await resumable.invokeAsync(name, [...args]);
     assert.deepEqual(a.fuel?.consumed, b.fuel?.consumed, name);
     for (const budget of [1, 17, 1_000, 12_345]) {
       const x = trapping.invoke(name, [...args], { fuel: budget });
-      const y = resumable.invoke(name, [...args], { fuel: budget });
+      const y = await resumable.invokeAsync(name, [...args], { fuel: budget });
       assert.equal(x.outcome, y.outcome, `${name} with ${budget}`);
       assert.deepEqual(x.fuel, y.fuel, `${name} with ${budget}`);
     }

@@ -211,8 +211,12 @@ Deno.test("instrument() charges bulk memory operators per byte and page", async 
   });
   assert.equal(cost(priced, "fill", 10), 4n + 30n);
   assert.equal(cost(priced, "grow", 1), 2n + 1000n);
-  // A failed grow is charged too: the guest asked for the work.
-  assert.equal(cost(priced, "grow", 100), 2n + 100000n);
+  // A failed grow adds nothing and is given its charge back: only the
+  // operators are paid for.
+  assert.equal((priced.exports.grow as Fn)(100), -1);
+  assert.equal(cost(priced, "grow", 100), 2n);
+  assert.equal(cost(priced, "grow", 0x7fffffff), 2n);
+  // A grow the fuel cannot pay for still stops the guest before it runs.
 
   const free = await meter(bytes, { costs: { perByte: 0 } });
   assert.equal(cost(free, "fill", 1000), 4n);
@@ -248,4 +252,28 @@ Deno.test("instrument() charges table operators per element", async () => {
   );
   assert.equal(cost(m, "grow", 3), 3n + 15n);
   assert.equal(cost(m, "fill", 4), 4n + 20n);
+  // Past the maximum: -1, and only the operators paid for.
+  assert.equal((m.exports.grow as Fn)(1000), -1);
+  assert.equal(cost(m, "grow", 1000), 3n);
+});
+
+Deno.test("instrument() gives the charge of a failed 64-bit grow back", async () => {
+  const m = await meter(
+    await wat(`(module
+      (memory i64 1 4)
+      (table $t i64 1 8 funcref)
+      (func (export "grow") (param i64) (result i64)
+        (memory.grow (local.get 0)))
+      (func (export "table_grow") (param i64) (result i64)
+        (table.grow $t (ref.null func) (local.get 0))))`),
+    { costs: { perPage: 100, perElement: 10 } },
+  );
+  assert.equal((m.exports.grow as Fn)(1n), 1n);
+  assert.equal(cost(m, "grow", 1n), 2n + 100n);
+  assert.equal((m.exports.grow as Fn)(10n), -1n);
+  assert.equal(cost(m, "grow", 10n), 2n);
+  assert.equal(cost(m, "grow", -1n), 2n, "a request of 2^64 - 1 pages");
+  assert.equal(cost(m, "table_grow", 2n), 3n + 20n);
+  assert.equal((m.exports.table_grow as Fn)(100n), -1n);
+  assert.equal(cost(m, "table_grow", 100n), 3n);
 });

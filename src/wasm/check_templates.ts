@@ -12,6 +12,7 @@ import {
   writeBulkCharge,
   writeCheck,
   writeFlagCheck,
+  writeGrowRefund,
 } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 import type { Writer } from "./writer.ts";
@@ -121,6 +122,7 @@ export class CheckTemplates {
   flagInRegisterIfAt = 0;
   #charges: (Uint8Array | undefined)[] = [];
   #chargeIfAt: number[] = [];
+  #refunds: (Uint8Array | undefined)[] = [];
   /** The check of the body last prepared for. */
   check: PreparedCheck = {
     template: new Uint8Array(0),
@@ -167,6 +169,7 @@ export class CheckTemplates {
   prepare(localCount: number, inRegister = false): number {
     this.#charges.length = 0;
     this.#chargeIfAt.length = 0;
+    this.#refunds.length = 0;
     if (
       localCount === this.#preparedFor &&
       inRegister === this.#preparedInRegister
@@ -320,6 +323,36 @@ export class CheckTemplates {
     const bytes = e.finish();
     this.#charges[key] = bytes;
     this.#chargeIfAt[key] = ifAt;
+    return bytes;
+  }
+
+  /**
+   * The refund after a grow charged at run time, in the prepared body: its
+   * result is kept in `$n` (an `i32`) or `$r` (an `i64`, the body's
+   * last local) while it is tested.
+   *
+   * @param is64 Whether the grow's result is an `i64`.
+   * @returns The refund's bytes.
+   */
+  refund(is64: boolean): Uint8Array {
+    const key = is64 ? 1 : 0;
+    const cached = this.#refunds[key];
+    if (cached) return cached;
+    const localCount = this.#preparedFor;
+    const e = new Emitter(32);
+    writeGrowRefund(
+      e,
+      this.#targets,
+      {
+        fuel: localCount,
+        amount: localCount + 1,
+        result: localCount + (is64 ? 3 : 2),
+      },
+      is64,
+      this.#preparedInRegister,
+    );
+    const bytes = e.finish();
+    this.#refunds[key] = bytes;
     return bytes;
   }
 

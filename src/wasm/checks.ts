@@ -302,3 +302,64 @@ export function writeBulkCharge(
     { local: d },
   );
 }
+
+/** The locals a grow's refund uses. */
+export interface RefundLocals {
+  /** The fuel's local (`$f`): the fuel itself, or a scratch copy. */
+  readonly fuel: number;
+  /** The charge the grow was given (`$d`). */
+  readonly amount: number;
+  /** Where the grow's result is kept while it is tested (`$n` or `$r`). */
+  readonly result: number;
+}
+
+/**
+ * Writes the refund after a `memory.grow` or `table.grow` charged at run
+ * time: when the grow failed (it returned -1, having added nothing), its
+ * charge goes back to the fuel, so that a failed grow costs what any other
+ * operator does. The grow's result stays on the stack.
+ *
+ * @param e The output.
+ * @param targets The counter.
+ * @param locals The fuel, the charge and the result's scratch local.
+ * @param is64 Whether the grow's result is an `i64` (a 64-bit memory or table).
+ * @param inRegister Whether the fuel lives in `locals.fuel` (the counter is
+ *   then written too, so that it stays exact should the segment trap).
+ *
+ * @example Usage
+ * ```ts
+ * import { writeGrowRefund } from "./checks.ts";
+ * import { Emitter } from "./emitter.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new Emitter(32);
+ * const targets = { fuelGlobal: 0, slowFunction: 1, resumable: false };
+ * writeGrowRefund(e, targets, { fuel: 1, amount: 2, result: 3 }, false, true);
+ * assert.equal(e.finish()[0], 0x22); // local.tee of the result
+ * ```
+ */
+export function writeGrowRefund(
+  e: Emitter,
+  targets: CheckTargets,
+  locals: RefundLocals,
+  is64: boolean,
+  inRegister: boolean,
+): void {
+  e.localTee(locals.result);
+  e.localGet(locals.result);
+  if (is64) {
+    e.i64Const(-1);
+    e.i64Eq();
+  } else {
+    e.i32Const(-1);
+    e.i32Eq();
+  }
+  e.ifEmpty();
+  if (inRegister) e.localGet(locals.fuel);
+  else e.globalGet(targets.fuelGlobal);
+  e.localGet(locals.amount);
+  e.i64Add();
+  if (inRegister) e.localTee(locals.fuel);
+  e.globalSet(targets.fuelGlobal);
+  e.end();
+}

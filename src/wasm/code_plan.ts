@@ -75,6 +75,12 @@ export const Edit = {
    * flag: it writes the fuel to the counter after; value: the cost.
    */
   Charge: 9,
+  /**
+   * After a `memory.grow` or `table.grow` charged at run time: gives the
+   * charge back when the grow failed (returned -1); flag: its result is an
+   * `i64`.
+   */
+  Refund: 10,
 } as const;
 
 /**
@@ -115,10 +121,16 @@ export const HAS_DYNAMIC = 1;
 export const HAS_DYNAMIC_32 = 2;
 /** Body flag: the body keeps its fuel in the local `$f`. */
 export const IN_REGISTER = 4;
+/**
+ * Body flag: one of its grows returns an `i64` (the local `$r`, after `$n`,
+ * which it then has too), which its refund keeps while it tests it.
+ */
+export const HAS_REFUND_64 = 8;
 
 /**
  * Writes a body's local declarations: the guest's groups, then the added
- * `$f` (and `$d`) as `i64`, then `$n` as `i32` when a charge needs it.
+ * `$f` (and `$d`) as `i64`, then `$n` as `i32` when a charge needs it, then
+ * `$r` as `i64` when a grow's refund does.
  *
  * @param w The output.
  * @param bytes The input module.
@@ -146,7 +158,7 @@ export function writeLocals(
   codeStart: number,
   flags: number,
 ): void {
-  w.u32(groups + (flags & HAS_DYNAMIC_32 ? 2 : 1));
+  w.u32(groups + addedGroups(flags));
   w.copy(bytes, groupsStart, codeStart);
   w.u32(flags & HAS_DYNAMIC ? 2 : 1);
   w.u8(0x7e); // i64
@@ -154,13 +166,22 @@ export function writeLocals(
     w.u8(1);
     w.u8(0x7f); // i32
   }
+  if (flags & HAS_REFUND_64) {
+    w.u8(1);
+    w.u8(0x7e); // i64
+  }
+}
+
+/** How many local groups {@linkcode writeLocals} adds. */
+function addedGroups(flags: number): number {
+  return 1 + (flags & HAS_DYNAMIC_32 ? 1 : 0) + (flags & HAS_REFUND_64 ? 1 : 0);
 }
 
 /** How many more bytes {@linkcode writeLocals} writes than the input had. */
 function localsGrowth(groups: number, countSize: number, flags: number) {
-  return u32Size(groups + (flags & HAS_DYNAMIC_32 ? 2 : 1)) - countSize +
+  return u32Size(groups + addedGroups(flags)) - countSize +
     u32Size(flags & HAS_DYNAMIC ? 2 : 1) + 1 +
-    (flags & HAS_DYNAMIC_32 ? 2 : 0);
+    (flags & HAS_DYNAMIC_32 ? 2 : 0) + (flags & HAS_REFUND_64 ? 2 : 0);
 }
 
 /** A scanned body, as {@linkcode CodePlan.addBody} records it. */

@@ -210,6 +210,12 @@ function emitBody(
         o += reload.length;
         break;
       }
+      case 10: { // Edit.Refund
+        const refund = templates.refund((kind >> 4) === 1);
+        buf.set(refund, o);
+        o += refund.length;
+        break;
+      }
       case 3: { // Edit.Dynamic
         const is64 = (kind >> 4) === 1;
         const sequence = templates.charge(is64, value);

@@ -38,6 +38,8 @@ const ELSE = opcode("else");
 const BR_IF = opcode("br_if");
 const I32_OR = opcode("i32.or");
 const I32_EQZ = opcode("i32.eqz");
+const I32_EQ = opcode("i32.eq");
+const I64_EQ = opcode("i64.eq");
 const I32_WRAP_I64 = opcode("i32.wrap_i64");
 const I64_LT_U = opcode("i64.lt_u");
 const I64_LE_U = opcode("i64.le_u");
@@ -405,6 +407,16 @@ export class Emitter extends Writer {
   /** `i32.eqz`. */
   i32Eqz(): void {
     this.u8(I32_EQZ);
+  }
+
+  /** `i32.eq`. */
+  i32Eq(): void {
+    this.u8(I32_EQ);
+  }
+
+  /** `i64.eq`. */
+  i64Eq(): void {
+    this.u8(I64_EQ);
   }
 
   /** `i32.or`. */

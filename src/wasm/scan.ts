@@ -36,6 +36,7 @@ import {
   type FuelTargets,
   HAS_DYNAMIC,
   HAS_DYNAMIC_32,
+  HAS_REFUND_64,
   IN_REGISTER,
   MARGIN,
 } from "./code_plan.ts";
@@ -798,7 +799,11 @@ export class BodyScanner {
           break;
         default: // Role.PerByte, Role.PerElement, Role.PerPage
           if (live) {
-            growth += this.#chargeBulk(imm, role, opPos);
+            const charge = this.#chargeBulk(imm, role, opPos);
+            growth += charge;
+            if (charge > 0 && (op === 0x40 || op === 0xfc && code === 0x0f)) {
+              growth += this.#refundGrow(op === 0x40, p);
+            }
           }
           if (flagSize > 0) {
             const before = this.#code.editCount;
@@ -976,6 +981,23 @@ export class BodyScanner {
     this.#hints++;
     this.#bodyFlags |= is64 ? HAS_DYNAMIC : HAS_DYNAMIC | HAS_DYNAMIC_32;
     return this.#templates.charge(is64, unit).length;
+  }
+
+  /**
+   * After a charged `memory.grow` (`memory`) or `table.grow`, at `end`:
+   * gives the charge back should the grow fail, so that a failed grow,
+   * which adds nothing, is not paid for as if it had (a guest asking for
+   * 2^31 pages in a loop would otherwise burn through any budget, an
+   * unlimited one included, without doing any work). Returns its size.
+   */
+  #refundGrow(memory: boolean, end: number): number {
+    const first = this.#operands.first;
+    const is64 = memory
+      ? this.#info.memoryIs64[first]!
+      : this.#info.tableIs64[first]!;
+    this.#code.pushEdit(end, Edit.Refund | (is64 ? 1 << 4 : 0), 0);
+    if (is64) this.#bodyFlags |= HAS_DYNAMIC_32 | HAS_REFUND_64;
+    return this.#templates.refund(is64).length;
   }
 
   /**
