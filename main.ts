@@ -15,7 +15,6 @@ import {
   isGuestLoadError,
   isImportError,
   isInvalidModule,
-  loadGuest,
   RewriteCache,
 } from "./mod.ts";
 import {
@@ -26,6 +25,8 @@ import {
   UsageError,
 } from "./src/cli_arguments.ts";
 import { compileBytes, loadModule } from "./src/load.ts";
+import { loadGuestWith } from "./src/load_guest.ts";
+import { roomForHit } from "./src/rewrite_splice.ts";
 import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
 import { readSignatures } from "./src/signatures.ts";
 import {
@@ -366,7 +367,11 @@ async function runIfWasi(
   wasi: WasiFlags,
   cache: RewriteCache | undefined,
 ): Promise<number | { bytes: Uint8Array; label: string }> {
-  const { bytes, label } = await loadModule(options.guest, { compile: false });
+  // With a cache, read with room for a hit to be built in the same buffer.
+  const { bytes, label } = await loadModule(options.guest, {
+    compile: false,
+    room: cache === undefined ? undefined : roomForHit,
+  });
   let signatures;
   try {
     signatures = readSignatures(bytes!);
@@ -403,6 +408,7 @@ async function runIfWasi(
     program: label.split("/").pop(),
     reportInterrupt: options.json,
     cache,
+    ownsBytes: true,
     readsStdin: imports.some((i) =>
       i.module === "wasi_snapshot_preview1" && i.name === "fd_read"
     ),
@@ -471,7 +477,7 @@ async function run(
 ): Promise<number> {
   let guest;
   try {
-    guest = await loadGuest(read.bytes, {
+    guest = await loadGuestWith(read.bytes, {
       label: read.label,
       imports,
       interrupt: {
@@ -485,7 +491,7 @@ async function run(
       timeout: options.timeout,
       signal,
       cache,
-    });
+    }, { ownsBytes: true });
   } catch (error) {
     const stopped = stoppedOutcome(START_FUNCTION, error);
     if (stopped === undefined) throw error;

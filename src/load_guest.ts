@@ -44,6 +44,7 @@ import {
   type RewriteCache,
   rewriteThrough,
 } from "./rewrite_cache.ts";
+import { roomForHit } from "./rewrite_splice.ts";
 
 /** The longest a load waits for the watchdog's thread to start. */
 const WATCHDOG_WAIT_MS = 1_000;
@@ -103,6 +104,12 @@ export interface InternalLoadOptions {
    * runs that need no refuel: cheaper checks (`runWasi`).
    */
   trappingFuel?: boolean;
+  /**
+   * Whether the bytes given are this load's to write over: a rewrite
+   * cache's hit builds its output in their buffer (the command line, which
+   * read them with room for it; see `roomForHit`).
+   */
+  ownsBytes?: boolean;
 }
 
 /**
@@ -162,11 +169,12 @@ export async function loadGuestWith(
   // Bytes read here are this load's to give away: a cache hit builds its
   // output in their buffer, read with room for it.
   const consumable = cache !== undefined && metered && limits === undefined &&
-    !(source instanceof Uint8Array || source instanceof ArrayBuffer);
+    (internal.ownsBytes === true ||
+      !(source instanceof Uint8Array || source instanceof ArrayBuffer));
   const loaded = await loadModule(source, {
     compile: !rewritten,
     compileOptions: options.compile,
-    room: consumable ? (size) => (size >> 2) + 65536 : undefined,
+    room: consumable ? roomForHit : undefined,
   });
   const label = options.label ?? loaded.label;
   const state = newCallState();

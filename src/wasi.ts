@@ -9,7 +9,7 @@
 import process from "node:process";
 import { WASI } from "node:wasi";
 import type { Guest } from "./guest.ts";
-import { loadGuestWith } from "./load_guest.ts";
+import { type InternalLoadOptions, loadGuestWith } from "./load_guest.ts";
 import type { ResourceLimits } from "./limits.ts";
 import { type CacheOption, openCache } from "./rewrite_cache.ts";
 import type { GuestSource } from "./load.ts";
@@ -222,9 +222,25 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * assert.equal(result.outcome, "timeout");
  * ```
  */
-export async function runWasi(
+export function runWasi(
   source: GuestSource,
   options: WasiOptions = {},
+): Promise<WasiResult> {
+  return runWasiWith(source, options, {});
+}
+
+/**
+ * {@linkcode runWasi}, with what early-exit's own callers may ask for.
+ *
+ * @param source As for {@linkcode runWasi}.
+ * @param options As for {@linkcode runWasi}.
+ * @param internal Whether the bytes given are the run's to write over.
+ * @returns As {@linkcode runWasi}.
+ */
+export async function runWasiWith(
+  source: GuestSource,
+  options: WasiOptions,
+  internal: Pick<InternalLoadOptions, "ownsBytes">,
 ): Promise<WasiResult> {
   const preopens = options.preopens ?? [];
   checkPreopens(preopens);
@@ -291,7 +307,7 @@ export async function runWasi(
       label: options.label,
       limits: options.limits,
       cache,
-    }, { trappingFuel: true });
+    }, { trappingFuel: true, ownsBytes: internal.ownsBytes });
     const exports = guest.instance.exports;
     if (typeof exports._start !== "function") {
       throw new TypeError(

@@ -9,7 +9,7 @@
 
 import type { WasiPreopen } from "./wasi_preopens.ts";
 import {
-  runWasi,
+  runWasiWith,
   type WasiInput,
   type WasiOutcome,
   type WasiResult,
@@ -196,6 +196,8 @@ export interface WasiCommandOptions {
   readsStdin?: boolean;
   /** `--cache`: where the metered rewrite is kept. */
   cache?: RewriteCache;
+  /** Whether `source`, bytes, are the run's to write over (see `roomForHit`). */
+  ownsBytes?: boolean;
 }
 
 /**
@@ -225,7 +227,7 @@ export async function runWasiCommand(
   if (watched) Deno.addSignalListener("SIGINT", onInterrupt);
   const started = performance.now();
   try {
-    const result = await runWasi(source, {
+    const result = await runWasiWith(source, {
       ...options.flags,
       program: options.program,
       // A guest that cannot read stdin gets none, so that it may hold the
@@ -237,7 +239,7 @@ export async function runWasiCommand(
       signal: watched ? controller.signal : undefined,
       async: !held,
       cache: options.cache,
-    });
+    }, { ownsBytes: options.ownsBytes });
     const elapsed = performance.now() - started;
     return { result, elapsed, status: wasiExitStatus(result) };
   } finally {

@@ -9,6 +9,7 @@ import { withDirectory } from "./support/temp_directory.ts";
 import { assembleWat } from "../guest/build.ts";
 import { loadModule } from "../src/load.ts";
 import { rewriteThrough } from "../src/rewrite_cache.ts";
+import { runWasiWith } from "../src/wasi.ts";
 import { instrumentModule } from "../src/wasm/instrument.ts";
 import { FuelMeter, loadGuest, RewriteCache, runWasi } from "../mod.ts";
 import { instrument, type InstrumentOptions } from "../src/wasm/mod.ts";
@@ -17,6 +18,7 @@ import {
   joinInPlace,
   joinOutput,
   keyedBytes,
+  roomForHit,
   splitOutput,
 } from "../src/rewrite_splice.ts";
 
@@ -487,5 +489,36 @@ Deno.test("loadGuest from a file: a hit builds the output in the file's buffer; 
     assert.deepEqual(await Deno.readFile(entry), good);
     await check();
     assert.equal(cache.hits, 2);
+  });
+});
+
+Deno.test("runWasi never writes to bytes it is given; the command line's own bytes hold the hit's output", async () => {
+  await withDirectory(async (directory) => {
+    const cache = new RewriteCache(directory);
+    const path = new URL("../guest/wasi/hello.wasm", import.meta.url);
+    const original = await Deno.readFile(path);
+    const run = async (bytes: Uint8Array, owns: boolean) => {
+      const result = await runWasiWith(bytes, {
+        args: ["bytes"],
+        cache,
+        stdout: "capture",
+        stderr: "ignore",
+      }, { ownsBytes: owns });
+      assert.equal(new TextDecoder().decode(result.stdout), "hello, bytes!\n");
+    };
+    const given = original.slice();
+    await run(given, false);
+    await run(given, false);
+    assert.equal(cache.hits, 1);
+    assert.deepEqual(given, original);
+    // Read as the command line reads it with --cache: with room after it.
+    const { bytes } = await loadModule(path, {
+      compile: false,
+      room: roomForHit,
+    });
+    await run(bytes!, true);
+    assert.equal(cache.hits, 2);
+    // Written over: the hit's output was built in their buffer.
+    assert.notDeepEqual(bytes, original);
   });
 });
