@@ -101,6 +101,7 @@ const MODES = [
   "cli",
   "metered-load",
   "warm",
+  "cli-warm",
 ] as const;
 
 /** Prints the rows. */
@@ -160,10 +161,10 @@ export async function benchWasi(): Promise<void> {
           ...["metered", "watched", "held", "warm"].map((mode) =>
             (wall(mode) / wall("plain")).toFixed(2)
           ),
-          ...["plain", "metered", "held", "cli", "warm"].map((mode) =>
-            whole(mode).toFixed(0)
-          ),
-          ...["metered", "held", "cli", "warm"].map((mode) =>
+          ...["plain", "metered", "held", "cli", "warm", "cli-warm"].map((
+            mode,
+          ) => whole(mode).toFixed(0)),
+          ...["metered", "held", "cli", "warm", "cli-warm"].map((mode) =>
             (whole(mode) / whole("plain")).toFixed(2)
           ),
           ...["plain", "metered", "metered-load"].map((mode) =>
@@ -187,11 +188,13 @@ export async function benchWasi(): Promise<void> {
           total("watched").toFixed(0),
           total("held").toFixed(0),
           total("warm").toFixed(0),
+          total("cli-warm").toFixed(0),
           (total("metered") / plain).toFixed(2),
           afterLoad,
           (total("watched") / plain).toFixed(2),
           (total("held") / plain).toFixed(2),
           (total("warm") / plain).toFixed(2),
+          (total("cli-warm") / plain).toFixed(2),
           ["metered", "watched", "held", "warm"].map((mode) =>
             (least(mode) / least("plain")).toFixed(2)
           ).join(" / "),
@@ -214,11 +217,13 @@ export async function benchWasi(): Promise<void> {
         "watched",
         "held",
         "warm cache",
+        "main.ts --cache, warm",
         "metered/plain",
         "after load",
         "watched/plain",
         "held/plain",
         "warm/plain",
+        "main.ts warm/plain",
         "fastest: metered, watched, held, warm / plain",
         "metered, held / default plain",
       ],
@@ -245,10 +250,12 @@ export async function benchWasi(): Promise<void> {
         "held",
         "main.ts --timeout",
         "warm",
+        "main.ts --cache, warm",
         "metered/plain",
         "held/plain",
         "main.ts/plain",
         "warm/plain",
+        "main.ts warm/plain",
         "main thread CPU: plain",
         "metered",
         "metered load",
