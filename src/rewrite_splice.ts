@@ -305,10 +305,16 @@ export function joinInPlace(
     if (from !== payloads[i]!.from || outputAt < from) return undefined;
   }
   if (!fits(stored.length, total, splices)) return undefined;
-  const output = new Uint8Array(input.buffer, input.byteOffset, total);
+  // The output may also be shorter than the input (branch hints dropped).
+  const whole = new Uint8Array(
+    input.buffer,
+    input.byteOffset,
+    Math.max(total, input.length),
+  );
+  const output = whole.subarray(0, total);
   for (let i = splices.length - 1; i >= 0; i--) {
     const [outputAt, from, length] = splices[i]!;
-    output.copyWithin(outputAt, from, from + length);
+    whole.copyWithin(outputAt, from, from + length);
   }
   let at = 0;
   let next = 0;
@@ -321,16 +327,16 @@ export function joinInPlace(
   const restore = () => {
     // The payloads back to where they were, the first first, then the rest.
     for (const [outputAt, from, length] of splices) {
-      output.copyWithin(from, outputAt, outputAt + length);
+      whole.copyWithin(from, outputAt, outputAt + length);
     }
     let taken = 0;
     let end = 0;
     for (const { from, to } of payloads) {
-      output.set(kept.subarray(taken, taken + from - end), end);
+      input.set(kept.subarray(taken, taken + from - end), end);
       taken += from - end;
       end = to;
     }
-    output.set(kept.subarray(taken), end);
+    input.set(kept.subarray(taken), end);
   };
   return { output, restore };
 }

@@ -522,3 +522,23 @@ Deno.test("runWasi never writes to bytes it is given; the command line's own byt
     assert.notDeepEqual(bytes, original);
   });
 });
+
+Deno.test("in place, an output shorter than its input (the guest's branch hints dropped) is built, and the input comes back whole", async () => {
+  const base = await guest();
+  const input = new Uint8Array([
+    ...base,
+    ...customSection("metadata.code.branch_hint", new Uint8Array(20000)),
+  ]);
+  const payloads = copiedPayloads(input);
+  const output = instrument(input, { resumable: false }).bytes;
+  assert.ok(output.length < input.length, `${output.length} ${input.length}`);
+  const { stored, splices } = splitOutput(input, payloads, output);
+  const { kept } = keyedBytes(input, payloads);
+  const roomy = new Uint8Array(input.length + 100);
+  roomy.set(input);
+  const view = roomy.subarray(0, input.length);
+  const joined = joinInPlace(view, payloads, kept, stored, splices)!;
+  assert.deepEqual(joined.output, output);
+  joined.restore();
+  assert.deepEqual(view, input);
+});
