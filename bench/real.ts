@@ -148,7 +148,7 @@ function metered(meter: FuelMeter, fn: Run, timeout?: number): Run {
 function noSides(): Record<string, Run[]> {
   return {
     plain: [],
-    "fuel (resumable)": [],
+    "fuel, stoppable": [],
     "fuel (trapping)": [],
     timeout: [],
     "deadline-only (timeout)": [],
@@ -168,7 +168,7 @@ async function librarySides<L>(
     sides.plain.push(() => work(plain));
     const resumable = meterOf(bytes);
     const a = await load(bytes, resumable);
-    sides["fuel (resumable)"].push(metered(resumable, () => work(a)));
+    sides["fuel, stoppable"].push(metered(resumable, () => work(a)));
     const trapping = meterOf(bytes, { resumable: false });
     const b = await load(bytes, trapping);
     sides["fuel (trapping)"].push(metered(trapping, () => work(b)));
@@ -204,15 +204,15 @@ async function guestSides(
   const sides = noSides();
   for (let i = 0; i < instances; i++) {
     sides.plain.push(call(await loadGuest(bytes)));
-    const resumable = await loadGuest(bytes, {
+    const stoppable = await loadGuest(bytes, {
       fuel: Infinity,
       interruptible: true,
     });
-    sides["fuel (resumable)"].push(call(resumable));
+    sides["fuel, stoppable"].push(call(stoppable));
     sides["fuel (trapping)"].push(
       call(await loadGuest(bytes, { fuel: Infinity })),
     );
-    sides.timeout.push(call(resumable, 1e9));
+    sides.timeout.push(call(stoppable, 1e9));
     sides["deadline-only (timeout)"].push(
       call(await loadGuest(bytes, { fuel: false }), 1e9),
     );
@@ -313,19 +313,19 @@ export async function benchReal(): Promise<void> {
     "\n## Real guests: metered / plain, every mode (issue targets: QuickJS <= 1.15, SQLite <= 1.10, interpreter <= 1.08, sum_to <= 1.5; deadline-only <= 1.05, sum_to <= 1.3)\n",
   );
   console.log(
-    "QuickJS and SQLite: metered through FuelMeter (docs/other-loaders.md), meter.run(work) with no budget to reach; resumable = new FuelMeter(bytes),",
+    "QuickJS and SQLite: metered through FuelMeter (docs/other-loaders.md), meter.run(work) with no budget to reach; stoppable = new FuelMeter(bytes) (resumable, the default),",
   );
   console.log(
-    "trapping = new FuelMeter(bytes, { resumable: false }), timeout = the resumable meter with meter.run(work, { timeout: 1e9 }),",
+    "trapping = new FuelMeter(bytes, { resumable: false }), timeout = the default meter with meter.run(work, { timeout: 1e9 }),",
   );
   console.log(
     "deadline-only (timeout) = new FuelMeter(bytes, { fuel: false }) with meter.run(work, { timeout: 1e9 }).",
   );
   console.log(
-    "Interpreter, sum_to, per call: guest.invoke on loadGuest(bytes) (plain), { fuel: Infinity, interruptible: true } (resumable),",
+    "Interpreter, sum_to, per call: guest.invoke on loadGuest(bytes) (plain), { fuel: Infinity, interruptible: true } (stoppable: fuel checks and the stop flag both trap),",
   );
   console.log(
-    "{ fuel: Infinity } (trapping), the resumable guest with invoke(..., { timeout: 1e9 }) (timeout), { fuel: false } with invoke(..., { timeout: 1e9 }) (deadline-only).",
+    "{ fuel: Infinity } (trapping, no flag), the stoppable guest with invoke(..., { timeout: 1e9 }) (timeout), { fuel: false } with invoke(..., { timeout: 1e9 }) (deadline-only).",
   );
   console.log(
     "Each side 3 (libraries, sum_to) or 5 instances, timed in interleaved rounds; a side's time is the median over its instances of the median round.",

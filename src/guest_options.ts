@@ -118,10 +118,11 @@ export interface GuestOptions {
   compile?: CompileOptions;
   /**
    * Whether calls may be given a `timeout` or a `stop`: the guest then
-   * checks a stop flag the host sets, and asks the host for fuel when its
-   * budget runs out. Implied by `timeout`, `signal`, `stop` and `async`.
-   * Without it, a metered guest gets its whole budget at once and traps when
-   * it is spent, which V8 runs markedly faster in tight loops.
+   * also checks, at every function entry and loop header, a stop flag the
+   * host's watchdog thread sets. Implied by `timeout`, `signal`, `stop` and
+   * `async`. Its fuel checks trap when the budget is spent, as without it
+   * (an async guest's, and a guest with a start function's, ask the host
+   * for more instead, to yield and refuel).
    */
   interruptible?: boolean;
   /**
