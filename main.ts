@@ -15,7 +15,7 @@ import {
   isGuestLoadError,
   isImportError,
   isInvalidModule,
-  loadGuest,
+  RewriteCache,
 } from "./mod.ts";
 import {
   convertArguments,
@@ -25,6 +25,8 @@ import {
   UsageError,
 } from "./src/cli_arguments.ts";
 import { compileBytes, loadModule } from "./src/load.ts";
+import { loadGuestWith } from "./src/load_guest.ts";
+import { roomForHit } from "./src/rewrite_splice.ts";
 import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
 import { readSignatures } from "./src/signatures.ts";
 import {
@@ -59,6 +61,10 @@ Options:
                      see docs/cost-model.md)
   --timeout MS       stop the call after MS milliseconds (0 or more), even a
                      guest that never calls the host
+  --cache DIR        keep the metered rewrite in the directory DIR, so that
+                     the next run of the same guest with the same options
+                     reads it instead of rewriting (for a WASI command too);
+                     needs --allow-read=DIR --allow-write=DIR
   --expect OUTCOME   the outcome that counts as success: returned, interrupted,
                      fuel_exhausted, timeout, trap, error or aborted (default:
                      interrupted when calling exit_early, returned otherwise)
@@ -107,7 +113,8 @@ Exit status:
   0    the outcome was the expected one
   1    the call ended another way
   2    usage error, missing read permission, unreadable file, not a valid
-       module, or a missing import (one line on stderr says how to fix it)
+       module, a missing import, or a --cache directory without read and
+       write permission (one line on stderr says how to fix it)
   3    internal error (a bug in early-exit; please report it)
   130  the call was aborted with Ctrl-C (SIGINT)
 
@@ -123,6 +130,7 @@ interface Options {
   fuel: number | undefined;
   timeout: number | undefined;
   imports: string | undefined;
+  cache: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options | "help" {
@@ -138,6 +146,7 @@ function parseOptions(argv: string[]): Options | "help" {
         fuel: { type: "string" },
         timeout: { type: "string" },
         imports: { type: "string" },
+        cache: { type: "string" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -174,6 +183,7 @@ function parseOptions(argv: string[]): Options | "help" {
     fuel: parseFuel(values.fuel),
     timeout: parseTimeout(values.timeout),
     imports: values.imports,
+    cache: values.cache,
   };
 }
 
@@ -308,6 +318,12 @@ function commandLineMessage(error: EarlyExitError): string {
   if (isGuestLoadError(error) && error.reason === "not_found") {
     return `${error.message}, or leave the guest out to run the bundled one`;
   }
+  if (isGuestLoadError(error)) {
+    return error.message.replace(
+      /leave out cache(\)?)$/,
+      "leave out --cache$1",
+    );
+  }
   return error.message;
 }
 
@@ -349,8 +365,13 @@ function fail(error: unknown, json: boolean): number {
 async function runIfWasi(
   options: Options,
   wasi: WasiFlags,
+  cache: RewriteCache | undefined,
 ): Promise<number | { bytes: Uint8Array; label: string }> {
-  const { bytes, label } = await loadModule(options.guest, { compile: false });
+  // With a cache, read with room for a hit to be built in the same buffer.
+  const { bytes, label } = await loadModule(options.guest, {
+    compile: false,
+    room: cache === undefined ? undefined : roomForHit,
+  });
   let signatures;
   try {
     signatures = readSignatures(bytes!);
@@ -386,6 +407,8 @@ async function runIfWasi(
     timeout: options.timeout,
     program: label.split("/").pop(),
     reportInterrupt: options.json,
+    cache,
+    ownsBytes: true,
     readsStdin: imports.some((i) =>
       i.module === "wasi_snapshot_preview1" && i.name === "fd_read"
     ),
@@ -419,7 +442,11 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const read = await runIfWasi(options, wasi);
+    // Before the guest is read: a cache it cannot use fails the run at once.
+    const cache = options.cache === undefined
+      ? undefined
+      : new RewriteCache(options.cache);
+    const read = await runIfWasi(options, wasi, cache);
     if (typeof read === "number") return read;
     const imports = options.imports === undefined
       ? undefined
@@ -431,7 +458,7 @@ export async function main(argv: string[]): Promise<number> {
     const onInterrupt = () => controller.abort("Ctrl-C (SIGINT)");
     Deno.addSignalListener("SIGINT", onInterrupt);
     try {
-      return await run(options, read, imports, controller.signal);
+      return await run(options, read, imports, controller.signal, cache);
     } finally {
       Deno.removeSignalListener("SIGINT", onInterrupt);
     }
@@ -446,10 +473,11 @@ async function run(
   read: { bytes: Uint8Array; label: string },
   imports: GuestOptions["imports"],
   signal: AbortSignal,
+  cache: RewriteCache | undefined,
 ): Promise<number> {
   let guest;
   try {
-    guest = await loadGuest(read.bytes, {
+    guest = await loadGuestWith(read.bytes, {
       label: read.label,
       imports,
       interrupt: {
@@ -462,7 +490,8 @@ async function run(
       // The start function runs while the guest loads, under the same limits.
       timeout: options.timeout,
       signal,
-    });
+      cache,
+    }, { ownsBytes: true });
   } catch (error) {
     const stopped = stoppedOutcome(START_FUNCTION, error);
     if (stopped === undefined) throw error;

@@ -19,9 +19,12 @@
  * `watched` with one (an async guest whose stop flag's check may call the
  * host, to yield); `held` with one and `async: false`, as the command line
  * runs a command with `--timeout` (a plain call whose stop flag traps);
- * `cli` through the command line's own `main`, with `--timeout`.
+ * `cli` through the command line's own `main`, with `--timeout`;
+ * `warm` as `metered`, with a rewrite cache whose entry an earlier process
+ * wrote (a user's second run of the command).
  * Each round runs every mode once, in turn, so that the sides share the
- * machine's moods.
+ * machine's moods. Last, the parts of a warm cache's hit, timed one after
+ * the other in fresh processes.
  */
 import { median, printTable } from "./harness.ts";
 import { npmPackageDir } from "./npm.ts";
@@ -66,6 +69,7 @@ async function runOnce(
   mode: string,
   flags: string[],
   command: Command,
+  cache: string,
 ): Promise<Run> {
   const dir = command.writes ? "/out" : "-";
   const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -82,6 +86,7 @@ async function runOnce(
       ...command.args,
     ],
     stderr: "piped",
+    env: { WASI_BENCH_CACHE: cache },
   }).output();
   if (!success) throw new Error(new TextDecoder().decode(stderr));
   const lines = new TextDecoder().decode(stdout).trim().split("\n");
@@ -95,6 +100,8 @@ const MODES = [
   "held",
   "cli",
   "metered-load",
+  "warm",
+  "cli-warm",
 ] as const;
 
 /** Prints the rows. */
@@ -119,13 +126,18 @@ export async function benchWasi(): Promise<void> {
     );
     const rows: string[][] = [];
     const wallRows: string[][] = [];
+    const caches = new Map<Command, string>();
     for (const command of commands) {
       let defaultPlain = NaN;
+      // The entry the warm side reads, written by a process of its own.
+      const cache = await Deno.makeTempDir();
+      caches.set(command, cache);
+      await runOnce("warm", [], command, cache);
       for (const [name, flags] of Object.entries(FLAGS)) {
         const runs = new Map<string, Run[]>(MODES.map((m) => [m, []]));
         for (let round = 0; round < ROUNDS; round++) {
           for (const mode of MODES) {
-            runs.get(mode)!.push(await runOnce(mode, flags, command));
+            runs.get(mode)!.push(await runOnce(mode, flags, command, cache));
           }
         }
         const total = (mode: string) =>
@@ -143,16 +155,16 @@ export async function benchWasi(): Promise<void> {
         wallRows.push([
           command.name,
           name,
-          ...["plain", "metered", "watched", "held"].map((mode) =>
+          ...["plain", "metered", "watched", "held", "warm"].map((mode) =>
             wall(mode).toFixed(0)
           ),
-          ...["metered", "watched", "held"].map((mode) =>
+          ...["metered", "watched", "held", "warm"].map((mode) =>
             (wall(mode) / wall("plain")).toFixed(2)
           ),
-          ...["plain", "metered", "held", "cli"].map((mode) =>
-            whole(mode).toFixed(0)
-          ),
-          ...["metered", "held", "cli"].map((mode) =>
+          ...["plain", "metered", "held", "cli", "warm", "cli-warm"].map((
+            mode,
+          ) => whole(mode).toFixed(0)),
+          ...["metered", "held", "cli", "warm", "cli-warm"].map((mode) =>
             (whole(mode) / whole("plain")).toFixed(2)
           ),
           ...["plain", "metered", "metered-load"].map((mode) =>
@@ -175,11 +187,15 @@ export async function benchWasi(): Promise<void> {
           total("metered").toFixed(0),
           total("watched").toFixed(0),
           total("held").toFixed(0),
+          total("warm").toFixed(0),
+          total("cli-warm").toFixed(0),
           (total("metered") / plain).toFixed(2),
           afterLoad,
           (total("watched") / plain).toFixed(2),
           (total("held") / plain).toFixed(2),
-          ["metered", "watched", "held"].map((mode) =>
+          (total("warm") / plain).toFixed(2),
+          (total("cli-warm") / plain).toFixed(2),
+          ["metered", "watched", "held", "warm"].map((mode) =>
             (least(mode) / least("plain")).toFixed(2)
           ).join(" / "),
           flags.length === 0
@@ -200,11 +216,15 @@ export async function benchWasi(): Promise<void> {
         "metered",
         "watched",
         "held",
+        "warm cache",
+        "main.ts --cache, warm",
         "metered/plain",
         "after load",
         "watched/plain",
         "held/plain",
-        "fastest: metered, watched, held / plain",
+        "warm/plain",
+        "main.ts warm/plain",
+        "fastest: metered, watched, held, warm / plain",
         "metered, held / default plain",
       ],
       rows,
@@ -220,22 +240,79 @@ export async function benchWasi(): Promise<void> {
         "metered",
         "watched",
         "held",
+        "warm",
         "metered/plain",
         "watched/plain",
         "held/plain",
+        "warm/plain",
         "process CPU: plain",
         "metered",
         "held",
         "main.ts --timeout",
+        "warm",
+        "main.ts --cache, warm",
         "metered/plain",
         "held/plain",
         "main.ts/plain",
+        "warm/plain",
+        "main.ts warm/plain",
         "main thread CPU: plain",
         "metered",
         "metered load",
       ],
       wallRows,
     );
+    console.log(
+      `\nA warm cache's hit in parts, one after the other in a fresh process (default flags), CPU ms of the process (of the JavaScript thread), medians of ${ROUNDS}: reading the input as the plain side does (Deno.readFile) and as loadGuest does for the cache (into a buffer with room after it), the key (finding the payloads, SHA-256 of the rest), reading and checking the entry, rebuilding the output from the entry and the input's payloads in the input's buffer, compiling it; and the rebuild in a fresh buffer, as for bytes given by the caller`,
+    );
+    const PARTS = [
+      "Deno.readFile",
+      "read with room",
+      "key",
+      "read entry",
+      "rebuild in place",
+      "compile",
+      "rebuild, fresh buffer",
+    ];
+    const partRows: string[][] = [];
+    for (const command of commands) {
+      const runs: Record<string, number>[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const { success, stdout, stderr } = await new Deno.Command(
+          Deno.execPath(),
+          {
+            args: [
+              "run",
+              "--allow-all",
+              CHILD,
+              "cache-parts",
+              "-",
+              command.path,
+            ],
+            env: { WASI_BENCH_CACHE: caches.get(command)! },
+            stderr: "piped",
+          },
+        ).output();
+        if (!success) throw new Error(new TextDecoder().decode(stderr));
+        const lines = new TextDecoder().decode(stdout).trim().split("\n");
+        runs.push(JSON.parse(lines.at(-1)!));
+      }
+      const entry = [...Deno.readDirSync(caches.get(command)!)][0]!;
+      const size = Deno.statSync(`${caches.get(command)}/${entry.name}`).size;
+      partRows.push([
+        command.name,
+        `${(size / 1e6).toFixed(2)} MB`,
+        ...PARTS.map((part) =>
+          `${median(runs.map((r) => r[part]!)).toFixed(1)} (${
+            median(runs.map((r) => r[`${part} (thread)`]!)).toFixed(1)
+          })`
+        ),
+      ]);
+    }
+    printTable(["command", "entry", ...PARTS], partRows);
+    for (const cache of caches.values()) {
+      await Deno.remove(cache, { recursive: true });
+    }
   }
 }
 

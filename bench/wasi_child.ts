@@ -9,10 +9,23 @@
  *   fuel and a stop flag);
  * - `held`: as `watched`, with `async: false`: a plain call that holds
  *   the thread, stopped by the deadline through a stop flag that traps;
+ * - `cli-warm`: through the command line's `main` with `--cache` (the
+ *   directory in `WASI_BENCH_CACHE`) and no `--timeout`, as a user's
+ *   second run of the command would be;
  * - `cli`: through the command line's `main`, with an hour's `--timeout`
  *   (held, unless the guest imports `fd_read`: then watched);
  * - `metered-load`: only loads the guest as `runWasi` does without a
- *   deadline (rewrite and compile).
+ *   deadline (rewrite and compile);
+ * - `warm`: as `metered`, with the rewrite cache in `WASI_BENCH_CACHE`,
+ *   whose entry an earlier process wrote (a user's second run);
+ * - `cache-parts`: times the parts of a hit on that entry, one after the
+ *   other, as a hit runs them: reading the input (with `Deno.readFile`, as
+ *   the plain side does, then as `loadGuest` reads it for the cache, into a
+ *   buffer with room after it), the key (finding the payloads, SHA-256 of
+ *   the rest), reading and checking the entry, rebuilding the output in the
+ *   input's buffer, and compiling it; then the rebuild in a fresh buffer, as
+ *   a hit on bytes it was given does it. Prints them (CPU ms of the process,
+ *   and of this thread) rather than the usual fields.
  *
  * Arguments: the mode, the guest path of a fresh temporary directory to
  * preopen (or `-` for none), the module, and the guest's arguments. Prints
@@ -28,12 +41,15 @@ import { WASI } from "node:wasi";
 import { threadCpuMs } from "./fresh_cpu.ts";
 
 const [mode, guest, path, ...args] = Deno.args;
+const cacheDirectory = Deno.env.get("WASI_BENCH_CACHE");
 // Only the metered side loads early-exit, so that the whole process's
 // CPU time compares the two as a user would run them.
 const { loadGuest, runWasi } = mode === "plain"
   ? {} as Partial<typeof import("../mod.ts")>
   : await import("../mod.ts");
-const cli = mode === "cli" ? await import("../main.ts") : undefined;
+const cli = mode === "cli" || mode === "cli-warm"
+  ? await import("../main.ts")
+  : undefined;
 const host = guest === "-" ? undefined : Deno.makeTempDirSync();
 const cpuMs = () => {
   const { user, system } = process.cpuUsage();
@@ -57,6 +73,61 @@ if (mode === "plain") {
   loaded = cpuMs();
   const code = wasi.start(instance);
   if (code !== 0) throw new Error(`exit code ${code}`);
+} else if (mode === "cache-parts") {
+  const { entryKey, readEntry } = await import("../src/rewrite_cache.ts");
+  const { joinInPlace, joinOutput } = await import("../src/rewrite_splice.ts");
+  const { loadModule } = await import("../src/load.ts");
+  const [entry] = [...Deno.readDirSync(cacheDirectory!)].filter((e) =>
+    e.name.endsWith(".rewrite")
+  );
+  const entryPath = `${cacheDirectory}/${entry!.name}`;
+  const key = Uint8Array.from(
+    entry!.name.slice(0, 64).match(/../g)!,
+    (pair) => parseInt(pair, 16),
+  );
+  const parts: Record<string, number> = {};
+  const marks = () => [cpuMs(), threadCpuMs()];
+  const time = (name: string, from: number[]) => {
+    const [cpu, thread] = marks();
+    parts[name] = cpu - from[0]!;
+    parts[`${name} (thread)`] = thread - from[1]!;
+  };
+  let at = marks();
+  await Deno.readFile(path);
+  time("Deno.readFile", at);
+  at = marks();
+  const { bytes } = await loadModule(path, {
+    compile: false,
+    room: (size) => (size >> 2) + 65536,
+  });
+  time("read with room", at);
+  at = marks();
+  // The options' text does not change the cost.
+  const { payloads, kept } = await entryKey(bytes!, "{}");
+  time("key", at);
+  at = marks();
+  const stored = await readEntry(entryPath, key);
+  time("read entry", at);
+  if (typeof stored !== "object") throw new Error(`entry: ${stored}`);
+  at = marks();
+  const joined = joinInPlace(
+    bytes!,
+    payloads,
+    kept,
+    stored.stored,
+    stored.splices,
+  );
+  time("rebuild in place", at);
+  if (joined === undefined) throw new Error("the entry does not fit");
+  at = marks();
+  await WebAssembly.compile(joined.output);
+  time("compile", at);
+  joined.restore();
+  at = marks();
+  joinOutput(bytes!, payloads, stored.stored, stored.splices);
+  time("rebuild, fresh buffer", at);
+  console.log(JSON.stringify(parts));
+  Deno.exit(0);
 } else if (mode === "metered-load") {
   const module = await WebAssembly.compile(await Deno.readFile(path));
   const stubs = Object.fromEntries(
@@ -83,8 +154,9 @@ if (mode === "plain") {
 } else if (cli !== undefined) {
   loaded = NaN;
   const status = await cli.main([
-    "--timeout",
-    "3600000",
+    ...(mode === "cli-warm"
+      ? ["--cache", cacheDirectory!]
+      : ["--timeout", "3600000"]),
     ...(host === undefined ? [] : ["--dir", `${host}::${guest}`]),
     path,
     "--",
@@ -99,6 +171,7 @@ if (mode === "plain") {
     timeout: mode === "watched" || mode === "held" ? 3_600_000 : undefined,
     async: mode === "held" ? false : undefined,
     preopens: host === undefined ? [] : [{ host, guest }],
+    cache: mode === "warm" ? cacheDirectory : undefined,
   });
   if (result.outcome !== "exited" || result.code !== 0) {
     throw new Error(JSON.stringify(result));

@@ -127,6 +127,7 @@ const VALUE_OPTIONS = new Set([
   "--invoke",
   "--expect",
   "--imports",
+  "--cache",
 ]);
 
 /**

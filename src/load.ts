@@ -106,9 +106,12 @@ function labelOf(target: URL | string): string {
 async function readLocal(
   target: URL | string,
   label: string,
+  room?: (size: number) => number,
 ): Promise<Uint8Array> {
   try {
-    return await Deno.readFile(target);
+    return room === undefined
+      ? await Deno.readFile(target)
+      : await readWithRoom(target, room);
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
       throw new GuestLoadError(
@@ -266,6 +269,32 @@ async function loadRemote(
   return { module: compiled.value, bytes: bytes.value, label };
 }
 
+/**
+ * A regular file's bytes at the start of a buffer with `room(size)` bytes
+ * more, never touched here (so they cost no memory until written); anything
+ * else as `Deno.readFile` reads it.
+ */
+async function readWithRoom(
+  target: URL | string,
+  room: (size: number) => number,
+): Promise<Uint8Array> {
+  const file = await Deno.open(target);
+  try {
+    const { isFile, size } = await file.stat();
+    if (!isFile) return await Deno.readFile(target);
+    const buffer = new Uint8Array(size + room(size));
+    let at = 0;
+    while (at < size) {
+      const read = await file.read(buffer.subarray(at, size));
+      if (read === null) break;
+      at += read;
+    }
+    return buffer.subarray(0, at);
+  } finally {
+    file.close();
+  }
+}
+
 /** How {@linkcode loadModule} loads. */
 export interface LoadOptions {
   /**
@@ -276,6 +305,12 @@ export interface LoadOptions {
   compile?: boolean;
   /** Compile options, such as builtins. */
   compileOptions?: CompileOptions;
+  /**
+   * For a local file: how many bytes to leave free after its bytes in
+   * their buffer, by its size, for a rewrite to grow into (the rewrite
+   * cache's hits build the output there).
+   */
+  room?: (size: number) => number;
 }
 
 /**
@@ -295,7 +330,7 @@ export async function loadModule(
   if (source instanceof WebAssembly.Module) {
     return { module: source, bytes: undefined, label: "module" };
   }
-  const { bytes, label, url } = await readSource(source);
+  const { bytes, label, url } = await readSource(source, options.room);
   if (bytes === undefined) {
     // A remote module compiles while it downloads, when it is compiled.
     if (compile) return await loadRemote(url!, label, options.compileOptions);
@@ -318,6 +353,7 @@ export async function loadModule(
 /** Reads local sources; names a remote one without fetching it. */
 async function readSource(
   source: string | URL | Uint8Array | ArrayBuffer,
+  room?: (size: number) => number,
 ): Promise<{ bytes?: Uint8Array; label: string; url?: URL }> {
   if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
     const bytes = source instanceof Uint8Array
@@ -342,5 +378,5 @@ async function readSource(
     }
     return { label, url: target };
   }
-  return { bytes: await readLocal(target, label), label };
+  return { bytes: await readLocal(target, label, room), label };
 }

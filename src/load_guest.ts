@@ -44,6 +44,7 @@ import {
   type RewriteCache,
   rewriteThrough,
 } from "./rewrite_cache.ts";
+import { roomForHit } from "./rewrite_splice.ts";
 
 /** The longest a load waits for the watchdog's thread to start. */
 const WATCHDOG_WAIT_MS = 1_000;
@@ -103,6 +104,12 @@ export interface InternalLoadOptions {
    * runs that need no refuel: cheaper checks (`runWasi`).
    */
   trappingFuel?: boolean;
+  /**
+   * Whether the bytes given are this load's to write over: a rewrite
+   * cache's hit builds its output in their buffer (the command line, which
+   * read them with room for it; see `roomForHit`).
+   */
+  ownsBytes?: boolean;
 }
 
 /**
@@ -159,9 +166,15 @@ export async function loadGuestWith(
   if (flagged) startWatchdog();
   // A metered guest is read once, by the rewriter, and compiled once, after
   // the rewrite.
+  // Bytes read here are this load's to give away: a cache hit builds its
+  // output in their buffer, read with room for it.
+  const consumable = cache !== undefined && metered && limits === undefined &&
+    (internal.ownsBytes === true ||
+      !(source instanceof Uint8Array || source instanceof ArrayBuffer));
   const loaded = await loadModule(source, {
     compile: !rewritten,
     compileOptions: options.compile,
+    room: consumable ? roomForHit : undefined,
   });
   const label = options.label ?? loaded.label;
   const state = newCallState();
@@ -182,6 +195,7 @@ export async function loadGuestWith(
       label,
       options.compile,
       cache,
+      consumable,
       (start) => {
         return {
           costs: options.costs,
@@ -353,6 +367,7 @@ async function rewriteGuest(
   label: string,
   compile: CompileOptions | undefined,
   cache: RewriteCache | undefined,
+  consumable: boolean,
   options: (hasStart: boolean) => InstrumentOptions,
 ): Promise<CachedRewrite & { module?: WebAssembly.Module }> {
   try {
@@ -369,6 +384,7 @@ async function rewriteGuest(
       async (stored) => {
         module = await compileBytes(stored.bytes, label, compile);
       },
+      consumable,
     );
     return { ...rewrite, module };
   } catch (error) {

@@ -6,11 +6,15 @@
  *
  * Each entry is one file, named by its key: the SHA-256 of the rewriter's
  * fingerprint (see `rewriter_fingerprint.ts`), every option the rewriter
- * was given, and the input's bytes. Any change to one of them is another
- * key, so a changed rewriter or option never reads an entry made by
- * another. The file holds a digest of its key, metadata and output: an
- * entry that is truncated, corrupted or copied under another key's name is
- * not used, but rewritten and replaced. Entries are written to a temporary
+ * was given, and the input's bytes but for the payloads the rewriter copies
+ * unchanged (data segments' bytes, most custom sections' contents; their
+ * places and lengths are in the key, see `rewrite_splice.ts`). Any change to
+ * one of them is another key, so a changed rewriter or option never reads an
+ * entry made by another. The entry holds the output but for those payloads,
+ * which a hit takes from the input it is given. The file holds a digest of
+ * its key, metadata and stored output: an entry that is truncated,
+ * corrupted or copied under another key's name is not used, but rewritten
+ * and replaced. Entries are written to a temporary
  * file in the same directory, then renamed over the entry, so that a
  * process never reads half of one, however many write at once.
  *
@@ -26,6 +30,15 @@ import { REWRITER_FINGERPRINT } from "./rewriter_fingerprint.ts";
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 import type { ModuleInfo } from "./wasm/module.ts";
+import {
+  copiedPayloads,
+  joinInPlace,
+  joinOutput,
+  keyedBytes,
+  type Payload,
+  type Splice,
+  splitOutput,
+} from "./rewrite_splice.ts";
 
 /** The fields of {@linkcode RewriteSummary}, which an entry stores. */
 const SUMMARY_FIELDS = [
@@ -48,12 +61,16 @@ export interface CachedRewrite {
   info: RewriteSummary;
 }
 
-/** The first bytes of every entry, with the format's number. */
-const MAGIC = new TextEncoder().encode("early-exit rewrite 1\n");
+/**
+ * The first bytes of every entry, with the format's number: 2 leaves the
+ * copied payloads out (an entry of format 1 is rewritten).
+ */
+const MAGIC = new TextEncoder().encode("early-exit rewrite 2\n");
 const DIGEST_BYTES = 32;
 /**
  * Magic, the digest of all that follows it, the metadata's length (32-bit
- * little-endian) and the key; then the metadata (JSON) and the output.
+ * little-endian) and the key; then the metadata (JSON, with the references
+ * to the input's payloads) and the output without those payloads.
  */
 const HEADER_BYTES = MAGIC.length + DIGEST_BYTES + 4 + DIGEST_BYTES;
 const LENGTH_AT = MAGIC.length + DIGEST_BYTES;
@@ -64,7 +81,10 @@ const ENTRY_SUFFIX = ".rewrite";
  * A rewrite through `cache`: the stored entry for these bytes and options,
  * checked by `check` when given (an entry it throws for is rewritten and
  * replaced), or `rewrite`'s answer, stored. The rewriter gets a copy of
- * `options` as plain data, the very values the key was made of.
+ * `options` as plain data, the very values the key was made of. With
+ * `consumable`, `bytes` are the caller's to give away: a hit may build its
+ * output in their buffer (see `joinInPlace`), after which they hold the
+ * output's first bytes; on a miss they are the input still.
  */
 export let rewriteThrough: (
   cache: RewriteCache,
@@ -72,6 +92,7 @@ export let rewriteThrough: (
   options: InstrumentOptions,
   rewrite: Rewrite,
   check?: (metered: InstrumentedModule) => Promise<void>,
+  consumable?: boolean,
 ) => Promise<CachedRewrite>;
 
 /** How a cache miss is rewritten. */
@@ -188,6 +209,7 @@ export class RewriteCache {
     options: InstrumentOptions,
     rewrite: Rewrite,
     check?: (metered: InstrumentedModule) => Promise<void>,
+    consumable = false,
   ): Promise<CachedRewrite> {
     if (!(bytes instanceof Uint8Array)) {
       throw new TypeError(
@@ -195,37 +217,44 @@ export class RewriteCache {
       );
     }
     const [text, snapshot] = canonical(options, "options");
-    const key = await sha256(
-      concat(
-        new TextEncoder().encode(
-          `early-exit rewrite key\0${REWRITER_FINGERPRINT}\0${text}\0`,
-        ),
-        bytes,
-      ),
-    );
+    const { key, payloads, kept } = await entryKey(bytes, text);
     const name = hex(key);
     const path = `${this.directory}/${name}${ENTRY_SUFFIX}`;
     const stored = await readEntry(path, key);
     let rejected = stored === "bad";
     if (typeof stored === "object") {
-      try {
-        await check?.(stored.metered);
-        this.#hits++;
-        return stored;
-      } catch {
+      const inPlace = consumable
+        ? joinInPlace(bytes, payloads, kept, stored.stored, stored.splices)
+        : undefined;
+      const output = inPlace?.output ??
+        joinOutput(bytes, payloads, stored.stored, stored.splices);
+      if (output === undefined) {
         rejected = true;
+      } else {
+        const hit = {
+          metered: { ...stored.rewrite.metered, bytes: output },
+          info: stored.rewrite.info,
+        };
+        try {
+          await check?.(hit.metered);
+          this.#hits++;
+          return hit;
+        } catch {
+          rejected = true;
+          inPlace?.restore();
+        }
       }
     }
     const fresh = await rewrite(bytes, snapshot as InstrumentOptions);
-    await writeEntry(this.directory, name, key, fresh);
+    await writeEntry(this.directory, name, key, fresh, bytes, payloads);
     this.#misses++;
     if (rejected) this.#rejected++;
     return fresh;
   }
 
   static {
-    rewriteThrough = (cache, bytes, options, rewrite, check) =>
-      cache.#rewrite(bytes, options, rewrite, check);
+    rewriteThrough = (cache, bytes, options, rewrite, check, consumable) =>
+      cache.#rewrite(bytes, options, rewrite, check, consumable);
   }
 }
 
@@ -413,13 +442,51 @@ function withBigints(value: unknown): unknown {
 }
 
 /**
- * Reads an entry: its rewrite, `"absent"` when there is none, or `"bad"`
- * when it is there but not to be used.
+ * An entry's key, and the input's payloads that it leaves out.
+ *
+ * @param bytes The input module.
+ * @param options The options, as `canonical` writes them.
+ * @returns The key (SHA-256), the payloads, and the input's other bytes.
  */
-async function readEntry(
+export async function entryKey(
+  bytes: Uint8Array,
+  options: string,
+): Promise<{ key: Uint8Array; payloads: Payload[]; kept: Uint8Array }> {
+  const payloads = copiedPayloads(bytes);
+  const { material, kept } = keyedBytes(
+    bytes,
+    payloads,
+    (places) =>
+      new TextEncoder().encode(
+        `early-exit rewrite key 2\0${REWRITER_FINGERPRINT}\0${options}\0${places}\0`,
+      ),
+  );
+  const key = await sha256(material);
+  return { key, payloads, kept };
+}
+
+/** What an entry holds: the rewrite but for its output, which is split. */
+export interface StoredEntry {
+  /** The rewrite, its output empty. */
+  rewrite: CachedRewrite;
+  /** The output but for the input's payloads. */
+  stored: Uint8Array;
+  /** Where the payloads go back. */
+  splices: Splice[];
+}
+
+/**
+ * Reads an entry: what it holds, `"absent"` when there is none, or `"bad"`
+ * when it is there but not to be used.
+ *
+ * @param path The entry's file.
+ * @param key Its key.
+ * @returns The entry, checked against its digest and key.
+ */
+export async function readEntry(
   path: string,
   key: Uint8Array,
-): Promise<CachedRewrite | "absent" | "bad"> {
+): Promise<StoredEntry | "absent" | "bad"> {
   let file: Uint8Array;
   try {
     // Only a regular file is read: opening a named pipe put in an entry's
@@ -454,7 +521,7 @@ async function readEntry(
   try {
     return parseMeta(
       new TextDecoder().decode(meta),
-      file.slice(HEADER_BYTES + metaLength),
+      file.subarray(HEADER_BYTES + metaLength),
     );
   } catch {
     return "bad";
@@ -462,13 +529,11 @@ async function readEntry(
 }
 
 /** The entry's metadata, checked for the shape `writeEntry` gives it. */
-function parseMeta(
-  text: string,
-  bytes: Uint8Array<ArrayBuffer>,
-): CachedRewrite {
-  const { metered, info } = JSON.parse(text) as {
+function parseMeta(text: string, stored: Uint8Array): StoredEntry {
+  const { metered, info, splices } = JSON.parse(text) as {
     metered: Omit<InstrumentedModule, "bytes">;
     info: RewriteSummary & { functionTypes: number[] };
+    splices: Splice[];
   };
   const names = [metered.importModule, metered.importName, metered.fuelExport];
   if (
@@ -480,12 +545,15 @@ function parseMeta(
     typeof info.footprint !== "object" ||
     !Array.isArray(info.typeSignatures) || !Array.isArray(info.imports) ||
     !Array.isArray(info.exports) || !Array.isArray(info.functionTypes) ||
-    typeof info.hasStart !== "boolean"
+    typeof info.hasStart !== "boolean" || !Array.isArray(splices)
   ) {
     throw new TypeError("not an entry's metadata");
   }
-  return {
-    metered: { ...withBigints(metered) as typeof metered, bytes },
+  const rewrite = {
+    metered: {
+      ...withBigints(metered) as typeof metered,
+      bytes: new Uint8Array(0),
+    },
     info: {
       ...info,
       // JSON keeps a missing signature (a type that is not a function's) as null.
@@ -493,22 +561,32 @@ function parseMeta(
       functionTypes: Uint32Array.from(info.functionTypes),
     },
   };
+  return { rewrite, stored, splices };
 }
 
-/** Stores a rewrite: a temporary file in the directory, renamed over the entry. */
+/**
+ * Stores a rewrite of `input`, without the payloads of it that the output
+ * holds unchanged: a temporary file in the directory, renamed over the
+ * entry.
+ */
 async function writeEntry(
   directory: string,
   name: string,
   key: Uint8Array,
   rewrite: CachedRewrite,
+  input: Uint8Array,
+  payloads: readonly Payload[],
 ): Promise<void> {
   const { bytes, ...names } = rewrite.metered;
+  const { stored, splices } = splitOutput(input, payloads, bytes);
   // Only the summary's fields, whatever else the rewrite's info holds.
   const info = Object.fromEntries(
     SUMMARY_FIELDS.map((field) => [field, rewrite.info[field]]),
   );
-  const meta = new TextEncoder().encode(toJson({ metered: names, info }));
-  const file = concat(new Uint8Array(HEADER_BYTES), meta, bytes);
+  const meta = new TextEncoder().encode(
+    toJson({ metered: names, info, splices }),
+  );
+  const file = concat(new Uint8Array(HEADER_BYTES), meta, stored);
   file.set(MAGIC);
   new DataView(file.buffer).setUint32(LENGTH_AT, meta.length, true);
   file.set(key, KEY_AT);

@@ -9,8 +9,9 @@
 import process from "node:process";
 import { WASI } from "node:wasi";
 import type { Guest } from "./guest.ts";
-import { loadGuestWith } from "./load_guest.ts";
+import { type InternalLoadOptions, loadGuestWith } from "./load_guest.ts";
 import type { ResourceLimits } from "./limits.ts";
+import { type CacheOption, openCache } from "./rewrite_cache.ts";
 import type { GuestSource } from "./load.ts";
 import type { CallOutcome, OutcomeBase } from "./outcome.ts";
 import type { StopSignal } from "./stop_signal.ts";
@@ -97,6 +98,30 @@ export interface WasiOptions {
    * limit is refused with a `GuestLoadError`.
    */
   limits?: ResourceLimits;
+  /**
+   * A directory (or a `RewriteCache`) to keep the metered rewrite in, as
+   * `loadGuest`'s `cache`: the next run of the same command with the same
+   * options reads it rather than rewriting, which is most of a one-shot
+   * run's cost for a large guest. Needs `--allow-read=DIR
+   * --allow-write=DIR`, else the run is rejected with a `GuestLoadError`
+   * naming them, before the guest is read.
+   *
+   * @example Running a command twice, the second time from the cache
+   * ```ts
+   * import { RewriteCache, runWasi } from "../mod.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const cache = new RewriteCache(await Deno.makeTempDir());
+   * const hello = new URL("../guest/wasi/hello.wasm", import.meta.url);
+   * for (let run = 0; run < 2; run++) {
+   *   const result = await runWasi(hello, { args: ["cache"], cache, stdout: "capture" });
+   *   assert.equal(new TextDecoder().decode(result.stdout), "hello, cache!\n");
+   * }
+   * assert.deepEqual([cache.misses, cache.hits], [1, 1]);
+   * await Deno.remove(cache.directory, { recursive: true });
+   * ```
+   */
+  cache?: CacheOption;
 }
 
 /** What the guest wrote to the captured streams. */
@@ -152,7 +177,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * @throws {TypeError} When the module is not a WASI command, or `async: false` comes with what needs an async run.
  * @throws {InvalidModule} When the bytes are not a valid module.
  * @throws {ImportError} When the guest imports something other than WASI preview1.
- * @throws {GuestLoadError} With reason `limits`, when the guest's memory or a table starts above its `limits`.
+ * @throws {GuestLoadError} With reason `limits`, when the guest's memory or a table starts above its `limits`; `permission`, when read or write permission for `cache` is missing; `io`, when its entry cannot be written.
  *
  * @example Usage
  * ```ts
@@ -197,12 +222,31 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * assert.equal(result.outcome, "timeout");
  * ```
  */
-export async function runWasi(
+export function runWasi(
   source: GuestSource,
   options: WasiOptions = {},
 ): Promise<WasiResult> {
+  return runWasiWith(source, options, {});
+}
+
+/**
+ * {@linkcode runWasi}, with what early-exit's own callers may ask for.
+ *
+ * @param source As for {@linkcode runWasi}.
+ * @param options As for {@linkcode runWasi}.
+ * @param internal Whether the bytes given are the run's to write over.
+ * @returns As {@linkcode runWasi}.
+ */
+export async function runWasiWith(
+  source: GuestSource,
+  options: WasiOptions,
+  internal: Pick<InternalLoadOptions, "ownsBytes">,
+): Promise<WasiResult> {
   const preopens = options.preopens ?? [];
   checkPreopens(preopens);
+  const cache = options.cache === undefined
+    ? undefined
+    : openCache(options.cache, "runWasi");
   const blocking = !runsAsync(options);
   const wasi = quietly(() =>
     new WASI({
@@ -262,7 +306,8 @@ export async function runWasi(
       fuel: options.fuel ?? Infinity,
       label: options.label,
       limits: options.limits,
-    }, { trappingFuel: true });
+      cache,
+    }, { trappingFuel: true, ownsBytes: internal.ownsBytes });
     const exports = guest.instance.exports;
     if (typeof exports._start !== "function") {
       throw new TypeError(

@@ -9,12 +9,13 @@
 
 import type { WasiPreopen } from "./wasi_preopens.ts";
 import {
-  runWasi,
+  runWasiWith,
   type WasiInput,
   type WasiOutcome,
   type WasiResult,
 } from "./wasi.ts";
 import type { GuestSource } from "./load.ts";
+import type { RewriteCache } from "./rewrite_cache.ts";
 
 /** What `--dir`, `--env` and `--` said, and the arguments left for the rest of the command line. */
 export interface WasiFlags {
@@ -193,6 +194,10 @@ export interface WasiCommandOptions {
    * wait the deadline can end, which only an async guest has.
    */
   readsStdin?: boolean;
+  /** `--cache`: where the metered rewrite is kept. */
+  cache?: RewriteCache;
+  /** Whether `source`, bytes, are the run's to write over (see `roomForHit`). */
+  ownsBytes?: boolean;
 }
 
 /**
@@ -222,7 +227,7 @@ export async function runWasiCommand(
   if (watched) Deno.addSignalListener("SIGINT", onInterrupt);
   const started = performance.now();
   try {
-    const result = await runWasi(source, {
+    const result = await runWasiWith(source, {
       ...options.flags,
       program: options.program,
       // A guest that cannot read stdin gets none, so that it may hold the
@@ -233,7 +238,8 @@ export async function runWasiCommand(
       timeout: options.timeout,
       signal: watched ? controller.signal : undefined,
       async: !held,
-    });
+      cache: options.cache,
+    }, { ownsBytes: options.ownsBytes });
     const elapsed = performance.now() - started;
     return { result, elapsed, status: wasiExitStatus(result) };
   } finally {
