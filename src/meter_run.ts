@@ -29,6 +29,7 @@ import { checkFuelAndTimeout } from "./option_checks.ts";
 import { checkDeadlineOnlyRun } from "./meter_deadline_only.ts";
 import { newCallState } from "./call_state.ts";
 import { CallWatch } from "./call_watch.ts";
+import { watchdogCaughtUp } from "./watchdog.ts";
 import {
   FuelExhausted,
   HostImportError,
@@ -232,10 +233,15 @@ function startRun(
     })
     : undefined;
   const userSlice = meter.slice;
-  // Slices as well as the flag: they keep a first deadline while the
-  // watchdog's thread starts, and the only deadline of a guest without one;
-  // an async run yields to the event loop at each.
-  if ((watch || yields) && meter.countsFuel) meter.slice = RUN_SLICE;
+  // Slices keep the deadline of a guest without a flag, and a first one
+  // while the watchdog's thread starts or has yet to receive the flag's
+  // binding; an async run yields to the event loop at each. Otherwise the
+  // flag alone keeps it, and the guest runs without asking every 50,000
+  // units (QuickJS ran 1.53 times plain with slices, about 1.38 without).
+  const flagKeepsDeadline = flag !== undefined && watchdogCaughtUp();
+  if ((watch && !flagKeepsDeadline || yields) && meter.countsFuel) {
+    meter.slice = RUN_SLICE;
+  }
   calls.begin(meter, options.fuel);
   calls.watch(meter, watch ? () => watch.poll() === true : undefined, yields);
   calls.grace(

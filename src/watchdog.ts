@@ -488,3 +488,16 @@ export function lastDeadlineFired():
   if (at === 0) return undefined;
   return { at, deadline: running.board.sleepAt[LAST_FIRED_DEADLINE] };
 }
+
+/**
+ * Whether the watchdog's thread runs and has received every message posted
+ * so far: a deadline armed now is then kept on time by the flag alone.
+ */
+export function watchdogCaughtUp(): boolean {
+  const control = running?.control;
+  if (control === undefined || Atomics.load(control, READY) === 0) {
+    return false;
+  }
+  return (Atomics.load(control, POSTED) - Atomics.load(control, RECEIVED) |
+    0) <= 0;
+}
