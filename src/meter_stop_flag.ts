@@ -14,7 +14,6 @@
  * @module
  */
 
-import { startWatchdog } from "./watchdog.ts";
 import type { StopFlagImports } from "./wasm/mod.ts";
 
 /** The flag word, and the imports that give it to an instance. */
@@ -37,8 +36,6 @@ export function meterStopFlag(
   stopFlag: StopFlagImports,
   onStopFlag: WebAssembly.ImportValue,
 ): MeterStopFlag {
-  // Its thread starts now, not in the first call's deadline.
-  startWatchdog();
   const imports: Record<string, WebAssembly.ImportValue> = {
     [stopFlag.callback]: onStopFlag,
   };
