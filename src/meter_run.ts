@@ -29,7 +29,7 @@ import { checkFuelAndTimeout } from "./option_checks.ts";
 import { checkDeadlineOnlyRun } from "./meter_deadline_only.ts";
 import { newCallState } from "./call_state.ts";
 import { CallWatch } from "./call_watch.ts";
-import { startWatchdog, watchdogCaughtUp } from "./watchdog.ts";
+import { watchdogCaughtUp } from "./watchdog.ts";
 import {
   FuelExhausted,
   HostImportError,
@@ -224,11 +224,6 @@ function startRun(
   // run (a stop between runs) is forgotten, as the fuel's books are, before
   // the watch may set it for this run.
   if (!meter.countsFuel) Atomics.store(flag!, 0, 0);
-  // The watchdog's thread starts with the first run that needs it, not
-  // when the meter is made (its Worker takes some 50 ms of this thread, which
-  // a library that is never given a deadline should not pay at start-up),
-  // and before this run's deadline begins.
-  if ((watched || yields) && flag !== undefined) startWatchdog();
   const watch = watched || yields
     ? new CallWatch(state, flag, {
       timeout,

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { startWatchdog } from "./watchdog.ts";
 import type { StopFlagImports } from "./wasm/mod.ts";
 
 /** The flag word, and the imports that give it to an instance. */
@@ -36,6 +37,8 @@ export function meterStopFlag(
   stopFlag: StopFlagImports,
   onStopFlag: WebAssembly.ImportValue,
 ): MeterStopFlag {
+  // Its thread starts now, not in the first call's deadline.
+  startWatchdog();
   const imports: Record<string, WebAssembly.ImportValue> = {
     [stopFlag.callback]: onStopFlag,
   };
