@@ -265,8 +265,9 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * starting the child. At the deadline or on abort the call returns and the
  * child is killed; should this thread be busy then, the child kills itself
  * 5 ms after the deadline, on a thread the guest cannot hold up. The child
- * runs 10 nice levels below this process (through `nice`, where
- * `--allow-run` allows it), so that this thread gets a core at the deadline. The
+ * runs 10 nice levels below this process (through `nice`) and off one of
+ * its CPUs (through `taskset`), where `--allow-run` allows them, so that
+ * this thread gets a core at the deadline. The
  * child's exit (some tens of
  * milliseconds for one holding a GiB of memory) is awaited afterwards, and
  * {@linkcode isolatedChildrenExited} waits for it.
@@ -435,25 +436,75 @@ export async function invokeIsolated(
 const CHILD_NICENESS = 10;
 
 /**
- * Spawns the child through `nice`, so that every thread of it runs at a
- * lower priority than the host's: at the deadline the host's thread wakes
- * to return while the child's threads still run, and on 2 cores it waited
- * for them (p99 late 1.7–5.1 ms at the same priority, 0.7–2.8 below it).
- * Where `nice` cannot be run (not on the PATH, as on Windows, or not
- * allowed by `--allow-run`, which this checks without prompting), the
- * child runs at the host's priority.
+ * The CPUs the child may run on, as `taskset` takes them: every CPU but the
+ * first (the kernel keeps those this process may use at all).
  */
+const CHILD_CPUS = "1-1023";
+
+/** Whether `taskset` confines a child here: unknown until probed. */
+let confines: boolean | undefined;
+
+/**
+ * Whether the child can be kept off one of this process's CPUs: this
+ * process may use two CPUs or more, and `taskset` is allowed by
+ * `--allow-run` (checked without prompting) and works. The first call asks
+ * `taskset` in the background, and starts its own child without it, so
+ * that no call waits for the answer.
+ */
+function childConfined(): boolean {
+  if (confines !== undefined) return confines;
+  confines = false;
+  if ((globalThis.navigator?.hardwareConcurrency ?? 1) < 2) return false;
+  const run = Deno.permissions.querySync({ name: "run", command: "taskset" });
+  if (run.state !== "granted") return false;
+  // Kept with the children, so that isolatedChildrenExited() waits for it.
+  trackExit(
+    new Deno.Command("taskset", {
+      args: ["-c", CHILD_CPUS, "true"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output().then((probe) => confines = probe.success),
+    // Not installed (as on Windows and macOS): the child runs anywhere.
+  );
+  return false;
+}
+
+/**
+ * The command that starts the child: `deno` with `args`, through `nice`,
+ * so that every thread of it runs at a lower priority than the host's, and
+ * through `taskset`, so that it runs on every CPU but one. At the deadline
+ * the host's thread wakes to return while the child's threads still run; on
+ * 2 cores it waited for them (p99 late 1.7–5.1 ms at the same priority,
+ * 0.7–2.8 below it), and the kernel lets a running thread finish its slice
+ * before a woken one of any priority gets its core: with the child off one
+ * core, a 1 GiB fill's p99 went from 3.1–4.0 ms to 0.5–0.7. Either wrapper
+ * is left out where it cannot be run (not on the PATH, not allowed by
+ * `--allow-run`, one CPU).
+ *
+ * @param args The child's arguments to `deno`.
+ * @returns The program and its arguments.
+ */
+export function childCommand(args: string[]): [string, string[]] {
+  const command = [Deno.execPath(), ...args];
+  const nice = Deno.permissions.querySync({ name: "run", command: "nice" });
+  if (nice.state === "granted") {
+    command.unshift("nice", "-n", String(CHILD_NICENESS));
+  }
+  if (childConfined()) command.unshift("taskset", "-c", CHILD_CPUS);
+  return [command[0]!, command.slice(1)];
+}
+
+/** Spawns the child (see {@linkcode childCommand}). */
 function spawnChild(
   args: string[],
   options: Omit<Deno.CommandOptions, "args">,
 ): Deno.ChildProcess {
-  const nice = Deno.permissions.querySync({ name: "run", command: "nice" });
-  if (nice.state === "granted") {
+  const [program, programArgs] = childCommand(args);
+  if (program !== Deno.execPath()) {
     try {
-      return new Deno.Command("nice", {
-        ...options,
-        args: ["-n", String(CHILD_NICENESS), Deno.execPath(), ...args],
-      }).spawn();
+      return new Deno.Command(program, { ...options, args: programArgs })
+        .spawn();
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }

@@ -1,0 +1,37 @@
+import assert from "./support/assert.ts";
+import { invokeIsolated, isolatedChildrenExited } from "../mod.ts";
+import { childCommand } from "../src/isolate.ts";
+import { COMPUTE, RUNAWAY } from "./support/guests.ts";
+
+/** Whether `taskset` can keep a process off the first CPU here. */
+async function tasksetWorks(): Promise<boolean> {
+  try {
+    const probe = await new Deno.Command("taskset", {
+      args: ["-c", "1-1023", "true"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return probe.success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("an isolated child runs off one of the host's CPUs where taskset can do it, and its calls still end as they should", async () => {
+  // The first call asks taskset, in the background; later ones use it.
+  const first = await invokeIsolated(COMPUTE, "fib", [10], { timeout: 60_000 });
+  assert.equal(first.outcome === "returned" && first.value, 55);
+  await isolatedChildrenExited();
+  const [program, args] = childCommand(["run", "child.ts"]);
+  const expected = navigator.hardwareConcurrency >= 2 && await tasksetWorks();
+  assert.equal(program === "taskset", expected, `${program} ${args.join(" ")}`);
+  assert.deepEqual(args.slice(-3), [Deno.execPath(), "run", "child.ts"]);
+  if (expected) assert.deepEqual(args.slice(0, 2), ["-c", "1-1023"]);
+  const second = await invokeIsolated(COMPUTE, "fib", [10], {
+    timeout: 60_000,
+  });
+  assert.equal(second.outcome === "returned" && second.value, 55);
+  const stopped = await invokeIsolated(RUNAWAY, "spin", [], { timeout: 100 });
+  assert.equal(stopped.outcome, "timeout");
+  await isolatedChildrenExited();
+});
