@@ -19,6 +19,7 @@
 
 import { Buffer } from "node:buffer";
 import { BRANCH_HINTS } from "./wasm/branch_hints.ts";
+import { Reader } from "./wasm/reader.ts";
 import { readSections } from "./wasm/sections.ts";
 
 /**
@@ -62,22 +63,23 @@ export function copiedPayloads(bytes: Uint8Array): Payload[] {
   try {
     for (const { id, start, end } of readSections(bytes)) {
       if (id === 0) {
-        const name = leb(bytes, start, end);
-        if (name === undefined) continue;
-        const [length, at] = name;
-        if (length > end - at) continue;
-        const named = bytes.subarray(at, at + length);
+        const r = new Reader(bytes, start, end);
+        const length = r.u32();
+        const at = r.pos;
+        r.skip(length, "name");
+        const named = bytes.subarray(at, r.pos);
         if (sameBytes(named, NAME) || sameBytes(named, HINTS)) continue;
         const label = `c${customs++}`;
-        if (end - (at + length) >= SHORTEST_PAYLOAD) {
-          payloads.push({ label, from: at + length, to: end });
+        if (end - r.pos >= SHORTEST_PAYLOAD) {
+          payloads.push({ label, from: r.pos, to: end });
         }
       } else if (id === 11) {
-        payloads.push(...dataPayloads(bytes, start, end));
+        payloads.push(...dataPayloads(new Reader(bytes, start, end)));
       }
     }
   } catch {
-    // The rewriter says what is wrong with the module.
+    // The rewriter says what is wrong with the module; what was found
+    // before it is listed, the rest is keyed and stored whole.
   }
   return payloads;
 }
@@ -87,67 +89,39 @@ export function copiedPayloads(bytes: Uint8Array): Payload[] {
  * reads: flags 0, 1 or 2, and offsets of constants, `global.get` and
  * integer `add`, `sub` and `mul`.
  */
-function dataPayloads(bytes: Uint8Array, start: number, end: number) {
+function dataPayloads(r: Reader): Payload[] {
   const found: Payload[] = [];
-  const count = leb(bytes, start, end);
-  if (count === undefined) return [];
-  let at = count[1];
-  for (let i = 0; i < count[0]; i++) {
-    const flags = leb(bytes, at, end);
-    if (flags === undefined || flags[0] > 2) return [];
-    at = flags[1];
-    if (flags[0] === 2) {
-      const memory = leb(bytes, at, end);
-      if (memory === undefined) return [];
-      at = memory[1];
-    }
-    if (flags[0] !== 1) {
-      const after = skipOffset(bytes, at, end);
-      if (after === undefined) return [];
-      at = after;
-    }
-    const size = leb(bytes, at, end);
-    if (size === undefined || size[0] > end - size[1]) return [];
-    at = size[1] + size[0];
-    if (size[0] >= SHORTEST_PAYLOAD) {
-      found.push({ label: `d${i}`, from: size[1], to: at });
+  const count = r.count("data segment", 2);
+  for (let i = 0; i < count; i++) {
+    const flags = r.u32();
+    if (flags > 2) return [];
+    if (flags === 2) r.u32(); // the memory
+    if (flags !== 1 && !skipOffset(r)) return [];
+    const size = r.u32();
+    const from = r.pos;
+    r.skip(size, "data bytes");
+    if (size >= SHORTEST_PAYLOAD) {
+      found.push({ label: `d${i}`, from, to: r.pos });
     }
   }
-  return at === end ? found : [];
+  return r.atEnd() ? found : [];
 }
 
-/** One past a constant offset expression, if it is made of what this knows. */
-function skipOffset(bytes: Uint8Array, at: number, end: number) {
-  while (at < end) {
-    const op = bytes[at++]!;
-    if (op === 0x0b) return at;
-    if (op === 0x41 || op === 0x42 || op === 0x23) {
-      // i32.const, i64.const, global.get: one LEB128 immediate.
-      while (at < end && bytes[at]! & 0x80) at++;
-      at++;
-    } else if (
-      !(op >= 0x6a && op <= 0x6c) && !(op >= 0x7c && op <= 0x7e)
-    ) {
-      return undefined;
+/**
+ * Reads past a constant offset expression; `false` when it holds an
+ * operator this does not know.
+ */
+function skipOffset(r: Reader): boolean {
+  for (;;) {
+    const op = r.u8("constant expression");
+    if (op === 0x0b) return true;
+    if (op === 0x41) r.skipSigned(32); // i32.const
+    else if (op === 0x42) r.skipSigned(64); // i64.const
+    else if (op === 0x23) r.u32(); // global.get
+    else if (!(op >= 0x6a && op <= 0x6c) && !(op >= 0x7c && op <= 0x7e)) {
+      return false; // not an integer add, sub or mul
     }
   }
-  return undefined;
-}
-
-/** An unsigned LEB128 of up to 32 bits at `at`: its value and where it ends. */
-function leb(
-  bytes: Uint8Array,
-  at: number,
-  end: number,
-): [number, number] | undefined {
-  let value = 0;
-  for (let shift = 0; shift < 35; shift += 7) {
-    if (at >= end) return undefined;
-    const byte = bytes[at++]!;
-    value += (byte & 0x7f) * 2 ** shift;
-    if ((byte & 0x80) === 0) return value < 2 ** 32 ? [value, at] : undefined;
-  }
-  return undefined;
 }
 
 /**
