@@ -433,8 +433,7 @@ export async function watchdogReady(waitMs: number): Promise<void> {
     if (waited.async) await waited.value;
     for (;;) {
       const received = Atomics.load(control, RECEIVED);
-      // The thread may count a message before this thread does.
-      if ((Atomics.load(control, POSTED) - received | 0) <= 0) return;
+      if (allReceived(control, received)) return;
       const left = until - performance.now();
       if (left <= 0) return;
       const next = Atomics.waitAsync(control, RECEIVED, received, left);
@@ -498,6 +497,13 @@ export function watchdogCaughtUp(): boolean {
   if (control === undefined || Atomics.load(control, READY) === 0) {
     return false;
   }
-  return (Atomics.load(control, POSTED) - Atomics.load(control, RECEIVED) |
-    0) <= 0;
+  return allReceived(control, Atomics.load(control, RECEIVED));
+}
+
+/**
+ * Whether the thread, having received `received` messages, has every one
+ * posted so far (it may count a message before this thread does).
+ */
+function allReceived(control: Int32Array, received: number): boolean {
+  return (Atomics.load(control, POSTED) - received | 0) <= 0;
 }
