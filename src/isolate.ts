@@ -267,8 +267,7 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * 5 ms after the deadline, on a thread the guest cannot hold up. The child
  * runs 10 nice levels below this process (through `nice`) and off one of
  * its CPUs (through `taskset`), where `--allow-run` allows them, so that
- * this thread gets a core at the deadline. The
- * child's exit (some tens of
+ * this thread gets a core at the deadline. The child's exit (some tens of
  * milliseconds for one holding a GiB of memory) is awaited afterwards, and
  * {@linkcode isolatedChildrenExited} waits for it.
  *
@@ -478,7 +477,7 @@ function childConfined(): boolean {
  * 2 cores it waited for them (p99 late 1.7–5.1 ms at the same priority,
  * 0.7–2.8 below it), and the kernel lets a running thread finish its slice
  * before a woken one of any priority gets its core: with the child off one
- * core, a 1 GiB fill's p99 went from 3.1–4.0 ms to 0.5–0.7. Either wrapper
+ * core, a 1 GiB fill's p99 went from 1.2–4.1 ms to 0.8–1.1. Either wrapper
  * is left out where it cannot be run (not on the PATH, not allowed by
  * `--allow-run`, one CPU).
  *
