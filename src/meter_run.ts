@@ -188,6 +188,14 @@ interface Run {
 /** Meters with an async run in flight: no other run may start on them. */
 const inFlight = new WeakSet<FuelMeter>();
 
+/**
+ * Meters with a plain run in progress: a run started inside it (by `fn`,
+ * or by a host import the guest called) would take the meter's books and
+ * watch over, and the outer run's deadline and StopSignal would be lost
+ * once it ended, so it is refused.
+ */
+const running = new WeakSet<FuelMeter>();
+
 function startRun(
   meter: FuelMeter,
   calls: MeterCalls,
@@ -207,6 +215,11 @@ function startRun(
   if (inFlight.has(meter)) {
     throw new TypeError(
       `${what}: this meter's runAsync call has not ended yet; await it before the next call`,
+    );
+  }
+  if (running.has(meter)) {
+    throw new TypeError(
+      `${what} was called inside a FuelMeter.run of the same meter (from its function, or from a host import the guest called): runs do not nest, since the inner run would take over the outer one's fuel cap, deadline and signals; call the guest directly there, under the outer run's stops`,
     );
   }
   const label = options.label ?? "run";
@@ -287,11 +300,14 @@ export function runMetered(
   const run = startRun(meter, calls, stack, options, "FuelMeter.run", false);
   let value: unknown;
   let threw = false;
+  running.add(meter);
   try {
     value = fn();
   } catch (error) {
     value = error;
     threw = true;
+  } finally {
+    running.delete(meter);
   }
   return endRun(run, threw, value);
 }
