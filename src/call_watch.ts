@@ -83,6 +83,12 @@ export interface WatchOptions {
   stop?: StopSignal;
   /** For async calls: yield to the event loop every {@linkcode TICK_MS}. */
   yields?: boolean;
+  /**
+   * When the call was made, from `performance.now()`, which the deadline
+   * counts from: earlier than now for an async call that waited for its
+   * turn. Default: now.
+   */
+  started?: number;
 }
 
 /**
@@ -92,7 +98,7 @@ export interface WatchOptions {
  */
 export class CallWatch {
   readonly #state: CallState;
-  readonly #started = performance.now();
+  readonly #started: number;
   readonly #deadline: number;
   readonly #timeout: number | undefined;
   readonly #signal: AbortSignal | undefined;
@@ -116,6 +122,7 @@ export class CallWatch {
   ) {
     this.#state = state;
     this.#flag = flag;
+    this.#started = options.started ?? performance.now();
     this.#timeout = options.timeout;
     this.#deadline = options.timeout === undefined
       ? Infinity

@@ -37,6 +37,8 @@ export interface MeteredCallSetup {
   yields: boolean;
   /** False for a guest loaded with `fuel: false`, which counts no fuel. */
   countsFuel?: boolean;
+  /** When the call was made, which its deadline counts from. Default: now. */
+  started?: number;
 }
 
 /**
@@ -82,6 +84,7 @@ export function beginMeteredCall(
       signal: options?.signal,
       stop: options?.stop,
       yields,
+      started: setup.started,
     })
     : undefined;
   state.poll = watch?.poll;
