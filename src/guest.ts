@@ -29,6 +29,11 @@
 
 import { CallStack, type Frame } from "./call_stack.ts";
 import { waitForTurn } from "./call_queue.ts";
+import {
+  enclosingWatches,
+  enterPlainCall,
+  leavePlainCall,
+} from "./call_watch.ts";
 import { insideCallOf, runCallOf } from "./calls_in_progress.ts";
 import type { CallState, Stop } from "./call_state.ts";
 import { ExportError, withoutStack } from "./errors.ts";
@@ -276,7 +281,9 @@ export class Guest {
     options: AsyncCallOptions | undefined,
   ): CallOutcome {
     const fn = this.#function(name, args);
-    const call = this.#begin(options, false);
+    const call = this.#begin(options, false, undefined, true);
+    const watch = call.call?.watch;
+    if (watch !== undefined) enterPlainCall(watch);
     let outcome: CallOutcome;
     try {
       try {
@@ -287,7 +294,8 @@ export class Guest {
       }
     } finally {
       // Also when the call ended in an error that is not an outcome.
-      call.call?.watch?.dispose();
+      if (watch !== undefined) leavePlainCall(watch);
+      watch?.dispose();
     }
     return this.#end(call, outcome);
   }
@@ -440,6 +448,7 @@ export class Guest {
     options: AsyncCallOptions | undefined,
     yields: boolean,
     started?: number,
+    plain = false,
   ): Frame {
     checkFuelAndTimeout(options, yields ? "invokeAsync" : "invoke");
     const state = this.#state;
@@ -475,6 +484,9 @@ export class Guest {
         yields,
         countsFuel: this.#options.fuel !== false,
         started,
+        // A plain call made from a host import of another guest's plain
+        // call is stopped by that call's stops too.
+        enclosing: plain ? enclosingWatches(state) : undefined,
       });
     } catch (error) {
       this.#calls.restore(saved);
