@@ -28,7 +28,12 @@
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import { checkDeadlineOnlyRun } from "./meter_deadline_only.ts";
 import { newCallState } from "./call_state.ts";
-import { CallWatch } from "./call_watch.ts";
+import {
+  CallWatch,
+  enclosingWatches,
+  enterPlainCall,
+  leavePlainCall,
+} from "./call_watch.ts";
 import { watchdogCaughtUp } from "./watchdog.ts";
 import {
   FuelExhausted,
@@ -237,12 +242,16 @@ function startRun(
   // run (a stop between runs) is forgotten, as the fuel's books are, before
   // the watch may set it for this run.
   if (!meter.countsFuel) Atomics.store(flag!, 0, 0);
-  const watch = watched || yields
+  // A plain run made from inside a plain call of another guest or meter (by
+  // a host import) is stopped by that call's stops too.
+  const enclosing = meter.resumable && !yields ? enclosingWatches(state) : [];
+  const watch = watched || yields || enclosing.length > 0
     ? new CallWatch(state, flag, {
       timeout,
       stop,
       signal,
       yields,
+      enclosing,
     })
     : undefined;
   const userSlice = meter.slice;
@@ -301,12 +310,14 @@ export function runMetered(
   let value: unknown;
   let threw = false;
   running.add(meter);
+  if (run.watch !== undefined) enterPlainCall(run.watch);
   try {
     value = fn();
   } catch (error) {
     value = error;
     threw = true;
   } finally {
+    if (run.watch !== undefined) leavePlainCall(run.watch);
     running.delete(meter);
   }
   return endRun(run, threw, value);

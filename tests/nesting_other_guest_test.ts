@@ -13,6 +13,7 @@ import { assembleWat } from "../guest/build.ts";
 import {
   type CallOptions,
   type CallOutcome,
+  FuelMeter,
   type GuestOptions,
   loadGuest,
   StopSignal,
@@ -122,3 +123,71 @@ for (const [mode, outer, inner] of MODES) {
     assert.equal(expectOutcome(result, "timeout").error.timeout, 300);
   });
 }
+
+/** A meter of `bytes` whose `host.nest` import runs `nest`, attached. */
+async function attached(bytes: Uint8Array, nest: () => void) {
+  const meter = new FuelMeter(bytes, { fuel: GUARD_FUEL });
+  const { instance } = await WebAssembly.instantiate(meter.bytes, {
+    ...meter.imports,
+    host: { nest },
+  });
+  meter.attach(instance);
+  return { meter, exports: instance.exports as Record<string, () => void> };
+}
+
+Deno.test("FuelMeter#run inside another meter's run, or a guest's call, keeps the outer deadline", async () => {
+  const innerMeter = await attached(INNER, () => {});
+  let inner: CallOutcome | undefined;
+  const runInner = () =>
+    void (inner = innerMeter.meter.run(() => innerMeter.exports.spin()));
+  const cases: [string, () => CallOutcome][] = [];
+  const outerMeter = await attached(OUTER, runInner);
+  cases.push([
+    "a run inside a run",
+    () =>
+      outerMeter.meter.run(() => outerMeter.exports.outer(), {
+        timeout: TIMEOUT_MS,
+      }),
+  ]);
+  const outerGuest = await loadGuest(OUTER, {
+    interruptible: true,
+    imports: { host: { nest: runInner } },
+  });
+  cases.push([
+    "a run inside a guest's call",
+    () => outerGuest.invoke("outer", [], { timeout: TIMEOUT_MS }),
+  ]);
+  const innerGuest = await loadGuest(INNER, {
+    fuel: GUARD_FUEL,
+    interruptible: true,
+  });
+  const meterOverGuest = await attached(
+    OUTER,
+    () => void (inner = innerGuest.invoke("spin")),
+  );
+  cases.push([
+    "a guest's call inside a run",
+    () =>
+      meterOverGuest.meter.run(() => meterOverGuest.exports.outer(), {
+        timeout: TIMEOUT_MS,
+      }),
+  ]);
+  for (const [what, call] of cases) {
+    inner = undefined;
+    const started = performance.now();
+    const result = call();
+    const late = performance.now() - started - TIMEOUT_MS;
+    assert.equal(
+      expectOutcome(inner!, "timeout").error.timeout,
+      TIMEOUT_MS,
+      what,
+    );
+    expectOutcome(result, "timeout");
+    assert.ok(late < SLACK_MS, `${what}: ${late.toFixed(1)} ms late`);
+  }
+  // The inner meter works afterwards.
+  expectOutcome(
+    innerMeter.meter.run(() => innerMeter.exports.spin(), { timeout: 1 }),
+    "timeout",
+  );
+});
