@@ -7,6 +7,7 @@ import {
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import {
+  ESBUILD_GLUE,
   ESBUILD_WASM,
   generatedTypeScript,
   type MeteredEsbuild,
@@ -51,18 +52,19 @@ async function small(metered: MeteredEsbuild): Promise<string> {
 Deno.test("esbuild-wasm: the same output metered and not", async () => {
   const plain = await plainEsbuild();
   const metered = await meteredEsbuild(meter);
-  const input = generatedTypeScript(300);
-  for (const minify of [false, true]) {
+  const cases: [string, { loader: string; minify?: boolean }][] = [
+    [generatedTypeScript(300), { loader: "ts" }],
+    // esbuild's own browser glue (130 kB of JavaScript), minified.
+    [await Deno.readTextFile(ESBUILD_GLUE), { loader: "js", minify: true }],
+  ];
+  for (const [input, options] of cases) {
     const before = metered.outcomes.length;
     const consumed = meter.consumed;
     const { code } = await metered.within(
       {},
-      () => metered.esbuild.transform(input, { loader: "ts", minify }),
+      () => metered.esbuild.transform(input, options),
     );
-    assert.equal(
-      code,
-      (await plain.transform(input, { loader: "ts", minify })).code,
-    );
+    assert.equal(code, (await plain.transform(input, options)).code);
     const entries = metered.outcomes.slice(before);
     assert.ok(entries.length > 0, "the glue entered the guest");
     for (const entry of entries) expectOutcome(entry, "returned");

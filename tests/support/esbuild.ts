@@ -40,7 +40,10 @@ export const ESBUILD_WASM: string = createRequire(import.meta.url).resolve(
 );
 
 /** The browser build's glue, next to the wasm in the package. */
-const GLUE = new URL("./esm/browser.js", `file://${ESBUILD_WASM}`);
+export const ESBUILD_GLUE: URL = new URL(
+  "./esm/browser.js",
+  `file://${ESBUILD_WASM}`,
+);
 
 /**
  * A fresh copy of the browser glue: it keeps one service per module, and an
@@ -49,7 +52,7 @@ const GLUE = new URL("./esm/browser.js", `file://${ESBUILD_WASM}`);
 async function freshGlue(): Promise<Esbuild> {
   const dir = await Deno.makeTempDir();
   const copy = `${dir}/browser.js`;
-  await Deno.copyFile(GLUE, copy);
+  await Deno.copyFile(ESBUILD_GLUE, copy);
   try {
     return await import(`file://${copy}`) as Esbuild;
   } finally {
