@@ -94,6 +94,13 @@ Deno.test("hash-wasm: a fuel budget stops hashing a large buffer; the hasher the
   const sum = meter.run(() => hash(fresh.hasher, DATA));
   assert.equal(expectOutcome(sum, "returned").value, await plain.sha256(DATA));
   assert.ok(meter.consumed > consumed);
+
+  // The bundle keeps the metered module for this algorithm: a hasher made
+  // without the meter's imports (the one-shot API makes one) cannot link.
+  await assert.rejects(
+    () => glue.sha256(DATA),
+    /Import #0 "early-exit": module is not an object or function/,
+  );
 });
 
 Deno.test("hash-wasm: an endless stream hashed until a deadline, a StopSignal from a Worker, or an aborted AbortSignal stops it; the hasher works after init()", async () => {
