@@ -103,6 +103,30 @@ Deno.test("hash-wasm: a fuel budget stops hashing a large buffer; the hasher the
   );
 });
 
+Deno.test("hash-wasm: blake3's shadow stack pointer, moved where stops land, is put back after each", async () => {
+  const glue = await freshHashWasm();
+  const { hasher, meter, exports } = await meteredHasher(
+    glue,
+    (h) => h.createBLAKE3(),
+  );
+  const pointer = exports.__stack_pointer as WebAssembly.Global;
+  const before = pointer.value;
+  const seen = new Set<number>();
+  for (let i = 0; i < 20; i++) {
+    const result = meter.run(() => hash(hasher, DATA), {
+      fuel: 100_000 + i * 37_017,
+      onStopping: () => void seen.add(pointer.value),
+    });
+    expectOutcome(result, "fuel_exhausted");
+    assert.equal(pointer.value, before, `stop ${i}`);
+  }
+  assert.ok([...seen].some((value) => value !== before), "stops in frames");
+  assert.equal(
+    expectOutcome(meter.run(() => hash(hasher, DATA)), "returned").value,
+    await plain.blake3(DATA),
+  );
+});
+
 Deno.test("hash-wasm: an endless stream hashed until a deadline, a StopSignal from a Worker, or an aborted AbortSignal stops it; the hasher works after init()", async () => {
   const glue = await freshHashWasm();
   const { hasher, meter } = await meteredHasher(glue, (h) => h.createSHA256());

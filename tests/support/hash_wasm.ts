@@ -52,9 +52,12 @@ export async function meteredHasher(
   glue: HashWasm,
   create: (glue: HashWasm) => Promise<IHasher>,
   meter?: FuelMeter,
-): Promise<{ hasher: IHasher; meter: FuelMeter }> {
+): Promise<
+  { hasher: IHasher; meter: FuelMeter; exports: WebAssembly.Exports }
+> {
   const { compile, instantiate } = WebAssembly;
   let metered = meter;
+  let exports!: WebAssembly.Exports;
   WebAssembly.compile = (bytes: BufferSource) => {
     if (metered !== undefined) {
       throw new TypeError(
@@ -79,12 +82,13 @@ export async function meteredHasher(
       ...metered.imports,
     });
     metered.attach(instance);
+    exports = instance.exports;
     return instance;
   };
   WebAssembly.instantiate = withMeter as typeof WebAssembly.instantiate;
   try {
     const hasher = await create(glue);
-    return { hasher, meter: metered! };
+    return { hasher, meter: metered!, exports };
   } finally {
     WebAssembly.compile = compile;
     WebAssembly.instantiate = instantiate;
