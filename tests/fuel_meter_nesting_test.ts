@@ -43,13 +43,13 @@ async function nestingMeter(
   nest: (meter: FuelMeter, exports: Exports) => void,
 ): Promise<{ meter: FuelMeter; exports: Exports }> {
   const meter = new FuelMeter(NESTING, { fuel: GUARD_FUEL });
-  let exports: Exports | undefined;
   const { instance } = await WebAssembly.instantiate(meter.bytes, {
     ...meter.imports,
-    host: { nest: () => nest(meter, exports!) },
+    // Called only once the instance is attached.
+    host: { nest: () => nest(meter, exports) },
   });
   meter.attach(instance);
-  exports = instance.exports as unknown as Exports;
+  const exports = instance.exports as unknown as Exports;
   return { meter, exports };
 }
 
