@@ -31,6 +31,7 @@
 
 import { Aborted, DeadlineExceeded } from "./errors.ts";
 import { type CallState, recordStop, type Stop } from "./call_state.ts";
+import { asyncWatches } from "./calls_in_progress.ts";
 import type { StopReason } from "./fuel.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { arm, tick, watch, type WatchdogHandle } from "./watchdog.ts";
@@ -74,7 +75,8 @@ export function abortStop(signal: AbortSignal, started: number): Stop {
 /**
  * The watches of the plain calls in progress on this thread, innermost
  * last: a plain call of another guest made from inside one of them (by a
- * host import) is stopped by theirs too.
+ * host import) is stopped by theirs too, as it is by those of the async
+ * calls it is made inside of.
  */
 const plainCalls: CallWatch[] = [];
 
@@ -86,7 +88,9 @@ const plainCalls: CallWatch[] = [];
  * @returns The watches, outermost first.
  */
 export function enclosingWatches(state: CallState): CallWatch[] {
-  return plainCalls.filter((watch) => watch.state !== state);
+  return [...asyncWatches(), ...plainCalls].filter((watch) =>
+    watch.state !== state
+  );
 }
 
 /**

@@ -415,7 +415,11 @@ export class Guest {
     try {
       if (signal?.aborted) onAbort();
       const value = this.#state.stop === undefined
-        ? await runCallOf(this, () => Reflect.apply(start, undefined, args))
+        ? await runCallOf(
+          this,
+          () => Reflect.apply(start, undefined, args),
+          call.call?.watch,
+        )
         : undefined;
       outcome = this.#returned(name, value);
     } catch (error) {

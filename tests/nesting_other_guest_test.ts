@@ -191,3 +191,43 @@ Deno.test("FuelMeter#run inside another meter's run, or a guest's call, keeps th
     "timeout",
   );
 });
+
+Deno.test("an async call's deadline and StopSignal stop another guest's plain call made from its import", async () => {
+  for (const stopWith of ["timeout", "stop"]) {
+    const innerGuest = await loadGuest(INNER, {
+      fuel: GUARD_FUEL,
+      interruptible: true,
+    });
+    let inner: CallOutcome | undefined;
+    const outerGuest = await loadGuest(OUTER, {
+      async: true,
+      imports: {
+        host: { nest: () => void (inner = innerGuest.invoke("spin")) },
+      },
+    });
+    const stop = new StopSignal();
+    const worker = new Worker(
+      new URL("./support/stopper.ts", import.meta.url),
+      { type: "module" },
+    );
+    try {
+      await new Promise((resolve) => (worker.onmessage = resolve));
+      if (stopWith === "stop") {
+        worker.postMessage({ buffer: stop.buffer, after: TIMEOUT_MS });
+      }
+      const started = performance.now();
+      const result = await outerGuest.invokeAsync(
+        "outer",
+        [],
+        stopWith === "timeout" ? { timeout: TIMEOUT_MS } : { stop },
+      );
+      const late = performance.now() - started - TIMEOUT_MS;
+      const ending = stopWith === "timeout" ? "timeout" : "aborted";
+      expectOutcome(inner!, ending);
+      expectOutcome(result, ending);
+      assert.ok(late < SLACK_MS, `${stopWith}: ${late.toFixed(1)} ms late`);
+    } finally {
+      worker.terminate();
+    }
+  }
+});
