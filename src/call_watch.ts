@@ -184,12 +184,19 @@ export class CallWatch {
       : this.#started + options.timeout;
     this.#signal = options.signal;
     this.#stop = options.stop;
-    if (flag !== undefined) this.#arm(flag, options.yields ?? false);
-    for (const outer of options.enclosing ?? []) {
-      this.#enclosing.push({
-        watch: outer,
-        handle: flag === undefined ? undefined : this.#armFor(flag, outer),
-      });
+    try {
+      if (flag !== undefined) this.#arm(flag, options.yields ?? false);
+      for (const outer of options.enclosing ?? []) {
+        this.#enclosing.push({
+          watch: outer,
+          handle: flag === undefined ? undefined : this.#armFor(flag, outer),
+        });
+      }
+    } catch (error) {
+      // Nothing armed may outlive a watch that was never made: it would
+      // set the flag in a later call.
+      this.dispose();
+      throw error;
     }
   }
 

@@ -20,6 +20,7 @@ import {
   stoppedOutcome,
 } from "./outcome.ts";
 import type { StopSignal } from "./stop_signal.ts";
+import { checkSignalValue, checkStopValue } from "./option_checks.ts";
 import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
 import { ProcExit, wasiImports } from "./wasi_imports.ts";
 import { checkPreopens, type WasiPreopen } from "./wasi_preopens.ts";
@@ -250,6 +251,8 @@ export async function runWasiWith(
   options: WasiOptions,
   internal: Pick<InternalLoadOptions, "ownsBytes">,
 ): Promise<WasiResult> {
+  checkStopValue(options.stop, "runWasi's stop");
+  checkSignalValue(options.signal, "runWasi's signal");
   const preopens = options.preopens ?? [];
   checkPreopens(preopens);
   const cache = options.cache === undefined
