@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:ff41afc372c9a662d4e091cd42df85069b27b4f5833b914eae628da0da46286f";
+  "sha256:4a85501378cf563e8ec152a97ab29e150045ec1cb4f1b60591e83e15f80b556d";

@@ -36,6 +36,11 @@ export interface IndexContext {
   readonly footprint: Footprint;
   /** The imported functions an element segment or `ref.func` names. */
   readonly referencedImports?: Set<number>;
+  /**
+   * Notes that an element segment or constant expression names a function,
+   * which declares it for `ref.func` in code.
+   */
+  declareFunction?(index: number): void;
 }
 
 /**
@@ -66,6 +71,7 @@ export function readFunctionIndex(
   const at = r.pos;
   const index = r.u32();
   info.checkFunction(r, index, at);
+  info.declareFunction?.(index);
   if (index >= info.importedFunctions) {
     patches.add(at, r.pos - at, info.shiftFunction(index));
   } else info.referencedImports?.add(index);

@@ -172,7 +172,10 @@ export class ModuleRewriter {
       // compiled module can instantiate them as they are.
       this.#info.addedImports = 0;
     }
-    if (features.deferStart) this.#deferredStart = startFunction(bytes);
+    if (features.deferStart) {
+      this.#deferredStart = startFunction(bytes);
+      this.#info.deferredStart = this.#deferredStart ?? -1;
+    }
     this.#countsFuel = features.countsFuel ?? true;
     this.#flagTraps = features.stopFlagTraps ?? false;
     this.#exportStackPointer = features.exportStackPointer ?? false;

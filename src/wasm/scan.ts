@@ -373,6 +373,8 @@ export class BodyScanner {
     const singleOps = SINGLE_OPS;
     const singleCost = costs.single;
     const functionCount = info.functionCount;
+    // A deferred start that code may not name in `ref.func`, or -1.
+    const undeclaredStart = info.startDeclared ? -1 : info.deferredStart;
     const importedFunctions = info.importedFunctions;
     const shift = info.addedImports;
     const globalCount = info.globalCount;
@@ -608,6 +610,13 @@ export class BodyScanner {
         if (index >= functionCount) {
           fail(
             `function index ${index} out of range: the module has ${functionCount} functions`,
+            immAt,
+          );
+        }
+        if (index === undeclaredStart && op === 0xd2) {
+          // The export that defers the start would declare it.
+          fail(
+            `ref.func names function ${index}, the start function, which no export or element segment declares: declare it (elem declare func ${index})`,
             immAt,
           );
         }
