@@ -13,6 +13,7 @@ import {
   ERRNO,
   EVENT_SIZE,
   EVENTTYPE,
+  fits,
   ioVectors,
   readSubscriptions,
   type Subscription,
@@ -81,18 +82,29 @@ export function wasiImports(
     fd_write: (fd: number, iovs: number, count: number, written: number) => {
       if (fd !== 1 && fd !== 2) return files.fd_write(fd, iovs, count, written);
       if (stdioClosed[fd]) return ERRNO.BADF;
-      const n = output[fd - 1].write(ioVectors(memory(), iovs, count));
-      view().setUint32(written, n, true);
+      const vectors = ioVectors(memory(), iovs, count);
+      if (typeof vectors === "number") return vectors;
+      if (!fits(memory().buffer.byteLength, written, 4)) return ERRNO.FAULT;
+      const n = output[fd - 1].write(vectors);
+      view().setUint32(written >>> 0, n, true);
       return ERRNO.SUCCESS;
     },
     fd_read: (fd: number, iovs: number, count: number, read: number) => {
       if (fd !== 0) return wasi.fd_read(fd, iovs, count, read);
       if (stdioClosed[0]) return ERRNO.BADF;
+      const checked = ioVectors(memory(), iovs, count);
+      if (typeof checked === "number") return checked;
+      if (!fits(memory().buffer.byteLength, read, 4)) return ERRNO.FAULT;
       const finish = (n: number) => {
-        view().setUint32(read, n, true);
+        view().setUint32(read >>> 0, n, true);
         return ERRNO.SUCCESS;
       };
-      const n = stdin.read(() => ioVectors(memory(), iovs, count), watch);
+      // Read again once the stream gives bytes: memory may have grown, and
+      // memory only grows, so what fitted still fits.
+      const n = stdin.read(
+        () => ioVectors(memory(), iovs, count) as Uint8Array[],
+        watch,
+      );
       return typeof n === "number" ? finish(n) : n.then(finish);
     },
     // Closing the host's stdio would close this process's.
@@ -121,10 +133,19 @@ function pollOneoff(
   count: number,
   events: number,
 ): number | Promise<number> {
-  const subscriptions = count === 0
-    ? undefined
-    : readSubscriptions(new DataView(memory().buffer), into, count);
-  if (subscriptions === undefined) return ERRNO.INVAL;
+  if (count === 0) return ERRNO.INVAL;
+  const subscriptions = readSubscriptions(
+    new DataView(memory().buffer),
+    into,
+    count,
+  );
+  if (typeof subscriptions === "number") return subscriptions;
+  const size = memory().buffer.byteLength;
+  if (!fits(size, out, count * EVENT_SIZE) || !fits(size, events, 4)) {
+    return ERRNO.FAULT;
+  }
+  out >>>= 0;
+  events >>>= 0;
   const ready = subscriptions.filter((s) => s.type !== EVENTTYPE.CLOCK);
   if (ready.length > 0) {
     const view = new DataView(memory().buffer);

@@ -59,8 +59,10 @@ export class OutputSink {
         }
       } else if (this.#mode === "capture") {
         const room = Math.max(0, this.#limit - this.#kept);
+        // Nothing is kept past the cap, not even an empty chunk: a guest
+        // writing on would otherwise grow the list without end.
         const kept = vector.slice(0, room);
-        this.#chunks.push(kept);
+        if (kept.length > 0) this.#chunks.push(kept);
         this.#kept += kept.length;
         this.dropped += vector.length - kept.length;
       }

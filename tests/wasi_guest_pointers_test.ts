@@ -1,0 +1,136 @@
+/**
+ * What a WASI guest passes to the host (pointers, lengths, counts) is the
+ * guest's to choose: each call must answer with an errno, within bounds the
+ * host sets, rather than throw or build what the guest asks for.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { wat } from "./support/instrument.ts";
+import { runWasi } from "../mod.ts";
+import { IOV_MAX, MAX_SUBSCRIPTIONS } from "../src/wasi_abi.ts";
+
+const FAULT = 21;
+const INVAL = 28;
+
+/** The errno of one call, as the guest's exit code. */
+async function errnoOf(call: string, pages = 1): Promise<number> {
+  const bytes = await wat(`(module
+    (import "wasi_snapshot_preview1" "fd_write"
+      (func $fd_write (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_read"
+      (func $fd_read (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "poll_oneoff"
+      (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") ${pages})
+    (func (export "_start") (call $exit ${call})))`);
+  const result = await runWasi(bytes, {
+    stdin: new Uint8Array([1, 2, 3]),
+    stdout: "capture",
+    stderr: "capture",
+  });
+  assert.equal(result.outcome, "exited", JSON.stringify(result));
+  return result.outcome === "exited" ? result.code : -1;
+}
+
+Deno.test("fd_write and fd_read refuse more than IOV_MAX vectors, however many fit in memory", async () => {
+  // 128 pages hold a million zero-length vectors, each a view the host
+  // built in one call (in 64 MiB: 17 s and 2.8 GB of heap).
+  const many = 1 << 20;
+  assert.equal(
+    await errnoOf(
+      `(call $fd_write (i32.const 1) (i32.const 0) (i32.const ${many}) (i32.const 0))`,
+      128,
+    ),
+    INVAL,
+  );
+  assert.equal(
+    await errnoOf(
+      `(call $fd_read (i32.const 0) (i32.const 0) (i32.const ${many}) (i32.const 0))`,
+      128,
+    ),
+    INVAL,
+  );
+  assert.equal(
+    await errnoOf(
+      `(call $fd_write (i32.const 2) (i32.const 0) (i32.const -1) (i32.const 0))`,
+    ),
+    INVAL,
+  );
+  assert.equal(
+    await errnoOf(
+      `(call $fd_write (i32.const 1) (i32.const 0) (i32.const ${IOV_MAX}) (i32.const 0))`,
+    ),
+    0,
+  );
+});
+
+Deno.test("fd_write and fd_read answer FAULT for vectors, buffers and results outside memory", async () => {
+  for (const fd of ["$fd_write (i32.const 1)", "$fd_read (i32.const 0)"]) {
+    // The vector array runs past the end.
+    assert.equal(
+      await errnoOf(
+        `(call ${fd} (i32.const 65530) (i32.const 1) (i32.const 0))`,
+      ),
+      FAULT,
+    );
+    // A buffer runs past the end.
+    assert.equal(
+      await errnoOf(`(i32.store (i32.const 0) (i32.const 65000))
+        (i32.store (i32.const 4) (i32.const 1000))
+        (call ${fd} (i32.const 0) (i32.const 1) (i32.const 16))`),
+      FAULT,
+    );
+    // So does the count written back, or a pointer read as negative.
+    assert.equal(
+      await errnoOf(
+        `(call ${fd} (i32.const 0) (i32.const 1) (i32.const 65534))`,
+      ),
+      FAULT,
+    );
+    assert.equal(
+      await errnoOf(`(call ${fd} (i32.const -8) (i32.const 1) (i32.const 0))`),
+      FAULT,
+    );
+  }
+});
+
+Deno.test("poll_oneoff bounds its subscriptions and events by count and by memory", async () => {
+  assert.equal(
+    await errnoOf(
+      `(call $poll_oneoff (i32.const 0) (i32.const 0) (i32.const ${
+        MAX_SUBSCRIPTIONS + 1
+      }) (i32.const 0))`,
+      1024,
+    ),
+    INVAL,
+  );
+  assert.equal(
+    await errnoOf(
+      `(call $poll_oneoff (i32.const 0) (i32.const 0) (i32.const 0x7fffffff) (i32.const 0))`,
+    ),
+    INVAL,
+  );
+  // 1000 subscriptions do not fit from 48000 on; their events neither.
+  assert.equal(
+    await errnoOf(
+      `(call $poll_oneoff (i32.const 48000) (i32.const 0) (i32.const 1000) (i32.const 0))`,
+    ),
+    FAULT,
+  );
+  assert.equal(
+    await errnoOf(
+      `(call $poll_oneoff (i32.const 0) (i32.const 60000) (i32.const 1000) (i32.const 0))`,
+    ),
+    FAULT,
+  );
+  // One zero-timeout clock, its event written at 1024.
+  assert.equal(
+    await errnoOf(
+      `(call $poll_oneoff (i32.const 0) (i32.const 1024) (i32.const 1) (i32.const 2048))`,
+    ),
+    0,
+  );
+});
