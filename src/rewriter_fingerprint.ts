@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:4a85501378cf563e8ec152a97ab29e150045ec1cb4f1b60591e83e15f80b556d";
+  "sha256:a1ffec14ad14b051cc474879837ab0d94004e727f481754f99965b49584c1e68";

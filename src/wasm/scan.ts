@@ -593,8 +593,17 @@ export class BodyScanner {
       if (slow) {
         p = this.#slowImmediate(imm, p, opPos, depth, localCount);
         index = this.#index;
-        // A `br_on_cast` names a label too.
-        if (imm === 28 /* Imm.BrOnCast */) tableOwners.fill(-2, 0, depth);
+        // A `br_on_cast` names a label too, after its cast flags, and
+        // branches there as `br_on_null` does. (Marking every open frame
+        // instead cost the depth per operator: quadratic in a deep body.)
+        if (imm === 28 /* Imm.BrOnCast */) {
+          const r = this.#reader;
+          r.pos = immAt + 1;
+          const frame = depth - 1 - r.u32();
+          if (tableOwners[frame] !== -2) {
+            this.#branchTo(frame, op, segment, live);
+          }
+        }
       }
       if (imm === 3) { // Imm.Label
         if (index === depth - 1) sync = 1; // leaves the function
