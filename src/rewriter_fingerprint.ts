@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a1ffec14ad14b051cc474879837ab0d94004e727f481754f99965b49584c1e68";
+  "sha256:311f912e7835e99847263783dabc752495a7e1d297c9e874f2f992437141b651";

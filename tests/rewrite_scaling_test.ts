@@ -12,6 +12,7 @@
 
 import assert from "./support/assert.ts";
 import { encodeLeb } from "./support/module_bytes.ts";
+import { isInvalidModule } from "../src/errors.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 
 const BOUND_MS = 30_000;
@@ -57,4 +58,31 @@ Deno.test("br_on_cast deep inside blocks costs the rewriter no more than its byt
   const ms = performance.now() - started;
   assert.ok(ms < BOUND_MS, `the rewrite took ${ms.toFixed(0)} ms`);
   assert.ok(WebAssembly.validate(metered.bytes));
+});
+
+Deno.test("a constant expression's operand counts cost the rewriter nothing per operand", () => {
+  // (type (array i32)) (type (struct 200,000 × i32))
+  // (global (ref 0) (array.new_fixed 0 4294967295) × 3 …)
+  // (global (ref 1) (struct.new 1) × 300,000 …): neither is valid, and
+  // the rewriter reads them before the engine judges them. One operand at
+  // a time, the first took 35 s per array.new_fixed, the second 6e10 pops.
+  const fixed = [0xfb, 0x08, 0x00, ...encodeLeb(2 ** 32 - 1)];
+  const struct = [0x5f, ...encodeLeb(200_000)];
+  for (let i = 0; i < 200_000; i++) struct.push(0x7f, 0x00);
+  const types = [0x02, 0x5e, 0x7f, 0x00, ...struct];
+  const news = new Array(300_000).fill([0xfb, 0x00, 0x01]).flat();
+  const globals = [
+    0x02,
+    ...[0x64, 0x00, 0x00, ...fixed, ...fixed, ...fixed, 0x0b],
+    ...[0x64, 0x01, 0x00, ...news, 0x0b],
+  ];
+  const bytes = new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...[0x01, ...encodeLeb(types.length), ...types],
+    ...[0x06, ...encodeLeb(globals.length), ...globals],
+  ]);
+  const started = performance.now();
+  assert.throws(() => instrument(bytes), isInvalidModule);
+  const ms = performance.now() - started;
+  assert.ok(ms < BOUND_MS, `the rewrite took ${ms.toFixed(0)} ms`);
 });

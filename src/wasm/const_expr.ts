@@ -217,10 +217,15 @@ function evaluate(
     else footprint.allocatedElements += elements;
   };
   const pop = () => stack.length > 0 ? stack.pop()! : NaN;
+  // Drops `n` operands at once: `n` comes from the input (up to 2^32 - 1
+  // for `array.new_fixed`), and one pop each held the host for seconds.
+  const popMany = (n: number) => {
+    stack.length = Math.max(0, stack.length - n);
+  };
   if (op === 0xfb) {
     switch (sub) {
       case 0x00: // struct.new: one operand per field
-        for (let i = 0; i < Math.max(0, info.structFields[type]!); i++) pop();
+        popMany(Math.max(0, info.structFields[type]!));
         allocate(Math.max(0, info.structFields[type]!));
         break;
       case 0x01: // struct.new_default
@@ -234,7 +239,7 @@ function evaluate(
         break;
       }
       case 0x08: // array.new_fixed
-        for (let i = 0; i < fixed; i++) pop();
+        popMany(fixed);
         allocate(fixed);
         break;
       case 0x1a: // any.convert_extern
