@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:311f912e7835e99847263783dabc752495a7e1d297c9e874f2f992437141b651";
+  "sha256:98a58b2604cd98dba71efd5e2ca88d2600efdb500510cef49ca7846405413053";
