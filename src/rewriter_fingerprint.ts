@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:98a58b2604cd98dba71efd5e2ca88d2600efdb500510cef49ca7846405413053";
+  "sha256:0da06736a85fddc2f99a7d98ba2dfc67f1d6860a5741feae2cd626d5f57a6c2f";

@@ -164,7 +164,7 @@ const enum Frame {
   TryTable,
 }
 
-/** Segment costs are capped here so that they stay exact doubles. */
+/** The dearest segment: costs stay exact doubles. */
 const MAX_SEGMENT_COST = Number.MAX_SAFE_INTEGER;
 /**
  * The dearest segment a `br_table`'s check tests for in advance, and the
@@ -1209,7 +1209,13 @@ export class BodyScanner {
       code.edits[at + 1] = Edit.Sync;
       return this.#templates.sync.length;
     }
-    if (cost > MAX_SEGMENT_COST) cost = MAX_SEGMENT_COST;
+    if (cost > MAX_SEGMENT_COST) {
+      // Capped, the segment would run for less than it costs.
+      fail(
+        `a straight-line stretch of code costs more than 2^53 - 1 fuel with these costs: lower the costs of its operators`,
+        code.edits[at]!,
+      );
+    }
     code.setCost(segment, cost);
     this.#hints++;
     let variant = kind >> 5 & FUSED;
