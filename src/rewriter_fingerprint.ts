@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:0da06736a85fddc2f99a7d98ba2dfc67f1d6860a5741feae2cd626d5f57a6c2f";
+  "sha256:9eb13503f181adc0cf1241af9f2d5b39a4741b543c18306d8509bb7c8cbde2db";

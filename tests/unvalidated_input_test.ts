@@ -1,8 +1,9 @@
 /**
- * A metered `loadGuest` rewrites with `validate: false` and compiles only
- * the rewrite, so every change the rewriter makes must keep an invalid
- * input invalid: what the engine would refuse in the guest's own bytes must
- * not become valid in the rewrite (and run).
+ * A metered `loadGuest` rewrites with `validate: false`, and one with
+ * `limits` writes them into the bytes; either compiles only the result, so
+ * every change they make must keep an invalid input invalid: what the
+ * engine would refuse in the guest's own bytes must not become valid in the
+ * rewrite (and run).
  *
  * @module
  */
@@ -86,4 +87,25 @@ Deno.test("ref.func of a start function nothing else declares is refused when th
   const metered = instrument(declared, { deferStart: true });
   assert.ok(WebAssembly.validate(metered.bytes));
   await loadGuest(declared, { interruptible: true });
+});
+
+Deno.test("limits written into an invalid memory leave it invalid: shared without a maximum, a maximum below the minimum", async () => {
+  const memory = (limits: number[]) => moduleOf(section(5, [0x01, ...limits]));
+  const page = 65536;
+  for (
+    const [bytes, engineReason] of [
+      [memory([0x02, 0x01]), /shared memory must have a maximum/],
+      [memory([0x03, 0x05, 0x04]), /maximum memory size \(4 pages\) is less/],
+    ] as const
+  ) {
+    assert.ok(!WebAssembly.validate(bytes));
+    // A limit of 3 pages writes a maximum into both.
+    for (const fuel of [undefined, 1000]) {
+      await assert.rejects(
+        loadGuest(bytes, { limits: { memory: 3 * page }, fuel }),
+        (error: unknown) =>
+          isInvalidModule(error) && engineReason.test(error.message),
+      );
+    }
+  }
 });
