@@ -109,3 +109,25 @@ Deno.test("limits written into an invalid memory leave it invalid: shared withou
     }
   }
 });
+
+Deno.test("limits written into a memory larger than the engine allows leave it invalid", async () => {
+  // (memory 1 65537), and a memory64 of 262,145 pages at most.
+  for (
+    const limits of [[0x01, 0x01, 0x81, 0x80, 0x04], [
+      0x05,
+      0x01,
+      0x81,
+      0x80,
+      0x10,
+    ]]
+  ) {
+    const bytes = moduleOf(section(5, [0x01, ...limits]));
+    assert.ok(!WebAssembly.validate(bytes));
+    await assert.rejects(
+      loadGuest(bytes, { limits: { memory: 10 * 65536 } }),
+      (error: unknown) =>
+        isInvalidModule(error) &&
+        /larger than implementation limit/.test(error.message),
+    );
+  }
+});
