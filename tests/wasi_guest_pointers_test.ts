@@ -10,6 +10,11 @@ import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
 import { runWasi } from "../mod.ts";
 import { IOV_MAX, MAX_SUBSCRIPTIONS } from "../src/wasi_abi.ts";
+import {
+  DEFAULT_OUTPUT_LIMIT,
+  MAX_PASSED_THROUGH,
+  OutputSink,
+} from "../src/wasi_stdio.ts";
 
 const FAULT = 21;
 const INVAL = 28;
@@ -133,4 +138,22 @@ Deno.test("poll_oneoff bounds its subscriptions and events by count and by memor
     ),
     0,
   );
+});
+
+Deno.test("fd_write passes at most MAX_PASSED_THROUGH bytes through per call: the rest is a short write", () => {
+  let passed = 0;
+  const sink = new OutputSink("inherit", DEFAULT_OUTPUT_LIMIT, {
+    writeSync: (bytes) => {
+      passed += bytes.length;
+      return bytes.length;
+    },
+  });
+  // 1024 views of one 64 MiB buffer: 64 GiB asked for in one call.
+  const buffer = new ArrayBuffer(64 << 20);
+  const vectors = Array.from({ length: 1024 }, () => new Uint8Array(buffer));
+  assert.equal(sink.write(vectors), MAX_PASSED_THROUGH);
+  assert.equal(passed, MAX_PASSED_THROUGH);
+  // Small writes pass whole.
+  const small = [new Uint8Array(10), new Uint8Array(20)];
+  assert.equal(sink.write(small), 30);
 });
