@@ -119,8 +119,30 @@ export function wasiImports(
       from <= 2 || to <= 2 ? ERRNO.NOTSUP : files.fd_renumber(from, to),
     poll_oneoff: (into: number, out: number, count: number, events: number) =>
       pollOneoff(parts, into, out, count, events),
+    // In slices, looking at the run's stops between them: 4 GiB of random
+    // bytes take seconds, inside one host call no check interrupts.
+    random_get: (buffer: number, length: number) => {
+      buffer >>>= 0;
+      length >>>= 0;
+      if (!fits(memory().buffer.byteLength, buffer, length)) {
+        return ERRNO.FAULT;
+      }
+      for (let at = 0; at < length; at += RANDOM_SLICE) {
+        const stopped = watch.stopped();
+        if (stopped !== undefined) throw stopped;
+        const errno = wasi.random_get(
+          buffer + at,
+          Math.min(RANDOM_SLICE, length - at),
+        );
+        if (errno !== ERRNO.SUCCESS) return errno;
+      }
+      return ERRNO.SUCCESS;
+    },
   };
 }
+
+/** The random bytes `random_get` makes between two looks at the stops. */
+export const RANDOM_SLICE = 1 << 20;
 
 /**
  * `poll_oneoff`: descriptors are ready at once (a read then waits in

@@ -8,10 +8,14 @@
 
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
-import { runWasi } from "../mod.ts";
+import { isAborted, runWasi, StopSignal } from "../mod.ts";
+import { GuestFiles } from "../src/wasi_files.ts";
+import { RANDOM_SLICE, wasiImports } from "../src/wasi_imports.ts";
+import { StopWatch } from "../src/wasi_stops.ts";
 import { IOV_MAX, MAX_SUBSCRIPTIONS } from "../src/wasi_abi.ts";
 import {
   DEFAULT_OUTPUT_LIMIT,
+  InputSource,
   MAX_PASSED_THROUGH,
   OutputSink,
 } from "../src/wasi_stdio.ts";
@@ -156,4 +160,40 @@ Deno.test("fd_write passes at most MAX_PASSED_THROUGH bytes through per call: th
   // Small writes pass whole.
   const small = [new Uint8Array(10), new Uint8Array(20)];
   assert.equal(sink.write(small), 30);
+});
+
+Deno.test("random_get makes its bytes in slices, and a stop lands between them", () => {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const calls: [number, number][] = [];
+  const parts = (watch: StopWatch) => ({
+    wasi: {
+      random_get: (at: number, length: number) => {
+        calls.push([at, length]);
+        return 0;
+      },
+    },
+    memory: () => memory,
+    files: new GuestFiles({}, () => memory, []),
+    stdin: new InputSource(undefined),
+    output: [
+      new OutputSink("ignore", 0, Deno.stdout),
+      new OutputSink("ignore", 0, Deno.stdout),
+    ] as [OutputSink, OutputSink],
+    watch,
+  });
+  const free = wasiImports(parts(new StopWatch({})));
+  memory.grow(3 * RANDOM_SLICE / 65536);
+  assert.equal(free.random_get(8, 2 * RANDOM_SLICE + 5), 0);
+  assert.deepEqual(calls, [
+    [8, RANDOM_SLICE],
+    [8 + RANDOM_SLICE, RANDOM_SLICE],
+    [8 + 2 * RANDOM_SLICE, 5],
+  ]);
+  assert.equal(free.random_get(memory.buffer.byteLength - 4, 5), FAULT);
+  calls.length = 0;
+  const stop = new StopSignal();
+  stop.stop("enough");
+  const stopped = wasiImports(parts(new StopWatch({ stop })));
+  assert.throws(() => stopped.random_get(0, RANDOM_SLICE), isAborted);
+  assert.deepEqual(calls, []);
 });
