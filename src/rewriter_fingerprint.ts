@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:ff41afc372c9a662d4e091cd42df85069b27b4f5833b914eae628da0da46286f";
+  "sha256:9eb13503f181adc0cf1241af9f2d5b39a4741b543c18306d8509bb7c8cbde2db";
