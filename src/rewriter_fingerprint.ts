@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:9eb13503f181adc0cf1241af9f2d5b39a4741b543c18306d8509bb7c8cbde2db";
+  "sha256:81136da7abbc01a28636a71d27327cc08b168a4b1cf685481658beb4a572528a";
