@@ -10,7 +10,7 @@
  * @module
  */
 
-import { GuestLoadError, InvalidModule } from "./errors.ts";
+import { GuestLoadError, InvalidModule, isGuestLoadError } from "./errors.ts";
 
 /**
  * Options for compiling a guest, as `WebAssembly.compile` takes them (the
@@ -219,10 +219,85 @@ export async function compileBytes(
   }
 }
 
-async function collect(
+/**
+ * The most bytes a remote guest may send: the engine's largest module
+ * (1 GiB). A server that sends on, however long, is cut off there instead
+ * of filling this process's memory.
+ */
+export const MAX_MODULE_BYTES = 1 << 30;
+
+function tooLarge(label: string): GuestLoadError {
+  return new GuestLoadError(
+    "fetch",
+    `cannot fetch ${label}: the server sent more than ${MAX_MODULE_BYTES} bytes, the largest module the engine compiles`,
+    "check the URL",
+  );
+}
+
+/** `stream`, failing once it has passed {@linkcode MAX_MODULE_BYTES}. */
+function capped(
   stream: ReadableStream<Uint8Array>,
+  label: string,
+): ReadableStream<Uint8Array> {
+  let total = 0;
+  return stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        total += chunk.length;
+        if (total > MAX_MODULE_BYTES) controller.error(tooLarge(label));
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+/** A response's bytes, up to {@linkcode MAX_MODULE_BYTES}. */
+async function collect(
+  stream: ReadableStream<Uint8Array> | null,
+  label: string,
 ): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  if (stream === null) return new Uint8Array(0);
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > MAX_MODULE_BYTES) throw tooLarge(label);
+      chunks.push(value);
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
+  }
+  // Always a buffer of its own: a cache hit may build its output in it.
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
+}
+
+/** A response's bytes, with a fetch error for a body that breaks off. */
+async function readBody(
+  response: Response,
+  label: string,
+): Promise<Uint8Array> {
+  try {
+    return await collect(response.body, label);
+  } catch (error) {
+    if (isGuestLoadError(error)) throw error;
+    throw new GuestLoadError(
+      "fetch",
+      `cannot fetch ${label}: ${(error as Error).message}`,
+      "check the URL and that the server is up",
+      { cause: error },
+    );
+  }
 }
 
 /**
@@ -238,18 +313,21 @@ async function loadRemote(
   const response = await fetchRemote(url, label);
   const type = response.headers.get("content-type") ?? "";
   if (!type.startsWith("application/wasm") || response.body === null) {
-    const bytes = new Uint8Array(await response.arrayBuffer());
+    const bytes = await readBody(response, label);
     return { module: await compileBytes(bytes, label, options), bytes, label };
   }
-  const [forCompile, forBytes] = response.body.tee();
+  // Both branches stop at the cap: the engine's streaming compile buffers
+  // a section it has not seen the end of, without a bound of its own.
+  const [forCompile, forBytes] = capped(response.body, label).tee();
   const streamed = new Response(forCompile, {
     headers: { "content-type": "application/wasm" },
   });
   const [compiled, bytes] = await Promise.allSettled([
     compileStreamingWith(streamed, options),
-    collect(forBytes),
+    collect(forBytes, label),
   ]);
   if (bytes.status === "rejected") {
+    if (isGuestLoadError(bytes.reason)) throw bytes.reason;
     throw new GuestLoadError(
       "fetch",
       `cannot fetch ${label}: ${(bytes.reason as Error).message}`,
@@ -335,7 +413,7 @@ export async function loadModule(
     // A remote module compiles while it downloads, when it is compiled.
     if (compile) return await loadRemote(url!, label, options.compileOptions);
     const response = await fetchRemote(url!, label);
-    const fetched = new Uint8Array(await response.arrayBuffer());
+    const fetched = await readBody(response, label);
     checkPreamble(fetched, label);
     return { module: undefined, bytes: fetched, label };
   }

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:ff41afc372c9a662d4e091cd42df85069b27b4f5833b914eae628da0da46286f";
+  "sha256:81136da7abbc01a28636a71d27327cc08b168a4b1cf685481658beb4a572528a";

@@ -11,6 +11,7 @@
 export const ERRNO = {
   SUCCESS: 0,
   BADF: 8,
+  FAULT: 21,
   INVAL: 28,
   IO: 29,
   NOTSUP: 58,
@@ -64,18 +65,34 @@ export type Subscription =
   };
 
 /**
+ * The most subscriptions one `poll_oneoff` reads: each becomes an object on
+ * the host, and a guest's count is otherwise bounded only by its memory
+ * (89 million in 4 GiB, read in one host call no deadline interrupts).
+ */
+export const MAX_SUBSCRIPTIONS = 65536;
+
+/**
  * Reads `count` subscriptions from guest memory.
  *
  * @param view The guest's memory.
  * @param at Where the first one starts.
  * @param count How many there are.
- * @returns The subscriptions, or `undefined` for an unknown event type.
+ * @returns The subscriptions, or an errno: `INVAL` for an unknown event
+ *   type or more than {@linkcode MAX_SUBSCRIPTIONS}, `FAULT` for an array
+ *   that does not fit in memory.
  */
 export function readSubscriptions(
   view: DataView,
   at: number,
   count: number,
-): Subscription[] | undefined {
+): Subscription[] | number {
+  // The guest's i32 arguments arrive signed.
+  at >>>= 0;
+  count >>>= 0;
+  if (count > MAX_SUBSCRIPTIONS) return ERRNO.INVAL;
+  if (!fits(view.byteLength, at, count * SUBSCRIPTION_SIZE)) {
+    return ERRNO.FAULT;
+  }
   const subscriptions: Subscription[] = [];
   for (let i = 0; i < count; i++) {
     const base = at + i * SUBSCRIPTION_SIZE;
@@ -96,10 +113,23 @@ export function readSubscriptions(
         fd: view.getUint32(base + 16, true),
       });
     } else {
-      return undefined;
+      return ERRNO.INVAL;
     }
   }
   return subscriptions;
+}
+
+/**
+ * Whether `length` bytes from `at` (both unsigned 32-bit, as the guest
+ * passed them) lie within a memory of `size` bytes.
+ *
+ * @param size The memory's size.
+ * @param at Where the range starts.
+ * @param length Its length.
+ * @returns `true` when it fits.
+ */
+export function fits(size: number, at: number, length: number): boolean {
+  return (at >>> 0) + length <= size;
 }
 
 /**
@@ -124,24 +154,41 @@ export function writeEvent(
 }
 
 /**
+ * The most vectors one `fd_read` or `fd_write` takes, as POSIX's `IOV_MAX`
+ * on Linux and in wasi-libc: each becomes a view on the host, and a guest's
+ * count is otherwise bounded only by its memory (512 million zero-length
+ * vectors in 4 GiB, built in one host call no deadline interrupts).
+ */
+export const IOV_MAX = 1024;
+
+/**
  * The buffers a `__wasi_iovec_t` array points at, as views of guest memory.
  *
  * @param memory The guest's memory.
  * @param at Where the array starts.
  * @param count How many vectors it has.
- * @returns One view per vector.
+ * @returns One view per vector, or an errno: `INVAL` for more than
+ *   {@linkcode IOV_MAX} vectors, `FAULT` for an array or a buffer that does
+ *   not fit in memory.
  */
 export function ioVectors(
   memory: WebAssembly.Memory,
   at: number,
   count: number,
-): Uint8Array[] {
-  const view = new DataView(memory.buffer);
+): Uint8Array[] | number {
+  // The guest's i32 arguments arrive signed.
+  at >>>= 0;
+  count >>>= 0;
+  if (count > IOV_MAX) return ERRNO.INVAL;
+  const buffer = memory.buffer;
+  if (!fits(buffer.byteLength, at, count * 8)) return ERRNO.FAULT;
+  const view = new DataView(buffer);
   const vectors: Uint8Array[] = [];
   for (let i = 0; i < count; i++) {
     const pointer = view.getUint32(at + i * 8, true);
     const length = view.getUint32(at + i * 8 + 4, true);
-    vectors.push(new Uint8Array(memory.buffer, pointer, length));
+    if (pointer + length > buffer.byteLength) return ERRNO.FAULT;
+    vectors.push(new Uint8Array(buffer, pointer, length));
   }
   return vectors;
 }

@@ -13,6 +13,7 @@ import {
   ERRNO,
   EVENT_SIZE,
   EVENTTYPE,
+  fits,
   ioVectors,
   readSubscriptions,
   type Subscription,
@@ -81,18 +82,29 @@ export function wasiImports(
     fd_write: (fd: number, iovs: number, count: number, written: number) => {
       if (fd !== 1 && fd !== 2) return files.fd_write(fd, iovs, count, written);
       if (stdioClosed[fd]) return ERRNO.BADF;
-      const n = output[fd - 1].write(ioVectors(memory(), iovs, count));
-      view().setUint32(written, n, true);
+      const vectors = ioVectors(memory(), iovs, count);
+      if (typeof vectors === "number") return vectors;
+      if (!fits(memory().buffer.byteLength, written, 4)) return ERRNO.FAULT;
+      const n = output[fd - 1].write(vectors);
+      view().setUint32(written >>> 0, n, true);
       return ERRNO.SUCCESS;
     },
     fd_read: (fd: number, iovs: number, count: number, read: number) => {
       if (fd !== 0) return wasi.fd_read(fd, iovs, count, read);
       if (stdioClosed[0]) return ERRNO.BADF;
+      const checked = ioVectors(memory(), iovs, count);
+      if (typeof checked === "number") return checked;
+      if (!fits(memory().buffer.byteLength, read, 4)) return ERRNO.FAULT;
       const finish = (n: number) => {
-        view().setUint32(read, n, true);
+        view().setUint32(read >>> 0, n, true);
         return ERRNO.SUCCESS;
       };
-      const n = stdin.read(() => ioVectors(memory(), iovs, count), watch);
+      // Read again once the stream gives bytes: memory may have grown, and
+      // memory only grows, so what fitted still fits.
+      const n = stdin.read(
+        () => ioVectors(memory(), iovs, count) as Uint8Array[],
+        watch,
+      );
       return typeof n === "number" ? finish(n) : n.then(finish);
     },
     // Closing the host's stdio would close this process's.
@@ -107,8 +119,30 @@ export function wasiImports(
       from <= 2 || to <= 2 ? ERRNO.NOTSUP : files.fd_renumber(from, to),
     poll_oneoff: (into: number, out: number, count: number, events: number) =>
       pollOneoff(parts, into, out, count, events),
+    // In slices, looking at the run's stops between them: 4 GiB of random
+    // bytes take seconds, inside one host call no check interrupts.
+    random_get: (buffer: number, length: number) => {
+      buffer >>>= 0;
+      length >>>= 0;
+      if (!fits(memory().buffer.byteLength, buffer, length)) {
+        return ERRNO.FAULT;
+      }
+      for (let at = 0; at < length; at += RANDOM_SLICE) {
+        const stopped = watch.stopped();
+        if (stopped !== undefined) throw stopped;
+        const errno = wasi.random_get(
+          buffer + at,
+          Math.min(RANDOM_SLICE, length - at),
+        );
+        if (errno !== ERRNO.SUCCESS) return errno;
+      }
+      return ERRNO.SUCCESS;
+    },
   };
 }
+
+/** The random bytes `random_get` makes between two looks at the stops. */
+export const RANDOM_SLICE = 1 << 20;
 
 /**
  * `poll_oneoff`: descriptors are ready at once (a read then waits in
@@ -121,10 +155,19 @@ function pollOneoff(
   count: number,
   events: number,
 ): number | Promise<number> {
-  const subscriptions = count === 0
-    ? undefined
-    : readSubscriptions(new DataView(memory().buffer), into, count);
-  if (subscriptions === undefined) return ERRNO.INVAL;
+  if (count === 0) return ERRNO.INVAL;
+  const subscriptions = readSubscriptions(
+    new DataView(memory().buffer),
+    into,
+    count,
+  );
+  if (typeof subscriptions === "number") return subscriptions;
+  const size = memory().buffer.byteLength;
+  if (!fits(size, out, count * EVENT_SIZE) || !fits(size, events, 4)) {
+    return ERRNO.FAULT;
+  }
+  out >>>= 0;
+  events >>>= 0;
   const ready = subscriptions.filter((s) => s.type !== EVENTTYPE.CLOCK);
   if (ready.length > 0) {
     const view = new DataView(memory().buffer);

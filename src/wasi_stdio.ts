@@ -15,6 +15,14 @@ export type WasiOutputMode = "inherit" | "capture" | "ignore";
 /** The default cap on captured output, per stream: 1 MiB. */
 export const DEFAULT_OUTPUT_LIMIT = 1 << 20;
 
+/**
+ * The most bytes one `fd_write` passes through to the host's stream: the
+ * rest is a short write, which the guest's libc writes again. One call
+ * could otherwise name 1024 buffers of 4 GiB and hold the host's thread,
+ * where no deadline reaches, for as long as 4 TiB take.
+ */
+export const MAX_PASSED_THROUGH = 1 << 20;
+
 /** One output stream of the guest. */
 export class OutputSink {
   readonly #mode: WasiOutputMode;
@@ -46,21 +54,31 @@ export class OutputSink {
    * Writes what the guest wrote; copies it out of guest memory.
    *
    * @param vectors The guest's buffers.
-   * @returns The bytes written: all of them, even past the cap, so that the
-   *   guest does not retry.
+   * @returns The bytes written: passed through, at most
+   *   {@linkcode MAX_PASSED_THROUGH} (a short write); captured or ignored,
+   *   all of them, even past the cap, so that the guest does not retry.
    */
   write(vectors: Uint8Array[]): number {
     let total = 0;
+    if (this.#mode === "inherit") {
+      for (const vector of vectors) {
+        const part = vector.subarray(0, MAX_PASSED_THROUGH - total);
+        for (let at = 0; at < part.length;) {
+          at += this.#host.writeSync(part.subarray(at));
+        }
+        total += part.length;
+        if (part.length < vector.length) break;
+      }
+      return total;
+    }
     for (const vector of vectors) {
       total += vector.length;
-      if (this.#mode === "inherit") {
-        for (let at = 0; at < vector.length;) {
-          at += this.#host.writeSync(vector.subarray(at));
-        }
-      } else if (this.#mode === "capture") {
+      if (this.#mode === "capture") {
         const room = Math.max(0, this.#limit - this.#kept);
+        // Nothing is kept past the cap, not even an empty chunk: a guest
+        // writing on would otherwise grow the list without end.
         const kept = vector.slice(0, room);
-        this.#chunks.push(kept);
+        if (kept.length > 0) this.#chunks.push(kept);
         this.#kept += kept.length;
         this.dropped += vector.length - kept.length;
       }

@@ -275,3 +275,23 @@ Deno.test("a shared table is refused, in the table section and among imports", a
     }
   }
 });
+
+Deno.test("instrument() rewrites a shared input as a copy taken once, with the same output", () => {
+  // (module (func (export "f") (loop (br 0))))
+  const plain = new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...[0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
+    ...[0x03, 0x02, 0x01, 0x00],
+    ...[0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00],
+    ...[0x0a, 0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b],
+  ]);
+  const shared = new Uint8Array(new SharedArrayBuffer(plain.length));
+  shared.set(plain);
+  const fromShared = instrument(shared);
+  assert.deepEqual(fromShared.bytes, instrument(plain).bytes);
+  assert.ok(!(fromShared.bytes.buffer instanceof SharedArrayBuffer));
+  // Writing the shared input afterwards changes nothing already rewritten.
+  const before = fromShared.bytes.slice();
+  shared.fill(0);
+  assert.deepEqual(fromShared.bytes, before);
+});

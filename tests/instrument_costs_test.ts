@@ -6,8 +6,10 @@
  */
 
 import assert from "./support/assert.ts";
+import { isInvalidModule } from "../src/errors.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import { cost, type Fn, meter, wat } from "./support/instrument.ts";
+import { encodeLeb } from "./support/module_bytes.ts";
 
 // ---------------------------------------------------------------------------
 // (a) Exact fuel counts
@@ -186,6 +188,49 @@ Deno.test("instrument() applies the cost table", async () => {
     costs: { operators: { "i32.add": 2 ** 31 - 1, "i32.const": 2 ** 31 - 1 } },
   });
   assert.equal(cost(dear, "f"), 3n * (2n ** 31n - 1n));
+});
+
+Deno.test("instrument() refuses a segment dearer than 2^53 - 1 rather than charge it less", () => {
+  // One function of `nops` nops at 2^31 - 1 each, all one segment.
+  const withNops = (nops: number) => {
+    const size = encodeLeb(1 + nops + 1);
+    const code = [0x01, ...size, 0x00];
+    const sectionSize = encodeLeb(code.length + nops + 1);
+    const head = [
+      ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+      ...[0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00],
+      ...[0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00],
+      ...[0x0a, ...sectionSize, ...code],
+    ];
+    const bytes = new Uint8Array(head.length + nops + 1);
+    bytes.set(head);
+    bytes.fill(0x01, head.length, head.length + nops);
+    bytes[head.length + nops] = 0x0b;
+    return bytes;
+  };
+  const options = {
+    costs: { operators: { nop: 0x7fff_ffff } },
+    resumable: false,
+    initialFuel: 1n << 62n,
+  };
+  // 4,194,304 nops cost 2^53 - 2^22, exactly what they are charged.
+  const fits = instrument(withNops(4_194_304), options);
+  const instance = new WebAssembly.Instance(
+    new WebAssembly.Module(fits.bytes),
+    {},
+  );
+  (instance.exports.f as Fn)();
+  const fuel = instance.exports[fits.fuelExport] as WebAssembly.Global;
+  assert.equal((1n << 62n) - fuel.value, 4_194_304n * 0x7fff_ffffn);
+  // One more costs 2^53 + 2^31 - 2^22 - 1, which a cap at 2^53 - 1 charged
+  // too little: refused.
+  const over = withNops(4_194_305);
+  assert.ok(WebAssembly.validate(over));
+  assert.throws(
+    () => instrument(over, options),
+    (error: unknown) =>
+      isInvalidModule(error) && /costs more than 2\^53 - 1/.test(error.message),
+  );
 });
 
 Deno.test("instrument() charges bulk memory operators per byte and page", async () => {

@@ -36,6 +36,11 @@ export interface IndexContext {
   readonly footprint: Footprint;
   /** The imported functions an element segment or `ref.func` names. */
   readonly referencedImports?: Set<number>;
+  /**
+   * Notes that an element segment or constant expression names a function,
+   * which declares it for `ref.func` in code.
+   */
+  declareFunction?(index: number): void;
 }
 
 /**
@@ -66,6 +71,7 @@ export function readFunctionIndex(
   const at = r.pos;
   const index = r.u32();
   info.checkFunction(r, index, at);
+  info.declareFunction?.(index);
   if (index >= info.importedFunctions) {
     patches.add(at, r.pos - at, info.shiftFunction(index));
   } else info.referencedImports?.add(index);
@@ -211,10 +217,15 @@ function evaluate(
     else footprint.allocatedElements += elements;
   };
   const pop = () => stack.length > 0 ? stack.pop()! : NaN;
+  // Drops `n` operands at once: `n` comes from the input (up to 2^32 - 1
+  // for `array.new_fixed`), and one pop each held the host for seconds.
+  const popMany = (n: number) => {
+    stack.length = Math.max(0, stack.length - n);
+  };
   if (op === 0xfb) {
     switch (sub) {
       case 0x00: // struct.new: one operand per field
-        for (let i = 0; i < Math.max(0, info.structFields[type]!); i++) pop();
+        popMany(Math.max(0, info.structFields[type]!));
         allocate(Math.max(0, info.structFields[type]!));
         break;
       case 0x01: // struct.new_default
@@ -228,7 +239,7 @@ function evaluate(
         break;
       }
       case 0x08: // array.new_fixed
-        for (let i = 0; i < fixed; i++) pop();
+        popMany(fixed);
         allocate(fixed);
         break;
       case 0x1a: // any.convert_extern

@@ -378,6 +378,9 @@ export function instrumentModule(
       `Cannot instrument the module: expected a Uint8Array, got ${typeof bytes}`,
     );
   }
+  // The rewriter reads its input more than once: another thread writing to
+  // a shared buffer in between could make the passes disagree.
+  if (bytes.buffer instanceof SharedArrayBuffer) bytes = bytes.slice();
   const costs = resolveCosts(options.costs);
   const importModule = checkName(
     options.importModule ?? DEFAULT_IMPORT_MODULE,

@@ -85,6 +85,11 @@ const PAGE = 65536;
 /** The largest maximum each kind of memory or table may declare, by `is64`. */
 const MEMORY_PAGES = [65536, 2 ** 48];
 const TABLE_ELEMENTS = [2 ** 32 - 1, Number.MAX_SAFE_INTEGER];
+/**
+ * The most pages the engine lets a memory declare, by `is64`: a limit
+ * written over a larger maximum would make an invalid module valid.
+ */
+const ENGINE_MEMORY_PAGES = [65536, 262144];
 
 /**
  * Writes limits into a module's memory and table types.
@@ -138,6 +143,16 @@ export function applyLimits(
     const at = r.pos;
     const declared = kind === "memory" ? readLimits(r) : readTableLimits(r);
     const index = kind === "memory" ? memories++ : tables++;
+    if (kind === "memory") {
+      const most = ENGINE_MEMORY_PAGES[declared.is64 ? 1 : 0]!;
+      const pages = Math.max(declared.min, declared.max ?? 0);
+      if (pages > most) {
+        r.fail(
+          `memory ${index} declares ${pages} pages, more than the engine's limit of ${most}`,
+          at,
+        );
+      }
+    }
     const cap = kind === "memory" ? memoryLimit : tableLimit;
     if (cap === undefined) return w.copy(r.bytes, at, r.pos);
     if (declared.min > cap && over === undefined) {

@@ -150,6 +150,17 @@ export class ModuleInfo {
   /** Whether the module has a start function. */
   hasStart = false;
   /**
+   * The start function when the rewrite exports it instead (a deferred
+   * start), else -1. The export declares it for `ref.func`, so code may
+   * name it there only if the input declares it too.
+   */
+  deferredStart = -1;
+  /**
+   * Whether an export, an element segment or a constant expression names
+   * {@linkcode ModuleInfo.deferredStart}.
+   */
+  startDeclared = false;
+  /**
    * How many function imports the rewrite appends after the guest's: every
    * defined function's index grows by this much.
    */
@@ -186,6 +197,16 @@ export class ModuleInfo {
         at,
       );
     }
+  }
+
+  /**
+   * Notes that an export, an element segment or a constant expression
+   * names a function, which declares it for `ref.func` in code.
+   *
+   * @param index An original function index.
+   */
+  declareFunction(index: number): void {
+    if (index === this.deferredStart) this.startDeclared = true;
   }
 
   /**

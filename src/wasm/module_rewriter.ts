@@ -23,7 +23,7 @@ import { startFunction } from "./deferred_start.ts";
 import { findStackPointerGlobal } from "./stack_pointer_scan.ts";
 import { CodeRewriter } from "./code.ts";
 import type { CostModel } from "./costs.ts";
-import { ModuleInfo } from "./module.ts";
+import { LIMITS, ModuleInfo } from "./module.ts";
 import { readSection } from "./module_sections.ts";
 import { rewriteNameSection } from "./names.ts";
 import { OutputPlan, type PlannedVector } from "./output_plan.ts";
@@ -124,6 +124,10 @@ export class ModuleRewriter {
   #functionSection: PlannedVector | undefined;
   /** The same for the type section, for the register copies' types. */
   #typeSection: PlannedVector | undefined;
+  /** Types the code adds after the added types: copies' and helpers'. */
+  #codeTypes = 0;
+  /** Functions the code adds after the slow path: copies, pads, helpers. */
+  #codeFunctions = 0;
   readonly #resumable: boolean;
   readonly #initialFuel: bigint;
   /** With a stop flag: the memories the input defines; else undefined. */
@@ -172,7 +176,10 @@ export class ModuleRewriter {
       // compiled module can instantiate them as they are.
       this.#info.addedImports = 0;
     }
-    if (features.deferStart) this.#deferredStart = startFunction(bytes);
+    if (features.deferStart) {
+      this.#deferredStart = startFunction(bytes);
+      this.#info.deferredStart = this.#deferredStart ?? -1;
+    }
     this.#countsFuel = features.countsFuel ?? true;
     this.#flagTraps = features.stopFlagTraps ?? false;
     this.#exportStackPointer = features.exportStackPointer ?? false;
@@ -232,6 +239,7 @@ export class ModuleRewriter {
     }
     this.#flushBefore(Infinity);
     for (const [start, end] of this.#deferredNames) this.#names(start, end);
+    this.#checkLimits();
     return {
       bytes: this.#out.write(),
       importModule: this.#importModule,
@@ -241,6 +249,34 @@ export class ModuleRewriter {
       startExport: this.#startExport,
       stackPointerExport: this.#stackPointer?.name,
     };
+  }
+
+  /**
+   * Refuses a module that is within the engine's limits but would not be
+   * once the rewrite adds its types and functions: the engine would refuse
+   * the output.
+   */
+  #checkLimits(): void {
+    const info = this.#info;
+    const over = (what: string, has: number, added: number, limit: number) => {
+      if (has + added <= limit) return;
+      throw new InvalidModule(
+        `the module defines ${has} ${what} and metering adds ${added}: more than the engine's limit of ${limit}; meter a module with fewer ${what}`,
+        { offset: 0 },
+      );
+    };
+    over(
+      "types",
+      info.typeCount,
+      this.#addedTypes + this.#codeTypes,
+      LIMITS.types,
+    );
+    over(
+      "functions",
+      info.definedFunctions,
+      1 + this.#codeFunctions,
+      LIMITS.functions,
+    );
   }
 
   #section(id: number, r: Reader, sectionStart: number): void {
@@ -535,6 +571,8 @@ export class ModuleRewriter {
     });
     let helpersSize = 0;
     for (const helper of helpers) helpersSize += helper.bytes.length;
+    this.#codeTypes = copies.length + helperTypeList.length;
+    this.#codeFunctions = copies.length + pads + helpers.length;
     if (copies.length + helpers.length > 0) {
       out.replanVector(this.#typeSection!, 1, (w) => {
         this.#writeTypes(w);

@@ -8,7 +8,12 @@
  */
 
 import { readConstExpr, readFunctionIndex } from "./const_expr.ts";
-import { EXTERNAL_KINDS, LIMITS, type ModuleInfo } from "./module.ts";
+import {
+  EXTERNAL_KINDS,
+  type FunctionSignature,
+  LIMITS,
+  type ModuleInfo,
+} from "./module.ts";
 import type { Patches } from "./patches.ts";
 import type { Reader } from "./reader.ts";
 import { readRefType } from "./types.ts";
@@ -95,6 +100,7 @@ export function readExports(
     switch (kind) {
       case 0:
         info.checkFunction(r, index, at);
+        info.declareFunction(index);
         if (index >= info.importedFunctions) {
           patches.add(at, r.pos - at, info.shiftFunction(index));
         }
@@ -129,8 +135,33 @@ export function readStart(
   r: Reader,
   patches: Patches,
 ): void {
-  readFunctionIndex(r, info, patches);
+  const at = r.pos;
+  const index = r.u32();
+  info.checkFunction(r, index, at);
+  if (index >= info.importedFunctions) {
+    patches.add(at, r.pos - at, info.shiftFunction(index));
+  } else info.referencedImports.add(index);
+  // The engine checks this only while the start section is there; a
+  // deferred start is exported instead, where any type would do.
+  const signature = info.typeSignatures[info.functionTypes[index]!];
+  if (
+    signature === undefined || signature.params.length > 0 ||
+    signature.results.length > 0
+  ) {
+    r.fail(
+      `start function ${index} has type ${
+        describeType(signature)
+      }: a start function takes no parameters and returns nothing`,
+      at,
+    );
+  }
   info.hasStart = true;
+}
+
+function describeType(signature: FunctionSignature | undefined): string {
+  if (signature === undefined) return "that is not a function type";
+  const list = (types: readonly string[]) => `(${types.join(", ")})`;
+  return `${list(signature.params)} -> ${list(signature.results)}`;
 }
 
 /**

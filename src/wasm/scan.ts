@@ -164,7 +164,7 @@ const enum Frame {
   TryTable,
 }
 
-/** Segment costs are capped here so that they stay exact doubles. */
+/** The dearest segment: costs stay exact doubles. */
 const MAX_SEGMENT_COST = Number.MAX_SAFE_INTEGER;
 /**
  * The dearest segment a `br_table`'s check tests for in advance, and the
@@ -373,6 +373,8 @@ export class BodyScanner {
     const singleOps = SINGLE_OPS;
     const singleCost = costs.single;
     const functionCount = info.functionCount;
+    // A deferred start that code may not name in `ref.func`, or -1.
+    const undeclaredStart = info.startDeclared ? -1 : info.deferredStart;
     const importedFunctions = info.importedFunctions;
     const shift = info.addedImports;
     const globalCount = info.globalCount;
@@ -591,8 +593,17 @@ export class BodyScanner {
       if (slow) {
         p = this.#slowImmediate(imm, p, opPos, depth, localCount);
         index = this.#index;
-        // A `br_on_cast` names a label too.
-        if (imm === 28 /* Imm.BrOnCast */) tableOwners.fill(-2, 0, depth);
+        // A `br_on_cast` names a label too, after its cast flags, and
+        // branches there as `br_on_null` does. (Marking every open frame
+        // instead cost the depth per operator: quadratic in a deep body.)
+        if (imm === 28 /* Imm.BrOnCast */) {
+          const r = this.#reader;
+          r.pos = immAt + 1;
+          const frame = depth - 1 - r.u32();
+          if (tableOwners[frame] !== -2) {
+            this.#branchTo(frame, op, segment, live);
+          }
+        }
       }
       if (imm === 3) { // Imm.Label
         if (index === depth - 1) sync = 1; // leaves the function
@@ -608,6 +619,13 @@ export class BodyScanner {
         if (index >= functionCount) {
           fail(
             `function index ${index} out of range: the module has ${functionCount} functions`,
+            immAt,
+          );
+        }
+        if (index === undeclaredStart && op === 0xd2) {
+          // The export that defers the start would declare it.
+          fail(
+            `ref.func names function ${index}, the start function, which no export or element segment declares: declare it (elem declare func ${index})`,
             immAt,
           );
         }
@@ -1191,7 +1209,13 @@ export class BodyScanner {
       code.edits[at + 1] = Edit.Sync;
       return this.#templates.sync.length;
     }
-    if (cost > MAX_SEGMENT_COST) cost = MAX_SEGMENT_COST;
+    if (cost > MAX_SEGMENT_COST) {
+      // Capped, the segment would run for less than it costs.
+      fail(
+        `a straight-line stretch of code costs more than 2^53 - 1 fuel with these costs: lower the costs of its operators`,
+        code.edits[at]!,
+      );
+    }
     code.setCost(segment, cost);
     this.#hints++;
     let variant = kind >> 5 & FUSED;

@@ -279,9 +279,20 @@ export function readLimits(r: Reader): Limits {
   }
   const is64 = (flags & 0x04) !== 0;
   const shared = (flags & 0x02) !== 0;
+  // Invalid, and it must stay so: a rewrite that writes a maximum (limits)
+  // would otherwise make it valid.
+  if (shared && (flags & 0x01) === 0) {
+    r.fail(
+      `limits flags 0x${flags.toString(16)}: shared limits need a maximum`,
+      start,
+    );
+  }
   const min = is64 ? r.u64() : r.u32();
-  if (flags & 0x01) return { is64, min, max: is64 ? r.u64() : r.u32(), shared };
-  return { is64, min, shared };
+  if ((flags & 0x01) === 0) return { is64, min, shared };
+  const maxAt = r.pos;
+  const max = is64 ? r.u64() : r.u32();
+  if (max < min) r.fail(`limits: maximum ${max} below minimum ${min}`, maxAt);
+  return { is64, min, max, shared };
 }
 
 /**
