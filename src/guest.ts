@@ -126,6 +126,18 @@ function makePromising(fn: HostFunction): PromisingFunction {
 const NO_ARGUMENTS: unknown[] = [];
 
 /**
+ * How often an async call looks at its StopSignal while it runs, in
+ * milliseconds, so that the stop also ends a wait in a host import.
+ */
+const STOP_POLL_MS = 1;
+
+/**
+ * How soon an async call looks again at a deadline its timer fired for but
+ * its watch did not yet count as passed, in milliseconds.
+ */
+const DEADLINE_RETRY_MS = 0.5;
+
+/**
  * A loaded guest: one compiled module and its live instance.
  *
  * @example Usage
@@ -408,9 +420,27 @@ export class Guest {
     signal?.addEventListener("abort", onAbort);
     // The deadline must also land while the guest waits in a host import.
     const timeout = options?.timeout ?? this.#timeout;
-    const cancelTimer = timeout === undefined
+    let ended = false;
+    let cancelTimer: (() => void) | undefined;
+    const onDeadline = () => {
+      onAbort();
+      // The call's watch reads the deadline on its own clock: should it not
+      // count as passed yet, look again soon, or a guest waiting in a host
+      // import would wait on past it.
+      if (!ended && this.#state.stop === undefined) {
+        cancelTimer = startTimer(DEADLINE_RETRY_MS, onDeadline);
+      }
+    };
+    if (timeout !== undefined) {
+      const left = Math.max(0, invoked + timeout - performance.now());
+      cancelTimer = startTimer(left, onDeadline);
+    }
+    // A StopSignal has no event: while the guest waits in a host import,
+    // nothing reads the flag the watchdog sets for it, so look at it here.
+    const stop = options?.stop;
+    const stopPoll = stop === undefined
       ? undefined
-      : startTimer(Math.max(0, invoked + timeout - performance.now()), onAbort);
+      : setInterval(() => stop.stopped && onAbort(), STOP_POLL_MS);
     let outcome: CallOutcome;
     try {
       if (signal?.aborted) onAbort();
@@ -425,7 +455,9 @@ export class Guest {
     } catch (error) {
       outcome = this.#settle(name, error);
     } finally {
+      ended = true;
       cancelTimer?.();
+      if (stopPoll !== undefined) clearInterval(stopPoll);
       signal?.removeEventListener("abort", onAbort);
       call.call?.watch?.dispose();
     }
