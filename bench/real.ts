@@ -1,14 +1,17 @@
 /**
  * What metering costs on the guests people stop: an interpreter (QuickJS),
- * a database (SQLite through sql.js), a bytecode interpreter of our own in
- * C, the tightest loop (`sum_to`) and many short calls; each in every mode
+ * a database (SQLite through sql.js), a compiler in Go (esbuild), a bytecode
+ * interpreter of our own in C, the tightest loop (`sum_to`) and many short
+ * calls; each in every mode
  * that applies, as the metered side's time over the plain side's, in CPU
  * time and wall time, the sides interleaved.
  */
-import { type Guest, loadGuest } from "../mod.ts";
+import { FuelMeter, type Guest, loadGuest } from "../mod.ts";
 import {
   compareTimes,
+  cpuMs,
   formatNs,
+  median,
   overInstances,
   printTable,
   type Times,
@@ -23,7 +26,12 @@ import {
   sqljs,
   SQLJS_WASM,
 } from "./libraries.ts";
-import type { FuelMeter } from "../mod.ts";
+import {
+  ESBUILD_WASM,
+  generatedTypeScript,
+  meteredEsbuild,
+  plainEsbuild,
+} from "../tests/support/esbuild.ts";
 
 const INTERPRETER = new URL("../guest/interp/interp.wasm", import.meta.url);
 const COMPUTE = new URL("../guest/compute.wasm", import.meta.url);
@@ -184,6 +192,97 @@ async function librarySides<L>(
   return sides;
 }
 
+/** A piece of work whose result comes later, like esbuild's transform. */
+type AsyncRun = () => Promise<string>;
+
+/**
+ * {@linkcode timeSides} for work that awaits: each instance of each side
+ * timed once a round, in turn, the whole await (the glue's timers
+ * included) on the clock.
+ */
+async function timeAsyncSides(
+  sides: Record<string, AsyncRun[]>,
+  expected: string,
+  rounds: number,
+): Promise<Record<string, { wall: number; cpu: number }>> {
+  const samples: Record<string, { wall: number[]; cpu: number[] }> = {};
+  for (const [side, runs] of Object.entries(sides)) {
+    for (const [i, run] of runs.entries()) {
+      const got = await run();
+      if (got !== expected) {
+        throw new Error(`${side} ${i} produced another output`);
+      }
+      samples[`${side} ${i}`] = { wall: [], cpu: [] };
+    }
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (const [side, runs] of Object.entries(sides)) {
+      for (const [i, run] of runs.entries()) {
+        const cpu = cpuMs();
+        const start = performance.now();
+        await run();
+        samples[`${side} ${i}`].wall.push((performance.now() - start) * 1e6);
+        samples[`${side} ${i}`].cpu.push((cpuMs() - cpu) * 1e6);
+      }
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(sides).map(([side, runs]) => {
+      const over = (key: "wall" | "cpu") =>
+        median(runs.map((_, i) => median(samples[`${side} ${i}`][key])));
+      return [side, { wall: over("wall"), cpu: over("cpu") }];
+    }),
+  );
+}
+
+/**
+ * esbuild's browser build, in process, stripping the types of generated
+ * TypeScript: plain, and metered in each mode through a `FuelMeter` whose
+ * entries (`run`, `resume`) the glue calls from its own timers (see
+ * docs/other-loaders.md).
+ */
+async function esbuildRows(instances: number): Promise<Row[]> {
+  const source = generatedTypeScript(3000);
+  const bytes = await Deno.readFile(ESBUILD_WASM);
+  const sides: Record<string, AsyncRun[]> = {
+    plain: [],
+    "fuel, stoppable": [],
+    "fuel (trapping)": [],
+    timeout: [],
+    "deadline-only (timeout)": [],
+  };
+  const modes: [string, ConstructorParameters<typeof FuelMeter>[1], boolean][] =
+    [
+      ["fuel, stoppable", {}, false],
+      ["fuel (trapping)", { resumable: false }, false],
+      ["timeout", {}, true],
+      ["deadline-only (timeout)", { fuel: false }, true],
+    ];
+  const stops: (() => Promise<void>)[] = [];
+  for (let i = 0; i < instances; i++) {
+    const plain = await plainEsbuild();
+    stops.push(() => plain.stop());
+    sides.plain.push(async () =>
+      (await plain.transform(source, { loader: "ts" })).code
+    );
+    for (const [mode, options, watched] of modes) {
+      const metered = await meteredEsbuild(new FuelMeter(bytes, options));
+      stops.push(() => metered.esbuild.stop());
+      sides[mode].push(() =>
+        metered.within(
+          watched ? { timeout: 1e9 } : {},
+          async () =>
+            (await metered.esbuild.transform(source, { loader: "ts" })).code,
+        )
+      );
+    }
+  }
+  const expected = await sides.plain[0]();
+  const times = await timeAsyncSides(sides, expected, 5);
+  for (const stop of stops) await stop();
+  return rowsOf("esbuild (Go): strip the types of 3,000 functions", times);
+}
+
 /** Instances of a `loadGuest` side: plain, and metered in each mode. */
 async function guestSides(
   bytes: Uint8Array,
@@ -290,6 +389,7 @@ export async function benchReal(): Promise<void> {
       { rounds: 5, iterations: 1 },
     ),
   ));
+  rows.push(...await esbuildRows(3));
   const interpN = 100_000;
   rows.push(...rowsOf(
     `bytecode interpreter in C: primes below ${interpN / 1000}k`,
@@ -313,7 +413,7 @@ export async function benchReal(): Promise<void> {
     "\n## Real guests: metered / plain, every mode (issue targets: QuickJS <= 1.15, SQLite <= 1.10, interpreter <= 1.08, sum_to <= 1.5; deadline-only <= 1.05, sum_to <= 1.3)\n",
   );
   console.log(
-    "QuickJS and SQLite: metered through FuelMeter (docs/other-loaders.md), meter.run(work) with no budget to reach; stoppable = new FuelMeter(bytes) (resumable, the default),",
+    "QuickJS, SQLite and esbuild: metered through FuelMeter (docs/other-loaders.md), meter.run(work) with no budget to reach; stoppable = new FuelMeter(bytes) (resumable, the default),",
   );
   console.log(
     "trapping = new FuelMeter(bytes, { resumable: false }), timeout = the default meter with meter.run(work, { timeout: 1e9 }),",
@@ -328,7 +428,7 @@ export async function benchReal(): Promise<void> {
     "{ fuel: Infinity } (trapping, no flag), the stoppable guest with invoke(..., { timeout: 1e9 }) (timeout), { fuel: false } with invoke(..., { timeout: 1e9 }) (deadline-only).",
   );
   console.log(
-    "Each side 3 (libraries, sum_to) or 5 instances, timed in interleaved rounds; a side's time is the median over its instances of the median round.",
+    "Each side 3 (libraries, esbuild, sum_to) or 5 instances, timed in interleaved rounds; a side's time is the median over its instances of the median round.",
   );
   console.log(
     "CPU = the process's CPU time (V8's compiler and GC threads and the watchdog count); wall = elapsed time.\n",

@@ -109,10 +109,9 @@ async function readLocal(
   room?: (size: number) => number,
 ): Promise<Uint8Array> {
   try {
-    return room === undefined
-      ? await Deno.readFile(target)
-      : await readWithRoom(target, room);
+    return await readWithRoom(target, label, room ?? (() => 0));
   } catch (error) {
+    if (error instanceof GuestLoadError) throw error;
     if (error instanceof Deno.errors.NotCapable) {
       throw new GuestLoadError(
         "permission",
@@ -226,12 +225,18 @@ export async function compileBytes(
  */
 export const MAX_MODULE_BYTES = 1 << 30;
 
-function tooLarge(label: string): GuestLoadError {
-  return new GuestLoadError(
-    "fetch",
-    `cannot fetch ${label}: the server sent more than ${MAX_MODULE_BYTES} bytes, the largest module the engine compiles`,
-    "check the URL",
-  );
+function tooLarge(label: string, how: "fetch" | "read"): GuestLoadError {
+  return how === "fetch"
+    ? new GuestLoadError(
+      "fetch",
+      `cannot fetch ${label}: the server sent more than ${MAX_MODULE_BYTES} bytes, the largest module the engine compiles`,
+      "check the URL",
+    )
+    : new GuestLoadError(
+      "io",
+      `cannot read ${label}: it holds more than ${MAX_MODULE_BYTES} bytes, the largest module the engine compiles`,
+      "check the path",
+    );
 }
 
 /** `stream`, failing once it has passed {@linkcode MAX_MODULE_BYTES}. */
@@ -244,17 +249,19 @@ function capped(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         total += chunk.length;
-        if (total > MAX_MODULE_BYTES) controller.error(tooLarge(label));
-        else controller.enqueue(chunk);
+        if (total > MAX_MODULE_BYTES) {
+          controller.error(tooLarge(label, "fetch"));
+        } else controller.enqueue(chunk);
       },
     }),
   );
 }
 
-/** A response's bytes, up to {@linkcode MAX_MODULE_BYTES}. */
+/** A stream's bytes, up to {@linkcode MAX_MODULE_BYTES}. */
 async function collect(
   stream: ReadableStream<Uint8Array> | null,
   label: string,
+  how: "fetch" | "read" = "fetch",
 ): Promise<Uint8Array> {
   if (stream === null) return new Uint8Array(0);
   const reader = stream.getReader();
@@ -265,7 +272,7 @@ async function collect(
       const { value, done } = await reader.read();
       if (done) break;
       total += value.length;
-      if (total > MAX_MODULE_BYTES) throw tooLarge(label);
+      if (total > MAX_MODULE_BYTES) throw tooLarge(label, how);
       chunks.push(value);
     }
   } catch (error) {
@@ -350,16 +357,19 @@ async function loadRemote(
 /**
  * A regular file's bytes at the start of a buffer with `room(size)` bytes
  * more, never touched here (so they cost no memory until written); anything
- * else as `Deno.readFile` reads it.
+ * else (a pipe, a device) read to its end, up to
+ * {@linkcode MAX_MODULE_BYTES} either way.
  */
 async function readWithRoom(
   target: URL | string,
+  label: string,
   room: (size: number) => number,
 ): Promise<Uint8Array> {
   const file = await Deno.open(target);
   try {
     const { isFile, size } = await file.stat();
-    if (!isFile) return await Deno.readFile(target);
+    if (!isFile) return await collect(file.readable, label, "read");
+    if (size > MAX_MODULE_BYTES) throw tooLarge(label, "read");
     const buffer = new Uint8Array(size + room(size));
     let at = 0;
     while (at < size) {
@@ -369,7 +379,11 @@ async function readWithRoom(
     }
     return buffer.subarray(0, at);
   } finally {
-    file.close();
+    try {
+      file.close();
+    } catch {
+      // `file.readable` closes the file when the stream ends.
+    }
   }
 }
 

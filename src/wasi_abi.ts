@@ -192,3 +192,52 @@ export function ioVectors(
   }
   return vectors;
 }
+
+/**
+ * The most bytes one read or write of a file moves: the rest is a short
+ * read or write, which the guest's libc makes again. One call could
+ * otherwise name 1024 buffers of 4 GiB (4 TiB) and hold the host's thread,
+ * where no deadline reaches.
+ */
+export const MAX_FILE_TRANSFER = 1 << 20;
+
+/**
+ * Calls `transfer` (a read or write of a file by `node:wasi`, given a
+ * count of vectors) with the guest's vectors cut to at most
+ * {@linkcode MAX_FILE_TRANSFER} bytes: the first vectors that fit, or the
+ * first vector shortened, its length put back in the guest's memory once
+ * the call returns.
+ *
+ * @param memory The guest's memory.
+ * @param at Where the vectors are.
+ * @param count How many the guest named.
+ * @param transfer The call, given how many vectors to take.
+ * @returns The call's errno, or the vectors' own (`INVAL`, `FAULT`).
+ */
+export function cappedTransfer(
+  memory: WebAssembly.Memory,
+  at: number,
+  count: number,
+  transfer: (count: number) => number,
+): number {
+  const vectors = ioVectors(memory, at, count);
+  if (typeof vectors === "number") return vectors;
+  let total = 0;
+  let taken = 0;
+  while (
+    taken < vectors.length &&
+    total + vectors[taken].length <= MAX_FILE_TRANSFER
+  ) {
+    total += vectors[taken++].length;
+  }
+  if (taken === vectors.length) return transfer(count);
+  if (taken > 0) return transfer(taken);
+  const lengthAt = (at >>> 0) + 4;
+  const length = new DataView(memory.buffer).getUint32(lengthAt, true);
+  new DataView(memory.buffer).setUint32(lengthAt, MAX_FILE_TRANSFER, true);
+  try {
+    return transfer(1);
+  } finally {
+    new DataView(memory.buffer).setUint32(lengthAt, length, true);
+  }
+}

@@ -17,6 +17,7 @@
 
 import { join, relative } from "node:path";
 import {
+  cappedTransfer,
   ERRNO,
   FDFLAG_APPEND,
   LOOKUP_SYMLINK_FOLLOW,
@@ -220,6 +221,17 @@ export class GuestFiles {
     for (const name of FILE_CHANGES) {
       wrapped[name] = (fd: number, ...rest: unknown[]) =>
         readOnly.has(fd) ? ERRNO.ROFS : wasi[name](fd, ...rest);
+    }
+    // Reads and writes move at most MAX_FILE_TRANSFER bytes a call.
+    for (const name of ["fd_read", "fd_pread", "fd_write", "fd_pwrite"]) {
+      const call = wrapped[name] ?? wasi[name];
+      wrapped[name] = (fd: number, iovs: number, count: number, ...rest) =>
+        cappedTransfer(
+          this.#memory(),
+          iovs,
+          count,
+          (taken) => call(fd, iovs, taken, ...rest),
+        );
     }
     return wrapped;
   }

@@ -90,7 +90,7 @@ export function wasiImports(
       return ERRNO.SUCCESS;
     },
     fd_read: (fd: number, iovs: number, count: number, read: number) => {
-      if (fd !== 0) return wasi.fd_read(fd, iovs, count, read);
+      if (fd !== 0) return files.fd_read(fd, iovs, count, read);
       if (stdioClosed[0]) return ERRNO.BADF;
       const checked = ioVectors(memory(), iovs, count);
       if (typeof checked === "number") return checked;
