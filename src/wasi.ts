@@ -167,9 +167,9 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * ends, and captured output is returned even when it is stopped (what the
  * guest's libc still buffered is lost). `proc_exit` ends the run, never the
  * host process. A start function (a `start` section) runs first, as the
- * guest loads, under the same fuel, `timeout`, `signal` and `stop`; a stop
- * there is the outcome, for the export `(start)`, and `_start` then gets
- * a `timeout` of its own.
+ * guest loads, under the same fuel, `timeout`, `signal` and `stop`; a stop,
+ * a trap or an import's error there is the outcome, for the export
+ * `(start)`, and `_start` then gets a `timeout` of its own.
  *
  * Only regular files and directories can be opened inside a preopen:
  * opening a FIFO, a socket or a device fails with `ENOTSUP` (the guest's
