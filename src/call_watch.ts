@@ -31,6 +31,8 @@
 
 import { Aborted, DeadlineExceeded } from "./errors.ts";
 import { type CallState, recordStop, type Stop } from "./call_state.ts";
+import { asyncWatches } from "./calls_in_progress.ts";
+import type { StopReason } from "./fuel.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { arm, tick, watch, type WatchdogHandle } from "./watchdog.ts";
 
@@ -70,6 +72,52 @@ export function abortStop(signal: AbortSignal, started: number): Stop {
   return () => new Aborted(reason);
 }
 
+/**
+ * The watches of the plain calls in progress on this thread, innermost
+ * last: a plain call of another guest made from inside one of them (by a
+ * host import) is stopped by theirs too, as it is by those of the async
+ * calls it is made inside of.
+ */
+const plainCalls: CallWatch[] = [];
+
+/**
+ * The watches of the plain calls in progress of guests other than the one
+ * whose call state is `state`, for a call of it about to start.
+ *
+ * @param state The call state of the guest about to be called.
+ * @returns The watches, outermost first.
+ */
+export function enclosingWatches(state: CallState): CallWatch[] {
+  return [...asyncWatches(), ...plainCalls].filter((watch) =>
+    watch.state !== state
+  );
+}
+
+/**
+ * Marks a plain call's watch as in progress until `leavePlainCall`.
+ *
+ * @param watch The call's watch.
+ */
+export function enterPlainCall(watch: CallWatch): void {
+  plainCalls.push(watch);
+}
+
+/**
+ * Ends what {@linkcode enterPlainCall} began.
+ *
+ * @param watch The call's watch.
+ */
+export function leavePlainCall(watch: CallWatch): void {
+  const at = plainCalls.lastIndexOf(watch);
+  if (at !== -1) plainCalls.splice(at, 1);
+}
+
+/** A stop that is due, and the reason the meter gives for it. */
+interface Due {
+  reason: StopReason;
+  stop: Stop;
+}
+
 /** The most this thread waits for its clock to reach a passed deadline. */
 const MAX_CLOCK_SKEW_MS = 2;
 
@@ -83,6 +131,17 @@ export interface WatchOptions {
   stop?: StopSignal;
   /** For async calls: yield to the event loop every {@linkcode TICK_MS}. */
   yields?: boolean;
+  /**
+   * The watches of calls of other guests this call is made inside of (from
+   * a host import): their deadlines and signals stop this call too.
+   */
+  enclosing?: readonly CallWatch[];
+  /**
+   * When the call was made, from `performance.now()`, which the deadline
+   * counts from: earlier than now for an async call that waited for its
+   * turn. Default: now.
+   */
+  started?: number;
 }
 
 /**
@@ -92,7 +151,7 @@ export interface WatchOptions {
  */
 export class CallWatch {
   readonly #state: CallState;
-  readonly #started = performance.now();
+  readonly #started: number;
   readonly #deadline: number;
   readonly #timeout: number | undefined;
   readonly #signal: AbortSignal | undefined;
@@ -101,6 +160,8 @@ export class CallWatch {
   readonly #handles: WatchdogHandle[] = [];
   /** The watchdog's handle on the deadline, while armed. */
   #deadlineHandle: WatchdogHandle | undefined;
+  /** The enclosing calls' watches, with the handles on their deadlines. */
+  readonly #enclosing: { watch: CallWatch; handle?: WatchdogHandle }[] = [];
 
   /**
    * Starts watching.
@@ -116,13 +177,32 @@ export class CallWatch {
   ) {
     this.#state = state;
     this.#flag = flag;
+    this.#started = options.started ?? performance.now();
     this.#timeout = options.timeout;
     this.#deadline = options.timeout === undefined
       ? Infinity
       : this.#started + options.timeout;
     this.#signal = options.signal;
     this.#stop = options.stop;
-    if (flag !== undefined) this.#arm(flag, options.yields ?? false);
+    try {
+      if (flag !== undefined) this.#arm(flag, options.yields ?? false);
+      for (const outer of options.enclosing ?? []) {
+        this.#enclosing.push({
+          watch: outer,
+          handle: flag === undefined ? undefined : this.#armFor(flag, outer),
+        });
+      }
+    } catch (error) {
+      // Nothing armed may outlive a watch that was never made: it would
+      // set the flag in a later call.
+      this.dispose();
+      throw error;
+    }
+  }
+
+  /** The call state the watch records stops in. */
+  get state(): CallState {
+    return this.#state;
   }
 
   /** When the call started, from `performance.now()`. */
@@ -130,10 +210,29 @@ export class CallWatch {
     return this.#started;
   }
 
-  /** Records the stop if the deadline passed or the signal aborted. */
+  /**
+   * Records the stop if the deadline passed or the signal aborted, or one
+   * of an enclosing call's did.
+   */
   check(now: number): boolean {
     if (this.#state.stop !== undefined) return true;
-    if (now >= this.#deadline || this.#deadlineHandle?.fired() === true) {
+    let due = this.#due(now, this.#deadlineHandle);
+    for (const { watch: outer, handle } of this.#enclosing) {
+      if (due !== undefined) break;
+      due = outer.#due(now, handle);
+    }
+    if (due === undefined) return false;
+    this.#state.meter?.stop(due.reason);
+    recordStop(this.#state, due.stop);
+    return true;
+  }
+
+  /**
+   * This watch's stop, if one is due: its deadline passed (or the
+   * watchdog fired `handle` for it), or a signal of its is set.
+   */
+  #due(now: number, handle: WatchdogHandle | undefined): Due | undefined {
+    if (now >= this.#deadline || handle?.fired() === true) {
       // The watchdog's clock may run a fraction of a millisecond ahead of
       // this thread's: a deadline it found passed is passed, once this
       // thread's clock agrees (a guest whose flag checks trap cannot be
@@ -141,24 +240,24 @@ export class CallWatch {
       // timeout.
       const agreed = Math.min(this.#deadline, now + MAX_CLOCK_SKEW_MS);
       while (performance.now() < agreed);
-      this.#state.meter?.stop("deadline");
-      recordStop(this.#state, deadlineStop(this.#timeout!, this.#started));
-      return true;
+      return {
+        reason: "deadline",
+        stop: deadlineStop(this.#timeout!, this.#started),
+      };
     }
     if (this.#signal?.aborted) {
       const timedOut = this.#signal.reason instanceof DOMException &&
         this.#signal.reason.name === "TimeoutError";
-      this.#state.meter?.stop(timedOut ? "deadline" : "abort");
-      recordStop(this.#state, abortStop(this.#signal, this.#started));
-      return true;
+      return {
+        reason: timedOut ? "deadline" : "abort",
+        stop: abortStop(this.#signal, this.#started),
+      };
     }
     if (this.#stop?.stopped) {
       const reason = this.#stop.reason;
-      this.#state.meter?.stop("stop");
-      recordStop(this.#state, () => new Aborted(reason));
-      return true;
+      return { reason: "stop", stop: () => new Aborted(reason) };
     }
-    return false;
+    return undefined;
   }
 
   /** Runs when the guest asks for fuel: checks. */
@@ -167,6 +266,9 @@ export class CallWatch {
   /** Stops setting the flag. Calling it twice does nothing. */
   dispose(): void {
     this.#signal?.removeEventListener("abort", this.#raise);
+    for (const { watch: outer } of this.#enclosing) {
+      outer.#signal?.removeEventListener("abort", this.#raise);
+    }
     const handles = this.#handles;
     if (handles.length === 0) return;
     for (const handle of handles) handle.disarm();
@@ -193,5 +295,29 @@ export class CallWatch {
       else this.#signal.addEventListener("abort", this.#raise);
     }
     if (yields) this.#handles.push(tick(flag, TICK_MS));
+  }
+
+  /**
+   * Has the watchdog (or an abort) set the flag for an enclosing call's
+   * stops too.
+   *
+   * @returns The handle on the enclosing call's deadline, when armed.
+   */
+  #armFor(flag: Int32Array, outer: CallWatch): WatchdogHandle | undefined {
+    let handle: WatchdogHandle | undefined;
+    if (outer.#deadline <= performance.now()) this.#raise();
+    else if (outer.#deadline !== Infinity) {
+      handle = arm(flag, outer.#deadline);
+      this.#handles.push(handle);
+    }
+    if (outer.#stop !== undefined) {
+      if (outer.#stop.stopped) this.#raise();
+      this.#handles.push(watch(outer.#stop, flag));
+    }
+    if (outer.#signal !== undefined) {
+      if (outer.#signal.aborted) this.#raise();
+      else outer.#signal.addEventListener("abort", this.#raise);
+    }
+    return handle;
   }
 }

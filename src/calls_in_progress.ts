@@ -14,11 +14,14 @@
  */
 
 import { AsyncLocalStorage } from "node:async_hooks";
+import type { CallWatch } from "./call_watch.ts";
 
 /** One async call, in progress until `done`. */
 interface CallInProgress {
   guest: object;
   done: boolean;
+  /** The call's watch: its stops also stop plain calls made inside it. */
+  watch: CallWatch | undefined;
 }
 
 const calls = new AsyncLocalStorage<readonly CallInProgress[]>();
@@ -33,17 +36,31 @@ export function insideCallOf(guest: object): boolean {
 }
 
 /**
+ * The watches of the async calls in progress that the running code is
+ * inside of (a host import they called), outermost first.
+ */
+export function asyncWatches(): CallWatch[] {
+  const watches: CallWatch[] = [];
+  for (const call of calls.getStore() ?? []) {
+    if (!call.done && call.watch !== undefined) watches.push(call.watch);
+  }
+  return watches;
+}
+
+/**
  * Runs an async call of `guest`, marked as in progress until it settles.
  *
  * @param guest The guest called.
  * @param run Starts the call.
+ * @param watch The call's watch, if it has one.
  * @returns What `run` returns.
  */
 export async function runCallOf<T>(
   guest: object,
   run: () => Promise<T>,
+  watch?: CallWatch,
 ): Promise<T> {
-  const call: CallInProgress = { guest, done: false };
+  const call: CallInProgress = { guest, done: false, watch };
   try {
     return await calls.run([...calls.getStore() ?? [], call], run);
   } finally {

@@ -737,6 +737,12 @@ export class FuelMeter {
    * calls exports directly, and cannot). Stop a `run` from another thread
    * with a `StopSignal`.
    *
+   * Runs of one meter do not nest: a `run` or `runAsync` called while a
+   * `run` is in progress (from `fn`, or from a host import the guest
+   * called) throws a `TypeError`, since it would take over the outer
+   * run's fuel cap, deadline and signals. Call the guest directly there:
+   * the outer run's stops cover it.
+   *
    * @example Capping a call's fuel
    * ```ts
    * import { FuelMeter } from "../mod.ts";
@@ -759,7 +765,7 @@ export class FuelMeter {
    * @param fn What to run; it calls into the attached instance.
    * @param options Fuel cap, `timeout`, `stop`, `signal` and `grace`.
    * @returns How the call ended, with the fuel it used.
-   * @throws {TypeError} When a meter whose guest cannot resume is given a deadline or a signal.
+   * @throws {TypeError} When a meter whose guest cannot resume is given a deadline or a signal, or when a run of this meter is in progress.
    */
   run(fn: () => unknown, options?: MeterRunOptions): CallOutcome {
     if (this.#counter === undefined) {

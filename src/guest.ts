@@ -28,8 +28,14 @@
  */
 
 import { CallStack, type Frame } from "./call_stack.ts";
+import { waitForTurn } from "./call_queue.ts";
+import {
+  enclosingWatches,
+  enterPlainCall,
+  leavePlainCall,
+} from "./call_watch.ts";
 import { insideCallOf, runCallOf } from "./calls_in_progress.ts";
-import type { CallState } from "./call_state.ts";
+import type { CallState, Stop } from "./call_state.ts";
 import { ExportError, withoutStack } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
 import type {
@@ -120,6 +126,18 @@ function makePromising(fn: HostFunction): PromisingFunction {
 const NO_ARGUMENTS: unknown[] = [];
 
 /**
+ * How often an async call looks at its StopSignal while it runs, in
+ * milliseconds, so that the stop also ends a wait in a host import.
+ */
+const STOP_POLL_MS = 1;
+
+/**
+ * How soon an async call looks again at a deadline its timer fired for but
+ * its watch did not yet count as passed, in milliseconds.
+ */
+const DEADLINE_RETRY_MS = 0.5;
+
+/**
  * A loaded guest: one compiled module and its live instance.
  *
  * @example Usage
@@ -153,6 +171,8 @@ export class Guest {
   readonly #startExport: string | undefined;
   /** The async call in progress, so that the next one waits for it. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** Async calls made whose turn has not yet ended. */
+  #waiting = 0;
   /** The calls in progress: a host import may call back into the guest. */
   readonly #calls: CallStack;
 
@@ -233,7 +253,7 @@ export class Guest {
     const { timeout, signal, stop } = this.#options;
     const options = { timeout, signal, stop };
     const outcome = this.#async
-      ? await this.#invokeAsync(name, [], options)
+      ? await this.#invokeAsync(name, [], options, performance.now())
       : this.#invokeSync(name, [], options);
     if (outcome.outcome !== "returned") throw outcome.error;
   }
@@ -273,7 +293,9 @@ export class Guest {
     options: AsyncCallOptions | undefined,
   ): CallOutcome {
     const fn = this.#function(name, args);
-    const call = this.#begin(options, false);
+    const call = this.#begin(options, false, undefined, true);
+    const watch = call.call?.watch;
+    if (watch !== undefined) enterPlainCall(watch);
     let outcome: CallOutcome;
     try {
       try {
@@ -284,7 +306,8 @@ export class Guest {
       }
     } finally {
       // Also when the call ended in an error that is not an outcome.
-      call.call?.watch?.dispose();
+      if (watch !== undefined) leavePlainCall(watch);
+      watch?.dispose();
     }
     return this.#end(call, outcome);
   }
@@ -294,7 +317,10 @@ export class Guest {
    * guest yields to the event loop about every half millisecond, so timers, I/O
    * and other guests run while it computes, async host imports may return
    * promises, and `signal` can stop it at any time, even while it waits in
-   * an async host import. Calls on one guest run one at a time, in order.
+   * an async host import. Calls on one guest run one at a time, in order;
+   * a call that waits for its turn is still stopped by its own `timeout`
+   * (counted from when it was made), `signal` or `stop` while it waits,
+   * with no fuel consumed.
    * A host import of this guest cannot call it back through `invokeAsync`
    * while the call that called the import is in progress: that nested call
    * would wait for the outer one for ever, so it is refused.
@@ -317,21 +343,66 @@ export class Guest {
         ),
       );
     }
-    const run = this.#queue.then(() => this.#invokeAsync(name, args, options));
-    this.#queue = run.then(() => undefined, () => undefined);
+    const invoked = performance.now();
+    const previous = this.#queue;
+    let run: Promise<CallOutcome>;
+    if (this.#waiting === 0) {
+      run = previous.then(() =>
+        this.#invokeAsync(name, args, options, invoked)
+      );
+    } else {
+      // Queued behind another call: its stops land while it waits.
+      try {
+        this.#checkAsync();
+        checkFuelAndTimeout(options, "invokeAsync");
+        this.#function(name, args);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      const stops = {
+        timeout: options?.timeout ?? this.#timeout,
+        signal: options?.signal,
+        stop: options?.stop,
+      };
+      run = waitForTurn(previous, stops, invoked).then((stop) =>
+        stop === undefined
+          ? this.#invokeAsync(name, args, options, invoked)
+          : this.#stoppedInQueue(name, stop)
+      );
+    }
+    this.#waiting++;
+    const settled = () => void this.#waiting--;
+    // The next call waits for this one's turn to come and for it to end,
+    // even when it was stopped while it waited.
+    this.#queue = previous.then(() => run).then(settled, settled);
     return run;
+  }
+
+  #checkAsync(): void {
+    if (!this.#async) {
+      throw new ExportError(
+        `${this.label} was loaded for plain calls: load it with async: true to use invokeAsync`,
+      );
+    }
+  }
+
+  /** The outcome of a call stopped while it waited for its turn. */
+  #stoppedInQueue(name: string, stop: Stop): CallOutcome {
+    const outcome = stoppedOutcome(name, withoutStack(stop))!;
+    const meter = this.#state.meter;
+    if (meter !== undefined && this.#options.fuel !== false) {
+      outcome.fuel = { consumed: 0, remaining: meter.remaining };
+    }
+    return outcome;
   }
 
   async #invokeAsync(
     name: string,
     args: unknown[],
     options: AsyncCallOptions | undefined,
+    invoked: number,
   ): Promise<CallOutcome> {
-    if (!this.#async) {
-      throw new ExportError(
-        `${this.label} was loaded for plain calls: load it with async: true to use invokeAsync`,
-      );
-    }
+    this.#checkAsync();
     const fn = this.#function(name, args);
     let promising = this.#promising.get(fn);
     if (promising === undefined) {
@@ -339,7 +410,7 @@ export class Guest {
       this.#promising.set(fn, promising);
     }
     const start = promising;
-    const call = this.#begin(options, true);
+    const call = this.#begin(options, true, invoked);
     const signal = options?.signal;
     // The watch sets the stop flag on abort; this also ends a wait in a
     // host import.
@@ -349,20 +420,44 @@ export class Guest {
     signal?.addEventListener("abort", onAbort);
     // The deadline must also land while the guest waits in a host import.
     const timeout = options?.timeout ?? this.#timeout;
-    const cancelTimer = timeout === undefined
+    let ended = false;
+    let cancelTimer: (() => void) | undefined;
+    const onDeadline = () => {
+      onAbort();
+      // The call's watch reads the deadline on its own clock: should it not
+      // count as passed yet, look again soon, or a guest waiting in a host
+      // import would wait on past it.
+      if (!ended && this.#state.stop === undefined) {
+        cancelTimer = startTimer(DEADLINE_RETRY_MS, onDeadline);
+      }
+    };
+    if (timeout !== undefined) {
+      const left = Math.max(0, invoked + timeout - performance.now());
+      cancelTimer = startTimer(left, onDeadline);
+    }
+    // A StopSignal has no event: while the guest waits in a host import,
+    // nothing reads the flag the watchdog sets for it, so look at it here.
+    const stop = options?.stop;
+    const stopPoll = stop === undefined
       ? undefined
-      : startTimer(timeout, onAbort);
+      : setInterval(() => stop.stopped && onAbort(), STOP_POLL_MS);
     let outcome: CallOutcome;
     try {
       if (signal?.aborted) onAbort();
       const value = this.#state.stop === undefined
-        ? await runCallOf(this, () => Reflect.apply(start, undefined, args))
+        ? await runCallOf(
+          this,
+          () => Reflect.apply(start, undefined, args),
+          call.call?.watch,
+        )
         : undefined;
       outcome = this.#returned(name, value);
     } catch (error) {
       outcome = this.#settle(name, error);
     } finally {
+      ended = true;
       cancelTimer?.();
+      if (stopPoll !== undefined) clearInterval(stopPoll);
       signal?.removeEventListener("abort", onAbort);
       call.call?.watch?.dispose();
     }
@@ -385,7 +480,12 @@ export class Guest {
    * Starts a call on top of any in progress: clears the call state, and for
    * a metered guest sets fuel and watch.
    */
-  #begin(options: AsyncCallOptions | undefined, yields: boolean): Frame {
+  #begin(
+    options: AsyncCallOptions | undefined,
+    yields: boolean,
+    started?: number,
+    plain = false,
+  ): Frame {
     checkFuelAndTimeout(options, yields ? "invokeAsync" : "invoke");
     const state = this.#state;
     const meter = state.meter;
@@ -419,6 +519,10 @@ export class Guest {
         timeout,
         yields,
         countsFuel: this.#options.fuel !== false,
+        started,
+        // A plain call made from a host import of another guest's plain
+        // call is stopped by that call's stops too.
+        enclosing: plain ? enclosingWatches(state) : undefined,
       });
     } catch (error) {
       this.#calls.restore(saved);

@@ -294,6 +294,11 @@ export async function invokeIsolated(
   options: IsolatedCallOptions = {},
 ): Promise<CallOutcome> {
   checkFuelAndTimeout(options, "invokeIsolated");
+  if ((options as { stop?: unknown }).stop !== undefined) {
+    throw new TypeError(
+      "invokeIsolated cannot take a StopSignal (stop): the guest runs in a child process, which no flag of this one reaches; stop the call with a timeout, or with an AbortSignal (signal) that this thread aborts",
+    );
+  }
   const limits = checkLimits(options.limits, "invokeIsolated");
   const request = {
     export: name,

@@ -21,8 +21,10 @@ export function startTimer(delay: number, fire: () => void): () => void {
   let handle: ReturnType<typeof setTimeout>;
   const arm = (left: number) => {
     handle = setTimeout(() => {
+      // A timer may also fire a fraction of a millisecond early, by this
+      // clock: wait out the rest.
       const rest = end - performance.now();
-      if (left > MAX_TIMER_MS && rest > 0) arm(rest);
+      if (rest > 0) arm(rest);
       else fire();
     }, Math.min(left, MAX_TIMER_MS));
   };

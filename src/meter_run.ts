@@ -28,7 +28,12 @@
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import { checkDeadlineOnlyRun } from "./meter_deadline_only.ts";
 import { newCallState } from "./call_state.ts";
-import { CallWatch } from "./call_watch.ts";
+import {
+  CallWatch,
+  enclosingWatches,
+  enterPlainCall,
+  leavePlainCall,
+} from "./call_watch.ts";
 import { watchdogCaughtUp } from "./watchdog.ts";
 import {
   FuelExhausted,
@@ -188,6 +193,14 @@ interface Run {
 /** Meters with an async run in flight: no other run may start on them. */
 const inFlight = new WeakSet<FuelMeter>();
 
+/**
+ * Meters with a plain run in progress: a run started inside it (by `fn`,
+ * or by a host import the guest called) would take the meter's books and
+ * watch over, and the outer run's deadline and StopSignal would be lost
+ * once it ended, so it is refused.
+ */
+const running = new WeakSet<FuelMeter>();
+
 function startRun(
   meter: FuelMeter,
   calls: MeterCalls,
@@ -209,6 +222,11 @@ function startRun(
       `${what}: this meter's runAsync call has not ended yet; await it before the next call`,
     );
   }
+  if (running.has(meter)) {
+    throw new TypeError(
+      `${what} was called inside a FuelMeter.run of the same meter (from its function, or from a host import the guest called): runs do not nest, since the inner run would take over the outer one's fuel cap, deadline and signals; call the guest directly there, under the outer run's stops`,
+    );
+  }
   const label = options.label ?? "run";
   const { timeout, stop, signal } = options;
   const watched = timeout !== undefined || stop !== undefined ||
@@ -224,12 +242,16 @@ function startRun(
   // run (a stop between runs) is forgotten, as the fuel's books are, before
   // the watch may set it for this run.
   if (!meter.countsFuel) Atomics.store(flag!, 0, 0);
-  const watch = watched || yields
+  // A plain run made from inside a plain call of another guest or meter (by
+  // a host import) is stopped by that call's stops too.
+  const enclosing = meter.resumable && !yields ? enclosingWatches(state) : [];
+  const watch = watched || yields || enclosing.length > 0
     ? new CallWatch(state, flag, {
       timeout,
       stop,
       signal,
       yields,
+      enclosing,
     })
     : undefined;
   const userSlice = meter.slice;
@@ -287,11 +309,16 @@ export function runMetered(
   const run = startRun(meter, calls, stack, options, "FuelMeter.run", false);
   let value: unknown;
   let threw = false;
+  running.add(meter);
+  if (run.watch !== undefined) enterPlainCall(run.watch);
   try {
     value = fn();
   } catch (error) {
     value = error;
     threw = true;
+  } finally {
+    if (run.watch !== undefined) leavePlainCall(run.watch);
+    running.delete(meter);
   }
   return endRun(run, threw, value);
 }

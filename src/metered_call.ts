@@ -37,6 +37,13 @@ export interface MeteredCallSetup {
   yields: boolean;
   /** False for a guest loaded with `fuel: false`, which counts no fuel. */
   countsFuel?: boolean;
+  /** When the call was made, which its deadline counts from. Default: now. */
+  started?: number;
+  /**
+   * The watches of the plain calls of other guests this call is made
+   * inside of (from a host import): their stops stop this call too.
+   */
+  enclosing?: readonly CallWatch[];
 }
 
 /**
@@ -64,7 +71,8 @@ export function beginMeteredCall(
   const watched = timeout !== undefined || yields ||
     options?.signal !== undefined || options?.stop !== undefined;
   // A guest with a stop flag is watched through it, whatever its fuel does.
-  if (watched && !meter.resumable && state.flag === undefined) {
+  const checks = meter.resumable || state.flag !== undefined;
+  if (watched && !checks) {
     throw new ExportError(
       `cannot give a timeout, signal or StopSignal to a call of ${setup.label}: it was loaded for fuel only, which runs fastest but cannot check; load it with interruptible: true (or a default timeout) to give its calls deadlines and stops`,
     );
@@ -76,12 +84,15 @@ export function beginMeteredCall(
   }
   // A call's fuel caps what it may draw from the tank; it never replaces it.
   if (countsFuel) meterCalls.begin(meter, options?.fuel);
-  const watch = watched
+  const enclosing = checks ? setup.enclosing ?? [] : [];
+  const watch = watched || enclosing.length > 0
     ? new CallWatch(state, state.flag, {
       timeout,
       signal: options?.signal,
       stop: options?.stop,
       yields,
+      started: setup.started,
+      enclosing,
     })
     : undefined;
   state.poll = watch?.poll;

@@ -97,12 +97,69 @@ export function checkTimeoutValue(value: unknown, what: string): void {
   );
 }
 
-/** The options every entry point shares: a fuel budget and a timeout. */
+/**
+ * Checks a `stop`: a `StopSignal` (of this copy of early-exit or another:
+ * an object whose `buffer` is a `SharedArrayBuffer` and that says whether
+ * it is `stopped`). Anything else would fail half-way through arming the
+ * call's watch, or be ignored.
+ *
+ * @param value The value given, or `undefined` when left out.
+ * @param what Where it was given, e.g. `invoke's stop`.
+ * @throws {TypeError} When it is not a StopSignal.
+ */
+export function checkStopValue(value: unknown, what: string): void {
+  if (value === undefined) return;
+  const candidate = value as { buffer?: unknown; stopped?: unknown } | null;
+  if (
+    typeof value === "object" && value !== null &&
+    candidate!.buffer instanceof SharedArrayBuffer &&
+    candidate!.buffer.byteLength >= 4 &&
+    typeof candidate!.stopped === "boolean"
+  ) return;
+  const hint = value instanceof AbortSignal
+    ? "; an AbortSignal goes in signal"
+    : "";
+  throw new TypeError(
+    `${what} must be a StopSignal (new StopSignal()); got ${
+      describeValue(value)
+    }${hint}`,
+  );
+}
+
+/**
+ * Checks a `signal`: an `AbortSignal`.
+ *
+ * @param value The value given, or `undefined` when left out.
+ * @param what Where it was given, e.g. `invokeAsync's signal`.
+ * @throws {TypeError} When it is not an AbortSignal.
+ */
+export function checkSignalValue(value: unknown, what: string): void {
+  if (value === undefined || value instanceof AbortSignal) return;
+  const candidate = value as { buffer?: unknown } | null;
+  const hint = typeof value === "object" && value !== null &&
+      candidate!.buffer instanceof SharedArrayBuffer
+    ? "; a StopSignal goes in stop"
+    : "";
+  throw new TypeError(
+    `${what} must be an AbortSignal (from an AbortController, or AbortSignal.timeout()); got ${
+      describeValue(value)
+    }${hint}`,
+  );
+}
+
+/**
+ * The options every entry point shares: a fuel budget, a timeout, and the
+ * signals that stop a call.
+ */
 export interface FuelAndTimeout {
   /** A fuel budget or cap. */
   fuel?: unknown;
   /** A timeout in milliseconds. */
   timeout?: unknown;
+  /** A StopSignal. */
+  stop?: unknown;
+  /** An AbortSignal. */
+  signal?: unknown;
 }
 
 /**
@@ -123,4 +180,6 @@ export function checkFuelAndTimeout(
   }
   checkFuelValue(options.fuel, `${where}'s fuel`);
   checkTimeoutValue(options.timeout, `${where}'s timeout`);
+  checkStopValue(options.stop, `${where}'s stop`);
+  checkSignalValue(options.signal, `${where}'s signal`);
 }

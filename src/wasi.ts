@@ -13,8 +13,14 @@ import { type InternalLoadOptions, loadGuestWith } from "./load_guest.ts";
 import type { ResourceLimits } from "./limits.ts";
 import { type CacheOption, openCache } from "./rewrite_cache.ts";
 import type { GuestSource } from "./load.ts";
-import type { CallOutcome, OutcomeBase } from "./outcome.ts";
+import {
+  type CallOutcome,
+  type OutcomeBase,
+  START_FUNCTION,
+  stoppedOutcome,
+} from "./outcome.ts";
 import type { StopSignal } from "./stop_signal.ts";
+import { checkSignalValue, checkStopValue } from "./option_checks.ts";
 import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
 import { ProcExit, wasiImports } from "./wasi_imports.ts";
 import { checkPreopens, type WasiPreopen } from "./wasi_preopens.ts";
@@ -160,7 +166,10 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * file it opened and every preopen is closed when it ends, however it
  * ends, and captured output is returned even when it is stopped (what the
  * guest's libc still buffered is lost). `proc_exit` ends the run, never the
- * host process.
+ * host process. A start function (a `start` section) runs first, as the
+ * guest loads, under the same fuel, `timeout`, `signal` and `stop`; a stop,
+ * a trap or an import's error there is the outcome, for the export
+ * `(start)`, and `_start` then gets a `timeout` of its own.
  *
  * Only regular files and directories can be opened inside a preopen:
  * opening a FIFO, a socket or a device fails with `ENOTSUP` (the guest's
@@ -242,6 +251,8 @@ export async function runWasiWith(
   options: WasiOptions,
   internal: Pick<InternalLoadOptions, "ownsBytes">,
 ): Promise<WasiResult> {
+  checkStopValue(options.stop, "runWasi's stop");
+  checkSignalValue(options.signal, "runWasi's signal");
   const preopens = options.preopens ?? [];
   checkPreopens(preopens);
   const cache = options.cache === undefined
@@ -284,9 +295,15 @@ export async function runWasiWith(
   const stoppable = options.timeout !== undefined ||
     options.stop !== undefined;
   const stdin = new InputSource(options.stdin, blocking);
+  const output = (): WasiOutput => ({
+    stdout: stdout.captured(),
+    stderr: stderr.captured(),
+    dropped: { stdout: stdout.dropped, stderr: stderr.dropped },
+  });
   try {
-    // runWasi hands out no more fuel, so its fuel checks may trap.
-    guest = await loadGuestWith(source, {
+    // runWasi hands out no more fuel, so its fuel checks may trap. A start
+    // function runs as the guest loads, under the run's stops too.
+    const loading = loadGuestWith(source, {
       imports: {
         wasi_snapshot_preview1: wasiImports({
           wasi: base,
@@ -304,10 +321,20 @@ export async function runWasiWith(
       // flag that traps.
       interruptible: blocking && stoppable,
       fuel: options.fuel ?? Infinity,
+      timeout: options.timeout,
+      signal: options.signal,
+      stop: options.stop,
       label: options.label,
       limits: options.limits,
       cache,
     }, { trappingFuel: true, ownsBytes: internal.ownsBytes });
+    try {
+      guest = await loading;
+    } catch (error) {
+      const stopped = stoppedOutcome(START_FUNCTION, error);
+      if (stopped === undefined) throw error;
+      return { ...stopped, ...output() };
+    }
     const exports = guest.instance.exports;
     if (typeof exports._start !== "function") {
       throw new TypeError(
@@ -335,12 +362,7 @@ export async function runWasiWith(
         signal: options.signal,
         stop: options.stop,
       });
-    return {
-      ...exited(outcome),
-      stdout: stdout.captured(),
-      stderr: stderr.captured(),
-      dropped: { stdout: stdout.dropped, stderr: stderr.dropped },
-    };
+    return { ...exited(outcome), ...output() };
   } finally {
     files.closeAll();
     stdin.release();

@@ -1,0 +1,107 @@
+/**
+ * An async guest waiting in a host import's promise is stopped there by
+ * every stop: a StopSignal (which has no event, so the call looks at it) as
+ * well as a deadline and an abort, in a call and in a start function, and
+ * a deadline whose timer fires a little early is looked at again rather
+ * than lost.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { assembleWat } from "../guest/build.ts";
+import { type CallOutcome, isAborted, loadGuest, StopSignal } from "../mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
+
+/** How late a stop may land in a test: only a lost stop gets near it. */
+const SLACK_MS = 5_000;
+const TIMEOUT_MS = 50;
+
+const WAITER = await assembleWat(`
+(module
+  (import "host" "wait" (func $wait))
+  (func (export "wait") (call $wait))
+  (func (export "quick") (result i32) (i32.const 1)))
+`);
+
+const WAITING_START = await assembleWat(`
+(module
+  (import "host" "wait" (func $wait))
+  (func $start (call $wait))
+  (start $start))
+`);
+
+/** An import that never settles. */
+const imports = { host: { wait: () => new Promise<void>(() => {}) } };
+
+/** `call`, or a failure once {@linkcode SLACK_MS} has passed. */
+async function guarded<T>(call: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const lost = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what}: the stop was lost`)),
+      SLACK_MS,
+    );
+  });
+  try {
+    return await Promise.race([call, lost]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A StopSignal another thread sets after {@linkcode TIMEOUT_MS}. */
+async function stopLater(): Promise<{ stop: StopSignal; done: () => void }> {
+  const stop = new StopSignal();
+  const worker = new Worker(
+    new URL("./support/stopper.ts", import.meta.url),
+    { type: "module" },
+  );
+  await new Promise((resolve) => (worker.onmessage = resolve));
+  worker.postMessage({ buffer: stop.buffer, after: TIMEOUT_MS });
+  return { stop, done: () => worker.terminate() };
+}
+
+Deno.test("a StopSignal stops an async call waiting in a host import", async () => {
+  const guest = await loadGuest(WAITER, { async: true, imports });
+  const { stop, done } = await stopLater();
+  try {
+    const result = await guarded(
+      guest.invokeAsync("wait", [], { stop }),
+      "a wait",
+    );
+    assert.ok(isAborted(expectOutcome(result, "aborted").error));
+  } finally {
+    done();
+  }
+  assert.equal(
+    expectOutcome(await guest.invokeAsync("quick"), "returned").value,
+    1,
+  );
+});
+
+Deno.test("a StopSignal stops an async start function waiting in a host import", async () => {
+  const { stop, done } = await stopLater();
+  try {
+    await assert.rejects(
+      guarded(
+        loadGuest(WAITING_START, { async: true, stop, imports }),
+        "a start function's wait",
+      ),
+      (error) => isAborted(error),
+    );
+  } finally {
+    done();
+  }
+});
+
+Deno.test("deadlines of calls waiting in a host import all land", async () => {
+  const guest = await loadGuest(WAITER, { async: true, imports });
+  for (let call = 0; call < 40; call++) {
+    const result: CallOutcome = await guarded(
+      guest.invokeAsync("wait", [], { timeout: 2 }),
+      `wait ${call}`,
+    );
+    expectOutcome(result, "timeout");
+  }
+});

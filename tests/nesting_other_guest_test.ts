@@ -1,0 +1,233 @@
+/**
+ * A host import of one guest that calls another guest: the inner call is
+ * part of the outer one, so the outer call's deadline and StopSignal stop
+ * it too, whatever deadline (or none) the inner call was given, and then
+ * the outer call. A stricter deadline of the inner call's own still stops
+ * it alone.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { assembleWat } from "../guest/build.ts";
+import {
+  type CallOptions,
+  type CallOutcome,
+  FuelMeter,
+  type GuestOptions,
+  loadGuest,
+  StopSignal,
+} from "../mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
+
+/** How late a stop may land in a test: only a lost stop gets near it. */
+const SLACK_MS = 5_000;
+const TIMEOUT_MS = 50;
+
+/**
+ * The inner guest's budget: it ends an inner call whose outer stop was
+ * lost, so that such a test fails instead of hanging.
+ */
+const GUARD_FUEL = 10_000_000_000;
+
+const OUTER = await assembleWat(`
+(module
+  (import "host" "nest" (func $nest))
+  (func (export "outer") (call $nest) (loop $again (br $again)))
+  (func (export "quick") (result i32) (i32.const 1)))
+`);
+
+const INNER = await assembleWat(`
+(module
+  (func (export "spin") (loop $again (br $again)))
+  (func (export "quick") (result i32) (i32.const 2)))
+`);
+
+const MODES: [string, GuestOptions, GuestOptions][] = [
+  ["counting", { interruptible: true }, { fuel: GUARD_FUEL }],
+  ["fuel: false", { fuel: false }, { fuel: GUARD_FUEL, interruptible: true }],
+];
+
+async function nested(
+  outer: GuestOptions,
+  inner: GuestOptions,
+  innerCall: CallOptions,
+) {
+  const innerGuest = await loadGuest(INNER, { ...inner, interruptible: true });
+  let innerOutcome: CallOutcome | undefined;
+  const outerGuest = await loadGuest(OUTER, {
+    ...outer,
+    imports: {
+      host: {
+        nest: () =>
+          void (innerOutcome = innerGuest.invoke("spin", [], innerCall)),
+      },
+    },
+  });
+  return { outerGuest, innerGuest, inner: () => innerOutcome! };
+}
+
+for (const [mode, outer, inner] of MODES) {
+  for (const innerCall of [{}, { timeout: 600_000 }]) {
+    const given = JSON.stringify(innerCall);
+    Deno.test(`${mode}: an outer deadline stops another guest's call made from an import (${given})`, async () => {
+      const guests = await nested(outer, inner, innerCall);
+      const started = performance.now();
+      const result = guests.outerGuest.invoke("outer", [], {
+        timeout: TIMEOUT_MS,
+      });
+      const late = performance.now() - started - TIMEOUT_MS;
+      const stopped = expectOutcome(guests.inner(), "timeout");
+      assert.equal(stopped.error.timeout, TIMEOUT_MS, "the outer deadline");
+      expectOutcome(result, "timeout");
+      assert.ok(late < SLACK_MS, `${late.toFixed(1)} ms late`);
+      // Both guests work afterwards.
+      assert.equal(
+        expectOutcome(guests.innerGuest.invoke("quick"), "returned").value,
+        2,
+      );
+      assert.equal(
+        expectOutcome(guests.outerGuest.invoke("quick"), "returned").value,
+        1,
+      );
+    });
+
+    Deno.test(`${mode}: an outer StopSignal stops another guest's call made from an import (${given})`, async () => {
+      const guests = await nested(outer, inner, innerCall);
+      const stop = new StopSignal();
+      const worker = new Worker(
+        new URL("./support/stopper.ts", import.meta.url),
+        { type: "module" },
+      );
+      try {
+        await new Promise((resolve) => (worker.onmessage = resolve));
+        worker.postMessage({ buffer: stop.buffer, after: TIMEOUT_MS });
+        const started = performance.now();
+        const result = guests.outerGuest.invoke("outer", [], { stop });
+        const late = performance.now() - started - TIMEOUT_MS;
+        expectOutcome(guests.inner(), "aborted");
+        expectOutcome(result, "aborted");
+        assert.ok(late < SLACK_MS, `${late.toFixed(1)} ms late`);
+      } finally {
+        worker.terminate();
+      }
+    });
+  }
+
+  Deno.test(`${mode}: the inner call's own stricter deadline stops it alone`, async () => {
+    const guests = await nested(outer, inner, { timeout: 10 });
+    const result = guests.outerGuest.invoke("outer", [], {
+      timeout: 300,
+    });
+    assert.equal(expectOutcome(guests.inner(), "timeout").error.timeout, 10);
+    assert.equal(expectOutcome(result, "timeout").error.timeout, 300);
+  });
+}
+
+/** A meter of `bytes` whose `host.nest` import runs `nest`, attached. */
+async function attached(bytes: Uint8Array, nest: () => void) {
+  const meter = new FuelMeter(bytes, { fuel: GUARD_FUEL });
+  const { instance } = await WebAssembly.instantiate(meter.bytes, {
+    ...meter.imports,
+    host: { nest },
+  });
+  meter.attach(instance);
+  return { meter, exports: instance.exports as Record<string, () => void> };
+}
+
+Deno.test("FuelMeter#run inside another meter's run, or a guest's call, keeps the outer deadline", async () => {
+  const innerMeter = await attached(INNER, () => {});
+  let inner: CallOutcome | undefined;
+  const runInner = () =>
+    void (inner = innerMeter.meter.run(() => innerMeter.exports.spin()));
+  const cases: [string, () => CallOutcome][] = [];
+  const outerMeter = await attached(OUTER, runInner);
+  cases.push([
+    "a run inside a run",
+    () =>
+      outerMeter.meter.run(() => outerMeter.exports.outer(), {
+        timeout: TIMEOUT_MS,
+      }),
+  ]);
+  const outerGuest = await loadGuest(OUTER, {
+    interruptible: true,
+    imports: { host: { nest: runInner } },
+  });
+  cases.push([
+    "a run inside a guest's call",
+    () => outerGuest.invoke("outer", [], { timeout: TIMEOUT_MS }),
+  ]);
+  const innerGuest = await loadGuest(INNER, {
+    fuel: GUARD_FUEL,
+    interruptible: true,
+  });
+  const meterOverGuest = await attached(
+    OUTER,
+    () => void (inner = innerGuest.invoke("spin")),
+  );
+  cases.push([
+    "a guest's call inside a run",
+    () =>
+      meterOverGuest.meter.run(() => meterOverGuest.exports.outer(), {
+        timeout: TIMEOUT_MS,
+      }),
+  ]);
+  for (const [what, call] of cases) {
+    inner = undefined;
+    const started = performance.now();
+    const result = call();
+    const late = performance.now() - started - TIMEOUT_MS;
+    assert.equal(
+      expectOutcome(inner!, "timeout").error.timeout,
+      TIMEOUT_MS,
+      what,
+    );
+    expectOutcome(result, "timeout");
+    assert.ok(late < SLACK_MS, `${what}: ${late.toFixed(1)} ms late`);
+  }
+  // The inner meter works afterwards.
+  expectOutcome(
+    innerMeter.meter.run(() => innerMeter.exports.spin(), { timeout: 1 }),
+    "timeout",
+  );
+});
+
+Deno.test("an async call's deadline and StopSignal stop another guest's plain call made from its import", async () => {
+  for (const stopWith of ["timeout", "stop"]) {
+    const innerGuest = await loadGuest(INNER, {
+      fuel: GUARD_FUEL,
+      interruptible: true,
+    });
+    let inner: CallOutcome | undefined;
+    const outerGuest = await loadGuest(OUTER, {
+      async: true,
+      imports: {
+        host: { nest: () => void (inner = innerGuest.invoke("spin")) },
+      },
+    });
+    const stop = new StopSignal();
+    const worker = new Worker(
+      new URL("./support/stopper.ts", import.meta.url),
+      { type: "module" },
+    );
+    try {
+      await new Promise((resolve) => (worker.onmessage = resolve));
+      if (stopWith === "stop") {
+        worker.postMessage({ buffer: stop.buffer, after: TIMEOUT_MS });
+      }
+      const started = performance.now();
+      const result = await outerGuest.invokeAsync(
+        "outer",
+        [],
+        stopWith === "timeout" ? { timeout: TIMEOUT_MS } : { stop },
+      );
+      const late = performance.now() - started - TIMEOUT_MS;
+      const ending = stopWith === "timeout" ? "timeout" : "aborted";
+      expectOutcome(inner!, ending);
+      expectOutcome(result, ending);
+      assert.ok(late < SLACK_MS, `${stopWith}: ${late.toFixed(1)} ms late`);
+    } finally {
+      worker.terminate();
+    }
+  }
+});

@@ -1,0 +1,108 @@
+/**
+ * A WASI command with a start function: the start function runs as the
+ * command loads, and the run's fuel, deadline, `AbortSignal` and
+ * `StopSignal` stop it there too, with the stop's outcome for the export
+ * `(start)`, in every way a command runs (async, a plain call, the
+ * command line).
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { assembleWat } from "../guest/build.ts";
+import { runWasi, StopSignal, type WasiOptions } from "../mod.ts";
+import { runMain } from "./support/cli.ts";
+
+/** How late a stop may land in a test: only a lost stop gets near it. */
+const SLACK_MS = 5_000;
+const TIMEOUT_MS = 50;
+
+/**
+ * Fuel that ends a start function whose stop was lost, so that such a test
+ * fails with `fuel_exhausted` instead of hanging.
+ */
+const GUARD_FUEL = 30_000_000_000;
+
+/** A command whose start function never returns. */
+const RUNAWAY_START = await assembleWat(`
+(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func $start (loop $forever (br $forever)))
+  (start $start)
+  (func (export "_start")))
+`);
+
+async function stoppedAt(
+  options: WasiOptions,
+  outcome: string,
+  after: number,
+): Promise<void> {
+  const started = performance.now();
+  const result = await runWasi(RUNAWAY_START, {
+    fuel: GUARD_FUEL,
+    stdout: "capture",
+    ...options,
+  });
+  const late = performance.now() - started - after;
+  assert.equal(result.outcome, outcome, JSON.stringify(result));
+  assert.equal(result.export, "(start)");
+  assert.ok(late < SLACK_MS, `stopped ${late.toFixed(1)} ms late`);
+  assert.deepEqual(result.stdout, new Uint8Array(0));
+}
+
+for (const async of [true, false]) {
+  const mode = async ? "async" : "a plain call";
+  Deno.test(`runWasi, ${mode}: a timeout stops a runaway start function`, async () => {
+    await stoppedAt({ timeout: TIMEOUT_MS, async }, "timeout", TIMEOUT_MS);
+  });
+
+  Deno.test(`runWasi, ${mode}: a StopSignal stops a runaway start function`, async () => {
+    const stop = new StopSignal();
+    const worker = new Worker(
+      new URL("./support/stopper.ts", import.meta.url),
+      { type: "module" },
+    );
+    try {
+      await new Promise((resolve) => (worker.onmessage = resolve));
+      worker.postMessage({ buffer: stop.buffer, after: TIMEOUT_MS });
+      await stoppedAt({ stop, async }, "aborted", TIMEOUT_MS);
+    } finally {
+      worker.terminate();
+    }
+  });
+}
+
+Deno.test("runWasi: an AbortSignal stops a runaway start function", async () => {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort("enough"), TIMEOUT_MS);
+  try {
+    await stoppedAt({ signal: controller.signal }, "aborted", TIMEOUT_MS);
+  } finally {
+    clearTimeout(timer);
+  }
+});
+
+Deno.test("runWasi: a start function that runs out of fuel is an outcome", async () => {
+  await stoppedAt({ fuel: 10_000 }, "fuel_exhausted", 0);
+});
+
+Deno.test("main.ts: --timeout stops a WASI command's runaway start function", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".wasm" });
+  try {
+    await Deno.writeFile(path, RUNAWAY_START);
+    // --fuel is the guard: a lost stop ends in fuel_exhausted (125).
+    const run = await runMain(["--allow-read"], [
+      "--json",
+      `--fuel=${GUARD_FUEL}`,
+      "--timeout=100",
+      path,
+    ]);
+    assert.equal(run.code, 124, run.stderr);
+    const report = JSON.parse(run.stderr);
+    assert.equal(report.outcome, "timeout");
+    assert.ok(report.elapsed_ms - 100 < SLACK_MS);
+  } finally {
+    await Deno.remove(path);
+  }
+});
