@@ -87,11 +87,19 @@ const plainCalls: CallWatch[] = [];
  * @param state The call state of the guest about to be called.
  * @returns The watches, outermost first.
  */
-export function enclosingWatches(state: CallState): CallWatch[] {
-  return [...asyncWatches(), ...plainCalls].filter((watch) =>
-    watch.state !== state
-  );
+export function enclosingWatches(state: CallState): readonly CallWatch[] {
+  const watches = asyncWatches();
+  if (watches.length === 0 && plainCalls.length === 0) return NONE;
+  for (const watch of plainCalls) watches.push(watch);
+  return watches.filter((watch) => watch.state !== state);
 }
+
+/** No enclosing calls' watches, for a call made inside none. */
+const NONE_ENCLOSING: readonly { watch: CallWatch; handle?: WatchdogHandle }[] =
+  [];
+
+/** No watches: what nearly every call gets, made once. */
+const NONE: readonly CallWatch[] = Object.freeze([]);
 
 /**
  * Marks a plain call's watch as in progress until `leavePlainCall`.
@@ -108,6 +116,10 @@ export function enterPlainCall(watch: CallWatch): void {
  * @param watch The call's watch.
  */
 export function leavePlainCall(watch: CallWatch): void {
+  if (plainCalls[plainCalls.length - 1] === watch) {
+    plainCalls.pop();
+    return;
+  }
   const at = plainCalls.lastIndexOf(watch);
   if (at !== -1) plainCalls.splice(at, 1);
 }
@@ -161,7 +173,9 @@ export class CallWatch {
   /** The watchdog's handle on the deadline, while armed. */
   #deadlineHandle: WatchdogHandle | undefined;
   /** The enclosing calls' watches, with the handles on their deadlines. */
-  readonly #enclosing: { watch: CallWatch; handle?: WatchdogHandle }[] = [];
+  readonly #enclosing:
+    | { watch: CallWatch; handle?: WatchdogHandle }[]
+    | undefined;
 
   /**
    * Starts watching.
@@ -186,11 +200,15 @@ export class CallWatch {
     this.#stop = options.stop;
     try {
       if (flag !== undefined) this.#arm(flag, options.yields ?? false);
-      for (const outer of options.enclosing ?? []) {
-        this.#enclosing.push({
-          watch: outer,
-          handle: flag === undefined ? undefined : this.#armFor(flag, outer),
-        });
+      const enclosing = options.enclosing;
+      if (enclosing !== undefined && enclosing.length > 0) {
+        this.#enclosing = [];
+        for (const outer of enclosing) {
+          this.#enclosing.push({
+            watch: outer,
+            handle: flag === undefined ? undefined : this.#armFor(flag, outer),
+          });
+        }
       }
     } catch (error) {
       // Nothing armed may outlive a watch that was never made: it would
@@ -217,7 +235,7 @@ export class CallWatch {
   check(now: number): boolean {
     if (this.#state.stop !== undefined) return true;
     let due = this.#due(now, this.#deadlineHandle);
-    for (const { watch: outer, handle } of this.#enclosing) {
+    for (const { watch: outer, handle } of this.#enclosing ?? NONE_ENCLOSING) {
       if (due !== undefined) break;
       due = outer.#due(now, handle);
     }
@@ -266,7 +284,7 @@ export class CallWatch {
   /** Stops setting the flag. Calling it twice does nothing. */
   dispose(): void {
     this.#signal?.removeEventListener("abort", this.#raise);
-    for (const { watch: outer } of this.#enclosing) {
+    for (const { watch: outer } of this.#enclosing ?? NONE_ENCLOSING) {
       outer.#signal?.removeEventListener("abort", this.#raise);
     }
     const handles = this.#handles;
