@@ -12,6 +12,7 @@ import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { type CallOutcome, isAborted, loadGuest, StopSignal } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { stopFromAnotherThread } from "./support/stopper_thread.ts";
 
 /** How late a stop may land in a test: only a lost stop gets near it. */
 const SLACK_MS = 5_000;
@@ -53,13 +54,8 @@ async function guarded<T>(call: Promise<T>, what: string): Promise<T> {
 /** A StopSignal another thread sets after {@linkcode TIMEOUT_MS}. */
 async function stopLater(): Promise<{ stop: StopSignal; done: () => void }> {
   const stop = new StopSignal();
-  const worker = new Worker(
-    new URL("./support/stopper.ts", import.meta.url),
-    { type: "module" },
-  );
-  await new Promise((resolve) => (worker.onmessage = resolve));
-  worker.postMessage({ buffer: stop.buffer, after: TIMEOUT_MS });
-  return { stop, done: () => worker.terminate() };
+  const stopper = await stopFromAnotherThread(stop, { after: TIMEOUT_MS });
+  return { stop, done: stopper.terminate };
 }
 
 Deno.test("a StopSignal stops an async call waiting in a host import", async () => {

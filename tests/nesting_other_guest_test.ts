@@ -19,6 +19,7 @@ import {
   StopSignal,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { stopFromAnotherThread } from "./support/stopper_thread.ts";
 
 /** How late a stop may land in a test: only a lost stop gets near it. */
 const SLACK_MS = 5_000;
@@ -95,13 +96,8 @@ for (const [mode, outer, inner] of MODES) {
     Deno.test(`${mode}: an outer StopSignal stops another guest's call made from an import (${given})`, async () => {
       const guests = await nested(outer, inner, innerCall);
       const stop = new StopSignal();
-      const worker = new Worker(
-        new URL("./support/stopper.ts", import.meta.url),
-        { type: "module" },
-      );
+      const stopper = await stopFromAnotherThread(stop, { after: TIMEOUT_MS });
       try {
-        await new Promise((resolve) => (worker.onmessage = resolve));
-        worker.postMessage({ buffer: stop.buffer, after: TIMEOUT_MS });
         const started = performance.now();
         const result = guests.outerGuest.invoke("outer", [], { stop });
         const late = performance.now() - started - TIMEOUT_MS;
@@ -109,7 +105,7 @@ for (const [mode, outer, inner] of MODES) {
         expectOutcome(result, "aborted");
         assert.ok(late < SLACK_MS, `${late.toFixed(1)} ms late`);
       } finally {
-        worker.terminate();
+        stopper.terminate();
       }
     });
   }
@@ -206,15 +202,10 @@ Deno.test("an async call's deadline and StopSignal stop another guest's plain ca
       },
     });
     const stop = new StopSignal();
-    const worker = new Worker(
-      new URL("./support/stopper.ts", import.meta.url),
-      { type: "module" },
-    );
+    const stopper = stopWith === "stop"
+      ? await stopFromAnotherThread(stop, { after: TIMEOUT_MS })
+      : undefined;
     try {
-      await new Promise((resolve) => (worker.onmessage = resolve));
-      if (stopWith === "stop") {
-        worker.postMessage({ buffer: stop.buffer, after: TIMEOUT_MS });
-      }
       const started = performance.now();
       const result = await outerGuest.invokeAsync(
         "outer",
@@ -227,7 +218,7 @@ Deno.test("an async call's deadline and StopSignal stop another guest's plain ca
       expectOutcome(result, ending);
       assert.ok(late < SLACK_MS, `${stopWith}: ${late.toFixed(1)} ms late`);
     } finally {
-      worker.terminate();
+      stopper?.terminate();
     }
   }
 });

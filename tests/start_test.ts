@@ -10,6 +10,7 @@ import {
   StopSignal,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { stopFromAnotherThread } from "./support/stopper_thread.ts";
 
 const RUNAWAY_START = await assembleWat(`
 (module
@@ -93,18 +94,14 @@ for (const [mode, base] of MODES) {
 
 Deno.test("sync: a StopSignal set by another Worker stops a runaway start function", async () => {
   const stop = new StopSignal();
-  const worker = new Worker(new URL("./support/stopper.ts", import.meta.url), {
-    type: "module",
-  });
+  const stopper = await stopFromAnotherThread(stop, { after: 20 });
   try {
-    await new Promise((resolve) => (worker.onmessage = resolve));
-    worker.postMessage({ buffer: stop.buffer, after: 20 });
     await assert.rejects(
       loadGuest(RUNAWAY_START, { fuel: GUARD_FUEL, stop }),
       (e) => isAborted(e),
     );
   } finally {
-    worker.terminate();
+    stopper.terminate();
   }
 });
 

@@ -24,6 +24,7 @@ import { expectOutcome } from "./support/outcome.ts";
 import { BULK, FREE_LOOP, PUMP } from "./support/hostile_guests.ts";
 import { runMain } from "./support/cli.ts";
 import { pressCtrlC } from "./support/sigint.ts";
+import { stopFromAnotherThread } from "./support/stopper_thread.ts";
 
 /** How late a stop may land in a test: only a lost stop gets near it. */
 const SLACK_MS = 5_000;
@@ -110,20 +111,14 @@ async function syncStopSignal(
 ): Promise<void> {
   const guest = await loadGuest(bytes, { ...options, interruptible: true });
   const stop = new StopSignal();
-  const stopper = new Worker(
-    new URL("./support/stopper.ts", import.meta.url),
-    { type: "module" },
-  );
+  const stopper = await stopFromAnotherThread(stop, { after: TIMEOUT_MS });
   try {
-    await new Promise((resolve) => (stopper.onmessage = resolve));
-    const stopped = new Promise((resolve) => (stopper.onmessage = resolve));
-    stopper.postMessage({ buffer: stop.buffer, after: TIMEOUT_MS });
     const started = performance.now();
     const result = guest.invoke(name, [], { stop });
     const late = lateBy(started, TIMEOUT_MS);
     expectOutcome(result, "aborted");
     assertOnTime(late, `${what} (StopSignal)`);
-    await stopped;
+    await stopper.stopped;
   } finally {
     stopper.terminate();
   }

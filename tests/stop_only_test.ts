@@ -15,6 +15,7 @@ import {
   StopSignal,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { stopFromAnotherThread } from "./support/stopper_thread.ts";
 
 const GUEST_WAT = `
 (module
@@ -74,13 +75,8 @@ Deno.test("fuel: false: a deadline and a StopSignal stop a spin; the calls repor
 Deno.test("fuel: false: a StopSignal set by another thread stops a running call", async () => {
   const guest = await stopOnlyGuest();
   const stop = new StopSignal();
-  const stopper = new Worker(
-    new URL("./support/stopper.ts", import.meta.url),
-    { type: "module" },
-  );
+  const stopper = await stopFromAnotherThread(stop, { after: 20 });
   try {
-    await new Promise((resolve) => (stopper.onmessage = resolve));
-    stopper.postMessage({ buffer: stop.buffer, after: 20 });
     expectOutcome(guest.invoke("spin", [], { stop, ...GUARD }), "aborted");
   } finally {
     stopper.terminate();

@@ -7,6 +7,7 @@ import assert from "./support/assert.ts";
 import { isDeadlineExceeded, runWasi, StopSignal } from "../mod.ts";
 import { assembleWat } from "../guest/build.ts";
 import { text, wasiGuest } from "./support/wasi_guests.ts";
+import { stopFromAnotherThread } from "./support/stopper_thread.ts";
 
 // A hang guard, far longer than any stop needs and far shorter than the
 // minute a sleeper sleeps.
@@ -57,22 +58,13 @@ async function stoppedAfter<T>(
   call: (stop: StopSignal) => Promise<T>,
 ): Promise<T> {
   const stop = new StopSignal();
-  const worker = new Worker(
-    new URL("./support/stopper.ts", import.meta.url),
-    { type: "module" },
-  );
+  const stopper = await stopFromAnotherThread(stop, { after });
   try {
-    const replies: (() => void)[] = [];
-    worker.onmessage = () => replies.shift()?.();
-    const reply = () => new Promise<void>((r) => replies.push(r));
-    await reply(); // loaded and listening
-    const stopped = reply();
-    worker.postMessage({ buffer: stop.buffer, after });
     const result = await call(stop);
-    await stopped;
+    await stopper.stopped;
     return result;
   } finally {
-    worker.terminate();
+    stopper.terminate();
   }
 }
 

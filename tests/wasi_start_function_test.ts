@@ -12,6 +12,7 @@ import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { runWasi, StopSignal, type WasiOptions } from "../mod.ts";
 import { runMain } from "./support/cli.ts";
+import { stopFromAnotherThread } from "./support/stopper_thread.ts";
 
 /** How late a stop may land in a test: only a lost stop gets near it. */
 const SLACK_MS = 5_000;
@@ -59,16 +60,11 @@ for (const async of [true, false]) {
 
   Deno.test(`runWasi, ${mode}: a StopSignal stops a runaway start function`, async () => {
     const stop = new StopSignal();
-    const worker = new Worker(
-      new URL("./support/stopper.ts", import.meta.url),
-      { type: "module" },
-    );
+    const stopper = await stopFromAnotherThread(stop, { after: TIMEOUT_MS });
     try {
-      await new Promise((resolve) => (worker.onmessage = resolve));
-      worker.postMessage({ buffer: stop.buffer, after: TIMEOUT_MS });
       await stoppedAt({ stop, async }, "aborted", TIMEOUT_MS);
     } finally {
-      worker.terminate();
+      stopper.terminate();
     }
   });
 }

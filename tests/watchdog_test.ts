@@ -15,6 +15,7 @@ import { guardFlag } from "./support/flag_guard.ts";
 import { GUARD_MS, runGuarded } from "./support/guarded.ts";
 import { serveCheckout } from "./support/serve.ts";
 import { RUNAWAY } from "./support/guests.ts";
+import { stopFromAnotherThread } from "./support/stopper_thread.ts";
 
 function assertUnreachableTrap(error: unknown): void {
   assert.ok(error instanceof WebAssembly.RuntimeError, String(error));
@@ -74,20 +75,12 @@ Deno.test("a StopSignal set from another Worker stops a synchronous spin through
     return 1;
   });
   using _guard = await guardFlag(guest.flag);
-  const stopper = new Worker(
-    new URL("./support/stopper.ts", import.meta.url),
-    { type: "module" },
-  );
+  const stopper = await stopFromAnotherThread(stop, { after: 20 });
+  const handle = watch(stop, guest.flag);
   try {
-    await new Promise((resolve) => (stopper.onmessage = resolve));
-    const handle = watch(stop, guest.flag);
-    try {
-      stopper.postMessage({ buffer: stop.buffer, after: 20 });
-      assertUnreachableTrap(guest.spin());
-    } finally {
-      handle.disarm();
-    }
+    assertUnreachableTrap(guest.spin());
   } finally {
+    handle.disarm();
     stopper.terminate();
   }
   assert.equal(why, "stop signal");

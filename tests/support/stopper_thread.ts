@@ -1,0 +1,32 @@
+/**
+ * The host's side of `stopper.ts`: a Worker that sets a StopSignal from its
+ * own thread, as a real host's other thread would, while this thread is
+ * held by a plain call.
+ */
+import type { StopSignal } from "../../mod.ts";
+
+/** A running stopper Worker. */
+export interface Stopper {
+  /** Resolves once the worker has set the signal. */
+  stopped: Promise<unknown>;
+  /** Ends the worker. */
+  terminate(): void;
+}
+
+/**
+ * Starts a Worker that sets `stop` once `after` milliseconds have passed
+ * (or once element 0 of `running` is 1), and resolves when it is ready
+ * and has been told.
+ */
+export async function stopFromAnotherThread(
+  stop: StopSignal,
+  when: { after?: number; running?: SharedArrayBuffer },
+): Promise<Stopper> {
+  const worker = new Worker(new URL("./stopper.ts", import.meta.url), {
+    type: "module",
+  });
+  await new Promise((resolve) => (worker.onmessage = resolve));
+  const stopped = new Promise((resolve) => (worker.onmessage = resolve));
+  worker.postMessage({ buffer: stop.buffer, ...when });
+  return { stopped, terminate: () => worker.terminate() };
+}
