@@ -6,6 +6,7 @@
  */
 
 import { FuelMeter } from "../../mod.ts";
+import { importFreshCopy } from "./fresh_import.ts";
 
 /** The parts of brotli-wasm's API the tests use. */
 export interface Brotli {
@@ -21,19 +22,9 @@ const GLUE = new URL(
 );
 const WASM = new URL("./brotli_wasm_bg.wasm", GLUE);
 
-/**
- * A fresh copy of the glue: wasm-bindgen's glue keeps its first instance
- * for good, and an import of the same file gives the same module.
- */
-async function freshGlue(): Promise<Glue> {
-  const dir = await Deno.makeTempDir();
-  const copy = `${dir}/brotli_wasm.js`;
-  await Deno.copyFile(GLUE, copy);
-  try {
-    return await import(`file://${copy}`) as Glue;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+/** A fresh copy of the glue: wasm-bindgen's keeps its first instance. */
+function freshGlue(): Promise<Glue> {
+  return importFreshCopy<Glue>(GLUE);
 }
 
 /** brotli-wasm as it comes. */

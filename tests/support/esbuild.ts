@@ -20,6 +20,7 @@ import {
   FuelMeter,
   type MeterRunOptions,
 } from "../../mod.ts";
+import { importFreshCopy } from "./fresh_import.ts";
 
 /** The parts of esbuild's browser API the tests use. */
 export interface Esbuild {
@@ -45,19 +46,9 @@ export const ESBUILD_GLUE: URL = new URL(
   `file://${ESBUILD_WASM}`,
 );
 
-/**
- * A fresh copy of the browser glue: it keeps one service per module, and an
- * import of the same file gives the same module.
- */
-async function freshGlue(): Promise<Esbuild> {
-  const dir = await Deno.makeTempDir();
-  const copy = `${dir}/browser.js`;
-  await Deno.copyFile(ESBUILD_GLUE, copy);
-  try {
-    return await import(`file://${copy}`) as Esbuild;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+/** A fresh copy of the browser glue: it keeps one service per module. */
+function freshGlue(): Promise<Esbuild> {
+  return importFreshCopy<Esbuild>(ESBUILD_GLUE);
 }
 
 /** esbuild as it comes, running in this process. */
