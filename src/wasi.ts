@@ -22,7 +22,7 @@ import {
 import type { StopSignal } from "./stop_signal.ts";
 import { checkSignalValue, checkStopValue } from "./option_checks.ts";
 import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
-import { ProcExit, wasiImports } from "./wasi_imports.ts";
+import { ProcExit, type WasiImport, wasiImports } from "./wasi_imports.ts";
 import { checkPreopens, type WasiPreopen } from "./wasi_preopens.ts";
 import {
   DEFAULT_OUTPUT_LIMIT,
@@ -305,15 +305,18 @@ export async function runWasiWith(
     // function runs as the guest loads, under the run's stops too.
     const loading = loadGuestWith(source, {
       imports: {
-        wasi_snapshot_preview1: wasiImports({
-          wasi: base,
-          memory,
-          files,
-          stdin,
-          output: [stdout, stderr],
-          watch,
-          blocking,
-        }),
+        wasi_snapshot_preview1: notBeforeStart(
+          wasiImports({
+            wasi: base,
+            memory,
+            files,
+            stdin,
+            output: [stdout, stderr],
+            watch,
+            blocking,
+          }),
+          () => guest !== undefined,
+        ),
       },
       interrupt: false,
       async: !blocking,
@@ -333,7 +336,8 @@ export async function runWasiWith(
     } catch (error) {
       const stopped = stoppedOutcome(START_FUNCTION, error);
       if (stopped === undefined) throw error;
-      return { ...stopped, ...output() };
+      // proc_exit from the start function exits, as from _start.
+      return { ...exited(stopped), ...output() };
     }
     const exports = guest.instance.exports;
     if (typeof exports._start !== "function") {
@@ -434,4 +438,36 @@ function quietly<T>(make: () => T): T {
   } finally {
     process.emitWarning = emitWarning;
   }
+}
+
+/** The WASI functions that do not touch the guest's memory. */
+const NO_MEMORY = new Set(["proc_exit", "sched_yield", "proc_raise"]);
+
+/**
+ * The WASI imports, each that touches memory refusing a call made before the
+ * guest's instance exists (from the module's start function): WASI reads and writes the
+ * guest's memory, which the engine hands the host only once instantiation,
+ * start function included, is over.
+ *
+ * @param imports The WASI imports.
+ * @param started Whether the instance exists.
+ * @returns The imports, guarded.
+ */
+function notBeforeStart(
+  imports: Record<string, WasiImport>,
+  started: () => boolean,
+): Record<string, WasiImport> {
+  return Object.fromEntries(
+    Object.entries(imports).map(([name, fn]) => [
+      name,
+      NO_MEMORY.has(name) ? fn : (...args: unknown[]) => {
+        if (!started()) {
+          throw new TypeError(
+            `the guest called wasi_snapshot_preview1.${name} from its start function, before the host can reach its memory: a WASI command does its work from _start; move the call there`,
+          );
+        }
+        return fn(...args);
+      },
+    ]),
+  );
 }

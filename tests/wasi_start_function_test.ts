@@ -102,3 +102,54 @@ Deno.test("main.ts: --timeout stops a WASI command's runaway start function", as
     await Deno.remove(path);
   }
 });
+
+/** A command whose start function exits with 7. */
+const EXITING_START = await assembleWat(`
+(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func $start (call $exit (i32.const 7)))
+  (start $start)
+  (func (export "_start") (call $exit (i32.const 1))))
+`);
+
+/** A command whose start function writes to stdout. */
+const WRITING_START = await assembleWat(`
+(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hi\\n")
+  (func $start
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 3))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 32))))
+  (start $start)
+  (func (export "_start")))
+`);
+
+for (const async of [true, false]) {
+  const mode = async ? "async" : "a plain call";
+  Deno.test(`runWasi, ${mode}: proc_exit in the start function exits with its code`, async () => {
+    const result = await runWasi(EXITING_START, { async, timeout: 10_000 });
+    assert.equal(result.outcome, "exited", JSON.stringify(result));
+    if (result.outcome === "exited") assert.equal(result.code, 7);
+    assert.equal(result.export, "(start)");
+  });
+
+  Deno.test(`runWasi, ${mode}: a WASI call that needs memory in the start function says to move it to _start`, async () => {
+    const result = await runWasi(WRITING_START, {
+      async,
+      timeout: 10_000,
+      stdout: "capture",
+    });
+    assert.equal(result.outcome, "error", JSON.stringify(result));
+    if (result.outcome === "error") {
+      assert.match(
+        String((result.error.cause as Error).message),
+        /fd_write from its start function.*move the call there/,
+      );
+    }
+    assert.deepEqual(result.stdout, new Uint8Array(0));
+  });
+}
