@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:81136da7abbc01a28636a71d27327cc08b168a4b1cf685481658beb4a572528a";
+  "sha256:14e17716c72a261ae9db65031f9a8e1bb59ecc0b1e53c27f41dfd4a6e1b06e3f";

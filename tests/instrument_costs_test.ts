@@ -8,7 +8,14 @@
 import assert from "./support/assert.ts";
 import { isInvalidModule } from "../src/errors.ts";
 import { instrument } from "../src/wasm/instrument.ts";
-import { cost, type Fn, meter, wat } from "./support/instrument.ts";
+import {
+  cost,
+  FEATURES,
+  type Fn,
+  meter,
+  wabt,
+  wat,
+} from "./support/instrument.ts";
 import { encodeLeb } from "./support/module_bytes.ts";
 
 // ---------------------------------------------------------------------------
@@ -113,6 +120,31 @@ Deno.test("instrument() runs a segment past a block's end that only its own bran
   // the case it takes (local.get and br_table, then 2 per block end run).
   assert.equal(cost(m, "g", 0), 6n);
   assert.equal(cost(m, "g", 1), 4n);
+});
+
+Deno.test("instrument() keeps the segment at a branched-to block's end when a loop follows it", async () => {
+  const bytes = await wat(`(module
+    (global $ran (mut i32) (i32.const 0))
+    (func (export "before_loop") (param i32)
+      (block $b
+        (br_if $b (local.get 0))
+        (global.set $ran (i32.const 1)))
+      (local.set 0 (i32.const 3))
+      (loop $l (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1))))))
+    (func (export "before_code") (param i32)
+      (block $b
+        (br_if $b (local.get 0))
+        (global.set $ran (i32.const 1)))
+      (global.set $ran (i32.const 2))))`);
+  const metered = instrument(bytes, { resumable: false });
+  const text = (await wabt()).readWasm(metered.bytes, FEATURES).toText({});
+  // Functions 0 and 1, in order; a check is the only i64.lt_s.
+  const bodies = text.split("(func (;").slice(1);
+  const checks = (index: number) => bodies[index].split("i64.lt_s").length - 1;
+  // The entry, the block's end (a loop follows it) and the loop's header.
+  assert.equal(checks(0), 3);
+  // The entry only: the block's end runs on the segment before the block.
+  assert.equal(checks(1), 1);
 });
 
 Deno.test("instrument() charges a loop of n iterations 5n", async () => {

@@ -733,6 +733,7 @@ export class BodyScanner {
           must = catchTargets[depth]! & 1; // an exception lands there
           if (
             (catchTargets[depth]! & 5) === 0 &&
+            (catchTargets[depth] === 0 || !loopFollows(bytes, p, end)) &&
             openedIn[depth]! >> 1 === serial &&
             (frames[depth] === Frame.Block || frames[depth] === Frame.If)
           ) {
@@ -1337,4 +1338,28 @@ export class BodyScanner {
     }
     return this.#code.addBody(body);
   }
+}
+
+/**
+ * Whether a `loop` starts at `at` after nothing but local reads, writes
+ * and constants. A branched-to block's `end` right before a loop keeps its
+ * segment: merged into the segment before the block, V8 (13.x–15.x) used
+ * the branch hints of the function's checks worse, measured on hash-wasm's
+ * xxhash64 (1.17 times plain against 0.91), though the loop's own code was
+ * the same.
+ *
+ * @param bytes The module.
+ * @param at Just after the block's `end`.
+ * @param end The body's end.
+ * @returns Whether a loop follows.
+ */
+function loopFollows(bytes: Uint8Array, at: number, end: number): boolean {
+  for (let ops = 0; ops < 8 && at < end; ops++) {
+    const op = bytes[at++]!;
+    if (op === 0x03) return true;
+    if (op < 0x20 || op > 0x22 && op !== 0x41 && op !== 0x42) return false;
+    // Skip the operator's one LEB128 immediate.
+    while (at < end && (bytes[at++]! & 0x80) !== 0);
+  }
+  return false;
 }
