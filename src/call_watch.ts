@@ -299,42 +299,37 @@ export class CallWatch {
 
   /** Has the watchdog (or an abort) set the flag when the call must look. */
   #arm(flag: Int32Array, yields: boolean): void {
-    if (this.#deadline <= this.#started) this.#raise();
-    else if (this.#deadline !== Infinity) {
-      this.#deadlineHandle = arm(flag, this.#deadline);
-      this.#handles.push(this.#deadlineHandle);
-    }
-    if (this.#stop !== undefined) {
-      if (this.#stop.stopped) this.#raise();
-      this.#handles.push(watch(this.#stop, flag));
-    }
-    if (this.#signal !== undefined) {
-      if (this.#signal.aborted) this.#raise();
-      else this.#signal.addEventListener("abort", this.#raise);
-    }
+    this.#deadlineHandle = this.#armFor(flag, this, this.#started);
     if (yields) this.#handles.push(tick(flag, TICK_MS));
   }
 
   /**
-   * Has the watchdog (or an abort) set the flag for an enclosing call's
-   * stops too.
+   * Has the watchdog (or an abort) set the flag for the stops of `source`:
+   * this call's own, or an enclosing call's.
    *
-   * @returns The handle on the enclosing call's deadline, when armed.
+   * @param flag The flag to set.
+   * @param source The watch whose deadline and signals stop this call.
+   * @param now The time a deadline at or before which has passed already.
+   * @returns The handle on `source`'s deadline, when armed.
    */
-  #armFor(flag: Int32Array, outer: CallWatch): WatchdogHandle | undefined {
+  #armFor(
+    flag: Int32Array,
+    source: CallWatch,
+    now = performance.now(),
+  ): WatchdogHandle | undefined {
     let handle: WatchdogHandle | undefined;
-    if (outer.#deadline <= performance.now()) this.#raise();
-    else if (outer.#deadline !== Infinity) {
-      handle = arm(flag, outer.#deadline);
+    if (source.#deadline <= now) this.#raise();
+    else if (source.#deadline !== Infinity) {
+      handle = arm(flag, source.#deadline);
       this.#handles.push(handle);
     }
-    if (outer.#stop !== undefined) {
-      if (outer.#stop.stopped) this.#raise();
-      this.#handles.push(watch(outer.#stop, flag));
+    if (source.#stop !== undefined) {
+      if (source.#stop.stopped) this.#raise();
+      this.#handles.push(watch(source.#stop, flag));
     }
-    if (outer.#signal !== undefined) {
-      if (outer.#signal.aborted) this.#raise();
-      else outer.#signal.addEventListener("abort", this.#raise);
+    if (source.#signal !== undefined) {
+      if (source.#signal.aborted) this.#raise();
+      else source.#signal.addEventListener("abort", this.#raise);
     }
     return handle;
   }
