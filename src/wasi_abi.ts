@@ -194,17 +194,17 @@ export function ioVectors(
 }
 
 /**
- * The most bytes one read or write of a file moves: the rest is a short
- * read or write, which the guest's libc makes again. One call could
- * otherwise name 1024 buffers of 4 GiB (4 TiB) and hold the host's thread,
- * where no deadline reaches.
+ * The most bytes one read or write moves, of a file or of the host's
+ * stdout and stderr: the rest is a short read or write, which the guest's
+ * libc makes again. One call could otherwise name 1024 buffers of 4 GiB
+ * (4 TiB) and hold the host's thread, where no deadline reaches.
  */
-export const MAX_FILE_TRANSFER = 1 << 20;
+export const MAX_TRANSFER = 1 << 20;
 
 /**
  * Calls `transfer` (a read or write of a file by `node:wasi`, given a
  * count of vectors) with the guest's vectors cut to at most
- * {@linkcode MAX_FILE_TRANSFER} bytes: the first vectors that fit, or the
+ * {@linkcode MAX_TRANSFER} bytes: the first vectors that fit, or the
  * first vector shortened, its length put back in the guest's memory once
  * the call returns.
  *
@@ -226,7 +226,7 @@ export function cappedTransfer(
   let taken = 0;
   while (
     taken < vectors.length &&
-    total + vectors[taken].length <= MAX_FILE_TRANSFER
+    total + vectors[taken].length <= MAX_TRANSFER
   ) {
     total += vectors[taken++].length;
   }
@@ -234,7 +234,7 @@ export function cappedTransfer(
   if (taken > 0) return transfer(taken);
   const lengthAt = (at >>> 0) + 4;
   const length = new DataView(memory.buffer).getUint32(lengthAt, true);
-  new DataView(memory.buffer).setUint32(lengthAt, MAX_FILE_TRANSFER, true);
+  new DataView(memory.buffer).setUint32(lengthAt, MAX_TRANSFER, true);
   try {
     return transfer(1);
   } finally {

@@ -222,7 +222,7 @@ export class GuestFiles {
       wrapped[name] = (fd: number, ...rest: unknown[]) =>
         readOnly.has(fd) ? ERRNO.ROFS : wasi[name](fd, ...rest);
     }
-    // Reads and writes move at most MAX_FILE_TRANSFER bytes a call.
+    // Reads and writes move at most MAX_TRANSFER bytes a call.
     for (const name of ["fd_read", "fd_pread", "fd_write", "fd_pwrite"]) {
       const call = wrapped[name] ?? wasi[name];
       wrapped[name] = (fd: number, iovs: number, count: number, ...rest) =>

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { MAX_TRANSFER } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 
 /** Where a guest's stdout or stderr goes. */
@@ -14,14 +15,6 @@ export type WasiOutputMode = "inherit" | "capture" | "ignore";
 
 /** The default cap on captured output, per stream: 1 MiB. */
 export const DEFAULT_OUTPUT_LIMIT = 1 << 20;
-
-/**
- * The most bytes one `fd_write` passes through to the host's stream: the
- * rest is a short write, which the guest's libc writes again. One call
- * could otherwise name 1024 buffers of 4 GiB and hold the host's thread,
- * where no deadline reaches, for as long as 4 TiB take.
- */
-export const MAX_PASSED_THROUGH = 1 << 20;
 
 /** One output stream of the guest. */
 export class OutputSink {
@@ -55,14 +48,14 @@ export class OutputSink {
    *
    * @param vectors The guest's buffers.
    * @returns The bytes written: passed through, at most
-   *   {@linkcode MAX_PASSED_THROUGH} (a short write); captured or ignored,
+   *   {@linkcode MAX_TRANSFER} (a short write); captured or ignored,
    *   all of them, even past the cap, so that the guest does not retry.
    */
   write(vectors: Uint8Array[]): number {
     let total = 0;
     if (this.#mode === "inherit") {
       for (const vector of vectors) {
-        const part = vector.subarray(0, MAX_PASSED_THROUGH - total);
+        const part = vector.subarray(0, MAX_TRANSFER - total);
         for (let at = 0; at < part.length;) {
           at += this.#host.writeSync(part.subarray(at));
         }

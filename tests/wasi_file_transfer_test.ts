@@ -1,5 +1,5 @@
 /**
- * A read or write of a file moves at most MAX_FILE_TRANSFER bytes a call,
+ * A read or write of a file moves at most MAX_TRANSFER bytes a call,
  * whatever the guest's vectors ask for: one call may name 1024 buffers of
  * up to 4 GiB, and no deadline reaches the host's thread inside the call.
  *
@@ -9,7 +9,7 @@
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
 import { runWasi } from "../mod.ts";
-import { MAX_FILE_TRANSFER } from "../src/wasi_abi.ts";
+import { MAX_TRANSFER } from "../src/wasi_abi.ts";
 
 /**
  * A guest that opens `big` in its first preopen and makes one call of
@@ -49,7 +49,7 @@ async function transferGuest(op: string, count: number) {
 }
 
 for (const op of ["fd_write", "fd_pwrite"]) {
-  Deno.test(`${op} to a file passes at most MAX_FILE_TRANSFER bytes: the rest is a short write`, async () => {
+  Deno.test(`${op} to a file passes at most MAX_TRANSFER bytes: the rest is a short write`, async () => {
     const dir = await Deno.makeTempDir();
     try {
       // 16 vectors of 4 MiB less a page: 63 MiB asked for in one call.
@@ -58,9 +58,9 @@ for (const op of ["fd_write", "fd_pwrite"]) {
       });
       assert.equal(result.outcome, "exited", JSON.stringify(result));
       if (result.outcome === "exited") {
-        assert.equal(result.code, MAX_FILE_TRANSFER >> 16);
+        assert.equal(result.code, MAX_TRANSFER >> 16);
       }
-      assert.equal((await Deno.stat(`${dir}/big`)).size, MAX_FILE_TRANSFER);
+      assert.equal((await Deno.stat(`${dir}/big`)).size, MAX_TRANSFER);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -68,16 +68,16 @@ for (const op of ["fd_write", "fd_pwrite"]) {
 }
 
 for (const op of ["fd_read", "fd_pread"]) {
-  Deno.test(`${op} of a file moves at most MAX_FILE_TRANSFER bytes: the rest is a short read`, async () => {
+  Deno.test(`${op} of a file moves at most MAX_TRANSFER bytes: the rest is a short read`, async () => {
     const dir = await Deno.makeTempDir();
     try {
-      await Deno.writeFile(`${dir}/big`, new Uint8Array(3 * MAX_FILE_TRANSFER));
+      await Deno.writeFile(`${dir}/big`, new Uint8Array(3 * MAX_TRANSFER));
       const result = await runWasi(await transferGuest(op, 16), {
         preopens: [{ host: dir, guest: "/data" }],
       });
       assert.equal(result.outcome, "exited", JSON.stringify(result));
       if (result.outcome === "exited") {
-        assert.equal(result.code, MAX_FILE_TRANSFER >> 16);
+        assert.equal(result.code, MAX_TRANSFER >> 16);
       }
     } finally {
       await Deno.remove(dir, { recursive: true });

@@ -12,11 +12,10 @@ import { isAborted, runWasi, StopSignal } from "../mod.ts";
 import { GuestFiles } from "../src/wasi_files.ts";
 import { RANDOM_SLICE, wasiImports } from "../src/wasi_imports.ts";
 import { StopWatch } from "../src/wasi_stops.ts";
-import { IOV_MAX, MAX_SUBSCRIPTIONS } from "../src/wasi_abi.ts";
+import { IOV_MAX, MAX_SUBSCRIPTIONS, MAX_TRANSFER } from "../src/wasi_abi.ts";
 import {
   DEFAULT_OUTPUT_LIMIT,
   InputSource,
-  MAX_PASSED_THROUGH,
   OutputSink,
 } from "../src/wasi_stdio.ts";
 
@@ -144,7 +143,7 @@ Deno.test("poll_oneoff bounds its subscriptions and events by count and by memor
   );
 });
 
-Deno.test("fd_write passes at most MAX_PASSED_THROUGH bytes through per call: the rest is a short write", () => {
+Deno.test("fd_write passes at most MAX_TRANSFER bytes through per call: the rest is a short write", () => {
   let passed = 0;
   const sink = new OutputSink("inherit", DEFAULT_OUTPUT_LIMIT, {
     writeSync: (bytes) => {
@@ -155,8 +154,8 @@ Deno.test("fd_write passes at most MAX_PASSED_THROUGH bytes through per call: th
   // 1024 views of one 64 MiB buffer: 64 GiB asked for in one call.
   const buffer = new ArrayBuffer(64 << 20);
   const vectors = Array.from({ length: 1024 }, () => new Uint8Array(buffer));
-  assert.equal(sink.write(vectors), MAX_PASSED_THROUGH);
-  assert.equal(passed, MAX_PASSED_THROUGH);
+  assert.equal(sink.write(vectors), MAX_TRANSFER);
+  assert.equal(passed, MAX_TRANSFER);
   // Small writes pass whole.
   const small = [new Uint8Array(10), new Uint8Array(20)];
   assert.equal(sink.write(small), 30);
