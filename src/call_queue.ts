@@ -10,24 +10,10 @@
 import { Aborted } from "./errors.ts";
 import type { Stop } from "./call_state.ts";
 import { abortStop, deadlineStop } from "./call_watch.ts";
-import { startTimer } from "./long_timer.ts";
-import type { StopSignal } from "./stop_signal.ts";
-
-/**
- * How often a queued call looks at its `StopSignal`, which has no event,
- * in milliseconds.
- */
-const STOP_POLL_MS = 1;
+import { type EventLoopStops, watchOnEventLoop } from "./event_loop_stops.ts";
 
 /** What stops a queued call. */
-export interface QueuedStops {
-  /** Milliseconds from when the call was made. */
-  timeout?: number;
-  /** Aborts the call. */
-  signal?: AbortSignal;
-  /** Stops the call when another thread sets it. */
-  stop?: StopSignal;
-}
+export type QueuedStops = EventLoopStops;
 
 /**
  * Waits for a queued call's turn, or for one of its stops.
@@ -42,37 +28,21 @@ export function waitForTurn(
   stops: QueuedStops,
   invoked: number,
 ): Promise<Stop | undefined> {
-  const { timeout, signal, stop } = stops;
   return new Promise((resolve) => {
-    let done = false;
-    let cancelTimer: (() => void) | undefined;
-    let poll: ReturnType<typeof setInterval> | undefined;
-    const finish = (result: Stop | undefined) => {
-      if (done) return;
-      done = true;
-      cancelTimer?.();
-      if (poll !== undefined) clearInterval(poll);
-      signal?.removeEventListener("abort", onAbort);
-      resolve(result);
-    };
-    const onAbort = () => finish(abortStop(signal!, invoked));
-    const onStop = () => {
-      if (stop!.stopped) {
-        const reason = stop!.reason;
-        finish(() => new Aborted(reason));
-      }
-    };
-    if (signal?.aborted) return onAbort();
-    if (stop?.stopped) return onStop();
-    signal?.addEventListener("abort", onAbort);
-    if (stop !== undefined) poll = setInterval(onStop, STOP_POLL_MS);
-    if (timeout !== undefined) {
-      const left = Math.max(0, invoked + timeout - performance.now());
-      cancelTimer = startTimer(
-        left,
-        () => finish(deadlineStop(timeout, invoked)),
+    const dispose = watchOnEventLoop(stops, invoked, (kind) => {
+      resolve(
+        kind === "deadline"
+          ? deadlineStop(stops.timeout!, invoked)
+          : kind === "abort"
+          ? abortStop(stops.signal!, invoked)
+          : () => new Aborted(stops.stop!.reason),
       );
-    }
-    turn.then(() => finish(undefined), () => finish(undefined));
+      return true;
+    });
+    const ended = () => {
+      dispose();
+      resolve(undefined);
+    };
+    turn.then(ended, ended);
   });
 }

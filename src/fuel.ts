@@ -25,6 +25,7 @@
 
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import {
+  meterIdle,
   type MeterRunOptions,
   runMetered,
   runMeteredAsync,
@@ -820,6 +821,49 @@ export class FuelMeter {
       );
     }
     return runMeteredAsync(this, meterCalls, this.#stack, fn, options);
+  }
+
+  /**
+   * Resolves once the meter takes a new run. That is at once, unless the
+   * last {@linkcode FuelMeter.runAsync} was stopped while its call waited
+   * on a promise that is not the meter's: a library's own async import, or
+   * the caller's JavaScript between calls into the guest. No check runs
+   * during such a wait, so the run ends at its deadline, abort or
+   * StopSignal without the call; the meter stays stopped, the call traps
+   * as soon as it resumes, and until then a new run is refused.
+   *
+   * @example Waiting for a call stopped inside a library's own wait
+   * ```ts
+   * import { FuelMeter } from "@early-exit/early-exit";
+   * import assert from "node:assert/strict";
+   *
+   * const bytes = await Deno.readFile(new URL("../guest/runaway.wasm", import.meta.url));
+   * const meter = new FuelMeter(bytes, { suspend: true });
+   * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+   * meter.attach(instance);
+   * const { promising } = WebAssembly as unknown as {
+   *   promising(fn: unknown): () => Promise<void>;
+   * };
+   * const spin = promising(instance.exports.spin);
+   * let go = () => {};
+   * const ready = new Promise<void>((resolve) => (go = resolve));
+   * // The glue waits before it calls the guest: the deadline still lands.
+   * const glue = async () => {
+   *   await ready;
+   *   await spin();
+   * };
+   * const result = await meter.runAsync(glue, { timeout: 20 });
+   * assert.equal(result.outcome, "timeout");
+   * go(); // the call then traps at the guest's first check
+   * await meter.idle();
+   * const next = await meter.runAsync(spin, { timeout: 20 });
+   * assert.equal(next.outcome, "timeout");
+   * ```
+   *
+   * @returns Settles when the meter takes a new run.
+   */
+  idle(): Promise<void> {
+    return meterIdle(this);
   }
 
   /**

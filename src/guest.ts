@@ -50,7 +50,7 @@ import {
   exportedFunction,
 } from "./exported_function.ts";
 import { instantiate } from "./instantiate.ts";
-import { startTimer } from "./long_timer.ts";
+import { watchOnEventLoop } from "./event_loop_stops.ts";
 import { beginMeteredCall, endMeteredCall } from "./metered_call.ts";
 import { type CallOutcome, classifyThrown, stoppedOutcome } from "./outcome.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
@@ -124,18 +124,6 @@ function makePromising(fn: HostFunction): PromisingFunction {
 }
 
 const NO_ARGUMENTS: unknown[] = [];
-
-/**
- * How often an async call looks at its StopSignal while it runs, in
- * milliseconds, so that the stop also ends a wait in a host import.
- */
-const STOP_POLL_MS = 1;
-
-/**
- * How soon an async call looks again at a deadline its timer fired for but
- * its watch did not yet count as passed, in milliseconds.
- */
-const DEADLINE_RETRY_MS = 0.5;
 
 /**
  * A loaded guest: one compiled module and its live instance.
@@ -411,39 +399,24 @@ export class Guest {
     }
     const start = promising;
     const call = this.#begin(options, true, invoked);
-    const signal = options?.signal;
-    // The watch sets the stop flag on abort; this also ends a wait in a
-    // host import.
-    const onAbort = () => {
-      if (call.call?.watch?.check(performance.now())) this.#state.cancel?.();
-    };
-    signal?.addEventListener("abort", onAbort);
-    // The deadline must also land while the guest waits in a host import.
-    const timeout = options?.timeout ?? this.#timeout;
-    let ended = false;
-    let cancelTimer: (() => void) | undefined;
-    const onDeadline = () => {
-      onAbort();
-      // The call's watch reads the deadline on its own clock: should it not
-      // count as passed yet, look again soon, or a guest waiting in a host
-      // import would wait on past it.
-      if (!ended && this.#state.stop === undefined) {
-        cancelTimer = startTimer(DEADLINE_RETRY_MS, onDeadline);
-      }
-    };
-    if (timeout !== undefined) {
-      const left = Math.max(0, invoked + timeout - performance.now());
-      cancelTimer = startTimer(left, onDeadline);
-    }
-    // A StopSignal has no event: while the guest waits in a host import,
-    // nothing reads the flag the watchdog sets for it, so look at it here.
-    const stop = options?.stop;
-    const stopPoll = stop === undefined
-      ? undefined
-      : setInterval(() => stop.stopped && onAbort(), STOP_POLL_MS);
+    // While the guest waits in a host import, no check reads the flag: the
+    // event loop tells the watch of the call's stops, and a stop it takes
+    // ends the wait.
+    const disposeStops = watchOnEventLoop(
+      {
+        timeout: options?.timeout ?? this.#timeout,
+        signal: options?.signal,
+        stop: options?.stop,
+      },
+      invoked,
+      () => {
+        if (call.call?.watch?.check(performance.now()) !== true) return false;
+        this.#state.cancel?.();
+        return true;
+      },
+    );
     let outcome: CallOutcome;
     try {
-      if (signal?.aborted) onAbort();
       const value = this.#state.stop === undefined
         ? await runCallOf(
           this,
@@ -455,10 +428,7 @@ export class Guest {
     } catch (error) {
       outcome = this.#settle(name, error);
     } finally {
-      ended = true;
-      cancelTimer?.();
-      if (stopPoll !== undefined) clearInterval(stopPoll);
-      signal?.removeEventListener("abort", onAbort);
+      disposeStops();
       call.call?.watch?.dispose();
     }
     return this.#end(call, outcome);

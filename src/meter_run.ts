@@ -35,6 +35,8 @@ import {
   leavePlainCall,
 } from "./call_watch.ts";
 import { watchdogCaughtUp } from "./watchdog.ts";
+import { watchOnEventLoop } from "./event_loop_stops.ts";
+import { nextTurn } from "./yield.ts";
 import {
   FuelExhausted,
   HostImportError,
@@ -194,6 +196,26 @@ interface Run {
 const inFlight = new WeakSet<FuelMeter>();
 
 /**
+ * Meters whose last async run was stopped while its call waited on a
+ * promise that is not the meter's, and whose call still waits: settles
+ * once it has (see {@linkcode meterIdle}).
+ */
+const stranded = new WeakMap<FuelMeter, Promise<void>>();
+
+/**
+ * Resolves once the meter takes a new run: at once, unless its last
+ * `runAsync` was stopped while the call waited on a promise that is not
+ * the meter's (a library's own async import, or the caller's JavaScript
+ * between calls into the guest), and that call still waits.
+ *
+ * @param meter The meter.
+ * @returns Settles when the meter is idle.
+ */
+export function meterIdle(meter: FuelMeter): Promise<void> {
+  return stranded.get(meter) ?? Promise.resolve();
+}
+
+/**
  * Meters with a plain run in progress: a run started inside it (by `fn`,
  * or by a host import the guest called) would take the meter's books and
  * watch over, and the outer run's deadline and StopSignal would be lost
@@ -215,6 +237,11 @@ function startRun(
   if (onStopping !== undefined && typeof onStopping !== "function") {
     throw new TypeError(
       `${what}: onStopping must be a function to call when the stop begins; got ${typeof onStopping}`,
+    );
+  }
+  if (stranded.has(meter)) {
+    throw new TypeError(
+      `${what}: this meter's last runAsync call was stopped while it waited on a promise that is not the meter's (a library's own async import, or the caller's JavaScript), and it is still waiting; it traps as soon as that promise settles: await meter.idle() before the next call`,
     );
   }
   if (inFlight.has(meter)) {
@@ -341,6 +368,7 @@ export async function runMeteredAsync(
   fn: () => unknown,
   options: MeterRunOptions = {},
 ): Promise<CallOutcome> {
+  const invoked = performance.now();
   const run = startRun(
     meter,
     calls,
@@ -350,21 +378,86 @@ export async function runMeteredAsync(
     true,
   );
   inFlight.add(meter);
-  let value: unknown;
-  let threw = false;
+  const call = settled(fn);
+  // While the call waits on a promise, no check reads the flag: the event
+  // loop tells the run's watch of its stops.
+  let stoppedAt: (() => void) | undefined;
+  const stopped = new Promise<void>((resolve) => (stoppedAt = resolve));
+  const disposeStops = watchOnEventLoop(options, invoked, () => {
+    if (run.watch?.check(performance.now()) !== true) return false;
+    stoppedAt!();
+    return true;
+  });
+  let ended: Settled | undefined;
   try {
-    value = await fn();
-  } catch (error) {
-    value = error;
-    threw = true;
+    ended = await Promise.race([
+      call,
+      stopped.then(() => settledSoon(call)),
+    ]);
   } finally {
+    disposeStops();
     inFlight.delete(meter);
   }
-  return endRun(run, threw, value);
+  if (ended !== undefined) return endRun(run, ended.threw, ended.value);
+  // Stopped while the call waits on a promise that is not the meter's (a
+  // suspended guest resumes from one at its next check): the run ends now,
+  // the books settled, and the meter stays stopped so that the call traps
+  // as soon as it resumes. Its stack pointer is put back once it has.
+  const outcome = endRun(run, true, undefined, false);
+  meter.stop(meter.stopReason ?? "host");
+  stranded.set(
+    meter,
+    call.then(() => {
+      stranded.delete(meter);
+      if (run.saved !== undefined) {
+        try {
+          calls.offBooks(meter, () => stack!.set(run.saved!));
+        } catch {
+          // As in endRun: the next call traps the same way.
+        }
+      }
+    }),
+  );
+  return outcome;
+}
+
+/** How a call ended: its value, or what it threw. */
+interface Settled {
+  threw: boolean;
+  value: unknown;
+}
+
+/** Runs `fn` and awaits it; never rejects. */
+async function settled(fn: () => unknown): Promise<Settled> {
+  try {
+    return { threw: false, value: await fn() };
+  } catch (error) {
+    return { threw: true, value: error };
+  }
+}
+
+/**
+ * How the call ended, if it does within two turns of the event loop: a
+ * guest that yielded at a slice resumes within one and traps at its
+ * stopped check, and the library's glue then rejects in microtasks.
+ */
+async function settledSoon(
+  call: Promise<Settled>,
+): Promise<Settled | undefined> {
+  for (let turn = 0; turn < 2; turn++) {
+    const ended = await Promise.race([call, nextTurn()]);
+    if (ended !== undefined) return ended;
+  }
+  return undefined;
 }
 
 /** Ends a run: puts back the stack pointer, settles, and says how it ended. */
-function endRun(run: Run, threw: boolean, valueOrError: unknown): CallOutcome {
+function endRun(
+  run: Run,
+  threw: boolean,
+  valueOrError: unknown,
+  restoreStack = true,
+): CallOutcome {
   const { meter, calls, stack, saved, state, label } = run;
   const value = threw ? undefined : valueOrError;
   const thrown = threw ? valueOrError : undefined;
@@ -381,7 +474,10 @@ function endRun(run: Run, threw: boolean, valueOrError: unknown): CallOutcome {
   const reason = meter.stopReason ??
     (!meter.resumable && meter.exhausted ? "fuel" : undefined);
   const trap = threw ? findTrap(thrown) : undefined;
-  if (saved !== undefined && (reason !== undefined || trap !== undefined)) {
+  if (
+    restoreStack && saved !== undefined &&
+    (reason !== undefined || trap !== undefined)
+  ) {
     try {
       calls.offBooks(meter, () => stack!.set(saved));
     } catch {

@@ -1,0 +1,165 @@
+/**
+ * `FuelMeter#runAsync` while the call waits on a promise that is not the
+ * meter's: a library's own async import (its glue wrapped it in
+ * `WebAssembly.Suspending`), or the caller's JavaScript between two calls
+ * into the guest. No check runs there, so the run's deadline, AbortSignal
+ * and StopSignal are noticed on the event loop, and the run ends at once;
+ * the call left waiting traps as soon as it resumes, and the meter takes
+ * the next run once it has.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { FuelMeter, StopSignal } from "../mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
+import { wat } from "./support/instrument.ts";
+
+const { promising, Suspending } = WebAssembly as unknown as {
+  promising(fn: unknown): (...args: unknown[]) => Promise<unknown>;
+  Suspending: new (fn: () => Promise<unknown>) => object;
+};
+
+/** How late a stop may land here: generous, for a loaded machine. */
+const SLACK_MS = 1500;
+
+/** A guest that waits in its library's import, then works, then returns 7. */
+const WAITS = await wat(`(module
+  (import "lib" "wait" (func $wait))
+  (global $done (export "done") (mut i32) (i32.const 0))
+  (func (export "run") (result i32)
+    (local $i i32)
+    (call $wait)
+    (global.set $done (i32.const 1))
+    (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 1000))))
+    (i32.const 7)))`);
+
+/**
+ * The guest, metered, with a library whose wait settles when the test
+ * says so.
+ */
+async function library(fuel?: number) {
+  const meter = new FuelMeter(WAITS, { suspend: true, fuel });
+  let release = () => {};
+  const wait = () => new Promise<void>((resolve) => (release = resolve));
+  const { instance } = await WebAssembly.instantiate(meter.bytes, {
+    ...meter.imports,
+    lib: { wait: new Suspending(wait) as WebAssembly.ImportValue },
+  });
+  meter.attach(instance);
+  const run = promising(instance.exports.run);
+  const done = instance.exports.done as WebAssembly.Global;
+  return { meter, run, done, release: () => release() };
+}
+
+async function stoppedWhileWaiting(
+  stopOf: (
+    stop: StopSignal,
+  ) => { timeout?: number; signal?: AbortSignal; stop?: StopSignal },
+  kick: (stop: StopSignal) => void,
+  expected: "timeout" | "aborted",
+) {
+  const { meter, run, done, release } = await library();
+  const stop = new StopSignal();
+  const started = performance.now();
+  const ended = meter.runAsync(run, stopOf(stop));
+  kick(stop);
+  const outcome = expectOutcome(await ended, expected);
+  const took = performance.now() - started;
+  assert.ok(took < SLACK_MS, `the run ended ${took.toFixed(0)} ms in`);
+  assert.equal(done.value, 0, "the guest is still waiting");
+  // The waiting call holds the meter: a new run is refused, in one line.
+  assert.throws(
+    () => meter.run(() => 0),
+    (error: Error) =>
+      error instanceof TypeError && !error.message.includes("\n") &&
+      /still waiting/.test(error.message),
+  );
+  // Once it resumes it traps at its first check: it never gets to work.
+  release();
+  await meter.idle();
+  assert.equal(done.value, 0, "the resumed call trapped before its work");
+  const running = meter.runAsync(run);
+  setTimeout(release, 10);
+  const again = expectOutcome(await running, "returned");
+  assert.equal(again.value, 7);
+  assert.equal(done.value, 1);
+  return outcome;
+}
+
+Deno.test(`runAsync: a deadline lands while the guest waits in its library's own import`, async () => {
+  await stoppedWhileWaiting(
+    () => ({ timeout: 50 }),
+    () => {},
+    "timeout",
+  );
+});
+
+Deno.test(`runAsync: an abort lands while the guest waits in its library's own import`, async () => {
+  const controller = new AbortController();
+  await stoppedWhileWaiting(
+    () => ({ signal: controller.signal }),
+    () => setTimeout(() => controller.abort("enough"), 30),
+    "aborted",
+  );
+});
+
+Deno.test(`runAsync: a StopSignal lands while the guest waits in its library's own import`, async () => {
+  await stoppedWhileWaiting(
+    (stop) => ({ stop }),
+    (stop) => setTimeout(() => stop.stop("enough"), 30),
+    "aborted",
+  );
+});
+
+Deno.test("runAsync: a deadline lands while the caller's own JavaScript waits between calls", async () => {
+  const { meter, run, done, release } = await library();
+  let go = () => {};
+  const between = new Promise<void>((resolve) => (go = resolve));
+  const started = performance.now();
+  const outcome = expectOutcome(
+    await meter.runAsync(async () => {
+      await between;
+      return await run();
+    }, { timeout: 50 }),
+    "timeout",
+  );
+  assert.ok(performance.now() - started < SLACK_MS);
+  assert.deepEqual(outcome.fuel, { consumed: 0, remaining: Infinity });
+  // The call it then makes into the guest traps at the entry's check.
+  go();
+  await meter.idle();
+  assert.equal(done.value, 0);
+  const running = meter.runAsync(run, { timeout: 60_000 });
+  setTimeout(release, 10);
+  assert.equal(expectOutcome(await running, "returned").value, 7);
+});
+
+Deno.test("runAsync: a run that ends on its own leaves the meter idle at once", async () => {
+  const { meter, run, release } = await library();
+  const running = meter.runAsync(run, { timeout: 60_000 });
+  setTimeout(release, 10);
+  assert.equal(expectOutcome(await running, "returned").value, 7);
+  let idle = false;
+  const waited = meter.idle().then(() => (idle = true));
+  await Promise.resolve();
+  await waited;
+  assert.ok(idle);
+});
+
+Deno.test("runAsync: a run stopped while waiting keeps the books whole, under a cap too", async () => {
+  const { meter, run, release } = await library(100_000);
+  const outcome = expectOutcome(
+    await meter.runAsync(run, { timeout: 30, fuel: 50_000 }),
+    "timeout",
+  );
+  const { consumed, remaining } = outcome.fuel!;
+  assert.ok(consumed > 0, "the call was charged up to its wait");
+  assert.equal(consumed + remaining, 100_000);
+  release();
+  await meter.idle();
+  // The resumed call trapped at its check: it was charged nothing more.
+  assert.equal(meter.consumed, consumed);
+  assert.equal(meter.remaining, remaining);
+});
