@@ -265,6 +265,11 @@ export interface MeterCalls {
   offBooks<T>(meter: FuelMeter, fn: () => T): T;
   /** The guest's stop flag, when the meter supplies one. */
   flag(meter: FuelMeter): Int32Array | undefined;
+  /**
+   * Tells `onStop` of every {@linkcode FuelMeter.stop} until set again
+   * (an async run ends at one even while its call waits on a promise).
+   */
+  onStop(meter: FuelMeter, onStop: (() => void) | undefined): void;
 }
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
@@ -360,6 +365,8 @@ export class FuelMeter {
   readonly #countsFuel: boolean;
   /** Whether the current run lets the event loop run at every slice. */
   #yields = false;
+  /** The async run's: told of every stop (see `MeterCalls.onStop`). */
+  #onStop: (() => void) | undefined;
   /** The export name of the guest's zone global, when it has zones. */
   readonly #zoneExport: string | undefined;
   /** The attached instance's zone global (see `stop_zones.ts`). */
@@ -672,6 +679,7 @@ export class FuelMeter {
       this.#reason ??= reason;
       Atomics.store(this.#flag!, 0, 1);
       this.#stopping = true;
+      this.#onStop?.();
       return;
     }
     const counter = this.#counter;
@@ -687,6 +695,7 @@ export class FuelMeter {
     // A loop that costs no fuel still reads the flag.
     if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
     this.#markStopping();
+    this.#onStop?.();
   }
 
   /**
@@ -828,8 +837,9 @@ export class FuelMeter {
    * last {@linkcode FuelMeter.runAsync} was stopped while its call waited
    * on a promise that is not the meter's: a library's own async import, or
    * the caller's JavaScript between calls into the guest. No check runs
-   * during such a wait, so the run ends at its deadline, abort or
-   * StopSignal without the call; the meter stays stopped, the call traps
+   * during such a wait, so the run ends at its deadline, abort, StopSignal
+   * or {@linkcode FuelMeter.stop} without the call; the meter stays
+   * stopped, the call traps
    * as soon as it resumes, and until then a new run is refused.
    *
    * @example Waiting for a call stopped inside a library's own wait
@@ -940,6 +950,7 @@ export class FuelMeter {
       },
       offBooks: (meter, fn) => meter.#offBooks(fn),
       flag: (meter) => meter.#flag,
+      onStop: (meter, onStop) => void (meter.#onStop = onStop),
     };
   }
 

@@ -388,6 +388,8 @@ export async function runMeteredAsync(
     stoppedAt!();
     return true;
   });
+  // And so does the host's own `meter.stop()`.
+  calls.onStop(meter, stoppedAt);
   let ended: Settled | undefined;
   try {
     ended = await Promise.race([
@@ -396,6 +398,7 @@ export async function runMeteredAsync(
     ]);
   } finally {
     disposeStops();
+    calls.onStop(meter, undefined);
     inFlight.delete(meter);
   }
   if (ended !== undefined) return endRun(run, ended.threw, ended.value);

@@ -57,14 +57,14 @@ async function stoppedWhileWaiting(
   stopOf: (
     stop: StopSignal,
   ) => { timeout?: number; signal?: AbortSignal; stop?: StopSignal },
-  kick: (stop: StopSignal) => void,
-  expected: "timeout" | "aborted",
+  kick: (stop: StopSignal, meter: FuelMeter) => void,
+  expected: "timeout" | "aborted" | "interrupted",
 ) {
   const { meter, run, done, release } = await library();
   const stop = new StopSignal();
   const started = performance.now();
   const ended = meter.runAsync(run, stopOf(stop));
-  kick(stop);
+  kick(stop, meter);
   const outcome = expectOutcome(await ended, expected);
   const took = performance.now() - started;
   assert.ok(took < SLACK_MS, `the run ended ${took.toFixed(0)} ms in`);
@@ -111,6 +111,15 @@ Deno.test(`runAsync: a StopSignal lands while the guest waits in its library's o
     (stop) => setTimeout(() => stop.stop("enough"), 30),
     "aborted",
   );
+});
+
+Deno.test(`runAsync: the host's meter.stop() lands while the guest waits in its library's own import`, async () => {
+  const outcome = await stoppedWhileWaiting(
+    () => ({}),
+    (_, meter) => setTimeout(() => meter.stop(), 30),
+    "interrupted",
+  );
+  assert.match(outcome.error.message, /stopped \(host\)/);
 });
 
 Deno.test("runAsync: a deadline lands while the caller's own JavaScript waits between calls", async () => {
