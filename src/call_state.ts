@@ -75,6 +75,24 @@ export function recordStop(state: CallState, stop: Stop): void {
 }
 
 /**
+ * The host's own `meter.stop()` of a guest: the call in progress ends as
+ * `interrupted`, also when it waits in a host import's promise. Between
+ * calls it is forgotten: the next call clears the state and the flag.
+ *
+ * @param state The guest's call state.
+ */
+export function stoppedByHost(state: CallState): void {
+  state.stop ??= () =>
+    new Interrupted("FuelMeter.stop", {
+      reason: `stopped (${state.meter?.stopReason ?? "host"})`,
+    });
+  // A loop the cost table makes free, and a deadline-only guest, check
+  // only the flag.
+  if (state.flag !== undefined) Atomics.store(state.flag, 0, 1);
+  state.cancel?.();
+}
+
+/**
  * A fresh call state, with nothing in progress.
  *
  * @param meter The fuel meter, when the guest is metered.

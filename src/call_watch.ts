@@ -30,7 +30,7 @@
  */
 
 import { Aborted, DeadlineExceeded } from "./errors.ts";
-import { type CallState, recordStop, type Stop } from "./call_state.ts";
+import type { CallState, Stop } from "./call_state.ts";
 import { asyncWatches } from "./calls_in_progress.ts";
 import type { StopReason } from "./fuel.ts";
 import type { StopSignal } from "./stop_signal.ts";
@@ -240,8 +240,9 @@ export class CallWatch {
       due = outer.#due(now, handle);
     }
     if (due === undefined) return false;
+    // Recorded first: the meter's stop must find the call's reason there.
+    this.#state.stop ??= due.stop;
     this.#state.meter?.stop(due.reason);
-    recordStop(this.#state, due.stop);
     return true;
   }
 

@@ -266,10 +266,14 @@ export interface MeterCalls {
   /** The guest's stop flag, when the meter supplies one. */
   flag(meter: FuelMeter): Int32Array | undefined;
   /**
-   * Tells `onStop` of every {@linkcode FuelMeter.stop} until set again
-   * (an async run ends at one even while its call waits on a promise).
+   * Tells `onStop` of every {@linkcode FuelMeter.stop} until set again,
+   * so that a call waiting on a promise ends at one too; returns the hook
+   * it replaces.
    */
-  onStop(meter: FuelMeter, onStop: (() => void) | undefined): void;
+  onStop(
+    meter: FuelMeter,
+    onStop: (() => void) | undefined,
+  ): (() => void) | undefined;
 }
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
@@ -677,7 +681,9 @@ export class FuelMeter {
       // until the run ends, so the glue's calls back in trap too.
       if (this.#counter === undefined || this.#stopping) return;
       this.#reason ??= reason;
-      Atomics.store(this.#flag!, 0, 1);
+      // A guest from loadGuest has its flag in its call state, which the
+      // hook sets.
+      if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
       this.#stopping = true;
       this.#onStop?.();
       return;
@@ -950,7 +956,11 @@ export class FuelMeter {
       },
       offBooks: (meter, fn) => meter.#offBooks(fn),
       flag: (meter) => meter.#flag,
-      onStop: (meter, onStop) => void (meter.#onStop = onStop),
+      onStop: (meter, onStop) => {
+        const before = meter.#onStop;
+        meter.#onStop = onStop;
+        return before;
+      },
     };
   }
 

@@ -5,14 +5,14 @@
  * @module
  */
 
-import { newCallState, requestStop } from "./call_state.ts";
+import { newCallState, requestStop, stoppedByHost } from "./call_state.ts";
 import {
   type InterruptDetails,
   Interrupted,
   InvalidModule,
   isInvalidModule,
 } from "./errors.ts";
-import { FuelMeter, HAS_JSPI, meteringFor } from "./fuel.ts";
+import { FuelMeter, HAS_JSPI, meterCalls, meteringFor } from "./fuel.ts";
 import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
@@ -241,6 +241,7 @@ export async function loadGuestWith(
         state.refuel?.({ shortfall, consumed: state.meter!.consumed }) ?? 0,
       suspend: options.async ?? false,
     });
+    meterCalls.onStop(state.meter, () => stoppedByHost(state));
     if (stopFlag !== undefined) {
       flagHost = stopFlagHost(stopFlag, state, options.async ?? false);
       state.flag = flagHost.flag;

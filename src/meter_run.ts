@@ -389,7 +389,7 @@ export async function runMeteredAsync(
     return true;
   });
   // And so does the host's own `meter.stop()`.
-  calls.onStop(meter, stoppedAt);
+  const outerOnStop = calls.onStop(meter, stoppedAt);
   let ended: Settled | undefined;
   try {
     ended = await Promise.race([
@@ -398,7 +398,7 @@ export async function runMeteredAsync(
     ]);
   } finally {
     disposeStops();
-    calls.onStop(meter, undefined);
+    calls.onStop(meter, outerOnStop);
     inFlight.delete(meter);
   }
   if (ended !== undefined) return endRun(run, ended.threw, ended.value);

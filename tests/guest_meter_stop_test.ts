@@ -1,0 +1,109 @@
+/**
+ * `guest.meter.stop()` on a guest from `loadGuest`: the host's own stop of
+ * the call in progress. It ends the call as `interrupted` (it was reported
+ * as a `trap` at `unreachable`), in plain and async calls and on a
+ * deadline-only guest, and an async call waiting in a host import's promise
+ * ends at once rather than when the promise settles.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { type Guest, isInterrupted, loadGuest } from "../mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
+import { wat } from "./support/instrument.ts";
+
+/** How late a stop may land here: generous, for a loaded machine. */
+const SLACK_MS = 1500;
+
+/** Calls the host, then spins. */
+const CALLS_THEN_SPINS = await wat(`(module
+  (import "host" "f" (func $f))
+  (func (export "run") (call $f) (loop $l (br $l))))`);
+
+for (const fuel of [Infinity, false] as const) {
+  const kind = fuel === false ? "deadline-only" : "counting";
+  Deno.test(`guest.meter.stop() from a host import interrupts the call (${kind}, plain and async)`, async () => {
+    for (const async of [false, true]) {
+      const held: { guest?: Guest } = {};
+      const guest = await loadGuest(CALLS_THEN_SPINS, {
+        fuel,
+        async,
+        interruptible: true,
+        imports: { host: { f: () => held.guest!.meter!.stop() } },
+      });
+      held.guest = guest;
+      const started = performance.now();
+      const result = async
+        ? await guest.invokeAsync("run", [], { timeout: 60_000 })
+        : guest.invoke("run", [], { timeout: 60_000 });
+      const outcome = expectOutcome(result, "interrupted");
+      assert.ok(performance.now() - started < SLACK_MS);
+      assert.ok(isInterrupted(outcome.error));
+      assert.match(outcome.error.message, /stopped \(host\)/);
+      if (fuel !== false) {
+        const { consumed, remaining } = outcome.fuel!;
+        assert.equal(remaining, Infinity);
+        assert.ok(consumed > 0);
+      }
+    }
+  });
+}
+
+Deno.test("guest.meter.stop() from a timer ends an async call waiting in a host import's promise, at once", async () => {
+  let release = () => {};
+  let released = false;
+  const guest = await loadGuest(CALLS_THEN_SPINS, {
+    fuel: Infinity,
+    async: true,
+    imports: {
+      host: {
+        f: () =>
+          new Promise<void>((resolve) =>
+            release = () => {
+              released = true;
+              resolve();
+            }
+          ),
+      },
+    },
+  });
+  const started = performance.now();
+  setTimeout(() => guest.meter!.stop(), 30);
+  const outcome = expectOutcome(await guest.invokeAsync("run"), "interrupted");
+  assert.ok(performance.now() - started < SLACK_MS);
+  assert.equal(released, false, "the import's promise never settled");
+  assert.match(outcome.error.message, /stopped \(host\)/);
+  release();
+  // The guest is whole: the next call runs, and a deadline stops it.
+  expectOutcome(
+    await guest.invokeAsync("run", [], { timeout: 30 }),
+    "timeout",
+  );
+});
+
+Deno.test("guest.meter.stop() between calls is forgotten by the next call", async () => {
+  const guest = await loadGuest(CALLS_THEN_SPINS, {
+    fuel: Infinity,
+    interruptible: true,
+    imports: { host: { f: () => {} } },
+  });
+  guest.meter!.stop();
+  expectOutcome(guest.invoke("run", [], { timeout: 30 }), "timeout");
+});
+
+Deno.test("guest.meter.stop() from a host import ends a loop the cost table makes free", async () => {
+  const held: { guest?: Guest } = {};
+  const guest = await loadGuest(CALLS_THEN_SPINS, {
+    fuel: Infinity,
+    interruptible: true,
+    costs: { default: 0 },
+    imports: { host: { f: () => held.guest!.meter!.stop() } },
+  });
+  held.guest = guest;
+  const outcome = expectOutcome(
+    guest.invoke("run", [], { timeout: 60_000 }),
+    "interrupted",
+  );
+  assert.deepEqual(outcome.fuel, { consumed: 0, remaining: Infinity });
+});
