@@ -175,6 +175,10 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * opening a FIFO, a socket or a device fails with `ENOTSUP` (the guest's
  * libc says "Not supported"), since `node:wasi` would open and read it on
  * this thread, where no stop reaches a guest waiting for a writer.
+ * A path that a symbolic link leads out of its preopen does not open
+ * (`ENOTCAPABLE`), even when the link is the guest's own and names a file
+ * that does not exist yet; nor does one that ends in a link the guest did
+ * not ask to follow (`ELOOP`).
  *
  * Not supported: reactors (modules that export `_initialize` instead of
  * `_start`, which are refused with a `TypeError`).

@@ -14,8 +14,10 @@ export const ERRNO = {
   FAULT: 21,
   INVAL: 28,
   IO: 29,
+  LOOP: 32,
   NOTSUP: 58,
   ROFS: 69,
+  NOTCAPABLE: 76,
 } as const;
 
 /** Rights (`__wasi_rights_t`) that let a descriptor change a file. */
