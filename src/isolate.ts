@@ -24,7 +24,7 @@
 import { abortStop, deadlineStop } from "./call_watch.ts";
 import { GuestLoadError, OutOfMemory, withoutStack } from "./errors.ts";
 import { type ChildErrors, readAnswer, readErrors } from "./isolate_output.ts";
-import { fromWire, type IsolatedRequest } from "./isolate_wire.ts";
+import { encodeValue, fromWire, type IsolatedRequest } from "./isolate_wire.ts";
 import { startDeadline } from "./isolate_deadline.ts";
 import { trackExit } from "./isolate_exits.ts";
 import { checkLimits, type ResourceLimits } from "./limits.ts";
@@ -231,9 +231,10 @@ function childEnv(env: Record<string, string> = {}): Record<string, string> {
   return { ...env, NO_COLOR: "1" };
 }
 
-function encodeArgument(value: unknown): string | number {
-  if (typeof value === "bigint") return value.toString();
-  if (typeof value === "number") return value;
+function encodeArgument(value: unknown): unknown {
+  if (typeof value === "bigint" || typeof value === "number") {
+    return encodeValue(value);
+  }
   throw new TypeError(
     `isolated calls take numbers and bigints as arguments; got ${typeof value}`,
   );

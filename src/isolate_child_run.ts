@@ -8,7 +8,7 @@
 
 import { loadGuest } from "../mod.ts";
 import type { GuardedRequest } from "./isolate_guard.ts";
-import { type IsolatedRequest, toWire } from "./isolate_wire.ts";
+import { decodeValue, type IsolatedRequest, toWire } from "./isolate_wire.ts";
 import { START_FUNCTION, stoppedOutcome } from "./outcome.ts";
 
 /** Runs the call and exits the process. */
@@ -27,7 +27,7 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
     });
     const result = guest.invoke(
       request.export,
-      request.args.map(decodeArgument),
+      request.args.map(decodeValue),
     );
     line = JSON.stringify(toWire(result));
   } catch (error) {
@@ -48,8 +48,4 @@ async function writeAll(bytes: Uint8Array): Promise<void> {
   while (written < bytes.length) {
     written += await Deno.stdout.write(bytes.subarray(written));
   }
-}
-
-function decodeArgument(value: string | number): unknown {
-  return typeof value === "string" ? BigInt(value) : value;
 }
