@@ -9,6 +9,7 @@
  */
 
 import { Aborted, DeadlineExceeded } from "./errors.ts";
+import { startTimer } from "./long_timer.ts";
 import type { StopSignal } from "./stop_signal.ts";
 
 /** How often a wait looks at a `StopSignal`, which has no event. */
@@ -82,10 +83,10 @@ export class StopWatch {
     }
     const { timeout, signal, stop } = this.#stops;
     return new Promise<T>((resolve, reject) => {
-      let deadline: Timer | undefined;
+      let deadline: (() => void) | undefined;
       let poller: Timer | undefined;
       const settle = () => {
-        clearTimeout(deadline);
+        deadline?.();
         clearTimeout(poller);
         signal?.removeEventListener("abort", check);
       };
@@ -100,7 +101,7 @@ export class StopWatch {
       signal?.addEventListener("abort", check);
       if (timeout !== undefined) {
         const left = this.#started + timeout - performance.now();
-        deadline = setTimeout(check, Math.max(0, left) + 1);
+        deadline = startTimer(Math.max(0, left) + 1, check);
       }
       if (stop !== undefined) {
         const poll = () => {
@@ -154,10 +155,12 @@ export class StopWatch {
    * @param ms How long, in milliseconds.
    */
   sleep(ms: number): Promise<void> {
-    let timer: Timer | undefined;
+    let cancel: (() => void) | undefined;
+    // Not setTimeout: a sleep longer than it can hold (about 24.8 days,
+    // and a guest may sleep for 2^64 ns) would end at once.
     const done = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
+      cancel = startTimer(ms, resolve);
     });
-    return this.race(done, () => clearTimeout(timer));
+    return this.race(done, () => cancel?.());
   }
 }
