@@ -87,7 +87,7 @@ _start) runs as a program instead, with --fuel and --timeout as above:
                      --allow-write for HOST
   --env K=V          sets the guest's environment variable K
 Its stdin, stdout and stderr are this process's. The exit status is the
-guest's exit code when it exits; otherwise timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exhausted},
+guest's exit code when it exits (1 for a code outside 0-255); otherwise timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exhausted},
 Ctrl-C ${WASI_STOP_STATUS.aborted}, trap ${WASI_STOP_STATUS.trap}, any other ending ${WASI_STOP_STATUS.error}, and 2 for a usage or load error.
 With --json, one JSON object on stderr says how it ended: {"outcome",
 "code"?, "message"?, "fuel"?, "elapsed_ms"}, so stdout stays the guest's.

@@ -121,15 +121,16 @@ export const WASI_STOP_STATUS = {
 
 /**
  * The exit status for how a command ended: its own code when it exited,
- * else {@linkcode WASI_STOP_STATUS}.
+ * else {@linkcode WASI_STOP_STATUS}. A code outside 0 to 255 exits with 1:
+ * the system keeps only an exit status's low byte, which would turn 256
+ * (and every multiple of it) into 0, a success.
  *
  * @param outcome How it ended.
  * @returns The status for `Deno.exit`.
  */
 export function wasiExitStatus(outcome: WasiOutcome): number {
-  return outcome.outcome === "exited"
-    ? outcome.code
-    : WASI_STOP_STATUS[outcome.outcome];
+  if (outcome.outcome !== "exited") return WASI_STOP_STATUS[outcome.outcome];
+  return outcome.code >= 0 && outcome.code <= 255 ? outcome.code : 1;
 }
 
 /** One JSON report of a command's run. */
