@@ -15,6 +15,7 @@ export const ERRNO = {
   INVAL: 28,
   IO: 29,
   LOOP: 32,
+  MFILE: 33,
   NOTSUP: 58,
   ROFS: 69,
   NOTCAPABLE: 76,

@@ -21,6 +21,8 @@
  * a link another process swaps in between the check and the open is not
  * caught.
  *
+ * A guest holds at most {@linkcode MAX_OPEN_FILES} descriptors at once.
+ *
  * @module
  */
 
@@ -67,6 +69,15 @@ const FILE_CHANGES = [
   "fd_filestat_set_size",
   "fd_filestat_set_times",
 ];
+
+/**
+ * The most descriptors a guest holds open at once, its preopens included;
+ * past them `path_open` fails with `EMFILE`, as under Linux's default
+ * `ulimit -n`. Every one is a descriptor of this process: a guest opening
+ * files without end would otherwise take all the process may have (the
+ * host's own opens, and other guests', failing meanwhile).
+ */
+export const MAX_OPEN_FILES = 1024;
 
 /** The first descriptor `node:wasi` gives a preopen. */
 export const FIRST_PREOPEN_FD = 3;
@@ -225,6 +236,7 @@ export class GuestFiles {
           (BigInt(rightsBase) & WRITE_RIGHTS) !== 0n ||
           (fdflags & FDFLAG_APPEND) !== 0;
         if (readOnly.has(dir) && writes) return ERRNO.ROFS;
+        if (this.#open.size >= MAX_OPEN_FILES) return ERRNO.MFILE;
         const target = this.#target(dir, dirflags, path, pathLength);
         if (typeof target === "number") return target;
         if (target?.kind === "other") return ERRNO.NOTSUP;
