@@ -258,8 +258,9 @@ export async function runWasiWith(
 ): Promise<WasiResult> {
   checkStopValue(options.stop, "runWasi's stop");
   checkSignalValue(options.signal, "runWasi's signal");
-  const preopens = options.preopens ?? [];
-  checkPreopens(preopens);
+  checkCommandLine(options);
+  checkPreopens(options.preopens ?? []);
+  const preopens = inDescriptorOrder(options.preopens ?? []);
   const cache = options.cache === undefined
     ? undefined
     : openCache(options.cache, "runWasi");
@@ -269,9 +270,7 @@ export async function runWasiWith(
       version: "preview1",
       args: [options.program ?? "main.wasm", ...(options.args ?? [])],
       env: options.env ?? {},
-      preopens: Object.fromEntries(
-        preopens.map(({ host, guest = host }) => [guest, host]),
-      ),
+      preopens: preopenObject(preopens),
       returnOnExit: true,
     })
   );
@@ -411,6 +410,69 @@ function runsAsync(options: WasiOptions): boolean {
     );
   }
   return false;
+}
+
+/** The preopens as `node:wasi` takes them: guest names to host paths. */
+function preopenObject(
+  preopens: readonly WasiPreopen[],
+): Record<string, string> {
+  return Object.fromEntries(
+    preopens.map(({ host, guest = host }) => [guest, host]),
+  );
+}
+
+/**
+ * The preopens in the order `node:wasi` gives them descriptors (3, 4, …):
+ * its object's key order, which puts names that read as array indices
+ * (`"0"`, `"7"`) first, whatever their place in the list.
+ */
+function inDescriptorOrder(preopens: readonly WasiPreopen[]): WasiPreopen[] {
+  const byName = new Map(preopens.map((p) => [p.guest ?? p.host, p]));
+  return Object.keys(preopenObject(preopens)).map((name) => byName.get(name)!);
+}
+
+/**
+ * Checks the arguments and environment: the guest gets them as C strings,
+ * so a NUL byte would cut one short, and an `=` in a variable's name would
+ * make it another variable.
+ *
+ * @throws {TypeError} Naming the string that cannot be passed.
+ */
+function checkCommandLine(options: WasiOptions): void {
+  const strings: [string, unknown][] = [
+    ["program", options.program ?? ""],
+    ...(options.args ?? []).map((arg, i): [string, unknown] => [
+      `args[${i}]`,
+      arg,
+    ]),
+    ...Object.entries(options.env ?? {}).flatMap((
+      [name, value],
+    ): [string, unknown][] => [
+      [`the name of env.${JSON.stringify(name)}`, name],
+      [`env.${JSON.stringify(name)}`, value],
+    ]),
+  ];
+  for (const [what, value] of strings) {
+    if (typeof value !== "string") {
+      throw new TypeError(
+        `runWasi's ${what} must be a string; got ${typeof value}`,
+      );
+    }
+    if (value.includes("\0")) {
+      throw new TypeError(
+        `runWasi's ${what} holds a NUL byte, which would end it there for the guest (it gets C strings); remove it`,
+      );
+    }
+  }
+  for (const name of Object.keys(options.env ?? {})) {
+    if (name === "" || name.includes("=")) {
+      throw new TypeError(
+        `runWasi's env has a variable named ${
+          JSON.stringify(name)
+        }: a name must be non-empty and hold no "=", or the guest would read another variable; rename it`,
+      );
+    }
+  }
 }
 
 /** A returned `_start` exits with 0; `proc_exit` exits with its code. */
