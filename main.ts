@@ -29,6 +29,7 @@ import { loadGuestWith } from "./src/load_guest.ts";
 import { roomForHit } from "./src/rewrite_splice.ts";
 import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
 import { readSignatures } from "./src/signatures.ts";
+import { checkPreopens } from "./src/wasi_preopens.ts";
 import {
   parseWasiFlags,
   reactorRefusal,
@@ -400,6 +401,12 @@ async function runIfWasi(
       );
     }
     return { bytes: bytes!, label };
+  }
+  try {
+    checkPreopens(wasi.preopens);
+  } catch (error) {
+    // A directory that is missing, or lacks a permission: the user's to fix.
+    throw new UsageError(`--dir: ${(error as Error).message}`);
   }
   const { result, elapsed, status } = await runWasiCommand(bytes!, {
     flags: wasi,

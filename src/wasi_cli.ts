@@ -35,7 +35,8 @@ export interface WasiFlags {
  *
  * @param argv The command line, without the program name.
  * @returns The WASI flags, and what is left.
- * @throws {TypeError} When a flag has no value, or `--env` has no `=`.
+ * @throws {TypeError} When a flag has no value, `--env` has no `=`, or two
+ *   `--dir` give the guest the same name.
  */
 export function parseWasiFlags(argv: readonly string[]): WasiFlags {
   const flags: WasiFlags = { preopens: [], env: {}, args: [], rest: [] };
@@ -54,6 +55,12 @@ export function parseWasiFlags(argv: readonly string[]): WasiFlags {
     if (value === undefined) throw new TypeError(`--${match[1]} needs a value`);
     if (match[1] === "dir") {
       const [host, guest] = value.split("::", 2);
+      const name = guest ?? host;
+      if (flags.preopens.some((p) => (p.guest ?? p.host) === name)) {
+        throw new TypeError(
+          `--dir ${value}: another --dir is already named ${name} for the guest; give each its own name, as --dir HOST::GUEST`,
+        );
+      }
       flags.preopens.push(guest === undefined ? { host } : { host, guest });
     } else {
       const equals = value.indexOf("=");

@@ -3,6 +3,7 @@ import { wat } from "./support/instrument.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { text, wasiGuest } from "./support/wasi_guests.ts";
 import { runWasi, type WasiPreopen } from "../mod.ts";
+import { runMain } from "./support/cli.ts";
 
 const ROFS = 69;
 
@@ -102,3 +103,38 @@ Deno.test("runWasi refuses arguments and environment the guest could not see as 
     );
   }
 });
+
+Deno.test("main.ts refuses two --dir with the same guest name as a usage error, in one line", () =>
+  withDirectory(async (directory) => {
+    const run = await runMain(["--allow-read", `--allow-write=${directory}`], [
+      "--dir",
+      `${directory}::/data`,
+      "--dir",
+      `${directory}/..::/data`,
+      wasiGuest("hello").pathname,
+    ]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /--dir .*\/data/);
+    assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
+  }));
+
+Deno.test("main.ts refuses a --dir it cannot preopen with status 2 and one line that says why", () =>
+  withDirectory(async (directory) => {
+    await Deno.writeTextFile(`${directory}/file`, "");
+    for (
+      const [flags, dir, said] of [
+        [["--allow-read"], directory, /--allow-write=/],
+        [["--allow-read", "--allow-write"], `${directory}/none`, /no such/],
+        [["--allow-read", "--allow-write"], `${directory}/file`, /not a dir/],
+      ] as const
+    ) {
+      const run = await runMain([...flags], [
+        "--dir",
+        dir,
+        wasiGuest("hello").pathname,
+      ]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, said);
+      assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
+    }
+  }));
