@@ -327,10 +327,15 @@ export async function invokeIsolated(
   // The child's answer, once read: it may come before a stop whose child
   // has not yet closed its output (it is still giving its memory back).
   let answered: string | undefined;
+  // Ends a fetch of the guest that the stop came in the middle of: a
+  // server that never answers would otherwise keep it, and so the call's
+  // work that isolatedChildrenExited() waits for, going for ever.
+  const fetching = new AbortController();
   const kill = (why: "timeout" | "aborted") => {
     if (killedBy !== undefined) return;
     killedBy = why;
     stop.resolve();
+    fetching.abort();
     // Not sent from here and now: the kernel wakes every thread of the
     // dying child, and they run ahead of the thread that sent the kill
     // (1 ms in the median, up to 5, on 2 cores), so the call would return
@@ -361,7 +366,10 @@ export async function invokeIsolated(
   const run = async (): Promise<ChildEnd | undefined> => {
     // The child compiles the guest, and reports an invalid one as the same
     // InvalidModule; compiling it here too would spend the call's time.
-    const { bytes, label } = await loadModule(source, { compile: false });
+    const { bytes, label } = await loadModule(source, {
+      compile: false,
+      signal: fetching.signal,
+    });
     if (killedBy !== undefined) return undefined;
     const wire: IsolatedRequest = {
       ...request,

@@ -145,10 +145,14 @@ async function readLocal(
   }
 }
 
-async function fetchRemote(url: URL, label: string): Promise<Response> {
+async function fetchRemote(
+  url: URL,
+  label: string,
+  signal?: AbortSignal,
+): Promise<Response> {
   let response: Response;
   try {
-    response = await fetch(url);
+    response = await fetch(url, { signal });
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
       throw new GuestLoadError(
@@ -403,6 +407,11 @@ export interface LoadOptions {
    * cache's hits build the output there).
    */
   room?: (size: number) => number;
+  /**
+   * Ends the fetch of a remote module, its body included, when aborted:
+   * `loadModule` then rejects with a `GuestLoadError`.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -426,7 +435,7 @@ export async function loadModule(
   if (bytes === undefined) {
     // A remote module compiles while it downloads, when it is compiled.
     if (compile) return await loadRemote(url!, label, options.compileOptions);
-    const response = await fetchRemote(url!, label);
+    const response = await fetchRemote(url!, label, options.signal);
     const fetched = await readBody(response, label);
     checkPreamble(fetched, label);
     return { module: undefined, bytes: fetched, label };
