@@ -78,9 +78,10 @@ export interface GuestOptions {
    */
   timeout?: number;
   /**
-   * Stops loading when aborted: the start function, if the guest has one,
-   * stops with {@linkcode Aborted} (or {@linkcode DeadlineExceeded} for a
-   * timed-out signal), and `loadGuest` rejects with that error. An
+   * Stops loading when aborted: the fetch of a guest given by URL ends, or
+   * the start function, if the guest has one, stops, with
+   * {@linkcode Aborted} (or {@linkcode DeadlineExceeded} for a timed-out
+   * signal), and `loadGuest` rejects with that error. An
    * `AbortSignal` cannot fire while a synchronous start function holds the
    * thread; use `stop` or `timeout` for that. Meters the guest. It does not
    * apply to calls: give those their own.

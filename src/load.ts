@@ -320,8 +320,9 @@ async function loadRemote(
   url: URL,
   label: string,
   options?: CompileOptions,
+  signal?: AbortSignal,
 ): Promise<LoadedModule> {
-  const response = await fetchRemote(url, label);
+  const response = await fetchRemote(url, label, signal);
   const type = response.headers.get("content-type") ?? "";
   if (!type.startsWith("application/wasm") || response.body === null) {
     const bytes = await readBody(response, label);
@@ -434,7 +435,14 @@ export async function loadModule(
   const { bytes, label, url } = await readSource(source, options.room);
   if (bytes === undefined) {
     // A remote module compiles while it downloads, when it is compiled.
-    if (compile) return await loadRemote(url!, label, options.compileOptions);
+    if (compile) {
+      return await loadRemote(
+        url!,
+        label,
+        options.compileOptions,
+        options.signal,
+      );
+    }
     const response = await fetchRemote(url!, label, options.signal);
     const fetched = await readBody(response, label);
     checkPreamble(fetched, label);

@@ -11,7 +11,9 @@ import {
   Interrupted,
   InvalidModule,
   isInvalidModule,
+  withoutStack,
 } from "./errors.ts";
+import { abortStop } from "./call_watch.ts";
 import { FuelMeter, HAS_JSPI, meterCalls, meteringFor } from "./fuel.ts";
 import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
@@ -136,6 +138,7 @@ export async function loadGuestWith(
     );
   }
   const limits = checkLimits(options.limits, "loadGuest");
+  const loadStarted = performance.now();
   // A signal or StopSignal needs checks too: they stop the start function.
   const stoppable = options.timeout !== undefined ||
     options.signal !== undefined || options.stop !== undefined;
@@ -175,6 +178,14 @@ export async function loadGuestWith(
     compile: !rewritten,
     compileOptions: options.compile,
     room: consumable ? roomForHit : undefined,
+    signal: options.signal,
+  }).catch((error) => {
+    // An abort in the middle of a fetch stops the load, as it stops a
+    // start function: with the stop's error.
+    if (options.signal?.aborted) {
+      throw withoutStack(abortStop(options.signal, loadStarted));
+    }
+    throw error;
   });
   const label = options.label ?? loaded.label;
   const state = newCallState();

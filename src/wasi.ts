@@ -74,7 +74,10 @@ export interface WasiOptions {
   fuel?: number;
   /** Stops the guest with `timeout` after this many milliseconds. */
   timeout?: number;
-  /** Stops the guest with `aborted` when aborted (Ctrl-C, for instance). */
+  /**
+   * Stops the guest with `aborted` when aborted (Ctrl-C, for instance);
+   * also while a guest given by URL is fetched.
+   */
   signal?: AbortSignal;
   /** Stops the guest with `aborted` when another thread sets it. */
   stop?: StopSignal;

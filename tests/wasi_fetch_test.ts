@@ -1,0 +1,40 @@
+/**
+ * A WASI command given by URL, on a server that never answers or stops
+ * halfway through the body: an abort ends the run while it is fetched.
+ */
+
+import assert from "./support/assert.ts";
+import { isAborted, runWasi } from "../mod.ts";
+import {
+  HANG_MS,
+  holdingServer,
+  REPLIES,
+  settles,
+} from "./support/holding_server.ts";
+
+for (const [how, reply] of Object.entries(REPLIES)) {
+  Deno.test(`runWasi: an abort ends the run of a command whose server ${how}`, async () => {
+    const server = holdingServer(reply);
+    try {
+      const controller = new AbortController();
+      const run = runWasi(server.url, { signal: controller.signal });
+      const timer = setTimeout(() => controller.abort("enough"), 200);
+      try {
+        assert.ok(
+          await settles(run),
+          `the run still waits ${HANG_MS} ms after the abort`,
+        );
+      } finally {
+        clearTimeout(timer);
+      }
+      const result = await run;
+      assert.equal(result.outcome, "aborted");
+      if (result.outcome === "aborted") {
+        assert.ok(isAborted(result.error));
+        assert.equal(result.error.cause, "enough");
+      }
+    } finally {
+      await server.close();
+    }
+  });
+}
