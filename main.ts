@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import {
   type CallOutcome,
   type EarlyExitError,
+  GuestLoadError,
   type GuestOptions,
   isEarlyExitError,
   isExportError,
@@ -61,7 +62,8 @@ Options:
                      number such as 1000000 or 1e6 (one unit per operator;
                      see docs/cost-model.md)
   --timeout MS       stop the call after MS milliseconds (0 or more), even a
-                     guest that never calls the host
+                     guest that never calls the host; a guest URL must
+                     arrive within it too (else status 2)
   --cache DIR        keep the metered rewrite in the directory DIR, so that
                      the next run of the same guest with the same options
                      reads it instead of rewriting (for a WASI command too);
@@ -369,9 +371,21 @@ async function runIfWasi(
   cache: RewriteCache | undefined,
 ): Promise<number | { bytes: Uint8Array; label: string }> {
   // With a cache, read with room for a hit to be built in the same buffer.
+  // A guest URL that never arrives is given up at the --timeout.
+  const fetchStop = options.timeout === undefined
+    ? undefined
+    : AbortSignal.timeout(options.timeout);
   const { bytes, label } = await loadModule(options.guest, {
     compile: false,
     room: cache === undefined ? undefined : roomForHit,
+    signal: fetchStop,
+  }).catch((error) => {
+    if (!fetchStop?.aborted) throw error;
+    throw new GuestLoadError(
+      "fetch",
+      `cannot fetch ${options.guest}: it did not arrive within --timeout ${options.timeout} ms`,
+      "check the URL and that the server is up, or give a longer --timeout",
+    );
   });
   let signatures;
   try {

@@ -1,10 +1,12 @@
 /**
  * A WASI command given by URL, on a server that never answers or stops
- * halfway through the body: an abort ends the run while it is fetched.
+ * halfway through the body: an abort ends the run while it is fetched,
+ * and the command line's `--timeout` ends the fetch.
  */
 
 import assert from "./support/assert.ts";
 import { isAborted, runWasi } from "../mod.ts";
+import { runDeno } from "./support/cli.ts";
 import {
   HANG_MS,
   holdingServer,
@@ -38,3 +40,26 @@ for (const [how, reply] of Object.entries(REPLIES)) {
     }
   });
 }
+
+Deno.test("main.ts --timeout ends the fetch of a guest URL that never arrives, with status 2 and one line", async () => {
+  for (const reply of Object.values(REPLIES)) {
+    const server = holdingServer(reply);
+    try {
+      const run = await runDeno([
+        "run",
+        "--no-prompt",
+        "--allow-net=127.0.0.1",
+        "main.ts",
+        "--timeout",
+        "300",
+        server.url,
+      ], { signal: AbortSignal.timeout(HANG_MS) });
+      assert.equal(run.signal, null, "still fetching when killed");
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /--timeout/);
+      assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
+    } finally {
+      await server.close();
+    }
+  }
+});

@@ -4,21 +4,27 @@
 export const HANG_MS = 20_000;
 
 /**
- * A server on 127.0.0.1 that accepts connections and holds them, writing
- * `reply` (if any) first and then nothing more.
+ * A server on 127.0.0.1 that accepts connections and holds them; with a
+ * `reply`, it writes it once the request has come, and then nothing more.
  */
 export function holdingServer(reply?: string) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const held: Deno.Conn[] = [];
+  const replies: Promise<void>[] = [];
+  const answer = async (connection: Deno.Conn) => {
+    try {
+      // After the request: a client drops a reply that comes before it.
+      await connection.read(new Uint8Array(64 * 1024));
+      await connection.write(new TextEncoder().encode(reply));
+    } catch {
+      // Closed.
+    }
+  };
   const accepting = (async () => {
     try {
       for await (const connection of listener) {
         held.push(connection);
-        if (reply !== undefined) {
-          await connection.write(new TextEncoder().encode(reply)).catch(
-            () => {},
-          );
-        }
+        if (reply !== undefined) replies.push(answer(connection));
       }
     } catch {
       // Closed.
@@ -31,6 +37,7 @@ export function holdingServer(reply?: string) {
       listener.close();
       for (const connection of held) connection.close();
       await accepting;
+      await Promise.all(replies);
     },
   };
 }
