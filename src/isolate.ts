@@ -132,6 +132,11 @@ export interface IsolatedCallOptions {
    * outcome. Without it, V8's own limit applies, which may be most of the
    * machine's memory.
    *
+   * It bounds V8's heap: JavaScript objects, and the guest's GC objects
+   * and tables. A guest's linear memories are outside it (a child with a
+   * 32 MiB heap grew its memory to 1 GiB and returned): bound them with
+   * `limits.memory`.
+   *
    * @default undefined
    */
   maxHeapMiB?: number;
