@@ -279,7 +279,10 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  *
  * @param source The guest: a path, URL, bytes or compiled module's bytes.
  * @param name The export to call.
- * @param args Its arguments: numbers, or bigints for `i64`.
+ * @param args Its arguments: numbers, or bigints for `i64`. Results cross
+ *   back the same way: an export that returns a reference (a function, a
+ *   host object, a GC object), which cannot leave the child, is refused
+ *   with an `ExportError`.
  * @param options The deadline, signal, fuel, imports module, and the child's permissions, environment and heap limit.
  * @returns How the call ended.
  * @throws {TypeError} When a permission is not one of {@linkcode ChildPermissions}, or a path or name in one has a comma.

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { loadGuest } from "../mod.ts";
+import { ExportError, loadGuest } from "../mod.ts";
+import type { FunctionSignature } from "./signatures.ts";
 import type { GuardedRequest } from "./isolate_guard.ts";
 import { decodeValue, type IsolatedRequest, toWire } from "./isolate_wire.ts";
 import { START_FUNCTION, stoppedOutcome } from "./outcome.ts";
@@ -25,6 +26,7 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
       limits: request.limits,
       label: request.label,
     });
+    checkResults(guest.signature(request.export), request.export);
     const result = guest.invoke(
       request.export,
       request.args.map(decodeValue),
@@ -41,6 +43,26 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
   // The guest's own output may have left a line unfinished.
   await writeAll(new Uint8Array([0x0a, ...answer]));
   Deno.exit(0);
+}
+
+/** The result types whose values cross to the host: numbers and bigints. */
+const CROSSING = new Set(["i32", "i64", "f32", "f64", "v128"]);
+
+/**
+ * Refuses an export that returns a reference (a function, a host object, a
+ * GC object or its null), which cannot leave this process: the host would
+ * get `undefined`. (`v128` is left to the call, which refuses it for any
+ * caller.)
+ */
+function checkResults(
+  signature: FunctionSignature | undefined,
+  name: string,
+): void {
+  const reference = signature?.results.find((type) => !CROSSING.has(type));
+  if (reference === undefined) return;
+  throw new ExportError(
+    `export "${name}" returns ${reference}, a reference, which cannot cross from the isolated child to this process: isolated calls return numbers and bigints; call it in process with loadGuest, or have it return a number`,
+  );
 }
 
 async function writeAll(bytes: Uint8Array): Promise<void> {

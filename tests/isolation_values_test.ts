@@ -1,12 +1,18 @@
 /**
  * Isolated calls take and give the same values as calls in this process:
  * every number a float parameter or result can hold crosses to the child
- * and back, NaN, the infinities and -0 included.
+ * and back, NaN, the infinities and -0 included. A reference, which cannot
+ * cross, is refused rather than lost.
  */
 
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
-import { invokeIsolated, isolatedChildrenExited, loadGuest } from "../mod.ts";
+import {
+  invokeIsolated,
+  isExportError,
+  isolatedChildrenExited,
+  loadGuest,
+} from "../mod.ts";
 
 /** `echo` returns its arguments as they came; `zeros` two -0s. */
 const ECHO = `(module
@@ -49,6 +55,33 @@ Deno.test("isolation: NaN, the infinities and -0 cross to the child and back as 
           }, got ${Object.is(got[i], -0) ? "-0" : String(got[i])}`,
         );
       });
+    }
+  } finally {
+    await isolatedChildrenExited();
+  }
+});
+
+Deno.test("isolation: an export that returns a reference is refused with one line, not answered with undefined", async () => {
+  const bytes = await wat(`(module
+    (func $f (result i32) (i32.const 1))
+    (table $t 1 funcref)
+    (elem (table $t) (i32.const 0) func $f)
+    (func (export "function") (result funcref) (table.get $t (i32.const 0)))
+    (func (export "null") (result externref) (ref.null extern))
+    (func (export "pair") (result i32 externref) (i32.const 1) (ref.null extern)))`);
+  try {
+    for (const name of ["function", "null", "pair"]) {
+      await assert.rejects(
+        () => invokeIsolated(bytes, name, [], { timeout: 60_000 }),
+        (error: Error) => {
+          assert.ok(isExportError(error), String(error));
+          assert.match(error.message, new RegExp(`"${name}"`));
+          assert.match(error.message, /ref/);
+          assert.equal(error.message.split("\n").length, 1);
+          return true;
+        },
+        name,
+      );
     }
   } finally {
     await isolatedChildrenExited();
