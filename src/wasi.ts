@@ -55,10 +55,12 @@ export interface WasiOptions {
   /**
    * The guest's stdin: bytes, or a stream read as the guest asks (the
    * guest waits, suspended, and a stop ends the wait and cancels the
-   * stream; otherwise the stream is released when the run ends, and what
-   * the guest did not read stays in it), or `"inherit"`, this process's
-   * stdin (read as a stream when the run can be stopped, else read on the
-   * spot, blocking). Default: empty.
+   * stream; otherwise, even when the guest closes its stdin, the stream is
+   * released when the run ends, and what the guest did not read stays in
+   * it), or `"inherit"`, this process's stdin (read as a stream when the
+   * run can be stopped, else read on the spot, blocking; a stop releases
+   * it rather than cancel it, so that it stays this process's to read).
+   * Default: empty.
    */
   stdin?: WasiInput;
   /** Where stdout goes: `inherit` (the default), `capture` or `ignore`. */

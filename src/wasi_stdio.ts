@@ -110,6 +110,8 @@ export class InputSource {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   #blocking = false;
   #ended = false;
+  /** Whether the stream is this process's stdin, which outlives the run. */
+  #inherited = false;
 
   /**
    * Makes stdin.
@@ -124,6 +126,7 @@ export class InputSource {
       this.#blocking = true;
     } else if (stdin === "inherit") {
       this.#reader = Deno.stdin.readable.getReader();
+      this.#inherited = true;
     } else if (stdin instanceof ReadableStream) {
       this.#reader = stdin.getReader();
     } else {
@@ -178,11 +181,16 @@ export class InputSource {
     return read;
   }
 
-  /** Lets go of the stream: cancels what is left of it. */
+  /**
+   * Lets go of the stream: cancels what is left of it; but this process's
+   * stdin, which is not the guest's to end, is only let go of (a read in
+   * progress is left to finish into the stream, for its next reader).
+   */
   close(): void {
     if (this.#reader === undefined || this.#ended) return;
     this.#ended = true;
-    this.#reader.cancel().catch(() => {});
+    if (this.#inherited) this.#reader.releaseLock();
+    else this.#reader.cancel().catch(() => {});
   }
 
   /** Lets go of the stream, which the caller may read on. */
