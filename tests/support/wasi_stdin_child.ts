@@ -4,7 +4,7 @@
  * input, then `copy - -` until stdin ends. Prints `stopped` once the first
  * two runs are over, and what the last one copied.
  */
-import { runWasi } from "../../mod.ts";
+import { runWasi, type WasiOptions } from "../../mod.ts";
 import { assembleWat } from "../../guest/build.ts";
 import { text, wasiGuest } from "./wasi_guests.ts";
 
@@ -14,12 +14,12 @@ const closer = await assembleWat(`(module
     (func $read (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (func (export "_start") (drop (call $close (i32.const 0)))))`);
-const options = {
+const options: WasiOptions = {
   args: ["-", "-"],
   stdin: "inherit",
   stdout: "capture",
   stderr: "ignore",
-} as const;
+};
 const closed = await runWasi(closer, { ...options, timeout: 60_000 });
 const first = await runWasi(wasiGuest("copy"), { ...options, timeout: 300 });
 console.log(
