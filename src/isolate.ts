@@ -232,6 +232,20 @@ function childEnv(env: Record<string, string> = {}): Record<string, string> {
     if (typeof value !== "string") {
       throw new TypeError(`env.${name} must be a string`);
     }
+    // The environment is C strings of NAME=VALUE: a NUL would cut one
+    // short, and an "=" in a name make it another variable.
+    if (name === "" || name.includes("=") || name.includes("\0")) {
+      throw new TypeError(
+        `env has a variable named ${
+          JSON.stringify(name)
+        }, which the child would not see as given: a name must be non-empty and hold no "=" or NUL; rename it`,
+      );
+    }
+    if (value.includes("\0")) {
+      throw new TypeError(
+        `env.${name} holds a NUL byte, which would end it there for the child; remove it`,
+      );
+    }
   }
   return { ...env, NO_COLOR: "1" };
 }

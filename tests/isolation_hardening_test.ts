@@ -206,6 +206,28 @@ function floodingImports(chunks: string): string {
     } } };\n`;
 }
 
+Deno.test("isolation: an environment variable the child would see as another, or cut short, is refused in one line", async () => {
+  for (
+    const env of <Record<string, string>[]> [
+      { "A=B": "x" },
+      { "": "x" },
+      { "A\0B": "x" },
+      { A: "x\0y" },
+    ]
+  ) {
+    await assert.rejects(
+      () => invokeIsolated(COMPUTE, "sum_to", [3], { env }),
+      (error: Error) => {
+        assert.ok(error instanceof TypeError, String(error));
+        assert.match(error.message, /^env/);
+        assert.equal(error.message.split("\n").length, 1);
+        return true;
+      },
+      JSON.stringify(env),
+    );
+  }
+});
+
 Deno.test("isolation: a child's output is capped at 1 MiB a stream, and its answer still comes through", async () => {
   await inTempDir(async (dir) => {
     const imports = `${dir}/imports.ts`;
