@@ -68,8 +68,9 @@ export interface WasiOptions {
   /** Where stderr goes: `inherit` (the default), `capture` or `ignore`. */
   stderr?: WasiOutputMode;
   /**
-   * The most bytes captured per stream (default 1 MiB); more is counted in
-   * `dropped`, and the guest is told it was written.
+   * The most bytes captured per stream (default 1 MiB): a whole number, 0
+   * or more, or `Infinity` (anything else is a `RangeError`); more is
+   * counted in `dropped`, and the guest is told it was written.
    */
   outputLimit?: number;
   /** Stops the guest with `fuel_exhausted` after this much work. */
@@ -264,6 +265,14 @@ export async function runWasiWith(
   checkStopValue(options.stop, "runWasi's stop");
   checkSignalValue(options.signal, "runWasi's signal");
   checkCommandLine(options);
+  const limit = options.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
+  if (!(Number.isSafeInteger(limit) && limit >= 0) && limit !== Infinity) {
+    throw new RangeError(
+      `runWasi's outputLimit must be a whole number of bytes, 0 or more, or Infinity; got ${
+        typeof limit === "number" ? limit : JSON.stringify(limit)
+      }`,
+    );
+  }
   checkPreopens(options.preopens ?? []);
   const preopens = inDescriptorOrder(options.preopens ?? []);
   const cache = options.cache === undefined
@@ -289,7 +298,6 @@ export async function runWasiWith(
     memory,
     preopens.map((p) => ({ host: p.host, readOnly: p.mode === "read-only" })),
   );
-  const limit = options.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
   const stdout = new OutputSink(
     options.stdout ?? "inherit",
     limit,

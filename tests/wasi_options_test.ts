@@ -138,3 +138,30 @@ Deno.test("main.ts refuses a --dir it cannot preopen with status 2 and one line 
       assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
     }
   }));
+
+Deno.test("runWasi refuses an outputLimit that is not a whole number of bytes, in one line", async () => {
+  for (const outputLimit of [-1, NaN, 1.5, "10" as unknown as number]) {
+    await assert.rejects(
+      () => runWasi(wasiGuest("hello"), { outputLimit, stdout: "capture" }),
+      (error: Error) => {
+        assert.ok(error instanceof RangeError, String(error));
+        assert.match(error.message, /outputLimit/);
+        assert.equal(error.message.split("\n").length, 1);
+        return true;
+      },
+      String(outputLimit),
+    );
+  }
+  for (const outputLimit of [0, 5, Infinity]) {
+    const result = await runWasi(wasiGuest("hello"), {
+      args: ["limit"],
+      outputLimit,
+      stdout: "capture",
+      stderr: "ignore",
+    });
+    assert.equal(
+      text(result.stdout),
+      "hello, limit!\n".slice(0, outputLimit),
+    );
+  }
+});
