@@ -36,6 +36,9 @@ import {
   WRITE_RIGHTS,
 } from "./wasi_abi.ts";
 
+/** Separators at the end of a path: `/`, and this system's own. */
+const SEPARATORS_AT_END = sep === "/" ? /\/+$/ : /[\\/]+$/;
+
 /** How many symbolic links one path may pass through, as on Linux. */
 const MAX_SYMLINKS = 40;
 
@@ -175,8 +178,11 @@ export class GuestFiles {
       name.endsWith("/");
     let at = `${directory.path}/${name}`;
     for (let links = 0; links <= MAX_SYMLINKS; links++) {
-      const trimmed = at.replace(/\/+$/, "");
-      const slash = trimmed.lastIndexOf("/");
+      const trimmed = at.replace(SEPARATORS_AT_END, "");
+      const slash = Math.max(
+        trimmed.lastIndexOf("/"),
+        sep === "/" ? -1 : trimmed.lastIndexOf(sep),
+      );
       const last = trimmed.slice(slash + 1);
       // Every part of the path but the last is resolved as it comes, so
       // that a `..` after a link goes where the kernel would take it.
