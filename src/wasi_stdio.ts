@@ -125,9 +125,19 @@ export class InputSource {
     if (stdin === "inherit" && blocking) {
       this.#blocking = true;
     } else if (stdin === "inherit") {
+      if (Deno.stdin.readable.locked) {
+        throw new TypeError(
+          `runWasi was given stdin: "inherit" while this process's stdin is read elsewhere (another run, or a reader not released): wait for that run, or release the reader`,
+        );
+      }
       this.#reader = Deno.stdin.readable.getReader();
       this.#inherited = true;
     } else if (stdin instanceof ReadableStream) {
+      if (stdin.locked) {
+        throw new TypeError(
+          "runWasi's stdin stream is locked by another reader: release its lock, or give the run a stream of its own",
+        );
+      }
       this.#reader = stdin.getReader();
     } else {
       this.#pending = stdin ?? this.#pending;

@@ -1,6 +1,7 @@
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
 import { runWasi } from "../mod.ts";
+import { wasiGuest } from "./support/wasi_guests.ts";
 
 const CHILD = new URL("./support/wasi_stdin_child.ts", import.meta.url);
 
@@ -49,4 +50,33 @@ Deno.test("runWasi: a stdin stream whose guest closes its stdin is released, not
   const result = await runWasi(closer, { stdin: stream, timeout: 60_000 });
   assert.equal(result.outcome, "exited");
   assert.equal(await new Response(stream).text(), "kept");
+});
+
+Deno.test('runWasi: stdin: "inherit" while another reader holds this process\'s stdin is refused in one line that says so', async () => {
+  const reader = Deno.stdin.readable.getReader();
+  try {
+    await assert.rejects(
+      () => runWasi(wasiGuest("hello"), { stdin: "inherit", timeout: 60_000 }),
+      (error: Error) => {
+        assert.ok(error instanceof TypeError, String(error));
+        assert.match(error.message, /stdin: "inherit"/);
+        assert.equal(error.message.split("\n").length, 1);
+        return true;
+      },
+    );
+  } finally {
+    reader.releaseLock();
+  }
+  const stream = new ReadableStream<Uint8Array>();
+  const holder = stream.getReader();
+  await assert.rejects(
+    () => runWasi(wasiGuest("hello"), { stdin: stream }),
+    (error: Error) => {
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, /stdin stream is locked/);
+      assert.equal(error.message.split("\n").length, 1);
+      return true;
+    },
+  );
+  holder.releaseLock();
 });
