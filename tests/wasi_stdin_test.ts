@@ -52,7 +52,7 @@ Deno.test("runWasi: a stdin stream whose guest closes its stdin is released, not
   assert.equal(await new Response(stream).text(), "kept");
 });
 
-Deno.test('runWasi: stdin: "inherit" while another reader holds this process\'s stdin is refused in one line that says so', async () => {
+Deno.test("runWasi: a stdin that another reader holds, this process's or a stream, is refused in one line that says so", async () => {
   const reader = Deno.stdin.readable.getReader();
   try {
     await assert.rejects(
