@@ -166,7 +166,8 @@ export class GuestFiles {
     const name = new TextDecoder().decode(
       new Uint8Array(buffer, path, pathLength),
     );
-    if (name.startsWith("/")) return undefined;
+    // An absolute or empty path is node:wasi's to refuse.
+    if (name === "" || name.startsWith("/")) return undefined;
     let root: string;
     try {
       root = Deno.realPathSync(directory.root);
