@@ -30,7 +30,8 @@ import { trackExit } from "./isolate_exits.ts";
 import { checkLimits, type ResourceLimits } from "./limits.ts";
 import { loadModule } from "./load.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
-import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
+import { type CallOutcome, START_FUNCTION, stoppedOutcome } from "./outcome.ts";
+import { readSections } from "./wasm/sections.ts";
 
 /**
  * Permissions for the child, as Deno's `--allow-*` flags take them. These
@@ -271,8 +272,10 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * (SIGKILL) at the deadline or on abort. The result and error types are the
  * same as {@linkcode Guest.invoke}'s; errors are rebuilt in this process
  * as the same branded classes. The guest's start function runs under the
- * same deadline and fuel; when it is stopped, the outcome names the export
- * `"(start)"`. Needs `--allow-run`.
+ * same deadline, abort and fuel; when it is stopped, the outcome names the
+ * export `"(start)"` (the child says when it has returned; a stop that
+ * comes a few milliseconds after, before this process has read that, may
+ * still name it). Needs `--allow-run`.
  *
  * What the child prints goes to this process's stdout and stderr: the first
  * MiB of each; the rest is read and dropped (a note on stderr says how
@@ -349,6 +352,11 @@ export async function invokeIsolated(
   // The child's answer, once read: it may come before a stop whose child
   // has not yet closed its output (it is still giving its memory back).
   let answered: string | undefined;
+  // Whether the guest has a start function, and whether the child has
+  // said that it returned: until then, a stop stops the start function.
+  let hasStart = false;
+  let loaded = false;
+  const stoppedExport = () => hasStart && !loaded ? START_FUNCTION : name;
   // Ends a fetch of the guest that the stop came in the middle of: a
   // server that never answers would otherwise keep it, and so the call's
   // work that isolatedChildrenExited() waits for, going for ever.
@@ -392,6 +400,7 @@ export async function invokeIsolated(
       compile: false,
       signal: fetching.signal,
     });
+    hasStart = startsWithStart(bytes!);
     if (killedBy !== undefined) return undefined;
     const wire: IsolatedRequest = {
       ...request,
@@ -417,9 +426,15 @@ export async function invokeIsolated(
     // Read while writing: a child that prints before it has read all of
     // its input must not block on a full pipe.
     const reading = Promise.all([
-      readAnswer(spawned.stdout, wire.answerTag, undefined, (line) => {
-        answered ??= line;
-      }),
+      readAnswer(
+        spawned.stdout,
+        wire.answerTag,
+        undefined,
+        (line) => {
+          answered ??= line;
+        },
+        () => loaded = true,
+      ),
       readErrors(spawned.stderr),
     ]);
     const sending = sendRequest(spawned.stdin, wire, bytes!, release.promise);
@@ -440,11 +455,11 @@ export async function invokeIsolated(
     // The guest had returned before the stop: its answer stands.
     if (answered !== undefined) return fromWire(JSON.parse(answered));
     if (killedBy !== undefined || end === undefined) {
-      return stopped(name, killedBy!, started, options);
+      return stopped(stoppedExport(), killedBy!, started, options);
     }
     const { label, answer, errors, status } = end;
     if (killedByItsGuard(status, started, options.timeout)) {
-      return stopped(name, "timeout", started, options);
+      return stopped(stoppedExport(), "timeout", started, options);
     }
     if (errors.outOfMemory && !status.success) {
       return {
@@ -462,6 +477,24 @@ export async function invokeIsolated(
     signal?.removeEventListener("abort", onAbort);
     release.resolve();
   }
+}
+
+/** The id of the start section. */
+const START_SECTION = 8;
+
+/**
+ * Whether a module has a start function, from its section headers; `false`
+ * for bytes that are no module, which the child refuses.
+ */
+function startsWithStart(bytes: Uint8Array): boolean {
+  try {
+    for (const { id } of readSections(bytes)) {
+      if (id === START_SECTION) return true;
+    }
+  } catch {
+    // Not a module.
+  }
+  return false;
 }
 
 /**

@@ -9,7 +9,12 @@
 import { ExportError, loadGuest } from "../mod.ts";
 import type { FunctionSignature } from "./signatures.ts";
 import type { GuardedRequest } from "./isolate_guard.ts";
-import { decodeValue, type IsolatedRequest, toWire } from "./isolate_wire.ts";
+import {
+  decodeValue,
+  type IsolatedRequest,
+  LOADED_MARK,
+  toWire,
+} from "./isolate_wire.ts";
 import { START_FUNCTION, stoppedOutcome } from "./outcome.ts";
 
 /** Runs the call and exits the process. */
@@ -27,6 +32,11 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
       label: request.label,
     });
     checkResults(guest.signature(request.export), request.export);
+    // Written before the call, which may hold this thread for ever: a stop
+    // from now on names the export, not the start function.
+    writeAllSync(
+      new TextEncoder().encode(`\n${request.answerTag}${LOADED_MARK}\n`),
+    );
     const result = guest.invoke(
       request.export,
       request.args.map(decodeValue),
@@ -63,6 +73,12 @@ function checkResults(
   throw new ExportError(
     `export "${name}" returns ${reference}, a reference, which cannot cross from the isolated child to this process: isolated calls return numbers and bigints; call it in process with loadGuest, or have it return a number`,
   );
+}
+
+function writeAllSync(bytes: Uint8Array): void {
+  for (let written = 0; written < bytes.length;) {
+    written += Deno.stdout.writeSync(bytes.subarray(written));
+  }
 }
 
 async function writeAll(bytes: Uint8Array): Promise<void> {

@@ -48,6 +48,13 @@ export interface IsolatedRequest {
   deadline?: number;
 }
 
+/**
+ * What the child writes after the answer tag, on a line of its own, once
+ * the guest has loaded (its start function has returned) and the export is
+ * about to be called: not JSON, so that no answer can be taken for it.
+ */
+export const LOADED_MARK = "loaded";
+
 /** An error, as the child saw it. */
 export interface WireError {
   kind: EarlyExitErrorKind | "Error";
