@@ -451,6 +451,7 @@ async function inFreshProcess(
       "run",
       "--allow-read",
       "--allow-env",
+      "--allow-net=127.0.0.1",
       "--v8-flags=--expose-gc",
       new URL(import.meta.url).pathname,
       guest,
@@ -465,6 +466,11 @@ async function inFreshProcess(
 
 /** The child's side of {@linkcode inFreshProcess}: prints the series. */
 async function measureHere(label: string, mode: Mode): Promise<void> {
+  if (label === FETCH_LABEL) {
+    const kind = mode === "stop" ? "stop" : "abort";
+    console.log(JSON.stringify(await stalledFetches(kind)));
+    return;
+  }
   if (label === START_LABEL) {
     const bytes = await assemble(RUNAWAY_START);
     console.log(JSON.stringify(await runawayStarts(bytes, mode === "async")));
@@ -479,6 +485,55 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
 }
 
 const START_LABEL = "runaway start function";
+const FETCH_LABEL = "stalled fetch of the module";
+/** Loads stopped while their fetch stalls, per kind of stop. */
+const FETCH_RUNS = 100;
+
+/**
+ * Loads from a server that sends a module's preamble and then nothing,
+ * stopped by an AbortSignal a timer aborts (`abort`) or a StopSignal it
+ * sets (`stop`) at start + timeout: how late the load rejects, from then.
+ * The process's first load also starts the watchdog's thread.
+ */
+async function stalledFetches(kind: "abort" | "stop"): Promise<number[]> {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new Uint8Array([0, 0x61, 0x73, 0x6d]));
+          },
+        }),
+        { headers: { "content-type": "application/wasm" } },
+      ),
+  );
+  const url = new URL(`http://127.0.0.1:${server.addr.port}/guest.wasm`);
+  const late: number[] = [];
+  for (let i = 0; i < FETCH_RUNS; i++) {
+    let stoppedAt = Infinity;
+    const controller = new AbortController();
+    const stop = new StopSignal();
+    setTimeout(() => {
+      stoppedAt = performance.now();
+      if (kind === "abort") controller.abort("enough");
+      else stop.stop("enough");
+    }, TIMEOUT_MS);
+    const options: GuestOptions = kind === "abort"
+      ? { signal: controller.signal }
+      : { stop };
+    try {
+      await loadGuest(url, options);
+    } catch {
+      late.push(performance.now() - stoppedAt);
+      continue;
+    }
+    throw new Error("a stalled module loaded");
+  }
+  // Ends the stalled responses too.
+  await server.shutdown();
+  return late;
+}
 
 const MODE_LABELS: Record<Mode, string> = {
   sync: "sync",
@@ -540,6 +595,10 @@ export async function benchStopLatency(): Promise<void> {
       "cold",
       ...cells(load),
     ]);
+  }
+  for (const mode of ["abort", "stop"] as const) {
+    const late = await inFreshProcess(FETCH_LABEL, mode) as unknown as number[];
+    rows.push([FETCH_LABEL, `loadGuest, ${mode}`, "cold", ...cells(late)]);
   }
   rows.push(...await isolatedSpin());
   console.log(
