@@ -13,7 +13,9 @@ import {
   invokeIsolated,
   isolatedChildrenExited,
   loadGuest,
+  runWasi,
   StopSignal,
+  type WasiOptions,
 } from "../mod.ts";
 import wabt from "wabt";
 import { printTable } from "./harness.ts";
@@ -466,6 +468,11 @@ async function inFreshProcess(
 
 /** The child's side of {@linkcode inFreshProcess}: prints the series. */
 async function measureHere(label: string, mode: Mode): Promise<void> {
+  if (label === WASI_LABEL) {
+    console.log(JSON.stringify(await wasiSleeps(mode)));
+    (await stopper)?.terminate();
+    return;
+  }
   if (label === FETCH_LABEL) {
     const kind = mode === "stop" ? "stop" : "abort";
     console.log(JSON.stringify(await stalledFetches(kind)));
@@ -485,6 +492,72 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
 }
 
 const START_LABEL = "runaway start function";
+const WASI_LABEL = "WASI command asleep in poll_oneoff";
+/** Runs of the WASI sleeper, per mode. */
+const WASI_RUNS = 100;
+
+/**
+ * A WASI command (`guest/wasi/sleep.wasm`, a C program) asleep for 3 s in
+ * `poll_oneoff`, stopped while it sleeps: as an async guest (the default)
+ * or held (`async: false`, a plain call), by its timeout (late from the
+ * deadline, when the stop was found: `DeadlineExceeded.elapsed`), a
+ * StopSignal another thread sets, or (async) an AbortSignal a timer aborts
+ * (late from then to the run's return).
+ */
+async function wasiSleeps(mode: Mode): Promise<number[]> {
+  const bytes = await Deno.readFile(
+    new URL("../guest/wasi/sleep.wasm", import.meta.url),
+  );
+  const held = mode === "sync" || mode === "stop";
+  const late: number[] = [];
+  for (let i = 0; i < WASI_RUNS; i++) {
+    const options: WasiOptions = {
+      args: ["3000"],
+      stdout: "ignore",
+      async: !held,
+    };
+    let from = () => Infinity;
+    if (mode === "sync" || mode === "async") {
+      options.timeout = TIMEOUT_MS;
+    } else if (mode === "stop") {
+      const worker = await startStopper();
+      const stop = new StopSignal();
+      const stoppedAt = new Float64Array(new SharedArrayBuffer(8));
+      worker.postMessage({
+        buffer: stop.buffer,
+        at: now() + WASI_LOAD_MS,
+        stoppedAt: stoppedAt.buffer,
+      });
+      options.stop = stop;
+      from = () => stoppedAt[0] - performance.timeOrigin;
+    } else {
+      const controller = new AbortController();
+      let abortedAt = Infinity;
+      setTimeout(() => {
+        abortedAt = performance.now();
+        controller.abort();
+      }, WASI_LOAD_MS);
+      options.signal = controller.signal;
+      from = () => abortedAt;
+    }
+    const result = await runWasi(bytes, options);
+    const end = performance.now();
+    if (result.outcome === "timeout") {
+      late.push(result.error.elapsed - TIMEOUT_MS);
+    } else if (result.outcome === "aborted") {
+      late.push(end - from());
+    } else {
+      throw new Error(`the WASI sleeper ended ${result.outcome}`);
+    }
+  }
+  return late;
+}
+
+/**
+ * When a StopSignal or abort comes in the WASI rows: after the command has
+ * loaded and is asleep (it loads in a few milliseconds once warm).
+ */
+const WASI_LOAD_MS = 60;
 const FETCH_LABEL = "stalled fetch of the module";
 /** Loads stopped while their fetch stalls, per kind of stop. */
 const FETCH_RUNS = 100;
@@ -595,6 +668,16 @@ export async function benchStopLatency(): Promise<void> {
       "cold",
       ...cells(load),
     ]);
+  }
+  const WASI_MODES: Record<Mode, string> = {
+    sync: "held (async: false), timeout",
+    stop: "held, StopSignal",
+    async: "async, timeout",
+    abort: "async, abort",
+  };
+  for (const mode of MODES) {
+    const late = await inFreshProcess(WASI_LABEL, mode) as unknown as number[];
+    rows.push([WASI_LABEL, WASI_MODES[mode], "cold", ...cells(late)]);
   }
   for (const mode of ["abort", "stop"] as const) {
     const late = await inFreshProcess(FETCH_LABEL, mode) as unknown as number[];
