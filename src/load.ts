@@ -408,10 +408,7 @@ export interface LoadOptions {
    * cache's hits build the output there).
    */
   room?: (size: number) => number;
-  /**
-   * Ends the fetch of a remote module, its body included, when aborted:
-   * `loadModule` then rejects with a `GuestLoadError`.
-   */
+  /** Aborts a fetch: the load's stops (see `load_stops.ts`). */
   signal?: AbortSignal;
 }
 
