@@ -29,6 +29,7 @@ import {
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import {
   describeModule,
+  type ImportDescriptor,
   type ModuleSignatures,
   readSignatures,
 } from "./signatures.ts";
@@ -111,6 +112,11 @@ export interface InternalLoadOptions {
    * read them with room for it; see `roomForHit`).
    */
   ownsBytes?: boolean;
+  /**
+   * Checks the guest's imports before they are built, and throws to refuse
+   * the guest (`runWasi`: WASI functions of the wrong type).
+   */
+  checkImports?: (needed: ImportDescriptor[]) => void;
 }
 
 /**
@@ -280,6 +286,7 @@ export async function loadGuestWith(
       ? options.imports(host)
       : options.imports ?? {};
     const needed = signatures?.imports ?? describeImports(module);
+    internal.checkImports?.(needed);
     const base: WebAssembly.Imports = {
       ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
         async: options.async ?? false,

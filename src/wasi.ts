@@ -23,6 +23,9 @@ import type { StopSignal } from "./stop_signal.ts";
 import { checkSignalValue, checkStopValue } from "./option_checks.ts";
 import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
 import { ProcExit, type WasiImport, wasiImports } from "./wasi_imports.ts";
+import { wasiFunctionType } from "./wasi_abi.ts";
+import { ImportError } from "./errors.ts";
+import { describeSignature, type ImportDescriptor } from "./signatures.ts";
 import { checkPreopens, type WasiPreopen } from "./wasi_preopens.ts";
 import {
   DEFAULT_OUTPUT_LIMIT,
@@ -196,7 +199,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * @throws {Deno.errors.NotCapable} When a preopen lacks a permission; the message names the flag.
  * @throws {TypeError} When the module is not a WASI command, or `async: false` comes with what needs an async run.
  * @throws {InvalidModule} When the bytes are not a valid module.
- * @throws {ImportError} When the guest imports something other than WASI preview1.
+ * @throws {ImportError} When the guest imports something other than WASI preview1, or a WASI function with another type than WASI preview1 gives it.
  * @throws {GuestLoadError} With reason `limits`, when the guest's memory or a table starts above its `limits`; `permission`, when read or write permission for `cache` is missing; `io`, when its entry cannot be written.
  *
  * @example Usage
@@ -347,7 +350,11 @@ export async function runWasiWith(
       label: options.label,
       limits: options.limits,
       cache,
-    }, { trappingFuel: true, ownsBytes: internal.ownsBytes });
+    }, {
+      trappingFuel: true,
+      ownsBytes: internal.ownsBytes,
+      checkImports: checkWasiImports,
+    });
     try {
       guest = await loading;
     } catch (error) {
@@ -424,6 +431,48 @@ function runsAsync(options: WasiOptions): boolean {
   }
   return false;
 }
+
+/**
+ * Refuses an import from `wasi_snapshot_preview1` that WASI preview1 does
+ * not have, or that the guest types otherwise (a host function takes
+ * whatever it is given: an `i64` exit code would arrive as a bigint).
+ *
+ * @throws {ImportError} Naming the import and the type WASI gives it.
+ */
+function checkWasiImports(needed: ImportDescriptor[]): void {
+  const hint =
+    "a WASI command imports WASI preview1's functions as it defines them: build the guest for wasm32-wasip1 (wasi_snapshot_preview1)";
+  for (const entry of needed) {
+    if (entry.module !== WASI_MODULE) continue;
+    const importName = `${WASI_MODULE}.${entry.name}`;
+    const wasi = wasiFunctionType(entry.name);
+    if (wasi === undefined) {
+      throw new ImportError(
+        importName,
+        entry.expected,
+        "not a function of WASI preview1",
+        hint,
+      );
+    }
+    const same = (a: string[], b: string[] | undefined) =>
+      b !== undefined && a.length === b.length && a.every((t, i) => t === b[i]);
+    if (
+      entry.kind !== "function" ||
+      !same(wasi.params, entry.signature?.params) ||
+      !same(wasi.results, entry.signature?.results)
+    ) {
+      throw new ImportError(
+        importName,
+        describeSignature(wasi),
+        `imported as ${entry.expected}, which is not WASI preview1's type`,
+        hint,
+      );
+    }
+  }
+}
+
+/** The import module of WASI preview1. */
+const WASI_MODULE = "wasi_snapshot_preview1";
 
 /** The preopens as `node:wasi` takes them: guest names to host paths. */
 function preopenObject(
