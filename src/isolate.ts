@@ -396,10 +396,15 @@ export async function invokeIsolated(
   const run = async (): Promise<ChildEnd | undefined> => {
     // The child compiles the guest, and reports an invalid one as the same
     // InvalidModule; compiling it here too would spend the call's time.
-    const { bytes, label } = await loadModule(source, {
-      compile: false,
-      signal: fetching.signal,
-    });
+    // Given up at the stop: a file that never ends (a FIFO no one writes
+    // to) would otherwise keep this work, which isolatedChildrenExited()
+    // waits for, going for ever.
+    const module = await Promise.race([
+      loadModule(source, { compile: false, signal: fetching.signal }),
+      stop.promise,
+    ]);
+    if (module === undefined) return undefined;
+    const { bytes, label } = module;
     hasStart = startsWithStart(bytes!);
     if (killedBy !== undefined) return undefined;
     const wire: IsolatedRequest = {

@@ -37,3 +37,27 @@ for (const [how, reply] of Object.entries(REPLIES)) {
     }
   });
 }
+
+Deno.test({
+  name:
+    "isolation: a guest path that is a FIFO no one writes to ends at the deadline, and leaves nothing to wait for",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const fifo = `${dir}/guest.wasm`;
+    try {
+      const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+      assert.ok(made.success, "mkfifo failed");
+      const result = await invokeIsolated(fifo, "spin", [], { timeout: 200 });
+      assert.equal(result.outcome, "timeout");
+      assert.ok(
+        await settles(isolatedChildrenExited()),
+        `isolatedChildrenExited() still waits ${HANG_MS} ms after the call ended`,
+      );
+    } finally {
+      // The read given up on ends when a writer comes and goes.
+      (await Deno.open(fifo, { write: true })).close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
