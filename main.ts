@@ -31,6 +31,7 @@ import { roomForHit } from "./src/rewrite_splice.ts";
 import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
 import { readSignatures } from "./src/signatures.ts";
 import { checkPreopens } from "./src/wasi_preopens.ts";
+import { startTimer } from "./src/long_timer.ts";
 import {
   parseWasiFlags,
   reactorRefusal,
@@ -371,22 +372,33 @@ async function runIfWasi(
   cache: RewriteCache | undefined,
 ): Promise<number | { bytes: Uint8Array; label: string }> {
   // With a cache, read with room for a hit to be built in the same buffer.
-  // A guest URL that never arrives is given up at the --timeout.
-  const fetchStop = options.timeout === undefined
+  // A guest that never arrives (a URL whose server does not answer, a FIFO
+  // no one writes to) is given up at the --timeout.
+  const arriving = new AbortController();
+  const arrival = options.timeout === undefined ? undefined : arriving.signal;
+  // Not AbortSignal.timeout, which fires at once past 2^31 - 1 ms.
+  const cancelArrival = options.timeout === undefined
     ? undefined
-    : AbortSignal.timeout(options.timeout);
-  const { bytes, label } = await loadModule(options.guest, {
-    compile: false,
-    room: cache === undefined ? undefined : roomForHit,
-    signal: fetchStop,
-  }).catch((error) => {
-    if (!fetchStop?.aborted) throw error;
-    throw new GuestLoadError(
-      "fetch",
-      `cannot fetch ${options.guest}: it did not arrive within --timeout ${options.timeout} ms`,
-      "check the URL and that the server is up, or give a longer --timeout",
+    : startTimer(options.timeout, () => arriving.abort());
+  const late = () =>
+    new GuestLoadError(
+      /^https?:/i.test(String(options.guest)) ? "fetch" : "io",
+      `cannot load ${options.guest}: it did not arrive within --timeout ${options.timeout} ms`,
+      "check that it is there and complete, or give a longer --timeout",
     );
-  });
+  const given = new Promise<never>((_, reject) =>
+    arrival?.addEventListener("abort", () => reject(late()), { once: true })
+  );
+  const { bytes, label } = await Promise.race([
+    loadModule(options.guest, {
+      compile: false,
+      room: cache === undefined ? undefined : roomForHit,
+      signal: arrival,
+    }),
+    given,
+  ]).catch((error) => {
+    throw arrival?.aborted ? late() : error;
+  }).finally(() => cancelArrival?.());
   let signatures;
   try {
     signatures = readSignatures(bytes!);

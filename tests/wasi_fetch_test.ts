@@ -63,3 +63,32 @@ Deno.test("main.ts --timeout ends the fetch of a guest URL that never arrives, w
     }
   }
 });
+
+Deno.test({
+  name:
+    "main.ts --timeout ends the read of a guest path that is a FIFO no one writes to, with status 2 and one line",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const fifo = `${dir}/guest.wasm`;
+    try {
+      const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+      assert.ok(made.success, "mkfifo failed");
+      const run = await runDeno([
+        "run",
+        "--no-prompt",
+        `--allow-read=${dir}`,
+        "main.ts",
+        "--timeout",
+        "300",
+        fifo,
+      ], { signal: AbortSignal.timeout(HANG_MS) });
+      assert.equal(run.signal, null, "still reading when killed");
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /--timeout/);
+      assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
