@@ -63,8 +63,8 @@ Options:
                      number such as 1000000 or 1e6 (one unit per operator;
                      see docs/cost-model.md)
   --timeout MS       stop the call after MS milliseconds (0 or more), even a
-                     guest that never calls the host; a guest URL must
-                     arrive within it too (else status 2)
+                     guest that never calls the host; the guest itself (a
+                     URL, a file) must arrive within it too (else status 2)
   --cache DIR        keep the metered rewrite in the directory DIR, so that
                      the next run of the same guest with the same options
                      reads it instead of rewriting (for a WASI command too);
