@@ -29,7 +29,7 @@ import { compileBytes, loadModule } from "./src/load.ts";
 import { loadGuestWith } from "./src/load_guest.ts";
 import { roomForHit } from "./src/rewrite_splice.ts";
 import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
-import { readSignatures } from "./src/signatures.ts";
+import { hasStartFunction, readSignatures } from "./src/signatures.ts";
 import { checkPreopens } from "./src/wasi_preopens.ts";
 import { startTimer } from "./src/long_timer.ts";
 import {
@@ -508,6 +508,8 @@ async function run(
   signal: AbortSignal,
   cache: RewriteCache | undefined,
 ): Promise<number> {
+  // Read before the load, which may write over the bytes (a cache hit).
+  const hasStart = hasStartFunction(read.bytes);
   let guest;
   try {
     guest = await loadGuestWith(read.bytes, {
@@ -526,7 +528,12 @@ async function run(
       cache,
     }, { ownsBytes: true });
   } catch (error) {
-    const stopped = stoppedOutcome(START_FUNCTION, error);
+    // Stopped while it loads: in the start function if the guest has one,
+    // else before the call it was loaded for.
+    const stopped = stoppedOutcome(
+      hasStart ? START_FUNCTION : options.invoke,
+      error,
+    );
     if (stopped === undefined) throw error;
     return finish(stopped, options);
   }

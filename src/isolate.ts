@@ -31,7 +31,7 @@ import { checkLimits, type ResourceLimits } from "./limits.ts";
 import { loadModule } from "./load.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import { type CallOutcome, START_FUNCTION, stoppedOutcome } from "./outcome.ts";
-import { readSections } from "./wasm/sections.ts";
+import { hasStartFunction } from "./signatures.ts";
 
 /**
  * Permissions for the child, as Deno's `--allow-*` flags take them. These
@@ -405,7 +405,7 @@ export async function invokeIsolated(
     ]);
     if (module === undefined) return undefined;
     const { bytes, label } = module;
-    hasStart = startsWithStart(bytes!);
+    hasStart = hasStartFunction(bytes!);
     if (killedBy !== undefined) return undefined;
     const wire: IsolatedRequest = {
       ...request,
@@ -482,24 +482,6 @@ export async function invokeIsolated(
     signal?.removeEventListener("abort", onAbort);
     release.resolve();
   }
-}
-
-/** The id of the start section. */
-const START_SECTION = 8;
-
-/**
- * Whether a module has a start function, from its section headers; `false`
- * for bytes that are no module, which the child refuses.
- */
-function startsWithStart(bytes: Uint8Array): boolean {
-  try {
-    for (const { id } of readSections(bytes)) {
-      if (id === START_SECTION) return true;
-    }
-  } catch {
-    // Not a module.
-  }
-  return false;
 }
 
 /**
