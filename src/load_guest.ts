@@ -117,6 +117,11 @@ export interface InternalLoadOptions {
    * the guest (`runWasi`: WASI functions of the wrong type).
    */
   checkImports?: (needed: ImportDescriptor[]) => void;
+  /**
+   * Given the guest's bytes as soon as they are read, before anything
+   * writes over them (`runWasi`: whether it has a start function).
+   */
+  onBytes?: (bytes: Uint8Array) => void;
 }
 
 /**
@@ -189,6 +194,7 @@ export async function loadGuestWith(
       room: consumable ? roomForHit : undefined,
       signal: stops.signal,
     }));
+    if (loaded.bytes !== undefined) internal.onBytes?.(loaded.bytes);
     const label = options.label ?? loaded.label;
     const state = newCallState();
     let module: WebAssembly.Module;

@@ -25,7 +25,11 @@ import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
 import { ProcExit, type WasiImport, wasiImports } from "./wasi_imports.ts";
 import { wasiFunctionType } from "./wasi_abi.ts";
 import { ImportError } from "./errors.ts";
-import { describeSignature, type ImportDescriptor } from "./signatures.ts";
+import {
+  describeSignature,
+  hasStartFunction,
+  type ImportDescriptor,
+} from "./signatures.ts";
 import { checkPreopens, type WasiPreopen } from "./wasi_preopens.ts";
 import {
   DEFAULT_OUTPUT_LIMIT,
@@ -320,6 +324,7 @@ export async function runWasiWith(
     stderr: stderr.captured(),
     dropped: { stdout: stdout.dropped, stderr: stderr.dropped },
   });
+  let hasStart = false;
   try {
     // runWasi hands out no more fuel, so its fuel checks may trap. A start
     // function runs as the guest loads, under the run's stops too.
@@ -354,11 +359,17 @@ export async function runWasiWith(
       trappingFuel: true,
       ownsBytes: internal.ownsBytes,
       checkImports: checkWasiImports,
+      onBytes: (bytes) => hasStart = hasStartFunction(bytes),
     });
     try {
       guest = await loading;
     } catch (error) {
-      const stopped = stoppedOutcome(START_FUNCTION, error);
+      // A stop before the guest has loaded stops the start function if
+      // it has one; else nothing of it has run yet.
+      const stopped = stoppedOutcome(
+        hasStart ? START_FUNCTION : "_start",
+        error,
+      );
       if (stopped === undefined) throw error;
       // proc_exit from the start function exits, as from _start.
       return { ...exited(stopped), ...output() };

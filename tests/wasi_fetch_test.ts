@@ -92,3 +92,17 @@ Deno.test({
     }
   },
 });
+
+Deno.test("runWasi: an abort while the command is fetched names _start, not (start): no start function has run", async () => {
+  const server = holdingServer(REPLIES["never answers"]);
+  try {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 200);
+    const result = await runWasi(server.url, { signal: controller.signal });
+    clearTimeout(timer);
+    assert.equal(result.outcome, "aborted");
+    assert.equal(result.export, "_start");
+  } finally {
+    await server.close();
+  }
+});
