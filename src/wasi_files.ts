@@ -53,14 +53,18 @@ function within(root: string, path: string): boolean {
 // deno-lint-ignore no-explicit-any
 export type WasiFunction = (...args: any[]) => number;
 
-/** Functions that change what a directory holds, and which of their arguments are directories. */
+/**
+ * Functions that change what a directory holds, and which of their
+ * arguments are directories that must not be read-only.
+ */
 const DIRECTORY_CHANGES: Record<string, number[]> = {
   path_create_directory: [0],
   path_remove_directory: [0],
   path_unlink_file: [0],
   path_rename: [0, 3],
   path_symlink: [2],
-  path_link: [4],
+  // The source too: a link elsewhere would open the file for writing.
+  path_link: [0, 4],
   path_filestat_set_times: [0],
 };
 
