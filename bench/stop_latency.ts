@@ -19,6 +19,7 @@ import {
 } from "../mod.ts";
 import wabt from "wabt";
 import { printTable } from "./harness.ts";
+import { stalledServer } from "../tests/support/stalled_server.ts";
 import { lastDeadlineFired } from "../src/watchdog.ts";
 
 const TIMEOUT_MS = 5;
@@ -569,19 +570,8 @@ const FETCH_RUNS = 100;
  * The process's first load also starts the watchdog's thread.
  */
 async function stalledFetches(kind: "abort" | "stop"): Promise<number[]> {
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
-    () =>
-      new Response(
-        new ReadableStream<Uint8Array>({
-          start(controller) {
-            controller.enqueue(new Uint8Array([0, 0x61, 0x73, 0x6d]));
-          },
-        }),
-        { headers: { "content-type": "application/wasm" } },
-      ),
-  );
-  const url = new URL(`http://127.0.0.1:${server.addr.port}/guest.wasm`);
+  const server = stalledServer();
+  const url = server.url;
   const late: number[] = [];
   for (let i = 0; i < FETCH_RUNS; i++) {
     let stoppedAt = Infinity;
@@ -603,8 +593,7 @@ async function stalledFetches(kind: "abort" | "stop"): Promise<number[]> {
     }
     throw new Error("a stalled module loaded");
   }
-  // Ends the stalled responses too.
-  await server.shutdown();
+  await server.close();
   return late;
 }
 

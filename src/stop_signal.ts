@@ -36,8 +36,22 @@ export class StopSignal {
    * Makes a flag, or wraps one made on another thread.
    *
    * @param buffer The `buffer` of another `StopSignal`; default, a new one.
+   * @throws {TypeError} When `buffer` is not a `SharedArrayBuffer` of at least 4 bytes.
    */
   constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(4)) {
+    if (
+      typeof SharedArrayBuffer !== "function" ||
+      !(buffer instanceof SharedArrayBuffer) || buffer.byteLength < 4
+    ) {
+      const given = buffer instanceof ArrayBuffer
+        ? `an ArrayBuffer, which no other thread can see`
+        : buffer instanceof SharedArrayBuffer
+        ? `a SharedArrayBuffer of ${buffer.byteLength} bytes`
+        : typeof buffer;
+      throw new TypeError(
+        `a StopSignal needs the SharedArrayBuffer of another StopSignal (its buffer, at least 4 bytes); got ${given}: pass stop.buffer, or nothing for a new signal`,
+      );
+    }
     this.buffer = buffer;
     this.#flag = new Int32Array(buffer, 0, 1);
   }

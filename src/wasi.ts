@@ -64,10 +64,11 @@ export interface WasiOptions {
    * guest waits, suspended, and a stop ends the wait and cancels the
    * stream; otherwise, even when the guest closes its stdin, the stream is
    * released when the run ends, and what the guest did not read stays in
-   * it), or `"inherit"`, this process's stdin (read as a stream when the
-   * run can be stopped, else read on the spot, blocking; a stop releases
-   * it rather than cancel it, so that it stays this process's to read).
-   * Default: empty.
+   * it), or `"inherit"`, this process's stdin (read through `process.stdin`
+   * when the run can be stopped, and let go of when it ends, so that a read
+   * left pending never keeps the process alive: read what follows through
+   * `process.stdin` too; else read on the spot, blocking). One run at a
+   * time may read this process's stdin. Default: empty.
    */
   stdin?: WasiInput;
   /** Where stdout goes: `inherit` (the default), `capture` or `ignore`. */

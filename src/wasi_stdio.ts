@@ -7,6 +7,7 @@
  * @module
  */
 
+import process from "node:process";
 import { MAX_TRANSFER } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 
@@ -101,17 +102,106 @@ export type WasiInput = Uint8Array | ReadableStream<Uint8Array> | "inherit";
 /** How much one blocking read of this process's stdin asks for. */
 const READ_CHUNK = 64 * 1024;
 
+/** Whether a run reads this process's stdin through `process.stdin`. */
+let stdinTaken = false;
+
+/** What the guest's stdin reads a stream through. */
+interface ChunkReader {
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  cancel(): Promise<void>;
+  releaseLock(): void;
+}
+
+/**
+ * This process's stdin, a chunk at a time, through `node:process`: a read
+ * of `Deno.stdin` cannot be given up, and one left pending by a stopped run
+ * kept the process alive until a byte or the end came (for ever, at a
+ * terminal). This one is let go of (paused and unref'd) when the run ends,
+ * and what it holds unread stays in `process.stdin` for the caller.
+ */
+function processStdin(): ChunkReader {
+  // Two readers would each get every chunk; one that holds Deno.stdin's
+  // stream would race this one for them.
+  if (stdinTaken || Deno.stdin.readable.locked) {
+    throw new TypeError(
+      `runWasi was given stdin: "inherit" while this process's stdin is read elsewhere (another run, or a reader not released): wait for that run, or release the reader`,
+    );
+  }
+  stdinTaken = true;
+  let taken = true;
+  const stdin = process.stdin;
+  const chunks: Uint8Array[] = [];
+  let ended = false;
+  let failed: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  // Listened to for the whole run: the end may come while no read waits.
+  const onData = (chunk: Uint8Array) => {
+    chunks.push(new Uint8Array(chunk));
+    stdin.pause();
+    wake?.();
+  };
+  const onEnd = () => {
+    ended = true;
+    wake?.();
+  };
+  const onError = (error: unknown) => {
+    failed = { error };
+    wake?.();
+  };
+  stdin.on("data", onData);
+  stdin.on("end", onEnd);
+  stdin.on("error", onError);
+  stdin.pause();
+  const letGo = () => {
+    if (taken) stdinTaken = taken = false;
+    wake = undefined;
+    stdin.off("data", onData);
+    stdin.off("end", onEnd);
+    stdin.off("error", onError);
+    stdin.pause();
+    stdin.unref?.();
+    // What the guest did not get goes back, for the caller to read (a
+    // stream that has ended takes nothing back).
+    if (!ended) { for (const chunk of chunks.reverse()) stdin.unshift(chunk); }
+    chunks.length = 0;
+  };
+  const next = (): Promise<ReadableStreamReadResult<Uint8Array>> => {
+    const chunk = chunks.shift();
+    if (chunk !== undefined) {
+      return Promise.resolve({ done: false, value: chunk });
+    }
+    if (failed !== undefined) return Promise.reject(failed.error);
+    if (ended) return Promise.resolve({ done: true, value: undefined });
+    return new Promise<void>((resolve) => {
+      wake = resolve;
+      stdin.ref?.();
+      stdin.resume();
+    }).then(() => {
+      wake = undefined;
+      stdin.unref?.();
+      return next();
+    });
+  };
+  return {
+    read: next,
+    cancel() {
+      letGo();
+      return Promise.resolve();
+    },
+    releaseLock: letGo,
+  };
+}
+
 /**
  * The guest's stdin: bytes, a stream read while the guest waits, or this
  * process's stdin read on the spot.
  */
 export class InputSource {
   #pending: Uint8Array = new Uint8Array(0);
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  readonly #reader: ChunkReader | undefined;
   #blocking = false;
   #ended = false;
-  /** Whether the stream is this process's stdin, which outlives the run. */
-  #inherited = false;
+  #released = false;
 
   /**
    * Makes stdin.
@@ -125,13 +215,7 @@ export class InputSource {
     if (stdin === "inherit" && blocking) {
       this.#blocking = true;
     } else if (stdin === "inherit") {
-      if (Deno.stdin.readable.locked) {
-        throw new TypeError(
-          `runWasi was given stdin: "inherit" while this process's stdin is read elsewhere (another run, or a reader not released): wait for that run, or release the reader`,
-        );
-      }
-      this.#reader = Deno.stdin.readable.getReader();
-      this.#inherited = true;
+      this.#reader = processStdin();
     } else if (stdin instanceof ReadableStream) {
       if (stdin.locked) {
         throw new TypeError(
@@ -191,22 +275,22 @@ export class InputSource {
     return read;
   }
 
-  /**
-   * Lets go of the stream: cancels what is left of it; but this process's
-   * stdin, which is not the guest's to end, is only let go of (a read in
-   * progress is left to finish into the stream, for its next reader).
-   */
+  /** Lets go of the stream: cancels what is left of it. */
   close(): void {
     if (this.#reader === undefined || this.#ended) return;
     this.#ended = true;
-    if (this.#inherited) this.#reader.releaseLock();
-    else this.#reader.cancel().catch(() => {});
+    this.#reader.cancel().catch(() => {});
   }
 
-  /** Lets go of the stream, which the caller may read on. */
+  /**
+   * Lets go of the stream, which the caller may read on: also one that
+   * ended or was cancelled, whose lock (or this process's stdin) is held
+   * until then.
+   */
   release(): void {
-    if (this.#reader === undefined || this.#ended) return;
+    if (this.#reader === undefined || this.#released) return;
     this.#ended = true;
+    this.#released = true;
     this.#reader.releaseLock();
   }
 }

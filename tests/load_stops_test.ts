@@ -15,40 +15,10 @@ import {
   StopSignal,
 } from "../mod.ts";
 import { withDirectory } from "./support/temp_directory.ts";
+import { stalledServer } from "./support/stalled_server.ts";
 
 /** How late a stop may land here: generous, for a loaded machine. */
 const SLACK_MS = 3000;
-
-/** A server whose module never ends: its preamble, then silence. */
-function stalledServer(type: string) {
-  const streams: ReadableStreamDefaultController<Uint8Array>[] = [];
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen() {} },
-    () =>
-      new Response(
-        new ReadableStream<Uint8Array>({
-          start(controller) {
-            streams.push(controller);
-            controller.enqueue(new Uint8Array([0, 0x61, 0x73, 0x6d]));
-          },
-        }),
-        { headers: { "content-type": type } },
-      ),
-  );
-  return {
-    url: new URL(`http://127.0.0.1:${server.addr.port}/guest.wasm`),
-    async close() {
-      for (const stream of streams) {
-        try {
-          stream.close();
-        } catch {
-          // Cancelled by the aborted fetch already.
-        }
-      }
-      await server.shutdown();
-    },
-  };
-}
 
 async function rejectsInTime(
   load: Promise<unknown>,

@@ -3,9 +3,9 @@ import { wat } from "./support/instrument.ts";
 import { runWasi } from "../mod.ts";
 import { wasiGuest } from "./support/wasi_guests.ts";
 
-const CHILD = new URL("./support/wasi_stdin_child.ts", import.meta.url);
+const CHILD = new URL("./support/wasi_stdin_closing_child.ts", import.meta.url);
 
-Deno.test("runWasi: a guest that closes its stdin, or is stopped while it waits for it, leaves this process's stdin to the next reader", async () => {
+Deno.test("runWasi: a guest that closes its stdin, or is stopped while it waits for it, leaves this process's stdin to the next run, and one run at a time reads it", async () => {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", "--allow-read", CHILD.href],
     stdin: "piped",
