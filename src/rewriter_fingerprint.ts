@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:14e17716c72a261ae9db65031f9a8e1bb59ecc0b1e53c27f41dfd4a6e1b06e3f";
+  "sha256:b0f7dbe17771856ddaab26d77947eb24d9c58e1e295ae84cdc91ade8bceb8991";
