@@ -63,8 +63,8 @@ Options:
                      number such as 1000000 or 1e6 (one unit per operator;
                      see docs/cost-model.md)
   --timeout MS       stop the call after MS milliseconds (0 or more), even a
-                     guest that never calls the host; the guest itself (a
-                     URL, a file) must arrive within it too (else status 2)
+                     guest that never calls the host; a guest URL, FIFO or
+                     device must arrive within it too (else status 2)
   --cache DIR        keep the metered rewrite in the directory DIR, so that
                      the next run of the same guest with the same options
                      reads it instead of rewriting (for a WASI command too);
@@ -363,6 +363,22 @@ function fail(error: unknown, json: boolean): number {
 }
 
 /**
+ * Whether reading the guest may wait for ever: a URL, or a path that is not
+ * a regular file (a FIFO, a device). A path that cannot be looked at is
+ * left to the read, which says why.
+ */
+async function mayNeverArrive(guest: string | URL): Promise<boolean> {
+  const text = String(guest);
+  if (/^https?:/i.test(text)) return true;
+  try {
+    const path = /^file:/i.test(text) ? new URL(text) : text;
+    return !(await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Runs the guest as a WASI command, if it is one, and returns the exit
  * status; for any other guest, returns its bytes, read once.
  */
@@ -372,14 +388,17 @@ async function runIfWasi(
   cache: RewriteCache | undefined,
 ): Promise<number | { bytes: Uint8Array; label: string }> {
   // With a cache, read with room for a hit to be built in the same buffer.
-  // A guest that never arrives (a URL whose server does not answer, a FIFO
-  // no one writes to) is given up at the --timeout.
+  // A guest that may never arrive (a URL whose server does not answer, a
+  // FIFO no one writes to) is given up at the --timeout; a regular file
+  // always arrives, and its read is not part of the call's time.
   const arriving = new AbortController();
-  const arrival = options.timeout === undefined ? undefined : arriving.signal;
+  const watched = options.timeout !== undefined &&
+    await mayNeverArrive(options.guest);
+  const arrival = watched ? arriving.signal : undefined;
   // Not AbortSignal.timeout, which fires at once past 2^31 - 1 ms.
-  const cancelArrival = options.timeout === undefined
-    ? undefined
-    : startTimer(options.timeout, () => arriving.abort());
+  const cancelArrival = watched
+    ? startTimer(options.timeout!, () => arriving.abort())
+    : undefined;
   const late = () =>
     new GuestLoadError(
       /^https?:/i.test(String(options.guest)) ? "fetch" : "io",
