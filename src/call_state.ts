@@ -57,6 +57,38 @@ export interface CallState {
 }
 
 /**
+ * What `thrownBy` says when the call's `refuel` hook threw: host code the
+ * guest reached through its fuel import, whose throw is the `error` outcome
+ * as an import's is.
+ */
+export const REFUEL_HOOK = "refuel";
+
+/**
+ * Runs the call's refuel hook, recording what it throws or rejects with as
+ * thrown by {@linkcode REFUEL_HOOK}.
+ *
+ * @param state The guest's call state.
+ * @param shortfall The fuel the next block needs beyond what is left.
+ * @returns The hook's answer; 0 without a hook.
+ */
+export function callRefuel(
+  state: CallState,
+  shortfall: number,
+): number | Promise<number> {
+  const record = (error: unknown) => {
+    state.thrown = error;
+    state.thrownBy = REFUEL_HOOK;
+    throw error;
+  };
+  try {
+    const more = state.refuel?.({ shortfall, consumed: state.meter!.consumed });
+    return more instanceof Promise ? more.catch(record) : more ?? 0;
+  } catch (error) {
+    return record(error);
+  }
+}
+
+/**
  * Records why the guest must stop (the first reason wins) and unwinds it by
  * throwing the prepared error.
  */

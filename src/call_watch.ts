@@ -30,6 +30,7 @@
  */
 
 import { Aborted, DeadlineExceeded } from "./errors.ts";
+import { isInstance, readSafely } from "./thrown_values.ts";
 import type { CallState, Stop } from "./call_state.ts";
 import { asyncWatches } from "./calls_in_progress.ts";
 import type { StopReason } from "./fuel.ts";
@@ -57,6 +58,12 @@ export function deadlineStop(
   return () => new DeadlineExceeded(timeout, elapsed, options);
 }
 
+/** Whether an abort's reason is a timed-out signal's (`AbortSignal.timeout`). */
+function timedOut(reason: unknown): boolean {
+  return isInstance(reason, DOMException) &&
+    readSafely(reason, "name") === "TimeoutError";
+}
+
 /**
  * The stop for an aborted signal. A timed-out signal is a deadline.
  *
@@ -66,7 +73,7 @@ export function deadlineStop(
  */
 export function abortStop(signal: AbortSignal, started: number): Stop {
   const reason = signal.reason;
-  if (reason instanceof DOMException && reason.name === "TimeoutError") {
+  if (timedOut(reason)) {
     return deadlineStop(performance.now() - started, started, reason);
   }
   return () => new Aborted(reason);
@@ -265,10 +272,8 @@ export class CallWatch {
       };
     }
     if (this.#signal?.aborted) {
-      const timedOut = this.#signal.reason instanceof DOMException &&
-        this.#signal.reason.name === "TimeoutError";
       return {
-        reason: timedOut ? "deadline" : "abort",
+        reason: timedOut(this.#signal.reason) ? "deadline" : "abort",
         stop: abortStop(this.#signal, this.#started),
       };
     }

@@ -77,7 +77,11 @@ export class EarlyExitError extends Error {
 /** The brand `value` carries, if it is an object that carries one. */
 export function brandOf(value: unknown): unknown {
   if (typeof value !== "object" || value === null) return undefined;
-  return (value as Record<symbol, unknown>)[BRAND];
+  try {
+    return (value as Record<symbol, unknown>)[BRAND];
+  } catch {
+    return undefined; // a proxy whose trap throws carries no brand
+  }
 }
 
 /**

@@ -56,6 +56,7 @@ import { type CallOutcome, classifyThrown, stoppedOutcome } from "./outcome.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 import { flagStop } from "./stop_flag_host.ts";
+import { isInstance } from "./thrown_values.ts";
 
 /** What a guest is made of; {@linkcode loadGuest} gathers it. */
 export interface GuestParts {
@@ -124,6 +125,11 @@ function makePromising(fn: HostFunction): PromisingFunction {
 }
 
 const NO_ARGUMENTS: unknown[] = [];
+
+/** A call that ended in an error that is no outcome, to throw once it has ended. */
+class Unsettled {
+  constructor(readonly error: unknown) {}
+}
 
 /**
  * A loaded guest: one compiled module and its live instance.
@@ -284,20 +290,20 @@ export class Guest {
     const call = this.#begin(options, false, undefined, true);
     const watch = call.call?.watch;
     if (watch !== undefined) enterPlainCall(watch);
-    let outcome: CallOutcome;
+    let outcome: CallOutcome | Unsettled;
     try {
       try {
         const value = Reflect.apply(fn, undefined, args);
         outcome = this.#returned(name, value);
       } catch (error) {
-        outcome = this.#settle(name, error);
+        outcome = this.#settleOrKeep(name, error);
       }
     } finally {
       // Also when the call ended in an error that is not an outcome.
       if (watch !== undefined) leavePlainCall(watch);
       watch?.dispose();
     }
-    return this.#end(call, outcome);
+    return this.#endOrThrow(call, name, outcome);
   }
 
   /**
@@ -415,7 +421,7 @@ export class Guest {
         return true;
       },
     );
-    let outcome: CallOutcome;
+    let outcome: CallOutcome | Unsettled;
     try {
       const value = this.#state.stop === undefined
         ? await runCallOf(
@@ -426,12 +432,12 @@ export class Guest {
         : undefined;
       outcome = this.#returned(name, value);
     } catch (error) {
-      outcome = this.#settle(name, error);
+      outcome = this.#settleOrKeep(name, error);
     } finally {
       disposeStops();
       call.call?.watch?.dispose();
     }
-    return this.#end(call, outcome);
+    return this.#endOrThrow(call, name, outcome);
   }
 
   /** The export, checked once per name and argument count. */
@@ -516,6 +522,31 @@ export class Guest {
     return outcome;
   }
 
+  /**
+   * Ends the call, and throws what ended it when that is no outcome (a
+   * misuse V8 reported, or an error of the runner's own): the books, the
+   * call's cap and its watch are settled first, so that the guest's next
+   * call is not taken for one nested in this one.
+   */
+  #endOrThrow(
+    frame: Frame,
+    name: string,
+    outcome: CallOutcome | Unsettled,
+  ): CallOutcome {
+    if (!(outcome instanceof Unsettled)) return this.#end(frame, outcome);
+    this.#end(frame, { outcome: "returned", export: name, value: undefined });
+    throw outcome.error;
+  }
+
+  /** {@linkcode Guest.#settle}, keeping what it throws for after the call's end. */
+  #settleOrKeep(name: string, error: unknown): CallOutcome | Unsettled {
+    try {
+      return this.#settle(name, error);
+    } catch (thrown) {
+      return new Unsettled(thrown);
+    }
+  }
+
   #returned(name: string, value: unknown): CallOutcome {
     if (this.#state.stop !== undefined) return this.#settle(name, undefined);
     return { outcome: "returned", export: name, value };
@@ -548,9 +579,11 @@ export class Guest {
     const ended = stop ? withoutStack(stop) : classifyThrown(error, state);
     const outcome = stoppedOutcome(name, ended);
     if (outcome !== undefined) return outcome;
-    if (ended instanceof TypeError && state.thrownBy === undefined) {
+    if (isInstance(ended, TypeError) && state.thrownBy === undefined) {
       // V8 rejects arguments it cannot convert (a number for an i64) before the guest runs.
-      throw new ExportError(`cannot call export "${name}": ${ended.message}`);
+      throw new ExportError(
+        `cannot call export "${name}": ${(ended as TypeError).message}`,
+      );
     }
     throw ended;
   }

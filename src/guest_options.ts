@@ -186,7 +186,9 @@ export interface AsyncCallOptions extends CallOptions {
   /**
    * Runs when the fuel runs out: return more fuel (or a promise of it) and
    * the same call carries on where it stopped; return 0 to let it end with
-   * {@linkcode FuelExhausted}.
+   * {@linkcode FuelExhausted}. If it throws or rejects, the call ends with
+   * the `error` outcome, whose `HostImportError` has what it threw as
+   * `cause`.
    */
   refuel?: (request: RefuelRequest) => number | Promise<number>;
 }

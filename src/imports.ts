@@ -28,7 +28,8 @@ export interface InterruptOptions {
   /**
    * Runs when the guest calls the import, before the guest is stopped. It
    * gets the guest's arguments and may return a reason and code for the
-   * {@linkcode Interrupted} error.
+   * {@linkcode Interrupted} error. If it throws, the call ends with the
+   * `error` outcome, as when any other host import throws.
    */
   onCall?: (args: unknown[]) => InterruptDetails | void;
 }
@@ -262,7 +263,19 @@ export function buildImports(
           throw state.unwind;
         }
         : (...args: unknown[]): never => {
-          const details = onCall(args) ?? undefined;
+          let details: InterruptDetails | undefined;
+          try {
+            const given = onCall(args);
+            // Read now, while a throwing getter is still onCall's throw.
+            details = given == null
+              ? undefined
+              : { reason: given.reason, code: given.code };
+          } catch (error) {
+            // onCall is the host's code: what it throws is that import's.
+            state.thrown = error;
+            state.thrownBy = label;
+            throw error;
+          }
           recordStop(state, () => new Interrupted(label, details));
           throw state.unwind;
         };

@@ -48,6 +48,7 @@ import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
 import type { StackPointer } from "./stack_pointer.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { toGuestTrap } from "./traps.ts";
+import { readSafely } from "./thrown_values.ts";
 import type { GuestTrap } from "./errors.ts";
 
 /**
@@ -159,7 +160,7 @@ function findTrap(error: unknown): GuestTrap | undefined {
   for (let depth = 0; depth < 4 && error != null; depth++) {
     const trap = toGuestTrap(error);
     if (trap !== undefined) return trap;
-    error = (error as { cause?: unknown }).cause;
+    error = readSafely(error, "cause");
   }
   return undefined;
 }
