@@ -224,11 +224,34 @@ export class Guest {
    * tables and globals, as if just loaded, its start function run again
    * under the guest's options. A meter keeps its fuel.
    *
+   * A call runs to its end on the instance it started on. On a guest loaded
+   * with `async: true`, the fresh instance takes its place in the queue of
+   * calls: after the calls made before, and before those made after.
+   *
    * @throws {FuelExhausted} When the start function runs out of fuel.
    * @throws {DeadlineExceeded} When the start function runs past the guest's `timeout`.
    * @throws {Aborted} When the guest's `signal` aborted or its `stop` is set.
+   * @throws {ExportError} When called from inside one of the async guest's own calls (a host import), which it would have to wait for.
    */
-  async reinstantiate(): Promise<void> {
+  reinstantiate(): Promise<void> {
+    if (!this.#async) return this.#reinstantiate();
+    if (insideCallOf(this)) {
+      return Promise.reject(
+        new ExportError(
+          `cannot reinstantiate ${this.label} from inside its own async call: the call runs to its end on its instance, and the fresh one would wait for it; call reinstantiate() after that call returns`,
+        ),
+      );
+    }
+    // In the queue of calls: the call in progress keeps its instance (and
+    // the meter counts its fuel) until it ends.
+    const run = this.#queue.then(() => this.#reinstantiate());
+    this.#waiting++;
+    const settled = () => void this.#waiting--;
+    this.#queue = run.then(settled, settled);
+    return run;
+  }
+
+  async #reinstantiate(): Promise<void> {
     this.#state.stop = undefined;
     this.#checked.clear();
     this.#instance = await instantiate(
