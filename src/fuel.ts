@@ -359,6 +359,11 @@ export class FuelMeter {
   #onStopping: (() => void) | undefined;
   /** The part of the tank a per-call cap keeps out of the call. */
   #withheld = 0;
+  /**
+   * The set-asides of the calls this one is nested in (a host import
+   * calling the guest back), put back in turn as each call ends.
+   */
+  readonly #outerWithheld: number[] = [];
   /** The current `run`'s own check, run before the user's `poll`. */
   #callPoll: (() => boolean) | undefined;
   /** The guest's stop flag, when this meter rewrote it with one. */
@@ -607,7 +612,10 @@ export class FuelMeter {
   }
 
   /**
-   * Adds fuel to the tank.
+   * Adds fuel to the tank. During a call capped with `fuel` (a `run`'s or
+   * a guest call's), the tank is what that call may still draw: the fuel
+   * added is the call's to spend, and the rest, set aside by the cap, comes
+   * back when the call ends.
    *
    * @param fuel How much to add.
    */
@@ -622,7 +630,9 @@ export class FuelMeter {
   }
 
   /**
-   * Sets the fuel the guest may still spend, whatever is left.
+   * Sets the fuel the guest may still spend, whatever is left. During a
+   * call capped with `fuel`, that is what the call may still draw, and the
+   * rest of the tank, set aside by the cap, comes back when it ends.
    *
    * @param fuel The new amount.
    */
@@ -971,11 +981,15 @@ export class FuelMeter {
       this.#reason = undefined;
       return;
     }
+    if (cap !== undefined) checkFuel(cap, "fuel");
     this.#returnSlice();
     this.#leaveZones();
     this.#reason = undefined;
+    // An enclosing call's set-aside stays aside until that call ends.
+    this.#outerWithheld.push(this.#withheld);
+    this.#withheld = 0;
     if (cap !== undefined) {
-      const allowed = Math.min(this.#tank, checkFuel(cap, "fuel"));
+      const allowed = Math.min(this.#tank, cap);
       this.#withheld = this.#tank === Infinity
         ? Infinity
         : this.#tank - allowed;
@@ -997,7 +1011,7 @@ export class FuelMeter {
     this.#soft = false;
     this.#onStopping = undefined;
     this.#tank += this.#withheld;
-    this.#withheld = 0;
+    this.#withheld = this.#outerWithheld.pop() ?? 0;
     this.#refill();
   }
 

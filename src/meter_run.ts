@@ -25,7 +25,7 @@
  * @module
  */
 
-import { checkFuelAndTimeout } from "./option_checks.ts";
+import { checkFuelAndTimeout, checkFuelValue } from "./option_checks.ts";
 import { checkDeadlineOnlyRun } from "./meter_deadline_only.ts";
 import { newCallState } from "./call_state.ts";
 import {
@@ -233,6 +233,8 @@ function startRun(
   yields: boolean,
 ): Run {
   checkFuelAndTimeout(options, what);
+  // Before the books change: a refused option leaves the meter as it was.
+  checkFuelValue(options.grace, `${what}'s grace`);
   if (!meter.countsFuel) checkDeadlineOnlyRun(options, what);
   const { onStopping } = options;
   if (onStopping !== undefined && typeof onStopping !== "function") {

@@ -8,7 +8,7 @@
  */
 
 import { EarlyExitError } from "./early_exit_error.ts";
-import { describeValue, readSafely } from "./thrown_values.ts";
+import { describeThrown, readSafely } from "./thrown_values.ts";
 
 /** What an interrupt carries besides its message. */
 export interface InterruptDetails {
@@ -288,7 +288,7 @@ export class HostImportError extends EarlyExitError {
 }
 
 /** A thrown value or a reason, in one line for a message. */
-const describe = describeValue;
+const describe = describeThrown;
 
 /** A time in milliseconds for a message: to a tenth, without trailing zeros. */
 function roundMs(ms: number): string {

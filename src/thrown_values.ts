@@ -60,7 +60,7 @@ export function readSafely(object: unknown, key: PropertyKey): unknown {
  * @param value Anything thrown, or given as a reason.
  * @returns One line.
  */
-export function describeValue(value: unknown): string {
+export function describeThrown(value: unknown): string {
   let text: string;
   try {
     text = value instanceof Error
