@@ -364,6 +364,8 @@ export class FuelMeter {
    * calling the guest back), put back in turn as each call ends.
    */
   readonly #outerWithheld: number[] = [];
+  /** Calls in progress (`run`, a guest's calls, nested ones). */
+  #runs = 0;
   /** The current `run`'s own check, run before the user's `poll`. */
   #callPoll: (() => boolean) | undefined;
   /** The guest's stop flag, when this meter rewrote it with one. */
@@ -573,7 +575,7 @@ export class FuelMeter {
     const zone = this.#zoneExport && exports[this.#zoneExport];
     this.#zone = zone instanceof WebAssembly.Global ? zone : undefined;
     // Keep what the start function left, and load the next slice.
-    this.settle();
+    this.#settle();
   }
 
   /** Fuel the guest may still spend. */
@@ -624,21 +626,31 @@ export class FuelMeter {
     this.#tank += checkFuel(fuel, "fuel");
     // A guest that cannot ask for more must hold it before it runs, and one
     // that ran dry gets the top-up at its next check, without settle().
+    if (this.#stopHolds()) return;
     if (!this.#resumable || (this.#exhausted && this.#parked === undefined)) {
-      this.settle();
+      this.#settle();
     }
   }
 
   /**
    * Sets the fuel the guest may still spend, whatever is left. During a
    * call capped with `fuel`, that is what the call may still draw, and the
-   * rest of the tank, set aside by the cap, comes back when it ends.
+   * rest of the tank, set aside by the cap, comes back when it ends. A
+   * call that was stopped stays stopped.
    *
    * @param fuel The new amount.
    */
   setFuel(fuel: number): void {
     this.#refuseFuel("setFuel");
     checkFuel(fuel, "fuel");
+    if (this.#stopHolds()) {
+      // The stop holds: only what is left after it changes.
+      const keep = Math.min(this.#parked!, fuel);
+      this.#handed -= this.#parked! - keep;
+      this.#parked = keep;
+      this.#tank = fuel - keep;
+      return;
+    }
     this.#returnSlice();
     this.#tank = fuel;
     this.#refill();
@@ -895,11 +907,28 @@ export class FuelMeter {
   /**
    * Settles the books after a call, however it ended: puts back fuel held
    * for a stop or an empty slice, and reloads the counter for the next call.
+   * During a call that was stopped it does nothing: the stop holds until
+   * the call ends, which settles the books itself.
    */
   settle(): void {
+    // A stop made during a call holds until the call ends, which settles.
+    if (this.#stopHolds()) return;
+    this.#settle();
+  }
+
+  #settle(): void {
     this.#returnSlice();
     this.#refill();
     this.#clearStop();
+  }
+
+  /**
+   * Whether a call is in progress and was stopped: its stop holds until it
+   * ends, whatever the host does to the fuel meanwhile.
+   */
+  #stopHolds(): boolean {
+    if (this.#runs === 0) return false;
+    return this.#countsFuel ? this.#parked !== undefined : this.#stopping;
   }
 
   /** A deadline-only guest's stop is its flag: clears it. */
@@ -975,13 +1004,14 @@ export class FuelMeter {
   }
 
   #begin(cap: number | undefined): void {
+    if (cap !== undefined && this.#countsFuel) checkFuel(cap, "fuel");
+    this.#runs++;
     if (!this.#countsFuel) {
       // No books; the flag was cleared before the run's watch was armed.
       this.#stopping = false;
       this.#reason = undefined;
       return;
     }
-    if (cap !== undefined) checkFuel(cap, "fuel");
     this.#returnSlice();
     this.#leaveZones();
     this.#reason = undefined;
@@ -999,6 +1029,7 @@ export class FuelMeter {
   }
 
   #end(): void {
+    this.#runs = Math.max(0, this.#runs - 1);
     // A guest that traps when its fuel is spent never tells the meter, and
     // the books below refill its counter: say why it stopped first.
     if (this.exhausted) this.#reason ??= "fuel";
