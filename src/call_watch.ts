@@ -101,6 +101,21 @@ export function enclosingWatches(state: CallState): readonly CallWatch[] {
   return watches.filter((watch) => watch.state !== state);
 }
 
+/**
+ * The watches of the async calls of other guests that an async call is
+ * made inside of (by a host import that awaits it), innermost last.
+ *
+ * @param state The call state of the guest making the call.
+ * @returns The watches.
+ */
+export function enclosingAsyncWatches(
+  state: CallState,
+): readonly CallWatch[] {
+  const watches = asyncWatches();
+  if (watches.length === 0) return NONE;
+  return watches.filter((watch) => watch.state !== state);
+}
+
 /** No enclosing calls' watches, for a call made inside none. */
 const NONE_ENCLOSING: readonly { watch: CallWatch; handle?: WatchdogHandle }[] =
   [];

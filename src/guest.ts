@@ -30,6 +30,7 @@
 import { CallStack, type Frame } from "./call_stack.ts";
 import { waitForTurn } from "./call_queue.ts";
 import {
+  enclosingAsyncWatches,
   enclosingWatches,
   enterPlainCall,
   leavePlainCall,
@@ -519,9 +520,13 @@ export class Guest {
         yields,
         countsFuel: this.#options.fuel !== false,
         started,
-        // A plain call made from a host import of another guest's plain
-        // call is stopped by that call's stops too.
-        enclosing: plain ? enclosingWatches(state) : undefined,
+        // A call made from a host import of another guest's call is
+        // stopped by that call's stops too: a plain one by those of the
+        // plain and async calls it is made inside of, an async one by
+        // those of the async calls whose import awaits it.
+        enclosing: plain
+          ? enclosingWatches(state)
+          : enclosingAsyncWatches(state),
       });
     } catch (error) {
       this.#calls.restore(saved);
