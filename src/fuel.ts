@@ -1005,6 +1005,8 @@ export class FuelMeter {
 
   #begin(cap: number | undefined): void {
     if (cap !== undefined && this.#countsFuel) checkFuel(cap, "fuel");
+    // No check of an earlier call is still waiting for its answer.
+    if (this.#runs === 0) this.#waiting = undefined;
     this.#runs++;
     if (!this.#countsFuel) {
       // No books; the flag was cleared before the run's watch was armed.
@@ -1199,7 +1201,14 @@ export class FuelMeter {
     const before = Math.max(0, Number(counter + cost));
     // A stop recorded from inside poll must see the slice as it was.
     this.#waiting = before;
-    let stop = this.#callPoll?.() || (this.#poll?.() ?? false);
+    let stop: boolean | Promise<boolean>;
+    try {
+      stop = this.#callPoll?.() || (this.#poll?.() ?? false);
+    } catch (error) {
+      // A hook threw (onStopping, poll): the run ends here.
+      this.#waiting = undefined;
+      throw error;
+    }
     if (stop === false && this.#yields) {
       // An async run: timers, I/O and abort events get their turn, then
       // the call looks again.
@@ -1211,6 +1220,9 @@ export class FuelMeter {
     return stop.then((now) => {
       this.#waiting = undefined;
       return now ? this.#park(before, need) : this.#grant(before, need);
+    }, (error) => {
+      this.#waiting = undefined;
+      throw error;
     });
   };
 
@@ -1265,6 +1277,9 @@ export class FuelMeter {
         return this.#parked === undefined
           ? this.#pay(before, need, fuel)
           : this.#park(before, need);
+      }, (error) => {
+        this.#waiting = undefined;
+        throw error;
       });
     }
     return this.#pay(before, need, 0);
