@@ -563,6 +563,11 @@ export class FuelMeter {
         `the instance has no fuel counter export "${this.#fuelExport}": attach an instance of meter.bytes`,
       );
     }
+    if (this.#counter === counter) {
+      // The same instance again: its counter is the meter's already.
+      this.#settle();
+      return;
+    }
     if (this.#counter !== undefined) {
       // Another instance of the same bytes: it starts with the module's
       // initial fuel, which counts as handed out.
