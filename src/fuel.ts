@@ -266,6 +266,12 @@ export interface MeterCalls {
   /** The guest's stop flag, when the meter supplies one. */
   flag(meter: FuelMeter): Int32Array | undefined;
   /**
+   * Starts a call of a guest that counts no fuel (whose calls take no
+   * `begin`): forgets the stop of an earlier call, so that `stop()` stops
+   * this one.
+   */
+  forgetStop(meter: FuelMeter): void;
+  /**
    * Tells `onStop` of every {@linkcode FuelMeter.stop} until set again,
    * so that a call waiting on a promise ends at one too; returns the hook
    * it replaces.
@@ -999,6 +1005,7 @@ export class FuelMeter {
         meter.#onStopping = onStopping;
       },
       offBooks: (meter, fn) => meter.#offBooks(fn),
+      forgetStop: (meter) => meter.#forgetStop(),
       flag: (meter) => meter.#flag,
       onStop: (meter, onStop) => {
         const before = meter.#onStop;
@@ -1033,6 +1040,16 @@ export class FuelMeter {
       this.#tank = allowed;
     }
     this.#refill();
+  }
+
+  #forgetStop(): void {
+    if (
+      this.#parked === undefined && !this.#delivered && !this.#stopping &&
+      this.#reason === undefined
+    ) return;
+    this.#returnSlice();
+    this.#refill();
+    this.#reason = undefined;
   }
 
   #end(): void {

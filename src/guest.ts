@@ -520,6 +520,7 @@ export class Guest {
         yields,
         countsFuel: this.#options.fuel !== false,
         started,
+        nested: this.#calls.active,
         // A call made from a host import of another guest's call is
         // stopped by that call's stops too: a plain one by those of the
         // plain and async calls it is made inside of, an async one by
