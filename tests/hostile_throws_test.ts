@@ -14,6 +14,7 @@ import {
   FuelMeter,
   type Guest,
   isAborted,
+  isExportError,
   isHostImportError,
   isInterrupted,
   loadGuest,
@@ -281,5 +282,30 @@ Deno.test("an invokeAsync refuel hook that throws or rejects is an error outcome
     assert.equal(next.value, 7);
     const { consumed, remaining } = guest.meter!.usage;
     assert.equal(consumed + remaining, 1_001_000);
+  }
+});
+
+Deno.test("a hostile argument value is an ExportError that says what was given", async () => {
+  const guest = await loadGuest(
+    await wat(`(module
+      (func (export "take") (param i32 i64 f64) (result i32) (local.get 0)))`),
+    { fuel: Infinity, interruptible: true },
+  );
+  const given: [unknown, RegExp][] = [
+    [trapsEverywhere(), /got an object$/],
+    [revoked(), /got an object$/],
+    [Symbol("s"), /got a symbol$/],
+  ];
+  for (const [value, says] of given) {
+    for (const at of [0, 1, 2]) {
+      const args: unknown[] = [1, 1n, 1];
+      args[at] = value;
+      assert.throws(() => guest.invoke("take", args), (error: Error) => {
+        assert.ok(isExportError(error), String(error));
+        assert.match(error.message, says);
+        assertOneLine(error.message);
+        return true;
+      });
+    }
   }
 });
