@@ -272,6 +272,11 @@ export interface MeterCalls {
    */
   forgetStop(meter: FuelMeter): void;
   /**
+   * Marks the meter's last `runAsync` call as still waiting after its run
+   * ended on a stop (or no longer): the stop holds until it has trapped.
+   */
+  strand(meter: FuelMeter, stranded: boolean): void;
+  /**
    * Tells `onStop` of every {@linkcode FuelMeter.stop} until set again,
    * so that a call waiting on a promise ends at one too; returns the hook
    * it replaces.
@@ -372,6 +377,11 @@ export class FuelMeter {
   readonly #outerWithheld: number[] = [];
   /** Calls in progress (`run`, a guest's calls, nested ones). */
   #runs = 0;
+  /**
+   * Set while a `runAsync` call that was stopped as it waited on a promise
+   * not the meter's still waits: its stop holds until it has trapped.
+   */
+  #stranded = false;
   /** The current `run`'s own check, run before the user's `poll`. */
   #callPoll: (() => boolean) | undefined;
   /** The guest's stop flag, when this meter rewrote it with one. */
@@ -938,7 +948,7 @@ export class FuelMeter {
    * ends, whatever the host does to the fuel meanwhile.
    */
   #stopHolds(): boolean {
-    if (this.#runs === 0) return false;
+    if (this.#runs === 0 && !this.#stranded) return false;
     return this.#countsFuel ? this.#parked !== undefined : this.#stopping;
   }
 
@@ -1006,6 +1016,7 @@ export class FuelMeter {
       },
       offBooks: (meter, fn) => meter.#offBooks(fn),
       forgetStop: (meter) => meter.#forgetStop(),
+      strand: (meter, stranded) => void (meter.#stranded = stranded),
       flag: (meter) => meter.#flag,
       onStop: (meter, onStop) => {
         const before = meter.#onStop;

@@ -411,10 +411,12 @@ export async function runMeteredAsync(
   // as soon as it resumes. Its stack pointer is put back once it has.
   const outcome = endRun(run, true, undefined, false);
   meter.stop(meter.stopReason ?? "host");
+  calls.strand(meter, true);
   stranded.set(
     meter,
     call.then(() => {
       stranded.delete(meter);
+      calls.strand(meter, false);
       if (run.saved !== undefined) {
         try {
           calls.offBooks(meter, () => stack!.set(run.saved!));
