@@ -124,6 +124,22 @@ export function stoppedByHost(state: CallState): void {
   state.cancel?.();
 }
 
+/** Each call state's prepared unwind, to the state it unwinds. */
+const unwinding = new WeakMap<object, CallState>();
+
+/**
+ * The stop behind `error` when it is the prepared unwind of a guest's call
+ * (another guest's, stopped by its `host.interrupt` from inside this one):
+ * that call's recorded stop, which names the real interrupt.
+ *
+ * @param error What a call threw.
+ * @returns The stop, or `undefined`.
+ */
+export function stopOfUnwind(error: unknown): Stop | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  return unwinding.get(error)?.stop;
+}
+
 /**
  * A fresh call state, with nothing in progress.
  *
@@ -136,7 +152,7 @@ export function newCallState(
     reason: "unwinding the guest",
   }),
 ): CallState {
-  return {
+  const state: CallState = {
     stop: undefined,
     unwind,
     thrown: undefined,
@@ -148,4 +164,6 @@ export function newCallState(
     flag: undefined,
     check: undefined,
   };
+  unwinding.set(unwind, state);
+  return state;
 }

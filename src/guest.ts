@@ -36,7 +36,7 @@ import {
   leavePlainCall,
 } from "./call_watch.ts";
 import { insideCallOf, runCallOf } from "./calls_in_progress.ts";
-import type { CallState, Stop } from "./call_state.ts";
+import { type CallState, type Stop, stopOfUnwind } from "./call_state.ts";
 import { ExportError, withoutStack } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
 import type {
@@ -603,7 +603,9 @@ export class Guest {
   #settle(name: string, error: unknown): CallOutcome {
     const state = this.#state;
     // A guest whose flag checks trap stopped without asking: find out why.
-    const stop = state.stop ?? flagStop(state);
+    // Another guest's unwind names its own stop: the call that made this
+    // one was interrupted from inside it.
+    const stop = state.stop ?? flagStop(state) ?? stopOfUnwind(error);
     state.stop = undefined;
     const ended = stop ? withoutStack(stop) : classifyThrown(error, state);
     const outcome = stoppedOutcome(name, ended);
