@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type EarlyExitError, Interrupted } from "./errors.ts";
+import { type EarlyExitError, Interrupted, withoutStack } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
 
 /**
@@ -94,7 +94,9 @@ export function callRefuel(
  */
 export function requestStop(state: CallState, stop: Stop): never {
   recordStop(state, stop);
-  throw state.unwind;
+  // The stop's own error, naming the import: what it throws is seen by
+  // the host's code it unwinds through, and by another guest's call.
+  throw withoutStack(stop);
 }
 
 /**

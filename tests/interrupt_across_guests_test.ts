@@ -1,9 +1,9 @@
 /**
- * `host.interrupt` of guest A called from an import of guest B, whose call
- * A's import made: A's stop unwinds B's call too. B's outcome said
- * "guest interrupted by host import (prepared): unwinding the guest", the
- * runner's own placeholder; it must be A's interrupt, with its name and
- * reason, and A's outcome the same.
+ * `host.interrupt` throws the interrupt's own error, naming the import, as
+ * its documentation says (it threw the runner's placeholder, "guest
+ * interrupted by host import (prepared): unwinding the guest"). Guest A's
+ * `host.interrupt` called from an import of guest B, whose call A's import
+ * made, unwinds B's call too, and B's outcome must name A's interrupt.
  *
  * @module
  */
@@ -53,3 +53,28 @@ for (const fuel of [undefined, Infinity, false] as const) {
     assert.equal(stopped.error.reason, "enough");
   });
 }
+
+Deno.test("host.interrupt throws an Interrupted naming the import it was given", async () => {
+  let caught: unknown;
+  const guest = await loadGuest(CALLS_HOST, {
+    imports: (host) => ({
+      host: {
+        f: () => {
+          try {
+            host.interrupt("quota.check", { reason: "over quota" });
+          } catch (error) {
+            caught = error;
+            throw error;
+          }
+        },
+      },
+    }),
+  });
+  const outcome = expectOutcome(guest.invoke("run"), "interrupted");
+  assert.ok(isInterrupted(caught));
+  assert.equal(
+    (caught as Error).message,
+    "guest interrupted by host import quota.check: over quota",
+  );
+  assert.equal(outcome.error.message, (caught as Error).message);
+});
