@@ -60,6 +60,8 @@ export class EarlyExitError extends Error {
     message: string,
     options?: ErrorOptions,
   ) {
+    // One line, whatever a guest named its imports and exports.
+    if (LINE_BREAKING.test(message)) message = escapeControls(message);
     if (stackless) {
       return stoplessError(new.target, kind, message, options);
     }
@@ -72,6 +74,29 @@ export class EarlyExitError extends Error {
   get kind(): EarlyExitErrorKind {
     return this[BRAND];
   }
+}
+
+/** Characters that break a message's line, or hide part of it. */
+const LINE_BREAKING = /[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]/;
+const LINE_BREAKING_ALL = new RegExp(LINE_BREAKING.source, "g");
+
+/**
+ * `text` with its line breaks and other control characters written as
+ * escapes (`\n`, `\r`, `\u001b`), so that it prints as one line.
+ *
+ * @param text Any text.
+ * @returns The text, escaped.
+ */
+function escapeControls(text: string): string {
+  return text.replace(
+    LINE_BREAKING_ALL,
+    (char) =>
+      char === "\n"
+        ? "\\n"
+        : char === "\r"
+        ? "\\r"
+        : `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** The brand `value` carries, if it is an object that carries one. */

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:14e17716c72a261ae9db65031f9a8e1bb59ecc0b1e53c27f41dfd4a6e1b06e3f";
+  "sha256:76151efa0e56bf2aa7fa06598164712fc2b28e2f58ca77386a2208b2d470978c";

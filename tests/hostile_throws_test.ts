@@ -309,3 +309,30 @@ Deno.test("a hostile argument value is an ExportError that says what was given",
     }
   }
 });
+
+Deno.test("a guest's import and export names with line breaks stay on one line in messages", async () => {
+  const bytes = await wat(`(module
+    (import "env\\0a2026-01-01 FAKE LOG LINE" "f\\0d\\0aX" (func $f))
+    (func (export "run\\0aevil") (call $f)))`);
+  await assert.rejects(() => loadGuest(bytes), (error: Error) => {
+    assertOneLine(error.message);
+    assert.match(error.message, /env\\n2026-01-01 FAKE LOG LINE\.f\\r\\nX/);
+    return true;
+  });
+  const guest = await loadGuest(bytes, {
+    imports: {
+      "env\n2026-01-01 FAKE LOG LINE": {
+        "f\r\nX": () => {
+          throw new Error("x");
+        },
+      },
+    },
+  });
+  const result = expectOutcome(guest.invoke("run\nevil"), "error");
+  assertOneLine(result.error.message);
+  assert.throws(() => guest.invoke("run\nother"), (error: Error) => {
+    assert.ok(isExportError(error));
+    assertOneLine(error.message);
+    return true;
+  });
+});
