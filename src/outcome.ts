@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type CallState, REFUEL_HOOK } from "./call_state.ts";
+import { type CallState, isStopUnwinding, REFUEL_HOOK } from "./call_state.ts";
 import {
   type Aborted,
   type DeadlineExceeded,
@@ -128,6 +128,14 @@ export function stoppedOutcome(
  */
 export function classifyThrown(error: unknown, state: CallState): unknown {
   if (isEarlyExitError(error)) {
+    // Another guest's outcome (`call` threw it in a host import) is that
+    // import's error; a stop unwinding an enclosing call is this call's.
+    if (
+      state.thrownBy !== undefined && error === state.thrown &&
+      !isStopUnwinding(error)
+    ) {
+      return new HostImportError(state.thrownBy, error);
+    }
     if (isInstance(error, EarlyExitError)) return error;
     // Made by another copy of the module: re-brand it in this copy's classes.
     return new HostImportError(state.thrownBy ?? "(host)", error);

@@ -12,6 +12,7 @@ import assert from "./support/assert.ts";
 import {
   type CallOutcome,
   type HostControls,
+  isHostImportError,
   isInterrupted,
   loadGuest,
 } from "../mod.ts";
@@ -77,4 +78,35 @@ Deno.test("host.interrupt throws an Interrupted naming the import it was given",
     "guest interrupted by host import quota.check: over quota",
   );
   assert.equal(outcome.error.message, (caught as Error).message);
+});
+
+Deno.test("another guest's stop thrown through an import is the outer call's error outcome, not its stop", async () => {
+  const inner = await loadGuest(
+    await wat(`(module
+      (import "env" "interrupt_execution" (func $i))
+      (func (export "spin") (loop $l (br $l)))
+      (func (export "interrupt") (call $i)))`),
+    { fuel: 1_000 },
+  );
+  for (
+    const [name, kind] of [["spin", "FuelExhausted"], [
+      "interrupt",
+      "Interrupted",
+    ]]
+  ) {
+    for (const fuel of [undefined, 1_000_000]) {
+      const outer = await loadGuest(CALLS_HOST, {
+        fuel,
+        imports: { host: { f: () => inner.call(name) } },
+      });
+      const result = expectOutcome(outer.invoke("run"), "error");
+      assert.ok(isHostImportError(result.error));
+      assert.equal(result.error.importName, "host.f");
+      assert.equal((result.error.cause as Error).name, kind);
+      if (fuel !== undefined) {
+        assert.equal(result.fuel!.consumed + result.fuel!.remaining, fuel);
+      }
+      inner.meter!.addFuel(1_000);
+    }
+  }
 });
