@@ -580,8 +580,9 @@ export class FuelMeter {
       );
     }
     if (this.#counter === counter) {
-      // The same instance again: its counter is the meter's already.
-      this.#settle();
+      // The same instance again: its counter is the meter's already, and a
+      // stop of the call in progress holds.
+      this.settle();
       return;
     }
     if (this.#counter !== undefined) {

@@ -28,7 +28,7 @@ const BUDGET = 10_000_000;
 /** After `stop()`, in the same import: what it does, and the fuel it gives. */
 const AFTER_STOP: [
   string,
-  (meter: FuelMeter) => number | undefined,
+  (meter: FuelMeter, instance: WebAssembly.Instance) => number | undefined,
   boolean,
 ][] = [
   ["settle()", (meter) => void meter.settle(), true],
@@ -41,6 +41,10 @@ const AFTER_STOP: [
     return 5;
   }, false],
   ["slice", (meter) => void (meter.slice = 10), true],
+  ["attach of the same instance", (meter, instance) => {
+    meter.attach(instance);
+    return undefined;
+  }, true],
 ];
 
 for (const [what, after, deadlineOnlyToo] of AFTER_STOP) {
@@ -50,7 +54,10 @@ for (const [what, after, deadlineOnlyToo] of AFTER_STOP) {
     Deno.test(`FuelMeter#run: stop() then ${what} in a host import still stops the call (${kind})`, async () => {
       let given = fuel === false ? 0 : fuel;
       let consumedAtSet = 0;
-      const held: { meter?: FuelMeter } = {};
+      const held: {
+        meter?: FuelMeter;
+        instance?: WebAssembly.Instance;
+      } = {};
       const meter = new FuelMeter(STOP_THEN_LOOP, { fuel });
       const { instance } = await WebAssembly.instantiate(meter.bytes, {
         ...meter.imports,
@@ -58,13 +65,14 @@ for (const [what, after, deadlineOnlyToo] of AFTER_STOP) {
           f: () => {
             held.meter!.stop();
             consumedAtSet = held.meter!.consumed;
-            const more = after(held.meter!);
+            const more = after(held.meter!, held.instance!);
             if (what === "setFuel") given = consumedAtSet + more!;
             else if (more !== undefined) given += more;
           },
         },
       });
       held.meter = meter;
+      held.instance = instance;
       meter.attach(instance);
       const result = meter.run(instance.exports.run as () => void, {
         timeout: 60_000,
@@ -85,7 +93,7 @@ for (const [what, after, deadlineOnlyToo] of AFTER_STOP) {
           host: {
             f: () => {
               held.guest!.meter!.stop();
-              after(held.guest!.meter!);
+              after(held.guest!.meter!, held.guest!.instance);
             },
           },
         },
