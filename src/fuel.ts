@@ -48,6 +48,7 @@ import { checkDeadlineOnlyMeter } from "./meter_deadline_only.ts";
 import { bindFlag } from "./watchdog.ts";
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
+import { describeValue } from "./option_checks.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -202,6 +203,16 @@ export function suspending(
     Suspending: new (fn: (...args: never[]) => unknown) => object;
   }).Suspending;
   return new Suspending(fn) as WebAssembly.ImportValue;
+}
+
+/** Refuses a `run`'s `fn` that is not a function: a misuse, not an outcome. */
+function checkRunFunction(fn: unknown, what: string): void {
+  if (typeof fn === "function") return;
+  throw new TypeError(
+    `${what}: fn must be a function that calls into the attached instance, such as () => db.exec(sql); got ${
+      describeValue(fn)
+    }`,
+  );
 }
 
 function checkFuel(fuel: number, what: string): number {
@@ -825,12 +836,13 @@ export class FuelMeter {
    * @param fn What to run; it calls into the attached instance.
    * @param options Fuel cap, `timeout`, `stop`, `signal` and `grace`.
    * @returns How the call ended, with the fuel it used.
-   * @throws {TypeError} When a meter whose guest cannot resume is given a deadline or a signal, or when a run of this meter is in progress.
+   * @throws {TypeError} When `fn` is not a function, a meter whose guest cannot resume is given a deadline or a signal, or a run of this meter is in progress.
    */
   run(fn: () => unknown, options?: MeterRunOptions): CallOutcome {
     if (this.#counter === undefined) {
       throw new TypeError("attach an instance of meter.bytes before run()");
     }
+    checkRunFunction(fn, "FuelMeter.run");
     return runMetered(this, meterCalls, this.#stack, fn, options);
   }
 
@@ -874,6 +886,7 @@ export class FuelMeter {
         "attach an instance of meter.bytes before runAsync()",
       );
     }
+    checkRunFunction(fn, "FuelMeter.runAsync");
     if (!this.#suspend) {
       throw new TypeError(
         "runAsync suspends the guest at every slice of fuel, which needs JSPI and a meter made with suspend: true (and calls through WebAssembly.promising); use run() for glue that calls the guest directly",
