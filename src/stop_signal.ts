@@ -11,6 +11,8 @@
  * @module
  */
 
+import { describeValue } from "./option_checks.ts";
+
 /**
  * A flag in shared memory that stops a call from any thread.
  *
@@ -36,8 +38,21 @@ export class StopSignal {
    * Makes a flag, or wraps one made on another thread.
    *
    * @param buffer The `buffer` of another `StopSignal`; default, a new one.
+   * @throws {TypeError} When `buffer` is not a `SharedArrayBuffer` of 4 bytes or more.
    */
   constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(4)) {
+    // Checked by its tag, which holds for a buffer made in another realm.
+    const shared =
+      Object.prototype.toString.call(buffer) === "[object SharedArrayBuffer]";
+    if (!shared || buffer.byteLength < 4) {
+      throw new TypeError(
+        `new StopSignal(buffer) takes the buffer of another StopSignal, a SharedArrayBuffer of 4 bytes or more, so that other threads share the flag; got ${
+          shared
+            ? `a SharedArrayBuffer of ${buffer.byteLength} bytes`
+            : describeValue(buffer)
+        }: pass stopSignal.buffer, or nothing for a new flag`,
+      );
+    }
     this.buffer = buffer;
     this.#flag = new Int32Array(buffer, 0, 1);
   }
