@@ -188,6 +188,8 @@ interface Run {
   state: ReturnType<typeof newCallState>;
   watch: CallWatch | undefined;
   userSlice: number;
+  /** The slice the run set out with: one the host sets meanwhile stays. */
+  runSlice: number;
   consumedBefore: number;
   budget: number;
   saved: number | bigint | undefined;
@@ -313,6 +315,7 @@ function startRun(
     state,
     watch,
     userSlice,
+    runSlice: meter.slice,
     consumedBefore,
     budget,
     saved,
@@ -493,7 +496,7 @@ function endRun(
       // already, and the next call will trap in the same way.
     }
   }
-  meter.slice = run.userSlice;
+  if (meter.slice === run.runSlice) meter.slice = run.userSlice;
   calls.end(meter);
   const usage = meter.usage;
   const fuel = {

@@ -36,3 +36,25 @@ Deno.test("FuelMeter#run and #runAsync refuse a fn that is not a function", asyn
     assert.equal(meter.remaining, 100);
   }
 });
+
+Deno.test("a slice set during a run outlasts it", async () => {
+  const meter = new FuelMeter(QUICK, { fuel: 1_000_000 });
+  const { instance } = await WebAssembly.instantiate(
+    meter.bytes,
+    meter.imports,
+  );
+  meter.attach(instance);
+  const quick = instance.exports.quick as () => number;
+  for (const options of [{}, { timeout: 60_000 }]) {
+    meter.slice = 0;
+    meter.run(() => {
+      meter.slice = 1_000;
+      return quick();
+    }, options);
+    assert.equal(meter.slice, 1_000, JSON.stringify(options));
+    // And one set before the run is the one after it.
+    meter.slice = 2_000;
+    meter.run(quick, options);
+    assert.equal(meter.slice, 2_000, JSON.stringify(options));
+  }
+});
