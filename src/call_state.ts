@@ -65,7 +65,8 @@ export const REFUEL_HOOK = "refuel";
 
 /**
  * Runs the call's refuel hook, recording what it throws or rejects with as
- * thrown by {@linkcode REFUEL_HOOK}.
+ * thrown by {@linkcode REFUEL_HOOK}. While the guest waits on its promise,
+ * the call's stops end the wait (`state.cancel`).
  *
  * @param state The guest's call state.
  * @param shortfall The fuel the next block needs beyond what is left.
@@ -78,14 +79,27 @@ export function callRefuel(
   const record = (error: unknown) => {
     state.thrown = error;
     state.thrownBy = REFUEL_HOOK;
-    throw error;
   };
+  let more: number | Promise<number> | undefined;
   try {
-    const more = state.refuel?.({ shortfall, consumed: state.meter!.consumed });
-    return more instanceof Promise ? more.catch(record) : more ?? 0;
+    more = state.refuel?.({ shortfall, consumed: state.meter!.consumed });
   } catch (error) {
-    return record(error);
+    record(error);
+    throw error;
   }
+  if (!(more instanceof Promise)) return more ?? 0;
+  // While the guest waits on it, the call's stops end the wait, as they
+  // end an async host import's.
+  const answer = more;
+  return new Promise<number>((resolve, reject) => {
+    state.cancel = () => reject(state.unwind);
+    Promise.prototype.then.call(answer, resolve, (error) => {
+      record(error);
+      reject(error);
+    });
+  }).finally(() => {
+    state.cancel = undefined;
+  });
 }
 
 /**
