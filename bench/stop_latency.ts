@@ -13,10 +13,13 @@ import {
   invokeIsolated,
   isolatedChildrenExited,
   loadGuest,
+  runWasi,
   StopSignal,
+  type WasiOptions,
 } from "../mod.ts";
 import wabt from "wabt";
 import { printTable } from "./harness.ts";
+import { stalledServer } from "../tests/support/stalled_server.ts";
 import { lastDeadlineFired } from "../src/watchdog.ts";
 
 const TIMEOUT_MS = 5;
@@ -451,6 +454,7 @@ async function inFreshProcess(
       "run",
       "--allow-read",
       "--allow-env",
+      "--allow-net=127.0.0.1",
       "--v8-flags=--expose-gc",
       new URL(import.meta.url).pathname,
       guest,
@@ -465,6 +469,16 @@ async function inFreshProcess(
 
 /** The child's side of {@linkcode inFreshProcess}: prints the series. */
 async function measureHere(label: string, mode: Mode): Promise<void> {
+  if (label === WASI_LABEL) {
+    console.log(JSON.stringify(await wasiSleeps(mode)));
+    (await stopper)?.terminate();
+    return;
+  }
+  if (label === FETCH_LABEL) {
+    const kind = mode === "stop" ? "stop" : "abort";
+    console.log(JSON.stringify(await stalledFetches(kind)));
+    return;
+  }
   if (label === START_LABEL) {
     const bytes = await assemble(RUNAWAY_START);
     console.log(JSON.stringify(await runawayStarts(bytes, mode === "async")));
@@ -479,6 +493,109 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
 }
 
 const START_LABEL = "runaway start function";
+const WASI_LABEL = "WASI command asleep in poll_oneoff";
+/** Runs of the WASI sleeper, per mode. */
+const WASI_RUNS = 100;
+
+/**
+ * A WASI command (`guest/wasi/sleep.wasm`, a C program) asleep for 3 s in
+ * `poll_oneoff`, stopped while it sleeps: as an async guest (the default)
+ * or held (`async: false`, a plain call), by its timeout (late from the
+ * deadline, when the stop was found: `DeadlineExceeded.elapsed`), a
+ * StopSignal another thread sets, or (async) an AbortSignal a timer aborts
+ * (late from then to the run's return).
+ */
+async function wasiSleeps(mode: Mode): Promise<number[]> {
+  const bytes = await Deno.readFile(
+    new URL("../guest/wasi/sleep.wasm", import.meta.url),
+  );
+  const held = mode === "sync" || mode === "stop";
+  const late: number[] = [];
+  for (let i = 0; i < WASI_RUNS; i++) {
+    const options: WasiOptions = {
+      args: ["3000"],
+      stdout: "ignore",
+      async: !held,
+    };
+    let from = () => Infinity;
+    if (mode === "sync" || mode === "async") {
+      options.timeout = TIMEOUT_MS;
+    } else if (mode === "stop") {
+      const worker = await startStopper();
+      const stop = new StopSignal();
+      const stoppedAt = new Float64Array(new SharedArrayBuffer(8));
+      worker.postMessage({
+        buffer: stop.buffer,
+        at: now() + WASI_LOAD_MS,
+        stoppedAt: stoppedAt.buffer,
+      });
+      options.stop = stop;
+      from = () => stoppedAt[0] - performance.timeOrigin;
+    } else {
+      const controller = new AbortController();
+      let abortedAt = Infinity;
+      setTimeout(() => {
+        abortedAt = performance.now();
+        controller.abort();
+      }, WASI_LOAD_MS);
+      options.signal = controller.signal;
+      from = () => abortedAt;
+    }
+    const result = await runWasi(bytes, options);
+    const end = performance.now();
+    if (result.outcome === "timeout") {
+      late.push(result.error.elapsed - TIMEOUT_MS);
+    } else if (result.outcome === "aborted") {
+      late.push(end - from());
+    } else {
+      throw new Error(`the WASI sleeper ended ${result.outcome}`);
+    }
+  }
+  return late;
+}
+
+/**
+ * When a StopSignal or abort comes in the WASI rows: after the command has
+ * loaded and is asleep (it loads in a few milliseconds once warm).
+ */
+const WASI_LOAD_MS = 60;
+const FETCH_LABEL = "stalled fetch of the module";
+/** Loads stopped while their fetch stalls, per kind of stop. */
+const FETCH_RUNS = 100;
+
+/**
+ * Loads from a server that sends a module's preamble and then nothing,
+ * stopped by an AbortSignal a timer aborts (`abort`) or a StopSignal it
+ * sets (`stop`) at start + timeout: how late the load rejects, from then.
+ * The process's first load also starts the watchdog's thread.
+ */
+async function stalledFetches(kind: "abort" | "stop"): Promise<number[]> {
+  const server = stalledServer();
+  const url = server.url;
+  const late: number[] = [];
+  for (let i = 0; i < FETCH_RUNS; i++) {
+    let stoppedAt = Infinity;
+    const controller = new AbortController();
+    const stop = new StopSignal();
+    setTimeout(() => {
+      stoppedAt = performance.now();
+      if (kind === "abort") controller.abort("enough");
+      else stop.stop("enough");
+    }, TIMEOUT_MS);
+    const options: GuestOptions = kind === "abort"
+      ? { signal: controller.signal }
+      : { stop };
+    try {
+      await loadGuest(url, options);
+    } catch {
+      late.push(performance.now() - stoppedAt);
+      continue;
+    }
+    throw new Error("a stalled module loaded");
+  }
+  await server.close();
+  return late;
+}
 
 const MODE_LABELS: Record<Mode, string> = {
   sync: "sync",
@@ -540,6 +657,20 @@ export async function benchStopLatency(): Promise<void> {
       "cold",
       ...cells(load),
     ]);
+  }
+  const WASI_MODES: Record<Mode, string> = {
+    sync: "held (async: false), timeout",
+    stop: "held, StopSignal",
+    async: "async, timeout",
+    abort: "async, abort",
+  };
+  for (const mode of MODES) {
+    const late = await inFreshProcess(WASI_LABEL, mode) as unknown as number[];
+    rows.push([WASI_LABEL, WASI_MODES[mode], "cold", ...cells(late)]);
+  }
+  for (const mode of ["abort", "stop"] as const) {
+    const late = await inFreshProcess(FETCH_LABEL, mode) as unknown as number[];
+    rows.push([FETCH_LABEL, `loadGuest, ${mode}`, "cold", ...cells(late)]);
   }
   rows.push(...await isolatedSpin());
   console.log(

@@ -39,8 +39,9 @@ export type StopKind = "deadline" | "abort" | "stop";
 /**
  * Calls `onStop` on this thread's event loop when one of the call's stops
  * comes: at once if the signal is aborted or the StopSignal set already,
- * then on the signal's `abort` event, at the StopSignal's next poll, and
- * when the deadline passes. `onStop` says whether it took the stop; a
+ * then on the signal's `abort` event, as `StopSignal.stop()` notifies (or
+ * at the next poll, for a flag another thread set with a plain store),
+ * and when the deadline passes. `onStop` says whether it took the stop; a
  * deadline it did not take (its own clock, a fraction of a millisecond
  * behind the timer's, says not yet) is offered again shortly, so that a
  * wait never outlasts its deadline.
@@ -73,12 +74,18 @@ export function watchOnEventLoop(
   let disposed = false;
   let cancelTimer: (() => void) | undefined;
   let poll: ReturnType<typeof setInterval> | undefined;
+  const word = stop === undefined
+    ? undefined
+    : new Int32Array(stop.buffer, 0, 1);
   const dispose = () => {
     if (disposed) return;
     disposed = true;
     cancelTimer?.();
     if (poll !== undefined) clearInterval(poll);
     signal?.removeEventListener("abort", onAbort);
+    // Lets go of this watch's wait; any other waiter finds the word as it
+    // was and waits again.
+    if (word !== undefined) Atomics.notify(word, 0);
   };
   const tell = (kind: StopKind) => {
     if (disposed) return true;
@@ -92,6 +99,17 @@ export function watchOnEventLoop(
       cancelTimer = startTimer(DEADLINE_RETRY_MS, onDeadline);
     }
   };
+  // `StopSignal.stop()` wakes this wait at once; a flag set by a plain
+  // store from another thread is seen at the next poll.
+  const waitForStop = () => {
+    const waited = Atomics.waitAsync(word!, 0, 0);
+    if (!waited.async) return void tell("stop");
+    waited.value.then(() => {
+      if (disposed) return;
+      if (stop!.stopped) tell("stop");
+      else waitForStop();
+    });
+  };
   signal?.addEventListener("abort", onAbort);
   if (stop !== undefined) {
     poll = setInterval(() => stop.stopped && tell("stop"), STOP_POLL_MS);
@@ -102,5 +120,6 @@ export function watchOnEventLoop(
   }
   if (signal?.aborted) tell("abort");
   else if (stop?.stopped) tell("stop");
+  else if (stop !== undefined) waitForStop();
   return dispose;
 }

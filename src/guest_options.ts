@@ -78,19 +78,20 @@ export interface GuestOptions {
    */
   timeout?: number;
   /**
-   * Stops loading when aborted: the start function, if the guest has one,
-   * stops with {@linkcode Aborted} (or {@linkcode DeadlineExceeded} for a
-   * timed-out signal), and `loadGuest` rejects with that error. An
-   * `AbortSignal` cannot fire while a synchronous start function holds the
-   * thread; use `stop` or `timeout` for that. Meters the guest. It does not
-   * apply to calls: give those their own.
+   * Stops loading when aborted, wherever it waits (fetching or reading the
+   * module, compiling it) and in the start function, if the guest has one:
+   * `loadGuest` rejects with {@linkcode Aborted} (or
+   * {@linkcode DeadlineExceeded} for a timed-out signal). An `AbortSignal`
+   * cannot fire while a synchronous start function, or the rewrite, holds
+   * the thread; use `stop` or `timeout` for a start function. Meters the
+   * guest. It does not apply to calls: give those their own.
    */
   signal?: AbortSignal;
   /**
-   * Stops loading when another thread sets it: the start function, if the
-   * guest has one, stops with {@linkcode Aborted} and `loadGuest` rejects
-   * with it. Meters the guest. It does not apply to calls: give those their
-   * own.
+   * Stops loading when another thread sets it, wherever loading waits and in
+   * the start function, if the guest has one: `loadGuest` rejects with
+   * {@linkcode Aborted}. Meters the guest. It does not apply to calls: give
+   * those their own.
    */
   stop?: StopSignal;
   /**

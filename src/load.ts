@@ -145,10 +145,14 @@ async function readLocal(
   }
 }
 
-async function fetchRemote(url: URL, label: string): Promise<Response> {
+async function fetchRemote(
+  url: URL,
+  label: string,
+  signal?: AbortSignal,
+): Promise<Response> {
   let response: Response;
   try {
-    response = await fetch(url);
+    response = await fetch(url, { signal });
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
       throw new GuestLoadError(
@@ -316,8 +320,9 @@ async function loadRemote(
   url: URL,
   label: string,
   options?: CompileOptions,
+  signal?: AbortSignal,
 ): Promise<LoadedModule> {
-  const response = await fetchRemote(url, label);
+  const response = await fetchRemote(url, label, signal);
   const type = response.headers.get("content-type") ?? "";
   if (!type.startsWith("application/wasm") || response.body === null) {
     const bytes = await readBody(response, label);
@@ -403,6 +408,8 @@ export interface LoadOptions {
    * cache's hits build the output there).
    */
   room?: (size: number) => number;
+  /** Aborts a fetch: the load's stops (see `load_stops.ts`). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -425,8 +432,15 @@ export async function loadModule(
   const { bytes, label, url } = await readSource(source, options.room);
   if (bytes === undefined) {
     // A remote module compiles while it downloads, when it is compiled.
-    if (compile) return await loadRemote(url!, label, options.compileOptions);
-    const response = await fetchRemote(url!, label);
+    if (compile) {
+      return await loadRemote(
+        url!,
+        label,
+        options.compileOptions,
+        options.signal,
+      );
+    }
+    const response = await fetchRemote(url!, label, options.signal);
     const fetched = await readBody(response, label);
     checkPreamble(fetched, label);
     return { module: undefined, bytes: fetched, label };

@@ -18,6 +18,7 @@ import {
   isInvalidModule,
 } from "./errors.ts";
 import { FuelMeter, HAS_JSPI, meterCalls, meteringFor } from "./fuel.ts";
+import { LoadStops } from "./load_stops.ts";
 import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
@@ -169,147 +170,161 @@ export async function loadGuestWith(
   // (or the start function) with a short deadline does not wait for it.
   const flagged = resumableGuest(options);
   if (flagged) startWatchdog();
-  // A metered guest is read once, by the rewriter, and compiled once, after
-  // the rewrite.
-  // Bytes read here are this load's to give away: a cache hit builds its
-  // output in their buffer, read with room for it.
-  const consumable = cache !== undefined && metered && limits === undefined &&
-    (internal.ownsBytes === true ||
-      !(source instanceof Uint8Array || source instanceof ArrayBuffer));
-  const loaded = await loadModule(source, {
-    compile: !rewritten,
-    compileOptions: options.compile,
-    room: consumable ? roomForHit : undefined,
-  });
-  const label = options.label ?? loaded.label;
-  const state = newCallState();
-  let module: WebAssembly.Module;
-  let signatures: ModuleSignatures | undefined;
-  let flagHost: StopFlagHost | undefined;
-  let importModule = "";
-  let startExport: string | undefined;
-  const original = loaded.bytes;
-  const bytes = limits === undefined
-    ? original
-    : await limitedBytes(original!, limits, label, options.compile);
-  if (metered) {
-    const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
-    const resumable = resumableGuest(options);
-    const rewrite = await rewriteGuest(
-      bytes!,
-      label,
-      options.compile,
-      cache,
-      consumable,
-      (start) => {
-        return {
-          costs: options.costs,
-          // Only an async guest's checks ask the host for more fuel (to yield
-          // and refuel); a plain call's fuel checks trap when the budget is
-          // spent, which V8 optimises much better, and its stops come through
-          // the flag. A start function runs before the host can read the
-          // counter of a guest that traps, so such a guest asks instead. The
-          // meter fills the counter as it attaches, before any call: the
-          // budget stays out of the module, and one rewrite (and one cache
-          // entry) serves every budget.
-          ...meteringFor(
-            fuel,
-            (options.async === true && internal.trappingFuel !== true) || start,
-          ),
-          initialFuel: 0n,
-          // A guest that can be stopped reads a stop flag the watchdog sets,
-          // and its start function runs as a watched call once it is
-          // instantiated.
-          stopFlag: resumable,
-          ...flagChecks(resumable, countsFuel, options.async === true),
-          deferStart: resumable,
-          validate: false,
-        };
-      },
+  // The load's signal and StopSignal end it wherever it waits; the start
+  // function's call watches them from there on.
+  const stops = new LoadStops(options.signal, options.stop);
+  let guest: Guest;
+  try {
+    // A metered guest is read once, by the rewriter, and compiled once, after
+    // the rewrite.
+    // Bytes read here are this load's to give away: a cache hit builds its
+    // output in their buffer, read with room for it.
+    const consumable = cache !== undefined && metered && limits === undefined &&
+      (internal.ownsBytes === true ||
+        !(source instanceof Uint8Array || source instanceof ArrayBuffer));
+    const loaded = await stops.race(loadModule(source, {
+      compile: !rewritten,
+      compileOptions: options.compile,
+      room: consumable ? roomForHit : undefined,
+      signal: stops.signal,
+    }));
+    const label = options.label ?? loaded.label;
+    const state = newCallState();
+    let module: WebAssembly.Module;
+    let signatures: ModuleSignatures | undefined;
+    let flagHost: StopFlagHost | undefined;
+    let importModule = "";
+    let startExport: string | undefined;
+    const original = loaded.bytes;
+    const bytes = limits === undefined ? original : await stops.race(
+      limitedBytes(original!, limits, label, options.compile),
     );
-    // Before the host or the engine allocates anything the guest asks for
-    // (the stop flag's host creates the guest's memories).
-    checkInstantiation(
-      rewrite.info.footprint,
-      resolveCosts(options.costs),
-      fuel,
-      label,
-    );
-    signatures = describeModule(rewrite.info);
-    const { stopFlag } = rewrite.metered;
-    importModule = rewrite.metered.importModule;
-    startExport = rewrite.metered.startExport;
-    state.meter = new FuelMeter(rewrite.metered, {
-      fuel,
-      poll: () => state.poll?.() ?? false,
-      refuel: (shortfall) => callRefuel(state, shortfall),
-      suspend: options.async ?? false,
-    });
-    meterCalls.onStop(state.meter, () => stoppedByHost(state));
-    if (stopFlag !== undefined) {
-      flagHost = stopFlagHost(stopFlag, state, options.async ?? false);
-      state.flag = flagHost.flag;
-      // A call's deadline, and an async call's ticks, each use a slot.
-      bindFlag(flagHost.flag, options.async ? 2 : 1);
+    if (metered) {
+      const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
+      const resumable = resumableGuest(options);
+      const rewrite = await stops.race(rewriteGuest(
+        bytes!,
+        label,
+        options.compile,
+        cache,
+        consumable,
+        (start) => {
+          return {
+            costs: options.costs,
+            // Only an async guest's checks ask the host for more fuel (to yield
+            // and refuel); a plain call's fuel checks trap when the budget is
+            // spent, which V8 optimises much better, and its stops come through
+            // the flag. A start function runs before the host can read the
+            // counter of a guest that traps, so such a guest asks instead. The
+            // meter fills the counter as it attaches, before any call: the
+            // budget stays out of the module, and one rewrite (and one cache
+            // entry) serves every budget.
+            ...meteringFor(
+              fuel,
+              (options.async === true && internal.trappingFuel !== true) ||
+                start,
+            ),
+            initialFuel: 0n,
+            // A guest that can be stopped reads a stop flag the watchdog sets,
+            // and its start function runs as a watched call once it is
+            // instantiated.
+            stopFlag: resumable,
+            ...flagChecks(resumable, countsFuel, options.async === true),
+            deferStart: resumable,
+            validate: false,
+          };
+        },
+      ));
+      // Before the host or the engine allocates anything the guest asks for
+      // (the stop flag's host creates the guest's memories).
+      checkInstantiation(
+        rewrite.info.footprint,
+        resolveCosts(options.costs),
+        fuel,
+        label,
+      );
+      signatures = describeModule(rewrite.info);
+      const { stopFlag } = rewrite.metered;
+      importModule = rewrite.metered.importModule;
+      startExport = rewrite.metered.startExport;
+      state.meter = new FuelMeter(rewrite.metered, {
+        fuel,
+        poll: () => state.poll?.() ?? false,
+        refuel: (shortfall) => callRefuel(state, shortfall),
+        suspend: options.async ?? false,
+      });
+      meterCalls.onStop(state.meter, () => stoppedByHost(state));
+      if (stopFlag !== undefined) {
+        flagHost = stopFlagHost(stopFlag, state, options.async ?? false);
+        state.flag = flagHost.flag;
+        // A call's deadline, and an async call's ticks, each use a slot.
+        bindFlag(flagHost.flag, options.async ? 2 : 1);
+      }
+      module = rewrite.module ?? await stops.race(compileRewritten(
+        state.meter.bytes,
+        original!,
+        label,
+        options.compile,
+      ));
+    } else if (limits !== undefined) {
+      module = await stops.race(
+        compileRewritten(bytes!, original!, label, options.compile),
+      );
+      signatures = readSignatures(original!);
+    } else {
+      module = loaded.module!;
+      if (loaded.bytes !== undefined) signatures = readSignatures(loaded.bytes);
     }
-    module = rewrite.module ?? await compileRewritten(
-      state.meter.bytes,
-      original!,
+    const host: HostControls = {
+      interrupt(importName: string, details?: InterruptDetails): never {
+        return requestStop(state, () => new Interrupted(importName, details));
+      },
+    };
+    const supplied = typeof options.imports === "function"
+      ? options.imports(host)
+      : options.imports ?? {};
+    const needed = signatures?.imports ?? describeImports(module);
+    const base: WebAssembly.Imports = {
+      ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
+        async: options.async ?? false,
+        asyncImports: options.asyncImports ?? [],
+        engineModules: engineModules(options.compile),
+      }),
+      ...state.meter?.imports,
+    };
+    const freshImports = flagHost === undefined ? undefined : () => ({
+      ...base,
+      [importModule]: { ...base[importModule], ...flagHost.imports() },
+    });
+    const imports = freshImports?.() ?? base;
+    const instance = await stops.race(
+      instantiate(module, imports, state, needed),
+    );
+    if (flagged) {
+      await watchdogReady(WATCHDOG_WAIT_MS);
+    }
+    guest = assembleGuest({
+      module,
       label,
-      options.compile,
-    );
-  } else if (limits !== undefined) {
-    module = await compileRewritten(bytes!, original!, label, options.compile);
-    signatures = readSignatures(original!);
-  } else {
-    module = loaded.module!;
-    if (loaded.bytes !== undefined) signatures = readSignatures(loaded.bytes);
-  }
-  const host: HostControls = {
-    interrupt(importName: string, details?: InterruptDetails): never {
-      return requestStop(state, () => new Interrupted(importName, details));
-    },
-  };
-  const supplied = typeof options.imports === "function"
-    ? options.imports(host)
-    : options.imports ?? {};
-  const needed = signatures?.imports ?? describeImports(module);
-  const base: WebAssembly.Imports = {
-    ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
-      async: options.async ?? false,
-      asyncImports: options.asyncImports ?? [],
-      engineModules: engineModules(options.compile),
-    }),
-    ...state.meter?.imports,
-  };
-  const freshImports = flagHost === undefined ? undefined : () => ({
-    ...base,
-    [importModule]: { ...base[importModule], ...flagHost.imports() },
-  });
-  const imports = freshImports?.() ?? base;
-  const instance = await instantiate(module, imports, state, needed);
-  if (flagged) {
-    await watchdogReady(WATCHDOG_WAIT_MS);
-  }
-  const guest = assembleGuest({
-    module,
-    label,
-    instance,
-    imports,
-    signatures: signatures?.exports ?? new Map(),
-    state,
-    needed,
-    options,
-    freshImports,
-    startExport,
-  });
-  if (flagged) {
-    await warmStopPath((bytes) =>
-      loadGuestWith(bytes, {
-        interruptible: true,
-        label: "the stop path's warm-up",
-      }, {})
-    );
+      instance,
+      imports,
+      signatures: signatures?.exports ?? new Map(),
+      state,
+      needed,
+      options,
+      freshImports,
+      startExport,
+    });
+    if (flagged) {
+      await warmStopPath((bytes) =>
+        loadGuestWith(bytes, {
+          interruptible: true,
+          label: "the stop path's warm-up",
+        }, {})
+      );
+    }
+  } finally {
+    stops.dispose();
   }
   await runStart(guest);
   return guest;

@@ -384,7 +384,6 @@ export async function runMeteredAsync(
     true,
   );
   inFlight.add(meter);
-  const call = settled(fn);
   // While the call waits on a promise, no check reads the flag: the event
   // loop tells the run's watch of its stops.
   let stoppedAt: (() => void) | undefined;
@@ -396,6 +395,7 @@ export async function runMeteredAsync(
   });
   // And so does the host's own `meter.stop()`.
   const outerOnStop = calls.onStop(meter, stoppedAt);
+  const call = settled(fn);
   let ended: Settled | undefined;
   try {
     ended = await Promise.race([

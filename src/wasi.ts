@@ -57,8 +57,10 @@ export interface WasiOptions {
    * guest waits, suspended, and a stop ends the wait and cancels the
    * stream; otherwise the stream is released when the run ends, and what
    * the guest did not read stays in it), or `"inherit"`, this process's
-   * stdin (read as a stream when the run can be stopped, else read on the
-   * spot, blocking). Default: empty.
+   * stdin (read through `process.stdin` when the run can be stopped, and
+   * let go of when it ends, so that a read left pending never keeps the
+   * process alive: read what follows through `process.stdin` too; else
+   * read on the spot, blocking). Default: empty.
    */
   stdin?: WasiInput;
   /** Where stdout goes: `inherit` (the default), `capture` or `ignore`. */

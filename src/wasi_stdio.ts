@@ -7,6 +7,7 @@
  * @module
  */
 
+import process from "node:process";
 import { MAX_TRANSFER } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 
@@ -101,13 +102,90 @@ export type WasiInput = Uint8Array | ReadableStream<Uint8Array> | "inherit";
 /** How much one blocking read of this process's stdin asks for. */
 const READ_CHUNK = 64 * 1024;
 
+/** What the guest's stdin reads a stream through. */
+interface ChunkReader {
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  cancel(): Promise<void>;
+  releaseLock(): void;
+}
+
+/**
+ * This process's stdin, a chunk at a time, through `node:process`: a read
+ * of `Deno.stdin` cannot be given up, and one left pending by a stopped run
+ * kept the process alive until a byte or the end came (for ever, at a
+ * terminal). This one is let go of (paused and unref'd) when the run ends,
+ * and what it holds unread stays in `process.stdin` for the caller.
+ */
+function processStdin(): ChunkReader {
+  const stdin = process.stdin;
+  const chunks: Uint8Array[] = [];
+  let ended = false;
+  let failed: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  // Listened to for the whole run: the end may come while no read waits.
+  const onData = (chunk: Uint8Array) => {
+    chunks.push(new Uint8Array(chunk));
+    stdin.pause();
+    wake?.();
+  };
+  const onEnd = () => {
+    ended = true;
+    wake?.();
+  };
+  const onError = (error: unknown) => {
+    failed = { error };
+    wake?.();
+  };
+  stdin.on("data", onData);
+  stdin.on("end", onEnd);
+  stdin.on("error", onError);
+  stdin.pause();
+  const letGo = () => {
+    wake = undefined;
+    stdin.off("data", onData);
+    stdin.off("end", onEnd);
+    stdin.off("error", onError);
+    stdin.pause();
+    stdin.unref?.();
+    // What the guest did not get goes back, for the caller to read (a
+    // stream that has ended takes nothing back).
+    if (!ended) { for (const chunk of chunks.reverse()) stdin.unshift(chunk); }
+    chunks.length = 0;
+  };
+  const next = (): Promise<ReadableStreamReadResult<Uint8Array>> => {
+    const chunk = chunks.shift();
+    if (chunk !== undefined) {
+      return Promise.resolve({ done: false, value: chunk });
+    }
+    if (failed !== undefined) return Promise.reject(failed.error);
+    if (ended) return Promise.resolve({ done: true, value: undefined });
+    return new Promise<void>((resolve) => {
+      wake = resolve;
+      stdin.ref?.();
+      stdin.resume();
+    }).then(() => {
+      wake = undefined;
+      stdin.unref?.();
+      return next();
+    });
+  };
+  return {
+    read: next,
+    cancel() {
+      letGo();
+      return Promise.resolve();
+    },
+    releaseLock: letGo,
+  };
+}
+
 /**
  * The guest's stdin: bytes, a stream read while the guest waits, or this
  * process's stdin read on the spot.
  */
 export class InputSource {
   #pending: Uint8Array = new Uint8Array(0);
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  readonly #reader: ChunkReader | undefined;
   #blocking = false;
   #ended = false;
 
@@ -123,7 +201,7 @@ export class InputSource {
     if (stdin === "inherit" && blocking) {
       this.#blocking = true;
     } else if (stdin === "inherit") {
-      this.#reader = Deno.stdin.readable.getReader();
+      this.#reader = processStdin();
     } else if (stdin instanceof ReadableStream) {
       this.#reader = stdin.getReader();
     } else {

@@ -9,10 +9,14 @@
  */
 
 import { Aborted, DeadlineExceeded } from "./errors.ts";
+import { watchOnEventLoop } from "./event_loop_stops.ts";
 import type { StopSignal } from "./stop_signal.ts";
 
-/** How often a wait looks at a `StopSignal`, which has no event. */
-const STOP_POLL_MS = 5;
+/**
+ * How often a blocking sleep looks at a `StopSignal` set by a plain store
+ * from another thread (`stop()` wakes it at once), in milliseconds.
+ */
+const STOP_POLL_MS = 1;
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -80,41 +84,23 @@ export class StopWatch {
       onStop?.();
       return Promise.reject(early);
     }
-    const { timeout, signal, stop } = this.#stops;
     return new Promise<T>((resolve, reject) => {
-      let deadline: Timer | undefined;
-      let poller: Timer | undefined;
-      const settle = () => {
-        clearTimeout(deadline);
-        clearTimeout(poller);
-        signal?.removeEventListener("abort", check);
-      };
-      const check = (): boolean => {
+      const dispose = watchOnEventLoop(this.#stops, this.#started, () => {
+        // A timer may fire a fraction of a millisecond before this clock
+        // counts the deadline as passed: the watch then looks again.
         const error = this.stopped();
         if (error === undefined) return false;
-        settle();
         onStop?.();
         reject(error);
         return true;
-      };
-      signal?.addEventListener("abort", check);
-      if (timeout !== undefined) {
-        const left = this.#started + timeout - performance.now();
-        deadline = setTimeout(check, Math.max(0, left) + 1);
-      }
-      if (stop !== undefined) {
-        const poll = () => {
-          if (!check()) poller = setTimeout(poll, STOP_POLL_MS);
-        };
-        poller = setTimeout(poll, STOP_POLL_MS);
-      }
+      });
       work.then(
         (value) => {
-          settle();
+          dispose();
           resolve(value);
         },
         (error) => {
-          settle();
+          dispose();
           reject(error);
         },
       );
@@ -123,8 +109,9 @@ export class StopWatch {
 
   /**
    * Sleeps on this thread, for a guest that runs as a plain call: until
-   * the run's deadline when it comes first, looking at its `StopSignal`
-   * (which has no event) every few milliseconds. An `AbortSignal` could
+   * the run's deadline when it comes first, or its `StopSignal`'s
+   * `stop()`, which wakes the sleep (a flag set by a plain store is seen
+   * within a millisecond). An `AbortSignal` could
    * not fire meanwhile; such a run is never a plain call.
    *
    * @param ms How long, in milliseconds.
@@ -134,6 +121,10 @@ export class StopWatch {
   sleepBlocking(ms: number): void {
     const { timeout, stop } = this.#stops;
     const wake = performance.now() + ms;
+    // `StopSignal.stop()` wakes a wait on its word at once.
+    const word = stop === undefined
+      ? SLEEPER
+      : new Int32Array(stop.buffer, 0, 1);
     for (;;) {
       const stopped = this.stopped();
       if (stopped !== undefined) throw stopped;
@@ -144,7 +135,7 @@ export class StopWatch {
         slice = Math.min(slice, this.#started + timeout - now);
       }
       if (stop !== undefined) slice = Math.min(slice, STOP_POLL_MS);
-      Atomics.wait(SLEEPER, 0, 0, Math.max(0, slice));
+      Atomics.wait(word, 0, 0, Math.max(0, slice));
     }
   }
 

@@ -101,3 +101,37 @@ Deno.test("deadlines of calls waiting in a host import all land", async () => {
     expectOutcome(result, "timeout");
   }
 });
+
+Deno.test("a StopSignal set by a plain store from another thread, without stop(), still ends a wait", async () => {
+  const guest = await loadGuest(WAITER, { async: true, imports });
+  const stop = new StopSignal();
+  // What a thread that only has the buffer may do: no notify.
+  setTimeout(() => Atomics.store(new Int32Array(stop.buffer), 0, 1), 20);
+  const outcome = expectOutcome(
+    await guarded(guest.invokeAsync("wait", [], { stop }), "plain store"),
+    "aborted",
+  );
+  assert.ok(isAborted(outcome.error));
+});
+
+Deno.test("one StopSignal ends every call waiting on it at once, and calls that ended let go of it", async () => {
+  const stop = new StopSignal();
+  // Calls that end on their own first: their waits for the signal end too.
+  const quick = await loadGuest(WAITER, { async: true, imports });
+  for (let i = 0; i < 200; i++) {
+    expectOutcome(await quick.invokeAsync("quick", [], { stop }), "returned");
+  }
+  const guests = await Promise.all(
+    Array.from(
+      { length: 20 },
+      () => loadGuest(WAITER, { async: true, imports }),
+    ),
+  );
+  const waits = guests.map((guest) => guest.invokeAsync("wait", [], { stop }));
+  setTimeout(() => stop.stop("all of you"), 20);
+  const outcomes = await guarded(Promise.all(waits), "shared StopSignal");
+  for (const outcome of outcomes) {
+    const aborted = expectOutcome(outcome, "aborted");
+    assert.match(aborted.error.message, /all of you/);
+  }
+});

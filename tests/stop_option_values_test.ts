@@ -103,3 +103,25 @@ Deno.test("invokeIsolated refuses a StopSignal, which cannot reach its child", a
       /invokeIsolated cannot take a StopSignal/.test(error.message),
   );
 });
+
+Deno.test("a StopSignal is made only over shared memory another thread can set, else a TypeError in one line", () => {
+  for (
+    const [buffer, pattern] of [
+      [new ArrayBuffer(4), /got an ArrayBuffer, which no other thread can see/],
+      [new SharedArrayBuffer(2), /got a SharedArrayBuffer of 2 bytes/],
+      ["shared", /got string/],
+      [null, /got object/],
+    ] as const
+  ) {
+    assert.throws(
+      () => new StopSignal(buffer as unknown as SharedArrayBuffer),
+      (error: Error) =>
+        error instanceof TypeError && pattern.test(error.message) &&
+        !error.message.includes("\n"),
+    );
+  }
+  const shared = new StopSignal();
+  const other = new StopSignal(shared.buffer);
+  other.stop();
+  assert.equal(shared.stopped, true);
+});

@@ -169,3 +169,31 @@ Deno.test("async: false with inherited stdin and no stop reads it on the spot", 
   });
   assert.equal(result.outcome, "exited");
 });
+
+Deno.test("async: false: a StopSignal another thread sets with a plain store, without stop(), still ends a sleep", async () => {
+  const stop = new StopSignal();
+  const source = `onmessage = (event) => setTimeout(() => {
+    Atomics.store(new Int32Array(event.data), 0, 1);
+    postMessage("set");
+  }, 300);`;
+  const worker = new Worker(
+    `data:text/javascript,${encodeURIComponent(source)}`,
+    { type: "module" },
+  );
+  const set = new Promise((resolve) => (worker.onmessage = resolve));
+  try {
+    worker.postMessage(stop.buffer);
+    const started = performance.now();
+    const result = await runWasi(wasiGuest("sleep"), {
+      args: ["60000"],
+      stop,
+      async: false,
+      stdout: "capture",
+    });
+    await set;
+    assert.equal(result.outcome, "aborted");
+    assert.ok(performance.now() - started < GUARD_MS, "ran on");
+  } finally {
+    worker.terminate();
+  }
+});

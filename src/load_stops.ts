@@ -1,0 +1,75 @@
+/**
+ * The stops of a load: `loadGuest`'s `signal` and `stop` end loading at any
+ * point, not only in the start function. A fetch is aborted, and any other
+ * wait (a file that never ends, a compile) is given up; the load rejects
+ * with the stop's branded error.
+ *
+ * @module
+ */
+
+import { Aborted } from "./errors.ts";
+import type { Stop } from "./call_state.ts";
+import { abortStop } from "./call_watch.ts";
+import { watchOnEventLoop } from "./event_loop_stops.ts";
+import type { StopSignal } from "./stop_signal.ts";
+
+/** A load's AbortSignal and StopSignal, watched until disposed. */
+export class LoadStops {
+  /** Aborts when a stop comes: give it to `fetch`. */
+  readonly signal: AbortSignal | undefined;
+  readonly #controller: AbortController | undefined;
+  readonly #dispose: () => void;
+  readonly #rejects = new Set<(error: unknown) => void>();
+  #stop: Stop | undefined;
+
+  /**
+   * Watches the stops.
+   *
+   * @param signal The load's AbortSignal.
+   * @param stop The load's StopSignal.
+   */
+  constructor(signal?: AbortSignal, stop?: StopSignal) {
+    const started = performance.now();
+    const watched = signal !== undefined || stop !== undefined;
+    this.#controller = watched ? new AbortController() : undefined;
+    this.signal = this.#controller?.signal;
+    this.#dispose = watchOnEventLoop({ signal, stop }, started, (kind) => {
+      this.#stop = kind === "abort"
+        ? abortStop(signal!, started)
+        : () => new Aborted(stop!.reason);
+      this.#controller!.abort();
+      for (const reject of this.#rejects) reject(this.#stop());
+      return true;
+    });
+  }
+
+  /**
+   * Throws the stop's error, if one came.
+   *
+   * @throws {Aborted} When the signal aborted or the StopSignal was set.
+   * @throws {DeadlineExceeded} When a timed-out signal aborted.
+   */
+  check(): void {
+    if (this.#stop !== undefined) throw this.#stop();
+  }
+
+  /**
+   * Waits for `promise`, unless a stop comes first.
+   *
+   * @param promise What loading waits for.
+   * @returns What it gives.
+   */
+  race<T>(promise: Promise<T>): Promise<T> {
+    this.check();
+    if (this.#controller === undefined) return promise;
+    return new Promise<T>((resolve, reject) => {
+      this.#rejects.add(reject);
+      promise.then(resolve, reject).finally(() => this.#rejects.delete(reject));
+    });
+  }
+
+  /** Stops watching: the start function's call watches from here. */
+  dispose(): void {
+    this.#dispose();
+  }
+}
