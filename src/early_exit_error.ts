@@ -77,6 +77,7 @@ export class EarlyExitError extends Error {
 }
 
 /** Characters that break a message's line, or hide part of it. */
+// deno-lint-ignore no-control-regex -- the control characters are the point
 const LINE_BREAKING = /[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]/;
 const LINE_BREAKING_ALL = new RegExp(LINE_BREAKING.source, "g");
 

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:76151efa0e56bf2aa7fa06598164712fc2b28e2f58ca77386a2208b2d470978c";
+  "sha256:719f91de9f74bfdd5ced7a1805666c60aeae090ff74672cf114f5255d9021395";
