@@ -30,6 +30,7 @@ import { checkDeadlineOnlyRun } from "./meter_deadline_only.ts";
 import { newCallState } from "./call_state.ts";
 import {
   CallWatch,
+  enclosingAsyncWatches,
   enclosingWatches,
   enterPlainCall,
   leavePlainCall,
@@ -274,9 +275,15 @@ function startRun(
   // run (a stop between runs) is forgotten, as the fuel's books are, before
   // the watch may set it for this run.
   if (!meter.countsFuel) Atomics.store(flag!, 0, 0);
-  // A plain run made from inside a plain call of another guest or meter (by
-  // a host import) is stopped by that call's stops too.
-  const enclosing = meter.resumable && !yields ? enclosingWatches(state) : [];
+  // A run made from inside a call of another guest or meter (by a host
+  // import) is stopped by that call's stops too: a plain run by those of
+  // the plain and async calls it is made inside of, an async one by those
+  // of the async calls whose import awaits it.
+  const enclosing = !meter.resumable
+    ? []
+    : yields
+    ? enclosingAsyncWatches(state)
+    : enclosingWatches(state);
   const watch = watched || yields || enclosing.length > 0
     ? new CallWatch(state, flag, {
       timeout,

@@ -12,6 +12,7 @@
 import assert from "./support/assert.ts";
 import {
   type CallOutcome,
+  FuelMeter,
   type Guest,
   type GuestOptions,
   loadGuest,
@@ -119,4 +120,44 @@ for (const [mode, options] of MODES) {
       }
     });
   }
+}
+
+const { promising } = WebAssembly as unknown as {
+  promising(fn: unknown): () => Promise<unknown>;
+};
+
+for (const [mode, options] of MODES) {
+  Deno.test(`${mode}: an outer async call's deadline stops a FuelMeter#runAsync awaited in its import`, async () => {
+    const meter = new FuelMeter(INNER, { suspend: true });
+    const { instance } = await WebAssembly.instantiate(
+      meter.bytes,
+      meter.imports,
+    );
+    meter.attach(instance);
+    const spin = promising(instance.exports.spin);
+    let inner: Promise<CallOutcome> | undefined;
+    const outerGuest = await loadGuest(OUTER, {
+      ...options,
+      async: true,
+      imports: {
+        host: {
+          nest: async () => {
+            inner = meter.runAsync(spin);
+            await inner;
+          },
+        },
+      },
+    });
+    const result = await outerGuest.invokeAsync("outer", [], {
+      timeout: TIMEOUT_MS,
+    });
+    expectOutcome(result, "timeout");
+    const stopped = await settledWithin(inner!);
+    if (stopped === undefined) {
+      meter.stop();
+      await inner;
+      assert.fail("the run went on after the outer call's deadline");
+    }
+    expectOutcome(stopped, "timeout");
+  });
 }
