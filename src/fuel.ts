@@ -1251,6 +1251,7 @@ export class FuelMeter {
     let stop: boolean | Promise<boolean>;
     try {
       stop = this.#callPoll?.() || (this.#poll?.() ?? false);
+      if (stop instanceof Promise) this.#canWait(stop, "poll");
     } catch (error) {
       // A hook threw (onStopping, poll): the run ends here.
       this.#waiting = undefined;
@@ -1272,6 +1273,21 @@ export class FuelMeter {
       throw error;
     });
   };
+
+  /**
+   * Refuses a hook's promise that the guest cannot wait for: only a meter
+   * made with `suspend: true` may suspend the guest on one.
+   */
+  #canWait(promise: Promise<unknown>, hook: string): void {
+    if (this.#suspend) return;
+    // Nobody waits for it: a later rejection must not go unhandled.
+    promise.then(undefined, () => {});
+    throw new TypeError(
+      `FuelMeter's ${hook} returned a promise, which only a meter made with suspend: true (its calls made through WebAssembly.promising) can wait for: return a ${
+        hook === "poll" ? "boolean" : "number"
+      }, or make the meter with suspend: true and run it with runAsync`,
+    );
+  }
 
   /** Stops the guest: it traps now, or in a soft stop runs on its grace. */
   #park(before: number, need: number): bigint {
@@ -1318,6 +1334,7 @@ export class FuelMeter {
     if (available < need && this.#refuel !== undefined) {
       const more = this.#refuel(need - available);
       if (typeof more === "number") return this.#pay(before, need, more);
+      this.#canWait(more, "refuel");
       this.#waiting = before;
       return more.then((fuel) => {
         this.#waiting = undefined;

@@ -91,3 +91,28 @@ Deno.test("a meter's poll that throws leaves the next run's books right", async 
   meter.slice = 0;
   assertStopBooked(meter, spin, count);
 });
+
+Deno.test("a poll or refuel that returns a promise to a meter that cannot wait says so", async () => {
+  const hooks: [string, FuelMeterOptions][] = [
+    ["poll", { poll: () => Promise.resolve(false) }],
+    ["refuel", { fuel: 1_000, refuel: () => Promise.resolve(1_000) }],
+  ];
+  for (const [hook, options] of hooks) {
+    const meter = new FuelMeter(COUNTS, options);
+    const { instance } = await WebAssembly.instantiate(
+      meter.bytes,
+      meter.imports,
+    );
+    meter.attach(instance);
+    meter.slice = 1_000;
+    const result = meter.run(instance.exports.spin as () => void, {
+      timeout: 60_000,
+    });
+    assert.equal(result.outcome, "error", hook);
+    assert.ok(result.outcome === "error");
+    assert.match(
+      result.error.message,
+      new RegExp(`${hook} returned a promise.*suspend: true`),
+    );
+  }
+});
