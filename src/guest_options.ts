@@ -17,7 +17,10 @@ export interface HostControls {
   /**
    * Stops the guest: records the stop and throws an {@linkcode Interrupted}
    * error naming `importName`. Call it from inside a host import as
-   * `host.interrupt("quota.check", { reason: "over quota" })`.
+   * `host.interrupt("quota.check", { reason: "over quota" })`. It always
+   * throws, also where no guest is there to unwind (a timer, which it would
+   * then end with the error): to stop a call from outside its imports, use
+   * `guest.meter.stop()`, a `StopSignal` or an `AbortSignal`.
    */
   interrupt(importName: string, details?: InterruptDetails): never;
 }
