@@ -90,16 +90,23 @@ export function beginMeteredCall(
   // last call's stop, which would make it ignore the next stop().
   else if (!setup.nested) meterCalls.forgetStop(meter);
   const enclosing = checks ? setup.enclosing ?? [] : [];
-  const watch = watched || enclosing.length > 0
-    ? new CallWatch(state, state.flag, {
-      timeout,
-      signal: options?.signal,
-      stop: options?.stop,
-      yields,
-      started: setup.started,
-      enclosing,
-    })
-    : undefined;
+  let watch: CallWatch | undefined;
+  try {
+    watch = watched || enclosing.length > 0
+      ? new CallWatch(state, state.flag, {
+        timeout,
+        signal: options?.signal,
+        stop: options?.stop,
+        yields,
+        started: setup.started,
+        enclosing,
+      })
+      : undefined;
+  } catch (error) {
+    // No call is made: the books the call began are closed again.
+    if (countsFuel) meterCalls.end(meter);
+    throw error;
+  }
   state.poll = watch?.poll;
   state.refuel = options?.refuel;
   if (!countsFuel) {
