@@ -336,3 +336,54 @@ Deno.test("a guest's import and export names with line breaks stay on one line i
     return true;
   });
 });
+
+Deno.test("a host import returning what its result type cannot take is that import's error outcome", async () => {
+  const bytes = await wat(`(module
+    (import "host" "int" (func $int (result i32)))
+    (import "host" "big" (func $big (result i64)))
+    (import "host" "float" (func $float (result f64)))
+    (func (export "int") (result i32) (call $int))
+    (func (export "big") (result i64) (call $big))
+    (func (export "float") (result f64) (call $float)))`);
+  const wrong: [string, unknown][] = [
+    ["int", 5n],
+    ["int", Symbol("s")],
+    ["int", trapsEverywhere()],
+    ["int", {
+      valueOf: () => {
+        throw new Error("valueOf");
+      },
+    }],
+    ["big", 5],
+    ["big", undefined],
+    ["float", revoked()],
+  ];
+  for (const async of [false, true]) {
+    for (const [name, value] of wrong) {
+      const guest = await loadGuest(bytes, {
+        async,
+        interruptible: true,
+        imports: {
+          host: { int: () => value, big: () => value, float: () => value },
+        },
+      });
+      const result = async ? await guest.invokeAsync(name) : guest.invoke(name);
+      assert.equal(result.outcome, "error", `${name} ${String(typeof value)}`);
+      assert.ok(result.outcome === "error" && isHostImportError(result.error));
+      assert.equal(result.error.importName, `host.${name}`);
+      assertOneLine(result.error.message);
+    }
+    // What V8 converts stays as it was: undefined and true are numbers.
+    const lenient = await loadGuest(bytes, {
+      async,
+      imports: {
+        host: { int: () => undefined, big: () => true, float: () => "2.5" },
+      },
+    });
+    const call = (name: string) =>
+      async ? lenient.invokeAsync(name) : Promise.resolve(lenient.invoke(name));
+    assert.equal(expectOutcome(await call("int"), "returned").value, 0);
+    assert.equal(expectOutcome(await call("big"), "returned").value, 1n);
+    assert.equal(expectOutcome(await call("float"), "returned").value, 2.5);
+  }
+});
