@@ -110,9 +110,7 @@ export function requestStop(state: CallState, stop: Stop): never {
   recordStop(state, stop);
   // The stop's own error, naming the import: what it throws is seen by
   // the host's code it unwinds through, and by another guest's call.
-  const error = withoutStack(stop);
-  stopping.set(error, state);
-  throw error;
+  throw withoutStack(stop);
 }
 
 /**
@@ -144,24 +142,6 @@ export function stoppedByHost(state: CallState): void {
 
 /** Each call state's prepared unwind, to the state it unwinds. */
 const unwinding = new WeakMap<object, CallState>();
-
-/** The errors `host.interrupt` threw, to the state whose call they stop. */
-const stopping = new WeakMap<object, CallState>();
-
-/**
- * Whether `error` unwinds a guest's call that its guest stopped (its
- * prepared unwind, or what its `host.interrupt` threw): thrown through
- * another guest's call made inside that one, it stops that call too,
- * where any other early-exit error a host import throws is that import's
- * error.
- *
- * @param error What a host import threw.
- * @returns Whether it is a stop's unwinding.
- */
-export function isStopUnwinding(error: unknown): boolean {
-  if (typeof error !== "object" || error === null) return false;
-  return unwinding.has(error) || stopping.has(error);
-}
 
 /**
  * The stop behind `error` when it is the prepared unwind of a guest's call

@@ -53,7 +53,12 @@ import {
 import { instantiate } from "./instantiate.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
 import { beginMeteredCall, endMeteredCall } from "./metered_call.ts";
-import { type CallOutcome, classifyThrown, stoppedOutcome } from "./outcome.ts";
+import {
+  type CallOutcome,
+  classifyThrown,
+  givenOutcome,
+  stoppedOutcome,
+} from "./outcome.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 import { flagStop } from "./stop_flag_host.ts";
@@ -411,7 +416,7 @@ export class Guest {
     if (meter !== undefined && this.#options.fuel !== false) {
       outcome.fuel = { consumed: 0, remaining: meter.remaining };
     }
-    return outcome;
+    return givenOutcome(outcome);
   }
 
   async #invokeAsync(
@@ -548,7 +553,7 @@ export class Guest {
       outcome = endMeteredCall(this.#state, call, outcome);
     }
     this.#calls.pop(frame, outcome);
-    return outcome;
+    return givenOutcome(outcome);
   }
 
   /**

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type CallState, isStopUnwinding, REFUEL_HOOK } from "./call_state.ts";
+import { type CallState, REFUEL_HOOK } from "./call_state.ts";
 import {
   type Aborted,
   type DeadlineExceeded,
@@ -116,6 +116,27 @@ export function stoppedOutcome(
   return { outcome: stop.outcome, export: name, error } as StoppedOutcome;
 }
 
+/** The errors of outcomes given so far, which `call` and hosts rethrow. */
+const outcomeErrors = new WeakSet<object>();
+
+/**
+ * Marks an outcome's error as one: thrown again (by `Guest#call`, or by a
+ * host rethrowing it), it is that call's ending, not the stop of the call
+ * it is thrown into.
+ *
+ * @param outcome The outcome, about to be given.
+ * @returns The outcome.
+ */
+export function givenOutcome<T extends CallOutcome>(outcome: T): T {
+  if ("error" in outcome) outcomeErrors.add(outcome.error);
+  return outcome;
+}
+
+function isOutcomeError(error: unknown): boolean {
+  return typeof error === "object" && error !== null &&
+    outcomeErrors.has(error);
+}
+
 /**
  * Names what a call threw: a host import's throw becomes a
  * {@linkcode HostImportError}, an engine trap a {@linkcode GuestTrap}.
@@ -128,11 +149,12 @@ export function stoppedOutcome(
  */
 export function classifyThrown(error: unknown, state: CallState): unknown {
   if (isEarlyExitError(error)) {
-    // Another guest's outcome (`call` threw it in a host import) is that
-    // import's error; a stop unwinding an enclosing call is this call's.
+    // Another call's outcome (`call` threw it in a host import) is that
+    // import's error; a stop the import throws for this call is this
+    // call's (WASI's sleep, `host.interrupt`).
     if (
       state.thrownBy !== undefined && error === state.thrown &&
-      !isStopUnwinding(error)
+      isOutcomeError(error)
     ) {
       return new HostImportError(state.thrownBy, error);
     }
