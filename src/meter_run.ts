@@ -37,6 +37,7 @@ import {
 } from "./call_watch.ts";
 import { watchdogCaughtUp } from "./watchdog.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
+import { runCallOf } from "./calls_in_progress.ts";
 import { nextTurn } from "./yield.ts";
 import {
   FuelExhausted,
@@ -45,7 +46,7 @@ import {
   withoutStack,
 } from "./errors.ts";
 import type { FuelMeter, MeterCalls } from "./fuel.ts";
-import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
+import { type CallOutcome, givenOutcome, stoppedOutcome } from "./outcome.ts";
 import type { StackPointer } from "./stack_pointer.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { toGuestTrap } from "./traps.ts";
@@ -402,7 +403,12 @@ export async function runMeteredAsync(
   });
   // And so does the host's own `meter.stop()`.
   const outerOnStop = calls.onStop(meter, stoppedAt);
-  const call = settled(fn);
+  // In progress as an async call: a plain call made from the guest's
+  // imports (another guest's invoke, another meter's run) is part of it,
+  // and its stops stop that call too.
+  const call = settled(() =>
+    runCallOf(meter, async () => await fn(), run.watch)
+  );
   let ended: Settled | undefined;
   try {
     ended = await Promise.race([
@@ -533,5 +539,5 @@ function endRun(
   } else {
     ended = { outcome: "returned", export: label, value };
   }
-  return meter.countsFuel ? { ...ended!, fuel } : ended!;
+  return givenOutcome(meter.countsFuel ? { ...ended!, fuel } : ended!);
 }
