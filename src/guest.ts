@@ -237,15 +237,15 @@ export class Guest {
    * @throws {FuelExhausted} When the start function runs out of fuel.
    * @throws {DeadlineExceeded} When the start function runs past the guest's `timeout`.
    * @throws {Aborted} When the guest's `signal` aborted or its `stop` is set.
-   * @throws {ExportError} When called from inside one of the async guest's own calls (a host import), which it would have to wait for.
+   * @throws {ExportError} At once, not as a rejection, when called from inside one of the async guest's own calls (a host import), which it would have to wait for: the import then throws it, and `invokeAsync` rejects with it, as with `invokeAsync` from there.
    */
   reinstantiate(): Promise<void> {
     if (!this.#async) return this.#reinstantiate();
     if (insideCallOf(this)) {
-      return Promise.reject(
-        new ExportError(
-          `cannot reinstantiate ${this.label} from inside its own async call: the call runs to its end on its instance, and the fresh one would wait for it; call reinstantiate() after that call returns`,
-        ),
+      // Thrown, not a rejection: an import that does not await it would
+      // leave the rejection unhandled, which ends the process.
+      throw new ExportError(
+        `cannot reinstantiate ${this.label} from inside its own async call: the call runs to its end on its instance, and the fresh one would wait for it; call reinstantiate() after that call returns`,
       );
     }
     // In the queue of calls: the call in progress keeps its instance (and

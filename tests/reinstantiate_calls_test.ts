@@ -141,3 +141,20 @@ Deno.test("reinstantiate() of an async guest waits for the calls queued before i
   assert.equal(consumed + remaining, BUDGET);
   assert.ok(remaining >= BUDGET - CAP - 1_000, `${remaining} left`);
 });
+
+Deno.test("reinstantiate() from inside the guest's own async call, not awaited, is refused through the call", async () => {
+  const held: { guest?: Guest } = {};
+  const guest = await loadGuest(COUNTS_AFTER_HOST, {
+    fuel: BUDGET,
+    async: true,
+    imports: { host: { f: () => void held.guest!.reinstantiate() } },
+  });
+  held.guest = guest;
+  // Thrown in the import, as invokeAsync from inside the call is: no
+  // rejection is left unhandled to end the process.
+  await assert.rejects(() => guest.invokeAsync("run"), (error: Error) => {
+    assert.ok(isExportError(error), String(error));
+    assert.match(error.message, /reinstantiate/);
+    return true;
+  });
+});
