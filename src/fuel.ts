@@ -896,8 +896,9 @@ export class FuelMeter {
   }
 
   /**
-   * Resolves once the meter takes a new run. That is at once, unless the
-   * last {@linkcode FuelMeter.runAsync} was stopped while its call waited
+   * Resolves once the meter takes a new run. That is at once, unless a
+   * {@linkcode FuelMeter.runAsync} is in flight (then once it has ended),
+   * or the last one was stopped while its call waited
    * on a promise that is not the meter's: a library's own async import, or
    * the caller's JavaScript between calls into the guest. No check runs
    * during such a wait, so the run ends at its deadline, abort, StopSignal

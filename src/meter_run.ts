@@ -197,8 +197,11 @@ interface Run {
   saved: number | bigint | undefined;
 }
 
-/** Meters with an async run in flight: no other run may start on them. */
-const inFlight = new WeakSet<FuelMeter>();
+/**
+ * Meters with an async run in flight, which no other run may start on:
+ * settles when it ends.
+ */
+const inFlight = new WeakMap<FuelMeter, Promise<void>>();
 
 /**
  * Meters whose last async run was stopped while its call waited on a
@@ -208,8 +211,8 @@ const inFlight = new WeakSet<FuelMeter>();
 const stranded = new WeakMap<FuelMeter, Promise<void>>();
 
 /**
- * Resolves once the meter takes a new run: at once, unless its last
- * `runAsync` was stopped while the call waited on a promise that is not
+ * Resolves once the meter takes a new run: at once, unless a `runAsync` is
+ * in flight, or its last `runAsync` was stopped while the call waited on a promise that is not
  * the meter's (a library's own async import, or the caller's JavaScript
  * between calls into the guest), and that call still waits.
  *
@@ -217,6 +220,9 @@ const stranded = new WeakMap<FuelMeter, Promise<void>>();
  * @returns Settles when the meter is idle.
  */
 export function meterIdle(meter: FuelMeter): Promise<void> {
+  // A run in flight first: it may end with its call left waiting.
+  const running = inFlight.get(meter);
+  if (running !== undefined) return running.then(() => meterIdle(meter));
   return stranded.get(meter) ?? Promise.resolve();
 }
 
@@ -391,7 +397,8 @@ export async function runMeteredAsync(
     "FuelMeter.runAsync",
     true,
   );
-  inFlight.add(meter);
+  let ended!: () => void;
+  inFlight.set(meter, new Promise<void>((resolve) => (ended = resolve)));
   // While the call waits on a promise, no check reads the flag: the event
   // loop tells the run's watch of its stops.
   let stoppedAt: (() => void) | undefined;
@@ -409,9 +416,9 @@ export async function runMeteredAsync(
   const call = settled(() =>
     runCallOf(meter, async () => await fn(), run.watch)
   );
-  let ended: Settled | undefined;
+  let settledCall: Settled | undefined;
   try {
-    ended = await Promise.race([
+    settledCall = await Promise.race([
       call,
       stopped.then(() => settledSoon(call)),
     ]);
@@ -419,8 +426,12 @@ export async function runMeteredAsync(
     disposeStops();
     calls.onStop(meter, outerOnStop);
     inFlight.delete(meter);
+    // Those awaiting idle() look again once the run has ended below.
+    ended();
   }
-  if (ended !== undefined) return endRun(run, ended.threw, ended.value);
+  if (settledCall !== undefined) {
+    return endRun(run, settledCall.threw, settledCall.value);
+  }
   // Stopped while the call waits on a promise that is not the meter's (a
   // suspended guest resumes from one at its next check): the run ends now,
   // the books settled, and the meter stays stopped so that the call traps

@@ -68,3 +68,34 @@ for (const [what, meanwhile] of MEANWHILE) {
     assert.ok(meter.consumed < 1_000, `${meter.consumed} consumed`);
   });
 }
+
+Deno.test("idle() during a runAsync settles once the meter takes a new run", async () => {
+  const meter = new FuelMeter(WAITS_THEN_COUNTS, {
+    suspend: true,
+    fuel: BUDGET,
+  });
+  let release = () => {};
+  const { instance } = await WebAssembly.instantiate(meter.bytes, {
+    ...meter.imports,
+    lib: {
+      wait: new Suspending(() =>
+        new Promise<void>((resolve) => (release = resolve))
+      ) as WebAssembly.ImportValue,
+    },
+  });
+  meter.attach(instance);
+  const run = promising(instance.exports.run);
+  const first = meter.runAsync(run, { fuel: 1_000 });
+  const idle = meter.idle();
+  let idled = false;
+  idle.then(() => (idled = true));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(idled, false, "idle while the run is in flight");
+  release();
+  expectOutcome(await first, "fuel_exhausted");
+  await idle;
+  // The meter takes the next run now.
+  const next = meter.runAsync(run, { timeout: 20 });
+  release();
+  expectOutcome(await next, "timeout");
+});
