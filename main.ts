@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import {
   type CallOutcome,
   type EarlyExitError,
+  GuestLoadError,
   type GuestOptions,
   isEarlyExitError,
   isExportError,
@@ -28,7 +29,9 @@ import { compileBytes, loadModule } from "./src/load.ts";
 import { loadGuestWith } from "./src/load_guest.ts";
 import { roomForHit } from "./src/rewrite_splice.ts";
 import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
-import { readSignatures } from "./src/signatures.ts";
+import { hasStartFunction, readSignatures } from "./src/signatures.ts";
+import { checkPreopens } from "./src/wasi_preopens.ts";
+import { startTimer } from "./src/long_timer.ts";
 import {
   parseWasiFlags,
   reactorRefusal,
@@ -60,7 +63,8 @@ Options:
                      number such as 1000000 or 1e6 (one unit per operator;
                      see docs/cost-model.md)
   --timeout MS       stop the call after MS milliseconds (0 or more), even a
-                     guest that never calls the host
+                     guest that never calls the host; the guest itself (a
+                     URL, a file) must arrive within it too (else status 2)
   --cache DIR        keep the metered rewrite in the directory DIR, so that
                      the next run of the same guest with the same options
                      reads it instead of rewriting (for a WASI command too);
@@ -87,7 +91,7 @@ _start) runs as a program instead, with --fuel and --timeout as above:
                      --allow-write for HOST
   --env K=V          sets the guest's environment variable K
 Its stdin, stdout and stderr are this process's. The exit status is the
-guest's exit code when it exits; otherwise timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exhausted},
+guest's exit code when it exits (1 for a code outside 0-255); otherwise timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exhausted},
 Ctrl-C ${WASI_STOP_STATUS.aborted}, trap ${WASI_STOP_STATUS.trap}, any other ending ${WASI_STOP_STATUS.error}, and 2 for a usage or load error.
 With --json, one JSON object on stderr says how it ended: {"outcome",
 "code"?, "message"?, "fuel"?, "elapsed_ms"}, so stdout stays the guest's.
@@ -368,10 +372,33 @@ async function runIfWasi(
   cache: RewriteCache | undefined,
 ): Promise<number | { bytes: Uint8Array; label: string }> {
   // With a cache, read with room for a hit to be built in the same buffer.
-  const { bytes, label } = await loadModule(options.guest, {
-    compile: false,
-    room: cache === undefined ? undefined : roomForHit,
-  });
+  // A guest that never arrives (a URL whose server does not answer, a FIFO
+  // no one writes to) is given up at the --timeout.
+  const arriving = new AbortController();
+  const arrival = options.timeout === undefined ? undefined : arriving.signal;
+  // Not AbortSignal.timeout, which fires at once past 2^31 - 1 ms.
+  const cancelArrival = options.timeout === undefined
+    ? undefined
+    : startTimer(options.timeout, () => arriving.abort());
+  const late = () =>
+    new GuestLoadError(
+      /^https?:/i.test(String(options.guest)) ? "fetch" : "io",
+      `cannot load ${options.guest}: it did not arrive within --timeout ${options.timeout} ms`,
+      "check that it is there and complete, or give a longer --timeout",
+    );
+  const given = new Promise<never>((_, reject) =>
+    arrival?.addEventListener("abort", () => reject(late()), { once: true })
+  );
+  const { bytes, label } = await Promise.race([
+    loadModule(options.guest, {
+      compile: false,
+      room: cache === undefined ? undefined : roomForHit,
+      signal: arrival,
+    }),
+    given,
+  ]).catch((error) => {
+    throw arrival?.aborted ? late() : error;
+  }).finally(() => cancelArrival?.());
   let signatures;
   try {
     signatures = readSignatures(bytes!);
@@ -400,6 +427,12 @@ async function runIfWasi(
       );
     }
     return { bytes: bytes!, label };
+  }
+  try {
+    checkPreopens(wasi.preopens);
+  } catch (error) {
+    // A directory that is missing, or lacks a permission: the user's to fix.
+    throw new UsageError(`--dir: ${(error as Error).message}`);
   }
   const { result, elapsed, status } = await runWasiCommand(bytes!, {
     flags: wasi,
@@ -475,6 +508,8 @@ async function run(
   signal: AbortSignal,
   cache: RewriteCache | undefined,
 ): Promise<number> {
+  // Read before the load, which may write over the bytes (a cache hit).
+  const hasStart = hasStartFunction(read.bytes);
   let guest;
   try {
     guest = await loadGuestWith(read.bytes, {
@@ -493,7 +528,12 @@ async function run(
       cache,
     }, { ownsBytes: true });
   } catch (error) {
-    const stopped = stoppedOutcome(START_FUNCTION, error);
+    // Stopped while it loads: in the start function if the guest has one,
+    // else before the call it was loaded for.
+    const stopped = stoppedOutcome(
+      hasStart ? START_FUNCTION : options.invoke,
+      error,
+    );
     if (stopped === undefined) throw error;
     return finish(stopped, options);
   }

@@ -24,13 +24,14 @@
 import { abortStop, deadlineStop } from "./call_watch.ts";
 import { GuestLoadError, OutOfMemory, withoutStack } from "./errors.ts";
 import { type ChildErrors, readAnswer, readErrors } from "./isolate_output.ts";
-import { fromWire, type IsolatedRequest } from "./isolate_wire.ts";
+import { encodeValue, fromWire, type IsolatedRequest } from "./isolate_wire.ts";
 import { startDeadline } from "./isolate_deadline.ts";
 import { trackExit } from "./isolate_exits.ts";
 import { checkLimits, type ResourceLimits } from "./limits.ts";
 import { loadModule } from "./load.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
-import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
+import { type CallOutcome, START_FUNCTION, stoppedOutcome } from "./outcome.ts";
+import { hasStartFunction } from "./signatures.ts";
 
 /**
  * Permissions for the child, as Deno's `--allow-*` flags take them. These
@@ -132,6 +133,11 @@ export interface IsolatedCallOptions {
    * outcome. Without it, V8's own limit applies, which may be most of the
    * machine's memory.
    *
+   * It bounds V8's heap: JavaScript objects, and the guest's GC objects
+   * and tables. A guest's linear memories are outside it (a child with a
+   * 32 MiB heap grew its memory to 1 GiB and returned): bound them with
+   * `limits.memory`.
+   *
    * @default undefined
    */
   maxHeapMiB?: number;
@@ -227,13 +233,28 @@ function childEnv(env: Record<string, string> = {}): Record<string, string> {
     if (typeof value !== "string") {
       throw new TypeError(`env.${name} must be a string`);
     }
+    // The environment is C strings of NAME=VALUE: a NUL would cut one
+    // short, and an "=" in a name make it another variable.
+    if (name === "" || name.includes("=") || name.includes("\0")) {
+      throw new TypeError(
+        `env has a variable named ${
+          JSON.stringify(name)
+        }, which the child would not see as given: a name must be non-empty and hold no "=" or NUL; rename it`,
+      );
+    }
+    if (value.includes("\0")) {
+      throw new TypeError(
+        `env.${name} holds a NUL byte, which would end it there for the child; remove it`,
+      );
+    }
   }
   return { ...env, NO_COLOR: "1" };
 }
 
-function encodeArgument(value: unknown): string | number {
-  if (typeof value === "bigint") return value.toString();
-  if (typeof value === "number") return value;
+function encodeArgument(value: unknown): unknown {
+  if (typeof value === "bigint" || typeof value === "number") {
+    return encodeValue(value);
+  }
   throw new TypeError(
     `isolated calls take numbers and bigints as arguments; got ${typeof value}`,
   );
@@ -251,8 +272,10 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * (SIGKILL) at the deadline or on abort. The result and error types are the
  * same as {@linkcode Guest.invoke}'s; errors are rebuilt in this process
  * as the same branded classes. The guest's start function runs under the
- * same deadline and fuel; when it is stopped, the outcome names the export
- * `"(start)"`. Needs `--allow-run`.
+ * same deadline, abort and fuel; when it is stopped, the outcome names the
+ * export `"(start)"` (the child says when it has returned; a stop that
+ * comes a few milliseconds after, before this process has read that, may
+ * still name it). Needs `--allow-run`.
  *
  * What the child prints goes to this process's stdout and stderr: the first
  * MiB of each; the rest is read and dropped (a note on stderr says how
@@ -273,7 +296,10 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  *
  * @param source The guest: a path, URL, bytes or compiled module's bytes.
  * @param name The export to call.
- * @param args Its arguments: numbers, or bigints for `i64`.
+ * @param args Its arguments: numbers, or bigints for `i64`. Results cross
+ *   back the same way: an export that returns a reference (a function, a
+ *   host object, a GC object), which cannot leave the child, is refused
+ *   with an `ExportError`.
  * @param options The deadline, signal, fuel, imports module, and the child's permissions, environment and heap limit.
  * @returns How the call ended.
  * @throws {TypeError} When a permission is not one of {@linkcode ChildPermissions}, or a path or name in one has a comma.
@@ -326,10 +352,20 @@ export async function invokeIsolated(
   // The child's answer, once read: it may come before a stop whose child
   // has not yet closed its output (it is still giving its memory back).
   let answered: string | undefined;
+  // Whether the guest has a start function, and whether the child has
+  // said that it returned: until then, a stop stops the start function.
+  let hasStart = false;
+  let loaded = false;
+  const stoppedExport = () => hasStart && !loaded ? START_FUNCTION : name;
+  // Ends a fetch of the guest that the stop came in the middle of: a
+  // server that never answers would otherwise keep it, and so the call's
+  // work that isolatedChildrenExited() waits for, going for ever.
+  const fetching = new AbortController();
   const kill = (why: "timeout" | "aborted") => {
     if (killedBy !== undefined) return;
     killedBy = why;
     stop.resolve();
+    fetching.abort();
     // Not sent from here and now: the kernel wakes every thread of the
     // dying child, and they run ahead of the thread that sent the kill
     // (1 ms in the median, up to 5, on 2 cores), so the call would return
@@ -360,7 +396,16 @@ export async function invokeIsolated(
   const run = async (): Promise<ChildEnd | undefined> => {
     // The child compiles the guest, and reports an invalid one as the same
     // InvalidModule; compiling it here too would spend the call's time.
-    const { bytes, label } = await loadModule(source, { compile: false });
+    // Given up at the stop: a file that never ends (a FIFO no one writes
+    // to) would otherwise keep this work, which isolatedChildrenExited()
+    // waits for, going for ever.
+    const module = await Promise.race([
+      loadModule(source, { compile: false, signal: fetching.signal }),
+      stop.promise,
+    ]);
+    if (module === undefined) return undefined;
+    const { bytes, label } = module;
+    hasStart = hasStartFunction(bytes!);
     if (killedBy !== undefined) return undefined;
     const wire: IsolatedRequest = {
       ...request,
@@ -386,9 +431,15 @@ export async function invokeIsolated(
     // Read while writing: a child that prints before it has read all of
     // its input must not block on a full pipe.
     const reading = Promise.all([
-      readAnswer(spawned.stdout, wire.answerTag, undefined, (line) => {
-        answered ??= line;
-      }),
+      readAnswer(
+        spawned.stdout,
+        wire.answerTag,
+        undefined,
+        (line) => {
+          answered ??= line;
+        },
+        () => loaded = true,
+      ),
       readErrors(spawned.stderr),
     ]);
     const sending = sendRequest(spawned.stdin, wire, bytes!, release.promise);
@@ -409,11 +460,11 @@ export async function invokeIsolated(
     // The guest had returned before the stop: its answer stands.
     if (answered !== undefined) return fromWire(JSON.parse(answered));
     if (killedBy !== undefined || end === undefined) {
-      return stopped(name, killedBy!, started, options);
+      return stopped(stoppedExport(), killedBy!, started, options);
     }
     const { label, answer, errors, status } = end;
     if (killedByItsGuard(status, started, options.timeout)) {
-      return stopped(name, "timeout", started, options);
+      return stopped(stoppedExport(), "timeout", started, options);
     }
     if (errors.outOfMemory && !status.success) {
       return {

@@ -6,9 +6,15 @@
  * @module
  */
 
-import { loadGuest } from "../mod.ts";
+import { ExportError, loadGuest } from "../mod.ts";
+import type { FunctionSignature } from "./signatures.ts";
 import type { GuardedRequest } from "./isolate_guard.ts";
-import { type IsolatedRequest, toWire } from "./isolate_wire.ts";
+import {
+  decodeValue,
+  type IsolatedRequest,
+  LOADED_MARK,
+  toWire,
+} from "./isolate_wire.ts";
 import { START_FUNCTION, stoppedOutcome } from "./outcome.ts";
 
 /** Runs the call and exits the process. */
@@ -25,9 +31,15 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
       limits: request.limits,
       label: request.label,
     });
+    checkResults(guest.signature(request.export), request.export);
+    // Written before the call, which may hold this thread for ever: a stop
+    // from now on names the export, not the start function.
+    writeAllSync(
+      new TextEncoder().encode(`\n${request.answerTag}${LOADED_MARK}\n`),
+    );
     const result = guest.invoke(
       request.export,
-      request.args.map(decodeArgument),
+      request.args.map(decodeValue),
     );
     line = JSON.stringify(toWire(result));
   } catch (error) {
@@ -43,13 +55,35 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
   Deno.exit(0);
 }
 
+/** The result types whose values cross to the host: numbers and bigints. */
+const CROSSING = new Set(["i32", "i64", "f32", "f64", "v128"]);
+
+/**
+ * Refuses an export that returns a reference (a function, a host object, a
+ * GC object or its null), which cannot leave this process: the host would
+ * get `undefined`. (`v128` is left to the call, which refuses it for any
+ * caller.)
+ */
+function checkResults(
+  signature: FunctionSignature | undefined,
+  name: string,
+): void {
+  const reference = signature?.results.find((type) => !CROSSING.has(type));
+  if (reference === undefined) return;
+  throw new ExportError(
+    `export "${name}" returns ${reference}, a reference, which cannot cross from the isolated child to this process: isolated calls return numbers and bigints; call it in process with loadGuest, or have it return a number`,
+  );
+}
+
+function writeAllSync(bytes: Uint8Array): void {
+  for (let written = 0; written < bytes.length;) {
+    written += Deno.stdout.writeSync(bytes.subarray(written));
+  }
+}
+
 async function writeAll(bytes: Uint8Array): Promise<void> {
   let written = 0;
   while (written < bytes.length) {
     written += await Deno.stdout.write(bytes.subarray(written));
   }
-}
-
-function decodeArgument(value: string | number): unknown {
-  return typeof value === "string" ? BigInt(value) : value;
 }

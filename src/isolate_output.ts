@@ -8,6 +8,8 @@
  * @module
  */
 
+import { LOADED_MARK } from "./isolate_wire.ts";
+
 /**
  * How much of each of the child's streams is forwarded to the host's: the
  * first MiB of its stdout (without its answer) and of its stderr. The rest
@@ -67,13 +69,16 @@ class CappedForward {
  * host's stdout, capped, and returns the text after `tag` on the first
  * line that starts with it, or `undefined` when there was none (or it was
  * longer than {@linkcode ANSWER_CAP_BYTES}). `onAnswer` is given the
- * answer as soon as its line is complete, before the stream ends.
+ * answer as soon as its line is complete, before the stream ends. A tagged
+ * line that holds only {@linkcode LOADED_MARK} is no answer: `onLoaded` is
+ * called for it.
  */
 export async function readAnswer(
   stdout: ReadableStream<Uint8Array>,
   tag: string,
   target: OutputTarget = Deno.stdout,
   onAnswer?: (answer: string) => void,
+  onLoaded?: () => void,
 ): Promise<string | undefined> {
   const forward = new CappedForward(target, "stdout");
   const wanted = new TextEncoder().encode(`\n${tag}`);
@@ -117,11 +122,14 @@ export async function readAnswer(
       size += end - at;
       if (size <= ANSWER_CAP_BYTES) parts.push(chunk.slice(at, end));
       if (newline >= 0) {
-        if (size <= ANSWER_CAP_BYTES) {
-          answer = decodeAll(parts);
+        const line = size <= ANSWER_CAP_BYTES ? decodeAll(parts) : undefined;
+        if (line === LOADED_MARK) onLoaded?.();
+        else if (line !== undefined) {
+          answer = line;
           onAnswer?.(answer);
         }
         parts = [];
+        size = 0;
         state = "output";
       }
       at = newline < 0 ? end : newline + 1;

@@ -19,8 +19,8 @@ import { type CallOutcome, type FuelUsage, stoppedOutcome } from "./outcome.ts";
 export interface IsolatedRequest {
   /** The export to call. */
   export: string;
-  /** Its arguments; i64 arguments as decimal strings. */
-  args: (string | number)[];
+  /** Its arguments, encoded as results are (see {@linkcode encodeValue}). */
+  args: unknown[];
   /** The fuel budget, when the child should meter. */
   fuel?: number;
   /** The guest's memory and table limits. */
@@ -48,6 +48,13 @@ export interface IsolatedRequest {
   deadline?: number;
 }
 
+/**
+ * What the child writes after the answer tag, on a line of its own, once
+ * the guest has loaded (its start function has returned) and the export is
+ * about to be called: not JSON, so that no answer can be taken for it.
+ */
+export const LOADED_MARK = "loaded";
+
 /** An error, as the child saw it. */
 export interface WireError {
   kind: EarlyExitErrorKind | "Error";
@@ -71,10 +78,18 @@ export type WireResult =
   | { type: "stopped"; export: string; error: WireError; fuel?: FuelUsage }
   | { type: "thrown"; error: WireError };
 
-function encodeValue(value: unknown): unknown {
+/**
+ * Encodes a value for JSON: bigints, and the numbers JSON cannot hold
+ * (NaN, the infinities, and -0, which it writes as 0), as records that
+ * {@linkcode decodeValue} turns back into them.
+ */
+export function encodeValue(value: unknown): unknown {
   if (typeof value === "bigint") return { $bigint: value.toString() };
-  if (typeof value === "number" && !Number.isFinite(value)) {
-    return { $number: String(value) };
+  if (
+    typeof value === "number" &&
+    (!Number.isFinite(value) || Object.is(value, -0))
+  ) {
+    return { $number: Object.is(value, -0) ? "-0" : String(value) };
   }
   if (Array.isArray(value)) return value.map(encodeValue);
   return value ?? null;

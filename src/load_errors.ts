@@ -120,11 +120,17 @@ export class ImportError extends EarlyExitError {
    * @param importName The import, as `module.name`.
    * @param expected What the guest expects there.
    * @param problem What is wrong with what was supplied.
+   * @param hint How to fix it.
    */
-  constructor(importName: string, expected: string, problem: string) {
+  constructor(
+    importName: string,
+    expected: string,
+    problem: string,
+    hint = "supply it in the imports option",
+  ) {
     super(
       "ImportError",
-      `guest import ${importName} is ${problem}: expected ${expected}; supply it in the imports option`,
+      `guest import ${importName} is ${problem}: expected ${expected}; ${hint}`,
     );
     this.importName = importName;
     this.expected = expected;

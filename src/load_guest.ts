@@ -34,6 +34,7 @@ import {
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import {
   describeModule,
+  type ImportDescriptor,
   type ModuleSignatures,
   readSignatures,
 } from "./signatures.ts";
@@ -116,6 +117,16 @@ export interface InternalLoadOptions {
    * read them with room for it; see `roomForHit`).
    */
   ownsBytes?: boolean;
+  /**
+   * Checks the guest's imports before they are built, and throws to refuse
+   * the guest (`runWasi`: WASI functions of the wrong type).
+   */
+  checkImports?: (needed: ImportDescriptor[]) => void;
+  /**
+   * Given the guest's bytes as soon as they are read, before anything
+   * writes over them (`runWasi`: whether it has a start function).
+   */
+  onBytes?: (bytes: Uint8Array) => void;
 }
 
 /**
@@ -188,6 +199,7 @@ export async function loadGuestWith(
       room: consumable ? roomForHit : undefined,
       signal: stops.signal,
     }));
+    if (loaded.bytes !== undefined) internal.onBytes?.(loaded.bytes);
     const label = options.label ?? loaded.label;
     const state = newCallState();
     let module: WebAssembly.Module;
@@ -284,6 +296,7 @@ export async function loadGuestWith(
       ? options.imports(host)
       : options.imports ?? {};
     const needed = signatures?.imports ?? describeImports(module);
+    internal.checkImports?.(needed);
     const base: WebAssembly.Imports = {
       ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
         async: options.async ?? false,

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:719f91de9f74bfdd5ced7a1805666c60aeae090ff74672cf114f5255d9021395";
+  "sha256:be26de2e4b0b37e643a04ab0f7e8787f6410c561f9da3e5d44ff15c24ea858e0";

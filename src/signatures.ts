@@ -187,3 +187,24 @@ function describeImport(
     }
   }
 }
+
+/** The id of the start section. */
+const START_SECTION = 8;
+
+/**
+ * Whether a module has a start function, from its section headers.
+ *
+ * @param bytes The module.
+ * @returns `true` when it has a start section; `false` also for bytes that
+ *   are no module, which whoever compiles them refuses.
+ */
+export function hasStartFunction(bytes: Uint8Array): boolean {
+  try {
+    for (const { id } of readSections(bytes)) {
+      if (id === START_SECTION) return true;
+    }
+  } catch {
+    // Not a module.
+  }
+  return false;
+}

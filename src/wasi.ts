@@ -23,6 +23,13 @@ import type { StopSignal } from "./stop_signal.ts";
 import { checkSignalValue, checkStopValue } from "./option_checks.ts";
 import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
 import { ProcExit, type WasiImport, wasiImports } from "./wasi_imports.ts";
+import { wasiFunctionType } from "./wasi_abi.ts";
+import { ImportError } from "./errors.ts";
+import {
+  describeSignature,
+  hasStartFunction,
+  type ImportDescriptor,
+} from "./signatures.ts";
 import { checkPreopens, type WasiPreopen } from "./wasi_preopens.ts";
 import {
   DEFAULT_OUTPUT_LIMIT,
@@ -55,12 +62,13 @@ export interface WasiOptions {
   /**
    * The guest's stdin: bytes, or a stream read as the guest asks (the
    * guest waits, suspended, and a stop ends the wait and cancels the
-   * stream; otherwise the stream is released when the run ends, and what
-   * the guest did not read stays in it), or `"inherit"`, this process's
-   * stdin (read through `process.stdin` when the run can be stopped, and
-   * let go of when it ends, so that a read left pending never keeps the
-   * process alive: read what follows through `process.stdin` too; else
-   * read on the spot, blocking). Default: empty.
+   * stream; otherwise, even when the guest closes its stdin, the stream is
+   * released when the run ends, and what the guest did not read stays in
+   * it), or `"inherit"`, this process's stdin (read through `process.stdin`
+   * when the run can be stopped, and let go of when it ends, so that a read
+   * left pending never keeps the process alive: read what follows through
+   * `process.stdin` too; else read on the spot, blocking). One run at a
+   * time may read this process's stdin. Default: empty.
    */
   stdin?: WasiInput;
   /** Where stdout goes: `inherit` (the default), `capture` or `ignore`. */
@@ -68,15 +76,19 @@ export interface WasiOptions {
   /** Where stderr goes: `inherit` (the default), `capture` or `ignore`. */
   stderr?: WasiOutputMode;
   /**
-   * The most bytes captured per stream (default 1 MiB); more is counted in
-   * `dropped`, and the guest is told it was written.
+   * The most bytes captured per stream (default 1 MiB): a whole number, 0
+   * or more, or `Infinity` (anything else is a `RangeError`); more is
+   * counted in `dropped`, and the guest is told it was written.
    */
   outputLimit?: number;
   /** Stops the guest with `fuel_exhausted` after this much work. */
   fuel?: number;
   /** Stops the guest with `timeout` after this many milliseconds. */
   timeout?: number;
-  /** Stops the guest with `aborted` when aborted (Ctrl-C, for instance). */
+  /**
+   * Stops the guest with `aborted` when aborted (Ctrl-C, for instance);
+   * also while a guest given by URL is fetched.
+   */
   signal?: AbortSignal;
   /** Stops the guest with `aborted` when another thread sets it. */
   stop?: StopSignal;
@@ -177,6 +189,11 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * opening a FIFO, a socket or a device fails with `ENOTSUP` (the guest's
  * libc says "Not supported"), since `node:wasi` would open and read it on
  * this thread, where no stop reaches a guest waiting for a writer.
+ * A path that a symbolic link leads out of its preopen does not open
+ * (`ENOTCAPABLE`), even when the link is the guest's own and names a file
+ * that does not exist yet; nor does one that ends in a link the guest did
+ * not ask to follow (`ELOOP`). A guest holds at most 1024 descriptors open
+ * at once, preopens included (`EMFILE` past them).
  *
  * Not supported: reactors (modules that export `_initialize` instead of
  * `_start`, which are refused with a `TypeError`).
@@ -187,7 +204,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * @throws {Deno.errors.NotCapable} When a preopen lacks a permission; the message names the flag.
  * @throws {TypeError} When the module is not a WASI command, or `async: false` comes with what needs an async run.
  * @throws {InvalidModule} When the bytes are not a valid module.
- * @throws {ImportError} When the guest imports something other than WASI preview1.
+ * @throws {ImportError} When the guest imports something other than WASI preview1, or a WASI function with another type than WASI preview1 gives it.
  * @throws {GuestLoadError} With reason `limits`, when the guest's memory or a table starts above its `limits`; `permission`, when read or write permission for `cache` is missing; `io`, when its entry cannot be written.
  *
  * @example Usage
@@ -255,8 +272,17 @@ export async function runWasiWith(
 ): Promise<WasiResult> {
   checkStopValue(options.stop, "runWasi's stop");
   checkSignalValue(options.signal, "runWasi's signal");
-  const preopens = options.preopens ?? [];
-  checkPreopens(preopens);
+  checkCommandLine(options);
+  const limit = options.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
+  if (!(Number.isSafeInteger(limit) && limit >= 0) && limit !== Infinity) {
+    throw new RangeError(
+      `runWasi's outputLimit must be a whole number of bytes, 0 or more, or Infinity; got ${
+        typeof limit === "number" ? limit : JSON.stringify(limit)
+      }`,
+    );
+  }
+  checkPreopens(options.preopens ?? []);
+  const preopens = inDescriptorOrder(options.preopens ?? []);
   const cache = options.cache === undefined
     ? undefined
     : openCache(options.cache, "runWasi");
@@ -266,9 +292,7 @@ export async function runWasiWith(
       version: "preview1",
       args: [options.program ?? "main.wasm", ...(options.args ?? [])],
       env: options.env ?? {},
-      preopens: Object.fromEntries(
-        preopens.map(({ host, guest = host }) => [guest, host]),
-      ),
+      preopens: preopenObject(preopens),
       returnOnExit: true,
     })
   );
@@ -282,7 +306,6 @@ export async function runWasiWith(
     memory,
     preopens.map((p) => ({ host: p.host, readOnly: p.mode === "read-only" })),
   );
-  const limit = options.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
   const stdout = new OutputSink(
     options.stdout ?? "inherit",
     limit,
@@ -302,6 +325,7 @@ export async function runWasiWith(
     stderr: stderr.captured(),
     dropped: { stdout: stdout.dropped, stderr: stderr.dropped },
   });
+  let hasStart = false;
   try {
     // runWasi hands out no more fuel, so its fuel checks may trap. A start
     // function runs as the guest loads, under the run's stops too.
@@ -332,11 +356,21 @@ export async function runWasiWith(
       label: options.label,
       limits: options.limits,
       cache,
-    }, { trappingFuel: true, ownsBytes: internal.ownsBytes });
+    }, {
+      trappingFuel: true,
+      ownsBytes: internal.ownsBytes,
+      checkImports: checkWasiImports,
+      onBytes: (bytes) => hasStart = hasStartFunction(bytes),
+    });
     try {
       guest = await loading;
     } catch (error) {
-      const stopped = stoppedOutcome(START_FUNCTION, error);
+      // A stop before the guest has loaded stops the start function if
+      // it has one; else nothing of it has run yet.
+      const stopped = stoppedOutcome(
+        hasStart ? START_FUNCTION : "_start",
+        error,
+      );
       if (stopped === undefined) throw error;
       // proc_exit from the start function exits, as from _start.
       return { ...exited(stopped), ...output() };
@@ -408,6 +442,111 @@ function runsAsync(options: WasiOptions): boolean {
     );
   }
   return false;
+}
+
+/**
+ * Refuses an import from `wasi_snapshot_preview1` that WASI preview1 does
+ * not have, or that the guest types otherwise (a host function takes
+ * whatever it is given: an `i64` exit code would arrive as a bigint).
+ *
+ * @throws {ImportError} Naming the import and the type WASI gives it.
+ */
+function checkWasiImports(needed: ImportDescriptor[]): void {
+  const hint =
+    "a WASI command imports WASI preview1's functions as it defines them: build the guest for wasm32-wasip1 (wasi_snapshot_preview1)";
+  for (const entry of needed) {
+    if (entry.module !== WASI_MODULE) continue;
+    const importName = `${WASI_MODULE}.${entry.name}`;
+    const wasi = wasiFunctionType(entry.name);
+    if (wasi === undefined) {
+      throw new ImportError(
+        importName,
+        entry.expected,
+        "not a function of WASI preview1",
+        hint,
+      );
+    }
+    const same = (a: string[], b: string[] | undefined) =>
+      b !== undefined && a.length === b.length && a.every((t, i) => t === b[i]);
+    if (
+      entry.kind !== "function" ||
+      !same(wasi.params, entry.signature?.params) ||
+      !same(wasi.results, entry.signature?.results)
+    ) {
+      throw new ImportError(
+        importName,
+        describeSignature(wasi),
+        `imported as ${entry.expected}, which is not WASI preview1's type`,
+        hint,
+      );
+    }
+  }
+}
+
+/** The import module of WASI preview1. */
+const WASI_MODULE = "wasi_snapshot_preview1";
+
+/** The preopens as `node:wasi` takes them: guest names to host paths. */
+function preopenObject(
+  preopens: readonly WasiPreopen[],
+): Record<string, string> {
+  return Object.fromEntries(
+    preopens.map(({ host, guest = host }) => [guest, host]),
+  );
+}
+
+/**
+ * The preopens in the order `node:wasi` gives them descriptors (3, 4, …):
+ * its object's key order, which puts names that read as array indices
+ * (`"0"`, `"7"`) first, whatever their place in the list.
+ */
+function inDescriptorOrder(preopens: readonly WasiPreopen[]): WasiPreopen[] {
+  const byName = new Map(preopens.map((p) => [p.guest ?? p.host, p]));
+  return Object.keys(preopenObject(preopens)).map((name) => byName.get(name)!);
+}
+
+/**
+ * Checks the arguments and environment: the guest gets them as C strings,
+ * so a NUL byte would cut one short, and an `=` in a variable's name would
+ * make it another variable.
+ *
+ * @throws {TypeError} Naming the string that cannot be passed.
+ */
+function checkCommandLine(options: WasiOptions): void {
+  const strings: [string, unknown][] = [
+    ["program", options.program ?? ""],
+    ...(options.args ?? []).map((arg, i): [string, unknown] => [
+      `args[${i}]`,
+      arg,
+    ]),
+    ...Object.entries(options.env ?? {}).flatMap((
+      [name, value],
+    ): [string, unknown][] => [
+      [`the name of env.${JSON.stringify(name)}`, name],
+      [`env.${JSON.stringify(name)}`, value],
+    ]),
+  ];
+  for (const [what, value] of strings) {
+    if (typeof value !== "string") {
+      throw new TypeError(
+        `runWasi's ${what} must be a string; got ${typeof value}`,
+      );
+    }
+    if (value.includes("\0")) {
+      throw new TypeError(
+        `runWasi's ${what} holds a NUL byte, which would end it there for the guest (it gets C strings); remove it`,
+      );
+    }
+  }
+  for (const name of Object.keys(options.env ?? {})) {
+    if (name === "" || name.includes("=")) {
+      throw new TypeError(
+        `runWasi's env has a variable named ${
+          JSON.stringify(name)
+        }: a name must be non-empty and hold no "=", or the guest would read another variable; rename it`,
+      );
+    }
+  }
 }
 
 /** A returned `_start` exits with 0; `proc_exit` exits with its code. */

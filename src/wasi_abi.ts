@@ -14,8 +14,11 @@ export const ERRNO = {
   FAULT: 21,
   INVAL: 28,
   IO: 29,
+  LOOP: 32,
+  MFILE: 33,
   NOTSUP: 58,
   ROFS: 69,
+  NOTCAPABLE: 76,
 } as const;
 
 /** Rights (`__wasi_rights_t`) that let a descriptor change a file. */
@@ -240,4 +243,74 @@ export function cappedTransfer(
   } finally {
     new DataView(memory.buffer).setUint32(lengthAt, length, true);
   }
+}
+
+/**
+ * The functions of WASI preview1 and their types, as `wasi/api.h` of
+ * wasi-libc declares them: parameters, then results, `i` for `i32` and `I`
+ * for `i64`.
+ */
+const WASI_TYPES: Record<string, [string, string]> = {
+  args_get: ["ii", "i"],
+  args_sizes_get: ["ii", "i"],
+  environ_get: ["ii", "i"],
+  environ_sizes_get: ["ii", "i"],
+  clock_res_get: ["ii", "i"],
+  clock_time_get: ["iIi", "i"],
+  fd_advise: ["iIIi", "i"],
+  fd_allocate: ["iII", "i"],
+  fd_close: ["i", "i"],
+  fd_datasync: ["i", "i"],
+  fd_fdstat_get: ["ii", "i"],
+  fd_fdstat_set_flags: ["ii", "i"],
+  fd_fdstat_set_rights: ["iII", "i"],
+  fd_filestat_get: ["ii", "i"],
+  fd_filestat_set_size: ["iI", "i"],
+  fd_filestat_set_times: ["iIIi", "i"],
+  fd_pread: ["iiiIi", "i"],
+  fd_prestat_get: ["ii", "i"],
+  fd_prestat_dir_name: ["iii", "i"],
+  fd_pwrite: ["iiiIi", "i"],
+  fd_read: ["iiii", "i"],
+  fd_readdir: ["iiiIi", "i"],
+  fd_renumber: ["ii", "i"],
+  fd_seek: ["iIii", "i"],
+  fd_sync: ["i", "i"],
+  fd_tell: ["ii", "i"],
+  fd_write: ["iiii", "i"],
+  path_create_directory: ["iii", "i"],
+  path_filestat_get: ["iiiii", "i"],
+  path_filestat_set_times: ["iiiiIIi", "i"],
+  path_link: ["iiiiiii", "i"],
+  path_open: ["iiiiiIIii", "i"],
+  path_readlink: ["iiiiii", "i"],
+  path_remove_directory: ["iii", "i"],
+  path_rename: ["iiiiii", "i"],
+  path_symlink: ["iiiii", "i"],
+  path_unlink_file: ["iii", "i"],
+  poll_oneoff: ["iiii", "i"],
+  proc_exit: ["i", ""],
+  proc_raise: ["i", "i"],
+  sched_yield: ["", "i"],
+  random_get: ["ii", "i"],
+  sock_accept: ["iii", "i"],
+  sock_recv: ["iiiiii", "i"],
+  sock_send: ["iiiii", "i"],
+  sock_shutdown: ["ii", "i"],
+};
+
+/**
+ * The type WASI preview1 gives a function, as parameter and result types.
+ *
+ * @param name The function's name.
+ * @returns Its types, or `undefined` when WASI preview1 has no such function.
+ */
+export function wasiFunctionType(
+  name: string,
+): { params: string[]; results: string[] } | undefined {
+  if (!Object.hasOwn(WASI_TYPES, name)) return undefined;
+  const types = (letters: string) =>
+    [...letters].map((letter) => letter === "I" ? "i64" : "i32");
+  const [params, results] = WASI_TYPES[name];
+  return { params: types(params), results: types(results) };
 }

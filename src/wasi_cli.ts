@@ -35,7 +35,8 @@ export interface WasiFlags {
  *
  * @param argv The command line, without the program name.
  * @returns The WASI flags, and what is left.
- * @throws {TypeError} When a flag has no value, or `--env` has no `=`.
+ * @throws {TypeError} When a flag has no value, `--env` has no `=`, or two
+ *   `--dir` give the guest the same name.
  */
 export function parseWasiFlags(argv: readonly string[]): WasiFlags {
   const flags: WasiFlags = { preopens: [], env: {}, args: [], rest: [] };
@@ -54,6 +55,12 @@ export function parseWasiFlags(argv: readonly string[]): WasiFlags {
     if (value === undefined) throw new TypeError(`--${match[1]} needs a value`);
     if (match[1] === "dir") {
       const [host, guest] = value.split("::", 2);
+      const name = guest ?? host;
+      if (flags.preopens.some((p) => (p.guest ?? p.host) === name)) {
+        throw new TypeError(
+          `--dir ${value}: another --dir is already named ${name} for the guest; give each its own name, as --dir HOST::GUEST`,
+        );
+      }
       flags.preopens.push(guest === undefined ? { host } : { host, guest });
     } else {
       const equals = value.indexOf("=");
@@ -121,15 +128,16 @@ export const WASI_STOP_STATUS = {
 
 /**
  * The exit status for how a command ended: its own code when it exited,
- * else {@linkcode WASI_STOP_STATUS}.
+ * else {@linkcode WASI_STOP_STATUS}. A code outside 0 to 255 exits with 1:
+ * the system keeps only an exit status's low byte, which would turn 256
+ * (and every multiple of it) into 0, a success.
  *
  * @param outcome How it ended.
  * @returns The status for `Deno.exit`.
  */
 export function wasiExitStatus(outcome: WasiOutcome): number {
-  return outcome.outcome === "exited"
-    ? outcome.code
-    : WASI_STOP_STATUS[outcome.outcome];
+  if (outcome.outcome !== "exited") return WASI_STOP_STATUS[outcome.outcome];
+  return outcome.code >= 0 && outcome.code <= 255 ? outcome.code : 1;
 }
 
 /** One JSON report of a command's run. */

@@ -12,10 +12,21 @@
  * it. The check looks at the file just before the open: a FIFO that another
  * process puts in place between the two is not caught.
  *
+ * `path_open` resolves the path itself first, link by link, and refuses one
+ * that a symbolic link leads out of its preopen (`ENOTCAPABLE`), or that
+ * ends in a link the guest did not ask to follow (`ELOOP`, as `O_NOFOLLOW`
+ * does): `node:wasi` follows such a link wherever it leads, and creates the
+ * file a dangling one names, outside the preopen and past Deno's
+ * permissions, which see only the link's own path. The same race applies:
+ * a link another process swaps in between the check and the open is not
+ * caught.
+ *
+ * A guest holds at most {@linkcode MAX_OPEN_FILES} descriptors at once.
+ *
  * @module
  */
 
-import { join, relative } from "node:path";
+import { isAbsolute, join, relative, sep } from "node:path";
 import {
   cappedTransfer,
   ERRNO,
@@ -25,18 +36,35 @@ import {
   WRITE_RIGHTS,
 } from "./wasi_abi.ts";
 
+/** Separators at the end of a path: `/`, and this system's own. */
+const SEPARATORS_AT_END = sep === "/" ? /\/+$/ : /[\\/]+$/;
+
+/** How many symbolic links one path may pass through, as on Linux. */
+const MAX_SYMLINKS = 40;
+
+/** Whether `path` is `root` or under it (both real paths). */
+function within(root: string, path: string): boolean {
+  const inside = relative(root, path);
+  return inside === "" ||
+    (!isAbsolute(inside) && inside.split(sep)[0] !== "..");
+}
+
 /** A WASI function, as `node:wasi` provides it. */
 // deno-lint-ignore no-explicit-any
 export type WasiFunction = (...args: any[]) => number;
 
-/** Functions that change what a directory holds, and which of their arguments are directories. */
+/**
+ * Functions that change what a directory holds, and which of their
+ * arguments are directories that must not be read-only.
+ */
 const DIRECTORY_CHANGES: Record<string, number[]> = {
   path_create_directory: [0],
   path_remove_directory: [0],
   path_unlink_file: [0],
   path_rename: [0, 3],
   path_symlink: [2],
-  path_link: [4],
+  // The source too: a link elsewhere would open the file for writing.
+  path_link: [0, 4],
   path_filestat_set_times: [0],
 };
 
@@ -48,6 +76,15 @@ const FILE_CHANGES = [
   "fd_filestat_set_size",
   "fd_filestat_set_times",
 ];
+
+/**
+ * The most descriptors a guest holds open at once, its preopens included;
+ * past them `path_open` fails with `EMFILE`, as under Linux's default
+ * `ulimit -n`. Every one is a descriptor of this process: a guest opening
+ * files without end would otherwise take all the process may have (the
+ * host's own opens, and other guests', failing meanwhile).
+ */
+export const MAX_OPEN_FILES = 1024;
 
 /** The first descriptor `node:wasi` gives a preopen. */
 export const FIRST_PREOPEN_FD = 3;
@@ -99,15 +136,28 @@ export class GuestFiles {
   /**
    * What `path_open` would open, when it is inside a preopen: a regular
    * file or directory, something else (a FIFO, a socket, a device), or
-   * `undefined` when it cannot tell (nothing there yet, a path outside the
-   * preopens, no permission to look), which `node:wasi` then judges.
+   * `undefined` when it cannot tell (nothing there yet, no permission to
+   * look), which `node:wasi` then judges; or the errno that refuses the
+   * open: `NOTCAPABLE` for a path that a symbolic link leads out of the
+   * preopen, `LOOP` for one that ends in a link the guest did not ask to
+   * follow.
+   *
+   * The path is resolved as the kernel will resolve it, link by link:
+   * `node:wasi` lets a link at the end of the path lead anywhere when the
+   * guest does not ask it to follow links (it opens the file the link
+   * names all the same), or when the link names a file that does not exist
+   * yet (which `O_CREAT` then creates), past the preopen and past Deno's
+   * permissions, which see only the link's own path.
    */
   #target(
     dir: number,
     dirflags: number,
     path: number,
     pathLength: number,
-  ): { kind: "directory" | "file" | "other"; path: string } | undefined {
+  ):
+    | { kind: "directory" | "file" | "other"; path: string }
+    | number
+    | undefined {
     const directory = this.#directories.get(dir);
     const { buffer } = this.#memory();
     // A path outside memory is node:wasi's to refuse (EFAULT).
@@ -120,30 +170,61 @@ export class GuestFiles {
     const name = new TextDecoder().decode(
       new Uint8Array(buffer, path, pathLength),
     );
-    if (name.startsWith("/")) return undefined;
-    const target = join(directory.path, name);
-    let info: Deno.FileInfo;
+    // An absolute or empty path is node:wasi's to refuse.
+    if (name === "" || name.startsWith("/")) return undefined;
+    let root: string;
     try {
-      info = (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0
-        ? Deno.statSync(target)
-        : Deno.lstatSync(target);
+      root = Deno.realPathSync(directory.root);
     } catch {
       return undefined;
     }
-    if (info.isDirectory) return { kind: "directory", path: target };
-    if (info.isFile || info.isSymlink) return { kind: "file", path: target };
-    // Only inside the preopen: outside it, node:wasi refuses the open
-    // itself, and the guest learns nothing about what is there.
-    try {
-      const inside = relative(
-        Deno.realPathSync(directory.root),
-        Deno.realPathSync(target),
+    // A trailing slash follows a link at the end, as the kernel does.
+    const follow = (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0 ||
+      name.endsWith("/");
+    let at = `${directory.path}/${name}`;
+    for (let links = 0; links <= MAX_SYMLINKS; links++) {
+      const trimmed = at.replace(SEPARATORS_AT_END, "");
+      const slash = Math.max(
+        trimmed.lastIndexOf("/"),
+        sep === "/" ? -1 : trimmed.lastIndexOf(sep),
       );
-      if (inside.startsWith("..")) return undefined;
-    } catch {
-      return undefined;
+      const last = trimmed.slice(slash + 1);
+      // Every part of the path but the last is resolved as it comes, so
+      // that a `..` after a link goes where the kernel would take it.
+      const parent = last === "." || last === ".."
+        ? trimmed
+        : trimmed.slice(0, slash) || "/";
+      let real: string;
+      try {
+        real = Deno.realPathSync(parent);
+      } catch (error) {
+        // Not readable here: outside the preopens, which must be.
+        return error instanceof Deno.errors.NotCapable
+          ? ERRNO.NOTCAPABLE
+          : undefined;
+      }
+      if (!within(root, real)) return ERRNO.NOTCAPABLE;
+      if (parent === trimmed) return { kind: "directory", path: real };
+      const target = join(real, last);
+      let info: Deno.FileInfo;
+      try {
+        info = Deno.lstatSync(target);
+      } catch (error) {
+        return error instanceof Deno.errors.NotCapable
+          ? ERRNO.NOTCAPABLE
+          : undefined;
+      }
+      if (info.isSymlink) {
+        if (!follow) return ERRNO.LOOP;
+        const link = Deno.readLinkSync(target);
+        at = isAbsolute(link) ? link : `${real}/${link}`;
+        continue;
+      }
+      if (info.isDirectory) return { kind: "directory", path: target };
+      if (info.isFile) return { kind: "file", path: target };
+      return { kind: "other", path: target };
     }
-    return { kind: "other", path: target };
+    return ERRNO.LOOP;
   }
 
   /** The wrapped functions, to lay over `node:wasi`'s. */
@@ -166,7 +247,9 @@ export class GuestFiles {
           (BigInt(rightsBase) & WRITE_RIGHTS) !== 0n ||
           (fdflags & FDFLAG_APPEND) !== 0;
         if (readOnly.has(dir) && writes) return ERRNO.ROFS;
+        if (this.#open.size >= MAX_OPEN_FILES) return ERRNO.MFILE;
         const target = this.#target(dir, dirflags, path, pathLength);
+        if (typeof target === "number") return target;
         if (target?.kind === "other") return ERRNO.NOTSUP;
         const errno = wasi.path_open(
           dir,

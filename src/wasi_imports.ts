@@ -107,12 +107,13 @@ export function wasiImports(
       );
       return typeof n === "number" ? finish(n) : n.then(finish);
     },
-    // Closing the host's stdio would close this process's.
+    // Closing the host's stdio would close this process's. A closed stdin
+    // is read no more; its stream is let go of when the run ends, as any
+    // stream the guest did not read to its end.
     fd_close: (fd: number) => {
       if (fd > 2) return files.fd_close(fd);
       if (stdioClosed[fd]) return ERRNO.BADF;
       stdioClosed[fd] = true;
-      if (fd === 0) stdin.close();
       return ERRNO.SUCCESS;
     },
     fd_renumber: (from: number, to: number) =>

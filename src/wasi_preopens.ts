@@ -26,8 +26,20 @@ export interface WasiPreopen {
  * @param preopens The preopens.
  * @throws {Deno.errors.NotCapable} Naming the flags to run with, when a permission is missing.
  * @throws {Deno.errors.NotFound} When a directory does not exist.
+ * @throws {TypeError} When two preopens have the same guest name.
  */
 export function checkPreopens(preopens: readonly WasiPreopen[]): void {
+  const names = new Set<string>();
+  for (const { host, guest = host } of preopens) {
+    if (names.has(guest)) {
+      throw new TypeError(
+        `two preopens are named ${
+          JSON.stringify(guest)
+        } for the WASI guest: each needs a name of its own (set guest on one of them)`,
+      );
+    }
+    names.add(guest);
+  }
   for (const { host, guest = host } of preopens) {
     const missing = (["read", "write"] as const).filter((name) =>
       Deno.permissions.querySync({ name, path: host }).state !== "granted"

@@ -102,6 +102,9 @@ export type WasiInput = Uint8Array | ReadableStream<Uint8Array> | "inherit";
 /** How much one blocking read of this process's stdin asks for. */
 const READ_CHUNK = 64 * 1024;
 
+/** Whether a run reads this process's stdin through `process.stdin`. */
+let stdinTaken = false;
+
 /** What the guest's stdin reads a stream through. */
 interface ChunkReader {
   read(): Promise<ReadableStreamReadResult<Uint8Array>>;
@@ -117,6 +120,15 @@ interface ChunkReader {
  * and what it holds unread stays in `process.stdin` for the caller.
  */
 function processStdin(): ChunkReader {
+  // Two readers would each get every chunk; one that holds Deno.stdin's
+  // stream would race this one for them.
+  if (stdinTaken || Deno.stdin.readable.locked) {
+    throw new TypeError(
+      `runWasi was given stdin: "inherit" while this process's stdin is read elsewhere (another run, or a reader not released): wait for that run, or release the reader`,
+    );
+  }
+  stdinTaken = true;
+  let taken = true;
   const stdin = process.stdin;
   const chunks: Uint8Array[] = [];
   let ended = false;
@@ -141,6 +153,7 @@ function processStdin(): ChunkReader {
   stdin.on("error", onError);
   stdin.pause();
   const letGo = () => {
+    if (taken) stdinTaken = taken = false;
     wake = undefined;
     stdin.off("data", onData);
     stdin.off("end", onEnd);
@@ -188,6 +201,7 @@ export class InputSource {
   readonly #reader: ChunkReader | undefined;
   #blocking = false;
   #ended = false;
+  #released = false;
 
   /**
    * Makes stdin.
@@ -203,6 +217,11 @@ export class InputSource {
     } else if (stdin === "inherit") {
       this.#reader = processStdin();
     } else if (stdin instanceof ReadableStream) {
+      if (stdin.locked) {
+        throw new TypeError(
+          "runWasi's stdin stream is locked by another reader: release its lock, or give the run a stream of its own",
+        );
+      }
       this.#reader = stdin.getReader();
     } else {
       this.#pending = stdin ?? this.#pending;
@@ -263,10 +282,15 @@ export class InputSource {
     this.#reader.cancel().catch(() => {});
   }
 
-  /** Lets go of the stream, which the caller may read on. */
+  /**
+   * Lets go of the stream, which the caller may read on: also one that
+   * ended or was cancelled, whose lock (or this process's stdin) is held
+   * until then.
+   */
   release(): void {
-    if (this.#reader === undefined || this.#ended) return;
+    if (this.#reader === undefined || this.#released) return;
     this.#ended = true;
+    this.#released = true;
     this.#reader.releaseLock();
   }
 }

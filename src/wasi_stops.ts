@@ -10,6 +10,7 @@
 
 import { Aborted, DeadlineExceeded } from "./errors.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
+import { startTimer } from "./long_timer.ts";
 import type { StopSignal } from "./stop_signal.ts";
 
 /**
@@ -145,10 +146,12 @@ export class StopWatch {
    * @param ms How long, in milliseconds.
    */
   sleep(ms: number): Promise<void> {
-    let timer: Timer | undefined;
+    let cancel: (() => void) | undefined;
+    // Not setTimeout: a sleep longer than it can hold (about 24.8 days,
+    // and a guest may sleep for 2^64 ns) would end at once.
     const done = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
+      cancel = startTimer(ms, resolve);
     });
-    return this.race(done, () => clearTimeout(timer));
+    return this.race(done, () => cancel?.());
   }
 }

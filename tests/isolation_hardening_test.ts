@@ -13,6 +13,7 @@ import { expectOutcome } from "./support/outcome.ts";
 import { runDeno } from "./support/cli.ts";
 import { watBinaryen } from "./support/instrument.ts";
 import { readAnswer } from "../src/isolate_output.ts";
+import { LOADED_MARK } from "../src/isolate_wire.ts";
 
 const COMPUTE = new URL("../guest/compute.wasm", import.meta.url);
 const MOD = new URL("../mod.ts", import.meta.url).href;
@@ -206,6 +207,28 @@ function floodingImports(chunks: string): string {
     } } };\n`;
 }
 
+Deno.test("isolation: an environment variable the child would see as another, or cut short, is refused in one line", async () => {
+  for (
+    const env of <Record<string, string>[]> [
+      { "A=B": "x" },
+      { "": "x" },
+      { "A\0B": "x" },
+      { A: "x\0y" },
+    ]
+  ) {
+    await assert.rejects(
+      () => invokeIsolated(COMPUTE, "sum_to", [3], { env }),
+      (error: Error) => {
+        assert.ok(error instanceof TypeError, String(error));
+        assert.match(error.message, /^env/);
+        assert.equal(error.message.split("\n").length, 1);
+        return true;
+      },
+      JSON.stringify(env),
+    );
+  }
+});
+
 Deno.test("isolation: a child's output is capped at 1 MiB a stream, and its answer still comes through", async () => {
   await inTempDir(async (dir) => {
     const imports = `${dir}/imports.ts`;
@@ -298,24 +321,33 @@ Deno.test("isolation: the heap limit must be a positive whole number of MiB", as
 Deno.test("isolation: the answer is found after its tag in any chunking, and only there", async () => {
   const tag = "early-exit answer 1234: ";
   const printed = 'early-exit answer 9: no\n{"fake":1}\nearly-exit answer 12';
-  const stream = `${printed}\n${tag}{"real":2}\nafter\n`;
+  const loaded = `${tag}${LOADED_MARK}`;
+  const stream = `${printed}\n${loaded}\nstart\n${tag}{"real":2}\nafter\n`;
   for (const size of [1, 2, 7, 64, stream.length]) {
+    let marks = 0;
     const bytes = new TextEncoder().encode(stream);
     const chunks: Uint8Array[] = [];
     for (let at = 0; at < bytes.length; at += size) {
       chunks.push(bytes.slice(at, at + size));
     }
     const forwarded: number[] = [];
-    const answer = await readAnswer(ReadableStream.from(chunks), tag, {
-      writeSync: (part) => {
-        forwarded.push(...part);
-        return part.length;
+    const answer = await readAnswer(
+      ReadableStream.from(chunks),
+      tag,
+      {
+        writeSync: (part) => {
+          forwarded.push(...part);
+          return part.length;
+        },
       },
-    });
+      undefined,
+      () => marks++,
+    );
     assert.equal(answer, '{"real":2}', `chunks of ${size}`);
+    assert.equal(marks, 1, `chunks of ${size}`);
     assert.equal(
       new TextDecoder().decode(new Uint8Array(forwarded)),
-      `${printed}after\n`,
+      `${printed}startafter\n`,
       `chunks of ${size}`,
     );
   }

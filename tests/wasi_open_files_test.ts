@@ -1,0 +1,82 @@
+import assert from "./support/assert.ts";
+import { wat } from "./support/instrument.ts";
+import { withDirectory } from "./support/temp_directory.ts";
+import { text } from "./support/wasi_guests.ts";
+import { runWasi } from "../mod.ts";
+import { MAX_OPEN_FILES } from "../src/wasi_files.ts";
+
+const MFILE = 33;
+
+/**
+ * A command that opens `f.txt` in its preopen until an open fails, never
+ * closing one, then sleeps 100 ms and prints how many it opened, then the
+ * errno of the open that failed.
+ */
+const OPENER = `(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff"
+    (func $poll (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "f.txt")
+  (func $print (param $n i32) (local $at i32)
+    (local.set $at (i32.const 300))
+    (i32.store8 (i32.const 300) (i32.const 10))
+    (loop $digits
+      (local.set $at (i32.sub (local.get $at) (i32.const 1)))
+      (i32.store8 (local.get $at)
+        (i32.add (i32.const 48) (i32.rem_u (local.get $n) (i32.const 10))))
+      (local.set $n (i32.div_u (local.get $n) (i32.const 10)))
+      (br_if $digits (local.get $n)))
+    (i32.store (i32.const 0) (local.get $at))
+    (i32.store (i32.const 4) (i32.sub (i32.const 301) (local.get $at)))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  (func (export "_start") (local $n i32) (local $errno i32)
+    (loop $again
+      (local.set $errno (call $open (i32.const 3) (i32.const 1) (i32.const 100)
+        (i32.const 5) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0)
+        (i32.const 20)))
+      (if (i32.eqz (local.get $errno)) (then
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $again))))
+    ;; 100 ms on the monotonic clock
+    (i32.store8 (i32.const 408) (i32.const 0))
+    (i32.store (i32.const 416) (i32.const 1))
+    (i64.store (i32.const 424) (i64.const 100000000))
+    (drop (call $poll (i32.const 400) (i32.const 500) (i32.const 1) (i32.const 600)))
+    (call $print (local.get $n))
+    (call $print (local.get $errno))))`;
+
+Deno.test("a WASI guest holds a bounded number of open files, and the host can open its own meanwhile", () =>
+  withDirectory(async (directory) => {
+    await Deno.writeTextFile(`${directory}/f.txt`, "f");
+    const guest = await wat(OPENER);
+    let hostOpened = false;
+    const run = runWasi(guest, {
+      preopens: [{ host: directory }],
+      stdout: "capture",
+      timeout: 60_000,
+    });
+    // While the guest sleeps, holding every file it could open.
+    const probe = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let tries = 0; tries < 200 && !hostOpened; tries++) {
+        try {
+          (await Deno.open(`${directory}/f.txt`)).close();
+          hostOpened = true;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+    })();
+    const result = await run;
+    await probe;
+    assert.equal(result.outcome, "exited");
+    const [opened, errno] = text(result.stdout).trim().split("\n").map(Number);
+    // The preopen is one of them.
+    assert.equal(opened, MAX_OPEN_FILES - 1);
+    assert.equal(errno, MFILE);
+    assert.ok(hostOpened, "the host could not open a file during the run");
+  }));
