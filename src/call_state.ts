@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type EarlyExitError, Interrupted } from "./errors.ts";
+import { type EarlyExitError, Interrupted, withoutStack } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
 
 /**
@@ -57,12 +57,60 @@ export interface CallState {
 }
 
 /**
+ * What `thrownBy` says when the call's `refuel` hook threw: host code the
+ * guest reached through its fuel import, whose throw is the `error` outcome
+ * as an import's is.
+ */
+export const REFUEL_HOOK = "refuel";
+
+/**
+ * Runs the call's refuel hook, recording what it throws or rejects with as
+ * thrown by {@linkcode REFUEL_HOOK}. While the guest waits on its promise,
+ * the call's stops end the wait (`state.cancel`).
+ *
+ * @param state The guest's call state.
+ * @param shortfall The fuel the next block needs beyond what is left.
+ * @returns The hook's answer; 0 without a hook.
+ */
+export function callRefuel(
+  state: CallState,
+  shortfall: number,
+): number | Promise<number> {
+  const record = (error: unknown) => {
+    state.thrown = error;
+    state.thrownBy = REFUEL_HOOK;
+  };
+  let more: number | Promise<number> | undefined;
+  try {
+    more = state.refuel?.({ shortfall, consumed: state.meter!.consumed });
+  } catch (error) {
+    record(error);
+    throw error;
+  }
+  if (!(more instanceof Promise)) return more ?? 0;
+  // While the guest waits on it, the call's stops end the wait, as they
+  // end an async host import's.
+  const answer = more;
+  return new Promise<number>((resolve, reject) => {
+    state.cancel = () => reject(state.unwind);
+    Promise.prototype.then.call(answer, resolve, (error) => {
+      record(error);
+      reject(error);
+    });
+  }).finally(() => {
+    state.cancel = undefined;
+  });
+}
+
+/**
  * Records why the guest must stop (the first reason wins) and unwinds it by
  * throwing the prepared error.
  */
 export function requestStop(state: CallState, stop: Stop): never {
   recordStop(state, stop);
-  throw state.unwind;
+  // The stop's own error, naming the import: what it throws is seen by
+  // the host's code it unwinds through, and by another guest's call.
+  throw withoutStack(stop);
 }
 
 /**
@@ -92,6 +140,22 @@ export function stoppedByHost(state: CallState): void {
   state.cancel?.();
 }
 
+/** Each call state's prepared unwind, to the state it unwinds. */
+const unwinding = new WeakMap<object, CallState>();
+
+/**
+ * The stop behind `error` when it is the prepared unwind of a guest's call
+ * (another guest's, stopped by its `host.interrupt` from inside this one):
+ * that call's recorded stop, which names the real interrupt.
+ *
+ * @param error What a call threw.
+ * @returns The stop, or `undefined`.
+ */
+export function stopOfUnwind(error: unknown): Stop | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  return unwinding.get(error)?.stop;
+}
+
 /**
  * A fresh call state, with nothing in progress.
  *
@@ -104,7 +168,7 @@ export function newCallState(
     reason: "unwinding the guest",
   }),
 ): CallState {
-  return {
+  const state: CallState = {
     stop: undefined,
     unwind,
     thrown: undefined,
@@ -116,4 +180,6 @@ export function newCallState(
     flag: undefined,
     check: undefined,
   };
+  unwinding.set(unwind, state);
+  return state;
 }

@@ -30,6 +30,7 @@
  */
 
 import { Aborted, DeadlineExceeded } from "./errors.ts";
+import { isInstance, readSafely } from "./thrown_values.ts";
 import type { CallState, Stop } from "./call_state.ts";
 import { asyncWatches } from "./calls_in_progress.ts";
 import type { StopReason } from "./fuel.ts";
@@ -57,6 +58,12 @@ export function deadlineStop(
   return () => new DeadlineExceeded(timeout, elapsed, options);
 }
 
+/** Whether an abort's reason is a timed-out signal's (`AbortSignal.timeout`). */
+function timedOut(reason: unknown): boolean {
+  return isInstance(reason, DOMException) &&
+    readSafely(reason, "name") === "TimeoutError";
+}
+
 /**
  * The stop for an aborted signal. A timed-out signal is a deadline.
  *
@@ -66,7 +73,7 @@ export function deadlineStop(
  */
 export function abortStop(signal: AbortSignal, started: number): Stop {
   const reason = signal.reason;
-  if (reason instanceof DOMException && reason.name === "TimeoutError") {
+  if (timedOut(reason)) {
     return deadlineStop(performance.now() - started, started, reason);
   }
   return () => new Aborted(reason);
@@ -91,6 +98,21 @@ export function enclosingWatches(state: CallState): readonly CallWatch[] {
   const watches = asyncWatches();
   if (watches.length === 0 && plainCalls.length === 0) return NONE;
   for (const watch of plainCalls) watches.push(watch);
+  return watches.filter((watch) => watch.state !== state);
+}
+
+/**
+ * The watches of the async calls of other guests that an async call is
+ * made inside of (by a host import that awaits it), innermost last.
+ *
+ * @param state The call state of the guest making the call.
+ * @returns The watches.
+ */
+export function enclosingAsyncWatches(
+  state: CallState,
+): readonly CallWatch[] {
+  const watches = asyncWatches();
+  if (watches.length === 0) return NONE;
   return watches.filter((watch) => watch.state !== state);
 }
 
@@ -265,10 +287,8 @@ export class CallWatch {
       };
     }
     if (this.#signal?.aborted) {
-      const timedOut = this.#signal.reason instanceof DOMException &&
-        this.#signal.reason.name === "TimeoutError";
       return {
-        reason: timedOut ? "deadline" : "abort",
+        reason: timedOut(this.#signal.reason) ? "deadline" : "abort",
         stop: abortStop(this.#signal, this.#started),
       };
     }

@@ -60,6 +60,8 @@ export class EarlyExitError extends Error {
     message: string,
     options?: ErrorOptions,
   ) {
+    // One line, whatever a guest named its imports and exports.
+    if (LINE_BREAKING.test(message)) message = escapeControls(message);
     if (stackless) {
       return stoplessError(new.target, kind, message, options);
     }
@@ -74,10 +76,38 @@ export class EarlyExitError extends Error {
   }
 }
 
+/** Characters that break a message's line, or hide part of it. */
+// deno-lint-ignore no-control-regex -- the control characters are the point
+const LINE_BREAKING = /[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]/;
+const LINE_BREAKING_ALL = new RegExp(LINE_BREAKING.source, "g");
+
+/**
+ * `text` with its line breaks and other control characters written as
+ * escapes (`\n`, `\r`, `\u001b`), so that it prints as one line.
+ *
+ * @param text Any text.
+ * @returns The text, escaped.
+ */
+function escapeControls(text: string): string {
+  return text.replace(
+    LINE_BREAKING_ALL,
+    (char) =>
+      char === "\n"
+        ? "\\n"
+        : char === "\r"
+        ? "\\r"
+        : `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 /** The brand `value` carries, if it is an object that carries one. */
 export function brandOf(value: unknown): unknown {
   if (typeof value !== "object" || value === null) return undefined;
-  return (value as Record<symbol, unknown>)[BRAND];
+  try {
+    return (value as Record<symbol, unknown>)[BRAND];
+  } catch {
+    return undefined; // a proxy whose trap throws carries no brand
+  }
 }
 
 /**

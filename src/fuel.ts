@@ -48,6 +48,7 @@ import { checkDeadlineOnlyMeter } from "./meter_deadline_only.ts";
 import { bindFlag } from "./watchdog.ts";
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
+import { describeValue } from "./option_checks.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -204,6 +205,16 @@ export function suspending(
   return new Suspending(fn) as WebAssembly.ImportValue;
 }
 
+/** Refuses a `run`'s `fn` that is not a function: a misuse, not an outcome. */
+function checkRunFunction(fn: unknown, what: string): void {
+  if (typeof fn === "function") return;
+  throw new TypeError(
+    `${what}: fn must be a function that calls into the attached instance, such as () => db.exec(sql); got ${
+      describeValue(fn)
+    }`,
+  );
+}
+
 function checkFuel(fuel: number, what: string): number {
   if (fuel === Infinity) return fuel;
   if (!Number.isSafeInteger(fuel) || fuel < 0) {
@@ -265,6 +276,17 @@ export interface MeterCalls {
   offBooks<T>(meter: FuelMeter, fn: () => T): T;
   /** The guest's stop flag, when the meter supplies one. */
   flag(meter: FuelMeter): Int32Array | undefined;
+  /**
+   * Starts a call of a guest that counts no fuel (whose calls take no
+   * `begin`): forgets the stop of an earlier call, so that `stop()` stops
+   * this one.
+   */
+  forgetStop(meter: FuelMeter): void;
+  /**
+   * Marks the meter's last `runAsync` call as still waiting after its run
+   * ended on a stop (or no longer): the stop holds until it has trapped.
+   */
+  strand(meter: FuelMeter, stranded: boolean): void;
   /**
    * Tells `onStop` of every {@linkcode FuelMeter.stop} until set again,
    * so that a call waiting on a promise ends at one too; returns the hook
@@ -359,6 +381,18 @@ export class FuelMeter {
   #onStopping: (() => void) | undefined;
   /** The part of the tank a per-call cap keeps out of the call. */
   #withheld = 0;
+  /**
+   * The set-asides of the calls this one is nested in (a host import
+   * calling the guest back), put back in turn as each call ends.
+   */
+  readonly #outerWithheld: number[] = [];
+  /** Calls in progress (`run`, a guest's calls, nested ones). */
+  #runs = 0;
+  /**
+   * Set while a `runAsync` call that was stopped as it waited on a promise
+   * not the meter's still waits: its stop holds until it has trapped.
+   */
+  #stranded = false;
   /** The current `run`'s own check, run before the user's `poll`. */
   #callPoll: (() => boolean) | undefined;
   /** The guest's stop flag, when this meter rewrote it with one. */
@@ -556,6 +590,12 @@ export class FuelMeter {
         `the instance has no fuel counter export "${this.#fuelExport}": attach an instance of meter.bytes`,
       );
     }
+    if (this.#counter === counter) {
+      // The same instance again: its counter is the meter's already, and a
+      // stop of the call in progress holds.
+      this.settle();
+      return;
+    }
     if (this.#counter !== undefined) {
       // Another instance of the same bytes: it starts with the module's
       // initial fuel, which counts as handed out.
@@ -568,7 +608,7 @@ export class FuelMeter {
     const zone = this.#zoneExport && exports[this.#zoneExport];
     this.#zone = zone instanceof WebAssembly.Global ? zone : undefined;
     // Keep what the start function left, and load the next slice.
-    this.settle();
+    this.#settle();
   }
 
   /** Fuel the guest may still spend. */
@@ -607,7 +647,10 @@ export class FuelMeter {
   }
 
   /**
-   * Adds fuel to the tank.
+   * Adds fuel to the tank. During a call capped with `fuel` (a `run`'s or
+   * a guest call's), the tank is what that call may still draw: the fuel
+   * added is the call's to spend, and the rest, set aside by the cap, comes
+   * back when the call ends.
    *
    * @param fuel How much to add.
    */
@@ -616,19 +659,31 @@ export class FuelMeter {
     this.#tank += checkFuel(fuel, "fuel");
     // A guest that cannot ask for more must hold it before it runs, and one
     // that ran dry gets the top-up at its next check, without settle().
+    if (this.#stopHolds()) return;
     if (!this.#resumable || (this.#exhausted && this.#parked === undefined)) {
-      this.settle();
+      this.#settle();
     }
   }
 
   /**
-   * Sets the fuel the guest may still spend, whatever is left.
+   * Sets the fuel the guest may still spend, whatever is left. During a
+   * call capped with `fuel`, that is what the call may still draw, and the
+   * rest of the tank, set aside by the cap, comes back when it ends. A
+   * call that was stopped stays stopped.
    *
    * @param fuel The new amount.
    */
   setFuel(fuel: number): void {
     this.#refuseFuel("setFuel");
     checkFuel(fuel, "fuel");
+    if (this.#stopHolds()) {
+      // The stop holds: only what is left after it changes.
+      const keep = Math.min(this.#parked!, fuel);
+      this.#handed -= this.#parked! - keep;
+      this.#parked = keep;
+      this.#tank = fuel - keep;
+      return;
+    }
     this.#returnSlice();
     this.#tank = fuel;
     this.#refill();
@@ -781,12 +836,13 @@ export class FuelMeter {
    * @param fn What to run; it calls into the attached instance.
    * @param options Fuel cap, `timeout`, `stop`, `signal` and `grace`.
    * @returns How the call ended, with the fuel it used.
-   * @throws {TypeError} When a meter whose guest cannot resume is given a deadline or a signal, or when a run of this meter is in progress.
+   * @throws {TypeError} When `fn` is not a function, a meter whose guest cannot resume is given a deadline or a signal, or a run of this meter is in progress.
    */
   run(fn: () => unknown, options?: MeterRunOptions): CallOutcome {
     if (this.#counter === undefined) {
       throw new TypeError("attach an instance of meter.bytes before run()");
     }
+    checkRunFunction(fn, "FuelMeter.run");
     return runMetered(this, meterCalls, this.#stack, fn, options);
   }
 
@@ -830,6 +886,7 @@ export class FuelMeter {
         "attach an instance of meter.bytes before runAsync()",
       );
     }
+    checkRunFunction(fn, "FuelMeter.runAsync");
     if (!this.#suspend) {
       throw new TypeError(
         "runAsync suspends the guest at every slice of fuel, which needs JSPI and a meter made with suspend: true (and calls through WebAssembly.promising); use run() for glue that calls the guest directly",
@@ -839,8 +896,9 @@ export class FuelMeter {
   }
 
   /**
-   * Resolves once the meter takes a new run. That is at once, unless the
-   * last {@linkcode FuelMeter.runAsync} was stopped while its call waited
+   * Resolves once the meter takes a new run. That is at once, unless a
+   * {@linkcode FuelMeter.runAsync} is in flight (then once it has ended),
+   * or the last one was stopped while its call waited
    * on a promise that is not the meter's: a library's own async import, or
    * the caller's JavaScript between calls into the guest. No check runs
    * during such a wait, so the run ends at its deadline, abort, StopSignal
@@ -885,11 +943,28 @@ export class FuelMeter {
   /**
    * Settles the books after a call, however it ended: puts back fuel held
    * for a stop or an empty slice, and reloads the counter for the next call.
+   * During a call that was stopped it does nothing: the stop holds until
+   * the call ends, which settles the books itself.
    */
   settle(): void {
+    // A stop made during a call holds until the call ends, which settles.
+    if (this.#stopHolds()) return;
+    this.#settle();
+  }
+
+  #settle(): void {
     this.#returnSlice();
     this.#refill();
     this.#clearStop();
+  }
+
+  /**
+   * Whether a call is in progress and was stopped: its stop holds until it
+   * ends, whatever the host does to the fuel meanwhile.
+   */
+  #stopHolds(): boolean {
+    if (this.#runs === 0 && !this.#stranded) return false;
+    return this.#countsFuel ? this.#parked !== undefined : this.#stopping;
   }
 
   /** A deadline-only guest's stop is its flag: clears it. */
@@ -955,6 +1030,8 @@ export class FuelMeter {
         meter.#onStopping = onStopping;
       },
       offBooks: (meter, fn) => meter.#offBooks(fn),
+      forgetStop: (meter) => meter.#forgetStop(),
+      strand: (meter, stranded) => void (meter.#stranded = stranded),
       flag: (meter) => meter.#flag,
       onStop: (meter, onStop) => {
         const before = meter.#onStop;
@@ -965,6 +1042,10 @@ export class FuelMeter {
   }
 
   #begin(cap: number | undefined): void {
+    if (cap !== undefined && this.#countsFuel) checkFuel(cap, "fuel");
+    // No check of an earlier call is still waiting for its answer.
+    if (this.#runs === 0) this.#waiting = undefined;
+    this.#runs++;
     if (!this.#countsFuel) {
       // No books; the flag was cleared before the run's watch was armed.
       this.#stopping = false;
@@ -974,8 +1055,11 @@ export class FuelMeter {
     this.#returnSlice();
     this.#leaveZones();
     this.#reason = undefined;
+    // An enclosing call's set-aside stays aside until that call ends.
+    this.#outerWithheld.push(this.#withheld);
+    this.#withheld = 0;
     if (cap !== undefined) {
-      const allowed = Math.min(this.#tank, checkFuel(cap, "fuel"));
+      const allowed = Math.min(this.#tank, cap);
       this.#withheld = this.#tank === Infinity
         ? Infinity
         : this.#tank - allowed;
@@ -984,7 +1068,18 @@ export class FuelMeter {
     this.#refill();
   }
 
+  #forgetStop(): void {
+    if (
+      this.#parked === undefined && !this.#delivered && !this.#stopping &&
+      this.#reason === undefined
+    ) return;
+    this.#returnSlice();
+    this.#refill();
+    this.#reason = undefined;
+  }
+
   #end(): void {
+    this.#runs = Math.max(0, this.#runs - 1);
     // A guest that traps when its fuel is spent never tells the meter, and
     // the books below refill its counter: say why it stopped first.
     if (this.exhausted) this.#reason ??= "fuel";
@@ -997,7 +1092,7 @@ export class FuelMeter {
     this.#soft = false;
     this.#onStopping = undefined;
     this.#tank += this.#withheld;
-    this.#withheld = 0;
+    this.#withheld = this.#outerWithheld.pop() ?? 0;
     this.#refill();
   }
 
@@ -1154,7 +1249,15 @@ export class FuelMeter {
     const before = Math.max(0, Number(counter + cost));
     // A stop recorded from inside poll must see the slice as it was.
     this.#waiting = before;
-    let stop = this.#callPoll?.() || (this.#poll?.() ?? false);
+    let stop: boolean | Promise<boolean>;
+    try {
+      stop = this.#callPoll?.() || (this.#poll?.() ?? false);
+      if (stop instanceof Promise) this.#canWait(stop, "poll");
+    } catch (error) {
+      // A hook threw (onStopping, poll): the run ends here.
+      this.#waiting = undefined;
+      throw error;
+    }
     if (stop === false && this.#yields) {
       // An async run: timers, I/O and abort events get their turn, then
       // the call looks again.
@@ -1166,8 +1269,26 @@ export class FuelMeter {
     return stop.then((now) => {
       this.#waiting = undefined;
       return now ? this.#park(before, need) : this.#grant(before, need);
+    }, (error) => {
+      this.#waiting = undefined;
+      throw error;
     });
   };
+
+  /**
+   * Refuses a hook's promise that the guest cannot wait for: only a meter
+   * made with `suspend: true` may suspend the guest on one.
+   */
+  #canWait(promise: Promise<unknown>, hook: string): void {
+    if (this.#suspend) return;
+    // Nobody waits for it: a later rejection must not go unhandled.
+    promise.then(undefined, () => {});
+    throw new TypeError(
+      `FuelMeter's ${hook} returned a promise, which only a meter made with suspend: true (its calls made through WebAssembly.promising) can wait for: return a ${
+        hook === "poll" ? "boolean" : "number"
+      }, or make the meter with suspend: true and run it with runAsync`,
+    );
+  }
 
   /** Stops the guest: it traps now, or in a soft stop runs on its grace. */
   #park(before: number, need: number): bigint {
@@ -1214,12 +1335,16 @@ export class FuelMeter {
     if (available < need && this.#refuel !== undefined) {
       const more = this.#refuel(need - available);
       if (typeof more === "number") return this.#pay(before, need, more);
+      this.#canWait(more, "refuel");
       this.#waiting = before;
       return more.then((fuel) => {
         this.#waiting = undefined;
         return this.#parked === undefined
           ? this.#pay(before, need, fuel)
           : this.#park(before, need);
+      }, (error) => {
+        this.#waiting = undefined;
+        throw error;
       });
     }
     return this.#pay(before, need, 0);

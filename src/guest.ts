@@ -30,12 +30,13 @@
 import { CallStack, type Frame } from "./call_stack.ts";
 import { waitForTurn } from "./call_queue.ts";
 import {
+  enclosingAsyncWatches,
   enclosingWatches,
   enterPlainCall,
   leavePlainCall,
 } from "./call_watch.ts";
 import { insideCallOf, runCallOf } from "./calls_in_progress.ts";
-import type { CallState, Stop } from "./call_state.ts";
+import { type CallState, type Stop, stopOfUnwind } from "./call_state.ts";
 import { ExportError, withoutStack } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
 import type {
@@ -52,10 +53,16 @@ import {
 import { instantiate } from "./instantiate.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
 import { beginMeteredCall, endMeteredCall } from "./metered_call.ts";
-import { type CallOutcome, classifyThrown, stoppedOutcome } from "./outcome.ts";
+import {
+  type CallOutcome,
+  classifyThrown,
+  givenOutcome,
+  stoppedOutcome,
+} from "./outcome.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 import { flagStop } from "./stop_flag_host.ts";
+import { isInstance } from "./thrown_values.ts";
 
 /** What a guest is made of; {@linkcode loadGuest} gathers it. */
 export interface GuestParts {
@@ -124,6 +131,11 @@ function makePromising(fn: HostFunction): PromisingFunction {
 }
 
 const NO_ARGUMENTS: unknown[] = [];
+
+/** A call that ended in an error that is no outcome, to throw once it has ended. */
+class Unsettled {
+  constructor(readonly error: unknown) {}
+}
 
 /**
  * A loaded guest: one compiled module and its live instance.
@@ -218,11 +230,34 @@ export class Guest {
    * tables and globals, as if just loaded, its start function run again
    * under the guest's options. A meter keeps its fuel.
    *
+   * A call runs to its end on the instance it started on. On a guest loaded
+   * with `async: true`, the fresh instance takes its place in the queue of
+   * calls: after the calls made before, and before those made after.
+   *
    * @throws {FuelExhausted} When the start function runs out of fuel.
    * @throws {DeadlineExceeded} When the start function runs past the guest's `timeout`.
    * @throws {Aborted} When the guest's `signal` aborted or its `stop` is set.
+   * @throws {ExportError} At once, not as a rejection, when called from inside one of the async guest's own calls (a host import), which it would have to wait for: the import then throws it, and `invokeAsync` rejects with it, as with `invokeAsync` from there.
    */
-  async reinstantiate(): Promise<void> {
+  reinstantiate(): Promise<void> {
+    if (!this.#async) return this.#reinstantiate();
+    if (insideCallOf(this)) {
+      // Thrown, not a rejection: an import that does not await it would
+      // leave the rejection unhandled, which ends the process.
+      throw new ExportError(
+        `cannot reinstantiate ${this.label} from inside its own async call: the call runs to its end on its instance, and the fresh one would wait for it; call reinstantiate() after that call returns`,
+      );
+    }
+    // In the queue of calls: the call in progress keeps its instance (and
+    // the meter counts its fuel) until it ends.
+    const run = this.#queue.then(() => this.#reinstantiate());
+    this.#waiting++;
+    const settled = () => void this.#waiting--;
+    this.#queue = run.then(settled, settled);
+    return run;
+  }
+
+  async #reinstantiate(): Promise<void> {
     this.#state.stop = undefined;
     this.#checked.clear();
     this.#instance = await instantiate(
@@ -284,20 +319,20 @@ export class Guest {
     const call = this.#begin(options, false, undefined, true);
     const watch = call.call?.watch;
     if (watch !== undefined) enterPlainCall(watch);
-    let outcome: CallOutcome;
+    let outcome: CallOutcome | Unsettled;
     try {
       try {
         const value = Reflect.apply(fn, undefined, args);
         outcome = this.#returned(name, value);
       } catch (error) {
-        outcome = this.#settle(name, error);
+        outcome = this.#settleOrKeep(name, error);
       }
     } finally {
       // Also when the call ended in an error that is not an outcome.
       if (watch !== undefined) leavePlainCall(watch);
       watch?.dispose();
     }
-    return this.#end(call, outcome);
+    return this.#endOrThrow(call, name, outcome);
   }
 
   /**
@@ -381,7 +416,7 @@ export class Guest {
     if (meter !== undefined && this.#options.fuel !== false) {
       outcome.fuel = { consumed: 0, remaining: meter.remaining };
     }
-    return outcome;
+    return givenOutcome(outcome);
   }
 
   async #invokeAsync(
@@ -415,7 +450,7 @@ export class Guest {
         return true;
       },
     );
-    let outcome: CallOutcome;
+    let outcome: CallOutcome | Unsettled;
     try {
       const value = this.#state.stop === undefined
         ? await runCallOf(
@@ -426,12 +461,12 @@ export class Guest {
         : undefined;
       outcome = this.#returned(name, value);
     } catch (error) {
-      outcome = this.#settle(name, error);
+      outcome = this.#settleOrKeep(name, error);
     } finally {
       disposeStops();
       call.call?.watch?.dispose();
     }
-    return this.#end(call, outcome);
+    return this.#endOrThrow(call, name, outcome);
   }
 
   /** The export, checked once per name and argument count. */
@@ -490,9 +525,14 @@ export class Guest {
         yields,
         countsFuel: this.#options.fuel !== false,
         started,
-        // A plain call made from a host import of another guest's plain
-        // call is stopped by that call's stops too.
-        enclosing: plain ? enclosingWatches(state) : undefined,
+        nested: this.#calls.active,
+        // A call made from a host import of another guest's call is
+        // stopped by that call's stops too: a plain one by those of the
+        // plain and async calls it is made inside of, an async one by
+        // those of the async calls whose import awaits it.
+        enclosing: plain
+          ? enclosingWatches(state)
+          : enclosingAsyncWatches(state),
       });
     } catch (error) {
       this.#calls.restore(saved);
@@ -513,7 +553,32 @@ export class Guest {
       outcome = endMeteredCall(this.#state, call, outcome);
     }
     this.#calls.pop(frame, outcome);
-    return outcome;
+    return givenOutcome(outcome);
+  }
+
+  /**
+   * Ends the call, and throws what ended it when that is no outcome (a
+   * misuse V8 reported, or an error of the runner's own): the books, the
+   * call's cap and its watch are settled first, so that the guest's next
+   * call is not taken for one nested in this one.
+   */
+  #endOrThrow(
+    frame: Frame,
+    name: string,
+    outcome: CallOutcome | Unsettled,
+  ): CallOutcome {
+    if (!(outcome instanceof Unsettled)) return this.#end(frame, outcome);
+    this.#end(frame, { outcome: "returned", export: name, value: undefined });
+    throw outcome.error;
+  }
+
+  /** {@linkcode Guest.#settle}, keeping what it throws for after the call's end. */
+  #settleOrKeep(name: string, error: unknown): CallOutcome | Unsettled {
+    try {
+      return this.#settle(name, error);
+    } catch (thrown) {
+      return new Unsettled(thrown);
+    }
   }
 
   #returned(name: string, value: unknown): CallOutcome {
@@ -543,14 +608,18 @@ export class Guest {
   #settle(name: string, error: unknown): CallOutcome {
     const state = this.#state;
     // A guest whose flag checks trap stopped without asking: find out why.
-    const stop = state.stop ?? flagStop(state);
+    // Another guest's unwind names its own stop: the call that made this
+    // one was interrupted from inside it.
+    const stop = state.stop ?? flagStop(state) ?? stopOfUnwind(error);
     state.stop = undefined;
     const ended = stop ? withoutStack(stop) : classifyThrown(error, state);
     const outcome = stoppedOutcome(name, ended);
     if (outcome !== undefined) return outcome;
-    if (ended instanceof TypeError && state.thrownBy === undefined) {
+    if (isInstance(ended, TypeError) && state.thrownBy === undefined) {
       // V8 rejects arguments it cannot convert (a number for an i64) before the guest runs.
-      throw new ExportError(`cannot call export "${name}": ${ended.message}`);
+      throw new ExportError(
+        `cannot call export "${name}": ${(ended as TypeError).message}`,
+      );
     }
     throw ended;
   }

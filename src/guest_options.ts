@@ -17,7 +17,10 @@ export interface HostControls {
   /**
    * Stops the guest: records the stop and throws an {@linkcode Interrupted}
    * error naming `importName`. Call it from inside a host import as
-   * `host.interrupt("quota.check", { reason: "over quota" })`.
+   * `host.interrupt("quota.check", { reason: "over quota" })`. It always
+   * throws, also where no guest is there to unwind (a timer, which it would
+   * then end with the error): to stop a call from outside its imports, use
+   * `guest.meter.stop()`, a `StopSignal` or an `AbortSignal`.
    */
   interrupt(importName: string, details?: InterruptDetails): never;
 }
@@ -187,7 +190,9 @@ export interface AsyncCallOptions extends CallOptions {
   /**
    * Runs when the fuel runs out: return more fuel (or a promise of it) and
    * the same call carries on where it stopped; return 0 to let it end with
-   * {@linkcode FuelExhausted}.
+   * {@linkcode FuelExhausted}. If it throws or rejects, the call ends with
+   * the `error` outcome, whose `HostImportError` has what it threw as
+   * `cause`.
    */
   refuel?: (request: RefuelRequest) => number | Promise<number>;
 }

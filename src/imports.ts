@@ -10,6 +10,8 @@ import { ImportError, type InterruptDetails, Interrupted } from "./errors.ts";
 import { type CallState, recordStop } from "./call_state.ts";
 import { suspending } from "./fuel.ts";
 import type { ImportDescriptor } from "./signatures.ts";
+import { isInstance, readSafely } from "./thrown_values.ts";
+import { describeValue } from "./option_checks.ts";
 
 /** How the runner's own interrupt import behaves. */
 export interface InterruptOptions {
@@ -28,7 +30,8 @@ export interface InterruptOptions {
   /**
    * Runs when the guest calls the import, before the guest is stopped. It
    * gets the guest's arguments and may return a reason and code for the
-   * {@linkcode Interrupted} error.
+   * {@linkcode Interrupted} error. If it throws, the call ends with the
+   * `error` outcome, as when any other host import throws.
    */
   onCall?: (args: unknown[]) => InterruptDetails | void;
 }
@@ -58,6 +61,69 @@ const HOST_VALUE_TYPES = new Set([
  * as its one result, of a type that holds host values. Anywhere else it
  * would become `0`, or nothing, and the work it stands for would be lost.
  */
+/**
+ * Converts what a host import returned to its one numeric result type, as
+ * the engine would, but inside the import, so that a value the type cannot
+ * take (a BigInt for an i32, a number for an i64, a Symbol, an object whose
+ * `valueOf` throws) is the import's error rather than an error of the call.
+ */
+type ResultConversion = (value: unknown, importName: string) => unknown;
+
+function toNumberResult(type: string): ResultConversion {
+  return (value, importName) => {
+    if (typeof value === "number") return value;
+    try {
+      return +(value as number);
+    } catch (error) {
+      throw unfitResult(importName, value, type, error);
+    }
+  };
+}
+
+const toI64Result: ResultConversion = (value, importName) => {
+  if (typeof value === "bigint") return value;
+  try {
+    // ToBigInt, as the engine applies to an i64 result.
+    return BigInt.asIntN(64, value as bigint);
+  } catch (error) {
+    throw unfitResult(importName, value, "i64", error);
+  }
+};
+
+function unfitResult(
+  importName: string,
+  value: unknown,
+  type: string,
+  error: unknown,
+): TypeError {
+  const why = isInstance(error, Error)
+    ? String(readSafely(error, "message"))
+    : "it cannot be converted";
+  return new TypeError(
+    `${importName} returned ${
+      describeValue(value)
+    }, which its ${type} result cannot take (${why}): return ${
+      type === "i64" ? "a BigInt" : "a number"
+    }`,
+  );
+}
+
+const NUMBER_RESULT: Record<string, ResultConversion> = {
+  i32: toNumberResult("i32"),
+  f32: toNumberResult("f32"),
+  f64: toNumberResult("f64"),
+  i64: toI64Result,
+};
+
+/** The conversion of the import's one numeric result, if it has one. */
+function resultConversion(
+  entry: ImportDescriptor,
+): ResultConversion | undefined {
+  const results = entry.signature?.results;
+  if (results?.length !== 1) return undefined;
+  return NUMBER_RESULT[results[0]!];
+}
+
 function takesPromises(entry: ImportDescriptor): boolean {
   const results = entry.signature?.results;
   return results?.length === 1 && HOST_VALUE_TYPES.has(results[0]);
@@ -76,6 +142,7 @@ function wrapHostFunction(
   importName: string,
   state: CallState,
   promiseIsValue: boolean,
+  convert: ResultConversion | undefined,
 ): HostFunction {
   return function (...args: unknown[]): unknown {
     if (state.stop !== undefined) throw state.unwind;
@@ -87,7 +154,7 @@ function wrapHostFunction(
       state.thrownBy = importName;
       throw error;
     }
-    if (result instanceof Promise && !promiseIsValue) {
+    if (!promiseIsValue && isInstance(result, Promise)) {
       // Nobody will wait for it: a later rejection must not go unhandled.
       Promise.prototype.then.call(result, undefined, () => {});
       const error = promiseInSyncGuest(importName);
@@ -95,7 +162,14 @@ function wrapHostFunction(
       state.thrownBy = importName;
       throw error;
     }
-    return result;
+    if (convert === undefined) return result;
+    try {
+      return convert(result, importName);
+    } catch (error) {
+      state.thrown = error;
+      state.thrownBy = importName;
+      throw error;
+    }
   };
 }
 
@@ -129,6 +203,7 @@ function wrapAsyncHostFunction(
   fn: HostFunction,
   importName: string,
   state: CallState,
+  convert: ResultConversion | undefined,
 ): WebAssembly.ImportValue {
   const record = (error: unknown) => {
     state.thrown = error;
@@ -139,14 +214,23 @@ function wrapAsyncHostFunction(
     let result: unknown;
     try {
       result = Reflect.apply(fn, undefined, args);
+      if (!(result instanceof Promise)) {
+        return convert === undefined ? result : convert(result, importName);
+      }
     } catch (error) {
       record(error);
       throw error;
     }
-    if (!(result instanceof Promise)) return result;
     return new Promise((resolve, reject) => {
       state.cancel = () => reject(state.unwind);
-      Promise.prototype.then.call(result, resolve, (error) => {
+      Promise.prototype.then.call(result, (value: unknown) => {
+        try {
+          resolve(convert === undefined ? value : convert(value, importName));
+        } catch (error) {
+          record(error);
+          reject(error);
+        }
+      }, (error) => {
         record(error);
         reject(error);
       });
@@ -262,7 +346,19 @@ export function buildImports(
           throw state.unwind;
         }
         : (...args: unknown[]): never => {
-          const details = onCall(args) ?? undefined;
+          let details: InterruptDetails | undefined;
+          try {
+            const given = onCall(args);
+            // Read now, while a throwing getter is still onCall's throw.
+            details = given == null
+              ? undefined
+              : { reason: given.reason, code: given.code };
+          } catch (error) {
+            // onCall is the host's code: what it throws is that import's.
+            state.thrown = error;
+            state.thrownBy = label;
+            throw error;
+          }
           recordStop(state, () => new Interrupted(label, details));
           throw state.unwind;
         };
@@ -282,12 +378,18 @@ export function buildImports(
     namespace[entry.name] = entry.kind !== "function"
       ? value as WebAssembly.ImportValue
       : mode.async
-      ? wrapAsyncHostFunction(value as HostFunction, label, state)
+      ? wrapAsyncHostFunction(
+        value as HostFunction,
+        label,
+        state,
+        resultConversion(entry),
+      )
       : wrapHostFunction(
         value as HostFunction,
         label,
         state,
         takesPromises(entry),
+        resultConversion(entry),
       ) as WebAssembly.ImportValue;
   }
   return result;

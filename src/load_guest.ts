@@ -5,7 +5,12 @@
  * @module
  */
 
-import { newCallState, requestStop, stoppedByHost } from "./call_state.ts";
+import {
+  callRefuel,
+  newCallState,
+  requestStop,
+  stoppedByHost,
+} from "./call_state.ts";
 import {
   type InterruptDetails,
   Interrupted,
@@ -257,8 +262,7 @@ export async function loadGuestWith(
       state.meter = new FuelMeter(rewrite.metered, {
         fuel,
         poll: () => state.poll?.() ?? false,
-        refuel: (shortfall) =>
-          state.refuel?.({ shortfall, consumed: state.meter!.consumed }) ?? 0,
+        refuel: (shortfall) => callRefuel(state, shortfall),
         suspend: options.async ?? false,
       });
       meterCalls.onStop(state.meter, () => stoppedByHost(state));

@@ -25,17 +25,19 @@
  * @module
  */
 
-import { checkFuelAndTimeout } from "./option_checks.ts";
+import { checkFuelAndTimeout, checkFuelValue } from "./option_checks.ts";
 import { checkDeadlineOnlyRun } from "./meter_deadline_only.ts";
 import { newCallState } from "./call_state.ts";
 import {
   CallWatch,
+  enclosingAsyncWatches,
   enclosingWatches,
   enterPlainCall,
   leavePlainCall,
 } from "./call_watch.ts";
 import { watchdogCaughtUp } from "./watchdog.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
+import { runCallOf } from "./calls_in_progress.ts";
 import { nextTurn } from "./yield.ts";
 import {
   FuelExhausted,
@@ -44,10 +46,11 @@ import {
   withoutStack,
 } from "./errors.ts";
 import type { FuelMeter, MeterCalls } from "./fuel.ts";
-import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
+import { type CallOutcome, givenOutcome, stoppedOutcome } from "./outcome.ts";
 import type { StackPointer } from "./stack_pointer.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { toGuestTrap } from "./traps.ts";
+import { readSafely } from "./thrown_values.ts";
 import type { GuestTrap } from "./errors.ts";
 
 /**
@@ -159,7 +162,7 @@ function findTrap(error: unknown): GuestTrap | undefined {
   for (let depth = 0; depth < 4 && error != null; depth++) {
     const trap = toGuestTrap(error);
     if (trap !== undefined) return trap;
-    error = (error as { cause?: unknown }).cause;
+    error = readSafely(error, "cause");
   }
   return undefined;
 }
@@ -187,13 +190,18 @@ interface Run {
   state: ReturnType<typeof newCallState>;
   watch: CallWatch | undefined;
   userSlice: number;
+  /** The slice the run set out with: one the host sets meanwhile stays. */
+  runSlice: number;
   consumedBefore: number;
   budget: number;
   saved: number | bigint | undefined;
 }
 
-/** Meters with an async run in flight: no other run may start on them. */
-const inFlight = new WeakSet<FuelMeter>();
+/**
+ * Meters with an async run in flight, which no other run may start on:
+ * settles when it ends.
+ */
+const inFlight = new WeakMap<FuelMeter, Promise<void>>();
 
 /**
  * Meters whose last async run was stopped while its call waited on a
@@ -203,8 +211,8 @@ const inFlight = new WeakSet<FuelMeter>();
 const stranded = new WeakMap<FuelMeter, Promise<void>>();
 
 /**
- * Resolves once the meter takes a new run: at once, unless its last
- * `runAsync` was stopped while the call waited on a promise that is not
+ * Resolves once the meter takes a new run: at once, unless a `runAsync` is
+ * in flight, or its last `runAsync` was stopped while the call waited on a promise that is not
  * the meter's (a library's own async import, or the caller's JavaScript
  * between calls into the guest), and that call still waits.
  *
@@ -212,6 +220,9 @@ const stranded = new WeakMap<FuelMeter, Promise<void>>();
  * @returns Settles when the meter is idle.
  */
 export function meterIdle(meter: FuelMeter): Promise<void> {
+  // A run in flight first: it may end with its call left waiting.
+  const running = inFlight.get(meter);
+  if (running !== undefined) return running.then(() => meterIdle(meter));
   return stranded.get(meter) ?? Promise.resolve();
 }
 
@@ -232,6 +243,8 @@ function startRun(
   yields: boolean,
 ): Run {
   checkFuelAndTimeout(options, what);
+  // Before the books change: a refused option leaves the meter as it was.
+  checkFuelValue(options.grace, `${what}'s grace`);
   if (!meter.countsFuel) checkDeadlineOnlyRun(options, what);
   const { onStopping } = options;
   if (onStopping !== undefined && typeof onStopping !== "function") {
@@ -269,9 +282,15 @@ function startRun(
   // run (a stop between runs) is forgotten, as the fuel's books are, before
   // the watch may set it for this run.
   if (!meter.countsFuel) Atomics.store(flag!, 0, 0);
-  // A plain run made from inside a plain call of another guest or meter (by
-  // a host import) is stopped by that call's stops too.
-  const enclosing = meter.resumable && !yields ? enclosingWatches(state) : [];
+  // A run made from inside a call of another guest or meter (by a host
+  // import) is stopped by that call's stops too: a plain run by those of
+  // the plain and async calls it is made inside of, an async one by those
+  // of the async calls whose import awaits it.
+  const enclosing = !meter.resumable
+    ? []
+    : yields
+    ? enclosingAsyncWatches(state)
+    : enclosingWatches(state);
   const watch = watched || yields || enclosing.length > 0
     ? new CallWatch(state, flag, {
       timeout,
@@ -310,6 +329,7 @@ function startRun(
     state,
     watch,
     userSlice,
+    runSlice: meter.slice,
     consumedBefore,
     budget,
     saved,
@@ -377,7 +397,8 @@ export async function runMeteredAsync(
     "FuelMeter.runAsync",
     true,
   );
-  inFlight.add(meter);
+  let ended!: () => void;
+  inFlight.set(meter, new Promise<void>((resolve) => (ended = resolve)));
   // While the call waits on a promise, no check reads the flag: the event
   // loop tells the run's watch of its stops.
   let stoppedAt: (() => void) | undefined;
@@ -389,10 +410,15 @@ export async function runMeteredAsync(
   });
   // And so does the host's own `meter.stop()`.
   const outerOnStop = calls.onStop(meter, stoppedAt);
-  const call = settled(fn);
-  let ended: Settled | undefined;
+  // In progress as an async call: a plain call made from the guest's
+  // imports (another guest's invoke, another meter's run) is part of it,
+  // and its stops stop that call too.
+  const call = settled(() =>
+    runCallOf(meter, async () => await fn(), run.watch)
+  );
+  let settledCall: Settled | undefined;
   try {
-    ended = await Promise.race([
+    settledCall = await Promise.race([
       call,
       stopped.then(() => settledSoon(call)),
     ]);
@@ -400,18 +426,24 @@ export async function runMeteredAsync(
     disposeStops();
     calls.onStop(meter, outerOnStop);
     inFlight.delete(meter);
+    // Those awaiting idle() look again once the run has ended below.
+    ended();
   }
-  if (ended !== undefined) return endRun(run, ended.threw, ended.value);
+  if (settledCall !== undefined) {
+    return endRun(run, settledCall.threw, settledCall.value);
+  }
   // Stopped while the call waits on a promise that is not the meter's (a
   // suspended guest resumes from one at its next check): the run ends now,
   // the books settled, and the meter stays stopped so that the call traps
   // as soon as it resumes. Its stack pointer is put back once it has.
   const outcome = endRun(run, true, undefined, false);
   meter.stop(meter.stopReason ?? "host");
+  calls.strand(meter, true);
   stranded.set(
     meter,
     call.then(() => {
       stranded.delete(meter);
+      calls.strand(meter, false);
       if (run.saved !== undefined) {
         try {
           calls.offBooks(meter, () => stack!.set(run.saved!));
@@ -488,7 +520,7 @@ function endRun(
       // already, and the next call will trap in the same way.
     }
   }
-  meter.slice = run.userSlice;
+  if (meter.slice === run.runSlice) meter.slice = run.userSlice;
   calls.end(meter);
   const usage = meter.usage;
   const fuel = {
@@ -518,5 +550,5 @@ function endRun(
   } else {
     ended = { outcome: "returned", export: label, value };
   }
-  return meter.countsFuel ? { ...ended!, fuel } : ended!;
+  return givenOutcome(meter.countsFuel ? { ...ended!, fuel } : ended!);
 }

@@ -40,10 +40,12 @@ export interface MeteredCallSetup {
   /** When the call was made, which its deadline counts from. Default: now. */
   started?: number;
   /**
-   * The watches of the plain calls of other guests this call is made
-   * inside of (from a host import): their stops stop this call too.
+   * The watches of the calls of other guests this call is made inside of
+   * (from a host import): their stops stop this call too.
    */
   enclosing?: readonly CallWatch[];
+  /** Whether the call is made inside another call of the same guest. */
+  nested?: boolean;
 }
 
 /**
@@ -84,17 +86,27 @@ export function beginMeteredCall(
   }
   // A call's fuel caps what it may draw from the tank; it never replaces it.
   if (countsFuel) meterCalls.begin(meter, options?.fuel);
+  // A guest that counts no fuel has no books, but its meter keeps the
+  // last call's stop, which would make it ignore the next stop().
+  else if (!setup.nested) meterCalls.forgetStop(meter);
   const enclosing = checks ? setup.enclosing ?? [] : [];
-  const watch = watched || enclosing.length > 0
-    ? new CallWatch(state, state.flag, {
-      timeout,
-      signal: options?.signal,
-      stop: options?.stop,
-      yields,
-      started: setup.started,
-      enclosing,
-    })
-    : undefined;
+  let watch: CallWatch | undefined;
+  try {
+    watch = watched || enclosing.length > 0
+      ? new CallWatch(state, state.flag, {
+        timeout,
+        signal: options?.signal,
+        stop: options?.stop,
+        yields,
+        started: setup.started,
+        enclosing,
+      })
+      : undefined;
+  } catch (error) {
+    // No call is made: the books the call began are closed again.
+    if (countsFuel) meterCalls.end(meter);
+    throw error;
+  }
   state.poll = watch?.poll;
   state.refuel = options?.refuel;
   if (!countsFuel) {

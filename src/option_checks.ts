@@ -32,12 +32,18 @@ export function describeValue(value: unknown): string {
       return "undefined";
     case "function":
       return "a function";
+    case "symbol":
+      return "a symbol";
     default:
       if (value === null) return "null";
-      if (Array.isArray(value)) return "an array";
-      return `an object (${
-        (value as object).constructor?.name ?? "no prototype"
-      })`;
+      try {
+        if (Array.isArray(value)) return "an array";
+        return `an object (${
+          (value as object).constructor?.name ?? "no prototype"
+        })`;
+      } catch {
+        return "an object"; // a proxy whose traps throw, or a revoked one
+      }
   }
 }
 

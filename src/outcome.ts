@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CallState } from "./call_state.ts";
+import { type CallState, REFUEL_HOOK } from "./call_state.ts";
 import {
   type Aborted,
   type DeadlineExceeded,
@@ -21,6 +21,7 @@ import {
   type OutOfMemory,
 } from "./errors.ts";
 import { toGuestTrap } from "./traps.ts";
+import { isInstance } from "./thrown_values.ts";
 
 /** Fuel used by a call of a metered guest. */
 export interface FuelUsage {
@@ -108,11 +109,32 @@ export function stoppedOutcome(
   name: string,
   error: unknown,
 ): StoppedOutcome | undefined {
-  if (!(error instanceof EarlyExitError)) return undefined;
-  const stop = STOPS_BY_KIND.get(error.kind);
+  if (!isInstance(error, EarlyExitError)) return undefined;
+  const stop = STOPS_BY_KIND.get((error as EarlyExitError).kind);
   // A subclass of the base made elsewhere may carry a stop's brand.
-  if (stop === undefined || !(error instanceof stop.type)) return undefined;
+  if (stop === undefined || !isInstance(error, stop.type)) return undefined;
   return { outcome: stop.outcome, export: name, error } as StoppedOutcome;
+}
+
+/** The errors of outcomes given so far, which `call` and hosts rethrow. */
+const outcomeErrors = new WeakSet<object>();
+
+/**
+ * Marks an outcome's error as one: thrown again (by `Guest#call`, or by a
+ * host rethrowing it), it is that call's ending, not the stop of the call
+ * it is thrown into.
+ *
+ * @param outcome The outcome, about to be given.
+ * @returns The outcome.
+ */
+export function givenOutcome<T extends CallOutcome>(outcome: T): T {
+  if ("error" in outcome) outcomeErrors.add(outcome.error);
+  return outcome;
+}
+
+function isOutcomeError(error: unknown): boolean {
+  return typeof error === "object" && error !== null &&
+    outcomeErrors.has(error);
 }
 
 /**
@@ -127,12 +149,24 @@ export function stoppedOutcome(
  */
 export function classifyThrown(error: unknown, state: CallState): unknown {
   if (isEarlyExitError(error)) {
-    if (error instanceof EarlyExitError) return error;
+    // Another call's outcome (`call` threw it in a host import) is that
+    // import's error; a stop the import throws for this call is this
+    // call's (WASI's sleep, `host.interrupt`).
+    if (
+      state.thrownBy !== undefined && error === state.thrown &&
+      isOutcomeError(error)
+    ) {
+      return new HostImportError(state.thrownBy, error);
+    }
+    if (isInstance(error, EarlyExitError)) return error;
     // Made by another copy of the module: re-brand it in this copy's classes.
     return new HostImportError(state.thrownBy ?? "(host)", error);
   }
   if (state.thrownBy !== undefined && error === state.thrown) {
-    return new HostImportError(state.thrownBy, error);
+    const thrower = state.thrownBy === REFUEL_HOOK
+      ? "the call's refuel hook"
+      : undefined;
+    return new HostImportError(state.thrownBy, error, thrower);
   }
   return toGuestTrap(error) ?? error;
 }

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:b0f7dbe17771856ddaab26d77947eb24d9c58e1e295ae84cdc91ade8bceb8991";
+  "sha256:be26de2e4b0b37e643a04ab0f7e8787f6410c561f9da3e5d44ff15c24ea858e0";

@@ -8,6 +8,7 @@
  */
 
 import { EarlyExitError } from "./early_exit_error.ts";
+import { describeThrown, readSafely } from "./thrown_values.ts";
 
 /** What an interrupt carries besides its message. */
 export interface InterruptDetails {
@@ -46,14 +47,15 @@ export class Interrupted extends EarlyExitError {
    * @param details The host's reason and code.
    */
   constructor(importName: string, details?: InterruptDetails) {
-    const why = details?.reason === undefined ? "" : `: ${details.reason}`;
+    const reason = readSafely(details, "reason") as string | undefined;
+    const why = reason === undefined ? "" : `: ${describe(reason)}`;
     super(
       "Interrupted",
       `guest interrupted by host import ${importName}${why}`,
     );
     this.importName = importName;
-    this.reason = details?.reason;
-    this.code = details?.code;
+    this.reason = reason;
+    this.code = readSafely(details, "code") as string | number | undefined;
   }
 }
 
@@ -285,14 +287,8 @@ export class HostImportError extends EarlyExitError {
   }
 }
 
-function describe(value: unknown): string {
-  if (value instanceof Error) return `${value.name}: ${value.message}`;
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
+/** A thrown value or a reason, in one line for a message. */
+const describe = describeThrown;
 
 /** A time in milliseconds for a message: to a tenth, without trailing zeros. */
 function roundMs(ms: number): string {

@@ -45,6 +45,14 @@ const WasmException = (WebAssembly as unknown as {
  * @returns The trap, or `undefined`.
  */
 export function toGuestTrap(error: unknown): GuestTrap | undefined {
+  try {
+    return engineTrap(error);
+  } catch {
+    return undefined; // a proxy whose traps throw is no engine error
+  }
+}
+
+function engineTrap(error: unknown): GuestTrap | undefined {
   if (error instanceof WebAssembly.RuntimeError) {
     const kind = TRAP_MESSAGES.find(([pattern]) => pattern.test(error.message))
       ?.[1];

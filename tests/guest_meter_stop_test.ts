@@ -33,18 +33,22 @@ for (const fuel of [Infinity, false] as const) {
         imports: { host: { f: () => held.guest!.meter!.stop() } },
       });
       held.guest = guest;
-      const started = performance.now();
-      const result = async
-        ? await guest.invokeAsync("run", [], { timeout: 60_000 })
-        : guest.invoke("run", [], { timeout: 60_000 });
-      const outcome = expectOutcome(result, "interrupted");
-      assert.ok(performance.now() - started < SLACK_MS);
-      assert.ok(isInterrupted(outcome.error));
-      assert.match(outcome.error.message, /stopped \(host\)/);
-      if (fuel !== false) {
-        const { consumed, remaining } = outcome.fuel!;
-        assert.equal(remaining, Infinity);
-        assert.ok(consumed > 0);
+      // Every call, not only the first: a deadline-only guest's second
+      // call ran on to its deadline.
+      for (let call = 0; call < 3; call++) {
+        const started = performance.now();
+        const result = async
+          ? await guest.invokeAsync("run", [], { timeout: 10_000 })
+          : guest.invoke("run", [], { timeout: 10_000 });
+        const outcome = expectOutcome(result, "interrupted");
+        assert.ok(performance.now() - started < SLACK_MS);
+        assert.ok(isInterrupted(outcome.error));
+        assert.match(outcome.error.message, /stopped \(host\)/);
+        if (fuel !== false) {
+          const { consumed, remaining } = outcome.fuel!;
+          assert.equal(remaining, Infinity);
+          assert.ok(consumed > 0);
+        }
       }
     }
   });
@@ -107,3 +111,31 @@ Deno.test("guest.meter.stop() from a host import ends a loop the cost table make
   );
   assert.deepEqual(outcome.fuel, { consumed: 0, remaining: Infinity });
 });
+
+/** Calls the interrupt import, swallows its unwind, then spins. */
+const SWALLOWS_INTERRUPT = await wat(`(module
+  (import "env" "interrupt_execution" (func $i))
+  (func (export "run")
+    (try (do (call $i)) (catch_all))
+    (loop $l (br $l))))`);
+
+for (const fuel of [Infinity, false] as const) {
+  const kind = fuel === false ? "deadline-only" : "counting";
+  Deno.test(`the interrupt import stops a guest that swallows its unwind, call after call (${kind})`, async () => {
+    for (const async of [false, true]) {
+      const guest = await loadGuest(SWALLOWS_INTERRUPT, {
+        fuel,
+        async,
+        interruptible: true,
+      });
+      for (let call = 0; call < 3; call++) {
+        const started = performance.now();
+        const result = async
+          ? await guest.invokeAsync("run", [], { timeout: 10_000 })
+          : guest.invoke("run", [], { timeout: 10_000 });
+        expectOutcome(result, "interrupted");
+        assert.ok(performance.now() - started < SLACK_MS);
+      }
+    }
+  });
+}

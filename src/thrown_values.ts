@@ -1,0 +1,95 @@
+/**
+ * Looks at whatever host code threw or gave as a reason, however hostile:
+ * a `Proxy` whose traps throw, a revoked one, an error whose `message`
+ * getter throws. Each look here gives an answer rather than throwing, so
+ * that a call still ends in its outcome, with a message of one line.
+ *
+ * @module
+ */
+
+/** The longest description of a thrown value a message carries. */
+const MAX_DESCRIPTION = 300;
+
+/**
+ * `value instanceof type`, or `false` when asking throws (a proxy whose
+ * `getPrototypeOf` trap throws, a revoked proxy).
+ *
+ * @param value Anything.
+ * @param type A class.
+ * @returns Whether `value` is an instance of `type`.
+ */
+export function isInstance(
+  value: unknown,
+  // deno-lint-ignore no-explicit-any
+  type: abstract new (...args: any[]) => unknown,
+): boolean {
+  try {
+    return value instanceof type;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `object[key]`, or `undefined` when reading it throws.
+ *
+ * @param object Anything.
+ * @param key The property.
+ * @returns Its value.
+ */
+export function readSafely(object: unknown, key: PropertyKey): unknown {
+  if (
+    (typeof object !== "object" && typeof object !== "function") ||
+    object === null
+  ) {
+    return undefined;
+  }
+  try {
+    return (object as Record<PropertyKey, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What `value` is, in one line for a message: an error's name and message,
+ * or the value as a string, with line breaks folded into spaces and cut to
+ * a few hundred characters (the value itself is kept as the error's
+ * `cause`).
+ *
+ * @param value Anything thrown, or given as a reason.
+ * @returns One line.
+ */
+export function describeThrown(value: unknown): string {
+  let text: string;
+  try {
+    text = value instanceof Error
+      ? `${String(value.name)}: ${String(value.message)}`
+      : String(value);
+  } catch {
+    try {
+      text = Object.prototype.toString.call(value);
+    } catch {
+      const kind = typeof value === "object" ? "an object" : typeof value;
+      text = `${kind} that cannot be shown as text`;
+    }
+  }
+  return oneLine(text);
+}
+
+/**
+ * `text` with each run of line breaks (and the spaces around it) folded into
+ * one space, cut to {@linkcode MAX_DESCRIPTION} characters.
+ *
+ * @param text Any text.
+ * @returns One line.
+ */
+export function oneLine(text: string): string {
+  const line = text.replace(/\s*[\r\n\u2028\u2029]+\s*/g, " ");
+  if (line.length <= MAX_DESCRIPTION) return line;
+  let cut = MAX_DESCRIPTION;
+  // Never end on half of a surrogate pair.
+  const last = line.charCodeAt(cut - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut--;
+  return `${line.slice(0, cut)}… (${line.length} characters)`;
+}

@@ -1,0 +1,163 @@
+/**
+ * An async host import of one guest that awaits another async guest's
+ * call: the inner call is part of the outer one, as a plain inner call is
+ * (see nesting_other_guest_test.ts). The outer call's deadline, StopSignal
+ * and AbortSignal ended the outer call, but the inner one ran on for ever,
+ * and every later call of the inner guest queued behind it. They must stop
+ * the inner call too, whatever deadline (or none) it was given.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import {
+  type CallOutcome,
+  FuelMeter,
+  type Guest,
+  type GuestOptions,
+  loadGuest,
+  StopSignal,
+} from "../mod.ts";
+import { wat } from "./support/instrument.ts";
+import { expectOutcome } from "./support/outcome.ts";
+
+/** How late a stop may land in a test: only a lost stop gets near it. */
+const SLACK_MS = 5_000;
+const TIMEOUT_MS = 50;
+
+const OUTER = await wat(`(module
+  (import "host" "nest" (func $nest))
+  (func (export "outer") (call $nest) (loop $again (br $again))))`);
+
+const INNER = await wat(`(module
+  (func (export "spin") (loop $again (br $again)))
+  (func (export "quick") (result i32) (i32.const 2)))`);
+
+const MODES: [string, GuestOptions][] = [
+  ["counting", { fuel: Infinity }],
+  ["fuel: false", { fuel: false }],
+];
+
+type Stops = "timeout" | "stop" | "signal";
+
+async function nested(mode: GuestOptions) {
+  const innerGuest = await loadGuest(INNER, { ...mode, async: true });
+  let innerOutcome: Promise<CallOutcome> | undefined;
+  const outerGuest = await loadGuest(OUTER, {
+    ...mode,
+    async: true,
+    imports: {
+      host: {
+        nest: async () => {
+          innerOutcome = innerGuest.invokeAsync("spin");
+          await innerOutcome;
+        },
+      },
+    },
+  });
+  return { outerGuest, innerGuest, inner: () => innerOutcome! };
+}
+
+/** The inner call's outcome, or `undefined` if it is still running after SLACK_MS. */
+async function settledWithin(
+  call: Promise<CallOutcome>,
+): Promise<CallOutcome | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), SLACK_MS);
+  });
+  try {
+    return await Promise.race([call, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Ends a call the test lost, so that no guest runs on after it. */
+async function endLost(guest: Guest, call: Promise<CallOutcome>) {
+  guest.meter!.stop();
+  await call;
+}
+
+for (const [mode, options] of MODES) {
+  for (const by of ["timeout", "stop", "signal"] as Stops[]) {
+    Deno.test(`${mode}: an outer async call's ${by} stops another async guest's call awaited in its import`, async () => {
+      const guests = await nested(options);
+      const stop = new StopSignal();
+      const controller = new AbortController();
+      const timer = setTimeout(() => {
+        stop.stop("outer stopped");
+        controller.abort("outer aborted");
+      }, TIMEOUT_MS);
+      const callOptions = by === "timeout"
+        ? { timeout: TIMEOUT_MS }
+        : by === "stop"
+        ? { stop }
+        : { signal: controller.signal };
+      try {
+        const result = await guests.outerGuest.invokeAsync(
+          "outer",
+          [],
+          callOptions,
+        );
+        expectOutcome(result, by === "timeout" ? "timeout" : "aborted");
+        const inner = await settledWithin(guests.inner());
+        if (inner === undefined) {
+          await endLost(guests.innerGuest, guests.inner());
+          assert.fail("the inner call ran on after the outer call's stop");
+        }
+        assert.ok(
+          inner.outcome === "timeout" || inner.outcome === "aborted",
+          inner.outcome,
+        );
+        // The inner guest takes calls again.
+        const next = await settledWithin(
+          guests.innerGuest.invokeAsync("quick"),
+        );
+        assert.equal(next?.outcome, "returned");
+      } finally {
+        clearTimeout(timer);
+      }
+    });
+  }
+}
+
+const { promising } = WebAssembly as unknown as {
+  promising(fn: unknown): () => Promise<unknown>;
+};
+
+for (const [mode, options] of MODES) {
+  Deno.test(`${mode}: an outer async call's deadline stops a FuelMeter#runAsync awaited in its import`, async () => {
+    const meter = new FuelMeter(INNER, { suspend: true });
+    const { instance } = await WebAssembly.instantiate(
+      meter.bytes,
+      meter.imports,
+    );
+    meter.attach(instance);
+    const spin = promising(instance.exports.spin);
+    let inner: Promise<CallOutcome> | undefined;
+    const outerGuest = await loadGuest(OUTER, {
+      ...options,
+      async: true,
+      imports: {
+        host: {
+          nest: async () => {
+            inner = meter.runAsync(spin);
+            await inner;
+          },
+        },
+      },
+    });
+    const result = await outerGuest.invokeAsync("outer", [], {
+      timeout: TIMEOUT_MS,
+    });
+    expectOutcome(result, "timeout");
+    const stopped = await settledWithin(inner!);
+    if (stopped === undefined) {
+      meter.stop();
+      await inner;
+      assert.fail("the run went on after the outer call's deadline");
+    }
+    expectOutcome(stopped, "timeout");
+  });
+}

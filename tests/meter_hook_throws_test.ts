@@ -1,0 +1,118 @@
+/**
+ * A hook that throws inside the guest's fuel check (`onStopping`, the
+ * meter's `poll`) ends that run, and must leave nothing behind: the check's
+ * note of the slice it was paying for stayed, and the next stop made outside
+ * a fuel check (`meter.stop()`, or a deadline found by the stop flag) was
+ * booked as if the guest had spent the whole slice in its counter (2^40
+ * fuel, or the whole budget).
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { FuelMeter, type FuelMeterOptions } from "../mod.ts";
+import { wat } from "./support/instrument.ts";
+
+/** `spin` counts its passes in the global `count`. */
+const COUNTS = await wat(`(module
+  (global $n (export "count") (mut i32) (i32.const 0))
+  (func (export "spin")
+    (loop $l
+      (global.set $n (i32.add (global.get $n) (i32.const 1)))
+      (br $l))))`);
+
+const BUDGET = 1_000_000_000_000;
+
+async function attached(options: FuelMeterOptions) {
+  const meter = new FuelMeter(COUNTS, { fuel: BUDGET, ...options });
+  const { instance } = await WebAssembly.instantiate(
+    meter.bytes,
+    meter.imports,
+  );
+  meter.attach(instance);
+  const count = instance.exports.count as WebAssembly.Global;
+  return { meter, spin: instance.exports.spin as () => void, count };
+}
+
+/**
+ * A run whose `fn` stops the meter before it calls the guest: the guest
+ * runs no pass, and the run spends nothing.
+ */
+function assertStopBooked(
+  meter: FuelMeter,
+  spin: () => void,
+  count: WebAssembly.Global,
+): void {
+  count.value = 0;
+  const result = meter.run(() => {
+    meter.stop();
+    spin();
+  });
+  assert.equal(result.outcome, "interrupted");
+  assert.equal(count.value, 0);
+  assert.equal(result.fuel!.consumed, 0);
+  assert.equal(meter.consumed + meter.remaining, BUDGET);
+}
+
+for (const soft of [false, true]) {
+  Deno.test(
+    `onStopping that throws in the fuel check leaves the next run's books right (${
+      soft ? "soft" : "hard"
+    } stop)`,
+    async () => {
+      // Without a stop flag, the stop is found where the guest asks for fuel.
+      const { meter, spin, count } = await attached({ stopFlag: false });
+      const result = meter.run(spin, {
+        timeout: 20,
+        soft,
+        onStopping: () => {
+          throw new Error("hook failed");
+        },
+      });
+      assert.equal(result.outcome, "timeout");
+      assert.equal(meter.consumed + meter.remaining, BUDGET);
+      assertStopBooked(meter, spin, count);
+    },
+  );
+}
+
+Deno.test("a meter's poll that throws leaves the next run's books right", async () => {
+  let fail = true;
+  const { meter, spin, count } = await attached({
+    poll: () => {
+      if (fail) throw new Error("poll failed");
+      return false;
+    },
+  });
+  meter.slice = 10_000;
+  const result = meter.run(spin);
+  assert.equal(result.outcome, "error");
+  fail = false;
+  meter.slice = 0;
+  assertStopBooked(meter, spin, count);
+});
+
+Deno.test("a poll or refuel that returns a promise to a meter that cannot wait says so", async () => {
+  const hooks: [string, FuelMeterOptions][] = [
+    ["poll", { poll: () => Promise.resolve(false) }],
+    ["refuel", { fuel: 1_000, refuel: () => Promise.resolve(1_000) }],
+  ];
+  for (const [hook, options] of hooks) {
+    const meter = new FuelMeter(COUNTS, options);
+    const { instance } = await WebAssembly.instantiate(
+      meter.bytes,
+      meter.imports,
+    );
+    meter.attach(instance);
+    meter.slice = 1_000;
+    const result = meter.run(instance.exports.spin as () => void, {
+      timeout: 60_000,
+    });
+    assert.equal(result.outcome, "error", hook);
+    assert.ok(result.outcome === "error");
+    assert.match(
+      result.error.message,
+      new RegExp(`${hook} returned a promise.*suspend: true`),
+    );
+  }
+});
