@@ -156,6 +156,9 @@ function parseOptions(argv: string[]): Options | "help" {
       },
     });
   } catch (error) {
+    // The parser's message for an unknown option quotes it unevenly.
+    const unknown = /^Unknown option '(.*?)'\./.exec((error as Error).message);
+    if (unknown !== null) throw new UsageError(`unknown option ${unknown[1]}`);
     // The parser's messages run over several lines; one is enough.
     throw new UsageError(
       (error as Error).message.split("\n").join(" ").replace(/\.$/, ""),
