@@ -37,7 +37,7 @@ import {
 } from "./call_watch.ts";
 import { insideCallOf, runCallOf } from "./calls_in_progress.ts";
 import { type CallState, type Stop, stopOfUnwind } from "./call_state.ts";
-import { ExportError, withoutStack } from "./errors.ts";
+import { type EarlyExitError, ExportError, withoutStack } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
 import type {
   AsyncCallOptions,
@@ -57,6 +57,7 @@ import {
   type CallOutcome,
   classifyThrown,
   givenOutcome,
+  ownStopOutcome,
   stoppedOutcome,
 } from "./outcome.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
@@ -613,7 +614,9 @@ export class Guest {
     const stop = state.stop ?? flagStop(state) ?? stopOfUnwind(error);
     state.stop = undefined;
     const ended = stop ? withoutStack(stop) : classifyThrown(error, state);
-    const outcome = stoppedOutcome(name, ended);
+    const outcome = stop
+      ? ownStopOutcome(name, ended as EarlyExitError)
+      : stoppedOutcome(name, ended);
     if (outcome !== undefined) return outcome;
     if (isInstance(ended, TypeError) && state.thrownBy === undefined) {
       // V8 rejects arguments it cannot convert (a number for an i64) before the guest runs.

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:be26de2e4b0b37e643a04ab0f7e8787f6410c561f9da3e5d44ff15c24ea858e0";
+  "sha256:e2749f3fa2df91446b2ae881fa341e3912767d69289475b9b01209527f0bf17d";

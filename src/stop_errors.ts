@@ -7,7 +7,11 @@
  * @module
  */
 
-import { EarlyExitError } from "./early_exit_error.ts";
+import {
+  EarlyExitError,
+  ONE_LINE_PARTS,
+  oneLineText,
+} from "./early_exit_error.ts";
 import { describeThrown, readSafely } from "./thrown_values.ts";
 
 /** What an interrupt carries besides its message. */
@@ -48,10 +52,13 @@ export class Interrupted extends EarlyExitError {
    */
   constructor(importName: string, details?: InterruptDetails) {
     const reason = readSafely(details, "reason") as string | undefined;
-    const why = reason === undefined ? "" : `: ${describe(reason)}`;
+    const why = reason === undefined
+      ? ""
+      : `: ${oneLineText(describe(reason))}`;
     super(
       "Interrupted",
-      `guest interrupted by host import ${importName}${why}`,
+      `guest interrupted by host import ${oneLineText(importName)}${why}`,
+      ONE_LINE_PARTS,
     );
     this.importName = importName;
     this.reason = reason;

@@ -10,6 +10,9 @@
 /** The longest description of a thrown value a message carries. */
 const MAX_DESCRIPTION = 300;
 
+/** A line break, which {@linkcode oneLine} folds. */
+const BREAKS = /[\r\n\u2028\u2029]/;
+
 /**
  * `value instanceof type`, or `false` when asking throws (a proxy whose
  * `getPrototypeOf` trap throws, a revoked proxy).
@@ -85,6 +88,7 @@ export function describeThrown(value: unknown): string {
  * @returns One line.
  */
 export function oneLine(text: string): string {
+  if (text.length <= MAX_DESCRIPTION && !BREAKS.test(text)) return text;
   const line = text.replace(/\s*[\r\n\u2028\u2029]+\s*/g, " ");
   if (line.length <= MAX_DESCRIPTION) return line;
   let cut = MAX_DESCRIPTION;
