@@ -91,8 +91,9 @@ _start) runs as a program instead, with --fuel and --timeout as above:
                      --allow-write for HOST
   --env K=V          sets the guest's environment variable K
 Its stdin, stdout and stderr are this process's. The exit status is the
-guest's exit code when it exits (1 for a code outside 0-255); otherwise timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exhausted},
-Ctrl-C ${WASI_STOP_STATUS.aborted}, trap ${WASI_STOP_STATUS.trap}, any other ending ${WASI_STOP_STATUS.error}, and 2 for a usage or load error.
+guest's exit code when it exits (1 for a code outside 0-255); otherwise
+timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exhausted}, Ctrl-C ${WASI_STOP_STATUS.aborted}, trap ${WASI_STOP_STATUS.trap}, any other ending ${WASI_STOP_STATUS.error},
+and 2 for a usage or load error.
 With --json, one JSON object on stderr says how it ended: {"outcome",
 "code"?, "message"?, "fuel"?, "elapsed_ms"}, so stdout stays the guest's.
 Without --json, Ctrl-C ends the process at once, as it would a native
@@ -117,8 +118,8 @@ Exit status:
   0    the outcome was the expected one
   1    the call ended another way
   2    usage error, missing read permission, unreadable file, not a valid
-       module, a missing import, or a --cache directory without read and
-       write permission (one line on stderr says how to fix it)
+       module, a missing import or export, or a --cache directory without
+       read and write permission (one line on stderr says how to fix it)
   3    internal error (a bug in early-exit; please report it)
   130  the call was aborted with Ctrl-C (SIGINT)
 
@@ -156,6 +157,9 @@ function parseOptions(argv: string[]): Options | "help" {
       },
     });
   } catch (error) {
+    // The parser's message for an unknown option quotes it unevenly.
+    const unknown = /^Unknown option '(.*?)'\./.exec((error as Error).message);
+    if (unknown !== null) throw new UsageError(`unknown option ${unknown[1]}`);
     // The parser's messages run over several lines; one is enough.
     throw new UsageError(
       (error as Error).message.split("\n").join(" ").replace(/\.$/, ""),

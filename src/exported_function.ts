@@ -60,10 +60,11 @@ export function checkArguments(
 ): void {
   if (signature === undefined) return;
   if (args.length !== signature.params.length) {
+    const count = signature.params.length;
     throw new ExportError(
-      `export "${name}" takes ${signature.params.length} argument(s) (${
+      `export "${name}" takes ${count} argument${count === 1 ? "" : "s"} (${
         describeSignature(signature)
-      }), got ${args.length}`,
+      }), got ${args.length}; give one for each parameter`,
     );
   }
   if ([...signature.params, ...signature.results].includes("v128")) {

@@ -303,6 +303,7 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * @param options The deadline, signal, fuel, imports module, and the child's permissions, environment and heap limit.
  * @returns How the call ended.
  * @throws {TypeError} When a permission is not one of {@linkcode ChildPermissions}, or a path or name in one has a comma.
+ * @throws {GuestLoadError} Without `--allow-run` (reason `permission`), or when the guest cannot be read.
  *
  * @example Usage
  * ```ts ignore
@@ -417,7 +418,7 @@ export async function invokeIsolated(
         : performance.timeOrigin + started + options.timeout +
           GUARD_KILL_AFTER_MS,
     };
-    const spawned = spawnChild(childArgs, {
+    const spawned = spawnChild(label, childArgs, {
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -550,8 +551,30 @@ export function childCommand(args: string[]): [string, string[]] {
   return [command[0]!, command.slice(1)];
 }
 
-/** Spawns the child (see {@linkcode childCommand}). */
+/**
+ * Spawns the child (see {@linkcode childCommand}); without `--allow-run`,
+ * a `GuestLoadError` naming the flag.
+ */
 function spawnChild(
+  label: string,
+  args: string[],
+  options: Omit<Deno.CommandOptions, "args">,
+): Deno.ChildProcess {
+  try {
+    return spawnProgram(args, options);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+    throw new GuestLoadError(
+      "permission",
+      `cannot run ${label} in a child process: run permission is missing`,
+      "run again with --allow-run",
+      { cause: error },
+    );
+  }
+}
+
+/** Spawns the child, through `nice` and `taskset` where allowed. */
+function spawnProgram(
   args: string[],
   options: Omit<Deno.CommandOptions, "args">,
 ): Deno.ChildProcess {

@@ -163,7 +163,10 @@ Deno.test("a guest whose exit_early returns: 'did not error', exit 1; other expo
 Deno.test("usage errors exit 2 with one line; --help documents outcomes and exit codes", async () => {
   for (
     const [args, pattern] of [
-      [["--bogus"], /Unknown option '--bogus'.*--help/],
+      [
+        ["--bogus"],
+        /^error: unknown option --bogus; run with --help for usage$/,
+      ],
       [
         ["--expect", "maybe"],
         /--expect must be one of returned, interrupted, fuel_exhausted, timeout, trap, error, aborted/,

@@ -319,7 +319,11 @@ Deno.test("missing exports, non-function exports and wrong arguments are ExportE
   );
   assert.throws(
     () => guest.invoke("add", [1]),
-    (e) => isExportError(e) && /takes 2 argument/.test(e.message),
+    (e) =>
+      isExportError(e) &&
+      e.message ===
+        'export "add" takes 2 arguments (function (i32, i64) -> i64), got 1; ' +
+          "give one for each parameter",
   );
   assert.throws(
     () => guest.invoke("add", [1, 2]),
