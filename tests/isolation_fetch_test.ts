@@ -6,6 +6,7 @@
  */
 
 import assert from "./support/assert.ts";
+import { makeFifo } from "./support/fifo.ts";
 import { invokeIsolated, isolatedChildrenExited } from "../mod.ts";
 import {
   HANG_MS,
@@ -46,8 +47,7 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     const fifo = `${dir}/guest.wasm`;
     try {
-      const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
-      assert.ok(made.success, "mkfifo failed");
+      await makeFifo(fifo);
       const result = await invokeIsolated(fifo, "spin", [], { timeout: 200 });
       assert.equal(result.outcome, "timeout");
       assert.ok(

@@ -8,6 +8,7 @@
  */
 
 import assert from "./support/assert.ts";
+import { makeFifo } from "./support/fifo.ts";
 import { isGuestLoadError, loadGuest } from "../mod.ts";
 import { MAX_MODULE_BYTES } from "../src/load.ts";
 
@@ -38,8 +39,7 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     try {
       const fifo = `${dir}/guest.wasm`;
-      const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
-      assert.ok(made.success, "mkfifo");
+      await makeFifo(fifo);
       const bytes = await Deno.readFile("guest/compute.wasm");
       const writing = Deno.writeFile(fifo, bytes);
       const guest = await loadGuest(fifo);

@@ -7,6 +7,7 @@
  */
 
 import assert from "./support/assert.ts";
+import { makeFifo } from "./support/fifo.ts";
 import {
   isAborted,
   isDeadlineExceeded,
@@ -77,8 +78,7 @@ Deno.test("loadGuest and runWasi: a StopSignal ends the fetch of a module that n
 Deno.test("loadGuest: an AbortSignal ends the read of a named pipe no one writes to", async () => {
   await withDirectory(async (dir) => {
     const fifo = `${dir}/guest.wasm`;
-    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
-    assert.ok(made.success, "mkfifo");
+    await makeFifo(fifo);
     const controller = new AbortController();
     setTimeout(() => controller.abort("enough"), 50);
     await rejectsInTime(

@@ -4,6 +4,7 @@
  * bad entries ignored and replaced, and options read once.
  */
 import assert from "./support/assert.ts";
+import { makeFifo } from "./support/fifo.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import {
   FuelMeter,
@@ -341,10 +342,7 @@ Deno.test("a named pipe in an entry's place is not opened: the rewrite replaces 
     await FuelMeter.create(compute, { cache });
     const path = onlyEntry(directory);
     await Deno.remove(path);
-    const { success, stderr } = await new Deno.Command("mkfifo", {
-      args: [path],
-    }).output();
-    assert.ok(success, new TextDecoder().decode(stderr));
+    await makeFifo(path);
     // Opened, the pipe would wait for a writer that never comes.
     let guard: ReturnType<typeof setTimeout> | undefined;
     const hung = new Promise((resolve) => {

@@ -5,6 +5,7 @@
  */
 
 import assert from "./support/assert.ts";
+import { makeFifo } from "./support/fifo.ts";
 import { isAborted, runWasi } from "../mod.ts";
 import { runDeno } from "./support/cli.ts";
 import {
@@ -72,8 +73,7 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     const fifo = `${dir}/guest.wasm`;
     try {
-      const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
-      assert.ok(made.success, "mkfifo failed");
+      await makeFifo(fifo);
       const run = await runDeno([
         "run",
         "--no-prompt",

@@ -1,4 +1,5 @@
 import assert from "./support/assert.ts";
+import { makeFifo } from "./support/fifo.ts";
 import { runWasi } from "../mod.ts";
 import { ERRNO } from "../src/wasi_abi.ts";
 import { GuestFiles } from "../src/wasi_files.ts";
@@ -88,14 +89,6 @@ Deno.test({
     }),
 });
 
-/** Makes a FIFO with `mkfifo`, which Deno has no call for. */
-async function mkfifo(path: string): Promise<void> {
-  const { success, stderr } = await new Deno.Command("mkfifo", {
-    args: [path],
-  }).output();
-  assert.ok(success, new TextDecoder().decode(stderr));
-}
-
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /**
@@ -135,7 +128,7 @@ Deno.test({
   fn: () =>
     withDirs(async (_readOnly, dir) => {
       await Deno.mkdir(`${dir}/sub`);
-      await mkfifo(`${dir}/sub/fifo`);
+      await makeFifo(`${dir}/sub/fifo`);
       await Deno.symlink("sub/fifo", `${dir}/link`);
       await Deno.writeTextFile(`${dir}/in.txt`, "regular\n");
       for (
@@ -163,7 +156,7 @@ Deno.test({
   fn: () =>
     withDirs(async (_readOnly, dir) => {
       await Deno.mkdir(`${dir}/sub`);
-      await mkfifo(`${dir}/sub/fifo`);
+      await makeFifo(`${dir}/sub/fifo`);
       await Deno.writeTextFile(`${dir}/sub/in.txt`, "below\n");
       const memory = new WebAssembly.Memory({ initial: 1 });
       const bytes = new Uint8Array(memory.buffer);
