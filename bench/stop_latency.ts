@@ -19,7 +19,7 @@ import {
 } from "../mod.ts";
 import wabt from "wabt";
 import { printTable } from "./harness.ts";
-import { stalledServer } from "../tests/support/stalled_server.ts";
+import { stalledServer } from "../tests/support/holding_server.ts";
 import { lastDeadlineFired } from "../src/watchdog.ts";
 
 const TIMEOUT_MS = 5;

@@ -16,7 +16,7 @@ import {
   StopSignal,
 } from "../mod.ts";
 import { withDirectory } from "./support/temp_directory.ts";
-import { stalledServer } from "./support/stalled_server.ts";
+import { stalledServer } from "./support/holding_server.ts";
 
 /** How late a stop may land here: generous, for a loaded machine. */
 const SLACK_MS = 3000;

@@ -1,4 +1,8 @@
-/** A server that holds the connections made to it, for guests given by URL. */
+/**
+ * Servers whose guest never arrives, for guests given by URL: one that
+ * holds the connections made to it, and one that answers with a module's
+ * first bytes and then nothing.
+ */
 
 /** How long a wait that should end at once may take, on a busy machine. */
 export const HANG_MS = 20_000;
@@ -61,3 +65,47 @@ export const REPLIES: Record<string, string | undefined> = {
   "stops halfway through the body":
     "HTTP/1.1 200 OK\r\ncontent-type: application/wasm\r\ncontent-length: 1000\r\n\r\n\0asm",
 };
+
+/** A running stalled server. */
+export interface StalledServer {
+  /** Where its module is. */
+  url: URL;
+  /** Ends its responses and stops it. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a stalled server.
+ *
+ * @param type The `content-type` it sends.
+ * @returns The server.
+ */
+export function stalledServer(type = "application/wasm"): StalledServer {
+  const streams: ReadableStreamDefaultController<Uint8Array>[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            streams.push(controller);
+            controller.enqueue(new Uint8Array([0, 0x61, 0x73, 0x6d]));
+          },
+        }),
+        { headers: { "content-type": type } },
+      ),
+  );
+  return {
+    url: new URL(`http://127.0.0.1:${server.addr.port}/guest.wasm`),
+    async close() {
+      for (const stream of streams) {
+        try {
+          stream.close();
+        } catch {
+          // Cancelled by the aborted fetch already.
+        }
+      }
+      await server.shutdown();
+    },
+  };
+}
