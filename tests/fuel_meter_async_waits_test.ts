@@ -11,14 +11,10 @@
  */
 
 import assert from "./support/assert.ts";
-import { FuelMeter, StopSignal } from "../mod.ts";
+import { type FuelMeter, StopSignal } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { wat } from "./support/instrument.ts";
-
-const { promising, Suspending } = WebAssembly as unknown as {
-  promising(fn: unknown): (...args: unknown[]) => Promise<unknown>;
-  Suspending: new (fn: () => Promise<unknown>) => object;
-};
+import { waitingLibrary } from "./support/waiting_library.ts";
 
 /** How late a stop may land here: generous, for a loaded machine. */
 const SLACK_MS = 1500;
@@ -35,22 +31,11 @@ const WAITS = await wat(`(module
       (br_if $l (i32.lt_u (local.get $i) (i32.const 1000))))
     (i32.const 7)))`);
 
-/**
- * The guest, metered, with a library whose wait settles when the test
- * says so.
- */
+/** The guest, metered, with a library whose wait settles when told. */
 async function library(fuel?: number) {
-  const meter = new FuelMeter(WAITS, { suspend: true, fuel });
-  let release = () => {};
-  const wait = () => new Promise<void>((resolve) => (release = resolve));
-  const { instance } = await WebAssembly.instantiate(meter.bytes, {
-    ...meter.imports,
-    lib: { wait: new Suspending(wait) as WebAssembly.ImportValue },
-  });
-  meter.attach(instance);
-  const run = promising(instance.exports.run);
-  const done = instance.exports.done as WebAssembly.Global;
-  return { meter, run, done, release: () => release() };
+  const waiting = await waitingLibrary(WAITS, fuel);
+  const done = waiting.instance.exports.done as WebAssembly.Global;
+  return { ...waiting, done };
 }
 
 async function stoppedWhileWaiting(

@@ -9,14 +9,10 @@
  */
 
 import assert from "./support/assert.ts";
-import { FuelMeter } from "../mod.ts";
+import type { FuelMeter } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { wat } from "./support/instrument.ts";
-
-const { promising, Suspending } = WebAssembly as unknown as {
-  promising(fn: unknown): (...args: unknown[]) => Promise<unknown>;
-  Suspending: new (fn: () => Promise<unknown>) => object;
-};
+import { waitingLibrary } from "./support/waiting_library.ts";
 
 /** Waits in its library's import, then counts in `count` for ever. */
 const WAITS_THEN_COUNTS = await wat(`(module
@@ -42,21 +38,11 @@ const MEANWHILE: [string, (meter: FuelMeter) => number][] = [
 
 for (const [what, meanwhile] of MEANWHILE) {
   Deno.test(`a stranded runAsync call still traps at once after ${what}`, async () => {
-    const meter = new FuelMeter(WAITS_THEN_COUNTS, {
-      suspend: true,
-      fuel: BUDGET,
-    });
-    let release = () => {};
-    const { instance } = await WebAssembly.instantiate(meter.bytes, {
-      ...meter.imports,
-      lib: {
-        wait: new Suspending(() =>
-          new Promise<void>((resolve) => (release = resolve))
-        ) as WebAssembly.ImportValue,
-      },
-    });
-    meter.attach(instance);
-    const result = await meter.runAsync(promising(instance.exports.run), {
+    const { meter, instance, run, release } = await waitingLibrary(
+      WAITS_THEN_COUNTS,
+      BUDGET,
+    );
+    const result = await meter.runAsync(run, {
       timeout: 20,
     });
     expectOutcome(result, "timeout");
@@ -70,21 +56,10 @@ for (const [what, meanwhile] of MEANWHILE) {
 }
 
 Deno.test("idle() during a runAsync settles once the meter takes a new run", async () => {
-  const meter = new FuelMeter(WAITS_THEN_COUNTS, {
-    suspend: true,
-    fuel: BUDGET,
-  });
-  let release = () => {};
-  const { instance } = await WebAssembly.instantiate(meter.bytes, {
-    ...meter.imports,
-    lib: {
-      wait: new Suspending(() =>
-        new Promise<void>((resolve) => (release = resolve))
-      ) as WebAssembly.ImportValue,
-    },
-  });
-  meter.attach(instance);
-  const run = promising(instance.exports.run);
+  const { meter, run, release } = await waitingLibrary(
+    WAITS_THEN_COUNTS,
+    BUDGET,
+  );
   const first = meter.runAsync(run, { fuel: 1_000 });
   const idle = meter.idle();
   let idled = false;
