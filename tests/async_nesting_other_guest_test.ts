@@ -20,6 +20,7 @@ import {
 } from "../mod.ts";
 import { wat } from "./support/instrument.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { within } from "./support/within.ts";
 
 /** How late a stop may land in a test: only a lost stop gets near it. */
 const SLACK_MS = 5_000;
@@ -58,21 +59,6 @@ async function nested(mode: GuestOptions) {
   return { outerGuest, innerGuest, inner: () => innerOutcome! };
 }
 
-/** The inner call's outcome, or `undefined` if it is still running after SLACK_MS. */
-async function settledWithin(
-  call: Promise<CallOutcome>,
-): Promise<CallOutcome | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), SLACK_MS);
-  });
-  try {
-    return await Promise.race([call, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Ends a call the test lost, so that no guest runs on after it. */
 async function endLost(guest: Guest, call: Promise<CallOutcome>) {
   guest.meter!.stop();
@@ -101,7 +87,7 @@ for (const [mode, options] of MODES) {
           callOptions,
         );
         expectOutcome(result, by === "timeout" ? "timeout" : "aborted");
-        const inner = await settledWithin(guests.inner());
+        const inner = await within(guests.inner(), SLACK_MS);
         if (inner === undefined) {
           await endLost(guests.innerGuest, guests.inner());
           assert.fail("the inner call ran on after the outer call's stop");
@@ -111,8 +97,9 @@ for (const [mode, options] of MODES) {
           inner.outcome,
         );
         // The inner guest takes calls again.
-        const next = await settledWithin(
+        const next = await within(
           guests.innerGuest.invokeAsync("quick"),
+          SLACK_MS,
         );
         assert.equal(next?.outcome, "returned");
       } finally {
@@ -152,7 +139,7 @@ for (const [mode, options] of MODES) {
       timeout: TIMEOUT_MS,
     });
     expectOutcome(result, "timeout");
-    const stopped = await settledWithin(inner!);
+    const stopped = await within(inner!, SLACK_MS);
     if (stopped === undefined) {
       meter.stop();
       await inner;

@@ -8,8 +8,9 @@
  */
 
 import assert from "./support/assert.ts";
-import { type CallOutcome, type Guest, loadGuest, StopSignal } from "../mod.ts";
+import { type Guest, loadGuest, StopSignal } from "../mod.ts";
 import { wat } from "./support/instrument.ts";
+import { within } from "./support/within.ts";
 
 /** How late a stop may land here: generous, for a loaded machine. */
 const SLACK_MS = 3_000;
@@ -18,19 +19,6 @@ const STOP_AFTER_MS = 50;
 const SPIN = await wat(`(module (func (export "spin") (loop $l (br $l))))`);
 
 type Stop = "timeout" | "signal" | "stop" | "meter.stop()";
-
-/** The call's outcome, or `undefined` when it is still waiting after SLACK_MS. */
-async function within(call: Promise<CallOutcome>) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), SLACK_MS);
-  });
-  try {
-    return await Promise.race([call, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 for (const by of ["timeout", "signal", "stop", "meter.stop()"] as Stop[]) {
   Deno.test(`an async call waiting on its refuel hook's promise ends at its ${by}`, async () => {
@@ -55,6 +43,7 @@ for (const by of ["timeout", "signal", "stop", "meter.stop()"] as Stop[]) {
       const started = performance.now();
       const result = await within(
         guest.invokeAsync("spin", [], { ...options, refuel }),
+        SLACK_MS,
       );
       if (result === undefined) {
         settle(0); // let the lost call end
@@ -73,6 +62,7 @@ for (const by of ["timeout", "signal", "stop", "meter.stop()"] as Stop[]) {
       settle(1_000_000);
       const next = await within(
         guest.invokeAsync("spin", [], { timeout: STOP_AFTER_MS }),
+        SLACK_MS,
       );
       assert.ok(
         next?.outcome === "fuel_exhausted" || next?.outcome === "timeout",
