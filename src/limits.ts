@@ -10,6 +10,11 @@
 
 import { FuelExhausted, GuestLoadError } from "./errors.ts";
 import { applyLimits, type ResourceLimits } from "./wasm/limits.ts";
+import { ModuleInfo } from "./wasm/module.ts";
+import { readSection } from "./wasm/module_sections.ts";
+import { Patches } from "./wasm/patches.ts";
+import { Reader } from "./wasm/reader.ts";
+import { readSections } from "./wasm/sections.ts";
 import type { CostModel } from "./wasm/costs.ts";
 import { type Footprint, footprintCost } from "./wasm/footprint.ts";
 
@@ -118,4 +123,53 @@ export function checkInstantiation(
     0,
     `guest ran out of fuel before it started: instantiating ${label} needs ${needs} for its memories, tables, segments and constant allocations, more than its budget of ${budget}; give it more fuel`,
   );
+}
+
+/**
+ * Holds a guest's linear memories together to `total` bytes, for an
+ * isolated child whose heap limit must bound them too: each of its `n`
+ * memories (imported or defined) gets `total / n`, or `limits.memory` where
+ * that is smaller. A memory that starts above its share is refused here,
+ * before a child is started.
+ *
+ * @param bytes The guest's bytes.
+ * @param limits The limits given, if any.
+ * @param total The most bytes all its memories may hold together.
+ * @param option How the caller names what set `total`, for messages.
+ * @param label The guest's name in messages.
+ * @returns The limits to load the guest with.
+ * @throws {GuestLoadError} With reason `limits`, for a memory that starts above its share.
+ * @throws {InvalidModule} When the sections it reads cannot be decoded.
+ */
+export function shareMemory(
+  bytes: Uint8Array,
+  limits: ResourceLimits | undefined,
+  total: number,
+  option: string,
+  label: string,
+): ResourceLimits {
+  const info = new ModuleInfo();
+  const patches = new Patches();
+  for (const { id, start, end } of readSections(bytes)) {
+    if (id === 1 || id === 2 || id === 5) {
+      readSection(info, id, new Reader(bytes, start, end), patches);
+    }
+  }
+  const count = Math.max(1, info.memoryIs64.length);
+  const share = Math.floor(total / count);
+  // A stricter limits.memory holds, and the child refuses by it as usual.
+  if (limits?.memory !== undefined && limits.memory <= share) return limits;
+  const over = applyLimits(bytes, { memory: share }).over;
+  if (over !== undefined) {
+    const what = `${over.imported ? "imported " : ""}memory ${over.index}`;
+    const of = count === 1 ? "" : `, its share of ${count} memories`;
+    throw new GuestLoadError(
+      "limits",
+      `${label} needs ${what} to start at ${over.minimum} bytes, more than ${option} allows it (${share} bytes${of})`,
+      `raise ${option} to at least ${
+        Math.ceil(over.minimum * count / 1048576)
+      }, or give the guest a smaller memory`,
+    );
+  }
+  return { ...limits, memory: share };
 }
