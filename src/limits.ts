@@ -15,6 +15,9 @@ import { readSection } from "./wasm/module_sections.ts";
 import { Patches } from "./wasm/patches.ts";
 import { Reader } from "./wasm/reader.ts";
 import { readSections } from "./wasm/sections.ts";
+import { readLimits } from "./wasm/types.ts";
+
+const PAGE = 65536;
 import type { CostModel } from "./wasm/costs.ts";
 import { type Footprint, footprintCost } from "./wasm/footprint.ts";
 
@@ -148,26 +151,35 @@ export function shareMemory(
   option: string,
   label: string,
 ): ResourceLimits {
+  // Every memory's declared minimum in pages, imports first: read, not
+  // rewritten (the child writes the limits in).
   const info = new ModuleInfo();
-  const patches = new Patches();
+  const minimums: number[] = [];
   for (const { id, start, end } of readSections(bytes)) {
-    if (id === 1 || id === 2 || id === 5) {
-      readSection(info, id, new Reader(bytes, start, end), patches);
+    if (id === 1 || id === 2) {
+      readSection(info, id, new Reader(bytes, start, end), new Patches());
+    } else if (id === 5) {
+      const r = new Reader(bytes, start, end);
+      const count = r.count("memory", 2);
+      for (let i = 0; i < count; i++) minimums.push(readLimits(r).min);
     }
   }
-  const count = Math.max(1, info.memoryIs64.length);
+  const imported = info.imports.filter((entry) => entry.kind === "memory");
+  minimums.unshift(...imported.map((entry) => entry.limits!.min));
+  const count = Math.max(1, minimums.length);
   const share = Math.floor(total / count);
   // A stricter limits.memory holds, and the child refuses by it as usual.
   if (limits?.memory !== undefined && limits.memory <= share) return limits;
-  const over = applyLimits(bytes, { memory: share }).over;
-  if (over !== undefined) {
-    const what = `${over.imported ? "imported " : ""}memory ${over.index}`;
+  const index = minimums.findIndex((pages) => pages * PAGE > share);
+  if (index >= 0) {
+    const what = `${index < imported.length ? "imported " : ""}memory ${index}`;
     const of = count === 1 ? "" : `, its share of ${count} memories`;
+    const minimum = minimums[index]! * PAGE;
     throw new GuestLoadError(
       "limits",
-      `${label} needs ${what} to start at ${over.minimum} bytes, more than ${option} allows it (${share} bytes${of})`,
+      `${label} needs ${what} to start at ${minimum} bytes, more than ${option} allows it (${share} bytes${of})`,
       `raise ${option} to at least ${
-        Math.ceil(over.minimum * count / 1048576)
+        Math.ceil(minimum * count / 1048576)
       }, or give the guest a smaller memory`,
     );
   }

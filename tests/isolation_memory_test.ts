@@ -89,5 +89,24 @@ Deno.test("isolation: a guest whose memory starts above maxHeapMiB is refused be
   );
   assert.match(error.message, /raise maxHeapMiB to at least 128/);
   assert.equal(error.message.includes("\n"), false);
+  // An imported memory, and a second memory past its share of two.
+  const imported = await wat(
+    `(module (import "env" "m" (memory 2048)) (func (export "f")))`,
+  );
+  await assert.rejects(
+    invokeIsolated(imported, "f", [], { maxHeapMiB: 64 }),
+    (e) =>
+      isGuestLoadError(e) && /needs imported memory 0 to start/.test(e.message),
+  );
+  const second = await wat(
+    `(module (memory 1) (memory 600) (func (export "f")))`,
+  );
+  await assert.rejects(
+    invokeIsolated(second, "f", [], { maxHeapMiB: 64 }),
+    (e) =>
+      isGuestLoadError(e) &&
+      /needs memory 1 to start at 39321600 bytes, more than maxHeapMiB allows it \(33554432 bytes, its share of 2 memories\); raise maxHeapMiB to at least 75/
+        .test(e.message),
+  );
   await isolatedChildrenExited();
 });
