@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e2749f3fa2df91446b2ae881fa341e3912767d69289475b9b01209527f0bf17d";
+  "sha256:09b889e90ebacf44d4e7078d7db002460a5bb46973c92b9b8b17dda2e261ea4d";
