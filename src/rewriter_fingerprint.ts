@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e2749f3fa2df91446b2ae881fa341e3912767d69289475b9b01209527f0bf17d";
+  "sha256:085a7d3bd364ebbcc0043d114cc8d42e8827b361613ec7f5ed3b22fe00e1feb5";
