@@ -11,6 +11,7 @@
  */
 
 import { GuestLoadError, InvalidModule, isGuestLoadError } from "./errors.ts";
+import { readPipe } from "./load_pipe.ts";
 
 /**
  * Options for compiling a guest, as `WebAssembly.compile` takes them (the
@@ -107,8 +108,12 @@ async function readLocal(
   target: URL | string,
   label: string,
   room?: (size: number) => number,
+  signal?: AbortSignal,
 ): Promise<Uint8Array> {
   try {
+    if (signal !== undefined && (await Deno.stat(target)).isFifo) {
+      return await readFifo(target, label, signal);
+    }
     return await readWithRoom(target, label, room ?? (() => 0));
   } catch (error) {
     if (error instanceof GuestLoadError) throw error;
@@ -198,22 +203,46 @@ export function checkPreamble(bytes: Uint8Array, label: string): void {
   }
 }
 
+/** How many bytes a streamed compile hands the engine at a time. */
+const STREAM_CHUNK = 1 << 20;
+
+/** `bytes` as a wasm response whose body comes a chunk at a time. */
+function streamOf(bytes: Uint8Array): Response {
+  let at = 0;
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      controller.enqueue(bytes.subarray(at, at += STREAM_CHUNK));
+      if (at >= bytes.length) controller.close();
+    },
+  });
+  return new Response(body, {
+    headers: { "content-type": "application/wasm" },
+  });
+}
+
 /**
  * Compiles bytes, turning V8's `CompileError` into {@linkcode InvalidModule}.
  *
  * @param bytes The module's bytes.
  * @param label A short name for messages.
  * @param options Compile options, such as builtins.
+ * @param streamed Whether to hand the bytes to the engine a chunk at a time:
+ *   `WebAssembly.compile` copies them all before it returns, which holds the
+ *   thread for milliseconds on a large module (up to 18 ms for esbuild's),
+ *   and a stop that comes then waits.
  * @returns The compiled module.
  */
 export async function compileBytes(
   bytes: Uint8Array,
   label: string,
   options?: CompileOptions,
+  streamed = false,
 ): Promise<WebAssembly.Module> {
   checkPreamble(bytes, label);
   try {
-    return await compileWith(bytes as Uint8Array<ArrayBuffer>, options);
+    return await (streamed && bytes.length > STREAM_CHUNK
+      ? compileStreamingWith(streamOf(bytes), options)
+      : compileWith(bytes as Uint8Array<ArrayBuffer>, options));
   } catch (error) {
     throw new InvalidModule(
       `${label} is not a valid WebAssembly module: ${(error as Error).message}`,
@@ -360,6 +389,26 @@ async function loadRemote(
 }
 
 /**
+ * A named pipe's bytes, for a load that can be stopped: read on a thread
+ * of its own, since opening one waits for a writer and cannot be
+ * cancelled, which kept the process alive after a stop.
+ */
+async function readFifo(
+  target: URL | string,
+  label: string,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
+  const read = await readPipe(target, MAX_MODULE_BYTES, signal);
+  if (read === "too_large") throw tooLarge(label, "read");
+  if (read instanceof Uint8Array) return read;
+  throw new GuestLoadError(
+    "io",
+    `cannot read ${label}: ${read.error}`,
+    "check the file and its permissions",
+  );
+}
+
+/**
  * A regular file's bytes at the start of a buffer with `room(size)` bytes
  * more, never touched here (so they cost no memory until written); anything
  * else (a pipe, a device) read to its end, up to
@@ -408,7 +457,10 @@ export interface LoadOptions {
    * cache's hits build the output there).
    */
   room?: (size: number) => number;
-  /** Aborts a fetch: the load's stops (see `load_stops.ts`). */
+  /**
+   * Aborts a fetch, or the read of a named pipe: the load's stops (see
+   * `load_stops.ts`).
+   */
   signal?: AbortSignal;
 }
 
@@ -429,7 +481,11 @@ export async function loadModule(
   if (source instanceof WebAssembly.Module) {
     return { module: source, bytes: undefined, label: "module" };
   }
-  const { bytes, label, url } = await readSource(source, options.room);
+  const { bytes, label, url } = await readSource(
+    source,
+    options.room,
+    options.signal,
+  );
   if (bytes === undefined) {
     // A remote module compiles while it downloads, when it is compiled.
     if (compile) {
@@ -460,6 +516,7 @@ export async function loadModule(
 async function readSource(
   source: string | URL | Uint8Array | ArrayBuffer,
   room?: (size: number) => number,
+  signal?: AbortSignal,
 ): Promise<{ bytes?: Uint8Array; label: string; url?: URL }> {
   if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
     const bytes = source instanceof Uint8Array
@@ -484,5 +541,5 @@ async function readSource(
     }
     return { label, url: target };
   }
-  return { bytes: await readLocal(target, label, room), label };
+  return { bytes: await readLocal(target, label, room, signal), label };
 }

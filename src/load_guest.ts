@@ -281,6 +281,7 @@ export async function loadGuestWith(
         original!,
         label,
         options.compile,
+        stops.watched,
       ));
     } else if (limits !== undefined) {
       module = await stops.race(
@@ -450,9 +451,10 @@ async function compileRewritten(
   original: Uint8Array,
   label: string,
   compile: CompileOptions | undefined,
+  streamed = false,
 ): Promise<WebAssembly.Module> {
   try {
-    return await compileBytes(rewritten, label, compile);
+    return await compileBytes(rewritten, label, compile, streamed);
   } catch (error) {
     await compileBytes(original, label, compile);
     // The engine's own words, not compileBytes's sentence about the guest.

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:085a7d3bd364ebbcc0043d114cc8d42e8827b361613ec7f5ed3b22fe00e1feb5";
+  "sha256:5cfd6df5aa2e530a34ca19d204da098efc923cf440f2a1041648bda8f571d56a";
