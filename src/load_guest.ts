@@ -40,7 +40,8 @@ import {
 } from "./signatures.ts";
 import { type StopFlagHost, stopFlagHost } from "./stop_flag_host.ts";
 import type { InstrumentOptions } from "./wasm/mod.ts";
-import { instrumentModule } from "./wasm/instrument.ts";
+import { instrumentSteps } from "./wasm/instrument.ts";
+import { copySteps } from "./wasm/steps.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { readSections } from "./wasm/sections.ts";
 import { bindFlag, startWatchdog, watchdogReady } from "./watchdog.ts";
@@ -190,9 +191,10 @@ export async function loadGuestWith(
     // the rewrite.
     // Bytes read here are this load's to give away: a cache hit builds its
     // output in their buffer, read with room for it.
+    const owned = internal.ownsBytes === true ||
+      !(source instanceof Uint8Array || source instanceof ArrayBuffer);
     const consumable = cache !== undefined && metered && limits === undefined &&
-      (internal.ownsBytes === true ||
-        !(source instanceof Uint8Array || source instanceof ArrayBuffer));
+      owned;
     const loaded = await stops.race(loadModule(source, {
       compile: !rewritten,
       compileOptions: options.compile,
@@ -215,10 +217,12 @@ export async function loadGuestWith(
       const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
       const resumable = resumableGuest(options);
       const rewrite = await stops.race(rewriteGuest(
+        stops,
         bytes!,
         label,
         options.compile,
         cache,
+        owned || limits !== undefined,
         consumable,
         (start) => {
           return {
@@ -277,6 +281,7 @@ export async function loadGuestWith(
         original!,
         label,
         options.compile,
+        stops.watched,
       ));
     } else if (limits !== undefined) {
       module = await stops.race(
@@ -396,30 +401,40 @@ function flagChecks(
  * refuses is rewritten and replaced.
  */
 async function rewriteGuest(
+  stops: LoadStops,
   bytes: Uint8Array,
   label: string,
   compile: CompileOptions | undefined,
   cache: RewriteCache | undefined,
+  owned: boolean,
   consumable: boolean,
   options: (hasStart: boolean) => InstrumentOptions,
 ): Promise<CachedRewrite & { module?: WebAssembly.Module }> {
   try {
+    // In steps, so that the load's stops can end a long rewrite. The event
+    // loop's turns between them let the caller's code run: the rewriter
+    // reads its input more than once, so the caller's bytes are copied first.
+    const input = stops.watched && !owned
+      ? await stops.runSteps(copySteps(bytes))
+      : bytes;
     // Only the section headers: the rewrite is the one read of the module.
     let hasStart = false;
-    for (const { id } of readSections(bytes)) hasStart ||= id === START_SECTION;
-    if (cache === undefined) return instrumentModule(bytes, options(hasStart));
+    for (const { id } of readSections(input)) hasStart ||= id === START_SECTION;
+    const rewrite = (from: Uint8Array, settings: InstrumentOptions) =>
+      stops.runSteps(instrumentSteps(from, settings));
+    if (cache === undefined) return await rewrite(input, options(hasStart));
     let module: WebAssembly.Module | undefined;
-    const rewrite = await rewriteThrough(
+    const cached = await rewriteThrough(
       cache,
-      bytes,
+      input,
       options(hasStart),
-      instrumentModule,
+      rewrite,
       async (stored) => {
         module = await compileBytes(stored.bytes, label, compile);
       },
       consumable,
     );
-    return { ...rewrite, module };
+    return { ...cached, module };
   } catch (error) {
     if (isInvalidModule(error)) await compileBytes(bytes, label, compile);
     throw error;
@@ -436,9 +451,10 @@ async function compileRewritten(
   original: Uint8Array,
   label: string,
   compile: CompileOptions | undefined,
+  streamed = false,
 ): Promise<WebAssembly.Module> {
   try {
-    return await compileBytes(rewritten, label, compile);
+    return await compileBytes(rewritten, label, compile, streamed);
   } catch (error) {
     await compileBytes(original, label, compile);
     // The engine's own words, not compileBytes's sentence about the guest.

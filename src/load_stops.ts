@@ -12,6 +12,14 @@ import type { Stop } from "./call_state.ts";
 import { abortStop } from "./call_watch.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
 import type { StopSignal } from "./stop_signal.ts";
+import { runSteps, type Steps } from "./wasm/steps.ts";
+import { nextTurn } from "./yield.ts";
+
+/**
+ * How long the steps of a rewrite run before the event loop gets a turn, in
+ * milliseconds: a stop that comes meanwhile waits for the turn.
+ */
+const STEPS_TURN_MS = 1;
 
 /** A load's AbortSignal and StopSignal, watched until disposed. */
 export class LoadStops {
@@ -66,6 +74,39 @@ export class LoadStops {
       this.#rejects.add(reject);
       promise.then(resolve, reject).finally(() => this.#rejects.delete(reject));
     });
+  }
+
+  /** Whether a stop is watched: whether {@linkcode LoadStops.runSteps} pauses. */
+  get watched(): boolean {
+    return this.#controller !== undefined;
+  }
+
+  /**
+   * Runs work that holds the thread (the rewrite of a metered guest) in
+   * steps, giving the event loop a turn about every millisecond while a
+   * stop is watched, so that an abort or a StopSignal ends it then.
+   *
+   * @param steps The work.
+   * @returns What it returns.
+   * @throws {Aborted} When a stop came.
+   * @throws {DeadlineExceeded} When a timed-out signal aborted.
+   */
+  async runSteps<T>(steps: Steps<T>): Promise<T> {
+    if (this.#controller === undefined) return runSteps(steps);
+    let turnAt = performance.now() + STEPS_TURN_MS;
+    try {
+      for (;;) {
+        const step = steps.next();
+        if (step.done) return step.value;
+        if (performance.now() >= turnAt) {
+          await nextTurn();
+          this.check();
+          turnAt = performance.now() + STEPS_TURN_MS;
+        }
+      }
+    } finally {
+      steps.return(undefined as T);
+    }
   }
 
   /** Stops watching: the start function's call watches from here. */

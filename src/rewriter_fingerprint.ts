@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:09b889e90ebacf44d4e7078d7db002460a5bb46973c92b9b8b17dda2e261ea4d";
+  "sha256:5cfd6df5aa2e530a34ca19d204da098efc923cf440f2a1041648bda8f571d56a";

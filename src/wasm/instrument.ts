@@ -44,6 +44,7 @@ import { type CostTable, resolveCosts } from "./costs.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
 import { pickZones, wrapZones, ZoneOptionError } from "./stop_zones.ts";
 import { primeOnce } from "./primer.ts";
+import { runSteps, type Steps } from "./steps.ts";
 import type { ModuleInfo } from "./module.ts";
 import {
   type AddedMemory,
@@ -373,6 +374,22 @@ export function instrumentModule(
   bytes: Uint8Array,
   options: InstrumentOptions = {},
 ): { metered: InstrumentedModule; info: ModuleInfo } {
+  return runSteps(instrumentSteps(bytes, options));
+}
+
+/**
+ * {@linkcode instrumentModule} in steps: a loader that gives the event loop
+ * a turn between them lets a stop land while a large module is rewritten.
+ * The options are checked, and a malformed input refused, as the steps run.
+ *
+ * @param bytes The guest module.
+ * @param options Costs and preferred names.
+ * @returns The steps, which return what `instrumentModule` returns.
+ */
+export function* instrumentSteps(
+  bytes: Uint8Array,
+  options: InstrumentOptions = {},
+): Steps<{ metered: InstrumentedModule; info: ModuleInfo }> {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(
       `Cannot instrument the module: expected a Uint8Array, got ${typeof bytes}`,
@@ -404,7 +421,7 @@ export function instrumentModule(
   let info: ModuleInfo;
   try {
     const initialFuel = checkInitialFuel(options.initialFuel ?? 0n);
-    const rewrite = (input: Uint8Array) =>
+    const rewriter = (input: Uint8Array) =>
       new ModuleRewriter(
         input,
         costs,
@@ -419,9 +436,9 @@ export function instrumentModule(
           stopFlagTraps: options.stopFlagTraps === true,
           exportStackPointer: options.exportStackPointer === true,
         },
-      ).run();
-    primeOnce(bytes.length, rewrite);
-    const rewritten = rewrite(bytes);
+      );
+    primeOnce(bytes.length, (input) => rewriter(input).run());
+    const rewritten = yield* rewriter(bytes).steps();
     const { info: read, memories, startExport, stackPointerExport, ...names } =
       rewritten;
     info = read;
