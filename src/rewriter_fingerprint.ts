@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e2749f3fa2df91446b2ae881fa341e3912767d69289475b9b01209527f0bf17d";
+  "sha256:ac94a6436141ca31a397a5981422e516721b81e9745a9ebfc4672b79021e3314";
