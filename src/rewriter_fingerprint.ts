@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:ac94a6436141ca31a397a5981422e516721b81e9745a9ebfc4672b79021e3314";
+  "sha256:3b272ad1af4b58d48d7647ab19e28d85c8999142d336c41ab59b3ce59c843a17";

@@ -70,3 +70,65 @@ Deno.test("a register copy is counted against the engine's million functions", (
   assert.ok(WebAssembly.validate(bytes));
   assert.throws(() => instrument(bytes), overLimit);
 });
+
+/** A byte vector of `count` exports `e<i>` of function 0. */
+function exportEntries(count: number): Uint8Array {
+  const out: number[] = encodeLeb(count);
+  for (let i = 0; i < count; i++) {
+    const name = `e${i}`;
+    out.push(name.length);
+    for (let j = 0; j < name.length; j++) out.push(name.charCodeAt(j));
+    out.push(0x00, 0x00);
+  }
+  return new Uint8Array(out);
+}
+
+/**
+ * One function `() -> ()`, the start function when `start`, exported
+ * `count` times.
+ */
+function exported(count: number, start = false) {
+  const entries = exportEntries(count);
+  return new Uint8Array([
+    ...moduleOf(
+      section(1, [0x01, 0x60, 0x00, 0x00]),
+      section(3, [0x01, 0x00]),
+    ),
+    0x07,
+    ...encodeLeb(entries.length),
+    ...entries,
+    ...(start ? section(8, [0x00]) : []),
+    ...section(10, [0x01, 0x02, 0x00, 0x0b]),
+  ]);
+}
+
+Deno.test("the engine's million exports: a module up to it is metered, and what metering adds is counted", () => {
+  // The engine takes a million exports; the rewriter used to refuse more
+  // than 99,999.
+  const many = exported(999_999, true);
+  assert.ok(WebAssembly.validate(many));
+  assert.ok(WebAssembly.validate(instrument(many).bytes));
+  // The deferred start's export is the 1,000,001st, and so is the zones'.
+  assert.throws(() => instrument(many, { deferStart: true }), overLimit);
+  assert.throws(() => instrument(many, { stopsWaitFor: ["e0"] }), overLimit);
+});
+
+Deno.test("the engine's million imports: a module up to it is metered, and what metering adds is counted", () => {
+  // `count` imports of m.f, a function `() -> ()`, and one memory.
+  const imports = (count: number) =>
+    moduleOf(
+      section(1, [0x01, 0x60, 0x00, 0x00]),
+      section(2, [
+        ...encodeLeb(count),
+        ...repeat(count, [0x01, 0x6d, 0x01, 0x66, 0x00, 0x00]),
+      ]),
+      section(5, [0x01, 0x00, 0x01]),
+    );
+  const many = imports(999_999);
+  assert.ok(WebAssembly.validate(many));
+  assert.ok(WebAssembly.validate(instrument(many).bytes));
+  // A stop flag adds on_stop_flag, the flag memory and the defined memory.
+  assert.throws(() => instrument(many, { stopFlag: true }), overLimit);
+  const fits = instrument(imports(999_996), { stopFlag: true });
+  assert.ok(WebAssembly.validate(fits.bytes));
+});

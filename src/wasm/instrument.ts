@@ -44,7 +44,7 @@ import { type CostTable, resolveCosts } from "./costs.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
 import { pickZones, wrapZones, ZoneOptionError } from "./stop_zones.ts";
 import { primeOnce } from "./primer.ts";
-import type { ModuleInfo } from "./module.ts";
+import { LIMITS, type ModuleInfo } from "./module.ts";
 import {
   type AddedMemory,
   type AddedMemoryDescriptor,
@@ -445,6 +445,17 @@ export function instrumentModule(
       if (!resumable || !fuel || options.stopFlagTraps === true) {
         throw new ZoneOptionError(
           "Cannot use stopsWaitFor: a stop can only wait where a failed check asks the host (resumable: true, fuel counted, no stopFlagTraps)",
+        );
+      }
+      const exports = read.exports.length + 2 +
+        (startExport === undefined ? 0 : 1) +
+        (stackPointerExport === undefined ? 0 : 1);
+      if (exports > LIMITS.exports) {
+        throw new InvalidModule(
+          `the module defines ${read.exports.length} exports and metering with zones adds ${
+            exports - read.exports.length
+          }: more than the engine's limit of ${LIMITS.exports}; meter a module with fewer exports`,
+          { offset: 0 },
         );
       }
       const zoneExport = uniqueExportName(`${metered.importModule}:zone`, [

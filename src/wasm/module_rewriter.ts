@@ -277,6 +277,14 @@ export class ModuleRewriter {
       1 + this.#codeFunctions,
       LIMITS.functions,
     );
+    over(
+      "imports",
+      info.imports.length,
+      this.#addedImportEntries,
+      LIMITS.imports,
+    );
+    // Zones add one more export, counted where they are added (`instrument`).
+    over("exports", info.exports.length, this.#addedExports, LIMITS.exports);
   }
 
   #section(id: number, r: Reader, sectionStart: number): void {
