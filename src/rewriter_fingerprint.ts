@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:3b272ad1af4b58d48d7647ab19e28d85c8999142d336c41ab59b3ce59c843a17";
+  "sha256:0284c0b295fa9740d9a5127003eb768e8972eae1e59857e1f3daf784aa76b80a";

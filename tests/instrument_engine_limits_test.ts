@@ -1,7 +1,7 @@
 /**
  * A module within the engine's limits that the rewrite would push past them
- * (it adds types and functions) is refused with one line, rather than
- * rewritten into bytes the engine refuses.
+ * (it adds types, functions, imports, exports and a memory) is refused with
+ * one line, rather than rewritten into bytes the engine refuses.
  *
  * @module
  */
@@ -10,6 +10,7 @@ import assert from "./support/assert.ts";
 import { encodeLeb } from "./support/module_bytes.ts";
 import { isInvalidModule } from "../src/errors.ts";
 import { instrument } from "../src/wasm/instrument.ts";
+import { loadGuest } from "../mod.ts";
 
 function section(id: number, content: number[]): number[] {
   return [id, ...encodeLeb(content.length), ...content];
@@ -130,5 +131,24 @@ Deno.test("the engine's million imports: a module up to it is metered, and what 
   // A stop flag adds on_stop_flag, the flag memory and the defined memory.
   assert.throws(() => instrument(many, { stopFlag: true }), overLimit);
   const fits = instrument(imports(999_996), { stopFlag: true });
+  assert.ok(WebAssembly.validate(fits.bytes));
+});
+
+Deno.test("a stop flag's memory is counted against the engine's 100,000 memories", async () => {
+  // `count` memories of no pages.
+  const memories = (count: number) =>
+    moduleOf(section(5, [...encodeLeb(count), ...repeat(count, [0x00, 0x00])]));
+  const full = memories(100_000);
+  assert.ok(WebAssembly.validate(full));
+  assert.ok(WebAssembly.validate(instrument(full).bytes));
+  // It used to give the engine 100,001 memories, and a stoppable load
+  // called that a bug in early-exit.
+  assert.throws(() => instrument(full, { stopFlag: true }), overLimit);
+  await assert.rejects(
+    loadGuest(full, { interruptible: true }),
+    (error: unknown) =>
+      overLimit(error) && !/bug in early-exit/.test(String(error)),
+  );
+  const fits = instrument(memories(99_999), { stopFlag: true });
   assert.ok(WebAssembly.validate(fits.bytes));
 });

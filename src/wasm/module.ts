@@ -79,6 +79,8 @@ export const LIMITS = {
   imports: 1_000_000,
   globals: 1_000_000,
   exports: 1_000_000,
+  /** Memories, imported and defined. */
+  memories: 100_000,
   locals: 50_000,
   functionSize: 7_654_321,
 } as const;

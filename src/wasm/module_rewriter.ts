@@ -253,8 +253,8 @@ export class ModuleRewriter {
 
   /**
    * Refuses a module that is within the engine's limits but would not be
-   * once the rewrite adds its types and functions: the engine would refuse
-   * the output.
+   * once the rewrite adds its types, functions, imports, exports and
+   * memories: the engine would refuse the output.
    */
   #checkLimits(): void {
     const info = this.#info;
@@ -282,6 +282,13 @@ export class ModuleRewriter {
       info.imports.length,
       this.#addedImportEntries,
       LIMITS.imports,
+    );
+    // The stop flag's memory comes after the guest's.
+    over(
+      "memories",
+      info.memoryIs64.length,
+      this.#definedMemories ? 1 : 0,
+      LIMITS.memories,
     );
     // Zones add one more export, counted where they are added (`instrument`).
     over("exports", info.exports.length, this.#addedExports, LIMITS.exports);
