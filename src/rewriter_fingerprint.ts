@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:0284c0b295fa9740d9a5127003eb768e8972eae1e59857e1f3daf784aa76b80a";
+  "sha256:a456e56d5d9b481bc9ca0eb1588f1bd36c74b04e027a969a417e3b1a07c4d449";

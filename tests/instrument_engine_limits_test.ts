@@ -152,3 +152,28 @@ Deno.test("a stop flag's memory is counted against the engine's 100,000 memories
   const fits = instrument(memories(99_999), { stopFlag: true });
   assert.ok(WebAssembly.validate(fits.bytes));
 });
+
+Deno.test("the zones' global is counted against the engine's million globals", () => {
+  // `count` immutable i32 globals, and a function exported as `malloc`.
+  const globals = (count: number) =>
+    moduleOf(
+      section(1, [0x01, 0x60, 0x00, 0x00]),
+      section(3, [0x01, 0x00]),
+      section(6, [
+        ...encodeLeb(count),
+        ...repeat(count, [0x7f, 0x00, 0x41, 0x00, 0x0b]),
+      ]),
+      section(7, [0x01, 0x06, ...new TextEncoder().encode("malloc"), 0, 0]),
+      section(10, [0x01, 0x02, 0x00, 0x0b]),
+    );
+  const full = globals(999_999);
+  assert.ok(WebAssembly.validate(instrument(full).bytes));
+  // The message used to name a global count and offset of the output.
+  assert.throws(
+    () => instrument(full, { stopsWaitFor: ["malloc"] }),
+    (error: unknown) =>
+      overLimit(error) && /has 999999 globals/.test(String(error)),
+  );
+  const fits = instrument(globals(999_998), { stopsWaitFor: ["malloc"] });
+  assert.ok(WebAssembly.validate(fits.bytes));
+});

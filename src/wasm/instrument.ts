@@ -450,6 +450,13 @@ export function instrumentModule(
       const exports = read.exports.length + 2 +
         (startExport === undefined ? 0 : 1) +
         (stackPointerExport === undefined ? 0 : 1);
+      // The fuel counter is one more global, the zone's another.
+      if (read.globalCount + 2 > LIMITS.globals) {
+        throw new InvalidModule(
+          `the module has ${read.globalCount} globals and metering with zones adds 2: more than the engine's limit of ${LIMITS.globals}; meter a module with fewer globals`,
+          { offset: 0 },
+        );
+      }
       if (exports > LIMITS.exports) {
         throw new InvalidModule(
           `the module defines ${read.exports.length} exports and metering with zones adds ${
