@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a456e56d5d9b481bc9ca0eb1588f1bd36c74b04e027a969a417e3b1a07c4d449";
+  "sha256:a79e418f94f1999ea123e2401e6aef76d18c03154b8dbf9133bf50de946ba70a";

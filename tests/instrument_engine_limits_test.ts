@@ -177,3 +177,44 @@ Deno.test("the zones' global is counted against the engine's million globals", (
   const fits = instrument(globals(999_998), { stopsWaitFor: ["malloc"] });
   assert.ok(WebAssembly.validate(fits.bytes));
 });
+
+Deno.test("a module whose metered rewrite would pass the engine's 1 GiB is refused before it is written", () => {
+  // 160 functions of 230,000 calls of an import each: 74 MB, which the
+  // engine takes; each 2-byte call gets a check after it, 16 times its
+  // size in all. The rewrite used to write all 1.25 GB, which the engine
+  // then refused (a stoppable load called it a bug in early-exit).
+  const functions = 160;
+  const calls = 230_000;
+  const body = new Uint8Array(2 + 2 * calls);
+  for (let i = 0; i < calls; i++) body[1 + 2 * i] = 0x10; // call 0
+  body[body.length - 1] = 0x0b;
+  const size = encodeLeb(body.length);
+  const head = moduleOf(
+    section(1, [0x01, 0x60, 0x00, 0x00]),
+    section(2, [0x01, 0x01, 0x6d, 0x01, 0x66, 0x00, 0x00]),
+    section(3, [...encodeLeb(functions), ...repeat(functions, [0x00])]),
+  );
+  const count = encodeLeb(functions);
+  const codeSize = count.length + functions * (size.length + body.length);
+  const code = [0x0a, ...encodeLeb(codeSize), ...count];
+  const bytes = new Uint8Array(
+    head.length + code.length + codeSize - count.length,
+  );
+  bytes.set(head);
+  bytes.set(code, head.length);
+  let at = head.length + code.length;
+  for (let f = 0; f < functions; f++) {
+    bytes.set(size, at);
+    bytes.set(body, at + size.length);
+    at += size.length + body.length;
+  }
+  assert.equal(at, bytes.length);
+  assert.ok(WebAssembly.validate(bytes));
+  assert.throws(
+    () => instrument(bytes),
+    (error: unknown) =>
+      overLimit(error) && /the metered module would be \d+ bytes/.test(
+        String(error),
+      ),
+  );
+});

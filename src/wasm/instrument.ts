@@ -478,6 +478,12 @@ export function instrumentModule(
         exportName: zoneExport,
       });
       metered.zoneExport = zoneExport;
+      if (metered.bytes.length > LIMITS.moduleSize) {
+        throw new InvalidModule(
+          `the metered module with zones would be ${metered.bytes.length} bytes, more than the engine's limit of ${LIMITS.moduleSize}; meter a smaller module`,
+          { offset: 0 },
+        );
+      }
     }
     if (memories) {
       metered.stopFlag = {

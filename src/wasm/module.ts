@@ -83,6 +83,8 @@ export const LIMITS = {
   memories: 100_000,
   locals: 50_000,
   functionSize: 7_654_321,
+  /** Bytes of a whole module. */
+  moduleSize: 1 << 30,
 } as const;
 
 /**

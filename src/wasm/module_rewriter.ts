@@ -283,6 +283,16 @@ export class ModuleRewriter {
       this.#addedImportEntries,
       LIMITS.imports,
     );
+    // Checks add bytes: up to 16 times the input where they are densest
+    // (a call of an import is 2 bytes, and 32 with its check), so a valid
+    // 74 MB module came out as 1.25 GB, which the engine refuses.
+    const size = this.#out.size;
+    if (size > LIMITS.moduleSize) {
+      throw new InvalidModule(
+        `the metered module would be ${size} bytes, more than the engine's limit of ${LIMITS.moduleSize}; meter a smaller module, or one with fewer calls and loops`,
+        { offset: 0 },
+      );
+    }
     // The stop flag's memory comes after the guest's.
     over(
       "memories",
