@@ -258,8 +258,13 @@ export async function loadGuestWith(
         );
       } catch (error) {
         // The rewrite skipped validation: an invalid guest (a memory past
-        // the engine's limit) is refused as such, not as over its budget.
-        if (!WebAssembly.validate(original as Uint8Array<ArrayBuffer>)) {
+        // the engine's limit) is refused as such, not as over its budget. A
+        // cache hit compiled already (and may have built its output in the
+        // guest's buffer).
+        if (
+          rewrite.module === undefined &&
+          !WebAssembly.validate(original as Uint8Array<ArrayBuffer>)
+        ) {
           await compileBytes(original!, label, options.compile);
         }
         throw error;
