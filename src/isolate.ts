@@ -27,7 +27,7 @@ import { type ChildErrors, readAnswer, readErrors } from "./isolate_output.ts";
 import { encodeValue, fromWire, type IsolatedRequest } from "./isolate_wire.ts";
 import { startDeadline } from "./isolate_deadline.ts";
 import { trackExit } from "./isolate_exits.ts";
-import { checkLimits, type ResourceLimits } from "./limits.ts";
+import { checkLimits, type ResourceLimits, shareMemory } from "./limits.ts";
 import { loadModule } from "./load.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import { type CallOutcome, START_FUNCTION, stoppedOutcome } from "./outcome.ts";
@@ -134,14 +134,21 @@ export interface IsolatedCallOptions {
    * machine's memory.
    *
    * It bounds V8's heap: JavaScript objects, and the guest's GC objects
-   * and tables. A guest's linear memories are outside it (a child with a
-   * 32 MiB heap grew its memory to 1 GiB and returned): bound them with
-   * `limits.memory`.
+   * and tables. It also bounds the guest's linear memories, which are
+   * outside that heap: together they hold at most `maxHeapMiB` MiB (each
+   * of `n` memories an `n`th of it, or `limits.memory` where that is
+   * smaller), so a `memory.grow` past that returns -1, and a guest whose
+   * memory starts above it is refused with a `GuestLoadError` (reason
+   * `limits`). So the child holds at most about twice `maxHeapMiB`, plus
+   * the runtime's own. Without it, neither is bounded: a guest can take
+   * 4 GiB per memory (16 GiB for a memory64) of the machine's memory.
    *
    * @default undefined
    */
   maxHeapMiB?: number;
 }
+
+const MIB = 1024 * 1024;
 
 const CHILD = new URL("./isolate_child.ts", import.meta.url);
 
@@ -408,8 +415,20 @@ export async function invokeIsolated(
     const { bytes, label } = module;
     hasStart = hasStartFunction(bytes!);
     if (killedBy !== undefined) return undefined;
+    // The heap limit bounds the guest's linear memories too, which are
+    // outside V8's heap: together they hold at most as much.
+    const limits = options.maxHeapMiB === undefined
+      ? request.limits
+      : shareMemory(
+        bytes!,
+        request.limits,
+        options.maxHeapMiB * MIB,
+        "maxHeapMiB",
+        label,
+      );
     const wire: IsolatedRequest = {
       ...request,
+      limits,
       label,
       answerTag: `early-exit answer ${crypto.randomUUID()}: `,
       moduleBytes: bytes!.length,

@@ -10,6 +10,14 @@
 
 import { FuelExhausted, GuestLoadError } from "./errors.ts";
 import { applyLimits, type ResourceLimits } from "./wasm/limits.ts";
+import { ModuleInfo } from "./wasm/module.ts";
+import { readSection } from "./wasm/module_sections.ts";
+import { Patches } from "./wasm/patches.ts";
+import { Reader } from "./wasm/reader.ts";
+import { readSections } from "./wasm/sections.ts";
+import { readLimits } from "./wasm/types.ts";
+
+const PAGE = 65536;
 import type { CostModel } from "./wasm/costs.ts";
 import { type Footprint, footprintCost } from "./wasm/footprint.ts";
 
@@ -118,4 +126,62 @@ export function checkInstantiation(
     0,
     `guest ran out of fuel before it started: instantiating ${label} needs ${needs} for its memories, tables, segments and constant allocations, more than its budget of ${budget}; give it more fuel`,
   );
+}
+
+/**
+ * Holds a guest's linear memories together to `total` bytes, for an
+ * isolated child whose heap limit must bound them too: each of its `n`
+ * memories (imported or defined) gets `total / n`, or `limits.memory` where
+ * that is smaller. A memory that starts above its share is refused here,
+ * before a child is started.
+ *
+ * @param bytes The guest's bytes.
+ * @param limits The limits given, if any.
+ * @param total The most bytes all its memories may hold together.
+ * @param option How the caller names what set `total`, for messages.
+ * @param label The guest's name in messages.
+ * @returns The limits to load the guest with.
+ * @throws {GuestLoadError} With reason `limits`, for a memory that starts above its share.
+ * @throws {InvalidModule} When the sections it reads cannot be decoded.
+ */
+export function shareMemory(
+  bytes: Uint8Array,
+  limits: ResourceLimits | undefined,
+  total: number,
+  option: string,
+  label: string,
+): ResourceLimits {
+  // Every memory's declared minimum in pages, imports first: read, not
+  // rewritten (the child writes the limits in).
+  const info = new ModuleInfo();
+  const minimums: number[] = [];
+  for (const { id, start, end } of readSections(bytes)) {
+    if (id === 1 || id === 2) {
+      readSection(info, id, new Reader(bytes, start, end), new Patches());
+    } else if (id === 5) {
+      const r = new Reader(bytes, start, end);
+      const count = r.count("memory", 2);
+      for (let i = 0; i < count; i++) minimums.push(readLimits(r).min);
+    }
+  }
+  const imported = info.imports.filter((entry) => entry.kind === "memory");
+  minimums.unshift(...imported.map((entry) => entry.limits!.min));
+  const count = Math.max(1, minimums.length);
+  const share = Math.floor(total / count);
+  // A stricter limits.memory holds, and the child refuses by it as usual.
+  if (limits?.memory !== undefined && limits.memory <= share) return limits;
+  const index = minimums.findIndex((pages) => pages * PAGE > share);
+  if (index >= 0) {
+    const what = `${index < imported.length ? "imported " : ""}memory ${index}`;
+    const of = count === 1 ? "" : `, its share of ${count} memories`;
+    const minimum = minimums[index]! * PAGE;
+    throw new GuestLoadError(
+      "limits",
+      `${label} needs ${what} to start at ${minimum} bytes, more than ${option} allows it (${share} bytes${of})`,
+      `raise ${option} to at least ${
+        Math.ceil(minimum * count / 1048576)
+      }, or give the guest a smaller memory`,
+    );
+  }
+  return { ...limits, memory: share };
 }

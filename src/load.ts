@@ -11,6 +11,7 @@
  */
 
 import { GuestLoadError, InvalidModule, isGuestLoadError } from "./errors.ts";
+import { readPipe } from "./load_pipe.ts";
 
 /**
  * Options for compiling a guest, as `WebAssembly.compile` takes them (the
@@ -107,8 +108,12 @@ async function readLocal(
   target: URL | string,
   label: string,
   room?: (size: number) => number,
+  signal?: AbortSignal,
 ): Promise<Uint8Array> {
   try {
+    if (signal !== undefined && (await Deno.stat(target)).isFifo) {
+      return await readFifo(target, label, signal);
+    }
     return await readWithRoom(target, label, room ?? (() => 0));
   } catch (error) {
     if (error instanceof GuestLoadError) throw error;
@@ -360,6 +365,26 @@ async function loadRemote(
 }
 
 /**
+ * A named pipe's bytes, for a load that can be stopped: read on a thread
+ * of its own, since opening one waits for a writer and cannot be
+ * cancelled, which kept the process alive after a stop.
+ */
+async function readFifo(
+  target: URL | string,
+  label: string,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
+  const read = await readPipe(target, MAX_MODULE_BYTES, signal);
+  if (read === "too_large") throw tooLarge(label, "read");
+  if (read instanceof Uint8Array) return read;
+  throw new GuestLoadError(
+    "io",
+    `cannot read ${label}: ${read.error}`,
+    "check the file and its permissions",
+  );
+}
+
+/**
  * A regular file's bytes at the start of a buffer with `room(size)` bytes
  * more, never touched here (so they cost no memory until written); anything
  * else (a pipe, a device) read to its end, up to
@@ -408,7 +433,10 @@ export interface LoadOptions {
    * cache's hits build the output there).
    */
   room?: (size: number) => number;
-  /** Aborts a fetch: the load's stops (see `load_stops.ts`). */
+  /**
+   * Aborts a fetch, or the read of a named pipe: the load's stops (see
+   * `load_stops.ts`).
+   */
   signal?: AbortSignal;
 }
 
@@ -429,7 +457,11 @@ export async function loadModule(
   if (source instanceof WebAssembly.Module) {
     return { module: source, bytes: undefined, label: "module" };
   }
-  const { bytes, label, url } = await readSource(source, options.room);
+  const { bytes, label, url } = await readSource(
+    source,
+    options.room,
+    options.signal,
+  );
   if (bytes === undefined) {
     // A remote module compiles while it downloads, when it is compiled.
     if (compile) {
@@ -460,6 +492,7 @@ export async function loadModule(
 async function readSource(
   source: string | URL | Uint8Array | ArrayBuffer,
   room?: (size: number) => number,
+  signal?: AbortSignal,
 ): Promise<{ bytes?: Uint8Array; label: string; url?: URL }> {
   if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
     const bytes = source instanceof Uint8Array
@@ -484,5 +517,5 @@ async function readSource(
     }
     return { label, url: target };
   }
-  return { bytes: await readLocal(target, label, room), label };
+  return { bytes: await readLocal(target, label, room, signal), label };
 }

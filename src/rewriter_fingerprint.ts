@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a79e418f94f1999ea123e2401e6aef76d18c03154b8dbf9133bf50de946ba70a";
+  "sha256:8f5eb52ee912c82d7ff0970399c92231c512eaa69e7099d3b7099f2b39fed213";

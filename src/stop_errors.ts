@@ -12,7 +12,7 @@ import {
   ONE_LINE_PARTS,
   oneLineText,
 } from "./early_exit_error.ts";
-import { describeThrown, readSafely } from "./thrown_values.ts";
+import { describeThrown, isInstance, readSafely } from "./thrown_values.ts";
 
 /** What an interrupt carries besides its message. */
 export interface InterruptDetails {
@@ -105,6 +105,12 @@ export class FuelExhausted extends EarlyExitError {
   }
 }
 
+/** Whether `cause` is a timed-out AbortSignal's reason. */
+function timedOutSignal(cause: unknown): boolean {
+  return isInstance(cause, DOMException) &&
+    readSafely(cause, "name") === "TimeoutError";
+}
+
 /**
  * The call ran past its deadline (the `timeout` option, or an
  * `AbortSignal.timeout`) and was stopped.
@@ -120,7 +126,11 @@ export class FuelExhausted extends EarlyExitError {
  * ```
  */
 export class DeadlineExceeded extends EarlyExitError {
-  /** The time the call was allowed, in milliseconds. */
+  /**
+   * The time the call was allowed, in milliseconds; for a timed-out
+   * `AbortSignal`, which does not tell its time, the time to its abort
+   * event.
+   */
   declare readonly timeout: number;
   /** The time from the call's start to the stop, in milliseconds. */
   declare readonly elapsed: number;
@@ -133,11 +143,16 @@ export class DeadlineExceeded extends EarlyExitError {
    * @param options The abort reason as `cause`, when an AbortSignal timed out.
    */
   constructor(timeout: number, elapsed: number, options?: ErrorOptions) {
+    // A timed-out AbortSignal does not tell how long it allowed: the time
+    // to its abort event, which may fire late, is no allowance to report.
+    const allowed = timedOutSignal(options?.cause)
+      ? "its AbortSignal timed out"
+      : `${roundMs(timeout)} ms allowed`;
     super(
       "DeadlineExceeded",
-      `guest stopped at its deadline: ${
-        roundMs(timeout)
-      } ms allowed, stopped after ${roundMs(elapsed)} ms`,
+      `guest stopped at its deadline: ${allowed}, stopped after ${
+        roundMs(elapsed)
+      } ms`,
       options,
     );
     this.timeout = timeout;

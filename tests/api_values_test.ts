@@ -180,6 +180,26 @@ Deno.test("times in a stop's message are rounded", () => {
   assert.equal(error.timeout, 81.54343499999982);
 });
 
+Deno.test("a timed-out AbortSignal's stop claims no allowance it cannot know", async () => {
+  // Its abort event fires late when the thread is busy: the time to it is
+  // no allowance, and the signal does not tell its own.
+  const guest = await loadGuest(RUNAWAY, { async: true });
+  const result = await guest.invokeAsync("spin", [], {
+    signal: AbortSignal.timeout(20),
+  });
+  const error = expectOutcome(result, "timeout").error;
+  assert.match(
+    error.message,
+    /^guest stopped at its deadline: its AbortSignal timed out, stopped after [\d.]+ ms$/,
+  );
+  // A timeout of the call's own still says what it allowed.
+  const own = expectOutcome(
+    await guest.invokeAsync("spin", [], { timeout: 20 }),
+    "timeout",
+  ).error;
+  assert.match(own.message, /: 20 ms allowed, stopped after/);
+});
+
 Deno.test("a missing file through the API gives no hint meant for the command line", async () => {
   const error = await loadGuest("no-such-guest.wasm").catch((e) => e);
   assert.ok(isGuestLoadError(error));

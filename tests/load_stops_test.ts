@@ -11,12 +11,16 @@ import { makeFifo } from "./support/fifo.ts";
 import {
   isAborted,
   isDeadlineExceeded,
+  isInvalidModule,
   loadGuest,
   runWasi,
   StopSignal,
 } from "../mod.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { stalledServer } from "./support/holding_server.ts";
+import { runDeno } from "./support/cli.ts";
+
+const MOD = new URL("../mod.ts", import.meta.url).href;
 
 /** How late a stop may land here: generous, for a loaded machine. */
 const SLACK_MS = 3000;
@@ -85,8 +89,50 @@ Deno.test("loadGuest: an AbortSignal ends the read of a named pipe no one writes
       loadGuest(fifo, { signal: controller.signal }),
       (error) => isAborted(error) && /enough/.test(error.message),
     );
-    // Let the abandoned open finish, so that the test leaves nothing open.
-    const writer = await Deno.open(fifo, { write: true });
-    writer.close();
+    // Nothing is left open: the op sanitizer would see a pending open.
+  });
+});
+
+Deno.test("loadGuest: a process whose load of a named pipe was aborted exits", async () => {
+  await withDirectory(async (dir) => {
+    const fifo = `${dir}/guest.wasm`;
+    await makeFifo(fifo);
+    const script = `${dir}/load.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { loadGuest } from ${JSON.stringify(MOD)};
+await loadGuest(${JSON.stringify(fifo)}, { signal: AbortSignal.timeout(50) })
+  .catch((error) => console.log(error.name));`,
+    );
+    // It waited for a writer before: killed at the end of this.
+    const run = await runDeno(["run", `--allow-read`, script], {
+      signal: AbortSignal.timeout(60_000),
+    });
+    assert.equal(run.signal, null, "still running when killed");
+    assert.equal(run.stdout.trim(), "DeadlineExceeded", run.stderr);
+    assert.equal(run.code, 0, run.stderr);
+  });
+});
+
+Deno.test("loadGuest: a named pipe written to loads with a signal, and junk from one is an InvalidModule", async () => {
+  await withDirectory(async (dir) => {
+    const fifo = `${dir}/guest.wasm`;
+    await makeFifo(fifo);
+    const bytes = await Deno.readFile(
+      new URL("../guest/compute.wasm", import.meta.url),
+    );
+    const writing = Deno.writeFile(fifo, bytes);
+    const guest = await loadGuest(fifo, {
+      signal: new AbortController().signal,
+    });
+    await writing;
+    assert.equal(guest.invoke("fib", [10]).outcome, "returned");
+    // A pipe that is not a module is an InvalidModule, as from a file.
+    const junk = Deno.writeFile(fifo, new Uint8Array([1, 2, 3]));
+    await assert.rejects(
+      loadGuest(fifo, { signal: new AbortController().signal }),
+      (error) => isInvalidModule(error),
+    );
+    await junk;
   });
 });

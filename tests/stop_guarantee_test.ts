@@ -153,6 +153,47 @@ Deno.test("throw/catch loop: sync, async, StopSignal, isolation", async () => {
   await isolatedTimeout(THROW_CATCH, "throw_forever", "throw_forever");
 });
 
+/**
+ * Spins inside the guest's own catch-all handlers, in a loop that enters
+ * them again: a stop that a handler caught would never end the call. Each
+ * handler counts what it catches in `caught`.
+ */
+const CATCHING_SPINS: Record<string, string> = {
+  "legacy catch_all": `(try (do (call $spin)) (catch_all
+    (global.set $caught (i32.add (global.get $caught) (i32.const 1)))))`,
+  "try_table catch_all_ref": `(block $h (result exnref)
+    (try_table (catch_all_ref $h) (call $spin)) (ref.null exn))
+    (if (i32.eqz (ref.is_null))
+      (then (global.set $caught (i32.add (global.get $caught) (i32.const 1)))))`,
+};
+
+for (const [handler, body] of Object.entries(CATCHING_SPINS)) {
+  Deno.test(`a spin inside ${handler} handlers stops, and no handler runs: sync, async, StopSignal`, async () => {
+    const bytes = await assembleWat(`(module
+      (global $caught (export "caught") (mut i32) (i32.const 0))
+      (func $spin (loop $again (br $again)))
+      (func (export "spin_caught") (loop $again ${body} (br $again))))`);
+    const caught = (guest: { instance: WebAssembly.Instance }) =>
+      (guest.instance.exports.caught as WebAssembly.Global).value;
+    for (const fuel of [undefined, false] as const) {
+      const guest = await loadGuest(bytes, { interruptible: true, fuel });
+      const started = performance.now();
+      const result = guest.invoke("spin_caught", [], { timeout: TIMEOUT_MS });
+      expectOutcome(result, "timeout");
+      assertOnTime(lateBy(started, TIMEOUT_MS), `${handler}, fuel ${fuel}`);
+      assert.equal(caught(guest), 0);
+    }
+    await asyncAbort({}, bytes, "spin_caught", handler);
+    await syncStopSignal({}, bytes, "spin_caught", handler);
+    const metered = await loadGuest(bytes, { async: true, fuel: false });
+    expectOutcome(
+      await metered.invokeAsync("spin_caught", [], { timeout: TIMEOUT_MS }),
+      "timeout",
+    );
+    assert.equal(caught(metered), 0);
+  });
+}
+
 Deno.test("a loop the cost table makes free still stops: sync, async, StopSignal", async () => {
   const costs = { default: 0 };
   const guest = await loadGuest(FREE_LOOP, { interruptible: true, costs });
