@@ -300,7 +300,7 @@ export async function loadGuestWith(
         original!,
         label,
         options.compile,
-        stops.watched,
+        stops.signal,
       ));
     } else if (limits !== undefined) {
       module = await stops.race(
@@ -468,11 +468,13 @@ async function compileRewritten(
   original: Uint8Array,
   label: string,
   compile: CompileOptions | undefined,
-  streamed = false,
+  stream?: AbortSignal,
 ): Promise<WebAssembly.Module> {
   try {
-    return await compileBytes(rewritten, label, compile, streamed);
+    return await compileBytes(rewritten, label, compile, stream);
   } catch (error) {
+    // A stop broke the stream off: the load has ended with the stop's error.
+    if (stream?.aborted) throw error;
     await compileBytes(original, label, compile);
     // The engine's own words, not compileBytes's sentence about the guest.
     const engine = (error as Error).cause ?? error;
