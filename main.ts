@@ -136,6 +136,8 @@ interface Options {
   timeout: number | undefined;
   imports: string | undefined;
   cache: string | undefined;
+  /** The options given that only a call to an export uses, as typed. */
+  callOptions: string[];
 }
 
 function parseOptions(argv: string[]): Options | "help" {
@@ -145,7 +147,7 @@ function parseOptions(argv: string[]): Options | "help" {
       args: joinDashValues(argv),
       allowPositionals: true,
       options: {
-        invoke: { type: "string", default: "exit_early" },
+        invoke: { type: "string" },
         arg: { type: "string", multiple: true, default: [] },
         expect: { type: "string" },
         fuel: { type: "string" },
@@ -174,8 +176,9 @@ function parseOptions(argv: string[]): Options | "help" {
       }`,
     );
   }
+  const invoke = values.invoke ?? "exit_early";
   const expect = values.expect ??
-    (values.invoke === "exit_early" ? "interrupted" : "returned");
+    (invoke === "exit_early" ? "interrupted" : "returned");
   if (!(OUTCOMES as readonly string[]).includes(expect)) {
     throw new UsageError(
       `--expect must be one of ${OUTCOMES.join(", ")}; got "${expect}"`,
@@ -184,7 +187,7 @@ function parseOptions(argv: string[]): Options | "help" {
   return {
     guest: positionals[0] ??
       new URL("./guest/early_exit_guest.wasm", import.meta.url),
-    invoke: values.invoke,
+    invoke,
     args: values.arg,
     expect,
     json: values.json,
@@ -192,6 +195,12 @@ function parseOptions(argv: string[]): Options | "help" {
     timeout: parseTimeout(values.timeout),
     imports: values.imports,
     cache: values.cache,
+    callOptions: [
+      ...(values.invoke === undefined ? [] : ["--invoke"]),
+      ...(values.arg.length === 0 ? [] : ["--arg"]),
+      ...(values.expect === undefined ? [] : ["--expect"]),
+      ...(values.imports === undefined ? [] : ["--imports"]),
+    ],
   };
 }
 
@@ -450,6 +459,17 @@ async function runIfWasi(
       );
     }
     return { bytes: bytes!, label };
+  }
+  if (options.callOptions.length > 0) {
+    const given = options.callOptions;
+    const one = given.length === 1;
+    throw new UsageError(
+      `${given.join(", ")} ${
+        one ? "is" : "are"
+      } for calling an export, and ${label} is a WASI command, which runs as a program: leave ${
+        one ? "it" : "them"
+      } out (the command's own arguments go after --)`,
+    );
   }
   try {
     checkPreopens(wasi.preopens);

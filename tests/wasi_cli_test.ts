@@ -97,6 +97,26 @@ Deno.test("main.ts refuses --dir, --env and arguments after -- for a guest that 
   }
 });
 
+Deno.test("main.ts refuses --invoke, --arg, --expect and --imports for a WASI command", async () => {
+  const hello = wasiGuest("hello").pathname;
+  for (
+    const args of [
+      ["--invoke", "main", hello],
+      [hello, "--arg", "1"],
+      ["--expect", "returned", "--imports", "x.ts", hello],
+    ]
+  ) {
+    const run = await runChild(args);
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(run.stdout, "");
+    assert.match(
+      run.stderr,
+      /^error: --\w+.* for calling an export, .* is a WASI command/,
+    );
+    assert.equal(run.stderr.trimEnd().split("\n").length, 1);
+  }
+});
+
 Deno.test("main.ts refuses a WASI reactor with one line that says what it is", async () => {
   const dir = await Deno.makeTempDir({ dir: ROOT });
   try {
