@@ -193,14 +193,24 @@ export function checkPreamble(bytes: Uint8Array, label: string): void {
   const isWasm = bytes.length >= 4 && MAGIC.every((b, i) => bytes[i] === b);
   if (!isWasm) {
     throw new InvalidModule(
-      `${label} is not a WebAssembly module: it does not start with \\0asm`,
+      `${label} is not a WebAssembly module: it does not start with \\0asm; give the compiled .wasm binary, not its text format or source`,
     );
   }
   if (bytes.length >= 8 && bytes[4] === 0x0d && bytes[6] === 0x01) {
     throw new InvalidModule(
-      `${label} is a WebAssembly component; only core modules can run here`,
+      `${label} is a WebAssembly component; only core modules can run here: build it as a core module (such as for wasm32-wasip1)`,
     );
   }
+}
+
+/** The engine's refusal to compile a guest, as {@linkcode InvalidModule}. */
+function invalidModule(label: string, error: unknown): InvalidModule {
+  return new InvalidModule(
+    `${label} is not a valid WebAssembly module: ${
+      (error as Error).message
+    }; check that the file is whole, or rebuild it`,
+    { cause: error },
+  );
 }
 
 /** How many bytes a streamed compile hands the engine at a time. */
@@ -244,10 +254,7 @@ export async function compileBytes(
       ? compileStreamingWith(streamOf(bytes), options)
       : compileWith(bytes as Uint8Array<ArrayBuffer>, options));
   } catch (error) {
-    throw new InvalidModule(
-      `${label} is not a valid WebAssembly module: ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw invalidModule(label, error);
   }
 }
 
@@ -378,12 +385,7 @@ async function loadRemote(
   }
   if (compiled.status === "rejected") {
     checkPreamble(bytes.value, label);
-    throw new InvalidModule(
-      `${label} is not a valid WebAssembly module: ${
-        (compiled.reason as Error).message
-      }`,
-      { cause: compiled.reason },
-    );
+    throw invalidModule(label, compiled.reason);
   }
   return { module: compiled.value, bytes: bytes.value, label };
 }
