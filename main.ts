@@ -162,6 +162,20 @@ function parseOptions(argv: string[]): Options | "help" {
     // The parser's message for an unknown option quotes it unevenly.
     const unknown = /^Unknown option '(.*?)'\./.exec((error as Error).message);
     if (unknown !== null) throw new UsageError(`unknown option ${unknown[1]}`);
+    // Nor does it say plainly that an option lacks its value.
+    const message = (error as Error).message;
+    const missing =
+      /^Option '(--\S+)(?: <value>)?' argument (?:missing|is ambiguous)/
+        .exec(message);
+    if (missing !== null) {
+      throw new UsageError(
+        `${missing[1]} needs a value, such as ${missing[1]}=VALUE`,
+      );
+    }
+    const flag = /^Option '(--\S+)' does not take an argument/.exec(message);
+    if (flag !== null) {
+      throw new UsageError(`${flag[1]} takes no value: give ${flag[1]} alone`);
+    }
     // The parser's messages run over several lines; one is enough.
     throw new UsageError(
       (error as Error).message.split("\n").join(" ").replace(/\.$/, ""),
