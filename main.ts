@@ -305,8 +305,12 @@ async function importsModule(
   try {
     module = await import(resolveSpecifier(text).href);
   } catch (error) {
-    const why = String((error as Error)?.message ?? error).split("\n")[0];
-    throw new UsageError(`--imports ${text}: cannot import it: ${why}`);
+    const why = String((error as Error)?.message ?? error).split("\n")[0]
+      .replace(/\.$/, "");
+    const hint = /not found/i.test(why)
+      ? "; check the path (from the working directory) or URL"
+      : "";
+    throw new UsageError(`--imports ${text}: cannot import it: ${why}${hint}`);
   }
   const imports = module.default;
   if (
