@@ -83,7 +83,8 @@ Options:
   -h, --help         print this help
 
 A WASI command (a module that imports wasi_snapshot_preview1 and exports
-_start) runs as a program instead, with --fuel and --timeout as above:
+_start) runs as a program instead, with --fuel and --timeout as above
+(--invoke, --arg, --expect and --imports are refused):
   deno run --allow-read=. main.ts [--fuel N] [--timeout MS]
       [--dir HOST[::GUEST]] [--env K=V] prog.wasm -- ARGS...
   --dir HOST[::GUEST] preopens the host directory HOST as GUEST (default:
