@@ -501,6 +501,7 @@ async function runIfWasi(
     fuel: options.fuel,
     timeout: options.timeout,
     program: label.split("/").pop(),
+    label,
     reportInterrupt: options.json,
     cache,
     ownsBytes: true,

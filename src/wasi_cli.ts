@@ -186,6 +186,8 @@ export interface WasiCommandOptions {
   timeout?: number;
   /** The guest's `argv[0]`. */
   program?: string;
+  /** The name messages give the guest, such as its path. */
+  label?: string;
   /** The guest's stdin; default, this process's. */
   stdin?: WasiInput;
   /**
@@ -238,6 +240,7 @@ export async function runWasiCommand(
     const result = await runWasiWith(source, {
       ...options.flags,
       program: options.program,
+      label: options.label,
       // A guest that cannot read stdin gets none, so that it may hold the
       // thread under a deadline.
       stdin: options.stdin ??

@@ -117,6 +117,17 @@ Deno.test("main.ts refuses --invoke, --arg, --expect and --imports for a WASI co
   }
 });
 
+Deno.test("main.ts names a WASI command by its path when fuel cannot pay for its instantiation", async () => {
+  const hello = wasiGuest("hello").pathname;
+  const run = await runChild(["--fuel", "10", hello]);
+  assert.equal(run.code, 125, run.stderr);
+  assert.equal(run.stderr.trimEnd().split("\n").length, 1);
+  assert.ok(
+    run.stderr.includes(`instantiating ${hello} needs`),
+    run.stderr,
+  );
+});
+
 Deno.test("main.ts refuses a WASI reactor with one line that says what it is", async () => {
   const dir = await Deno.makeTempDir({ dir: ROOT });
   try {
