@@ -33,6 +33,7 @@ import { hasStartFunction, readSignatures } from "./src/signatures.ts";
 import { checkPreopens } from "./src/wasi_preopens.ts";
 import { startTimer } from "./src/long_timer.ts";
 import {
+  isWasiCommand,
   parseWasiFlags,
   reactorRefusal,
   runWasiCommand,
@@ -459,10 +460,7 @@ async function runIfWasi(
     throw error;
   }
   const { imports, exportList } = signatures;
-  const isCommand =
-    imports.some((i) => i.module === "wasi_snapshot_preview1") &&
-    exportList.some((e) => e.name === "_start" && e.kind === "function");
-  if (!isCommand) {
+  if (!isWasiCommand(imports, exportList)) {
     const reactor = reactorRefusal(label, imports, exportList);
     if (reactor !== undefined && options.imports === undefined) {
       throw new UsageError(reactor);

@@ -75,18 +75,18 @@ export function parseWasiFlags(argv: readonly string[]): WasiFlags {
 
 /**
  * Whether a module is a WASI command: it imports from
- * `wasi_snapshot_preview1` and exports `_start`.
+ * `wasi_snapshot_preview1` and exports the function `_start`.
  *
- * @param module The compiled module.
+ * @param imports The module's imports.
+ * @param exports The module's exports.
  * @returns Whether to run it with {@linkcode runWasi}.
  */
-export function isWasiCommand(module: WebAssembly.Module): boolean {
-  return WebAssembly.Module.imports(module).some((i) =>
-    i.module === "wasi_snapshot_preview1"
-  ) &&
-    WebAssembly.Module.exports(module).some((e) =>
-      e.name === "_start" && e.kind === "function"
-    );
+export function isWasiCommand(
+  imports: readonly { module: string }[],
+  exports: readonly { name: string; kind: string }[],
+): boolean {
+  return imports.some((i) => i.module === "wasi_snapshot_preview1") &&
+    exports.some((e) => e.name === "_start" && e.kind === "function");
 }
 
 /**

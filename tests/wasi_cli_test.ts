@@ -42,8 +42,13 @@ Deno.test("isWasiCommand tells WASI commands from other modules", async () => {
   const other = new WebAssembly.Module(
     await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url)),
   );
-  assert.ok(isWasiCommand(wasi));
-  assert.ok(!isWasiCommand(other));
+  const of = (module: WebAssembly.Module) =>
+    isWasiCommand(
+      WebAssembly.Module.imports(module),
+      WebAssembly.Module.exports(module),
+    );
+  assert.ok(of(wasi));
+  assert.ok(!of(other));
 });
 
 Deno.test("wasiExitStatus: the guest's code, else the stop's", () => {
