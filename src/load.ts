@@ -150,6 +150,16 @@ async function readLocal(
   }
 }
 
+/** A fetch that failed, or whose body broke off, as a {@linkcode GuestLoadError}. */
+function fetchFailed(label: string, error: unknown): GuestLoadError {
+  return new GuestLoadError(
+    "fetch",
+    `cannot fetch ${label}: ${(error as Error).message}`,
+    "check the URL and that the server is up",
+    { cause: error },
+  );
+}
+
 async function fetchRemote(
   url: URL,
   label: string,
@@ -167,12 +177,7 @@ async function fetchRemote(
         { cause: error },
       );
     }
-    throw new GuestLoadError(
-      "fetch",
-      `cannot fetch ${label}: ${(error as Error).message}`,
-      "check the URL and that the server is up",
-      { cause: error },
-    );
+    throw fetchFailed(label, error);
   }
   if (!response.ok) {
     await response.body?.cancel();
@@ -338,12 +343,7 @@ async function readBody(
     return await collect(response.body, label);
   } catch (error) {
     if (isGuestLoadError(error)) throw error;
-    throw new GuestLoadError(
-      "fetch",
-      `cannot fetch ${label}: ${(error as Error).message}`,
-      "check the URL and that the server is up",
-      { cause: error },
-    );
+    throw fetchFailed(label, error);
   }
 }
 
@@ -376,12 +376,7 @@ async function loadRemote(
   ]);
   if (bytes.status === "rejected") {
     if (isGuestLoadError(bytes.reason)) throw bytes.reason;
-    throw new GuestLoadError(
-      "fetch",
-      `cannot fetch ${label}: ${(bytes.reason as Error).message}`,
-      "check the URL and that the server is up",
-      { cause: bytes.reason },
-    );
+    throw fetchFailed(label, bytes.reason);
   }
   if (compiled.status === "rejected") {
     checkPreamble(bytes.value, label);
