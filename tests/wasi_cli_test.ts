@@ -5,7 +5,7 @@ import {
   wasiExitStatus,
 } from "../src/wasi_cli.ts";
 import { wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
-import { runMainStreaming as runMain } from "./support/cli.ts";
+import { runDeno, runMainStreaming as runMain } from "./support/cli.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -131,6 +131,30 @@ Deno.test("main.ts names a WASI command by its path when fuel cannot pay for its
     run.stderr.includes(`instantiating ${hello} needs`),
     run.stderr,
   );
+});
+
+Deno.test("main.ts: a --dir that is missing or not a directory says how to fix it", async () => {
+  const hello = wasiGuest("hello").pathname;
+  for (
+    const [dir, pattern] of [
+      [`${ROOT}no-such-dir`, /no such directory; create it, or name one/],
+      [`${ROOT}README.md`, /it is not a directory; name a directory/],
+    ] as const
+  ) {
+    const run = await runDeno([
+      "run",
+      "--no-prompt",
+      "--allow-read",
+      `--allow-write=${dir}`,
+      MAIN,
+      "--dir",
+      dir,
+      hello,
+    ]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(run.stderr.trimEnd().split("\n").length, 1);
+    assert.match(run.stderr, pattern);
+  }
 });
 
 Deno.test("main.ts refuses a WASI reactor with one line that says what it is", async () => {
