@@ -523,7 +523,9 @@ async function runIfWasi(
  */
 export async function main(argv: string[]): Promise<number> {
   // Known before the arguments are parsed, so that a usage error is JSON too.
-  const json = argv.includes("--json");
+  // A WASI command's own arguments, after --, are not options.
+  const end = argv.indexOf("--");
+  const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json");
   try {
     let wasi: WasiFlags;
     try {

@@ -157,6 +157,13 @@ Deno.test("main.ts: a --dir that is missing or not a directory says how to fix i
   }
 });
 
+Deno.test("main.ts: --json after -- is the guest's argument, not the report's format", async () => {
+  const run = await runChild(["no-such-guest.wasm", "--", "--json"]);
+  assert.equal(run.code, 2, run.stderr);
+  assert.equal(run.stdout, "");
+  assert.match(run.stderr, /^error: guest file not found: no-such-guest\.wasm/);
+});
+
 Deno.test("main.ts refuses a WASI reactor with one line that says what it is", async () => {
   const dir = await Deno.makeTempDir({ dir: ROOT });
   try {
