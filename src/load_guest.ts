@@ -253,12 +253,26 @@ export async function loadGuestWith(
       ));
       // Before the host or the engine allocates anything the guest asks for
       // (the stop flag's host creates the guest's memories).
-      checkInstantiation(
-        rewrite.info.footprint,
-        resolveCosts(options.costs),
-        fuel,
-        label,
-      );
+      try {
+        checkInstantiation(
+          rewrite.info.footprint,
+          resolveCosts(options.costs),
+          fuel,
+          label,
+        );
+      } catch (error) {
+        // The rewrite skipped validation: an invalid guest (a memory past
+        // the engine's limit) is refused as such, not as over its budget. A
+        // cache hit compiled already (and may have built its output in the
+        // guest's buffer).
+        if (
+          rewrite.module === undefined &&
+          !WebAssembly.validate(original as Uint8Array<ArrayBuffer>)
+        ) {
+          await compileBytes(original!, label, options.compile);
+        }
+        throw error;
+      }
       signatures = describeModule(rewrite.info);
       const { stopFlag } = rewrite.metered;
       importModule = rewrite.metered.importModule;

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:5cfd6df5aa2e530a34ca19d204da098efc923cf440f2a1041648bda8f571d56a";
+  "sha256:5180f98a3af7c66e7fbb989ff1ebd345b6fc9d6a1bff87fe93ad9a652cc40b3c";

@@ -45,7 +45,7 @@ import { ModuleRewriter } from "./module_rewriter.ts";
 import { pickZones, wrapZones, ZoneOptionError } from "./stop_zones.ts";
 import { primeOnce } from "./primer.ts";
 import { runSteps, type Steps } from "./steps.ts";
-import type { ModuleInfo } from "./module.ts";
+import { LIMITS, type ModuleInfo } from "./module.ts";
 import {
   type AddedMemory,
   type AddedMemoryDescriptor,
@@ -464,6 +464,24 @@ export function* instrumentSteps(
           "Cannot use stopsWaitFor: a stop can only wait where a failed check asks the host (resumable: true, fuel counted, no stopFlagTraps)",
         );
       }
+      const exports = read.exports.length + 2 +
+        (startExport === undefined ? 0 : 1) +
+        (stackPointerExport === undefined ? 0 : 1);
+      // The fuel counter is one more global, the zone's another.
+      if (read.globalCount + 2 > LIMITS.globals) {
+        throw new InvalidModule(
+          `the module has ${read.globalCount} globals and metering with zones adds 2: more than the engine's limit of ${LIMITS.globals}; meter a module with fewer globals`,
+          { offset: 0 },
+        );
+      }
+      if (exports > LIMITS.exports) {
+        throw new InvalidModule(
+          `the module defines ${read.exports.length} exports and metering with zones adds ${
+            exports - read.exports.length
+          }: more than the engine's limit of ${LIMITS.exports}; meter a module with fewer exports`,
+          { offset: 0 },
+        );
+      }
       const zoneExport = uniqueExportName(`${metered.importModule}:zone`, [
         ...read.exportNames,
         metered.fuelExport,
@@ -477,6 +495,12 @@ export function* instrumentSteps(
         exportName: zoneExport,
       });
       metered.zoneExport = zoneExport;
+      if (metered.bytes.length > LIMITS.moduleSize) {
+        throw new InvalidModule(
+          `the metered module with zones would be ${metered.bytes.length} bytes, more than the engine's limit of ${LIMITS.moduleSize}; meter a smaller module`,
+          { offset: 0 },
+        );
+      }
     }
     if (memories) {
       metered.stopFlag = {

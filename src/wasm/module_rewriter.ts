@@ -266,8 +266,8 @@ export class ModuleRewriter {
 
   /**
    * Refuses a module that is within the engine's limits but would not be
-   * once the rewrite adds its types and functions: the engine would refuse
-   * the output.
+   * once the rewrite adds its types, functions, imports, exports and
+   * memories: the engine would refuse the output.
    */
   #checkLimits(): void {
     const info = this.#info;
@@ -290,6 +290,31 @@ export class ModuleRewriter {
       1 + this.#codeFunctions,
       LIMITS.functions,
     );
+    over(
+      "imports",
+      info.imports.length,
+      this.#addedImportEntries,
+      LIMITS.imports,
+    );
+    // Checks add bytes: up to 16 times the input where they are densest
+    // (a call of an import is 2 bytes, and 32 with its check), so a valid
+    // 74 MB module came out as 1.25 GB, which the engine refuses.
+    const size = this.#out.size;
+    if (size > LIMITS.moduleSize) {
+      throw new InvalidModule(
+        `the metered module would be ${size} bytes, more than the engine's limit of ${LIMITS.moduleSize}; meter a smaller module, or one with fewer calls and loops`,
+        { offset: 0 },
+      );
+    }
+    // The stop flag's memory comes after the guest's.
+    over(
+      "memories",
+      info.memoryIs64.length,
+      this.#definedMemories ? 1 : 0,
+      LIMITS.memories,
+    );
+    // Zones add one more export, counted where they are added (`instrument`).
+    over("exports", info.exports.length, this.#addedExports, LIMITS.exports);
   }
 
   #section(id: number, r: Reader, sectionStart: number): void {

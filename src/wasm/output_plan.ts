@@ -58,6 +58,15 @@ export class OutputPlan {
   }
 
   /**
+   * The output's size so far, in bytes.
+   *
+   * @returns The sum of the parts' sizes.
+   */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
    * Adds new bytes.
    *
    * @param part The bytes.
