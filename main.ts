@@ -97,7 +97,8 @@ guest's exit code when it exits (1 for a code outside 0-255); otherwise
 timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exhausted}, Ctrl-C ${WASI_STOP_STATUS.aborted}, trap ${WASI_STOP_STATUS.trap}, any other ending ${WASI_STOP_STATUS.error},
 and 2 for a usage or load error.
 With --json, one JSON object on stderr says how it ended: {"outcome",
-"code"?, "message"?, "fuel"?, "elapsed_ms"}, so stdout stays the guest's.
+"code"?, "message"?, "fuel"?, "elapsed_ms"}, so stdout stays the guest's
+("elapsed_ms" counts from the start of the load, rewrite included).
 Without --json, Ctrl-C ends the process at once, as it would a native
 program's (status 130), and the guest runs as a plain call, with cheaper
 checks (--timeout then stops it through a flag that another thread sets);

@@ -148,7 +148,10 @@ export interface WasiReport {
   /** Why it stopped, when it did (the same key as other runs' `--json`). */
   message?: string;
   fuel?: { consumed: number; remaining: number | null };
-  /** Milliseconds from start to end, to a microsecond. */
+  /**
+   * Milliseconds from the start of the load (rewrite included) to the end,
+   * to a microsecond: a stop's message counts from the start of `_start`.
+   */
   elapsed_ms: number;
 }
 
