@@ -1,8 +1,9 @@
 /**
  * The stops of a load: `loadGuest`'s `signal` and `stop` end loading at any
- * point, not only in the start function. A fetch is aborted, and any other
- * wait (a file that never ends, a compile) is given up; the load rejects
- * with the stop's branded error.
+ * point, not only in the start function. A fetch is aborted, any other
+ * wait (a file that never ends, a compile) is given up, and a rewrite runs
+ * in steps with a turn of the event loop between them, so that a stop
+ * lands during it; the load rejects with the stop's branded error.
  *
  * @module
  */

@@ -71,6 +71,16 @@ async function stoppedLoad(
   return performance.now() - started;
 }
 
+/** That a load stopped during its rewrite took well under a whole one. */
+function assertCutShort(how: string, took: number, whole: number): void {
+  assert.ok(
+    took < whole / 3,
+    `the ${how} load took ${took.toFixed(1)} ms, a whole one ${
+      whole.toFixed(1)
+    } ms`,
+  );
+}
+
 Deno.test("loadGuest: an abort during a large guest's rewrite ends the load then", async () => {
   const whole = await wholeLoad();
   const controller = new AbortController();
@@ -79,12 +89,7 @@ Deno.test("loadGuest: an abort during a large guest's rewrite ends the load then
     () => controller.abort(new Error("not now")),
     (error) => isAborted(error) && /not now/.test(error.message),
   );
-  assert.ok(
-    took < whole / 3,
-    `the aborted load took ${took.toFixed(1)} ms, a whole one ${
-      whole.toFixed(1)
-    } ms`,
-  );
+  assertCutShort("aborted", took, whole);
 });
 
 Deno.test("loadGuest: a StopSignal set during a large guest's rewrite ends the load then", async () => {
@@ -95,12 +100,7 @@ Deno.test("loadGuest: a StopSignal set during a large guest's rewrite ends the l
     () => stop.stop("enough"),
     (error) => isAborted(error) && /enough/.test(error.message),
   );
-  assert.ok(
-    took < whole / 3,
-    `the stopped load took ${took.toFixed(1)} ms, a whole one ${
-      whole.toFixed(1)
-    } ms`,
-  );
+  assertCutShort("stopped", took, whole);
 });
 
 Deno.test("loadGuest: a signal that times out during a large guest's rewrite ends the load as a deadline", async () => {
@@ -111,12 +111,7 @@ Deno.test("loadGuest: a signal that times out during a large guest's rewrite end
     isDeadlineExceeded,
   );
   const took = performance.now() - started;
-  assert.ok(
-    took < whole / 3,
-    `the timed-out load took ${took.toFixed(1)} ms, a whole one ${
-      whole.toFixed(1)
-    } ms`,
-  );
+  assertCutShort("timed-out", took, whole);
 });
 
 Deno.test("loadGuest: a rewrite in steps reads the caller's bytes as they were when the load began", async () => {
