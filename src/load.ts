@@ -221,13 +221,25 @@ function invalidModule(label: string, error: unknown): InvalidModule {
 /** How many bytes a streamed compile hands the engine at a time. */
 const STREAM_CHUNK = 1 << 20;
 
-/** `bytes` as a wasm response whose body comes a chunk at a time. */
-function streamOf(bytes: Uint8Array): Response {
+/**
+ * `bytes` as a wasm response whose body comes a chunk at a time, and breaks
+ * off when `signal` aborts: the engine then gives up the compile, rather
+ * than finish it for nothing (which kept a stopped process alive).
+ */
+function streamOf(bytes: Uint8Array, signal: AbortSignal): Response {
   let at = 0;
+  let stop = () => {};
   const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      stop = () => controller.error(signal.reason);
+      signal.addEventListener("abort", stop, { once: true });
+    },
     pull(controller) {
       controller.enqueue(bytes.subarray(at, at += STREAM_CHUNK));
-      if (at >= bytes.length) controller.close();
+      if (at >= bytes.length) {
+        controller.close();
+        signal.removeEventListener("abort", stop);
+      }
     },
   });
   return new Response(body, {
@@ -241,22 +253,22 @@ function streamOf(bytes: Uint8Array): Response {
  * @param bytes The module's bytes.
  * @param label A short name for messages.
  * @param options Compile options, such as builtins.
- * @param streamed Whether to hand the bytes to the engine a chunk at a time:
- *   `WebAssembly.compile` copies them all before it returns, which holds the
- *   thread for milliseconds on a large module (up to 18 ms for esbuild's),
- *   and a stop that comes then waits.
+ * @param stream When given, the bytes are handed to the engine a chunk at a
+ *   time, until this signal aborts: `WebAssembly.compile` copies them all
+ *   before it returns, which holds the thread for milliseconds on a large
+ *   module (up to 18 ms for esbuild's), and a stop that comes then waits.
  * @returns The compiled module.
  */
 export async function compileBytes(
   bytes: Uint8Array,
   label: string,
   options?: CompileOptions,
-  streamed = false,
+  stream?: AbortSignal,
 ): Promise<WebAssembly.Module> {
   checkPreamble(bytes, label);
   try {
-    return await (streamed && bytes.length > STREAM_CHUNK
-      ? compileStreamingWith(streamOf(bytes), options)
+    return await (stream !== undefined && bytes.length > STREAM_CHUNK
+      ? compileStreamingWith(streamOf(bytes, stream), options)
       : compileWith(bytes as Uint8Array<ArrayBuffer>, options));
   } catch (error) {
     throw invalidModule(label, error);

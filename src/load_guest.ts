@@ -41,7 +41,6 @@ import {
 import { type StopFlagHost, stopFlagHost } from "./stop_flag_host.ts";
 import type { InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentSteps } from "./wasm/instrument.ts";
-import { copySteps } from "./wasm/steps.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { readSections } from "./wasm/sections.ts";
 import { bindFlag, startWatchdog, watchdogReady } from "./watchdog.ts";
@@ -202,6 +201,12 @@ export async function loadGuestWith(
       signal: stops.signal,
     }));
     if (loaded.bytes !== undefined) internal.onBytes?.(loaded.bytes);
+    // The caller's code runs in the turns of the event loop that a stoppable
+    // rewrite gives, and while a cache reads: those read the caller's bytes
+    // as they are now, copied at once (a copy in steps would read changes
+    // made in its turns, and fail on a buffer transferred away meanwhile).
+    const snapshot = metered && !owned && loaded.bytes !== undefined &&
+      (stops.watched || cache !== undefined);
     const label = options.label ?? loaded.label;
     const state = newCallState();
     let module: WebAssembly.Module;
@@ -209,7 +214,7 @@ export async function loadGuestWith(
     let flagHost: StopFlagHost | undefined;
     let importModule = "";
     let startExport: string | undefined;
-    const original = loaded.bytes;
+    const original = snapshot ? loaded.bytes!.slice() : loaded.bytes;
     const bytes = limits === undefined ? original : await stops.race(
       limitedBytes(original!, limits, label, options.compile),
     );
@@ -222,7 +227,7 @@ export async function loadGuestWith(
         label,
         options.compile,
         cache,
-        owned || limits !== undefined,
+        owned || limits !== undefined || snapshot,
         consumable,
         (start) => {
           return {
@@ -295,7 +300,7 @@ export async function loadGuestWith(
         original!,
         label,
         options.compile,
-        stops.watched,
+        stops.signal,
       ));
     } else if (limits !== undefined) {
       module = await stops.race(
@@ -426,27 +431,25 @@ async function rewriteGuest(
 ): Promise<CachedRewrite & { module?: WebAssembly.Module }> {
   try {
     // In steps, so that the load's stops can end a long rewrite. The event
-    // loop's turns between them let the caller's code run: the rewriter
-    // reads its input more than once, so the caller's bytes are copied first.
-    const input = stops.watched && !owned
-      ? await stops.runSteps(copySteps(bytes))
-      : bytes;
+    // loop's turns between them let the caller's code run: a stoppable or
+    // cached load's bytes are its own (`owned`), copied when they were not.
     // Only the section headers: the rewrite is the one read of the module.
     let hasStart = false;
-    for (const { id } of readSections(input)) hasStart ||= id === START_SECTION;
+    for (const { id } of readSections(bytes)) hasStart ||= id === START_SECTION;
     const rewrite = (from: Uint8Array, settings: InstrumentOptions) =>
       stops.runSteps(instrumentSteps(from, settings));
-    if (cache === undefined) return await rewrite(input, options(hasStart));
+    if (cache === undefined) return await rewrite(bytes, options(hasStart));
     let module: WebAssembly.Module | undefined;
     const cached = await rewriteThrough(
       cache,
-      input,
+      bytes,
       options(hasStart),
       rewrite,
       async (stored) => {
         module = await compileBytes(stored.bytes, label, compile);
       },
       consumable,
+      owned,
     );
     return { ...cached, module };
   } catch (error) {
@@ -465,11 +468,13 @@ async function compileRewritten(
   original: Uint8Array,
   label: string,
   compile: CompileOptions | undefined,
-  streamed = false,
+  stream?: AbortSignal,
 ): Promise<WebAssembly.Module> {
   try {
-    return await compileBytes(rewritten, label, compile, streamed);
+    return await compileBytes(rewritten, label, compile, stream);
   } catch (error) {
+    // A stop broke the stream off: the load has ended with the stop's error.
+    if (stream?.aborted) throw error;
     await compileBytes(original, label, compile);
     // The engine's own words, not compileBytes's sentence about the guest.
     const engine = (error as Error).cause ?? error;

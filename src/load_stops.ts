@@ -69,7 +69,11 @@ export class LoadStops {
    * @returns What it gives.
    */
   race<T>(promise: Promise<T>): Promise<T> {
-    this.check();
+    if (this.#stop !== undefined) {
+      // Given up: how it ends is no one's concern, not an unhandled rejection.
+      promise.catch(() => {});
+      this.check();
+    }
     if (this.#controller === undefined) return promise;
     return new Promise<T>((resolve, reject) => {
       this.#rejects.add(reject);
