@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:5180f98a3af7c66e7fbb989ff1ebd345b6fc9d6a1bff87fe93ad9a652cc40b3c";
+  "sha256:8af1ddc541bfdc6497bbf3082d5d68a0a0436d3964b3c8387ad411eca01bc8ff";

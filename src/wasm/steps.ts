@@ -50,31 +50,3 @@ export function runSteps<T>(steps: Steps<T>): T {
     if (step.done) return step.value;
   }
 }
-
-/**
- * Copies `bytes` in steps of {@linkcode COPY_STEP_BYTES}.
- *
- * @param bytes What to copy.
- * @returns The steps, which return the copy.
- *
- * @example Usage
- * ```ts
- * import { copySteps, runSteps } from "./steps.ts";
- * import assert from "node:assert/strict";
- *
- * const bytes = new Uint8Array([1, 2, 3]);
- * const copy = runSteps(copySteps(bytes));
- * assert.deepEqual(copy, bytes);
- * assert.notEqual(copy.buffer, bytes.buffer);
- * ```
- */
-export function* copySteps(
-  bytes: Uint8Array,
-): Steps<Uint8Array<ArrayBuffer>> {
-  const copy = new Uint8Array(bytes.length);
-  for (let from = 0; from < bytes.length; from += COPY_STEP_BYTES) {
-    copy.set(bytes.subarray(from, from + COPY_STEP_BYTES), from);
-    yield;
-  }
-  return copy;
-}
