@@ -33,6 +33,7 @@ import { hasStartFunction, readSignatures } from "./src/signatures.ts";
 import { checkPreopens } from "./src/wasi_preopens.ts";
 import { startTimer } from "./src/long_timer.ts";
 import {
+  isWasiCommand,
   parseWasiFlags,
   reactorRefusal,
   runWasiCommand,
@@ -83,7 +84,8 @@ Options:
   -h, --help         print this help
 
 A WASI command (a module that imports wasi_snapshot_preview1 and exports
-_start) runs as a program instead, with --fuel and --timeout as above:
+_start) runs as a program instead, with --fuel and --timeout as above
+(--invoke, --arg, --expect and --imports are refused):
   deno run --allow-read=. main.ts [--fuel N] [--timeout MS]
       [--dir HOST[::GUEST]] [--env K=V] prog.wasm -- ARGS...
   --dir HOST[::GUEST] preopens the host directory HOST as GUEST (default:
@@ -95,7 +97,8 @@ guest's exit code when it exits (1 for a code outside 0-255); otherwise
 timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exhausted}, Ctrl-C ${WASI_STOP_STATUS.aborted}, trap ${WASI_STOP_STATUS.trap}, any other ending ${WASI_STOP_STATUS.error},
 and 2 for a usage or load error.
 With --json, one JSON object on stderr says how it ended: {"outcome",
-"code"?, "message"?, "fuel"?, "elapsed_ms"}, so stdout stays the guest's.
+"code"?, "message"?, "fuel"?, "elapsed_ms"}, so stdout stays the guest's
+("elapsed_ms" counts from the start of the load, rewrite included).
 Without --json, Ctrl-C ends the process at once, as it would a native
 program's (status 130), and the guest runs as a plain call, with cheaper
 checks (--timeout then stops it through a flag that another thread sets);
@@ -136,6 +139,8 @@ interface Options {
   timeout: number | undefined;
   imports: string | undefined;
   cache: string | undefined;
+  /** The options given that only a call to an export uses, as typed. */
+  callOptions: string[];
 }
 
 function parseOptions(argv: string[]): Options | "help" {
@@ -145,7 +150,7 @@ function parseOptions(argv: string[]): Options | "help" {
       args: joinDashValues(argv),
       allowPositionals: true,
       options: {
-        invoke: { type: "string", default: "exit_early" },
+        invoke: { type: "string" },
         arg: { type: "string", multiple: true, default: [] },
         expect: { type: "string" },
         fuel: { type: "string" },
@@ -160,6 +165,20 @@ function parseOptions(argv: string[]): Options | "help" {
     // The parser's message for an unknown option quotes it unevenly.
     const unknown = /^Unknown option '(.*?)'\./.exec((error as Error).message);
     if (unknown !== null) throw new UsageError(`unknown option ${unknown[1]}`);
+    // Nor does it say plainly that an option lacks its value.
+    const message = (error as Error).message;
+    const missing =
+      /^Option '(--\S+)(?: <value>)?' argument (?:missing|is ambiguous)/
+        .exec(message);
+    if (missing !== null) {
+      throw new UsageError(
+        `${missing[1]} needs a value, such as ${missing[1]}=VALUE`,
+      );
+    }
+    const flag = /^Option '(--\S+)' does not take an argument/.exec(message);
+    if (flag !== null) {
+      throw new UsageError(`${flag[1]} takes no value: give ${flag[1]} alone`);
+    }
     // The parser's messages run over several lines; one is enough.
     throw new UsageError(
       (error as Error).message.split("\n").join(" ").replace(/\.$/, ""),
@@ -174,8 +193,9 @@ function parseOptions(argv: string[]): Options | "help" {
       }`,
     );
   }
+  const invoke = values.invoke ?? "exit_early";
   const expect = values.expect ??
-    (values.invoke === "exit_early" ? "interrupted" : "returned");
+    (invoke === "exit_early" ? "interrupted" : "returned");
   if (!(OUTCOMES as readonly string[]).includes(expect)) {
     throw new UsageError(
       `--expect must be one of ${OUTCOMES.join(", ")}; got "${expect}"`,
@@ -184,7 +204,7 @@ function parseOptions(argv: string[]): Options | "help" {
   return {
     guest: positionals[0] ??
       new URL("./guest/early_exit_guest.wasm", import.meta.url),
-    invoke: values.invoke,
+    invoke,
     args: values.arg,
     expect,
     json: values.json,
@@ -192,6 +212,12 @@ function parseOptions(argv: string[]): Options | "help" {
     timeout: parseTimeout(values.timeout),
     imports: values.imports,
     cache: values.cache,
+    callOptions: [
+      ...(values.invoke === undefined ? [] : ["--invoke"]),
+      ...(values.arg.length === 0 ? [] : ["--arg"]),
+      ...(values.expect === undefined ? [] : ["--expect"]),
+      ...(values.imports === undefined ? [] : ["--imports"]),
+    ],
   };
 }
 
@@ -282,8 +308,12 @@ async function importsModule(
   try {
     module = await import(resolveSpecifier(text).href);
   } catch (error) {
-    const why = String((error as Error)?.message ?? error).split("\n")[0];
-    throw new UsageError(`--imports ${text}: cannot import it: ${why}`);
+    const why = String((error as Error)?.message ?? error).split("\n")[0]
+      .replace(/\.$/, "");
+    const hint = /not found/i.test(why)
+      ? "; check the path (from the working directory) or URL"
+      : "";
+    throw new UsageError(`--imports ${text}: cannot import it: ${why}${hint}`);
   }
   const imports = module.default;
   if (
@@ -431,10 +461,7 @@ async function runIfWasi(
     throw error;
   }
   const { imports, exportList } = signatures;
-  const isCommand =
-    imports.some((i) => i.module === "wasi_snapshot_preview1") &&
-    exportList.some((e) => e.name === "_start" && e.kind === "function");
-  if (!isCommand) {
+  if (!isWasiCommand(imports, exportList)) {
     const reactor = reactorRefusal(label, imports, exportList);
     if (reactor !== undefined && options.imports === undefined) {
       throw new UsageError(reactor);
@@ -451,6 +478,17 @@ async function runIfWasi(
     }
     return { bytes: bytes!, label };
   }
+  if (options.callOptions.length > 0) {
+    const given = options.callOptions;
+    const one = given.length === 1;
+    throw new UsageError(
+      `${given.join(", ")} ${
+        one ? "is" : "are"
+      } for calling an export, and ${label} is a WASI command, which runs as a program: leave ${
+        one ? "it" : "them"
+      } out (the command's own arguments go after --)`,
+    );
+  }
   try {
     checkPreopens(wasi.preopens);
   } catch (error) {
@@ -462,6 +500,7 @@ async function runIfWasi(
     fuel: options.fuel,
     timeout: options.timeout,
     program: label.split("/").pop(),
+    label,
     reportInterrupt: options.json,
     cache,
     ownsBytes: true,
@@ -485,7 +524,9 @@ async function runIfWasi(
  */
 export async function main(argv: string[]): Promise<number> {
   // Known before the arguments are parsed, so that a usage error is JSON too.
-  const json = argv.includes("--json");
+  // A WASI command's own arguments, after --, are not options.
+  const end = argv.indexOf("--");
+  const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json");
   try {
     let wasi: WasiFlags;
     try {

@@ -21,6 +21,7 @@ import wabt from "wabt";
 import { printTable } from "./harness.ts";
 import { stalledServer } from "../tests/support/holding_server.ts";
 import { lastDeadlineFired } from "../src/watchdog.ts";
+import { ESBUILD_WASM } from "../tests/support/esbuild.ts";
 
 const TIMEOUT_MS = 5;
 /** Enough calls that the p99 is not the maximum. */
@@ -479,6 +480,12 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
     console.log(JSON.stringify(await stalledFetches(kind)));
     return;
   }
+  if (label === LARGE_LABEL) {
+    const kind = mode === "stop" ? "stop" : "abort";
+    console.log(JSON.stringify(await largeLoads(kind)));
+    (await stopper)?.terminate();
+    return;
+  }
   if (label === START_LABEL) {
     const bytes = await assemble(RUNAWAY_START);
     console.log(JSON.stringify(await runawayStarts(bytes, mode === "async")));
@@ -597,6 +604,69 @@ async function stalledFetches(kind: "abort" | "stop"): Promise<number[]> {
   return late;
 }
 
+const LARGE_LABEL = "load of esbuild.wasm (14 MB), metered";
+/** Loads of the large guest, per kind of stop. */
+const LARGE_RUNS = 100;
+
+/**
+ * Loads of esbuild.wasm with fuel, stopped at a moment spread over the
+ * whole load (the rewrite, the compile, the instantiation): by an
+ * `AbortSignal.timeout` (`abort`; late from its deadline, however late its
+ * event came) or by a StopSignal another thread sets (`stop`; late from
+ * then). Loads that end before their stop are left out.
+ */
+async function largeLoads(kind: "abort" | "stop"): Promise<number[]> {
+  const bytes = await Deno.readFile(ESBUILD_WASM);
+  const imports: Record<string, Record<string, () => void>> = {};
+  for (
+    const { module, name } of WebAssembly.Module.imports(
+      await WebAssembly.compile(bytes),
+    )
+  ) (imports[module] ??= {})[name] = () => {};
+  // Whole loads, the second warm; the first also starts the watchdog's thread (the process's
+  // first stoppable load does) and the stopper's.
+  let whole = 0;
+  for (let i = 0; i < 2; i++) {
+    const started = performance.now();
+    await loadGuest(bytes, {
+      fuel: 1e12,
+      imports,
+      signal: new AbortController().signal,
+    });
+    whole = performance.now() - started;
+  }
+  if (kind === "stop") await startStopper();
+  const late: number[] = [];
+  for (let i = 0; i < LARGE_RUNS; i++) {
+    const at = TIMEOUT_MS + (whole * 0.9 - TIMEOUT_MS) * (i / LARGE_RUNS);
+    let from: () => number;
+    let options: GuestOptions;
+    const start = performance.now();
+    if (kind === "abort") {
+      options = { signal: AbortSignal.timeout(at) };
+      from = () => start + at;
+    } else {
+      const stop = new StopSignal();
+      const stoppedAt = new Float64Array(new SharedArrayBuffer(8));
+      (await startStopper()).postMessage({
+        buffer: stop.buffer,
+        at: now() + at,
+        stoppedAt: stoppedAt.buffer,
+      });
+      options = { stop };
+      from = () => stoppedAt[0] - performance.timeOrigin;
+    }
+    try {
+      await loadGuest(bytes, { fuel: 1e12, imports, ...options });
+    } catch {
+      late.push(performance.now() - from());
+    }
+    // Let a stop that came after the load pass before the next.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  }
+  return late;
+}
+
 const MODE_LABELS: Record<Mode, string> = {
   sync: "sync",
   async: "async",
@@ -671,6 +741,15 @@ export async function benchStopLatency(): Promise<void> {
   for (const mode of ["abort", "stop"] as const) {
     const late = await inFreshProcess(FETCH_LABEL, mode) as unknown as number[];
     rows.push([FETCH_LABEL, `loadGuest, ${mode}`, "cold", ...cells(late)]);
+  }
+  for (const mode of ["abort", "stop"] as const) {
+    const late = await inFreshProcess(LARGE_LABEL, mode) as unknown as number[];
+    rows.push([
+      LARGE_LABEL,
+      mode === "abort" ? "loadGuest, timed-out signal" : "loadGuest, stop",
+      "cold",
+      ...cells(late),
+    ]);
   }
   rows.push(...await isolatedSpin());
   console.log(

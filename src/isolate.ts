@@ -22,7 +22,12 @@
  */
 
 import { abortStop, deadlineStop } from "./call_watch.ts";
-import { GuestLoadError, OutOfMemory, withoutStack } from "./errors.ts";
+import {
+  ExportError,
+  GuestLoadError,
+  OutOfMemory,
+  withoutStack,
+} from "./errors.ts";
 import { type ChildErrors, readAnswer, readErrors } from "./isolate_output.ts";
 import { encodeValue, fromWire, type IsolatedRequest } from "./isolate_wire.ts";
 import { startDeadline } from "./isolate_deadline.ts";
@@ -258,12 +263,14 @@ function childEnv(env: Record<string, string> = {}): Record<string, string> {
   return { ...env, NO_COLOR: "1" };
 }
 
-function encodeArgument(value: unknown): unknown {
+function encodeArgument(value: unknown, index: number): unknown {
   if (typeof value === "bigint" || typeof value === "number") {
     return encodeValue(value);
   }
-  throw new TypeError(
-    `isolated calls take numbers and bigints as arguments; got ${typeof value}`,
+  throw new ExportError(
+    `isolated calls take numbers and bigints as arguments; argument ${index} is a ${
+      value === null ? "null" : typeof value
+    }: pass a number (or a bigint for i64), and run calls that need references in process`,
   );
 }
 
@@ -311,6 +318,7 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * @returns How the call ended.
  * @throws {TypeError} When a permission is not one of {@linkcode ChildPermissions}, or a path or name in one has a comma.
  * @throws {GuestLoadError} Without `--allow-run` (reason `permission`), or when the guest cannot be read.
+ * @throws {ExportError} When an argument is not a number or a bigint.
  *
  * @example Usage
  * ```ts ignore
@@ -336,7 +344,7 @@ export async function invokeIsolated(
   const limits = checkLimits(options.limits, "invokeIsolated");
   const request = {
     export: name,
-    args: args.map(encodeArgument),
+    args: args.map((value, index) => encodeArgument(value, index)),
     fuel: options.fuel,
     limits,
     imports: resolveImports(options.imports),

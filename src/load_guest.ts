@@ -40,7 +40,7 @@ import {
 } from "./signatures.ts";
 import { type StopFlagHost, stopFlagHost } from "./stop_flag_host.ts";
 import type { InstrumentOptions } from "./wasm/mod.ts";
-import { instrumentModule } from "./wasm/instrument.ts";
+import { instrumentSteps } from "./wasm/instrument.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { readSections } from "./wasm/sections.ts";
 import { bindFlag, startWatchdog, watchdogReady } from "./watchdog.ts";
@@ -190,9 +190,10 @@ export async function loadGuestWith(
     // the rewrite.
     // Bytes read here are this load's to give away: a cache hit builds its
     // output in their buffer, read with room for it.
+    const owned = internal.ownsBytes === true ||
+      !(source instanceof Uint8Array || source instanceof ArrayBuffer);
     const consumable = cache !== undefined && metered && limits === undefined &&
-      (internal.ownsBytes === true ||
-        !(source instanceof Uint8Array || source instanceof ArrayBuffer));
+      owned;
     const loaded = await stops.race(loadModule(source, {
       compile: !rewritten,
       compileOptions: options.compile,
@@ -200,6 +201,12 @@ export async function loadGuestWith(
       signal: stops.signal,
     }));
     if (loaded.bytes !== undefined) internal.onBytes?.(loaded.bytes);
+    // The caller's code runs in the turns of the event loop that a stoppable
+    // rewrite gives, and while a cache reads: those read the caller's bytes
+    // as they are now, copied at once (a copy in steps would read changes
+    // made in its turns, and fail on a buffer transferred away meanwhile).
+    const snapshot = metered && !owned && loaded.bytes !== undefined &&
+      (stops.watched || cache !== undefined);
     const label = options.label ?? loaded.label;
     const state = newCallState();
     let module: WebAssembly.Module;
@@ -207,7 +214,7 @@ export async function loadGuestWith(
     let flagHost: StopFlagHost | undefined;
     let importModule = "";
     let startExport: string | undefined;
-    const original = loaded.bytes;
+    const original = snapshot ? loaded.bytes!.slice() : loaded.bytes;
     const bytes = limits === undefined ? original : await stops.race(
       limitedBytes(original!, limits, label, options.compile),
     );
@@ -215,10 +222,12 @@ export async function loadGuestWith(
       const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
       const resumable = resumableGuest(options);
       const rewrite = await stops.race(rewriteGuest(
+        stops,
         bytes!,
         label,
         options.compile,
         cache,
+        owned || limits !== undefined || snapshot,
         consumable,
         (start) => {
           return {
@@ -249,12 +258,26 @@ export async function loadGuestWith(
       ));
       // Before the host or the engine allocates anything the guest asks for
       // (the stop flag's host creates the guest's memories).
-      checkInstantiation(
-        rewrite.info.footprint,
-        resolveCosts(options.costs),
-        fuel,
-        label,
-      );
+      try {
+        checkInstantiation(
+          rewrite.info.footprint,
+          resolveCosts(options.costs),
+          fuel,
+          label,
+        );
+      } catch (error) {
+        // The rewrite skipped validation: an invalid guest (a memory past
+        // the engine's limit) is refused as such, not as over its budget. A
+        // cache hit compiled already (and may have built its output in the
+        // guest's buffer).
+        if (
+          rewrite.module === undefined &&
+          !WebAssembly.validate(original as Uint8Array<ArrayBuffer>)
+        ) {
+          await compileBytes(original!, label, options.compile);
+        }
+        throw error;
+      }
       signatures = describeModule(rewrite.info);
       const { stopFlag } = rewrite.metered;
       importModule = rewrite.metered.importModule;
@@ -277,6 +300,7 @@ export async function loadGuestWith(
         original!,
         label,
         options.compile,
+        stops.signal,
       ));
     } else if (limits !== undefined) {
       module = await stops.race(
@@ -396,30 +420,38 @@ function flagChecks(
  * refuses is rewritten and replaced.
  */
 async function rewriteGuest(
+  stops: LoadStops,
   bytes: Uint8Array,
   label: string,
   compile: CompileOptions | undefined,
   cache: RewriteCache | undefined,
+  owned: boolean,
   consumable: boolean,
   options: (hasStart: boolean) => InstrumentOptions,
 ): Promise<CachedRewrite & { module?: WebAssembly.Module }> {
   try {
+    // In steps, so that the load's stops can end a long rewrite. The event
+    // loop's turns between them let the caller's code run: a stoppable or
+    // cached load's bytes are its own (`owned`), copied when they were not.
     // Only the section headers: the rewrite is the one read of the module.
     let hasStart = false;
     for (const { id } of readSections(bytes)) hasStart ||= id === START_SECTION;
-    if (cache === undefined) return instrumentModule(bytes, options(hasStart));
+    const rewrite = (from: Uint8Array, settings: InstrumentOptions) =>
+      stops.runSteps(instrumentSteps(from, settings));
+    if (cache === undefined) return await rewrite(bytes, options(hasStart));
     let module: WebAssembly.Module | undefined;
-    const rewrite = await rewriteThrough(
+    const cached = await rewriteThrough(
       cache,
       bytes,
       options(hasStart),
-      instrumentModule,
+      rewrite,
       async (stored) => {
         module = await compileBytes(stored.bytes, label, compile);
       },
       consumable,
+      owned,
     );
-    return { ...rewrite, module };
+    return { ...cached, module };
   } catch (error) {
     if (isInvalidModule(error)) await compileBytes(bytes, label, compile);
     throw error;
@@ -436,10 +468,13 @@ async function compileRewritten(
   original: Uint8Array,
   label: string,
   compile: CompileOptions | undefined,
+  stream?: AbortSignal,
 ): Promise<WebAssembly.Module> {
   try {
-    return await compileBytes(rewritten, label, compile);
+    return await compileBytes(rewritten, label, compile, stream);
   } catch (error) {
+    // A stop broke the stream off: the load has ended with the stop's error.
+    if (stream?.aborted) throw error;
     await compileBytes(original, label, compile);
     // The engine's own words, not compileBytes's sentence about the guest.
     const engine = (error as Error).cause ?? error;

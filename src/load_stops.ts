@@ -1,8 +1,9 @@
 /**
  * The stops of a load: `loadGuest`'s `signal` and `stop` end loading at any
- * point, not only in the start function. A fetch is aborted, and any other
- * wait (a file that never ends, a compile) is given up; the load rejects
- * with the stop's branded error.
+ * point, not only in the start function. A fetch is aborted, any other
+ * wait (a file that never ends, a compile) is given up, and a rewrite runs
+ * in steps with a turn of the event loop between them, so that a stop
+ * lands during it; the load rejects with the stop's branded error.
  *
  * @module
  */
@@ -12,6 +13,14 @@ import type { Stop } from "./call_state.ts";
 import { abortStop } from "./call_watch.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
 import type { StopSignal } from "./stop_signal.ts";
+import { runSteps, type Steps } from "./wasm/steps.ts";
+import { nextTurn } from "./yield.ts";
+
+/**
+ * How long the steps of a rewrite run before the event loop gets a turn, in
+ * milliseconds: a stop that comes meanwhile waits for the turn.
+ */
+const STEPS_TURN_MS = 1;
 
 /** A load's AbortSignal and StopSignal, watched until disposed. */
 export class LoadStops {
@@ -60,12 +69,49 @@ export class LoadStops {
    * @returns What it gives.
    */
   race<T>(promise: Promise<T>): Promise<T> {
-    this.check();
+    if (this.#stop !== undefined) {
+      // Given up: how it ends is no one's concern, not an unhandled rejection.
+      promise.catch(() => {});
+      this.check();
+    }
     if (this.#controller === undefined) return promise;
     return new Promise<T>((resolve, reject) => {
       this.#rejects.add(reject);
       promise.then(resolve, reject).finally(() => this.#rejects.delete(reject));
     });
+  }
+
+  /** Whether a stop is watched: whether {@linkcode LoadStops.runSteps} pauses. */
+  get watched(): boolean {
+    return this.#controller !== undefined;
+  }
+
+  /**
+   * Runs work that holds the thread (the rewrite of a metered guest) in
+   * steps, giving the event loop a turn about every millisecond while a
+   * stop is watched, so that an abort or a StopSignal ends it then.
+   *
+   * @param steps The work.
+   * @returns What it returns.
+   * @throws {Aborted} When a stop came.
+   * @throws {DeadlineExceeded} When a timed-out signal aborted.
+   */
+  async runSteps<T>(steps: Steps<T>): Promise<T> {
+    if (this.#controller === undefined) return runSteps(steps);
+    let turnAt = performance.now() + STEPS_TURN_MS;
+    try {
+      for (;;) {
+        const step = steps.next();
+        if (step.done) return step.value;
+        if (performance.now() >= turnAt) {
+          await nextTurn();
+          this.check();
+          turnAt = performance.now() + STEPS_TURN_MS;
+        }
+      }
+    } finally {
+      steps.return(undefined as T);
+    }
   }
 
   /** Stops watching: the start function's call watches from here. */

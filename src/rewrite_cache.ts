@@ -84,7 +84,11 @@ const ENTRY_SUFFIX = ".rewrite";
  * `options` as plain data, the very values the key was made of. With
  * `consumable`, `bytes` are the caller's to give away: a hit may build its
  * output in their buffer (see `joinInPlace`), after which they hold the
- * output's first bytes; on a miss they are the input still.
+ * output's first bytes; on a miss they are the input still. Unless they are
+ * `owned` (no code but this call's may change them), `bytes` are copied
+ * first: the caller's code runs while the entry is read and its key is
+ * digested, and a change it made then would store one module's rewrite
+ * under another's key.
  */
 export let rewriteThrough: (
   cache: RewriteCache,
@@ -93,6 +97,7 @@ export let rewriteThrough: (
   rewrite: Rewrite,
   check?: (metered: InstrumentedModule) => Promise<void>,
   consumable?: boolean,
+  owned?: boolean,
 ) => Promise<CachedRewrite>;
 
 /** How a cache miss is rewritten. */
@@ -210,12 +215,16 @@ export class RewriteCache {
     rewrite: Rewrite,
     check?: (metered: InstrumentedModule) => Promise<void>,
     consumable = false,
+    owned = consumable,
   ): Promise<CachedRewrite> {
     if (!(bytes instanceof Uint8Array)) {
       throw new TypeError(
         `Cannot instrument the module: expected a Uint8Array, got ${typeof bytes}`,
       );
     }
+    // The key, the entry's payloads and the rewrite all read these bytes,
+    // with the event loop's turns in between.
+    if (!owned) bytes = bytes.slice();
     const [text, snapshot] = canonical(options, "options");
     const { key, payloads, kept } = await entryKey(bytes, text);
     const name = hex(key);
@@ -253,8 +262,15 @@ export class RewriteCache {
   }
 
   static {
-    rewriteThrough = (cache, bytes, options, rewrite, check, consumable) =>
-      cache.#rewrite(bytes, options, rewrite, check, consumable);
+    rewriteThrough = (
+      cache,
+      bytes,
+      options,
+      rewrite,
+      check,
+      consumable,
+      owned,
+    ) => cache.#rewrite(bytes, options, rewrite, check, consumable, owned);
   }
 }
 

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:09b889e90ebacf44d4e7078d7db002460a5bb46973c92b9b8b17dda2e261ea4d";
+  "sha256:8af1ddc541bfdc6497bbf3082d5d68a0a0436d3964b3c8387ad411eca01bc8ff";

@@ -75,18 +75,18 @@ export function parseWasiFlags(argv: readonly string[]): WasiFlags {
 
 /**
  * Whether a module is a WASI command: it imports from
- * `wasi_snapshot_preview1` and exports `_start`.
+ * `wasi_snapshot_preview1` and exports the function `_start`.
  *
- * @param module The compiled module.
+ * @param imports The module's imports.
+ * @param exports The module's exports.
  * @returns Whether to run it with {@linkcode runWasi}.
  */
-export function isWasiCommand(module: WebAssembly.Module): boolean {
-  return WebAssembly.Module.imports(module).some((i) =>
-    i.module === "wasi_snapshot_preview1"
-  ) &&
-    WebAssembly.Module.exports(module).some((e) =>
-      e.name === "_start" && e.kind === "function"
-    );
+export function isWasiCommand(
+  imports: readonly { module: string }[],
+  exports: readonly { name: string; kind: string }[],
+): boolean {
+  return imports.some((i) => i.module === "wasi_snapshot_preview1") &&
+    exports.some((e) => e.name === "_start" && e.kind === "function");
 }
 
 /**
@@ -148,7 +148,10 @@ export interface WasiReport {
   /** Why it stopped, when it did (the same key as other runs' `--json`). */
   message?: string;
   fuel?: { consumed: number; remaining: number | null };
-  /** Milliseconds from start to end, to a microsecond. */
+  /**
+   * Milliseconds from the start of the load (rewrite included) to the end,
+   * to a microsecond: a stop's message counts from the start of `_start`.
+   */
   elapsed_ms: number;
 }
 
@@ -186,6 +189,8 @@ export interface WasiCommandOptions {
   timeout?: number;
   /** The guest's `argv[0]`. */
   program?: string;
+  /** The name messages give the guest, such as its path. */
+  label?: string;
   /** The guest's stdin; default, this process's. */
   stdin?: WasiInput;
   /**
@@ -238,6 +243,7 @@ export async function runWasiCommand(
     const result = await runWasiWith(source, {
       ...options.flags,
       program: options.program,
+      label: options.label,
       // A guest that cannot read stdin gets none, so that it may hold the
       // thread under a deadline.
       stdin: options.stdin ??

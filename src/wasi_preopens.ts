@@ -58,14 +58,14 @@ export function checkPreopens(preopens: readonly WasiPreopen[]): void {
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
         throw new Deno.errors.NotFound(
-          `cannot preopen ${host} for the WASI guest: no such directory`,
+          `cannot preopen ${host} for the WASI guest: no such directory; create it, or name one that exists`,
         );
       }
       throw error;
     }
     if (!info.isDirectory) {
       throw new Deno.errors.NotFound(
-        `cannot preopen ${host} for the WASI guest: not a directory`,
+        `cannot preopen ${host} for the WASI guest: it is not a directory; name a directory`,
       );
     }
   }

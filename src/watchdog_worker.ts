@@ -61,8 +61,10 @@ export const WAKE = 3;
 export const SCANNING = 4;
 /** Control word 5: how many messages the thread has received. */
 export const RECEIVED = 5;
-/** Control words take the board's first bytes, as an `Int32Array`. */
-export const CONTROL_WORDS = 8;
+/*
+ * Control words 0 to 7 take the board's first 32 bytes, as an `Int32Array`;
+ * the `Float64Array` indices below start after them.
+ */
 /** The time the thread sleeps toward: a `Float64Array` index on the board. */
 export const SLEEP_AT = 4;
 /**

@@ -244,6 +244,19 @@ Deno.test("CLI: a missing import names --imports; --imports MODULE supplies it",
     ]);
     assert.equal(built.code, 0, built.stderr);
     assert.equal(JSON.parse(built.stdout).outcome, "interrupted");
+
+    const absent = await runMain(["--allow-read"], [
+      `${dir}/logs.wasm`,
+      "--invoke",
+      "run",
+      "--imports",
+      `${dir}/absent.ts`,
+    ]);
+    assert.equal(absent.code, 2);
+    assertOneLine(
+      absent.stderr,
+      /^error: --imports .*absent\.ts: cannot import it: .*absent\.ts"; check the path/,
+    );
   });
 });
 

@@ -178,6 +178,9 @@ Deno.test("usage errors exit 2 with one line; --help documents outcomes and exit
     ],
     [["--arg", "1"], /takes 0 argument/],
     [["a.wasm", "b.wasm"], /expected at most one guest/],
+    [["--fuel"], /^error: --fuel needs a value, such as --fuel=VALUE;/],
+    [["--invoke", "--fuel", "9"], /^error: --invoke needs a value, such/],
+    [["--json=1"], /^error: --json takes no value: give --json alone;/],
   ] as [string[], RegExp][];
   const [help, ...runs] = await allRuns([
     runMain([], ["--help"]),

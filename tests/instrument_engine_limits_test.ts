@@ -1,7 +1,7 @@
 /**
  * A module within the engine's limits that the rewrite would push past them
- * (it adds types and functions) is refused with one line, rather than
- * rewritten into bytes the engine refuses.
+ * (it adds types, functions, imports, exports and a memory) is refused with
+ * one line, rather than rewritten into bytes the engine refuses.
  *
  * @module
  */
@@ -10,6 +10,7 @@ import assert from "./support/assert.ts";
 import { encodeLeb } from "./support/module_bytes.ts";
 import { isInvalidModule } from "../src/errors.ts";
 import { instrument } from "../src/wasm/instrument.ts";
+import { loadGuest } from "../mod.ts";
 
 /** `parts` one after the other, in one array (no spread: some are 3 MB). */
 function concat(...parts: (number[] | Uint8Array)[]): Uint8Array<ArrayBuffer> {
@@ -79,4 +80,151 @@ Deno.test("a register copy is counted against the engine's million functions", (
   );
   assert.ok(WebAssembly.validate(bytes));
   assert.throws(() => instrument(bytes), overLimit);
+});
+
+/** A byte vector of `count` exports `e<i>` of function 0. */
+function exportEntries(count: number): Uint8Array {
+  const out: number[] = encodeLeb(count);
+  for (let i = 0; i < count; i++) {
+    const name = `e${i}`;
+    out.push(name.length);
+    for (let j = 0; j < name.length; j++) out.push(name.charCodeAt(j));
+    out.push(0x00, 0x00);
+  }
+  return new Uint8Array(out);
+}
+
+/**
+ * One function `() -> ()`, the start function when `start`, exported
+ * `count` times.
+ */
+function exported(count: number, start = false) {
+  const entries = exportEntries(count);
+  return new Uint8Array([
+    ...moduleOf(
+      section(1, [0x01, 0x60, 0x00, 0x00]),
+      section(3, [0x01, 0x00]),
+    ),
+    0x07,
+    ...encodeLeb(entries.length),
+    ...entries,
+    ...(start ? section(8, [0x00]) : []),
+    ...section(10, [0x01, 0x02, 0x00, 0x0b]),
+  ]);
+}
+
+Deno.test("the engine's million exports: a module up to it is metered, and what metering adds is counted", () => {
+  // The engine takes a million exports; the rewriter used to refuse more
+  // than 99,999.
+  const many = exported(999_999, true);
+  assert.ok(WebAssembly.validate(many));
+  assert.ok(WebAssembly.validate(instrument(many).bytes));
+  // The deferred start's export is the 1,000,001st, and so is the zones'.
+  assert.throws(() => instrument(many, { deferStart: true }), overLimit);
+  assert.throws(() => instrument(many, { stopsWaitFor: ["e0"] }), overLimit);
+});
+
+Deno.test("the engine's million imports: a module up to it is metered, and what metering adds is counted", () => {
+  // `count` imports of m.f, a function `() -> ()`, and one memory.
+  const imports = (count: number) =>
+    moduleOf(
+      section(1, [0x01, 0x60, 0x00, 0x00]),
+      section(2, [
+        ...encodeLeb(count),
+        ...repeat(count, [0x01, 0x6d, 0x01, 0x66, 0x00, 0x00]),
+      ]),
+      section(5, [0x01, 0x00, 0x01]),
+    );
+  const many = imports(999_999);
+  assert.ok(WebAssembly.validate(many));
+  assert.ok(WebAssembly.validate(instrument(many).bytes));
+  // A stop flag adds on_stop_flag, the flag memory and the defined memory.
+  assert.throws(() => instrument(many, { stopFlag: true }), overLimit);
+  const fits = instrument(imports(999_996), { stopFlag: true });
+  assert.ok(WebAssembly.validate(fits.bytes));
+});
+
+Deno.test("a stop flag's memory is counted against the engine's 100,000 memories", async () => {
+  // `count` memories of no pages.
+  const memories = (count: number) =>
+    moduleOf(section(5, [...encodeLeb(count), ...repeat(count, [0x00, 0x00])]));
+  const full = memories(100_000);
+  assert.ok(WebAssembly.validate(full));
+  assert.ok(WebAssembly.validate(instrument(full).bytes));
+  // It used to give the engine 100,001 memories, and a stoppable load
+  // called that a bug in early-exit.
+  assert.throws(() => instrument(full, { stopFlag: true }), overLimit);
+  await assert.rejects(
+    loadGuest(full, { interruptible: true }),
+    (error: unknown) =>
+      overLimit(error) && !/bug in early-exit/.test(String(error)),
+  );
+  const fits = instrument(memories(99_999), { stopFlag: true });
+  assert.ok(WebAssembly.validate(fits.bytes));
+});
+
+Deno.test("the zones' global is counted against the engine's million globals", () => {
+  // `count` immutable i32 globals, and a function exported as `malloc`.
+  const globals = (count: number) =>
+    moduleOf(
+      section(1, [0x01, 0x60, 0x00, 0x00]),
+      section(3, [0x01, 0x00]),
+      section(6, [
+        ...encodeLeb(count),
+        ...repeat(count, [0x7f, 0x00, 0x41, 0x00, 0x0b]),
+      ]),
+      section(7, [0x01, 0x06, ...new TextEncoder().encode("malloc"), 0, 0]),
+      section(10, [0x01, 0x02, 0x00, 0x0b]),
+    );
+  const full = globals(999_999);
+  assert.ok(WebAssembly.validate(instrument(full).bytes));
+  // The message used to name a global count and offset of the output.
+  assert.throws(
+    () => instrument(full, { stopsWaitFor: ["malloc"] }),
+    (error: unknown) =>
+      overLimit(error) && /has 999999 globals/.test(String(error)),
+  );
+  const fits = instrument(globals(999_998), { stopsWaitFor: ["malloc"] });
+  assert.ok(WebAssembly.validate(fits.bytes));
+});
+
+Deno.test("a module whose metered rewrite would pass the engine's 1 GiB is refused before it is written", () => {
+  // 160 functions of 230,000 calls of an import each: 74 MB, which the
+  // engine takes; each 2-byte call gets a check after it, 16 times its
+  // size in all. The rewrite used to write all 1.25 GB, which the engine
+  // then refused (a stoppable load called it a bug in early-exit).
+  const functions = 160;
+  const calls = 230_000;
+  const body = new Uint8Array(2 + 2 * calls);
+  for (let i = 0; i < calls; i++) body[1 + 2 * i] = 0x10; // call 0
+  body[body.length - 1] = 0x0b;
+  const size = encodeLeb(body.length);
+  const head = moduleOf(
+    section(1, [0x01, 0x60, 0x00, 0x00]),
+    section(2, [0x01, 0x01, 0x6d, 0x01, 0x66, 0x00, 0x00]),
+    section(3, [...encodeLeb(functions), ...repeat(functions, [0x00])]),
+  );
+  const count = encodeLeb(functions);
+  const codeSize = count.length + functions * (size.length + body.length);
+  const code = [0x0a, ...encodeLeb(codeSize), ...count];
+  const bytes = new Uint8Array(
+    head.length + code.length + codeSize - count.length,
+  );
+  bytes.set(head);
+  bytes.set(code, head.length);
+  let at = head.length + code.length;
+  for (let f = 0; f < functions; f++) {
+    bytes.set(size, at);
+    bytes.set(body, at + size.length);
+    at += size.length + body.length;
+  }
+  assert.equal(at, bytes.length);
+  assert.ok(WebAssembly.validate(bytes));
+  assert.throws(
+    () => instrument(bytes),
+    (error: unknown) =>
+      overLimit(error) && /the metered module would be \d+ bytes/.test(
+        String(error),
+      ),
+  );
 });

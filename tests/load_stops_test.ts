@@ -136,3 +136,22 @@ Deno.test("loadGuest: a named pipe written to loads with a signal, and junk from
     await junk;
   });
 });
+
+Deno.test("loadGuest: a signal aborted before a load that would fail anyway leaves no unhandled rejection", async () => {
+  // The read of the missing file failed after the load had given it up,
+  // and its error went unhandled: the process died of it.
+  for (const source of ["./no/such/guest.wasm", new Uint8Array([1, 2, 3])]) {
+    await assert.rejects(
+      loadGuest(source, { signal: AbortSignal.abort(new Error("before")) }),
+      (error) => isAborted(error) && /before/.test(error.message),
+    );
+    const stop = new StopSignal();
+    stop.stop("before");
+    await assert.rejects(
+      loadGuest(source, { stop }),
+      (error) => isAborted(error) && /before/.test(error.message),
+    );
+  }
+  // An unhandled rejection would fail the test by now.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+});

@@ -298,3 +298,97 @@ Deno.test("a metered guest putting fromCharCodeArray in a table is refused", asy
   );
   await loadGuest(bytes, { compile: { builtins: ["js-string"] } });
 });
+
+/**
+ * The builtins that read every character of a string: `equals` and
+ * `compare` (two strings), `intoCharCodeArray` (one, into an array). `make`
+ * keeps two equal strings of `n` characters and an array to copy them into;
+ * `equals`, `compare` and `into` use them once; `loop_*` for ever.
+ */
+async function readers(withLength = true): Promise<Uint8Array> {
+  const uses: Record<string, string> = {
+    equals: "(call $equals (global.get $s) (global.get $t))",
+    compare: "(call $compare (global.get $s) (global.get $t))",
+    into: "(call $into (global.get $s) (global.get $a) (i32.const 0))",
+  };
+  return await assembleWat(`(module ${FROM_CHAR_CODE_ARRAY}
+    ${withLength ? LENGTH : ""}
+    (import "wasm:js-string" "equals"
+      (func $equals (param externref externref) (result i32)))
+    (import "wasm:js-string" "compare"
+      (func $compare (param externref externref) (result i32)))
+    (import "wasm:js-string" "intoCharCodeArray"
+      (func $into (param externref (ref null $chars) i32) (result i32)))
+    (global $a (mut (ref null $chars)) (ref.null $chars))
+    (global $s (mut externref) (ref.null extern))
+    (global $t (mut externref) (ref.null extern))
+    (func (export "make") (param $n i32)
+      (global.set $a (array.new $chars (i32.const 0x3b1) (local.get $n)))
+      (global.set $s (call $from (global.get $a) (i32.const 0) (local.get $n)))
+      (global.set $t (call $from (global.get $a) (i32.const 0) (local.get $n))))
+    (func (export "null_equals") (result i32)
+      (call $equals (ref.null extern) (ref.null extern)))
+    (func (export "null_compare") (result i32)
+      (call $compare (ref.null extern) (global.get $t)))
+    ${
+    Object.entries(uses).map(([name, use]) => `
+    (func (export "${name}") (result i32) ${use})
+    (func (export "loop_${name}") (loop $again (drop ${use}) (br $again)))`)
+      .join("")
+  }
+  )`);
+}
+
+const READERS = ["equals", "compare", "into"];
+
+Deno.test("equals, compare and intoCharCodeArray are paid by the characters they read", async () => {
+  const bytes = await readers();
+  const used = async (name: string, n: number) => {
+    const guest = await loadGuest(bytes, {
+      compile: { builtins: ["js-string"] },
+      fuel: 1_000_000,
+    });
+    expectOutcome(guest.invoke("make", [n]), "returned");
+    return expectOutcome(guest.invoke(name), "returned").fuel!.consumed;
+  };
+  for (const name of READERS) {
+    assert.equal(await used(name, 3_000) - await used(name, 1_000), 2_000);
+  }
+  const guest = await loadGuest(bytes, {
+    compile: { builtins: ["js-string"] },
+    fuel: 1_000,
+  });
+  // Null is no string: nothing to read (equals takes it, compare traps).
+  const equal = expectOutcome(guest.invoke("null_equals"), "returned");
+  assert.equal(equal.value, 1);
+  assert.ok(equal.fuel!.consumed < 10);
+  expectOutcome(guest.invoke("null_compare"), "trap");
+});
+
+Deno.test("a guest comparing or copying long strings in a loop runs out of fuel", async () => {
+  // Each pass reads a million characters: a budget of 20 million ends
+  // after a few passes. Charged one each, it ran for hours (25 ms a pass
+  // at 2^28 characters); the deadline only ends a regression.
+  const bytes = await readers();
+  for (const name of READERS) {
+    const guest = await loadGuest(bytes, {
+      compile: { builtins: ["js-string"] },
+      fuel: 20_000_000,
+      timeout: 60_000,
+    });
+    expectOutcome(guest.invoke("make", [1_000_000]), "returned");
+    expectOutcome(guest.invoke(`loop_${name}`), "fuel_exhausted");
+  }
+});
+
+Deno.test("a metered guest calling equals, compare or intoCharCodeArray without importing length is refused", async () => {
+  const bytes = await readers(false);
+  await assert.rejects(
+    loadGuest(bytes, { compile: { builtins: ["js-string"] }, fuel: 1_000 }),
+    (error: unknown) =>
+      isInvalidModule(error) &&
+      /equals from wasm:js-string pays for the characters it compares.*import length/
+        .test(error.message),
+  );
+  await loadGuest(bytes, { compile: { builtins: ["js-string"] } });
+});

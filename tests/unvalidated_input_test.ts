@@ -10,7 +10,7 @@
 
 import assert from "./support/assert.ts";
 import { moduleOf, section } from "./support/module_bytes.ts";
-import { isInvalidModule } from "../src/errors.ts";
+import { isFuelExhausted, isInvalidModule } from "../src/errors.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import { loadGuest } from "../mod.ts";
 
@@ -130,4 +130,24 @@ Deno.test("limits written into a memory larger than the engine allows leave it i
         /larger than implementation limit/.test(error.message),
     );
   }
+});
+
+Deno.test("a metered guest whose memory is past the engine's limit is invalid, not over its budget", async () => {
+  // (memory 70000): 70,000 pages, more than the engine's 65,536.
+  const bytes = moduleOf(section(5, [0x01, 0x00, 0xf0, 0xa2, 0x04]));
+  assert.ok(!WebAssembly.validate(bytes));
+  // The budget was checked first: FuelExhausted, for a guest the engine
+  // would never take.
+  await assert.rejects(
+    loadGuest(bytes, { fuel: 1000 }),
+    (error: unknown) =>
+      isInvalidModule(error) &&
+      /larger than implementation limit/.test(error.message),
+  );
+  // A valid guest over its budget is still refused for the budget.
+  const valid = moduleOf(section(5, [0x01, 0x00, 0x64]));
+  await assert.rejects(
+    loadGuest(valid, { fuel: 10 }),
+    (error: unknown) => isFuelExhausted(error),
+  );
 });

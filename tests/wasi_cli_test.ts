@@ -5,7 +5,7 @@ import {
   wasiExitStatus,
 } from "../src/wasi_cli.ts";
 import { wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
-import { runMainStreaming as runMain } from "./support/cli.ts";
+import { runDeno, runMainStreaming as runMain } from "./support/cli.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -42,8 +42,13 @@ Deno.test("isWasiCommand tells WASI commands from other modules", async () => {
   const other = new WebAssembly.Module(
     await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url)),
   );
-  assert.ok(isWasiCommand(wasi));
-  assert.ok(!isWasiCommand(other));
+  const of = (module: WebAssembly.Module) =>
+    isWasiCommand(
+      WebAssembly.Module.imports(module),
+      WebAssembly.Module.exports(module),
+    );
+  assert.ok(of(wasi));
+  assert.ok(!of(other));
 });
 
 Deno.test("wasiExitStatus: the guest's code, else the stop's", () => {
@@ -95,6 +100,68 @@ Deno.test("main.ts refuses --dir, --env and arguments after -- for a guest that 
     assert.match(run.stderr, /^error: .*not one/);
     assert.equal(run.stderr.trimEnd().split("\n").length, 1);
   }
+});
+
+Deno.test("main.ts refuses --invoke, --arg, --expect and --imports for a WASI command", async () => {
+  const hello = wasiGuest("hello").pathname;
+  for (
+    const args of [
+      ["--invoke", "main", hello],
+      [hello, "--arg", "1"],
+      ["--expect", "returned", "--imports", "x.ts", hello],
+    ]
+  ) {
+    const run = await runChild(args);
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(run.stdout, "");
+    assert.match(
+      run.stderr,
+      /^error: --\w+.* for calling an export, .* is a WASI command/,
+    );
+    assert.equal(run.stderr.trimEnd().split("\n").length, 1);
+  }
+});
+
+Deno.test("main.ts names a WASI command by its path when fuel cannot pay for its instantiation", async () => {
+  const hello = wasiGuest("hello").pathname;
+  const run = await runChild(["--fuel", "10", hello]);
+  assert.equal(run.code, 125, run.stderr);
+  assert.equal(run.stderr.trimEnd().split("\n").length, 1);
+  assert.ok(
+    run.stderr.includes(`instantiating ${hello} needs`),
+    run.stderr,
+  );
+});
+
+Deno.test("main.ts: a --dir that is missing or not a directory says how to fix it", async () => {
+  const hello = wasiGuest("hello").pathname;
+  for (
+    const [dir, pattern] of [
+      [`${ROOT}no-such-dir`, /no such directory; create it, or name one/],
+      [`${ROOT}README.md`, /it is not a directory; name a directory/],
+    ] as const
+  ) {
+    const run = await runDeno([
+      "run",
+      "--no-prompt",
+      "--allow-read",
+      `--allow-write=${dir}`,
+      MAIN,
+      "--dir",
+      dir,
+      hello,
+    ]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(run.stderr.trimEnd().split("\n").length, 1);
+    assert.match(run.stderr, pattern);
+  }
+});
+
+Deno.test("main.ts: --json after -- is the guest's argument, not the report's format", async () => {
+  const run = await runChild(["no-such-guest.wasm", "--", "--json"]);
+  assert.equal(run.code, 2, run.stderr);
+  assert.equal(run.stdout, "");
+  assert.match(run.stderr, /^error: guest file not found: no-such-guest\.wasm/);
 });
 
 Deno.test("main.ts refuses a WASI reactor with one line that says what it is", async () => {

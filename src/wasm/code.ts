@@ -17,6 +17,7 @@ import { emitBodies } from "./emit.ts";
 import type { Emitter } from "./emitter.ts";
 import type { ModuleInfo } from "./module.ts";
 import { BodyScanner } from "./scan.ts";
+import type { Steps } from "./steps.ts";
 import type { Writer } from "./writer.ts";
 
 export type { FuelTargets, RegisterCopy };
@@ -29,7 +30,7 @@ export type { FuelTargets, RegisterCopy };
  * const rewriter = new CodeRewriter(bytes, info, costs, targets);
  * const size = rewriter.scan(bodyStart, bodyEnd, functionIndex);
  * // …after every body is scanned and `size`s are summed:
- * rewriter.emit(writer);
+ * runSteps(rewriter.emit(writer));
  * ```
  */
 export class CodeRewriter {
@@ -125,8 +126,15 @@ export class CodeRewriter {
    * `w` must already have room for all of them.
    *
    * @param w The output.
+   * @returns The steps that write them.
    */
-  emit(w: Emitter): void {
-    emitBodies(w, this.#code, this.#templates, this.#bytes, this.#targets);
+  emit(w: Emitter): Steps<void> {
+    return emitBodies(
+      w,
+      this.#code,
+      this.#templates,
+      this.#bytes,
+      this.#targets,
+    );
   }
 }

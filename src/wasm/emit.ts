@@ -12,6 +12,7 @@ import { Body, type CodePlan, EDIT_SIZE, writeLocals } from "./code_plan.ts";
 import type { Emitter } from "./emitter.ts";
 import { fail } from "./reader.ts";
 import { writeCopyCall } from "./register_copy_plan.ts";
+import { STEP_BYTES, type Steps } from "./steps.ts";
 import { putU32 } from "./writer.ts";
 
 /** Runs shorter than this are copied word by word instead of by `set`. */
@@ -34,25 +35,33 @@ const SHORT_RUN = 48;
  * import { CodePlan } from "./code_plan.ts";
  * import { Emitter } from "./emitter.ts";
  * import { emitBodies } from "./emit.ts";
+ * import { runSteps } from "./steps.ts";
  * import assert from "node:assert/strict";
  *
  * const targets = { fuelGlobal: 0, slowFunction: 1, resumable: true };
  * const w = new Emitter(0);
  * const none = new Uint8Array(0);
- * emitBodies(w, new CodePlan(0), new CheckTemplates(targets), none, targets);
+ * runSteps(
+ *   emitBodies(w, new CodePlan(0), new CheckTemplates(targets), none, targets),
+ * );
  * assert.equal(w.len, 0);
  * ```
  */
-export function emitBodies(
+export function* emitBodies(
   w: Emitter,
   code: CodePlan,
   templates: CheckTemplates,
   bytes: Uint8Array,
   targets: CheckTargets,
-): void {
+): Steps<void> {
   const input = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  let pauseAt = w.len + STEP_BYTES;
   for (let i = 0; i < code.bodyCount; i++) {
     emitBody(w, code, templates, bytes, input, targets, i * Body.Fields);
+    if (w.len >= pauseAt) {
+      yield;
+      pauseAt = w.len + STEP_BYTES;
+    }
   }
 }
 

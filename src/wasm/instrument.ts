@@ -44,7 +44,8 @@ import { type CostTable, resolveCosts } from "./costs.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
 import { pickZones, wrapZones, ZoneOptionError } from "./stop_zones.ts";
 import { primeOnce } from "./primer.ts";
-import type { ModuleInfo } from "./module.ts";
+import { runSteps, type Steps } from "./steps.ts";
+import { LIMITS, type ModuleInfo } from "./module.ts";
 import {
   type AddedMemory,
   type AddedMemoryDescriptor,
@@ -373,6 +374,22 @@ export function instrumentModule(
   bytes: Uint8Array,
   options: InstrumentOptions = {},
 ): { metered: InstrumentedModule; info: ModuleInfo } {
+  return runSteps(instrumentSteps(bytes, options));
+}
+
+/**
+ * {@linkcode instrumentModule} in steps: a loader that gives the event loop
+ * a turn between them lets a stop land while a large module is rewritten.
+ * The options are checked, and a malformed input refused, as the steps run.
+ *
+ * @param bytes The guest module.
+ * @param options Costs and preferred names.
+ * @returns The steps, which return what `instrumentModule` returns.
+ */
+export function* instrumentSteps(
+  bytes: Uint8Array,
+  options: InstrumentOptions = {},
+): Steps<{ metered: InstrumentedModule; info: ModuleInfo }> {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(
       `Cannot instrument the module: expected a Uint8Array, got ${typeof bytes}`,
@@ -404,7 +421,7 @@ export function instrumentModule(
   let info: ModuleInfo;
   try {
     const initialFuel = checkInitialFuel(options.initialFuel ?? 0n);
-    const rewrite = (input: Uint8Array) =>
+    const rewriter = (input: Uint8Array) =>
       new ModuleRewriter(
         input,
         costs,
@@ -419,9 +436,9 @@ export function instrumentModule(
           stopFlagTraps: options.stopFlagTraps === true,
           exportStackPointer: options.exportStackPointer === true,
         },
-      ).run();
-    primeOnce(bytes.length, rewrite);
-    const rewritten = rewrite(bytes);
+      );
+    primeOnce(bytes.length, (input) => rewriter(input).run());
+    const rewritten = yield* rewriter(bytes).steps();
     const { info: read, memories, startExport, stackPointerExport, ...names } =
       rewritten;
     info = read;
@@ -447,6 +464,24 @@ export function instrumentModule(
           "Cannot use stopsWaitFor: a stop can only wait where a failed check asks the host (resumable: true, fuel counted, no stopFlagTraps)",
         );
       }
+      const exports = read.exports.length + 2 +
+        (startExport === undefined ? 0 : 1) +
+        (stackPointerExport === undefined ? 0 : 1);
+      // The fuel counter is one more global, the zone's another.
+      if (read.globalCount + 2 > LIMITS.globals) {
+        throw new InvalidModule(
+          `the module has ${read.globalCount} globals and metering with zones adds 2: more than the engine's limit of ${LIMITS.globals}; meter a module with fewer globals`,
+          { offset: 0 },
+        );
+      }
+      if (exports > LIMITS.exports) {
+        throw new InvalidModule(
+          `the module defines ${read.exports.length} exports and metering with zones adds ${
+            exports - read.exports.length
+          }: more than the engine's limit of ${LIMITS.exports}; meter a module with fewer exports`,
+          { offset: 0 },
+        );
+      }
       const zoneExport = uniqueExportName(`${metered.importModule}:zone`, [
         ...read.exportNames,
         metered.fuelExport,
@@ -460,6 +495,12 @@ export function instrumentModule(
         exportName: zoneExport,
       });
       metered.zoneExport = zoneExport;
+      if (metered.bytes.length > LIMITS.moduleSize) {
+        throw new InvalidModule(
+          `the metered module with zones would be ${metered.bytes.length} bytes, more than the engine's limit of ${LIMITS.moduleSize}; meter a smaller module`,
+          { offset: 0 },
+        );
+      }
     }
     if (memories) {
       metered.stopFlag = {

@@ -29,6 +29,7 @@ import { rewriteNameSection } from "./names.ts";
 import { OutputPlan, type PlannedVector } from "./output_plan.ts";
 import { PAD_BODY, paddingFunctions, SMALL_FUNCTION } from "./padding.ts";
 import { Patches } from "./patches.ts";
+import { runSteps, STEP_BYTES, type Steps } from "./steps.ts";
 import { Reader } from "./reader.ts";
 import {
   expectSectionEnd,
@@ -224,6 +225,17 @@ export class ModuleRewriter {
    * @throws {InvalidModule} If the input is malformed.
    */
   run(): RewrittenModule {
+    return runSteps(this.steps());
+  }
+
+  /**
+   * {@linkcode ModuleRewriter.run} in steps, which pause in the code and
+   * in the output's large copies.
+   *
+   * @returns The steps, which return the output and the names it uses.
+   * @throws {InvalidModule} If the input is malformed.
+   */
+  *steps(): Steps<RewrittenModule> {
     const bytes = this.#bytes;
     this.#out.addInput(0, 8);
     for (const { id, rank, sectionStart, start, end } of readSections(bytes)) {
@@ -234,14 +246,15 @@ export class ModuleRewriter {
       this.#flushBefore(rank);
       this.#lastRank = rank;
       const section = new Reader(bytes, start, end);
-      this.#section(id, section, sectionStart);
+      if (id === 10) yield* this.#code(section);
+      else this.#section(id, section, sectionStart);
       expectSectionEnd(id, section);
     }
     this.#flushBefore(Infinity);
     for (const [start, end] of this.#deferredNames) this.#names(start, end);
     this.#checkLimits();
     return {
-      bytes: this.#out.write(),
+      bytes: yield* this.#out.writeSteps(),
       importModule: this.#importModule,
       fuelExport: this.#fuelExport,
       info: this.#info,
@@ -253,8 +266,8 @@ export class ModuleRewriter {
 
   /**
    * Refuses a module that is within the engine's limits but would not be
-   * once the rewrite adds its types and functions: the engine would refuse
-   * the output.
+   * once the rewrite adds its types, functions, imports, exports and
+   * memories: the engine would refuse the output.
    */
   #checkLimits(): void {
     const info = this.#info;
@@ -277,12 +290,37 @@ export class ModuleRewriter {
       1 + this.#codeFunctions,
       LIMITS.functions,
     );
+    over(
+      "imports",
+      info.imports.length,
+      this.#addedImportEntries,
+      LIMITS.imports,
+    );
+    // Checks add bytes: up to 16 times the input where they are densest
+    // (a call of an import is 2 bytes, and 32 with its check), so a valid
+    // 74 MB module came out as 1.25 GB, which the engine refuses.
+    const size = this.#out.size;
+    if (size > LIMITS.moduleSize) {
+      throw new InvalidModule(
+        `the metered module would be ${size} bytes, more than the engine's limit of ${LIMITS.moduleSize}; meter a smaller module, or one with fewer calls and loops`,
+        { offset: 0 },
+      );
+    }
+    // The stop flag's memory comes after the guest's.
+    over(
+      "memories",
+      info.memoryIs64.length,
+      this.#definedMemories ? 1 : 0,
+      LIMITS.memories,
+    );
+    // Zones add one more export, counted where they are added (`instrument`).
+    over("exports", info.exports.length, this.#addedExports, LIMITS.exports);
   }
 
   #section(id: number, r: Reader, sectionStart: number): void {
     const info = this.#info;
     const patches = new Patches();
-    if (id !== 10) readSection(info, id, r, patches);
+    readSection(info, id, r, patches);
     switch (id) {
       case 1:
         this.#typeSection = this.#vector(1, sectionStart, r.end, (w) => {
@@ -347,8 +385,6 @@ export class ModuleRewriter {
         // A deferred start is exported instead.
         if (this.#deferredStart !== undefined) return;
         return this.#out.addPatched(id, sectionStart, r.end, patches);
-      case 10:
-        return this.#code(r);
       default:
         return this.#out.addPatched(id, sectionStart, r.end, patches);
     }
@@ -489,7 +525,7 @@ export class ModuleRewriter {
     }
   }
 
-  #code(r: Reader): void {
+  *#code(r: Reader): Steps<void> {
     const info = this.#info;
     const countAt = r.pos;
     const count = r.count("function body");
@@ -515,6 +551,7 @@ export class ModuleRewriter {
     let bodiesSize = 0;
     let smallBefore = 0;
     let smallAfter = 1; // the slow path
+    let pauseAt = r.pos + STEP_BYTES;
     for (let i = 0; i < count; i++) {
       const sizeAt = r.pos;
       const size = r.u32();
@@ -538,6 +575,10 @@ export class ModuleRewriter {
       // A body under 50 bytes has a one-byte size prefix.
       if (sized <= SMALL_FUNCTION) smallAfter++;
       r.pos = start + size;
+      if (r.pos >= pauseAt) {
+        yield;
+        pauseAt = r.pos + STEP_BYTES;
+      }
     }
     const copies = rewriter.copies;
     const helpers = rewriter.helpers;

@@ -12,6 +12,7 @@ import { CodeRewriter } from "./code.ts";
 import { Emitter } from "./emitter.ts";
 import type { Patches } from "./patches.ts";
 import { Reader } from "./reader.ts";
+import { COPY_STEP_BYTES, runSteps, type Steps } from "./steps.ts";
 import { Writer } from "./writer.ts";
 
 /** Room for the code's branch hints, written once the code is. */
@@ -54,6 +55,15 @@ export class OutputPlan {
   /** @param bytes The input module. */
   constructor(bytes: Uint8Array) {
     this.#bytes = bytes;
+  }
+
+  /**
+   * The output's size so far, in bytes.
+   *
+   * @returns The sum of the parts' sizes.
+   */
+  get size(): number {
+    return this.#size;
   }
 
   /**
@@ -213,18 +223,33 @@ export class OutputPlan {
    * @returns The output.
    */
   write(): Uint8Array<ArrayBuffer> {
+    return runSteps(this.writeSteps());
+  }
+
+  /**
+   * {@linkcode OutputPlan.write} in steps: the code and large copies
+   * pause between pieces.
+   *
+   * @returns The steps, which return the output.
+   */
+  *writeSteps(): Steps<Uint8Array<ArrayBuffer>> {
     const bytes = this.#bytes;
     const w = new Emitter(this.#size);
     let hints: HintsSlot | undefined;
     let hintsAt = 0;
     for (const part of this.#parts) {
       if (part instanceof Uint8Array) w.copy(part, 0, part.length);
-      else if (part instanceof CodeRewriter) part.emit(w);
+      else if (part instanceof CodeRewriter) yield* part.emit(w);
       else if (part instanceof HintsSlot) {
         hints = part;
         hintsAt = w.len;
         w.len += part.size;
-      } else w.copy(bytes, part.from, part.to);
+      } else {
+        for (let from = part.from; from < part.to; from += COPY_STEP_BYTES) {
+          w.copy(bytes, from, Math.min(part.to, from + COPY_STEP_BYTES));
+          if (part.to - from > COPY_STEP_BYTES) yield;
+        }
+      }
     }
     if (hints !== undefined) {
       const end = w.len;

@@ -23,6 +23,7 @@ import type { BulkHelper } from "./bulk_helpers.ts";
 import {
   findStringImports,
   JS_STRING,
+  STRING_BUILTIN_NAMES,
   StringBuiltin,
   stringHelper,
   type StringImports,
@@ -291,7 +292,7 @@ export class BodyScanner {
           fail(
             `a metered guest may only call ${
               functions[index]!.name
-            } from ${JS_STRING} with call, which pays for the string it makes; this module names it in an element segment or constant expression: call it directly, or run it with fuel: Infinity`,
+            } from ${JS_STRING} with call, which pays for the characters it makes or reads; this module names it in an element segment or constant expression: call it directly, or run it with fuel: Infinity`,
             0,
           );
         }
@@ -1088,22 +1089,25 @@ export class BodyScanner {
     const strings = this.#strings!;
     const builtin = strings.charged.get(index);
     if (builtin === undefined) return 0;
-    const name = builtin === StringBuiltin.Concat
-      ? "concat"
-      : "fromCharCodeArray";
+    const name = STRING_BUILTIN_NAMES[builtin]!;
     const fix = "or run it with fuel: Infinity";
     if (op !== 0x10) {
       fail(
-        `a metered guest may only call ${name} from ${JS_STRING} with call, which pays for the string it makes; ` +
+        `a metered guest may only call ${name} from ${JS_STRING} with call, which pays for the characters it makes or reads; ` +
           `this module uses it with ${
             op === 0x12 ? "return_call" : "ref.func"
           }: call it directly, ${fix}`,
         opPos,
       );
     }
-    if (builtin === StringBuiltin.Concat && strings.length < 0) {
+    if (builtin !== StringBuiltin.FromCharCodeArray && strings.length < 0) {
+      const paid = builtin === StringBuiltin.Concat
+        ? "the length of its result"
+        : builtin === StringBuiltin.IntoCharCodeArray
+        ? "the characters it copies"
+        : "the characters it compares";
       fail(
-        `a metered guest's concat from ${JS_STRING} pays for the length of its result, read with length from ${JS_STRING}, ` +
+        `a metered guest's ${name} from ${JS_STRING} pays for ${paid}, read with length from ${JS_STRING}, ` +
           `which this module does not import: import length (externref) -> i32 from ${JS_STRING} too, ${fix}`,
         opPos,
       );

@@ -1,16 +1,22 @@
 /**
  * Paid string builtins. A guest compiled with the JS String Builtins calls
- * functions of the module `wasm:js-string` that allocate strings whose size
- * the call's price does not see. In a metered module, a call of the
- * imported `fromCharCodeArray` or `concat` becomes a call of an added
- * helper with the same type, which charges what the builtin allocates and
- * then calls it: `fromCharCodeArray(array, start, end)` pays
- * `end - start` characters (0 when `end <= start`, where the builtin
- * traps), `concat(a, b)` the length of its result, read through the
- * module's own `length` import. `concat` itself makes a cons string of
- * constant size, but the first builtin that reads its characters flattens
- * it, allocating all of them once; charging the length at `concat` pays
- * for that flattening before it can happen.
+ * functions of the module `wasm:js-string` that allocate strings, or walk
+ * their characters, by a size the call's price does not see. In a metered
+ * module, a call of the imported `fromCharCodeArray`, `concat`, `equals`,
+ * `compare` or `intoCharCodeArray` becomes a call of an added helper with
+ * the same type, which charges that size and then calls it:
+ * `fromCharCodeArray(array, start, end)` pays `end - start` characters (0
+ * when `end <= start`, where the builtin traps), `concat(a, b)` the length
+ * of its result, `equals(a, b)` and `compare(a, b)` the length of the
+ * shorter string (0 when either is null), and
+ * `intoCharCodeArray(s, array, start)` the length of `s` (0 when it is
+ * null), each length read through the module's own `length` import.
+ * `concat` itself makes a cons string of constant size, but the first
+ * builtin that reads its characters flattens it, allocating all of them
+ * once; charging the length at `concat` pays for that flattening before it
+ * can happen. A comparison or a copy into an array takes time in
+ * proportion to the characters it reads: one call of `equals` on two equal
+ * strings of 2^28 characters took 25 ms.
  *
  * The rewriter cannot know whether the host turns the builtins on; a
  * user-supplied function of the same name and type is charged the same.
@@ -32,7 +38,22 @@ export const StringBuiltin = {
   FromCharCodeArray: 0,
   /** `concat(a, b) -> externref` */
   Concat: 1,
+  /** `equals(a, b) -> i32` */
+  Equals: 2,
+  /** `compare(a, b) -> i32` */
+  Compare: 3,
+  /** `intoCharCodeArray(string, array, start) -> i32` */
+  IntoCharCodeArray: 4,
 } as const;
+
+/** The builtins' names, by {@linkcode StringBuiltin} value. */
+export const STRING_BUILTIN_NAMES: readonly string[] = [
+  "fromCharCodeArray",
+  "concat",
+  "equals",
+  "compare",
+  "intoCharCodeArray",
+];
 
 /** One of {@linkcode StringBuiltin}'s values. */
 export type StringBuiltin = typeof StringBuiltin[keyof typeof StringBuiltin];
@@ -89,6 +110,19 @@ export function findStringImports(
     ) {
       charged.set(index, StringBuiltin.Concat);
     } else if (
+      (name === "equals" || name === "compare") && params.length === 2 &&
+      results[0] === "i32" && EXTERN.has(params[0]!) && EXTERN.has(params[1]!)
+    ) {
+      charged.set(
+        index,
+        name === "equals" ? StringBuiltin.Equals : StringBuiltin.Compare,
+      );
+    } else if (
+      name === "intoCharCodeArray" && params.length === 3 &&
+      results[0] === "i32" && EXTERN.has(params[0]!) && params[2] === "i32"
+    ) {
+      charged.set(index, StringBuiltin.IntoCharCodeArray);
+    } else if (
       name === "length" && params.length === 1 && results[0] === "i32" &&
       EXTERN_TOP.has(params[0]!) && length < 0
     ) {
@@ -118,7 +152,8 @@ const SATURATED = 1n << 62n;
  * @param builtin What the import is.
  * @param importIndex The import's function index.
  * @param typeIndex The import's type index: the helper's too.
- * @param lengthIndex The `length` import's function index (for `concat`).
+ * @param lengthIndex The `length` import's function index (for every
+ *   builtin but `fromCharCodeArray`).
  * @param unit The cost per character (`perElement`), above 0.
  * @param targets The counter and the slow path.
  * @returns The helper; its `type` is empty, `typeIndex` names its type.
@@ -141,7 +176,10 @@ export function stringHelper(
   unit: number,
   targets: CheckTargets,
 ): BulkHelper {
-  const params = builtin === StringBuiltin.FromCharCodeArray ? 3 : 2;
+  const params = builtin === StringBuiltin.FromCharCodeArray ||
+      builtin === StringBuiltin.IntoCharCodeArray
+    ? 3
+    : 2;
   const scratch = params;
   const amount = params + 1;
   const e = new Emitter(128);
@@ -159,7 +197,7 @@ export function stringHelper(
     e.localGet(1);
     e.u8(0x4b); // i32.gt_u
     e.select();
-  } else {
+  } else if (builtin === StringBuiltin.Concat) {
     e.localGet(0);
     e.call(lengthIndex);
     e.i64ExtendI32U();
@@ -167,6 +205,43 @@ export function stringHelper(
     e.call(lengthIndex);
     e.i64ExtendI32U();
     e.i64Add();
+  } else if (builtin === StringBuiltin.IntoCharCodeArray) {
+    // null ? 0 : length(s); the builtin traps on null.
+    e.localGet(0);
+    e.u8(0xd1); // ref.is_null
+    e.u8(0x04); // if (result i64)
+    e.u8(0x7e);
+    e.i64Const(0);
+    e.else();
+    e.localGet(0);
+    e.call(lengthIndex);
+    e.i64ExtendI32U();
+    e.end();
+  } else {
+    // equals, compare: null in either ? 0 : min(length(a), length(b)), the
+    // most characters either reads (`equals` takes null, `compare` traps).
+    e.localGet(0);
+    e.u8(0xd1); // ref.is_null
+    e.localGet(1);
+    e.u8(0xd1); // ref.is_null
+    e.i32Or();
+    e.u8(0x04); // if (result i64)
+    e.u8(0x7e);
+    e.i64Const(0);
+    e.else();
+    e.localGet(0);
+    e.call(lengthIndex);
+    e.i64ExtendI32U();
+    e.localTee(amount);
+    e.localGet(1);
+    e.call(lengthIndex);
+    e.i64ExtendI32U();
+    e.localTee(scratch);
+    e.localGet(amount);
+    e.localGet(scratch);
+    e.i64LtU();
+    e.select();
+    e.end();
   }
   // At most 2^33 characters: times the unit, saturated.
   e.localSet(amount);

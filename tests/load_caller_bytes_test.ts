@@ -1,0 +1,221 @@
+/**
+ * A load reads the caller's bytes as they were when it began, whatever the
+ * caller's code does to them in the turns of the event loop the load gives
+ * (a stoppable load's rewrite in steps, a rewrite cache's reads and
+ * digests): it changes them, or transfers their buffer away. A load that
+ * watches a signal gives the same guest, or the same error, as one that does
+ * not, however many run at once, through a cache or not.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { setImmediate } from "node:timers";
+import { withDirectory } from "./support/temp_directory.ts";
+import { FuelMeter, loadGuest, RewriteCache, StopSignal } from "../mod.ts";
+import { assembleWat } from "../guest/build.ts";
+import { ESBUILD_WASM } from "./support/esbuild.ts";
+import { quickjsBytes } from "./support/quickjs.ts";
+
+/**
+ * `(func (export "f") (result i32) (i32.const 5))`, and where the 5 is; with
+ * enough other functions that the cache's digest of the module takes a turn.
+ */
+const five = await assembleWat(
+  `(module (func (export "f") (result i32) (i32.const 5)) ${
+    Array.from(
+      { length: 20_000 },
+      (_, i) =>
+        `(func (param i32) (result i32) (i32.add (local.get 0) (i32.const ${i})))`,
+    ).join(" ")
+  })`,
+);
+const fiveAt =
+  five.findIndex((byte, i) =>
+    byte === 0x41 && five[i + 1] === 5 && five[i + 2] === 0x0b
+  ) + 1;
+
+/** Calls `change` at each of the event loop's next `turns` turns. */
+function meanwhile(turns: number, change: (turn: number) => void) {
+  return new Promise<void>((resolve) => {
+    let turn = 0;
+    const next = () => {
+      change(turn);
+      if (++turn < turns) setImmediate(next);
+      else resolve();
+    };
+    setImmediate(next);
+  });
+}
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+Deno.test("loadGuest with a cache: bytes the caller changes while the cache reads store no entry for other bytes", async () => {
+  await withDirectory(async (directory) => {
+    const cache = new RewriteCache(directory);
+    const input = five.slice();
+    const loading = loadGuest(input, { fuel: 1e6, cache });
+    await meanwhile(20, () => input[fiveAt] = 6);
+    assert.equal((await loading).call("f"), 5);
+    // The entry is the rewrite of the bytes its key was made of.
+    const again = await loadGuest(five.slice(), { fuel: 1e6, cache });
+    assert.equal(cache.hits, 1);
+    assert.equal(again.call("f"), 5);
+  });
+});
+
+Deno.test("FuelMeter.create with a cache: bytes the caller changes while the cache reads store no entry for other bytes", async () => {
+  await withDirectory(async (directory) => {
+    const cache = new RewriteCache(directory);
+    const input = five.slice();
+    const creating = FuelMeter.create(input, { fuel: 1e6, cache });
+    await meanwhile(20, () => input[fiveAt] = 6);
+    const reference = new FuelMeter(five, { fuel: 1e6 }).bytes;
+    assert.ok(same((await creating).bytes, reference), "the rewrites differ");
+    const again = await FuelMeter.create(five.slice(), { fuel: 1e6, cache });
+    assert.equal(cache.hits, 1);
+    assert.ok(same(again.bytes, reference), "the stored rewrite differs");
+  });
+});
+
+const esbuild = await Deno.readFile(ESBUILD_WASM);
+/** Go's glue functions, never called: the guest is only loaded here. */
+const imports: Record<string, Record<string, () => void>> = {};
+for (
+  const { module, name } of WebAssembly.Module.imports(
+    await WebAssembly.compile(esbuild),
+  )
+) {
+  (imports[module] ??= {})[name] = () => {};
+}
+const reference = (await loadGuest(esbuild.slice(), {
+  fuel: 1e12,
+  imports,
+  interruptible: true,
+})).meter!.bytes;
+
+Deno.test("loadGuest with a signal: the caller's changes anywhere in its bytes during the load are not read", async () => {
+  const input = esbuild.slice();
+  const loading = loadGuest(input, {
+    fuel: 1e12,
+    imports,
+    signal: new AbortController().signal,
+  });
+  // From the end: the copy of a large module used to take several turns.
+  await meanwhile(30, (turn) => {
+    const end = input.length - turn * 4096;
+    input.fill(0, end - 4096, end);
+  });
+  assert.ok(
+    same((await loading).meter!.bytes, reference),
+    "the rewrites differ",
+  );
+});
+
+Deno.test("loadGuest with a signal: a caller that transfers its buffer away during the load does not change the guest", async () => {
+  const input = esbuild.slice();
+  const loading = loadGuest(input, {
+    fuel: 1e12,
+    imports,
+    signal: new AbortController().signal,
+  });
+  await meanwhile(1, () => input.buffer.transfer());
+  assert.equal(input.length, 0);
+  assert.ok(
+    same((await loading).meter!.bytes, reference),
+    "the rewrites differ",
+  );
+});
+
+Deno.test("loadGuest with a cache and a signal: concurrent misses of one module, and a miss stopped mid-rewrite, store only whole rewrites", async () => {
+  await withDirectory(async (directory) => {
+    const cache = new RewriteCache(directory);
+    // Stopped during its rewrite: nothing is stored.
+    const controller = new AbortController();
+    const stopped = loadGuest(esbuild, {
+      fuel: 1e12,
+      imports,
+      cache,
+      signal: controller.signal,
+    });
+    await meanwhile(5, () => {});
+    controller.abort(new Error("mid-rewrite"));
+    await assert.rejects(stopped, /mid-rewrite/);
+    assert.equal(cache.misses, 0);
+    // Three at once: each the same as a load without a signal or a cache.
+    const signal = new AbortController().signal;
+    const guests = await Promise.all(
+      [0, 1, 2].map(() =>
+        loadGuest(esbuild, { fuel: 1e12, imports, cache, signal })
+      ),
+    );
+    for (const guest of guests) {
+      assert.ok(same(guest.meter!.bytes, reference), "the rewrites differ");
+    }
+    const hit = await loadGuest(esbuild, {
+      fuel: 1e12,
+      imports,
+      cache,
+      signal,
+    });
+    assert.equal(cache.hits, 1);
+    assert.equal(cache.rejected, 0);
+    assert.ok(same(hit.meter!.bytes, reference), "the stored rewrite differs");
+  });
+});
+
+Deno.test("loadGuest with a signal: loads of several guests at once each give the rewrite of a load alone", async () => {
+  const quickjs = await quickjsBytes;
+  const quickjsImports: WebAssembly.Imports = {};
+  for (
+    const { module, kind, name } of WebAssembly.Module.imports(
+      await WebAssembly.compile(quickjs),
+    )
+  ) {
+    (quickjsImports[module] ??= {})[name] = kind === "memory"
+      ? new WebAssembly.Memory({ initial: 256, maximum: 32768 })
+      : () => 0;
+  }
+  const quickjsAlone = (await loadGuest(quickjs, {
+    fuel: 1e12,
+    imports: quickjsImports,
+    interruptible: true,
+  })).meter!.bytes;
+  const signal = new AbortController().signal;
+  const loads = await Promise.all([
+    loadGuest(esbuild, { fuel: 1e12, imports, signal }),
+    loadGuest(quickjs, { fuel: 1e12, imports: quickjsImports, signal }),
+    loadGuest(esbuild, { fuel: 1e12, imports, stop: new StopSignal() }),
+    loadGuest(quickjs, { fuel: 1e12, imports: quickjsImports, signal }),
+  ]);
+  for (const [i, guest] of loads.entries()) {
+    const alone = i % 2 === 0 ? reference : quickjsAlone;
+    assert.ok(same(guest.meter!.bytes, alone), `load ${i} differs`);
+  }
+});
+
+Deno.test("loadGuest with a signal: an invalid guest gets the same error as without one", async () => {
+  const quickjs = await quickjsBytes;
+  const inputs: Uint8Array[] = [new Uint8Array([0, 0x61, 0x73, 0x6d, 1])];
+  for (const at of [0.3, 0.6, 0.9]) {
+    const cut = Math.floor(quickjs.length * at);
+    inputs.push(quickjs.slice(0, cut));
+    const junk = quickjs.slice();
+    junk.fill(0xff, cut, cut + 16);
+    inputs.push(junk);
+  }
+  const message = (load: Promise<unknown>) =>
+    load.then(
+      () => "loaded",
+      (error) => `${(error as Error).name}: ${(error as Error).message}`,
+    );
+  for (const bytes of inputs) {
+    const alone = await message(
+      loadGuest(bytes, { fuel: 1e9, interruptible: true }),
+    );
+    const signal = new AbortController().signal;
+    assert.equal(await message(loadGuest(bytes, { fuel: 1e9, signal })), alone);
+  }
+});

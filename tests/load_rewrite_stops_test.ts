@@ -1,0 +1,141 @@
+/**
+ * A stop that comes while a metered guest is rewritten ends the load then,
+ * not when the rewrite ends. The rewrite of esbuild.wasm (14 MB of Go)
+ * holds the thread for 100 ms or more, and an abort, a timed-out signal or
+ * a StopSignal that came meanwhile used to wait it out: the rewrite runs in
+ * steps, with a turn of the event loop about every millisecond while a stop
+ * is watched.
+ *
+ * How soon is compared with a whole load of the same module in the same
+ * process, so that a loaded machine slows both sides alike.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { setImmediate } from "node:timers";
+import {
+  isAborted,
+  isDeadlineExceeded,
+  loadGuest,
+  StopSignal,
+} from "../mod.ts";
+import { ESBUILD_WASM } from "./support/esbuild.ts";
+
+const esbuild = await Deno.readFile(ESBUILD_WASM);
+
+/** Go's glue functions, never called: the guest is only loaded here. */
+const imports: Record<string, Record<string, () => void>> = {};
+for (
+  const { module, name } of WebAssembly.Module.imports(
+    await WebAssembly.compile(esbuild),
+  )
+) {
+  (imports[module] ??= {})[name] = () => {};
+}
+
+/**
+ * How long a whole metered load of esbuild.wasm takes here, warm, with a
+ * signal that never aborts (which also starts the watchdog's thread, as the
+ * process's first stoppable load does).
+ */
+async function wholeLoad() {
+  const signal = new AbortController().signal;
+  let best = Infinity;
+  for (let i = 0; i < 2; i++) {
+    const started = performance.now();
+    const guest = await loadGuest(esbuild, { fuel: 1e12, imports, signal });
+    best = Math.min(best, performance.now() - started);
+    assert.ok(guest.meter !== undefined);
+  }
+  return best;
+}
+
+/**
+ * Loads esbuild with `options`, stopped by `stopNow` at the event loop's
+ * fifth turn: the load may take one before its rewrite begins.
+ */
+async function stoppedLoad(
+  options: { signal?: AbortSignal; stop?: StopSignal },
+  stopNow: () => void,
+  check: (error: unknown) => boolean,
+) {
+  const started = performance.now();
+  let turns = 0;
+  const turn = () => ++turns === 5 ? stopNow() : setImmediate(turn);
+  setImmediate(turn);
+  await assert.rejects(
+    loadGuest(esbuild, { fuel: 1e12, imports, ...options }),
+    check,
+  );
+  return performance.now() - started;
+}
+
+/** That a load stopped during its rewrite took well under a whole one. */
+function assertCutShort(how: string, took: number, whole: number): void {
+  assert.ok(
+    took < whole / 3,
+    `the ${how} load took ${took.toFixed(1)} ms, a whole one ${
+      whole.toFixed(1)
+    } ms`,
+  );
+}
+
+Deno.test("loadGuest: an abort during a large guest's rewrite ends the load then", async () => {
+  const whole = await wholeLoad();
+  const controller = new AbortController();
+  const took = await stoppedLoad(
+    { signal: controller.signal },
+    () => controller.abort(new Error("not now")),
+    (error) => isAborted(error) && /not now/.test(error.message),
+  );
+  assertCutShort("aborted", took, whole);
+});
+
+Deno.test("loadGuest: a StopSignal set during a large guest's rewrite ends the load then", async () => {
+  const whole = await wholeLoad();
+  const stop = new StopSignal();
+  const took = await stoppedLoad(
+    { stop },
+    () => stop.stop("enough"),
+    (error) => isAborted(error) && /enough/.test(error.message),
+  );
+  assertCutShort("stopped", took, whole);
+});
+
+Deno.test("loadGuest: a signal that times out during a large guest's rewrite ends the load as a deadline", async () => {
+  const whole = await wholeLoad();
+  const started = performance.now();
+  await assert.rejects(
+    loadGuest(esbuild, { fuel: 1e12, imports, signal: AbortSignal.timeout(1) }),
+    isDeadlineExceeded,
+  );
+  const took = performance.now() - started;
+  assertCutShort("timed-out", took, whole);
+});
+
+Deno.test("loadGuest: a rewrite in steps reads the caller's bytes as they were when the load began", async () => {
+  // Both loads watch a signal, so both rewrite in steps with the same
+  // options; in the second the caller overwrites its buffer meanwhile.
+  const signal = new AbortController().signal;
+  const untouched = await loadGuest(esbuild.slice(), {
+    fuel: 1e12,
+    imports,
+    signal,
+  });
+  const input = esbuild.slice();
+  const loading = loadGuest(input, { fuel: 1e12, imports, signal });
+  let turns = 0;
+  await new Promise<void>((resolve) => {
+    const turn = () => {
+      input.fill(0, 8, 4096 + turns++);
+      if (turns < 20) setImmediate(turn);
+      else resolve();
+    };
+    setImmediate(turn);
+  });
+  const touched = await loading;
+  const [a, b] = [untouched.meter!.bytes, touched.meter!.bytes];
+  assert.equal(a.length, b.length);
+  assert.ok(a.every((byte, i) => byte === b[i]), "the rewrites differ");
+});
