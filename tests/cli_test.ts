@@ -1,5 +1,5 @@
 import assert from "./support/assert.ts";
-import { runMain } from "./support/cli.ts";
+import { allRuns, runMain } from "./support/cli.ts";
 import { pressCtrlC } from "./support/sigint.ts";
 import { assembleWat } from "../guest/build.ts";
 
@@ -54,11 +54,13 @@ Deno.test("a missing file, a directory and a non-wasm file each give one line an
     ["guest", /guest is a directory, not a \.wasm file/],
     ["deno.json", /deno\.json is not a WebAssembly module/],
   ];
-  for (const [path, pattern] of cases) {
-    const run = await runMain(["--allow-read"], [path]);
-    assert.equal(run.code, 2, path);
-    assertOneLineError(run.stderr, pattern);
-  }
+  const runs = await allRuns(
+    cases.map(([path]) => runMain(["--allow-read"], [path])),
+  );
+  cases.forEach(([path, pattern], i) => {
+    assert.equal(runs[i].code, 2, path);
+    assertOneLineError(runs[i].stderr, pattern);
+  });
 });
 
 Deno.test("a corrupt module gives one line and exit 2", async () => {
@@ -161,32 +163,33 @@ Deno.test("a guest whose exit_early returns: 'did not error', exit 1; other expo
 });
 
 Deno.test("usage errors exit 2 with one line; --help documents outcomes and exit codes", async () => {
-  for (
-    const [args, pattern] of [
-      [
-        ["--bogus"],
-        /^error: unknown option --bogus; run with --help for usage$/,
-      ],
-      [
-        ["--expect", "maybe"],
-        /--expect must be one of returned, interrupted, fuel_exhausted, timeout, trap, error, aborted/,
-      ],
-      [
-        ["--invoke", "nope"],
-        /has no export named "nope"; its function exports are: exit_early/,
-      ],
-      [["--arg", "1"], /takes 0 argument/],
-      [["a.wasm", "b.wasm"], /expected at most one guest/],
-      [["--fuel"], /^error: --fuel needs a value, such as --fuel=VALUE;/],
-      [["--invoke", "--fuel", "9"], /^error: --invoke needs a value, such/],
-      [["--json=1"], /^error: --json takes no value: give --json alone;/],
-    ] as [string[], RegExp][]
-  ) {
-    const run = await runMain(["--allow-read"], args);
-    assert.equal(run.code, 2, args.join(" "));
-    assertOneLineError(run.stderr, pattern);
-  }
-  const help = await runMain([], ["--help"]);
+  const usage = [
+    [
+      ["--bogus"],
+      /^error: unknown option --bogus; run with --help for usage$/,
+    ],
+    [
+      ["--expect", "maybe"],
+      /--expect must be one of returned, interrupted, fuel_exhausted, timeout, trap, error, aborted/,
+    ],
+    [
+      ["--invoke", "nope"],
+      /has no export named "nope"; its function exports are: exit_early/,
+    ],
+    [["--arg", "1"], /takes 0 argument/],
+    [["a.wasm", "b.wasm"], /expected at most one guest/],
+    [["--fuel"], /^error: --fuel needs a value, such as --fuel=VALUE;/],
+    [["--invoke", "--fuel", "9"], /^error: --invoke needs a value, such/],
+    [["--json=1"], /^error: --json takes no value: give --json alone;/],
+  ] as [string[], RegExp][];
+  const [help, ...runs] = await allRuns([
+    runMain([], ["--help"]),
+    ...usage.map(([args]) => runMain(["--allow-read"], args)),
+  ]);
+  usage.forEach(([args, pattern], i) => {
+    assert.equal(runs[i].code, 2, args.join(" "));
+    assertOneLineError(runs[i].stderr, pattern);
+  });
   assert.equal(help.code, 0);
   for (
     const word of [

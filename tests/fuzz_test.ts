@@ -17,6 +17,7 @@ import { instrument } from "../src/wasm/instrument.ts";
 import {
   compareRuns,
   coverageProblem,
+  type FuzzModuleCache,
   FuzzModuleMaker,
   fuzzSeed,
   runModule,
@@ -30,6 +31,12 @@ const FIRST_SEED = 1;
 const SEED_COUNT = 500;
 /** Fewer with a stop flag: its checks are few and simple. */
 const STOP_FLAG_SEED_COUNT = 150;
+/**
+ * The modules the runs below make, kept for the next run: they share their
+ * first seeds, and a seed's module is the same every time (the first test).
+ * Making a module takes longer than metering and running it.
+ */
+const made: FuzzModuleCache = new Map();
 
 Deno.test("translate-to-fuzz is deterministic per seed", async () => {
   const maker = await FuzzModuleMaker.create();
@@ -99,7 +106,7 @@ Deno.test("the fuzz host records calls, results, traps and state", async () => {
 
 /** Fuzzes `count` seeds from {@linkcode FIRST_SEED} and reports them. */
 async function fuzzSeeds(transform: Transform, count: number): Promise<void> {
-  const maker = await FuzzModuleMaker.create();
+  const maker = await FuzzModuleMaker.create(made);
   const outcomes: SeedOutcome[] = [];
   const started = performance.now();
   try {

@@ -1,6 +1,6 @@
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
-import { runMain } from "./support/cli.ts";
+import { allRuns, runMain } from "./support/cli.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 
 /** A command that calls `proc_exit(code)`. */
@@ -13,27 +13,26 @@ function exiting(code: number): Promise<Uint8Array> {
 
 Deno.test("main.ts: a WASI command's exit code is the exit status, and a code the system would cut to its low byte is never a success", () =>
   withDirectory(async (directory) => {
-    for (
-      const [code, status] of [
-        [0, 0],
-        [3, 3],
-        [255, 255],
-        [256, 1],
-        [512, 1],
-        [1000, 1],
-        [0xffffffff, 1],
-        [-256, 1],
-      ]
-    ) {
-      const path = `${directory}/exit.wasm`;
+    // Each code has its own file and processes: they run at once.
+    const cases = [
+      [0, 0],
+      [3, 3],
+      [255, 255],
+      [256, 1],
+      [512, 1],
+      [1000, 1],
+      [0xffffffff, 1],
+      [-256, 1],
+    ];
+    await allRuns(cases.map(async ([code, status], i) => {
+      const path = `${directory}/exit-${i}.wasm`;
       await Deno.writeFile(path, await exiting(code));
-      const run = await runMain([`--allow-read=${directory}`], [path]);
-      assert.equal(run.code, status, `proc_exit(${code}): ${run.stderr}`);
-      const json = await runMain([`--allow-read=${directory}`], [
-        "--json",
-        path,
+      const [run, json] = await allRuns([
+        runMain([`--allow-read=${directory}`], [path]),
+        runMain([`--allow-read=${directory}`], ["--json", path]),
       ]);
+      assert.equal(run.code, status, `proc_exit(${code}): ${run.stderr}`);
       assert.equal(json.code, status, `--json, proc_exit(${code})`);
       assert.equal(JSON.parse(json.stderr).code, code | 0);
-    }
+    }));
   }));

@@ -93,3 +93,15 @@ export async function runMainStreaming(
   if (stdin === "piped") await child.stdin.close().catch(() => {});
   return { code: status.code, stdout, stderr };
 }
+
+/**
+ * Waits for every run in `runs` (started at once, as independent runs may
+ * be), then throws the first failure: unlike `Promise.all`, no run is left
+ * going when one fails.
+ */
+export async function allRuns<T>(runs: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(runs);
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}

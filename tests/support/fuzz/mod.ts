@@ -26,6 +26,7 @@ export { seededRandom } from "./random.ts";
 export { WasmOpt, type WasmOptResult } from "./wasm_opt.ts";
 export {
   type FuzzModule,
+  type FuzzModuleCache,
   FuzzModuleMaker,
   profileOf,
   PROFILES,

@@ -67,6 +67,9 @@ export interface FuzzModule {
   bytes: Uint8Array;
 }
 
+/** Modules already made, by seed and profile (see {@linkcode FuzzModuleMaker.create}). */
+export type FuzzModuleCache = Map<string, FuzzModule>;
+
 /**
  * Makes random valid modules from seeds: the seed drives a
  * {@linkcode seededRandom} stream that becomes `-ttf`'s input bytes.
@@ -74,24 +77,50 @@ export interface FuzzModule {
 export class FuzzModuleMaker {
   readonly #wasmOpt: WasmOpt;
   readonly #dir: string;
+  readonly #kept: FuzzModuleCache | undefined;
   #count = 0;
 
-  private constructor(wasmOpt: WasmOpt, dir: string) {
+  private constructor(
+    wasmOpt: WasmOpt,
+    dir: string,
+    kept: FuzzModuleCache | undefined,
+  ) {
     this.#wasmOpt = wasmOpt;
     this.#dir = dir;
+    this.#kept = kept;
   }
 
-  /** Loads `wasm-opt` and makes a scratch directory. */
-  static async create(): Promise<FuzzModuleMaker> {
+  /**
+   * Loads `wasm-opt` and makes a scratch directory.
+   *
+   * @param kept Where to keep the modules made, and find them again: runs
+   * over the same seeds then make each module once. Leave it out to make
+   * every module afresh (as the test that the bytes depend only on the seed
+   * must).
+   */
+  static async create(kept?: FuzzModuleCache): Promise<FuzzModuleMaker> {
     const wasmOpt = await WasmOpt.load();
     const dir = await Deno.makeTempDir({ prefix: "early-exit-fuzz-" });
-    return new FuzzModuleMaker(wasmOpt, dir);
+    return new FuzzModuleMaker(wasmOpt, dir, kept);
   }
 
   /** The module for `seed` (same seed, same bytes). */
   async make(seed: number, profile = profileOf(seed)): Promise<FuzzModule> {
     const flags = PROFILES[profile];
     if (!flags) throw new Error(`no fuzz profile named ${profile}`);
+    const key = `${seed} ${profile}`;
+    const found = this.#kept?.get(key);
+    if (found !== undefined) return { ...found, bytes: found.bytes.slice() };
+    const made = await this.#make(seed, profile, flags);
+    this.#kept?.set(key, { ...made, bytes: made.bytes.slice() });
+    return made;
+  }
+
+  async #make(
+    seed: number,
+    profile: string,
+    flags: readonly string[],
+  ): Promise<FuzzModule> {
     const next = seededRandom(seed);
     // Input size drives module size: 1–12 KiB.
     const input = new Uint8Array(1024 + (next() % 11264));

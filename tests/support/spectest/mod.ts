@@ -17,4 +17,4 @@
 export { Assembler } from "./assembler.ts";
 export { type FileReport, formatSummary } from "./report.ts";
 export { identityRewriter, type Rewriter } from "./rewriter.ts";
-export { SpecRunner } from "./runner.ts";
+export { type ParsedScripts, SpecRunner } from "./runner.ts";

@@ -29,7 +29,16 @@ export interface SpecRunnerOptions {
   rewrite: Rewriter;
   /** Builds module bytes from script text. */
   assembler: Assembler;
+  /**
+   * Scripts already parsed, by their text, shared by runners that run the
+   * same scripts with other rewriters: with one {@linkcode Assembler}, each
+   * module is then parsed and assembled once.
+   */
+  parsed?: ParsedScripts;
 }
+
+/** Parsed scripts by their text, or the parse error. */
+export type ParsedScripts = Map<string, Command[] | { error: unknown }>;
 
 /**
  * Runs scripts in lockstep: every command is done by a plain run and by a
@@ -39,12 +48,14 @@ export class SpecRunner {
   readonly #rewrite: Rewriter;
   readonly #assembler: Assembler;
   readonly #harnesses: HarnessFactory;
+  readonly #parsed: ParsedScripts;
 
   /** @param options The rewriter and assembler to use. */
   constructor(options: SpecRunnerOptions) {
     this.#rewrite = options.rewrite;
     this.#assembler = options.assembler;
     this.#harnesses = new HarnessFactory(options.assembler);
+    this.#parsed = options.parsed ?? new Map();
   }
 
   /**
@@ -61,7 +72,20 @@ export class SpecRunner {
       this.#assembler,
       this.#harnesses,
     )
-      .run(source);
+      .run(this.#parse(source));
+  }
+
+  #parse(source: string): Command[] | { error: unknown } {
+    let parsed = this.#parsed.get(source);
+    if (parsed === undefined) {
+      try {
+        parsed = parseScript(source);
+      } catch (error) {
+        parsed = { error };
+      }
+      this.#parsed.set(source, parsed);
+    }
+    return parsed;
   }
 }
 
@@ -90,12 +114,11 @@ class FileRun {
     this.report = newReport(file);
   }
 
-  async run(source: string): Promise<FileReport> {
-    let commands: Command[];
-    try {
-      commands = parseScript(source);
-    } catch (error) {
-      this.report.unreadable = errorText(error);
+  async run(
+    commands: Command[] | { error: unknown },
+  ): Promise<FileReport> {
+    if (!Array.isArray(commands)) {
+      this.report.unreadable = errorText(commands.error);
       return this.report;
     }
     for (const command of commands) await this.#step(command);
