@@ -22,7 +22,7 @@ Deno.test("isolation: a deadline or an abort in the start function names the exp
     for (
       const [startSpins, expected, after] of [
         [true, "(start)", 500],
-        [false, "spin", 1_500],
+        [false, "spin", 2_500],
       ] as const
     ) {
       const guest = await spinner(startSpins);
