@@ -99,18 +99,13 @@ function exportEntries(count: number): Uint8Array {
  * `count` times.
  */
 function exported(count: number, start = false) {
-  const entries = exportEntries(count);
-  return new Uint8Array([
-    ...moduleOf(
-      section(1, [0x01, 0x60, 0x00, 0x00]),
-      section(3, [0x01, 0x00]),
-    ),
-    0x07,
-    ...encodeLeb(entries.length),
-    ...entries,
-    ...(start ? section(8, [0x00]) : []),
-    ...section(10, [0x01, 0x02, 0x00, 0x0b]),
-  ]);
+  return moduleOf(
+    section(1, [0x01, 0x60, 0x00, 0x00]),
+    section(3, [0x01, 0x00]),
+    section(7, exportEntries(count)),
+    ...(start ? [section(8, [0x00])] : []),
+    section(10, [0x01, 0x02, 0x00, 0x0b]),
+  );
 }
 
 Deno.test("the engine's million exports: a module up to it is metered, and what metering adds is counted", () => {
