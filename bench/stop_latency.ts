@@ -21,7 +21,7 @@ import wabt from "wabt";
 import { printTable } from "./harness.ts";
 import { stalledServer } from "../tests/support/holding_server.ts";
 import { lastDeadlineFired } from "../src/watchdog.ts";
-import { ESBUILD_WASM } from "../tests/support/esbuild.ts";
+import { esbuildToLoad } from "../tests/support/esbuild.ts";
 
 const TIMEOUT_MS = 5;
 /** Enough calls that the p99 is not the maximum. */
@@ -616,13 +616,7 @@ const LARGE_RUNS = 100;
  * then). Loads that end before their stop are left out.
  */
 async function largeLoads(kind: "abort" | "stop"): Promise<number[]> {
-  const bytes = await Deno.readFile(ESBUILD_WASM);
-  const imports: Record<string, Record<string, () => void>> = {};
-  for (
-    const { module, name } of WebAssembly.Module.imports(
-      await WebAssembly.compile(bytes),
-    )
-  ) (imports[module] ??= {})[name] = () => {};
+  const { bytes, imports } = await esbuildToLoad();
   // Whole loads, the second warm; the first also starts the watchdog's thread (the process's
   // first stoppable load does) and the stopper's.
   let whole = 0;

@@ -14,7 +14,7 @@ import { setImmediate } from "node:timers";
 import { withDirectory } from "./support/temp_directory.ts";
 import { FuelMeter, loadGuest, RewriteCache, StopSignal } from "../mod.ts";
 import { assembleWat } from "../guest/build.ts";
-import { ESBUILD_WASM } from "./support/esbuild.ts";
+import { esbuildToLoad } from "./support/esbuild.ts";
 import { quickjsBytes } from "./support/quickjs.ts";
 
 /**
@@ -80,16 +80,8 @@ Deno.test("FuelMeter.create with a cache: bytes the caller changes while the cac
   });
 });
 
-const esbuild = await Deno.readFile(ESBUILD_WASM);
-/** Go's glue functions, never called: the guest is only loaded here. */
-const imports: Record<string, Record<string, () => void>> = {};
-for (
-  const { module, name } of WebAssembly.Module.imports(
-    await WebAssembly.compile(esbuild),
-  )
-) {
-  (imports[module] ??= {})[name] = () => {};
-}
+/** esbuild.wasm, and imports for its glue that are never called. */
+const { bytes: esbuild, imports } = await esbuildToLoad();
 const reference = (await loadGuest(esbuild.slice(), {
   fuel: 1e12,
   imports,

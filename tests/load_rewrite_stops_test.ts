@@ -20,19 +20,10 @@ import {
   loadGuest,
   StopSignal,
 } from "../mod.ts";
-import { ESBUILD_WASM } from "./support/esbuild.ts";
+import { esbuildToLoad } from "./support/esbuild.ts";
 
-const esbuild = await Deno.readFile(ESBUILD_WASM);
-
-/** Go's glue functions, never called: the guest is only loaded here. */
-const imports: Record<string, Record<string, () => void>> = {};
-for (
-  const { module, name } of WebAssembly.Module.imports(
-    await WebAssembly.compile(esbuild),
-  )
-) {
-  (imports[module] ??= {})[name] = () => {};
-}
+/** esbuild.wasm, and imports for its glue that are never called. */
+const { bytes: esbuild, imports } = await esbuildToLoad();
 
 /**
  * How long a whole metered load of esbuild.wasm takes here, warm, with a

@@ -212,3 +212,24 @@ export function generatedTypeScript(count: number): string {
       `  return z.reduce((a: number, b: number) => a * ${i % 7} + b, 0);\n}\n`,
   ).join("");
 }
+
+/**
+ * esbuild.wasm's bytes, and imports that satisfy its Go glue's imports
+ * without doing anything: for tests and benches that only load the guest
+ * (a large real module) and never run it.
+ */
+export async function esbuildToLoad(): Promise<{
+  bytes: Uint8Array<ArrayBuffer>;
+  imports: Record<string, Record<string, () => void>>;
+}> {
+  const bytes = await Deno.readFile(ESBUILD_WASM);
+  const imports: Record<string, Record<string, () => void>> = {};
+  for (
+    const { module, name } of WebAssembly.Module.imports(
+      await WebAssembly.compile(bytes),
+    )
+  ) {
+    (imports[module] ??= {})[name] = () => {};
+  }
+  return { bytes, imports };
+}
