@@ -6,7 +6,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { makeFifo } from "./support/fifo.ts";
+import { withGuestFifo } from "./support/fifo.ts";
 import { invokeIsolated, isolatedChildrenExited } from "../mod.ts";
 import {
   HANG_MS,
@@ -44,18 +44,13 @@ Deno.test({
     "isolation: a guest path that is a FIFO no one writes to ends at the deadline, and leaves nothing to wait for",
   ignore: Deno.build.os === "windows",
   async fn() {
-    const dir = await Deno.makeTempDir();
-    const fifo = `${dir}/guest.wasm`;
-    try {
-      await makeFifo(fifo);
+    await withGuestFifo(async (fifo) => {
       const result = await invokeIsolated(fifo, "spin", [], { timeout: 200 });
       assert.equal(result.outcome, "timeout");
       assert.ok(
         await settles(isolatedChildrenExited()),
         `isolatedChildrenExited() still waits ${HANG_MS} ms after the call ended`,
       );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });

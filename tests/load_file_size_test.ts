@@ -8,7 +8,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { makeFifo } from "./support/fifo.ts";
+import { withGuestFifo } from "./support/fifo.ts";
 import { isGuestLoadError, loadGuest } from "../mod.ts";
 import { MAX_MODULE_BYTES } from "../src/load.ts";
 
@@ -36,17 +36,12 @@ Deno.test({
   name: "a guest read from a pipe loads",
   ignore: Deno.build.os === "windows",
   async fn() {
-    const dir = await Deno.makeTempDir();
-    try {
-      const fifo = `${dir}/guest.wasm`;
-      await makeFifo(fifo);
+    await withGuestFifo(async (fifo) => {
       const bytes = await Deno.readFile("guest/compute.wasm");
       const writing = Deno.writeFile(fifo, bytes);
       const guest = await loadGuest(fifo);
       await writing;
       assert.equal(guest.invoke("fib", [10]).outcome, "returned");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });

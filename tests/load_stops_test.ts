@@ -7,7 +7,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { makeFifo } from "./support/fifo.ts";
+import { withGuestFifo } from "./support/fifo.ts";
 import {
   isAborted,
   isDeadlineExceeded,
@@ -16,7 +16,6 @@ import {
   runWasi,
   StopSignal,
 } from "../mod.ts";
-import { withDirectory } from "./support/temp_directory.ts";
 import { stalledServer } from "./support/holding_server.ts";
 import { runDeno } from "./support/cli.ts";
 
@@ -80,9 +79,7 @@ Deno.test("loadGuest and runWasi: a StopSignal ends the fetch of a module that n
 });
 
 Deno.test("loadGuest: an AbortSignal ends the read of a named pipe no one writes to", async () => {
-  await withDirectory(async (dir) => {
-    const fifo = `${dir}/guest.wasm`;
-    await makeFifo(fifo);
+  await withGuestFifo(async (fifo) => {
     const controller = new AbortController();
     setTimeout(() => controller.abort("enough"), 50);
     await rejectsInTime(
@@ -94,9 +91,7 @@ Deno.test("loadGuest: an AbortSignal ends the read of a named pipe no one writes
 });
 
 Deno.test("loadGuest: a process whose load of a named pipe was aborted exits", async () => {
-  await withDirectory(async (dir) => {
-    const fifo = `${dir}/guest.wasm`;
-    await makeFifo(fifo);
+  await withGuestFifo(async (fifo, dir) => {
     const script = `${dir}/load.ts`;
     await Deno.writeTextFile(
       script,
@@ -115,9 +110,7 @@ await loadGuest(${JSON.stringify(fifo)}, { signal: AbortSignal.timeout(50) })
 });
 
 Deno.test("loadGuest: a named pipe written to loads with a signal, and junk from one is an InvalidModule", async () => {
-  await withDirectory(async (dir) => {
-    const fifo = `${dir}/guest.wasm`;
-    await makeFifo(fifo);
+  await withGuestFifo(async (fifo) => {
     const bytes = await Deno.readFile(
       new URL("../guest/compute.wasm", import.meta.url),
     );

@@ -5,7 +5,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { makeFifo } from "./support/fifo.ts";
+import { withGuestFifo } from "./support/fifo.ts";
 import { isAborted, runWasi } from "../mod.ts";
 import { runDeno } from "./support/cli.ts";
 import {
@@ -70,10 +70,7 @@ Deno.test({
     "main.ts --timeout ends the read of a guest path that is a FIFO no one writes to, with status 2 and one line",
   ignore: Deno.build.os === "windows",
   async fn() {
-    const dir = await Deno.makeTempDir();
-    const fifo = `${dir}/guest.wasm`;
-    try {
-      await makeFifo(fifo);
+    await withGuestFifo(async (fifo, dir) => {
       const run = await runDeno([
         "run",
         "--no-prompt",
@@ -87,9 +84,7 @@ Deno.test({
       assert.equal(run.code, 2, run.stderr);
       assert.match(run.stderr, /--timeout/);
       assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
