@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:8af1ddc541bfdc6497bbf3082d5d68a0a0436d3964b3c8387ad411eca01bc8ff";
+  "sha256:17e89c31347c7e901f43e5d87fe4c6f18e6b3bb5ed6b2a8adea63d96d91b11d2";

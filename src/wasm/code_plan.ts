@@ -184,6 +184,9 @@ function localsGrowth(groups: number, countSize: number, flags: number) {
     (flags & HAS_DYNAMIC_32 ? 2 : 0) + (flags & HAS_REFUND_64 ? 2 : 0);
 }
 
+/** The arrays' first value (see {@linkcode CodePlan}'s constructor). */
+const EMPTY = new Int32Array(0);
+
 /** A scanned body, as {@linkcode CodePlan.addBody} records it. */
 export interface BodyRecord {
   /** The body's first byte (its local declarations). */
@@ -231,7 +234,7 @@ export class CodePlan {
   /** Costs that do not fit an `Int32Array`; an edit stores `-(i + 1)`. */
   readonly bigCosts: number[] = [];
   /** Every body record, `Body.Fields` fields each. */
-  bodies: Int32Array = new Int32Array(Body.Fields * 64);
+  bodies: Int32Array = EMPTY;
   /** How many bodies there are. */
   bodyCount = 0;
   /**
@@ -264,7 +267,13 @@ export class CodePlan {
 
   /** @param codeSize The code section's size, to size the edit list. */
   constructor(codeSize: number) {
+    // Each of the two arrays is written twice, so that V8 does not take
+    // them for constants: the scan's optimised code, compiled while the
+    // first large input is scanned, would be thrown away when they grow
+    // (see `BodyScanner`'s constructor).
+    this.edits = EMPTY;
     this.edits = new Int32Array(EDIT_SIZE * Math.max(256, codeSize >> 4));
+    this.bodies = new Int32Array(Body.Fields * 64);
   }
 
   /**

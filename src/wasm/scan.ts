@@ -204,20 +204,20 @@ export class BodyScanner {
   readonly #targets: FuelTargets;
   readonly #code: CodePlan;
   readonly #templates: CheckTemplates;
-  #frames: Uint8Array = new Uint8Array(64);
+  #frames: Uint8Array = new Uint8Array(32);
   /**
    * Per open frame: which segment was open where it began (a count of
    * segment starts, shifted left by one), and bit 0 set if that segment was
    * live there.
    */
-  #openedIn: Int32Array = new Int32Array(64);
-  #catchTargets: Uint8Array = new Uint8Array(64);
+  #openedIn: Int32Array = new Int32Array(32);
+  #catchTargets: Uint8Array = new Uint8Array(32);
   /**
    * Per open frame: the check edit of the `br_table` whose check pays in
    * advance for every way to its `end` seen so far, -1 if nothing names it
    * yet, -2 if something that check does not pay for does.
    */
-  #tableOwners: Int32Array = new Int32Array(64);
+  #tableOwners: Int32Array = new Int32Array(32);
   /** Per open frame: the segments (check edits) that branch to it. */
   #preds: (number[] | undefined)[] = [];
   /**
@@ -277,6 +277,12 @@ export class BodyScanner {
     this.#code = code;
     this.#templates = templates;
     this.#reader = new Reader(bytes, 0, 0);
+    // To 64 frames. V8 takes a field that only the constructor wrote for a
+    // constant, and throws away the code it optimised on that assumption
+    // once the field changes: the first body nested deeper than the frames
+    // start made the scan loop's first optimised compile (15 to 100 ms of a
+    // compiler thread, during the first large input) go to waste.
+    this.#growFrames();
     this.#strings = undefined;
     if (
       info.importModules.has(JS_STRING) && targets.countsFuel &&
