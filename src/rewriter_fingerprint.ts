@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:17e89c31347c7e901f43e5d87fe4c6f18e6b3bb5ed6b2a8adea63d96d91b11d2";
+  "sha256:908d1b23201c597098db56b31ee6baeb3252c5ee4db2ee7bf56c01b5f84160d8";

@@ -150,6 +150,38 @@ for (let op = 0; op < 256; op++) {
     SYNC_SINGLE[op]! << 16;
 }
 
+/**
+ * Per one-byte opcode that plays no role (`Role.Plain`): how
+ * `#skipPlain` skips its immediate (see the `Skip` values), or 0 if it
+ * leaves the operator to the scan loop.
+ */
+const PLAIN = new Uint8Array(256);
+const enum Skip {
+  None = 1,
+  Local,
+  Global,
+  I32,
+  I64,
+  MemArg,
+}
+for (let op = 0; op < 0xfb; op++) {
+  if (SINGLE_BYTE.role[op] !== Role.Plain) continue;
+  const imm = SINGLE_BYTE.imm[op];
+  PLAIN[op] = imm === Imm.None
+    ? Skip.None
+    : imm === Imm.Local
+    ? Skip.Local
+    : imm === Imm.Global
+    ? Skip.Global
+    : imm === Imm.I32
+    ? Skip.I32
+    : imm === Imm.I64
+    ? Skip.I64
+    : imm === Imm.MemArg
+    ? Skip.MemArg
+    : 0;
+}
+
 /** A padded helper call: `call` and a five-byte index. */
 const BULK_CALL_SIZE = 6;
 
@@ -251,6 +283,19 @@ export class BodyScanner {
   #bodyFlags = 0;
   /** The edits of the scanned body's calls to itself. */
   readonly #selfCalls: number[] = [];
+  /**
+   * Where the immediate of the last `i32.const` or `i64.const` with a short
+   * encoding starts, and where the operator after it starts.
+   */
+  #constAt = -1;
+  #constEnd = -1;
+  /** What `#skipPlain` leaves for the scan loop: the segment's cost. */
+  #plainCost = 0;
+  /** And its `SYNC_SINGLE` bits. */
+  #plainSync = 0;
+  /** Local and global indices below these are one byte and in range. */
+  #localFast = 0;
+  #globalFast = 0;
   /** The string builtins charged by size, when the module imports any. */
   readonly #strings: StringImports | undefined;
 
@@ -454,11 +499,18 @@ export class BodyScanner {
     // test holds each literal to its table. Common one-byte immediates are
     // skipped inline; the Reader decodes the rest.
     let p = codeStart;
-    // Where the immediate of the last `i32.const` or `i64.const` with a
-    // short encoding starts, and where the operator after it starts.
-    let constAt = -1;
-    let constEnd = -1;
+    this.#constAt = -1;
+    this.#constEnd = -1;
+    this.#localFast = localFast;
+    this.#globalFast = globalFast;
     for (;;) {
+      // Runs of operators that play no role, with short immediates, go
+      // through a small loop of their own, which V8 optimises early.
+      if (p < end && PLAIN[bytes[p]!] !== 0) {
+        p = this.#skipPlain(p, end, live, cost, memoryCount > 0);
+        cost = this.#plainCost;
+        sync |= this.#plainSync;
+      }
       if (p >= end) fail("function body does not end with end", p);
       const opPos = p;
       const op = bytes[p++]!;
@@ -543,8 +595,8 @@ export class BodyScanner {
           if (q < last) {
             p = q + 1;
             // A bulk operator right after it has a constant length.
-            constAt = immAt;
-            constEnd = p;
+            this.#constAt = immAt;
+            this.#constEnd = p;
             if (role === 0 && op !== 0xfb) continue;
             slow = false;
           }
@@ -834,7 +886,7 @@ export class BodyScanner {
           if (flagSize > 0) {
             const before = this.#code.editCount;
             if (op === 0xfc) {
-              const length = constEnd === opPos ? constAt : -1;
+              const length = this.#constEnd === opPos ? this.#constAt : -1;
               growth += this.#callHelper(code, opPos, p, length);
             } else if (op === 0xfb) {
               growth += this.#callArrayHelper(code, index, opPos, p);
@@ -875,6 +927,63 @@ export class BodyScanner {
         serial++;
       }
     }
+  }
+
+  /**
+   * Skips operators that play no role and whose immediates are short, as
+   * the scan loop would (their prices added to `cost` if `live`), from `p`
+   * to the first other operator. Leaves the cost in `#plainCost` and the
+   * `SYNC_SINGLE` bits met in `#plainSync`; returns where it stopped.
+   */
+  #skipPlain(
+    p: number,
+    end: number,
+    live: boolean,
+    cost: number,
+    hasMemory: boolean,
+  ): number {
+    const bytes = this.#bytes;
+    const singleCost = this.#costs.single;
+    const localFast = this.#localFast;
+    const globalFast = this.#globalFast;
+    let sync = 0;
+    while (p < end) {
+      const op = bytes[p]!;
+      const skip = PLAIN[op]!;
+      if (skip === 0) break;
+      let q = p + 1;
+      if (skip === Skip.Local || skip === Skip.Global) {
+        if (
+          q >= end ||
+          bytes[q]! >= (skip === Skip.Local ? localFast : globalFast)
+        ) {
+          break;
+        }
+        q++;
+      } else if (skip === Skip.I32 || skip === Skip.I64) {
+        // As in the scan loop: the Reader checks a longest encoding.
+        const last = Math.min(end, q + (skip === Skip.I32 ? 4 : 9));
+        let r = q;
+        while (r < last && bytes[r]! >= 0x80) r++;
+        if (r >= last) break;
+        this.#constAt = q;
+        q = r + 1;
+        this.#constEnd = q;
+      } else if (skip === Skip.MemArg) {
+        if (q >= end || bytes[q]! > MAX_ALIGNMENT || !hasMemory) break;
+        const last = Math.min(end, q + 5);
+        let r = q + 1;
+        while (r < last && bytes[r]! >= 0x80) r++;
+        if (r >= last) break;
+        q = r + 1;
+      }
+      if (live) cost += singleCost[op]!;
+      sync |= SYNC_SINGLE[op]!;
+      p = q;
+    }
+    this.#plainCost = cost;
+    this.#plainSync = sync;
+    return p;
   }
 
   /** Drops edit `edit`, which added `length` bytes; returns `length`. */
