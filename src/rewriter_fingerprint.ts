@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:908d1b23201c597098db56b31ee6baeb3252c5ee4db2ee7bf56c01b5f84160d8";
+  "sha256:d34efbd780390efeb887bf0c305a0c868f363b221b3305c750899f6e28b0cecf";

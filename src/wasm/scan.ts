@@ -1363,7 +1363,12 @@ export class BodyScanner {
       const owner = owners[frame]!;
       if (check >= 0 && (owner === -1 || owner === check)) {
         owners[frame] = check;
-        (this.#preds[frame] ??= []).push(check);
+        // Once per frame (a table may name a frame many times, and
+        // `#closeSegment` needs each way in once), in an array made with its
+        // first element: most frames have one.
+        const preds = this.#preds[frame];
+        if (preds === undefined) this.#preds[frame] = [check];
+        else if (preds[preds.length - 1] !== check) preds.push(check);
       } else owners[frame] = -2;
     }
   }
@@ -1382,7 +1387,9 @@ export class BodyScanner {
       this.#code.editCount === segment + 1
     ) {
       this.#tableOwners[frame] = paidBy;
-      (this.#preds[frame] ??= []).push(segment);
+      const preds = this.#preds[frame];
+      if (preds === undefined) this.#preds[frame] = [segment];
+      else preds.push(segment);
     } else this.#tableOwners[frame] = -2;
   }
 
