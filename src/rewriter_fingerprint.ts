@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d34efbd780390efeb887bf0c305a0c868f363b221b3305c750899f6e28b0cecf";
+  "sha256:d2444ded37df483f95a50ad271700faab75a7cae2cfc051c8576712d220b1fac";

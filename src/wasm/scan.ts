@@ -250,21 +250,41 @@ export class BodyScanner {
    * yet, -2 if something that check does not pay for does.
    */
   #tableOwners: Int32Array = new Int32Array(32);
-  /** Per open frame: the segments (check edits) that branch to it. */
-  #preds: (number[] | undefined)[] = [];
+  /**
+   * Per open frame: the segments (check edits) that branch to it, as the
+   * first node of a list in `#predNodes`, or -1.
+   */
+  #predHead: Int32Array = new Int32Array(32);
+  /**
+   * The nodes of those lists, two fields each: a segment, and the next
+   * node or -1. The lists of a body share it; a node is its first field's
+   * index.
+   */
+  #predNodes: Int32Array = new Int32Array(0);
+  /** How many fields of `#predNodes` the scanned body uses. */
+  #predUsed = 0;
   /**
    * The check edit of the `br_table` segment that tests in advance for the
    * open segment, or -1 (see {@linkcode Edit.Charge}).
    */
   #paidBy = -1;
-  /** The segments that lead to the open one, when it is paid in advance. */
-  #paidPreds: number[] = [];
+  /**
+   * The segments that lead to the open one, when it is paid in advance: a
+   * list's first node in `#predNodes`.
+   */
+  #paidPreds = -1;
   /**
    * Per segment paid in advance (and per `br_table` segment, 0): the most
    * its table's check paid for up to its end, or -1 if it spent fuel
-   * after its charge (a call), so that what follows must test.
+   * after its charge (a call), so that what follows must test. By the
+   * segment's check edit; set in the body being scanned only where
+   * `#pathSet` holds `#bodySerial`.
    */
-  readonly #pathOut = new Map<number, number>();
+  #pathOut: Int32Array = new Int32Array(0);
+  /** Per check edit: the `#bodySerial` of the scan that set `#pathOut`. */
+  #pathSet: Int32Array = new Int32Array(0);
+  /** How many bodies (or attempts at one) have been scanned. */
+  #bodySerial = 0;
   /** The fuel's local in the body being scanned. */
   #fuelLocal = 0;
   /** Where margin checks are written to be measured. */
@@ -328,6 +348,10 @@ export class BodyScanner {
     // start made the scan loop's first optimised compile (15 to 100 ms of a
     // compiler thread, during the first large input) go to waste.
     this.#growFrames();
+    // Written twice for the same reason.
+    this.#predNodes = new Int32Array(256);
+    this.#pathOut = new Int32Array(256);
+    this.#pathSet = new Int32Array(256);
     this.#strings = undefined;
     if (
       info.importModules.has(JS_STRING) && targets.countsFuel &&
@@ -365,6 +389,39 @@ export class BodyScanner {
     const owners = new Int32Array(frames.length);
     owners.set(this.#tableOwners);
     this.#tableOwners = owners;
+    const heads = new Int32Array(frames.length);
+    heads.set(this.#predHead);
+    this.#predHead = heads;
+  }
+
+  /** Sets `#pathOut` of the segment whose check is edit `segment`. */
+  #setPathOut(segment: number, value: number): void {
+    if (segment >= this.#pathOut.length) {
+      const length = Math.max(this.#pathOut.length * 2, segment + 1);
+      const out = new Int32Array(length);
+      out.set(this.#pathOut);
+      this.#pathOut = out;
+      const set = new Int32Array(length);
+      set.set(this.#pathSet);
+      this.#pathSet = set;
+    }
+    this.#pathOut[segment] = value;
+    this.#pathSet[segment] = this.#bodySerial;
+  }
+
+  /** Adds `segment` to the list of the segments that branch to `frame`. */
+  #addPred(frame: number, segment: number): void {
+    const at = this.#predUsed;
+    if (at + 2 > this.#predNodes.length) {
+      const nodes = new Int32Array(this.#predNodes.length * 2);
+      nodes.set(this.#predNodes);
+      this.#predNodes = nodes;
+    }
+    const nodes = this.#predNodes;
+    nodes[at] = segment;
+    nodes[at + 1] = this.#predHead[frame]!;
+    this.#predHead[frame] = at;
+    this.#predUsed = at + 2;
   }
 
   /**
@@ -449,10 +506,11 @@ export class BodyScanner {
     // The check of the `br_table` that pays in advance for the segment
     // starting at the next `end`, if every way there is paid by it.
     let paidBy = -1;
-    let paidPreds: number[] = [];
+    let paidPreds = -1;
     this.#paidBy = -1;
-    this.#pathOut.clear();
-    const preds = this.#preds;
+    this.#bodySerial++;
+    this.#predUsed = 0;
+    this.#predHead[0] = -1;
     this.#fuelLocal = localCount;
 
     this.#templates.prepare(localCount, inRegister);
@@ -754,7 +812,7 @@ export class BodyScanner {
             : Frame.TryTable;
           catchTargets[depth] = 0;
           tableOwners[depth] = -1;
-          preds[depth] = undefined;
+          this.#predHead[depth] = -1;
           openedIn[depth] = serial << 1 | (live ? 1 : 0);
           depth++;
           // An `if` does not end its segment: the start of its then-arm is
@@ -815,16 +873,15 @@ export class BodyScanner {
             // advance by its check: it can pay for this segment too (see
             // `#closeSegment`), if the way in by falling through is paid.
             const owner = tableOwners[depth]!;
-            const from = preds[depth]!;
             if (!live) {
               paidBy = owner;
-              paidPreds = from;
+              paidPreds = this.#predHead[depth]!;
             } else if (
               this.#paidBy === owner && this.#code.editCount === segment + 1
             ) {
-              from.push(segment);
+              this.#addPred(depth, segment);
               paidBy = owner;
-              paidPreds = from;
+              paidPreds = this.#predHead[depth]!;
             }
           }
           break;
@@ -1276,11 +1333,19 @@ export class BodyScanner {
     ) {
       // The most paid for on any way here, then through this segment.
       let path = cost;
-      for (const pred of this.#paidPreds) {
-        const out = this.#pathOut.get(pred);
-        if (out === undefined || out < 0) {
+      const nodes = this.#predNodes;
+      const pathOut = this.#pathOut;
+      const pathSet = this.#pathSet;
+      const serial = this.#bodySerial;
+      for (let node = this.#paidPreds; node >= 0; node = nodes[node + 1]!) {
+        const pred = nodes[node]!;
+        if (
+          pred >= pathSet.length || pathSet[pred] !== serial ||
+          pathOut[pred]! < 0
+        ) {
           return this.#closeTested(segment, cost, sync, inRegister);
         }
+        const out = pathOut[pred]!;
         if (out + cost > path) path = out + cost;
       }
       if (path <= MAX_MARGIN) {
@@ -1288,7 +1353,7 @@ export class BodyScanner {
         if (paid >= 0) {
           // Kept in place even when free, so that no later segment takes
           // its number, by which the segments after it find its path.
-          this.#pathOut.set(
+          this.#setPathOut(
             segment,
             code.editCount === segment + 1 ? path : -1,
           );
@@ -1357,18 +1422,18 @@ export class BodyScanner {
     const owners = this.#tableOwners;
     r.pos = immAt;
     const n = r.u32();
-    if (check >= 0) this.#pathOut.set(check, 0);
+    if (check >= 0) this.#setPathOut(check, 0);
     for (let i = 0; i <= n; i++) {
       const frame = depth - 1 - r.u32();
       const owner = owners[frame]!;
       if (check >= 0 && (owner === -1 || owner === check)) {
         owners[frame] = check;
-        // Once per frame (a table may name a frame many times, and
-        // `#closeSegment` needs each way in once), in an array made with its
-        // first element: most frames have one.
-        const preds = this.#preds[frame];
-        if (preds === undefined) this.#preds[frame] = [check];
-        else if (preds[preds.length - 1] !== check) preds.push(check);
+        // Once per frame: a table may name a frame many times, and
+        // `#closeSegment` needs each way in once.
+        const head = this.#predHead[frame]!;
+        if (head < 0 || this.#predNodes[head] !== check) {
+          this.#addPred(frame, check);
+        }
       } else owners[frame] = -2;
     }
   }
@@ -1387,9 +1452,7 @@ export class BodyScanner {
       this.#code.editCount === segment + 1
     ) {
       this.#tableOwners[frame] = paidBy;
-      const preds = this.#preds[frame];
-      if (preds === undefined) this.#preds[frame] = [segment];
-      else preds.push(segment);
+      this.#addPred(frame, segment);
     } else this.#tableOwners[frame] = -2;
   }
 
