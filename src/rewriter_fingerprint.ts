@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d2444ded37df483f95a50ad271700faab75a7cae2cfc051c8576712d220b1fac";
+  "sha256:edd0f9ba993c57201f1cd7c6341e0c17b19bfc1cf44b61d690f928136a3de14b";

@@ -269,10 +269,11 @@ export class CodePlan {
   constructor(codeSize: number) {
     // Each of the two arrays is written twice, so that V8 does not take
     // them for constants: the scan's optimised code, compiled while the
-    // first large input is scanned, would be thrown away when they grow
-    // (see `BodyScanner`'s constructor).
+    // first large input is scanned, would be thrown away when they grow.
+    // They start small so that the primer makes them grow (see
+    // `BodyScanner`'s constructor).
     this.edits = EMPTY;
-    this.edits = new Int32Array(EDIT_SIZE * Math.max(256, codeSize >> 4));
+    this.edits = new Int32Array(EDIT_SIZE * Math.max(16, codeSize >> 4));
     this.bodies = new Int32Array(Body.Fields * 64);
   }
 

@@ -236,25 +236,25 @@ export class BodyScanner {
   readonly #targets: FuelTargets;
   readonly #code: CodePlan;
   readonly #templates: CheckTemplates;
-  #frames: Uint8Array = new Uint8Array(32);
+  #frames: Uint8Array = new Uint8Array(2);
   /**
    * Per open frame: which segment was open where it began (a count of
    * segment starts, shifted left by one), and bit 0 set if that segment was
    * live there.
    */
-  #openedIn: Int32Array = new Int32Array(32);
-  #catchTargets: Uint8Array = new Uint8Array(32);
+  #openedIn: Int32Array = new Int32Array(2);
+  #catchTargets: Uint8Array = new Uint8Array(2);
   /**
    * Per open frame: the check edit of the `br_table` whose check pays in
    * advance for every way to its `end` seen so far, -1 if nothing names it
    * yet, -2 if something that check does not pay for does.
    */
-  #tableOwners: Int32Array = new Int32Array(32);
+  #tableOwners: Int32Array = new Int32Array(2);
   /**
    * Per open frame: the segments (check edits) that branch to it, as the
    * first node of a list in `#predNodes`, or -1.
    */
-  #predHead: Int32Array = new Int32Array(32);
+  #predHead: Int32Array = new Int32Array(2);
   /**
    * The nodes of those lists, two fields each: a segment, and the next
    * node or -1. The lists of a body share it; a node is its first field's
@@ -342,16 +342,18 @@ export class BodyScanner {
     this.#code = code;
     this.#templates = templates;
     this.#reader = new Reader(bytes, 0, 0);
-    // To 64 frames. V8 takes a field that only the constructor wrote for a
-    // constant, and throws away the code it optimised on that assumption
-    // once the field changes: the first body nested deeper than the frames
-    // start made the scan loop's first optimised compile (15 to 100 ms of a
-    // compiler thread, during the first large input) go to waste.
+    // The arrays start small, so that the primer (see `primer.ts`) makes
+    // them grow: V8 then has met the code that grows them before it
+    // optimises the scan, instead of throwing the optimised code away when
+    // a large input's first deep body or dense table makes them grow. And
+    // each is written twice here, since V8 takes a field that only the
+    // constructor wrote for a constant, and throws away the code optimised
+    // on that assumption once it changes (a compile of the scan loop is 15
+    // to 100 ms of a compiler thread).
     this.#growFrames();
-    // Written twice for the same reason.
-    this.#predNodes = new Int32Array(256);
-    this.#pathOut = new Int32Array(256);
-    this.#pathSet = new Int32Array(256);
+    this.#predNodes = new Int32Array(8);
+    this.#pathOut = new Int32Array(8);
+    this.#pathSet = new Int32Array(8);
     this.#strings = undefined;
     if (
       info.importModules.has(JS_STRING) && targets.countsFuel &&
