@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:edd0f9ba993c57201f1cd7c6341e0c17b19bfc1cf44b61d690f928136a3de14b";
+  "sha256:2c51cf4b131c7c0cad6671cf8fba85173bc115ddfaad2b51a15c6fa0f2536c34";

@@ -240,9 +240,11 @@ export class CodePlan {
   /**
    * The offset of every check's `if` in its function body, grouped by
    * function: function index, hint count, then the offsets. Filled as the
-   * bodies are emitted.
+   * bodies are emitted, up to {@linkcode CodePlan.hintCount}.
    */
-  readonly hints: number[] = [];
+  hints: Int32Array = EMPTY;
+  /** How many fields of {@linkcode CodePlan.hints} are filled. */
+  hintCount = 0;
   /** Register copies made so far, in index order. */
   readonly copies: RegisterCopy[] = [];
   /** Their hints, laid out like `hints`. */
