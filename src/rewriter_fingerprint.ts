@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:8af1ddc541bfdc6497bbf3082d5d68a0a0436d3964b3c8387ad411eca01bc8ff";
+  "sha256:2c51cf4b131c7c0cad6671cf8fba85173bc115ddfaad2b51a15c6fa0f2536c34";

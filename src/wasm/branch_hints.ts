@@ -120,11 +120,13 @@ export function writeBranchHints(code: CodePlan, w: Writer): void {
   w.ensure(content);
   const buf = w.buf;
   let o = w.len;
-  let hints = code.hints;
+  let hints: ArrayLike<number> = code.hints;
+  let length = code.hintCount;
   let at = 0;
   for (let i = 0; i < plan.length; i += 3) {
-    if (at === hints.length && hints !== code.copyHints) {
+    if (at === length && hints !== code.copyHints) {
       hints = code.copyHints;
+      length = hints.length;
       at = 0;
     }
     const count = hints[at + 1]!;
@@ -147,12 +149,13 @@ export function writeBranchHints(code: CodePlan, w: Writer): void {
     at += 2 + count;
   }
   w.len = o;
-  if (hints !== code.copyHints && at === hints.length) {
+  if (hints !== code.copyHints && at === length) {
     hints = code.copyHints;
+    length = hints.length;
     at = 0;
   }
   if (
-    at !== hints.length || w.len - start !== 1 + u32Size(content) + content
+    at !== length || w.len - start !== 1 + u32Size(content) + content
   ) {
     fail("internal error: the branch hints came out the wrong size", 0);
   }

@@ -184,6 +184,9 @@ function localsGrowth(groups: number, countSize: number, flags: number) {
     (flags & HAS_DYNAMIC_32 ? 2 : 0) + (flags & HAS_REFUND_64 ? 2 : 0);
 }
 
+/** The arrays' first value (see {@linkcode CodePlan}'s constructor). */
+const EMPTY = new Int32Array(0);
+
 /** A scanned body, as {@linkcode CodePlan.addBody} records it. */
 export interface BodyRecord {
   /** The body's first byte (its local declarations). */
@@ -231,15 +234,17 @@ export class CodePlan {
   /** Costs that do not fit an `Int32Array`; an edit stores `-(i + 1)`. */
   readonly bigCosts: number[] = [];
   /** Every body record, `Body.Fields` fields each. */
-  bodies: Int32Array = new Int32Array(Body.Fields * 64);
+  bodies: Int32Array = EMPTY;
   /** How many bodies there are. */
   bodyCount = 0;
   /**
    * The offset of every check's `if` in its function body, grouped by
    * function: function index, hint count, then the offsets. Filled as the
-   * bodies are emitted.
+   * bodies are emitted, up to {@linkcode CodePlan.hintCount}.
    */
-  readonly hints: number[] = [];
+  hints: Int32Array = EMPTY;
+  /** How many fields of {@linkcode CodePlan.hints} are filled. */
+  hintCount = 0;
   /** Register copies made so far, in index order. */
   readonly copies: RegisterCopy[] = [];
   /** Their hints, laid out like `hints`. */
@@ -264,7 +269,14 @@ export class CodePlan {
 
   /** @param codeSize The code section's size, to size the edit list. */
   constructor(codeSize: number) {
-    this.edits = new Int32Array(EDIT_SIZE * Math.max(256, codeSize >> 4));
+    // Each of the two arrays is written twice, so that V8 does not take
+    // them for constants: the scan's optimised code, compiled while the
+    // first large input is scanned, would be thrown away when they grow.
+    // They start small so that the primer makes them grow (see
+    // `BodyScanner`'s constructor).
+    this.edits = EMPTY;
+    this.edits = new Int32Array(EDIT_SIZE * Math.max(16, codeSize >> 4));
+    this.bodies = new Int32Array(Body.Fields * 64);
   }
 
   /**

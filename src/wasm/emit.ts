@@ -55,6 +55,14 @@ export function* emitBodies(
   targets: CheckTargets,
 ): Steps<void> {
   const input = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  // The scan counted each body's hints: room for them all, and for each
+  // body's function index and count.
+  let hintFields = 0;
+  for (let i = 0; i < code.bodyCount; i++) {
+    hintFields += 2 + code.bodies[i * Body.Fields + Body.Hints]!;
+  }
+  code.hints = new Int32Array(hintFields);
+  code.hintCount = 0;
   let pauseAt = w.len + STEP_BYTES;
   for (let i = 0; i < code.bodyCount; i++) {
     emitBody(w, code, templates, bytes, input, targets, i * Body.Fields);
@@ -83,8 +91,9 @@ function emitBody(
   w.u32(size);
   const sizeStart = w.len;
   const hints = code.hints;
-  const hintsAt = hints.length;
-  hints.push(body[b + 10 /* Body.FunctionIndex */]! + code.functionShift, 0);
+  const hintsAt = code.hintCount;
+  hints[hintsAt] = body[b + 10 /* Body.FunctionIndex */]! + code.functionShift;
+  let h = hintsAt + 2;
   writeLocals(
     w,
     bytes,
@@ -144,7 +153,7 @@ function emitBody(
             code.margins.get(at / EDIT_SIZE)!,
           );
           // `writeCheck` gives the `if`'s place in the whole output.
-          hints.push(ifAt - sizeStart);
+          hints[h++] = ifAt - sizeStart;
           o = w.len;
         } else if (value >= 0 && value < 0x40) {
           const check = variants[variant]!;
@@ -160,12 +169,12 @@ function emitBody(
           }
           buf[o + check.firstCostAt] = value;
           buf[o + check.secondCostAt] = value;
-          hints.push(o - sizeStart + check.ifAt);
+          hints[h++] = o - sizeStart + check.ifAt;
           o += templateLength;
         } else {
           w.len = o;
           const ifAt = templates.writeWithCost(w, code.cost(value), variant);
-          hints.push(o - sizeStart + ifAt);
+          hints[h++] = o - sizeStart + ifAt;
           o = w.len;
         }
         break;
@@ -192,10 +201,8 @@ function emitBody(
       case 5: { // Edit.Flag
         const inRegister = value === 1;
         const flag = inRegister ? templates.flagInRegister : templates.flag;
-        hints.push(
-          o - sizeStart +
-            (inRegister ? templates.flagInRegisterIfAt : templates.flagIfAt),
-        );
+        hints[h++] = o - sizeStart +
+          (inRegister ? templates.flagInRegisterIfAt : templates.flagIfAt);
         buf.set(flag, o);
         o += flag.length;
         break;
@@ -228,7 +235,7 @@ function emitBody(
       case 3: { // Edit.Dynamic
         const is64 = (kind >> 4) === 1;
         const sequence = templates.charge(is64, value);
-        hints.push(o - sizeStart + templates.chargeIfAt(is64, value));
+        hints[h++] = o - sizeStart + templates.chargeIfAt(is64, value);
         buf.set(sequence, o);
         o += sequence.length;
         break;
@@ -237,8 +244,9 @@ function emitBody(
   }
   w.len = o;
   w.copy(bytes, from, body[b + 3 /* Body.End */]!);
-  if (hints.length === hintsAt + 2) hints.length = hintsAt;
-  else hints[hintsAt + 1] = hints.length - hintsAt - 2;
+  if (h === hintsAt + 2) h = hintsAt;
+  else hints[hintsAt + 1] = h - hintsAt - 2;
+  code.hintCount = h;
   if (w.len - sizeStart !== size) {
     fail(
       `internal error: function ${

@@ -150,6 +150,38 @@ for (let op = 0; op < 256; op++) {
     SYNC_SINGLE[op]! << 16;
 }
 
+/**
+ * Per one-byte opcode that plays no role (`Role.Plain`): how
+ * `#skipPlain` skips its immediate (see the `Skip` values), or 0 if it
+ * leaves the operator to the scan loop.
+ */
+const PLAIN = new Uint8Array(256);
+const enum Skip {
+  None = 1,
+  Local,
+  Global,
+  I32,
+  I64,
+  MemArg,
+}
+for (let op = 0; op < 0xfb; op++) {
+  if (SINGLE_BYTE.role[op] !== Role.Plain) continue;
+  const imm = SINGLE_BYTE.imm[op];
+  PLAIN[op] = imm === Imm.None
+    ? Skip.None
+    : imm === Imm.Local
+    ? Skip.Local
+    : imm === Imm.Global
+    ? Skip.Global
+    : imm === Imm.I32
+    ? Skip.I32
+    : imm === Imm.I64
+    ? Skip.I64
+    : imm === Imm.MemArg
+    ? Skip.MemArg
+    : 0;
+}
+
 /** A padded helper call: `call` and a five-byte index. */
 const BULK_CALL_SIZE = 6;
 
@@ -204,35 +236,55 @@ export class BodyScanner {
   readonly #targets: FuelTargets;
   readonly #code: CodePlan;
   readonly #templates: CheckTemplates;
-  #frames: Uint8Array = new Uint8Array(64);
+  #frames: Uint8Array = new Uint8Array(2);
   /**
    * Per open frame: which segment was open where it began (a count of
    * segment starts, shifted left by one), and bit 0 set if that segment was
    * live there.
    */
-  #openedIn: Int32Array = new Int32Array(64);
-  #catchTargets: Uint8Array = new Uint8Array(64);
+  #openedIn: Int32Array = new Int32Array(2);
+  #catchTargets: Uint8Array = new Uint8Array(2);
   /**
    * Per open frame: the check edit of the `br_table` whose check pays in
    * advance for every way to its `end` seen so far, -1 if nothing names it
    * yet, -2 if something that check does not pay for does.
    */
-  #tableOwners: Int32Array = new Int32Array(64);
-  /** Per open frame: the segments (check edits) that branch to it. */
-  #preds: (number[] | undefined)[] = [];
+  #tableOwners: Int32Array = new Int32Array(2);
+  /**
+   * Per open frame: the segments (check edits) that branch to it, as the
+   * first node of a list in `#predNodes`, or -1.
+   */
+  #predHead: Int32Array = new Int32Array(2);
+  /**
+   * The nodes of those lists, two fields each: a segment, and the next
+   * node or -1. The lists of a body share it; a node is its first field's
+   * index.
+   */
+  #predNodes: Int32Array = new Int32Array(0);
+  /** How many fields of `#predNodes` the scanned body uses. */
+  #predUsed = 0;
   /**
    * The check edit of the `br_table` segment that tests in advance for the
    * open segment, or -1 (see {@linkcode Edit.Charge}).
    */
   #paidBy = -1;
-  /** The segments that lead to the open one, when it is paid in advance. */
-  #paidPreds: number[] = [];
+  /**
+   * The segments that lead to the open one, when it is paid in advance: a
+   * list's first node in `#predNodes`.
+   */
+  #paidPreds = -1;
   /**
    * Per segment paid in advance (and per `br_table` segment, 0): the most
    * its table's check paid for up to its end, or -1 if it spent fuel
-   * after its charge (a call), so that what follows must test.
+   * after its charge (a call), so that what follows must test. By the
+   * segment's check edit; set in the body being scanned only where
+   * `#pathSet` holds `#bodySerial`.
    */
-  readonly #pathOut = new Map<number, number>();
+  #pathOut: Int32Array = new Int32Array(0);
+  /** Per check edit: the `#bodySerial` of the scan that set `#pathOut`. */
+  #pathSet: Int32Array = new Int32Array(0);
+  /** How many bodies (or attempts at one) have been scanned. */
+  #bodySerial = 0;
   /** The fuel's local in the body being scanned. */
   #fuelLocal = 0;
   /** Where margin checks are written to be measured. */
@@ -251,6 +303,19 @@ export class BodyScanner {
   #bodyFlags = 0;
   /** The edits of the scanned body's calls to itself. */
   readonly #selfCalls: number[] = [];
+  /**
+   * Where the immediate of the last `i32.const` or `i64.const` with a short
+   * encoding starts, and where the operator after it starts.
+   */
+  #constAt = -1;
+  #constEnd = -1;
+  /** What `#skipPlain` leaves for the scan loop: the segment's cost. */
+  #plainCost = 0;
+  /** And its `SYNC_SINGLE` bits. */
+  #plainSync = 0;
+  /** Local and global indices below these are one byte and in range. */
+  #localFast = 0;
+  #globalFast = 0;
   /** The string builtins charged by size, when the module imports any. */
   readonly #strings: StringImports | undefined;
 
@@ -277,6 +342,18 @@ export class BodyScanner {
     this.#code = code;
     this.#templates = templates;
     this.#reader = new Reader(bytes, 0, 0);
+    // The arrays start small, so that the primer (see `primer.ts`) makes
+    // them grow: V8 then has met the code that grows them before it
+    // optimises the scan, instead of throwing the optimised code away when
+    // a large input's first deep body or dense table makes them grow. And
+    // each is written twice here, since V8 takes a field that only the
+    // constructor wrote for a constant, and throws away the code optimised
+    // on that assumption once it changes (a compile of the scan loop is 15
+    // to 100 ms of a compiler thread).
+    this.#growFrames();
+    this.#predNodes = new Int32Array(8);
+    this.#pathOut = new Int32Array(8);
+    this.#pathSet = new Int32Array(8);
     this.#strings = undefined;
     if (
       info.importModules.has(JS_STRING) && targets.countsFuel &&
@@ -314,6 +391,39 @@ export class BodyScanner {
     const owners = new Int32Array(frames.length);
     owners.set(this.#tableOwners);
     this.#tableOwners = owners;
+    const heads = new Int32Array(frames.length);
+    heads.set(this.#predHead);
+    this.#predHead = heads;
+  }
+
+  /** Sets `#pathOut` of the segment whose check is edit `segment`. */
+  #setPathOut(segment: number, value: number): void {
+    if (segment >= this.#pathOut.length) {
+      const length = Math.max(this.#pathOut.length * 2, segment + 1);
+      const out = new Int32Array(length);
+      out.set(this.#pathOut);
+      this.#pathOut = out;
+      const set = new Int32Array(length);
+      set.set(this.#pathSet);
+      this.#pathSet = set;
+    }
+    this.#pathOut[segment] = value;
+    this.#pathSet[segment] = this.#bodySerial;
+  }
+
+  /** Adds `segment` to the list of the segments that branch to `frame`. */
+  #addPred(frame: number, segment: number): void {
+    const at = this.#predUsed;
+    if (at + 2 > this.#predNodes.length) {
+      const nodes = new Int32Array(this.#predNodes.length * 2);
+      nodes.set(this.#predNodes);
+      this.#predNodes = nodes;
+    }
+    const nodes = this.#predNodes;
+    nodes[at] = segment;
+    nodes[at + 1] = this.#predHead[frame]!;
+    this.#predHead[frame] = at;
+    this.#predUsed = at + 2;
   }
 
   /**
@@ -398,10 +508,11 @@ export class BodyScanner {
     // The check of the `br_table` that pays in advance for the segment
     // starting at the next `end`, if every way there is paid by it.
     let paidBy = -1;
-    let paidPreds: number[] = [];
+    let paidPreds = -1;
     this.#paidBy = -1;
-    this.#pathOut.clear();
-    const preds = this.#preds;
+    this.#bodySerial++;
+    this.#predUsed = 0;
+    this.#predHead[0] = -1;
     this.#fuelLocal = localCount;
 
     this.#templates.prepare(localCount, inRegister);
@@ -448,11 +559,18 @@ export class BodyScanner {
     // test holds each literal to its table. Common one-byte immediates are
     // skipped inline; the Reader decodes the rest.
     let p = codeStart;
-    // Where the immediate of the last `i32.const` or `i64.const` with a
-    // short encoding starts, and where the operator after it starts.
-    let constAt = -1;
-    let constEnd = -1;
+    this.#constAt = -1;
+    this.#constEnd = -1;
+    this.#localFast = localFast;
+    this.#globalFast = globalFast;
     for (;;) {
+      // Runs of operators that play no role, with short immediates, go
+      // through a small loop of their own, which V8 optimises early.
+      if (p < end && PLAIN[bytes[p]!] !== 0) {
+        p = this.#skipPlain(p, end, live, cost, memoryCount > 0);
+        cost = this.#plainCost;
+        sync |= this.#plainSync;
+      }
       if (p >= end) fail("function body does not end with end", p);
       const opPos = p;
       const op = bytes[p++]!;
@@ -537,8 +655,8 @@ export class BodyScanner {
           if (q < last) {
             p = q + 1;
             // A bulk operator right after it has a constant length.
-            constAt = immAt;
-            constEnd = p;
+            this.#constAt = immAt;
+            this.#constEnd = p;
             if (role === 0 && op !== 0xfb) continue;
             slow = false;
           }
@@ -696,7 +814,7 @@ export class BodyScanner {
             : Frame.TryTable;
           catchTargets[depth] = 0;
           tableOwners[depth] = -1;
-          preds[depth] = undefined;
+          this.#predHead[depth] = -1;
           openedIn[depth] = serial << 1 | (live ? 1 : 0);
           depth++;
           // An `if` does not end its segment: the start of its then-arm is
@@ -757,16 +875,15 @@ export class BodyScanner {
             // advance by its check: it can pay for this segment too (see
             // `#closeSegment`), if the way in by falling through is paid.
             const owner = tableOwners[depth]!;
-            const from = preds[depth]!;
             if (!live) {
               paidBy = owner;
-              paidPreds = from;
+              paidPreds = this.#predHead[depth]!;
             } else if (
               this.#paidBy === owner && this.#code.editCount === segment + 1
             ) {
-              from.push(segment);
+              this.#addPred(depth, segment);
               paidBy = owner;
-              paidPreds = from;
+              paidPreds = this.#predHead[depth]!;
             }
           }
           break;
@@ -828,7 +945,7 @@ export class BodyScanner {
           if (flagSize > 0) {
             const before = this.#code.editCount;
             if (op === 0xfc) {
-              const length = constEnd === opPos ? constAt : -1;
+              const length = this.#constEnd === opPos ? this.#constAt : -1;
               growth += this.#callHelper(code, opPos, p, length);
             } else if (op === 0xfb) {
               growth += this.#callArrayHelper(code, index, opPos, p);
@@ -869,6 +986,63 @@ export class BodyScanner {
         serial++;
       }
     }
+  }
+
+  /**
+   * Skips operators that play no role and whose immediates are short, as
+   * the scan loop would (their prices added to `cost` if `live`), from `p`
+   * to the first other operator. Leaves the cost in `#plainCost` and the
+   * `SYNC_SINGLE` bits met in `#plainSync`; returns where it stopped.
+   */
+  #skipPlain(
+    p: number,
+    end: number,
+    live: boolean,
+    cost: number,
+    hasMemory: boolean,
+  ): number {
+    const bytes = this.#bytes;
+    const singleCost = this.#costs.single;
+    const localFast = this.#localFast;
+    const globalFast = this.#globalFast;
+    let sync = 0;
+    while (p < end) {
+      const op = bytes[p]!;
+      const skip = PLAIN[op]!;
+      if (skip === 0) break;
+      let q = p + 1;
+      if (skip === Skip.Local || skip === Skip.Global) {
+        if (
+          q >= end ||
+          bytes[q]! >= (skip === Skip.Local ? localFast : globalFast)
+        ) {
+          break;
+        }
+        q++;
+      } else if (skip === Skip.I32 || skip === Skip.I64) {
+        // As in the scan loop: the Reader checks a longest encoding.
+        const last = Math.min(end, q + (skip === Skip.I32 ? 4 : 9));
+        let r = q;
+        while (r < last && bytes[r]! >= 0x80) r++;
+        if (r >= last) break;
+        this.#constAt = q;
+        q = r + 1;
+        this.#constEnd = q;
+      } else if (skip === Skip.MemArg) {
+        if (q >= end || bytes[q]! > MAX_ALIGNMENT || !hasMemory) break;
+        const last = Math.min(end, q + 5);
+        let r = q + 1;
+        while (r < last && bytes[r]! >= 0x80) r++;
+        if (r >= last) break;
+        q = r + 1;
+      }
+      if (live) cost += singleCost[op]!;
+      sync |= SYNC_SINGLE[op]!;
+      p = q;
+    }
+    this.#plainCost = cost;
+    this.#plainSync = sync;
+    return p;
   }
 
   /** Drops edit `edit`, which added `length` bytes; returns `length`. */
@@ -1161,11 +1335,19 @@ export class BodyScanner {
     ) {
       // The most paid for on any way here, then through this segment.
       let path = cost;
-      for (const pred of this.#paidPreds) {
-        const out = this.#pathOut.get(pred);
-        if (out === undefined || out < 0) {
+      const nodes = this.#predNodes;
+      const pathOut = this.#pathOut;
+      const pathSet = this.#pathSet;
+      const serial = this.#bodySerial;
+      for (let node = this.#paidPreds; node >= 0; node = nodes[node + 1]!) {
+        const pred = nodes[node]!;
+        if (
+          pred >= pathSet.length || pathSet[pred] !== serial ||
+          pathOut[pred]! < 0
+        ) {
           return this.#closeTested(segment, cost, sync, inRegister);
         }
+        const out = pathOut[pred]!;
         if (out + cost > path) path = out + cost;
       }
       if (path <= MAX_MARGIN) {
@@ -1173,7 +1355,7 @@ export class BodyScanner {
         if (paid >= 0) {
           // Kept in place even when free, so that no later segment takes
           // its number, by which the segments after it find its path.
-          this.#pathOut.set(
+          this.#setPathOut(
             segment,
             code.editCount === segment + 1 ? path : -1,
           );
@@ -1242,13 +1424,18 @@ export class BodyScanner {
     const owners = this.#tableOwners;
     r.pos = immAt;
     const n = r.u32();
-    if (check >= 0) this.#pathOut.set(check, 0);
+    if (check >= 0) this.#setPathOut(check, 0);
     for (let i = 0; i <= n; i++) {
       const frame = depth - 1 - r.u32();
       const owner = owners[frame]!;
       if (check >= 0 && (owner === -1 || owner === check)) {
         owners[frame] = check;
-        (this.#preds[frame] ??= []).push(check);
+        // Once per frame: a table may name a frame many times, and
+        // `#closeSegment` needs each way in once.
+        const head = this.#predHead[frame]!;
+        if (head < 0 || this.#predNodes[head] !== check) {
+          this.#addPred(frame, check);
+        }
       } else owners[frame] = -2;
     }
   }
@@ -1267,7 +1454,7 @@ export class BodyScanner {
       this.#code.editCount === segment + 1
     ) {
       this.#tableOwners[frame] = paidBy;
-      (this.#preds[frame] ??= []).push(segment);
+      this.#addPred(frame, segment);
     } else this.#tableOwners[frame] = -2;
   }
 
