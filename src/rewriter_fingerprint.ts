@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:8af1ddc541bfdc6497bbf3082d5d68a0a0436d3964b3c8387ad411eca01bc8ff";
+  "sha256:961a6db670c2c585674675f854d8a0d6a6afc69c6c617ae9b8c446667c015e43";
