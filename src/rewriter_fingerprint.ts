@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:961a6db670c2c585674675f854d8a0d6a6afc69c6c617ae9b8c446667c015e43";
+  "sha256:28d083f4f53377a55443f0d1e884e644f0ecaab9ca3720997ef226d89b6a1901";
