@@ -9,8 +9,9 @@
 
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
-import { type CallOutcome, loadGuest } from "../mod.ts";
+import { type CallOutcome, loadGuest, StopSignal } from "../mod.ts";
 import { runDeno } from "./support/cli.ts";
+import { stopFromAnotherThread } from "./support/stopper_thread.ts";
 import { within } from "./support/within.ts";
 
 const WAITS_WAT = `
@@ -62,6 +63,27 @@ for (const [mode, options] of MODES) {
     }
   });
 }
+
+Deno.test("a StopSignal from another thread and an AbortSignal stop a wait", async () => {
+  const bytes = await assembleWat(WAITS_WAT, "waits.wat");
+  const guest = await loadGuest(bytes, { interruptible: true });
+  const stop = new StopSignal();
+  const stopper = await stopFromAnotherThread(stop, { after: 100 });
+  try {
+    const stopped = guest.invoke("wait32", [20_000_000_000n], { stop });
+    assert.equal(stopped.outcome, "aborted");
+  } finally {
+    stopper.terminate();
+  }
+  const async = await loadGuest(bytes, { async: true });
+  const aborted = await within(
+    async.invokeAsync("wait64", [20_000_000_000n], {
+      signal: AbortSignal.timeout(100),
+    }),
+    60_000,
+  );
+  assert.equal(aborted?.outcome, "timeout");
+});
 
 Deno.test("a deadline stops a wait that would never time out", async () => {
   // In a child: before the fix, this wait blocked its thread for good.
