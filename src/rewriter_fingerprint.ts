@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:2c51cf4b131c7c0cad6671cf8fba85173bc115ddfaad2b51a15c6fa0f2536c34";
+  "sha256:28d083f4f53377a55443f0d1e884e644f0ecaab9ca3720997ef226d89b6a1901";

@@ -17,6 +17,9 @@
  * out as one copy would leave them. A stop between chunks leaves
  * the operation partly done.
  *
+ * `memory.atomic.wait32` and `wait64`, which do no work but can block the
+ * thread for good, wait in slices the same way ({@linkcode waitHelper}).
+ *
  * @module
  */
 
@@ -348,6 +351,99 @@ export function bulkHelper(
   pushSecond(none);
   pushLength();
   operator();
+  e.end();
+  return { type, bytes: e.sized() };
+}
+
+/**
+ * The longest one wait of a helper made by {@linkcode waitHelper} lasts,
+ * in nanoseconds (1 ms): a stop lands within about that long, as late as
+ * the watchdog's other stops can be. A waiting guest then wakes a thousand
+ * times a second, each time for a poll of well under a microsecond.
+ */
+export const WAIT_SLICE = 1_000_000;
+
+/**
+ * Writes the helper that stands in for `memory.atomic.wait32` or
+ * `memory.atomic.wait64` with a stop flag. A wait blocks the thread for as
+ * long as the guest asks (forever, with a negative timeout), where no check
+ * runs; the helper waits in slices of {@linkcode WAIT_SLICE} instead,
+ * checking the flag between them, and returns what the operator would:
+ * 0 (woken), 1 (the value differed) or 2 (timed out, once the whole timeout
+ * has passed). Each slice is the operator with the guest's own memory
+ * argument, so the first one traps exactly when the operator would. Two
+ * differences can be seen from another thread: a `memory.atomic.notify`
+ * that comes between two slices wakes no one (the next slice waits on), and
+ * a value changed between two slices ends the wait with 1, as a wake-up
+ * that finds the value changed would.
+ *
+ * @param code The operator's 0xFE opcode: 1 (`wait32`) or 2 (`wait64`).
+ * @param memarg The operator's memory argument, as the guest wrote it.
+ * @param address64 Whether the memory it names is 64-bit.
+ * @param flag The stop flag's memory and callback.
+ * @returns The helper's type and body.
+ *
+ * @example Usage
+ * ```ts
+ * import { waitHelper } from "./bulk_helpers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const helper = waitHelper(1, new Uint8Array([2, 0]), false, {
+ *   memory: 1,
+ *   onStopFlag: 0,
+ * });
+ * assert.deepEqual([...helper.type], [0x60, 3, 0x7f, 0x7f, 0x7e, 1, 0x7f]);
+ * ```
+ */
+export function waitHelper(
+  code: number,
+  memarg: Uint8Array,
+  address64: boolean,
+  flag: StopFlagTargets,
+): BulkHelper {
+  const type = Uint8Array.from([
+    0x60,
+    3,
+    address64 ? I64 : I32,
+    code === 2 ? I64 : I32,
+    I64,
+    1,
+    I32,
+  ]);
+  const e = new Emitter(128);
+  e.u32(1);
+  e.u32(1);
+  e.u8(I32); // the result of a slice
+  const wait = () => {
+    e.u8(0xfe);
+    e.u32(code);
+    e.bytes(memarg);
+  };
+  // An unsigned comparison: a negative timeout (forever) never ends the
+  // loop by running out.
+  writeChunkLoop(e, 2, WAIT_SLICE, flag, () => {
+    e.localGet(0);
+    e.localGet(1);
+    e.i64Const(WAIT_SLICE);
+    wait();
+    e.localTee(3);
+    e.i32Const(2);
+    e.i32Eq();
+    e.i32Eqz();
+    e.ifEmpty();
+    e.localGet(3);
+    e.return();
+    e.end();
+    e.localGet(2);
+    e.i64Const(WAIT_SLICE);
+    e.i64Sub();
+    e.localSet(2);
+  });
+  // What is left, at most one slice.
+  e.localGet(0);
+  e.localGet(1);
+  e.localGet(2);
+  wait();
   e.end();
   return { type, bytes: e.sized() };
 }

@@ -116,6 +116,11 @@ export const Role = {
   PerElement: 15,
   /** `memory.grow`: charged per page. */
   PerPage: 16,
+  /**
+   * `memory.atomic.wait32` and `wait64`: with a stop flag, a call of a
+   * helper that waits in slices and checks the flag between them.
+   */
+  Wait: 17,
 } as const;
 
 /** Facts about an operator, as bits. */
@@ -476,11 +481,13 @@ define(
 );
 
 const atomics = space(0xfe, 0x4f);
+define(atomics, 0x00, Imm.MemArg, "memory.atomic.notify");
 define(
   atomics,
-  0x00,
+  0x01,
   Imm.MemArg,
-  "memory.atomic.notify memory.atomic.wait32 memory.atomic.wait64",
+  "memory.atomic.wait32 memory.atomic.wait64",
+  Role.Wait,
 );
 define(atomics, 0x03, Imm.Zero, "atomic.fence");
 {

@@ -17,6 +17,7 @@ import {
   type BulkSite,
   CHUNK,
   TABLE_CHUNK,
+  waitHelper,
 } from "./bulk_helpers.ts";
 import { arrayHelper, ArrayOp } from "./array_helpers.ts";
 import type { BulkHelper } from "./bulk_helpers.ts";
@@ -934,6 +935,19 @@ export class BodyScanner {
           depth--;
           must = 1;
           break;
+        case 17: // Role.Wait
+          // A wait blocks the thread as long as the guest asks, where no
+          // check runs: with a stop flag, it waits in slices.
+          if (flagSize > 0) {
+            growth += this.#callWaitHelper(code, immAt, opPos, p);
+            if (inRegister) {
+              // The helper's flag checks call the host, which may have
+              // changed the counter.
+              this.#code.pushEdit(p, Edit.Reload, 0);
+              growth += this.#templates.reload.length;
+            }
+          }
+          break;
         default: // Role.PerByte, Role.PerElement, Role.PerPage
           if (live) {
             const charge = this.#chargeBulk(imm, role, opPos);
@@ -1252,6 +1266,35 @@ export class BodyScanner {
       opPos,
       end,
       () => arrayHelper(site, element, this.#targets.stopFlag!),
+    );
+  }
+
+  /**
+   * Replaces `memory.atomic.wait32` or `wait64` (`code`), whose memory
+   * argument is at `immAt`, by a call of its helper; returns the bytes that
+   * adds. One helper serves every wait with the same memory argument.
+   */
+  #callWaitHelper(
+    code: number,
+    immAt: number,
+    opPos: number,
+    end: number,
+  ): number {
+    const r = this.#reader;
+    r.pos = immAt;
+    const memory = readMemArg(r, this.#info.memoryIs64, opPos);
+    const memarg = this.#bytes.subarray(immAt, end);
+    return this.#callMade(
+      `wait:${code}:${memarg.join(",")}`,
+      opPos,
+      end,
+      () =>
+        waitHelper(
+          code,
+          memarg.slice(),
+          this.#info.memoryIs64[memory]!,
+          this.#targets.stopFlag!,
+        ),
     );
   }
 
