@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e028f5eb208bcb668a3f722f1d829aa09b51379facd74b4e6f22e1688681d85f";
+  "sha256:eccd9f65d0d7e6082e9fdf93ba769db8543fe3a509dff1f7b3b64f0e1383460c";

@@ -170,10 +170,25 @@ const MAX_SEGMENT_COST = Number.MAX_SAFE_INTEGER;
 /** What `#scanBody` returns for a body to scan again (see `#tryClauses`). */
 const RESCAN = -2;
 /**
+ * The most catch clauses a `try` or `try_table` may have. V8 (Deno 2.9.6)
+ * ran out of its compiler's memory and ended the whole process as it
+ * optimised a function that kept throwing through a `try_table` of 65,000
+ * clauses (or a `try` of 100,000); 16,384 passed. Real code has a few.
+ */
+const MAX_CATCH_CLAUSES = 16_384;
+/**
  * The dearest segment a `br_table`'s check tests for in advance, and the
  * dearest such check: their sum stays far from the largest cost.
  */
 const MAX_MARGIN = 0x3fffffff;
+
+/** Refuses a `try` or `try_table` with more than `MAX_CATCH_CLAUSES`. */
+function tooManyClauses(at: number): never {
+  return fail(
+    `a try or try_table has more than ${MAX_CATCH_CLAUSES} catch clauses, which the engine may run out of memory optimising (ending the process): split them among nested tries`,
+    at,
+  );
+}
 
 /** `i32`, `i64`, `f32`, `f64` or `v128`. */
 function isNumeric(byte: number): boolean {
@@ -255,6 +270,8 @@ export class BodyScanner {
   #triesCounted = false;
   /** Per open frame, the offset of the legacy `try` it is, if it is one. */
   readonly #tryAt: number[] = [];
+  /** Per open frame, the catch clauses of the legacy `try` seen so far. */
+  readonly #clausesSeen: number[] = [];
   /** How many of the scanned body's edits get a branch hint. */
   #hints = 0;
   /** Whether the body being scanned holds a call its register copy refuses. */
@@ -434,6 +451,7 @@ export class BodyScanner {
     const clauseCost = this.#targets.countsFuel ? costs.perElement : 0;
     const tryClauses = this.#tryClauses;
     const tryAt = this.#tryAt;
+    const clausesSeen = this.#clausesSeen;
     let clausesMissed = false;
     // The stop flag is checked at the function's entry and loop headers,
     // whatever they cost, before the fuel.
@@ -709,9 +727,12 @@ export class BodyScanner {
           }
           if (role === 6) {
             tryAt[depth] = opPos;
+            clausesSeen[depth] = 0;
             if (live) cost += (tryClauses.get(opPos) ?? 0) * clauseCost;
-          } else if (role === 9 && live) {
-            cost += this.#operands.first * clauseCost;
+          } else if (role === 9) {
+            const clauses = this.#operands.first;
+            if (clauses > MAX_CATCH_CLAUSES) tooManyClauses(opPos);
+            if (live) cost += clauses * clauseCost;
           }
           if (depth >= frames.length) {
             this.#growFrames();
@@ -847,6 +868,9 @@ export class BodyScanner {
           break;
         case 7: // Role.Catch
           this.#checkCatch(op, depth, opPos);
+          if (++clausesSeen[depth - 1]! > MAX_CATCH_CLAUSES) {
+            tooManyClauses(tryAt[depth - 1]!);
+          }
           if (clauseCost > 0 && !this.#triesCounted) {
             const at = tryAt[depth - 1]!;
             tryClauses.set(at, (tryClauses.get(at) ?? 0) + 1);
