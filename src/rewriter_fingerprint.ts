@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:28d083f4f53377a55443f0d1e884e644f0ecaab9ca3720997ef226d89b6a1901";
+  "sha256:eccd9f65d0d7e6082e9fdf93ba769db8543fe3a509dff1f7b3b64f0e1383460c";

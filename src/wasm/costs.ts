@@ -43,7 +43,9 @@ export interface CostTable {
   perByte?: number;
   /**
    * The run-time cost per element of `table.fill`, `table.copy`,
-   * `table.init`, `table.grow` and the GC array bulk operators.
+   * `table.init`, `table.grow` and the GC array bulk operators; also per
+   * field of a struct allocated, and per catch clause of a `try` or
+   * `try_table` entered (a throw is matched against them one by one).
    *
    * @default {1}
    */
@@ -70,7 +72,7 @@ export interface CostModel {
   readonly atomics: Float64Array;
   /** Run-time cost per byte of `memory.fill/copy/init`. */
   readonly perByte: number;
-  /** Run-time cost per element of table and GC array bulk operators. */
+  /** Per element of table and GC array bulk operators, field, clause. */
   readonly perElement: number;
   /** Run-time cost per page of `memory.grow`. */
   readonly perPage: number;

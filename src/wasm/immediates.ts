@@ -17,7 +17,7 @@ import {
 
 /** The table or memory indices a bulk operator names. */
 export interface BulkOperands {
-  /** The first (the destination of a copy). */
+  /** The first (the destination of a copy); a `try_table`'s clauses. */
   first: number;
   /** The second (the source of a copy); the first when there is one. */
   second: number;
@@ -204,6 +204,7 @@ export function readOtherImmediate(
     case Imm.TryTable: {
       readBlockType(r, typeCount);
       const n = r.count("catch clause", 2);
+      operands.first = n; // each is paid for
       for (let i = 0; i < n; i++) {
         const kindAt = r.pos;
         const kind = r.u8("catch kind");

@@ -200,11 +200,28 @@ const enum Frame {
 
 /** The dearest segment: costs stay exact doubles. */
 const MAX_SEGMENT_COST = Number.MAX_SAFE_INTEGER;
+/** What `#scanBody` returns for a body to scan again (see `#tryClauses`). */
+const RESCAN = -2;
+/**
+ * The most catch clauses a `try` or `try_table` may have. V8 (Deno 2.9.6)
+ * ran out of its compiler's memory and ended the whole process as it
+ * optimised a function that kept throwing through a `try_table` of 65,000
+ * clauses (or a `try` of 100,000); 16,384 passed. Real code has a few.
+ */
+const MAX_CATCH_CLAUSES = 16_384;
 /**
  * The dearest segment a `br_table`'s check tests for in advance, and the
  * dearest such check: their sum stays far from the largest cost.
  */
 const MAX_MARGIN = 0x3fffffff;
+
+/** Refuses a `try` or `try_table` with more than `MAX_CATCH_CLAUSES`. */
+function tooManyClauses(at: number): never {
+  return fail(
+    `a try or try_table has more than ${MAX_CATCH_CLAUSES} catch clauses, which the engine may run out of memory optimising (ending the process): split them among nested tries`,
+    at,
+  );
+}
 
 /** `i32`, `i64`, `f32`, `f64` or `v128`. */
 function isNumeric(byte: number): boolean {
@@ -296,6 +313,18 @@ export class BodyScanner {
   readonly #operands: BulkOperands = { first: 0, second: 0, segment: 0 };
   /** The index the last immediate read by `#slowImmediate` named. */
   #index = 0;
+  /**
+   * The catch clauses of each legacy `try` of the body being scanned, by
+   * the `try`'s offset: they follow its body, so a first scan counts them
+   * and a second charges them (see `#scanBody`).
+   */
+  readonly #tryClauses = new Map<number, number>();
+  /** Whether `#tryClauses` holds the counts of the body being scanned. */
+  #triesCounted = false;
+  /** Per open frame, the offset of the legacy `try` it is, if it is one. */
+  readonly #tryAt: number[] = [];
+  /** Per open frame, the catch clauses of the legacy `try` seen so far. */
+  readonly #clausesSeen: number[] = [];
   /** How many of the scanned body's edits get a branch hint. */
   #hints = 0;
   /** Whether the body being scanned holds a call its register copy refuses. */
@@ -436,10 +465,15 @@ export class BodyScanner {
    * @returns The size of the rewritten body, its size prefix included.
    */
   scan(start: number, end: number, functionIndex: number): number {
+    this.#tryClauses.clear();
+    this.#triesCounted = false;
     if (this.#targets.countsFuel) {
       const size = this.#scanBody(start, end, functionIndex, true);
       if (size >= 0) return size;
     }
+    const size = this.#scanBody(start, end, functionIndex, false);
+    if (size !== RESCAN) return size;
+    this.#triesCounted = true;
     return this.#scanBody(start, end, functionIndex, false);
   }
 
@@ -447,7 +481,9 @@ export class BodyScanner {
    * Scans one body with its fuel in a register (`inRegister`) or in the
    * counter. A body with exception handling keeps its fuel in the counter:
    * a landing site would need the counter exact on every path into it; such
-   * a body returns -1 when scanned with `inRegister`, its edits undone.
+   * a body returns -1 when scanned with `inRegister`, its edits undone. A
+   * body with a legacy `try` that has catch clauses returns `RESCAN`, its
+   * edits undone, until `#tryClauses` holds their counts.
    */
   #scanBody(
     start: number,
@@ -518,6 +554,17 @@ export class BodyScanner {
 
     this.#templates.prepare(localCount, inRegister);
     this.#selfCalls.length = 0;
+    // A thrown exception is matched against the catch clauses of every
+    // `try` and `try_table` it leaves, one after another: the engine's work
+    // grows with their number (65,000 clauses took 2.9 ms a throw), so each
+    // clause is paid for where its `try` is entered, which a throw can leave
+    // once. A legacy `try`'s clauses come after its body: counted by a
+    // first scan of the body, paid in a second.
+    const clauseCost = this.#targets.countsFuel ? costs.perElement : 0;
+    const tryClauses = this.#tryClauses;
+    const tryAt = this.#tryAt;
+    const clausesSeen = this.#clausesSeen;
+    let clausesMissed = false;
     // The stop flag is checked at the function's entry and loop headers,
     // whatever they cost, before the fuel.
     const flagSize = this.#templates.flag.length;
@@ -797,6 +844,15 @@ export class BodyScanner {
             this.#code.editCount = editsFrom;
             return -1;
           }
+          if (role === 6) {
+            tryAt[depth] = opPos;
+            clausesSeen[depth] = 0;
+            if (live) cost += (tryClauses.get(opPos) ?? 0) * clauseCost;
+          } else if (role === 9) {
+            const clauses = this.#operands.first;
+            if (clauses > MAX_CATCH_CLAUSES) tooManyClauses(opPos);
+            if (live) cost += clauses * clauseCost;
+          }
           if (depth >= frames.length) {
             this.#growFrames();
             frames = this.#frames;
@@ -832,6 +888,10 @@ export class BodyScanner {
           depth--;
           if (depth === 0) {
             if (p !== end) fail("operators after the function's final end", p);
+            if (clausesMissed) {
+              this.#code.editCount = editsFrom;
+              return RESCAN;
+            }
             if (pendingReload >= 0) {
               growth -= this.#dropEdit(pendingReload, reloadLength);
             }
@@ -926,6 +986,14 @@ export class BodyScanner {
           break;
         case 7: // Role.Catch
           this.#checkCatch(op, depth, opPos);
+          if (++clausesSeen[depth - 1]! > MAX_CATCH_CLAUSES) {
+            tooManyClauses(tryAt[depth - 1]!);
+          }
+          if (clauseCost > 0 && !this.#triesCounted) {
+            const at = tryAt[depth - 1]!;
+            tryClauses.set(at, (tryClauses.get(at) ?? 0) + 1);
+            clausesMissed = true;
+          }
           must = 1;
           break;
         case 8: // Role.Delegate
