@@ -140,7 +140,8 @@ export class GuestFiles {
    * look), which `node:wasi` then judges; or the errno that refuses the
    * open: `NOTCAPABLE` for a path that a symbolic link leads out of the
    * preopen, `LOOP` for one that ends in a link the guest did not ask to
-   * follow.
+   * follow, `NOENT` for an empty path, `NOTDIR` or `BADF` for a descriptor
+   * that is not a directory the guest holds.
    *
    * The path is resolved as the kernel will resolve it, link by link:
    * `node:wasi` lets a link at the end of the path lead anywhere when the
@@ -159,19 +160,26 @@ export class GuestFiles {
     | number
     | undefined {
     const directory = this.#directories.get(dir);
+    // Every directory the guest holds is known here, so a descriptor that
+    // is not is a file's (or none): node:wasi, which would resolve the path
+    // from it unchecked, is not asked.
+    if (directory === undefined) {
+      return this.#open.has(dir) ? ERRNO.NOTDIR : ERRNO.BADF;
+    }
     const { buffer } = this.#memory();
     // A path outside memory is node:wasi's to refuse (EFAULT).
-    if (
-      directory === undefined || path < 0 || pathLength < 0 ||
-      path + pathLength > buffer.byteLength
-    ) {
+    if (path < 0 || pathLength < 0 || path + pathLength > buffer.byteLength) {
       return undefined;
     }
     const name = new TextDecoder().decode(
       new Uint8Array(buffer, path, pathLength),
     );
-    // An absolute or empty path is node:wasi's to refuse.
-    if (name === "" || name.startsWith("/")) return undefined;
+    // node:wasi opens the directory itself for an empty path, and the
+    // descriptor it gives would be one this walk never saw; openat gives
+    // ENOENT.
+    if (name === "") return ERRNO.NOENT;
+    // An absolute path is node:wasi's to refuse.
+    if (name.startsWith("/")) return undefined;
     let root: string;
     try {
       root = Deno.realPathSync(directory.root);
