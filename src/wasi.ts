@@ -273,6 +273,9 @@ export async function runWasiWith(
   checkStopValue(options.stop, "runWasi's stop");
   checkSignalValue(options.signal, "runWasi's signal");
   checkCommandLine(options);
+  checkOutputMode(options.stdout, "stdout");
+  checkOutputMode(options.stderr, "stderr");
+  checkInput(options.stdin);
   const limit = options.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
   if (!(Number.isSafeInteger(limit) && limit >= 0) && limit !== Infinity) {
     throw new RangeError(
@@ -513,6 +516,22 @@ function inDescriptorOrder(preopens: readonly WasiPreopen[]): WasiPreopen[] {
  * @throws {TypeError} Naming the string that cannot be passed.
  */
 function checkCommandLine(options: WasiOptions): void {
+  if (options.args !== undefined && !Array.isArray(options.args)) {
+    throw new TypeError(
+      `runWasi's args must be an array of strings; got ${typeof options.args}`,
+    );
+  }
+  const env: unknown = options.env;
+  if (
+    env !== undefined &&
+    (typeof env !== "object" || env === null || Array.isArray(env))
+  ) {
+    throw new TypeError(
+      `runWasi's env must be an object of strings, { NAME: "value" }; got ${
+        Array.isArray(env) ? "an array" : String(env)
+      }`,
+    );
+  }
   const strings: [string, unknown][] = [
     ["program", options.program ?? ""],
     ...(options.args ?? []).map((arg, i): [string, unknown] => [
@@ -547,6 +566,46 @@ function checkCommandLine(options: WasiOptions): void {
       );
     }
   }
+}
+
+/**
+ * Checks where an output stream goes: any other value would pass neither
+ * through nor into the result, and the guest's output would be lost.
+ *
+ * @throws {TypeError} Naming the stream and the three modes.
+ */
+function checkOutputMode(mode: unknown, stream: string): void {
+  if (
+    mode === undefined || mode === "inherit" || mode === "capture" ||
+    mode === "ignore"
+  ) {
+    return;
+  }
+  throw new TypeError(
+    `runWasi's ${stream} must be "inherit", "capture" or "ignore"; got ${
+      typeof mode === "string" ? JSON.stringify(mode) : String(mode)
+    }`,
+  );
+}
+
+/**
+ * Checks the guest's stdin, which would otherwise fail in the guest's first
+ * read (a string, say, which is neither bytes nor `"inherit"`).
+ *
+ * @throws {TypeError} Saying what stdin may be.
+ */
+function checkInput(stdin: unknown): void {
+  if (
+    stdin === undefined || stdin === "inherit" ||
+    stdin instanceof Uint8Array || stdin instanceof ReadableStream
+  ) {
+    return;
+  }
+  throw new TypeError(
+    `runWasi's stdin must be bytes (a Uint8Array), a ReadableStream of them or "inherit"; got ${
+      typeof stdin === "string" ? JSON.stringify(stdin) : typeof stdin
+    }: encode a string with new TextEncoder().encode()`,
+  );
 }
 
 /** A returned `_start` exits with 0; `proc_exit` exits with its code. */

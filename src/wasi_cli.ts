@@ -35,8 +35,8 @@ export interface WasiFlags {
  *
  * @param argv The command line, without the program name.
  * @returns The WASI flags, and what is left.
- * @throws {TypeError} When a flag has no value, `--env` has no `=`, or two
- *   `--dir` give the guest the same name.
+ * @throws {TypeError} When a flag has no value, `--env` has no `=`, `--dir`
+ *   no host directory, or two `--dir` give the guest the same name.
  */
 export function parseWasiFlags(argv: readonly string[]): WasiFlags {
   const flags: WasiFlags = { preopens: [], env: {}, args: [], rest: [] };
@@ -55,6 +55,11 @@ export function parseWasiFlags(argv: readonly string[]): WasiFlags {
     if (value === undefined) throw new TypeError(`--${match[1]} needs a value`);
     if (match[1] === "dir") {
       const [host, guest] = value.split("::", 2);
+      if (host === "") {
+        throw new TypeError(
+          `--dir ${value}: expected HOST[::GUEST], where HOST is a directory (. for this one)`,
+        );
+      }
       const name = guest ?? host;
       if (flags.preopens.some((p) => (p.guest ?? p.host) === name)) {
         throw new TypeError(

@@ -26,9 +26,11 @@ export interface WasiPreopen {
  * @param preopens The preopens.
  * @throws {Deno.errors.NotCapable} Naming the flags to run with, when a permission is missing.
  * @throws {Deno.errors.NotFound} When a directory does not exist.
- * @throws {TypeError} When two preopens have the same guest name.
+ * @throws {TypeError} When two preopens have the same guest name, or one is
+ *   not a `WasiPreopen`.
  */
 export function checkPreopens(preopens: readonly WasiPreopen[]): void {
+  checkShapes(preopens);
   const names = new Set<string>();
   for (const { host, guest = host } of preopens) {
     if (names.has(guest)) {
@@ -69,4 +71,52 @@ export function checkPreopens(preopens: readonly WasiPreopen[]): void {
       );
     }
   }
+}
+
+/**
+ * Checks that `preopens` is a list of `WasiPreopen`s: a `mode` other than
+ * the two (`"readonly"`, say) would otherwise make a read-write preopen,
+ * and a name that is not a string would reach `node:wasi` as another.
+ *
+ * @throws {TypeError} Naming the preopen and what it should hold.
+ */
+function checkShapes(preopens: readonly WasiPreopen[]): void {
+  if (!Array.isArray(preopens)) {
+    throw new TypeError(
+      `runWasi's preopens must be an array of { host, guest?, mode? }; got ${
+        describe(preopens)
+      }`,
+    );
+  }
+  preopens.forEach((preopen: unknown, i) => {
+    const at = `runWasi's preopens[${i}]`;
+    if (typeof preopen !== "object" || preopen === null) {
+      throw new TypeError(
+        `${at} must be { host, guest?, mode? }; got ${describe(preopen)}`,
+      );
+    }
+    const { host, guest, mode } = preopen as Record<string, unknown>;
+    if (typeof host !== "string" || host === "") {
+      throw new TypeError(
+        `${at}.host must be the path of a directory; got ${describe(host)}`,
+      );
+    }
+    if (guest !== undefined && typeof guest !== "string") {
+      throw new TypeError(
+        `${at}.guest must be a string, the path the guest sees; got ${
+          describe(guest)
+        }`,
+      );
+    }
+    if (mode !== undefined && mode !== "read-only" && mode !== "read-write") {
+      throw new TypeError(
+        `${at}.mode must be "read-only" or "read-write"; got ${describe(mode)}`,
+      );
+    }
+  });
+}
+
+/** A value, as a message shows it. */
+function describe(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
 }

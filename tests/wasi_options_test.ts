@@ -165,3 +165,40 @@ Deno.test("runWasi refuses an outputLimit that is not a whole number of bytes, i
     );
   }
 });
+
+Deno.test("runWasi refuses preopens, stdio and arguments of the wrong shape in one line, before the guest runs", () =>
+  withDirectory(async (directory) => {
+    await Deno.writeTextFile(`${directory}/kept.txt`, "host");
+    // Each would otherwise run: a read-only preopen misspelled as read-write
+    // (the guest could write), output silently dropped, a stdin that fails
+    // in the guest's first read.
+    const wrong = <[string, Parameters<typeof runWasi>[1]][]> [
+      ["mode", { preopens: [{ host: directory, mode: "readonly" }] }],
+      ["mode", { preopens: [{ host: directory, mode: "ro" }] }],
+      ["stdout", { stdout: "captured" }],
+      ["stderr", { stderr: null }],
+      ["stdin", { stdin: "hello" }],
+      ["stdin", { stdin: [1, 2, 3] }],
+      ["preopens", { preopens: { host: directory } }],
+      ["preopens\\[0\\]", { preopens: [null] }],
+      ["host", { preopens: [{ host: 5 }] }],
+      ["host", { preopens: [{ host: "" }] }],
+      ["guest", { preopens: [{ host: directory, guest: 7 }] }],
+      ["args", { args: "hello" }],
+      ["env", { env: ["A=B"] }],
+    ];
+    for (const [what, options] of wrong) {
+      await assert.rejects(
+        () => runWasi(wasiGuest("hello"), { ...options, timeout: 30_000 }),
+        (error: Error) => {
+          assert.ok(error instanceof TypeError, String(error));
+          assert.match(error.message, new RegExp(what));
+          assert.match(error.message, /runWasi/);
+          assert.equal(error.message.split("\n").length, 1);
+          return true;
+        },
+        JSON.stringify(options),
+      );
+    }
+    assert.equal(await Deno.readTextFile(`${directory}/kept.txt`), "host");
+  }));
