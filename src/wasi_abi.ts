@@ -19,6 +19,7 @@ export const ERRNO = {
   NOENT: 44,
   NOTDIR: 54,
   NOTSUP: 58,
+  PIPE: 64,
   ROFS: 69,
   NOTCAPABLE: 76,
 } as const;

@@ -86,6 +86,7 @@ export function wasiImports(
       if (typeof vectors === "number") return vectors;
       if (!fits(memory().buffer.byteLength, written, 4)) return ERRNO.FAULT;
       const n = output[fd - 1].write(vectors);
+      if (typeof n !== "number") return n.errno;
       view().setUint32(written >>> 0, n, true);
       return ERRNO.SUCCESS;
     },

@@ -8,7 +8,7 @@
  */
 
 import process from "node:process";
-import { MAX_TRANSFER } from "./wasi_abi.ts";
+import { ERRNO, MAX_TRANSFER } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 
 /** Where a guest's stdout or stderr goes. */
@@ -51,14 +51,28 @@ export class OutputSink {
    * @returns The bytes written: passed through, at most
    *   {@linkcode MAX_TRANSFER} (a short write); captured or ignored,
    *   all of them, even past the cap, so that the guest does not retry.
+   *   Or the errno of a write to the host's stream that failed before a
+   *   byte went: `PIPE` when its reader went away (`| head`), else `IO`.
    */
-  write(vectors: Uint8Array[]): number {
+  write(vectors: Uint8Array[]): number | { errno: number } {
     let total = 0;
     if (this.#mode === "inherit") {
       for (const vector of vectors) {
         const part = vector.subarray(0, MAX_TRANSFER - total);
         for (let at = 0; at < part.length;) {
-          at += this.#host.writeSync(part.subarray(at));
+          try {
+            at += this.#host.writeSync(part.subarray(at));
+          } catch (error) {
+            // The guest's to handle, as a native program's write error:
+            // thrown, it would end the run as an error of early-exit's.
+            // What went before is a short write; the next write fails.
+            if (total + at > 0) return total + at;
+            return {
+              errno: error instanceof Deno.errors.BrokenPipe
+                ? ERRNO.PIPE
+                : ERRNO.IO,
+            };
+          }
         }
         total += part.length;
         if (part.length < vector.length) break;
