@@ -36,7 +36,8 @@ export interface WasiFlags {
  * @param argv The command line, without the program name.
  * @returns The WASI flags, and what is left.
  * @throws {TypeError} When a flag has no value, `--env` has no `=`, `--dir`
- *   no host directory, or two `--dir` give the guest the same name.
+ *   no host directory or more than one `::`, or two `--dir` give the guest
+ *   the same name.
  */
 export function parseWasiFlags(argv: readonly string[]): WasiFlags {
   const flags: WasiFlags = { preopens: [], env: {}, args: [], rest: [] };
@@ -54,10 +55,12 @@ export function parseWasiFlags(argv: readonly string[]): WasiFlags {
     const value = match[2] ?? argv[++i];
     if (value === undefined) throw new TypeError(`--${match[1]} needs a value`);
     if (match[1] === "dir") {
-      const [host, guest] = value.split("::", 2);
-      if (host === "") {
+      // More than one "::" (a mode, `::ro`, say) would be dropped, and the
+      // directory preopened for writing all the same.
+      const [host, guest, ...more] = value.split("::");
+      if (host === "" || more.length > 0) {
         throw new TypeError(
-          `--dir ${value}: expected HOST[::GUEST], where HOST is a directory (. for this one)`,
+          `--dir ${value}: expected HOST[::GUEST], where HOST is a directory (. for this one) and GUEST holds no "::" (every --dir is read-write)`,
         );
       }
       const name = guest ?? host;

@@ -37,6 +37,19 @@ Deno.test("parseWasiFlags takes --dir, --env and the arguments after --", () => 
   assert.throws(() => parseWasiFlags(["--dir"]), TypeError, "needs a value");
 });
 
+Deno.test("parseWasiFlags refuses a --dir with no host, or with more than HOST::GUEST, rather than drop the rest", () => {
+  // `::ro` would otherwise be dropped, and the directory preopened for
+  // writing.
+  for (const value of ["data::/data::ro", "a::b::c", "::/data", ""]) {
+    assert.throws(
+      () => parseWasiFlags(["--dir", value]),
+      (error: Error) =>
+        error instanceof TypeError && error.message.includes("HOST[::GUEST]"),
+      value,
+    );
+  }
+});
+
 Deno.test("isWasiCommand tells WASI commands from other modules", async () => {
   const wasi = new WebAssembly.Module(await Deno.readFile(wasiGuest("loop")));
   const other = new WebAssembly.Module(
