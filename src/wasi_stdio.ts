@@ -270,8 +270,24 @@ export class InputSource {
     }
     return watch.race(this.#reader!.read(), () => this.close()).then(
       ({ value, done }) => {
-        if (done) this.#ended = true;
-        else this.#pending = value;
+        if (done) {
+          this.#ended = true;
+        } else if (!(value instanceof Uint8Array)) {
+          throw new TypeError(
+            `runWasi's stdin stream gave ${
+              typeof value === "string" ? "a string" : String(value)
+            }, not bytes: give it Uint8Arrays (pipe a stream of text through a TextEncoderStream)`,
+          );
+        } else if (value.length === 0) {
+          // An empty chunk is not the end, which a read of 0 bytes would
+          // tell the guest: read on, after a turn of the event loop, so
+          // that a stream of nothing but empty chunks leaves the run's
+          // stops their turn.
+          return new Promise<void>((resolve) => setTimeout(resolve, 0))
+            .then(() => this.read(vectors, watch));
+        } else {
+          this.#pending = value;
+        }
         return this.#fill(vectors());
       },
     );
