@@ -31,6 +31,7 @@ import {
   cappedTransfer,
   ERRNO,
   FDFLAG_APPEND,
+  fits,
   LOOKUP_SYMLINK_FOLLOW,
   WRITE_OFLAGS,
   WRITE_RIGHTS,
@@ -256,6 +257,12 @@ export class GuestFiles {
           (fdflags & FDFLAG_APPEND) !== 0;
         if (readOnly.has(dir) && writes) return ERRNO.ROFS;
         if (this.#open.size >= MAX_OPEN_FILES) return ERRNO.MFILE;
+        // node:wasi opens the file before it finds no room for the
+        // descriptor, and answers FAULT with the file left open, in its
+        // table and this process's, where nothing here would close it.
+        if (!fits(this.#memory().buffer.byteLength, opened, 4)) {
+          return ERRNO.FAULT;
+        }
         const target = this.#target(dir, dirflags, path, pathLength);
         if (typeof target === "number") return target;
         if (target?.kind === "other") return ERRNO.NOTSUP;
@@ -272,7 +279,7 @@ export class GuestFiles {
         );
         if (errno === ERRNO.SUCCESS) {
           const fd = new DataView(this.#memory().buffer).getUint32(
-            opened,
+            opened >>> 0,
             true,
           );
           this.#open.add(fd);
