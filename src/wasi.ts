@@ -22,7 +22,7 @@ import {
 import type { StopSignal } from "./stop_signal.ts";
 import { checkSignalValue, checkStopValue } from "./option_checks.ts";
 import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
-import { ProcExit, type WasiImport, wasiImports } from "./wasi_imports.ts";
+import { type WasiImport, wasiImports } from "./wasi_imports.ts";
 import { wasiFunctionType } from "./wasi_abi.ts";
 import { ImportError } from "./errors.ts";
 import {
@@ -180,7 +180,8 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * file it opened and every preopen is closed when it ends, however it
  * ends, and captured output is returned even when it is stopped (what the
  * guest's libc still buffered is lost). `proc_exit` ends the run, never the
- * host process. A start function (a `start` section) runs first, as the
+ * host process, also for a guest that catches what unwinds it (which then
+ * calls out no more, and is stopped at its next check). A start function (a `start` section) runs first, as the
  * guest loads, under the same fuel, `timeout`, `signal` and `stop`; a stop,
  * a trap or an import's error there is the outcome, for the export
  * `(start)`, and `_start` then gets a `timeout` of its own.
@@ -329,6 +330,8 @@ export async function runWasiWith(
     dropped: { stdout: stdout.dropped, stderr: stderr.dropped },
   });
   let hasStart = false;
+  // The code of the guest's proc_exit, once it has called it.
+  let exitCode: number | undefined;
   try {
     // runWasi hands out no more fuel, so its fuel checks may trap. A start
     // function runs as the guest loads, under the run's stops too.
@@ -347,7 +350,17 @@ export async function runWasiWith(
           () => guest !== undefined,
         ),
       },
-      interrupt: false,
+      // proc_exit is the runner's interrupt import: it unwinds the guest,
+      // and should the guest catch that (C++'s catch (...) with wasm
+      // exceptions does), it calls out no more and traps at its next check,
+      // as after any stop. A plain throw let it run on, and return 0.
+      interrupt: {
+        module: WASI_MODULE,
+        name: "proc_exit",
+        onCall: ([code]) => {
+          exitCode ??= code as number;
+        },
+      },
       async: !blocking,
       // A plain call that a deadline or a StopSignal can stop reads a stop
       // flag that traps.
@@ -376,7 +389,7 @@ export async function runWasiWith(
       );
       if (stopped === undefined) throw error;
       // proc_exit from the start function exits, as from _start.
-      return { ...exited(stopped), ...output() };
+      return { ...exited(stopped, exitCode), ...output() };
     }
     const exports = guest.instance.exports;
     if (typeof exports._start !== "function") {
@@ -405,7 +418,7 @@ export async function runWasiWith(
         signal: options.signal,
         stop: options.stop,
       });
-    return { ...exited(outcome), ...output() };
+    return { ...exited(outcome, exitCode), ...output() };
   } finally {
     files.closeAll();
     stdin.release();
@@ -608,15 +621,22 @@ function checkInput(stdin: unknown): void {
   );
 }
 
-/** A returned `_start` exits with 0; `proc_exit` exits with its code. */
-function exited(outcome: CallOutcome): WasiOutcome {
+/**
+ * A returned `_start` exits with 0; a guest that called `proc_exit` exits
+ * with its code, however its call then ended (it is stopped as by an
+ * interrupt, and one that caught that is stopped at its next check).
+ */
+function exited(
+  outcome: CallOutcome,
+  exitCode: number | undefined,
+): WasiOutcome {
   const { export: name, fuel } = outcome;
   const base = fuel === undefined ? { export: name } : { export: name, fuel };
+  if (exitCode !== undefined) {
+    return { ...base, outcome: "exited", code: exitCode };
+  }
   if (outcome.outcome === "returned") {
     return { ...base, outcome: "exited", code: 0 };
-  }
-  if (outcome.outcome === "error" && outcome.error.cause instanceof ProcExit) {
-    return { ...base, outcome: "exited", code: outcome.error.cause.code };
   }
   return outcome;
 }
@@ -641,7 +661,7 @@ function quietly<T>(make: () => T): T {
 }
 
 /** The WASI functions that do not touch the guest's memory. */
-const NO_MEMORY = new Set(["proc_exit", "sched_yield", "proc_raise"]);
+const NO_MEMORY = new Set(["sched_yield", "proc_raise"]);
 
 /**
  * The WASI imports, each that touches memory refusing a call made before the

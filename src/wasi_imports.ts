@@ -2,8 +2,8 @@
  * The `wasi_snapshot_preview1` imports a WASI guest gets: `node:wasi`'s,
  * with the calls that could block, end the process or leave state behind
  * replaced. Sleeps and reads from a stream are promises (the guest is
- * suspended through JSPI) that a stop rejects; `proc_exit` ends the run
- * rather than the process; stdio is early-exit's; files are tracked.
+ * suspended through JSPI) that a stop rejects; stdio is early-exit's; files
+ * are tracked. `proc_exit` is left out, for the runner's interrupt import.
  *
  * @module
  */
@@ -22,17 +22,6 @@ import {
 import type { GuestFiles, WasiFunction } from "./wasi_files.ts";
 import type { InputSource, OutputSink } from "./wasi_stdio.ts";
 import type { StopWatch } from "./wasi_stops.ts";
-
-/** What `proc_exit` throws: the guest's exit code, on its way out. */
-export class ProcExit {
-  /** The exit code. */
-  readonly code: number;
-
-  /** @param code The exit code. */
-  constructor(code: number) {
-    this.code = code;
-  }
-}
 
 /** An import: it may return a promise, which suspends the guest. */
 // deno-lint-ignore no-explicit-any
@@ -73,12 +62,12 @@ export function wasiImports(
   const files = parts.files.functions();
   const stdioClosed = [false, false, false];
   const view = () => new DataView(memory().buffer);
+  // proc_exit is not among them: runWasi makes it the runner's interrupt
+  // import, which stops a guest that catches what unwinds it.
+  const { proc_exit: _, ...others } = wasi;
   return {
-    ...wasi,
+    ...others,
     ...files,
-    proc_exit: (code: number) => {
-      throw new ProcExit(code);
-    },
     fd_write: (fd: number, iovs: number, count: number, written: number) => {
       if (fd !== 1 && fd !== 2) return files.fd_write(fd, iovs, count, written);
       if (stdioClosed[fd]) return ERRNO.BADF;
