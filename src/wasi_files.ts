@@ -69,6 +69,13 @@ const DIRECTORY_CHANGES: Record<string, number[]> = {
   path_filestat_set_times: [0],
 };
 
+/**
+ * Functions that read what is behind a directory descriptor, by its path:
+ * a listing and a stat (the calls that change it, and those that take a
+ * path under it, `node:wasi` keeps inside the preopen itself).
+ */
+const DIRECTORY_READS = ["fd_readdir", "fd_filestat_get"];
+
 /** Functions that change the file behind their first argument. */
 const FILE_CHANGES = [
   "fd_write",
@@ -316,6 +323,13 @@ export class GuestFiles {
           ? ERRNO.ROFS
           : wasi[name](...args);
     }
+    // node:wasi finds a directory's descriptor by its path, which the
+    // guest may have renamed and put a link out of the preopen in place of.
+    for (const name of DIRECTORY_READS) {
+      const call = wrapped[name] ?? wasi[name];
+      wrapped[name] = (fd: number, ...rest: unknown[]) =>
+        this.#movedOut(fd) ? ERRNO.NOTCAPABLE : call(fd, ...rest);
+    }
     for (const name of FILE_CHANGES) {
       wrapped[name] = (fd: number, ...rest: unknown[]) =>
         readOnly.has(fd) ? ERRNO.ROFS : wasi[name](fd, ...rest);
@@ -332,6 +346,24 @@ export class GuestFiles {
         );
     }
     return wrapped;
+  }
+
+  /**
+   * Whether a directory descriptor's path now leads out of its preopen
+   * (the guest renamed the directory and made a link by its old name).
+   * A path that no longer resolves is node:wasi's to answer.
+   */
+  #movedOut(fd: number): boolean {
+    const directory = this.#directories.get(fd);
+    if (directory === undefined) return false;
+    try {
+      return !within(
+        Deno.realPathSync(directory.root),
+        Deno.realPathSync(directory.path),
+      );
+    } catch (error) {
+      return error instanceof Deno.errors.NotCapable;
+    }
   }
 
   #forget(fd: number): void {

@@ -113,3 +113,45 @@ Deno.test("a directory opened by an empty path does not let links at the end of 
       Deno.errors.NotFound,
     );
   }));
+
+Deno.test("a directory the guest renamed and replaced with a link out of the preopen cannot be listed or looked at through its old descriptor", () =>
+  withDirectory(async (directory) => {
+    await Deno.mkdir(`${directory}/inside/sub`, { recursive: true });
+    await Deno.mkdir(`${directory}/inside/kept`);
+    await Deno.mkdir(`${directory}/outside`);
+    await Deno.writeTextFile(`${directory}/outside/secret`, "host");
+    const sub = OPENED;
+    const kept = OPENED + 4;
+    const errnos = await run(directory, [
+      [
+        "path_open",
+        PREOPEN,
+        0,
+        { string: "sub" },
+        O_DIRECTORY,
+        -1n,
+        -1n,
+        0,
+        sub,
+      ],
+      [
+        "path_open",
+        PREOPEN,
+        0,
+        { string: "kept" },
+        O_DIRECTORY,
+        -1n,
+        -1n,
+        0,
+        kept,
+      ],
+      ["path_rename", PREOPEN, { string: "sub" }, PREOPEN, { string: "sub2" }],
+      ["path_symlink", { string: "../outside" }, PREOPEN, { string: "sub" }],
+      // The buffer at 1024, its size at 72.
+      ["fd_readdir", { load: sub }, 1024, 1024, 0n, 72],
+      ["fd_filestat_get", { load: sub }, 1024],
+      ["fd_readdir", { load: kept }, 1024, 1024, 0n, 72],
+      ["fd_filestat_get", { load: kept }, 1024],
+    ]);
+    assert.deepEqual(errnos, ["00", "00", "00", "00", "76", "76", "00", "00"]);
+  }));
