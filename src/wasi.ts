@@ -30,7 +30,11 @@ import {
   hasStartFunction,
   type ImportDescriptor,
 } from "./signatures.ts";
-import { checkPreopens, type WasiPreopen } from "./wasi_preopens.ts";
+import {
+  checkPreopens,
+  preopenHoldingCache,
+  type WasiPreopen,
+} from "./wasi_preopens.ts";
 import {
   DEFAULT_OUTPUT_LIMIT,
   InputSource,
@@ -124,7 +128,9 @@ export interface WasiOptions {
    * options reads it rather than rewriting, which is most of a one-shot
    * run's cost for a large guest. Needs `--allow-read=DIR
    * --allow-write=DIR`, else the run is rejected with a `GuestLoadError`
-   * naming them, before the guest is read.
+   * naming them, before the guest is read. Inside a read-write preopen,
+   * where the guest could change what later runs run, it is refused with a
+   * `TypeError`.
    *
    * @example Running a command twice, the second time from the cache
    * ```ts
@@ -203,7 +209,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * @param options Arguments, environment, preopens, stdio and stops.
  * @returns How the command ended, and its captured output.
  * @throws {Deno.errors.NotCapable} When a preopen lacks a permission; the message names the flag.
- * @throws {TypeError} When the module is not a WASI command, or `async: false` comes with what needs an async run.
+ * @throws {TypeError} When the module is not a WASI command, `async: false` comes with what needs an async run, or the `cache` is inside a read-write preopen.
  * @throws {InvalidModule} When the bytes are not a valid module.
  * @throws {ImportError} When the guest imports something other than WASI preview1, or a WASI function with another type than WASI preview1 gives it.
  * @throws {GuestLoadError} With reason `limits`, when the guest's memory or a table starts above its `limits`; `permission`, when read or write permission for `cache` is missing; `io`, when its entry cannot be written.
@@ -290,6 +296,14 @@ export async function runWasiWith(
   const cache = options.cache === undefined
     ? undefined
     : openCache(options.cache, "runWasi");
+  const holder = cache && preopenHoldingCache(preopens, cache.directory);
+  if (holder !== undefined) {
+    throw new TypeError(
+      `runWasi's cache ${
+        cache!.directory
+      } is inside the read-write preopen ${holder.host}, where the guest could change what the next run runs: keep the cache elsewhere, or make the preopen read-only`,
+    );
+  }
   const blocking = !runsAsync(options);
   const wasi = quietly(() =>
     new WASI({

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { isAbsolute, relative, resolve, sep } from "node:path";
+
 /** A host directory a WASI guest may use, and under which path. */
 export interface WasiPreopen {
   /** The directory on the host. */
@@ -119,4 +121,36 @@ function checkShapes(preopens: readonly WasiPreopen[]): void {
 /** A value, as a message shows it. */
 function describe(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * The first read-write preopen that holds the rewrite cache's directory:
+ * the guest could write its entries there, and so change what the next run
+ * of a guest with the same bytes runs (a rewrite without checks, which no
+ * stop reaches).
+ *
+ * @param preopens The preopens, checked by {@linkcode checkPreopens}.
+ * @param cache The cache's directory.
+ * @returns That preopen, or `undefined` when none holds the cache.
+ */
+export function preopenHoldingCache(
+  preopens: readonly WasiPreopen[],
+  cache: string,
+): WasiPreopen | undefined {
+  const cacheAt = realOrResolved(cache);
+  return preopens.find(({ host, mode }) => {
+    if (mode === "read-only") return false;
+    const inside = relative(realOrResolved(host), cacheAt);
+    return inside === "" ||
+      (!isAbsolute(inside) && inside.split(sep)[0] !== "..");
+  });
+}
+
+/** A path's real path, or, for one that does not exist (yet), its absolute path. */
+function realOrResolved(path: string): string {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return resolve(path);
+  }
 }
