@@ -22,6 +22,7 @@ import {
 import type { GuestFiles, WasiFunction } from "./wasi_files.ts";
 import type { InputSource, OutputSink } from "./wasi_stdio.ts";
 import type { StopWatch } from "./wasi_stops.ts";
+import { startTimer } from "./long_timer.ts";
 
 /** An import: it may return a promise, which suspends the guest. */
 // deno-lint-ignore no-explicit-any
@@ -137,15 +138,18 @@ export const RANDOM_SLICE = 1 << 20;
 
 /**
  * `poll_oneoff`: descriptors are ready at once (a read then waits in
- * `fd_read`); clocks are waited for, in a promise a stop ends.
+ * `fd_read`), but for a read of a stdin stream, which is ready when the
+ * stream gives bytes; clocks and the stream are waited for, in a promise a
+ * stop ends.
  */
 function pollOneoff(
-  { wasi, memory, stdin, watch, blocking }: WasiImportParts,
+  parts: WasiImportParts,
   into: number,
   out: number,
   count: number,
   events: number,
 ): number | Promise<number> {
+  const { wasi, memory, stdin, watch, blocking } = parts;
   if (count === 0) return ERRNO.INVAL;
   const subscriptions = readSubscriptions(
     new DataView(memory().buffer),
@@ -159,7 +163,14 @@ function pollOneoff(
   }
   out >>>= 0;
   events >>>= 0;
-  const ready = subscriptions.filter((s) => s.type !== EVENTTYPE.CLOCK);
+  // A read of a stdin stream with nothing pending is ready once the stream
+  // gives a chunk (or ends); every other descriptor at once. A plain call
+  // cannot wait for the stream: its stdin is ready at once too.
+  const waitsForStdin = (s: Subscription) =>
+    !blocking && s.type === EVENTTYPE.FD_READ && s.fd === 0 && stdin.waiting;
+  const ready = subscriptions.filter((s) =>
+    s.type !== EVENTTYPE.CLOCK && !waitsForStdin(s)
+  );
   if (ready.length > 0) {
     const view = new DataView(memory().buffer);
     ready.forEach((subscription, index) => {
@@ -200,7 +211,44 @@ function pollOneoff(
     return ERRNO.SUCCESS;
   };
   if (wait <= 0) return fire();
+  const reads = subscriptions.filter(waitsForStdin);
+  if (reads.length > 0) return firstOf(parts, reads, wait, fire, out, events);
   if (!blocking) return watch.sleep(wait).then(fire);
   watch.sleepBlocking(wait);
   return fire();
+}
+
+/**
+ * Waits for the stdin stream's next chunk or the first clock, whichever
+ * comes first, unless the run stops first (which cancels the stream, as a
+ * stopped read does). A chunk that comes after the clock is kept for the
+ * next read.
+ */
+function firstOf(
+  { memory, stdin, watch }: WasiImportParts,
+  reads: Subscription[],
+  wait: number,
+  fire: () => number,
+  out: number,
+  events: number,
+): Promise<number> {
+  let cancel: (() => void) | undefined;
+  const clock = new Promise<"clock">((resolve) => {
+    if (wait !== Infinity) cancel = startTimer(wait, () => resolve("clock"));
+  });
+  const input = stdin.fetch().then(() => "stdin" as const);
+  return watch.race(Promise.race([clock, input]), () => {
+    cancel?.();
+    stdin.close();
+  }).then((first) => {
+    cancel?.();
+    if (first === "clock") return fire();
+    const view = new DataView(memory().buffer);
+    reads.forEach((subscription, index) => {
+      const nbytes = BigInt(Math.max(1, stdin.ready));
+      writeEvent(view, out + index * EVENT_SIZE, subscription, nbytes);
+    });
+    view.setUint32(events, reads.length, true);
+    return ERRNO.SUCCESS;
+  });
 }

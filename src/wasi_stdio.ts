@@ -224,6 +224,8 @@ export class InputSource {
   #blocking = false;
   #ended = false;
   #released = false;
+  #fetching: Promise<void> | undefined;
+  #failed: { error: unknown } | undefined;
 
   /**
    * Makes stdin.
@@ -269,6 +271,7 @@ export class InputSource {
     watch: StopWatch,
   ): number | Promise<number> {
     if (this.#pending.length > 0 || this.#ended) return this.#fill(vectors());
+    if (this.#failed !== undefined) throw this.#failed.error;
     if (this.#blocking) {
       const chunk = new Uint8Array(READ_CHUNK);
       const n = Deno.stdin.readSync(chunk);
@@ -276,27 +279,55 @@ export class InputSource {
       else this.#pending = chunk.subarray(0, n);
       return this.#fill(vectors());
     }
-    return watch.race(this.#reader!.read(), () => this.close()).then(
+    return watch.race(this.fetch(), () => this.close()).then(() =>
+      this.read(vectors, watch)
+    );
+  }
+
+  /**
+   * Whether a read would wait for the stream: nothing is pending, and the
+   * stream has neither ended nor failed.
+   */
+  get waiting(): boolean {
+    return this.#reader !== undefined && this.#pending.length === 0 &&
+      !this.#ended && this.#failed === undefined;
+  }
+
+  /**
+   * Reads the stream's next chunk into what is pending, or marks its end;
+   * one read at a time, which a later call (a read after a `poll_oneoff`
+   * that stopped waiting for it) waits for too. Never rejects: a failure
+   * is kept, and thrown by the next read.
+   */
+  fetch(): Promise<void> {
+    if (!this.waiting) return Promise.resolve();
+    return this.#fetching ??= this.#reader!.read().then(
       ({ value, done }) => {
+        this.#fetching = undefined;
         if (done) {
           this.#ended = true;
         } else if (!(value instanceof Uint8Array)) {
-          throw new TypeError(
-            `runWasi's stdin stream gave ${
-              typeof value === "string" ? "a string" : String(value)
-            }, not bytes: give it Uint8Arrays (pipe a stream of text through a TextEncoderStream)`,
-          );
+          this.#failed = {
+            error: new TypeError(
+              `runWasi's stdin stream gave ${
+                typeof value === "string" ? "a string" : String(value)
+              }, not bytes: give it Uint8Arrays (pipe a stream of text through a TextEncoderStream)`,
+            ),
+          };
         } else if (value.length === 0) {
           // An empty chunk is not the end, which a read of 0 bytes would
           // tell the guest: read on, after a turn of the event loop, so
           // that a stream of nothing but empty chunks leaves the run's
           // stops their turn.
           return new Promise<void>((resolve) => setTimeout(resolve, 0))
-            .then(() => this.read(vectors, watch));
+            .then(() => this.fetch());
         } else {
           this.#pending = value;
         }
-        return this.#fill(vectors());
+      },
+      (error) => {
+        this.#fetching = undefined;
+        this.#failed = { error };
       },
     );
   }
