@@ -146,7 +146,9 @@ export interface IsolatedCallOptions {
    * memory starts above it is refused with a `GuestLoadError` (reason
    * `limits`). So the child holds at most about twice `maxHeapMiB`, plus
    * the runtime's own. Without it, neither is bounded: a guest can take
-   * 4 GiB per memory (16 GiB for a memory64) of the machine's memory.
+   * 4 GiB per memory (16 GiB for a memory64) of the machine's memory (on
+   * Linux the child is then what the OOM killer ends first, where
+   * `--allow-run` allows `choom`).
    *
    * @default undefined
    */
@@ -528,6 +530,16 @@ const CHILD_CPUS = "1-1023";
 let confines: boolean | undefined;
 
 /**
+ * The child's `oom_score_adj` (Linux): the most, so that when the machine
+ * runs out of memory the kernel's OOM killer ends the child before the host.
+ * Raising one's own score needs no privilege.
+ */
+const CHILD_OOM_SCORE = 1000;
+
+/** Whether `choom` marks a child here: unknown until probed. */
+let marks: boolean | undefined;
+
+/**
  * Whether the child can be kept off one of this process's CPUs: this
  * process may use two CPUs or more, and `taskset` is allowed by
  * `--allow-run` (checked without prompting) and works. The first call asks
@@ -554,6 +566,29 @@ function childConfined(): boolean {
 }
 
 /**
+ * Whether the child can be made the OOM killer's first choice: `choom` is
+ * allowed by `--allow-run` (checked without prompting) and works (Linux's
+ * util-linux has it). Probed in the background by the first call, as
+ * `taskset` is.
+ */
+function childMarked(): boolean {
+  if (marks !== undefined) return marks;
+  marks = false;
+  const run = Deno.permissions.querySync({ name: "run", command: "choom" });
+  if (run.state !== "granted") return false;
+  trackExit(
+    new Deno.Command("choom", {
+      args: ["-n", String(CHILD_OOM_SCORE), "--", "true"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output().then((probe) => marks = probe.success),
+    // Not installed (as on Windows and macOS): the kernel picks as it does.
+  );
+  return false;
+}
+
+/**
  * The command that starts the child: `deno` with `args`, through `nice`,
  * so that every thread of it runs at a lower priority than the host's, and
  * through `taskset`, so that it runs on every CPU but one. At the deadline
@@ -561,9 +596,11 @@ function childConfined(): boolean {
  * 2 cores it waited for them (p99 late 1.7–5.1 ms at the same priority,
  * 0.7–2.8 below it), and the kernel lets a running thread finish its slice
  * before a woken one of any priority gets its core: with the child off one
- * core, a 1 GiB fill's p99 went from 1.2–4.1 ms to 0.8–1.1. Either wrapper
- * is left out where it cannot be run (not on the PATH, not allowed by
- * `--allow-run`, one CPU).
+ * core, a 1 GiB fill's p99 went from 1.2–4.1 ms to 0.8–1.1. And through
+ * `choom`, so that a guest that takes the machine's memory (isolation
+ * without `maxHeapMiB`) is what the OOM killer ends, not its host. Each
+ * wrapper is left out where it cannot be run (not on the PATH, not allowed
+ * by `--allow-run`, one CPU).
  *
  * @param args The child's arguments to `deno`.
  * @returns The program and its arguments.
@@ -573,6 +610,9 @@ export function childCommand(args: string[]): [string, string[]] {
   const nice = Deno.permissions.querySync({ name: "run", command: "nice" });
   if (nice.state === "granted") {
     command.unshift("nice", "-n", String(CHILD_NICENESS));
+  }
+  if (childMarked()) {
+    command.unshift("choom", "-n", String(CHILD_OOM_SCORE), "--");
   }
   if (childConfined()) command.unshift("taskset", "-c", CHILD_CPUS);
   return [command[0]!, command.slice(1)];
