@@ -33,6 +33,7 @@ import { hasStartFunction, readSignatures } from "./src/signatures.ts";
 import { checkPreopens, preopenHoldingCache } from "./src/wasi_preopens.ts";
 import { startTimer } from "./src/long_timer.ts";
 import {
+  commandRefusal,
   isWasiCommand,
   parseWasiFlags,
   reactorRefusal,
@@ -478,6 +479,8 @@ async function runIfWasi(
     }
     return { bytes: bytes!, label };
   }
+  const refusal = commandRefusal(label, signatures);
+  if (refusal !== undefined) throw new UsageError(refusal);
   if (options.callOptions.length > 0) {
     const given = options.callOptions;
     const one = given.length === 1;

@@ -415,6 +415,14 @@ export async function runWasiWith(
         }`,
       );
     }
+    const start = guest.signature("_start");
+    if (start !== undefined && start.params.length > 0) {
+      throw new TypeError(
+        `${guest.label} is not a WASI command: its _start takes parameters (${
+          describeSignature(start)
+        }), where a command's takes none; build it as a WASI command (wasm32-wasip1)`,
+      );
+    }
     if (!(exports.memory instanceof WebAssembly.Memory)) {
       throw new TypeError(`${guest.label} exports no memory named "memory"`);
     }

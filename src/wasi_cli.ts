@@ -15,6 +15,7 @@ import {
   type WasiResult,
 } from "./wasi.ts";
 import type { GuestSource } from "./load.ts";
+import { describeSignature, type ModuleSignatures } from "./signatures.ts";
 import type { RewriteCache } from "./rewrite_cache.ts";
 
 /** What `--dir`, `--env` and `--` said, and the arguments left for the rest of the command line. */
@@ -95,6 +96,36 @@ export function isWasiCommand(
 ): boolean {
   return imports.some((i) => i.module === "wasi_snapshot_preview1") &&
     exports.some((e) => e.name === "_start" && e.kind === "function");
+}
+
+/**
+ * Why a module that {@linkcode isWasiCommand} took for a command cannot run
+ * as one, which `runWasi` would refuse with a `TypeError` (that the command
+ * line would report as its own bug): a `_start` that takes parameters, or no
+ * memory exported as `memory`. `undefined` when it can run.
+ *
+ * @param label The module's name in messages.
+ * @param signatures The module's exports and their signatures.
+ * @returns The one-line usage error.
+ */
+export function commandRefusal(
+  label: string,
+  signatures: Pick<ModuleSignatures, "exports" | "exportList">,
+): string | undefined {
+  const start = signatures.exports.get("_start");
+  if (start !== undefined && start.params.length > 0) {
+    return `${label} is not a WASI command: its _start takes parameters (${
+      describeSignature(start)
+    }), where a command's takes none; build it as a WASI command (wasm32-wasip1)`;
+  }
+  if (
+    !signatures.exportList.some((e) =>
+      e.name === "memory" && e.kind === "memory"
+    )
+  ) {
+    return `${label} exports no memory named "memory", which a WASI command must (WASI reads and writes the guest's memory through it); build it as a WASI command (wasm32-wasip1)`;
+  }
+  return undefined;
 }
 
 /**
