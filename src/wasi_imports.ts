@@ -110,7 +110,7 @@ export function wasiImports(
     fd_renumber: (from: number, to: number) =>
       from <= 2 || to <= 2 ? ERRNO.NOTSUP : files.fd_renumber(from, to),
     poll_oneoff: (into: number, out: number, count: number, events: number) =>
-      pollOneoff(parts, into, out, count, events),
+      pollOneoff(parts, into, out, count, events, stdioClosed[0]),
     // In slices, looking at the run's stops between them: 4 GiB of random
     // bytes take seconds, inside one host call no check interrupts.
     random_get: (buffer: number, length: number) => {
@@ -148,6 +148,7 @@ function pollOneoff(
   out: number,
   count: number,
   events: number,
+  stdinClosed: boolean,
 ): number | Promise<number> {
   const { wasi, memory, stdin, watch, blocking } = parts;
   if (count === 0) return ERRNO.INVAL;
@@ -165,9 +166,11 @@ function pollOneoff(
   events >>>= 0;
   // A read of a stdin stream with nothing pending is ready once the stream
   // gives a chunk (or ends); every other descriptor at once. A plain call
-  // cannot wait for the stream: its stdin is ready at once too.
+  // cannot wait for the stream: its stdin is ready at once too, as is one
+  // the guest closed (whose stream is the caller's to read on).
   const waitsForStdin = (s: Subscription) =>
-    !blocking && s.type === EVENTTYPE.FD_READ && s.fd === 0 && stdin.waiting;
+    !blocking && !stdinClosed && s.type === EVENTTYPE.FD_READ && s.fd === 0 &&
+    stdin.waiting;
   const ready = subscriptions.filter((s) =>
     s.type !== EVENTTYPE.CLOCK && !waitsForStdin(s)
   );
