@@ -9,8 +9,10 @@ import { runWasi } from "../mod.ts";
  * plus the type of the first (0 for the clock, 1 for stdin), plus 100 if it
  * read bytes.
  */
-const poller = (clockNs: bigint) =>
+const poller = (clockNs: bigint, closing = false) =>
   `(module
+  (import "wasi_snapshot_preview1" "fd_close"
+    (func $close (param i32) (result i32)))
   (import "wasi_snapshot_preview1" "poll_oneoff"
     (func $poll (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_read"
@@ -18,6 +20,7 @@ const poller = (clockNs: bigint) =>
   (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
   (memory (export "memory") 1)
   (func (export "_start") (local $code i32)
+    ${closing ? "(drop (call $close (i32.const 0)))" : ""}
     ;; A clock subscription: 200 ms, relative, on the monotonic clock.
     (i64.store (i32.const 0) (i64.const 1))
     (i32.store8 (i32.const 8) (i32.const 0))
@@ -92,4 +95,16 @@ Deno.test("a deadline stops a poll_oneoff that waits for a stdin stream and a cl
   });
   assert.equal(result.outcome, "timeout");
   assert.ok(!silent.locked);
+});
+
+Deno.test("poll_oneoff on a stdin the guest closed is ready at once, and leaves the stream to the caller", async () => {
+  const stdin = ReadableStream.from([new TextEncoder().encode("kept\n")]);
+  const result = await runWasi(await wat(poller(60_000_000_000n, true)), {
+    stdin,
+    timeout: 30_000,
+  });
+  assert.equal(result.outcome, "exited");
+  // Ready at once; the read that follows gets EBADF, and no bytes.
+  if (result.outcome === "exited") assert.equal(result.code, 11);
+  assert.equal(await new Response(stdin).text(), "kept\n");
 });
