@@ -346,6 +346,15 @@ export async function runWasiWith(
   let hasStart = false;
   // The code of the guest's proc_exit, once it has called it.
   let exitCode: number | undefined;
+  // A stop cancels a stdin stream the guest was waiting for. The watch
+  // that ends the wait does, when it sees the stop first; the call's own
+  // deadline may end the wait before it looks.
+  const ended = (outcome: WasiOutcome): WasiOutcome => {
+    if (outcome.outcome !== "exited" && STOPS.has(outcome.outcome)) {
+      if (stdin.fetching) stdin.close();
+    }
+    return outcome;
+  };
   try {
     // runWasi hands out no more fuel, so its fuel checks may trap. A start
     // function runs as the guest loads, under the run's stops too.
@@ -403,7 +412,7 @@ export async function runWasiWith(
       );
       if (stopped === undefined) throw error;
       // proc_exit from the start function exits, as from _start.
-      return { ...exited(stopped, exitCode), ...output() };
+      return { ...ended(exited(stopped, exitCode)), ...output() };
     }
     const exports = guest.instance.exports;
     if (typeof exports._start !== "function") {
@@ -440,7 +449,7 @@ export async function runWasiWith(
         signal: options.signal,
         stop: options.stop,
       });
-    return { ...exited(outcome, exitCode), ...output() };
+    return { ...ended(exited(outcome, exitCode)), ...output() };
   } finally {
     files.closeAll();
     stdin.release();
@@ -520,6 +529,14 @@ function checkWasiImports(needed: ImportDescriptor[]): void {
     }
   }
 }
+
+/** The outcomes of a stop. */
+const STOPS = new Set<string>([
+  "timeout",
+  "aborted",
+  "fuel_exhausted",
+  "interrupted",
+]);
 
 /** The import module of WASI preview1. */
 const WASI_MODULE = "wasi_snapshot_preview1";

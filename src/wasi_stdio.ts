@@ -284,6 +284,11 @@ export class InputSource {
     );
   }
 
+  /** Whether a read of the stream is in progress. */
+  get fetching(): boolean {
+    return this.#fetching !== undefined;
+  }
+
   /**
    * Whether a read would wait for the stream: nothing is pending, and the
    * stream has neither ended nor failed.

@@ -70,3 +70,22 @@ Deno.test("runWasi: a stdin stream of nothing but empty chunks is stopped by a d
   });
   assert.equal(stopped.outcome, "aborted");
 });
+
+Deno.test("runWasi: a deadline that stops a read of a stdin stream cancels the stream, as an abort does", async () => {
+  let cancelled = false;
+  const silent = new ReadableStream<Uint8Array>({
+    pull: () => new Promise(() => {}),
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const result = await runWasi(wasiGuest("copy"), {
+    args: ["-", "-"],
+    stdin: silent,
+    timeout: 200,
+    stdout: "capture",
+    stderr: "capture",
+  });
+  assert.equal(result.outcome, "timeout");
+  assert.ok(cancelled);
+});
