@@ -30,9 +30,10 @@ import { loadGuestWith } from "./src/load_guest.ts";
 import { roomForHit } from "./src/rewrite_splice.ts";
 import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
 import { hasStartFunction, readSignatures } from "./src/signatures.ts";
-import { checkPreopens } from "./src/wasi_preopens.ts";
+import { checkPreopens, preopenHoldingCache } from "./src/wasi_preopens.ts";
 import { startTimer } from "./src/long_timer.ts";
 import {
+  commandRefusal,
   isWasiCommand,
   parseWasiFlags,
   reactorRefusal,
@@ -478,6 +479,8 @@ async function runIfWasi(
     }
     return { bytes: bytes!, label };
   }
+  const refusal = commandRefusal(label, signatures);
+  if (refusal !== undefined) throw new UsageError(refusal);
   if (options.callOptions.length > 0) {
     const given = options.callOptions;
     const one = given.length === 1;
@@ -494,6 +497,14 @@ async function runIfWasi(
   } catch (error) {
     // A directory that is missing, or lacks a permission: the user's to fix.
     throw new UsageError(`--dir: ${(error as Error).message}`);
+  }
+  const holder = cache && preopenHoldingCache(wasi.preopens, cache.directory);
+  if (holder !== undefined) {
+    throw new UsageError(
+      `--cache ${
+        cache!.directory
+      } is inside --dir ${holder.host}, where the guest could change what the next run runs: keep the cache elsewhere`,
+    );
   }
   const { result, elapsed, status } = await runWasiCommand(bytes!, {
     flags: wasi,

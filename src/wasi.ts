@@ -22,7 +22,7 @@ import {
 import type { StopSignal } from "./stop_signal.ts";
 import { checkSignalValue, checkStopValue } from "./option_checks.ts";
 import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
-import { ProcExit, type WasiImport, wasiImports } from "./wasi_imports.ts";
+import { type WasiImport, wasiImports } from "./wasi_imports.ts";
 import { wasiFunctionType } from "./wasi_abi.ts";
 import { ImportError } from "./errors.ts";
 import {
@@ -30,7 +30,11 @@ import {
   hasStartFunction,
   type ImportDescriptor,
 } from "./signatures.ts";
-import { checkPreopens, type WasiPreopen } from "./wasi_preopens.ts";
+import {
+  checkPreopens,
+  preopenHoldingCache,
+  type WasiPreopen,
+} from "./wasi_preopens.ts";
 import {
   DEFAULT_OUTPUT_LIMIT,
   InputSource,
@@ -124,7 +128,9 @@ export interface WasiOptions {
    * options reads it rather than rewriting, which is most of a one-shot
    * run's cost for a large guest. Needs `--allow-read=DIR
    * --allow-write=DIR`, else the run is rejected with a `GuestLoadError`
-   * naming them, before the guest is read.
+   * naming them, before the guest is read. Inside a read-write preopen,
+   * where the guest could change what later runs run, it is refused with a
+   * `TypeError`.
    *
    * @example Running a command twice, the second time from the cache
    * ```ts
@@ -180,7 +186,8 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * file it opened and every preopen is closed when it ends, however it
  * ends, and captured output is returned even when it is stopped (what the
  * guest's libc still buffered is lost). `proc_exit` ends the run, never the
- * host process. A start function (a `start` section) runs first, as the
+ * host process, also for a guest that catches what unwinds it (which then
+ * calls out no more, and is stopped at its next check). A start function (a `start` section) runs first, as the
  * guest loads, under the same fuel, `timeout`, `signal` and `stop`; a stop,
  * a trap or an import's error there is the outcome, for the export
  * `(start)`, and `_start` then gets a `timeout` of its own.
@@ -202,7 +209,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * @param options Arguments, environment, preopens, stdio and stops.
  * @returns How the command ended, and its captured output.
  * @throws {Deno.errors.NotCapable} When a preopen lacks a permission; the message names the flag.
- * @throws {TypeError} When the module is not a WASI command, or `async: false` comes with what needs an async run.
+ * @throws {TypeError} When the module is not a WASI command, `async: false` comes with what needs an async run, or the `cache` is inside a read-write preopen.
  * @throws {InvalidModule} When the bytes are not a valid module.
  * @throws {ImportError} When the guest imports something other than WASI preview1, or a WASI function with another type than WASI preview1 gives it.
  * @throws {GuestLoadError} With reason `limits`, when the guest's memory or a table starts above its `limits`; `permission`, when read or write permission for `cache` is missing; `io`, when its entry cannot be written.
@@ -273,6 +280,9 @@ export async function runWasiWith(
   checkStopValue(options.stop, "runWasi's stop");
   checkSignalValue(options.signal, "runWasi's signal");
   checkCommandLine(options);
+  checkOutputMode(options.stdout, "stdout");
+  checkOutputMode(options.stderr, "stderr");
+  checkInput(options.stdin);
   const limit = options.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
   if (!(Number.isSafeInteger(limit) && limit >= 0) && limit !== Infinity) {
     throw new RangeError(
@@ -286,6 +296,14 @@ export async function runWasiWith(
   const cache = options.cache === undefined
     ? undefined
     : openCache(options.cache, "runWasi");
+  const holder = cache && preopenHoldingCache(preopens, cache.directory);
+  if (holder !== undefined) {
+    throw new TypeError(
+      `runWasi's cache ${
+        cache!.directory
+      } is inside the read-write preopen ${holder.host}, where the guest could change what the next run runs: keep the cache elsewhere, or make the preopen read-only`,
+    );
+  }
   const blocking = !runsAsync(options);
   const wasi = quietly(() =>
     new WASI({
@@ -326,6 +344,17 @@ export async function runWasiWith(
     dropped: { stdout: stdout.dropped, stderr: stderr.dropped },
   });
   let hasStart = false;
+  // The code of the guest's proc_exit, once it has called it.
+  let exitCode: number | undefined;
+  // A stop cancels a stdin stream the guest was waiting for. The watch
+  // that ends the wait does, when it sees the stop first; the call's own
+  // deadline may end the wait before it looks.
+  const ended = (outcome: WasiOutcome): WasiOutcome => {
+    if (outcome.outcome !== "exited" && STOPS.has(outcome.outcome)) {
+      if (stdin.fetching) stdin.close();
+    }
+    return outcome;
+  };
   try {
     // runWasi hands out no more fuel, so its fuel checks may trap. A start
     // function runs as the guest loads, under the run's stops too.
@@ -344,7 +373,17 @@ export async function runWasiWith(
           () => guest !== undefined,
         ),
       },
-      interrupt: false,
+      // proc_exit is the runner's interrupt import: it unwinds the guest,
+      // and should the guest catch that (C++'s catch (...) with wasm
+      // exceptions does), it calls out no more and traps at its next check,
+      // as after any stop. A plain throw let it run on, and return 0.
+      interrupt: {
+        module: WASI_MODULE,
+        name: "proc_exit",
+        onCall: ([code]) => {
+          exitCode ??= code as number;
+        },
+      },
       async: !blocking,
       // A plain call that a deadline or a StopSignal can stop reads a stop
       // flag that traps.
@@ -373,7 +412,7 @@ export async function runWasiWith(
       );
       if (stopped === undefined) throw error;
       // proc_exit from the start function exits, as from _start.
-      return { ...exited(stopped), ...output() };
+      return { ...ended(exited(stopped, exitCode)), ...output() };
     }
     const exports = guest.instance.exports;
     if (typeof exports._start !== "function") {
@@ -383,6 +422,14 @@ export async function runWasiWith(
             ? " (it is a reactor, which runWasi does not run)"
             : ""
         }`,
+      );
+    }
+    const start = guest.signature("_start");
+    if (start !== undefined && start.params.length > 0) {
+      throw new TypeError(
+        `${guest.label} is not a WASI command: its _start takes parameters (${
+          describeSignature(start)
+        }), where a command's takes none; build it as a WASI command (wasm32-wasip1)`,
       );
     }
     if (!(exports.memory instanceof WebAssembly.Memory)) {
@@ -402,7 +449,7 @@ export async function runWasiWith(
         signal: options.signal,
         stop: options.stop,
       });
-    return { ...exited(outcome), ...output() };
+    return { ...ended(exited(outcome, exitCode)), ...output() };
   } finally {
     files.closeAll();
     stdin.release();
@@ -483,6 +530,14 @@ function checkWasiImports(needed: ImportDescriptor[]): void {
   }
 }
 
+/** The outcomes of a stop. */
+const STOPS = new Set<string>([
+  "timeout",
+  "aborted",
+  "fuel_exhausted",
+  "interrupted",
+]);
+
 /** The import module of WASI preview1. */
 const WASI_MODULE = "wasi_snapshot_preview1";
 
@@ -513,6 +568,22 @@ function inDescriptorOrder(preopens: readonly WasiPreopen[]): WasiPreopen[] {
  * @throws {TypeError} Naming the string that cannot be passed.
  */
 function checkCommandLine(options: WasiOptions): void {
+  if (options.args !== undefined && !Array.isArray(options.args)) {
+    throw new TypeError(
+      `runWasi's args must be an array of strings; got ${typeof options.args}`,
+    );
+  }
+  const env: unknown = options.env;
+  if (
+    env !== undefined &&
+    (typeof env !== "object" || env === null || Array.isArray(env))
+  ) {
+    throw new TypeError(
+      `runWasi's env must be an object of strings, { NAME: "value" }; got ${
+        Array.isArray(env) ? "an array" : String(env)
+      }`,
+    );
+  }
   const strings: [string, unknown][] = [
     ["program", options.program ?? ""],
     ...(options.args ?? []).map((arg, i): [string, unknown] => [
@@ -549,15 +620,62 @@ function checkCommandLine(options: WasiOptions): void {
   }
 }
 
-/** A returned `_start` exits with 0; `proc_exit` exits with its code. */
-function exited(outcome: CallOutcome): WasiOutcome {
+/**
+ * Checks where an output stream goes: any other value would pass neither
+ * through nor into the result, and the guest's output would be lost.
+ *
+ * @throws {TypeError} Naming the stream and the three modes.
+ */
+function checkOutputMode(mode: unknown, stream: string): void {
+  if (
+    mode === undefined || mode === "inherit" || mode === "capture" ||
+    mode === "ignore"
+  ) {
+    return;
+  }
+  throw new TypeError(
+    `runWasi's ${stream} must be "inherit", "capture" or "ignore"; got ${
+      typeof mode === "string" ? JSON.stringify(mode) : String(mode)
+    }`,
+  );
+}
+
+/**
+ * Checks the guest's stdin, which would otherwise fail in the guest's first
+ * read (a string, say, which is neither bytes nor `"inherit"`).
+ *
+ * @throws {TypeError} Saying what stdin may be.
+ */
+function checkInput(stdin: unknown): void {
+  if (
+    stdin === undefined || stdin === "inherit" ||
+    stdin instanceof Uint8Array || stdin instanceof ReadableStream
+  ) {
+    return;
+  }
+  throw new TypeError(
+    `runWasi's stdin must be bytes (a Uint8Array), a ReadableStream of them or "inherit"; got ${
+      typeof stdin === "string" ? JSON.stringify(stdin) : typeof stdin
+    }: encode a string with new TextEncoder().encode()`,
+  );
+}
+
+/**
+ * A returned `_start` exits with 0; a guest that called `proc_exit` exits
+ * with its code, however its call then ended (it is stopped as by an
+ * interrupt, and one that caught that is stopped at its next check).
+ */
+function exited(
+  outcome: CallOutcome,
+  exitCode: number | undefined,
+): WasiOutcome {
   const { export: name, fuel } = outcome;
   const base = fuel === undefined ? { export: name } : { export: name, fuel };
+  if (exitCode !== undefined) {
+    return { ...base, outcome: "exited", code: exitCode };
+  }
   if (outcome.outcome === "returned") {
     return { ...base, outcome: "exited", code: 0 };
-  }
-  if (outcome.outcome === "error" && outcome.error.cause instanceof ProcExit) {
-    return { ...base, outcome: "exited", code: outcome.error.cause.code };
   }
   return outcome;
 }
@@ -582,7 +700,7 @@ function quietly<T>(make: () => T): T {
 }
 
 /** The WASI functions that do not touch the guest's memory. */
-const NO_MEMORY = new Set(["proc_exit", "sched_yield", "proc_raise"]);
+const NO_MEMORY = new Set(["sched_yield", "proc_raise"]);
 
 /**
  * The WASI imports, each that touches memory refusing a call made before the

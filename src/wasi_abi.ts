@@ -16,7 +16,10 @@ export const ERRNO = {
   IO: 29,
   LOOP: 32,
   MFILE: 33,
+  NOENT: 44,
+  NOTDIR: 54,
   NOTSUP: 58,
+  PIPE: 64,
   ROFS: 69,
   NOTCAPABLE: 76,
 } as const;

@@ -15,6 +15,7 @@ import {
   type WasiResult,
 } from "./wasi.ts";
 import type { GuestSource } from "./load.ts";
+import { describeSignature, type ModuleSignatures } from "./signatures.ts";
 import type { RewriteCache } from "./rewrite_cache.ts";
 
 /** What `--dir`, `--env` and `--` said, and the arguments left for the rest of the command line. */
@@ -35,8 +36,9 @@ export interface WasiFlags {
  *
  * @param argv The command line, without the program name.
  * @returns The WASI flags, and what is left.
- * @throws {TypeError} When a flag has no value, `--env` has no `=`, or two
- *   `--dir` give the guest the same name.
+ * @throws {TypeError} When a flag has no value, `--env` has no `=`, `--dir`
+ *   no host directory or more than one `::`, or two `--dir` give the guest
+ *   the same name.
  */
 export function parseWasiFlags(argv: readonly string[]): WasiFlags {
   const flags: WasiFlags = { preopens: [], env: {}, args: [], rest: [] };
@@ -54,7 +56,14 @@ export function parseWasiFlags(argv: readonly string[]): WasiFlags {
     const value = match[2] ?? argv[++i];
     if (value === undefined) throw new TypeError(`--${match[1]} needs a value`);
     if (match[1] === "dir") {
-      const [host, guest] = value.split("::", 2);
+      // More than one "::" (a mode, `::ro`, say) would be dropped, and the
+      // directory preopened for writing all the same.
+      const [host, guest, ...more] = value.split("::");
+      if (host === "" || more.length > 0) {
+        throw new TypeError(
+          `--dir ${value}: expected HOST[::GUEST], where HOST is a directory (. for this one) and GUEST holds no "::" (every --dir is read-write)`,
+        );
+      }
       const name = guest ?? host;
       if (flags.preopens.some((p) => (p.guest ?? p.host) === name)) {
         throw new TypeError(
@@ -87,6 +96,36 @@ export function isWasiCommand(
 ): boolean {
   return imports.some((i) => i.module === "wasi_snapshot_preview1") &&
     exports.some((e) => e.name === "_start" && e.kind === "function");
+}
+
+/**
+ * Why a module that {@linkcode isWasiCommand} took for a command cannot run
+ * as one, which `runWasi` would refuse with a `TypeError` (that the command
+ * line would report as its own bug): a `_start` that takes parameters, or no
+ * memory exported as `memory`. `undefined` when it can run.
+ *
+ * @param label The module's name in messages.
+ * @param signatures The module's exports and their signatures.
+ * @returns The one-line usage error.
+ */
+export function commandRefusal(
+  label: string,
+  signatures: Pick<ModuleSignatures, "exports" | "exportList">,
+): string | undefined {
+  const start = signatures.exports.get("_start");
+  if (start !== undefined && start.params.length > 0) {
+    return `${label} is not a WASI command: its _start takes parameters (${
+      describeSignature(start)
+    }), where a command's takes none; build it as a WASI command (wasm32-wasip1)`;
+  }
+  if (
+    !signatures.exportList.some((e) =>
+      e.name === "memory" && e.kind === "memory"
+    )
+  ) {
+    return `${label} exports no memory named "memory", which a WASI command must (WASI reads and writes the guest's memory through it); build it as a WASI command (wasm32-wasip1)`;
+  }
+  return undefined;
 }
 
 /**

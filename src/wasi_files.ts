@@ -31,6 +31,7 @@ import {
   cappedTransfer,
   ERRNO,
   FDFLAG_APPEND,
+  fits,
   LOOKUP_SYMLINK_FOLLOW,
   WRITE_OFLAGS,
   WRITE_RIGHTS,
@@ -67,6 +68,13 @@ const DIRECTORY_CHANGES: Record<string, number[]> = {
   path_link: [0, 4],
   path_filestat_set_times: [0],
 };
+
+/**
+ * Functions that read what is behind a directory descriptor, by its path:
+ * a listing and a stat (the calls that change it, and those that take a
+ * path under it, `node:wasi` keeps inside the preopen itself).
+ */
+const DIRECTORY_READS = ["fd_readdir", "fd_filestat_get"];
 
 /** Functions that change the file behind their first argument. */
 const FILE_CHANGES = [
@@ -140,7 +148,8 @@ export class GuestFiles {
    * look), which `node:wasi` then judges; or the errno that refuses the
    * open: `NOTCAPABLE` for a path that a symbolic link leads out of the
    * preopen, `LOOP` for one that ends in a link the guest did not ask to
-   * follow.
+   * follow, `NOENT` for an empty path, `NOTDIR` or `BADF` for a descriptor
+   * that is not a directory the guest holds.
    *
    * The path is resolved as the kernel will resolve it, link by link:
    * `node:wasi` lets a link at the end of the path lead anywhere when the
@@ -159,19 +168,26 @@ export class GuestFiles {
     | number
     | undefined {
     const directory = this.#directories.get(dir);
+    // Every directory the guest holds is known here, so a descriptor that
+    // is not is a file's (or none): node:wasi, which would resolve the path
+    // from it unchecked, is not asked.
+    if (directory === undefined) {
+      return this.#open.has(dir) ? ERRNO.NOTDIR : ERRNO.BADF;
+    }
     const { buffer } = this.#memory();
     // A path outside memory is node:wasi's to refuse (EFAULT).
-    if (
-      directory === undefined || path < 0 || pathLength < 0 ||
-      path + pathLength > buffer.byteLength
-    ) {
+    if (path < 0 || pathLength < 0 || path + pathLength > buffer.byteLength) {
       return undefined;
     }
     const name = new TextDecoder().decode(
       new Uint8Array(buffer, path, pathLength),
     );
-    // An absolute or empty path is node:wasi's to refuse.
-    if (name === "" || name.startsWith("/")) return undefined;
+    // node:wasi opens the directory itself for an empty path, and the
+    // descriptor it gives would be one this walk never saw; openat gives
+    // ENOENT.
+    if (name === "") return ERRNO.NOENT;
+    // An absolute path is node:wasi's to refuse.
+    if (name.startsWith("/")) return undefined;
     let root: string;
     try {
       root = Deno.realPathSync(directory.root);
@@ -248,6 +264,12 @@ export class GuestFiles {
           (fdflags & FDFLAG_APPEND) !== 0;
         if (readOnly.has(dir) && writes) return ERRNO.ROFS;
         if (this.#open.size >= MAX_OPEN_FILES) return ERRNO.MFILE;
+        // node:wasi opens the file before it finds no room for the
+        // descriptor, and answers FAULT with the file left open, in its
+        // table and this process's, where nothing here would close it.
+        if (!fits(this.#memory().buffer.byteLength, opened, 4)) {
+          return ERRNO.FAULT;
+        }
         const target = this.#target(dir, dirflags, path, pathLength);
         if (typeof target === "number") return target;
         if (target?.kind === "other") return ERRNO.NOTSUP;
@@ -264,7 +286,7 @@ export class GuestFiles {
         );
         if (errno === ERRNO.SUCCESS) {
           const fd = new DataView(this.#memory().buffer).getUint32(
-            opened,
+            opened >>> 0,
             true,
           );
           this.#open.add(fd);
@@ -301,6 +323,13 @@ export class GuestFiles {
           ? ERRNO.ROFS
           : wasi[name](...args);
     }
+    // node:wasi finds a directory's descriptor by its path, which the
+    // guest may have renamed and put a link out of the preopen in place of.
+    for (const name of DIRECTORY_READS) {
+      const call = wrapped[name] ?? wasi[name];
+      wrapped[name] = (fd: number, ...rest: unknown[]) =>
+        this.#movedOut(fd) ? ERRNO.NOTCAPABLE : call(fd, ...rest);
+    }
     for (const name of FILE_CHANGES) {
       wrapped[name] = (fd: number, ...rest: unknown[]) =>
         readOnly.has(fd) ? ERRNO.ROFS : wasi[name](fd, ...rest);
@@ -317,6 +346,24 @@ export class GuestFiles {
         );
     }
     return wrapped;
+  }
+
+  /**
+   * Whether a directory descriptor's path now leads out of its preopen
+   * (the guest renamed the directory and made a link by its old name).
+   * A path that no longer resolves is node:wasi's to answer.
+   */
+  #movedOut(fd: number): boolean {
+    const directory = this.#directories.get(fd);
+    if (directory === undefined) return false;
+    try {
+      return !within(
+        Deno.realPathSync(directory.root),
+        Deno.realPathSync(directory.path),
+      );
+    } catch (error) {
+      return error instanceof Deno.errors.NotCapable;
+    }
   }
 
   #forget(fd: number): void {

@@ -2,8 +2,8 @@
  * The `wasi_snapshot_preview1` imports a WASI guest gets: `node:wasi`'s,
  * with the calls that could block, end the process or leave state behind
  * replaced. Sleeps and reads from a stream are promises (the guest is
- * suspended through JSPI) that a stop rejects; `proc_exit` ends the run
- * rather than the process; stdio is early-exit's; files are tracked.
+ * suspended through JSPI) that a stop rejects; stdio is early-exit's; files
+ * are tracked. `proc_exit` is left out, for the runner's interrupt import.
  *
  * @module
  */
@@ -22,17 +22,7 @@ import {
 import type { GuestFiles, WasiFunction } from "./wasi_files.ts";
 import type { InputSource, OutputSink } from "./wasi_stdio.ts";
 import type { StopWatch } from "./wasi_stops.ts";
-
-/** What `proc_exit` throws: the guest's exit code, on its way out. */
-export class ProcExit {
-  /** The exit code. */
-  readonly code: number;
-
-  /** @param code The exit code. */
-  constructor(code: number) {
-    this.code = code;
-  }
-}
+import { startTimer } from "./long_timer.ts";
 
 /** An import: it may return a promise, which suspends the guest. */
 // deno-lint-ignore no-explicit-any
@@ -73,12 +63,12 @@ export function wasiImports(
   const files = parts.files.functions();
   const stdioClosed = [false, false, false];
   const view = () => new DataView(memory().buffer);
+  // proc_exit is not among them: runWasi makes it the runner's interrupt
+  // import, which stops a guest that catches what unwinds it.
+  const { proc_exit: _, ...others } = wasi;
   return {
-    ...wasi,
+    ...others,
     ...files,
-    proc_exit: (code: number) => {
-      throw new ProcExit(code);
-    },
     fd_write: (fd: number, iovs: number, count: number, written: number) => {
       if (fd !== 1 && fd !== 2) return files.fd_write(fd, iovs, count, written);
       if (stdioClosed[fd]) return ERRNO.BADF;
@@ -86,6 +76,7 @@ export function wasiImports(
       if (typeof vectors === "number") return vectors;
       if (!fits(memory().buffer.byteLength, written, 4)) return ERRNO.FAULT;
       const n = output[fd - 1].write(vectors);
+      if (typeof n !== "number") return n.errno;
       view().setUint32(written >>> 0, n, true);
       return ERRNO.SUCCESS;
     },
@@ -119,7 +110,7 @@ export function wasiImports(
     fd_renumber: (from: number, to: number) =>
       from <= 2 || to <= 2 ? ERRNO.NOTSUP : files.fd_renumber(from, to),
     poll_oneoff: (into: number, out: number, count: number, events: number) =>
-      pollOneoff(parts, into, out, count, events),
+      pollOneoff(parts, into, out, count, events, stdioClosed[0]),
     // In slices, looking at the run's stops between them: 4 GiB of random
     // bytes take seconds, inside one host call no check interrupts.
     random_get: (buffer: number, length: number) => {
@@ -147,15 +138,19 @@ export const RANDOM_SLICE = 1 << 20;
 
 /**
  * `poll_oneoff`: descriptors are ready at once (a read then waits in
- * `fd_read`); clocks are waited for, in a promise a stop ends.
+ * `fd_read`), but for a read of a stdin stream, which is ready when the
+ * stream gives bytes; clocks and the stream are waited for, in a promise a
+ * stop ends.
  */
 function pollOneoff(
-  { wasi, memory, stdin, watch, blocking }: WasiImportParts,
+  parts: WasiImportParts,
   into: number,
   out: number,
   count: number,
   events: number,
+  stdinClosed: boolean,
 ): number | Promise<number> {
+  const { wasi, memory, stdin, watch, blocking } = parts;
   if (count === 0) return ERRNO.INVAL;
   const subscriptions = readSubscriptions(
     new DataView(memory().buffer),
@@ -169,7 +164,16 @@ function pollOneoff(
   }
   out >>>= 0;
   events >>>= 0;
-  const ready = subscriptions.filter((s) => s.type !== EVENTTYPE.CLOCK);
+  // A read of a stdin stream with nothing pending is ready once the stream
+  // gives a chunk (or ends); every other descriptor at once. A plain call
+  // cannot wait for the stream: its stdin is ready at once too, as is one
+  // the guest closed (whose stream is the caller's to read on).
+  const waitsForStdin = (s: Subscription) =>
+    !blocking && !stdinClosed && s.type === EVENTTYPE.FD_READ && s.fd === 0 &&
+    stdin.waiting;
+  const ready = subscriptions.filter((s) =>
+    s.type !== EVENTTYPE.CLOCK && !waitsForStdin(s)
+  );
   if (ready.length > 0) {
     const view = new DataView(memory().buffer);
     ready.forEach((subscription, index) => {
@@ -210,7 +214,44 @@ function pollOneoff(
     return ERRNO.SUCCESS;
   };
   if (wait <= 0) return fire();
+  const reads = subscriptions.filter(waitsForStdin);
+  if (reads.length > 0) return firstOf(parts, reads, wait, fire, out, events);
   if (!blocking) return watch.sleep(wait).then(fire);
   watch.sleepBlocking(wait);
   return fire();
+}
+
+/**
+ * Waits for the stdin stream's next chunk or the first clock, whichever
+ * comes first, unless the run stops first (which cancels the stream, as a
+ * stopped read does). A chunk that comes after the clock is kept for the
+ * next read.
+ */
+function firstOf(
+  { memory, stdin, watch }: WasiImportParts,
+  reads: Subscription[],
+  wait: number,
+  fire: () => number,
+  out: number,
+  events: number,
+): Promise<number> {
+  let cancel: (() => void) | undefined;
+  const clock = new Promise<"clock">((resolve) => {
+    if (wait !== Infinity) cancel = startTimer(wait, () => resolve("clock"));
+  });
+  const input = stdin.fetch().then(() => "stdin" as const);
+  return watch.race(Promise.race([clock, input]), () => {
+    cancel?.();
+    stdin.close();
+  }).then((first) => {
+    cancel?.();
+    if (first === "clock") return fire();
+    const view = new DataView(memory().buffer);
+    reads.forEach((subscription, index) => {
+      const nbytes = BigInt(Math.max(1, stdin.ready));
+      writeEvent(view, out + index * EVENT_SIZE, subscription, nbytes);
+    });
+    view.setUint32(events, reads.length, true);
+    return ERRNO.SUCCESS;
+  });
 }

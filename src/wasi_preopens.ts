@@ -6,6 +6,8 @@
  * @module
  */
 
+import { isAbsolute, relative, resolve, sep } from "node:path";
+
 /** A host directory a WASI guest may use, and under which path. */
 export interface WasiPreopen {
   /** The directory on the host. */
@@ -26,9 +28,11 @@ export interface WasiPreopen {
  * @param preopens The preopens.
  * @throws {Deno.errors.NotCapable} Naming the flags to run with, when a permission is missing.
  * @throws {Deno.errors.NotFound} When a directory does not exist.
- * @throws {TypeError} When two preopens have the same guest name.
+ * @throws {TypeError} When two preopens have the same guest name, or one is
+ *   not a `WasiPreopen`.
  */
 export function checkPreopens(preopens: readonly WasiPreopen[]): void {
+  checkShapes(preopens);
   const names = new Set<string>();
   for (const { host, guest = host } of preopens) {
     if (names.has(guest)) {
@@ -68,5 +72,85 @@ export function checkPreopens(preopens: readonly WasiPreopen[]): void {
         `cannot preopen ${host} for the WASI guest: it is not a directory; name a directory`,
       );
     }
+  }
+}
+
+/**
+ * Checks that `preopens` is a list of `WasiPreopen`s: a `mode` other than
+ * the two (`"readonly"`, say) would otherwise make a read-write preopen,
+ * and a name that is not a string would reach `node:wasi` as another.
+ *
+ * @throws {TypeError} Naming the preopen and what it should hold.
+ */
+function checkShapes(preopens: readonly WasiPreopen[]): void {
+  if (!Array.isArray(preopens)) {
+    throw new TypeError(
+      `runWasi's preopens must be an array of { host, guest?, mode? }; got ${
+        describe(preopens)
+      }`,
+    );
+  }
+  preopens.forEach((preopen: unknown, i) => {
+    const at = `runWasi's preopens[${i}]`;
+    if (typeof preopen !== "object" || preopen === null) {
+      throw new TypeError(
+        `${at} must be { host, guest?, mode? }; got ${describe(preopen)}`,
+      );
+    }
+    const { host, guest, mode } = preopen as Record<string, unknown>;
+    if (typeof host !== "string" || host === "") {
+      throw new TypeError(
+        `${at}.host must be the path of a directory; got ${describe(host)}`,
+      );
+    }
+    if (guest !== undefined && typeof guest !== "string") {
+      throw new TypeError(
+        `${at}.guest must be a string, the path the guest sees; got ${
+          describe(guest)
+        }`,
+      );
+    }
+    if (mode !== undefined && mode !== "read-only" && mode !== "read-write") {
+      throw new TypeError(
+        `${at}.mode must be "read-only" or "read-write"; got ${describe(mode)}`,
+      );
+    }
+  });
+}
+
+/** A value, as a message shows it. */
+function describe(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * The first read-write preopen that holds the rewrite cache's directory:
+ * the guest could write its entries there, and so change what the next run
+ * of a guest with the same bytes runs (a rewrite without checks, which no
+ * stop reaches).
+ *
+ * @param preopens The preopens, checked by {@linkcode checkPreopens}.
+ * @param cache The cache's directory.
+ * @returns That preopen, or `undefined` when none holds the cache.
+ */
+export function preopenHoldingCache(
+  preopens: readonly WasiPreopen[],
+  cache: string,
+): WasiPreopen | undefined {
+  const cacheAt = realOrResolved(cache);
+  return preopens.find(({ host, mode }) => {
+    if (mode === "read-only") return false;
+    const inside = relative(realOrResolved(host), cacheAt);
+    return inside === "" ||
+      (!isAbsolute(inside) && inside.split(sep)[0] !== "..");
+  });
+}
+
+/** A path's real path, or, for one that does not exist (yet), its absolute path. */
+function realOrResolved(path: string): string {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return resolve(path);
   }
 }

@@ -8,7 +8,7 @@
  */
 
 import process from "node:process";
-import { MAX_TRANSFER } from "./wasi_abi.ts";
+import { ERRNO, MAX_TRANSFER } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 
 /** Where a guest's stdout or stderr goes. */
@@ -22,7 +22,10 @@ export class OutputSink {
   readonly #mode: WasiOutputMode;
   readonly #limit: number;
   readonly #host: { writeSync(bytes: Uint8Array): number };
-  readonly #chunks: Uint8Array[] = [];
+  // One buffer, grown by doubling, rather than a copy per write: a guest
+  // writing a byte at a time made 1 MiB captured cost over 200 MiB of
+  // heap in small arrays.
+  #buffer = new Uint8Array(0);
   #kept = 0;
   /** Bytes written past the cap and not kept. */
   dropped = 0;
@@ -51,14 +54,28 @@ export class OutputSink {
    * @returns The bytes written: passed through, at most
    *   {@linkcode MAX_TRANSFER} (a short write); captured or ignored,
    *   all of them, even past the cap, so that the guest does not retry.
+   *   Or the errno of a write to the host's stream that failed before a
+   *   byte went: `PIPE` when its reader went away (`| head`), else `IO`.
    */
-  write(vectors: Uint8Array[]): number {
+  write(vectors: Uint8Array[]): number | { errno: number } {
     let total = 0;
     if (this.#mode === "inherit") {
       for (const vector of vectors) {
         const part = vector.subarray(0, MAX_TRANSFER - total);
         for (let at = 0; at < part.length;) {
-          at += this.#host.writeSync(part.subarray(at));
+          try {
+            at += this.#host.writeSync(part.subarray(at));
+          } catch (error) {
+            // The guest's to handle, as a native program's write error:
+            // thrown, it would end the run as an error of early-exit's.
+            // What went before is a short write; the next write fails.
+            if (total + at > 0) return total + at;
+            return {
+              errno: error instanceof Deno.errors.BrokenPipe
+                ? ERRNO.PIPE
+                : ERRNO.IO,
+            };
+          }
         }
         total += part.length;
         if (part.length < vector.length) break;
@@ -69,27 +86,32 @@ export class OutputSink {
       total += vector.length;
       if (this.#mode === "capture") {
         const room = Math.max(0, this.#limit - this.#kept);
-        // Nothing is kept past the cap, not even an empty chunk: a guest
-        // writing on would otherwise grow the list without end.
-        const kept = vector.slice(0, room);
-        if (kept.length > 0) this.#chunks.push(kept);
-        this.#kept += kept.length;
+        const kept = vector.subarray(0, room);
+        if (kept.length > 0) this.#keep(kept);
         this.dropped += vector.length - kept.length;
       }
     }
     return total;
   }
 
+  /** Copies bytes after those kept, growing the buffer up to the cap. */
+  #keep(bytes: Uint8Array): void {
+    const needed = this.#kept + bytes.length;
+    if (needed > this.#buffer.length) {
+      const grown = new Uint8Array(
+        Math.min(this.#limit, Math.max(needed, 2 * this.#buffer.length, 4096)),
+      );
+      grown.set(this.#buffer.subarray(0, this.#kept));
+      this.#buffer = grown;
+    }
+    this.#buffer.set(bytes, this.#kept);
+    this.#kept = needed;
+  }
+
   /** What was captured, or `undefined` when the stream is not captured. */
   captured(): Uint8Array | undefined {
     if (this.#mode !== "capture") return undefined;
-    const bytes = new Uint8Array(this.#kept);
-    let at = 0;
-    for (const chunk of this.#chunks) {
-      bytes.set(chunk, at);
-      at += chunk.length;
-    }
-    return bytes;
+    return this.#buffer.slice(0, this.#kept);
   }
 }
 
@@ -202,6 +224,8 @@ export class InputSource {
   #blocking = false;
   #ended = false;
   #released = false;
+  #fetching: Promise<void> | undefined;
+  #failed: { error: unknown } | undefined;
 
   /**
    * Makes stdin.
@@ -247,6 +271,7 @@ export class InputSource {
     watch: StopWatch,
   ): number | Promise<number> {
     if (this.#pending.length > 0 || this.#ended) return this.#fill(vectors());
+    if (this.#failed !== undefined) throw this.#failed.error;
     if (this.#blocking) {
       const chunk = new Uint8Array(READ_CHUNK);
       const n = Deno.stdin.readSync(chunk);
@@ -254,11 +279,60 @@ export class InputSource {
       else this.#pending = chunk.subarray(0, n);
       return this.#fill(vectors());
     }
-    return watch.race(this.#reader!.read(), () => this.close()).then(
+    return watch.race(this.fetch(), () => this.close()).then(() =>
+      this.read(vectors, watch)
+    );
+  }
+
+  /** Whether a read of the stream is in progress. */
+  get fetching(): boolean {
+    return this.#fetching !== undefined;
+  }
+
+  /**
+   * Whether a read would wait for the stream: nothing is pending, and the
+   * stream has neither ended nor failed.
+   */
+  get waiting(): boolean {
+    return this.#reader !== undefined && this.#pending.length === 0 &&
+      !this.#ended && this.#failed === undefined;
+  }
+
+  /**
+   * Reads the stream's next chunk into what is pending, or marks its end;
+   * one read at a time, which a later call (a read after a `poll_oneoff`
+   * that stopped waiting for it) waits for too. Never rejects: a failure
+   * is kept, and thrown by the next read.
+   */
+  fetch(): Promise<void> {
+    if (!this.waiting) return Promise.resolve();
+    return this.#fetching ??= this.#reader!.read().then(
       ({ value, done }) => {
-        if (done) this.#ended = true;
-        else this.#pending = value;
-        return this.#fill(vectors());
+        this.#fetching = undefined;
+        if (done) {
+          this.#ended = true;
+        } else if (!(value instanceof Uint8Array)) {
+          this.#failed = {
+            error: new TypeError(
+              `runWasi's stdin stream gave ${
+                typeof value === "string" ? "a string" : String(value)
+              }, not bytes: give it Uint8Arrays (pipe a stream of text through a TextEncoderStream)`,
+            ),
+          };
+        } else if (value.length === 0) {
+          // An empty chunk is not the end, which a read of 0 bytes would
+          // tell the guest: read on, after a turn of the event loop, so
+          // that a stream of nothing but empty chunks leaves the run's
+          // stops their turn.
+          return new Promise<void>((resolve) => setTimeout(resolve, 0))
+            .then(() => this.fetch());
+        } else {
+          this.#pending = value;
+        }
+      },
+      (error) => {
+        this.#fetching = undefined;
+        this.#failed = { error };
       },
     );
   }

@@ -5,6 +5,7 @@ import {
   wasiExitStatus,
 } from "../src/wasi_cli.ts";
 import { wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
+import { wat } from "./support/instrument.ts";
 import { runDeno, runMainStreaming as runMain } from "./support/cli.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -35,6 +36,19 @@ Deno.test("parseWasiFlags takes --dir, --env and the arguments after --", () => 
   );
   assert.throws(() => parseWasiFlags(["--env", "NOEQUALS"]), TypeError);
   assert.throws(() => parseWasiFlags(["--dir"]), TypeError, "needs a value");
+});
+
+Deno.test("parseWasiFlags refuses a --dir with no host, or with more than HOST::GUEST, rather than drop the rest", () => {
+  // `::ro` would otherwise be dropped, and the directory preopened for
+  // writing.
+  for (const value of ["data::/data::ro", "a::b::c", "::/data", ""]) {
+    assert.throws(
+      () => parseWasiFlags(["--dir", value]),
+      (error: Error) =>
+        error instanceof TypeError && error.message.includes("HOST[::GUEST]"),
+      value,
+    );
+  }
 });
 
 Deno.test("isWasiCommand tells WASI commands from other modules", async () => {
@@ -233,5 +247,36 @@ Deno.test("main.ts passes its stdin to a WASI command, with and without a deadli
       new TextDecoder().decode(stderr),
       `copied ${input.length} bytes\n`,
     );
+  }
+});
+
+Deno.test("main.ts refuses a module that imports WASI and exports _start but cannot run as a command with status 2, in one line", async () => {
+  const directory = await Deno.makeTempDir();
+  try {
+    const modules = {
+      "takes parameters": `(module
+        (import "wasi_snapshot_preview1" "sched_yield" (func (result i32)))
+        (memory (export "memory") 1)
+        (func (export "_start") (param i32)))`,
+      "exports no memory": `(module
+        (import "wasi_snapshot_preview1" "sched_yield" (func (result i32)))
+        (func (export "_start")))`,
+    };
+    for (const [said, text] of Object.entries(modules)) {
+      const path = `${directory}/guest.wasm`;
+      await Deno.writeFile(path, await wat(text));
+      const run = await runDeno([
+        "run",
+        "--no-prompt",
+        "--allow-read",
+        MAIN,
+        path,
+      ]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, new RegExp(said));
+      assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
+    }
+  } finally {
+    await Deno.remove(directory, { recursive: true });
   }
 });

@@ -80,3 +80,51 @@ Deno.test("a WASI guest holds a bounded number of open files, and the host can o
     assert.equal(errno, MFILE);
     assert.ok(hostOpened, "the host could not open a file during the run");
   }));
+
+/**
+ * A command that opens `f.txt` 2000 times with the descriptor's address
+ * past the end of its memory, and exits with the errno of the last open.
+ */
+const LOST_OPENER = `(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "f.txt")
+  (func (export "_start") (local $n i32) (local $errno i32)
+    (loop $again
+      (local.set $errno (call $open (i32.const 3) (i32.const 1) (i32.const 100)
+        (i32.const 5) (i32.const 0) (i64.const 2) (i64.const 0) (i32.const 0)
+        (i32.const 65534)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $n) (i32.const 2000))))
+    (call $exit (local.get $errno))))`;
+
+const FAULT = 21;
+
+/** How many descriptors this process holds, where the system tells. */
+function hostDescriptors(): number | undefined {
+  try {
+    return [...Deno.readDirSync("/proc/self/fd")].length;
+  } catch {
+    return undefined;
+  }
+}
+
+Deno.test("path_open with the descriptor's address outside memory opens nothing: no descriptor of the host's is left behind", () =>
+  withDirectory(async (directory) => {
+    await Deno.writeTextFile(`${directory}/f.txt`, "f");
+    const guest = await wat(LOST_OPENER);
+    const before = hostDescriptors();
+    const result = await runWasi(guest, {
+      preopens: [{ host: directory }],
+      timeout: 60_000,
+    });
+    assert.equal(result.outcome, "exited");
+    if (result.outcome === "exited") assert.equal(result.code, FAULT);
+    const after = hostDescriptors();
+    if (before !== undefined && after !== undefined) {
+      // A few of the host's own come and go; 2000 would be the guest's.
+      assert.ok(after - before < 50, `${before} descriptors, then ${after}`);
+    }
+  }));

@@ -165,3 +165,92 @@ Deno.test("runWasi refuses an outputLimit that is not a whole number of bytes, i
     );
   }
 });
+
+Deno.test("runWasi refuses preopens, stdio and arguments of the wrong shape in one line, before the guest runs", () =>
+  withDirectory(async (directory) => {
+    await Deno.writeTextFile(`${directory}/kept.txt`, "host");
+    // Each would otherwise run: a read-only preopen misspelled as read-write
+    // (the guest could write), output silently dropped, a stdin that fails
+    // in the guest's first read.
+    const wrong = <[string, Parameters<typeof runWasi>[1]][]> [
+      ["mode", { preopens: [{ host: directory, mode: "readonly" }] }],
+      ["mode", { preopens: [{ host: directory, mode: "ro" }] }],
+      ["stdout", { stdout: "captured" }],
+      ["stderr", { stderr: null }],
+      ["stdin", { stdin: "hello" }],
+      ["stdin", { stdin: [1, 2, 3] }],
+      ["preopens", { preopens: { host: directory } }],
+      ["preopens\\[0\\]", { preopens: [null] }],
+      ["host", { preopens: [{ host: 5 }] }],
+      ["host", { preopens: [{ host: "" }] }],
+      ["guest", { preopens: [{ host: directory, guest: 7 }] }],
+      ["args", { args: "hello" }],
+      ["env", { env: ["A=B"] }],
+    ];
+    for (const [what, options] of wrong) {
+      await assert.rejects(
+        () => runWasi(wasiGuest("hello"), { ...options, timeout: 30_000 }),
+        (error: Error) => {
+          assert.ok(error instanceof TypeError, String(error));
+          assert.match(error.message, new RegExp(what));
+          assert.match(error.message, /runWasi/);
+          assert.equal(error.message.split("\n").length, 1);
+          return true;
+        },
+        JSON.stringify(options),
+      );
+    }
+    assert.equal(await Deno.readTextFile(`${directory}/kept.txt`), "host");
+  }));
+
+Deno.test("runWasi refuses a cache inside a read-write preopen, where the guest could change what the next run runs, in one line", () =>
+  withDirectory(async (directory) => {
+    for (const cache of [`${directory}/cache`, directory]) {
+      await assert.rejects(
+        () =>
+          runWasi(wasiGuest("hello"), {
+            cache,
+            preopens: [{ host: directory, guest: "/data" }],
+            stdout: "ignore",
+          }),
+        (error: Error) => {
+          assert.ok(error instanceof TypeError, String(error));
+          assert.match(error.message, /cache/);
+          assert.match(error.message, /read-only/);
+          assert.equal(error.message.split("\n").length, 1);
+          return true;
+        },
+        cache,
+      );
+    }
+    // Read-only, or beside the preopen, it is the host's alone.
+    await Deno.mkdir(`${directory}/data`);
+    for (
+      const preopens of <WasiPreopen[][]> [
+        [{ host: directory, mode: "read-only" }],
+        [{ host: `${directory}/data` }],
+      ]
+    ) {
+      const result = await runWasi(wasiGuest("hello"), {
+        cache: `${directory}/cache`,
+        preopens,
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+      assert.equal(result.outcome, "exited");
+    }
+  }));
+
+Deno.test("main.ts refuses a --cache inside a --dir as a usage error, in one line", () =>
+  withDirectory(async (directory) => {
+    const run = await runMain(["--allow-read", `--allow-write=${directory}`], [
+      "--cache",
+      `${directory}/cache`,
+      "--dir",
+      `${directory}::/data`,
+      wasiGuest("hello").pathname,
+    ]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /--cache .* is inside --dir/);
+    assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
+  }));

@@ -54,8 +54,10 @@ Deno.test("under a read-only preopen, path_open refuses to create, truncate, app
   const files = new GuestFiles(wasi, () => memory, [
     { host: "no-such-dir/read-only", readOnly: true },
   ]).functions();
+  // The path "f", at 100.
+  new Uint8Array(memory.buffer)[100] = 0x66;
   const open = (oflags: number, rights: bigint, fdflags: number) =>
-    files.path_open(READ_ONLY, 0, 0, 0, oflags, rights, 0n, fdflags, 64);
+    files.path_open(READ_ONLY, 0, 100, 1, oflags, rights, 0n, fdflags, 64);
   const FD_READ = 1n << 1n;
   assert.equal(open(1, FD_READ, 0), ERRNO.ROFS); // creat
   assert.equal(open(8, FD_READ, 0), ERRNO.ROFS); // trunc

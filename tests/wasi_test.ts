@@ -10,6 +10,7 @@ import {
 import { loadGuestWith } from "../src/load_guest.ts";
 import { text, wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
+import { wat } from "./support/instrument.ts";
 
 // Far longer than any stop needs, far shorter than the 3 s a sleeper sleeps.
 const GUARD_MS = 2_500;
@@ -194,6 +195,22 @@ Deno.test("a module that is no command is refused", async () => {
     () => runWasi(new URL("../guest/compute.wasm", import.meta.url)),
     TypeError,
     "not a WASI command",
+  );
+});
+
+Deno.test("a module whose _start takes parameters is refused as no command, in one line", async () => {
+  const bytes = await wat(`(module
+    (import "wasi_snapshot_preview1" "sched_yield" (func (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") (param i32)))`);
+  await assert.rejects(
+    () => runWasi(bytes),
+    (error: Error) => {
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, /not a WASI command: its _start takes/);
+      assert.equal(error.message.split("\n").length, 1);
+      return true;
+    },
   );
 });
 

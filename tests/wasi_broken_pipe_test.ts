@@ -1,0 +1,59 @@
+import assert from "./support/assert.ts";
+import { wat } from "./support/instrument.ts";
+import { REPO_ROOT } from "./support/cli.ts";
+import { withDirectory } from "./support/temp_directory.ts";
+
+/**
+ * A command that writes "y\n" to stdout until a write fails, then exits
+ * with 100 plus the write's errno.
+ */
+const YES = `(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "\\10\\00\\00\\00\\02\\00\\00\\00")
+  (data (i32.const 16) "y\\n")
+  (func (export "_start") (local $errno i32)
+    (loop $writing
+      (local.set $errno (call $write (i32.const 1) (i32.const 0) (i32.const 1)
+        (i32.const 100)))
+      (if (local.get $errno)
+        (then (call $exit (i32.add (i32.const 100) (local.get $errno)))))
+      (br $writing))))`;
+
+const EPIPE = 64;
+
+Deno.test("main.ts: a WASI command whose stdout's reader went away gets EPIPE from fd_write, and its exit code is the status", () =>
+  withDirectory(async (directory) => {
+    const guest = `${directory}/yes.wasm`;
+    await Deno.writeFile(guest, await wat(YES));
+    for (const flags of [[], ["--timeout", "60000"]]) {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-prompt",
+          `--allow-read=${REPO_ROOT.pathname},${directory}`,
+          new URL("main.ts", REPO_ROOT).pathname,
+          ...flags,
+          guest,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+        signal: AbortSignal.timeout(60_000),
+      }).spawn();
+      const reader = child.stdout.getReader();
+      const first = await reader.read();
+      assert.ok(!first.done);
+      // Closes the pipe's reading end, as `| head -c 10` does.
+      await reader.cancel();
+      const [status, stderr] = await Promise.all([
+        child.status,
+        new Response(child.stderr).text(),
+      ]);
+      assert.equal(stderr, "", flags.join(" "));
+      assert.equal(status.code, 100 + EPIPE, flags.join(" "));
+    }
+  }));
