@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:eccd9f65d0d7e6082e9fdf93ba769db8543fe3a509dff1f7b3b64f0e1383460c";
+  "sha256:b8340a8511641c574c07b078a93b30eb78d8b3ba246ce0339e226e848f67e7f6";
