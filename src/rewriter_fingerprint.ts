@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:b8340a8511641c574c07b078a93b30eb78d8b3ba246ce0339e226e848f67e7f6";
+  "sha256:c84ec446f65a753f5003a253c08442b84c8702dd4bc7c96481d34f0fa37696b1";
