@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:b8340a8511641c574c07b078a93b30eb78d8b3ba246ce0339e226e848f67e7f6";
+  "sha256:01989b39386fdf4b17c4d42c06e52b553dd42362650c878e8a900eb64866a395";
