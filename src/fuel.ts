@@ -32,6 +32,7 @@ import {
 } from "./meter_run.ts";
 import { nextTurn } from "./yield.ts";
 import {
+  checkInstanceSize,
   checkInstantiation,
   checkLimits,
   limitGuest,
@@ -467,6 +468,8 @@ export class FuelMeter {
       const bytes = limits === undefined
         ? source
         : limitGuest(source, limits, "the module");
+      // Before anything instantiates it, which nothing can cut short.
+      checkInstanceSize(source, "the module");
       const zones = options.stopsWaitFor;
       const rewrite = meterRewrite(bytes, {
         ...costs,

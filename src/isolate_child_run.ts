@@ -6,7 +6,8 @@
  * @module
  */
 
-import { ExportError, loadGuest } from "../mod.ts";
+import { ExportError } from "../mod.ts";
+import { loadGuestWith } from "./load_guest.ts";
 import type { FunctionSignature } from "./signatures.ts";
 import type { GuardedRequest } from "./isolate_guard.ts";
 import {
@@ -25,12 +26,14 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
     : (await import(request.imports)).default;
   let line: string;
   try {
-    const guest = await loadGuest(guarded.module, {
+    // Any number of memories and table elements: instantiating too many ends
+    // only this child.
+    const guest = await loadGuestWith(guarded.module, {
       imports,
       fuel: request.fuel ?? undefined,
       limits: request.limits,
       label: request.label,
-    });
+    }, { anySize: true });
     checkResults(guest.signature(request.export), request.export);
     // Written before the call, which may hold this thread for ever: a stop
     // from now on names the export, not the start function.

@@ -98,6 +98,75 @@ export function limitGuest(
 }
 
 /**
+ * The most memories (imported plus defined) a guest instantiated in this
+ * process may have. The engine's instantiation cannot be stopped, and its
+ * time grows with the count and the memories' sizes: on a 2-core machine
+ * 100 memories took about 1 ms (200 ms at 4 GiB each), 1,000 took 10 to
+ * 15 ms (1.8 s at 1 GiB each), and 40,000 shared memories ended the whole
+ * process, out of memory. Real modules have one or a few.
+ */
+export const MAX_MEMORIES = 100;
+
+/**
+ * The most elements a guest's own tables may start with, together, when it
+ * is instantiated in this process. The engine allocates them on its heap
+ * at once: 1,000,000 took about 13 to 30 ms, 100,000,000 (ten tables of
+ * the engine's largest size) took 1.5 s and 2.4 GB, and 300,000,000 ended
+ * the whole process, out of memory.
+ */
+export const MAX_TABLE_ELEMENTS = 1_000_000;
+
+/**
+ * Refuses a guest with more memories than {@linkcode MAX_MEMORIES}, or
+ * whose tables start with more elements than {@linkcode MAX_TABLE_ELEMENTS},
+ * before the engine instantiates it. Bytes that cannot be decoded pass:
+ * compiling them says what is wrong.
+ *
+ * @param bytes The guest's bytes, as given.
+ * @param label The guest's name in messages.
+ * @throws {GuestLoadError} With reason `limits`, for too many memories or table elements.
+ */
+export function checkInstanceSize(bytes: Uint8Array, label: string): void {
+  let memories = 0;
+  let elements = 0;
+  const info = new ModuleInfo();
+  try {
+    for (const { id, start, end } of readSections(bytes)) {
+      if (id === 1 || id === 2 || id === 4) {
+        const before = info.footprint.tableElements;
+        readSection(info, id, new Reader(bytes, start, end), new Patches());
+        if (id === 2) {
+          memories += info.imports.filter((entry) => entry.kind === "memory")
+            .length;
+        } else if (id === 4) {
+          elements += info.footprint.tableElements - before;
+        }
+      } else if (id === 5) {
+        memories += new Reader(bytes, start, end).count("memory", 2);
+      }
+    }
+  } catch {
+    return;
+  }
+  const hint =
+    "run it with invokeIsolated, where a failed instantiation ends only the child process";
+  if (memories > MAX_MEMORIES) {
+    throw new GuestLoadError(
+      "limits",
+      `${label} has ${memories} memories (imported and defined), more than the ${MAX_MEMORIES} a guest instantiated in this process may have (instantiating that many can exhaust the whole process, and cannot be stopped)`,
+      `give the guest fewer memories, or ${hint}`,
+    );
+  }
+  if (elements > MAX_TABLE_ELEMENTS) {
+    throw new GuestLoadError(
+      "limits",
+      `${label} has tables that start with ${elements} elements together, more than the ${MAX_TABLE_ELEMENTS} a guest instantiated in this process may have (allocating that many can exhaust the whole process, and cannot be stopped)`,
+      `give the guest smaller tables, or ${hint}`,
+    );
+  }
+}
+
+/**
  * Refuses a guest whose instantiation alone costs more than its budget:
  * its memories' and tables' initial sizes, its active segments and the
  * objects its constant expressions allocate, priced as the cost model

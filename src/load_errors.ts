@@ -51,8 +51,9 @@ export class InvalidModule extends EarlyExitError {
 /**
  * The guest could not be loaded: the file is missing, is a directory, read
  * permission is missing, the URL could not be fetched, or (`limits`) the
- * module needs a memory or table larger than its `limits` allow. `hint`
- * says how to fix it.
+ * module needs a memory or table larger than its `limits` allow, or has more
+ * memories or table elements than a guest loaded in process may have.
+ * `hint` says how to fix it.
  *
  * @example Usage
  * ```ts

@@ -23,7 +23,12 @@ import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
-import { checkInstantiation, checkLimits, limitGuest } from "./limits.ts";
+import {
+  checkInstanceSize,
+  checkInstantiation,
+  checkLimits,
+  limitGuest,
+} from "./limits.ts";
 import {
   compileBytes,
   type CompileOptions,
@@ -67,7 +72,8 @@ const START_SECTION = 8;
  * @throws {GuestLoadError} When the source cannot be read or fetched.
  * @throws {InvalidModule} When the bytes are not a valid module, or cannot be metered.
  * @throws {ImportError} When the guest needs an import that is missing or of the wrong kind.
- * @throws {GuestLoadError} With reason `limits`, when a memory or table starts above its `limits`.
+ * @throws {GuestLoadError} With reason `limits`, when a memory or table starts above its `limits`,
+ *   or the guest has more than 100 memories or its tables start with more than 1,000,000 elements.
  * @throws {FuelExhausted} When a metered guest's start function runs out of fuel, or its
  *   instantiation alone (memories, tables, segments, constant allocations) costs more than `fuel`.
  * @throws {DeadlineExceeded} When the start function runs past the `timeout`.
@@ -127,6 +133,12 @@ export interface InternalLoadOptions {
    * writes over them (`runWasi`: whether it has a start function).
    */
   onBytes?: (bytes: Uint8Array) => void;
+  /**
+   * Loads a guest with more memories than `MAX_MEMORIES`, or more table
+   * elements than `MAX_TABLE_ELEMENTS` (an isolated child, where a failed
+   * instantiation ends only the child).
+   */
+  anySize?: boolean;
 }
 
 /**
@@ -218,6 +230,11 @@ export async function loadGuestWith(
     const bytes = limits === undefined ? original : await stops.race(
       limitedBytes(original!, limits, label, options.compile),
     );
+    // Before the engine instantiates the guest, which nothing can cut short
+    // (after its limits, which name what is over them more precisely).
+    if (original !== undefined && internal.anySize !== true) {
+      checkInstanceSize(original, label);
+    }
     if (metered) {
       const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
       const resumable = resumableGuest(options);

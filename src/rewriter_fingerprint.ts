@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:c84ec446f65a753f5003a253c08442b84c8702dd4bc7c96481d34f0fa37696b1";
+  "sha256:54311106d4ebb9beb6511bcc4a907302849adf960fbefba3ef9f41337d46ebf5";

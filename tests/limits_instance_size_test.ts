@@ -1,0 +1,232 @@
+/**
+ * A guest loaded in this process may have at most `MAX_MEMORIES` memories
+ * and tables of at most `MAX_TABLE_ELEMENTS` elements together: nothing can
+ * cut the engine's instantiation short, and many memories or large tables
+ * end the whole process (out of memory) or hold it for minutes. Such a
+ * guest is refused with `GuestLoadError` (reason `limits`) before the
+ * engine sees it; `invokeIsolated` loads it, where a failure ends only the
+ * child. The bombs run in child processes, so that this process survives
+ * whatever happens.
+ */
+
+import assert from "./support/assert.ts";
+import { runInSmallHeap } from "./support/small_heap_child.ts";
+import { FuelMeter, isGuestLoadError, loadGuest } from "../mod.ts";
+import { MAX_MEMORIES, MAX_TABLE_ELEMENTS } from "../src/limits.ts";
+
+/** Unsigned LEB128. */
+function leb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n > 0) byte |= 0x80;
+    out.push(byte);
+  } while (n > 0);
+  return out;
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...leb(body.length), ...body];
+}
+
+interface Shape {
+  /** Imported memories, `(memory 0)` each. */
+  importedMemories?: number;
+  /** Defined memories, each as these limit bytes. */
+  memories?: { count: number; limits: number[] };
+  /** Defined funcref tables' initial sizes. */
+  tables?: number[];
+}
+
+/** A module of that shape, exporting `f: () -> i32` returning 7. */
+function moduleOf(shape: Shape): Uint8Array {
+  const imports: number[] = [...leb(shape.importedMemories ?? 0)];
+  for (let i = 0; i < (shape.importedMemories ?? 0); i++) {
+    const name = [...new TextEncoder().encode(`m${i}`)];
+    imports.push(1, 0x65, name.length, ...name, 0x02, 0x00, 0x00);
+  }
+  const memories: number[] = [...leb(shape.memories?.count ?? 0)];
+  for (let i = 0; i < (shape.memories?.count ?? 0); i++) {
+    memories.push(...shape.memories!.limits);
+  }
+  const tables: number[] = [...leb(shape.tables?.length ?? 0)];
+  for (const size of shape.tables ?? []) tables.push(0x70, 0x00, ...leb(size));
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, [1, 0x60, 0, 1, 0x7f]),
+    ...section(2, imports),
+    ...section(3, [1, 0]),
+    ...section(4, tables),
+    ...section(5, memories),
+    ...section(7, [1, 1, 0x66, 0x00, 0]),
+    ...section(10, [1, 4, 0, 0x41, 7, 0x0b]),
+  ]);
+}
+
+/** `(memory 1 65536 shared)`. */
+const SHARED = [0x03, 1, ...leb(65536)];
+/** `(memory 0)`. */
+const EMPTY = [0x00, 0];
+
+/** How each load ended in a child: its error's kind, reason and message. */
+interface Ending {
+  load: string;
+  outcome: string;
+  reason?: string;
+  message?: string;
+}
+
+/** Runs each load (a JS expression using `bytes`) in one child. */
+async function loadsInChild(
+  bytes: Uint8Array,
+  loads: string[],
+): Promise<{ code: number; report?: Ending[]; stderr: string }> {
+  // Read from a file: such bytes are too long for a command line.
+  const path = await Deno.makeTempFile({ suffix: ".wasm" });
+  await Deno.writeFile(path, bytes);
+  try {
+    return await runInSmallHeap<Ending[]>(
+      `
+    import { FuelMeter, invokeIsolated, loadGuest, runWasi } from "./mod.ts";
+    const bytes = Deno.readFileSync(${JSON.stringify(path)});
+    const endings = [];
+    for (const [load, run] of [${
+        loads.map((load) => `[${JSON.stringify(load)}, () => ${load}]`).join(
+          ", ",
+        )
+      }]) {
+      try {
+        const value = await run();
+        endings.push({ load, outcome: value?.outcome ?? "loaded" });
+      } catch (error) {
+        endings.push({
+          load,
+          outcome: error?.kind ?? String(error),
+          reason: error?.reason,
+          message: error?.message,
+        });
+      }
+    }
+    console.log(JSON.stringify(endings));
+  `,
+      1024,
+    );
+  } finally {
+    await Deno.remove(path);
+  }
+}
+
+Deno.test("40,000 shared memories are refused by every in-process loader, in a child that survives", async () => {
+  const bytes = moduleOf({ memories: { count: 40_000, limits: SHARED } });
+  const loads = [
+    "loadGuest(bytes)",
+    "loadGuest(bytes, { fuel: 1e6 })",
+    "loadGuest(bytes, { limits: { memory: 16 * 1024 * 1024 } })",
+    "loadGuest(bytes, { timeout: 10_000 })",
+    "runWasi(bytes)",
+    "new FuelMeter(bytes, { fuel: 1e6 })",
+  ];
+  const child = await loadsInChild(bytes, loads);
+  assert.equal(child.code, 0, child.stderr);
+  assert.equal(child.report?.length, loads.length, child.stderr);
+  for (const ending of child.report!) {
+    assert.equal(ending.outcome, "GuestLoadError", ending.load);
+    assert.equal(ending.reason, "limits", ending.load);
+    assert.match(
+      ending.message!,
+      /has 40000 memories \(imported and defined\), more than the 100 a guest instantiated in this process may have .*; give the guest fewer memories, or run it with invokeIsolated/,
+      ending.load,
+    );
+  }
+});
+
+Deno.test("40,000 empty memories are refused at once rather than instantiated for minutes", async () => {
+  const bytes = moduleOf({ memories: { count: 40_000, limits: EMPTY } });
+  const child = await loadsInChild(bytes, ["loadGuest(bytes)"]);
+  assert.equal(child.code, 0, child.stderr);
+  assert.equal(child.report?.[0]?.outcome, "GuestLoadError");
+  assert.match(child.report![0]!.message!, /has 40000 memories/);
+});
+
+Deno.test("the memory cap counts imported and defined memories; at the cap a guest loads", async () => {
+  assert.equal(MAX_MEMORIES, 100);
+  const at = moduleOf({ memories: { count: MAX_MEMORIES, limits: SHARED } });
+  assert.equal((await loadGuest(at)).call("f"), 7);
+  assert.equal((await loadGuest(at, { fuel: 1e6 })).call("f"), 7);
+  const over = moduleOf({
+    importedMemories: 60,
+    memories: { count: MAX_MEMORIES - 59, limits: EMPTY },
+  });
+  for (
+    const load of [() => loadGuest(over), () => loadGuest(over, { fuel: 1e6 })]
+  ) {
+    await assert.rejects(
+      load(),
+      (error: unknown) =>
+        isGuestLoadError(error) && error.reason === "limits" &&
+        /^bytes has 101 memories/.test(error.message),
+    );
+  }
+  assert.throws(
+    () => new FuelMeter(over),
+    (error: unknown) =>
+      isGuestLoadError(error) &&
+      /^the module has 101 memories/.test(error.message),
+  );
+});
+
+Deno.test("tables starting with more than the cap's elements together are refused, in a child that survives", async () => {
+  const bytes = moduleOf({
+    tables: [10_000_000, 10_000_000, 10_000_000, 10_000_000],
+  });
+  const loads = [
+    "loadGuest(bytes)",
+    "loadGuest(bytes, { limits: { tables: 10_000_000 } })",
+    "loadGuest(bytes, { fuel: 1e9 })",
+  ];
+  const child = await loadsInChild(bytes, loads);
+  assert.equal(child.code, 0, child.stderr);
+  for (const ending of child.report!) {
+    assert.equal(ending.outcome, "GuestLoadError", ending.load);
+    assert.equal(ending.reason, "limits", ending.load);
+    assert.match(
+      ending.message!,
+      /has tables that start with 40000000 elements together, more than the 1000000 .*; give the guest smaller tables, or run it with invokeIsolated/,
+    );
+  }
+});
+
+Deno.test("tables at the element cap load; one element more is refused", async () => {
+  assert.equal(MAX_TABLE_ELEMENTS, 1_000_000);
+  const at = moduleOf({
+    tables: [MAX_TABLE_ELEMENTS / 2, MAX_TABLE_ELEMENTS / 2],
+  });
+  assert.equal((await loadGuest(at)).call("f"), 7);
+  const over = moduleOf({
+    tables: [MAX_TABLE_ELEMENTS / 2, MAX_TABLE_ELEMENTS / 2 + 1],
+  });
+  await assert.rejects(
+    loadGuest(over),
+    (error: unknown) =>
+      isGuestLoadError(error) && error.reason === "limits" &&
+      /1000001 elements together/.test(error.message),
+  );
+});
+
+Deno.test("invokeIsolated loads past the caps, and a child that dies instantiating is reported", async () => {
+  const loads = [
+    `invokeIsolated(bytes, "f", [], { timeout: 60_000 })`,
+  ];
+  const over = moduleOf({
+    memories: { count: MAX_MEMORIES + 1, limits: SHARED },
+  });
+  const loaded = await loadsInChild(over, loads);
+  assert.equal(loaded.code, 0, loaded.stderr);
+  assert.equal(loaded.report?.[0]?.outcome, "returned", loaded.stderr);
+  const bomb = moduleOf({ memories: { count: 40_000, limits: SHARED } });
+  const died = await loadsInChild(bomb, loads);
+  assert.equal(died.code, 0, died.stderr);
+  // Its child ran out of memory: an outcome, not a hang or a crash here.
+  assert.equal(died.report?.[0]?.outcome, "out_of_memory", died.stderr);
+});
