@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:01989b39386fdf4b17c4d42c06e52b553dd42362650c878e8a900eb64866a395";
+  "sha256:54311106d4ebb9beb6511bcc4a907302849adf960fbefba3ef9f41337d46ebf5";

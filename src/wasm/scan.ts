@@ -210,6 +210,20 @@ const RESCAN = -2;
  */
 const MAX_CATCH_CLAUSES = 16_384;
 /**
+ * The most a function's compile units may be: its locals (parameters
+ * included) plus 16, times its control points, each `if`, `else`, `br`,
+ * `br_if`, `br_on_*`, `br_table` target, `try`, `try_table`, catch clause,
+ * `delegate` and check the rewriter adds counting 1, and each `loop` 10 in
+ * all. V8 compiles a function at its first call, on the caller's thread,
+ * before any check can run, and no deadline or stop can cut that short.
+ * Measured on Deno 2.9.6 at the first call of the rewritten function: about
+ * 20 ns a unit (a plain `block` or a `call` of a defined function costs next
+ * to nothing; each `loop` with its checks 1.6 µs, and 110 ns more per
+ * local); 40,000 locals and 4,000 loops held a call 4 s before. The largest
+ * count in real guests is far below the limit (see `docs/rewriter.md`).
+ */
+const MAX_COMPILE_UNITS = 1 << 20;
+/**
  * The dearest segment a `br_table`'s check tests for in advance, and the
  * dearest such check: their sum stays far from the largest cost.
  */
@@ -219,6 +233,21 @@ const MAX_MARGIN = 0x3fffffff;
 function tooManyClauses(at: number): never {
   return fail(
     `a try or try_table has more than ${MAX_CATCH_CLAUSES} catch clauses, which the engine may run out of memory optimising (ending the process): split them among nested tries`,
+    at,
+  );
+}
+
+/** Refuses a function whose compile would hold the thread too long. */
+function tooDearToCompile(
+  functionIndex: number,
+  locals: number,
+  controls: number,
+  at: number,
+): never {
+  return fail(
+    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1): (${locals} + 16) * ${controls} = ${
+      (locals + 16) * controls
+    } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
   );
 }
@@ -551,6 +580,8 @@ export class BodyScanner {
     this.#predUsed = 0;
     this.#predHead[0] = -1;
     this.#fuelLocal = localCount;
+    // Control points, for `MAX_COMPILE_UNITS`.
+    let controls = 0;
 
     this.#templates.prepare(localCount, inRegister);
     this.#selfCalls.length = 0;
@@ -773,6 +804,7 @@ export class BodyScanner {
         }
       }
       if (imm === 3) { // Imm.Label
+        controls++;
         if (index === depth - 1) sync = 1; // leaves the function
         // `delegate` names a label outside the `try` it ends.
         if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
@@ -840,6 +872,10 @@ export class BodyScanner {
         case 3: // Role.If
         case 6: // Role.Try
         case 9: // Role.TryTable
+          // A plain `block` compiles at next to no cost; a `br` to it does.
+          if (role === 9) controls += 1 + this.#operands.first;
+          else if (role === 2) controls += 8; // and its check and flag check
+          else if (role !== 1) controls++;
           if (inRegister && (role === 6 || role === 9)) {
             this.#code.editCount = editsFrom;
             return -1;
@@ -880,6 +916,7 @@ export class BodyScanner {
           if (role === 2) must = 1;
           break;
         case 4: // Role.Else
+          controls++;
           if (frames[depth - 1] !== Frame.If) fail("else without if", opPos);
           frames[depth - 1] = Frame.Else;
           must = 0;
@@ -888,6 +925,12 @@ export class BodyScanner {
           depth--;
           if (depth === 0) {
             if (p !== end) fail("operators after the function's final end", p);
+            // Each segment has a check (the entry's too, and one more for
+            // the segment this `end` closes).
+            controls += serial + 1;
+            if ((localCount + 16) * controls > MAX_COMPILE_UNITS) {
+              tooDearToCompile(functionIndex, localCount, controls, start);
+            }
             if (clausesMissed) {
               this.#code.editCount = editsFrom;
               return RESCAN;
@@ -949,6 +992,7 @@ export class BodyScanner {
           }
           break;
         case 10: // Role.BranchIf
+          if (imm !== 3) controls++; // a `br_on_cast`; the rest have labels
           // A conditional branch does not end its segment: the operators
           // after it were paid for with the ones before, and a taken branch
           // leaves them paid, as a trap does. One check per loop iteration
@@ -971,6 +1015,8 @@ export class BodyScanner {
           break;
         case 13: // Role.Transfer
           if (op === 0x0e) {
+            r.pos = immAt;
+            controls += r.u32() + 1;
             // A `br_table` whose segment spent nothing since its check can
             // have that check pay in advance for the segments it leads to.
             this.#ownTargets(
@@ -985,6 +1031,7 @@ export class BodyScanner {
           live = false;
           break;
         case 7: // Role.Catch
+          controls++;
           this.#checkCatch(op, depth, opPos);
           if (++clausesSeen[depth - 1]! > MAX_CATCH_CLAUSES) {
             tooManyClauses(tryAt[depth - 1]!);

@@ -1,0 +1,107 @@
+/**
+ * V8 compiles a function at its first call, on the caller's thread, before
+ * the function's first check runs: nothing the host does can cut that
+ * short. Its time grows as the function's locals times its control points
+ * (loops, ifs, branches): a 12 KB guest of one function with 40,000 locals
+ * and 4,000 empty loops held a call with a 50 ms deadline about 4 s late,
+ * metered or deadline-only alike. Every rewrite now refuses such a function
+ * with `InvalidModule`; one just under the limit loads, and its deadline
+ * lands in time.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { invokeIsolated, isInvalidModule, loadGuest } from "../mod.ts";
+import { instrument } from "../src/wasm/mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
+import { encodeLeb, moduleOf, section } from "./support/module_bytes.ts";
+
+/**
+ * A guest whose `run(x)` has `locals` i32 locals (its parameter included),
+ * goes through `loops` empty loops (or `if`s on `x`), then spins forever.
+ */
+function heavy(
+  locals: number,
+  count: number,
+  kind: "loop" | "if" = "loop",
+): Uint8Array<ArrayBuffer> {
+  const code = [0x01, ...encodeLeb(locals - 1), 0x7f];
+  for (let i = 0; i < count; i++) {
+    if (kind === "loop") code.push(0x03, 0x40, 0x0b);
+    else code.push(0x20, 0x00, 0x04, 0x40, 0x0b); // local.get 0, if, end
+  }
+  code.push(0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b); // loop, br 0, end; end
+  return moduleOf(
+    section(1, [0x01, 0x60, 0x01, 0x7f, 0x00]),
+    section(3, [0x01, 0x00]),
+    section(7, [0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00]), // "run"
+    section(10, [0x01, ...encodeLeb(code.length), ...code]),
+  );
+}
+
+const REFUSED =
+  /^function 0 has 40000 locals and 40012 control points \(a loop counts 10;.*\): \(40000 \+ 16\) \* 40012 = 1601120192 is over the limit of 1048576, .*split the function or use fewer locals, or run it with invokeIsolated/;
+
+Deno.test("a function whose first compile would hold the thread is refused, in every mode that rewrites", async () => {
+  const bytes = heavy(40_000, 4_000);
+  for (
+    const options of [{ timeout: 50 }, { fuel: 1e9 }, {
+      fuel: 1e9,
+      timeout: 50,
+    }]
+  ) {
+    await assert.rejects(
+      () => loadGuest(bytes, options),
+      (error) => isInvalidModule(error) && REFUSED.test(error.message),
+    );
+  }
+  for (const options of [{}, { stopFlag: true, fuel: false }] as const) {
+    assert.throws(
+      () => instrument(bytes, options),
+      (error) => isInvalidModule(error) && REFUSED.test(error.message),
+    );
+  }
+  // `if`s count too.
+  assert.throws(
+    () => instrument(heavy(2_000, 1_000, "if"), {}),
+    (error) =>
+      isInvalidModule(error) &&
+      /^function 0 has 2000 locals and 1012 control points/.test(error.message),
+  );
+});
+
+Deno.test("a function just under the compile limit loads and stops at its deadline", async () => {
+  // (1,000 + 16) * 1,012 and (30 + 16) * 22,512 units: both just under 2^20.
+  for (
+    const [locals, count, kind] of [[1_000, 1_000, "if"], [
+      30,
+      2_250,
+      "loop",
+    ]] as const
+  ) {
+    const bytes = heavy(locals, count, kind);
+    instrument(bytes, {});
+    const guest = await loadGuest(bytes, { timeout: 50 });
+    const started = performance.now();
+    expectOutcome(guest.invoke("run", [0]), "timeout");
+    const late = performance.now() - started - 50;
+    // Generous slack for a loaded machine: the hold measured about 20 ms.
+    assert.ok(late < 2_000, `stopped ${late.toFixed(0)} ms after its deadline`);
+    const metered = await loadGuest(bytes, { fuel: 100_000 });
+    expectOutcome(metered.invoke("run", [0]), "fuel_exhausted");
+  }
+});
+
+Deno.test("such a function still runs isolated with a timeout, and stops there", async () => {
+  // The child does not rewrite a guest given only a timeout, and is killed
+  // at the deadline, compile or not.
+  const started = performance.now();
+  const result = await invokeIsolated(heavy(40_000, 4_000), "run", [0], {
+    timeout: 200,
+  });
+  expectOutcome(result, "timeout");
+  const elapsed = performance.now() - started;
+  // Generous slack for a loaded machine; the compile alone took about 4 s.
+  assert.ok(elapsed < 3_000, `returned after ${elapsed.toFixed(0)} ms`);
+});
