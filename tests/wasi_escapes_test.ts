@@ -1,7 +1,7 @@
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
 import { withDirectory } from "./support/temp_directory.ts";
-import { text } from "./support/wasi_guests.ts";
+import { reportErrnoWat, text } from "./support/wasi_guests.ts";
 import { runWasi } from "../mod.ts";
 import { wasiFunctionType } from "../src/wasi_abi.ts";
 
@@ -46,16 +46,7 @@ async function caller(calls: Call[]): Promise<Uint8Array> {
     ${imports.join("\n")}
     (memory (export "memory") 1)
     ${data.join("\n")}
-    (func $report (param $errno i32)
-      (i32.store8 (i32.const 600)
-        (i32.add (i32.const 48) (i32.div_u (local.get $errno) (i32.const 10))))
-      (i32.store8 (i32.const 601)
-        (i32.add (i32.const 48) (i32.rem_u (local.get $errno) (i32.const 10))))
-      (i32.store8 (i32.const 602) (i32.const 32))
-      (i32.store (i32.const 8) (i32.const 600))
-      (i32.store (i32.const 12) (i32.const 3))
-      (drop (call $fd_write (i32.const 1) (i32.const 8) (i32.const 1)
-        (i32.const 20))))
+    ${reportErrnoWat("fd_write")}
     (func (export "_start") ${body}))`);
 }
 

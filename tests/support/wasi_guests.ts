@@ -21,3 +21,24 @@ export async function wasiReactor(): Promise<Uint8Array> {
     (func (export "add") (param i32 i32) (result i32)
       (i32.add (local.get 0) (local.get 1))))`);
 }
+
+/**
+ * A WAT function `$report (param $errno i32)` that writes the errno's two
+ * digits and a space to stdout, through the `fd_write` import named
+ * `$write` (its iovec at 8, the digits at 600).
+ *
+ * @param write The name the guest gives its `fd_write` import.
+ * @returns The function's text.
+ */
+export function reportErrnoWat(write: string): string {
+  return `(func $report (param $errno i32)
+      (i32.store8 (i32.const 600)
+        (i32.add (i32.const 48) (i32.div_u (local.get $errno) (i32.const 10))))
+      (i32.store8 (i32.const 601)
+        (i32.add (i32.const 48) (i32.rem_u (local.get $errno) (i32.const 10))))
+      (i32.store8 (i32.const 602) (i32.const 32))
+      (i32.store (i32.const 8) (i32.const 600))
+      (i32.store (i32.const 12) (i32.const 3))
+      (drop (call $${write} (i32.const 1) (i32.const 8) (i32.const 1)
+        (i32.const 20))))`;
+}
