@@ -1,8 +1,7 @@
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
 import { withDirectory } from "./support/temp_directory.ts";
-import { reportErrnoWat, text } from "./support/wasi_guests.ts";
-import { runWasi } from "../mod.ts";
+import { reportErrnoWat, sandboxErrnos } from "./support/wasi_guests.ts";
 import { wasiFunctionType } from "../src/wasi_abi.ts";
 
 /**
@@ -52,13 +51,7 @@ async function caller(calls: Call[]): Promise<Uint8Array> {
 
 /** Runs the calls with `directory/inside` preopened, and returns the errnos. */
 async function run(directory: string, calls: Call[]): Promise<string[]> {
-  const result = await runWasi(await caller(calls), {
-    preopens: [{ host: `${directory}/inside`, guest: "/sandbox" }],
-    stdout: "capture",
-    timeout: 30_000,
-  });
-  assert.equal(result.outcome, "exited");
-  return text(result.stdout).trim().split(" ");
+  return await sandboxErrnos(await caller(calls), directory);
 }
 
 const O_CREAT = 1;

@@ -1,8 +1,7 @@
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
 import { withDirectory } from "./support/temp_directory.ts";
-import { reportErrnoWat, text } from "./support/wasi_guests.ts";
-import { runWasi } from "../mod.ts";
+import { reportErrnoWat, sandboxErrnos } from "./support/wasi_guests.ts";
 
 const LOOKUP_FOLLOW = 1;
 const O_CREAT = 1;
@@ -62,13 +61,7 @@ async function linker(steps: Step[]): Promise<Uint8Array> {
 /** Runs the steps in `directory/inside`, and returns the errnos. */
 async function run(directory: string, steps: Step[]): Promise<string[]> {
   await Deno.mkdir(`${directory}/inside/sub`, { recursive: true });
-  const result = await runWasi(await linker(steps), {
-    preopens: [{ host: `${directory}/inside`, guest: "/sandbox" }],
-    stdout: "capture",
-    timeout: 30_000,
-  });
-  assert.equal(result.outcome, "exited");
-  return text(result.stdout).trim().split(" ");
+  return await sandboxErrnos(await linker(steps), directory);
 }
 
 const NOTCAPABLE = "76";

@@ -1,6 +1,8 @@
 /** The WASI command guests the tests run, by name. */
 
+import assert from "./assert.ts";
 import { assembleWat } from "../../guest/build.ts";
+import { runWasi } from "../../mod.ts";
 
 /** A committed WASI guest: `hello`, `copy`, `loop`, `sleep`, `sieve`, `hello_rust`, `sleep_rust`. */
 export function wasiGuest(name: string): URL {
@@ -41,4 +43,25 @@ export function reportErrnoWat(write: string): string {
       (i32.store (i32.const 12) (i32.const 3))
       (drop (call $${write} (i32.const 1) (i32.const 8) (i32.const 1)
         (i32.const 20))))`;
+}
+
+/**
+ * Runs a guest that prints errnos (see {@linkcode reportErrnoWat}) with
+ * `directory/inside` preopened as `/sandbox`, and returns the errnos.
+ *
+ * @param guest The guest's bytes.
+ * @param directory The directory holding `inside`.
+ * @returns The errnos, in the order printed.
+ */
+export async function sandboxErrnos(
+  guest: Uint8Array,
+  directory: string,
+): Promise<string[]> {
+  const result = await runWasi(guest, {
+    preopens: [{ host: `${directory}/inside`, guest: "/sandbox" }],
+    stdout: "capture",
+    timeout: 30_000,
+  });
+  assert.equal(result.outcome, "exited");
+  return text(result.stdout).trim().split(" ");
 }
