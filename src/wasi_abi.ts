@@ -16,6 +16,7 @@ export const ERRNO = {
   IO: 29,
   LOOP: 32,
   MFILE: 33,
+  NAMETOOLONG: 37,
   NOENT: 44,
   NOTDIR: 54,
   NOTSUP: 58,
@@ -247,6 +248,14 @@ export function cappedTransfer(
     new DataView(memory.buffer).setUint32(lengthAt, length, true);
   }
 }
+
+/**
+ * The longest path one call takes, in bytes, as Linux's `PATH_MAX`: a
+ * longer one is refused with `NAMETOOLONG` before anything reads it. A
+ * guest could otherwise name a path of 4 GiB, which `node:wasi` decodes
+ * and copies in one host call no deadline interrupts (2.5 s for 512 MiB).
+ */
+export const PATH_MAX = 4096;
 
 /**
  * The functions of WASI preview1 and their types, as `wasi/api.h` of
