@@ -75,8 +75,10 @@ export type Subscription =
  * The most subscriptions one `poll_oneoff` reads: each becomes an object on
  * the host, and a guest's count is otherwise bounded only by its memory
  * (89 million in 4 GiB, read in one host call no deadline interrupts).
+ * 65,536 held the thread 5 ms a call, and a deadline up to 20 ms late; a
+ * guest holds at most 1024 descriptors to poll.
  */
-export const MAX_SUBSCRIPTIONS = 65536;
+export const MAX_SUBSCRIPTIONS = 4096;
 
 /**
  * Reads `count` subscriptions from guest memory.
@@ -209,11 +211,18 @@ export function ioVectors(
 export const MAX_TRANSFER = 1 << 20;
 
 /**
+ * The most vectors one read or write of a file passes to `node:wasi`; the
+ * rest is a short read or write. `node:wasi` writes a file a vector at a
+ * time: `fd_pwrite` of 1024 vectors of 1 KiB held the thread 9 ms a call.
+ */
+export const MAX_FILE_VECTORS = 64;
+
+/**
  * Calls `transfer` (a read or write of a file by `node:wasi`, given a
  * count of vectors) with the guest's vectors cut to at most
- * {@linkcode MAX_TRANSFER} bytes: the first vectors that fit, or the
- * first vector shortened, its length put back in the guest's memory once
- * the call returns.
+ * {@linkcode MAX_TRANSFER} bytes and {@linkcode MAX_FILE_VECTORS} vectors:
+ * the first vectors that fit, or the first vector shortened, its length
+ * put back in the guest's memory once the call returns.
  *
  * @param memory The guest's memory.
  * @param at Where the vectors are.
@@ -232,7 +241,7 @@ export function cappedTransfer(
   let total = 0;
   let taken = 0;
   while (
-    taken < vectors.length &&
+    taken < vectors.length && taken < MAX_FILE_VECTORS &&
     total + vectors[taken].length <= MAX_TRANSFER
   ) {
     total += vectors[taken++].length;

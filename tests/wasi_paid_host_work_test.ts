@@ -14,7 +14,13 @@ import { wat } from "./support/instrument.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { reportErrnoWat, text } from "./support/wasi_guests.ts";
 import { runWasi, type WasiOptions, type WasiResult } from "../mod.ts";
-import { ERRNO, MAX_TRANSFER, PATH_MAX } from "../src/wasi_abi.ts";
+import {
+  ERRNO,
+  MAX_FILE_VECTORS,
+  MAX_SUBSCRIPTIONS,
+  MAX_TRANSFER,
+  PATH_MAX,
+} from "../src/wasi_abi.ts";
 
 const MiB = 1 << 20;
 const W = "wasi_snapshot_preview1";
@@ -352,4 +358,64 @@ Deno.test("a deadline lands inside a random_get of a gibibyte", async () => {
   const { result, ms } = await timed(guest, { timeout: 50 });
   assert.equal(result.outcome, "timeout");
   assert.ok(ms < 2_000, `stopped after ${ms} ms`);
+});
+
+Deno.test("a write or read of a file passes at most MAX_FILE_VECTORS vectors: the rest is a short one", async () => {
+  // node:wasi writes a vector at a time: 1024 vectors of 1 KiB held the
+  // thread 9 ms a call. The guest exits with the bytes moved, in KiB.
+  await withDirectory(async (directory) => {
+    await Deno.writeFile(`${directory}/f`, new Uint8Array(4 * MiB));
+    for (const op of ["fd_pwrite", "fd_pread"]) {
+      const guest = await wat(`(module
+        ${use("path_open", "i32 i32 i32 i32 i32 i64 i64 i32 i32")}
+        ${use(op, "i32 i32 i32 i64 i32")}
+        (import "${W}" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 32)
+        (func (export "_start") (local $i i32)
+          (loop $vectors
+            (i32.store offset=8192 (i32.shl (local.get $i) (i32.const 3))
+              (i32.const 65536))
+            (i32.store offset=8196 (i32.shl (local.get $i) (i32.const 3))
+              (i32.const 1024))
+            (br_if $vectors (i32.lt_u
+              (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+              (i32.const 1024))))
+          (i32.store8 (i32.const 100) (i32.const 102))
+          (drop (call $path_open (i32.const 3) (i32.const 0) (i32.const 100)
+            (i32.const 1) (i32.const 0) (i64.const 0x42) (i64.const 0x42)
+            (i32.const 0) (i32.const 200)))
+          (drop (call $${op} (i32.load (i32.const 200)) (i32.const 8192)
+            (i32.const 1024) (i64.const 0) (i32.const 16)))
+          (call $exit (i32.shr_u (i32.load (i32.const 16)) (i32.const 10)))))`);
+      const result = await runWasi(guest, {
+        preopens: [{ host: directory, guest: "/d" }],
+      });
+      assert.equal(result.outcome, "exited");
+      assert.equal(
+        result.outcome === "exited" && result.code,
+        MAX_FILE_VECTORS,
+        op,
+      );
+    }
+  });
+});
+
+Deno.test("poll_oneoff takes at most MAX_SUBSCRIPTIONS subscriptions", async () => {
+  // 65,536 held the thread 5 ms a call. Clock subscriptions of 0 ns at
+  // 65536, 48 bytes each; the guest prints the errno.
+  const poll = (count: number) =>
+    wat(`(module
+      ${use("poll_oneoff", "i32 i32 i32 i32")}
+      ${use("fd_write", "i32 i32 i32 i32").replace("$fd_write", "$write")}
+      (memory (export "memory") 160)
+      ${reportErrnoWat("write")}
+      (func (export "_start")
+        (call $report (call $poll_oneoff (i32.const 65536)
+          (i32.const ${8 * MiB}) (i32.const ${count}) (i32.const 9000)))))`);
+  const errno = async (count: number) =>
+    text((await runWasi(await poll(count), { stdout: "capture" })).stdout)
+      .trim();
+  assert.equal(MAX_SUBSCRIPTIONS, 4096);
+  assert.equal(await errno(MAX_SUBSCRIPTIONS), "00");
+  assert.equal(await errno(MAX_SUBSCRIPTIONS + 1), String(ERRNO.INVAL));
 });
