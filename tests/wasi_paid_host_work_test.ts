@@ -16,9 +16,9 @@ import { reportErrnoWat, text } from "./support/wasi_guests.ts";
 import { runWasi, type WasiOptions, type WasiResult } from "../mod.ts";
 import {
   ERRNO,
-  MAX_FILE_VECTORS,
   MAX_SUBSCRIPTIONS,
   MAX_TRANSFER,
+  MAX_TRANSFER_VECTORS,
   PATH_MAX,
 } from "../src/wasi_abi.ts";
 
@@ -360,7 +360,7 @@ Deno.test("a deadline lands inside a random_get of a gibibyte", async () => {
   assert.ok(ms < 2_000, `stopped after ${ms} ms`);
 });
 
-Deno.test("a write or read of a file passes at most MAX_FILE_VECTORS vectors: the rest is a short one", async () => {
+Deno.test("a write or read of a file passes at most MAX_TRANSFER_VECTORS vectors: the rest is a short one", async () => {
   // node:wasi writes a vector at a time: 1024 vectors of 1 KiB held the
   // thread 9 ms a call. The guest exits with the bytes moved, in KiB.
   await withDirectory(async (directory) => {
@@ -393,7 +393,7 @@ Deno.test("a write or read of a file passes at most MAX_FILE_VECTORS vectors: th
       assert.equal(result.outcome, "exited");
       assert.equal(
         result.outcome === "exited" && result.code,
-        MAX_FILE_VECTORS,
+        MAX_TRANSFER_VECTORS,
         op,
       );
     }
@@ -418,4 +418,33 @@ Deno.test("poll_oneoff takes at most MAX_SUBSCRIPTIONS subscriptions", async () 
   assert.equal(MAX_SUBSCRIPTIONS, 4096);
   assert.equal(await errno(MAX_SUBSCRIPTIONS), "00");
   assert.equal(await errno(MAX_SUBSCRIPTIONS + 1), String(ERRNO.INVAL));
+});
+
+Deno.test("a write to stdout passes at most MAX_TRANSFER_VECTORS vectors, in every mode", async () => {
+  // 1024 vectors of a byte; the guest exits with the count written.
+  const guest = await wat(`(module
+    ${fdWrite}
+    (import "${W}" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") (local $i i32)
+      (loop $vectors
+        (i32.store offset=8192 (i32.shl (local.get $i) (i32.const 3))
+          (i32.const 100))
+        (i32.store offset=8196 (i32.shl (local.get $i) (i32.const 3))
+          (i32.const 1))
+        (br_if $vectors (i32.lt_u
+          (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+          (i32.const 1024))))
+      (drop (call $fd_write (i32.const 1) (i32.const 8192) (i32.const 1024)
+        (i32.const 16)))
+      (call $exit (i32.load (i32.const 16)))))`);
+  for (const stdout of ["capture", "ignore"] as const) {
+    const result = await runWasi(guest, { stdout });
+    assert.equal(result.outcome, "exited");
+    assert.equal(
+      result.outcome === "exited" && result.code,
+      MAX_TRANSFER_VECTORS,
+      stdout,
+    );
+  }
 });
