@@ -448,3 +448,42 @@ Deno.test("a write to stdout passes at most MAX_TRANSFER_VECTORS vectors, in eve
     );
   }
 });
+
+Deno.test("args_get and environ_get are paid per string and byte they copy", async () => {
+  const guest = await command(
+    use("args_get", "i32 i32") + use("environ_get", "i32 i32"),
+    "",
+    `(drop (call $args_get (i32.const 1024) (i32.const 2048)))
+      (drop (call $environ_get (i32.const 1024) (i32.const 2048)))`,
+    10,
+  );
+  const run = async (options: WasiOptions) =>
+    consumed(
+      await runWasi(guest, { fuel: Number.MAX_SAFE_INTEGER, ...options }),
+    );
+  const bare = await run({});
+  // "ab" and "cde": 2 strings, 7 bytes with their NULs; "A=xyz": 1, 6.
+  assert.equal(await run({ args: ["ab", "cde"] }) - bare, 10 * (2 + 7));
+  assert.equal(await run({ env: { A: "xyz" } }) - bare, 10 * (1 + 6));
+});
+
+Deno.test("reads of a stdin stream are paid per byte read, in an async run", async () => {
+  // 20 reads of 64 KiB: the first 16 take the stream's 1 MiB.
+  const guest = await command(
+    use("fd_read", "i32 i32 i32 i32"),
+    `(i32.store (i32.const 0) (i32.const 65536))
+      (i32.store (i32.const 4) (i32.const 65536))`,
+    `(drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))`,
+    20,
+    2,
+  );
+  const run = async (bytes: number) => {
+    const result = await runWasi(guest, {
+      fuel: Number.MAX_SAFE_INTEGER,
+      stdin: new Blob([new Uint8Array(bytes)]).stream(),
+    });
+    assert.equal(result.outcome, "exited");
+    return consumed(result);
+  };
+  assert.equal(await run(MiB) - await run(0), MiB);
+});
