@@ -487,3 +487,31 @@ Deno.test("reads of a stdin stream are paid per byte read, in an async run", asy
   };
   assert.equal(await run(MiB) - await run(0), MiB);
 });
+
+Deno.test("fd_readdir fills the buffer when the next entry's header does not fit, so that the listing goes on", async () => {
+  // Ten entries of 24 + 16 bytes; a buffer of 100 holds two and 20 bytes,
+  // too few for a header, where node:wasi stops: a count under the
+  // buffer's size tells the guest the directory ended. It exits with the
+  // count.
+  await withDirectory(async (directory) => {
+    for (let i = 0; i < 10; i++) {
+      await Deno.writeTextFile(
+        `${directory}/f${String(i).padStart(15, "0")}`,
+        "",
+      );
+    }
+    const guest = await wat(`(module
+      ${use("fd_readdir", "i32 i32 i32 i64 i32")}
+      (import "${W}" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (func (export "_start")
+        (drop (call $fd_readdir (i32.const 3) (i32.const 1024) (i32.const 100)
+          (i64.const 0) (i32.const 16)))
+        (call $exit (i32.load (i32.const 16)))))`);
+    const result = await runWasi(guest, {
+      preopens: [{ host: directory, guest: "/d" }],
+    });
+    assert.equal(result.outcome, "exited");
+    assert.equal(result.outcome === "exited" && result.code, 100);
+  });
+});
