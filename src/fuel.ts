@@ -297,6 +297,17 @@ export interface MeterCalls {
     meter: FuelMeter,
     onStop: (() => void) | undefined,
   ): (() => void) | undefined;
+  /**
+   * Charges the guest for work a host import did on its behalf (the bytes
+   * a WASI call moved), from the fuel it holds and then the tank, as a
+   * block of that cost would be. Returns `true` once paid (or when there is
+   * nothing to pay: no fuel counted, no instance, a stop already pending,
+   * whose call charges nothing more). Returns `false` when the budget
+   * cannot pay: the whole budget then counts as spent, the meter as
+   * exhausted (reason `fuel`), and the caller must end the call at once
+   * (see `fuelRanOutInImport`). A refuel hook is not asked.
+   */
+  charge(meter: FuelMeter, fuel: number): boolean;
 }
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
@@ -1041,7 +1052,46 @@ export class FuelMeter {
         meter.#onStop = onStop;
         return before;
       },
+      charge: (meter, fuel) => meter.#charge(fuel),
     };
+  }
+
+  #charge(fuel: number): boolean {
+    const counter = this.#counter;
+    if (!this.#countsFuel || counter === undefined || fuel <= 0) return true;
+    // A stop is pending: nothing after it is charged.
+    if (
+      this.#parked !== undefined || this.#delivered || this.#waitingForZone
+    ) {
+      return true;
+    }
+    const before = this.#exhausted ? 0 : this.#inSlice();
+    if (before >= fuel) {
+      counter.value = BigInt(before - fuel);
+      return true;
+    }
+    const available = before + this.#tank;
+    if (available >= fuel) {
+      const give = Math.max(
+        fuel,
+        Math.min(
+          available,
+          this.#resumable ? Math.min(this.#slice, WHOLE_TANK) : TRAPPING_TANK,
+        ),
+      );
+      this.#tank = available - give;
+      this.#handed += give - before;
+      counter.value = BigInt(give - fuel);
+      return true;
+    }
+    // Out of fuel: the budget is spent, and the counter left as a check
+    // that ran dry leaves it, so that any later check traps.
+    this.#handed += this.#tank;
+    this.#tank = 0;
+    this.#exhausted = true;
+    this.#reason ??= "fuel";
+    counter.value = this.#resumable ? 0n : -1n;
+    return false;
   }
 
   #begin(cap: number | undefined): void {

@@ -136,14 +136,38 @@ export function endMeteredCall(
   state.refuel = undefined;
   if (!call.countsFuel) return outcome;
   const exhausted = meter.exhausted;
+  // Fuel that ran out in a host import's charge ends the call, whatever
+  // the guest did with what unwound it.
+  const ranOutInImport = ranOutInImports.delete(meter);
   meterCalls.end(meter);
   const usage = meter.usage;
   const consumed = usage.consumed - call.consumed;
   const fuel = { consumed, remaining: usage.remaining };
-  if (exhausted && outcome.outcome === "trap") {
+  if (exhausted && (outcome.outcome === "trap" || ranOutInImport)) {
     const error = withoutStack(() => new FuelExhausted(call.budget, consumed));
     return { ...stoppedOutcome(outcome.export, error)!, fuel };
   }
   outcome.fuel = fuel;
   return outcome;
+}
+
+/** Meters whose call ran out of fuel paying for a host import's work. */
+const ranOutInImports = new WeakSet<FuelMeter>();
+
+/**
+ * Charges a metered guest for work a host import does on its behalf (the
+ * bytes a WASI call moves), as `meterCalls.charge` does; when the budget
+ * cannot pay, the budget counts as spent and this throws, so that the call
+ * ends at once with `FuelExhausted` (its figures are the call's, set when
+ * the call ends).
+ *
+ * @param meter The guest's meter, or `undefined` for a guest without one.
+ * @param fuel What the work costs.
+ * @throws {FuelExhausted} When the budget cannot pay for it.
+ */
+export function payForImport(meter: FuelMeter | undefined, fuel: number): void {
+  if (meter === undefined || meterCalls.charge(meter, fuel)) return;
+  ranOutInImports.add(meter);
+  const consumed = meter.consumed;
+  throw withoutStack(() => new FuelExhausted(consumed, consumed));
 }

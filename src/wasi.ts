@@ -43,6 +43,9 @@ import {
   type WasiOutputMode,
 } from "./wasi_stdio.ts";
 import { StopWatch } from "./wasi_stops.ts";
+import { paidImports } from "./wasi_fuel.ts";
+import { payForImport } from "./metered_call.ts";
+import { resolveCosts } from "./wasm/costs.ts";
 
 export type { WasiPreopen } from "./wasi_preopens.ts";
 export type { WasiInput, WasiOutputMode } from "./wasi_stdio.ts";
@@ -335,6 +338,7 @@ export async function runWasiWith(
     Deno.stderr,
   );
   const watch = new StopWatch(options);
+  const costs = resolveCosts(undefined);
   const stoppable = options.timeout !== undefined ||
     options.stop !== undefined;
   const stdin = new InputSource(options.stdin, blocking);
@@ -361,15 +365,24 @@ export async function runWasiWith(
     const loading = loadGuestWith(source, {
       imports: {
         wasi_snapshot_preview1: notBeforeStart(
-          wasiImports({
-            wasi: base,
-            memory,
-            files,
-            stdin,
-            output: [stdout, stderr],
-            watch,
-            blocking,
-          }),
+          paidImports(
+            wasiImports({
+              wasi: base,
+              memory,
+              files,
+              stdin,
+              output: [stdout, stderr],
+              watch,
+              blocking,
+            }),
+            {
+              charge: (fuel) => payForImport(guest?.meter, fuel),
+              memory,
+              perByte: costs.perByte,
+              perElement: costs.perElement,
+              copied: commandLineCopies(options),
+            },
+          ),
           () => guest !== undefined,
         ),
       },
@@ -528,6 +541,28 @@ function checkWasiImports(needed: ImportDescriptor[]): void {
       );
     }
   }
+}
+
+/**
+ * What `args_get` and `environ_get` copy into the guest's memory: how many
+ * strings, and their bytes with their NULs.
+ */
+function commandLineCopies(
+  options: WasiOptions,
+): Record<"args_get" | "environ_get", { strings: number; bytes: number }> {
+  const encoder = new TextEncoder();
+  const count = (strings: string[]) => ({
+    strings: strings.length,
+    bytes: strings.reduce((sum, s) => sum + encoder.encode(s).length + 1, 0),
+  });
+  return {
+    args_get: count([options.program ?? "main.wasm", ...(options.args ?? [])]),
+    environ_get: count(
+      Object.entries(options.env ?? {}).map(([name, value]) =>
+        `${name}=${value}`
+      ),
+    ),
+  };
 }
 
 /** The outcomes of a stop. */

@@ -94,6 +94,9 @@ const FILE_CHANGES = [
  */
 export const MAX_OPEN_FILES = 1024;
 
+/** Size of a `__wasi_dirent_t`, before its name. */
+const DIRENT_SIZE = 24;
+
 /** The first descriptor `node:wasi` gives a preopen. */
 export const FIRST_PREOPEN_FD = 3;
 
@@ -330,6 +333,32 @@ export class GuestFiles {
       wrapped[name] = (fd: number, ...rest: unknown[]) =>
         this.#movedOut(fd) ? ERRNO.NOTCAPABLE : call(fd, ...rest);
     }
+    // node:wasi stops short of a full buffer when the next entry's header
+    // does not fit in what is left, and a count under the buffer's size
+    // tells the guest (wasi-libc's readdir) that the directory ended: a
+    // listing lost its entries past such a point. The rest is filled, as
+    // with an entry cut short, and the guest reads on from the last whole
+    // entry (getting none, when it was the last).
+    const readdir = wrapped.fd_readdir;
+    wrapped.fd_readdir = (
+      fd: number,
+      buffer: number,
+      length: number,
+      cookie: bigint,
+      used: number,
+    ) => {
+      const errno = readdir(fd, buffer, length, cookie, used);
+      if (errno !== ERRNO.SUCCESS) return errno;
+      const memory = this.#memory().buffer;
+      const view = new DataView(memory);
+      const filled = view.getUint32(used >>> 0, true);
+      const left = (length >>> 0) - filled;
+      if (filled > 0 && left > 0 && left < DIRENT_SIZE) {
+        new Uint8Array(memory, (buffer >>> 0) + filled, left).fill(0);
+        view.setUint32(used >>> 0, length >>> 0, true);
+      }
+      return errno;
+    };
     for (const name of FILE_CHANGES) {
       wrapped[name] = (fd: number, ...rest: unknown[]) =>
         readOnly.has(fd) ? ERRNO.ROFS : wasi[name](fd, ...rest);

@@ -84,3 +84,32 @@ for (const op of ["fd_read", "fd_pread"]) {
     }
   });
 }
+
+Deno.test("a write to captured or ignored stdout moves at most MAX_TRANSFER bytes: its count fits the guest's 32 bits", async () => {
+  // 4 GiB in all, which a 32-bit count would give the guest as 0; it
+  // exits with the count in 64 KiB units.
+  const guest = await wat(`(module
+    (import "wasi_snapshot_preview1" "fd_write"
+      (func $fd_write (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 65)
+    (func (export "_start") (local $i i32)
+      (loop $vectors
+        (i32.store (i32.shl (local.get $i) (i32.const 3)) (i32.const 0))
+        (i32.store offset=4 (i32.shl (local.get $i) (i32.const 3))
+          (i32.const ${4 << 20}))
+        (br_if $vectors (i32.lt_u
+          (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+          (i32.const 1024))))
+      (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1024)
+        (i32.const 9000)))
+      (call $exit (i32.shr_u (i32.load (i32.const 9000)) (i32.const 16)))))`);
+  for (const stdout of ["capture", "ignore"] as const) {
+    const result = await runWasi(guest, { stdout });
+    assert.equal(result.outcome, "exited");
+    assert.equal(
+      result.outcome === "exited" && result.code,
+      MAX_TRANSFER >> 16,
+    );
+  }
+});
