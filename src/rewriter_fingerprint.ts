@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:54311106d4ebb9beb6511bcc4a907302849adf960fbefba3ef9f41337d46ebf5";
+  "sha256:1aca44d9e5c18ae5d04496b384b8af35f019fba6177bed385c1e30f321183981";

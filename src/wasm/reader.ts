@@ -312,11 +312,21 @@ export class Reader {
    *
    * @param what The vector's name, for the error message.
    * @param minItemBytes The smallest encoding of one item.
+   * @param most The engine's limit on the count, if it has one: a count
+   *   above it is refused before any item is read, so that an input the
+   *   engine would refuse cannot make the rewriter hold more than a valid
+   *   one could.
    * @returns The count.
    */
-  count(what: string, minItemBytes = 1): number {
+  count(what: string, minItemBytes = 1, most = Infinity): number {
     const start = this.pos;
     const n = this.u32();
+    if (n > most) {
+      this.fail(
+        `${what} count ${n} exceeds the engine's limit of ${most}`,
+        start,
+      );
+    }
     if (n * minItemBytes > this.end - this.pos) {
       this.fail(`${what} count ${n} exceeds the remaining bytes`, start);
     }
