@@ -134,8 +134,9 @@ export interface InternalLoadOptions {
    */
   onBytes?: (bytes: Uint8Array) => void;
   /**
-   * Loads a guest with more memories than `MAX_MEMORIES`, or more table
-   * elements than `MAX_TABLE_ELEMENTS` (an isolated child, where a failed
+   * Loads a guest with more memories than `MAX_MEMORIES`, more table
+   * elements than `MAX_TABLE_ELEMENTS`, or constant expressions allocating
+   * more than `MAX_ALLOCATED_ELEMENTS` (an isolated child, where a failed
    * instantiation ends only the child).
    */
   anySize?: boolean;
