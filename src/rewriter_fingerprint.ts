@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:1aca44d9e5c18ae5d04496b384b8af35f019fba6177bed385c1e30f321183981";
+  "sha256:f2fe3deac35deced866a65ab98bfbea94985b4593b17d4bf405fb487fdec7923";

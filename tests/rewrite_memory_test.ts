@@ -42,6 +42,7 @@ function section(id: number, contents: Uint8Array): Bytes {
 
 async function rewriteGrowth(
   bytes: Uint8Array,
+  loadOptions?: Record<string, unknown>,
 ): Promise<{ grew: number; error: string }> {
   let result = { grew: 0, error: "" };
   await withDirectory(async (directory) => {
@@ -53,6 +54,7 @@ async function rewriteGrowth(
       "--allow-all",
       "tests/support/rewrite_memory_child.ts",
       file,
+      ...(loadOptions === undefined ? [] : [JSON.stringify(loadOptions)]),
     ]);
     assert.equal(run.code, 0, run.stderr);
     result = JSON.parse(run.stdout);
@@ -203,5 +205,63 @@ Deno.test({
         `${what}: the rewriter held ${grew} bytes for a ${bytes.length}-byte input`,
       );
     }
+  },
+});
+
+Deno.test({
+  name:
+    "blocks typed by a function type of 2,000 values are refused past 4,194,304 values, and never shown to the engine",
+  ignore: !ON_LINUX,
+  async fn() {
+    // (type $t (func (param i32 × 1000) (result i32 × 1000))) and a body of
+    // 1,000 i32.const, then `blocks` times (block (type $t) end): 300 KB
+    // for 100,000 blocks, which the engine's validation held 3.1 GB and
+    // 2.7 s for, and which the loader compiled again to name the error.
+    const values = 1000;
+    const guest = (blocks: number) => {
+      const type = concat(
+        [0x60],
+        encodeLeb(values),
+        repeat([0x7f], values),
+        encodeLeb(values),
+        repeat([0x7f], values),
+      );
+      const code = concat(
+        [0x00],
+        repeat([0x41, 0x00], values),
+        repeat([0x02, 0x01, 0x0b], blocks),
+        repeat([0x1a], values),
+        [0x0b],
+      );
+      return concat(
+        PREAMBLE,
+        section(1, concat([0x02, 0x60, 0x00, 0x00], type)),
+        [0x03, 0x02, 0x01, 0x00],
+        [0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00],
+        section(10, concat([0x01], encodeLeb(code.length), code)),
+      );
+    };
+    const over = guest(100_000);
+    for (
+      const load of [undefined, { timeout: 1000 }, { fuel: 1e9 }, {
+        fuel: 1e9,
+        limits: { memory: 65536 },
+      }]
+    ) {
+      const { grew, error } = await rewriteGrowth(over, load);
+      assert.match(
+        error,
+        /InvalidModule: the module's blocks typed by a function type carry more than 4194304 parameters and results together/,
+        JSON.stringify(load),
+      );
+      assert.ok(
+        grew < 256 * 1024 * 1024,
+        `${JSON.stringify(load)}: the load held ${grew} bytes`,
+      );
+    }
+    // 2,097 such blocks (4,194,000 values) are rewritten, and valid.
+    const at = guest(2_097);
+    const { error } = await rewriteGrowth(at, { timeout: 1000 });
+    assert.equal(error, "");
   },
 });

@@ -1,9 +1,11 @@
 /**
- * Rewrites the module in the file named by its argument and prints, as
+ * Rewrites the module in the file named by its first argument (or loads it
+ * with `loadGuest`, given its options as JSON in the second) and prints, as
  * JSON, how much the process's peak resident memory grew while it did, and
- * the error if the rewriter refused the module.
+ * the error if the module was refused.
  */
 
+import { loadGuest } from "../../mod.ts";
 import { instrument } from "../../src/wasm/instrument.ts";
 
 const kib = (field: string) =>
@@ -17,7 +19,8 @@ const bytes = Deno.readFileSync(Deno.args[0]!);
 const before = kib("VmRSS");
 let error = "";
 try {
-  instrument(bytes, { validate: false });
+  if (Deno.args[1] === undefined) instrument(bytes, { validate: false });
+  else await loadGuest(bytes, JSON.parse(Deno.args[1]));
 } catch (thrown) {
   error = String(thrown);
 }
