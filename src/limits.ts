@@ -117,10 +117,22 @@ export const MAX_MEMORIES = 100;
 export const MAX_TABLE_ELEMENTS = 1_000_000;
 
 /**
- * Refuses a guest with more memories than {@linkcode MAX_MEMORIES}, or
- * whose tables start with more elements than {@linkcode MAX_TABLE_ELEMENTS},
- * before the engine instantiates it. Bytes that cannot be decoded pass:
- * compiling them says what is wrong.
+ * The most struct fields and array elements a guest's constant expressions
+ * (global, table and element initializers) may allocate together when it
+ * is instantiated in this process. The engine allocates them on its heap
+ * during instantiation, which nothing can stop: an 89-byte guest of four
+ * globals, each `(array.new_default $bytes (i32.const 500000000))`, ended
+ * a host with a 1 GiB heap, out of memory, under `timeout` and `limits`
+ * alike. Under `fuel`, the budget pays for them before they are made.
+ */
+export const MAX_ALLOCATED_ELEMENTS = 16_777_216;
+
+/**
+ * Refuses a guest with more memories than {@linkcode MAX_MEMORIES}, whose
+ * tables start with more elements than {@linkcode MAX_TABLE_ELEMENTS}, or
+ * whose constant expressions allocate more than
+ * {@linkcode MAX_ALLOCATED_ELEMENTS}, before the engine instantiates it.
+ * Bytes that cannot be decoded pass: compiling them says what is wrong.
  *
  * @param bytes The guest's bytes, as given.
  * @param label The guest's name in messages.
@@ -129,10 +141,21 @@ export const MAX_TABLE_ELEMENTS = 1_000_000;
 export function checkInstanceSize(bytes: Uint8Array, label: string): void {
   let memories = 0;
   let elements = 0;
+  // Unknown (NaN) when the sections that allocate cannot be decoded.
+  let allocated = 0;
   const info = new ModuleInfo();
   try {
     for (const { id, start, end } of readSections(bytes)) {
-      if (id === 1 || id === 2 || id === 4) {
+      if (id === 3 || id === 6 || id === 9) {
+        // Globals and element segments, whose constant expressions the
+        // footprint sums with the tables' initializers.
+        try {
+          readSection(info, id, new Reader(bytes, start, end), new Patches());
+        } catch {
+          allocated = NaN;
+          break;
+        }
+      } else if (id === 1 || id === 2 || id === 4) {
         const before = info.footprint.tableElements;
         readSection(info, id, new Reader(bytes, start, end), new Patches());
         if (id === 2) {
@@ -148,6 +171,7 @@ export function checkInstanceSize(bytes: Uint8Array, label: string): void {
   } catch {
     return;
   }
+  allocated += info.footprint.allocatedElements;
   const hint =
     "run it with invokeIsolated, where a failed instantiation ends only the child process";
   if (memories > MAX_MEMORIES) {
@@ -162,6 +186,13 @@ export function checkInstanceSize(bytes: Uint8Array, label: string): void {
       "limits",
       `${label} has tables that start with ${elements} elements together, more than the ${MAX_TABLE_ELEMENTS} a guest instantiated in this process may have (allocating that many can exhaust the whole process, and cannot be stopped)`,
       `give the guest smaller tables, or ${hint}`,
+    );
+  }
+  if (allocated > MAX_ALLOCATED_ELEMENTS) {
+    throw new GuestLoadError(
+      "limits",
+      `${label} allocates ${allocated} struct fields and array elements in its constant expressions (globals, tables and element segments), more than the ${MAX_ALLOCATED_ELEMENTS} a guest instantiated in this process may (allocating that many can exhaust the whole process, and cannot be stopped)`,
+      `give the guest smaller initial objects, or ${hint}`,
     );
   }
 }

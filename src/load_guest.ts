@@ -47,6 +47,7 @@ import { type StopFlagHost, stopFlagHost } from "./stop_flag_host.ts";
 import type { InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentSteps } from "./wasm/instrument.ts";
 import { resolveCosts } from "./wasm/costs.ts";
+import { keptFromEngine } from "./wasm/reader.ts";
 import { readSections } from "./wasm/sections.ts";
 import { bindFlag, startWatchdog, watchdogReady } from "./watchdog.ts";
 import { warmStopPath } from "./stop_path_warmup.ts";
@@ -134,8 +135,9 @@ export interface InternalLoadOptions {
    */
   onBytes?: (bytes: Uint8Array) => void;
   /**
-   * Loads a guest with more memories than `MAX_MEMORIES`, or more table
-   * elements than `MAX_TABLE_ELEMENTS` (an isolated child, where a failed
+   * Loads a guest with more memories than `MAX_MEMORIES`, more table
+   * elements than `MAX_TABLE_ELEMENTS`, or constant expressions allocating
+   * more than `MAX_ALLOCATED_ELEMENTS` (an isolated child, where a failed
    * instantiation ends only the child).
    */
   anySize?: boolean;
@@ -470,7 +472,10 @@ async function rewriteGuest(
     );
     return { ...cached, module };
   } catch (error) {
-    if (isInvalidModule(error)) await compileBytes(bytes, label, compile);
+    // The engine's verdict first, unless asking for it is the harm.
+    if (isInvalidModule(error) && !keptFromEngine(error)) {
+      await compileBytes(bytes, label, compile);
+    }
     throw error;
   }
 }

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:54311106d4ebb9beb6511bcc4a907302849adf960fbefba3ef9f41337d46ebf5";
+  "sha256:f2fe3deac35deced866a65ab98bfbea94985b4593b17d4bf405fb487fdec7923";

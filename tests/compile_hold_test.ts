@@ -105,3 +105,35 @@ Deno.test("such a function still runs isolated with a timeout, and stops there",
   // Generous slack for a loaded machine; the compile alone took about 4 s.
   assert.ok(elapsed < 3_000, `returned after ${elapsed.toFixed(0)} ms`);
 });
+
+/** A guest whose `f` is `depth` nested empty blocks. */
+function nested(depth: number): Uint8Array<ArrayBuffer> {
+  const code = new Uint8Array(1 + 3 * depth + 1);
+  for (let i = 0; i < depth; i++) code.set([0x02, 0x40], 1 + 2 * i);
+  code.fill(0x0b, 1 + 2 * depth);
+  const body = [...encodeLeb(code.length), ...code];
+  return moduleOf(
+    section(1, [0x01, 0x60, 0x00, 0x00]),
+    section(3, [0x01, 0x00]),
+    section(7, [0x01, 0x01, 0x66, 0x00, 0x00]), // "f"
+    section(10, [0x01, ...body]),
+  );
+}
+
+Deno.test("a function nesting its blocks deeper than 65,535 is refused, in every mode that rewrites", async () => {
+  // 1,000,000 nested empty blocks (3 MB) held the first call 0.7 s past a
+  // 100 ms deadline: the engine's compile of deep nesting is slow.
+  const bytes = nested(65_536);
+  assert.ok(WebAssembly.validate(bytes));
+  const refused = (error: unknown) =>
+    isInvalidModule(error) &&
+    /^function 0 nests its blocks, loops, ifs and tries more than 65535 deep, .*: nest them less deeply, or run it with invokeIsolated/
+      .test(error.message);
+  for (const options of [{ timeout: 100 }, { fuel: 1e9 }]) {
+    await assert.rejects(() => loadGuest(bytes, options), refused);
+  }
+  assert.throws(() => instrument(bytes), refused);
+  // One level less loads, and its call returns.
+  const guest = await loadGuest(nested(65_535), { timeout: 10_000 });
+  expectOutcome(guest.invoke("f"), "returned");
+});

@@ -12,7 +12,11 @@
 import assert from "./support/assert.ts";
 import { runInSmallHeap } from "./support/small_heap_child.ts";
 import { FuelMeter, isGuestLoadError, loadGuest } from "../mod.ts";
-import { MAX_MEMORIES, MAX_TABLE_ELEMENTS } from "../src/limits.ts";
+import {
+  MAX_ALLOCATED_ELEMENTS,
+  MAX_MEMORIES,
+  MAX_TABLE_ELEMENTS,
+} from "../src/limits.ts";
 
 /** Unsigned LEB128. */
 function leb(n: number): number[] {
@@ -229,4 +233,77 @@ Deno.test("invokeIsolated loads past the caps, and a child that dies instantiati
   assert.equal(died.code, 0, died.stderr);
   // Its child ran out of memory: an outcome, not a hang or a crash here.
   assert.equal(died.report?.[0]?.outcome, "out_of_memory", died.stderr);
+});
+
+/**
+ * `(type $bytes (array (mut i8)))`, one global per length, each
+ * `(ref $bytes) (array.new_default $bytes (i32.const length))`, and `f`
+ * returning 7; with `passive`, the arrays are a passive element segment's
+ * instead.
+ */
+function allocatingModule(lengths: number[], passive = false): Uint8Array {
+  const news = lengths.map((length) => [
+    ...[0x41, ...leb(length), 0xfb, 0x07, 0x00, 0x0b],
+  ]);
+  const globals = [
+    ...leb(lengths.length),
+    ...news.flatMap((expr) => [0x64, 0x00, 0x00, ...expr]),
+  ];
+  // Flags 5: passive, with expressions of type (ref null $bytes).
+  const segment = [1, 5, 0x63, 0x00, ...leb(lengths.length), ...news.flat()];
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, [2, 0x5e, 0x78, 0x01, 0x60, 0, 1, 0x7f]),
+    ...section(3, [1, 1]),
+    ...(passive ? [] : section(6, globals)),
+    ...section(7, [1, 1, 0x66, 0x00, 0]),
+    ...(passive ? section(9, segment) : []),
+    ...section(10, [1, 4, 0, 0x41, 7, 0x0b]),
+  ]);
+}
+
+Deno.test("constant expressions allocating past the cap are refused by every in-process loader, in a child that survives", async () => {
+  // Four arrays of 500,000,000 bytes: 89 bytes of module, which ended a
+  // host with a 1 GiB heap under timeout and limits.
+  const bytes = allocatingModule([
+    500_000_000,
+    500_000_000,
+    500_000_000,
+    500_000_000,
+  ]);
+  assert.ok(WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>));
+  const loads = [
+    "loadGuest(bytes)",
+    "loadGuest(bytes, { timeout: 10_000 })",
+    "loadGuest(bytes, { limits: { memory: 65536, tables: 10 } })",
+    "loadGuest(bytes, { fuel: 1e12 })",
+    "new FuelMeter(bytes, { fuel: 1e12 })",
+  ];
+  const child = await loadsInChild(bytes, loads);
+  assert.equal(child.code, 0, child.stderr);
+  assert.equal(child.report?.length, loads.length, child.stderr);
+  for (const ending of child.report!) {
+    assert.equal(ending.outcome, "GuestLoadError", ending.load);
+    assert.equal(ending.reason, "limits", ending.load);
+    assert.match(
+      ending.message!,
+      /allocates 2000000000 struct fields and array elements in its constant expressions .*, more than the 16777216 a guest instantiated in this process may .*; give the guest smaller initial objects, or run it with invokeIsolated/,
+      ending.load,
+    );
+  }
+});
+
+Deno.test("allocations at the cap load; one element more is refused, in globals or in a passive segment", async () => {
+  assert.equal(MAX_ALLOCATED_ELEMENTS, 16_777_216);
+  const half = MAX_ALLOCATED_ELEMENTS / 2;
+  assert.equal((await loadGuest(allocatingModule([half, half]))).call("f"), 7);
+  for (const passive of [false, true]) {
+    await assert.rejects(
+      loadGuest(allocatingModule([half, half + 1], passive)),
+      (error: unknown) =>
+        isGuestLoadError(error) && error.reason === "limits" &&
+        /allocates 16777217 struct fields/.test(error.message),
+      passive ? "passive" : "globals",
+    );
+  }
 });

@@ -202,7 +202,7 @@ export function readOtherImmediate(
       readHeapType(r, typeCount);
       break;
     case Imm.TryTable: {
-      readBlockType(r, typeCount);
+      info.countBlockType(readBlockType(r, typeCount), opPos);
       const n = r.count("catch clause", 2);
       operands.first = n; // each is paid for
       for (let i = 0; i < n; i++) {

@@ -13,7 +13,7 @@
 import { readConstExpr } from "./const_expr.ts";
 import { type Footprint, newFootprint } from "./footprint.ts";
 import type { Patches } from "./patches.ts";
-import type { Reader } from "./reader.ts";
+import { failBeforeEngine, type Reader } from "./reader.ts";
 import {
   type Limits,
   readLimits,
@@ -82,6 +82,26 @@ export const LIMITS = {
   /** Memories, imported and defined. */
   memories: 100_000,
   locals: 50_000,
+  /** Defined tables (imported ones are not counted). */
+  tables: 100_000,
+  /** Defined tags (imported ones are not counted). */
+  tags: 1_000_000,
+  /** Parameters, and results, of one function type. */
+  params: 1_000,
+  structFields: 10_000,
+  elementSegments: 10_000_000,
+  /** Entries of one element segment. */
+  segmentElements: 10_000_000,
+  dataSegments: 100_000,
+  /**
+   * Not the engine's: the parameters and results of every block, loop, if
+   * and try whose type is a type index, summed over the module. The
+   * engine's validation holds about 16 bytes for each, until the end of
+   * the function: 300 KB of `(block (type $t))` with 1,000 parameters and
+   * 1,000 results held the thread 2.7 s and 3.1 GB, and a 7.6 MB function
+   * could ask for 80 GB.
+   */
+  blockTypeValues: 1 << 22,
   functionSize: 7_654_321,
   /** Bytes of a whole module. */
   moduleSize: 1 << 30,
@@ -169,6 +189,11 @@ export class ModuleInfo {
    * defined function's index grows by this much.
    */
   addedImports = 1;
+  /**
+   * The parameters and results of the blocks whose type is a type index,
+   * in the bodies read so far (see `LIMITS.blockTypeValues`).
+   */
+  blockTypeValues = 0;
 
   /** Imported plus defined functions. */
   get functionCount(): number {
@@ -185,6 +210,27 @@ export class ModuleInfo {
    */
   shiftFunction(index: number): number {
     return index >= this.importedFunctions ? index + this.addedImports : index;
+  }
+
+  /**
+   * Counts a block type's parameters and results against
+   * `LIMITS.blockTypeValues`.
+   *
+   * @param type The block's type index, or -1 for another block type.
+   * @param at Where the block's operator starts, for the error.
+   */
+  countBlockType(type: number, at: number): void {
+    if (type < 0) return;
+    const signature = this.typeSignatures[type];
+    if (signature === undefined) return;
+    this.blockTypeValues += signature.params.length + signature.results.length;
+    if (this.blockTypeValues > LIMITS.blockTypeValues) {
+      // Not shown to the engine: its verdict would cost what is refused.
+      failBeforeEngine(
+        `the module's blocks typed by a function type carry more than ${LIMITS.blockTypeValues} parameters and results together (each block, loop, if and try counts its type's), which the engine's validation holds in memory and time before any check can run: give the blocks fewer parameters and results, or fewer such blocks, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
+        at,
+      );
+    }
   }
 
   /**
@@ -272,7 +318,7 @@ export class ModuleInfo {
    * @param r A reader over the section's contents.
    */
   readTypes(r: Reader): void {
-    const groups = r.count("type", 2);
+    const groups = r.count("type", 2, LIMITS.types);
     const params: number[] = [];
     const offsets: number[] = [];
     const signatures = this.typeSignatures;
@@ -288,6 +334,10 @@ export class ModuleInfo {
       if (r.peek("type") === 0x4e) {
         r.pos++;
         const n = r.count("recursion group", 2);
+        // Checked before the group is read: its types are held as read.
+        if (params.length + n > LIMITS.types - 2) {
+          r.fail(`too many types: more than ${LIMITS.types - 2}`);
+        }
         const limit = params.length + n;
         for (let i = 0; i < n; i++) {
           offsets.push(-1);
@@ -382,7 +432,7 @@ export class ModuleInfo {
    * @param patches Where to record shifted function indices.
    */
   readTables(r: Reader, patches: Patches): void {
-    const count = r.count("table", 2);
+    const count = r.count("table", 2, LIMITS.tables);
     for (let i = 0; i < count; i++) {
       if (r.peek("table") === 0x40) {
         r.pos++;
@@ -408,7 +458,11 @@ export class ModuleInfo {
    * @param r A reader over the section's contents.
    */
   readMemories(r: Reader): void {
-    const count = r.count("memory", 2);
+    const count = r.count(
+      "memory",
+      2,
+      Math.max(0, LIMITS.memories - this.memoryIs64.length),
+    );
     for (let i = 0; i < count; i++) {
       const limits = readLimits(r);
       this.memoryIs64.push(limits.is64);
@@ -427,7 +481,7 @@ export class ModuleInfo {
    * @param r A reader over the section's contents.
    */
   readTags(r: Reader): void {
-    const count = r.count("tag", 2);
+    const count = r.count("tag", 2, LIMITS.tags);
     for (let i = 0; i < count; i++) {
       readTagType(r, this);
       this.tagCount++;
@@ -466,7 +520,7 @@ function readSubType(
   const byte = r.peek("type");
   if (byte === 0x50 || byte === 0x4f) {
     r.pos++;
-    const supers = r.count("supertype");
+    const supers = r.count("supertype", 1, 1);
     for (let i = 0; i < supers; i++) {
       const at = r.pos;
       if (r.u32() >= typeLimit) r.fail("supertype index out of range", at);
@@ -477,17 +531,17 @@ function readSubType(
   switch (form) {
     case 0x60: {
       const params = Array.from(
-        { length: r.count("parameter") },
+        { length: r.count("parameter", 1, LIMITS.params) },
         () => readValType(r, typeLimit),
       );
       const results = Array.from(
-        { length: r.count("result") },
+        { length: r.count("result", 1, LIMITS.params) },
         () => readValType(r, typeLimit),
       );
       return { params, results };
     }
     case 0x5f: {
-      const fields = r.count("field", 2);
+      const fields = r.count("field", 2, LIMITS.structFields);
       for (let i = 0; i < fields; i++) {
         readValType(r, typeLimit, true);
         readMutability(r);

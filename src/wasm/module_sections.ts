@@ -177,7 +177,7 @@ export function readElements(
   r: Reader,
   patches: Patches,
 ): void {
-  const count = r.count("element segment", 2);
+  const count = r.count("element segment", 2, LIMITS.elementSegments);
   for (let i = 0; i < count; i++) {
     const at = r.pos;
     const flags = r.u32();
@@ -196,7 +196,11 @@ export function readElements(
         }
       }
     }
-    const n = r.count("element", expressions ? 2 : 1);
+    const n = r.count(
+      "element",
+      expressions ? 2 : 1,
+      LIMITS.segmentElements,
+    );
     // An active segment is copied into its table at instantiation.
     if (active) info.footprint.elementEntries += n;
     for (let j = 0; j < n; j++) {
@@ -230,7 +234,7 @@ export function readData(
   r: Reader,
   patches: Patches,
 ): void {
-  const count = r.count("data segment", 2);
+  const count = r.count("data segment", 2, LIMITS.dataSegments);
   const bytes = r.bytes;
   for (let i = 0; i < count; i++) {
     // Most segments are `0, i32.const k, end, size, bytes`: skip them

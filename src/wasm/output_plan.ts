@@ -140,7 +140,7 @@ export class OutputPlan {
     if (patches.length === 0) return this.addInput(sectionStart, end);
     const r = new Reader(this.#bytes, sectionStart + 1, end);
     r.u32();
-    const content = new Writer(end - r.pos + patches.length * 5);
+    const content = new Writer(end - r.pos + Math.max(0, patches.growth()));
     patches.copy(content, this.#bytes, r.pos, end);
     this.addSection(id, content);
   }
@@ -175,7 +175,9 @@ export class OutputPlan {
       const head = new Reader(bytes, sectionStart + 1, end);
       head.u32();
       const count = head.u32();
-      content = new Writer(end - head.pos + 64 + (patches?.length ?? 0) * 5);
+      content = new Writer(
+        end - head.pos + 64 + Math.max(0, patches?.growth() ?? 0),
+      );
       content.u32(count + added);
       if (patches) patches.copy(content, bytes, head.pos, end);
       else content.copy(bytes, head.pos, end);

@@ -27,13 +27,18 @@ import { u32Size, type Writer } from "./writer.ts";
  * ```
  */
 export class Patches {
-  #pos: number[] = [];
-  #len: number[] = [];
-  #value: number[] = [];
+  // Chunks of typed arrays, not arrays of numbers: a module of nothing but
+  // one-byte function indices (10 million of them in one valid element
+  // segment) has a patch per byte, and 9 bytes a patch, never copied on
+  // growth, keep the rewriter's memory near the size of its input.
+  #pos: Uint32Array[] = [];
+  #value: Uint32Array[] = [];
+  #len: Uint8Array[] = [];
+  #count = 0;
 
   /** How many patches there are. */
   get length(): number {
-    return this.#pos.length;
+    return this.#count;
   }
 
   /**
@@ -44,9 +49,31 @@ export class Patches {
    * @param value The new value.
    */
   add(pos: number, len: number, value: number): void {
-    this.#pos.push(pos);
-    this.#len.push(len);
-    this.#value.push(value);
+    const at = this.#count % CHUNK;
+    if (at === 0) {
+      // Small lists (most sections have a handful) start small.
+      const size = this.#count === 0 ? FIRST_CHUNK : CHUNK;
+      this.#pos.push(new Uint32Array(size));
+      this.#value.push(new Uint32Array(size));
+      this.#len.push(new Uint8Array(size));
+    } else if (this.#count === FIRST_CHUNK) this.#growFirst();
+    const chunk = this.#pos.length - 1;
+    this.#pos[chunk]![at] = pos;
+    this.#value[chunk]![at] = value;
+    this.#len[chunk]![at] = len;
+    this.#count++;
+  }
+
+  #growFirst(): void {
+    const pos = new Uint32Array(CHUNK);
+    const value = new Uint32Array(CHUNK);
+    const len = new Uint8Array(CHUNK);
+    pos.set(this.#pos[0]!);
+    value.set(this.#value[0]!);
+    len.set(this.#len[0]!);
+    this.#pos[0] = pos;
+    this.#value[0] = value;
+    this.#len[0] = len;
   }
 
   /**
@@ -56,8 +83,10 @@ export class Patches {
    */
   growth(): number {
     let growth = 0;
-    for (let i = 0; i < this.#pos.length; i++) {
-      growth += u32Size(this.#value[i]!) - this.#len[i]!;
+    for (let i = 0; i < this.#count; i++) {
+      const chunk = Math.floor(i / CHUNK);
+      const at = i % CHUNK;
+      growth += u32Size(this.#value[chunk]![at]!) - this.#len[chunk]![at]!;
     }
     return growth;
   }
@@ -72,13 +101,20 @@ export class Patches {
    */
   copy(w: Writer, input: Uint8Array, from: number, to: number): void {
     let at = from;
-    for (let i = 0; i < this.#pos.length; i++) {
-      const pos = this.#pos[i]!;
+    for (let i = 0; i < this.#count; i++) {
+      const chunk = Math.floor(i / CHUNK);
+      const index = i % CHUNK;
+      const pos = this.#pos[chunk]![index]!;
       if (pos < from || pos >= to) continue;
       w.copy(input, at, pos);
-      w.u32(this.#value[i]!);
-      at = pos + this.#len[i]!;
+      w.u32(this.#value[chunk]![index]!);
+      at = pos + this.#len[chunk]![index]!;
     }
     w.copy(input, at, to);
   }
 }
+
+/** Patches per chunk once there are more than {@linkcode FIRST_CHUNK}. */
+const CHUNK = 65536;
+/** The first chunk's size, grown to {@linkcode CHUNK} when it fills. */
+const FIRST_CHUNK = 64;

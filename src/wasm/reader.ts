@@ -35,6 +35,47 @@ export function fail(message: string, offset: number): never {
   throw new InvalidModule(message, { offset });
 }
 
+/** The refusals of modules the engine must not be given, not even to check. */
+const KEPT_FROM_ENGINE = new WeakSet<object>();
+
+/**
+ * {@linkcode fail} for a module whose validation by the engine would itself
+ * harm the host (hold its thread, exhaust its memory): a loader that asks
+ * the engine for its verdict on a refused module must not ask for this one.
+ *
+ * @param message What is wrong.
+ * @param offset The absolute byte offset in the module.
+ * @returns Never.
+ *
+ * @example Usage
+ * ```ts
+ * import { failBeforeEngine, keptFromEngine } from "./reader.ts";
+ * import assert from "node:assert/strict";
+ *
+ * try {
+ *   failBeforeEngine("too dear", 3);
+ * } catch (error) {
+ *   assert.ok(keptFromEngine(error));
+ * }
+ * ```
+ */
+export function failBeforeEngine(message: string, offset: number): never {
+  const error = new InvalidModule(message, { offset });
+  KEPT_FROM_ENGINE.add(error);
+  throw error;
+}
+
+/**
+ * Whether `error` refused a module the engine must not be given.
+ *
+ * @param error What a rewrite threw.
+ * @returns Whether {@linkcode failBeforeEngine} threw it.
+ */
+export function keptFromEngine(error: unknown): boolean {
+  return typeof error === "object" && error !== null &&
+    KEPT_FROM_ENGINE.has(error);
+}
+
 function unterminated(start: number): never {
   return fail("unexpected end: unterminated LEB128 integer", start);
 }
@@ -312,11 +353,21 @@ export class Reader {
    *
    * @param what The vector's name, for the error message.
    * @param minItemBytes The smallest encoding of one item.
+   * @param most The engine's limit on the count, if it has one: a count
+   *   above it is refused before any item is read, so that an input the
+   *   engine would refuse cannot make the rewriter hold more than a valid
+   *   one could.
    * @returns The count.
    */
-  count(what: string, minItemBytes = 1): number {
+  count(what: string, minItemBytes = 1, most = Infinity): number {
     const start = this.pos;
     const n = this.u32();
+    if (n > most) {
+      this.fail(
+        `${what} count ${n} exceeds the engine's limit of ${most}`,
+        start,
+      );
+    }
     if (n * minItemBytes > this.end - this.pos) {
       this.fail(`${what} count ${n} exceeds the remaining bytes`, start);
     }

@@ -200,6 +200,7 @@ export function readRefType(r: Reader, typeLimit: number): ValueType {
  *
  * @param r The reader.
  * @param typeLimit The number of types the guest defines.
+ * @returns The type index, or -1 for an empty or one-value block type.
  *
  * @example Usage
  * ```ts
@@ -214,17 +215,17 @@ export function readRefType(r: Reader, typeLimit: number): ValueType {
  * assert.ok(r.atEnd());
  * ```
  */
-export function readBlockType(r: Reader, typeLimit: number): void {
+export function readBlockType(r: Reader, typeLimit: number): number {
   const byte = r.peek("block type");
   if (byte === 0x40) {
     r.pos++;
-    return;
+    return -1;
   }
   // One byte with bit 6 set is a negative s33: a value type. A type index
   // is non-negative, and from 64 on takes more than one byte.
   if (byte >= 0x40 && byte < 0x80) {
     readValType(r, typeLimit);
-    return;
+    return -1;
   }
   const start = r.pos;
   const index = r.s33();
@@ -235,6 +236,7 @@ export function readBlockType(r: Reader, typeLimit: number): void {
       start,
     );
   }
+  return index;
 }
 
 /**

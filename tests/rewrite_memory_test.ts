@@ -1,0 +1,267 @@
+/**
+ * The rewriter reads a module on the host's thread, before the engine has
+ * judged it, so the memory it holds while it reads must stay near the
+ * module's size, for inputs the engine would refuse as for valid ones: a
+ * counted vector the engine limits is refused at its count, before its
+ * items are held, and what is held per item is a few bytes.
+ *
+ * Each module is rewritten in a subprocess, which reports the growth of its
+ * peak resident memory (Linux only: it reads `/proc/self/status`).
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { runDeno } from "./support/cli.ts";
+import { type Bytes, encodeLeb, PREAMBLE } from "./support/module_bytes.ts";
+import { withDirectory } from "./support/temp_directory.ts";
+
+/** How much more than its input the rewriter may hold: generous. */
+const MOST_PER_INPUT_BYTE = 30;
+
+function concat(...parts: (number[] | Uint8Array)[]): Bytes {
+  const size = parts.reduce((sum, part) => sum + part.length, 0);
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return bytes;
+}
+
+function repeat(pattern: number[], times: number): Bytes {
+  const bytes = new Uint8Array(pattern.length * times);
+  for (let i = 0; i < times; i++) bytes.set(pattern, i * pattern.length);
+  return bytes;
+}
+
+function section(id: number, contents: Uint8Array): Bytes {
+  return concat([id, ...encodeLeb(contents.length)], contents);
+}
+
+async function rewriteGrowth(
+  bytes: Uint8Array,
+  loadOptions?: Record<string, unknown>,
+): Promise<{ grew: number; error: string }> {
+  let result = { grew: 0, error: "" };
+  await withDirectory(async (directory) => {
+    const file = `${directory}/guest.wasm`;
+    await Deno.writeFile(file, bytes);
+    const run = await runDeno([
+      "run",
+      // Deno reads /proc/self only with every permission.
+      "--allow-all",
+      "tests/support/rewrite_memory_child.ts",
+      file,
+      ...(loadOptions === undefined ? [] : [JSON.stringify(loadOptions)]),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    result = JSON.parse(run.stdout);
+  });
+  return result;
+}
+
+const ON_LINUX = Deno.build.os === "linux";
+
+Deno.test({
+  name:
+    "a recursion group past the engine's million types is refused at its count, before its types are held",
+  ignore: !ON_LINUX,
+  async fn() {
+    // (rec (type (func)) × 5,000,000): 15 MB, which held 1.1 GB as read.
+    const types = 5_000_000;
+    const bytes = concat(
+      PREAMBLE,
+      section(
+        1,
+        concat([0x01, 0x4e], encodeLeb(types), repeat([0x60, 0, 0], types)),
+      ),
+    );
+    const { grew, error } = await rewriteGrowth(bytes);
+    assert.match(error, /InvalidModule: too many types/);
+    assert.ok(
+      grew < MOST_PER_INPUT_BYTE * bytes.length,
+      `the rewriter held ${grew} bytes for a ${bytes.length}-byte input`,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "a valid element segment of ten million function indices is rewritten holding a few bytes per index",
+  ignore: !ON_LINUX,
+  async fn() {
+    // (table 1 funcref) (elem declare func 0 × 10,000,000): 9.5 MB, each
+    // index shifted by the added import, which held 740 MB as numbers.
+    const entries = 10_000_000;
+    const bytes = concat(
+      PREAMBLE,
+      [0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
+      [0x03, 0x02, 0x01, 0x00],
+      section(
+        9,
+        concat([0x01, 0x03, 0x00], encodeLeb(entries), repeat([0], entries)),
+      ),
+      [0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b],
+    );
+    assert.ok(WebAssembly.validate(bytes));
+    const { grew, error } = await rewriteGrowth(bytes);
+    assert.equal(error, "");
+    assert.ok(
+      grew < MOST_PER_INPUT_BYTE * bytes.length,
+      `the rewriter held ${grew} bytes for a ${bytes.length}-byte input`,
+    );
+  },
+});
+
+/**
+ * Vectors the engine limits, each with a count past its limit and as many
+ * smallest items as that count: the rewriter held from 20 to 520 MB for
+ * them before it refused them, or passed them on to the engine.
+ */
+const OVER_LIMITS: [string, Bytes, RegExp][] = [
+  [
+    "3,000,000 tables",
+    section(4, concat(encodeLeb(3_000_000), repeat([0x70, 0, 0], 3_000_000))),
+    /table count 3000000 exceeds the engine's limit of 100000/,
+  ],
+  [
+    "3,000,000 memories",
+    section(5, concat(encodeLeb(3_000_000), repeat([0, 0], 3_000_000))),
+    /memory count 3000000 exceeds the engine's limit of 100000/,
+  ],
+  [
+    "a function type of 5,000,000 parameters",
+    section(
+      1,
+      concat([1, 0x60], encodeLeb(5_000_000), repeat([0x7f], 5_000_000), [0]),
+    ),
+    /parameter count 5000000 exceeds the engine's limit of 1000/,
+  ],
+  [
+    "a function type of 5,000,000 results",
+    section(
+      1,
+      concat([1, 0x60, 0], encodeLeb(5_000_000), repeat([0x7f], 5_000_000)),
+    ),
+    /result count 5000000 exceeds the engine's limit of 1000/,
+  ],
+  [
+    "a struct type of 2,000,000 fields",
+    section(
+      1,
+      concat([1, 0x5f], encodeLeb(2_000_000), repeat([0x7f, 0], 2_000_000)),
+    ),
+    /field count 2000000 exceeds the engine's limit of 10000/,
+  ],
+  [
+    "3,000,000 tags",
+    concat(
+      [0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
+      section(13, concat(encodeLeb(3_000_000), repeat([0, 0], 3_000_000))),
+    ),
+    /tag count 3000000 exceeds the engine's limit of 1000000/,
+  ],
+  [
+    "3,000,000 data segments",
+    concat(
+      [0x05, 0x03, 0x01, 0x00, 0x01],
+      section(11, concat(encodeLeb(3_000_000), repeat([1, 0], 3_000_000))),
+    ),
+    /data segment count 3000000 exceeds the engine's limit of 100000/,
+  ],
+  [
+    "an element segment of 12,000,000 function indices",
+    concat(
+      [0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
+      [0x03, 0x02, 0x01, 0x00],
+      section(
+        9,
+        concat(
+          [0x01, 0x03, 0x00],
+          encodeLeb(12_000_000),
+          repeat([0], 12_000_000),
+        ),
+      ),
+      [0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b],
+    ),
+    /element count 12000000 exceeds the engine's limit of 10000000/,
+  ],
+];
+
+Deno.test({
+  name:
+    "vectors past the engine's limits are refused at their counts, before their items are held",
+  ignore: !ON_LINUX,
+  async fn() {
+    for (const [what, sections, refusal] of OVER_LIMITS) {
+      const bytes = concat(PREAMBLE, sections);
+      assert.ok(!WebAssembly.validate(bytes), what);
+      const { grew, error } = await rewriteGrowth(bytes);
+      assert.match(error, refusal, what);
+      assert.ok(
+        grew < 4 * bytes.length,
+        `${what}: the rewriter held ${grew} bytes for a ${bytes.length}-byte input`,
+      );
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "blocks typed by a function type of 2,000 values are refused past 4,194,304 values, and never shown to the engine",
+  ignore: !ON_LINUX,
+  async fn() {
+    // (type $t (func (param i32 × 1000) (result i32 × 1000))) and a body of
+    // 1,000 i32.const, then `blocks` times (block (type $t) end): 300 KB
+    // for 100,000 blocks, which the engine's validation held 3.1 GB and
+    // 2.7 s for, and which the loader compiled again to name the error.
+    const values = 1000;
+    const guest = (blocks: number) => {
+      const type = concat(
+        [0x60],
+        encodeLeb(values),
+        repeat([0x7f], values),
+        encodeLeb(values),
+        repeat([0x7f], values),
+      );
+      const code = concat(
+        [0x00],
+        repeat([0x41, 0x00], values),
+        repeat([0x02, 0x01, 0x0b], blocks),
+        repeat([0x1a], values),
+        [0x0b],
+      );
+      return concat(
+        PREAMBLE,
+        section(1, concat([0x02, 0x60, 0x00, 0x00], type)),
+        [0x03, 0x02, 0x01, 0x00],
+        [0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00],
+        section(10, concat([0x01], encodeLeb(code.length), code)),
+      );
+    };
+    const over = guest(100_000);
+    for (
+      const load of [undefined, { timeout: 1000 }, { fuel: 1e9 }, {
+        fuel: 1e9,
+        limits: { memory: 65536 },
+      }]
+    ) {
+      const { grew, error } = await rewriteGrowth(over, load);
+      assert.match(
+        error,
+        /InvalidModule: the module's blocks typed by a function type carry more than 4194304 parameters and results together/,
+        JSON.stringify(load),
+      );
+      assert.ok(
+        grew < 256 * 1024 * 1024,
+        `${JSON.stringify(load)}: the load held ${grew} bytes`,
+      );
+    }
+    // 2,097 such blocks (4,194,000 values) are rewritten, and valid.
+    const at = guest(2_097);
+    const { error } = await rewriteGrowth(at, { timeout: 1000 });
+    assert.equal(error, "");
+  },
+});
