@@ -167,6 +167,40 @@ export function checkInstanceSize(bytes: Uint8Array, label: string): void {
 }
 
 /**
+ * The most elements a guest's constant expressions (the initializers of
+ * its globals, tables and element segments) may allocate together by a
+ * length or a struct type rather than element by element (`array.new`,
+ * `array.new_default`, `struct.new_default`) when it is instantiated in
+ * this process. The engine builds them all as it instantiates, which
+ * nothing can stop, and a few bytes of the module can ask for millions:
+ * 1,000,000 elements took about 1 ms as bytes and 16 to 24 ms as `v128`,
+ * 16,000,000 `i64` 200 to 300 ms, and 3,000,000,000 bytes 5.6 s.
+ */
+export const MAX_SIZED_ELEMENTS = 1_000_000;
+
+/**
+ * Refuses a metered guest whose constant expressions allocate more than
+ * {@linkcode MAX_SIZED_ELEMENTS} elements by length, before the engine
+ * instantiates it.
+ *
+ * @param footprint What instantiating the guest does.
+ * @param label The guest's name in messages.
+ * @throws {GuestLoadError} With reason `limits`, when they allocate more.
+ */
+export function checkSizedAllocations(
+  footprint: Footprint,
+  label: string,
+): void {
+  const sized = footprint.sizedElements;
+  if (!(sized > MAX_SIZED_ELEMENTS)) return;
+  throw new GuestLoadError(
+    "limits",
+    `${label} has constant expressions that allocate ${sized} elements by length (array.new, array.new_default, struct.new_default) as it is instantiated, more than the ${MAX_SIZED_ELEMENTS} a guest instantiated in this process may (building them cannot be stopped)`,
+    "allocate them in a function the guest calls, where a stop can land between allocations, or run it with invokeIsolated, where a failed instantiation ends only the child process",
+  );
+}
+
+/**
  * Refuses a guest whose instantiation alone costs more than its budget:
  * its memories' and tables' initial sizes, its active segments and the
  * objects its constant expressions allocate, priced as the cost model

@@ -27,6 +27,7 @@ import {
   checkInstanceSize,
   checkInstantiation,
   checkLimits,
+  checkSizedAllocations,
   limitGuest,
 } from "./limits.ts";
 import {
@@ -282,6 +283,9 @@ export async function loadGuestWith(
           fuel,
           label,
         );
+        if (internal.anySize !== true) {
+          checkSizedAllocations(rewrite.info.footprint, label);
+        }
       } catch (error) {
         // The rewrite skipped validation: an invalid guest (a memory past
         // the engine's limit) is refused as such, not as over its budget. A

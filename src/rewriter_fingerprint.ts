@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:54311106d4ebb9beb6511bcc4a907302849adf960fbefba3ef9f41337d46ebf5";
+  "sha256:ea2ff485225d12f8e1a3c1ca6ff021ca0648a272842c20384cd7c86df4f40264";
