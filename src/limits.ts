@@ -11,10 +11,11 @@
 import { FuelExhausted, GuestLoadError } from "./errors.ts";
 import { applyLimits, type ResourceLimits } from "./wasm/limits.ts";
 import { ModuleInfo } from "./wasm/module.ts";
-import { readSection } from "./wasm/module_sections.ts";
+import { readSection, readSectionSteps } from "./wasm/module_sections.ts";
 import { Patches } from "./wasm/patches.ts";
 import { Reader } from "./wasm/reader.ts";
 import { readSections } from "./wasm/sections.ts";
+import { runSteps, type Steps } from "./wasm/steps.ts";
 import { readLimits } from "./wasm/types.ts";
 
 const PAGE = 65536;
@@ -127,6 +128,23 @@ export const MAX_TABLE_ELEMENTS = 1_000_000;
  * @throws {GuestLoadError} With reason `limits`, for too many memories or table elements.
  */
 export function checkInstanceSize(bytes: Uint8Array, label: string): void {
+  runSteps(checkInstanceSizeSteps(bytes, label));
+}
+
+/**
+ * {@linkcode checkInstanceSize} in steps, which pause in long sections (a
+ * million types took half a second to read), for a load that watches a
+ * stop.
+ *
+ * @param bytes The guest's bytes, as given.
+ * @param label The guest's name in messages.
+ * @returns The steps.
+ * @throws {GuestLoadError} With reason `limits`, for too many memories or table elements.
+ */
+export function* checkInstanceSizeSteps(
+  bytes: Uint8Array,
+  label: string,
+): Steps<void> {
   let memories = 0;
   let elements = 0;
   const info = new ModuleInfo();
@@ -134,7 +152,8 @@ export function checkInstanceSize(bytes: Uint8Array, label: string): void {
     for (const { id, start, end } of readSections(bytes)) {
       if (id === 1 || id === 2 || id === 4) {
         const before = info.footprint.tableElements;
-        readSection(info, id, new Reader(bytes, start, end), new Patches());
+        const r = new Reader(bytes, start, end);
+        yield* readSectionSteps(info, id, r, new Patches());
         if (id === 2) {
           memories += info.imports.filter((entry) => entry.kind === "memory")
             .length;

@@ -24,7 +24,7 @@ import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
 import {
-  checkInstanceSize,
+  checkInstanceSizeSteps,
   checkInstantiation,
   checkLimits,
   checkSizedAllocations,
@@ -234,7 +234,7 @@ export async function loadGuestWith(
     // Before the engine instantiates the guest, which nothing can cut short
     // (after its limits, which name what is over them more precisely).
     if (original !== undefined && internal.anySize !== true) {
-      checkInstanceSize(original, label);
+      await stops.runSteps(checkInstanceSizeSteps(original, label));
     }
     if (metered) {
       const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:ea2ff485225d12f8e1a3c1ca6ff021ca0648a272842c20384cd7c86df4f40264";
+  "sha256:68cf6058a4559fb0594793193018439f2650af91008646bef48ea9f9118e59ef";

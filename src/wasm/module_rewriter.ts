@@ -24,7 +24,7 @@ import { findStackPointerGlobal } from "./stack_pointer_scan.ts";
 import { CodeRewriter } from "./code.ts";
 import type { CostModel } from "./costs.ts";
 import { LIMITS, ModuleInfo } from "./module.ts";
-import { readSection } from "./module_sections.ts";
+import { readSectionSteps } from "./module_sections.ts";
 import { rewriteNameSection } from "./names.ts";
 import { OutputPlan, type PlannedVector } from "./output_plan.ts";
 import { PAD_BODY, paddingFunctions, SMALL_FUNCTION } from "./padding.ts";
@@ -247,7 +247,7 @@ export class ModuleRewriter {
       this.#lastRank = rank;
       const section = new Reader(bytes, start, end);
       if (id === 10) yield* this.#code(section);
-      else this.#section(id, section, sectionStart);
+      else yield* this.#section(id, section, sectionStart);
       expectSectionEnd(id, section);
     }
     this.#flushBefore(Infinity);
@@ -317,10 +317,10 @@ export class ModuleRewriter {
     over("exports", info.exports.length, this.#addedExports, LIMITS.exports);
   }
 
-  #section(id: number, r: Reader, sectionStart: number): void {
+  *#section(id: number, r: Reader, sectionStart: number): Steps<void> {
     const info = this.#info;
     const patches = new Patches();
-    readSection(info, id, r, patches);
+    yield* readSectionSteps(info, id, r, patches);
     switch (id) {
       case 1:
         this.#typeSection = this.#vector(1, sectionStart, r.end, (w) => {
