@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:68cf6058a4559fb0594793193018439f2650af91008646bef48ea9f9118e59ef";
+  "sha256:10c26c96b4eeb7198347abd338bccb32eff3cc2d678eeab343aa4a9dc6b41cef";

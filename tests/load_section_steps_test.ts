@@ -1,7 +1,7 @@
 /**
  * A load that watches a stop reads the guest's long sections in steps:
- * types, imports, globals, exports and element segments, in the check of
- * the instance's size and in the rewrite. Each used to be read at once, so
+ * types, imports, globals, exports, element segments and names, in the
+ * check of the instance's size and in the rewrite. Each used to be read at once, so
  * a few megabytes of one held a load past its abort: 1,000,000 types for
  * 2.4 s, 20,000,000 function indices in a declarative element segment for
  * 3.4 s, 100,000 imports or exports for 0.2 to 0.4 s.
@@ -12,6 +12,9 @@
 import assert from "./support/assert.ts";
 import { isAborted, isDeadlineExceeded, loadGuest } from "../mod.ts";
 import { encodeLeb } from "./support/module_bytes.ts";
+import { instrumentSteps } from "../src/wasm/instrument.ts";
+import { STEP_BYTES, type Steps } from "../src/wasm/steps.ts";
+import { checkInstanceSizeSteps } from "../src/limits.ts";
 
 /** Far above what a read in steps takes, far below what a read at once took. */
 const SLACK_MS = 1_000;
@@ -111,3 +114,77 @@ for (const [what, [build, abortMs]] of Object.entries(GUESTS)) {
     assert.ok(late < SLACK_MS, `${what}: the load ended ${late} ms late`);
   });
 }
+
+/** How many times `steps` pause before they end (or throw). */
+function pauses(steps: Steps<unknown>): number {
+  let n = 0;
+  try {
+    while (!steps.next().done) n++;
+  } catch {
+    // A module the rewrite refuses after its long read still paused in it.
+  }
+  return n;
+}
+
+/** A name section of `locals` local names of one function. */
+function manyLocalNames(locals: number): Uint8Array {
+  const encoder = new TextEncoder();
+  const map: number[] = [1, 0, ...encodeLeb(locals)];
+  for (let i = 0; i < locals; i++) {
+    const name = [...encoder.encode(`l${i}`)];
+    map.push(...encodeLeb(i), name.length, ...name);
+  }
+  const content = [4, ...encoder.encode("name"), 2, ...encodeLeb(map.length)];
+  return moduleOf([[1, TYPE], [3, ONE_FUNCTION], [10, SPIN], [
+    0,
+    new Uint8Array([...content, ...map]),
+  ]]);
+}
+
+/** A section read at once paused at most in the output's 1 MiB copies. */
+const SECTIONS: Record<string, () => Uint8Array> = {
+  "types": () =>
+    moduleOf([[1, vector(1_000_000, [0x60, 0, 0])], [3, ONE_FUNCTION], [
+      10,
+      SPIN,
+    ]]),
+  "imports": () => manyNames(2, 100_000),
+  "exports": () => manyNames(7, 100_000),
+  "globals": () =>
+    moduleOf([[1, TYPE], [3, ONE_FUNCTION], [
+      6,
+      vector(400_000, [0x7f, 0, 0x41, 0, 0x0b]),
+    ], [10, SPIN]]),
+  "element segments": () => {
+    const n = 4_000_000;
+    const head = [1, 3, 0, ...encodeLeb(n)];
+    const elements = new Uint8Array(head.length + n);
+    elements.set(head);
+    return moduleOf([[1, TYPE], [3, ONE_FUNCTION], [9, elements], [
+      10,
+      SPIN,
+    ]]);
+  },
+  "local names": () => manyLocalNames(300_000),
+};
+
+for (const [what, build] of Object.entries(SECTIONS)) {
+  Deno.test(`the rewrite pauses every ${STEP_BYTES} bytes or so of ${what}`, () => {
+    const bytes = build();
+    const expected = Math.floor(bytes.length / STEP_BYTES / 2);
+    const rewrite = pauses(instrumentSteps(bytes, {
+      stopFlag: true,
+      fuel: false,
+      stopFlagTraps: true,
+    }));
+    assert.ok(rewrite >= expected, `${rewrite} pauses, not ${expected}`);
+  });
+}
+
+Deno.test("the check of the instance's size pauses in types and imports", () => {
+  for (const bytes of [SECTIONS.types!(), SECTIONS.imports!()]) {
+    const expected = Math.floor(bytes.length / STEP_BYTES / 2);
+    const check = pauses(checkInstanceSizeSteps(bytes, "guest"));
+    assert.ok(check >= expected, `${check} pauses, not ${expected}`);
+  }
+});

@@ -25,7 +25,7 @@ import { CodeRewriter } from "./code.ts";
 import type { CostModel } from "./costs.ts";
 import { LIMITS, ModuleInfo } from "./module.ts";
 import { readSectionSteps } from "./module_sections.ts";
-import { rewriteNameSection } from "./names.ts";
+import { rewriteNameSectionSteps } from "./names.ts";
 import { OutputPlan, type PlannedVector } from "./output_plan.ts";
 import { PAD_BODY, paddingFunctions, SMALL_FUNCTION } from "./padding.ts";
 import { Patches } from "./patches.ts";
@@ -240,7 +240,7 @@ export class ModuleRewriter {
     this.#out.addInput(0, 8);
     for (const { id, rank, sectionStart, start, end } of readSections(bytes)) {
       if (id === 0) {
-        this.#custom(sectionStart, start, end);
+        yield* this.#custom(sectionStart, start, end);
         continue;
       }
       this.#flushBefore(rank);
@@ -251,7 +251,9 @@ export class ModuleRewriter {
       expectSectionEnd(id, section);
     }
     this.#flushBefore(Infinity);
-    for (const [start, end] of this.#deferredNames) this.#names(start, end);
+    for (const [start, end] of this.#deferredNames) {
+      yield* this.#names(start, end);
+    }
     this.#checkLimits();
     return {
       bytes: yield* this.#out.writeSteps(),
@@ -650,7 +652,7 @@ export class ModuleRewriter {
     for (const helper of helpers) out.add(helper.bytes);
   }
 
-  #custom(sectionStart: number, start: number, end: number): void {
+  *#custom(sectionStart: number, start: number, end: number): Steps<void> {
     const r = new Reader(this.#bytes, start, end);
     const name = r.name();
     if (name === BRANCH_HINTS) {
@@ -664,15 +666,15 @@ export class ModuleRewriter {
       // The number of imported functions is not known yet.
       this.#deferredNames.push([sectionStart, end]);
     } else {
-      this.#names(sectionStart, end);
+      yield* this.#names(sectionStart, end);
     }
   }
 
-  #names(sectionStart: number, end: number): void {
+  *#names(sectionStart: number, end: number): Steps<void> {
     const r = new Reader(this.#bytes, sectionStart + 1, end);
     r.u32();
     r.name();
-    const rewritten = rewriteNameSection(
+    const rewritten = yield* rewriteNameSectionSteps(
       this.#bytes,
       r.pos,
       end,
@@ -680,9 +682,15 @@ export class ModuleRewriter {
       this.#info.addedImports,
     );
     if (!rewritten) return this.#out.addInput(sectionStart, end);
-    const content = new Writer(rewritten.length + 8);
-    content.name("name");
-    content.bytes(rewritten);
-    this.#out.addSection(0, content);
+    // The rewritten contents go out as they are, uncopied: a name section
+    // can be tens of megabytes.
+    const name = new Writer(8);
+    name.name("name");
+    const header = new Writer(8);
+    header.u8(0);
+    header.u32(name.len + rewritten.length);
+    this.#out.add(header.finish());
+    this.#out.add(name.finish());
+    this.#out.add(rewritten);
   }
 }
