@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:10c26c96b4eeb7198347abd338bccb32eff3cc2d678eeab343aa4a9dc6b41cef";
+  "sha256:d7b0886d2071b4f6c5b349a2594d02164f51ca2a757bb90bdbf3a90fa69de4cd";

@@ -15,6 +15,10 @@ import { encodeLeb } from "./support/module_bytes.ts";
 import { instrumentSteps } from "../src/wasm/instrument.ts";
 import { STEP_BYTES, type Steps } from "../src/wasm/steps.ts";
 import { checkInstanceSizeSteps } from "../src/limits.ts";
+import { ModuleInfo } from "../src/wasm/module.ts";
+import { readSectionSteps } from "../src/wasm/module_sections.ts";
+import { Patches } from "../src/wasm/patches.ts";
+import { Reader } from "../src/wasm/reader.ts";
 
 /** Far above what a read in steps takes, far below what a read at once took. */
 const SLACK_MS = 1_000;
@@ -187,4 +191,20 @@ Deno.test("the check of the instance's size pauses in types and imports", () => 
     const check = pauses(checkInstanceSizeSteps(bytes, "guest"));
     assert.ok(check >= expected, `${check} pauses, not ${expected}`);
   }
+});
+
+Deno.test("the function section is read in steps too", () => {
+  const info = new ModuleInfo();
+  info.readTypes(new Reader(TYPE, 0, TYPE.length));
+  // 999,000 functions of type 0: the engine's limit is 1,000,000.
+  const functions = vector(999_000, [0]);
+  const steps = readSectionSteps(
+    info,
+    3,
+    new Reader(functions, 0, functions.length),
+    new Patches(),
+  );
+  const expected = Math.floor(functions.length / STEP_BYTES / 2);
+  assert.ok(pauses(steps) >= expected);
+  assert.equal(info.definedFunctions, 999_000);
 });

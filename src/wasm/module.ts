@@ -403,6 +403,18 @@ export class ModuleInfo {
    * @param r A reader over the section's contents.
    */
   readFunctions(r: Reader): void {
+    runSteps(this.readFunctionsSteps(r));
+  }
+
+  /**
+   * {@linkcode ModuleInfo.readFunctions} in steps of about
+   * {@linkcode STEP_BYTES} of the section.
+   *
+   * @param r A reader over the section's contents.
+   * @returns The steps.
+   */
+  *readFunctionsSteps(r: Reader): Steps<void> {
+    let mark = r.pos;
     const count = r.count("function");
     if (count > LIMITS.functions - 1) {
       r.fail(`too many functions: ${count}`);
@@ -410,6 +422,10 @@ export class ModuleInfo {
     for (let i = 0; i < count; i++) {
       this.#addFunction(this.readFunctionType(r));
       this.definedFunctions++;
+      if (r.pos - mark >= STEP_BYTES) {
+        mark = r.pos;
+        yield;
+      }
     }
   }
 

@@ -253,7 +253,7 @@ export function* readElementsSteps(
 
 /**
  * Reads a section other than the code, in steps where one can be long
- * (types, imports, globals, exports and element segments).
+ * (types, imports, functions, globals, exports and element segments).
  *
  * @param info The module so far.
  * @param id The section's id.
@@ -272,6 +272,8 @@ export function* readSectionSteps(
       return yield* info.readTypesSteps(r);
     case 2:
       return yield* info.readImportsSteps(r);
+    case 3:
+      return yield* info.readFunctionsSteps(r);
     case 6:
       return yield* info.readGlobalsSteps(r, patches);
     case 7:
