@@ -9,7 +9,7 @@
  */
 
 import { FuelExhausted, GuestLoadError } from "./errors.ts";
-import { applyLimits, type ResourceLimits } from "./wasm/limits.ts";
+import { applyLimitsSteps, type ResourceLimits } from "./wasm/limits.ts";
 import { ModuleInfo } from "./wasm/module.ts";
 import { readSection, readSectionSteps } from "./wasm/module_sections.ts";
 import { Patches } from "./wasm/patches.ts";
@@ -85,7 +85,25 @@ export function limitGuest(
   limits: ResourceLimits,
   label: string,
 ): Uint8Array {
-  const limited = applyLimits(bytes, limits);
+  return runSteps(limitGuestSteps(bytes, limits, label));
+}
+
+/**
+ * {@linkcode limitGuest} in steps, for a load that watches a stop.
+ *
+ * @param bytes The guest's bytes.
+ * @param limits The limits.
+ * @param label The guest's name in messages.
+ * @returns The steps, which return the limited bytes.
+ * @throws {GuestLoadError} With reason `limits`, for a minimum above its limit.
+ * @throws {InvalidModule} When the sections it reads cannot be decoded.
+ */
+export function* limitGuestSteps(
+  bytes: Uint8Array,
+  limits: ResourceLimits,
+  label: string,
+): Steps<Uint8Array> {
+  const limited = yield* applyLimitsSteps(bytes, limits);
   const over = limited.over;
   if (over === undefined) return limited.bytes;
   const what = `${over.imported ? "imported " : ""}${over.kind} ${over.index}`;

@@ -28,7 +28,7 @@ import {
   checkInstantiation,
   checkLimits,
   checkSizedAllocations,
-  limitGuest,
+  limitGuestSteps,
 } from "./limits.ts";
 import {
   compileBytes,
@@ -229,7 +229,7 @@ export async function loadGuestWith(
     let startExport: string | undefined;
     const original = snapshot ? loaded.bytes!.slice() : loaded.bytes;
     const bytes = limits === undefined ? original : await stops.race(
-      limitedBytes(original!, limits, label, options.compile),
+      limitedBytes(stops, original!, limits, label, options.compile),
     );
     // Before the engine instantiates the guest, which nothing can cut short
     // (after its limits, which name what is over them more precisely).
@@ -393,13 +393,14 @@ export async function loadGuestWith(
  * them, the engine's verdict on the guest's own bytes comes first.
  */
 async function limitedBytes(
+  stops: LoadStops,
   bytes: Uint8Array,
   limits: NonNullable<GuestOptions["limits"]>,
   label: string,
   compile: CompileOptions | undefined,
 ): Promise<Uint8Array> {
   try {
-    return limitGuest(bytes, limits, label);
+    return await stops.runSteps(limitGuestSteps(bytes, limits, label));
   } catch (error) {
     if (isInvalidModule(error)) await compileBytes(bytes, label, compile);
     throw error;

@@ -19,6 +19,7 @@ import { ModuleInfo } from "../src/wasm/module.ts";
 import { readSectionSteps } from "../src/wasm/module_sections.ts";
 import { Patches } from "../src/wasm/patches.ts";
 import { Reader } from "../src/wasm/reader.ts";
+import { applyLimitsSteps } from "../src/wasm/limits.ts";
 
 /** Far above what a read in steps takes, far below what a read at once took. */
 const SLACK_MS = 1_000;
@@ -207,4 +208,26 @@ Deno.test("the function section is read in steps too", () => {
   const expected = Math.floor(functions.length / STEP_BYTES / 2);
   assert.ok(pauses(steps) >= expected);
   assert.equal(info.definedFunctions, 999_000);
+});
+
+Deno.test("writing limits into a guest pauses in its types and imports", () => {
+  for (const bytes of [SECTIONS.types!(), SECTIONS.imports!()]) {
+    const expected = Math.floor(bytes.length / STEP_BYTES / 2);
+    const steps = applyLimitsSteps(bytes, { memory: 65536, tables: 10 });
+    const n = pauses(steps);
+    assert.ok(n >= expected, `${n} pauses, not ${expected}`);
+  }
+});
+
+Deno.test("a load with limits of a guest with 1,000,000 types ends soon after its abort", async () => {
+  const abortMs = 100;
+  const started = performance.now();
+  const error = await loadGuest(manyTypes(), {
+    interruptible: true,
+    limits: { memory: 65536 },
+    signal: AbortSignal.timeout(abortMs),
+  }).then(() => undefined, (error: unknown) => error);
+  const late = performance.now() - started - abortMs;
+  assert.ok(isDeadlineExceeded(error), String(error));
+  assert.ok(late < SLACK_MS, `the load ended ${late} ms late`);
 });
