@@ -35,6 +35,7 @@ import {
   checkInstanceSize,
   checkInstantiation,
   checkLimits,
+  checkSizedAllocations,
   limitGuest,
   type ResourceLimits,
 } from "./limits.ts";
@@ -501,6 +502,7 @@ export class FuelMeter {
         fuel,
         "the module",
       );
+      checkSizedAllocations(rewrite.info.footprint, "the module");
     } else metered = source;
     this.bytes = metered.bytes as Uint8Array<ArrayBuffer>;
     this.#fuelExport = metered.fuelExport;

@@ -9,12 +9,13 @@
  */
 
 import { FuelExhausted, GuestLoadError } from "./errors.ts";
-import { applyLimits, type ResourceLimits } from "./wasm/limits.ts";
+import { applyLimitsSteps, type ResourceLimits } from "./wasm/limits.ts";
 import { ModuleInfo } from "./wasm/module.ts";
-import { readSection } from "./wasm/module_sections.ts";
+import { readSection, readSectionSteps } from "./wasm/module_sections.ts";
 import { Patches } from "./wasm/patches.ts";
 import { Reader } from "./wasm/reader.ts";
 import { readSections } from "./wasm/sections.ts";
+import { runSteps, type Steps } from "./wasm/steps.ts";
 import { readLimits } from "./wasm/types.ts";
 
 const PAGE = 65536;
@@ -84,7 +85,25 @@ export function limitGuest(
   limits: ResourceLimits,
   label: string,
 ): Uint8Array {
-  const limited = applyLimits(bytes, limits);
+  return runSteps(limitGuestSteps(bytes, limits, label));
+}
+
+/**
+ * {@linkcode limitGuest} in steps, for a load that watches a stop.
+ *
+ * @param bytes The guest's bytes.
+ * @param limits The limits.
+ * @param label The guest's name in messages.
+ * @returns The steps, which return the limited bytes.
+ * @throws {GuestLoadError} With reason `limits`, for a minimum above its limit.
+ * @throws {InvalidModule} When the sections it reads cannot be decoded.
+ */
+export function* limitGuestSteps(
+  bytes: Uint8Array,
+  limits: ResourceLimits,
+  label: string,
+): Steps<Uint8Array> {
+  const limited = yield* applyLimitsSteps(bytes, limits);
   const over = limited.over;
   if (over === undefined) return limited.bytes;
   const what = `${over.imported ? "imported " : ""}${over.kind} ${over.index}`;
@@ -139,6 +158,23 @@ export const MAX_ALLOCATED_ELEMENTS = 16_777_216;
  * @throws {GuestLoadError} With reason `limits`, for too many memories or table elements.
  */
 export function checkInstanceSize(bytes: Uint8Array, label: string): void {
+  runSteps(checkInstanceSizeSteps(bytes, label));
+}
+
+/**
+ * {@linkcode checkInstanceSize} in steps, which pause in long sections (a
+ * million types took half a second to read), for a load that watches a
+ * stop.
+ *
+ * @param bytes The guest's bytes, as given.
+ * @param label The guest's name in messages.
+ * @returns The steps.
+ * @throws {GuestLoadError} With reason `limits`, for too many memories or table elements.
+ */
+export function* checkInstanceSizeSteps(
+  bytes: Uint8Array,
+  label: string,
+): Steps<void> {
   let memories = 0;
   let elements = 0;
   // Unknown (NaN) when the sections that allocate cannot be decoded.
@@ -150,14 +186,16 @@ export function checkInstanceSize(bytes: Uint8Array, label: string): void {
         // Globals and element segments, whose constant expressions the
         // footprint sums with the tables' initializers.
         try {
-          readSection(info, id, new Reader(bytes, start, end), new Patches());
+          const r = new Reader(bytes, start, end);
+          yield* readSectionSteps(info, id, r, new Patches());
         } catch {
           allocated = NaN;
           break;
         }
       } else if (id === 1 || id === 2 || id === 4) {
         const before = info.footprint.tableElements;
-        readSection(info, id, new Reader(bytes, start, end), new Patches());
+        const r = new Reader(bytes, start, end);
+        yield* readSectionSteps(info, id, r, new Patches());
         if (id === 2) {
           memories += info.imports.filter((entry) => entry.kind === "memory")
             .length;
@@ -195,6 +233,40 @@ export function checkInstanceSize(bytes: Uint8Array, label: string): void {
       `give the guest smaller initial objects, or ${hint}`,
     );
   }
+}
+
+/**
+ * The most elements a guest's constant expressions (the initializers of
+ * its globals, tables and element segments) may allocate together by a
+ * length or a struct type rather than element by element (`array.new`,
+ * `array.new_default`, `struct.new_default`) when it is instantiated in
+ * this process. The engine builds them all as it instantiates, which
+ * nothing can stop, and a few bytes of the module can ask for millions:
+ * 1,000,000 elements took about 1 ms as bytes and 16 to 24 ms as `v128`,
+ * 16,000,000 `i64` 200 to 300 ms, and 3,000,000,000 bytes 5.6 s.
+ */
+export const MAX_SIZED_ELEMENTS = 1_000_000;
+
+/**
+ * Refuses a metered guest whose constant expressions allocate more than
+ * {@linkcode MAX_SIZED_ELEMENTS} elements by length, before the engine
+ * instantiates it.
+ *
+ * @param footprint What instantiating the guest does.
+ * @param label The guest's name in messages.
+ * @throws {GuestLoadError} With reason `limits`, when they allocate more.
+ */
+export function checkSizedAllocations(
+  footprint: Footprint,
+  label: string,
+): void {
+  const sized = footprint.sizedElements;
+  if (!(sized > MAX_SIZED_ELEMENTS)) return;
+  throw new GuestLoadError(
+    "limits",
+    `${label} has constant expressions that allocate ${sized} elements by length (array.new, array.new_default, struct.new_default) as it is instantiated, more than the ${MAX_SIZED_ELEMENTS} a guest instantiated in this process may (building them cannot be stopped)`,
+    "allocate them in a function the guest calls, where a stop can land between allocations, or run it with invokeIsolated, where a failed instantiation ends only the child process",
+  );
 }
 
 /**

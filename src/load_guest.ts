@@ -24,10 +24,11 @@ import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
 import {
-  checkInstanceSize,
+  checkInstanceSizeSteps,
   checkInstantiation,
   checkLimits,
-  limitGuest,
+  checkSizedAllocations,
+  limitGuestSteps,
 } from "./limits.ts";
 import {
   compileBytes,
@@ -230,12 +231,12 @@ export async function loadGuestWith(
     let startExport: string | undefined;
     const original = snapshot ? loaded.bytes!.slice() : loaded.bytes;
     const bytes = limits === undefined ? original : await stops.race(
-      limitedBytes(original!, limits, label, options.compile),
+      limitedBytes(stops, original!, limits, label, options.compile),
     );
     // Before the engine instantiates the guest, which nothing can cut short
     // (after its limits, which name what is over them more precisely).
     if (original !== undefined && internal.anySize !== true) {
-      checkInstanceSize(original, label);
+      await stops.runSteps(checkInstanceSizeSteps(original, label));
     }
     if (metered) {
       const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
@@ -284,6 +285,9 @@ export async function loadGuestWith(
           fuel,
           label,
         );
+        if (internal.anySize !== true) {
+          checkSizedAllocations(rewrite.info.footprint, label);
+        }
       } catch (error) {
         // The rewrite skipped validation: an invalid guest (a memory past
         // the engine's limit) is refused as such, not as over its budget. A
@@ -391,13 +395,14 @@ export async function loadGuestWith(
  * them, the engine's verdict on the guest's own bytes comes first.
  */
 async function limitedBytes(
+  stops: LoadStops,
   bytes: Uint8Array,
   limits: NonNullable<GuestOptions["limits"]>,
   label: string,
   compile: CompileOptions | undefined,
 ): Promise<Uint8Array> {
   try {
-    return limitGuest(bytes, limits, label);
+    return await stops.runSteps(limitGuestSteps(bytes, limits, label));
   } catch (error) {
     if (isInvalidModule(error)) await compileBytes(bytes, label, compile);
     throw error;

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:f2fe3deac35deced866a65ab98bfbea94985b4593b17d4bf405fb487fdec7923";
+  "sha256:3e2916da753b5a9edf608c47d0ed47cb206da834c007be90dac9ce4757e91ef6";

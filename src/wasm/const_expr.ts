@@ -212,9 +212,13 @@ function evaluate(
   info: IndexContext,
 ): void {
   const footprint = info.footprint;
-  const allocate = (elements: number) => {
+  // `sized`: a count the module gives as a number, not element by element.
+  const allocate = (elements: number, sized = false) => {
     if (Number.isNaN(elements)) footprint.unbounded = true;
-    else footprint.allocatedElements += elements;
+    else {
+      footprint.allocatedElements += elements;
+      if (sized) footprint.sizedElements += elements;
+    }
   };
   const pop = () => stack.length > 0 ? stack.pop()! : NaN;
   // Drops `n` operands at once: `n` comes from the input (up to 2^32 - 1
@@ -229,13 +233,13 @@ function evaluate(
         allocate(Math.max(0, info.structFields[type]!));
         break;
       case 0x01: // struct.new_default
-        allocate(Math.max(0, info.structFields[type]!));
+        allocate(Math.max(0, info.structFields[type]!), true);
         break;
       case 0x06: // array.new: the value, then the length
       case 0x07: { // array.new_default: the length
         const length = pop();
         if (sub === 0x06) pop();
-        allocate(Number.isNaN(length) ? NaN : length >>> 0);
+        allocate(Number.isNaN(length) ? NaN : length >>> 0, true);
         break;
       }
       case 0x08: // array.new_fixed

@@ -26,6 +26,13 @@ export interface Footprint {
    */
   allocatedElements: number;
   /**
+   * Of `allocatedElements`, those the module does not spell out one by one:
+   * the lengths of `array.new` and `array.new_default` and the fields of
+   * `struct.new_default`, where a few bytes of the module can ask for
+   * millions of elements.
+   */
+  sizedElements: number;
+  /**
    * Set when a constant expression allocates an amount only known at
    * instantiation (a length read from an imported global), or uses an
    * operator whose effect is not modelled: its work is then unbounded.
@@ -53,6 +60,7 @@ export function newFootprint(): Footprint {
     dataBytes: 0,
     elementEntries: 0,
     allocatedElements: 0,
+    sizedElements: 0,
     unbounded: false,
   };
 }

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { readSection } from "./module_sections.ts";
+import { readSectionSteps } from "./module_sections.ts";
 import { ModuleInfo } from "./module.ts";
 import { Patches } from "./patches.ts";
 import { Reader } from "./reader.ts";
@@ -23,6 +23,7 @@ import {
   readTableLimits,
   readValType,
 } from "./types.ts";
+import { COPY_STEP_BYTES, runSteps, STEP_BYTES, type Steps } from "./steps.ts";
 import { Writer } from "./writer.ts";
 
 /**
@@ -120,6 +121,24 @@ export function applyLimits(
   bytes: Uint8Array,
   limits: ResourceLimits,
 ): LimitedModule {
+  return runSteps(applyLimitsSteps(bytes, limits));
+}
+
+/**
+ * {@linkcode applyLimits} in steps of about {@linkcode STEP_BYTES} of the
+ * sections it reads or {@linkcode COPY_STEP_BYTES} of those it copies, for
+ * a load that watches a stop (a million types took a second at once).
+ *
+ * @param bytes The module.
+ * @param limits The limits.
+ * @returns The steps, which return the limited module, or the first minimum
+ *   above its limit.
+ * @throws {InvalidModule} When the sections it reads cannot be decoded.
+ */
+export function* applyLimitsSteps(
+  bytes: Uint8Array,
+  limits: ResourceLimits,
+): Steps<LimitedModule> {
   const memoryLimit = limits.memory === undefined
     ? undefined
     : Math.floor(limits.memory / PAGE);
@@ -177,12 +196,16 @@ export function applyLimits(
   };
   for (const { id, sectionStart, start, end } of readSections(bytes)) {
     if (id === 1 || id === 2 || id === 3) {
-      readSection(info, id, new Reader(bytes, start, end), patches);
+      yield* readSectionSteps(info, id, new Reader(bytes, start, end), patches);
     }
     if (id !== 2 && id !== 4 && id !== 5) {
-      out.copy(bytes, sectionStart, end);
+      for (let from = sectionStart; from < end; from += COPY_STEP_BYTES) {
+        out.copy(bytes, from, Math.min(end, from + COPY_STEP_BYTES));
+        if (end - from > COPY_STEP_BYTES) yield;
+      }
       continue;
     }
+    let mark = start;
     const r = new Reader(bytes, start, end);
     const w = new Writer(end - start + 16);
     const count = r.count(id === 2 ? "import" : id === 4 ? "table" : "memory");
@@ -226,6 +249,10 @@ export function applyLimits(
         }
       } else {
         limit(r, w, "memory", false);
+      }
+      if (r.pos - mark >= STEP_BYTES) {
+        mark = r.pos;
+        yield;
       }
     }
     if (!r.atEnd()) r.fail(`section ${id} has ${r.end - r.pos} unread bytes`);

@@ -14,6 +14,7 @@ import { readConstExpr } from "./const_expr.ts";
 import { type Footprint, newFootprint } from "./footprint.ts";
 import type { Patches } from "./patches.ts";
 import { failBeforeEngine, type Reader } from "./reader.ts";
+import { runSteps, STEP_BYTES, type Steps } from "./steps.ts";
 import {
   type Limits,
   readLimits,
@@ -318,6 +319,19 @@ export class ModuleInfo {
    * @param r A reader over the section's contents.
    */
   readTypes(r: Reader): void {
+    runSteps(this.readTypesSteps(r));
+  }
+
+  /**
+   * {@linkcode ModuleInfo.readTypes} in steps of about
+   * {@linkcode STEP_BYTES} of the section (a million types took half a
+   * second).
+   *
+   * @param r A reader over the section's contents.
+   * @returns The steps.
+   */
+  *readTypesSteps(r: Reader): Steps<void> {
+    let mark = r.pos;
     const groups = r.count("type", 2, LIMITS.types);
     const params: number[] = [];
     const offsets: number[] = [];
@@ -342,6 +356,10 @@ export class ModuleInfo {
         for (let i = 0; i < n; i++) {
           offsets.push(-1);
           add(readSubType(r, limit, arrays, fields));
+          if (r.pos - mark >= STEP_BYTES) {
+            mark = r.pos;
+            yield;
+          }
         }
       } else {
         offsets.push(r.peek("type") === 0x60 ? r.pos : -1);
@@ -349,6 +367,10 @@ export class ModuleInfo {
       }
       if (params.length > LIMITS.types - 2) {
         r.fail(`too many types: more than ${LIMITS.types - 2}`);
+      }
+      if (r.pos - mark >= STEP_BYTES) {
+        mark = r.pos;
+        yield;
       }
     }
     this.typeCount = params.length;
@@ -362,6 +384,18 @@ export class ModuleInfo {
    * @param r A reader over the section's contents.
    */
   readImports(r: Reader): void {
+    runSteps(this.readImportsSteps(r));
+  }
+
+  /**
+   * {@linkcode ModuleInfo.readImports} in steps of about
+   * {@linkcode STEP_BYTES} of the section.
+   *
+   * @param r A reader over the section's contents.
+   * @returns The steps.
+   */
+  *readImportsSteps(r: Reader): Steps<void> {
+    let mark = r.pos;
     const count = r.count("import", 3);
     // What the rewrite adds is counted once it is known (`#checkLimits`).
     if (count > LIMITS.imports) {
@@ -406,6 +440,10 @@ export class ModuleInfo {
           break;
       }
       this.imports.push(entry);
+      if (r.pos - mark >= STEP_BYTES) {
+        mark = r.pos;
+        yield;
+      }
     }
   }
 
@@ -415,6 +453,18 @@ export class ModuleInfo {
    * @param r A reader over the section's contents.
    */
   readFunctions(r: Reader): void {
+    runSteps(this.readFunctionsSteps(r));
+  }
+
+  /**
+   * {@linkcode ModuleInfo.readFunctions} in steps of about
+   * {@linkcode STEP_BYTES} of the section.
+   *
+   * @param r A reader over the section's contents.
+   * @returns The steps.
+   */
+  *readFunctionsSteps(r: Reader): Steps<void> {
+    let mark = r.pos;
     const count = r.count("function");
     if (count > LIMITS.functions - 1) {
       r.fail(`too many functions: ${count}`);
@@ -422,6 +472,10 @@ export class ModuleInfo {
     for (let i = 0; i < count; i++) {
       this.#addFunction(this.readFunctionType(r));
       this.definedFunctions++;
+      if (r.pos - mark >= STEP_BYTES) {
+        mark = r.pos;
+        yield;
+      }
     }
   }
 
@@ -495,6 +549,19 @@ export class ModuleInfo {
    * @param patches Where to record shifted function indices.
    */
   readGlobals(r: Reader, patches: Patches): void {
+    runSteps(this.readGlobalsSteps(r, patches));
+  }
+
+  /**
+   * {@linkcode ModuleInfo.readGlobals} in steps of about
+   * {@linkcode STEP_BYTES} of the section.
+   *
+   * @param r A reader over the section's contents.
+   * @param patches Where to record shifted function indices.
+   * @returns The steps.
+   */
+  *readGlobalsSteps(r: Reader, patches: Patches): Steps<void> {
+    let mark = r.pos;
     const count = r.count("global", 3);
     if (this.globalCount + count > LIMITS.globals - 1) {
       r.fail(`too many globals: ${this.globalCount + count}`);
@@ -506,6 +573,10 @@ export class ModuleInfo {
         readConstExpr(r, this, this.globalCount, patches),
       );
       this.globalCount++;
+      if (r.pos - mark >= STEP_BYTES) {
+        mark = r.pos;
+        yield;
+      }
     }
   }
 }

@@ -24,8 +24,8 @@ import { findStackPointerGlobal } from "./stack_pointer_scan.ts";
 import { CodeRewriter } from "./code.ts";
 import type { CostModel } from "./costs.ts";
 import { LIMITS, ModuleInfo } from "./module.ts";
-import { readSection } from "./module_sections.ts";
-import { rewriteNameSection } from "./names.ts";
+import { readSectionSteps } from "./module_sections.ts";
+import { rewriteNameSectionSteps } from "./names.ts";
 import { OutputPlan, type PlannedVector } from "./output_plan.ts";
 import { PAD_BODY, paddingFunctions, SMALL_FUNCTION } from "./padding.ts";
 import { Patches } from "./patches.ts";
@@ -240,18 +240,20 @@ export class ModuleRewriter {
     this.#out.addInput(0, 8);
     for (const { id, rank, sectionStart, start, end } of readSections(bytes)) {
       if (id === 0) {
-        this.#custom(sectionStart, start, end);
+        yield* this.#custom(sectionStart, start, end);
         continue;
       }
       this.#flushBefore(rank);
       this.#lastRank = rank;
       const section = new Reader(bytes, start, end);
       if (id === 10) yield* this.#code(section);
-      else this.#section(id, section, sectionStart);
+      else yield* this.#section(id, section, sectionStart);
       expectSectionEnd(id, section);
     }
     this.#flushBefore(Infinity);
-    for (const [start, end] of this.#deferredNames) this.#names(start, end);
+    for (const [start, end] of this.#deferredNames) {
+      yield* this.#names(start, end);
+    }
     this.#checkLimits();
     return {
       bytes: yield* this.#out.writeSteps(),
@@ -317,10 +319,10 @@ export class ModuleRewriter {
     over("exports", info.exports.length, this.#addedExports, LIMITS.exports);
   }
 
-  #section(id: number, r: Reader, sectionStart: number): void {
+  *#section(id: number, r: Reader, sectionStart: number): Steps<void> {
     const info = this.#info;
     const patches = new Patches();
-    readSection(info, id, r, patches);
+    yield* readSectionSteps(info, id, r, patches);
     switch (id) {
       case 1:
         this.#typeSection = this.#vector(1, sectionStart, r.end, (w) => {
@@ -650,7 +652,7 @@ export class ModuleRewriter {
     for (const helper of helpers) out.add(helper.bytes);
   }
 
-  #custom(sectionStart: number, start: number, end: number): void {
+  *#custom(sectionStart: number, start: number, end: number): Steps<void> {
     const r = new Reader(this.#bytes, start, end);
     const name = r.name();
     if (name === BRANCH_HINTS) {
@@ -664,15 +666,15 @@ export class ModuleRewriter {
       // The number of imported functions is not known yet.
       this.#deferredNames.push([sectionStart, end]);
     } else {
-      this.#names(sectionStart, end);
+      yield* this.#names(sectionStart, end);
     }
   }
 
-  #names(sectionStart: number, end: number): void {
+  *#names(sectionStart: number, end: number): Steps<void> {
     const r = new Reader(this.#bytes, sectionStart + 1, end);
     r.u32();
     r.name();
-    const rewritten = rewriteNameSection(
+    const rewritten = yield* rewriteNameSectionSteps(
       this.#bytes,
       r.pos,
       end,
@@ -680,9 +682,15 @@ export class ModuleRewriter {
       this.#info.addedImports,
     );
     if (!rewritten) return this.#out.addInput(sectionStart, end);
-    const content = new Writer(rewritten.length + 8);
-    content.name("name");
-    content.bytes(rewritten);
-    this.#out.addSection(0, content);
+    // The rewritten contents go out as they are, uncopied: a name section
+    // can be tens of megabytes.
+    const name = new Writer(8);
+    name.name("name");
+    const header = new Writer(8);
+    header.u8(0);
+    header.u32(name.len + rewritten.length);
+    this.#out.add(header.finish());
+    this.#out.add(name.finish());
+    this.#out.add(rewritten);
   }
 }

@@ -16,6 +16,7 @@ import {
 } from "./module.ts";
 import type { Patches } from "./patches.ts";
 import type { Reader } from "./reader.ts";
+import { runSteps, STEP_BYTES, type Steps } from "./steps.ts";
 import { readRefType } from "./types.ts";
 
 /**
@@ -73,6 +74,24 @@ export function readExports(
   r: Reader,
   patches: Patches,
 ): void {
+  runSteps(readExportsSteps(info, r, patches));
+}
+
+/**
+ * {@linkcode readExports} in steps of about {@linkcode STEP_BYTES} of the
+ * section.
+ *
+ * @param info The module so far.
+ * @param r A reader over the section's contents.
+ * @param patches Where to record shifted function indices.
+ * @returns The steps.
+ */
+export function* readExportsSteps(
+  info: ModuleInfo,
+  r: Reader,
+  patches: Patches,
+): Steps<void> {
+  let mark = r.pos;
   const count = r.count("export", 3);
   // What the rewrite adds is counted once it is known (`#checkLimits`).
   if (count > LIMITS.exports) r.fail(`too many exports: ${count}`);
@@ -120,6 +139,10 @@ export function readExports(
         break;
       default:
         r.fail(`unknown export kind 0x${kind.toString(16)}`, kindAt);
+    }
+    if (r.pos - mark >= STEP_BYTES) {
+      mark = r.pos;
+      yield;
     }
   }
 }
@@ -177,6 +200,24 @@ export function readElements(
   r: Reader,
   patches: Patches,
 ): void {
+  runSteps(readElementsSteps(info, r, patches));
+}
+
+/**
+ * {@linkcode readElements} in steps of about {@linkcode STEP_BYTES} of the
+ * section: a few megabytes of function indices took half a second to read.
+ *
+ * @param info The module so far.
+ * @param r A reader over the section's contents.
+ * @param patches Where to record shifted function indices.
+ * @returns The steps.
+ */
+export function* readElementsSteps(
+  info: ModuleInfo,
+  r: Reader,
+  patches: Patches,
+): Steps<void> {
+  let mark = r.pos;
   const count = r.count("element segment", 2, LIMITS.elementSegments);
   for (let i = 0; i < count; i++) {
     const at = r.pos;
@@ -206,7 +247,45 @@ export function readElements(
     for (let j = 0; j < n; j++) {
       if (expressions) readConstExpr(r, info, info.globalCount, patches);
       else readFunctionIndex(r, info, patches);
+      if (r.pos - mark >= STEP_BYTES) {
+        mark = r.pos;
+        yield;
+      }
     }
+  }
+}
+
+/**
+ * Reads a section other than the code, in steps where one can be long
+ * (types, imports, functions, globals, exports and element segments).
+ *
+ * @param info The module so far.
+ * @param id The section's id.
+ * @param r A reader over the section's contents.
+ * @param patches Where to record shifted function indices.
+ * @returns The steps.
+ */
+export function* readSectionSteps(
+  info: ModuleInfo,
+  id: number,
+  r: Reader,
+  patches: Patches,
+): Steps<void> {
+  switch (id) {
+    case 1:
+      return yield* info.readTypesSteps(r);
+    case 2:
+      return yield* info.readImportsSteps(r);
+    case 3:
+      return yield* info.readFunctionsSteps(r);
+    case 6:
+      return yield* info.readGlobalsSteps(r, patches);
+    case 7:
+      return yield* readExportsSteps(info, r, patches);
+    case 9:
+      return yield* readElementsSteps(info, r, patches);
+    default:
+      readSection(info, id, r, patches);
   }
 }
 

@@ -11,6 +11,7 @@
 
 import { isInvalidModule } from "../errors.ts";
 import { Reader } from "./reader.ts";
+import { COPY_STEP_BYTES, runSteps, STEP_BYTES, type Steps } from "./steps.ts";
 import { Writer } from "./writer.ts";
 
 /** Subsections keyed by function index: function, local and label names. */
@@ -44,6 +45,31 @@ export function rewriteNameSection(
   importedFunctions: number,
   addedImports = 1,
 ): Uint8Array | undefined {
+  return runSteps(
+    rewriteNameSectionSteps(bytes, start, end, importedFunctions, addedImports),
+  );
+}
+
+/**
+ * {@linkcode rewriteNameSection} in steps of about {@linkcode STEP_BYTES}
+ * of the section (35 MB of local names took a second at once).
+ *
+ * @param bytes The module.
+ * @param start The first subsection.
+ * @param end The section's end.
+ * @param importedFunctions The original number of imported functions.
+ * @param addedImports How many function imports were appended after them.
+ * @returns The steps, which return the new contents, or `undefined` if the
+ *   section is malformed.
+ */
+export function* rewriteNameSectionSteps(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  importedFunctions: number,
+  addedImports = 1,
+): Steps<Uint8Array | undefined> {
+  let mark = start;
   const r = new Reader(bytes, start, end);
   const w = new Writer(end - start + 64);
   const shift = (index: number) =>
@@ -58,7 +84,7 @@ export function rewriteNameSection(
       w.u8(id);
       if (!FUNCTION_KEYED.has(id)) {
         w.u32(size);
-        w.copy(bytes, contentStart, contentEnd);
+        yield* copySteps(w, bytes, contentStart, contentEnd);
         r.pos = contentEnd;
         continue;
       }
@@ -79,18 +105,40 @@ export function rewriteNameSection(
           for (let j = 0; j < inner; j++) {
             sub.u32();
             sub.skip(sub.u32());
+            if (sub.pos - mark >= STEP_BYTES) {
+              mark = sub.pos;
+              yield;
+            }
           }
           out.copy(bytes, from, sub.pos);
+        }
+        if (sub.pos - mark >= STEP_BYTES) {
+          mark = sub.pos;
+          yield;
         }
       }
       if (!sub.atEnd()) return undefined;
       w.u32(out.len);
-      w.copy(out.buf, 0, out.len);
+      yield* copySteps(w, out.buf, 0, out.len);
       r.pos = contentEnd;
     }
   } catch (error) {
     if (isInvalidModule(error)) return undefined;
     throw error;
   }
-  return w.finish();
+  // Not `finish()`, which would copy it all once more.
+  return w.buf.subarray(0, w.len);
+}
+
+/** Copies `src[from, to)` to `w` in steps of {@linkcode COPY_STEP_BYTES}. */
+function* copySteps(
+  w: Writer,
+  src: Uint8Array,
+  from: number,
+  to: number,
+): Steps<void> {
+  for (let at = from; at < to; at += COPY_STEP_BYTES) {
+    w.copy(src, at, Math.min(to, at + COPY_STEP_BYTES));
+    if (to - at > COPY_STEP_BYTES) yield;
+  }
 }

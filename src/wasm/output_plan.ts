@@ -240,8 +240,12 @@ export class OutputPlan {
     let hints: HintsSlot | undefined;
     let hintsAt = 0;
     for (const part of this.#parts) {
-      if (part instanceof Uint8Array) w.copy(part, 0, part.length);
-      else if (part instanceof CodeRewriter) yield* part.emit(w);
+      if (part instanceof Uint8Array) {
+        for (let from = 0; from < part.length; from += COPY_STEP_BYTES) {
+          w.copy(part, from, Math.min(part.length, from + COPY_STEP_BYTES));
+          if (part.length - from > COPY_STEP_BYTES) yield;
+        }
+      } else if (part instanceof CodeRewriter) yield* part.emit(w);
       else if (part instanceof HintsSlot) {
         hints = part;
         hintsAt = w.len;

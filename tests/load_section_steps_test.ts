@@ -1,0 +1,234 @@
+/**
+ * A load that watches a stop reads the guest's long sections in steps:
+ * types, imports, globals, exports, element segments and names, in the
+ * check of the instance's size and in the rewrite. Each used to be read at once, so
+ * a few megabytes of one held a load past its abort: 1,000,000 types for
+ * 2.4 s, 20,000,000 function indices in a declarative element segment for
+ * 3.4 s, 100,000 imports or exports for 0.2 to 0.4 s.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { isAborted, isDeadlineExceeded, loadGuest } from "../mod.ts";
+import { encodeLeb } from "./support/module_bytes.ts";
+import { instrumentSteps } from "../src/wasm/instrument.ts";
+import { STEP_BYTES, type Steps } from "../src/wasm/steps.ts";
+import { checkInstanceSizeSteps } from "../src/limits.ts";
+import { ModuleInfo } from "../src/wasm/module.ts";
+import { readSectionSteps } from "../src/wasm/module_sections.ts";
+import { Patches } from "../src/wasm/patches.ts";
+import { Reader } from "../src/wasm/reader.ts";
+import { applyLimitsSteps } from "../src/wasm/limits.ts";
+
+/** Far above what a read in steps takes, far below what a read at once took. */
+const SLACK_MS = 1_000;
+
+/** A module of the preamble and sections given as byte arrays. */
+function moduleOf(sections: [number, Uint8Array][]): Uint8Array {
+  const parts: Uint8Array[] = [
+    new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]),
+  ];
+  for (const [id, content] of sections) {
+    parts.push(new Uint8Array([id, ...encodeLeb(content.length)]), content);
+  }
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** `count` copies of `entry` after the vector's count. */
+function vector(count: number, entry: number[]): Uint8Array {
+  const head = encodeLeb(count);
+  const out = new Uint8Array(head.length + count * entry.length);
+  out.set(head);
+  for (let i = 0, at = head.length; i < count; i++, at += entry.length) {
+    out.set(entry, at);
+  }
+  return out;
+}
+
+const TYPE = new Uint8Array([1, 0x60, 0, 0]);
+const ONE_FUNCTION = new Uint8Array([1, 0]);
+const SPIN = new Uint8Array([1, 7, 0, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b]);
+
+/** 9,000,000 function indices in one declarative element segment. */
+function manyElements(): Uint8Array {
+  // Under the engine's limit of 10,000,000, which the reader refuses at once.
+  const n = 9_000_000;
+  const head = [1, 3, 0, ...encodeLeb(n)];
+  const elements = new Uint8Array(head.length + n);
+  elements.set(head);
+  return moduleOf([[1, TYPE], [3, ONE_FUNCTION], [9, elements], [10, SPIN]]);
+}
+
+/** 1,000,000 function types, the engine's limit (metering adds more). */
+function manyTypes(): Uint8Array {
+  return moduleOf([[1, vector(1_000_000, [0x60, 0, 0])], [3, ONE_FUNCTION], [
+    10,
+    SPIN,
+  ]]);
+}
+
+/** `count` function imports named `m.f<i>`, or `count` exports. */
+function manyNames(section: 2 | 7, count: number): Uint8Array {
+  const entries: number[] = [...encodeLeb(count)];
+  const encoder = new TextEncoder();
+  for (let i = 0; i < count; i++) {
+    const name = [...encoder.encode(`f${i}`)];
+    if (section === 2) entries.push(1, 0x6d, name.length, ...name, 0, 0);
+    else entries.push(name.length, ...name, 0, 0);
+  }
+  const sections: [number, Uint8Array][] = [[1, TYPE]];
+  if (section === 2) sections.push([2, new Uint8Array(entries)]);
+  sections.push([3, ONE_FUNCTION]);
+  if (section === 7) sections.push([7, new Uint8Array(entries)]);
+  sections.push([10, SPIN]);
+  return moduleOf(sections);
+}
+
+/** Each guest, and when its load is aborted: in its long read. */
+const GUESTS: Record<string, [() => Uint8Array, number]> = {
+  "9,000,000 element function indices": [manyElements, 500],
+  "1,000,000 types": [manyTypes, 100],
+  "100,000 imports": [() => manyNames(2, 100_000), 100],
+  "100,000 exports": [() => manyNames(7, 100_000), 100],
+};
+
+for (const [what, [build, abortMs]] of Object.entries(GUESTS)) {
+  Deno.test(`a load of a guest with ${what} ends soon after its abort`, async () => {
+    const bytes = build();
+    // The imports the guest asks for, should its load get that far.
+    const imports = {
+      m: new Proxy({}, { get: () => () => {} }),
+    } as WebAssembly.Imports;
+    const started = performance.now();
+    const error = await loadGuest(bytes, {
+      interruptible: true,
+      imports,
+      signal: AbortSignal.timeout(abortMs),
+    }).then(() => undefined, (error: unknown) => error);
+    const late = performance.now() - started - abortMs;
+    assert.ok(
+      isDeadlineExceeded(error) || isAborted(error),
+      `${what}: ${String(error)}`,
+    );
+    assert.ok(late < SLACK_MS, `${what}: the load ended ${late} ms late`);
+  });
+}
+
+/** How many times `steps` pause before they end (or throw). */
+function pauses(steps: Steps<unknown>): number {
+  let n = 0;
+  try {
+    while (!steps.next().done) n++;
+  } catch {
+    // A module the rewrite refuses after its long read still paused in it.
+  }
+  return n;
+}
+
+/** A name section of `locals` local names of one function. */
+function manyLocalNames(locals: number): Uint8Array {
+  const encoder = new TextEncoder();
+  const map: number[] = [1, 0, ...encodeLeb(locals)];
+  for (let i = 0; i < locals; i++) {
+    const name = [...encoder.encode(`l${i}`)];
+    map.push(...encodeLeb(i), name.length, ...name);
+  }
+  const content = [4, ...encoder.encode("name"), 2, ...encodeLeb(map.length)];
+  return moduleOf([[1, TYPE], [3, ONE_FUNCTION], [10, SPIN], [
+    0,
+    new Uint8Array([...content, ...map]),
+  ]]);
+}
+
+/** A section read at once paused at most in the output's 1 MiB copies. */
+const SECTIONS: Record<string, () => Uint8Array> = {
+  "types": () =>
+    moduleOf([[1, vector(1_000_000, [0x60, 0, 0])], [3, ONE_FUNCTION], [
+      10,
+      SPIN,
+    ]]),
+  "imports": () => manyNames(2, 100_000),
+  "exports": () => manyNames(7, 100_000),
+  "globals": () =>
+    moduleOf([[1, TYPE], [3, ONE_FUNCTION], [
+      6,
+      vector(400_000, [0x7f, 0, 0x41, 0, 0x0b]),
+    ], [10, SPIN]]),
+  "element segments": () => {
+    const n = 4_000_000;
+    const head = [1, 3, 0, ...encodeLeb(n)];
+    const elements = new Uint8Array(head.length + n);
+    elements.set(head);
+    return moduleOf([[1, TYPE], [3, ONE_FUNCTION], [9, elements], [
+      10,
+      SPIN,
+    ]]);
+  },
+  "local names": () => manyLocalNames(300_000),
+};
+
+for (const [what, build] of Object.entries(SECTIONS)) {
+  Deno.test(`the rewrite pauses every ${STEP_BYTES} bytes or so of ${what}`, () => {
+    const bytes = build();
+    const expected = Math.floor(bytes.length / STEP_BYTES / 2);
+    const rewrite = pauses(instrumentSteps(bytes, {
+      stopFlag: true,
+      fuel: false,
+      stopFlagTraps: true,
+    }));
+    assert.ok(rewrite >= expected, `${rewrite} pauses, not ${expected}`);
+  });
+}
+
+Deno.test("the check of the instance's size pauses in types and imports", () => {
+  for (const bytes of [SECTIONS.types!(), SECTIONS.imports!()]) {
+    const expected = Math.floor(bytes.length / STEP_BYTES / 2);
+    const check = pauses(checkInstanceSizeSteps(bytes, "guest"));
+    assert.ok(check >= expected, `${check} pauses, not ${expected}`);
+  }
+});
+
+Deno.test("the function section is read in steps too", () => {
+  const info = new ModuleInfo();
+  info.readTypes(new Reader(TYPE, 0, TYPE.length));
+  // 999,000 functions of type 0: the engine's limit is 1,000,000.
+  const functions = vector(999_000, [0]);
+  const steps = readSectionSteps(
+    info,
+    3,
+    new Reader(functions, 0, functions.length),
+    new Patches(),
+  );
+  const expected = Math.floor(functions.length / STEP_BYTES / 2);
+  assert.ok(pauses(steps) >= expected);
+  assert.equal(info.definedFunctions, 999_000);
+});
+
+Deno.test("writing limits into a guest pauses in its types and imports", () => {
+  for (const bytes of [SECTIONS.types!(), SECTIONS.imports!()]) {
+    const expected = Math.floor(bytes.length / STEP_BYTES / 2);
+    const steps = applyLimitsSteps(bytes, { memory: 65536, tables: 10 });
+    const n = pauses(steps);
+    assert.ok(n >= expected, `${n} pauses, not ${expected}`);
+  }
+});
+
+Deno.test("a load with limits of a guest with 1,000,000 types ends soon after its abort", async () => {
+  const abortMs = 100;
+  const started = performance.now();
+  const error = await loadGuest(manyTypes(), {
+    interruptible: true,
+    limits: { memory: 65536 },
+    signal: AbortSignal.timeout(abortMs),
+  }).then(() => undefined, (error: unknown) => error);
+  const late = performance.now() - started - abortMs;
+  assert.ok(isDeadlineExceeded(error), String(error));
+  assert.ok(late < SLACK_MS, `the load ended ${late} ms late`);
+});
