@@ -20,12 +20,16 @@ interface Measured {
   cpu: number;
   /** The JavaScript thread's CPU time alone (rewrite rows). */
   main?: number;
+  /** Split rows: each part's CPU time, the process's and this thread's. */
+  parts?: Record<string, { cpu: number; main: number }>;
+  /** Split rows: the whole start-up's CPU time by thread. */
+  threads?: Record<string, number>;
 }
 
 async function fresh(args: string[], write?: string): Promise<Measured> {
   // A rewrite also reads its thread's CPU time, which Deno lets only a
   // process with every permission read.
-  const flags = args[0]!.startsWith("rewrite")
+  const flags = args[0]!.startsWith("rewrite") || args[0] === "quickjs-split"
     ? ["--allow-all"]
     : ["--allow-read", "--allow-env"];
   if (write !== undefined) flags.push(`--allow-write=${write}`);
@@ -124,6 +128,57 @@ export async function benchCachedStart(runs: number): Promise<void> {
   }
 }
 
+/**
+ * Where a cold start-up's time goes: QuickJS's start-up in parts (the
+ * watchdog's start, the meter's rewrite, the load through the glue, the
+ * first evalCode) and by thread, each mode a fresh process, interleaved.
+ */
+export async function benchStartSplit(runs: number): Promise<void> {
+  const samples: Record<string, Measured[]> = {};
+  for (let i = 0; i < runs; i++) {
+    for (const mode of MODES) {
+      (samples[mode] ??= []).push(await fresh(["quickjs-split", mode]));
+    }
+  }
+  const med = (values: number[]) => median(values).toFixed(0);
+  const part = (mode: string, name: string) => {
+    const parts = samples[mode]!.map((s) => s.parts?.[name]);
+    if (parts.some((p) => p === undefined)) return "-";
+    return `${med(parts.map((p) => p!.cpu))} / ${
+      med(parts.map((p) => p!.main))
+    }`;
+  };
+  const thread = (mode: string, name: string) =>
+    med(samples[mode]!.map((s) => s.threads?.[name] ?? NaN));
+  console.log(
+    `\nQuickJS start-up in parts, CPU ms of the process / of the JavaScript thread (medians of ${runs} fresh processes, modes interleaved; a resumable meter's watchdog thread started on its own first), and the whole by thread:\n`,
+  );
+  printTable(
+    [
+      "mode",
+      "whole CPU / wall",
+      "watchdog start",
+      "new FuelMeter",
+      "load (glue, compile, context)",
+      "first evalCode",
+      "JS thread / V8's threads / watchdog",
+    ],
+    MODES.map((mode) => [
+      mode,
+      `${med(samples[mode]!.map((s) => s.cpu))} / ${
+        med(samples[mode]!.map((s) => s.wall))
+      }`,
+      part(mode, "watchdog"),
+      part(mode, "meter"),
+      part(mode, "load"),
+      part(mode, "run"),
+      `${thread(mode, "main")} / ${thread(mode, "v8")} / ${
+        thread(mode, "workers")
+      }`,
+    ]),
+  );
+}
+
 /** Prints the fresh-process rows and the output sizes. */
 export async function benchFresh(): Promise<void> {
   const runs = 5;
@@ -168,6 +223,7 @@ export async function benchFresh(): Promise<void> {
     ],
     rows,
   );
+  await benchStartSplit(runs + 2);
   await benchCachedStart(runs + 2);
 
   const esbuild = await esbuildWasm();

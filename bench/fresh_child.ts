@@ -6,12 +6,14 @@
  * its own), `main` this thread's alone (NaN where the system does not say).
  *
  * Usage: fresh_child.ts quickjs-start|quickjs-fib plain|resumable|trapping
+ *        fresh_child.ts quickjs-split plain|resumable|trapping
  *        fresh_child.ts quickjs-start cached|cached-trapping <cache directory>
  *        fresh_child.ts rewrite|rewrite-warm <path of a .wasm file>
  */
 import { FuelMeter } from "../mod.ts";
 import { instrument } from "../src/wasm/mod.ts";
-import { threadCpuMs } from "./fresh_cpu.ts";
+import { startWatchdog } from "../src/watchdog.ts";
+import { threadCpuMs, type ThreadTimes, threadTimes } from "./fresh_cpu.ts";
 import { cpuMs } from "./harness.ts";
 import { evaluate, QUICKJS_WASM, quickjsContext } from "./libraries.ts";
 
@@ -66,7 +68,35 @@ const FIB =
   "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) } fib(25)";
 
 let result: { wall: number; cpu: number; main: number };
-if (what === "quickjs-start") {
+if (what === "quickjs-split") {
+  // quickjs-start in parts, and the whole by thread: what a cold start-up
+  // spends where. A resumable meter's watchdog thread is started on its own
+  // first (the meter then finds it running), to tell its cost apart.
+  const parts: Record<string, { cpu: number; main: number }> = {};
+  const part = async <T>(name: string, fn: () => T | Promise<T>) => {
+    let value: T;
+    const { cpu, main } = await timed(async () => value = await fn());
+    parts[name] = { cpu, main };
+    return value!;
+  };
+  const before = threadTimes();
+  result = await timed(async () => {
+    const bytes = await part("read", () => Deno.readFile(QUICKJS_WASM));
+    if (mode === "resumable") await part("watchdog", startWatchdog);
+    const meter = await part("meter", () => meterFor(bytes));
+    const vm = await part("load", () => quickjsContext(bytes, meter));
+    const value = await part("run", () => run(vm, meter, "1 + 2"));
+    if (value !== "3") throw new Error("1 + 2 is not 3");
+  });
+  const after = threadTimes();
+  const threads = Object.fromEntries(
+    Object.keys(after).map((key) => [
+      key,
+      after[key as keyof ThreadTimes] - before[key as keyof ThreadTimes],
+    ]),
+  );
+  result = { ...result, parts, threads } as typeof result;
+} else if (what === "quickjs-start") {
   // Reading, rewriting (when metered), compiling, instantiating, a first result.
   result = await timed(async () => {
     const bytes = await Deno.readFile(QUICKJS_WASM);
@@ -95,7 +125,7 @@ if (what === "quickjs-start") {
   result = { wall: middle("wall"), cpu: middle("cpu"), main: middle("main") };
 } else {
   throw new Error(
-    `expected quickjs-start, quickjs-fib, rewrite or rewrite-warm, got ${what}`,
+    `expected quickjs-start, quickjs-split, quickjs-fib, rewrite or rewrite-warm, got ${what}`,
   );
 }
 console.log(JSON.stringify(result));
