@@ -3,7 +3,9 @@
  * does: `fd_readdir` into a buffer of `buffer` bytes, then on from the
  * `d_next` of the last whole entry, until a call fills less than the
  * buffer. With `print`, it writes each name and a newline to stdout;
- * it exits with the number of entries, divided by `per`.
+ * with `unlink`, it removes each file as it reads its name (as `rm -r`
+ * does); with `forever`, it lists again from cookie 0 once done. It exits
+ * with the number of entries, divided by `per`.
  *
  * @module
  */
@@ -14,7 +16,8 @@ const W = "wasi_snapshot_preview1";
 
 /** The guest's bytes. */
 export function listingGuest(
-  { buffer = 32768, print = false, per = 1 } = {},
+  { buffer = 32768, print = false, unlink = false, forever = false, per = 1 } =
+    {},
 ): Promise<Uint8Array> {
   // The buffer at 1024, the count at 16, an I/O vector at 32.
   const pages = Math.ceil((1024 + buffer) / 65536) + 1;
@@ -22,6 +25,7 @@ export function listingGuest(
     (import "${W}" "fd_readdir" (func $readdir (param i32 i32 i32 i64 i32) (result i32)))
     (import "${W}" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
     (import "${W}" "proc_exit" (func $exit (param i32)))
+    (import "${W}" "path_unlink_file" (func $unlink (param i32 i32 i32) (result i32)))
     (memory (export "memory") ${pages})
     (data (i32.const 8) "\\n")
     (func (export "_start")
@@ -49,8 +53,25 @@ export function listingGuest(
           (drop (call $write (i32.const 1) (i32.const 32) (i32.const 2) (i32.const 48)))`
       : ""
   }
+          ${
+    unlink
+      ? `(local.set $errno (call $unlink (i32.const 3) (i32.add (local.get $at) (i32.const 24))
+            (i32.sub (local.get $size) (i32.const 24))))
+          (if (local.get $errno) (then (call $exit (i32.add (i32.const 100) (local.get $errno)))))`
+      : ""
+  }
           (local.set $at (i32.add (local.get $at) (local.get $size)))
           (br $entry)))
-        (br_if $calls (i32.eq (local.get $used) (i32.const ${buffer}))))
+        ${
+    forever
+      ? "(if (i32.lt_u (local.get $used) (i32.const " + buffer +
+        ")) (then (local.set $cookie (i64.const 0))))"
+      : ""
+  }
+        (br_if $calls ${
+    forever
+      ? "(i32.const 1)"
+      : `(i32.eq (local.get $used) (i32.const ${buffer}))`
+  }))
       (call $exit (i32.div_u (local.get $count) (i32.const ${per})))))`);
 }
