@@ -36,6 +36,7 @@
 
 import process from "node:process";
 import { WASI } from "node:wasi";
+import { Worker } from "node:worker_threads";
 import { ERRNO, fits } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 
@@ -47,14 +48,6 @@ export const READDIR_STEP = 1 << 20;
 
 /** The most bytes the kept listings hold between them. */
 export const KEPT_LISTING_BYTES = 64 << 20;
-
-/** `__wasi_filetype_t`, as a directory entry gives it. */
-const FILETYPE = {
-  UNKNOWN: 0,
-  DIRECTORY: 3,
-  REGULAR_FILE: 4,
-  SYMBOLIC_LINK: 7,
-} as const;
 
 /** A directory's entries, as the `__wasi_dirent_t`s the guest gets. */
 interface Listing {
@@ -73,7 +66,6 @@ class ListingBuilder {
   #starts = new Uint32Array(1 << 10);
   #used = 0;
   #count = 0;
-  readonly #encoder = new TextEncoder();
 
   /** Makes room for `bytes` more bytes and one more entry. */
   #reserve(bytes: number): void {
@@ -90,24 +82,6 @@ class ListingBuilder {
       grown.set(this.#starts);
       this.#starts = grown;
     }
-  }
-
-  /** Adds an entry, numbering it. */
-  add(name: string, type: number): void {
-    const encoded = this.#encoder.encode(name);
-    const size = DIRENT_SIZE + encoded.length;
-    this.#reserve(size);
-    const at = this.#used;
-    const view = this.#view;
-    const next = this.#count + 1;
-    view.setUint32(at, next % 2 ** 32, true);
-    view.setUint32(at + 4, Math.floor(next / 2 ** 32), true);
-    view.setBigUint64(at + 8, 0n, true);
-    view.setUint32(at + 16, encoded.length, true);
-    view.setUint32(at + 20, type, true);
-    this.#bytes.set(encoded, at + DIRENT_SIZE);
-    this.#starts[this.#count++] = at;
-    this.#used += size;
   }
 
   /**
@@ -153,81 +127,192 @@ function errnoOf(error: unknown): number {
   return ERRNO.IO;
 }
 
-/** A directory entry's `__wasi_filetype_t`. */
-function filetype(entry: Deno.DirEntry): number {
-  if (entry.isSymlink) return FILETYPE.SYMBOLIC_LINK;
-  if (entry.isDirectory) return FILETYPE.DIRECTORY;
-  if (entry.isFile) return FILETYPE.REGULAR_FILE;
-  return FILETYPE.UNKNOWN;
-}
-
 /**
- * Reads a directory on this thread, through a `node:wasi` of its own that
- * lists into scratch memory.
+ * Lists a directory through a `node:wasi` of its own, into scratch memory:
+ * the entries as `__wasi_dirent_t`s, numbered from the first, or an errno.
+ * Self-contained, for it also runs as the source of the listing thread.
  */
-function readNow(path: string): Listing | number {
+function readListed(
+  Wasi: typeof WASI,
+  path: string,
+): Uint8Array | number {
   let wasi: WASI;
   try {
-    wasi = quietly(() =>
-      new WASI({
-        version: "preview1",
-        preopens: { "/": path },
-        returnOnExit: true,
-      })
-    );
+    wasi = new Wasi({
+      version: "preview1",
+      preopens: { "/": path },
+      returnOnExit: true,
+    });
   } catch (error) {
-    return errnoOf(error);
+    const codes: Record<string, number> = {
+      NotFound: 44,
+      NotCapable: 76,
+      PermissionDenied: 2,
+      NotADirectory: 54,
+    };
+    return codes[(error as Error)?.name] ?? 29;
   }
+  // The count goes at 0, the entries after it.
   const memory = new WebAssembly.Memory({ initial: 256, maximum: 65536 });
   wasi.initialize({ exports: { memory } } as never);
   const functions = (wasi.getImportObject() as {
     wasi_snapshot_preview1: Record<string, (...args: unknown[]) => number>;
   }).wasi_snapshot_preview1;
-  const builder = new ListingBuilder();
   try {
-    let cookie = 0n;
-    // The count goes at 0, the entries after it.
     for (;;) {
       const size = memory.buffer.byteLength - 8;
-      const errno = functions.fd_readdir(3, 8, size, cookie, 0);
-      if (errno !== ERRNO.SUCCESS) return errno;
+      const errno = functions.fd_readdir(3, 8, size, 0n, 0);
+      if (errno !== 0) return errno;
       const used = new DataView(memory.buffer).getUint32(0, true);
-      cookie = builder.addWritten(new Uint8Array(memory.buffer, 8, used));
       // A count under the buffer's size: the directory ended. Else read
-      // on, with more room (node:wasi reads from the first entry again).
-      if (used < size) break;
-      memory.grow(
-        Math.min(
-          3 * (memory.buffer.byteLength >>> 16),
-          65536 - (memory.buffer.byteLength >>> 16),
-        ),
-      );
+      // it again, with more room.
+      if (used < size) return new Uint8Array(memory.buffer, 8, used).slice();
+      const pages = memory.buffer.byteLength >>> 16;
+      if (pages >= 65536) return 29;
+      memory.grow(Math.min(3 * pages, 65536 - pages));
     }
   } finally {
     functions.fd_close(3);
   }
+}
+
+/** A listing from what {@linkcode readListed} gave. */
+function listingOf(listed: Uint8Array | number): Listing | number {
+  if (typeof listed === "number") return listed;
+  const builder = new ListingBuilder();
+  builder.addWritten(listed);
   return builder.done();
 }
 
 /**
- * Reads a directory without holding the thread, unless the run stops
- * first (which rejects with the stop error).
+ * A directory at most this large (its `st_size`, which grows with its
+ * entries: about 30 bytes each on ext4) is read on this thread, in a few
+ * milliseconds; a larger one on the listing thread.
+ */
+export const READ_HERE_BYTES = 256 << 10;
+
+/** The most bytes a listing read on the listing thread may take. */
+const MAX_LISTING_BYTES = 1 << 30;
+
+/** The listing thread, once started. */
+let lister: Worker | undefined;
+
+/** The listing thread's program. */
+function listerMain(
+  port: { on(event: "message", fn: (message: never) => void): void },
+  Wasi: typeof WASI,
+  read: typeof readListed,
+): void {
+  port.on("message", (
+    { path, control, data }: {
+      path: string;
+      control: Int32Array;
+      data: SharedArrayBuffer;
+    },
+  ) => {
+    const listed = read(Wasi, path);
+    // Cancelled: the state is still set, for a wait that may be pending.
+    if (Atomics.load(control, 2) !== 0 || typeof listed === "number") {
+      control[1] = typeof listed === "number" ? listed : 29;
+      Atomics.store(control, 0, 2);
+    } else if (listed.length > data.maxByteLength) {
+      control[1] = 29;
+      Atomics.store(control, 0, 2);
+    } else {
+      data.grow(listed.length);
+      new Uint8Array(data).set(listed);
+      control[1] = listed.length;
+      Atomics.store(control, 0, 1);
+    }
+    Atomics.notify(control, 0);
+  });
+}
+
+/** Starts the listing thread, if it is not running yet. */
+function startLister(): Worker {
+  if (lister !== undefined) return lister;
+  const source = `process.emitWarning = () => {};
+(${listerMain.toString()})(require("node:worker_threads").parentPort, require("node:wasi").WASI, ${readListed.toString()});`;
+  lister = new Worker(source, { eval: true, name: "early-exit listing" });
+  // Never terminated, and never keeps the process alive.
+  lister.unref();
+  return lister;
+}
+
+/** A read on the listing thread: its state word, count and cancel flag, and its bytes. */
+interface ListerRead {
+  control: Int32Array;
+  data: SharedArrayBuffer;
+}
+
+/**
+ * Starts reading a directory: a small one here (the listing, or an errno),
+ * a large one on the listing thread.
+ */
+function startRead(path: string): Listing | number | ListerRead {
+  let small = false;
+  try {
+    small = Deno.statSync(path).size <= READ_HERE_BYTES;
+  } catch (error) {
+    return errnoOf(error);
+  }
+  if (small) return listingOf(quietly(() => readListed(WASI, path)));
+  const control = new Int32Array(new SharedArrayBuffer(12));
+  const data = new SharedArrayBuffer(0, { maxByteLength: MAX_LISTING_BYTES });
+  startLister().postMessage({ path, control, data });
+  return { control, data };
+}
+
+/** What a read on the listing thread gave, once it is done, else `undefined`. */
+function readDone({ control, data }: ListerRead): Listing | number | undefined {
+  const state = Atomics.load(control, 0);
+  if (state === 1) return listingOf(new Uint8Array(data, 0, control[1]));
+  if (state === 2) return control[1];
+  return undefined;
+}
+
+/**
+ * Reads a directory for a guest that holds this thread: a large one on the
+ * listing thread while this one waits, looking at the run's stops every
+ * millisecond (a stop throws, and the read's result is let go of).
+ */
+function readNow(path: string, watch: StopWatch): Listing | number {
+  const read = startRead(path);
+  if (typeof read === "number" || "bytes" in read) return read;
+  for (;;) {
+    const stopped = watch.stopped();
+    if (stopped !== undefined) {
+      Atomics.store(read.control, 2, 1);
+      throw stopped;
+    }
+    const done = readDone(read);
+    if (done !== undefined) return done;
+    Atomics.wait(read.control, 0, 0, WAIT_SLICE_MS);
+  }
+}
+
+/** How often a wait for the listing thread looks at the stops, in milliseconds. */
+const WAIT_SLICE_MS = 1;
+
+/**
+ * Reads a directory for a suspended guest: a large one on the listing
+ * thread, unless the run stops first (which rejects with the stop error).
  */
 function readLater(path: string, watch: StopWatch): Promise<Listing | number> {
-  let cancelled = false;
-  const read = (async () => {
-    const builder = new ListingBuilder();
-    try {
-      for await (const entry of Deno.readDir(path)) {
-        if (cancelled) return ERRNO.IO;
-        builder.add(entry.name, filetype(entry));
-      }
-    } catch (error) {
-      return errnoOf(error);
-    }
-    return builder.done();
-  })();
-  return watch.race(read, () => cancelled = true);
+  const read = startRead(path);
+  if (typeof read === "number" || "bytes" in read) {
+    return Promise.resolve(read);
+  }
+  const waited = Atomics.waitAsync(read.control, 0, 0);
+  // A pending wait does not keep the event loop alive: a timer does.
+  const alive = setInterval(() => {}, 1 << 30);
+  const done = (waited.async ? waited.value : Promise.resolve()).finally(
+    () => clearInterval(alive),
+  );
+  return watch.race(
+    done.then(() => readDone(read)!),
+    () => Atomics.store(read.control, 2, 1),
+  );
 }
 
 /** The listings of a guest's directories, kept between calls. */
@@ -299,7 +384,7 @@ export class DirectoryListings {
       return this.#copy(memory, listing, buffer, length, cookie, used, watch);
     };
     return blocking
-      ? finish(readNow(path))
+      ? finish(readNow(path, watch))
       : readLater(path, watch).then(finish);
   }
 
