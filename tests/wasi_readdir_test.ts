@@ -18,7 +18,9 @@ function makeFiles(directory: string, count: number): string[] {
     { length: count },
     (_, i) => `${i % 7 === 0 ? "é-" : ""}entry-${String(i).padStart(6, "0")}`,
   );
-  for (const name of names) Deno.writeFileSync(`${directory}/${name}`, new Uint8Array());
+  for (const name of names) {
+    Deno.writeFileSync(`${directory}/${name}`, new Uint8Array());
+  }
   return names;
 }
 
