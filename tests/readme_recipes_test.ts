@@ -137,7 +137,7 @@ Deno.test("the README lists every option of loadGuest and runWasi, and every err
     ...union.slice(0, union.indexOf(";")).matchAll(/"(\w+)"/g),
   ].map((m) => m[1]);
   assert.deepEqual(
-    listed(readme, "The errors:", "\n\n").sort(),
+    listed(readme, "The errors:", ".").sort(),
     declared.sort(),
   );
 });
