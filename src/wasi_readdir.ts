@@ -63,65 +63,6 @@ interface Listing {
   count: number;
 }
 
-/** Builds a listing an entry at a time. */
-class ListingBuilder {
-  #bytes = new Uint8Array(1 << 16);
-  #view = new DataView(this.#bytes.buffer);
-  #starts = new Uint32Array(1 << 10);
-  #used = 0;
-  #count = 0;
-
-  /** Makes room for `bytes` more bytes and one more entry. */
-  #reserve(bytes: number): void {
-    if (this.#used + bytes > this.#bytes.length) {
-      const grown = new Uint8Array(
-        Math.max(this.#bytes.length * 2, this.#used + bytes),
-      );
-      grown.set(this.#bytes.subarray(0, this.#used));
-      this.#bytes = grown;
-      this.#view = new DataView(grown.buffer);
-    }
-    if (this.#count + 2 > this.#starts.length) {
-      const grown = new Uint32Array(this.#starts.length * 2);
-      grown.set(this.#starts);
-      this.#starts = grown;
-    }
-  }
-
-  /**
-   * Adds whole entries as `node:wasi` wrote them (numbered as here, from
-   * the first entry), and returns the cookie after the last.
-   */
-  addWritten(bytes: Uint8Array): bigint {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-    let at = 0;
-    let cookie = BigInt(this.#count);
-    const start = this.#used;
-    this.#reserve(bytes.length);
-    while (at + DIRENT_SIZE <= bytes.length) {
-      const size = DIRENT_SIZE + view.getUint32(at + 16, true);
-      if (at + size > bytes.length) break;
-      this.#reserve(0);
-      this.#starts[this.#count++] = start + at;
-      cookie = view.getBigUint64(at, true);
-      at += size;
-    }
-    this.#bytes.set(bytes.subarray(0, at), this.#used);
-    this.#used += at;
-    return cookie;
-  }
-
-  /** The listing. */
-  done(): Listing {
-    this.#starts[this.#count] = this.#used;
-    return {
-      bytes: this.#bytes.subarray(0, this.#used),
-      starts: this.#starts.subarray(0, this.#count + 1),
-      count: this.#count,
-    };
-  }
-}
-
 /** The errno for an error reading a directory. */
 function errnoOf(error: unknown): number {
   if (error instanceof Deno.errors.NotFound) return ERRNO.NOENT;
@@ -162,6 +103,30 @@ function readListed(
   const functions = (wasi.getImportObject() as {
     wasi_snapshot_preview1: Record<string, (...args: unknown[]) => number>;
   }).wasi_snapshot_preview1;
+  /**
+   * The entries, after their count and where each starts (and the end
+   * after the last), as 32-bit words.
+   */
+  const packed = (entries: Uint8Array): Uint8Array => {
+    const view = new DataView(
+      entries.buffer,
+      entries.byteOffset,
+      entries.length,
+    );
+    const starts: number[] = [];
+    for (let at = 0; at + 24 <= entries.length;) {
+      starts.push(at);
+      at += 24 + view.getUint32(at + 16, true);
+    }
+    starts.push(entries.length);
+    const head = 4 * (1 + starts.length);
+    const out = new Uint8Array(head + entries.length);
+    const words = new Uint32Array(out.buffer, 0, 1 + starts.length);
+    words[0] = starts.length - 1;
+    words.set(starts, 1);
+    out.set(entries, head);
+    return out;
+  };
   try {
     for (;;) {
       const size = memory.buffer.byteLength - 8;
@@ -170,7 +135,7 @@ function readListed(
       const used = new DataView(memory.buffer).getUint32(0, true);
       // A count under the buffer's size: the directory ended. Else read
       // it again, with more room.
-      if (used < size) return new Uint8Array(memory.buffer, 8, used).slice();
+      if (used < size) return packed(new Uint8Array(memory.buffer, 8, used));
       const pages = memory.buffer.byteLength >>> 16;
       if (pages >= 65536) return 29;
       memory.grow(Math.min(3 * pages, 65536 - pages));
@@ -180,12 +145,24 @@ function readListed(
   }
 }
 
-/** A listing from what {@linkcode readListed} gave. */
+/** A listing, from what {@linkcode readListed} gave, without a copy. */
+function unpacked(
+  buffer: ArrayBufferLike,
+  length: number,
+): Listing {
+  const count = new Uint32Array(buffer, 0, 1)[0];
+  const head = 4 * (count + 2);
+  return {
+    count,
+    starts: new Uint32Array(buffer, 4, count + 1),
+    bytes: new Uint8Array(buffer, head, length - head),
+  };
+}
+
+/** A listing read on this thread. */
 function listingOf(listed: Uint8Array | number): Listing | number {
   if (typeof listed === "number") return listed;
-  const builder = new ListingBuilder();
-  builder.addWritten(listed);
-  return builder.done();
+  return unpacked(listed.buffer, listed.length);
 }
 
 /**
@@ -232,8 +209,14 @@ function listerMain(
   });
 }
 
-/** Starts the listing thread, if it is not running yet. */
-function startLister(): Worker {
+/**
+ * Starts the listing thread, if it is not running yet. A run with preopens
+ * calls this before its guest starts, so that its first large listing does
+ * not wait for the thread to boot (and a stop then not for `new Worker`).
+ *
+ * @returns The thread.
+ */
+export function startLister(): Worker {
   if (lister !== undefined) return lister;
   const source = `process.emitWarning = () => {};
 (${listerMain.toString()})(require("node:worker_threads").parentPort, require("node:wasi").WASI, ${readListed.toString()});`;
@@ -270,7 +253,7 @@ function startRead(path: string): Listing | number | ListerRead {
 /** What a read on the listing thread gave, once it is done, else `undefined`. */
 function readDone({ control, data }: ListerRead): Listing | number | undefined {
   const state = Atomics.load(control, 0);
-  if (state === 1) return listingOf(new Uint8Array(data, 0, control[1]));
+  if (state === 1) return unpacked(data, control[1]);
   if (state === 2) return control[1];
   return undefined;
 }
