@@ -8,6 +8,7 @@
  */
 
 import assert from "./support/assert.ts";
+import { wat } from "./support/instrument.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { listingGuest } from "./support/wasi_listing_guest.ts";
 import { runWasi, StopSignal } from "../mod.ts";
@@ -90,5 +91,34 @@ Deno.test("a deadline and a StopSignal stop a guest listing a large directory in
         async ? result.outcome === "aborted" : result.outcome === "timeout",
         `async: ${async}: ${result.outcome}`,
       );
+    }
+  }));
+
+Deno.test("a listing from cookie 0 reads the directory afresh, and sees a file made since", () =>
+  withDirectory(async (directory) => {
+    makeFiles(directory, 3);
+    const W = "wasi_snapshot_preview1";
+    const guest = await wat(`(module
+      (import "${W}" "fd_readdir" (func $readdir (param i32 i32 i32 i64 i32) (result i32)))
+      (import "${W}" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+      (import "${W}" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 64) "new")
+      (func (export "_start") (local $before i32)
+        (drop (call $readdir (i32.const 3) (i32.const 1024) (i32.const 4096) (i64.const 0) (i32.const 16)))
+        (local.set $before (i32.load (i32.const 16)))
+        ;; O_CREAT
+        (drop (call $open (i32.const 3) (i32.const 0) (i32.const 64) (i32.const 3) (i32.const 1)
+          (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 20)))
+        (drop (call $readdir (i32.const 3) (i32.const 1024) (i32.const 4096) (i64.const 0) (i32.const 16)))
+        (call $exit (i32.sub (i32.load (i32.const 16)) (local.get $before)))))`);
+    for (const async of [false, true]) {
+      await Deno.remove(`${directory}/new`).catch(() => {});
+      const result = await runWasi(guest, {
+        preopens: [{ host: directory, guest: "/d" }],
+        async,
+      });
+      // One more entry: a header and "new".
+      assert.equal(result.outcome === "exited" && result.code, 24 + 3);
     }
   }));
