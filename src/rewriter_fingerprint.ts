@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:3e2916da753b5a9edf608c47d0ed47cb206da834c007be90dac9ce4757e91ef6";
+  "sha256:b65896aac098623d4fe5ef9e5ad919d300edf14026b3a3cc962c3d6e5ff0d1d0";
