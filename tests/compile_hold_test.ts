@@ -12,7 +12,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { invokeIsolated, isInvalidModule, loadGuest } from "../mod.ts";
+import { invokeIsolated, isInvalidModule, loadGuest, runWasi } from "../mod.ts";
 import { instrument } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { encodeLeb, moduleOf, section } from "./support/module_bytes.ts";
@@ -106,8 +106,11 @@ Deno.test("such a function still runs isolated with a timeout, and stops there",
   assert.ok(elapsed < 3_000, `returned after ${elapsed.toFixed(0)} ms`);
 });
 
-/** A guest whose `f` is `depth` nested empty blocks. */
-function nested(depth: number): Uint8Array<ArrayBuffer> {
+/**
+ * A guest whose `f` (or, for a WASI command, `_start`) is `depth` nested
+ * empty blocks.
+ */
+function nested(depth: number, command = false): Uint8Array<ArrayBuffer> {
   const code = new Uint8Array(1 + 3 * depth + 1);
   for (let i = 0; i < depth; i++) code.set([0x02, 0x40], 1 + 2 * i);
   code.fill(0x0b, 1 + 2 * depth);
@@ -115,7 +118,9 @@ function nested(depth: number): Uint8Array<ArrayBuffer> {
   return moduleOf(
     section(1, [0x01, 0x60, 0x00, 0x00]),
     section(3, [0x01, 0x00]),
-    section(7, [0x01, 0x01, 0x66, 0x00, 0x00]), // "f"
+    command
+      ? section(7, [0x01, 0x06, ...new TextEncoder().encode("_start"), 0, 0])
+      : section(7, [0x01, 0x01, 0x66, 0x00, 0x00]), // "f"
     section(10, [0x01, ...body]),
   );
 }
@@ -151,6 +156,8 @@ Deno.test("a function nesting its blocks deeper than 65,535 is refused, rewritte
     await server.shutdown();
   }
   assert.throws(() => instrument(bytes), refused);
+  // A WASI command run without stops loads as it is, too.
+  await assert.rejects(() => runWasi(nested(65_536, true)), refused);
   // One level less loads, and its call returns.
   const guest = await loadGuest(nested(65_535), { timeout: 10_000 });
   expectOutcome(guest.invoke("f"), "returned");
