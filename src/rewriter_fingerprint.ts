@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:b65896aac098623d4fe5ef9e5ad919d300edf14026b3a3cc962c3d6e5ff0d1d0";
+  "sha256:3e77ec012f8473a01f0d2d98ae917fc80d06fff7ba8dfeebdf1a90dd72457a67";
