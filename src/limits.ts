@@ -159,11 +159,16 @@ export const MAX_ALLOCATED_ELEMENTS = 16_777_216;
  *
  * @param bytes The guest's bytes, as given.
  * @param label The guest's name in messages.
+ * @param bodies Whether to check the bodies (a rewrite checks them itself).
  * @throws {GuestLoadError} With reason `limits`, for too many memories or table elements.
  * @throws {InvalidModule} For bodies whose validation would harm the host.
  */
-export function checkInstanceSize(bytes: Uint8Array, label: string): void {
-  runSteps(checkInstanceSizeSteps(bytes, label));
+export function checkInstanceSize(
+  bytes: Uint8Array,
+  label: string,
+  bodies = true,
+): void {
+  runSteps(checkInstanceSizeSteps(bytes, label, bodies));
 }
 
 /**
@@ -173,12 +178,14 @@ export function checkInstanceSize(bytes: Uint8Array, label: string): void {
  *
  * @param bytes The guest's bytes, as given.
  * @param label The guest's name in messages.
+ * @param bodies Whether to check the bodies (a rewrite checks them itself).
  * @returns The steps.
  * @throws {GuestLoadError} With reason `limits`, for too many memories or table elements.
  */
 export function* checkInstanceSizeSteps(
   bytes: Uint8Array,
   label: string,
+  bodies = true,
 ): Steps<void> {
   let memories = 0;
   let elements = 0;
@@ -209,7 +216,7 @@ export function* checkInstanceSizeSteps(
         }
       } else if (id === 5) {
         memories += new Reader(bytes, start, end).count("memory", 2);
-      } else if (id === 10) {
+      } else if (id === 10 && bodies) {
         // What the engine's validation of the bodies would pay for.
         yield* checkBodyLimitsSteps(bytes, start, end, info);
       }

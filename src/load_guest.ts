@@ -248,7 +248,8 @@ export async function loadGuestWith(
     // Before the engine instantiates the guest, which nothing can cut short
     // (after its limits, which name what is over them more precisely).
     if (original !== undefined && internal.anySize !== true && !checked) {
-      await stops.runSteps(checkInstanceSizeSteps(original, label));
+      // A metered guest's bodies are checked as they are rewritten.
+      await stops.runSteps(checkInstanceSizeSteps(original, label, !metered));
     }
     if (metered) {
       const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;

@@ -287,6 +287,7 @@ Deno.test({
         }],
         [{ fuel: 1e9 }],
         [{ fuel: 1e9, limits: { memory: 65536 } }],
+        [{ limits: { memory: 65536 } }],
       ] as const
     ) {
       const { grew, error } = await rewriteGrowth(over, load, byUrl);
