@@ -481,7 +481,8 @@ export class FuelMeter {
         ? source
         : limitGuest(source, limits, "the module");
       // Before anything instantiates it, which nothing can cut short.
-      checkInstanceSize(source, "the module");
+      // Its bodies are checked as they are rewritten.
+      checkInstanceSize(source, "the module", false);
       const zones = options.stopsWaitFor;
       const rewrite = meterRewrite(bytes, {
         ...costs,

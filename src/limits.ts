@@ -13,7 +13,8 @@ import { applyLimitsSteps, type ResourceLimits } from "./wasm/limits.ts";
 import { ModuleInfo } from "./wasm/module.ts";
 import { readSection, readSectionSteps } from "./wasm/module_sections.ts";
 import { Patches } from "./wasm/patches.ts";
-import { Reader } from "./wasm/reader.ts";
+import { keptFromEngine, Reader } from "./wasm/reader.ts";
+import { checkBodyLimitsSteps } from "./wasm/body_limits.ts";
 import { readSections } from "./wasm/sections.ts";
 import { runSteps, type Steps } from "./wasm/steps.ts";
 import { readLimits } from "./wasm/types.ts";
@@ -150,15 +151,24 @@ export const MAX_ALLOCATED_ELEMENTS = 16_777_216;
  * Refuses a guest with more memories than {@linkcode MAX_MEMORIES}, whose
  * tables start with more elements than {@linkcode MAX_TABLE_ELEMENTS}, or
  * whose constant expressions allocate more than
- * {@linkcode MAX_ALLOCATED_ELEMENTS}, before the engine instantiates it.
- * Bytes that cannot be decoded pass: compiling them says what is wrong.
+ * {@linkcode MAX_ALLOCATED_ELEMENTS}, before the engine instantiates it;
+ * and, before the engine compiles it, a guest whose bodies nest too deep or
+ * whose blocks' function types carry too many values (what a rewrite
+ * refuses, for a guest that is not rewritten). Bytes that cannot be decoded
+ * pass: compiling them says what is wrong.
  *
  * @param bytes The guest's bytes, as given.
  * @param label The guest's name in messages.
+ * @param bodies Whether to check the bodies (a rewrite checks them itself).
  * @throws {GuestLoadError} With reason `limits`, for too many memories or table elements.
+ * @throws {InvalidModule} For bodies whose validation would harm the host.
  */
-export function checkInstanceSize(bytes: Uint8Array, label: string): void {
-  runSteps(checkInstanceSizeSteps(bytes, label));
+export function checkInstanceSize(
+  bytes: Uint8Array,
+  label: string,
+  bodies = true,
+): void {
+  runSteps(checkInstanceSizeSteps(bytes, label, bodies));
 }
 
 /**
@@ -168,12 +178,14 @@ export function checkInstanceSize(bytes: Uint8Array, label: string): void {
  *
  * @param bytes The guest's bytes, as given.
  * @param label The guest's name in messages.
+ * @param bodies Whether to check the bodies (a rewrite checks them itself).
  * @returns The steps.
  * @throws {GuestLoadError} With reason `limits`, for too many memories or table elements.
  */
 export function* checkInstanceSizeSteps(
   bytes: Uint8Array,
   label: string,
+  bodies = true,
 ): Steps<void> {
   let memories = 0;
   let elements = 0;
@@ -204,9 +216,13 @@ export function* checkInstanceSizeSteps(
         }
       } else if (id === 5) {
         memories += new Reader(bytes, start, end).count("memory", 2);
+      } else if (id === 10 && bodies) {
+        // What the engine's validation of the bodies would pay for.
+        yield* checkBodyLimitsSteps(bytes, start, end, info);
       }
     }
-  } catch {
+  } catch (error) {
+    if (keptFromEngine(error)) throw error;
     return;
   }
   allocated += info.footprint.allocatedElements;

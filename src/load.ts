@@ -471,6 +471,12 @@ export interface LoadOptions {
    * `load_stops.ts`).
    */
   signal?: AbortSignal;
+  /**
+   * Checks bytes that are to be compiled before the engine sees them. A
+   * remote module is then downloaded whole before it is compiled, rather
+   * than compiled while it downloads.
+   */
+  check?: (bytes: Uint8Array, label: string) => Promise<void>;
 }
 
 /**
@@ -496,8 +502,9 @@ export async function loadModule(
     options.signal,
   );
   if (bytes === undefined) {
-    // A remote module compiles while it downloads, when it is compiled.
-    if (compile) {
+    // A remote module compiles while it downloads, when it is compiled
+    // unchecked.
+    if (compile && options.check === undefined) {
       return await loadRemote(
         url!,
         label,
@@ -507,6 +514,11 @@ export async function loadModule(
     }
     const response = await fetchRemote(url!, label, options.signal);
     const fetched = await readBody(response, label);
+    if (compile) {
+      await options.check?.(fetched, label);
+      const module = await compileBytes(fetched, label, options.compileOptions);
+      return { module, bytes: fetched, label };
+    }
     checkPreamble(fetched, label);
     return { module: undefined, bytes: fetched, label };
   }
@@ -514,6 +526,7 @@ export async function loadModule(
     checkPreamble(bytes, label);
     return { module: undefined, bytes, label };
   }
+  await options.check?.(bytes, label);
   return {
     module: await compileBytes(bytes, label, options.compileOptions),
     bytes,

@@ -209,11 +209,23 @@ export async function loadGuestWith(
       !(source instanceof Uint8Array || source instanceof ArrayBuffer);
     const consumable = cache !== undefined && metered && limits === undefined &&
       owned;
+    // A guest compiled as it is is checked before the engine sees it: the
+    // engine's validation of some bodies is itself the harm.
+    const checks = !rewritten && internal.anySize !== true;
+    let checked = false;
     const loaded = await stops.race(loadModule(source, {
       compile: !rewritten,
       compileOptions: options.compile,
       room: consumable ? roomForHit : undefined,
       signal: stops.signal,
+      check: checks
+        ? async (bytes, name) => {
+          await stops.runSteps(
+            checkInstanceSizeSteps(bytes, options.label ?? name),
+          );
+          checked = true;
+        }
+        : undefined,
     }));
     if (loaded.bytes !== undefined) internal.onBytes?.(loaded.bytes);
     // The caller's code runs in the turns of the event loop that a stoppable
@@ -235,8 +247,9 @@ export async function loadGuestWith(
     );
     // Before the engine instantiates the guest, which nothing can cut short
     // (after its limits, which name what is over them more precisely).
-    if (original !== undefined && internal.anySize !== true) {
-      await stops.runSteps(checkInstanceSizeSteps(original, label));
+    if (original !== undefined && internal.anySize !== true && !checked) {
+      // A metered guest's bodies are checked as they are rewritten.
+      await stops.runSteps(checkInstanceSizeSteps(original, label, !metered));
     }
     if (metered) {
       const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:3e2916da753b5a9edf608c47d0ed47cb206da834c007be90dac9ce4757e91ef6";
+  "sha256:3e77ec012f8473a01f0d2d98ae917fc80d06fff7ba8dfeebdf1a90dd72457a67";

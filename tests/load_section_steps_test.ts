@@ -195,6 +195,24 @@ Deno.test("the check of the instance's size pauses in types and imports", () => 
   }
 });
 
+Deno.test("the check of the instance's size pauses in a long body", () => {
+  // 700,000 blocks one after another: a byte scan cannot rule out that
+  // they nest too deep, so the body is decoded.
+  const blocks = 700_000;
+  const code = new Uint8Array(1 + 3 * blocks + 1);
+  for (let i = 0; i < blocks; i++) code.set([0x02, 0x40, 0x0b], 1 + 3 * i);
+  code[code.length - 1] = 0x0b;
+  const body = new Uint8Array([...encodeLeb(code.length)]);
+  const section = new Uint8Array(1 + body.length + code.length);
+  section.set([1, ...body]);
+  section.set(code, 1 + body.length);
+  const bytes = moduleOf([[1, TYPE], [3, ONE_FUNCTION], [10, section]]);
+  assert.ok(WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>));
+  const expected = Math.floor(bytes.length / STEP_BYTES / 2);
+  const check = pauses(checkInstanceSizeSteps(bytes, "guest"));
+  assert.ok(check >= expected, `${check} pauses, not ${expected}`);
+});
+
 Deno.test("the function section is read in steps too", () => {
   const info = new ModuleInfo();
   info.readTypes(new Reader(TYPE, 0, TYPE.length));

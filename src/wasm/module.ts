@@ -338,6 +338,8 @@ export class ModuleInfo {
     const signatures = this.typeSignatures;
     const arrays = this.arrayElements;
     const fields = this.structFields;
+    // Identical function types share one signature (see `readSubType`).
+    const shared: SharedSignatures = new Map();
     const add = (signature: FunctionSignature | undefined) => {
       signatures.push(signature);
       if (arrays.length < signatures.length) arrays.push(undefined);
@@ -355,7 +357,7 @@ export class ModuleInfo {
         const limit = params.length + n;
         for (let i = 0; i < n; i++) {
           offsets.push(-1);
-          add(readSubType(r, limit, arrays, fields));
+          add(readSubType(r, limit, arrays, fields, shared));
           if (r.pos - mark >= STEP_BYTES) {
             mark = r.pos;
             yield;
@@ -363,7 +365,7 @@ export class ModuleInfo {
         }
       } else {
         offsets.push(r.peek("type") === 0x60 ? r.pos : -1);
-        add(readSubType(r, params.length + 1, arrays, fields));
+        add(readSubType(r, params.length + 1, arrays, fields, shared));
       }
       if (params.length > LIMITS.types - 2) {
         r.fail(`too many types: more than ${LIMITS.types - 2}`);
@@ -581,12 +583,65 @@ export class ModuleInfo {
   }
 }
 
+/**
+ * The most distinct function signatures a type section's read shares
+ * among identical types: real modules have a few hundred.
+ */
+const MAX_SHARED = 4096;
+
+/**
+ * The signatures read so far, by a hash of their encoding: each with where
+ * its encoding starts and ends.
+ */
+type SharedSignatures = Map<number, [FunctionSignature, number, number][]>;
+
+/** The value types of the function type being read, before it is kept. */
+const scratch: ValueType[] = [];
+
+/**
+ * The signature encoded as `[start, end)` if one encoded the same way was
+ * read before, else `read()`'s, kept for the next ones (while fewer than
+ * `MAX_SHARED` are). Type indices are absolute, so equal encodings are
+ * equal signatures: a million identical types held a million pairs of
+ * arrays.
+ */
+function sharedSignature(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  shared: SharedSignatures,
+  read: () => FunctionSignature,
+): FunctionSignature {
+  let hash = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
+  }
+  const bucket = shared.get(hash);
+  if (bucket !== undefined) {
+    for (const [signature, from, to] of bucket) {
+      if (to - from !== end - start) continue;
+      let same = true;
+      for (let i = 0; i < end - start && same; i++) {
+        same = bytes[from + i] === bytes[start + i];
+      }
+      if (same) return signature;
+    }
+  }
+  const signature = read();
+  if (shared.size < MAX_SHARED) {
+    if (bucket === undefined) shared.set(hash, [[signature, start, end]]);
+    else bucket.push([signature, start, end]);
+  }
+  return signature;
+}
+
 /** Reads a sub type; returns its signature if it is a function type. */
 function readSubType(
   r: Reader,
   typeLimit: number,
   arrays: (Uint8Array | undefined)[],
   structFields: number[],
+  shared: SharedSignatures,
 ): FunctionSignature | undefined {
   const byte = r.peek("type");
   if (byte === 0x50 || byte === 0x4f) {
@@ -601,15 +656,20 @@ function readSubType(
   const form = r.u8("type form");
   switch (form) {
     case 0x60: {
-      const params = Array.from(
-        { length: r.count("parameter", 1, LIMITS.params) },
-        () => readValType(r, typeLimit),
-      );
-      const results = Array.from(
-        { length: r.count("result", 1, LIMITS.params) },
-        () => readValType(r, typeLimit),
-      );
-      return { params, results };
+      const start = r.pos;
+      scratch.length = 0;
+      const paramCount = r.count("parameter", 1, LIMITS.params);
+      for (let i = 0; i < paramCount; i++) {
+        scratch.push(readValType(r, typeLimit));
+      }
+      const resultCount = r.count("result", 1, LIMITS.params);
+      for (let i = 0; i < resultCount; i++) {
+        scratch.push(readValType(r, typeLimit));
+      }
+      return sharedSignature(r.bytes, start, r.pos, shared, () => ({
+        params: scratch.slice(0, paramCount),
+        results: scratch.slice(paramCount),
+      }));
     }
     case 0x5f: {
       const fields = r.count("field", 2, LIMITS.structFields);

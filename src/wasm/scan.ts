@@ -233,7 +233,7 @@ const MAX_COMPILE_UNITS = 1 << 20;
  * or 20 nests of 50,000, cost next to nothing. A `br_table` over nested
  * blocks (a `switch`) nests as deep as its cases, 65,520 at most.
  */
-const MAX_NESTING = 1 << 16;
+export const MAX_NESTING = 1 << 16;
 /**
  * The dearest segment a `br_table`'s check tests for in advance, and the
  * dearest such check: their sum stays far from the largest cost.
@@ -264,7 +264,7 @@ function tooDearToCompile(
 }
 
 /** Refuses a function whose blocks nest past `MAX_NESTING`. */
-function tooDeep(functionIndex: number, at: number): never {
+export function tooDeep(functionIndex: number, at: number): never {
   // Not shown to the engine, whose validation of it is dear too.
   return failBeforeEngine(
     `function ${functionIndex} nests its blocks, loops, ifs and tries more than ${
