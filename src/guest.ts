@@ -220,10 +220,13 @@ export class Guest {
    * available.
    *
    * @param name The export.
-   * @returns Its parameter and result types.
+   * @returns Its parameter and result types, a copy of those the argument
+   *   checks use (exports of one type share them).
    */
   signature(name: string): FunctionSignature | undefined {
-    return this.#signatures.get(name);
+    const signature = this.#signatures.get(name);
+    if (signature === undefined) return undefined;
+    return { params: [...signature.params], results: [...signature.results] };
   }
 
   /**

@@ -286,3 +286,14 @@ Deno.test("FuelMeter.run checks its fuel and timeout too", async () => {
   );
   expectOutcome(meter.run(spin, { timeout: 1 }), "timeout");
 });
+
+Deno.test("changing a signature the guest gave changes no argument check", async () => {
+  const guest = await loadGuest(await TYPED);
+  const given = guest.signature("add")!;
+  assert.deepEqual(given, { params: ["i32", "i32"], results: ["i32"] });
+  given.params.length = 0;
+  given.params.push("i64");
+  assert.deepEqual(guest.signature("add")!.params, ["i32", "i32"]);
+  assert.equal(guest.call("add", 2, 3), 5);
+  assert.throws(() => guest.call("add", 2n, 3), refusedArgument(/i32/));
+});
