@@ -32,6 +32,8 @@ import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
 import { hasStartFunction, readSignatures } from "./src/signatures.ts";
 import { checkPreopens, preopenHoldingCache } from "./src/wasi_preopens.ts";
 import { startTimer } from "./src/long_timer.ts";
+import { checkImportsValue } from "./src/option_checks.ts";
+import { describeThrown } from "./src/thrown_values.ts";
 import {
   commandRefusal,
   isWasiCommand,
@@ -329,7 +331,26 @@ async function importsModule(
   }
   // The command line supplies the interrupt import itself.
   return (host) => {
-    const made = typeof imports === "function" ? imports(host) : imports;
+    let made;
+    try {
+      made = typeof imports === "function" ? imports(host) : imports;
+    } catch (error) {
+      throw new UsageError(
+        `--imports ${text}: its default export, a function, threw: ${
+          describeThrown(error)
+        }; fix the function, or export the imports object itself`,
+      );
+    }
+    try {
+      checkImportsValue(
+        made,
+        typeof imports === "function"
+          ? "what its default export returned"
+          : "its default export",
+      );
+    } catch (error) {
+      throw new UsageError(`--imports ${text}: ${(error as Error).message}`);
+    }
     const env = made?.env;
     if (
       typeof env === "object" && env !== null &&
