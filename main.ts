@@ -373,6 +373,9 @@ function commandLineMessage(error: EarlyExitError): string {
     return error.message.replace(
       /supply it in the imports option$/,
       "supply it with --imports MODULE, a module whose default export is the guest's imports",
+    ).replace(
+      /, and runWasi supplies nothing else(.*); build the guest as a WASI command that imports only wasi_snapshot_preview1, .*$/,
+      ", the only imports the command line gives a WASI command$1; build the guest to import only wasi_snapshot_preview1",
     );
   }
   if (isGuestLoadError(error) && error.reason === "not_found") {

@@ -20,7 +20,7 @@ import {
   stoppedOutcome,
 } from "./outcome.ts";
 import type { StopSignal } from "./stop_signal.ts";
-import { checkSignalValue, checkStopValue } from "./option_checks.ts";
+import { checkFuelAndTimeout } from "./option_checks.ts";
 import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
 import { type WasiImport, wasiImports } from "./wasi_imports.ts";
 import { wasiFunctionType } from "./wasi_abi.ts";
@@ -280,8 +280,8 @@ export async function runWasiWith(
   options: WasiOptions,
   internal: Pick<InternalLoadOptions, "ownsBytes">,
 ): Promise<WasiResult> {
-  checkStopValue(options.stop, "runWasi's stop");
-  checkSignalValue(options.signal, "runWasi's signal");
+  // Here, not in the load, whose messages would name loadGuest.
+  checkFuelAndTimeout(options, "runWasi");
   checkCommandLine(options);
   checkOutputMode(options.stdout, "stdout");
   checkOutputMode(options.stderr, "stderr");
@@ -515,7 +515,14 @@ function checkWasiImports(needed: ImportDescriptor[]): void {
   const hint =
     "a WASI command imports WASI preview1's functions as it defines them: build the guest for wasm32-wasip1 (wasi_snapshot_preview1)";
   for (const entry of needed) {
-    if (entry.module !== WASI_MODULE) continue;
+    if (entry.module !== WASI_MODULE) {
+      throw new ImportError(
+        `${entry.module}.${entry.name}`,
+        entry.expected,
+        "not from WASI preview1, and runWasi supplies nothing else",
+        "build the guest as a WASI command that imports only wasi_snapshot_preview1, or load it with loadGuest, whose imports option supplies other imports",
+      );
+    }
     const importName = `${WASI_MODULE}.${entry.name}`;
     const wasi = wasiFunctionType(entry.name);
     if (wasi === undefined) {
