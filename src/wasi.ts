@@ -212,6 +212,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * @param options Arguments, environment, preopens, stdio and stops.
  * @returns How the command ended, and its captured output.
  * @throws {Deno.errors.NotCapable} When a preopen lacks a permission; the message names the flag.
+ * @throws {Deno.errors.NotFound} When a preopen's host directory does not exist, or is not a directory; the message says which.
  * @throws {TypeError} When the module is not a WASI command, `async: false` comes with what needs an async run, or the `cache` is inside a read-write preopen.
  * @throws {InvalidModule} When the bytes are not a valid module.
  * @throws {ImportError} When the guest imports something other than WASI preview1, or a WASI function with another type than WASI preview1 gives it.
