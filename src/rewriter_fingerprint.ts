@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:3e2916da753b5a9edf608c47d0ed47cb206da834c007be90dac9ce4757e91ef6";
+  "sha256:dbcfa89e5da86a504b0f448fa56642619963e3b99c28bf2975f22a92d3902470";
