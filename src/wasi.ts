@@ -6,7 +6,6 @@
  * @module
  */
 
-import process from "node:process";
 import { WASI } from "node:wasi";
 import type { Guest } from "./guest.ts";
 import { type InternalLoadOptions, loadGuestWith } from "./load_guest.ts";
@@ -43,6 +42,7 @@ import {
   type WasiOutputMode,
 } from "./wasi_stdio.ts";
 import { StopWatch } from "./wasi_stops.ts";
+import { quietly } from "./wasi_readdir.ts";
 import { paidImports } from "./wasi_fuel.ts";
 import { payForImport } from "./metered_call.ts";
 import { resolveCosts } from "./wasm/costs.ts";
@@ -323,10 +323,12 @@ export async function runWasiWith(
   }).wasi_snapshot_preview1;
   let guest: Guest | undefined;
   const memory = () => guest!.instance.exports.memory as WebAssembly.Memory;
+  const watch = new StopWatch(options);
   const files = new GuestFiles(
     base,
     memory,
     preopens.map((p) => ({ host: p.host, readOnly: p.mode === "read-only" })),
+    { watch, blocking },
   );
   const stdout = new OutputSink(
     options.stdout ?? "inherit",
@@ -338,7 +340,6 @@ export async function runWasiWith(
     limit,
     Deno.stderr,
   );
-  const watch = new StopWatch(options);
   const costs = resolveCosts(undefined);
   const stoppable = options.timeout !== undefined ||
     options.stop !== undefined;
@@ -721,25 +722,6 @@ function exited(
     return { ...base, outcome: "exited", code: 0 };
   }
   return outcome;
-}
-
-/** Runs `make` without `node:wasi`'s ExperimentalWarning on stderr. */
-function quietly<T>(make: () => T): T {
-  const emitWarning = process.emitWarning;
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-    const type = typeof rest[0] === "string"
-      ? rest[0]
-      : (rest[0] as { type?: string } | undefined)?.type;
-    if (type === "ExperimentalWarning" && String(warning).includes("WASI")) {
-      return;
-    }
-    return Reflect.apply(emitWarning, process, [warning, ...rest]);
-  }) as typeof process.emitWarning;
-  try {
-    return make();
-  } finally {
-    process.emitWarning = emitWarning;
-  }
 }
 
 /** The WASI functions that do not touch the guest's memory. */

@@ -10,6 +10,7 @@
 /** WASI error numbers (`__wasi_errno_t`) early-exit returns. */
 export const ERRNO = {
   SUCCESS: 0,
+  ACCES: 2,
   BADF: 8,
   FAULT: 21,
   INVAL: 28,

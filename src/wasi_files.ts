@@ -36,6 +36,8 @@ import {
   WRITE_OFLAGS,
   WRITE_RIGHTS,
 } from "./wasi_abi.ts";
+import { DirectoryListings, DIRENT_SIZE, startLister } from "./wasi_readdir.ts";
+import type { StopWatch } from "./wasi_stops.ts";
 
 /** Separators at the end of a path: `/`, and this system's own. */
 const SEPARATORS_AT_END = sep === "/" ? /\/+$/ : /[\\/]+$/;
@@ -94,9 +96,6 @@ const FILE_CHANGES = [
  */
 export const MAX_OPEN_FILES = 1024;
 
-/** Size of a `__wasi_dirent_t`, before its name. */
-const DIRENT_SIZE = 24;
-
 /** The first descriptor `node:wasi` gives a preopen. */
 export const FIRST_PREOPEN_FD = 3;
 
@@ -114,6 +113,14 @@ interface HostDirectory {
   root: string;
 }
 
+/** What a listing looks at: the run's stops, and how it runs. */
+export interface ListingStops {
+  /** The run's stops. */
+  watch: StopWatch;
+  /** Whether the guest runs as a plain call, which cannot wait for a read. */
+  blocking: boolean;
+}
+
 /** Tracks a guest's descriptors and wraps the calls that open, close and change files. */
 export class GuestFiles {
   readonly #wasi: Record<string, WasiFunction>;
@@ -121,6 +128,8 @@ export class GuestFiles {
   readonly #open = new Set<number>();
   readonly #readOnly = new Set<number>();
   readonly #directories = new Map<number, HostDirectory>();
+  readonly #listings = new DirectoryListings();
+  readonly #stops: ListingStops | undefined;
 
   /**
    * Starts tracking.
@@ -128,14 +137,19 @@ export class GuestFiles {
    * @param wasi `node:wasi`'s functions.
    * @param memory The guest's memory, once it is instantiated.
    * @param preopens The preopens, in order.
+   * @param stops The run's stops, which `fd_readdir` looks at; without
+   *   them, `node:wasi` lists directories.
    */
   constructor(
     wasi: Record<string, WasiFunction>,
     memory: () => WebAssembly.Memory,
     preopens: PreopenedDirectory[],
+    stops?: ListingStops,
   ) {
     this.#wasi = wasi;
     this.#memory = memory;
+    this.#stops = stops;
+    if (stops !== undefined && preopens.length > 0) startLister();
     preopens.forEach(({ host, readOnly }, index) => {
       const fd = FIRST_PREOPEN_FD + index;
       this.#open.add(fd);
@@ -347,6 +361,24 @@ export class GuestFiles {
       cookie: bigint,
       used: number,
     ) => {
+      // A directory the guest opened is listed here, from a listing kept
+      // between calls (see wasi_readdir.ts); one it could not be told to
+      // be (or with no stops to look at) by node:wasi.
+      const directory = this.#directories.get(fd);
+      if (directory !== undefined && this.#stops !== undefined) {
+        const real = this.#realPath(directory);
+        if (real === ERRNO.NOTCAPABLE) return real;
+        if (typeof real === "string") {
+          return this.#listings.readdir(
+            this.#memory,
+            fd,
+            real,
+            [buffer, length, cookie, used],
+            this.#stops.watch,
+            this.#stops.blocking,
+          ) as number;
+        }
+      }
       const errno = readdir(fd, buffer, length, cookie, used);
       if (errno !== ERRNO.SUCCESS) return errno;
       const memory = this.#memory().buffer;
@@ -384,18 +416,29 @@ export class GuestFiles {
    */
   #movedOut(fd: number): boolean {
     const directory = this.#directories.get(fd);
-    if (directory === undefined) return false;
+    return directory !== undefined &&
+      this.#realPath(directory) === ERRNO.NOTCAPABLE;
+  }
+
+  /**
+   * Where a directory is on the host, links resolved: `NOTCAPABLE` when
+   * that is out of its preopen, `undefined` when it does not resolve.
+   */
+  #realPath(directory: HostDirectory): string | number | undefined {
     try {
-      return !within(
-        Deno.realPathSync(directory.root),
-        Deno.realPathSync(directory.path),
-      );
+      const real = Deno.realPathSync(directory.path);
+      return within(Deno.realPathSync(directory.root), real)
+        ? real
+        : ERRNO.NOTCAPABLE;
     } catch (error) {
-      return error instanceof Deno.errors.NotCapable;
+      return error instanceof Deno.errors.NotCapable
+        ? ERRNO.NOTCAPABLE
+        : undefined;
     }
   }
 
   #forget(fd: number): void {
+    this.#listings.forget(fd);
     this.#open.delete(fd);
     this.#readOnly.delete(fd);
     this.#directories.delete(fd);
@@ -412,5 +455,6 @@ export class GuestFiles {
     this.#open.clear();
     this.#readOnly.clear();
     this.#directories.clear();
+    this.#listings.clear();
   }
 }

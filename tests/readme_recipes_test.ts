@@ -96,3 +96,89 @@ Deno.test("the README states the version that deno.json publishes", async () => 
   const changelog = await Deno.readTextFile(new URL("CHANGELOG.md", ROOT));
   assert.match(changelog, new RegExp(`## \\[${config.version}\\]`));
 });
+
+/** The body of `export interface NAME {` … `}` in a source file. */
+async function interfaceBody(file: string, name: string): Promise<string> {
+  const text = await Deno.readTextFile(new URL(file, ROOT));
+  const start = text.indexOf(`export interface ${name} `);
+  assert.ok(start >= 0, `${file} has no interface ${name}`);
+  return text.slice(start, text.indexOf("\n}\n", start));
+}
+
+/** The option names an interface declares, in order. */
+async function optionNames(file: string, name: string): Promise<string[]> {
+  const body = await interfaceBody(file, name);
+  return [...body.matchAll(/^ {2}(?:readonly )?(\w+)\??:/gm)].map((m) => m[1]);
+}
+
+/** The backquoted names in the README's sentence that starts with `lead`. */
+function listed(readme: string, lead: string, end: string): string[] {
+  const start = readme.indexOf(lead);
+  assert.ok(start >= 0, `README.md has no "${lead}"`);
+  const text = readme.slice(start + lead.length, readme.indexOf(end, start));
+  return [...text.matchAll(/`(\w+)`/g)].map((m) => m[1]);
+}
+
+Deno.test("the README lists every option of loadGuest and runWasi, and every error", async () => {
+  const readme = await Deno.readTextFile(new URL("README.md", ROOT));
+  assert.deepEqual(
+    listed(readme, "`loadGuest`'s options:", ". `runWasi`'s").sort(),
+    (await optionNames("src/guest_options.ts", "GuestOptions")).sort(),
+  );
+  assert.deepEqual(
+    listed(readme, "`runWasi`'s:", ". The errors").sort(),
+    (await optionNames("src/wasi.ts", "WasiOptions")).sort(),
+  );
+  const kinds = await Deno.readTextFile(
+    new URL("src/early_exit_error.ts", ROOT),
+  );
+  const union = kinds.slice(kinds.indexOf("export type EarlyExitErrorKind"));
+  const declared = [
+    ...union.slice(0, union.indexOf(";")).matchAll(/"(\w+)"/g),
+  ].map((m) => m[1]);
+  assert.deepEqual(
+    listed(readme, "The errors:", ".").sort(),
+    declared.sort(),
+  );
+});
+
+Deno.test("development.md's tables name every source file, and only those", async () => {
+  const page = await Deno.readTextFile(new URL("docs/development.md", ROOT));
+  const start = page.indexOf("## Where the code is");
+  const split = page.indexOf("The rewriter, `src/wasm/`", start);
+  const end = page.indexOf("\n## ", split);
+  assert.ok(start >= 0 && split > start && end > split);
+  const named = (text: string) =>
+    new Set([...text.matchAll(/`([\w/]+\.ts)`/g)].map((m) => m[1]));
+  const files = async (dir: string) => {
+    const found: string[] = [];
+    for await (const entry of Deno.readDir(new URL(dir, ROOT))) {
+      if (entry.isFile && entry.name.endsWith(".ts")) found.push(entry.name);
+    }
+    return found.sort();
+  };
+  const runner = named(page.slice(start, split));
+  const rewriter = named(page.slice(split, end));
+  for (const file of await files("src/")) {
+    assert.ok(
+      runner.has(file) || runner.has(`src/${file}`),
+      `docs/development.md does not name src/${file}`,
+    );
+  }
+  for (const file of await files("src/wasm/")) {
+    assert.ok(
+      rewriter.has(file),
+      `docs/development.md does not name src/wasm/${file}`,
+    );
+  }
+  for (const name of runner) {
+    // The entry points, `mod.ts` and `main.ts`, are at the root.
+    const path = name.includes("/") || ["mod.ts", "main.ts"].includes(name)
+      ? name
+      : `src/${name}`;
+    await Deno.stat(new URL(path, ROOT)); // throws for a stale name
+  }
+  for (const name of rewriter) {
+    await Deno.stat(new URL(`src/wasm/${name}`, ROOT));
+  }
+});
