@@ -32,6 +32,8 @@ import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
 import { hasStartFunction, readSignatures } from "./src/signatures.ts";
 import { checkPreopens, preopenHoldingCache } from "./src/wasi_preopens.ts";
 import { startTimer } from "./src/long_timer.ts";
+import { checkImportsValue } from "./src/option_checks.ts";
+import { describeThrown } from "./src/thrown_values.ts";
 import {
   commandRefusal,
   isWasiCommand,
@@ -329,7 +331,26 @@ async function importsModule(
   }
   // The command line supplies the interrupt import itself.
   return (host) => {
-    const made = typeof imports === "function" ? imports(host) : imports;
+    let made;
+    try {
+      made = typeof imports === "function" ? imports(host) : imports;
+    } catch (error) {
+      throw new UsageError(
+        `--imports ${text}: its default export, a function, threw: ${
+          describeThrown(error)
+        }; fix the function, or export the imports object itself`,
+      );
+    }
+    try {
+      checkImportsValue(
+        made,
+        typeof imports === "function"
+          ? "what its default export returned"
+          : "its default export",
+      );
+    } catch (error) {
+      throw new UsageError(`--imports ${text}: ${(error as Error).message}`);
+    }
     const env = made?.env;
     if (
       typeof env === "object" && env !== null &&
@@ -352,6 +373,9 @@ function commandLineMessage(error: EarlyExitError): string {
     return error.message.replace(
       /supply it in the imports option$/,
       "supply it with --imports MODULE, a module whose default export is the guest's imports",
+    ).replace(
+      /, and runWasi supplies nothing else(.*); build the guest as a WASI command that imports only wasi_snapshot_preview1, .*$/,
+      ", the only imports the command line gives a WASI command$1; build the guest to import only wasi_snapshot_preview1",
     );
   }
   if (isGuestLoadError(error) && error.reason === "not_found") {

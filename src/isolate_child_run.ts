@@ -6,7 +6,10 @@
  * @module
  */
 
-import { ExportError } from "../mod.ts";
+import { ExportError, GuestLoadError } from "../mod.ts";
+import type { GuestOptions } from "./guest_options.ts";
+import { checkImportsValue } from "./option_checks.ts";
+import { describeThrown } from "./thrown_values.ts";
 import { loadGuestWith } from "./load_guest.ts";
 import type { FunctionSignature } from "./signatures.ts";
 import type { GuardedRequest } from "./isolate_guard.ts";
@@ -21,11 +24,11 @@ import { START_FUNCTION, stoppedOutcome } from "./outcome.ts";
 /** Runs the call and exits the process. */
 export async function runCall(guarded: GuardedRequest): Promise<never> {
   const request: IsolatedRequest = JSON.parse(guarded.header);
-  const imports = request.imports === undefined
-    ? undefined
-    : (await import(request.imports)).default;
   let line: string;
   try {
+    const imports = request.imports === undefined
+      ? undefined
+      : await importsOf(request.imports);
     // Any number of memories and table elements: instantiating too many ends
     // only this child.
     const guest = await loadGuestWith(guarded.module, {
@@ -56,6 +59,61 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
   // The guest's own output may have left a line unfinished.
   await writeAll(new Uint8Array([0x0a, ...answer]));
   Deno.exit(0);
+}
+
+/**
+ * The guest's imports from the imports module at `url`: its default export,
+ * the imports object or a function that builds it. A module that cannot be
+ * imported, throws, or gives no imports object fails the call with a
+ * `GuestLoadError` that says so, not an uncaught error's stack trace.
+ */
+async function importsOf(url: string): Promise<GuestOptions["imports"]> {
+  const fail = (what: string, hint: string): never => {
+    throw new GuestLoadError(
+      "io",
+      `the imports module ${url} ${what}`,
+      hint,
+    );
+  };
+  let module;
+  try {
+    module = await import(url);
+  } catch (error) {
+    const said = describeThrown(error);
+    return fail(
+      `cannot be imported: ${said}`,
+      /not found|NotCapable|permission/i.test(said)
+        ? "check its path or URL, and that the child's permissions let it be read"
+        : "fix the module, so that importing it does not throw",
+    );
+  }
+  const imports = module.default;
+  const fix =
+    "give it a default export that is the imports object (export default { env: { ... } }) or a function that returns it";
+  const check = (value: unknown, what: string) => {
+    try {
+      checkImportsValue(value, what);
+    } catch (error) {
+      fail(`has no imports: ${(error as Error).message}`, fix);
+    }
+  };
+  if (typeof imports !== "function") {
+    check(imports, "its default export");
+    return imports;
+  }
+  return (host) => {
+    let made;
+    try {
+      made = imports(host);
+    } catch (error) {
+      return fail(
+        `threw from its default export, a function: ${describeThrown(error)}`,
+        "fix the function, or export the imports object itself",
+      );
+    }
+    check(made, "what its default export returned");
+    return made;
+  };
 }
 
 /** The result types whose values cross to the host: numbers and bigints. */

@@ -127,6 +127,17 @@ function decodeCause(wire: WireCause): unknown {
 
 const NOT_FIELDS = new Set(["name", "message", "stack", "cause"]);
 
+/**
+ * Names a field from the child cannot have: the error's own parts, and
+ * those that would stand in for its prototype, class or kind.
+ */
+const NOT_RECEIVED = new Set([
+  ...NOT_FIELDS,
+  "__proto__",
+  "constructor",
+  "kind",
+]);
+
 function encodeError(error: unknown): WireError {
   if (!isEarlyExitError(error)) {
     return {
@@ -182,8 +193,19 @@ export function fromWireError(wire: WireError): Error {
     ? new Error(wire.message)
     : Reflect.construct(Error, [wire.message], type) as Error;
   if (type !== undefined) {
-    for (const [key, value] of Object.entries(wire.fields)) {
-      (error as unknown as Record<string, unknown>)[key] = decodeValue(value);
+    const fields = wire.fields !== null && typeof wire.fields === "object"
+      ? wire.fields
+      : {};
+    for (const [key, value] of Object.entries(fields)) {
+      // Defined, not assigned: a field named `__proto__` stays a field and
+      // no setter runs; and none may stand in for the error's own parts.
+      if (NOT_RECEIVED.has(key)) continue;
+      Object.defineProperty(error, key, {
+        value: decodeValue(value),
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
     }
     (error as unknown as Record<symbol, unknown>)[BRAND] = wire.kind;
     error.name = wire.kind;

@@ -37,7 +37,11 @@ import {
   type GuestSource,
   loadModule,
 } from "./load.ts";
-import { checkFuelAndTimeout } from "./option_checks.ts";
+import {
+  checkBooleanValue,
+  checkFuelAndTimeout,
+  checkImportsValue,
+} from "./option_checks.ts";
 import {
   describeModule,
   type ImportDescriptor,
@@ -166,6 +170,11 @@ export async function loadGuestWith(
     throw new TypeError(
       "loadGuest was given costs with fuel: false: costs price fuel, which fuel: false does not count; drop costs, or give fuel a budget (Infinity for none)",
     );
+  }
+  checkBooleanValue(options.async, "loadGuest's async");
+  checkBooleanValue(options.interruptible, "loadGuest's interruptible");
+  if (options.imports !== undefined && typeof options.imports !== "function") {
+    checkImportsValue(options.imports, "loadGuest's imports");
   }
   const limits = checkLimits(options.limits, "loadGuest");
   // A signal or StopSignal needs checks too: they stop the start function.
@@ -355,6 +364,12 @@ export async function loadGuestWith(
     const supplied = typeof options.imports === "function"
       ? options.imports(host)
       : options.imports ?? {};
+    if (typeof options.imports === "function") {
+      checkImportsValue(
+        supplied,
+        "the value loadGuest's imports function returned",
+      );
+    }
     const needed = signatures?.imports ?? describeImports(module);
     internal.checkImports?.(needed);
     const base: WebAssembly.Imports = {

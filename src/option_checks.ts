@@ -189,3 +189,59 @@ export function checkFuelAndTimeout(
   checkStopValue(options.stop, `${where}'s stop`);
   checkSignalValue(options.signal, `${where}'s signal`);
 }
+
+/**
+ * Checks a flag: `true`, `false`, or left out. Anything else (a string
+ * `"yes"`, a 1) would be taken for true or false by how it reads, not by
+ * what was meant.
+ *
+ * @param value The value given, or `undefined` when left out.
+ * @param what Where it was given, e.g. `loadGuest's async`.
+ * @throws {TypeError} When it is not a boolean.
+ */
+export function checkBooleanValue(value: unknown, what: string): void {
+  if (value === undefined || typeof value === "boolean") return;
+  throw new TypeError(
+    `${what} must be true or false; got ${describeValue(value)}`,
+  );
+}
+
+/**
+ * Checks an imports object: an object whose properties are the import
+ * modules, each an object (or a function, as a namespace may be). A promise
+ * (an async function's result) or a module left `null` would otherwise
+ * show up as every import missing.
+ *
+ * @param value The imports object given or built.
+ * @param what What it is, e.g. `loadGuest's imports`.
+ * @throws {TypeError} When it is not an object of import modules.
+ */
+export function checkImportsValue(value: unknown, what: string): void {
+  const expected =
+    "an object of import modules, such as { env: { log(n) {} } }";
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new TypeError(
+      `${what} must be ${expected}; got ${describeValue(value)}`,
+    );
+  }
+  if (typeof (value as { then?: unknown }).then === "function") {
+    throw new TypeError(
+      `${what} must be ${expected}, not a promise: build it without await (a function given as imports must not be async)`,
+    );
+  }
+  for (const [name, module] of Object.entries(value)) {
+    if (
+      (typeof module === "object" && module !== null) ||
+      typeof module === "function"
+    ) {
+      continue;
+    }
+    throw new TypeError(
+      `${what} must be ${expected}: its module ${
+        JSON.stringify(name)
+      } must be an object of that module's imports, such as { log(n) {} }; got ${
+        describeValue(module)
+      }`,
+    );
+  }
+}

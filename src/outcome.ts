@@ -194,7 +194,29 @@ export function classifyThrown(error: unknown, state: CallState): unknown {
     const thrower = state.thrownBy === REFUEL_HOOK
       ? "the call's refuel hook"
       : undefined;
-    return new HostImportError(state.thrownBy, error, thrower);
+    return new HostImportError(
+      state.thrownBy,
+      error,
+      thrower,
+      isSuspendError(error) ? REENTERED : undefined,
+    );
   }
   return toGuestTrap(error) ?? error;
+}
+
+/**
+ * What a host import of an async guest that called back into the guest
+ * gets: the guest, run under the import's JavaScript frame, reached a check
+ * that yields to the event loop, and JSPI cannot suspend through that frame.
+ */
+const REENTERED =
+  "it called back into the guest, which cannot pause for the event loop inside a host function's call: load the guest without async: true (its plain calls may re-enter it, and keep their deadlines), or do not call into the guest from its imports";
+
+const SUSPEND_ERROR = (WebAssembly as unknown as {
+  SuspendError?: new () => unknown;
+}).SuspendError;
+
+/** Whether `error` is JSPI's refusal to suspend (`WebAssembly.SuspendError`). */
+function isSuspendError(error: unknown): boolean {
+  return SUSPEND_ERROR !== undefined && isInstance(error, SUSPEND_ERROR);
 }

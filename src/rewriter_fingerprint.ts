@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:3e77ec012f8473a01f0d2d98ae917fc80d06fff7ba8dfeebdf1a90dd72457a67";
+  "sha256:2127709078ffb1484bdb1f6867f239f2b7a33e54ead44f5e0693ffca5b601bc5";

@@ -298,11 +298,19 @@ export class HostImportError extends EarlyExitError {
    * @param importName The import that threw, as `module.name`.
    * @param cause What it threw.
    * @param thrower What the message says threw; default `host import <importName>`.
+   * @param fix How to avoid it, when the message can say: after the cause.
    */
-  constructor(importName: string, cause: unknown, thrower?: string) {
+  constructor(
+    importName: string,
+    cause: unknown,
+    thrower?: string,
+    fix?: string,
+  ) {
     super(
       "HostImportError",
-      `${thrower ?? `host import ${importName}`} threw: ${describe(cause)}`,
+      `${thrower ?? `host import ${importName}`} threw: ${describe(cause)}${
+        fix === undefined ? "" : `; ${fix}`
+      }`,
       { cause },
     );
     this.importName = importName;

@@ -19,7 +19,7 @@ import {
   stoppedOutcome,
 } from "./outcome.ts";
 import type { StopSignal } from "./stop_signal.ts";
-import { checkSignalValue, checkStopValue } from "./option_checks.ts";
+import { checkFuelAndTimeout } from "./option_checks.ts";
 import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
 import { type WasiImport, wasiImports } from "./wasi_imports.ts";
 import { wasiFunctionType } from "./wasi_abi.ts";
@@ -212,6 +212,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * @param options Arguments, environment, preopens, stdio and stops.
  * @returns How the command ended, and its captured output.
  * @throws {Deno.errors.NotCapable} When a preopen lacks a permission; the message names the flag.
+ * @throws {Deno.errors.NotFound} When a preopen's host directory does not exist, or is not a directory; the message says which.
  * @throws {TypeError} When the module is not a WASI command, `async: false` comes with what needs an async run, or the `cache` is inside a read-write preopen.
  * @throws {InvalidModule} When the bytes are not a valid module.
  * @throws {ImportError} When the guest imports something other than WASI preview1, or a WASI function with another type than WASI preview1 gives it.
@@ -280,8 +281,8 @@ export async function runWasiWith(
   options: WasiOptions,
   internal: Pick<InternalLoadOptions, "ownsBytes">,
 ): Promise<WasiResult> {
-  checkStopValue(options.stop, "runWasi's stop");
-  checkSignalValue(options.signal, "runWasi's signal");
+  // Here, not in the load, whose messages would name loadGuest.
+  checkFuelAndTimeout(options, "runWasi");
   checkCommandLine(options);
   checkOutputMode(options.stdout, "stdout");
   checkOutputMode(options.stderr, "stderr");
@@ -516,7 +517,14 @@ function checkWasiImports(needed: ImportDescriptor[]): void {
   const hint =
     "a WASI command imports WASI preview1's functions as it defines them: build the guest for wasm32-wasip1 (wasi_snapshot_preview1)";
   for (const entry of needed) {
-    if (entry.module !== WASI_MODULE) continue;
+    if (entry.module !== WASI_MODULE) {
+      throw new ImportError(
+        `${entry.module}.${entry.name}`,
+        entry.expected,
+        "not from WASI preview1, and runWasi supplies nothing else",
+        "build the guest as a WASI command that imports only wasi_snapshot_preview1, or load it with loadGuest, whose imports option supplies other imports",
+      );
+    }
     const importName = `${WASI_MODULE}.${entry.name}`;
     const wasi = wasiFunctionType(entry.name);
     if (wasi === undefined) {

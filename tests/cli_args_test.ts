@@ -276,3 +276,52 @@ Deno.test("CLI: a timeout longer than a timer holds leaks no runtime warning", a
     assert.equal(run.stdout, "wide returned: -99\nSuccess!\n");
   });
 });
+
+Deno.test("CLI: an --imports module whose function throws, returns no object or leaves a module null is a usage error", async () => {
+  await withGuests(async (dir) => {
+    const modules: [string, string, RegExp][] = [
+      [
+        "throws.ts",
+        `export default () => { throw new Error("not ready"); };\n`,
+        /its default export, a function, threw: Error: not ready; fix the function/,
+      ],
+      [
+        "number.ts",
+        `export default () => 5;\n`,
+        /what its default export returned must be an object of import modules.*; got number 5/,
+      ],
+      [
+        "async.ts",
+        `export default async () => ({ env: {} });\n`,
+        /not a promise: .*must not be async/,
+      ],
+      [
+        "null.ts",
+        `export default { env: null };\n`,
+        /its module "env" must be an object of that module's imports.*; got null/,
+      ],
+    ];
+    for (const [name, source, expected] of modules) {
+      await Deno.writeTextFile(`${dir}/${name}`, source);
+      for (const json of [[], ["--json"]]) {
+        const run = await runMain(["--allow-read"], [
+          `${dir}/logs.wasm`,
+          "--invoke",
+          "run",
+          "--imports",
+          `${dir}/${name}`,
+          ...json,
+        ]);
+        assert.equal(run.code, 2, `${name}: ${run.stderr}`);
+        if (json.length === 0) {
+          assertOneLine(run.stderr, expected);
+          assert.match(run.stderr, /^error: --imports /);
+        } else {
+          const record = JSON.parse(run.stdout);
+          assert.equal(record.outcome, "usage_error", name);
+          assert.match(record.message, expected);
+        }
+      }
+    }
+  });
+});

@@ -153,3 +153,28 @@ Deno.test("stops made as the runner makes them (without a stack) cross the wire 
     assert.equal(rebuilt.cause, error.cause);
   }
 });
+
+Deno.test("a child's fields cannot replace a rebuilt error's prototype, class, kind or message", () => {
+  const line = '{"type":"stopped","export":"run","error":{"kind":"GuestTrap",' +
+    '"message":"unreachable","fields":{"__proto__":{"kind":"Aborted"},' +
+    '"constructor":"Object","kind":"Aborted","name":"Aborted",' +
+    '"message":"forged","stack":"forged","trap":"unreachable"}}}';
+  const received = fromWire(JSON.parse(line));
+  assert.ok("error" in received);
+  assert.equal(received.outcome, "trap");
+  const error = received.error as EarlyExitError;
+  assert.ok(error instanceof GuestTrap);
+  assert.equal(Object.getPrototypeOf(error), GuestTrap.prototype);
+  assert.equal(error.constructor, GuestTrap);
+  assert.equal(error.kind, "GuestTrap");
+  assert.equal(error.name, "GuestTrap");
+  assert.equal(error.message, "unreachable");
+  assert.equal((error as unknown as { trap: string }).trap, "unreachable");
+  assert.equal(isAborted(error), false);
+});
+
+Deno.test("a child's error whose fields are not an object is rebuilt without them", () => {
+  const line = '{"type":"thrown","error":{"kind":"ExportError",' +
+    '"message":"no export named run","fields":null}}';
+  assert.throws(() => fromWire(JSON.parse(line)), ExportError, "no export");
+});

@@ -59,3 +59,62 @@ Deno.test("main.ts refuses a WASI import of the wrong type with status 2 and one
       assert.equal(said.trimEnd().split("\n").length, 1, said);
     }
   }));
+
+Deno.test("runWasi refuses an import from outside WASI by saying it supplies only WASI, not by pointing at an imports option it lacks", async () => {
+  const bytes = await wat(`(module
+    (import "env" "log" (func $log (param i32)))
+    (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") (call $log (i32.const 1))))`);
+  await assert.rejects(
+    () => runWasi(bytes),
+    (error: Error) => {
+      assert.ok(isImportError(error), String(error));
+      assert.match(
+        error.message,
+        /^guest import env\.log is not from WASI preview1, and runWasi supplies nothing else: expected function \(i32\) -> nil; build the guest as a WASI command .*or load it with loadGuest/,
+      );
+      assert.doesNotMatch(error.message, /supply it in the imports option/);
+      return true;
+    },
+  );
+});
+
+Deno.test("runWasi's own name is in the message about a wrong fuel or timeout", async () => {
+  const bytes = await importing("proc_exit", "i32", "(i32.const 0)");
+  await assert.rejects(
+    () => runWasi(bytes, { fuel: -1 }),
+    RangeError,
+    "runWasi's fuel must be",
+  );
+  await assert.rejects(
+    // deno-lint-ignore no-explicit-any
+    () => runWasi(bytes, { timeout: "5" as any }),
+    TypeError,
+    "runWasi's timeout must be",
+  );
+});
+
+Deno.test("main.ts refuses a WASI command's import from outside WASI with status 2, not by pointing at --imports", () =>
+  withDirectory(async (directory) => {
+    const path = `${directory}/env.wasm`;
+    await Deno.writeFile(
+      path,
+      await wat(`(module
+        (import "env" "log" (func $log (param i32)))
+        (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+        (memory (export "memory") 1)
+        (func (export "_start") (call $log (i32.const 1))))`),
+    );
+    for (const json of [[], ["--json"]]) {
+      const run = await runMain([`--allow-read=${directory}`], [...json, path]);
+      assert.equal(run.code, 2, run.stderr + run.stdout);
+      const said = json.length > 0 ? run.stdout : run.stderr;
+      assert.match(
+        said,
+        /guest import env\.log is not from WASI preview1, the only imports the command line gives a WASI command: .*; build the guest to import only wasi_snapshot_preview1/,
+      );
+      assert.doesNotMatch(said, /--imports|runWasi|loadGuest/);
+      assert.equal(said.trimEnd().split("\n").length, 1, said);
+    }
+  }));

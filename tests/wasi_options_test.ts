@@ -254,3 +254,20 @@ Deno.test("main.ts refuses a --cache inside a --dir as a usage error, in one lin
     assert.match(run.stderr, /--cache .* is inside --dir/);
     assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
   }));
+
+Deno.test("runWasi refuses a preopen of a missing directory, or of a file, with a NotFound that says which", () =>
+  withDirectory(async (directory) => {
+    await Deno.writeTextFile(`${directory}/file`, "x");
+    for (
+      const [host, said] of [
+        [`${directory}/missing`, "no such directory; create it"],
+        [`${directory}/file`, "it is not a directory; name a directory"],
+      ]
+    ) {
+      await assert.rejects(
+        () => runWasi(wasiGuest("hello"), { preopens: [{ host }] }),
+        Deno.errors.NotFound,
+        `cannot preopen ${host} for the WASI guest: ${said}`,
+      );
+    }
+  }));
