@@ -7,25 +7,14 @@
  */
 
 import assert from "./support/assert.ts";
-import { encodeLeb } from "./support/module_bytes.ts";
+import { concatBytes, encodeLeb } from "./support/module_bytes.ts";
 import { isInvalidModule } from "../src/errors.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import { isGuestLoadError, loadGuest } from "../mod.ts";
 
-/** `parts` one after the other, in one array (no spread: some are 3 MB). */
-function concat(...parts: (number[] | Uint8Array)[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
 function section(id: number, ...content: (number[] | Uint8Array)[]) {
-  const body = concat(...content);
-  return concat([id, ...encodeLeb(body.length)], body);
+  const body = concatBytes(...content);
+  return concatBytes([id, ...encodeLeb(body.length)], body);
 }
 
 function repeat(times: number, item: number[]): Uint8Array {
@@ -37,7 +26,10 @@ function repeat(times: number, item: number[]): Uint8Array {
 }
 
 function moduleOf(...sections: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  return concat([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], ...sections);
+  return concatBytes(
+    [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...sections,
+  );
 }
 
 /** `count` types `() -> ()`. */

@@ -11,7 +11,7 @@
 
 import assert from "./support/assert.ts";
 import { isAborted, isDeadlineExceeded, loadGuest } from "../mod.ts";
-import { encodeLeb } from "./support/module_bytes.ts";
+import { concatBytes, encodeLeb } from "./support/module_bytes.ts";
 import { instrumentSteps } from "../src/wasm/instrument.ts";
 import { STEP_BYTES, type Steps } from "../src/wasm/steps.ts";
 import { checkInstanceSizeSteps } from "../src/limits.ts";
@@ -32,13 +32,7 @@ function moduleOf(sections: [number, Uint8Array][]): Uint8Array {
   for (const [id, content] of sections) {
     parts.push(new Uint8Array([id, ...encodeLeb(content.length)]), content);
   }
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
 
 /** `count` copies of `entry` after the vector's count. */

@@ -13,22 +13,16 @@
 
 import assert from "./support/assert.ts";
 import { runDeno } from "./support/cli.ts";
-import { type Bytes, encodeLeb, PREAMBLE } from "./support/module_bytes.ts";
+import {
+  type Bytes,
+  concatBytes,
+  encodeLeb,
+  PREAMBLE,
+} from "./support/module_bytes.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 
 /** How much more than its input the rewriter may hold: generous. */
 const MOST_PER_INPUT_BYTE = 30;
-
-function concat(...parts: (number[] | Uint8Array)[]): Bytes {
-  const size = parts.reduce((sum, part) => sum + part.length, 0);
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    bytes.set(part, at);
-    at += part.length;
-  }
-  return bytes;
-}
 
 function repeat(pattern: number[], times: number): Bytes {
   const bytes = new Uint8Array(pattern.length * times);
@@ -37,7 +31,7 @@ function repeat(pattern: number[], times: number): Bytes {
 }
 
 function section(id: number, contents: Uint8Array): Bytes {
-  return concat([id, ...encodeLeb(contents.length)], contents);
+  return concatBytes([id, ...encodeLeb(contents.length)], contents);
 }
 
 async function rewriteGrowth(
@@ -74,11 +68,11 @@ Deno.test({
     // and its body: 5 MB, whose rewrite held 330 MB with a signature per
     // type, and a load with fuel 690 MB; 190 MB and 330 MB shared.
     const types = 999_990;
-    const bytes = concat(
+    const bytes = concatBytes(
       PREAMBLE,
       section(
         1,
-        concat(encodeLeb(types), repeat([0x60, 1, 0x7f, 1, 0x7f], types)),
+        concatBytes(encodeLeb(types), repeat([0x60, 1, 0x7f, 1, 0x7f], types)),
       ),
       [0x03, 0x02, 0x01, 0x00],
       [0x0a, 0x06, 0x01, 0x04, 0x00, 0x20, 0x00, 0x0b],
@@ -106,11 +100,15 @@ Deno.test({
   async fn() {
     // (rec (type (func)) × 5,000,000): 15 MB, which held 1.1 GB as read.
     const types = 5_000_000;
-    const bytes = concat(
+    const bytes = concatBytes(
       PREAMBLE,
       section(
         1,
-        concat([0x01, 0x4e], encodeLeb(types), repeat([0x60, 0, 0], types)),
+        concatBytes(
+          [0x01, 0x4e],
+          encodeLeb(types),
+          repeat([0x60, 0, 0], types),
+        ),
       ),
     );
     const { grew, error } = await rewriteGrowth(bytes);
@@ -130,13 +128,17 @@ Deno.test({
     // (table 1 funcref) (elem declare func 0 × 10,000,000): 9.5 MB, each
     // index shifted by the added import, which held 740 MB as numbers.
     const entries = 10_000_000;
-    const bytes = concat(
+    const bytes = concatBytes(
       PREAMBLE,
       [0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
       [0x03, 0x02, 0x01, 0x00],
       section(
         9,
-        concat([0x01, 0x03, 0x00], encodeLeb(entries), repeat([0], entries)),
+        concatBytes(
+          [0x01, 0x03, 0x00],
+          encodeLeb(entries),
+          repeat([0], entries),
+        ),
       ),
       [0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b],
     );
@@ -158,19 +160,24 @@ Deno.test({
 const OVER_LIMITS: [string, Bytes, RegExp][] = [
   [
     "3,000,000 tables",
-    section(4, concat(encodeLeb(3_000_000), repeat([0x70, 0, 0], 3_000_000))),
+    section(
+      4,
+      concatBytes(encodeLeb(3_000_000), repeat([0x70, 0, 0], 3_000_000)),
+    ),
     /table count 3000000 exceeds the engine's limit of 100000/,
   ],
   [
     "3,000,000 memories",
-    section(5, concat(encodeLeb(3_000_000), repeat([0, 0], 3_000_000))),
+    section(5, concatBytes(encodeLeb(3_000_000), repeat([0, 0], 3_000_000))),
     /memory count 3000000 exceeds the engine's limit of 100000/,
   ],
   [
     "a function type of 5,000,000 parameters",
     section(
       1,
-      concat([1, 0x60], encodeLeb(5_000_000), repeat([0x7f], 5_000_000), [0]),
+      concatBytes([1, 0x60], encodeLeb(5_000_000), repeat([0x7f], 5_000_000), [
+        0,
+      ]),
     ),
     /parameter count 5000000 exceeds the engine's limit of 1000/,
   ],
@@ -178,7 +185,11 @@ const OVER_LIMITS: [string, Bytes, RegExp][] = [
     "a function type of 5,000,000 results",
     section(
       1,
-      concat([1, 0x60, 0], encodeLeb(5_000_000), repeat([0x7f], 5_000_000)),
+      concatBytes(
+        [1, 0x60, 0],
+        encodeLeb(5_000_000),
+        repeat([0x7f], 5_000_000),
+      ),
     ),
     /result count 5000000 exceeds the engine's limit of 1000/,
   ],
@@ -186,34 +197,38 @@ const OVER_LIMITS: [string, Bytes, RegExp][] = [
     "a struct type of 2,000,000 fields",
     section(
       1,
-      concat([1, 0x5f], encodeLeb(2_000_000), repeat([0x7f, 0], 2_000_000)),
+      concatBytes(
+        [1, 0x5f],
+        encodeLeb(2_000_000),
+        repeat([0x7f, 0], 2_000_000),
+      ),
     ),
     /field count 2000000 exceeds the engine's limit of 10000/,
   ],
   [
     "3,000,000 tags",
-    concat(
+    concatBytes(
       [0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
-      section(13, concat(encodeLeb(3_000_000), repeat([0, 0], 3_000_000))),
+      section(13, concatBytes(encodeLeb(3_000_000), repeat([0, 0], 3_000_000))),
     ),
     /tag count 3000000 exceeds the engine's limit of 1000000/,
   ],
   [
     "3,000,000 data segments",
-    concat(
+    concatBytes(
       [0x05, 0x03, 0x01, 0x00, 0x01],
-      section(11, concat(encodeLeb(3_000_000), repeat([1, 0], 3_000_000))),
+      section(11, concatBytes(encodeLeb(3_000_000), repeat([1, 0], 3_000_000))),
     ),
     /data segment count 3000000 exceeds the engine's limit of 100000/,
   ],
   [
     "an element segment of 12,000,000 function indices",
-    concat(
+    concatBytes(
       [0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
       [0x03, 0x02, 0x01, 0x00],
       section(
         9,
-        concat(
+        concatBytes(
           [0x01, 0x03, 0x00],
           encodeLeb(12_000_000),
           repeat([0], 12_000_000),
@@ -231,7 +246,7 @@ Deno.test({
   ignore: !ON_LINUX,
   async fn() {
     for (const [what, sections, refusal] of OVER_LIMITS) {
-      const bytes = concat(PREAMBLE, sections);
+      const bytes = concatBytes(PREAMBLE, sections);
       assert.ok(!WebAssembly.validate(bytes), what);
       const { grew, error } = await rewriteGrowth(bytes);
       assert.match(error, refusal, what);
@@ -254,26 +269,26 @@ Deno.test({
     // 2.7 s for, and which the loader compiled again to name the error.
     const values = 1000;
     const guest = (blocks: number) => {
-      const type = concat(
+      const type = concatBytes(
         [0x60],
         encodeLeb(values),
         repeat([0x7f], values),
         encodeLeb(values),
         repeat([0x7f], values),
       );
-      const code = concat(
+      const code = concatBytes(
         [0x00],
         repeat([0x41, 0x00], values),
         repeat([0x02, 0x01, 0x0b], blocks),
         repeat([0x1a], values),
         [0x0b],
       );
-      return concat(
+      return concatBytes(
         PREAMBLE,
-        section(1, concat([0x02, 0x60, 0x00, 0x00], type)),
+        section(1, concatBytes([0x02, 0x60, 0x00, 0x00], type)),
         [0x03, 0x02, 0x01, 0x00],
         [0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00],
-        section(10, concat([0x01], encodeLeb(code.length), code)),
+        section(10, concatBytes([0x01], encodeLeb(code.length), code)),
       );
     };
     const over = guest(100_000);

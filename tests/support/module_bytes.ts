@@ -48,6 +48,20 @@ export function section(id: number, content: number[]): number[] {
   return [id, ...encodeLeb(content.length), ...content];
 }
 
+/**
+ * `parts` one after the other, in one array: without spreading them, which
+ * fails on parts of megabytes.
+ */
+export function concatBytes(...parts: (number[] | Uint8Array)[]): Bytes {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
 /** A module of the preamble and then `sections`, as they are. */
 export function moduleOf(...sections: number[][]): Bytes {
   return new Uint8Array([...PREAMBLE, ...sections.flat()]);
