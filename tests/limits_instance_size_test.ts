@@ -121,6 +121,25 @@ async function loadsInChild(
   }
 }
 
+/**
+ * Runs each of `loads` on `bytes` in a child, which must survive them all,
+ * and checks that each was refused for its limits with `message`.
+ */
+async function assertRefusedInChild(
+  bytes: Uint8Array,
+  loads: string[],
+  message: RegExp,
+): Promise<void> {
+  const child = await loadsInChild(bytes, loads);
+  assert.equal(child.code, 0, child.stderr);
+  assert.equal(child.report?.length, loads.length, child.stderr);
+  for (const ending of child.report!) {
+    assert.equal(ending.outcome, "GuestLoadError", ending.load);
+    assert.equal(ending.reason, "limits", ending.load);
+    assert.match(ending.message!, message, ending.load);
+  }
+}
+
 Deno.test("40,000 shared memories are refused by every in-process loader, in a child that survives", async () => {
   const bytes = moduleOf({ memories: { count: 40_000, limits: SHARED } });
   const loads = [
@@ -131,18 +150,11 @@ Deno.test("40,000 shared memories are refused by every in-process loader, in a c
     "runWasi(bytes)",
     "new FuelMeter(bytes, { fuel: 1e6 })",
   ];
-  const child = await loadsInChild(bytes, loads);
-  assert.equal(child.code, 0, child.stderr);
-  assert.equal(child.report?.length, loads.length, child.stderr);
-  for (const ending of child.report!) {
-    assert.equal(ending.outcome, "GuestLoadError", ending.load);
-    assert.equal(ending.reason, "limits", ending.load);
-    assert.match(
-      ending.message!,
-      /has 40000 memories \(imported and defined\), more than the 100 a guest instantiated in this process may have .*; give the guest fewer memories, or run it with invokeIsolated/,
-      ending.load,
-    );
-  }
+  await assertRefusedInChild(
+    bytes,
+    loads,
+    /has 40000 memories \(imported and defined\), more than the 100 a guest instantiated in this process may have .*; give the guest fewer memories, or run it with invokeIsolated/,
+  );
 });
 
 Deno.test("40,000 empty memories are refused at once rather than instantiated for minutes", async () => {
@@ -189,16 +201,11 @@ Deno.test("tables starting with more than the cap's elements together are refuse
     "loadGuest(bytes, { limits: { tables: 10_000_000 } })",
     "loadGuest(bytes, { fuel: 1e9 })",
   ];
-  const child = await loadsInChild(bytes, loads);
-  assert.equal(child.code, 0, child.stderr);
-  for (const ending of child.report!) {
-    assert.equal(ending.outcome, "GuestLoadError", ending.load);
-    assert.equal(ending.reason, "limits", ending.load);
-    assert.match(
-      ending.message!,
-      /has tables that start with 40000000 elements together, more than the 1000000 .*; give the guest smaller tables, or run it with invokeIsolated/,
-    );
-  }
+  await assertRefusedInChild(
+    bytes,
+    loads,
+    /has tables that start with 40000000 elements together, more than the 1000000 .*; give the guest smaller tables, or run it with invokeIsolated/,
+  );
 });
 
 Deno.test("tables at the element cap load; one element more is refused", async () => {
@@ -279,18 +286,11 @@ Deno.test("constant expressions allocating past the cap are refused by every in-
     "loadGuest(bytes, { fuel: 1e12 })",
     "new FuelMeter(bytes, { fuel: 1e12 })",
   ];
-  const child = await loadsInChild(bytes, loads);
-  assert.equal(child.code, 0, child.stderr);
-  assert.equal(child.report?.length, loads.length, child.stderr);
-  for (const ending of child.report!) {
-    assert.equal(ending.outcome, "GuestLoadError", ending.load);
-    assert.equal(ending.reason, "limits", ending.load);
-    assert.match(
-      ending.message!,
-      /allocates 2000000000 struct fields and array elements in its constant expressions .*, more than the 16777216 a guest instantiated in this process may .*; give the guest smaller initial objects, or run it with invokeIsolated/,
-      ending.load,
-    );
-  }
+  await assertRefusedInChild(
+    bytes,
+    loads,
+    /allocates 2000000000 struct fields and array elements in its constant expressions .*, more than the 16777216 a guest instantiated in this process may .*; give the guest smaller initial objects, or run it with invokeIsolated/,
+  );
 });
 
 Deno.test("allocations at the cap load; one element more is refused, in globals or in a passive segment", async () => {
