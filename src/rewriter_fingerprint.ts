@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:2127709078ffb1484bdb1f6867f239f2b7a33e54ead44f5e0693ffca5b601bc5";
+  "sha256:22421e8446dcc2499f99ec99bfe034ebc3581a81cb7654e3ec92ccf0bf47042c";
