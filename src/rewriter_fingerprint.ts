@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:22421e8446dcc2499f99ec99bfe034ebc3581a81cb7654e3ec92ccf0bf47042c";
+  "sha256:0828d528f144c57ca47d752154cf0379e97e59e39e4ad2df50ea925d855c6949";

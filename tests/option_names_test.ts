@@ -81,6 +81,15 @@ Deno.test("invoke and invokeAsync refuse a misspelt option, and the guest runs o
   );
 });
 
+Deno.test("instrument refuses a misspelt option, which would leave the stop flag out", async () => {
+  const bytes = await Deno.readFile(RUNAWAY);
+  assert.throws(
+    () => instrument(bytes, { stopflag: true } as never),
+    refuses("stopflag"),
+  );
+  assert.ok(instrument(bytes, { stopFlag: true }).stopFlag !== undefined);
+});
+
 Deno.test("a cost table refuses a field it does not have", async () => {
   const bytes = await Deno.readFile(RUNAWAY);
   assert.throws(
