@@ -6,6 +6,8 @@
  * @module
  */
 
+import { describeValue } from "./option_checks.ts";
+
 /**
  * The known name closest to `given`, when it is plausibly a slip of the
  * keys: the same letters in another case, or at most two edits away.
@@ -47,13 +49,13 @@ function editDistance(a: string, b: string): number {
  * function takes. A property set to `undefined` counts too: it is as much a
  * slip as one with a value.
  *
- * @param options The options object (anything else is left to the caller's
- *   own checks).
+ * @param options The options object, or `undefined` when left out.
  * @param known The names the function takes.
  * @param where The function they were given to, e.g. `invoke`.
  * @param elsewhere Names that belong to another function, each with a hint
  *   of where it goes.
- * @throws {TypeError} Naming the unknown option, the known name it is likely
+ * @throws {TypeError} When the options are not an object (`null`
+ *   included); or naming the unknown option, the known name it is likely
  *   meant to be, and the names the function takes.
  *
  * @example Usage
@@ -74,7 +76,12 @@ export function checkOptionNames(
   where: string,
   elsewhere: Readonly<Record<string, string>> = {},
 ): void {
-  if (typeof options !== "object" || options === null) return;
+  if (options === undefined) return;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `${where}'s options must be an object; got ${describeValue(options)}`,
+    );
+  }
   for (const name in options) {
     if (!Object.hasOwn(options, name) || known.includes(name)) continue;
     const hint = Object.hasOwn(elsewhere, name)

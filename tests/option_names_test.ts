@@ -140,3 +140,18 @@ Deno.test("invokeIsolated and runWasi refuse a misspelt option before any child 
     refuses("arg", "args"),
   );
 });
+
+Deno.test("options given as null are one line that says so, not a property read of null", async () => {
+  const bytes = await Deno.readFile(RUNAWAY);
+  const saysNull = (where: string) => (error: unknown) =>
+    error instanceof TypeError &&
+    error.message === `${where}'s options must be an object; got null`;
+  await assert.rejects(
+    () => loadGuest(bytes, null as never),
+    saysNull("loadGuest"),
+  );
+  assert.throws(
+    () => new FuelMeter(bytes, null as never),
+    saysNull("new FuelMeter"),
+  );
+});
