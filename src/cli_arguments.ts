@@ -55,7 +55,19 @@ export function convertArgument(
         }, which takes a decimal number (such as -1.5, 2e10, Infinity or NaN)`,
       );
     }
-    return Number(text);
+    const value = Number(text);
+    // A finite literal past the type's range would arrive as an infinity.
+    const stored = type === "f32" ? Math.fround(value) : value;
+    if (Math.abs(stored) === Infinity && !/infinity/i.test(text)) {
+      throw new UsageError(
+        `--arg ${text}: parameter ${index} is ${
+          type ?? "unknown"
+        }, whose largest finite value is ${
+          type === "f32" ? "3.4028234663852886e+38" : Number.MAX_VALUE
+        }; give a smaller number, or Infinity`,
+      );
+    }
+    return value;
   }
   throw new UsageError(
     `--arg ${text}: parameter ${index} is ${type}, which the command line cannot pass; call the export from TypeScript instead`,

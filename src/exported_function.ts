@@ -59,19 +59,20 @@ export function checkArguments(
   args: unknown[],
 ): void {
   if (signature === undefined) return;
+  // First: no count of arguments would make such a call possible.
+  if ([...signature.params, ...signature.results].includes("v128")) {
+    throw new ExportError(
+      `export "${name}" (${
+        describeSignature(signature)
+      }) uses v128, which JavaScript cannot pass or receive`,
+    );
+  }
   if (args.length !== signature.params.length) {
     const count = signature.params.length;
     throw new ExportError(
       `export "${name}" takes ${count} argument${count === 1 ? "" : "s"} (${
         describeSignature(signature)
       }), got ${args.length}; give one for each parameter`,
-    );
-  }
-  if ([...signature.params, ...signature.results].includes("v128")) {
-    throw new ExportError(
-      `export "${name}" (${
-        describeSignature(signature)
-      }) uses v128, which JavaScript cannot pass or receive`,
     );
   }
 }

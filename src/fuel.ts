@@ -51,6 +51,7 @@ import { bindFlag } from "./watchdog.ts";
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
 import { describeValue } from "./option_checks.ts";
+import { checkOptionNames } from "./option_names.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -92,6 +93,19 @@ const OFF_BOOKS_FUEL = 1_000_000;
  * ```
  */
 export type StopReason = "fuel" | "deadline" | "abort" | "stop" | "host";
+
+/** Every option {@linkcode FuelMeter} takes. */
+const FUEL_METER_OPTION_NAMES: readonly (keyof FuelMeterOptions)[] = [
+  "fuel",
+  "poll",
+  "refuel",
+  "suspend",
+  "resumable",
+  "stopFlag",
+  "limits",
+  "stopsWaitFor",
+  "cache",
+];
 
 /** Options for a {@linkcode FuelMeter}. */
 export interface FuelMeterOptions {
@@ -440,6 +454,10 @@ export class FuelMeter {
     options: FuelMeterOptions = {},
     costs?: InstrumentOptions,
   ) {
+    checkOptionNames(options, FUEL_METER_OPTION_NAMES, "new FuelMeter", {
+      costs:
+        "the rewriter's options go third: new FuelMeter(bytes, options, { costs })",
+    });
     if (options.cache !== undefined) {
       throw new TypeError(
         "new FuelMeter cannot read a cache, which is read asynchronously: make the meter with await FuelMeter.create(bytes, { cache })",

@@ -61,6 +61,7 @@ import {
   stoppedOutcome,
 } from "./outcome.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
+import { checkOptionNames } from "./option_names.ts";
 import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 import { flagStop } from "./stop_flag_host.ts";
 import { isInstance } from "./thrown_values.ts";
@@ -132,6 +133,20 @@ function makePromising(fn: HostFunction): PromisingFunction {
 }
 
 const NO_ARGUMENTS: unknown[] = [];
+
+/** The options of a plain call ({@linkcode Guest.invoke}). */
+const CALL_OPTION_NAMES: readonly (keyof CallOptions)[] = [
+  "fuel",
+  "timeout",
+  "stop",
+];
+
+/** The options of an async call ({@linkcode Guest.invokeAsync}). */
+const ASYNC_CALL_OPTION_NAMES: readonly (keyof AsyncCallOptions)[] = [
+  ...CALL_OPTION_NAMES,
+  "signal",
+  "refuel",
+];
 
 /** A call that ended in an error that is no outcome, to throw once it has ended. */
 class Unsettled {
@@ -311,6 +326,9 @@ export class Guest {
         `cannot give an AbortSignal to a plain call of ${this.label}: it could not fire while the call holds the thread; give the call a timeout or a StopSignal (stop), or load the guest with async: true and use invokeAsync`,
       );
     }
+    checkOptionNames(options, CALL_OPTION_NAMES, "invoke", {
+      refuel: "it is invokeAsync's: load the guest with async: true",
+    });
     return this.#invokeSync(name, args, options);
   }
 
@@ -369,6 +387,11 @@ export class Guest {
           `cannot call ${this.label}'s "${name}" from inside its own async call: calls on one async guest run one at a time, so it would wait for the call it is part of; call it after that call returns, or load the guest without async to nest plain calls`,
         ),
       );
+    }
+    try {
+      checkOptionNames(options, ASYNC_CALL_OPTION_NAMES, "invokeAsync");
+    } catch (error) {
+      return Promise.reject(error);
     }
     const invoked = performance.now();
     const previous = this.#queue;

@@ -35,6 +35,7 @@ import { trackExit } from "./isolate_exits.ts";
 import { checkLimits, type ResourceLimits, shareMemory } from "./limits.ts";
 import { loadModule } from "./load.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
+import { checkOptionNames } from "./option_names.ts";
 import { type CallOutcome, START_FUNCTION, stoppedOutcome } from "./outcome.ts";
 import { hasStartFunction } from "./signatures.ts";
 
@@ -154,6 +155,18 @@ export interface IsolatedCallOptions {
    */
   maxHeapMiB?: number;
 }
+
+/** Every option {@linkcode invokeIsolated} takes. */
+const ISOLATED_OPTION_NAMES: readonly (keyof IsolatedCallOptions)[] = [
+  "timeout",
+  "signal",
+  "fuel",
+  "limits",
+  "imports",
+  "permissions",
+  "env",
+  "maxHeapMiB",
+];
 
 const MIB = 1024 * 1024;
 
@@ -343,6 +356,7 @@ export async function invokeIsolated(
       "invokeIsolated cannot take a StopSignal (stop): the guest runs in a child process, which no flag of this one reaches; stop the call with a timeout, or with an AbortSignal (signal) that this thread aborts",
     );
   }
+  checkOptionNames(options, ISOLATED_OPTION_NAMES, "invokeIsolated");
   const limits = checkLimits(options.limits, "invokeIsolated");
   const request = {
     export: name,

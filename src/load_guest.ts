@@ -19,6 +19,7 @@ import {
 } from "./errors.ts";
 import { FuelMeter, HAS_JSPI, meterCalls, meteringFor } from "./fuel.ts";
 import { LoadStops } from "./load_stops.ts";
+import { checkOptionNames } from "./option_names.ts";
 import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
@@ -148,6 +149,24 @@ export interface InternalLoadOptions {
   anySize?: boolean;
 }
 
+/** Every option {@linkcode loadGuest} takes. */
+const GUEST_OPTION_NAMES: readonly (keyof GuestOptions)[] = [
+  "imports",
+  "interrupt",
+  "fuel",
+  "costs",
+  "limits",
+  "timeout",
+  "signal",
+  "stop",
+  "async",
+  "asyncImports",
+  "label",
+  "compile",
+  "interruptible",
+  "cache",
+];
+
 /**
  * {@linkcode loadGuest}, with what early-exit's own loaders may ask for.
  *
@@ -161,6 +180,9 @@ export async function loadGuestWith(
   options: GuestOptions,
   internal: InternalLoadOptions,
 ): Promise<Guest> {
+  checkOptionNames(options, GUEST_OPTION_NAMES, "loadGuest", {
+    refuel: "it is a call's option: give it to invokeAsync",
+  });
   const countsFuel = options.fuel !== false;
   checkFuelAndTimeout(
     countsFuel ? options : { ...options, fuel: undefined },

@@ -26,6 +26,7 @@
  */
 
 import { checkFuelAndTimeout, checkFuelValue } from "./option_checks.ts";
+import { checkOptionNames } from "./option_names.ts";
 import { checkDeadlineOnlyRun } from "./meter_deadline_only.ts";
 import { newCallState } from "./call_state.ts";
 import {
@@ -234,6 +235,18 @@ export function meterIdle(meter: FuelMeter): Promise<void> {
  */
 const running = new WeakSet<FuelMeter>();
 
+/** Every option of {@linkcode FuelMeter.run} and `runAsync`. */
+const METER_RUN_OPTION_NAMES: readonly (keyof MeterRunOptions)[] = [
+  "fuel",
+  "timeout",
+  "stop",
+  "signal",
+  "grace",
+  "soft",
+  "onStopping",
+  "label",
+];
+
 function startRun(
   meter: FuelMeter,
   calls: MeterCalls,
@@ -242,6 +255,7 @@ function startRun(
   what: string,
   yields: boolean,
 ): Run {
+  checkOptionNames(options, METER_RUN_OPTION_NAMES, what);
   checkFuelAndTimeout(options, what);
   // Before the books change: a refused option leaves the meter as it was.
   checkFuelValue(options.grace, `${what}'s grace`);

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:2127709078ffb1484bdb1f6867f239f2b7a33e54ead44f5e0693ffca5b601bc5";
+  "sha256:0828d528f144c57ca47d752154cf0379e97e59e39e4ad2df50ea925d855c6949";

@@ -20,6 +20,7 @@ import {
 } from "./outcome.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
+import { checkOptionNames } from "./option_names.ts";
 import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
 import { type WasiImport, wasiImports } from "./wasi_imports.ts";
 import { wasiFunctionType } from "./wasi_abi.ts";
@@ -49,6 +50,26 @@ import { resolveCosts } from "./wasm/costs.ts";
 
 export type { WasiPreopen } from "./wasi_preopens.ts";
 export type { WasiInput, WasiOutputMode } from "./wasi_stdio.ts";
+
+/** Every option {@linkcode runWasi} takes. */
+const WASI_OPTION_NAMES: readonly (keyof WasiOptions)[] = [
+  "args",
+  "program",
+  "env",
+  "preopens",
+  "stdin",
+  "stdout",
+  "stderr",
+  "outputLimit",
+  "fuel",
+  "timeout",
+  "signal",
+  "stop",
+  "async",
+  "label",
+  "limits",
+  "cache",
+];
 
 /** Options for {@linkcode runWasi}. */
 export interface WasiOptions {
@@ -265,6 +286,12 @@ export function runWasi(
   source: GuestSource,
   options: WasiOptions = {},
 ): Promise<WasiResult> {
+  // Here, not in runWasiWith: the command line passes its own flags along.
+  try {
+    checkOptionNames(options, WASI_OPTION_NAMES, "runWasi");
+  } catch (error) {
+    return Promise.reject(error);
+  }
   return runWasiWith(source, options, {});
 }
 

@@ -339,3 +339,32 @@ Deno.test("CLI: an --imports module whose function throws, returns no object or 
     }
   });
 });
+
+Deno.test("CLI: a float --arg past its type's range is refused, not made an infinity", () => {
+  for (
+    const [text, type] of [
+      ["1e999", "f64"],
+      ["-1e309", "f64"],
+      ["1e39", "f32"],
+      ["-3.5e38", "f32"],
+    ]
+  ) {
+    assert.throws(
+      () => convertArgument(text, 0, type),
+      (error) =>
+        error instanceof UsageError &&
+        error.message.startsWith(
+          `--arg ${text}: parameter 0 is ${type}, whose largest finite value is`,
+        ) &&
+        !error.message.includes("\n"),
+    );
+  }
+  // The largest finite values, and infinities written out, still pass.
+  assert.equal(
+    convertArgument("1.7976931348623157e308", 0, "f64"),
+    Number.MAX_VALUE,
+  );
+  assert.equal(convertArgument("3.4028235e38", 0, "f32"), 3.4028235e38);
+  assert.equal(convertArgument("-Infinity", 0, "f32"), -Infinity);
+  assert.equal(convertArgument("1e-999", 0, "f64"), 0);
+});

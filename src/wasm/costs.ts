@@ -95,6 +95,18 @@ function checkCost(value: unknown, where: string): number {
   return value;
 }
 
+/**
+ * The fields of a {@linkcode CostTable}: a misspelt one (`perbyte`) would
+ * otherwise leave its price at the default without a word.
+ */
+const COST_TABLE_KEYS: readonly string[] = [
+  "operators",
+  "default",
+  "perByte",
+  "perElement",
+  "perPage",
+];
+
 let defaultModel: CostModel | undefined;
 
 /**
@@ -104,8 +116,8 @@ let defaultModel: CostModel | undefined;
  *
  * @param table The user's table, or `undefined` for the defaults.
  * @returns The resolved model.
- * @throws {TypeError} For an unknown operator name or a cost that is not an
- *   integer from 0 to 2^31 - 1.
+ * @throws {TypeError} For an unknown field or operator name, or a cost that
+ *   is not an integer from 0 to 2^31 - 1.
  *
  * @example Usage
  * ```ts
@@ -126,6 +138,16 @@ export function resolveCosts(table?: CostTable): CostModel {
         table === null ? "null" : typeof table
       }`,
     );
+  }
+  if (table !== undefined) {
+    for (const key in table) {
+      if (!Object.hasOwn(table, key) || COST_TABLE_KEYS.includes(key)) continue;
+      throw new TypeError(
+        `Cannot use costs.${key}: a cost table has no such field; its fields are ${
+          COST_TABLE_KEYS.join(", ")
+        } (an operator's cost goes in costs.operators)`,
+      );
+    }
   }
   const base = checkCost(table?.default ?? 1, "costs.default");
   const prices = SPACES.map((space) => {

@@ -359,7 +359,42 @@ export function instrument(
   bytes: Uint8Array,
   options: InstrumentOptions = {},
 ): InstrumentedModule {
+  checkOptionNames(options);
   return instrumentModule(bytes, options).metered;
+}
+
+/** Every option {@linkcode instrument} takes. */
+const OPTION_NAMES: readonly (keyof InstrumentOptions)[] = [
+  "costs",
+  "importModule",
+  "fuelExport",
+  "resumable",
+  "initialFuel",
+  "validate",
+  "stopFlag",
+  "stopFlagTraps",
+  "fuel",
+  "deferStart",
+  "exportStackPointer",
+  "stopsWaitFor",
+  "stopsWaitForAllocator",
+];
+
+/**
+ * Refuses an option `instrument` does not take: a misspelt `stopFlag`
+ * would give a module without the flag, which no deadline could stop.
+ */
+function checkOptionNames(options: unknown): void {
+  if (typeof options !== "object" || options === null) return;
+  for (const name in options) {
+    if (!Object.hasOwn(options, name)) continue;
+    if ((OPTION_NAMES as readonly string[]).includes(name)) continue;
+    throw new TypeError(
+      `Cannot instrument the module: no option is named ${
+        JSON.stringify(name)
+      }; the options are ${OPTION_NAMES.join(", ")}`,
+    );
+  }
 }
 
 /**

@@ -102,7 +102,9 @@ export async function meter(
     onOutOfFuel?: (counter: bigint, cost: bigint) => bigint | undefined;
   } = {},
 ): Promise<Metered> {
-  const metered = instrument(bytes, options);
+  const { grant: _grant, imports: _imports, onOutOfFuel: _hook, ...rewrite } =
+    options;
+  const metered = instrument(bytes, rewrite);
   assert.ok(WebAssembly.validate(metered.bytes), "the output must validate");
   const grant = options.grant ?? 1n << 40n;
   let granted = 0n;

@@ -1,0 +1,98 @@
+/**
+ * Refuses an option whose name the function does not know. Left alone, a
+ * misspelt option is dropped without a word: `{ timeot: 50 }` gives a call
+ * with no deadline at all, which the caller believes stopped.
+ *
+ * @module
+ */
+
+import { describeValue } from "./option_checks.ts";
+
+/**
+ * The known name closest to `given`, when it is plausibly a slip of the
+ * keys: the same letters in another case, or at most two edits away.
+ */
+function closest(given: string, known: readonly string[]): string | undefined {
+  const lower = given.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const name of known) {
+    if (name.toLowerCase() === lower) return name;
+    const distance = editDistance(lower, name.toLowerCase());
+    if (distance < bestDistance) {
+      best = name;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance; the names compared are a few letters long. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        row[j]! + 1,
+        next[j - 1]! + 1,
+        row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * Checks that every own property of an options object is a name the
+ * function takes. A property set to `undefined` counts too: it is as much a
+ * slip as one with a value.
+ *
+ * @param options The options object, or `undefined` when left out.
+ * @param known The names the function takes.
+ * @param where The function they were given to, e.g. `invoke`.
+ * @param elsewhere Names that belong to another function, each with a hint
+ *   of where it goes.
+ * @throws {TypeError} When the options are not an object (`null`
+ *   included); or naming the unknown option, the known name it is likely
+ *   meant to be, and the names the function takes.
+ *
+ * @example Usage
+ * ```ts
+ * import { checkOptionNames } from "./option_names.ts";
+ * import assert from "node:assert/strict";
+ *
+ * checkOptionNames({ fuel: 10 }, ["fuel", "timeout"], "invoke");
+ * assert.throws(
+ *   () => checkOptionNames({ timeot: 50 }, ["fuel", "timeout"], "invoke"),
+ *   /did you mean "timeout"/,
+ * );
+ * ```
+ */
+export function checkOptionNames(
+  options: unknown,
+  known: readonly string[],
+  where: string,
+  elsewhere: Readonly<Record<string, string>> = {},
+): void {
+  if (options === undefined) return;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `${where}'s options must be an object; got ${describeValue(options)}`,
+    );
+  }
+  for (const name in options) {
+    if (!Object.hasOwn(options, name) || known.includes(name)) continue;
+    const hint = Object.hasOwn(elsewhere, name)
+      ? elsewhere[name]
+      : closest(name, known) === undefined
+      ? undefined
+      : `did you mean "${closest(name, known)}"?`;
+    throw new TypeError(
+      `${where} has no option ${JSON.stringify(name)}${
+        hint === undefined ? "" : ` (${hint})`
+      }; its options are: ${known.join(", ")}`,
+    );
+  }
+}

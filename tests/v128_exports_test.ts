@@ -1,0 +1,54 @@
+/**
+ * An export that takes or returns a v128 cannot be called from JavaScript
+ * with any arguments: the refusal says so first, rather than asking for an
+ * argument that would then be refused too.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { isExportError, loadGuest } from "../mod.ts";
+import { wat } from "./support/instrument.ts";
+import { runMain } from "./support/cli.ts";
+
+const V128 = await wat(`(module
+  (func (export "takes") (param v128))
+  (func (export "gives") (result v128) (v128.const i64x2 0 0))
+  (func (export "both") (param v128 i32) (result v128) (local.get 0)))`);
+
+const SAYS_V128 = /uses v128, which JavaScript cannot pass or receive/;
+
+Deno.test("invoke of a v128 export says it uses v128, whatever arguments it is given", async () => {
+  const guest = await loadGuest(V128);
+  for (
+    const [name, args] of [["takes", []], ["takes", [1]], ["gives", []], [
+      "both",
+      [],
+    ], ["both", [1, 2, 3]]] as const
+  ) {
+    assert.throws(
+      () => guest.invoke(name, [...args]),
+      (error) => isExportError(error) && SAYS_V128.test(error.message),
+      `${name}(${args.join(", ")})`,
+    );
+  }
+});
+
+Deno.test("CLI: a v128 export without --arg is one line that names v128, exit 2", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/v128.wasm`, V128);
+    const run = await runMain(["--allow-read"], [
+      `${dir}/v128.wasm`,
+      "--invoke",
+      "takes",
+    ]);
+    assert.equal(run.code, 2);
+    assert.equal(run.stdout, "");
+    assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
+    assert.match(run.stderr, /v128/);
+    assert.doesNotMatch(run.stderr, /give one for each parameter/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
