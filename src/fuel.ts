@@ -477,9 +477,8 @@ export class FuelMeter {
     }
     let metered: InstrumentedModule;
     if (source instanceof Uint8Array) {
-      const bytes = limits === undefined
-        ? source
-        : limitGuest(source, limits, "the module");
+      // Without limits.tables, a default one.
+      const bytes = limitGuest(source, limits, "the module");
       // Before anything instantiates it, which nothing can cut short.
       // Its bodies are checked as they are rewritten.
       checkInstanceSize(source, "the module", false);
