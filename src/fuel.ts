@@ -159,7 +159,9 @@ export interface FuelMeterOptions {
    * `GuestOptions.limits`): written into its bytes, so that a grow past a
    * limit returns -1; a module whose memory or table starts above its limit
    * is refused with a `GuestLoadError` (reason `limits`). Needs the
-   * module's bytes, not what `instrument()` returned.
+   * module's bytes, not what `instrument()` returned. Without `tables`,
+   * the module's own tables may grow to 1,000,000 elements together, given
+   * its bytes (`instrument()`'s output is not held to it).
    */
   limits?: ResourceLimits;
   /**
