@@ -101,15 +101,19 @@ const GUESTS: HostileGuest[] = [
     inProcessOnly: true,
   },
   {
-    label: "table.fill 10M",
-    // Grown by its start function: a guest loaded in process may not start
-    // with more than a million table elements.
-    wat: `(module (table 0 funcref)
-      (func $grow (drop (table.grow 0 (ref.null func) (i32.const 10000000))))
-      (start $grow)
-      (func (export "run")
-      (table.fill 0 (i32.const 0) (ref.null func) (i32.const 10000000))))`,
+    label: "table.fill 1M (default cap)",
+    // Grown by its start function to as many elements as its tables may
+    // hold without limits.tables (the grow traps if it fails).
+    wat: tableFill(1_000_000),
     export: "run",
+  },
+  {
+    label: "table.fill 10M (limits.tables)",
+    // The engine's largest table, which the host's garbage collector walks
+    // at each major collection: what raising limits.tables re-opens.
+    wat: tableFill(10_000_000),
+    export: "run",
+    options: { limits: { tables: 10_000_000 } },
   },
   {
     label: "nested invoke, outer deadline",
@@ -120,6 +124,23 @@ const GUESTS: HostileGuest[] = [
     nests: true,
   },
 ];
+
+/**
+ * A guest whose start function grows its table to `n`, and whose `run`
+ * fills it until stopped.
+ */
+function tableFill(n: number): string {
+  return `(module (table 0 funcref)
+    (func $grow (if (i32.lt_s
+      (table.grow 0 (ref.null func) (i32.const ${n})) (i32.const 0))
+      (then unreachable)))
+    (start $grow)
+    (func $f) (elem declare func $f)
+    (func (export "run") (loop $l
+      (table.fill 0 (i32.const 0) (ref.func $f) (i32.const ${n}))
+      (table.fill 0 (i32.const 0) (ref.null func) (i32.const ${n}))
+      (br $l))))`;
+}
 
 /**
  * A start function that runs away. It first calls `host.mark`, so that its

@@ -173,7 +173,9 @@ export interface FuelMeterOptions {
    * `GuestOptions.limits`): written into its bytes, so that a grow past a
    * limit returns -1; a module whose memory or table starts above its limit
    * is refused with a `GuestLoadError` (reason `limits`). Needs the
-   * module's bytes, not what `instrument()` returned.
+   * module's bytes, not what `instrument()` returned. Without `tables`,
+   * the module's own tables may grow to 1,000,000 elements together, given
+   * its bytes (`instrument()`'s output is not held to it).
    */
   limits?: ResourceLimits;
   /**
@@ -495,9 +497,8 @@ export class FuelMeter {
     }
     let metered: InstrumentedModule;
     if (source instanceof Uint8Array) {
-      const bytes = limits === undefined
-        ? source
-        : limitGuest(source, limits, "the module");
+      // Without limits.tables, a default one.
+      const bytes = limitGuest(source, limits, "the module");
       // Before anything instantiates it, which nothing can cut short.
       // Its bodies are checked as they are rewritten.
       checkInstanceSize(source, "the module", false);

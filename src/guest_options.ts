@@ -68,8 +68,12 @@ export interface GuestOptions {
    * limit is refused with a {@linkcode GuestLoadError} (reason `limits`)
    * before anything is allocated. An imported memory or table must then
    * have a maximum within the limit. Needs the guest's bytes, not a
-   * compiled module; works metered or not.
-   * @default {undefined} (no limits but the engine's)
+   * compiled module; works metered or not. Without `tables`, the guest's
+   * own tables may grow to 1,000,000 elements together (the host's garbage
+   * collector walks them in pauses no stop can cut short: 10,000,000 paused
+   * it 30 to 40 ms), an imported table to its own maximum; a guest given as
+   * a compiled module is not held to it.
+   * @default {undefined} (no memory limit but the engine's; tables as above)
    */
   limits?: ResourceLimits;
   /**

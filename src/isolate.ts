@@ -101,9 +101,11 @@ export interface IsolatedCallOptions {
   /**
    * The guest's memory and table limits, as `GuestOptions.limits`: a grow
    * past one returns -1, and a guest that starts above one ends the call
-   * with a `GuestLoadError` (reason `limits`).
+   * with a `GuestLoadError` (reason `limits`). Without `tables`, the
+   * guest's own tables may grow to 1,000,000 elements together, or stay at
+   * what they start with when that is more.
    *
-   * @default undefined (no limits but the engine's)
+   * @default undefined (no memory limit but the engine's; tables as above)
    */
   limits?: ResourceLimits;
   /**

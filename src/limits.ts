@@ -72,10 +72,11 @@ export function checkLimits(
 
 /**
  * Writes the limits into a guest's bytes, or refuses the guest when one of
- * its memories or tables starts above its limit.
+ * its memories or tables starts above its limit. Without `limits.tables`,
+ * its own tables may grow to {@linkcode DEFAULT_TABLE_ELEMENTS} together.
  *
  * @param bytes The guest's bytes.
- * @param limits Its limits.
+ * @param limits Its limits, if any.
  * @param label The guest's name in messages.
  * @returns The bytes with every maximum within its limit.
  * @throws {GuestLoadError} With reason `limits`, for a minimum above its limit.
@@ -83,7 +84,7 @@ export function checkLimits(
  */
 export function limitGuest(
   bytes: Uint8Array,
-  limits: ResourceLimits,
+  limits: ResourceLimits | undefined,
   label: string,
 ): Uint8Array {
   return runSteps(limitGuestSteps(bytes, limits, label));
@@ -93,7 +94,7 @@ export function limitGuest(
  * {@linkcode limitGuest} in steps, for a load that watches a stop.
  *
  * @param bytes The guest's bytes.
- * @param limits The limits.
+ * @param limits The limits, if any.
  * @param label The guest's name in messages.
  * @returns The steps, which return the limited bytes.
  * @throws {GuestLoadError} With reason `limits`, for a minimum above its limit.
@@ -101,10 +102,15 @@ export function limitGuest(
  */
 export function* limitGuestSteps(
   bytes: Uint8Array,
-  limits: ResourceLimits,
+  limits: ResourceLimits | undefined,
   label: string,
 ): Steps<Uint8Array> {
-  const limited = yield* applyLimitsSteps(bytes, limits);
+  const limited = yield* applyLimitsSteps(
+    bytes,
+    limits?.tables === undefined
+      ? { ...limits, tablesTogether: DEFAULT_TABLE_ELEMENTS }
+      : limits,
+  );
   const over = limited.over;
   if (over === undefined) return limited.bytes;
   const what = `${over.imported ? "imported " : ""}${over.kind} ${over.index}`;
@@ -250,6 +256,19 @@ export function* checkInstanceSizeSteps(
     );
   }
 }
+
+/**
+ * The most elements a guest's own tables may grow to together when its
+ * `limits` set no `tables`: `table.grow` past it returns -1, as at a
+ * declared maximum (each table may grow by an even share of what their
+ * minimums leave). The host's garbage collector walks every element at
+ * each major collection, and its pause, which no stop can cut short,
+ * grows with them: a forced full collection took about 5 to 6 ms with
+ * 1,000,000 funcref elements, 8 to 12 ms with 2,000,000 and 30 to 40 ms
+ * with 10,000,000 (the engine's largest table). Real guests' tables hold
+ * from about a hundred elements to ten thousand (esbuild's: 9,403).
+ */
+export const DEFAULT_TABLE_ELEMENTS = 1_000_000;
 
 /**
  * The most elements a guest's constant expressions (the initializers of

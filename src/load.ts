@@ -477,11 +477,12 @@ export interface LoadOptions {
    */
   signal?: AbortSignal;
   /**
-   * Checks bytes that are to be compiled before the engine sees them. A
-   * remote module is then downloaded whole before it is compiled, rather
-   * than compiled while it downloads.
+   * Checks bytes that are to be compiled before the engine sees them, and
+   * may give other bytes to compile in their place (the guest's with its
+   * limits written in). A remote module is then downloaded whole before it
+   * is compiled, rather than compiled while it downloads.
    */
-  check?: (bytes: Uint8Array, label: string) => Promise<void>;
+  check?: (bytes: Uint8Array, label: string) => Promise<Uint8Array | void>;
 }
 
 /**
@@ -520,8 +521,8 @@ export async function loadModule(
     const response = await fetchRemote(url!, label, options.signal);
     const fetched = await readBody(response, label);
     if (compile) {
-      await options.check?.(fetched, label);
-      const module = await compileBytes(fetched, label, options.compileOptions);
+      const checked = await options.check?.(fetched, label) ?? fetched;
+      const module = await compileBytes(checked, label, options.compileOptions);
       return { module, bytes: fetched, label };
     }
     checkPreamble(fetched, label);
@@ -531,9 +532,9 @@ export async function loadModule(
     checkPreamble(bytes, label);
     return { module: undefined, bytes, label };
   }
-  await options.check?.(bytes, label);
+  const checked = await options.check?.(bytes, label) ?? bytes;
   return {
-    module: await compileBytes(bytes, label, options.compileOptions),
+    module: await compileBytes(checked, label, options.compileOptions),
     bytes,
     label,
   };

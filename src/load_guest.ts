@@ -242,21 +242,27 @@ export async function loadGuestWith(
       owned;
     // A guest compiled as it is is checked before the engine sees it: the
     // engine's validation of some bodies is itself the harm.
-    const checks = !rewritten && internal.anySize !== true;
+    // Its tables get their default limit written in too.
     let checked = false;
     const loaded = await stops.race(loadModule(source, {
       compile: !rewritten,
       compileOptions: options.compile,
       room: consumable ? roomForHit : undefined,
       signal: stops.signal,
-      check: checks
-        ? async (bytes, name) => {
-          await stops.runSteps(
-            checkInstanceSizeSteps(bytes, options.label ?? name),
-          );
+      check: rewritten ? undefined : async (bytes, name) => {
+        const label = options.label ?? name;
+        if (internal.anySize !== true) {
+          await stops.runSteps(checkInstanceSizeSteps(bytes, label));
           checked = true;
         }
-        : undefined,
+        return await limitedBytes(
+          stops,
+          bytes,
+          undefined,
+          label,
+          options.compile,
+        );
+      },
     }));
     if (loaded.bytes !== undefined) internal.onBytes?.(loaded.bytes);
     // The caller's code runs in the turns of the event loop that a stoppable
@@ -273,7 +279,9 @@ export async function loadGuestWith(
     let importModule = "";
     let startExport: string | undefined;
     const original = snapshot ? loaded.bytes!.slice() : loaded.bytes;
-    const bytes = limits === undefined ? original : await stops.race(
+    // Without limits.tables, a default one (the garbage collector's pauses
+    // grow with the guest's tables).
+    const bytes = !rewritten ? original : await stops.race(
       limitedBytes(stops, original!, limits, label, options.compile),
     );
     // Before the engine instantiates the guest, which nothing can cut short
@@ -291,8 +299,8 @@ export async function loadGuestWith(
         label,
         options.compile,
         cache,
-        owned || limits !== undefined || snapshot,
-        consumable,
+        owned || bytes !== original || snapshot,
+        consumable && bytes === original,
         (start) => {
           return {
             costs: options.costs,
@@ -447,7 +455,7 @@ export async function loadGuestWith(
 async function limitedBytes(
   stops: LoadStops,
   bytes: Uint8Array,
-  limits: NonNullable<GuestOptions["limits"]>,
+  limits: GuestOptions["limits"],
   label: string,
   compile: CompileOptions | undefined,
 ): Promise<Uint8Array> {

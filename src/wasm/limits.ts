@@ -56,8 +56,24 @@ import { Writer } from "./writer.ts";
 export interface ResourceLimits {
   /** The most bytes each linear memory may hold (rounded down to pages). */
   readonly memory?: number;
-  /** The most elements each table may hold. */
+  /**
+   * The most elements each table may hold. Left out, a guest loaded from
+   * bytes may grow its own tables to 1,000,000 elements together (its
+   * host's garbage collection pauses grow with them); raising it re-opens
+   * those pauses (30 to 40 ms at 10,000,000).
+   */
   readonly tables?: number;
+}
+
+/**
+ * The limits {@linkcode applyLimits} writes: the `limits` option, and the
+ * most elements a module's own tables may hold together when it sets no
+ * `tables` (each of them may then grow by an even share of what their
+ * minimums leave; an imported table keeps the maximum its maker gave it).
+ */
+export interface LimitsToWrite extends ResourceLimits {
+  /** The most elements the module's own tables may hold together. */
+  readonly tablesTogether?: number;
 }
 
 /** A memory or table whose minimum is above its limit. */
@@ -119,7 +135,7 @@ const ENGINE_MEMORY_PAGES = [65536, 262144];
  */
 export function applyLimits(
   bytes: Uint8Array,
-  limits: ResourceLimits,
+  limits: LimitsToWrite,
 ): LimitedModule {
   return runSteps(applyLimitsSteps(bytes, limits));
 }
@@ -137,17 +153,25 @@ export function applyLimits(
  */
 export function* applyLimitsSteps(
   bytes: Uint8Array,
-  limits: ResourceLimits,
+  limits: LimitsToWrite,
 ): Steps<LimitedModule> {
   const memoryLimit = limits.memory === undefined
     ? undefined
     : Math.floor(limits.memory / PAGE);
   const tableLimit = limits.tables;
-  if (memoryLimit === undefined && tableLimit === undefined) return { bytes };
+  const together = tableLimit === undefined ? limits.tablesTogether : undefined;
+  if (
+    memoryLimit === undefined && tableLimit === undefined &&
+    together === undefined
+  ) return { bytes };
   const info = new ModuleInfo();
   const patches = new Patches();
-  const out = new Writer(bytes.length + 64);
-  out.copy(bytes, 0, 8);
+  // The module's sections, as views of its bytes where they are unchanged:
+  // joined only when something changed (most guests' tables already fit).
+  const pieces: Uint8Array[] = [bytes.subarray(0, 8)];
+  // How far each of the module's own tables may grow past its minimum when
+  // they share `together` elements.
+  let share: number | undefined;
   let memories = 0;
   let tables = 0;
   let changed = false;
@@ -172,7 +196,8 @@ export function* applyLimitsSteps(
         );
       }
     }
-    const cap = kind === "memory" ? memoryLimit : tableLimit;
+    const cap = kind === "memory" ? memoryLimit : tableLimit ??
+      (imported || share === undefined ? undefined : declared.min + share);
     if (cap === undefined) return w.copy(r.bytes, at, r.pos);
     if (declared.min > cap && over === undefined) {
       const unit = kind === "memory" ? PAGE : 1;
@@ -199,11 +224,11 @@ export function* applyLimitsSteps(
       yield* readSectionSteps(info, id, new Reader(bytes, start, end), patches);
     }
     if (id !== 2 && id !== 4 && id !== 5) {
-      for (let from = sectionStart; from < end; from += COPY_STEP_BYTES) {
-        out.copy(bytes, from, Math.min(end, from + COPY_STEP_BYTES));
-        if (end - from > COPY_STEP_BYTES) yield;
-      }
+      pieces.push(bytes.subarray(sectionStart, end));
       continue;
+    }
+    if (id === 4 && together !== undefined) {
+      share = yield* tableShare(bytes, start, end, info, together);
     }
     let mark = start;
     const r = new Reader(bytes, start, end);
@@ -257,11 +282,53 @@ export function* applyLimitsSteps(
     }
     if (!r.atEnd()) r.fail(`section ${id} has ${r.end - r.pos} unread bytes`);
     const contents = w.finish();
-    out.u8(id);
-    out.u32(contents.length);
-    out.bytes(contents);
+    const section = new Writer(contents.length + 6);
+    section.u8(id);
+    section.u32(contents.length);
+    section.bytes(contents);
+    pieces.push(section.finish());
   }
-  return { bytes: changed ? out.finish() : bytes, over };
+  if (!changed) return { bytes, over };
+  const out = new Writer(
+    pieces.reduce((sum, piece) => sum + piece.length, 0),
+  );
+  for (const piece of pieces) {
+    for (let from = 0; from < piece.length; from += COPY_STEP_BYTES) {
+      out.copy(piece, from, Math.min(piece.length, from + COPY_STEP_BYTES));
+      if (piece.length - from > COPY_STEP_BYTES) yield;
+    }
+  }
+  return { bytes: out.finish(), over };
+}
+
+/**
+ * How many elements each of a module's own tables may grow by when they
+ * share `together`: what their minimums leave of it, split evenly (none
+ * when they start with more).
+ */
+function* tableShare(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  info: ModuleInfo,
+  together: number,
+): Steps<number> {
+  const r = new Reader(bytes, start, end);
+  const count = r.count("table");
+  let minimums = 0;
+  let mark = start;
+  for (let i = 0; i < count; i++) {
+    const init = r.peek("table") === 0x40;
+    if (init) r.pos += 2;
+    readRefType(r, info.typeCount);
+    minimums += readTableLimits(r).min;
+    if (init) readConstExpr(r, info, info.globalCount, new Patches());
+    if (r.pos - mark >= STEP_BYTES) {
+      mark = r.pos;
+      yield;
+    }
+  }
+  return count === 0 ? 0 : Math.floor(Math.max(0, together - minimums) / count);
 }
 
 function writeLimits(w: Writer, limits: Limits & { max: number }): void {
