@@ -300,24 +300,29 @@ function readTableIndex(info: ModuleInfo, r: Reader): void {
   }
 }
 
+// What `skipPlainSegments` skipped besides its return value: kept out of
+// objects, whose property stores after its loop would have no feedback
+// when V8 optimises the running loop, and throw that code away.
+let segmentsSkipped = 0;
+let dataBytesSkipped = 0;
+
 /**
  * Skips the data segments from the `i`th on while they are active in
  * memory 0 at an `i32.const` offset of at most 4 bytes, with a size of at
  * most 4 bytes that fits the section: what the general reader would accept
- * without a check to make. Adds their sizes to the footprint.
+ * without a check to make. Leaves the index of the first segment not
+ * skipped (`count` at the end) in `segmentsSkipped`, and their sizes' sum
+ * in `dataBytesSkipped`.
  *
- * @returns The index of the first segment not skipped (`count` at the end),
- *   `r.pos` at its start.
+ * @returns Where the first segment not skipped starts.
  */
 function skipPlainSegments(
-  info: ModuleInfo,
-  r: Reader,
+  bytes: Uint8Array,
+  p: number,
+  end: number,
   i: number,
   count: number,
 ): number {
-  const bytes = r.bytes;
-  const end = r.end;
-  let p = r.pos;
   let dataBytes = 0;
   for (; i < count; i++) {
     if (bytes[p] !== 0 || bytes[p + 1] !== 0x41) break;
@@ -342,9 +347,9 @@ function skipPlainSegments(
     p = q + size;
     dataBytes += size;
   }
-  r.pos = p;
-  info.footprint.dataBytes += dataBytes;
-  return i;
+  segmentsSkipped = i;
+  dataBytesSkipped = dataBytes;
+  return p;
 }
 
 /**
@@ -365,7 +370,9 @@ export function readData(
     // Most segments are `0, i32.const k, end, size, bytes`: skipped in a
     // loop of locals alone (a Go module has about 100,000 of them, read
     // before V8 has optimised anything), the rest by the general reader.
-    i = skipPlainSegments(info, r, i, count);
+    r.pos = skipPlainSegments(r.bytes, r.pos, r.end, i, count);
+    i = segmentsSkipped;
+    info.footprint.dataBytes += dataBytesSkipped;
     if (i === count) break;
     const at = r.pos;
     const flags = r.u32();
