@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:2127709078ffb1484bdb1f6867f239f2b7a33e54ead44f5e0693ffca5b601bc5";
+  "sha256:229d4f34d32d16c8aba7a75f6e089ddbd7f393a6316c3bdd08c7a72fe4610cde";
