@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:0828d528f144c57ca47d752154cf0379e97e59e39e4ad2df50ea925d855c6949";
+  "sha256:1720661321d04fb2d845607fe430530b610814d94518fcd4758007783d0534c4";

@@ -155,7 +155,7 @@ export class ModuleInfo {
   /** Per type: its element's storage type, as encoded, if it is an array. */
   arrayElements: (Uint8Array | undefined)[] = [];
   /** Per type: the number of fields of a struct type, else -1. */
-  structFields: number[] = [];
+  structFields: Int32Array = new Int32Array(0);
   /**
    * Per global: its value when it is an `i32` known before instantiation,
    * else `NaN` (imports, other types).
@@ -333,41 +333,56 @@ export class ModuleInfo {
   *readTypesSteps(r: Reader): Steps<void> {
     let mark = r.pos;
     const groups = r.count("type", 2, LIMITS.types);
-    const params: number[] = [];
-    const offsets: number[] = [];
+    // Per type, in typed arrays sized for one type a group and doubled
+    // when recursion groups hold more: grown by `push`, a million types'
+    // arrays held three times their size, most of it dropped copies.
+    let params = new Int32Array(groups);
+    let offsets = new Int32Array(groups);
+    let fields = new Int32Array(groups).fill(-1);
+    let count = 0;
     const signatures = this.typeSignatures;
     const arrays = this.arrayElements;
-    const fields = this.structFields;
     // Identical function types share one signature (see `readSubType`).
     const shared: SharedSignatures = new Map();
-    const add = (signature: FunctionSignature | undefined) => {
+    const add = (offset: number, signature: FunctionSignature | undefined) => {
+      if (count === params.length) {
+        const capacity = Math.max(16, count * 2);
+        params = grown(params, capacity, 0);
+        offsets = grown(offsets, capacity, 0);
+        fields = grown(fields, capacity, -1);
+      }
       signatures.push(signature);
-      if (arrays.length < signatures.length) arrays.push(undefined);
-      if (fields.length < signatures.length) fields.push(-1);
-      params.push(signature ? signature.params.length : -1);
+      params[count] = signature ? signature.params.length : -1;
+      offsets[count] = offset;
+      if (subType.fields >= 0) fields[count] = subType.fields;
+      if (subType.element !== undefined) {
+        // Only array types have an entry; the rest read as `undefined`.
+        while (arrays.length < count) arrays.push(undefined);
+        arrays.push(subType.element);
+      }
+      count++;
     };
     for (let g = 0; g < groups; g++) {
       if (r.peek("type") === 0x4e) {
         r.pos++;
         const n = r.count("recursion group", 2);
         // Checked before the group is read: its types are held as read.
-        if (params.length + n > LIMITS.types - 2) {
+        if (count + n > LIMITS.types - 2) {
           r.fail(`too many types: more than ${LIMITS.types - 2}`);
         }
-        const limit = params.length + n;
+        const limit = count + n;
         for (let i = 0; i < n; i++) {
-          offsets.push(-1);
-          add(readSubType(r, limit, arrays, fields, shared));
+          add(-1, readSubType(r, limit, shared));
           if (r.pos - mark >= STEP_BYTES) {
             mark = r.pos;
             yield;
           }
         }
       } else {
-        offsets.push(r.peek("type") === 0x60 ? r.pos : -1);
-        add(readSubType(r, params.length + 1, arrays, fields, shared));
+        const offset = r.peek("type") === 0x60 ? r.pos : -1;
+        add(offset, readSubType(r, count + 1, shared));
       }
-      if (params.length > LIMITS.types - 2) {
+      if (count > LIMITS.types - 2) {
         r.fail(`too many types: more than ${LIMITS.types - 2}`);
       }
       if (r.pos - mark >= STEP_BYTES) {
@@ -375,9 +390,14 @@ export class ModuleInfo {
         yield;
       }
     }
-    this.typeCount = params.length;
-    this.typeParams = Int32Array.from(params);
-    this.typeOffsets = Int32Array.from(offsets);
+    this.typeCount = count;
+    this.typeParams = count === params.length ? params : params.slice(0, count);
+    this.typeOffsets = count === offsets.length
+      ? offsets
+      : offsets.slice(0, count);
+    this.structFields = count === fields.length
+      ? fields
+      : fields.slice(0, count);
   }
 
   /**
@@ -599,8 +619,30 @@ type SharedSignatures = Map<number, [FunctionSignature, number, number][]>;
 const scratch: ValueType[] = [];
 
 /**
+ * What `readSubType` read besides a function type's signature: a struct
+ * type's field count (else -1), an array type's element type.
+ */
+const subType: { fields: number; element: Uint8Array | undefined } = {
+  fields: -1,
+  element: undefined,
+};
+
+/** `array` in a new array of `capacity` items, the rest `fill`. */
+function grown(
+  array: Int32Array,
+  capacity: number,
+  fill: number,
+): Int32Array<ArrayBuffer> {
+  const bigger = new Int32Array(capacity);
+  bigger.set(array);
+  if (fill !== 0) bigger.fill(fill, array.length);
+  return bigger;
+}
+
+/**
  * The signature encoded as `[start, end)` if one encoded the same way was
- * read before, else `read()`'s, kept for the next ones (while fewer than
+ * read before, else a new one of the `paramCount` parameters and the
+ * results in `scratch`, kept for the next ones (while fewer than
  * `MAX_SHARED` are). Type indices are absolute, so equal encodings are
  * equal signatures: a million identical types held a million pairs of
  * arrays.
@@ -610,7 +652,7 @@ function sharedSignature(
   start: number,
   end: number,
   shared: SharedSignatures,
-  read: () => FunctionSignature,
+  paramCount: number,
 ): FunctionSignature {
   let hash = 0x811c9dc5;
   for (let i = start; i < end; i++) {
@@ -627,7 +669,10 @@ function sharedSignature(
       if (same) return signature;
     }
   }
-  const signature = read();
+  const signature = {
+    params: scratch.slice(0, paramCount),
+    results: scratch.slice(paramCount),
+  };
   if (shared.size < MAX_SHARED) {
     if (bucket === undefined) shared.set(hash, [[signature, start, end]]);
     else bucket.push([signature, start, end]);
@@ -639,10 +684,10 @@ function sharedSignature(
 function readSubType(
   r: Reader,
   typeLimit: number,
-  arrays: (Uint8Array | undefined)[],
-  structFields: number[],
   shared: SharedSignatures,
 ): FunctionSignature | undefined {
+  subType.fields = -1;
+  subType.element = undefined;
   const byte = r.peek("type");
   if (byte === 0x50 || byte === 0x4f) {
     r.pos++;
@@ -666,10 +711,7 @@ function readSubType(
       for (let i = 0; i < resultCount; i++) {
         scratch.push(readValType(r, typeLimit));
       }
-      return sharedSignature(r.bytes, start, r.pos, shared, () => ({
-        params: scratch.slice(0, paramCount),
-        results: scratch.slice(paramCount),
-      }));
+      return sharedSignature(r.bytes, start, r.pos, shared, paramCount);
     }
     case 0x5f: {
       const fields = r.count("field", 2, LIMITS.structFields);
@@ -677,13 +719,13 @@ function readSubType(
         readValType(r, typeLimit, true);
         readMutability(r);
       }
-      structFields.push(fields);
+      subType.fields = fields;
       return undefined;
     }
     case 0x5e: {
       const elementAt = r.pos;
       readValType(r, typeLimit, true);
-      arrays.push(r.bytes.subarray(elementAt, r.pos));
+      subType.element = r.bytes.subarray(elementAt, r.pos);
       readMutability(r);
       return undefined;
     }

@@ -358,6 +358,13 @@ export class BodyScanner {
   #fuelLocal = 0;
   /** Where margin checks are written to be measured. */
   readonly #scratch = new Emitter(64);
+  /**
+   * Per check variant, the size of a margin check without its constants
+   * (see `#marginCheckSize`), for the fuel local `#marginBasesFor`; -1 if
+   * not yet measured.
+   */
+  readonly #marginBases = new Int32Array(8);
+  #marginBasesFor = -1;
   /** A reader for the less common immediates, reused across operators. */
   readonly #reader: Reader;
   /** The table or memory indices the last bulk operator named. */
@@ -1672,9 +1679,41 @@ export class BodyScanner {
     return check.fixed + check.costAt.length * s64Size(cost);
   }
 
-  /** The size of a check that also tests for `margin`. */
+  /**
+   * The size of a check that also tests for `margin` (above 0): the size
+   * of its variant's code without constants, measured once per variant and
+   * fuel local, and the constants' sizes (a `br_table` with many targets
+   * asks for each target, twice).
+   */
   #marginCheckSize(kind: number, cost: number, margin: number): number {
     const variant = kind >> 5 & 7;
+    if (this.#marginBasesFor !== this.#fuelLocal) {
+      this.#marginBases.fill(-1);
+      this.#marginBasesFor = this.#fuelLocal;
+    }
+    let base = this.#marginBases[variant]!;
+    if (base < 0) {
+      base = this.#writeMarginCheck(variant, 1, 1) -
+        this.#marginConstants(1, 1);
+      this.#marginBases[variant] = base;
+    }
+    return base + this.#marginConstants(cost, margin);
+  }
+
+  /**
+   * The size of the constants of a margin check (see `writeCheck`): the
+   * cost, and with a slow path that resumes, the margin three times and the
+   * demand; else the margin and the cost again.
+   */
+  #marginConstants(cost: number, margin: number): number {
+    return s64Size(cost) +
+      (this.#targets.resumable
+        ? 3 * s64Size(margin) + s64Size(cost + margin)
+        : s64Size(margin) + s64Size(cost));
+  }
+
+  /** The size of a margin check, written out. */
+  #writeMarginCheck(variant: number, cost: number, margin: number): number {
     const e = this.#scratch;
     e.len = 0;
     writeCheck(
