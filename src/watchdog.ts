@@ -50,12 +50,6 @@ export const WATCH_POLL_MS = 0.5;
  */
 export const DEADLINE_SLOTS = 128;
 
-/**
- * How long before a call's deadline the watchdog's thread wakes and spins
- * on the clock, in milliseconds.
- */
-export const DEADLINE_SPIN_MS = 2;
-
 /** A flag the watchdog sets; call `disarm` when it is no longer needed. */
 export interface WatchdogHandle {
   /**
@@ -114,20 +108,7 @@ function workerSource(): string {
   const settings: WatchdogSettings = {
     pollMs: WATCH_POLL_MS,
     slots: DEADLINE_SLOTS,
-    spinMs: DEADLINE_SPIN_MS,
-    spinStepMs: 0.05,
   };
-  // EXPERIMENT: override from the environment while measuring.
-  try {
-    const spin = Deno.env.get("EE_SPIN_MS");
-    if (spin !== undefined) settings.spinMs = Number(spin);
-    const step = Deno.env.get("EE_SPIN_STEP_MS");
-    if (step !== undefined) settings.spinStepMs = Number(step);
-    const busy = Deno.env.get("EE_SPIN_BUSY_MS");
-    if (busy !== undefined) {
-      (settings as unknown as { spinBusyMs: number }).spinBusyMs = Number(busy);
-    }
-  } catch { /* no permission */ }
   return `(${runWatchdog.toString()})(require("node:worker_threads").parentPort, ${
     JSON.stringify(settings)
   });`;

@@ -98,17 +98,6 @@ export interface WatchdogSettings {
   pollMs: number;
   /** How many slots the board has (an even number). */
   slots: number;
-  /**
-   * How long before a call's deadline the thread wakes, to spin on the
-   * clock through the rest, in milliseconds (0: it sleeps until the
-   * deadline).
-   */
-  spinMs: number;
-  /**
-   * While it spins: how long each wait on the wake word lasts, in
-   * milliseconds (0: a busy loop on the clock).
-   */
-  spinStepMs: number;
 }
 
 /** The part of a worker's `parentPort` the thread uses. */
@@ -134,8 +123,7 @@ export function runWatchdog(
   port: WorkerPort,
   settings: WatchdogSettings,
 ): void {
-  const { pollMs, slots, spinMs, spinStepMs } = settings;
-  const spinBusyMs = (settings as { spinBusyMs?: number }).spinBusyMs ?? 0;
+  const { pollMs, slots } = settings;
   // The layout, as in the constants beside this function.
   const posted = 0, ready = 2, wake = 3, scanning = 4;
   const receivedWord = 5;
@@ -153,9 +141,6 @@ export function runWatchdog(
   let deadlines: Float64Array | undefined;
   let periods: Float64Array | undefined;
   let received = 0;
-  /** The one-shot slot deadline due first, found by the last scan. */
-  let nearestSlot = -1;
-  let nearestAt = Infinity;
   const now = () => performance.timeOrigin + performance.now();
 
   /** Sets the flags of messages that are due; returns how long to sleep. */
@@ -188,8 +173,6 @@ export function runWatchdog(
   /** Sets the flags of slots that are due; returns how long to sleep. */
   const fireSlots = (time: number): number => {
     let sleep = Infinity;
-    nearestSlot = -1;
-    nearestAt = Infinity;
     for (let slot = 0; slot < flags.length; slot++) {
       const flag = flags[slot];
       const tag = tags[slot];
@@ -203,10 +186,6 @@ export function runWatchdog(
         const at = deadlines![slot];
         if (time < at) {
           sleep = Math.min(sleep, at - time);
-          if (at < nearestAt && periods![slot] === 0) {
-            nearestAt = at;
-            nearestSlot = slot;
-          }
           continue;
         }
       }
@@ -254,31 +233,9 @@ export function runWatchdog(
         0,
         Math.min(fireEntries(time), fireSlots(time)),
       );
-      if (nearestAt - time > spinMs) {
-        // Wake a margin before the deadline: the kernel may give this
-        // thread a core milliseconds after its wait ends.
-        const wait = Math.min(sleep, nearestAt - spinMs - time);
-        // An arm due before the spin would start rings.
-        sleepAt![sleepAtIndex] = time + wait + spinMs;
-        Atomics.store(control, scanning, 0);
-        Atomics.wait(control, wake, woken, wait);
-        continue;
-      }
-      // Within the margin: spin until the next scan is due, or until the
-      // slot is disarmed or the main thread rings.
-      const until = time + sleep;
-      const slot = nearestSlot;
-      const tag = tags[slot];
-      sleepAt![sleepAtIndex] = until;
+      sleepAt![sleepAtIndex] = time + sleep;
       Atomics.store(control, scanning, 0);
-      while (
-        now() < until && Atomics.load(states!, slot) === tag &&
-        Atomics.load(control, wake) === woken
-      ) {
-        if (spinStepMs > 0 && until - now() > spinBusyMs) {
-          Atomics.wait(control, wake, woken, spinStepMs);
-        }
-      }
+      Atomics.wait(control, wake, woken, sleep);
     }
   };
 
