@@ -100,8 +100,14 @@ export function decodeValue(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(decodeValue);
   if (value !== null && typeof value === "object") {
     const record = value as { $bigint?: string; $number?: string };
-    if (record.$bigint !== undefined) return BigInt(record.$bigint);
-    if (record.$number !== undefined) return Number(record.$number);
+    // Only the child's own encoding makes these records; anything else in
+    // one (a broken child) stays the text it was, rather than throwing here.
+    if (typeof record.$bigint === "string") {
+      return /^-?\d+$/.test(record.$bigint)
+        ? BigInt(record.$bigint)
+        : record.$bigint;
+    }
+    if (typeof record.$number === "string") return Number(record.$number);
   }
   return value === null ? undefined : value;
 }

@@ -195,6 +195,11 @@ async function fetchRemote(
  * not a core module" get their own messages rather than V8's.
  */
 export function checkPreamble(bytes: Uint8Array, label: string): void {
+  if (bytes.length === 0) {
+    throw new InvalidModule(
+      `${label} is empty: expected a WebAssembly module, which starts with \\0asm; give the compiled .wasm binary (check that its build finished writing it)`,
+    );
+  }
   const isWasm = bytes.length >= 4 && MAGIC.every((b, i) => bytes[i] === b);
   if (!isWasm) {
     throw new InvalidModule(

@@ -159,6 +159,20 @@ Deno.test("CLI: --arg -1 is a negative number, and a value out of range is one l
     ]);
     assert.equal(fuel.code, 2);
     assertOneLine(fuel.stderr, /--fuel -1: expected a whole number/);
+
+    // The command line runs in-process: it can never report out_of_memory.
+    const memory = await runMain(["--allow-read"], [
+      `${dir}/typed.wasm`,
+      "--invoke",
+      "neg",
+      "--expect",
+      "out_of_memory",
+    ]);
+    assert.equal(memory.code, 2);
+    assertOneLine(
+      memory.stderr,
+      /--expect out_of_memory: the command line never reports that outcome .*expect one of returned, interrupted, fuel_exhausted, timeout, trap, error, aborted/,
+    );
   });
 });
 

@@ -178,3 +178,19 @@ Deno.test("a child's error whose fields are not an object is rebuilt without the
     '"message":"no export named run","fields":null}}';
   assert.throws(() => fromWire(JSON.parse(line)), ExportError, "no export");
 });
+
+Deno.test("value records a child did not encode stay the text they were", () => {
+  const outcome = fromWire({
+    type: "returned",
+    export: "run",
+    value: [{ $bigint: "12" }, { $bigint: "1e3" }, { $bigint: 5 }, {
+      $number: "NaN",
+    }],
+  });
+  assert.equal(outcome.outcome, "returned");
+  const value = (outcome as { value: unknown[] }).value;
+  assert.equal(value[0], 12n);
+  assert.equal(value[1], "1e3");
+  assert.deepEqual(value[2], { $bigint: 5 });
+  assert.ok(Number.isNaN(value[3]));
+});

@@ -364,6 +364,11 @@ Deno.test("unloadable guests give one branded error that says what to do", async
     (e) => isInvalidModule(e) && /does not start with \\0asm/.test(e.message),
   );
   await assert.rejects(
+    loadGuest(new Uint8Array()),
+    (e) =>
+      isInvalidModule(e) && /is empty: expected a WebAssembly/.test(e.message),
+  );
+  await assert.rejects(
     loadGuest(new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0])),
     (e) => isInvalidModule(e) && /component/.test(e.message),
   );
