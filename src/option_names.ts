@@ -84,11 +84,12 @@ export function checkOptionNames(
   }
   for (const name in options) {
     if (!Object.hasOwn(options, name) || known.includes(name)) continue;
+    const guess = closest(name, known);
     const hint = Object.hasOwn(elsewhere, name)
       ? elsewhere[name]
-      : closest(name, known) === undefined
+      : guess === undefined
       ? undefined
-      : `did you mean "${closest(name, known)}"?`;
+      : `did you mean "${guess}"?`;
     throw new TypeError(
       `${where} has no option ${JSON.stringify(name)}${
         hint === undefined ? "" : ` (${hint})`

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:1720661321d04fb2d845607fe430530b610814d94518fcd4758007783d0534c4";
+  "sha256:7a3789cc5cf352a47bf3098fc811e91e2277e334539dce5168e1f7fff6fa3fc4";

@@ -39,6 +39,7 @@
  */
 
 import { InvalidModule, isEarlyExitError } from "../errors.ts";
+import { checkOptionNames } from "../option_names.ts";
 import { IMPORT_NAME } from "./added_functions.ts";
 import { type CostTable, resolveCosts } from "./costs.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
@@ -359,7 +360,9 @@ export function instrument(
   bytes: Uint8Array,
   options: InstrumentOptions = {},
 ): InstrumentedModule {
-  checkOptionNames(options);
+  // A misspelt `stopFlag` would give a module without the flag, which no
+  // deadline could stop.
+  checkOptionNames(options, OPTION_NAMES, "instrument");
   return instrumentModule(bytes, options).metered;
 }
 
@@ -379,23 +382,6 @@ const OPTION_NAMES: readonly (keyof InstrumentOptions)[] = [
   "stopsWaitFor",
   "stopsWaitForAllocator",
 ];
-
-/**
- * Refuses an option `instrument` does not take: a misspelt `stopFlag`
- * would give a module without the flag, which no deadline could stop.
- */
-function checkOptionNames(options: unknown): void {
-  if (typeof options !== "object" || options === null) return;
-  for (const name in options) {
-    if (!Object.hasOwn(options, name)) continue;
-    if ((OPTION_NAMES as readonly string[]).includes(name)) continue;
-    throw new TypeError(
-      `Cannot instrument the module: no option is named ${
-        JSON.stringify(name)
-      }; the options are ${OPTION_NAMES.join(", ")}`,
-    );
-  }
-}
 
 /**
  * {@linkcode instrument}, also handing back what the one walk over the input
