@@ -83,7 +83,9 @@ Options:
                      {"outcome", "export", "value"?, "trap"?, "fuel"?,
                       "elapsed_ms"?, "message"}; "fuel" is
                      {"consumed", "remaining"} with --fuel or --timeout
-                     (remaining is null when unlimited). A usage or load
+                     (remaining is null when unlimited); a value JSON
+                     cannot hold (an i64 past 2^53, Infinity, NaN, -0)
+                     is a string. A usage or load
                      error prints {"outcome": "usage_error" or
                      "load_error", "error"?, "message"} (exit 2); an
                      internal error {"outcome": "internal_error", ...}
@@ -244,14 +246,17 @@ function toJsonValue(value: unknown): unknown {
       : value.toString();
   }
   if (Array.isArray(value)) return value.map(toJsonValue);
+  // JSON has no Infinity or NaN, and JSON.stringify writes -0 as 0.
   if (typeof value === "number" && !Number.isFinite(value)) {
     return String(value);
   }
+  if (Object.is(value, -0)) return "-0";
   return value ?? null;
 }
 
 function describeValue(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(describeValue).join(", ")}]`;
+  if (Object.is(value, -0)) return "-0";
   return value === undefined ? "nothing" : String(value);
 }
 

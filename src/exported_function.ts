@@ -46,6 +46,23 @@ export function exportedFunction(
 }
 
 /**
+ * Checks that a call's arguments come as an array: a string would pass
+ * its characters as arguments, and a lone number would pass none.
+ *
+ * @param name The export.
+ * @param args What the caller gave as the call's arguments.
+ * @throws {ExportError} When `args` is not an array.
+ */
+export function checkArgumentList(name: string, args: unknown): void {
+  if (Array.isArray(args)) return;
+  throw new ExportError(
+    `the arguments of export "${name}" go in an array, e.g. invoke("${name}", [1, 2]); got ${
+      describeValue(args)
+    }`,
+  );
+}
+
+/**
  * Checks a call's arguments against the export's signature, when known.
  *
  * @param signature The export's signature, if the guest's bytes were known.

@@ -46,6 +46,7 @@ import type {
 } from "./guest_options.ts";
 import type { HostFunction } from "./imports.ts";
 import {
+  checkArgumentList,
   checkArguments,
   checkArgumentValues,
   exportedFunction,
@@ -498,6 +499,7 @@ export class Guest {
 
   /** The export, checked once per name and argument count. */
   #function(name: string, args: unknown[]): HostFunction {
+    checkArgumentList(name, args);
     let fn = this.#checked.get(name);
     if (fn === undefined || fn.length !== args.length) {
       fn = exportedFunction(this.#instance, this.module, this.label, name);

@@ -34,6 +34,7 @@ import { startDeadline } from "./isolate_deadline.ts";
 import { trackExit } from "./isolate_exits.ts";
 import { checkLimits, type ResourceLimits, shareMemory } from "./limits.ts";
 import { loadModule } from "./load.ts";
+import { checkArgumentList } from "./exported_function.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import { checkOptionNames } from "./option_names.ts";
 import { type CallOutcome, START_FUNCTION, stoppedOutcome } from "./outcome.ts";
@@ -359,6 +360,7 @@ export async function invokeIsolated(
     );
   }
   checkOptionNames(options, ISOLATED_OPTION_NAMES, "invokeIsolated");
+  checkArgumentList(name, args);
   const limits = checkLimits(options.limits, "invokeIsolated");
   const request = {
     export: name,

@@ -57,6 +57,29 @@ Deno.test("an argument that does not fit its parameter's type is refused, naming
   );
 });
 
+Deno.test("arguments that are not an array are refused, not split or dropped", async () => {
+  const guest = await loadGuest(await TYPED);
+  const async = await loadGuest(await TYPED, { async: true });
+  const notArrays: unknown[] = ["12", 7, { 0: 1, 1: 2, length: 2 }, null];
+  for (const args of notArrays) {
+    const shown = args === null ? "null" : typeof args;
+    const refused = refusedArgument(
+      new RegExp(
+        `arguments of export "add" go in an array, .*; got (an? )?${shown}`,
+      ),
+    );
+    assert.throws(() => guest.invoke("add", args as unknown[]), refused);
+    await assert.rejects(
+      () => async.invokeAsync("add", args as unknown[]),
+      refused,
+    );
+    await assert.rejects(
+      () => invokeIsolated(new Uint8Array(0), "add", args as unknown[]),
+      refused,
+    );
+  }
+});
+
 Deno.test("arguments at the edges of their types' ranges pass", async () => {
   const guest = await loadGuest(await TYPED);
   assert.equal(guest.call("add", -(2 ** 31), 0), -(2 ** 31));

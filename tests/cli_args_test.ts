@@ -108,7 +108,8 @@ async function withGuests(
       await assembleWat(`(module
         (func (export "neg") (param i32) (result i32)
           (i32.sub (i32.const 0) (local.get 0)))
-        (func (export "wide") (param i64) (result i64) (local.get 0)))`),
+        (func (export "wide") (param i64) (result i64) (local.get 0))
+        (func (export "same") (param f64) (result f64) (local.get 0)))`),
     );
     await Deno.writeFile(
       `${dir}/logs.wasm`,
@@ -121,6 +122,20 @@ async function withGuests(
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+Deno.test("CLI: a result of -0 is shown as -0, in text and in JSON", async () => {
+  await withGuests(async (dir) => {
+    const args = [`${dir}/typed.wasm`, "--invoke", "same", "--arg", "-0"];
+    const text = await runMain(["--allow-read"], args);
+    assert.equal(text.code, 0, text.stderr);
+    assert.equal(text.stdout, "same returned: -0\nSuccess!\n");
+    const json = await runMain(["--allow-read"], [...args, "--json"]);
+    assert.equal(json.code, 0, json.stderr);
+    const record = JSON.parse(json.stdout);
+    assert.equal(record.value, "-0");
+    assert.equal(record.message, "same returned -0");
+  });
+});
 
 Deno.test("CLI: --arg -1 is a negative number, and a value out of range is one line, exit 2", async () => {
   await withGuests(async (dir) => {
