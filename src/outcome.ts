@@ -180,9 +180,12 @@ export function classifyThrown(error: unknown, state: CallState): unknown {
     // Another call's outcome (`call` threw it in a host import) is that
     // import's error; a stop the import throws for this call is this
     // call's (WASI's sleep, `host.interrupt`).
+    // An error that is no stop (an `ExportError` from a nested `invoke`
+    // the import got wrong) is the import's too, not a misuse of this call.
     if (
       state.thrownBy !== undefined && error === state.thrown &&
-      isOutcomeError(error)
+      (isOutcomeError(error) ||
+        !STOPS_BY_KIND.has((error as EarlyExitError).kind))
     ) {
       return new HostImportError(state.thrownBy, error);
     }

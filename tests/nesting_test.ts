@@ -208,6 +208,19 @@ Deno.test("an interrupt in a nested call stops it alone, metered or not", async 
   }
 });
 
+Deno.test("a nested call's misuse is the import's error, not the outer call's", async () => {
+  for (const metered of [true, false]) {
+    const guest = await nestingGuest((guest) => {
+      guest.invoke("no_such_export");
+    }, metered);
+    const outer = guest.invoke("call_back_then_return");
+    const error = expectOutcome(outer, "error").error;
+    assert.equal(error.importName, "host.call_back");
+    assert.ok(isExportError(error.cause), String(error.cause));
+    assert.match(error.message, /threw: ExportError: .*"no_such_export"/);
+  }
+});
+
 Deno.test("async: an import that calls its own guest back is refused, not left waiting", async () => {
   let refused: unknown;
   let later: Promise<CallOutcome> | undefined;
