@@ -163,29 +163,35 @@ export class EntryBounds {
           bound[v] = -1;
           continue;
         }
+        // A callee that keeps its check ends the stretch at its entry.
         let total = this.#size[v]!;
         for (let j = from[v]!; j < from[v]! + count[v]!; j++) {
-          const b = bound[calls[j]!]!;
-          if (b < 0) {
-            total = -1;
-            break;
-          }
-          total += b;
+          total += Math.max(0, bound[calls[j]!]!);
           if (total > ENTRY_BOUND) break;
         }
-        bound[v] = total >= 0 && total <= ENTRY_BOUND ? total : -1;
+        bound[v] = total <= ENTRY_BOUND ? total : -1;
       }
     }
+    // Each function that keeps its check may add at most so much in
+    // callees without one; past that, its dearest callees keep theirs
+    // (which only lowers what any other function adds).
     for (let v = 0; v < n; v++) {
       if (bound[v]! >= 0) continue;
+      const limit = Math.max(CALLER_BOUND, this.#size[v]!);
       let added = 0;
+      const through = new Map<number, number>();
       for (let j = from[v]!; j < from[v]! + count[v]!; j++) {
-        added += Math.max(0, bound[calls[j]!]!);
+        const w = calls[j]!;
+        if (bound[w]! < 0) continue;
+        added += bound[w]!;
+        through.set(w, (through.get(w) ?? 0) + bound[w]!);
       }
-      if (added > Math.max(CALLER_BOUND, this.#size[v]!)) {
-        // deno-lint-ignore no-explicit-any
-        if ((globalThis as any).__dcdebug) console.log("violation", v, added, this.#size[v], bound.filter((b) => b >= 0).length, n);
-        return new Array<number>(n).fill(-1);
+      if (added <= limit) continue;
+      const dearest = [...through].sort((x, y) => y[1] - x[1]);
+      for (const [w, adds] of dearest) {
+        if (added <= limit) break;
+        bound[w] = -1;
+        added -= adds;
       }
     }
     return bound.map((b, v) => b >= 0 ? this.#entryEdit[v]! : -1);

@@ -197,9 +197,11 @@ export function writeFlagCheck(
   e: Emitter,
   flag: StopFlagTargets,
   register?: { readonly local: number; readonly fuelGlobal: number },
+  plain = false,
 ): number {
   e.i32Const(0);
-  e.i32AtomicLoad(flag.memory);
+  if (plain) e.i32Load(flag.memory);
+  else e.i32AtomicLoad(flag.memory);
   const ifAt = e.ifEmpty();
   if (register) {
     e.localGet(register.local);

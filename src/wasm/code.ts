@@ -97,7 +97,7 @@ export class CodeRewriter {
       f - first
     );
     return this.#code.dropBoundedEntries(
-      this.#templates.flag.length,
+      [this.#templates.flag.length, this.#templates.flagPlain.length],
       small,
       referenced,
     );

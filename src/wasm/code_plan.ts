@@ -335,14 +335,14 @@ export class CodePlan {
    * every call is short (see `bounded_entries.ts`): for a rewrite whose
    * only checks are the flag's.
    *
-   * @param flagSize The size of the flag's check.
+   * @param flagSizes The sizes of the flag's check, atomic and plain.
    * @param small The size under which a body counts as small.
    * @param referenced The body numbers a table or reference can reach.
    * @returns How much smaller the bodies get, size prefixes included, and
    *   how many more of them are now small (`small` bytes at most).
    */
   dropBoundedEntries(
-    flagSize: number,
+    flagSizes: readonly [number, number],
     small: number,
     referenced: Iterable<number>,
   ): { saved: number; smaller: number } {
@@ -354,6 +354,7 @@ export class CodePlan {
       const edit = drops[b]!;
       if (edit < 0) continue;
       const at = b * Body.Fields;
+      const flagSize = flagSizes[this.edits[edit * EDIT_SIZE + 2] === 2 ? 1 : 0];
       this.edits[edit * EDIT_SIZE + 1] = Edit.Skip;
       fields[at + Body.Hints]!--;
       const size = fields[at + Body.Size]!;

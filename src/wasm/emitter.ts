@@ -281,6 +281,16 @@ export class Emitter extends Writer {
    * @param memory The memory index.
    * @param offset The offset.
    */
+  i32Load(memory: number): void {
+    this.u8(0x28);
+    if (memory === 0) this.u8(2); // align 4
+    else {
+      this.u8(2 | MEMARG_HAS_MEMORY);
+      this.u32(memory);
+    }
+    this.u32(0);
+  }
+
   i32AtomicLoad(memory: number, offset = 0): void {
     this.u8(ATOMIC_PREFIX);
     this.u32(I32_ATOMIC_LOAD);

@@ -642,8 +642,11 @@ export class BodyScanner {
       ? FUSED << 5
       : 0;
     const bounds = this.#code.entryBounds;
+    let entryFlag = -1;
+    let loops = false;
     if (flagSize > 0 && fused === 0) {
-      bounds.begin(this.#code.pushEdit(codeStart, Edit.Flag, 0));
+      entryFlag = this.#code.pushEdit(codeStart, Edit.Flag, 0);
+      bounds.begin(entryFlag);
       this.#hints++;
       growth += flagSize;
     } else bounds.begin(-1);
@@ -955,6 +958,7 @@ export class BodyScanner {
           if (role === 2) {
             must = 1;
             bounds.unbounded(); // a loop
+            loops = true;
           }
           break;
         case 4: // Role.Else
@@ -982,6 +986,11 @@ export class BodyScanner {
             }
             growth += this.#closeSegment(segment, cost, 1, inRegister);
             bounds.end(end - codeStart);
+            // deno-lint-ignore no-explicit-any
+            if (entryFlag >= 0 && !loops && (globalThis as any).__dcplain) {
+              this.#code.edits[entryFlag * EDIT_SIZE + 2] = 2;
+              growth -= flagSize - this.#templates.flagPlain.length;
+            }
             return this.#finishBody({
               start,
               groupsStart,
@@ -1058,6 +1067,7 @@ export class BodyScanner {
           if (NO_COPY[op] === 1) this.#noCopy = true;
           break;
         case 13: // Role.Transfer
+          if (op >= 0x12 && op <= 0x15 && op !== 0x14) loops = true;
           if (op === 0x13 || op === 0x15) bounds.unbounded();
           if (op === 0x0e) {
             r.pos = immAt;
