@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:7a3789cc5cf352a47bf3098fc811e91e2277e334539dce5168e1f7fff6fa3fc4";
+  "sha256:07f5403e23faeb45365242f396af9d6059d4733b2ca4a3bc00a9b6e2b807055d";

@@ -143,13 +143,6 @@ export class CheckTemplates {
    * that resumes, which then answers the flag (see `slowBody`).
    */
   readonly fusesFlag: boolean;
-  /**
-   * The stop flag's check at the entry of a function with no loop and no
-   * tail call, with a plain load (see `writeFlagCheck`); empty without one.
-   */
-  readonly flagPlain: Uint8Array;
-  /** Where the `if` is in {@linkcode CheckTemplates.flagPlain}. */
-  readonly flagPlainIfAt: number;
   /** Where the `if` is in {@linkcode CheckTemplates.flag}. */
   readonly flagIfAt: number;
 
@@ -161,11 +154,6 @@ export class CheckTemplates {
       ? writeFlagCheck(flag, targets.stopFlag)
       : 0;
     this.flag = flag.finish();
-    const plain = new Emitter(16);
-    this.flagPlainIfAt = targets.stopFlag
-      ? writeFlagCheck(plain, targets.stopFlag, undefined, true)
-      : 0;
-    this.flagPlain = plain.finish();
     this.fusesFlag = fusesFlag(targets);
   }
 

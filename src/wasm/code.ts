@@ -39,7 +39,6 @@ export class CodeRewriter {
   readonly #code: CodePlan;
   readonly #templates: CheckTemplates;
   readonly #scanner: BodyScanner;
-  readonly #info: ModuleInfo;
 
   /**
    * @param bytes The input module.
@@ -56,7 +55,6 @@ export class CodeRewriter {
     codeSize = 0,
   ) {
     this.#bytes = bytes;
-    this.#info = info;
     this.#targets = targets;
     this.#code = new CodePlan(codeSize);
     this.#code.functionShift = info.addedImports;
@@ -81,26 +79,6 @@ export class CodeRewriter {
    */
   scan(start: number, end: number, functionIndex: number): number {
     return this.#scanner.scan(start, end, functionIndex);
-  }
-
-  /**
-   * Leaves out the stop flag's checks at the entries of functions whose
-   * every call is short. Call it after the scan, for a rewrite that counts
-   * no fuel.
-   *
-   * @param small The size under which a body counts as small.
-   * @returns How much smaller the bodies get, and how many more are small.
-   */
-  dropBoundedEntries(small: number): { saved: number; smaller: number } {
-    const first = this.#info.importedFunctions;
-    const referenced = [...this.#info.referencedFunctions].map((f) =>
-      f - first
-    );
-    return this.#code.dropBoundedEntries(
-      [this.#templates.flag.length, this.#templates.flagPlain.length],
-      small,
-      referenced,
-    );
   }
 
   /** The bulk operators' helpers, in index order. */

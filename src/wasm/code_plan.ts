@@ -11,7 +11,6 @@ import type { BulkHelper } from "./bulk_helpers.ts";
 import type { CheckTargets } from "./checks.ts";
 import { LIMITS } from "./module.ts";
 import { fail } from "./reader.ts";
-import { EntryBounds } from "./bounded_entries.ts";
 import { u32Size, type Writer } from "./writer.ts";
 
 /** What the added code refers to. */
@@ -267,8 +266,6 @@ export class CodePlan {
    * how much fuel the check makes sure is left over after its own cost.
    */
   readonly margins: Map<number, number> = new Map();
-  /** What the scan learns for leaving out entries' flag checks. */
-  readonly entryBounds: EntryBounds = new EntryBounds();
 
   /** @param codeSize The code section's size, to size the edit list. */
   constructor(codeSize: number) {
@@ -328,43 +325,6 @@ export class CodePlan {
     } else {
       this.edits[at] = cost;
     }
-  }
-
-  /**
-   * Leaves out the stop flag's checks at the entries of functions whose
-   * every call is short (see `bounded_entries.ts`): for a rewrite whose
-   * only checks are the flag's.
-   *
-   * @param flagSizes The sizes of the flag's check, atomic and plain.
-   * @param small The size under which a body counts as small.
-   * @param referenced The body numbers a table or reference can reach.
-   * @returns How much smaller the bodies get, size prefixes included, and
-   *   how many more of them are now small (`small` bytes at most).
-   */
-  dropBoundedEntries(
-    flagSizes: readonly [number, number],
-    small: number,
-    referenced: Iterable<number>,
-  ): { saved: number; smaller: number } {
-    const drops = this.entryBounds.droppable(referenced);
-    let saved = 0;
-    let smaller = 0;
-    const fields = this.bodies;
-    for (let b = 0; b < drops.length; b++) {
-      const edit = drops[b]!;
-      if (edit < 0) continue;
-      const at = b * Body.Fields;
-      const flagSize = flagSizes[this.edits[edit * EDIT_SIZE + 2] === 2 ? 1 : 0];
-      this.edits[edit * EDIT_SIZE + 1] = Edit.Skip;
-      fields[at + Body.Hints]!--;
-      const size = fields[at + Body.Size]!;
-      fields[at + Body.Size] = size - flagSize;
-      const before = u32Size(size) + size;
-      const after = u32Size(size - flagSize) + size - flagSize;
-      saved += before - after;
-      if (before > small && after <= small) smaller++;
-    }
-    return { saved, smaller };
   }
 
   /**

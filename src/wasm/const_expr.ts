@@ -37,11 +37,6 @@ export interface IndexContext {
   /** The imported functions an element segment or `ref.func` names. */
   readonly referencedImports?: Set<number>;
   /**
-   * The defined functions an element segment or `ref.func` names: the
-   * only ones a call through a table or a reference can reach.
-   */
-  readonly referencedFunctions?: Set<number>;
-  /**
    * Notes that an element segment or constant expression names a function,
    * which declares it for `ref.func` in code.
    */
@@ -79,7 +74,6 @@ export function readFunctionIndex(
   info.declareFunction?.(index);
   if (index >= info.importedFunctions) {
     patches.add(at, r.pos - at, info.shiftFunction(index));
-    info.referencedFunctions?.add(index);
   } else info.referencedImports?.add(index);
 }
 

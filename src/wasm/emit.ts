@@ -182,17 +182,9 @@ function emitBody(
         break;
       case 5: { // Edit.Flag
         const inRegister = value === 1;
-        const flag = inRegister
-          ? templates.flagInRegister
-          : value === 2
-          ? templates.flagPlain
-          : templates.flag;
+        const flag = inRegister ? templates.flagInRegister : templates.flag;
         hints[h++] = o - sizeStart +
-          (inRegister
-            ? templates.flagInRegisterIfAt
-            : value === 2
-            ? templates.flagPlainIfAt
-            : templates.flagIfAt);
+          (inRegister ? templates.flagInRegisterIfAt : templates.flagIfAt);
         buf.set(flag, o);
         o += flag.length;
         break;

@@ -170,11 +170,6 @@ export class ModuleInfo {
    * the start section names (outside the code).
    */
   referencedImports: Set<number> = new Set();
-  /**
-   * The defined functions a constant expression or an element segment
-   * names (outside the code): a table or a reference can reach them.
-   */
-  referencedFunctions: Set<number> = new Set();
   /** Every export, in order. */
   exports: ExportEntry[] = [];
   /** Whether the module has a start function. */

@@ -582,14 +582,6 @@ export class ModuleRewriter {
         pauseAt = r.pos + STEP_BYTES;
       }
     }
-    if (this.#definedMemories && !this.#countsFuel) {
-      // Only the flag is checked: the entries of short calls need none.
-      const { saved, smaller } = rewriter.dropBoundedEntries(SMALL_FUNCTION);
-      // deno-lint-ignore no-explicit-any
-      if ((globalThis as any).__dcdebug) console.log("dropped", saved, smaller, count, this.#info.referencedFunctions.size);
-      bodiesSize -= saved;
-      smallAfter += smaller;
-    }
     const copies = rewriter.copies;
     const helpers = rewriter.helpers;
     let copiesSize = 0;

@@ -641,15 +641,11 @@ export class BodyScanner {
     const fused = this.#templates.fusesFlag && this.#targets.countsFuel
       ? FUSED << 5
       : 0;
-    const bounds = this.#code.entryBounds;
-    let entryFlag = -1;
-    let loops = false;
     if (flagSize > 0 && fused === 0) {
-      entryFlag = this.#code.pushEdit(codeStart, Edit.Flag, 0);
-      bounds.begin(entryFlag);
+      this.#code.pushEdit(codeStart, Edit.Flag, 0);
       this.#hints++;
       growth += flagSize;
-    } else bounds.begin(-1);
+    }
     // With the fuel in a register, the entry's check reads the counter.
     const load = inRegister ? LOAD << 5 : 0;
     // The reload after the last call of a defined function, while nothing
@@ -876,10 +872,7 @@ export class BodyScanner {
           if (op === 0x10 && index === functionIndex) {
             this.#selfCalls.push(edit);
           }
-          if (op === 0x10 || op === 0x12) bounds.call(index - importedFunctions);
-          else if (op === 0xd2) bounds.referenced(index - importedFunctions);
-        } else if (op === 0x10 || op === 0x12) bounds.unbounded(); // an import
-        if (index < importedFunctions && strings !== undefined) {
+        } else if (strings !== undefined) {
           growth += this.#callString(op, index, opPos, p);
         }
       }
@@ -955,11 +948,7 @@ export class BodyScanner {
           // An `if` does not end its segment: the start of its then-arm is
           // prepaid with what comes before, and a false condition leaves it
           // paid, as a taken `br_if` does.
-          if (role === 2) {
-            must = 1;
-            bounds.unbounded(); // a loop
-            loops = true;
-          }
+          if (role === 2) must = 1;
           break;
         case 4: // Role.Else
           controls++;
@@ -985,12 +974,6 @@ export class BodyScanner {
               growth -= this.#dropEdit(pendingReload, reloadLength);
             }
             growth += this.#closeSegment(segment, cost, 1, inRegister);
-            bounds.end(end - codeStart);
-            // deno-lint-ignore no-explicit-any
-            if (entryFlag >= 0 && !loops && (globalThis as any).__dcplain) {
-              this.#code.edits[entryFlag * EDIT_SIZE + 2] = 2;
-              growth -= flagSize - this.#templates.flagPlain.length;
-            }
             return this.#finishBody({
               start,
               groupsStart,
@@ -1063,12 +1046,9 @@ export class BodyScanner {
           break;
         case 12: // Role.CallDynamic
           must = 1;
-          bounds.unbounded();
           if (NO_COPY[op] === 1) this.#noCopy = true;
           break;
         case 13: // Role.Transfer
-          if (op >= 0x12 && op <= 0x15 && op !== 0x14) loops = true;
-          if (op === 0x13 || op === 0x15) bounds.unbounded();
           if (op === 0x0e) {
             r.pos = immAt;
             controls += r.u32() + 1;
@@ -1106,7 +1086,6 @@ export class BodyScanner {
           must = 1;
           break;
         case 17: // Role.Wait
-          bounds.unbounded();
           // A wait blocks the thread as long as the guest asks, where no
           // check runs: with a stop flag, it waits in slices.
           if (flagSize > 0) {
@@ -1120,7 +1099,6 @@ export class BodyScanner {
           }
           break;
         default: // Role.PerByte, Role.PerElement, Role.PerPage
-          bounds.unbounded();
           if (live) {
             const charge = this.#chargeBulk(imm, role, opPos);
             growth += charge;
