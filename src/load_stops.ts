@@ -29,6 +29,7 @@ export class LoadStops {
   readonly #controller: AbortController | undefined;
   readonly #dispose: () => void;
   readonly #rejects = new Set<(error: unknown) => void>();
+  readonly #stopSignal: StopSignal | undefined;
   #stop: Stop | undefined;
 
   /**
@@ -42,23 +43,38 @@ export class LoadStops {
     const watched = signal !== undefined || stop !== undefined;
     this.#controller = watched ? new AbortController() : undefined;
     this.signal = this.#controller?.signal;
+    this.#stopSignal = stop;
     this.#dispose = watchOnEventLoop({ signal, stop }, started, (kind) => {
-      this.#stop = kind === "abort"
-        ? abortStop(signal!, started)
-        : () => new Aborted(stop!.reason);
-      this.#controller!.abort();
-      for (const reject of this.#rejects) reject(this.#stop());
+      this.#stopped(
+        kind === "abort"
+          ? abortStop(signal!, started)
+          : () => new Aborted(stop!.reason),
+      );
       return true;
     });
   }
 
+  /** Records the stop, and ends what the load waits for with its error. */
+  #stopped(stop: Stop): void {
+    if (this.#stop !== undefined) return;
+    this.#stop = stop;
+    this.#controller!.abort();
+    for (const reject of this.#rejects) reject(stop());
+  }
+
   /**
-   * Throws the stop's error, if one came.
+   * Throws the stop's error, if one came. A StopSignal is read here, not
+   * only when the event loop turns: one set while work held the thread
+   * ends the load at once.
    *
    * @throws {Aborted} When the signal aborted or the StopSignal was set.
    * @throws {DeadlineExceeded} When a timed-out signal aborted.
    */
   check(): void {
+    if (this.#stop === undefined && this.#stopSignal?.stopped) {
+      const stop = this.#stopSignal;
+      this.#stopped(() => new Aborted(stop.reason));
+    }
     if (this.#stop !== undefined) throw this.#stop();
   }
 
@@ -99,10 +115,13 @@ export class LoadStops {
   async runSteps<T>(steps: Steps<T>): Promise<T> {
     if (this.#controller === undefined) return runSteps(steps);
     let turnAt = performance.now() + STEPS_TURN_MS;
+    const stop = this.#stopSignal;
     try {
       for (;;) {
         const step = steps.next();
         if (step.done) return step.value;
+        // A StopSignal is a word in shared memory: read at every step.
+        if (stop?.stopped) this.check();
         if (performance.now() >= turnAt) {
           await nextTurn();
           this.check();

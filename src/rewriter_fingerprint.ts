@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:7a3789cc5cf352a47bf3098fc811e91e2277e334539dce5168e1f7fff6fa3fc4";
+  "sha256:002901bdccafbe4e394345622cb73e7633c91cf852a4afcf8d936ace5e2625a8";

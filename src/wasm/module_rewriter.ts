@@ -634,7 +634,7 @@ export class ModuleRewriter {
     }
     rewriter.setHelperBase(this.#slowFunction + 1 + copies.length + pads);
     const slowBody = this.#slowBody();
-    const hintsSize = rewriter.branchHintsSize();
+    const hintsSize = yield* rewriter.branchHintsSize();
     if (hintsSize > 0) out.addHints(rewriter, hintsSize);
     const header = new Writer(16);
     const total = count + 1 + copies.length + pads + helpers.length;

@@ -260,7 +260,7 @@ export class OutputPlan {
     if (hints !== undefined) {
       const end = w.len;
       w.len = hintsAt;
-      hints.code.writeBranchHints(w);
+      yield* hints.code.writeBranchHints(w);
       w.len = end;
     }
     if (w.len !== this.#size) {
