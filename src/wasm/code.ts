@@ -8,10 +8,7 @@
  * @module
  */
 
-import {
-  branchHintsSizeSteps,
-  writeBranchHintsSteps,
-} from "./branch_hints.ts";
+import { branchHintsSizeSteps, writeBranchHintsSteps } from "./branch_hints.ts";
 import type { BulkHelper } from "./bulk_helpers.ts";
 import { CheckTemplates } from "./check_templates.ts";
 import { CodePlan, type FuelTargets, type RegisterCopy } from "./code_plan.ts";
