@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:002901bdccafbe4e394345622cb73e7633c91cf852a4afcf8d936ace5e2625a8";
+  "sha256:62fb14ab50832968edfa92575da9613500c8b151e166aedc616adcaa6f081aae";
