@@ -282,7 +282,7 @@ export async function loadGuestWith(
     let flagHost: StopFlagHost | undefined;
     let importModule = "";
     let startExport: string | undefined;
-    const original = snapshot ? loaded.bytes!.slice() : loaded.bytes;
+    const original = snapshot ? stops.snapshot(loaded.bytes!) : loaded.bytes;
     // Without limits.tables, a default one (the garbage collector's pauses
     // grow with the guest's tables).
     const bytes = !rewritten ? original : await stops.race(

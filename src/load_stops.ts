@@ -22,6 +22,9 @@ import { nextTurn } from "./yield.ts";
  */
 const STEPS_TURN_MS = 1;
 
+/** How many bytes of a snapshot are copied between reads of a StopSignal. */
+const SNAPSHOT_PIECE_BYTES = 256 * 1024;
+
 /** A load's AbortSignal and StopSignal, watched until disposed. */
 export class LoadStops {
   /** Aborts when a stop comes: give it to `fetch`. */
@@ -131,6 +134,27 @@ export class LoadStops {
     } finally {
       steps.return(undefined as T);
     }
+  }
+
+  /**
+   * A copy of the caller's bytes, taken at once: no turn of the event loop
+   * comes in the middle, so the caller's code cannot change them halfway.
+   * It goes a piece at a time all the same, reading the StopSignal between
+   * pieces: 14 MB took 2 to 9 ms.
+   *
+   * @param bytes The bytes.
+   * @returns Their copy.
+   * @throws {Aborted} When the StopSignal was set.
+   */
+  snapshot(bytes: Uint8Array): Uint8Array {
+    const stop = this.#stopSignal;
+    if (stop === undefined) return bytes.slice();
+    const copy = new Uint8Array(bytes.length);
+    for (let at = 0; at < bytes.length; at += SNAPSHOT_PIECE_BYTES) {
+      if (stop.stopped) this.check();
+      copy.set(bytes.subarray(at, at + SNAPSHOT_PIECE_BYTES), at);
+    }
+    return copy;
   }
 
   /** Stops watching: the start function's call watches from here. */
