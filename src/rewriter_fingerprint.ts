@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:62fb14ab50832968edfa92575da9613500c8b151e166aedc616adcaa6f081aae";
+  "sha256:f893135f1ec7a43cc07092343f8b10d3800e2be39ce4dc758f2425188c490d28";

@@ -550,6 +550,8 @@ export class ModuleRewriter {
         traps: this.#flagTraps,
       },
     }, r.end - r.pos);
+    // A step of its own: the plan's arrays, sized by the code, are allocated.
+    yield;
     let bodiesSize = 0;
     let smallBefore = 0;
     let smallAfter = 1; // the slow path
