@@ -792,7 +792,7 @@ export async function benchStopLatency(): Promise<void> {
     rows,
   );
   console.log(
-    "\n### Where a deadline's lateness went\n\nwake = (time the watchdog's thread set the flag) - deadline; after = (time the call returned) - (time the flag was set); p50 / p99 / max in ms, over the stops the thread made (the others the host found first, reading its own clock). Late calls: those over 1 ms late, and how many of them the thread's wake-up made so (wake > after).\n",
+    "\n### Where a deadline's lateness went\n\nwake = (time the watchdog's thread first set the flag) - deadline; after = (time the call returned) - (time the flag was first set); p50 / p99 / max in ms, over the stops the thread made (the others the host found first, reading its own clock). Late calls: those over 1 ms late, and how many of them the thread's wake-up made so (wake > after).\n",
   );
   printTable(
     [

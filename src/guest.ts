@@ -257,7 +257,7 @@ export class Guest {
    * @throws {FuelExhausted} When the start function runs out of fuel.
    * @throws {DeadlineExceeded} When the start function runs past the guest's `timeout`.
    * @throws {Aborted} When the guest's `signal` aborted or its `stop` is set.
-   * @throws {ExportError} At once, not as a rejection, when called from inside one of the async guest's own calls (a host import), which it would have to wait for: the import then throws it, and `invokeAsync` rejects with it, as with `invokeAsync` from there.
+   * @throws {ExportError} At once, not as a rejection, when called from inside one of the async guest's own calls (a host import), which it would have to wait for: the import then throws it, and the call ends with outcome `error`, whose `HostImportError` has it as its `cause`, as with `invokeAsync` from there.
    */
   reinstantiate(): Promise<void> {
     if (!this.#async) return this.#reinstantiate();

@@ -473,8 +473,9 @@ export function watchdogStarted(): boolean {
 }
 
 /**
- * When the watchdog last set a flag for a passed deadline, and that
- * deadline, both on the clock of `performance.timeOrigin +
+ * When the watchdog last set a flag for a passed deadline (the first time
+ * it did for that deadline: it sets it again every poll until disarmed),
+ * and that deadline, both on the clock of `performance.timeOrigin +
  * performance.now()`; `undefined` before it first did. For the
  * stop-latency bench, which splits a stop's lateness into the thread's
  * wake-up and what came after it.

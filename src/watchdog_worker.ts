@@ -68,9 +68,10 @@ export const RECEIVED = 5;
 /** The time the thread sleeps toward: a `Float64Array` index on the board. */
 export const SLEEP_AT = 4;
 /**
- * When the thread last set a flag for a passed deadline, and that deadline
- * (`Float64Array` indices on the board): what the stop-latency bench reads
- * to tell the thread's own lateness from the rest.
+ * When the thread last set a flag for a passed deadline, the first time it
+ * did for that deadline, and that deadline (`Float64Array` indices on the
+ * board): what the stop-latency bench reads to tell the thread's own
+ * lateness from the rest.
  */
 export const LAST_FIRED_AT = 5;
 /** See {@linkcode LAST_FIRED_AT}. */
@@ -191,10 +192,12 @@ export function runWatchdog(
       }
       if (Atomics.compareExchange(states!, slot, tag, firing) === tag) {
         // Marked before the flag is set: whoever sees the flag sees why.
-        Atomics.store(fired!, slot, tag);
+        const first = Atomics.exchange(fired!, slot, tag) !== tag;
         Atomics.store(flag, 0, 1);
         const every = stop === undefined ? periods![slot] : 0;
-        if (stop === undefined && every === 0) {
+        if (first && stop === undefined && every === 0) {
+          // Only the first time: a flag set again every poll, while the
+          // guest's thread waits for a core, says nothing of the wake-up.
           sleepAt![lastFiredAt] = now();
           sleepAt![lastFiredDeadline] = deadlines![slot];
         }

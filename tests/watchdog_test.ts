@@ -3,6 +3,7 @@ import { StopSignal } from "../mod.ts";
 import {
   arm,
   DEADLINE_SLOTS,
+  lastDeadlineFired,
   settleWatchdog,
   startWatchdog,
   tick,
@@ -135,6 +136,24 @@ Deno.test("a deadline's flag cleared by the host is set again until disarmed", (
     spinUntilSet(flag);
     Atomics.store(flag, 0, 0);
     spinUntilSet(flag);
+  } finally {
+    handle.disarm();
+  }
+});
+
+Deno.test("the time a deadline fired is its first setting of the flag, not a later one", () => {
+  const flag = newFlag();
+  const deadline = performance.now() + 5;
+  const handle = arm(flag, deadline);
+  try {
+    spinUntilSet(flag);
+    const first = lastDeadlineFired();
+    assert.ok(first !== undefined);
+    assert.equal(first.deadline, performance.timeOrigin + deadline);
+    // Set again, at a later poll, after the host cleared it.
+    Atomics.store(flag, 0, 0);
+    spinUntilSet(flag);
+    assert.deepEqual(lastDeadlineFired(), first);
   } finally {
     handle.disarm();
   }
