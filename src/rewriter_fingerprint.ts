@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:7a3789cc5cf352a47bf3098fc811e91e2277e334539dce5168e1f7fff6fa3fc4";
+  "sha256:f893135f1ec7a43cc07092343f8b10d3800e2be39ce4dc758f2425188c490d28";
