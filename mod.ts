@@ -27,6 +27,7 @@
 
 export { Guest } from "./src/guest.ts";
 export { loadGuest } from "./src/load_guest.ts";
+export { prepareStops } from "./src/prepare_stops.ts";
 export type {
   AsyncCallOptions,
   CallOptions,

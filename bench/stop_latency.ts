@@ -13,6 +13,7 @@ import {
   invokeIsolated,
   isolatedChildrenExited,
   loadGuest,
+  prepareStops,
   runWasi,
   StopSignal,
   type WasiOptions,
@@ -512,8 +513,10 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
     (await stopper)?.terminate();
     return;
   }
-  if (label === START_LABEL) {
+  if (label === START_LABEL || label === PREPARED_START_LABEL) {
     const bytes = await assemble(RUNAWAY_START);
+    // As a server readies itself before it takes work.
+    if (label === PREPARED_START_LABEL) await prepareStops();
     console.log(JSON.stringify(await runawayStarts(bytes, mode === "async")));
     return;
   }
@@ -526,6 +529,8 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
 }
 
 const START_LABEL = "runaway start function";
+/** The same, in a process that called `prepareStops()` before its first load. */
+const PREPARED_START_LABEL = "runaway start function, after prepareStops()";
 const WASI_LABEL = "WASI command asleep in poll_oneoff";
 /** Runs of the WASI sleeper, per mode. */
 const WASI_RUNS = 100;
@@ -746,6 +751,13 @@ export async function benchStopLatency(): Promise<void> {
       mode,
       "cold",
       ...cells(load),
+    ]);
+    const prepared = await inFreshProcess(PREPARED_START_LABEL, mode);
+    rows.push([
+      `${PREPARED_START_LABEL}, whole loadGuest`,
+      mode,
+      "cold",
+      ...cells(prepared.load),
     ]);
   }
   const WASI_MODES: Record<Mode, string> = {

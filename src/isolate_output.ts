@@ -157,8 +157,15 @@ export interface ChildErrors {
 /** How much of the end of the child's stderr is kept to read errors in. */
 const ERROR_TAIL_CHARS = 16 * 1024;
 
-/** V8's last words when it reaches its heap limit or cannot allocate. */
-const OUT_OF_MEMORY = /Fatal (?:JavaScript|process) out of memory/;
+/**
+ * V8's last words when it reaches its heap limit or cannot allocate, or
+ * when the system refuses to unmap part of a mapping: `munmap` splitting a
+ * mapping fails only when the process is out of mappings (Linux's
+ * `vm.max_map_count`), as a guest with tens of thousands of memories makes
+ * it.
+ */
+const OUT_OF_MEMORY =
+  /Fatal (?:JavaScript|process) out of memory|Check failed: 0 == munmap\(/;
 
 /**
  * Reads the child's stderr to its end, forwards it to the host's stderr,

@@ -223,15 +223,19 @@ export async function loadGuestWith(
   const cache = options.cache === undefined
     ? undefined
     : openCache(options.cache, "loadGuest");
-  // Its watchdog thread starts while the guest loads, so that a first call
-  // (or the start function) with a short deadline does not wait for it.
   const flagged = resumableGuest(options);
-  if (flagged) startWatchdog();
   // The load's signal and StopSignal end it wherever it waits; the start
   // function's call watches them from there on.
   const stops = new LoadStops(options.signal, options.stop);
   let guest: Guest;
   try {
+    // A load stopped before it begins does not start the watchdog's thread.
+    stops.check();
+    // Its watchdog thread starts while the guest loads, so that a first call
+    // (or the start function) with a short deadline does not wait for it.
+    // Creating it holds this thread (tens of milliseconds, once per
+    // process); a stop that comes meanwhile ends the load at its first wait.
+    if (flagged) startWatchdog();
     // A metered guest is read once, by the rewriter, and compiled once, after
     // the rewrite.
     // Bytes read here are this load's to give away: a cache hit builds its
@@ -278,7 +282,7 @@ export async function loadGuestWith(
     let flagHost: StopFlagHost | undefined;
     let importModule = "";
     let startExport: string | undefined;
-    const original = snapshot ? loaded.bytes!.slice() : loaded.bytes;
+    const original = snapshot ? stops.snapshot(loaded.bytes!) : loaded.bytes;
     // Without limits.tables, a default one (the garbage collector's pauses
     // grow with the guest's tables).
     const bytes = !rewritten ? original : await stops.race(
@@ -418,9 +422,9 @@ export async function loadGuestWith(
     const instance = await stops.race(
       instantiate(module, imports, state, needed),
     );
-    if (flagged) {
-      await watchdogReady(WATCHDOG_WAIT_MS);
-    }
+    // The start function never runs before the thread that stops it is
+    // up; a stop that comes while the load waits for it ends the load.
+    if (flagged) await stops.race(watchdogReady(WATCHDOG_WAIT_MS));
     guest = assembleGuest({
       module,
       label,
@@ -434,13 +438,15 @@ export async function loadGuestWith(
       startExport,
     });
     if (flagged) {
-      await warmStopPath((bytes) =>
+      await stops.race(warmStopPath((bytes) =>
         loadGuestWith(bytes, {
           interruptible: true,
           label: "the stop path's warm-up",
         }, {})
-      );
+      ));
     }
+    // A stop that came as the load ended: the start function never runs.
+    stops.check();
   } finally {
     stops.dispose();
   }

@@ -22,6 +22,9 @@ import { nextTurn } from "./yield.ts";
  */
 const STEPS_TURN_MS = 1;
 
+/** How many bytes of a snapshot are copied between reads of a StopSignal. */
+const SNAPSHOT_PIECE_BYTES = 256 * 1024;
+
 /** A load's AbortSignal and StopSignal, watched until disposed. */
 export class LoadStops {
   /** Aborts when a stop comes: give it to `fetch`. */
@@ -29,6 +32,7 @@ export class LoadStops {
   readonly #controller: AbortController | undefined;
   readonly #dispose: () => void;
   readonly #rejects = new Set<(error: unknown) => void>();
+  readonly #stopSignal: StopSignal | undefined;
   #stop: Stop | undefined;
 
   /**
@@ -42,23 +46,38 @@ export class LoadStops {
     const watched = signal !== undefined || stop !== undefined;
     this.#controller = watched ? new AbortController() : undefined;
     this.signal = this.#controller?.signal;
+    this.#stopSignal = stop;
     this.#dispose = watchOnEventLoop({ signal, stop }, started, (kind) => {
-      this.#stop = kind === "abort"
-        ? abortStop(signal!, started)
-        : () => new Aborted(stop!.reason);
-      this.#controller!.abort();
-      for (const reject of this.#rejects) reject(this.#stop());
+      this.#stopped(
+        kind === "abort"
+          ? abortStop(signal!, started)
+          : () => new Aborted(stop!.reason),
+      );
       return true;
     });
   }
 
+  /** Records the stop, and ends what the load waits for with its error. */
+  #stopped(stop: Stop): void {
+    if (this.#stop !== undefined) return;
+    this.#stop = stop;
+    this.#controller!.abort();
+    for (const reject of this.#rejects) reject(stop());
+  }
+
   /**
-   * Throws the stop's error, if one came.
+   * Throws the stop's error, if one came. A StopSignal is read here, not
+   * only when the event loop turns: one set while work held the thread
+   * ends the load at once.
    *
    * @throws {Aborted} When the signal aborted or the StopSignal was set.
    * @throws {DeadlineExceeded} When a timed-out signal aborted.
    */
   check(): void {
+    if (this.#stop === undefined && this.#stopSignal?.stopped) {
+      const stop = this.#stopSignal;
+      this.#stopped(() => new Aborted(stop.reason));
+    }
     if (this.#stop !== undefined) throw this.#stop();
   }
 
@@ -99,10 +118,13 @@ export class LoadStops {
   async runSteps<T>(steps: Steps<T>): Promise<T> {
     if (this.#controller === undefined) return runSteps(steps);
     let turnAt = performance.now() + STEPS_TURN_MS;
+    const stop = this.#stopSignal;
     try {
       for (;;) {
         const step = steps.next();
         if (step.done) return step.value;
+        // A StopSignal is a word in shared memory: read at every step.
+        if (stop?.stopped) this.check();
         if (performance.now() >= turnAt) {
           await nextTurn();
           this.check();
@@ -112,6 +134,27 @@ export class LoadStops {
     } finally {
       steps.return(undefined as T);
     }
+  }
+
+  /**
+   * A copy of the caller's bytes, taken at once: no turn of the event loop
+   * comes in the middle, so the caller's code cannot change them halfway.
+   * It goes a piece at a time all the same, reading the StopSignal between
+   * pieces: 14 MB took 2 to 9 ms.
+   *
+   * @param bytes The bytes.
+   * @returns Their copy.
+   * @throws {Aborted} When the StopSignal was set.
+   */
+  snapshot(bytes: Uint8Array): Uint8Array {
+    const stop = this.#stopSignal;
+    if (stop === undefined) return bytes.slice();
+    const copy = new Uint8Array(bytes.length);
+    for (let at = 0; at < bytes.length; at += SNAPSHOT_PIECE_BYTES) {
+      if (stop.stopped) this.check();
+      copy.set(bytes.subarray(at, at + SNAPSHOT_PIECE_BYTES), at);
+    }
+    return copy;
   }
 
   /** Stops watching: the start function's call watches from here. */

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:07f5403e23faeb45365242f396af9d6059d4733b2ca4a3bc00a9b6e2b807055d";
+  "sha256:66ad3462633834f6e94e88f147331267b64eaa4685b2afc91df6d16f6f0eba4c";

@@ -15,6 +15,7 @@ import {
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { wat } from "./support/instrument.ts";
+import { readErrors } from "../src/isolate_output.ts";
 
 const MiB = 1024 * 1024;
 const PAGE = 65536;
@@ -109,4 +110,20 @@ Deno.test("isolation: a guest whose memory starts above maxHeapMiB is refused be
         .test(e.message),
   );
   await isolatedChildrenExited();
+});
+
+Deno.test("a child that dies because the system refused to unmap memory ran out of memory", async () => {
+  const lines = [
+    "thread 'main' panicked at cli/lib.rs:701:5:",
+    "Fatal error in :0: Check failed: 0 == munmap(address, size).",
+    "",
+  ];
+  const errors = await readErrors(ReadableStream.from(
+    [new TextEncoder().encode(lines.join("\n"))],
+  ));
+  assert.equal(errors.outOfMemory, true);
+  const other = await readErrors(ReadableStream.from(
+    [new TextEncoder().encode("Fatal error in :0: Check failed: 1 == x.\n")],
+  ));
+  assert.equal(other.outOfMemory, false);
 });

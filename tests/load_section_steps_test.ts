@@ -223,6 +223,32 @@ Deno.test("the function section is read in steps too", () => {
   assert.equal(info.definedFunctions, 999_000);
 });
 
+Deno.test("the data section is read in steps too, and sums the same bytes", () => {
+  // 100,000 active segments of 3 bytes at i32.const offsets (as a Go module
+  // has), every 1,000th passive: the general reader's.
+  const count = 100_000;
+  const entries: number[] = [...encodeLeb(count)];
+  let active = 0;
+  for (let i = 0; i < count; i++) {
+    if (i % 1_000 === 999) entries.push(1, 3, 7, 7, 7);
+    else {
+      entries.push(0, 0x41, ...encodeLeb(i * 3), 0x0b, 3, 1, 2, 3);
+      active += 3;
+    }
+  }
+  const data = new Uint8Array(entries);
+  const info = new ModuleInfo();
+  info.readMemories(new Reader(new Uint8Array([1, 0, 1]), 0, 3));
+  const steps = readSectionSteps(
+    info,
+    11,
+    new Reader(data, 0, data.length),
+    new Patches(),
+  );
+  assert.ok(pauses(steps) >= 10, "the data section was read at once");
+  assert.equal(info.footprint.dataBytes, active);
+});
+
 Deno.test("writing limits into a guest pauses in its types and imports", () => {
   for (const bytes of [SECTIONS.types!(), SECTIONS.imports!()]) {
     const expected = Math.floor(bytes.length / STEP_BYTES / 2);

@@ -148,3 +148,25 @@ Deno.test("loadGuest: a signal aborted before a load that would fail anyway leav
   // An unhandled rejection would fail the test by now.
   await new Promise((resolve) => setTimeout(resolve, 100));
 });
+
+Deno.test("loadGuest: a StopSignal set while the load builds the imports ends it, though the guest has no start function", async () => {
+  // `(module (func (export "f")))`
+  // deno-fmt-ignore
+  const bytes = new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+    0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: () -> ()
+    0x03, 0x02, 0x01, 0x00, // function 0 of type 0
+    0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00, // export "f"
+    0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // empty body
+  ]);
+  const stop = new StopSignal();
+  const error = await loadGuest(bytes, {
+    stop,
+    imports: () => {
+      stop.stop("enough");
+      return {};
+    },
+  }).then(() => undefined, (error: unknown) => error);
+  assert.ok(isAborted(error), String(error));
+  assert.match((error as Error).message, /enough/);
+});

@@ -14,7 +14,14 @@
 
 import { Body, type CodePlan } from "./code_plan.ts";
 import { fail } from "./reader.ts";
+import { runSteps, STEP_BYTES, type Steps } from "./steps.ts";
 import { putU32, u32Size, type Writer } from "./writer.ts";
+
+/**
+ * How many bodies a step of the hint plan goes through: esbuild's 40,000
+ * took up to 3 ms at once.
+ */
+const PLAN_STEP_BODIES = 4096;
 
 /** The custom section that marks branches likely or unlikely. */
 export const BRANCH_HINTS = "metadata.code.branch_hint";
@@ -38,10 +45,11 @@ function contentSize(plan: number[]): number {
  * the scan: an offset is below its body's size, so it is written padded to
  * the width of that size.
  */
-function hintPlan(code: CodePlan): number[] {
+function* hintPlan(code: CodePlan): Steps<number[]> {
   const plan: number[] = [];
   const bodies = code.bodies;
   for (let i = 0; i < code.bodyCount; i++) {
+    if (i % PLAN_STEP_BODIES === PLAN_STEP_BODIES - 1) yield;
     const b = i * Body.Fields;
     // Counted by the scan: checks, charges and flag checks.
     const count = bodies[b + Body.Hints]!;
@@ -79,7 +87,18 @@ function hintPlan(code: CodePlan): number[] {
  * ```
  */
 export function branchHintsSize(code: CodePlan): number {
-  const plan = hintPlan(code);
+  return runSteps(branchHintsSizeSteps(code));
+}
+
+/**
+ * {@linkcode branchHintsSize} in steps of {@linkcode PLAN_STEP_BODIES}
+ * bodies.
+ *
+ * @param code The scanned code.
+ * @returns The steps, which return the section's size.
+ */
+export function* branchHintsSizeSteps(code: CodePlan): Steps<number> {
+  const plan = yield* hintPlan(code);
   plans.set(code, plan);
   if (plan.length === 0) return 0;
   const content = contentSize(plan);
@@ -105,8 +124,23 @@ export function branchHintsSize(code: CodePlan): number {
  * ```
  */
 export function writeBranchHints(code: CodePlan, w: Writer): void {
+  runSteps(writeBranchHintsSteps(code, w));
+}
+
+/**
+ * {@linkcode writeBranchHints} in steps of about {@linkcode STEP_BYTES}
+ * written: esbuild's section (millions of hints) took up to 7 ms at once.
+ *
+ * @param code The emitted code.
+ * @param w The output, which nothing else writes to until the steps end.
+ * @returns The steps.
+ */
+export function* writeBranchHintsSteps(
+  code: CodePlan,
+  w: Writer,
+): Steps<void> {
   // The edits are final once sized: reuse the plan the size came from.
-  const plan = plans.get(code) ?? hintPlan(code);
+  const plan = plans.get(code) ?? (yield* hintPlan(code));
   plans.delete(code);
   if (plan.length === 0) return;
   const content = contentSize(plan);
@@ -123,7 +157,12 @@ export function writeBranchHints(code: CodePlan, w: Writer): void {
   let hints: ArrayLike<number> = code.hints;
   let length = code.hintCount;
   let at = 0;
+  let pauseAt = o + STEP_BYTES;
   for (let i = 0; i < plan.length; i += 3) {
+    if (o >= pauseAt) {
+      yield;
+      pauseAt = o + STEP_BYTES;
+    }
     if (at === length && hints !== code.copyHints) {
       hints = code.copyHints;
       length = hints.length;

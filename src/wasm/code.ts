@@ -8,7 +8,7 @@
  * @module
  */
 
-import { branchHintsSize, writeBranchHints } from "./branch_hints.ts";
+import { branchHintsSizeSteps, writeBranchHintsSteps } from "./branch_hints.ts";
 import type { BulkHelper } from "./bulk_helpers.ts";
 import { CheckTemplates } from "./check_templates.ts";
 import { CodePlan, type FuelTargets, type RegisterCopy } from "./code_plan.ts";
@@ -105,10 +105,10 @@ export class CodeRewriter {
    * The size of the branch hint section; 0 when there are no checks. Call
    * it after the scan.
    *
-   * @returns The section's size, header included.
+   * @returns The steps, which return the section's size, header included.
    */
-  branchHintsSize(): number {
-    return branchHintsSize(this.#code);
+  branchHintsSize(): Steps<number> {
+    return branchHintsSizeSteps(this.#code);
   }
 
   /**
@@ -116,9 +116,10 @@ export class CodeRewriter {
    * {@linkcode CodeRewriter.emit}.
    *
    * @param w The output.
+   * @returns The steps that write it.
    */
-  writeBranchHints(w: Writer): void {
-    writeBranchHints(this.#code, w);
+  writeBranchHints(w: Writer): Steps<void> {
+    return writeBranchHintsSteps(this.#code, w);
   }
 
   /**

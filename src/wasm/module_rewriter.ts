@@ -550,6 +550,8 @@ export class ModuleRewriter {
         traps: this.#flagTraps,
       },
     }, r.end - r.pos);
+    // A step of its own: the plan's arrays, sized by the code, are allocated.
+    yield;
     let bodiesSize = 0;
     let smallBefore = 0;
     let smallAfter = 1; // the slow path
@@ -634,7 +636,7 @@ export class ModuleRewriter {
     }
     rewriter.setHelperBase(this.#slowFunction + 1 + copies.length + pads);
     const slowBody = this.#slowBody();
-    const hintsSize = rewriter.branchHintsSize();
+    const hintsSize = yield* rewriter.branchHintsSize();
     if (hintsSize > 0) out.addHints(rewriter, hintsSize);
     const header = new Writer(16);
     const total = count + 1 + copies.length + pads + helpers.length;

@@ -23,7 +23,7 @@ export const STEP_BYTES = 64 * 1024;
  * How many bytes of an unchanged range are copied in one step: copying is
  * faster than rewriting, mostly page faults of the fresh output.
  */
-export const COPY_STEP_BYTES = 1024 * 1024;
+export const COPY_STEP_BYTES = 256 * 1024;
 
 /**
  * Runs every step at once.

@@ -1,0 +1,20 @@
+/**
+ * A fresh process that readies its stops first, for
+ * tests/prepare_stops_test.ts. Prints one line of JSON: whether the
+ * watchdog's thread ran before and after `prepareStops()`, whether a second
+ * call gave the same promise, and how a later call with a deadline ended.
+ */
+import { loadGuest, prepareStops } from "../../mod.ts";
+import { watchdogStarted } from "../../src/watchdog.ts";
+
+const before = watchdogStarted();
+const first = prepareStops();
+const same = prepareStops() === first;
+await first;
+const after = watchdogStarted();
+const guest = await loadGuest(
+  new URL("../../guest/runaway.wasm", import.meta.url),
+  { timeout: 20 },
+);
+const outcome = guest.invoke("spin").outcome;
+console.log(JSON.stringify({ before, after, same, outcome }));
