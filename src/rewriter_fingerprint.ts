@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:f893135f1ec7a43cc07092343f8b10d3800e2be39ce4dc758f2425188c490d28";
+  "sha256:66ad3462633834f6e94e88f147331267b64eaa4685b2afc91df6d16f6f0eba4c";

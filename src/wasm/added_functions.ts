@@ -71,7 +71,7 @@ export function slowBody(
   e.u32(0); // no locals
   if (flag) {
     e.i32Const(0);
-    e.i32AtomicLoad(flag.memory);
+    e.flagLoad(flag.memory);
     e.ifEmpty();
     e.localGet(0);
     e.localGet(1);

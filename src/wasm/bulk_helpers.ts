@@ -112,7 +112,7 @@ export function writeChunkLoop(
   // flag wakes late (it did by milliseconds while this thread faulted in
   // fresh pages).
   e.i32Const(0);
-  e.i32AtomicLoad(flag.memory);
+  e.flagLoad(flag.memory);
   e.i32Eqz();
   e.ifEmpty();
   e.call(flag.onStopFlag);

@@ -11,7 +11,7 @@ import type { Emitter } from "./emitter.ts";
 
 /** What the stop flag's check refers to. */
 export interface StopFlagTargets {
-  /** The index of the shared memory whose first word is the flag. */
+  /** The index of the shared memory whose first byte is the flag. */
   readonly memory: number;
   /** The index of the `on_stop_flag` import. */
   readonly onStopFlag: number;
@@ -133,7 +133,7 @@ export function writeCheck(
   e.i64LtS();
   if (fuel.flag) {
     e.i32Const(0);
-    e.i32AtomicLoad(targets.stopFlag!.memory);
+    e.flagLoad(targets.stopFlag!.memory);
     e.i32Or();
   }
   const ifAt = e.ifEmpty();
@@ -199,7 +199,7 @@ export function writeFlagCheck(
   register?: { readonly local: number; readonly fuelGlobal: number },
 ): number {
   e.i32Const(0);
-  e.i32AtomicLoad(flag.memory);
+  e.flagLoad(flag.memory);
   const ifAt = e.ifEmpty();
   if (register) {
     e.localGet(register.local);

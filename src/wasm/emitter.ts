@@ -56,7 +56,7 @@ const ARRAY_COPY = GC_OPS.name.indexOf("array.copy");
 const ARRAY_INIT_DATA = GC_OPS.name.indexOf("array.init_data");
 const ARRAY_INIT_ELEM = GC_OPS.name.indexOf("array.init_elem");
 const ATOMIC_PREFIX = ATOMIC_OPS.prefix;
-const I32_ATOMIC_LOAD = ATOMIC_OPS.name.indexOf("i32.atomic.load");
+const I32_ATOMIC_LOAD8_U = ATOMIC_OPS.name.indexOf("i32.atomic.load8_u");
 /** Bit 6 of a memory argument's flags: a memory index follows. */
 const MEMARG_HAS_MEMORY = 0x40;
 
@@ -276,20 +276,22 @@ export class Emitter extends Writer {
   }
 
   /**
-   * `i32.atomic.load` of an aligned word at a constant offset.
+   * `i32.atomic.load8_u` of the stop flag, the first byte of `memory`: an
+   * atomic load, which the engine cannot hoist out of a loop, of a single
+   * byte, for which V8 tests no alignment (an `i32.atomic.load` costs a
+   * test of its address's low bits wherever no earlier one covers it).
    *
-   * @param memory The memory index.
-   * @param offset The offset.
+   * @param memory The flag's memory index.
    */
-  i32AtomicLoad(memory: number, offset = 0): void {
+  flagLoad(memory: number): void {
     this.u8(ATOMIC_PREFIX);
-    this.u32(I32_ATOMIC_LOAD);
-    if (memory === 0) this.u8(2); // align 4
+    this.u32(I32_ATOMIC_LOAD8_U);
+    if (memory === 0) this.u8(0); // align 1
     else {
-      this.u8(2 | MEMARG_HAS_MEMORY);
+      this.u8(MEMARG_HAS_MEMORY);
       this.u32(memory);
     }
-    this.u32(offset);
+    this.u32(0);
   }
 
   /**

@@ -1,9 +1,10 @@
 /**
  * What the stop flag adds to a module: a shared one-page memory, imported
- * last in the memory index space, whose first word the host sets to ask
- * for a stop; the `on_stop_flag` callback; and, so that the flag memory
- * can come last without renumbering anything, every memory the module
- * defines turned into an import of the same type. The checks themselves
+ * last in the memory index space, whose first byte the host sets to ask
+ * for a stop (storing 1 in its first word sets it); the `on_stop_flag`
+ * callback; and, so that the flag memory can come last without renumbering
+ * anything, every memory the module defines turned into an import of the
+ * same type. The checks themselves
  * are written in `checks.ts`.
  *
  * The flag memory comes last because V8 reaches memory 0 fastest: making
