@@ -150,6 +150,9 @@ function start(): Running {
   const worker = new Worker(workerSource(), {
     eval: true,
     name: "early-exit watchdog",
+    // Node's default copies process.env, which asks for --allow-env (a prompt
+    // in a terminal); the thread reads none of it.
+    env: {},
   });
   // Never terminated, and never keeps the process alive.
   worker.unref();
