@@ -103,8 +103,7 @@ export function checkArguments(
 /**
  * The hint for `call("add", [1, 2])`: `call` takes the arguments
  * themselves, and one array of as many as the export takes (two or more)
- * is most likely
- * meant for `invoke`.
+ * is most likely meant for `invoke`.
  */
 function lonelyArray(name: string, args: unknown[], count: number): string {
   const only = args.length === 1 ? args[0] : undefined;
