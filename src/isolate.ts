@@ -286,10 +286,17 @@ function encodeArgument(value: unknown, index: number): unknown {
     return encodeValue(value);
   }
   throw new ExportError(
-    `isolated calls take numbers and bigints as arguments; argument ${index} is a ${
-      value === null ? "null" : typeof value
+    `isolated calls take numbers and bigints as arguments; argument ${index} is ${
+      kindOf(value)
     }: pass a number (or a bigint for i64), and run calls that need references in process`,
   );
+}
+
+/** "an object", "a string", "null": what a value is, with its article. */
+function kindOf(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  const kind = typeof value;
+  return kind === "object" ? "an object" : `a ${kind}`;
 }
 
 function resolveImports(imports: string | URL | undefined): string | undefined {
