@@ -37,7 +37,12 @@ import { loadModule } from "./load.ts";
 import { checkArgumentList } from "./exported_function.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import { checkOptionNames } from "./option_names.ts";
-import { type CallOutcome, START_FUNCTION, stoppedOutcome } from "./outcome.ts";
+import {
+  type CallOutcome,
+  givenOutcome,
+  START_FUNCTION,
+  stoppedOutcome,
+} from "./outcome.ts";
 import { hasStartFunction } from "./signatures.ts";
 
 /**
@@ -359,6 +364,17 @@ export async function invokeIsolated(
   name: string,
   args: unknown[] = [],
   options: IsolatedCallOptions = {},
+): Promise<CallOutcome> {
+  // Marked as given: a host import that throws its error again ends its
+  // own call with outcome `error`, not with this call's stop.
+  return givenOutcome(await callIsolated(source, name, args, options));
+}
+
+async function callIsolated(
+  source: string | URL | Uint8Array | ArrayBuffer,
+  name: string,
+  args: unknown[],
+  options: IsolatedCallOptions,
 ): Promise<CallOutcome> {
   checkFuelAndTimeout(options, "invokeIsolated");
   if ((options as { stop?: unknown }).stop !== undefined) {
