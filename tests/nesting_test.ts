@@ -11,6 +11,7 @@ import {
   isExportError,
   isolatedChildrenExited,
   loadGuest,
+  runWasi,
   StopSignal,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
@@ -241,6 +242,14 @@ Deno.test("another load's or isolated call's stop, thrown by an import, is the i
       }) as { error?: unknown }).error,
     ],
   ];
+  const spinningCommand = await assembleWat(`(module
+    (memory (export "memory") 1)
+    (func (export "_start") (loop $forever (br $forever))))`);
+  others.push([
+    "Aborted",
+    (await runWasi(spinningCommand, { stop: stopped }) as { error?: unknown })
+      .error,
+  ]);
   for (const [kind, thrown] of others) {
     assert.equal((thrown as Error).name, kind);
     for (const metered of [true, false]) {
