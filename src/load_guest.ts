@@ -57,6 +57,7 @@ import { keptFromEngine } from "./wasm/reader.ts";
 import { readSections } from "./wasm/sections.ts";
 import { bindFlag, startWatchdog, watchdogReady } from "./watchdog.ts";
 import { warmStopPath } from "./stop_path_warmup.ts";
+import { givenError } from "./outcome.ts";
 import {
   type CachedRewrite,
   openCache,
@@ -114,7 +115,9 @@ export function loadGuest(
   source: GuestSource,
   options: GuestOptions = {},
 ): Promise<Guest> {
-  return loadGuestWith(source, options, {});
+  return loadGuestWith(source, options, {}).catch((error) => {
+    throw givenError(error);
+  });
 }
 
 /** What a loader inside early-exit may ask for beyond {@linkcode GuestOptions}. */
