@@ -67,7 +67,7 @@ import {
 import { roomForHit } from "./rewrite_splice.ts";
 
 /** The longest a load waits for the watchdog's thread to start. */
-const WATCHDOG_WAIT_MS = 1_000;
+const WATCHDOG_WAIT_MS = 5_000;
 
 const START_SECTION = 8;
 
