@@ -54,7 +54,11 @@ export function exportedFunction(
  * @throws {ExportError} When `args` is not an array.
  */
 export function checkArgumentList(name: string, args: unknown): void {
-  if (Array.isArray(args)) return;
+  try {
+    if (Array.isArray(args)) return;
+  } catch {
+    // A revoked proxy: the engine's TypeError would name no export.
+  }
   throw new ExportError(
     `the arguments of export "${name}" go in an array, e.g. invoke("${name}", [1, 2]); got ${
       describeValue(args)
@@ -89,9 +93,23 @@ export function checkArguments(
     throw new ExportError(
       `export "${name}" takes ${count} argument${count === 1 ? "" : "s"} (${
         describeSignature(signature)
-      }), got ${args.length}; give one for each parameter`,
+      }), got ${args.length}${
+        lonelyArray(name, args, count)
+      }; give one for each parameter`,
     );
   }
+}
+
+/**
+ * The hint for `call("add", [1, 2])`: `call` takes the arguments
+ * themselves, and one array of as many as the export takes (two or more)
+ * is most likely meant for `invoke`.
+ */
+function lonelyArray(name: string, args: unknown[], count: number): string {
+  const only = args.length === 1 ? args[0] : undefined;
+  if (count < 2 || !Array.isArray(only) || only.length !== count) return "";
+  const shown = Array.from({ length: count }, (_, i) => i + 1).join(", ");
+  return ` (an array of ${count}: call("${name}", ${shown}) takes the arguments themselves, invoke("${name}", [${shown}]) an array)`;
 }
 
 const I32_MIN = -(2 ** 31);

@@ -57,6 +57,7 @@ import { beginMeteredCall, endMeteredCall } from "./metered_call.ts";
 import {
   type CallOutcome,
   classifyThrown,
+  givenError,
   givenOutcome,
   ownStopOutcome,
   stoppedOutcome,
@@ -280,13 +281,17 @@ export class Guest {
   async #reinstantiate(): Promise<void> {
     this.#state.stop = undefined;
     this.#checked.clear();
-    this.#instance = await instantiate(
-      this.module,
-      this.#freshImports?.() ?? this.#imports,
-      this.#state,
-      this.#needed,
-    );
-    await this.#start();
+    try {
+      this.#instance = await instantiate(
+        this.module,
+        this.#freshImports?.() ?? this.#imports,
+        this.#state,
+        this.#needed,
+      );
+      await this.#start();
+    } catch (error) {
+      throw givenError(error);
+    }
   }
 
   /** Runs the start function as a call, and throws the error of its stop. */

@@ -401,8 +401,11 @@ export function toImportError(
   needed: ImportDescriptor[],
 ): ImportError | undefined {
   if (!(error instanceof WebAssembly.LinkError)) return undefined;
-  const match = /Import #(\d+)/.exec(error.message);
-  const entry = match ? needed[Number(match[1])] : undefined;
+  // V8 names most imports "Import #N", and a table it refuses "table
+  // import N" (too small, no maximum, one too large): N is the import's
+  // index either way.
+  const match = /Import #(\d+)|table import (\d+)/.exec(error.message);
+  const entry = match ? needed[Number(match[1] ?? match[2])] : undefined;
   const label = entry ? `${entry.module}.${entry.name}` : "(unknown)";
   const detail = error.message.replace(/^WebAssembly\.\w+\(\): /, "");
   return new ImportError(

@@ -37,7 +37,12 @@ import { loadModule } from "./load.ts";
 import { checkArgumentList } from "./exported_function.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import { checkOptionNames } from "./option_names.ts";
-import { type CallOutcome, START_FUNCTION, stoppedOutcome } from "./outcome.ts";
+import {
+  type CallOutcome,
+  givenOutcome,
+  START_FUNCTION,
+  stoppedOutcome,
+} from "./outcome.ts";
 import { hasStartFunction } from "./signatures.ts";
 
 /**
@@ -286,10 +291,17 @@ function encodeArgument(value: unknown, index: number): unknown {
     return encodeValue(value);
   }
   throw new ExportError(
-    `isolated calls take numbers and bigints as arguments; argument ${index} is a ${
-      value === null ? "null" : typeof value
+    `isolated calls take numbers and bigints as arguments; argument ${index} is ${
+      kindOf(value)
     }: pass a number (or a bigint for i64), and run calls that need references in process`,
   );
+}
+
+/** "an object", "a string", "null": what a value is, with its article. */
+function kindOf(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  const kind = typeof value;
+  return kind === "object" ? "an object" : `a ${kind}`;
 }
 
 function resolveImports(imports: string | URL | undefined): string | undefined {
@@ -352,6 +364,17 @@ export async function invokeIsolated(
   name: string,
   args: unknown[] = [],
   options: IsolatedCallOptions = {},
+): Promise<CallOutcome> {
+  // Marked as given: a host import that throws its error again ends its
+  // own call with outcome `error`, not with this call's stop.
+  return givenOutcome(await callIsolated(source, name, args, options));
+}
+
+async function callIsolated(
+  source: string | URL | Uint8Array | ArrayBuffer,
+  name: string,
+  args: unknown[],
+  options: IsolatedCallOptions,
 ): Promise<CallOutcome> {
   checkFuelAndTimeout(options, "invokeIsolated");
   if ((options as { stop?: unknown }).stop !== undefined) {

@@ -57,6 +57,7 @@ import { keptFromEngine } from "./wasm/reader.ts";
 import { readSections } from "./wasm/sections.ts";
 import { bindFlag, startWatchdog, watchdogReady } from "./watchdog.ts";
 import { warmStopPath } from "./stop_path_warmup.ts";
+import { givenError } from "./outcome.ts";
 import {
   type CachedRewrite,
   openCache,
@@ -66,7 +67,7 @@ import {
 import { roomForHit } from "./rewrite_splice.ts";
 
 /** The longest a load waits for the watchdog's thread to start. */
-const WATCHDOG_WAIT_MS = 1_000;
+const WATCHDOG_WAIT_MS = 5_000;
 
 const START_SECTION = 8;
 
@@ -114,7 +115,9 @@ export function loadGuest(
   source: GuestSource,
   options: GuestOptions = {},
 ): Promise<Guest> {
-  return loadGuestWith(source, options, {});
+  return loadGuestWith(source, options, {}).catch((error) => {
+    throw givenError(error);
+  });
 }
 
 /** What a loader inside early-exit may ask for beyond {@linkcode GuestOptions}. */

@@ -156,6 +156,26 @@ export function givenOutcome<T extends CallOutcome>(outcome: T): T {
   return outcome;
 }
 
+/**
+ * Marks an error an operation other than a call rejects with (a load, a
+ * reinstantiation) as given, as {@linkcode givenOutcome} marks a call's:
+ * a host import that throws it again ends its own call with outcome
+ * `error`, not with that other operation's stop.
+ *
+ * @param error What the operation rejects with.
+ * @returns The same error.
+ */
+export function givenError(error: unknown): unknown {
+  if (isEarlyExitError(error)) {
+    try {
+      (error as unknown as Record<symbol, boolean>)[GIVEN] = true;
+    } catch {
+      // Frozen, or made by another copy of the module: classified as such.
+    }
+  }
+  return error;
+}
+
 function isOutcomeError(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
   try {
@@ -177,8 +197,8 @@ function isOutcomeError(error: unknown): boolean {
  */
 export function classifyThrown(error: unknown, state: CallState): unknown {
   if (isEarlyExitError(error)) {
-    // Another call's outcome (`call` threw it in a host import) is that
-    // import's error; a stop the import throws for this call is this
+    // Another call's outcome, or another load's error (`call` or
+    // `loadGuest` threw it in a host import), is that import's error; a stop the import throws for this call is this
     // call's (WASI's sleep, `host.interrupt`).
     // An error that is no stop (an `ExportError` from a nested `invoke`
     // the import got wrong) is the import's too, not a misuse of this call.

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:66ad3462633834f6e94e88f147331267b64eaa4685b2afc91df6d16f6f0eba4c";
+  "sha256:bb64ffb26bf4110834ce0e9d922c1791a7cd12f5916c97d29533e6118e620e83";

@@ -14,6 +14,7 @@ import { type CacheOption, openCache } from "./rewrite_cache.ts";
 import type { GuestSource } from "./load.ts";
 import {
   type CallOutcome,
+  givenError,
   type OutcomeBase,
   START_FUNCTION,
   stoppedOutcome,
@@ -292,7 +293,14 @@ export function runWasi(
   } catch (error) {
     return Promise.reject(error);
   }
-  return runWasiWith(source, options, {});
+  // Marked as given: a host import that throws the run's error again ends
+  // its own call with outcome `error`, not with this run's stop.
+  return runWasiWith(source, options, {}).then((result) => {
+    givenError((result as { error?: unknown }).error);
+    return result;
+  }, (error) => {
+    throw givenError(error);
+  });
 }
 
 /**

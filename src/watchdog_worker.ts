@@ -101,7 +101,7 @@ export interface WatchdogSettings {
   slots: number;
 }
 
-/** The part of a worker's `parentPort` the thread uses. */
+/** The part of the thread's message port that it uses. */
 interface WorkerPort {
   on(event: "message", listener: (message: WatchdogMessage) => void): void;
 }
@@ -117,7 +117,7 @@ interface WorkerPort {
  * slot bound anew gets a new tag, so the thread never sets the flag of a
  * binding it has not received yet.
  *
- * @param port The worker's `parentPort`.
+ * @param port The port the host posts the thread's messages on.
  * @param settings The polling period and the number of slots.
  */
 export function runWatchdog(

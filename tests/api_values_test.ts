@@ -80,6 +80,37 @@ Deno.test("arguments that are not an array are refused, not split or dropped", a
   }
 });
 
+Deno.test("a revoked proxy given as the arguments is refused with the same line", async () => {
+  const guest = await loadGuest(await TYPED);
+  const async = await loadGuest(await TYPED, { async: true });
+  const { proxy, revoke } = Proxy.revocable([1, 2], {});
+  revoke();
+  const refused = refusedArgument(
+    /arguments of export "add" go in an array, .*; got an object$/,
+  );
+  assert.throws(() => guest.invoke("add", proxy), refused);
+  await assert.rejects(() => async.invokeAsync("add", proxy), refused);
+  await assert.rejects(
+    () => invokeIsolated(new Uint8Array(0), "add", proxy),
+    refused,
+  );
+});
+
+Deno.test("call() given one array where it takes the arguments themselves says so", async () => {
+  const guest = await loadGuest(await TYPED);
+  assert.throws(
+    () => guest.call("add", [1, 2]),
+    refusedArgument(
+      /takes 2 arguments .*, got 1 \(an array of 2: call\("add", 1, 2\) takes the arguments themselves, invoke\("add", \[1, 2\]\) an array\)/,
+    ),
+  );
+  // A count that is wrong for another reason gets no such hint.
+  assert.throws(
+    () => guest.call("add", 1),
+    (error) => isExportError(error) && !/an array of/.test(error.message),
+  );
+});
+
 Deno.test("arguments at the edges of their types' ranges pass", async () => {
   const guest = await loadGuest(await TYPED);
   assert.equal(guest.call("add", -(2 ** 31), 0), -(2 ** 31));

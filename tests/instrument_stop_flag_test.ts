@@ -77,6 +77,40 @@ Deno.test("stopFlag lets the guest go on when on_stop_flag returns 0", async () 
   assert.equal(calls(), 3);
 });
 
+Deno.test("stopFlag reads the flag's first byte only, in every kind of check", async () => {
+  const bytes = await wat(`(module
+    (func (export "count") (param $n i32) (result i32) (local $i i32)
+      (loop $again
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $again (i32.lt_u (local.get $i) (local.get $n))))
+      (local.get $i)))`);
+  const kinds = [
+    { resumable: true }, // the fuel's check reads the flag in its test
+    { resumable: false, initialFuel: 1n << 60n }, // a check of its own
+    { stopFlagTraps: true },
+    { fuel: false },
+    { fuel: false, stopFlagTraps: true },
+  ];
+  for (const kind of kinds) {
+    const shown = Object.keys(kind).join(", ");
+    const metered = instrument(bytes, { stopFlag: true, ...kind });
+    const { instance, flag, memories, calls } = await instantiateFlagged(
+      metered,
+    );
+    const count = instance.exports.count as Fn;
+    // A word whose first byte is 0 (a code of 256, a counter that wrapped
+    // to it) is not a stop: the guest never reads the other bytes.
+    Atomics.store(flag, 0, 256);
+    assert.equal(count(100), 100, shown);
+    assert.equal(calls(), 0, shown);
+    // Any non-zero first byte is, however it was written.
+    Atomics.store(flag, 0, 0);
+    const byte = new Uint8Array(memories[metered.stopFlag!.memory]!.buffer);
+    Atomics.store(byte, 0, 0x80);
+    assert.throws(() => count(100), WebAssembly.RuntimeError, "unreachable");
+  }
+});
+
 Deno.test("stopFlag stops a loop the cost table makes free", async () => {
   const bytes = await wat(`(module
     (func (export "spin") (param $n i32)

@@ -137,6 +137,16 @@ Deno.test("limits: imported memories and tables are held to them too", async () 
   });
   assert.equal(guest.call("grow", 1), 1);
   assert.equal(guest.call("grow", 1), -1);
+  // So does a table that could grow past it: the error names the import
+  // (the engine's message for a table gives its index another way).
+  await assert.rejects(
+    loadGuest(bytes, {
+      imports: { env: { memory: bounded, table } },
+      limits: { tables: 10 },
+    }),
+    (error: unknown) =>
+      isImportError(error) && /guest import env\.table /.test(error.message),
+  );
 });
 
 Deno.test("limits: FuelMeter writes them into the bytes it hands out", async () => {

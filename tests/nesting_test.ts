@@ -5,10 +5,13 @@ import {
   type CallOutcome,
   type Guest,
   type GuestOptions,
+  invokeIsolated,
   isAborted,
   isDeadlineExceeded,
   isExportError,
+  isolatedChildrenExited,
   loadGuest,
+  runWasi,
   StopSignal,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
@@ -219,6 +222,49 @@ Deno.test("a nested call's misuse is the import's error, not the outer call's", 
     assert.ok(isExportError(error.cause), String(error.cause));
     assert.match(error.message, /threw: ExportError: .*"no_such_export"/);
   }
+});
+
+Deno.test("another load's or isolated call's stop, thrown by an import, is the import's error", async () => {
+  const startSpins = await assembleWat(`(module
+    (func $s (loop $forever (br $forever))) (start $s))`);
+  const stopped = new StopSignal();
+  stopped.stop("another load's stop");
+  const others: [string, unknown][] = [
+    ["Aborted", await loadGuest(startSpins, { stop: stopped }).catch((e) => e)],
+    [
+      "FuelExhausted",
+      await loadGuest(startSpins, { fuel: 1000 }).catch((e) => e),
+    ],
+    [
+      "DeadlineExceeded",
+      (await invokeIsolated(await assembleWat(NESTING_WAT), "spin", [], {
+        timeout: 50,
+      }) as { error?: unknown }).error,
+    ],
+  ];
+  const spinningCommand = await assembleWat(`(module
+    (memory (export "memory") 1)
+    (func (export "_start") (loop $forever (br $forever))))`);
+  others.push([
+    "Aborted",
+    (await runWasi(spinningCommand, { stop: stopped }) as { error?: unknown })
+      .error,
+  ]);
+  for (const [kind, thrown] of others) {
+    assert.equal((thrown as Error).name, kind);
+    for (const metered of [true, false]) {
+      const guest = await nestingGuest(() => {
+        throw thrown;
+      }, metered);
+      // Not `aborted`, `fuel_exhausted` or `timeout`: this call was never
+      // stopped, and those numbers are another guest's.
+      const outer = guest.invoke("call_back_then_return");
+      const error = expectOutcome(outer, "error").error;
+      assert.equal(error.importName, "host.call_back");
+      assert.equal(error.cause, thrown);
+    }
+  }
+  await isolatedChildrenExited();
 });
 
 Deno.test("async: an import that calls its own guest back is refused, not left waiting", async () => {

@@ -303,6 +303,20 @@ Deno.test("imports are checked by name, kind and expected type", async () => {
   );
 });
 
+Deno.test("a table import too small for the guest is named in the error", async () => {
+  const bytes = await assembleWat(`(module
+    (import "env" "f" (func))
+    (import "env" "t" (table 5 funcref)))`);
+  const small = new WebAssembly.Table({ initial: 1, element: "anyfunc" });
+  await assert.rejects(
+    loadGuest(bytes, { imports: { env: { f: () => {}, t: small } } }),
+    (e) =>
+      isImportError(e) && e.importName === "env.t" &&
+      /env\.t is unusable \(table import 1 is smaller than initial 5, got 1\): expected table 5 funcref/
+        .test(e.message),
+  );
+});
+
 Deno.test("missing exports, non-function exports and wrong arguments are ExportErrors", async () => {
   const guest = await loadGuest(
     await assembleWat(`(module

@@ -118,8 +118,11 @@ export interface InstrumentOptions {
    * Whether the module also checks a stop flag at every function entry and
    * loop header, whatever those cost: the first byte of a shared one-page
    * memory, imported as `stop_flag` (last in the memory index space; a host
-   * sets it by storing 1 in the memory's first `i32`). When the flag is not
-   * 0, the guest calls the added function import
+   * sets it by storing 1 in the memory's first `i32`, and clears it by
+   * storing 0). Only that byte is read: a host that stores other values
+   * must keep the first byte of each non-zero (256, or a counter that wraps
+   * to a multiple of 256, is no stop). When the byte is not 0, the guest
+   * calls the added function import
    * `on_stop_flag: () -> i32`, and traps with `unreachable` if that
    * returns 1 (0 lets it go on). Any thread may set the flag, so a
    * watchdog can stop a guest whatever it does between checks of fuel.
