@@ -65,6 +65,8 @@ export function readPipe(
     {
       eval: true,
       name: "early-exit pipe reader",
+      // Not the default copy of process.env, which asks for --allow-env.
+      env: {},
       workerData: {
         path: String(target),
         url: target instanceof URL,

@@ -10,15 +10,17 @@ import { loadGuest } from "./load_guest.ts";
 const EMPTY_MODULE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
 /**
- * Starts the watchdog's thread and runs the host's stop path once, now.
- * The process's first stoppable load does both otherwise, and starting the
- * thread holds the JavaScript thread for tens of milliseconds (40 to 56 on
- * a 2-core machine): a deadline, abort or StopSignal that falls meanwhile
- * lands that much late. A server that stops guests calls this once as it
- * starts, before it takes work; later calls return at once.
+ * Readies this process to stop guests, now: starts the watchdog (the
+ * thread that lands deadlines and StopSignals) and runs the code that stops
+ * a call once. The first load of a guest these can stop does both
+ * otherwise, and starting the thread holds the JavaScript thread for tens
+ * of milliseconds (40 to 56 on a 2-core machine): a deadline, abort or
+ * StopSignal that falls meanwhile lands that much late. A server that stops
+ * guests calls this once as it starts, before it takes work; later calls
+ * return the same promise.
  *
- * @returns A promise that settles when the thread is up and the stop path
- * has run.
+ * @returns A promise that settles when the thread is up and a stop has
+ * run.
  *
  * @example Ready the process, then load and stop a guest
  * ```ts

@@ -220,7 +220,12 @@ export function startLister(): Worker {
   if (lister !== undefined) return lister;
   const source = `process.emitWarning = () => {};
 (${listerMain.toString()})(require("node:worker_threads").parentPort, require("node:wasi").WASI, ${readListed.toString()});`;
-  lister = new Worker(source, { eval: true, name: "early-exit listing" });
+  // `env: {}`: Node's default copies process.env, which asks for --allow-env.
+  lister = new Worker(source, {
+    eval: true,
+    name: "early-exit listing",
+    env: {},
+  });
   // Never terminated, and never keeps the process alive.
   lister.unref();
   return lister;

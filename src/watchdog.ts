@@ -158,6 +158,9 @@ function start(): Running {
     name: "early-exit watchdog",
     workerData: { port: channel.port2 },
     transferList: [channel.port2],
+    // Node's default copies process.env, which asks for --allow-env (a prompt
+    // in a terminal); the thread reads none of it.
+    env: {},
   });
   // Never terminated, and never keeps the process alive.
   worker.unref();
