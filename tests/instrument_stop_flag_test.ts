@@ -20,6 +20,14 @@ async function plainExports(bytes: Uint8Array<ArrayBuffer>): Promise<Exports> {
   return instance.exports as Exports;
 }
 
+/** `count(n)` loops n times and returns n: a loop header's check each turn. */
+const COUNT_WAT = `(module
+  (func (export "count") (param $n i32) (result i32) (local $i i32)
+    (loop $again
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $i)))`;
+
 Deno.test("stopFlag keeps compute.wasm's results, metered either way", async () => {
   const bytes = await Deno.readFile(COMPUTE);
   const plain = await plainExports(bytes);
@@ -59,12 +67,7 @@ Deno.test("stopFlag stops a spinning loop once on_stop_flag says so", async () =
 });
 
 Deno.test("stopFlag lets the guest go on when on_stop_flag returns 0", async () => {
-  const bytes = await wat(`(module
-    (func (export "count") (param $n i32) (result i32) (local $i i32)
-      (loop $again
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br_if $again (i32.lt_u (local.get $i) (local.get $n))))
-      (local.get $i)))`);
+  const bytes = await wat(COUNT_WAT);
   const metered = instrument(bytes, { stopFlag: true });
   // The flag stays set for three checks, then the callback clears it.
   let answers = 0;
@@ -78,12 +81,7 @@ Deno.test("stopFlag lets the guest go on when on_stop_flag returns 0", async () 
 });
 
 Deno.test("stopFlag reads the flag's first byte only, in every kind of check", async () => {
-  const bytes = await wat(`(module
-    (func (export "count") (param $n i32) (result i32) (local $i i32)
-      (loop $again
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br_if $again (i32.lt_u (local.get $i) (local.get $n))))
-      (local.get $i)))`);
+  const bytes = await wat(COUNT_WAT);
   const kinds = [
     { resumable: true }, // the fuel's check reads the flag in its test
     { resumable: false, initialFuel: 1n << 60n }, // a check of its own
