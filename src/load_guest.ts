@@ -388,7 +388,9 @@ export async function loadGuestWith(
       module = await stops.race(
         compileRewritten(bytes!, original!, label, options.compile),
       );
-      signatures = readSignatures(original!);
+      // Its imports as limited: an imported memory or table the limits cap
+      // must be supplied with that maximum.
+      signatures = readSignatures(bytes!);
     } else {
       module = loaded.module!;
       if (loaded.bytes !== undefined) signatures = readSignatures(loaded.bytes);
