@@ -18,6 +18,7 @@ import {
 } from "../mod.ts";
 import { instrument } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { attachedMeter } from "./support/attached_meter.ts";
 
 const RUNAWAY = new URL("../guest/runaway.wasm", import.meta.url);
 const HELLO = new URL("../guest/wasi/hello.wasm", import.meta.url);
@@ -112,13 +113,10 @@ Deno.test("FuelMeter and its runs refuse a misspelt option; costs go third", asy
     () => new FuelMeter(bytes, { stopflag: false } as never),
     refuses("stopflag", "stopFlag"),
   );
-  const meter = new FuelMeter(bytes, { fuel: 100 });
-  const { instance } = await WebAssembly.instantiate(
-    meter.bytes,
-    meter.imports,
-  );
-  meter.attach(instance);
-  const spin = instance.exports.spin as () => void;
+  const { meter, exports } = await attachedMeter<() => void>(bytes, {
+    fuel: 100,
+  });
+  const spin = exports.spin;
   assert.throws(
     () => meter.run(spin, { timeuot: 10 } as never),
     refuses("timeuot", "timeout"),
