@@ -197,11 +197,11 @@ function isOutcomeError(error: unknown): boolean {
  */
 export function classifyThrown(error: unknown, state: CallState): unknown {
   if (isEarlyExitError(error)) {
-    // Another call's outcome, or another load's error (`call` or
-    // `loadGuest` threw it in a host import), is that import's error; a stop the import throws for this call is this
-    // call's (WASI's sleep, `host.interrupt`).
-    // An error that is no stop (an `ExportError` from a nested `invoke`
-    // the import got wrong) is the import's too, not a misuse of this call.
+    // What a host import threw is that import's error when it ended
+    // something else (another call's outcome, another load's rejection) or
+    // is no stop at all (an `ExportError` from a nested `invoke` the import
+    // got wrong). A stop the import throws for this call is this call's
+    // (WASI's sleep, `host.interrupt`).
     if (
       state.thrownBy !== undefined && error === state.thrown &&
       (isOutcomeError(error) ||
