@@ -37,7 +37,9 @@ import {
   engineModules,
   type GuestSource,
   loadModule,
+  STREAM_CHUNK,
 } from "./load.ts";
+import { startCompileThread } from "./compile_thread.ts";
 import {
   checkBooleanValue,
   checkFuelAndTimeout,
@@ -272,6 +274,13 @@ export async function loadGuestWith(
       },
     }));
     if (loaded.bytes !== undefined) internal.onBytes?.(loaded.bytes);
+    // A large stoppable guest is compiled on a thread of its own, which boots
+    // while the guest is rewritten.
+    if (
+      metered && stops.watched && (loaded.bytes?.length ?? 0) > STREAM_CHUNK
+    ) {
+      startCompileThread();
+    }
     // The caller's code runs in the turns of the event loop that a stoppable
     // rewrite gives, and while a cache reads: those read the caller's bytes
     // as they are now, copied at once (a copy in steps would read changes
