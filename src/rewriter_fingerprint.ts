@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:bb64ffb26bf4110834ce0e9d922c1791a7cd12f5916c97d29533e6118e620e83";
+  "sha256:af44f168154592640c84b2719cdadc83596ca72d708166fe9b64ac96f6be238f";
