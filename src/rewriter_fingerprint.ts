@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:af44f168154592640c84b2719cdadc83596ca72d708166fe9b64ac96f6be238f";
+  "sha256:a619b010a1ccfeeac89bf7b5e78adb55d16045c69b1b32a67568d9769758353c";

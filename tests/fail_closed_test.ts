@@ -325,3 +325,38 @@ Deno.test("under every experimental engine flag at once, instrument() rewrites o
     );
   }
 });
+
+Deno.test("instrument() drops code metadata, whose offsets and function indices the rewrite moves", () => {
+  // (func (export "f") (loop (br 0))), then a compilation priority, an
+  // instruction frequency and a traced instruction for function 0 (an
+  // engine flag reads each), and a producers section, which names no code.
+  const custom = (name: string, payload: number[]) => {
+    const contents = [name.length, ...new TextEncoder().encode(name)];
+    return section(0, [...contents, ...payload]);
+  };
+  const bytes = new Uint8Array([
+    ...PREAMBLE,
+    ...VOID_TYPE,
+    ...section(3, [0x01, 0x00]),
+    ...section(7, [0x01, 0x01, 0x66, 0x00, 0x00]),
+    ...section(10, [0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b]),
+    ...custom("metadata.code.compilation_priority", [1, 0, 1, 0, 2, 0, 0]),
+    ...custom("metadata.code.instr_freq", [1, 0, 1, 3, 1, 0]),
+    ...custom("metadata.code.trace_inst", [1, 0, 1, 3, 4, 1, 2, 3, 4]),
+    ...custom("producers", [0]),
+  ]);
+  assert.ok(WebAssembly.validate(bytes));
+  const rewritten = new WebAssembly.Module(instrument(bytes).bytes);
+  for (const kind of ["compilation_priority", "instr_freq", "trace_inst"]) {
+    const name = `metadata.code.${kind}`;
+    assert.equal(
+      WebAssembly.Module.customSections(rewritten, name).length,
+      0,
+      name,
+    );
+  }
+  assert.equal(
+    WebAssembly.Module.customSections(rewritten, "producers").length,
+    1,
+  );
+});
