@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a619b010a1ccfeeac89bf7b5e78adb55d16045c69b1b32a67568d9769758353c";
+  "sha256:a651e9983be9f40df0be07d66a7000a0e4d082b6eb2482de9c628f195ad1ba58";

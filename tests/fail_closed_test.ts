@@ -360,3 +360,36 @@ Deno.test("instrument() drops code metadata, whose offsets and function indices 
     1,
   );
 });
+
+Deno.test("a metered rewrite refuses imports from the engine's builtin modules it does not price", () => {
+  // (import "wasm:text-decoder" "decodeStringFromUTF8Array" (func $d))
+  // (func (call $d)): an engine flag makes it a builtin that walks its
+  // array, unpaid.
+  const name = (
+    text: string,
+  ) => [text.length, ...new TextEncoder().encode(text)];
+  const bytes = new Uint8Array([
+    ...PREAMBLE,
+    ...VOID_TYPE,
+    ...section(2, [
+      0x01,
+      ...name("wasm:text-decoder"),
+      ...name("decodeStringFromUTF8Array"),
+      0x00,
+      0x00,
+    ]),
+    ...section(3, [0x01, 0x00]),
+    ...section(10, [0x01, 0x04, 0x00, 0x10, 0x00, 0x0b]),
+  ]);
+  assert.ok(WebAssembly.validate(bytes));
+  assert.throws(
+    () => instrument(bytes),
+    (error: unknown) =>
+      isInvalidModule(error) &&
+      /imports from wasm:text-decoder, whose calls would run unpaid/.test(
+        error.message,
+      ),
+  );
+  // Without fuel, only the deadline's flag checks bound it, as any import.
+  instrument(bytes, { fuel: false, stopFlag: true });
+});
