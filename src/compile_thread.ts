@@ -2,18 +2,17 @@
  * Compiles a large module on a thread of its own, for a load that watches
  * a stop. The engine's compile of a module of esbuild's size (18 MB
  * rewritten) holds the thread that asks for it for 40 to 100 ms of CPU,
- * streamed or not, in pieces of up to 35 ms (it decodes the sections as
- * they arrive and takes part in validating the code at the end); a stop
- * that comes then waits for the piece. Asked for on another thread, the
- * compile leaves this one free: it copies the bytes into shared memory in
- * pieces, with turns of the event loop between them, and receives the
- * compiled module, which costs it about a millisecond.
+ * streamed or not, in pieces of up to 35 ms warm and 59 the first time (it
+ * decodes the sections as they arrive and takes part in validating the code
+ * at the end); a stop that comes then waits for the piece. Asked for on
+ * another thread, the compile leaves this one free: it copies the bytes
+ * into shared memory in pieces, with turns of the event loop between them,
+ * and receives the compiled module, which costs it about 2 ms.
  *
  * One thread serves the whole process. It starts with `prepareStops()` or
  * the first large load that watches a stop (creating it holds this thread
- * 60 to 76 ms, 16 to 19 of them CPU, once), is unref'd like
- * the watchdog's, and keeps the process alive only while a compile is
- * pending. A stop breaks its stream off, and its engine gives the compile up.
+ * 60 to 76 ms, 16 to 19 of them CPU, once), is unref'd like the
+ * watchdog's, and keeps the process alive only while a compile is pending. A stop breaks its stream off, and its engine gives the compile up.
  *
  * @module
  */
