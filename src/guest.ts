@@ -49,6 +49,7 @@ import {
   checkArgumentList,
   checkArguments,
   checkArgumentValues,
+  checkExportName,
   exportedFunction,
 } from "./exported_function.ts";
 import { instantiate } from "./instantiate.ts";
@@ -315,13 +316,14 @@ export class Guest {
    * @param args Its arguments: numbers, or bigints for `i64`.
    * @param options The fuel and deadline for this call.
    * @returns How the call ended.
-   * @throws {ExportError} When there is no such function export, or the arguments do not fit.
+   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit.
    */
   invoke(
     name: string,
     args: unknown[] = NO_ARGUMENTS,
     options?: CallOptions,
   ): CallOutcome {
+    checkExportName(name);
     if (this.#async) {
       throw new ExportError(
         `${this.label} was loaded for async calls: use invokeAsync("${name}")`,
@@ -380,13 +382,18 @@ export class Guest {
    * @param args Its arguments: numbers, or bigints for `i64`.
    * @param options The fuel, deadline, abort signal and refuel hook for this call.
    * @returns How the call ended.
-   * @throws {ExportError} When there is no such function export, or the arguments do not fit, or a host import of this guest calls it back.
+   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit, or a host import of this guest calls it back.
    */
   invokeAsync(
     name: string,
     args: unknown[] = NO_ARGUMENTS,
     options?: AsyncCallOptions,
   ): Promise<CallOutcome> {
+    try {
+      checkExportName(name);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (insideCallOf(this)) {
       return Promise.reject(
         new ExportError(
@@ -631,7 +638,7 @@ export class Guest {
    * @throws {FuelExhausted} When a metered guest ran out of fuel.
    * @throws {GuestTrap} When the guest trapped.
    * @throws {HostImportError} When a host import threw; its `cause` is what was thrown.
-   * @throws {ExportError} When there is no such function export, or the arguments do not fit.
+   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit.
    */
   call(name: string, ...args: unknown[]): unknown {
     const result = this.invoke(name, args);

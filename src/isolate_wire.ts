@@ -14,6 +14,7 @@ import {
   isEarlyExitError,
 } from "./errors.ts";
 import { type CallOutcome, type FuelUsage, stoppedOutcome } from "./outcome.ts";
+import { describeThrown } from "./thrown_values.ts";
 
 /** What the host asks its child to run. */
 export interface IsolatedRequest {
@@ -112,16 +113,42 @@ export function decodeValue(value: unknown): unknown {
   return value === null ? undefined : value;
 }
 
+/**
+ * The most characters of a text in an error that cross the wire (a field,
+ * a cause's message): a host import may throw a message, or give a reason,
+ * built from what the guest gave it, of any length, and the host reads an
+ * answer of at most `ANSWER_CAP_BYTES`.
+ */
+export const MAX_WIRE_TEXT = 1024 * 1024;
+
+/** `text`, cut to {@linkcode MAX_WIRE_TEXT}, its length said. */
+function causeText(text: string): string {
+  if (text.length <= MAX_WIRE_TEXT) return text;
+  return `${text.slice(0, MAX_WIRE_TEXT)}… (${text.length} characters)`;
+}
+
 function encodeCause(cause: unknown): WireCause {
+  try {
+    return encodeReadCause(cause);
+  } catch {
+    // A proxy whose traps throw, a getter that throws: what can be shown.
+    return { value: describeThrown(cause) };
+  }
+}
+
+function encodeReadCause(cause: unknown): WireCause {
   if (cause instanceof Error) {
-    return { error: { name: cause.name, message: cause.message } };
+    return {
+      error: {
+        name: causeText(String(cause.name)),
+        message: causeText(String(cause.message)),
+      },
+    };
   }
   // An object may not survive JSON (a cycle, a function); its text does.
   const plain = cause === null ||
-    ["string", "number", "boolean", "bigint", "undefined"].includes(
-      typeof cause,
-    );
-  return { value: plain ? encodeValue(cause) : String(cause) };
+    ["number", "boolean", "bigint", "undefined"].includes(typeof cause);
+  return { value: plain ? encodeValue(cause) : causeText(String(cause)) };
 }
 
 function decodeCause(wire: WireCause): unknown {
@@ -155,7 +182,10 @@ function encodeError(error: unknown): WireError {
   const fields: Record<string, unknown> = {};
   // A stop's error has its message, stack and cause as enumerable fields.
   for (const [key, value] of Object.entries(error)) {
-    if (!NOT_FIELDS.has(key)) fields[key] = encodeValue(value);
+    if (NOT_FIELDS.has(key)) continue;
+    fields[key] = typeof value === "string"
+      ? causeText(value)
+      : encodeValue(value);
   }
   const wire: WireError = { kind: error.kind, message: error.message, fields };
   if (Object.hasOwn(error, "cause")) wire.cause = encodeCause(error.cause);
