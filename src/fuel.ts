@@ -1326,8 +1326,7 @@ export class FuelMeter {
     this.#waiting = before;
     let stop: boolean | Promise<boolean>;
     try {
-      stop = this.#callPoll?.() || (this.#poll?.() ?? false);
-      if (stop instanceof Promise) this.#canWait(stop, "poll");
+      stop = this.#callPoll?.() || this.#askPoll();
     } catch (error) {
       // A hook threw (onStopping, poll): the run ends here.
       this.#waiting = undefined;
@@ -1343,12 +1342,28 @@ export class FuelMeter {
     if (stop === true) return this.#park(before, need);
     return stop.then((now) => {
       this.#waiting = undefined;
-      return now ? this.#park(before, need) : this.#grant(before, need);
+      const stops = now ?? false;
+      checkHookResult(stops, "boolean", "poll's promise");
+      return stops ? this.#park(before, need) : this.#grant(before, need);
     }, (error) => {
       this.#waiting = undefined;
       throw error;
     });
   };
+
+  /**
+   * What the meter's `poll` answers: a boolean, or for a meter that may
+   * suspend, a promise of one. No answer is no stop.
+   */
+  #askPoll(): boolean | Promise<boolean> {
+    const stop = this.#poll?.() ?? false;
+    if (stop instanceof Promise) {
+      this.#canWait(stop, "poll");
+      return stop;
+    }
+    checkHookResult(stop, "boolean", "poll", this.#suspend);
+    return stop;
+  }
 
   /**
    * Refuses a hook's promise that the guest cannot wait for: only a meter
@@ -1410,6 +1425,9 @@ export class FuelMeter {
     if (available < need && this.#refuel !== undefined) {
       const more = this.#refuel(need - available);
       if (typeof more === "number") return this.#pay(before, need, more);
+      if (!(more instanceof Promise)) {
+        checkHookResult(more, "number", "refuel", this.#suspend);
+      }
       this.#canWait(more, "refuel");
       this.#waiting = before;
       return more.then((fuel) => {
@@ -1443,4 +1461,33 @@ export class FuelMeter {
     this.#handed += give - before;
     return BigInt(give - need);
   }
+}
+
+/**
+ * Checks what a meter's hook returned (or its promise gave): a coerced
+ * answer would stop a guest, or fail deep inside, without saying why.
+ *
+ * @param value What the hook gave.
+ * @param type What it must give.
+ * @param hook The hook, for the message.
+ * @param promised Whether a promise of it is also allowed.
+ * @throws {TypeError} When `value` is not of `type`.
+ */
+function checkHookResult(
+  value: unknown,
+  type: "boolean" | "number",
+  hook: string,
+  promised = false,
+): void {
+  if (typeof value === type) return;
+  const what = type === "boolean"
+    ? "a boolean (true to stop the guest)"
+    : "a number (the fuel to add)";
+  throw new TypeError(
+    `FuelMeter's ${hook} must ${
+      hook.endsWith("promise") ? "resolve to" : "return"
+    } ${what}${promised ? ", or a promise of one" : ""}; got ${
+      describeValue(value)
+    }`,
+  );
 }

@@ -285,6 +285,35 @@ Deno.test("an invokeAsync refuel hook that throws or rejects is an error outcome
   }
 });
 
+Deno.test("an invokeAsync refuel hook that gives no fuel count is an error outcome that says so", async () => {
+  const wrong: unknown[] = ["5", -1, 1.5, NaN, 5n, Symbol("s"), {
+    then: (resolve: (value: unknown) => void) => resolve(1_000_000),
+  }];
+  for (const value of wrong) {
+    // A promise adopts a thenable: only a thenable given as it is is wrong.
+    const thenable = typeof value === "object";
+    for (const promised of thenable ? [false] : [false, true]) {
+      const what = `${String(value)}${promised ? ", promised" : ""}`;
+      const guest = await loadGuest(CALLS_HOST, {
+        fuel: 1_000,
+        async: true,
+        imports: { host: { f: () => {} } },
+      });
+      const refuel = () =>
+        (promised ? Promise.resolve(value) : value) as number;
+      const result = await guest.invokeAsync("work", [], { refuel });
+      assert.equal(result.outcome, "error", what);
+      assert.ok(result.outcome === "error" && isHostImportError(result.error));
+      assert.match(
+        result.error.message,
+        /refuel must give the fuel to add: a whole number.*; got /,
+        what,
+      );
+      assertOneLine(result.error.message);
+    }
+  }
+});
+
 Deno.test("a hostile argument value is an ExportError that says what was given", async () => {
   const guest = await loadGuest(
     await wat(`(module
