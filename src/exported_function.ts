@@ -106,7 +106,7 @@ export function checkArgumentList(name: string, args: unknown): void {
  * @param signature The export's signature, if the guest's bytes were known.
  * @param name The export.
  * @param args The call's arguments.
- * @throws {ExportError} When the count is wrong, or the export uses v128.
+ * @throws {ExportError} When the count is wrong, or the export uses v128 or an exception reference.
  */
 export function checkArguments(
   signature: FunctionSignature | undefined,
@@ -115,11 +115,15 @@ export function checkArguments(
 ): void {
   if (signature === undefined) return;
   // First: no count of arguments would make such a call possible.
-  if ([...signature.params, ...signature.results].includes("v128")) {
+  const types = [...signature.params, ...signature.results];
+  const unpassable = types.includes("v128")
+    ? "v128"
+    : types.find((type) => /exn/.test(type));
+  if (unpassable !== undefined) {
     throw new ExportError(
       `export "${name}" (${
         describeSignature(signature)
-      }) uses v128, which JavaScript cannot pass or receive`,
+      }) uses ${unpassable}, which JavaScript cannot pass or receive`,
     );
   }
   if (args.length !== signature.params.length) {
