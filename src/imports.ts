@@ -10,7 +10,7 @@ import { ImportError, type InterruptDetails, Interrupted } from "./errors.ts";
 import { type CallState, recordStop } from "./call_state.ts";
 import { suspending } from "./fuel.ts";
 import type { ImportDescriptor } from "./signatures.ts";
-import { isInstance, readSafely } from "./thrown_values.ts";
+import { describeThrown, isInstance, readSafely } from "./thrown_values.ts";
 import { describeValue } from "./option_checks.ts";
 
 /** How the runner's own interrupt import behaves. */
@@ -241,6 +241,29 @@ function wrapAsyncHostFunction(
 }
 
 /**
+ * What the imports supply for `entry`, or `undefined`.
+ *
+ * @throws {ImportError} When looking it up throws (a revoked proxy, a trap
+ *   or a getter that throws), naming the import.
+ */
+function lookUp(
+  supplied: WebAssembly.Imports,
+  entry: ImportDescriptor,
+  label: string,
+): unknown {
+  try {
+    return ownValue(ownValue(supplied, entry.module), entry.name);
+  } catch (error) {
+    throw new ImportError(
+      label,
+      entry.expected,
+      `unreadable (looking it up threw ${describeThrown(error)})`,
+      "supply it as a plain property of a plain object",
+    );
+  }
+}
+
+/**
  * The own property `key` of `object`, or `undefined`. Names come from the
  * guest: an inherited one (`constructor`, `__proto__`, `toString`) would
  * reach `Object`'s prototype and its methods.
@@ -328,9 +351,7 @@ export function buildImports(
       interrupt !== false && entry.module === interruptModule &&
       entry.name === interruptName && entry.kind === "function"
     ) {
-      if (
-        ownValue(ownValue(supplied, entry.module), entry.name) !== undefined
-      ) {
+      if (lookUp(supplied, entry, label) !== undefined) {
         throw new TypeError(
           `the imports supply ${label}, which is the runner's interrupt import: pass interrupt: false to use your own, interrupt: { onCall } to run code when the guest calls it, or interrupt: { module, name } to give the runner's another name`,
         );
@@ -364,7 +385,7 @@ export function buildImports(
         };
       continue;
     }
-    const value = ownValue(ownValue(supplied, entry.module), entry.name);
+    const value = lookUp(supplied, entry, label);
     if (value === undefined) {
       throw new ImportError(label, entry.expected, "missing");
     }

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { describeThrown } from "./thrown_values.ts";
+
 /**
  * Describes a value for a message: its type, and the value when short.
  *
@@ -219,15 +221,32 @@ export function checkBooleanValue(value: unknown, what: string): void {
 export function checkImportsValue(value: unknown, what: string): void {
   const expected =
     "an object of import modules, such as { env: { log(n) {} } }";
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+  let problem: string | undefined;
+  try {
+    problem = importsProblem(value, what, expected);
+  } catch (error) {
+    // A revoked proxy, a trap or a getter that throws: the engine's words
+    // (or the trap's) would not say which option was wrong.
     throw new TypeError(
-      `${what} must be ${expected}; got ${describeValue(value)}`,
+      `${what} must be ${expected}, which can be looked at; looking at it threw ${
+        describeThrown(error)
+      }`,
     );
   }
+  if (problem !== undefined) throw new TypeError(problem);
+}
+
+/** What is wrong with an imports object, or `undefined`; may throw. */
+function importsProblem(
+  value: unknown,
+  what: string,
+  expected: string,
+): string | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return `${what} must be ${expected}; got ${describeValue(value)}`;
+  }
   if (typeof (value as { then?: unknown }).then === "function") {
-    throw new TypeError(
-      `${what} must be ${expected}, not a promise: build it without await (a function given as imports must not be async)`,
-    );
+    return `${what} must be ${expected}, not a promise: build it without await (a function given as imports must not be async)`;
   }
   for (const [name, module] of Object.entries(value)) {
     if (
@@ -236,12 +255,11 @@ export function checkImportsValue(value: unknown, what: string): void {
     ) {
       continue;
     }
-    throw new TypeError(
-      `${what} must be ${expected}: its module ${
-        JSON.stringify(name)
-      } must be an object of that module's imports, such as { log(n) {} }; got ${
-        describeValue(module)
-      }`,
-    );
+    return `${what} must be ${expected}: its module ${
+      JSON.stringify(name)
+    } must be an object of that module's imports, such as { log(n) {} }; got ${
+      describeValue(module)
+    }`;
   }
+  return undefined;
 }

@@ -314,3 +314,78 @@ Deno.test("an async guest awaits a promise from any kind of function import", as
     assert.equal(expectOutcome(result, "returned").value, 42, kind);
   }
 });
+
+/** A revoked proxy: any look at it throws. */
+function revoked(): object {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  return proxy;
+}
+
+/** A proxy each of whose traps throws. */
+function trapsThrow(): object {
+  const fail = () => {
+    throw new Error("trap");
+  };
+  return new Proxy({}, {
+    get: fail,
+    has: fail,
+    ownKeys: fail,
+    getOwnPropertyDescriptor: fail,
+    getPrototypeOf: fail,
+  });
+}
+
+Deno.test("imports that cannot be looked at are refused in one line, never with the engine's or the trap's throw", async () => {
+  const bytes = await callingGuest("host", "f");
+  const whole: [string, () => unknown][] = [
+    ["a revoked proxy", revoked],
+    ["a proxy whose traps throw", trapsThrow],
+  ];
+  for (const [what, make] of whole) {
+    for (const async of [false, true]) {
+      for (const made of [false, true]) {
+        const imports = (made
+          ? () => make()
+          : make()) as GuestOptions["imports"];
+        await assert.rejects(
+          () => loadGuest(bytes, { imports, async }),
+          (error: Error) => {
+            assert.ok(error instanceof TypeError, `${what}: ${error}`);
+            assert.match(error.message, /imports.*must be an object.*threw/);
+            return true;
+          },
+          what,
+        );
+      }
+    }
+  }
+  const parts: [string, () => WebAssembly.Imports][] = [
+    ["a revoked module", () => ({ host: revoked() as never })],
+    ["a module whose traps throw", () => ({ host: trapsThrow() as never })],
+    ["a getter that throws", () => ({
+      host: {
+        get f(): never {
+          throw new Error("getter");
+        },
+      },
+    })],
+  ];
+  for (const [what, make] of parts) {
+    for (const async of [false, true]) {
+      await assert.rejects(
+        () => loadGuest(bytes, { imports: make(), async }),
+        (error: Error) => {
+          assert.ok(isImportError(error), `${what}: ${error}`);
+          assert.equal(error.importName, "host.f");
+          assert.match(
+            error.message,
+            /host\.f is unreadable \(looking it up threw/,
+          );
+          return true;
+        },
+        what,
+      );
+    }
+  }
+});
