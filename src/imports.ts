@@ -40,10 +40,31 @@ export interface InterruptOptions {
 export type HostFunction = (...args: never[]) => unknown;
 
 /** Why a sync guest's import may not return a promise, and what to do. */
-function promiseInSyncGuest(importName: string): TypeError {
+function promiseInSyncGuest(importName: string, thenable = false): TypeError {
   return new TypeError(
-    `${importName} returned a Promise, which a plain call cannot wait for; load the guest with \`async: true\` and call it with invokeAsync to await it`,
+    `${importName} returned a Promise${
+      thenable ? " (a thenable)" : ""
+    }, which a plain call cannot wait for; load the guest with \`async: true\` and call it with invokeAsync to await it`,
   );
+}
+
+/**
+ * The `then` method of a value that is a thenable but no native promise
+ * (some libraries make their own), or `undefined`. The engine waits for one
+ * as for a promise when an async guest's import returns it; a look that
+ * throws (a getter, a proxy's trap) finds none.
+ */
+function thenOf(value: unknown): ((...args: unknown[]) => unknown) | undefined {
+  if (
+    (typeof value !== "object" && typeof value !== "function") ||
+    value === null || isInstance(value, Promise)
+  ) {
+    return undefined;
+  }
+  const then = readSafely(value, "then");
+  return typeof then === "function"
+    ? then as (...args: unknown[]) => unknown
+    : undefined;
 }
 
 /** Result types that carry a host value as it is, a promise included. */
@@ -154,10 +175,11 @@ function wrapHostFunction(
       state.thrownBy = importName;
       throw error;
     }
-    if (!promiseIsValue && isInstance(result, Promise)) {
+    const promised = !promiseIsValue && isInstance(result, Promise);
+    if (promised || (!promiseIsValue && thenOf(result) !== undefined)) {
       // Nobody will wait for it: a later rejection must not go unhandled.
-      Promise.prototype.then.call(result, undefined, () => {});
-      const error = promiseInSyncGuest(importName);
+      if (promised) Promise.prototype.then.call(result, undefined, () => {});
+      const error = promiseInSyncGuest(importName, !promised);
       state.thrown = error;
       state.thrownBy = importName;
       throw error;
@@ -212,10 +234,16 @@ function wrapAsyncHostFunction(
   return suspending((...args: unknown[]): unknown => {
     if (state.stop !== undefined) throw state.unwind;
     let result: unknown;
+    let then: ((...args: unknown[]) => unknown) | undefined;
     try {
       result = Reflect.apply(fn, undefined, args);
       if (!(result instanceof Promise)) {
-        return convert === undefined ? result : convert(result, importName);
+        // A thenable is waited for too: the engine would wait for it, where
+        // no stop could end the wait (and a number result would be 0).
+        then = thenOf(result);
+        if (then === undefined) {
+          return convert === undefined ? result : convert(result, importName);
+        }
       }
     } catch (error) {
       record(error);
@@ -223,17 +251,30 @@ function wrapAsyncHostFunction(
     }
     return new Promise((resolve, reject) => {
       state.cancel = () => reject(state.unwind);
-      Promise.prototype.then.call(result, (value: unknown) => {
+      const settled = (value: unknown) => {
         try {
           resolve(convert === undefined ? value : convert(value, importName));
         } catch (error) {
           record(error);
           reject(error);
         }
-      }, (error) => {
+      };
+      const failed = (error: unknown) => {
         record(error);
         reject(error);
-      });
+      };
+      if (then === undefined) {
+        Promise.prototype.then.call(result, settled, failed);
+        return;
+      }
+      // A thenable's value may be a thenable too: a promise adopts it.
+      try {
+        Reflect.apply(then, result, [(value: unknown) => {
+          Promise.resolve(value).then(settled, failed);
+        }, failed]);
+      } catch (error) {
+        failed(error);
+      }
     }).finally(() => {
       state.cancel = undefined;
     });
