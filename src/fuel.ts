@@ -1479,7 +1479,10 @@ function checkHookResult(
   hook: string,
   promised = false,
 ): void {
-  if (typeof value === type) return;
+  const fits = type === "boolean"
+    ? typeof value === "boolean"
+    : typeof value === "number";
+  if (fits) return;
   const what = type === "boolean"
     ? "a boolean (true to stop the guest)"
     : "a number (the fuel to add)";
