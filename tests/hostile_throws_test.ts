@@ -13,10 +13,12 @@ import assert from "./support/assert.ts";
 import {
   FuelMeter,
   type Guest,
+  invokeIsolated,
   isAborted,
   isExportError,
   isHostImportError,
   isInterrupted,
+  isolatedChildrenExited,
   loadGuest,
 } from "../mod.ts";
 import { wat } from "./support/instrument.ts";
@@ -414,5 +416,47 @@ Deno.test("a host import returning what its result type cannot take is that impo
     assert.equal(expectOutcome(await call("int"), "returned").value, 0);
     assert.equal(expectOutcome(await call("big"), "returned").value, 1n);
     assert.equal(expectOutcome(await call("float"), "returned").value, 2.5);
+  }
+});
+
+/** An imports module whose `host.f(i)` throws the i-th hostile value. */
+const HOSTILE_MODULE = `
+const boom = () => { throw new Error("trap of a hostile proxy"); };
+const getter = (key) => {
+  const error = new Error("plain");
+  Object.defineProperty(error, key, { get() { throw new Error(key); } });
+  return error;
+};
+const values = [
+  () => new Proxy({}, { get: boom, has: boom, getPrototypeOf: boom, ownKeys: boom, getOwnPropertyDescriptor: boom }),
+  () => { const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); return proxy; },
+  () => getter("message"),
+  () => getter("name"),
+  () => ({ toString() { throw new Error("toString"); } }),
+];
+export default { host: { f(i) { throw values[i](); } } };
+`;
+
+Deno.test("isolation: an import throwing a hostile value is an error outcome, as in process", async () => {
+  const bytes = await wat(`(module
+    (import "host" "f" (func $f (param i32)))
+    (func (export "run") (param i32) (call $f (local.get 0))))`);
+  const path = await Deno.makeTempFile({ suffix: ".js" });
+  try {
+    await Deno.writeTextFile(path, HOSTILE_MODULE);
+    for (let i = 0; i < 5; i++) {
+      const result = await invokeIsolated(bytes, "run", [i], {
+        imports: new URL(`file://${path}`),
+        permissions: { read: [path] },
+        timeout: 60_000,
+      });
+      assert.equal(result.outcome, "error", `value ${i}`);
+      assert.ok(result.outcome === "error" && isHostImportError(result.error));
+      assert.match(result.error.message, /^host import host\.f threw: /);
+      assertOneLine(result.error.message);
+    }
+  } finally {
+    await Deno.remove(path);
+    await isolatedChildrenExited();
   }
 });
