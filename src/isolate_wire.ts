@@ -171,6 +171,26 @@ const NOT_RECEIVED = new Set([
   "kind",
 ]);
 
+/**
+ * A field of an error, for JSON: a number or text as it is, an object as
+ * JSON makes it. A reason or code the host's imports gave may be anything:
+ * what JSON cannot hold (a cycle, a symbol, a proxy whose traps throw)
+ * crosses as its text, rather than failing the answer.
+ */
+function encodeField(value: unknown): unknown {
+  if (typeof value === "string") return causeText(value);
+  if (typeof value === "symbol" || typeof value === "function") {
+    return causeText(describeThrown(value));
+  }
+  try {
+    const encoded = encodeValue(value);
+    if (typeof encoded !== "object" || encoded === null) return encoded;
+    return JSON.parse(JSON.stringify(encoded)) ?? null;
+  } catch {
+    return causeText(describeThrown(value));
+  }
+}
+
 function encodeError(error: unknown): WireError {
   if (!isEarlyExitError(error)) {
     return {
@@ -182,10 +202,7 @@ function encodeError(error: unknown): WireError {
   const fields: Record<string, unknown> = {};
   // A stop's error has its message, stack and cause as enumerable fields.
   for (const [key, value] of Object.entries(error)) {
-    if (NOT_FIELDS.has(key)) continue;
-    fields[key] = typeof value === "string"
-      ? causeText(value)
-      : encodeValue(value);
+    if (!NOT_FIELDS.has(key)) fields[key] = encodeField(value);
   }
   const wire: WireError = { kind: error.kind, message: error.message, fields };
   if (Object.hasOwn(error, "cause")) wire.cause = encodeCause(error.cause);

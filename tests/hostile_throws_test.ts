@@ -460,3 +460,44 @@ Deno.test("isolation: an import throwing a hostile value is an error outcome, as
     await isolatedChildrenExited();
   }
 });
+
+/** An imports module whose `host.f(i)` interrupts with the i-th reason. */
+const REASONS_MODULE = `
+const boom = () => { throw new Error("trap"); };
+const reasons = [
+  () => new Proxy({}, { get: boom, has: boom, getPrototypeOf: boom, ownKeys: boom, getOwnPropertyDescriptor: boom }),
+  () => { const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); return proxy; },
+  () => { const cycle = {}; cycle.self = cycle; return cycle; },
+  () => ({ toJSON() { throw new Error("toJSON"); } }),
+  () => Symbol("s"),
+  () => ({ plain: [1, 2] }),
+];
+export default (host) => ({
+  host: { f(i) { host.interrupt("host.f", { reason: reasons[i](), code: reasons[i]() }); } },
+});
+`;
+
+Deno.test("isolation: an interrupt whose reason JSON cannot hold is the interrupted outcome, as in process", async () => {
+  const bytes = await wat(`(module
+    (import "host" "f" (func $f (param i32)))
+    (func (export "run") (param i32) (call $f (local.get 0))))`);
+  const path = await Deno.makeTempFile({ suffix: ".js" });
+  try {
+    await Deno.writeTextFile(path, REASONS_MODULE);
+    for (let i = 0; i < 6; i++) {
+      const result = await invokeIsolated(bytes, "run", [i], {
+        imports: new URL(`file://${path}`),
+        permissions: { read: [path] },
+        timeout: 60_000,
+      });
+      assert.equal(result.outcome, "interrupted", `reason ${i}`);
+      assert.ok(result.outcome === "interrupted");
+      assertOneLine(result.error.message);
+      if (i === 5) assert.deepEqual(result.error.reason, { plain: [1, 2] });
+      else assert.equal(typeof result.error.reason, "string", `reason ${i}`);
+    }
+  } finally {
+    await Deno.remove(path);
+    await isolatedChildrenExited();
+  }
+});
