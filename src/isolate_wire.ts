@@ -86,6 +86,13 @@ export type WireResult =
  */
 export function encodeValue(value: unknown): unknown {
   if (typeof value === "bigint") return { $bigint: value.toString() };
+  if (Number.isNaN(value)) {
+    // A NaN's payload reaches the guest in process: its bits too.
+    const bits = nanBits(value as number);
+    return bits === CANONICAL_NAN
+      ? { $number: "NaN" }
+      : { $number: "NaN", bits };
+  }
   if (
     typeof value === "number" &&
     (!Number.isFinite(value) || Object.is(value, -0))
@@ -94,6 +101,23 @@ export function encodeValue(value: unknown): unknown {
   }
   if (Array.isArray(value)) return value.map(encodeValue);
   return value ?? null;
+}
+
+/** The bits of the NaN JavaScript makes, as {@linkcode nanBits} writes them. */
+const CANONICAL_NAN = "7ff8000000000000";
+
+/** The bits of a float64, as 16 hex digits. */
+function nanBits(value: number): string {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, value);
+  return view.getBigUint64(0).toString(16).padStart(16, "0");
+}
+
+/** The float64 of 16 hex digits of bits (a NaN's, here). */
+function nanOf(bits: string): number {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setBigUint64(0, BigInt(`0x${bits}`));
+  return view.getFloat64(0);
 }
 
 /** Turns a value encoded by the child back into what the guest returned. */
@@ -108,7 +132,13 @@ export function decodeValue(value: unknown): unknown {
         ? BigInt(record.$bigint)
         : record.$bigint;
     }
-    if (typeof record.$number === "string") return Number(record.$number);
+    if (typeof record.$number === "string") {
+      const bits = (value as { bits?: unknown }).bits;
+      return record.$number === "NaN" && typeof bits === "string" &&
+          /^[0-9a-f]{16}$/.test(bits)
+        ? nanOf(bits)
+        : Number(record.$number);
+    }
   }
   return value === null ? undefined : value;
 }
