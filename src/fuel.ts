@@ -51,6 +51,7 @@ import { bindFlag } from "./watchdog.ts";
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
 import { describeValue } from "./option_checks.ts";
+import { settledUnwaited } from "./thrown_values.ts";
 import { checkOptionNames } from "./option_names.ts";
 
 /**
@@ -1402,7 +1403,9 @@ export class FuelMeter {
   #markStopping(): void {
     if (this.#stopping) return;
     this.#stopping = true;
-    this.#onStopping?.();
+    // An async hook: its promise is not waited for (what it returns is not
+    // read), and a rejection of it must not end the process.
+    settledUnwaited(this.#onStopping?.());
   }
 
   /**

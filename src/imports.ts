@@ -10,7 +10,13 @@ import { ImportError, type InterruptDetails, Interrupted } from "./errors.ts";
 import { type CallState, recordStop } from "./call_state.ts";
 import { suspending } from "./fuel.ts";
 import type { ImportDescriptor } from "./signatures.ts";
-import { describeThrown, isInstance, readSafely } from "./thrown_values.ts";
+import {
+  describeThrown,
+  isInstance,
+  readSafely,
+  settledUnwaited,
+  thenOf,
+} from "./thrown_values.ts";
 import { describeValue } from "./option_checks.ts";
 
 /** How the runner's own interrupt import behaves. */
@@ -31,7 +37,8 @@ export interface InterruptOptions {
    * Runs when the guest calls the import, before the guest is stopped. It
    * gets the guest's arguments and may return a reason and code for the
    * {@linkcode Interrupted} error. If it throws, the call ends with the
-   * `error` outcome, as when any other host import throws.
+   * `error` outcome, as when any other host import throws; and so if it
+   * returns a promise (an async function), which the stop cannot wait for.
    */
   onCall?: (args: unknown[]) => InterruptDetails | void;
 }
@@ -46,25 +53,6 @@ function promiseInSyncGuest(importName: string, thenable = false): TypeError {
       thenable ? " (a thenable)" : ""
     }, which a plain call cannot wait for; load the guest with \`async: true\` and call it with invokeAsync to await it`,
   );
-}
-
-/**
- * The `then` method of a value that is a thenable but no native promise
- * (some libraries make their own), or `undefined`. The engine waits for one
- * as for a promise when an async guest's import returns it; a look that
- * throws (a getter, a proxy's trap) finds none.
- */
-function thenOf(value: unknown): ((...args: unknown[]) => unknown) | undefined {
-  if (
-    (typeof value !== "object" && typeof value !== "function") ||
-    value === null || isInstance(value, Promise)
-  ) {
-    return undefined;
-  }
-  const then = readSafely(value, "then");
-  return typeof then === "function"
-    ? then as (...args: unknown[]) => unknown
-    : undefined;
 }
 
 /** Result types that carry a host value as it is, a promise included. */
@@ -411,6 +399,11 @@ export function buildImports(
           let details: InterruptDetails | undefined;
           try {
             const given = onCall(args);
+            if (settledUnwaited(given)) {
+              throw new TypeError(
+                `interrupt.onCall returned a promise, which the interrupt cannot wait for (the guest stops at once): make onCall synchronous, and start any async work inside it without returning its promise`,
+              );
+            }
             // Read now, while a throwing getter is still onCall's throw.
             details = given == null
               ? undefined

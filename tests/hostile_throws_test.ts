@@ -501,3 +501,29 @@ Deno.test("isolation: an interrupt whose reason JSON cannot hold is the interrup
     await isolatedChildrenExited();
   }
 });
+
+Deno.test("an async interrupt onCall is the error outcome that says so, and its rejection does not end the process", async () => {
+  for (const async of [false, true]) {
+    const guest = await loadGuest(CALLS_HOST, {
+      async,
+      imports: { host: { f: () => {} } },
+      interrupt: {
+        onCall: (async () => {
+          await null;
+          throw new Error("async onCall failed");
+        }) as () => void,
+      },
+    });
+    const result = async
+      ? await guest.invokeAsync("interrupt")
+      : guest.invoke("interrupt");
+    assert.equal(result.outcome, "error");
+    assert.ok(result.outcome === "error" && isHostImportError(result.error));
+    assert.match(
+      result.error.message,
+      /onCall returned a promise.*synchronous/,
+    );
+    assertOneLine(result.error.message);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 20));
+});

@@ -150,3 +150,20 @@ Deno.test("a poll or refuel that returns neither its type nor a promise says wha
     }
   }
 });
+
+Deno.test("an async onStopping that rejects does not end the process, and the run ends in its stop", async () => {
+  const { meter, spin } = await attached({ stopFlag: false });
+  let called = 0;
+  const result = meter.run(spin, {
+    timeout: 20,
+    onStopping: (async () => {
+      called++;
+      await null;
+      throw new Error("async hook failed");
+    }) as () => void,
+  });
+  assert.equal(result.outcome, "timeout");
+  assert.equal(called, 1);
+  // An unhandled rejection would fail this test once the event loop turns.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+});
