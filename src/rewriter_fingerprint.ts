@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:bb64ffb26bf4110834ce0e9d922c1791a7cd12f5916c97d29533e6118e620e83";
+  "sha256:5c65966402252aac260d628bd6c146e1db8f8073a44293fa3954ee9a310fe786";
