@@ -51,7 +51,7 @@ import { bindFlag } from "./watchdog.ts";
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
 import { describeValue } from "./option_checks.ts";
-import { settledUnwaited } from "./thrown_values.ts";
+import { isInstance, readSafely, settledUnwaited } from "./thrown_values.ts";
 import { checkOptionNames } from "./option_names.ts";
 
 /**
@@ -466,15 +466,20 @@ export class FuelMeter {
         "new FuelMeter cannot read a cache, which is read asynchronously: make the meter with await FuelMeter.create(bytes, { cache })",
       );
     }
-    if (source instanceof ArrayBuffer) source = new Uint8Array(source);
+    // Looked at so that no look throws: a revoked proxy would make the
+    // engine's TypeError, which names no option.
+    if (isInstance(source, ArrayBuffer)) {
+      source = new Uint8Array(source as ArrayBuffer);
+    }
     if (
-      !(source instanceof Uint8Array) &&
-      !((source as InstrumentedModule)?.bytes instanceof Uint8Array)
+      !isInstance(source, Uint8Array) &&
+      !isInstance(readSafely(source, "bytes"), Uint8Array)
     ) {
       throw new TypeError(
         "FuelMeter meters a module's bytes: pass a Uint8Array or an ArrayBuffer of the .wasm file, or what instrument() returned (a compiled WebAssembly.Module cannot be rewritten)",
       );
     }
+    source = source as Uint8Array | InstrumentedModule;
     const countsFuel = options.fuel !== false;
     if (!countsFuel) {
       checkDeadlineOnlyMeter(source instanceof Uint8Array, options);
