@@ -67,7 +67,7 @@ import { checkFuelAndTimeout } from "./option_checks.ts";
 import { checkOptionNames } from "./option_names.ts";
 import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 import { flagStop } from "./stop_flag_host.ts";
-import { isInstance } from "./thrown_values.ts";
+import { isInstance, readSafely } from "./thrown_values.ts";
 
 /** What a guest is made of; {@linkcode loadGuest} gathers it. */
 export interface GuestParts {
@@ -329,7 +329,7 @@ export class Guest {
         `${this.label} was loaded for async calls: use invokeAsync("${name}")`,
       );
     }
-    if ((options as AsyncCallOptions | undefined)?.signal !== undefined) {
+    if (readSafely(options, "signal") !== undefined) {
       throw new ExportError(
         `cannot give an AbortSignal to a plain call of ${this.label}: it could not fire while the call holds the thread; give the call a timeout or a StopSignal (stop), or load the guest with async: true and use invokeAsync`,
       );

@@ -186,10 +186,16 @@ export function checkFuelAndTimeout(
       `${where}'s options must be an object; got ${describeValue(options)}`,
     );
   }
-  checkFuelValue(options.fuel, `${where}'s fuel`);
-  checkTimeoutValue(options.timeout, `${where}'s timeout`);
-  checkStopValue(options.stop, `${where}'s stop`);
-  checkSignalValue(options.signal, `${where}'s signal`);
+  let fuel, timeout, stop, signal;
+  try {
+    ({ fuel, timeout, stop, signal } = options);
+  } catch (error) {
+    throw unreadableOptions(where, error);
+  }
+  checkFuelValue(fuel, `${where}'s fuel`);
+  checkTimeoutValue(timeout, `${where}'s timeout`);
+  checkStopValue(stop, `${where}'s stop`);
+  checkSignalValue(signal, `${where}'s signal`);
 }
 
 /**
@@ -262,4 +268,21 @@ function importsProblem(
     }`;
   }
   return undefined;
+}
+
+/**
+ * The error for an options object that cannot be looked at: a revoked
+ * proxy, or a trap or getter that throws, would otherwise throw the
+ * engine's `TypeError` (or its own error), naming no option.
+ *
+ * @param where The function it was given to, for the message.
+ * @param error What the look threw.
+ * @returns The error to throw.
+ */
+export function unreadableOptions(where: string, error: unknown): TypeError {
+  return new TypeError(
+    `${where}'s options cannot be read (a revoked proxy, or a getter or trap that throws): ${
+      describeThrown(error)
+    }; pass a plain object`,
+  );
 }
