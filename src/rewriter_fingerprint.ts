@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:5c65966402252aac260d628bd6c146e1db8f8073a44293fa3954ee9a310fe786";
+  "sha256:aea63bb553d0a90da8390532958920e9df3a6b8241f8b16156da7c4b6ac10cc0";
