@@ -368,11 +368,20 @@ async function importsModule(
     } catch (error) {
       throw new UsageError(`--imports ${text}: ${(error as Error).message}`);
     }
-    const env = made?.env;
-    if (
-      typeof env === "object" && env !== null &&
-      Object.hasOwn(env, "interrupt_execution")
-    ) {
+    let supplied;
+    try {
+      const env = made?.env;
+      supplied = typeof env === "object" && env !== null &&
+        Object.hasOwn(env, "interrupt_execution");
+    } catch (error) {
+      // A proxy whose traps throw: the module's to fix, not a bug here.
+      throw new UsageError(
+        `--imports ${text}: its module "env" cannot be looked at: ${
+          describeThrown(error)
+        }; export a plain object`,
+      );
+    }
+    if (supplied) {
       throw new UsageError(
         `--imports ${text}: it supplies env.interrupt_execution, which the command line supplies itself; remove it from the module`,
       );

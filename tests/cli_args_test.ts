@@ -306,7 +306,7 @@ Deno.test("CLI: a timeout longer than a timer holds leaks no runtime warning", a
   });
 });
 
-Deno.test("CLI: an --imports module whose function throws, returns no object or leaves a module null is a usage error", async () => {
+Deno.test("CLI: an --imports module whose function throws, returns no object, leaves a module null or cannot be looked at is a usage error", async () => {
   await withGuests(async (dir) => {
     const modules: [string, string, RegExp][] = [
       [
@@ -328,6 +328,16 @@ Deno.test("CLI: an --imports module whose function throws, returns no object or 
         "null.ts",
         `export default { env: null };\n`,
         /its module "env" must be an object of that module's imports.*; got null/,
+      ],
+      [
+        "revoked.ts",
+        `const { proxy, revoke } = Proxy.revocable({}, {}); revoke();\nexport default proxy;\n`,
+        /its default export must be an object of import modules.*looking at it threw TypeError/,
+      ],
+      [
+        "trapping.ts",
+        `const fail = () => { throw new Error("trap"); };\nexport default { env: new Proxy({}, { get: fail, has: fail, ownKeys: fail, getOwnPropertyDescriptor: fail }) };\n`,
+        /its module "env" cannot be looked at: Error: trap; export a plain object/,
       ],
     ];
     for (const [name, source, expected] of modules) {
