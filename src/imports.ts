@@ -163,11 +163,12 @@ function wrapHostFunction(
       state.thrownBy = importName;
       throw error;
     }
-    const promised = !promiseIsValue && isInstance(result, Promise);
-    if (promised || (!promiseIsValue && thenOf(result) !== undefined)) {
-      // Nobody will wait for it: a later rejection must not go unhandled.
-      if (promised) Promise.prototype.then.call(result, undefined, () => {});
-      const error = promiseInSyncGuest(importName, !promised);
+    // Nobody will wait for it: a later rejection must not go unhandled.
+    if (!promiseIsValue && settledUnwaited(result)) {
+      const error = promiseInSyncGuest(
+        importName,
+        !isInstance(result, Promise),
+      );
       state.thrown = error;
       state.thrownBy = importName;
       throw error;
@@ -252,7 +253,12 @@ function wrapAsyncHostFunction(
         reject(error);
       };
       if (then === undefined) {
-        Promise.prototype.then.call(result, settled, failed);
+        try {
+          Promise.prototype.then.call(result, settled, failed);
+        } catch (error) {
+          // A proxy of a promise, which no promise method takes.
+          failed(error);
+        }
         return;
       }
       // A thenable's value may be a thenable too: a promise adopts it.

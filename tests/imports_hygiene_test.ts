@@ -464,3 +464,22 @@ Deno.test("a thenable from a sync guest's import is refused as a promise is, not
   const value = expectOutcome(guest.invoke("ref"), "returned").value;
   assert.equal(typeof (value as { then: unknown }).then, "function");
 });
+
+Deno.test("an import returning a proxy of a promise is that import's error outcome, not the call's misuse", async () => {
+  const bytes = await assembleWat(RESULT_KINDS);
+  const proxied = () => new Proxy(new Promise(() => {}), {});
+  for (const async of [false, true]) {
+    const guest = await loadGuest(bytes, {
+      async,
+      imports: { host: { i32: proxied, ref: proxied, none: proxied } },
+    });
+    for (const name of async ? ["i32", "ref", "none"] : ["i32", "none"]) {
+      const result = async
+        ? await guest.invokeAsync(name, [], { timeout: 60_000 })
+        : guest.invoke(name);
+      const { error } = expectOutcome(result, "error");
+      assert.ok(isHostImportError(error), `${name}: ${error}`);
+      assert.equal(error.importName, `host.${name}`);
+    }
+  }
+});
