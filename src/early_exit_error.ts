@@ -103,7 +103,7 @@ export const ONE_LINE_PARTS: ErrorOptions = Object.freeze({});
  * The longest text {@linkcode oneLineText} keeps whole: an import's or an
  * export's name, a reason. A guest's names can be megabytes long.
  */
-export const MAX_PART = 400;
+const MAX_PART = 400;
 
 /**
  * The longest message an early-exit error keeps whole: a longer one keeps

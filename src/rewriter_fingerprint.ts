@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:aea63bb553d0a90da8390532958920e9df3a6b8241f8b16156da7c4b6ac10cc0";
+  "sha256:2de76a920c9f4d2ec103c9ece210721c82429e475b7c709cb6709fef4e1401bd";
