@@ -38,6 +38,7 @@ import {
 } from "./wasi_abi.ts";
 import { DirectoryListings, DIRENT_SIZE, startLister } from "./wasi_readdir.ts";
 import type { StopWatch } from "./wasi_stops.ts";
+import { flushFile, type HostFile, hostFile } from "./wasi_sync.ts";
 
 /** Separators at the end of a path: `/`, and this system's own. */
 const SEPARATORS_AT_END = sep === "/" ? /\/+$/ : /[\\/]+$/;
@@ -87,6 +88,12 @@ const FILE_CHANGES = [
   "fd_filestat_set_times",
 ];
 
+/** The calls that flush a file, and whether they flush only its data. */
+const FLUSHES: [string, boolean][] = [
+  ["fd_sync", false],
+  ["fd_datasync", true],
+];
+
 /**
  * The most descriptors a guest holds open at once, its preopens included;
  * past them `path_open` fails with `EMFILE`, as under Linux's default
@@ -128,6 +135,8 @@ export class GuestFiles {
   readonly #open = new Set<number>();
   readonly #readOnly = new Set<number>();
   readonly #directories = new Map<number, HostDirectory>();
+  /** Every descriptor's file or directory, as opened, for flushes. */
+  readonly #hostFiles = new Map<number, HostFile | undefined>();
   readonly #listings = new DirectoryListings();
   readonly #stops: ListingStops | undefined;
 
@@ -155,6 +164,7 @@ export class GuestFiles {
       this.#open.add(fd);
       if (readOnly) this.#readOnly.add(fd);
       this.#directories.set(fd, { path: host, root: host });
+      this.#hostFiles.set(fd, hostFile(host));
     });
   }
 
@@ -312,6 +322,13 @@ export class GuestFiles {
             const { root } = this.#directories.get(dir)!;
             this.#directories.set(fd, { path: target.path, root });
           }
+          // A file the open created is there now, to be found.
+          const found = target ??
+            this.#target(dir, dirflags, path, pathLength);
+          this.#hostFiles.set(
+            fd,
+            typeof found === "object" ? hostFile(found.path) : undefined,
+          );
         }
         return errno;
       },
@@ -325,9 +342,11 @@ export class GuestFiles {
         if (errno === ERRNO.SUCCESS) {
           const wasReadOnly = readOnly.has(from);
           const directory = this.#directories.get(from);
+          const file = this.#hostFiles.get(from);
           this.#forget(from);
           this.#forget(to);
           this.#open.add(to);
+          this.#hostFiles.set(to, file);
           if (wasReadOnly) readOnly.add(to);
           if (directory !== undefined) this.#directories.set(to, directory);
         }
@@ -391,6 +410,18 @@ export class GuestFiles {
       }
       return errno;
     };
+    // node:wasi flushes on this thread, for as long as the disk takes.
+    for (const [name, dataOnly] of FLUSHES) {
+      wrapped[name] = (fd: number) => {
+        const stops = this.#stops;
+        if (stops === undefined || !this.#open.has(fd) || fd <= 2) {
+          return wasi[name](fd);
+        }
+        const file = this.#hostFiles.get(fd);
+        if (file === undefined) return ERRNO.IO;
+        return flushFile(file, dataOnly, stops.watch, stops.blocking) as number;
+      };
+    }
     for (const name of FILE_CHANGES) {
       wrapped[name] = (fd: number, ...rest: unknown[]) =>
         readOnly.has(fd) ? ERRNO.ROFS : wasi[name](fd, ...rest);
@@ -438,6 +469,7 @@ export class GuestFiles {
   }
 
   #forget(fd: number): void {
+    this.#hostFiles.delete(fd);
     this.#listings.forget(fd);
     this.#open.delete(fd);
     this.#readOnly.delete(fd);
@@ -455,6 +487,7 @@ export class GuestFiles {
     this.#open.clear();
     this.#readOnly.clear();
     this.#directories.clear();
+    this.#hostFiles.clear();
     this.#listings.clear();
   }
 }
