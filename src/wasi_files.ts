@@ -38,7 +38,15 @@ import {
 } from "./wasi_abi.ts";
 import { DirectoryListings, DIRENT_SIZE, startLister } from "./wasi_readdir.ts";
 import type { StopWatch } from "./wasi_stops.ts";
-import { flushFile, type HostFile, hostFile } from "./wasi_sync.ts";
+import {
+  flushFile,
+  holdFile,
+  type HostFile,
+  hostFile,
+  releaseFile,
+  sameFile,
+  truncateFile,
+} from "./wasi_disk.ts";
 
 /** Separators at the end of a path: `/`, and this system's own. */
 const SEPARATORS_AT_END = sep === "/" ? /\/+$/ : /[\\/]+$/;
@@ -88,6 +96,18 @@ const FILE_CHANGES = [
   "fd_filestat_set_times",
 ];
 
+/**
+ * Functions that may take a name from a file, which then has none left and
+ * its blocks freed: where their directory, path and path's length are.
+ */
+const NAME_TAKERS: Record<string, number> = {
+  path_unlink_file: 0,
+  path_rename: 3,
+};
+
+/** `path_open`'s flag to truncate the file. */
+const OFLAG_TRUNC = 1 << 3;
+
 /** The calls that flush a file, and whether they flush only its data. */
 const FLUSHES: [string, boolean][] = [
   ["fd_sync", false],
@@ -135,8 +155,13 @@ export class GuestFiles {
   readonly #open = new Set<number>();
   readonly #readOnly = new Set<number>();
   readonly #directories = new Map<number, HostDirectory>();
-  /** Every descriptor's file or directory, as opened, for flushes. */
+  /** Every descriptor's file or directory, as opened, for disk work. */
   readonly #hostFiles = new Map<number, HostFile | undefined>();
+  /**
+   * Files held open on the listing thread (by device and inode), until the
+   * guest holds no descriptor of them: see {@linkcode holdFile}.
+   */
+  readonly #held = new Map<string, number>();
   readonly #listings = new DirectoryListings();
   readonly #stops: ListingStops | undefined;
 
@@ -300,6 +325,15 @@ export class GuestFiles {
         const target = this.#target(dir, dirflags, path, pathLength);
         if (typeof target === "number") return target;
         if (target?.kind === "other") return ERRNO.NOTSUP;
+        // Truncating frees the file's blocks: node:wasi opens it whole,
+        // and the listing thread truncates it.
+        const truncated = (oflags & OFLAG_TRUNC) !== 0 &&
+            this.#stops !== undefined && target?.kind === "file"
+          ? hostFile(target.path)
+          : undefined;
+        if (truncated !== undefined && truncated.size > 0) {
+          oflags &= ~OFLAG_TRUNC;
+        }
         const errno = wasi.path_open(
           dir,
           dirflags,
@@ -329,12 +363,19 @@ export class GuestFiles {
             fd,
             typeof found === "object" ? hostFile(found.path) : undefined,
           );
+          if (truncated !== undefined && truncated.size > 0) {
+            return this.#truncate(fd, truncated, 0);
+          }
         }
         return errno;
       },
       fd_close: (fd: number) => {
         const errno = wasi.fd_close(fd);
-        if (errno === ERRNO.SUCCESS) this.#forget(fd);
+        if (errno === ERRNO.SUCCESS) {
+          const file = this.#hostFiles.get(fd);
+          this.#forget(fd);
+          if (file !== undefined) this.#releaseUnused(file);
+        }
         return errno;
       },
       fd_renumber: (from: number, to: number) => {
@@ -354,10 +395,17 @@ export class GuestFiles {
       },
     };
     for (const [name, directories] of Object.entries(DIRECTORY_CHANGES)) {
-      wrapped[name] = (...args: number[]) =>
-        directories.some((i) => readOnly.has(args[i]))
-          ? ERRNO.ROFS
-          : wasi[name](...args);
+      const named = NAME_TAKERS[name];
+      wrapped[name] = (...args: number[]) => {
+        if (directories.some((i) => readOnly.has(args[i]))) return ERRNO.ROFS;
+        if (named === undefined) return wasi[name](...args);
+        return this.#takingName(
+          args[named],
+          args[named + 1],
+          args[named + 2],
+          () => wasi[name](...args),
+        ) as number;
+      };
     }
     // node:wasi finds a directory's descriptor by its path, which the
     // guest may have renamed and put a link out of the preopen in place of.
@@ -419,13 +467,32 @@ export class GuestFiles {
         }
         const file = this.#hostFiles.get(fd);
         if (file === undefined) return ERRNO.IO;
-        return flushFile(file, dataOnly, stops.watch, stops.blocking) as number;
+        return flushFile(file, dataOnly, stops) as number;
       };
     }
     for (const name of FILE_CHANGES) {
       wrapped[name] = (fd: number, ...rest: unknown[]) =>
         readOnly.has(fd) ? ERRNO.ROFS : wasi[name](fd, ...rest);
     }
+    // Shrinking a file frees its blocks: the listing thread truncates it,
+    // once node:wasi has judged the call (rights, descriptor) by a
+    // truncation to the size it has.
+    wrapped.fd_filestat_set_size = (fd: number, size: bigint) => {
+      if (readOnly.has(fd)) return ERRNO.ROFS;
+      const opened = this.#hostFiles.get(fd);
+      const now = opened === undefined || this.#stops === undefined
+        ? undefined
+        : hostFile(opened.path);
+      if (
+        now === undefined || !sameFile(now, opened!) ||
+        BigInt(size) >= BigInt(now.size)
+      ) {
+        return wasi.fd_filestat_set_size(fd, size);
+      }
+      const errno = wasi.fd_filestat_set_size(fd, BigInt(now.size));
+      if (errno !== ERRNO.SUCCESS) return errno;
+      return this.#truncate(fd, now, Number(size));
+    };
     // Reads and writes move at most MAX_TRANSFER bytes a call.
     for (const name of ["fd_read", "fd_pread", "fd_write", "fd_pwrite"]) {
       const call = wrapped[name] ?? wasi[name];
@@ -468,6 +535,69 @@ export class GuestFiles {
     }
   }
 
+  /**
+   * Truncates a file the guest holds as `fd` on the listing thread; when
+   * that cannot reach it (it moved in between), node:wasi does.
+   */
+  #truncate(fd: number, file: HostFile, size: number): number {
+    const done = (errno: number) =>
+      errno === ERRNO.SUCCESS
+        ? errno
+        : this.#wasi.fd_filestat_set_size(fd, BigInt(size));
+    const errno = truncateFile(file, size, this.#stops!);
+    return (typeof errno === "number"
+      ? done(errno)
+      : errno.then(done)) as number;
+  }
+
+  /**
+   * Runs `call`, which may take the name at `path` in directory `dir` from
+   * a file (a removal, or a rename over it), with that file held open on
+   * the listing thread, so that its blocks are freed there, not here.
+   */
+  #takingName(
+    dir: number,
+    path: number,
+    pathLength: number,
+    call: () => number,
+  ): number | Promise<number> {
+    const stops = this.#stops;
+    const target = stops === undefined
+      ? undefined
+      : this.#target(dir, 0, path, pathLength);
+    const file = typeof target === "object" && target.kind === "file"
+      ? hostFile(target.path)
+      : undefined;
+    const key = file === undefined ? "" : `${file.dev}:${file.ino}`;
+    if (file === undefined || file.size === 0 || this.#held.has(key)) {
+      return call();
+    }
+    const { id, held } = holdFile(file, stops!);
+    const then = (heldErrno: number) => {
+      if (heldErrno === ERRNO.SUCCESS) this.#held.set(key, id);
+      else releaseFile(id);
+      const errno = call();
+      if (heldErrno === ERRNO.SUCCESS) this.#releaseUnused(file);
+      return errno;
+    };
+    return typeof held === "number" ? then(held) : held.then(then, (error) => {
+      releaseFile(id);
+      throw error;
+    });
+  }
+
+  /** Lets go of a held file once the guest holds no descriptor of it. */
+  #releaseUnused(file: HostFile): void {
+    const key = `${file.dev}:${file.ino}`;
+    const id = this.#held.get(key);
+    if (id === undefined) return;
+    for (const open of this.#hostFiles.values()) {
+      if (open !== undefined && sameFile(open, file)) return;
+    }
+    this.#held.delete(key);
+    releaseFile(id);
+  }
+
   #forget(fd: number): void {
     this.#hostFiles.delete(fd);
     this.#listings.forget(fd);
@@ -488,6 +618,8 @@ export class GuestFiles {
     this.#readOnly.clear();
     this.#directories.clear();
     this.#hostFiles.clear();
+    for (const id of this.#held.values()) releaseFile(id);
+    this.#held.clear();
     this.#listings.clear();
   }
 }
