@@ -77,7 +77,14 @@ export interface DiskFs {
 /** A piece of disk work, as the listing thread gets it. */
 export type DiskWork =
   | { work: "flush"; file: HostFile; dataOnly: boolean; control: Int32Array }
-  | { work: "truncate"; file: HostFile; size: number; control: Int32Array }
+  | {
+    work: "truncate";
+    file: HostFile;
+    size: number;
+    /** A held file's id, to truncate it by, when it has it open to write. */
+    id?: number;
+    control: Int32Array;
+  }
   | { work: "hold"; file: HostFile; id: number; control: Int32Array }
   | { work: "release"; id: number };
 
@@ -85,37 +92,53 @@ export type DiskWork =
  * Does a piece of disk work on the listing thread, and says so in its
  * control words (state 1 once done, and the errno: `EIO` for a file that
  * is not the one named, or that cannot be opened or worked on). Held
- * files are kept in `held`. Self-contained, for it runs as part of that
- * thread's source.
+ * files are kept in `held`, opened to write where they may be (for a
+ * truncation by the guest's descriptor once the file has no name).
+ * Self-contained, for it runs as part of that thread's source.
  */
 export function diskWorkListed(
   fs: DiskFs,
-  held: Map<number, number>,
+  held: Map<number, { fd: number; writable: boolean }>,
   message: DiskWork,
 ): void {
   if (message.work === "release") {
-    const fd = held.get(message.id);
+    const kept = held.get(message.id);
     held.delete(message.id);
-    if (fd !== undefined) fs.closeSync(fd);
+    if (kept !== undefined) fs.closeSync(kept.fd);
     return;
   }
   const { file, control } = message;
+  const kept = message.work === "truncate" && message.id !== undefined
+    ? held.get(message.id)
+    : undefined;
   let errno = 29;
   let fd: number | undefined;
   try {
-    fd = fs.openSync(file.path, message.work === "truncate" ? "r+" : "r");
-    const now = fs.fstatSync(fd);
-    if (now.dev === file.dev && now.ino === file.ino) {
-      if (message.work === "flush") {
-        if (message.dataOnly) fs.fdatasyncSync(fd);
-        else fs.fsyncSync(fd);
-      } else if (message.work === "truncate") {
-        fs.ftruncateSync(fd, message.size);
-      } else {
-        held.set(message.id, fd);
-        fd = undefined;
-      }
+    if (kept?.writable) {
+      fs.ftruncateSync(kept.fd, (message as { size: number }).size);
       errno = 0;
+    } else {
+      let writable = message.work !== "flush";
+      try {
+        fd = fs.openSync(file.path, writable ? "r+" : "r");
+      } catch (error) {
+        if (message.work !== "hold") throw error;
+        writable = false;
+        fd = fs.openSync(file.path, "r");
+      }
+      const now = fs.fstatSync(fd);
+      if (now.dev === file.dev && now.ino === file.ino) {
+        if (message.work === "flush") {
+          if (message.dataOnly) fs.fdatasyncSync(fd);
+          else fs.fsyncSync(fd);
+        } else if (message.work === "truncate") {
+          fs.ftruncateSync(fd, message.size);
+        } else {
+          held.set(message.id, { fd, writable });
+          fd = undefined;
+        }
+        errno = 0;
+      }
     }
   } catch {
     errno = 29;
@@ -192,19 +215,23 @@ export function flushFile(
 }
 
 /**
- * Truncates `file` to `size` on the listing thread.
+ * Truncates `file` to `size` on the listing thread: by the path it was
+ * opened at, or by the descriptor held as `id` when there is one open to
+ * write (a file the guest removed while it held it).
  *
  * @param file The file.
  * @param size Its new size.
  * @param stops The run's stops.
+ * @param id The id {@linkcode holdFile} gave, when it holds the file.
  * @returns The errno.
  */
 export function truncateFile(
   file: HostFile,
   size: number,
   { watch, blocking }: DiskStops,
+  id?: number,
 ): number | Promise<number> {
-  return onListingThread({ work: "truncate", file, size }, watch, blocking);
+  return onListingThread({ work: "truncate", file, size, id }, watch, blocking);
 }
 
 /**

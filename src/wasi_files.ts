@@ -105,6 +105,10 @@ const NAME_TAKERS: Record<string, number> = {
   path_rename: 3,
 };
 
+/** Size of a `__wasi_filestat_t`, and where its `size` is. */
+const FILESTAT_SIZE = 64;
+const FILESTAT_SIZE_AT = 32;
+
 /** `path_open`'s flag to truncate the file. */
 const OFLAG_TRUNC = 1 << 3;
 
@@ -399,12 +403,26 @@ export class GuestFiles {
       wrapped[name] = (...args: number[]) => {
         if (directories.some((i) => readOnly.has(args[i]))) return ERRNO.ROFS;
         if (named === undefined) return wasi[name](...args);
-        return this.#takingName(
+        // A rename moves the files the guest holds under the old path.
+        const from = name === "path_rename" && this.#stops !== undefined
+          ? this.#target(args[0], 0, args[1], args[2])
+          : undefined;
+        const moved = (errno: number) => {
+          if (errno === ERRNO.SUCCESS && typeof from === "object") {
+            const to = this.#target(args[3], 0, args[4], args[5]);
+            if (typeof to === "object") this.#moved(from.path, to.path);
+          }
+          return errno;
+        };
+        const errno = this.#takingName(
           args[named],
           args[named + 1],
           args[named + 2],
           () => wasi[name](...args),
-        ) as number;
+        );
+        return (typeof errno === "number"
+          ? moved(errno)
+          : errno.then(moved)) as number;
       };
     }
     // node:wasi finds a directory's descriptor by its path, which the
@@ -482,16 +500,13 @@ export class GuestFiles {
       const opened = this.#hostFiles.get(fd);
       const now = opened === undefined || this.#stops === undefined
         ? undefined
-        : hostFile(opened.path);
-      if (
-        now === undefined || !sameFile(now, opened!) ||
-        BigInt(size) >= BigInt(now.size)
-      ) {
+        : this.#sizeOf(fd);
+      if (now === undefined || BigInt(size) >= now) {
         return wasi.fd_filestat_set_size(fd, size);
       }
-      const errno = wasi.fd_filestat_set_size(fd, BigInt(now.size));
+      const errno = wasi.fd_filestat_set_size(fd, now);
       if (errno !== ERRNO.SUCCESS) return errno;
-      return this.#truncate(fd, now, Number(size));
+      return this.#truncate(fd, opened!, Number(size));
     };
     // Reads and writes move at most MAX_TRANSFER bytes a call.
     for (const name of ["fd_read", "fd_pread", "fd_write", "fd_pwrite"]) {
@@ -536,15 +551,37 @@ export class GuestFiles {
   }
 
   /**
-   * Truncates a file the guest holds as `fd` on the listing thread; when
-   * that cannot reach it (it moved in between), node:wasi does.
+   * The size of the file the guest holds as `fd`, as node:wasi gives it
+   * (through guest memory, whose bytes are put back), or `undefined`.
+   */
+  #sizeOf(fd: number): bigint | undefined {
+    const bytes = new Uint8Array(this.#memory().buffer);
+    if (bytes.length < FILESTAT_SIZE) return undefined;
+    const saved = bytes.slice(0, FILESTAT_SIZE);
+    try {
+      if (this.#wasi.fd_filestat_get(fd, 0) !== ERRNO.SUCCESS) return undefined;
+      return new DataView(bytes.buffer).getBigUint64(FILESTAT_SIZE_AT, true);
+    } finally {
+      new Uint8Array(this.#memory().buffer).set(saved);
+    }
+  }
+
+  /**
+   * Truncates a file the guest holds as `fd` on the listing thread, by its
+   * path or by the descriptor held there when it was removed; when that
+   * cannot reach it (another process moved it), node:wasi does.
    */
   #truncate(fd: number, file: HostFile, size: number): number {
     const done = (errno: number) =>
       errno === ERRNO.SUCCESS
         ? errno
         : this.#wasi.fd_filestat_set_size(fd, BigInt(size));
-    const errno = truncateFile(file, size, this.#stops!);
+    const errno = truncateFile(
+      file,
+      size,
+      this.#stops!,
+      this.#held.get(`${file.dev}:${file.ino}`),
+    );
     return (typeof errno === "number"
       ? done(errno)
       : errno.then(done)) as number;
@@ -584,6 +621,21 @@ export class GuestFiles {
       releaseFile(id);
       throw error;
     });
+  }
+
+  /** Follows a rename of `from` to `to` in the paths of the files held. */
+  #moved(from: string, to: string): void {
+    for (const [fd, file] of this.#hostFiles) {
+      if (file === undefined) continue;
+      if (file.path === from) {
+        this.#hostFiles.set(fd, { ...file, path: to });
+      } else if (file.path.startsWith(`${from}/`)) {
+        this.#hostFiles.set(fd, {
+          ...file,
+          path: to + file.path.slice(from.length),
+        });
+      }
+    }
   }
 
   /** Lets go of a held file once the guest holds no descriptor of it. */

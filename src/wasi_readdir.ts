@@ -187,7 +187,7 @@ function listerMain(
   fs: DiskFs,
   work: typeof diskWorkListed,
 ): void {
-  const held = new Map<number, number>();
+  const held = new Map<number, { fd: number; writable: boolean }>();
   port.on("message", (
     message: {
       path: string;
