@@ -76,7 +76,14 @@ export interface DiskFs {
 
 /** A piece of disk work, as the listing thread gets it. */
 export type DiskWork =
-  | { work: "flush"; file: HostFile; dataOnly: boolean; control: Int32Array }
+  | {
+    work: "flush";
+    file: HostFile;
+    dataOnly: boolean;
+    /** A held file's id, to flush it by. */
+    id?: number;
+    control: Int32Array;
+  }
   | {
     work: "truncate";
     file: HostFile;
@@ -108,14 +115,18 @@ export function diskWorkListed(
     return;
   }
   const { file, control } = message;
-  const kept = message.work === "truncate" && message.id !== undefined
+  const kept = message.work !== "hold" && message.id !== undefined
     ? held.get(message.id)
     : undefined;
   let errno = 29;
   let fd: number | undefined;
   try {
-    if (kept?.writable) {
-      fs.ftruncateSync(kept.fd, (message as { size: number }).size);
+    if (message.work === "flush" && kept !== undefined) {
+      if (message.dataOnly) fs.fdatasyncSync(kept.fd);
+      else fs.fsyncSync(kept.fd);
+      errno = 0;
+    } else if (message.work === "truncate" && kept?.writable) {
+      fs.ftruncateSync(kept.fd, message.size);
       errno = 0;
     } else {
       let writable = message.work !== "flush";
@@ -204,14 +215,21 @@ export interface DiskStops {
  * @param dataOnly `fd_datasync` (its data) rather than `fd_sync` (its
  *   metadata too).
  * @param stops The run's stops.
+ * @param id The id {@linkcode holdFile} gave, when it holds the file (one
+ *   the guest removed), to flush it by.
  * @returns The errno.
  */
 export function flushFile(
   file: HostFile,
   dataOnly: boolean,
   { watch, blocking }: DiskStops,
+  id?: number,
 ): number | Promise<number> {
-  return onListingThread({ work: "flush", file, dataOnly }, watch, blocking);
+  return onListingThread(
+    { work: "flush", file, dataOnly, id },
+    watch,
+    blocking,
+  );
 }
 
 /**

@@ -485,7 +485,12 @@ export class GuestFiles {
         }
         const file = this.#hostFiles.get(fd);
         if (file === undefined) return ERRNO.IO;
-        return flushFile(file, dataOnly, stops) as number;
+        return flushFile(
+          file,
+          dataOnly,
+          stops,
+          this.#held.get(`${file.dev}:${file.ino}`),
+        ) as number;
       };
     }
     for (const name of FILE_CHANGES) {
@@ -606,7 +611,7 @@ export class GuestFiles {
       ? hostFile(target.path)
       : undefined;
     const key = file === undefined ? "" : `${file.dev}:${file.ino}`;
-    if (file === undefined || file.size === 0 || this.#held.has(key)) {
+    if (file === undefined || this.#held.has(key)) {
       return call();
     }
     const { id, held } = holdFile(file, stops!);
