@@ -118,9 +118,11 @@ export interface GuestOptions {
   label?: string;
   /**
    * Compile options, as `WebAssembly.compile` takes them: `builtins`
-   * (`["js-string"]`) and `importedStringConstants`. The imports the
-   * engine then supplies (`wasm:js-string`, the string constants' module)
-   * are not looked up in `imports`.
+   * (`["js-string"]`, the one set early-exit knows and prices; another set
+   * is refused, since the engine would run its calls unpaid) and
+   * `importedStringConstants`. The imports the engine then supplies
+   * (`wasm:js-string`, the string constants' module) are not looked up in
+   * `imports`.
    * @default {undefined} (none)
    */
   compile?: CompileOptions;

@@ -32,6 +32,7 @@ import {
   limitGuestSteps,
 } from "./limits.ts";
 import {
+  checkCompileOptions,
   compileBytes,
   type CompileOptions,
   engineModules,
@@ -202,6 +203,7 @@ export async function loadGuestWith(
     checkImportsValue(options.imports, "loadGuest's imports");
   }
   const limits = checkLimits(options.limits, "loadGuest");
+  checkCompileOptions(options.compile, "loadGuest");
   // A signal or StopSignal needs checks too: they stop the start function.
   const stoppable = options.timeout !== undefined ||
     options.signal !== undefined || options.stop !== undefined;

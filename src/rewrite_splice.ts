@@ -2,7 +2,8 @@
  * What a rewrite cache entry need not hold: the payloads the rewriter copies
  * from its input unchanged. A data segment's bytes and a custom section's
  * contents (all but the `name` section, which the rewriter rewrites when
- * function indices shift, and the branch hints, which it drops) are copied
+ * function indices shift, and code metadata such as branch hints, which it
+ * drops) are copied
  * as they are, and nothing the rewriter writes depends on them, only on
  * their lengths. So the cache's key leaves their bytes out (their places
  * and lengths stay in it), an entry stores only the rest of the output with
@@ -18,7 +19,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import { BRANCH_HINTS } from "./wasm/branch_hints.ts";
+import { CODE_METADATA } from "./wasm/branch_hints.ts";
 import { Reader } from "./wasm/reader.ts";
 import { readSections } from "./wasm/sections.ts";
 
@@ -45,12 +46,12 @@ export interface Payload {
 export type Splice = [outputAt: number, inputFrom: number, length: number];
 
 const NAME = new TextEncoder().encode("name");
-const HINTS = new TextEncoder().encode(BRANCH_HINTS);
+const METADATA = new TextEncoder().encode(CODE_METADATA);
 
 /**
  * The payloads of `bytes` that the rewriter copies unchanged, in order: the
  * bytes of every data segment and the contents of every custom section
- * other than `name` and the branch hints, each of at least 512 bytes. A
+ * other than `name` and code metadata, each of at least 512 bytes. A
  * module this cannot read, or a data section past the offset expressions
  * it knows, gives fewer (a payload not listed is keyed and stored whole).
  *
@@ -68,7 +69,10 @@ export function copiedPayloads(bytes: Uint8Array): Payload[] {
         const at = r.pos;
         r.skip(length, "name");
         const named = bytes.subarray(at, r.pos);
-        if (sameBytes(named, NAME) || sameBytes(named, HINTS)) continue;
+        if (
+          sameBytes(named, NAME) ||
+          sameBytes(named.subarray(0, METADATA.length), METADATA)
+        ) continue;
         const label = `c${customs++}`;
         if (end - r.pos >= SHORTEST_PAYLOAD) {
           payloads.push({ label, from: r.pos, to: end });
@@ -279,7 +283,7 @@ export function joinInPlace(
     if (from !== payloads[i]!.from || outputAt < from) return undefined;
   }
   if (!fits(stored.length, total, splices)) return undefined;
-  // The output may also be shorter than the input (branch hints dropped).
+  // The output may also be shorter than the input (code metadata dropped).
   const whole = new Uint8Array(
     input.buffer,
     input.byteOffset,

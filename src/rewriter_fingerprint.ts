@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:bb64ffb26bf4110834ce0e9d922c1791a7cd12f5916c97d29533e6118e620e83";
+  "sha256:a651e9983be9f40df0be07d66a7000a0e4d082b6eb2482de9c628f195ad1ba58";

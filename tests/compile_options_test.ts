@@ -7,6 +7,7 @@ import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { isImportError, loadGuest } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { runDeno } from "./support/cli.ts";
 
 const STRINGS = `(module
   (import "wasm:js-string" "length" (func $length (param externref) (result i32)))
@@ -61,4 +62,81 @@ Deno.test("a numeric global import still refuses a value of the wrong kind", asy
     }),
     (error: unknown) => isImportError(error) && /env\.n/.test(error.message),
   );
+});
+
+Deno.test("loadGuest refuses builtin sets it does not know, and malformed compile options", async () => {
+  const bytes = await assembleWat(STRINGS);
+  const refusals: [unknown, RegExp][] = [
+    [{ builtins: ["text-decoder"] }, /compile\.builtins names "text-decoder"/],
+    [{ builtins: ["js-string", "foo"] }, /compile\.builtins names "foo"/],
+    [{ builtins: "js-string" }, /compile\.builtins must be an array/],
+    [{ builtins: [7] }, /compile\.builtins names number/],
+    [
+      { importedStringConstants: 1 },
+      /importedStringConstants must be a string/,
+    ],
+    [{ builtin: ["js-string"] }, /compile has no option "builtin"/],
+    [5, /compile must be an object/],
+  ];
+  for (const [compile, message] of refusals) {
+    for (const fuel of [undefined, 1_000]) {
+      await assert.rejects(
+        loadGuest(bytes, { compile: compile as never, fuel }),
+        (error: unknown) =>
+          error instanceof TypeError && message.test(error.message) &&
+          !error.message.includes("\n"),
+      );
+    }
+  }
+});
+
+Deno.test("a builtin set that an engine flag adds is refused, not run unpaid", async () => {
+  // Under --experimental-wasm-imported-strings-utf8, the engine supplies
+  // wasm:text-decoder, whose calls the rewriter does not price: a loop
+  // decoding a 2 MiB array per turn ran 23 s on a budget of 3 * 10^6.
+  const script = `
+    import { loadGuest } from "./mod.ts";
+    // (type $bytes (array (mut i8)))
+    // (import "wasm:text-decoder" "decodeStringFromUTF8Array"
+    //   (func $decode (param (ref null $bytes) i32 i32) (result (ref extern))))
+    // (func (export "f") (local $a (ref null $bytes))
+    //   (local.set $a (array.new_default $bytes (i32.const 1024)))
+    //   (loop (drop (call $decode (local.get $a) (i32.const 0)
+    //     (i32.const 1024))) (br 0)))
+    const name = (text) => [text.length, ...new TextEncoder().encode(text)];
+    const body = [
+      0x01, 0x01, 0x63, 0x00, 0x41, 0x80, 0x08, 0xfb, 0x07, 0x00, 0x21, 0x00,
+      0x03, 0x40, 0x20, 0x00, 0x41, 0x00, 0x41, 0x80, 0x08, 0x10, 0x00, 0x1a,
+      0x0c, 0x00, 0x0b, 0x0b,
+    ];
+    const imports = [
+      0x01, ...name("wasm:text-decoder"), ...name("decodeStringFromUTF8Array"),
+      0x00, 0x01,
+    ];
+    const bytes = new Uint8Array([
+      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+      0x01, 0x10, 0x03, 0x5e, 0x78, 0x01, 0x60, 0x03, 0x63, 0x00, 0x7f, 0x7f,
+      0x01, 0x64, 0x6f, 0x60, 0x00, 0x00,
+      0x02, imports.length, ...imports,
+      0x03, 0x02, 0x01, 0x02,
+      0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x01,
+      0x0a, body.length + 2, 0x01, body.length, ...body,
+    ]);
+    const compile = { builtins: ["text-decoder"] };
+    const accepted = WebAssembly.validate(bytes, compile);
+    let refused = "";
+    try { await loadGuest(bytes, { fuel: 1_000_000, compile }); }
+    catch (error) { refused = String(error); }
+    console.log(JSON.stringify({ accepted, refused }));
+    Deno.exit(0);
+  `;
+  const run = await runDeno([
+    "eval",
+    "--v8-flags=--experimental-wasm-imported-strings-utf8",
+    script,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const { accepted, refused } = JSON.parse(run.stdout);
+  assert.ok(accepted, "the engine takes the set under the flag");
+  assert.match(refused, /^TypeError: .*compile\.builtins names "text-decoder"/);
 });

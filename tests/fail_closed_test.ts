@@ -295,3 +295,101 @@ Deno.test("instrument() rewrites a shared input as a copy taken once, with the s
   shared.fill(0);
   assert.deepEqual(fromShared.bytes, before);
 });
+
+Deno.test("under every experimental engine flag at once, instrument() rewrites only what the engine accepts without flags", async () => {
+  // The flags this Deno's V8 has, so that a newer one's are swept too (the
+  // profile-guided ones read and write files, and change no encoding).
+  const help = await runDeno(["eval", "--v8-flags=--help", ""]);
+  const flags = [...help.stdout.matchAll(/--experimental-wasm-[a-z0-9-]+/g)]
+    .map(([flag]) => flag).filter((flag) => !flag.includes("-pgo-"));
+  assert.ok(flags.length >= 10, help.stdout.slice(0, 200));
+  const run = await runDeno([
+    "eval",
+    `--v8-flags=${[...new Set(flags)].join(",")}`,
+    `import { sweep } from "./tests/support/flag_sweep.ts";
+     console.log(JSON.stringify(sweep()));
+     Deno.exit(0);`,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const { accepted, rewritten, refused } = JSON.parse(run.stdout);
+  // The flags make the engine accept more, and all of that is refused.
+  assert.ok(refused.length > 100, `${refused.length} refused`);
+  assert.equal(accepted, rewritten.length + refused.length);
+  for (const text of refused) {
+    assert.match(text, /^InvalidModule: [^\n]+$/);
+  }
+  for (const bytes of rewritten) {
+    assert.ok(
+      WebAssembly.validate(new Uint8Array(bytes)),
+      `rewritten, but only valid under a flag: ${bytes}`,
+    );
+  }
+});
+
+Deno.test("instrument() drops code metadata, whose offsets and function indices the rewrite moves", () => {
+  // (func (export "f") (loop (br 0))), then a compilation priority, an
+  // instruction frequency and a traced instruction for function 0 (an
+  // engine flag reads each), and a producers section, which names no code.
+  const custom = (name: string, payload: number[]) => {
+    const contents = [name.length, ...new TextEncoder().encode(name)];
+    return section(0, [...contents, ...payload]);
+  };
+  const bytes = new Uint8Array([
+    ...PREAMBLE,
+    ...VOID_TYPE,
+    ...section(3, [0x01, 0x00]),
+    ...section(7, [0x01, 0x01, 0x66, 0x00, 0x00]),
+    ...section(10, [0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b]),
+    ...custom("metadata.code.compilation_priority", [1, 0, 1, 0, 2, 0, 0]),
+    ...custom("metadata.code.instr_freq", [1, 0, 1, 3, 1, 0]),
+    ...custom("metadata.code.trace_inst", [1, 0, 1, 3, 4, 1, 2, 3, 4]),
+    ...custom("producers", [0]),
+  ]);
+  assert.ok(WebAssembly.validate(bytes));
+  const rewritten = new WebAssembly.Module(instrument(bytes).bytes);
+  for (const kind of ["compilation_priority", "instr_freq", "trace_inst"]) {
+    const name = `metadata.code.${kind}`;
+    assert.equal(
+      WebAssembly.Module.customSections(rewritten, name).length,
+      0,
+      name,
+    );
+  }
+  assert.equal(
+    WebAssembly.Module.customSections(rewritten, "producers").length,
+    1,
+  );
+});
+
+Deno.test("a metered rewrite refuses imports from the engine's builtin modules it does not price", () => {
+  // (import "wasm:text-decoder" "decodeStringFromUTF8Array" (func $d))
+  // (func (call $d)): an engine flag makes it a builtin that walks its
+  // array, unpaid.
+  const name = (
+    text: string,
+  ) => [text.length, ...new TextEncoder().encode(text)];
+  const bytes = new Uint8Array([
+    ...PREAMBLE,
+    ...VOID_TYPE,
+    ...section(2, [
+      0x01,
+      ...name("wasm:text-decoder"),
+      ...name("decodeStringFromUTF8Array"),
+      0x00,
+      0x00,
+    ]),
+    ...section(3, [0x01, 0x00]),
+    ...section(10, [0x01, 0x04, 0x00, 0x10, 0x00, 0x0b]),
+  ]);
+  assert.ok(WebAssembly.validate(bytes));
+  assert.throws(
+    () => instrument(bytes),
+    (error: unknown) =>
+      isInvalidModule(error) &&
+      /imports from wasm:text-decoder, whose calls would run unpaid/.test(
+        error.message,
+      ),
+  );
+  // Without fuel, only the deadline's flag checks bound it, as any import.
+  instrument(bytes, { fuel: false, stopFlag: true });
+});

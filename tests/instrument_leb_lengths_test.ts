@@ -6,8 +6,9 @@
  */
 
 import assert from "./support/assert.ts";
-import { isInvalidModule } from "../src/errors.ts";
+import { isFuelExhausted, isInvalidModule } from "../src/errors.ts";
 import { instrument } from "../src/wasm/mod.ts";
+import { loadGuest } from "../mod.ts";
 
 /** `value` as a signed LEB128 of exactly `length` bytes. */
 function signedPadded(value: bigint, length: number): number[] {
@@ -122,5 +123,71 @@ Deno.test("instrument() rejects what the engine rejects in long immediates", () 
   }
   for (const bytes of variants) {
     assert.equal(rejects(bytes), !WebAssembly.validate(bytes));
+  }
+});
+
+Deno.test("instrument() reads a tag attribute and an empty block type written long, as the engine does", async () => {
+  // (tag (param)) imported and defined, each attribute as 0x80 0x00, and
+  // (func (export "f") (loop (br 0))) with the loop's empty block type as
+  // the two-byte s33 0xc0 0x7f. No producer writes these; the engine takes
+  // them, so refusing them would refuse a valid module.
+  const bytes = new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...[0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
+    ...[0x02, 0x09, 0x01, 0x01, 0x6d, 0x01, 0x74, 0x04, 0x80, 0x00, 0x00],
+    ...[0x03, 0x02, 0x01, 0x00],
+    ...[0x0d, 0x04, 0x01, 0x80, 0x00, 0x00],
+    ...[0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00],
+    ...[0x0a, 0x0a, 0x01, 0x08, 0x00, 0x03, 0xc0, 0x7f, 0x0c, 0x00, 0x0b, 0x0b],
+  ]);
+  assert.ok(WebAssembly.validate(bytes), "the engine accepts it");
+  assert.ok(WebAssembly.validate(instrument(bytes).bytes), "the output too");
+  const { Tag } = WebAssembly as unknown as {
+    Tag: new (type: { parameters: string[] }) => WebAssembly.ImportValue;
+  };
+  const tag = new Tag({ parameters: [] });
+  // With limits, the limits pass reads the import section too.
+  for (const tables of [undefined, 10]) {
+    const guest = await loadGuest(bytes, {
+      fuel: 1000,
+      imports: { m: { t: tag } },
+      ...(tables === undefined ? {} : { limits: { tables } }),
+    });
+    assert.throws(() => guest.call("f"), isFuelExhausted);
+  }
+});
+
+Deno.test("loops whose every index is written in five bytes still run out of fuel", async () => {
+  const zero = [0x80, 0x80, 0x80, 0x80, 0x00];
+  const bodies = [
+    // loop (type 0) ... br_if 0 (i32.const 1)
+    [0x03, ...zero, 0x41, 0x81, 0x80, 0x80, 0x80, 0x00, 0x0d, ...zero, 0x0b],
+    // loop ... br_table 0 0 (i32.const 0)
+    [0x03, 0x40, 0x41, 0x00, 0x0e, 0x81, 0x00, ...zero, ...zero, 0x0b],
+    // return_call 0, return_call_indirect (type 0) (table 0)
+    [0x12, ...zero],
+    [0x41, 0x00, 0x13, ...zero, ...zero],
+    // loop: an i32.store and a memory.fill of 64 KiB, then br 0
+    [
+      ...[0x03, 0x40, 0x41, 0x00, 0x41, 0x00, 0x36, 0x82, 0x00, ...zero],
+      ...[0x41, 0x00, 0x41, 0x00, 0x41, 0x80, 0x80, 0x04],
+      ...[0xfc, 0x8b, 0x80, 0x80, 0x80, 0x00, ...zero, 0x0c, ...zero, 0x0b],
+    ],
+  ];
+  for (const body of bodies) {
+    const code = [0x00, ...body, 0x0b];
+    const bytes = new Uint8Array([
+      ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+      ...[0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
+      ...[0x03, 0x02, 0x01, 0x00],
+      ...[0x04, 0x04, 0x01, 0x70, 0x00, 0x01],
+      ...[0x05, 0x03, 0x01, 0x00, 0x01],
+      ...[0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00],
+      ...[0x09, 0x07, 0x01, 0x00, 0x41, 0x00, 0x0b, 0x01, 0x00],
+      ...[0x0a, code.length + 2, 0x01, code.length, ...code],
+    ]);
+    assert.ok(WebAssembly.validate(bytes), `${body}`);
+    const guest = await loadGuest(bytes, { fuel: 100_000 });
+    assert.throws(() => guest.call("f"), isFuelExhausted, `${body}`);
   }
 });

@@ -523,13 +523,21 @@ Deno.test("runWasi never writes to bytes it is given; the command line's own byt
   });
 });
 
-Deno.test("in place, an output shorter than its input (the guest's branch hints dropped) is built, and the input comes back whole", async () => {
+Deno.test("in place, an output shorter than its input (the guest's code metadata dropped) is built, and the input comes back whole", async () => {
   const base = await guest();
+  for (const kind of ["branch_hint", "instr_freq"]) {
+    shorterOutput(base, `metadata.code.${kind}`);
+  }
+});
+
+function shorterOutput(base: Uint8Array, dropped: string): void {
   const input = new Uint8Array([
     ...base,
-    ...customSection("metadata.code.branch_hint", new Uint8Array(20000)),
+    ...customSection(dropped, new Uint8Array(20000)),
   ]);
   const payloads = copiedPayloads(input);
+  // Not a payload to splice back: the rewriter drops it.
+  assert.ok(payloads.every(({ from }) => from < base.length), dropped);
   const output = instrument(input, { resumable: false }).bytes;
   assert.ok(output.length < input.length, `${output.length} ${input.length}`);
   const { stored, splices } = splitOutput(input, payloads, output);
@@ -541,4 +549,4 @@ Deno.test("in place, an output shorter than its input (the guest's branch hints 
   assert.deepEqual(joined.output, output);
   joined.restore();
   assert.deepEqual(view, input);
-});
+}

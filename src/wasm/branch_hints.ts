@@ -23,8 +23,15 @@ import { putU32, u32Size, type Writer } from "./writer.ts";
  */
 const PLAN_STEP_BODIES = 4096;
 
+/**
+ * The prefix of every code metadata section's name: sections that name
+ * code by function index and byte offset, which the rewrite moves, and that
+ * change no behaviour, so the rewrite drops the guest's.
+ */
+export const CODE_METADATA = "metadata.code.";
+
 /** The custom section that marks branches likely or unlikely. */
-export const BRANCH_HINTS = "metadata.code.branch_hint";
+export const BRANCH_HINTS = `${CODE_METADATA}branch_hint`;
 
 /** The size of the branch hint section's content, from a hint plan. */
 /** The plan {@linkcode branchHintsSize} made, until it is written. */

@@ -253,7 +253,7 @@ export function* applyLimitsSteps(
           readValType(r, info.typeCount);
           r.u8("mutability");
         } else if (kind === 4) {
-          r.u8("tag attribute");
+          r.u32(); // the attribute, a u32 that the import section checked
           r.u32();
         } else r.fail(`unknown import kind 0x${kind.toString(16)}`, rest - 1);
         w.copy(bytes, rest, r.pos);

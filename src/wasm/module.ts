@@ -742,6 +742,13 @@ function readMutability(r: Reader): boolean {
 
 function readTagType(r: Reader, info: ModuleInfo): number {
   const at = r.pos;
-  if (r.u8("tag attribute") !== 0) r.fail("unknown tag attribute", at);
+  // A u32 for the engine, so it may be written in more than one byte.
+  const attribute = r.u32();
+  if (attribute !== 0) {
+    r.fail(
+      `unknown tag attribute ${attribute}: only 0 (an exception) is known`,
+      at,
+    );
+  }
   return info.readFunctionType(r);
 }

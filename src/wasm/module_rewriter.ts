@@ -18,7 +18,7 @@ import {
   trapBody,
   writeFuelGlobal,
 } from "./added_functions.ts";
-import { BRANCH_HINTS } from "./branch_hints.ts";
+import { BRANCH_HINTS, CODE_METADATA } from "./branch_hints.ts";
 import { startFunction } from "./deferred_start.ts";
 import { findStackPointerGlobal } from "./stack_pointer_scan.ts";
 import { CodeRewriter } from "./code.ts";
@@ -657,9 +657,13 @@ export class ModuleRewriter {
   *#custom(sectionStart: number, start: number, end: number): Steps<void> {
     const r = new Reader(this.#bytes, start, end);
     const name = r.name();
-    if (name === BRANCH_HINTS) {
-      // The guest's own hints name offsets that the rewrite moves; stale
-      // hints would mislead the engine, and ours take their place.
+    if (name === BRANCH_HINTS || name.startsWith(CODE_METADATA)) {
+      // Code metadata (the guest's branch hints, and the compilation hints
+      // an engine flag reads: priorities, frequencies, call targets, traced
+      // instructions) names offsets that the rewrite moves and functions
+      // whose indices it shifts: stale, it would tell the engine about other
+      // code than it names. Dropping it changes no behaviour (the
+      // convention's own rule), and our branch hints take its place.
       return;
     }
     if (name !== "name") {

@@ -443,6 +443,20 @@ export class BodyScanner {
     this.#pathOut = new Int32Array(8);
     this.#pathSet = new Int32Array(8);
     this.#strings = undefined;
+    if (targets.countsFuel) {
+      // "wasm:" names the engine's builtin modules. An engine flag adds
+      // some (wasm:text-decoder and wasm:text-encoder, whose calls walk a
+      // whole string or array), and only wasm:js-string's calls are priced
+      // here: the others would run unpaid.
+      for (const module of info.importModules) {
+        if (module.startsWith("wasm:") && module !== JS_STRING) {
+          fail(
+            `a metered guest may import from ${JS_STRING} alone of the engine's builtin modules (those named wasm:...), since only its calls are priced; this module imports from ${module}, whose calls would run unpaid: drop the import, or meter without fuel (fuel: false with a deadline)`,
+            0,
+          );
+        }
+      }
+    }
     if (
       info.importModules.has(JS_STRING) && targets.countsFuel &&
       costs.perElement > 0

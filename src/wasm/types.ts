@@ -229,6 +229,9 @@ export function readBlockType(r: Reader, typeLimit: number): number {
   }
   const start = r.pos;
   const index = r.s33();
+  // The empty block type written in more than one byte (0xc0 0x7f): the
+  // engine reads a block type as an s33, so it takes this too.
+  if (index === -64) return -1;
   if (index < 0) r.fail("invalid block type", start);
   if (index >= typeLimit) {
     r.fail(
