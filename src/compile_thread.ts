@@ -18,6 +18,7 @@
  */
 
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
+import type { CompileOptions } from "./load.ts";
 import { nextTurn } from "./yield.ts";
 
 /** How many bytes the thread hands its engine at a time. */
@@ -35,7 +36,7 @@ interface CompileRequest {
   /** A raw SharedArrayBuffer: a typed array over one crossed the port slowly (seconds for 18 MB). */
   buffer: SharedArrayBuffer;
   length: number;
-  options: unknown;
+  options: CompileOptions | undefined;
 }
 
 /** What the thread sends back. */
@@ -181,6 +182,20 @@ function settled(running: CompileThread, id: number): void {
   if (running.pending.size === 0) running.port.unref();
 }
 
+/** Compile options as data: the values the engine would read. */
+function plainOptions(
+  options: CompileOptions | undefined,
+): CompileOptions | undefined {
+  if (options === undefined) return undefined;
+  const { builtins, importedStringConstants } = options;
+  const plain: CompileOptions = {};
+  if (builtins !== undefined) plain.builtins = Array.from(builtins);
+  if (importedStringConstants !== undefined) {
+    plain.importedStringConstants = importedStringConstants;
+  }
+  return plain;
+}
+
 /** The engine's error, as the thread described it. */
 function rebuilt(error: { name: string; message: string }): Error {
   if (error.name === "CompileError") {
@@ -206,9 +221,12 @@ function rebuilt(error: { name: string; message: string }): Error {
  */
 export async function compileElsewhere(
   bytes: Uint8Array,
-  options: unknown,
+  options: CompileOptions | undefined,
   signal: AbortSignal,
 ): Promise<WebAssembly.Module> {
+  // Read as the engine reads them, into a plain object the port can carry
+  // (the caller's may be a proxy, or hold getters).
+  const plain = plainOptions(options);
   if (!startCompileThread()) {
     throw new CompileThreadGone("no compile thread could start");
   }
@@ -251,7 +269,7 @@ export async function compileElsewhere(
       id,
       buffer,
       length: bytes.length,
-      options,
+      options: plain,
     };
     running.port.postMessage(request);
   });

@@ -11,7 +11,8 @@
 import assert from "./support/assert.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { runDeno } from "./support/cli.ts";
-import { ESBUILD_WASM } from "./support/esbuild.ts";
+import { ESBUILD_WASM, esbuildToLoad } from "./support/esbuild.ts";
+import { loadGuest } from "../mod.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 
@@ -90,4 +91,16 @@ Deno.test("loadGuest: an abort during the compile of a large guest's rewrite end
 
 Deno.test("loadGuest: a large guest loaded with a signal is compiled on the compile thread, into the same module", async () => {
   assert.equal(await loadEsbuild("load"), "loaded same exports finished");
+});
+
+Deno.test("loadGuest: compile options given as a proxy reach the compile thread as their values", async () => {
+  const { bytes, imports } = await esbuildToLoad();
+  const compile = new Proxy({ builtins: ["js-string"] }, {});
+  const guest = await loadGuest(bytes, {
+    fuel: 1e12,
+    imports,
+    signal: new AbortController().signal,
+    compile,
+  });
+  assert.ok(guest.module instanceof WebAssembly.Module);
 });
