@@ -641,15 +641,16 @@ const LARGE_RUNS = 100;
 
 /**
  * Loads of esbuild.wasm with fuel, stopped at a moment spread over the
- * whole load (the rewrite, the compile, the instantiation): by an
+ * whole load (the rewrite, the compile on the compile thread, the mapping
+ * of the memory's pages, the instantiation): by an
  * `AbortSignal.timeout` (`abort`; late from its deadline, however late its
  * event came) or by a StopSignal another thread sets (`stop`; late from
  * then). Loads that end before their stop are left out.
  */
 async function largeLoads(kind: "abort" | "stop"): Promise<number[]> {
   const { bytes, imports } = await esbuildToLoad();
-  // Whole loads, the second warm; the first also starts the watchdog's thread (the process's
-  // first stoppable load does) and the stopper's.
+  // Whole loads, the second warm; the first also starts the watchdog's thread and the compile
+  // thread (the process's first stoppable load of a large guest does) and the stopper's.
   let whole = 0;
   for (let i = 0; i < 2; i++) {
     const started = performance.now();

@@ -12,6 +12,7 @@
 
 import { GuestLoadError, InvalidModule, isGuestLoadError } from "./errors.ts";
 import { readPipe } from "./load_pipe.ts";
+import { compileElsewhere, CompileThreadGone } from "./compile_thread.ts";
 import { describeValue } from "./option_checks.ts";
 import { isInstance, thenOf } from "./thrown_values.ts";
 
@@ -310,8 +311,11 @@ function invalidModule(label: string, error: unknown): InvalidModule {
   );
 }
 
-/** How many bytes a streamed compile hands the engine at a time. */
-const STREAM_CHUNK = 1 << 20;
+/**
+ * How many bytes a streamed compile hands the engine at a time; a stoppable
+ * compile of more goes to the compile thread.
+ */
+export const STREAM_CHUNK = 1 << 20;
 
 /**
  * `bytes` as a wasm response whose body comes a chunk at a time, and breaks
@@ -345,10 +349,13 @@ function streamOf(bytes: Uint8Array, signal: AbortSignal): Response {
  * @param bytes The module's bytes.
  * @param label A short name for messages.
  * @param options Compile options, such as builtins.
- * @param stream When given, the bytes are handed to the engine a chunk at a
- *   time, until this signal aborts: `WebAssembly.compile` copies them all
- *   before it returns, which holds the thread for milliseconds on a large
- *   module (up to 18 ms for esbuild's), and a stop that comes then waits.
+ * @param stream When given, a module over {@linkcode STREAM_CHUNK} is
+ *   compiled on the compile thread (`compile_thread.ts`), or, when there is
+ *   none, handed to the engine a chunk at a time, until this signal aborts:
+ *   the engine's compile holds the thread that asks for it (`compile` copies
+ *   the bytes at once, up to 18 ms for esbuild's, and both decode and
+ *   validate there, 40 to 100 ms of CPU in pieces), and a stop that comes
+ *   then waits.
  * @returns The compiled module.
  */
 export async function compileBytes(
@@ -359,9 +366,15 @@ export async function compileBytes(
 ): Promise<WebAssembly.Module> {
   checkPreamble(bytes, label);
   try {
-    return await (stream !== undefined && bytes.length > STREAM_CHUNK
-      ? compileStreamingWith(streamOf(bytes, stream), options)
-      : compileWith(bytes as Uint8Array<ArrayBuffer>, options));
+    if (stream === undefined || bytes.length <= STREAM_CHUNK) {
+      return await compileWith(bytes as Uint8Array<ArrayBuffer>, options);
+    }
+    try {
+      return await compileElsewhere(bytes, options, stream);
+    } catch (error) {
+      if (!(error instanceof CompileThreadGone)) throw error;
+    }
+    return await compileStreamingWith(streamOf(bytes, stream), options);
   } catch (error) {
     throw invalidModule(label, error);
   }

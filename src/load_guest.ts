@@ -39,7 +39,10 @@ import {
   engineModules,
   type GuestSource,
   loadModule,
+  STREAM_CHUNK,
 } from "./load.ts";
+import { startCompileThread } from "./compile_thread.ts";
+import { dataReach, prefaultSteps } from "./data_prefault.ts";
 import {
   checkBooleanValue,
   checkFuelAndTimeout,
@@ -276,6 +279,13 @@ export async function loadGuestWith(
       },
     }));
     if (loaded.bytes !== undefined) internal.onBytes?.(loaded.bytes);
+    // A large stoppable guest is compiled on a thread of its own, which boots
+    // while the guest is rewritten.
+    if (
+      metered && stops.watched && (loaded.bytes?.length ?? 0) > STREAM_CHUNK
+    ) {
+      startCompileThread();
+    }
     // The caller's code runs in the turns of the event loop that a stoppable
     // rewrite gives, and while a cache reads: those read the caller's bytes
     // as they are now, copied at once (a copy in steps would read changes
@@ -289,6 +299,7 @@ export async function loadGuestWith(
     let flagHost: StopFlagHost | undefined;
     let importModule = "";
     let startExport: string | undefined;
+    let dataTarget: { name: string; reach: number } | undefined;
     const original = snapshot ? stops.snapshot(loaded.bytes!) : loaded.bytes;
     // Without limits.tables, a default one (the garbage collector's pauses
     // grow with the guest's tables).
@@ -366,6 +377,17 @@ export async function loadGuestWith(
       }
       signatures = describeModule(rewrite.info);
       const { stopFlag } = rewrite.metered;
+      // The guest's first memory, when it defines it (the host makes it
+      // fresh), is where its data segments go, as a rule.
+      const first = stopFlag?.memories.find((memory) =>
+        memory.index === 0 && memory.name !== stopFlag.memory
+      );
+      if (first !== undefined) {
+        dataTarget = {
+          name: first.name,
+          reach: dataReach(rewrite.info.footprint.dataBytes),
+        };
+      }
       importModule = rewrite.metered.importModule;
       startExport = rewrite.metered.startExport;
       state.meter = new FuelMeter(rewrite.metered, {
@@ -428,6 +450,14 @@ export async function loadGuestWith(
       [importModule]: { ...base[importModule], ...flagHost.imports() },
     });
     const imports = freshImports?.() ?? base;
+    // The memory the guest's data is copied into, mapped in steps rather
+    // than page by page as instantiation copies (a hold of milliseconds).
+    if (dataTarget !== undefined && stops.watched) {
+      const memory = (imports[importModule] as Record<string, unknown>)[
+        dataTarget.name
+      ] as WebAssembly.Memory;
+      await stops.runSteps(prefaultSteps(memory, dataTarget.reach));
+    }
     const instance = await stops.race(
       instantiate(module, imports, state, needed),
     );

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { startCompileThread } from "./compile_thread.ts";
 import { loadGuest } from "./load_guest.ts";
 
 /** The smallest module: a magic number and a version, nothing else. */
@@ -11,10 +12,11 @@ const EMPTY_MODULE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
 /**
  * Readies this process to stop guests, now: starts the watchdog (the
- * thread that lands deadlines and StopSignals) and runs the code that stops
- * a call once. The first load of a guest these can stop does both
- * otherwise, and starting the thread holds the JavaScript thread for tens
- * of milliseconds (40 to 56 on a 2-core machine): a deadline, abort or
+ * thread that lands deadlines and StopSignals) and the thread that compiles
+ * a large guest a stop may end while it loads, and runs the code that stops
+ * a call once. The first load of a guest these can stop does that
+ * otherwise, and starting a thread holds the JavaScript thread for tens
+ * of milliseconds (40 to 76 on a 2-core machine): a deadline, abort or
  * StopSignal that falls meanwhile lands that much late. A server that stops
  * guests calls this once as it starts, before it takes work; later calls
  * return the same promise.
@@ -32,6 +34,7 @@ const EMPTY_MODULE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
  * ```
  */
 export function prepareStops(): Promise<void> {
+  if (prepared === undefined) startCompileThread();
   prepared ??= loadGuest(new Uint8Array(EMPTY_MODULE), {
     interruptible: true,
     label: "prepareStops",

@@ -1,13 +1,13 @@
 /**
- * `prepareStops()` starts the watchdog's thread ahead of the first load
- * that needs it, once per process.
+ * `prepareStops()` starts the watchdog's thread and the compile thread
+ * ahead of the first load that needs them, once per process.
  */
 import assert from "./support/assert.ts";
 
 const CHILD = new URL("./support/prepare_stops_child.ts", import.meta.url);
 const ROOT = new URL("../", import.meta.url).pathname;
 
-Deno.test("prepareStops() starts the watchdog's thread once, and later deadlines land", async () => {
+Deno.test("prepareStops() starts the watchdog's thread and the compile thread once, and later deadlines land", async () => {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", `--allow-read=${ROOT}`, CHILD.pathname],
     env: { NO_COLOR: "1" },
@@ -17,6 +17,7 @@ Deno.test("prepareStops() starts the watchdog's thread once, and later deadlines
   assert.deepEqual(JSON.parse(decode(stdout).trim()), {
     before: false,
     after: true,
+    compileThread: true,
     same: true,
     outcome: "timeout",
   });

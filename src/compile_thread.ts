@@ -1,0 +1,276 @@
+/**
+ * Compiles a large module on a thread of its own, for a load that watches
+ * a stop. The engine's compile of a module of esbuild's size (18 MB
+ * rewritten) holds the thread that asks for it for 40 to 100 ms of CPU,
+ * streamed or not, in pieces of up to 35 ms warm and 59 the first time (it
+ * decodes the sections as they arrive and takes part in validating the code
+ * at the end); a stop that comes then waits for the piece. Asked for on
+ * another thread, the compile leaves this one free: it copies the bytes
+ * into shared memory in pieces, with turns of the event loop between them,
+ * and receives the compiled module, which costs it about 2 ms.
+ *
+ * One thread serves the whole process. It starts with `prepareStops()` or
+ * the first large load that watches a stop (creating it holds this thread
+ * 60 to 76 ms, 16 to 19 of them CPU, once), is unref'd like the
+ * watchdog's, and keeps the process alive only while a compile is pending. A stop breaks its stream off, and its engine gives the compile up.
+ *
+ * @module
+ */
+
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
+import type { CompileOptions } from "./load.ts";
+import { nextTurn } from "./yield.ts";
+
+/** How many bytes the thread hands its engine at a time. */
+const THREAD_CHUNK = 1 << 20;
+
+/** How many bytes are copied into shared memory between reads of the clock. */
+const COPY_PIECE_BYTES = 256 * 1024;
+
+/** How long the copy runs before the event loop gets a turn, in milliseconds. */
+const COPY_TURN_MS = 1;
+
+/** A compile the thread is asked for. */
+interface CompileRequest {
+  id: number;
+  /** A raw SharedArrayBuffer: a typed array over one crossed the port slowly (seconds for 18 MB). */
+  buffer: SharedArrayBuffer;
+  length: number;
+  options: CompileOptions | undefined;
+}
+
+/** What the thread sends back. */
+type CompileAnswer =
+  | { id: number; module: WebAssembly.Module }
+  | { id: number; error: { name: string; message: string } };
+
+/** The thread's program, run from its source text (no file, no fetch). */
+function compileOnThread(threads: {
+  workerData: { port: MessagePort; chunk: number };
+}): void {
+  const { port, chunk } = threads.workerData;
+  const cancels = new Map<number, () => void>();
+  port.on(
+    "message",
+    (message: CompileRequest | { cancel: number }) => {
+      if ("cancel" in message) return void cancels.get(message.cancel)?.();
+      const { id, buffer, length, options } = message;
+      const bytes = new Uint8Array(buffer, 0, length);
+      let at = 0;
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          cancels.set(id, () => {
+            try {
+              controller.error(new Error("the load was stopped"));
+            } catch {
+              // Already closed: the compile ends on its own.
+            }
+          });
+        },
+        pull(controller) {
+          // A copy: the engine is not handed shared memory.
+          controller.enqueue(bytes.slice(at, at += chunk));
+          if (at >= length) controller.close();
+        },
+      });
+      const compile = WebAssembly.compileStreaming as (
+        source: Response,
+        options?: unknown,
+      ) => Promise<WebAssembly.Module>;
+      compile(
+        new Response(body, {
+          headers: { "content-type": "application/wasm" },
+        }),
+        options,
+      ).then(
+        (module) => port.postMessage({ id, module }),
+        (error) =>
+          port.postMessage({
+            id,
+            error: {
+              name: String(error?.name ?? "Error"),
+              message: String(error?.message ?? error),
+            },
+          }),
+      ).finally(() => cancels.delete(id));
+    },
+  );
+}
+
+/** A compile waiting for the thread's answer. */
+interface Pending {
+  resolve(module: WebAssembly.Module): void;
+  reject(error: unknown): void;
+}
+
+/** The running thread. */
+interface CompileThread {
+  worker: Worker;
+  port: MessagePort;
+  pending: Map<number, Pending>;
+}
+
+let thread: CompileThread | undefined;
+let lastId = 0;
+
+/** Thrown when the thread is gone: the caller compiles on its own thread. */
+export class CompileThreadGone extends Error {}
+
+/**
+ * Starts the compile thread now, if it is not running yet, so that it boots
+ * while the guest is rewritten. Returns whether it runs.
+ *
+ * @returns Whether there is a thread to compile on.
+ */
+export function startCompileThread(): boolean {
+  if (thread !== undefined) return true;
+  let started: CompileThread;
+  try {
+    // Messages go over a channel of its own, as the watchdog's do.
+    const channel = new MessageChannel();
+    const worker = new Worker(
+      `(${compileOnThread.toString()})(require("node:worker_threads"))`,
+      {
+        eval: true,
+        name: "early-exit compile",
+        workerData: { port: channel.port2, chunk: THREAD_CHUNK },
+        transferList: [channel.port2],
+        // Not the default copy of process.env, which asks for --allow-env.
+        env: {},
+      },
+    );
+    started = { worker, port: channel.port1, pending: new Map() };
+  } catch {
+    return false;
+  }
+  started.port.on("message", (answer: CompileAnswer) => {
+    const pending = started.pending.get(answer.id);
+    if (pending === undefined) return;
+    settled(started, answer.id);
+    if ("module" in answer) pending.resolve(answer.module);
+    else pending.reject(rebuilt(answer.error));
+  });
+  const gone = () => {
+    if (thread === started) thread = undefined;
+    for (const [id, pending] of started.pending) {
+      settled(started, id);
+      pending.reject(new CompileThreadGone("the compile thread ended"));
+    }
+  };
+  started.worker.on("error", gone);
+  started.worker.on("exit", gone);
+  // A listener refs what it listens to: the thread and its port keep the
+  // process alive only while a compile is pending.
+  started.worker.unref();
+  started.port.unref();
+  thread = started;
+  return true;
+}
+
+/**
+ * Whether the compile thread runs.
+ *
+ * @returns Whether it was started and has not ended.
+ */
+export function compileThreadStarted(): boolean {
+  return thread !== undefined;
+}
+
+/** Forgets a compile; the port keeps the process alive only while some are pending. */
+function settled(running: CompileThread, id: number): void {
+  running.pending.delete(id);
+  if (running.pending.size === 0) running.port.unref();
+}
+
+/** Compile options as data: the values the engine would read. */
+function plainOptions(
+  options: CompileOptions | undefined,
+): CompileOptions | undefined {
+  if (options === undefined) return undefined;
+  const { builtins, importedStringConstants } = options;
+  const plain: CompileOptions = {};
+  if (builtins !== undefined) plain.builtins = Array.from(builtins);
+  if (importedStringConstants !== undefined) {
+    plain.importedStringConstants = importedStringConstants;
+  }
+  return plain;
+}
+
+/** The engine's error, as the thread described it. */
+function rebuilt(error: { name: string; message: string }): Error {
+  if (error.name === "CompileError") {
+    return new WebAssembly.CompileError(error.message);
+  }
+  if (error.name === "RangeError") return new RangeError(error.message);
+  if (error.name === "TypeError") return new TypeError(error.message);
+  return new Error(error.message);
+}
+
+/**
+ * Compiles `bytes` on the compile thread, which is started if it is not
+ * running. The bytes are copied into shared memory in pieces, with a turn
+ * of the event loop about every millisecond, until `signal` aborts.
+ *
+ * @param bytes The module's bytes.
+ * @param options Compile options, such as builtins.
+ * @param signal Ends the compile: the promise then rejects with its reason.
+ * @returns The compiled module.
+ * @throws {CompileThreadGone} When there is no thread (none could start, or
+ *   it ended): compile on this thread instead.
+ * @throws {WebAssembly.CompileError} When the engine refuses the module.
+ */
+export async function compileElsewhere(
+  bytes: Uint8Array,
+  options: CompileOptions | undefined,
+  signal: AbortSignal,
+): Promise<WebAssembly.Module> {
+  // Read as the engine reads them, into a plain object the port can carry
+  // (the caller's may be a proxy, or hold getters).
+  const plain = plainOptions(options);
+  if (!startCompileThread()) {
+    throw new CompileThreadGone("no compile thread could start");
+  }
+  const buffer = new SharedArrayBuffer(bytes.length);
+  const shared = new Uint8Array(buffer);
+  let turnAt = performance.now() + COPY_TURN_MS;
+  for (let at = 0; at < bytes.length; at += COPY_PIECE_BYTES) {
+    if (performance.now() >= turnAt) {
+      await nextTurn();
+      turnAt = performance.now() + COPY_TURN_MS;
+    }
+    signal.throwIfAborted();
+    shared.set(bytes.subarray(at, at + COPY_PIECE_BYTES), at);
+  }
+  const running = thread;
+  if (running === undefined) {
+    throw new CompileThreadGone("the compile thread ended");
+  }
+  const id = ++lastId;
+  return await new Promise<WebAssembly.Module>((resolve, reject) => {
+    const onAbort = () => {
+      if (!running.pending.has(id)) return;
+      settled(running, id);
+      running.port.postMessage({ cancel: id });
+      reject(signal.reason);
+    };
+    running.pending.set(id, {
+      resolve(module) {
+        signal.removeEventListener("abort", onAbort);
+        resolve(module);
+      },
+      reject(error) {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    });
+    running.port.ref();
+    signal.addEventListener("abort", onAbort, { once: true });
+    const request: CompileRequest = {
+      id,
+      buffer,
+      length: bytes.length,
+      options: plain,
+    };
+    running.port.postMessage(request);
+  });
+}
