@@ -238,8 +238,28 @@ function parseOptions(argv: string[]): Options | "help" {
   };
 }
 
+/**
+ * What a reference result is, in words, when it has no text of its own: a
+ * function (funcref), or a GC struct or array, which the engine gives no
+ * prototype, so that `String` of it throws.
+ */
+function referenceText(value: unknown): string | undefined {
+  if (typeof value === "function") return "a function reference";
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return undefined;
+  }
+  try {
+    String(value);
+    return undefined;
+  } catch {
+    return "a reference (a GC struct or array)";
+  }
+}
+
 /** Makes a result JSON-safe: bigints that fit become numbers, others strings. */
 function toJsonValue(value: unknown): unknown {
+  const reference = referenceText(value);
+  if (reference !== undefined) return reference;
   if (typeof value === "bigint") {
     return Number.isSafeInteger(Number(value))
       ? Number(value)
@@ -257,6 +277,8 @@ function toJsonValue(value: unknown): unknown {
 function describeValue(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(describeValue).join(", ")}]`;
   if (Object.is(value, -0)) return "-0";
+  const reference = referenceText(value);
+  if (reference !== undefined) return reference;
   return value === undefined ? "nothing" : String(value);
 }
 
@@ -368,11 +390,20 @@ async function importsModule(
     } catch (error) {
       throw new UsageError(`--imports ${text}: ${(error as Error).message}`);
     }
-    const env = made?.env;
-    if (
-      typeof env === "object" && env !== null &&
-      Object.hasOwn(env, "interrupt_execution")
-    ) {
+    let supplied;
+    try {
+      const env = made?.env;
+      supplied = typeof env === "object" && env !== null &&
+        Object.hasOwn(env, "interrupt_execution");
+    } catch (error) {
+      // A proxy whose traps throw: the module's to fix, not a bug here.
+      throw new UsageError(
+        `--imports ${text}: its module "env" cannot be looked at: ${
+          describeThrown(error)
+        }; export a plain object`,
+      );
+    }
+    if (supplied) {
       throw new UsageError(
         `--imports ${text}: it supplies env.interrupt_execution, which the command line supplies itself; remove it from the module`,
       );

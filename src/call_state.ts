@@ -7,6 +7,7 @@
 
 import { type EarlyExitError, Interrupted, withoutStack } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
+import { describeValue } from "./option_checks.ts";
 
 /**
  * Why the host stopped the guest. It makes the branded error, with the
@@ -80,20 +81,45 @@ export function callRefuel(
     state.thrown = error;
     state.thrownBy = REFUEL_HOOK;
   };
-  let more: number | Promise<number> | undefined;
+  let more: unknown;
   try {
     more = state.refuel?.({ shortfall, consumed: state.meter!.consumed });
   } catch (error) {
     record(error);
     throw error;
   }
-  if (!(more instanceof Promise)) return more ?? 0;
+  // What the hook gives is checked here, where a wrong one is the hook's
+  // error, the call's `error` outcome; the meter would throw it out of the
+  // call.
+  const checked = (given: unknown): number => {
+    const fuel = given ?? 0;
+    if (
+      fuel === Infinity ||
+      (typeof fuel === "number" && Number.isSafeInteger(fuel) && fuel >= 0)
+    ) {
+      return fuel;
+    }
+    const error = new TypeError(
+      `invokeAsync's refuel must give the fuel to add: a whole number, 0 or more, or Infinity (or a promise of one); got ${
+        describeValue(given)
+      }`,
+    );
+    record(error);
+    throw error;
+  };
+  if (!(more instanceof Promise)) return checked(more);
   // While the guest waits on it, the call's stops end the wait, as they
   // end an async host import's.
   const answer = more;
   return new Promise<number>((resolve, reject) => {
     state.cancel = () => reject(state.unwind);
-    Promise.prototype.then.call(answer, resolve, (error) => {
+    Promise.prototype.then.call(answer, (value: unknown) => {
+      try {
+        resolve(checked(value));
+      } catch (error) {
+        reject(error);
+      }
+    }, (error) => {
       record(error);
       reject(error);
     });

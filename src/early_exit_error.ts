@@ -60,11 +60,12 @@ export class EarlyExitError extends Error {
     message: string,
     options?: ErrorOptions,
   ) {
-    // One line, whatever a guest named its imports and exports (a message
-    // made of parts that were made so is not looked at again: a stop makes
-    // one, and looking costs a third of a stop).
-    if (options !== ONE_LINE_PARTS && LINE_BREAKING.test(message)) {
-      message = escapeControls(message);
+    // One short line, whatever a guest named its imports and exports (a
+    // message made of parts that were made so is not looked at again: a
+    // stop makes one, and looking costs a third of a stop).
+    if (options !== ONE_LINE_PARTS) {
+      message = shortMessage(message);
+      if (LINE_BREAKING.test(message)) message = escapeControls(message);
     }
     if (stackless) {
       return stoplessError(new.target, kind, message, options);
@@ -80,9 +81,15 @@ export class EarlyExitError extends Error {
   }
 }
 
-/** Characters that break a message's line, or hide part of it. */
-// deno-lint-ignore no-control-regex -- the control characters are the point
-const LINE_BREAKING = /[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]/;
+/**
+ * Characters that break a message's line, or hide or reorder part of it:
+ * the C0 and C1 controls but a tab (a terminal acts on `ESC` and on `CSI`,
+ * `U+009B`; `U+0085` ends a line), the line and paragraph separators, and
+ * the marks that reorder text shown right to left.
+ */
+const LINE_BREAKING =
+  // deno-lint-ignore no-control-regex -- the control characters are the point
+  /[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
 const LINE_BREAKING_ALL = new RegExp(LINE_BREAKING.source, "g");
 
 /**
@@ -93,19 +100,58 @@ const LINE_BREAKING_ALL = new RegExp(LINE_BREAKING.source, "g");
 export const ONE_LINE_PARTS: ErrorOptions = Object.freeze({});
 
 /**
- * `text` as one line: its line breaks and other control characters written
- * as escapes.
+ * The longest text {@linkcode oneLineText} keeps whole: an import's or an
+ * export's name, a reason. A guest's names can be megabytes long.
+ */
+const MAX_PART = 400;
+
+/**
+ * The longest message an early-exit error keeps whole: a longer one keeps
+ * its start and its end (what went wrong, how to fix it).
+ */
+const MAX_MESSAGE = 4_000;
+
+/**
+ * `text` as one short line: cut to `max` characters, with its length said,
+ * and its line breaks and other control characters written as escapes.
  *
  * @param text Any text.
- * @returns The text, or its escaped copy.
+ * @param max The most characters kept (before escaping).
+ * @returns The text, or its cut or escaped copy.
  */
-export function oneLineText(text: string): string {
+export function oneLineText(text: string, max = MAX_PART): string {
   // The same import name and reason come back at every stop of a guest.
-  if (text === clean[0] || text === clean[1]) return text;
-  if (LINE_BREAKING.test(text)) return escapeControls(text);
-  clean[next] = text;
-  next ^= 1;
-  return text;
+  if (max === MAX_PART && (text === clean[0] || text === clean[1])) {
+    return text;
+  }
+  if (text.length > max) {
+    text = `${cutAt(text, max)}… (${text.length} characters)`;
+  } else if (!LINE_BREAKING.test(text)) {
+    if (max === MAX_PART) {
+      clean[next] = text;
+      next ^= 1;
+    }
+    return text;
+  }
+  return LINE_BREAKING.test(text) ? escapeControls(text) : text;
+}
+
+/** `text`'s first `length` characters, never ending on half a surrogate pair. */
+function cutAt(text: string, length: number): string {
+  const last = text.charCodeAt(length - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? length - 1 : length);
+}
+
+/** A message of at most about {@linkcode MAX_MESSAGE} characters. */
+function shortMessage(message: string): string {
+  if (message.length <= MAX_MESSAGE) return message;
+  const tail = MAX_MESSAGE / 4;
+  const head = cutAt(message, MAX_MESSAGE - tail);
+  let end = message.length - tail;
+  const first = message.charCodeAt(end);
+  if (first >= 0xdc00 && first <= 0xdfff) end++;
+  const left = end - head.length;
+  return `${head}… (${left} characters left out) …${message.slice(end)}`;
 }
 
 /** The last two texts {@linkcode oneLineText} found clean. */

@@ -7,6 +7,7 @@
  */
 
 import { ExportError } from "./errors.ts";
+import { oneLineText } from "./early_exit_error.ts";
 import type { HostFunction } from "./imports.ts";
 import { describeValue } from "./option_checks.ts";
 import { describeSignature, type FunctionSignature } from "./signatures.ts";
@@ -29,19 +30,52 @@ export function exportedFunction(
 ): HostFunction {
   const value = (instance.exports as Record<string, unknown>)[name];
   if (typeof value === "function") return value as HostFunction;
-  const functions = WebAssembly.Module.exports(module)
-    .filter((entry) => entry.kind === "function")
-    .map((entry) => entry.name);
-  const known = functions.length ? functions.join(", ") : "none";
+  const known = listExports(module);
+  const shown = oneLineText(name, SHOWN_NAME);
   if (value === undefined) {
     throw new ExportError(
-      `${label} has no export named "${name}"; its function exports are: ${known}`,
+      `${label} has no export named "${shown}"; its function exports are: ${known}`,
     );
   }
   throw new ExportError(
-    `export "${name}" of ${label} is a ${
+    `export "${shown}" of ${label} is a ${
       describeExport(value)
     }, not a function; its function exports are: ${known}`,
+  );
+}
+
+/** The most function exports a message lists, and of each name, characters. */
+const SHOWN_EXPORTS = 10;
+const SHOWN_NAME = 60;
+
+/**
+ * The module's function exports, for a message: the guest chose them, as
+ * many (up to 100,000) and as long as it liked.
+ */
+function listExports(module: WebAssembly.Module): string {
+  const functions = WebAssembly.Module.exports(module)
+    .filter((entry) => entry.kind === "function");
+  if (functions.length === 0) return "none";
+  const shown = functions.slice(0, SHOWN_EXPORTS)
+    .map((entry) => oneLineText(entry.name, SHOWN_NAME));
+  const more = functions.length - shown.length;
+  return shown.join(", ") + (more > 0 ? ` and ${more} more` : "");
+}
+
+/**
+ * Checks that a call names its export with a string: a symbol would fail
+ * deep inside with the engine's words, and a number or an object would be
+ * turned into a name silently.
+ *
+ * @param name What the caller gave as the export's name.
+ * @throws {ExportError} When `name` is not a string.
+ */
+export function checkExportName(name: unknown): asserts name is string {
+  if (typeof name === "string") return;
+  throw new ExportError(
+    `an export's name must be a string, e.g. invoke("run"); got ${
+      describeValue(name)
+    }`,
   );
 }
 
@@ -72,7 +106,7 @@ export function checkArgumentList(name: string, args: unknown): void {
  * @param signature The export's signature, if the guest's bytes were known.
  * @param name The export.
  * @param args The call's arguments.
- * @throws {ExportError} When the count is wrong, or the export uses v128.
+ * @throws {ExportError} When the count is wrong, or the export uses v128 or an exception reference.
  */
 export function checkArguments(
   signature: FunctionSignature | undefined,
@@ -81,11 +115,15 @@ export function checkArguments(
 ): void {
   if (signature === undefined) return;
   // First: no count of arguments would make such a call possible.
-  if ([...signature.params, ...signature.results].includes("v128")) {
+  const types = [...signature.params, ...signature.results];
+  const unpassable = types.includes("v128")
+    ? "v128"
+    : types.find((type) => /exn/.test(type));
+  if (unpassable !== undefined) {
     throw new ExportError(
       `export "${name}" (${
         describeSignature(signature)
-      }) uses v128, which JavaScript cannot pass or receive`,
+      }) uses ${unpassable}, which JavaScript cannot pass or receive`,
     );
   }
   if (args.length !== signature.params.length) {

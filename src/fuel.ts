@@ -51,6 +51,7 @@ import { bindFlag } from "./watchdog.ts";
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
 import { describeValue } from "./option_checks.ts";
+import { isInstance, readSafely, settledUnwaited } from "./thrown_values.ts";
 import { checkOptionNames } from "./option_names.ts";
 
 /**
@@ -465,15 +466,20 @@ export class FuelMeter {
         "new FuelMeter cannot read a cache, which is read asynchronously: make the meter with await FuelMeter.create(bytes, { cache })",
       );
     }
-    if (source instanceof ArrayBuffer) source = new Uint8Array(source);
+    // Looked at so that no look throws: a revoked proxy would make the
+    // engine's TypeError, which names no option.
+    if (isInstance(source, ArrayBuffer)) {
+      source = new Uint8Array(source as ArrayBuffer);
+    }
     if (
-      !(source instanceof Uint8Array) &&
-      !((source as InstrumentedModule)?.bytes instanceof Uint8Array)
+      !isInstance(source, Uint8Array) &&
+      !isInstance(readSafely(source, "bytes"), Uint8Array)
     ) {
       throw new TypeError(
         "FuelMeter meters a module's bytes: pass a Uint8Array or an ArrayBuffer of the .wasm file, or what instrument() returned (a compiled WebAssembly.Module cannot be rewritten)",
       );
     }
+    source = source as Uint8Array | InstrumentedModule;
     const countsFuel = options.fuel !== false;
     if (!countsFuel) {
       checkDeadlineOnlyMeter(source instanceof Uint8Array, options);
@@ -1326,8 +1332,7 @@ export class FuelMeter {
     this.#waiting = before;
     let stop: boolean | Promise<boolean>;
     try {
-      stop = this.#callPoll?.() || (this.#poll?.() ?? false);
-      if (stop instanceof Promise) this.#canWait(stop, "poll");
+      stop = this.#callPoll?.() || this.#askPoll();
     } catch (error) {
       // A hook threw (onStopping, poll): the run ends here.
       this.#waiting = undefined;
@@ -1343,12 +1348,28 @@ export class FuelMeter {
     if (stop === true) return this.#park(before, need);
     return stop.then((now) => {
       this.#waiting = undefined;
-      return now ? this.#park(before, need) : this.#grant(before, need);
+      const stops = now ?? false;
+      checkHookResult(stops, "boolean", "poll's promise");
+      return stops ? this.#park(before, need) : this.#grant(before, need);
     }, (error) => {
       this.#waiting = undefined;
       throw error;
     });
   };
+
+  /**
+   * What the meter's `poll` answers: a boolean, or for a meter that may
+   * suspend, a promise of one. No answer is no stop.
+   */
+  #askPoll(): boolean | Promise<boolean> {
+    const stop = this.#poll?.() ?? false;
+    if (stop instanceof Promise) {
+      this.#canWait(stop, "poll");
+      return stop;
+    }
+    checkHookResult(stop, "boolean", "poll", this.#suspend);
+    return stop;
+  }
 
   /**
    * Refuses a hook's promise that the guest cannot wait for: only a meter
@@ -1387,7 +1408,9 @@ export class FuelMeter {
   #markStopping(): void {
     if (this.#stopping) return;
     this.#stopping = true;
-    this.#onStopping?.();
+    // An async hook: its promise is not waited for (what it returns is not
+    // read), and a rejection of it must not end the process.
+    settledUnwaited(this.#onStopping?.());
   }
 
   /**
@@ -1410,6 +1433,9 @@ export class FuelMeter {
     if (available < need && this.#refuel !== undefined) {
       const more = this.#refuel(need - available);
       if (typeof more === "number") return this.#pay(before, need, more);
+      if (!(more instanceof Promise)) {
+        checkHookResult(more, "number", "refuel", this.#suspend);
+      }
       this.#canWait(more, "refuel");
       this.#waiting = before;
       return more.then((fuel) => {
@@ -1443,4 +1469,36 @@ export class FuelMeter {
     this.#handed += give - before;
     return BigInt(give - need);
   }
+}
+
+/**
+ * Checks what a meter's hook returned (or its promise gave): a coerced
+ * answer would stop a guest, or fail deep inside, without saying why.
+ *
+ * @param value What the hook gave.
+ * @param type What it must give.
+ * @param hook The hook, for the message.
+ * @param promised Whether a promise of it is also allowed.
+ * @throws {TypeError} When `value` is not of `type`.
+ */
+function checkHookResult(
+  value: unknown,
+  type: "boolean" | "number",
+  hook: string,
+  promised = false,
+): void {
+  const fits = type === "boolean"
+    ? typeof value === "boolean"
+    : typeof value === "number";
+  if (fits) return;
+  const what = type === "boolean"
+    ? "a boolean (true to stop the guest)"
+    : "a number (the fuel to add)";
+  throw new TypeError(
+    `FuelMeter's ${hook} must ${
+      hook.endsWith("promise") ? "resolve to" : "return"
+    } ${what}${promised ? ", or a promise of one" : ""}; got ${
+      describeValue(value)
+    }`,
+  );
 }

@@ -49,6 +49,7 @@ import {
   checkArgumentList,
   checkArguments,
   checkArgumentValues,
+  checkExportName,
   exportedFunction,
 } from "./exported_function.ts";
 import { instantiate } from "./instantiate.ts";
@@ -66,7 +67,7 @@ import { checkFuelAndTimeout } from "./option_checks.ts";
 import { checkOptionNames } from "./option_names.ts";
 import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 import { flagStop } from "./stop_flag_host.ts";
-import { isInstance } from "./thrown_values.ts";
+import { isInstance, readSafely } from "./thrown_values.ts";
 
 /** What a guest is made of; {@linkcode loadGuest} gathers it. */
 export interface GuestParts {
@@ -315,19 +316,20 @@ export class Guest {
    * @param args Its arguments: numbers, or bigints for `i64`.
    * @param options The fuel and deadline for this call.
    * @returns How the call ended.
-   * @throws {ExportError} When there is no such function export, or the arguments do not fit.
+   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit.
    */
   invoke(
     name: string,
     args: unknown[] = NO_ARGUMENTS,
     options?: CallOptions,
   ): CallOutcome {
+    checkExportName(name);
     if (this.#async) {
       throw new ExportError(
         `${this.label} was loaded for async calls: use invokeAsync("${name}")`,
       );
     }
-    if ((options as AsyncCallOptions | undefined)?.signal !== undefined) {
+    if (readSafely(options, "signal") !== undefined) {
       throw new ExportError(
         `cannot give an AbortSignal to a plain call of ${this.label}: it could not fire while the call holds the thread; give the call a timeout or a StopSignal (stop), or load the guest with async: true and use invokeAsync`,
       );
@@ -380,13 +382,18 @@ export class Guest {
    * @param args Its arguments: numbers, or bigints for `i64`.
    * @param options The fuel, deadline, abort signal and refuel hook for this call.
    * @returns How the call ended.
-   * @throws {ExportError} When there is no such function export, or the arguments do not fit, or a host import of this guest calls it back.
+   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit, or a host import of this guest calls it back.
    */
   invokeAsync(
     name: string,
     args: unknown[] = NO_ARGUMENTS,
     options?: AsyncCallOptions,
   ): Promise<CallOutcome> {
+    try {
+      checkExportName(name);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (insideCallOf(this)) {
       return Promise.reject(
         new ExportError(
@@ -631,7 +638,7 @@ export class Guest {
    * @throws {FuelExhausted} When a metered guest ran out of fuel.
    * @throws {GuestTrap} When the guest trapped.
    * @throws {HostImportError} When a host import threw; its `cause` is what was thrown.
-   * @throws {ExportError} When there is no such function export, or the arguments do not fit.
+   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit.
    */
   call(name: string, ...args: unknown[]): unknown {
     const result = this.invoke(name, args);

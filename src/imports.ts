@@ -10,7 +10,13 @@ import { ImportError, type InterruptDetails, Interrupted } from "./errors.ts";
 import { type CallState, recordStop } from "./call_state.ts";
 import { suspending } from "./fuel.ts";
 import type { ImportDescriptor } from "./signatures.ts";
-import { isInstance, readSafely } from "./thrown_values.ts";
+import {
+  describeThrown,
+  isInstance,
+  readSafely,
+  settledUnwaited,
+  thenOf,
+} from "./thrown_values.ts";
 import { describeValue } from "./option_checks.ts";
 
 /** How the runner's own interrupt import behaves. */
@@ -31,7 +37,8 @@ export interface InterruptOptions {
    * Runs when the guest calls the import, before the guest is stopped. It
    * gets the guest's arguments and may return a reason and code for the
    * {@linkcode Interrupted} error. If it throws, the call ends with the
-   * `error` outcome, as when any other host import throws.
+   * `error` outcome, as when any other host import throws; and so if it
+   * returns a promise (an async function), which the stop cannot wait for.
    */
   onCall?: (args: unknown[]) => InterruptDetails | void;
 }
@@ -40,9 +47,11 @@ export interface InterruptOptions {
 export type HostFunction = (...args: never[]) => unknown;
 
 /** Why a sync guest's import may not return a promise, and what to do. */
-function promiseInSyncGuest(importName: string): TypeError {
+function promiseInSyncGuest(importName: string, thenable = false): TypeError {
   return new TypeError(
-    `${importName} returned a Promise, which a plain call cannot wait for; load the guest with \`async: true\` and call it with invokeAsync to await it`,
+    `${importName} returned a Promise${
+      thenable ? " (a thenable)" : ""
+    }, which a plain call cannot wait for; load the guest with \`async: true\` and call it with invokeAsync to await it`,
   );
 }
 
@@ -154,10 +163,12 @@ function wrapHostFunction(
       state.thrownBy = importName;
       throw error;
     }
-    if (!promiseIsValue && isInstance(result, Promise)) {
-      // Nobody will wait for it: a later rejection must not go unhandled.
-      Promise.prototype.then.call(result, undefined, () => {});
-      const error = promiseInSyncGuest(importName);
+    // Nobody will wait for it: a later rejection must not go unhandled.
+    if (!promiseIsValue && settledUnwaited(result)) {
+      const error = promiseInSyncGuest(
+        importName,
+        !isInstance(result, Promise),
+      );
       state.thrown = error;
       state.thrownBy = importName;
       throw error;
@@ -212,10 +223,16 @@ function wrapAsyncHostFunction(
   return suspending((...args: unknown[]): unknown => {
     if (state.stop !== undefined) throw state.unwind;
     let result: unknown;
+    let then: ((...args: unknown[]) => unknown) | undefined;
     try {
       result = Reflect.apply(fn, undefined, args);
       if (!(result instanceof Promise)) {
-        return convert === undefined ? result : convert(result, importName);
+        // A thenable is waited for too: the engine would wait for it, where
+        // no stop could end the wait (and a number result would be 0).
+        then = thenOf(result);
+        if (then === undefined) {
+          return convert === undefined ? result : convert(result, importName);
+        }
       }
     } catch (error) {
       record(error);
@@ -223,21 +240,62 @@ function wrapAsyncHostFunction(
     }
     return new Promise((resolve, reject) => {
       state.cancel = () => reject(state.unwind);
-      Promise.prototype.then.call(result, (value: unknown) => {
+      const settled = (value: unknown) => {
         try {
           resolve(convert === undefined ? value : convert(value, importName));
         } catch (error) {
           record(error);
           reject(error);
         }
-      }, (error) => {
+      };
+      const failed = (error: unknown) => {
         record(error);
         reject(error);
-      });
+      };
+      if (then === undefined) {
+        try {
+          Promise.prototype.then.call(result, settled, failed);
+        } catch (error) {
+          // A proxy of a promise, which no promise method takes.
+          failed(error);
+        }
+        return;
+      }
+      // A thenable's value may be a thenable too: a promise adopts it.
+      try {
+        Reflect.apply(then, result, [(value: unknown) => {
+          Promise.resolve(value).then(settled, failed);
+        }, failed]);
+      } catch (error) {
+        failed(error);
+      }
     }).finally(() => {
       state.cancel = undefined;
     });
   });
+}
+
+/**
+ * What the imports supply for `entry`, or `undefined`.
+ *
+ * @throws {ImportError} When looking it up throws (a revoked proxy, a trap
+ *   or a getter that throws), naming the import.
+ */
+function lookUp(
+  supplied: WebAssembly.Imports,
+  entry: ImportDescriptor,
+  label: string,
+): unknown {
+  try {
+    return ownValue(ownValue(supplied, entry.module), entry.name);
+  } catch (error) {
+    throw new ImportError(
+      label,
+      entry.expected,
+      `unreadable (looking it up threw ${describeThrown(error)})`,
+      "supply it as a plain property of a plain object",
+    );
+  }
 }
 
 /**
@@ -328,9 +386,7 @@ export function buildImports(
       interrupt !== false && entry.module === interruptModule &&
       entry.name === interruptName && entry.kind === "function"
     ) {
-      if (
-        ownValue(ownValue(supplied, entry.module), entry.name) !== undefined
-      ) {
+      if (lookUp(supplied, entry, label) !== undefined) {
         throw new TypeError(
           `the imports supply ${label}, which is the runner's interrupt import: pass interrupt: false to use your own, interrupt: { onCall } to run code when the guest calls it, or interrupt: { module, name } to give the runner's another name`,
         );
@@ -349,6 +405,11 @@ export function buildImports(
           let details: InterruptDetails | undefined;
           try {
             const given = onCall(args);
+            if (settledUnwaited(given)) {
+              throw new TypeError(
+                `interrupt.onCall returned a promise, which the interrupt cannot wait for (the guest stops at once): make onCall synchronous, and start any async work inside it without returning its promise`,
+              );
+            }
             // Read now, while a throwing getter is still onCall's throw.
             details = given == null
               ? undefined
@@ -364,7 +425,7 @@ export function buildImports(
         };
       continue;
     }
-    const value = ownValue(ownValue(supplied, entry.module), entry.name);
+    const value = lookUp(supplied, entry, label);
     if (value === undefined) {
       throw new ImportError(label, entry.expected, "missing");
     }

@@ -28,13 +28,18 @@ import {
   OutOfMemory,
   withoutStack,
 } from "./errors.ts";
-import { type ChildErrors, readAnswer, readErrors } from "./isolate_output.ts";
+import {
+  ANSWER_CAP_BYTES,
+  type ChildErrors,
+  readAnswer,
+  readErrors,
+} from "./isolate_output.ts";
 import { encodeValue, fromWire, type IsolatedRequest } from "./isolate_wire.ts";
 import { startDeadline } from "./isolate_deadline.ts";
 import { trackExit } from "./isolate_exits.ts";
 import { checkLimits, type ResourceLimits, shareMemory } from "./limits.ts";
 import { loadModule } from "./load.ts";
-import { checkArgumentList } from "./exported_function.ts";
+import { checkArgumentList, checkExportName } from "./exported_function.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
 import { checkOptionNames } from "./option_names.ts";
 import {
@@ -348,7 +353,7 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * @returns How the call ended.
  * @throws {TypeError} When a permission is not one of {@linkcode ChildPermissions}, or a path or name in one has a comma.
  * @throws {GuestLoadError} Without `--allow-run` (reason `permission`), or when the guest cannot be read.
- * @throws {ExportError} When an argument is not a number or a bigint.
+ * @throws {ExportError} When the name is not a string, or an argument is not a number or a bigint.
  *
  * @example Usage
  * ```ts ignore
@@ -383,6 +388,7 @@ async function callIsolated(
     );
   }
   checkOptionNames(options, ISOLATED_OPTION_NAMES, "invokeIsolated");
+  checkExportName(name);
   checkArgumentList(name, args);
   const limits = checkLimits(options.limits, "invokeIsolated");
   const request = {
@@ -411,6 +417,8 @@ async function callIsolated(
   // The child's answer, once read: it may come before a stop whose child
   // has not yet closed its output (it is still giving its memory back).
   let answered: string | undefined;
+  // The length of an answer too long to read, if the child gave one.
+  let tooLong: number | undefined;
   // Whether the guest has a start function, and whether the child has
   // said that it returned: until then, a stop stops the start function.
   let hasStart = false;
@@ -510,6 +518,7 @@ async function callIsolated(
           answered ??= line;
         },
         () => loaded = true,
+        (bytes) => tooLong = bytes,
       ),
       readErrors(spawned.stderr),
     ]);
@@ -543,6 +552,15 @@ async function callIsolated(
         export: name,
         error: new OutOfMemory(options.maxHeapMiB),
       };
+    }
+    if (status.success && tooLong !== undefined) {
+      throw new GuestLoadError(
+        "io",
+        `the isolated call of ${label} ended, but its answer was ${tooLong} bytes long, more than the ${
+          ANSWER_CAP_BYTES / 1024 / 1024
+        } MiB the host reads`,
+        "an error's fields (an import's name, an interrupt's reason) or what an import threw were that long: keep them shorter",
+      );
     }
     if (!status.success || answer === undefined) {
       throw failed(label, status, errors);

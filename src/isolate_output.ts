@@ -71,7 +71,8 @@ class CappedForward {
  * longer than {@linkcode ANSWER_CAP_BYTES}). `onAnswer` is given the
  * answer as soon as its line is complete, before the stream ends. A tagged
  * line that holds only {@linkcode LOADED_MARK} is no answer: `onLoaded` is
- * called for it.
+ * called for it. `onTooLong` is given the length of an answer line longer
+ * than the cap, which is dropped.
  */
 export async function readAnswer(
   stdout: ReadableStream<Uint8Array>,
@@ -79,6 +80,7 @@ export async function readAnswer(
   target: OutputTarget = Deno.stdout,
   onAnswer?: (answer: string) => void,
   onLoaded?: () => void,
+  onTooLong?: (bytes: number) => void,
 ): Promise<string | undefined> {
   const forward = new CappedForward(target, "stdout");
   const wanted = new TextEncoder().encode(`\n${tag}`);
@@ -123,8 +125,9 @@ export async function readAnswer(
       if (size <= ANSWER_CAP_BYTES) parts.push(chunk.slice(at, end));
       if (newline >= 0) {
         const line = size <= ANSWER_CAP_BYTES ? decodeAll(parts) : undefined;
-        if (line === LOADED_MARK) onLoaded?.();
-        else if (line !== undefined) {
+        if (line === undefined) onTooLong?.(size);
+        else if (line === LOADED_MARK) onLoaded?.();
+        else {
           answer = line;
           onAnswer?.(answer);
         }

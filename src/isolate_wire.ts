@@ -14,6 +14,7 @@ import {
   isEarlyExitError,
 } from "./errors.ts";
 import { type CallOutcome, type FuelUsage, stoppedOutcome } from "./outcome.ts";
+import { describeThrown } from "./thrown_values.ts";
 
 /** What the host asks its child to run. */
 export interface IsolatedRequest {
@@ -85,6 +86,13 @@ export type WireResult =
  */
 export function encodeValue(value: unknown): unknown {
   if (typeof value === "bigint") return { $bigint: value.toString() };
+  if (Number.isNaN(value)) {
+    // A NaN's payload reaches the guest in process: its bits too.
+    const bits = nanBits(value as number);
+    return bits === CANONICAL_NAN
+      ? { $number: "NaN" }
+      : { $number: "NaN", bits };
+  }
   if (
     typeof value === "number" &&
     (!Number.isFinite(value) || Object.is(value, -0))
@@ -93,6 +101,23 @@ export function encodeValue(value: unknown): unknown {
   }
   if (Array.isArray(value)) return value.map(encodeValue);
   return value ?? null;
+}
+
+/** The bits of the NaN JavaScript makes, as {@linkcode nanBits} writes them. */
+const CANONICAL_NAN = "7ff8000000000000";
+
+/** The bits of a float64, as 16 hex digits. */
+function nanBits(value: number): string {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, value);
+  return view.getBigUint64(0).toString(16).padStart(16, "0");
+}
+
+/** The float64 of 16 hex digits of bits (a NaN's, here). */
+function nanOf(bits: string): number {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setBigUint64(0, BigInt(`0x${bits}`));
+  return view.getFloat64(0);
 }
 
 /** Turns a value encoded by the child back into what the guest returned. */
@@ -107,21 +132,53 @@ export function decodeValue(value: unknown): unknown {
         ? BigInt(record.$bigint)
         : record.$bigint;
     }
-    if (typeof record.$number === "string") return Number(record.$number);
+    if (typeof record.$number === "string") {
+      const bits = (value as { bits?: unknown }).bits;
+      return record.$number === "NaN" && typeof bits === "string" &&
+          /^[0-9a-f]{16}$/.test(bits)
+        ? nanOf(bits)
+        : Number(record.$number);
+    }
   }
   return value === null ? undefined : value;
 }
 
+/**
+ * The most characters of a text in an error that cross the wire (a field,
+ * a cause's message): a host import may throw a message, or give a reason,
+ * built from what the guest gave it, of any length, and the host reads an
+ * answer of at most `ANSWER_CAP_BYTES`.
+ */
+export const MAX_WIRE_TEXT = 1024 * 1024;
+
+/** `text`, cut to {@linkcode MAX_WIRE_TEXT}, its length said. */
+function causeText(text: string): string {
+  if (text.length <= MAX_WIRE_TEXT) return text;
+  return `${text.slice(0, MAX_WIRE_TEXT)}… (${text.length} characters)`;
+}
+
 function encodeCause(cause: unknown): WireCause {
+  try {
+    return encodeReadCause(cause);
+  } catch {
+    // A proxy whose traps throw, a getter that throws: what can be shown.
+    return { value: describeThrown(cause) };
+  }
+}
+
+function encodeReadCause(cause: unknown): WireCause {
   if (cause instanceof Error) {
-    return { error: { name: cause.name, message: cause.message } };
+    return {
+      error: {
+        name: causeText(String(cause.name)),
+        message: causeText(String(cause.message)),
+      },
+    };
   }
   // An object may not survive JSON (a cycle, a function); its text does.
   const plain = cause === null ||
-    ["string", "number", "boolean", "bigint", "undefined"].includes(
-      typeof cause,
-    );
-  return { value: plain ? encodeValue(cause) : String(cause) };
+    ["number", "boolean", "bigint", "undefined"].includes(typeof cause);
+  return { value: plain ? encodeValue(cause) : causeText(String(cause)) };
 }
 
 function decodeCause(wire: WireCause): unknown {
@@ -144,6 +201,26 @@ const NOT_RECEIVED = new Set([
   "kind",
 ]);
 
+/**
+ * A field of an error, for JSON: a number or text as it is, an object as
+ * JSON makes it. A reason or code the host's imports gave may be anything:
+ * what JSON cannot hold (a cycle, a symbol, a proxy whose traps throw)
+ * crosses as its text, rather than failing the answer.
+ */
+function encodeField(value: unknown): unknown {
+  if (typeof value === "string") return causeText(value);
+  if (typeof value === "symbol" || typeof value === "function") {
+    return causeText(describeThrown(value));
+  }
+  try {
+    const encoded = encodeValue(value);
+    if (typeof encoded !== "object" || encoded === null) return encoded;
+    return JSON.parse(JSON.stringify(encoded)) ?? null;
+  } catch {
+    return causeText(describeThrown(value));
+  }
+}
+
 function encodeError(error: unknown): WireError {
   if (!isEarlyExitError(error)) {
     return {
@@ -155,7 +232,7 @@ function encodeError(error: unknown): WireError {
   const fields: Record<string, unknown> = {};
   // A stop's error has its message, stack and cause as enumerable fields.
   for (const [key, value] of Object.entries(error)) {
-    if (!NOT_FIELDS.has(key)) fields[key] = encodeValue(value);
+    if (!NOT_FIELDS.has(key)) fields[key] = encodeField(value);
   }
   const wire: WireError = { kind: error.kind, message: error.message, fields };
   if (Object.hasOwn(error, "cause")) wire.cause = encodeCause(error.cause);

@@ -12,6 +12,8 @@
 
 import { GuestLoadError, InvalidModule, isGuestLoadError } from "./errors.ts";
 import { readPipe } from "./load_pipe.ts";
+import { describeValue } from "./option_checks.ts";
+import { isInstance, thenOf } from "./thrown_values.ts";
 
 /**
  * Options for compiling a guest, as `WebAssembly.compile` takes them (the
@@ -584,6 +586,7 @@ export async function loadModule(
   options: LoadOptions = {},
 ): Promise<LoadedModule> {
   const compile = options.compile ?? true;
+  checkSource(source);
   if (source instanceof WebAssembly.Module) {
     return { module: source, bytes: undefined, label: "module" };
   }
@@ -623,6 +626,33 @@ export async function loadModule(
     bytes,
     label,
   };
+}
+
+/**
+ * Checks that a guest's source is of a kind that can be loaded, looking at
+ * it so that no look throws (a revoked proxy would make the engine's own
+ * `TypeError`, which names no option).
+ *
+ * @param source What the caller gave as the guest.
+ * @throws {TypeError} When it is not a path, URL, bytes or module.
+ */
+export function checkSource(source: unknown): void {
+  if (
+    typeof source === "string" ||
+    [URL, Uint8Array, ArrayBuffer, WebAssembly.Module].some((type) =>
+      isInstance(source, type)
+    )
+  ) {
+    return;
+  }
+  const promised = isInstance(source, Promise) || thenOf(source) !== undefined;
+  throw new TypeError(
+    `cannot load a guest from ${
+      describeValue(source)
+    }: expected a path, URL, bytes or WebAssembly.Module${
+      promised ? " (this is a promise: await it first)" : ""
+    }`,
+  );
 }
 
 /** Reads local sources; names a remote one without fetching it. */

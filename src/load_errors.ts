@@ -6,7 +6,7 @@
  * @module
  */
 
-import { EarlyExitError } from "./early_exit_error.ts";
+import { EarlyExitError, oneLineText } from "./early_exit_error.ts";
 
 /** Where in a module's bytes a problem was found. */
 export interface InvalidModuleOptions extends ErrorOptions {
@@ -131,7 +131,10 @@ export class ImportError extends EarlyExitError {
   ) {
     super(
       "ImportError",
-      `guest import ${importName} is ${problem}: expected ${expected}; ${hint}`,
+      // The guest chose the name and the type: either may be megabytes.
+      `guest import ${oneLineText(importName)} is ${problem}: expected ${
+        oneLineText(expected)
+      }; ${hint}`,
     );
     this.importName = importName;
     this.expected = expected;

@@ -33,6 +33,7 @@ import {
 } from "./limits.ts";
 import {
   checkCompileOptions,
+  checkSource,
   compileBytes,
   type CompileOptions,
   engineModules,
@@ -204,6 +205,7 @@ export async function loadGuestWith(
   }
   const limits = checkLimits(options.limits, "loadGuest");
   checkCompileOptions(options.compile, "loadGuest");
+  checkSource(source);
   // A signal or StopSignal needs checks too: they stop the start function.
   const stoppable = options.timeout !== undefined ||
     options.signal !== undefined || options.stop !== undefined;

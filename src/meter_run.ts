@@ -140,7 +140,8 @@ export interface MeterRunOptions {
    * of millions of fuel to reach, so a hook that sets the running context's
    * interrupt counter to 1 makes it unwind at its next jump (see
    * docs/other-loaders.md). It must not call into the guest. If it throws,
-   * the error unwinds the guest as a hard stop would.
+   * the error unwinds the guest as a hard stop would. A promise it returns
+   * is not waited for, and its rejection is dropped.
    */
   onStopping?: () => void;
   /** The name the outcome gives as `export`. Default `"run"`. */

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { describeThrown } from "./thrown_values.ts";
+
 /**
  * Describes a value for a message: its type, and the value when short.
  *
@@ -184,10 +186,16 @@ export function checkFuelAndTimeout(
       `${where}'s options must be an object; got ${describeValue(options)}`,
     );
   }
-  checkFuelValue(options.fuel, `${where}'s fuel`);
-  checkTimeoutValue(options.timeout, `${where}'s timeout`);
-  checkStopValue(options.stop, `${where}'s stop`);
-  checkSignalValue(options.signal, `${where}'s signal`);
+  let fuel, timeout, stop, signal;
+  try {
+    ({ fuel, timeout, stop, signal } = options);
+  } catch (error) {
+    throw unreadableOptions(where, error);
+  }
+  checkFuelValue(fuel, `${where}'s fuel`);
+  checkTimeoutValue(timeout, `${where}'s timeout`);
+  checkStopValue(stop, `${where}'s stop`);
+  checkSignalValue(signal, `${where}'s signal`);
 }
 
 /**
@@ -219,15 +227,32 @@ export function checkBooleanValue(value: unknown, what: string): void {
 export function checkImportsValue(value: unknown, what: string): void {
   const expected =
     "an object of import modules, such as { env: { log(n) {} } }";
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+  let problem: string | undefined;
+  try {
+    problem = importsProblem(value, what, expected);
+  } catch (error) {
+    // A revoked proxy, a trap or a getter that throws: the engine's words
+    // (or the trap's) would not say which option was wrong.
     throw new TypeError(
-      `${what} must be ${expected}; got ${describeValue(value)}`,
+      `${what} must be ${expected}, which can be looked at; looking at it threw ${
+        describeThrown(error)
+      }`,
     );
   }
+  if (problem !== undefined) throw new TypeError(problem);
+}
+
+/** What is wrong with an imports object, or `undefined`; may throw. */
+function importsProblem(
+  value: unknown,
+  what: string,
+  expected: string,
+): string | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return `${what} must be ${expected}; got ${describeValue(value)}`;
+  }
   if (typeof (value as { then?: unknown }).then === "function") {
-    throw new TypeError(
-      `${what} must be ${expected}, not a promise: build it without await (a function given as imports must not be async)`,
-    );
+    return `${what} must be ${expected}, not a promise: build it without await (a function given as imports must not be async)`;
   }
   for (const [name, module] of Object.entries(value)) {
     if (
@@ -236,12 +261,28 @@ export function checkImportsValue(value: unknown, what: string): void {
     ) {
       continue;
     }
-    throw new TypeError(
-      `${what} must be ${expected}: its module ${
-        JSON.stringify(name)
-      } must be an object of that module's imports, such as { log(n) {} }; got ${
-        describeValue(module)
-      }`,
-    );
+    return `${what} must be ${expected}: its module ${
+      JSON.stringify(name)
+    } must be an object of that module's imports, such as { log(n) {} }; got ${
+      describeValue(module)
+    }`;
   }
+  return undefined;
+}
+
+/**
+ * The error for an options object that cannot be looked at: a revoked
+ * proxy, or a trap or getter that throws, would otherwise throw the
+ * engine's `TypeError` (or its own error), naming no option.
+ *
+ * @param where The function it was given to, for the message.
+ * @param error What the look threw.
+ * @returns The error to throw.
+ */
+export function unreadableOptions(where: string, error: unknown): TypeError {
+  return new TypeError(
+    `${where}'s options cannot be read (a revoked proxy, or a getter or trap that throws): ${
+      describeThrown(error)
+    }; pass a plain object`,
+  );
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { describeValue } from "./option_checks.ts";
+import { describeValue, unreadableOptions } from "./option_checks.ts";
 
 /**
  * The known name closest to `given`, when it is plausibly a slip of the
@@ -82,8 +82,18 @@ export function checkOptionNames(
       `${where}'s options must be an object; got ${describeValue(options)}`,
     );
   }
-  for (const name in options) {
-    if (!Object.hasOwn(options, name) || known.includes(name)) continue;
+  let name: string | undefined;
+  try {
+    for (const key in options) {
+      if (Object.hasOwn(options, key) && !known.includes(key)) {
+        name = key;
+        break;
+      }
+    }
+  } catch (error) {
+    throw unreadableOptions(where, error);
+  }
+  if (name !== undefined) {
     const guess = closest(name, known);
     const hint = Object.hasOwn(elsewhere, name)
       ? elsewhere[name]

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a651e9983be9f40df0be07d66a7000a0e4d082b6eb2482de9c628f195ad1ba58";
+  "sha256:79701d84d9e66298bfb04d22de9ec77b9f5be5cbb1a302f38e368571a3b0e748";

@@ -308,9 +308,9 @@ export class HostImportError extends EarlyExitError {
   ) {
     super(
       "HostImportError",
-      `${thrower ?? `host import ${importName}`} threw: ${describe(cause)}${
-        fix === undefined ? "" : `; ${fix}`
-      }`,
+      `${thrower ?? `host import ${oneLineText(importName)}`} threw: ${
+        describe(cause)
+      }${fix === undefined ? "" : `; ${fix}`}`,
       { cause },
     );
     this.importName = importName;

@@ -97,3 +97,47 @@ export function oneLine(text: string): string {
   if (last >= 0xd800 && last <= 0xdbff) cut--;
   return `${line.slice(0, cut)}… (${line.length} characters)`;
 }
+
+/**
+ * The `then` method of a value that is a thenable but no native promise
+ * (some libraries make their own), or `undefined`. The engine waits for one
+ * as for a promise when an async guest's import returns it; a look that
+ * throws (a getter, a proxy's trap) finds none.
+ *
+ * @param value Anything a hook or import returned.
+ * @returns Its `then`, when it is a thenable but no `Promise`.
+ */
+export function thenOf(
+  value: unknown,
+): ((...args: unknown[]) => unknown) | undefined {
+  if (
+    (typeof value !== "object" && typeof value !== "function") ||
+    value === null || isInstance(value, Promise)
+  ) {
+    return undefined;
+  }
+  const then = readSafely(value, "then");
+  return typeof then === "function"
+    ? then as (...args: unknown[]) => unknown
+    : undefined;
+}
+
+/**
+ * Whether a hook that cannot be waited for returned a promise or a thenable;
+ * a promise's rejection is then handled here, since nobody will wait for it
+ * and an unhandled one would end the process.
+ *
+ * @param value What the hook returned.
+ * @returns Whether it is a promise or a thenable.
+ */
+export function settledUnwaited(value: unknown): boolean {
+  if (isInstance(value, Promise)) {
+    try {
+      Promise.prototype.then.call(value, undefined, () => {});
+    } catch {
+      // A proxy of a promise: nothing can be attached to it.
+    }
+    return true;
+  }
+  return thenOf(value) !== undefined;
+}

@@ -11,7 +11,7 @@ import type { Guest } from "./guest.ts";
 import { type InternalLoadOptions, loadGuestWith } from "./load_guest.ts";
 import type { ResourceLimits } from "./limits.ts";
 import { type CacheOption, openCache } from "./rewrite_cache.ts";
-import type { GuestSource } from "./load.ts";
+import { checkSource, type GuestSource } from "./load.ts";
 import {
   type CallOutcome,
   givenError,
@@ -318,6 +318,7 @@ export async function runWasiWith(
 ): Promise<WasiResult> {
   // Here, not in the load, whose messages would name loadGuest.
   checkFuelAndTimeout(options, "runWasi");
+  checkSource(source);
   checkCommandLine(options);
   checkOutputMode(options.stdout, "stdout");
   checkOutputMode(options.stderr, "stderr");

@@ -13,10 +13,12 @@ import assert from "./support/assert.ts";
 import {
   FuelMeter,
   type Guest,
+  invokeIsolated,
   isAborted,
   isExportError,
   isHostImportError,
   isInterrupted,
+  isolatedChildrenExited,
   loadGuest,
   runWasi,
 } from "../mod.ts";
@@ -305,6 +307,35 @@ Deno.test("an invokeAsync refuel hook that throws or rejects is an error outcome
   }
 });
 
+Deno.test("an invokeAsync refuel hook that gives no fuel count is an error outcome that says so", async () => {
+  const wrong: unknown[] = ["5", -1, 1.5, NaN, 5n, Symbol("s"), {
+    then: (resolve: (value: unknown) => void) => resolve(1_000_000),
+  }];
+  for (const value of wrong) {
+    // A promise adopts a thenable: only a thenable given as it is is wrong.
+    const thenable = typeof value === "object";
+    for (const promised of thenable ? [false] : [false, true]) {
+      const what = `${String(value)}${promised ? ", promised" : ""}`;
+      const guest = await loadGuest(CALLS_HOST, {
+        fuel: 1_000,
+        async: true,
+        imports: { host: { f: () => {} } },
+      });
+      const refuel = () =>
+        (promised ? Promise.resolve(value) : value) as number;
+      const result = await guest.invokeAsync("work", [], { refuel });
+      assert.equal(result.outcome, "error", what);
+      assert.ok(result.outcome === "error" && isHostImportError(result.error));
+      assert.match(
+        result.error.message,
+        /refuel must give the fuel to add: a whole number.*; got /,
+        what,
+      );
+      assertOneLine(result.error.message);
+    }
+  }
+});
+
 Deno.test("a hostile argument value is an ExportError that says what was given", async () => {
   const guest = await loadGuest(
     await wat(`(module
@@ -406,4 +437,113 @@ Deno.test("a host import returning what its result type cannot take is that impo
     assert.equal(expectOutcome(await call("big"), "returned").value, 1n);
     assert.equal(expectOutcome(await call("float"), "returned").value, 2.5);
   }
+});
+
+/** An imports module whose `host.f(i)` throws the i-th hostile value. */
+const HOSTILE_MODULE = `
+const boom = () => { throw new Error("trap of a hostile proxy"); };
+const getter = (key) => {
+  const error = new Error("plain");
+  Object.defineProperty(error, key, { get() { throw new Error(key); } });
+  return error;
+};
+const values = [
+  () => new Proxy({}, { get: boom, has: boom, getPrototypeOf: boom, ownKeys: boom, getOwnPropertyDescriptor: boom }),
+  () => { const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); return proxy; },
+  () => getter("message"),
+  () => getter("name"),
+  () => ({ toString() { throw new Error("toString"); } }),
+];
+export default { host: { f(i) { throw values[i](); } } };
+`;
+
+Deno.test("isolation: an import throwing a hostile value is an error outcome, as in process", async () => {
+  const bytes = await wat(`(module
+    (import "host" "f" (func $f (param i32)))
+    (func (export "run") (param i32) (call $f (local.get 0))))`);
+  const path = await Deno.makeTempFile({ suffix: ".js" });
+  try {
+    await Deno.writeTextFile(path, HOSTILE_MODULE);
+    for (let i = 0; i < 5; i++) {
+      const result = await invokeIsolated(bytes, "run", [i], {
+        imports: new URL(`file://${path}`),
+        permissions: { read: [path] },
+        timeout: 60_000,
+      });
+      assert.equal(result.outcome, "error", `value ${i}`);
+      assert.ok(result.outcome === "error" && isHostImportError(result.error));
+      assert.match(result.error.message, /^host import host\.f threw: /);
+      assertOneLine(result.error.message);
+    }
+  } finally {
+    await Deno.remove(path);
+    await isolatedChildrenExited();
+  }
+});
+
+/** An imports module whose `host.f(i)` interrupts with the i-th reason. */
+const REASONS_MODULE = `
+const boom = () => { throw new Error("trap"); };
+const reasons = [
+  () => new Proxy({}, { get: boom, has: boom, getPrototypeOf: boom, ownKeys: boom, getOwnPropertyDescriptor: boom }),
+  () => { const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); return proxy; },
+  () => { const cycle = {}; cycle.self = cycle; return cycle; },
+  () => ({ toJSON() { throw new Error("toJSON"); } }),
+  () => Symbol("s"),
+  () => ({ plain: [1, 2] }),
+];
+export default (host) => ({
+  host: { f(i) { host.interrupt("host.f", { reason: reasons[i](), code: reasons[i]() }); } },
+});
+`;
+
+Deno.test("isolation: an interrupt whose reason JSON cannot hold is the interrupted outcome, as in process", async () => {
+  const bytes = await wat(`(module
+    (import "host" "f" (func $f (param i32)))
+    (func (export "run") (param i32) (call $f (local.get 0))))`);
+  const path = await Deno.makeTempFile({ suffix: ".js" });
+  try {
+    await Deno.writeTextFile(path, REASONS_MODULE);
+    for (let i = 0; i < 6; i++) {
+      const result = await invokeIsolated(bytes, "run", [i], {
+        imports: new URL(`file://${path}`),
+        permissions: { read: [path] },
+        timeout: 60_000,
+      });
+      assert.equal(result.outcome, "interrupted", `reason ${i}`);
+      assert.ok(result.outcome === "interrupted");
+      assertOneLine(result.error.message);
+      if (i === 5) assert.deepEqual(result.error.reason, { plain: [1, 2] });
+      else assert.equal(typeof result.error.reason, "string", `reason ${i}`);
+    }
+  } finally {
+    await Deno.remove(path);
+    await isolatedChildrenExited();
+  }
+});
+
+Deno.test("an async interrupt onCall is the error outcome that says so, and its rejection does not end the process", async () => {
+  for (const async of [false, true]) {
+    const guest = await loadGuest(CALLS_HOST, {
+      async,
+      imports: { host: { f: () => {} } },
+      interrupt: {
+        onCall: (async () => {
+          await null;
+          throw new Error("async onCall failed");
+        }) as () => void,
+      },
+    });
+    const result = async
+      ? await guest.invokeAsync("interrupt")
+      : guest.invoke("interrupt");
+    assert.equal(result.outcome, "error");
+    assert.ok(result.outcome === "error" && isHostImportError(result.error));
+    assert.match(
+      result.error.message,
+      /onCall returned a promise.*synchronous/,
+    );
+    assertOneLine(result.error.message);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 20));
 });

@@ -314,3 +314,172 @@ Deno.test("an async guest awaits a promise from any kind of function import", as
     assert.equal(expectOutcome(result, "returned").value, 42, kind);
   }
 });
+
+/** A revoked proxy: any look at it throws. */
+function revoked(): object {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  return proxy;
+}
+
+/** A proxy each of whose traps throws. */
+function trapsThrow(): object {
+  const fail = () => {
+    throw new Error("trap");
+  };
+  return new Proxy({}, {
+    get: fail,
+    has: fail,
+    ownKeys: fail,
+    getOwnPropertyDescriptor: fail,
+    getPrototypeOf: fail,
+  });
+}
+
+Deno.test("imports that cannot be looked at are refused in one line, never with the engine's or the trap's throw", async () => {
+  const bytes = await callingGuest("host", "f");
+  const whole: [string, () => unknown][] = [
+    ["a revoked proxy", revoked],
+    ["a proxy whose traps throw", trapsThrow],
+  ];
+  for (const [what, make] of whole) {
+    for (const async of [false, true]) {
+      for (const made of [false, true]) {
+        const imports = (made
+          ? () => make()
+          : make()) as GuestOptions["imports"];
+        await assert.rejects(
+          () => loadGuest(bytes, { imports, async }),
+          (error: Error) => {
+            assert.ok(error instanceof TypeError, `${what}: ${error}`);
+            assert.match(error.message, /imports.*must be an object.*threw/);
+            return true;
+          },
+          what,
+        );
+      }
+    }
+  }
+  const parts: [string, () => WebAssembly.Imports][] = [
+    ["a revoked module", () => ({ host: revoked() as never })],
+    ["a module whose traps throw", () => ({ host: trapsThrow() as never })],
+    ["a getter that throws", () => ({
+      host: {
+        get f(): never {
+          throw new Error("getter");
+        },
+      },
+    })],
+  ];
+  for (const [what, make] of parts) {
+    for (const async of [false, true]) {
+      await assert.rejects(
+        () => loadGuest(bytes, { imports: make(), async }),
+        (error: Error) => {
+          assert.ok(isImportError(error), `${what}: ${error}`);
+          assert.equal(error.importName, "host.f");
+          assert.match(
+            error.message,
+            /host\.f is unreadable \(looking it up threw/,
+          );
+          return true;
+        },
+        what,
+      );
+    }
+  }
+});
+
+/** Imports of each result kind, each called by an export of its name. */
+const RESULT_KINDS = `(module
+  (import "host" "i32" (func $i32 (result i32)))
+  (import "host" "ref" (func $ref (result externref)))
+  (import "host" "none" (func $none))
+  (func (export "i32") (result i32) (call $i32))
+  (func (export "ref") (result externref) (call $ref))
+  (func (export "none") (call $none)))`;
+
+/** A thenable that is no Promise, as some libraries make. */
+function thenable(settle: (resolve: (value: unknown) => void) => void) {
+  return { then: (resolve: (value: unknown) => void) => settle(resolve) };
+}
+
+Deno.test("an async guest waits for a thenable from an import as for a promise, and its stops end the wait", async () => {
+  const bytes = await assembleWat(RESULT_KINDS);
+  const later = () => thenable((resolve) => setTimeout(() => resolve(42), 5));
+  const guest = await loadGuest(bytes, {
+    async: true,
+    imports: { host: { i32: later, ref: later, none: later } },
+  });
+  assert.equal(
+    expectOutcome(await guest.invokeAsync("i32"), "returned").value,
+    42,
+  );
+  assert.equal(
+    expectOutcome(await guest.invokeAsync("ref"), "returned").value,
+    42,
+  );
+  const never = () => thenable(() => {});
+  const stuck = await loadGuest(bytes, {
+    async: true,
+    imports: { host: { i32: never, ref: never, none: never } },
+  });
+  for (const name of ["i32", "ref", "none"]) {
+    // A lost stop would wait for ever: the race fails the test instead.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const lost = new Promise<"lost">((resolve) => {
+      timer = setTimeout(() => resolve("lost"), 20_000);
+    });
+    const result = await Promise.race([
+      stuck.invokeAsync(name, [], { timeout: 50 }),
+      lost,
+    ]);
+    clearTimeout(timer);
+    assert.notEqual(
+      result,
+      "lost",
+      `${name}: the deadline did not end the wait`,
+    );
+    assert.equal((result as CallOutcome).outcome, "timeout", name);
+  }
+});
+
+Deno.test("a thenable from a sync guest's import is refused as a promise is, not made 0", async () => {
+  const bytes = await assembleWat(RESULT_KINDS);
+  const guest = await loadGuest(bytes, {
+    imports: {
+      host: {
+        i32: () => thenable((resolve) => resolve(42)),
+        ref: () => thenable((resolve) => resolve(42)),
+        none: () => thenable((resolve) => resolve(42)),
+      },
+    },
+  });
+  for (const name of ["i32", "none"]) {
+    const { error } = expectOutcome(guest.invoke(name), "error");
+    assert.ok(isHostImportError(error), name);
+    assert.match(error.message, /returned a Promise.*async: true/, name);
+  }
+  // An externref takes it as a value, as it takes a promise.
+  const value = expectOutcome(guest.invoke("ref"), "returned").value;
+  assert.equal(typeof (value as { then: unknown }).then, "function");
+});
+
+Deno.test("an import returning a proxy of a promise is that import's error outcome, not the call's misuse", async () => {
+  const bytes = await assembleWat(RESULT_KINDS);
+  const proxied = () => new Proxy(new Promise(() => {}), {});
+  for (const async of [false, true]) {
+    const guest = await loadGuest(bytes, {
+      async,
+      imports: { host: { i32: proxied, ref: proxied, none: proxied } },
+    });
+    for (const name of async ? ["i32", "ref", "none"] : ["i32", "none"]) {
+      const result = async
+        ? await guest.invokeAsync(name, [], { timeout: 60_000 })
+        : guest.invoke(name);
+      const { error } = expectOutcome(result, "error");
+      assert.ok(isHostImportError(error), `${name}: ${error}`);
+      assert.equal(error.importName, `host.${name}`);
+    }
+  }
+});

@@ -16,7 +16,7 @@ import {
   isDeadlineExceeded,
   OutOfMemory,
 } from "../src/errors.ts";
-import { fromWire, toWire } from "../src/isolate_wire.ts";
+import { fromWire, MAX_WIRE_TEXT, toWire } from "../src/isolate_wire.ts";
 import { withoutStack } from "../src/early_exit_error.ts";
 import {
   type CallOutcome,
@@ -193,4 +193,27 @@ Deno.test("value records a child did not encode stay the text they were", () => 
   assert.equal(value[1], "1e3");
   assert.deepEqual(value[2], { $bigint: 5 });
   assert.ok(Number.isNaN(value[3]));
+});
+
+Deno.test("an error's long texts are cut on the wire, their length said, so the answer stays readable", () => {
+  const long = "x".repeat(MAX_WIRE_TEXT + 10);
+  const stop = new Interrupted("env.stop", { reason: long, code: long });
+  const thrown = new HostImportError("env.log", new Error(long));
+  for (const error of [stop, thrown]) {
+    const line = JSON.stringify(toWire(stoppedOutcome("run", error)));
+    assert.ok(line.length < 4 * MAX_WIRE_TEXT, `${line.length} characters`);
+    const back = fromWire(JSON.parse(line));
+    assert.ok(back.outcome !== "returned");
+    assert.equal(back.error.message, error.message);
+  }
+  const back = fromWire(JSON.parse(JSON.stringify(toWire(
+    stoppedOutcome("run", stop),
+  )))) as { error: Interrupted };
+  const said = `… (${long.length} characters)`;
+  assert.equal(back.error.reason, `${long.slice(0, MAX_WIRE_TEXT)}${said}`);
+  assert.equal(back.error.code, back.error.reason);
+  const cause = (fromWire(JSON.parse(JSON.stringify(toWire(
+    stoppedOutcome("run", thrown),
+  )))) as { error: HostImportError }).error.cause as Error;
+  assert.equal(cause.message, `${long.slice(0, MAX_WIRE_TEXT)}${said}`);
 });

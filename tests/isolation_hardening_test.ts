@@ -12,7 +12,7 @@ import { invokeIsolated, isInvalidModule, isOutOfMemory } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { runDeno } from "./support/cli.ts";
 import { watBinaryen } from "./support/instrument.ts";
-import { readAnswer } from "../src/isolate_output.ts";
+import { ANSWER_CAP_BYTES, readAnswer } from "../src/isolate_output.ts";
 import { LOADED_MARK } from "../src/isolate_wire.ts";
 
 const COMPUTE = new URL("../guest/compute.wasm", import.meta.url);
@@ -351,6 +351,22 @@ Deno.test("isolation: the answer is found after its tag in any chunking, and onl
       `chunks of ${size}`,
     );
   }
+});
+
+Deno.test("isolation: an answer past the cap is no answer, and its length is told", async () => {
+  const tag = "early-exit answer 77: ";
+  const huge = "9".repeat(ANSWER_CAP_BYTES + 1);
+  const lengths: number[] = [];
+  const answer = await readAnswer(
+    ReadableStream.from([new TextEncoder().encode(`\n${tag}${huge}\n`)]),
+    tag,
+    { writeSync: (part) => part.length },
+    undefined,
+    undefined,
+    (bytes) => lengths.push(bytes),
+  );
+  assert.equal(answer, undefined);
+  assert.deepEqual(lengths, [ANSWER_CAP_BYTES + 1]);
 });
 
 Deno.test("isolation: an invalid module is refused as InvalidModule, compiled by the child alone", async () => {

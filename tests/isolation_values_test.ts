@@ -112,3 +112,20 @@ Deno.test("isolation: an argument that is not a number is refused as in process,
   }
   await isolatedChildrenExited();
 });
+
+Deno.test("isolation: a NaN argument's payload reaches the guest, as in process", async () => {
+  const bytes = await wat(`(module
+    (func (export "bits") (param f64) (result i64)
+      (i64.reinterpret_f64 (local.get 0))))`);
+  const payload = 0x7ff8000000000456n;
+  const nan = new Float64Array(new BigUint64Array([payload]).buffer)[0]!;
+  const local = await loadGuest(bytes);
+  const here = local.invoke("bits", [nan]);
+  assert.equal(
+    here.outcome === "returned" && BigInt.asUintN(64, here.value as bigint),
+    payload,
+  );
+  const there = await invokeIsolated(bytes, "bits", [nan]);
+  assert.deepEqual(there, here);
+  await isolatedChildrenExited();
+});

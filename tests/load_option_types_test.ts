@@ -1,7 +1,8 @@
 /**
  * Options of `loadGuest` that a careless caller gets wrong: a flag given
  * as a string, imports that are not an object of modules (a number, a
- * promise from an async builder, a module left `null`). Each is refused
+ * promise from an async builder, a module left `null`), a guest's source
+ * that is a promise not awaited. Each is refused
  * with a `TypeError` that says what was expected and what was given,
  * rather than taken for true or read as every import missing.
  *
@@ -9,7 +10,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { loadGuest } from "../mod.ts";
+import { FuelMeter, invokeIsolated, loadGuest, runWasi } from "../mod.ts";
 import { assembleWat } from "../guest/build.ts";
 
 const LOGS = await assembleWat(`(module
@@ -64,5 +65,36 @@ Deno.test("loadGuest still takes imports built by a function, and true and false
       ? await guest.invokeAsync("run")
       : guest.invoke("run");
     assert.equal(outcome.outcome, "returned");
+  }
+});
+
+Deno.test("a guest's source of the wrong kind is refused naming what was given, even a revoked proxy", async () => {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  const given: [unknown, RegExp][] = [
+    [Promise.resolve(LOGS), /from an object \(Promise\).*await it first/],
+    [proxy, /from an object: expected a path, URL, bytes/],
+    [[0, 97, 115, 109], /from an array: expected a path, URL, bytes/],
+    [Symbol("guest"), /from a symbol: expected/],
+  ];
+  for (const [source, says] of given) {
+    const loads: [string, () => Promise<unknown>][] = [
+      ["loadGuest", () => loadGuest(source as string)],
+      ["invokeIsolated", () => invokeIsolated(source as string, "run")],
+      ["runWasi", () => runWasi(source as string)],
+    ];
+    for (const [what, load] of loads) {
+      await assert.rejects(load, (error: Error) => {
+        assert.ok(error instanceof TypeError, `${what}: ${error}`);
+        assert.match(error.message, says, what);
+        return true;
+      });
+    }
+    assert.throws(
+      () => new FuelMeter(source as Uint8Array),
+      (error: Error) =>
+        error instanceof TypeError &&
+        /FuelMeter meters a module's bytes/.test(error.message),
+    );
   }
 });

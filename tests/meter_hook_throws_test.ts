@@ -116,3 +116,54 @@ Deno.test("a poll or refuel that returns a promise to a meter that cannot wait s
     );
   }
 });
+
+Deno.test("a poll or refuel that returns neither its type nor a promise says what it must return", async () => {
+  const wrong: unknown[] = [1, "yes", NaN, 5n, {}, {
+    then: (resolve: (value: unknown) => void) => resolve(true),
+  }];
+  for (const value of wrong) {
+    const hooks: [string, FuelMeterOptions, RegExp][] = [
+      ["poll", { poll: () => value as boolean }, /poll must return a boolean/],
+      [
+        "refuel",
+        { fuel: 1_000, refuel: () => value as number },
+        /refuel must return a number/,
+      ],
+    ];
+    for (const [hook, options, says] of hooks) {
+      if (hook === "refuel" && typeof value === "number") continue;
+      const meter = new FuelMeter(COUNTS, options);
+      const { instance } = await WebAssembly.instantiate(
+        meter.bytes,
+        meter.imports,
+      );
+      meter.attach(instance);
+      meter.slice = 1_000;
+      const result = meter.run(instance.exports.spin as () => void, {
+        timeout: 60_000,
+      });
+      const what = `${hook} returning ${String(value)}`;
+      assert.equal(result.outcome, "error", what);
+      assert.ok(result.outcome === "error");
+      assert.match(result.error.message, says, what);
+      assert.match(result.error.message, /; got /, what);
+    }
+  }
+});
+
+Deno.test("an async onStopping that rejects does not end the process, and the run ends in its stop", async () => {
+  const { meter, spin } = await attached({ stopFlag: false });
+  let called = 0;
+  const result = meter.run(spin, {
+    timeout: 20,
+    onStopping: (async () => {
+      called++;
+      await null;
+      throw new Error("async hook failed");
+    }) as () => void,
+  });
+  assert.equal(result.outcome, "timeout");
+  assert.equal(called, 1);
+  // An unhandled rejection would fail this test once the event loop turns.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+});

@@ -153,3 +153,51 @@ Deno.test("options given as null are one line that says so, not a property read 
     saysNull("new FuelMeter"),
   );
 });
+
+Deno.test("options that cannot be looked at are one line that names the function, not the engine's throw", async () => {
+  const bytes = await Deno.readFile(RUNAWAY);
+  const plain = await loadGuest(bytes, { interruptible: true });
+  const queued = await loadGuest(bytes, { async: true });
+  const { meter } = await attachedMeter(bytes);
+  const hostile: [string, () => object][] = [
+    ["a revoked proxy", () => {
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      return proxy;
+    }],
+    ["a proxy whose traps throw", () => {
+      const fail = () => {
+        throw new Error("trap");
+      };
+      return new Proxy({}, { get: fail, ownKeys: fail, has: fail });
+    }],
+  ];
+  for (const [what, make] of hostile) {
+    const entries: [string, () => unknown][] = [
+      ["loadGuest", () => loadGuest(bytes, make() as never)],
+      ["invoke", () => plain.invoke("spin", [], make() as never)],
+      ["invokeAsync", () => queued.invokeAsync("spin", [], make() as never)],
+      [
+        "invokeIsolated",
+        () => invokeIsolated(bytes, "spin", [], make() as never),
+      ],
+      ["runWasi", () => runWasi(HELLO, make() as never)],
+      ["new FuelMeter", () => new FuelMeter(bytes, make() as never)],
+      ["FuelMeter.run", () => meter.run(() => 1, make() as never)],
+    ];
+    for (const [where, call] of entries) {
+      const error = await Promise.resolve().then(call).then(
+        () => assert.fail(`${where} took ${what}`),
+        (error) => error,
+      );
+      assert.ok(error instanceof TypeError, `${where}, ${what}: ${error}`);
+      assert.match(
+        error.message,
+        new RegExp(
+          `^${where}'s options cannot be read .*; pass a plain object$`,
+        ),
+        `${where}, ${what}`,
+      );
+    }
+  }
+});

@@ -1,7 +1,7 @@
 /**
- * An export that takes or returns a v128 cannot be called from JavaScript
- * with any arguments: the refusal says so first, rather than asking for an
- * argument that would then be refused too.
+ * An export that takes or returns a v128 (or an exception reference)
+ * cannot be called from JavaScript with any arguments: the refusal says so
+ * first, rather than asking for an argument that would then be refused too.
  *
  * @module
  */
@@ -32,6 +32,34 @@ Deno.test("invoke of a v128 export says it uses v128, whatever arguments it is g
       `${name}(${args.join(", ")})`,
     );
   }
+});
+
+Deno.test("invoke of an exnref export says it uses exnref, not the engine's words", async () => {
+  const guest = await loadGuest(
+    await wat(`(module
+      (func (export "gives") (result exnref) (ref.null exn))
+      (func (export "takes") (param i32 exnref))
+      (func (export "pair") (param i32) (result i32 exnref)
+        (local.get 0) (ref.null exn)))`),
+    { fuel: 1_000 },
+  );
+  for (
+    const [name, args] of [["gives", []], ["takes", [1, null]], ["pair", [
+      1,
+    ]]] as const
+  ) {
+    assert.throws(
+      () => guest.invoke(name, [...args]),
+      (error) =>
+        isExportError(error) &&
+        /uses exnref, which JavaScript cannot pass or receive/.test(
+          error.message,
+        ),
+      name,
+    );
+  }
+  // Refused before the guest runs.
+  assert.equal(guest.meter!.consumed, 0);
 });
 
 Deno.test("CLI: a v128 export without --arg is one line that names v128, exit 2", async () => {
