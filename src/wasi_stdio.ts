@@ -140,6 +140,41 @@ interface ChunkReader {
   releaseLock(): void;
 }
 
+/** What `unrefIdleRead` needs of Deno's `process.stdin`. */
+interface DenoProcessStdin {
+  _handle?: { unref?(): void };
+  _read?: (this: typeof process.stdin, size: number) => void;
+  listenerCount(event: string): number;
+}
+
+let idleReadsUnrefed = false;
+
+/**
+ * Lets go of the read `process.stdin` leaves pending when nobody listens.
+ * Deno's `process.stdin` has no `unref()` and refs this process's stdin at
+ * every read it starts, paused or not: a stopped run that had had a chunk
+ * left a read pending that kept the process alive until more input or its
+ * end, and each chunk that then came started another. So its reads are
+ * wrapped, once: one started while no run holds stdin and no `data` or
+ * `readable` listener waits is unref'd; a caller who listens refs it again.
+ */
+function unrefIdleRead(stdin: typeof process.stdin): void {
+  const own = stdin as unknown as DenoProcessStdin;
+  const handle = own._handle;
+  if (typeof handle?.unref !== "function") return;
+  const idle = () =>
+    !stdinTaken && own.listenerCount("data") === 0 &&
+    own.listenerCount("readable") === 0;
+  if (idle()) handle.unref();
+  const read = own._read;
+  if (idleReadsUnrefed || typeof read !== "function") return;
+  idleReadsUnrefed = true;
+  own._read = function (size) {
+    read.call(this, size);
+    if (idle()) handle.unref!();
+  };
+}
+
 /**
  * This process's stdin, a chunk at a time, through `node:process`: a read
  * of `Deno.stdin` cannot be given up, and one left pending by a stopped run
@@ -192,6 +227,7 @@ function processStdin(): ChunkReader {
     // stream that has ended takes nothing back).
     if (!ended) { for (const chunk of chunks.reverse()) stdin.unshift(chunk); }
     chunks.length = 0;
+    unrefIdleRead(stdin);
   };
   const next = (): Promise<ReadableStreamReadResult<Uint8Array>> => {
     const chunk = chunks.shift();

@@ -12,6 +12,7 @@ import { Aborted, DeadlineExceeded } from "./errors.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
 import { startTimer } from "./long_timer.ts";
 import type { StopSignal } from "./stop_signal.ts";
+import { isInstance, readSafely } from "./thrown_values.ts";
 
 /**
  * How often a blocking sleep looks at a `StopSignal` set by a plain store
@@ -62,7 +63,13 @@ export class StopWatch {
     }
     if (signal?.aborted) {
       const reason = signal.reason;
-      if (reason instanceof DOMException && reason.name === "TimeoutError") {
+      // The reason is any value the host aborted with: a revoked proxy
+      // throws on `instanceof`, and this runs in the signal's abort
+      // listener, where a throw would end the process.
+      if (
+        isInstance(reason, DOMException) &&
+        readSafely(reason, "name") === "TimeoutError"
+      ) {
         return new DeadlineExceeded(elapsed, elapsed, { cause: reason });
       }
       return new Aborted(reason);

@@ -20,6 +20,7 @@ import {
   isInterrupted,
   isolatedChildrenExited,
   loadGuest,
+  runWasi,
 } from "../mod.ts";
 import { wat } from "./support/instrument.ts";
 import { expectOutcome } from "./support/outcome.ts";
@@ -225,6 +226,25 @@ Deno.test("an AbortSignal aborted with a hostile or multi-line reason gives a on
     });
     assert.equal(result.outcome, "aborted");
     assert.ok(result.outcome === "aborted" && isAborted(result.error));
+    assertOneLine(result.error.message);
+  }
+});
+
+Deno.test("runWasi: an AbortSignal aborted with a hostile reason while the guest sleeps gives a one-line aborted outcome", async () => {
+  // The abort lands in the sleep's abort listener, where a throw from
+  // reading the reason would be uncaught and end the process.
+  const sleeper = new URL("../guest/wasi/sleep.wasm", import.meta.url);
+  for (const [what, make] of HOSTILE) {
+    const controller = new AbortController();
+    const run = runWasi(sleeper, {
+      args: ["5000"],
+      signal: controller.signal,
+      stdout: "capture",
+    });
+    setTimeout(() => controller.abort(make()), 20);
+    const result = await run;
+    assert.equal(result.outcome, "aborted", what);
+    assert.ok(result.outcome === "aborted" && isAborted(result.error), what);
     assertOneLine(result.error.message);
   }
 });
