@@ -153,8 +153,11 @@ export interface FuelMeterOptions {
    * async yields, refuel), or traps as soon as its fuel is spent. A guest
    * that cannot resume gets its whole budget at once and runs markedly
    * faster in tight loops (see `InstrumentOptions.resumable`); `poll` and
-   * `refuel` are then never called. Default `true`. Ignored when the meter
-   * is given an already instrumented module, which says for itself.
+   * `refuel` are then never called. A start function that runs out of fuel
+   * then traps inside the engine's instantiation, before any `attach`, so
+   * the meter's books show none of what it spent (a resumable meter books
+   * it). Default `true`. Ignored when the meter is given an already
+   * instrumented module, which says for itself.
    */
   resumable?: boolean;
   /**
