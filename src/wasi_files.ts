@@ -38,6 +38,15 @@ import {
 } from "./wasi_abi.ts";
 import { DirectoryListings, DIRENT_SIZE, startLister } from "./wasi_readdir.ts";
 import type { StopWatch } from "./wasi_stops.ts";
+import {
+  flushFile,
+  holdFile,
+  type HostFile,
+  hostFile,
+  releaseFile,
+  sameFile,
+  truncateFile,
+} from "./wasi_disk.ts";
 
 /** Separators at the end of a path: `/`, and this system's own. */
 const SEPARATORS_AT_END = sep === "/" ? /\/+$/ : /[\\/]+$/;
@@ -88,6 +97,28 @@ const FILE_CHANGES = [
 ];
 
 /**
+ * Functions that may take a name from a file, which then has none left and
+ * its blocks freed: where their directory, path and path's length are.
+ */
+const NAME_TAKERS: Record<string, number> = {
+  path_unlink_file: 0,
+  path_rename: 3,
+};
+
+/** Size of a `__wasi_filestat_t`, and where its `size` is. */
+const FILESTAT_SIZE = 64;
+const FILESTAT_SIZE_AT = 32;
+
+/** `path_open`'s flag to truncate the file. */
+const OFLAG_TRUNC = 1 << 3;
+
+/** The calls that flush a file, and whether they flush only its data. */
+const FLUSHES: [string, boolean][] = [
+  ["fd_sync", false],
+  ["fd_datasync", true],
+];
+
+/**
  * The most descriptors a guest holds open at once, its preopens included;
  * past them `path_open` fails with `EMFILE`, as under Linux's default
  * `ulimit -n`. Every one is a descriptor of this process: a guest opening
@@ -128,6 +159,13 @@ export class GuestFiles {
   readonly #open = new Set<number>();
   readonly #readOnly = new Set<number>();
   readonly #directories = new Map<number, HostDirectory>();
+  /** Every descriptor's file or directory, as opened, for disk work. */
+  readonly #hostFiles = new Map<number, HostFile | undefined>();
+  /**
+   * Files held open on the listing thread (by device and inode), until the
+   * guest holds no descriptor of them: see {@linkcode holdFile}.
+   */
+  readonly #held = new Map<string, number>();
   readonly #listings = new DirectoryListings();
   readonly #stops: ListingStops | undefined;
 
@@ -155,6 +193,7 @@ export class GuestFiles {
       this.#open.add(fd);
       if (readOnly) this.#readOnly.add(fd);
       this.#directories.set(fd, { path: host, root: host });
+      this.#hostFiles.set(fd, hostFile(host));
     });
   }
 
@@ -290,6 +329,15 @@ export class GuestFiles {
         const target = this.#target(dir, dirflags, path, pathLength);
         if (typeof target === "number") return target;
         if (target?.kind === "other") return ERRNO.NOTSUP;
+        // Truncating frees the file's blocks: node:wasi opens it whole,
+        // and the listing thread truncates it.
+        const truncated = (oflags & OFLAG_TRUNC) !== 0 &&
+            this.#stops !== undefined && target?.kind === "file"
+          ? hostFile(target.path)
+          : undefined;
+        if (truncated !== undefined && truncated.size > 0) {
+          oflags &= ~OFLAG_TRUNC;
+        }
         const errno = wasi.path_open(
           dir,
           dirflags,
@@ -312,12 +360,26 @@ export class GuestFiles {
             const { root } = this.#directories.get(dir)!;
             this.#directories.set(fd, { path: target.path, root });
           }
+          // A file the open created is there now, to be found.
+          const found = target ??
+            this.#target(dir, dirflags, path, pathLength);
+          this.#hostFiles.set(
+            fd,
+            typeof found === "object" ? hostFile(found.path) : undefined,
+          );
+          if (truncated !== undefined && truncated.size > 0) {
+            return this.#truncate(fd, truncated, 0);
+          }
         }
         return errno;
       },
       fd_close: (fd: number) => {
         const errno = wasi.fd_close(fd);
-        if (errno === ERRNO.SUCCESS) this.#forget(fd);
+        if (errno === ERRNO.SUCCESS) {
+          const file = this.#hostFiles.get(fd);
+          this.#forget(fd);
+          if (file !== undefined) this.#releaseUnused(file);
+        }
         return errno;
       },
       fd_renumber: (from: number, to: number) => {
@@ -325,9 +387,11 @@ export class GuestFiles {
         if (errno === ERRNO.SUCCESS) {
           const wasReadOnly = readOnly.has(from);
           const directory = this.#directories.get(from);
+          const file = this.#hostFiles.get(from);
           this.#forget(from);
           this.#forget(to);
           this.#open.add(to);
+          this.#hostFiles.set(to, file);
           if (wasReadOnly) readOnly.add(to);
           if (directory !== undefined) this.#directories.set(to, directory);
         }
@@ -335,10 +399,31 @@ export class GuestFiles {
       },
     };
     for (const [name, directories] of Object.entries(DIRECTORY_CHANGES)) {
-      wrapped[name] = (...args: number[]) =>
-        directories.some((i) => readOnly.has(args[i]))
-          ? ERRNO.ROFS
-          : wasi[name](...args);
+      const named = NAME_TAKERS[name];
+      wrapped[name] = (...args: number[]) => {
+        if (directories.some((i) => readOnly.has(args[i]))) return ERRNO.ROFS;
+        if (named === undefined) return wasi[name](...args);
+        // A rename moves the files the guest holds under the old path.
+        const from = name === "path_rename" && this.#stops !== undefined
+          ? this.#target(args[0], 0, args[1], args[2])
+          : undefined;
+        const moved = (errno: number) => {
+          if (errno === ERRNO.SUCCESS && typeof from === "object") {
+            const to = this.#target(args[3], 0, args[4], args[5]);
+            if (typeof to === "object") this.#moved(from.path, to.path);
+          }
+          return errno;
+        };
+        const errno = this.#takingName(
+          args[named],
+          args[named + 1],
+          args[named + 2],
+          () => wasi[name](...args),
+        );
+        return (typeof errno === "number"
+          ? moved(errno)
+          : errno.then(moved)) as number;
+      };
     }
     // node:wasi finds a directory's descriptor by its path, which the
     // guest may have renamed and put a link out of the preopen in place of.
@@ -391,10 +476,43 @@ export class GuestFiles {
       }
       return errno;
     };
+    // node:wasi flushes on this thread, for as long as the disk takes.
+    for (const [name, dataOnly] of FLUSHES) {
+      wrapped[name] = (fd: number) => {
+        const stops = this.#stops;
+        if (stops === undefined || !this.#open.has(fd) || fd <= 2) {
+          return wasi[name](fd);
+        }
+        const file = this.#hostFiles.get(fd);
+        if (file === undefined) return ERRNO.IO;
+        return flushFile(
+          file,
+          dataOnly,
+          stops,
+          this.#held.get(`${file.dev}:${file.ino}`),
+        ) as number;
+      };
+    }
     for (const name of FILE_CHANGES) {
       wrapped[name] = (fd: number, ...rest: unknown[]) =>
         readOnly.has(fd) ? ERRNO.ROFS : wasi[name](fd, ...rest);
     }
+    // Shrinking a file frees its blocks: the listing thread truncates it,
+    // once node:wasi has judged the call (rights, descriptor) by a
+    // truncation to the size it has.
+    wrapped.fd_filestat_set_size = (fd: number, size: bigint) => {
+      if (readOnly.has(fd)) return ERRNO.ROFS;
+      const opened = this.#hostFiles.get(fd);
+      const now = opened === undefined || this.#stops === undefined
+        ? undefined
+        : this.#sizeOf(fd);
+      if (now === undefined || BigInt(size) >= now) {
+        return wasi.fd_filestat_set_size(fd, size);
+      }
+      const errno = wasi.fd_filestat_set_size(fd, now);
+      if (errno !== ERRNO.SUCCESS) return errno;
+      return this.#truncate(fd, opened!, Number(size));
+    };
     // Reads and writes move at most MAX_TRANSFER bytes a call.
     for (const name of ["fd_read", "fd_pread", "fd_write", "fd_pwrite"]) {
       const call = wrapped[name] ?? wasi[name];
@@ -437,7 +555,108 @@ export class GuestFiles {
     }
   }
 
+  /**
+   * The size of the file the guest holds as `fd`, as node:wasi gives it
+   * (through guest memory, whose bytes are put back), or `undefined`.
+   */
+  #sizeOf(fd: number): bigint | undefined {
+    const bytes = new Uint8Array(this.#memory().buffer);
+    if (bytes.length < FILESTAT_SIZE) return undefined;
+    const saved = bytes.slice(0, FILESTAT_SIZE);
+    try {
+      if (this.#wasi.fd_filestat_get(fd, 0) !== ERRNO.SUCCESS) return undefined;
+      return new DataView(bytes.buffer).getBigUint64(FILESTAT_SIZE_AT, true);
+    } finally {
+      new Uint8Array(this.#memory().buffer).set(saved);
+    }
+  }
+
+  /**
+   * Truncates a file the guest holds as `fd` on the listing thread, by its
+   * path or by the descriptor held there when it was removed; when that
+   * cannot reach it (another process moved it), node:wasi does.
+   */
+  #truncate(fd: number, file: HostFile, size: number): number {
+    const done = (errno: number) =>
+      errno === ERRNO.SUCCESS
+        ? errno
+        : this.#wasi.fd_filestat_set_size(fd, BigInt(size));
+    const errno = truncateFile(
+      file,
+      size,
+      this.#stops!,
+      this.#held.get(`${file.dev}:${file.ino}`),
+    );
+    return (typeof errno === "number"
+      ? done(errno)
+      : errno.then(done)) as number;
+  }
+
+  /**
+   * Runs `call`, which may take the name at `path` in directory `dir` from
+   * a file (a removal, or a rename over it), with that file held open on
+   * the listing thread, so that its blocks are freed there, not here.
+   */
+  #takingName(
+    dir: number,
+    path: number,
+    pathLength: number,
+    call: () => number,
+  ): number | Promise<number> {
+    const stops = this.#stops;
+    const target = stops === undefined
+      ? undefined
+      : this.#target(dir, 0, path, pathLength);
+    const file = typeof target === "object" && target.kind === "file"
+      ? hostFile(target.path)
+      : undefined;
+    const key = file === undefined ? "" : `${file.dev}:${file.ino}`;
+    if (file === undefined || this.#held.has(key)) {
+      return call();
+    }
+    const { id, held } = holdFile(file, stops!);
+    const then = (heldErrno: number) => {
+      if (heldErrno === ERRNO.SUCCESS) this.#held.set(key, id);
+      else releaseFile(id);
+      const errno = call();
+      if (heldErrno === ERRNO.SUCCESS) this.#releaseUnused(file);
+      return errno;
+    };
+    return typeof held === "number" ? then(held) : held.then(then, (error) => {
+      releaseFile(id);
+      throw error;
+    });
+  }
+
+  /** Follows a rename of `from` to `to` in the paths of the files held. */
+  #moved(from: string, to: string): void {
+    for (const [fd, file] of this.#hostFiles) {
+      if (file === undefined) continue;
+      if (file.path === from) {
+        this.#hostFiles.set(fd, { ...file, path: to });
+      } else if (file.path.startsWith(`${from}/`)) {
+        this.#hostFiles.set(fd, {
+          ...file,
+          path: to + file.path.slice(from.length),
+        });
+      }
+    }
+  }
+
+  /** Lets go of a held file once the guest holds no descriptor of it. */
+  #releaseUnused(file: HostFile): void {
+    const key = `${file.dev}:${file.ino}`;
+    const id = this.#held.get(key);
+    if (id === undefined) return;
+    for (const open of this.#hostFiles.values()) {
+      if (open !== undefined && sameFile(open, file)) return;
+    }
+    this.#held.delete(key);
+    releaseFile(id);
+  }
+
   #forget(fd: number): void {
+    this.#hostFiles.delete(fd);
     this.#listings.forget(fd);
     this.#open.delete(fd);
     this.#readOnly.delete(fd);
@@ -455,6 +674,9 @@ export class GuestFiles {
     this.#open.clear();
     this.#readOnly.clear();
     this.#directories.clear();
+    this.#hostFiles.clear();
+    for (const id of this.#held.values()) releaseFile(id);
+    this.#held.clear();
     this.#listings.clear();
   }
 }

@@ -43,6 +43,7 @@ import { WASI } from "node:wasi";
 import { Worker } from "node:worker_threads";
 import { ERRNO, fits } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
+import { type DiskFs, type DiskWork, diskWorkListed } from "./wasi_disk.ts";
 
 /** Size of a `__wasi_dirent_t`, before its name. */
 export const DIRENT_SIZE = 24;
@@ -178,19 +179,24 @@ const MAX_LISTING_BYTES = 1 << 30;
 /** The listing thread, once started. */
 let lister: Worker | undefined;
 
-/** The listing thread's program. */
+/** The listing thread's program: it lists directories, and does disk work. */
 function listerMain(
   port: { on(event: "message", fn: (message: never) => void): void },
   Wasi: typeof WASI,
   read: typeof readListed,
+  fs: DiskFs,
+  work: typeof diskWorkListed,
 ): void {
+  const held = new Map<number, { fd: number; writable: boolean }>();
   port.on("message", (
-    { path, control, data }: {
+    message: {
       path: string;
       control: Int32Array;
       data: SharedArrayBuffer;
-    },
+    } | DiskWork,
   ) => {
+    if ("work" in message) return work(fs, held, message);
+    const { path, control, data } = message;
     const listed = read(Wasi, path);
     // Cancelled: the state is still set, for a wait that may be pending.
     if (Atomics.load(control, 2) !== 0 || typeof listed === "number") {
@@ -219,7 +225,7 @@ function listerMain(
 export function startLister(): Worker {
   if (lister !== undefined) return lister;
   const source = `process.emitWarning = () => {};
-(${listerMain.toString()})(require("node:worker_threads").parentPort, require("node:wasi").WASI, ${readListed.toString()});`;
+(${listerMain.toString()})(require("node:worker_threads").parentPort, require("node:wasi").WASI, ${readListed.toString()}, require("node:fs"), ${diskWorkListed.toString()});`;
   // `env: {}`: Node's default copies process.env, which asks for --allow-env.
   lister = new Worker(source, {
     eval: true,

@@ -11,6 +11,10 @@ export interface StopperRequest {
   buffer: SharedArrayBuffer;
   /** An Int32Array's buffer whose element 0 becomes 1 once the call runs. */
   running?: SharedArrayBuffer;
+  /** Otherwise, a path whose appearance (the guest makes it) is the cue. */
+  appears?: string;
+  /** A Float64Array's buffer whose element 0 gets when it stopped (epoch ms). */
+  stoppedAt?: SharedArrayBuffer;
   /** Otherwise, how many milliseconds to wait before stopping. */
   after?: number;
 }
@@ -21,14 +25,30 @@ const scope = self as unknown as {
   onmessage: ((event: MessageEvent<StopperRequest>) => void) | null;
 };
 
-function stop(buffer: SharedArrayBuffer): void {
+function stop(buffer: SharedArrayBuffer, stoppedAt?: SharedArrayBuffer): void {
+  if (stoppedAt !== undefined) {
+    new Float64Array(stoppedAt)[0] = performance.timeOrigin + performance.now();
+  }
   new StopSignal(buffer).stop();
   scope.postMessage("stopped");
 }
 
 scope.postMessage("ready");
 scope.onmessage = (event) => {
-  const { buffer, running, after = 0 } = event.data;
+  const { buffer, running, appears, stoppedAt, after = 0 } = event.data;
+  if (appears !== undefined) {
+    // A worker may block: it looks for the path until it is there.
+    for (;;) {
+      try {
+        Deno.statSync(appears);
+        break;
+      } catch {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 0.2);
+      }
+    }
+    stop(buffer, stoppedAt);
+    return;
+  }
   if (running === undefined) {
     setTimeout(() => stop(buffer), after);
     return;

@@ -15,12 +15,18 @@ export interface Stopper {
 
 /**
  * Starts a Worker that sets `stop` once `after` milliseconds have passed
- * (or once element 0 of `running` is 1), and resolves when it is ready
+ * (or once element 0 of `running` is 1, or once the path `appears` is
+ * there, writing the time into `stoppedAt`), and resolves when it is ready
  * and has been told.
  */
 export async function stopFromAnotherThread(
   stop: StopSignal,
-  when: { after?: number; running?: SharedArrayBuffer },
+  when: {
+    after?: number;
+    running?: SharedArrayBuffer;
+    appears?: string;
+    stoppedAt?: SharedArrayBuffer;
+  },
 ): Promise<Stopper> {
   const worker = new Worker(new URL("./stopper.ts", import.meta.url), {
     type: "module",
