@@ -166,9 +166,9 @@ async function meterMode(
   name: string,
   n: number,
   budget: number,
-  make: (budget: number) => FuelMeter,
+  make: (bytes: Uint8Array, budget: number) => FuelMeter,
 ): Promise<Ending> {
-  const meter = make(budget);
+  const meter = make(bytes, budget);
   const { instance } = await WebAssembly.instantiate(
     meter.bytes,
     meter.imports,
@@ -226,9 +226,15 @@ const MODES: Record<string, Mode> = {
     return ending(guest.invoke(name, [n]), guest.instance.exports);
   },
   FuelMeter: (bytes, name, n, budget) =>
-    meterMode(bytes, name, n, budget, (fuel) => new FuelMeter(bytes, { fuel })),
+    meterMode(
+      bytes,
+      name,
+      n,
+      budget,
+      (bytes, fuel) => new FuelMeter(bytes, { fuel }),
+    ),
   "FuelMeter, slices of 3": (bytes, name, n, budget) =>
-    meterMode(bytes, name, n, budget, (fuel) => {
+    meterMode(bytes, name, n, budget, (bytes, fuel) => {
       const meter = new FuelMeter(bytes, { fuel });
       meter.slice = 3;
       return meter;
@@ -239,7 +245,7 @@ const MODES: Record<string, Mode> = {
       name,
       n,
       budget,
-      (fuel) => new FuelMeter(bytes, { fuel, resumable: false }),
+      (bytes, fuel) => new FuelMeter(bytes, { fuel, resumable: false }),
     ),
 };
 
