@@ -23,6 +23,7 @@
  * @module
  */
 
+import { hasStartFunction } from "./signatures.ts";
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import {
   meterIdle,
@@ -146,6 +147,9 @@ export interface FuelMeterOptions {
    * Whether the hooks may suspend the guest (JSPI). V8 refuses a plain call
    * into a module whose import is suspending, even when it does not
    * suspend, so an instance serves either plain calls or promising ones.
+   * A module with a start function, which instantiation calls plainly, is
+   * refused with a `TypeError` (unless `fuel` is `false`, which refuses
+   * `suspend` anyway).
    */
   suspend?: boolean;
   /**
@@ -496,6 +500,17 @@ export class FuelMeter {
     if (options.stopFlag === true && !resumable) {
       throw new TypeError(
         "a stop flag stops a call at its deadline or StopSignal, which a meter whose guest traps as soon as its fuel is spent cannot be given: drop stopFlag, or make the meter with resumable: true",
+      );
+    }
+    if (
+      (options.suspend ?? false) && HAS_JSPI && countsFuel && resumable &&
+      hasStartFunction(source instanceof Uint8Array ? source : source.bytes)
+    ) {
+      // Its first check asks the meter for fuel from inside instantiation,
+      // outside WebAssembly.promising, where V8 refuses every call of a
+      // suspending import (SuspendError), one that would not suspend too.
+      throw new TypeError(
+        "FuelMeter: a module with a start function cannot be metered with suspend: true, since its start function runs inside instantiation, where no call of the meter's suspending import is allowed: make the meter without suspend (and call it with run, not runAsync)",
       );
     }
     const limits = checkLimits(options.limits, "FuelMeter");

@@ -396,3 +396,22 @@ Deno.test("a trapping FuelMeter cannot see a start function that ran out inside 
   assert.deepEqual(meter.usage, { consumed: 0, remaining: 3_000 });
   assert.equal(meter.exhausted, false);
 });
+
+Deno.test("a FuelMeter with suspend: true refuses a module with a start function in one line, which instantiation could never run", async () => {
+  assert.throws(
+    () => new FuelMeter(START, { suspend: true }),
+    (error) =>
+      error instanceof TypeError &&
+      /start function cannot be metered with suspend: true/.test(
+        error.message,
+      ) && !error.message.includes("\n"),
+  );
+  // Without suspend the same module loads and books its start function.
+  const meter = new FuelMeter(START);
+  const { instance } = await WebAssembly.instantiate(
+    meter.bytes,
+    meter.imports,
+  );
+  meter.attach(instance);
+  assert.ok(meter.consumed > 0);
+});
