@@ -22,6 +22,12 @@ import {
   RewriteCache,
 } from "../mod.ts";
 import { withDirectory } from "./support/temp_directory.ts";
+import {
+  evaluate,
+  meteredQuickJS,
+  QUICKJS_PROGRAMS,
+  quickjsBytes,
+} from "./support/quickjs.ts";
 import { COMPUTE } from "./support/guests.ts";
 
 /** Bulk operators charged by size, a failed and a paid grow; memory is the state. */
@@ -415,3 +421,44 @@ Deno.test("a FuelMeter with suspend: true refuses a module with a start function
   meter.attach(instance);
   assert.ok(meter.consumed > 0);
 });
+
+Deno.test("QuickJS: every meter mode, a fresh rewrite and a warm one count the same programs the same and stop them at the same place", () =>
+  withDirectory(async (directory) => {
+    const bytes = await quickjsBytes;
+    const store = new RewriteCache(directory);
+    const makers: Record<string, () => Promise<FuelMeter>> = {
+      resumable: () => Promise.resolve(new FuelMeter(bytes)),
+      "resumable: false": () =>
+        Promise.resolve(new FuelMeter(bytes, { resumable: false })),
+      "slices of 501": () => {
+        const meter = new FuelMeter(bytes);
+        meter.slice = 501;
+        return Promise.resolve(meter);
+      },
+      "a fresh rewrite": () => FuelMeter.create(bytes, { cache: store }),
+      "a warm rewrite": () => FuelMeter.create(bytes, { cache: store }),
+    };
+    const counts = new Map<string, unknown[]>();
+    for (const [mode, make] of Object.entries(makers)) {
+      const meter = await make();
+      const { QuickJS } = await meteredQuickJS(undefined, meter);
+      const vm = QuickJS.newContext();
+      const line: unknown[] = [meter.consumed];
+      for (const code of QUICKJS_PROGRAMS.slice(0, 3)) {
+        line.push(meter.run(() => evaluate(vm, code)).fuel!.consumed);
+      }
+      const cut = meter.run(() => evaluate(vm, QUICKJS_PROGRAMS[0]), {
+        fuel: 300_000,
+      });
+      line.push(cut.outcome, cut.fuel!.consumed);
+      line.push(meter.run(() => evaluate(vm, "1 + 2")).fuel!.consumed);
+      // Not disposed: a runtime stopped mid-run cannot be.
+      counts.set(mode, line);
+    }
+    assert.deepEqual([store.hits, store.misses], [1, 1]);
+    const [[first, expected], ...rest] = counts;
+    assert.equal(expected[4], "fuel_exhausted");
+    for (const [mode, line] of rest) {
+      assert.deepEqual(line, expected, `${mode} against ${first}`);
+    }
+  }));
