@@ -148,8 +148,8 @@ export interface FuelMeterOptions {
    * into a module whose import is suspending, even when it does not
    * suspend, so an instance serves either plain calls or promising ones.
    * A module with a start function, which instantiation calls plainly, is
-   * refused with a `TypeError` (unless `fuel` is `false`, which refuses
-   * `suspend` anyway).
+   * refused with a `TypeError` when the guest resumes (the default): its
+   * first check would call the suspending import there.
    */
   suspend?: boolean;
   /**
