@@ -28,7 +28,7 @@ import {
 import { compileBytes, loadModule } from "./src/load.ts";
 import { loadGuestWith } from "./src/load_guest.ts";
 import { roomForHit } from "./src/rewrite_splice.ts";
-import { OUTCOMES, START_FUNCTION, stoppedOutcome } from "./src/outcome.ts";
+import { loadStopOutcome, OUTCOMES, START_FUNCTION } from "./src/outcome.ts";
 
 /** The outcomes a run of the command line can end with. */
 const CLI_OUTCOMES = OUTCOMES.filter((outcome) => outcome !== "out_of_memory");
@@ -677,7 +677,7 @@ async function run(
   } catch (error) {
     // Stopped while it loads: in the start function if the guest has one,
     // else before the call it was loaded for.
-    const stopped = stoppedOutcome(
+    const stopped = loadStopOutcome(
       hasStart ? START_FUNCTION : options.invoke,
       error,
     );

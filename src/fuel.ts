@@ -23,6 +23,7 @@
  * @module
  */
 
+import { hasStartFunction } from "./signatures.ts";
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import {
   meterIdle,
@@ -146,6 +147,9 @@ export interface FuelMeterOptions {
    * Whether the hooks may suspend the guest (JSPI). V8 refuses a plain call
    * into a module whose import is suspending, even when it does not
    * suspend, so an instance serves either plain calls or promising ones.
+   * A module with a start function, which instantiation calls plainly, is
+   * refused with a `TypeError` when the guest resumes (the default): its
+   * first check would call the suspending import there.
    */
   suspend?: boolean;
   /**
@@ -153,8 +157,11 @@ export interface FuelMeterOptions {
    * async yields, refuel), or traps as soon as its fuel is spent. A guest
    * that cannot resume gets its whole budget at once and runs markedly
    * faster in tight loops (see `InstrumentOptions.resumable`); `poll` and
-   * `refuel` are then never called. Default `true`. Ignored when the meter
-   * is given an already instrumented module, which says for itself.
+   * `refuel` are then never called. A start function that runs out of fuel
+   * then traps inside the engine's instantiation, before any `attach`, so
+   * the meter's books show none of what it spent (a resumable meter books
+   * it). Default `true`. Ignored when the meter is given an already
+   * instrumented module, which says for itself.
    */
   resumable?: boolean;
   /**
@@ -493,6 +500,17 @@ export class FuelMeter {
     if (options.stopFlag === true && !resumable) {
       throw new TypeError(
         "a stop flag stops a call at its deadline or StopSignal, which a meter whose guest traps as soon as its fuel is spent cannot be given: drop stopFlag, or make the meter with resumable: true",
+      );
+    }
+    if (
+      (options.suspend ?? false) && HAS_JSPI && countsFuel && resumable &&
+      hasStartFunction(source instanceof Uint8Array ? source : source.bytes)
+    ) {
+      // Its first check asks the meter for fuel from inside instantiation,
+      // outside WebAssembly.promising, where V8 refuses every call of a
+      // suspending import (SuspendError), one that would not suspend too.
+      throw new TypeError(
+        "FuelMeter: a module with a start function cannot be metered with suspend: true, since its start function runs inside instantiation, where no call of the meter's suspending import is allowed: make the meter without suspend (and call it with run, not runAsync)",
       );
     }
     const limits = checkLimits(options.limits, "FuelMeter");

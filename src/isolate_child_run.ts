@@ -19,7 +19,7 @@ import {
   LOADED_MARK,
   toWire,
 } from "./isolate_wire.ts";
-import { START_FUNCTION, stoppedOutcome } from "./outcome.ts";
+import { loadStopOutcome, START_FUNCTION } from "./outcome.ts";
 
 /** Runs the call and exits the process. */
 export async function runCall(guarded: GuardedRequest): Promise<never> {
@@ -52,7 +52,7 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
     // Calls report their stops as outcomes; only loading throws one, when
     // the start function is stopped.
     line = JSON.stringify(
-      toWire(stoppedOutcome(START_FUNCTION, error) ?? error),
+      toWire(loadStopOutcome(START_FUNCTION, error) ?? error),
     );
   }
   const answer = new TextEncoder().encode(`${request.answerTag}${line}\n`);

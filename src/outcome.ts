@@ -117,6 +117,29 @@ export function stoppedOutcome(
 }
 
 /**
+ * {@linkcode stoppedOutcome} of a load that a stop ended (in the start
+ * function, or before it). A metered start function that ran out carries
+ * its count in the error, so the outcome carries it as fuel, as a call's
+ * does: `invokeIsolated` and the CLI then report what `loadGuest`'s
+ * `FuelExhausted` says.
+ *
+ * @param name The export named for the stop (`(start)` for the start function).
+ * @param error What ended the load.
+ * @returns The outcome, with its fuel when the load ran out of it.
+ */
+export function loadStopOutcome(
+  name: string,
+  error: unknown,
+): StoppedOutcome | undefined {
+  const stopped = stoppedOutcome(name, error);
+  if (stopped === undefined || stopped.outcome !== "fuel_exhausted") {
+    return stopped;
+  }
+  const { budget, consumed } = stopped.error;
+  return { ...stopped, fuel: { consumed, remaining: budget - consumed } };
+}
+
+/**
  * {@linkcode stoppedOutcome} of an error the runner made itself from a
  * call's recorded stop: no host value, so no guard against one (a stop's
  * round trip is a few hundred nanoseconds; the guards were a tenth of it).
