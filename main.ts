@@ -282,6 +282,26 @@ function describeValue(value: unknown): string {
   return value === undefined ? "nothing" : String(value);
 }
 
+/**
+ * The first write to stdout or stderr that failed (a full disk, a pipe
+ * whose reader left): the run's report is lost, so it ends with status 2
+ * and one line on stderr, if stderr still takes it. A write from inside the
+ * guest's call (the interrupt's line) must not throw into the guest.
+ */
+let lostOutput: string | undefined;
+
+/** Writes one line to stdout or stderr, recording a failure. */
+function say(stream: "stdout" | "stderr", line: string): void {
+  try {
+    if (stream === "stdout") console.log(line);
+    else console.error(line);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : describeThrown(error);
+    lostOutput ??=
+      `cannot write to ${stream}: ${why}; the report is lost: check where ${stream} goes (a full disk, a closed pipe)`;
+  }
+}
+
 function report(result: CallOutcome, options: Options): void {
   if (options.json) {
     const record: Record<string, unknown> = {
@@ -306,24 +326,25 @@ function report(result: CallOutcome, options: Options): void {
     record.message = result.outcome === "returned"
       ? `${result.export} returned ${describeValue(result.value)}`
       : result.error.message;
-    console.log(JSON.stringify(record));
+    say("stdout", JSON.stringify(record));
     return;
   }
   if (result.outcome !== "returned") {
-    console.log(`Error from ${result.export}: ${result.error.message}`);
+    say("stdout", `Error from ${result.export}: ${result.error.message}`);
   } else if (options.expect === "returned") {
-    console.log(`${result.export} returned: ${describeValue(result.value)}`);
+    say("stdout", `${result.export} returned: ${describeValue(result.value)}`);
   }
   if (result.outcome === options.expect) {
-    console.log("Success!");
+    say("stdout", "Success!");
   } else if (result.outcome === "returned") {
-    console.error(
+    say(
+      "stderr",
       `${result.export} did not error. Returned the value: ${
         describeValue(result.value)
       }`,
     );
   } else if (result.outcome !== "aborted") {
-    console.error(`expected outcome ${options.expect}, got ${result.outcome}`);
+    say("stderr", `expected outcome ${options.expect}, got ${result.outcome}`);
   }
 }
 
@@ -458,13 +479,13 @@ function fail(error: unknown, json: boolean): number {
     const record = kind === undefined
       ? { outcome, message }
       : { outcome, error: kind, message };
-    console.log(JSON.stringify(record));
+    say("stdout", JSON.stringify(record));
   } else if (outcome === "internal_error") {
-    console.error(`internal error: ${message}`);
+    say("stderr", `internal error: ${message}`);
   } else if (error instanceof UsageError) {
-    console.error(`error: ${message}; run with --help for usage`);
+    say("stderr", `error: ${message}; run with --help for usage`);
   } else {
-    console.error(`error: ${message}`);
+    say("stderr", `error: ${message}`);
   }
   return outcome === "internal_error" ? 3 : 2;
 }
@@ -592,9 +613,9 @@ async function runIfWasi(
     ),
   });
   if (options.json) {
-    console.error(JSON.stringify(wasiReport(result, elapsed)));
+    say("stderr", JSON.stringify(wasiReport(result, elapsed)));
   } else if (result.outcome !== "exited") {
-    console.error(`${label}: ${result.error.message}`);
+    say("stderr", `${label}: ${result.error.message}`);
   }
   return status;
 }
@@ -606,6 +627,19 @@ async function runIfWasi(
  * @returns The exit status.
  */
 export async function main(argv: string[]): Promise<number> {
+  lostOutput = undefined;
+  const status = await runCommandLine(argv);
+  if (lostOutput === undefined) return status;
+  try {
+    console.error(`error: ${lostOutput}`);
+  } catch {
+    // Nowhere is left to say it: the status says it.
+  }
+  return status === 3 ? 3 : 2;
+}
+
+/** {@linkcode main}, but for a report it could not write. */
+async function runCommandLine(argv: string[]): Promise<number> {
   // Known before the arguments are parsed, so that a usage error is JSON too.
   // A WASI command's own arguments, after --, are not options.
   const end = argv.indexOf("--");
@@ -619,7 +653,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const options = parseOptions(wasi.rest);
     if (options === "help") {
-      console.log(USAGE);
+      say("stdout", USAGE);
       return 0;
     }
     // Before the guest is read: a cache it cannot use fails the run at once.
@@ -664,7 +698,7 @@ async function run(
       imports,
       interrupt: {
         onCall: () => {
-          if (!options.json) console.log("interrupt_execution called!");
+          if (!options.json) say("stdout", "interrupt_execution called!");
         },
       },
       async: true,
