@@ -157,6 +157,7 @@ function parseOptions(argv: string[]): Options | "help" {
     parsed = parseArgs({
       args: joinDashValues(argv),
       allowPositionals: true,
+      tokens: true,
       options: {
         invoke: { type: "string" },
         arg: { type: "string", multiple: true, default: [] },
@@ -192,8 +193,26 @@ function parseOptions(argv: string[]): Options | "help" {
       (error as Error).message.split("\n").join(" ").replace(/\.$/, ""),
     );
   }
-  const { values, positionals } = parsed;
+  const { values, positionals, tokens } = parsed;
   if (values.help) return "help";
+  // The parser keeps the last of a repeated option: a script that adds
+  // --fuel to a command line that has one would run with a budget it
+  // never sees.
+  const given = new Map<string, string[]>();
+  for (const token of tokens) {
+    if (token.kind !== "option" || token.value === undefined) continue;
+    if (token.name === "arg") continue;
+    given.set(token.name, [...given.get(token.name) ?? [], token.value]);
+  }
+  for (const [name, seen] of given) {
+    if (seen.length > 1) {
+      throw new UsageError(
+        `--${name} is given ${seen.length} times (${
+          seen.join(", ")
+        }), and it takes one value: give it once`,
+      );
+    }
+  }
   if (positionals.length > 1) {
     throw new UsageError(
       `expected at most one guest, got ${positionals.length}: ${

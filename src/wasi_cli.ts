@@ -36,9 +36,9 @@ export interface WasiFlags {
  *
  * @param argv The command line, without the program name.
  * @returns The WASI flags, and what is left.
- * @throws {TypeError} When a flag has no value, `--env` has no `=`, `--dir`
- *   no host directory or more than one `::`, or two `--dir` give the guest
- *   the same name.
+ * @throws {TypeError} When a flag has no value, `--env` has no `=` or
+ *   sets a name again, `--dir` no host directory, an empty guest name or
+ *   more than one `::`, or two `--dir` give the guest the same name.
  */
 export function parseWasiFlags(argv: readonly string[]): WasiFlags {
   const flags: WasiFlags = { preopens: [], env: {}, args: [], rest: [] };
@@ -59,9 +59,9 @@ export function parseWasiFlags(argv: readonly string[]): WasiFlags {
       // More than one "::" (a mode, `::ro`, say) would be dropped, and the
       // directory preopened for writing all the same.
       const [host, guest, ...more] = value.split("::");
-      if (host === "" || more.length > 0) {
+      if (host === "" || guest === "" || more.length > 0) {
         throw new TypeError(
-          `--dir ${value}: expected HOST[::GUEST], where HOST is a directory (. for this one) and GUEST holds no "::" (every --dir is read-write)`,
+          `--dir ${value}: expected HOST[::GUEST], where HOST is a directory (. for this one) and GUEST, if given, a name the guest opens it by, such as /data, holding no "::" (every --dir is read-write)`,
         );
       }
       const name = guest ?? host;
@@ -76,7 +76,16 @@ export function parseWasiFlags(argv: readonly string[]): WasiFlags {
       if (equals <= 0) {
         throw new TypeError(`--env ${value}: expected NAME=VALUE`);
       }
-      flags.env[value.slice(0, equals)] = value.slice(equals + 1);
+      const name = value.slice(0, equals);
+      // As a repeated option elsewhere: the first value would be dropped.
+      if (Object.hasOwn(flags.env, name)) {
+        throw new TypeError(
+          `--env ${value}: ${name} is already set, to ${
+            JSON.stringify(flags.env[name])
+          }; give each name once`,
+        );
+      }
+      flags.env[name] = value.slice(equals + 1);
     }
   }
   return flags;

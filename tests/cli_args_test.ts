@@ -433,3 +433,22 @@ Deno.test("CLI: a float --arg past its type's range is refused, not made an infi
   assert.equal(convertArgument("-Infinity", 0, "f32"), -Infinity);
   assert.equal(convertArgument("1e-999", 0, "f64"), 0);
 });
+
+Deno.test("CLI: an option that takes one value, given twice, is refused rather than the first dropped", async () => {
+  const fuel = await runMain(["--allow-read"], [
+    "guest/compute.wasm",
+    "--invoke",
+    "fib",
+    "--arg",
+    "5",
+    "--fuel",
+    "10",
+    "--fuel=1e6",
+  ]);
+  assert.equal(fuel.code, 2);
+  assert.equal(fuel.stdout, "");
+  assertOneLine(
+    fuel.stderr,
+    /^error: --fuel is given 2 times \(10, 1e6\), and it takes one value: give it once/,
+  );
+});

@@ -280,3 +280,23 @@ Deno.test("main.ts refuses a module that imports WASI and exports _start but can
     await Deno.remove(directory, { recursive: true });
   }
 });
+
+Deno.test("parseWasiFlags refuses an empty guest name and an --env name set twice", () => {
+  assert.throws(
+    () => parseWasiFlags(["--dir", "data::"]),
+    (error: Error) =>
+      error instanceof TypeError && error.message.includes("HOST[::GUEST]"),
+  );
+  assert.throws(
+    () => parseWasiFlags(["--env", "A=1", "--env=A=2"]),
+    (error: Error) =>
+      error instanceof TypeError &&
+      error.message ===
+        '--env A=2: A is already set, to "1"; give each name once',
+  );
+  // A value may hold "=", and different names are fine.
+  assert.deepEqual(parseWasiFlags(["--env", "A=b=c", "--env", "B="]).env, {
+    A: "b=c",
+    B: "",
+  });
+});
