@@ -139,6 +139,8 @@ for the bundled guests); --allow-net=HOST for a guest given by http(s) URL.`;
 
 interface Options {
   guest: string | URL;
+  /** Whether the guest was named, rather than the bundled one run. */
+  guestGiven: boolean;
   invoke: string;
   args: string[];
   expect: string;
@@ -152,10 +154,18 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options | "help" {
+  const args = joinDashValues(argv);
+  // A guest named like an option would be read as one, letter by letter.
+  const dashed = args.find((word) => /^-[^=]*\.wasm$/i.test(word));
+  if (dashed !== undefined) {
+    throw new UsageError(
+      `${dashed} reads as an option: give a guest whose name starts with a dash as ./${dashed}`,
+    );
+  }
   let parsed;
   try {
     parsed = parseArgs({
-      args: joinDashValues(argv),
+      args,
       allowPositionals: true,
       tokens: true,
       options: {
@@ -240,6 +250,7 @@ function parseOptions(argv: string[]): Options | "help" {
   return {
     guest: positionals[0] ??
       new URL("./guest/early_exit_guest.wasm", import.meta.url),
+    guestGiven: positionals[0] !== undefined,
     invoke,
     args: values.arg,
     expect,
@@ -582,6 +593,14 @@ async function runIfWasi(
     if (wasi.preopens.length > 0 || Object.keys(wasi.env).length > 0) {
       throw new UsageError(
         `--dir and --env are for WASI commands, and ${label} is not one (it must import wasi_snapshot_preview1 and export _start)`,
+      );
+    }
+    if (wasi.args.length > 0 && !options.guestGiven) {
+      // `main.ts -- -x.wasm`: the guest itself put after --.
+      throw new UsageError(
+        `no guest was given before --, so the bundled ${label} runs, which is not a WASI command and takes no arguments after --: give the guest before -- (a name that starts with a dash as ./${
+          wasi.args[0]
+        })`,
       );
     }
     if (wasi.args.length > 0) {
