@@ -40,9 +40,11 @@ import { describeThrown } from "./src/thrown_values.ts";
 import {
   commandRefusal,
   isWasiCommand,
+  listenForStops,
   parseWasiFlags,
   reactorRefusal,
   runWasiCommand,
+  type StopListener,
   WASI_STOP_STATUS,
   type WasiFlags,
   wasiReport,
@@ -99,7 +101,7 @@ _start) runs as a program instead, with --fuel and --timeout as above
   --dir HOST[::GUEST] preopens the host directory HOST as GUEST (default:
                      HOST), read-write; it needs --allow-read and
                      --allow-write for HOST
-  --env K=V          sets the guest's environment variable K
+  --env K=V          sets the guest's environment variable K (once each)
 Its stdin, stdout and stderr are this process's. The exit status is the
 guest's exit code when it exits (1 for a code outside 0-255); otherwise
 timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exhausted}, Ctrl-C ${WASI_STOP_STATUS.aborted}, trap ${WASI_STOP_STATUS.trap}, any other ending ${WASI_STOP_STATUS.error},
@@ -120,19 +122,24 @@ Outcomes: returned (the export returned a value), interrupted (a host import
 stopped the guest), fuel_exhausted (the --fuel budget ran out), timeout (the
 --timeout passed), trap (the guest trapped: unreachable, out-of-bounds access,
 divide by zero, stack overflow, ...), error (a host import threw), aborted
-(Ctrl-C: the call is stopped cleanly).
+(Ctrl-C, SIGTERM or SIGHUP: the call is stopped cleanly).
 
 Every call runs metered and async, so that Ctrl-C (SIGINT) stops even a
-guest that never calls the host.
+guest that never calls the host; SIGTERM and SIGHUP stop it the same way
+(status 143 and 129), with the report whole; a second signal ends the
+process at once. An option that takes one value may be given once. A
+guest whose name starts with a dash goes as ./-NAME.wasm. A guest read
+from a FIFO waits for its writer (bounded by --timeout).
 
 Exit status:
   0    the outcome was the expected one
   1    the call ended another way
   2    usage error, missing read permission, unreadable file, not a valid
-       module, a missing import or export, or a --cache directory without
-       read and write permission (one line on stderr says how to fix it)
+       module, a missing import or export, a --cache directory without
+       read and write permission, or a report stdout cannot take (one
+       line on stderr says how to fix it)
   3    internal error (a bug in early-exit; please report it)
-  130  the call was aborted with Ctrl-C (SIGINT)
+  130  the call was aborted with Ctrl-C (SIGINT); 143 SIGTERM, 129 SIGHUP
 
 Permissions: --allow-read for the guest file (--allow-read=guest is enough
 for the bundled guests); --allow-net=HOST for a guest given by http(s) URL.`;
@@ -378,11 +385,18 @@ function report(result: CallOutcome, options: Options): void {
   }
 }
 
-/** Reports how the call ended and returns the exit status. */
-function finish(result: CallOutcome, options: Options): number {
+/**
+ * Reports how the call ended and returns the exit status: for an abort
+ * that was not expected, the status of the signal that stopped it.
+ */
+function finish(
+  result: CallOutcome,
+  options: Options,
+  stops: StopListener,
+): number {
   report(result, options);
   if (result.outcome === "aborted" && options.expect !== "aborted") {
-    return 130;
+    return stops.status ?? 130;
   }
   return result.outcome === options.expect ? 0 : 1;
 }
@@ -707,12 +721,11 @@ async function runCommandLine(argv: string[]): Promise<number> {
     // this listener runs even while a guest that never calls the host
     // computes, its start function included.
     const controller = new AbortController();
-    const onInterrupt = () => controller.abort("Ctrl-C (SIGINT)");
-    Deno.addSignalListener("SIGINT", onInterrupt);
+    const stops = listenForStops(controller);
     try {
-      return await run(options, read, imports, controller.signal, cache);
+      return await run(options, read, imports, stops, controller.signal, cache);
     } finally {
-      Deno.removeSignalListener("SIGINT", onInterrupt);
+      stops.remove();
     }
   } catch (error) {
     return fail(error, json);
@@ -724,6 +737,7 @@ async function run(
   options: Options,
   read: { bytes: Uint8Array; label: string },
   imports: GuestOptions["imports"],
+  stops: StopListener,
   signal: AbortSignal,
   cache: RewriteCache | undefined,
 ): Promise<number> {
@@ -754,7 +768,7 @@ async function run(
       error,
     );
     if (stopped === undefined) throw error;
-    return finish(stopped, options);
+    return finish(stopped, options, stops);
   }
   const args = convertArguments(
     options.args,
@@ -764,7 +778,7 @@ async function run(
     signal,
     timeout: options.timeout,
   });
-  return finish(result, options);
+  return finish(result, options, stops);
 }
 
 if (import.meta.main) {

@@ -260,3 +260,21 @@ Deno.test("Ctrl-C (SIGINT) stops a long guest call cleanly: outcome aborted, exi
     "Error from count_forever: guest call aborted: Ctrl-C (SIGINT)\n",
   );
 });
+
+Deno.test("SIGTERM and SIGHUP stop a guest call as Ctrl-C does: outcome aborted, the report whole, exit 128 + the signal's number", async () => {
+  const [term, hangUp] = await allRuns([
+    pressCtrlC(["guest/runaway.wasm", "--invoke=spin", "--json"], "SIGTERM"),
+    pressCtrlC(["guest/runaway.wasm", "--invoke=spin"], "SIGHUP"),
+  ]);
+  assert.equal(term.code, 143, term.stderr);
+  assert.deepEqual(JSON.parse(term.stdout), {
+    outcome: "aborted",
+    export: "spin",
+    message: "guest call aborted: SIGTERM",
+  });
+  assert.equal(hangUp.code, 129, hangUp.stderr);
+  assert.equal(
+    hangUp.stdout,
+    "Error from spin: guest call aborted: SIGHUP (the terminal closed)\n",
+  );
+});

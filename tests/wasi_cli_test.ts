@@ -218,6 +218,18 @@ Deno.test("main.ts: with --json, Ctrl-C is reported as aborted, with 130", async
   assert.equal(typeof report.elapsed_ms, "number");
 });
 
+Deno.test("main.ts: with --json, SIGTERM is reported as aborted, with 143", async () => {
+  const run = await runMain(["--json", wasiGuest("sleep").pathname], {
+    interruptOn: "sleeping",
+    signal: "SIGTERM",
+  });
+  assert.equal(run.code, 143, run.stderr);
+  assert.equal(run.stdout, "sleeping\n");
+  const report = JSON.parse(run.stderr);
+  assert.equal(report.outcome, "aborted");
+  assert.equal(report.message, "guest call aborted: SIGTERM");
+});
+
 Deno.test("main.ts passes its stdin to a WASI command, with and without a deadline", async () => {
   for (const deadline of [[], ["--timeout", "60000"]]) {
     const child = new Deno.Command(Deno.execPath(), {
