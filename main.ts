@@ -25,7 +25,7 @@ import {
   parseTimeout,
   UsageError,
 } from "./src/cli_arguments.ts";
-import { compileBytes, loadModule } from "./src/load.ts";
+import { compileBytes, loadModule, readModuleStream } from "./src/load.ts";
 import { loadGuestWith } from "./src/load_guest.ts";
 import { roomForHit } from "./src/rewrite_splice.ts";
 import { loadStopOutcome, OUTCOMES, START_FUNCTION } from "./src/outcome.ts";
@@ -54,8 +54,8 @@ const USAGE = `Usage: deno run --allow-read main.ts [options] [GUEST.wasm]
 
 Runs one export of a WebAssembly guest, supplying the host import
 env.interrupt_execution, which stops the guest when called. GUEST.wasm is a
-path or a file:/http:/https: URL; by default, the bundled seed guest
-guest/early_exit_guest.wasm (read from beside main.ts).
+path, a file:/http:/https: URL, or - to read it from stdin; by default, the
+bundled seed guest guest/early_exit_guest.wasm (read from beside main.ts).
 
 Options:
   --invoke NAME      the export to call (default: exit_early)
@@ -498,6 +498,9 @@ function commandLineMessage(error: EarlyExitError): string {
     return error.message.replace(
       /leave out cache(\)?)$/,
       "leave out --cache$1",
+    ).replace(
+      /or pass the bytes themselves$/,
+      "or - to read the guest from stdin",
     );
   }
   return error.message;
@@ -535,13 +538,13 @@ function fail(error: unknown, json: boolean): number {
 }
 
 /**
- * Whether reading the guest may wait for ever: a URL, or a path that is not
- * a regular file (a FIFO, a device). A path that cannot be looked at is
+ * Whether reading the guest may wait for ever: a URL, stdin (`-`), or a
+ * path that is not a regular file (a FIFO, a device). A path that cannot be looked at is
  * left to the read, which says why.
  */
 async function mayNeverArrive(guest: string | URL): Promise<boolean> {
   const text = String(guest);
-  if (/^https?:/i.test(text)) return true;
+  if (text === "-" || /^https?:/i.test(text)) return true;
   try {
     const path = /^file:/i.test(text) ? new URL(text) : text;
     return !(await Deno.stat(path)).isFile;
@@ -574,18 +577,26 @@ async function runIfWasi(
   const late = () =>
     new GuestLoadError(
       /^https?:/i.test(String(options.guest)) ? "fetch" : "io",
-      `cannot load ${options.guest}: it did not arrive within --timeout ${options.timeout} ms`,
+      `cannot load ${
+        options.guest === "-" ? "the guest from stdin" : options.guest
+      }: it did not arrive within --timeout ${options.timeout} ms`,
       "check that it is there and complete, or give a longer --timeout",
     );
   const given = new Promise<never>((_, reject) =>
     arrival?.addEventListener("abort", () => reject(late()), { once: true })
   );
+  const fromStdin = options.guest === "-";
   const { bytes, label } = await Promise.race([
-    loadModule(options.guest, {
-      compile: false,
-      room: cache === undefined ? undefined : roomForHit,
-      signal: arrival,
-    }),
+    fromStdin
+      ? readModuleStream(Deno.stdin.readable, "stdin").then((bytes) => ({
+        bytes,
+        label: "stdin",
+      }))
+      : loadModule(options.guest, {
+        compile: false,
+        room: cache === undefined ? undefined : roomForHit,
+        signal: arrival,
+      }),
     given,
   ]).catch((error) => {
     throw arrival?.aborted ? late() : error;
@@ -660,9 +671,12 @@ async function runIfWasi(
     reportInterrupt: options.json,
     cache,
     ownsBytes: true,
-    readsStdin: imports.some((i) =>
-      i.module === "wasi_snapshot_preview1" && i.name === "fd_read"
-    ),
+    // Read from stdin, the guest leaves the command nothing to read there.
+    stdin: fromStdin ? new Uint8Array(0) : undefined,
+    readsStdin: !fromStdin &&
+      imports.some((i) =>
+        i.module === "wasi_snapshot_preview1" && i.name === "fd_read"
+      ),
   });
   if (options.json) {
     say("stderr", JSON.stringify(wasiReport(result, elapsed)));

@@ -208,6 +208,16 @@ async function readLocal(
       throw error;
     }
     if (error instanceof Deno.errors.NotCapable) {
+      // Deno lets a program open a device (`/dev/stdin`, say) only with
+      // every permission, --allow-read or not.
+      if (/requires all access/i.test(error.message)) {
+        throw new GuestLoadError(
+          "permission",
+          `cannot read ${label}: Deno opens a device only with --allow-all`,
+          "give the path of a file, or pass the bytes themselves",
+          { cause: error },
+        );
+      }
       throw new GuestLoadError(
         "permission",
         `cannot read ${label}: read permission is missing`,
@@ -477,6 +487,34 @@ async function collect(
     at += chunk.length;
   }
   return bytes;
+}
+
+/**
+ * A module's bytes from a stream, such as stdin: up to
+ * {@linkcode MAX_MODULE_BYTES}, and refused at its first bytes when they
+ * are not wasm.
+ *
+ * @param stream The bytes.
+ * @param label The stream's name in messages.
+ * @returns The bytes, in a buffer of their own.
+ * @throws {GuestLoadError} When the read fails or passes the cap.
+ * @throws {InvalidModule} When the first bytes are not a core module's.
+ */
+export async function readModuleStream(
+  stream: ReadableStream<Uint8Array>,
+  label: string,
+): Promise<Uint8Array> {
+  try {
+    return await collect(stream, label, "read");
+  } catch (error) {
+    if (isGuestLoadError(error) || error instanceof InvalidModule) throw error;
+    throw new GuestLoadError(
+      "io",
+      `cannot read ${label}: ${(error as Error).message}`,
+      "check what is sent to it",
+      { cause: error },
+    );
+  }
 }
 
 /** A response's bytes, with a fetch error for a body that breaks off. */
