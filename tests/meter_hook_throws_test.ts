@@ -10,11 +10,7 @@
  */
 
 import assert from "./support/assert.ts";
-import {
-  type CallOutcome,
-  type FuelMeter,
-  type FuelMeterOptions,
-} from "../mod.ts";
+import type { CallOutcome, FuelMeter, FuelMeterOptions } from "../mod.ts";
 import { attachedMeter } from "./support/attached_meter.ts";
 import { wat } from "./support/instrument.ts";
 
