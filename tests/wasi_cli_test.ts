@@ -218,6 +218,18 @@ Deno.test("main.ts: with --json, Ctrl-C is reported as aborted, with 130", async
   assert.equal(typeof report.elapsed_ms, "number");
 });
 
+Deno.test("main.ts: with --json, SIGTERM is reported as aborted, with 143", async () => {
+  const run = await runMain(["--json", wasiGuest("sleep").pathname], {
+    interruptOn: "sleeping",
+    signal: "SIGTERM",
+  });
+  assert.equal(run.code, 143, run.stderr);
+  assert.equal(run.stdout, "sleeping\n");
+  const report = JSON.parse(run.stderr);
+  assert.equal(report.outcome, "aborted");
+  assert.equal(report.message, "guest call aborted: SIGTERM");
+});
+
 Deno.test("main.ts passes its stdin to a WASI command, with and without a deadline", async () => {
   for (const deadline of [[], ["--timeout", "60000"]]) {
     const child = new Deno.Command(Deno.execPath(), {
@@ -279,4 +291,24 @@ Deno.test("main.ts refuses a module that imports WASI and exports _start but can
   } finally {
     await Deno.remove(directory, { recursive: true });
   }
+});
+
+Deno.test("parseWasiFlags refuses an empty guest name and an --env name set twice", () => {
+  assert.throws(
+    () => parseWasiFlags(["--dir", "data::"]),
+    (error: Error) =>
+      error instanceof TypeError && error.message.includes("HOST[::GUEST]"),
+  );
+  assert.throws(
+    () => parseWasiFlags(["--env", "A=1", "--env=A=2"]),
+    (error: Error) =>
+      error instanceof TypeError &&
+      error.message ===
+        '--env A=2: A is already set, to "1"; give each name once',
+  );
+  // A value may hold "=", and different names are fine.
+  assert.deepEqual(parseWasiFlags(["--env", "A=b=c", "--env", "B="]).env, {
+    A: "b=c",
+    B: "",
+  });
 });
