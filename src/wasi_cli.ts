@@ -85,7 +85,14 @@ export function parseWasiFlags(argv: readonly string[]): WasiFlags {
           }; give each name once`,
         );
       }
-      flags.env[name] = value.slice(equals + 1);
+      // Defined, not assigned: `--env __proto__=x` would otherwise set the
+      // record's prototype and reach the guest as nothing.
+      Object.defineProperty(flags.env, name, {
+        value: value.slice(equals + 1),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
   }
   return flags;

@@ -38,6 +38,12 @@ Deno.test("parseWasiFlags takes --dir, --env and the arguments after --", () => 
   assert.throws(() => parseWasiFlags(["--dir"]), TypeError, "needs a value");
 });
 
+Deno.test("parseWasiFlags keeps --env __proto__=x as a variable of that name", () => {
+  const { env } = parseWasiFlags(["--env", "__proto__=x", "--env", "A=1"]);
+  assert.deepEqual(Object.entries(env), [["__proto__", "x"], ["A", "1"]]);
+  assert.equal(Object.getPrototypeOf(env), Object.prototype);
+});
+
 Deno.test("parseWasiFlags refuses a --dir with no host, or with more than HOST::GUEST, rather than drop the rest", () => {
   // `::ro` would otherwise be dropped, and the directory preopened for
   // writing.
