@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:79701d84d9e66298bfb04d22de9ec77b9f5be5cbb1a302f38e368571a3b0e748";
+  "sha256:b463c378c97036345b5948d73c42123899c0dc19b009c7c5bedf268f38c152fb";
