@@ -567,17 +567,34 @@ async function rewriteGuest(
       stops.runSteps(instrumentSteps(from, settings));
     if (cache === undefined) return await rewrite(bytes, options(hasStart));
     let module: WebAssembly.Module | undefined;
+    let stopped: { error: unknown } | undefined;
     const cached = await rewriteThrough(
       cache,
       bytes,
       options(hasStart),
       rewrite,
       async (stored) => {
-        module = await compileBytes(stored.bytes, label, compile);
+        // A stoppable load compiles a large hit on the compile thread, as
+        // it does a fresh rewrite: on this one, the engine's compile holds
+        // the event loop (0.4 s for flite's 21.7 MB), so no stop lands.
+        try {
+          module = await compileBytes(
+            stored.bytes,
+            label,
+            compile,
+            stops.signal,
+          );
+        } catch (error) {
+          // A stop broke the compile off: the entry is not at fault, so
+          // it is neither rejected nor rewritten.
+          if (!stops.signal?.aborted) throw error;
+          stopped = { error };
+        }
       },
       consumable,
       owned,
     );
+    if (stopped !== undefined) throw stopped.error;
     return { ...cached, module };
   } catch (error) {
     // The engine's verdict first, unless asking for it is the harm.

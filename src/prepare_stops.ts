@@ -6,18 +6,22 @@
 
 import { startCompileThread } from "./compile_thread.ts";
 import { loadGuest } from "./load_guest.ts";
+import { startLister } from "./wasi_readdir.ts";
 
 /** The smallest module: a magic number and a version, nothing else. */
 const EMPTY_MODULE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
 /**
  * Readies this process to stop guests, now: starts the watchdog (the
- * thread that lands deadlines and StopSignals) and the thread that compiles
- * a large guest a stop may end while it loads, and runs the code that stops
- * a call once. The first load of a guest these can stop does that
+ * thread that lands deadlines and StopSignals), the thread that compiles
+ * a large guest a stop may end while it loads, and the thread on which a
+ * stoppable `runWasi` with preopens lists directories and does its disk
+ * work, and runs the code that stops a call once. The first load of a
+ * guest these can stop (and the first such `runWasi`) does that
  * otherwise, and starting a thread holds the JavaScript thread for tens
- * of milliseconds (40 to 76 on a 2-core machine): a deadline, abort or
- * StopSignal that falls meanwhile lands that much late. A server that stops
+ * of milliseconds (40 to 76 on a 2-core machine, and hundreds on a loaded
+ * one): a deadline, abort or StopSignal that falls meanwhile lands that
+ * much late. A server that stops
  * guests calls this once as it starts, before it takes work; later calls
  * return the same promise.
  *
@@ -34,7 +38,10 @@ const EMPTY_MODULE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
  * ```
  */
 export function prepareStops(): Promise<void> {
-  if (prepared === undefined) startCompileThread();
+  if (prepared === undefined) {
+    startCompileThread();
+    startLister();
+  }
   prepared ??= loadGuest(new Uint8Array(EMPTY_MODULE), {
     interruptible: true,
     label: "prepareStops",

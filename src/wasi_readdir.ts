@@ -216,6 +216,15 @@ function listerMain(
 }
 
 /**
+ * Whether the listing thread runs.
+ *
+ * @returns Whether it was started.
+ */
+export function listerStarted(): boolean {
+  return lister !== undefined;
+}
+
+/**
  * Starts the listing thread, if it is not running yet. A run with preopens
  * calls this before its guest starts, so that its first large listing does
  * not wait for the thread to boot (and a stop then not for `new Worker`).

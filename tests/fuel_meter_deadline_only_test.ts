@@ -321,11 +321,6 @@ Deno.test("deadline-only FuelMeter: sql.js gives the same results, makes no no-s
     );
   assertTimedOut(meter, () => ask(db, RUNAWAY_CTE), "runaway CTE");
   counted();
-  // No grace: the glue's cleanup trapped, and the stopped statement is open.
-  assert.match(
-    expectOutcome(meter.run(() => ask(db, "VACUUM")), "error").error.message,
-    /SQL statements in progress/,
-  );
   const fromWorker = await stopFromWorker((stop, started) =>
     meter.run(() => {
       started();
@@ -354,6 +349,13 @@ Deno.test("deadline-only FuelMeter: sql.js gives the same results, makes no no-s
   );
   assert.match(aborted.error.message, /from SQL/);
   counted();
+  // No grace: the glue's cleanup trapped, and the statement stopped as it
+  // stepped (in abort_now) is open. (A deadline may land before a statement
+  // steps, on a loaded machine, and leave none open.)
+  assert.match(
+    expectOutcome(meter.run(() => ask(db, "VACUUM")), "error").error.message,
+    /SQL statements in progress/,
+  );
   plain.close();
 });
 

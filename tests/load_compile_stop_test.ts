@@ -104,3 +104,105 @@ Deno.test("loadGuest: compile options given as a proxy reach the compile thread 
   });
   assert.ok(guest.module instanceof WebAssembly.Module);
 });
+
+/**
+ * A script that loads a generated 1.5 MB guest twice through a rewrite
+ * cache, the second time (a hit) with a signal, watching the compile
+ * thread's port during that second load as SCRIPT does. With `abort`, the
+ * signal aborts as soon as the compile is posted. Prints how the second
+ * load ended, how its compile ended (or, with `abort`, where it ran), and
+ * the cache's hits and misses.
+ */
+const CACHED_SCRIPT = `
+import { MessagePort } from "node:worker_threads";
+const abort = Deno.args[1] === "abort";
+const controller = new AbortController();
+let watching = false;
+let compile = "not started";
+let answered;
+const answer = new Promise((resolve) => answered = resolve);
+const post = MessagePort.prototype.postMessage;
+MessagePort.prototype.postMessage = function (message, ...rest) {
+  if (watching && message?.buffer instanceof SharedArrayBuffer) {
+    compile = "running";
+    const id = message.id;
+    this.on("message", (reply) => {
+      if (reply?.id !== id) return;
+      compile = "module" in reply ? "finished" : "given up";
+      answered();
+    });
+    if (abort) queueMicrotask(() => controller.abort(new Error("during the compile")));
+  }
+  return post.call(this, message, ...rest);
+};
+const { loadGuest, RewriteCache } = await import(${JSON.stringify(MOD)});
+// A function and 1.5 MB of data: more than a compile the main thread does.
+const data = 1_500_000;
+const leb = (n) => { const out = []; do { let b = n & 127; n >>>= 7; if (n) b |= 128; out.push(b); } while (n); return out; };
+const section = (id, body) => [id, ...leb(body.length), ...body];
+const segment = [0, 0x41, 0, 0x0b, ...leb(data)];
+const header = [
+  0, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+  ...section(1, [1, 0x60, 0, 0]),
+  ...section(3, [1, 0]),
+  ...section(5, [1, 0, 32]),
+  ...section(7, [1, 3, 0x72, 0x75, 0x6e, 0, 0]),
+  ...section(10, [1, 2, 0, 0x0b]),
+  11, ...leb(1 + segment.length + data), 1, ...segment,
+];
+const bytes = new Uint8Array(header.length + data);
+bytes.set(header);
+bytes.fill(7, header.length);
+const cache = new RewriteCache(Deno.args[0]);
+await loadGuest(bytes.slice(), { fuel: 1e9, cache, signal: new AbortController().signal });
+watching = true;
+const load = await loadGuest(bytes.slice(), { fuel: 1e9, cache, signal: controller.signal })
+  .then((guest) => guest.invoke("run").outcome, (error) => error.name);
+if (compile === "running") {
+  const alive = setTimeout(() => {}, 60_000);
+  await answer;
+  clearTimeout(alive);
+}
+// A small compile may finish before the abort reaches the thread.
+const where = abort ? (compile === "not started" ? "main thread" : "compile thread") : compile;
+console.log(load, where, "hits " + cache.hits, "misses " + cache.misses);
+`;
+
+/** Runs CACHED_SCRIPT, and returns what it printed. */
+async function loadCached(mode: "abort" | "load"): Promise<string> {
+  let printed = "";
+  await withDirectory(async (dir) => {
+    const script = `${dir}/load.mjs`;
+    await Deno.writeTextFile(script, CACHED_SCRIPT);
+    await Deno.mkdir(`${dir}/cache`);
+    const run = await runDeno(
+      [
+        "run",
+        `--allow-read=${dir}`,
+        `--allow-write=${dir}/cache`,
+        script,
+        `${dir}/cache`,
+        mode,
+      ],
+      { signal: AbortSignal.timeout(120_000) },
+    );
+    assert.equal(run.signal, null, "still running when killed");
+    assert.equal(run.code, 0, run.stderr);
+    printed = run.stdout.trim();
+  });
+  return printed;
+}
+
+Deno.test("loadGuest: a large guest's rewrite read from the cache is compiled on the compile thread when the load can be stopped", async () => {
+  assert.equal(
+    await loadCached("load"),
+    "returned finished hits 1 misses 1",
+  );
+});
+
+Deno.test("loadGuest: an abort during the compile of a cached rewrite ends the load, and the entry is not rewritten", async () => {
+  assert.equal(
+    await loadCached("abort"),
+    "Aborted compile thread hits 1 misses 1",
+  );
+});

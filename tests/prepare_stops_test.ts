@@ -7,7 +7,7 @@ import assert from "./support/assert.ts";
 const CHILD = new URL("./support/prepare_stops_child.ts", import.meta.url);
 const ROOT = new URL("../", import.meta.url).pathname;
 
-Deno.test("prepareStops() starts the watchdog's thread and the compile thread once, and later deadlines land", async () => {
+Deno.test("prepareStops() starts the watchdog's thread, the compile thread and runWasi's listing thread once, and later deadlines land", async () => {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", `--allow-read=${ROOT}`, CHILD.pathname],
     env: { NO_COLOR: "1" },
@@ -18,6 +18,7 @@ Deno.test("prepareStops() starts the watchdog's thread and the compile thread on
     before: false,
     after: true,
     compileThread: true,
+    listingThread: true,
     same: true,
     outcome: "timeout",
   });

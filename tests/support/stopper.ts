@@ -15,7 +15,10 @@ export interface StopperRequest {
   appears?: string;
   /** A Float64Array's buffer whose element 0 gets when it stopped (epoch ms). */
   stoppedAt?: SharedArrayBuffer;
-  /** Otherwise, how many milliseconds to wait before stopping. */
+  /**
+   * How many milliseconds to wait before stopping: after the call says it
+   * runs, given `running`; else from now.
+   */
   after?: number;
 }
 
@@ -53,7 +56,11 @@ scope.onmessage = (event) => {
     setTimeout(() => stop(buffer), after);
     return;
   }
-  // A worker may block: it sleeps until the guest says it has started.
+  // A worker may block: it sleeps until the guest says it has started,
+  // then for the delay asked for.
   Atomics.wait(new Int32Array(running), 0, 0);
+  if (after > 0) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, after);
+  }
   stop(buffer);
 };
