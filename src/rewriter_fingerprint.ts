@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:79701d84d9e66298bfb04d22de9ec77b9f5be5cbb1a302f38e368571a3b0e748";
+  "sha256:05490d29aae83b63d9c34611565b97ac490582bc0e3ff6a43fe2a80c27e616d2";
