@@ -9,6 +9,7 @@
  */
 
 import { FuelExhausted, GuestLoadError } from "./errors.ts";
+import { readOption, showValue } from "./option_checks.ts";
 import { applyLimitsSteps, type ResourceLimits } from "./wasm/limits.ts";
 import { ModuleInfo } from "./wasm/module.ts";
 import { readSection, readSectionSteps } from "./wasm/module_sections.ts";
@@ -47,7 +48,12 @@ export function checkLimits(
     );
   }
   const checked: { memory?: number; tables?: number } = {};
-  for (const [key, value] of Object.entries(limits)) {
+  const entries = readOption(
+    `${where}: limits`,
+    "a plain object such as { memory: 16_777_216, tables: 10_000 }",
+    () => Object.entries(limits),
+  );
+  for (const [key, value] of entries) {
     if (key !== "memory" && key !== "tables") {
       throw new TypeError(
         `${where}: limits.${key} is not a limit; use limits.memory (bytes per memory) or limits.tables (elements per table)`,
@@ -60,7 +66,7 @@ export function checkLimits(
       throw new RangeError(
         `${where}: limits.${key} must be a whole number from 0 to 2^53 - 1 (${
           key === "memory" ? "bytes" : "elements"
-        }); got ${String(value)}`,
+        }); got ${showValue(value)}`,
       );
     }
     checked[key] = value;

@@ -118,21 +118,28 @@ export function checkTimeoutValue(value: unknown, what: string): void {
 export function checkStopValue(value: unknown, what: string): void {
   if (value === undefined) return;
   const candidate = value as { buffer?: unknown; stopped?: unknown } | null;
-  if (
-    typeof value === "object" && value !== null &&
-    candidate!.buffer instanceof SharedArrayBuffer &&
-    candidate!.buffer.byteLength >= 4 &&
-    typeof candidate!.stopped === "boolean"
-  ) return;
-  const hint = value instanceof AbortSignal
-    ? "; an AbortSignal goes in signal"
-    : "";
+  const expected = "a StopSignal (new StopSignal())";
+  const [fits, isAbort] = readOption(what, expected, () => {
+    if (
+      typeof value === "object" && value !== null &&
+      candidate!.buffer instanceof SharedArrayBuffer &&
+      candidate!.buffer.byteLength >= 4 &&
+      typeof candidate!.stopped === "boolean"
+    ) return [true, false];
+    return [false, value instanceof AbortSignal];
+  });
+  if (fits) return;
+  const hint = isAbort ? "; an AbortSignal goes in signal" : "";
   throw new TypeError(
-    `${what} must be a StopSignal (new StopSignal()); got ${
-      describeValue(value)
-    }${hint}`,
+    `${what} must be ${expected}; got ${describeValue(value)}${hint}`,
   );
 }
+
+/** The getter of a signal's `aborted`, which takes only a real signal. */
+const SIGNAL_ABORTED = Object.getOwnPropertyDescriptor(
+  AbortSignal.prototype,
+  "aborted",
+)!.get!;
 
 /**
  * Checks a `signal`: an `AbortSignal`.
@@ -142,16 +149,26 @@ export function checkStopValue(value: unknown, what: string): void {
  * @throws {TypeError} When it is not an AbortSignal.
  */
 export function checkSignalValue(value: unknown, what: string): void {
-  if (value === undefined || value instanceof AbortSignal) return;
+  const expected =
+    "an AbortSignal (from an AbortController, or AbortSignal.timeout())";
   const candidate = value as { buffer?: unknown } | null;
-  const hint = typeof value === "object" && value !== null &&
-      candidate!.buffer instanceof SharedArrayBuffer
-    ? "; a StopSignal goes in stop"
-    : "";
+  const [fits, isStop] = readOption(what, expected, () => {
+    if (value === undefined) return [true, false];
+    if (value instanceof AbortSignal) {
+      // A proxy of a signal passes instanceof and fails when listened to.
+      SIGNAL_ABORTED.call(value);
+      return [true, false];
+    }
+    return [
+      false,
+      typeof value === "object" && value !== null &&
+      candidate!.buffer instanceof SharedArrayBuffer,
+    ];
+  });
+  if (fits) return;
+  const hint = isStop ? "; a StopSignal goes in stop" : "";
   throw new TypeError(
-    `${what} must be an AbortSignal (from an AbortController, or AbortSignal.timeout()); got ${
-      describeValue(value)
-    }${hint}`,
+    `${what} must be ${expected}; got ${describeValue(value)}${hint}`,
   );
 }
 
@@ -280,9 +297,62 @@ function importsProblem(
  * @returns The error to throw.
  */
 export function unreadableOptions(where: string, error: unknown): TypeError {
+  return unreadableOption(`${where}'s options`, "a plain object", error);
+}
+
+/**
+ * The error for an option that cannot be looked at, as
+ * {@linkcode unreadableOptions} for the whole object.
+ *
+ * @param what The option, e.g. `runWasi's preopens[0]`.
+ * @param expected What to pass instead, e.g. `a plain object`.
+ * @param error What the look threw.
+ * @returns The error to throw.
+ */
+export function unreadableOption(
+  what: string,
+  expected: string,
+  error: unknown,
+): TypeError {
   return new TypeError(
-    `${where}'s options cannot be read (a revoked proxy, or a getter or trap that throws): ${
+    `${what} cannot be read (a revoked proxy, or a getter or trap that throws): ${
       describeThrown(error)
-    }; pass a plain object`,
+    }; pass ${expected}`,
   );
+}
+
+/**
+ * Looks at an option: whatever the look throws (a revoked proxy, or a
+ * getter or trap that throws) becomes {@linkcode unreadableOption}'s one
+ * line naming the option.
+ *
+ * @param what The option, e.g. `runWasi's env`.
+ * @param expected What to pass instead, e.g. `a plain object`.
+ * @param look Reads the option; it throws nothing of its own.
+ * @returns What `look` returns.
+ */
+export function readOption<T>(
+  what: string,
+  expected: string,
+  look: () => T,
+): T {
+  try {
+    return look();
+  } catch (error) {
+    throw unreadableOption(what, expected, error);
+  }
+}
+
+/**
+ * A value as a message shows it, for a value that may be any object: a
+ * string quoted, an object described (`String` of a revoked proxy throws),
+ * anything else as `String` writes it.
+ *
+ * @param value Any value.
+ * @returns E.g. `"abc"`, `5`, `an object (Object)`.
+ */
+export function showValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "object" && value !== null) return describeValue(value);
+  return typeof value === "symbol" ? "a symbol" : String(value);
 }

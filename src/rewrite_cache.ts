@@ -25,6 +25,7 @@
  * @module
  */
 
+import { readOption } from "./option_checks.ts";
 import { GuestLoadError } from "./load_errors.ts";
 import { REWRITER_FINGERPRINT } from "./rewriter_fingerprint.ts";
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
@@ -297,15 +298,22 @@ export type CacheOption = string | URL | RewriteCache;
  * @returns The cache.
  */
 export function openCache(option: CacheOption, who: string): RewriteCache {
-  if (option instanceof RewriteCache) return option;
-  if (typeof option !== "string" && !(option instanceof URL)) {
+  const expected = "a directory's path or file: URL, or a RewriteCache";
+  // A URL is read here, where what its reading throws names the option.
+  const given: unknown = readOption(
+    `${who}: cache`,
+    expected,
+    () => option instanceof URL ? new URL(option.href) : option,
+  );
+  if (given instanceof RewriteCache) return given;
+  if (typeof given !== "string" && !(given instanceof URL)) {
     throw new TypeError(
-      `${who}: cache must be a directory's path or file: URL, or a RewriteCache; got ${
+      `${who}: cache must be ${expected}; got ${
         option === null ? "null" : typeof option
       }`,
     );
   }
-  return new RewriteCache(option);
+  return new RewriteCache(given);
 }
 
 function directoryPath(directory: string | URL): string {

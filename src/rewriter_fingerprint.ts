@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:05490d29aae83b63d9c34611565b97ac490582bc0e3ff6a43fe2a80c27e616d2";
+  "sha256:f209df698d88bf9783a37e28cf9557aa37ef4f4fab4b5b70ea7a3c7ff8de4d22";

@@ -9,7 +9,7 @@
 import { WASI } from "node:wasi";
 import type { Guest } from "./guest.ts";
 import { type InternalLoadOptions, loadGuestWith } from "./load_guest.ts";
-import type { ResourceLimits } from "./limits.ts";
+import { checkLimits, type ResourceLimits } from "./limits.ts";
 import { type CacheOption, openCache } from "./rewrite_cache.ts";
 import { checkSource, type GuestSource } from "./load.ts";
 import {
@@ -20,7 +20,8 @@ import {
   stoppedOutcome,
 } from "./outcome.ts";
 import type { StopSignal } from "./stop_signal.ts";
-import { checkFuelAndTimeout } from "./option_checks.ts";
+import { checkFuelAndTimeout, readOption, showValue } from "./option_checks.ts";
+import { readWasiOptions } from "./wasi_options.ts";
 import { checkOptionNames } from "./option_names.ts";
 import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
 import { type WasiImport, wasiImports } from "./wasi_imports.ts";
@@ -313,21 +314,23 @@ export function runWasi(
  */
 export async function runWasiWith(
   source: GuestSource,
-  options: WasiOptions,
+  given: WasiOptions,
   internal: Pick<InternalLoadOptions, "ownsBytes">,
 ): Promise<WasiResult> {
   // Here, not in the load, whose messages would name loadGuest.
-  checkFuelAndTimeout(options, "runWasi");
+  checkFuelAndTimeout(given, "runWasi");
+  const options = readWasiOptions(given ?? {}, WASI_OPTION_NAMES);
   checkSource(source);
   checkCommandLine(options);
   checkOutputMode(options.stdout, "stdout");
   checkOutputMode(options.stderr, "stderr");
   checkInput(options.stdin);
+  checkLimits(options.limits, "runWasi");
   const limit = options.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
   if (!(Number.isSafeInteger(limit) && limit >= 0) && limit !== Infinity) {
     throw new RangeError(
       `runWasi's outputLimit must be a whole number of bytes, 0 or more, or Infinity; got ${
-        typeof limit === "number" ? limit : JSON.stringify(limit)
+        typeof limit === "number" ? limit : showValue(limit)
       }`,
     );
   }
@@ -523,7 +526,7 @@ function runsAsync(options: WasiOptions): boolean {
   if (options.async === undefined) return needs !== undefined || stoppable;
   if (typeof options.async !== "boolean") {
     throw new TypeError(
-      `runWasi's async must be true or false; got ${String(options.async)}`,
+      `runWasi's async must be true or false; got ${showValue(options.async)}`,
     );
   }
   if (options.async) return true;
@@ -715,10 +718,16 @@ function checkOutputMode(mode: unknown, stream: string): void {
   }
   throw new TypeError(
     `runWasi's ${stream} must be "inherit", "capture" or "ignore"; got ${
-      typeof mode === "string" ? JSON.stringify(mode) : String(mode)
+      showValue(mode)
     }`,
   );
 }
+
+/** The getter of a stream's `locked`, which takes only a real stream. */
+const STREAM_LOCKED = Object.getOwnPropertyDescriptor(
+  ReadableStream.prototype,
+  "locked",
+)!.get!;
 
 /**
  * Checks the guest's stdin, which would otherwise fail in the guest's first
@@ -727,14 +736,23 @@ function checkOutputMode(mode: unknown, stream: string): void {
  * @throws {TypeError} Saying what stdin may be.
  */
 function checkInput(stdin: unknown): void {
-  if (
-    stdin === undefined || stdin === "inherit" ||
-    stdin instanceof Uint8Array || stdin instanceof ReadableStream
-  ) {
-    return;
-  }
+  const expected =
+    'bytes (a Uint8Array), a ReadableStream of them or "inherit"';
+  const fits = readOption("runWasi's stdin", expected, () => {
+    if (stdin instanceof Uint8Array) {
+      // A proxy of bytes passes instanceof and fails at the first read.
+      Uint8Array.prototype.subarray.call(stdin, 0, 0);
+      return true;
+    }
+    if (stdin instanceof ReadableStream) {
+      STREAM_LOCKED.call(stdin);
+      return true;
+    }
+    return stdin === undefined || stdin === "inherit";
+  });
+  if (fits) return;
   throw new TypeError(
-    `runWasi's stdin must be bytes (a Uint8Array), a ReadableStream of them or "inherit"; got ${
+    `runWasi's stdin must be ${expected}; got ${
       typeof stdin === "string" ? JSON.stringify(stdin) : typeof stdin
     }: encode a string with new TextEncoder().encode()`,
   );

@@ -18,10 +18,12 @@
  *   blocks are freed there.
  *
  * The thread opens a file by the path the guest opened it at (or names),
- * and checks that it is still the same file (device and inode). A file no
- * longer at that path (the guest, or another process, moved or removed it
- * since it opened it) cannot be reached there: its flush fails with
- * `EIO`, and its truncation is `node:wasi`'s.
+ * and checks that it is still the same file (device and inode); it does
+ * not follow a link there, nor wait for a FIFO's writer. A file no longer
+ * at that path (the guest, or another process, moved or removed it since
+ * it opened it, or put another in its place) cannot be reached there: its
+ * flush fails with `EIO`, and its truncation is `node:wasi`'s, by the
+ * guest's descriptor.
  *
  * @module
  */
@@ -66,7 +68,13 @@ export function sameFile(a: HostFile, b: HostFile): boolean {
 
 /** What the listing thread's disk work needs from `node:fs`. */
 export interface DiskFs {
-  openSync(path: string, flags: string): number;
+  openSync(path: string, flags: number): number;
+  constants: {
+    O_RDONLY: number;
+    O_RDWR: number;
+    O_NONBLOCK?: number;
+    O_NOFOLLOW?: number;
+  };
   fstatSync(fd: number): { dev: number; ino: number };
   fsyncSync(fd: number): void;
   fdatasyncSync(fd: number): void;
@@ -129,13 +137,18 @@ export function diskWorkListed(
       fs.ftruncateSync(kept.fd, message.size);
       errno = 0;
     } else {
+      // Whatever another process put at the path since: a FIFO opens
+      // without waiting for a writer, a link is not followed, and the
+      // check below finds either not to be the file.
+      const { O_RDONLY, O_RDWR, O_NONBLOCK = 0, O_NOFOLLOW = 0 } = fs.constants;
+      const unsure = O_NONBLOCK | O_NOFOLLOW;
       let writable = message.work !== "flush";
       try {
-        fd = fs.openSync(file.path, writable ? "r+" : "r");
+        fd = fs.openSync(file.path, (writable ? O_RDWR : O_RDONLY) | unsure);
       } catch (error) {
         if (message.work !== "hold") throw error;
         writable = false;
-        fd = fs.openSync(file.path, "r");
+        fd = fs.openSync(file.path, O_RDONLY | unsure);
       }
       const now = fs.fstatSync(fd);
       if (now.dev === file.dev && now.ino === file.ino) {

@@ -7,6 +7,7 @@
  */
 
 import { isAbsolute, relative, resolve, sep } from "node:path";
+import { showValue } from "./option_checks.ts";
 
 /** A host directory a WASI guest may use, and under which path. */
 export interface WasiPreopen {
@@ -86,7 +87,7 @@ function checkShapes(preopens: readonly WasiPreopen[]): void {
   if (!Array.isArray(preopens)) {
     throw new TypeError(
       `runWasi's preopens must be an array of { host, guest?, mode? }; got ${
-        describe(preopens)
+        showValue(preopens)
       }`,
     );
   }
@@ -94,33 +95,30 @@ function checkShapes(preopens: readonly WasiPreopen[]): void {
     const at = `runWasi's preopens[${i}]`;
     if (typeof preopen !== "object" || preopen === null) {
       throw new TypeError(
-        `${at} must be { host, guest?, mode? }; got ${describe(preopen)}`,
+        `${at} must be { host, guest?, mode? }; got ${showValue(preopen)}`,
       );
     }
     const { host, guest, mode } = preopen as Record<string, unknown>;
     if (typeof host !== "string" || host === "") {
       throw new TypeError(
-        `${at}.host must be the path of a directory; got ${describe(host)}`,
+        `${at}.host must be the path of a directory; got ${showValue(host)}`,
       );
     }
     if (guest !== undefined && typeof guest !== "string") {
       throw new TypeError(
         `${at}.guest must be a string, the path the guest sees; got ${
-          describe(guest)
+          showValue(guest)
         }`,
       );
     }
     if (mode !== undefined && mode !== "read-only" && mode !== "read-write") {
       throw new TypeError(
-        `${at}.mode must be "read-only" or "read-write"; got ${describe(mode)}`,
+        `${at}.mode must be "read-only" or "read-write"; got ${
+          showValue(mode)
+        }`,
       );
     }
   });
-}
-
-/** A value, as a message shows it. */
-function describe(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value) : String(value);
 }
 
 /**

@@ -10,7 +10,8 @@
  */
 
 import assert from "./support/assert.ts";
-import { FuelMeter, type FuelMeterOptions } from "../mod.ts";
+import type { CallOutcome, FuelMeter, FuelMeterOptions } from "../mod.ts";
+import { attachedMeter } from "./support/attached_meter.ts";
 import { wat } from "./support/instrument.ts";
 
 /** `spin` counts its passes in the global `count`. */
@@ -24,14 +25,19 @@ const COUNTS = await wat(`(module
 const BUDGET = 1_000_000_000_000;
 
 async function attached(options: FuelMeterOptions) {
-  const meter = new FuelMeter(COUNTS, { fuel: BUDGET, ...options });
-  const { instance } = await WebAssembly.instantiate(
-    meter.bytes,
-    meter.imports,
-  );
-  meter.attach(instance);
-  const count = instance.exports.count as WebAssembly.Global;
-  return { meter, spin: instance.exports.spin as () => void, count };
+  const { meter, exports } = await attachedMeter<unknown>(COUNTS, {
+    fuel: BUDGET,
+    ...options,
+  });
+  const count = exports.count as WebAssembly.Global;
+  return { meter, spin: exports.spin as () => void, count };
+}
+
+/** One run of `spin` under a meter made with `options`, its hooks asked every 1,000 fuel. */
+async function spinOnce(options: FuelMeterOptions): Promise<CallOutcome> {
+  const { meter, exports } = await attachedMeter<() => void>(COUNTS, options);
+  meter.slice = 1_000;
+  return meter.run(exports.spin, { timeout: 60_000 });
 }
 
 /**
@@ -98,16 +104,7 @@ Deno.test("a poll or refuel that returns a promise to a meter that cannot wait s
     ["refuel", { fuel: 1_000, refuel: () => Promise.resolve(1_000) }],
   ];
   for (const [hook, options] of hooks) {
-    const meter = new FuelMeter(COUNTS, options);
-    const { instance } = await WebAssembly.instantiate(
-      meter.bytes,
-      meter.imports,
-    );
-    meter.attach(instance);
-    meter.slice = 1_000;
-    const result = meter.run(instance.exports.spin as () => void, {
-      timeout: 60_000,
-    });
+    const result = await spinOnce(options);
     assert.equal(result.outcome, "error", hook);
     assert.ok(result.outcome === "error");
     assert.match(
@@ -132,16 +129,7 @@ Deno.test("a poll or refuel that returns neither its type nor a promise says wha
     ];
     for (const [hook, options, says] of hooks) {
       if (hook === "refuel" && typeof value === "number") continue;
-      const meter = new FuelMeter(COUNTS, options);
-      const { instance } = await WebAssembly.instantiate(
-        meter.bytes,
-        meter.imports,
-      );
-      meter.attach(instance);
-      meter.slice = 1_000;
-      const result = meter.run(instance.exports.spin as () => void, {
-        timeout: 60_000,
-      });
+      const result = await spinOnce(options);
       const what = `${hook} returning ${String(value)}`;
       assert.equal(result.outcome, "error", what);
       assert.ok(result.outcome === "error");

@@ -10,9 +10,9 @@
 
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
-import { stopFromAnotherThread } from "./support/stopper_thread.ts";
+import { runWasiStoppedOnCue } from "./support/stopper_thread.ts";
 import { withDirectory } from "./support/temp_directory.ts";
-import { runWasi, StopSignal, type WasiOptions } from "../mod.ts";
+import { runWasi, type WasiOptions } from "../mod.ts";
 import { ERRNO } from "../src/wasi_abi.ts";
 
 const W = "wasi_snapshot_preview1";
@@ -139,36 +139,22 @@ for (const async of [false, true]) {
           (drop (call $mkdir (i32.const 3) (i32.const 108) (i32.const 2)))
           (drop (call $fd_datasync (local.get $fd)))
           (loop $spin (br $spin))))`);
-      const stop = new StopSignal();
-      const stoppedAt = new SharedArrayBuffer(8);
-      const stopper = await stopFromAnotherThread(stop, {
-        appears: `${directory}/go`,
-        stoppedAt,
+      const { result, late } = await runWasiStoppedOnCue(guest, directory, {
+        stdout: "capture",
+        async,
       });
-      try {
-        const result = await runWasi(guest, {
-          preopens: [{ host: directory, guest: "/d" }],
-          stdout: "capture",
-          stop,
-          async,
-        });
-        const late = performance.timeOrigin + performance.now() -
-          new Float64Array(stoppedAt)[0];
-        assert.equal(result.outcome, "aborted");
-        const [flushNs] = words(result.stdout);
-        const flush = Number(flushNs) / 1e6;
-        // On this thread, the stop waited for the whole flush, four times
-        // as long as the timed one; on a disk that flushes faster than
-        // this, the bound is loose.
-        assert.ok(
-          late < Math.max(flush, 100),
-          `stopped ${late.toFixed(1)} ms after the signal; a flush took ${
-            flush.toFixed(1)
-          } ms`,
-        );
-      } finally {
-        stopper.terminate();
-      }
+      assert.equal(result.outcome, "aborted");
+      const [flushNs] = words(result.stdout);
+      const flush = Number(flushNs) / 1e6;
+      // On this thread, the stop waited for the whole flush, four times
+      // as long as the timed one; on a disk that flushes faster than
+      // this, the bound is loose.
+      assert.ok(
+        late < Math.max(flush, 100),
+        `stopped ${late.toFixed(1)} ms after the signal; a flush took ${
+          flush.toFixed(1)
+        } ms`,
+      );
     });
   });
 }

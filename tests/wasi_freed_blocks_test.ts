@@ -10,9 +10,9 @@
 
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
-import { stopFromAnotherThread } from "./support/stopper_thread.ts";
+import { runWasiStoppedOnCue } from "./support/stopper_thread.ts";
 import { withDirectory } from "./support/temp_directory.ts";
-import { runWasi, StopSignal } from "../mod.ts";
+import { runWasi } from "../mod.ts";
 
 const W = "wasi_snapshot_preview1";
 
@@ -104,26 +104,12 @@ for (const [index, [name, frees]] of FREES.entries()) {
           (drop (call $mkdir (i32.const 3) (i32.const 108) (i32.const 2)))
           ${frees}
           (loop $spin (br $spin))))`);
-      const stop = new StopSignal();
-      const stoppedAt = new SharedArrayBuffer(8);
-      const stopper = await stopFromAnotherThread(stop, {
-        appears: `${directory}/go`,
-        stoppedAt,
+      const { result, late } = await runWasiStoppedOnCue(guest, directory, {
+        async,
       });
-      try {
-        const result = await runWasi(guest, {
-          preopens: [{ host: directory, guest: "/d" }],
-          stop,
-          async,
-        });
-        const late = performance.timeOrigin + performance.now() -
-          new Float64Array(stoppedAt)[0];
-        assert.equal(result.outcome, "aborted");
-        // Freeing 3,000 fragments took about a second on this thread.
-        assert.ok(late < 300, `stopped ${late.toFixed(1)} ms after the signal`);
-      } finally {
-        stopper.terminate();
-      }
+      assert.equal(result.outcome, "aborted");
+      // Freeing 3,000 fragments took about a second on this thread.
+      assert.ok(late < 300, `stopped ${late.toFixed(1)} ms after the signal`);
     });
   });
 }

@@ -3,7 +3,12 @@
  * own thread, as a real host's other thread would, while this thread is
  * held by a plain call.
  */
-import type { StopSignal } from "../../mod.ts";
+import {
+  runWasi,
+  StopSignal,
+  type WasiOptions,
+  type WasiResult,
+} from "../../mod.ts";
 
 /** A running stopper Worker. */
 export interface Stopper {
@@ -35,4 +40,42 @@ export async function stopFromAnotherThread(
   const stopped = new Promise((resolve) => (worker.onmessage = resolve));
   worker.postMessage({ buffer: stop.buffer, ...when });
   return { stopped, terminate: () => worker.terminate() };
+}
+
+/** What {@link runWasiStoppedOnCue} gives back. */
+export interface StoppedOnCue {
+  /** The run's result. */
+  result: WasiResult;
+  /** Milliseconds from the signal being set to the run's end. */
+  late: number;
+}
+
+/**
+ * Runs `guest` under `runWasi` with `directory` preopened as "/d" and a
+ * StopSignal that another thread sets once the guest makes "go" in that
+ * directory, and says how long after the signal the run ended.
+ */
+export async function runWasiStoppedOnCue(
+  guest: BufferSource,
+  directory: string,
+  options: WasiOptions = {},
+): Promise<StoppedOnCue> {
+  const stop = new StopSignal();
+  const stoppedAt = new SharedArrayBuffer(8);
+  const stopper = await stopFromAnotherThread(stop, {
+    appears: `${directory}/go`,
+    stoppedAt,
+  });
+  try {
+    const result = await runWasi(guest, {
+      preopens: [{ host: directory, guest: "/d" }],
+      ...options,
+      stop,
+    });
+    const late = performance.timeOrigin + performance.now() -
+      new Float64Array(stoppedAt)[0];
+    return { result, late };
+  } finally {
+    stopper.terminate();
+  }
 }

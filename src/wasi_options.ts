@@ -1,0 +1,86 @@
+/**
+ * `runWasi`'s options, read once into plain values before anything checks
+ * or uses them. A revoked proxy, or a getter or trap that throws, anywhere
+ * in them (an option, `preopens[0]`, `env`, `args`) is one line naming the
+ * option rather than the engine's `TypeError` or the trap's own error; and
+ * an option read again later in the run is the value that was checked.
+ *
+ * Values that are objects of their own kind (a stdin stream, a
+ * `StopSignal`, an `AbortSignal`, a `RewriteCache`, `limits`) are kept as
+ * given: their checks look at them under the same guard.
+ *
+ * @module
+ */
+
+import { readOption } from "./option_checks.ts";
+
+/**
+ * The options, each read once; `args`, `env` and `preopens` (each preopen
+ * too) copied when they have the shape asked for, and left as given for
+ * their checks' messages otherwise.
+ *
+ * @param options The options as given: an object, checked as one.
+ * @param names The names of the options.
+ * @returns The options read.
+ * @throws {TypeError} Naming the option that cannot be read.
+ */
+export function readWasiOptions<T extends object>(
+  options: T,
+  names: readonly string[],
+): T {
+  const given = options as Record<string, unknown>;
+  const read: Record<string, unknown> = {};
+  for (const name of names) {
+    read[name] = readOption(
+      `runWasi's ${name}`,
+      "a plain value",
+      () => given[name],
+    );
+  }
+  read.args = readOption(
+    "runWasi's args",
+    "an array of strings",
+    () => Array.isArray(read.args) ? copyList(read.args) : read.args,
+  );
+  read.env = readOption(
+    "runWasi's env",
+    'a plain object of strings, { NAME: "value" }',
+    () => isRecord(read.env) ? copyRecord(read.env) : read.env,
+  );
+  const preopens = readOption(
+    "runWasi's preopens",
+    "an array of { host, guest?, mode? }",
+    () => Array.isArray(read.preopens) ? copyList(read.preopens) : undefined,
+  );
+  if (preopens !== undefined) {
+    read.preopens = preopens.map((preopen, i) =>
+      readOption(
+        `runWasi's preopens[${i}]`,
+        "a plain object { host, guest?, mode? }",
+        () => {
+          if (typeof preopen !== "object" || preopen === null) return preopen;
+          const { host, guest, mode } = preopen as Record<string, unknown>;
+          return { host, guest, mode };
+        },
+      )
+    );
+  }
+  return read as T;
+}
+
+/** Whether a value is an object that is not an array; may throw. */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** An array's elements, read by index (no iterator of the caller's). */
+function copyList(list: unknown[]): unknown[] {
+  const copy: unknown[] = [];
+  for (let i = 0; i < list.length; i++) copy.push(list[i]);
+  return copy;
+}
+
+/** An object's own enumerable string-keyed properties, in a plain object. */
+function copyRecord(record: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(record));
+}
