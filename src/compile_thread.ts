@@ -24,8 +24,12 @@ import { nextTurn } from "./yield.ts";
 /** How many bytes the thread hands its engine at a time. */
 const THREAD_CHUNK = 1 << 20;
 
-/** How many bytes are copied into shared memory between reads of the clock. */
-const COPY_PIECE_BYTES = 256 * 1024;
+/**
+ * How many bytes are copied into shared memory between reads of the clock:
+ * 16 of its fresh pages, each faulted in as the copy writes it (a fault
+ * took up to 80 µs on a busy machine, 64 of them up to 5 ms).
+ */
+const COPY_PIECE_BYTES = 64 * 1024;
 
 /** How long the copy runs before the event loop gets a turn, in milliseconds. */
 const COPY_TURN_MS = 1;
@@ -112,6 +116,8 @@ interface CompileThread {
 
 let thread: CompileThread | undefined;
 let lastId = 0;
+/** Whether compiles are kept off the thread (see {@linkcode refuseCompileThread}). */
+let refused = false;
 
 /** Thrown when the thread is gone: the caller compiles on its own thread. */
 export class CompileThreadGone extends Error {}
@@ -123,6 +129,7 @@ export class CompileThreadGone extends Error {}
  * @returns Whether there is a thread to compile on.
  */
 export function startCompileThread(): boolean {
+  if (refused) return false;
   if (thread !== undefined) return true;
   let started: CompileThread;
   try {
@@ -165,6 +172,17 @@ export function startCompileThread(): boolean {
   started.port.unref();
   thread = started;
   return true;
+}
+
+/**
+ * Keeps every compile off the compile thread, as when none can start (a
+ * system out of threads): the main thread then streams the compile itself.
+ * For the tests of that path; `false` lets compiles use the thread again.
+ *
+ * @param refuse Whether to keep compiles off the thread.
+ */
+export function refuseCompileThread(refuse: boolean): void {
+  refused = refuse;
 }
 
 /**

@@ -80,9 +80,13 @@ const START_SECTION = 8;
  * Loads, compiles and instantiates a guest.
  *
  * @param source A path, a `file:`/`http:`/`https:` URL, bytes, or a compiled module.
+ *   A load that watches a stop (or reads a `cache`) copies bytes at one
+ *   moment, a turn of the event loop or more after the call: keep them as
+ *   they are until its promise settles.
  * @param options The guest's imports, the interrupt import's settings, and fuel.
  * @returns The guest, ready to call.
- * @throws {GuestLoadError} When the source cannot be read or fetched.
+ * @throws {GuestLoadError} When the source cannot be read or fetched, or (reason
+ *   `io`) bytes given were transferred away or resized before the load copied them.
  * @throws {InvalidModule} When the bytes are not a valid module, or cannot be metered.
  * @throws {ImportError} When the guest needs an import that is missing or of the wrong kind.
  * @throws {GuestLoadError} With reason `limits`, when a memory or table starts above its `limits`,
@@ -287,9 +291,8 @@ export async function loadGuestWith(
       startCompileThread();
     }
     // The caller's code runs in the turns of the event loop that a stoppable
-    // rewrite gives, and while a cache reads: those read the caller's bytes
-    // as they are now, copied at once (a copy in steps would read changes
-    // made in its turns, and fail on a buffer transferred away meanwhile).
+    // rewrite gives, and while a cache reads: those read a copy of the
+    // caller's bytes, taken at once (see LoadStops.snapshot).
     const snapshot = metered && !owned && loaded.bytes !== undefined &&
       (stops.watched || cache !== undefined);
     const label = options.label ?? loaded.label;
@@ -300,7 +303,9 @@ export async function loadGuestWith(
     let importModule = "";
     let startExport: string | undefined;
     let dataTarget: { name: string; reach: number } | undefined;
-    const original = snapshot ? stops.snapshot(loaded.bytes!) : loaded.bytes;
+    const original = snapshot
+      ? await stops.snapshot(loaded.bytes!, label)
+      : loaded.bytes;
     // Without limits.tables, a default one (the garbage collector's pauses
     // grow with the guest's tables).
     const bytes = !rewritten ? original : await stops.race(

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:b463c378c97036345b5948d73c42123899c0dc19b009c7c5bedf268f38c152fb";
+  "sha256:f209df698d88bf9783a37e28cf9557aa37ef4f4fab4b5b70ea7a3c7ff8de4d22";

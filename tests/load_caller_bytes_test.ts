@@ -1,10 +1,12 @@
 /**
- * A load reads the caller's bytes as they were when it began, whatever the
+ * A load reads the caller's bytes as they were at one moment, whatever the
  * caller's code does to them in the turns of the event loop the load gives
- * (a stoppable load's rewrite in steps, a rewrite cache's reads and
- * digests): it changes them, or transfers their buffer away. A load that
- * watches a signal gives the same guest, or the same error, as one that does
- * not, however many run at once, through a cache or not.
+ * (a stoppable load's copy of them and its rewrite in steps, a rewrite
+ * cache's reads and digests): a change is wholly in the guest or wholly
+ * out of it, and a buffer transferred away before the copy fails the load
+ * with a clear error. A load that watches a signal gives the same guest, or
+ * the same error, as one that does not, however many run at once, through
+ * a cache or not.
  *
  * @module
  */
@@ -12,7 +14,16 @@
 import assert from "./support/assert.ts";
 import { setImmediate } from "node:timers";
 import { withDirectory } from "./support/temp_directory.ts";
-import { FuelMeter, loadGuest, RewriteCache, StopSignal } from "../mod.ts";
+import {
+  FuelMeter,
+  isAborted,
+  isGuestLoadError,
+  loadGuest,
+  RewriteCache,
+  StopSignal,
+} from "../mod.ts";
+import { LoadStops } from "../src/load_stops.ts";
+import { encodeLeb } from "./support/module_bytes.ts";
 import { assembleWat } from "../guest/build.ts";
 import { esbuildToLoad } from "./support/esbuild.ts";
 import { quickjsBytes } from "./support/quickjs.ts";
@@ -88,25 +99,57 @@ const reference = (await loadGuest(esbuild.slice(), {
   interruptible: true,
 })).meter!.bytes;
 
-Deno.test("loadGuest with a signal: the caller's changes anywhere in its bytes during the load are not read", async () => {
-  const input = esbuild.slice();
+/**
+ * `(func (export "f") (result i32) (i32.const 0))` and an exported memory
+ * with a 4 MiB data segment, whose last byte is 0; and where the two zeros
+ * are, at the start of the module and at its end.
+ */
+async function twoEnds(): Promise<{ bytes: Uint8Array; at: number[] }> {
+  const small = await assembleWat(
+    `(module (memory (export "memory") 65) (func (export "f") (result i32) (i32.const 0)))`,
+  );
+  const data = new Uint8Array(4 << 20);
+  const segment = [1, 0x00, 0x41, 0x00, 0x0b, ...encodeLeb(data.length)];
+  const size = encodeLeb(segment.length + data.length);
+  const bytes = new Uint8Array(
+    small.length + 1 + size.length + segment.length + data.length,
+  );
+  bytes.set(small);
+  bytes.set([11, ...size, ...segment], small.length);
+  const constant =
+    small.findIndex((byte, i) =>
+      byte === 0x41 && small[i + 1] === 0 && small[i + 2] === 0x0b
+    ) + 1;
+  return { bytes, at: [constant, bytes.length - 1] };
+}
+
+Deno.test("loadGuest with a signal: a caller that changes its bytes at every turn gets a guest of its bytes at one moment, never a mix", async () => {
+  const { bytes, at } = await twoEnds();
+  const input = bytes.slice();
+  let changing = true;
   const loading = loadGuest(input, {
     fuel: 1e12,
-    imports,
     signal: new AbortController().signal,
+  }).finally(() => changing = false);
+  // At each turn, both ends take the turn's number.
+  let turn = 0;
+  await new Promise<void>((resolve) => {
+    const next = () => {
+      if (!changing) return resolve();
+      turn++;
+      for (const where of at) input[where] = turn % 64;
+      setImmediate(next);
+    };
+    setImmediate(next);
   });
-  // From the end: the copy of a large module used to take several turns.
-  await meanwhile(30, (turn) => {
-    const end = input.length - turn * 4096;
-    input.fill(0, end - 4096, end);
-  });
-  assert.ok(
-    same((await loading).meter!.bytes, reference),
-    "the rewrites differ",
-  );
+  assert.ok(turn > 1, "the load gave the event loop no turns");
+  const guest = await loading;
+  const memory = guest.instance.exports.memory as WebAssembly.Memory;
+  const last = new Uint8Array(memory.buffer)[(4 << 20) - 1];
+  assert.equal(guest.call("f"), last, "the ends were read at different turns");
 });
 
-Deno.test("loadGuest with a signal: a caller that transfers its buffer away during the load does not change the guest", async () => {
+Deno.test("loadGuest with a signal: a caller that transfers its buffer away before the load copied it gets a clear error", async () => {
   const input = esbuild.slice();
   const loading = loadGuest(input, {
     fuel: 1e12,
@@ -115,10 +158,40 @@ Deno.test("loadGuest with a signal: a caller that transfers its buffer away duri
   });
   await meanwhile(1, () => input.buffer.transfer());
   assert.equal(input.length, 0);
-  assert.ok(
-    same((await loading).meter!.bytes, reference),
-    "the rewrites differ",
-  );
+  await assert.rejects(loading, (error) => {
+    assert.ok(isGuestLoadError(error) && error.reason === "io", String(error));
+    assert.match(error.message, /transferred away or resized/);
+    assert.match(error.hint, /until loadGuest's promise settles/);
+    return true;
+  });
+});
+
+Deno.test("a watched load's copy of the caller's bytes ends at an abort that comes while its pages are mapped, before the copy", async () => {
+  const controller = new AbortController();
+  const stops = new LoadStops(controller.signal);
+  try {
+    const bytes = new Uint8Array(8 << 20).fill(1);
+    const copying = stops.snapshot(bytes, "bytes");
+    assert.ok(copying instanceof Promise, "the copy was taken at once");
+    setImmediate(() => controller.abort(new Error("while mapping")));
+    await assert.rejects(copying, (error) => isAborted(error));
+  } finally {
+    stops.dispose();
+  }
+});
+
+Deno.test("a watched load's copy of the caller's bytes reads a StopSignal between its steps", async () => {
+  const stop = new StopSignal();
+  const stops = new LoadStops(undefined, stop);
+  try {
+    stop.stop("before the copy");
+    await assert.rejects(
+      stops.snapshot(new Uint8Array(1 << 20), "bytes"),
+      (error) => isAborted(error),
+    );
+  } finally {
+    stops.dispose();
+  }
 });
 
 Deno.test("loadGuest with a cache and a signal: concurrent misses of one module, and a miss stopped mid-rewrite, store only whole rewrites", async () => {

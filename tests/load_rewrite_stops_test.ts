@@ -105,9 +105,10 @@ Deno.test("loadGuest: a signal that times out during a large guest's rewrite end
   assertCutShort("timed-out", took, whole);
 });
 
-Deno.test("loadGuest: a rewrite in steps reads the caller's bytes as they were when the load began", async () => {
+Deno.test("loadGuest: a rewrite in steps reads the load's copy of the caller's bytes, not the changes the caller makes after it", async () => {
   // Both loads watch a signal, so both rewrite in steps with the same
-  // options; in the second the caller overwrites its buffer meanwhile.
+  // options; in the second the caller overwrites its buffer from the turn
+  // after the load copied it (seen as the copy reads it) to its end.
   const signal = new AbortController().signal;
   const untouched = await loadGuest(esbuild.slice(), {
     fuel: 1e12,
@@ -115,16 +116,36 @@ Deno.test("loadGuest: a rewrite in steps reads the caller's bytes as they were w
     signal,
   });
   const input = esbuild.slice();
-  const loading = loadGuest(input, { fuel: 1e12, imports, signal });
+  let copied = false;
+  const set = Uint8Array.prototype.set;
+  Uint8Array.prototype.set = function (
+    this: Uint8Array,
+    source: ArrayLike<number>,
+    offset?: number,
+  ) {
+    if (source === input) {
+      copied = true;
+      Uint8Array.prototype.set = set;
+    }
+    return set.call(this, source, offset);
+  };
+  let loaded = false;
+  const loading = loadGuest(input, { fuel: 1e12, imports, signal })
+    .finally(() => {
+      loaded = true;
+      Uint8Array.prototype.set = set;
+    });
   let turns = 0;
   await new Promise<void>((resolve) => {
     const turn = () => {
-      input.fill(0, 8, 4096 + turns++);
-      if (turns < 20) setImmediate(turn);
+      if (copied) input.fill(0, 8, 4096 + turns++);
+      if (!loaded && turns < 20) setImmediate(turn);
       else resolve();
     };
     setImmediate(turn);
   });
+  assert.ok(copied, "the load did not copy the caller's bytes");
+  assert.ok(turns > 0, "the rewrite gave the event loop no turn");
   const touched = await loading;
   const [a, b] = [untouched.meter!.bytes, touched.meter!.bytes];
   assert.equal(a.length, b.length);

@@ -23,7 +23,12 @@ import {
   readTableLimits,
   readValType,
 } from "./types.ts";
-import { COPY_STEP_BYTES, runSteps, STEP_BYTES, type Steps } from "./steps.ts";
+import {
+  COPY_STEP_BYTES,
+  READ_STEP_BYTES,
+  runSteps,
+  type Steps,
+} from "./steps.ts";
 import { Writer } from "./writer.ts";
 
 /**
@@ -141,8 +146,8 @@ export function applyLimits(
 }
 
 /**
- * {@linkcode applyLimits} in steps of about {@linkcode STEP_BYTES} of the
- * sections it reads or {@linkcode COPY_STEP_BYTES} of those it copies, for
+ * {@linkcode applyLimits} in steps of a section, or about
+ * {@linkcode READ_STEP_BYTES} of the sections it reads or {@linkcode COPY_STEP_BYTES} of those it copies, for
  * a load that watches a stop (a million types took a second at once).
  *
  * @param bytes The module.
@@ -220,6 +225,7 @@ export function* applyLimitsSteps(
     writeLimits(w, { ...declared, max: Math.max(cap, declared.min) });
   };
   for (const { id, sectionStart, start, end } of readSections(bytes)) {
+    yield;
     if (id === 1 || id === 2 || id === 3) {
       yield* readSectionSteps(info, id, new Reader(bytes, start, end), patches);
     }
@@ -275,7 +281,7 @@ export function* applyLimitsSteps(
       } else {
         limit(r, w, "memory", false);
       }
-      if (r.pos - mark >= STEP_BYTES) {
+      if (r.pos - mark >= READ_STEP_BYTES) {
         mark = r.pos;
         yield;
       }
@@ -323,7 +329,7 @@ function* tableShare(
     readRefType(r, info.typeCount);
     minimums += readTableLimits(r).min;
     if (init) readConstExpr(r, info, info.globalCount, new Patches());
-    if (r.pos - mark >= STEP_BYTES) {
+    if (r.pos - mark >= READ_STEP_BYTES) {
       mark = r.pos;
       yield;
     }

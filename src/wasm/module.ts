@@ -14,7 +14,7 @@ import { readConstExpr } from "./const_expr.ts";
 import { type Footprint, newFootprint } from "./footprint.ts";
 import type { Patches } from "./patches.ts";
 import { failBeforeEngine, type Reader } from "./reader.ts";
-import { runSteps, STEP_BYTES, type Steps } from "./steps.ts";
+import { READ_STEP_BYTES, runSteps, type Steps } from "./steps.ts";
 import {
   type Limits,
   readLimits,
@@ -324,7 +324,7 @@ export class ModuleInfo {
 
   /**
    * {@linkcode ModuleInfo.readTypes} in steps of about
-   * {@linkcode STEP_BYTES} of the section (a million types took half a
+   * {@linkcode READ_STEP_BYTES} of the section (a million types took half a
    * second).
    *
    * @param r A reader over the section's contents.
@@ -373,7 +373,7 @@ export class ModuleInfo {
         const limit = count + n;
         for (let i = 0; i < n; i++) {
           add(-1, readSubType(r, limit, shared));
-          if (r.pos - mark >= STEP_BYTES) {
+          if (r.pos - mark >= READ_STEP_BYTES) {
             mark = r.pos;
             yield;
           }
@@ -385,7 +385,7 @@ export class ModuleInfo {
       if (count > LIMITS.types - 2) {
         r.fail(`too many types: more than ${LIMITS.types - 2}`);
       }
-      if (r.pos - mark >= STEP_BYTES) {
+      if (r.pos - mark >= READ_STEP_BYTES) {
         mark = r.pos;
         yield;
       }
@@ -411,7 +411,7 @@ export class ModuleInfo {
 
   /**
    * {@linkcode ModuleInfo.readImports} in steps of about
-   * {@linkcode STEP_BYTES} of the section.
+   * {@linkcode READ_STEP_BYTES} of the section.
    *
    * @param r A reader over the section's contents.
    * @returns The steps.
@@ -462,7 +462,7 @@ export class ModuleInfo {
           break;
       }
       this.imports.push(entry);
-      if (r.pos - mark >= STEP_BYTES) {
+      if (r.pos - mark >= READ_STEP_BYTES) {
         mark = r.pos;
         yield;
       }
@@ -480,7 +480,7 @@ export class ModuleInfo {
 
   /**
    * {@linkcode ModuleInfo.readFunctions} in steps of about
-   * {@linkcode STEP_BYTES} of the section.
+   * {@linkcode READ_STEP_BYTES} of the section.
    *
    * @param r A reader over the section's contents.
    * @returns The steps.
@@ -494,7 +494,7 @@ export class ModuleInfo {
     for (let i = 0; i < count; i++) {
       this.#addFunction(this.readFunctionType(r));
       this.definedFunctions++;
-      if (r.pos - mark >= STEP_BYTES) {
+      if (r.pos - mark >= READ_STEP_BYTES) {
         mark = r.pos;
         yield;
       }
@@ -576,7 +576,7 @@ export class ModuleInfo {
 
   /**
    * {@linkcode ModuleInfo.readGlobals} in steps of about
-   * {@linkcode STEP_BYTES} of the section.
+   * {@linkcode READ_STEP_BYTES} of the section.
    *
    * @param r A reader over the section's contents.
    * @param patches Where to record shifted function indices.
@@ -595,7 +595,7 @@ export class ModuleInfo {
         readConstExpr(r, this, this.globalCount, patches),
       );
       this.globalCount++;
-      if (r.pos - mark >= STEP_BYTES) {
+      if (r.pos - mark >= READ_STEP_BYTES) {
         mark = r.pos;
         yield;
       }

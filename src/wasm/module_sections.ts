@@ -16,7 +16,7 @@ import {
 } from "./module.ts";
 import type { Patches } from "./patches.ts";
 import type { Reader } from "./reader.ts";
-import { runSteps, STEP_BYTES, type Steps } from "./steps.ts";
+import { READ_STEP_BYTES, runSteps, type Steps } from "./steps.ts";
 import { readRefType } from "./types.ts";
 
 /**
@@ -78,7 +78,7 @@ export function readExports(
 }
 
 /**
- * {@linkcode readExports} in steps of about {@linkcode STEP_BYTES} of the
+ * {@linkcode readExports} in steps of about {@linkcode READ_STEP_BYTES} of the
  * section.
  *
  * @param info The module so far.
@@ -140,7 +140,7 @@ export function* readExportsSteps(
       default:
         r.fail(`unknown export kind 0x${kind.toString(16)}`, kindAt);
     }
-    if (r.pos - mark >= STEP_BYTES) {
+    if (r.pos - mark >= READ_STEP_BYTES) {
       mark = r.pos;
       yield;
     }
@@ -204,7 +204,7 @@ export function readElements(
 }
 
 /**
- * {@linkcode readElements} in steps of about {@linkcode STEP_BYTES} of the
+ * {@linkcode readElements} in steps of about {@linkcode READ_STEP_BYTES} of the
  * section: a few megabytes of function indices took half a second to read.
  *
  * @param info The module so far.
@@ -247,7 +247,7 @@ export function* readElementsSteps(
     for (let j = 0; j < n; j++) {
       if (expressions) readConstExpr(r, info, info.globalCount, patches);
       else readFunctionIndex(r, info, patches);
-      if (r.pos - mark >= STEP_BYTES) {
+      if (r.pos - mark >= READ_STEP_BYTES) {
         mark = r.pos;
         yield;
       }
