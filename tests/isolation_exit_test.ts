@@ -146,9 +146,8 @@ for (const guest of GUESTS) {
         const marker = `${dir}/pid`;
         const imports = await pidImports(dir, marker);
         // The deadline must fall while the guest fills; a busy machine may
-        // start the child slowly (more than 30 s has been seen), so a call
-        // killed sooner is repeated with a deadline twice as long, until
-        // one would be a hang.
+        // start the child slowly, so a call killed sooner is repeated with
+        // a longer deadline.
         for (let timeout = 1_000;; timeout *= 2) {
           const before = new Set(await children());
           const start = performance.now();
@@ -171,7 +170,7 @@ for (const guest of GUESTS) {
           assert.deepEqual(await newChildren(before), []);
           if (pid === undefined) {
             assert.ok(
-              timeout * 2 <= HANG_MS,
+              timeout < 32_000,
               `the guest never started filling within ${timeout} ms`,
             );
             continue;

@@ -226,9 +226,9 @@ Deno.test("tables at the element cap load; one element more is refused", async (
 });
 
 Deno.test("invokeIsolated loads past the caps, and a child that dies instantiating is reported", async () => {
-  // No deadline: a busy machine may take any time to start the child and
-  // to see it die, and a hang ends at the guard of the child running this.
-  const loads = [`invokeIsolated(bytes, "f", [])`];
+  const loads = [
+    `invokeIsolated(bytes, "f", [], { timeout: 60_000 })`,
+  ];
   const over = moduleOf({
     memories: { count: MAX_MEMORIES + 1, limits: SHARED },
   });
