@@ -25,7 +25,7 @@ import {
   parseTimeout,
   UsageError,
 } from "./src/cli_arguments.ts";
-import { compileBytes, loadModule } from "./src/load.ts";
+import { compileBytes, loadModule, readModuleStream } from "./src/load.ts";
 import { loadGuestWith } from "./src/load_guest.ts";
 import { roomForHit } from "./src/rewrite_splice.ts";
 import { loadStopOutcome, OUTCOMES, START_FUNCTION } from "./src/outcome.ts";
@@ -40,9 +40,11 @@ import { describeThrown } from "./src/thrown_values.ts";
 import {
   commandRefusal,
   isWasiCommand,
+  listenForStops,
   parseWasiFlags,
   reactorRefusal,
   runWasiCommand,
+  type StopListener,
   WASI_STOP_STATUS,
   type WasiFlags,
   wasiReport,
@@ -52,8 +54,8 @@ const USAGE = `Usage: deno run --allow-read main.ts [options] [GUEST.wasm]
 
 Runs one export of a WebAssembly guest, supplying the host import
 env.interrupt_execution, which stops the guest when called. GUEST.wasm is a
-path or a file:/http:/https: URL; by default, the bundled seed guest
-guest/early_exit_guest.wasm (read from beside main.ts).
+path, a file:/http:/https: URL, or - to read it from stdin; by default, the
+bundled seed guest guest/early_exit_guest.wasm (read from beside main.ts).
 
 Options:
   --invoke NAME      the export to call (default: exit_early)
@@ -99,7 +101,7 @@ _start) runs as a program instead, with --fuel and --timeout as above
   --dir HOST[::GUEST] preopens the host directory HOST as GUEST (default:
                      HOST), read-write; it needs --allow-read and
                      --allow-write for HOST
-  --env K=V          sets the guest's environment variable K
+  --env K=V          sets the guest's environment variable K (once each)
 Its stdin, stdout and stderr are this process's. The exit status is the
 guest's exit code when it exits (1 for a code outside 0-255); otherwise
 timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exhausted}, Ctrl-C ${WASI_STOP_STATUS.aborted}, trap ${WASI_STOP_STATUS.trap}, any other ending ${WASI_STOP_STATUS.error},
@@ -120,25 +122,32 @@ Outcomes: returned (the export returned a value), interrupted (a host import
 stopped the guest), fuel_exhausted (the --fuel budget ran out), timeout (the
 --timeout passed), trap (the guest trapped: unreachable, out-of-bounds access,
 divide by zero, stack overflow, ...), error (a host import threw), aborted
-(Ctrl-C: the call is stopped cleanly).
+(Ctrl-C, SIGTERM or SIGHUP: the call is stopped cleanly).
 
 Every call runs metered and async, so that Ctrl-C (SIGINT) stops even a
-guest that never calls the host.
+guest that never calls the host; SIGTERM and SIGHUP stop it the same way
+(status 143 and 129), with the report whole; a second signal ends the
+process at once. An option that takes one value may be given once. A
+guest whose name starts with a dash goes as ./-NAME.wasm. A guest read
+from a FIFO waits for its writer (bounded by --timeout).
 
 Exit status:
   0    the outcome was the expected one
   1    the call ended another way
   2    usage error, missing read permission, unreadable file, not a valid
-       module, a missing import or export, or a --cache directory without
-       read and write permission (one line on stderr says how to fix it)
+       module, a missing import or export, a --cache directory without
+       read and write permission, or a report stdout cannot take (one
+       line on stderr says how to fix it)
   3    internal error (a bug in early-exit; please report it)
-  130  the call was aborted with Ctrl-C (SIGINT)
+  130  the call was aborted with Ctrl-C (SIGINT); 143 SIGTERM, 129 SIGHUP
 
 Permissions: --allow-read for the guest file (--allow-read=guest is enough
 for the bundled guests); --allow-net=HOST for a guest given by http(s) URL.`;
 
 interface Options {
   guest: string | URL;
+  /** Whether the guest was named, rather than the bundled one run. */
+  guestGiven: boolean;
   invoke: string;
   args: string[];
   expect: string;
@@ -152,11 +161,20 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options | "help" {
+  const args = joinDashValues(argv);
+  // A guest named like an option would be read as one, letter by letter.
+  const dashed = args.find((word) => /^-[^=]*\.wasm$/i.test(word));
+  if (dashed !== undefined) {
+    throw new UsageError(
+      `${dashed} reads as an option: give a guest whose name starts with a dash as ./${dashed}`,
+    );
+  }
   let parsed;
   try {
     parsed = parseArgs({
-      args: joinDashValues(argv),
+      args,
       allowPositionals: true,
+      tokens: true,
       options: {
         invoke: { type: "string" },
         arg: { type: "string", multiple: true, default: [] },
@@ -192,8 +210,26 @@ function parseOptions(argv: string[]): Options | "help" {
       (error as Error).message.split("\n").join(" ").replace(/\.$/, ""),
     );
   }
-  const { values, positionals } = parsed;
+  const { values, positionals, tokens } = parsed;
   if (values.help) return "help";
+  // The parser keeps the last of a repeated option: a script that adds
+  // --fuel to a command line that has one would run with a budget it
+  // never sees.
+  const given = new Map<string, string[]>();
+  for (const token of tokens) {
+    if (token.kind !== "option" || token.value === undefined) continue;
+    if (token.name === "arg") continue;
+    given.set(token.name, [...given.get(token.name) ?? [], token.value]);
+  }
+  for (const [name, seen] of given) {
+    if (seen.length > 1) {
+      throw new UsageError(
+        `--${name} is given ${seen.length} times (${
+          seen.join(", ")
+        }), and it takes one value: give it once`,
+      );
+    }
+  }
   if (positionals.length > 1) {
     throw new UsageError(
       `expected at most one guest, got ${positionals.length}: ${
@@ -221,6 +257,7 @@ function parseOptions(argv: string[]): Options | "help" {
   return {
     guest: positionals[0] ??
       new URL("./guest/early_exit_guest.wasm", import.meta.url),
+    guestGiven: positionals[0] !== undefined,
     invoke,
     args: values.arg,
     expect,
@@ -282,6 +319,26 @@ function describeValue(value: unknown): string {
   return value === undefined ? "nothing" : String(value);
 }
 
+/**
+ * The first write to stdout or stderr that failed (a full disk, a pipe
+ * whose reader left): the run's report is lost, so it ends with status 2
+ * and one line on stderr, if stderr still takes it. A write from inside the
+ * guest's call (the interrupt's line) must not throw into the guest.
+ */
+let lostOutput: string | undefined;
+
+/** Writes one line to stdout or stderr, recording a failure. */
+function say(stream: "stdout" | "stderr", line: string): void {
+  try {
+    if (stream === "stdout") console.log(line);
+    else console.error(line);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : describeThrown(error);
+    lostOutput ??=
+      `cannot write to ${stream}: ${why}; the report is lost: check where ${stream} goes (a full disk, a closed pipe)`;
+  }
+}
+
 function report(result: CallOutcome, options: Options): void {
   if (options.json) {
     const record: Record<string, unknown> = {
@@ -306,32 +363,40 @@ function report(result: CallOutcome, options: Options): void {
     record.message = result.outcome === "returned"
       ? `${result.export} returned ${describeValue(result.value)}`
       : result.error.message;
-    console.log(JSON.stringify(record));
+    say("stdout", JSON.stringify(record));
     return;
   }
   if (result.outcome !== "returned") {
-    console.log(`Error from ${result.export}: ${result.error.message}`);
+    say("stdout", `Error from ${result.export}: ${result.error.message}`);
   } else if (options.expect === "returned") {
-    console.log(`${result.export} returned: ${describeValue(result.value)}`);
+    say("stdout", `${result.export} returned: ${describeValue(result.value)}`);
   }
   if (result.outcome === options.expect) {
-    console.log("Success!");
+    say("stdout", "Success!");
   } else if (result.outcome === "returned") {
-    console.error(
+    say(
+      "stderr",
       `${result.export} did not error. Returned the value: ${
         describeValue(result.value)
       }`,
     );
   } else if (result.outcome !== "aborted") {
-    console.error(`expected outcome ${options.expect}, got ${result.outcome}`);
+    say("stderr", `expected outcome ${options.expect}, got ${result.outcome}`);
   }
 }
 
-/** Reports how the call ended and returns the exit status. */
-function finish(result: CallOutcome, options: Options): number {
+/**
+ * Reports how the call ended and returns the exit status: for an abort
+ * that was not expected, the status of the signal that stopped it.
+ */
+function finish(
+  result: CallOutcome,
+  options: Options,
+  stops: StopListener,
+): number {
   report(result, options);
   if (result.outcome === "aborted" && options.expect !== "aborted") {
-    return 130;
+    return stops.status ?? 130;
   }
   return result.outcome === options.expect ? 0 : 1;
 }
@@ -433,6 +498,9 @@ function commandLineMessage(error: EarlyExitError): string {
     return error.message.replace(
       /leave out cache(\)?)$/,
       "leave out --cache$1",
+    ).replace(
+      /or pass the bytes themselves$/,
+      "or - to read the guest from stdin",
     );
   }
   return error.message;
@@ -458,25 +526,25 @@ function fail(error: unknown, json: boolean): number {
     const record = kind === undefined
       ? { outcome, message }
       : { outcome, error: kind, message };
-    console.log(JSON.stringify(record));
+    say("stdout", JSON.stringify(record));
   } else if (outcome === "internal_error") {
-    console.error(`internal error: ${message}`);
+    say("stderr", `internal error: ${message}`);
   } else if (error instanceof UsageError) {
-    console.error(`error: ${message}; run with --help for usage`);
+    say("stderr", `error: ${message}; run with --help for usage`);
   } else {
-    console.error(`error: ${message}`);
+    say("stderr", `error: ${message}`);
   }
   return outcome === "internal_error" ? 3 : 2;
 }
 
 /**
- * Whether reading the guest may wait for ever: a URL, or a path that is not
- * a regular file (a FIFO, a device). A path that cannot be looked at is
+ * Whether reading the guest may wait for ever: a URL, stdin (`-`), or a
+ * path that is not a regular file (a FIFO, a device). A path that cannot be looked at is
  * left to the read, which says why.
  */
 async function mayNeverArrive(guest: string | URL): Promise<boolean> {
   const text = String(guest);
-  if (/^https?:/i.test(text)) return true;
+  if (text === "-" || /^https?:/i.test(text)) return true;
   try {
     const path = /^file:/i.test(text) ? new URL(text) : text;
     return !(await Deno.stat(path)).isFile;
@@ -509,18 +577,26 @@ async function runIfWasi(
   const late = () =>
     new GuestLoadError(
       /^https?:/i.test(String(options.guest)) ? "fetch" : "io",
-      `cannot load ${options.guest}: it did not arrive within --timeout ${options.timeout} ms`,
+      `cannot load ${
+        options.guest === "-" ? "the guest from stdin" : options.guest
+      }: it did not arrive within --timeout ${options.timeout} ms`,
       "check that it is there and complete, or give a longer --timeout",
     );
   const given = new Promise<never>((_, reject) =>
     arrival?.addEventListener("abort", () => reject(late()), { once: true })
   );
+  const fromStdin = options.guest === "-";
   const { bytes, label } = await Promise.race([
-    loadModule(options.guest, {
-      compile: false,
-      room: cache === undefined ? undefined : roomForHit,
-      signal: arrival,
-    }),
+    fromStdin
+      ? readModuleStream(Deno.stdin.readable, "stdin").then((bytes) => ({
+        bytes,
+        label: "stdin",
+      }))
+      : loadModule(options.guest, {
+        compile: false,
+        room: cache === undefined ? undefined : roomForHit,
+        signal: arrival,
+      }),
     given,
   ]).catch((error) => {
     throw arrival?.aborted ? late() : error;
@@ -542,6 +618,14 @@ async function runIfWasi(
     if (wasi.preopens.length > 0 || Object.keys(wasi.env).length > 0) {
       throw new UsageError(
         `--dir and --env are for WASI commands, and ${label} is not one (it must import wasi_snapshot_preview1 and export _start)`,
+      );
+    }
+    if (wasi.args.length > 0 && !options.guestGiven) {
+      // `main.ts -- -x.wasm`: the guest itself put after --.
+      throw new UsageError(
+        `no guest was given before --, so the bundled ${label} runs, which is not a WASI command and takes no arguments after --: give the guest before -- (a name that starts with a dash as ./${
+          wasi.args[0]
+        })`,
       );
     }
     if (wasi.args.length > 0) {
@@ -587,14 +671,17 @@ async function runIfWasi(
     reportInterrupt: options.json,
     cache,
     ownsBytes: true,
-    readsStdin: imports.some((i) =>
-      i.module === "wasi_snapshot_preview1" && i.name === "fd_read"
-    ),
+    // Read from stdin, the guest leaves the command nothing to read there.
+    stdin: fromStdin ? new Uint8Array(0) : undefined,
+    readsStdin: !fromStdin &&
+      imports.some((i) =>
+        i.module === "wasi_snapshot_preview1" && i.name === "fd_read"
+      ),
   });
   if (options.json) {
-    console.error(JSON.stringify(wasiReport(result, elapsed)));
+    say("stderr", JSON.stringify(wasiReport(result, elapsed)));
   } else if (result.outcome !== "exited") {
-    console.error(`${label}: ${result.error.message}`);
+    say("stderr", `${label}: ${result.error.message}`);
   }
   return status;
 }
@@ -606,6 +693,19 @@ async function runIfWasi(
  * @returns The exit status.
  */
 export async function main(argv: string[]): Promise<number> {
+  lostOutput = undefined;
+  const status = await runCommandLine(argv);
+  if (lostOutput === undefined) return status;
+  try {
+    console.error(`error: ${lostOutput}`);
+  } catch {
+    // Nowhere is left to say it: the status says it.
+  }
+  return status === 3 ? 3 : 2;
+}
+
+/** {@linkcode main}, but for a report it could not write. */
+async function runCommandLine(argv: string[]): Promise<number> {
   // Known before the arguments are parsed, so that a usage error is JSON too.
   // A WASI command's own arguments, after --, are not options.
   const end = argv.indexOf("--");
@@ -619,7 +719,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const options = parseOptions(wasi.rest);
     if (options === "help") {
-      console.log(USAGE);
+      say("stdout", USAGE);
       return 0;
     }
     // Before the guest is read: a cache it cannot use fails the run at once.
@@ -635,12 +735,11 @@ export async function main(argv: string[]): Promise<number> {
     // this listener runs even while a guest that never calls the host
     // computes, its start function included.
     const controller = new AbortController();
-    const onInterrupt = () => controller.abort("Ctrl-C (SIGINT)");
-    Deno.addSignalListener("SIGINT", onInterrupt);
+    const stops = listenForStops(controller);
     try {
-      return await run(options, read, imports, controller.signal, cache);
+      return await run(options, read, imports, stops, controller.signal, cache);
     } finally {
-      Deno.removeSignalListener("SIGINT", onInterrupt);
+      stops.remove();
     }
   } catch (error) {
     return fail(error, json);
@@ -652,6 +751,7 @@ async function run(
   options: Options,
   read: { bytes: Uint8Array; label: string },
   imports: GuestOptions["imports"],
+  stops: StopListener,
   signal: AbortSignal,
   cache: RewriteCache | undefined,
 ): Promise<number> {
@@ -664,7 +764,7 @@ async function run(
       imports,
       interrupt: {
         onCall: () => {
-          if (!options.json) console.log("interrupt_execution called!");
+          if (!options.json) say("stdout", "interrupt_execution called!");
         },
       },
       async: true,
@@ -682,7 +782,7 @@ async function run(
       error,
     );
     if (stopped === undefined) throw error;
-    return finish(stopped, options);
+    return finish(stopped, options, stops);
   }
   const args = convertArguments(
     options.args,
@@ -692,7 +792,7 @@ async function run(
     signal,
     timeout: options.timeout,
   });
-  return finish(result, options);
+  return finish(result, options, stops);
 }
 
 if (import.meta.main) {

@@ -204,8 +204,20 @@ async function readLocal(
     }
     return await readWithRoom(target, label, room ?? (() => 0));
   } catch (error) {
-    if (error instanceof GuestLoadError) throw error;
+    if (error instanceof GuestLoadError || error instanceof InvalidModule) {
+      throw error;
+    }
     if (error instanceof Deno.errors.NotCapable) {
+      // Deno lets a program open a device (`/dev/stdin`, say) only with
+      // every permission, --allow-read or not.
+      if (/requires all access/i.test(error.message)) {
+        throw new GuestLoadError(
+          "permission",
+          `cannot read ${label}: Deno opens a device only with --allow-all`,
+          "give the path of a file, or pass the bytes themselves",
+          { cause: error },
+        );
+      }
       throw new GuestLoadError(
         "permission",
         `cannot read ${label}: read permission is missing`,
@@ -298,6 +310,30 @@ export function checkPreamble(bytes: Uint8Array, label: string): void {
     throw new InvalidModule(
       `${label} is a WebAssembly component; only core modules can run here: build it as a core module (such as for wasm32-wasip1)`,
     );
+  }
+}
+
+/**
+ * Checks the first bytes of a module that arrives in pieces (from a
+ * device, a pipe or a server) as they come, so that a source that is not
+ * wasm at all is refused at its first bytes: an endless one (`/dev/zero`,
+ * a page that never ends) was read on to {@linkcode MAX_MODULE_BYTES}
+ * first, a gigabyte of memory and many seconds for a one-line refusal.
+ */
+class PreambleWatch {
+  #head = new Uint8Array(8);
+  #seen = 0;
+  constructor(readonly label: string) {}
+
+  /** Takes the next piece; throws {@linkcode InvalidModule} once the first bytes rule out a module. */
+  take(chunk: Uint8Array): void {
+    if (this.#seen >= this.#head.length) return;
+    const count = Math.min(this.#head.length - this.#seen, chunk.length);
+    this.#head.set(chunk.subarray(0, count), this.#seen);
+    this.#seen += count;
+    if (this.#seen >= MAGIC.length) {
+      checkPreamble(this.#head.subarray(0, this.#seen), this.label);
+    }
   }
 }
 
@@ -428,11 +464,13 @@ async function collect(
   if (stream === null) return new Uint8Array(0);
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
+  const preamble = new PreambleWatch(label);
   let total = 0;
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
+      preamble.take(value);
       total += value.length;
       if (total > MAX_MODULE_BYTES) throw tooLarge(label, how);
       chunks.push(value);
@@ -451,6 +489,34 @@ async function collect(
   return bytes;
 }
 
+/**
+ * A module's bytes from a stream, such as stdin: up to
+ * {@linkcode MAX_MODULE_BYTES}, and refused at its first bytes when they
+ * are not wasm.
+ *
+ * @param stream The bytes.
+ * @param label The stream's name in messages.
+ * @returns The bytes, in a buffer of their own.
+ * @throws {GuestLoadError} When the read fails or passes the cap.
+ * @throws {InvalidModule} When the first bytes are not a core module's.
+ */
+export async function readModuleStream(
+  stream: ReadableStream<Uint8Array>,
+  label: string,
+): Promise<Uint8Array> {
+  try {
+    return await collect(stream, label, "read");
+  } catch (error) {
+    if (isGuestLoadError(error) || error instanceof InvalidModule) throw error;
+    throw new GuestLoadError(
+      "io",
+      `cannot read ${label}: ${(error as Error).message}`,
+      "check what is sent to it",
+      { cause: error },
+    );
+  }
+}
+
 /** A response's bytes, with a fetch error for a body that breaks off. */
 async function readBody(
   response: Response,
@@ -459,7 +525,7 @@ async function readBody(
   try {
     return await collect(response.body, label);
   } catch (error) {
-    if (isGuestLoadError(error)) throw error;
+    if (isGuestLoadError(error) || error instanceof InvalidModule) throw error;
     throw fetchFailed(label, error);
   }
 }
@@ -492,7 +558,9 @@ async function loadRemote(
     collect(forBytes, label),
   ]);
   if (bytes.status === "rejected") {
-    if (isGuestLoadError(bytes.reason)) throw bytes.reason;
+    if (
+      isGuestLoadError(bytes.reason) || bytes.reason instanceof InvalidModule
+    ) throw bytes.reason;
     throw fetchFailed(label, bytes.reason);
   }
   if (compiled.status === "rejected") {
@@ -515,6 +583,11 @@ async function readFifo(
   const read = await readPipe(target, MAX_MODULE_BYTES, signal);
   if (read === "too_large") throw tooLarge(label, "read");
   if (read instanceof Uint8Array) return read;
+  // The first bytes, which rule out a module: the thread read no further.
+  if ("head" in read) {
+    checkPreamble(read.head, label);
+    return read.head; // which the compile refuses in turn
+  }
   throw new GuestLoadError(
     "io",
     `cannot read ${label}: ${read.error}`,

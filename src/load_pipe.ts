@@ -15,6 +15,7 @@ import { Worker } from "node:worker_threads";
 /** What the thread sends back: the bytes, or why there are none. */
 type PipeAnswer =
   | { bytes: Uint8Array }
+  | { head: Uint8Array }
   | { tooLarge: true }
   | { error: string };
 
@@ -30,8 +31,20 @@ function readOnThread(threads: {
     const file = await Deno.open(url ? new URL(path) : path);
     const chunks: Uint8Array[] = [];
     let total = 0;
+    // The first bytes, which rule out a module that is not wasm (or is a
+    // component) at once, rather than after an endless writer's gigabyte.
+    const head = new Uint8Array(8);
     for await (const chunk of file.readable) {
+      if (total < head.length) {
+        head.set(chunk.subarray(0, head.length - total), total);
+      }
       total += chunk.length;
+      const seen = Math.min(total, head.length);
+      const magic = [0x00, 0x61, 0x73, 0x6d].every((b, i) => head[i] === b);
+      const component = head[4] === 0x0d && head[6] === 0x01;
+      if ((seen >= 4 && !magic) || (seen === 8 && component)) {
+        return send({ head: head.slice(0, seen) });
+      }
       if (total > max) return send({ tooLarge: true });
       chunks.push(chunk);
     }
@@ -52,13 +65,16 @@ function readOnThread(threads: {
  * @param target The pipe's path or `file:` URL.
  * @param max The most bytes to read.
  * @param signal Ends the read: the promise then rejects with its reason.
- * @returns The bytes, `"too_large"` past `max`, or the read's error message.
+ * @returns The bytes, `"too_large"` past `max`, the first bytes alone
+ *   (`head`) when they rule out a module, or the read's error message.
  */
 export function readPipe(
   target: URL | string,
   max: number,
   signal: AbortSignal,
-): Promise<Uint8Array | "too_large" | { error: string }> {
+): Promise<
+  Uint8Array | "too_large" | { error: string } | { head: Uint8Array }
+> {
   if (signal.aborted) return Promise.reject(signal.reason);
   const worker = new Worker(
     `(${readOnThread.toString()})(require("node:worker_threads"))`,
@@ -87,6 +103,7 @@ export function readPipe(
     worker.on("message", (answer: PipeAnswer) => {
       end();
       if ("bytes" in answer) resolve(answer.bytes);
+      else if ("head" in answer) resolve({ head: answer.head });
       else if ("tooLarge" in answer) resolve("too_large");
       else resolve(answer);
     });

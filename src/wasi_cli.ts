@@ -36,9 +36,9 @@ export interface WasiFlags {
  *
  * @param argv The command line, without the program name.
  * @returns The WASI flags, and what is left.
- * @throws {TypeError} When a flag has no value, `--env` has no `=`, `--dir`
- *   no host directory or more than one `::`, or two `--dir` give the guest
- *   the same name.
+ * @throws {TypeError} When a flag has no value, `--env` has no `=` or
+ *   sets a name again, `--dir` no host directory, an empty guest name or
+ *   more than one `::`, or two `--dir` give the guest the same name.
  */
 export function parseWasiFlags(argv: readonly string[]): WasiFlags {
   const flags: WasiFlags = { preopens: [], env: {}, args: [], rest: [] };
@@ -59,9 +59,9 @@ export function parseWasiFlags(argv: readonly string[]): WasiFlags {
       // More than one "::" (a mode, `::ro`, say) would be dropped, and the
       // directory preopened for writing all the same.
       const [host, guest, ...more] = value.split("::");
-      if (host === "" || more.length > 0) {
+      if (host === "" || guest === "" || more.length > 0) {
         throw new TypeError(
-          `--dir ${value}: expected HOST[::GUEST], where HOST is a directory (. for this one) and GUEST holds no "::" (every --dir is read-write)`,
+          `--dir ${value}: expected HOST[::GUEST], where HOST is a directory (. for this one) and GUEST, if given, a name the guest opens it by, such as /data, holding no "::" (every --dir is read-write)`,
         );
       }
       const name = guest ?? host;
@@ -76,7 +76,23 @@ export function parseWasiFlags(argv: readonly string[]): WasiFlags {
       if (equals <= 0) {
         throw new TypeError(`--env ${value}: expected NAME=VALUE`);
       }
-      flags.env[value.slice(0, equals)] = value.slice(equals + 1);
+      const name = value.slice(0, equals);
+      // As a repeated option elsewhere: the first value would be dropped.
+      if (Object.hasOwn(flags.env, name)) {
+        throw new TypeError(
+          `--env ${value}: ${name} is already set, to ${
+            JSON.stringify(flags.env[name])
+          }; give each name once`,
+        );
+      }
+      // Defined, not assigned: `--env __proto__=x` would otherwise set the
+      // record's prototype and reach the guest as nothing.
+      Object.defineProperty(flags.env, name, {
+        value: value.slice(equals + 1),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
   }
   return flags;
@@ -152,6 +168,69 @@ export function reactorRefusal(
     return undefined;
   }
   return `${label} is a WASI reactor (it exports _initialize, not _start), which early-exit does not run: only WASI commands run as programs; to call one of its exports with --invoke, supply its wasi_snapshot_preview1 imports with --imports MODULE`;
+}
+
+/**
+ * The signals that stop a run of the command line cleanly, with the exit
+ * status a shell gives a process they end (128 plus the signal's number)
+ * and the reason an abort gives. SIGTERM is what `timeout`, `kill` and
+ * service managers send, SIGHUP what a closed terminal sends.
+ */
+export const STOP_SIGNALS = [
+  { signal: "SIGTERM", status: 143, reason: "SIGTERM" },
+  { signal: "SIGHUP", status: 129, reason: "SIGHUP (the terminal closed)" },
+  // Last, so that once Ctrl-C is listened for, every one of them is.
+  { signal: "SIGINT", status: 130, reason: "Ctrl-C (SIGINT)" },
+] as const satisfies readonly {
+  signal: Deno.Signal;
+  status: number;
+  reason: string;
+}[];
+
+/** What {@linkcode listenForStops} gives. */
+export interface StopListener {
+  /** The exit status of the signal that stopped the run, if one did. */
+  readonly status: number | undefined;
+  /** Stops listening. */
+  remove(): void;
+}
+
+/**
+ * Aborts `controller` on the first of {@linkcode STOP_SIGNALS}, with its
+ * reason. A second signal, should the first stop not have ended the run,
+ * ends the process at once with its status, as a user pressing Ctrl-C
+ * twice expects. Where a signal cannot be listened for (Windows has only
+ * SIGINT), it keeps its default.
+ *
+ * @param controller The run's abort.
+ * @returns The signal's status once one came, and a way to stop listening.
+ */
+export function listenForStops(controller: AbortController): StopListener {
+  let status: number | undefined;
+  const listening: [Deno.Signal, () => void][] = [];
+  for (const stop of STOP_SIGNALS) {
+    const listener = () => {
+      if (status !== undefined) Deno.exit(stop.status);
+      status = stop.status;
+      controller.abort(stop.reason);
+    };
+    try {
+      Deno.addSignalListener(stop.signal, listener);
+      listening.push([stop.signal, listener]);
+    } catch {
+      // Not a signal this system has.
+    }
+  }
+  return {
+    get status() {
+      return status;
+    },
+    remove() {
+      for (const [signal, listener] of listening) {
+        Deno.removeSignalListener(signal, listener);
+      }
+    },
+  };
 }
 
 /** The exit status of a stopped command, by outcome. */
@@ -275,8 +354,7 @@ export async function runWasiCommand(
     !(options.timeout !== undefined && options.readsStdin !== false);
   const watched = reported || (options.timeout !== undefined && !held);
   const controller = new AbortController();
-  const onInterrupt = () => controller.abort("Ctrl-C (SIGINT)");
-  if (watched) Deno.addSignalListener("SIGINT", onInterrupt);
+  const stops = watched ? listenForStops(controller) : undefined;
   const started = performance.now();
   try {
     const result = await runWasiWith(source, {
@@ -294,8 +372,11 @@ export async function runWasiCommand(
       cache: options.cache,
     }, { ownsBytes: options.ownsBytes });
     const elapsed = performance.now() - started;
-    return { result, elapsed, status: wasiExitStatus(result) };
+    const status = result.outcome === "aborted" && stops?.status
+      ? stops.status
+      : wasiExitStatus(result);
+    return { result, elapsed, status };
   } finally {
-    if (watched) Deno.removeSignalListener("SIGINT", onInterrupt);
+    stops?.remove();
   }
 }

@@ -1,5 +1,5 @@
 import assert from "./support/assert.ts";
-import { runMain } from "./support/cli.ts";
+import { allRuns, runMain } from "./support/cli.ts";
 import { assembleWat } from "../guest/build.ts";
 import { watBinaryen } from "./support/instrument.ts";
 import {
@@ -432,4 +432,40 @@ Deno.test("CLI: a float --arg past its type's range is refused, not made an infi
   assert.equal(convertArgument("3.4028235e38", 0, "f32"), 3.4028235e38);
   assert.equal(convertArgument("-Infinity", 0, "f32"), -Infinity);
   assert.equal(convertArgument("1e-999", 0, "f64"), 0);
+});
+
+Deno.test("CLI: an option that takes one value, given twice, is refused rather than the first dropped", async () => {
+  const fuel = await runMain(["--allow-read"], [
+    "guest/compute.wasm",
+    "--invoke",
+    "fib",
+    "--arg",
+    "5",
+    "--fuel",
+    "10",
+    "--fuel=1e6",
+  ]);
+  assert.equal(fuel.code, 2);
+  assert.equal(fuel.stdout, "");
+  assertOneLine(
+    fuel.stderr,
+    /^error: --fuel is given 2 times \(10, 1e6\), and it takes one value: give it once/,
+  );
+});
+
+Deno.test("CLI: a guest whose name starts with a dash, given as an option or after --, gets one line saying to write ./NAME", async () => {
+  const [asOption, afterEnd] = await allRuns([
+    runMain(["--allow-read"], ["-x.wasm"]),
+    runMain(["--allow-read"], ["--", "-x.wasm"]),
+  ]);
+  assert.equal(asOption.code, 2);
+  assertOneLine(
+    asOption.stderr,
+    /^error: -x\.wasm reads as an option: give a guest whose name starts with a dash as \.\/-x\.wasm/,
+  );
+  assert.equal(afterEnd.code, 2);
+  assertOneLine(
+    afterEnd.stderr,
+    /^error: no guest was given before --, so the bundled .* runs, .*: give the guest before -- \(a name that starts with a dash as \.\/-x\.wasm\)/,
+  );
 });

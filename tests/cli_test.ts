@@ -260,3 +260,70 @@ Deno.test("Ctrl-C (SIGINT) stops a long guest call cleanly: outcome aborted, exi
     "Error from count_forever: guest call aborted: Ctrl-C (SIGINT)\n",
   );
 });
+
+Deno.test("SIGTERM and SIGHUP stop a guest call as Ctrl-C does: outcome aborted, the report whole, exit 128 + the signal's number", async () => {
+  const [term, hangUp] = await allRuns([
+    pressCtrlC(["guest/runaway.wasm", "--invoke=spin", "--json"], "SIGTERM"),
+    pressCtrlC(["guest/runaway.wasm", "--invoke=spin"], "SIGHUP"),
+  ]);
+  assert.equal(term.code, 143, term.stderr);
+  assert.deepEqual(JSON.parse(term.stdout), {
+    outcome: "aborted",
+    export: "spin",
+    message: "guest call aborted: SIGTERM",
+  });
+  assert.equal(hangUp.code, 129, hangUp.stderr);
+  assert.equal(
+    hangUp.stdout,
+    "Error from spin: guest call aborted: SIGHUP (the terminal closed)\n",
+  );
+});
+
+/** Runs main.ts with `input` on its stdin and the permissions in `flags`. */
+async function runWithStdin(
+  flags: string[],
+  args: string[],
+  input: Uint8Array,
+) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...flags, "main.ts", ...args],
+    cwd: new URL("../", import.meta.url),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(input).catch(() => {});
+  await writer.close().catch(() => {});
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("- reads the guest from stdin, with no permission; /dev/stdin says to use it", async () => {
+  const compute = await Deno.readFile(
+    new URL("../guest/compute.wasm", import.meta.url),
+  );
+  const [piped, device] = await allRuns([
+    runWithStdin([], ["-", "--invoke", "fib", "--arg", "6", "--json"], compute),
+    // Deno opens a device only with --allow-all, --allow-read or not.
+    runWithStdin(["--allow-read"], ["/dev/stdin"], compute),
+  ]);
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.deepEqual(JSON.parse(piped.stdout), {
+    outcome: "returned",
+    export: "fib",
+    value: 8,
+    message: "fib returned 8",
+  });
+  assert.equal(device.code, 2);
+  assertOneLineError(
+    device.stderr,
+    /^error: cannot read \/dev\/stdin: .*; give the path of a file, or - to read the guest from stdin$/,
+  );
+});

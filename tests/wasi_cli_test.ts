@@ -38,6 +38,12 @@ Deno.test("parseWasiFlags takes --dir, --env and the arguments after --", () => 
   assert.throws(() => parseWasiFlags(["--dir"]), TypeError, "needs a value");
 });
 
+Deno.test("parseWasiFlags keeps --env __proto__=x as a variable of that name", () => {
+  const { env } = parseWasiFlags(["--env", "__proto__=x", "--env", "A=1"]);
+  assert.deepEqual(Object.entries(env), [["__proto__", "x"], ["A", "1"]]);
+  assert.equal(Object.getPrototypeOf(env), Object.prototype);
+});
+
 Deno.test("parseWasiFlags refuses a --dir with no host, or with more than HOST::GUEST, rather than drop the rest", () => {
   // `::ro` would otherwise be dropped, and the directory preopened for
   // writing.
@@ -218,6 +224,18 @@ Deno.test("main.ts: with --json, Ctrl-C is reported as aborted, with 130", async
   assert.equal(typeof report.elapsed_ms, "number");
 });
 
+Deno.test("main.ts: with --json, SIGTERM is reported as aborted, with 143", async () => {
+  const run = await runMain(["--json", wasiGuest("sleep").pathname], {
+    interruptOn: "sleeping",
+    signal: "SIGTERM",
+  });
+  assert.equal(run.code, 143, run.stderr);
+  assert.equal(run.stdout, "sleeping\n");
+  const report = JSON.parse(run.stderr);
+  assert.equal(report.outcome, "aborted");
+  assert.equal(report.message, "guest call aborted: SIGTERM");
+});
+
 Deno.test("main.ts passes its stdin to a WASI command, with and without a deadline", async () => {
   for (const deadline of [[], ["--timeout", "60000"]]) {
     const child = new Deno.Command(Deno.execPath(), {
@@ -279,4 +297,24 @@ Deno.test("main.ts refuses a module that imports WASI and exports _start but can
   } finally {
     await Deno.remove(directory, { recursive: true });
   }
+});
+
+Deno.test("parseWasiFlags refuses an empty guest name and an --env name set twice", () => {
+  assert.throws(
+    () => parseWasiFlags(["--dir", "data::"]),
+    (error: Error) =>
+      error instanceof TypeError && error.message.includes("HOST[::GUEST]"),
+  );
+  assert.throws(
+    () => parseWasiFlags(["--env", "A=1", "--env=A=2"]),
+    (error: Error) =>
+      error instanceof TypeError &&
+      error.message ===
+        '--env A=2: A is already set, to "1"; give each name once',
+  );
+  // A value may hold "=", and different names are fine.
+  assert.deepEqual(parseWasiFlags(["--env", "A=b=c", "--env", "B="]).env, {
+    A: "b=c",
+    B: "",
+  });
 });

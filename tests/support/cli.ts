@@ -54,14 +54,16 @@ export function runMain(
 
 /**
  * Runs `main.ts <args>` with read access to the repository, reading its
- * stdout as it comes: with `interruptOn`, sends SIGINT once stdout holds
- * that text. With `stdin: "piped"`, stdin stays open and empty.
+ * stdout as it comes: with `interruptOn`, sends SIGINT (or `signal`) once
+ * stdout holds that text. With `stdin: "piped"`, stdin stays open and empty.
  */
 export async function runMainStreaming(
   args: string[],
-  { interruptOn, stdin = "null" }: {
+  { interruptOn, stdin = "null", signal = "SIGINT" }: {
     interruptOn?: string;
     stdin?: "null" | "piped";
+    /** What to send in place of SIGINT. */
+    signal?: Deno.Signal;
   } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command(Deno.execPath(), {
@@ -84,7 +86,7 @@ export async function runMainStreaming(
     if (done) break;
     stdout += new TextDecoder().decode(value);
     if (interruptOn !== undefined && stdout.includes(interruptOn)) {
-      child.kill("SIGINT");
+      child.kill(signal);
       interruptOn = undefined;
     }
   }

@@ -54,9 +54,14 @@ export interface CtrlCRun {
  * Fails the test if the program ends without ever listening.
  *
  * @param args The command line's arguments.
+ * @param signal What to send in place of Ctrl-C, such as SIGTERM (which
+ *   the program listens for before SIGINT).
  * @returns The exit status, the output, and how long the exit took.
  */
-export async function pressCtrlC(args: string[]): Promise<CtrlCRun> {
+export async function pressCtrlC(
+  args: string[],
+  signal: Deno.Signal = "SIGINT",
+): Promise<CtrlCRun> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -81,7 +86,7 @@ export async function pressCtrlC(args: string[]): Promise<CtrlCRun> {
     );
   }
   const pressed = performance.now();
-  child.kill("SIGINT");
+  child.kill(signal);
   const { code } = await child.status;
   const tookMs = performance.now() - pressed;
   return { code, stdout: await stdout, stderr: await stderr.rest, tookMs };
