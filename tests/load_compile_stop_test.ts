@@ -17,22 +17,23 @@ import { loadGuest } from "../mod.ts";
 const MOD = new URL("../mod.ts", import.meta.url).href;
 
 /**
- * A script that loads esbuild.wasm with a signal, watching the compile
- * thread's port: a compile request (a SharedArrayBuffer of bytes) and the
- * thread's answer to it. With `abort`, the signal aborts as soon as the
- * request is posted. Prints how the load and that compile ended, and how
- * the guest's exports compare with the engine's own compile of the rewrite.
+ * The start of a child script that watches the compile thread's port while
+ * `watching` is true: a compile request (a SharedArrayBuffer of bytes) sets
+ * `compile` to "running", and the thread's answer to "finished" or "given
+ * up". With the argument `abort`, `controller` aborts as soon as the request
+ * is posted. `compileSettled()` waits for the answer to a running compile.
  */
-const SCRIPT = `
+const WATCH_COMPILE_THREAD = `
 import { MessagePort } from "node:worker_threads";
 const abort = Deno.args[1] === "abort";
 const controller = new AbortController();
+let watching = true;
 let compile = "not started";
 let answered;
 const answer = new Promise((resolve) => answered = resolve);
 const post = MessagePort.prototype.postMessage;
 MessagePort.prototype.postMessage = function (message, ...rest) {
-  if (message?.buffer instanceof SharedArrayBuffer) {
+  if (watching && message?.buffer instanceof SharedArrayBuffer) {
     compile = "running";
     const id = message.id;
     this.on("message", (reply) => {
@@ -44,6 +45,23 @@ MessagePort.prototype.postMessage = function (message, ...rest) {
   }
   return post.call(this, message, ...rest);
 };
+async function compileSettled() {
+  if (compile !== "running") return;
+  // The thread's answer to a given-up compile keeps nothing alive: wait for it here.
+  const alive = setTimeout(() => {}, 60_000);
+  await answer;
+  clearTimeout(alive);
+}
+`;
+
+/**
+ * A script that loads esbuild.wasm with a signal, watching the compile
+ * thread's port: a compile request (a SharedArrayBuffer of bytes) and the
+ * thread's answer to it. With `abort`, the signal aborts as soon as the
+ * request is posted. Prints how the load and that compile ended, and how
+ * the guest's exports compare with the engine's own compile of the rewrite.
+ */
+const SCRIPT = `${WATCH_COMPILE_THREAD}
 // Imported only now, so that the loader sees the wrapper.
 const { loadGuest } = await import(${JSON.stringify(MOD)});
 const bytes = await Deno.readFile(Deno.args[0]);
@@ -59,12 +77,7 @@ const load = await loadGuest(bytes, { fuel: 1e12, imports, signal: controller.si
     exports = JSON.stringify(own) === JSON.stringify(got) ? " same exports" : " other exports";
     return "loaded";
   }, (error) => error.name);
-if (compile === "running") {
-  // The thread's answer to a given-up compile keeps nothing alive: wait for it here.
-  const alive = setTimeout(() => {}, 60_000);
-  await answer;
-  clearTimeout(alive);
-}
+await compileSettled();
 console.log(load + exports, compile);
 `;
 
@@ -113,28 +126,8 @@ Deno.test("loadGuest: compile options given as a proxy reach the compile thread 
  * load ended, how its compile ended (or, with `abort`, where it ran), and
  * the cache's hits and misses.
  */
-const CACHED_SCRIPT = `
-import { MessagePort } from "node:worker_threads";
-const abort = Deno.args[1] === "abort";
-const controller = new AbortController();
-let watching = false;
-let compile = "not started";
-let answered;
-const answer = new Promise((resolve) => answered = resolve);
-const post = MessagePort.prototype.postMessage;
-MessagePort.prototype.postMessage = function (message, ...rest) {
-  if (watching && message?.buffer instanceof SharedArrayBuffer) {
-    compile = "running";
-    const id = message.id;
-    this.on("message", (reply) => {
-      if (reply?.id !== id) return;
-      compile = "module" in reply ? "finished" : "given up";
-      answered();
-    });
-    if (abort) queueMicrotask(() => controller.abort(new Error("during the compile")));
-  }
-  return post.call(this, message, ...rest);
-};
+const CACHED_SCRIPT = `${WATCH_COMPILE_THREAD}
+watching = false;
 const { loadGuest, RewriteCache } = await import(${JSON.stringify(MOD)});
 // A function and 1.5 MB of data: more than a compile the main thread does.
 const data = 1_500_000;
@@ -158,11 +151,7 @@ await loadGuest(bytes.slice(), { fuel: 1e9, cache, signal: new AbortController()
 watching = true;
 const load = await loadGuest(bytes.slice(), { fuel: 1e9, cache, signal: controller.signal })
   .then((guest) => guest.invoke("run").outcome, (error) => error.name);
-if (compile === "running") {
-  const alive = setTimeout(() => {}, 60_000);
-  await answer;
-  clearTimeout(alive);
-}
+await compileSettled();
 // A small compile may finish before the abort reaches the thread.
 const where = abort ? (compile === "not started" ? "main thread" : "compile thread") : compile;
 console.log(load, where, "hits " + cache.hits, "misses " + cache.misses);
