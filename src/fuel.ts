@@ -73,6 +73,13 @@ const STOPPED = -(1n << 62n);
  * stack pointer), given outside the books: plenty for a few instructions.
  */
 const OFF_BOOKS_FUEL = 1_000_000;
+/**
+ * How long a stop waits at most for the guest to leave a no-stop zone, by
+ * the clock, besides the grace fuel that bounds the wait: a real
+ * allocator's call takes microseconds, and a stop stays within a few
+ * milliseconds of its deadline whatever a zone does.
+ */
+export const ZONE_WAIT_MS = 10;
 
 /**
  * Why a metered guest was stopped: its fuel ran out (`fuel`), its deadline
@@ -196,7 +203,8 @@ export interface FuelMeterOptions {
    * guest's first check after it leaves, so that it never cuts a heap
    * update in half for the library's cleanup to trip over. The wait is
    * bounded: the guest spends the call's `grace` fuel on it at most (each
-   * loop pass counting at least 1), then the stop lands where it is.
+   * loop pass counting at least 1), and 10 ms by the clock, then the stop
+   * lands where it is.
    * `false` makes no zones at all. Needs a guest that can resume; ignored
    * when the meter is given an already instrumented module, which has its
    * zones written in.
@@ -451,6 +459,8 @@ export class FuelMeter {
    * on its grace fuel, handed to its counter, until then.
    */
   #waitingForZone = false;
+  /** When the stop that waits for a zone was put off (`performance.now()`). */
+  #zoneWaitStarted = 0;
 
   /**
    * Meters a module.
@@ -1213,11 +1223,15 @@ export class FuelMeter {
     const zone = this.#zone;
     if (zone === undefined || this.#soft) return undefined;
     const value = zone.value as number;
-    if ((value & ZONE_DEPTH) === 0 || this.#grace < need) {
+    if (
+      (value & ZONE_DEPTH) === 0 || this.#grace < need ||
+      (this.#waitingForZone && this.#zoneWaitOver())
+    ) {
       this.#waitingForZone = false;
       zone.value = value & ZONE_DEPTH;
       return undefined;
     }
+    if (!this.#waitingForZone) this.#zoneWaitStarted = performance.now();
     this.#waitingForZone = true;
     this.#markStopping();
     zone.value = value | ZONE_STOP_WAITING;
@@ -1228,6 +1242,17 @@ export class FuelMeter {
     const give = Math.min(this.#grace, WHOLE_TANK);
     this.#grace -= give;
     return BigInt(give - need);
+  }
+
+  /**
+   * Whether a stop has waited for the guest to leave its zone for
+   * {@linkcode ZONE_WAIT_MS}: fuel is not time (a pass that faults in a
+   * fresh page, or calls a slow import, costs a few units), so the grace
+   * alone let a guest whose `malloc` never returns hold a deadline off for
+   * seconds.
+   */
+  #zoneWaitOver(): boolean {
+    return performance.now() - this.#zoneWaitStarted >= ZONE_WAIT_MS;
   }
 
   #offBooks<T>(fn: () => T): T {
@@ -1277,7 +1302,10 @@ export class FuelMeter {
       // counter holds, at least 1: a loop the cost table makes free ends.
       const left = Number(counter.value) - 1;
       const zone = this.#zone!;
-      if (left >= 0 && ((zone.value as number) & ZONE_DEPTH) !== 0) {
+      if (
+        left >= 0 && ((zone.value as number) & ZONE_DEPTH) !== 0 &&
+        !this.#zoneWaitOver()
+      ) {
         counter.value = BigInt(left);
         Atomics.store(this.#flag!, 0, 1);
         return 0;
