@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:b751800334f7792e25735396653447d5b23682c10b0e002e966159f707f92575";
+  "sha256:ab273ab7c0f729d06784d5f83f5e39f5132bb8d1b5daaaeb5ab116a5ced60faf";
