@@ -75,11 +75,19 @@ const STOPPED = -(1n << 62n);
 const OFF_BOOKS_FUEL = 1_000_000;
 /**
  * How long a stop waits at most for the guest to leave a no-stop zone, by
- * the clock, besides the grace fuel that bounds the wait: a real
- * allocator's call takes microseconds, and a stop stays within a few
- * milliseconds of its deadline whatever a zone does.
+ * the clock, besides the grace fuel that bounds the wait. A real
+ * allocator's call takes microseconds: the margin is for a busy machine
+ * that takes the thread away meanwhile, where a stop cut short would land
+ * inside the allocator.
  */
-export const ZONE_WAIT_MS = 10;
+export const ZONE_WAIT_MS = 100;
+/**
+ * How long, by the clock, the glue's cleanup may run on the grace fuel
+ * after a hard stop (a soft one's unwinding is the host's choice, bounded
+ * by its grace): a guest whose cleanup faulted in fresh pages spent the
+ * default grace in 4.6 s. The margin is {@linkcode ZONE_WAIT_MS}'s.
+ */
+export const GRACE_MS = 100;
 
 /**
  * Why a metered guest was stopped: its fuel ran out (`fuel`), its deadline
@@ -203,7 +211,7 @@ export interface FuelMeterOptions {
    * guest's first check after it leaves, so that it never cuts a heap
    * update in half for the library's cleanup to trip over. The wait is
    * bounded: the guest spends the call's `grace` fuel on it at most (each
-   * loop pass counting at least 1), and 10 ms by the clock, then the stop
+   * loop pass counting at least 1), and 100 ms by the clock, then the stop
    * lands where it is.
    * `false` makes no zones at all. Needs a guest that can resume; ignored
    * when the meter is given an already instrumented module, which has its
@@ -461,6 +469,8 @@ export class FuelMeter {
   #waitingForZone = false;
   /** When the stop that waits for a zone was put off (`performance.now()`). */
   #zoneWaitStarted = 0;
+  /** When the current stop was delivered, 0 before (`performance.now()`). */
+  #deliveredAt = 0;
 
   /**
    * Meters a module.
@@ -1068,6 +1078,11 @@ export class FuelMeter {
     this.#parked = undefined;
     this.#exhausted = false;
     this.#delivered = false;
+    // The flag a delivered stop kept set for the grace's clock.
+    if (this.#deliveredAt !== 0 && this.#flag !== undefined) {
+      Atomics.store(this.#flag, 0, 0);
+    }
+    this.#deliveredAt = 0;
     this.#grace = 0;
     this.#stopping = false;
     this.#waitingForZone = false;
@@ -1271,8 +1286,11 @@ export class FuelMeter {
     if (counter === undefined) return fn();
     const saved = counter.value;
     const delivered = this.#delivered;
+    const deliveredAt = this.#deliveredAt;
     const grace = this.#grace;
     // Any check that still runs dry is refused, and the books never see it.
+    // The host's own calls are not the guest's cleanup: no clock for them.
+    this.#deliveredAt = 0;
     this.#delivered = true;
     this.#grace = 0;
     counter.value = BigInt(OFF_BOOKS_FUEL);
@@ -1281,6 +1299,7 @@ export class FuelMeter {
     } finally {
       counter.value = saved;
       this.#delivered = delivered;
+      this.#deliveredAt = deliveredAt;
       this.#grace = grace;
     }
   }
@@ -1294,8 +1313,12 @@ export class FuelMeter {
     if (Atomics.load(this.#flag!, 0) === 0) return this.#pollForStop();
     Atomics.store(this.#flag!, 0, 0);
     // After the stop, the glue's cleanup calling back in: its fuel checks
-    // pay for it from the grace.
-    if (this.#delivered) return 0;
+    // pay for it from the grace, for GRACE_MS at most.
+    if (this.#delivered) {
+      if (this.#graceOver()) return 1;
+      Atomics.store(this.#flag!, 0, 1);
+      return 0;
+    }
     const counter = this.#counter!;
     if (this.#waitingForZone) {
       // A pass in the zone while the stop waits costs its grace, which the
@@ -1324,7 +1347,7 @@ export class FuelMeter {
         return 0;
       }
     }
-    this.#delivered = true;
+    this.#setDelivered();
     this.#markStopping();
     return 1;
   };
@@ -1442,9 +1465,25 @@ export class FuelMeter {
   #deliver(need: number): bigint {
     const waiting = this.#waitForZone(need);
     if (waiting !== undefined) return waiting;
-    this.#delivered = true;
+    this.#setDelivered();
     this.#markStopping();
     return this.#soft ? this.#fromGrace(need) : -1n;
+  }
+
+  /** Records that the stop was delivered, and when, for the grace's clock. */
+  #setDelivered(): void {
+    this.#delivered = true;
+    if (this.#deliveredAt !== 0 || this.#soft) return;
+    this.#deliveredAt = performance.now();
+    // Every loop header and function entry of what runs on the grace asks
+    // `on_stop_flag`, which reads the clock.
+    if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
+  }
+
+  /** Whether what runs on the grace after a stop has had its time. */
+  #graceOver(): boolean {
+    return this.#deliveredAt !== 0 && !this.#soft &&
+      performance.now() - this.#deliveredAt >= GRACE_MS;
   }
 
   /**
@@ -1465,7 +1504,7 @@ export class FuelMeter {
    * is gone.
    */
   #fromGrace(need: number): bigint {
-    if (this.#grace < need) return -1n;
+    if (this.#grace < need || this.#graceOver()) return -1n;
     // An endless grace is handed out a tank at a time.
     const give = Math.min(this.#grace, WHOLE_TANK);
     this.#grace -= give;

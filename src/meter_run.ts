@@ -113,7 +113,9 @@ export interface MeterRunOptions {
    */
   signal?: AbortSignal;
   /**
-   * Fuel the library's own cleanup may spend after a stop, booked nowhere.
+   * Fuel the library's own cleanup may spend after a stop, booked nowhere,
+   * for 100 ms by the clock at most after a hard stop (fuel is not time: a
+   * hostile cleanup faulting in fresh pages spent the default in 4.6 s).
    * A stop that waits for the guest to leave a no-stop zone (see
    * `FuelMeterOptions.stopsWaitFor`) draws on it first. Default
    * {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap, and

@@ -103,6 +103,44 @@ Deno.test("FuelMeter#stop from a host import ends a free loop, in run and outsid
   meter.settle();
 });
 
+/**
+ * `spin` never ends; `cleanup`, which a library's glue would call after a
+ * stop, never ends either, and each of its passes calls the host's `slow`:
+ * slow for the few units it costs, as a pass faulting in a fresh page is.
+ */
+const SLOW_CLEANUP = await assembleWat(`
+(module
+  (import "host" "slow" (func $slow))
+  (func (export "spin") (loop $again (br $again)))
+  (func (export "cleanup") (loop $again (call $slow) (br $again))))
+`);
+
+Deno.test("FuelMeter#run: a slow cleanup on the grace fuel after a deadline ends by the clock", async () => {
+  let passes = 0;
+  const slow = () => {
+    passes++;
+    const until = performance.now() + 1;
+    while (performance.now() < until) {
+      // The host holds the thread, as a slow pass would.
+    }
+  };
+  const { meter, exports } = await attached(SLOW_CLEANUP, undefined, {}, {
+    host: { slow },
+  });
+  // A grace of 20,000 pays for thousands of passes: seconds of them.
+  const glue = () => {
+    try {
+      exports.spin();
+    } finally {
+      exports.cleanup();
+    }
+  };
+  expectOutcome(meter.run(glue, { timeout: 20, grace: 20_000 }), "timeout");
+  // GRACE_MS holds about 100 passes of a millisecond; the grace alone
+  // about 3,000.
+  assert.ok(passes > 0 && passes < 1_000, `${passes} passes of the cleanup`);
+});
+
 Deno.test("FuelMeter({ stopFlag: false }) adds no flag: the bytes import only out_of_fuel", () => {
   const meter = new FuelMeter(FREE_LOOP, { stopFlag: false });
   const imports = WebAssembly.Module.imports(
