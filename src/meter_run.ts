@@ -129,7 +129,9 @@ export interface MeterRunOptions {
    * `runtime.setInterruptHandler(() => meter.stopping)`, with
    * {@linkcode MeterRunOptions.onStopping} to make it look soon); it traps
    * once the grace is spent. The grace is counted in fuel, so a soft stop does not
-   * end a loop that a cost table of zeros makes free. Default `false`: the
+   * end a loop that a cost table of zeros makes free, and holds the call as
+   * long as the guest takes to spend it (a hard stop's cleanup gets 100 ms
+   * by the clock at most): give a guest you do not trust a hard stop. Default `false`: the
    * guest traps at the stop.
    */
   soft?: boolean;
