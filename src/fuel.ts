@@ -48,7 +48,12 @@ import type { CallOutcome } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 import { meterStopFlag } from "./meter_stop_flag.ts";
 import { checkDeadlineOnlyMeter } from "./meter_deadline_only.ts";
-import { bindFlag } from "./watchdog.ts";
+import {
+  arm,
+  bindFlag,
+  type WatchdogHandle,
+  watchdogStarted,
+} from "./watchdog.ts";
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
 import { describeValue } from "./option_checks.ts";
@@ -1270,15 +1275,36 @@ export class FuelMeter {
     return performance.now() - this.#zoneWaitStarted >= ZONE_WAIT_MS;
   }
 
+  /**
+   * Has the watchdog set the flag {@linkcode GRACE_MS} from now, while the
+   * host's own call into the guest runs (its stack pointer's accessors,
+   * which the guest wrote: one that never returned held `run` for ever),
+   * if the watchdog runs (a run with a deadline or a StopSignal started it).
+   */
+  #guardHostCall(): WatchdogHandle | undefined {
+    const flag = this.#flag;
+    if (flag === undefined || !watchdogStarted()) return undefined;
+    return arm(flag, performance.now() + GRACE_MS);
+  }
+
+  /** Ends a guard: its setting of the flag is no stop. */
+  #endGuard(guard: WatchdogHandle | undefined, flagWas: number): void {
+    if (guard === undefined) return;
+    guard.disarm();
+    if (guard.fired()) Atomics.store(this.#flag!, 0, flagWas);
+  }
+
   #offBooks<T>(fn: () => T): T {
     if (!this.#countsFuel) {
       // The flag's checks trap: clear it for the host's own call, and put
       // back a stop that was pending.
       const flag = this.#flag!;
       const pending = Atomics.exchange(flag, 0, 0);
+      const guard = this.#guardHostCall();
       try {
         return fn();
       } finally {
+        this.#endGuard(guard, 0);
         if (pending !== 0) Atomics.store(flag, 0, 1);
       }
     }
@@ -1288,19 +1314,25 @@ export class FuelMeter {
     const delivered = this.#delivered;
     const deliveredAt = this.#deliveredAt;
     const grace = this.#grace;
-    // Any check that still runs dry is refused, and the books never see it.
-    // The host's own calls are not the guest's cleanup: no clock for them.
-    this.#deliveredAt = 0;
+    const soft = this.#soft;
+    const flagWas = this.#flag === undefined ? 0 : Atomics.load(this.#flag, 0);
+    // Any check that still runs dry is refused, and the books never see it;
+    // a check that finds the flag set GRACE_MS after this call began traps.
+    this.#deliveredAt = performance.now();
+    this.#soft = false;
     this.#delivered = true;
     this.#grace = 0;
     counter.value = BigInt(OFF_BOOKS_FUEL);
+    const guard = this.#guardHostCall();
     try {
       return fn();
     } finally {
+      this.#endGuard(guard, flagWas);
       counter.value = saved;
       this.#delivered = delivered;
       this.#deliveredAt = deliveredAt;
       this.#grace = grace;
+      this.#soft = soft;
     }
   }
 
