@@ -476,6 +476,8 @@ export class FuelMeter {
   #zoneWaitStarted = 0;
   /** When the current stop was delivered, 0 before (`performance.now()`). */
   #deliveredAt = 0;
+  /** The watchdog's slots that end the grace's time (see `#setDelivered`). */
+  readonly #graceGuards: WatchdogHandle[] = [];
 
   /**
    * Meters a module.
@@ -1083,10 +1085,8 @@ export class FuelMeter {
     this.#parked = undefined;
     this.#exhausted = false;
     this.#delivered = false;
-    // The flag a delivered stop kept set for the grace's clock.
-    if (this.#deliveredAt !== 0 && this.#flag !== undefined) {
-      Atomics.store(this.#flag, 0, 0);
-    }
+    // The watchdog's setting of the flag for the grace's clock is no stop.
+    for (const guard of this.#graceGuards.splice(0)) this.#endGuard(guard, 0);
     this.#deliveredAt = 0;
     this.#grace = 0;
     this.#stopping = false;
@@ -1281,10 +1281,10 @@ export class FuelMeter {
    * which the guest wrote: one that never returned held `run` for ever),
    * if the watchdog runs (a run with a deadline or a StopSignal started it).
    */
-  #guardHostCall(): WatchdogHandle | undefined {
+  #guardHostCall(afterMs = GRACE_MS): WatchdogHandle | undefined {
     const flag = this.#flag;
     if (flag === undefined || !watchdogStarted()) return undefined;
-    return arm(flag, performance.now() + GRACE_MS);
+    return arm(flag, performance.now() + afterMs);
   }
 
   /** Ends a guard: its setting of the flag is no stop. */
@@ -1346,11 +1346,7 @@ export class FuelMeter {
     Atomics.store(this.#flag!, 0, 0);
     // After the stop, the glue's cleanup calling back in: its fuel checks
     // pay for it from the grace, for GRACE_MS at most.
-    if (this.#delivered) {
-      if (this.#graceOver()) return 1;
-      Atomics.store(this.#flag!, 0, 1);
-      return 0;
-    }
+    if (this.#delivered) return this.#graceOver() ? 1 : 0;
     const counter = this.#counter!;
     if (this.#waitingForZone) {
       // A pass in the zone while the stop waits costs its grace, which the
@@ -1507,9 +1503,10 @@ export class FuelMeter {
     this.#delivered = true;
     if (this.#deliveredAt !== 0 || this.#soft) return;
     this.#deliveredAt = performance.now();
-    // Every loop header and function entry of what runs on the grace asks
-    // `on_stop_flag`, which reads the clock.
-    if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
+    // The watchdog sets the flag once the time is up, and the next check of
+    // what runs on the grace then traps (none asks the host before).
+    const guard = this.#guardHostCall(GRACE_MS);
+    if (guard !== undefined) this.#graceGuards.push(guard);
   }
 
   /** Whether what runs on the grace after a stop has had its time. */
