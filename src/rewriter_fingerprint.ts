@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:ab273ab7c0f729d06784d5f83f5e39f5132bb8d1b5daaaeb5ab116a5ced60faf";
+  "sha256:8a7c47443c99d22c849cccca513789b4c76e56a7eda9297d8898a49b862b7e93";
