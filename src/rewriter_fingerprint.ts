@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:94a5e36d4ccfc47972f0444d21e1b5af90c244f4995c2378a7b03789ba04c0e2";
+  "sha256:8a7c47443c99d22c849cccca513789b4c76e56a7eda9297d8898a49b862b7e93";
