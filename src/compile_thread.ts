@@ -167,6 +167,20 @@ interface CompileThread {
   worker: Worker;
   port: MessagePort;
   pending: Map<number, Pending>;
+  /** This thread's copies of each compile the thread has not answered yet. */
+  copies: Map<number, Copies>;
+}
+
+/**
+ * This thread's copies of one compile's bytes and module: the buffer, and
+ * the thread's answer until it has come (then the module it brought, if
+ * any, even to a load that was stopped meanwhile).
+ */
+interface Copies {
+  running: CompileThread;
+  id: number;
+  /** How many of them are not collected yet. */
+  live: number;
 }
 
 let thread: CompileThread | undefined;
@@ -180,16 +194,17 @@ let refused = false;
  * its own until then, so that the engine frees the module in that thread's
  * collection, not in a pause of this one.
  */
-const letGo = new FinalizationRegistry<
-  { running: CompileThread; id: number; live: number }
->((copies) => {
+const letGo = new FinalizationRegistry<Copies>((copies) => goneHere(copies));
+
+/** Counts one of this thread's copies of a compile gone. */
+function goneHere(copies: Copies): void {
   if (--copies.live > 0) return;
   try {
     copies.running.port.postMessage({ release: copies.id });
   } catch {
     // The thread is gone, and its copies with it.
   }
-});
+}
 
 /** Thrown when the thread is gone: the caller compiles on its own thread. */
 export class CompileThreadGone extends Error {}
@@ -221,11 +236,22 @@ export function startCompileThread(): boolean {
         env: {},
       },
     );
-    started = { worker, port: channel.port1, pending: new Map() };
+    started = {
+      worker,
+      port: channel.port1,
+      pending: new Map(),
+      copies: new Map(),
+    };
   } catch {
     return false;
   }
   started.port.on("message", (answer: CompileAnswer) => {
+    const copies = started.copies.get(answer.id);
+    if (copies !== undefined) {
+      started.copies.delete(answer.id);
+      if ("module" in answer) letGo.register(answer.module, copies);
+      else goneHere(copies);
+    }
     const pending = started.pending.get(answer.id);
     if (pending === undefined) return;
     settled(started, answer.id);
@@ -234,6 +260,8 @@ export function startCompileThread(): boolean {
   });
   const gone = () => {
     if (thread === started) thread = undefined;
+    // No answer comes now, and the thread's copies went with it.
+    started.copies.clear();
     for (const [id, pending] of started.pending) {
       settled(started, id);
       pending.reject(new CompileThreadGone("the compile thread ended"));
@@ -339,7 +367,8 @@ export async function compileElsewhere(
     throw new CompileThreadGone("the compile thread ended");
   }
   const id = ++lastId;
-  const copies = { running, id, live: 1 };
+  const copies: Copies = { running, id, live: 2 };
+  running.copies.set(id, copies);
   letGo.register(buffer, copies);
   return await new Promise<WebAssembly.Module>((resolve, reject) => {
     const onAbort = () => {
@@ -351,8 +380,6 @@ export async function compileElsewhere(
     running.pending.set(id, {
       resolve(module) {
         signal.removeEventListener("abort", onAbort);
-        copies.live++;
-        letGo.register(module, copies);
         resolve(module);
       },
       reject(error) {
