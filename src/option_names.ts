@@ -8,7 +8,7 @@
 
 import {
   describeValue,
-  readOption,
+  unreadableOption,
   unreadableOptions,
 } from "./option_checks.ts";
 
@@ -158,11 +158,12 @@ export function readOptions<T extends object>(
   if (options === undefined) return read as T;
   const given = options as Record<string, unknown>;
   for (const name of known) {
-    const value = readOption(
-      `${where}'s ${name}`,
-      "a plain value",
-      () => given[name],
-    );
+    let value: unknown;
+    try {
+      value = given[name];
+    } catch (error) {
+      throw unreadableOption(`${where}'s ${name}`, "a plain value", error);
+    }
     if (value !== undefined) read[name] = value;
   }
   return read as T;

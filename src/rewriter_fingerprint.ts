@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:8a7c47443c99d22c849cccca513789b4c76e56a7eda9297d8898a49b862b7e93";
+  "sha256:d3a3e51c478d5d0b94108eaef122a99f0470b639268a914ef8ab784753be58bd";
