@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:f209df698d88bf9783a37e28cf9557aa37ef4f4fab4b5b70ea7a3c7ff8de4d22";
+  "sha256:275f1583c597097ef29ffe874d3ede5ba4cfa777ea60f1e988f32c851fcec1d6";
