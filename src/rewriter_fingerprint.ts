@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:275f1583c597097ef29ffe874d3ede5ba4cfa777ea60f1e988f32c851fcec1d6";
+  "sha256:bde562ac14a11923080cf3afef8e5d556b2413435eac980b18e70ce02dae0331";

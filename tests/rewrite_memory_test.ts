@@ -13,7 +13,13 @@
 
 import assert from "./support/assert.ts";
 import { runDeno } from "./support/cli.ts";
-import { CodePlan, Edit, RELOAD } from "../src/wasm/code_plan.ts";
+import {
+  type BodyRecord,
+  CodePlan,
+  Edit,
+  REFUND,
+  RELOAD,
+} from "../src/wasm/code_plan.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import {
   type Bytes,
@@ -64,7 +70,7 @@ const ON_LINUX = Deno.build.os === "linux";
 
 /**
  * A module of two functions of type `[] -> []`: an empty one, and one whose
- * body is `code` (no locals), exported as `f`.
+ * body is `code` (no locals), exported as `f`; and a memory of one page.
  */
 function callerModule(code: Uint8Array): Bytes {
   const body = concatBytes([0x00], code, [0x0b]);
@@ -77,9 +83,38 @@ function callerModule(code: Uint8Array): Bytes {
     PREAMBLE,
     [0x01, 0x04, 0x01, 0x60, 0x00, 0x00],
     [0x03, 0x03, 0x02, 0x00, 0x00],
+    [0x05, 0x03, 0x01, 0x00, 0x01],
     [0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x01],
     section(10, bodies),
   );
+}
+
+/**
+ * Rewrites `bytes`, and tells for each body how many edits its plan held,
+ * and how many of them have `flag` (an edit of kind `kind`).
+ */
+function editsPerBody(
+  bytes: Bytes,
+  kind: number,
+  flag: number,
+): { edits: number; flagged: number }[] {
+  const bodies: { edits: number; flagged: number }[] = [];
+  const addBody = CodePlan.prototype.addBody;
+  CodePlan.prototype.addBody = function (body: BodyRecord) {
+    let flagged = 0;
+    for (let edit = body.editsFrom; edit < this.editCount; edit++) {
+      const held = this.kindAt(edit);
+      if ((held & 0xf) === kind && (held & flag) !== 0) flagged++;
+    }
+    bodies.push({ edits: this.editCount - body.editsFrom, flagged });
+    return addBody.call(this, body);
+  };
+  try {
+    assert.ok(WebAssembly.validate(instrument(bytes).bytes));
+  } finally {
+    CodePlan.prototype.addBody = addBody;
+  }
+  return bodies;
 }
 
 Deno.test("a call of a defined function is one edit of the plan, the reload of the fuel after it included", () => {
@@ -91,30 +126,27 @@ Deno.test("a call of a defined function is one edit of the plan, the reload of t
     repeat([0x10, 0x00, 0x41, 0x00, 0x0d, 0x00], calls),
   );
   assert.ok(WebAssembly.validate(bytes));
-  const bodies: { edits: number; reloads: number }[] = [];
-  const addBody = CodePlan.prototype.addBody;
-  CodePlan.prototype.addBody = function (body) {
-    let reloads = 0;
-    for (let edit = body.editsFrom; edit < this.editCount; edit++) {
-      const kind = this.kindAt(edit);
-      if ((kind & 0xf) === Edit.Function && (kind & RELOAD) !== 0) reloads++;
-    }
-    bodies.push({ edits: this.editCount - body.editsFrom, reloads });
-    return addBody.call(this, body);
-  };
-  let metered: Bytes;
-  try {
-    metered = instrument(bytes).bytes;
-  } finally {
-    CodePlan.prototype.addBody = addBody;
-  }
-  assert.ok(WebAssembly.validate(metered));
+  const bodies = editsPerBody(bytes, Edit.Function, RELOAD);
   assert.equal(bodies.length, 2);
   // Its checks, and one edit per call, which reads the fuel back.
-  assert.equal(bodies[1]!.reloads, calls);
+  assert.equal(bodies[1]!.flagged, calls);
   assert.ok(
     bodies[1]!.edits <= calls + 4,
     `the plan held ${bodies[1]!.edits} edits for ${calls} calls`,
+  );
+});
+
+Deno.test("a memory.grow is one edit of the plan, its charge and the refund after it", () => {
+  // 1,000 times (drop (memory.grow (i32.const 0))), each charged by the
+  // page and refunded if it fails: two edits each before.
+  const grows = 1000;
+  const bytes = callerModule(repeat([0x41, 0x00, 0x40, 0x00, 0x1a], grows));
+  assert.ok(WebAssembly.validate(bytes));
+  const bodies = editsPerBody(bytes, Edit.Dynamic, REFUND);
+  assert.equal(bodies[1]!.flagged, grows);
+  assert.ok(
+    bodies[1]!.edits <= grows + 4,
+    `the plan held ${bodies[1]!.edits} edits for ${grows} grows`,
   );
 });
 

@@ -51,7 +51,10 @@ export const Edit = {
    * above: the old LEB length; value: the new index.
    */
   Function: 2,
-  /** A run-time charge; flag: 64-bit operand; value: the unit cost. */
+  /**
+   * A run-time charge; flag: 64-bit operand; above it, a refund after a
+   * grow (see {@linkcode REFUND}); value: the unit cost.
+   */
   Dynamic: 3,
   /**
    * A call of the function itself, routed to its register copy; flag: a
@@ -78,13 +81,20 @@ export const Edit = {
    * flag: it writes the fuel to the counter after; value: the cost.
    */
   Charge: 9,
-  /**
-   * After a `memory.grow` or `table.grow` charged at run time: gives the
-   * charge back when the grow failed (returned -1); flag: its result is an
-   * `i64`.
-   */
-  Refund: 10,
 } as const;
+
+/**
+ * Flag of a run-time charge's edit (`Dynamic`) before a `memory.grow` or
+ * `table.grow`: after the grow, the same edit gives the charge back when
+ * the grow failed (returned -1), the grow's length being above
+ * {@linkcode REFUND_LENGTH_SHIFT}. One edit, not two, so that a body of
+ * grows has one edit per grow.
+ */
+export const REFUND = 1 << 5;
+/** Flag of a {@linkcode REFUND}: the grow's result is an `i64`. */
+export const REFUND_64 = 1 << 6;
+/** Where a charge's edit keeps the length of the grow it refunds. */
+export const REFUND_LENGTH_SHIFT = 7;
 
 /**
  * Flag of a check edit (above the variant bits): it also tests for the

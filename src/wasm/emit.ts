@@ -211,18 +211,22 @@ function emitBody(
           if ((kind >> 5 & 2 /* SYNC */) !== 0) w.bytes(templates.sync);
           o = w.len;
           break;
-        case 10: { // Edit.Refund
-          const refund = templates.refund((kind >> 4) === 1);
-          buf.set(refund, o);
-          o += refund.length;
-          break;
-        }
         case 3: { // Edit.Dynamic
-          const is64 = (kind >> 4) === 1;
+          const is64 = (kind & 0x10) !== 0;
           const sequence = templates.charge(is64, value);
           hints[h++] = o - sizeStart + templates.chargeIfAt(is64, value);
           buf.set(sequence, o);
           o += sequence.length;
+          if ((kind & 0x20 /* REFUND */) !== 0) {
+            // The grow, then its refund.
+            from = pos + (kind >> 7 /* REFUND_LENGTH_SHIFT */);
+            for (let i = pos; i < from; i++) buf[o++] = bytes[i]!;
+            const refund = templates.refund(
+              (kind & 0x40 /* REFUND_64 */) !== 0,
+            );
+            buf.set(refund, o);
+            o += refund.length;
+          }
           break;
         }
       }

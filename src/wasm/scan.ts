@@ -41,6 +41,9 @@ import {
   IN_REGISTER,
   LENGTH_SHIFT,
   MARGIN,
+  REFUND,
+  REFUND_64,
+  REFUND_LENGTH_SHIFT,
   RELOAD,
 } from "./code_plan.ts";
 import type { CostModel } from "./costs.ts";
@@ -1122,7 +1125,7 @@ export class BodyScanner {
             const charge = this.#chargeBulk(imm, role, opPos);
             growth += charge;
             if (charge > 0 && (op === 0x40 || op === 0xfc && code === 0x0f)) {
-              growth += this.#refundGrow(op === 0x40, p);
+              growth += this.#refundGrow(op === 0x40, opPos, p);
             }
           }
           if (flagSize > 0) {
@@ -1373,18 +1376,25 @@ export class BodyScanner {
   }
 
   /**
-   * After a charged `memory.grow` (`memory`) or `table.grow`, at `end`:
-   * gives the charge back should the grow fail, so that a failed grow,
-   * which adds nothing, is not paid for as if it had (a guest asking for
-   * 2^31 pages in a loop would otherwise burn through any budget, an
-   * unlimited one included, without doing any work). Returns its size.
+   * After a charged `memory.grow` (`memory`) or `table.grow`, from `opPos`
+   * to `end`: gives the charge back should the grow fail, so that a failed
+   * grow, which adds nothing, is not paid for as if it had (a guest asking
+   * for 2^31 pages in a loop would otherwise burn through any budget, an
+   * unlimited one included, without doing any work). The charge's edit,
+   * the last, does it. Returns its size.
    */
-  #refundGrow(memory: boolean, end: number): number {
+  #refundGrow(memory: boolean, opPos: number, end: number): number {
     const first = this.#operands.first;
     const is64 = memory
       ? this.#info.memoryIs64[first]!
       : this.#info.tableIs64[first]!;
-    this.#code.pushEdit(end, Edit.Refund | (is64 ? 1 << 4 : 0), 0);
+    const code = this.#code;
+    const charge = code.editCount - 1;
+    code.setKind(
+      charge,
+      code.kindAt(charge) | REFUND | (is64 ? REFUND_64 : 0) |
+        (end - opPos) << REFUND_LENGTH_SHIFT,
+    );
     if (is64) this.#bodyFlags |= HAS_DYNAMIC_32 | HAS_REFUND_64;
     return this.#templates.refund(is64).length;
   }
