@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:bde562ac14a11923080cf3afef8e5d556b2413435eac980b18e70ce02dae0331";
+  "sha256:f979e2c4924622721af9d89f9e36d05f043f77aec1cacb8fbfa7ec06ac76f193";
