@@ -48,7 +48,12 @@ import type { CallOutcome } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 import { meterStopFlag } from "./meter_stop_flag.ts";
 import { checkDeadlineOnlyMeter } from "./meter_deadline_only.ts";
-import { bindFlag } from "./watchdog.ts";
+import {
+  arm,
+  bindFlag,
+  type WatchdogHandle,
+  watchdogStarted,
+} from "./watchdog.ts";
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
 import { describeValue } from "./option_checks.ts";
@@ -73,6 +78,21 @@ const STOPPED = -(1n << 62n);
  * stack pointer), given outside the books: plenty for a few instructions.
  */
 const OFF_BOOKS_FUEL = 1_000_000;
+/**
+ * How long a stop waits at most for the guest to leave a no-stop zone, by
+ * the clock, besides the grace fuel that bounds the wait. A real
+ * allocator's call takes microseconds: the margin is for a busy machine
+ * that takes the thread away meanwhile, where a stop cut short would land
+ * inside the allocator.
+ */
+export const ZONE_WAIT_MS = 100;
+/**
+ * How long, by the clock, the glue's cleanup may run on the grace fuel
+ * after a hard stop (a soft one's unwinding is the host's choice, bounded
+ * by its grace): a guest whose cleanup faulted in fresh pages spent the
+ * default grace in 4.6 s. The margin is {@linkcode ZONE_WAIT_MS}'s.
+ */
+export const GRACE_MS = 100;
 
 /**
  * Why a metered guest was stopped: its fuel ran out (`fuel`), its deadline
@@ -196,7 +216,8 @@ export interface FuelMeterOptions {
    * guest's first check after it leaves, so that it never cuts a heap
    * update in half for the library's cleanup to trip over. The wait is
    * bounded: the guest spends the call's `grace` fuel on it at most (each
-   * loop pass counting at least 1), then the stop lands where it is.
+   * loop pass counting at least 1), and 100 ms by the clock, then the stop
+   * lands where it is.
    * `false` makes no zones at all. Needs a guest that can resume; ignored
    * when the meter is given an already instrumented module, which has its
    * zones written in.
@@ -451,6 +472,12 @@ export class FuelMeter {
    * on its grace fuel, handed to its counter, until then.
    */
   #waitingForZone = false;
+  /** When the stop that waits for a zone was put off (`performance.now()`). */
+  #zoneWaitStarted = 0;
+  /** When the current stop was delivered, 0 before (`performance.now()`). */
+  #deliveredAt = 0;
+  /** The watchdog's slots that end the grace's time (see `#setDelivered`). */
+  readonly #graceGuards: WatchdogHandle[] = [];
 
   /**
    * Meters a module.
@@ -1058,6 +1085,9 @@ export class FuelMeter {
     this.#parked = undefined;
     this.#exhausted = false;
     this.#delivered = false;
+    // The watchdog's setting of the flag for the grace's clock is no stop.
+    for (const guard of this.#graceGuards.splice(0)) this.#endGuard(guard, 0);
+    this.#deliveredAt = 0;
     this.#grace = 0;
     this.#stopping = false;
     this.#waitingForZone = false;
@@ -1213,11 +1243,15 @@ export class FuelMeter {
     const zone = this.#zone;
     if (zone === undefined || this.#soft) return undefined;
     const value = zone.value as number;
-    if ((value & ZONE_DEPTH) === 0 || this.#grace < need) {
+    if (
+      (value & ZONE_DEPTH) === 0 || this.#grace < need ||
+      (this.#waitingForZone && this.#zoneWaitOver())
+    ) {
       this.#waitingForZone = false;
       zone.value = value & ZONE_DEPTH;
       return undefined;
     }
+    if (!this.#waitingForZone) this.#zoneWaitStarted = performance.now();
     this.#waitingForZone = true;
     this.#markStopping();
     zone.value = value | ZONE_STOP_WAITING;
@@ -1230,15 +1264,47 @@ export class FuelMeter {
     return BigInt(give - need);
   }
 
+  /**
+   * Whether a stop has waited for the guest to leave its zone for
+   * {@linkcode ZONE_WAIT_MS}: fuel is not time (a pass that faults in a
+   * fresh page, or calls a slow import, costs a few units), so the grace
+   * alone let a guest whose `malloc` never returns hold a deadline off for
+   * seconds.
+   */
+  #zoneWaitOver(): boolean {
+    return performance.now() - this.#zoneWaitStarted >= ZONE_WAIT_MS;
+  }
+
+  /**
+   * Has the watchdog set the flag {@linkcode GRACE_MS} from now, while the
+   * host's own call into the guest runs (its stack pointer's accessors,
+   * which the guest wrote: one that never returned held `run` for ever),
+   * if the watchdog runs (a run with a deadline or a StopSignal started it).
+   */
+  #guardHostCall(afterMs = GRACE_MS): WatchdogHandle | undefined {
+    const flag = this.#flag;
+    if (flag === undefined || !watchdogStarted()) return undefined;
+    return arm(flag, performance.now() + afterMs);
+  }
+
+  /** Ends a guard: its setting of the flag is no stop. */
+  #endGuard(guard: WatchdogHandle | undefined, flagWas: number): void {
+    if (guard === undefined) return;
+    guard.disarm();
+    if (guard.fired()) Atomics.store(this.#flag!, 0, flagWas);
+  }
+
   #offBooks<T>(fn: () => T): T {
     if (!this.#countsFuel) {
       // The flag's checks trap: clear it for the host's own call, and put
       // back a stop that was pending.
       const flag = this.#flag!;
       const pending = Atomics.exchange(flag, 0, 0);
+      const guard = this.#guardHostCall();
       try {
         return fn();
       } finally {
+        this.#endGuard(guard, 0);
         if (pending !== 0) Atomics.store(flag, 0, 1);
       }
     }
@@ -1246,17 +1312,27 @@ export class FuelMeter {
     if (counter === undefined) return fn();
     const saved = counter.value;
     const delivered = this.#delivered;
+    const deliveredAt = this.#deliveredAt;
     const grace = this.#grace;
-    // Any check that still runs dry is refused, and the books never see it.
+    const soft = this.#soft;
+    const flagWas = this.#flag === undefined ? 0 : Atomics.load(this.#flag, 0);
+    // Any check that still runs dry is refused, and the books never see it;
+    // a check that finds the flag set GRACE_MS after this call began traps.
+    this.#deliveredAt = performance.now();
+    this.#soft = false;
     this.#delivered = true;
     this.#grace = 0;
     counter.value = BigInt(OFF_BOOKS_FUEL);
+    const guard = this.#guardHostCall();
     try {
       return fn();
     } finally {
+      this.#endGuard(guard, flagWas);
       counter.value = saved;
       this.#delivered = delivered;
+      this.#deliveredAt = deliveredAt;
       this.#grace = grace;
+      this.#soft = soft;
     }
   }
 
@@ -1269,15 +1345,18 @@ export class FuelMeter {
     if (Atomics.load(this.#flag!, 0) === 0) return this.#pollForStop();
     Atomics.store(this.#flag!, 0, 0);
     // After the stop, the glue's cleanup calling back in: its fuel checks
-    // pay for it from the grace.
-    if (this.#delivered) return 0;
+    // pay for it from the grace, for GRACE_MS at most.
+    if (this.#delivered) return this.#graceOver() ? 1 : 0;
     const counter = this.#counter!;
     if (this.#waitingForZone) {
       // A pass in the zone while the stop waits costs its grace, which the
       // counter holds, at least 1: a loop the cost table makes free ends.
       const left = Number(counter.value) - 1;
       const zone = this.#zone!;
-      if (left >= 0 && ((zone.value as number) & ZONE_DEPTH) !== 0) {
+      if (
+        left >= 0 && ((zone.value as number) & ZONE_DEPTH) !== 0 &&
+        !this.#zoneWaitOver()
+      ) {
         counter.value = BigInt(left);
         Atomics.store(this.#flag!, 0, 1);
         return 0;
@@ -1296,7 +1375,7 @@ export class FuelMeter {
         return 0;
       }
     }
-    this.#delivered = true;
+    this.#setDelivered();
     this.#markStopping();
     return 1;
   };
@@ -1414,9 +1493,26 @@ export class FuelMeter {
   #deliver(need: number): bigint {
     const waiting = this.#waitForZone(need);
     if (waiting !== undefined) return waiting;
-    this.#delivered = true;
+    this.#setDelivered();
     this.#markStopping();
     return this.#soft ? this.#fromGrace(need) : -1n;
+  }
+
+  /** Records that the stop was delivered, and when, for the grace's clock. */
+  #setDelivered(): void {
+    this.#delivered = true;
+    if (this.#deliveredAt !== 0 || this.#soft) return;
+    this.#deliveredAt = performance.now();
+    // The watchdog sets the flag once the time is up, and the next check of
+    // what runs on the grace then traps (none asks the host before).
+    const guard = this.#guardHostCall(GRACE_MS);
+    if (guard !== undefined) this.#graceGuards.push(guard);
+  }
+
+  /** Whether what runs on the grace after a stop has had its time. */
+  #graceOver(): boolean {
+    return this.#deliveredAt !== 0 && !this.#soft &&
+      performance.now() - this.#deliveredAt >= GRACE_MS;
   }
 
   /**
@@ -1437,7 +1533,7 @@ export class FuelMeter {
    * is gone.
    */
   #fromGrace(need: number): bigint {
-    if (this.#grace < need) return -1n;
+    if (this.#grace < need || this.#graceOver()) return -1n;
     // An endless grace is handed out a tank at a time.
     const give = Math.min(this.#grace, WHOLE_TANK);
     this.#grace -= give;

@@ -20,7 +20,9 @@
  * (emscripten's `stackRestore`, wasm-bindgen's stack adjustment, sql.js's
  * `stmt.free()`). Those calls run on a *grace* allowance, booked nowhere;
  * then the guest's shadow stack pointer, when it can be found, is put back
- * where it was before the call, and the meter is settled for the next call.
+ * where it was before the call (by the guest's own accessors, which a stop
+ * from the watchdog ends after 100 ms, as it ends the cleanup), and the
+ * meter is settled for the next call.
  *
  * @module
  */
@@ -113,7 +115,9 @@ export interface MeterRunOptions {
    */
   signal?: AbortSignal;
   /**
-   * Fuel the library's own cleanup may spend after a stop, booked nowhere.
+   * Fuel the library's own cleanup may spend after a stop, booked nowhere,
+   * for 100 ms by the clock at most after a hard stop (fuel is not time: a
+   * hostile cleanup faulting in fresh pages spent the default in 4.6 s).
    * A stop that waits for the guest to leave a no-stop zone (see
    * `FuelMeterOptions.stopsWaitFor`) draws on it first. Default
    * {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap, and
@@ -127,7 +131,9 @@ export interface MeterRunOptions {
    * `runtime.setInterruptHandler(() => meter.stopping)`, with
    * {@linkcode MeterRunOptions.onStopping} to make it look soon); it traps
    * once the grace is spent. The grace is counted in fuel, so a soft stop does not
-   * end a loop that a cost table of zeros makes free. Default `false`: the
+   * end a loop that a cost table of zeros makes free, and holds the call as
+   * long as the guest takes to spend it (a hard stop's cleanup gets 100 ms
+   * by the clock at most): give a guest you do not trust a hard stop. Default `false`: the
    * guest traps at the stop.
    */
   soft?: boolean;

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:f979e2c4924622721af9d89f9e36d05f043f77aec1cacb8fbfa7ec06ac76f193";
+  "sha256:f1676211f66f400d4141e096a9789294ae002dba2deb9fa06b15451e32ce7bd2";

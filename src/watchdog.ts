@@ -479,7 +479,7 @@ export function settleWatchdog(waitMs = 100): void {
   }
 }
 
-/** Whether the watchdog's thread has been started (for tests). */
+/** Whether the watchdog's thread has been started. */
 export function watchdogStarted(): boolean {
   return running !== undefined;
 }

@@ -103,6 +103,86 @@ Deno.test("FuelMeter#stop from a host import ends a free loop, in run and outsid
   meter.settle();
 });
 
+/**
+ * `spin` never ends; `cleanup`, which a library's glue would call after a
+ * stop, never ends either, and each of its passes calls the host's `slow`:
+ * slow for the few units it costs, as a pass faulting in a fresh page is.
+ */
+const SLOW_CLEANUP = await assembleWat(`
+(module
+  (import "host" "slow" (func $slow))
+  (func (export "spin") (loop $again (br $again)))
+  (func (export "cleanup") (loop $again (call $slow) (br $again))))
+`);
+
+Deno.test("FuelMeter#run: a slow cleanup on the grace fuel after a deadline ends by the clock", async () => {
+  let passes = 0;
+  const slow = () => {
+    passes++;
+    const until = performance.now() + 1;
+    while (performance.now() < until) {
+      // The host holds the thread, as a slow pass would.
+    }
+  };
+  const { meter, exports } = await attached(SLOW_CLEANUP, undefined, {}, {
+    host: { slow },
+  });
+  // A grace of 20,000 pays for thousands of passes: seconds of them.
+  const glue = () => {
+    try {
+      exports.spin();
+    } finally {
+      exports.cleanup();
+    }
+  };
+  expectOutcome(meter.run(glue, { timeout: 20, grace: 20_000 }), "timeout");
+  // GRACE_MS holds about 100 passes of a millisecond; the grace alone
+  // about 3,000.
+  assert.ok(passes > 0 && passes < 1_000, `${passes} passes of the cleanup`);
+});
+
+/**
+ * Emscripten's stack accessors, written by a hostile guest: `stackRestore`,
+ * which the meter calls itself after a stop to put the stack pointer back,
+ * never returns, and each of its passes calls the host's `slow`.
+ */
+const HOSTILE_STACK = await assembleWat(`
+(module
+  (import "host" "slow" (func $slow))
+  (global $sp (mut i32) (i32.const 1024))
+  (func (export "stackSave") (result i32) (global.get $sp))
+  (func (export "stackRestore") (param i32)
+    (global.set $sp (local.get 0))
+    (loop $again (call $slow) (br $again)))
+  (func (export "spin")
+    (global.set $sp (i32.const 512))
+    (loop $again (br $again))))
+`);
+
+Deno.test("FuelMeter#run: a stack pointer's restore that never returns ends by the clock, metered or deadline-only", async () => {
+  for (const fuel of [undefined, false] as const) {
+    let passes = 0;
+    const slow = () => {
+      // A bound for a restore the clock does not end: the test fails
+      // rather than hangs.
+      if (++passes === 5_000) throw new Error("the restore ran on");
+      const until = performance.now() + 0.2;
+      while (performance.now() < until) {
+        // The host holds the thread, as a slow pass would.
+      }
+    };
+    const { meter, exports } = await attached(
+      HOSTILE_STACK,
+      { fuel },
+      {},
+      { host: { slow } },
+    );
+    expectOutcome(meter.run(exports.spin, { timeout: 20 }), "timeout");
+    // GRACE_MS holds about 500 passes of 0.2 ms.
+    assert.ok(passes > 0 && passes < 2_500, `fuel ${fuel}: ${passes} passes`);
+  }
+});
+
 Deno.test("FuelMeter({ stopFlag: false }) adds no flag: the bytes import only out_of_fuel", () => {
   const meter = new FuelMeter(FREE_LOOP, { stopFlag: false });
   const imports = WebAssembly.Module.imports(

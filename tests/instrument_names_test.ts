@@ -14,7 +14,7 @@ import {
   meter,
   wat,
 } from "./support/instrument.ts";
-import type { Bytes } from "./support/module_bytes.ts";
+import { type Bytes, moduleOf, section } from "./support/module_bytes.ts";
 
 // ---------------------------------------------------------------------------
 // (d) Names, (e) clashes
@@ -81,4 +81,45 @@ Deno.test("instrument() keeps names with a byte-order mark and block types past 
       (block (type $pair) (param i32) (result i32 i32) local.get 0)
       i32.add))`);
   await assertSameBehaviour(many, [["f", 21]]);
+});
+
+/** A `name` section naming function `index` `name`. */
+function nameSection(index: number, name: string): number[] {
+  const text = [...new TextEncoder().encode(name)];
+  const names = [1, index, text.length, ...text];
+  return section(0, [
+    4,
+    ...new TextEncoder().encode("name"),
+    1,
+    names.length,
+    ...names,
+  ]);
+}
+
+Deno.test("instrument() rewrites the first of 2,000 name sections, which the engine reads, and drops the rest", () => {
+  // (import "env" "imp" (func)) (func (export "f")), then the names.
+  const head = [
+    section(1, [1, 0x60, 0, 0]),
+    section(2, [1, 3, 0x65, 0x6e, 0x76, 3, 0x69, 0x6d, 0x70, 0, 0]),
+    section(3, [1, 0]),
+    section(7, [1, 1, 0x66, 0, 1]),
+    section(10, [1, 2, 0, 0x0b]),
+  ];
+  const others = Array.from({ length: 1_999 }, () => nameSection(1, "other"));
+  // The first after the imports, and the first before them (rewritten once
+  // the imports are known).
+  for (
+    const bytes of [
+      moduleOf(...head, nameSection(1, "first"), ...others),
+      moduleOf(nameSection(1, "first"), ...head, ...others),
+    ]
+  ) {
+    const count = (bytes: Bytes) =>
+      WebAssembly.Module.customSections(new WebAssembly.Module(bytes), "name")
+        .length;
+    assert.equal(count(bytes), 2_000);
+    const metered = instrument(bytes);
+    assert.equal(count(metered.bytes), 1);
+    assert.deepEqual(functionNames(metered.bytes), new Map([[2, "first"]]));
+  }
 });

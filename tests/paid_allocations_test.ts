@@ -14,6 +14,7 @@ import {
   invokeRunInChild,
 } from "./support/small_heap_child.ts";
 import { watBinaryen } from "./support/instrument.ts";
+import { assembleWat } from "../guest/build.ts";
 
 /** Fields of the struct the attack allocates: V8's largest struct. */
 const FIELDS = 10_000;
@@ -153,5 +154,73 @@ Deno.test("each allocation costs its operator plus perElement per field or eleme
     assert.equal(cost("array_new_default", [n]), 1 + 1 + n * 10);
     assert.equal(cost("array_new_data", [n]), 2 + 1 + n * 10);
     assert.equal(cost("array_new_elem", [n]), 2 + 1 + n * 10);
+  }
+});
+
+/** A `(local ...)` declaring `n` locals of `type`, or nothing. */
+function declare(n: number, type: string): string {
+  return n === 0 ? "" : `(local ${Array(n).fill(type).join(" ")})`;
+}
+
+Deno.test("a function's entry pays perElement for each 8 locals it declares beyond the first 256, which the engine zeroes", async () => {
+  const { loadGuest } = await import("../mod.ts");
+  // Declared locals, and what an entry pays for them beyond a plain one.
+  const expected: [number, number][] = [
+    [0, 0],
+    [256, 0],
+    [257, 1],
+    [264, 1],
+    [265, 2],
+    [4_000, 468],
+  ];
+  const functions = expected.flatMap(([n]) =>
+    ["i32", "v128"].map((type) => `
+      (func $f_${n}_${type} ${declare(n, type)})
+      (func (export "call_${n}_${type}") (call $f_${n}_${type}))`)
+  ).join("");
+  // Parameters are the caller's, not zeroed: they cost nothing.
+  const params = Array(300).fill("i32").join(" ");
+  const args = Array(300).fill("(i32.const 1)").join(" ");
+  const bytes = await assembleWat(`(module ${functions}
+    (func $p (param ${params}))
+    (func (export "call_params") (call $p ${args})))`);
+  for (const perElement of [1, 3, 0]) {
+    const guest = await loadGuest(bytes, { fuel: 1e9, costs: { perElement } });
+    const consumed = (name: string) => guest.invoke(name).fuel!.consumed;
+    const plain = consumed("call_0_i32");
+    for (const [n, extra] of expected) {
+      for (const type of ["i32", "v128"]) {
+        assert.equal(
+          consumed(`call_${n}_${type}`) - plain,
+          extra * perElement,
+          `${n} ${type} locals, perElement ${perElement}`,
+        );
+      }
+    }
+    // 300 arguments pushed: 300 operators, and nothing for the frame.
+    assert.equal(consumed("call_params") - plain, 300);
+  }
+});
+
+Deno.test("a loop calling a function of 40,000 v128 locals runs out of fuel by the locals it zeroes, and stops at a deadline", async () => {
+  const { loadGuest } = await import("../mod.ts");
+  const bytes = await assembleWat(`(module
+    (global $calls (export "calls") (mut i32) (i32.const 0))
+    (func $wide ${declare(40_000, "v128")}
+      (global.set $calls (i32.add (global.get $calls) (i32.const 1))))
+    (func (export "run") (loop $again (call $wide) (br $again))))`);
+  const guest = await loadGuest(bytes, {
+    fuel: 1_000_000,
+    interruptible: true,
+  });
+  const calls = guest.instance.exports.calls as WebAssembly.Global;
+  const result = guest.invoke("run");
+  assert.equal(result.outcome, "fuel_exhausted");
+  // 4,968 units a call for the locals: about 200 calls, not 100,000.
+  assert.ok(calls.value <= 1_000_000 / 4_968, `${calls.value} calls`);
+  assert.ok(calls.value > 0);
+  for (const fuel of [1e15, false] as const) {
+    const timed = await loadGuest(bytes, { fuel, interruptible: true });
+    assert.equal(timed.invoke("run", [], { timeout: 50 }).outcome, "timeout");
   }
 });

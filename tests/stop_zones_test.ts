@@ -185,6 +185,70 @@ Deno.test("stops wait for the allocator, but not forever: an exported malloc tha
   );
 });
 
+/**
+ * A guest whose exported allocator never returns, and whose every pass is
+ * slow for the fuel it costs: it calls the host's `slow`, which holds the
+ * thread for a millisecond (a pass faulting in a fresh page, or calling a
+ * function of 40,000 `v128` locals, is as slow for a few units).
+ */
+const SLOW_ZONE = await assembleWat(`(module
+  (import "host" "tick" (func $slow))
+  (func $malloc (export "malloc") (param i32) (result i32)
+    (loop $l (call $slow) (br $l))
+    (i32.const 0))
+  (func (export "run") (drop (call $malloc (i32.const 16)))))`);
+
+Deno.test("stops wait for a zone by the clock too: a slow pass for a few units of grace does not hold a deadline, a StopSignal or FuelMeter.stop off", async () => {
+  let passes = 0;
+  let passesAtStop = -1;
+  const { meter, exports } = await load(SLOW_ZONE, {}, () => {
+    passes++;
+    const until = performance.now() + 1;
+    while (performance.now() < until) {
+      // The host's import holds the thread, as a slow pass would.
+    }
+  });
+  const onStopping = () => passesAtStop = passes;
+  // A grace of 20,000 pays for thousands of passes: seconds of them.
+  const options = { grace: 20_000, onStopping };
+  const after = (what: string) => {
+    assert.ok(passesAtStop >= 0, `${what}: the stop came`);
+    const more = passes - passesAtStop;
+    // A wait of ZONE_WAIT_MS holds about 100 passes of a millisecond; the
+    // grace alone held about 3,000.
+    assert.ok(more < 1_000, `${what}: ${more} passes after the stop`);
+    passes = 0;
+    passesAtStop = -1;
+  };
+  expectOutcome(
+    meter.run(() => exports.run(), { ...options, timeout: 20 }),
+    "timeout",
+  );
+  after("deadline");
+  const stopped = await stopFromWorker((stop, started) =>
+    meter.run(() => {
+      started();
+      return exports.run();
+    }, { ...options, stop })
+  );
+  expectOutcome(stopped, "aborted");
+  after("StopSignal");
+  let host = 0;
+  const byHost = await load(SLOW_ZONE, {}, () => {
+    passes++;
+    if (++host === 5) byHost.meter.stop();
+    const until = performance.now() + 1;
+    while (performance.now() < until) {
+      // As above.
+    }
+  });
+  expectOutcome(
+    byHost.meter.run(() => byHost.exports.run(), options),
+    "interrupted",
+  );
+  after("FuelMeter.stop");
+});
+
 Deno.test("stops wait for the allocator: a trap that unwinds through a zone leaves the next call's stops on time", async () => {
   const { meter, exports, inside, zone } = await load(ALLOCATOR);
   expectOutcome(meter.run(() => exports.crash()), "trap");

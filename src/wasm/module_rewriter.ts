@@ -121,6 +121,8 @@ export class ModuleRewriter {
   #lastRank = 0;
   #done = new Set<number>();
   #deferredNames: Array<[number, number]> = [];
+  /** Whether a `name` section was met: the engine reads only the first. */
+  #namesSeen = false;
   /** Where the function section went, for adding functions later. */
   #functionSection: PlannedVector | undefined;
   /** The same for the type section, for the register copies' types. */
@@ -675,10 +677,18 @@ export class ModuleRewriter {
     }
     if (name !== "name") {
       this.#out.addInput(sectionStart, end);
+    } else if (this.#namesSeen) {
+      // The engine reads the first `name` section only: a later one is
+      // dropped rather than rewritten (a million of them took a minute),
+      // and could not go out ahead of a first one that waits for the
+      // imports.
+      return;
     } else if (this.#lastRank < Rank.import) {
       // The number of imported functions is not known yet.
+      this.#namesSeen = true;
       this.#deferredNames.push([sectionStart, end]);
     } else {
+      this.#namesSeen = true;
       yield* this.#names(sectionStart, end);
     }
   }

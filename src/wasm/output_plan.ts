@@ -83,8 +83,19 @@ export class OutputPlan {
    * @param to One past the last.
    */
   addInput(from: number, to: number): void {
-    this.#parts.push({ from, to });
     this.#size += to - from;
+    // A range that continues the last one extends it: a module of a
+    // million custom sections is one copy, not a million.
+    const last = this.#parts[this.#parts.length - 1];
+    if (
+      last !== undefined && !(last instanceof Uint8Array) &&
+      !(last instanceof CodeRewriter) && !(last instanceof HintsSlot) &&
+      last.to === from
+    ) {
+      last.to = to;
+      return;
+    }
+    this.#parts.push({ from, to });
   }
 
   /**

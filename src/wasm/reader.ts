@@ -387,6 +387,16 @@ export class Reader {
     }
     const from = this.pos;
     this.pos += n;
+    // A short ASCII name is decoded here: the decoder's call cost more
+    // than the rest of reading a custom section (a million of them).
+    if (n <= 32) {
+      let ascii = "";
+      let i = from;
+      for (; i < from + n && this.bytes[i]! < 0x80; i++) {
+        ascii += String.fromCharCode(this.bytes[i]!);
+      }
+      if (i === from + n) return ascii;
+    }
     try {
       return UTF8.decode(this.bytes.subarray(from, from + n));
     } catch {
