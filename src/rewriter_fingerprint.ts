@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d3a3e51c478d5d0b94108eaef122a99f0470b639268a914ef8ab784753be58bd";
+  "sha256:2712ae77b8b1ca0950836b0c5c1d416fa7862a32d469d568e36a41353426c88c";

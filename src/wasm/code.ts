@@ -46,6 +46,7 @@ export class CodeRewriter {
    * @param costs The cost model.
    * @param targets The added global and function.
    * @param codeSize The code section's size, to size the edit list.
+   * @param bodyCount How many bodies the code section has.
    */
   constructor(
     bytes: Uint8Array,
@@ -53,10 +54,11 @@ export class CodeRewriter {
     costs: CostModel,
     targets: FuelTargets,
     codeSize = 0,
+    bodyCount = 0,
   ) {
     this.#bytes = bytes;
     this.#targets = targets;
-    this.#code = new CodePlan(codeSize);
+    this.#code = new CodePlan(codeSize, bodyCount);
     this.#code.functionShift = info.addedImports;
     this.#templates = new CheckTemplates(targets);
     this.#scanner = new BodyScanner(

@@ -46,20 +46,28 @@ export const Edit = {
   Skip: 0,
   /** A check; flag: it must stay even if free; value: the cost. */
   Check: 1,
-  /** A function index; above: the old LEB length; value: the new index. */
+  /**
+   * A function index; flag: a reload follows (see {@linkcode RELOAD});
+   * above: the old LEB length; value: the new index.
+   */
   Function: 2,
-  /** A run-time charge; flag: 64-bit operand; value: the unit cost. */
+  /**
+   * A run-time charge; flag: 64-bit operand; above it, a refund after a
+   * grow (see {@linkcode REFUND}); value: the unit cost.
+   */
   Dynamic: 3,
   /**
-   * A call of the function itself, routed to its register copy; above: the
-   * old length of the call with its index; value: the copy's index.
+   * A call of the function itself, routed to its register copy; flag: a
+   * reload follows; above: the old length of the call with its index;
+   * value: the copy's index.
    */
   SelfCall: 4,
   /** A check of the stop flag (function entry, loop header). */
   Flag: 5,
   /**
-   * A bulk operator replaced by a call of its helper; above: the
-   * operator's length with its immediates; value: the helper's number.
+   * A bulk operator replaced by a call of its helper; flag: a reload
+   * follows; above: the operator's length with its immediates; value: the
+   * helper's number.
    */
   BulkCall: 6,
   /**
@@ -67,21 +75,26 @@ export const Edit = {
    * fuel to the counter, since it can trap, call or leave.
    */
   Sync: 7,
-  /** In a body with its fuel in a register: reads the counter after a call. */
-  Reload: 8,
   /**
    * In a body with its fuel in a register: a segment reached only by one
    * `br_table`, whose check tested for it in advance, pays without a test;
    * flag: it writes the fuel to the counter after; value: the cost.
    */
   Charge: 9,
-  /**
-   * After a `memory.grow` or `table.grow` charged at run time: gives the
-   * charge back when the grow failed (returned -1); flag: its result is an
-   * `i64`.
-   */
-  Refund: 10,
 } as const;
+
+/**
+ * Flag of a run-time charge's edit (`Dynamic`) before a `memory.grow` or
+ * `table.grow`: after the grow, the same edit gives the charge back when
+ * the grow failed (returned -1), the grow's length being above
+ * {@linkcode REFUND_LENGTH_SHIFT}. One edit, not two, so that a body of
+ * grows has one edit per grow.
+ */
+export const REFUND = 1 << 5;
+/** Flag of a {@linkcode REFUND}: the grow's result is an `i64`. */
+export const REFUND_64 = 1 << 6;
+/** Where a charge's edit keeps the length of the grow it refunds. */
+export const REFUND_LENGTH_SHIFT = 7;
 
 /**
  * Flag of a check edit (above the variant bits): it also tests for the
@@ -90,8 +103,27 @@ export const Edit = {
  */
 export const MARGIN = 1 << 8;
 
+/**
+ * Flag of a call's edit (`Function`, `SelfCall`, `BulkCall`), below its
+ * length: in a body with its fuel in a register, the fuel's local reads the
+ * counter back after the call, which spent from it. One edit, not two, so
+ * that a body of calls has one edit per call.
+ */
+export const RELOAD = 1 << 4;
+
+/** Where a call's edit keeps its length, above {@linkcode RELOAD}. */
+export const LENGTH_SHIFT = 5;
+
 /** Fields per edit: input position, kind (and flag or length), value. */
 export const EDIT_SIZE = 3;
+
+/**
+ * The most edits a chunk of the edit list holds, as a power of two: 65,536
+ * edits, 768 KiB.
+ */
+const MAX_CHUNK_SHIFT = 16;
+/** The fewest: 16 edits. */
+const MIN_CHUNK_SHIFT = 4;
 
 /**
  * Fields per body record, by offset. The emit loop writes these as
@@ -221,16 +253,37 @@ export interface BodyRecord {
  * import { CodePlan, Edit } from "./code_plan.ts";
  * import assert from "node:assert/strict";
  *
- * const plan = new CodePlan(0);
+ * const plan = new CodePlan(0, 1);
  * assert.equal(plan.pushEdit(10, Edit.Check, 3), 0);
- * assert.equal(plan.cost(plan.edits[2]!), 3);
+ * assert.equal(plan.cost(plan.valueAt(0)), 3);
  * ```
  */
 export class CodePlan {
-  /** Every edit, `EDIT_SIZE` fields each. */
-  edits: Int32Array;
+  /**
+   * Every edit, `EDIT_SIZE` fields each, in chunks of `2^chunkShift`
+   * edits: edit `e` is in chunk `e >>> chunkShift`. A chunk is allocated
+   * when the first edit comes that it holds, and never copied: the list
+   * holds at most one chunk more than its edits (where one array doubled
+   * as it grew, it held up to twice as many, and three times while it was
+   * copied).
+   */
+  readonly chunks: Int32Array[] = [];
+  /**
+   * The size of a chunk, as a power of two: about a sixty-fourth of the code
+   * section's size in edits, from 16 to 65,536 edits. A small module has
+   * small chunks, so that the primer (see `primer.ts`) spreads its edits
+   * over several, and V8 has met every path through the chunks before it
+   * optimises the scan and the emitter.
+   */
+  readonly chunkShift: number;
+  /** `2^chunkShift - 1`: the bits that place an edit in its chunk. */
+  readonly #chunkMask: number;
   /** How many edits there are. */
   editCount = 0;
+  /** The chunk {@linkcode CodePlan.pushEdit} writes to. */
+  #chunk: Int32Array = EMPTY;
+  /** The number of that chunk's first edit. */
+  #chunkFirst = 0;
   /** Costs that do not fit an `Int32Array`; an edit stores `-(i + 1)`. */
   readonly bigCosts: number[] = [];
   /** Every body record, `Body.Fields` fields each. */
@@ -267,16 +320,25 @@ export class CodePlan {
    */
   readonly margins: Map<number, number> = new Map();
 
-  /** @param codeSize The code section's size, to size the edit list. */
-  constructor(codeSize: number) {
-    // Each of the two arrays is written twice, so that V8 does not take
-    // them for constants: the scan's optimised code, compiled while the
-    // first large input is scanned, would be thrown away when they grow.
-    // They start small so that the primer makes them grow (see
-    // `BodyScanner`'s constructor).
-    this.edits = EMPTY;
-    this.edits = new Int32Array(EDIT_SIZE * Math.max(16, codeSize >> 4));
-    this.bodies = new Int32Array(Body.Fields * 64);
+  /**
+   * @param codeSize The code section's size, to size the first chunk of
+   * the edit list.
+   * @param bodyCount How many bodies the code section has, to size the
+   * body records.
+   */
+  constructor(codeSize: number, bodyCount = 0) {
+    this.chunkShift = Math.min(
+      MAX_CHUNK_SHIFT,
+      Math.max(MIN_CHUNK_SHIFT, 31 - Math.clz32(codeSize >> 6)),
+    );
+    this.#chunkMask = (1 << this.chunkShift) - 1;
+    // The chunk written to is set twice, so that V8 does not take the
+    // field for a constant: the scan's optimised code, compiled while the
+    // first large input is scanned, would be thrown away when it changes.
+    this.#chunk = new Int32Array(EDIT_SIZE << this.chunkShift);
+    this.chunks.push(this.#chunk);
+    this.bodies = EMPTY;
+    this.bodies = new Int32Array(Body.Fields * Math.max(1, bodyCount));
   }
 
   /**
@@ -288,17 +350,94 @@ export class CodePlan {
    * @returns The edit's number.
    */
   pushEdit(pos: number, kind: number, value: number): number {
-    const at = this.editCount * EDIT_SIZE;
-    if (at + EDIT_SIZE > this.edits.length) {
-      const next = new Int32Array(this.edits.length * 2);
-      next.set(this.edits);
-      this.edits = next;
-    }
-    const edits = this.edits;
+    const n = this.editCount;
+    let at = (n - this.#chunkFirst) * EDIT_SIZE;
+    if (at < 0 || at >= this.#chunk.length) at = this.#room(n);
+    const edits = this.#chunk;
     edits[at] = pos;
     edits[at + 1] = kind;
     edits[at + 2] = value;
     return this.editCount++;
+  }
+
+  /**
+   * Makes edit `n`'s chunk the one written to, adding it if need be (edits
+   * are added one after another, so the chunks before it are there);
+   * returns where in it edit `n` goes. An edit list cut back (a body
+   * scanned again) writes to the chunks it has again.
+   */
+  #room(n: number): number {
+    const c = n >>> this.chunkShift;
+    if (c === this.chunks.length) {
+      this.chunks.push(new Int32Array(EDIT_SIZE << this.chunkShift));
+    }
+    this.#chunk = this.chunks[c]!;
+    this.#chunkFirst = c << this.chunkShift;
+    return (n & this.#chunkMask) * EDIT_SIZE;
+  }
+
+  /**
+   * Where in the input edit `edit` applies.
+   *
+   * @param edit The edit's number.
+   * @returns Its input position.
+   */
+  positionAt(edit: number): number {
+    return this
+      .chunks[edit >>> this.chunkShift]![(edit & this.#chunkMask) * EDIT_SIZE]!;
+  }
+
+  /**
+   * Edit `edit`'s kind, with its flag or length.
+   *
+   * @param edit The edit's number.
+   * @returns Its second field.
+   */
+  kindAt(edit: number): number {
+    return this.chunks[edit >>> this.chunkShift]![
+      (edit & this.#chunkMask) * EDIT_SIZE + 1
+    ]!;
+  }
+
+  /**
+   * Edit `edit`'s value.
+   *
+   * @param edit The edit's number.
+   * @returns Its third field.
+   */
+  valueAt(edit: number): number {
+    return this.chunks[edit >>> this.chunkShift]![
+      (edit & this.#chunkMask) * EDIT_SIZE + 2
+    ]!;
+  }
+
+  /**
+   * Rewrites edit `edit`.
+   *
+   * @param edit The edit's number.
+   * @param pos Where in the input it applies.
+   * @param kind Its {@linkcode Edit} kind, with a flag or length above.
+   * @param value Its value.
+   */
+  setEdit(edit: number, pos: number, kind: number, value: number): void {
+    const chunk = this.chunks[edit >>> this.chunkShift]!;
+    const at = (edit & this.#chunkMask) * EDIT_SIZE;
+    chunk[at] = pos;
+    chunk[at + 1] = kind;
+    chunk[at + 2] = value;
+  }
+
+  /**
+   * Sets edit `edit`'s kind, with its flag or length.
+   *
+   * @param edit The edit's number.
+   * @param kind The second field.
+   */
+  setKind(edit: number, kind: number): void {
+    this
+      .chunks[edit >>> this.chunkShift]![
+        (edit & this.#chunkMask) * EDIT_SIZE + 1
+      ] = kind;
   }
 
   /**
@@ -318,12 +457,13 @@ export class CodePlan {
    * @param cost The cost, up to 2^53 - 1.
    */
   setCost(edit: number, cost: number): void {
-    const at = edit * EDIT_SIZE + 2;
+    const chunk = this.chunks[edit >>> this.chunkShift]!;
+    const at = (edit & this.#chunkMask) * EDIT_SIZE + 2;
     if (cost > 0x7fffffff) {
       this.bigCosts.push(cost);
-      this.edits[at] = -this.bigCosts.length;
+      chunk[at] = -this.bigCosts.length;
     } else {
-      this.edits[at] = cost;
+      chunk[at] = cost;
     }
   }
 

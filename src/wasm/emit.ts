@@ -110,116 +110,125 @@ function emitBody(
   // Per check variant (see `CheckTemplates.variants`): the template, as
   // words, where its costs go and where its `if` is.
   const variants = templates.variants;
-  const edits = code.edits;
-  const editsTo = body[b + 8 /* Body.EditsTo */]! * EDIT_SIZE;
+  const chunks = code.chunks;
+  const shift = code.chunkShift;
+  const editsTo = body[b + 8 /* Body.EditsTo */]!;
   let from = body[b + 2 /* Body.CodeStart */]!;
-  for (
-    let at = body[b + 7 /* Body.EditsFrom */]! * EDIT_SIZE;
-    at < editsTo;
-    at += EDIT_SIZE
-  ) {
-    const kind = edits[at + 1]!;
-    if (kind === 0 /* Edit.Skip */) continue;
-    const pos = edits[at]!;
-    let n = pos - from;
-    if (n > SHORT_RUN) {
-      buf.set(bytes.subarray(from, pos), o);
-      o += n;
-    } else {
-      for (; n >= 4; n -= 4, o += 4, from += 4) {
-        out.setUint32(o, input.getUint32(from, true), true);
-      }
-      for (; n > 0; n--) buf[o++] = bytes[from++]!;
-    }
-    from = pos;
-    const value = edits[at + 2]!;
-    switch (kind & 0xf) {
-      case 1: { // Edit.Check
-        const variant = kind >> 5 & 7;
-        if ((kind & 0x100 /* MARGIN */) === 0 && value >= 0 && value < 0x40) {
-          const check = variants[variant]!;
-          const template = check.template;
-          const words = check.words;
-          const wordCount = words.length;
-          for (let j = 0; j < wordCount; j++) {
-            out.setUint32(o + 4 * j, words[j]!, true);
-          }
-          const templateLength = template.length;
-          for (let j = wordCount * 4; j < templateLength; j++) {
-            buf[o + j] = template[j]!;
-          }
-          buf[o + check.firstCostAt] = value;
-          buf[o + check.secondCostAt] = value;
-          hints[h++] = o - sizeStart + check.ifAt;
-          o += templateLength;
-        } else {
-          w.len = o;
-          hints[h++] = emitDearCheck(
-            w,
-            code,
-            templates,
-            targets,
-            localCount,
-            kind,
-            value,
-            at,
-          ) - sizeStart;
-          o = w.len;
+  // The body's edits, a chunk of the edit list at a time.
+  for (let next = body[b + 7 /* Body.EditsFrom */]!; next < editsTo;) {
+    const first = next >>> shift << shift;
+    const edits = chunks[next >>> shift]!;
+    const fieldsTo = Math.min(editsTo - first, 1 << shift) * EDIT_SIZE;
+    let at = (next - first) * EDIT_SIZE;
+    next = first + fieldsTo / EDIT_SIZE;
+    for (; at < fieldsTo; at += EDIT_SIZE) {
+      const kind = edits[at + 1]!;
+      if (kind === 0 /* Edit.Skip */) continue;
+      const pos = edits[at]!;
+      let n = pos - from;
+      if (n > SHORT_RUN) {
+        buf.set(bytes.subarray(from, pos), o);
+        o += n;
+      } else {
+        for (; n >= 4; n -= 4, o += 4, from += 4) {
+          out.setUint32(o, input.getUint32(from, true), true);
         }
-        break;
+        for (; n > 0; n--) buf[o++] = bytes[from++]!;
       }
-      case 2: { // Edit.Function
-        o = putU32(buf, o, value);
-        from = pos + (kind >> 4);
-        break;
-      }
-      case 4: // Edit.SelfCall
-      case 6: // Edit.BulkCall
-        w.len = o;
-        emitCall(w, code, targets, kind, value);
-        o = w.len;
-        from = pos + (kind >> 4);
-        break;
-      case 5: { // Edit.Flag
-        const inRegister = value === 1;
-        const flag = inRegister ? templates.flagInRegister : templates.flag;
-        hints[h++] = o - sizeStart +
-          (inRegister ? templates.flagInRegisterIfAt : templates.flagIfAt);
-        buf.set(flag, o);
-        o += flag.length;
-        break;
-      }
-      case 7: { // Edit.Sync
-        const sync = templates.sync;
-        buf.set(sync, o);
-        o += sync.length;
-        break;
-      }
-      case 9: // Edit.Charge
-        w.len = o;
-        writeCharge(w, localCount, code.cost(value));
-        if ((kind >> 5 & 2 /* SYNC */) !== 0) w.bytes(templates.sync);
-        o = w.len;
-        break;
-      case 8: { // Edit.Reload
-        const reload = templates.reload;
-        buf.set(reload, o);
-        o += reload.length;
-        break;
-      }
-      case 10: { // Edit.Refund
-        const refund = templates.refund((kind >> 4) === 1);
-        buf.set(refund, o);
-        o += refund.length;
-        break;
-      }
-      case 3: { // Edit.Dynamic
-        const is64 = (kind >> 4) === 1;
-        const sequence = templates.charge(is64, value);
-        hints[h++] = o - sizeStart + templates.chargeIfAt(is64, value);
-        buf.set(sequence, o);
-        o += sequence.length;
-        break;
+      from = pos;
+      const value = edits[at + 2]!;
+      switch (kind & 0xf) {
+        case 1: { // Edit.Check
+          const variant = kind >> 5 & 7;
+          if ((kind & 0x100 /* MARGIN */) === 0 && value >= 0 && value < 0x40) {
+            const check = variants[variant]!;
+            const template = check.template;
+            const words = check.words;
+            const wordCount = words.length;
+            for (let j = 0; j < wordCount; j++) {
+              out.setUint32(o + 4 * j, words[j]!, true);
+            }
+            const templateLength = template.length;
+            for (let j = wordCount * 4; j < templateLength; j++) {
+              buf[o + j] = template[j]!;
+            }
+            buf[o + check.firstCostAt] = value;
+            buf[o + check.secondCostAt] = value;
+            hints[h++] = o - sizeStart + check.ifAt;
+            o += templateLength;
+          } else {
+            w.len = o;
+            hints[h++] = emitDearCheck(
+              w,
+              code,
+              templates,
+              targets,
+              localCount,
+              kind,
+              value,
+              first + at / EDIT_SIZE,
+            ) - sizeStart;
+            o = w.len;
+          }
+          break;
+        }
+        case 2: { // Edit.Function
+          o = putU32(buf, o, value);
+          from = pos + (kind >> 5 /* LENGTH_SHIFT */);
+          if ((kind & 0x10 /* RELOAD */) !== 0) {
+            // After the call its index belongs to.
+            const reload = templates.reload;
+            buf.set(reload, o);
+            o += reload.length;
+          }
+          break;
+        }
+        case 4: // Edit.SelfCall
+        case 6: // Edit.BulkCall
+          w.len = o;
+          emitCall(w, code, templates, targets, kind, value);
+          o = w.len;
+          from = pos + (kind >> 5 /* LENGTH_SHIFT */);
+          break;
+        case 5: { // Edit.Flag
+          const inRegister = value === 1;
+          const flag = inRegister ? templates.flagInRegister : templates.flag;
+          hints[h++] = o - sizeStart +
+            (inRegister ? templates.flagInRegisterIfAt : templates.flagIfAt);
+          buf.set(flag, o);
+          o += flag.length;
+          break;
+        }
+        case 7: { // Edit.Sync
+          const sync = templates.sync;
+          buf.set(sync, o);
+          o += sync.length;
+          break;
+        }
+        case 9: // Edit.Charge
+          w.len = o;
+          writeCharge(w, localCount, code.cost(value));
+          if ((kind >> 5 & 2 /* SYNC */) !== 0) w.bytes(templates.sync);
+          o = w.len;
+          break;
+        case 3: { // Edit.Dynamic
+          const is64 = (kind & 0x10) !== 0;
+          const sequence = templates.charge(is64, value);
+          hints[h++] = o - sizeStart + templates.chargeIfAt(is64, value);
+          buf.set(sequence, o);
+          o += sequence.length;
+          if ((kind & 0x20 /* REFUND */) !== 0) {
+            // The grow, then its refund.
+            from = pos + (kind >> 7 /* REFUND_LENGTH_SHIFT */);
+            for (let i = pos; i < from; i++) buf[o++] = bytes[i]!;
+            const refund = templates.refund(
+              (kind & 0x40 /* REFUND_64 */) !== 0,
+            );
+            buf.set(refund, o);
+            o += refund.length;
+          }
+          break;
+        }
       }
     }
   }
@@ -254,7 +263,7 @@ function emitDearCheck(
   localCount: number,
   kind: number,
   value: number,
-  at: number,
+  edit: number,
 ): number {
   const variant = kind >> 5 & 7;
   if ((kind & 0x100 /* MARGIN */) === 0) {
@@ -273,14 +282,18 @@ function emitDearCheck(
       flag: (variant & 4 /* FUSED */) !== 0,
     },
     code.cost(value),
-    code.margins.get(at / EDIT_SIZE)!,
+    code.margins.get(edit)!,
   );
 }
 
-/** A call of a register copy (`Edit.SelfCall`) or of a bulk helper. */
+/**
+ * A call of a register copy (`Edit.SelfCall`) or of a bulk helper, and the
+ * reload after it if its edit asks for one (`RELOAD`).
+ */
 function emitCall(
   w: Emitter,
   code: CodePlan,
+  templates: CheckTemplates,
   targets: CheckTargets,
   kind: number,
   value: number,
@@ -290,6 +303,7 @@ function emitCall(
   } else {
     w.callPadded(code.helperBase + value);
   }
+  if ((kind & 0x10 /* RELOAD */) !== 0) w.bytes(templates.reload);
 }
 
 /** `$f -= cost` without a test, on the fuel's local `fuel`. */

@@ -540,18 +540,25 @@ export class ModuleRewriter {
       );
     }
     this.#done.add(Rank.code);
-    const rewriter = new CodeRewriter(this.#bytes, info, this.#costs, {
-      fuelGlobal: this.#fuelGlobal,
-      slowFunction: this.#slowFunction,
-      resumable: this.#resumable,
-      registerCopies: this.#typeSection !== undefined && this.#countsFuel,
-      countsFuel: this.#countsFuel,
-      stopFlag: this.#definedMemories && {
-        memory: info.memoryIs64.length,
-        onStopFlag: info.importedFunctions + 1,
-        traps: this.#flagTraps,
+    const rewriter = new CodeRewriter(
+      this.#bytes,
+      info,
+      this.#costs,
+      {
+        fuelGlobal: this.#fuelGlobal,
+        slowFunction: this.#slowFunction,
+        resumable: this.#resumable,
+        registerCopies: this.#typeSection !== undefined && this.#countsFuel,
+        countsFuel: this.#countsFuel,
+        stopFlag: this.#definedMemories && {
+          memory: info.memoryIs64.length,
+          onStopFlag: info.importedFunctions + 1,
+          traps: this.#flagTraps,
+        },
       },
-    }, r.end - r.pos);
+      r.end - r.pos,
+      count,
+    );
     // A step of its own: the plan's arrays, sized by the code, are allocated.
     yield;
     let bodiesSize = 0;

@@ -9,8 +9,9 @@
 import {
   type CodePlan,
   Edit,
-  EDIT_SIZE,
   type FuelTargets,
+  LENGTH_SHIFT,
+  RELOAD,
 } from "./code_plan.ts";
 import { FUSED } from "./check_templates.ts";
 import { Emitter } from "./emitter.ts";
@@ -148,19 +149,18 @@ export function planRegisterCopy(
   r.end = bytes.length;
   const signature = registerType(r, info.typeCount);
   if (signature === undefined) return 0;
-  const edits = code.edits;
   const checks: number[] = [];
-  for (let at = editsFrom * EDIT_SIZE; at < code.editCount * EDIT_SIZE;) {
-    const kind = edits[at + 1]! & 0xf;
+  for (let edit = editsFrom; edit < code.editCount; edit++) {
+    const kind = code.kindAt(edit) & 0xf;
+    const pos = code.positionAt(edit);
     // A check that reads the flag too: the copy checks the flag first, on
     // its own, as without one.
-    if (kind === Edit.Check && (edits[at + 1]! & FUSED << 5) !== 0) {
-      checks.push(edits[at]!, FLAG_CHECK);
+    if (kind === Edit.Check && (code.kindAt(edit) & FUSED << 5) !== 0) {
+      checks.push(pos, FLAG_CHECK);
     }
     if (kind === Edit.Check || kind === Edit.Charge) {
-      checks.push(edits[at]!, code.cost(edits[at + 2]!));
-    } else if (kind === Edit.Flag) checks.push(edits[at]!, FLAG_CHECK);
-    at += EDIT_SIZE;
+      checks.push(pos, code.cost(code.valueAt(edit)));
+    } else if (kind === Edit.Flag) checks.push(pos, FLAG_CHECK);
   }
   const copyIndex = targets.slowFunction + 1 + code.copies.length;
   const made = registerBody({
@@ -191,13 +191,16 @@ export function planRegisterCopy(
   writeCopyCall(call, targets.fuelGlobal, copyIndex);
   let growth = 0;
   for (const edit of selfCalls) {
-    const at = edit * EDIT_SIZE;
-    const length = edits[at + 1]! >> 4;
+    const kind = code.kindAt(edit);
+    const length = kind >> LENGTH_SHIFT;
     growth += call.len - (1 + length) -
-      (u32Size(edits[at + 2]!) - length);
-    edits[at] -= 1; // the call's opcode
-    edits[at + 1] = Edit.SelfCall | (1 + length) << 4;
-    edits[at + 2] = copyIndex;
+      (u32Size(code.valueAt(edit)) - length);
+    code.setEdit(
+      edit,
+      code.positionAt(edit) - 1, // the call's opcode
+      Edit.SelfCall | (kind & RELOAD) | (1 + length) << LENGTH_SHIFT,
+      copyIndex,
+    );
   }
   return growth;
 }

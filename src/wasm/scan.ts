@@ -34,13 +34,17 @@ import {
   type BodyRecord,
   type CodePlan,
   Edit,
-  EDIT_SIZE,
   type FuelTargets,
   HAS_DYNAMIC,
   HAS_DYNAMIC_32,
   HAS_REFUND_64,
   IN_REGISTER,
+  LENGTH_SHIFT,
   MARGIN,
+  REFUND,
+  REFUND_64,
+  REFUND_LENGTH_SHIFT,
+  RELOAD,
 } from "./code_plan.ts";
 import type { CostModel } from "./costs.ts";
 import {
@@ -914,7 +918,7 @@ export class BodyScanner {
         if (index >= importedFunctions) {
           const edit = this.#code.pushEdit(
             immAt,
-            Edit.Function | (p - immAt) << 4,
+            Edit.Function | (p - immAt) << LENGTH_SHIFT,
             index + shift,
           );
           growth += u32Size(index + shift) - (p - immAt);
@@ -943,7 +947,7 @@ export class BodyScanner {
           role === 11 || role === 12 ||
           role === 13 && op !== 0x0e && (op !== 0x0c || index === depth - 1)
         ) {
-          growth -= this.#dropEdit(pendingReload, reloadLength);
+          growth -= this.#dropReload(pendingReload, reloadLength);
         }
         pendingReload = -1;
       }
@@ -1020,7 +1024,7 @@ export class BodyScanner {
               return RESCAN;
             }
             if (pendingReload >= 0) {
-              growth -= this.#dropEdit(pendingReload, reloadLength);
+              growth -= this.#dropReload(pendingReload, reloadLength);
             }
             growth += this.#closeSegment(segment, cost, 1, inRegister);
             return this.#finishBody({
@@ -1088,8 +1092,13 @@ export class BodyScanner {
             must = 1;
             this.#noCopy = true; // a copy calls no import
           } else if (inRegister) {
-            // The callee spent fuel from the counter.
-            pendingReload = this.#code.pushEdit(p, Edit.Reload, 0);
+            // The callee spent fuel from the counter: the call's own edit
+            // (the last) reads it back after the call.
+            pendingReload = this.#code.editCount - 1;
+            this.#code.setKind(
+              pendingReload,
+              this.#code.kindAt(pendingReload) | RELOAD,
+            );
             growth += reloadLength;
           }
           break;
@@ -1142,8 +1151,7 @@ export class BodyScanner {
             if (inRegister) {
               // The helper's flag checks call the host, which may have
               // changed the counter.
-              this.#code.pushEdit(p, Edit.Reload, 0);
-              growth += this.#templates.reload.length;
+              growth += this.#reloadAfter();
             }
           }
           break;
@@ -1152,7 +1160,7 @@ export class BodyScanner {
             const charge = this.#chargeBulk(imm, role, opPos);
             growth += charge;
             if (charge > 0 && (op === 0x40 || op === 0xfc && code === 0x0f)) {
-              growth += this.#refundGrow(op === 0x40, p);
+              growth += this.#refundGrow(op === 0x40, opPos, p);
             }
           }
           if (flagSize > 0) {
@@ -1166,8 +1174,7 @@ export class BodyScanner {
             if (inRegister && this.#code.editCount !== before) {
               // The helper's flag checks call the host, which may have
               // changed the counter.
-              this.#code.pushEdit(p, Edit.Reload, 0);
-              growth += this.#templates.reload.length;
+              growth += this.#reloadAfter();
             }
           }
       }
@@ -1258,12 +1265,25 @@ export class BodyScanner {
     return p;
   }
 
-  /** Drops edit `edit`, which added `length` bytes; returns `length`. */
-  #dropEdit(edit: number, length: number): number {
+  /**
+   * Drops the reload of call edit `edit`, which added `length` bytes;
+   * returns `length`.
+   */
+  #dropReload(edit: number, length: number): number {
     const code = this.#code;
-    if (edit === code.editCount - 1) code.editCount--;
-    else code.edits[edit * EDIT_SIZE + 1] = Edit.Skip;
+    code.setKind(edit, code.kindAt(edit) & ~RELOAD);
     return length;
+  }
+
+  /**
+   * Has the helper call just planned (the last edit) read the counter back
+   * into the fuel's local after it; returns the bytes that adds.
+   */
+  #reloadAfter(): number {
+    const code = this.#code;
+    const edit = code.editCount - 1;
+    code.setKind(edit, code.kindAt(edit) | RELOAD);
+    return this.#templates.reload.length;
   }
 
   /**
@@ -1391,18 +1411,25 @@ export class BodyScanner {
   }
 
   /**
-   * After a charged `memory.grow` (`memory`) or `table.grow`, at `end`:
-   * gives the charge back should the grow fail, so that a failed grow,
-   * which adds nothing, is not paid for as if it had (a guest asking for
-   * 2^31 pages in a loop would otherwise burn through any budget, an
-   * unlimited one included, without doing any work). Returns its size.
+   * After a charged `memory.grow` (`memory`) or `table.grow`, from `opPos`
+   * to `end`: gives the charge back should the grow fail, so that a failed
+   * grow, which adds nothing, is not paid for as if it had (a guest asking
+   * for 2^31 pages in a loop would otherwise burn through any budget, an
+   * unlimited one included, without doing any work). The charge's edit,
+   * the last, does it. Returns its size.
    */
-  #refundGrow(memory: boolean, end: number): number {
+  #refundGrow(memory: boolean, opPos: number, end: number): number {
     const first = this.#operands.first;
     const is64 = memory
       ? this.#info.memoryIs64[first]!
       : this.#info.tableIs64[first]!;
-    this.#code.pushEdit(end, Edit.Refund | (is64 ? 1 << 4 : 0), 0);
+    const code = this.#code;
+    const charge = code.editCount - 1;
+    code.setKind(
+      charge,
+      code.kindAt(charge) | REFUND | (is64 ? REFUND_64 : 0) |
+        (end - opPos) << REFUND_LENGTH_SHIFT,
+    );
     if (is64) this.#bodyFlags |= HAS_DYNAMIC_32 | HAS_REFUND_64;
     return this.#templates.refund(is64).length;
   }
@@ -1554,7 +1581,7 @@ export class BodyScanner {
       plan.helpers.push(make());
       plan.helperNumbers.set(key, number);
     }
-    plan.pushEdit(opPos, Edit.BulkCall | (end - opPos) << 4, number);
+    plan.pushEdit(opPos, Edit.BulkCall | (end - opPos) << LENGTH_SHIFT, number);
     return BULK_CALL_SIZE - (end - opPos);
   }
 
@@ -1569,11 +1596,10 @@ export class BodyScanner {
     inRegister: boolean,
   ): number {
     const code = this.#code;
-    const at = segment * EDIT_SIZE;
     if (
       this.#paidBy >= 0 && inRegister && this.#targets.countsFuel &&
       // A check that reads the stop flag stays a test.
-      (code.edits[at + 1]! & FUSED << 5) === 0
+      (code.kindAt(segment) & FUSED << 5) === 0
     ) {
       // The most paid for on any way here, then through this segment.
       let path = cost;
@@ -1602,10 +1628,10 @@ export class BodyScanner {
             code.editCount === segment + 1 ? path : -1,
           );
           if (cost === 0) {
-            code.edits[at + 1] = sync ? Edit.Sync : Edit.Skip;
+            code.setKind(segment, sync ? Edit.Sync : Edit.Skip);
             return sync ? this.#templates.sync.length : 0;
           }
-          code.edits[at + 1] = Edit.Charge | (sync ? SYNC : 0) << 5;
+          code.setKind(segment, Edit.Charge | (sync ? SYNC : 0) << 5);
           code.setCost(segment, cost);
           return paid + this.#chargeSize(cost, sync);
         }
@@ -1622,27 +1648,26 @@ export class BodyScanner {
     inRegister: boolean,
   ): number {
     const code = this.#code;
-    const at = segment * EDIT_SIZE;
-    const kind = code.edits[at + 1]!;
+    const kind = code.kindAt(segment);
     const optional = (kind & 0x1f) === Edit.Check;
     if (
       cost === 0 && optional && !(inRegister && sync) ||
       !this.#targets.countsFuel
     ) {
       if (segment === code.editCount - 1) code.editCount--;
-      else code.edits[at + 1] = Edit.Skip;
+      else code.setKind(segment, Edit.Skip);
       return 0;
     }
     if (cost === 0 && optional) {
       // Free, but the counter must be right for what follows.
-      code.edits[at + 1] = Edit.Sync;
+      code.setKind(segment, Edit.Sync);
       return this.#templates.sync.length;
     }
     if (cost > MAX_SEGMENT_COST) {
       // Capped, the segment would run for less than it costs.
       fail(
         `a straight-line stretch of code costs more than 2^53 - 1 fuel with these costs: lower the costs of its operators`,
-        code.edits[at]!,
+        code.positionAt(segment),
       );
     }
     code.setCost(segment, cost);
@@ -1650,7 +1675,7 @@ export class BodyScanner {
     let variant = kind >> 5 & FUSED;
     if (inRegister) {
       variant |= (kind >> 5 & LOAD) | (sync ? SYNC : 0);
-      code.edits[at + 1] = (kind & 0x1f) | variant << 5;
+      code.setKind(segment, (kind & 0x1f) | variant << 5);
     }
     const check = this.#templates.variants[variant]!;
     return check.fixed + check.costAt.length * s64Size(cost);
@@ -1707,15 +1732,14 @@ export class BodyScanner {
    */
   #payInAdvance(check: number, cost: number): number {
     const code = this.#code;
-    const at = check * EDIT_SIZE;
-    const kind = code.edits[at + 1]!;
+    const kind = code.kindAt(check);
     if ((kind & 0xf) !== Edit.Check) return -1;
-    const own = code.cost(code.edits[at + 2]!);
+    const own = code.cost(code.valueAt(check));
     if (own > MAX_MARGIN) return -1;
     const before = (kind & MARGIN) !== 0 ? code.margins.get(check)! : 0;
     if (cost <= before) return 0;
     code.margins.set(check, cost);
-    code.edits[at + 1] = kind | MARGIN;
+    code.setKind(check, kind | MARGIN);
     return this.#marginCheckSize(kind, own, cost) -
       (before > 0
         ? this.#marginCheckSize(kind, own, before)
