@@ -53,7 +53,7 @@ import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
 import { describeValue } from "./option_checks.ts";
 import { isInstance, readSafely, settledUnwaited } from "./thrown_values.ts";
-import { checkOptionNames } from "./option_names.ts";
+import { readOptions } from "./option_names.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -464,7 +464,7 @@ export class FuelMeter {
     options: FuelMeterOptions = {},
     costs?: InstrumentOptions,
   ) {
-    checkOptionNames(options, FUEL_METER_OPTION_NAMES, "new FuelMeter", {
+    options = readOptions(options, FUEL_METER_OPTION_NAMES, "new FuelMeter", {
       costs:
         "the rewriter's options go third: new FuelMeter(bytes, options, { costs })",
     });

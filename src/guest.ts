@@ -64,7 +64,7 @@ import {
   stoppedOutcome,
 } from "./outcome.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
-import { checkOptionNames } from "./option_names.ts";
+import { readOptions } from "./option_names.ts";
 import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 import { flagStop } from "./stop_flag_host.ts";
 import { isInstance, readSafely } from "./thrown_values.ts";
@@ -334,7 +334,7 @@ export class Guest {
         `cannot give an AbortSignal to a plain call of ${this.label}: it could not fire while the call holds the thread; give the call a timeout or a StopSignal (stop), or load the guest with async: true and use invokeAsync`,
       );
     }
-    checkOptionNames(options, CALL_OPTION_NAMES, "invoke", {
+    options = readOptions(options, CALL_OPTION_NAMES, "invoke", {
       refuel: "it is invokeAsync's: load the guest with async: true",
     });
     return this.#invokeSync(name, args, options);
@@ -402,7 +402,7 @@ export class Guest {
       );
     }
     try {
-      checkOptionNames(options, ASYNC_CALL_OPTION_NAMES, "invokeAsync");
+      options = readOptions(options, ASYNC_CALL_OPTION_NAMES, "invokeAsync");
     } catch (error) {
       return Promise.reject(error);
     }

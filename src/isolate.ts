@@ -41,7 +41,7 @@ import { checkLimits, type ResourceLimits, shareMemory } from "./limits.ts";
 import { loadModule } from "./load.ts";
 import { checkArgumentList, checkExportName } from "./exported_function.ts";
 import { checkFuelAndTimeout } from "./option_checks.ts";
-import { checkOptionNames } from "./option_names.ts";
+import { readOptions } from "./option_names.ts";
 import {
   type CallOutcome,
   givenOutcome,
@@ -387,7 +387,7 @@ async function callIsolated(
       "invokeIsolated cannot take a StopSignal (stop): the guest runs in a child process, which no flag of this one reaches; stop the call with a timeout, or with an AbortSignal (signal) that this thread aborts",
     );
   }
-  checkOptionNames(options, ISOLATED_OPTION_NAMES, "invokeIsolated");
+  options = readOptions(options, ISOLATED_OPTION_NAMES, "invokeIsolated");
   checkExportName(name);
   checkArgumentList(name, args);
   const limits = checkLimits(options.limits, "invokeIsolated");

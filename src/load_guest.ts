@@ -19,7 +19,7 @@ import {
 } from "./errors.ts";
 import { FuelMeter, HAS_JSPI, meterCalls, meteringFor } from "./fuel.ts";
 import { LoadStops } from "./load_stops.ts";
-import { checkOptionNames } from "./option_names.ts";
+import { readOptions } from "./option_names.ts";
 import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
@@ -192,7 +192,7 @@ export async function loadGuestWith(
   options: GuestOptions,
   internal: InternalLoadOptions,
 ): Promise<Guest> {
-  checkOptionNames(options, GUEST_OPTION_NAMES, "loadGuest", {
+  options = readOptions(options, GUEST_OPTION_NAMES, "loadGuest", {
     refuel: "it is a call's option: give it to invokeAsync",
   });
   const countsFuel = options.fuel !== false;

@@ -26,7 +26,7 @@
  */
 
 import { checkFuelAndTimeout, checkFuelValue } from "./option_checks.ts";
-import { checkOptionNames } from "./option_names.ts";
+import { readOptions } from "./option_names.ts";
 import { checkDeadlineOnlyRun } from "./meter_deadline_only.ts";
 import { newCallState } from "./call_state.ts";
 import {
@@ -256,7 +256,7 @@ function startRun(
   what: string,
   yields: boolean,
 ): Run {
-  checkOptionNames(options, METER_RUN_OPTION_NAMES, what);
+  options = readOptions(options, METER_RUN_OPTION_NAMES, what);
   checkFuelAndTimeout(options, what);
   // Before the books change: a refused option leaves the meter as it was.
   checkFuelValue(options.grace, `${what}'s grace`);

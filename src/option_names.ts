@@ -6,7 +6,11 @@
  * @module
  */
 
-import { describeValue, unreadableOptions } from "./option_checks.ts";
+import {
+  describeValue,
+  readOption,
+  unreadableOptions,
+} from "./option_checks.ts";
 
 /**
  * The known name closest to `given`, when it is plausibly a slip of the
@@ -106,4 +110,60 @@ export function checkOptionNames(
       }; its options are: ${known.join(", ")}`,
     );
   }
+}
+
+/**
+ * {@linkcode checkOptionNames}, then each option the function takes read
+ * once into a plain object, which is what the function checks and uses: a
+ * getter or a proxy's trap that throws is one line naming the option, not
+ * its own error, and a getter cannot give the checks one value and the
+ * call another.
+ *
+ * @param options The options object, or `undefined` when left out.
+ * @param known The names the function takes.
+ * @param where The function they were given to, e.g. `invoke`.
+ * @param elsewhere As for {@linkcode checkOptionNames}.
+ * @returns The options read, without those that read as `undefined`.
+ * @throws {TypeError} As {@linkcode checkOptionNames} does, or naming the
+ *   option that cannot be read.
+ *
+ * @example Usage
+ * ```ts
+ * import { readOptions } from "./option_names.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const given = Object.defineProperty({}, "fuel", {
+ *   get() {
+ *     throw new Error("no");
+ *   },
+ *   enumerable: true,
+ * });
+ * assert.throws(
+ *   () => readOptions(given, ["fuel"], "invoke"),
+ *   /^TypeError: invoke's fuel cannot be read/,
+ * );
+ * assert.deepEqual(readOptions({ fuel: 5 }, ["fuel", "timeout"], "invoke"), {
+ *   fuel: 5,
+ * });
+ * ```
+ */
+export function readOptions<T extends object>(
+  options: T | undefined,
+  known: readonly string[],
+  where: string,
+  elsewhere: Readonly<Record<string, string>> = {},
+): T {
+  checkOptionNames(options, known, where, elsewhere);
+  const read: Record<string, unknown> = {};
+  if (options === undefined) return read as T;
+  const given = options as Record<string, unknown>;
+  for (const name of known) {
+    const value = readOption(
+      `${where}'s ${name}`,
+      "a plain value",
+      () => given[name],
+    );
+    if (value !== undefined) read[name] = value;
+  }
+  return read as T;
 }

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:f209df698d88bf9783a37e28cf9557aa37ef4f4fab4b5b70ea7a3c7ff8de4d22";
+  "sha256:94a5e36d4ccfc47972f0444d21e1b5af90c244f4995c2378a7b03789ba04c0e2";

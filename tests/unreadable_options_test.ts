@@ -9,7 +9,15 @@
  */
 
 import assert from "./support/assert.ts";
-import { loadGuest, runWasi, type WasiOptions } from "../mod.ts";
+import {
+  FuelMeter,
+  invokeIsolated,
+  loadGuest,
+  runWasi,
+  type WasiOptions,
+} from "../mod.ts";
+import { instrument } from "../src/wasm/mod.ts";
+import { attachedMeter } from "./support/attached_meter.ts";
 
 const HELLO = new URL("../guest/wasi/hello.wasm", import.meta.url);
 const RUNAWAY = new URL("../guest/runaway.wasm", import.meta.url);
@@ -234,4 +242,63 @@ Deno.test("runWasi's limits are refused in runWasi's name", async () => {
   );
   assert.ok(error instanceof TypeError);
   assert.match(error.message, /^runWasi: limits\.heap is not a limit;/);
+});
+
+/**
+ * Every entry point's options, each name found from the entry point's own
+ * list (the message for an unknown option gives it), with a getter that
+ * throws on that name alone.
+ */
+Deno.test("an option of any entry point whose getter throws is one line naming it, and nothing runs", async () => {
+  const bytes = await Deno.readFile(RUNAWAY);
+  const plain = await loadGuest(bytes, { interruptible: true });
+  const async = await loadGuest(bytes, { async: true });
+  const { meter } = await attachedMeter(bytes);
+  const entries: [string, (options: object) => unknown][] = [
+    ["loadGuest", (o) => loadGuest(bytes, o)],
+    ["invoke", (o) => plain.invoke("ping", [1n], o)],
+    ["invokeAsync", (o) => async.invokeAsync("ping", [1n], o)],
+    ["new FuelMeter", (o) => new FuelMeter(bytes, o)],
+    ["FuelMeter.run", (o) => meter.run(() => assert.fail("ran"), o)],
+    ["invokeIsolated", (o) => invokeIsolated(bytes, "ping", [1n], o)],
+    ["instrument", (o) => instrument(bytes, o)],
+  ];
+  for (const [where, call] of entries) {
+    const listed = (await thrown(() => call({ unknown: 1 }), where)).message
+      .match(/its options are: (.+)$/)?.[1];
+    assert.ok(listed, `${where} lists no options`);
+    const names = listed.split(", ");
+    assert.ok(names.length >= 3, `${where}: ${listed}`);
+    for (const name of names) {
+      const options = Object.defineProperty({}, name, {
+        get: fail,
+        enumerable: true,
+      });
+      const what = `${where}'s ${name}`;
+      const error = await thrown(() => call(options), what);
+      // invokeIsolated looks at fuel, timeout and signal as a whole first.
+      const option = where === "invokeIsolated" &&
+          ["fuel", "timeout", "signal"].includes(name)
+        ? "invokeIsolated's options"
+        : what;
+      assertNames(error, option, what);
+      assert.match(error.message, / cannot be read /, what);
+    }
+  }
+});
+
+Deno.test("loadGuest reads each option once: what it checked is what it loads with", async () => {
+  let reads = 0;
+  const options = Object.defineProperty({}, "timeout", {
+    get() {
+      // A first look sees a deadline; a second would see none at all.
+      return reads++ === 0 ? 60_000 : undefined;
+    },
+    enumerable: true,
+  });
+  const guest = await loadGuest(await Deno.readFile(RUNAWAY), options);
+  assert.equal(reads, 1);
+  // Loaded for the deadline it was given: its calls can be stopped.
+  const result = guest.invoke("spin", [], { timeout: 50 });
+  assert.equal(result.outcome, "timeout");
 });

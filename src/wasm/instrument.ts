@@ -39,7 +39,7 @@
  */
 
 import { InvalidModule, isEarlyExitError } from "../errors.ts";
-import { checkOptionNames } from "../option_names.ts";
+import { readOptions } from "../option_names.ts";
 import { IMPORT_NAME } from "./added_functions.ts";
 import { type CostTable, resolveCosts } from "./costs.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
@@ -366,8 +366,8 @@ export function instrument(
 ): InstrumentedModule {
   // A misspelt `stopFlag` would give a module without the flag, which no
   // deadline could stop.
-  checkOptionNames(options, OPTION_NAMES, "instrument");
-  return instrumentModule(bytes, options).metered;
+  const read = readOptions(options, OPTION_NAMES, "instrument");
+  return instrumentModule(bytes, read).metered;
 }
 
 /** Every option {@linkcode instrument} takes. */

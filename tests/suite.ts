@@ -1,0 +1,206 @@
+/**
+ * Runs the whole test suite as `deno task test` does: each test file, and the
+ * JSDoc and Markdown examples in a few groups, in a `deno test` process of its
+ * own, as many at once as the machine has cores (at most 4, or
+ * `EARLY_EXIT_TEST_JOBS`). Each process's report is printed whole when it
+ * ends, and the last line sums them in `deno test`'s own form.
+ *
+ * Processes rather than `deno test --parallel`: that runs files side by side
+ * in one process, where a test that counts the process's children, open files
+ * or memory sees its neighbours'.
+ *
+ * Everything is type-checked once first, in one `deno test --no-run` over the
+ * same files as one `deno test` would take; the processes then skip the
+ * check, each of which would otherwise check its own graph again.
+ *
+ * With arguments (`deno task test tests/deadline_test.ts`), it runs one
+ * `deno test` on just those.
+ *
+ * @module
+ */
+
+/** What each `deno test` may do; the tests start servers only on 127.0.0.1. */
+const PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-run",
+  "--allow-env",
+  "--allow-net=127.0.0.1",
+  "--allow-import=127.0.0.1",
+];
+
+const ROOT = new URL("../", import.meta.url);
+const MAX_JOBS = 4;
+
+/** One `deno test` run: its arguments and its name in the report. */
+interface Unit {
+  readonly name: string;
+  readonly args: readonly string[];
+}
+
+interface Tally {
+  passed: number;
+  steps: number;
+  failed: number;
+  ignored: number;
+}
+
+async function listFiles(dir: string, keep: (name: string) => boolean) {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(new URL(dir, ROOT))) {
+    if (entry.isFile && keep(entry.name)) found.push(`${dir}${entry.name}`);
+  }
+  return found.sort();
+}
+
+/**
+ * The examples first, as the largest units; then the test files, largest
+ * first, so the small ones fill in at the end.
+ */
+async function units(): Promise<Unit[]> {
+  const examples: Unit[] = [
+    { name: "examples in src/", args: ["--doc", "src/"] },
+    {
+      name: "examples in mod.ts, README.md, docs/ and tests/support/",
+      args: ["--doc", "mod.ts", "README.md", "docs/", "tests/support/"],
+    },
+  ];
+  const tests = await listFiles("tests/", (name) => name.endsWith("_test.ts"));
+  const sized = await Promise.all(
+    tests.map(async (path) => ({
+      path,
+      size: (await Deno.stat(new URL(path, ROOT))).size,
+    })),
+  );
+  sized.sort((a, b) => b.size - a.size || a.path.localeCompare(b.path));
+  return [
+    ...examples,
+    ...sized.map(({ path }) => ({ name: path, args: [path] })),
+  ];
+}
+
+function jobs(): number {
+  const asked = Deno.env.get("EARLY_EXIT_TEST_JOBS");
+  if (asked !== undefined) {
+    const count = Number(asked);
+    if (!Number.isInteger(count) || count < 1) {
+      console.error(
+        `error: EARLY_EXIT_TEST_JOBS must be a whole number of at least 1, not ${
+          JSON.stringify(asked)
+        }; unset it to run one process per core`,
+      );
+      Deno.exit(2);
+    }
+    return count;
+  }
+  return Math.max(1, Math.min(MAX_JOBS, navigator.hardwareConcurrency || 1));
+}
+
+// deno test ends with "ok | 3 passed (2 steps) | 0 failed | 1 ignored (5s)".
+const SUMMARY =
+  /^(?:ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \| (\d+) ignored)?/m;
+
+// deno test colours its report even into a pipe.
+// deno-lint-ignore no-control-regex
+const COLOUR = /\x1b\[[0-9;]*m/g;
+
+function tallyOf(output: string): Tally | undefined {
+  const found = output.replace(COLOUR, "").match(SUMMARY);
+  if (!found) return undefined;
+  return {
+    passed: Number(found[1]),
+    steps: Number(found[2] ?? 0),
+    failed: Number(found[3]),
+    ignored: Number(found[4] ?? 0),
+  };
+}
+
+/** What the units cover together, as one `deno test` would be given it. */
+const EVERYTHING = ["--doc", "mod.ts", "src/", "tests/", "README.md", "docs/"];
+
+async function typeCheck(): Promise<boolean> {
+  const { success } = await new Deno.Command(Deno.execPath(), {
+    args: ["test", "--no-run", ...PERMISSIONS, ...EVERYTHING],
+    cwd: ROOT,
+    stdin: "null",
+  }).spawn().status;
+  return success;
+}
+
+async function run(unit: Unit) {
+  const started = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["test", "--no-check", ...PERMISSIONS, ...unit.args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const [status, stdout, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  const seconds = (performance.now() - started) / 1000;
+  // What Deno says before the tests run goes to stderr.
+  return { status, output: stderr + stdout, seconds };
+}
+
+function duration(seconds: number): string {
+  const whole = Math.round(seconds);
+  return whole < 60 ? `${whole}s` : `${Math.floor(whole / 60)}m${whole % 60}s`;
+}
+
+async function runAll(): Promise<number> {
+  const started = performance.now();
+  if (!await typeCheck()) {
+    console.log("\nFAILED | 0 passed | 1 failed (the type check)");
+    return 1;
+  }
+  const queue = await units();
+  const total: Tally = { passed: 0, steps: 0, failed: 0, ignored: 0 };
+  const failedUnits: string[] = [];
+  const worker = async () => {
+    for (let unit = queue.shift(); unit; unit = queue.shift()) {
+      const { status, output, seconds } = await run(unit);
+      const tally = tallyOf(output);
+      console.log(`\n== ${unit.name} (${duration(seconds)})`);
+      console.log(output.trimEnd());
+      if (tally) {
+        total.passed += tally.passed;
+        total.steps += tally.steps;
+        total.failed += tally.failed;
+        total.ignored += tally.ignored;
+      }
+      if (!status.success || !tally || tally.failed > 0) {
+        // A process that died before its summary counts as one failure.
+        if (!tally) total.failed += 1;
+        failedUnits.push(unit.name);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: jobs() }, worker));
+  const ok = failedUnits.length === 0;
+  if (!ok) console.log(`\nfailed: ${failedUnits.join(", ")}`);
+  const steps = total.steps ? ` (${total.steps} steps)` : "";
+  const ignored = total.ignored ? ` | ${total.ignored} ignored` : "";
+  const took = duration((performance.now() - started) / 1000);
+  const verdict = ok ? "ok" : "FAILED";
+  console.log(
+    `\n${verdict} | ${total.passed} passed${steps} | ${total.failed} failed${ignored} (${took})`,
+  );
+  return ok ? 0 : 1;
+}
+
+async function runGiven(args: string[]): Promise<number> {
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: ["test", ...PERMISSIONS, ...args],
+  }).spawn().status;
+  return code;
+}
+
+if (import.meta.main) {
+  Deno.exit(
+    Deno.args.length > 0 ? await runGiven(Deno.args) : await runAll(),
+  );
+}
