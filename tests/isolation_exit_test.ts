@@ -136,6 +136,48 @@ function readPid(marker: string): number | undefined {
   }
 }
 
+/**
+ * How many times longer than a first call took to reach its guest's work a
+ * deadline may grow, doubling, before a test gives up: the machine's load
+ * may change between calls, but not that much.
+ */
+const GROWTH = 16;
+
+/**
+ * Milliseconds from the call to `host.filling` in a call that is aborted
+ * as soon as the child has written `marker`: how long this machine, as
+ * busy as it is now, takes to start such a child and reach the guest's
+ * work.
+ */
+async function timeToFilling(
+  bytes: Uint8Array,
+  imports: string,
+  marker: string,
+): Promise<number> {
+  const controller = new AbortController();
+  const start = performance.now();
+  const call = invokeIsolated(bytes, "run", [], {
+    signal: controller.signal,
+    imports,
+    permissions: { write: [marker] },
+  });
+  let ended = false;
+  call.finally(() => ended = true).catch(() => {});
+  let reached: number | undefined;
+  while (reached === undefined && !ended) {
+    const now = performance.now();
+    if (readPid(marker) !== undefined) reached = now - start;
+    else if (now - start > HANG_MS) break;
+    else await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  controller.abort();
+  expectOutcome(await call, "aborted");
+  await reaped();
+  assert.ok(reached !== undefined, "the guest never called host.filling");
+  await Deno.remove(marker);
+  return reached;
+}
+
 for (const guest of GUESTS) {
   exitTest(
     `isolation: a ${guest.label} under a deadline returns at the kill, and its child is reaped after`,
@@ -145,10 +187,12 @@ for (const guest of GUESTS) {
       try {
         const marker = `${dir}/pid`;
         const imports = await pidImports(dir, marker);
-        // The deadline must fall while the guest fills; a busy machine may
-        // start the child slowly, so a call killed sooner is repeated with
-        // a longer deadline.
-        for (let timeout = 1_000;; timeout *= 2) {
+        // The deadline must fall while the guest fills. It is set from how
+        // long the child took to start filling in a first call; a busy
+        // machine may start the next child more slowly, so a call killed
+        // sooner is repeated with a longer deadline.
+        const reach = await timeToFilling(bytes, imports, marker);
+        for (let timeout = Math.ceil(2 * reach) + 500;; timeout *= 2) {
           const before = new Set(await children());
           const start = performance.now();
           const result = await invokeIsolated(bytes, "run", [], {
@@ -170,8 +214,10 @@ for (const guest of GUESTS) {
           assert.deepEqual(await newChildren(before), []);
           if (pid === undefined) {
             assert.ok(
-              timeout < 32_000,
-              `the guest never started filling within ${timeout} ms`,
+              timeout < GROWTH * reach,
+              `the guest never started filling within ${timeout} ms, though a first call reached it in ${
+                reach.toFixed(0)
+              } ms`,
             );
             continue;
           }
@@ -285,10 +331,19 @@ exitTest(
         `addEventListener("unload", () => { for (;;); });
         export default {};\n`,
       );
-      // The deadline must fall after the answer; a busy machine may start
-      // the child slowly, so a call stopped before it answered is repeated
-      // with a longer deadline.
-      for (let timeout = 1_000;; timeout *= 2) {
+      // The deadline must fall after the answer. It is set from how long a
+      // call whose child exits at once takes here, answer and exit; a busy
+      // machine may start the next child more slowly, so a call stopped
+      // before it answered is repeated with a longer deadline.
+      const quick = `${dir}/quick.ts`;
+      await Deno.writeTextFile(quick, "export default {};\n");
+      const start = performance.now();
+      const answered = await invokeIsolated(bytes, "run", [], {
+        imports: new URL(`file://${quick}`),
+      });
+      const reach = performance.now() - start;
+      assert.equal(expectOutcome(answered, "returned").value, 42);
+      for (let timeout = Math.ceil(2 * reach) + 500;; timeout *= 2) {
         const before = new Set(await children());
         const result = await invokeIsolated(bytes, "run", [], {
           timeout,
@@ -298,7 +353,12 @@ exitTest(
         await reaped();
         assert.deepEqual(await newChildren(before), []);
         if (result.outcome === "timeout") {
-          assert.ok(timeout < 32_000, `no answer within ${timeout} ms`);
+          assert.ok(
+            timeout < GROWTH * reach,
+            `no answer within ${timeout} ms, though a first call ended in ${
+              reach.toFixed(0)
+            } ms`,
+          );
           continue;
         }
         assert.equal(expectOutcome(result, "returned").value, 42);

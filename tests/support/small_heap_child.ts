@@ -32,17 +32,19 @@ export function bytesExpression(bytes: Uint8Array): string {
 
 /**
  * Evaluates `script` (a module run from the repository root, printing at
- * most one JSON line) in a child with a `heapMiB` heap.
+ * most one JSON line) in a child with a `heapMiB` heap, ended as hung after
+ * `guardMs` (at least {@linkcode GUARD_MS}).
  */
 export async function runInSmallHeap<Report>(
   script: string,
   heapMiB: number,
+  guardMs = GUARD_MS,
 ): Promise<SmallHeapChild<Report>> {
   const run = await runDeno([
     "eval",
     `--v8-flags=--max-old-space-size=${heapMiB}`,
     script,
-  ], { signal: AbortSignal.timeout(GUARD_MS) });
+  ], { signal: AbortSignal.timeout(Math.max(guardMs, GUARD_MS)) });
   const line = run.stdout.trim();
   return {
     code: run.code,
