@@ -123,7 +123,8 @@ export function checkOptionNames(
  * @param known The names the function takes.
  * @param where The function they were given to, e.g. `invoke`.
  * @param elsewhere As for {@linkcode checkOptionNames}.
- * @returns The options read, without those that read as `undefined`.
+ * @returns The options read, without those that read as `undefined`
+ *   (frozen, and shared, when none is set).
  * @throws {TypeError} As {@linkcode checkOptionNames} does, or naming the
  *   option that cannot be read.
  *
@@ -154,9 +155,10 @@ export function readOptions<T extends object>(
   elsewhere: Readonly<Record<string, string>> = {},
 ): T {
   checkOptionNames(options, known, where, elsewhere);
-  const read: Record<string, unknown> = {};
-  if (options === undefined) return read as T;
+  if (options === undefined) return NO_OPTIONS as T;
   const given = options as Record<string, unknown>;
+  // Most calls give no options: they share one empty object, not a new one.
+  let read: Record<string, unknown> | undefined;
   for (const name of known) {
     let value: unknown;
     try {
@@ -164,7 +166,10 @@ export function readOptions<T extends object>(
     } catch (error) {
       throw unreadableOption(`${where}'s ${name}`, "a plain value", error);
     }
-    if (value !== undefined) read[name] = value;
+    if (value !== undefined) (read ??= {})[name] = value;
   }
-  return read as T;
+  return (read ?? NO_OPTIONS) as T;
 }
+
+/** What {@linkcode readOptions} gives for options that set nothing. */
+const NO_OPTIONS: Readonly<Record<string, unknown>> = Object.freeze({});

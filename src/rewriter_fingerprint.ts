@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:2712ae77b8b1ca0950836b0c5c1d416fa7862a32d469d568e36a41353426c88c";
+  "sha256:59a50ccd1f20c0387d54abb7632e00283220d2cb8d1faaba616c203d95663b9b";
