@@ -259,7 +259,7 @@ async function tableToFill() {
   );
   const cost = expectOutcome(meter.run(() => db.run(INSERT_ROWS)), "returned")
     .fuel!.consumed;
-  const interrupt = sqliteInterrupt(SQL, exports, db);
+  const interrupt = sqliteInterrupt(SQL, meter, exports, db);
   return { meter, db, cost, interrupt };
 }
 

@@ -151,6 +151,9 @@ export interface SqliteInterrupt {
    * SQLite rolls its writes back, and counts one more statement running,
    * so that a statement the glue starts after the stop is refused too
    * (SQLite clears the flag when a statement starts with none running).
+   * It reads `meter.stopping` too: SQLite hears of the stop at its next
+   * step, so its rollback is bounded by the grace, not by the 100 ms a
+   * soft stop no library has heard of gets.
    */
   onStopping(): void;
   /**
@@ -175,6 +178,7 @@ export interface SqliteInterrupt {
  */
 export function sqliteInterrupt(
   SQL: SqlJs,
+  meter: FuelMeter,
   exports: WebAssembly.Exports,
   db: Database,
 ): SqliteInterrupt {
@@ -218,6 +222,7 @@ export function sqliteInterrupt(
       word(db, interrupted)[0] = 1;
       word(db, active)[0] += 1;
       counted = true;
+      void meter.stopping; // heard
     },
     settle(result) {
       if (counted) word(db, active)[0] -= 1;
