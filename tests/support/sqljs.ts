@@ -159,11 +159,11 @@ export interface SqliteInterrupt {
   /**
    * Called after every run, with its outcome. Takes back the statement
    * `onStopping` counted; then, if the run was stopped and a write is
-   * still running (the stop cut it short before
-   * SQLite saw the flag: the grace ran out, or the stop was hard), sets the
-   * flag for good, so that SQLite refuses every later statement
-   * ("interrupted") rather than read what the write left half done, and
-   * returns false. True when the connection is whole.
+   * still running (the stop cut it short before SQLite saw the flag: the
+   * grace ran out, or the stop was hard), sets the flag for good, so that
+   * SQLite refuses every later statement ("interrupted") rather than read
+   * what the write left half done, and returns false. True when the
+   * connection is whole.
    */
   settle(result: CallOutcome): boolean;
 }
