@@ -88,9 +88,11 @@ const OFF_BOOKS_FUEL = 1_000_000;
 export const ZONE_WAIT_MS = 100;
 /**
  * How long, by the clock, the glue's cleanup may run on the grace fuel
- * after a hard stop (a soft one's unwinding is the host's choice, bounded
- * by its grace): a guest whose cleanup faulted in fresh pages spent the
- * default grace in 4.6 s. The margin is {@linkcode ZONE_WAIT_MS}'s.
+ * after a hard stop: a guest whose cleanup faulted in fresh pages spent the
+ * default grace in 4.6 s. A soft stop gets as long to be heard (the library
+ * reading {@linkcode FuelMeter.stopping}); its unwinding after that is the
+ * host's choice, bounded by its grace. The margin is
+ * {@linkcode ZONE_WAIT_MS}'s.
  */
 export const GRACE_MS = 100;
 
@@ -435,6 +437,14 @@ export class FuelMeter {
   #soft = false;
   /** Set from a stop until the books are settled. */
   #stopping = false;
+  /**
+   * Whether the library read {@linkcode FuelMeter.stopping} during this
+   * soft stop: it heard of it and unwinds, which its grace alone bounds.
+   * Until then the stop lands as a hard one {@linkcode GRACE_MS} after it
+   * was delivered: a guest inside one long built-in (QuickJS's
+   * `'xy'.repeat(2 ** 25)`) asks no interrupt handler until it returns.
+   */
+  #heard = false;
   /** The current run's hook for the moment `#stopping` turns true. */
   #onStopping: (() => void) | undefined;
   /** The part of the tank a per-call cap keeps out of the call. */
@@ -863,6 +873,7 @@ export class FuelMeter {
    * with `run(fn, { soft: true })` unwind by itself on its grace fuel.
    */
   get stopping(): boolean {
+    if (this.#stopping && this.#soft) this.#heard = true;
     return this.#stopping;
   }
 
@@ -1090,6 +1101,7 @@ export class FuelMeter {
     this.#deliveredAt = 0;
     this.#grace = 0;
     this.#stopping = false;
+    this.#heard = false;
     this.#waitingForZone = false;
     // Every caller refills next, which writes the counter.
   }
@@ -1117,6 +1129,7 @@ export class FuelMeter {
       grace: (meter, fuel, soft, onStopping) => {
         meter.#grace = checkFuel(fuel, "grace");
         meter.#soft = soft;
+        meter.#heard = false;
         meter.#onStopping = onStopping;
       },
       offBooks: (meter, fn) => meter.#offBooks(fn),
@@ -1219,6 +1232,7 @@ export class FuelMeter {
     this.#callPoll = undefined;
     this.#yields = false;
     this.#soft = false;
+    this.#heard = false;
     this.#onStopping = undefined;
     this.#tank += this.#withheld;
     this.#withheld = this.#outerWithheld.pop() ?? 0;
@@ -1501,17 +1515,21 @@ export class FuelMeter {
   /** Records that the stop was delivered, and when, for the grace's clock. */
   #setDelivered(): void {
     this.#delivered = true;
-    if (this.#deliveredAt !== 0 || this.#soft) return;
+    if (this.#deliveredAt !== 0) return;
     this.#deliveredAt = performance.now();
     // The watchdog sets the flag once the time is up, and the next check of
-    // what runs on the grace then traps (none asks the host before).
+    // what runs on the grace then traps (none asks the host before); a soft
+    // stop's only if the library has not heard of it by then.
     const guard = this.#guardHostCall(GRACE_MS);
     if (guard !== undefined) this.#graceGuards.push(guard);
   }
 
-  /** Whether what runs on the grace after a stop has had its time. */
+  /**
+   * Whether what runs on the grace after a stop has had its time: a hard
+   * stop's cleanup, or a soft stop the library has not heard of.
+   */
   #graceOver(): boolean {
-    return this.#deliveredAt !== 0 && !this.#soft &&
+    return this.#deliveredAt !== 0 && !(this.#soft && this.#heard) &&
       performance.now() - this.#deliveredAt >= GRACE_MS;
   }
 

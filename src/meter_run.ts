@@ -130,11 +130,16 @@ export interface MeterRunOptions {
    * unwinds by itself and stays whole (QuickJS:
    * `runtime.setInterruptHandler(() => meter.stopping)`, with
    * {@linkcode MeterRunOptions.onStopping} to make it look soon); it traps
-   * once the grace is spent. The grace is counted in fuel, so a soft stop does not
-   * end a loop that a cost table of zeros makes free, and holds the call as
-   * long as the guest takes to spend it (a hard stop's cleanup gets 100 ms
-   * by the clock at most): give a guest you do not trust a hard stop. Default `false`: the
-   * guest traps at the stop.
+   * once the grace is spent. A library hears of the stop by reading
+   * `meter.stopping`: one that has not 100 ms after the stop (a guest
+   * inside one long built-in that asks no interrupt hook until it returns)
+   * traps then, as a hard stop would, with no cleanup after it; the
+   * watchdog keeps that time, once a run with a `timeout` or `stop` (or
+   * `prepareStops()`) has started it. Once heard, the grace is counted in
+   * fuel only, so a soft stop does not end a loop that a cost table of
+   * zeros makes free, and holds the call as long as the guest takes to
+   * spend it: give a guest you do not trust a hard stop. Default `false`:
+   * the guest traps at the stop.
    */
   soft?: boolean;
   /**

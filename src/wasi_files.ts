@@ -9,17 +9,28 @@
  * reads on the calling thread, so opening a FIFO (which waits for a writer)
  * or reading one, a socket or a terminal would hold the thread where no stop
  * reaches. Such a `path_open` fails with `ENOTSUP` before `node:wasi` sees
- * it. The check looks at the file just before the open: a FIFO that another
- * process puts in place between the two is not caught.
+ * it.
  *
  * `path_open` resolves the path itself first, link by link, and refuses one
  * that a symbolic link leads out of its preopen (`ENOTCAPABLE`), or that
  * ends in a link the guest did not ask to follow (`ELOOP`, as `O_NOFOLLOW`
  * does): `node:wasi` follows such a link wherever it leads, and creates the
  * file a dangling one names, outside the preopen and past Deno's
- * permissions, which see only the link's own path. The same race applies:
- * a link another process swaps in between the check and the open is not
- * caught.
+ * permissions, which see only the link's own path.
+ *
+ * The check and `node:wasi`'s open are two looks at one path, and another
+ * process can change what is there between them. So the open is checked
+ * again once it is made: the path is resolved anew, and the descriptor
+ * `node:wasi` gave must be a regular file or directory by its own `fstat`;
+ * otherwise the descriptor is closed and the open refused as the check
+ * would have refused it (a link out, `ENOTCAPABLE`; a FIFO, socket or
+ * device, `ENOTSUP`), and the file the guest holds is known by what the
+ * second look found. What no look can see: `node:wasi` reports neither the
+ * device nor the inode of what it opened, and does not honour
+ * `O_NONBLOCK`, so a FIFO put in place for the open itself still holds it
+ * until a writer comes, a link to a regular file outside swapped in and
+ * back again around the open is not told from the file, and a file created
+ * through a dangling link so swapped in stays created.
  *
  * A guest holds at most {@linkcode MAX_OPEN_FILES} descriptors at once.
  *
@@ -105,9 +116,14 @@ const NAME_TAKERS: Record<string, number> = {
   path_rename: 3,
 };
 
-/** Size of a `__wasi_filestat_t`, and where its `size` is. */
+/** Size of a `__wasi_filestat_t`, and where its `size` and `filetype` are. */
 const FILESTAT_SIZE = 64;
 const FILESTAT_SIZE_AT = 32;
+const FILESTAT_FILETYPE_AT = 16;
+
+/** The `filetype`s a guest may hold open. */
+const FILETYPE_DIRECTORY = 3;
+const FILETYPE_REGULAR_FILE = 4;
 
 /** `path_open`'s flag to truncate the file. */
 const OFLAG_TRUNC = 1 << 3;
@@ -288,7 +304,15 @@ export class GuestFiles {
       }
       if (info.isSymlink) {
         if (!follow) return ERRNO.LOOP;
-        const link = Deno.readLinkSync(target);
+        let link: string;
+        try {
+          link = Deno.readLinkSync(target);
+        } catch (error) {
+          if (error instanceof Deno.errors.NotCapable) return ERRNO.NOTCAPABLE;
+          // No longer a link (another process replaced it since the look
+          // above): look again, as one more step of the walk.
+          continue;
+        }
         at = isAbsolute(link) ? link : `${real}/${link}`;
         continue;
       }
@@ -354,15 +378,23 @@ export class GuestFiles {
             opened >>> 0,
             true,
           );
+          // What is at the path now, and what node:wasi opened: another
+          // process may have put a link or a FIFO there since the check.
+          const found = this.#target(dir, dirflags, path, pathLength);
+          if (typeof found === "number") {
+            wasi.fd_close(fd);
+            return found;
+          }
+          if (found?.kind === "other" || !this.#openedFileOrDirectory(fd)) {
+            wasi.fd_close(fd);
+            return ERRNO.NOTSUP;
+          }
           this.#open.add(fd);
           if (readOnly.has(dir)) readOnly.add(fd);
-          if (target?.kind === "directory") {
+          if (found?.kind === "directory") {
             const { root } = this.#directories.get(dir)!;
-            this.#directories.set(fd, { path: target.path, root });
+            this.#directories.set(fd, { path: found.path, root });
           }
-          // A file the open created is there now, to be found.
-          const found = target ??
-            this.#target(dir, dirflags, path, pathLength);
           this.#hostFiles.set(
             fd,
             typeof found === "object" ? hostFile(found.path) : undefined,
@@ -552,6 +584,24 @@ export class GuestFiles {
       return error instanceof Deno.errors.NotCapable
         ? ERRNO.NOTCAPABLE
         : undefined;
+    }
+  }
+
+  /**
+   * Whether what `fd` holds is a regular file or a directory, by
+   * node:wasi's `fstat` of it (through guest memory, whose bytes are put
+   * back).
+   */
+  #openedFileOrDirectory(fd: number): boolean {
+    const bytes = new Uint8Array(this.#memory().buffer);
+    if (bytes.length < FILESTAT_SIZE) return false;
+    const saved = bytes.slice(0, FILESTAT_SIZE);
+    try {
+      if (this.#wasi.fd_filestat_get(fd, 0) !== ERRNO.SUCCESS) return false;
+      const type = bytes[FILESTAT_FILETYPE_AT];
+      return type === FILETYPE_DIRECTORY || type === FILETYPE_REGULAR_FILE;
+    } finally {
+      new Uint8Array(this.#memory().buffer).set(saved);
     }
   }
 

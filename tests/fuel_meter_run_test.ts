@@ -297,3 +297,32 @@ Deno.test("run: onStopping is called once, inside the call, when its stop begins
     "onStopping must be a function",
   );
 });
+
+Deno.test("run: a soft stop the library never hears of (it reads no meter.stopping) lands as a hard one, however much grace is left; one it hears keeps its grace", async () => {
+  const { meter, exports } = await attached(COMPUTE);
+  // The deadline is only there to start the watchdog, which keeps the
+  // grace's time; the fuel cap stops the call, inside the first loop.
+  const options = { fuel: 1_000, soft: true, grace: 1e12, timeout: 600_000 };
+  let returned = false;
+  const cut = meter.run(() => {
+    // Seconds of work, all of it paid by the grace.
+    exports.sum_to(2 ** 31);
+    returned = true;
+  }, options);
+  expectOutcome(cut, "fuel_exhausted");
+  assert.equal(returned, false, "the loop was cut short, not run to its end");
+
+  // Heard: the library reads meter.stopping after the stop, then unwinds on
+  // its grace for as long as that takes (here three times the 100 ms an
+  // unheard stop gets).
+  let unwound = false;
+  const heard = meter.run(() => {
+    exports.sum_to(100_000);
+    assert.equal(meter.stopping, true);
+    const start = performance.now();
+    while (performance.now() - start < 300) exports.sum_to(100_000);
+    unwound = true;
+  }, options);
+  expectOutcome(heard, "fuel_exhausted");
+  assert.equal(unwound, true);
+});

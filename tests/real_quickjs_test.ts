@@ -240,6 +240,23 @@ Deno.test("QuickJS: without onStopping an allocating loop does not reach its int
   }
 });
 
+Deno.test("QuickJS: a soft stop inside one long built-in ('xy'.repeat(2 ** 25)), which asks no interrupt handler until it returns, lands as a hard stop while the built-in still runs, not once it returns", async () => {
+  const { meter, vm, onStopping, heard } = await softQuickJS();
+  const { result, thrown } = softRun(meter, vm, "'xy'.repeat(2 ** 25).length", {
+    // The fuel cap stops it inside repeat, which costs billions; the grace
+    // would last past its end. The deadline only starts the watchdog,
+    // which keeps the time a soft stop gets to be heard.
+    fuel: 100_000_000,
+    grace: 10_000_000_000,
+    timeout: 600_000,
+    onStopping,
+  });
+  expectOutcome(result, "fuel_exhausted");
+  // The guest trapped where it was: QuickJS never heard of the stop.
+  assert.equal(thrown, "unreachable");
+  assert.equal(heard(), 0);
+});
+
 Deno.test("QuickJS: after hard stops of an allocating script, a fresh instance on the same meter works and its runtime disposes", async () => {
   const { QuickJS, meter } = await meteredQuickJS();
   const vm = QuickJS.newRuntime().newContext();

@@ -1,12 +1,17 @@
 import assert from "./support/assert.ts";
 import { sha256Hex as sha256 } from "./support/sha256.ts";
-import { type FuelMeter, isDeadlineExceeded } from "../mod.ts";
+import {
+  type FuelMeter,
+  isDeadlineExceeded,
+  isHostImportError,
+} from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import {
   type Database,
   meteredSqlJs,
   plainSqlJs,
   RUNAWAY_CTE,
+  sqliteInterrupt,
   SQLJS_WASM_SHA256,
   SQLJS_ZONES,
   sqljsBytes,
@@ -237,4 +242,89 @@ Deno.test("sql.js: its own error is the error outcome, the original as cause, an
     expectOutcome(meter.run(() => ask(db, "SELECT 1")), "returned").value,
     [[[1]]],
   );
+});
+
+/** 2,000 rows into a table with an index: a write of many pages. */
+const INSERT_ROWS =
+  "INSERT INTO t(b, c) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) SELECT printf('%x', i * 2654435761 % 4294967291), zeroblob(200) FROM n";
+
+/** sql.js with a table and index that `INSERT_ROWS` fills, and what one insert costs. */
+async function tableToFill() {
+  const { SQL, meter, exports } = await meteredSqlJs({
+    stopsWaitFor: SQLJS_ZONES,
+  });
+  const db = new SQL.Database();
+  db.run(
+    "CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT, c BLOB); CREATE INDEX tb ON t(b)",
+  );
+  const cost = expectOutcome(meter.run(() => db.run(INSERT_ROWS)), "returned")
+    .fuel!.consumed;
+  const interrupt = sqliteInterrupt(SQL, meter, exports, db);
+  return { meter, db, cost, interrupt };
+}
+
+Deno.test("sql.js: INSERTs stopped at 40 points through their work, each stop told to SQLite (a soft stop): every one is rolled back whole, and PRAGMA integrity_check passes after each", async () => {
+  const { meter, db, cost, interrupt } = await tableToFill();
+  const stops = 40;
+  for (let k = 0; k < stops; k++) {
+    // Every fortieth of the way through, inside a transaction or not.
+    const fuel = Math.floor(cost * (k + 0.5) / stops);
+    const sql = k % 2 === 0 ? `BEGIN; ${INSERT_ROWS}` : INSERT_ROWS;
+    const what = `stop ${k}, at ${fuel} of ${cost}`;
+    let thrown: unknown;
+    const result = meter.run(() => {
+      try {
+        return db.exec(sql);
+      } catch (error) {
+        thrown = error;
+        throw error;
+      }
+    }, {
+      fuel,
+      soft: true,
+      grace: 20_000_000,
+      onStopping: interrupt.onStopping,
+    });
+    expectOutcome(result, "fuel_exhausted");
+    // SQLite ended the statement itself, and rolled it back.
+    assert.equal((thrown as Error).message, "interrupted", what);
+    assert.equal(interrupt.settle(result), true, what);
+    // An interrupted write rolls back its whole transaction: none is left.
+    const rollback = meter.run(() => db.run("ROLLBACK"));
+    assert.match(
+      expectOutcome(rollback, "error").error.message,
+      /no transaction is active/,
+      what,
+    );
+    assert.deepEqual(
+      expectOutcome(
+        meter.run(() =>
+          ask(db, "PRAGMA integrity_check; SELECT count(*) FROM t")
+        ),
+        "returned",
+      ).value,
+      [[["ok"]], [[2000]]],
+      what,
+    );
+  }
+  // And the table takes the next insert whole.
+  expectOutcome(meter.run(() => db.run(INSERT_ROWS)), "returned");
+  assert.deepEqual(ask(db, "SELECT count(*) FROM t"), [[[4000]]]);
+});
+
+Deno.test("sql.js: an INSERT stopped where SQLite cannot hear it (no grace left) leaves the connection refusing every statement, rather than reading a write half done", async () => {
+  const { meter, db, cost, interrupt } = await tableToFill();
+  const result = meter.run(() => db.exec(INSERT_ROWS), {
+    fuel: Math.floor(cost / 2),
+    soft: true,
+    grace: 0,
+    onStopping: interrupt.onStopping,
+  });
+  expectOutcome(result, "fuel_exhausted");
+  assert.equal(interrupt.settle(result), false);
+  for (const sql of ["SELECT count(*) FROM t", "PRAGMA integrity_check"]) {
+    const refused = expectOutcome(meter.run(() => ask(db, sql)), "error");
+    assert.ok(isHostImportError(refused.error), sql);
+    assert.match(refused.error.message, /interrupted/, sql);
+  }
 });

@@ -177,6 +177,11 @@ Deno.test({
         },
         fd_renumber: () => ERRNO.SUCCESS,
         fd_close: () => ERRNO.SUCCESS,
+        // A regular file's filestat: its filetype at 16.
+        fd_filestat_get: (_fd: number, at: number) => {
+          bytes[at + 16] = 4;
+          return ERRNO.SUCCESS;
+        },
       };
       const files = new GuestFiles(wasi, () => memory, [
         { host: dir, readOnly: false },
@@ -200,5 +205,128 @@ Deno.test({
       );
       assert.equal(opened.length, 3);
       assert.deepEqual(opened.slice(0, 2), ["sub", "in.txt"]);
+    }),
+});
+
+/** The WASI filetype of what `path` leads to, links followed, as `fstat` of an open of it gives. */
+function filetypeAt(path: string): number {
+  const info = Deno.statSync(path);
+  if (info.isFile) return 4;
+  if (info.isDirectory) return 3;
+  if (info.isCharDevice) return 2;
+  if (info.isBlockDevice) return 1;
+  return 0;
+}
+
+Deno.test({
+  name:
+    "what another process puts at a path between path_open's check and node:wasi's open is checked again: a link out of the preopen, a FIFO, a device swapped in and out are refused with the descriptor closed; another regular file is opened",
+  ignore: Deno.build.os === "windows",
+  fn: () =>
+    withDirs(async (outside, dir) => {
+      await Deno.writeTextFile(`${outside}/secret`, "outside\n");
+      const swaps: [string, () => void, number, number][] = [
+        // [what the other process does, then what path_open answers,
+        // following links and not]
+        [
+          "a link out",
+          () => {
+            Deno.removeSync(`${dir}/f`);
+            Deno.symlinkSync(`${outside}/secret`, `${dir}/f`);
+          },
+          ERRNO.NOTCAPABLE,
+          ERRNO.LOOP,
+        ],
+        [
+          "a FIFO",
+          () => {
+            Deno.removeSync(`${dir}/f`);
+            const made = new Deno.Command("mkfifo", { args: [`${dir}/f`] })
+              .outputSync();
+            assert.ok(made.success);
+          },
+          ERRNO.NOTSUP,
+          ERRNO.NOTSUP,
+        ],
+        [
+          "another file",
+          () => {
+            Deno.removeSync(`${dir}/f`);
+            Deno.writeTextFileSync(`${dir}/f`, "another\n");
+          },
+          ERRNO.SUCCESS,
+          ERRNO.SUCCESS,
+        ],
+      ];
+      const memory = new WebAssembly.Memory({ initial: 1 });
+      const bytes = new Uint8Array(memory.buffer);
+      let swap = () => {};
+      let openedAt = "";
+      const closed: number[] = [];
+      // node:wasi's part: another process acts in the gap, then it opens
+      // what is at the path, following links, as node:wasi does.
+      const wasi = {
+        path_open: (..._args: unknown[]) => {
+          swap();
+          openedAt = `${dir}/f`;
+          new DataView(memory.buffer).setUint32(64, 10, true);
+          return ERRNO.SUCCESS;
+        },
+        fd_filestat_get: (_fd: number, at: number) => {
+          bytes[at + 16] = filetypeAt(openedAt);
+          return ERRNO.SUCCESS;
+        },
+        fd_close: (fd: number) => (closed.push(fd), ERRNO.SUCCESS),
+      };
+      const files = new GuestFiles(wasi, () => memory, [
+        { host: dir, readOnly: false },
+      ]).functions();
+      bytes[128] = 0x66; // "f"
+      Deno.writeTextFileSync(`${dir}/f`, "the file checked\n");
+      for (const [what, act, following, notFollowing] of swaps) {
+        for (
+          const [dirflags, expected] of [[1, following], [0, notFollowing]]
+        ) {
+          Deno.removeSync(`${dir}/f`);
+          Deno.writeTextFileSync(`${dir}/f`, "the file checked\n");
+          swap = act;
+          closed.length = 0;
+          const errno = files.path_open(3, dirflags, 128, 1, 0, 2n, 0n, 0, 64);
+          assert.equal(errno, expected, `${what}, dirflags ${dirflags}`);
+          assert.deepEqual(
+            closed,
+            expected === ERRNO.SUCCESS ? [] : [10],
+            `${what}: a refused descriptor is closed`,
+          );
+          if (expected === ERRNO.SUCCESS) files.fd_close(10);
+        }
+      }
+      // Swapped in for the open and back out before the second look: the
+      // path shows the file again, but the descriptor is a device.
+      const open = wasi.path_open;
+      swap = () => {
+        Deno.renameSync(`${dir}/f`, `${dir}/aside`);
+        Deno.symlinkSync("/dev/null", `${dir}/f`);
+      };
+      wasi.path_open = (...args: unknown[]) => {
+        const errno = open(...args);
+        // The descriptor's filetype is the device's; then the swap back.
+        bytes.fill(0, 0, 64);
+        wasi.fd_filestat_get(10, 0);
+        const type = bytes[16];
+        wasi.fd_filestat_get = (_fd: number, at: number) => {
+          bytes[at + 16] = type;
+          return ERRNO.SUCCESS;
+        };
+        Deno.removeSync(`${dir}/f`);
+        Deno.renameSync(`${dir}/aside`, `${dir}/f`);
+        return errno;
+      };
+      closed.length = 0;
+      assert.equal(
+        files.path_open(3, 1, 128, 1, 0, 2n, 0n, 0, 64),
+        ERRNO.NOTSUP,
+      );
+      assert.deepEqual(closed, [10]);
     }),
 });

@@ -50,6 +50,11 @@ Deno.test("under a read-only preopen, path_open refuses to create, truncate, app
       opened.push(9);
       return ERRNO.SUCCESS;
     },
+    // A regular file's filestat: its filetype at 16.
+    fd_filestat_get: (_fd: number, at: number) => {
+      new Uint8Array(memory.buffer)[at + 16] = 4;
+      return ERRNO.SUCCESS;
+    },
   };
   const files = new GuestFiles(wasi, () => memory, [
     { host: "no-such-dir/read-only", readOnly: true },

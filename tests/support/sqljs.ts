@@ -2,7 +2,11 @@
 
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { FuelMeter, type FuelMeterOptions } from "../../mod.ts";
+import {
+  type CallOutcome,
+  FuelMeter,
+  type FuelMeterOptions,
+} from "../../mod.ts";
 import type { InstrumentedModule } from "../../src/wasm/mod.ts";
 
 /** The parts of sql.js's API the tests use. */
@@ -15,6 +19,10 @@ export interface Database {
   exec(sql: string): { columns: string[]; values: unknown[][] }[];
   run(sql: string): Database;
   close(): void;
+  /** Adds a SQL function that calls `fn`. */
+  create_function(name: string, fn: (...args: number[]) => unknown): Database;
+  /** The connection's address in the guest's memory (`sqlite3*`). */
+  db: number;
 }
 
 type InitSqlJs = (config?: {
@@ -119,3 +127,110 @@ export const WORKLOAD: readonly string[] = [
   "SELECT a.tag, count(*) FROM item a JOIN item b ON a.id = b.id + 1 WHERE a.price > b.price GROUP BY a.tag ORDER BY 2 DESC LIMIT 5",
   "SELECT upper(substr(name, 1, 3)) || length(name), printf('%.3f', avg(price)) FROM item GROUP BY 1 ORDER BY 1 LIMIT 3",
 ];
+
+/**
+ * Where SQLite keeps three fields of a connection (`struct sqlite3`, at
+ * `Database#db`) in sql.js 1.16.0's build (SQLite 3.54.1, wasm32; see
+ * {@linkcode SQLJS_WASM_SHA256}), as byte offsets: `u1.isInterrupted`, the
+ * flag `sqlite3_interrupt()` sets (which the build does not export),
+ * `nVdbeActive`, the statements running, and `nVdbeWrite`, those of them
+ * that write. Found by watching a connection's words from inside a SQL
+ * function; {@linkcode sqliteInterrupt} checks them again.
+ */
+export const SQLJS_CONNECTION = {
+  interrupted: 304,
+  active: 196,
+  writing: 204,
+} as const;
+
+/** SQLite's own interrupt, for soft stops of sql.js: see {@linkcode sqliteInterrupt}. */
+export interface SqliteInterrupt {
+  /**
+   * The run's `onStopping`: sets SQLite's interrupt flag, so that the
+   * statement running ends at its next step with `SQLITE_INTERRUPT` and
+   * SQLite rolls its writes back, and counts one more statement running,
+   * so that a statement the glue starts after the stop is refused too
+   * (SQLite clears the flag when a statement starts with none running).
+   * It reads `meter.stopping` too: SQLite hears of the stop at its next
+   * step, so its rollback is bounded by the grace, not by the 100 ms a
+   * soft stop no library has heard of gets.
+   */
+  onStopping(): void;
+  /**
+   * Called after every run, with its outcome. Takes back the statement
+   * `onStopping` counted; then, if the run was stopped and a write is
+   * still running (the stop cut it short before SQLite saw the flag: the
+   * grace ran out, or the stop was hard), sets the flag for good, so that
+   * SQLite refuses every later statement ("interrupted") rather than read
+   * what the write left half done, and returns false. True when the
+   * connection is whole.
+   */
+  settle(result: CallOutcome): boolean;
+}
+
+/**
+ * SQLite's own interrupt for `db`, on the instance whose exports are
+ * `exports`: a stop told to SQLite at once (`onStopping`) lets SQLite end
+ * the statement and roll it back itself, where a hard stop's cleanup
+ * (`sqlite3_finalize`, run on the grace) would commit what the statement
+ * had done so far. The offsets of {@linkcode SQLJS_CONNECTION} are checked
+ * on a scratch database first.
+ */
+export function sqliteInterrupt(
+  SQL: SqlJs,
+  meter: FuelMeter,
+  exports: WebAssembly.Exports,
+  db: Database,
+): SqliteInterrupt {
+  const memory = Object.values(exports).find((value) =>
+    value instanceof WebAssembly.Memory
+  );
+  if (memory === undefined) throw new Error("sql.js exports no memory");
+  const word = (database: Database, offset: number) =>
+    new Int32Array(memory.buffer, database.db + offset, 1);
+  const { interrupted, active, writing } = SQLJS_CONNECTION;
+  // Checked by what SQLite does with them: inside a write, one statement
+  // runs and it writes; the flag set there ends the statement.
+  const scratch = new SQL.Database();
+  try {
+    const seen: number[] = [];
+    scratch.create_function("look", (stop: number) => {
+      seen.push(word(scratch, active)[0], word(scratch, writing)[0]);
+      if (stop) word(scratch, interrupted)[0] = 1;
+      return 1;
+    });
+    scratch.run("CREATE TABLE t(a); INSERT INTO t VALUES (look(0))");
+    let message = "";
+    try {
+      scratch.exec(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 9) SELECT look(x = 3) FROM c",
+      );
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    if (`${seen.slice(0, 2)} ${message}` !== "1,1 interrupted") {
+      throw new Error(
+        `this sql.js build keeps its connection's fields elsewhere: ${seen} ${message}`,
+      );
+    }
+  } finally {
+    scratch.close();
+  }
+  let counted = false;
+  return {
+    onStopping() {
+      word(db, interrupted)[0] = 1;
+      word(db, active)[0] += 1;
+      counted = true;
+      void meter.stopping; // heard
+    },
+    settle(result) {
+      if (counted) word(db, active)[0] -= 1;
+      counted = false;
+      const stopped = !["returned", "error", "trap"].includes(result.outcome);
+      if (!stopped || word(db, writing)[0] === 0) return true;
+      word(db, interrupted)[0] = 1;
+      return false;
+    },
+  };
+}
