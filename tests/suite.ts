@@ -1,8 +1,8 @@
 /**
  * Runs the whole test suite as `deno task test` does: each test file (the
- * JSDoc examples among them, in `tests/jsdoc_examples_test.ts`), and the
- * Markdown examples, in a `deno test` process of its own, as many at once as
- * the machine has cores (at most 4, or `EARLY_EXIT_TEST_JOBS`). Each
+ * examples of the JSDoc, README and docs among them, in
+ * `tests/examples_test.ts`) in a `deno test` process of its own, as many at
+ * once as the machine has cores (at most 4, or `EARLY_EXIT_TEST_JOBS`). Each
  * process's report is printed whole when it ends, and the last line sums them
  * in `deno test`'s own form.
  *
@@ -63,6 +63,7 @@ async function listFiles(dir: string, keep: (name: string) => boolean) {
  */
 const LONGEST = [
   "tests/spec_test.ts",
+  "tests/examples_test.ts",
   "tests/instrument_engine_limits_test.ts",
   "tests/fuzz_test.ts",
   "tests/rewrite_memory_test.ts",
@@ -74,7 +75,6 @@ const LONGEST = [
   "tests/malformed_mutations_test.ts",
   "tests/cli_test.ts",
   "tests/paid_allocations_test.ts",
-  "tests/jsdoc_examples_test.ts",
   "tests/isolation_start_test.ts",
   "tests/cli_load_stop_test.ts",
   "tests/soak_test.ts",
@@ -87,16 +87,11 @@ const LONGEST = [
 ];
 
 /**
- * The Markdown examples and every test file (the JSDoc examples run in
- * `tests/jsdoc_examples_test.ts`), the longest first, so that the run does not
- * end with one long unit on one core while the others sit idle: the units
+ * Every test file, the longest first, so that the run does not end with one
+ * long unit on one core while the others sit idle: the files
  * {@linkcode LONGEST} names in its order, then the rest by size.
  */
 async function units(): Promise<Unit[]> {
-  const examples: Unit = {
-    name: "examples in README.md and docs/",
-    args: ["--doc", "README.md", "docs/"],
-  };
   const tests = await listFiles("tests/", (name) => name.endsWith("_test.ts"));
   const sized = await Promise.all(
     tests.map(async (path) => ({
@@ -112,9 +107,7 @@ async function units(): Promise<Unit[]> {
     rank(a.path) - rank(b.path) || b.size - a.size ||
     a.path.localeCompare(b.path)
   );
-  const files = sized.map(({ path }) => ({ name: path, args: [path] }));
-  // The examples take about as long as the test files ranked tenth.
-  return [...files.slice(0, 10), examples, ...files.slice(10)];
+  return sized.map(({ path }) => ({ name: path, args: [path] }));
 }
 
 function jobs(): number {

@@ -1,16 +1,18 @@
 /**
- * Runs every JSDoc example of `mod.ts`, `src/` and `tests/support/`, as
- * `deno test --doc` does, but all in this one test module.
+ * Runs every example of the JSDoc of `mod.ts`, `src/` and `tests/support/`,
+ * and of the README and `docs/`, as `deno test --doc` does, but all in this
+ * one test module.
  *
  * `deno test --doc` makes each example a module of its own and gives each
- * module a fresh runtime; that runtime costs more than any example here, so
- * 130 examples took over a minute of CPU. Here each example is still a module
- * of its own (its code as written, its imports resolved from its file), and
- * is evaluated in a test of its own, named as `deno test --doc` names it.
+ * module a fresh runtime; that runtime costs more than almost every example
+ * here, so the 144 examples took over a minute of CPU. Here each example is
+ * still a module of its own (its code as written, its imports resolved from
+ * its file), and is evaluated in a test of its own, named as
+ * `deno test --doc` names it.
  *
  * The examples are type-checked by `deno test --doc --no-run`, as
- * `deno task test` does before it runs anything; `deno test --doc src/` still
- * runs them the usual way.
+ * `deno task test` does beside the tests; `deno test --doc src/ README.md`
+ * still runs them the usual way.
  *
  * @module
  */
@@ -19,8 +21,8 @@ import assert from "./support/assert.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
-/** The files and folders whose JSDoc examples run here. */
-const ROOTS = ["mod.ts", "src/", "tests/support/"];
+/** The files and folders whose examples run here. */
+const ROOTS = ["mod.ts", "src/", "tests/support/", "README.md", "docs/"];
 
 /** The fence languages `deno test --doc` runs. */
 const RUN_LANGUAGES = new Set([
@@ -45,13 +47,15 @@ interface Example {
 }
 
 /**
- * The examples in one file's JSDoc comments: each fenced block in a
- * language `deno test --doc` runs, unless marked `ignore`.
+ * The examples in one file: in a Markdown file, and in the JSDoc comments of
+ * a source file, each fenced block in a language `deno test --doc` runs,
+ * unless marked `ignore`.
  */
 function examplesOf(path: string, source: string): Example[] {
   const lines = source.split("\n");
+  const markdown = path.endsWith(".md");
   const found: Example[] = [];
-  let inComment = false;
+  let inComment = markdown;
   let open: { line: number; run: boolean; code: string[] } | undefined;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
@@ -59,12 +63,12 @@ function examplesOf(path: string, source: string): Example[] {
       if (/^\s*\/\*\*/.test(line) && !/\*\/\s*$/.test(line)) inComment = true;
       continue;
     }
-    if (/\*\/\s*$/.test(line)) {
+    if (!markdown && /\*\/\s*$/.test(line)) {
       inComment = false;
       open = undefined;
       continue;
     }
-    const text = line.replace(/^\s*\* ?/, "");
+    const text = markdown ? line : line.replace(/^\s*\* ?/, "");
     const fence = text.match(/^```\s*(\S*)(.*)$/);
     if (open === undefined) {
       if (fence) {
@@ -105,10 +109,14 @@ function moduleOf(example: Example, file: URL): string {
         `${before}${JSON.stringify(new URL(specifier, file).href)}`,
     )
     .replaceAll("import.meta.url", url);
-  if (/\bimport\.meta\b/.test(code)) {
+  // import.meta.resolve of a specifier that names its package resolves
+  // alike from any module.
+  const rest = code.replace(/\bimport\.meta\.resolve\(\s*(["'])[^."']/g, "");
+  if (/\bimport\.meta\b/.test(rest)) {
     throw new Error(
-      `${example.name}: an example may use import.meta only as import.meta.url; ` +
-        `here it is run from a data: URL, where nothing else of it holds`,
+      `${example.name}: an example may use import.meta only as import.meta.url, ` +
+        `or import.meta.resolve of an npm:, node: or bare specifier; here it ` +
+        `is run from a data: URL, where nothing else of it holds`,
     );
   }
   return code;
@@ -121,7 +129,7 @@ async function sourceFiles(path: string): Promise<string[]> {
   for await (const entry of Deno.readDir(new URL(path, ROOT))) {
     const child = `${path}${entry.name}`;
     if (entry.isDirectory) found.push(...await sourceFiles(`${child}/`));
-    else if (entry.isFile && /\.[cm]?[jt]sx?$/.test(entry.name)) {
+    else if (entry.isFile && /\.([cm]?[jt]sx?|md)$/.test(entry.name)) {
       found.push(child);
     }
   }
@@ -138,7 +146,7 @@ for (const path of files) {
   }
 }
 
-Deno.test("the JSDoc examples are found as deno test --doc finds them", () => {
+Deno.test("the examples are found as deno test --doc finds them", () => {
   const source = [
     "/**",
     " * @example Usage",
@@ -163,6 +171,21 @@ Deno.test("the JSDoc examples are found as deno test --doc finds them", () => {
     name: "src/x.ts#3-7",
     code: 'import { a } from "./a.ts";\na();',
   }]);
+  const markdown = [
+    "# Title",
+    "```ts",
+    "run();",
+    "```",
+    "```sh",
+    "deno task test",
+    "```",
+    "```ts ignore",
+    "never();",
+    "```",
+  ].join("\n");
+  assert.deepEqual(examplesOf("docs/x.md", markdown), [
+    { name: "docs/x.md#2-5", code: "run();" },
+  ]);
   const file = new URL("file:///project/src/x.ts");
   assert.equal(
     moduleOf(found[0]!, file),
@@ -179,8 +202,20 @@ Deno.test("the JSDoc examples are found as deno test --doc finds them", () => {
     () => moduleOf({ name: "n", code: "import.meta.main;" }, file),
     /only as import\.meta\.url/,
   );
+  assert.throws(
+    () => moduleOf({ name: "n", code: 'import.meta.resolve("./a.ts");' }, file),
+    /only as import\.meta\.url/,
+  );
+  assert.equal(
+    moduleOf({ name: "n", code: 'import.meta.resolve("npm:a@1");' }, file),
+    'import.meta.resolve("npm:a@1");',
+  );
   // Every public module has examples, so finding few means a broken search.
   assert.ok(examples.length > 100, `only ${examples.length} examples found`);
+  assert.ok(
+    examples.some(({ example }) => example.name.startsWith("README.md#")),
+    "no example found in README.md",
+  );
 });
 
 for (const { example, file } of examples) {
