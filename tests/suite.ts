@@ -58,8 +58,9 @@ async function listFiles(dir: string, keep: (name: string) => boolean) {
 /**
  * The test files that take longest, longest first, as the per-unit times of
  * `deno task test` show them on a 2-core machine. Only roughly: a file left
- * out runs after these, by size. The spec suite, the smallest of these files,
- * used to start last and end the run alone.
+ * out runs after these, by size. By size alone, the spec suite, one of the
+ * smallest of these files and the longest, started two thirds of the way
+ * through the run.
  */
 const LONGEST = [
   "tests/spec_test.ts",
