@@ -69,16 +69,25 @@ Deno.test("the test task runs the README's and docs/'s blocks", async () => {
     await Deno.readTextFile(new URL("deno.json", ROOT)),
   );
   const task: string = config.tasks.test;
-  // The task runs each file through the suite's runner, whose arguments
-  // name them; or it names them itself.
-  const runner = task.includes("tests/suite.ts")
-    ? await Deno.readTextFile(new URL("tests/suite.ts", ROOT))
-    : task;
-  for (const word of ["--doc", "README.md", "docs/"]) {
-    const named = runner === task
-      ? task.split(/\s+/).includes(word)
-      : runner.includes(`"${word}"`);
-    assert.ok(named, `${word} is not in ${task}`);
+  if (!task.includes("tests/suite.ts")) {
+    for (const word of ["--doc", "README.md", "docs/"]) {
+      assert.ok(task.split(/\s+/).includes(word), `${word} is not in ${task}`);
+    }
+    return;
+  }
+  // The suite runs every test file, and tests/examples_test.ts runs the
+  // examples of the files and folders it names.
+  const runner = await Deno.readTextFile(new URL("tests/suite.ts", ROOT));
+  assert.ok(runner.includes('name.endsWith("_test.ts")'));
+  const examples = await Deno.readTextFile(
+    new URL("tests/examples_test.ts", ROOT),
+  );
+  const roots = examples.match(/^const ROOTS = \[(.*)\];$/m)?.[1] ?? "";
+  for (const word of ["README.md", "docs/"]) {
+    assert.ok(
+      roots.includes(`"${word}"`),
+      `${word} is not among tests/examples_test.ts's ROOTS`,
+    );
   }
 });
 

@@ -1,17 +1,19 @@
 /**
- * Runs the whole test suite as `deno task test` does: each test file, and the
- * JSDoc and Markdown examples in a few groups, in a `deno test` process of its
- * own, as many at once as the machine has cores (at most 4, or
- * `EARLY_EXIT_TEST_JOBS`). Each process's report is printed whole when it
- * ends, and the last line sums them in `deno test`'s own form.
+ * Runs the whole test suite as `deno task test` does: each test file (the
+ * examples of the JSDoc, README and docs among them, in
+ * `tests/examples_test.ts`) in a `deno test` process of its own, as many at
+ * once as the machine has cores (at most 4, or `EARLY_EXIT_TEST_JOBS`). Each
+ * process's report is printed whole when it ends, and the last line sums them
+ * in `deno test`'s own form.
  *
  * Processes rather than `deno test --parallel`: that runs files side by side
  * in one process, where a test that counts the process's children, open files
  * or memory sees its neighbours'.
  *
- * Everything is type-checked once first, in one `deno test --no-run` over the
- * same files as one `deno test` would take; the processes then skip the
- * check, each of which would otherwise check its own graph again.
+ * Everything is type-checked once, in one `deno test --no-run` over the same
+ * files as one `deno test` would take, run beside the first units; the other
+ * processes skip the check, each of which would otherwise check its own graph
+ * again.
  *
  * With arguments (`deno task test tests/deadline_test.ts`), it runs one
  * `deno test` on just those.
@@ -54,17 +56,43 @@ async function listFiles(dir: string, keep: (name: string) => boolean) {
 }
 
 /**
- * The examples first, as the largest units; then the test files, largest
- * first, so the small ones fill in at the end.
+ * The test files that take longest, longest first, as the per-unit times of
+ * `deno task test` show them on a 2-core machine. Only roughly: a file left
+ * out runs after these, by size. By size alone, the spec suite, one of the
+ * smallest of these files and the longest, started two thirds of the way
+ * through the run.
+ */
+const LONGEST = [
+  "tests/spec_test.ts",
+  "tests/examples_test.ts",
+  "tests/instrument_engine_limits_test.ts",
+  "tests/fuzz_test.ts",
+  "tests/rewrite_memory_test.ts",
+  "tests/wasi_flush_test.ts",
+  "tests/cli_args_test.ts",
+  "tests/url_size_test.ts",
+  "tests/limits_tables_default_test.ts",
+  "tests/isolation_exit_test.ts",
+  "tests/malformed_mutations_test.ts",
+  "tests/cli_test.ts",
+  "tests/paid_allocations_test.ts",
+  "tests/isolation_start_test.ts",
+  "tests/cli_load_stop_test.ts",
+  "tests/soak_test.ts",
+  "tests/load_caller_bytes_test.ts",
+  "tests/fuel_meter_deadline_only_test.ts",
+  "tests/wasi_cli_exit_test.ts",
+  "tests/rewrite_scaling_test.ts",
+  "tests/fuel_meter_hostile_test.ts",
+  "tests/real_esbuild_test.ts",
+];
+
+/**
+ * Every test file, the longest first, so that the run does not end with one
+ * long unit on one core while the others sit idle: the files
+ * {@linkcode LONGEST} names in its order, then the rest by size.
  */
 async function units(): Promise<Unit[]> {
-  const examples: Unit[] = [
-    { name: "examples in src/", args: ["--doc", "src/"] },
-    {
-      name: "examples in mod.ts, README.md, docs/ and tests/support/",
-      args: ["--doc", "mod.ts", "README.md", "docs/", "tests/support/"],
-    },
-  ];
   const tests = await listFiles("tests/", (name) => name.endsWith("_test.ts"));
   const sized = await Promise.all(
     tests.map(async (path) => ({
@@ -72,11 +100,15 @@ async function units(): Promise<Unit[]> {
       size: (await Deno.stat(new URL(path, ROOT))).size,
     })),
   );
-  sized.sort((a, b) => b.size - a.size || a.path.localeCompare(b.path));
-  return [
-    ...examples,
-    ...sized.map(({ path }) => ({ name: path, args: [path] })),
-  ];
+  const rank = (path: string) => {
+    const at = LONGEST.indexOf(path);
+    return at < 0 ? LONGEST.length : at;
+  };
+  sized.sort((a, b) =>
+    rank(a.path) - rank(b.path) || b.size - a.size ||
+    a.path.localeCompare(b.path)
+  );
+  return sized.map(({ path }) => ({ name: path, args: [path] }));
 }
 
 function jobs(): number {
@@ -118,19 +150,21 @@ function tallyOf(output: string): Tally | undefined {
 /** What the units cover together, as one `deno test` would be given it. */
 const EVERYTHING = ["--doc", "mod.ts", "src/", "tests/", "README.md", "docs/"];
 
-async function typeCheck(): Promise<boolean> {
-  const { success } = await new Deno.Command(Deno.execPath(), {
-    args: ["test", "--no-run", ...PERMISSIONS, ...EVERYTHING],
-    cwd: ROOT,
-    stdin: "null",
-  }).spawn().status;
-  return success;
-}
+/**
+ * The type check, as a unit of its own: one `deno test --no-run` over
+ * everything, which the other units skip.
+ */
+const TYPE_CHECK: Unit = {
+  name: "type check",
+  args: ["--no-run", ...EVERYTHING],
+};
 
 async function run(unit: Unit) {
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["test", "--no-check", ...PERMISSIONS, ...unit.args],
+    args: unit === TYPE_CHECK
+      ? ["test", ...PERMISSIONS, ...unit.args]
+      : ["test", "--no-check", ...PERMISSIONS, ...unit.args],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
@@ -153,19 +187,31 @@ function duration(seconds: number): string {
 
 async function runAll(): Promise<number> {
   const started = performance.now();
-  if (!await typeCheck()) {
-    console.log("\nFAILED | 0 passed | 1 failed (the type check)");
-    return 1;
-  }
   const queue = await units();
   const total: Tally = { passed: 0, steps: 0, failed: 0, ignored: 0 };
   const failedUnits: string[] = [];
-  const worker = async () => {
+  const report = (unit: Unit, output: string, seconds: number) => {
+    console.log(`\n== ${unit.name} (${duration(seconds)})`);
+    console.log(output.trimEnd());
+  };
+  // The type check takes one core from the start, single-threaded as it
+  // is, while the others run the test files; a failed check ends the run
+  // after the units already started.
+  const check = async () => {
+    const { status, output, seconds } = await run(TYPE_CHECK);
+    report(TYPE_CHECK, output, seconds);
+    if (!status.success) {
+      total.failed += 1;
+      failedUnits.push(TYPE_CHECK.name);
+      queue.length = 0;
+    }
+  };
+  const worker = async (first?: () => Promise<void>) => {
+    if (first) await first();
     for (let unit = queue.shift(); unit; unit = queue.shift()) {
       const { status, output, seconds } = await run(unit);
       const tally = tallyOf(output);
-      console.log(`\n== ${unit.name} (${duration(seconds)})`);
-      console.log(output.trimEnd());
+      report(unit, output, seconds);
       if (tally) {
         total.passed += tally.passed;
         total.steps += tally.steps;
@@ -179,7 +225,12 @@ async function runAll(): Promise<number> {
       }
     }
   };
-  await Promise.all(Array.from({ length: jobs() }, worker));
+  await Promise.all(
+    Array.from(
+      { length: jobs() },
+      (_, i) => worker(i === 0 ? check : undefined),
+    ),
+  );
   const ok = failedUnits.length === 0;
   if (!ok) console.log(`\nfailed: ${failedUnits.join(", ")}`);
   const steps = total.steps ? ` (${total.steps} steps)` : "";

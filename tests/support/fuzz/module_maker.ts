@@ -70,6 +70,9 @@ export interface FuzzModule {
 /** Modules already made, by seed and profile (see {@linkcode FuzzModuleMaker.create}). */
 export type FuzzModuleCache = Map<string, FuzzModule>;
 
+/** The `wasm-opt` every maker of this process runs. */
+let sharedWasmOpt: Promise<WasmOpt> | undefined;
+
 /**
  * Makes random valid modules from seeds: the seed drives a
  * {@linkcode seededRandom} stream that becomes `-ttf`'s input bytes.
@@ -91,7 +94,9 @@ export class FuzzModuleMaker {
   }
 
   /**
-   * Loads `wasm-opt` and makes a scratch directory.
+   * Loads `wasm-opt` (once a process: the makers share it, its compiled
+   * code and its lookup of the package, and each command still gets an
+   * instance of its own) and makes a scratch directory.
    *
    * @param kept Where to keep the modules made, and find them again: runs
    * over the same seeds then make each module once. Leave it out to make
@@ -99,7 +104,7 @@ export class FuzzModuleMaker {
    * must).
    */
   static async create(kept?: FuzzModuleCache): Promise<FuzzModuleMaker> {
-    const wasmOpt = await WasmOpt.load();
+    const wasmOpt = await (sharedWasmOpt ??= WasmOpt.load());
     const dir = await Deno.makeTempDir({ prefix: "early-exit-fuzz-" });
     return new FuzzModuleMaker(wasmOpt, dir, kept);
   }
