@@ -60,7 +60,7 @@ import { instrumentSteps } from "./wasm/instrument.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { keptFromEngine } from "./wasm/reader.ts";
 import { readSections } from "./wasm/sections.ts";
-import { bindFlag, startWatchdog, watchdogReady } from "./watchdog.ts";
+import { boundFlag, startWatchdog, watchdogReady } from "./watchdog.ts";
 import { warmStopPath } from "./stop_path_warmup.ts";
 import { givenError } from "./outcome.ts";
 import {
@@ -403,10 +403,15 @@ export async function loadGuestWith(
       });
       meterCalls.onStop(state.meter, () => stoppedByHost(state));
       if (stopFlag !== undefined) {
-        flagHost = stopFlagHost(stopFlag, state, options.async ?? false);
-        state.flag = flagHost.flag;
         // A call's deadline, and an async call's ticks, each use a slot.
-        bindFlag(flagHost.flag, options.async ? 2 : 1);
+        const bound = boundFlag(options.async ? 2 : 1);
+        flagHost = stopFlagHost(
+          stopFlag,
+          state,
+          options.async ?? false,
+          bound,
+        );
+        state.flag = flagHost.flag;
       }
       module = rewrite.module ?? await stops.race(compileRewritten(
         state.meter.bytes,

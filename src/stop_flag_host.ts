@@ -9,6 +9,7 @@
 import type { CallState, Stop } from "./call_state.ts";
 import { suspending } from "./fuel.ts";
 import type { InstrumentedModule } from "./wasm/mod.ts";
+import type { BoundFlag } from "./watchdog.ts";
 import { nextTurn } from "./yield.ts";
 
 /** The flag, and the imports that give it to an instance. */
@@ -29,18 +30,17 @@ export interface StopFlagHost {
  * @param state The guest's call state, whose `check` decides.
  * @param async Whether calls yield: the callback then suspends the guest
  *   for one turn of the event loop before it answers.
+ * @param bound The flag memory (shared, one page, as the rewrite imports
+ *   it) and its word, already bound to the watchdog's slots.
  * @returns The flag and the imports.
  */
 export function stopFlagHost(
   stopFlag: NonNullable<InstrumentedModule["stopFlag"]>,
   state: CallState,
   async: boolean,
+  bound: BoundFlag,
 ): StopFlagHost {
-  const flagMemory = stopFlag.memories.find((m) => m.name === stopFlag.memory)!;
-  const shared = new WebAssembly.Memory(
-    flagMemory.descriptor as WebAssembly.MemoryDescriptor,
-  );
-  const flag = new Int32Array(shared.buffer as SharedArrayBuffer, 0, 1);
+  const { memory: shared, flag } = bound;
   const answer = (): number => {
     // Cleared first, so that a set that races with the check is not lost.
     Atomics.store(flag, 0, 0);
