@@ -137,11 +137,12 @@ export interface FuelMeterOptions {
    * The starting budget. Default: unlimited (`Infinity`).
    *
    * `false` makes a *deadline-only* meter: the guest counts no fuel at all
-   * and only reads its stop flag at every function entry and loop header
-   * (and between the chunks of a bulk operator), trapping at once when it
-   * is set, so that {@linkcode FuelMeter.run}'s `timeout`, `stop` and
-   * `signal`, and {@linkcode FuelMeter.stop}, still stop it whatever it
-   * does, with the cheapest checks there are. Choose it for deadlines on a
+   * and only reads its stop flag at every loop header and function entry
+   * (but that of a short function only direct calls reach, which its
+   * callers' checks cover) and between the chunks of a bulk operator,
+   * trapping at once when it is set, so that {@linkcode FuelMeter.run}'s
+   * `timeout`, `stop` and `signal`, and {@linkcode FuelMeter.stop}, still
+   * stop it whatever it does, with the cheapest checks there are. Choose it for deadlines on a
    * library you run as it is (an interpreter, a database); keep a budget
    * when you need a count or a cap on the work. Its runs take no `fuel`,
    * report none, and have no grace: a stop is a hard one, after which

@@ -52,8 +52,10 @@ export interface GuestOptions {
    *
    * `false` counts no fuel at all: the guest is only made stoppable (as
    * with `interruptible`) by a deadline, a `StopSignal` or an abort, with
-   * the cheapest checks there are: a read of a flag at each function entry
-   * and loop header, which (for plain calls) traps when the flag is set.
+   * the cheapest checks there are: a read of a flag at each loop header and
+   * function entry (but that of a short function only direct calls reach,
+   * which its callers' checks cover), which (for plain calls) traps when the
+   * flag is set.
    * Choose it when a guest must be stoppable but need not be counted; its
    * calls then take no `fuel` and report none, and it takes no `costs`.
    */

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:59a50ccd1f20c0387d54abb7632e00283220d2cb8d1faaba616c203d95663b9b";
+  "sha256:110c26d5b30e5b690cd9fce3012f939b857bf4101807b858232fcf86c5f29f79";

@@ -83,6 +83,20 @@ export class CodeRewriter {
     return this.#scanner.scan(start, end, functionIndex);
   }
 
+  /**
+   * Deadline-only, once every body is scanned: leaves out the entry checks
+   * that need not stay and adds those that calls need (see
+   * `BodyScanner.settleEntryChecks`).
+   *
+   * @param small The size, size prefix included, up to which a body
+   * counts as small.
+   * @returns How much the bodies' sizes (size prefixes included) grow, and
+   * how many more bodies are small.
+   */
+  settleEntryChecks(small: number): { growth: number; small: number } {
+    return this.#scanner.settleEntryChecks(small);
+  }
+
   /** The bulk operators' helpers, in index order. */
   get helpers(): readonly BulkHelper[] {
     return this.#code.helpers;

@@ -186,6 +186,13 @@ export class ModuleInfo {
    */
   startDeclared = false;
   /**
+   * The functions the host can call without a call in the code: the
+   * exported ones, those an element segment or a constant expression names
+   * (a table or a reference can be handed to the host), and the start
+   * function. Their entry checks always stay (see `scan.ts`).
+   */
+  hostCallable: Set<number> = new Set();
+  /**
    * How many function imports the rewrite appends after the guest's: every
    * defined function's index grows by this much.
    */
@@ -258,6 +265,7 @@ export class ModuleInfo {
    */
   declareFunction(index: number): void {
     if (index === this.deferredStart) this.startDeclared = true;
+    this.hostCallable.add(index);
   }
 
   /**

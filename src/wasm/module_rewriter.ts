@@ -593,6 +593,9 @@ export class ModuleRewriter {
         pauseAt = r.pos + STEP_BYTES;
       }
     }
+    const settled = rewriter.settleEntryChecks(SMALL_FUNCTION);
+    bodiesSize += settled.growth;
+    smallAfter += settled.small;
     const copies = rewriter.copies;
     const helpers = rewriter.helpers;
     let copiesSize = 0;

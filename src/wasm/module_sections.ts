@@ -180,6 +180,7 @@ export function readStart(
     );
   }
   info.hasStart = true;
+  info.hostCallable.add(index);
 }
 
 function describeType(signature: FunctionSignature | undefined): string {

@@ -31,6 +31,7 @@ import {
 } from "./string_builtin_helpers.ts";
 import { type CheckTemplates, FUSED, LOAD, SYNC } from "./check_templates.ts";
 import {
+  Body,
   type BodyRecord,
   type CodePlan,
   Edit,
@@ -273,6 +274,21 @@ export const MAX_NESTING = 1 << 16;
  */
 const MAX_MARGIN = 0x3fffffff;
 
+/**
+ * Deadline-only (a stop flag, no fuel): the most code, in bytes, that a
+ * call of a function without an entry check may run before it returns or
+ * meets a check (see `BodyScanner.settleEntryChecks`). Small, so that the
+ * checks that go are those of short functions, where a check is the
+ * largest part of a call.
+ */
+export const UNCHECKED_FUNCTION_BYTES = 512;
+
+/**
+ * Deadline-only: the most code, in bytes, of functions without an entry
+ * check that the calls written in one body may run without a check.
+ */
+export const UNCHECKED_CALL_BYTES = 65536;
+
 /** Refuses a `try` or `try_table` with more than `MAX_CATCH_CLAUSES`. */
 function tooManyClauses(at: number): never {
   return fail(
@@ -424,6 +440,19 @@ export class BodyScanner {
   #bodyFlags = 0;
   /** The edits of the scanned body's calls to itself. */
   readonly #selfCalls: number[] = [];
+  /** Deadline-only, per defined function: the size of its code. */
+  #codeBytes: Int32Array = new Int32Array(0);
+  /**
+   * Deadline-only, the direct calls of defined functions (`call` and
+   * `return_call`) of defined function `f` are those from `#sitesFrom[f]`
+   * to `#sitesFrom[f + 1]`: each its callee (a defined function's number)
+   * and the edit right before it, left out unless the flag must be read
+   * there.
+   */
+  #sitesFrom: Int32Array = new Int32Array(0);
+  #siteCallee: Int32Array = new Int32Array(64);
+  #siteEdit: Int32Array = new Int32Array(64);
+  #siteCount = 0;
   /**
    * Where the immediate of the last `i32.const` or `i64.const` with a short
    * encoding starts, and where the operator after it starts.
@@ -570,6 +599,16 @@ export class BodyScanner {
    * @returns The size of the rewritten body, its size prefix included.
    */
   scan(start: number, end: number, functionIndex: number): number {
+    if (this.#templates.flag.length > 0 && !this.#targets.countsFuel) {
+      const defined = this.#info.definedFunctions;
+      if (this.#sitesFrom.length <= defined) {
+        this.#codeBytes = new Int32Array(defined);
+        this.#sitesFrom = new Int32Array(defined + 1);
+      }
+      const f = functionIndex - this.#info.importedFunctions;
+      this.#sitesFrom[f] = this.#siteCount;
+      this.#sitesFrom[f + 1] = this.#siteCount;
+    }
     this.#tryClauses.clear();
     this.#triesCounted = false;
     // A body scanned again counts its blocks' types once.
@@ -694,6 +733,12 @@ export class BodyScanner {
       this.#hints++;
       growth += flagSize;
     }
+    // Deadline-only, the entry's check may go, and checks may come before
+    // calls (see `settleEntryChecks`).
+    const deadlineOnly = flagSize > 0 && !this.#targets.countsFuel;
+    const defined = functionIndex - importedFunctions;
+    // A body scanned again records its calls again.
+    if (deadlineOnly) this.#siteCount = this.#sitesFrom[defined]!;
     // With the fuel in a register, the entry's check reads the counter.
     const load = inRegister ? LOAD << 5 : 0;
     // The reload after the last call of a defined function, while nothing
@@ -916,6 +961,12 @@ export class BodyScanner {
           );
         }
         if (index >= importedFunctions) {
+          if (deadlineOnly && (op === 0x10 || op === 0x12)) {
+            this.#addSite(
+              index - importedFunctions,
+              this.#code.pushEdit(opPos, Edit.Skip, 0),
+            );
+          }
           const edit = this.#code.pushEdit(
             immAt,
             Edit.Function | (p - immAt) << LENGTH_SHIFT,
@@ -1027,6 +1078,10 @@ export class BodyScanner {
               growth -= this.#dropReload(pendingReload, reloadLength);
             }
             growth += this.#closeSegment(segment, cost, 1, inRegister);
+            if (deadlineOnly) {
+              this.#codeBytes[defined] = end - codeStart;
+              this.#sitesFrom[defined + 1] = this.#siteCount;
+            }
             return this.#finishBody({
               start,
               groupsStart,
@@ -1206,6 +1261,145 @@ export class BodyScanner {
         serial++;
       }
     }
+  }
+
+  /** Records a direct call of defined function `callee` (see `#sitesFrom`). */
+  #addSite(callee: number, edit: number): void {
+    const n = this.#siteCount;
+    if (n === this.#siteCallee.length) {
+      const callees = new Int32Array(n * 2);
+      callees.set(this.#siteCallee);
+      this.#siteCallee = callees;
+      const edits = new Int32Array(n * 2);
+      edits.set(this.#siteEdit);
+      this.#siteEdit = edits;
+    }
+    this.#siteCallee[n] = callee;
+    this.#siteEdit[n] = edit;
+    this.#siteCount = n + 1;
+  }
+
+  /**
+   * Deadline-only (a stop flag, no fuel), once every body is scanned:
+   * leaves out the entry check of the functions that need none, and reads
+   * the flag before the calls that need it. Every body was planned with its
+   * entry check and none before a call; this changes their sizes.
+   *
+   * A function loses its entry check when neither the host nor a table nor
+   * a reference can call it (those keep theirs, so a call from the host or
+   * through a table or reference lands on a check), no cycle of direct
+   * calls leads back to it through functions whose checks went (a
+   * depth-first walk keeps the check of each function it comes back to;
+   * it starts from the largest bodies, so that a cycle keeps the check of
+   * one of its larger functions), and its code plus what its direct calls
+   * of such functions run comes to at most
+   * {@linkcode UNCHECKED_FUNCTION_BYTES} (its loops keep their checks).
+   * Each body's direct calls of such functions may run up to
+   * {@linkcode UNCHECKED_CALL_BYTES} of code; each further call gets the
+   * flag's check right before it. Between two of its checks a body passes
+   * each of its call sites once at most (every way back goes through a
+   * loop header's check), however the calls are nested in blocks, so no
+   * stretch without a check runs more than one body's code and that much
+   * more. A bulk operator's helper checks the flag between its chunks, and
+   * a host import that calls the guest back calls a function that keeps
+   * its check.
+   *
+   * @param small The size, size prefix included, up to which a body
+   * counts as small.
+   * @returns How much the bodies' sizes (size prefixes included) grow, and
+   * how many more bodies are small.
+   */
+  settleEntryChecks(small: number): { growth: number; small: number } {
+    const info = this.#info;
+    const n = info.definedFunctions;
+    const result = { growth: 0, small: 0 };
+    if (this.#sitesFrom.length <= n || n === 0) return result;
+    const flagSize = this.#templates.flag.length;
+    const imported = info.importedFunctions;
+    const hostCallable = info.hostCallable;
+    const sitesFrom = this.#sitesFrom;
+    const callees = this.#siteCallee;
+    const siteEdits = this.#siteEdit;
+    const code = this.#code;
+    // 0: not met yet, 1: on the walk's path, 2: settled.
+    const state = new Uint8Array(n);
+    // A call leads back to it while it is on the path: its check stays.
+    const keep = new Uint8Array(n);
+    // What a call of it runs before a check, if its check went; else 0.
+    const runs = new Int32Array(n);
+    const path = new Int32Array(n);
+    const nextSite = new Int32Array(n);
+    const codeBytes = this.#codeBytes;
+    const roots = new Int32Array(n);
+    for (let i = 0; i < n; i++) roots[i] = i;
+    roots.sort((a, b) => codeBytes[b]! - codeBytes[a]! || a - b);
+    for (let r = 0; r < n; r++) {
+      const root = roots[r]!;
+      if (state[root] !== 0) continue;
+      let top = 0;
+      path[0] = root;
+      state[root] = 1;
+      nextSite[root] = sitesFrom[root]!;
+      while (top >= 0) {
+        const f = path[top]!;
+        const site = nextSite[f]!;
+        if (site < sitesFrom[f + 1]!) {
+          nextSite[f] = site + 1;
+          const g = callees[site]!;
+          if (state[g] === 0) {
+            state[g] = 1;
+            nextSite[g] = sitesFrom[g]!;
+            path[++top] = g;
+          } else if (state[g] === 1) keep[g] = 1;
+          continue;
+        }
+        top--;
+        // Every callee is settled, or on the path and keeps its check.
+        let calls = 0;
+        let added = 0;
+        for (let i = sitesFrom[f]!; i < sitesFrom[f + 1]!; i++) {
+          const g = callees[i]!;
+          const w = state[g] === 2 ? runs[g]! : 0;
+          if (w === 0) continue;
+          if (calls + w <= UNCHECKED_CALL_BYTES) calls += w;
+          else {
+            code.setKind(siteEdits[i]!, Edit.Flag);
+            added++;
+          }
+        }
+        state[f] = 2;
+        const bound = codeBytes[f]! + calls;
+        const drop = keep[f] === 0 && bound <= UNCHECKED_FUNCTION_BYTES &&
+          !hostCallable.has(f + imported);
+        if (drop) runs[f] = bound;
+        if (!drop && added === 0) continue;
+        const b = f * Body.Fields;
+        const bodies = code.bodies;
+        if (drop) {
+          // The entry's flag check, the body's first edit.
+          code.setKind(bodies[b + Body.EditsFrom]!, Edit.Skip);
+        }
+        const checks = added - (drop ? 1 : 0);
+        const before = bodies[b + Body.Size]!;
+        const after = before + checks * flagSize;
+        if (after > LIMITS.functionSize) {
+          fail(
+            `function ${
+              f + imported
+            } would exceed ${LIMITS.functionSize} bytes once instrumented`,
+            bodies[b + Body.Start]!,
+          );
+        }
+        bodies[b + Body.Size] = after;
+        bodies[b + Body.Hints] += checks;
+        const sizedBefore = u32Size(before) + before;
+        const sizedAfter = u32Size(after) + after;
+        result.growth += sizedAfter - sizedBefore;
+        result.small += (sizedAfter <= small ? 1 : 0) -
+          (sizedBefore <= small ? 1 : 0);
+      }
+    }
+    return result;
   }
 
   /**
