@@ -8,7 +8,10 @@
  *
  * Processes rather than `deno test --parallel`: that runs files side by side
  * in one process, where a test that counts the process's children, open files
- * or memory sees its neighbours'.
+ * or memory sees its neighbours'. Files that touch nothing process-wide run
+ * one after the other, a few to a process and a runtime
+ * (`tests/support/test_group.ts`): starting a test runtime costs more CPU
+ * than most of them take.
  *
  * Everything is type-checked once, in one `deno test --no-run` over the same
  * files as one `deno test` would take, run beside the first units; the other
@@ -38,6 +41,8 @@ const MAX_JOBS = 4;
 interface Unit {
   readonly name: string;
   readonly args: readonly string[];
+  /** For a group: its files' URLs, one per line, for {@linkcode GROUP_ENTRY}. */
+  readonly group?: string;
 }
 
 interface Tally {
@@ -88,9 +93,29 @@ const LONGEST = [
 ];
 
 /**
+ * What marks a test file as one that reads or changes process-wide state
+ * (child processes, threads, memory, CPU time, descriptors, the watchdog,
+ * the compile thread, a process's first load, a global it replaces): it
+ * keeps a process of its own.
+ */
+const PROCESS_WIDE =
+  /Deno\.Command|invokeIsolated|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc|Worker|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?:globalThis|WebAssembly)\.\w+ = /;
+
+/**
+ * How many small files share a process: few enough that the groups still
+ * spread over the cores at the end of the run.
+ */
+const GROUP_SIZE = 8;
+
+/** The entry module that runs a group's files in one runtime. */
+const GROUP_ENTRY = "tests/support/test_group.ts";
+
+/**
  * Every test file, the longest first, so that the run does not end with one
  * long unit on one core while the others sit idle: the files
- * {@linkcode LONGEST} names in its order, then the rest by size.
+ * {@linkcode LONGEST} names in its order, then the rest by size, and last
+ * the files that touch nothing process-wide ({@linkcode PROCESS_WIDE}), a
+ * group of them to a process.
  */
 async function units(): Promise<Unit[]> {
   const tests = await listFiles("tests/", (name) => name.endsWith("_test.ts"));
@@ -108,7 +133,27 @@ async function units(): Promise<Unit[]> {
     rank(a.path) - rank(b.path) || b.size - a.size ||
     a.path.localeCompare(b.path)
   );
-  return sized.map(({ path }) => ({ name: path, args: [path] }));
+  const alone: Unit[] = [];
+  const shared: string[] = [];
+  for (const { path } of sized) {
+    const text = await Deno.readTextFile(new URL(path, ROOT));
+    if (
+      rank(path) < LONGEST.length || PROCESS_WIDE.test(text)
+    ) alone.push({ name: path, args: [path] });
+    else shared.push(path);
+  }
+  const groups: Unit[] = [];
+  for (let at = 0; at < shared.length; at += GROUP_SIZE) {
+    const files = shared.slice(at, at + GROUP_SIZE);
+    groups.push({
+      name: files.join(", "),
+      args: [GROUP_ENTRY],
+      group: files.map((path) => new URL(path, ROOT).href).join("\n"),
+    });
+  }
+  // The groups are small units: they run after the long files, beside the
+  // last of them.
+  return [...alone, ...groups];
 }
 
 function jobs(): number {
@@ -166,6 +211,7 @@ async function run(unit: Unit) {
       ? ["test", ...PERMISSIONS, ...unit.args]
       : ["test", "--no-check", ...PERMISSIONS, ...unit.args],
     cwd: ROOT,
+    env: unit.group === undefined ? {} : { EARLY_EXIT_TEST_GROUP: unit.group },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
