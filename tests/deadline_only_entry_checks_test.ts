@@ -13,29 +13,12 @@
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { type Guest, isDeadlineExceeded, loadGuest } from "../mod.ts";
-import { instrument } from "../src/wasm/mod.ts";
 import {
   UNCHECKED_CALL_BYTES,
   UNCHECKED_FUNCTION_BYTES,
 } from "../src/wasm/scan.ts";
 import { expectOutcome } from "./support/outcome.ts";
-
-/** `i32.const 0; i32.atomic.load8_u` of memory 1 at offset 0. */
-const BYTE_READ = [0x41, 0x00, 0xfe, 0x12, 0x40, 0x01, 0x00];
-
-/** How many checks read the flag in the deadline-only rewrite of `bytes`. */
-function flagReads(bytes: Uint8Array): number {
-  const out = instrument(bytes, {
-    fuel: false,
-    stopFlag: true,
-    stopFlagTraps: true,
-  }).bytes;
-  let found = 0;
-  for (let i = 0; i + BYTE_READ.length <= out.length; i++) {
-    if (BYTE_READ.every((byte, j) => out[i + j] === byte)) found++;
-  }
-  return found;
-}
+import { flagReads } from "./support/flag_reads.ts";
 
 /** `n` copies of `text`, one a line. */
 function times(n: number, text: string): string {

@@ -14,27 +14,8 @@ import assert from "./support/assert.ts";
 import { attachedMeter } from "./support/attached_meter.ts";
 import { assembleWat } from "../guest/build.ts";
 import { isDeadlineExceeded } from "../mod.ts";
-import { instrument } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
-
-/** `i32.const 0; i32.atomic.load8_u` of memory 1 at offset 0. */
-const BYTE_READ = [0x41, 0x00, 0xfe, 0x12, 0x40, 0x01, 0x00];
-/** The same with `i32.atomic.load` (align 4). */
-const WORD_READ = [0x41, 0x00, 0xfe, 0x10, 0x42, 0x01, 0x00];
-
-/** How often `read` occurs in the deadline-only rewrite of `bytes`. */
-function reads(bytes: Uint8Array, read: number[]): number {
-  const out = instrument(bytes, {
-    fuel: false,
-    stopFlag: true,
-    stopFlagTraps: true,
-  }).bytes;
-  let found = 0;
-  for (let i = 0; i + read.length <= out.length; i++) {
-    if (read.every((byte, j) => out[i + j] === byte)) found++;
-  }
-  return found;
-}
+import { BYTE_READ, flagReads, WORD_READ } from "./support/flag_reads.ts";
 
 /** `depth` functions, each calling the next twice; the last adds. */
 function chain(depth: number): string {
@@ -65,8 +46,8 @@ Deno.test("deadline-only flag: every entry check and loop header reads the flag'
   // run's entry and its loop header: $leaf, which only run calls and which
   // runs a few operators, has no check of its own (see
   // deadline_only_entry_checks_test.ts).
-  assert.equal(reads(bytes, BYTE_READ), 2);
-  assert.equal(reads(bytes, WORD_READ), 0);
+  assert.equal(flagReads(bytes, BYTE_READ), 2);
+  assert.equal(flagReads(bytes, WORD_READ), 0);
 });
 
 Deno.test("deadline-only flag: a chain of functions each calling the next twice is stopped, and a short call returns what it returns plain", async () => {
