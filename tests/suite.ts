@@ -96,10 +96,11 @@ const LONGEST = [
  * What marks a test file as one that reads or changes process-wide state
  * (child processes, threads, memory, CPU time, descriptors, the watchdog,
  * the compile thread, a process's first load, a global it replaces): it
- * keeps a process of its own.
+ * keeps a process of its own, as the isolation tests do. A file that only
+ * calls `invokeIsolated` may share: its child is its own.
  */
 const PROCESS_WIDE =
-  /Deno\.Command|invokeIsolated|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc|Worker|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?:globalThis|WebAssembly)\.\w+ = /;
+  /Deno\.Command|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc|Worker|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?:globalThis|WebAssembly)\.\w+ = /;
 
 /**
  * How many small files share a process: few enough that the groups still
@@ -138,7 +139,8 @@ async function units(): Promise<Unit[]> {
   for (const { path } of sized) {
     const text = await Deno.readTextFile(new URL(path, ROOT));
     if (
-      rank(path) < LONGEST.length || PROCESS_WIDE.test(text)
+      rank(path) < LONGEST.length || path.startsWith("tests/isolation_") ||
+      PROCESS_WIDE.test(text)
     ) alone.push({ name: path, args: [path] });
     else shared.push(path);
   }
