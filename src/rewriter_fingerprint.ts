@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:110c26d5b30e5b690cd9fce3012f939b857bf4101807b858232fcf86c5f29f79";
+  "sha256:6551dbbcf9649292d76e6e080724964c5cb1a0ed90c0b6c34a9009d14c9549da";
