@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6551dbbcf9649292d76e6e080724964c5cb1a0ed90c0b6c34a9009d14c9549da";
+  "sha256:4d19476416c0cc6ceb71c37e613a652db722feb9af7352d71827836a225e1daa";
