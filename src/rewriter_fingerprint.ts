@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:4d19476416c0cc6ceb71c37e613a652db722feb9af7352d71827836a225e1daa";
+  "sha256:b298b18793c770f861dba006f6ff66619c3e64a94198990a1d420625992c14e8";

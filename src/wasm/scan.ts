@@ -165,13 +165,13 @@ for (let op = 0; op < 256; op++) {
  * What each operator adds to a function's compile cost (see
  * `MAX_COMPILE_COST`) beyond its bytes, per one-byte opcode. Measured on
  * Deno 2.9.6 at the first call, in units of about 10 ns of V8's baseline
- * compile on 2 busy cores: a constant, `local.*` or `nop` next to nothing;
+ * compile on 2 busy cores: a constant or `local.*` next to nothing;
  * arithmetic 30 to 50 ns; a call, an integer division or remainder, a
  * trapping truncation, a `throw` or `memory.grow` spills the value stack or
  * emits a trap's code, about 2.5 µs; a `call_indirect` or `call_ref` up to
  * 10 µs.
  */
-const COMPILE_WEIGHT = new Uint16Array(256);
+const COMPILE_WEIGHT = new Int16Array(256);
 /** The same for `0xfc` (bulk memory, saturating truncations) opcodes. */
 const MISC_COMPILE_WEIGHT = new Uint16Array(MISC_OPS.imm.length);
 /** The same for `0xfd` (SIMD) opcodes. */
@@ -181,9 +181,16 @@ const GC_COMPILE_WEIGHT = new Uint16Array(GC_OPS.imm.length).fill(128);
 /** The same for `0xfe` (atomic) opcodes. */
 const ATOMIC_COMPILE_WEIGHT = new Uint16Array(ATOMIC_OPS.imm.length).fill(32);
 {
-  const set = (table: Uint16Array, weight: number, ...ops: number[]) => {
+  const set = (
+    table: Uint16Array | Int16Array,
+    weight: number,
+    ...ops: number[]
+  ) => {
     for (const op of ops) table[op] = weight;
   };
+  // A `nop` compiles to nothing (7 MB of them, near the most a function
+  // may have, took 18 to 20 ms on 2 busy cores): its byte is taken back.
+  COMPILE_WEIGHT[0x01] = -1;
   // Numeric operators, then loads, stores and globals.
   for (let op = 0x45; op <= 0xc4; op++) COMPILE_WEIGHT[op] = 8;
   for (let op = 0x23; op <= 0x3e; op++) COMPILE_WEIGHT[op] = 8;
