@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:110c26d5b30e5b690cd9fce3012f939b857bf4101807b858232fcf86c5f29f79";
+  "sha256:135b595445d38d297c30bd5c38150bddc167657878e6d799809913f065891f9b";
