@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:135b595445d38d297c30bd5c38150bddc167657878e6d799809913f065891f9b";
+  "sha256:d3c58cfd13b2d9998b38ef8d9f9c202dfbeaf8f88f9535d11f64378362123cdd";
