@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d3c58cfd13b2d9998b38ef8d9f9c202dfbeaf8f88f9535d11f64378362123cdd";
+  "sha256:af7821cca5ef3d4688057aa4f2977279ff90ca69b0b8ce76138daaf660058cd0";
