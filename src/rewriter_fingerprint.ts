@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6551dbbcf9649292d76e6e080724964c5cb1a0ed90c0b6c34a9009d14c9549da";
+  "sha256:af7821cca5ef3d4688057aa4f2977279ff90ca69b0b8ce76138daaf660058cd0";
