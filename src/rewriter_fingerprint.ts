@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:b298b18793c770f861dba006f6ff66619c3e64a94198990a1d420625992c14e8";
+  "sha256:63d30a56b7ca20d9aecee89ca481e99c76a743655eb22d20833c38dfbadba2f4";
