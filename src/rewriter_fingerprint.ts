@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:110c26d5b30e5b690cd9fce3012f939b857bf4101807b858232fcf86c5f29f79";
+  "sha256:0661d22806d776daddf1ba833fec0a84a4f329e1b3e034173e86f7cd1c5e473c";
