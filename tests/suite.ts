@@ -95,13 +95,15 @@ const LONGEST = [
 
 /**
  * What marks a test file as one that reads or changes process-wide state
- * (child processes, threads, memory, CPU time, descriptors, the watchdog,
- * the compile thread, a process's first load, a global it replaces): it
- * keeps a process of its own, as the isolation tests do. A file that only
- * calls `invokeIsolated` may share: its child is its own.
+ * (child processes, memory, CPU time, descriptors, the watchdog, the
+ * compile thread, a process's first load, a global it replaces): it keeps a
+ * process of its own, as the isolation tests do. A file that only calls
+ * `invokeIsolated` may share: its child is its own. So may one that starts
+ * Workers (to set a stop from another thread) and ends them: the files it
+ * shares with count no threads, or this would mark them.
  */
 const PROCESS_WIDE =
-  /Deno\.Command|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc|Worker|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?:globalThis|WebAssembly)\.\w+ = /;
+  /Deno\.Command|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?:globalThis|WebAssembly)\.\w+ = /;
 
 /**
  * How many small files share a process: few enough that the groups still
