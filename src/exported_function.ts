@@ -50,7 +50,7 @@ const SHOWN_NAME = 60;
 
 /**
  * The module's function exports, for a message: the guest chose them, as
- * many (up to 100,000) and as long as it liked.
+ * many (up to `MAX_BINDINGS` in this process) and as long as it liked.
  */
 function listExports(module: WebAssembly.Module): string {
   const functions = WebAssembly.Module.exports(module)

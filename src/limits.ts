@@ -160,10 +160,33 @@ export const MAX_TABLE_ELEMENTS = 1_000_000;
 export const MAX_ALLOCATED_ELEMENTS = 16_777_216;
 
 /**
+ * The most imports, and separately the most exports, a guest instantiated in
+ * this process may have. The engine binds each one as it instantiates,
+ * which nothing can stop, and in time that grows with the count: on a busy
+ * 2-core machine 10,000 exported functions took 16 to 90 ms and 10,000
+ * imports 20 to 70 ms, while a 7 MB guest of 999,000 exports held the
+ * thread for seconds (3.4 to 3.7 s in instantiation alone, and as long
+ * again listing them), so a load's `signal` or `stop` landed seconds late.
+ * Real guests have a few dozen of each (sql.js: 56 exports, 40 imports).
+ */
+export const MAX_BINDINGS = 10_000;
+
+/**
+ * The most tags, and separately the most element segments, a guest
+ * instantiated in this process may define: the engine makes each as it
+ * instantiates. On a busy 2-core machine 100,000 took 18 to 42 ms, and a
+ * million (which the engine accepts) 0.3 to 1.3 s of tags and 0.6 to 1.4 s
+ * of active element segments. Real guests define a few of each.
+ */
+export const MAX_TAGS_AND_SEGMENTS = 100_000;
+
+/**
  * Refuses a guest with more memories than {@linkcode MAX_MEMORIES}, whose
  * tables start with more elements than {@linkcode MAX_TABLE_ELEMENTS}, or
  * whose constant expressions allocate more than
- * {@linkcode MAX_ALLOCATED_ELEMENTS}, before the engine instantiates it;
+ * {@linkcode MAX_ALLOCATED_ELEMENTS}, with more imports or exports than
+ * {@linkcode MAX_BINDINGS}, or more tags or element segments than
+ * {@linkcode MAX_TAGS_AND_SEGMENTS}, before the engine instantiates it;
  * and, before the engine compiles it, a guest whose bodies nest too deep or
  * whose blocks' function types carry too many values (what a rewrite
  * refuses, for a guest that is not rewritten). Bytes that cannot be decoded
@@ -172,7 +195,8 @@ export const MAX_ALLOCATED_ELEMENTS = 16_777_216;
  * @param bytes The guest's bytes, as given.
  * @param label The guest's name in messages.
  * @param bodies Whether to check the bodies (a rewrite checks them itself).
- * @throws {GuestLoadError} With reason `limits`, for too many memories or table elements.
+ * @throws {GuestLoadError} With reason `limits`, for too many memories, table
+ *   elements, imports, exports, tags or element segments.
  * @throws {InvalidModule} For bodies whose validation would harm the host.
  */
 export function checkInstanceSize(
@@ -192,7 +216,8 @@ export function checkInstanceSize(
  * @param label The guest's name in messages.
  * @param bodies Whether to check the bodies (a rewrite checks them itself).
  * @returns The steps.
- * @throws {GuestLoadError} With reason `limits`, for too many memories or table elements.
+ * @throws {GuestLoadError} With reason `limits`, for too many memories, table
+ *   elements, imports, exports, tags or element segments.
  */
 export function* checkInstanceSizeSteps(
   bytes: Uint8Array,
@@ -201,6 +226,9 @@ export function* checkInstanceSizeSteps(
 ): Steps<void> {
   let memories = 0;
   let elements = 0;
+  let exports = 0;
+  let tags = 0;
+  let segments = 0;
   // Unknown (NaN) when the sections that allocate cannot be decoded.
   let allocated = 0;
   const info = new ModuleInfo();
@@ -209,15 +237,21 @@ export function* checkInstanceSizeSteps(
       // A section a step at least: a cold reader took up to 3.5 ms on
       // esbuild's element segments alone.
       yield;
+      if (id === 9) {
+        segments = new Reader(bytes, start, end).count("element segment");
+      }
       if (id === 3 || id === 6 || id === 9) {
         // Globals and element segments, whose constant expressions the
-        // footprint sums with the tables' initializers.
+        // footprint sums with the tables' initializers. The counts of the
+        // sections after them go on when these cannot be read (but the
+        // bodies need the functions' types).
+        if (Number.isNaN(allocated)) continue;
         try {
           const r = new Reader(bytes, start, end);
           yield* readSectionSteps(info, id, r, new Patches());
         } catch {
           allocated = NaN;
-          break;
+          if (id === 3) break;
         }
       } else if (id === 1 || id === 2 || id === 4) {
         const before = info.footprint.tableElements;
@@ -231,6 +265,10 @@ export function* checkInstanceSizeSteps(
         }
       } else if (id === 5) {
         memories += new Reader(bytes, start, end).count("memory", 2);
+      } else if (id === 7) {
+        exports = new Reader(bytes, start, end).count("export", 3);
+      } else if (id === 13) {
+        tags = new Reader(bytes, start, end).count("tag", 2);
       } else if (id === 10 && bodies) {
         // What the engine's validation of the bodies would pay for.
         yield* checkBodyLimitsSteps(bytes, start, end, info);
@@ -248,6 +286,21 @@ export function* checkInstanceSizeSteps(
       "limits",
       `${label} has ${memories} memories (imported and defined), more than the ${MAX_MEMORIES} a guest instantiated in this process may have (instantiating that many can exhaust the whole process, and cannot be stopped)`,
       `give the guest fewer memories, or ${hint}`,
+    );
+  }
+  // What the engine makes one by one as it instantiates.
+  const entries: [count: number, what: string, most: number][] = [
+    [info.imports.length, "imports", MAX_BINDINGS],
+    [exports, "exports", MAX_BINDINGS],
+    [tags, "tags", MAX_TAGS_AND_SEGMENTS],
+    [segments, "element segments", MAX_TAGS_AND_SEGMENTS],
+  ];
+  for (const [count, what, most] of entries) {
+    if (count <= most) continue;
+    throw new GuestLoadError(
+      "limits",
+      `${label} has ${count} ${what}, more than the ${most} a guest instantiated in this process may have (the engine makes each as it instantiates, which cannot be stopped)`,
+      `give the guest fewer ${what}, or ${hint}`,
     );
   }
   if (elements > MAX_TABLE_ELEMENTS) {

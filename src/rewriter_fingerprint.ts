@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:0661d22806d776daddf1ba833fec0a84a4f329e1b3e034173e86f7cd1c5e473c";
+  "sha256:46cc40816e787244f53c9415493d311084e45a7b85889c279499ca2c236d4dad";

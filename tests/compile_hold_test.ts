@@ -106,6 +106,72 @@ Deno.test("such a function still runs isolated with a timeout, and stops there",
   assert.ok(elapsed < 3_000, `returned after ${elapsed.toFixed(0)} ms`);
 });
 
+/** Operators that each cost the engine's compile as much as many branches. */
+const SITES: Record<string, [operator: number[], weight: number]> = {
+  "call": [[0x10, 0x01], 1], // call $g
+  "call_indirect": [[0x41, 0x00, 0x11, 0x00, 0x00], 4],
+  "i64.div_s": [[0x42, 0x01, 0x42, 0x01, 0x7f, 0x1a], 1],
+  "i32.trunc_f64_s": [[0x44, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0xaa, 0x1a], 1],
+};
+
+/**
+ * A guest whose `run` is `count` of `operator`, then a loop that spins
+ * forever, with `$g: () -> ()` (function 1) in a table for the calls.
+ */
+function sites(operator: number[], count: number): Uint8Array<ArrayBuffer> {
+  const code = new Uint8Array(1 + operator.length * count + 6);
+  for (let i = 0; i < count; i++) code.set(operator, 1 + operator.length * i);
+  code.set([0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b], 1 + operator.length * count);
+  return moduleOf(
+    section(1, [0x01, 0x60, 0x00, 0x00]),
+    section(3, [0x02, 0x00, 0x00]),
+    section(4, [0x01, 0x70, 0x00, 0x01]),
+    section(7, [0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00]), // "run"
+    section(9, [0x01, 0x00, 0x41, 0x00, 0x0b, 0x01, 0x01]),
+    section(10, [
+      0x02,
+      ...encodeLeb(code.length),
+      ...code,
+      ...[0x02, 0x00, 0x0b],
+    ]),
+  );
+}
+
+/** The most compile sites a function may have (`MAX_COMPILE_SITES`). */
+const MOST_SITES = 16_384;
+
+Deno.test("a function of more calls, divisions or truncations than the engine compiles quickly is refused; at the limit it loads", async () => {
+  // A 7 MB function of nothing but calls held its first call 26 s past a
+  // 50 ms deadline: few compile units, but each call dear to compile.
+  for (const [name, [operator, weight]] of Object.entries(SITES)) {
+    const most = MOST_SITES / weight;
+    const over = sites(operator, most + 1);
+    assert.ok(WebAssembly.validate(over), name);
+    const count = (most + 1) * weight;
+    const refused = (error: unknown) =>
+      isInvalidModule(error) &&
+      error.message.startsWith(
+        `function 0 has ${count} calls, divisions and truncations (a call_indirect or call_ref counts 4), over the limit of ${MOST_SITES}, `,
+      ) && /split the function, or run it with invokeIsolated/.test(
+        error.message,
+      );
+    for (const options of [{}, { stopFlag: true, fuel: false }] as const) {
+      assert.throws(() => instrument(over, options), refused, name);
+    }
+    instrument(sites(operator, most), {});
+  }
+  const [call] = SITES.call!;
+  const over = sites(call, MOST_SITES + 1);
+  await assert.rejects(
+    () => loadGuest(over, { timeout: 50 }),
+    (error) =>
+      isInvalidModule(error) && /over the limit of/.test(error.message),
+  );
+  // At the limit: loaded, and the spin after the calls stops.
+  const guest = await loadGuest(sites(call, MOST_SITES), { fuel: 1e12 });
+  expectOutcome(guest.invoke("run", [], { fuel: 1e6 }), "fuel_exhausted");
+});
+
 /**
  * A guest whose `f` (or, for a WASI command, `_start`) is `depth` nested
  * empty blocks.

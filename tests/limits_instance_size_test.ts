@@ -1,9 +1,10 @@
 /**
- * A guest loaded in this process may have at most `MAX_MEMORIES` memories
- * and tables of at most `MAX_TABLE_ELEMENTS` elements together: nothing can
- * cut the engine's instantiation short, and many memories or large tables
- * end the whole process (out of memory) or hold it for minutes. Such a
- * guest is refused with `GuestLoadError` (reason `limits`) before the
+ * A guest loaded in this process may have at most `MAX_MEMORIES` memories,
+ * tables of at most `MAX_TABLE_ELEMENTS` elements together, `MAX_BINDINGS`
+ * imports and as many exports, and `MAX_TAGS_AND_SEGMENTS` tags and as many
+ * element segments: nothing can cut the engine's instantiation short, and
+ * many memories or large tables end the whole process (out of memory) or
+ * hold it for minutes, many exports for seconds. Such a guest is refused with `GuestLoadError` (reason `limits`) before the
  * engine sees it; `invokeIsolated` loads it, where a failure ends only the
  * child. The bombs run in child processes, so that this process survives
  * whatever happens.
@@ -11,11 +12,19 @@
 
 import assert from "./support/assert.ts";
 import { runInSmallHeap } from "./support/small_heap_child.ts";
-import { FuelMeter, isGuestLoadError, loadGuest } from "../mod.ts";
+import {
+  FuelMeter,
+  isGuestLoadError,
+  loadGuest,
+  runWasi,
+  StopSignal,
+} from "../mod.ts";
 import {
   MAX_ALLOCATED_ELEMENTS,
+  MAX_BINDINGS,
   MAX_MEMORIES,
   MAX_TABLE_ELEMENTS,
+  MAX_TAGS_AND_SEGMENTS,
 } from "../src/limits.ts";
 
 /** Unsigned LEB128. */
@@ -317,5 +326,109 @@ Deno.test("allocations at the cap load; one element more is refused, in globals 
         /allocates 16777217 struct fields/.test(error.message),
       passive ? "passive" : "globals",
     );
+  }
+});
+
+/** How many of each entry the engine makes one by one as it instantiates. */
+interface Entries {
+  /** Exports of `f`, the first named `_start`, the others by number. */
+  exports?: number;
+  /** Imports of `env.g: () -> ()`. */
+  imports?: number;
+  /** Tags of type `() -> ()`. */
+  tags?: number;
+  /** Passive element segments, each of `f`. */
+  segments?: number;
+}
+
+/** A module of those entries and `f: () -> i32` returning 7. */
+function entriesModule(shape: Entries): Uint8Array<ArrayBuffer> {
+  const { exports = 1, imports = 0, tags = 0, segments = 0 } = shape;
+  const exported: number[] = [...leb(exports)];
+  for (let i = 0; i < exports; i++) {
+    const name = [...new TextEncoder().encode(i === 0 ? "_start" : `${i}`)];
+    exported.push(name.length, ...name, 0x00, ...leb(imports));
+  }
+  const imported: number[] = [...leb(imports)];
+  for (let i = 0; i < imports; i++) {
+    imported.push(3, 0x65, 0x6e, 0x76, 1, 0x67, 0x00, 1);
+  }
+  const tagged: number[] = [...leb(tags)];
+  for (let i = 0; i < tags; i++) tagged.push(0, 1);
+  const elements: number[] = [...leb(segments)];
+  for (let i = 0; i < segments; i++) elements.push(1, 0, 1, ...leb(imports));
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, [2, 0x60, 0, 1, 0x7f, 0x60, 0, 0]),
+    ...section(2, imported),
+    ...section(3, [1, 0]),
+    ...section(13, tagged),
+    ...section(7, exported),
+    ...section(9, elements),
+    ...section(10, [1, 4, 0, 0x41, 7, 0x0b]),
+  ]);
+}
+
+function refusedFor(
+  count: number,
+  what: string,
+  most: number,
+  label = "bytes",
+) {
+  return (error: unknown) =>
+    isGuestLoadError(error) && error.reason === "limits" &&
+    error.message.startsWith(
+      `${label} has ${count} ${what}, more than the ${most} a guest instantiated in this process may have`,
+    ) && error.message.includes(`give the guest fewer ${what}, or run it`);
+}
+
+Deno.test("a guest of one import, export, tag or element segment more than the caps is refused by every in-process loader", async () => {
+  assert.equal(MAX_BINDINGS, 10_000);
+  assert.equal(MAX_TAGS_AND_SEGMENTS, 100_000);
+  const imports = { env: { g: () => {} } };
+  const over: [Entries, string, number][] = [
+    [{ exports: MAX_BINDINGS + 1 }, "exports", MAX_BINDINGS],
+    [{ imports: MAX_BINDINGS + 1 }, "imports", MAX_BINDINGS],
+    [{ tags: MAX_TAGS_AND_SEGMENTS + 1 }, "tags", MAX_TAGS_AND_SEGMENTS],
+    [
+      { segments: MAX_TAGS_AND_SEGMENTS + 1 },
+      "element segments",
+      MAX_TAGS_AND_SEGMENTS,
+    ],
+  ];
+  for (const [shape, what, most] of over) {
+    const bytes = entriesModule(shape);
+    // The engine itself takes them: only the cap refuses them.
+    assert.ok(WebAssembly.validate(bytes), what);
+    const refused = refusedFor(most + 1, what, most);
+    for (
+      const options of [
+        { imports },
+        { imports, fuel: 1e6 },
+        { imports, stop: new StopSignal() },
+        { imports, limits: { memory: 65_536 } },
+      ]
+    ) {
+      await assert.rejects(loadGuest(bytes, options), refused);
+    }
+    await assert.rejects(runWasi(bytes), refused);
+    assert.throws(
+      () => new FuelMeter(bytes),
+      refusedFor(most + 1, what, most, "the module"),
+    );
+  }
+});
+
+Deno.test("a guest at each of those caps loads and runs, plain and metered", async () => {
+  const imports = { env: { g: () => {} } };
+  const bytes = entriesModule({
+    exports: MAX_BINDINGS,
+    imports: MAX_BINDINGS,
+    tags: MAX_TAGS_AND_SEGMENTS,
+    segments: MAX_TAGS_AND_SEGMENTS,
+  });
+  for (const options of [{ imports }, { imports, fuel: 1e6 }]) {
+    const guest = await loadGuest(bytes, options);
+    assert.equal(guest.call(`${MAX_BINDINGS - 1}`), 7);
   }
 });

@@ -161,6 +161,19 @@ for (let op = 0; op < 256; op++) {
  * `#skipPlain` skips its immediate (see the `Skip` values), or 0 if it
  * leaves the operator to the scan loop.
  */
+/**
+ * Per one-byte plain opcode, its compile sites (see `MAX_COMPILE_SITES`):
+ * integer divisions and remainders, and trapping truncations.
+ */
+const PLAIN_SITES = new Uint8Array(256);
+for (
+  const op of [
+    ...[0x6d, 0x6e, 0x6f, 0x70, 0x7f, 0x80, 0x81, 0x82],
+    ...[0xa8, 0xa9, 0xaa, 0xab, 0xae, 0xaf, 0xb0, 0xb1],
+  ]
+) {
+  PLAIN_SITES[op] = 1;
+}
 const PLAIN = new Uint8Array(256);
 const enum Skip {
   None = 1,
@@ -171,7 +184,8 @@ const enum Skip {
   MemArg,
 }
 for (let op = 0; op < 0xfb; op++) {
-  if (SINGLE_BYTE.role[op] !== Role.Plain) continue;
+  // Those with compile sites go the long way, which counts them.
+  if (SINGLE_BYTE.role[op] !== Role.Plain || PLAIN_SITES[op] !== 0) continue;
   const imm = SINGLE_BYTE.imm[op];
   PLAIN[op] = imm === Imm.None
     ? Skip.None
@@ -258,6 +272,19 @@ const MAX_CATCH_CLAUSES = 16_384;
  */
 const MAX_COMPILE_UNITS = 1 << 20;
 /**
+ * The most compile sites a function may have: each `call` and
+ * `return_call` counting 1, each `call_indirect`, `call_ref` and their
+ * `return_` forms 4, and each integer division or remainder and trapping
+ * float-to-integer truncation 1. V8's baseline compile of each costs about
+ * as much as 10 to 65 control points (it spills the value stack, or emits
+ * code for its traps), whatever the locals: on 2 busy cores, 8,192 of them
+ * took 15 to 20 ms (`call_indirect` 80 ms), and a 7 MB function of nothing
+ * but `call`s held its first call 26 s past a 50 ms deadline, though its
+ * compile units were few. The most in a function of a real guest is 2,327
+ * (esbuild).
+ */
+const MAX_COMPILE_SITES = 16_384;
+/**
  * How deep a function's blocks, loops, ifs and tries may nest, its own
  * frame included. V8 compiles a function at its first call, on the
  * caller's thread, in a time that grows with the nesting past about
@@ -308,6 +335,18 @@ function tooDearToCompile(
     `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1): (${locals} + 16) * ${controls} = ${
       (locals + 16) * controls
     } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
+    at,
+  );
+}
+
+/** Refuses a function whose calls and traps would take long to compile. */
+function tooManyCompileSites(
+  functionIndex: number,
+  sites: number,
+  at: number,
+): never {
+  return fail(
+    `function ${functionIndex} has ${sites} calls, divisions and truncations (a call_indirect or call_ref counts 4), over the limit of ${MAX_COMPILE_SITES}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
   );
 }
@@ -701,8 +740,9 @@ export class BodyScanner {
     this.#predUsed = 0;
     this.#predHead[0] = -1;
     this.#fuelLocal = localCount;
-    // Control points, for `MAX_COMPILE_UNITS`.
+    // Control points, for `MAX_COMPILE_UNITS`, and `MAX_COMPILE_SITES`.
     let controls = 0;
+    let sites = 0;
 
     this.#templates.prepare(localCount, inRegister);
     this.#selfCalls.length = 0;
@@ -794,7 +834,10 @@ export class BodyScanner {
         role = described >> 8 & 0xff;
         if (live) cost += singleCost[op]!;
         sync |= described >> 16;
-        if (imm === 1 /* Imm.None */ && role === 0 /* Role.Plain */) continue;
+        if (imm === 1 /* Imm.None */ && role === 0 /* Role.Plain */) {
+          sites += PLAIN_SITES[op]!;
+          continue;
+        }
         if (imm === 0 /* Imm.Unknown */) unknownOpcode(-1, op, opPos);
       } else {
         let space: OpcodeSpace;
@@ -1070,6 +1113,9 @@ export class BodyScanner {
             if ((localCount + 16) * controls > MAX_COMPILE_UNITS) {
               tooDearToCompile(functionIndex, localCount, controls, start);
             }
+            if (sites > MAX_COMPILE_SITES) {
+              tooManyCompileSites(functionIndex, sites, start);
+            }
             if (clausesMissed) {
               this.#code.editCount = editsFrom;
               return RESCAN;
@@ -1142,6 +1188,7 @@ export class BodyScanner {
           // instead of two in a loop that tests its exit at the top.
           break;
         case 11: // Role.Call
+          sites++;
           if (NO_COPY[op] === 1) this.#noCopy = true;
           if (index < importedFunctions) {
             must = 1;
@@ -1158,10 +1205,13 @@ export class BodyScanner {
           }
           break;
         case 12: // Role.CallDynamic
+          sites += 4;
           must = 1;
           if (NO_COPY[op] === 1) this.#noCopy = true;
           break;
         case 13: // Role.Transfer
+          if (op === 0x12) sites++; // return_call
+          else if (op === 0x13 || op === 0x15) sites += 4;
           if (op === 0x0e) {
             r.pos = immAt;
             controls += r.u32() + 1;
