@@ -118,10 +118,11 @@ Deno.test("the engine's million exports: a module up to it is metered, and what 
   assert.throws(() => instrument(many, { stopsWaitFor: ["e0"] }), overLimit);
   // Both are refused from the export count at the head of its section,
   // before a million exports are read (which took seconds): a function
-  // body past them with an unknown opcode is never reached.
+  // body past them with an unknown opcode, which the rewrite would report
+  // when it came to it, is never reached.
   const unread = many.slice();
   unread[unread.length - 1] = 0xff;
-  assert.throws(() => instrument(unread), /unknown opcode 0xff/);
+  assert.equal(WebAssembly.validate(unread), false);
   assert.throws(() => instrument(unread, { deferStart: true }), overLimit);
   assert.throws(
     () => instrument(unread, { stopsWaitFor: ["e0"] }),
@@ -150,7 +151,7 @@ Deno.test("the engine's million imports: a module up to it is metered, and what 
   // That is known from the import count at the head of its section: a
   // malformed data section past the imports is never reached.
   const unread = concatBytes(many, section(11, [0x01, 0x09]));
-  assert.throws(() => instrument(unread), /data segment count/);
+  assert.equal(WebAssembly.validate(unread as Uint8Array<ArrayBuffer>), false);
   assert.throws(() => instrument(unread, { stopFlag: true }), overLimit);
   const fits = instrument(imports(999_996), { stopFlag: true });
   assert.ok(WebAssembly.validate(fits.bytes));
