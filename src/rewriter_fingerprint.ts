@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:46cc40816e787244f53c9415493d311084e45a7b85889c279499ca2c236d4dad";
+  "sha256:9055c36c7eabb5712454f9e3d040d320e84c5a2edcfcbd09aa0b97cad395b274";

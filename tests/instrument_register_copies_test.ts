@@ -168,6 +168,48 @@ Deno.test("instrument() counts a function inlined into its own copy like its twi
   await assertCountsLikeTwin(self, twin, [[0, 1], [1, 2], [4, 3], [7, 1]]);
 });
 
+/**
+ * A function that calls itself after a `br_table` dispatch whose cases the
+ * table pays for in advance; the odd case loads from `k << 14`, which
+ * traps once `k` reaches 4.
+ */
+function dispatching(self: boolean): string {
+  const body = (name: string, callee: string) => `
+    (func ${name} (param $n i32) (param $k i32) (result i32)
+      (local $a i32)
+      (global.set $depth (i32.add (global.get $depth) (i32.const 1)))
+      (if (i32.eqz (local.get $n)) (then (return (local.get $k))))
+      (block $joined
+        (block $odd
+          (block $even
+            (br_table $even $odd (i32.and (local.get $n) (i32.const 1))))
+          (local.set $a (i32.mul (i32.add (local.get $k) (i32.const 5))
+            (i32.const 7)))
+          (br $joined))
+        (local.set $a (i32.load (i32.shl (local.get $k) (i32.const 14)))))
+      (i32.add (local.get $a)
+        (call ${callee} (i32.sub (local.get $n) (i32.const 1))
+          (i32.add (local.get $k) (i32.const 1)))))`;
+  return `(module
+    (memory 1)
+    (global $depth (export "depth") (mut i32) (i32.const 0))
+    ${body('$f (export "f")', self ? "$f" : "$g")}
+    ${self ? "" : body("$g", "$f")})`;
+}
+
+Deno.test("instrument() counts a self-recursive dispatch like its mutual twin", async () => {
+  await assertCountsLikeTwin(
+    await wat(dispatching(true)),
+    await wat(dispatching(false)),
+    [
+      [0, 1],
+      [3, 0],
+      [8, 0], // traps on the load at depth 6
+      [9, 3], // traps on the load at depth 3
+    ],
+  );
+});
+
 Deno.test("instrument() copies a self-recursive body whose blocks have reference types", async () => {
   // `(ref null $t)` and `(ref $t)` block types take two bytes each. (The
   // branches keep binaryen from dropping the blocks.)

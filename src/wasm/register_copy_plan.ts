@@ -158,7 +158,12 @@ export function planRegisterCopy(
     if (kind === Edit.Check && (code.kindAt(edit) & FUSED << 5) !== 0) {
       checks.push(pos, FLAG_CHECK);
     }
-    if (kind === Edit.Check || kind === Edit.Charge) {
+    // A dispatch that pays for its cases in advance stops short of them,
+    // and a trap in them leaves them uncharged (see `#closeSegment` in the
+    // scan); the copy tests and writes at each, so it would count
+    // otherwise: such a body gets none.
+    if (kind === Edit.Charge) return 0;
+    if (kind === Edit.Check) {
       checks.push(pos, code.cost(code.valueAt(edit)));
     } else if (kind === Edit.Flag) checks.push(pos, FLAG_CHECK);
   }

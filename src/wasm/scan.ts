@@ -114,17 +114,25 @@ const ARRAY_OPS = new Map<number, ArrayOp>([
 ]);
 
 /**
- * Per one-byte opcode: 1 if a segment that holds it must write the fuel
+ * Per one-byte opcode: not 0 if a segment that holds it must write the fuel
  * from its register to the counter, because it can trap, call, throw or
  * leave the function (`br`/`br_if` to the function's label are found by
- * their label). Per 0xFC opcode likewise; every other prefixed operator
- * counts as one that can.
+ * their label): 1, or `TRAPS_ONLY` for one that can only trap. Per 0xFC
+ * opcode likewise (0 or 1); every other prefixed operator counts as 1.
  */
 const SYNC_SINGLE = new Uint8Array(256).fill(1);
+/**
+ * The `SYNC_SINGLE` bit of an operator that can trap but neither call nor
+ * leave: see `#closeSegment`.
+ */
+const TRAPS_ONLY = 2;
 const SYNC_MISC = new Uint8Array(MISC_OPS.copy.length).fill(1);
 for (let op = 0; op < 256; op++) {
   const copy = SINGLE_BYTE.copy[op];
   if (copy === Copy.Pure) SYNC_SINGLE[op] = 0;
+  // Loads, stores, divisions and truncations can only trap: a segment a
+  // dispatch pays for in advance need not write the counter for them.
+  else if (copy === Copy.Traps) SYNC_SINGLE[op] = TRAPS_ONLY;
 }
 // block, loop, if, else, end, br, br_if
 for (const op of [0x02, 0x03, 0x04, 0x05, 0x0b, 0x0c, 0x0d]) {
@@ -148,7 +156,7 @@ for (const op of [0x11, 0x12, 0x13, 0x14, 0x15]) {
 /**
  * Per one-byte opcode, what the scan loop reads for each operator, in one
  * load: its `Imm` in bits 0-7, its `Role` in bits 8-15, and its
- * `SYNC_SINGLE` bit in bit 16.
+ * `SYNC_SINGLE` bits in bits 16-17.
  */
 const SINGLE_OPS = new Int32Array(256);
 for (let op = 0; op < 256; op++) {
@@ -980,7 +988,7 @@ export class BodyScanner {
       }
       if (imm === 3) { // Imm.Label
         controls++;
-        if (index === depth - 1) sync = 1; // leaves the function
+        if (index === depth - 1) sync |= 1; // leaves the function
         // `delegate` names a label outside the `try` it ends.
         if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
           fail(`label ${index} out of range`, immAt);
@@ -1871,6 +1879,10 @@ export class BodyScanner {
             segment,
             code.editCount === segment + 1 ? path : -1,
           );
+          // A trap on the way from the dispatch's check, which wrote the
+          // counter, leaves this segment uncharged: only what calls or
+          // leaves needs the counter exact here.
+          sync &= ~TRAPS_ONLY;
           if (cost === 0) {
             code.setKind(segment, sync ? Edit.Sync : Edit.Skip);
             return sync ? this.#templates.sync.length : 0;
