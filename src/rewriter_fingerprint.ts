@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:af7821cca5ef3d4688057aa4f2977279ff90ca69b0b8ce76138daaf660058cd0";
+  "sha256:9055c36c7eabb5712454f9e3d040d320e84c5a2edcfcbd09aa0b97cad395b274";
