@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:63d30a56b7ca20d9aecee89ca481e99c76a743655eb22d20833c38dfbadba2f4";
+  "sha256:d5a51b3d3e76116161ef4bab8bda4692f4bdf179553bd1bed32f47c6bba28862";

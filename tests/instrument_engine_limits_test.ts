@@ -116,6 +116,19 @@ Deno.test("the engine's million exports: a module up to it is metered, and what 
   // The deferred start's export is the 1,000,001st, and so is the zones'.
   assert.throws(() => instrument(many, { deferStart: true }), overLimit);
   assert.throws(() => instrument(many, { stopsWaitFor: ["e0"] }), overLimit);
+  // Both are refused from the export count at the head of its section,
+  // before a million exports are read (which took seconds): a function
+  // body past them with an unknown opcode, which the rewrite would report
+  // when it came to it, is never reached.
+  const unread = many.slice();
+  unread[unread.length - 1] = 0xff;
+  assert.equal(WebAssembly.validate(unread), false);
+  assert.throws(() => instrument(unread, { deferStart: true }), overLimit);
+  assert.throws(
+    () => instrument(unread, { stopsWaitFor: ["e0"] }),
+    (error: unknown) =>
+      overLimit(error) && /with zones adds 2/.test(String(error)),
+  );
 });
 
 Deno.test("the engine's million imports: a module up to it is metered, and what metering adds is counted", () => {
@@ -135,6 +148,11 @@ Deno.test("the engine's million imports: a module up to it is metered, and what 
   assert.ok(WebAssembly.validate(instrument(many).bytes));
   // A stop flag adds on_stop_flag, the flag memory and the defined memory.
   assert.throws(() => instrument(many, { stopFlag: true }), overLimit);
+  // That is known from the import count at the head of its section: a
+  // malformed data section past the imports is never reached.
+  const unread = concatBytes(many, section(11, [0x01, 0x09]));
+  assert.equal(WebAssembly.validate(unread as Uint8Array<ArrayBuffer>), false);
+  assert.throws(() => instrument(unread, { stopFlag: true }), overLimit);
   const fits = instrument(imports(999_996), { stopFlag: true });
   assert.ok(WebAssembly.validate(fits.bytes));
 });

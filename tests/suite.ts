@@ -19,7 +19,8 @@
  * again.
  *
  * With arguments (`deno task test tests/deadline_test.ts`), it runs one
- * `deno test` on just those.
+ * `deno test` on just those. With every permission (`deno run -A
+ * tests/suite.ts`), on Linux, it also prints each unit's CPU time.
  *
  * @module
  */
@@ -94,13 +95,15 @@ const LONGEST = [
 
 /**
  * What marks a test file as one that reads or changes process-wide state
- * (child processes, threads, memory, CPU time, descriptors, the watchdog,
- * the compile thread, a process's first load, a global it replaces): it
- * keeps a process of its own, as the isolation tests do. A file that only
- * calls `invokeIsolated` may share: its child is its own.
+ * (child processes, memory, CPU time, descriptors, the watchdog, the
+ * compile thread, a process's first load, a global it replaces): it keeps a
+ * process of its own, as the isolation tests do. A file that only calls
+ * `invokeIsolated` may share: its child is its own. So may one that starts
+ * Workers (to set a stop from another thread) and ends them: the files it
+ * shares with count no threads, or this would mark them.
  */
 const PROCESS_WIDE =
-  /Deno\.Command|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc|Worker|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?:globalThis|WebAssembly)\.\w+ = /;
+  /Deno\.Command|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?:globalThis|WebAssembly)\.\w+ = /;
 
 /**
  * How many small files share a process: few enough that the groups still
@@ -206,6 +209,41 @@ const TYPE_CHECK: Unit = {
   args: ["--no-run", ...EVERYTHING],
 };
 
+/**
+ * The CPU seconds of the children this process has waited for, as Linux
+ * counts them (`cutime` and `cstime` in `/proc/self/stat`, in ticks of
+ * 1/100 s), each child's with its own children's; `undefined` elsewhere.
+ */
+function childrenCpu(): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync("/proc/self/stat");
+    // The fields after the command name, which ends at the last ")": the
+    // third field first, so cutime (the 16th) is the 13th of these.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The children's CPU seconds when last read, to take differences from. */
+let cpuSeen = childrenCpu();
+
+/**
+ * The CPU seconds a unit's process took (with the processes it started),
+ * read as soon as it has been waited for: what the children's count grew
+ * by since it was last read. Two units that end at the same moment may
+ * share one figure; the sum is exact.
+ */
+function cpuOfEnded(): number | undefined {
+  const now = childrenCpu();
+  const took = now === undefined || cpuSeen === undefined
+    ? undefined
+    : now - cpuSeen;
+  cpuSeen = now;
+  return took;
+}
+
 async function run(unit: Unit) {
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
@@ -218,6 +256,7 @@ async function run(unit: Unit) {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const cpu = child.status.then(cpuOfEnded);
   const [status, stdout, stderr] = await Promise.all([
     child.status,
     new Response(child.stdout).text(),
@@ -225,7 +264,7 @@ async function run(unit: Unit) {
   ]);
   const seconds = (performance.now() - started) / 1000;
   // What Deno says before the tests run goes to stderr.
-  return { status, output: stderr + stdout, seconds };
+  return { status, output: stderr + stdout, seconds, cpu: await cpu };
 }
 
 function duration(seconds: number): string {
@@ -233,21 +272,37 @@ function duration(seconds: number): string {
   return whole < 60 ? `${whole}s` : `${Math.floor(whole / 60)}m${whole % 60}s`;
 }
 
+/** A unit's time, and its CPU time where the system tells it. */
+function timing(seconds: number, cpu: number | undefined): string {
+  return cpu === undefined
+    ? duration(seconds)
+    : `${duration(seconds)}, ${cpu.toFixed(1)}s CPU`;
+}
+
 async function runAll(): Promise<number> {
   const started = performance.now();
   const queue = await units();
   const total: Tally = { passed: 0, steps: 0, failed: 0, ignored: 0 };
   const failedUnits: string[] = [];
-  const report = (unit: Unit, output: string, seconds: number) => {
-    console.log(`\n== ${unit.name} (${duration(seconds)})`);
+  let cpuTotal: number | undefined = 0;
+  const report = (
+    unit: Unit,
+    output: string,
+    seconds: number,
+    cpu: number | undefined,
+  ) => {
+    cpuTotal = cpu === undefined || cpuTotal === undefined
+      ? undefined
+      : cpuTotal + cpu;
+    console.log(`\n== ${unit.name} (${timing(seconds, cpu)})`);
     console.log(output.trimEnd());
   };
   // The type check takes one core from the start, single-threaded as it
   // is, while the others run the test files; a failed check ends the run
   // after the units already started.
   const check = async () => {
-    const { status, output, seconds } = await run(TYPE_CHECK);
-    report(TYPE_CHECK, output, seconds);
+    const { status, output, seconds, cpu } = await run(TYPE_CHECK);
+    report(TYPE_CHECK, output, seconds, cpu);
     if (!status.success) {
       total.failed += 1;
       failedUnits.push(TYPE_CHECK.name);
@@ -257,9 +312,9 @@ async function runAll(): Promise<number> {
   const worker = async (first?: () => Promise<void>) => {
     if (first) await first();
     for (let unit = queue.shift(); unit; unit = queue.shift()) {
-      const { status, output, seconds } = await run(unit);
+      const { status, output, seconds, cpu } = await run(unit);
       const tally = tallyOf(output);
-      report(unit, output, seconds);
+      report(unit, output, seconds, cpu);
       if (tally) {
         total.passed += tally.passed;
         total.steps += tally.steps;
@@ -283,7 +338,9 @@ async function runAll(): Promise<number> {
   if (!ok) console.log(`\nfailed: ${failedUnits.join(", ")}`);
   const steps = total.steps ? ` (${total.steps} steps)` : "";
   const ignored = total.ignored ? ` | ${total.ignored} ignored` : "";
-  const took = duration((performance.now() - started) / 1000);
+  // The units' CPU time beside the run's: a run takes at least that
+  // divided by the cores, and at least its longest unit.
+  const took = timing((performance.now() - started) / 1000, cpuTotal);
   const verdict = ok ? "ok" : "FAILED";
   console.log(
     `\n${verdict} | ${total.passed} passed${steps} | ${total.failed} failed${ignored} (${took})`,

@@ -42,7 +42,9 @@ import { InvalidModule, isEarlyExitError } from "../errors.ts";
 import { readOptions } from "../option_names.ts";
 import { IMPORT_NAME } from "./added_functions.ts";
 import { type CostTable, resolveCosts } from "./costs.ts";
+import { startFunction } from "./deferred_start.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
+import { sectionCount } from "./sections.ts";
 import { pickZones, wrapZones, ZoneOptionError } from "./stop_zones.ts";
 import { primeOnce } from "./primer.ts";
 import { runSteps, type Steps } from "./steps.ts";
@@ -310,6 +312,37 @@ function checkZoneList(value: unknown): readonly (string | number)[] {
   return value;
 }
 
+/**
+ * Refuses a module of `has` exports to which metering with zones adds
+ * `added`, past the engine's limit.
+ */
+function refuseZoneExports(has: number, added: number): never {
+  throw new InvalidModule(
+    `the module defines ${has} exports and metering with zones adds ${added}: more than the engine's limit of ${LIMITS.exports}; meter a module with fewer exports`,
+    { offset: 0 },
+  );
+}
+
+/**
+ * Refuses, before the rewrite, a module whose export count shows that the
+ * zones' export would take it past the engine's limit: the count heads its
+ * section, and the rewrite adds the fuel counter's export, the deferred
+ * start's if there is one, and the zones'. (When the others alone are too
+ * many, the rewriter says so; the stack pointer's export is known only
+ * after the rewrite, and so is counted there.)
+ */
+function checkZoneExportsAhead(bytes: Uint8Array, deferStart: boolean): void {
+  const exports = sectionCount(bytes, 7);
+  if (exports === undefined) return;
+  const added = 1 +
+    (deferStart && startFunction(bytes) !== undefined ? 1 : 0);
+  if (
+    exports + added <= LIMITS.exports && exports + added + 1 > LIMITS.exports
+  ) {
+    refuseZoneExports(exports, added + 1);
+  }
+}
+
 /** `base`, or `base-1`, `base-2`, … whichever is not taken. */
 function uniqueExportName(base: string, taken: readonly string[]): string {
   const names = new Set(taken);
@@ -462,6 +495,13 @@ export function* instrumentSteps(
           exportStackPointer: options.exportStackPointer === true,
         },
       );
+    const zoneList = checkZoneList(options.stopsWaitFor);
+    if (
+      zoneList.length > 0 && resumable && fuel &&
+      options.stopFlagTraps !== true && options.exportStackPointer !== true
+    ) {
+      checkZoneExportsAhead(bytes, options.deferStart === true);
+    }
     primeOnce(bytes.length, (input) => rewriter(input).run());
     const rewritten = yield* rewriter(bytes).steps();
     const { info: read, memories, startExport, stackPointerExport, ...names } =
@@ -480,7 +520,7 @@ export function* instrumentSteps(
     }
     const zones = pickZones(
       read,
-      checkZoneList(options.stopsWaitFor),
+      zoneList,
       options.stopsWaitForAllocator === true,
     );
     if (zones.length > 0) {
@@ -500,12 +540,7 @@ export function* instrumentSteps(
         );
       }
       if (exports > LIMITS.exports) {
-        throw new InvalidModule(
-          `the module defines ${read.exports.length} exports and metering with zones adds ${
-            exports - read.exports.length
-          }: more than the engine's limit of ${LIMITS.exports}; meter a module with fewer exports`,
-          { offset: 0 },
-        );
+        refuseZoneExports(read.exports.length, exports - read.exports.length);
       }
       const zoneExport = uniqueExportName(`${metered.importModule}:zone`, [
         ...read.exportNames,

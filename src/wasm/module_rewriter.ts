@@ -36,6 +36,7 @@ import {
   Rank,
   readSections,
   SECTION_RANK,
+  sectionCount,
 } from "./sections.ts";
 import {
   type AddedMemory,
@@ -88,6 +89,18 @@ function uniqueName(base: string, taken: ReadonlySet<string>): string {
     const name = `${base}-${i}`;
     if (!taken.has(name)) return name;
   }
+}
+
+/**
+ * Refuses a module that defines `has` of `what` when the rewrite adds
+ * `added` more and the engine takes at most `limit`.
+ */
+function over(what: string, has: number, added: number, limit: number) {
+  if (has + added <= limit) return;
+  throw new InvalidModule(
+    `the module defines ${has} ${what} and metering adds ${added}: more than the engine's limit of ${limit}; meter a module with fewer ${what}`,
+    { offset: 0 },
+  );
 }
 
 /**
@@ -239,6 +252,7 @@ export class ModuleRewriter {
    */
   *steps(): Steps<RewrittenModule> {
     const bytes = this.#bytes;
+    this.#checkCountsAhead();
     this.#out.addInput(0, 8);
     for (const { id, rank, sectionStart, start, end } of readSections(bytes)) {
       if (id === 0) {
@@ -269,19 +283,35 @@ export class ModuleRewriter {
   }
 
   /**
+   * Refuses, before anything is rewritten, a module whose import or export
+   * count alone shows that the output would pass the engine's limit on it:
+   * each count heads its section, and what the rewrite adds to it is known
+   * from the options (but for the stack pointer's export, which waits for
+   * the scan, so that case is left to {@linkcode ModuleRewriter.#checkLimits}).
+   * A module of a million exports took seconds to rewrite, only to be
+   * refused at the end. A count already past the limit is left to the
+   * reader, which says so.
+   */
+  #checkCountsAhead(): void {
+    const imports = sectionCount(this.#bytes, 2);
+    if (imports !== undefined && imports <= LIMITS.imports) {
+      over("imports", imports, this.#addedImportEntries, LIMITS.imports);
+    }
+    if (this.#exportStackPointer) return;
+    const exports = sectionCount(this.#bytes, 7);
+    if (exports !== undefined && exports <= LIMITS.exports) {
+      const added = this.#deferredStart === undefined ? 1 : 2;
+      over("exports", exports, added, LIMITS.exports);
+    }
+  }
+
+  /**
    * Refuses a module that is within the engine's limits but would not be
    * once the rewrite adds its types, functions, imports, exports and
    * memories: the engine would refuse the output.
    */
   #checkLimits(): void {
     const info = this.#info;
-    const over = (what: string, has: number, added: number, limit: number) => {
-      if (has + added <= limit) return;
-      throw new InvalidModule(
-        `the module defines ${has} ${what} and metering adds ${added}: more than the engine's limit of ${limit}; meter a module with fewer ${what}`,
-        { offset: 0 },
-      );
-    };
     over(
       "types",
       info.typeCount,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { InvalidModule } from "../errors.ts";
 import { Reader } from "./reader.ts";
 
 /** Section id → its place in the required order (0: custom or unknown). */
@@ -130,4 +131,44 @@ export function* readSections(bytes: Uint8Array): Generator<Section> {
  */
 export function expectSectionEnd(id: number, r: Reader): void {
   if (!r.atEnd()) r.fail(`section ${id} has ${r.end - r.pos} unread bytes`);
+}
+
+/**
+ * The count that heads a vector section (how many imports or exports the
+ * module declares), read without reading the entries, so that a module the
+ * rewrite would take past the engine's limit on that count is refused
+ * before it is rewritten.
+ *
+ * @param bytes The module.
+ * @param id The section's id.
+ * @returns The count, 0 without the section, or `undefined` if the module is
+ * malformed before the count can be read (the rewrite reports that).
+ *
+ * @example Usage
+ * ```ts
+ * import { sectionCount } from "./sections.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // One export, "e", of function 0.
+ * const head = [0, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
+ * const exports = [7, 5, 1, 1, 0x65, 0, 0];
+ * assert.equal(sectionCount(new Uint8Array([...head, ...exports]), 7), 1);
+ * assert.equal(sectionCount(new Uint8Array(head), 7), 0);
+ * ```
+ */
+export function sectionCount(
+  bytes: Uint8Array,
+  id: number,
+): number | undefined {
+  try {
+    for (const section of readSections(bytes)) {
+      if (section.id === id) {
+        return new Reader(bytes, section.start, section.end).u32();
+      }
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof InvalidModule) return undefined;
+    throw error;
+  }
 }

@@ -15,19 +15,29 @@ import { invokeIsolated } from "../../mod.ts";
 
 const [guest, imports, pidFile, calls, then] = Deno.args;
 
+// A call that ends before its guest spins is a failure of the test's set-up:
+// the host exits, so that the test fails instead of waiting for its pid.
+let ended = 0;
 for (let i = 0; i < Number(calls); i++) {
   invokeIsolated(guest, "run", [], {
     imports,
     permissions: { write: [pidFile] },
   }).then(
-    (result) => console.error(`a call ended: ${result.outcome}`),
-    (error) => console.error(`a call failed: ${error}`),
+    (result) => {
+      ended++;
+      console.error(`a call ended: ${result.outcome}`);
+    },
+    (error) => {
+      ended++;
+      console.error(`a call failed: ${error}`);
+    },
   );
 }
 
 let pids: string[] = [];
 while (pids.length < Number(calls)) {
   await new Promise((resolve) => setTimeout(resolve, 5));
+  if (ended > 0) Deno.exit(1);
   try {
     pids = Deno.readTextFileSync(pidFile).split("\n").filter((line) =>
       line.endsWith(";")
