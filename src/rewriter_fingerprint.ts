@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:9055c36c7eabb5712454f9e3d040d320e84c5a2edcfcbd09aa0b97cad395b274";
+  "sha256:d5a51b3d3e76116161ef4bab8bda4692f4bdf179553bd1bed32f47c6bba28862";

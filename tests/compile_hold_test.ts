@@ -106,26 +106,43 @@ Deno.test("such a function still runs isolated with a timeout, and stops there",
   assert.ok(elapsed < 3_000, `returned after ${elapsed.toFixed(0)} ms`);
 });
 
-/** Operators that each cost the engine's compile as much as many branches. */
-const SITES: Record<string, [operator: number[], weight: number]> = {
-  "call": [[0x10, 0x01], 1], // call $g
-  "call_indirect": [[0x41, 0x00, 0x11, 0x00, 0x00], 4],
-  "i64.div_s": [[0x42, 0x01, 0x42, 0x01, 0x7f, 0x1a], 1],
-  "i32.trunc_f64_s": [[0x44, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0xaa, 0x1a], 1],
+/**
+ * Operators of each dear kind, and what each adds to a function's compile
+ * cost (`MAX_COMPILE_COST`): its bytes plus its weight.
+ */
+const DEAR: Record<string, [operator: number[], cost: number]> = {
+  "call": [[0x10, 0x01], 2 + 256], // call $g
+  "call_indirect": [[0x41, 0x00, 0x11, 0x00, 0x00], 5 + 1024],
+  "i64.div_s": [[0x42, 0x01, 0x42, 0x01, 0x7f, 0x1a], 6 + 256],
+  "i32.trunc_f64_s": [
+    [0x44, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0xaa, 0x1a],
+    11 + 256,
+  ],
+  "memory.fill": [[0x41, 0, 0x41, 0, 0x41, 0, 0xfc, 0x0b, 0x00], 9 + 1024],
+  "ref.func": [[0xd2, 0x01, 0x1a], 3 + 512],
+  // Plain arithmetic, on the `i32.const 0` the body starts with.
+  "i32.eqz": [[0x45], 1 + 8],
 };
 
 /**
- * A guest whose `run` is `count` of `operator`, then a loop that spins
- * forever, with `$g: () -> ()` (function 1) in a table for the calls.
+ * A guest whose `run` is `i32.const 0`, `count` of `operator`, `drop`, then
+ * a loop that spins forever (9 bytes with the body's `end`, which weigh
+ * nothing more), with `$g: () -> ()` (function 1)
+ * in a table for the calls, and a memory.
  */
-function sites(operator: number[], count: number): Uint8Array<ArrayBuffer> {
-  const code = new Uint8Array(1 + operator.length * count + 6);
-  for (let i = 0; i < count; i++) code.set(operator, 1 + operator.length * i);
-  code.set([0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b], 1 + operator.length * count);
+function dear(operator: number[], count: number): Uint8Array<ArrayBuffer> {
+  const code = new Uint8Array(3 + operator.length * count + 7);
+  code.set([0x41, 0x00], 1);
+  for (let i = 0; i < count; i++) code.set(operator, 3 + operator.length * i);
+  code.set(
+    [0x1a, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b],
+    3 + operator.length * count,
+  );
   return moduleOf(
     section(1, [0x01, 0x60, 0x00, 0x00]),
     section(3, [0x02, 0x00, 0x00]),
     section(4, [0x01, 0x70, 0x00, 0x01]),
+    section(5, [0x01, 0x00, 0x01]),
     section(7, [0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00]), // "run"
     section(9, [0x01, 0x00, 0x41, 0x00, 0x0b, 0x01, 0x01]),
     section(10, [
@@ -137,39 +154,45 @@ function sites(operator: number[], count: number): Uint8Array<ArrayBuffer> {
   );
 }
 
-/** The most compile sites a function may have (`MAX_COMPILE_SITES`). */
-const MOST_SITES = 16_384;
+/** The most a function's compile cost may be (`MAX_COMPILE_COST`). */
+const MOST_COST = 1 << 21;
 
-Deno.test("a function of more calls, divisions or truncations than the engine compiles quickly is refused; at the limit it loads", async () => {
-  // A 7 MB function of nothing but calls held its first call 26 s past a
-  // 50 ms deadline: few compile units, but each call dear to compile.
-  for (const [name, [operator, weight]] of Object.entries(SITES)) {
-    const most = MOST_SITES / weight;
-    const over = sites(operator, most + 1);
+Deno.test("a function of operators dearer to compile than the limit is refused; at the limit it loads and stops", async () => {
+  // Before, 16,384 calls held a first call 66 to 77 ms, 100,000
+  // `memory.fill`s (900 KB) 0.5 s, and a 7 MB function of `i32.add`s
+  // 160 ms, on 2 busy cores: each kind is weighed now.
+  for (const [name, [operator, each]] of Object.entries(DEAR)) {
+    const most = Math.floor((MOST_COST - 9) / each);
+    const over = dear(operator, most + 1);
     assert.ok(WebAssembly.validate(over), name);
-    const count = (most + 1) * weight;
+    const cost = 9 + (most + 1) * each;
     const refused = (error: unknown) =>
       isInvalidModule(error) &&
       error.message.startsWith(
-        `function 0 has ${count} calls, divisions and truncations (a call_indirect or call_ref counts 4), over the limit of ${MOST_SITES}, `,
-      ) && /split the function, or run it with invokeIsolated/.test(
+        `function 0 has a compile cost of ${cost} (1 a byte, plus 256 a call, division or truncation, `,
+      ) && error.message.includes(`, over the limit of ${MOST_COST}, `) &&
+      /split the function, or run it with invokeIsolated/.test(
         error.message,
-      );
+      ) && !error.message.includes("\n");
     for (const options of [{}, { stopFlag: true, fuel: false }] as const) {
       assert.throws(() => instrument(over, options), refused, name);
     }
-    instrument(sites(operator, most), {});
+    await assert.rejects(() => loadGuest(over, { timeout: 50 }), refused);
+    const atLimit = dear(operator, most);
+    instrument(atLimit, { stopFlag: true, fuel: false });
+    // At the limit: loaded, and the spin after the operators stops. (The
+    // kinds of few bytes each; the rest take long to rewrite.)
+    if (operator.length <= 9) {
+      const guest = await loadGuest(atLimit, { timeout: 50 });
+      expectOutcome(guest.invoke("run"), "timeout");
+    }
   }
-  const [call] = SITES.call!;
-  const over = sites(call, MOST_SITES + 1);
-  await assert.rejects(
-    () => loadGuest(over, { timeout: 50 }),
-    (error) =>
-      isInvalidModule(error) && /over the limit of/.test(error.message),
+  const [call, each] = DEAR.call!;
+  const metered = await loadGuest(
+    dear(call, Math.floor((MOST_COST - 9) / each)),
+    { fuel: 1e15 },
   );
-  // At the limit: loaded, and the spin after the calls stops.
-  const guest = await loadGuest(sites(call, MOST_SITES), { fuel: 1e12 });
-  expectOutcome(guest.invoke("run", [], { fuel: 1e6 }), "fuel_exhausted");
+  expectOutcome(metered.invoke("run", [], { fuel: 1e6 }), "fuel_exhausted");
 });
 
 /**

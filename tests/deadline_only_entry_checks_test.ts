@@ -63,12 +63,16 @@ Deno.test("deadline-only entry checks: a short function only direct calls reach 
 });
 
 Deno.test("deadline-only entry checks: a body's calls of unchecked functions run a bounded amount of their code, then each call reads the flag", async () => {
-  // $short's code is 6 bytes: local.get 0, i32.const 3, i32.mul, end.
-  const shortCode = 6;
+  // $short's code is 12 bytes: local.get 0, i32.const 3, i32.mul,
+  // i32.const 5, i32.add, i32.const 7, i32.mul, end (few enough calls for
+  // the compile-cost limit).
+  const shortCode = 12;
   const calls = Math.floor(UNCHECKED_CALL_BYTES / shortCode) + 100;
   const bytes = await assembleWat(`(module
     (memory 1)
-    (func $short (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))
+    (func $short (param i32) (result i32)
+      (i32.mul (i32.add (i32.mul (local.get 0) (i32.const 3)) (i32.const 5))
+        (i32.const 7)))
     (func $many (param i32) (result i32)
       ${times(calls, "(local.set 0 (call $short (local.get 0)))")}
       (local.get 0))

@@ -170,17 +170,59 @@ for (let op = 0; op < 256; op++) {
  * leaves the operator to the scan loop.
  */
 /**
- * Per one-byte plain opcode, its compile sites (see `MAX_COMPILE_SITES`):
- * integer divisions and remainders, and trapping truncations.
+ * What each operator adds to a function's compile cost (see
+ * `MAX_COMPILE_COST`) beyond its bytes, per one-byte opcode. Measured on
+ * Deno 2.9.6 at the first call, in units of about 10 ns of V8's baseline
+ * compile on 2 busy cores: a constant or `local.*` next to nothing;
+ * arithmetic 30 to 50 ns; a call, an integer division or remainder, a
+ * trapping truncation, a `throw` or `memory.grow` spills the value stack or
+ * emits a trap's code, about 2.5 µs; a `call_indirect` or `call_ref` up to
+ * 10 µs.
  */
-const PLAIN_SITES = new Uint8Array(256);
-for (
-  const op of [
-    ...[0x6d, 0x6e, 0x6f, 0x70, 0x7f, 0x80, 0x81, 0x82],
-    ...[0xa8, 0xa9, 0xaa, 0xab, 0xae, 0xaf, 0xb0, 0xb1],
-  ]
-) {
-  PLAIN_SITES[op] = 1;
+const COMPILE_WEIGHT = new Int16Array(256);
+/** The same for `0xfc` (bulk memory, saturating truncations) opcodes. */
+const MISC_COMPILE_WEIGHT = new Uint16Array(MISC_OPS.imm.length);
+/** The same for `0xfd` (SIMD) opcodes. */
+const SIMD_COMPILE_WEIGHT = new Uint16Array(SIMD_OPS.imm.length).fill(8);
+/** The same for `0xfb` (GC) opcodes. */
+const GC_COMPILE_WEIGHT = new Uint16Array(GC_OPS.imm.length).fill(128);
+/** The same for `0xfe` (atomic) opcodes. */
+const ATOMIC_COMPILE_WEIGHT = new Uint16Array(ATOMIC_OPS.imm.length).fill(32);
+{
+  const set = (
+    table: Uint16Array | Int16Array,
+    weight: number,
+    ...ops: number[]
+  ) => {
+    for (const op of ops) table[op] = weight;
+  };
+  // A `nop` compiles to nothing (7 MB of them, near the most a function
+  // may have, took 18 to 20 ms on 2 busy cores): its byte is taken back.
+  COMPILE_WEIGHT[0x01] = -1;
+  // Numeric operators, then loads, stores and globals.
+  for (let op = 0x45; op <= 0xc4; op++) COMPILE_WEIGHT[op] = 8;
+  for (let op = 0x23; op <= 0x3e; op++) COMPILE_WEIGHT[op] = 8;
+  // call, return_call, throw, rethrow, throw_ref, memory.grow.
+  set(COMPILE_WEIGHT, 256, 0x10, 0x12, 0x08, 0x09, 0x0a, 0x40);
+  // call_indirect, return_call_indirect, call_ref, return_call_ref.
+  set(COMPILE_WEIGHT, 1024, 0x11, 0x13, 0x14, 0x15);
+  // Integer divisions and remainders, trapping truncations.
+  set(COMPILE_WEIGHT, 256, 0x6d, 0x6e, 0x6f, 0x70, 0x7f, 0x80, 0x81, 0x82);
+  set(COMPILE_WEIGHT, 256, 0xa8, 0xa9, 0xaa, 0xab, 0xae, 0xaf, 0xb0, 0xb1);
+  // table.get, table.set, ref.func: about 3 µs. select: 0.4 µs.
+  set(COMPILE_WEIGHT, 512, 0x25, 0x26, 0xd2);
+  set(COMPILE_WEIGHT, 80, 0x1b, 0x1c);
+  // Saturating truncations 1.5 µs; memory and table bulk operators 5 µs.
+  set(MISC_COMPILE_WEIGHT, 160, 0, 1, 2, 3, 4, 5, 6, 7);
+  set(MISC_COMPILE_WEIGHT, 1024, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17);
+  set(SIMD_COMPILE_WEIGHT, 48, 0x0c);
+  // Allocations 2 to 4 µs, casts 0.7 µs; the array bulk operators as
+  // memory's.
+  set(GC_COMPILE_WEIGHT, 256, 0x00, 0x01, 0x06, 0x07, 0x08, 0x09, 0x0a);
+  set(GC_COMPILE_WEIGHT, 64, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19);
+  set(GC_COMPILE_WEIGHT, 1024, 0x10, 0x11, 0x12, 0x13);
+  // memory.atomic.notify and the waits call the runtime.
+  set(ATOMIC_COMPILE_WEIGHT, 256, 0, 1, 2);
 }
 const PLAIN = new Uint8Array(256);
 const enum Skip {
@@ -192,8 +234,7 @@ const enum Skip {
   MemArg,
 }
 for (let op = 0; op < 0xfb; op++) {
-  // Those with compile sites go the long way, which counts them.
-  if (SINGLE_BYTE.role[op] !== Role.Plain || PLAIN_SITES[op] !== 0) continue;
+  if (SINGLE_BYTE.role[op] !== Role.Plain) continue;
   const imm = SINGLE_BYTE.imm[op];
   PLAIN[op] = imm === Imm.None
     ? Skip.None
@@ -280,18 +321,18 @@ const MAX_CATCH_CLAUSES = 16_384;
  */
 const MAX_COMPILE_UNITS = 1 << 20;
 /**
- * The most compile sites a function may have: each `call` and
- * `return_call` counting 1, each `call_indirect`, `call_ref` and their
- * `return_` forms 4, and each integer division or remainder and trapping
- * float-to-integer truncation 1. V8's baseline compile of each costs about
- * as much as 10 to 65 control points (it spills the value stack, or emits
- * code for its traps), whatever the locals: on 2 busy cores, 8,192 of them
- * took 15 to 20 ms (`call_indirect` 80 ms), and a 7 MB function of nothing
- * but `call`s held its first call 26 s past a 50 ms deadline, though its
- * compile units were few. The most in a function of a real guest is 2,327
- * (esbuild).
+ * The most a function's compile cost may be: its body's bytes, plus each
+ * operator's weight in `COMPILE_WEIGHT` and its kin (a `call` 256, a
+ * `call_indirect` or `call_ref` 1,024, a division 256, a bulk operator
+ * 1,024). V8's baseline compile at the first call takes about 10 ns a unit
+ * on 2 busy cores, whatever the locals (which `MAX_COMPILE_UNITS` counts):
+ * at the limit, a function of any one kind held its first call 5 to 35 ms
+ * on 2 cores loaded 6 to 8 times over. Before, 16,384 calls held it 66 to
+ * 77 ms, 100,000 `memory.fill`s 0.5 s, 7 MB of `i32.add`s 160 ms. The most
+ * in a function of a real guest is 1,052,728 (esbuild; see
+ * `docs/rewriter.md`).
  */
-const MAX_COMPILE_SITES = 16_384;
+const MAX_COMPILE_COST = 1 << 21;
 /**
  * How deep a function's blocks, loops, ifs and tries may nest, its own
  * frame included. V8 compiles a function at its first call, on the
@@ -347,14 +388,14 @@ function tooDearToCompile(
   );
 }
 
-/** Refuses a function whose calls and traps would take long to compile. */
-function tooManyCompileSites(
+/** Refuses a function whose operators would take long to compile. */
+function tooDearOperators(
   functionIndex: number,
-  sites: number,
+  cost: number,
   at: number,
 ): never {
   return fail(
-    `function ${functionIndex} has ${sites} calls, divisions and truncations (a call_indirect or call_ref counts 4), over the limit of ${MAX_COMPILE_SITES}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
+    `function ${functionIndex} has a compile cost of ${cost} (1 a byte, plus 256 a call, division or truncation, 1024 a call_indirect, call_ref or bulk operator, less for others), over the limit of ${MAX_COMPILE_COST}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
   );
 }
@@ -510,6 +551,8 @@ export class BodyScanner {
   #plainCost = 0;
   /** And its `SYNC_SINGLE` bits. */
   #plainSync = 0;
+  /** The compile weights `#skipPlain` saw (see `COMPILE_WEIGHT`). */
+  #plainWeights = 0;
   /** Local and global indices below these are one byte and in range. */
   #localFast = 0;
   #globalFast = 0;
@@ -748,9 +791,10 @@ export class BodyScanner {
     this.#predUsed = 0;
     this.#predHead[0] = -1;
     this.#fuelLocal = localCount;
-    // Control points, for `MAX_COMPILE_UNITS`, and `MAX_COMPILE_SITES`.
+    // Control points, for `MAX_COMPILE_UNITS`, and the weights of the
+    // operators, for `MAX_COMPILE_COST`.
     let controls = 0;
-    let sites = 0;
+    let weights = 0;
 
     this.#templates.prepare(localCount, inRegister);
     this.#selfCalls.length = 0;
@@ -828,6 +872,7 @@ export class BodyScanner {
       if (p < end && PLAIN[bytes[p]!] !== 0) {
         p = this.#skipPlain(p, end, live, cost, memoryCount > 0);
         cost = this.#plainCost;
+        weights += this.#plainWeights;
         sync |= this.#plainSync;
       }
       if (p >= end) fail("function body does not end with end", p);
@@ -842,26 +887,29 @@ export class BodyScanner {
         role = described >> 8 & 0xff;
         if (live) cost += singleCost[op]!;
         sync |= described >> 16;
-        if (imm === 1 /* Imm.None */ && role === 0 /* Role.Plain */) {
-          sites += PLAIN_SITES[op]!;
-          continue;
-        }
+        weights += COMPILE_WEIGHT[op]!;
+        if (imm === 1 /* Imm.None */ && role === 0 /* Role.Plain */) continue;
         if (imm === 0 /* Imm.Unknown */) unknownOpcode(-1, op, opPos);
       } else {
         let space: OpcodeSpace;
         let spaceCost: Float64Array;
+        let spaceWeight: Uint16Array;
         if (op === 0xfc) {
           space = MISC_OPS;
           spaceCost = costs.misc;
+          spaceWeight = MISC_COMPILE_WEIGHT;
         } else if (op === 0xfd) {
           space = SIMD_OPS;
           spaceCost = costs.simd;
+          spaceWeight = SIMD_COMPILE_WEIGHT;
         } else if (op === 0xfb) {
           space = GC_OPS;
           spaceCost = costs.gc;
+          spaceWeight = GC_COMPILE_WEIGHT;
         } else if (op === 0xfe) {
           space = ATOMIC_OPS;
           spaceCost = costs.atomics;
+          spaceWeight = ATOMIC_COMPILE_WEIGHT;
         } else {
           return unknownOpcode(-1, op, opPos);
         }
@@ -874,6 +922,7 @@ export class BodyScanner {
         imm = code < space.imm.length ? space.imm[code]! : Imm.Unknown;
         if (imm === 0 /* Imm.Unknown */) unknownOpcode(op, code, opPos);
         role = space.role[code]!;
+        weights += spaceWeight[code]!;
         if (live) cost += spaceCost[code]!;
         sync |= op === 0xfc && code < SYNC_MISC.length ? SYNC_MISC[code]! : 1;
       }
@@ -1121,8 +1170,8 @@ export class BodyScanner {
             if ((localCount + 16) * controls > MAX_COMPILE_UNITS) {
               tooDearToCompile(functionIndex, localCount, controls, start);
             }
-            if (sites > MAX_COMPILE_SITES) {
-              tooManyCompileSites(functionIndex, sites, start);
+            if (end - codeStart + weights > MAX_COMPILE_COST) {
+              tooDearOperators(functionIndex, end - codeStart + weights, start);
             }
             if (clausesMissed) {
               this.#code.editCount = editsFrom;
@@ -1196,7 +1245,6 @@ export class BodyScanner {
           // instead of two in a loop that tests its exit at the top.
           break;
         case 11: // Role.Call
-          sites++;
           if (NO_COPY[op] === 1) this.#noCopy = true;
           if (index < importedFunctions) {
             must = 1;
@@ -1213,13 +1261,10 @@ export class BodyScanner {
           }
           break;
         case 12: // Role.CallDynamic
-          sites += 4;
           must = 1;
           if (NO_COPY[op] === 1) this.#noCopy = true;
           break;
         case 13: // Role.Transfer
-          if (op === 0x12) sites++; // return_call
-          else if (op === 0x13 || op === 0x15) sites += 4;
           if (op === 0x0e) {
             r.pos = immAt;
             controls += r.u32() + 1;
@@ -1478,6 +1523,7 @@ export class BodyScanner {
     const localFast = this.#localFast;
     const globalFast = this.#globalFast;
     let sync = 0;
+    let weights = 0;
     while (p < end) {
       const op = bytes[p]!;
       const skip = PLAIN[op]!;
@@ -1510,9 +1556,11 @@ export class BodyScanner {
       }
       if (live) cost += singleCost[op]!;
       sync |= SYNC_SINGLE[op]!;
+      weights += COMPILE_WEIGHT[op]!;
       p = q;
     }
     this.#plainCost = cost;
+    this.#plainWeights = weights;
     this.#plainSync = sync;
     return p;
   }
