@@ -56,8 +56,11 @@ function listExports(module: WebAssembly.Module): string {
   const functions = WebAssembly.Module.exports(module)
     .filter((entry) => entry.kind === "function");
   if (functions.length === 0) return "none";
+  // The empty name is a name too: shown bare, it read as a stray comma.
   const shown = functions.slice(0, SHOWN_EXPORTS)
-    .map((entry) => oneLineText(entry.name, SHOWN_NAME));
+    .map((entry) =>
+      entry.name === "" ? '""' : oneLineText(entry.name, SHOWN_NAME)
+    );
   const more = functions.length - shown.length;
   return shown.join(", ") + (more > 0 ? ` and ${more} more` : "");
 }

@@ -207,3 +207,15 @@ Deno.test("an export's name must be a string, in process and isolated", async ()
     );
   }
 });
+
+Deno.test("an export with the empty name is listed as one, not as a stray comma", async () => {
+  const guest = await loadGuest(guestNamed(["", "ok"], "host", "f"), {
+    imports: { host: { f() {} } },
+  });
+  assert.throws(
+    () => guest.invoke("nope"),
+    (error: Error) =>
+      isExportError(error) &&
+      error.message.endsWith('its function exports are: "", ok, run'),
+  );
+});
