@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d5a51b3d3e76116161ef4bab8bda4692f4bdf179553bd1bed32f47c6bba28862";
+  "sha256:c2909ec28d77153106b20e46496abd85d07727bee2f4f64f4d7ca524c3cdeb10";
