@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:c2909ec28d77153106b20e46496abd85d07727bee2f4f64f4d7ca524c3cdeb10";
+  "sha256:20a534d2538fd0ee7ecff689d782aa3eea74bc6af91f908f29637b58209e3557";
