@@ -18,6 +18,7 @@ import {
   isDeadlineExceeded,
 } from "../mod.ts";
 import type { InstrumentOptions } from "../src/wasm/mod.ts";
+import { GRACE_MS } from "../src/fuel.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { BULK, FREE_LOOP, PUMP } from "./support/hostile_guests.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
@@ -139,6 +140,39 @@ Deno.test("FuelMeter#run: a slow cleanup on the grace fuel after a deadline ends
   // GRACE_MS holds about 100 passes of a millisecond; the grace alone
   // about 3,000.
   assert.ok(passes > 0 && passes < 1_000, `${passes} passes of the cleanup`);
+});
+
+/** A wait of the thread that spends no CPU time, as a thread off its core. */
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+Deno.test("FuelMeter#run: the grace's time is not spent while the thread does not run: a cleanup kept from its core past it still gets its passes", async () => {
+  let passes = 0;
+  const slow = () => {
+    // The first pass: the thread away for longer than GRACE_MS, by the
+    // clock, with no CPU time spent (the machine ran other work).
+    if (passes++ === 0) return sleep(GRACE_MS * 1.5);
+    const until = performance.now() + 1;
+    while (performance.now() < until) {
+      // The host holds the thread, as a slow pass would.
+    }
+  };
+  const { meter, exports } = await attached(SLOW_CLEANUP, undefined, {}, {
+    host: { slow },
+  });
+  const glue = () => {
+    try {
+      exports.spin();
+    } finally {
+      exports.cleanup();
+    }
+  };
+  expectOutcome(meter.run(glue, { timeout: 20, grace: 20_000 }), "timeout");
+  // By the clock alone the first pass was the last: the check after it
+  // found the grace's time over. Counted in CPU time too, the passes after
+  // it get about 100 ms of it (and HELD_CAP bounds it by the clock).
+  assert.ok(passes > 3 && passes < 1_000, `${passes} passes of the cleanup`);
 });
 
 /**
