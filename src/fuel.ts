@@ -82,17 +82,17 @@ const OFF_BOOKS_FUEL = 1_000_000;
 /**
  * How long a stop waits at most for the guest to leave a no-stop zone, by
  * the clock and in the process's CPU time (see `run_time.ts`; by the clock
- * alone after ten times as long), besides the grace fuel
- * that bounds the wait. A real allocator's call takes microseconds: the
- * margin is for a busy machine that takes the thread away meanwhile, where
- * a stop cut short would land inside the allocator.
+ * alone after ten times as long), besides the grace fuel that bounds the
+ * wait. A real allocator's call takes microseconds: the margin is for a
+ * busy machine that takes the thread away meanwhile, where a stop cut
+ * short would land inside the allocator.
  */
 export const ZONE_WAIT_MS = 100;
 /**
  * How long the glue's cleanup may run on the grace fuel after a hard stop,
  * by the clock and in the process's CPU time as {@linkcode ZONE_WAIT_MS}
- * (a deadline-only meter's guard of the host's own calls into the guest,
- * whose checks trap without asking, by the clock alone): a guest whose cleanup faulted in fresh pages spent the
+ * (the host's own calls into the guest, its stack pointer's accessors, by
+ * the clock alone): a guest whose cleanup faulted in fresh pages spent the
  * default grace in 4.6 s. A soft stop gets as long to be heard (the library
  * reading {@linkcode FuelMeter.stopping}); its unwinding after that is the
  * host's choice, bounded by its grace. The margin is
@@ -1337,8 +1337,11 @@ export class FuelMeter {
     const soft = this.#soft;
     const flagWas = this.#flag === undefined ? 0 : Atomics.load(this.#flag, 0);
     // Any check that still runs dry is refused, and the books never see it;
-    // a check that finds the flag set GRACE_MS after this call began traps.
-    this.#deliveredAt = runTimeNow();
+    // a check that finds the flag set GRACE_MS after this call began traps,
+    // by the clock alone: every run reads the stack pointer so as it starts,
+    // and the CPU time would cost each a system call (a deadline-only
+    // meter's guard, whose checks trap without asking, counts the same).
+    this.#deliveredAt = { wall: performance.now(), cpu: -Infinity };
     this.#soft = false;
     this.#delivered = true;
     this.#grace = 0;

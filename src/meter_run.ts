@@ -21,7 +21,7 @@
  * `stmt.free()`). Those calls run on a *grace* allowance, booked nowhere;
  * then the guest's shadow stack pointer, when it can be found, is put back
  * where it was before the call (by the guest's own accessors, which a stop
- * from the watchdog ends after 100 ms, as it ends the cleanup), and the
+ * from the watchdog ends after 100 ms by the clock), and the
  * meter is settled for the next call.
  *
  * @module
