@@ -91,12 +91,12 @@ export const ZONE_WAIT_MS = 100;
 /**
  * How long the glue's cleanup may run on the grace fuel after a hard stop,
  * by the clock and in the process's CPU time as {@linkcode ZONE_WAIT_MS}
- * (the host's own calls into the guest, its stack pointer's accessors, by
- * the clock alone): a guest whose cleanup faulted in fresh pages spent the
- * default grace in 4.6 s. A soft stop gets as long to be heard (the library
- * reading {@linkcode FuelMeter.stopping}); its unwinding after that is the
- * host's choice, bounded by its grace. The margin is
- * {@linkcode ZONE_WAIT_MS}'s.
+ * (the stack pointer's read as a run starts, and a deadline-only meter's
+ * restore of it, whose checks trap without asking, by the clock alone): a
+ * guest whose cleanup faulted in fresh pages spent the default grace in
+ * 4.6 s. A soft stop gets as long to be heard (the library reading
+ * {@linkcode FuelMeter.stopping}); its unwinding after that is the host's
+ * choice, bounded by its grace. The margin is {@linkcode ZONE_WAIT_MS}'s.
  */
 export const GRACE_MS = 100;
 
@@ -326,8 +326,11 @@ export interface MeterCalls {
   /**
    * Runs the host's own calls into the guest on fuel outside the books, so
    * that they work after a stop and count as nothing the guest did.
+   * `afterStop` (the restore of the stack pointer after a stop) counts
+   * their time as the grace's is, by the clock and in CPU time; otherwise
+   * (its read as every run starts) by the clock alone.
    */
-  offBooks<T>(meter: FuelMeter, fn: () => T): T;
+  offBooks<T>(meter: FuelMeter, fn: () => T, afterStop?: boolean): T;
   /** The guest's stop flag, when the meter supplies one. */
   flag(meter: FuelMeter): Int32Array | undefined;
   /**
@@ -1137,7 +1140,7 @@ export class FuelMeter {
         meter.#heard = false;
         meter.#onStopping = onStopping;
       },
-      offBooks: (meter, fn) => meter.#offBooks(fn),
+      offBooks: (meter, fn, afterStop) => meter.#offBooks(fn, afterStop),
       forgetStop: (meter) => meter.#forgetStop(),
       strand: (meter, stranded) => void (meter.#stranded = stranded),
       flag: (meter) => meter.#flag,
@@ -1314,7 +1317,7 @@ export class FuelMeter {
     if (guard.fired()) Atomics.store(this.#flag!, 0, flagWas);
   }
 
-  #offBooks<T>(fn: () => T): T {
+  #offBooks<T>(fn: () => T, afterStop = false): T {
     if (!this.#countsFuel) {
       // The flag's checks trap: clear it for the host's own call, and put
       // back a stop that was pending.
@@ -1337,11 +1340,13 @@ export class FuelMeter {
     const soft = this.#soft;
     const flagWas = this.#flag === undefined ? 0 : Atomics.load(this.#flag, 0);
     // Any check that still runs dry is refused, and the books never see it;
-    // a check that finds the flag set GRACE_MS after this call began traps,
-    // by the clock alone: every run reads the stack pointer so as it starts,
-    // and the CPU time would cost each a system call (a deadline-only
-    // meter's guard, whose checks trap without asking, counts the same).
-    this.#deliveredAt = { wall: performance.now(), cpu: -Infinity };
+    // a check that finds the flag set GRACE_MS after this call began traps.
+    // Every run reads the stack pointer so as it starts, where reading the
+    // CPU time would cost each a system call: that read's time is the
+    // clock's alone.
+    this.#deliveredAt = afterStop
+      ? runTimeNow()
+      : { wall: performance.now(), cpu: -Infinity };
     this.#soft = false;
     this.#delivered = true;
     this.#grace = 0;

@@ -21,7 +21,7 @@
  * `stmt.free()`). Those calls run on a *grace* allowance, booked nowhere;
  * then the guest's shadow stack pointer, when it can be found, is put back
  * where it was before the call (by the guest's own accessors, which a stop
- * from the watchdog ends after 100 ms by the clock), and the
+ * from the watchdog ends after 100 ms, as it ends the cleanup), and the
  * meter is settled for the next call.
  *
  * @module
@@ -476,7 +476,7 @@ export async function runMeteredAsync(
       calls.strand(meter, false);
       if (run.saved !== undefined) {
         try {
-          calls.offBooks(meter, () => stack!.set(run.saved!));
+          calls.offBooks(meter, () => stack!.set(run.saved!), true);
         } catch {
           // As in endRun: the next call traps the same way.
         }
@@ -544,7 +544,7 @@ function endRun(
     (reason !== undefined || trap !== undefined)
   ) {
     try {
-      calls.offBooks(meter, () => stack!.set(saved));
+      calls.offBooks(meter, () => stack!.set(saved), true);
     } catch {
       // A guest too broken to move its stack pointer: the outcome says so
       // already, and the next call will trap in the same way.

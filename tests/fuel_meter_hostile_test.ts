@@ -217,6 +217,27 @@ Deno.test("FuelMeter#run: a stack pointer's restore that never returns ends by t
   }
 });
 
+Deno.test("FuelMeter#run: a stack pointer's restore kept from its core past GRACE_MS still gets its passes, metered", async () => {
+  let passes = 0;
+  const slow = () => {
+    if (passes++ === 5_000) throw new Error("the restore ran on");
+    // The first pass: the thread away for longer than GRACE_MS, by the
+    // clock, with no CPU time spent.
+    if (passes === 1) return sleep(GRACE_MS * 1.5);
+    const until = performance.now() + 0.2;
+    while (performance.now() < until) {
+      // The host holds the thread, as a slow pass would.
+    }
+  };
+  const { meter, exports } = await attached(HOSTILE_STACK, undefined, {}, {
+    host: { slow },
+  });
+  expectOutcome(meter.run(exports.spin, { timeout: 20 }), "timeout");
+  // By the clock alone the first pass was the last; counted in CPU time
+  // too, the passes after it get about 100 ms of it.
+  assert.ok(passes > 3 && passes < 2_500, `${passes} passes`);
+});
+
 Deno.test("FuelMeter({ stopFlag: false }) adds no flag: the bytes import only out_of_fuel", () => {
   const meter = new FuelMeter(FREE_LOOP, { stopFlag: false });
   const imports = WebAssembly.Module.imports(
