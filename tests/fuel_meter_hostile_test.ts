@@ -18,6 +18,7 @@ import {
   isDeadlineExceeded,
 } from "../mod.ts";
 import type { InstrumentOptions } from "../src/wasm/mod.ts";
+import { GRACE_MS } from "../src/fuel.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { BULK, FREE_LOOP, PUMP } from "./support/hostile_guests.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
@@ -141,6 +142,39 @@ Deno.test("FuelMeter#run: a slow cleanup on the grace fuel after a deadline ends
   assert.ok(passes > 0 && passes < 1_000, `${passes} passes of the cleanup`);
 });
 
+/** A wait of the thread that spends no CPU time, as a thread off its core. */
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+Deno.test("FuelMeter#run: the grace's time is not spent while the thread does not run: a cleanup kept from its core past it still gets its passes", async () => {
+  let passes = 0;
+  const slow = () => {
+    // The first pass: the thread away for longer than GRACE_MS, by the
+    // clock, with no CPU time spent (the machine ran other work).
+    if (passes++ === 0) return sleep(GRACE_MS * 1.5);
+    const until = performance.now() + 1;
+    while (performance.now() < until) {
+      // The host holds the thread, as a slow pass would.
+    }
+  };
+  const { meter, exports } = await attached(SLOW_CLEANUP, undefined, {}, {
+    host: { slow },
+  });
+  const glue = () => {
+    try {
+      exports.spin();
+    } finally {
+      exports.cleanup();
+    }
+  };
+  expectOutcome(meter.run(glue, { timeout: 20, grace: 20_000 }), "timeout");
+  // By the clock alone the first pass was the last: the check after it
+  // found the grace's time over. Counted in CPU time too, the passes after
+  // it get about 100 ms of it (and HELD_CAP bounds it by the clock).
+  assert.ok(passes > 3 && passes < 1_000, `${passes} passes of the cleanup`);
+});
+
 /**
  * Emscripten's stack accessors, written by a hostile guest: `stackRestore`,
  * which the meter calls itself after a stop to put the stack pointer back,
@@ -181,6 +215,27 @@ Deno.test("FuelMeter#run: a stack pointer's restore that never returns ends by t
     // GRACE_MS holds about 500 passes of 0.2 ms.
     assert.ok(passes > 0 && passes < 2_500, `fuel ${fuel}: ${passes} passes`);
   }
+});
+
+Deno.test("FuelMeter#run: a stack pointer's restore kept from its core past GRACE_MS still gets its passes, metered", async () => {
+  let passes = 0;
+  const slow = () => {
+    if (passes++ === 5_000) throw new Error("the restore ran on");
+    // The first pass: the thread away for longer than GRACE_MS, by the
+    // clock, with no CPU time spent.
+    if (passes === 1) return sleep(GRACE_MS * 1.5);
+    const until = performance.now() + 0.2;
+    while (performance.now() < until) {
+      // The host holds the thread, as a slow pass would.
+    }
+  };
+  const { meter, exports } = await attached(HOSTILE_STACK, undefined, {}, {
+    host: { slow },
+  });
+  expectOutcome(meter.run(exports.spin, { timeout: 20 }), "timeout");
+  // By the clock alone the first pass was the last; counted in CPU time
+  // too, the passes after it get about 100 ms of it.
+  assert.ok(passes > 3 && passes < 2_500, `${passes} passes`);
 });
 
 Deno.test("FuelMeter({ stopFlag: false }) adds no flag: the bytes import only out_of_fuel", () => {
