@@ -116,43 +116,21 @@ const SLOW_CLEANUP = await assembleWat(`
   (func (export "cleanup") (loop $again (call $slow) (br $again))))
 `);
 
-Deno.test("FuelMeter#run: a slow cleanup on the grace fuel after a deadline ends by the clock", async () => {
-  let passes = 0;
-  const slow = () => {
-    passes++;
-    const until = performance.now() + 1;
-    while (performance.now() < until) {
-      // The host holds the thread, as a slow pass would.
-    }
-  };
-  const { meter, exports } = await attached(SLOW_CLEANUP, undefined, {}, {
-    host: { slow },
-  });
-  // A grace of 20,000 pays for thousands of passes: seconds of them.
-  const glue = () => {
-    try {
-      exports.spin();
-    } finally {
-      exports.cleanup();
-    }
-  };
-  expectOutcome(meter.run(glue, { timeout: 20, grace: 20_000 }), "timeout");
-  // GRACE_MS holds about 100 passes of a millisecond; the grace alone
-  // about 3,000.
-  assert.ok(passes > 0 && passes < 1_000, `${passes} passes of the cleanup`);
-});
-
 /** A wait of the thread that spends no CPU time, as a thread off its core. */
 function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-Deno.test("FuelMeter#run: the grace's time is not spent while the thread does not run: a cleanup kept from its core past it still gets its passes", async () => {
+/**
+ * Runs `spin` under a 20 ms deadline with a grace of 20,000 (which pays for
+ * thousands of passes: seconds of them), then `cleanup` as a library's glue
+ * would; each pass holds the thread for a millisecond, after `firstPass`
+ * for the first. Returns how many passes the cleanup got.
+ */
+async function cleanupPasses(firstPass?: () => void): Promise<number> {
   let passes = 0;
   const slow = () => {
-    // The first pass: the thread away for longer than GRACE_MS, by the
-    // clock, with no CPU time spent (the machine ran other work).
-    if (passes++ === 0) return sleep(GRACE_MS * 1.5);
+    if (passes++ === 0 && firstPass) return firstPass();
     const until = performance.now() + 1;
     while (performance.now() < until) {
       // The host holds the thread, as a slow pass would.
@@ -169,6 +147,20 @@ Deno.test("FuelMeter#run: the grace's time is not spent while the thread does no
     }
   };
   expectOutcome(meter.run(glue, { timeout: 20, grace: 20_000 }), "timeout");
+  return passes;
+}
+
+Deno.test("FuelMeter#run: a slow cleanup on the grace fuel after a deadline ends by the clock", async () => {
+  const passes = await cleanupPasses();
+  // GRACE_MS holds about 100 passes of a millisecond; the grace alone
+  // about 3,000.
+  assert.ok(passes > 0 && passes < 1_000, `${passes} passes of the cleanup`);
+});
+
+Deno.test("FuelMeter#run: the grace's time is not spent while the thread does not run: a cleanup kept from its core past it still gets its passes", async () => {
+  // The first pass: the thread away for longer than GRACE_MS, by the clock,
+  // with no CPU time spent (the machine ran other work).
+  const passes = await cleanupPasses(() => sleep(GRACE_MS * 1.5));
   // By the clock alone the first pass was the last: the check after it
   // found the grace's time over. Counted in CPU time too, the passes after
   // it get about 100 ms of it (and HELD_CAP bounds it by the clock).
