@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:20a534d2538fd0ee7ecff689d782aa3eea74bc6af91f908f29637b58209e3557";
+  "sha256:3f5226e1a599234dbc59098a500628e0375f7faa7f6fc62d95430d6d442b8e5d";
