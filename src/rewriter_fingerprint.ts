@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d5a51b3d3e76116161ef4bab8bda4692f4bdf179553bd1bed32f47c6bba28862";
+  "sha256:7af1152ca8c734b0b5d41c33d2d7ea741aba1559e865a0c52df4d74c742f435d";

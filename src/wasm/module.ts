@@ -189,9 +189,16 @@ export class ModuleInfo {
    * The functions the host can call without a call in the code: the
    * exported ones, those an element segment or a constant expression names
    * (a table or a reference can be handed to the host), and the start
-   * function. Their entry checks always stay (see `scan.ts`).
+   * function. Their entry checks stay, but deadline-only for very short
+   * ones among them that the host cannot call by name and that call no
+   * defined function (see `BodyScanner.settleEntryChecks` in `scan.ts`).
    */
   hostCallable: Set<number> = new Set();
+  /**
+   * The functions the host can call by name: the exported ones and the
+   * start function. Their entry checks stay in every rewrite.
+   */
+  hostEntered: Set<number> = new Set();
   /**
    * How many function imports the rewrite appends after the guest's: every
    * defined function's index grows by this much.
