@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d5a51b3d3e76116161ef4bab8bda4692f4bdf179553bd1bed32f47c6bba28862";
+  "sha256:06b374d8c6093344f9b271093f3e756285e1b05fcf59b96dd24fed9b4c8152d8";
