@@ -58,6 +58,7 @@ import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
 import { describeValue } from "./option_checks.ts";
 import { isInstance, readSafely, settledUnwaited } from "./thrown_values.ts";
+import { boundOver, type RunTime, runTimeNow } from "./run_time.ts";
 import { readOptions } from "./option_names.ts";
 
 /**
@@ -80,19 +81,22 @@ const STOPPED = -(1n << 62n);
 const OFF_BOOKS_FUEL = 1_000_000;
 /**
  * How long a stop waits at most for the guest to leave a no-stop zone, by
- * the clock, besides the grace fuel that bounds the wait. A real
- * allocator's call takes microseconds: the margin is for a busy machine
- * that takes the thread away meanwhile, where a stop cut short would land
- * inside the allocator.
+ * the clock and in the process's CPU time (see `run_time.ts`; by the clock
+ * alone after ten times as long), besides the grace fuel that bounds the
+ * wait. A real allocator's call takes microseconds: the margin is for a
+ * busy machine that takes the thread away meanwhile, where a stop cut
+ * short would land inside the allocator.
  */
 export const ZONE_WAIT_MS = 100;
 /**
- * How long, by the clock, the glue's cleanup may run on the grace fuel
- * after a hard stop: a guest whose cleanup faulted in fresh pages spent the
- * default grace in 4.6 s. A soft stop gets as long to be heard (the library
- * reading {@linkcode FuelMeter.stopping}); its unwinding after that is the
- * host's choice, bounded by its grace. The margin is
- * {@linkcode ZONE_WAIT_MS}'s.
+ * How long the glue's cleanup may run on the grace fuel after a hard stop,
+ * by the clock and in the process's CPU time as {@linkcode ZONE_WAIT_MS}
+ * (the stack pointer's read as a run starts, and a deadline-only meter's
+ * restore of it, whose checks trap without asking, by the clock alone): a
+ * guest whose cleanup faulted in fresh pages spent the default grace in
+ * 4.6 s. A soft stop gets as long to be heard (the library reading
+ * {@linkcode FuelMeter.stopping}); its unwinding after that is the host's
+ * choice, bounded by its grace. The margin is {@linkcode ZONE_WAIT_MS}'s.
  */
 export const GRACE_MS = 100;
 
@@ -322,8 +326,11 @@ export interface MeterCalls {
   /**
    * Runs the host's own calls into the guest on fuel outside the books, so
    * that they work after a stop and count as nothing the guest did.
+   * `afterStop` (the restore of the stack pointer after a stop) counts
+   * their time as the grace's is, by the clock and in CPU time; otherwise
+   * (its read as every run starts) by the clock alone.
    */
-  offBooks<T>(meter: FuelMeter, fn: () => T): T;
+  offBooks<T>(meter: FuelMeter, fn: () => T, afterStop?: boolean): T;
   /** The guest's stop flag, when the meter supplies one. */
   flag(meter: FuelMeter): Int32Array | undefined;
   /**
@@ -483,10 +490,10 @@ export class FuelMeter {
    * on its grace fuel, handed to its counter, until then.
    */
   #waitingForZone = false;
-  /** When the stop that waits for a zone was put off (`performance.now()`). */
-  #zoneWaitStarted = 0;
-  /** When the current stop was delivered, 0 before (`performance.now()`). */
-  #deliveredAt = 0;
+  /** When the stop that waits for a zone was put off. */
+  #zoneWaitStarted: RunTime = { wall: 0, cpu: 0 };
+  /** When the current stop was delivered, `undefined` before. */
+  #deliveredAt: RunTime | undefined;
   /** The watchdog's slots that end the grace's time (see `#setDelivered`). */
   readonly #graceGuards: WatchdogHandle[] = [];
 
@@ -1099,7 +1106,7 @@ export class FuelMeter {
     this.#delivered = false;
     // The watchdog's setting of the flag for the grace's clock is no stop.
     for (const guard of this.#graceGuards.splice(0)) this.#endGuard(guard, 0);
-    this.#deliveredAt = 0;
+    this.#deliveredAt = undefined;
     this.#grace = 0;
     this.#stopping = false;
     this.#heard = false;
@@ -1133,7 +1140,7 @@ export class FuelMeter {
         meter.#heard = false;
         meter.#onStopping = onStopping;
       },
-      offBooks: (meter, fn) => meter.#offBooks(fn),
+      offBooks: (meter, fn, afterStop) => meter.#offBooks(fn, afterStop),
       forgetStop: (meter) => meter.#forgetStop(),
       strand: (meter, stranded) => void (meter.#stranded = stranded),
       flag: (meter) => meter.#flag,
@@ -1266,7 +1273,7 @@ export class FuelMeter {
       zone.value = value & ZONE_DEPTH;
       return undefined;
     }
-    if (!this.#waitingForZone) this.#zoneWaitStarted = performance.now();
+    if (!this.#waitingForZone) this.#zoneWaitStarted = runTimeNow();
     this.#waitingForZone = true;
     this.#markStopping();
     zone.value = value | ZONE_STOP_WAITING;
@@ -1284,10 +1291,11 @@ export class FuelMeter {
    * {@linkcode ZONE_WAIT_MS}: fuel is not time (a pass that faults in a
    * fresh page, or calls a slow import, costs a few units), so the grace
    * alone let a guest whose `malloc` never returns hold a deadline off for
-   * seconds.
+   * seconds. Every pass in the zone asks, so the CPU time's part of the
+   * bound is read at each once the clock's has passed.
    */
   #zoneWaitOver(): boolean {
-    return performance.now() - this.#zoneWaitStarted >= ZONE_WAIT_MS;
+    return boundOver(this.#zoneWaitStarted, ZONE_WAIT_MS);
   }
 
   /**
@@ -1309,7 +1317,7 @@ export class FuelMeter {
     if (guard.fired()) Atomics.store(this.#flag!, 0, flagWas);
   }
 
-  #offBooks<T>(fn: () => T): T {
+  #offBooks<T>(fn: () => T, afterStop = false): T {
     if (!this.#countsFuel) {
       // The flag's checks trap: clear it for the host's own call, and put
       // back a stop that was pending.
@@ -1333,7 +1341,12 @@ export class FuelMeter {
     const flagWas = this.#flag === undefined ? 0 : Atomics.load(this.#flag, 0);
     // Any check that still runs dry is refused, and the books never see it;
     // a check that finds the flag set GRACE_MS after this call began traps.
-    this.#deliveredAt = performance.now();
+    // Every run reads the stack pointer so as it starts, where reading the
+    // CPU time would cost each a system call: that read's time is the
+    // clock's alone.
+    this.#deliveredAt = afterStop
+      ? runTimeNow()
+      : { wall: performance.now(), cpu: -Infinity };
     this.#soft = false;
     this.#delivered = true;
     this.#grace = 0;
@@ -1361,7 +1374,7 @@ export class FuelMeter {
     Atomics.store(this.#flag!, 0, 0);
     // After the stop, the glue's cleanup calling back in: its fuel checks
     // pay for it from the grace, for GRACE_MS at most.
-    if (this.#delivered) return this.#graceOver() ? 1 : 0;
+    if (this.#delivered) return this.#graceOver() ? 1 : this.#graceGoesOn();
     const counter = this.#counter!;
     if (this.#waitingForZone) {
       // A pass in the zone while the stop waits costs its grace, which the
@@ -1516,8 +1529,8 @@ export class FuelMeter {
   /** Records that the stop was delivered, and when, for the grace's clock. */
   #setDelivered(): void {
     this.#delivered = true;
-    if (this.#deliveredAt !== 0) return;
-    this.#deliveredAt = performance.now();
+    if (this.#deliveredAt !== undefined) return;
+    this.#deliveredAt = runTimeNow();
     // The watchdog sets the flag once the time is up, and the next check of
     // what runs on the grace then traps (none asks the host before); a soft
     // stop's only if the library has not heard of it by then.
@@ -1530,8 +1543,26 @@ export class FuelMeter {
    * stop's cleanup, or a soft stop the library has not heard of.
    */
   #graceOver(): boolean {
-    return this.#deliveredAt !== 0 && !(this.#soft && this.#heard) &&
-      performance.now() - this.#deliveredAt >= GRACE_MS;
+    return this.#deliveredAt !== undefined && !(this.#soft && this.#heard) &&
+      boundOver(this.#deliveredAt, GRACE_MS);
+  }
+
+  /**
+   * A check that found the flag set after a stop, whose grace's time is not
+   * over: when the clock's part of it has passed (the watchdog set the flag)
+   * but the process's CPU time has not (its thread was kept off its core),
+   * the flag is set again so that the next check asks again. Returns 0: the
+   * guest goes on.
+   */
+  #graceGoesOn(): number {
+    const since = this.#deliveredAt;
+    if (
+      since !== undefined && !(this.#soft && this.#heard) &&
+      performance.now() - since.wall >= GRACE_MS
+    ) {
+      Atomics.store(this.#flag!, 0, 1);
+    }
+    return 0;
   }
 
   /**

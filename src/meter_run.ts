@@ -116,8 +116,11 @@ export interface MeterRunOptions {
   signal?: AbortSignal;
   /**
    * Fuel the library's own cleanup may spend after a stop, booked nowhere,
-   * for 100 ms by the clock at most after a hard stop (fuel is not time: a
-   * hostile cleanup faulting in fresh pages spent the default in 4.6 s).
+   * for 100 ms at most after a hard stop (fuel is not time: a hostile
+   * cleanup faulting in fresh pages spent the default in 4.6 s), counted
+   * by the clock and in the process's CPU time, so that a thread the
+   * machine keeps off its core meanwhile still gets its time (1 s by the
+   * clock at most).
    * A stop that waits for the guest to leave a no-stop zone (see
    * `FuelMeterOptions.stopsWaitFor`) draws on it first. Default
    * {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap, and
@@ -131,7 +134,8 @@ export interface MeterRunOptions {
    * `runtime.setInterruptHandler(() => meter.stopping)`, with
    * {@linkcode MeterRunOptions.onStopping} to make it look soon); it traps
    * once the grace is spent. A library hears of the stop by reading
-   * `meter.stopping`: one that has not 100 ms after the stop (a guest
+   * `meter.stopping`: one that has not 100 ms after the stop (counted as
+   * `grace`'s time is; a guest
    * inside one long built-in that asks no interrupt hook until it returns)
    * traps then, as a hard stop would, with no cleanup after it; the
    * watchdog keeps that time, once a run with a `timeout` or `stop` (or
@@ -472,7 +476,7 @@ export async function runMeteredAsync(
       calls.strand(meter, false);
       if (run.saved !== undefined) {
         try {
-          calls.offBooks(meter, () => stack!.set(run.saved!));
+          calls.offBooks(meter, () => stack!.set(run.saved!), true);
         } catch {
           // As in endRun: the next call traps the same way.
         }
@@ -540,7 +544,7 @@ function endRun(
     (reason !== undefined || trap !== undefined)
   ) {
     try {
-      calls.offBooks(meter, () => stack!.set(saved));
+      calls.offBooks(meter, () => stack!.set(saved), true);
     } catch {
       // A guest too broken to move its stack pointer: the outcome says so
       // already, and the next call will trap in the same way.

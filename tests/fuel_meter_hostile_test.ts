@@ -18,6 +18,7 @@ import {
   isDeadlineExceeded,
 } from "../mod.ts";
 import type { InstrumentOptions } from "../src/wasm/mod.ts";
+import { GRACE_MS } from "../src/fuel.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { BULK, FREE_LOOP, PUMP } from "./support/hostile_guests.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
@@ -115,10 +116,21 @@ const SLOW_CLEANUP = await assembleWat(`
   (func (export "cleanup") (loop $again (call $slow) (br $again))))
 `);
 
-Deno.test("FuelMeter#run: a slow cleanup on the grace fuel after a deadline ends by the clock", async () => {
+/** A wait of the thread that spends no CPU time, as a thread off its core. */
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Runs `spin` under a 20 ms deadline with a grace of 20,000 (which pays for
+ * thousands of passes: seconds of them), then `cleanup` as a library's glue
+ * would; each pass holds the thread for a millisecond, after `firstPass`
+ * for the first. Returns how many passes the cleanup got.
+ */
+async function cleanupPasses(firstPass?: () => void): Promise<number> {
   let passes = 0;
   const slow = () => {
-    passes++;
+    if (passes++ === 0 && firstPass) return firstPass();
     const until = performance.now() + 1;
     while (performance.now() < until) {
       // The host holds the thread, as a slow pass would.
@@ -127,7 +139,6 @@ Deno.test("FuelMeter#run: a slow cleanup on the grace fuel after a deadline ends
   const { meter, exports } = await attached(SLOW_CLEANUP, undefined, {}, {
     host: { slow },
   });
-  // A grace of 20,000 pays for thousands of passes: seconds of them.
   const glue = () => {
     try {
       exports.spin();
@@ -136,9 +147,24 @@ Deno.test("FuelMeter#run: a slow cleanup on the grace fuel after a deadline ends
     }
   };
   expectOutcome(meter.run(glue, { timeout: 20, grace: 20_000 }), "timeout");
+  return passes;
+}
+
+Deno.test("FuelMeter#run: a slow cleanup on the grace fuel after a deadline ends by the clock", async () => {
+  const passes = await cleanupPasses();
   // GRACE_MS holds about 100 passes of a millisecond; the grace alone
   // about 3,000.
   assert.ok(passes > 0 && passes < 1_000, `${passes} passes of the cleanup`);
+});
+
+Deno.test("FuelMeter#run: the grace's time is not spent while the thread does not run: a cleanup kept from its core past it still gets its passes", async () => {
+  // The first pass: the thread away for longer than GRACE_MS, by the clock,
+  // with no CPU time spent (the machine ran other work).
+  const passes = await cleanupPasses(() => sleep(GRACE_MS * 1.5));
+  // By the clock alone the first pass was the last: the check after it
+  // found the grace's time over. Counted in CPU time too, the passes after
+  // it get about 100 ms of it (and HELD_CAP bounds it by the clock).
+  assert.ok(passes > 3 && passes < 1_000, `${passes} passes of the cleanup`);
 });
 
 /**
@@ -181,6 +207,27 @@ Deno.test("FuelMeter#run: a stack pointer's restore that never returns ends by t
     // GRACE_MS holds about 500 passes of 0.2 ms.
     assert.ok(passes > 0 && passes < 2_500, `fuel ${fuel}: ${passes} passes`);
   }
+});
+
+Deno.test("FuelMeter#run: a stack pointer's restore kept from its core past GRACE_MS still gets its passes, metered", async () => {
+  let passes = 0;
+  const slow = () => {
+    if (passes++ === 5_000) throw new Error("the restore ran on");
+    // The first pass: the thread away for longer than GRACE_MS, by the
+    // clock, with no CPU time spent.
+    if (passes === 1) return sleep(GRACE_MS * 1.5);
+    const until = performance.now() + 0.2;
+    while (performance.now() < until) {
+      // The host holds the thread, as a slow pass would.
+    }
+  };
+  const { meter, exports } = await attached(HOSTILE_STACK, undefined, {}, {
+    host: { slow },
+  });
+  expectOutcome(meter.run(exports.spin, { timeout: 20 }), "timeout");
+  // By the clock alone the first pass was the last; counted in CPU time
+  // too, the passes after it get about 100 ms of it.
+  assert.ok(passes > 3 && passes < 2_500, `${passes} passes`);
 });
 
 Deno.test("FuelMeter({ stopFlag: false }) adds no flag: the bytes import only out_of_fuel", () => {

@@ -10,6 +10,7 @@
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { FuelMeter, type FuelMeterOptions } from "../mod.ts";
+import { ZONE_WAIT_MS } from "../src/fuel.ts";
 import { instrument } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
@@ -247,6 +248,47 @@ Deno.test("stops wait for a zone by the clock too: a slow pass for a few units o
     "interrupted",
   );
   after("FuelMeter.stop");
+});
+
+/**
+ * An allocator of 20 passes, each calling the host's `tick`, that keeps
+ * its own count of the calls in progress (`inside`).
+ */
+const PASSES_ZONE = await assembleWat(`(module
+  (import "host" "tick" (func $tick))
+  (global $inside (export "inside") (mut i32) (i32.const 0))
+  (func $malloc (export "malloc") (param $n i32) (result i32)
+    (global.set $inside (i32.add (global.get $inside) (i32.const 1)))
+    (loop $l
+      (call $tick)
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br_if $l (i32.gt_s (local.get $n) (i32.const 0))))
+    (global.set $inside (i32.sub (global.get $inside) (i32.const 1)))
+    (i32.const 8))
+  (func (export "run") (loop $l (drop (call $malloc (i32.const 20))) (br $l))))`);
+
+Deno.test("stops wait for a zone in CPU time too: an allocator whose thread is kept from its core past ZONE_WAIT_MS still leaves before the stop lands", async () => {
+  let ticks = 0;
+  const { meter, exports, inside } = await load(PASSES_ZONE, {}, () => {
+    ticks++;
+    // Inside the first allocation: a stop, and at the next pass, once the
+    // stop waits, the thread away for longer than ZONE_WAIT_MS by the
+    // clock, with no CPU time spent (the machine ran other work).
+    if (ticks === 5) meter.stop();
+    if (ticks === 6) {
+      Atomics.wait(
+        new Int32Array(new SharedArrayBuffer(4)),
+        0,
+        0,
+        ZONE_WAIT_MS * 1.5,
+      );
+    }
+  });
+  expectOutcome(meter.run(() => exports.run()), "interrupted");
+  // By the clock alone the wait was over at the pass after the sleep, and
+  // the stop landed inside the allocator.
+  assert.equal(inside(), 0, `the stop landed inside, after ${ticks} passes`);
+  assert.equal(ticks, 20);
 });
 
 Deno.test("stops wait for the allocator: a trap that unwinds through a zone leaves the next call's stops on time", async () => {
