@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:7af1152ca8c734b0b5d41c33d2d7ea741aba1559e865a0c52df4d74c742f435d";
+  "sha256:b7ee328cb1bab53955415cf5bfb1c8aa0a73258d59de0a6d9a9f93ade1711015";

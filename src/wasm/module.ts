@@ -200,8 +200,7 @@ export class ModuleInfo {
    */
   hostEntered: Set<number> = new Set();
   /**
-   * How many function imports the rewrite appends after the guest's: every
-   * defined function's index grows by this much.
+   * How many function imports the rewrite appends after the guest's.
    */
   addedImports = 1;
   /**
@@ -216,15 +215,27 @@ export class ModuleInfo {
   }
 
   /**
+   * How much every defined function's index grows: by the
+   * {@linkcode ModuleInfo.addedImports} function imports appended after the
+   * guest's, and by the slow path, the first defined function (every check
+   * calls it, and a low index is a short call).
+   *
+   * @returns The shift.
+   */
+  get functionShift(): number {
+    return this.addedImports + 1;
+  }
+
+  /**
    * The new index of original function `index` once
    * {@linkcode ModuleInfo.addedImports} function imports have been appended
-   * after the guest's own.
+   * after the guest's own and the slow path put before its defined ones.
    *
    * @param index An original function index.
    * @returns The index in the rewritten module.
    */
   shiftFunction(index: number): number {
-    return index >= this.importedFunctions ? index + this.addedImports : index;
+    return index >= this.importedFunctions ? index + this.functionShift : index;
   }
 
   /**

@@ -831,7 +831,7 @@ export class BodyScanner {
     // A deferred start that code may not name in `ref.func`, or -1.
     const undeclaredStart = info.startDeclared ? -1 : info.deferredStart;
     const importedFunctions = info.importedFunctions;
-    const shift = info.addedImports;
+    const shift = info.functionShift;
     const globalCount = info.globalCount;
     // Local and global indices below these are one byte and in range.
     const localFast = Math.min(0x80, localCount);
