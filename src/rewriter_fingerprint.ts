@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:3f5226e1a599234dbc59098a500628e0375f7faa7f6fc62d95430d6d442b8e5d";
+  "sha256:e8dc7368379da42b6e71bec44f5a190ea928c5b4c623a08bdb305ec1d80c4af9";
