@@ -103,7 +103,25 @@ const LONGEST = [
  * shares with count no threads, or this would mark them.
  */
 const PROCESS_WIDE =
-  /Deno\.Command|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?:globalThis|WebAssembly)\.\w+ = /;
+  /Deno\.Command|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc\/|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?:globalThis|WebAssembly)\.\w+ = /;
+
+/**
+ * Files whose comments alone name what {@linkcode PROCESS_WIDE} looks for
+ * (a child's watchdog, or the watchdog a deadline starts as any load's
+ * does), read through: they share a process unless their code names it.
+ */
+const PROSE_ONLY = new Set([
+  "tests/fail_closed_test.ts",
+  "tests/fuel_meter_run_test.ts",
+  "tests/nesting_test.ts",
+  "tests/real_quickjs_test.ts",
+  "tests/worker_stops_test.ts",
+]);
+
+/** A file's text without its comment lines (`//`, or of a block comment). */
+function withoutComments(text: string): string {
+  return text.replace(/^\s*(?:\/\/|\/\*|\*).*$/gm, "");
+}
 
 /**
  * How many small files share a process: few enough that the groups still
@@ -141,9 +159,10 @@ async function units(): Promise<Unit[]> {
   const shared: string[] = [];
   for (const { path } of sized) {
     const text = await Deno.readTextFile(new URL(path, ROOT));
+    const read = PROSE_ONLY.has(path) ? withoutComments(text) : text;
     if (
       rank(path) < LONGEST.length || path.startsWith("tests/isolation_") ||
-      PROCESS_WIDE.test(text)
+      PROCESS_WIDE.test(read)
     ) alone.push({ name: path, args: [path] });
     else shared.push(path);
   }
