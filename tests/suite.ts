@@ -129,6 +129,12 @@ function withoutComments(text: string): string {
  */
 const GROUP_SIZE = 8;
 
+/**
+ * What marks a file that loads binaryen (to assemble what wabt cannot),
+ * which takes a process about 2 s of CPU time the first time.
+ */
+const LOADS_BINARYEN = /watBinaryen|"binaryen"/;
+
 /** The entry module that runs a group's files in one runtime. */
 const GROUP_ENTRY = "tests/support/test_group.ts";
 
@@ -137,7 +143,7 @@ const GROUP_ENTRY = "tests/support/test_group.ts";
  * long unit on one core while the others sit idle: the files
  * {@linkcode LONGEST} names in its order, then the rest by size, and last
  * the files that touch nothing process-wide ({@linkcode PROCESS_WIDE}), a
- * group of them to a process.
+ * group of them to a process, those that load binaryen first.
  */
 async function units(): Promise<Unit[]> {
   const tests = await listFiles("tests/", (name) => name.endsWith("_test.ts"));
@@ -157,6 +163,7 @@ async function units(): Promise<Unit[]> {
   );
   const alone: Unit[] = [];
   const shared: string[] = [];
+  const heavy: string[] = [];
   for (const { path } of sized) {
     const text = await Deno.readTextFile(new URL(path, ROOT));
     const read = PROSE_ONLY.has(path) ? withoutComments(text) : text;
@@ -164,8 +171,11 @@ async function units(): Promise<Unit[]> {
       rank(path) < LONGEST.length || path.startsWith("tests/isolation_") ||
       PROCESS_WIDE.test(read)
     ) alone.push({ name: path, args: [path] });
-    else shared.push(path);
+    else (LOADS_BINARYEN.test(text) ? heavy : shared).push(path);
   }
+  // The files that load binaryen first, together: as few groups as they
+  // fill load it.
+  shared.unshift(...heavy);
   const groups: Unit[] = [];
   for (let at = 0; at < shared.length; at += GROUP_SIZE) {
     const files = shared.slice(at, at + GROUP_SIZE);
