@@ -106,16 +106,20 @@ const PROCESS_WIDE =
   /Deno\.Command|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc\/|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?:globalThis|WebAssembly)\.\w+ = /;
 
 /**
- * Files whose comments alone name what {@linkcode PROCESS_WIDE} looks for
- * (a child's watchdog, or the watchdog a deadline starts as any load's
- * does), read through: they share a process unless their code names it.
+ * Files read by hand, whose every match of {@linkcode PROCESS_WIDE} is in
+ * what this process does not run: in comments (`"comments"`: a child's
+ * watchdog, or the one a deadline starts as any load's does; the rest of
+ * the file is still read), or in the scripts of the children the file
+ * starts (`"children"`: their memory readings). They share a process; one
+ * that comes to touch process-wide state must leave this list.
  */
-const PROSE_ONLY = new Set([
-  "tests/fail_closed_test.ts",
-  "tests/fuel_meter_run_test.ts",
-  "tests/nesting_test.ts",
-  "tests/real_quickjs_test.ts",
-  "tests/worker_stops_test.ts",
+const READ_BY_HAND = new Map<string, "comments" | "children">([
+  ["tests/fail_closed_test.ts", "comments"],
+  ["tests/fuel_meter_run_test.ts", "comments"],
+  ["tests/limits_instantiation_test.ts", "children"],
+  ["tests/nesting_test.ts", "comments"],
+  ["tests/real_quickjs_test.ts", "comments"],
+  ["tests/worker_stops_test.ts", "comments"],
 ]);
 
 /** A file's text without its comment lines (`//`, or of a block comment). */
@@ -166,10 +170,13 @@ async function units(): Promise<Unit[]> {
   const heavy: string[] = [];
   for (const { path } of sized) {
     const text = await Deno.readTextFile(new URL(path, ROOT));
-    const read = PROSE_ONLY.has(path) ? withoutComments(text) : text;
+    const read = READ_BY_HAND.get(path);
+    const touches = read === "children"
+      ? false
+      : PROCESS_WIDE.test(read === "comments" ? withoutComments(text) : text);
     if (
       rank(path) < LONGEST.length || path.startsWith("tests/isolation_") ||
-      PROCESS_WIDE.test(read)
+      touches
     ) alone.push({ name: path, args: [path] });
     else (LOADS_BINARYEN.test(text) ? heavy : shared).push(path);
   }
