@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d5a51b3d3e76116161ef4bab8bda4692f4bdf179553bd1bed32f47c6bba28862";
+  "sha256:b7ee328cb1bab53955415cf5bfb1c8aa0a73258d59de0a6d9a9f93ade1711015";

@@ -8,7 +8,13 @@
 
 import assert from "./support/assert.ts";
 import { instrument } from "../src/wasm/instrument.ts";
-import { type Fn, meter, type Metered, wat } from "./support/instrument.ts";
+import {
+  disassemble,
+  type Fn,
+  meter,
+  type Metered,
+  wat,
+} from "./support/instrument.ts";
 
 // ---------------------------------------------------------------------------
 // (c) Exhaustion
@@ -49,6 +55,36 @@ Deno.test("instrument() stops a guest whose counter the host set negative during
   });
   assert.throws(() => (m.exports.run as Fn)(), WebAssembly.RuntimeError);
   assert.equal((m.exports.after as WebAssembly.Global).value, 0);
+});
+
+Deno.test("every check calls the slow path, the first defined function, and hands it the fuel left through its if", async () => {
+  const bytes = await wat(`(module
+    (import "env" "f" (func $f))
+    (func (export "run") (param $n i32)
+      (loop $l
+        (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))`);
+  const metered = instrument(bytes);
+  const functions = (await disassemble(metered.bytes)).split("\n  (func (;")
+    .slice(1);
+  // After env.f and out_of_fuel: the slow path, which calls out_of_fuel,
+  // then the guest's function.
+  assert.match(functions[0]!, /^2;\)[^]*call 1\n/);
+  assert.match(functions[1]!, /^3;\)/);
+  // The loop's check: the fuel left is the if's parameter, and its arm
+  // gives the slow path's answer in its place.
+  assert.match(
+    functions[1]!,
+    /loop[^]*local\.get 1\s+i64\.const 5\s+i64\.sub\s+local\.get 1\s+i64\.const 5\s+i64\.lt_s\s+if \(param i64\) \(result i64\)[^\n]*\s+i64\.const 5\s+call 2\s+end\s+local\.set 1/,
+  );
+  // It counts as before: 5 per iteration, and the host asked at the
+  // iteration that found the fuel spent, with what it took.
+  const m = await meter(bytes, {
+    imports: { env: { f: () => {} } },
+    grant: 12n,
+  });
+  (m.exports.run as Fn)(3);
+  assert.equal(m.used(), 15n);
+  assert.deepEqual(m.calls, [[-5n, 5n], [-3n, 5n]]);
 });
 
 Deno.test("instrument() checks at catch landing sites so a guest cannot swallow a stop", async () => {

@@ -7,6 +7,7 @@ import {
   meteredQuickJS,
   plainQuickJS,
   QUICKJS_PROGRAMS,
+  quickjsBytes,
   SPIN_JS,
 } from "./support/quickjs.ts";
 import type { FuelMeter, MeterRunOptions } from "../mod.ts";
@@ -16,6 +17,12 @@ import { stopFromWorker } from "./support/worker_stop.ts";
 Deno.test("QuickJS: the same results metered and not", async () => {
   const plain = (await plainQuickJS()).newContext();
   const { QuickJS, meter } = await meteredQuickJS();
+  // The default meter's rewrite stays within 1.6 times the input (1.47).
+  const input = (await quickjsBytes).length;
+  assert.ok(
+    meter.bytes.length <= 1.6 * input,
+    `${meter.bytes.length} bytes metered from ${input}`,
+  );
   const vm = QuickJS.newContext();
   for (const code of QUICKJS_PROGRAMS) {
     const metered = expectOutcome(

@@ -54,6 +54,12 @@ function ask(db: Database, sql: string): unknown {
 Deno.test("sql.js: the same results metered and not", async () => {
   const plain = new (await plainSqlJs()).Database();
   const { SQL, meter } = await meteredSqlJs();
+  // The default meter's rewrite stays within 1.6 times the input (1.55).
+  const input = (await sqljsBytes()).length;
+  assert.ok(
+    meter.bytes.length <= 1.6 * input,
+    `${meter.bytes.length} bytes metered from ${input}`,
+  );
   const db = new SQL.Database();
   for (const sql of WORKLOAD) {
     const metered = expectOutcome(meter.run(() => ask(db, sql)), "returned");

@@ -30,6 +30,17 @@ export const TRAP_TYPE: Uint8Array = Uint8Array.from([
   0x00,
 ]);
 /**
+ * `(func (param i64) (result i64))`: the type of a check's `if`, which
+ * takes the fuel left and gives it back, replaced in its failure arm.
+ */
+export const FUEL_TYPE: Uint8Array = Uint8Array.from([
+  0x60,
+  0x01,
+  0x7e,
+  0x01,
+  0x7e,
+]);
+/**
  * `(func (param i64 i64) (result i64))`: `out_of_fuel`, the slow path's own
  * type, since the slow path hands its arguments on and returns the answer.
  */

@@ -57,12 +57,17 @@ export interface PreparedCheck {
   readonly template: Uint8Array;
   /** `template` as little-endian words, for fast copying. */
   readonly words: Uint32Array;
-  /** Where the cost goes in `template`: in the subtraction and the slow path's argument. */
+  /**
+   * Where the cost goes in `template`: in the subtraction, the test (when
+   * the check compares the fuel with it) and the slow path's argument.
+   */
   readonly costAt: readonly number[];
   /** `costAt[0]`, for the emitter's fast path. */
   readonly firstCostAt: number;
   /** `costAt[1]`, for the emitter's fast path. */
   readonly secondCostAt: number;
+  /** The last of `costAt`, for the emitter's fast path. */
+  readonly lastCostAt: number;
   /** Where the `if` is in `template`. */
   readonly ifAt: number;
   /** The check's size without its costs. */
@@ -130,6 +135,7 @@ export class CheckTemplates {
     costAt: [0],
     firstCostAt: 0,
     secondCostAt: 0,
+    lastCostAt: 0,
     ifAt: 0,
     fixed: 0,
   };
@@ -266,6 +272,7 @@ export class CheckTemplates {
       costAt,
       firstCostAt: costAt[0]!,
       secondCostAt: costAt[1] ?? costAt[0]!,
+      lastCostAt: costAt[costAt.length - 1]!,
       ifAt,
       fixed: template.length - costAt.length,
     };

@@ -59,7 +59,7 @@ export class CodeRewriter {
     this.#bytes = bytes;
     this.#targets = targets;
     this.#code = new CodePlan(codeSize, bodyCount);
-    this.#code.functionShift = info.addedImports;
+    this.#code.functionShift = info.functionShift;
     this.#templates = new CheckTemplates(targets);
     this.#scanner = new BodyScanner(
       bytes,

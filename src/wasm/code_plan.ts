@@ -17,9 +17,15 @@ import { u32Size, type Writer } from "./writer.ts";
 export interface FuelTargets extends CheckTargets {
   /**
    * Whether self-recursive functions get a register copy, numbered from
-   * `slowFunction + 1`.
+   * `firstAppended`.
    */
   readonly registerCopies: boolean;
+  /**
+   * The index of the first function appended after the guest's (the
+   * register copies, then the padding, then the helpers); the slow path
+   * comes before the guest's.
+   */
+  readonly firstAppended: number;
   /**
    * Whether the code counts fuel; without, only the stop flag's checks
    * are written.

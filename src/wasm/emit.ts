@@ -154,6 +154,7 @@ function emitBody(
             }
             buf[o + check.firstCostAt] = value;
             buf[o + check.secondCostAt] = value;
+            buf[o + check.lastCostAt] = value;
             hints[h++] = o - sizeStart + check.ifAt;
             o += templateLength;
           } else {

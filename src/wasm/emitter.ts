@@ -106,6 +106,19 @@ export class Emitter extends Writer {
     return at;
   }
 
+  /**
+   * `if` typed by a type index.
+   *
+   * @param typeIndex The `if`'s function type.
+   * @returns Where the `if` was written.
+   */
+  ifOfType(typeIndex: number): number {
+    const at = this.len;
+    this.u8(IF);
+    this.s64(typeIndex);
+    return at;
+  }
+
   /** `block` with no parameters or results. */
   blockEmpty(): void {
     this.u8(BLOCK);

@@ -189,12 +189,18 @@ export class ModuleInfo {
    * The functions the host can call without a call in the code: the
    * exported ones, those an element segment or a constant expression names
    * (a table or a reference can be handed to the host), and the start
-   * function. Their entry checks always stay (see `scan.ts`).
+   * function. Their entry checks stay, but deadline-only for very short
+   * ones among them that the host cannot call by name and that call no
+   * defined function (see `BodyScanner.settleEntryChecks` in `scan.ts`).
    */
   hostCallable: Set<number> = new Set();
   /**
-   * How many function imports the rewrite appends after the guest's: every
-   * defined function's index grows by this much.
+   * The functions the host can call by name: the exported ones and the
+   * start function. Their entry checks stay in every rewrite.
+   */
+  hostEntered: Set<number> = new Set();
+  /**
+   * How many function imports the rewrite appends after the guest's.
    */
   addedImports = 1;
   /**
@@ -209,15 +215,27 @@ export class ModuleInfo {
   }
 
   /**
+   * How much every defined function's index grows: by the
+   * {@linkcode ModuleInfo.addedImports} function imports appended after the
+   * guest's, and by the slow path, the first defined function (every check
+   * calls it, and a low index is a short call).
+   *
+   * @returns The shift.
+   */
+  get functionShift(): number {
+    return this.addedImports + 1;
+  }
+
+  /**
    * The new index of original function `index` once
    * {@linkcode ModuleInfo.addedImports} function imports have been appended
-   * after the guest's own.
+   * after the guest's own and the slow path put before its defined ones.
    *
    * @param index An original function index.
    * @returns The index in the rewritten module.
    */
   shiftFunction(index: number): number {
-    return index >= this.importedFunctions ? index + this.addedImports : index;
+    return index >= this.importedFunctions ? index + this.functionShift : index;
   }
 
   /**

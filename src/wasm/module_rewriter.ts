@@ -10,6 +10,7 @@
 
 import { InvalidModule } from "../errors.ts";
 import {
+  FUEL_TYPE,
   IMPORT_NAME,
   IMPORT_TYPE,
   SLOW_TYPE,
@@ -142,7 +143,9 @@ export class ModuleRewriter {
   #typeSection: PlannedVector | undefined;
   /** Types the code adds after the added types: copies' and helpers'. */
   #codeTypes = 0;
-  /** Functions the code adds after the slow path: copies, pads, helpers. */
+  /** The type of the checks' `if`s, or -1 (see `#settleFuelType`). */
+  #fuelType = -1;
+  /** Functions the code adds after the guest's: copies, pads, helpers. */
   #codeFunctions = 0;
   readonly #resumable: boolean;
   readonly #initialFuel: bigint;
@@ -216,7 +219,40 @@ export class ModuleRewriter {
 
   /** How many types are added before the register copies' types. */
   get #addedTypes(): number {
-    return this.#definedMemories ? 3 : 2;
+    return (this.#definedMemories ? 3 : 2) +
+      (this.#fuelType === this.#addedFuelType ? 1 : 0);
+  }
+
+  /** Where {@linkcode FUEL_TYPE} goes when the guest has none to reuse. */
+  get #addedFuelType(): number {
+    return this.#info.typeCount + (this.#definedMemories ? 3 : 2);
+  }
+
+  /**
+   * Settles the type of the checks' `if`s (see `CheckTargets.fuelType`),
+   * once the guest's types are known: a plain `[i64] -> [i64]` of the
+   * guest's with a one-byte index, or one added after the others. A
+   * rewrite that counts no fuel, or whose checks trap, writes no such check
+   * and adds none.
+   */
+  #settleFuelType(): void {
+    if (!this.#countsFuel || !this.#resumable) return;
+    const info = this.#info;
+    // At the engine's limit on types, the checks do without.
+    if (this.#addedFuelType >= LIMITS.types) return;
+    const bytes = this.#bytes;
+    const below = Math.min(info.typeCount, 64);
+    for (let i = 0; i < below; i++) {
+      const at = info.typeOffsets[i]!;
+      if (
+        at >= 0 && bytes[at + 1] === 1 && bytes[at + 2] === 0x7e &&
+        bytes[at + 3] === 1 && bytes[at + 4] === 0x7e
+      ) {
+        this.#fuelType = i;
+        return;
+      }
+    }
+    this.#fuelType = this.#addedFuelType;
   }
 
   /** How many imports are added. */
@@ -229,8 +265,14 @@ export class ModuleRewriter {
     return this.#info.globalCount;
   }
 
+  /** The slow path: the first defined function, before the guest's. */
   get #slowFunction(): number {
-    return this.#info.functionCount + this.#info.addedImports;
+    return this.#info.importedFunctions + this.#info.addedImports;
+  }
+
+  /** The first function appended after the guest's. */
+  get #firstAppended(): number {
+    return this.#info.functionCount + this.#info.functionShift;
   }
 
   /**
@@ -357,6 +399,7 @@ export class ModuleRewriter {
     yield* readSectionSteps(info, id, r, patches);
     switch (id) {
       case 1:
+        this.#settleFuelType();
         this.#typeSection = this.#vector(1, sectionStart, r.end, (w) => {
           this.#writeTypes(w);
         }, this.#addedTypes);
@@ -383,10 +426,14 @@ export class ModuleRewriter {
         if (this.#definedMemories) return;
         return this.#out.addPatched(id, sectionStart, r.end, patches);
       case 3:
+        // The slow path goes first (see `#slowFunction`).
         this.#functionSection = this.#vector(
           3,
           sectionStart,
           r.end,
+          () => {},
+          1,
+          undefined,
           (w) => w.u32(this.#slowType),
         );
         return;
@@ -432,9 +479,18 @@ export class ModuleRewriter {
     append: (w: Writer) => void,
     added = 1,
     patches?: Patches,
+    prepend?: (w: Writer) => void,
   ): PlannedVector {
     this.#done.add(SECTION_RANK[id]!);
-    return this.#out.addVector(id, sectionStart, end, append, added, patches);
+    return this.#out.addVector(
+      id,
+      sectionStart,
+      end,
+      append,
+      added,
+      patches,
+      prepend,
+    );
   }
 
   /** The slow path's type and the import's. */
@@ -442,6 +498,7 @@ export class ModuleRewriter {
     w.bytes(this.#resumable ? SLOW_TYPE : TRAP_TYPE);
     w.bytes(IMPORT_TYPE);
     if (this.#definedMemories) w.bytes(FLAG_CALLBACK_TYPE);
+    if (this.#fuelType === this.#addedFuelType) w.bytes(FUEL_TYPE);
   }
 
   #writeImport(w: Writer): void {
@@ -522,6 +579,7 @@ export class ModuleRewriter {
   #flushBefore(rank: number): void {
     const missing = (r: number) => r < rank && !this.#done.has(r);
     if (missing(Rank.type)) {
+      this.#settleFuelType();
       this.#vector(1, -1, -1, (w) => this.#writeTypes(w), this.#addedTypes);
     }
     if (missing(Rank.import) && this.#addedImportEntries > 0) {
@@ -579,7 +637,9 @@ export class ModuleRewriter {
         slowFunction: this.#slowFunction,
         resumable: this.#resumable,
         registerCopies: this.#typeSection !== undefined && this.#countsFuel,
+        firstAppended: this.#firstAppended,
         countsFuel: this.#countsFuel,
+        fuelType: this.#fuelType < 0 ? undefined : this.#fuelType,
         stopFlag: this.#definedMemories && {
           memory: info.memoryIs64.length,
           onStopFlag: info.importedFunctions + 1,
@@ -669,14 +729,19 @@ export class ModuleRewriter {
     }
     if (copies.length + pads + helpers.length > 0) {
       const firstCopyType = this.#info.typeCount + this.#addedTypes;
-      out.replanVector(this.#functionSection!, 3, (w) => {
-        w.u32(this.#slowType);
-        for (let i = 0; i < copies.length; i++) w.u32(firstCopyType + i);
-        for (let i = 0; i < pads; i++) w.u32(this.#slowType);
-        for (const type of helperType) w.u32(type);
-      }, 1 + copies.length + pads + helpers.length);
+      out.replanVector(
+        this.#functionSection!,
+        3,
+        (w) => {
+          for (let i = 0; i < copies.length; i++) w.u32(firstCopyType + i);
+          for (let i = 0; i < pads; i++) w.u32(this.#slowType);
+          for (const type of helperType) w.u32(type);
+        },
+        1 + copies.length + pads + helpers.length,
+        (w) => w.u32(this.#slowType),
+      );
     }
-    rewriter.setHelperBase(this.#slowFunction + 1 + copies.length + pads);
+    rewriter.setHelperBase(this.#firstAppended + copies.length + pads);
     const slowBody = this.#slowBody();
     const hintsSize = yield* rewriter.branchHintsSize();
     if (hintsSize > 0) out.addHints(rewriter, hintsSize);
@@ -689,8 +754,8 @@ export class ModuleRewriter {
     );
     header.u32(total);
     out.add(header.finish());
-    out.addCode(rewriter, bodiesSize);
     out.add(slowBody);
+    out.addCode(rewriter, bodiesSize);
     for (const copy of copies) out.add(copy.bytes);
     for (let i = 0; i < pads; i++) out.add(PAD_BODY);
     for (const helper of helpers) out.add(helper.bytes);
@@ -735,7 +800,7 @@ export class ModuleRewriter {
       r.pos,
       end,
       this.#info.importedFunctions,
-      this.#info.addedImports,
+      this.#info.functionShift,
     );
     if (!rewritten) return this.#out.addInput(sectionStart, end);
     // The rewritten contents go out as they are, uncopied: a name section

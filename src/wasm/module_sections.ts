@@ -121,6 +121,7 @@ export function* readExportsSteps(
       case 0:
         info.checkFunction(r, index, at);
         info.declareFunction(index);
+        info.hostEntered.add(index);
         if (index >= info.importedFunctions) {
           patches.add(at, r.pos - at, info.shiftFunction(index));
         }
@@ -181,6 +182,7 @@ export function readStart(
   }
   info.hasStart = true;
   info.hostCallable.add(index);
+  info.hostEntered.add(index);
 }
 
 function describeType(signature: FunctionSignature | undefined): string {

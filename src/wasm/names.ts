@@ -1,7 +1,8 @@
 /**
- * Rewrites the `name` custom section after one function import has been
- * appended: function names, local names and label names are keyed by
- * function index, and every defined function's index grows by one.
+ * Rewrites the `name` custom section once function imports have been
+ * appended and the slow path put first among the defined functions:
+ * function names, local names and label names are keyed by function index,
+ * and every defined function's index grows by as much.
  *
  * A malformed name section is not an error for engines (they ignore it), so
  * it is not one here either: the section is then left as it was.
@@ -24,7 +25,7 @@ const FUNCTION_KEYED = new Set([1, 2, 3]);
  * @param start The first subsection.
  * @param end The section's end.
  * @param importedFunctions The original number of imported functions.
- * @param addedImports How many function imports were appended after them.
+ * @param shift How much each defined function's index grows.
  * @returns The new contents, or `undefined` if the section is malformed.
  *
  * @example Usage
@@ -43,10 +44,10 @@ export function rewriteNameSection(
   start: number,
   end: number,
   importedFunctions: number,
-  addedImports = 1,
+  shift = 1,
 ): Uint8Array | undefined {
   return runSteps(
-    rewriteNameSectionSteps(bytes, start, end, importedFunctions, addedImports),
+    rewriteNameSectionSteps(bytes, start, end, importedFunctions, shift),
   );
 }
 
@@ -58,7 +59,7 @@ export function rewriteNameSection(
  * @param start The first subsection.
  * @param end The section's end.
  * @param importedFunctions The original number of imported functions.
- * @param addedImports How many function imports were appended after them.
+ * @param shift How much each defined function's index grows.
  * @returns The steps, which return the new contents, or `undefined` if the
  *   section is malformed.
  */
@@ -67,13 +68,13 @@ export function* rewriteNameSectionSteps(
   start: number,
   end: number,
   importedFunctions: number,
-  addedImports = 1,
+  shift = 1,
 ): Steps<Uint8Array | undefined> {
   let mark = start;
   const r = new Reader(bytes, start, end);
   const w = new Writer(end - start + 64);
-  const shift = (index: number) =>
-    index >= importedFunctions ? index + addedImports : index;
+  const shifted = (index: number) =>
+    index >= importedFunctions ? index + shift : index;
   try {
     while (!r.atEnd()) {
       const id = r.u8();
@@ -93,7 +94,7 @@ export function* rewriteNameSectionSteps(
       const count = sub.count("name", 2);
       out.u32(count);
       for (let i = 0; i < count; i++) {
-        out.u32(shift(sub.u32()));
+        out.u32(shifted(sub.u32()));
         if (id === 1) {
           const from = sub.pos;
           sub.skip(sub.u32());

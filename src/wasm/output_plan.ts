@@ -158,14 +158,16 @@ export class OutputPlan {
 
   /**
    * Adds a vector section with `added` more entries, written by `append`
-   * after the input's. With `sectionStart` -1 the section is new.
+   * after the input's (and by `prepend` before them). With `sectionStart`
+   * -1 the section is new.
    *
    * @param id The section id.
    * @param sectionStart Where the section starts in the input, or -1.
    * @param end Where it ends.
-   * @param append Writes the added entries.
-   * @param added How many entries `append` writes.
+   * @param append Writes the added entries that follow the input's.
+   * @param added How many entries `append` and `prepend` write.
    * @param patches The index patches inside the input's entries.
+   * @param prepend Writes the added entries that come before the input's.
    * @returns Where it was planned.
    */
   addVector(
@@ -175,12 +177,14 @@ export class OutputPlan {
     append: (w: Writer) => void,
     added = 1,
     patches?: Patches,
+    prepend?: (w: Writer) => void,
   ): PlannedVector {
     const planned: PlannedVector = [this.#parts.length, sectionStart, end];
     let content: Writer;
     if (sectionStart < 0) {
       content = new Writer(64);
       content.u32(added);
+      prepend?.(content);
     } else {
       const bytes = this.#bytes;
       const head = new Reader(bytes, sectionStart + 1, end);
@@ -190,6 +194,7 @@ export class OutputPlan {
         end - head.pos + 64 + Math.max(0, patches?.growth() ?? 0),
       );
       content.u32(count + added);
+      prepend?.(content);
       if (patches) patches.copy(content, bytes, head.pos, end);
       else content.copy(bytes, head.pos, end);
     }
@@ -200,18 +205,21 @@ export class OutputPlan {
 
   /**
    * Plans again a vector section of the input planned earlier, with
-   * `added` entries written by `append` after the input's.
+   * `added` entries written by `append` after the input's (and by
+   * `prepend` before them).
    *
    * @param planned Where it was planned.
    * @param id The section id.
-   * @param append Writes the added entries.
-   * @param added How many entries `append` writes.
+   * @param append Writes the added entries that follow the input's.
+   * @param added How many entries `append` and `prepend` write.
+   * @param prepend Writes the added entries that come before the input's.
    */
   replanVector(
     [part, sectionStart, end]: PlannedVector,
     id: number,
     append: (w: Writer) => void,
     added: number,
+    prepend?: (w: Writer) => void,
   ): void {
     const old = this.#parts.splice(part, 2) as Uint8Array[];
     this.#size -= old[0]!.length + old[1]!.length;
@@ -220,6 +228,7 @@ export class OutputPlan {
     const count = head.u32();
     const content = new Writer(end - head.pos + 64);
     content.u32(count + added);
+    prepend?.(content);
     content.copy(this.#bytes, head.pos, end);
     append(content);
     const header = new Writer(6);

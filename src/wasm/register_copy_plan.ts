@@ -167,7 +167,7 @@ export function planRegisterCopy(
       checks.push(pos, code.cost(code.valueAt(edit)));
     } else if (kind === Edit.Flag) checks.push(pos, FLAG_CHECK);
   }
-  const copyIndex = targets.slowFunction + 1 + code.copies.length;
+  const copyIndex = targets.firstAppended + code.copies.length;
   const made = registerBody({
     bytes,
     start,
@@ -177,7 +177,7 @@ export function planRegisterCopy(
     functionIndex,
     copyIndex,
     importedFunctions: info.importedFunctions,
-    functionShift: info.addedImports,
+    functionShift: info.functionShift,
     memoryIs64: info.memoryIs64,
     typeCount: info.typeCount,
     fuelGlobal: targets.fuelGlobal,

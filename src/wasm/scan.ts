@@ -54,7 +54,7 @@ import {
   readMemArg,
   readOtherImmediate,
 } from "./immediates.ts";
-import { LIMITS, type ModuleInfo } from "./module.ts";
+import { type FunctionSignature, LIMITS, type ModuleInfo } from "./module.ts";
 import {
   ATOMIC_OPS,
   Copy,
@@ -365,6 +365,71 @@ export const UNCHECKED_FUNCTION_BYTES = 512;
  */
 export const UNCHECKED_CALL_BYTES = 65536;
 
+/**
+ * Deadline-only: the most code, in bytes, of a function that a table or a
+ * reference can call and that calls no defined function, up to which it
+ * goes without an entry check. Every call through a table or reference
+ * that may reach one counts as running that much (see
+ * `BodyScanner.settleEntryChecks`): small, so that the calls that may reach
+ * one weigh little against {@linkcode UNCHECKED_CALL_BYTES}.
+ */
+export const UNCHECKED_DYNAMIC_BYTES = 64;
+
+/** The value types of the function types that only match themselves. */
+const PLAIN_VALUE_TYPES = new Set([
+  "i32",
+  "i64",
+  "f32",
+  "f64",
+  "v128",
+  "funcref",
+  "externref",
+]);
+
+/**
+ * Per type index, the most code a call through a table or reference of
+ * that type may run in a function without an entry check: the largest
+ * `runs(index)` over the functions a table, a reference or the host can
+ * call (`runs` gives 0 for one that keeps its check). When every type of
+ * the module is a function type outside any recursion group, without
+ * `sub`, and of numeric, vector, `funcref` and `externref` values only, a
+ * call of a type can reach only functions of an identical type; otherwise
+ * (subtyping, or types equal through recursion groups) every call counts
+ * the largest of all.
+ */
+function dynamicLeafRuns(
+  info: ModuleInfo,
+  runs: (index: number) => number,
+): Int32Array {
+  const types = info.typeCount;
+  const signatures = info.typeSignatures;
+  const offsets = info.typeOffsets;
+  let plain = true;
+  for (let t = 0; t < types && plain; t++) {
+    const signature = signatures[t];
+    plain = offsets[t]! >= 0 && signature !== undefined &&
+      signature.params.every((v) => PLAIN_VALUE_TYPES.has(v)) &&
+      signature.results.every((v) => PLAIN_VALUE_TYPES.has(v));
+  }
+  // Identical function types share one signature object.
+  const bySignature = new Map<FunctionSignature | undefined, number>();
+  let most = 0;
+  for (const index of info.hostCallable) {
+    const bytes = runs(index);
+    if (bytes === 0) continue;
+    if (bytes > most) most = bytes;
+    const signature = signatures[info.functionTypes[index]!];
+    if (bytes > (bySignature.get(signature) ?? 0)) {
+      bySignature.set(signature, bytes);
+    }
+  }
+  const result = new Int32Array(types);
+  for (let t = 0; t < types; t++) {
+    result[t] = plain ? bySignature.get(signatures[t]) ?? 0 : most;
+  }
+  return result;
+}
+
 /** Refuses a `try` or `try_table` with more than `MAX_CATCH_CLAUSES`. */
 function tooManyClauses(at: number): never {
   return fail(
@@ -532,10 +597,12 @@ export class BodyScanner {
   #codeBytes: Int32Array = new Int32Array(0);
   /**
    * Deadline-only, the direct calls of defined functions (`call` and
-   * `return_call`) of defined function `f` are those from `#sitesFrom[f]`
-   * to `#sitesFrom[f + 1]`: each its callee (a defined function's number)
-   * and the edit right before it, left out unless the flag must be read
-   * there.
+   * `return_call`) and the calls through a table or reference
+   * (`call_indirect`, `call_ref` and their tail forms) of defined function
+   * `f` are those from `#sitesFrom[f]` to `#sitesFrom[f + 1]`: each its
+   * callee (a defined function's number, -1 for a call through a table or
+   * reference) and the edit right before it, left out unless the flag must
+   * be read there.
    */
   #sitesFrom: Int32Array = new Int32Array(0);
   #siteCallee: Int32Array = new Int32Array(64);
@@ -764,7 +831,7 @@ export class BodyScanner {
     // A deferred start that code may not name in `ref.func`, or -1.
     const undeclaredStart = info.startDeclared ? -1 : info.deferredStart;
     const importedFunctions = info.importedFunctions;
-    const shift = info.addedImports;
+    const shift = info.functionShift;
     const globalCount = info.globalCount;
     // Local and global indices below these are one byte and in range.
     const localFast = Math.min(0x80, localCount);
@@ -1079,6 +1146,15 @@ export class BodyScanner {
         } else if (strings !== undefined) {
           growth += this.#callString(op, index, opPos, p);
         }
+      } else if (
+        deadlineOnly &&
+        (op === 0x11 || op === 0x13 || op === 0x14 || op === 0x15)
+      ) {
+        // `call_indirect`, `return_call_indirect`, `call_ref`,
+        // `return_call_ref`: they may reach a function without an entry
+        // check (see `settleEntryChecks`). Recorded with their type index.
+        r.pos = immAt;
+        this.#addSite(-1 - r.u32(), this.#code.pushEdit(opPos, Edit.Skip, 0));
       }
 
       // GC allocations of a size the type fixes are paid by size up front.
@@ -1366,7 +1442,10 @@ export class BodyScanner {
     }
   }
 
-  /** Records a direct call of defined function `callee` (see `#sitesFrom`). */
+  /**
+   * Records a direct call of defined function `callee`, or a call through a
+   * table or reference if it is -1 (see `#sitesFrom`).
+   */
   #addSite(callee: number, edit: number): void {
     const n = this.#siteCount;
     if (n === this.#siteCallee.length) {
@@ -1389,23 +1468,29 @@ export class BodyScanner {
    * entry check and none before a call; this changes their sizes.
    *
    * A function loses its entry check when neither the host nor a table nor
-   * a reference can call it (those keep theirs, so a call from the host or
-   * through a table or reference lands on a check), no cycle of direct
-   * calls leads back to it through functions whose checks went (a
-   * depth-first walk keeps the check of each function it comes back to;
-   * it starts from the largest bodies, so that a cycle keeps the check of
-   * one of its larger functions), and its code plus what its direct calls
-   * of such functions run comes to at most
-   * {@linkcode UNCHECKED_FUNCTION_BYTES} (its loops keep their checks).
-   * Each body's direct calls of such functions may run up to
-   * {@linkcode UNCHECKED_CALL_BYTES} of code; each further call gets the
-   * flag's check right before it. Between two of its checks a body passes
-   * each of its call sites once at most (every way back goes through a
-   * loop header's check), however the calls are nested in blocks, so no
-   * stretch without a check runs more than one body's code and that much
-   * more. A bulk operator's helper checks the flag between its chunks, and
-   * a host import that calls the guest back calls a function that keeps
-   * its check.
+   * a reference can call it, no cycle of direct calls leads back to it
+   * through functions whose checks went (a depth-first walk keeps the check
+   * of each function it comes back to; it starts from the largest bodies,
+   * so that a cycle keeps the check of one of its larger functions), and
+   * its code plus what its direct calls of such functions run comes to at
+   * most {@linkcode UNCHECKED_FUNCTION_BYTES} (its loops keep their checks).
+   * One that a table or a reference can call loses it too when it is
+   * neither exported nor the start function (so a call from the host by
+   * name lands on a check), calls no defined function, directly or
+   * through a table or reference, and its code is at most
+   * {@linkcode UNCHECKED_DYNAMIC_BYTES}: every `call_indirect`, `call_ref`
+   * and tail form of them counts as a call of the longest such function
+   * it may reach (see `dynamicLeafRuns`). Each body's calls of functions
+   * without an entry check may run up to {@linkcode UNCHECKED_CALL_BYTES}
+   * of their code; each further call gets the flag's check right before
+   * it. Between two of its checks a body passes each of its call sites once
+   * at most (every way back goes through a loop header's check), however
+   * the calls are nested in blocks, so no stretch without a check runs more
+   * than one body's code and that much more. A bulk operator's helper
+   * checks the flag between its chunks; a host (an import, or its own code)
+   * that calls a function it took from a table or reference runs at most
+   * {@linkcode UNCHECKED_DYNAMIC_BYTES} of code before it returns or meets
+   * a check, and every other function it can call keeps its check.
    *
    * @param small The size, size prefix included, up to which a body
    * counts as small.
@@ -1433,6 +1518,20 @@ export class BodyScanner {
     const path = new Int32Array(n);
     const nextSite = new Int32Array(n);
     const codeBytes = this.#codeBytes;
+    const hostEntered = info.hostEntered;
+    // The functions a table or reference can call that may go unchecked,
+    // and per type, the most code a call through a table or reference of
+    // that type then runs.
+    const dynamicLeaf = new Uint8Array(n);
+    const dynamicRuns = dynamicLeafRuns(info, (index) => {
+      const f = index - imported;
+      if (f < 0 || hostEntered.has(index)) return 0;
+      if (sitesFrom[f] !== sitesFrom[f + 1]) return 0;
+      const bytes = codeBytes[f]!;
+      if (bytes > UNCHECKED_DYNAMIC_BYTES) return 0;
+      dynamicLeaf[f] = 1;
+      return bytes;
+    });
     const roots = new Int32Array(n);
     for (let i = 0; i < n; i++) roots[i] = i;
     roots.sort((a, b) => codeBytes[b]! - codeBytes[a]! || a - b);
@@ -1449,6 +1548,7 @@ export class BodyScanner {
         if (site < sitesFrom[f + 1]!) {
           nextSite[f] = site + 1;
           const g = callees[site]!;
+          if (g < 0) continue;
           if (state[g] === 0) {
             state[g] = 1;
             nextSite[g] = sitesFrom[g]!;
@@ -1462,7 +1562,11 @@ export class BodyScanner {
         let added = 0;
         for (let i = sitesFrom[f]!; i < sitesFrom[f + 1]!; i++) {
           const g = callees[i]!;
-          const w = state[g] === 2 ? runs[g]! : 0;
+          const w = g < 0
+            ? dynamicRuns[-1 - g]!
+            : state[g] === 2
+            ? runs[g]!
+            : 0;
           if (w === 0) continue;
           if (calls + w <= UNCHECKED_CALL_BYTES) calls += w;
           else {
@@ -1473,7 +1577,7 @@ export class BodyScanner {
         state[f] = 2;
         const bound = codeBytes[f]! + calls;
         const drop = keep[f] === 0 && bound <= UNCHECKED_FUNCTION_BYTES &&
-          !hostCallable.has(f + imported);
+          (dynamicLeaf[f] === 1 || !hostCallable.has(f + imported));
         if (drop) runs[f] = bound;
         if (!drop && added === 0) continue;
         const b = f * Body.Fields;
