@@ -1,7 +1,6 @@
 import assert from "./support/assert.ts";
 import { allRuns, runMain } from "./support/cli.ts";
 import { assembleWat } from "../guest/build.ts";
-import { watBinaryen } from "./support/instrument.ts";
 import {
   convertArgument,
   joinDashValues,
@@ -136,45 +135,6 @@ Deno.test("CLI: a result of -0 is shown as -0, in text and in JSON", async () =>
     assert.equal(record.value, "-0");
     assert.equal(record.message, "same returned -0");
   });
-});
-
-Deno.test("CLI: a reference result (a GC struct, a function) is named, in text and in JSON, not an internal error", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.writeFile(
-      `${dir}/refs.wasm`,
-      await watBinaryen(`(module
-        (type $s (struct (field i32)))
-        (func $f (export "f"))
-        (func (export "struct") (result anyref) (struct.new $s (i32.const 5)))
-        (func (export "func") (result funcref) (ref.func $f))
-        (func (export "both") (result anyref funcref)
-          (struct.new $s (i32.const 5)) (ref.func $f)))`),
-    );
-    const shown: [string, string, unknown][] = [
-      [
-        "struct",
-        "a reference (a GC struct or array)",
-        "a reference (a GC struct or array)",
-      ],
-      ["func", "a function reference", "a function reference"],
-      ["both", "[a reference (a GC struct or array), a function reference]", [
-        "a reference (a GC struct or array)",
-        "a function reference",
-      ]],
-    ];
-    for (const [name, text, value] of shown) {
-      const args = [`${dir}/refs.wasm`, "--invoke", name];
-      const plain = await runMain(["--allow-read"], args);
-      assert.equal(plain.code, 0, plain.stderr);
-      assert.equal(plain.stdout, `${name} returned: ${text}\nSuccess!\n`);
-      const json = await runMain(["--allow-read"], [...args, "--json"]);
-      assert.equal(json.code, 0, json.stderr);
-      assert.deepEqual(JSON.parse(json.stdout).value, value, name);
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 });
 
 Deno.test("CLI: --arg -1 is a negative number, and a value out of range is one line, exit 2", async () => {

@@ -100,17 +100,23 @@ async function nested(
 
 for (const mode of [COUNTING, STOP_ONLY]) {
   Deno.test(`an outer deadline still holds after a nested call returned (${mode.name})`, async () => {
-    const result = await nested(
-      mode,
-      ["call_back_then_spin", { timeout: 50 }],
-      [
-        "quick",
-      ],
-    );
-    assert.equal(expectOutcome(result.inner!, "returned").value, 7);
-    const outer = expectOutcome(result.outer, "timeout");
-    assert.ok(isDeadlineExceeded(outer.error));
-    assert.equal(outer.error.timeout, 50);
+    // A thread kept off its core may reach the nested call after the
+    // deadline, which then stops it too: that ending is right as well, and
+    // the next try gives the nested call more time to return first.
+    for (const timeout of [50, 400, 3_200]) {
+      const result = await nested(
+        mode,
+        ["call_back_then_spin", { timeout }],
+        ["quick"],
+      );
+      const outer = expectOutcome(result.outer, "timeout");
+      assert.ok(isDeadlineExceeded(outer.error));
+      assert.equal(outer.error.timeout, timeout);
+      if (result.inner!.outcome === "timeout") continue;
+      assert.equal(expectOutcome(result.inner!, "returned").value, 7);
+      return;
+    }
+    assert.fail("the nested call never returned before the outer deadline");
   });
 
   Deno.test(`an outer deadline stops a nested call that runs away, and then the outer call (${mode.name})`, async () => {

@@ -103,13 +103,41 @@ const LONGEST = [
  * shares with count no threads, or this would mark them.
  */
 const PROCESS_WIDE =
-  /Deno\.Command|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?:globalThis|WebAssembly)\.\w+ = /;
+  /Deno\.Command|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc\/|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?:globalThis|WebAssembly)\.\w+ = /;
+
+/**
+ * Files read by hand, whose every match of {@linkcode PROCESS_WIDE} is in
+ * what this process does not run: in comments (`"comments"`: a child's
+ * watchdog, or the one a deadline starts as any load's does; the rest of
+ * the file is still read), or in the scripts of the children the file
+ * starts (`"children"`: their memory readings). They share a process; one
+ * that comes to touch process-wide state must leave this list.
+ */
+const READ_BY_HAND = new Map<string, "comments" | "children">([
+  ["tests/fail_closed_test.ts", "comments"],
+  ["tests/fuel_meter_run_test.ts", "comments"],
+  ["tests/limits_instantiation_test.ts", "children"],
+  ["tests/nesting_test.ts", "comments"],
+  ["tests/real_quickjs_test.ts", "comments"],
+  ["tests/worker_stops_test.ts", "comments"],
+]);
+
+/** A file's text without its comment lines (`//`, or of a block comment). */
+function withoutComments(text: string): string {
+  return text.replace(/^\s*(?:\/\/|\/\*|\*).*$/gm, "");
+}
 
 /**
  * How many small files share a process: few enough that the groups still
  * spread over the cores at the end of the run.
  */
 const GROUP_SIZE = 8;
+
+/**
+ * What marks a file that loads binaryen (to assemble what wabt cannot),
+ * which takes a process about 2 s of CPU time the first time.
+ */
+const LOADS_BINARYEN = /watBinaryen|"binaryen"/;
 
 /** The entry module that runs a group's files in one runtime. */
 const GROUP_ENTRY = "tests/support/test_group.ts";
@@ -119,7 +147,7 @@ const GROUP_ENTRY = "tests/support/test_group.ts";
  * long unit on one core while the others sit idle: the files
  * {@linkcode LONGEST} names in its order, then the rest by size, and last
  * the files that touch nothing process-wide ({@linkcode PROCESS_WIDE}), a
- * group of them to a process.
+ * group of them to a process, those that load binaryen first.
  */
 async function units(): Promise<Unit[]> {
   const tests = await listFiles("tests/", (name) => name.endsWith("_test.ts"));
@@ -139,14 +167,22 @@ async function units(): Promise<Unit[]> {
   );
   const alone: Unit[] = [];
   const shared: string[] = [];
+  const heavy: string[] = [];
   for (const { path } of sized) {
     const text = await Deno.readTextFile(new URL(path, ROOT));
+    const read = READ_BY_HAND.get(path);
+    const touches = read === "children"
+      ? false
+      : PROCESS_WIDE.test(read === "comments" ? withoutComments(text) : text);
     if (
       rank(path) < LONGEST.length || path.startsWith("tests/isolation_") ||
-      PROCESS_WIDE.test(text)
+      touches
     ) alone.push({ name: path, args: [path] });
-    else shared.push(path);
+    else (LOADS_BINARYEN.test(text) ? heavy : shared).push(path);
   }
+  // The files that load binaryen first, together: as few groups as they
+  // fill load it.
+  shared.unshift(...heavy);
   const groups: Unit[] = [];
   for (let at = 0; at < shared.length; at += GROUP_SIZE) {
     const files = shared.slice(at, at + GROUP_SIZE);
