@@ -181,12 +181,127 @@ export const MAX_BINDINGS = 10_000;
 export const MAX_TAGS_AND_SEGMENTS = 100_000;
 
 /**
+ * What each thing the engine makes one by one as it instantiates a guest
+ * weighs in its {@linkcode instantiationWork}: about the nanoseconds it
+ * held the thread for each on a 2-core machine shared with other work
+ * (100,000 and 1,000,000 of each, instantiated with
+ * `new WebAssembly.Instance`), rounded up. Passive and declarative element
+ * segments' entries and types cost next to nothing there (the engine reads
+ * them as it compiles, or when they are first used); data segments cost
+ * about 45 ns each, and the engine takes at most 100,000.
+ */
+export const INSTANTIATION_WEIGHTS = {
+  /** A function the guest defines (a million empty ones: 50 to 90 ms). */
+  function: 100,
+  /** A global set by a lone `i32.const` or `ref.null` (a million: 8 to 35 ms). */
+  plainGlobal: 15,
+  /**
+   * A global set by another constant expression, which the engine evaluates
+   * as it instantiates (a million of `i64.const`, `global.get` or `i32.add`:
+   * 100 to 240 ms; of `struct.new`: up to 460).
+   */
+  evaluatedGlobal: 500,
+  /** A global set by a lone `ref.func` (a million: 400 to 650 ms). */
+  funcRefGlobal: 700,
+  /** An entry of an active element segment (a million: 130 to 330 ms). */
+  elementEntry: 300,
+  /**
+   * An initial element of a table whose initializer is not a lone
+   * `ref.null` (a million `ref.func`: 215 to 250 ms, a 55-byte guest).
+   */
+  filledTableElement: 500,
+} as const;
+
+/**
+ * The most {@linkcode instantiationWork} a guest instantiated in this
+ * process may have: about 10 ms of a shared 2-core machine's thread, fewer
+ * on a quiet one (100,000 functions, or 20,000 tables elements set by
+ * `ref.func`). Instantiation cannot be stopped, so a stop that comes while
+ * it runs lands that late. Real guests weigh a fraction of it (esbuild's
+ * about a fifth, QuickJS's and sql.js's a fiftieth).
+ */
+export const MAX_INSTANTIATION_WORK = 10_000_000;
+
+/** What a guest's instantiation does that grows with its counts. */
+export interface InstantiationCounts {
+  /** Functions the guest defines. */
+  functions: number;
+  /** Globals set by a lone `i32.const` or `ref.null`. */
+  plainGlobals: number;
+  /** Globals set by other constant expressions. */
+  evaluatedGlobals: number;
+  /** Globals set by a lone `ref.func`. */
+  funcRefGlobals: number;
+  /** Entries of active element segments. */
+  elementEntries: number;
+  /** Initial elements of tables with an initializer other than `ref.null`. */
+  filledTableElements: number;
+}
+
+/**
+ * The work the engine does one item at a time as it instantiates a guest,
+ * weighed by {@linkcode INSTANTIATION_WEIGHTS}.
+ *
+ * @param counts The guest's counts.
+ * @returns The sum of each count times its weight.
+ *
+ * @example Usage
+ * ```ts
+ * import { instantiationWork } from "./limits.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const counts = {
+ *   functions: 1000,
+ *   plainGlobals: 10,
+ *   evaluatedGlobals: 0,
+ *   funcRefGlobals: 0,
+ *   elementEntries: 500,
+ *   filledTableElements: 0,
+ * };
+ * assert.equal(instantiationWork(counts), 1000 * 100 + 10 * 15 + 500 * 300);
+ * ```
+ */
+export function instantiationWork(counts: InstantiationCounts): number {
+  const w = INSTANTIATION_WEIGHTS;
+  return counts.functions * w.function +
+    counts.plainGlobals * w.plainGlobal +
+    counts.evaluatedGlobals * w.evaluatedGlobal +
+    counts.funcRefGlobals * w.funcRefGlobal +
+    counts.elementEntries * w.elementEntry +
+    counts.filledTableElements * w.filledTableElement;
+}
+
+/** How each count is named in a refusal: one, and more than one. */
+const WORK_NAMES: [keyof InstantiationCounts, string, string][] = [
+  ["functions", "function", "functions"],
+  ["plainGlobals", "global set by a constant", "globals set by a constant"],
+  [
+    "evaluatedGlobals",
+    "global set by an expression",
+    "globals set by an expression",
+  ],
+  ["funcRefGlobals", "global set by ref.func", "globals set by ref.func"],
+  [
+    "elementEntries",
+    "active element segment entry",
+    "active element segment entries",
+  ],
+  [
+    "filledTableElements",
+    "table element set by an initializer",
+    "table elements set by an initializer",
+  ],
+];
+
+/**
  * Refuses a guest with more memories than {@linkcode MAX_MEMORIES}, whose
  * tables start with more elements than {@linkcode MAX_TABLE_ELEMENTS}, or
  * whose constant expressions allocate more than
  * {@linkcode MAX_ALLOCATED_ELEMENTS}, with more imports or exports than
- * {@linkcode MAX_BINDINGS}, or more tags or element segments than
- * {@linkcode MAX_TAGS_AND_SEGMENTS}, before the engine instantiates it;
+ * {@linkcode MAX_BINDINGS}, more tags or element segments than
+ * {@linkcode MAX_TAGS_AND_SEGMENTS}, or functions, globals and table
+ * elements that weigh more than {@linkcode MAX_INSTANTIATION_WORK}
+ * together, before the engine instantiates it;
  * and, before the engine compiles it, a guest whose bodies nest too deep or
  * whose blocks' function types carry too many values (what a rewrite
  * refuses, for a guest that is not rewritten). Bytes that cannot be decoded
@@ -196,7 +311,8 @@ export const MAX_TAGS_AND_SEGMENTS = 100_000;
  * @param label The guest's name in messages.
  * @param bodies Whether to check the bodies (a rewrite checks them itself).
  * @throws {GuestLoadError} With reason `limits`, for too many memories, table
- *   elements, imports, exports, tags or element segments.
+ *   elements, imports, exports, tags or element segments, or too much
+ *   instantiation work.
  * @throws {InvalidModule} For bodies whose validation would harm the host.
  */
 export function checkInstanceSize(
@@ -217,7 +333,8 @@ export function checkInstanceSize(
  * @param bodies Whether to check the bodies (a rewrite checks them itself).
  * @returns The steps.
  * @throws {GuestLoadError} With reason `limits`, for too many memories, table
- *   elements, imports, exports, tags or element segments.
+ *   elements, imports, exports, tags or element segments, or too much
+ *   instantiation work.
  */
 export function* checkInstanceSizeSteps(
   bytes: Uint8Array,
@@ -315,6 +432,29 @@ export function* checkInstanceSizeSteps(
       "limits",
       `${label} allocates ${allocated} struct fields and array elements in its constant expressions (globals, tables and element segments), more than the ${MAX_ALLOCATED_ELEMENTS} a guest instantiated in this process may (allocating that many can exhaust the whole process, and cannot be stopped)`,
       `give the guest smaller initial objects, or ${hint}`,
+    );
+  }
+  const footprint = info.footprint;
+  const counts: InstantiationCounts = {
+    functions: info.definedFunctions,
+    plainGlobals: footprint.plainGlobals,
+    evaluatedGlobals: footprint.evaluatedGlobals,
+    funcRefGlobals: footprint.funcRefGlobals,
+    elementEntries: footprint.elementEntries,
+    filledTableElements: footprint.filledTableElements,
+  };
+  const work = instantiationWork(counts);
+  if (work > MAX_INSTANTIATION_WORK) {
+    const parts = WORK_NAMES.filter(([key]) => counts[key] > 0)
+      .map(([key, one, many]) =>
+        `${counts[key]} ${counts[key] === 1 ? one : many}`
+      );
+    throw new GuestLoadError(
+      "limits",
+      `${label} has ${
+        parts.join(", ")
+      }, which weigh ${work} in instantiation work, more than the ${MAX_INSTANTIATION_WORK} a guest instantiated in this process may (the engine makes each as it instantiates, which cannot be stopped)`,
+      `give the guest fewer of them, or ${hint}`,
     );
   }
 }

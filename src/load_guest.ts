@@ -90,7 +90,8 @@ const START_SECTION = 8;
  * @throws {InvalidModule} When the bytes are not a valid module, or cannot be metered.
  * @throws {ImportError} When the guest needs an import that is missing or of the wrong kind.
  * @throws {GuestLoadError} With reason `limits`, when a memory or table starts above its `limits`,
- *   or the guest has more than 100 memories or its tables start with more than 1,000,000 elements.
+ *   or the guest has more than 100 memories, its tables start with more than 1,000,000 elements,
+ *   or its instantiation would hold the thread too long (see the README's Limits).
  * @throws {FuelExhausted} When a metered guest's start function runs out of fuel, or its
  *   instantiation alone (memories, tables, segments, constant allocations) costs more than `fuel`.
  * @throws {DeadlineExceeded} When the start function runs past the `timeout`.

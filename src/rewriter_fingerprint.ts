@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:b7ee328cb1bab53955415cf5bfb1c8aa0a73258d59de0a6d9a9f93ade1711015";
+  "sha256:e8dc7368379da42b6e71bec44f5a190ea928c5b4c623a08bdb305ec1d80c4af9";

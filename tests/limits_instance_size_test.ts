@@ -1,8 +1,10 @@
 /**
  * A guest loaded in this process may have at most `MAX_MEMORIES` memories,
  * tables of at most `MAX_TABLE_ELEMENTS` elements together, `MAX_BINDINGS`
- * imports and as many exports, and `MAX_TAGS_AND_SEGMENTS` tags and as many
- * element segments: nothing can cut the engine's instantiation short, and
+ * imports and as many exports, `MAX_TAGS_AND_SEGMENTS` tags and as many
+ * element segments, and functions, globals and table elements weighing
+ * `MAX_INSTANTIATION_WORK` together: nothing can cut the engine's
+ * instantiation short, and
  * many memories or large tables end the whole process (out of memory) or
  * hold it for minutes, many exports for seconds. Such a guest is refused with `GuestLoadError` (reason `limits`) before the
  * engine sees it; `invokeIsolated` loads it, where a failure ends only the
@@ -12,16 +14,21 @@
 
 import assert from "./support/assert.ts";
 import { runInSmallHeap } from "./support/small_heap_child.ts";
+import { stopFromWorker } from "./support/worker_stop.ts";
 import {
   FuelMeter,
+  isAborted,
+  isDeadlineExceeded,
   isGuestLoadError,
   loadGuest,
   runWasi,
   StopSignal,
 } from "../mod.ts";
 import {
+  INSTANTIATION_WEIGHTS,
   MAX_ALLOCATED_ELEMENTS,
   MAX_BINDINGS,
+  MAX_INSTANTIATION_WORK,
   MAX_MEMORIES,
   MAX_TABLE_ELEMENTS,
   MAX_TAGS_AND_SEGMENTS,
@@ -431,4 +438,135 @@ Deno.test("a guest at each of those caps loads and runs, plain and metered", asy
     const guest = await loadGuest(bytes, options);
     assert.equal(guest.call(`${MAX_BINDINGS - 1}`), 7);
   }
+});
+
+/** What instantiation makes one by one, beyond the entries above. */
+interface Work {
+  /** Empty functions `() -> ()` defined beside `f` and the start function. */
+  functions?: number;
+  /** Elements of a `(ref func)` table set by `ref.func` of `f`. */
+  filled?: number;
+  /** Globals, each of one of these initializers. */
+  globals?: ("i32" | "null" | "i64" | "func")[];
+  /** Whether the start function loops for ever (else it returns). */
+  spin?: boolean;
+}
+
+/**
+ * A module of that work, with `f: () -> i32` returning 7 and a start
+ * function; it defines `functions + 2` functions.
+ */
+function workModule(shape: Work): Uint8Array<ArrayBuffer> {
+  const { functions = 0, filled = 0, globals = [], spin = false } = shape;
+  const declared = [...leb(functions + 2)];
+  declared.push(0, 1);
+  for (let i = 0; i < functions; i++) declared.push(1);
+  const initializers = {
+    i32: [0x7f, 0, 0x41, 1, 0x0b],
+    null: [0x70, 0, 0xd0, 0x70, 0x0b],
+    i64: [0x7e, 0, 0x42, 1, 0x0b],
+    func: [0x70, 0, 0xd2, 0, 0x0b],
+  };
+  const start = spin ? [7, 0, 0x03, 0x40, 0x0c, 0, 0x0b, 0x0b] : [2, 0, 0x0b];
+  const bodies = [...leb(functions + 2), 4, 0, 0x41, 7, 0x0b, ...start];
+  for (let i = 0; i < functions; i++) bodies.push(2, 0, 0x0b);
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, [2, 0x60, 0, 1, 0x7f, 0x60, 0, 0]),
+    ...section(3, declared),
+    // (table (ref func) filled (ref.func $f)), or none.
+    ...(filled === 0
+      ? []
+      : section(4, [1, 0x40, 0, 0x64, 0x70, 0, ...leb(filled), 0xd2, 0, 0x0b])),
+    ...section(6, [
+      ...leb(globals.length),
+      ...globals.flatMap((g) => initializers[g]),
+    ]),
+    ...section(7, [1, 1, 0x66, 0x00, 0]),
+    ...section(8, [1]),
+    // f declared for ref.func.
+    ...section(9, [1, 3, 0, 1, 0]),
+    ...section(10, bodies),
+  ]);
+}
+
+Deno.test("instantiation work just over the cap is refused by every in-process loader, named by its counts", async () => {
+  const w = INSTANTIATION_WEIGHTS;
+  assert.equal(MAX_INSTANTIATION_WORK, 10_000_000);
+  // 5 functions and 19,999 elements set by ref.func weigh the cap exactly;
+  // one global set by a constant more is over it.
+  const atCap = { functions: 3, filled: 19_999 };
+  assert.equal(
+    5 * w.function + 19_999 * w.filledTableElement,
+    MAX_INSTANTIATION_WORK,
+  );
+  const over: [Work, string][] = [
+    [
+      { ...atCap, globals: ["i32"] },
+      `has 5 functions, 1 global set by a constant, 19999 table elements set by an initializer, which weigh ${
+        MAX_INSTANTIATION_WORK + w.plainGlobal
+      } in instantiation work, more than the 10000000`,
+    ],
+    // A million functions held the thread 70 to 180 ms as they instantiated.
+    [
+      { functions: MAX_INSTANTIATION_WORK / w.function - 1 },
+      "has 100001 functions, which weigh 10000100 in instantiation work",
+    ],
+    // Each kind of global at its weight: ref.func the dearest, ref.null
+    // and i32.const the cheapest.
+    [
+      {
+        functions: 98,
+        filled: 19_980,
+        globals: ["func", "i64", "null", "i32", "func"],
+      },
+      "has 100 functions, 2 globals set by a constant, 1 global set by an expression, 2 globals set by ref.func, 19980 table elements set by an initializer, which weigh 10001930 in instantiation work",
+    ],
+  ];
+  for (const [shape, message] of over) {
+    const bytes = workModule(shape);
+    // The engine itself takes them: only the cap refuses them.
+    assert.ok(WebAssembly.validate(bytes), message);
+    const refused = (label: string) => (error: unknown) =>
+      isGuestLoadError(error) && error.reason === "limits" &&
+      error.message.startsWith(`${label} ${message}`) &&
+      error.message.includes(
+        "give the guest fewer of them, or run it with invokeIsolated",
+      );
+    for (
+      const options of [
+        {},
+        { fuel: 1e6 },
+        { timeout: 10_000 },
+        { stop: new StopSignal() },
+        { limits: { memory: 65_536 } },
+      ]
+    ) {
+      await assert.rejects(
+        loadGuest(bytes, options),
+        refused("bytes"),
+        message,
+      );
+    }
+    await assert.rejects(runWasi(bytes), refused("bytes"), message);
+    assert.throws(() => new FuelMeter(bytes), refused("the module"), message);
+  }
+});
+
+Deno.test("a guest at the instantiation work cap loads, and a deadline or a StopSignal from another thread on the load lands", async () => {
+  const at = workModule({ functions: 3, filled: 19_999 });
+  assert.equal((await loadGuest(at)).call("f"), 7);
+  assert.equal((await loadGuest(at, { fuel: 1e6 })).call("f"), 7);
+  // Its start function spins: only the load's stop ends it (an
+  // AbortSignal of this thread cannot fire while it runs).
+  const spin = workModule({ functions: 3, filled: 19_999, spin: true });
+  await assert.rejects(
+    loadGuest(spin, { timeout: 50 }),
+    (error: unknown) => isDeadlineExceeded(error),
+  );
+  const stopped = await stopFromWorker((stop, started) => {
+    started();
+    return loadGuest(spin, { stop }).then(() => "loaded", (error) => error);
+  });
+  assert.ok(isAborted(stopped), String(stopped));
 });

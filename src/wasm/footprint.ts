@@ -38,6 +38,23 @@ export interface Footprint {
    * operator whose effect is not modelled: its work is then unbounded.
    */
   unbounded: boolean;
+  /**
+   * Globals initialized by a lone `i32.const` or `ref.null`, which the
+   * engine stores as it decodes them.
+   */
+  plainGlobals: number;
+  /** Globals initialized by a lone `ref.func`: each makes a function reference. */
+  funcRefGlobals: number;
+  /**
+   * Globals initialized by any other constant expression, which the engine
+   * evaluates one by one as it instantiates.
+   */
+  evaluatedGlobals: number;
+  /**
+   * The initial elements of the tables the module defines with an
+   * initializer other than a lone `ref.null`, each set to its value.
+   */
+  filledTableElements: number;
 }
 
 /**
@@ -62,6 +79,10 @@ export function newFootprint(): Footprint {
     allocatedElements: 0,
     sizedElements: 0,
     unbounded: false,
+    plainGlobals: 0,
+    funcRefGlobals: 0,
+    evaluatedGlobals: 0,
+    filledTableElements: 0,
   };
 }
 

@@ -543,8 +543,14 @@ export class ModuleInfo {
         const typeAt = r.pos;
         readRefType(r, this.typeCount);
         this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
-        this.#addTable(readTableLimits(r));
+        const limits = readTableLimits(r);
+        this.#addTable(limits);
+        const init = r.pos;
         readConstExpr(r, this, this.globalCount, patches);
+        // Every element set to the initializer's value as it instantiates.
+        if (loneOperator(r.bytes, init, r.pos) !== 0xd0) {
+          this.footprint.filledTableElements += limits.min;
+        }
       } else {
         const typeAt = r.pos;
         readRefType(r, this.typeCount);
@@ -617,9 +623,14 @@ export class ModuleInfo {
     for (let i = 0; i < count; i++) {
       readValType(r, this.typeCount);
       readMutability(r);
+      const at = r.pos;
       this.globalValues.push(
         readConstExpr(r, this, this.globalCount, patches),
       );
+      const lone = loneOperator(r.bytes, at, r.pos);
+      if (lone === 0x41 || lone === 0xd0) this.footprint.plainGlobals++;
+      else if (lone === 0xd2) this.footprint.funcRefGlobals++;
+      else this.footprint.evaluatedGlobals++;
       this.globalCount++;
       if (r.pos - mark >= READ_STEP_BYTES) {
         mark = r.pos;
@@ -627,6 +638,17 @@ export class ModuleInfo {
       }
     }
   }
+}
+
+/**
+ * The operator of a constant expression from `start` to `end` that is one
+ * operator with one LEB128 immediate (`i32.const`, `ref.null`,
+ * `ref.func`) and its `end`, else -1.
+ */
+function loneOperator(bytes: Uint8Array, start: number, end: number): number {
+  let at = start + 1;
+  while (at < end && (bytes[at]! & 0x80) !== 0) at++;
+  return at + 2 === end ? bytes[start]! : -1;
 }
 
 /**

@@ -156,6 +156,7 @@ export const Copy = {
  *
  * assert.equal(SINGLE_BYTE.name[0x6a], "i32.add");
  * assert.equal(SINGLE_BYTE.imm[0x41], Imm.I32);
+ * assert.equal(SINGLE_BYTE.compileWeight[0x10], 256); // call
  * ```
  */
 export interface OpcodeSpace {
@@ -169,6 +170,12 @@ export interface OpcodeSpace {
   readonly trait: Uint8Array;
   /** What a register copy does with each opcode ({@linkcode Copy}). */
   readonly copy: Uint8Array;
+  /**
+   * What each opcode adds to a function's compile cost beyond its bytes
+   * (see `MAX_COMPILE_COST` in `scan.ts`), in units of about 10 ns of V8's
+   * baseline compile at the first call on 2 busy cores.
+   */
+  readonly compileWeight: Int16Array;
   /** Text-format name per opcode; `""` if unknown. */
   readonly name: readonly string[];
 }
@@ -182,6 +189,7 @@ function space(prefix: number, size: number): OpcodeSpace & {
     role: new Uint8Array(size),
     trait: new Uint8Array(size),
     copy: new Uint8Array(size),
+    compileWeight: new Int16Array(size),
     name: new Array<string>(size).fill(""),
   };
 }
@@ -555,6 +563,52 @@ export const MISC_OPS: OpcodeSpace = misc;
 export const SIMD_OPS: OpcodeSpace = simd;
 /** The 0xFE (threads and atomics) opcodes. */
 export const ATOMIC_OPS: OpcodeSpace = atomics;
+
+/** Sets the compile weight of the given opcodes of one space. */
+function weigh(target: OpcodeSpace, weight: number, ...codes: number[]): void {
+  for (const code of codes) target.compileWeight[code] = weight;
+}
+
+// Compile weights, measured on Deno 2.9.6 at the first call: a constant or
+// `local.*` next to nothing; arithmetic 30 to 50 ns; a call, an integer
+// division or remainder, a trapping truncation, a `throw` or `memory.grow`
+// spills the value stack or emits a trap's code, about 2.5 µs; a
+// `call_indirect` or `call_ref` up to 10 µs.
+// A `nop` compiles to nothing (7 MB of them, near the most a function may
+// have, took 18 to 20 ms on 2 busy cores): its byte is taken back.
+weigh(single, -1, 0x01);
+// Numeric operators, then loads, stores and globals.
+single.compileWeight.fill(8, 0x45, 0xc5);
+single.compileWeight.fill(8, 0x23, 0x3f);
+// call, return_call, throw, rethrow, throw_ref, memory.grow.
+weigh(single, 256, 0x10, 0x12, 0x08, 0x09, 0x0a, 0x40);
+// call_indirect, return_call_indirect, call_ref, return_call_ref.
+weigh(single, 1024, 0x11, 0x13, 0x14, 0x15);
+// Integer divisions and remainders, trapping truncations.
+weigh(single, 256, 0x6d, 0x6e, 0x6f, 0x70, 0x7f, 0x80, 0x81, 0x82);
+weigh(single, 256, 0xa8, 0xa9, 0xaa, 0xab, 0xae, 0xaf, 0xb0, 0xb1);
+// table.get, table.set, ref.func: about 3 µs. select: 0.4 µs.
+weigh(single, 512, 0x25, 0x26, 0xd2);
+weigh(single, 80, 0x1b, 0x1c);
+// try, try_table: a handler each, dearer the more a function has (at no
+// weight, 105,000 empty `try … catch_all` took 0.9 to 2 s, 84,000
+// `try_table`s 0.2 to 1.1 s; at 512, 4,000 of either 0.5 to 16 ms).
+weigh(single, 512, 0x06, 0x1f);
+// Saturating truncations 1.5 µs; memory and table bulk operators 5 µs.
+weigh(misc, 160, 0, 1, 2, 3, 4, 5, 6, 7);
+weigh(misc, 1024, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17);
+// SIMD as arithmetic; `v128.const` more.
+simd.compileWeight.fill(8);
+weigh(simd, 48, 0x0c);
+// GC: allocations 2 to 4 µs, casts 0.7 µs; the array bulk operators as
+// memory's; the rest 128.
+gc.compileWeight.fill(128);
+weigh(gc, 256, 0x00, 0x01, 0x06, 0x07, 0x08, 0x09, 0x0a);
+weigh(gc, 64, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19);
+weigh(gc, 1024, 0x10, 0x11, 0x12, 0x13);
+// Atomics 32; memory.atomic.notify and the waits call the runtime.
+atomics.compileWeight.fill(32);
+weigh(atomics, 256, 0, 1, 2);
 
 /** Every opcode space, keyed by prefix byte (-1 for single-byte opcodes). */
 export const SPACES: readonly OpcodeSpace[] = [

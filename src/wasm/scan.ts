@@ -170,60 +170,10 @@ for (let op = 0; op < 256; op++) {
  * leaves the operator to the scan loop.
  */
 /**
- * What each operator adds to a function's compile cost (see
- * `MAX_COMPILE_COST`) beyond its bytes, per one-byte opcode. Measured on
- * Deno 2.9.6 at the first call, in units of about 10 ns of V8's baseline
- * compile on 2 busy cores: a constant or `local.*` next to nothing;
- * arithmetic 30 to 50 ns; a call, an integer division or remainder, a
- * trapping truncation, a `throw` or `memory.grow` spills the value stack or
- * emits a trap's code, about 2.5 µs; a `call_indirect` or `call_ref` up to
- * 10 µs.
+ * What each one-byte operator adds to a function's compile cost (see
+ * `MAX_COMPILE_COST`) beyond its bytes: the operator table's column.
  */
-const COMPILE_WEIGHT = new Int16Array(256);
-/** The same for `0xfc` (bulk memory, saturating truncations) opcodes. */
-const MISC_COMPILE_WEIGHT = new Uint16Array(MISC_OPS.imm.length);
-/** The same for `0xfd` (SIMD) opcodes. */
-const SIMD_COMPILE_WEIGHT = new Uint16Array(SIMD_OPS.imm.length).fill(8);
-/** The same for `0xfb` (GC) opcodes. */
-const GC_COMPILE_WEIGHT = new Uint16Array(GC_OPS.imm.length).fill(128);
-/** The same for `0xfe` (atomic) opcodes. */
-const ATOMIC_COMPILE_WEIGHT = new Uint16Array(ATOMIC_OPS.imm.length).fill(32);
-{
-  const set = (
-    table: Uint16Array | Int16Array,
-    weight: number,
-    ...ops: number[]
-  ) => {
-    for (const op of ops) table[op] = weight;
-  };
-  // A `nop` compiles to nothing (7 MB of them, near the most a function
-  // may have, took 18 to 20 ms on 2 busy cores): its byte is taken back.
-  COMPILE_WEIGHT[0x01] = -1;
-  // Numeric operators, then loads, stores and globals.
-  for (let op = 0x45; op <= 0xc4; op++) COMPILE_WEIGHT[op] = 8;
-  for (let op = 0x23; op <= 0x3e; op++) COMPILE_WEIGHT[op] = 8;
-  // call, return_call, throw, rethrow, throw_ref, memory.grow.
-  set(COMPILE_WEIGHT, 256, 0x10, 0x12, 0x08, 0x09, 0x0a, 0x40);
-  // call_indirect, return_call_indirect, call_ref, return_call_ref.
-  set(COMPILE_WEIGHT, 1024, 0x11, 0x13, 0x14, 0x15);
-  // Integer divisions and remainders, trapping truncations.
-  set(COMPILE_WEIGHT, 256, 0x6d, 0x6e, 0x6f, 0x70, 0x7f, 0x80, 0x81, 0x82);
-  set(COMPILE_WEIGHT, 256, 0xa8, 0xa9, 0xaa, 0xab, 0xae, 0xaf, 0xb0, 0xb1);
-  // table.get, table.set, ref.func: about 3 µs. select: 0.4 µs.
-  set(COMPILE_WEIGHT, 512, 0x25, 0x26, 0xd2);
-  set(COMPILE_WEIGHT, 80, 0x1b, 0x1c);
-  // Saturating truncations 1.5 µs; memory and table bulk operators 5 µs.
-  set(MISC_COMPILE_WEIGHT, 160, 0, 1, 2, 3, 4, 5, 6, 7);
-  set(MISC_COMPILE_WEIGHT, 1024, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17);
-  set(SIMD_COMPILE_WEIGHT, 48, 0x0c);
-  // Allocations 2 to 4 µs, casts 0.7 µs; the array bulk operators as
-  // memory's.
-  set(GC_COMPILE_WEIGHT, 256, 0x00, 0x01, 0x06, 0x07, 0x08, 0x09, 0x0a);
-  set(GC_COMPILE_WEIGHT, 64, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19);
-  set(GC_COMPILE_WEIGHT, 1024, 0x10, 0x11, 0x12, 0x13);
-  // memory.atomic.notify and the waits call the runtime.
-  set(ATOMIC_COMPILE_WEIGHT, 256, 0, 1, 2);
-}
+const COMPILE_WEIGHT = SINGLE_BYTE.compileWeight;
 const PLAIN = new Uint8Array(256);
 const enum Skip {
   None = 1,
@@ -322,7 +272,7 @@ const MAX_CATCH_CLAUSES = 16_384;
 const MAX_COMPILE_UNITS = 1 << 20;
 /**
  * The most a function's compile cost may be: its body's bytes, plus each
- * operator's weight in `COMPILE_WEIGHT` and its kin (a `call` 256, a
+ * operator's weight (the operator table's `compileWeight`: a `call` 256, a
  * `call_indirect` or `call_ref` 1,024, a division 256, a bulk operator
  * 1,024). V8's baseline compile at the first call takes about 10 ns a unit
  * on 2 busy cores, whatever the locals (which `MAX_COMPILE_UNITS` counts):
@@ -960,23 +910,23 @@ export class BodyScanner {
       } else {
         let space: OpcodeSpace;
         let spaceCost: Float64Array;
-        let spaceWeight: Uint16Array;
+        let spaceWeight: Int16Array;
         if (op === 0xfc) {
           space = MISC_OPS;
           spaceCost = costs.misc;
-          spaceWeight = MISC_COMPILE_WEIGHT;
+          spaceWeight = MISC_OPS.compileWeight;
         } else if (op === 0xfd) {
           space = SIMD_OPS;
           spaceCost = costs.simd;
-          spaceWeight = SIMD_COMPILE_WEIGHT;
+          spaceWeight = SIMD_OPS.compileWeight;
         } else if (op === 0xfb) {
           space = GC_OPS;
           spaceCost = costs.gc;
-          spaceWeight = GC_COMPILE_WEIGHT;
+          spaceWeight = GC_OPS.compileWeight;
         } else if (op === 0xfe) {
           space = ATOMIC_OPS;
           spaceCost = costs.atomics;
-          spaceWeight = ATOMIC_COMPILE_WEIGHT;
+          spaceWeight = ATOMIC_OPS.compileWeight;
         } else {
           return unknownOpcode(-1, op, opPos);
         }
