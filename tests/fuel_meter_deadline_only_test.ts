@@ -105,7 +105,7 @@ Deno.test("deadline-only FuelMeter: a spin loop, a failed-grow pump and 1 GiB me
     const bulk = await attached(BULK);
     assertTimedOut(bulk.meter, () => bulk.exports[name](), name);
     // The meter is ready again: a pending flag does not stop the next run.
-    const copied = bulk.meter.run(() => bulk.exports.copy(), {
+    const copied = bulk.meter.run(() => bulk.exports.copy_part(), {
       timeout: GUARD,
     });
     expectOutcome(copied, "returned");

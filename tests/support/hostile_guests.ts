@@ -30,7 +30,8 @@ export const FREE_LOOP = await assembleWat(`
 
 /**
  * 1 GiB bulk operators on fresh memory, each one operator: `fill` and `copy`
- * once, `fill_forever` for ever.
+ * once, `fill_forever` for ever; `fill_part` and `copy_part` over 16 MiB,
+ * hundreds of chunks, for a run that must get to its end.
  */
 export const BULK = await assembleWat(`
 (module
@@ -39,6 +40,10 @@ export const BULK = await assembleWat(`
     (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000)))
   (func (export "copy")
     (memory.copy (i32.const 0x100) (i32.const 0) (i32.const 0x3fffff00)))
+  (func (export "fill_part")
+    (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x1000000)))
+  (func (export "copy_part")
+    (memory.copy (i32.const 0x100) (i32.const 0) (i32.const 0x1000000)))
   (func (export "fill_forever")
     (loop $again
       (memory.fill (i32.const 0) (i32.const 7) (i32.const 0x40000000))
