@@ -97,13 +97,22 @@ Deno.test("deadline-only entry checks: a body's calls of unchecked functions run
   assert.equal(flagReads(bytes), 2 + calls - unchecked);
 });
 
-Deno.test("deadline-only entry checks: a call through a table counts as the longest unchecked function of its type against the body's bound", async () => {
-  // $leaf's code: eight seven-byte lines (local.get 0, i32.const 9,
-  // i32.add, local.set 0), local.get 0 and end.
+/**
+ * For a leaf of eight seven-byte lines and a three-byte end (59 bytes of
+ * code): how many calls of it a body's bound counts, and a number of calls
+ * 100 past that.
+ */
+function callsPastTheBound(): { counted: number; calls: number } {
   const leafCode = 8 * 7 + 3;
   assert.ok(leafCode <= UNCHECKED_DYNAMIC_BYTES);
   const counted = Math.floor(UNCHECKED_CALL_BYTES / leafCode);
-  const calls = counted + 100;
+  return { counted, calls: counted + 100 };
+}
+
+Deno.test("deadline-only entry checks: a call through a table counts as the longest unchecked function of its type against the body's bound", async () => {
+  // $leaf: eight seven-byte lines (local.get 0, i32.const 9, i32.add,
+  // local.set 0), then local.get 0 and end.
+  const { counted, calls } = callsPastTheBound();
   // $a and $b are the same type: a call of type $a can reach $leaf. Calls
   // of type $c can reach only $wide, which keeps its check: they count
   // nothing.
@@ -145,13 +154,10 @@ Deno.test("deadline-only entry checks: a call through a table counts as the long
 });
 
 Deno.test("deadline-only entry checks: with subtypes, a call through a reference counts as the longest unchecked function of any type", async () => {
-  // $leaf's code: eight seven-byte lines, ref.null eq and end. Its type is
-  // a subtype of $super with another signature: a call_ref of type $super
+  // $leaf: eight seven-byte lines, then ref.null eq and end. Its type is a
+  // subtype of $super with another signature: a call_ref of type $super
   // reaches it.
-  const leafCode = 8 * 7 + 3;
-  assert.ok(leafCode <= UNCHECKED_DYNAMIC_BYTES);
-  const counted = Math.floor(UNCHECKED_CALL_BYTES / leafCode);
-  const calls = counted + 100;
+  const { counted, calls } = callsPastTheBound();
   const bytes = await watBinaryen(`(module
     (memory 1)
     (type $super (sub (func (result anyref))))
