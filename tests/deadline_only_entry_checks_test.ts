@@ -29,6 +29,16 @@ function times(n: number, text: string): string {
   return Array.from({ length: n }, () => text).join("\n");
 }
 
+/** The deadline-only rewrite's `run(6)` returns what the plain module's does. */
+async function assertRunsAsPlain(bytes: Uint8Array): Promise<void> {
+  const plain = new WebAssembly.Instance(
+    new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>),
+  ).exports.run as (n: number) => number;
+  const guest = await loadGuest(bytes, { fuel: false });
+  const ran = expectOutcome(guest.invoke("run", [6]), "returned");
+  assert.equal(ran.value, plain(6));
+}
+
 Deno.test("deadline-only entry checks: a short function only direct calls reach has none, nor a very short table one that calls nothing; exported, calling, recursive and long ones keep theirs", async () => {
   // 500 `i32.add`s of a local and a constant: over the bound on their own.
   const long = times(
@@ -67,13 +77,7 @@ Deno.test("deadline-only entry checks: a short function only direct calls reach 
   // run, exported, recursive, long, table_calls and table_long; not short
   // nor in_table.
   assert.equal(flagReads(bytes), 6);
-  // The same results as the plain module.
-  const plain = new WebAssembly.Instance(
-    new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>),
-  ).exports.run as (n: number) => number;
-  const guest = await loadGuest(bytes, { fuel: false });
-  const ran = expectOutcome(guest.invoke("run", [6]), "returned");
-  assert.equal(ran.value, plain(6));
+  await assertRunsAsPlain(bytes);
 });
 
 Deno.test("deadline-only entry checks: a body's calls of unchecked functions run a bounded amount of their code, then each call reads the flag", async () => {
@@ -144,13 +148,7 @@ Deno.test("deadline-only entry checks: a call through a table counts as the long
   // run, many and wide keep their entry checks, leaf loses its; the calls
   // of type $a past the bound read the flag.
   assert.equal(flagReads(bytes), 3 + calls - counted);
-  // The same results as the plain module.
-  const plain = new WebAssembly.Instance(
-    new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>),
-  ).exports.run as (n: number) => number;
-  const guest = await loadGuest(bytes, { fuel: false });
-  const ran = expectOutcome(guest.invoke("run", [6]), "returned");
-  assert.equal(ran.value, plain(6));
+  await assertRunsAsPlain(bytes);
 });
 
 Deno.test("deadline-only entry checks: with subtypes, a call through a reference counts as the longest unchecked function of any type", async () => {
@@ -209,22 +207,31 @@ async function hostileGuest(): Promise<Uint8Array> {
   );
 }
 
+/**
+ * Loads a hostile guest deadline-only, plain or async; `call` runs an export
+ * under a 30 ms deadline, `marked` tells whether it called `host.mark`.
+ */
+async function deadlineOnly(bytes: Uint8Array, async: boolean) {
+  let marked = false;
+  const guest: Guest = await loadGuest(bytes, {
+    fuel: false,
+    async,
+    imports: { host: { mark: () => (marked = true) } },
+  });
+  const call = (name: string, args: number[]) =>
+    async
+      ? guest.invokeAsync(name, args, { timeout: 30 })
+      : Promise.resolve(guest.invoke(name, args, { timeout: 30 }));
+  return { call, marked: () => marked };
+}
+
 for (const async of [false, true]) {
   Deno.test(
     `deadline-only entry checks: a chain of unchecked calls, a cycle of tail calls and a huge fill are stopped by a deadline (${
       async ? "async" : "plain"
     } calls)`,
     async () => {
-      let marked = false;
-      const guest: Guest = await loadGuest(await hostileGuest(), {
-        fuel: false,
-        async,
-        imports: { host: { mark: () => (marked = true) } },
-      });
-      const call = (name: string, args: number[]) =>
-        async
-          ? guest.invokeAsync(name, args, { timeout: 30 })
-          : Promise.resolve(guest.invoke(name, args, { timeout: 30 }));
+      const { call, marked } = await deadlineOnly(await hostileGuest(), async);
       for (const [name, args] of [["chain", [1]], ["cycle", []]] as const) {
         const stopped = expectOutcome(await call(name, [...args]), "timeout");
         assert.ok(isDeadlineExceeded(stopped.error), name);
@@ -232,7 +239,7 @@ for (const async of [false, true]) {
       const filled = expectOutcome(await call("fill", []), "timeout");
       assert.ok(isDeadlineExceeded(filled.error));
       // Stopped inside the fill: the call after it never ran.
-      assert.equal(marked, false);
+      assert.equal(marked(), false);
     },
   );
 }
@@ -296,17 +303,10 @@ for (const async of [false, true]) {
       async ? "async" : "plain"
     } calls)`,
     async () => {
-      const bytes = await hostileTableGuest();
-      let marked = false;
-      const guest: Guest = await loadGuest(bytes, {
-        fuel: false,
+      const { call, marked } = await deadlineOnly(
+        await hostileTableGuest(),
         async,
-        imports: { host: { mark: () => (marked = true) } },
-      });
-      const call = (name: string, args: number[]) =>
-        async
-          ? guest.invokeAsync(name, args, { timeout: 30 })
-          : Promise.resolve(guest.invoke(name, args, { timeout: 30 }));
+      );
       // The cycles end on their own: they run far past the deadline, but a
       // rewrite that let them go unchecked would see them return.
       const cycles = 0x7fffffff;
@@ -325,7 +325,7 @@ for (const async of [false, true]) {
       const filled = expectOutcome(await call("fill", []), "timeout");
       assert.ok(isDeadlineExceeded(filled.error));
       // Stopped inside the fill: the call after it never ran.
-      assert.equal(marked, false);
+      assert.equal(marked(), false);
     },
   );
 }
