@@ -262,32 +262,52 @@ export interface InstantiationCounts {
  * ```
  */
 export function instantiationWork(counts: InstantiationCounts): number {
-  const w = INSTANTIATION_WEIGHTS;
-  return counts.functions * w.function +
-    counts.plainGlobals * w.plainGlobal +
-    counts.evaluatedGlobals * w.evaluatedGlobal +
-    counts.funcRefGlobals * w.funcRefGlobal +
-    counts.elementEntries * w.elementEntry +
-    counts.filledTableElements * w.filledTableElement;
+  let work = 0;
+  for (const [key, weight] of INSTANTIATION_ITEMS) {
+    work += counts[key] * INSTANTIATION_WEIGHTS[weight];
+  }
+  return work;
 }
 
-/** How each count is named in a refusal: one, and more than one. */
-const WORK_NAMES: [keyof InstantiationCounts, string, string][] = [
-  ["functions", "function", "functions"],
-  ["plainGlobals", "global set by a constant", "globals set by a constant"],
+/**
+ * Each count of {@linkcode InstantiationCounts}: its weight in
+ * {@linkcode INSTANTIATION_WEIGHTS}, and how a refusal names one of it and
+ * more than one.
+ */
+const INSTANTIATION_ITEMS: [
+  keyof InstantiationCounts,
+  keyof typeof INSTANTIATION_WEIGHTS,
+  string,
+  string,
+][] = [
+  ["functions", "function", "function", "functions"],
+  [
+    "plainGlobals",
+    "plainGlobal",
+    "global set by a constant",
+    "globals set by a constant",
+  ],
   [
     "evaluatedGlobals",
+    "evaluatedGlobal",
     "global set by an expression",
     "globals set by an expression",
   ],
-  ["funcRefGlobals", "global set by ref.func", "globals set by ref.func"],
+  [
+    "funcRefGlobals",
+    "funcRefGlobal",
+    "global set by ref.func",
+    "globals set by ref.func",
+  ],
   [
     "elementEntries",
+    "elementEntry",
     "active element segment entry",
     "active element segment entries",
   ],
   [
     "filledTableElements",
+    "filledTableElement",
     "table element set by an initializer",
     "table elements set by an initializer",
   ],
@@ -445,8 +465,8 @@ export function* checkInstanceSizeSteps(
   };
   const work = instantiationWork(counts);
   if (work > MAX_INSTANTIATION_WORK) {
-    const parts = WORK_NAMES.filter(([key]) => counts[key] > 0)
-      .map(([key, one, many]) =>
+    const parts = INSTANTIATION_ITEMS.filter(([key]) => counts[key] > 0)
+      .map(([key, , one, many]) =>
         `${counts[key]} ${counts[key] === 1 ? one : many}`
       );
     throw new GuestLoadError(
