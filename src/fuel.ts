@@ -58,7 +58,12 @@ import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
 import { describeValue } from "./option_checks.ts";
 import { isInstance, readSafely, settledUnwaited } from "./thrown_values.ts";
-import { boundOver, type RunTime, runTimeNow } from "./run_time.ts";
+import {
+  boundOver,
+  clockOnlyNow,
+  type RunTime,
+  runTimeNow,
+} from "./run_time.ts";
 import { readOptions } from "./option_names.ts";
 
 /**
@@ -1344,9 +1349,7 @@ export class FuelMeter {
     // Every run reads the stack pointer so as it starts, where reading the
     // CPU time would cost each a system call: that read's time is the
     // clock's alone.
-    this.#deliveredAt = afterStop
-      ? runTimeNow()
-      : { wall: performance.now(), cpu: -Infinity };
+    this.#deliveredAt = afterStop ? runTimeNow() : clockOnlyNow();
     this.#soft = false;
     this.#delivered = true;
     this.#grace = 0;

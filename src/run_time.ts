@@ -59,6 +59,26 @@ export function runTimeNow(): RunTime {
 }
 
 /**
+ * Now, as the start of a bound counted by the clock alone: for a bound
+ * started so often that reading the CPU time each time would cost too much.
+ *
+ * @returns The clock's reading, with a CPU time that every later reading
+ *   is past.
+ *
+ * @example A bound by the clock alone is over once its time has passed
+ * ```ts
+ * import { boundOver, clockOnlyNow } from "./run_time.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const since = clockOnlyNow();
+ * assert.equal(boundOver(since, 100, since.wall + 100), true);
+ * ```
+ */
+export function clockOnlyNow(): RunTime {
+  return { wall: performance.now(), cpu: -Infinity };
+}
+
+/**
  * Whether a bound of `ms` that began at `since` is over: `ms` by the clock
  * and `ms` of the process's CPU time have passed, or {@linkcode HELD_CAP}
  * times `ms` by the clock.
