@@ -12,6 +12,7 @@ import {
   disassemble,
   type Fn,
   meter,
+  rewrittenOnce,
   wat,
   watBinaryen,
 } from "./support/instrument.ts";
@@ -60,13 +61,8 @@ async function assertCountsLikeTwin(
   twin: Bytes,
   cases: Array<[number, number]>,
 ): Promise<void> {
-  // Each module rewritten and compiled once: `initialFuel` is only the fuel
-  // global's starting value, so each budget is set there on a fresh
-  // instance, before any of its code runs.
-  const trapping = [self, twin].map((bytes) => {
-    const metered = instrument(bytes, { resumable: false });
-    return { metered, module: new WebAssembly.Module(metered.bytes as Bytes) };
-  });
+  // Each budget set on the fuel global of a fresh instance of one rewrite.
+  const trapping = [self, twin].map((bytes) => rewrittenOnce(bytes, false));
   for (const [n, k] of cases) {
     let budget = 0n;
     for (;; budget += 3n) {
