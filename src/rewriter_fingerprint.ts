@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e8dc7368379da42b6e71bec44f5a190ea928c5b4c623a08bdb305ec1d80c4af9";
+  "sha256:0f2d2f151c63936adf5e87ffcbd563fb96cb30f2ac9e03a3b5f7a6e79691fbe3";
