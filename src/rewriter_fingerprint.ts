@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:0f2d2f151c63936adf5e87ffcbd563fb96cb30f2ac9e03a3b5f7a6e79691fbe3";
+  "sha256:c41cc44da406d679b126356178910c28f72b66037f7ff5c5eb8e121d77496872";

@@ -685,7 +685,7 @@ export class ModuleRewriter {
         bodiesAt = i + STEP_BODIES;
       }
     }
-    const settled = rewriter.settleEntryChecks(SMALL_FUNCTION);
+    const settled = yield* rewriter.settleEntryChecks(SMALL_FUNCTION);
     bodiesSize += settled.growth;
     smallAfter += settled.small;
     const copies = rewriter.copies;
