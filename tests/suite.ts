@@ -66,7 +66,8 @@ async function listFiles(dir: string, keep: (name: string) => boolean) {
  * `deno task test` show them on a 2-core machine. Only roughly: a file left
  * out runs after these, by size. By size alone, the spec suite, one of the
  * smallest of these files and the longest, started two thirds of the way
- * through the run.
+ * through the run. Those that load binaryen run before all of these, in one
+ * process, in this order among themselves.
  */
 const LONGEST = [
   "tests/spec_test.ts",
