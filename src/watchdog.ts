@@ -43,15 +43,6 @@ import {
 export const WATCH_POLL_MS = 0.5;
 
 /**
- * How long before a call's deadline the watchdog's thread wakes and then
- * reads the clock until it is due, in milliseconds: the thread is then
- * running at the deadline, rather than waiting to be woken and given a
- * core. It costs at most this much of one core's time per deadline that
- * comes this close, and nothing while no deadline does.
- */
-export const DEADLINE_SPIN_MS = 1;
-
-/**
  * How many deadline slots the board has. A slot is bound to a flag and
  * reused by later calls on it; a deadline that finds none free is sent by
  * message instead. The thread holds the flag memories of bound slots, at
@@ -119,7 +110,6 @@ function workerSource(): string {
   const settings: WatchdogSettings = {
     pollMs: WATCH_POLL_MS,
     slots: DEADLINE_SLOTS,
-    spinMs: DEADLINE_SPIN_MS,
   };
   return `const threads = require("node:worker_threads");
 (${runWatchdog.toString()})(threads.workerData.port, ${

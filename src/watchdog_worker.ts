@@ -99,14 +99,6 @@ export interface WatchdogSettings {
   pollMs: number;
   /** How many slots the board has (an even number). */
   slots: number;
-  /**
-   * How long before a call's deadline the thread wakes, in milliseconds,
-   * to wait out the rest awake (reading the clock) rather than asleep: a
-   * thread woken from a timed wait may run a few milliseconds late on a
-   * busy machine, one already running sets the flag on time. 0 (or
-   * absent) sleeps until the deadline.
-   */
-  spinMs?: number;
 }
 
 /** The part of the thread's message port that it uses. */
@@ -137,10 +129,12 @@ export type ReceiveNow = (
  * @param port The port the host posts the thread's messages on.
  * @param settings The polling period and the number of slots.
  * @param receiveNow Takes a message that is already there without going
- *   back to the event loop, whose turn took 4 to 15 ms on a busy 2-core
- *   machine, and often fell across a call's deadline: the spare flag bound
- *   at a load is received as its first call is armed. Without it, the
- *   thread returns to its event loop for every message.
+ *   back to the event loop: the binding of the spare flag a load leaves is
+ *   received as the loaded guest's first call is armed, and the turn of
+ *   the event loop came 1.1 to 1.5 ms after the wake-up at the p99, up to
+ *   13 ms, on a busy 2-core machine (0.2 to 0.4, at most 0.9, taken
+ *   directly). Without it, the thread returns to its event loop for every
+ *   message.
  */
 export function runWatchdog(
   port: WorkerPort,
@@ -148,7 +142,6 @@ export function runWatchdog(
   receiveNow?: ReceiveNow,
 ): void {
   const { pollMs, slots } = settings;
-  const spinMs = settings.spinMs ?? 0;
   // The layout, as in the constants beside this function.
   const posted = 0, ready = 2, wake = 3, scanning = 4;
   const receivedWord = 5;
@@ -167,12 +160,6 @@ export function runWatchdog(
   let periods: Float64Array | undefined;
   let received = 0;
   const now = () => performance.timeOrigin + performance.now();
-  /**
-   * The earliest deadline not yet due among the armed slots (not ticks,
-   * nor watches), and its slot, as the last {@linkcode fireSlots} found.
-   */
-  let nextAt = Infinity;
-  let nextSlot = -1;
 
   /** Sets the flags of messages that are due; returns how long to sleep. */
   const fireEntries = (time: number): number => {
@@ -208,8 +195,6 @@ export function runWatchdog(
   /** Sets the flags of slots that are due; returns how long to sleep. */
   const fireSlots = (time: number): number => {
     let sleep = Infinity;
-    nextAt = Infinity;
-    nextSlot = -1;
     for (let slot = 0; slot < flags.length; slot++) {
       const flag = flags[slot];
       const tag = tags[slot];
@@ -223,10 +208,6 @@ export function runWatchdog(
         const at = deadlines![slot];
         if (time < at) {
           sleep = Math.min(sleep, at - time);
-          if (at < nextAt && periods![slot] === 0) {
-            nextAt = at;
-            nextSlot = slot;
-          }
           continue;
         }
       }
@@ -277,25 +258,12 @@ export function runWatchdog(
         continue;
       }
       const time = now();
-      let sleep = Math.max(
+      const sleep = Math.max(
         0,
         Math.min(fireEntries(time), fireSlots(time)),
       );
-      const spin = nextAt - time <= spinMs;
-      // Awake a little before the next deadline, to be running at it.
-      if (!spin) sleep = Math.min(sleep, nextAt - spinMs - time);
       sleepAt![sleepAtIndex] = time + sleep;
       Atomics.store(control, scanning, 0);
-      if (spin) {
-        // Read the clock until the deadline is due, its slot is disarmed,
-        // or a ring (an earlier deadline, a message) comes.
-        const tag = tags[nextSlot];
-        while (
-          now() < nextAt && Atomics.load(control, wake) === woken &&
-          Atomics.load(states!, nextSlot) === tag
-        );
-        continue;
-      }
       Atomics.wait(control, wake, woken, sleep);
     }
   };
