@@ -2,7 +2,8 @@
  * The watchdog's thread, driven by hand: it takes the messages it needs
  * without going back to its event loop, so that a binding posted as a
  * guest loads is not received through a turn of that loop during the
- * guest's first call.
+ * guest's first call; and the warm-up it runs before it says it is ready
+ * leaves nothing behind.
  */
 import assert from "./support/assert.ts";
 import { MessageChannel, Worker } from "node:worker_threads";
@@ -111,6 +112,33 @@ Deno.test("the watchdog's thread takes its messages without its event loop, and 
     );
     arm(thread, 0, 1, 20);
     assert.ok(await changes(flag, 0, 0), "the deadline set the flag");
+  } finally {
+    await thread.worker.terminate();
+  }
+});
+
+Deno.test("the watchdog's thread starts with nothing of its warm-up left: no message counted, no slot bound", async () => {
+  const thread = await startThread({ pollMs: 0.5, slots: SLOTS });
+  try {
+    assert.equal(
+      Atomics.load(thread.control, RECEIVED),
+      1,
+      "only the start was counted",
+    );
+    // Slot 0 armed, and its deadline passed, but never bound: its flag
+    // is nobody's, and it must never be taken as fired.
+    const fired = new Int32Array(
+      thread.control.buffer,
+      SLOTS_BYTE + SLOTS * 4,
+      SLOTS,
+    );
+    arm(thread, 0, 1, -1_000);
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    thread.post({ op: "bind", slot: 1, tag: 1, flag });
+    arm(thread, 1, 1, 5);
+    assert.ok(await changes(flag, 0, 0), "the bound slot's deadline fired");
+    assert.equal(Atomics.load(fired, 1), 1, "slot 1 fired");
+    assert.equal(Atomics.load(fired, 0), 0, "the unbound slot never fired");
   } finally {
     await thread.worker.terminate();
   }
