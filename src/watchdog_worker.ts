@@ -18,8 +18,9 @@
  *   than that.
  * - **Messages**, for deadlines, StopSignals and ticks that found no free
  *   slot. The main thread bumps the posted count and rings after
- *   each message; the thread then returns to its event loop to receive it,
- *   and only acts once it has received all of them, so a disarm posted
+ *   each message; the thread then takes it in (with
+ *   `receiveMessageOnPort`, or else through a turn of its event loop), and
+ *   only acts once it has received all of them, so a disarm posted
  *   before a deadline always wins over it.
  *
  * The thread never sits in its event loop while a message is pending or
