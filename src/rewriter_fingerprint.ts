@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e8dc7368379da42b6e71bec44f5a190ea928c5b4c623a08bdb305ec1d80c4af9";
+  "sha256:c41cc44da406d679b126356178910c28f72b66037f7ff5c5eb8e121d77496872";
