@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e8dc7368379da42b6e71bec44f5a190ea928c5b4c623a08bdb305ec1d80c4af9";
+  "sha256:e4577f1b8bfd3f7ed4431b07d1f06468b0496e67c97e1600436da4ecac4cd123";
