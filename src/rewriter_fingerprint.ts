@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e4577f1b8bfd3f7ed4431b07d1f06468b0496e67c97e1600436da4ecac4cd123";
+  "sha256:48bb78f2bcd902d8cfaa130cf458de7a461bba92fea70b1ab7a24cabf0b0a802";
