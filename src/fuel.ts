@@ -96,10 +96,10 @@ export const ZONE_WAIT_MS = 100;
 /**
  * How long the glue's cleanup may run on the grace fuel after a hard stop,
  * by the clock and in the process's CPU time as {@linkcode ZONE_WAIT_MS}
- * (the stack pointer's read as a run starts, and a deadline-only meter's
- * restore of it, whose checks trap without asking, by the clock alone): a
- * guest whose cleanup faulted in fresh pages spent the default grace in
- * 4.6 s. A soft stop gets as long to be heard (the library reading
+ * (the stack pointer's read as a run starts by the clock alone; a
+ * deadline-only meter's restore of it, whose checks trap without asking,
+ * is run again from its start when the clock ended it first): a guest
+ * whose cleanup faulted in fresh pages spent the default grace in 4.6 s. A soft stop gets as long to be heard (the library reading
  * {@linkcode FuelMeter.stopping}); its unwinding after that is the host's
  * choice, bounded by its grace. The margin is {@linkcode ZONE_WAIT_MS}'s.
  */
@@ -1328,11 +1328,34 @@ export class FuelMeter {
       // back a stop that was pending.
       const flag = this.#flag!;
       const pending = Atomics.exchange(flag, 0, 0);
-      const guard = this.#guardHostCall();
+      // The flag's checks trap without asking, so the guard, which the
+      // watchdog sets by the clock, cannot wait for the CPU time itself.
+      // After a stop the call runs again, from its start, when the flag
+      // ended it before GRACE_MS of CPU time had passed too (the thread kept
+      // off its core), until the bound is over as the grace's is: at
+      // GRACE_MS of CPU time, or HELD_CAP times GRACE_MS by the clock. (A
+      // guard's setting may land again just after it is disarmed: the flag
+      // found set counts as the guard's.)
+      const since = afterStop ? runTimeNow() : undefined;
       try {
-        return fn();
+        for (;;) {
+          const guard = this.#guardHostCall();
+          try {
+            return fn();
+          } catch (error) {
+            const flagged = guard?.fired() === true ||
+              Atomics.load(flag, 0) !== 0;
+            if (
+              since === undefined || !flagged || boundOver(since, GRACE_MS)
+            ) {
+              throw error;
+            }
+          } finally {
+            this.#endGuard(guard, 0);
+          }
+          Atomics.store(flag, 0, 0);
+        }
       } finally {
-        this.#endGuard(guard, 0);
         if (pending !== 0) Atomics.store(flag, 0, 1);
       }
     }

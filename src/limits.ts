@@ -181,20 +181,30 @@ export const MAX_BINDINGS = 10_000;
 export const MAX_TAGS_AND_SEGMENTS = 100_000;
 
 /**
- * What each thing the engine makes one by one as it instantiates a guest
- * weighs in its {@linkcode instantiationWork}: about the nanoseconds it
- * held the thread for each on a 2-core machine shared with other work
- * (100,000 and 1,000,000 of each, instantiated with
- * `new WebAssembly.Instance`), rounded up. Passive and declarative element
- * segments' entries and types cost next to nothing there (the engine reads
- * them as it compiles, or when they are first used); data segments cost
- * about 45 ns each, and the engine takes at most 100,000.
+ * What each thing the engine handles one by one as it compiles and
+ * instantiates a guest weighs in its {@linkcode instantiationWork}: about
+ * the nanoseconds it held the JavaScript thread for each on a 2-core machine
+ * shared with other work (100,000 to 1,000,000 of each, compiled with
+ * `WebAssembly.compile`, instantiated with `new WebAssembly.Instance`, and
+ * loaded whole with a `stop`), rounded up. Compiling and instantiating are
+ * holds of their own, but a guest's counts weigh in both, so one budget
+ * bounds each. Passive and declarative element segments' entries and types
+ * cost next to nothing there (the engine reads them as it compiles, or when
+ * they are first used).
  */
 export const INSTANTIATION_WEIGHTS = {
-  /** A function the guest defines (a million empty ones: 50 to 90 ms). */
-  function: 100,
-  /** A global set by a lone `i32.const` or `ref.null` (a million: 8 to 35 ms). */
-  plainGlobal: 15,
+  /**
+   * A function the guest defines: compiled, 55 to 150 ns each (100,000
+   * empty ones in a module of 400 KB); instantiated, a few; and a
+   * rewritten one passes through the rewriter's whole-module steps.
+   */
+  function: 200,
+  /**
+   * A global set by a lone `i32.const` or `ref.null`: compiled, 25 to 100 ns
+   * each (200,000 held a compile 15 to 23 ms under load, and as long when
+   * the compile thread handed the module back); instantiated, 11 to 13.
+   */
+  plainGlobal: 100,
   /**
    * A global set by another constant expression, which the engine evaluates
    * as it instantiates (a million of `i64.const`, `global.get` or `i32.add`:
@@ -210,17 +220,44 @@ export const INSTANTIATION_WEIGHTS = {
    * `ref.null` (a million `ref.func`: 215 to 250 ms, a 55-byte guest).
    */
   filledTableElement: 500,
+  /**
+   * An import, bound as the guest is instantiated (10,000 functions: 11 to
+   * 19 ms instantiated, 13 to 34 ms loaded).
+   */
+  import: 1_500,
+  /**
+   * An export, bound as the guest is instantiated and wrapped as it is
+   * loaded (10,000 functions: 14 to 26 ms loaded, of which 2 to 15 the
+   * instantiation).
+   */
+  export: 1_500,
+  /** A tag, made as the guest is instantiated (100,000: 5 to 21 ms). */
+  tag: 150,
+  /**
+   * An element segment, active or not, decoded as the guest is compiled
+   * (100,000 passive ones: 2 to 7 ms).
+   */
+  elementSegment: 100,
+  /**
+   * A data segment, active or passive, decoded as the guest is compiled and
+   * set up as it is instantiated (100,000 of one byte each: 7 to 15 ms
+   * instantiated, 4 to 6 on a quiet machine; the engine takes at most
+   * 100,000).
+   */
+  dataSegment: 60,
 } as const;
 
 /**
- * The most {@linkcode instantiationWork} a guest instantiated in this
- * process may have: about 10 ms of a shared 2-core machine's thread, fewer
- * on a quiet one (100,000 functions, or 20,000 tables elements set by
- * `ref.func`). Instantiation cannot be stopped, so a stop that comes while
- * it runs lands that late. Real guests weigh a fraction of it (esbuild's
- * about a fifth, QuickJS's and sql.js's a fiftieth).
+ * The most {@linkcode instantiationWork} a guest loaded in this process may
+ * have: about 20 ms of a busy shared 2-core machine's thread for its longest
+ * hold, under half that on a quiet one (100,000 functions, 40,000 table
+ * elements set by `ref.func`, or 200,000 globals set by a constant).
+ * Compiling and instantiating cannot be stopped, so a stop that comes
+ * while either runs lands that late. Real guests weigh a fraction of it
+ * (esbuild's about two fifths, with its 98,450 data segments; QuickJS's and
+ * sql.js's a fiftieth).
  */
-export const MAX_INSTANTIATION_WORK = 10_000_000;
+export const MAX_INSTANTIATION_WORK = 20_000_000;
 
 /** What a guest's instantiation does that grows with its counts. */
 export interface InstantiationCounts {
@@ -236,11 +273,21 @@ export interface InstantiationCounts {
   elementEntries: number;
   /** Initial elements of tables with an initializer other than `ref.null`. */
   filledTableElements: number;
+  /** Imports, of every kind. */
+  imports: number;
+  /** Exports, of every kind. */
+  exports: number;
+  /** Tags the guest defines. */
+  tags: number;
+  /** Element segments, active, passive and declarative. */
+  elementSegments: number;
+  /** Data segments, active and passive. */
+  dataSegments: number;
 }
 
 /**
- * The work the engine does one item at a time as it instantiates a guest,
- * weighed by {@linkcode INSTANTIATION_WEIGHTS}.
+ * The work the engine does one item at a time as it compiles and
+ * instantiates a guest, weighed by {@linkcode INSTANTIATION_WEIGHTS}.
  *
  * @param counts The guest's counts.
  * @returns The sum of each count times its weight.
@@ -257,8 +304,16 @@ export interface InstantiationCounts {
  *   funcRefGlobals: 0,
  *   elementEntries: 500,
  *   filledTableElements: 0,
+ *   imports: 4,
+ *   exports: 2,
+ *   tags: 0,
+ *   elementSegments: 1,
+ *   dataSegments: 20,
  * };
- * assert.equal(instantiationWork(counts), 1000 * 100 + 10 * 15 + 500 * 300);
+ * assert.equal(
+ *   instantiationWork(counts),
+ *   1000 * 200 + 10 * 100 + 500 * 300 + 6 * 1500 + 1 * 100 + 20 * 60,
+ * );
  * ```
  */
 export function instantiationWork(counts: InstantiationCounts): number {
@@ -311,6 +366,11 @@ const INSTANTIATION_ITEMS: [
     "table element set by an initializer",
     "table elements set by an initializer",
   ],
+  ["imports", "import", "import", "imports"],
+  ["exports", "export", "export", "exports"],
+  ["tags", "tag", "tag", "tags"],
+  ["elementSegments", "elementSegment", "element segment", "element segments"],
+  ["dataSegments", "dataSegment", "data segment", "data segments"],
 ];
 
 /**
@@ -319,9 +379,10 @@ const INSTANTIATION_ITEMS: [
  * whose constant expressions allocate more than
  * {@linkcode MAX_ALLOCATED_ELEMENTS}, with more imports or exports than
  * {@linkcode MAX_BINDINGS}, more tags or element segments than
- * {@linkcode MAX_TAGS_AND_SEGMENTS}, or functions, globals and table
- * elements that weigh more than {@linkcode MAX_INSTANTIATION_WORK}
- * together, before the engine instantiates it;
+ * {@linkcode MAX_TAGS_AND_SEGMENTS}, or functions, globals, table
+ * elements, imports, exports, tags and segments that weigh more than
+ * {@linkcode MAX_INSTANTIATION_WORK} together, before the engine
+ * instantiates it;
  * and, before the engine compiles it, a guest whose bodies nest too deep or
  * whose blocks' function types carry too many values (what a rewrite
  * refuses, for a guest that is not rewritten). Bytes that cannot be decoded
@@ -366,6 +427,7 @@ export function* checkInstanceSizeSteps(
   let exports = 0;
   let tags = 0;
   let segments = 0;
+  let dataSegments = 0;
   // Unknown (NaN) when the sections that allocate cannot be decoded.
   let allocated = 0;
   const info = new ModuleInfo();
@@ -406,6 +468,8 @@ export function* checkInstanceSizeSteps(
         exports = new Reader(bytes, start, end).count("export", 3);
       } else if (id === 13) {
         tags = new Reader(bytes, start, end).count("tag", 2);
+      } else if (id === 11) {
+        dataSegments = new Reader(bytes, start, end).count("data segment", 2);
       } else if (id === 10 && bodies) {
         // What the engine's validation of the bodies would pay for.
         yield* checkBodyLimitsSteps(bytes, start, end, info);
@@ -462,6 +526,11 @@ export function* checkInstanceSizeSteps(
     funcRefGlobals: footprint.funcRefGlobals,
     elementEntries: footprint.elementEntries,
     filledTableElements: footprint.filledTableElements,
+    imports: info.imports.length,
+    exports,
+    tags,
+    elementSegments: segments,
+    dataSegments,
   };
   const work = instantiationWork(counts);
   if (work > MAX_INSTANTIATION_WORK) {
@@ -473,7 +542,7 @@ export function* checkInstanceSizeSteps(
       "limits",
       `${label} has ${
         parts.join(", ")
-      }, which weigh ${work} in instantiation work, more than the ${MAX_INSTANTIATION_WORK} a guest instantiated in this process may (the engine makes each as it instantiates, which cannot be stopped)`,
+      }, which weigh ${work} in instantiation work, more than the ${MAX_INSTANTIATION_WORK} a guest instantiated in this process may (the engine handles each as it compiles and instantiates the guest, which cannot be stopped)`,
       `give the guest fewer of them, or ${hint}`,
     );
   }

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:48bb78f2bcd902d8cfaa130cf458de7a461bba92fea70b1ab7a24cabf0b0a802";
+  "sha256:000ef99c8087d60c9a0be61450305ad33a56e526e4e2a7d6d3ca18017631ab6d";

@@ -209,7 +209,13 @@ Deno.test("FuelMeter#run: a stack pointer's restore that never returns ends by t
   }
 });
 
-Deno.test("FuelMeter#run: a stack pointer's restore kept from its core past GRACE_MS still gets its passes, metered", async () => {
+Deno.test("FuelMeter#run: a stack pointer's restore kept from its core past GRACE_MS still gets its passes, metered or deadline-only", async () => {
+  for (const fuel of [undefined, false] as const) {
+    await restoreKeptFromCore(fuel);
+  }
+});
+
+async function restoreKeptFromCore(fuel: false | undefined): Promise<void> {
   let passes = 0;
   const slow = () => {
     if (passes++ === 5_000) throw new Error("the restore ran on");
@@ -221,14 +227,15 @@ Deno.test("FuelMeter#run: a stack pointer's restore kept from its core past GRAC
       // The host holds the thread, as a slow pass would.
     }
   };
-  const { meter, exports } = await attached(HOSTILE_STACK, undefined, {}, {
-    host: { slow },
-  });
+  const { meter, exports } = await attached(HOSTILE_STACK, undefined, {
+    fuel,
+  }, { host: { slow } });
   expectOutcome(meter.run(exports.spin, { timeout: 20 }), "timeout");
   // By the clock alone the first pass was the last; counted in CPU time
-  // too, the passes after it get about 100 ms of it.
-  assert.ok(passes > 3 && passes < 2_500, `${passes} passes`);
-});
+  // too, the passes after it get about 100 ms of it (deadline-only: the
+  // restore runs again, from its start).
+  assert.ok(passes > 3 && passes < 2_500, `fuel ${fuel}: ${passes} passes`);
+}
 
 Deno.test("FuelMeter({ stopFlag: false }) adds no flag: the bytes import only out_of_fuel", () => {
   const meter = new FuelMeter(FREE_LOOP, { stopFlag: false });

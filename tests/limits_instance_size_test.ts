@@ -426,17 +426,46 @@ Deno.test("a guest of one import, export, tag or element segment more than the c
   }
 });
 
-Deno.test("a guest at each of those caps loads and runs, plain and metered", async () => {
+Deno.test("a guest at each of those caps alone loads and runs, plain and metered", async () => {
   const imports = { env: { g: () => {} } };
+  const shapes: Entries[] = [
+    { exports: MAX_BINDINGS },
+    { imports: MAX_BINDINGS, exports: 2 },
+    { tags: MAX_TAGS_AND_SEGMENTS, exports: 2 },
+    { segments: MAX_TAGS_AND_SEGMENTS, exports: 2 },
+  ];
+  for (const shape of shapes) {
+    const bytes = entriesModule(shape);
+    const options = shape.exports === MAX_BINDINGS
+      ? [{ imports }, { imports, fuel: 1e6 }]
+      : [{ imports }];
+    for (const option of options) {
+      const guest = await loadGuest(bytes, option);
+      assert.equal(guest.call("1"), 7);
+    }
+  }
+});
+
+Deno.test("a guest at every one of those caps at once is refused for its instantiation work, which each alone leaves room for", async () => {
+  // Bound and made in one instantiation, they held the thread for the sum
+  // of their times (each about 10 to 20 ms on a busy machine).
+  const w = INSTANTIATION_WEIGHTS;
   const bytes = entriesModule({
     exports: MAX_BINDINGS,
     imports: MAX_BINDINGS,
     tags: MAX_TAGS_AND_SEGMENTS,
     segments: MAX_TAGS_AND_SEGMENTS,
   });
-  for (const options of [{ imports }, { imports, fuel: 1e6 }]) {
-    const guest = await loadGuest(bytes, options);
-    assert.equal(guest.call(`${MAX_BINDINGS - 1}`), 7);
+  const work = w.function + MAX_BINDINGS * (w.import + w.export) +
+    MAX_TAGS_AND_SEGMENTS * (w.tag + w.elementSegment);
+  const refused = (error: unknown) =>
+    isGuestLoadError(error) && error.reason === "limits" &&
+    error.message.startsWith(
+      `bytes has 1 function, 10000 imports, 10000 exports, 100000 tags, 100000 element segments, which weigh ${work} in instantiation work, more than the ${MAX_INSTANTIATION_WORK}`,
+    );
+  const imports = { env: { g: () => {} } };
+  for (const options of [{ imports }, { imports, stop: new StopSignal() }]) {
+    await assert.rejects(loadGuest(bytes, options), refused);
   }
 });
 
@@ -450,6 +479,8 @@ interface Work {
   globals?: ("i32" | "null" | "i64" | "func")[];
   /** Whether the start function loops for ever (else it returns). */
   spin?: boolean;
+  /** Empty passive data segments. */
+  dataSegments?: number;
 }
 
 /**
@@ -457,7 +488,13 @@ interface Work {
  * function; it defines `functions + 2` functions.
  */
 function workModule(shape: Work): Uint8Array<ArrayBuffer> {
-  const { functions = 0, filled = 0, globals = [], spin = false } = shape;
+  const {
+    functions = 0,
+    filled = 0,
+    globals = [],
+    spin = false,
+    dataSegments = 0,
+  } = shape;
   const declared = [...leb(functions + 2)];
   declared.push(0, 1);
   for (let i = 0; i < functions; i++) declared.push(1);
@@ -487,40 +524,65 @@ function workModule(shape: Work): Uint8Array<ArrayBuffer> {
     // f declared for ref.func.
     ...section(9, [1, 3, 0, 1, 0]),
     ...section(10, bodies),
+    ...(dataSegments === 0 ? [] : section(11, [
+      ...leb(dataSegments),
+      ...new Array(dataSegments).fill([1, 0]).flat(),
+    ])),
   ]);
 }
 
 Deno.test("instantiation work just over the cap is refused by every in-process loader, named by its counts", async () => {
   const w = INSTANTIATION_WEIGHTS;
-  assert.equal(MAX_INSTANTIATION_WORK, 10_000_000);
-  // 5 functions and 19,999 elements set by ref.func weigh the cap exactly;
+  assert.equal(MAX_INSTANTIATION_WORK, 20_000_000);
+  // Every guest below has an export and an element segment.
+  const fixed = w.export + w.elementSegment;
+  // 2 functions and 39,996 elements set by ref.func weigh the cap exactly;
   // one global set by a constant more is over it.
-  const atCap = { functions: 3, filled: 19_999 };
+  const atCap = { filled: 39_996 };
   assert.equal(
-    5 * w.function + 19_999 * w.filledTableElement,
+    2 * w.function + 39_996 * w.filledTableElement + fixed,
     MAX_INSTANTIATION_WORK,
   );
+  const tail = "1 export, 1 element segment, which weigh";
   const over: [Work, string][] = [
     [
       { ...atCap, globals: ["i32"] },
-      `has 5 functions, 1 global set by a constant, 19999 table elements set by an initializer, which weigh ${
+      `has 2 functions, 1 global set by a constant, 39996 table elements set by an initializer, ${tail} ${
         MAX_INSTANTIATION_WORK + w.plainGlobal
-      } in instantiation work, more than the 10000000`,
+      } in instantiation work, more than the ${MAX_INSTANTIATION_WORK}`,
     ],
-    // A million functions held the thread 70 to 180 ms as they instantiated.
+    // 100,000 empty functions held a compile 5 to 15 ms under load.
     [
       { functions: MAX_INSTANTIATION_WORK / w.function - 1 },
-      "has 100001 functions, which weigh 10000100 in instantiation work",
+      `has 100001 functions, ${tail} ${
+        100_001 * w.function + fixed
+      } in instantiation work`,
     ],
     // Each kind of global at its weight: ref.func the dearest, ref.null
     // and i32.const the cheapest.
     [
       {
         functions: 98,
-        filled: 19_980,
+        filled: 39_960,
         globals: ["func", "i64", "null", "i32", "func"],
       },
-      "has 100 functions, 2 globals set by a constant, 1 global set by an expression, 2 globals set by ref.func, 19980 table elements set by an initializer, which weigh 10001930 in instantiation work",
+      `has 100 functions, 2 globals set by a constant, 1 global set by an expression, 2 globals set by ref.func, 39960 table elements set by an initializer, ${tail} 20003700 in instantiation work`,
+    ],
+    // 200,000 globals set by a constant (1 MB) held a compile 15 to 23 ms
+    // under load; they weighed 3,000,000 before the compile was counted.
+    [
+      { globals: new Array(200_000).fill("i32") },
+      `has 2 functions, 200000 globals set by a constant, ${tail} ${
+        2 * w.function + 200_000 * w.plainGlobal + fixed
+      } in instantiation work`,
+    ],
+    // Data segments, which the engine sets up one by one, under a cap of
+    // functions that left them out.
+    [
+      { functions: 98_000, dataSegments: 100_000 },
+      `has 98002 functions, 1 export, 1 element segment, 100000 data segments, which weigh ${
+        98_002 * w.function + fixed + 100_000 * w.dataSegment
+      } in instantiation work`,
     ],
   ];
   for (const [shape, message] of over) {
@@ -554,12 +616,12 @@ Deno.test("instantiation work just over the cap is refused by every in-process l
 });
 
 Deno.test("a guest at the instantiation work cap loads, and a deadline or a StopSignal from another thread on the load lands", async () => {
-  const at = workModule({ functions: 3, filled: 19_999 });
+  const at = workModule({ filled: 39_996 });
   assert.equal((await loadGuest(at)).call("f"), 7);
   assert.equal((await loadGuest(at, { fuel: 1e6 })).call("f"), 7);
   // Its start function spins: only the load's stop ends it (an
   // AbortSignal of this thread cannot fire while it runs).
-  const spin = workModule({ functions: 3, filled: 19_999, spin: true });
+  const spin = workModule({ filled: 39_996, spin: true });
   await assert.rejects(
     loadGuest(spin, { timeout: 50 }),
     (error: unknown) => isDeadlineExceeded(error),

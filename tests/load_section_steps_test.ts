@@ -17,7 +17,13 @@ import assert from "./support/assert.ts";
 import { isAborted, isDeadlineExceeded, loadGuest } from "../mod.ts";
 import { concatBytes, encodeLeb } from "./support/module_bytes.ts";
 import { instrumentSteps } from "../src/wasm/instrument.ts";
-import { READ_STEP_BYTES, STEP_BYTES, type Steps } from "../src/wasm/steps.ts";
+import type { InstrumentOptions } from "../src/wasm/mod.ts";
+import {
+  READ_STEP_BYTES,
+  STEP_BODIES,
+  STEP_BYTES,
+  type Steps,
+} from "../src/wasm/steps.ts";
 import { checkInstanceSizeSteps, limitGuestSteps } from "../src/limits.ts";
 import { ModuleInfo } from "../src/wasm/module.ts";
 import { readSectionSteps } from "../src/wasm/module_sections.ts";
@@ -239,6 +245,28 @@ for (const [what, build] of Object.entries(SECTIONS)) {
     assert.ok(rewrite >= expected, `${rewrite} pauses, not ${expected}`);
   });
 }
+
+Deno.test(`the rewrite pauses every ${STEP_BODIES} bodies, however small they are`, () => {
+  // 20,000 empty functions: 80 KB of code, about one step by its bytes,
+  // where each body costs the scan and the emission more than its bytes.
+  const n = 20_000;
+  const bytes = moduleOf([
+    [1, TYPE],
+    [3, vector(n, [0])],
+    [10, vector(n, [2, 0, 0x0b])],
+  ]);
+  // The scan's and the emission's passes over the bodies, and, for a
+  // deadline-only rewrite, the settling of the entry checks between them.
+  const cases: [InstrumentOptions, number][] = [
+    [{}, 2],
+    [{ stopFlag: true, fuel: false }, 3],
+  ];
+  for (const [options, passes] of cases) {
+    const expected = passes * Math.floor(n / STEP_BODIES);
+    const rewrite = pauses(instrumentSteps(bytes, options));
+    assert.ok(rewrite >= expected, `${rewrite} pauses, not ${expected}`);
+  }
+});
 
 Deno.test("the check of the instance's size pauses in types and imports", () => {
   for (const bytes of [SECTIONS.types!(), SECTIONS.imports!()]) {

@@ -86,14 +86,16 @@ export class CodeRewriter {
   /**
    * Deadline-only, once every body is scanned: leaves out the entry checks
    * that need not stay and adds those that calls need (see
-   * `BodyScanner.settleEntryChecks`).
+   * `BodyScanner.settleEntryChecks`), in steps.
    *
    * @param small The size, size prefix included, up to which a body
    * counts as small.
-   * @returns How much the bodies' sizes (size prefixes included) grow, and
-   * how many more bodies are small.
+   * @returns The steps, which return how much the bodies' sizes (size
+   * prefixes included) grow, and how many more bodies are small.
    */
-  settleEntryChecks(small: number): { growth: number; small: number } {
+  settleEntryChecks(
+    small: number,
+  ): Steps<{ growth: number; small: number }> {
     return this.#scanner.settleEntryChecks(small);
   }
 

@@ -12,7 +12,7 @@ import { Body, type CodePlan, EDIT_SIZE, writeLocals } from "./code_plan.ts";
 import type { Emitter } from "./emitter.ts";
 import { fail } from "./reader.ts";
 import { writeCopyCall } from "./register_copy_plan.ts";
-import { STEP_BYTES, type Steps } from "./steps.ts";
+import { STEP_BODIES, STEP_BYTES, type Steps } from "./steps.ts";
 import { putU32 } from "./writer.ts";
 
 /** Runs shorter than this are copied word by word instead of by `set`. */
@@ -64,11 +64,13 @@ export function* emitBodies(
   code.hints = new Int32Array(hintFields);
   code.hintCount = 0;
   let pauseAt = w.len + STEP_BYTES;
+  let bodiesAt = STEP_BODIES;
   for (let i = 0; i < code.bodyCount; i++) {
     emitBody(w, code, templates, bytes, input, targets, i * Body.Fields);
-    if (w.len >= pauseAt) {
+    if (w.len >= pauseAt || i >= bodiesAt) {
       yield;
       pauseAt = w.len + STEP_BYTES;
+      bodiesAt = i + STEP_BODIES;
     }
   }
 }

@@ -30,7 +30,7 @@ import { rewriteNameSectionSteps } from "./names.ts";
 import { OutputPlan, type PlannedVector } from "./output_plan.ts";
 import { PAD_BODY, paddingFunctions, SMALL_FUNCTION } from "./padding.ts";
 import { Patches } from "./patches.ts";
-import { runSteps, STEP_BYTES, type Steps } from "./steps.ts";
+import { runSteps, STEP_BODIES, STEP_BYTES, type Steps } from "./steps.ts";
 import { Reader } from "./reader.ts";
 import {
   expectSectionEnd,
@@ -655,6 +655,7 @@ export class ModuleRewriter {
     let smallBefore = 0;
     let smallAfter = 1; // the slow path
     let pauseAt = r.pos + STEP_BYTES;
+    let bodiesAt = STEP_BODIES;
     for (let i = 0; i < count; i++) {
       const sizeAt = r.pos;
       const size = r.u32();
@@ -678,12 +679,13 @@ export class ModuleRewriter {
       // A body under 50 bytes has a one-byte size prefix.
       if (sized <= SMALL_FUNCTION) smallAfter++;
       r.pos = start + size;
-      if (r.pos >= pauseAt) {
+      if (r.pos >= pauseAt || i >= bodiesAt) {
         yield;
         pauseAt = r.pos + STEP_BYTES;
+        bodiesAt = i + STEP_BODIES;
       }
     }
-    const settled = rewriter.settleEntryChecks(SMALL_FUNCTION);
+    const settled = yield* rewriter.settleEntryChecks(SMALL_FUNCTION);
     bodiesSize += settled.growth;
     smallAfter += settled.small;
     const copies = rewriter.copies;
