@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:c41cc44da406d679b126356178910c28f72b66037f7ff5c5eb8e121d77496872";
+  "sha256:000ef99c8087d60c9a0be61450305ad33a56e526e4e2a7d6d3ca18017631ab6d";
