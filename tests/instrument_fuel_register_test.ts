@@ -10,7 +10,7 @@
 
 import assert from "./support/assert.ts";
 import { instrument } from "../src/wasm/instrument.ts";
-import { wat } from "./support/instrument.ts";
+import { rewrittenOnce, wat } from "./support/instrument.ts";
 
 type Bytes = Uint8Array<ArrayBuffer>;
 
@@ -110,22 +110,22 @@ function callRun(
 }
 
 async function runTrapping(bytes: Bytes, budget: bigint, n: number) {
-  const metered = instrument(bytes, { resumable: false, initialFuel: budget });
+  const { metered, module } = rewrittenOnce(bytes, false);
   const probes: bigint[] = [];
   const box: { fuel?: WebAssembly.Global } = {};
-  const { instance } = await WebAssembly.instantiate(
-    metered.bytes as BufferSource,
-    { env: { probe: () => probes.push(box.fuel!.value as bigint) } },
-  );
+  const instance = await WebAssembly.instantiate(module, {
+    env: { probe: () => probes.push(box.fuel!.value as bigint) },
+  });
+  (instance.exports[metered.fuelExport] as WebAssembly.Global).value = budget;
   return callRun(instance, metered.fuelExport, box, probes, n);
 }
 
 async function runResumable(bytes: Bytes, budget: bigint, n: number) {
-  const metered = instrument(bytes, { resumable: true });
+  const { metered, module } = rewrittenOnce(bytes, true);
   const probes: bigint[] = [];
   const box: { fuel?: WebAssembly.Global } = {};
-  const { instance } = await WebAssembly.instantiate(
-    metered.bytes as BufferSource,
+  const instance = await WebAssembly.instantiate(
+    module,
     {
       env: { probe: () => probes.push(box.fuel!.value as bigint) },
       [metered.importModule]: {

@@ -12,7 +12,7 @@
 
 import assert from "./support/assert.ts";
 import { instrument } from "../src/wasm/instrument.ts";
-import { wat } from "./support/instrument.ts";
+import { rewrittenOnce, wat } from "./support/instrument.ts";
 import { Reader } from "../src/wasm/reader.ts";
 
 type Bytes = Uint8Array<ArrayBuffer>;
@@ -79,11 +79,10 @@ interface Run {
 }
 
 async function runTrapping(bytes: Bytes, budget: bigint, pc: number) {
-  const metered = instrument(bytes, { resumable: false, initialFuel: budget });
-  const { instance } = await WebAssembly.instantiate(
-    metered.bytes as BufferSource,
-  );
+  const { metered, module } = rewrittenOnce(bytes, false);
+  const instance = await WebAssembly.instantiate(module);
   const fuel = instance.exports[metered.fuelExport] as WebAssembly.Global;
+  fuel.value = budget;
   let result: string;
   try {
     result = String((instance.exports.run as (pc: number) => number)(pc));
@@ -96,11 +95,11 @@ async function runTrapping(bytes: Bytes, budget: bigint, pc: number) {
 }
 
 async function runResumable(bytes: Bytes, budget: bigint, pc: number) {
-  const metered = instrument(bytes, { resumable: true });
+  const { metered, module } = rewrittenOnce(bytes, true);
   let given = 0n;
   let out = false;
-  const { instance } = await WebAssembly.instantiate(
-    metered.bytes as BufferSource,
+  const instance = await WebAssembly.instantiate(
+    module,
     {
       [metered.importModule]: {
         // Hands out what the check asks for while the budget lasts.

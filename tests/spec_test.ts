@@ -20,7 +20,6 @@ import {
   type FileReport,
   formatSummary,
   identityRewriter,
-  type ParsedScripts,
   type Rewriter,
   SpecRunner,
 } from "./support/spectest/mod.ts";
@@ -58,13 +57,6 @@ function chooseRewriters(): { rewrite: Rewriter; name: string }[] {
   ];
 }
 
-/**
- * One assembler and one set of parsed scripts for every rewriter: each
- * module is parsed, assembled and compiled once, then metered by each.
- */
-let assembler: Promise<Assembler> | undefined;
-const parsed: ParsedScripts = new Map();
-
 /** Everything in a report that fails the file, one line each. */
 function problems(report: FileReport): string[] {
   return [
@@ -75,39 +67,50 @@ function problems(report: FileReport): string[] {
   ];
 }
 
-for (const { rewrite, name } of chooseRewriters()) {
-  Deno.test({
-    name:
-      `spec suite, ${name}: metered modules give the same results as the originals`,
-    ignore: files.length === 0,
-    async fn(t) {
-      const started = performance.now();
-      console.log(
-        `spec suite at ${
-          shown(SUITE_DIR)
-        }, ${files.length} files, rewriter: ${name}`,
-      );
-      const runner = new SpecRunner({
-        rewrite,
-        assembler: await (assembler ??= Assembler.create()),
-        parsed,
-      });
-      const reports: FileReport[] = [];
-      for (const file of files) {
-        const label = relative(SUITE_DIR, file);
-        await t.step(label, async () => {
-          const source = new TextDecoder().decode(await Deno.readFile(file));
-          const report = await runner.runFile(label, source);
-          reports.push(report);
-          const found = problems(report);
-          if (found.length > 0) {
-            assert.fail(
-              `${label}: ${found.length} problem(s)\n${found.join("\n")}`,
+const rewriters = chooseRewriters();
+
+Deno.test({
+  name: `spec suite, ${
+    rewriters.map(({ name }) => name).join(", ")
+  }: metered modules give the same results as the originals`,
+  ignore: files.length === 0,
+  async fn(t) {
+    const started = performance.now();
+    console.log(
+      `spec suite at ${shown(SUITE_DIR)}, ${files.length} files, rewriters: ${
+        rewriters.map(({ name }) => name).join(", ")
+      }`,
+    );
+    // Each file is parsed and assembled once, and each command done once on
+    // the plain modules, beside a metered run per rewriter.
+    const runner = new SpecRunner({
+      rewriters: rewriters.map(({ rewrite }) => rewrite),
+      assembler: await Assembler.create(),
+    });
+    const reports: FileReport[][] = rewriters.map(() => []);
+    for (const file of files) {
+      const label = relative(SUITE_DIR, file);
+      await t.step(label, async () => {
+        const source = new TextDecoder().decode(await Deno.readFile(file));
+        const found = (await runner.runFile(label, source)).flatMap(
+          (report, i) => {
+            reports[i]!.push(report);
+            return problems(report).map((line) =>
+              `${rewriters[i]!.name}: ${line}`
             );
-          }
-        });
-      }
-      console.log(formatSummary(reports, performance.now() - started));
-    },
-  });
-}
+          },
+        );
+        if (found.length > 0) {
+          assert.fail(
+            `${label}: ${found.length} problem(s)\n${found.join("\n")}`,
+          );
+        }
+      });
+    }
+    const elapsed = performance.now() - started;
+    rewriters.forEach(({ name }, i) => {
+      console.log(`rewriter: ${name}`);
+      console.log(formatSummary(reports[i]!, elapsed));
+    });
+  },
+});

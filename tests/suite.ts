@@ -66,7 +66,8 @@ async function listFiles(dir: string, keep: (name: string) => boolean) {
  * `deno task test` show them on a 2-core machine. Only roughly: a file left
  * out runs after these, by size. By size alone, the spec suite, one of the
  * smallest of these files and the longest, started two thirds of the way
- * through the run.
+ * through the run. Those that load binaryen run before all of these, in one
+ * process, in this order among themselves.
  */
 const LONGEST = [
   "tests/spec_test.ts",
@@ -117,6 +118,7 @@ const READ_BY_HAND = new Map<string, "comments" | "children">([
   ["tests/fail_closed_test.ts", "comments"],
   ["tests/fuel_meter_run_test.ts", "comments"],
   ["tests/limits_instantiation_test.ts", "children"],
+  ["tests/malformed_mutations_test.ts", "comments"],
   ["tests/nesting_test.ts", "comments"],
   ["tests/real_quickjs_test.ts", "comments"],
   ["tests/worker_stops_test.ts", "comments"],
@@ -134,20 +136,35 @@ function withoutComments(text: string): string {
 const GROUP_SIZE = 8;
 
 /**
- * What marks a file that loads binaryen (to assemble what wabt cannot),
- * which takes a process about 2 s of CPU time the first time.
+ * What marks a file that loads binaryen (to assemble what wabt cannot: the
+ * spec suite's assembler, the malformed inputs' corpus) or its `wasm-opt`
+ * (to make fuzz modules), each of which takes a process 1 to 2 s of CPU
+ * time the first time.
  */
-const LOADS_BINARYEN = /watBinaryen|"binaryen"/;
+const LOADS_BINARYEN =
+  /watBinaryen|"binaryen"|Assembler\.create|buildCorpus|FuzzModuleMaker/;
 
 /** The entry module that runs a group's files in one runtime. */
 const GROUP_ENTRY = "tests/support/test_group.ts";
 
+/** A unit that runs `files` one after the other in one runtime. */
+function group(files: readonly string[]): Unit {
+  return {
+    name: files.join(", "),
+    args: [GROUP_ENTRY],
+    group: files.map((path) => new URL(path, ROOT).href).join("\n"),
+  };
+}
+
 /**
  * Every test file, the longest first, so that the run does not end with one
- * long unit on one core while the others sit idle: the files
+ * long unit on one core while the others sit idle: first the files that
+ * load binaryen ({@linkcode LOADS_BINARYEN}) and touch nothing
+ * process-wide ({@linkcode PROCESS_WIDE}), long or not, all in one process
+ * (which loads it once, and is the longest unit); then the files
  * {@linkcode LONGEST} names in its order, then the rest by size, and last
- * the files that touch nothing process-wide ({@linkcode PROCESS_WIDE}), a
- * group of them to a process, those that load binaryen first.
+ * the other files that touch nothing process-wide, a group of them to a
+ * process.
  */
 async function units(): Promise<Unit[]> {
   const tests = await listFiles("tests/", (name) => name.endsWith("_test.ts"));
@@ -174,27 +191,21 @@ async function units(): Promise<Unit[]> {
     const touches = read === "children"
       ? false
       : PROCESS_WIDE.test(read === "comments" ? withoutComments(text) : text);
-    if (
-      rank(path) < LONGEST.length || path.startsWith("tests/isolation_") ||
-      touches
-    ) alone.push({ name: path, args: [path] });
-    else (LOADS_BINARYEN.test(text) ? heavy : shared).push(path);
+    if (path.startsWith("tests/isolation_") || touches) {
+      alone.push({ name: path, args: [path] });
+    } else if (LOADS_BINARYEN.test(text)) heavy.push(path);
+    else if (rank(path) < LONGEST.length) {
+      alone.push({ name: path, args: [path] });
+    } else shared.push(path);
   }
-  // The files that load binaryen first, together: as few groups as they
-  // fill load it.
-  shared.unshift(...heavy);
   const groups: Unit[] = [];
   for (let at = 0; at < shared.length; at += GROUP_SIZE) {
-    const files = shared.slice(at, at + GROUP_SIZE);
-    groups.push({
-      name: files.join(", "),
-      args: [GROUP_ENTRY],
-      group: files.map((path) => new URL(path, ROOT).href).join("\n"),
-    });
+    groups.push(group(shared.slice(at, at + GROUP_SIZE)));
   }
-  // The groups are small units: they run after the long files, beside the
-  // last of them.
-  return [...alone, ...groups];
+  // The files that load binaryen first, in one process that loads it once:
+  // the longest unit. The groups are small units: they run after the long
+  // files, beside the last of them.
+  return [...(heavy.length > 0 ? [group(heavy)] : []), ...alone, ...groups];
 }
 
 function jobs(): number {

@@ -186,3 +186,33 @@ export function assertInvalid(bytes: Uint8Array, message?: RegExp): void {
   }
   assert.fail("instrument() accepted a malformed module");
 }
+
+/** A guest rewritten by `instrument()`, and compiled. */
+export interface Rewritten {
+  metered: ReturnType<typeof instrument>;
+  module: WebAssembly.Module;
+}
+
+const rewrites = new Map<Bytes, Map<boolean, Rewritten>>();
+
+/**
+ * `bytes` rewritten with resumable or trapping checks, and compiled, once
+ * a process, for tests that sweep budgets: the rewrite does not depend on
+ * the budget (`initialFuel` is only the fuel global's starting value), so
+ * each run sets it on the fuel global of a fresh instance, before any of
+ * the guest's code runs (a guest with a start function cannot).
+ */
+export function rewrittenOnce(bytes: Bytes, resumable: boolean): Rewritten {
+  let kinds = rewrites.get(bytes);
+  if (kinds === undefined) rewrites.set(bytes, kinds = new Map());
+  let found = kinds.get(resumable);
+  if (found === undefined) {
+    const metered = instrument(bytes, { resumable });
+    found = {
+      metered,
+      module: new WebAssembly.Module(metered.bytes as BufferSource),
+    };
+    kinds.set(resumable, found);
+  }
+  return found;
+}

@@ -60,13 +60,6 @@ export function firstLine(text: string): string {
 export class Assembler {
   readonly #wabt: Wabt;
   #binaryen: Binaryen | undefined;
-  /**
-   * What each script module became. A runner that reuses its parsed scripts
-   * (see `SpecRunnerOptions.parsed`) hands in the same definitions again,
-   * and gets the same bytes and compiled module without a second assembly.
-   */
-  readonly #assembled = new WeakMap<ModuleDef, Assembled>();
-
   private constructor(wabt: Wabt) {
     this.#wabt = wabt;
   }
@@ -126,14 +119,6 @@ export class Assembler {
    * @returns The bytes and compiled module, or why there are none.
    */
   async assemble(def: ModuleDef): Promise<Assembled> {
-    const kept = this.#assembled.get(def);
-    if (kept !== undefined) return kept;
-    const assembled = await this.#assemble(def);
-    this.#assembled.set(def, assembled);
-    return assembled;
-  }
-
-  async #assemble(def: ModuleDef): Promise<Assembled> {
     const source = def.source;
     if (source.kind === "binary") {
       return compileOrSkip(source.bytes, "binary");

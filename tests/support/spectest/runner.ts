@@ -1,6 +1,7 @@
 /**
- * The lockstep runner: reads a script and runs each command on both runs,
- * recording where they differ.
+ * The lockstep runner: reads a script and runs each command on the plain
+ * run and on one metered run per rewriter, recording where each metered run
+ * differs from the plain one.
  *
  * @module
  */
@@ -25,37 +26,30 @@ import { type Compiled, perform, planCall, Run, unknownModule } from "./run.ts";
 
 /** Options for {@linkcode SpecRunner}. */
 export interface SpecRunnerOptions {
-  /** The rewriter under test. */
-  rewrite: Rewriter;
+  /**
+   * The rewriters under test: each gets a metered run of its own, and all
+   * are compared with one plain run, which each command is done on once.
+   */
+  rewriters: readonly Rewriter[];
   /** Builds module bytes from script text. */
   assembler: Assembler;
-  /**
-   * Scripts already parsed, by their text, shared by runners that run the
-   * same scripts with other rewriters: with one {@linkcode Assembler}, each
-   * module is then parsed and assembled once.
-   */
-  parsed?: ParsedScripts;
 }
 
-/** Parsed scripts by their text, or the parse error. */
-export type ParsedScripts = Map<string, Command[] | { error: unknown }>;
-
 /**
- * Runs scripts in lockstep: every command is done by a plain run and by a
- * metered run, and their outcomes are compared.
+ * Runs scripts in lockstep: every command is done by a plain run and by one
+ * metered run per rewriter, and each metered outcome is compared with the
+ * plain one.
  */
 export class SpecRunner {
-  readonly #rewrite: Rewriter;
+  readonly #rewriters: readonly Rewriter[];
   readonly #assembler: Assembler;
   readonly #harnesses: HarnessFactory;
-  readonly #parsed: ParsedScripts;
 
-  /** @param options The rewriter and assembler to use. */
+  /** @param options The rewriters and assembler to use. */
   constructor(options: SpecRunnerOptions) {
-    this.#rewrite = options.rewrite;
+    this.#rewriters = options.rewriters;
     this.#assembler = options.assembler;
     this.#harnesses = new HarnessFactory(options.assembler);
-    this.#parsed = options.parsed ?? new Map();
   }
 
   /**
@@ -63,29 +57,22 @@ export class SpecRunner {
    *
    * @param file A name for reports.
    * @param source The script text.
-   * @returns What was checked, skipped and failed.
+   * @returns What was checked, skipped and failed: one report per rewriter,
+   * in their order.
    */
-  async runFile(file: string, source: string): Promise<FileReport> {
+  async runFile(file: string, source: string): Promise<FileReport[]> {
+    let commands: Command[] | { error: unknown };
+    try {
+      commands = parseScript(source);
+    } catch (error) {
+      commands = { error };
+    }
     return await new FileRun(
       file,
-      this.#rewrite,
+      this.#rewriters,
       this.#assembler,
       this.#harnesses,
-    )
-      .run(this.#parse(source));
-  }
-
-  #parse(source: string): Command[] | { error: unknown } {
-    let parsed = this.#parsed.get(source);
-    if (parsed === undefined) {
-      try {
-        parsed = parseScript(source);
-      } catch (error) {
-        parsed = { error };
-      }
-      this.#parsed.set(source, parsed);
-    }
-    return parsed;
+    ).run(commands);
   }
 }
 
@@ -93,43 +80,35 @@ export function increment(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
-/** The state of one script's lockstep run. */
-class FileRun {
+/** What a module became on the plain run and on one metered run. */
+type LaneCompiled = { plain: Compiled; metered: Compiled } | { skip: Skip };
+
+/**
+ * One rewriter's side of a script's run: its metered run, its report, and
+ * which modules it lacks. Each lane keeps its own account of what is
+ * missing, as a run of the plain and metered modules alone would: while no
+ * lane fails, they all agree, and the plain run is the one each would have
+ * had.
+ */
+class Lane {
   readonly report: FileReport;
-  readonly #plain = new Run();
-  readonly #metered = new Run(() => this.report.fuelRefills++);
+  readonly metered = new Run(() => this.report.fuelRefills++);
   /** Modules, by `$id` or registered name, that are not there, and why. */
-  readonly #missing = new Map<string, Skip>();
-  #currentMissing: Skip | undefined = {
+  readonly missing = new Map<string, Skip>();
+  currentMissing: Skip | undefined = {
     reason: "no module defined yet",
     detail: "",
   };
 
-  constructor(
-    file: string,
-    readonly rewrite: Rewriter,
-    readonly assembler: Assembler,
-    readonly harnesses: HarnessFactory,
-  ) {
+  constructor(file: string, readonly rewrite: Rewriter) {
     this.report = newReport(file);
   }
 
-  async run(
-    commands: Command[] | { error: unknown },
-  ): Promise<FileReport> {
-    if (!Array.isArray(commands)) {
-      this.report.unreadable = errorText(commands.error);
-      return this.report;
-    }
-    for (const command of commands) await this.#step(command);
-    return this.report;
-  }
-
-  #skip(skip: Skip): void {
+  skip(skip: Skip): void {
     increment(this.report.skipped, skip.reason);
   }
 
-  #fail(command: Command, detail: string): void {
+  fail(command: Command, detail: string): void {
     this.report.failures.push({
       line: command.line,
       command: commandText(command),
@@ -137,44 +116,109 @@ class FileRun {
     });
   }
 
+  markMissing(id: string | undefined, why: Skip): void {
+    this.currentMissing = why;
+    this.metered.current = undefined;
+    if (id !== undefined) {
+      this.missing.set(id, why);
+      this.metered.instances.delete(id);
+    }
+  }
+
+  missingImport(compiled: Compiled): Skip | undefined {
+    for (const { module } of WebAssembly.Module.imports(compiled.module)) {
+      const why = this.missing.get(`"${module}"`);
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  }
+
+  /** Why an action on `module` (the current one when absent) cannot run. */
+  missingFor(module: string | undefined): Skip | undefined {
+    return module === undefined
+      ? this.currentMissing
+      : this.missing.get(module);
+  }
+}
+
+/** The plain module, from the first lane that has one. */
+function plainOf(compiled: readonly LaneCompiled[]): Compiled | undefined {
+  for (const each of compiled) if (!("skip" in each)) return each.plain;
+  return undefined;
+}
+
+/** The state of one script's lockstep run. */
+class FileRun {
+  readonly #plain = new Run();
+  readonly #lanes: Lane[];
+
+  constructor(
+    file: string,
+    rewriters: readonly Rewriter[],
+    readonly assembler: Assembler,
+    readonly harnesses: HarnessFactory,
+  ) {
+    this.#lanes = rewriters.map((rewrite) => new Lane(file, rewrite));
+  }
+
+  async run(commands: Command[] | { error: unknown }): Promise<FileReport[]> {
+    if (!Array.isArray(commands)) {
+      for (const lane of this.#lanes) {
+        lane.report.unreadable = errorText(commands.error);
+      }
+    } else {
+      for (const command of commands) await this.#step(command);
+    }
+    return this.#lanes.map((lane) => lane.report);
+  }
+
   async #step(command: Command): Promise<void> {
     switch (command.type) {
       case "module": {
         const def = command.module;
         const compiled = await this.#compile(command, def);
-        if ("skip" in compiled) {
-          if (!def.definition) return this.#markMissing(def.id, compiled.skip);
-          if (def.id !== undefined) this.#missing.set(def.id, compiled.skip);
-          return;
-        }
+        const plain = plainOf(compiled);
         if (def.definition) {
-          if (def.id !== undefined) {
-            this.#plain.definitions.set(def.id, compiled.plain);
-            this.#metered.definitions.set(def.id, compiled.metered);
-            this.#missing.delete(def.id);
+          if (def.id !== undefined && plain !== undefined) {
+            this.#plain.definitions.set(def.id, plain);
           }
+          this.#lanes.forEach((lane, i) => {
+            const mine = compiled[i]!;
+            if ("skip" in mine) {
+              if (def.id !== undefined) lane.missing.set(def.id, mine.skip);
+            } else if (def.id !== undefined) {
+              lane.metered.definitions.set(def.id, mine.metered);
+              lane.missing.delete(def.id);
+            }
+          });
           return;
         }
-        return this.#instantiate(
-          command,
-          def.id,
-          compiled.plain,
-          compiled.metered,
-        );
+        const ready: { lane: Lane; metered: Compiled }[] = [];
+        this.#lanes.forEach((lane, i) => {
+          const mine = compiled[i]!;
+          if ("skip" in mine) return lane.markMissing(def.id, mine.skip);
+          ready.push({ lane, metered: mine.metered });
+        });
+        if (plain === undefined) return;
+        return this.#instantiate(command, def.id, plain, ready);
       }
       case "module_instance": {
         const plain = command.definition === undefined
           ? undefined
           : this.#plain.definitions.get(command.definition);
-        const metered = command.definition === undefined
-          ? undefined
-          : this.#metered.definitions.get(command.definition);
-        if (plain === undefined || metered === undefined) {
-          const why = this.#missing.get(command.definition ?? "") ??
-            { reason: "module definition not available", detail: "" };
-          return this.#markMissing(command.id, why);
+        const ready: { lane: Lane; metered: Compiled }[] = [];
+        for (const lane of this.#lanes) {
+          const metered = command.definition === undefined
+            ? undefined
+            : lane.metered.definitions.get(command.definition);
+          if (plain === undefined || metered === undefined) {
+            const why = lane.missing.get(command.definition ?? "") ??
+              { reason: "module definition not available", detail: "" };
+            lane.markMissing(command.id, why);
+          } else ready.push({ lane, metered });
         }
-        return this.#instantiate(command, command.id, plain, metered);
+        if (plain === undefined || ready.length === 0) return;
+        return this.#instantiate(command, command.id, plain, ready);
       }
       case "register":
         return this.#register(command.as, command.module);
@@ -189,165 +233,175 @@ class FileRun {
         return await this.#moduleAssert(command, command.module);
       case "assert_invalid":
       case "assert_malformed":
-        return this.#skip({
-          reason:
-            "assert_invalid/assert_malformed (rejected modules have nothing to meter)",
-          detail: "",
-        });
+        for (const lane of this.#lanes) {
+          lane.skip({
+            reason:
+              "assert_invalid/assert_malformed (rejected modules have nothing to meter)",
+            detail: "",
+          });
+        }
+        return;
       case "unknown":
-        return this.#skip({ reason: command.reason, detail: "" });
+        for (const lane of this.#lanes) {
+          lane.skip({ reason: command.reason, detail: "" });
+        }
+        return;
     }
   }
 
-  /** Assembles, checks with V8, and meters one module. */
-  async #compile(
-    command: Command,
-    def: ModuleDef,
-  ): Promise<{ plain: Compiled; metered: Compiled } | { skip: Skip }> {
+  /**
+   * Assembles and checks with V8 once, then meters the module with each
+   * lane's rewriter: one result per lane, in their order.
+   */
+  async #compile(command: Command, def: ModuleDef): Promise<LaneCompiled[]> {
     const assembled = await this.assembler.assemble(def);
     if ("skip" in assembled) {
-      this.report.modulesSkipped.push({
-        reason: assembled.skip.reason,
-        detail: `line ${def.line}: ${assembled.skip.detail}`,
+      return this.#lanes.map((lane) => {
+        lane.report.modulesSkipped.push({
+          reason: assembled.skip.reason,
+          detail: `line ${def.line}: ${assembled.skip.detail}`,
+        });
+        return assembled;
       });
-      return assembled;
     }
-    increment(this.report.assembledVia, assembled.via);
-    this.report.modulesLoaded++;
     const plain: Compiled = {
       module: assembled.module,
       bytes: assembled.bytes,
     };
-    let rewritten: Rewritten;
-    try {
-      rewritten = this.rewrite(assembled.bytes);
-    } catch (error) {
-      this.report.rewriterErrors.push({
-        line: command.line,
-        command: commandText(command),
-        detail: firstLine(errorText(error)),
-      });
+    return this.#lanes.map((lane) => {
+      increment(lane.report.assembledVia, assembled.via);
+      lane.report.modulesLoaded++;
+      let rewritten: Rewritten;
+      try {
+        rewritten = lane.rewrite(assembled.bytes);
+      } catch (error) {
+        lane.report.rewriterErrors.push({
+          line: command.line,
+          command: commandText(command),
+          detail: firstLine(errorText(error)),
+        });
+        return {
+          skip: { reason: "instrument() threw on the module", detail: "" },
+        };
+      }
+      let module: WebAssembly.Module;
+      try {
+        module = new WebAssembly.Module(rewritten.bytes as BufferSource);
+      } catch (error) {
+        lane.fail(
+          command,
+          `metered module fails validation: ${firstLine(errorText(error))}`,
+        );
+        return { skip: { reason: "metered module invalid", detail: "" } };
+      }
+      if (!WebAssembly.validate(rewritten.bytes as BufferSource)) {
+        lane.fail(command, "metered module fails WebAssembly.validate");
+        return { skip: { reason: "metered module invalid", detail: "" } };
+      }
+      lane.report.modulesMetered++;
       return {
-        skip: { reason: "instrument() threw on the module", detail: "" },
+        plain,
+        metered: {
+          module,
+          bytes: rewritten.bytes,
+          fuel: { module: rewritten.importModule, name: rewritten.importName },
+          addedImports: rewritten.addedImports,
+        },
       };
-    }
-    let module: WebAssembly.Module;
-    try {
-      module = new WebAssembly.Module(rewritten.bytes as BufferSource);
-    } catch (error) {
-      this.#fail(
-        command,
-        `metered module fails validation: ${firstLine(errorText(error))}`,
-      );
-      return { skip: { reason: "metered module invalid", detail: "" } };
-    }
-    if (!WebAssembly.validate(rewritten.bytes as BufferSource)) {
-      this.#fail(command, "metered module fails WebAssembly.validate");
-      return { skip: { reason: "metered module invalid", detail: "" } };
-    }
-    this.report.modulesMetered++;
-    return {
-      plain,
-      metered: {
-        module,
-        bytes: rewritten.bytes,
-        fuel: { module: rewritten.importModule, name: rewritten.importName },
-        addedImports: rewritten.addedImports,
-      },
-    };
-  }
-
-  #missingImport(compiled: Compiled): Skip | undefined {
-    for (const { module } of WebAssembly.Module.imports(compiled.module)) {
-      const why = this.#missing.get(`"${module}"`);
-      if (why !== undefined) return why;
-    }
-    return undefined;
+    });
   }
 
   #instantiate(
     command: Command,
     id: string | undefined,
     plain: Compiled,
-    metered: Compiled,
+    ready: readonly { lane: Lane; metered: Compiled }[],
   ): void {
-    const upstream = this.#missingImport(plain);
-    if (upstream !== undefined) return this.#markMissing(id, upstream);
-    const plainOutcome = this.#plain.instantiate(plain, id);
-    const meteredOutcome = this.#metered.instantiate(metered, id);
-    this.report.instancesCompared++;
-    const same =
-      describeOutcome(plainOutcome) === describeOutcome(meteredOutcome);
-    if (!same) {
-      this.#fail(
-        command,
-        `instantiation: plain ${describeOutcome(plainOutcome)}, metered ${
-          describeOutcome(meteredOutcome)
-        }`,
-      );
-    }
-    if (
-      plainOutcome.kind !== "instance" || meteredOutcome.kind !== "instance"
-    ) {
-      return this.#markMissing(id, {
-        reason: "module not instantiable",
-        detail: describeOutcome(plainOutcome),
-      });
-    }
-    this.#currentMissing = undefined;
-    if (id !== undefined) this.#missing.delete(id);
-  }
-
-  #markMissing(id: string | undefined, why: Skip): void {
-    this.#currentMissing = why;
-    this.#plain.current = undefined;
-    this.#metered.current = undefined;
-    if (id !== undefined) {
-      this.#missing.set(id, why);
-      this.#plain.instances.delete(id);
-      this.#metered.instances.delete(id);
+    // Done once, for the first lane that gets this far.
+    let plainOutcome: Outcome | undefined;
+    for (const { lane, metered } of ready) {
+      const upstream = lane.missingImport(plain);
+      if (upstream !== undefined) {
+        lane.markMissing(id, upstream);
+        continue;
+      }
+      plainOutcome ??= this.#plain.instantiate(plain, id);
+      const meteredOutcome = lane.metered.instantiate(metered, id);
+      lane.report.instancesCompared++;
+      const plainText = describeOutcome(plainOutcome);
+      if (plainText !== describeOutcome(meteredOutcome)) {
+        lane.fail(
+          command,
+          `instantiation: plain ${plainText}, metered ${
+            describeOutcome(meteredOutcome)
+          }`,
+        );
+      }
+      if (
+        plainOutcome.kind !== "instance" ||
+        meteredOutcome.kind !== "instance"
+      ) {
+        lane.markMissing(id, {
+          reason: "module not instantiable",
+          detail: plainText,
+        });
+        continue;
+      }
+      lane.currentMissing = undefined;
+      if (id !== undefined) lane.missing.delete(id);
     }
   }
 
   #register(as: string, module: string | undefined): void {
-    const why = module === undefined
-      ? this.#currentMissing
-      : this.#missing.get(module);
-    if (why !== undefined) {
-      this.#missing.set(`"${as}"`, why);
-      return;
-    }
     const plain = this.#plain.find(module);
-    const metered = this.#metered.find(module);
-    if (plain === undefined || metered === undefined) {
-      this.#missing.set(`"${as}"`, unknownModule(module));
-      return;
+    let registered = false;
+    for (const lane of this.#lanes) {
+      const why = lane.missingFor(module);
+      if (why !== undefined) {
+        lane.missing.set(`"${as}"`, why);
+        continue;
+      }
+      const metered = lane.metered.find(module);
+      if (plain === undefined || metered === undefined) {
+        lane.missing.set(`"${as}"`, unknownModule(module));
+        continue;
+      }
+      lane.missing.delete(`"${as}"`);
+      lane.metered.registry[as] = metered.instance.exports;
+      if (!registered) this.#plain.registry[as] = plain.instance.exports;
+      registered = true;
     }
-    this.#missing.delete(`"${as}"`);
-    this.#plain.registry[as] = plain.instance.exports;
-    this.#metered.registry[as] = metered.instance.exports;
   }
 
   #act(
     command: Extract<Command, { action: Action }>,
     action: Action,
   ): void {
-    const why = action.module === undefined
-      ? this.#currentMissing
-      : this.#missing.get(action.module);
-    if (why !== undefined) return this.#skip(why);
     const plainTarget = this.#plain.find(action.module);
-    const meteredTarget = this.#metered.find(action.module);
-    if (plainTarget === undefined || meteredTarget === undefined) {
-      return this.#skip(unknownModule(action.module));
+    const plan = plainTarget === undefined || action.kind !== "invoke"
+      ? "direct"
+      : planCall(plainTarget.signatures?.get(action.name), action.args);
+    // Done once, for the first lane that does not skip it.
+    let plain: Outcome | undefined;
+    for (const lane of this.#lanes) {
+      const why = lane.missingFor(action.module);
+      if (why !== undefined) {
+        lane.skip(why);
+        continue;
+      }
+      const meteredTarget = lane.metered.find(action.module);
+      if (plainTarget === undefined || meteredTarget === undefined) {
+        lane.skip(unknownModule(action.module));
+        continue;
+      }
+      if (typeof plan === "object") {
+        lane.skip(plan);
+        continue;
+      }
+      plain ??= perform(plainTarget, action, plan, this.harnesses);
+      const metered = perform(meteredTarget, action, plan, this.harnesses);
+      this.#compare(lane, command, plain, metered);
     }
-    const plan = action.kind === "invoke"
-      ? planCall(plainTarget.signatures?.get(action.name), action.args)
-      : "direct";
-    if (typeof plan === "object") return this.#skip(plan);
-    const plain = perform(plainTarget, action, plan, this.harnesses);
-    const metered = perform(meteredTarget, action, plan, this.harnesses);
-    this.#compare(command, plain, metered);
   }
 
   async #moduleAssert(
@@ -355,21 +409,33 @@ class FileRun {
     def: ModuleDef,
   ): Promise<void> {
     const compiled = await this.#compile(command, def);
-    if ("skip" in compiled) return this.#skip(compiled.skip);
-    const upstream = this.#missingImport(compiled.plain);
-    if (upstream !== undefined) return this.#skip(upstream);
-    // Instantiate without touching `current`: a failing module replaces nothing.
-    const plainCurrent = this.#plain.current;
-    const meteredCurrent = this.#metered.current;
-    const plain = this.#plain.instantiate(compiled.plain, undefined);
-    const metered = this.#metered.instantiate(compiled.metered, undefined);
-    this.#plain.current = plainCurrent;
-    this.#metered.current = meteredCurrent;
-    this.#compare(command, plain, metered);
+    // Instantiated without touching `current`: a failing module replaces
+    // nothing. The plain one once, for the first lane that gets this far.
+    const instantiateAside = (run: Run, module: Compiled) => {
+      const current = run.current;
+      const outcome = run.instantiate(module, undefined);
+      run.current = current;
+      return outcome;
+    };
+    let plain: Outcome | undefined;
+    this.#lanes.forEach((lane, i) => {
+      const mine = compiled[i]!;
+      if ("skip" in mine) return lane.skip(mine.skip);
+      const upstream = lane.missingImport(mine.plain);
+      if (upstream !== undefined) return lane.skip(upstream);
+      plain ??= instantiateAside(this.#plain, mine.plain);
+      const metered = instantiateAside(lane.metered, mine.metered);
+      this.#compare(lane, command, plain, metered);
+    });
   }
 
-  #compare(command: Command, plain: Outcome, metered: Outcome): void {
-    const report = this.report;
+  #compare(
+    lane: Lane,
+    command: Command,
+    plain: Outcome,
+    metered: Outcome,
+  ): void {
+    const report = lane.report;
     const plainText = describeOutcome(plain);
     const meteredText = describeOutcome(metered);
     const isAssert = command.type !== "action";
@@ -384,7 +450,7 @@ class FileRun {
       if (plainText === meteredText) report.assertsAgreed++;
     }
     if (plainText !== meteredText) {
-      this.#fail(command, `plain ${plainText}, metered ${meteredText}`);
+      lane.fail(command, `plain ${plainText}, metered ${meteredText}`);
     }
     if (!isAssert) return;
     if (meetsSpec(command, plain)) report.plainMetSpec++;
