@@ -136,14 +136,12 @@ Deno.test("FuelMeter#run inside another meter's run, or a guest's call, keeps th
   let inner: CallOutcome | undefined;
   const runInner = () =>
     void (inner = innerMeter.meter.run(() => innerMeter.exports.spin()));
-  const cases: [string, () => CallOutcome][] = [];
+  const cases: [string, (timeout: number) => CallOutcome][] = [];
   const outerMeter = await attached(OUTER, runInner);
   cases.push([
     "a run inside a run",
-    () =>
-      outerMeter.meter.run(() => outerMeter.exports.outer(), {
-        timeout: TIMEOUT_MS,
-      }),
+    (timeout) =>
+      outerMeter.meter.run(() => outerMeter.exports.outer(), { timeout }),
   ]);
   const outerGuest = await loadGuest(OUTER, {
     interruptible: true,
@@ -151,7 +149,7 @@ Deno.test("FuelMeter#run inside another meter's run, or a guest's call, keeps th
   });
   cases.push([
     "a run inside a guest's call",
-    () => outerGuest.invoke("outer", [], { timeout: TIMEOUT_MS }),
+    (timeout) => outerGuest.invoke("outer", [], { timeout }),
   ]);
   const innerGuest = await loadGuest(INNER, {
     fuel: GUARD_FUEL,
@@ -163,23 +161,35 @@ Deno.test("FuelMeter#run inside another meter's run, or a guest's call, keeps th
   );
   cases.push([
     "a guest's call inside a run",
-    () =>
+    (timeout) =>
       meterOverGuest.meter.run(() => meterOverGuest.exports.outer(), {
-        timeout: TIMEOUT_MS,
+        timeout,
       }),
   ]);
   for (const [what, call] of cases) {
-    inner = undefined;
-    const started = performance.now();
-    const result = call();
-    const late = performance.now() - started - TIMEOUT_MS;
-    assert.equal(
-      expectOutcome(inner!, "timeout").error.timeout,
-      TIMEOUT_MS,
-      what,
-    );
-    expectOutcome(result, "timeout");
-    assert.ok(late < SLACK_MS, `${what}: ${late.toFixed(1)} ms late`);
+    // A thread kept off its core may find the outer deadline passed before
+    // the guest reaches its import: that ending is right as well, and the
+    // next try gives it more time to get there.
+    let nested = false;
+    for (const timeout of [TIMEOUT_MS, 8 * TIMEOUT_MS, 64 * TIMEOUT_MS]) {
+      inner = undefined;
+      const started = performance.now();
+      const result = call(timeout);
+      const late = performance.now() - started - timeout;
+      expectOutcome(result, "timeout");
+      // Set by the import, which the compiler cannot see.
+      const nestedOutcome = inner as CallOutcome | undefined;
+      if (nestedOutcome === undefined) continue;
+      assert.equal(
+        expectOutcome(nestedOutcome, "timeout").error.timeout,
+        timeout,
+        what,
+      );
+      assert.ok(late < SLACK_MS, `${what}: ${late.toFixed(1)} ms late`);
+      nested = true;
+      break;
+    }
+    assert.ok(nested, `${what}: the guest never reached its import in time`);
   }
   // The inner meter works afterwards.
   expectOutcome(
