@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:c41cc44da406d679b126356178910c28f72b66037f7ff5c5eb8e121d77496872";
+  "sha256:2e355aa8ecd1df23e811f026dd196be69342234aa97cc63d85cf766d7e878ba4";
