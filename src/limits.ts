@@ -272,7 +272,7 @@ export const INSTANTIATION_WEIGHTS = {
  * Compiling and instantiating cannot be stopped, so a stop that comes
  * while either runs lands that late. Real guests weigh a fraction of it
  * (esbuild's about two fifths, with its 98,450 data segments; QuickJS's and
- * sql.js's a fiftieth).
+ * sql.js's a twentieth).
  */
 export const MAX_INSTANTIATION_WORK = 20_000_000;
 
