@@ -230,6 +230,16 @@ export const INSTANTIATION_WEIGHTS = {
   evaluatedGlobal: 500,
   /** A global set by a lone `ref.func` (a million: 400 to 650 ms). */
   funcRefGlobal: 700,
+  /**
+   * An operator of a constant expression of more than one, evaluated as
+   * the guest is instantiated (a 2 MB guest of 100 globals, each an
+   * `array.new_fixed` of 10,000 `i32.const`: 410 ms instantiated, and a
+   * stoppable load's longest hold 122 to 393 ms, at load average 15),
+   * after its compile validated it (1.5 s for those, on the compile
+   * thread in a stoppable load, but on the loading thread for a guest of
+   * up to 1 MiB).
+   */
+  evaluatedOperator: 1_000,
   /** An entry of an active element segment (a million: 130 to 330 ms). */
   elementEntry: 300,
   /**
@@ -290,6 +300,8 @@ export interface InstantiationCounts {
   evaluatedGlobals: number;
   /** Globals set by a lone `ref.func`. */
   funcRefGlobals: number;
+  /** Operators of constant expressions of more than one operator. */
+  evaluatedOperators: number;
   /** Entries of active element segments. */
   elementEntries: number;
   /** Initial elements of tables with an initializer other than `ref.null`. */
@@ -325,6 +337,7 @@ export interface InstantiationCounts {
  *   plainGlobals: 10,
  *   evaluatedGlobals: 0,
  *   funcRefGlobals: 0,
+ *   evaluatedOperators: 0,
  *   elementEntries: 500,
  *   filledTableElements: 0,
  *   imports: 4,
@@ -379,6 +392,12 @@ const INSTANTIATION_ITEMS: [
     "funcRefGlobal",
     "global set by ref.func",
     "globals set by ref.func",
+  ],
+  [
+    "evaluatedOperators",
+    "evaluatedOperator",
+    "operator of a constant expression",
+    "operators of constant expressions",
   ],
   [
     "elementEntries",
@@ -557,6 +576,7 @@ export function* checkInstanceSizeSteps(
     plainGlobals: footprint.plainGlobals,
     evaluatedGlobals: footprint.evaluatedGlobals,
     funcRefGlobals: footprint.funcRefGlobals,
+    evaluatedOperators: footprint.evaluatedOperators,
     elementEntries: footprint.elementEntries,
     filledTableElements: footprint.filledTableElements,
     imports: info.imports.length,

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:2e355aa8ecd1df23e811f026dd196be69342234aa97cc63d85cf766d7e878ba4";
+  "sha256:5785280d1aecde78b402470767532b953a01b1e399cd416ee48b81fe40a73a97";
