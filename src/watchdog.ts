@@ -111,9 +111,10 @@ function workerSource(): string {
     pollMs: WATCH_POLL_MS,
     slots: DEADLINE_SLOTS,
   };
-  return `(${runWatchdog.toString()})(require("node:worker_threads").workerData.port, ${
+  return `const threads = require("node:worker_threads");
+(${runWatchdog.toString()})(threads.workerData.port, ${
     JSON.stringify(settings)
-  });`;
+  }, threads.receiveMessageOnPort);`;
 }
 
 /** A stop flag's memory: shared, one page, as every rewrite imports it. */
