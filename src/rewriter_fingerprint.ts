@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:5785280d1aecde78b402470767532b953a01b1e399cd416ee48b81fe40a73a97";
+  "sha256:e2a94f505763101db931a3054285e92ffe0fcfbf0eb6dc9c3792b9b1f6729427";

@@ -61,7 +61,7 @@ export interface WatchdogHandle {
   /**
    * Whether the watchdog set the flag for this handle (a deadline found
    * passed by the watchdog's clock, which may run a fraction of a
-   * millisecond ahead of this thread's).
+   * millisecond ahead of this thread's), also once it is disarmed.
    */
   fired(): boolean;
 }
@@ -323,6 +323,7 @@ class SlotHandle implements WatchdogHandle {
   readonly #watchdog: Running;
   readonly #slot: number;
   #live = true;
+  #firedBeforeDisarm = false;
 
   constructor(watchdog: Running, slot: number) {
     this.#watchdog = watchdog;
@@ -330,20 +331,23 @@ class SlotHandle implements WatchdogHandle {
   }
 
   fired(): boolean {
-    if (!this.#live) return false;
+    if (!this.#live) return this.#firedBeforeDisarm;
     const { fired, tags } = this.#watchdog.board;
     return Atomics.load(fired, this.#slot) === tags[this.#slot];
   }
 
   disarm(): void {
     if (!this.#live) return;
-    this.#live = false;
-    const { states, tags, held, owners } = this.#watchdog.board;
+    const { states, tags, held, owners, fired } = this.#watchdog.board;
     const slot = this.#slot;
     const tag = tags[slot];
     // The thread may be setting the flag right now (FIRING): wait for it
     // to finish, so that no flag is set after this returns.
     while (Atomics.compareExchange(states, slot, tag, 0) === FIRING);
+    // Read before the slot is handed on: whoever ends a guard asks after
+    // disarming it whether the flag it finds set is the guard's.
+    this.#firedBeforeDisarm = Atomics.load(fired, slot) === tag;
+    this.#live = false;
     held[slot] = 0;
     owners[slot]!.push(slot);
   }

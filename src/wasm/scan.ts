@@ -499,12 +499,17 @@ export class BodyScanner {
    * Per segment paid in advance (and per `br_table` segment, 0): the most
    * its table's check paid for up to its end, or -1 if it spent fuel
    * after its charge (a call), so that what follows must test. By the
-   * segment's check edit; set in the body being scanned only where
-   * `#pathSet` holds `#bodySerial`.
+   * segment's check edit less `#pathBase`, so that the bodies share its
+   * first entries: sized by the body with the most edits rather than by
+   * the module (esbuild: 4,598 against 264,070, where the two arrays grew
+   * to 4 MB of fresh pages, each written once). Set in the body being
+   * scanned only where `#pathSet` holds `#bodySerial`.
    */
   #pathOut: Int32Array = new Int32Array(0);
   /** Per check edit: the `#bodySerial` of the scan that set `#pathOut`. */
   #pathSet: Int32Array = new Int32Array(0);
+  /** The first edit of the body being scanned: `#pathOut`'s entry 0. */
+  #pathBase = 0;
   /** How many bodies (or attempts at one) have been scanned. */
   #bodySerial = 0;
   /** The fuel's local in the body being scanned. */
@@ -670,8 +675,9 @@ export class BodyScanner {
 
   /** Sets `#pathOut` of the segment whose check is edit `segment`. */
   #setPathOut(segment: number, value: number): void {
-    if (segment >= this.#pathOut.length) {
-      const length = Math.max(this.#pathOut.length * 2, segment + 1);
+    const at = segment - this.#pathBase;
+    if (at >= this.#pathOut.length) {
+      const length = Math.max(this.#pathOut.length * 2, at + 1);
       const out = new Int32Array(length);
       out.set(this.#pathOut);
       this.#pathOut = out;
@@ -679,8 +685,8 @@ export class BodyScanner {
       set.set(this.#pathSet);
       this.#pathSet = set;
     }
-    this.#pathOut[segment] = value;
-    this.#pathSet[segment] = this.#bodySerial;
+    this.#pathOut[at] = value;
+    this.#pathSet[at] = this.#bodySerial;
   }
 
   /** Adds `segment` to the list of the segments that branch to `frame`. */
@@ -774,6 +780,7 @@ export class BodyScanner {
     const codeStart = r.pos;
 
     const editsFrom = this.#code.editCount;
+    this.#pathBase = editsFrom;
     let growth = 0;
     const costs = this.#costs;
     const singleOps = SINGLE_OPS;
@@ -1982,8 +1989,9 @@ export class BodyScanner {
       const pathOut = this.#pathOut;
       const pathSet = this.#pathSet;
       const serial = this.#bodySerial;
+      const base = this.#pathBase;
       for (let node = this.#paidPreds; node >= 0; node = nodes[node + 1]!) {
-        const pred = nodes[node]!;
+        const pred = nodes[node]! - base;
         if (
           pred >= pathSet.length || pathSet[pred] !== serial ||
           pathOut[pred]! < 0
