@@ -194,6 +194,23 @@ export const MAX_TAGS_AND_SEGMENTS = 100_000;
  */
 export const INSTANTIATION_WEIGHTS = {
   /**
+   * A type the guest defines (each member of a recursion group): decoded
+   * and canonicalized as the guest is compiled, given its runtime type as
+   * it is instantiated. 5,000 to 20,000 types compiled in 1 to 4.5 µs
+   * each (the fastest of 5, fresh types each time, at load average 10),
+   * and a 690 KB guest of 100,000 types held a stoppable load's thread 85
+   * to 264 ms at once (instantiated alone: 225 to 340 ms); 9,400 held it
+   * 29 to 40 ms at load average 7 to 9.
+   */
+  type: 2_900,
+  /**
+   * A parameter, result or field of a type, or an array type's element:
+   * decoded and compared as its type is canonicalized (500 struct types of
+   * 100 fields compiled in 1.7 ms at the fastest, 20,000 of about 20 in
+   * 67 to 120 ms).
+   */
+  typeValue: 200,
+  /**
    * A function the guest defines: compiled, 55 to 150 ns each (100,000
    * empty ones in a module of 400 KB); instantiated, a few; and a
    * rewritten one passes through the rewriter's whole-module steps.
@@ -213,6 +230,16 @@ export const INSTANTIATION_WEIGHTS = {
   evaluatedGlobal: 500,
   /** A global set by a lone `ref.func` (a million: 400 to 650 ms). */
   funcRefGlobal: 700,
+  /**
+   * An operator of a constant expression of more than one, evaluated as
+   * the guest is instantiated (a 2 MB guest of 100 globals, each an
+   * `array.new_fixed` of 10,000 `i32.const`: 410 ms instantiated, and a
+   * stoppable load's longest hold 122 to 393 ms, at load average 15),
+   * after its compile validated it (1.5 s for those, on the compile
+   * thread in a stoppable load, but on the loading thread for a guest of
+   * up to 1 MiB).
+   */
+  evaluatedOperator: 1_000,
   /** An entry of an active element segment (a million: 130 to 330 ms). */
   elementEntry: 300,
   /**
@@ -255,12 +282,16 @@ export const INSTANTIATION_WEIGHTS = {
  * Compiling and instantiating cannot be stopped, so a stop that comes
  * while either runs lands that late. Real guests weigh a fraction of it
  * (esbuild's about two fifths, with its 98,450 data segments; QuickJS's and
- * sql.js's a fiftieth).
+ * sql.js's a twentieth).
  */
 export const MAX_INSTANTIATION_WORK = 20_000_000;
 
 /** What a guest's instantiation does that grows with its counts. */
 export interface InstantiationCounts {
+  /** Types the guest defines, recursion groups' members each. */
+  types: number;
+  /** Parameters, results and fields of those types, and array elements. */
+  typeValues: number;
   /** Functions the guest defines. */
   functions: number;
   /** Globals set by a lone `i32.const` or `ref.null`. */
@@ -269,6 +300,8 @@ export interface InstantiationCounts {
   evaluatedGlobals: number;
   /** Globals set by a lone `ref.func`. */
   funcRefGlobals: number;
+  /** Operators of constant expressions of more than one operator. */
+  evaluatedOperators: number;
   /** Entries of active element segments. */
   elementEntries: number;
   /** Initial elements of tables with an initializer other than `ref.null`. */
@@ -298,10 +331,13 @@ export interface InstantiationCounts {
  * import assert from "node:assert/strict";
  *
  * const counts = {
+ *   types: 3,
+ *   typeValues: 4,
  *   functions: 1000,
  *   plainGlobals: 10,
  *   evaluatedGlobals: 0,
  *   funcRefGlobals: 0,
+ *   evaluatedOperators: 0,
  *   elementEntries: 500,
  *   filledTableElements: 0,
  *   imports: 4,
@@ -312,7 +348,8 @@ export interface InstantiationCounts {
  * };
  * assert.equal(
  *   instantiationWork(counts),
- *   1000 * 200 + 10 * 100 + 500 * 300 + 6 * 1500 + 1 * 100 + 20 * 60,
+ *   3 * 2900 + 4 * 200 + 1000 * 200 + 10 * 100 + 500 * 300 + 6 * 1500 +
+ *     1 * 100 + 20 * 60,
  * );
  * ```
  */
@@ -335,6 +372,8 @@ const INSTANTIATION_ITEMS: [
   string,
   string,
 ][] = [
+  ["types", "type", "type", "types"],
+  ["typeValues", "typeValue", "value in a type", "values in types"],
   ["functions", "function", "function", "functions"],
   [
     "plainGlobals",
@@ -353,6 +392,12 @@ const INSTANTIATION_ITEMS: [
     "funcRefGlobal",
     "global set by ref.func",
     "globals set by ref.func",
+  ],
+  [
+    "evaluatedOperators",
+    "evaluatedOperator",
+    "operator of a constant expression",
+    "operators of constant expressions",
   ],
   [
     "elementEntries",
@@ -431,11 +476,15 @@ export function* checkInstanceSizeSteps(
   // Unknown (NaN) when the sections that allocate cannot be decoded.
   let allocated = 0;
   const info = new ModuleInfo();
+  // Types past what the work allows alone are not read: a million of them
+  // took a second to read, much of it collecting what was read.
+  info.typeReadLimit = MOST_TYPES;
   try {
     for (const { id, start, end } of readSections(bytes)) {
       // A section a step at least: a cold reader took up to 3.5 ms on
       // esbuild's element segments alone.
       yield;
+      if (info.typeCount > info.typeReadLimit) break;
       if (id === 9) {
         segments = new Reader(bytes, start, end).count("element segment");
       }
@@ -479,9 +528,10 @@ export function* checkInstanceSizeSteps(
     if (keptFromEngine(error)) throw error;
     return;
   }
-  allocated += info.footprint.allocatedElements;
   const hint =
     "run it with invokeIsolated, where a failed instantiation ends only the child process";
+  if (info.typeCount > info.typeReadLimit) throw tooManyTypes(label);
+  allocated += info.footprint.allocatedElements;
   if (memories > MAX_MEMORIES) {
     throw new GuestLoadError(
       "limits",
@@ -520,10 +570,13 @@ export function* checkInstanceSizeSteps(
   }
   const footprint = info.footprint;
   const counts: InstantiationCounts = {
+    types: info.typeCount,
+    typeValues: typeValues(info),
     functions: info.definedFunctions,
     plainGlobals: footprint.plainGlobals,
     evaluatedGlobals: footprint.evaluatedGlobals,
     funcRefGlobals: footprint.funcRefGlobals,
+    evaluatedOperators: footprint.evaluatedOperators,
     elementEntries: footprint.elementEntries,
     filledTableElements: footprint.filledTableElements,
     imports: info.imports.length,
@@ -546,6 +599,74 @@ export function* checkInstanceSizeSteps(
       `give the guest fewer of them, or ${hint}`,
     );
   }
+}
+
+/**
+ * The most types whose {@linkcode INSTANTIATION_WEIGHTS} alone leave a
+ * guest within {@linkcode MAX_INSTANTIATION_WORK}.
+ */
+const MOST_TYPES = Math.floor(
+  MAX_INSTANTIATION_WORK / INSTANTIATION_WEIGHTS.type,
+);
+
+/** The refusal of a guest of more than {@linkcode MOST_TYPES} types. */
+function tooManyTypes(label: string): GuestLoadError {
+  return new GuestLoadError(
+    "limits",
+    `${label} has more than ${MOST_TYPES} types, which weigh more than the ${MAX_INSTANTIATION_WORK} in instantiation work a guest instantiated in this process may (${INSTANTIATION_WEIGHTS.type} each: the engine handles each as it compiles and instantiates the guest, which cannot be stopped)`,
+    "give the guest fewer types, or run it with invokeIsolated, where a failed instantiation ends only the child process",
+  );
+}
+
+/**
+ * Refuses a guest of more types than its instantiation work allows, in
+ * steps, reading no more of its type section than that: for a load that
+ * reads the whole section before {@linkcode checkInstanceSizeSteps} (a
+ * rewrite writing its limits in), where a million types held the thread
+ * for half a second at a time, collecting what was read. Bytes that cannot
+ * be decoded pass.
+ *
+ * @param bytes The guest's bytes, as given.
+ * @param label The guest's name in messages.
+ * @returns The steps.
+ * @throws {GuestLoadError} With reason `limits`, for too many types.
+ */
+export function* checkTypeCountSteps(
+  bytes: Uint8Array,
+  label: string,
+): Steps<void> {
+  const info = new ModuleInfo();
+  info.typeReadLimit = MOST_TYPES;
+  try {
+    for (const { id, start, end } of readSections(bytes)) {
+      if (id !== 1) continue;
+      yield* info.readTypesSteps(new Reader(bytes, start, end));
+      break;
+    }
+  } catch (error) {
+    if (keptFromEngine(error)) throw error;
+    return;
+  }
+  if (info.typeCount > MOST_TYPES) throw tooManyTypes(label);
+}
+
+/**
+ * How many parameters, results, struct fields and array elements the
+ * guest's types hold together.
+ */
+function typeValues(info: ModuleInfo): number {
+  let values = 0;
+  for (let i = 0; i < info.typeCount; i++) {
+    const signature = info.typeSignatures[i];
+    if (signature !== undefined) {
+      values += signature.params.length + signature.results.length;
+    } else if (info.structFields[i]! >= 0) {
+      values += info.structFields[i]!;
+    } else if (info.arrayElements[i] !== undefined) {
+      values++;
+    }
+  }
+  return values;
 }
 
 /**

@@ -29,6 +29,7 @@ import {
   checkInstantiation,
   checkLimits,
   checkSizedAllocations,
+  checkTypeCountSteps,
   limitGuestSteps,
 } from "./limits.ts";
 import {
@@ -307,6 +308,10 @@ export async function loadGuestWith(
     const original = snapshot
       ? await stops.snapshot(loaded.bytes!, label)
       : loaded.bytes;
+    // Its types before its limits are written in, which reads them all.
+    if (rewritten && original !== undefined && internal.anySize !== true) {
+      await stops.runSteps(checkTypeCountSteps(original, label));
+    }
     // Without limits.tables, a default one (the garbage collector's pauses
     // grow with the guest's tables).
     const bytes = !rewritten ? original : await stops.race(

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:000ef99c8087d60c9a0be61450305ad33a56e526e4e2a7d6d3ca18017631ab6d";
+  "sha256:e2a94f505763101db931a3054285e92ffe0fcfbf0eb6dc9c3792b9b1f6729427";

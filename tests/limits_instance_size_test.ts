@@ -456,12 +456,14 @@ Deno.test("a guest at every one of those caps at once is refused for its instant
     tags: MAX_TAGS_AND_SEGMENTS,
     segments: MAX_TAGS_AND_SEGMENTS,
   });
-  const work = w.function + MAX_BINDINGS * (w.import + w.export) +
+  // Its two types, one of them with a result.
+  const work = 2 * w.type + w.typeValue + w.function +
+    MAX_BINDINGS * (w.import + w.export) +
     MAX_TAGS_AND_SEGMENTS * (w.tag + w.elementSegment);
   const refused = (error: unknown) =>
     isGuestLoadError(error) && error.reason === "limits" &&
     error.message.startsWith(
-      `bytes has 1 function, 10000 imports, 10000 exports, 100000 tags, 100000 element segments, which weigh ${work} in instantiation work, more than the ${MAX_INSTANTIATION_WORK}`,
+      `bytes has 2 types, 1 value in a type, 1 function, 10000 imports, 10000 exports, 100000 tags, 100000 element segments, which weigh ${work} in instantiation work, more than the ${MAX_INSTANTIATION_WORK}`,
     );
   const imports = { env: { g: () => {} } };
   for (const options of [{ imports }, { imports, stop: new StopSignal() }]) {
@@ -534,27 +536,29 @@ function workModule(shape: Work): Uint8Array<ArrayBuffer> {
 Deno.test("instantiation work just over the cap is refused by every in-process loader, named by its counts", async () => {
   const w = INSTANTIATION_WEIGHTS;
   assert.equal(MAX_INSTANTIATION_WORK, 20_000_000);
-  // Every guest below has an export and an element segment.
-  const fixed = w.export + w.elementSegment;
-  // 2 functions and 39,996 elements set by ref.func weigh the cap exactly;
+  // Every guest below has two types (one with a result), an export and an
+  // element segment.
+  const fixed = 2 * w.type + w.typeValue + w.export + w.elementSegment;
+  // 2 functions and 39,984 elements set by ref.func weigh the cap exactly;
   // one global set by a constant more is over it.
-  const atCap = { filled: 39_996 };
+  const atCap = { filled: 39_984 };
   assert.equal(
-    2 * w.function + 39_996 * w.filledTableElement + fixed,
+    2 * w.function + 39_984 * w.filledTableElement + fixed,
     MAX_INSTANTIATION_WORK,
   );
+  const types = "2 types, 1 value in a type,";
   const tail = "1 export, 1 element segment, which weigh";
   const over: [Work, string][] = [
     [
       { ...atCap, globals: ["i32"] },
-      `has 2 functions, 1 global set by a constant, 39996 table elements set by an initializer, ${tail} ${
+      `has ${types} 2 functions, 1 global set by a constant, 39984 table elements set by an initializer, ${tail} ${
         MAX_INSTANTIATION_WORK + w.plainGlobal
       } in instantiation work, more than the ${MAX_INSTANTIATION_WORK}`,
     ],
     // 100,000 empty functions held a compile 5 to 15 ms under load.
     [
       { functions: MAX_INSTANTIATION_WORK / w.function - 1 },
-      `has 100001 functions, ${tail} ${
+      `has ${types} 100001 functions, ${tail} ${
         100_001 * w.function + fixed
       } in instantiation work`,
     ],
@@ -566,13 +570,15 @@ Deno.test("instantiation work just over the cap is refused by every in-process l
         filled: 39_960,
         globals: ["func", "i64", "null", "i32", "func"],
       },
-      `has 100 functions, 2 globals set by a constant, 1 global set by an expression, 2 globals set by ref.func, 39960 table elements set by an initializer, ${tail} 20003700 in instantiation work`,
+      `has ${types} 100 functions, 2 globals set by a constant, 1 global set by an expression, 2 globals set by ref.func, 39960 table elements set by an initializer, ${tail} ${
+        20_003_700 + 2 * w.type + w.typeValue
+      } in instantiation work`,
     ],
     // 200,000 globals set by a constant (1 MB) held a compile 15 to 23 ms
     // under load; they weighed 3,000,000 before the compile was counted.
     [
       { globals: new Array(200_000).fill("i32") },
-      `has 2 functions, 200000 globals set by a constant, ${tail} ${
+      `has ${types} 2 functions, 200000 globals set by a constant, ${tail} ${
         2 * w.function + 200_000 * w.plainGlobal + fixed
       } in instantiation work`,
     ],
@@ -580,7 +586,7 @@ Deno.test("instantiation work just over the cap is refused by every in-process l
     // functions that left them out.
     [
       { functions: 98_000, dataSegments: 100_000 },
-      `has 98002 functions, 1 export, 1 element segment, 100000 data segments, which weigh ${
+      `has ${types} 98002 functions, 1 export, 1 element segment, 100000 data segments, which weigh ${
         98_002 * w.function + fixed + 100_000 * w.dataSegment
       } in instantiation work`,
     ],
@@ -616,12 +622,12 @@ Deno.test("instantiation work just over the cap is refused by every in-process l
 });
 
 Deno.test("a guest at the instantiation work cap loads, and a deadline or a StopSignal from another thread on the load lands", async () => {
-  const at = workModule({ filled: 39_996 });
+  const at = workModule({ filled: 39_984 });
   assert.equal((await loadGuest(at)).call("f"), 7);
   assert.equal((await loadGuest(at, { fuel: 1e6 })).call("f"), 7);
   // Its start function spins: only the load's stop ends it (an
   // AbortSignal of this thread cannot fire while it runs).
-  const spin = workModule({ filled: 39_996, spin: true });
+  const spin = workModule({ filled: 39_984, spin: true });
   await assert.rejects(
     loadGuest(spin, { timeout: 50 }),
     (error: unknown) => isDeadlineExceeded(error),

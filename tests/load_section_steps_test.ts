@@ -14,17 +14,28 @@
  */
 
 import assert from "./support/assert.ts";
-import { isAborted, isDeadlineExceeded, loadGuest } from "../mod.ts";
+import {
+  isAborted,
+  isDeadlineExceeded,
+  isGuestLoadError,
+  loadGuest,
+} from "../mod.ts";
 import { concatBytes, encodeLeb } from "./support/module_bytes.ts";
 import { instrumentSteps } from "../src/wasm/instrument.ts";
 import type { InstrumentOptions } from "../src/wasm/mod.ts";
 import {
   READ_STEP_BYTES,
+  runSteps,
   STEP_BODIES,
   STEP_BYTES,
   type Steps,
 } from "../src/wasm/steps.ts";
-import { checkInstanceSizeSteps, limitGuestSteps } from "../src/limits.ts";
+import {
+  checkInstanceSizeSteps,
+  INSTANTIATION_WEIGHTS,
+  limitGuestSteps,
+  MAX_INSTANTIATION_WORK,
+} from "../src/limits.ts";
 import { ModuleInfo } from "../src/wasm/module.ts";
 import { readSectionSteps } from "../src/wasm/module_sections.ts";
 import { Patches } from "../src/wasm/patches.ts";
@@ -101,12 +112,17 @@ const CHECK: Phase = (bytes) => checkInstanceSizeSteps(bytes, "guest", false);
  * Each guest with a long section, and the reads of a load up to the one
  * its abort falls in.
  */
-const GUESTS: Record<string, [() => Uint8Array, Phase[]]> = {
+const GUESTS: Record<
+  string,
+  [() => Uint8Array, Phase[], ((error: unknown) => boolean)?]
+> = {
   "9,000,000 element function indices": [
     () => manyElements(9_000_000),
     [LIMITS, CHECK],
   ],
-  "1,000,000 types": [() => manyTypes(1_000_000), [LIMITS]],
+  // Refused for its types before the limits are written in, having read
+  // no more of them than its instantiation work allows.
+  "1,000,000 types": [() => manyTypes(1_000_000), [LIMITS], refusedForTypes],
   "100,000 imports": [() => manyNames(2, 100_000), [LIMITS]],
   // A load of 100,000 exports is refused by the check (`MAX_BINDINGS`)
   // before the rewrite reads them; load_rewrite_stops_test.ts stops loads
@@ -128,6 +144,14 @@ function timed(phase: Phase, bytes: Uint8Array): number {
   return fastest;
 }
 
+/** Whether `error` refuses a guest for its types' instantiation work. */
+function refusedForTypes(error: unknown): boolean {
+  return isGuestLoadError(error) && error.reason === "limits" &&
+    /^(bytes|guest) has more than \d+ types, which weigh more than/.test(
+      error.message,
+    );
+}
+
 /**
  * Asserts that a load of `bytes`, aborted a third of the way into the last
  * of `phases`, ends before three quarters of it, had the reads been done
@@ -140,6 +164,8 @@ async function assertEndsSoonAfterAbort(
   bytes: Uint8Array,
   phases: Phase[],
   limits?: ResourceLimits,
+  ended: (error: unknown) => boolean = (error) =>
+    isDeadlineExceeded(error) || isAborted(error),
 ): Promise<void> {
   const times = phases.map((phase) => timed(phase, bytes));
   const last = times.pop()!;
@@ -163,10 +189,7 @@ async function assertEndsSoonAfterAbort(
     }).then(() => undefined, (error: unknown) => error);
     const took = performance.now() - started;
     if (run > 0) ms = Math.min(ms, took);
-    assert.ok(
-      isDeadlineExceeded(error) || isAborted(error),
-      `${what}: ${String(error)}`,
-    );
+    assert.ok(ended(error), `${what}: ${String(error)}`);
   }
   assert.ok(
     ms < boundMs,
@@ -174,9 +197,9 @@ async function assertEndsSoonAfterAbort(
   );
 }
 
-for (const [what, [build, phases]] of Object.entries(GUESTS)) {
+for (const [what, [build, phases, ended]] of Object.entries(GUESTS)) {
   Deno.test(`a load of a guest with ${what} ends soon after its abort`, async () => {
-    await assertEndsSoonAfterAbort(what, build(), phases);
+    await assertEndsSoonAfterAbort(what, build(), phases, undefined, ended);
   });
 }
 
@@ -269,11 +292,21 @@ Deno.test(`the rewrite pauses every ${STEP_BODIES} bodies, however small they ar
 });
 
 Deno.test("the check of the instance's size pauses in types and imports", () => {
-  for (const bytes of [SECTIONS.types!(), SECTIONS.imports!()]) {
-    const expected = Math.floor(bytes.length / STEP_BYTES / 2);
-    const check = pauses(checkInstanceSizeSteps(bytes, "guest"));
-    assert.ok(check >= expected, `${check} pauses, not ${expected}`);
-  }
+  const imports = SECTIONS.imports!();
+  const expected = Math.floor(imports.length / STEP_BYTES / 2);
+  const check = pauses(checkInstanceSizeSteps(imports, "guest"));
+  assert.ok(check >= expected, `${check} pauses, not ${expected}`);
+  // A million types of 3 bytes: the check reads those its instantiation
+  // work allows, in steps, and refuses the guest at the first one over.
+  const most = Math.floor(MAX_INSTANTIATION_WORK / INSTANTIATION_WEIGHTS.type);
+  const read = Math.floor(3 * most / READ_STEP_BYTES / 2);
+  const types = SECTIONS.types!();
+  const typeChecks = pauses(checkInstanceSizeSteps(types, "guest"));
+  assert.ok(typeChecks >= read, `${typeChecks} pauses, not ${read}`);
+  assert.throws(
+    () => runSteps(checkInstanceSizeSteps(types, "guest")),
+    refusedForTypes,
+  );
 });
 
 /**
@@ -384,7 +417,12 @@ Deno.test("writing limits into a guest pauses in its types and imports", () => {
 Deno.test("a load with limits of a guest with 1,000,000 types ends soon after its abort", async () => {
   const limits = { memory: 65536 };
   // The limits are written in first, reading the types.
-  await assertEndsSoonAfterAbort("1,000,000 types", manyTypes(1_000_000), [
-    (bytes) => limitGuestSteps(bytes, limits, "guest"),
-  ], limits);
+  // Its types are counted first, and refused.
+  await assertEndsSoonAfterAbort(
+    "1,000,000 types",
+    manyTypes(1_000_000),
+    [(bytes) => limitGuestSteps(bytes, limits, "guest")],
+    limits,
+    refusedForTypes,
+  );
 });

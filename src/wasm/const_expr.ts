@@ -114,11 +114,18 @@ export function readConstExpr(
   // The operand stack, as far as the allocations' sizes need it: an `i32`
   // known before instantiation, or NaN for anything else.
   const stack: number[] = [];
+  // Operators, which the engine evaluates one by one when there is more
+  // than one (see `Footprint.evaluatedOperators`).
+  let operators = 0;
   for (;;) {
     const at = r.pos;
     const op = r.u8("constant expression");
     // The usual offsets and initializers, without the table lookups.
-    if (op === 0x0b) return stack.length === 1 ? stack[0]! : NaN;
+    if (op === 0x0b) {
+      if (operators > 1) info.footprint.evaluatedOperators += operators;
+      return stack.length === 1 ? stack[0]! : NaN;
+    }
+    operators++;
     if (op === 0x41) {
       stack.push(r.s32());
       continue;

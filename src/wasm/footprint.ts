@@ -55,6 +55,12 @@ export interface Footprint {
    * initializer other than a lone `ref.null`, each set to its value.
    */
   filledTableElements: number;
+  /**
+   * The operators of its constant expressions of more than one operator,
+   * which the engine validates as it compiles and evaluates one by one as
+   * it instantiates (an `array.new_fixed` of 10,000 elements is 10,001).
+   */
+  evaluatedOperators: number;
 }
 
 /**
@@ -83,6 +89,7 @@ export function newFootprint(): Footprint {
     funcRefGlobals: 0,
     evaluatedGlobals: 0,
     filledTableElements: 0,
+    evaluatedOperators: 0,
   };
 }
 

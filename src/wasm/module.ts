@@ -123,6 +123,12 @@ export const LIMITS = {
 export class ModuleInfo {
   /** How many types the type section defines. */
   typeCount = 0;
+  /**
+   * The most types a read of the type section takes in: past it, the read
+   * ends with `typeCount` one over it, so that a check that refuses so
+   * many does not first hold (and collect) a million of them.
+   */
+  typeReadLimit = Infinity;
   /** Per type: the number of parameters of a function type, else -1. */
   typeParams: Int32Array = new Int32Array(0);
   /**
@@ -388,7 +394,8 @@ export class ModuleInfo {
       }
       count++;
     };
-    for (let g = 0; g < groups; g++) {
+    const most = this.typeReadLimit;
+    groups: for (let g = 0; g < groups; g++) {
       if (r.peek("type") === 0x4e) {
         r.pos++;
         const n = r.count("recursion group", 2);
@@ -399,6 +406,7 @@ export class ModuleInfo {
         const limit = count + n;
         for (let i = 0; i < n; i++) {
           add(-1, readSubType(r, limit, shared));
+          if (count > most) break groups;
           if (r.pos - mark >= READ_STEP_BYTES) {
             mark = r.pos;
             yield;
@@ -407,6 +415,7 @@ export class ModuleInfo {
       } else {
         const offset = r.peek("type") === 0x60 ? r.pos : -1;
         add(offset, readSubType(r, count + 1, shared));
+        if (count > most) break;
       }
       if (count > LIMITS.types - 2) {
         r.fail(`too many types: more than ${LIMITS.types - 2}`);

@@ -1,0 +1,123 @@
+/**
+ * The operators of constant expressions of more than one operator weigh in
+ * a guest's instantiation work: the engine validates them as it compiles
+ * the guest and evaluates them one by one as it instantiates it, and a stop
+ * cuts neither short. A 2 MB guest of 100 globals, each an
+ * `array.new_fixed` of 10,000 `i32.const` (a million elements, well within
+ * what constant expressions may allocate), took 0.4 s to instantiate and
+ * held a stoppable load's thread for a tenth of a second and more; such a
+ * guest is refused with `GuestLoadError` (reason `limits`) before the
+ * engine sees it.
+ */
+
+import assert from "./support/assert.ts";
+import {
+  FuelMeter,
+  isGuestLoadError,
+  loadGuest,
+  runWasi,
+  StopSignal,
+} from "../mod.ts";
+import {
+  INSTANTIATION_WEIGHTS,
+  MAX_INSTANTIATION_WORK,
+} from "../src/limits.ts";
+
+/** Unsigned LEB128. */
+function leb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n > 0) byte |= 0x80;
+    out.push(byte);
+  } while (n > 0);
+  return out;
+}
+
+/**
+ * `globals` immutable globals of `(ref $a)`, `$a` an `(array i32)`, each
+ * `(array.new_fixed $a length (i32.const 7) ...)`, and an export `g` of the
+ * first.
+ */
+function fixedArrays(globals: number, length: number): Uint8Array<ArrayBuffer> {
+  const expression = [
+    ...new Array(length).fill([0x41, 7]).flat(),
+    0xfb,
+    0x08,
+    0,
+    ...leb(length),
+    0x0b,
+  ];
+  const body: number[] = [...leb(globals)];
+  for (let i = 0; i < globals; i++) body.push(0x64, 0, 0, ...expression);
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...[1, 4, 1, 0x5e, 0x7f, 0],
+    6,
+    ...leb(body.length),
+    ...body,
+    ...[7, 5, 1, 1, 0x67, 3, 0],
+  ]);
+}
+
+const w = INSTANTIATION_WEIGHTS;
+
+/** The work of `fixedArrays(globals, length)`. */
+function workOf(globals: number, length: number): number {
+  return w.type + w.typeValue + w.export +
+    globals * (w.evaluatedGlobal + (length + 1) * w.evaluatedOperator);
+}
+
+Deno.test("globals of long array.new_fixed expressions are refused by every in-process loader for their instantiation work", async () => {
+  // 3 globals of 10,000 elements each: 30,003 operators.
+  const bytes = fixedArrays(3, 10_000);
+  assert.ok(workOf(3, 10_000) > MAX_INSTANTIATION_WORK);
+  const message =
+    `has 1 type, 1 value in a type, 3 globals set by an expression, 30003 operators of constant expressions, 1 export, which weigh ${
+      workOf(3, 10_000)
+    } in instantiation work, more than the ${MAX_INSTANTIATION_WORK} a guest instantiated in this process may`;
+  const refused = (label: string) => (error: unknown) =>
+    isGuestLoadError(error) && error.reason === "limits" &&
+    error.message.startsWith(`${label} ${message}`) &&
+    error.message.includes("give the guest fewer of them, or run it");
+  for (
+    const options of [
+      {},
+      { stop: new StopSignal() },
+      { timeout: 10_000 },
+      { signal: new AbortController().signal },
+      { fuel: 1e9 },
+      { fuel: false as const, timeout: 10_000 },
+      { limits: { memory: 65_536 } },
+    ]
+  ) {
+    await assert.rejects(loadGuest(bytes, options), refused("bytes"));
+  }
+  await assert.rejects(
+    runWasi(bytes, { stop: new StopSignal() }),
+    refused("bytes"),
+  );
+  assert.throws(() => new FuelMeter(bytes), refused("the module"));
+});
+
+Deno.test("a guest whose constant expressions' operators fit in the work loads, and short expressions weigh their operators too", async () => {
+  // One global of 10,000 elements: 10,001 operators.
+  const within = fixedArrays(1, 10_000);
+  assert.ok(workOf(1, 10_000) <= MAX_INSTANTIATION_WORK);
+  const guest = await loadGuest(within, { stop: new StopSignal() });
+  assert.ok(guest.instance.exports.g instanceof WebAssembly.Global);
+  // 8,000 globals of one element each, two operators apiece, are over it
+  // (their globals alone weighed 4,000,000).
+  const pairs = fixedArrays(8_000, 1);
+  await assert.rejects(
+    loadGuest(pairs, { stop: new StopSignal() }),
+    (error: unknown) =>
+      isGuestLoadError(error) &&
+      error.message.includes(
+        `8000 globals set by an expression, 16000 operators of constant expressions, 1 export, which weigh ${
+          workOf(8_000, 1)
+        }`,
+      ),
+  );
+});
