@@ -12,7 +12,11 @@ import { FuelExhausted, GuestLoadError } from "./errors.ts";
 import { readOption, showValue } from "./option_checks.ts";
 import { applyLimitsSteps, type ResourceLimits } from "./wasm/limits.ts";
 import { ModuleInfo } from "./wasm/module.ts";
-import { readSection, readSectionSteps } from "./wasm/module_sections.ts";
+import {
+  readDataOffsetsSteps,
+  readSection,
+  readSectionSteps,
+} from "./wasm/module_sections.ts";
 import { Patches } from "./wasm/patches.ts";
 import { keptFromEngine, Reader } from "./wasm/reader.ts";
 import { checkBodyLimitsSteps } from "./wasm/body_limits.ts";
@@ -518,7 +522,13 @@ export function* checkInstanceSizeSteps(
       } else if (id === 13) {
         tags = new Reader(bytes, start, end).count("tag", 2);
       } else if (id === 11) {
-        dataSegments = new Reader(bytes, start, end).count("data segment", 2);
+        // Their offsets too, which the engine evaluates one by one.
+        try {
+          const r = new Reader(bytes, start, end);
+          dataSegments = yield* readDataOffsetsSteps(info, r);
+        } catch {
+          dataSegments = new Reader(bytes, start, end).count("data segment", 2);
+        }
       } else if (id === 10 && bodies) {
         // What the engine's validation of the bodies would pay for.
         yield* checkBodyLimitsSteps(bytes, start, end, info);

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e2a94f505763101db931a3054285e92ffe0fcfbf0eb6dc9c3792b9b1f6729427";
+  "sha256:f3b17f36ed91ccc4e19c7baf0364617a2ea9fb799e4c0de8e67e2efe24099ac5";

@@ -121,3 +121,46 @@ Deno.test("a guest whose constant expressions' operators fit in the work loads, 
       ),
   );
 });
+
+/**
+ * A memory and `segments` active data segments of one byte, each at an
+ * offset of `terms` additions (`i32.const 0`, then `i32.const 0; i32.add`
+ * `terms` times), as extended constant expressions allow.
+ */
+function summedOffsets(
+  segments: number,
+  terms: number,
+): Uint8Array<ArrayBuffer> {
+  const offset = [0x41, 0, ...new Array(terms).fill([0x41, 0, 0x6a]).flat()];
+  const body: number[] = [...leb(segments)];
+  for (let i = 0; i < segments; i++) body.push(0, ...offset, 0x0b, 1, 0x78);
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...[5, 3, 1, 0, 1],
+    11,
+    ...leb(body.length),
+    ...body,
+  ]);
+}
+
+Deno.test("data segments whose offsets are long sums weigh their operators: refused loaded plain and stoppable, fitting ones load", async () => {
+  // 100 segments of 1,000 additions: 200,100 operators.
+  const over = summedOffsets(100, 1_000);
+  assert.ok(WebAssembly.validate(over));
+  const operators = 100 * (1 + 2 * 1_000);
+  const work = operators * w.evaluatedOperator + 100 * w.dataSegment;
+  assert.ok(work > MAX_INSTANTIATION_WORK);
+  for (const options of [{}, { stop: new StopSignal() }, { timeout: 10_000 }]) {
+    await assert.rejects(
+      loadGuest(over, options),
+      (error: unknown) =>
+        isGuestLoadError(error) && error.reason === "limits" &&
+        error.message.includes(
+          `${operators} operators of constant expressions, 100 data segments, which weigh ${work}`,
+        ),
+    );
+  }
+  const within = summedOffsets(2, 1_000);
+  const guest = await loadGuest(within, { stop: new StopSignal() });
+  assert.ok(guest.instance instanceof WebAssembly.Instance);
+});

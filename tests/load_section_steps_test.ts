@@ -405,6 +405,28 @@ Deno.test("the data section is read in steps too, and sums the same bytes", () =
   assert.equal(info.footprint.dataBytes, active);
 });
 
+Deno.test("data segments whose offsets are long sums are read in steps of their offsets' bytes, not only of segments", () => {
+  // 200 active segments at offsets of 1,000 additions (3 kB each): fewer
+  // segments than a step's count, many more bytes than a step reads.
+  const segments = 200;
+  const offset = [0x41, 0, ...new Array(1_000).fill([0x41, 0, 0x6a]).flat()];
+  const entries: number[] = [...encodeLeb(segments)];
+  for (let i = 0; i < segments; i++) entries.push(0, ...offset, 0x0b, 1, 7);
+  const data = new Uint8Array(entries);
+  const info = new ModuleInfo();
+  info.readMemories(new Reader(new Uint8Array([1, 0, 1]), 0, 3));
+  const steps = readSectionSteps(
+    info,
+    11,
+    new Reader(data, 0, data.length),
+    new Patches(),
+  );
+  const expected = Math.floor(data.length / READ_STEP_BYTES / 2);
+  const n = pauses(steps);
+  assert.ok(n >= expected, `${n} pauses, not ${expected}`);
+  assert.equal(info.footprint.dataBytes, segments);
+});
+
 Deno.test("writing limits into a guest pauses in its types and imports", () => {
   for (const bytes of [SECTIONS.types!(), SECTIONS.imports!()]) {
     const expected = Math.floor(bytes.length / STEP_BYTES / 2);
