@@ -22,18 +22,7 @@ import {
   INSTANTIATION_WEIGHTS,
   MAX_INSTANTIATION_WORK,
 } from "../src/limits.ts";
-
-/** Unsigned LEB128. */
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return out;
-}
+import { encodeLeb as leb } from "./support/module_bytes.ts";
 
 /**
  * `globals` immutable globals of `(ref $a)`, `$a` an `(array i32)`, each

@@ -33,18 +33,7 @@ import {
   MAX_TABLE_ELEMENTS,
   MAX_TAGS_AND_SEGMENTS,
 } from "../src/limits.ts";
-
-/** Unsigned LEB128. */
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return out;
-}
+import { encodeLeb as leb } from "./support/module_bytes.ts";
 
 function section(id: number, body: number[]): number[] {
   return [id, ...leb(body.length), ...body];

@@ -20,18 +20,7 @@ import {
   INSTANTIATION_WEIGHTS,
   MAX_INSTANTIATION_WORK,
 } from "../src/limits.ts";
-
-/** Unsigned LEB128. */
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return out;
-}
+import { encodeLeb as leb } from "./support/module_bytes.ts";
 
 /** Signed LEB128, for a heap type's index. */
 function sleb(n: number): number[] {

@@ -379,6 +379,16 @@ Deno.test("the function section is read in steps too", () => {
   assert.equal(info.definedFunctions, 999_000);
 });
 
+/** The steps of reading `data` as the data section of a module of one memory. */
+function dataSectionSteps(
+  data: Uint8Array,
+): { info: ModuleInfo; steps: Steps<void> } {
+  const info = new ModuleInfo();
+  info.readMemories(new Reader(new Uint8Array([1, 0, 1]), 0, 3));
+  const r = new Reader(data, 0, data.length);
+  return { info, steps: readSectionSteps(info, 11, r, new Patches()) };
+}
+
 Deno.test("the data section is read in steps too, and sums the same bytes", () => {
   // 100,000 active segments of 3 bytes at i32.const offsets (as a Go module
   // has), every 1,000th passive: the general reader's.
@@ -393,14 +403,7 @@ Deno.test("the data section is read in steps too, and sums the same bytes", () =
     }
   }
   const data = new Uint8Array(entries);
-  const info = new ModuleInfo();
-  info.readMemories(new Reader(new Uint8Array([1, 0, 1]), 0, 3));
-  const steps = readSectionSteps(
-    info,
-    11,
-    new Reader(data, 0, data.length),
-    new Patches(),
-  );
+  const { info, steps } = dataSectionSteps(data);
   assert.ok(pauses(steps) >= 10, "the data section was read at once");
   assert.equal(info.footprint.dataBytes, active);
 });
@@ -413,14 +416,7 @@ Deno.test("data segments whose offsets are long sums are read in steps of their 
   const entries: number[] = [...encodeLeb(segments)];
   for (let i = 0; i < segments; i++) entries.push(0, ...offset, 0x0b, 1, 7);
   const data = new Uint8Array(entries);
-  const info = new ModuleInfo();
-  info.readMemories(new Reader(new Uint8Array([1, 0, 1]), 0, 3));
-  const steps = readSectionSteps(
-    info,
-    11,
-    new Reader(data, 0, data.length),
-    new Patches(),
-  );
+  const { info, steps } = dataSectionSteps(data);
   const expected = Math.floor(data.length / READ_STEP_BYTES / 2);
   const n = pauses(steps);
   assert.ok(n >= expected, `${n} pauses, not ${expected}`);
