@@ -9,18 +9,13 @@
  */
 
 import assert from "./support/assert.ts";
-import {
-  FuelMeter,
-  isGuestLoadError,
-  loadGuest,
-  runWasi,
-  StopSignal,
-} from "../mod.ts";
+import { isGuestLoadError, loadGuest, StopSignal } from "../mod.ts";
 import {
   INSTANTIATION_WEIGHTS,
   MAX_INSTANTIATION_WORK,
 } from "../src/limits.ts";
 import { encodeLeb as leb } from "./support/module_bytes.ts";
+import { inProcessVerdicts } from "./support/load_verdicts.ts";
 
 /** Signed LEB128, for a heap type's index. */
 function sleb(n: number): number[] {
@@ -63,38 +58,9 @@ const w = INSTANTIATION_WEIGHTS;
 /** The most types a guest's work allows, with nothing else. */
 const MOST = Math.floor(MAX_INSTANTIATION_WORK / w.type);
 
-/** Every in-process loader's verdict on `bytes`. */
-async function verdicts(bytes: Uint8Array<ArrayBuffer>): Promise<unknown[]> {
-  const seen: unknown[] = [];
-  const settle = (load: Promise<unknown>) =>
-    load.then(() => "loaded", (error) => error).then((v) => seen.push(v));
-  for (
-    const options of [
-      {},
-      { stop: new StopSignal() },
-      { timeout: 10_000 },
-      { signal: new AbortController().signal },
-      { fuel: 1e6 },
-      { fuel: false as const, timeout: 10_000 },
-      { async: true },
-      { limits: { memory: 65_536 } },
-    ]
-  ) {
-    await settle(loadGuest(bytes, options));
-  }
-  await settle(runWasi(bytes, { stop: new StopSignal() }));
-  try {
-    new FuelMeter(bytes);
-    seen.push("loaded");
-  } catch (error) {
-    seen.push(error);
-  }
-  return seen;
-}
-
 Deno.test("a guest of 100,000 types is refused by every in-process loader for its instantiation work", async () => {
   const bytes = chainedTypes(100_000);
-  for (const verdict of await verdicts(bytes)) {
+  for (const verdict of await inProcessVerdicts(bytes)) {
     assert.ok(
       isGuestLoadError(verdict) && verdict.reason === "limits" &&
         /^(bytes|the module) has more than (\d+) types, which weigh more than the (\d+) in instantiation work/
@@ -115,7 +81,7 @@ Deno.test("a type's parameters, results and fields weigh in too, and a guest wit
   );
   const work = 2_000 * w.type + 200_000 * w.typeValue;
   assert.ok(work > MAX_INSTANTIATION_WORK);
-  for (const verdict of await verdicts(wide)) {
+  for (const verdict of await inProcessVerdicts(wide)) {
     assert.ok(
       isGuestLoadError(verdict) && verdict.reason === "limits" &&
         verdict.message.endsWith(
