@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:f3b17f36ed91ccc4e19c7baf0364617a2ea9fb799e4c0de8e67e2efe24099ac5";
+  "sha256:6e6309254b1f70d51c1f1b60b309c096710b96346e53bde3d14224cb32bfc0fb";

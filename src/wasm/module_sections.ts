@@ -395,6 +395,19 @@ export function* readDataSteps(
   r: Reader,
   patches: Patches,
 ): Steps<void> {
+  yield* dataSegmentsSteps(info, r, patches, true);
+}
+
+/**
+ * The data section's segments in steps; with `checkMemory` false, memory
+ * indices are read but not checked. Returns the number of segments.
+ */
+function* dataSegmentsSteps(
+  info: ModuleInfo,
+  r: Reader,
+  patches: Patches,
+  checkMemory: boolean,
+): Steps<number> {
   const count = r.count("data segment", 2, LIMITS.dataSegments);
   let i = 0;
   while (i < count) {
@@ -411,25 +424,31 @@ export function* readDataSteps(
       i = segmentsSkipped;
       info.footprint.dataBytes += dataBytesSkipped;
       if (i === pauseAt) break;
-      read += readSegment(info, r, patches);
+      read += readSegment(info, r, patches, checkMemory);
       i++;
     }
     if (i < count) yield;
   }
+  return count;
 }
 
 /**
  * Reads one data segment that `skipPlainSegments` left to the general
  * reader, and returns how many bytes it read before the segment's payload.
  */
-function readSegment(info: ModuleInfo, r: Reader, patches: Patches): number {
+function readSegment(
+  info: ModuleInfo,
+  r: Reader,
+  patches: Patches,
+  checkMemory: boolean,
+): number {
   const at = r.pos;
   const flags = r.u32();
   if (flags > 2) r.fail(`unknown data segment flags ${flags}`, at);
   if (flags === 2) {
     const memAt = r.pos;
     const memory = r.u32();
-    if (memory >= info.memoryIs64.length) {
+    if (checkMemory && memory >= info.memoryIs64.length) {
       r.fail(`memory index ${memory} out of range`, memAt);
     }
   }
@@ -445,9 +464,10 @@ function readSegment(info: ModuleInfo, r: Reader, patches: Patches): number {
 /**
  * Reads the data section's offsets alone, for what the engine evaluates as
  * it instantiates: the operators of an offset of more than one go to
- * `info.footprint.evaluatedOperators`. Memory indices are not checked (the
- * memory section need not have been read), payloads are skipped, and a step
- * ends after about {@linkcode READ_STEP_BYTES} read before payloads.
+ * `info.footprint.evaluatedOperators`, and active segments' sizes to its
+ * `dataBytes`, as {@linkcode readDataSteps} does, in the same steps; but
+ * memory indices are not checked (the memory section need not have been
+ * read).
  *
  * @param info The module so far (its globals, for `global.get`).
  * @param r A reader over the section's contents.
@@ -473,22 +493,5 @@ export function* readDataOffsetsSteps(
   info: ModuleInfo,
   r: Reader,
 ): Steps<number> {
-  const count = r.count("data segment", 2, LIMITS.dataSegments);
-  const patches = new Patches();
-  let read = 0;
-  for (let i = 0; i < count; i++) {
-    const at = r.pos;
-    const flags = r.u32();
-    if (flags > 2) r.fail(`unknown data segment flags ${flags}`, at);
-    if (flags === 2) r.u32();
-    if (flags !== 1) readConstExpr(r, info, info.globalCount, patches);
-    const size = r.u32();
-    read += r.pos - at;
-    r.skip(size, "data bytes");
-    if (read >= READ_STEP_BYTES) {
-      read = 0;
-      yield;
-    }
-  }
-  return count;
+  return yield* dataSegmentsSteps(info, r, new Patches(), false);
 }
