@@ -138,7 +138,7 @@ export interface MeterRunOptions {
    * `grace`'s time is; a guest
    * inside one long built-in that asks no interrupt hook until it returns)
    * traps then, as a hard stop would, with no cleanup after it; the
-   * watchdog keeps that time (importing early-exit starts it). Once heard,
+   * watchdog keeps that time (it runs once the meter is made). Once heard,
    * the grace is counted in fuel only, so a soft stop does not end a loop
    * that a cost table of zeros makes free, and holds the call as long as
    * the guest takes to spend it: give a guest you do not trust a hard
