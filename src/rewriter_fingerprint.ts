@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6e6309254b1f70d51c1f1b60b309c096710b96346e53bde3d14224cb32bfc0fb";
+  "sha256:e1dbae71099c779b18743d135655e04f17e3e4f6b5d45cebe586094b03262e7c";
