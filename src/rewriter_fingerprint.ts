@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e1dbae71099c779b18743d135655e04f17e3e4f6b5d45cebe586094b03262e7c";
+  "sha256:ccbf9d60647a2107a88914a22fdd0231d4c83ec8e6966ed4c3a4d98d96c1937a";
