@@ -605,7 +605,7 @@ const FETCH_RUNS = 100;
  * Loads from a server that sends a module's preamble and then nothing,
  * stopped by an AbortSignal a timer aborts (`abort`) or a StopSignal it
  * sets (`stop`) at start + timeout: how late the load rejects, from then.
- * The process's first load also starts the watchdog's thread.
+ * The process's watchdog's thread started as the API was imported.
  */
 async function stalledFetches(kind: "abort" | "stop"): Promise<number[]> {
   const server = stalledServer();
@@ -649,8 +649,9 @@ const LARGE_RUNS = 100;
  */
 async function largeLoads(kind: "abort" | "stop"): Promise<number[]> {
   const { bytes, imports } = await esbuildToLoad();
-  // Whole loads, the second warm; the first also starts the watchdog's thread and the compile
-  // thread (the process's first stoppable load of a large guest does) and the stopper's.
+  // Whole loads, the second warm; the first also starts the compile thread
+  // (the process's first stoppable load of a large guest does) and the
+  // stopper's.
   let whole = 0;
   for (let i = 0; i < 2; i++) {
     const started = performance.now();

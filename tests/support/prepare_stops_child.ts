@@ -1,7 +1,9 @@
 /**
  * A fresh process that readies its stops first, for
  * tests/prepare_stops_test.ts. Prints one line of JSON: whether the
- * watchdog's thread ran before and after `prepareStops()`, whether a second
+ * watchdog's thread ran before `prepareStops()` (importing the API starts
+ * it), whether the compile thread or runWasi's listing thread did, whether
+ * the watchdog's ran after it, whether a second
  * call gave the same promise, whether the compile thread and runWasi's
  * listing thread ran after it, and how a later call with a deadline ended.
  */
@@ -10,7 +12,8 @@ import { watchdogStarted } from "../../src/watchdog.ts";
 import { compileThreadStarted } from "../../src/compile_thread.ts";
 import { listerStarted } from "../../src/wasi_readdir.ts";
 
-const before = watchdogStarted() || compileThreadStarted() || listerStarted();
+const watchdogBefore = watchdogStarted();
+const before = compileThreadStarted() || listerStarted();
 const first = prepareStops();
 const same = prepareStops() === first;
 await first;
@@ -24,6 +27,7 @@ const guest = await loadGuest(
 const outcome = guest.invoke("spin").outcome;
 console.log(
   JSON.stringify({
+    watchdogBefore,
     before,
     after,
     compileThread,
