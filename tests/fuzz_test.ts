@@ -47,6 +47,8 @@ Deno.test("translate-to-fuzz is deterministic per seed", async () => {
     assert.deepEqual(a.bytes, b.bytes);
     assert.notDeepEqual(a.bytes, c.bytes);
     assert.ok(WebAssembly.validate(a.bytes as BufferSource));
+    // The instance every command shares makes what one of its own does.
+    assert.deepEqual((await maker.makeFresh(42)).bytes, a.bytes);
   } finally {
     await maker.close();
   }
@@ -113,6 +115,14 @@ async function fuzzSeeds(transform: Transform, count: number): Promise<void> {
     for (let seed = FIRST_SEED; seed < FIRST_SEED + count; seed++) {
       outcomes.push(await fuzzSeed(maker, transform, seed));
     }
+    // After hundreds of commands, the shared `wasm-opt` instance still
+    // makes what a fresh one does.
+    const last = FIRST_SEED + count - 1;
+    assert.deepEqual(
+      (await maker.makeFresh(last)).bytes,
+      (await maker.make(last)).bytes,
+      `seed ${last}: a fresh wasm-opt instance made other bytes`,
+    );
   } finally {
     await maker.close();
   }

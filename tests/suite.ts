@@ -96,15 +96,18 @@ const LONGEST = [
 
 /**
  * What marks a test file as one that reads or changes process-wide state
- * (child processes, memory, CPU time, descriptors, the watchdog, the
- * compile thread, a process's first load, a global it replaces): it keeps a
- * process of its own, as the isolation tests do. A file that only calls
- * `invokeIsolated` may share: its child is its own. So may one that starts
- * Workers (to set a stop from another thread) and ends them: the files it
- * shares with count no threads, or this would mark them.
+ * (the process's children as `ps` lists them, its stdin, memory, CPU time,
+ * descriptors, the watchdog, the compile thread, a process's first load, a
+ * global it replaces): it keeps a process of its own, as the isolation
+ * tests do. A file that starts processes and waits for them may share (the
+ * files of a group run one after the other, and none of them counts the
+ * process's children), as may one that only calls `invokeIsolated`: its
+ * child is its own. So may one that starts Workers (to set a stop from
+ * another thread) and ends them: the files it shares with count no
+ * threads, or this would mark them.
  */
 const PROCESS_WIDE =
-  /Deno\.Command|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc\/|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?:globalThis|WebAssembly)\.\w+ = /;
+  /"ps"|--ppid|Deno\.stdin\b|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc\/|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?<!: )(?:globalThis|WebAssembly)\.\w+ = /;
 
 /**
  * Files read by hand, whose every match of {@linkcode PROCESS_WIDE} is in
@@ -117,6 +120,7 @@ const PROCESS_WIDE =
 const READ_BY_HAND = new Map<string, "comments" | "children">([
   ["tests/fail_closed_test.ts", "comments"],
   ["tests/fuel_meter_run_test.ts", "comments"],
+  ["tests/instrument_primer_test.ts", "children"],
   ["tests/limits_instantiation_test.ts", "children"],
   ["tests/malformed_mutations_test.ts", "comments"],
   ["tests/nesting_test.ts", "comments"],
@@ -134,6 +138,12 @@ function withoutComments(text: string): string {
  * spread over the cores at the end of the run.
  */
 const GROUP_SIZE = 8;
+
+/**
+ * How many of the long files ({@linkcode LONGEST}) that touch nothing
+ * process-wide share a process.
+ */
+const LONG_GROUP_SIZE = 2;
 
 /**
  * What marks a file that loads binaryen (to assemble what wabt cannot: the
@@ -162,9 +172,9 @@ function group(files: readonly string[]): Unit {
  * load binaryen ({@linkcode LOADS_BINARYEN}) and touch nothing
  * process-wide ({@linkcode PROCESS_WIDE}), long or not, all in one process
  * (which loads it once, and is the longest unit); then the files
- * {@linkcode LONGEST} names in its order, then the rest by size, and last
- * the other files that touch nothing process-wide, a group of them to a
- * process.
+ * {@linkcode LONGEST} names in its order (two to a process where they
+ * touch nothing process-wide), then the rest by size, and last the other
+ * files that touch nothing process-wide, a group of them to a process.
  */
 async function units(): Promise<Unit[]> {
   const tests = await listFiles("tests/", (name) => name.endsWith("_test.ts"));
@@ -182,7 +192,9 @@ async function units(): Promise<Unit[]> {
     rank(a.path) - rank(b.path) || b.size - a.size ||
     a.path.localeCompare(b.path)
   );
-  const alone: Unit[] = [];
+  // Each entry: a file of its own, or long files that share a process.
+  const ordered: string[][] = [];
+  let pair: string[] | undefined;
   const shared: string[] = [];
   const heavy: string[] = [];
   for (const { path } of sized) {
@@ -191,13 +203,18 @@ async function units(): Promise<Unit[]> {
     const touches = read === "children"
       ? false
       : PROCESS_WIDE.test(read === "comments" ? withoutComments(text) : text);
-    if (path.startsWith("tests/isolation_") || touches) {
-      alone.push({ name: path, args: [path] });
-    } else if (LOADS_BINARYEN.test(text)) heavy.push(path);
+    if (path.startsWith("tests/isolation_") || touches) ordered.push([path]);
+    else if (LOADS_BINARYEN.test(text)) heavy.push(path);
     else if (rank(path) < LONGEST.length) {
-      alone.push({ name: path, args: [path] });
+      // Long files that touch nothing process-wide share a process, in the
+      // place of the first: one start of a test runtime less.
+      if (pair !== undefined && pair.length < LONG_GROUP_SIZE) pair.push(path);
+      else ordered.push(pair = [path]);
     } else shared.push(path);
   }
+  const alone = ordered.map((files) =>
+    files.length === 1 ? { name: files[0]!, args: [files[0]!] } : group(files)
+  );
   const groups: Unit[] = [];
   for (let at = 0; at < shared.length; at += GROUP_SIZE) {
     groups.push(group(shared.slice(at, at + GROUP_SIZE)));

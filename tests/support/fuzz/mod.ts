@@ -4,8 +4,8 @@
  * Random valid modules come from binaryen's translate-to-fuzz (`wasm-opt
  * -ttf`), run in this process from the `binaryen` npm package: its
  * `bin/wasm-opt` is an Emscripten build (JavaScript with the wasm embedded),
- * which {@linkcode WasmOpt} evaluates once and then instantiates afresh for
- * every command.
+ * which {@linkcode WasmOpt} evaluates and instantiates once and then runs
+ * command after command.
  *
  * Each module runs twice, unmetered and metered, under a deterministic host
  * ({@linkcode FuzzHost}) that implements binaryen's `fuzzing-support`

@@ -95,8 +95,8 @@ export class FuzzModuleMaker {
 
   /**
    * Loads `wasm-opt` (once a process: the makers share it, its compiled
-   * code and its lookup of the package, and each command still gets an
-   * instance of its own) and makes a scratch directory.
+   * code, its lookup of the package and the instance its commands run in)
+   * and makes a scratch directory.
    *
    * @param kept Where to keep the modules made, and find them again: runs
    * over the same seeds then make each module once. Leave it out to make
@@ -121,10 +121,22 @@ export class FuzzModuleMaker {
     return made;
   }
 
+  /**
+   * The module for `seed` made in a `wasm-opt` instance of its own, not the
+   * one every command shares (nor taken from the kept modules): what the
+   * shared one must give too.
+   */
+  makeFresh(seed: number, profile = profileOf(seed)): Promise<FuzzModule> {
+    const flags = PROFILES[profile];
+    if (!flags) throw new Error(`no fuzz profile named ${profile}`);
+    return this.#make(seed, profile, flags, true);
+  }
+
   async #make(
     seed: number,
     profile: string,
     flags: readonly string[],
+    fresh = false,
   ): Promise<FuzzModule> {
     const next = seededRandom(seed);
     // Input size drives module size: 1–12 KiB.
@@ -146,7 +158,7 @@ export class FuzzModuleMaker {
         "-o",
         outPath,
         ...flags,
-      ]);
+      ], fresh);
       if (result.status !== 0) {
         throw new Error(
           `wasm-opt -ttf failed for seed ${seed} (${profile}): ${result.output}`,

@@ -1,7 +1,7 @@
 /**
  * binaryen's `wasm-opt`, in process: its npm package ships an Emscripten
- * build (JavaScript with the wasm embedded), evaluated once and then
- * instantiated afresh for every command.
+ * build (JavaScript with the wasm embedded), evaluated and compiled once,
+ * whose one instance then runs command after command.
  *
  * @module
  */
@@ -16,6 +16,12 @@ export interface WasmOptResult {
   output: string;
 }
 
+/** The glue's own runner of `main`, kept for command after command. */
+interface GlueInstance {
+  /** Runs `main` with `args`, giving back its stack; returns the status. */
+  callMain(args: string[]): number;
+}
+
 type EmscriptenFactory = (
   module: Record<string, unknown>,
   require: (name: string) => unknown,
@@ -24,10 +30,25 @@ type EmscriptenFactory = (
   dirname: string,
   moduleObject: undefined,
   webAssembly: typeof WebAssembly,
-) => Promise<void>;
+) => Promise<GlueInstance>;
 
 /** The statement that ends the Emscripten glue and starts `main`. */
 const GLUE_TAIL = "createWasm().then(()=>run());";
+
+/**
+ * What the glue ends with instead: the runtime started without a first
+ * `main`, and a runner of `main` that frees the stack its arguments took
+ * (the glue's own `callMain` leaves them there).
+ */
+const GLUE_KEPT_TAIL = "await createWasm();Module.noInitialRun=true;" +
+  "await run();return {callMain(args){var sp=stackSave();" +
+  "try{return callMain(args)}finally{stackRestore(sp)}}};";
+
+/**
+ * How many commands one instance runs before a fresh one takes over, which
+ * bounds the heap a long fuzzing run leaves behind.
+ */
+const COMMANDS_PER_INSTANCE = 1000;
 
 /**
  * binaryen's `wasm-opt`, run in this process.
@@ -35,8 +56,13 @@ const GLUE_TAIL = "createWasm().then(()=>run());";
  * The Emscripten glue is evaluated with its own `Module`, `require` and
  * `process`, so it reads and writes real files (NODERAWFS) but its output and
  * exit status are captured, not sent to this process. The wasm is compiled
- * once; every {@linkcode WasmOpt.run} gets a fresh instance, so no state
- * carries over between commands.
+ * once, and one instance runs {@linkcode WasmOpt.run}'s commands one after
+ * the other, as a shell runs `main` again: starting an instance (its memory,
+ * its static constructors, the first touch of its heap) costs several times
+ * what translate-to-fuzz does. Its `main` keeps nothing from one command to
+ * the next that changes the module a seed gives (the fuzz tests check a
+ * module from a fresh instance against the kept one's). A failed command, or
+ * a thousand, retires the instance.
  */
 export class WasmOpt {
   readonly #factory: EmscriptenFactory;
@@ -44,6 +70,10 @@ export class WasmOpt {
   #compiled: WebAssembly.Module | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #nodeModules: Record<string, unknown>;
+  /** The instance commands run in, and how many it has run. */
+  #kept: { glue: GlueInstance; commands: number } | undefined;
+  /** Where the command running now writes its output. */
+  #chunks: string[] = [];
 
   private constructor(
     factory: EmscriptenFactory,
@@ -66,14 +96,12 @@ export class WasmOpt {
     const path = found.pathname;
     let source = await Deno.readTextFile(path);
     const at = source.lastIndexOf(GLUE_TAIL);
-    if (at < 0) {
+    if (at < 0 || at + GLUE_TAIL.length !== source.trimEnd().length) {
       throw new Error(
         `${path} does not end with "${GLUE_TAIL}": not the Emscripten glue this harness knows`,
       );
     }
-    // Returning the start-up promise lets a failed run reject to our caller
-    // instead of becoming an unhandled rejection.
-    source = source.slice(0, at) + "return " + source.slice(at);
+    source = source.slice(0, at) + GLUE_KEPT_TAIL;
     source = source.replace(/^#!.*\n/, "");
     // deno-lint-ignore no-explicit-any
     const AsyncFunction = (async () => {}).constructor as any;
@@ -104,17 +132,56 @@ export class WasmOpt {
   /**
    * Runs `wasm-opt` with `args` (file paths must be absolute). Commands run
    * one at a time.
+   *
+   * @param fresh Run it in an instance of its own, made for it and then
+   * dropped, rather than the one kept for every command.
    */
-  run(args: readonly string[]): Promise<WasmOptResult> {
-    const next = this.#queue.then(() => this.#runNow(args));
+  run(args: readonly string[], fresh = false): Promise<WasmOptResult> {
+    const next = this.#queue.then(() => this.#runNow(args, fresh));
     this.#queue = next.catch(() => {});
     return next;
   }
 
-  async #runNow(args: readonly string[]): Promise<WasmOptResult> {
+  async #runNow(
+    args: readonly string[],
+    fresh: boolean,
+  ): Promise<WasmOptResult> {
     const chunks: string[] = [];
-    const decoder = new TextDecoder();
+    this.#chunks = chunks;
+    let glue: GlueInstance;
+    try {
+      if (fresh) glue = await this.#instantiate();
+      else {
+        this.#kept ??= { glue: await this.#instantiate(), commands: 0 };
+        glue = this.#kept.glue;
+      }
+    } catch (error) {
+      chunks.push(String(error));
+      return { status: 1, output: chunks.join("") };
+    }
+    let status: number;
+    try {
+      status = glue.callMain([...args]);
+    } catch (error) {
+      chunks.push(String(error));
+      status = 1;
+    }
+    if (!fresh && this.#kept !== undefined) {
+      this.#kept.commands += 1;
+      // A failed command may have left the instance half done (an abort
+      // ends it for good): the next one starts afresh.
+      if (status !== 0 || this.#kept.commands >= COMMANDS_PER_INSTANCE) {
+        this.#kept = undefined;
+      }
+    }
+    return { status, output: chunks.join("") };
+  }
+
+  /** A new instance with its runtime started, before any `main`. */
+  async #instantiate(): Promise<GlueInstance> {
     const realFs = this.#nodeModules["node:fs"] as typeof import("node:fs");
+    const write = (text: string) => this.#chunks.push(text);
+    const decoder = new TextDecoder();
     // Output to fd 1 and 2 is kept, not printed.
     const fs = Object.create(realFs, {
       writeSync: {
@@ -125,7 +192,7 @@ export class WasmOpt {
           }
           const offset = rest[0] ?? 0;
           const length = rest[1] ?? data.length - offset;
-          chunks.push(decoder.decode(data.subarray(offset, offset + length)));
+          write(decoder.decode(data.subarray(offset, offset + length)));
           return length;
         },
       },
@@ -146,10 +213,9 @@ export class WasmOpt {
         name === "constants" ? { fs: realFs.constants } : {},
     };
     const module: Record<string, unknown> = {
-      arguments: [...args],
       thisProgram: "wasm-opt",
-      print: (line: string) => chunks.push(line + "\n"),
-      printErr: (line: string) => chunks.push(line + "\n"),
+      print: (line: string) => write(line + "\n"),
+      printErr: (line: string) => write(line + "\n"),
     };
     const compiled = this.#compiled;
     if (compiled) {
@@ -161,7 +227,8 @@ export class WasmOpt {
         return {};
       };
     }
-    // The first run compiles the embedded wasm; keep the compiled module.
+    // The first instance compiles the embedded wasm; keep the compiled
+    // module.
     const webAssembly = Object.create(WebAssembly, {
       instantiate: {
         value: async (bytes: BufferSource, imports: WebAssembly.Imports) => {
@@ -171,23 +238,17 @@ export class WasmOpt {
         },
       },
     });
-    try {
-      await this.#factory(
-        module,
-        (name) => {
-          if (!(name in modules)) throw new Error(`wasm-opt wants ${name}`);
-          return modules[name as keyof typeof modules];
-        },
-        proc,
-        this.#path,
-        this.#path.replace(/\/[^/]*$/, ""),
-        undefined,
-        webAssembly,
-      );
-    } catch (error) {
-      chunks.push(String(error));
-      return { status: 1, output: chunks.join("") };
-    }
-    return { status: Number(proc.exitCode ?? 0), output: chunks.join("") };
+    return await this.#factory(
+      module,
+      (name) => {
+        if (!(name in modules)) throw new Error(`wasm-opt wants ${name}`);
+        return modules[name as keyof typeof modules];
+      },
+      proc,
+      this.#path,
+      this.#path.replace(/\/[^/]*$/, ""),
+      undefined,
+      webAssembly,
+    );
   }
 }
