@@ -16,7 +16,8 @@ const EMPTY_MODULE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
  * thread that lands deadlines and StopSignals), the thread that compiles
  * a large guest a stop may end while it loads, and the thread on which a
  * stoppable `runWasi` with preopens lists directories and does its disk
- * work, and runs the code that stops a call once. The first load of a
+ * work, and runs the code that stops a call once, a plain call's and an
+ * async call's. The first load of a
  * guest these can stop (and the first such `runWasi`) does that
  * otherwise, and starting a thread holds the JavaScript thread for tens
  * of milliseconds (40 to 76 on a 2-core machine, and hundreds on a loaded
@@ -42,8 +43,9 @@ export function prepareStops(): Promise<void> {
     startCompileThread();
     startLister();
   }
+  // An async guest's load runs both stop paths once.
   prepared ??= loadGuest(new Uint8Array(EMPTY_MODULE), {
-    interruptible: true,
+    async: true,
     label: "prepareStops",
   }).then(() => {});
   return prepared;

@@ -1,25 +1,48 @@
 /**
  * `prepareStops()` starts the watchdog's thread and the compile thread
- * ahead of the first load that needs them, once per process.
+ * ahead of the first load that needs them, once per process, and runs both
+ * stop paths, a plain call's and an async call's, once; without it, the
+ * first stoppable load runs a plain call's, and the first async load an
+ * async call's, before it returns.
  */
 import assert from "./support/assert.ts";
 
 const CHILD = new URL("./support/prepare_stops_child.ts", import.meta.url);
 const ROOT = new URL("../", import.meta.url).pathname;
 
-Deno.test("prepareStops() starts the watchdog's thread, the compile thread and runWasi's listing thread once, and later deadlines land", async () => {
+async function child(...args: string[]): Promise<unknown> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", `--allow-read=${ROOT}`, CHILD.pathname],
+    args: [
+      "run",
+      "--no-prompt",
+      `--allow-read=${ROOT}`,
+      CHILD.pathname,
+      ...args,
+    ],
     env: { NO_COLOR: "1" },
   }).output();
   const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   assert.equal(code, 0, decode(stderr));
-  assert.deepEqual(JSON.parse(decode(stdout).trim()), {
+  return JSON.parse(decode(stdout).trim());
+}
+
+Deno.test("prepareStops() starts the watchdog's thread, the compile thread and runWasi's listing thread once, runs both stop paths, and later deadlines land", async () => {
+  assert.deepEqual(await child(), {
     before: false,
     after: true,
     compileThread: true,
     listingThread: true,
+    warmed: { plain: true, async: true },
     same: true,
+    outcome: "timeout",
+  });
+});
+
+Deno.test("the first stoppable load runs a plain call's stop path before it returns, and the first async load an async call's", async () => {
+  assert.deepEqual(await child("loads"), {
+    before: { plain: false, async: false },
+    afterPlain: { plain: true, async: false },
+    afterAsync: { plain: true, async: true },
     outcome: "timeout",
   });
 });
