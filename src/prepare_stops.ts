@@ -43,11 +43,17 @@ export function prepareStops(): Promise<void> {
     startCompileThread();
     startLister();
   }
-  // An async guest's load runs both stop paths once.
+  // A plain guest's load runs a plain call's stop path once, an async
+  // guest's an async call's.
   prepared ??= loadGuest(new Uint8Array(EMPTY_MODULE), {
-    async: true,
+    interruptible: true,
     label: "prepareStops",
-  }).then(() => {});
+  }).then(() =>
+    loadGuest(new Uint8Array(EMPTY_MODULE), {
+      async: true,
+      label: "prepareStops",
+    })
+  ).then(() => {});
   return prepared;
 }
 

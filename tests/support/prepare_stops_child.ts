@@ -7,7 +7,7 @@
  * call with a deadline ended.
  *
  * With the argument `loads`, it calls no `prepareStops()` but loads guests
- * instead, a plain one and then an async one, and prints which stop paths
+ * instead, an async one and then a plain one, and prints which stop paths
  * had run before them and after each, and how an async call ended.
  */
 import { loadGuest, prepareStops } from "../../mod.ts";
@@ -20,13 +20,13 @@ const RUNAWAY = new URL("../../guest/runaway.wasm", import.meta.url);
 
 if (Deno.args[0] === "loads") {
   const before = stopPathsWarmed();
-  await loadGuest(RUNAWAY, { interruptible: true });
-  const afterPlain = stopPathsWarmed();
   const guest = await loadGuest(RUNAWAY, { async: true });
   const afterAsync = stopPathsWarmed();
   const outcome = (await guest.invokeAsync("spin", [], { timeout: 20 }))
     .outcome;
-  console.log(JSON.stringify({ before, afterPlain, afterAsync, outcome }));
+  await loadGuest(RUNAWAY, { interruptible: true });
+  const afterPlain = stopPathsWarmed();
+  console.log(JSON.stringify({ before, afterAsync, outcome, afterPlain }));
 } else {
   const before = watchdogStarted() || compileThreadStarted() ||
     listerStarted() || stopPathsWarmed().plain || stopPathsWarmed().async;
