@@ -103,3 +103,10 @@ export {
   OutOfMemory,
   type TrapKind,
 } from "./src/errors.ts";
+
+// The watchdog's thread starts now, as the API is imported: creating a
+// thread holds this one for tens of milliseconds (hundreds on a busy
+// machine), which no stop can cut short, so it must not fall in a load
+// whose stop may come meanwhile (see src/watchdog.ts).
+import { startWatchdogAtImport } from "./src/watchdog.ts";
+startWatchdogAtImport();

@@ -543,10 +543,10 @@ const WASI_RUNS = 100;
  * StopSignal another thread sets, or (async) an AbortSignal a timer aborts
  * (late from then to the run's return).
  *
- * The process's first run is measured apart (`first`): its load starts the
- * watchdog's thread (a constructor that holds this thread for tens of
- * milliseconds) and runs the loader's code for the first time, so its stop,
- * and on a slow machine those of the next few runs, can come before the
+ * The process's first run is measured apart (`first`): its load runs the
+ * loader's code for the first time (and, before the watchdog's thread
+ * started as the API is imported, started that thread), so its stop, and
+ * on a slow machine those of the next few runs, can come before the
  * command is asleep: such a stop is a load's, waiting for the load's next
  * step (as the whole-loadGuest rows measure), not a sleep's.
  */
@@ -614,7 +614,7 @@ const FETCH_RUNS = 100;
  * Loads from a server that sends a module's preamble and then nothing,
  * stopped by an AbortSignal a timer aborts (`abort`) or a StopSignal it
  * sets (`stop`) at start + timeout: how late the load rejects, from then.
- * The process's first load also starts the watchdog's thread.
+ * The process's watchdog's thread started as the API was imported.
  */
 async function stalledFetches(kind: "abort" | "stop"): Promise<number[]> {
   const server = stalledServer();
@@ -658,8 +658,9 @@ const LARGE_RUNS = 100;
  */
 async function largeLoads(kind: "abort" | "stop"): Promise<number[]> {
   const { bytes, imports } = await esbuildToLoad();
-  // Whole loads, the second warm; the first also starts the watchdog's thread and the compile
-  // thread (the process's first stoppable load of a large guest does) and the stopper's.
+  // Whole loads, the second warm; the first also starts the compile thread
+  // (the process's first stoppable load of a large guest does) and the
+  // stopper's.
   let whole = 0;
   for (let i = 0; i < 2; i++) {
     const started = performance.now();

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ExportError, GuestLoadError } from "../mod.ts";
+import { ExportError, GuestLoadError } from "./load_errors.ts";
 import type { GuestOptions } from "./guest_options.ts";
 import { checkImportsValue } from "./option_checks.ts";
 import { describeThrown } from "./thrown_values.ts";

@@ -138,12 +138,11 @@ export interface MeterRunOptions {
    * `grace`'s time is; a guest
    * inside one long built-in that asks no interrupt hook until it returns)
    * traps then, as a hard stop would, with no cleanup after it; the
-   * watchdog keeps that time, once a run with a `timeout` or `stop` (or
-   * `prepareStops()`) has started it. Once heard, the grace is counted in
-   * fuel only, so a soft stop does not end a loop that a cost table of
-   * zeros makes free, and holds the call as long as the guest takes to
-   * spend it: give a guest you do not trust a hard stop. Default `false`:
-   * the guest traps at the stop.
+   * watchdog keeps that time (it runs once the meter is made). Once heard,
+   * the grace is counted in fuel only, so a soft stop does not end a loop
+   * that a cost table of zeros makes free, and holds the call as long as
+   * the guest takes to spend it: give a guest you do not trust a hard
+   * stop. Default `false`: the guest traps at the stop.
    */
   soft?: boolean;
   /**

@@ -9,10 +9,12 @@
  * element 0 of an `Int32Array` over shared memory, for example the buffer of
  * a shared one-page `WebAssembly.Memory` the guest imports.
  *
- * One thread serves the whole process. It starts with the first handle (or
- * {@linkcode startWatchdog}, which a guest that can be stopped calls as it
- * loads) and then runs for as long as the process does, so no call ever
- * waits for it to boot. It is a `node:worker_threads` Worker, unref'd: it
+ * One thread serves the whole process. It starts as the runner's API
+ * (`mod.ts`) is imported ({@linkcode startWatchdogAtImport}), or else with
+ * the first handle (or {@linkcode startWatchdog}, which a guest that can be
+ * stopped calls as it loads), and then runs for as long as the process
+ * does, so no call ever waits for it to boot, and no load's stop waits for
+ * the thread's creation. It is a `node:worker_threads` Worker, unref'd: it
  * keeps no process alive, and a process whose work is done exits while the
  * thread waits. Every handle must still be disarmed, also after its flag
  * fired, or its slot stays held.
@@ -230,6 +232,27 @@ function start(): Running {
  */
 export function startWatchdog(): void {
   start();
+}
+
+/**
+ * Starts the watchdog's thread as the runner's API is imported, before any
+ * load or call has a stop that could fall due. Creating the thread holds
+ * this thread until the new one's runtime exists, however it is made: a
+ * fresh process's first `node:worker_threads` constructor also loads
+ * Deno's Node.js compatibility modules on this thread (35 to 54 ms of its
+ * CPU), and then waits for the new thread (a few milliseconds on a quiet
+ * machine, a hundred or more on a busy one). Done in a process's first
+ * stoppable load, that hold delayed a stop falling in it by as much;
+ * nothing can cut it short. Where no thread can be made, nothing is
+ * thrown here: the first load that needs one tries again, and says why it
+ * cannot.
+ */
+export function startWatchdogAtImport(): void {
+  try {
+    start();
+  } catch {
+    // Reported by the first load that needs the thread.
+  }
 }
 
 function checkFlag(flag: Int32Array): void {

@@ -1,7 +1,10 @@
 /**
- * A fresh process's first stoppable load starts the watchdog's thread: a
+ * A fresh process's first stoppable load: importing the API started the
+ * watchdog's thread before it, so no thread's creation holds the load; a
+ * load through the loader's own module starts the thread itself, and a
  * stop that falls meanwhile, or while the load waits for the thread, ends
- * the load with its branded error, and the start function never runs.
+ * the load with its branded error. Either way the start function never
+ * runs.
  */
 import assert from "./support/assert.ts";
 
@@ -10,9 +13,17 @@ const ROOT = new URL("../", import.meta.url).pathname;
 
 async function firstLoad(
   kind: string,
-): Promise<{ ended: string; entered: boolean }> {
+  entry: "api" | "src",
+): Promise<{ ended: string; entered: boolean; startedBeforeLoad: boolean }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", `--allow-read=${ROOT}`, CHILD.pathname, kind],
+    args: [
+      "run",
+      "--no-prompt",
+      `--allow-read=${ROOT}`,
+      CHILD.pathname,
+      kind,
+      entry,
+    ],
     env: { NO_COLOR: "1" },
   }).output();
   const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -21,29 +32,33 @@ async function firstLoad(
 }
 
 Deno.test("a timed-out signal that falls as the first load starts the watchdog rejects with DeadlineExceeded, and the start function never runs", async () => {
-  assert.deepEqual(await firstLoad("deadline"), {
+  assert.deepEqual(await firstLoad("deadline", "src"), {
     ended: "DeadlineExceeded",
     entered: false,
+    startedBeforeLoad: false,
   });
 });
 
-Deno.test("an abort that comes as the first load starts the watchdog rejects with Aborted, and the start function never runs", async () => {
-  assert.deepEqual(await firstLoad("abort"), {
+Deno.test("importing the API starts the watchdog's thread, and an abort as the first load begins rejects with Aborted, the start function never run", async () => {
+  assert.deepEqual(await firstLoad("abort", "api"), {
     ended: "Aborted",
     entered: false,
+    startedBeforeLoad: true,
   });
 });
 
 Deno.test("a StopSignal set as the first load starts the watchdog rejects with Aborted, and the start function never runs", async () => {
-  assert.deepEqual(await firstLoad("stop"), {
+  assert.deepEqual(await firstLoad("stop", "src"), {
     ended: "Aborted",
     entered: false,
+    startedBeforeLoad: false,
   });
 });
 
 Deno.test("a StopSignal set while the first load builds the imports rejects with Aborted, and the start function never runs", async () => {
-  assert.deepEqual(await firstLoad("imports"), {
+  assert.deepEqual(await firstLoad("imports", "api"), {
     ended: "Aborted",
     entered: false,
+    startedBeforeLoad: true,
   });
 });

@@ -1,9 +1,10 @@
 /**
- * `prepareStops()` starts the watchdog's thread and the compile thread
- * ahead of the first load that needs them, once per process, and runs both
- * stop paths, a plain call's and an async call's, once; without it, the
- * first async load runs an async call's before it returns, and the first
- * other stoppable load a plain call's.
+ * Importing the API starts the watchdog's thread; `prepareStops()` starts
+ * the compile thread and the listing thread ahead of the first load that
+ * needs them, once per process, and runs both stop paths, a plain call's
+ * and an async call's, once; without it, the first async load runs an
+ * async call's before it returns, and the first other stoppable load a
+ * plain call's.
  */
 import assert from "./support/assert.ts";
 
@@ -26,8 +27,9 @@ async function child(...args: string[]): Promise<unknown> {
   return JSON.parse(decode(stdout).trim());
 }
 
-Deno.test("prepareStops() starts the watchdog's thread, the compile thread and runWasi's listing thread once, runs both stop paths, and later deadlines land", async () => {
+Deno.test("importing the API starts the watchdog's thread; prepareStops() starts the compile thread and runWasi's listing thread once, runs both stop paths, and later deadlines land", async () => {
   assert.deepEqual(await child(), {
+    watchdogBefore: true,
     before: false,
     after: true,
     compileThread: true,

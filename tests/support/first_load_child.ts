@@ -1,21 +1,29 @@
 /**
  * A fresh process's first stoppable load, for
- * tests/load_first_stop_test.ts: the load starts the watchdog's thread,
- * and its stop falls while it does (or, for `imports`, as the guest's
- * imports are built). The guest's start function marks its entry and runs
- * away. Prints one line of JSON: how the load ended, and whether the start
- * function was entered.
+ * tests/load_first_stop_test.ts, whose stop falls as it begins (or, for
+ * `imports`, as the guest's imports are built). Through the API (`mod.ts`,
+ * the default), the watchdog's thread started as the API was imported;
+ * through the loader's own module (`src`), the load starts it, and the stop
+ * falls while it does. The guest's start function marks its entry and runs
+ * away. Prints one line of JSON: how the load ended, whether the start
+ * function was entered, and whether the watchdog's thread ran before the
+ * load began.
  *
- * Usage: first_load_child.ts deadline|abort|stop|imports
+ * Usage: first_load_child.ts deadline|abort|stop|imports [api|src]
  */
 import { assembleWat } from "../../guest/build.ts";
-import {
-  type GuestOptions,
-  isAborted,
-  isDeadlineExceeded,
-  loadGuest,
-  StopSignal,
-} from "../../mod.ts";
+import type { GuestOptions } from "../../mod.ts";
+import { watchdogStarted } from "../../src/watchdog.ts";
+
+const [kind, entry = "api"] = Deno.args;
+const { isAborted, isDeadlineExceeded, loadGuest, StopSignal } = entry === "src"
+  ? {
+    ...await import("../../src/errors.ts"),
+    ...await import("../../src/load_guest.ts"),
+    ...await import("../../src/stop_signal.ts"),
+  }
+  : await import("../../mod.ts");
+const startedBeforeLoad = watchdogStarted();
 
 const RUNAWAY_START = await assembleWat(`
 (module
@@ -24,7 +32,6 @@ const RUNAWAY_START = await assembleWat(`
   (start $start))
 `);
 
-const kind = Deno.args[0];
 let entered = false;
 const host = { mark: () => void (entered = true) };
 const options: GuestOptions = { imports: { host } };
@@ -60,4 +67,4 @@ try {
     ? "Aborted"
     : String(error);
 }
-console.log(JSON.stringify({ ended, entered }));
+console.log(JSON.stringify({ ended, entered, startedBeforeLoad }));

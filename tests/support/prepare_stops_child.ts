@@ -1,10 +1,12 @@
 /**
  * A fresh process that readies its stops first, for
  * tests/prepare_stops_test.ts. Prints one line of JSON: whether the
- * watchdog's thread ran before and after `prepareStops()`, whether a second
- * call gave the same promise, whether the compile thread and runWasi's
- * listing thread ran after it, which stop paths it had run, and how a later
- * call with a deadline ended.
+ * watchdog's thread ran before `prepareStops()` (importing the API starts
+ * it), whether the compile thread, runWasi's listing thread or a stop path
+ * did, whether the watchdog's ran after it, whether a second call gave the
+ * same promise, whether the compile thread and runWasi's listing thread ran
+ * after it, which stop paths it had run, and how a later call with a
+ * deadline ended.
  *
  * With the argument `loads`, it calls no `prepareStops()` but loads guests
  * instead, an async one and then a plain one, and prints which stop paths
@@ -28,8 +30,9 @@ if (Deno.args[0] === "loads") {
   const afterPlain = stopPathsWarmed();
   console.log(JSON.stringify({ before, afterAsync, outcome, afterPlain }));
 } else {
-  const before = watchdogStarted() || compileThreadStarted() ||
-    listerStarted() || stopPathsWarmed().plain || stopPathsWarmed().async;
+  const watchdogBefore = watchdogStarted();
+  const before = compileThreadStarted() || listerStarted() ||
+    stopPathsWarmed().plain || stopPathsWarmed().async;
   const first = prepareStops();
   const same = prepareStops() === first;
   await first;
@@ -41,6 +44,7 @@ if (Deno.args[0] === "loads") {
   const outcome = guest.invoke("spin").outcome;
   console.log(
     JSON.stringify({
+      watchdogBefore,
       before,
       after,
       compileThread,
