@@ -408,6 +408,7 @@ async function callIsolated(
   ];
   const env = childEnv(options.env);
 
+  checkRunPermission(source);
   // The deadline counts from here: loading the guest and starting the child
   // are part of the call.
   const started = performance.now();
@@ -675,6 +676,34 @@ export function childCommand(args: string[]): [string, string[]] {
   }
   if (childConfined()) command.unshift("taskset", "-c", CHILD_CPUS);
   return [command[0]!, command.slice(1)];
+}
+
+/**
+ * Asks for the run permission that starting the child needs, before the
+ * call's deadline counts: without it the call's answer is the missing
+ * permission, whatever its deadline and however slow the machine, and a
+ * prompt the user answers is not the call's time. A `nice` the child can
+ * be started through serves as well (see {@linkcode childCommand}).
+ */
+function checkRunPermission(
+  source: string | URL | Uint8Array | ArrayBuffer,
+): void {
+  const granted = (command: string) =>
+    Deno.permissions.querySync({ name: "run", command }).state === "granted";
+  if (granted(Deno.execPath()) || granted("nice")) return;
+  const asked = Deno.permissions.requestSync({
+    name: "run",
+    command: Deno.execPath(),
+  });
+  if (asked.state === "granted") return;
+  const label = typeof source === "string" || source instanceof URL
+    ? String(source)
+    : "the guest";
+  throw new GuestLoadError(
+    "permission",
+    `cannot run ${label} in a child process: run permission is missing`,
+    "run again with --allow-run",
+  );
 }
 
 /**
