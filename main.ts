@@ -415,7 +415,11 @@ async function importsModule(
   try {
     module = await import(resolveSpecifier(text).href);
   } catch (error) {
+    // Deno's message may end its first line with the place in its own code
+    // the error was raised ("… at ext:core/01_core.js:405:7"): not the
+    // user's to read.
     const why = String((error as Error)?.message ?? error).split("\n")[0]
+      .replace(/\s+at\s+\S+:\d+:\d+\)?$/, "")
       .replace(/\.$/, "");
     const hint = /not found/i.test(why)
       ? "; check the path (from the working directory) or URL"

@@ -183,6 +183,19 @@ export function stopOfUnwind(error: unknown): Stop | undefined {
 }
 
 /**
+ * Whether `error` is the prepared unwind of a guest's call. Once that call
+ * has ended, its stop is forgotten: a guest that caught the unwind (with
+ * `catch_all_ref`) and throws it again later throws its own exception, which
+ * is no stop.
+ *
+ * @param error What a call threw.
+ * @returns Whether it is a call state's prepared unwind.
+ */
+export function isUnwind(error: unknown): boolean {
+  return typeof error === "object" && error !== null && unwinding.has(error);
+}
+
+/**
  * A fresh call state, with nothing in progress.
  *
  * @param meter The fuel meter, when the guest is metered.

@@ -25,10 +25,18 @@ export interface OutputTarget {
   writeSync(bytes: Uint8Array): number;
 }
 
-/** Writes to one of the host's streams, up to the cap. */
+/**
+ * Writes to one of the host's streams, up to the cap. What {@linkcode write}
+ * is given waits for {@linkcode flush}, called once a chunk of the child's
+ * output has been read through: a child that prints a million empty lines
+ * costs the host one write a chunk, not one a line (a million writes held
+ * the host's thread for a second, past the call's deadline).
+ */
 class CappedForward {
   #left = OUTPUT_CAP_BYTES;
   #dropped = 0;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
 
   constructor(
     readonly target: OutputTarget,
@@ -39,18 +47,42 @@ class CappedForward {
     const kept = bytes.subarray(0, this.#left);
     this.#left -= kept.length;
     this.#dropped += bytes.length - kept.length;
+    if (kept.length === 0) return;
+    this.#pending.push(kept);
+    this.#pendingBytes += kept.length;
+  }
+
+  /** Writes what {@linkcode write} was given since the last flush. */
+  flush(): void {
+    if (this.#pendingBytes === 0) return;
+    const bytes = this.#pending.length === 1
+      ? this.#pending[0]
+      : new Uint8Array(this.#pendingBytes);
+    if (bytes !== this.#pending[0]) {
+      let at = 0;
+      for (const part of this.#pending) {
+        bytes.set(part, at);
+        at += part.length;
+      }
+    }
+    this.#pending = [];
+    this.#pendingBytes = 0;
     let written = 0;
     try {
-      while (written < kept.length) {
-        written += this.target.writeSync(kept.subarray(written));
+      while (written < bytes.length) {
+        written += this.target.writeSync(bytes.subarray(written));
       }
     } catch {
       // The host's stream is closed: the child's output has nowhere to go.
     }
   }
 
-  /** Says on the host's stderr how much was dropped, if anything was. */
+  /**
+   * Writes what is left, and says on the host's stderr how much was
+   * dropped, if anything was.
+   */
   close(): void {
+    this.flush();
     if (this.#dropped === 0) return;
     const note =
       `\n[early-exit: dropped ${this.#dropped} bytes of the isolated child's ${this.name} past the ${
@@ -91,35 +123,56 @@ export async function readAnswer(
   let answer: string | undefined;
   for await (const chunk of stdout) {
     let at = 0;
+    // The chunk's output from `run` on is forwarded in one piece, when the
+    // chunk ends or a tag cuts it short: never a write a line.
+    let run = 0;
+    // Where in this chunk the text that may be the tag began; -1 when it
+    // began in an earlier chunk, whose part of it is held in `matched`.
+    let begun = -1;
     while (at < chunk.length) {
       if (state === "matching") {
         if (chunk[at] === wanted[matched]) {
           at++;
           if (++matched === wanted.length) {
+            if (begun >= 0) forward.write(chunk.subarray(run, begun));
             state = "answer";
             matched = 0;
+            begun = -1;
           }
           continue;
         }
-        // What looked like the tag was the start of an ordinary line.
-        forward.write(wanted.subarray(0, matched));
+        // What looked like the tag was the start of an ordinary line: in
+        // this chunk, it stays in the run; from an earlier one, it is
+        // written as it was held.
+        if (begun < 0) {
+          forward.write(wanted.subarray(0, matched));
+          run = at;
+        }
         matched = 0;
+        begun = -1;
         state = "output";
       }
-      const newline = chunk.indexOf(0x0a, at);
       if (state === "output") {
-        if (newline >= 0 && answer === undefined) {
-          // It may be the newline the child writes before its answer.
-          forward.write(chunk.subarray(at, newline));
-          state = "matching";
-          at = newline;
+        // After the answer, the rest is output, whatever it holds.
+        let newline = answer === undefined ? chunk.indexOf(0x0a, at) : -1;
+        // A newline the chunk shows is not followed by the tag starts none.
+        while (
+          newline >= 0 && newline + 1 < chunk.length &&
+          chunk[newline + 1] !== wanted[1]
+        ) {
+          newline = chunk.indexOf(0x0a, newline + 1);
+        }
+        if (newline < 0) {
+          at = chunk.length;
         } else {
-          const end = newline < 0 ? chunk.length : newline + 1;
-          forward.write(chunk.subarray(at, end));
-          at = end;
+          // It may be the newline the child writes before its answer.
+          state = "matching";
+          begun = newline;
+          at = newline;
         }
         continue;
       }
+      const newline = chunk.indexOf(0x0a, at);
       const end = newline < 0 ? chunk.length : newline;
       size += end - at;
       if (size <= ANSWER_CAP_BYTES) parts.push(chunk.slice(at, end));
@@ -129,6 +182,8 @@ export async function readAnswer(
         else if (line === LOADED_MARK) onLoaded?.();
         else {
           answer = line;
+          // What the child printed before its answer is out first.
+          forward.flush();
           onAnswer?.(answer);
         }
         parts = [];
@@ -136,7 +191,13 @@ export async function readAnswer(
         state = "output";
       }
       at = newline < 0 ? end : newline + 1;
+      run = at;
     }
+    if (state === "output") forward.write(chunk.subarray(run));
+    else if (state === "matching" && begun >= 0) {
+      forward.write(chunk.subarray(run, begun));
+    }
+    forward.flush();
   }
   forward.write(wanted.subarray(0, matched));
   forward.close();
@@ -183,6 +244,7 @@ export async function readErrors(
   let outOfMemory = false;
   for await (const chunk of stderr) {
     forward.write(chunk);
+    forward.flush();
     const text = decoder.decode(chunk, { stream: true });
     // The overlap finds the message across a chunk boundary.
     outOfMemory ||= OUT_OF_MEMORY.test(tail.slice(-64) + text);

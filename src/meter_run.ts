@@ -526,9 +526,11 @@ function endRun(
   const value = threw ? undefined : valueOrError;
   const thrown = threw ? valueOrError : undefined;
   const flag = calls.flag(meter);
-  if (!meter.countsFuel && threw && Atomics.load(flag!, 0) !== 0) {
+  if (!meter.countsFuel && Atomics.load(flag!, 0) !== 0) {
     // A deadline-only guest trapped at its flag without telling the host:
     // the watch records which stop was due (the flag is only set for one).
+    // Also when the run returned: the library's glue (or the run's own
+    // function) may have caught the trap and carried on.
     run.watch?.poll();
   }
   // Before the host's own calls into the guest: once disposed, the watch

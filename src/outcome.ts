@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type CallState, REFUEL_HOOK } from "./call_state.ts";
+import { type CallState, isUnwind, REFUEL_HOOK } from "./call_state.ts";
 import {
   type Aborted,
   type DeadlineExceeded,
@@ -14,14 +14,14 @@ import {
   type EarlyExitErrorKind,
   errorClassOf,
   type FuelExhausted,
-  type GuestTrap,
+  GuestTrap,
   HostImportError,
   type Interrupted,
   isEarlyExitError,
   type OutOfMemory,
 } from "./errors.ts";
 import { toGuestTrap } from "./traps.ts";
-import { isInstance } from "./thrown_values.ts";
+import { describeThrown, isInstance } from "./thrown_values.ts";
 
 /** Fuel used by a call of a metered guest. */
 export interface FuelUsage {
@@ -232,6 +232,14 @@ export function classifyThrown(error: unknown, state: CallState): unknown {
     ) {
       return new HostImportError(state.thrownBy, error);
     }
+    // An error that already ended something (an earlier call's outcome, a
+    // load's rejection), or the prepared unwind of a call that has ended,
+    // thrown again by a guest that caught it (`catch_all_ref` and
+    // `throw_ref`, or `WebAssembly.JSTag`): the guest's own exception, not
+    // a stop of this call.
+    if (error !== state.thrown && (isOutcomeError(error) || isUnwind(error))) {
+      return rethrownByGuest(error);
+    }
     if (isInstance(error, EarlyExitError)) return error;
     // Made by another copy of the module: re-brand it in this copy's classes.
     return new HostImportError(state.thrownBy ?? "(host)", error);
@@ -247,7 +255,34 @@ export function classifyThrown(error: unknown, state: CallState): unknown {
       isSuspendError(error) ? REENTERED : undefined,
     );
   }
-  return toGuestTrap(error) ?? error;
+  const trap = toGuestTrap(error);
+  if (trap !== undefined) return trap;
+  // V8's refusals of the call itself (arguments it cannot convert, before
+  // the guest runs; a suspension it cannot make) are the caller's to see.
+  if (
+    (isInstance(error, TypeError) && state.thrownBy === undefined) ||
+    isSuspendError(error)
+  ) {
+    return error;
+  }
+  return rethrownByGuest(error);
+}
+
+/**
+ * A JavaScript value the guest threw and nothing caught: one thrown with an
+ * imported `WebAssembly.JSTag`, or a host import's earlier throw that the
+ * guest caught and threw again in a later call. The call ends as a trap
+ * (`uncaught_exception`), never by throwing the value itself at the caller
+ * (`null`, a host object), which would look like a bug of the host's.
+ */
+function rethrownByGuest(error: unknown): GuestTrap {
+  return new GuestTrap(
+    "uncaught_exception",
+    `the guest threw a JavaScript value that nothing caught (${
+      describeThrown(error)
+    })`,
+    { cause: error },
+  );
 }
 
 /**

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6e6309254b1f70d51c1f1b60b309c096710b96346e53bde3d14224cb32bfc0fb";
+  "sha256:ccbf9d60647a2107a88914a22fdd0231d4c83ec8e6966ed4c3a4d98d96c1937a";

@@ -10,6 +10,12 @@
 /** The longest description of a thrown value a message carries. */
 const MAX_DESCRIPTION = 300;
 
+/**
+ * How much of a long text {@linkcode oneLine} folds: enough for
+ * {@linkcode MAX_DESCRIPTION} characters unless its head is mostly blank.
+ */
+const FOLDED_HEAD = 4 * MAX_DESCRIPTION;
+
 /** A line break, which {@linkcode oneLine} folds. */
 const BREAKS = /[\r\n\u2028\u2029]/;
 
@@ -82,20 +88,25 @@ export function describeThrown(value: unknown): string {
 
 /**
  * `text` with each run of line breaks (and the spaces around it) folded into
- * one space, cut to {@linkcode MAX_DESCRIPTION} characters.
+ * one space, cut to {@linkcode MAX_DESCRIPTION} characters; a cut one says
+ * how long the whole text was.
  *
  * @param text Any text.
  * @returns One line.
  */
 export function oneLine(text: string): string {
   if (text.length <= MAX_DESCRIPTION && !BREAKS.test(text)) return text;
-  const line = text.replace(/\s*[\r\n\u2028\u2029]+\s*/g, " ");
-  if (line.length <= MAX_DESCRIPTION) return line;
-  let cut = MAX_DESCRIPTION;
+  // Only the head is folded: the whole of a message of megabytes of short
+  // lines (a guest's text, that a host import put in its error) took the
+  // thread seconds to fold, 18 s for 16 MB, past any deadline.
+  const head = text.length > FOLDED_HEAD ? text.slice(0, FOLDED_HEAD) : text;
+  const line = head.replace(/\s*[\r\n\u2028\u2029]+\s*/g, " ");
+  if (head === text && line.length <= MAX_DESCRIPTION) return line;
+  let cut = Math.min(MAX_DESCRIPTION, line.length);
   // Never end on half of a surrogate pair.
   const last = line.charCodeAt(cut - 1);
   if (last >= 0xd800 && last <= 0xdbff) cut--;
-  return `${line.slice(0, cut)}… (${line.length} characters)`;
+  return `${line.slice(0, cut)}… (${text.length} characters)`;
 }
 
 /**

@@ -547,3 +547,27 @@ Deno.test("an async interrupt onCall is the error outcome that says so, and its 
   }
   await new Promise((resolve) => setTimeout(resolve, 20));
 });
+
+Deno.test("a host import's error of megabytes of short lines (a guest's text) is described by its head, with the whole length", async () => {
+  // Folding all of it took the thread seconds (18 s for 16 MB) after the
+  // call, past its deadline; only the head is shown.
+  const message = "a\r\n".repeat(1 << 20);
+  const guest = await loadGuest(CALLS_HOST, {
+    imports: {
+      host: {
+        f: () => {
+          throw new Error(message);
+        },
+      },
+    },
+  });
+  const result = expectOutcome(guest.invoke("viaf"), "error");
+  assertOneLine(result.error.message);
+  assert.match(result.error.message, /threw: Error: a a a /);
+  // The whole text's length ("Error: " and the message), not the folded
+  // head's.
+  assert.match(
+    result.error.message,
+    new RegExp(`… \\(${"Error: ".length + message.length} characters\\)`),
+  );
+});

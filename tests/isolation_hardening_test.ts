@@ -12,7 +12,11 @@ import { invokeIsolated, isInvalidModule, isOutOfMemory } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { runDeno } from "./support/cli.ts";
 import { watBinaryen } from "./support/instrument.ts";
-import { ANSWER_CAP_BYTES, readAnswer } from "../src/isolate_output.ts";
+import {
+  ANSWER_CAP_BYTES,
+  OUTPUT_CAP_BYTES,
+  readAnswer,
+} from "../src/isolate_output.ts";
 import { LOADED_MARK } from "../src/isolate_wire.ts";
 
 const COMPUTE = new URL("../guest/compute.wasm", import.meta.url);
@@ -407,4 +411,29 @@ Deno.test("isolation: the answer is handed over as soon as its line is complete,
   controller.enqueue(new TextEncoder().encode(`\n${tag}{"v":2}\n`));
   controller.close();
   assert.equal(await reading, '{"v":1}');
+});
+
+Deno.test("isolation: a child's output of many short lines is forwarded in a write a chunk, not a write a line", async () => {
+  // A million empty lines, the cap's worth: one write each held the host's
+  // thread for about a second, past the call's deadline.
+  const tag = "early-exit answer 5: ";
+  const lines = new Uint8Array(OUTPUT_CAP_BYTES).fill(0x0a);
+  const chunks: Uint8Array[] = [];
+  for (let at = 0; at < lines.length; at += 65_536) {
+    chunks.push(lines.slice(at, at + 65_536));
+  }
+  chunks.push(new TextEncoder().encode(`\n${tag}{"real":3}\n`));
+  let writes = 0;
+  let forwarded = 0;
+  const answer = await readAnswer(ReadableStream.from(chunks), tag, {
+    writeSync: (part) => {
+      writes++;
+      forwarded += part.length;
+      return part.length;
+    },
+  });
+  assert.equal(answer, '{"real":3}');
+  // Every newline but the one before the tag is the child's own output.
+  assert.equal(forwarded, OUTPUT_CAP_BYTES);
+  assert.ok(writes <= chunks.length, `${writes} writes`);
 });

@@ -152,6 +152,8 @@ export class ModuleInfo {
   globalCount = 0;
   /** How many tags exist (imported and defined). */
   tagCount = 0;
+  /** Per tag (imports first): its type index. */
+  tagTypes: number[] = [];
   /** The module names the guest imports from. */
   importModules: Set<string> = new Set();
   /** The names the guest exports. */
@@ -493,6 +495,7 @@ export class ModuleInfo {
           break;
         case 4:
           entry.type = readTagType(r, this);
+          this.tagTypes.push(entry.type);
           this.tagCount++;
           break;
       }
@@ -600,7 +603,7 @@ export class ModuleInfo {
   readTags(r: Reader): void {
     const count = r.count("tag", 2, LIMITS.tags);
     for (let i = 0; i < count; i++) {
-      readTagType(r, this);
+      this.tagTypes.push(readTagType(r, this));
       this.tagCount++;
     }
   }
