@@ -493,11 +493,13 @@ export async function loadGuestWith(
       startExport,
     });
     if (flagged) {
-      await stops.race(warmStopPath((bytes) =>
-        loadGuestWith(bytes, {
-          interruptible: true,
-          label: "the stop path's warm-up",
-        }, {})
+      await stops.race(warmStopPath(
+        (bytes, async) =>
+          loadGuestWith(bytes, {
+            ...(async ? { async } : { interruptible: true }),
+            label: "the stop path's warm-up",
+          }, {}),
+        options.async === true,
       ));
     }
     // A stop that came as the load ended: the start function never runs.

@@ -17,7 +17,8 @@ const EMPTY_MODULE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
  * which a stoppable `runWasi` with preopens lists directories and does its
  * disk work, waits for the watchdog (the thread that lands deadlines and
  * StopSignals, which importing early-exit started), and runs the code that
- * stops a call once. The first load of a large guest a stop can end (and
+ * stops a call once, a plain call's and an async call's. The first load of
+ * a large guest a stop can end (and
  * the first such `runWasi`) does that otherwise, and starting a thread
  * holds the JavaScript thread for tens of milliseconds (hundreds on a
  * loaded machine): a deadline, abort or StopSignal that falls meanwhile
@@ -41,10 +42,17 @@ export function prepareStops(): Promise<void> {
     startCompileThread();
     startLister();
   }
+  // A plain guest's load runs a plain call's stop path once, an async
+  // guest's an async call's.
   prepared ??= loadGuest(new Uint8Array(EMPTY_MODULE), {
     interruptible: true,
     label: "prepareStops",
-  }).then(() => {});
+  }).then(() =>
+    loadGuest(new Uint8Array(EMPTY_MODULE), {
+      async: true,
+      label: "prepareStops",
+    })
+  ).then(() => {});
   return prepared;
 }
 

@@ -1,27 +1,50 @@
 /**
  * Importing the API starts the watchdog's thread; `prepareStops()` starts
  * the compile thread and the listing thread ahead of the first load that
- * needs them, once per process.
+ * needs them, once per process, and runs both stop paths, a plain call's
+ * and an async call's, once; without it, the first async load runs an
+ * async call's before it returns, and the first other stoppable load a
+ * plain call's.
  */
 import assert from "./support/assert.ts";
 
 const CHILD = new URL("./support/prepare_stops_child.ts", import.meta.url);
 const ROOT = new URL("../", import.meta.url).pathname;
 
-Deno.test("importing the API starts the watchdog's thread; prepareStops() starts the compile thread and runWasi's listing thread once, and later deadlines land", async () => {
+async function child(...args: string[]): Promise<unknown> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", `--allow-read=${ROOT}`, CHILD.pathname],
+    args: [
+      "run",
+      "--no-prompt",
+      `--allow-read=${ROOT}`,
+      CHILD.pathname,
+      ...args,
+    ],
     env: { NO_COLOR: "1" },
   }).output();
   const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   assert.equal(code, 0, decode(stderr));
-  assert.deepEqual(JSON.parse(decode(stdout).trim()), {
+  return JSON.parse(decode(stdout).trim());
+}
+
+Deno.test("importing the API starts the watchdog's thread; prepareStops() starts the compile thread and runWasi's listing thread once, runs both stop paths, and later deadlines land", async () => {
+  assert.deepEqual(await child(), {
     watchdogBefore: true,
     before: false,
     after: true,
     compileThread: true,
     listingThread: true,
+    warmed: { plain: true, async: true },
     same: true,
     outcome: "timeout",
+  });
+});
+
+Deno.test("the first async load runs an async call's stop path before it returns, and the first plain stoppable load a plain call's", async () => {
+  assert.deepEqual(await child("loads"), {
+    before: { plain: false, async: false },
+    afterAsync: { plain: false, async: true },
+    outcome: "timeout",
+    afterPlain: { plain: true, async: true },
   });
 });

@@ -2,37 +2,56 @@
  * A fresh process that readies its stops first, for
  * tests/prepare_stops_test.ts. Prints one line of JSON: whether the
  * watchdog's thread ran before `prepareStops()` (importing the API starts
- * it), whether the compile thread or runWasi's listing thread did, whether
- * the watchdog's ran after it, whether a second
- * call gave the same promise, whether the compile thread and runWasi's
- * listing thread ran after it, and how a later call with a deadline ended.
+ * it), whether the compile thread, runWasi's listing thread or a stop path
+ * did, whether the watchdog's ran after it, whether a second call gave the
+ * same promise, whether the compile thread and runWasi's listing thread ran
+ * after it, which stop paths it had run, and how a later call with a
+ * deadline ended.
+ *
+ * With the argument `loads`, it calls no `prepareStops()` but loads guests
+ * instead, an async one and then a plain one, and prints which stop paths
+ * had run before them and after each, and how an async call ended.
  */
 import { loadGuest, prepareStops } from "../../mod.ts";
 import { watchdogStarted } from "../../src/watchdog.ts";
 import { compileThreadStarted } from "../../src/compile_thread.ts";
 import { listerStarted } from "../../src/wasi_readdir.ts";
+import { stopPathsWarmed } from "../../src/stop_path_warmup.ts";
 
-const watchdogBefore = watchdogStarted();
-const before = compileThreadStarted() || listerStarted();
-const first = prepareStops();
-const same = prepareStops() === first;
-await first;
-const after = watchdogStarted();
-const compileThread = compileThreadStarted();
-const listingThread = listerStarted();
-const guest = await loadGuest(
-  new URL("../../guest/runaway.wasm", import.meta.url),
-  { timeout: 20 },
-);
-const outcome = guest.invoke("spin").outcome;
-console.log(
-  JSON.stringify({
-    watchdogBefore,
-    before,
-    after,
-    compileThread,
-    listingThread,
-    same,
-    outcome,
-  }),
-);
+const RUNAWAY = new URL("../../guest/runaway.wasm", import.meta.url);
+
+if (Deno.args[0] === "loads") {
+  const before = stopPathsWarmed();
+  const guest = await loadGuest(RUNAWAY, { async: true });
+  const afterAsync = stopPathsWarmed();
+  const outcome = (await guest.invokeAsync("spin", [], { timeout: 20 }))
+    .outcome;
+  await loadGuest(RUNAWAY, { interruptible: true });
+  const afterPlain = stopPathsWarmed();
+  console.log(JSON.stringify({ before, afterAsync, outcome, afterPlain }));
+} else {
+  const watchdogBefore = watchdogStarted();
+  const before = compileThreadStarted() || listerStarted() ||
+    stopPathsWarmed().plain || stopPathsWarmed().async;
+  const first = prepareStops();
+  const same = prepareStops() === first;
+  await first;
+  const after = watchdogStarted();
+  const compileThread = compileThreadStarted();
+  const listingThread = listerStarted();
+  const warmed = stopPathsWarmed();
+  const guest = await loadGuest(RUNAWAY, { timeout: 20 });
+  const outcome = guest.invoke("spin").outcome;
+  console.log(
+    JSON.stringify({
+      watchdogBefore,
+      before,
+      after,
+      compileThread,
+      listingThread,
+      warmed,
+      same,
+      outcome,
+    }),
+  );
+}
