@@ -626,7 +626,7 @@ export class Guest {
     // A stop the flag made the guest trap at, which a host import caught
     // (calling a function reference the guest gave it) before the guest
     // returned, is still the call's end.
-    if (this.#state.stop !== undefined || flagStop(this.#state) !== undefined) {
+    if ((this.#state.stop ?? flagStop(this.#state)) !== undefined) {
       return this.#settle(name, undefined);
     }
     return { outcome: "returned", export: name, value };

@@ -55,10 +55,9 @@ class CappedForward {
   /** Writes what {@linkcode write} was given since the last flush. */
   flush(): void {
     if (this.#pendingBytes === 0) return;
-    const bytes = this.#pending.length === 1
-      ? this.#pending[0]
-      : new Uint8Array(this.#pendingBytes);
-    if (bytes !== this.#pending[0]) {
+    let bytes = this.#pending[0];
+    if (this.#pending.length > 1) {
+      bytes = new Uint8Array(this.#pendingBytes);
       let at = 0;
       for (const part of this.#pending) {
         bytes.set(part, at);

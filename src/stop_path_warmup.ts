@@ -51,15 +51,12 @@ export async function warmStopPath(
   load: (bytes: Uint8Array, async: boolean) => Promise<Guest>,
   async: boolean,
 ): Promise<void> {
-  if (!async && !warmed.plain) {
-    warmed.plain = true;
-    const guest = await load(SPIN, false);
-    guest.invoke("w", [], { timeout: WARM_UP_TIMEOUT_MS });
-  } else if (async && !warmed.async) {
-    warmed.async = true;
-    const guest = await load(SPIN, true);
-    await guest.invokeAsync("w", [], { timeout: WARM_UP_TIMEOUT_MS });
-  }
+  const kind = async ? "async" : "plain";
+  if (warmed[kind]) return;
+  warmed[kind] = true;
+  const guest = await load(SPIN, async);
+  if (async) await guest.invokeAsync("w", [], { timeout: WARM_UP_TIMEOUT_MS });
+  else guest.invoke("w", [], { timeout: WARM_UP_TIMEOUT_MS });
 }
 
 /**
