@@ -29,3 +29,28 @@ export function threadCpuMs(): number {
   const text = Deno.readTextFileSync(SCHEDSTAT);
   return Number(text.slice(0, text.indexOf(" "))) / 1e6;
 }
+
+/**
+ * Where the calling thread's schedule statistics are, for this thread or
+ * another of the process to read with {@linkcode waitedForCpuMs};
+ * `undefined` where Linux does not report them.
+ */
+export function schedstatOfThisThread(): string | undefined {
+  if (!hasSchedstat) return undefined;
+  // "/proc/thread-self" links to "<pid>/task/<tid>".
+  return `/proc/${Deno.readLinkSync("/proc/thread-self")}/schedstat`;
+}
+
+/**
+ * Milliseconds the thread whose statistics are at `schedstat` (from
+ * {@linkcode schedstatOfThisThread}) has spent ready to run but waiting
+ * for a CPU: the time a busy machine takes from it. 0 where not reported,
+ * so that a span less this time is the span itself there.
+ */
+export function waitedForCpuMs(schedstat: string | undefined): number {
+  if (schedstat === undefined) return 0;
+  // The second field is the time spent waiting on a run queue, in
+  // nanoseconds.
+  const waited = Deno.readTextFileSync(schedstat).split(" ")[1];
+  return Number(waited) / 1e6;
+}
