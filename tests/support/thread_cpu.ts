@@ -2,7 +2,8 @@
  * The CPU time of the calling thread, for tests that compare two spans of
  * one thread's work: unlike wall time, it does not grow while the machine
  * runs other processes, so a busy machine does not stretch one span more
- * than the other.
+ * than the other. And the time a thread has waited for a CPU, to take out
+ * of a span by the clock what a busy machine added to it.
  *
  * @module
  */
@@ -18,6 +19,9 @@ const hasSchedstat = (() => {
     return false;
   }
 })();
+
+/** The calling thread's statistics, where Linux reports them. */
+const SELF = hasSchedstat ? SCHEDSTAT : undefined;
 
 /**
  * Milliseconds of CPU time the calling thread has run, where Linux reports
@@ -53,4 +57,15 @@ export function waitedForCpuMs(schedstat: string | undefined): number {
   // nanoseconds.
   const waited = Deno.readTextFileSync(schedstat).split(" ")[1];
   return Number(waited) / 1e6;
+}
+
+/**
+ * Milliseconds by the clock less the time the calling thread has waited
+ * for a CPU (where Linux reports it): the clock of a machine with nothing
+ * else to run. A span of it is the time the thread ran or waited for
+ * something else (a timer, the disk, another thread), however busy the
+ * machine was.
+ */
+export function idleClockMs(): number {
+  return performance.now() - waitedForCpuMs(SELF);
 }
