@@ -17,7 +17,7 @@ import { wat } from "./support/instrument.ts";
 import { waitingLibrary } from "./support/waiting_library.ts";
 
 /** How late a stop may land here: generous, for a loaded machine. */
-const SLACK_MS = 1500;
+const SLACK_MS = 5_000;
 
 /** A guest that waits in its library's import, then works, then returns 7. */
 const WAITS = await wat(`(module
