@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:ccbf9d60647a2107a88914a22fdd0231d4c83ec8e6966ed4c3a4d98d96c1937a";
+  "sha256:92a7a573da3860625d503ce6640c0c56d850a61f082d154204409b890a798974";
