@@ -18,6 +18,7 @@ import {
   thenOf,
 } from "./thrown_values.ts";
 import { describeValue } from "./option_checks.ts";
+import { unpassableType } from "./exported_function.ts";
 
 /** How the runner's own interrupt import behaves. */
 export interface InterruptOptions {
@@ -435,6 +436,18 @@ export function buildImports(
       !entry.global.mutable && !NUMERIC_TYPES.has(entry.global.type);
     if (!anyValue && !fits(value)) {
       throw new ImportError(label, entry.expected, problem);
+    }
+    // Every function is wrapped in JavaScript, which the engine refuses to
+    // call with such a type: the guest's first call would fail, maybe after
+    // the guest's other work. Named now, where the fault is.
+    const unpassable = entry.signature && unpassableType(entry.signature);
+    if (entry.kind === "function" && unpassable !== undefined) {
+      throw new ImportError(
+        label,
+        entry.expected,
+        `unusable (it uses ${unpassable}, which JavaScript cannot pass or receive)`,
+        `give the guest an import without ${unpassable} (pass such values through memory)`,
+      );
     }
     namespace[entry.name] = entry.kind !== "function"
       ? value as WebAssembly.ImportValue
