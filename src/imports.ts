@@ -383,6 +383,20 @@ export function buildImports(
     if (mode.engineModules?.has(entry.module)) continue;
     const label = `${entry.module}.${entry.name}`;
     const namespace = (result[entry.module] ??= Object.create(null));
+    // Every function, the runner's interrupt too, is JavaScript, which the
+    // engine refuses to call with such a type: the guest's first call would
+    // fail, maybe after the guest's other work. Named now, where the fault is.
+    const unpassable = entry.kind === "function" && entry.signature
+      ? unpassableType(entry.signature)
+      : undefined;
+    if (unpassable !== undefined) {
+      throw new ImportError(
+        label,
+        entry.expected,
+        `unusable (it uses ${unpassable}, which JavaScript cannot pass or receive)`,
+        `give the guest an import without ${unpassable} (pass such values through memory)`,
+      );
+    }
     if (
       interrupt !== false && entry.module === interruptModule &&
       entry.name === interruptName && entry.kind === "function"
@@ -436,18 +450,6 @@ export function buildImports(
       !entry.global.mutable && !NUMERIC_TYPES.has(entry.global.type);
     if (!anyValue && !fits(value)) {
       throw new ImportError(label, entry.expected, problem);
-    }
-    // Every function is wrapped in JavaScript, which the engine refuses to
-    // call with such a type: the guest's first call would fail, maybe after
-    // the guest's other work. Named now, where the fault is.
-    const unpassable = entry.signature && unpassableType(entry.signature);
-    if (entry.kind === "function" && unpassable !== undefined) {
-      throw new ImportError(
-        label,
-        entry.expected,
-        `unusable (it uses ${unpassable}, which JavaScript cannot pass or receive)`,
-        `give the guest an import without ${unpassable} (pass such values through memory)`,
-      );
     }
     namespace[entry.name] = entry.kind !== "function"
       ? value as WebAssembly.ImportValue
