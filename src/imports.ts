@@ -9,7 +9,7 @@
 import { ImportError, type InterruptDetails, Interrupted } from "./errors.ts";
 import { type CallState, recordStop } from "./call_state.ts";
 import { suspending } from "./fuel.ts";
-import type { ImportDescriptor } from "./signatures.ts";
+import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 import {
   describeThrown,
   isInstance,
@@ -379,6 +379,13 @@ export function buildImports(
   // `constructor` or `__proto__` is only ever an own property.
   const result: Record<string, Record<string, WebAssembly.ImportValue>> = Object
     .create(null);
+  // Imports share their signatures: each is looked through once, not once
+  // an import (10,000 imports of 1,000 parameters each).
+  const seen = new Map<FunctionSignature, string | undefined>();
+  const unpassableOnce = (signature: FunctionSignature) => {
+    if (!seen.has(signature)) seen.set(signature, unpassableType(signature));
+    return seen.get(signature);
+  };
   for (const entry of needed) {
     if (mode.engineModules?.has(entry.module)) continue;
     const label = `${entry.module}.${entry.name}`;
@@ -387,7 +394,7 @@ export function buildImports(
     // engine refuses to call with such a type: the guest's first call would
     // fail, maybe after the guest's other work. Named now, where the fault is.
     const unpassable = entry.kind === "function" && entry.signature
-      ? unpassableType(entry.signature)
+      ? unpassableOnce(entry.signature)
       : undefined;
     if (unpassable !== undefined) {
       throw new ImportError(
