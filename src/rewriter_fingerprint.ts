@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:ccbf9d60647a2107a88914a22fdd0231d4c83ec8e6966ed4c3a4d98d96c1937a";
+  "sha256:e6d60d177a0b589626d01ae91eb8e5455139d4f1a7ad6409e4fe5a8facd2f393";
