@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e6d60d177a0b589626d01ae91eb8e5455139d4f1a7ad6409e4fe5a8facd2f393";
+  "sha256:67f1582643ba91888346a38eccb6844858f369fd8a96ed9f4303433e8108764b";
