@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:92a7a573da3860625d503ce6640c0c56d850a61f082d154204409b890a798974";
+  "sha256:67f1582643ba91888346a38eccb6844858f369fd8a96ed9f4303433e8108764b";

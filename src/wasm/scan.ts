@@ -286,6 +286,11 @@ const MAX_COMPILE_UNITS = 1 << 20;
  */
 const MAX_COMPILE_COST = 1 << 21;
 /**
+ * The compile weight of each value after the first that a call (its
+ * results) or a catch (its tag's parameters) pushes: a call's own.
+ */
+const CALL_RESULT_WEIGHT = 256;
+/**
  * How deep a function's blocks, loops, ifs and tries may nest, its own
  * frame included. V8 compiles a function at its first call, on the
  * caller's thread, in a time that grows with the nesting past about
@@ -411,8 +416,10 @@ function tooDearOperators(
   cost: number,
   at: number,
 ): never {
-  return fail(
-    `function ${functionIndex} has a compile cost of ${cost} (1 a byte, plus 256 a call, division or truncation, 1024 a call_indirect, call_ref or bulk operator, less for others), over the limit of ${MAX_COMPILE_COST}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
+  // Not shown to the engine, whose validation of it can be dear too (an
+  // 18 KB function piling up 4,000,000 call results: 1.1 to 1.9 s).
+  return failBeforeEngine(
+    `function ${functionIndex} has a compile cost of ${cost} (1 a byte, plus 256 a call, division or truncation, or a value after the first that a call or catch pushes, 1024 a call_indirect, call_ref or bulk operator, less for others), over the limit of ${MAX_COMPILE_COST}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
   );
 }
@@ -1164,6 +1171,7 @@ export class BodyScanner {
             const clauses = this.#operands.first;
             if (clauses > MAX_CATCH_CLAUSES) tooManyClauses(opPos);
             if (live) cost += clauses * clauseCost;
+            if (clauses > 0) weights += this.#clausesWeight(immAt);
           }
           if (depth >= frames.length) {
             if (depth >= MAX_NESTING) tooDeep(functionIndex, opPos);
@@ -1284,6 +1292,9 @@ export class BodyScanner {
           break;
         case 11: // Role.Call
           if (NO_COPY[op] === 1) this.#noCopy = true;
+          if (op === 0x10) {
+            weights += this.#resultsWeight(this.#info.functionTypes[index]!);
+          }
           if (index < importedFunctions) {
             must = 1;
             this.#noCopy = true; // a copy calls no import
@@ -1301,6 +1312,11 @@ export class BodyScanner {
         case 12: // Role.CallDynamic
           must = 1;
           if (NO_COPY[op] === 1) this.#noCopy = true;
+          if (op === 0x11 || op === 0x14) {
+            // call_indirect and call_ref: the type comes first.
+            r.pos = immAt;
+            weights += this.#resultsWeight(r.u32());
+          }
           break;
         case 13: // Role.Transfer
           if (op === 0x0e) {
@@ -1322,6 +1338,10 @@ export class BodyScanner {
         case 7: // Role.Catch
           controls++;
           this.#checkCatch(op, depth, opPos);
+          if (op === 0x07) { // catch: the tag's values, on the stack
+            r.pos = immAt;
+            weights += this.#valuesWeight(this.#tagValues(r.u32()));
+          }
           if (++clausesSeen[depth - 1]! > MAX_CATCH_CLAUSES) {
             tooManyClauses(tryAt[depth - 1]!);
           }
@@ -1771,6 +1791,56 @@ export class BodyScanner {
     r.pos = immAt;
     r.u32(); // the type
     return r.u32() * this.#costs.perElement;
+  }
+
+  /**
+   * The compile weight of a call's results beyond its first: each weighs
+   * as a call does. V8's baseline compile handles every value on the
+   * operand stack at each call, and results (and catches) are the ways to
+   * push many values with a few bytes: an 18 KB function that piled up 4,000,000
+   * results of 1,000-result calls and took them back held its first call
+   * 25 to 37 s past a 50 ms deadline, each call weighing 256.
+   *
+   * @param type The callee's type index.
+   */
+  #resultsWeight(type: number): number {
+    return this.#valuesWeight(
+      this.#info.typeSignatures[type]?.results.length ?? 0,
+    );
+  }
+
+  /** The compile weight of `values` pushed at once, after the first. */
+  #valuesWeight(values: number): number {
+    return values > 1 ? (values - 1) * CALL_RESULT_WEIGHT : 0;
+  }
+
+  /** How many values a catch of `tag` pushes: its parameters. */
+  #tagValues(tag: number): number {
+    const type = this.#info.tagTypes[tag];
+    return type === undefined
+      ? 0
+      : this.#info.typeSignatures[type]?.params.length ?? 0;
+  }
+
+  /**
+   * The compile weight of the values a `try_table`'s catch clauses push on
+   * their labels (a tag's parameters, and an `exnref` for a `_ref`), whose
+   * immediates start at `immAt`: a catch is the other way to push many
+   * values with a few bytes.
+   */
+  #clausesWeight(immAt: number): number {
+    const r = this.#reader;
+    r.pos = immAt;
+    readBlockType(r, this.#info.typeCount);
+    const clauses = r.u32();
+    let weight = 0;
+    for (let i = 0; i < clauses; i++) {
+      const kind = r.u8("catch kind");
+      const values = kind < 2 ? this.#tagValues(r.u32()) : 0;
+      r.u32(); // the label
+      weight += this.#valuesWeight(values + (kind & 1));
+    }
+    return weight;
   }
 
   /**
