@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:ccbf9d60647a2107a88914a22fdd0231d4c83ec8e6966ed4c3a4d98d96c1937a";
+  "sha256:63122f62db2e05bd191e122806e2dd3c4f761ba239589d8d04d18f05889468a2";
