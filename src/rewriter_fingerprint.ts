@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:63122f62db2e05bd191e122806e2dd3c4f761ba239589d8d04d18f05889468a2";
+  "sha256:cbad455fb2986c2fbb3b74739e12eccecda94ac154d06618747ced6720d26beb";

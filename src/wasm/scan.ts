@@ -70,7 +70,7 @@ import { fail, failBeforeEngine, Reader } from "./reader.ts";
 import { planRegisterCopy } from "./register_copy_plan.ts";
 import { readBlockType, readValType } from "./types.ts";
 import { s64Size, u32Size } from "./writer.ts";
-import { BODY_STEPS, runSteps, STEP_BODIES, type Steps } from "./steps.ts";
+import { BODY_STEPS, STEP_BODIES, type Steps } from "./steps.ts";
 import { writeCheck } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 
