@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:cbad455fb2986c2fbb3b74739e12eccecda94ac154d06618747ced6720d26beb";
+  "sha256:3862695604a2dddcbb98d5dedf84b03b73ac17068895686e42d4cf380c9b4dc4";

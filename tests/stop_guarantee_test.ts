@@ -292,14 +292,14 @@ Deno.test("CLI: the slice pump stops at --timeout, and on Ctrl-C", async () => {
 });
 
 /**
- * The largest table V8 allows, filled in one operator. It grows to that
- * size at run time: a guest loaded in process may not start with it.
+ * The largest table V8 allows, filled in one operator. The host grows it to
+ * that size (a guest loaded in process may not start with it), in one
+ * `Table.grow`: the guest's own `table.grow` would grow it in chunks, twice
+ * as long.
  */
 const TABLE = await assembleWat(`
 (module
-  (table 0 funcref)
-  (func (export "grow") (result i32)
-    (table.grow 0 (ref.null func) (i32.const 10000000)))
+  (table (export "t") 0 funcref)
   (func (export "fill")
     (table.fill 0 (i32.const 0) (ref.null func) (i32.const 10000000))))
 `);
@@ -323,7 +323,8 @@ Deno.test("GiB bulk operators stop mid-operation: memory.fill, memory.copy, tabl
     interruptible: true,
     limits: { tables: 10_000_000 },
   });
-  assert.equal(table.call("grow"), 0);
+  const t = table.instance.exports.t as WebAssembly.Table;
+  assert.equal(t.grow(10_000_000), 0);
   syncTimeout(table, "fill", "table.fill of 10M elements");
   await asyncAbort({}, BULK, "fill", "memory.fill of 1 GiB");
   await syncStopSignal({}, BULK, "fill", "memory.fill of 1 GiB");
@@ -340,4 +341,114 @@ Deno.test("memory64: an 8 GiB memory.fill stops mid-operation", async () => {
     throw error;
   }
   syncTimeout(guest, "fill", "memory.fill of 8 GiB (memory64)");
+});
+
+/** Elements of one `table.grow`: as many as a guest's tables may hold by default. */
+const MILLION = 1_000_000;
+
+/** One `table.grow` of a million elements, in an export. */
+const GROW = await assembleWat(`
+(module
+  (table (export "t") 0 funcref)
+  (func (export "grow") (result i32)
+    (table.grow 0 (ref.null func) (i32.const ${MILLION}))))
+`);
+
+/** The same in a start function, which then calls the host. */
+const GROW_START = await assembleWat(`
+(module
+  (import "host" "grown" (func $grown))
+  (table 0 funcref)
+  (func $start
+    (drop (table.grow 0 (ref.null func) (i32.const ${MILLION})))
+    (call $grown))
+  (start $start))
+`);
+
+/** The same in a WASI command, which then prints "grown". */
+const GROW_WASI = await assembleWat(`
+(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "\\10\\00\\00\\00\\06\\00\\00\\00")
+  (data (i32.const 16) "grown\\n")
+  (table 0 funcref)
+  (func (export "_start")
+    (drop (table.grow 0 (ref.null func) (i32.const ${MILLION})))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
+`);
+
+/** The size of a guest's exported table `t`. */
+function tableSize(guest: { instance: WebAssembly.Instance }): number {
+  return (guest.instance.exports.t as WebAssembly.Table).length;
+}
+
+/**
+ * A stop that lands while the grow runs leaves the table short of its
+ * million elements: one operator would have grown it all before any check
+ * ran.
+ */
+function assertCutShort(size: number, what: string): void {
+  assert.ok(size < MILLION, `${what}: the grow ran to its end (${size})`);
+}
+
+Deno.test("a table.grow of 1,000,000 elements stops mid-grow: timeout, StopSignal, abort", async () => {
+  const timed = await loadGuest(GROW, { interruptible: true });
+  const started = performance.now();
+  expectOutcome(timed.invoke("grow", [], { timeout: TIMEOUT_MS }), "timeout");
+  assertOnTime(lateBy(started, TIMEOUT_MS), "table.grow (timeout)");
+  assertCutShort(tableSize(timed), "timeout");
+
+  const stopped = await loadGuest(GROW, { interruptible: true });
+  const stop = new StopSignal();
+  const stopper = await stopFromAnotherThread(stop, { after: TIMEOUT_MS });
+  try {
+    expectOutcome(stopped.invoke("grow", [], { stop }), "aborted");
+    await stopper.stopped;
+  } finally {
+    stopper.terminate();
+  }
+  assertCutShort(tableSize(stopped), "StopSignal");
+
+  const aborted = await loadGuest(GROW, { async: true });
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort("enough"), TIMEOUT_MS);
+  try {
+    const result = await aborted.invokeAsync("grow", [], {
+      signal: controller.signal,
+    });
+    assert.ok(isAborted(expectOutcome(result, "aborted").error));
+  } finally {
+    clearTimeout(timer);
+  }
+  assertCutShort(tableSize(aborted), "abort");
+});
+
+for (const async of [false, true]) {
+  const mode = async ? "async" : "sync";
+  Deno.test(`a start function's table.grow of 1,000,000 elements stops mid-grow, ${mode}`, async () => {
+    let grown = false;
+    await assert.rejects(
+      loadGuest(GROW_START, {
+        timeout: TIMEOUT_MS,
+        async,
+        imports: { host: { grown: () => void (grown = true) } },
+      }),
+      (e) => isDeadlineExceeded(e),
+    );
+    assert.equal(grown, false, "the grow ran to its end");
+  });
+}
+
+Deno.test("CLI: a table.grow of 1,000,000 elements stops mid-grow at --timeout", async () => {
+  const path = await writeGuest(GROW_WASI);
+  try {
+    const run = await runMain(["--allow-read"], [path, "--timeout=50"]);
+    assert.equal(run.code, 124, run.stderr);
+    assert.match(run.stderr, /stopped at its deadline/);
+    assert.equal(run.stdout, "", "the grow ran to its end");
+  } finally {
+    await Deno.remove(path);
+  }
 });

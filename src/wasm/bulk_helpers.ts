@@ -356,6 +356,133 @@ export function bulkHelper(
 }
 
 /**
+ * Writes the helper that stands in for `table.grow` of a defined table with
+ * a stop flag. One operator of a million elements ran for over 100 ms with
+ * no check (the engine fills each new element); the helper grows in chunks
+ * of {@linkcode TABLE_CHUNK} elements, each with the same initial value,
+ * asking `on_stop_flag` and checking the flag between them.
+ *
+ * A grow is all or nothing, and a grow in chunks would not be: so the
+ * helper first decides whether the whole grow can succeed, from the size
+ * the table has and the most it may hold (`most`: its declared maximum,
+ * which holds the `limits` cap too, or the engine's largest table,
+ * whichever is less: see `ModuleInfo.tableMaxima`), and returns -1 without
+ * growing if it cannot; otherwise it returns the old size, as the operator
+ * would. A chunk the engine refuses all the same (its memory ran out
+ * midway) traps (`unreachable`) rather than return a wrong answer, the
+ * table partly grown. A stop between chunks leaves the table partly grown
+ * too, every new element holding the initial value. Up to one chunk, it is
+ * the operator itself.
+ *
+ * @param table The table.
+ * @param is64 Whether it is a table64 (`i64` sizes).
+ * @param elementType Its element type, as encoded: the initial value's
+ *   type.
+ * @param most The most elements it may hold.
+ * @param flag The stop flag's memory and callback.
+ * @returns The helper's type and body.
+ *
+ * @example Usage
+ * ```ts
+ * import { tableGrowHelper } from "./bulk_helpers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const funcref = new Uint8Array([0x70]);
+ * const helper = tableGrowHelper(0, false, funcref, 1_000_000, {
+ *   memory: 1,
+ *   onStopFlag: 0,
+ * });
+ * assert.deepEqual([...helper.type], [0x60, 2, 0x70, 0x7f, 1, 0x7f]);
+ * ```
+ */
+export function tableGrowHelper(
+  table: number,
+  is64: boolean,
+  elementType: Uint8Array,
+  most: number,
+  flag: StopFlagTargets,
+): BulkHelper {
+  const size = is64 ? I64 : I32;
+  const type = Uint8Array.from([0x60, 2, ...elementType, size, 1, size]);
+  // Parameters: 0 the initial value, 1 the count; locals: the count left
+  // and the old size, as `i64`.
+  const LEFT = 2;
+  const OLD = 3;
+  const e = new Emitter(160);
+  e.u32(1);
+  e.u32(2);
+  e.u8(I64);
+  const narrow = () => {
+    if (!is64) e.i32WrapI64();
+  };
+  const pushMinusOne = () => {
+    if (is64) e.i64Const(-1);
+    else e.i32Const(-1);
+  };
+  // Grows by what is on the stack; traps if the engine refuses.
+  const growOrTrap = () => {
+    e.tableGrow(table);
+    pushMinusOne();
+    if (is64) e.i64Eq();
+    else e.i32Eq();
+    e.ifEmpty();
+    e.unreachable();
+    e.end();
+  };
+
+  e.localGet(1);
+  if (!is64) e.i64ExtendI32U();
+  e.localTee(LEFT);
+  e.i64Const(TABLE_CHUNK);
+  e.i64LeU();
+  e.ifEmpty();
+  e.localGet(0);
+  e.localGet(1);
+  e.tableGrow(table);
+  e.return();
+  e.end();
+
+  e.tableSize(table);
+  if (!is64) e.i64ExtendI32U();
+  e.localSet(OLD);
+  // More than it may hold: `LEFT > most || OLD + LEFT > most`, the first
+  // keeping the sum from wrapping.
+  e.localGet(LEFT);
+  e.i64Const(most);
+  e.i64GtU();
+  e.localGet(OLD);
+  e.localGet(LEFT);
+  e.i64Add();
+  e.i64Const(most);
+  e.i64GtU();
+  e.i32Or();
+  e.ifEmpty();
+  pushMinusOne();
+  e.return();
+  e.end();
+
+  writeChunkLoop(e, LEFT, TABLE_CHUNK, flag, () => {
+    e.localGet(0);
+    if (is64) e.i64Const(TABLE_CHUNK);
+    else e.i32Const(TABLE_CHUNK);
+    growOrTrap();
+    e.localGet(LEFT);
+    e.i64Const(TABLE_CHUNK);
+    e.i64Sub();
+    e.localSet(LEFT);
+  });
+  // The last chunk.
+  e.localGet(0);
+  e.localGet(LEFT);
+  narrow();
+  growOrTrap();
+  e.localGet(OLD);
+  narrow();
+  e.end();
+  return { type, bytes: e.sized() };
+}
+
+/**
  * The longest one wait of a helper made by {@linkcode waitHelper} lasts,
  * in nanoseconds (1 ms): a stop lands within about that long, as late as
  * the watchdog's other stops can be. A waiting guest then wakes a thousand

@@ -82,6 +82,12 @@ export const Edit = {
    */
   Sync: 7,
   /**
+   * The refund after a grow that became a helper call (see
+   * {@linkcode REFUND}), written after the call and its reload; flag: the
+   * grow's result is an `i64`.
+   */
+  Refund: 8,
+  /**
    * In a body with its fuel in a register: a segment reached only by one
    * `br_table`, whose check tested for it in advance, pays without a test;
    * flag: it writes the fuel to the counter after; value: the cost.

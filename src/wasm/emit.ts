@@ -272,6 +272,12 @@ function emitBody(
           o += sync.length;
           break;
         }
+        case 8: { // Edit.Refund
+          const refund = templates.refund((kind & 0x10) !== 0);
+          buf.set(refund, o);
+          o += refund.length;
+          break;
+        }
         case 9: // Edit.Charge
           w.len = o;
           writeCharge(w, localCount, code.cost(value));

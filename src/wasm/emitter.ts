@@ -50,6 +50,8 @@ const MEMORY_FILL = MISC_OPS.name.indexOf("memory.fill");
 const TABLE_INIT = MISC_OPS.name.indexOf("table.init");
 const TABLE_COPY = MISC_OPS.name.indexOf("table.copy");
 const TABLE_FILL = MISC_OPS.name.indexOf("table.fill");
+const TABLE_GROW = MISC_OPS.name.indexOf("table.grow");
+const TABLE_SIZE = MISC_OPS.name.indexOf("table.size");
 const GC_PREFIX = GC_OPS.prefix;
 const ARRAY_FILL = GC_OPS.name.indexOf("array.fill");
 const ARRAY_COPY = GC_OPS.name.indexOf("array.copy");
@@ -378,6 +380,28 @@ export class Emitter extends Writer {
   tableFill(table: number): void {
     this.u8(MISC_PREFIX);
     this.u32(TABLE_FILL);
+    this.u32(table);
+  }
+
+  /**
+   * `table.grow`.
+   *
+   * @param table The table index.
+   */
+  tableGrow(table: number): void {
+    this.u8(MISC_PREFIX);
+    this.u32(TABLE_GROW);
+    this.u32(table);
+  }
+
+  /**
+   * `table.size`.
+   *
+   * @param table The table index.
+   */
+  tableSize(table: number): void {
+    this.u8(MISC_PREFIX);
+    this.u32(TABLE_SIZE);
     this.u32(table);
   }
 

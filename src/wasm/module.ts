@@ -95,6 +95,11 @@ export const LIMITS = {
   segmentElements: 10_000_000,
   dataSegments: 100_000,
   /**
+   * Elements of one table (`--wasm-max-table-size`): a grow past it fails
+   * whatever the table's declared maximum.
+   */
+  tableSize: 10_000_000,
+  /**
    * Not the engine's: the parameters and results of every block, loop, if
    * and try whose type is a type index, summed over the module. The
    * engine's validation holds about 16 bytes for each, until the end of
@@ -144,6 +149,12 @@ export class ModuleInfo {
   functionTypes: Uint32Array = new Uint32Array(0);
   /** Per table: whether it is a table64. */
   tableIs64: boolean[] = [];
+  /**
+   * Per table: the most elements it can hold, its declared maximum or
+   * `LIMITS.tableSize`, whichever is less; -1 for an imported table, whose
+   * maximum may be below the one its import declares.
+   */
+  tableMaxima: number[] = [];
   /** Per table: its element type, as encoded. */
   tableElementTypes: Uint8Array[] = [];
   /** Per memory: whether it is a memory64. */
@@ -481,6 +492,7 @@ export class ModuleInfo {
           this.tableElementTypes.push(r.bytes.subarray(typeAt, r.pos));
           entry.limits = readTableLimits(r);
           this.tableIs64.push(entry.limits.is64);
+          this.tableMaxima.push(-1);
           break;
         }
         case 2:
@@ -592,6 +604,7 @@ export class ModuleInfo {
 
   #addTable(limits: Limits): void {
     this.tableIs64.push(limits.is64);
+    this.tableMaxima.push(Math.min(limits.max ?? Infinity, LIMITS.tableSize));
     this.footprint.tableElements += limits.min;
   }
 

@@ -17,6 +17,7 @@ import {
   type BulkSite,
   CHUNK,
   TABLE_CHUNK,
+  tableGrowHelper,
   waitHelper,
 } from "./bulk_helpers.ts";
 import { arrayHelper, ArrayOp } from "./array_helpers.ts";
@@ -1514,28 +1515,42 @@ export class BodyScanner {
             }
           }
           break;
-        default: // Role.PerByte, Role.PerElement, Role.PerPage
+        default: { // Role.PerByte, Role.PerElement, Role.PerPage
+          const grow = op === 0x40 || op === 0xfc && code === 0x0f;
+          // With a stop flag, a `table.grow` may become a helper call,
+          // which its refund must then follow.
+          let refund = false;
           if (live) {
             const charge = this.#chargeBulk(imm, role, opPos);
             growth += charge;
-            if (charge > 0 && (op === 0x40 || op === 0xfc && code === 0x0f)) {
-              growth += this.#refundGrow(op === 0x40, opPos, p);
+            if (charge > 0 && grow) {
+              if (op === 0xfc && flagSize > 0) refund = true;
+              else growth += this.#refundGrow(op === 0x40, opPos, p);
             }
           }
           if (flagSize > 0) {
             const before = this.#code.editCount;
-            if (op === 0xfc) {
-              const length = this.#constEnd === opPos ? this.#constAt : -1;
+            const length = this.#constEnd === opPos ? this.#constAt : -1;
+            if (grow && op === 0xfc) {
+              growth += this.#callGrowHelper(opPos, p, length);
+            } else if (op === 0xfc) {
               growth += this.#callHelper(code, opPos, p, length);
             } else if (op === 0xfb) {
               growth += this.#callArrayHelper(code, index, opPos, p);
             }
-            if (inRegister && this.#code.editCount !== before) {
+            const called = this.#code.editCount !== before;
+            if (inRegister && called) {
               // The helper's flag checks call the host, which may have
               // changed the counter.
               growth += this.#reloadAfter();
             }
+            if (refund) {
+              growth += called
+                ? this.#refundAfterCall(p)
+                : this.#refundGrow(false, opPos, p);
+            }
           }
+        }
       }
       if (must >= 0) {
         pendingReload = -1;
@@ -2034,6 +2049,43 @@ export class BodyScanner {
         this.#targets.stopFlag!,
       );
     });
+  }
+
+  /**
+   * With a stop flag, replaces a `table.grow` of a defined table (in
+   * `#operands`) by a call of its helper (see `tableGrowHelper`); returns
+   * the bytes that adds. A grow by a constant of one chunk at most stays as
+   * it is, and so does a grow of an imported table, whose maximum the
+   * module cannot know (it may be below the one its import declares), so
+   * that the helper could not tell in advance whether the grow fits.
+   */
+  #callGrowHelper(opPos: number, end: number, lengthAt: number): number {
+    const table = this.#operands.first;
+    const info = this.#info;
+    const most = info.tableMaxima[table]!;
+    if (most < 0) return 0;
+    if (lengthAt >= 0 && constantAtMost(this.#bytes, lengthAt, TABLE_CHUNK)) {
+      return 0;
+    }
+    return this.#callMade(`grow:${table}`, opPos, end, () =>
+      tableGrowHelper(
+        table,
+        info.tableIs64[table]!,
+        info.tableElementTypes[table]!,
+        most,
+        this.#targets.stopFlag!,
+      ));
+  }
+
+  /**
+   * The refund of a charged `table.grow` that became a helper call, after
+   * the call (and its reload): see `#refundGrow`. Returns its size.
+   */
+  #refundAfterCall(end: number): number {
+    const is64 = this.#info.tableIs64[this.#operands.first]!;
+    this.#code.pushEdit(end, Edit.Refund | (is64 ? 1 << 4 : 0), 0);
+    if (is64) this.#bodyFlags |= HAS_DYNAMIC_32 | HAS_REFUND_64;
+    return this.#templates.refund(is64).length;
   }
 
   /**
