@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:67f1582643ba91888346a38eccb6844858f369fd8a96ed9f4303433e8108764b";
+  "sha256:8665cefbb3ad0be143ee27a87d8d3362f53fda351241d9face06b81cc87d7aeb";
