@@ -104,6 +104,20 @@ export function checkArgumentList(name: string, args: unknown): void {
 }
 
 /**
+ * The type in a signature that no JavaScript value can stand for (`v128`,
+ * or an exception reference), if any: no call across the boundary between
+ * JavaScript and WebAssembly with that signature can succeed, either way.
+ */
+export function unpassableType(
+  signature: FunctionSignature,
+): string | undefined {
+  const types = [...signature.params, ...signature.results];
+  return types.includes("v128")
+    ? "v128"
+    : types.find((type) => /exn/.test(type));
+}
+
+/**
  * Checks a call's arguments against the export's signature, when known.
  *
  * @param signature The export's signature, if the guest's bytes were known.
@@ -118,10 +132,7 @@ export function checkArguments(
 ): void {
   if (signature === undefined) return;
   // First: no count of arguments would make such a call possible.
-  const types = [...signature.params, ...signature.results];
-  const unpassable = types.includes("v128")
-    ? "v128"
-    : types.find((type) => /exn/.test(type));
+  const unpassable = unpassableType(signature);
   if (unpassable !== undefined) {
     throw new ExportError(
       `export "${name}" (${

@@ -9,7 +9,7 @@
 import { ImportError, type InterruptDetails, Interrupted } from "./errors.ts";
 import { type CallState, recordStop } from "./call_state.ts";
 import { suspending } from "./fuel.ts";
-import type { ImportDescriptor } from "./signatures.ts";
+import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 import {
   describeThrown,
   isInstance,
@@ -18,6 +18,7 @@ import {
   thenOf,
 } from "./thrown_values.ts";
 import { describeValue } from "./option_checks.ts";
+import { unpassableType } from "./exported_function.ts";
 
 /** How the runner's own interrupt import behaves. */
 export interface InterruptOptions {
@@ -378,10 +379,31 @@ export function buildImports(
   // `constructor` or `__proto__` is only ever an own property.
   const result: Record<string, Record<string, WebAssembly.ImportValue>> = Object
     .create(null);
+  // Imports share their signatures: each is looked through once, not once
+  // an import (10,000 imports of 1,000 parameters each).
+  const seen = new Map<FunctionSignature, string | undefined>();
+  const unpassableOnce = (signature: FunctionSignature) => {
+    if (!seen.has(signature)) seen.set(signature, unpassableType(signature));
+    return seen.get(signature);
+  };
   for (const entry of needed) {
     if (mode.engineModules?.has(entry.module)) continue;
     const label = `${entry.module}.${entry.name}`;
     const namespace = (result[entry.module] ??= Object.create(null));
+    // Every function, the runner's interrupt too, is JavaScript, which the
+    // engine refuses to call with such a type: the guest's first call would
+    // fail, maybe after the guest's other work. Named now, where the fault is.
+    const unpassable = entry.kind === "function" && entry.signature
+      ? unpassableOnce(entry.signature)
+      : undefined;
+    if (unpassable !== undefined) {
+      throw new ImportError(
+        label,
+        entry.expected,
+        `unusable (it uses ${unpassable}, which JavaScript cannot pass or receive)`,
+        `give the guest an import without ${unpassable} (pass such values through memory)`,
+      );
+    }
     if (
       interrupt !== false && entry.module === interruptModule &&
       entry.name === interruptName && entry.kind === "function"

@@ -183,6 +183,9 @@ const ISOLATED_OPTION_NAMES: readonly (keyof IsolatedCallOptions)[] = [
 
 const MIB = 1024 * 1024;
 
+/** The largest `maxHeapMiB` whose bytes are still a safe integer. */
+const MAX_HEAP_MIB = Math.floor(Number.MAX_SAFE_INTEGER / MIB);
+
 const CHILD = new URL("./isolate_child.ts", import.meta.url);
 
 const PERMISSION_NAMES: readonly (keyof ChildPermissions)[] = [
@@ -207,6 +210,14 @@ function permissionValue(name: string, value: unknown): boolean | string[] {
       `permissions.${name} cannot hold ${
         JSON.stringify(split)
       }: Deno's --allow-${name} flag splits its list at commas, so a comma in a path or name would grant something else`,
+    );
+  }
+  const cut = value.find((entry) => entry.includes("\0"));
+  if (cut !== undefined) {
+    throw new TypeError(
+      `permissions.${name} cannot hold ${
+        JSON.stringify(cut)
+      }: a NUL byte cannot be passed in a command-line flag; remove it`,
     );
   }
   return value;
@@ -260,9 +271,13 @@ function permissionFlags(
 
 function heapFlags(maxHeapMiB: number | undefined): string[] {
   if (maxHeapMiB === undefined) return [];
-  if (!Number.isSafeInteger(maxHeapMiB) || maxHeapMiB <= 0) {
+  // As bytes it bounds the guest's memories too (`limits.memory`).
+  if (
+    !Number.isSafeInteger(maxHeapMiB) || maxHeapMiB <= 0 ||
+    maxHeapMiB > MAX_HEAP_MIB
+  ) {
     throw new RangeError(
-      `maxHeapMiB must be a positive whole number of MiB; got ${maxHeapMiB}`,
+      `maxHeapMiB must be a positive whole number of MiB, at most ${MAX_HEAP_MIB}; got ${maxHeapMiB}`,
     );
   }
   return [`--v8-flags=--max-old-space-size=${maxHeapMiB}`];
@@ -351,7 +366,8 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  *   with an `ExportError`.
  * @param options The deadline, signal, fuel, imports module, and the child's permissions, environment and heap limit.
  * @returns How the call ended.
- * @throws {TypeError} When a permission is not one of {@linkcode ChildPermissions}, or a path or name in one has a comma.
+ * @throws {TypeError} When a permission is not one of {@linkcode ChildPermissions}, or a path or name in one has a comma or a NUL byte.
+ * @throws {RangeError} When `maxHeapMiB` is not a positive whole number of MiB whose bytes are a safe integer.
  * @throws {GuestLoadError} Without `--allow-run` (reason `permission`), or when the guest cannot be read.
  * @throws {ExportError} When the name is not a string, or an argument is not a number or a bigint.
  *

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:92a7a573da3860625d503ce6640c0c56d850a61f082d154204409b890a798974";
+  "sha256:8665cefbb3ad0be143ee27a87d8d3362f53fda351241d9face06b81cc87d7aeb";

@@ -12,7 +12,13 @@
  */
 
 import assert from "./support/assert.ts";
-import { invokeIsolated, isInvalidModule, loadGuest, runWasi } from "../mod.ts";
+import {
+  type GuestOptions,
+  invokeIsolated,
+  isInvalidModule,
+  loadGuest,
+  runWasi,
+} from "../mod.ts";
 import { instrument } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { encodeLeb, moduleOf, section } from "./support/module_bytes.ts";
@@ -263,4 +269,118 @@ Deno.test("a function nesting its blocks deeper than 65,535 is refused, rewritte
   const guest = await loadGuest(nested(65_535), { timeout: 10_000 });
   expectOutcome(guest.invoke("f"), "returned");
   expectOutcome((await loadGuest(nested(65_535))).invoke("f"), "returned");
+});
+
+/**
+ * A guest whose `run` makes `count` calls of `$pile: () -> i32 × results`,
+ * then as many of `$take: (i32 × results) -> ()`, then spins: the calls pile
+ * `count × results` values on the operand stack and take them back.
+ */
+function piled(count: number, results: number): Uint8Array<ArrayBuffer> {
+  const ints = Array(results).fill(0x7f);
+  const code = [0x00];
+  for (let i = 0; i < count; i++) code.push(0x10, 0x00);
+  for (let i = 0; i < count; i++) code.push(0x10, 0x01);
+  code.push(0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b);
+  return moduleOf(
+    section(1, [
+      0x03,
+      ...[0x60, 0x00, ...encodeLeb(results), ...ints],
+      ...[0x60, ...encodeLeb(results), ...ints, 0x00],
+      ...[0x60, 0x00, 0x00],
+    ]),
+    section(3, [0x03, 0x00, 0x01, 0x02]),
+    section(7, [0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x02]), // "run"
+    section(10, [
+      0x03,
+      ...[0x03, 0x00, 0x00, 0x0b], // $pile: unreachable
+      ...[0x02, 0x00, 0x0b], // $take
+      ...encodeLeb(code.length),
+      ...code,
+    ]),
+  );
+}
+
+/**
+ * The same pile made by catches: `run` makes `count` times a block of
+ * `values` results, into which a `try_table` catches `$tag` (of `values`
+ * parameters), thrown by nothing, then takes them back with calls of
+ * `$take`, then spins.
+ */
+function piledByCatches(
+  count: number,
+  values: number,
+): Uint8Array<ArrayBuffer> {
+  const ints = Array(values).fill(0x7f);
+  const code = [0x00];
+  for (let i = 0; i < count; i++) {
+    // block (type 0) try_table (catch $tag 0) end unreachable end
+    code.push(0x02, 0x00, 0x1f, 0x40, 0x01, 0x00, 0x00, 0x00, 0x0b, 0x00, 0x0b);
+  }
+  for (let i = 0; i < count; i++) code.push(0x10, 0x00);
+  code.push(0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b);
+  return moduleOf(
+    section(1, [
+      0x03,
+      ...[0x60, 0x00, ...encodeLeb(values), ...ints],
+      ...[0x60, ...encodeLeb(values), ...ints, 0x00],
+      ...[0x60, 0x00, 0x00],
+    ]),
+    section(3, [0x03, 0x01, 0x02, 0x02]),
+    section(13, [0x01, 0x00, 0x01]), // $tag: (i32 × values)
+    section(7, [0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x02]), // "run"
+    section(10, [
+      0x03,
+      ...[0x02, 0x00, 0x0b], // $take
+      ...[0x02, 0x00, 0x0b], // unused
+      ...encodeLeb(code.length),
+      ...code,
+    ]),
+  );
+}
+
+Deno.test("a function piling up many values from calls or catches is refused: each value after the first one pushes weighs as a call", async () => {
+  // 30 calls of 1,000 results: 2,000,000 before, 60 calls at 258 each:
+  // 4,000 such calls (18 KB) held a first call 25 to 37 s past a 50 ms
+  // deadline, as V8's compile handled the whole pile at every call.
+  const over = piled(30, 1_000);
+  assert.ok(WebAssembly.validate(over));
+  // Its code's bytes (after the locals), its calls, and the results past
+  // each call's first.
+  const cost = (60 * 2 + 6) + 60 * 256 + 30 * 999 * 256;
+  const refused = (error: unknown) =>
+    isInvalidModule(error) &&
+    error.message.startsWith(
+      `function 2 has a compile cost of ${cost} (1 a byte, plus 256 a call, division or truncation, or a value after the first that a call or catch pushes, `,
+    ) && !error.message.includes("\n");
+  for (const options of [{}, { stopFlag: true, fuel: false }] as const) {
+    assert.throws(() => instrument(over, options), refused);
+  }
+  const modes: GuestOptions[] = [
+    { timeout: 50 },
+    { fuel: 1e9 },
+    { fuel: false, timeout: 50 },
+    { async: true },
+  ];
+  for (const options of modes) {
+    await assert.rejects(() => loadGuest(over, options), refused);
+  }
+  // The values a catch pushes weigh the same: 30 catches of a tag of 1,000
+  // values, each into a block of their type (300 such catches and 2,000
+  // calls after them held a first call 47 s, before any check).
+  const caught = piledByCatches(30, 1_000);
+  assert.ok(WebAssembly.validate(caught));
+  for (const options of modes) {
+    await assert.rejects(
+      () => loadGuest(caught, options),
+      (error) =>
+        isInvalidModule(error) &&
+        /^function 2 has a compile cost of \d+ /.test(error.message) &&
+        // Its bytes and its 30 `try_table`s (512 each) are far below.
+        Number(/cost of (\d+)/.exec(error.message)![1]) >= 30 * 999 * 256,
+    );
+  }
+  // Calls of two results, as real code makes, load and run.
+  const guest = await loadGuest(piled(1_000, 2), { timeout: 50 });
+  expectOutcome(guest.invoke("run"), "trap");
 });

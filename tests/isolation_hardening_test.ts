@@ -96,6 +96,32 @@ Deno.test("isolation: a path or name with a comma is refused", async () => {
   }
 });
 
+Deno.test("isolation: a path or name with a NUL byte, or a heap limit past a safe byte count, is one line that says so", async () => {
+  for (const name of ["read", "write", "net", "env", "import"]) {
+    await assert.rejects(
+      invokeIsolated(COMPUTE, "sum_to", [3], {
+        permissions: { [name]: ["a\0b"] },
+      }),
+      (error) =>
+        error instanceof TypeError &&
+        error.message.startsWith(
+          `permissions.${name} cannot hold "a\\u0000b"`,
+        ) &&
+        !error.message.includes("spawn"),
+      name,
+    );
+  }
+  // Before, its bytes went on to the child's limits, whose refusal named
+  // loadGuest's limits.memory.
+  await assert.rejects(
+    invokeIsolated(COMPUTE, "sum_to", [3], { maxHeapMiB: 1e12 }),
+    (error) =>
+      error instanceof RangeError &&
+      /^maxHeapMiB must be a positive whole number of MiB, at most \d+; got 1000000000000$/
+        .test(error.message),
+  );
+});
+
 Deno.test("isolation: an imports module under a directory with a comma is refused", async () => {
   await inTempDir(async (dir) => {
     const inner = `${dir}/x,/,`;

@@ -7,7 +7,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { isExportError, loadGuest } from "../mod.ts";
+import { isExportError, isImportError, loadGuest } from "../mod.ts";
 import { wat } from "./support/instrument.ts";
 import { runMain } from "./support/cli.ts";
 
@@ -78,5 +78,42 @@ Deno.test("CLI: a v128 export without --arg is one line that names v128, exit 2"
     assert.doesNotMatch(run.stderr, /give one for each parameter/);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a host import that takes or returns v128 or exnref is an ImportError naming the import, at load", async () => {
+  const imports = {
+    env: {
+      takes: () => {},
+      gives: () => 0,
+      catches: () => {},
+      plain: () => 0,
+    },
+  };
+  for (
+    const [name, type, imported] of [
+      ["takes", "v128", "(param i32 v128)"],
+      ["gives", "v128", "(result v128)"],
+      ["catches", "exnref", "(param exnref)"],
+      // The runner's own import, which the imports do not supply.
+      ["interrupt_execution", "v128", "(param v128)"],
+    ] as const
+  ) {
+    // The export is fine: before, the engine's refusal at the import's call
+    // was reported as this export's ExportError.
+    const bytes = await wat(`(module
+      (import "env" "plain" (func $plain (result i32)))
+      (import "env" "${name}" (func $bad ${imported}))
+      (func (export "run") (result i32) (call $plain)))`);
+    for (const options of [{}, { fuel: 1_000 }, { async: true }]) {
+      await assert.rejects(
+        loadGuest(bytes, { ...options, imports }),
+        (error) =>
+          isImportError(error) && error.importName === `env.${name}` &&
+          error.message.includes(`uses ${type}`) &&
+          !error.message.includes('"run"') && !error.message.includes("\n"),
+        `${name} ${JSON.stringify(options)}`,
+      );
+    }
   }
 });

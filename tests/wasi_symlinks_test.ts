@@ -1,6 +1,7 @@
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
 import { withDirectory } from "./support/temp_directory.ts";
+import { withoutSeparatorsAtEnd } from "../src/wasi_files.ts";
 import { reportErrnoWat, sandboxErrnos } from "./support/wasi_guests.ts";
 
 const LOOKUP_FOLLOW = 1;
@@ -172,3 +173,53 @@ Deno.test("a chain of 40 links whose targets hold long runs of slashes opens, an
       "guest",
     );
   }));
+
+/**
+ * A string whose reads are counted: each character read by index, and each
+ * method looked up (run on the string itself).
+ */
+function countedString(text: string) {
+  const reads = { characters: 0, methods: [] as string[] };
+  const path = new Proxy(new String(text), {
+    get(target, key) {
+      if (typeof key === "string" && /^\d+$/.test(key)) reads.characters++;
+      const value = Reflect.get(target, key);
+      if (typeof value !== "function") return value;
+      reads.methods.push(String(key));
+      return value.bind(target);
+    },
+  }) as unknown as string;
+  return { path, reads };
+}
+
+Deno.test("trimming a path's separators at its end reads only that run and the character before it", () => {
+  // A run of slashes that does not end the path: the regular expression
+  // /\/+$/ tried each slash of it as a start, each time reading the rest of
+  // the run (20,000 slashes: 200,000,000 reads), before the one answer.
+  const long = "/".repeat(20_000);
+  for (
+    const [text, trimmed, atEnd] of [
+      [`${long}x`, `${long}x`, 0],
+      [`${long}x/`, `${long}x`, 1],
+      [`${long}x${"/".repeat(5_000)}`, `${long}x`, 5_000],
+      [`a${long}`, "a", 20_000],
+      [long, "", 20_000],
+    ] as const
+  ) {
+    const { path, reads } = countedString(text);
+    const result = withoutSeparatorsAtEnd(path);
+    const methods = [...reads.methods];
+    assert.equal(String(result), trimmed);
+    // The run at the end, and the one character that ends it.
+    assert.equal(
+      reads.characters,
+      atEnd + (atEnd === text.length ? 0 : 1),
+      `${text.length} characters, ${atEnd} at the end`,
+    );
+    // No whole-string search (a replace, a match, a search) ran.
+    assert.ok(
+      methods.every((name) => name === "slice"),
+      methods.join(", "),
+    );
+  }
+});

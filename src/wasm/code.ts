@@ -84,6 +84,20 @@ export class CodeRewriter {
   }
 
   /**
+   * {@linkcode CodeRewriter.scan} in steps of about `STEP_BYTES` of the
+   * body's code.
+   *
+   * @param start The first byte of the body (after its size).
+   * @param end One past the body's last byte.
+   * @param functionIndex The body's original function index.
+   * @returns The steps, which return the size of the rewritten body, its
+   *   size prefix included.
+   */
+  scanSteps(start: number, end: number, functionIndex: number): Steps<number> {
+    return this.#scanner.scanSteps(start, end, functionIndex);
+  }
+
+  /**
    * Deadline-only, once every body is scanned: leaves out the entry checks
    * that need not stay and adds those that calls need (see
    * `BodyScanner.settleEntryChecks`), in steps.

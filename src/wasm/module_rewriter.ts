@@ -30,7 +30,13 @@ import { rewriteNameSectionSteps } from "./names.ts";
 import { OutputPlan, type PlannedVector } from "./output_plan.ts";
 import { PAD_BODY, paddingFunctions, SMALL_FUNCTION } from "./padding.ts";
 import { Patches } from "./patches.ts";
-import { runSteps, STEP_BODIES, STEP_BYTES, type Steps } from "./steps.ts";
+import {
+  BODY_STEPS,
+  runSteps,
+  STEP_BODIES,
+  STEP_BYTES,
+  type Steps,
+} from "./steps.ts";
 import { Reader } from "./reader.ts";
 import {
   expectSectionEnd,
@@ -669,11 +675,14 @@ export class ModuleRewriter {
       }
       if (size === 0) r.fail("empty function body", sizeAt);
       const start = r.pos;
-      const sized = rewriter.scan(
-        start,
-        start + size,
-        info.importedFunctions + i,
-      );
+      // Only a long body pauses in its scan.
+      const sized = size > BODY_STEPS.bytes
+        ? yield* rewriter.scanSteps(
+          start,
+          start + size,
+          info.importedFunctions + i,
+        )
+        : rewriter.scan(start, start + size, info.importedFunctions + i);
       bodiesSize += sized;
       if (size < SMALL_FUNCTION) smallBefore++;
       // A body under 50 bytes has a one-byte size prefix.

@@ -18,6 +18,8 @@
  * @module
  */
 
+import { BODY_STEPS, COPY_STEP_BYTES, STEP_BYTES } from "./steps.ts";
+
 /** Inputs smaller than this are rewritten before V8 optimises anything. */
 const PRIME_ABOVE = 64 * 1024;
 
@@ -54,6 +56,9 @@ export function primerBytes(): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(atob(PRIMER_BASE64), (c) => c.charCodeAt(0));
 }
 
+/** How far apart the pauses inside a body are while the primer runs. */
+const PRIMER_STEP_BYTES = 16;
+
 let primed = false;
 
 /**
@@ -80,6 +85,10 @@ export function primeOnce(
 ): void {
   if (primed || size < PRIME_ABOVE) return;
   primed = true;
+  // The pauses inside a long body come every few bytes, so that the
+  // primer's short bodies meet them too.
+  BODY_STEPS.bytes = PRIMER_STEP_BYTES;
+  BODY_STEPS.copy = PRIMER_STEP_BYTES;
   try {
     // Twice: V8 records what a function meets only from its ninth call on,
     // and the primer calls some functions only a few times.
@@ -88,5 +97,8 @@ export function primeOnce(
     rewrite(bytes);
   } catch {
     // Only a warm-up: the input's own rewrite reports what is wrong.
+  } finally {
+    BODY_STEPS.bytes = STEP_BYTES;
+    BODY_STEPS.copy = COPY_STEP_BYTES;
   }
 }

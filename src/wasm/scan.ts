@@ -71,7 +71,7 @@ import { fail, failBeforeEngine, Reader } from "./reader.ts";
 import { planRegisterCopy } from "./register_copy_plan.ts";
 import { readBlockType, readValType } from "./types.ts";
 import { s64Size, u32Size } from "./writer.ts";
-import { STEP_BODIES, type Steps } from "./steps.ts";
+import { BODY_STEPS, STEP_BODIES, type Steps } from "./steps.ts";
 import { writeCheck } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 
@@ -251,12 +251,28 @@ export function localsCost(declared: number, perElement: number): number {
 const MAX_SEGMENT_COST = Number.MAX_SAFE_INTEGER;
 /** What `#scanBody` returns for a body to scan again (see `#tryClauses`). */
 const RESCAN = -2;
+/** What `#scanBody` returns when it paused (see `#scanBodySteps`). */
+const PAUSED = -3;
+/** A `pauseAt` no body reaches: `#scanBody` then scans all at once. */
+const NO_PAUSE = 0x7fffffff;
+
 /**
+ * How many integers hold the state of `#scanBody`'s loop where a step
+ * paused it (`#pausedScan`, in the order `#scanBody` writes them; its cost,
+ * a double, and the weights of the steps before, which may pass 2^31, are
+ * in `#pausedSums`). Typed arrays, not an object: a field that went from
+ * `undefined` to an object, or from small integers to doubles, made V8
+ * throw away its optimised scan loop. Each step sums its weights from 0:
+ * read back from a `Float64Array`, V8 summed them as doubles in the whole
+ * loop, which made the scan of esbuild.wasm about 4% slower.
+ */
+const PAUSED_FIELDS = 17; /**
  * The most catch clauses a `try` or `try_table` may have. V8 (Deno 2.9.6)
  * ran out of its compiler's memory and ended the whole process as it
  * optimised a function that kept throwing through a `try_table` of 65,000
  * clauses (or a `try` of 100,000); 16,384 passed. Real code has a few.
  */
+
 const MAX_CATCH_CLAUSES = 16_384;
 /**
  * The most a function's compile units may be: its locals (parameters
@@ -285,6 +301,11 @@ const MAX_COMPILE_UNITS = 1 << 20;
  * `docs/rewriter.md`).
  */
 const MAX_COMPILE_COST = 1 << 21;
+/**
+ * The compile weight of each value after the first that a call (its
+ * results) or a catch (its tag's parameters) pushes: a call's own.
+ */
+const CALL_RESULT_WEIGHT = 256;
 /**
  * How deep a function's blocks, loops, ifs and tries may nest, its own
  * frame included. V8 compiles a function at its first call, on the
@@ -411,8 +432,10 @@ function tooDearOperators(
   cost: number,
   at: number,
 ): never {
-  return fail(
-    `function ${functionIndex} has a compile cost of ${cost} (1 a byte, plus 256 a call, division or truncation, 1024 a call_indirect, call_ref or bulk operator, less for others), over the limit of ${MAX_COMPILE_COST}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
+  // Not shown to the engine, whose validation of it can be dear too (an
+  // 18 KB function piling up 4,000,000 call results: 1.1 to 1.9 s).
+  return failBeforeEngine(
+    `function ${functionIndex} has a compile cost of ${cost} (1 a byte, plus 256 a call, division or truncation, or a value after the first that a call or catch pushes, 1024 a call_indirect, call_ref or bulk operator, less for others), over the limit of ${MAX_COMPILE_COST}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
   );
 }
@@ -460,6 +483,12 @@ export class BodyScanner {
   readonly #code: CodePlan;
   readonly #templates: CheckTemplates;
   #frames: Uint8Array = new Uint8Array(2);
+  /** Whether `#scanBody` paused, and its next step goes on. */
+  #paused = false;
+  /** Where it paused (see `PAUSED_FIELDS`). */
+  readonly #pausedScan = new Int32Array(PAUSED_FIELDS);
+  /** Its cost where it paused, and the weights of its steps so far. */
+  readonly #pausedSums = new Float64Array(2);
   /**
    * Per open frame: which segment was open where it began (a count of
    * segment starts, shifted left by one), and bit 0 set if that segment was
@@ -714,6 +743,53 @@ export class BodyScanner {
    * @returns The size of the rewritten body, its size prefix included.
    */
   scan(start: number, end: number, functionIndex: number): number {
+    const info = this.#info;
+    const blockTypeValues = this.#startBody(functionIndex);
+    this.#paused = false;
+    if (this.#targets.countsFuel) {
+      const size = this.#scanBody(start, end, functionIndex, true, NO_PAUSE);
+      if (size >= 0) return size;
+      info.blockTypeValues = blockTypeValues;
+    }
+    const size = this.#scanBody(start, end, functionIndex, false, NO_PAUSE);
+    if (size !== RESCAN) return size;
+    this.#triesCounted = true;
+    info.blockTypeValues = blockTypeValues;
+    return this.#scanBody(start, end, functionIndex, false, NO_PAUSE);
+  }
+
+  /**
+   * {@linkcode BodyScanner.scan} in steps: it pauses every `STEP_BYTES`
+   * or so of the body's code, so that a body of megabytes holds the thread
+   * no longer than any other step of the scan. (A generator costs more
+   * than the scan of a small body: `scan` serves those.)
+   *
+   * @param start The first byte of the body (after its size).
+   * @param end One past the body's last byte.
+   * @param functionIndex The body's original function index.
+   * @returns The steps, which return the size of the rewritten body, its
+   *   size prefix included.
+   */
+  *scanSteps(start: number, end: number, functionIndex: number): Steps<number> {
+    const info = this.#info;
+    const blockTypeValues = this.#startBody(functionIndex);
+    if (this.#targets.countsFuel) {
+      const size = yield* this.#scanBodySteps(start, end, functionIndex, true);
+      if (size >= 0) return size;
+      info.blockTypeValues = blockTypeValues;
+    }
+    const size = yield* this.#scanBodySteps(start, end, functionIndex, false);
+    if (size !== RESCAN) return size;
+    this.#triesCounted = true;
+    info.blockTypeValues = blockTypeValues;
+    return yield* this.#scanBodySteps(start, end, functionIndex, false);
+  }
+
+  /**
+   * What a body's scan does first, whether at once or in steps; returns
+   * the block types' count before it, which a body scanned again restores.
+   */
+  #startBody(functionIndex: number): number {
     if (this.#templates.flag.length > 0 && !this.#targets.countsFuel) {
       const defined = this.#info.definedFunctions;
       if (this.#sitesFrom.length <= defined) {
@@ -727,18 +803,36 @@ export class BodyScanner {
     this.#tryClauses.clear();
     this.#triesCounted = false;
     // A body scanned again counts its blocks' types once.
-    const info = this.#info;
-    const blockTypeValues = info.blockTypeValues;
-    if (this.#targets.countsFuel) {
-      const size = this.#scanBody(start, end, functionIndex, true);
-      if (size >= 0) return size;
-      info.blockTypeValues = blockTypeValues;
+    return this.#info.blockTypeValues;
+  }
+
+  /**
+   * `#scanBody` in steps of about `STEP_BYTES` of code: each step
+   * scans up to where the next pause is due, and leaves its loop's state in
+   * `#pausedScan` for the next. The scan loop itself is no generator: V8's code
+   * for it ran about a fifth slower as one.
+   */
+  *#scanBodySteps(
+    start: number,
+    end: number,
+    functionIndex: number,
+    inRegister: boolean,
+  ): Steps<number> {
+    this.#paused = false;
+    const step = BODY_STEPS.bytes;
+    let pauseAt = start + step;
+    for (;;) {
+      const size = this.#scanBody(
+        start,
+        end,
+        functionIndex,
+        inRegister,
+        pauseAt,
+      );
+      if (size !== PAUSED) return size;
+      yield;
+      pauseAt = this.#pausedScan[16]! + step;
     }
-    const size = this.#scanBody(start, end, functionIndex, false);
-    if (size !== RESCAN) return size;
-    this.#triesCounted = true;
-    info.blockTypeValues = blockTypeValues;
-    return this.#scanBody(start, end, functionIndex, false);
   }
 
   /**
@@ -754,10 +848,14 @@ export class BodyScanner {
     end: number,
     functionIndex: number,
     inRegister: boolean,
+    pauseAt: number,
   ): number {
     const info = this.#info;
     const bytes = this.#bytes;
     const typeCount = info.typeCount;
+    // Where the last step paused, when this one goes on from there.
+    const paused = this.#paused;
+    this.#paused = false;
 
     // Locals.
     const r = this.#reader;
@@ -765,22 +863,35 @@ export class BodyScanner {
     r.end = end;
     const params = info.typeParams[info.functionTypes[functionIndex]!]!;
     let localCount = params;
-    const groups = r.count("local group", 2);
-    const groupsStart = r.pos;
-    for (let i = 0; i < groups; i++) {
-      const at = r.pos;
-      localCount += r.u32();
-      if (localCount > LIMITS.locals - 3) {
-        r.fail(
-          `function ${functionIndex} has too many locals to add fuel counters`,
-          at,
-        );
+    let groups = 0;
+    let groupsStart = 0;
+    let codeStart = 0;
+    let editsFrom = 0;
+    if (!paused) {
+      groups = r.count("local group", 2);
+      groupsStart = r.pos;
+      for (let i = 0; i < groups; i++) {
+        const at = r.pos;
+        localCount += r.u32();
+        if (localCount > LIMITS.locals - 3) {
+          r.fail(
+            `function ${functionIndex} has too many locals to add fuel counters`,
+            at,
+          );
+        }
+        readValType(r, typeCount);
       }
-      readValType(r, typeCount);
+      codeStart = r.pos;
+      editsFrom = this.#code.editCount;
+    } else {
+      const state = this.#pausedScan;
+      localCount = state[0]!;
+      groups = state[1]!;
+      groupsStart = state[2]!;
+      codeStart = state[3]!;
+      editsFrom = state[4]!;
     }
-    const codeStart = r.pos;
 
-    const editsFrom = this.#code.editCount;
     this.#pathBase = editsFrom;
     let growth = 0;
     const costs = this.#costs;
@@ -805,17 +916,19 @@ export class BodyScanner {
     let catchTargets = this.#catchTargets;
     let tableOwners = this.#tableOwners;
     let depth = 1;
-    frames[0] = Frame.Function;
-    catchTargets[0] = 0;
-    tableOwners[0] = -2;
     // The check of the `br_table` that pays in advance for the segment
     // starting at the next `end`, if every way there is paid by it.
     let paidBy = -1;
     let paidPreds = -1;
-    this.#paidBy = -1;
-    this.#bodySerial++;
-    this.#predUsed = 0;
-    this.#predHead[0] = -1;
+    if (!paused) {
+      frames[0] = Frame.Function;
+      catchTargets[0] = 0;
+      tableOwners[0] = -2;
+      this.#paidBy = -1;
+      this.#bodySerial++;
+      this.#predUsed = 0;
+      this.#predHead[0] = -1;
+    }
     this.#fuelLocal = localCount;
     // Control points, for `MAX_COMPILE_UNITS`, and the weights of the
     // operators, for `MAX_COMPILE_COST`.
@@ -823,7 +936,7 @@ export class BodyScanner {
     let weights = 0;
 
     this.#templates.prepare(localCount, inRegister);
-    this.#selfCalls.length = 0;
+    if (!paused) this.#selfCalls.length = 0;
     // A thrown exception is matched against the catch clauses of every
     // `try` and `try_table` it leaves, one after another: the engine's work
     // grows with their number (65,000 clauses took 2.9 ms a throw), so each
@@ -841,12 +954,12 @@ export class BodyScanner {
     const loopFlagSize = inRegister
       ? this.#templates.flagInRegister.length
       : flagSize;
-    this.#hints = 0;
     // Or the entry's and the loop headers' checks read the flag themselves.
     const fused = this.#templates.fusesFlag && this.#targets.countsFuel
       ? FUSED << 5
       : 0;
-    if (flagSize > 0 && fused === 0) {
+    if (!paused) this.#hints = 0;
+    if (!paused && flagSize > 0 && fused === 0) {
       this.#code.pushEdit(codeStart, Edit.Flag, 0);
       this.#hints++;
       growth += flagSize;
@@ -856,7 +969,9 @@ export class BodyScanner {
     const deadlineOnly = flagSize > 0 && !this.#targets.countsFuel;
     const defined = functionIndex - importedFunctions;
     // A body scanned again records its calls again.
-    if (deadlineOnly) this.#siteCount = this.#sitesFrom[defined]!;
+    if (deadlineOnly && !paused) {
+      this.#siteCount = this.#sitesFrom[defined]!;
+    }
     // With the fuel in a register, the entry's check reads the counter.
     const load = inRegister ? LOAD << 5 : 0;
     // The reload after the last call of a defined function, while nothing
@@ -865,7 +980,7 @@ export class BodyScanner {
     // (the callee left the counter exact), is dropped.
     let pendingReload = -1;
     const reloadLength = this.#templates.reload.length;
-    let segment = this.#code.pushEdit(
+    let segment = paused ? this.#pausedScan[12]! : this.#code.pushEdit(
       codeStart,
       Edit.Check | 1 << 4 | load | fused,
       0,
@@ -879,8 +994,10 @@ export class BodyScanner {
     // Whether the segment can trap, call or leave (see `SYNC_SINGLE`).
     let sync = 0;
     let live = true;
-    this.#bodyFlags = 0;
-    this.#noCopy = false;
+    if (!paused) {
+      this.#bodyFlags = 0;
+      this.#noCopy = false;
+    }
 
     // The `case` labels below are literal numbers, the values of `Imm` and
     // `Role` named in their comments: only literal labels make `switch` a
@@ -888,18 +1005,70 @@ export class BodyScanner {
     // test holds each literal to its table. Common one-byte immediates are
     // skipped inline; the Reader decodes the rest.
     let p = codeStart;
-    this.#constAt = -1;
-    this.#constEnd = -1;
+    if (!paused) {
+      this.#constAt = -1;
+      this.#constEnd = -1;
+    } else {
+      const state = this.#pausedScan;
+      growth = state[5]!;
+      serial = state[6]!;
+      depth = state[7]!;
+      paidBy = state[8]!;
+      paidPreds = state[9]!;
+      controls = state[10]!;
+      clausesMissed = state[11] === 1;
+      pendingReload = state[15]!;
+      sync = state[13]!;
+      live = state[14] === 1;
+      p = state[16]!;
+      cost = this.#pausedSums[0]!;
+      r.pos = p;
+    }
     this.#localFast = localFast;
     this.#globalFast = globalFast;
     for (;;) {
+      if (p >= pauseAt) {
+        // A step ends here; the next goes on from this state.
+        const state = this.#pausedScan;
+        state[0] = localCount;
+        state[1] = groups;
+        state[2] = groupsStart;
+        state[3] = codeStart;
+        state[4] = editsFrom;
+        state[5] = growth;
+        state[6] = serial;
+        state[7] = depth;
+        state[8] = paidBy;
+        state[9] = paidPreds;
+        state[10] = controls;
+        state[11] = clausesMissed ? 1 : 0;
+        state[12] = segment;
+        state[13] = sync;
+        state[14] = live ? 1 : 0;
+        state[15] = pendingReload;
+        state[16] = p;
+        const sums = this.#pausedSums;
+        sums[0] = cost;
+        sums[1] = paused ? sums[1]! + weights : weights;
+        this.#paused = true;
+        return PAUSED;
+      }
       // Runs of operators that play no role, with short immediates, go
       // through a small loop of their own, which V8 optimises early.
       if (p < end && PLAIN[bytes[p]!] !== 0) {
-        p = this.#skipPlain(p, end, live, cost, memoryCount > 0);
+        p = this.#skipPlain(
+          p,
+          end,
+          pauseAt < end ? pauseAt : end,
+          live,
+          cost,
+          memoryCount > 0,
+        );
         cost = this.#plainCost;
         weights += this.#plainWeights;
         sync |= this.#plainSync;
+        // A run the pause cut short goes on in the next step.
+        if (p >= pauseAt) continue;
       }
       if (p >= end) fail("function body does not end with end", p);
       const opPos = p;
@@ -1164,6 +1333,7 @@ export class BodyScanner {
             const clauses = this.#operands.first;
             if (clauses > MAX_CATCH_CLAUSES) tooManyClauses(opPos);
             if (live) cost += clauses * clauseCost;
+            if (clauses > 0) weights += this.#clausesWeight(immAt);
           }
           if (depth >= frames.length) {
             if (depth >= MAX_NESTING) tooDeep(functionIndex, opPos);
@@ -1208,6 +1378,8 @@ export class BodyScanner {
             if ((localCount + 16) * controls > MAX_COMPILE_UNITS) {
               tooDearToCompile(functionIndex, localCount, controls, start);
             }
+            // With the steps' before this one.
+            if (paused) weights += this.#pausedSums[1]!;
             if (end - codeStart + weights > MAX_COMPILE_COST) {
               tooDearOperators(functionIndex, end - codeStart + weights, start);
             }
@@ -1284,6 +1456,9 @@ export class BodyScanner {
           break;
         case 11: // Role.Call
           if (NO_COPY[op] === 1) this.#noCopy = true;
+          if (op === 0x10) {
+            weights += this.#resultsWeight(this.#info.functionTypes[index]!);
+          }
           if (index < importedFunctions) {
             must = 1;
             this.#noCopy = true; // a copy calls no import
@@ -1301,6 +1476,11 @@ export class BodyScanner {
         case 12: // Role.CallDynamic
           must = 1;
           if (NO_COPY[op] === 1) this.#noCopy = true;
+          if (op === 0x11 || op === 0x14) {
+            // call_indirect and call_ref: the type comes first.
+            r.pos = immAt;
+            weights += this.#resultsWeight(r.u32());
+          }
           break;
         case 13: // Role.Transfer
           if (op === 0x0e) {
@@ -1322,6 +1502,10 @@ export class BodyScanner {
         case 7: // Role.Catch
           controls++;
           this.#checkCatch(op, depth, opPos);
+          if (op === 0x07) { // catch: the tag's values, on the stack
+            r.pos = immAt;
+            weights += this.#valuesWeight(this.#tagValues(r.u32()));
+          }
           if (++clausesSeen[depth - 1]! > MAX_CATCH_CLAUSES) {
             tooManyClauses(tryAt[depth - 1]!);
           }
@@ -1609,11 +1793,13 @@ export class BodyScanner {
    * Skips operators that play no role and whose immediates are short, as
    * the scan loop would (their prices added to `cost` if `live`), from `p`
    * to the first other operator. Leaves the cost in `#plainCost` and the
-   * `SYNC_SINGLE` bits met in `#plainSync`; returns where it stopped.
+   * `SYNC_SINGLE` bits met in `#plainSync`; returns where it stopped. It
+   * starts no operator at or past `limit` (where the scan pauses next).
    */
   #skipPlain(
     p: number,
     end: number,
+    limit: number,
     live: boolean,
     cost: number,
     hasMemory: boolean,
@@ -1624,7 +1810,7 @@ export class BodyScanner {
     const globalFast = this.#globalFast;
     let sync = 0;
     let weights = 0;
-    while (p < end) {
+    while (p < limit) {
       const op = bytes[p]!;
       const skip = PLAIN[op]!;
       if (skip === 0) break;
@@ -1771,6 +1957,56 @@ export class BodyScanner {
     r.pos = immAt;
     r.u32(); // the type
     return r.u32() * this.#costs.perElement;
+  }
+
+  /**
+   * The compile weight of a call's results beyond its first: each weighs
+   * as a call does. V8's baseline compile handles every value on the
+   * operand stack at each call, and results (and catches) are the ways to
+   * push many values with a few bytes: an 18 KB function that piled up 4,000,000
+   * results of 1,000-result calls and took them back held its first call
+   * 25 to 37 s past a 50 ms deadline, each call weighing 256.
+   *
+   * @param type The callee's type index.
+   */
+  #resultsWeight(type: number): number {
+    return this.#valuesWeight(
+      this.#info.typeSignatures[type]?.results.length ?? 0,
+    );
+  }
+
+  /** The compile weight of `values` pushed at once, after the first. */
+  #valuesWeight(values: number): number {
+    return values > 1 ? (values - 1) * CALL_RESULT_WEIGHT : 0;
+  }
+
+  /** How many values a catch of `tag` pushes: its parameters. */
+  #tagValues(tag: number): number {
+    const type = this.#info.tagTypes[tag];
+    return type === undefined
+      ? 0
+      : this.#info.typeSignatures[type]?.params.length ?? 0;
+  }
+
+  /**
+   * The compile weight of the values a `try_table`'s catch clauses push on
+   * their labels (a tag's parameters, and an `exnref` for a `_ref`), whose
+   * immediates start at `immAt`: a catch is the other way to push many
+   * values with a few bytes.
+   */
+  #clausesWeight(immAt: number): number {
+    const r = this.#reader;
+    r.pos = immAt;
+    readBlockType(r, this.#info.typeCount);
+    const clauses = r.u32();
+    let weight = 0;
+    for (let i = 0; i < clauses; i++) {
+      const kind = r.u8("catch kind");
+      const values = kind < 2 ? this.#tagValues(r.u32()) : 0;
+      r.u32(); // the label
+      weight += this.#valuesWeight(values + (kind & 1));
+    }
+    return weight;
   }
 
   /**

@@ -47,6 +47,17 @@ export const READ_STEP_BYTES = 4 * 1024;
 export const COPY_STEP_BYTES = 64 * 1024;
 
 /**
+ * How far apart the pauses inside one function body are: in its scan,
+ * every {@linkcode STEP_BYTES} of its code; in its emission, every
+ * {@linkcode STEP_BYTES} of its output and every
+ * {@linkcode COPY_STEP_BYTES} of a run without edits. The primer (see
+ * `primer.ts`) makes them a few bytes while it runs, so that V8 meets the
+ * pauses before it optimises the loops they are in: met later, in the first
+ * long body, they threw the optimised scan loop away.
+ */
+export const BODY_STEPS = { bytes: STEP_BYTES, copy: COPY_STEP_BYTES };
+
+/**
  * Runs every step at once.
  *
  * @param steps The steps.
