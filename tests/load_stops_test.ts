@@ -22,7 +22,7 @@ import { runDeno } from "./support/cli.ts";
 const MOD = new URL("../mod.ts", import.meta.url).href;
 
 /** How late a stop may land here: generous, for a loaded machine. */
-const SLACK_MS = 3000;
+const SLACK_MS = 5_000;
 
 async function rejectsInTime(
   load: Promise<unknown>,

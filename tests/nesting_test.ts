@@ -101,8 +101,9 @@ async function nested(
 for (const mode of [COUNTING, STOP_ONLY]) {
   Deno.test(`an outer deadline still holds after a nested call returned (${mode.name})`, async () => {
     // A thread kept off its core may reach the nested call after the
-    // deadline, which then stops it too: that ending is right as well, and
-    // the next try gives the nested call more time to return first.
+    // deadline, which then stops it too, or not reach it at all: those
+    // endings are right as well, and the next try gives the nested call
+    // more time to return first.
     for (const timeout of [50, 400, 3_200]) {
       const result = await nested(
         mode,
@@ -112,24 +113,32 @@ for (const mode of [COUNTING, STOP_ONLY]) {
       const outer = expectOutcome(result.outer, "timeout");
       assert.ok(isDeadlineExceeded(outer.error));
       assert.equal(outer.error.timeout, timeout);
-      if (result.inner!.outcome === "timeout") continue;
-      assert.equal(expectOutcome(result.inner!, "returned").value, 7);
+      if (result.inner === undefined) continue;
+      if (result.inner.outcome === "timeout") continue;
+      assert.equal(expectOutcome(result.inner, "returned").value, 7);
       return;
     }
     assert.fail("the nested call never returned before the outer deadline");
   });
 
   Deno.test(`an outer deadline stops a nested call that runs away, and then the outer call (${mode.name})`, async () => {
-    const result = await nested(
-      mode,
-      ["call_back_then_spin", { timeout: 50 }],
-      [
-        "spin",
-      ],
-    );
-    const inner = expectOutcome(result.inner!, "timeout");
-    assert.equal(inner.error.timeout, 50, "the outer call's deadline");
-    assert.equal(expectOutcome(result.outer, "timeout").error.timeout, 50);
+    // A thread kept off its core for the deadline before the guest calls
+    // its import finds it passed at the guest's entry, and the nested call
+    // is never made: the next try gives the guest more time to get there.
+    for (const timeout of [50, 400, 3_200]) {
+      const result = await nested(
+        mode,
+        ["call_back_then_spin", { timeout }],
+        ["spin"],
+      );
+      const outer = expectOutcome(result.outer, "timeout");
+      assert.equal(outer.error.timeout, timeout);
+      if (result.inner === undefined) continue;
+      const inner = expectOutcome(result.inner, "timeout");
+      assert.equal(inner.error.timeout, timeout, "the outer call's deadline");
+      return;
+    }
+    assert.fail("the guest never called its import before the outer deadline");
   });
 
   Deno.test(`an outer StopSignal set during a nested call stops the outer call (${mode.name})`, async () => {

@@ -53,12 +53,20 @@ for (const inner of ["guest.invoke", "meter.run"] as const) {
       },
     });
     meter.attach(instance);
-    const result = await meter.runAsync(promising(instance.exports.outer), {
-      timeout: TIMEOUT_MS,
-    });
-    expectOutcome(result, "timeout");
-    const stopped = expectOutcome(innerOutcome!, "timeout");
-    assert.equal(stopped.error.timeout, TIMEOUT_MS, "the run's deadline");
-    assert.ok(innerMs < SLACK_MS, `${innerMs.toFixed(0)} ms`);
+    // A thread kept off its core for the run's deadline before the guest
+    // calls its import finds it passed at the guest's entry, and the inner
+    // call is never made: the run is tried again with a later deadline.
+    for (const timeout of [TIMEOUT_MS, 8 * TIMEOUT_MS, 64 * TIMEOUT_MS]) {
+      const result = await meter.runAsync(promising(instance.exports.outer), {
+        timeout,
+      });
+      expectOutcome(result, "timeout");
+      const made = innerOutcome as CallOutcome | undefined;
+      if (made === undefined && timeout < 64 * TIMEOUT_MS) continue;
+      const stopped = expectOutcome(made!, "timeout");
+      assert.equal(stopped.error.timeout, timeout, "the run's deadline");
+      assert.ok(innerMs < SLACK_MS, `${innerMs.toFixed(0)} ms`);
+      break;
+    }
   });
 }

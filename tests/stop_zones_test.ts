@@ -215,9 +215,11 @@ Deno.test("stops wait for a zone by the clock too: a slow pass for a few units o
   const after = (what: string) => {
     assert.ok(passesAtStop >= 0, `${what}: the stop came`);
     const more = passes - passesAtStop;
-    // A wait of ZONE_WAIT_MS holds about 100 passes of a millisecond; the
-    // grace alone held about 3,000.
-    assert.ok(more < 1_000, `${what}: ${more} passes after the stop`);
+    // A wait of ZONE_WAIT_MS holds about 100 passes of a millisecond, and
+    // at most 1,000 however little CPU time a busy machine gives the
+    // thread (HELD_CAP bounds it by the clock); the grace alone held about
+    // 3,000.
+    assert.ok(more < 2_000, `${what}: ${more} passes after the stop`);
     passes = 0;
     passesAtStop = -1;
   };

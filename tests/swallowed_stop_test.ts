@@ -37,15 +37,22 @@ function swallowing(caught: unknown[]) {
 for (const fuel of [undefined, false] as const) {
   const mode = fuel === false ? "deadline-only" : "plain with a deadline";
   Deno.test(`${mode}: a deadline whose trap a host import swallowed still ends the call as timeout`, async () => {
-    const caught: unknown[] = [];
-    const guest = await loadGuest(GUEST, {
-      fuel,
-      timeout: 50,
-      imports: swallowing(caught),
-    });
-    expectOutcome(guest.invoke("run"), "timeout");
-    assert.equal(caught.length, 1);
-    assert.ok(caught[0] instanceof WebAssembly.RuntimeError);
+    // A thread kept off its core for the deadline before the guest calls
+    // its import finds it passed at the call's entry, and no trap is
+    // swallowed: such a call is tried again with a longer deadline.
+    for (const timeout of [50, 400, 3_200]) {
+      const caught: unknown[] = [];
+      const guest = await loadGuest(GUEST, {
+        fuel,
+        timeout,
+        imports: swallowing(caught),
+      });
+      expectOutcome(guest.invoke("run"), "timeout");
+      if (caught.length === 0 && timeout < 3_200) continue;
+      assert.equal(caught.length, 1);
+      assert.ok(caught[0] instanceof WebAssembly.RuntimeError);
+      break;
+    }
   });
 }
 

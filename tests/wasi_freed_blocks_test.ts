@@ -108,8 +108,13 @@ for (const [index, [name, frees]] of FREES.entries()) {
         async,
       });
       assert.equal(result.outcome, "aborted");
-      // Freeing 3,000 fragments took about a second on this thread.
-      assert.ok(late < 300, `stopped ${late.toFixed(1)} ms after the signal`);
+      // Freeing 3,000 fragments took about a second on this thread, most
+      // of it waiting for the disk; the time a busy machine keeps this
+      // thread waiting for a CPU is not counted.
+      assert.ok(
+        late < 300,
+        `stopped ${late.toFixed(1)} ms after the signal, waits for a CPU aside`,
+      );
     });
   });
 }

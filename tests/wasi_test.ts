@@ -12,8 +12,15 @@ import { text, wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
 import { wat } from "./support/instrument.ts";
 
-// Far longer than any stop needs, far shorter than the 3 s a sleeper sleeps.
-const GUARD_MS = 2_500;
+/**
+ * How long a sleeper sleeps: a run that slept on would take this long, and
+ * print that it woke.
+ */
+const SLEEP_MS = 30_000;
+
+// Far longer than any stop needs, the guest's load included, however busy
+// the machine; far shorter than a sleeper sleeps.
+const GUARD_MS = 15_000;
 
 for (const name of ["hello", "hello_rust"]) {
   Deno.test(`${name}: arguments, environment and exit code`, async () => {
@@ -53,10 +60,10 @@ Deno.test("captured output is capped, and what is dropped is counted", async () 
 });
 
 for (const name of ["sleep", "sleep_rust"]) {
-  Deno.test(`${name}: a deadline stops a 3 s sleep in poll_oneoff`, async () => {
+  Deno.test(`${name}: a deadline stops a 30 s sleep in poll_oneoff`, async () => {
     const started = performance.now();
     const result = await runWasi(wasiGuest(name), {
-      args: ["3000"],
+      args: [String(SLEEP_MS)],
       timeout: 100,
       stdout: "capture",
     });
@@ -75,7 +82,7 @@ Deno.test("a StopSignal stops a sleep in poll_oneoff", async () => {
   const timer = setTimeout(() => stop.stop("enough sleep"), 50);
   const started = performance.now();
   const result = await runWasi(wasiGuest("sleep_rust"), {
-    args: ["3000"],
+    args: [String(SLEEP_MS)],
     stop,
     stdout: "ignore",
   });
@@ -93,7 +100,7 @@ Deno.test("a StopSignal set on another thread stops a sleep", async () => {
     running();
     started = performance.now();
     return runWasi(wasiGuest("sleep"), {
-      args: ["3000"],
+      args: [String(SLEEP_MS)],
       stop,
       stdout: "capture",
     });

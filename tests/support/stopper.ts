@@ -4,6 +4,7 @@
  * sets) or for a delay, then sets the signal.
  */
 import { StopSignal } from "../../mod.ts";
+import { waitedForCpuMs } from "./thread_cpu.ts";
 
 /** What the worker is sent. */
 export interface StopperRequest {
@@ -13,8 +14,14 @@ export interface StopperRequest {
   running?: SharedArrayBuffer;
   /** Otherwise, a path whose appearance (the guest makes it) is the cue. */
   appears?: string;
-  /** A Float64Array's buffer whose element 0 gets when it stopped (epoch ms). */
+  /**
+   * A Float64Array's buffer whose element 0 gets when it stopped (epoch
+   * ms), and element 1, given `waiting`, how long the thread it names had
+   * waited for a CPU by then (ms).
+   */
   stoppedAt?: SharedArrayBuffer;
+  /** The schedule statistics of the thread that runs the call. */
+  waiting?: string;
   /**
    * How many milliseconds to wait before stopping: after the call says it
    * runs, given `running`; else from now.
@@ -28,9 +35,16 @@ const scope = self as unknown as {
   onmessage: ((event: MessageEvent<StopperRequest>) => void) | null;
 };
 
-function stop(buffer: SharedArrayBuffer, stoppedAt?: SharedArrayBuffer): void {
+function stop(
+  buffer: SharedArrayBuffer,
+  stoppedAt?: SharedArrayBuffer,
+  waiting?: string,
+): void {
   if (stoppedAt !== undefined) {
-    new Float64Array(stoppedAt)[0] = performance.timeOrigin + performance.now();
+    const at = new Float64Array(stoppedAt);
+    at[0] = performance.timeOrigin + performance.now();
+    // Read after the clock: what the thread waits from here is in the span.
+    if (waiting !== undefined) at[1] = waitedForCpuMs(waiting);
   }
   new StopSignal(buffer).stop();
   scope.postMessage("stopped");
@@ -38,7 +52,8 @@ function stop(buffer: SharedArrayBuffer, stoppedAt?: SharedArrayBuffer): void {
 
 scope.postMessage("ready");
 scope.onmessage = (event) => {
-  const { buffer, running, appears, stoppedAt, after = 0 } = event.data;
+  const { buffer, running, appears, stoppedAt, waiting, after = 0 } =
+    event.data;
   if (appears !== undefined) {
     // A worker may block: it looks for the path until it is there.
     for (;;) {
@@ -49,7 +64,7 @@ scope.onmessage = (event) => {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 0.2);
       }
     }
-    stop(buffer, stoppedAt);
+    stop(buffer, stoppedAt, waiting);
     return;
   }
   if (running === undefined) {

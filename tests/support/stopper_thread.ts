@@ -9,6 +9,7 @@ import {
   type WasiOptions,
   type WasiResult,
 } from "../../mod.ts";
+import { schedstatOfThisThread, waitedForCpuMs } from "./thread_cpu.ts";
 
 /** A running stopper Worker. */
 export interface Stopper {
@@ -21,8 +22,9 @@ export interface Stopper {
 /**
  * Starts a Worker that sets `stop` once `after` milliseconds have passed
  * (or once element 0 of `running` is 1, or once the path `appears` is
- * there, writing the time into `stoppedAt`), and resolves when it is ready
- * and has been told.
+ * there, writing the time into `stoppedAt`, and how long the thread whose
+ * schedule statistics are at `waiting` had waited for a CPU by then), and
+ * resolves when it is ready and has been told.
  */
 export async function stopFromAnotherThread(
   stop: StopSignal,
@@ -31,6 +33,7 @@ export async function stopFromAnotherThread(
     running?: SharedArrayBuffer;
     appears?: string;
     stoppedAt?: SharedArrayBuffer;
+    waiting?: string;
   },
 ): Promise<Stopper> {
   const worker = new Worker(new URL("./stopper.ts", import.meta.url), {
@@ -46,14 +49,20 @@ export async function stopFromAnotherThread(
 export interface StoppedOnCue {
   /** The run's result. */
   result: WasiResult;
-  /** Milliseconds from the signal being set to the run's end. */
+  /**
+   * Milliseconds from the signal being set to the run's end, less the time
+   * this thread spent meanwhile ready to run but waiting for a CPU (where
+   * Linux reports it): what a busy machine adds is not counted, what the
+   * run waited for is.
+   */
   late: number;
 }
 
 /**
  * Runs `guest` under `runWasi` with `directory` preopened as "/d" and a
  * StopSignal that another thread sets once the guest makes "go" in that
- * directory, and says how long after the signal the run ended.
+ * directory, and says how long after the signal the run ended (less the
+ * time this thread waited for a CPU meanwhile).
  */
 export async function runWasiStoppedOnCue(
   guest: BufferSource,
@@ -61,10 +70,12 @@ export async function runWasiStoppedOnCue(
   options: WasiOptions = {},
 ): Promise<StoppedOnCue> {
   const stop = new StopSignal();
-  const stoppedAt = new SharedArrayBuffer(8);
+  const stoppedAt = new SharedArrayBuffer(16);
+  const waiting = schedstatOfThisThread();
   const stopper = await stopFromAnotherThread(stop, {
     appears: `${directory}/go`,
     stoppedAt,
+    waiting,
   });
   try {
     const result = await runWasi(guest, {
@@ -72,8 +83,10 @@ export async function runWasiStoppedOnCue(
       ...options,
       stop,
     });
+    // Read before the clock: what the thread waits from here is in the span.
+    const waited = waitedForCpuMs(waiting) - new Float64Array(stoppedAt)[1];
     const late = performance.timeOrigin + performance.now() -
-      new Float64Array(stoppedAt)[0];
+      new Float64Array(stoppedAt)[0] - waited;
     return { result, late };
   } finally {
     stopper.terminate();

@@ -2,7 +2,8 @@
  * The CPU time of the calling thread, for tests that compare two spans of
  * one thread's work: unlike wall time, it does not grow while the machine
  * runs other processes, so a busy machine does not stretch one span more
- * than the other.
+ * than the other. And the time a thread has waited for a CPU, to take out
+ * of a span by the clock what a busy machine added to it.
  *
  * @module
  */
@@ -19,6 +20,9 @@ const hasSchedstat = (() => {
   }
 })();
 
+/** The calling thread's statistics, where Linux reports them. */
+const SELF = hasSchedstat ? SCHEDSTAT : undefined;
+
 /**
  * Milliseconds of CPU time the calling thread has run, where Linux reports
  * it; elsewhere, wall time (a busy machine then stretches it).
@@ -28,4 +32,40 @@ export function threadCpuMs(): number {
   // The first field is the time spent on a CPU, in nanoseconds.
   const text = Deno.readTextFileSync(SCHEDSTAT);
   return Number(text.slice(0, text.indexOf(" "))) / 1e6;
+}
+
+/**
+ * Where the calling thread's schedule statistics are, for this thread or
+ * another of the process to read with {@linkcode waitedForCpuMs};
+ * `undefined` where Linux does not report them.
+ */
+export function schedstatOfThisThread(): string | undefined {
+  if (!hasSchedstat) return undefined;
+  // "/proc/thread-self" links to "<pid>/task/<tid>".
+  return `/proc/${Deno.readLinkSync("/proc/thread-self")}/schedstat`;
+}
+
+/**
+ * Milliseconds the thread whose statistics are at `schedstat` (from
+ * {@linkcode schedstatOfThisThread}) has spent ready to run but waiting
+ * for a CPU: the time a busy machine takes from it. 0 where not reported,
+ * so that a span less this time is the span itself there.
+ */
+export function waitedForCpuMs(schedstat: string | undefined): number {
+  if (schedstat === undefined) return 0;
+  // The second field is the time spent waiting on a run queue, in
+  // nanoseconds.
+  const waited = Deno.readTextFileSync(schedstat).split(" ")[1];
+  return Number(waited) / 1e6;
+}
+
+/**
+ * Milliseconds by the clock less the time the calling thread has waited
+ * for a CPU (where Linux reports it): the clock of a machine with nothing
+ * else to run. A span of it is the time the thread ran or waited for
+ * something else (a timer, the disk, another thread), however busy the
+ * machine was.
+ */
+export function idleClockMs(): number {
+  return performance.now() - waitedForCpuMs(SELF);
 }

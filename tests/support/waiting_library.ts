@@ -18,6 +18,8 @@ export interface WaitingLibrary {
   run: (...args: unknown[]) => Promise<unknown>;
   /** Settles the wait the guest is in (or the next one it starts). */
   release(): void;
+  /** How many times the guest has called `lib.wait`. */
+  waits(): number;
 }
 
 /**
@@ -34,7 +36,11 @@ export async function waitingLibrary(
 ): Promise<WaitingLibrary> {
   const meter = new FuelMeter(bytes, { suspend: true, fuel });
   let release = () => {};
-  const wait = () => new Promise<void>((resolve) => (release = resolve));
+  let waits = 0;
+  const wait = () => {
+    waits++;
+    return new Promise<void>((resolve) => (release = resolve));
+  };
   const { instance } = await WebAssembly.instantiate(meter.bytes, {
     ...meter.imports,
     lib: { wait: new Suspending(wait) as WebAssembly.ImportValue },
@@ -45,5 +51,6 @@ export async function waitingLibrary(
     instance,
     run: promising(instance.exports.run),
     release: () => release(),
+    waits: () => waits,
   };
 }
