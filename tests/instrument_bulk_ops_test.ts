@@ -9,7 +9,10 @@
 import assert from "./support/assert.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import { type Fn, wat, watBinaryen } from "./support/instrument.ts";
-import { instantiateFlagged } from "./support/stop_flag.ts";
+import {
+  instantiateFlagged,
+  instantiateWithFuel,
+} from "./support/stop_flag.ts";
 
 const PAGE = 65536;
 
@@ -163,12 +166,7 @@ Deno.test("bulk operators under stopFlag keep their run-time charge", async () =
   const costs = { perByte: 1 };
   const used = async (stopFlag: boolean) => {
     const metered = instrument(bytes, { costs, stopFlag });
-    const { instance } = stopFlag
-      ? await instantiateFlagged(metered)
-      : await WebAssembly.instantiate(metered.bytes, {
-        [metered.importModule]: { out_of_fuel: () => 1n << 40n },
-      });
-    const fuel = instance.exports[metered.fuelExport] as WebAssembly.Global;
+    const { instance, fuel } = await instantiateWithFuel(metered, stopFlag);
     fuel.value = 1n << 40n;
     (instance.exports.fill as Fn)(0, 1, BIG);
     return (1n << 40n) - (fuel.value as bigint);

@@ -12,7 +12,10 @@
 import assert from "./support/assert.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import { type Fn, watBinaryen } from "./support/instrument.ts";
-import { instantiateFlagged } from "./support/stop_flag.ts";
+import {
+  instantiateFlagged,
+  instantiateWithFuel,
+} from "./support/stop_flag.ts";
 
 const CHUNK = 16384;
 const MAX = 40_000;
@@ -150,12 +153,7 @@ Deno.test("table.grow under stopFlag pays what the operator pays, and is refunde
   const costs = { perElement: 3 };
   const spent = async (stopFlag: boolean) => {
     const metered = instrument(bytes, { costs, stopFlag });
-    const { instance } = stopFlag
-      ? await instantiateFlagged(metered)
-      : await WebAssembly.instantiate(metered.bytes, {
-        [metered.importModule]: { out_of_fuel: () => 1n << 40n },
-      });
-    const fuel = instance.exports[metered.fuelExport] as WebAssembly.Global;
+    const { instance, fuel } = await instantiateWithFuel(metered, stopFlag);
     const grow = (name: string, count: number | bigint) => {
       fuel.value = 1n << 40n;
       const value = name === "x" || name === "w" ? "v" : instance.exports.one;

@@ -118,3 +118,21 @@ export function withAddedImports<T extends InstrumentedModule>(
     },
   };
 }
+
+/**
+ * Instantiates an instrumented module with a stop flag when it was written
+ * with one, and otherwise with a fuel import that refills whatever runs
+ * out; either way, the instance and its fuel global.
+ */
+export async function instantiateWithFuel(
+  metered: InstrumentedModule,
+  stopFlag: boolean,
+): Promise<{ instance: WebAssembly.Instance; fuel: WebAssembly.Global }> {
+  const { instance } = stopFlag
+    ? await instantiateFlagged(metered)
+    : await WebAssembly.instantiate(metered.bytes, {
+      [metered.importModule]: { out_of_fuel: () => 1n << 40n },
+    });
+  const fuel = instance.exports[metered.fuelExport] as WebAssembly.Global;
+  return { instance, fuel };
+}
