@@ -164,6 +164,8 @@ function realOrResolved(path: string, links = 0): string {
     // It, or a part of it, does not exist: below.
   }
   const absolute = isAbsolute(path) ? path : `${Deno.cwd()}${sep}${path}`;
+  // A Windows share (`\\server\share`) has no root to walk from.
+  if (sep !== "/" && /^[\\/]{2}/.test(absolute)) return resolve(path);
   const parts = absolute.split(sep === "/" ? /\/+/ : /[\\/]+/);
   // The longest part that exists: its first `taken` parts.
   let at: string | undefined;
