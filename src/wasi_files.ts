@@ -340,6 +340,14 @@ export class GuestFiles {
     return ERRNO.LOOP;
   }
 
+  /**
+   * The bytes of the directory listings read afresh since the last time
+   * this was asked (see `DirectoryListings.takeListedBytes`).
+   */
+  takeListedBytes(): number {
+    return this.#listings.takeListedBytes();
+  }
+
   /** The wrapped functions, to lay over `node:wasi`'s. */
   functions(): Record<string, WasiFunction> {
     const wasi = this.#wasi;
