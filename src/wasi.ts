@@ -428,7 +428,7 @@ export async function runWasiWith(
               perByte: costs.perByte,
               perElement: costs.perElement,
               copied: commandLineCopies(options),
-              listed: () => files.takeListedBytes(),
+              hostWork: () => files.takeHostWorkBytes(),
             },
           ),
           () => guest !== undefined,
