@@ -347,8 +347,9 @@ export class GuestFiles {
    * The bytes read for the guest since the last time this was asked,
    * beyond those its calls moved: the directory listings read afresh (see
    * `DirectoryListings.takeListedBytes`) and the targets of the links its
-   * paths led through (each path follows at most 40, but a target can be
-   * as long as a path).
+   * paths' last parts led through (each path follows at most 40, but a
+   * target can be as long as a path; links among the directories on the
+   * way are the system's `realpath`'s, whose reads are not seen here).
    */
   takeHostWorkBytes(): number {
     const bytes = this.#linkBytes + this.#listings.takeListedBytes();
