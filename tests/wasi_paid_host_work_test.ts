@@ -352,6 +352,69 @@ Deno.test("a path is paid for the targets of the links it leads through, as the 
   });
 });
 
+Deno.test("a path pays for the targets of the links among its directories, once each time it is resolved, in every mode", async () => {
+  await withDirectory(async (directory) => {
+    // `l1` leads through `l2`, ... `l5` to `dd`, each target 600 bytes:
+    // `l1/f` and `dd/f` name the same file in as many bytes.
+    const links = 5;
+    const length = 600;
+    await Deno.mkdir(`${directory}/dd`);
+    await Deno.writeTextFile(`${directory}/dd/f`, "");
+    for (let i = 1; i <= links; i++) {
+      const next = i === links ? "dd" : `l${i + 1}`;
+      const target = `.${"/".repeat(length - 1 - next.length)}${next}`;
+      await Deno.symlink(target, `${directory}/l${i}`);
+    }
+    const imports = use("path_open", "i32 i32 i32 i32 i32 i64 i64 i32 i32") +
+      use("fd_close", "i32") +
+      `(import "${W}" "proc_exit" (func $exit (param i32)))` +
+      `(data (i32.const 100) "l1/f dd/f l1/g dd/g")`;
+    // Opens the path at `at` (4 bytes), following links; exits 1 when the
+    // errno is not `errno`, and closes what it opened.
+    const open = (at: number, errno: number) =>
+      `(if (i32.ne (call $path_open (i32.const 3) (i32.const 1) (i32.const ${at}) (i32.const 4)
+          (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 200))
+          (i32.const ${errno}))
+        (then (call $exit (i32.const 1))))
+       ${
+        errno === 0 ? "(drop (call $fd_close (i32.load (i32.const 200))))" : ""
+      }`;
+    const preopens = [{ host: directory, guest: "/d" }];
+    const times = 10;
+    for (
+      const mode of [{}, { async: true }, { timeout: 600_000 }] as const
+    ) {
+      // An open that succeeds resolves the path twice: before node:wasi
+      // opens it, and again once opened (another process may have changed
+      // what is there).
+      const opened = await charged(
+        imports,
+        "",
+        open(100, 0),
+        open(105, 0),
+        times,
+        1,
+        {
+          preopens,
+          ...mode,
+        },
+      );
+      assert.equal(opened, times * 2 * links * length, JSON.stringify(mode));
+      // One that finds nothing there resolves it once.
+      const missing = await charged(
+        imports,
+        "",
+        open(110, ERRNO.NOENT),
+        open(115, ERRNO.NOENT),
+        times,
+        1,
+        { preopens, ...mode },
+      );
+      assert.equal(missing, times * links * length, JSON.stringify(mode));
+    }
+  });
+});
+
 Deno.test("paths are paid per byte, and one longer than PATH_MAX is refused with NAMETOOLONG", async () => {
   await withDirectory(async (directory) => {
     await Deno.mkdir(`${directory}/inside`);
