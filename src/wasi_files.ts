@@ -116,6 +116,22 @@ const DIRECTORY_CHANGES: Record<string, number[]> = {
  */
 const DIRECTORY_READS = ["fd_readdir", "fd_filestat_get"];
 
+/**
+ * Functions whose paths `node:wasi` resolves through the system, which
+ * follows the links on the way unseen: where each path's directory, lookup
+ * flags (when it has them) and path are among their arguments. Each path
+ * is walked here first, for its link targets to be paid for.
+ */
+const PATHS_WALKED: Record<string, [number, number | undefined, number][]> = {
+  path_create_directory: [[0, undefined, 1]],
+  path_filestat_get: [[0, 1, 2]],
+  path_filestat_set_times: [[0, 1, 2]],
+  path_link: [[0, 1, 2], [4, undefined, 5]],
+  path_readlink: [[0, undefined, 1]],
+  path_remove_directory: [[0, undefined, 1]],
+  path_symlink: [[2, undefined, 3]],
+};
+
 /** Functions that change the file behind their first argument. */
 const FILE_CHANGES = [
   "fd_write",
@@ -496,6 +512,22 @@ export class GuestFiles {
         return (typeof errno === "number"
           ? moved(errno)
           : errno.then(moved)) as number;
+      };
+    }
+    // The links these paths lead through are paid for as path_open's are
+    // (the walk's answer is node:wasi's to give).
+    for (const [name, paths] of Object.entries(PATHS_WALKED)) {
+      const call = wrapped[name] ?? wasi[name];
+      wrapped[name] = (...args: number[]) => {
+        for (const [dir, flags, path] of paths) {
+          this.#target(
+            args[dir],
+            flags === undefined ? 0 : args[flags],
+            args[path],
+            args[path + 1],
+          );
+        }
+        return call(...args);
       };
     }
     // node:wasi finds a directory's descriptor by its path, which the

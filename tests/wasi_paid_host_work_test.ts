@@ -415,6 +415,49 @@ Deno.test("a path pays for the targets of the links among its directories, once 
   });
 });
 
+Deno.test("a path node:wasi resolves pays for the links among its directories and, when it follows it, its last part's", async () => {
+  await withDirectory(async (directory) => {
+    // `l1` leads through `l2` and `l3` to `dd`, each target 300 bytes.
+    const links = 3;
+    const length = 300;
+    await Deno.mkdir(`${directory}/dd/ee`, { recursive: true });
+    for (let i = 1; i <= links; i++) {
+      const next = i === links ? "dd" : `l${i + 1}`;
+      const target = `.${"/".repeat(length - 1 - next.length)}${next}`;
+      await Deno.symlink(target, `${directory}/l${i}`);
+    }
+    const imports = use("path_filestat_get", "i32 i32 i32 i32 i32") +
+      `(import "${W}" "proc_exit" (func $exit (param i32)))` +
+      `(data (i32.const 100) "l1/ee dd/ee l1 dd")`;
+    // A stat of the path at `at`, `length` bytes long, following a link at
+    // its end when `follow`; exits 1 unless it succeeds.
+    const stat = (at: number, bytes: number, follow: boolean) =>
+      `(if (call $path_filestat_get (i32.const 3) (i32.const ${
+        follow ? 1 : 0
+      }) (i32.const ${at}) (i32.const ${bytes}) (i32.const 200))
+        (then (call $exit (i32.const 1))))`;
+    const preopens = [{ host: directory, guest: "/d" }];
+    const times = 10;
+    const cost = (dear: string, cheap: string) =>
+      charged(imports, "", dear, cheap, times, 1, { preopens });
+    // The links on the way: paid whether or not the call follows a link at
+    // the end.
+    for (const follow of [false, true]) {
+      assert.equal(
+        await cost(stat(100, 5, follow), stat(106, 5, follow)),
+        times * links * length,
+      );
+    }
+    // The links at the end: paid when followed, not when the stat is of
+    // the link itself.
+    assert.equal(
+      await cost(stat(112, 2, true), stat(115, 2, true)),
+      times * links * length,
+    );
+    assert.equal(await cost(stat(112, 2, false), stat(115, 2, false)), 0);
+  });
+});
+
 Deno.test("paths are paid per byte, and one longer than PATH_MAX is refused with NAMETOOLONG", async () => {
   await withDirectory(async (directory) => {
     await Deno.mkdir(`${directory}/inside`);
