@@ -458,6 +458,57 @@ Deno.test("a path node:wasi resolves pays for the links among its directories an
   });
 });
 
+Deno.test("a directory's descriptor whose path a link now leads through pays for the link at each look", async () => {
+  const length = 500;
+  const target = `.${"/".repeat(length - 3)}ee`;
+  const imports = use("path_open", "i32 i32 i32 i32 i32 i64 i64 i32 i32") +
+    use("path_rename", "i32 i32 i32 i32 i32 i32") +
+    use("path_symlink", "i32 i32 i32 i32 i32") +
+    use("fd_filestat_get", "i32 i32") +
+    `(import "${W}" "proc_exit" (func $exit (param i32)))` +
+    `(data (i32.const 100) "dd ee")` +
+    `(data (i32.const 1000) "${target}")`;
+  // Opens `dd` as a directory, renames it `ee`, and puts a link to `ee` in
+  // its place: the descriptor's path now leads through the link. Then
+  // stats the descriptor whose number is at `fd` (the one it opened, or
+  // the preopen's, which no link leads to) `times` times; exits 1 when a
+  // call fails.
+  const setup = `
+    (i32.store (i32.const 204) (i32.const 3))
+    (if (i32.or (i32.or
+        (call $path_open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 2)
+          (i32.const 2) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 200))
+        (call $path_rename (i32.const 3) (i32.const 100) (i32.const 2)
+          (i32.const 3) (i32.const 103) (i32.const 2)))
+        (call $path_symlink (i32.const 1000) (i32.const ${length})
+          (i32.const 3) (i32.const 100) (i32.const 2)))
+      (then (call $exit (i32.const 1))))`;
+  const times = 10;
+  const run = (fd: number) =>
+    withDirectory(async (directory) => {
+      await Deno.mkdir(`${directory}/dd`);
+      const guest = await command(
+        imports,
+        setup,
+        `(if (call $fd_filestat_get (i32.load (i32.const ${fd})) (i32.const 300))
+          (then (call $exit (i32.const 1))))`,
+        times,
+      );
+      const result = await runWasi(guest, {
+        fuel: Number.MAX_SAFE_INTEGER,
+        preopens: [{ host: directory, guest: "/d" }],
+      });
+      assert.equal(result.outcome, "exited");
+      assert.equal(result.outcome === "exited" && result.code, 0);
+      fuel.push(consumed(result));
+    });
+  const fuel: number[] = [];
+  await run(200);
+  await run(204);
+  // Each stat looks first whether the path now leads out of the preopen.
+  assert.equal(fuel[0] - fuel[1], times * length);
+});
+
 Deno.test("paths are paid per byte, and one longer than PATH_MAX is refused with NAMETOOLONG", async () => {
   await withDirectory(async (directory) => {
     await Deno.mkdir(`${directory}/inside`);
