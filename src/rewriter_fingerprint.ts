@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:8665cefbb3ad0be143ee27a87d8d3362f53fda351241d9face06b81cc87d7aeb";
+  "sha256:453af45b686b58d71dde137ec24ab23e6ed02672f95c6b39ea6a3c16b466b644";
