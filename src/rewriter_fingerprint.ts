@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:453af45b686b58d71dde137ec24ab23e6ed02672f95c6b39ea6a3c16b466b644";
+  "sha256:3813e14fc0e33fa05ab765cf6d338cdb1bd02963320761e7a68e2caec3f92622";

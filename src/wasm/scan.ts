@@ -322,9 +322,9 @@ const MAX_CATCH_CLAUSES = 16_384;
 const MAX_COMPILE_UNITS = 1 << 20;
 /**
  * The compile units of each value on the operand stack at a control point
- * (summed over them, as its locals are), and at a bulk operator,
- * `memory.grow` or a wait, whose charges and helper calls branch: the
- * engine's compile carries the whole stack into every branch, and a
+ * (summed over them, as its locals are), and 4 times that at a bulk
+ * operator, `memory.grow` or a wait, whose charges and helper calls branch:
+ * the engine's compile carries the whole stack into every branch, and a
  * constant, which costs nothing where it stands, must be written out
  * there. Measured on Deno 2.9.6 at the first call of a function piling up
  * constants and then branching over them: 60 to 200 ns a value and control
@@ -1754,11 +1754,12 @@ export class BodyScanner {
         heightSums[1] += (controls - controlsAt) * opHeight;
       }
       // A bulk operator, `memory.grow` or a wait: the rewrite's charges,
-      // refunds and helper calls around it branch over the stack too (at
-      // the limit, 900 `memory.grow`s over 1,000 constants held a first
-      // call 0.3 to 0.4 s before they counted).
+      // refunds and helper calls around it branch over the stack too, as
+      // about 4 control points (at the limit, 900 `memory.grow`s over 1,000
+      // constants held a first call 0.3 to 0.4 s before they counted; at 1,
+      // 650 over 100 constants 0.2 s on 2 cores loaded 10 times over).
       if (role >= 14 /* Role.PerByte */ && opHeight > 0) {
-        heightSums[1] += opHeight;
+        heightSums[1] += 4 * opHeight;
       }
       if (must >= 0) {
         // The check that starts the next segment is a control point too.
