@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:3813e14fc0e33fa05ab765cf6d338cdb1bd02963320761e7a68e2caec3f92622";
+  "sha256:401360e98f3bd0d03bbf13593fcb46457cc430519012289ee3da908592e35290";

@@ -298,7 +298,7 @@ const NO_PAUSE = 0x7fffffff;
  * read back from a `Float64Array`, V8 summed them as doubles in the whole
  * loop, which made the scan of esbuild.wasm about 4% slower.
  */
-const PAUSED_FIELDS = 18; /**
+const PAUSED_FIELDS = 19; /**
  * The most catch clauses a `try` or `try_table` may have. V8 (Deno 2.9.6)
  * ran out of its compiler's memory and ended the whole process as it
  * optimised a function that kept throwing through a `try_table` of 65,000
@@ -683,10 +683,9 @@ export class BodyScanner {
   #plainCost = 0;
   /**
    * And the compile weights it saw (see `COMPILE_WEIGHT`), its
-   * `SYNC_SINGLE` bits, the operand stack's height where it stopped, and
-   * the greatest height of the operand stack in the body being scanned.
+   * `SYNC_SINGLE` bits, and the operand stack's height where it stopped.
    */
-  readonly #plainOut = new Int32Array(4);
+  readonly #plainOut = new Int32Array(3);
   /**
    * Per `Skip` value, what `#skipPlain` compares with: local and global
    * indices below these are one byte and in range; an `i32.const` or
@@ -1012,7 +1011,6 @@ export class BodyScanner {
       frames[0] = Frame.Function;
       this.#stackFrames.fill(0, 0, 3);
       this.#heightSums.fill(0);
-      this.#plainOut[3] = 0;
       catchTargets[0] = 0;
       tableOwners[0] = -2;
       this.#paidBy = -1;
@@ -1028,9 +1026,10 @@ export class BodyScanner {
     // The operand stack's height (whatever the frames), and the weights it
     // adds: at operators that call (see the table's `heightWeight`), for
     // `MAX_COMPILE_COST`, and at control points, for `MAX_COMPILE_UNITS`.
-    // Its greatest height (see `MAX_HEIGHT_WEIGHT`) and the sums of those
-    // weights are fields, which the loop seldom touches.
+    // And its greatest height (see `MAX_HEIGHT_WEIGHT`). The sums of those
+    // weights are in a field, which the loop seldom touches.
     let height = 0;
+    let most = 0;
     const heightSums = this.#heightSums;
     const plainOut = this.#plainOut;
     let stackFrames = this.#stackFrames;
@@ -1122,6 +1121,7 @@ export class BodyScanner {
       live = state[14] === 1;
       p = state[16]!;
       height = state[17]!;
+      most = state[18]!;
       cost = this.#pausedSums[0]!;
       r.pos = p;
     }
@@ -1149,6 +1149,7 @@ export class BodyScanner {
         state[15] = pendingReload;
         state[16] = p;
         state[17] = height;
+        state[18] = most;
         const sums = this.#pausedSums;
         sums[0] = cost;
         sums[1] = paused ? sums[1]! + weights : weights;
@@ -1166,7 +1167,7 @@ export class BodyScanner {
           cost,
           memoryCount > 0,
           height,
-          plainOut[3]!,
+          most,
         );
         cost = this.#plainCost;
         weights += plainOut[0]!;
@@ -1189,7 +1190,6 @@ export class BodyScanner {
         sync |= described >> 16 & 3;
         weights += COMPILE_WEIGHT[op]!;
         height += described >> 24;
-        if (height > plainOut[3]!) plainOut[3] = height;
         if (imm === 1 /* Imm.None */ && role === 0 /* Role.Plain */) continue;
         if (imm === 0 /* Imm.Unknown */) unknownOpcode(-1, op, opPos);
       } else {
@@ -1245,7 +1245,6 @@ export class BodyScanner {
       // The height once the operator's fixed operands are off, and the
       // control points before it.
       const opHeight = height;
-      const controlsAt = controls;
       switch (imm) {
         case 1: // Imm.None
           slow = false;
@@ -1256,6 +1255,9 @@ export class BodyScanner {
         case 8: // Imm.Local
           if (p < end && bytes[p]! < localFast) {
             p++;
+            // What pushes leaves here or after the roles below; the rest
+            // push nothing.
+            if (height > most) most = height;
             if (role === 0 && op !== 0xfb) continue;
             slow = false;
           }
@@ -1263,6 +1265,7 @@ export class BodyScanner {
         case 9: // Imm.Global
           if (p < end && bytes[p]! < globalFast) {
             p++;
+            if (height > most) most = height;
             if (role === 0 && op !== 0xfb) continue;
             slow = false;
           }
@@ -1280,6 +1283,7 @@ export class BodyScanner {
             // A bulk operator right after it has a constant length.
             this.#constAt = immAt;
             this.#constEnd = p;
+            if (height > most) most = height;
             if (role === 0 && op !== 0xfb) continue;
             slow = false;
           }
@@ -1349,6 +1353,7 @@ export class BodyScanner {
       }
       if (imm === 3) { // Imm.Label
         controls++;
+        if (opHeight > 0) heightSums[1] += opHeight;
         if (index === depth - 1) sync |= 1; // leaves the function
         // `delegate` names a label outside the `try` it ends.
         if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
@@ -1415,10 +1420,10 @@ export class BodyScanner {
       }
       // A call (or an operator that calls out of line) handles every value
       // on the operand stack.
-      const heightWeight = op < 0xfb
-        ? HEIGHT_WEIGHT[op]!
-        : PREFIXED_HEIGHT_WEIGHTS[op - 0xfb]![code]!;
-      if (heightWeight !== 0 && opHeight > FREE_HEIGHT) {
+      if (opHeight > FREE_HEIGHT) {
+        const heightWeight = op < 0xfb
+          ? HEIGHT_WEIGHT[op]!
+          : PREFIXED_HEIGHT_WEIGHTS[op - 0xfb]![code]!;
         heightSums[0] += (opHeight - FREE_HEIGHT) * heightWeight >> 4;
       }
 
@@ -1447,9 +1452,17 @@ export class BodyScanner {
         case 6: // Role.Try
         case 9: // Role.TryTable
           // A plain `block` compiles at next to no cost; a `br` to it does.
-          if (role === 9) controls += 1 + this.#operands.first;
-          else if (role === 2) controls += 8; // and its check and flag check
-          else if (role !== 1) controls++;
+          {
+            const points = role === 9
+              ? 1 + this.#operands.first
+              : role === 2
+              ? 8 // and its check and flag check
+              : role !== 1
+              ? 1
+              : 0;
+            controls += points;
+            if (opHeight > 0) heightSums[1] += points * opHeight;
+          }
           if (inRegister && (role === 6 || role === 9)) {
             this.#code.editCount = editsFrom;
             return -1;
@@ -1510,6 +1523,7 @@ export class BodyScanner {
           break;
         case 4: // Role.Else
           controls++;
+          if (opHeight > 0) heightSums[1] += opHeight;
           if (frames[depth - 1] !== Frame.If) fail("else without if", opPos);
           frames[depth - 1] = Frame.Else;
           height = stackFrames[depth * 3 - 3]! + stackFrames[depth * 3 - 2]!;
@@ -1526,7 +1540,7 @@ export class BodyScanner {
             if (paused) weights += this.#pausedSums[1]!;
             const stacked = heightSums[1]!;
             const piled = heightSums[0]! +
-              Math.max(0, plainOut[3]! - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT;
+              Math.max(0, most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT;
             if (
               (localCount + 16) * controls + STACKED_VALUE_UNITS * stacked >
                 MAX_COMPILE_UNITS
@@ -1612,7 +1626,10 @@ export class BodyScanner {
           }
           break;
         case 10: // Role.BranchIf
-          if (imm !== 3) controls++; // a `br_on_cast`; the rest have labels
+          if (imm !== 3) { // a `br_on_cast`; the rest have labels
+            controls++;
+            if (opHeight > 0) heightSums[1] += opHeight;
+          }
           // A conditional branch does not end its segment: the operators
           // after it were paid for with the ones before, and a taken branch
           // leaves them paid, as a trap does. One check per loop iteration
@@ -1655,7 +1672,9 @@ export class BodyScanner {
         case 13: // Role.Transfer
           if (op === 0x0e) {
             r.pos = immAt;
-            controls += r.u32() + 1;
+            const points = r.u32() + 1;
+            controls += points;
+            if (opHeight > 0) heightSums[1] += points * opHeight;
             // A `br_table` whose segment spent nothing since its check can
             // have that check pay in advance for the segments it leads to.
             this.#ownTargets(
@@ -1673,6 +1692,7 @@ export class BodyScanner {
           break;
         case 7: // Role.Catch
           controls++;
+          if (opHeight > 0) heightSums[1] += opHeight;
           this.#checkCatch(op, depth, opPos);
           height = stackFrames[depth * 3 - 3]!;
           if (op === 0x07) { // catch: the tag's values, on the stack
@@ -1749,10 +1769,7 @@ export class BodyScanner {
         }
       }
       // A call's results, a catch's values, a block's at its end.
-      if (height > plainOut[3]!) plainOut[3] = height;
-      if (controls !== controlsAt && opHeight > 0) {
-        heightSums[1] += (controls - controlsAt) * opHeight;
-      }
+      if (height > most) most = height;
       // A bulk operator, `memory.grow` or a wait: the rewrite's charges,
       // refunds and helper calls around it branch over the stack too, as
       // about 4 control points (at the limit, 900 `memory.grow`s over 1,000
