@@ -22,7 +22,7 @@
  * @module
  */
 
-import { sep } from "node:path";
+import { resolve, sep } from "node:path";
 
 /** How many links one resolution follows, as glibc's `realpath`. */
 export const MAX_LINKS = 40;
@@ -75,6 +75,12 @@ export function realPathPaid(
   try {
     // The system's call asks Deno's permissions about the path as given.
     if (!readable(path)) return Deno.realPathSync(path);
+    // Deno takes `..` by the path's text before the system sees it,
+    // unless every permission was granted.
+    if (takesDotsAsText(realRoot)) {
+      path = resolve(path);
+      starts = [...starts, ...starts.map((start) => resolve(start))];
+    }
     const start = starts.find((start) =>
       path === start ||
       (path.startsWith(start) &&
@@ -190,6 +196,29 @@ function look(path: string, realRoot: string, found: Map<string, Found>) {
     : { directory: info.isDirectory };
   found.set(path, what);
   return what;
+}
+
+/** Whether Deno takes a path's `..` by its text, as found out once. */
+let dotsAsText: boolean | undefined;
+
+/**
+ * Whether Deno resolves a path's `.` and `..` by its text before its file
+ * system calls see it, which it does unless every permission was granted
+ * (`-A`): then `a/../f`, where `a` is a link, names `f`, not the file
+ * beside the link's target. Found out once, from `directory`'s real path
+ * and a part too long to exist: resolved by the text, `too-long/..` is the
+ * directory; by the system, an error.
+ */
+function takesDotsAsText(directory: string): boolean {
+  if (dotsAsText === undefined) {
+    try {
+      Deno.realPathSync(`${directory}/${"x".repeat(300)}/..`);
+      dotsAsText = true;
+    } catch {
+      dotsAsText = false;
+    }
+  }
+  return dotsAsText;
 }
 
 /** Whether this process may read `path` without a prompt. */

@@ -127,15 +127,17 @@ Deno.test("a walk is told each link target it follows, each time it follows it, 
     const real = Deno.realPathSync(root);
     await Deno.symlink("d", `${real}/l`);
     await Deno.symlink("./l/../l", `${real}/m`);
+    await Deno.symlink(".", `${real}/n`);
     const followed: number[] = [];
     const resolved = realPathPaid(
-      `${root}/m/../m/.`,
+      `${root}/n/m`,
       [root, real],
       real,
       (bytes) => followed.push(bytes),
     );
     assert.equal(resolved, `${real}/d`);
-    // m, then l twice through it; then m and its l twice again.
-    assert.deepEqual(followed, [8, 1, 1, 8, 1, 1]);
+    // n; then m, and l twice through it (a target's `..` is the
+    // system's to take, whatever Deno's permissions).
+    assert.deepEqual(followed, [1, 8, 1, 1]);
   });
 });
