@@ -135,7 +135,7 @@ function withoutComments(text: string): string {
  * How many small files share a process: few enough that the groups still
  * spread over the cores at the end of the run.
  */
-const GROUP_SIZE = 8;
+const GROUP_SIZE = 12;
 
 /**
  * How many of the long files ({@linkcode LONGEST}) that touch nothing
