@@ -16,13 +16,15 @@ const EMPTY_MODULE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
  * compiles a large guest a stop may end while it loads, and the thread on
  * which a stoppable `runWasi` with preopens lists directories and does its
  * disk work, waits for the watchdog (the thread that lands deadlines and
- * StopSignals, which importing early-exit started), and runs the code that
- * stops a call once, a plain call's and an async call's. The first load of
- * a large guest a stop can end (and
- * the first such `runWasi`) does that otherwise, and starting a thread
+ * StopSignals, which importing early-exit started) and for the compile
+ * thread (which the watchdog's thread creates, and meanwhile sets no
+ * flag), and runs the code that stops a call once, a plain call's and an
+ * async call's. The first load of a large guest a stop can end (and the
+ * first such `runWasi`) does that otherwise: starting the listing thread
  * holds the JavaScript thread for tens of milliseconds (hundreds on a
- * loaded machine): a deadline, abort or StopSignal that falls meanwhile
- * lands that much late. A server that stops guests calls this once as it
+ * loaded machine), and the compile thread's creation the watchdog's, so
+ * that a deadline, abort or StopSignal that falls meanwhile lands that
+ * much late (a load's own stops do not wait for the compile thread's). A server that stops guests calls this once as it
  * starts, before it takes work; later calls return the same promise.
  *
  * @returns A promise that settles when the thread is up and a stop has
