@@ -433,8 +433,9 @@ export interface SpawnThreads {
  * Creates the thread a `spawn` message asks for, on the watchdog's thread:
  * an eval'd `node:worker_threads` Worker, unref'd, given the message's
  * port. When none can be created the port is closed, and the host sees
- * its own end close, as it does when the thread ends. Self-contained: it
- * runs from its source text.
+ * its own end close, as it does when the thread ends (or meets an error
+ * nothing caught: it closes the port then). Self-contained: it runs from
+ * its source text.
  *
  * @param threads `node:worker_threads`, as the watchdog's thread has it.
  * @param message What to create.
@@ -443,8 +444,19 @@ export function spawnThread(
   threads: SpawnThreads,
   message: SpawnMessage,
 ): void {
+  // A thread that fails ends its channel, which is how the host learns of
+  // it: this thread's event loop, where the Worker's own events come, turns
+  // too rarely, and the channel of a thread left to end of an uncaught
+  // error stayed open.
+  const guard = `{
+    const port = require("node:worker_threads").workerData.port;
+    const end = () => { try { port.close(); } catch {} };
+    process.on("uncaughtException", end);
+    process.on("unhandledRejection", end);
+  }
+`;
   try {
-    const worker = new threads.Worker(message.source, {
+    const worker = new threads.Worker(guard + message.source, {
       eval: true,
       name: message.name,
       workerData: { ...message.data, port: message.port },
