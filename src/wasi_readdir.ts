@@ -372,6 +372,19 @@ export class DirectoryListings {
   /** By descriptor, the least recently read first. */
   readonly #kept = new Map<number, Listing>();
   #keptBytes = 0;
+  #listedBytes = 0;
+
+  /**
+   * The bytes of the listings read afresh since the last time this was
+   * asked: the work of reading a directory, which a call asking for a few
+   * of its entries from cookie 0 makes anew each time (for `fd_readdir`'s
+   * fuel, see `wasi_fuel.ts`).
+   */
+  takeListedBytes(): number {
+    const bytes = this.#listedBytes;
+    this.#listedBytes = 0;
+    return bytes;
+  }
 
   /** Lets go of a descriptor's listing: it was closed or renumbered. */
   forget(fd: number): void {
@@ -432,6 +445,7 @@ export class DirectoryListings {
     }
     const finish = (listing: Listing | number) => {
       if (typeof listing === "number") return listing;
+      this.#listedBytes += listing.bytes.length;
       this.#keep(fd, listing);
       return this.#copy(memory, listing, buffer, length, cookie, used, watch);
     };
