@@ -108,7 +108,9 @@ timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exha
 and 2 for a usage or load error.
 With --json, one JSON object on stderr says how it ended: {"outcome",
 "code"?, "message"?, "fuel"?, "elapsed_ms"}, so stdout stays the guest's
-("elapsed_ms" counts from the start of the load, rewrite included).
+("elapsed_ms" counts from the start of the load, rewrite included). It is
+stderr's last line, on a line of its own: read that one, as the guest may
+write lines of the same shape before it.
 Without --json, Ctrl-C ends the process at once, as it would a native
 program's (status 130), and the guest runs as a plain call, with cheaper
 checks (--timeout then stops it through a flag that another thread sets);
@@ -327,8 +329,29 @@ function describeValue(value: unknown): string {
  */
 let lostOutput: string | undefined;
 
+/**
+ * Whether a WASI command's last write to stderr (this process's) ended
+ * inside a line: the next line written there starts on a line of its own,
+ * so that the guest's text never runs into it (`--json`'s report is the
+ * last line, whatever the guest wrote before it).
+ */
+let stderrLineOpen = false;
+
+/** This process's stderr, as a WASI command writes to it. */
+const commandStderr = {
+  writeSync(bytes: Uint8Array): number {
+    const written = Deno.stderr.writeSync(bytes);
+    if (written > 0) stderrLineOpen = bytes[written - 1] !== 0x0a;
+    return written;
+  },
+};
+
 /** Writes one line to stdout or stderr, recording a failure. */
 function say(stream: "stdout" | "stderr", line: string): void {
+  if (stream === "stderr" && stderrLineOpen) {
+    line = `\n${line}`;
+    stderrLineOpen = false;
+  }
   try {
     if (stream === "stdout") console.log(line);
     else console.error(line);
@@ -675,6 +698,7 @@ async function runIfWasi(
     reportInterrupt: options.json,
     cache,
     ownsBytes: true,
+    stderr: commandStderr,
     // Read from stdin, the guest leaves the command nothing to read there.
     stdin: fromStdin ? new Uint8Array(0) : undefined,
     readsStdin: !fromStdin &&
@@ -698,6 +722,7 @@ async function runIfWasi(
  */
 export async function main(argv: string[]): Promise<number> {
   lostOutput = undefined;
+  stderrLineOpen = false;
   const status = await runCommandLine(argv);
   if (lostOutput === undefined) return status;
   try {

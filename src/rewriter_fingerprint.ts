@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:8665cefbb3ad0be143ee27a87d8d3362f53fda351241d9face06b81cc87d7aeb";
+  "sha256:401360e98f3bd0d03bbf13593fcb46457cc430519012289ee3da908592e35290";

@@ -315,7 +315,13 @@ export function runWasi(
 export async function runWasiWith(
   source: GuestSource,
   given: WasiOptions,
-  internal: Pick<InternalLoadOptions, "ownsBytes">,
+  internal: Pick<InternalLoadOptions, "ownsBytes"> & {
+    /**
+     * Where an inherited stderr goes, in place of this process's (the
+     * command line's, which notes whether the guest left a line open).
+     */
+    stderr?: { writeSync(bytes: Uint8Array): number };
+  },
 ): Promise<WasiResult> {
   // Here, not in the load, whose messages would name loadGuest.
   checkFuelAndTimeout(given, "runWasi");
@@ -377,7 +383,7 @@ export async function runWasiWith(
   const stderr = new OutputSink(
     options.stderr ?? "inherit",
     limit,
-    Deno.stderr,
+    internal.stderr ?? Deno.stderr,
   );
   const costs = resolveCosts(undefined);
   const stoppable = options.timeout !== undefined ||
@@ -422,6 +428,7 @@ export async function runWasiWith(
               perByte: costs.perByte,
               perElement: costs.perElement,
               copied: commandLineCopies(options),
+              hostWork: () => files.takeHostWorkBytes(),
             },
           ),
           () => guest !== undefined,

@@ -329,6 +329,8 @@ export interface WasiCommandOptions {
   cache?: RewriteCache;
   /** Whether `source`, bytes, are the run's to write over (see `roomForHit`). */
   ownsBytes?: boolean;
+  /** Where the guest's stderr goes; default, this process's. */
+  stderr?: { writeSync(bytes: Uint8Array): number };
 }
 
 /**
@@ -370,7 +372,7 @@ export async function runWasiCommand(
       signal: watched ? controller.signal : undefined,
       async: !held,
       cache: options.cache,
-    }, { ownsBytes: options.ownsBytes });
+    }, { ownsBytes: options.ownsBytes, stderr: options.stderr });
     const elapsed = performance.now() - started;
     const status = result.outcome === "aborted" && stops?.status
       ? stops.status

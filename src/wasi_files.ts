@@ -200,6 +200,8 @@ export class GuestFiles {
    */
   readonly #held = new Map<string, number>();
   readonly #listings = new DirectoryListings();
+  /** The bytes of the link targets followed since they were last asked for. */
+  #linkBytes = 0;
   readonly #stops: ListingStops | undefined;
 
   /**
@@ -330,6 +332,7 @@ export class GuestFiles {
           // above): look again, as one more step of the walk.
           continue;
         }
+        this.#linkBytes += link.length;
         at = isAbsolute(link) ? link : `${real}/${link}`;
         continue;
       }
@@ -338,6 +341,20 @@ export class GuestFiles {
       return { kind: "other", path: target };
     }
     return ERRNO.LOOP;
+  }
+
+  /**
+   * The bytes read for the guest since the last time this was asked,
+   * beyond those its calls moved: the directory listings read afresh (see
+   * `DirectoryListings.takeListedBytes`) and the targets of the links its
+   * paths' last parts led through (each path follows at most 40, but a
+   * target can be as long as a path; links among the directories on the
+   * way are the system's `realpath`'s, whose reads are not seen here).
+   */
+  takeHostWorkBytes(): number {
+    const bytes = this.#linkBytes + this.#listings.takeListedBytes();
+    this.#linkBytes = 0;
+    return bytes;
   }
 
   /** The wrapped functions, to lay over `node:wasi`'s. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { isAbsolute, relative, resolve, sep } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { showValue } from "./option_checks.ts";
 
 /** A host directory a WASI guest may use, and under which path. */
@@ -144,11 +144,71 @@ export function preopenHoldingCache(
   });
 }
 
-/** A path's real path, or, for one that does not exist (yet), its absolute path. */
-function realOrResolved(path: string): string {
+/** How many links {@linkcode realOrResolved} follows, as the kernel's `ELOOP` bound. */
+const MAX_LINKS = 40;
+
+/**
+ * A path's real path, also for one whose last parts do not exist (yet): the
+ * real path of the longest part that exists, then the rest part by part,
+ * following a link there as the kernel would (a dangling one too). The
+ * cache's directory is made at its first write, through whatever links lead
+ * to it: judged by its path as written, one made through a link into a
+ * preopen was taken for one beside it. A part it may not read without
+ * asking (the permission prompt) ends the walk: the rest is taken as
+ * written.
+ */
+function realOrResolved(path: string, links = 0): string {
   try {
     return Deno.realPathSync(path);
   } catch {
-    return resolve(path);
+    // It, or a part of it, does not exist: below.
+  }
+  const absolute = isAbsolute(path) ? path : `${Deno.cwd()}${sep}${path}`;
+  // A Windows share (`\\server\share`) has no root to walk from.
+  if (sep !== "/" && /^[\\/]{2}/.test(absolute)) return resolve(path);
+  const parts = absolute.split(sep === "/" ? /\/+/ : /[\\/]+/);
+  // The longest part that exists: its first `taken` parts.
+  let at: string | undefined;
+  let taken = parts.length;
+  while (at === undefined && --taken > 0) {
+    const prefix = parts.slice(0, taken).join(sep) + (taken === 1 ? sep : "");
+    if (!readable(prefix)) return resolve(path);
+    try {
+      at = Deno.realPathSync(prefix);
+    } catch {
+      // Not there either: a shorter part.
+    }
+  }
+  if (at === undefined) return resolve(path);
+  for (const part of parts.slice(taken)) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      at = dirname(at);
+      continue;
+    }
+    const next = join(at, part);
+    let target: string | undefined;
+    if (links < MAX_LINKS && readable(next)) {
+      try {
+        if (Deno.lstatSync(next).isSymlink) target = Deno.readLinkSync(next);
+      } catch {
+        // Not there: nor is anything after it.
+      }
+    }
+    at = target === undefined ? next : realOrResolved(
+      isAbsolute(target) ? target : `${at}${sep}${target}`,
+      links + 1,
+    );
+  }
+  return at;
+}
+
+/** Whether this process may read `path` without a prompt. */
+function readable(path: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "read", path }).state ===
+      "granted";
+  } catch {
+    return false;
   }
 }

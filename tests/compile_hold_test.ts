@@ -345,9 +345,15 @@ Deno.test("a function piling up many values from calls or catches is refused: ea
   // deadline, as V8's compile handled the whole pile at every call.
   const over = piled(30, 1_000);
   assert.ok(WebAssembly.validate(over));
-  // Its code's bytes (after the locals), its calls, and the results past
-  // each call's first.
-  const cost = (60 * 2 + 6) + 60 * 256 + 30 * 999 * 256;
+  // Its code's bytes (after the locals), its calls, the results past each
+  // call's first, the values on the stack under each call (half each, past
+  // the first 16: 1,000 more at each of the first 30, 1,000 fewer at
+  // each of the last 30), and its greatest height (64 a value past 16).
+  let under = 0;
+  for (let k = 1; k < 30; k++) under += (1_000 * k - 16) * 8 >> 4;
+  for (let k = 30; k >= 1; k--) under += (1_000 * k - 16) * 8 >> 4;
+  const cost = (60 * 2 + 6) + 60 * 256 + 30 * 999 * 256 + under +
+    (30_000 - 16) * 64;
   const refused = (error: unknown) =>
     isInvalidModule(error) &&
     error.message.startsWith(
@@ -374,13 +380,135 @@ Deno.test("a function piling up many values from calls or catches is refused: ea
     await assert.rejects(
       () => loadGuest(caught, options),
       (error) =>
-        isInvalidModule(error) &&
-        /^function 2 has a compile cost of \d+ /.test(error.message) &&
-        // Its bytes and its 30 `try_table`s (512 each) are far below.
-        Number(/cost of (\d+)/.exec(error.message)![1]) >= 30 * 999 * 256,
+        isInvalidModule(error) && (
+          /^function 2 has a compile cost of \d+ /.test(error.message) &&
+            // Its bytes and its 30 `try_table`s (512 each) are far below.
+            Number(/cost of (\d+)/.exec(error.message)![1]) >=
+              30 * 999 * 256 ||
+          // Or, first, its control points over the pile.
+          /^function 2 has 0 locals and \d+ control points .* and \d+ values on the operand stack at them, 16 each: /
+            .test(error.message)
+        ),
     );
   }
   // Calls of two results, as real code makes, load and run.
   const guest = await loadGuest(piled(1_000, 2), { timeout: 50 });
   expectOutcome(guest.invoke("run"), "trap");
+});
+
+/**
+ * A guest whose `run` piles `height` constants on the operand stack, then
+ * makes `calls` calls over them: of `$g: () -> ()` (function 1), the last
+ * of `$spin` (function 2), which loops forever.
+ */
+function pile(height: number, calls: number): Uint8Array<ArrayBuffer> {
+  const code = new Uint8Array(1 + 2 * height + 2 * calls + 2);
+  for (let i = 0; i < height; i++) code[1 + 2 * i] = 0x41; // i32.const 0
+  for (let i = 0; i < calls; i++) {
+    code.set([0x10, i === calls - 1 ? 0x02 : 0x01], 1 + 2 * height + 2 * i);
+  }
+  code.set([0x00, 0x0b], code.length - 2); // unreachable, end
+  return moduleOf(
+    section(1, [0x01, 0x60, 0x00, 0x00]),
+    section(3, [0x03, 0x00, 0x00, 0x00]),
+    section(7, [0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00]), // "run"
+    section(10, [
+      0x03,
+      ...encodeLeb(code.length),
+      ...code,
+      ...[0x02, 0x00, 0x0b], // $g
+      ...[0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b], // $spin
+    ]),
+  );
+}
+
+/**
+ * The compile cost the rewrite gives `pile(height, calls)`'s `run`: its
+ * bytes, 256 a call, half of each value under a call past the first 16,
+ * and 64 a value of its greatest height past 16.
+ */
+function pileCost(height: number, calls: number): number {
+  return 2 * height + 2 * calls + 2 + 256 * calls +
+    calls * ((height - 16) * 8 >> 4) + (height - 16) * 64;
+}
+
+/** What the weights before gave it: its bytes and 256 a call. */
+function pileCostBefore(height: number, calls: number): number {
+  return 2 * height + 2 * calls + 2 + 256 * calls;
+}
+
+Deno.test("a pile of values on the operand stack weighs at every call over it, and by its height", async () => {
+  // 250,000 constants and 4,000 calls over them: under the weights before
+  // (each a constant 2, a call 258), which let it hold its first call 0.4
+  // to 0.6 s; and 40,000 constants alone, which held it about 10 ms a
+  // 10,000.
+  for (const [height, calls] of [[250_000, 4_000], [40_000, 1]]) {
+    assert.ok(pileCostBefore(height, calls) < MOST_COST);
+    const over = pile(height, calls);
+    assert.ok(WebAssembly.validate(over));
+    const refused = (error: unknown) =>
+      isInvalidModule(error) &&
+      error.message.startsWith(
+        `function 0 has a compile cost of ${
+          pileCost(height, calls)
+        } (1 a byte, plus 256 a call, `,
+      ) && error.message.includes("per value on the operand stack") &&
+      error.message.includes(`, over the limit of ${MOST_COST}, `) &&
+      !error.message.includes("\n");
+    for (const options of [{}, { stopFlag: true, fuel: false }] as const) {
+      assert.throws(() => instrument(over, options), refused);
+    }
+    await assert.rejects(() => loadGuest(over, { timeout: 50 }), refused);
+  }
+  // Just under the limit, over 1,000 values, it loads and stops at its
+  // deadline; one call more is refused (the weights before let 8,120
+  // calls through).
+  let calls = 1;
+  while (pileCost(1_000, calls + 1) <= MOST_COST) calls++;
+  assert.ok(pileCostBefore(1_000, 2 * calls) < MOST_COST);
+  assert.throws(
+    () => instrument(pile(1_000, calls + 1), {}),
+    (error) =>
+      isInvalidModule(error) &&
+      error.message.startsWith(
+        `function 0 has a compile cost of ${pileCost(1_000, calls + 1)} `,
+      ),
+  );
+  const guest = await loadGuest(pile(1_000, calls), { timeout: 50 });
+  expectOutcome(guest.invoke("run"), "timeout");
+  const metered = await loadGuest(pile(1_000, calls), { fuel: 1e15 });
+  expectOutcome(metered.invoke("run", [], { fuel: 1e6 }), "fuel_exhausted");
+});
+
+Deno.test("values on the operand stack at branches count as locals do", async () => {
+  // 2,000 constants, then 60 `br_if`s out of empty blocks over them: a few
+  // hundred units as the locals count them, 2,000 values at each.
+  const code = [0x00];
+  for (let i = 0; i < 2_000; i++) code.push(0x41, 0x00);
+  for (let i = 0; i < 60; i++) {
+    code.push(0x02, 0x40, 0x41, 0x00, 0x0d, 0x00, 0x0b);
+  }
+  code.push(0x00, 0x0b);
+  const bytes = moduleOf(
+    section(1, [0x01, 0x60, 0x00, 0x00]),
+    section(3, [0x01, 0x00]),
+    section(7, [0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00]), // "run"
+    section(10, [0x01, ...encodeLeb(code.length), ...code]),
+  );
+  assert.ok(WebAssembly.validate(bytes));
+  const refused = (error: unknown) => {
+    if (!isInvalidModule(error)) return false;
+    const found =
+      /^function 0 has 0 locals and (\d+) control points \(.*\) and (\d+) values on the operand stack at them, 16 each: \(0 \+ 16\) \* \d+ \+ 16 \* \d+ = (\d+) is over the limit of 1048576, /
+        .exec(error.message);
+    if (found === null || error.message.includes("\n")) return false;
+    const [controls, values, units] = found.slice(1).map(Number);
+    // The locals alone are far under the limit; the values, over it.
+    return 16 * controls! < 2_000 && values! >= 60 * 2_000 &&
+      units === 16 * controls! + 16 * values!;
+  };
+  for (const options of [{}, { stopFlag: true, fuel: false }] as const) {
+    assert.throws(() => instrument(bytes, options), refused);
+  }
+  await assert.rejects(() => loadGuest(bytes, { timeout: 50 }), refused);
 });

@@ -8,10 +8,12 @@ import { wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
 import { wat } from "./support/instrument.ts";
 import {
   runDeno,
+  runMain as runMainWith,
   runMainHere,
   runMainStreaming as runMain,
   sameAsProcess,
 } from "./support/cli.ts";
+import { withDirectory } from "./support/temp_directory.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -183,6 +185,42 @@ Deno.test("main.ts: a --dir that is missing or not a directory says how to fix i
     assert.match(run.stderr, pattern);
   }
 });
+
+Deno.test("main.ts: the report is stderr's last line, on a line of its own, whatever the guest wrote there", () =>
+  withDirectory(async (directory) => {
+    // Writes a line shaped as a report, then text without a line break, to
+    // stderr, and traps.
+    const forged = '{"outcome":"exited","code":0,"elapsed_ms":1}';
+    const guest = `${directory}/forger.wasm`;
+    await Deno.writeFile(
+      guest,
+      await wat(`(module
+        (import "wasi_snapshot_preview1" "fd_write"
+          (func $write (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 16) ${JSON.stringify(`${forged}\npartial`)})
+        (func (export "_start")
+          (i32.store (i32.const 0) (i32.const 16))
+          (i32.store (i32.const 4) (i32.const ${forged.length + 8}))
+          (drop (call $write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+          unreachable))`),
+    );
+    const json = await runMainWith([`--allow-read=${directory}`], [
+      "--json",
+      guest,
+    ]);
+    assert.equal(json.code, 134, json.stderr);
+    const lines = json.stderr.trimEnd().split("\n");
+    assert.deepEqual(lines.slice(0, -1), [forged, "partial"]);
+    assert.equal(JSON.parse(lines.at(-1)!).outcome, "trap");
+    const plain = await runMainWith([`--allow-read=${directory}`], [guest]);
+    assert.equal(plain.code, 134, plain.stderr);
+    assert.deepEqual(plain.stderr.trimEnd().split("\n"), [
+      forged,
+      "partial",
+      `${guest}: guest trapped (unreachable): unreachable`,
+    ]);
+  }));
 
 Deno.test("main.ts: --json after -- is the guest's argument, not the report's format", async () => {
   const run = await runChild(["no-such-guest.wasm", "--", "--json"]);

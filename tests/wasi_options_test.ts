@@ -241,6 +241,46 @@ Deno.test("runWasi refuses a cache inside a read-write preopen, where the guest 
     }
   }));
 
+Deno.test("runWasi refuses a cache not made yet that a link leads into a read-write preopen, and makes nothing there", () =>
+  withDirectory(async (directory) => {
+    await Deno.mkdir(`${directory}/data`);
+    await Deno.mkdir(`${directory}/home`);
+    await Deno.symlink("../data", `${directory}/home/link`);
+    await Deno.symlink("../data/cache", `${directory}/home/dangling`);
+    for (
+      const cache of [
+        `${directory}/home/link/cache`,
+        `${directory}/home/link/deeper/cache`,
+        `${directory}/home/dangling`,
+      ]
+    ) {
+      await assert.rejects(
+        () =>
+          runWasi(wasiGuest("hello"), {
+            cache,
+            preopens: [{ host: `${directory}/data`, guest: "/data" }],
+            stdout: "ignore",
+          }),
+        (error: Error) => {
+          assert.ok(error instanceof TypeError, String(error));
+          assert.match(error.message, /is inside the read-write preopen/);
+          return true;
+        },
+        cache,
+      );
+    }
+    // The guest never ran, and no entry was written where it could change it.
+    assert.deepEqual([...Deno.readDirSync(`${directory}/data`)], []);
+    // Beside the preopen, through a link too, it is the host's alone.
+    const result = await runWasi(wasiGuest("hello"), {
+      cache: `${directory}/home/cache`,
+      preopens: [{ host: `${directory}/data`, guest: "/data" }],
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    assert.equal(result.outcome, "exited");
+  }));
+
 Deno.test("main.ts refuses a --cache inside a --dir as a usage error, in one line", () =>
   withDirectory(async (directory) => {
     const run = await runMain(["--allow-read", `--allow-write=${directory}`], [

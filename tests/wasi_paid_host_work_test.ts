@@ -295,6 +295,63 @@ Deno.test("fd_readdir is paid per byte of entries it writes", async () => {
   });
 });
 
+Deno.test("fd_readdir pays for each listing it reads afresh: a few bytes from cookie 0, call after call, are paid the whole listing each time", async () => {
+  await withDirectory(async (directory) => {
+    for (let i = 0; i < 100; i++) {
+      await Deno.writeTextFile(
+        `${directory}/entry-${String(i).padStart(3, "0")}`,
+        "",
+      );
+    }
+    const imports = use("fd_readdir", "i32 i32 i32 i64 i32") +
+      `(import "${W}" "proc_exit" (func $exit (param i32)))`;
+    const readdir = (cookie: number) =>
+      `(drop (call $fd_readdir (i32.const 3) (i32.const 4096) (i32.const 32) (i64.const ${cookie}) (i32.const 16)))`;
+    const preopens = [{ host: directory, guest: "/d" }];
+    // Both read the listing once first; then each call at cookie 0 reads
+    // it again, where cookie 1 goes on in the one kept. Both write 32
+    // bytes a call.
+    const cost = await charged(
+      imports,
+      readdir(0),
+      readdir(0),
+      readdir(1),
+      10,
+      1,
+      {
+        preopens,
+      },
+    );
+    assert.equal(cost, 10 * 100 * (24 + "entry-000".length));
+  });
+});
+
+Deno.test("a path is paid for the targets of the links it leads through, as the host reads them", async () => {
+  await withDirectory(async (directory) => {
+    await Deno.writeTextFile(`${directory}/f`, "");
+    // The link's target: a run of slashes the walk reads, then the file.
+    const target = `.${"/".repeat(600)}f`;
+    await Deno.symlink(target, `${directory}/l`);
+    const imports = use("path_open", "i32 i32 i32 i32 i32 i64 i64 i32 i32") +
+      use("fd_close", "i32") +
+      `(import "${W}" "proc_exit" (func $exit (param i32)))` +
+      `(data (i32.const 100) "lf")`;
+    // Opens `l` (following it) or `f`, one byte of path each, and closes
+    // what it opened; exits 1 if an open fails.
+    const open = (at: number) =>
+      `(if (call $path_open (i32.const 3) (i32.const 1) (i32.const ${at}) (i32.const 1)
+          (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 200))
+        (then (call $exit (i32.const 1))))
+       (drop (call $fd_close (i32.load (i32.const 200))))`;
+    const cost = await charged(imports, "", open(100), open(101), 10, 1, {
+      preopens: [{ host: directory, guest: "/d" }],
+    });
+    // Each open reads the link at least once (it looks again once opened).
+    assert.ok(cost >= 10 * target.length, `${cost}`);
+    assert.equal(cost % (10 * target.length), 0, `${cost}`);
+  });
+});
+
 Deno.test("paths are paid per byte, and one longer than PATH_MAX is refused with NAMETOOLONG", async () => {
   await withDirectory(async (directory) => {
     await Deno.mkdir(`${directory}/inside`);

@@ -176,6 +176,23 @@ export interface OpcodeSpace {
    * baseline compile at the first call on 2 busy cores.
    */
   readonly compileWeight: Int16Array;
+  /**
+   * What each opcode adds to a function's compile cost per value on the
+   * operand stack where it stands, in sixteenths of a `compileWeight` unit:
+   * V8's baseline compile handles every value on the stack at a call (or a
+   * call out of line, as a bulk operator makes), whatever pushed it.
+   */
+  readonly heightWeight: Uint8Array;
+  /**
+   * How many values each opcode pops from the operand stack, and how many
+   * it pushes. Where that depends on an immediate (a call's type, a
+   * block's, a tag's, a struct's fields, `array.new_fixed`'s count), this
+   * is the part that does not: the scan adds the rest. `end`, `else`, the
+   * catches and the unconditional transfers set the height instead.
+   */
+  readonly pops: Uint8Array;
+  /** See {@linkcode OpcodeSpace.pops}. */
+  readonly pushes: Uint8Array;
   /** Text-format name per opcode; `""` if unknown. */
   readonly name: readonly string[];
 }
@@ -190,6 +207,9 @@ function space(prefix: number, size: number): OpcodeSpace & {
     trait: new Uint8Array(size),
     copy: new Uint8Array(size),
     compileWeight: new Int16Array(size),
+    heightWeight: new Uint8Array(size),
+    pops: new Uint8Array(size),
+    pushes: new Uint8Array(size),
     name: new Array<string>(size).fill(""),
   };
 }
@@ -569,6 +589,15 @@ function weigh(target: OpcodeSpace, weight: number, ...codes: number[]): void {
   for (const code of codes) target.compileWeight[code] = weight;
 }
 
+/** Sets the weight per stacked value of the given opcodes of one space. */
+function heights(
+  target: OpcodeSpace,
+  sixteenths: number,
+  ...codes: number[]
+): void {
+  for (const code of codes) target.heightWeight[code] = sixteenths;
+}
+
 // Compile weights, measured on Deno 2.9.6 at the first call: a constant or
 // `local.*` next to nothing; arithmetic 30 to 50 ns; a call, an integer
 // division or remainder, a trapping truncation, a `throw` or `memory.grow`
@@ -609,6 +638,113 @@ weigh(gc, 1024, 0x10, 0x11, 0x12, 0x13);
 // Atomics 32; memory.atomic.notify and the waits call the runtime.
 atomics.compileWeight.fill(32);
 weigh(atomics, 256, 0, 1, 2);
+
+// Per value on the operand stack, in sixteenths of a unit, measured at the
+// first call of a function that piles up constants and then makes calls
+// over them (Deno 2.9.6, 2 cores): a `call` 0.4 to 0.5 ns a value, a
+// `call_indirect` 4 ns, `memory.grow` 2.7 ns, a bulk operator, `ref.func` or
+// `table.get` about 1 ns; arithmetic, divisions and a block's `end`
+// nothing. Weighed at 2 to 4 times that, as real code keeps its stack low
+// (its dearest function gains at most a few hundred units).
+heights(single, 8, 0x10, 0x12); // call, return_call
+heights(single, 64, 0x11, 0x13, 0x14, 0x15); // call_indirect, call_ref
+heights(single, 32, 0x08, 0x09, 0x0a, 0x40); // throw, rethrow, memory.grow
+heights(single, 16, 0x25, 0x26, 0xd2); // table.get, table.set, ref.func
+heights(misc, 16, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17);
+heights(gc, 16, 0x00, 0x01, 0x06, 0x07, 0x08, 0x09, 0x0a);
+heights(gc, 16, 0x10, 0x11, 0x12, 0x13);
+heights(atomics, 32, 0, 1, 2);
+
+/** Sets how many values the named operators of one space pop and push. */
+function stack(
+  target: OpcodeSpace,
+  pops: number,
+  pushes: number,
+  names: string,
+): void {
+  for (const name of names.trim().split(/\s+/)) {
+    let found = false;
+    target.name.forEach((n, code) => {
+      if (n !== name) return;
+      target.pops[code] = pops;
+      target.pushes[code] = pushes;
+      found = true;
+    });
+    if (!found) throw new Error(`no operator ${name} here`);
+  }
+}
+
+/** Sets the pops and pushes of the opcodes `[first, last]` of one space. */
+function stackRange(
+  target: OpcodeSpace,
+  pops: number,
+  pushes: number,
+  first: number,
+  last: number,
+): void {
+  target.pops.fill(pops, first, last + 1);
+  target.pushes.fill(pushes, first, last + 1);
+}
+
+// The operand stack. Blocks, calls, `throw`, the catches, `end` and `else`
+// are left at 0: their counts come from their types.
+stack(single, 1, 0, "if br_if br_table call_indirect return_call_indirect");
+stack(single, 1, 0, "call_ref return_call_ref throw_ref drop local.set");
+stack(single, 1, 0, "global.set br_on_non_null");
+stack(single, 3, 1, "select");
+stack(single, 0, 1, "local.get global.get memory.size ref.null ref.func");
+stack(single, 0, 1, "i32.const i64.const f32.const f64.const");
+stack(single, 1, 1, "local.tee table.get memory.grow ref.is_null");
+stack(single, 1, 1, "ref.as_non_null br_on_null i32.eqz i64.eqz");
+stack(single, 2, 0, "table.set");
+stack(single, 2, 1, "ref.eq");
+stackRange(single, 1, 1, 0x28, 0x35); // loads
+stackRange(single, 2, 0, 0x36, 0x3e); // stores
+stackRange(single, 2, 1, 0x46, 0x4f); // i32 comparisons
+stackRange(single, 2, 1, 0x51, 0x66); // i64 and float comparisons
+stackRange(single, 1, 1, 0x67, 0x69); // i32.clz, ctz, popcnt
+stackRange(single, 2, 1, 0x6a, 0x78); // i32 binary
+stackRange(single, 1, 1, 0x79, 0x7b); // i64.clz, ctz, popcnt
+stackRange(single, 2, 1, 0x7c, 0x8a); // i64 binary
+stackRange(single, 1, 1, 0x8b, 0x91); // f32 unary
+stackRange(single, 2, 1, 0x92, 0x98); // f32 binary
+stackRange(single, 1, 1, 0x99, 0x9f); // f64 unary
+stackRange(single, 2, 1, 0xa0, 0xa6); // f64 binary
+stackRange(single, 1, 1, 0xa7, 0xc4); // conversions, extensions
+stack(gc, 0, 1, "struct.new struct.new_default array.new_fixed");
+stack(gc, 1, 1, "struct.get struct.get_s struct.get_u array.new_default");
+stack(gc, 1, 1, "array.len ref.test ref.cast br_on_cast br_on_cast_fail");
+stack(gc, 1, 1, "any.convert_extern extern.convert_any ref.i31 i31.get_s");
+stack(gc, 1, 1, "i31.get_u");
+stack(gc, 2, 0, "struct.set");
+stack(gc, 2, 1, "array.new array.new_data array.new_elem array.get");
+stack(gc, 2, 1, "array.get_s array.get_u");
+stack(gc, 3, 0, "array.set");
+stack(gc, 4, 0, "array.fill array.init_data array.init_elem");
+stack(gc, 5, 0, "array.copy");
+stackRange(misc, 1, 1, 0x00, 0x07); // saturating truncations
+stack(misc, 3, 0, "memory.init memory.copy memory.fill table.init");
+stack(misc, 3, 0, "table.copy table.fill");
+stack(misc, 2, 1, "table.grow");
+stack(misc, 0, 1, "table.size");
+simd.name.forEach((name, code) => {
+  if (name === "") return;
+  const ternary = /bitselect|relaxed_(n?madd|laneselect)|_add_s$/.test(name);
+  const binary =
+    /\.(add|sub|mul|div|min|max|pmin|pmax|avgr_u|and|andnot|or|xor|swizzle|shuffle|q15mulr_sat_s|eq|ne|lt|gt|le|ge)(_[su])?$|_sat_[su]$|narrow|shl|shr_|extmul|dot_|relaxed_(swizzle|min|max|q15mulr_s)|replace_lane|load\d+_lane$/
+      .test(name);
+  if (name === "v128.const") stackRange(simd, 0, 1, code, code);
+  else if (/store(\d+_lane)?$/.test(name)) stackRange(simd, 2, 0, code, code);
+  else if (ternary) stackRange(simd, 3, 1, code, code);
+  else if (binary) stackRange(simd, 2, 1, code, code);
+  else stackRange(simd, 1, 1, code, code);
+});
+stack(atomics, 2, 1, "memory.atomic.notify");
+stack(atomics, 3, 1, "memory.atomic.wait32 memory.atomic.wait64");
+stackRange(atomics, 1, 1, 0x10, 0x16); // loads
+stackRange(atomics, 2, 0, 0x17, 0x1d); // stores
+stackRange(atomics, 2, 1, 0x1e, 0x47); // read-modify-write
+stackRange(atomics, 3, 1, 0x48, 0x4e); // cmpxchg
 
 /** Every opcode space, keyed by prefix byte (-1 for single-byte opcodes). */
 export const SPACES: readonly OpcodeSpace[] = [

@@ -156,27 +156,58 @@ for (const op of [0x11, 0x12, 0x13, 0x14, 0x15]) {
 }
 
 /**
- * Per one-byte opcode, what the scan loop reads for each operator, in one
- * load: its `Imm` in bits 0-7, its `Role` in bits 8-15, and its
- * `SYNC_SINGLE` bits in bits 16-17.
+ * Per opcode of one space, how it changes the height of the operand stack
+ * (its pushes less its pops in the operator table; see `pops` there for
+ * what the scan adds).
  */
-const SINGLE_OPS = new Int32Array(256);
-for (let op = 0; op < 256; op++) {
-  SINGLE_OPS[op] = SINGLE_BYTE.imm[op]! | SINGLE_BYTE.role[op]! << 8 |
-    SYNC_SINGLE[op]! << 16;
+function stackDeltas(space: OpcodeSpace): Int8Array {
+  const deltas = new Int8Array(space.pops.length);
+  for (let code = 0; code < deltas.length; code++) {
+    deltas[code] = space.pushes[code]! - space.pops[code]!;
+  }
+  return deltas;
 }
+const GC_DELTAS = stackDeltas(GC_OPS);
+const MISC_DELTAS = stackDeltas(MISC_OPS);
+const SIMD_DELTAS = stackDeltas(SIMD_OPS);
+const ATOMIC_DELTAS = stackDeltas(ATOMIC_OPS);
 
 /**
- * Per one-byte opcode that plays no role (`Role.Plain`): how
- * `#skipPlain` skips its immediate (see the `Skip` values), or 0 if it
- * leaves the operator to the scan loop.
+ * Per one-byte opcode, what the scan loop reads for each operator, in one
+ * load: its `Imm` in bits 0-7, its `Role` in bits 8-15, its `SYNC_SINGLE`
+ * bits in bits 16-17, and how it changes the operand stack's height (see
+ * `stackDeltas`), signed, in bits 24-31.
  */
+const SINGLE_OPS = new Int32Array(256);
+{
+  const deltas = stackDeltas(SINGLE_BYTE);
+  for (let op = 0; op < 256; op++) {
+    SINGLE_OPS[op] = SINGLE_BYTE.imm[op]! | SINGLE_BYTE.role[op]! << 8 |
+      SYNC_SINGLE[op]! << 16 | deltas[op]! << 24;
+  }
+}
+
 /**
  * What each one-byte operator adds to a function's compile cost (see
  * `MAX_COMPILE_COST`) beyond its bytes: the operator table's column.
  */
 const COMPILE_WEIGHT = SINGLE_BYTE.compileWeight;
-const PLAIN = new Uint8Array(256);
+/**
+ * What each operator adds to a function's compile cost per value on the
+ * operand stack, in sixteenths: the operator table's column, for one-byte
+ * operators and for each prefix from 0xFB on.
+ */
+const HEIGHT_WEIGHT = SINGLE_BYTE.heightWeight;
+const PREFIXED_HEIGHT_WEIGHTS = [GC_OPS, MISC_OPS, SIMD_OPS, ATOMIC_OPS].map(
+  (space) => space.heightWeight,
+);
+/**
+ * Per one-byte opcode that plays no role (`Role.Plain`): how
+ * `#skipPlain` skips its immediate (see the `Skip` values) in bits 0-2, or
+ * 0 if it leaves the operator to the scan loop; and how it changes the
+ * operand stack's height, signed, from bit 3.
+ */
+const PLAIN = new Int8Array(256);
 const enum Skip {
   None = 1,
   Local,
@@ -201,6 +232,7 @@ for (let op = 0; op < 0xfb; op++) {
     : imm === Imm.MemArg
     ? Skip.MemArg
     : 0;
+  if (PLAIN[op] !== 0) PLAIN[op] |= SINGLE_OPS[op]! >> 24 << 3;
 }
 
 /** A padded helper call: `call` and a five-byte index. */
@@ -266,7 +298,7 @@ const NO_PAUSE = 0x7fffffff;
  * read back from a `Float64Array`, V8 summed them as doubles in the whole
  * loop, which made the scan of esbuild.wasm about 4% slower.
  */
-const PAUSED_FIELDS = 17; /**
+const PAUSED_FIELDS = 19; /**
  * The most catch clauses a `try` or `try_table` may have. V8 (Deno 2.9.6)
  * ran out of its compiler's memory and ended the whole process as it
  * optimised a function that kept throwing through a `try_table` of 65,000
@@ -289,6 +321,17 @@ const MAX_CATCH_CLAUSES = 16_384;
  */
 const MAX_COMPILE_UNITS = 1 << 20;
 /**
+ * The compile units of each value on the operand stack at a control point
+ * (summed over them, as its locals are), and 4 times that at a bulk
+ * operator, `memory.grow` or a wait, whose charges and helper calls branch:
+ * the engine's compile carries the whole stack into every branch, and a
+ * constant, which costs nothing where it stands, must be written out
+ * there. Measured on Deno 2.9.6 at the first call of a function piling up
+ * constants and then branching over them: 60 to 200 ns a value and control
+ * point, where a unit is about 20 ns.
+ */
+const STACKED_VALUE_UNITS = 16;
+/**
  * The most a function's compile cost may be: its body's bytes, plus each
  * operator's weight (the operator table's `compileWeight`: a `call` 256, a
  * `call_indirect` or `call_ref` 1,024, a division 256, a bulk operator
@@ -296,9 +339,12 @@ const MAX_COMPILE_UNITS = 1 << 20;
  * on 2 busy cores, whatever the locals (which `MAX_COMPILE_UNITS` counts):
  * at the limit, a function of any one kind held its first call 5 to 35 ms
  * on 2 cores loaded 6 to 8 times over. Before, 16,384 calls held it 66 to
- * 77 ms, 100,000 `memory.fill`s 0.5 s, 7 MB of `i32.add`s 160 ms. The most
- * in a function of a real guest is 1,052,728 (esbuild; see
- * `docs/rewriter.md`).
+ * 77 ms, 100,000 `memory.fill`s 0.5 s, 7 MB of `i32.add`s 160 ms. The
+ * values on the operand stack weigh too: under each call or operator that
+ * calls out (the table's `heightWeight`), and by the stack's greatest
+ * height (`MAX_HEIGHT_WEIGHT`); 250,000 constants with 4,000 calls over
+ * them held a first call 0.4 to 1.1 s before. The most in a function of a
+ * real guest is 1,052,728 (esbuild; see `docs/rewriter.md`).
  */
 const MAX_COMPILE_COST = 1 << 21;
 /**
@@ -306,6 +352,21 @@ const MAX_COMPILE_COST = 1 << 21;
  * results) or a catch (its tag's parameters) pushes: a call's own.
  */
 const CALL_RESULT_WEIGHT = 256;
+/**
+ * The compile weight of each value of the operand stack's greatest height
+ * in a function, past {@linkcode FREE_HEIGHT}: V8's baseline compile of
+ * values left on the stack costs far more than of values used as they
+ * come (100,000 constants piled up, then dropped, took 16 to 33 ms at the
+ * first call; as many dropped one at a time, 0.5 ms; 1,000,000 piled up,
+ * 140 ms, Deno 2.9.6): about 4 times that.
+ */
+const MAX_HEIGHT_WEIGHT = 64;
+/**
+ * The values on the operand stack that an operator's `heightWeight`, and
+ * the stack's greatest height, leave out: what the operator's own weight
+ * was measured with. Real code keeps its stack lower.
+ */
+const FREE_HEIGHT = 16;
 /**
  * How deep a function's blocks, loops, ifs and tries may nest, its own
  * frame included. V8 compiles a function at its first call, on the
@@ -416,11 +477,16 @@ function tooDearToCompile(
   functionIndex: number,
   locals: number,
   controls: number,
+  stacked: number,
   at: number,
 ): never {
+  const values = stacked > 0
+    ? ` and ${stacked} values on the operand stack at them, ${STACKED_VALUE_UNITS} each`
+    : "";
+  const sum = stacked > 0 ? ` + ${STACKED_VALUE_UNITS} * ${stacked}` : "";
   return fail(
-    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1): (${locals} + 16) * ${controls} = ${
-      (locals + 16) * controls
+    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1)${values}: (${locals} + 16) * ${controls}${sum} = ${
+      (locals + 16) * controls + STACKED_VALUE_UNITS * stacked
     } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
   );
@@ -435,7 +501,7 @@ function tooDearOperators(
   // Not shown to the engine, whose validation of it can be dear too (an
   // 18 KB function piling up 4,000,000 call results: 1.1 to 1.9 s).
   return failBeforeEngine(
-    `function ${functionIndex} has a compile cost of ${cost} (1 a byte, plus 256 a call, division or truncation, or a value after the first that a call or catch pushes, 1024 a call_indirect, call_ref or bulk operator, less for others), over the limit of ${MAX_COMPILE_COST}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
+    `function ${functionIndex} has a compile cost of ${cost} (1 a byte, plus 256 a call, division or truncation, or a value after the first that a call or catch pushes, 1024 a call_indirect, call_ref or bulk operator, less for others; and per value on the operand stack past the first ${FREE_HEIGHT}, half a unit under a call, 4 under a call_indirect or call_ref, 1 or 2 under other operators that call out, and ${MAX_HEIGHT_WEIGHT} at its greatest height), over the limit of ${MAX_COMPILE_COST}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
   );
 }
@@ -483,12 +549,25 @@ export class BodyScanner {
   readonly #code: CodePlan;
   readonly #templates: CheckTemplates;
   #frames: Uint8Array = new Uint8Array(2);
+  /**
+   * Per open frame, three fields: the operand stack's height below it
+   * (its parameters excluded), its parameters and its results.
+   */
+  #stackFrames: Int32Array = new Int32Array(6);
+  /** Where a block type read by `#blockArity` has its parameters. */
+  #blockParams = 0;
   /** Whether `#scanBody` paused, and its next step goes on. */
   #paused = false;
   /** Where it paused (see `PAUSED_FIELDS`). */
   readonly #pausedScan = new Int32Array(PAUSED_FIELDS);
   /** Its cost where it paused, and the weights of its steps so far. */
   readonly #pausedSums = new Float64Array(2);
+  /**
+   * In the body being scanned, the compile weights of the values on the
+   * operand stack at its calls (see the operator table's `heightWeight`),
+   * and the sum of those at its control points (see `MAX_COMPILE_UNITS`).
+   */
+  readonly #heightSums = new Float64Array(2);
   /**
    * Per open frame: which segment was open where it began (a count of
    * segment starts, shifted left by one), and bit 0 set if that segment was
@@ -602,13 +681,18 @@ export class BodyScanner {
   #constEnd = -1;
   /** What `#skipPlain` leaves for the scan loop: the segment's cost. */
   #plainCost = 0;
-  /** And its `SYNC_SINGLE` bits. */
-  #plainSync = 0;
-  /** The compile weights `#skipPlain` saw (see `COMPILE_WEIGHT`). */
-  #plainWeights = 0;
-  /** Local and global indices below these are one byte and in range. */
-  #localFast = 0;
-  #globalFast = 0;
+  /**
+   * And the compile weights it saw (see `COMPILE_WEIGHT`), its
+   * `SYNC_SINGLE` bits, and the operand stack's height where it stopped.
+   */
+  readonly #plainOut = new Int32Array(3);
+  /**
+   * Per `Skip` value, what `#skipPlain` compares with: local and global
+   * indices below these are one byte and in range; an `i32.const` or
+   * `i64.const` has an encoding shorter than the longest (5 and 10 bytes)
+   * within these.
+   */
+  readonly #plainLimits = Int32Array.of(0, 0, 0, 0, 4, 9, 0);
   /** The string builtins charged by size, when the module imports any. */
   readonly #strings: StringImports | undefined;
 
@@ -701,6 +785,9 @@ export class BodyScanner {
     const heads = new Int32Array(frames.length);
     heads.set(this.#predHead);
     this.#predHead = heads;
+    const stacks = new Int32Array(frames.length * 3);
+    stacks.set(this.#stackFrames);
+    this.#stackFrames = stacks;
   }
 
   /** Sets `#pathOut` of the segment whose check is edit `segment`. */
@@ -922,6 +1009,8 @@ export class BodyScanner {
     let paidPreds = -1;
     if (!paused) {
       frames[0] = Frame.Function;
+      this.#stackFrames.fill(0, 0, 3);
+      this.#heightSums.fill(0);
       catchTargets[0] = 0;
       tableOwners[0] = -2;
       this.#paidBy = -1;
@@ -934,6 +1023,16 @@ export class BodyScanner {
     // operators, for `MAX_COMPILE_COST`.
     let controls = 0;
     let weights = 0;
+    // The operand stack's height (whatever the frames), and the weights it
+    // adds: at operators that call (see the table's `heightWeight`), for
+    // `MAX_COMPILE_COST`, and at control points, for `MAX_COMPILE_UNITS`.
+    // And its greatest height (see `MAX_HEIGHT_WEIGHT`). The sums of those
+    // weights are in a field, which the loop seldom touches.
+    let height = 0;
+    let most = 0;
+    const heightSums = this.#heightSums;
+    const plainOut = this.#plainOut;
+    let stackFrames = this.#stackFrames;
 
     this.#templates.prepare(localCount, inRegister);
     if (!paused) this.#selfCalls.length = 0;
@@ -1021,11 +1120,13 @@ export class BodyScanner {
       sync = state[13]!;
       live = state[14] === 1;
       p = state[16]!;
+      height = state[17]!;
+      most = state[18]!;
       cost = this.#pausedSums[0]!;
       r.pos = p;
     }
-    this.#localFast = localFast;
-    this.#globalFast = globalFast;
+    this.#plainLimits[Skip.Local] = localFast;
+    this.#plainLimits[Skip.Global] = globalFast;
     for (;;) {
       if (p >= pauseAt) {
         // A step ends here; the next goes on from this state.
@@ -1047,6 +1148,8 @@ export class BodyScanner {
         state[14] = live ? 1 : 0;
         state[15] = pendingReload;
         state[16] = p;
+        state[17] = height;
+        state[18] = most;
         const sums = this.#pausedSums;
         sums[0] = cost;
         sums[1] = paused ? sums[1]! + weights : weights;
@@ -1063,10 +1166,13 @@ export class BodyScanner {
           live,
           cost,
           memoryCount > 0,
+          height,
+          most,
         );
         cost = this.#plainCost;
-        weights += this.#plainWeights;
-        sync |= this.#plainSync;
+        weights += plainOut[0]!;
+        sync |= plainOut[1]!;
+        height = plainOut[2]!;
         // A run the pause cut short goes on in the next step.
         if (p >= pauseAt) continue;
       }
@@ -1081,30 +1187,36 @@ export class BodyScanner {
         imm = described & 0xff;
         role = described >> 8 & 0xff;
         if (live) cost += singleCost[op]!;
-        sync |= described >> 16;
+        sync |= described >> 16 & 3;
         weights += COMPILE_WEIGHT[op]!;
+        height += described >> 24;
         if (imm === 1 /* Imm.None */ && role === 0 /* Role.Plain */) continue;
         if (imm === 0 /* Imm.Unknown */) unknownOpcode(-1, op, opPos);
       } else {
         let space: OpcodeSpace;
         let spaceCost: Float64Array;
         let spaceWeight: Int16Array;
+        let spaceDelta: Int8Array;
         if (op === 0xfc) {
           space = MISC_OPS;
           spaceCost = costs.misc;
           spaceWeight = MISC_OPS.compileWeight;
+          spaceDelta = MISC_DELTAS;
         } else if (op === 0xfd) {
           space = SIMD_OPS;
           spaceCost = costs.simd;
           spaceWeight = SIMD_OPS.compileWeight;
+          spaceDelta = SIMD_DELTAS;
         } else if (op === 0xfb) {
           space = GC_OPS;
           spaceCost = costs.gc;
           spaceWeight = GC_OPS.compileWeight;
+          spaceDelta = GC_DELTAS;
         } else if (op === 0xfe) {
           space = ATOMIC_OPS;
           spaceCost = costs.atomics;
           spaceWeight = ATOMIC_OPS.compileWeight;
+          spaceDelta = ATOMIC_DELTAS;
         } else {
           return unknownOpcode(-1, op, opPos);
         }
@@ -1118,6 +1230,7 @@ export class BodyScanner {
         if (imm === 0 /* Imm.Unknown */) unknownOpcode(op, code, opPos);
         role = space.role[code]!;
         weights += spaceWeight[code]!;
+        height += spaceDelta[code]!;
         if (live) cost += spaceCost[code]!;
         sync |= op === 0xfc && code < SYNC_MISC.length ? SYNC_MISC[code]! : 1;
       }
@@ -1129,6 +1242,9 @@ export class BodyScanner {
       let index = 0;
       const immAt = p;
       let slow = true;
+      // The height once the operator's fixed operands are off, and the
+      // control points before it.
+      const opHeight = height;
       switch (imm) {
         case 1: // Imm.None
           slow = false;
@@ -1139,6 +1255,9 @@ export class BodyScanner {
         case 8: // Imm.Local
           if (p < end && bytes[p]! < localFast) {
             p++;
+            // What pushes leaves here or after the roles below; the rest
+            // push nothing.
+            if (height > most) most = height;
             if (role === 0 && op !== 0xfb) continue;
             slow = false;
           }
@@ -1146,6 +1265,7 @@ export class BodyScanner {
         case 9: // Imm.Global
           if (p < end && bytes[p]! < globalFast) {
             p++;
+            if (height > most) most = height;
             if (role === 0 && op !== 0xfb) continue;
             slow = false;
           }
@@ -1163,6 +1283,7 @@ export class BodyScanner {
             // A bulk operator right after it has a constant length.
             this.#constAt = immAt;
             this.#constEnd = p;
+            if (height > most) most = height;
             if (role === 0 && op !== 0xfb) continue;
             slow = false;
           }
@@ -1232,6 +1353,7 @@ export class BodyScanner {
       }
       if (imm === 3) { // Imm.Label
         controls++;
+        if (opHeight > 0) heightSums[1] += opHeight;
         if (index === depth - 1) sync |= 1; // leaves the function
         // `delegate` names a label outside the `try` it ends.
         if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
@@ -1292,6 +1414,18 @@ export class BodyScanner {
       } else if (op === 0x08 && live) {
         cost += this.#exceptionCost(index);
       }
+      // The values a struct's fields or `array.new_fixed` take.
+      if (op === 0xfb && (code === 0 || code === 8)) {
+        height -= this.#allocationValues(code, index, immAt);
+      }
+      // A call (or an operator that calls out of line) handles every value
+      // on the operand stack.
+      if (opHeight > FREE_HEIGHT) {
+        const heightWeight = op < 0xfb
+          ? HEIGHT_WEIGHT[op]!
+          : PREFIXED_HEIGHT_WEIGHTS[op - 0xfb]![code]!;
+        heightSums[0] += (opHeight - FREE_HEIGHT) * heightWeight >> 4;
+      }
 
       // A new segment starts after this operator when `must` is set: 1 if
       // its check must stay even when free, 0 if a free one may go.
@@ -1318,9 +1452,17 @@ export class BodyScanner {
         case 6: // Role.Try
         case 9: // Role.TryTable
           // A plain `block` compiles at next to no cost; a `br` to it does.
-          if (role === 9) controls += 1 + this.#operands.first;
-          else if (role === 2) controls += 8; // and its check and flag check
-          else if (role !== 1) controls++;
+          {
+            const points = role === 9
+              ? 1 + this.#operands.first
+              : role === 2
+              ? 8 // and its check and flag check
+              : role !== 1
+              ? 1
+              : 0;
+            controls += points;
+            if (opHeight > 0) heightSums[1] += points * opHeight;
+          }
           if (inRegister && (role === 6 || role === 9)) {
             this.#code.editCount = editsFrom;
             return -1;
@@ -1342,6 +1484,23 @@ export class BodyScanner {
             openedIn = this.#openedIn;
             catchTargets = this.#catchTargets;
             tableOwners = this.#tableOwners;
+            stackFrames = this.#stackFrames;
+          }
+          {
+            // Its parameters stay on the stack, in the frame.
+            const type = bytes[immAt]!;
+            let results = 0;
+            let blockParams = 0;
+            if (type !== 0x40) {
+              if (type > 0x40 && type < 0x80) results = 1;
+              else {
+                results = this.#blockArity(immAt);
+                blockParams = this.#blockParams;
+              }
+            }
+            stackFrames[depth * 3] = height - blockParams;
+            stackFrames[depth * 3 + 1] = blockParams;
+            stackFrames[depth * 3 + 2] = results;
           }
           frames[depth] = role === 1
             ? Frame.Block
@@ -1364,8 +1523,10 @@ export class BodyScanner {
           break;
         case 4: // Role.Else
           controls++;
+          if (opHeight > 0) heightSums[1] += opHeight;
           if (frames[depth - 1] !== Frame.If) fail("else without if", opPos);
           frames[depth - 1] = Frame.Else;
+          height = stackFrames[depth * 3 - 3]! + stackFrames[depth * 3 - 2]!;
           must = 0;
           break;
         case 5: // Role.End
@@ -1375,13 +1536,29 @@ export class BodyScanner {
             // Each segment has a check (the entry's too, and one more for
             // the segment this `end` closes).
             controls += serial + 1;
-            if ((localCount + 16) * controls > MAX_COMPILE_UNITS) {
-              tooDearToCompile(functionIndex, localCount, controls, start);
-            }
             // With the steps' before this one.
             if (paused) weights += this.#pausedSums[1]!;
-            if (end - codeStart + weights > MAX_COMPILE_COST) {
-              tooDearOperators(functionIndex, end - codeStart + weights, start);
+            const stacked = heightSums[1]!;
+            const piled = heightSums[0]! +
+              Math.max(0, most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT;
+            if (
+              (localCount + 16) * controls + STACKED_VALUE_UNITS * stacked >
+                MAX_COMPILE_UNITS
+            ) {
+              tooDearToCompile(
+                functionIndex,
+                localCount,
+                controls,
+                stacked,
+                start,
+              );
+            }
+            if (end - codeStart + weights + piled > MAX_COMPILE_COST) {
+              tooDearOperators(
+                functionIndex,
+                end - codeStart + weights + piled,
+                start,
+              );
             }
             if (clausesMissed) {
               this.#code.editCount = editsFrom;
@@ -1409,6 +1586,7 @@ export class BodyScanner {
               functionIndex,
             });
           }
+          height = stackFrames[depth * 3]! + stackFrames[depth * 3 + 2]!;
           must = catchTargets[depth]! & 1; // an exception lands there
           if (
             (catchTargets[depth]! & 5) === 0 &&
@@ -1448,7 +1626,10 @@ export class BodyScanner {
           }
           break;
         case 10: // Role.BranchIf
-          if (imm !== 3) controls++; // a `br_on_cast`; the rest have labels
+          if (imm !== 3) { // a `br_on_cast`; the rest have labels
+            controls++;
+            if (opHeight > 0) heightSums[1] += opHeight;
+          }
           // A conditional branch does not end its segment: the operators
           // after it were paid for with the ones before, and a taken branch
           // leaves them paid, as a trap does. One check per loop iteration
@@ -1457,7 +1638,10 @@ export class BodyScanner {
         case 11: // Role.Call
           if (NO_COPY[op] === 1) this.#noCopy = true;
           if (op === 0x10) {
-            weights += this.#resultsWeight(this.#info.functionTypes[index]!);
+            const type = this.#info.functionTypes[index]!;
+            const results = this.#typeResults(type);
+            weights += this.#valuesWeight(results);
+            height += results - this.#info.typeParams[type]!;
           }
           if (index < importedFunctions) {
             must = 1;
@@ -1479,13 +1663,18 @@ export class BodyScanner {
           if (op === 0x11 || op === 0x14) {
             // call_indirect and call_ref: the type comes first.
             r.pos = immAt;
-            weights += this.#resultsWeight(r.u32());
+            const type = r.u32();
+            const results = this.#typeResults(type);
+            weights += this.#valuesWeight(results);
+            height += results - this.#info.typeParams[type]!;
           }
           break;
         case 13: // Role.Transfer
           if (op === 0x0e) {
             r.pos = immAt;
-            controls += r.u32() + 1;
+            const points = r.u32() + 1;
+            controls += points;
+            if (opHeight > 0) heightSums[1] += points * opHeight;
             // A `br_table` whose segment spent nothing since its check can
             // have that check pay in advance for the segments it leads to.
             this.#ownTargets(
@@ -1498,13 +1687,19 @@ export class BodyScanner {
             );
           }
           live = false;
+          // What follows is unreachable: the engine does not compile it.
+          height = stackFrames[depth * 3 - 3]!;
           break;
         case 7: // Role.Catch
           controls++;
+          if (opHeight > 0) heightSums[1] += opHeight;
           this.#checkCatch(op, depth, opPos);
+          height = stackFrames[depth * 3 - 3]!;
           if (op === 0x07) { // catch: the tag's values, on the stack
             r.pos = immAt;
-            weights += this.#valuesWeight(this.#tagValues(r.u32()));
+            const values = this.#tagValues(r.u32());
+            weights += this.#valuesWeight(values);
+            height += values;
           }
           if (++clausesSeen[depth - 1]! > MAX_CATCH_CLAUSES) {
             tooManyClauses(tryAt[depth - 1]!);
@@ -1521,6 +1716,7 @@ export class BodyScanner {
             fail("delegate without try", opPos);
           }
           depth--;
+          height = stackFrames[depth * 3]! + stackFrames[depth * 3 + 2]!;
           must = 1;
           break;
         case 17: // Role.Wait
@@ -1572,7 +1768,19 @@ export class BodyScanner {
           }
         }
       }
+      // A call's results, a catch's values, a block's at its end.
+      if (height > most) most = height;
+      // A bulk operator, `memory.grow` or a wait: the rewrite's charges,
+      // refunds and helper calls around it branch over the stack too, as
+      // about 4 control points (at the limit, 900 `memory.grow`s over 1,000
+      // constants held a first call 0.3 to 0.4 s before they counted; at 1,
+      // 650 over 100 constants 0.2 s on 2 cores loaded 10 times over).
+      if (role >= 14 /* Role.PerByte */ && opHeight > 0) {
+        heightSums[1] += 4 * opHeight;
+      }
       if (must >= 0) {
+        // The check that starts the next segment is a control point too.
+        if (height > 0) heightSums[1] += height;
         pendingReload = -1;
         growth += this.#closeSegment(segment, cost, sync, inRegister);
         if (role === 2 /* Role.Loop */ && flagSize > 0 && fused === 0) {
@@ -1792,8 +2000,8 @@ export class BodyScanner {
   /**
    * Skips operators that play no role and whose immediates are short, as
    * the scan loop would (their prices added to `cost` if `live`), from `p`
-   * to the first other operator. Leaves the cost in `#plainCost` and the
-   * `SYNC_SINGLE` bits met in `#plainSync`; returns where it stopped. It
+   * to the first other operator. Leaves the cost in `#plainCost`, and the
+   * rest in `#plainOut`; returns where it stopped. It
    * starts no operator at or past `limit` (where the scan pauses next).
    */
   #skipPlain(
@@ -1803,38 +2011,43 @@ export class BodyScanner {
     live: boolean,
     cost: number,
     hasMemory: boolean,
+    height: number,
+    most: number,
   ): number {
     const bytes = this.#bytes;
     const singleCost = this.#costs.single;
-    const localFast = this.#localFast;
-    const globalFast = this.#globalFast;
+    const limits = this.#plainLimits;
     let sync = 0;
     let weights = 0;
     while (p < limit) {
       const op = bytes[p]!;
-      const skip = PLAIN[op]!;
-      if (skip === 0) break;
+      const plain = PLAIN[op]!;
+      // The scan loop takes an operator that would make the operand stack
+      // higher than ever before, and notes that height.
+      const next = height + (plain >> 3);
+      if (plain === 0 || next > most) break;
+      const skip = plain & 7;
+      // Local and Global, I32 and I64, MemArg (see `Skip`).
+      const kind = skip >> 1;
       let q = p + 1;
-      if (skip === Skip.Local || skip === Skip.Global) {
-        if (
-          q >= end ||
-          bytes[q]! >= (skip === Skip.Local ? localFast : globalFast)
-        ) {
-          break;
-        }
+      if (kind === 1) {
+        if (q >= end || bytes[q]! >= limits[skip]!) break;
         q++;
-      } else if (skip === Skip.I32 || skip === Skip.I64) {
-        // As in the scan loop: the Reader checks a longest encoding.
-        const last = Math.min(end, q + (skip === Skip.I32 ? 4 : 9));
+      } else if (kind === 2) {
+        // As in the scan loop: the Reader checks a longest encoding. (No
+        // `Math.min` here or below: small enough, V8 inlines this method.)
+        let last = q + limits[skip]!;
+        if (last > end) last = end;
         let r = q;
         while (r < last && bytes[r]! >= 0x80) r++;
         if (r >= last) break;
         this.#constAt = q;
         q = r + 1;
         this.#constEnd = q;
-      } else if (skip === Skip.MemArg) {
+      } else if (kind === 3) {
         if (q >= end || bytes[q]! > MAX_ALIGNMENT || !hasMemory) break;
-        const last = Math.min(end, q + 5);
+        let last = q + 5;
+        if (last > end) last = end;
         let r = q + 1;
         while (r < last && bytes[r]! >= 0x80) r++;
         if (r >= last) break;
@@ -1843,11 +2056,14 @@ export class BodyScanner {
       if (live) cost += singleCost[op]!;
       sync |= SYNC_SINGLE[op]!;
       weights += COMPILE_WEIGHT[op]!;
+      height = next;
       p = q;
     }
     this.#plainCost = cost;
-    this.#plainWeights = weights;
-    this.#plainSync = sync;
+    const out = this.#plainOut;
+    out[0] = weights;
+    out[1] = sync;
+    out[2] = height;
     return p;
   }
 
@@ -1960,22 +2176,47 @@ export class BodyScanner {
   }
 
   /**
-   * The compile weight of a call's results beyond its first: each weighs
-   * as a call does. V8's baseline compile handles every value on the
-   * operand stack at each call, and results (and catches) are the ways to
-   * push many values with a few bytes: an 18 KB function that piled up 4,000,000
-   * results of 1,000-result calls and took them back held its first call
-   * 25 to 37 s past a 50 ms deadline, each call weighing 256.
-   *
-   * @param type The callee's type index.
+   * How many values the block type at `immAt` leaves (a type index's
+   * results; 1 for a value type); its parameters go in `#blockParams`.
    */
-  #resultsWeight(type: number): number {
-    return this.#valuesWeight(
-      this.#info.typeSignatures[type]?.results.length ?? 0,
-    );
+  #blockArity(immAt: number): number {
+    const r = this.#reader;
+    r.pos = immAt;
+    this.#blockParams = 0;
+    const byte = r.peek("block type");
+    if (byte >= 0x40 && byte < 0x80) return byte === 0x40 ? 0 : 1;
+    const type = r.s33();
+    if (type < 0) return 0; // the empty type, in more than one byte
+    this.#blockParams = Math.max(0, this.#info.typeParams[type]!);
+    return this.#typeResults(type);
   }
 
-  /** The compile weight of `values` pushed at once, after the first. */
+  /** How many results function type `type` has. */
+  #typeResults(type: number): number {
+    return this.#info.typeSignatures[type]?.results.length ?? 0;
+  }
+
+  /**
+   * How many values `struct.new` (its fields) or `array.new_fixed` (its
+   * count) takes from the operand stack.
+   */
+  #allocationValues(code: number, type: number, immAt: number): number {
+    if (code === 0) return Math.max(0, this.#info.structFields[type]!);
+    const r = this.#reader;
+    r.pos = immAt;
+    r.u32(); // the type
+    return r.u32();
+  }
+
+  /**
+   * The compile weight of `values` pushed at once (a call's results, a
+   * catch's values), after the first: each weighs as a call does. V8's
+   * baseline compile handles every value on the operand stack at each call,
+   * and results and catches are the ways to push many values with a few
+   * bytes: an 18 KB function that piled up 4,000,000 results of
+   * 1,000-result calls and took them back held its first call 25 to 37 s
+   * past a 50 ms deadline, each call weighing 256.
+   */
   #valuesWeight(values: number): number {
     return values > 1 ? (values - 1) * CALL_RESULT_WEIGHT : 0;
   }
