@@ -10,9 +10,17 @@
  * and receives the compiled module, which costs it about 2 ms.
  *
  * One thread serves the whole process. It starts with `prepareStops()` or
- * the first large load that watches a stop (creating it holds this thread
- * 60 to 76 ms, 16 to 19 of them CPU, once), is unref'd like the
- * watchdog's, and keeps the process alive only while a compile is pending. A stop breaks its stream off, and its engine gives the compile up.
+ * the first large load that watches a stop, and the watchdog's thread
+ * creates it ({@linkcode spawnOnWatchdog}): creating a thread holds the
+ * thread that does it until the new one's runtime exists, and done here
+ * that held the JavaScript thread 60 to 76 ms on a quiet machine (200 to
+ * 700 loaded), once, and a stop that fell in it waited as long. Now this
+ * thread keeps one end of a channel whose other end the new thread gets,
+ * and a compile asked for meanwhile waits in the channel, its load's stops
+ * watched. The thread is unref'd like the watchdog's (which holds it), and
+ * the channel keeps the process alive only while a compile is pending;
+ * the channel's `close` says the thread has ended (or could not start). A
+ * stop breaks its stream off, and its engine gives the compile up.
  *
  * The thread holds what a compile left on it (its view of the bytes, its
  * copy of the module) until the JavaScript thread's copies are collected,
@@ -26,8 +34,9 @@
  * @module
  */
 
-import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
 import type { CompileOptions } from "./load.ts";
+import { spawnOnWatchdog } from "./watchdog.ts";
 import { nextTurn } from "./yield.ts";
 
 /** How many bytes the thread hands its engine at a time. */
@@ -164,7 +173,6 @@ interface Pending {
 
 /** The running thread. */
 interface CompileThread {
-  worker: Worker;
   port: MessagePort;
   pending: Map<number, Pending>;
   /** This thread's copies of each compile the thread has not answered yet. */
@@ -211,40 +219,36 @@ export class CompileThreadGone extends Error {}
 
 /**
  * Starts the compile thread now, if it is not running yet, so that it boots
- * while the guest is rewritten. Returns whether it runs.
+ * while the guest is rewritten. The watchdog's thread creates it (see
+ * {@linkcode spawnOnWatchdog}), so this returns at once; a compile asked
+ * for before the thread runs waits for it in its port. Returns whether it
+ * runs or is being created.
  *
  * @returns Whether there is a thread to compile on.
  */
 export function startCompileThread(): boolean {
   if (refused) return false;
   if (thread !== undefined) return true;
-  let started: CompileThread;
+  const channel = new MessageChannel();
   try {
-    // Messages go over a channel of its own, as the watchdog's do.
-    const channel = new MessageChannel();
-    const worker = new Worker(
+    spawnOnWatchdog(
       `(${compileOnThread.toString()})(${
         ["node:worker_threads", "node:v8", "node:vm"]
           .map((name) => `require("${name}")`).join(", ")
       })`,
-      {
-        eval: true,
-        name: "early-exit compile",
-        workerData: { port: channel.port2, chunk: THREAD_CHUNK },
-        transferList: [channel.port2],
-        // Not the default copy of process.env, which asks for --allow-env.
-        env: {},
-      },
+      "early-exit compile",
+      { chunk: THREAD_CHUNK },
+      channel.port2,
     );
-    started = {
-      worker,
-      port: channel.port1,
-      pending: new Map(),
-      copies: new Map(),
-    };
   } catch {
+    channel.port1.close();
     return false;
   }
+  const started: CompileThread = {
+    port: channel.port1,
+    pending: new Map(),
+    copies: new Map(),
+  };
   started.port.on("message", (answer: CompileAnswer) => {
     const copies = started.copies.get(answer.id);
     if (copies !== undefined) {
@@ -258,7 +262,9 @@ export function startCompileThread(): boolean {
     if ("module" in answer) pending.resolve(answer.module);
     else pending.reject(rebuilt(answer.error));
   });
-  const gone = () => {
+  // The thread's end, or its creation failed: the other end of the port
+  // went with it.
+  started.port.on("close", () => {
     if (thread === started) thread = undefined;
     // No answer comes now, and the thread's copies went with it.
     started.copies.clear();
@@ -266,12 +272,10 @@ export function startCompileThread(): boolean {
       settled(started, id);
       pending.reject(new CompileThreadGone("the compile thread ended"));
     }
-  };
-  started.worker.on("error", gone);
-  started.worker.on("exit", gone);
-  // A listener refs what it listens to: the thread and its port keep the
-  // process alive only while a compile is pending.
-  started.worker.unref();
+  });
+  // A listener refs what it listens to: the port keeps the process alive
+  // only while a compile is pending (the thread itself is unref'd, and the
+  // watchdog's thread that made it too).
   started.port.unref();
   thread = started;
   return true;

@@ -12,20 +12,22 @@ import { startLister } from "./wasi_readdir.ts";
 const EMPTY_MODULE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
 /**
- * Readies this process to stop guests, now: starts the thread that
- * compiles a large guest a stop may end while it loads, and the thread on
- * which a stoppable `runWasi` with preopens lists directories and does its
- * disk work, waits for the watchdog (the thread that lands deadlines and
- * StopSignals, which importing early-exit started), and runs the code that
- * stops a call once, a plain call's and an async call's. The first load of
- * a large guest a stop can end (and
- * the first such `runWasi`) does that otherwise, and starting a thread
- * holds the JavaScript thread for tens of milliseconds (hundreds on a
- * loaded machine): a deadline, abort or StopSignal that falls meanwhile
- * lands that much late. A server that stops guests calls this once as it
- * starts, before it takes work; later calls return the same promise.
+ * Readies this process to stop guests, now: has the watchdog's thread
+ * (the thread that lands deadlines and StopSignals, which importing
+ * early-exit started) create the thread that compiles a large guest a stop
+ * may end while it loads, and the thread on which a stoppable `runWasi`
+ * with preopens lists directories and does its disk work, waits for them,
+ * and runs the code that stops a call once, a plain call's and an async
+ * call's. The first load of a large guest a stop can end (and the first
+ * such `runWasi`) does that otherwise: creating a thread holds the
+ * watchdog's thread for tens of milliseconds (hundreds on a loaded
+ * machine), during which it sets no flag, so that a deadline or
+ * StopSignal of another guest's call that falls meanwhile lands that much
+ * late (the load's own stops do not wait for it). A server that stops
+ * guests calls this once as it starts, before it takes work; later calls
+ * return the same promise.
  *
- * @returns A promise that settles when the thread is up and a stop has
+ * @returns A promise that settles when the threads are up and a stop has
  * run.
  *
  * @example Ready the process, then load and stop a guest

@@ -29,7 +29,7 @@
  */
 
 import { ERRNO } from "./wasi_abi.ts";
-import { startLister } from "./wasi_readdir.ts";
+import { postToLister } from "./wasi_readdir.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 
 /** Where a file is on the host, and which file it was. */
@@ -195,7 +195,11 @@ function onListingThread(
   if (early !== undefined) throw early;
   // State (0 pending, 1 done) and errno.
   const control = new Int32Array(new SharedArrayBuffer(8));
-  startLister().postMessage({ ...work, control });
+  postToLister({ ...work, control }, control, () => {
+    control[1] = ERRNO.IO;
+    Atomics.store(control, 0, 1);
+    Atomics.notify(control, 0);
+  });
   if (blocking) {
     for (;;) {
       if (Atomics.load(control, 0) === 1) return control[1];
@@ -298,5 +302,5 @@ export function holdFile(
  * @param id The id holdFile gave.
  */
 export function releaseFile(id: number): void {
-  startLister().postMessage({ work: "release", id });
+  postToLister({ work: "release", id });
 }

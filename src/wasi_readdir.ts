@@ -21,7 +21,8 @@
  * times slower, for a number few programs read.
  *
  * - A directory larger than {@linkcode READ_HERE_BYTES} is read on a
- *   thread of its own (started once per process), while the guest waits:
+ *   thread of its own (started once per process, by the watchdog's
+ *   thread), while the guest waits:
  *   suspended in an async run, in 1 ms slices that look at the run's stops
  *   in a plain call. A stop lands during the read, whose result is let go
  *   of. A smaller one is read on the spot, in a few milliseconds.
@@ -40,9 +41,10 @@
 
 import process from "node:process";
 import { WASI } from "node:wasi";
-import { Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { ERRNO, fits } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
+import { spawnOnWatchdog } from "./watchdog.ts";
 import { type DiskFs, type DiskWork, diskWorkListed } from "./wasi_disk.ts";
 
 /** Size of a `__wasi_dirent_t`, before its name. */
@@ -176,8 +178,14 @@ export const READ_HERE_BYTES = 256 << 10;
 /** The most bytes a listing read on the listing thread may take. */
 const MAX_LISTING_BYTES = 1 << 30;
 
-/** The listing thread, once started. */
-let lister: Worker | undefined;
+/**
+ * The listing thread's channel, once it was asked for, and the work posted
+ * on it that waits for an answer, each with what fails it when the thread
+ * ends (or could not start).
+ */
+let lister:
+  | { port: MessagePort; waiting: Map<Int32Array, () => void> }
+  | undefined;
 
 /** The listing thread's program: it lists directories, and does disk work. */
 function listerMain(
@@ -227,23 +235,56 @@ export function listerStarted(): boolean {
 /**
  * Starts the listing thread, if it is not running yet. A run with preopens
  * calls this before its guest starts, so that its first large listing does
- * not wait for the thread to boot (and a stop then not for `new Worker`).
- *
- * @returns The thread.
+ * not wait for the thread to boot. The watchdog's thread creates it (see
+ * `spawnOnWatchdog`): creating a thread here held this one 0.23 to 0.66 s
+ * on a busy machine, and no stop could cut that short. Work posted before
+ * the thread runs waits in its channel.
  */
-export function startLister(): Worker {
-  if (lister !== undefined) return lister;
+export function startLister(): void {
+  if (lister !== undefined) return;
   const source = `process.emitWarning = () => {};
-(${listerMain.toString()})(require("node:worker_threads").parentPort, require("node:wasi").WASI, ${readListed.toString()}, require("node:fs"), ${diskWorkListed.toString()});`;
-  // `env: {}`: Node's default copies process.env, which asks for --allow-env.
-  lister = new Worker(source, {
-    eval: true,
-    name: "early-exit listing",
-    env: {},
+(${listerMain.toString()})(require("node:worker_threads").workerData.port, require("node:wasi").WASI, ${readListed.toString()}, require("node:fs"), ${diskWorkListed.toString()});`;
+  const channel = new MessageChannel();
+  spawnOnWatchdog(source, "early-exit listing", {}, channel.port2);
+  const started = {
+    port: channel.port1,
+    waiting: new Map<Int32Array, () => void>(),
+  };
+  // The thread ended, or could not start: the work it had fails, and the
+  // next run asks for it again. (The thread answers in shared memory, not
+  // here; a port that is not listened to never sees its other end close.)
+  started.port.on("message", () => {});
+  started.port.on("close", () => {
+    if (lister === started) lister = undefined;
+    for (const fail of started.waiting.values()) fail();
+    started.waiting.clear();
   });
-  // Never terminated, and never keeps the process alive.
-  lister.unref();
-  return lister;
+  // Never keeps the process alive: a wait for the thread keeps it, with a
+  // timer, while it lasts.
+  started.port.unref();
+  lister = started;
+}
+
+/**
+ * Posts work to the listing thread, starting it if it is not running.
+ *
+ * @param message The work.
+ * @param control Its state word, 0 until the thread answers.
+ * @param fail Answers it with an error when the thread ends first.
+ */
+export function postToLister(
+  message: Record<string, unknown>,
+  control?: Int32Array,
+  fail?: () => void,
+): void {
+  startLister();
+  const { port, waiting } = lister!;
+  // What was answered is let go of here, as more is posted.
+  for (const posted of waiting.keys()) {
+    if (Atomics.load(posted, 0) !== 0) waiting.delete(posted);
+  }
+  if (control !== undefined && fail !== undefined) waiting.set(control, fail);
+  port.postMessage(message);
 }
 
 /** A read on the listing thread: its state word, count and cancel flag, and its bytes. */
@@ -266,7 +307,11 @@ function startRead(path: string): Listing | number | ListerRead {
   if (small) return listingOf(quietly(() => readListed(WASI, path)));
   const control = new Int32Array(new SharedArrayBuffer(12));
   const data = new SharedArrayBuffer(0, { maxByteLength: MAX_LISTING_BYTES });
-  startLister().postMessage({ path, control, data });
+  postToLister({ path, control, data }, control, () => {
+    control[1] = ERRNO.IO;
+    Atomics.store(control, 0, 2);
+    Atomics.notify(control, 0);
+  });
   return { control, data };
 }
 

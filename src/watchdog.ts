@@ -36,6 +36,8 @@ import {
   SCANNING,
   SLEEP_AT,
   SLOTS_BYTE,
+  type SpawnMessage,
+  spawnThread,
   WAKE,
   type WatchdogMessage,
   type WatchdogSettings,
@@ -114,9 +116,10 @@ function workerSource(): string {
     slots: DEADLINE_SLOTS,
   };
   return `const threads = require("node:worker_threads");
+const spawnThread = ${spawnThread.toString()};
 (${runWatchdog.toString()})(threads.workerData.port, ${
     JSON.stringify(settings)
-  }, threads.receiveMessageOnPort);`;
+  }, threads.receiveMessageOnPort, (message) => spawnThread(threads, message));`;
 }
 
 /** A stop flag's memory: shared, one page, as every rewrite imports it. */
@@ -167,8 +170,9 @@ function post(
   watchdog: Running,
   message: WatchdogMessage,
   quiet = false,
+  transfer: MessagePort[] = [],
 ): number {
-  watchdog.port.postMessage(message);
+  watchdog.port.postMessage(message, transfer);
   const posted = Atomics.add(watchdog.control, POSTED, 1) + 1 | 0;
   if (quiet) {
     unrung = true;
@@ -232,6 +236,49 @@ function start(): Running {
  */
 export function startWatchdog(): void {
   start();
+}
+
+/**
+ * Has the watchdog's thread create another thread, from its source text,
+ * and hand it `port`: creating a thread holds the thread that does it until
+ * the new one's runtime exists (tens of milliseconds on a quiet machine,
+ * hundreds on a busy one), and this way that is the watchdog's thread, not
+ * this one. Meanwhile the watchdog's thread sets no flag, and counts the
+ * message as received only once it is done, so a load waits for it in
+ * {@linkcode watchdogReady} (asynchronously, its stops watched), and
+ * {@linkcode watchdogCaughtUp} says no until then. When no thread can be
+ * created, `port` is closed: its other end's `close` event tells the
+ * caller, as it does when the new thread ends.
+ *
+ * @param source The new thread's program.
+ * @param name The new thread's name.
+ * @param data Its `workerData`; `port` is added to it as `port`.
+ * @param port The end of a channel the new thread gets.
+ * @throws When the watchdog's thread cannot start.
+ */
+export function spawnOnWatchdog(
+  source: string,
+  name: string,
+  data: Record<string, unknown>,
+  port: MessagePort,
+): void {
+  const message: SpawnMessage = { op: "spawn", source, name, data, port };
+  lastSpawn = post(start(), message, false, [port]);
+}
+
+/** The posted count of the last thread asked for, if any. */
+let lastSpawn: number | undefined;
+
+/**
+ * Whether the watchdog's thread is creating a thread
+ * ({@linkcode spawnOnWatchdog}): it has not yet taken the message in.
+ *
+ * @returns True from the request until the new thread exists (or failed).
+ */
+export function threadSpawning(): boolean {
+  const control = running?.control;
+  if (control === undefined || lastSpawn === undefined) return false;
+  return (lastSpawn - Atomics.load(control, RECEIVED) | 0) > 0;
 }
 
 /**

@@ -46,7 +46,27 @@ export type WatchdogMessage =
   | { op: "arm"; id: number; flag: Int32Array; at: number }
   | { op: "tick"; id: number; flag: Int32Array; at: number; every: number }
   | { op: "watch"; id: number; flag: Int32Array; stop: Int32Array }
-  | { op: "disarm"; id: number };
+  | { op: "disarm"; id: number }
+  | SpawnMessage;
+
+/**
+ * Asks the thread to create another thread (the compile thread) from its
+ * source text, and to hand it `port`, the other end of which the host
+ * keeps: the creation holds the thread that asks for it until the new
+ * thread's runtime exists, and this way it holds this thread, not the
+ * host's JavaScript thread.
+ */
+export interface SpawnMessage {
+  op: "spawn";
+  /** The new thread's program, as source text. */
+  source: string;
+  /** The new thread's name. */
+  name: string;
+  /** Its `workerData`, to which `port` is added. */
+  data: Record<string, unknown>;
+  /** Given to the new thread; closed when it cannot be created. */
+  port: { close(): void };
+}
 
 /** Control word 0: how many messages the main thread has posted. */
 export const POSTED = 0;
@@ -136,11 +156,15 @@ export type ReceiveNow = (
  *   13 ms, on a busy 2-core machine (0.2 to 0.4, at most 0.9, taken
  *   directly). Without it, the thread returns to its event loop for every
  *   message.
+ * @param spawn Creates the thread a `spawn` message asks for (see
+ *   {@linkcode spawnThread}); without it, such a message's port is closed,
+ *   which tells the host that no thread came.
  */
 export function runWatchdog(
   port: WorkerPort,
   settings: WatchdogSettings,
   receiveNow?: ReceiveNow,
+  spawn?: (message: SpawnMessage) => void,
 ): void {
   const { pollMs, slots } = settings;
   // The layout, as in the constants beside this function.
@@ -148,7 +172,10 @@ export function runWatchdog(
   const receivedWord = 5;
   const sleepAtIndex = 4, slotsByte = 64, firing = -1;
   const lastFiredAt = 5, lastFiredDeadline = 6;
-  type Entry = Exclude<WatchdogMessage, { op: "start" | "disarm" | "bind" }>;
+  type Entry = Exclude<
+    WatchdogMessage,
+    { op: "start" | "disarm" | "bind" | "spawn" }
+  >;
   const entries = new Map<number, Entry>();
   const flags: (Int32Array | undefined)[] = [];
   const tags: number[] = [];
@@ -369,7 +396,13 @@ export function runWatchdog(
       tags[message.slot] = message.tag;
       stops[message.slot] = message.stop;
     } else if (message.op === "disarm") entries.delete(message.id);
-    else entries.set(message.id, message);
+    else if (message.op === "spawn") {
+      // Counted as received only once the thread exists: until then this
+      // thread sets no flag, and the host, which waits for the count,
+      // knows it.
+      if (spawn !== undefined) spawn(message);
+      else message.port.close();
+    } else entries.set(message.id, message);
     received++;
     // Whatever this thread did for an entry before its disarm is done.
     Atomics.store(control!, receivedWord, received);
@@ -380,4 +413,65 @@ export function runWatchdog(
     receive(message);
     run(Infinity, false);
   });
+}
+
+/** The part of `node:worker_threads` that {@linkcode spawnThread} uses. */
+export interface SpawnThreads {
+  Worker: new (source: string, options: {
+    eval: true;
+    name: string;
+    workerData: unknown;
+    transferList: unknown[];
+    env: Record<string, string>;
+  }) => {
+    on(event: "error", listener: () => void): unknown;
+    unref(): void;
+  };
+}
+
+/**
+ * Creates the thread a `spawn` message asks for, on the watchdog's thread:
+ * an eval'd `node:worker_threads` Worker, unref'd, given the message's
+ * port. When none can be created the port is closed, and the host sees
+ * its own end close, as it does when the thread ends (or meets an error
+ * nothing caught: it closes the port then). Self-contained: it runs from
+ * its source text.
+ *
+ * @param threads `node:worker_threads`, as the watchdog's thread has it.
+ * @param message What to create.
+ */
+export function spawnThread(
+  threads: SpawnThreads,
+  message: SpawnMessage,
+): void {
+  // A thread that fails ends its channel, which is how the host learns of
+  // it: this thread's event loop, where the Worker's own events come, turns
+  // too rarely, and the channel of a thread left to end of an uncaught
+  // error stayed open.
+  const guard = `{
+    const port = require("node:worker_threads").workerData.port;
+    const end = () => { try { port.close(); } catch {} };
+    process.on("uncaughtException", end);
+    process.on("unhandledRejection", end);
+  }
+`;
+  try {
+    const worker = new threads.Worker(guard + message.source, {
+      eval: true,
+      name: message.name,
+      workerData: { ...message.data, port: message.port },
+      transferList: [message.port],
+      // Not the default copy of process.env, which asks for --allow-env.
+      env: {},
+    });
+    // Its end is seen by the host, as its port's close.
+    worker.on("error", () => {});
+    worker.unref();
+  } catch {
+    try {
+      message.port.close();
+    } catch {
+      // Already handed over: it closes with the thread that failed.
+    }
+  }
 }

@@ -1,5 +1,5 @@
 import assert from "./support/assert.ts";
-import { allRuns, runMain } from "./support/cli.ts";
+import { allRuns, runMain, runMainHere, sameAsProcess } from "./support/cli.ts";
 import { pressCtrlC } from "./support/sigint.ts";
 import { assembleWat } from "../guest/build.ts";
 
@@ -101,7 +101,7 @@ Deno.test("a guest whose exit_early returns: 'did not error', exit 1; other expo
         (func (export "add") (param i32 i64) (result i64) (i64.add (i64.extend_i32_s (local.get 0)) (local.get 1)))
         (func (export "boom") (unreachable)))`),
     );
-    const seedLike = await runMain(["--allow-read"], [path]);
+    const seedLike = await sameAsProcess([path]);
     assert.equal(seedLike.code, 1);
     assert.equal(seedLike.stdout, "");
     assert.equal(
@@ -109,7 +109,7 @@ Deno.test("a guest whose exit_early returns: 'did not error', exit 1; other expo
       "exit_early did not error. Returned the value: 42\n",
     );
 
-    const add = await runMain(["--allow-read"], [
+    const add = await runMainHere([
       path,
       "--invoke",
       "add",
@@ -121,7 +121,7 @@ Deno.test("a guest whose exit_early returns: 'did not error', exit 1; other expo
     assert.equal(add.code, 0, add.stderr);
     assert.equal(add.stdout, "add returned: 9007199254740995\nSuccess!\n");
 
-    const addJson = await runMain(["--allow-read"], [
+    const addJson = await runMainHere([
       path,
       "--invoke=add",
       "--arg=1",
@@ -135,7 +135,7 @@ Deno.test("a guest whose exit_early returns: 'did not error', exit 1; other expo
       message: "add returned 3",
     });
 
-    const boom = await runMain(["--allow-read"], [
+    const boom = await runMainHere([
       path,
       "--invoke",
       "boom",
@@ -145,7 +145,7 @@ Deno.test("a guest whose exit_early returns: 'did not error', exit 1; other expo
     assert.equal(JSON.parse(boom.stdout).outcome, "trap");
     assert.equal(JSON.parse(boom.stdout).trap, "unreachable");
 
-    const boomExpected = await runMain(["--allow-read"], [
+    const boomExpected = await runMainHere([
       path,
       "--invoke",
       "boom",
@@ -182,10 +182,12 @@ Deno.test("usage errors exit 2 with one line; --help documents outcomes and exit
     [["--invoke", "--fuel", "9"], /^error: --invoke needs a value, such/],
     [["--json=1"], /^error: --json takes no value: give --json alone;/],
   ] as [string[], RegExp][];
+  // The first as a process too, the others in this process alone.
   const [help, ...runs] = await allRuns([
     runMain([], ["--help"]),
-    ...usage.map(([args]) => runMain(["--allow-read"], args)),
+    sameAsProcess(usage[0]![0]),
   ]);
+  for (const [args] of usage.slice(1)) runs.push(await runMainHere(args));
   usage.forEach(([args, pattern], i) => {
     assert.equal(runs[i].code, 2, args.join(" "));
     assertOneLineError(runs[i].stderr, pattern);
@@ -206,7 +208,7 @@ Deno.test("usage errors exit 2 with one line; --help documents outcomes and exit
 });
 
 Deno.test("--fuel meters the call: fuel_exhausted with the fuel in --json", async () => {
-  const run = await runMain(["--allow-read"], [
+  const run = await runMainHere([
     "guest/compute.wasm",
     "--invoke=fib",
     "--arg=30",
@@ -217,7 +219,7 @@ Deno.test("--fuel meters the call: fuel_exhausted with the fuel in --json", asyn
   const result = JSON.parse(run.stdout);
   assert.equal(result.outcome, "fuel_exhausted");
   assert.equal(result.fuel.consumed + result.fuel.remaining, 100_000);
-  const enough = await runMain(["--allow-read"], [
+  const enough = await runMainHere([
     "guest/compute.wasm",
     "--invoke=sum_to",
     "--arg=10",
@@ -232,7 +234,7 @@ Deno.test("--fuel meters the call: fuel_exhausted with the fuel in --json", asyn
 });
 
 Deno.test("--timeout stops a runaway guest: outcome timeout with elapsed time and fuel", async () => {
-  const run = await runMain(["--allow-read"], [
+  const run = await runMainHere([
     "guest/runaway.wasm",
     "--invoke=spin",
     "--timeout=100",

@@ -9,38 +9,12 @@
  */
 
 import assert from "./support/assert.ts";
-import { encodeLeb } from "./support/module_bytes.ts";
-import { assembleWat } from "../guest/build.ts";
+import { largeGuest } from "./support/large_guest.ts";
 import { isAborted, loadGuest, StopSignal } from "../mod.ts";
 import { refuseCompileThread } from "../src/compile_thread.ts";
 import { STREAM_CHUNK } from "../src/load.ts";
 
-/**
- * A guest whose start function calls `host.started`, and whose 2 MiB data
- * segment makes its rewrite larger than a compile the main thread does at
- * once.
- */
-async function largeGuest(): Promise<Uint8Array> {
-  const small = await assembleWat(`(module
-    (import "host" "started" (func $started))
-    (memory (export "memory") 64)
-    (func $start (call $started))
-    (start $start)
-    (func (export "answer") (result i32) (i32.const 42)))`);
-  const data = new Uint8Array(2 * STREAM_CHUNK).fill(7);
-  // One active segment at offset 0: flags 0, (i32.const 0) end, its bytes.
-  const segment = [1, 0x00, 0x41, 0x00, 0x0b, ...encodeLeb(data.length)];
-  const size = encodeLeb(segment.length + data.length);
-  const out = new Uint8Array(
-    small.length + 1 + size.length + segment.length + data.length,
-  );
-  out.set(small);
-  out.set([11, ...size, ...segment], small.length);
-  out.set(data, out.length - data.length);
-  return out;
-}
-
-const guest = await largeGuest();
+const guest = largeGuest();
 
 /**
  * Runs `body` with compiles kept off the compile thread, calling `onStream`

@@ -11,8 +11,15 @@
 import assert from "./support/assert.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { runDeno } from "./support/cli.ts";
-import { ESBUILD_WASM, esbuildToLoad } from "./support/esbuild.ts";
+import { ESBUILD_WASM } from "./support/esbuild.ts";
 import { loadGuest } from "../mod.ts";
+import { STREAM_CHUNK } from "../src/load.ts";
+import {
+  concatBytes,
+  encodeLeb,
+  PREAMBLE,
+  section,
+} from "./support/module_bytes.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;
 
@@ -107,14 +114,29 @@ Deno.test("loadGuest: a large guest loaded with a signal is compiled on the comp
 });
 
 Deno.test("loadGuest: compile options given as a proxy reach the compile thread as their values", async () => {
-  const { bytes, imports } = await esbuildToLoad();
+  // A memory and a 2 MiB data segment: a rewrite over STREAM_CHUNK, which
+  // a load with a signal compiles on the compile thread, at a fraction of
+  // esbuild's rewrite.
+  const data = new Uint8Array(2 * STREAM_CHUNK).fill(7);
+  const segment = concatBytes(
+    [0x01, 0x00, 0x41, 0x00, 0x0b],
+    encodeLeb(data.length),
+    data,
+  );
+  const bytes = concatBytes(
+    PREAMBLE,
+    section(5, [0x01, 0x00, 0x40]),
+    [0x0b],
+    encodeLeb(segment.length),
+    segment,
+  );
   const compile = new Proxy({ builtins: ["js-string"] }, {});
   const guest = await loadGuest(bytes, {
     fuel: 1e12,
-    imports,
     signal: new AbortController().signal,
     compile,
   });
+  assert.ok(guest.meter!.bytes.length > STREAM_CHUNK);
   assert.ok(guest.module instanceof WebAssembly.Module);
 });
 

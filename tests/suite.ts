@@ -76,7 +76,6 @@ const LONGEST = [
   "tests/fuzz_test.ts",
   "tests/rewrite_memory_test.ts",
   "tests/wasi_flush_test.ts",
-  "tests/cli_args_test.ts",
   "tests/url_size_test.ts",
   "tests/limits_tables_default_test.ts",
   "tests/isolation_exit_test.ts",
@@ -88,7 +87,6 @@ const LONGEST = [
   "tests/soak_test.ts",
   "tests/load_caller_bytes_test.ts",
   "tests/fuel_meter_deadline_only_test.ts",
-  "tests/wasi_cli_exit_test.ts",
   "tests/rewrite_scaling_test.ts",
   "tests/fuel_meter_hostile_test.ts",
   "tests/real_esbuild_test.ts",
@@ -118,6 +116,7 @@ const PROCESS_WIDE =
  * that comes to touch process-wide state must leave this list.
  */
 const READ_BY_HAND = new Map<string, "comments" | "children">([
+  ["tests/spawned_threads_test.ts", "comments"],
   ["tests/fail_closed_test.ts", "comments"],
   ["tests/fuel_meter_run_test.ts", "comments"],
   ["tests/instrument_primer_test.ts", "children"],
@@ -137,13 +136,13 @@ function withoutComments(text: string): string {
  * How many small files share a process: few enough that the groups still
  * spread over the cores at the end of the run.
  */
-const GROUP_SIZE = 8;
+const GROUP_SIZE = 16;
 
 /**
  * How many of the long files ({@linkcode LONGEST}) that touch nothing
  * process-wide share a process.
  */
-const LONG_GROUP_SIZE = 2;
+const LONG_GROUP_SIZE = 3;
 
 /**
  * What marks a file that loads binaryen (to assemble what wabt cannot: the
@@ -172,7 +171,7 @@ function group(files: readonly string[]): Unit {
  * load binaryen ({@linkcode LOADS_BINARYEN}) and touch nothing
  * process-wide ({@linkcode PROCESS_WIDE}), long or not, all in one process
  * (which loads it once, and is the longest unit); then the files
- * {@linkcode LONGEST} names in its order (two to a process where they
+ * {@linkcode LONGEST} names in its order (three to a process where they
  * touch nothing process-wide), then the rest by size, and last the other
  * files that touch nothing process-wide, a group of them to a process.
  */

@@ -9,7 +9,9 @@ import { wat } from "./support/instrument.ts";
 import {
   runDeno,
   runMain as runMainWith,
+  runMainHere,
   runMainStreaming as runMain,
+  sameAsProcess,
 } from "./support/cli.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 
@@ -114,13 +116,14 @@ Deno.test("main.ts runs a WASI command: exit code, timeout and Ctrl-C", async ()
 Deno.test("main.ts refuses --dir, --env and arguments after -- for a guest that is not a WASI command", async () => {
   const compute = new URL("../guest/compute.wasm", import.meta.url).pathname;
   for (
-    const args of [
+    const [i, args] of [
       ["--env", "A=1", compute],
       ["--dir", ROOT, compute],
       [compute, "--", "x"],
-    ]
+    ].entries()
   ) {
-    const run = await runChild(args);
+    // The first as a process too, the others in this process alone.
+    const run = await (i === 0 ? sameAsProcess : runMainHere)(args);
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /^error: .*not one/);
     assert.equal(run.stderr.trimEnd().split("\n").length, 1);
@@ -130,13 +133,14 @@ Deno.test("main.ts refuses --dir, --env and arguments after -- for a guest that 
 Deno.test("main.ts refuses --invoke, --arg, --expect and --imports for a WASI command", async () => {
   const hello = wasiGuest("hello").pathname;
   for (
-    const args of [
+    const [i, args] of [
       ["--invoke", "main", hello],
       [hello, "--arg", "1"],
       ["--expect", "returned", "--imports", "x.ts", hello],
-    ]
+    ].entries()
   ) {
-    const run = await runChild(args);
+    // The first as a process too, the others in this process alone.
+    const run = await (i === 0 ? sameAsProcess : runMainHere)(args);
     assert.equal(run.code, 2, run.stderr);
     assert.equal(run.stdout, "");
     assert.match(
@@ -231,7 +235,10 @@ Deno.test("main.ts refuses a WASI reactor with one line that says what it is", a
     const path = `${dir}/reactor.wasm`;
     await Deno.writeFile(path, await wasiReactor());
     for (const json of [false, true]) {
-      const run = await runChild(json ? ["--json", path] : [path]);
+      // Plain as a process too, with --json in this process alone.
+      const run = json
+        ? await runMainHere(["--json", path])
+        : await sameAsProcess([path]);
       assert.equal(run.code, 2, run.stderr);
       // --json prints its one object on stdout for a usage error.
       const said = json ? run.stdout : run.stderr;
@@ -321,16 +328,11 @@ Deno.test("main.ts refuses a module that imports WASI and exports _start but can
         (import "wasi_snapshot_preview1" "sched_yield" (func (result i32)))
         (func (export "_start")))`,
     };
-    for (const [said, text] of Object.entries(modules)) {
+    for (const [i, [said, text]] of Object.entries(modules).entries()) {
       const path = `${directory}/guest.wasm`;
       await Deno.writeFile(path, await wat(text));
-      const run = await runDeno([
-        "run",
-        "--no-prompt",
-        "--allow-read",
-        MAIN,
-        path,
-      ]);
+      // The first as a process too, the other in this process alone.
+      const run = await (i === 0 ? sameAsProcess : runMainHere)([path]);
       assert.equal(run.code, 2, run.stderr);
       assert.match(run.stderr, new RegExp(said));
       assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);

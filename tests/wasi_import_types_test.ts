@@ -7,7 +7,7 @@
 
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
-import { runMain } from "./support/cli.ts";
+import { runMainHere, sameAsProcess } from "./support/cli.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { isImportError, runWasi } from "../mod.ts";
 
@@ -51,7 +51,10 @@ Deno.test("main.ts refuses a WASI import of the wrong type with status 2 and one
       await importing("proc_exit", "i64", "(i64.const 5)"),
     );
     for (const json of [[], ["--json"]]) {
-      const run = await runMain([`--allow-read=${directory}`], [...json, path]);
+      // Plain as a process too, with --json in this process alone.
+      const run = json.length > 0
+        ? await runMainHere([...json, path])
+        : await sameAsProcess([path]);
       assert.equal(run.code, 2, run.stderr + run.stdout);
       const said = json.length > 0 ? run.stdout : run.stderr;
       assert.match(said, /proc_exit/);
@@ -107,7 +110,10 @@ Deno.test("main.ts refuses a WASI command's import from outside WASI with status
         (func (export "_start") (call $log (i32.const 1))))`),
     );
     for (const json of [[], ["--json"]]) {
-      const run = await runMain([`--allow-read=${directory}`], [...json, path]);
+      // Plain as a process too, with --json in this process alone.
+      const run = json.length > 0
+        ? await runMainHere([...json, path])
+        : await sameAsProcess([path]);
       assert.equal(run.code, 2, run.stderr + run.stdout);
       const said = json.length > 0 ? run.stdout : run.stderr;
       assert.match(

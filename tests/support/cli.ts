@@ -107,3 +107,78 @@ export async function allRuns<T>(runs: Promise<T>[]): Promise<T[]> {
   if (failed !== undefined) throw failed.reason;
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
+
+/**
+ * Runs the command line in this process: `main` from `main.ts` with
+ * `args`, what it writes to the console captured as the process's stdout
+ * and stderr, and its status as the exit code. A `deno run main.ts` costs
+ * half a second of CPU time to start, which a test of many messages pays
+ * for each; {@linkcode sameAsProcess} shows that a case gives here what it
+ * gives as a process. Not for what only a process shows: permissions,
+ * signals, stdin, the runtime's own warnings.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runMainHere } from "./cli.ts";
+ *
+ * const run = await runMainHere(["--bogus"]);
+ * assert.equal(run.code, 2);
+ * assert.match(run.stderr, /^error: unknown option --bogus/);
+ * ```
+ */
+export async function runMainHere(args: string[]): Promise<Finished> {
+  const { main } = await import("../../main.ts");
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const text = (data: unknown[]) =>
+    data.map((item) =>
+      typeof item === "string" ? item : Deno.inspect(item, { colors: false })
+    ).join(" ") + "\n";
+  const { log, error } = console;
+  console.log = (...data: unknown[]) => stdout.push(text(data));
+  console.error = (...data: unknown[]) => stderr.push(text(data));
+  let code: number;
+  try {
+    code = await main(args);
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+  return {
+    code,
+    signal: null,
+    stdout: stdout.join(""),
+    stderr: stderr.join(""),
+  };
+}
+
+/**
+ * Runs `deno run --allow-read main.ts <args>` and {@linkcode runMainHere}
+ * with the same arguments, asserts that they exit alike and print the same,
+ * and returns what they printed: the proof, for a test that runs its other
+ * cases in this process, that this process answers as `main.ts` does.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sameAsProcess } from "./cli.ts";
+ *
+ * const run = await sameAsProcess(["--json", "--bogus"]);
+ * assert.equal(JSON.parse(run.stdout).outcome, "usage_error");
+ * ```
+ */
+export async function sameAsProcess(args: string[]): Promise<Finished> {
+  const process = await runMain(["--allow-read"], args);
+  const here = await runMainHere(args);
+  const shown = (run: Finished) =>
+    JSON.stringify({ code: run.code, stdout: run.stdout, stderr: run.stderr });
+  if (shown(process) !== shown(here)) {
+    throw new Error(
+      `main.ts ${args.join(" ")}: in this process it gave ${
+        shown(here)
+      }, as a process ${shown(process)}`,
+    );
+  }
+  return process;
+}

@@ -56,6 +56,9 @@ const imports = { env: { tick: () => tick() } };
 const guest = await loadGuest(bytes, { interruptible: true, imports });
 const asyncGuest = await loadGuest(bytes, { async: true, imports });
 const stop = new StopSignal();
+/** A word never set, for the StopSignal kind's import to wait on. */
+const nap = new Int32Array(new SharedArrayBuffer(4));
+const NAP_MS = 0.1;
 
 /**
  * Each kind: the call that stops that way, and the outcome it must end with.
@@ -76,7 +79,13 @@ const KINDS: [
   ],
   ["StopSignal", "aborted", () => {
     stop.reset();
-    tick = () => stop.stop("enough");
+    tick = () => {
+      stop.stop("enough");
+      // The watchdog reads the signal every half millisecond: waiting for
+      // it here rather than spinning through the guest's loop leaves the
+      // stop's path as it was, at a fraction of the CPU time.
+      Atomics.wait(nap, 0, 0, NAP_MS);
+    };
     return guest.invoke("tick_forever", [], { fuel: Infinity, stop });
   }],
   ["trap", "trap", () => guest.invoke("trap")],
