@@ -48,6 +48,7 @@ import {
   WRITE_RIGHTS,
 } from "./wasi_abi.ts";
 import { DirectoryListings, DIRENT_SIZE, startLister } from "./wasi_readdir.ts";
+import { type Found, realPathPaid } from "./wasi_real_path.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 import {
   flushFile,
@@ -114,6 +115,22 @@ const DIRECTORY_CHANGES: Record<string, number[]> = {
  * path under it, `node:wasi` keeps inside the preopen itself).
  */
 const DIRECTORY_READS = ["fd_readdir", "fd_filestat_get"];
+
+/**
+ * Functions whose paths `node:wasi` resolves through the system, which
+ * follows the links on the way unseen: where each path's directory, lookup
+ * flags (when it has them) and path are among their arguments. Each path
+ * is walked here first, for its link targets to be paid for.
+ */
+const PATHS_WALKED: Record<string, [number, number | undefined, number][]> = {
+  path_create_directory: [[0, undefined, 1]],
+  path_filestat_get: [[0, 1, 2]],
+  path_filestat_set_times: [[0, 1, 2]],
+  path_link: [[0, 1, 2], [4, undefined, 5]],
+  path_readlink: [[0, undefined, 1]],
+  path_remove_directory: [[0, undefined, 1]],
+  path_symlink: [[2, undefined, 3]],
+};
 
 /** Functions that change the file behind their first argument. */
 const FILE_CHANGES = [
@@ -288,6 +305,13 @@ export class GuestFiles {
     // A trailing slash follows a link at the end, as the kernel does.
     const follow = (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0 ||
       name.endsWith("/");
+    // The links among the path's directories are walked here, one by one,
+    // and their targets paid for, as those of its last part.
+    const starts = [directory.root, root];
+    const found = new Map<string, Found>();
+    const paid = (bytes: number) => {
+      this.#linkBytes += bytes;
+    };
     let at = `${directory.path}/${name}`;
     for (let links = 0; links <= MAX_SYMLINKS; links++) {
       const trimmed = withoutSeparatorsAtEnd(at);
@@ -303,7 +327,7 @@ export class GuestFiles {
         : trimmed.slice(0, slash) || "/";
       let real: string;
       try {
-        real = Deno.realPathSync(parent);
+        real = realPathPaid(parent, starts, root, paid, found);
       } catch (error) {
         // Not readable here: outside the preopens, which must be.
         return error instanceof Deno.errors.NotCapable
@@ -347,9 +371,8 @@ export class GuestFiles {
    * The bytes read for the guest since the last time this was asked,
    * beyond those its calls moved: the directory listings read afresh (see
    * `DirectoryListings.takeListedBytes`) and the targets of the links its
-   * paths' last parts led through (each path follows at most 40, but a
-   * target can be as long as a path; links among the directories on the
-   * way are the system's `realpath`'s, whose reads are not seen here).
+   * paths led through, each time a path is resolved (at most 40 at each
+   * step of the walk, but a target can be as long as a path).
    */
   takeHostWorkBytes(): number {
     const bytes = this.#linkBytes + this.#listings.takeListedBytes();
@@ -491,6 +514,22 @@ export class GuestFiles {
           : errno.then(moved)) as number;
       };
     }
+    // The links these paths lead through are paid for as path_open's are
+    // (the walk's answer is node:wasi's to give).
+    for (const [name, paths] of Object.entries(PATHS_WALKED)) {
+      const call = wrapped[name] ?? wasi[name];
+      wrapped[name] = (...args: number[]) => {
+        for (const [dir, flags, path] of paths) {
+          this.#target(
+            args[dir],
+            flags === undefined ? 0 : args[flags],
+            args[path],
+            args[path + 1],
+          );
+        }
+        return call(...args);
+      };
+    }
     // node:wasi finds a directory's descriptor by its path, which the
     // guest may have renamed and put a link out of the preopen in place of.
     for (const name of DIRECTORY_READS) {
@@ -609,9 +648,25 @@ export class GuestFiles {
    * that is out of its preopen, `undefined` when it does not resolve.
    */
   #realPath(directory: HostDirectory): string | number | undefined {
+    let root: string | undefined;
     try {
-      const real = Deno.realPathSync(directory.path);
-      return within(Deno.realPathSync(directory.root), real)
+      root = Deno.realPathSync(directory.root);
+    } catch {
+      // Judged below, after the path, as the path's error comes first.
+    }
+    try {
+      // The links on the way are paid for, as a path's (see #target).
+      const real = root === undefined
+        ? Deno.realPathSync(directory.path)
+        : realPathPaid(
+          directory.path,
+          [directory.root, root],
+          root,
+          (bytes) => {
+            this.#linkBytes += bytes;
+          },
+        );
+      return within(root ?? Deno.realPathSync(directory.root), real)
         ? real
         : ERRNO.NOTCAPABLE;
     } catch (error) {

@@ -352,6 +352,163 @@ Deno.test("a path is paid for the targets of the links it leads through, as the 
   });
 });
 
+Deno.test("a path pays for the targets of the links among its directories, once each time it is resolved, in every mode", async () => {
+  await withDirectory(async (directory) => {
+    // `l1` leads through `l2`, ... `l5` to `dd`, each target 600 bytes:
+    // `l1/f` and `dd/f` name the same file in as many bytes.
+    const links = 5;
+    const length = 600;
+    await Deno.mkdir(`${directory}/dd`);
+    await Deno.writeTextFile(`${directory}/dd/f`, "");
+    for (let i = 1; i <= links; i++) {
+      const next = i === links ? "dd" : `l${i + 1}`;
+      const target = `.${"/".repeat(length - 1 - next.length)}${next}`;
+      await Deno.symlink(target, `${directory}/l${i}`);
+    }
+    const imports = use("path_open", "i32 i32 i32 i32 i32 i64 i64 i32 i32") +
+      use("fd_close", "i32") +
+      `(import "${W}" "proc_exit" (func $exit (param i32)))` +
+      `(data (i32.const 100) "l1/f dd/f l1/g dd/g")`;
+    // Opens the path at `at` (4 bytes), following links; exits 1 when the
+    // errno is not `errno`, and closes what it opened.
+    const open = (at: number, errno: number) =>
+      `(if (i32.ne (call $path_open (i32.const 3) (i32.const 1) (i32.const ${at}) (i32.const 4)
+          (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 200))
+          (i32.const ${errno}))
+        (then (call $exit (i32.const 1))))
+       ${
+        errno === 0 ? "(drop (call $fd_close (i32.load (i32.const 200))))" : ""
+      }`;
+    const preopens = [{ host: directory, guest: "/d" }];
+    const times = 10;
+    for (
+      const mode of [{}, { async: true }, { timeout: 600_000 }] as const
+    ) {
+      // An open that succeeds resolves the path twice: before node:wasi
+      // opens it, and again once opened (another process may have changed
+      // what is there).
+      const opened = await charged(
+        imports,
+        "",
+        open(100, 0),
+        open(105, 0),
+        times,
+        1,
+        {
+          preopens,
+          ...mode,
+        },
+      );
+      assert.equal(opened, times * 2 * links * length, JSON.stringify(mode));
+      // One that finds nothing there resolves it once.
+      const missing = await charged(
+        imports,
+        "",
+        open(110, ERRNO.NOENT),
+        open(115, ERRNO.NOENT),
+        times,
+        1,
+        { preopens, ...mode },
+      );
+      assert.equal(missing, times * links * length, JSON.stringify(mode));
+    }
+  });
+});
+
+Deno.test("a path node:wasi resolves pays for the links among its directories and, when it follows it, its last part's", async () => {
+  await withDirectory(async (directory) => {
+    // `l1` leads through `l2` and `l3` to `dd`, each target 300 bytes.
+    const links = 3;
+    const length = 300;
+    await Deno.mkdir(`${directory}/dd/ee`, { recursive: true });
+    for (let i = 1; i <= links; i++) {
+      const next = i === links ? "dd" : `l${i + 1}`;
+      const target = `.${"/".repeat(length - 1 - next.length)}${next}`;
+      await Deno.symlink(target, `${directory}/l${i}`);
+    }
+    const imports = use("path_filestat_get", "i32 i32 i32 i32 i32") +
+      `(import "${W}" "proc_exit" (func $exit (param i32)))` +
+      `(data (i32.const 100) "l1/ee dd/ee l1 dd")`;
+    // A stat of the path at `at`, `length` bytes long, following a link at
+    // its end when `follow`; exits 1 unless it succeeds.
+    const stat = (at: number, bytes: number, follow: boolean) =>
+      `(if (call $path_filestat_get (i32.const 3) (i32.const ${
+        follow ? 1 : 0
+      }) (i32.const ${at}) (i32.const ${bytes}) (i32.const 200))
+        (then (call $exit (i32.const 1))))`;
+    const preopens = [{ host: directory, guest: "/d" }];
+    const times = 10;
+    const cost = (dear: string, cheap: string) =>
+      charged(imports, "", dear, cheap, times, 1, { preopens });
+    // The links on the way: paid whether or not the call follows a link at
+    // the end.
+    for (const follow of [false, true]) {
+      assert.equal(
+        await cost(stat(100, 5, follow), stat(106, 5, follow)),
+        times * links * length,
+      );
+    }
+    // The links at the end: paid when followed, not when the stat is of
+    // the link itself.
+    assert.equal(
+      await cost(stat(112, 2, true), stat(115, 2, true)),
+      times * links * length,
+    );
+    assert.equal(await cost(stat(112, 2, false), stat(115, 2, false)), 0);
+  });
+});
+
+Deno.test("a directory's descriptor whose path a link now leads through pays for the link at each look", async () => {
+  const length = 500;
+  const target = `.${"/".repeat(length - 3)}ee`;
+  const imports = use("path_open", "i32 i32 i32 i32 i32 i64 i64 i32 i32") +
+    use("path_rename", "i32 i32 i32 i32 i32 i32") +
+    use("path_symlink", "i32 i32 i32 i32 i32") +
+    use("fd_filestat_get", "i32 i32") +
+    `(import "${W}" "proc_exit" (func $exit (param i32)))` +
+    `(data (i32.const 100) "dd ee")` +
+    `(data (i32.const 1000) "${target}")`;
+  // Opens `dd` as a directory, renames it `ee`, and puts a link to `ee` in
+  // its place: the descriptor's path now leads through the link. Then
+  // stats the descriptor whose number is at `fd` (the one it opened, or
+  // the preopen's, which no link leads to) `times` times; exits 1 when a
+  // call fails.
+  const setup = `
+    (i32.store (i32.const 204) (i32.const 3))
+    (if (i32.or (i32.or
+        (call $path_open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 2)
+          (i32.const 2) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 200))
+        (call $path_rename (i32.const 3) (i32.const 100) (i32.const 2)
+          (i32.const 3) (i32.const 103) (i32.const 2)))
+        (call $path_symlink (i32.const 1000) (i32.const ${length})
+          (i32.const 3) (i32.const 100) (i32.const 2)))
+      (then (call $exit (i32.const 1))))`;
+  const times = 10;
+  const run = (fd: number) =>
+    withDirectory(async (directory) => {
+      await Deno.mkdir(`${directory}/dd`);
+      const guest = await command(
+        imports,
+        setup,
+        `(if (call $fd_filestat_get (i32.load (i32.const ${fd})) (i32.const 300))
+          (then (call $exit (i32.const 1))))`,
+        times,
+      );
+      const result = await runWasi(guest, {
+        fuel: Number.MAX_SAFE_INTEGER,
+        preopens: [{ host: directory, guest: "/d" }],
+      });
+      assert.equal(result.outcome, "exited");
+      assert.equal(result.outcome === "exited" && result.code, 0);
+      fuel.push(consumed(result));
+    });
+  const fuel: number[] = [];
+  await run(200);
+  await run(204);
+  // Each stat looks first whether the path now leads out of the preopen.
+  assert.equal(fuel[0] - fuel[1], times * length);
+});
+
 Deno.test("paths are paid per byte, and one longer than PATH_MAX is refused with NAMETOOLONG", async () => {
   await withDirectory(async (directory) => {
     await Deno.mkdir(`${directory}/inside`);
