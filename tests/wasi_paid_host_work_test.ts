@@ -274,16 +274,30 @@ Deno.test("file reads and writes are paid per byte moved", async () => {
   });
 });
 
-Deno.test("fd_readdir is paid per byte of entries it writes", async () => {
-  await withDirectory(async (directory) => {
+/**
+ * A directory of 100 empty files named `entry-000` to `entry-099`, and the
+ * imports of a guest that lists it with `fd_readdir`.
+ */
+function withListedDirectory(
+  body: (directory: string, imports: string) => Promise<void>,
+): Promise<void> {
+  return withDirectory(async (directory) => {
     for (let i = 0; i < 100; i++) {
       await Deno.writeTextFile(
         `${directory}/entry-${String(i).padStart(3, "0")}`,
         "",
       );
     }
-    const imports = use("fd_readdir", "i32 i32 i32 i64 i32") +
-      `(import "${W}" "proc_exit" (func $exit (param i32)))`;
+    await body(
+      directory,
+      use("fd_readdir", "i32 i32 i32 i64 i32") +
+        `(import "${W}" "proc_exit" (func $exit (param i32)))`,
+    );
+  });
+}
+
+Deno.test("fd_readdir is paid per byte of entries it writes", async () => {
+  await withListedDirectory(async (directory, imports) => {
     const readdir = (length: number) =>
       `(drop (call $fd_readdir (i32.const 3) (i32.const 4096) (i32.const ${length}) (i64.const 0) (i32.const 16)))`;
     const preopens = [{ host: directory, guest: "/d" }];
@@ -296,15 +310,7 @@ Deno.test("fd_readdir is paid per byte of entries it writes", async () => {
 });
 
 Deno.test("fd_readdir pays for each listing it reads afresh: a few bytes from cookie 0, call after call, are paid the whole listing each time", async () => {
-  await withDirectory(async (directory) => {
-    for (let i = 0; i < 100; i++) {
-      await Deno.writeTextFile(
-        `${directory}/entry-${String(i).padStart(3, "0")}`,
-        "",
-      );
-    }
-    const imports = use("fd_readdir", "i32 i32 i32 i64 i32") +
-      `(import "${W}" "proc_exit" (func $exit (param i32)))`;
+  await withListedDirectory(async (directory, imports) => {
     const readdir = (cookie: number) =>
       `(drop (call $fd_readdir (i32.const 3) (i32.const 4096) (i32.const 32) (i64.const ${cookie}) (i32.const 16)))`;
     const preopens = [{ host: directory, guest: "/d" }];
