@@ -8,6 +8,7 @@
 
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { showValue } from "./option_checks.ts";
+import { MAX_LINKS, readable } from "./wasi_real_path.ts";
 
 /** A host directory a WASI guest may use, and under which path. */
 export interface WasiPreopen {
@@ -144,9 +145,6 @@ export function preopenHoldingCache(
   });
 }
 
-/** How many links {@linkcode realOrResolved} follows, as the kernel's `ELOOP` bound. */
-const MAX_LINKS = 40;
-
 /**
  * A path's real path, also for one whose last parts do not exist (yet): the
  * real path of the longest part that exists, then the rest part by part,
@@ -201,14 +199,4 @@ function realOrResolved(path: string, links = 0): string {
     );
   }
   return at;
-}
-
-/** Whether this process may read `path` without a prompt. */
-function readable(path: string): boolean {
-  try {
-    return Deno.permissions.querySync({ name: "read", path }).state ===
-      "granted";
-  } catch {
-    return false;
-  }
 }

@@ -221,8 +221,15 @@ function takesDotsAsText(directory: string): boolean {
   return dotsAsText;
 }
 
-/** Whether this process may read `path` without a prompt. */
-function readable(path: string): boolean {
-  return Deno.permissions.querySync({ name: "read", path }).state ===
-    "granted";
+/**
+ * Whether this process may read `path` without a prompt (false for a path
+ * Deno cannot ask about, such as one with a NUL).
+ */
+export function readable(path: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "read", path }).state ===
+      "granted";
+  } catch {
+    return false;
+  }
 }
