@@ -26,14 +26,14 @@ import { applyLimits } from "../src/wasm/limits.ts";
 const { files } = suiteFiles();
 
 /**
- * The rewrites, each adding a different set of items: the flag memory and
- * its callback with a deferred start, a trapping meter (no import) with the
- * stack pointer's export, and a deadline-only flag.
+ * The rewrites, each adding a different set of items: the flag memory, its
+ * callback, the fuel counter and its import with a deferred start (a
+ * deadline-only rewrite adds fewer), and a trapping meter (no import) with
+ * the stack pointer's export.
  */
 const REWRITES: [string, InstrumentOptions][] = [
   ["stop flag, deferred start", { stopFlag: true, deferStart: true }],
   ["trapping, stack pointer", { resumable: false, exportStackPointer: true }],
-  ["deadline only", { stopFlag: true, fuel: false }],
 ];
 
 /** The modules the suite says the engine must refuse, as bytes. */
