@@ -291,9 +291,18 @@ export class GuestFiles {
     const name = new TextDecoder().decode(
       new Uint8Array(buffer, path, pathLength),
     );
-    return resolve(directory.path, name) === resolve(directory.root)
-      ? ERRNO.NOTCAPABLE
-      : undefined;
+    const named = resolve(directory.path, name);
+    if (named === resolve(directory.root)) return ERRNO.NOTCAPABLE;
+    // A subdirectory's descriptor is known by its real path: from it, `..`
+    // reaches the preopen by the preopen's real path.
+    try {
+      if (named === Deno.realPathSync(directory.root)) {
+        return ERRNO.NOTCAPABLE;
+      }
+    } catch {
+      // A preopen that is gone has no entry left to take.
+    }
+    return undefined;
   }
 
   /**

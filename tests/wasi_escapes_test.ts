@@ -181,3 +181,43 @@ Deno.test("a preopen cannot be removed, or moved into another, through `.` or `.
     assert.deepEqual(await names(a), []);
     assert.deepEqual(await names(b), []);
   }));
+
+Deno.test("a preopen named by a link cannot be moved from its subdirectory by `..`", () =>
+  withDirectory(async (directory) => {
+    await Deno.mkdir(`${directory}/real/sub`, { recursive: true });
+    await Deno.mkdir(`${directory}/b`);
+    await Deno.symlink(`${directory}/real`, `${directory}/a`);
+    const result = await runWasi(
+      await caller([
+        [
+          "path_open",
+          PREOPEN,
+          0,
+          { string: "sub" },
+          O_DIRECTORY,
+          -1n,
+          -1n,
+          0,
+          OPENED,
+        ],
+        [
+          "path_rename",
+          { load: OPENED },
+          { string: ".." },
+          PREOPEN + 1,
+          { string: "moved" },
+        ],
+      ]),
+      {
+        preopens: [
+          { host: `${directory}/a`, guest: "/a" },
+          { host: `${directory}/b`, guest: "/b" },
+        ],
+        stdout: "capture",
+      },
+    );
+    assert.equal(result.outcome, "exited");
+    assert.deepEqual(text(result.stdout).trim().split(" "), ["00", "76"]);
+    assert.equal((await Deno.stat(`${directory}/real/sub`)).isDirectory, true);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(`${directory}/b`)), []);
+  }));
