@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:401360e98f3bd0d03bbf13593fcb46457cc430519012289ee3da908592e35290";
+  "sha256:5b97362862798fea7242f5bd2fa799996bae6711e2af7b8e67d83d65a112ff6b";
