@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:401360e98f3bd0d03bbf13593fcb46457cc430519012289ee3da908592e35290";
+  "sha256:78b46448d66bb56057b4e640893317aa16825fc4711dd8abdd5473fb1798cb6f";
