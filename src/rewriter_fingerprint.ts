@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:78b46448d66bb56057b4e640893317aa16825fc4711dd8abdd5473fb1798cb6f";
+  "sha256:86095fa598222c02cc8ae4b16f72407503fa3600e3657c066119067c0e682ece";
