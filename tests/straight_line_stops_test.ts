@@ -14,7 +14,7 @@
 
 import assert from "./support/assert.ts";
 import { instrument } from "../src/wasm/instrument.ts";
-import { type Fn, wat } from "./support/instrument.ts";
+import { type Fn, wat, watBinaryen } from "./support/instrument.ts";
 import { instantiateFlagged } from "./support/stop_flag.ts";
 
 const MODES = [{ fuel: true }, { fuel: false }] as const;
@@ -23,7 +23,8 @@ const PAGE = 65536;
 /**
  * Instruments `bytes` with a stop flag, sets the flag, calls `run` with
  * `args`, and lets the guest go on at the first check (the export's entry)
- * only: returns the instance after the call, which must have been stopped.
+ * only: returns the instance after the call, which must have been stopped,
+ * with the flag cleared.
  */
 async function stoppedAfterEntry(
   bytes: Uint8Array<ArrayBuffer>,
@@ -43,6 +44,7 @@ async function stoppedAfterEntry(
     "unreachable",
   );
   assert.equal(answers, 2);
+  flag[0] = 0;
   return instance;
 }
 
@@ -105,6 +107,23 @@ Deno.test("one-chunk table fills and grows with a constant length: the first run
     assert.equal(f.get(16384), null, `fuel ${fuel}`);
     const grown = await stoppedAfterEntry(grows, fuel);
     assert.equal((grown.exports.g as WebAssembly.Table).length, 16384);
+  }
+});
+
+Deno.test("array fills each check the flag first", async () => {
+  const bytes = await watBinaryen(`(module (type $a (array (mut i32)))
+    (global $x (export "x") (mut (ref null $a)) (ref.null $a))
+    (func (export "first") (result i32)
+      (array.get $a (global.get $x) (i32.const 0)))
+    (func (export "run")
+      (global.set $x (array.new_default $a (i32.const 16384)))
+      ${
+    repeat(2, () =>
+      "(array.fill $a (global.get $x) (i32.const 0) (i32.const 7) (i32.const 16384))")
+  }))`);
+  for (const { fuel } of MODES) {
+    const instance = await stoppedAfterEntry(bytes, fuel);
+    assert.equal((instance.exports.first as Fn)(), 0, `fuel ${fuel}`);
   }
 });
 
