@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:86095fa598222c02cc8ae4b16f72407503fa3600e3657c066119067c0e682ece";
+  "sha256:6432b7a4f2ff47839209819d9310c6da1aa2bd74049d2dd8acccb2e0d19e59d3";

@@ -30,12 +30,14 @@ async function stoppedAfterEntry(
   bytes: Uint8Array<ArrayBuffer>,
   fuel: boolean,
   args: unknown[] = [],
+  imports: WebAssembly.Imports = {},
 ): Promise<WebAssembly.Instance> {
   const metered = instrument(bytes, { stopFlag: true, fuel });
   let answers = 0;
   const { instance, flag } = await instantiateFlagged(
     metered,
     () => ++answers === 1 ? 0 : 1,
+    imports,
   );
   flag[0] = 1;
   assert.throws(
@@ -107,6 +109,20 @@ Deno.test("one-chunk table fills and grows with a constant length: the first run
     assert.equal(f.get(16384), null, `fuel ${fuel}`);
     const grown = await stoppedAfterEntry(grows, fuel);
     assert.equal((grown.exports.g as WebAssembly.Table).length, 16384);
+  }
+});
+
+Deno.test("grows of an imported table each check the flag first", async () => {
+  const bytes = await wat(`(module
+    (import "env" "t" (table $t 0 funcref))
+    (func (export "run") (param $n i32)
+      ${
+    repeat(2, () => "(drop (table.grow $t (ref.null func) (local.get $n)))")
+  }))`);
+  for (const { fuel } of MODES) {
+    const t = new WebAssembly.Table({ element: "anyfunc", initial: 0 });
+    await stoppedAfterEntry(bytes, fuel, [16384], { env: { t } });
+    assert.equal(t.length, 0, `fuel ${fuel}`);
   }
 });
 

@@ -534,6 +534,51 @@ export function memoryGrowHelper(
 }
 
 /**
+ * Writes the added function that stands in for `table.grow` of an imported
+ * `table` with a stop flag: it checks the flag, then grows as the operator
+ * would, in one step. Its maximum may be below the one its import declares,
+ * so the grow cannot be decided in advance and go in chunks (see
+ * {@linkcode tableGrowHelper}); but a body of many grows meets a check
+ * before each.
+ *
+ * @param table The table's index.
+ * @param is64 Whether it is 64-bit.
+ * @param elementType Its element type, encoded as in the module.
+ * @param flag The stop flag's memory and callback.
+ * @returns The added function's type and body.
+ *
+ * @example Usage
+ * ```ts
+ * import { importedTableGrowHelper } from "./bulk_helpers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const funcref = new Uint8Array([0x70]);
+ * const grow = importedTableGrowHelper(0, false, funcref, {
+ *   memory: 1,
+ *   onStopFlag: 0,
+ * });
+ * assert.deepEqual([...grow.type], [0x60, 2, 0x70, 0x7f, 1, 0x7f]);
+ * ```
+ */
+export function importedTableGrowHelper(
+  table: number,
+  is64: boolean,
+  elementType: Uint8Array,
+  flag: StopFlagTargets,
+): BulkHelper {
+  const size = is64 ? I64 : I32;
+  const type = Uint8Array.from([0x60, 2, ...elementType, size, 1, size]);
+  const e = new Emitter(48);
+  e.u32(0);
+  writeFlagCheck(e, flag);
+  e.localGet(0);
+  e.localGet(1);
+  e.tableGrow(table);
+  e.end();
+  return { type, bytes: e.sized() };
+}
+
+/**
  * The longest one wait of a helper made by {@linkcode waitHelper} lasts,
  * in nanoseconds (1 ms): a stop lands within about that long, as late as
  * the watchdog's other stops can be. A waiting guest then wakes a thousand

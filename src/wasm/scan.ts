@@ -16,6 +16,7 @@ import {
   BulkOp,
   type BulkSite,
   CHUNK,
+  importedTableGrowHelper,
   memoryGrowHelper,
   TABLE_CHUNK,
   tableGrowHelper,
@@ -2419,18 +2420,33 @@ export class BodyScanner {
    * With a stop flag, replaces a `table.grow` of a defined table (in
    * `#operands`) by a call of its helper (see `tableGrowHelper`); returns
    * the bytes that adds. A grow by a constant of one chunk at most stays as
-   * it is, and so does a grow of an imported table, whose maximum the
-   * module cannot know (it may be below the one its import declares), so
-   * that the helper could not tell in advance whether the grow fits.
+   * it is (within the body's `INLINE_BULK_BYTES`). A grow of an imported
+   * table, whose maximum the module cannot know (it may be below the one
+   * its import declares), so that the helper could not tell in advance
+   * whether the grow fits, becomes a call that checks the flag and grows
+   * in one step (see `importedTableGrowHelper`).
    */
   #callGrowHelper(opPos: number, end: number, lengthAt: number): number {
     const table = this.#operands.first;
     const info = this.#info;
     const most = info.tableMaxima[table]!;
-    if (most < 0) return 0;
     if (lengthAt >= 0) {
       const n = constantAtMost(this.#bytes, lengthAt, TABLE_CHUNK);
       if (n >= 0 && this.#keepsInline(n * GROWN_ELEMENT_BYTES)) return 0;
+    }
+    if (most < 0) {
+      return this.#callMade(
+        `grow once:${table}`,
+        opPos,
+        end,
+        () =>
+          importedTableGrowHelper(
+            table,
+            info.tableIs64[table]!,
+            info.tableElementTypes[table]!,
+            this.#targets.stopFlag!,
+          ),
+      );
     }
     return this.#callMade(`grow:${table}`, opPos, end, () =>
       tableGrowHelper(
