@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6432b7a4f2ff47839209819d9310c6da1aa2bd74049d2dd8acccb2e0d19e59d3";
+  "sha256:58e1ac03a71b1efcce97051a2de31ed2cc86c050a4b04be54582db2a33d04d3f";
