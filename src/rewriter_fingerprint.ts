@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:5b97362862798fea7242f5bd2fa799996bae6711e2af7b8e67d83d65a112ff6b";
+  "sha256:58e1ac03a71b1efcce97051a2de31ed2cc86c050a4b04be54582db2a33d04d3f";
