@@ -355,9 +355,14 @@ export async function compileElsewhere(
   if (!startCompileThread()) {
     throw new CompileThreadGone("no compile thread could start");
   }
+  // The work since the last turn (the rewrite's last steps, what the load
+  // did after them), the allocation, which the C library may zero at once,
+  // and the copy's pieces are each a hold of their own.
+  await nextTurn();
+  signal.throwIfAborted();
   const buffer = new SharedArrayBuffer(bytes.length);
   const shared = new Uint8Array(buffer);
-  let turnAt = performance.now() + COPY_TURN_MS;
+  let turnAt = -Infinity;
   for (let at = 0; at < bytes.length; at += COPY_PIECE_BYTES) {
     if (performance.now() >= turnAt) {
       await nextTurn();

@@ -14,7 +14,7 @@ import { abortStop } from "./call_watch.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { pageSteps } from "./data_prefault.ts";
-import { runSteps, type Steps } from "./wasm/steps.ts";
+import { runSteps, type Steps, takeTurnAsked } from "./wasm/steps.ts";
 import { nextTurn } from "./yield.ts";
 
 /**
@@ -123,7 +123,7 @@ export class LoadStops {
         if (step.done) return step.value;
         // A StopSignal is a word in shared memory: read at every step.
         if (stop?.stopped) this.check();
-        if (performance.now() >= turnAt) {
+        if (takeTurnAsked() || performance.now() >= turnAt) {
           await nextTurn();
           this.check();
           turnAt = performance.now() + STEPS_TURN_MS;
@@ -159,10 +159,13 @@ export class LoadStops {
   async snapshot(bytes: Uint8Array, label: string): Promise<Uint8Array> {
     if (this.#controller === undefined) return bytes.slice();
     const length = bytes.length;
+    // The allocation, which the C library may zero at once, and the copy
+    // are each a hold of their own, with turns on either side.
+    await this.#turn();
     const copy = new Uint8Array(length);
+    await this.#turn();
     await this.runSteps(pageSteps(copy, length));
-    await nextTurn();
-    this.check();
+    await this.#turn();
     if (bytes.length !== length) {
       throw new GuestLoadError(
         "io",
@@ -171,7 +174,26 @@ export class LoadStops {
       );
     }
     copy.set(bytes);
+    await this.#turn();
     return copy;
+  }
+
+  /** A turn of the event loop, after which a stop that came ends the load. */
+  async #turn(): Promise<void> {
+    await nextTurn();
+    this.check();
+  }
+
+  /**
+   * A turn of the event loop before work that holds the thread at once
+   * (the engine's instantiation), while a stop is watched: the steps before
+   * it and it are then two holds, not one.
+   *
+   * @throws {Aborted} When a stop came.
+   * @throws {DeadlineExceeded} When a timed-out signal aborted.
+   */
+  async turn(): Promise<void> {
+    if (this.#controller !== undefined) await this.#turn();
   }
 
   /** Stops watching: the start function's call watches from here. */

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:401360e98f3bd0d03bbf13593fcb46457cc430519012289ee3da908592e35290";
+  "sha256:6bfe3c09f709d6c1bc31eec05a430c409a604dbf45fb9e486698d6927f517909";
