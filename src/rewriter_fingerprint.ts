@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6bfe3c09f709d6c1bc31eec05a430c409a604dbf45fb9e486698d6927f517909";
+  "sha256:cb1d80f88e42cbb7bd38be13c595afd59427d0b2d6c3c609e7bbf165f3de0f94";
