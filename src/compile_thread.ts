@@ -50,7 +50,7 @@ const THREAD_CHUNK = 1 << 20;
 const COPY_PIECE_BYTES = 64 * 1024;
 
 /** How long the copy runs before the event loop gets a turn, in milliseconds. */
-const COPY_TURN_MS = 1;
+const COPY_TURN_MS = 0.5;
 
 /** A compile the thread is asked for. */
 interface CompileRequest {
@@ -334,7 +334,7 @@ function rebuilt(error: { name: string; message: string }): Error {
 /**
  * Compiles `bytes` on the compile thread, which is started if it is not
  * running. The bytes are copied into shared memory in pieces, with a turn
- * of the event loop about every millisecond, until `signal` aborts.
+ * of the event loop about every half millisecond, until `signal` aborts.
  *
  * @param bytes The module's bytes.
  * @param options Compile options, such as builtins.
