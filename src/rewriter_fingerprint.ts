@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:cb1d80f88e42cbb7bd38be13c595afd59427d0b2d6c3c609e7bbf165f3de0f94";
+  "sha256:e15a8fd701b3c954badbcaa1725d78c805c1f7f9cb54e27ed00e496015495b43";

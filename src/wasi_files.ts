@@ -32,12 +32,16 @@
  * back again around the open is not told from the file, and a file created
  * through a dangling link so swapped in stays created.
  *
+ * A call that takes an entry away (`path_remove_directory`,
+ * `path_unlink_file`, `path_rename`, from or to) may not name the preopen
+ * itself (`ENOTCAPABLE`), whose entry is in its parent, outside it.
+ *
  * A guest holds at most {@linkcode MAX_OPEN_FILES} descriptors at once.
  *
  * @module
  */
 
-import { isAbsolute, join, relative, sep } from "node:path";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import {
   cappedTransfer,
   ERRNO,
@@ -150,6 +154,19 @@ const NAME_TAKERS: Record<string, number> = {
   path_rename: 3,
 };
 
+/**
+ * Functions that take a directory entry away from where it is, and where
+ * each such directory and path are among their arguments: `node:wasi`
+ * resolves `.` and `..` by the path's text, so `.` named the preopen
+ * itself, and a preopen the guest emptied was removed from its parent, or
+ * moved into another preopen, outside what the guest was given.
+ */
+const ENTRY_TAKERS: Record<string, [number, number][]> = {
+  path_remove_directory: [[0, 1]],
+  path_unlink_file: [[0, 1]],
+  path_rename: [[0, 1], [3, 4]],
+};
+
 /** Size of a `__wasi_filestat_t`, and where its `size` and `filetype` are. */
 const FILESTAT_SIZE = 64;
 const FILESTAT_SIZE_AT = 32;
@@ -247,6 +264,45 @@ export class GuestFiles {
       this.#directories.set(fd, { path: host, root: host });
       this.#hostFiles.set(fd, hostFile(host));
     });
+  }
+
+  /**
+   * Refuses a call that would take away the entry of the preopen that the
+   * directory descriptor `dir` is under, named by `path` as `node:wasi`
+   * reads it (`.` and `..` by the text, and the empty path as the directory
+   * itself): that entry is in the preopen's parent, outside what the guest
+   * was given. `NOTCAPABLE` for the preopen, `NOENT` for an empty path (as
+   * the system answers), or `undefined` to let the call go on.
+   */
+  #takesPreopen(
+    dir: number,
+    path: number,
+    pathLength: number,
+  ): number | undefined {
+    const directory = this.#directories.get(dir);
+    const { buffer } = this.#memory();
+    // Not a directory the guest holds, or a path outside memory: node:wasi
+    // refuses those.
+    if (
+      directory === undefined || path < 0 || pathLength < 0 ||
+      path + pathLength > buffer.byteLength
+    ) return undefined;
+    if (pathLength === 0) return ERRNO.NOENT;
+    const name = new TextDecoder().decode(
+      new Uint8Array(buffer, path, pathLength),
+    );
+    const named = resolve(directory.path, name);
+    if (named === resolve(directory.root)) return ERRNO.NOTCAPABLE;
+    // A subdirectory's descriptor is known by its real path: from it, `..`
+    // reaches the preopen by the preopen's real path.
+    try {
+      if (named === Deno.realPathSync(directory.root)) {
+        return ERRNO.NOTCAPABLE;
+      }
+    } catch {
+      // A preopen that is gone has no entry left to take.
+    }
+    return undefined;
   }
 
   /**
@@ -489,8 +545,17 @@ export class GuestFiles {
     };
     for (const [name, directories] of Object.entries(DIRECTORY_CHANGES)) {
       const named = NAME_TAKERS[name];
+      const entries = ENTRY_TAKERS[name] ?? [];
       wrapped[name] = (...args: number[]) => {
         if (directories.some((i) => readOnly.has(args[i]))) return ERRNO.ROFS;
+        for (const [dir, path] of entries) {
+          const errno = this.#takesPreopen(
+            args[dir],
+            args[path],
+            args[path + 1],
+          );
+          if (errno !== undefined) return errno;
+        }
         if (named === undefined) return wasi[name](...args);
         // A rename moves the files the guest holds under the old path.
         const from = name === "path_rename" && this.#stops !== undefined

@@ -89,6 +89,29 @@ Deno.test("ref.func of a start function nothing else declares is refused when th
   await loadGuest(declared, { interruptible: true });
 });
 
+Deno.test("a data segment active in memory 0 of a guest without a memory is refused: a stop flag's rewrite would make it write the flag memory", async () => {
+  // (data (i32.const 0) "\01"), and no memory: the flag memory, which a
+  // stop flag's rewrite imports last, would be memory 0.
+  const bytes = moduleOf(
+    section(11, [0x01, 0x00, 0x41, 0x00, 0x0b, 0x01, 0x01]),
+  );
+  await assertRefused(
+    bytes,
+    /data segment 0 is active in memory 0, but the module has no memory/,
+    /invalid memory index 0 for data section/,
+  );
+  assert.throws(
+    () => instrument(bytes, { validate: false, stopFlag: true, fuel: false }),
+    (error: unknown) =>
+      isInvalidModule(error) && /has no memory/.test(error.message),
+  );
+  // A passive segment needs no memory.
+  const passive = moduleOf(section(11, [0x01, 0x01, 0x01, 0x01]));
+  assert.ok(
+    WebAssembly.validate(instrument(passive, { stopFlag: true }).bytes),
+  );
+});
+
 Deno.test("limits written into an invalid memory leave it invalid: shared without a maximum, a maximum below the minimum", async () => {
   const memory = (limits: number[]) => moduleOf(section(5, [0x01, ...limits]));
   const page = 65536;

@@ -1,8 +1,9 @@
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
 import { withDirectory } from "./support/temp_directory.ts";
-import { reportErrnoWat, sandboxErrnos } from "./support/wasi_guests.ts";
+import { reportErrnoWat, sandboxErrnos, text } from "./support/wasi_guests.ts";
 import { wasiFunctionType } from "../src/wasi_abi.ts";
+import { runWasi } from "../mod.ts";
 
 /**
  * An argument of a WASI call: an i32, an i64, a string (passed as its
@@ -138,4 +139,85 @@ Deno.test("a directory the guest renamed and replaced with a link out of the pre
       ["fd_filestat_get", { load: kept }, 1024],
     ]);
     assert.deepEqual(errnos, ["00", "00", "00", "00", "76", "76", "00", "00"]);
+  }));
+
+Deno.test("a preopen cannot be removed, or moved into another, through `.` or `..`: its entry is in its parent", () =>
+  withDirectory(async (directory) => {
+    const [a, b] = [`${directory}/a`, `${directory}/b`];
+    await Deno.mkdir(a);
+    await Deno.mkdir(b);
+    const [first, second] = [PREOPEN, PREOPEN + 1];
+    const rename = (from: string, to: string): Call => [
+      "path_rename",
+      first,
+      { string: from },
+      second,
+      { string: to },
+    ];
+    const result = await runWasi(
+      await caller([
+        ["path_remove_directory", first, { string: "." }],
+        ["path_remove_directory", first, { string: "" }],
+        rename(".", "moved"),
+        ["path_create_directory", first, { string: "q" }],
+        rename("q/..", "moved"),
+        rename("q", "."),
+        // What stays inside the preopens still goes.
+        rename("q", "moved"),
+        ["path_remove_directory", second, { string: "moved" }],
+      ]),
+      {
+        preopens: [{ host: a, guest: "/a" }, { host: b, guest: "/b" }],
+        stdout: "capture",
+      },
+    );
+    assert.equal(result.outcome, "exited");
+    assert.deepEqual(text(result.stdout).trim().split(" "), [
+      ...["76", "44", "76", "00", "76", "76", "00", "00"],
+    ]);
+    const names = async (path: string) =>
+      (await Array.fromAsync(Deno.readDir(path))).map((e) => e.name).sort();
+    assert.deepEqual(await names(directory), ["a", "b"]);
+    assert.deepEqual(await names(a), []);
+    assert.deepEqual(await names(b), []);
+  }));
+
+Deno.test("a preopen named by a link cannot be moved from its subdirectory by `..`", () =>
+  withDirectory(async (directory) => {
+    await Deno.mkdir(`${directory}/real/sub`, { recursive: true });
+    await Deno.mkdir(`${directory}/b`);
+    await Deno.symlink(`${directory}/real`, `${directory}/a`);
+    const result = await runWasi(
+      await caller([
+        [
+          "path_open",
+          PREOPEN,
+          0,
+          { string: "sub" },
+          O_DIRECTORY,
+          -1n,
+          -1n,
+          0,
+          OPENED,
+        ],
+        [
+          "path_rename",
+          { load: OPENED },
+          { string: ".." },
+          PREOPEN + 1,
+          { string: "moved" },
+        ],
+      ]),
+      {
+        preopens: [
+          { host: `${directory}/a`, guest: "/a" },
+          { host: `${directory}/b`, guest: "/b" },
+        ],
+        stdout: "capture",
+      },
+    );
+    assert.equal(result.outcome, "exited");
+    assert.deepEqual(text(result.stdout).trim().split(" "), ["00", "76"]);
+    assert.equal((await Deno.stat(`${directory}/real/sub`)).isDirectory, true);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(`${directory}/b`)), []);
   }));

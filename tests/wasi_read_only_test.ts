@@ -5,12 +5,16 @@ import { FIRST_PREOPEN_FD, GuestFiles } from "../src/wasi_files.ts";
 const READ_ONLY = FIRST_PREOPEN_FD;
 const READ_WRITE = FIRST_PREOPEN_FD + 1;
 
-/** Every call, with the read-only preopen where its directory or file goes. */
+/**
+ * Every call, with the read-only preopen where its directory or file goes.
+ * The calls that take an entry away name one, `f` at 100: an empty path
+ * names the preopen itself, which none may take.
+ */
 const CALLS: Record<string, (fd: number) => unknown[]> = {
   path_create_directory: (fd) => [fd, 0, 0],
-  path_remove_directory: (fd) => [fd, 0, 0],
-  path_unlink_file: (fd) => [fd, 0, 0],
-  path_rename: (fd) => [READ_WRITE, 0, 0, fd, 0, 0],
+  path_remove_directory: (fd) => [fd, 100, 1],
+  path_unlink_file: (fd) => [fd, 100, 1],
+  path_rename: (fd) => [READ_WRITE, 100, 1, fd, 100, 1],
   path_symlink: (fd) => [0, 0, fd, 0, 0],
   path_link: (fd) => [READ_WRITE, 0, 0, 0, fd, 0, 0],
   path_filestat_set_times: (fd) => [fd, 0, 0, 0, 0n, 0n, 0],
@@ -30,6 +34,7 @@ Deno.test("under a read-only preopen, every call that changes a file is refused 
     }]),
   );
   const memory = new WebAssembly.Memory({ initial: 1 });
+  new Uint8Array(memory.buffer)[100] = 0x66;
   const files = new GuestFiles(wasi, () => memory, [
     { host: "no-such-dir/read-only", readOnly: true },
     { host: "no-such-dir/read-write", readOnly: false },

@@ -409,6 +409,10 @@ function* dataSegmentsSteps(
   checkMemory: boolean,
 ): Steps<number> {
   const count = r.count("data segment", 2, LIMITS.dataSegments);
+  // Without a memory of the guest's, memory 0 of a stop flag's rewrite is
+  // the flag memory: a segment active in memory 0 must be refused here, not
+  // skipped unchecked.
+  const skips = !checkMemory || info.memoryIs64.length > 0;
   let i = 0;
   while (i < count) {
     const pauseAt = Math.min(count, i + DATA_STEP_SEGMENTS);
@@ -420,11 +424,13 @@ function* dataSegmentsSteps(
       // Most segments are `0, i32.const k, end, size, bytes`: skipped in a
       // loop of locals alone (a Go module has about 100,000 of them, read
       // before V8 has optimised anything), the rest by the general reader.
-      r.pos = skipPlainSegments(r.bytes, r.pos, r.end, i, pauseAt);
-      i = segmentsSkipped;
-      info.footprint.dataBytes += dataBytesSkipped;
-      if (i === pauseAt) break;
-      read += readSegment(info, r, patches, checkMemory);
+      if (skips) {
+        r.pos = skipPlainSegments(r.bytes, r.pos, r.end, i, pauseAt);
+        i = segmentsSkipped;
+        info.footprint.dataBytes += dataBytesSkipped;
+        if (i === pauseAt) break;
+      }
+      read += readSegment(info, r, patches, checkMemory, i);
       i++;
     }
     if (i < count) yield;
@@ -441,10 +447,17 @@ function readSegment(
   r: Reader,
   patches: Patches,
   checkMemory: boolean,
+  index: number,
 ): number {
   const at = r.pos;
   const flags = r.u32();
   if (flags > 2) r.fail(`unknown data segment flags ${flags}`, at);
+  if (flags === 0 && checkMemory && info.memoryIs64.length === 0) {
+    r.fail(
+      `data segment ${index} is active in memory 0, but the module has no memory: give the module a memory, or make the segment passive`,
+      at,
+    );
+  }
   if (flags === 2) {
     const memAt = r.pos;
     const memory = r.u32();
