@@ -359,6 +359,11 @@ async function measure(
   }
   await settle();
   const target = await load(bytes, guest, mode);
+  // Collected again once it is loaded, as a host's idle time before it
+  // serves calls would: a guest's large table (230 MB at 10M elements),
+  // allocated after a collection, starts V8's incremental marking, whose
+  // final pause (20 to 40 ms over that heap) fell in one of the warm calls.
+  await settle();
   for (let i = 0; i < WARM_RUNS; i++) {
     warm.push(await stopOnce(target, guest, mode));
     recordSplit(warmWake, warmAfter);

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:58e1ac03a71b1efcce97051a2de31ed2cc86c050a4b04be54582db2a33d04d3f";
+  "sha256:c8f756504fd46249dc1bc12af4e3ef2858269f0fc4c13a6618f05f948c4f5b95";
