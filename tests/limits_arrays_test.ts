@@ -14,6 +14,8 @@ import { watBinaryen } from "./support/instrument.ts";
 import { FuelMeter, type GuestOptions, loadGuest } from "../mod.ts";
 import { DEFAULT_ARRAY_BYTES } from "../src/limits.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { runMainHere } from "./support/cli.ts";
+import { withDirectory } from "./support/temp_directory.ts";
 
 const GUEST = await watBinaryen(`(module
   (type $bytes (array (mut i8)))
@@ -112,4 +114,23 @@ Deno.test("array cap: limits.arrays must be a whole number of bytes", async () =
     loadGuest(GUEST, { limits: { arrays: -1 } }),
     /limits\.arrays must be a whole number from 0 to 2\^53 - 1 \(bytes\); got -1/,
   );
+});
+
+Deno.test("array cap: the command line reports the trap with --timeout", async () => {
+  await withDirectory(async (directory) => {
+    const path = `${directory}/arrays.wasm`;
+    await Deno.writeFile(path, GUEST);
+    const over = await runMainHere([
+      path,
+      "--invoke=bytes",
+      `--arg=${DEFAULT_ARRAY_BYTES + 1}`,
+      "--timeout=60000",
+      "--json",
+    ]);
+    assert.equal(over.code, 1, over.stderr);
+    const reported = JSON.parse(over.stdout);
+    assert.equal(reported.outcome, "trap");
+    assert.equal(reported.trap, "array_too_large");
+    assert.match(reported.message, /raise limits\.arrays/);
+  });
 });
