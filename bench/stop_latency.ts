@@ -117,6 +117,37 @@ const GUESTS: HostileGuest[] = [
     options: { limits: { tables: 10_000_000 } },
   },
   {
+    label: "200 one-chunk memory.fills a body",
+    // Each a short operator, with no check between them but the flag's
+    // (12.5 MiB of fresh memory a call of $fills).
+    wat: `(module (memory 3200 3200)
+      (func $fills ${
+      Array.from(
+        { length: 200 },
+        (_, i) =>
+          `(memory.fill (i32.const ${
+            i * 65536
+          }) (i32.const 7) (i32.const 65536))`,
+      ).join(" ")
+    })
+      (func (export "run") (loop $l (call $fills) (br $l))))`,
+    export: "run",
+    // Its rewrite is what the rows measure; a child runs it the same way.
+    inProcessOnly: true,
+  },
+  {
+    label: "calls of a 40,000-local function (fuel: false)",
+    // Deadline-only, a short function that only direct calls reach goes
+    // without an entry check unless its locals count against that.
+    wat: `(module
+      (func $wide (local ${"v128 ".repeat(40_000)}) (nop))
+      (func $line ${"(call $wide) ".repeat(2_000)})
+      (func (export "run") (loop $l (call $line) (br $l))))`,
+    export: "run",
+    options: { fuel: false },
+    inProcessOnly: true,
+  },
+  {
     label: "nested invoke, outer deadline",
     wat: `(module (import "host" "nest" (func $nest))
       (func (export "quick"))
@@ -328,6 +359,11 @@ async function measure(
   }
   await settle();
   const target = await load(bytes, guest, mode);
+  // Collected again once it is loaded, as a host's idle time before it
+  // serves calls would: a guest's large table (230 MB at 10M elements),
+  // allocated after a collection, starts V8's incremental marking, whose
+  // final pause (20 to 40 ms over that heap) fell in one of the warm calls.
+  await settle();
   for (let i = 0; i < WARM_RUNS; i++) {
     warm.push(await stopOnce(target, guest, mode));
     recordSplit(warmWake, warmAfter);

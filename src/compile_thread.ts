@@ -50,7 +50,7 @@ const THREAD_CHUNK = 1 << 20;
 const COPY_PIECE_BYTES = 64 * 1024;
 
 /** How long the copy runs before the event loop gets a turn, in milliseconds. */
-const COPY_TURN_MS = 1;
+const COPY_TURN_MS = 0.5;
 
 /** A compile the thread is asked for. */
 interface CompileRequest {
@@ -334,7 +334,7 @@ function rebuilt(error: { name: string; message: string }): Error {
 /**
  * Compiles `bytes` on the compile thread, which is started if it is not
  * running. The bytes are copied into shared memory in pieces, with a turn
- * of the event loop about every millisecond, until `signal` aborts.
+ * of the event loop about every half millisecond, until `signal` aborts.
  *
  * @param bytes The module's bytes.
  * @param options Compile options, such as builtins.
@@ -355,9 +355,14 @@ export async function compileElsewhere(
   if (!startCompileThread()) {
     throw new CompileThreadGone("no compile thread could start");
   }
+  // The work since the last turn (the rewrite's last steps, what the load
+  // did after them), the allocation, which the C library may zero at once,
+  // and the copy's pieces are each a hold of their own.
+  await nextTurn();
+  signal.throwIfAborted();
   const buffer = new SharedArrayBuffer(bytes.length);
   const shared = new Uint8Array(buffer);
-  let turnAt = performance.now() + COPY_TURN_MS;
+  let turnAt = -Infinity;
   for (let at = 0; at < bytes.length; at += COPY_PIECE_BYTES) {
     if (performance.now() >= turnAt) {
       await nextTurn();

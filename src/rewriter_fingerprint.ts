@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:5b97362862798fea7242f5bd2fa799996bae6711e2af7b8e67d83d65a112ff6b";
+  "sha256:c8f756504fd46249dc1bc12af4e3ef2858269f0fc4c13a6618f05f948c4f5b95";

@@ -103,11 +103,12 @@ Deno.test("deadline-only entry checks: a body's calls of unchecked functions run
 
 /**
  * For a leaf of eight seven-byte lines and a three-byte end (59 bytes of
- * code): how many calls of it a body's bound counts, and a number of calls
- * 100 past that.
+ * code), and `locals` declared locals, each of which weighs a byte: how
+ * many calls of it a body's bound counts, and a number of calls 100 past
+ * that.
  */
-function callsPastTheBound(): { counted: number; calls: number } {
-  const leafCode = 8 * 7 + 3;
+function callsPastTheBound(locals = 0): { counted: number; calls: number } {
+  const leafCode = 8 * 7 + 3 + locals;
   assert.ok(leafCode <= UNCHECKED_DYNAMIC_BYTES);
   const counted = Math.floor(UNCHECKED_CALL_BYTES / leafCode);
   return { counted, calls: counted + 100 };
@@ -154,8 +155,8 @@ Deno.test("deadline-only entry checks: a call through a table counts as the long
 Deno.test("deadline-only entry checks: with subtypes, a call through a reference counts as the longest unchecked function of any type", async () => {
   // $leaf: eight seven-byte lines, then ref.null eq and end. Its type is a
   // subtype of $super with another signature: a call_ref of type $super
-  // reaches it.
-  const { counted, calls } = callsPastTheBound();
+  // reaches it. Its one declared local weighs a byte more.
+  const { counted, calls } = callsPastTheBound(1);
   const bytes = await watBinaryen(`(module
     (memory 1)
     (type $super (sub (func (result anyref))))

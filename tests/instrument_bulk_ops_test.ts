@@ -176,9 +176,9 @@ Deno.test("bulk operators under stopFlag keep their run-time charge", async () =
 
 /**
  * Calls `fill` on `bytes` instrumented with a stop flag that is set, and
- * whose callback lets the guest go on at the function's entry and after
- * the first chunk, then stops it; returns the guest's exports. `prepare`
- * runs before the flag is set.
+ * whose callback lets the guest go on at the function's entry, at the
+ * added function's own, and after the first chunk, then stops it; returns
+ * the guest's exports. `prepare` runs before the flag is set.
  */
 async function stopAfterTwoChunks(
   bytes: Uint8Array<ArrayBuffer>,
@@ -189,13 +189,13 @@ async function stopAfterTwoChunks(
   let answers = 0;
   const { instance, flag } = await instantiateFlagged(
     metered,
-    () => ++answers <= 2 ? 0 : 1,
+    () => ++answers <= 3 ? 0 : 1,
   );
   const exports = instance.exports as Record<string, Fn>;
   prepare(exports);
   flag[0] = 1;
   assert.throws(() => fill(exports), WebAssembly.RuntimeError, "unreachable");
-  assert.equal(answers, 3);
+  assert.equal(answers, 4);
   flag[0] = 0;
   return exports;
 }

@@ -3,7 +3,7 @@
  * not when the rewrite ends. The rewrite of esbuild.wasm (14 MB of Go)
  * holds the thread for 100 ms or more, and an abort, a timed-out signal or
  * a StopSignal that came meanwhile used to wait it out: the rewrite runs in
- * steps, with a turn of the event loop about every millisecond while a stop
+ * steps, with a turn of the event loop about every half millisecond while a stop
  * is watched.
  *
  * How soon is compared with a whole load of the same module in the same

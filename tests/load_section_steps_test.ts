@@ -27,6 +27,7 @@ import { concatBytes, encodeLeb } from "./support/module_bytes.ts";
 import { instrumentSteps } from "../src/wasm/instrument.ts";
 import type { InstrumentOptions } from "../src/wasm/mod.ts";
 import {
+  askForTurn,
   READ_STEP_BYTES,
   runSteps,
   STEP_BODIES,
@@ -45,6 +46,7 @@ import { Patches } from "../src/wasm/patches.ts";
 import { Reader } from "../src/wasm/reader.ts";
 import { applyLimitsSteps, type ResourceLimits } from "../src/wasm/limits.ts";
 import { threadCpuMs } from "./support/thread_cpu.ts";
+import { LoadStops } from "../src/load_stops.ts";
 
 /** A module of the preamble and sections given as byte arrays. */
 function moduleOf(sections: [number, Uint8Array][]): Uint8Array {
@@ -595,4 +597,39 @@ Deno.test("a load of a guest of one 1.8 MB body gives the event loop turns all t
     turns.length <= abortTurn + 2,
     `aborted at turn ${abortTurn}, the load ran on to turn ${turns.length}`,
   );
+});
+
+Deno.test("a watched load gives the event loop a turn after each step that asks for one, however short the steps", async () => {
+  // Steps of no work at all: without the requests, the load would run
+  // them in one hold (it turns once a millisecond has passed).
+  const stops = new LoadStops(new AbortController().signal);
+  let turns = 0;
+  let counting = true;
+  const count = () => {
+    if (!counting) return;
+    turns++;
+    setImmediate(count);
+  };
+  setImmediate(count);
+  const seen: number[] = [];
+  function* asking(): Steps<void> {
+    for (let i = 0; i < 3; i++) {
+      seen.push(turns);
+      askForTurn();
+      yield;
+    }
+    seen.push(turns);
+  }
+  try {
+    await stops.runSteps(asking());
+  } finally {
+    counting = false;
+    stops.dispose();
+  }
+  for (let i = 1; i < seen.length; i++) {
+    assert.ok(
+      seen[i]! > seen[i - 1]!,
+      `no turn between steps ${i} and ${i + 1}: ${seen.join(", ")}`,
+    );
+  }
 });

@@ -345,14 +345,29 @@ Deno.test("memory64: an 8 GiB memory.fill stops mid-operation", async () => {
 
 /** Elements of one `table.grow`: as many as a guest's tables may hold by default. */
 const MILLION = 1_000_000;
+/**
+ * A deadline far below what a grow of a million elements takes (35 ms of
+ * CPU on a warm runtime, where a 50 ms deadline let it finish first on 2
+ * busy cores): the host answers a deadline by its own clock between
+ * chunks, so no run can grow them all before it.
+ */
+const GROW_DEADLINE_MS = 5;
+/**
+ * Elements of the grow a StopSignal or an abort stops: ten times a
+ * million, since a thread that sets the signal may wait for a core as long
+ * as the grow of a million takes.
+ */
+const TEN_MILLION = 10_000_000;
 
-/** One `table.grow` of a million elements, in an export. */
+/** One `table.grow` of ten million elements, in an export. */
 const GROW = await assembleWat(`
 (module
   (table (export "t") 0 funcref)
   (func (export "grow") (result i32)
-    (table.grow 0 (ref.null func) (i32.const ${MILLION}))))
+    (table.grow 0 (ref.null func) (i32.const ${TEN_MILLION}))))
 `);
+/** The table limit {@linkcode GROW} needs. */
+const GROW_LIMITS = { tables: TEN_MILLION };
 
 /** The same in a start function, which then calls the host. */
 const GROW_START = await assembleWat(`
@@ -386,21 +401,26 @@ function tableSize(guest: { instance: WebAssembly.Instance }): number {
 
 /**
  * A stop that lands while the grow runs leaves the table short of its
- * million elements: one operator would have grown it all before any check
- * ran.
+ * elements: one operator would have grown it all before any check ran.
  */
 function assertCutShort(size: number, what: string): void {
-  assert.ok(size < MILLION, `${what}: the grow ran to its end (${size})`);
+  assert.ok(size < TEN_MILLION, `${what}: the grow ran to its end (${size})`);
 }
 
-Deno.test("a table.grow of 1,000,000 elements stops mid-grow: timeout, StopSignal, abort", async () => {
-  const timed = await loadGuest(GROW, { interruptible: true });
+Deno.test("a table.grow of 10,000,000 elements stops mid-grow: timeout, StopSignal, abort", async () => {
+  const timed = await loadGuest(GROW, {
+    interruptible: true,
+    limits: GROW_LIMITS,
+  });
   const started = performance.now();
   expectOutcome(timed.invoke("grow", [], { timeout: TIMEOUT_MS }), "timeout");
   assertOnTime(lateBy(started, TIMEOUT_MS), "table.grow (timeout)");
   assertCutShort(tableSize(timed), "timeout");
 
-  const stopped = await loadGuest(GROW, { interruptible: true });
+  const stopped = await loadGuest(GROW, {
+    interruptible: true,
+    limits: GROW_LIMITS,
+  });
   const stop = new StopSignal();
   const stopper = await stopFromAnotherThread(stop, { after: TIMEOUT_MS });
   try {
@@ -411,7 +431,7 @@ Deno.test("a table.grow of 1,000,000 elements stops mid-grow: timeout, StopSigna
   }
   assertCutShort(tableSize(stopped), "StopSignal");
 
-  const aborted = await loadGuest(GROW, { async: true });
+  const aborted = await loadGuest(GROW, { async: true, limits: GROW_LIMITS });
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort("enough"), TIMEOUT_MS);
   try {
@@ -431,7 +451,7 @@ for (const async of [false, true]) {
     let grown = false;
     await assert.rejects(
       loadGuest(GROW_START, {
-        timeout: TIMEOUT_MS,
+        timeout: GROW_DEADLINE_MS,
         async,
         imports: { host: { grown: () => void (grown = true) } },
       }),
@@ -444,7 +464,10 @@ for (const async of [false, true]) {
 Deno.test("CLI: a table.grow of 1,000,000 elements stops mid-grow at --timeout", async () => {
   const path = await writeGuest(GROW_WASI);
   try {
-    const run = await runMain(["--allow-read"], [path, "--timeout=50"]);
+    const run = await runMain(["--allow-read"], [
+      path,
+      `--timeout=${GROW_DEADLINE_MS}`,
+    ]);
     assert.equal(run.code, 124, run.stderr);
     assert.match(run.stderr, /stopped at its deadline/);
     assert.equal(run.stdout, "", "the grow ran to its end");

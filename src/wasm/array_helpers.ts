@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { StopFlagTargets } from "./checks.ts";
+import { type StopFlagTargets, writeFlagCheck } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 import { type BulkHelper, writeChunkLoop } from "./bulk_helpers.ts";
 import { Writer } from "./writer.ts";
@@ -146,6 +146,8 @@ export function arrayHelper(
   e.u32(1);
   e.u32(3);
   e.u8(I64);
+  // First the flag, as every added bulk function does (`bulk_helpers.ts`).
+  writeFlagCheck(e, flag);
   const widen = (param: number, local: number) => {
     e.localGet(param);
     e.i64ExtendI32U();

@@ -36,6 +36,7 @@ const I64_EXTEND_I32_U = opcode("i64.extend_i32_u");
 const LOOP = opcode("loop");
 const ELSE = opcode("else");
 const BR_IF = opcode("br_if");
+const I32_AND = opcode("i32.and");
 const I32_OR = opcode("i32.or");
 const I32_EQZ = opcode("i32.eqz");
 const I32_EQ = opcode("i32.eq");
@@ -456,6 +457,11 @@ export class Emitter extends Writer {
   /** `i64.eq`. */
   i64Eq(): void {
     this.u8(I64_EQ);
+  }
+
+  /** `i32.and`. */
+  i32And(): void {
+    this.u8(I32_AND);
   }
 
   /** `i32.or`. */

@@ -24,6 +24,7 @@ import {
   readValType,
 } from "./types.ts";
 import {
+  askForTurn,
   COPY_STEP_BYTES,
   READ_STEP_BYTES,
   runSteps,
@@ -295,9 +296,15 @@ export function* applyLimitsSteps(
     pieces.push(section.finish());
   }
   if (!changed) return { bytes, over };
+  // A hold of its own, with turns before and after it: the whole module's
+  // size, which the C library may zero at once.
+  askForTurn();
+  yield;
   const out = new Writer(
     pieces.reduce((sum, piece) => sum + piece.length, 0),
   );
+  askForTurn();
+  yield;
   for (const piece of pieces) {
     for (let from = 0; from < piece.length; from += COPY_STEP_BYTES) {
       out.copy(piece, from, Math.min(piece.length, from + COPY_STEP_BYTES));

@@ -16,6 +16,8 @@ import {
   BulkOp,
   type BulkSite,
   CHUNK,
+  importedTableGrowHelper,
+  memoryGrowHelper,
   TABLE_CHUNK,
   tableGrowHelper,
   waitHelper,
@@ -76,11 +78,11 @@ import { writeCheck } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 
 /**
- * Whether the signed LEB128 constant at `at` (an `i32.const` or
- * `i64.const` immediate, read as the unsigned length it is) lies in
- * `[0, limit]`.
+ * The signed LEB128 constant at `at` (an `i32.const` or `i64.const`
+ * immediate, read as the unsigned length it is) if it lies in
+ * `[0, limit]`, else -1.
  */
-function constantAtMost(bytes: Uint8Array, at: number, limit: number): boolean {
+function constantAtMost(bytes: Uint8Array, at: number, limit: number): number {
   let value = 0;
   let scale = 1;
   for (let i = 0; i < 10; i++) {
@@ -90,12 +92,32 @@ function constantAtMost(bytes: Uint8Array, at: number, limit: number): boolean {
     if (byte < 0x80) {
       // A set sign bit makes it negative: a length near the top of the
       // address space.
-      return (byte & 0x40) === 0 && value <= limit;
+      return (byte & 0x40) === 0 && value <= limit ? value : -1;
     }
-    if (value > limit) return false;
+    if (value > limit) return -1;
   }
-  return false;
+  return -1;
 }
+
+/**
+ * What one element of a table operator (`table.fill`, `table.copy`,
+ * `table.init`) weighs in {@linkcode INLINE_BULK_BYTES}: a funcref element
+ * took about 10 ns (it updates the dispatch table too), a byte of fresh
+ * memory about 0.75 ns.
+ */
+const TABLE_ELEMENT_BYTES = 16;
+/** The same for an element a `table.grow` adds (1,000,000 took 110 ms). */
+const GROWN_ELEMENT_BYTES = 256;
+/**
+ * The most work, in bytes of memory or their weight in elements, that the
+ * bulk operators a body keeps as they are (those whose length is a short
+ * constant) may do in all: they run one after another with no check
+ * between, and 1,900 fills of 64 KiB in one body ran 90 to 760 ms past a
+ * deadline on 2 busy cores. Past it, they become calls of the added
+ * functions, each of which checks the flag first. The body's first such
+ * operator stays whatever it weighs: alone, it is over as soon as a chunk.
+ */
+export const INLINE_BULK_BYTES = 65536;
 
 /** The bulk operators that become helper calls with a stop flag. */
 const BULK_OPS = new Map<number, BulkOp>([
@@ -679,6 +701,8 @@ export class BodyScanner {
    */
   #constAt = -1;
   #constEnd = -1;
+  /** The work of the bulk operators the body keeps (`#keepsInline`). */
+  #inlineBulk = 0;
   /** What `#skipPlain` leaves for the scan loop: the segment's cost. */
   #plainCost = 0;
   /**
@@ -1107,6 +1131,7 @@ export class BodyScanner {
     if (!paused) {
       this.#constAt = -1;
       this.#constEnd = -1;
+      this.#inlineBulk = 0;
     } else {
       const state = this.#pausedScan;
       growth = state[5]!;
@@ -1569,7 +1594,13 @@ export class BodyScanner {
             }
             growth += this.#closeSegment(segment, cost, 1, inRegister);
             if (deadlineOnly) {
-              this.#codeBytes[defined] = end - codeStart;
+              // A call runs its code, zeroes its declared locals (a
+              // function of 40,000 `v128` locals and one operator took 7
+              // µs a call) and does its bulk operators' work: each
+              // weighs as bytes of code, so that 8,000 calls of such a
+              // function in one body cannot go unchecked (55 ms).
+              this.#codeBytes[defined] = end - codeStart +
+                (localCount - params) + (this.#inlineBulk >> 4);
               this.#sitesFrom[defined + 1] = this.#siteCount;
             }
             return this.#finishBody({
@@ -1740,14 +1771,16 @@ export class BodyScanner {
             const charge = this.#chargeBulk(imm, role, opPos);
             growth += charge;
             if (charge > 0 && grow) {
-              if (op === 0xfc && flagSize > 0) refund = true;
+              if (flagSize > 0) refund = true;
               else growth += this.#refundGrow(op === 0x40, opPos, p);
             }
           }
           if (flagSize > 0) {
             const before = this.#code.editCount;
             const length = this.#constEnd === opPos ? this.#constAt : -1;
-            if (grow && op === 0xfc) {
+            if (op === 0x40) {
+              growth += this.#callMemoryGrowHelper(opPos, p);
+            } else if (grow) {
               growth += this.#callGrowHelper(opPos, p, length);
             } else if (op === 0xfc) {
               growth += this.#callHelper(code, opPos, p, length);
@@ -1762,8 +1795,8 @@ export class BodyScanner {
             }
             if (refund) {
               growth += called
-                ? this.#refundAfterCall(p)
-                : this.#refundGrow(false, opPos, p);
+                ? this.#refundAfterCall(op === 0x40, p)
+                : this.#refundGrow(op === 0x40, opPos, p);
             }
           }
         }
@@ -2345,8 +2378,15 @@ export class BodyScanner {
     const op = BULK_OPS.get(code);
     if (op === undefined) return 0;
     if (lengthAt >= 0) {
-      const chunk = op >= BulkOp.TableInit ? TABLE_CHUNK : CHUNK;
-      if (constantAtMost(this.#bytes, lengthAt, chunk)) return 0;
+      const table = op >= BulkOp.TableInit;
+      const n = constantAtMost(
+        this.#bytes,
+        lengthAt,
+        table ? TABLE_CHUNK : CHUNK,
+      );
+      if (n >= 0 && this.#keepsInline(table ? n * TABLE_ELEMENT_BYTES : n)) {
+        return 0;
+      }
     }
     const { first, second, segment } = this.#operands;
     const site: BulkSite = { op, first, second, segment };
@@ -2363,20 +2403,50 @@ export class BodyScanner {
   }
 
   /**
+   * Whether a bulk operator with a constant length, whose work weighs
+   * `bytes`, stays as it is: the body's first that does any work (one
+   * chunk at most), and the others while they weigh at most
+   * {@linkcode INLINE_BULK_BYTES} in all.
+   */
+  #keepsInline(bytes: number): boolean {
+    if (this.#inlineBulk > 0 && this.#inlineBulk + bytes > INLINE_BULK_BYTES) {
+      return false;
+    }
+    this.#inlineBulk += bytes;
+    return true;
+  }
+
+  /**
    * With a stop flag, replaces a `table.grow` of a defined table (in
    * `#operands`) by a call of its helper (see `tableGrowHelper`); returns
    * the bytes that adds. A grow by a constant of one chunk at most stays as
-   * it is, and so does a grow of an imported table, whose maximum the
-   * module cannot know (it may be below the one its import declares), so
-   * that the helper could not tell in advance whether the grow fits.
+   * it is (within the body's `INLINE_BULK_BYTES`). A grow of an imported
+   * table, whose maximum the module cannot know (it may be below the one
+   * its import declares), so that the helper could not tell in advance
+   * whether the grow fits, becomes a call that checks the flag and grows
+   * in one step (see `importedTableGrowHelper`).
    */
   #callGrowHelper(opPos: number, end: number, lengthAt: number): number {
     const table = this.#operands.first;
     const info = this.#info;
     const most = info.tableMaxima[table]!;
-    if (most < 0) return 0;
-    if (lengthAt >= 0 && constantAtMost(this.#bytes, lengthAt, TABLE_CHUNK)) {
-      return 0;
+    if (lengthAt >= 0) {
+      const n = constantAtMost(this.#bytes, lengthAt, TABLE_CHUNK);
+      if (n >= 0 && this.#keepsInline(n * GROWN_ELEMENT_BYTES)) return 0;
+    }
+    if (most < 0) {
+      return this.#callMade(
+        `grow once:${table}`,
+        opPos,
+        end,
+        () =>
+          importedTableGrowHelper(
+            table,
+            info.tableIs64[table]!,
+            info.tableElementTypes[table]!,
+            this.#targets.stopFlag!,
+          ),
+      );
     }
     return this.#callMade(`grow:${table}`, opPos, end, () =>
       tableGrowHelper(
@@ -2389,11 +2459,35 @@ export class BodyScanner {
   }
 
   /**
-   * The refund of a charged `table.grow` that became a helper call, after
+   * With a stop flag, replaces a `memory.grow` (of the memory in
+   * `#operands`) by a call of the added function that checks the flag
+   * first (see `memoryGrowHelper`); returns the bytes that adds.
+   */
+  #callMemoryGrowHelper(opPos: number, end: number): number {
+    const memory = this.#operands.first;
+    return this.#callMade(
+      `memory.grow:${memory}`,
+      opPos,
+      end,
+      () =>
+        memoryGrowHelper(
+          memory,
+          this.#info.memoryIs64[memory]!,
+          this.#targets.stopFlag!,
+        ),
+    );
+  }
+
+  /**
+   * The refund of a charged `memory.grow` or `table.grow` that became a
+   * call of an added function, after
    * the call (and its reload): see `#refundGrow`. Returns its size.
    */
-  #refundAfterCall(end: number): number {
-    const is64 = this.#info.tableIs64[this.#operands.first]!;
+  #refundAfterCall(memory: boolean, end: number): number {
+    const first = this.#operands.first;
+    const is64 = memory
+      ? this.#info.memoryIs64[first]!
+      : this.#info.tableIs64[first]!;
     this.#code.pushEdit(end, Edit.Refund | (is64 ? 1 << 4 : 0), 0);
     if (is64) this.#bodyFlags |= HAS_DYNAMIC_32 | HAS_REFUND_64;
     return this.#templates.refund(is64).length;
