@@ -37,6 +37,7 @@ import {
   checkInstantiation,
   checkLimits,
   checkSizedAllocations,
+  DEFAULT_ARRAY_BYTES,
   limitGuest,
   type ResourceLimits,
 } from "./limits.ts";
@@ -582,6 +583,11 @@ export class FuelMeter {
         ...meteringFor(fuel, resumable),
         exportStackPointer: true,
         stopFlag: resumable && options.stopFlag !== false,
+        // One allocation holds the thread whole: its size bounds how late
+        // a stop lands.
+        ...(resumable && options.stopFlag !== false
+          ? { arrayBytes: limits?.arrays ?? DEFAULT_ARRAY_BYTES }
+          : {}),
         // Deadline-only: the flag's checks alone, trapping at once.
         fuel: countsFuel,
         stopFlagTraps: !countsFuel,

@@ -110,7 +110,7 @@ export interface IsolatedCallOptions {
    */
   fuel?: number;
   /**
-   * The guest's memory and table limits, as `GuestOptions.limits`: a grow
+   * The guest's memory, table and array limits, as `GuestOptions.limits`: a grow
    * past one returns -1, and a guest that starts above one ends the call
    * with a `GuestLoadError` (reason `limits`). Without `tables`, the
    * guest's own tables may grow to 1,000,000 elements together, or stay at

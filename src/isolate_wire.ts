@@ -24,8 +24,8 @@ export interface IsolatedRequest {
   args: unknown[];
   /** The fuel budget, when the child should meter. */
   fuel?: number;
-  /** The guest's memory and table limits. */
-  limits?: { memory?: number; tables?: number };
+  /** The guest's memory, table and array limits. */
+  limits?: { memory?: number; tables?: number; arrays?: number };
   /** A module whose default export is the guest's imports. */
   imports?: string;
   /** The guest's name in messages. */

@@ -30,6 +30,7 @@ import {
   checkLimits,
   checkSizedAllocations,
   checkTypeCountSteps,
+  DEFAULT_ARRAY_BYTES,
   limitGuestSteps,
 } from "./limits.ts";
 import {
@@ -355,6 +356,11 @@ export async function loadGuestWith(
             // and its start function runs as a watched call once it is
             // instantiated.
             stopFlag: resumable,
+            // One allocation holds the thread whole: its size bounds how
+            // late a stop lands.
+            ...(resumable
+              ? { arrayBytes: limits?.arrays ?? DEFAULT_ARRAY_BYTES }
+              : {}),
             ...flagChecks(resumable, countsFuel, options.async === true),
             deferStart: resumable,
             validate: false,

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:c8f756504fd46249dc1bc12af4e3ef2858269f0fc4c13a6618f05f948c4f5b95";
+  "sha256:69c415cda3e012df2478884af86d9d99d3125b51b6b0317ccb468459bee548f0";

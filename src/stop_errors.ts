@@ -236,6 +236,7 @@ export type TrapKind =
   | "null_reference"
   | "bad_cast"
   | "array_out_of_bounds"
+  | "array_too_large"
   | "unaligned_atomic"
   | "stack_overflow"
   | "uncaught_exception"

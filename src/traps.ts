@@ -7,6 +7,7 @@
  */
 
 import { GuestTrap, type TrapKind } from "./errors.ts";
+import { DEFAULT_ARRAY_BYTES } from "./limits.ts";
 
 const TRAP_MESSAGES: [RegExp, TrapKind][] = [
   [/^unreachable/, "unreachable"],
@@ -30,7 +31,15 @@ const TRAP_MESSAGES: [RegExp, TrapKind][] = [
     "array_out_of_bounds",
   ],
   [/unaligned/, "unaligned_atomic"],
+  [/requested new array is too large/, "array_too_large"],
 ];
+
+/**
+ * What a too-large array's trap adds to the engine's words: the cap a
+ * stoppable guest's arrays are held to, and how to raise it.
+ */
+const ARRAY_TOO_LARGE =
+  `: the array is over limits.arrays (${DEFAULT_ARRAY_BYTES} bytes unless raised, in a guest loaded with a deadline, signal or stop) or the engine's largest; raise limits.arrays or allocate a smaller array`;
 
 /** `WebAssembly.Exception`, which TypeScript's DOM types do not declare yet. */
 const WasmException = (WebAssembly as unknown as {
@@ -56,7 +65,10 @@ function engineTrap(error: unknown): GuestTrap | undefined {
   if (error instanceof WebAssembly.RuntimeError) {
     const kind = TRAP_MESSAGES.find(([pattern]) => pattern.test(error.message))
       ?.[1];
-    return new GuestTrap(kind ?? "other", error.message, { cause: error });
+    const message = kind === "array_too_large"
+      ? error.message + ARRAY_TOO_LARGE
+      : error.message;
+    return new GuestTrap(kind ?? "other", message, { cause: error });
   }
   if (
     error instanceof RangeError &&

@@ -13,6 +13,7 @@
 
 import assert from "./support/assert.ts";
 import { readSignatures } from "../src/signatures.ts";
+import { DEFAULT_ARRAY_BYTES } from "../src/limits.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import {
   compareRuns,
@@ -163,13 +164,19 @@ Deno.test("metered fuzz modules behave like the originals", async () => {
 
 Deno.test("fuzz modules with a stop flag behave like the originals", async () => {
   // The flag is never set: its checks must change nothing. Every other
-  // module counts no fuel; every third one's checks trap.
+  // module counts no fuel; every third one's checks trap. Arrays are held
+  // to the size a stoppable load holds them to.
   let count = 0;
   await fuzzSeeds((bytes) => {
     const fuel = count % 2 === 0;
     const stopFlagTraps = count++ % 3 === 0;
     return withAddedImports(
-      instrument(bytes, { stopFlag: true, fuel, stopFlagTraps }),
+      instrument(bytes, {
+        stopFlag: true,
+        fuel,
+        stopFlagTraps,
+        arrayBytes: DEFAULT_ARRAY_BYTES,
+      }),
     );
   }, STOP_FLAG_SEED_COUNT);
 });

@@ -24,6 +24,7 @@ import {
   SpecRunner,
 } from "./support/spectest/mod.ts";
 import { envVar, shown, SUITE_DIR, suiteFiles } from "./support/testsuite.ts";
+import { DEFAULT_ARRAY_BYTES } from "../src/limits.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import { withAddedImports } from "./support/stop_flag.ts";
 
@@ -48,11 +49,21 @@ function chooseRewriters(): { rewrite: Rewriter; name: string }[] {
         instrument(bytes, { resumable: false, initialFuel: (1n << 63n) - 1n }),
       name: "instrument({ resumable: false })",
     },
-    // The flag is never set: its checks must change nothing.
+    // The flag is never set: its checks must change nothing. Arrays are
+    // held to the size a stoppable load holds them to, which the suite's
+    // stay under.
     ...[true, false].map((fuel) => ({
       rewrite: (bytes: Uint8Array) =>
-        withAddedImports(instrument(bytes, { stopFlag: true, fuel })),
-      name: `instrument({ stopFlag: true${fuel ? "" : ", fuel: false"} })`,
+        withAddedImports(
+          instrument(bytes, {
+            stopFlag: true,
+            fuel,
+            arrayBytes: DEFAULT_ARRAY_BYTES,
+          }),
+        ),
+      name: `instrument({ stopFlag: true${
+        fuel ? "" : ", fuel: false"
+      }, arrayBytes })`,
     })),
   ];
 }

@@ -21,6 +21,11 @@ export interface StopFlagTargets {
    * worse by V8.
    */
   readonly traps?: boolean;
+  /**
+   * The most bytes one GC array allocated by length may take; a longer
+   * one traps as too large (see `array_new_cap.ts`). Without it, any.
+   */
+  readonly arrayBytes?: number;
 }
 
 /** What every check refers to. */

@@ -39,6 +39,7 @@ const BR_IF = opcode("br_if");
 const I32_AND = opcode("i32.and");
 const I32_OR = opcode("i32.or");
 const I32_EQZ = opcode("i32.eqz");
+const I32_GT_U = opcode("i32.gt_u");
 const I32_EQ = opcode("i32.eq");
 const I64_EQ = opcode("i64.eq");
 const I32_WRAP_I64 = opcode("i32.wrap_i64");
@@ -447,6 +448,27 @@ export class Emitter extends Writer {
   /** `i32.eqz`. */
   i32Eqz(): void {
     this.u8(I32_EQZ);
+  }
+
+  /** `i32.gt_u`. */
+  i32GtU(): void {
+    this.u8(I32_GT_U);
+  }
+
+  /**
+   * An allocation of an array by length: `array.new`, `array.new_default`,
+   * `array.new_data` or `array.new_elem`.
+   *
+   * @param code The operator's code after the GC prefix.
+   * @param type The array type.
+   * @param segment The data or element segment of `array.new_data` and
+   *   `array.new_elem`.
+   */
+  arrayNew(code: number, type: number, segment?: number): void {
+    this.u8(GC_PREFIX);
+    this.u32(code);
+    this.u32(type);
+    if (segment !== undefined) this.u32(segment);
   }
 
   /** `i32.eq`. */

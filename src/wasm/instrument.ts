@@ -208,6 +208,18 @@ export interface InstrumentOptions {
    * @default {false}
    */
   stopsWaitForAllocator?: boolean;
+  /**
+   * With {@linkcode InstrumentOptions.stopFlag}, the most bytes one GC
+   * array allocated by length (`array.new`, `array.new_default`,
+   * `array.new_data`, `array.new_elem`) may take, counting each element as
+   * the engine lays it out (`i8` 1 byte, `i16` 2, `i32` and `f32` 4, `v128`
+   * 16, others 8): a longer one traps as the engine's own too-large arrays
+   * do, before anything is allocated. The engine makes and fills an array
+   * in one step no check interrupts, so this bounds how late a stop lands.
+   *
+   * @default {undefined} (no cap)
+   */
+  arrayBytes?: number;
 }
 
 /**
@@ -418,6 +430,7 @@ const OPTION_NAMES: readonly (keyof InstrumentOptions)[] = [
   "exportStackPointer",
   "stopsWaitFor",
   "stopsWaitForAllocator",
+  "arrayBytes",
 ];
 
 /**
@@ -470,6 +483,21 @@ export function* instrumentSteps(
   if (options.stopFlagTraps === true && options.stopFlag !== true) {
     throw new TypeError("Cannot use stopFlagTraps without stopFlag: true");
   }
+  const arrayBytes = options.arrayBytes;
+  if (
+    arrayBytes !== undefined &&
+    (typeof arrayBytes !== "number" || !Number.isSafeInteger(arrayBytes) ||
+      arrayBytes < 0)
+  ) {
+    throw new RangeError(
+      `Cannot use arrayBytes: expected a whole number of bytes from 0 to 2^53 - 1, got ${
+        String(arrayBytes)
+      }`,
+    );
+  }
+  if (arrayBytes !== undefined && options.stopFlag !== true) {
+    throw new TypeError("Cannot use arrayBytes without stopFlag: true");
+  }
   if (!fuel && options.stopFlag !== true) {
     throw new TypeError(
       "Cannot use fuel: false without stopFlag: true: nothing could stop the guest",
@@ -493,6 +521,7 @@ export function* instrumentSteps(
           countsFuel: fuel,
           stopFlagTraps: options.stopFlagTraps === true,
           exportStackPointer: options.exportStackPointer === true,
+          arrayBytes,
         },
       );
     const zoneList = checkZoneList(options.stopsWaitFor);

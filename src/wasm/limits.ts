@@ -69,6 +69,13 @@ export interface ResourceLimits {
    * those pauses (30 to 40 ms at 10,000,000).
    */
   readonly tables?: number;
+  /**
+   * The most bytes one GC array allocated by length may take, in a guest
+   * loaded to be stopped (a deadline, `signal` or `stop`); left out,
+   * 8,388,608. A longer one traps (`array_too_large`). Raising it lets a
+   * stop wait that much longer for one allocation.
+   */
+  readonly arrays?: number;
 }
 
 /**

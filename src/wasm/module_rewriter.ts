@@ -87,6 +87,8 @@ export interface RewriteFeatures {
   readonly countsFuel?: boolean;
   /** Whether to export the shadow stack pointer (`stack_pointer_scan.ts`). */
   readonly exportStackPointer?: boolean;
+  /** With the stop flag: the most bytes a GC array allocated by length takes. */
+  readonly arrayBytes?: number;
 }
 
 /** `base`, or `base-1`, `base-2`, … whichever is not taken. */
@@ -164,6 +166,7 @@ export class ModuleRewriter {
   readonly #countsFuel: boolean;
   readonly #flagTraps: boolean;
   readonly #exportStackPointer: boolean;
+  readonly #arrayBytes: number | undefined;
   /** The stack pointer's global and export name, once found. */
   #stackPointer: { global: number; name: string } | undefined;
 
@@ -208,6 +211,7 @@ export class ModuleRewriter {
     this.#countsFuel = features.countsFuel ?? true;
     this.#flagTraps = features.stopFlagTraps ?? false;
     this.#exportStackPointer = features.exportStackPointer ?? false;
+    this.#arrayBytes = features.arrayBytes;
   }
 
   get #slowType(): number {
@@ -650,6 +654,7 @@ export class ModuleRewriter {
           memory: info.memoryIs64.length,
           onStopFlag: info.importedFunctions + 1,
           traps: this.#flagTraps,
+          arrayBytes: this.#arrayBytes,
         },
       },
       r.end - r.pos,

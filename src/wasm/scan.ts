@@ -23,6 +23,11 @@ import {
   waitHelper,
 } from "./bulk_helpers.ts";
 import { arrayHelper, ArrayOp } from "./array_helpers.ts";
+import {
+  ARRAY_NEW_CODES,
+  arrayLengthCap,
+  arrayNewFunction,
+} from "./array_new_cap.ts";
 import type { BulkHelper } from "./bulk_helpers.ts";
 import {
   findStringImports,
@@ -130,6 +135,12 @@ const BULK_OPS = new Map<number, BulkOp>([
 ]);
 const I32_TYPE = Uint8Array.of(0x7f);
 /** The same for the GC array operators. */
+/** The allocations by length whose immediate is only the array type. */
+const ARRAY_NEW_BY_TYPE = new Set([
+  GC_OPS.name.indexOf("array.new"),
+  GC_OPS.name.indexOf("array.new_default"),
+]);
+
 const ARRAY_OPS = new Map<number, ArrayOp>([
   [GC_OPS.name.indexOf("array.fill"), ArrayOp.Fill],
   [GC_OPS.name.indexOf("array.copy"), ArrayOp.Copy],
@@ -2504,7 +2515,11 @@ export class BodyScanner {
     end: number,
   ): number {
     const op = ARRAY_OPS.get(code);
-    if (op === undefined) return 0;
+    if (op === undefined) {
+      return ARRAY_NEW_CODES.has(code)
+        ? this.#callArrayNew(code, type, opPos, end)
+        : 0;
+    }
     const operands = this.#operands;
     const site = op === ArrayOp.Fill
       ? { op, first: type, second: type, segment: 0 }
@@ -2517,6 +2532,35 @@ export class BodyScanner {
       opPos,
       end,
       () => arrayHelper(site, element, this.#targets.stopFlag!),
+    );
+  }
+
+  /**
+   * With a cap on arrays' bytes, replaces an allocation by length (`code`;
+   * `type` is the type `array.new` and `array.new_default` name, the
+   * others' are in `#operands`) by a call of the added function that
+   * refuses a longer one; returns the bytes that adds.
+   */
+  #callArrayNew(
+    code: number,
+    type: number,
+    opPos: number,
+    end: number,
+  ): number {
+    const bytes = this.#targets.stopFlag?.arrayBytes;
+    if (bytes === undefined) return 0;
+    const byIndex = !ARRAY_NEW_BY_TYPE.has(code);
+    const first = byIndex ? this.#operands.first : type;
+    const segment = byIndex ? this.#operands.segment : 0;
+    const element = this.#info.arrayElements[first];
+    if (element === undefined) return 0;
+    const most = arrayLengthCap(element, bytes);
+    if (most === undefined) return 0;
+    return this.#callMade(
+      `array.new:${code}:${first}:${segment}`,
+      opPos,
+      end,
+      () => arrayNewFunction(code, first, segment, element, most),
     );
   }
 
