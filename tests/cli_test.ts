@@ -1,5 +1,11 @@
 import assert from "./support/assert.ts";
-import { allRuns, runMain, runMainHere, sameAsProcess } from "./support/cli.ts";
+import {
+  allRuns,
+  type Finished,
+  runMain,
+  runMainHere,
+  sameAsProcess,
+} from "./support/cli.ts";
 import { pressCtrlC } from "./support/sigint.ts";
 import { assembleWat } from "../guest/build.ts";
 
@@ -31,9 +37,7 @@ Deno.test("least privilege: --allow-read=guest is enough", async () => {
 });
 
 Deno.test("the Rust build of the seed guest runs the same way", async () => {
-  const run = await runMain(["--allow-read=guest"], [
-    "guest/early_exit_guest_rust.wasm",
-  ]);
+  const run = await runMainHere(["guest/early_exit_guest_rust.wasm"]);
   assert.equal(run.stdout, TRANSCRIPT);
   assert.equal(run.code, 0);
 });
@@ -54,9 +58,10 @@ Deno.test("a missing file, a directory and a non-wasm file each give one line an
     ["guest", /guest is a directory, not a \.wasm file/],
     ["deno.json", /deno\.json is not a WebAssembly module/],
   ];
-  const runs = await allRuns(
-    cases.map(([path]) => runMain(["--allow-read"], [path])),
-  );
+  // In this process: the messages need no permission missing, and the
+  // other tests here show that main.ts answers alike as a process.
+  const runs: Finished[] = [];
+  for (const [path] of cases) runs.push(await runMainHere([path]));
   cases.forEach(([path, pattern], i) => {
     assert.equal(runs[i].code, 2, path);
     assertOneLineError(runs[i].stderr, pattern);
@@ -70,7 +75,7 @@ Deno.test("a corrupt module gives one line and exit 2", async () => {
       path,
       new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 9, 9]),
     );
-    const run = await runMain(["--allow-read"], [path]);
+    const run = await runMainHere([path]);
     assert.equal(run.code, 2);
     assertOneLineError(run.stderr, /is not a valid WebAssembly module/);
   } finally {
@@ -79,7 +84,7 @@ Deno.test("a corrupt module gives one line and exit 2", async () => {
 });
 
 Deno.test("--json prints one object", async () => {
-  const run = await runMain(["--allow-read"], ["--json"]);
+  const run = await runMainHere(["--json"]);
   assert.equal(run.code, 0);
   assert.deepEqual(JSON.parse(run.stdout), {
     outcome: "interrupted",

@@ -103,12 +103,22 @@ Deno.test("loadGuest: a StopSignal set during a large guest's rewrite ends the l
 
 Deno.test("loadGuest: a signal that times out during a large guest's rewrite ends the load as a deadline", async () => {
   const whole = await wholeLoad();
-  const started = threadCpuMs();
-  await assert.rejects(
-    loadGuest(esbuild, { fuel: 1e12, imports, signal: AbortSignal.timeout(1) }),
-    isDeadlineExceeded,
-  );
-  const took = threadCpuMs() - started;
+  // Of two such loads the faster counts: in a full suite on a machine busy
+  // with other work, one such load once ran 195 ms of CPU time against a
+  // whole one's 277, and a load that waits out its rewrite does so twice.
+  let took = Infinity;
+  for (let run = 0; run < 2; run++) {
+    const started = threadCpuMs();
+    await assert.rejects(
+      loadGuest(esbuild, {
+        fuel: 1e12,
+        imports,
+        signal: AbortSignal.timeout(1),
+      }),
+      isDeadlineExceeded,
+    );
+    took = Math.min(took, threadCpuMs() - started);
+  }
   assertCutShort("timed-out", took, whole);
 });
 
