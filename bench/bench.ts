@@ -8,6 +8,7 @@ import { benchFuel } from "./fuel.ts";
 import { benchInterrupt } from "./interrupt.ts";
 import { benchWasi } from "./wasi.ts";
 import { benchStopLatency } from "./stop_latency.ts";
+import { benchRealStopLatency } from "./stop_latency_real.ts";
 import { benchReal } from "./real.ts";
 import { benchFresh } from "./fresh.ts";
 import { benchMeterRun } from "./meter_run.ts";
@@ -22,7 +23,10 @@ const sections: [string, () => Promise<void>][] = [
   ["fuel", benchFuel],
   ["deadlines", benchDeadline],
   ["WASI", benchWasi],
-  ["stop latency", benchStopLatency],
+  ["stop latency", async () => {
+    await benchStopLatency();
+    await benchRealStopLatency();
+  }],
   ["FuelMeter#run", benchMeterRun],
 ];
 // `deno task bench [section ...]` runs only the sections named.

@@ -24,7 +24,7 @@ import { stalledServer } from "../tests/support/holding_server.ts";
 import { lastDeadlineFired } from "../src/watchdog.ts";
 import { esbuildToLoad } from "../tests/support/esbuild.ts";
 
-const TIMEOUT_MS = 5;
+export const TIMEOUT_MS = 5;
 /** Enough calls that the p99 is not the maximum. */
 const WARM_RUNS = 200;
 /** Each a fresh load; enough of them that the p99 is not the maximum. */
@@ -33,7 +33,7 @@ const COLD_RUNS = 100;
  * A pause before each cold load, so that the previous call's work is done,
  * and another after collecting the garbage of the loads before.
  */
-const SETTLE_MS = 10;
+export const SETTLE_MS = 10;
 /** Runaway start functions: every load is a first call. */
 const START_RUNS = 200;
 const ISOLATED_RUNS = 100;
@@ -43,7 +43,7 @@ const ISOLATED_TIMEOUT_MS = 80;
 /** A deadline that falls while the child process is still starting. */
 const STARTING_TIMEOUT_MS = 10;
 /** Below this many runs, a p99 is the maximum: the table says so. */
-const P99_RUNS = 100;
+export const P99_RUNS = 100;
 
 interface HostileGuest {
   label: string;
@@ -192,7 +192,7 @@ async function assemble(text: string): Promise<Uint8Array<ArrayBuffer>> {
   }
 }
 
-function percentile(values: number[], fraction: number): number {
+export function percentile(values: number[], fraction: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   const rank = Math.ceil(fraction * sorted.length) - 1;
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
@@ -218,7 +218,7 @@ function pause(ms: number): Promise<void> {
  * memories) as tasks, which run when an async call yields to the event
  * loop, and made the async `memory.fill` 3 to 8 ms late about 1 call in 20.
  */
-async function settle(): Promise<void> {
+export async function settle(): Promise<void> {
   await pause(SETTLE_MS);
   (globalThis as { gc?: () => void }).gc?.();
   await pause(SETTLE_MS);
@@ -251,7 +251,7 @@ async function load(
 /** The thread that sets StopSignals in `stop` mode, once it is ready. */
 let stopper: Promise<Worker> | undefined;
 
-function startStopper(): Promise<Worker> {
+export function startStopper(): Promise<Worker> {
   return stopper ??= new Promise((resolve) => {
     const worker = new Worker(
       new URL("./stop_latency_stopper.ts", import.meta.url),
@@ -262,7 +262,7 @@ function startStopper(): Promise<Worker> {
 }
 
 /** The clock every thread shares. */
-function now(): number {
+export function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
@@ -490,7 +490,7 @@ async function throughCli(bytes: Uint8Array, guest: HostileGuest) {
 }
 
 /** Runs, p50, p99 (marked as the maximum when runs are few) and max. */
-function cells(late: number[]): string[] {
+export function cells(late: number[]): string[] {
   const ms = (value: number) => `${value.toFixed(3)} ms`;
   const p99 = ms(percentile(late, 0.99));
   return [
@@ -880,7 +880,11 @@ export async function benchStopLatency(): Promise<void> {
 }
 
 /** The split of a series' deadlines: see the table's legend. */
-function splitCells(late: number[], wake: number[], after: number[]): string[] {
+export function splitCells(
+  late: number[],
+  wake: number[],
+  after: number[],
+): string[] {
   // A stop the thread did not make is NaN here, null once through JSON.
   const made = wake.filter(Number.isFinite);
   const spent = after.filter(Number.isFinite);
