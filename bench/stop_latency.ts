@@ -865,16 +865,16 @@ export async function benchStopLatency(): Promise<void> {
   console.log(
     "\n### Where a deadline's lateness went\n\nwake = (time the watchdog's thread first set the flag) - deadline; after = (time the call returned) - (time the flag was first set); p50 / p99 / max in ms, over the stops the thread made (the others the host found first, reading its own clock). Late calls: those over 1 ms late, and how many of them the thread's wake-up made so (wake > after).\n",
   );
+  printSplitTable("guest", splits);
+}
+
+/**
+ * Prints where deadlines' lateness went, one row per series from
+ * {@linkcode splitCells}, under a first column named `first`.
+ */
+export function printSplitTable(first: string, splits: string[][]): void {
   printTable(
-    [
-      "guest",
-      "mode",
-      "call",
-      "set by the thread",
-      "wake",
-      "after",
-      "late calls",
-    ],
+    [first, "mode", "call", "set by the thread", "wake", "after", "late calls"],
     splits,
   );
 }

@@ -31,6 +31,7 @@ import { lastDeadlineFired } from "../src/watchdog.ts";
 import {
   cells,
   now,
+  printSplitTable,
   settle,
   splitCells,
   startStopper,
@@ -296,18 +297,7 @@ export async function benchRealStopLatency(): Promise<void> {
   console.log(
     "\nWhere the real libraries' deadlines went (wake, after, late calls: as in the hostile guests' split above).\n",
   );
-  printTable(
-    [
-      "library, work",
-      "mode",
-      "call",
-      "set by the thread",
-      "wake",
-      "after",
-      "late calls",
-    ],
-    splits,
-  );
+  printSplitTable("library, work", splits);
 }
 
 // `deno run bench/stop_latency_real.ts LABEL sync|stop`: one series, as JSON.
