@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:69c415cda3e012df2478884af86d9d99d3125b51b6b0317ccb468459bee548f0";
+  "sha256:05afeba8a7b215d64afd916b5a46ebe59820614b6e591cb05aa7af21014e1967";

@@ -15,6 +15,7 @@
 import { type StopFlagTargets, writeFlagCheck } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 import { type BulkHelper, writeChunkLoop } from "./bulk_helpers.ts";
+import { arrayElementBytes } from "./array_new_cap.ts";
 import { Writer } from "./writer.ts";
 
 /** Array elements per chunk. */
@@ -49,23 +50,6 @@ export interface ArraySite {
 
 const I32 = 0x7f;
 const I64 = 0x7e;
-
-/** Bytes per element of a storage type, for `array.init_data`. */
-function elementSize(storage: number): number {
-  switch (storage) {
-    case 0x78: // i8
-      return 1;
-    case 0x77: // i16
-      return 2;
-    case 0x7e: // i64
-    case 0x7c: // f64
-      return 8;
-    case 0x7b: // v128
-      return 16;
-    default: // i32, f32
-      return 4;
-  }
-}
 
 /** `(ref null type)` as encoded. */
 function nullableRef(type: number): Uint8Array {
@@ -140,7 +124,7 @@ export function arrayHelper(
   const S = count + 1;
   const N = count + 2;
   // How far the source offset moves per element.
-  const unit = op === ArrayOp.InitData ? elementSize(element[0]!) : 1;
+  const unit = op === ArrayOp.InitData ? arrayElementBytes(element[0]!) : 1;
 
   const e = new Emitter(256);
   e.u32(1);
