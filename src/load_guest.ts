@@ -422,6 +422,7 @@ export async function loadGuestWith(
           state,
           options.async ?? false,
           bound,
+          limits?.heap,
         );
         state.flag = flagHost.flag;
       }

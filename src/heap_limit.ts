@@ -1,0 +1,98 @@
+/**
+ * The host's side of the count of a guest's GC allocations (see
+ * `src/wasm/heap_count.ts`): whether the host's JavaScript heap holds more
+ * live data than `limits.heap` lets it. V8 ends the whole process once its
+ * heap is full, so a guest that keeps what it allocates is stopped well
+ * before that, and one that drops it (whose garbage V8 has not collected
+ * yet) is not: a reading past the limit is only believed after a full
+ * collection.
+ *
+ * @module
+ */
+
+import v8 from "node:v8";
+import vm from "node:vm";
+
+/**
+ * What V8 keeps for its young generation beyond the old one's limit
+ * (`--max-old-space-size`), in Deno 2.9.6: `heap_size_limit` is the old
+ * generation's limit plus this much.
+ */
+const YOUNG_GENERATION_BYTES = 96 * 1024 * 1024;
+
+/**
+ * The default limit on the host's live heap while a guest allocates:
+ * three quarters of what V8 lets its old generation hold (3 GiB of 4 in a
+ * Deno 2.9.6 process on a machine with enough memory;
+ * `--v8-flags=--max-old-space-size=MiB` sets it).
+ *
+ * @returns The limit in bytes.
+ *
+ * @example Usage
+ * ```ts
+ * import { defaultHeapLimit } from "./heap_limit.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(defaultHeapLimit() > 0);
+ * ```
+ */
+export function defaultHeapLimit(): number {
+  const limit = v8.getHeapStatistics().heap_size_limit;
+  // A heap too small to hold the young generation's share (V8 sizes it
+  // down then) is taken as a quarter old generation.
+  const old = Math.max(limit - YOUNG_GENERATION_BYTES, limit / 4);
+  return Math.floor(old * 0.75);
+}
+
+/** V8's full collection, once it has been asked for. */
+let collect: (() => void) | undefined | null;
+
+function fullCollection(): (() => void) | null {
+  if (collect !== undefined) return collect;
+  try {
+    // A context made after the flag is set gets V8's `gc`; the host's own
+    // context, made before, does not.
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc");
+    collect = typeof gc === "function" ? gc as () => void : null;
+  } catch {
+    collect = null;
+  }
+  return collect;
+}
+
+/**
+ * Above this much used heap, the next reading past the limit is checked
+ * by a full collection: raised, after one that found the live data below
+ * the limit, to an eighth of the limit above what it found, so that a
+ * guest whose live data sits just under the limit does not pay for a full
+ * collection every step (the heap may then pass the limit by an eighth).
+ */
+let collectAbove = 0;
+
+/**
+ * Whether the host's heap holds more live data than `limit`: the bytes it
+ * holds, past it, or `undefined`.
+ *
+ * @param limit The limit in bytes.
+ * @returns The bytes the heap holds when past the limit.
+ *
+ * @example Usage
+ * ```ts
+ * import { heapPastLimit } from "./heap_limit.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(heapPastLimit(Number.MAX_SAFE_INTEGER), undefined);
+ * ```
+ */
+export function heapPastLimit(limit: number): number | undefined {
+  const used = v8.getHeapStatistics().used_heap_size;
+  if (used <= limit || used <= collectAbove) return undefined;
+  const gc = fullCollection();
+  if (gc === null) return used;
+  gc();
+  const live = v8.getHeapStatistics().used_heap_size;
+  if (live > limit) return live;
+  collectAbove = Math.max(limit, live + limit / 8);
+  return undefined;
+}
