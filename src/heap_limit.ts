@@ -12,6 +12,9 @@
 
 import v8 from "node:v8";
 import vm from "node:vm";
+import type { Stop } from "./call_state.ts";
+import { OutOfMemory } from "./errors.ts";
+import { HEAP_COUNT_OFFSET, HEAP_STEP } from "./wasm/heap_count.ts";
 
 /**
  * What V8 keeps for its young generation beyond the old one's limit
@@ -96,3 +99,52 @@ export function heapPastLimit(limit: number): number | undefined {
   collectAbove = Math.max(limit, live + limit / 8);
   return undefined;
 }
+
+const STEP = BigInt(HEAP_STEP);
+const MIB = 1024 * 1024;
+
+/**
+ * Answers the guest's count of its GC allocations' bytes (kept beside its
+ * stop flag, see `src/wasm/heap_count.ts`): once the count has reached a
+ * step, it starts again, and the host's heap is read; past `limit`, `past`
+ * is given the stop that ends the call `out_of_memory`.
+ *
+ * @param flag The flag's word, over the flag memory.
+ * @param limit `limits.heap`, if given.
+ * @param past Records the stop and sets the flag.
+ * @returns Whether the heap was found past its limit: the guest must trap.
+ *
+ * @example Usage
+ * ```ts
+ * import { heapCheck } from "./heap_limit.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const flag = new Int32Array(new SharedArrayBuffer(65536), 0, 1);
+ * const check = heapCheck(flag, undefined, () => {});
+ * assert.equal(check(), false); // nothing counted
+ * ```
+ */
+export function heapCheck(
+  flag: Int32Array,
+  limit: number | undefined,
+  past: (stop: Stop) => void,
+): () => boolean {
+  const count = new BigInt64Array(flag.buffer, HEAP_COUNT_OFFSET, 1);
+  return () => {
+    if (count[0]! < STEP) return false;
+    count[0] = 0n;
+    const bound = limit ?? defaultHeapLimit();
+    const held = heapPastLimit(bound);
+    if (held === undefined) return false;
+    past(() =>
+      new OutOfMemory(Math.round(bound / MIB), Math.round(held / MIB))
+    );
+    return true;
+  };
+}
+
+/**
+ * The heap stop a `FuelMeter`'s guest met in its current run, which the
+ * run's outcome reports (`out_of_memory`) and forgets.
+ */
+export const meterHeapStops: WeakMap<object, Stop> = new WeakMap();

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:05afeba8a7b215d64afd916b5a46ebe59820614b6e591cb05aa7af21014e1967";
+  "sha256:8d324c4c29735a7031d35b3e09f60a48c178ea6ebd4bc22ca20dc21bee5bfe3c";

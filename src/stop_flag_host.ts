@@ -7,10 +7,8 @@
  */
 
 import { type CallState, recordStop, type Stop } from "./call_state.ts";
-import { OutOfMemory } from "./errors.ts";
 import { suspending } from "./fuel.ts";
-import { defaultHeapLimit, heapPastLimit } from "./heap_limit.ts";
-import { HEAP_COUNT_OFFSET, HEAP_STEP } from "./wasm/heap_count.ts";
+import { heapCheck } from "./heap_limit.ts";
 import type { InstrumentedModule } from "./wasm/mod.ts";
 import type { BoundFlag } from "./watchdog.ts";
 import { nextTurn } from "./yield.ts";
@@ -46,7 +44,10 @@ export function stopFlagHost(
   heapLimit?: number,
 ): StopFlagHost {
   const { memory: shared, flag } = bound;
-  const pastHeap = heapCheck(shared, state, flag, heapLimit);
+  const pastHeap = heapCheck(flag, heapLimit, (stop) => {
+    recordStop(state, stop);
+    Atomics.store(flag, 0, 1);
+  });
   const answer = (): number => {
     // Cleared first, so that a set that races with the check is not lost.
     Atomics.store(flag, 0, 0);
@@ -87,47 +88,6 @@ export function stopFlagHost(
       }
       return imports;
     },
-  };
-}
-
-const STEP = BigInt(HEAP_STEP);
-const MIB = 1024 * 1024;
-
-/**
- * The guest's count of its GC allocations' bytes (in its flag memory, see
- * `src/wasm/heap_count.ts`) answered: once it has reached a step, it
- * starts again, and the host's heap is read; past `limit`, the call ends
- * `out_of_memory` (recorded, the flag set, and the guest told to trap).
- *
- * @param shared The flag memory.
- * @param state The guest's call state.
- * @param flag The flag's word.
- * @param limit `limits.heap`, if given.
- * @returns What answers whether the heap is past its limit.
- */
-export function heapCheck(
-  shared: WebAssembly.Memory,
-  state: CallState,
-  flag: Int32Array,
-  limit: number | undefined,
-): () => boolean {
-  const count = new BigInt64Array(shared.buffer, HEAP_COUNT_OFFSET, 1);
-  return () => {
-    if (count[0]! < STEP) return false;
-    count[0] = 0n;
-    const bound = limit ?? defaultHeapLimit();
-    const held = heapPastLimit(bound);
-    if (held === undefined) return false;
-    recordStop(
-      state,
-      () =>
-        new OutOfMemory(
-          Math.round(bound / MIB),
-          Math.round(held / MIB),
-        ),
-    );
-    Atomics.store(flag, 0, 1);
-    return true;
   };
 }
 

@@ -1,0 +1,99 @@
+/**
+ * A guest that keeps what it allocates on the host's heap (structs, arrays,
+ * exceptions) is stopped with `out_of_memory` before V8 would end the whole
+ * host, in every mode whose rewrite reads a stop flag, whatever its fuel
+ * budget; a guest that drops what it allocates runs on. The attacks run in
+ * one child process with a small heap, so that this process survives
+ * whatever happens; without the bound, the child dies at the first one.
+ */
+
+import assert from "./support/assert.ts";
+import { bytesExpression, runInSmallHeap } from "./support/small_heap_child.ts";
+import { watBinaryen } from "./support/instrument.ts";
+import { exceptionHoarder } from "./support/exception_hoarder.ts";
+
+/** Keeps two-field structs in a linked list, for ever. */
+const structs = `(module
+  (type $node (struct (field (ref null $node)) (field i64)))
+  (global $list (mut (ref null $node)) (ref.null $node))
+  (func (export "run")
+    (loop $again
+      (global.set $list (struct.new $node (global.get $list) (i64.const 1)))
+      (br $again))))`;
+
+/** Keeps small arrays, allocated by length, in a linked list, for ever. */
+const arrays = `(module
+  (type $a (array i64))
+  (type $node (struct (field (ref $a)) (field (ref null $node))))
+  (global $list (mut (ref null $node)) (ref.null $node))
+  (func (export "run")
+    (loop $again
+      (global.set $list
+        (struct.new $node (array.new_default $a (i32.const 4)) (global.get $list)))
+      (br $again))))`;
+
+/** Makes 60,000,000 structs (about 2 GiB) and keeps only the last. */
+const dropper = `(module
+  (type $node (struct (field (ref null $node)) (field i64)))
+  (global $last (mut (ref null $node)) (ref.null $node))
+  (func (export "run") (local $i i32)
+    (loop $again
+      (global.set $last (struct.new $node (ref.null $node) (i64.const 1)))
+      (br_if $again
+        (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+          (i32.const 60000000))))))`;
+
+Deno.test("a guest that keeps its GC allocations ends out_of_memory in every stoppable mode; one that drops them runs on", async () => {
+  const [hoarder, arrayHoarder, drops] = await Promise.all(
+    [structs, arrays, dropper].map((wat) => watBinaryen(wat)),
+  );
+  // Each guest is let go before the next, so that its list is garbage.
+  const child = await runInSmallHeap<string[]>(
+    `
+    import { FuelMeter, loadGuest } from "./mod.ts";
+    const hoarder = ${bytesExpression(hoarder)};
+    const arrays = ${bytesExpression(arrayHoarder)};
+    const exceptions = ${bytesExpression(exceptionHoarder())};
+    const drops = ${bytesExpression(drops)};
+    const long = 600_000;
+    const seen = [];
+    const plain = async (bytes, options) => {
+      const guest = await loadGuest(bytes, options);
+      const result = guest.invoke("run", []);
+      seen.push(result.outcome + " " + (result.error?.kind ?? ""));
+    };
+    await plain(hoarder, { fuel: false, timeout: long });
+    await plain(hoarder, { interruptible: true });
+    await plain(hoarder, { fuel: 1e15, timeout: long });
+    await plain(arrays, { fuel: false, timeout: long });
+    await plain(exceptions, { fuel: false, timeout: long });
+    const asynchronous = async () => {
+      const guest = await loadGuest(hoarder, { async: true });
+      seen.push((await guest.invokeAsync("run", [])).outcome);
+    };
+    await asynchronous();
+    const metered = async () => {
+      const meter = new FuelMeter(hoarder, { fuel: false });
+      const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+      meter.attach(instance);
+      seen.push(meter.run(() => instance.exports.run(), { timeout: long }).outcome);
+    };
+    await metered();
+    await plain(drops, { fuel: false, timeout: long });
+    console.log(JSON.stringify(seen));
+  `,
+    64,
+  );
+  assert.equal(child.code, 0, child.stderr);
+  const stopped = "out_of_memory OutOfMemory";
+  assert.deepEqual(child.report, [
+    stopped,
+    stopped,
+    stopped,
+    stopped,
+    stopped,
+    "out_of_memory",
+    "out_of_memory",
+    "returned ",
+  ]);
+});
