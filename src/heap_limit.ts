@@ -15,6 +15,12 @@ import vm from "node:vm";
 import type { Stop } from "./call_state.ts";
 import { OutOfMemory } from "./errors.ts";
 import { HEAP_COUNT_OFFSET, HEAP_STEP } from "./wasm/heap_count.ts";
+import { ModuleInfo } from "./wasm/module.ts";
+import { readSectionSteps } from "./wasm/module_sections.ts";
+import { Patches } from "./wasm/patches.ts";
+import { Reader } from "./wasm/reader.ts";
+import { readSections } from "./wasm/sections.ts";
+import type { Steps } from "./wasm/steps.ts";
 
 /**
  * What V8 keeps for its young generation beyond the old one's limit
@@ -148,3 +154,46 @@ export function heapCheck(
  * run's outcome reports (`out_of_memory`) and forgets.
  */
 export const meterHeapStops: WeakMap<object, Stop> = new WeakMap();
+
+/**
+ * Whether a guest can allocate on the host's heap: it has a struct or an
+ * array type, or a tag (a `throw` allocates an exception). A metered guest
+ * that can gets a stop flag even under a fuel budget alone, whose callback
+ * reads the heap: a budget bounds its heap only when it is small.
+ *
+ * @param bytes The guest's bytes.
+ * @returns The steps, which return the answer.
+ * @throws {InvalidModule} When its sections cannot be decoded.
+ *
+ * @example Usage
+ * ```ts
+ * import { allocatesOnHeapSteps } from "./heap_limit.ts";
+ * import { runSteps } from "./wasm/steps.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+ * assert.equal(runSteps(allocatesOnHeapSteps(empty)), false);
+ * ```
+ */
+export function* allocatesOnHeapSteps(bytes: Uint8Array): Steps<boolean> {
+  const info = new ModuleInfo();
+  for (const { id, start, end } of readSections(bytes)) {
+    if (id === 13) return true;
+    if (id !== 1 && id !== 2) continue;
+    yield* readSectionSteps(
+      info,
+      id,
+      new Reader(bytes, start, end),
+      new Patches(),
+    );
+    if (id === 1) {
+      if (
+        info.arrayElements.some((element) => element !== undefined) ||
+        info.structFields.some((fields) => fields >= 0)
+      ) {
+        return true;
+      }
+    } else return info.tagTypes.length > 0;
+  }
+  return false;
+}
