@@ -157,7 +157,8 @@ export const meterHeapStops: WeakMap<object, Stop> = new WeakMap();
 
 /**
  * Whether a guest can allocate on the host's heap: it has a struct or an
- * array type, or a tag (a `throw` allocates an exception). A metered guest
+ * array type, a tag (a `throw` allocates an exception), or imports the JS
+ * string builtins. A metered guest
  * that can gets a stop flag even under a fuel budget alone, whose callback
  * reads the heap: a budget bounds its heap only when it is small.
  *
@@ -193,7 +194,10 @@ export function* allocatesOnHeapSteps(bytes: Uint8Array): Steps<boolean> {
       ) {
         return true;
       }
-    } else return info.tagTypes.length > 0;
+    } else {
+      return info.tagTypes.length > 0 ||
+        info.importModules.has("wasm:js-string");
+    }
   }
   return false;
 }

@@ -1,6 +1,6 @@
 /**
  * A guest that keeps what it allocates on the host's heap (structs, arrays,
- * exceptions) is stopped with `out_of_memory` before V8 would end the whole
+ * exceptions, strings) is stopped with `out_of_memory` before V8 would end the whole
  * host, in every mode whose rewrite reads a stop flag, whatever its fuel
  * budget; a guest that drops what it allocates runs on. The attacks run in
  * one child process with a small heap, so that this process survives
@@ -43,10 +43,54 @@ const dropper = `(module
         (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))
           (i32.const 60000000))))))`;
 
+/** Keeps million-character strings from fromCharCodeArray, for ever. */
+const fromArrays = `(module
+  (type $chars (array (mut i16)))
+  (import "wasm:js-string" "fromCharCodeArray"
+    (func $from (param (ref null $chars) i32 i32) (result (ref extern))))
+  (type $node (struct (field externref) (field (ref null $node))))
+  (global $list (mut (ref null $node)) (ref.null $node))
+  (func (export "run")
+    (local $a (ref null $chars))
+    (local.set $a (array.new $chars (i32.const 0x3b1) (i32.const 1000000)))
+    (loop $again
+      (global.set $list (struct.new $node
+        (call $from (local.get $a) (i32.const 0) (i32.const 1000000))
+        (global.get $list)))
+      (br $again))))`;
+
+/**
+ * Appends a character to a string for ever: a chain of cons strings, with
+ * `length` imported (which a metered guest's `concat` needs) or not.
+ */
+const concats = (length: string) =>
+  `(module ${length}
+  (import "wasm:js-string" "concat"
+    (func $concat (param externref externref) (result (ref extern))))
+  (import "wasm:js-string" "fromCharCode"
+    (func $char (param i32) (result (ref extern))))
+  (global $s (mut externref) (ref.null extern))
+  (func (export "run")
+    (global.set $s (call $char (i32.const 0x3b1)))
+    (loop $again
+      (global.set $s (call $concat (global.get $s) (call $char (i32.const 0x3b2))))
+      (br $again))))`;
+
 Deno.test("a guest that keeps its GC allocations ends out_of_memory in every mode that rewrites it; one that drops them runs on", async () => {
-  const [hoarder, arrayHoarder, drops] = await Promise.all(
-    [structs, arrays, dropper].map((wat) => watBinaryen(wat)),
-  );
+  const length = `(import "wasm:js-string" "length"
+    (func (param externref) (result i32)))`;
+  const sources = [
+    structs,
+    arrays,
+    dropper,
+    fromArrays,
+    concats(""),
+    concats(length),
+  ];
+  const [hoarder, arrayHoarder, drops, strings, chain, measured] = await Promise
+    .all(
+      sources.map((wat) => watBinaryen(wat, ["Strings", "CompactImports"])),
+    );
   // Each guest is let go before the next, so that its list is garbage.
   const child = await runInSmallHeap<string[]>(
     `
@@ -55,6 +99,10 @@ Deno.test("a guest that keeps its GC allocations ends out_of_memory in every mod
     const arrays = ${bytesExpression(arrayHoarder)};
     const exceptions = ${bytesExpression(exceptionHoarder())};
     const drops = ${bytesExpression(drops)};
+    const strings = ${bytesExpression(strings)};
+    const chain = ${bytesExpression(chain)};
+    const measured = ${bytesExpression(measured)};
+    const compile = { builtins: ["js-string"] };
     const long = 600_000;
     const seen = [];
     const plain = async (bytes, options) => {
@@ -64,9 +112,11 @@ Deno.test("a guest that keeps its GC allocations ends out_of_memory in every mod
     };
     await plain(hoarder, { fuel: false, timeout: long });
     await plain(hoarder, { interruptible: true });
-    await plain(hoarder, { fuel: Infinity });
     await plain(arrays, { fuel: false, timeout: long });
     await plain(exceptions, { fuel: false, timeout: long });
+    await plain(strings, { fuel: false, timeout: long, compile });
+    await plain(chain, { fuel: false, timeout: long, compile });
+    await plain(measured, { fuel: Infinity, compile });
     const asynchronous = async () => {
       const guest = await loadGuest(hoarder, { async: true });
       seen.push((await guest.invokeAsync("run", [])).outcome);
@@ -85,15 +135,10 @@ Deno.test("a guest that keeps its GC allocations ends out_of_memory in every mod
     64,
   );
   assert.equal(child.code, 0, child.stderr);
-  const stopped = "out_of_memory OutOfMemory";
   assert.deepEqual(child.report, [
-    stopped,
-    stopped,
-    stopped,
-    stopped,
-    stopped,
-    "out_of_memory",
-    "out_of_memory",
+    ...Array(7).fill("out_of_memory OutOfMemory"),
+    "out_of_memory", // async
+    "out_of_memory", // FuelMeter
     "returned ",
   ]);
 });

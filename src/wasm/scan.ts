@@ -736,6 +736,8 @@ export class BodyScanner {
   readonly #plainLimits = Int32Array.of(0, 0, 0, 0, 4, 9, 0);
   /** The string builtins charged by size, when the module imports any. */
   readonly #strings: StringImports | undefined;
+  /** Whether `#strings` are only counted toward the heap, not paid for. */
+  readonly #stringsCountOnly: boolean;
 
   /**
    * @param bytes The input module.
@@ -773,6 +775,7 @@ export class BodyScanner {
     this.#pathOut = new Int32Array(8);
     this.#pathSet = new Int32Array(8);
     this.#strings = undefined;
+    this.#stringsCountOnly = false;
     if (targets.countsFuel) {
       // "wasm:" names the engine's builtin modules. An engine flag adds
       // some (wasm:text-decoder and wasm:text-encoder, whose calls walk a
@@ -807,6 +810,15 @@ export class BodyScanner {
         }
       }
       this.#strings = strings;
+    } else if (info.importModules.has(JS_STRING) && targets.stopFlag) {
+      // No fuel to pay with: the strings the builtins make are only
+      // counted toward the host's heap, where the guest calls them.
+      const functions = info.imports.filter((i) => i.kind === "function");
+      this.#strings = findStringImports(
+        functions,
+        functions.map((i) => info.typeSignatures[i.type!]),
+      );
+      this.#stringsCountOnly = true;
     }
   }
 
@@ -2662,6 +2674,25 @@ export class BodyScanner {
     const strings = this.#strings!;
     const builtin = strings.charged.get(index);
     if (builtin === undefined) return 0;
+    if (this.#stringsCountOnly) {
+      // Counted where called; nothing else is refused.
+      if (
+        op !== 0x10 || builtin !== StringBuiltin.FromCharCodeArray &&
+          builtin !== StringBuiltin.Concat
+      ) {
+        return 0;
+      }
+      const info = this.#info;
+      return this.#callMade(`string:${index}`, opPos, end, () =>
+        stringHelper(
+          builtin,
+          index,
+          info.functionTypes[index]!,
+          strings.length,
+          0,
+          this.#targets,
+        ));
+    }
     const name = STRING_BUILTIN_NAMES[builtin]!;
     const fix = "or run it with fuel: Infinity";
     if (op !== 0x10) {

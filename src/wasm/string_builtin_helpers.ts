@@ -27,6 +27,7 @@
 import { type CheckTargets, writeCheck } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 import type { BulkHelper } from "./bulk_helpers.ts";
+import { OBJECT_HEADER_BYTES, writeHeapCount } from "./heap_count.ts";
 import type { FunctionSignature } from "./module.ts";
 
 /** The module name of the JS String Builtins. */
@@ -154,8 +155,11 @@ const SATURATED = 1n << 62n;
  * @param typeIndex The import's type index: the helper's too.
  * @param lengthIndex The `length` import's function index (for every
  *   builtin but `fromCharCodeArray`).
- * @param unit The cost per character (`perElement`), above 0.
- * @param targets The counter and the slow path.
+ * @param unit The cost per character (`perElement`), above 0; 0 to charge
+ *   no fuel (a rewrite that counts none), and only count the string's
+ *   bytes toward the host's heap (`heap_count.ts`).
+ * @param targets The counter and the slow path; with a stop flag, the
+ *   strings `fromCharCodeArray` and `concat` make are counted too.
  * @returns The helper; its `type` is empty, `typeIndex` names its type.
  *
  * @example Usage
@@ -197,6 +201,10 @@ export function stringHelper(
     e.localGet(1);
     e.u8(0x4b); // i32.gt_u
     e.select();
+  } else if (builtin === StringBuiltin.Concat && lengthIndex < 0) {
+    // No length to read (and no fuel to charge): counted as 16 characters,
+    // about what its cons string and a short operand take.
+    e.i64Const(16);
   } else if (builtin === StringBuiltin.Concat) {
     e.localGet(0);
     e.call(lengthIndex);
@@ -243,22 +251,38 @@ export function stringHelper(
     e.select();
     e.end();
   }
-  // At most 2^33 characters: times the unit, saturated.
   e.localSet(amount);
-  e.i64Const(SATURATED);
-  e.localGet(amount);
-  if (unit !== 1) {
-    e.i64Const(unit);
+  const flag = targets.stopFlag;
+  if (
+    flag !== undefined && (builtin === StringBuiltin.FromCharCodeArray ||
+      builtin === StringBuiltin.Concat)
+  ) {
+    // The string's bytes, two a character as V8 may keep them: `concat`'s
+    // result in full, since the first read of its characters flattens it.
+    e.localGet(amount);
+    e.i64Const(2);
     e.i64Mul();
+    e.i64Const(OBJECT_HEADER_BYTES);
+    e.i64Add();
+    writeHeapCount(e, flag, scratch);
   }
-  e.localGet(amount);
-  e.i64Const(SATURATED / BigInt(unit));
-  e.i64GtU();
-  e.select();
-  e.localSet(amount);
-  writeCheck(e, targets, { local: scratch, inRegister: false }, {
-    local: amount,
-  });
+  if (unit > 0) {
+    // At most 2^33 characters: times the unit, saturated.
+    e.i64Const(SATURATED);
+    e.localGet(amount);
+    if (unit !== 1) {
+      e.i64Const(unit);
+      e.i64Mul();
+    }
+    e.localGet(amount);
+    e.i64Const(SATURATED / BigInt(unit));
+    e.i64GtU();
+    e.select();
+    e.localSet(amount);
+    writeCheck(e, targets, { local: scratch, inRegister: false }, {
+      local: amount,
+    });
+  }
   for (let i = 0; i < params; i++) e.localGet(i);
   e.call(importIndex);
   e.end();
