@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:8d324c4c29735a7031d35b3e09f60a48c178ea6ebd4bc22ca20dc21bee5bfe3c";
+  "sha256:8b26550fa68e84cd6d36958acbd1d48ccc2a5c1cdedcb1c8f67c3cd014accaf0";
