@@ -80,11 +80,14 @@ function fullCollection(): (() => void) | null {
 let collectAbove = 0;
 
 /**
- * Whether the host's heap holds more live data than `limit`: the bytes it
- * holds, past it, or `undefined`.
+ * Whether the host's heap holds more live data than `limit` once `pending`
+ * more bytes are allocated: the bytes it would then hold, past the limit,
+ * or `undefined`.
  *
  * @param limit The limit in bytes.
- * @returns The bytes the heap holds when past the limit.
+ * @param pending Bytes about to be allocated (or allocated since the last
+ *   look): one allocation can be large, and the heap must have room for it.
+ * @returns The bytes the heap would hold when past the limit.
  *
  * @example Usage
  * ```ts
@@ -94,13 +97,16 @@ let collectAbove = 0;
  * assert.equal(heapPastLimit(Number.MAX_SAFE_INTEGER), undefined);
  * ```
  */
-export function heapPastLimit(limit: number): number | undefined {
-  const used = v8.getHeapStatistics().used_heap_size;
+export function heapPastLimit(
+  limit: number,
+  pending = 0,
+): number | undefined {
+  const used = v8.getHeapStatistics().used_heap_size + pending;
   if (used <= limit || used <= collectAbove) return undefined;
   const gc = fullCollection();
   if (gc === null) return used;
   gc();
-  const live = v8.getHeapStatistics().used_heap_size;
+  const live = v8.getHeapStatistics().used_heap_size + pending;
   if (live > limit) return live;
   collectAbove = Math.max(limit, live + limit / 8);
   return undefined;
@@ -112,8 +118,9 @@ const MIB = 1024 * 1024;
 /**
  * Answers the guest's count of its GC allocations' bytes (kept beside its
  * stop flag, see `src/wasm/heap_count.ts`): once the count has reached a
- * step, it starts again, and the host's heap is read; past `limit`, `past`
- * is given the stop that ends the call `out_of_memory`.
+ * step, it starts again, and the host's heap is read; past `limit` with
+ * the bytes counted added, `past` is given the stop that ends the call
+ * `out_of_memory`.
  *
  * @param flag The flag's word, over the flag memory.
  * @param limit `limits.heap`, if given.
@@ -137,10 +144,13 @@ export function heapCheck(
 ): () => boolean {
   const count = new BigInt64Array(flag.buffer, HEAP_COUNT_OFFSET, 1);
   return () => {
-    if (count[0]! < STEP) return false;
+    const counted = count[0]!;
+    if (counted < STEP) return false;
     count[0] = 0n;
     const bound = limit ?? defaultHeapLimit();
-    const held = heapPastLimit(bound);
+    // The count includes the allocation about to be made, which may be
+    // one string or array of many megabytes.
+    const held = heapPastLimit(bound, Number(counted));
     if (held === undefined) return false;
     past(() =>
       new OutOfMemory(Math.round(bound / MIB), Math.round(held / MIB))

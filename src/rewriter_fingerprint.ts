@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:8b26550fa68e84cd6d36958acbd1d48ccc2a5c1cdedcb1c8f67c3cd014accaf0";
+  "sha256:cdeb0fa5358c9d5d4da1ab7218bfb2b6e5b539b97b83da8d8105c4dfd5ee78bd";

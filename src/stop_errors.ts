@@ -207,14 +207,14 @@ export class Aborted extends EarlyExitError {
 export class OutOfMemory extends EarlyExitError {
   /** The heap limit in MiB (the child's, or `limits.heap`), when known. */
   declare readonly heapLimitMiB: number | undefined;
-  /** In process: the MiB the host's heap held when the guest was stopped. */
+  /** In process: the MiB the host's heap would have held with the guest's allocation. */
   declare readonly heldMiB: number | undefined;
 
   /**
    * Creates the error.
    *
    * @param heapLimitMiB The heap limit in MiB, when the caller set one.
-   * @param heldMiB In process, the MiB the host's heap held.
+   * @param heldMiB In process, the MiB the host's heap would have held.
    */
   constructor(heapLimitMiB: number | undefined, heldMiB?: number) {
     const limit = heapLimitMiB === undefined
@@ -224,7 +224,7 @@ export class OutOfMemory extends EarlyExitError {
       "OutOfMemory",
       heldMiB === undefined
         ? `the isolated call's child process ran out of memory (${limit}); raise maxHeapMiB or give the guest less to hold`
-        : `the guest's allocations left the host's heap holding ${heldMiB} MiB of live data, past limits.heap (${heapLimitMiB} MiB); raise limits.heap (bytes) or give the guest less to hold`,
+        : `the guest's allocations would leave the host's heap holding ${heldMiB} MiB of live data, past limits.heap (${heapLimitMiB} MiB); raise limits.heap (bytes) or give the guest less to hold`,
     );
     this.heapLimitMiB = heapLimitMiB;
     if (heldMiB !== undefined) this.heldMiB = heldMiB;

@@ -190,9 +190,10 @@ export function stringHelper(
     : 2;
   const scratch = params;
   const amount = params + 1;
+  const bytes = params + 2;
   const e = new Emitter(128);
   e.u32(1);
-  e.u32(2);
+  e.u32(3);
   e.u8(0x7e); // i64
   if (builtin === StringBuiltin.FromCharCodeArray) {
     // end > start ? end - start : 0, unsigned.
@@ -257,10 +258,10 @@ export function stringHelper(
   }
   e.localSet(amount);
   const flag = targets.stopFlag;
-  if (
-    flag !== undefined && (builtin === StringBuiltin.FromCharCodeArray ||
-      builtin === StringBuiltin.Concat)
-  ) {
+  const counted = flag !== undefined &&
+    (builtin === StringBuiltin.FromCharCodeArray ||
+      builtin === StringBuiltin.Concat);
+  if (counted) {
     // The string's bytes, two a character as V8 may keep them: `concat`'s
     // result in full, since the first read of its characters flattens it.
     e.localGet(amount);
@@ -268,7 +269,7 @@ export function stringHelper(
     e.i64Mul();
     e.i64Const(OBJECT_HEADER_BYTES);
     e.i64Add();
-    writeHeapCount(e, flag, scratch);
+    e.localSet(bytes);
   }
   if (unit > 0) {
     // At most 2^33 characters: times the unit, saturated.
@@ -286,6 +287,11 @@ export function stringHelper(
     writeCheck(e, targets, { local: scratch, inRegister: false }, {
       local: amount,
     });
+  }
+  // Counted once paid for: a budget that cannot pay ends the call first.
+  if (counted) {
+    e.localGet(bytes);
+    writeHeapCount(e, flag, scratch);
   }
   for (let i = 0; i < params; i++) e.localGet(i);
   e.call(importIndex);

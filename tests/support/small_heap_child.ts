@@ -103,10 +103,3 @@ export function assertOutOfMemory(child: SmallHeapChild<RunReport>): void {
     error: "OutOfMemory",
   });
 }
-
-/** Asserts that the child died of its heap and printed no report. */
-export function assertDiedOfHeap(child: SmallHeapChild<unknown>): void {
-  assert.notEqual(child.code, 0, "the unpriced attack kills its process");
-  assert.equal(child.report, undefined);
-  assert.match(child.stderr, /out of memory|heap/i);
-}
