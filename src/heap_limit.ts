@@ -78,6 +78,8 @@ function fullCollection(): (() => void) | null {
  * collection every step (the heap may then pass the limit by an eighth).
  */
 let collectAbove = 0;
+/** The limit `collectAbove` was raised for: another limit starts afresh. */
+let collectFor = 0;
 
 /**
  * Whether the host's heap holds more live data than `limit` once `pending`
@@ -102,6 +104,7 @@ export function heapPastLimit(
   pending = 0,
 ): number | undefined {
   const used = v8.getHeapStatistics().used_heap_size + pending;
+  if (collectFor !== limit) collectAbove = 0;
   if (used <= limit || used <= collectAbove) return undefined;
   const gc = fullCollection();
   if (gc === null) return used;
@@ -109,6 +112,7 @@ export function heapPastLimit(
   const live = v8.getHeapStatistics().used_heap_size + pending;
   if (live > limit) return live;
   collectAbove = Math.max(limit, live + limit / 8);
+  collectFor = limit;
   return undefined;
 }
 

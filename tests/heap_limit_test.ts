@@ -1,9 +1,10 @@
 /**
  * A guest that keeps what it allocates on the host's heap (structs, arrays,
- * exceptions, strings) is stopped with `out_of_memory` before V8 would end the whole
- * host, in every mode whose rewrite reads a stop flag, whatever its fuel
- * budget; a guest that drops what it allocates runs on. The attacks run in
- * one child process with a small heap, so that this process survives
+ * exceptions, strings) is stopped with `out_of_memory` before V8 would end
+ * the whole host, in every mode that rewrites it (a deadline, an async
+ * call, a `FuelMeter` run, fuel alone), whatever its fuel budget; a guest
+ * that drops what it allocates runs on. The attacks run in one child
+ * process with a small heap (32 MiB), so that this process survives
  * whatever happens; without the bound, the child dies at the first one.
  */
 
@@ -131,7 +132,7 @@ Deno.test("a guest that keeps its GC allocations ends out_of_memory in every mod
     await plain(drops, { fuel: false, timeout: long });
     console.log(JSON.stringify(seen));
   `,
-    64,
+    32,
   );
   assert.equal(child.code, 0, child.stderr);
   assert.deepEqual(child.report, [
