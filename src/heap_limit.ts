@@ -14,7 +14,7 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import type { Stop } from "./call_state.ts";
 import { OutOfMemory } from "./errors.ts";
-import { HEAP_COUNT_OFFSET, HEAP_STEP } from "./wasm/heap_count.ts";
+import { HEAP_ASKED_OFFSET, HEAP_STEP } from "./wasm/heap_count.ts";
 import { ModuleInfo } from "./wasm/module.ts";
 import { readSectionSteps } from "./wasm/module_sections.ts";
 import { Patches } from "./wasm/patches.ts";
@@ -121,8 +121,8 @@ const MIB = 1024 * 1024;
 
 /**
  * Answers the guest's count of its GC allocations' bytes (kept beside its
- * stop flag, see `src/wasm/heap_count.ts`): once the count has reached a
- * step, it starts again, and the host's heap is read; past `limit` with
+ * stop flag, see `src/wasm/heap_count.ts`): once the guest has left a
+ * step's count for the host, it is taken, and the host's heap is read; past `limit` with
  * the bytes counted added, `past` is given the stop that ends the call
  * `out_of_memory`.
  *
@@ -146,7 +146,7 @@ export function heapCheck(
   limit: number | undefined,
   past: (stop: Stop) => void,
 ): () => boolean {
-  const count = new BigInt64Array(flag.buffer, HEAP_COUNT_OFFSET, 1);
+  const count = new BigInt64Array(flag.buffer, HEAP_ASKED_OFFSET, 1);
   return () => {
     const counted = count[0]!;
     if (counted < STEP) return false;

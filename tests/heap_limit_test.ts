@@ -12,6 +12,8 @@ import assert from "./support/assert.ts";
 import { bytesExpression, runInSmallHeap } from "./support/small_heap_child.ts";
 import { watBinaryen } from "./support/instrument.ts";
 import { exceptionHoarder } from "./support/exception_hoarder.ts";
+import { instantiateFlagged } from "./support/stop_flag.ts";
+import { instrument } from "../src/wasm/mod.ts";
 
 /** Keeps two-field structs in a linked list, for ever. */
 const structs = `(module
@@ -141,4 +143,32 @@ Deno.test("a guest that keeps its GC allocations ends out_of_memory in every mod
     "out_of_memory", // FuelMeter
     "returned ",
   ]);
+});
+
+Deno.test("the rewrite asks the host once each 4 MiB a guest allocates, and leaves the count at byte 16 of the flag memory", async () => {
+  const bytes = await watBinaryen(`(module
+    (type $node (struct (field (ref null $node)) (field i64)))
+    (global $last (mut (ref null $node)) (ref.null $node))
+    (func (export "run") (param $n i32)
+      (loop $again
+        (global.set $last (struct.new $node (ref.null $node) (i64.const 1)))
+        (br_if $again
+          (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))`);
+  const metered = instrument(bytes, { stopFlag: true, fuel: false });
+  const asked: bigint[] = [];
+  const { instance, flag } = await instantiateFlagged(metered, (word) => {
+    const count = new BigInt64Array(word.buffer, 16, 1);
+    asked.push(count[0]!);
+    return 0;
+  });
+  // 32 bytes a struct (16 and two fields of 8): 131,072 fill 4 MiB.
+  const run = instance.exports.run as (n: number) => void;
+  run(131_071);
+  assert.deepEqual(asked, []);
+  run(1);
+  assert.deepEqual(asked, [4_194_304n]);
+  run(3 * 131_072);
+  assert.deepEqual(asked, [4_194_304n, 4_194_304n, 4_194_304n, 4_194_304n]);
+  // The count starts again at 0 each time it asks.
+  assert.equal(new BigInt64Array(flag.buffer, 8, 1)[0], 0n);
 });

@@ -7,9 +7,10 @@
  * So with a stop flag, each allocation adds its bytes (as V8 lays the
  * object out, roughly) to a counter kept in the flag memory beside the
  * flag, and each time the counter reaches {@linkcode HEAP_STEP} the guest
- * calls `on_stop_flag` with the flag clear, as a bulk operator does
- * between its chunks: the host then reads its heap, and stops the guest
- * when the heap is past its limit (1 makes it trap). A module that
+ * leaves the count for the host, starts it again, and calls `on_stop_flag`
+ * with the flag clear, as a bulk operator does between its chunks: the
+ * host then reads its heap, and stops the guest when the heap is past its
+ * limit (1 makes it trap). A module that
  * allocates nothing gets nothing added.
  *
  * @module
@@ -21,9 +22,17 @@ import { Emitter } from "./emitter.ts";
 
 /**
  * Where the counter is in the flag memory: the `i64` at this byte, after
- * the flag's word. The host resets it to 0 when it answers.
+ * the flag's word. The guest starts it again at 0 when it asks the host.
  */
 export const HEAP_COUNT_OFFSET = 8;
+
+/**
+ * Where the guest leaves the count it asks the host about: the `i64` at
+ * this byte, which the host reads (and clears) when `on_stop_flag` is
+ * called; a host that does not read it is asked once every step, as by a
+ * bulk operator's poll.
+ */
+export const HEAP_ASKED_OFFSET = 16;
 
 /**
  * The bytes of allocations between two calls to the host: 4 MiB. Reading
@@ -45,19 +54,19 @@ const I64_STORE = 0x37;
 const MEMARG_HAS_MEMORY = 0x40;
 const ALIGN_8 = 3;
 
-function memarg(e: Emitter, memory: number): void {
+function memarg(e: Emitter, memory: number, offset: number): void {
   if (memory === 0) e.u8(ALIGN_8);
   else {
     e.u8(ALIGN_8 | MEMARG_HAS_MEMORY);
     e.u32(memory);
   }
-  e.u32(HEAP_COUNT_OFFSET);
+  e.u32(offset);
 }
 
 /**
- * Writes `count += bytes; if (count >= HEAP_STEP && on_stop_flag())
- * unreachable`, `bytes` being an `i64` already on the stack, and `local`
- * an `i64` local it may use.
+ * Writes `count += bytes; if (count >= HEAP_STEP) { asked = count;
+ * count = 0; if (on_stop_flag()) unreachable }`, `bytes` being an `i64`
+ * already on the stack, and `local` an `i64` local it may use.
  *
  * @param e The output.
  * @param flag The stop flag's memory and callback.
@@ -84,17 +93,25 @@ export function writeHeapCount(
   e.i32Const(0);
   e.i32Const(0);
   e.u8(I64_LOAD);
-  memarg(e, flag.memory);
+  memarg(e, flag.memory, HEAP_COUNT_OFFSET);
   e.localGet(local);
   e.i64Add();
   e.localTee(local);
   e.u8(I64_STORE);
-  memarg(e, flag.memory);
+  memarg(e, flag.memory, HEAP_COUNT_OFFSET);
   e.localGet(local);
   e.i64Const(HEAP_STEP);
   e.i64LtU();
   e.i32Eqz();
   e.ifEmpty();
+  e.i32Const(0);
+  e.localGet(local);
+  e.u8(I64_STORE);
+  memarg(e, flag.memory, HEAP_ASKED_OFFSET);
+  e.i32Const(0);
+  e.i64Const(0);
+  e.u8(I64_STORE);
+  memarg(e, flag.memory, HEAP_COUNT_OFFSET);
   e.call(flag.onStopFlag);
   e.ifEmpty();
   e.unreachable();
