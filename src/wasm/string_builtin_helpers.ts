@@ -18,7 +18,7 @@
  * proportion to the characters it reads: one call of `equals` on two equal
  * strings of 2^28 characters took 25 ms.
  *
- * With a stop flag, the helpers of `fromCharCodeArray` and `concat` also
+ * With a stop flag, the added functions of `fromCharCodeArray` and `concat` also
  * count the string's bytes toward the host's heap (`heap_count.ts`); a
  * rewrite without fuel gets only that, where the guest calls them.
  *
