@@ -19,6 +19,7 @@ import {
 } from "./thrown_values.ts";
 import { describeValue } from "./option_checks.ts";
 import { unpassableType } from "./exported_function.ts";
+import { exportOwner } from "./handed_out.ts";
 
 /** How the runner's own interrupt import behaves. */
 export interface InterruptOptions {
@@ -457,6 +458,15 @@ export function buildImports(
       !entry.global.mutable && !NUMERIC_TYPES.has(entry.global.type);
     if (!anyValue && !fits(value)) {
       throw new ImportError(label, entry.expected, problem);
+    }
+    const owner = entry.kind === "function" ? exportOwner(value) : undefined;
+    if (owner !== undefined) {
+      throw new ImportError(
+        label,
+        entry.expected,
+        `the export "${owner.name}" of the guest ${owner.label}, whose code this guest's deadline, signal, stop and fuel do not reach`,
+        `supply a function that calls it through that guest's call("${owner.name}", ...) or invoke, which this guest's stops cover`,
+      );
     }
     namespace[entry.name] = entry.kind !== "function"
       ? value as WebAssembly.ImportValue
