@@ -459,13 +459,17 @@ export function buildImports(
     if (!anyValue && !fits(value)) {
       throw new ImportError(label, entry.expected, problem);
     }
-    const owner = entry.kind === "function" ? exportOwner(value) : undefined;
+    const owner = entry.kind === "function" || entry.kind === "table"
+      ? exportOwner(value)
+      : undefined;
     if (owner !== undefined) {
       throw new ImportError(
         label,
         entry.expected,
         `the export "${owner.name}" of the guest ${owner.label}, whose code this guest's deadline, signal, stop and fuel do not reach`,
-        `supply a function that calls it through that guest's call("${owner.name}", ...) or invoke, which this guest's stops cover`,
+        entry.kind === "function"
+          ? `supply a function that calls it through that guest's call("${owner.name}", ...) or invoke, which this guest's stops cover`
+          : "supply a table of this guest's own, and call the other guest through an import",
       );
     }
     namespace[entry.name] = entry.kind !== "function"

@@ -48,7 +48,7 @@ export async function instantiate(
       ? withoutStack(stop)
       : toImportError(error, needed) ?? classifyThrown(error, state);
   }
-  noteExports(instance.exports, label);
+  noteExports(instance.exports, label, imports);
   state.meter?.attach(instance);
   return instance;
 }

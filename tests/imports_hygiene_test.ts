@@ -532,3 +532,34 @@ Deno.test("another guest's function export is refused as an import: its checks r
     expectOutcome(b.invoke("run", [1]), "timeout");
   }
 });
+
+Deno.test("another guest's table export is refused as an import; a table of the host's that a guest exports again is not", async () => {
+  const owner = await assembleWat(`(module
+    (table (export "table") 1 funcref)
+    (elem (i32.const 0) $spin)
+    (func $spin (loop (br 0))))`);
+  const importer = await assembleWat(`(module
+    (import "env" "table" (table 1 funcref))
+    (import "env" "f" (func $f))
+    (export "table" (table 0))
+    (func (export "run") (call_indirect (i32.const 0))))`);
+  const a = await loadGuest(owner, { interruptible: true, label: "A" });
+  await assert.rejects(
+    () =>
+      loadGuest(importer, {
+        timeout: 50,
+        imports: { env: { table: a.instance.exports.table, f: () => {} } },
+      }),
+    (error: unknown) =>
+      isImportError(error) &&
+      error.message.includes(
+        `guest import env.table is the export "table" of the guest A`,
+      ),
+  );
+  const table = new WebAssembly.Table({ element: "anyfunc", initial: 1 });
+  const imports = { env: { table, f: () => {} } };
+  const b = await loadGuest(importer, { timeout: 50, imports });
+  assert.equal(b.instance.exports.table, table);
+  await b.reinstantiate();
+  await loadGuest(importer, { timeout: 50, imports });
+});
