@@ -20,6 +20,7 @@ import {
 import { describeValue } from "./option_checks.ts";
 import { unpassableType } from "./exported_function.ts";
 import { exportOwner } from "./handed_out.ts";
+import { oneLineText } from "./early_exit_error.ts";
 
 /** How the runner's own interrupt import behaves. */
 export interface InterruptOptions {
@@ -463,12 +464,17 @@ export function buildImports(
       ? exportOwner(value)
       : undefined;
     if (owner !== undefined) {
+      // The other guest chose the export's name: it may be megabytes, or
+      // hold control characters.
+      const name = oneLineText(owner.name, 200);
       throw new ImportError(
         label,
         entry.expected,
-        `the export "${owner.name}" of the guest ${owner.label}, whose code this guest's deadline, signal, stop and fuel do not reach`,
+        `the export "${name}" of the guest ${
+          oneLineText(owner.label, 200)
+        }, whose code this guest's deadline, signal, stop and fuel do not reach`,
         entry.kind === "function"
-          ? `supply a function that calls it through that guest's call("${owner.name}", ...) or invoke, which this guest's stops cover`
+          ? `supply a function that calls it through that guest's call("${name}", ...) or invoke, which this guest's stops cover`
           : "supply a table of this guest's own, and call the other guest through an import",
       );
     }
