@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:05afeba8a7b215d64afd916b5a46ebe59820614b6e591cb05aa7af21014e1967";
+  "sha256:5ba3b84d88b0bae7df81dc0b06a1666877d71d54926f35058b14ce252fc42a5e";
