@@ -308,6 +308,17 @@ Deno.test("a metered guest calling concat without importing length is refused", 
   );
   // Unmetered, nothing needs paying for.
   await loadGuest(bytes, { compile: { builtins: ["js-string"] } });
+  // Loaded to be stopped, concat's result is held to a length it reads.
+  await assert.rejects(
+    loadGuest(bytes, {
+      compile: { builtins: ["js-string"] },
+      fuel: false,
+    }),
+    (error: unknown) =>
+      isInvalidModule(error) &&
+      /a guest loaded to be stopped holds the length of concat's result .*import length/
+        .test(error.message),
+  );
   // A length that takes only non-null references cannot read every
   // argument concat takes (V8 refuses it as a builtin; a host's own
   // functions may have that type).
