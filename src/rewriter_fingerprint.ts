@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:b931f5e954fbc66d2d76128abda0cbf03e1cc2805fca744e58196e5c79988884";
+  "sha256:3170eeff37ce5546b0cd61ea648482413018fbf4cd6019361bbfcd9b3b93d61c";

@@ -175,7 +175,7 @@ export function concatLengthCap(bytes: number): number {
 }
 
 /**
- * Writes the helper that charges one string builtin and calls it, or (for
+ * Writes the added function that charges one string builtin and calls it, or (for
  * `concat`, in a guest loaded to be stopped) first holds its result to
  * `cap` characters: a longer one is made from the operands and doubled
  * until the engine refuses it as longer than its longest string (each
@@ -189,7 +189,7 @@ export function concatLengthCap(bytes: number): number {
  * @param lengthIndex The `length` import's function index (for every
  *   builtin but `fromCharCodeArray`).
  * @param unit The cost per character (`perElement`), above 0, or 0 for a
- *   helper that does not charge.
+ *   function that does not charge.
  * @param targets The counter and the slow path.
  * @param cap For `concat`, the longest result, if any.
  * @returns The helper; its `type` is empty, `typeIndex` names its type.
