@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:3170eeff37ce5546b0cd61ea648482413018fbf4cd6019361bbfcd9b3b93d61c";
+  "sha256:6ba05d3961c4332c36ebcc1b6d5b7458663501825fc0fa8b9a5c200b5c8eeebc";

@@ -731,7 +731,7 @@ export class BodyScanner {
   readonly #plainLimits = Int32Array.of(0, 0, 0, 0, 4, 9, 0);
   /** The string builtins charged by size, when the module imports any. */
   readonly #strings: StringImports | undefined;
-  /** Whether the string builtins' added functions charge fuel (else they cap). */
+  /** Whether the string builtins' added functions charge fuel, or cap. */
   readonly #stringsPay: boolean;
 
   /**

@@ -175,9 +175,9 @@ export function concatLengthCap(bytes: number): number {
 }
 
 /**
- * Writes the added function that charges one string builtin and calls it, or (for
- * `concat`, in a guest loaded to be stopped) first holds its result to
- * `cap` characters: a longer one is made from the operands and doubled
+ * Writes the added function that charges one string builtin and calls it,
+ * or (for `concat`, in a guest loaded to be stopped) first holds its result
+ * to `cap` characters: a longer one is made from the operands and doubled
  * until the engine refuses it as longer than its longest string (each
  * `concat` makes a rope of constant size, so that takes at most about 30
  * of them and reads no characters), which throws the engine's own
