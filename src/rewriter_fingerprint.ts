@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:05afeba8a7b215d64afd916b5a46ebe59820614b6e591cb05aa7af21014e1967";
+  "sha256:6ba05d3961c4332c36ebcc1b6d5b7458663501825fc0fa8b9a5c200b5c8eeebc";

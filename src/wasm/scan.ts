@@ -30,6 +30,7 @@ import {
 } from "./array_new_cap.ts";
 import type { BulkHelper } from "./bulk_helpers.ts";
 import {
+  concatLengthCap,
   findStringImports,
   JS_STRING,
   STRING_BUILTIN_NAMES,
@@ -730,6 +731,8 @@ export class BodyScanner {
   readonly #plainLimits = Int32Array.of(0, 0, 0, 0, 4, 9, 0);
   /** The string builtins charged by size, when the module imports any. */
   readonly #strings: StringImports | undefined;
+  /** Whether the string builtins' added functions charge fuel, or cap. */
+  readonly #stringsPay: boolean;
 
   /**
    * @param bytes The input module.
@@ -767,6 +770,7 @@ export class BodyScanner {
     this.#pathOut = new Int32Array(8);
     this.#pathSet = new Int32Array(8);
     this.#strings = undefined;
+    this.#stringsPay = false;
     if (targets.countsFuel) {
       // "wasm:" names the engine's builtin modules. An engine flag adds
       // some (wasm:text-decoder and wasm:text-encoder, whose calls walk a
@@ -781,21 +785,31 @@ export class BodyScanner {
         }
       }
     }
+    // Paid with fuel, or (in a guest loaded to be stopped) a `concat`
+    // held to a length, since the engine flattens a long rope in one step.
+    const pays = targets.countsFuel && costs.perElement > 0;
     if (
-      info.importModules.has(JS_STRING) && targets.countsFuel &&
-      costs.perElement > 0
+      info.importModules.has(JS_STRING) &&
+      (pays || targets.stopFlag?.arrayBytes !== undefined)
     ) {
       const functions = info.imports.filter((i) => i.kind === "function");
       const strings = findStringImports(
         functions,
         functions.map((i) => info.typeSignatures[i.type!]),
       );
+      if (!pays) {
+        for (const [index, builtin] of strings.charged) {
+          if (builtin !== StringBuiltin.Concat) strings.charged.delete(index);
+        }
+      }
+      this.#stringsPay = pays;
       for (const index of info.referencedImports) {
         if (strings.charged.has(index)) {
+          const { who, why, fix } = this.#stringTerms();
           fail(
-            `a metered guest may only call ${
+            `${who} may only call ${
               functions[index]!.name
-            } from ${JS_STRING} with call, which pays for the characters it makes or reads; this module names it in an element segment or constant expression: call it directly, or run it with fuel: Infinity`,
+            } from ${JS_STRING} with call, ${why}; this module names it in an element segment or constant expression: call it directly, ${fix}`,
             0,
           );
         }
@@ -2602,10 +2616,10 @@ export class BodyScanner {
     const builtin = strings.charged.get(index);
     if (builtin === undefined) return 0;
     const name = STRING_BUILTIN_NAMES[builtin]!;
-    const fix = "or run it with fuel: Infinity";
+    const { who, why, fix } = this.#stringTerms();
     if (op !== 0x10) {
       fail(
-        `a metered guest may only call ${name} from ${JS_STRING} with call, which pays for the characters it makes or reads; ` +
+        `${who} may only call ${name} from ${JS_STRING} with call, ${why}; ` +
           `this module uses it with ${
             op === 0x12 ? "return_call" : "ref.func"
           }: call it directly, ${fix}`,
@@ -2618,8 +2632,11 @@ export class BodyScanner {
         : builtin === StringBuiltin.IntoCharCodeArray
         ? "the characters it copies"
         : "the characters it compares";
+      const held = this.#stringsPay
+        ? `a metered guest's ${name} from ${JS_STRING} pays for ${paid}`
+        : `a guest loaded to be stopped holds the length of ${name}'s result from ${JS_STRING} to limits.arrays`;
       fail(
-        `a metered guest's ${name} from ${JS_STRING} pays for ${paid}, read with length from ${JS_STRING}, ` +
+        `${held}, read with length from ${JS_STRING}, ` +
           `which this module does not import: import length (externref) -> i32 from ${JS_STRING} too, ${fix}`,
         opPos,
       );
@@ -2631,9 +2648,37 @@ export class BodyScanner {
         index,
         info.functionTypes[index]!,
         strings.length,
-        this.#costs.perElement,
+        this.#stringsPay ? this.#costs.perElement : 0,
         this.#targets,
+        this.#concatCap(),
       ));
+  }
+
+  /** The longest `concat` result in a guest loaded to be stopped. */
+  #concatCap(): number | undefined {
+    const bytes = this.#targets.stopFlag?.arrayBytes;
+    return bytes === undefined ? undefined : concatLengthCap(bytes);
+  }
+
+  /**
+   * How a refusal of a string builtin's use names the guest, why the
+   * builtin must be called directly, and what else the user can do.
+   */
+  #stringTerms(): { who: string; why: string; fix: string } {
+    if (this.#stringsPay) {
+      return {
+        who: "a metered guest",
+        why: "which pays for the characters it makes or reads",
+        fix: this.#concatCap() === undefined
+          ? "or run it with fuel: Infinity"
+          : "or run it with invokeIsolated",
+      };
+    }
+    return {
+      who: "a guest loaded to be stopped",
+      why: "which holds its result to limits.arrays",
+      fix: "or run it with invokeIsolated",
+    };
   }
 
   /** Replaces an operator by a call of the helper `key` names, made once. */
