@@ -67,6 +67,7 @@ import {
   runTimeNow,
 } from "./run_time.ts";
 import { readOptions } from "./option_names.ts";
+import { noteExports } from "./handed_out.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -739,6 +740,7 @@ export class FuelMeter {
       this.#handed += this.#initialFuel;
     }
     this.#counter = counter;
+    noteExports(exports, "attached to a FuelMeter");
     this.#stack = findStackPointer(exports, this.#stackPointerExport);
     const zone = this.#zoneExport && exports[this.#zoneExport];
     this.#zone = zone instanceof WebAssembly.Global ? zone : undefined;

@@ -288,6 +288,7 @@ export class Guest {
         this.#freshImports?.() ?? this.#imports,
         this.#state,
         this.#needed,
+        this.label,
       );
       await this.#start();
     } catch (error) {

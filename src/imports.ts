@@ -19,6 +19,8 @@ import {
 } from "./thrown_values.ts";
 import { describeValue } from "./option_checks.ts";
 import { unpassableType } from "./exported_function.ts";
+import { exportOwner } from "./handed_out.ts";
+import { oneLineText } from "./early_exit_error.ts";
 
 /** How the runner's own interrupt import behaves. */
 export interface InterruptOptions {
@@ -457,6 +459,24 @@ export function buildImports(
       !entry.global.mutable && !NUMERIC_TYPES.has(entry.global.type);
     if (!anyValue && !fits(value)) {
       throw new ImportError(label, entry.expected, problem);
+    }
+    const owner = entry.kind === "function" || entry.kind === "table"
+      ? exportOwner(value)
+      : undefined;
+    if (owner !== undefined) {
+      // The other guest chose the export's name: it may be megabytes, or
+      // hold control characters.
+      const name = oneLineText(owner.name, 200);
+      throw new ImportError(
+        label,
+        entry.expected,
+        `the export "${name}" of the guest ${
+          oneLineText(owner.label, 200)
+        }, whose code this guest's deadline, signal, stop and fuel do not reach`,
+        entry.kind === "function"
+          ? `supply a function that calls it through that guest's call("${name}", ...) or invoke, which this guest's stops cover`
+          : "supply a table of this guest's own, and call the other guest through an import",
+      );
     }
     namespace[entry.name] = entry.kind !== "function"
       ? value as WebAssembly.ImportValue

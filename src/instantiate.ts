@@ -11,6 +11,7 @@ import { FuelExhausted, withoutStack } from "./errors.ts";
 import { toImportError } from "./imports.ts";
 import { classifyThrown } from "./outcome.ts";
 import type { ImportDescriptor } from "./signatures.ts";
+import { noteExports } from "./handed_out.ts";
 
 /**
  * Instantiates `module`, and attaches the guest's fuel meter to the instance.
@@ -19,6 +20,7 @@ import type { ImportDescriptor } from "./signatures.ts";
  * @param imports Its import object.
  * @param state The guest's call state, which the start function runs in.
  * @param needed The imports the module needs, to name a failing one.
+ * @param label The guest's name in messages.
  * @returns The instance.
  * @throws {ImportError} When an import is unusable (see `toImportError`).
  * @throws {FuelExhausted} When the start function runs out of fuel.
@@ -28,6 +30,7 @@ export async function instantiate(
   imports: WebAssembly.Imports,
   state: CallState,
   needed: ImportDescriptor[],
+  label: string,
 ): Promise<WebAssembly.Instance> {
   let instance: WebAssembly.Instance;
   try {
@@ -45,6 +48,7 @@ export async function instantiate(
       ? withoutStack(stop)
       : toImportError(error, needed) ?? classifyThrown(error, state);
   }
+  noteExports(instance.exports, label, imports);
   state.meter?.attach(instance);
   return instance;
 }

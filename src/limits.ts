@@ -213,9 +213,10 @@ export const MAX_TAGS_AND_SEGMENTS = 100_000;
  * `WebAssembly.compile`, instantiated with `new WebAssembly.Instance`, and
  * loaded whole with a `stop`), rounded up. Compiling and instantiating are
  * holds of their own, but a guest's counts weigh in both, so one budget
- * bounds each. Passive and declarative element segments' entries and types
- * cost next to nothing there (the engine reads them as it compiles, or when
- * they are first used).
+ * bounds each. Declarative element segments' entries cost next to nothing
+ * there (the engine reads them as it compiles); a passive segment's are a
+ * hold of their own, in the call that first reads the segment, which the
+ * same budget bounds.
  */
 export const INSTANTIATION_WEIGHTS = {
   /**
@@ -267,6 +268,23 @@ export const INSTANTIATION_WEIGHTS = {
   evaluatedOperator: 1_000,
   /** An entry of an active element segment (a million: 130 to 330 ms). */
   elementEntry: 300,
+  /**
+   * An entry of a passive element segment after its first (which weighs in
+   * with `elementSegment`, so that 100,000 segments of one entry, each
+   * evaluated by an operator of its own, stay within the budget). The
+   * engine evaluates a whole segment when a `table.init`, `array.new_elem`
+   * or `array.init_elem` first reads it (one entry is enough), in one step
+   * no check interrupts: a million at the first `table.init` of one entry,
+   * on a quiet 2-core machine, took 10 to 13 ms as function indices, 16 to
+   * 20 as `ref.func`, 67 to 94 as `global.get` and 108 to 181 as
+   * `struct.new_default`, and a 5 ms deadline landed 63 to 92 ms late (5
+   * million `global.get`: 322 to 361). Weighed as the dearest kind on a
+   * busy machine: 33,000 `struct.new_default` entries, a budget's worth,
+   * held a call about 7 ms (a stop 2 ms late at the median, 9 at most, at
+   * load average 2). Each segment is evaluated once an instance, so one
+   * budget bounds them all.
+   */
+  passiveEntry: 600,
   /**
    * An initial element of a table whose initializer is not a lone
    * `ref.null` (a million `ref.func`: 215 to 250 ms, a 55-byte guest).
@@ -329,6 +347,8 @@ export interface InstantiationCounts {
   evaluatedOperators: number;
   /** Entries of active element segments. */
   elementEntries: number;
+  /** Entries of passive element segments after each one's first. */
+  passiveEntries: number;
   /** Initial elements of tables with an initializer other than `ref.null`. */
   filledTableElements: number;
   /** Imports, of every kind. */
@@ -364,6 +384,7 @@ export interface InstantiationCounts {
  *   funcRefGlobals: 0,
  *   evaluatedOperators: 0,
  *   elementEntries: 500,
+ *   passiveEntries: 0,
  *   filledTableElements: 0,
  *   imports: 4,
  *   exports: 2,
@@ -429,6 +450,12 @@ const INSTANTIATION_ITEMS: [
     "elementEntry",
     "active element segment entry",
     "active element segment entries",
+  ],
+  [
+    "passiveEntries",
+    "passiveEntry",
+    "passive element segment entry after its segment's first",
+    "passive element segment entries after their segments' first",
   ],
   [
     "filledTableElements",
@@ -609,6 +636,7 @@ export function* checkInstanceSizeSteps(
     funcRefGlobals: footprint.funcRefGlobals,
     evaluatedOperators: footprint.evaluatedOperators,
     elementEntries: footprint.elementEntries,
+    passiveEntries: footprint.passiveEntries,
     filledTableElements: footprint.filledTableElements,
     imports: info.imports.length,
     exports,
@@ -626,7 +654,7 @@ export function* checkInstanceSizeSteps(
       "limits",
       `${label} has ${
         parts.join(", ")
-      }, which weigh ${work} in instantiation work, more than the ${MAX_INSTANTIATION_WORK} a guest instantiated in this process may (the engine handles each as it compiles and instantiates the guest, which cannot be stopped)`,
+      }, which weigh ${work} in instantiation work, more than the ${MAX_INSTANTIATION_WORK} a guest instantiated in this process may (the engine handles each as it compiles and instantiates the guest, or as a call first reads a passive segment, which cannot be stopped)`,
       `give the guest fewer of them, or ${hint}`,
     );
   }

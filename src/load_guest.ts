@@ -497,7 +497,7 @@ export async function loadGuestWith(
     // hold of its own, not one with the steps before or the work after it.
     await stops.turn();
     const instance = await stops.race(
-      instantiate(module, imports, state, needed),
+      instantiate(module, imports, state, needed, label),
     );
     await stops.turn();
     // The start function never runs before the thread that stops it is

@@ -30,7 +30,7 @@ import { GuestLoadError } from "./load_errors.ts";
 import { REWRITER_FINGERPRINT } from "./rewriter_fingerprint.ts";
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
-import type { ModuleInfo } from "./wasm/module.ts";
+import { LIMITS, type ModuleInfo } from "./wasm/module.ts";
 import {
   copiedPayloads,
   joinInPlace,
@@ -511,12 +511,9 @@ export async function readEntry(
   path: string,
   key: Uint8Array,
 ): Promise<StoredEntry | "absent" | "bad"> {
-  let file: Uint8Array;
+  let file: Uint8Array | "bad";
   try {
-    // Only a regular file is read: opening a named pipe put in an entry's
-    // place would wait for a writer forever.
-    if (!(await Deno.lstat(path)).isFile) return "bad";
-    file = await Deno.readFile(path);
+    file = await readEntryFile(path, key);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return "absent";
     if (error instanceof Deno.errors.NotCapable) {
@@ -529,11 +526,7 @@ export async function readEntry(
     }
     return "bad";
   }
-  if (
-    file.length < HEADER_BYTES ||
-    !sameBytes(file.subarray(0, MAGIC.length), MAGIC) ||
-    !sameBytes(file.subarray(KEY_AT, HEADER_BYTES), key)
-  ) return "bad";
+  if (file === "bad") return "bad";
   const digest = await sha256(file.subarray(LENGTH_AT));
   if (!sameBytes(file.subarray(MAGIC.length, LENGTH_AT), digest)) return "bad";
   const metaLength = new DataView(file.buffer, file.byteOffset).getUint32(
@@ -550,6 +543,57 @@ export async function readEntry(
   } catch {
     return "bad";
   }
+}
+
+/**
+ * The most bytes an entry file may hold: a rewrite's output is at most the
+ * engine's 1 GiB, and its metadata is allowed as much again. A larger file
+ * is no entry this rewriter wrote, and is not read: a sparse file of
+ * gigabytes costs nothing to make, and reading a 3 GiB one held a load 21
+ * s and 6 GiB of memory before its digest could refuse it.
+ */
+const MAX_ENTRY_BYTES = 2 * LIMITS.moduleSize;
+
+/**
+ * An entry's file, or `"bad"` when it is not one to use: not a regular
+ * file (a named pipe would hold the open until a writer came), past
+ * {@linkcode MAX_ENTRY_BYTES}, or with a header that is not this format's
+ * with this key, which is read first, so that a large file in the entry's
+ * place is refused having read that much of it. Throws what the system
+ * throws (`NotFound`, `NotCapable`).
+ */
+async function readEntryFile(
+  path: string,
+  key: Uint8Array,
+): Promise<Uint8Array | "bad"> {
+  const { isFile, size } = await Deno.lstat(path);
+  if (!isFile || size < HEADER_BYTES || size > MAX_ENTRY_BYTES) return "bad";
+  using file = await Deno.open(path, { read: true });
+  // One byte more than the file had, to see that it did not grow since.
+  const bytes = new Uint8Array(size + 1);
+  const fill = async (end: number): Promise<number> => {
+    let at = 0;
+    while (at < end) {
+      const read = await file.read(bytes.subarray(at, end));
+      if (read === null) break;
+      at += read;
+    }
+    return at;
+  };
+  if (
+    await fill(HEADER_BYTES) < HEADER_BYTES ||
+    !sameBytes(bytes.subarray(0, MAGIC.length), MAGIC) ||
+    !sameBytes(bytes.subarray(KEY_AT, HEADER_BYTES), key)
+  ) return "bad";
+  let at = HEADER_BYTES;
+  while (at < bytes.length) {
+    const read = await file.read(bytes.subarray(at));
+    if (read === null) break;
+    at += read;
+  }
+  // Shorter or longer than it was when looked at: another process is
+  // changing it.
+  return at === size ? bytes.subarray(0, size) : "bad";
 }
 
 /** The entry's metadata, checked for the shape `writeEntry` gives it. */

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:12ca192f3a7ffc7126876f7066941804ac993722e0582a03a60a6954d8ad283f";
+  "sha256:515d59ea86903eea1131db6eb4ab0dc7a4284648d08704756dfd4dca29576630";

@@ -8,6 +8,7 @@
 
 import { GuestTrap, type TrapKind } from "./errors.ts";
 import { DEFAULT_ARRAY_BYTES } from "./limits.ts";
+import { CONCAT_CHARACTER_BYTES } from "./wasm/string_builtin_helpers.ts";
 
 const TRAP_MESSAGES: [RegExp, TrapKind][] = [
   [/^unreachable/, "unreachable"],
@@ -40,6 +41,15 @@ const TRAP_MESSAGES: [RegExp, TrapKind][] = [
  */
 const ARRAY_TOO_LARGE =
   `: the array is over limits.arrays (${DEFAULT_ARRAY_BYTES} bytes unless raised, in a guest loaded with a deadline, signal or stop) or the engine's largest; raise limits.arrays or allocate a smaller array`;
+
+/**
+ * What a too-long string's error adds: the engine's longest, or the cap a
+ * stoppable guest's `concat` results are held to, and how to raise it.
+ */
+const STRING_TOO_LONG =
+  `: the string is over the engine's longest or, in a guest loaded with a deadline, signal or stop, a wasm:js-string concat's result is over limits.arrays / ${CONCAT_CHARACTER_BYTES} characters (${
+    DEFAULT_ARRAY_BYTES / CONCAT_CHARACTER_BYTES
+  } unless raised; the engine flattens a long string in one step no stop can cut short); raise limits.arrays or build a shorter string`;
 
 /** `WebAssembly.Exception`, which TypeScript's DOM types do not declare yet. */
 const WasmException = (WebAssembly as unknown as {
@@ -77,12 +87,15 @@ function engineTrap(error: unknown): GuestTrap | undefined {
     return new GuestTrap("stack_overflow", error.message, { cause: error });
   }
   // A string builtin (`wasm:js-string`) asked for a string past V8's
-  // longest; host imports' errors are wrapped before they get here.
+  // longest, or past the cap a stoppable guest's concat is held to; host
+  // imports' errors are wrapped before they get here.
   if (
     error instanceof RangeError &&
     error.message.includes("Invalid string length")
   ) {
-    return new GuestTrap("other", error.message, { cause: error });
+    return new GuestTrap("other", error.message + STRING_TOO_LONG, {
+      cause: error,
+    });
   }
   if (WasmException !== undefined && error instanceof WasmException) {
     return new GuestTrap(

@@ -528,6 +528,11 @@ export class GuestFiles {
         return errno;
       },
       fd_renumber: (from: number, to: number) => {
+        // Both must be open, as WASI has it: node:wasi renumbered onto any
+        // number, and grew its table of descriptors to that size (10
+        // million took half a gigabyte; 2^31 - 1 ran the machine out of
+        // memory).
+        if (!this.#open.has(from) || !this.#open.has(to)) return ERRNO.BADF;
         const errno = wasi.fd_renumber(from, to);
         if (errno === ERRNO.SUCCESS) {
           const wasReadOnly = readOnly.has(from);

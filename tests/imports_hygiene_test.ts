@@ -9,6 +9,7 @@ import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import {
   type CallOutcome,
+  FuelMeter,
   type GuestOptions,
   HostImportError,
   invokeIsolated,
@@ -482,4 +483,83 @@ Deno.test("an import returning a proxy of a promise is that import's error outco
       assert.equal(error.importName, `host.${name}`);
     }
   }
+});
+
+Deno.test("another guest's function export is refused as an import: its checks read that guest's flag and fuel, not this one's", async () => {
+  // Before, B's 50 ms deadline never landed in A's loop, and B's fuel
+  // never counted A's work.
+  const spinning = await assembleWat(`(module
+    (func (export "spin") (param i32) (result i32) (loop (br 0)) (i32.const 0)))`);
+  const caller = await callingGuest("env", "f");
+  const meter = new FuelMeter(spinning);
+  const { instance } = await WebAssembly.instantiate(
+    meter.bytes,
+    meter.imports,
+  );
+  meter.attach(instance);
+  const owners: [string, GuestOptions, string][] = [
+    ["plain", {}, "of the guest bytes"],
+    ["metered", { fuel: 1e6 }, "of the guest bytes"],
+    ["stoppable", { interruptible: true, label: "A" }, "of the guest A"],
+  ];
+  for (const [what, options, owner] of owners) {
+    const a = await loadGuest(spinning, options);
+    for (const exported of [a.instance.exports.spin, instance.exports.spin]) {
+      for (const limits of [{}, { fuel: 1000 }, { timeout: 50 }]) {
+        await assert.rejects(
+          () =>
+            loadGuest(caller, { ...limits, imports: { env: { f: exported } } }),
+          (error: unknown) =>
+            isImportError(error) &&
+            error.message.includes(
+              `guest import env.f is the export "spin" ${
+                exported === instance.exports.spin
+                  ? "of the guest attached to a FuelMeter"
+                  : owner
+              }, whose code this guest's deadline, signal, stop and fuel do not reach`,
+            ) && !error.message.includes("\n"),
+          what,
+        );
+      }
+    }
+    if (what !== "stoppable") continue;
+    // Called through its guest, its call is nested in the caller's, whose
+    // deadline stops it.
+    const b = await loadGuest(caller, {
+      timeout: 50,
+      imports: { env: { f: (n: number) => a.call("spin", n) } },
+    });
+    expectOutcome(b.invoke("run", [1]), "timeout");
+  }
+});
+
+Deno.test("another guest's table export is refused as an import; a table of the host's that a guest exports again is not", async () => {
+  const owner = await assembleWat(`(module
+    (table (export "table") 1 funcref)
+    (elem (i32.const 0) $spin)
+    (func $spin (loop (br 0))))`);
+  const importer = await assembleWat(`(module
+    (import "env" "table" (table 1 funcref))
+    (import "env" "f" (func $f))
+    (export "table" (table 0))
+    (func (export "run") (call_indirect (i32.const 0))))`);
+  const a = await loadGuest(owner, { interruptible: true, label: "A" });
+  await assert.rejects(
+    () =>
+      loadGuest(importer, {
+        timeout: 50,
+        imports: { env: { table: a.instance.exports.table, f: () => {} } },
+      }),
+    (error: unknown) =>
+      isImportError(error) &&
+      error.message.includes(
+        `guest import env.table is the export "table" of the guest A`,
+      ),
+  );
+  const table = new WebAssembly.Table({ element: "anyfunc", initial: 1 });
+  const imports = { env: { table, f: () => {} } };
+  const b = await loadGuest(importer, { timeout: 50, imports });
+  assert.equal(b.instance.exports.table, table);
+  await b.reinstantiate();
+  await loadGuest(importer, { timeout: 50, imports });
 });

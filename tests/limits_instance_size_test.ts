@@ -435,6 +435,65 @@ Deno.test("a guest at each of those caps alone loads and runs, plain and metered
   }
 });
 
+/**
+ * A module of `f: () -> i32` returning 7, a table of one funcref, and one
+ * passive element segment of `entries` references to `f`; `read` copies
+ * its first entry into the table and calls it.
+ */
+function passiveSegmentModule(entries: number): Uint8Array<ArrayBuffer> {
+  const segment = [
+    1,
+    0x01,
+    0x00,
+    ...leb(entries),
+    ...new Array(entries).fill(0),
+  ];
+  const read = [0x00, 0x41, 0, 0x41, 0, 0x41, 1, 0xfc, 0x0c, 0, 0];
+  read.push(0x41, 0, 0x11, 0, 0, 0x0b);
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, [1, 0x60, 0, 1, 0x7f]),
+    ...section(3, [2, 0, 0]),
+    ...section(4, [1, 0x70, 0x00, 1]),
+    ...section(7, [
+      2,
+      1,
+      0x66,
+      0x00,
+      0,
+      4,
+      ...new TextEncoder().encode("read"),
+      0x00,
+      1,
+    ]),
+    ...section(9, segment),
+    ...section(10, [2, 4, 0, 0x41, 7, 0x0b, read.length, ...read]),
+  ]);
+}
+
+Deno.test("a passive element segment's entries after its first weigh in instantiation work: the engine evaluates the whole segment at its first read, which no stop can cut short", async () => {
+  // One read of one entry of a million `global.get` entries held a call
+  // 63 to 92 ms past a 5 ms deadline.
+  const w = INSTANTIATION_WEIGHTS;
+  const over = Math.floor(MAX_INSTANTIATION_WORK / w.passiveEntry) + 2;
+  const bytes = passiveSegmentModule(over);
+  // The engine itself takes it: only the cap refuses it.
+  assert.ok(WebAssembly.validate(bytes));
+  const refused = (label: string) => (error: unknown) =>
+    isGuestLoadError(error) && error.reason === "limits" &&
+    error.message.includes(
+      `${over - 1} passive element segment entries after their segments' first`,
+    ) && error.message.startsWith(`${label} has`);
+  for (const options of [{}, { timeout: 10_000 }, { stop: new StopSignal() }]) {
+    await assert.rejects(loadGuest(bytes, options), refused("bytes"));
+  }
+  assert.throws(() => new FuelMeter(bytes), refused("the module"));
+  const within = passiveSegmentModule(over - 4_000);
+  for (const options of [{}, { fuel: 1e6 }, { interruptible: true }]) {
+    assert.equal((await loadGuest(within, options)).call("read"), 7);
+  }
+});
+
 Deno.test("a guest at every one of those caps at once is refused for its instantiation work, which each alone leaves room for", async () => {
   // Bound and made in one instantiation, they held the thread for the sum
   // of their times (each about 10 to 20 ms on a busy machine).

@@ -16,7 +16,7 @@ import {
   type SmallHeapChild,
 } from "./support/small_heap_child.ts";
 import { expectOutcome } from "./support/outcome.ts";
-import { isInvalidModule, loadGuest } from "../mod.ts";
+import { type GuestOptions, isInvalidModule, loadGuest } from "../mod.ts";
 
 /**
  * Assembles GC text with binaryen, without its compact import encoding
@@ -155,8 +155,11 @@ const BUDGETS = [
  * `BUDGETS`, and that the same budget with characters free leaves it to
  * the heap's limit.
  */
-async function assertPaidByCharacters(bytes: Uint8Array): Promise<void> {
-  for (const options of BUDGETS) {
+async function assertPaidByCharacters(
+  bytes: Uint8Array,
+  budgets = BUDGETS,
+): Promise<void> {
+  for (const options of budgets) {
     assertRanOutOfFuel(await runInChild(bytes, 64, options), options);
   }
   assertOutOfMemory(
@@ -213,7 +216,61 @@ Deno.test("a host's own fromCharCodeArray is charged as the builtin is", async (
 });
 
 Deno.test("a guest doubling a string with concat and flattening it runs out of fuel, not the host's heap", async () => {
-  await assertPaidByCharacters(await concatDoubler());
+  // Loaded to be stopped, it would meet the concat cap first (below): a
+  // limits.arrays over the engine's longest string lifts it.
+  await assertPaidByCharacters(await concatDoubler(), [
+    "{ fuel: 20_000_000 }",
+    "{ fuel: 20_000_000, interruptible: true, limits: { arrays: 2 ** 40 } }",
+  ]);
+});
+
+Deno.test("loaded to be stopped, a concat's result is held to limits.arrays / 32 characters, which the engine flattens in one step", async () => {
+  // Doubled to 2^28 characters and read, deadline-only: a 5 ms deadline
+  // landed 279 to 451 ms late, all of it in the first charCodeAt.
+  const bytes = await assembleWat(`(module ${CONCAT} ${LENGTH}
+    (func (export "build") (param $k i32) (result i32)
+      (local $s externref)
+      (local.set $s (call $fromCharCode (i32.const 0x3b1)))
+      (loop $again
+        (local.set $s (call $concat (local.get $s) (local.get $s)))
+        (br_if $again
+          (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))
+      (call $length (local.get $s))))`);
+  const compile = { builtins: ["js-string"] };
+  const cap = 8 * 1024 * 1024 / 32;
+  const stopped: GuestOptions[] = [
+    { interruptible: true },
+    { fuel: false },
+    { fuel: 1e12, timeout: 60_000 },
+    { async: true },
+  ];
+  for (const options of stopped) {
+    const guest = await loadGuest(bytes, { ...options, compile });
+    const call = (k: number) =>
+      options.async
+        ? guest.invokeAsync("build", [k])
+        : guest.invoke("build", [k]);
+    const at = expectOutcome(await call(18), "returned");
+    assert.equal(at.value, cap);
+    const { error } = expectOutcome(await call(19), "trap");
+    assert.match(
+      error.message,
+      /^guest trapped \(other\): Invalid string length: .*limits\.arrays \/ 32 characters \(262144 unless raised.*raise limits\.arrays/,
+    );
+    assert.doesNotMatch(error.message, /\n/);
+  }
+  // Raised, and without a stop, the result is the engine's to refuse.
+  for (
+    const options of <GuestOptions[]> [
+      { interruptible: true, limits: { arrays: 16 * 1024 * 1024 } },
+      {},
+      { fuel: 1e12 },
+    ]
+  ) {
+    const guest = await loadGuest(bytes, { ...options, compile });
+    const longer = expectOutcome(guest.invoke("build", [19]), "returned");
+    assert.equal(longer.value, 2 * cap);
+  }
 });
 
 Deno.test("substrings share their parent's characters: a hoarder of them runs out of fuel", async () => {
@@ -252,6 +309,17 @@ Deno.test("a metered guest calling concat without importing length is refused", 
   );
   // Unmetered, nothing needs paying for.
   await loadGuest(bytes, { compile: { builtins: ["js-string"] } });
+  // Loaded to be stopped, concat's result is held to a length it reads.
+  await assert.rejects(
+    loadGuest(bytes, {
+      compile: { builtins: ["js-string"] },
+      fuel: false,
+    }),
+    (error: unknown) =>
+      isInvalidModule(error) &&
+      /a guest loaded to be stopped holds the length of concat's result .*import length/
+        .test(error.message),
+  );
   // A length that takes only non-null references cannot read every
   // argument concat takes (V8 refuses it as a builtin; a host's own
   // functions may have that type).

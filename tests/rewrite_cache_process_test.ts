@@ -1,11 +1,13 @@
 /**
  * The rewrite cache across processes: the permissions it needs, writers at
- * once, an entry from another rewriter, and an entry the engine refuses.
+ * once, an entry from another rewriter, an entry the engine refuses, and a
+ * file of gigabytes in an entry's place.
  */
 import assert from "./support/assert.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { loadGuest, RewriteCache } from "../mod.ts";
 import { COMPUTE } from "./support/guests.ts";
+import { runDeno } from "./support/cli.ts";
 
 const CHILD = new URL("./support/rewrite_cache_child.ts", import.meta.url);
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -166,5 +168,40 @@ Deno.test("loadGuest: an entry whose digest holds but which the engine refuses i
     const guest = await loadGuest(COMPUTE, { fuel: 1e6, cache });
     assert.equal(cache.hits, 1);
     assert.equal(guest.call("fib", 20), 6765);
+  });
+});
+
+Deno.test("a file of gigabytes in an entry's place is refused unread: by its header, or by its size", async () => {
+  await withDirectory(async (directory) => {
+    // A sparse file costs nothing to make; the child's peak memory shows
+    // whether it was read (the process's own, so a child of its own; Linux
+    // alone says it, and elsewhere the peak reads 0).
+    const script = `
+      import { loadGuest, RewriteCache } from "./mod.ts";
+      const cache = new RewriteCache(${JSON.stringify(directory)});
+      const load = () => loadGuest(${
+      JSON.stringify(COMPUTE.pathname)
+    }, { fuel: 1e6, cache });
+      await load();
+      const [{ name }] = [...Deno.readDirSync(cache.directory)];
+      const path = cache.directory + "/" + name;
+      const header = (await Deno.readFile(path)).subarray(0, 89);
+      const answers = [];
+      for (const keep of [new Uint8Array(0), header]) {
+        using file = Deno.openSync(path, { write: true, truncate: true });
+        file.writeSync(keep);
+        file.truncateSync(2 ** 31 + 4096);
+        answers.push((await load()).call("fib", 10));
+      }
+      const status = Deno.build.os === "linux" ? Deno.readTextFileSync("/proc/self/status") : "VmHWM: 0";
+      const peak = /VmHWM:\\s+(\\d+)/.exec(status)[1];
+      console.log(JSON.stringify({ answers, rejected: cache.rejected, peakMiB: Number(peak) / 1024 }));
+    `;
+    const run = await runDeno(["eval", script]);
+    assert.equal(run.code, 0, run.stderr);
+    const { answers, rejected, peakMiB } = JSON.parse(run.stdout);
+    assert.deepEqual(answers, [55, 55]);
+    assert.equal(rejected, 2);
+    assert.ok(peakMiB < 1024, `the child peaked at ${peakMiB} MiB`);
   });
 });

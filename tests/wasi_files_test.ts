@@ -193,8 +193,10 @@ Deno.test({
       assert.equal(open(3, "sub"), ERRNO.SUCCESS);
       assert.equal(open(10, "fifo"), ERRNO.NOTSUP);
       assert.equal(open(10, "in.txt"), ERRNO.SUCCESS);
-      assert.equal(files.fd_renumber(10, 20), ERRNO.SUCCESS);
-      assert.equal(open(20, "fifo"), ERRNO.NOTSUP);
+      // Renumbered onto the file's descriptor, which must be open.
+      assert.equal(files.fd_renumber(10, 20), ERRNO.BADF);
+      assert.equal(files.fd_renumber(10, 11), ERRNO.SUCCESS);
+      assert.equal(open(11, "fifo"), ERRNO.NOTSUP);
       // A path that leads out of the preopen is refused, as node:wasi
       // refuses it, whatever is there.
       assert.equal(open(3, "../../x"), ERRNO.NOTCAPABLE);

@@ -1,7 +1,7 @@
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
 import { withDirectory } from "./support/temp_directory.ts";
-import { text } from "./support/wasi_guests.ts";
+import { reportErrnoWat, text } from "./support/wasi_guests.ts";
 import { runWasi } from "../mod.ts";
 import { MAX_OPEN_FILES } from "../src/wasi_files.ts";
 
@@ -127,4 +127,42 @@ Deno.test("path_open with the descriptor's address outside memory opens nothing:
       // A few of the host's own come and go; 2000 would be the guest's.
       assert.ok(after - before < 50, `${before} descriptors, then ${after}`);
     }
+  }));
+
+Deno.test("fd_renumber needs both descriptors open, and a read-only preopen renumbered stays read-only", () =>
+  withDirectory(async (directory) => {
+    await Deno.mkdir(`${directory}/ro`);
+    await Deno.mkdir(`${directory}/rw`);
+    // node:wasi renumbered onto any number, growing its table of
+    // descriptors to it: 10 million took half a gigabyte, 2^31 - 1 ran the
+    // machine out of memory.
+    const guest = await wat(`(module
+      (import "wasi_snapshot_preview1" "fd_renumber"
+        (func $renumber (param i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "path_create_directory"
+        (func $mkdir (param i32 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "fd_write"
+        (func $write (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (data (i32.const 100) "d")
+      ${reportErrnoWat("write")}
+      (func (export "_start")
+        (call $report (call $renumber (i32.const 3) (i32.const 10000000)))
+        (call $report (call $renumber (i32.const 3) (i32.const 5)))
+        (call $report (call $renumber (i32.const 3) (i32.const 4)))
+        (call $report (call $mkdir (i32.const 4) (i32.const 100) (i32.const 1)))
+        (call $report (call $mkdir (i32.const 3) (i32.const 100) (i32.const 1)))))`);
+    const result = await runWasi(guest, {
+      preopens: [
+        { host: `${directory}/ro`, guest: "/ro", mode: "read-only" },
+        { host: `${directory}/rw`, guest: "/rw" },
+      ],
+      stdout: "capture",
+      timeout: 30_000,
+    });
+    assert.equal(result.outcome, "exited");
+    // EBADF twice, then the read-only preopen in the writable one's place:
+    // EROFS, and its old number EBADF.
+    assert.equal(text(result.stdout), "08 08 00 69 08 ");
+    assert.deepEqual([...Deno.readDirSync(`${directory}/rw`)], []);
   }));

@@ -21,6 +21,14 @@ export interface Footprint {
   /** The entries its active element segments copy. */
   elementEntries: number;
   /**
+   * The entries of its passive element segments after each one's first:
+   * the engine evaluates a whole segment at once when a `table.init`,
+   * `array.new_elem` or `array.init_elem` first reads it, however few
+   * entries that operator takes (a segment's first entry is counted with
+   * the segment itself).
+   */
+  passiveEntries: number;
+  /**
    * Struct fields and array elements its constant expressions allocate
    * (global, table and element initializers).
    */
@@ -82,6 +90,7 @@ export function newFootprint(): Footprint {
     tableElements: 0,
     dataBytes: 0,
     elementEntries: 0,
+    passiveEntries: 0,
     allocatedElements: 0,
     sizedElements: 0,
     unbounded: false,

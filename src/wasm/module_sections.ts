@@ -245,8 +245,10 @@ export function* readElementsSteps(
       expressions ? 2 : 1,
       LIMITS.segmentElements,
     );
-    // An active segment is copied into its table at instantiation.
+    // An active segment is copied into its table at instantiation; a
+    // passive one is evaluated whole by the first operator that reads it.
     if (active) info.footprint.elementEntries += n;
+    else if (!explicitTable && n > 1) info.footprint.passiveEntries += n - 1;
     for (let j = 0; j < n; j++) {
       if (expressions) readConstExpr(r, info, info.globalCount, patches);
       else readFunctionIndex(r, info, patches);

@@ -36,6 +36,7 @@ import {
   OBJECT_HEADER_BYTES,
 } from "./heap_count.ts";
 import {
+  concatLengthCap,
   findStringImports,
   JS_STRING,
   STRING_BUILTIN_NAMES,
@@ -736,8 +737,8 @@ export class BodyScanner {
   readonly #plainLimits = Int32Array.of(0, 0, 0, 0, 4, 9, 0);
   /** The string builtins charged by size, when the module imports any. */
   readonly #strings: StringImports | undefined;
-  /** Whether `#strings` are only counted toward the heap, not paid for. */
-  readonly #stringsCountOnly: boolean;
+  /** Whether the string builtins' added functions charge fuel, or cap. */
+  readonly #stringsPay: boolean;
 
   /**
    * @param bytes The input module.
@@ -775,7 +776,7 @@ export class BodyScanner {
     this.#pathOut = new Int32Array(8);
     this.#pathSet = new Int32Array(8);
     this.#strings = undefined;
-    this.#stringsCountOnly = false;
+    this.#stringsPay = false;
     if (targets.countsFuel) {
       // "wasm:" names the engine's builtin modules. An engine flag adds
       // some (wasm:text-decoder and wasm:text-encoder, whose calls walk a
@@ -790,35 +791,52 @@ export class BodyScanner {
         }
       }
     }
+    // Paid with fuel, or (in a guest loaded to be stopped) a `concat`
+    // held to a length, since the engine flattens a long rope in one step.
+    const pays = targets.countsFuel && costs.perElement > 0;
+    // With a stop flag, the strings some of them make count toward the
+    // host's heap as well (`heap_count.ts`).
     if (
-      info.importModules.has(JS_STRING) && targets.countsFuel &&
-      costs.perElement > 0
+      info.importModules.has(JS_STRING) &&
+      (pays || targets.stopFlag !== undefined)
     ) {
       const functions = info.imports.filter((i) => i.kind === "function");
       const strings = findStringImports(
         functions,
         functions.map((i) => info.typeSignatures[i.type!]),
       );
+      // Without fuel, `fromCharCodeArray` stays too, where it is called,
+      // for the count of the strings it makes toward the host's heap
+      // (`heap_count.ts`).
+      if (!pays) {
+        for (const [index, builtin] of strings.charged) {
+          if (
+            builtin !== StringBuiltin.Concat &&
+            builtin !== StringBuiltin.FromCharCodeArray
+          ) {
+            strings.charged.delete(index);
+          }
+        }
+      }
+      this.#stringsPay = pays;
       for (const index of info.referencedImports) {
-        if (strings.charged.has(index)) {
+        const builtin = strings.charged.get(index);
+        if (
+          builtin !== undefined &&
+          (pays ||
+            builtin === StringBuiltin.Concat &&
+              targets.stopFlag?.arrayBytes !== undefined)
+        ) {
+          const { who, why, fix } = this.#stringTerms();
           fail(
-            `a metered guest may only call ${
+            `${who} may only call ${
               functions[index]!.name
-            } from ${JS_STRING} with call, which pays for the characters it makes or reads; this module names it in an element segment or constant expression: call it directly, or run it with fuel: Infinity`,
+            } from ${JS_STRING} with call, ${why}; this module names it in an element segment or constant expression: call it directly, ${fix}`,
             0,
           );
         }
       }
       this.#strings = strings;
-    } else if (info.importModules.has(JS_STRING) && targets.stopFlag) {
-      // No fuel to pay with: the strings the builtins make are only
-      // counted toward the host's heap, where the guest calls them.
-      const functions = info.imports.filter((i) => i.kind === "function");
-      this.#strings = findStringImports(
-        functions,
-        functions.map((i) => info.typeSignatures[i.type!]),
-      );
-      this.#stringsCountOnly = true;
     }
   }
 
@@ -2674,30 +2692,23 @@ export class BodyScanner {
     const strings = this.#strings!;
     const builtin = strings.charged.get(index);
     if (builtin === undefined) return 0;
-    if (this.#stringsCountOnly) {
-      // Counted where called; nothing else is refused.
-      if (
-        op !== 0x10 || builtin !== StringBuiltin.FromCharCodeArray &&
-          builtin !== StringBuiltin.Concat
-      ) {
-        return 0;
-      }
-      const info = this.#info;
-      return this.#callMade(`string:${index}`, opPos, end, () =>
-        stringHelper(
-          builtin,
-          index,
-          info.functionTypes[index]!,
-          strings.length,
-          0,
-          this.#targets,
-        ));
+    // Without fuel, `fromCharCodeArray` is counted where it is called, and
+    // nothing else refused; so is `concat` without a cap, where its
+    // length can be read.
+    if (
+      !this.#stringsPay &&
+      (builtin === StringBuiltin.FromCharCodeArray
+        ? op !== 0x10
+        : this.#concatCap() === undefined &&
+          (op !== 0x10 || strings.length < 0))
+    ) {
+      return 0;
     }
     const name = STRING_BUILTIN_NAMES[builtin]!;
-    const fix = "or run it with fuel: Infinity";
+    const { who, why, fix } = this.#stringTerms();
     if (op !== 0x10) {
       fail(
-        `a metered guest may only call ${name} from ${JS_STRING} with call, which pays for the characters it makes or reads; ` +
+        `${who} may only call ${name} from ${JS_STRING} with call, ${why}; ` +
           `this module uses it with ${
             op === 0x12 ? "return_call" : "ref.func"
           }: call it directly, ${fix}`,
@@ -2710,8 +2721,11 @@ export class BodyScanner {
         : builtin === StringBuiltin.IntoCharCodeArray
         ? "the characters it copies"
         : "the characters it compares";
+      const held = this.#stringsPay
+        ? `a metered guest's ${name} from ${JS_STRING} pays for ${paid}`
+        : `a guest loaded to be stopped holds the length of ${name}'s result from ${JS_STRING} to limits.arrays`;
       fail(
-        `a metered guest's ${name} from ${JS_STRING} pays for ${paid}, read with length from ${JS_STRING}, ` +
+        `${held}, read with length from ${JS_STRING}, ` +
           `which this module does not import: import length (externref) -> i32 from ${JS_STRING} too, ${fix}`,
         opPos,
       );
@@ -2723,9 +2737,37 @@ export class BodyScanner {
         index,
         info.functionTypes[index]!,
         strings.length,
-        this.#costs.perElement,
+        this.#stringsPay ? this.#costs.perElement : 0,
         this.#targets,
+        this.#concatCap(),
       ));
+  }
+
+  /** The longest `concat` result in a guest loaded to be stopped. */
+  #concatCap(): number | undefined {
+    const bytes = this.#targets.stopFlag?.arrayBytes;
+    return bytes === undefined ? undefined : concatLengthCap(bytes);
+  }
+
+  /**
+   * How a refusal of a string builtin's use names the guest, why the
+   * builtin must be called directly, and what else the user can do.
+   */
+  #stringTerms(): { who: string; why: string; fix: string } {
+    if (this.#stringsPay) {
+      return {
+        who: "a metered guest",
+        why: "which pays for the characters it makes or reads",
+        fix: this.#concatCap() === undefined
+          ? "or run it with fuel: Infinity"
+          : "or run it with invokeIsolated",
+      };
+    }
+    return {
+      who: "a guest loaded to be stopped",
+      why: "which holds its result to limits.arrays",
+      fix: "or run it with invokeIsolated",
+    };
   }
 
   /** Replaces an operator by a call of the helper `key` names, made once. */

@@ -18,9 +18,10 @@
  * proportion to the characters it reads: one call of `equals` on two equal
  * strings of 2^28 characters took 25 ms.
  *
- * With a stop flag, the added functions of `fromCharCodeArray` and `concat` also
- * count the string's bytes toward the host's heap (`heap_count.ts`); a
- * rewrite without fuel gets only that, where the guest calls them.
+ * With a stop flag, the added functions of `fromCharCodeArray` and `concat`
+ * also count the string's bytes toward the host's heap (`heap_count.ts`);
+ * a rewrite without fuel adds the one of `fromCharCodeArray` for that
+ * alone, where the guest calls it.
  *
  * The rewriter cannot know whether the host turns the builtins on; a
  * user-supplied function of the same name and type is charged the same.
@@ -152,18 +153,53 @@ const EXTERN = new Set([
 const SATURATED = 1n << 62n;
 
 /**
- * Writes the helper that charges one string builtin and calls it.
+ * The bytes a character of a `concat`'s result counts toward
+ * `limits.arrays` in a guest loaded to be stopped: a string of one-character
+ * pieces holds a 32-byte cons cell for each (V8's `ConsString`), and the
+ * engine flattens them all in one step at the first builtin that reads the
+ * characters (on a quiet 2-core machine, 2^18 such pieces took about 4 ms
+ * of CPU and 2^20 8 to 16, against 1.2 ms for 2^20 characters doubled).
+ */
+export const CONCAT_CHARACTER_BYTES = 32;
+
+/**
+ * The longest result a `concat` may make under an array cap of `bytes`.
+ *
+ * @param bytes `limits.arrays`.
+ * @returns The most characters.
+ *
+ * @example Usage
+ * ```ts
+ * import { concatLengthCap } from "./string_builtin_helpers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(concatLengthCap(8 * 1024 * 1024), 262_144);
+ * ```
+ */
+export function concatLengthCap(bytes: number): number {
+  return Math.floor(bytes / CONCAT_CHARACTER_BYTES);
+}
+
+/**
+ * Writes the added function that charges one string builtin and calls it,
+ * or (for `concat`, in a guest loaded to be stopped) first holds its result
+ * to `cap` characters: a longer one is made from the operands and doubled
+ * until the engine refuses it as longer than its longest string (each
+ * `concat` makes a rope of constant size, so that takes at most about 30
+ * of them and reads no characters), which throws the engine's own
+ * `RangeError` for that.
  *
  * @param builtin What the import is.
  * @param importIndex The import's function index.
  * @param typeIndex The import's type index: the helper's too.
  * @param lengthIndex The `length` import's function index (for every
  *   builtin but `fromCharCodeArray`).
- * @param unit The cost per character (`perElement`), above 0; 0 to charge
- *   no fuel (a rewrite that counts none), and only count the string's
- *   bytes toward the host's heap (`heap_count.ts`).
+ * @param unit The cost per character (`perElement`), above 0, or 0 for a
+ *   function that does not charge.
  * @param targets The counter and the slow path; with a stop flag, the
- *   strings `fromCharCodeArray` and `concat` make are counted too.
+ *   strings `fromCharCodeArray` and `concat` make are counted toward the
+ *   host's heap too.
+ * @param cap For `concat`, the longest result, if any.
  * @returns The helper; its `type` is empty, `typeIndex` names its type.
  *
  * @example Usage
@@ -183,6 +219,7 @@ export function stringHelper(
   lengthIndex: number,
   unit: number,
   targets: CheckTargets,
+  cap?: number,
 ): BulkHelper {
   const params = builtin === StringBuiltin.FromCharCodeArray ||
       builtin === StringBuiltin.IntoCharCodeArray
@@ -191,10 +228,19 @@ export function stringHelper(
   const scratch = params;
   const amount = params + 1;
   const bytes = params + 2;
+  const capped = builtin === StringBuiltin.Concat && cap !== undefined;
+  const rope = amount + 2;
+  const left = amount + 3;
   const e = new Emitter(128);
-  e.u32(1);
+  e.u32(capped ? 3 : 1);
   e.u32(3);
   e.u8(0x7e); // i64
+  if (capped) {
+    e.u32(1);
+    e.u8(0x6f); // externref
+    e.u32(1);
+    e.u8(0x7f); // i32
+  }
   if (builtin === StringBuiltin.FromCharCodeArray) {
     // end > start ? end - start : 0, unsigned.
     e.localGet(2);
@@ -206,10 +252,6 @@ export function stringHelper(
     e.localGet(1);
     e.u8(0x4b); // i32.gt_u
     e.select();
-  } else if (builtin === StringBuiltin.Concat && lengthIndex < 0) {
-    // No length to read (and no fuel to charge): counted as 16 characters,
-    // about what its cons string and a short operand take.
-    e.i64Const(16);
   } else if (builtin === StringBuiltin.Concat) {
     e.localGet(0);
     e.call(lengthIndex);
@@ -271,23 +313,8 @@ export function stringHelper(
     e.i64Add();
     e.localSet(bytes);
   }
-  if (unit > 0) {
-    // At most 2^33 characters: times the unit, saturated.
-    e.i64Const(SATURATED);
-    e.localGet(amount);
-    if (unit !== 1) {
-      e.i64Const(unit);
-      e.i64Mul();
-    }
-    e.localGet(amount);
-    e.i64Const(SATURATED / BigInt(unit));
-    e.i64GtU();
-    e.select();
-    e.localSet(amount);
-    writeCheck(e, targets, { local: scratch, inRegister: false }, {
-      local: amount,
-    });
-  }
+  if (capped) writeRefusal(e, importIndex, amount, cap!, rope, left);
+  if (unit > 0) writeCharge(e, unit, targets, amount, scratch);
   // Counted once paid for: a budget that cannot pay ends the call first.
   if (counted) {
     e.localGet(bytes);
@@ -297,4 +324,69 @@ export function stringHelper(
   e.call(importIndex);
   e.end();
   return { type: new Uint8Array(0), typeIndex, bytes: e.sized() };
+}
+
+/**
+ * `if (amount > cap) { rope = concat(a, b); doubled until it throws }`.
+ * The engine's longest string is under 2^30 characters, so 32 doublings
+ * of a rope of at least one reach it; the `unreachable` after them is never
+ * met.
+ */
+function writeRefusal(
+  e: Emitter,
+  concat: number,
+  amount: number,
+  cap: number,
+  rope: number,
+  left: number,
+): void {
+  e.localGet(amount);
+  e.i64Const(cap);
+  e.i64GtU();
+  e.u8(0x04); // if
+  e.u8(0x40);
+  e.localGet(0);
+  e.localGet(1);
+  e.call(concat);
+  e.localSet(rope);
+  e.i32Const(32);
+  e.localSet(left);
+  e.loopEmpty();
+  e.localGet(rope);
+  e.localGet(rope);
+  e.call(concat);
+  e.localSet(rope);
+  e.localGet(left);
+  e.i32Const(1);
+  e.u8(0x6b); // i32.sub
+  e.localTee(left);
+  e.brIf(0);
+  e.end();
+  e.unreachable();
+  e.end();
+}
+
+/** Charges `amount` characters at `unit` each, saturated. */
+function writeCharge(
+  e: Emitter,
+  unit: number,
+  targets: CheckTargets,
+  amount: number,
+  scratch: number,
+): void {
+  // At most 2^33 characters: times the unit, saturated.
+  e.i64Const(SATURATED);
+  e.localGet(amount);
+  if (unit !== 1) {
+    e.i64Const(unit);
+    e.i64Mul();
+  }
+  e.localGet(amount);
+  e.i64Const(SATURATED / BigInt(unit));
+  e.i64GtU();
+  e.select();
+  e.localSet(amount);
+  writeCheck(e, targets, { local: scratch, inRegister: false }, {
+    local: amount,
+  });
 }
