@@ -41,6 +41,7 @@ import {
   limitGuest,
   type ResourceLimits,
 } from "./limits.ts";
+import { heapCheck, meterHeapStops } from "./heap_limit.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { type CacheOption, openCache } from "./rewrite_cache.ts";
 import { constructCached, type MeterRewriter } from "./meter_cache.ts";
@@ -623,12 +624,30 @@ export class FuelMeter {
     this.#poll = options.poll;
     this.#refuel = options.refuel;
     this.#suspend = (options.suspend ?? false) && HAS_JSPI;
+    // The guest's count of its GC allocations comes through its flag's
+    // callback too (see `heap_limit.ts`): past the heap's limit, the
+    // meter stops it as `stop()` does, and the run ends `out_of_memory`.
+    let pastHeap = () => false;
+    const onFlag = () => {
+      if (!pastHeap()) return undefined;
+      // Delivered as any stop is (zones, soft stops), but for a guest
+      // without fuel, whose flag alone stops it: it traps here.
+      return countsFuel ? this.#onStopFlag() : 1;
+    };
     const flagged = source instanceof Uint8Array && metered.stopFlag
       ? meterStopFlag(
         metered.stopFlag,
-        options.suspend ? suspending(this.#onStopFlagAsync) : this.#onStopFlag,
+        options.suspend
+          ? suspending(() => onFlag() ?? this.#onStopFlagAsync())
+          : () => onFlag() ?? this.#onStopFlag(),
       )
       : undefined;
+    if (flagged !== undefined) {
+      pastHeap = heapCheck(flagged.flag, limits?.heap, (stop) => {
+        meterHeapStops.set(this, stop);
+        this.stop("host");
+      });
+    }
     this.#flag = flagged?.flag;
     this.#countsFuel = countsFuel;
     // Bound now, so that no run's deadline waits for a message to reach the

@@ -51,16 +51,24 @@ export function checkLimits(
       }`,
     );
   }
-  const checked: { memory?: number; tables?: number; arrays?: number } = {};
+  const checked: {
+    memory?: number;
+    tables?: number;
+    arrays?: number;
+    heap?: number;
+  } = {};
   const entries = readOption(
     `${where}: limits`,
     "a plain object such as { memory: 16_777_216, tables: 10_000 }",
     () => Object.entries(limits),
   );
   for (const [key, value] of entries) {
-    if (key !== "memory" && key !== "tables" && key !== "arrays") {
+    if (
+      key !== "memory" && key !== "tables" && key !== "arrays" &&
+      key !== "heap"
+    ) {
       throw new TypeError(
-        `${where}: limits.${key} is not a limit; use limits.memory (bytes per memory), limits.tables (elements per table) or limits.arrays (bytes per GC array)`,
+        `${where}: limits.${key} is not a limit; use limits.memory (bytes per memory), limits.tables (elements per table), limits.arrays (bytes per GC array) or limits.heap (bytes of live host heap)`,
       );
     }
     if (value === undefined) continue;
@@ -76,7 +84,7 @@ export function checkLimits(
     checked[key] = value;
   }
   return checked.memory === undefined && checked.tables === undefined &&
-      checked.arrays === undefined
+      checked.arrays === undefined && checked.heap === undefined
     ? undefined
     : checked;
 }

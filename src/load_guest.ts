@@ -5,6 +5,7 @@
  * @module
  */
 
+import { allocatesOnHeapSteps } from "./heap_limit.ts";
 import {
   callRefuel,
   newCallState,
@@ -240,7 +241,7 @@ export async function loadGuestWith(
   const cache = options.cache === undefined
     ? undefined
     : openCache(options.cache, "loadGuest");
-  const flagged = resumableGuest(options);
+  let flagged = resumableGuest(options);
   // The load's signal and StopSignal end it wherever it waits; the start
   // function's call watches them from there on.
   const stops = new LoadStops(options.signal, options.stop);
@@ -309,6 +310,16 @@ export async function loadGuestWith(
     const original = snapshot
       ? await stops.snapshot(loaded.bytes!, label)
       : loaded.bytes;
+    // A metered guest that can allocate on the host's heap reads a stop
+    // flag, whose callback reads the heap (`heap_limit.ts`), even under a
+    // fuel budget alone: a budget bounds its heap only when it is small.
+    if (
+      metered && !flagged && original !== undefined &&
+      await stops.runSteps(allocatesOnHeapSteps(original))
+    ) {
+      flagged = true;
+      startWatchdog();
+    }
     // Its types before its limits are written in, which reads them all.
     if (rewritten && original !== undefined && internal.anySize !== true) {
       await stops.runSteps(checkTypeCountSteps(original, label));
@@ -326,7 +337,7 @@ export async function loadGuestWith(
     }
     if (metered) {
       const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
-      const resumable = resumableGuest(options);
+      const resumable = flagged;
       const rewrite = await stops.race(rewriteGuest(
         stops,
         bytes!,
@@ -357,8 +368,9 @@ export async function loadGuestWith(
             // instantiated.
             stopFlag: resumable,
             // One allocation holds the thread whole: its size bounds how
-            // late a stop lands.
-            ...(resumable
+            // late a stop lands (a guest with a flag for its heap alone
+            // has no stop to land).
+            ...(resumableGuest(options)
               ? { arrayBytes: limits?.arrays ?? DEFAULT_ARRAY_BYTES }
               : {}),
             ...flagChecks(resumable, countsFuel, options.async === true),
@@ -422,6 +434,7 @@ export async function loadGuestWith(
           state,
           options.async ?? false,
           bound,
+          limits?.heap,
         );
         state.flag = flagHost.flag;
       }

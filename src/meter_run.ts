@@ -27,6 +27,7 @@
  * @module
  */
 
+import { meterHeapStops } from "./heap_limit.ts";
 import { checkFuelAndTimeout, checkFuelValue } from "./option_checks.ts";
 import { readOptions } from "./option_names.ts";
 import { checkDeadlineOnlyRun } from "./meter_deadline_only.ts";
@@ -306,6 +307,7 @@ function startRun(
     );
   }
   const state = newCallState(meter, new Interrupted(what));
+  meterHeapStops.delete(meter);
   const flag = calls.flag(meter);
   // A deadline-only guest traps at a set flag: whatever set it before this
   // run (a stop between runs) is forgotten, as the fuel's books are, before
@@ -559,8 +561,12 @@ function endRun(
     remaining: usage.remaining,
   };
   let ended: CallOutcome | undefined;
+  const heapStop = meterHeapStops.get(meter);
+  meterHeapStops.delete(meter);
   if (state.stop !== undefined) {
     ended = stoppedOutcome(label, withoutStack(state.stop));
+  } else if (heapStop !== undefined) {
+    ended = stoppedOutcome(label, withoutStack(heapStop));
   } else if (reason === "fuel") {
     const error = withoutStack(() =>
       new FuelExhausted(run.budget, fuel.consumed)

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6ba05d3961c4332c36ebcc1b6d5b7458663501825fc0fa8b9a5c200b5c8eeebc";
+  "sha256:515d59ea86903eea1131db6eb4ab0dc7a4284648d08704756dfd4dca29576630";

@@ -188,9 +188,11 @@ export class Aborted extends EarlyExitError {
 }
 
 /**
- * The child process of an isolated call ran out of memory: V8 reached its
- * heap limit (`maxHeapMiB`, or V8's own) and ended the child. The host is
- * unharmed; only the child died.
+ * A guest ran out of memory. In isolation, the child process's V8 reached
+ * its heap limit (`maxHeapMiB`, or V8's own) and ended the child. In
+ * process, a guest's GC allocations (structs, arrays, exceptions) found the
+ * host's heap holding more live data than `limits.heap`, and the guest was
+ * stopped before V8 would have ended the host. The host is unharmed.
  *
  * @example Usage
  * ```ts
@@ -203,23 +205,29 @@ export class Aborted extends EarlyExitError {
  * ```
  */
 export class OutOfMemory extends EarlyExitError {
-  /** The child's heap limit in MiB, when the caller set one. */
+  /** The heap limit in MiB (the child's, or `limits.heap`), when known. */
   declare readonly heapLimitMiB: number | undefined;
+  /** In process: the MiB the host's heap would have held with the guest's allocation. */
+  declare readonly heldMiB: number | undefined;
 
   /**
    * Creates the error.
    *
-   * @param heapLimitMiB The child's heap limit in MiB, when the caller set one.
+   * @param heapLimitMiB The heap limit in MiB, when the caller set one.
+   * @param heldMiB In process, the MiB the host's heap would have held.
    */
-  constructor(heapLimitMiB: number | undefined) {
+  constructor(heapLimitMiB: number | undefined, heldMiB?: number) {
     const limit = heapLimitMiB === undefined
       ? "V8's default heap limit"
       : `a heap limit of ${heapLimitMiB} MiB`;
     super(
       "OutOfMemory",
-      `the isolated call's child process ran out of memory (${limit}); raise maxHeapMiB or give the guest less to hold`,
+      heldMiB === undefined
+        ? `the isolated call's child process ran out of memory (${limit}); raise maxHeapMiB or give the guest less to hold`
+        : `the guest's allocations would leave the host's heap holding ${heldMiB} MiB of live data, past limits.heap (${heapLimitMiB} MiB); raise limits.heap (bytes) or give the guest less to hold`,
     );
     this.heapLimitMiB = heapLimitMiB;
+    if (heldMiB !== undefined) this.heldMiB = heldMiB;
   }
 }
 

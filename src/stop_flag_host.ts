@@ -6,8 +6,9 @@
  * @module
  */
 
-import type { CallState, Stop } from "./call_state.ts";
+import { type CallState, recordStop, type Stop } from "./call_state.ts";
 import { suspending } from "./fuel.ts";
+import { heapCheck } from "./heap_limit.ts";
 import type { InstrumentedModule } from "./wasm/mod.ts";
 import type { BoundFlag } from "./watchdog.ts";
 import { nextTurn } from "./yield.ts";
@@ -32,6 +33,7 @@ export interface StopFlagHost {
  *   for one turn of the event loop before it answers.
  * @param bound The flag memory (shared, one page, as the rewrite imports
  *   it) and its word, already bound to the watchdog's slots.
+ * @param heapLimit `limits.heap`, if given.
  * @returns The flag and the imports.
  */
 export function stopFlagHost(
@@ -39,8 +41,13 @@ export function stopFlagHost(
   state: CallState,
   async: boolean,
   bound: BoundFlag,
+  heapLimit?: number,
 ): StopFlagHost {
   const { memory: shared, flag } = bound;
+  const pastHeap = heapCheck(flag, heapLimit, (stop) => {
+    recordStop(state, stop);
+    Atomics.store(flag, 0, 1);
+  });
   const answer = (): number => {
     // Cleared first, so that a set that races with the check is not lost.
     Atomics.store(flag, 0, 0);
@@ -59,9 +66,13 @@ export function stopFlagHost(
   };
   const callback = async
     ? suspending(() =>
-      Atomics.load(flag, 0) === 0 ? poll() : nextTurn().then(answer)
+      pastHeap()
+        ? 1
+        : Atomics.load(flag, 0) === 0
+        ? poll()
+        : nextTurn().then(answer)
     )
-    : () => Atomics.load(flag, 0) === 0 ? poll() : answer();
+    : () => pastHeap() ? 1 : Atomics.load(flag, 0) === 0 ? poll() : answer();
   return {
     flag,
     imports() {

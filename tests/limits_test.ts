@@ -202,9 +202,14 @@ Deno.test("limits: the option is checked", async () => {
     "limits.memory must be a whole number",
   );
   await assert.rejects(
-    loadGuest(bytes, { limits: { heap: 1 } as never }),
+    loadGuest(bytes, { limits: { stack: 1 } as never }),
     TypeError,
-    "limits.heap is not a limit",
+    "limits.stack is not a limit",
+  );
+  await assert.rejects(
+    loadGuest(bytes, { limits: { heap: 0.5 } }),
+    RangeError,
+    "limits.heap must be a whole number",
   );
   await assert.rejects(
     loadGuest(await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>), {

@@ -237,11 +237,11 @@ Deno.test("runWasi reads each option once: what it checked is what it runs with"
 
 Deno.test("runWasi's limits are refused in runWasi's name", async () => {
   const error = await thrown(
-    () => runWasi(HELLO, { stdout: "ignore", limits: { heap: 1 } as never }),
-    "limits.heap",
+    () => runWasi(HELLO, { stdout: "ignore", limits: { stack: 1 } as never }),
+    "limits.stack",
   );
   assert.ok(error instanceof TypeError);
-  assert.match(error.message, /^runWasi: limits\.heap is not a limit;/);
+  assert.match(error.message, /^runWasi: limits\.stack is not a limit;/);
 });
 
 /**

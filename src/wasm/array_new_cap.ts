@@ -14,7 +14,9 @@
  */
 
 import type { BulkHelper } from "./bulk_helpers.ts";
+import type { StopFlagTargets } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
+import { OBJECT_HEADER_BYTES, writeHeapCount } from "./heap_count.ts";
 import { GC_OPS } from "./opcodes.ts";
 import { Writer } from "./writer.ts";
 
@@ -75,14 +77,15 @@ export function arrayLengthCap(
 
 /**
  * Writes the added function that stands in for one allocation by length:
- * the same operands, the same result, and the engine's own trap for a
- * length above `most`.
+ * the same operands, the same result, the engine's own trap for a length
+ * above `most`, and the array's bytes counted (see `heap_count.ts`).
  *
  * @param code The operator's code after the GC prefix.
  * @param type The array type.
  * @param segment The segment of `array.new_data` or `array.new_elem`.
  * @param element The array's storage type, as encoded.
- * @param most The longest length let through.
+ * @param most The longest length let through, if any is refused.
+ * @param flag The stop flag's memory and callback.
  * @returns The function's type and body.
  *
  * @example Usage
@@ -92,7 +95,8 @@ export function arrayLengthCap(
  * import assert from "node:assert/strict";
  *
  * const code = GC_OPS.name.indexOf("array.new_default");
- * const added = arrayNewFunction(code, 0, 0, Uint8Array.of(0x78), 1024);
+ * const flag = { memory: 1, onStopFlag: 0 };
+ * const added = arrayNewFunction(code, 0, 0, Uint8Array.of(0x78), 1024, flag);
  * // (i32) -> (ref 0)
  * assert.deepEqual([...added.type], [0x60, 1, 0x7f, 1, 0x64, 0]);
  * ```
@@ -102,7 +106,8 @@ export function arrayNewFunction(
   type: number,
   segment: number,
   element: Uint8Array,
-  most: number,
+  most: number | undefined,
+  flag: StopFlagTargets,
 ): BulkHelper {
   const packed = element[0] === 0x78 || element[0] === 0x77;
   const params: Uint8Array[] = code === ARRAY_NEW_DEFAULT
@@ -122,17 +127,28 @@ export function arrayNewFunction(
     : undefined;
   const length = params.length - 1;
 
-  const e = new Emitter(64);
-  e.u32(0);
+  const e = new Emitter(96);
+  e.u32(1); // one group of locals:
+  e.u32(1);
+  e.u8(0x7e); // the bytes counted
+  if (most !== undefined) {
+    e.localGet(length);
+    e.i32Const(most | 0);
+    e.i32GtU();
+    e.ifEmpty();
+    for (let i = 0; i < length; i++) e.localGet(i);
+    e.i32Const(-1);
+    e.arrayNew(code, type, withSegment);
+    e.unreachable();
+    e.end();
+  }
   e.localGet(length);
-  e.i32Const(most | 0);
-  e.i32GtU();
-  e.ifEmpty();
-  for (let i = 0; i < length; i++) e.localGet(i);
-  e.i32Const(-1);
-  e.arrayNew(code, type, withSegment);
-  e.unreachable();
-  e.end();
+  e.i64ExtendI32U();
+  e.i64Const(arrayElementBytes(element[0]!));
+  e.i64Mul();
+  e.i64Const(OBJECT_HEADER_BYTES);
+  e.i64Add();
+  writeHeapCount(e, flag, length + 1);
   for (let i = 0; i <= length; i++) e.localGet(i);
   e.arrayNew(code, type, withSegment);
   e.end();

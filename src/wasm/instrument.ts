@@ -130,7 +130,11 @@ export interface InstrumentOptions {
    * watchdog can stop a guest whatever it does between checks of fuel.
    * Between the chunks of a bulk operator, the guest also calls
    * `on_stop_flag` with the flag clear (a poll): the host answers 1 only
-   * when a stop is due by its own clock, and must not suspend there.
+   * when a stop is due by its own clock, and must not suspend there. So it
+   * does each time its GC allocations (structs, arrays, exceptions, the
+   * strings of `wasm:js-string`'s `fromCharCodeArray` and `concat`) come
+   * to 4 MiB, leaving their bytes as an `i64` at byte 16 of the flag
+   * memory, for a host that bounds its heap.
    *
    * So that the flag memory can come last without renumbering the guest's
    * memories, every memory the module defines is imported instead, with

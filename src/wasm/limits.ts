@@ -79,6 +79,16 @@ export interface ResourceLimits {
    * for one allocation, or one string's flattening.
    */
   readonly arrays?: number;
+  /**
+   * The most bytes of live data the host's JavaScript heap may hold while
+   * a rewritten guest (loaded with `fuel`, a deadline, `signal`, `stop`,
+   * `interruptible` or `async`; a `FuelMeter`'s, with its stop flag)
+   * allocates GC objects or builtin strings; left out, three quarters of
+   * what V8 lets its old generation hold. Past it, the guest's call ends
+   * `out_of_memory`, where V8 would end the whole host. The host reads its
+   * heap every 4 MiB the guest allocates. The rewrite ignores it.
+   */
+  readonly heap?: number;
 }
 
 /**

@@ -25,10 +25,16 @@ import {
 import { arrayHelper, ArrayOp } from "./array_helpers.ts";
 import {
   ARRAY_NEW_CODES,
+  arrayElementBytes,
   arrayLengthCap,
   arrayNewFunction,
 } from "./array_new_cap.ts";
 import type { BulkHelper } from "./bulk_helpers.ts";
+import {
+  EXCEPTION_HEADER_BYTES,
+  heapCountFunction,
+  OBJECT_HEADER_BYTES,
+} from "./heap_count.ts";
 import {
   concatLengthCap,
   findStringImports,
@@ -788,23 +794,39 @@ export class BodyScanner {
     // Paid with fuel, or (in a guest loaded to be stopped) a `concat`
     // held to a length, since the engine flattens a long rope in one step.
     const pays = targets.countsFuel && costs.perElement > 0;
+    // With a stop flag, the strings some of them make count toward the
+    // host's heap as well (`heap_count.ts`).
     if (
       info.importModules.has(JS_STRING) &&
-      (pays || targets.stopFlag?.arrayBytes !== undefined)
+      (pays || targets.stopFlag !== undefined)
     ) {
       const functions = info.imports.filter((i) => i.kind === "function");
       const strings = findStringImports(
         functions,
         functions.map((i) => info.typeSignatures[i.type!]),
       );
+      // Without fuel, `fromCharCodeArray` stays too, where it is called,
+      // for the count of the strings it makes toward the host's heap
+      // (`heap_count.ts`).
       if (!pays) {
         for (const [index, builtin] of strings.charged) {
-          if (builtin !== StringBuiltin.Concat) strings.charged.delete(index);
+          if (
+            builtin !== StringBuiltin.Concat &&
+            builtin !== StringBuiltin.FromCharCodeArray
+          ) {
+            strings.charged.delete(index);
+          }
         }
       }
       this.#stringsPay = pays;
       for (const index of info.referencedImports) {
-        if (strings.charged.has(index)) {
+        const builtin = strings.charged.get(index);
+        if (
+          builtin !== undefined &&
+          (pays ||
+            builtin === StringBuiltin.Concat &&
+              targets.stopFlag?.arrayBytes !== undefined)
+        ) {
           const { who, why, fix } = this.#stringTerms();
           fail(
             `${who} may only call ${
@@ -1463,6 +1485,25 @@ export class BodyScanner {
         cost += this.#allocationCost(code, index, immAt);
       } else if (op === 0x08 && live) {
         cost += this.#exceptionCost(index);
+      }
+      // With a stop flag, the same allocations count their bytes toward
+      // the host's look at its heap (`heap_count.ts`), in a call made
+      // before the operator.
+      if (
+        flagSize > 0 && live &&
+        (op === 0xfb && (code <= 1 || code === 8) || op === 0x08)
+      ) {
+        const bytes = this.#allocationBytes(op, code, index, immAt);
+        if (bytes > 0) {
+          growth += this.#callMade(
+            `heap:${bytes}`,
+            opPos,
+            opPos,
+            () => heapCountFunction(bytes, this.#targets.stopFlag!),
+          );
+          // The host's answer may have changed the counter.
+          if (inRegister) growth += this.#reloadAfter();
+        }
       }
       // The values a struct's fields or `array.new_fixed` take.
       if (op === 0xfb && (code === 0 || code === 8)) {
@@ -2234,6 +2275,40 @@ export class BodyScanner {
   }
 
   /**
+   * The bytes of the host's heap an allocation of a size its operator
+   * fixes takes: a struct's fields, `array.new_fixed`'s elements, or a
+   * thrown exception's values, as V8 lays them out, and a header; 0 for a
+   * type or tag the engine will refuse.
+   */
+  #allocationBytes(
+    op: number,
+    code: number,
+    index: number,
+    immAt: number,
+  ): number {
+    const info = this.#info;
+    if (op === 0x08) {
+      const type = info.tagTypes[index];
+      const signature = type === undefined
+        ? undefined
+        : info.typeSignatures[type];
+      return signature === undefined
+        ? 0
+        : exceptionSlots(signature) * 8 + EXCEPTION_HEADER_BYTES;
+    }
+    if (code <= 1) {
+      const fields = info.structFields[index];
+      return fields === undefined || fields < 0
+        ? 0
+        : fields * 8 + OBJECT_HEADER_BYTES;
+    }
+    const element = info.arrayElements[index];
+    if (element === undefined) return 0;
+    return this.#allocationValues(code, index, immAt) *
+        arrayElementBytes(element[0]!) + OBJECT_HEADER_BYTES;
+  }
+
+  /**
    * How many values the block type at `immAt` leaves (a type index's
    * results; 1 for a value type); its parameters go in `#blockParams`.
    */
@@ -2561,20 +2636,22 @@ export class BodyScanner {
     opPos: number,
     end: number,
   ): number {
-    const bytes = this.#targets.stopFlag?.arrayBytes;
-    if (bytes === undefined) return 0;
+    const flag = this.#targets.stopFlag;
+    if (flag === undefined) return 0;
+    const bytes = flag.arrayBytes;
     const byIndex = !ARRAY_NEW_BY_TYPE.has(code);
     const first = byIndex ? this.#operands.first : type;
     const segment = byIndex ? this.#operands.segment : 0;
     const element = this.#info.arrayElements[first];
     if (element === undefined) return 0;
-    const most = arrayLengthCap(element, bytes);
-    if (most === undefined) return 0;
+    const most = bytes === undefined
+      ? undefined
+      : arrayLengthCap(element, bytes);
     return this.#callMade(
       `array.new:${code}:${first}:${segment}`,
       opPos,
       end,
-      () => arrayNewFunction(code, first, segment, element, most),
+      () => arrayNewFunction(code, first, segment, element, most, flag),
     );
   }
 
@@ -2615,6 +2692,18 @@ export class BodyScanner {
     const strings = this.#strings!;
     const builtin = strings.charged.get(index);
     if (builtin === undefined) return 0;
+    // Without fuel, `fromCharCodeArray` is counted where it is called, and
+    // nothing else refused; so is `concat` without a cap, where its
+    // length can be read.
+    if (
+      !this.#stringsPay &&
+      (builtin === StringBuiltin.FromCharCodeArray
+        ? op !== 0x10
+        : this.#concatCap() === undefined &&
+          (op !== 0x10 || strings.length < 0))
+    ) {
+      return 0;
+    }
     const name = STRING_BUILTIN_NAMES[builtin]!;
     const { who, why, fix } = this.#stringTerms();
     if (op !== 0x10) {

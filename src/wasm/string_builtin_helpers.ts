@@ -18,6 +18,11 @@
  * proportion to the characters it reads: one call of `equals` on two equal
  * strings of 2^28 characters took 25 ms.
  *
+ * With a stop flag, the added functions of `fromCharCodeArray` and `concat`
+ * also count the string's bytes toward the host's heap (`heap_count.ts`);
+ * a rewrite without fuel adds the one of `fromCharCodeArray` for that
+ * alone, where the guest calls it.
+ *
  * The rewriter cannot know whether the host turns the builtins on; a
  * user-supplied function of the same name and type is charged the same.
  *
@@ -27,6 +32,7 @@
 import { type CheckTargets, writeCheck } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 import type { BulkHelper } from "./bulk_helpers.ts";
+import { OBJECT_HEADER_BYTES, writeHeapCount } from "./heap_count.ts";
 import type { FunctionSignature } from "./module.ts";
 
 /** The module name of the JS String Builtins. */
@@ -190,7 +196,9 @@ export function concatLengthCap(bytes: number): number {
  *   builtin but `fromCharCodeArray`).
  * @param unit The cost per character (`perElement`), above 0, or 0 for a
  *   function that does not charge.
- * @param targets The counter and the slow path.
+ * @param targets The counter and the slow path; with a stop flag, the
+ *   strings `fromCharCodeArray` and `concat` make are counted toward the
+ *   host's heap too.
  * @param cap For `concat`, the longest result, if any.
  * @returns The helper; its `type` is empty, `typeIndex` names its type.
  *
@@ -219,12 +227,13 @@ export function stringHelper(
     : 2;
   const scratch = params;
   const amount = params + 1;
+  const bytes = params + 2;
   const capped = builtin === StringBuiltin.Concat && cap !== undefined;
-  const rope = amount + 1;
-  const left = amount + 2;
+  const rope = amount + 2;
+  const left = amount + 3;
   const e = new Emitter(128);
   e.u32(capped ? 3 : 1);
-  e.u32(2);
+  e.u32(3);
   e.u8(0x7e); // i64
   if (capped) {
     e.u32(1);
@@ -290,8 +299,27 @@ export function stringHelper(
     e.end();
   }
   e.localSet(amount);
+  const flag = targets.stopFlag;
+  const counted = flag !== undefined &&
+    (builtin === StringBuiltin.FromCharCodeArray ||
+      builtin === StringBuiltin.Concat);
+  if (counted) {
+    // The string's bytes, two a character as V8 may keep them: `concat`'s
+    // result in full, since the first read of its characters flattens it.
+    e.localGet(amount);
+    e.i64Const(2);
+    e.i64Mul();
+    e.i64Const(OBJECT_HEADER_BYTES);
+    e.i64Add();
+    e.localSet(bytes);
+  }
   if (capped) writeRefusal(e, importIndex, amount, cap!, rope, left);
   if (unit > 0) writeCharge(e, unit, targets, amount, scratch);
+  // Counted once paid for: a budget that cannot pay ends the call first.
+  if (counted) {
+    e.localGet(bytes);
+    writeHeapCount(e, flag, scratch);
+  }
   for (let i = 0; i < params; i++) e.localGet(i);
   e.call(importIndex);
   e.end();

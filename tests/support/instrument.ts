@@ -67,12 +67,23 @@ export async function disassemble(bytes: Bytes): Promise<string> {
   }
 }
 
-/** Assembles WAT with binaryen, for what wabt cannot parse (GC, call_ref). */
-export async function watBinaryen(source: string): Promise<Bytes> {
+/**
+ * Assembles WAT with binaryen, for what wabt cannot parse (GC, call_ref),
+ * with every feature but those named in `without` (such as `Strings`,
+ * whose types binaryen would write for a string builtin's `externref`).
+ */
+export async function watBinaryen(
+  source: string,
+  without: readonly string[] = [],
+): Promise<Bytes> {
   const binaryen = (await import("binaryen")).default;
   const module = binaryen.parseText(source);
   try {
-    module.setFeatures(binaryen.Features.All);
+    // Not all in binaryen's typings, but in its table of features.
+    const features = binaryen.Features as unknown as Record<string, number>;
+    let enabled = features.All!;
+    for (const feature of without) enabled &= ~features[feature]!;
+    module.setFeatures(enabled);
     assert.ok(module.validate(), "binaryen rejected the test module");
     return module.emitBinary() as Bytes;
   } finally {

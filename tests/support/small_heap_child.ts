@@ -92,9 +92,14 @@ export function assertRanOutOfFuel(
   }, message);
 }
 
-/** Asserts that the child died of its heap and printed no report. */
-export function assertDiedOfHeap(child: SmallHeapChild<unknown>): void {
-  assert.notEqual(child.code, 0, "the unpriced attack kills its process");
-  assert.equal(child.report, undefined);
-  assert.match(child.stderr, /out of memory|heap/i);
+/**
+ * Asserts that the child's `run` ended `out_of_memory` (the host's heap
+ * past its limit) and the child exited 0.
+ */
+export function assertOutOfMemory(child: SmallHeapChild<RunReport>): void {
+  assert.equal(child.code, 0, child.stderr);
+  assert.deepEqual(child.report, {
+    outcome: "out_of_memory",
+    error: "OutOfMemory",
+  });
 }
