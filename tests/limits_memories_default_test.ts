@@ -17,6 +17,7 @@ import {
 } from "../mod.ts";
 import { DEFAULT_MEMORY_BYTES } from "../src/limits.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { runMainHere } from "./support/cli.ts";
 
 const PAGE = 65536;
 const TOTAL_PAGES = DEFAULT_MEMORY_BYTES / PAGE;
@@ -142,4 +143,31 @@ Deno.test("default memory total: FuelMeter writes it, and an isolated guest is h
   assert.equal(grow(BigInt(TOTAL_PAGES)), -1n);
   const isolated = await invokeIsolated(WIDE, "grow", [BigInt(TOTAL_PAGES)]);
   assert.equal(expectOutcome(isolated, "returned").value, -1n);
+});
+
+Deno.test("default memory total: the command line holds a guest to it, and refuses one past it in a line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/wide.wasm`, WIDE);
+    const held = await runMainHere([
+      `${dir}/wide.wasm`,
+      "--invoke",
+      "grow",
+      "--arg",
+      String(TOTAL_PAGES),
+    ]);
+    assert.equal(held.stdout, "grow returned: -1\nSuccess!\n");
+    await Deno.writeFile(
+      `${dir}/two.wasm`,
+      await assembleWat(`(module (memory 40000) (memory 40000))`),
+    );
+    const refused = await runMainHere([`${dir}/two.wasm`]);
+    assert.equal(refused.code, 2);
+    assert.match(
+      refused.stderr,
+      /^error: \S+two\.wasm needs its 2 memories to start at 5242880000 bytes together, [^\n]*limits\.memory[^\n]*\n$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
