@@ -574,7 +574,7 @@ export class FuelMeter {
     }
     let metered: InstrumentedModule;
     if (source instanceof Uint8Array) {
-      // Without limits.tables, a default one.
+      // Without limits.tables or limits.memory, their defaults.
       const bytes = limitGuest(source, limits, "the module");
       // Before anything instantiates it, which nothing can cut short.
       // Its bodies are checked as they are rewritten.

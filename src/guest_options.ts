@@ -73,9 +73,12 @@ export interface GuestOptions {
    * compiled module; works metered or not. Without `tables`, the guest's
    * own tables may grow to 1,000,000 elements together (the host's garbage
    * collector walks them in pauses no stop can cut short: 10,000,000 paused
-   * it 30 to 40 ms), an imported table to its own maximum; a guest given as
-   * a compiled module is not held to it.
-   * @default {undefined} (no memory limit but the engine's; tables as above)
+   * it 30 to 40 ms), an imported table to its own maximum. Without
+   * `memory`, its own memories may grow to 4 GiB together (the host's
+   * memory: one 32-bit memory keeps its reach, a 64-bit one stops at 4
+   * GiB), an imported memory to its own maximum. A guest given as a
+   * compiled module is held to neither.
+   * @default {undefined} (memories and tables as above)
    */
   limits?: ResourceLimits;
   /**

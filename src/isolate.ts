@@ -114,9 +114,10 @@ export interface IsolatedCallOptions {
    * past one returns -1, and a guest that starts above one ends the call
    * with a `GuestLoadError` (reason `limits`). Without `tables`, the
    * guest's own tables may grow to 1,000,000 elements together, or stay at
-   * what they start with when that is more.
+   * what they start with when that is more. Without `memory` (or
+   * `maxHeapMiB`), its own memories may grow to 4 GiB together.
    *
-   * @default undefined (no memory limit but the engine's; tables as above)
+   * @default undefined (memories and tables as above)
    */
   limits?: ResourceLimits;
   /**
@@ -159,10 +160,10 @@ export interface IsolatedCallOptions {
    * smaller), so a `memory.grow` past that returns -1, and a guest whose
    * memory starts above it is refused with a `GuestLoadError` (reason
    * `limits`). So the child holds at most about twice `maxHeapMiB`, plus
-   * the runtime's own. Without it, neither is bounded: a guest can take
-   * 4 GiB per memory (16 GiB for a memory64) of the machine's memory (on
-   * Linux the child is then what the OOM killer ends first, where
-   * `--allow-run` allows `choom`).
+   * the runtime's own. Without it, the heap is not bounded, and the
+   * guest's own memories hold 4 GiB together, or `limits.memory` each (a
+   * child past the machine's memory is, on Linux, what the OOM killer ends
+   * first, where `--allow-run` allows `choom`).
    *
    * @default undefined
    */

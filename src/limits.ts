@@ -92,7 +92,9 @@ export function checkLimits(
 /**
  * Writes the limits into a guest's bytes, or refuses the guest when one of
  * its memories or tables starts above its limit. Without `limits.tables`,
- * its own tables may grow to {@linkcode DEFAULT_TABLE_ELEMENTS} together.
+ * its own tables may grow to {@linkcode DEFAULT_TABLE_ELEMENTS} together;
+ * without `limits.memory`, its own memories to
+ * {@linkcode DEFAULT_MEMORY_BYTES}.
  *
  * @param bytes The guest's bytes.
  * @param limits Its limits, if any.
@@ -124,14 +126,29 @@ export function* limitGuestSteps(
   limits: ResourceLimits | undefined,
   label: string,
 ): Steps<Uint8Array> {
-  const limited = yield* applyLimitsSteps(
-    bytes,
-    limits?.tables === undefined
-      ? { ...limits, tablesTogether: DEFAULT_TABLE_ELEMENTS }
-      : limits,
-  );
+  const limited = yield* applyLimitsSteps(bytes, {
+    ...limits,
+    ...(limits?.tables === undefined
+      ? { tablesTogether: DEFAULT_TABLE_ELEMENTS }
+      : {}),
+    ...(limits?.memory === undefined
+      ? { memoriesTogether: DEFAULT_MEMORY_BYTES }
+      : {}),
+  });
   const over = limited.over;
   if (over === undefined) return limited.bytes;
+  if (over.together !== undefined) {
+    const { memories, largest } = over.together;
+    throw new GuestLoadError(
+      "limits",
+      `${label} needs ${
+        memories === 1
+          ? `memory ${over.index} to start at ${over.minimum} bytes`
+          : `its ${memories} memories to start at ${over.minimum} bytes together`
+      }, more than the ${over.limit} a guest's own memories may hold together when limits.memory is not set`,
+      `set limits.memory (the most bytes each memory may hold, which replaces this default) to at least ${largest}, or give the guest smaller memories`,
+    );
+  }
   const what = `${over.imported ? "imported " : ""}${over.kind} ${over.index}`;
   const unit = over.kind === "memory" ? "bytes" : "elements";
   const option = over.kind === "memory" ? "limits.memory" : "limits.tables";
@@ -740,6 +757,21 @@ function typeValues(info: ModuleInfo): number {
  * from about a hundred elements to ten thousand (esbuild's: 9,403).
  */
 export const DEFAULT_TABLE_ELEMENTS = 1_000_000;
+
+/**
+ * The most bytes a guest's own linear memories may grow to together when
+ * its `limits` set no `memory`: 4 GiB, what one 32-bit memory may reach, so
+ * a guest of one such memory is unchanged. In process, memories are the
+ * host's memory, and nothing else bounds them: a guest of 100 memories
+ * (the most it may have) could otherwise grow to 400 GiB, and one 64-bit
+ * memory to the engine's 16 GiB, until the system's out-of-memory killer
+ * ends the host. Each own memory may grow by an even share of what their
+ * minimums leave (a declared maximum, so `memory.grow` past it returns -1);
+ * a guest whose own memories start above it together is refused. An
+ * imported memory keeps the maximum its maker gave it. `limits.memory`
+ * replaces this default with a bound on each memory.
+ */
+export const DEFAULT_MEMORY_BYTES = 4 * 1024 * 1024 * 1024;
 
 /**
  * The most elements a guest's constant expressions (the initializers of

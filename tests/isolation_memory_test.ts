@@ -1,8 +1,8 @@
 /**
  * An isolated child's heap limit (`maxHeapMiB`) bounds the guest's linear
  * memories too, which live outside V8's heap: without that, a guest given
- * a 64 MiB heap could still take 4 GiB per memory (16 GiB for a memory64)
- * of the machine's memory.
+ * a 64 MiB heap could still take 4 GiB of the machine's memory (what its
+ * own memories may hold together by default).
  *
  * @module
  */

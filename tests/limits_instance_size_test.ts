@@ -249,11 +249,15 @@ Deno.test("invokeIsolated loads past the caps, and a child that dies instantiati
   assert.equal(loaded.code, 0, loaded.stderr);
   assert.equal(loaded.report?.[0]?.outcome, "returned", loaded.stderr);
   const bomb = moduleOf({ memories: { count: 40_000, limits: SHARED } });
-  // The bomb's two children start as those did, then reserve address
-  // space for memories until there is none left (about two seconds of
-  // work on a quiet machine): on a busy machine all of it is slower alike,
-  // so the hang guard grows with what the load above took.
-  const died = await loadsInChild(bomb, loads, 8 * took);
+  // With limits.memory lifting the default total (which holds each of
+  // these memories to a page), the bomb's two children start as those
+  // did, then reserve address space for memories until there is none left
+  // (about two seconds of work on a quiet machine): on a busy machine all
+  // of it is slower alike, so the hang guard grows with what the load
+  // above took.
+  const died = await loadsInChild(bomb, [
+    `invokeIsolated(bytes, "f", [], { limits: { memory: 2 ** 32 } })`,
+  ], 8 * took);
   assert.equal(died.code, 0, died.stderr);
   // Its child ran out of memory: an outcome, not a hang or a crash here.
   assert.equal(died.report?.[0]?.outcome, "out_of_memory", died.stderr);

@@ -59,29 +59,33 @@ Deno.test("applyLimits changes only the import, table and memory sections, and t
       compiled instanceof WebAssembly.Module,
       `module ${i}: ${compiled}`,
     );
-    const { bytes: limited, over } = applyLimits(bytes, {
-      memory: 1000 * 65536,
-      tables: 1000,
-    });
-    assert.equal(over, undefined);
-    assert.ok(WebAssembly.validate(limited as Uint8Array<ArrayBuffer>));
-    const before = sectionsOf(bytes);
-    const after = sectionsOf(limited);
-    assert.deepEqual(after.map(([id]) => id), before.map(([id]) => id));
-    after.forEach(([id, contents], i) => {
-      if (id !== 2 && id !== 4 && id !== 5) {
-        assert.deepEqual(contents, before[i]![1], `section ${id} is kept`);
-      }
-    });
-    // The engine sees the same imports and exports, by kind.
-    const shape = (b: Uint8Array) => {
-      const module = new WebAssembly.Module(b as Uint8Array<ArrayBuffer>);
-      return [
-        WebAssembly.Module.imports(module),
-        WebAssembly.Module.exports(module),
-      ];
-    };
-    assert.deepEqual(shape(limited), shape(bytes));
+    // Given limits, then the totals a load writes when none are given.
+    const limits = [
+      { memory: 1000 * 65536, tables: 1000 },
+      { memoriesTogether: 1000 * 65536, tablesTogether: 1000 },
+    ];
+    for (const limit of limits) {
+      const { bytes: limited, over } = applyLimits(bytes, limit);
+      assert.equal(over, undefined);
+      assert.ok(WebAssembly.validate(limited as Uint8Array<ArrayBuffer>));
+      const before = sectionsOf(bytes);
+      const after = sectionsOf(limited);
+      assert.deepEqual(after.map(([id]) => id), before.map(([id]) => id));
+      after.forEach(([id, contents], i) => {
+        if (id !== 2 && id !== 4 && id !== 5) {
+          assert.deepEqual(contents, before[i]![1], `section ${id} is kept`);
+        }
+      });
+      // The engine sees the same imports and exports, by kind.
+      const shape = (b: Uint8Array) => {
+        const module = new WebAssembly.Module(b as Uint8Array<ArrayBuffer>);
+        return [
+          WebAssembly.Module.imports(module),
+          WebAssembly.Module.exports(module),
+        ];
+      };
+      assert.deepEqual(shape(limited), shape(bytes));
+    }
   }
 });
 
@@ -96,7 +100,13 @@ Deno.test("applyLimits gives InvalidModule, or a valid module, for every mutatio
     bytes[at] = random() & 0xff;
     let limited: Uint8Array;
     try {
-      limited = applyLimits(bytes, { memory: 100 * 65536, tables: 100 }).bytes;
+      // Every other round with the totals a load writes when none are given.
+      limited = applyLimits(
+        bytes,
+        Math.floor(i / inputs.length) % 2 === 0
+          ? { memory: 100 * 65536, tables: 100 }
+          : { memoriesTogether: 100 * 65536, tablesTogether: 100 },
+      ).bytes;
     } catch (error) {
       assert.ok(isInvalidModule(error), `mutation at ${at}: ${error}`);
       invalid++;

@@ -106,6 +106,15 @@ Deno.test({
         `${where}, limits`,
         () => applyLimits(bytes, { memory: 65536, tablesTogether: 1000 }).bytes,
       );
+      // The totals a load writes when no limits are given.
+      check(
+        `${where}, default limits`,
+        () =>
+          applyLimits(bytes, {
+            memoriesTogether: 2 ** 32,
+            tablesTogether: 1_000_000,
+          }).bytes,
+      );
     }
     assert.deepEqual(madeValid, []);
   },

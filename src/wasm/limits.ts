@@ -60,7 +60,15 @@ import { Writer } from "./writer.ts";
  * ```
  */
 export interface ResourceLimits {
-  /** The most bytes each linear memory may hold (rounded down to pages). */
+  /**
+   * The most bytes each linear memory may hold (rounded down to pages).
+   * Left out, a guest loaded from bytes may grow its own memories to 4 GiB
+   * together (each by an even share of what their minimums leave), so one
+   * 32-bit memory keeps its reach and a 64-bit one stops at 4 GiB; a guest
+   * whose own memories start above that together is refused. Set, it
+   * replaces that total (`{ memory: 16 * 2 ** 30 }` lets a 64-bit memory
+   * reach the engine's 16 GiB), and bounds imported memories too.
+   */
   readonly memory?: number;
   /**
    * The most elements each table may hold. Left out, a guest loaded from
@@ -93,13 +101,16 @@ export interface ResourceLimits {
 
 /**
  * The limits {@linkcode applyLimits} writes: the `limits` option, and the
- * most elements a module's own tables may hold together when it sets no
- * `tables` (each of them may then grow by an even share of what their
- * minimums leave; an imported table keeps the maximum its maker gave it).
+ * most elements a module's own tables, and bytes its own memories, may hold
+ * together when it sets no `tables` or no `memory` (each of them may then
+ * grow by an even share of what their minimums leave; an imported table or
+ * memory keeps the maximum its maker gave it).
  */
 export interface LimitsToWrite extends ResourceLimits {
   /** The most elements the module's own tables may hold together. */
   readonly tablesTogether?: number;
+  /** The most bytes the module's own memories may hold together. */
+  readonly memoriesTogether?: number;
 }
 
 /** A memory or table whose minimum is above its limit. */
@@ -114,6 +125,16 @@ export interface OverLimit {
   readonly minimum: number;
   /** The limit, in the same unit. */
   readonly limit: number;
+  /**
+   * Set when the module's own memories start above what they may hold
+   * together: then `minimum` is their minimums' sum and `limit` the total.
+   */
+  readonly together?: {
+    /** How many memories the module defines. */
+    readonly memories: number;
+    /** The largest of their minimums, in bytes. */
+    readonly largest: number;
+  };
 }
 
 /** A module with its limits written in, or the reason it cannot have them. */
@@ -186,9 +207,13 @@ export function* applyLimitsSteps(
     : Math.floor(limits.memory / PAGE);
   const tableLimit = limits.tables;
   const together = tableLimit === undefined ? limits.tablesTogether : undefined;
+  const memoriesTogether = memoryLimit === undefined &&
+      limits.memoriesTogether !== undefined
+    ? Math.floor(limits.memoriesTogether / PAGE)
+    : undefined;
   if (
     memoryLimit === undefined && tableLimit === undefined &&
-    together === undefined
+    together === undefined && memoriesTogether === undefined
   ) return { bytes };
   const info = new ModuleInfo();
   const patches = new Patches();
@@ -198,6 +223,8 @@ export function* applyLimitsSteps(
   // How far each of the module's own tables may grow past its minimum when
   // they share `together` elements.
   let share: number | undefined;
+  // The same for its own memories, in pages.
+  let memoryShare: number | undefined;
   let memories = 0;
   let tables = 0;
   let changed = false;
@@ -222,8 +249,13 @@ export function* applyLimitsSteps(
         );
       }
     }
-    const cap = kind === "memory" ? memoryLimit : tableLimit ??
-      (imported || share === undefined ? undefined : declared.min + share);
+    const cap = kind === "memory"
+      ? memoryLimit ??
+        (imported || memoryShare === undefined
+          ? undefined
+          : declared.min + memoryShare)
+      : tableLimit ??
+        (imported || share === undefined ? undefined : declared.min + share);
     if (cap === undefined) return w.copy(r.bytes, at, r.pos);
     if (declared.min > cap && over === undefined) {
       const unit = kind === "memory" ? PAGE : 1;
@@ -256,6 +288,22 @@ export function* applyLimitsSteps(
     }
     if (id === 4 && together !== undefined) {
       share = yield* tableShare(bytes, start, end, info, together);
+    }
+    if (id === 5 && memoriesTogether !== undefined) {
+      const own = yield* ownMemories(bytes, start, end);
+      memoryShare = Math.floor(
+        Math.max(0, memoriesTogether - own.pages) / Math.max(1, own.count),
+      );
+      if (own.pages > memoriesTogether && over === undefined) {
+        over = {
+          kind: "memory",
+          index: memories,
+          imported: false,
+          minimum: own.pages * PAGE,
+          limit: memoriesTogether * PAGE,
+          together: { memories: own.count, largest: own.largest * PAGE },
+        };
+      }
     }
     let mark = start;
     const r = new Reader(bytes, start, end);
@@ -362,6 +410,33 @@ function* tableShare(
     }
   }
   return count === 0 ? 0 : Math.floor(Math.max(0, together - minimums) / count);
+}
+
+/**
+ * A module's own memories: how many, their minimums' sum and the largest
+ * of them, in pages. Read before the size check refuses over a hundred, so
+ * in steps.
+ */
+function* ownMemories(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): Steps<{ count: number; pages: number; largest: number }> {
+  const r = new Reader(bytes, start, end);
+  const count = r.count("memory", 2);
+  let pages = 0;
+  let largest = 0;
+  let mark = start;
+  for (let i = 0; i < count; i++) {
+    const { min } = readLimits(r);
+    pages += min;
+    largest = Math.max(largest, min);
+    if (r.pos - mark >= READ_STEP_BYTES) {
+      mark = r.pos;
+      yield;
+    }
+  }
+  return { count, pages, largest };
 }
 
 function writeLimits(w: Writer, limits: Limits & { max: number }): void {
