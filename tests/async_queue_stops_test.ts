@@ -105,18 +105,18 @@ Deno.test("a queued call's abort and StopSignal land while the call before it ru
 
 Deno.test("a queued call's deadline counts from when it was made", async () => {
   const guest = await loadGuest(GUEST, { async: true });
-  const first = guest.invokeAsync("spin", [], { timeout: 2_000 });
-  // Its turn comes when the first call ends, 2 s in at the earliest, with
+  const first = guest.invokeAsync("spin", [], { timeout: 1_000 });
+  // Its turn comes when the first call ends, 1 s in at the earliest, with
   // at most 100 ms of its deadline left. Counted from its turn, it would
-  // spin on this thread for 2.1 s after that turn. The time between is
+  // spin on this thread for 1.1 s after that turn. The time between is
   // timed on a clock that leaves out this thread's waits for a CPU, which
   // a busy machine makes long: it shows the spin, not the machine.
-  const second = guest.invokeAsync("spin", [], { timeout: 2_100 });
+  const second = guest.invokeAsync("spin", [], { timeout: 1_100 });
   expectOutcome(await first, "timeout");
   const firstEnded = idleClockMs();
   const error = expectOutcome(await second, "timeout").error;
   const after = idleClockMs() - firstEnded;
-  assert.equal(error.timeout, 2_100);
+  assert.equal(error.timeout, 1_100);
   assert.ok(
     after < 600,
     `the deadlines ran one after the other: the second ended ${after} ms after the first, waits for a CPU aside`,
