@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:515d59ea86903eea1131db6eb4ab0dc7a4284648d08704756dfd4dca29576630";
+  "sha256:1253591b8032109f197b7a59dc0a6eb94e35a0201cc10f754448f10918282444";
