@@ -528,6 +528,10 @@ function commandLineMessage(error: EarlyExitError): string {
     ).replace(
       /or pass the bytes themselves$/,
       "or - to read the guest from stdin",
+    ).replace(
+      // The command line has no flag for the limits: only code can raise them.
+      /set limits\.memory \(the most bytes each memory may hold, which replaces this default\) to at least (\d+)/,
+      "load it from code with limits.memory (the most bytes each memory may hold) set to at least $1, which the command line cannot set",
     );
   }
   return error.message;

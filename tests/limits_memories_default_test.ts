@@ -165,7 +165,7 @@ Deno.test("default memory total: the command line holds a guest to it, and refus
     assert.equal(refused.code, 2);
     assert.match(
       refused.stderr,
-      /^error: \S+two\.wasm needs its 2 memories to start at 5242880000 bytes together, [^\n]*limits\.memory[^\n]*\n$/,
+      /^error: \S+two\.wasm needs its 2 memories to start at 5242880000 bytes together, [^\n]*; load it from code with limits\.memory \(the most bytes each memory may hold\) set to at least 2621440000, which the command line cannot set, or give the guest smaller memories\n$/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
