@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:1253591b8032109f197b7a59dc0a6eb94e35a0201cc10f754448f10918282444";
+  "sha256:d09635effdcc51c4e99f1ddca57c53f6ae268addc3f73b482d6a1c5f8348c774";

@@ -40,6 +40,7 @@ const I32_AND = opcode("i32.and");
 const I32_OR = opcode("i32.or");
 const I32_EQZ = opcode("i32.eqz");
 const I32_GT_U = opcode("i32.gt_u");
+const I32_SUB = opcode("i32.sub");
 const I32_EQ = opcode("i32.eq");
 const I64_EQ = opcode("i64.eq");
 const I32_WRAP_I64 = opcode("i32.wrap_i64");
@@ -453,6 +454,11 @@ export class Emitter extends Writer {
   /** `i32.gt_u`. */
   i32GtU(): void {
     this.u8(I32_GT_U);
+  }
+
+  /** `i32.sub`. */
+  i32Sub(): void {
+    this.u8(I32_SUB);
   }
 
   /**

@@ -171,7 +171,7 @@ function wrapperBody(
   e.call(inner);
   e.globalGet(zone);
   e.i32Const(1);
-  e.u8(0x6b); // i32.sub
+  e.i32Sub();
   e.globalSet(zone);
   e.globalGet(zone);
   e.i32Const(ZONE_STOP_WAITING);

@@ -245,7 +245,7 @@ export function stringHelper(
     // end > start ? end - start : 0, unsigned.
     e.localGet(2);
     e.localGet(1);
-    e.u8(0x6b); // i32.sub
+    e.i32Sub();
     e.i64ExtendI32U();
     e.i64Const(0);
     e.localGet(2);
@@ -343,8 +343,7 @@ function writeRefusal(
   e.localGet(amount);
   e.i64Const(cap);
   e.i64GtU();
-  e.u8(0x04); // if
-  e.u8(0x40);
+  e.ifEmpty();
   e.localGet(0);
   e.localGet(1);
   e.call(concat);
@@ -358,7 +357,7 @@ function writeRefusal(
   e.localSet(rope);
   e.localGet(left);
   e.i32Const(1);
-  e.u8(0x6b); // i32.sub
+  e.i32Sub();
   e.localTee(left);
   e.brIf(0);
   e.end();
