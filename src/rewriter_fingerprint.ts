@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d09635effdcc51c4e99f1ddca57c53f6ae268addc3f73b482d6a1c5f8348c774";
+  "sha256:9b5125fa88d88ca6cbc2c9ebf472c59349c2cfac4e67b5fc6b5fe7e76668431c";

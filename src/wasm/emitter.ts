@@ -41,6 +41,10 @@ const I32_OR = opcode("i32.or");
 const I32_EQZ = opcode("i32.eqz");
 const I32_GT_U = opcode("i32.gt_u");
 const I32_SUB = opcode("i32.sub");
+const I64_LOAD = opcode("i64.load");
+const I64_STORE = opcode("i64.store");
+/** log2 of an `i64`'s natural alignment. */
+const ALIGN_8 = 3;
 const I32_EQ = opcode("i32.eq");
 const I64_EQ = opcode("i64.eq");
 const I32_WRAP_I64 = opcode("i32.wrap_i64");
@@ -304,12 +308,39 @@ export class Emitter extends Writer {
   flagLoad(memory: number): void {
     this.u8(ATOMIC_PREFIX);
     this.u32(I32_ATOMIC_LOAD8_U);
-    if (memory === 0) this.u8(0); // align 1
+    this.memarg(0, memory, 0); // align 1
+  }
+
+  /**
+   * `i64.load`, naturally aligned.
+   *
+   * @param memory The memory index.
+   * @param offset The static offset.
+   */
+  i64Load(memory: number, offset: number): void {
+    this.u8(I64_LOAD);
+    this.memarg(ALIGN_8, memory, offset);
+  }
+
+  /**
+   * `i64.store`, naturally aligned.
+   *
+   * @param memory The memory index.
+   * @param offset The static offset.
+   */
+  i64Store(memory: number, offset: number): void {
+    this.u8(I64_STORE);
+    this.memarg(ALIGN_8, memory, offset);
+  }
+
+  /** A memory argument: memory 0 goes unnamed, as the short form has it. */
+  private memarg(align: number, memory: number, offset: number): void {
+    if (memory === 0) this.u8(align);
     else {
-      this.u8(MEMARG_HAS_MEMORY);
+      this.u8(align | MEMARG_HAS_MEMORY);
       this.u32(memory);
     }
-    this.u32(0);
+    this.u32(offset);
   }
 
   /**

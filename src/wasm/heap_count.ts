@@ -49,19 +49,6 @@ export const OBJECT_HEADER_BYTES = 16;
 export const EXCEPTION_HEADER_BYTES = 64;
 
 const I64 = 0x7e;
-const I64_LOAD = 0x29;
-const I64_STORE = 0x37;
-const MEMARG_HAS_MEMORY = 0x40;
-const ALIGN_8 = 3;
-
-function memarg(e: Emitter, memory: number, offset: number): void {
-  if (memory === 0) e.u8(ALIGN_8);
-  else {
-    e.u8(ALIGN_8 | MEMARG_HAS_MEMORY);
-    e.u32(memory);
-  }
-  e.u32(offset);
-}
 
 /**
  * Writes `count += bytes; if (count >= HEAP_STEP) { asked = count;
@@ -92,13 +79,11 @@ export function writeHeapCount(
   e.localSet(local);
   e.i32Const(0);
   e.i32Const(0);
-  e.u8(I64_LOAD);
-  memarg(e, flag.memory, HEAP_COUNT_OFFSET);
+  e.i64Load(flag.memory, HEAP_COUNT_OFFSET);
   e.localGet(local);
   e.i64Add();
   e.localTee(local);
-  e.u8(I64_STORE);
-  memarg(e, flag.memory, HEAP_COUNT_OFFSET);
+  e.i64Store(flag.memory, HEAP_COUNT_OFFSET);
   e.localGet(local);
   e.i64Const(HEAP_STEP);
   e.i64LtU();
@@ -106,12 +91,10 @@ export function writeHeapCount(
   e.ifEmpty();
   e.i32Const(0);
   e.localGet(local);
-  e.u8(I64_STORE);
-  memarg(e, flag.memory, HEAP_ASKED_OFFSET);
+  e.i64Store(flag.memory, HEAP_ASKED_OFFSET);
   e.i32Const(0);
   e.i64Const(0);
-  e.u8(I64_STORE);
-  memarg(e, flag.memory, HEAP_COUNT_OFFSET);
+  e.i64Store(flag.memory, HEAP_COUNT_OFFSET);
   e.call(flag.onStopFlag);
   e.ifEmpty();
   e.unreachable();
