@@ -22,6 +22,7 @@
 import type { CallState } from "./call_state.ts";
 import type { MeteredCall } from "./metered_call.ts";
 import type { CallOutcome } from "./outcome.ts";
+import { markIdle } from "./outside_call.ts";
 import { settleWatchdog } from "./watchdog.ts";
 
 /** What a nested call puts back when it ends. */
@@ -95,6 +96,7 @@ export class CallStack {
   /** Puts back the state of the call below, when a call could not start. */
   restore(saved: Saved): void {
     const state = this.#state;
+    if (!this.active) this.idle();
     state.stop = saved.stop;
     state.thrown = saved.thrown;
     state.thrownBy = saved.thrownBy;
@@ -120,7 +122,10 @@ export class CallStack {
    */
   pop(frame: Frame, outcome: CallOutcome): void {
     this.#frames.pop();
-    if (!this.active) return;
+    if (!this.active) {
+      this.idle();
+      return;
+    }
     const { saved } = frame;
     const meter = this.#state.meter;
     if (saved.outerFuel !== undefined && meter !== undefined) {
@@ -132,6 +137,15 @@ export class CallStack {
     // The flag may have been set for the nested call alone; a guest whose
     // flag checks trap would stop on it.
     if (!this.check()) this.#clearFlag();
+  }
+
+  /**
+   * Sets the stop flag for no call in progress (`outside_call.ts`): the
+   * guest's code, reached from elsewhere, traps at its first check.
+   */
+  idle(): void {
+    const flag = this.#state.flag;
+    if (flag !== undefined) markIdle(flag);
   }
 
   /**

@@ -64,15 +64,26 @@ export function stopFlagHost(
     Atomics.store(flag, 0, 1);
     return 1;
   };
+  // Code of the guest reached while none of its calls is in progress (from
+  // another guest, or the host) stops at once, before it suspends or reads
+  // the heap: the flag stays as it was, and the trap names the guest.
+  const outside = (): boolean => state.calling?.() === false;
   const callback = async
     ? suspending(() =>
-      pastHeap()
+      outside() ? 1 : pastHeap()
         ? 1
         : Atomics.load(flag, 0) === 0
         ? poll()
         : nextTurn().then(answer)
     )
-    : () => pastHeap() ? 1 : Atomics.load(flag, 0) === 0 ? poll() : answer();
+    : () =>
+      outside()
+        ? 1
+        : pastHeap()
+        ? 1
+        : Atomics.load(flag, 0) === 0
+        ? poll()
+        : answer();
   return {
     flag,
     imports() {
