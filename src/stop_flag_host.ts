@@ -70,7 +70,9 @@ export function stopFlagHost(
   const outside = (): boolean => state.calling?.() === false;
   const callback = async
     ? suspending(() =>
-      outside() ? 1 : pastHeap()
+      outside()
+        ? 1
+        : pastHeap()
         ? 1
         : Atomics.load(flag, 0) === 0
         ? poll()

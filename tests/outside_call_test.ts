@@ -149,7 +149,7 @@ for (const [aWhat, aOptions] of A_MODES) {
       const returned = aOptions.async
         ? expectOutcome(await a.invokeAsync("spin_ref"), "returned").value
         : a.call("spin_ref");
-      for (const reference of [returned, (a.instance.exports.spin)]) {
+      for (const reference of [returned, a.instance.exports.spin]) {
         handOut = reference;
         refused(await callB(b, bOptions, "via_import"));
       }
