@@ -53,7 +53,6 @@ import {
   exportedFunction,
 } from "./exported_function.ts";
 import { instantiate } from "./instantiate.ts";
-import { noteInstance } from "./outside_call.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
 import { beginMeteredCall, endMeteredCall } from "./metered_call.ts";
 import {
@@ -219,15 +218,8 @@ export class Guest {
     this.#startExport = parts.startExport;
     this.#calls = new CallStack(parts.state);
     parts.state.check = () => this.#calls.check();
+    // Its code refuses to run while this says no (`outside_call.ts`).
     parts.state.calling = () => this.#calls.active;
-    // No call is in progress: the guest's code refuses to run until one is.
-    this.#calls.idle();
-    this.#noteInstance();
-  }
-
-  /** Names the instance in a trap of its code reached outside its calls. */
-  #noteInstance(): void {
-    noteInstance(this.#instance, this.label, this.#state.calling!);
   }
 
   /** The live instance. It changes after {@linkcode Guest.reinstantiate}. */
@@ -300,7 +292,6 @@ export class Guest {
         this.#needed,
         this.label,
       );
-      this.#noteInstance();
       await this.#start();
     } catch (error) {
       throw givenError(error);

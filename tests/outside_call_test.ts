@@ -203,3 +203,36 @@ Deno.test("a guest's own unreachable in its own call stays an unreachable trap",
     }
   }
 });
+
+Deno.test("a guest whose load failed after instantiation put its function in the host's table runs none of it", async () => {
+  const table = new WebAssembly.Table({ element: "anyfunc", initial: 1 });
+  const failing = await wat(`(module
+    (import "shared" "table" (table $t 1 funcref))
+    (memory (export "memory") 1)
+    (elem (table $t) (i32.const 0) func $spin)
+    (func $spin (param $to i32)
+      (loop $again
+        (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+        (br_if $again (i32.lt_u (i32.load (i32.const 0)) (local.get $to)))))
+    (func $start unreachable)
+    (start $start))`);
+  await assert.rejects(
+    () =>
+      loadGuest(failing, {
+        label: "A",
+        interruptible: true,
+        imports: { shared: { table } },
+      }),
+    isGuestTrap,
+  );
+  const global = new WebAssembly.Global(
+    { value: "anyfunc" as WebAssembly.ValueType, mutable: true },
+    null,
+  );
+  const b = await loadGuest(B, {
+    label: "B",
+    timeout: 60_000,
+    imports: { shared: { table, global }, host: { give: () => null } },
+  });
+  refused(b.invoke("via_table", [TURNS]));
+});
