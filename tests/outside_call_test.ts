@@ -14,6 +14,7 @@
 import assert from "./support/assert.ts";
 import {
   type CallOutcome,
+  FuelMeter,
   type Guest,
   type GuestOptions,
   isGuestTrap,
@@ -235,4 +236,17 @@ Deno.test("a guest whose load failed after instantiation put its function in the
     imports: { shared: { table, global }, host: { give: () => null } },
   });
   refused(b.invoke("via_table", [TURNS]));
+});
+
+Deno.test("a FuelMeter run that calls A's function outside A's calls ends as its trap", async () => {
+  const meter = new FuelMeter(await wat(`(module (func (export "f")))`));
+  const { instance } = await WebAssembly.instantiate(
+    meter.bytes,
+    meter.imports,
+  );
+  meter.attach(instance);
+  const { a, turns } = await link({ fuel: false }, {});
+  const spin = a.instance.exports.spin as (to: number) => void;
+  refused(meter.run(() => spin(TURNS), { timeout: 60_000 }));
+  assert.equal(turns(), 0);
 });
