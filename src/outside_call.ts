@@ -132,7 +132,7 @@ export function outsideCallTrap(error: object): GuestTrap | undefined {
   const label = oneLineText(owner.label, 200);
   return new GuestTrap(
     "outside_call",
-    `a function of the guest ${label} was called outside a call of ${label}, and none of it ran: its checks answer to its own calls' deadline, signal, stop and fuel, not the caller's; call it through ${label}'s invoke, call or invokeAsync (from a host import, whose call's stops then cover it), not through a table, global or reference another guest or the host holds`,
+    `a function of the guest ${label} was called while none of its calls was in progress, and none of it ran: its checks answer to its own calls' deadline, signal, stop and fuel, not to the caller's; call it through that guest's invoke, call or invokeAsync (from a host import, whose call's stops then cover it), not through a table, global or reference that another guest or the host holds`,
     { cause: error },
   );
 }

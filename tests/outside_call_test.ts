@@ -134,9 +134,10 @@ function refused(outcome: CallOutcome): void {
   const { error } = expectOutcome(outcome, "trap");
   assert.ok(isGuestTrap(error), String(error));
   assert.equal(error.trap, "outside_call");
+  assert.ok(!error.message.includes("\n"), "one line");
   assert.match(
     error.message,
-    /^guest trapped \(outside_call\): a function of the guest A was called outside a call of A/,
+    /^guest trapped \(outside_call\): a function of the guest A was called while none of its calls was in progress, and none of it ran: .*; call it through that guest's invoke, call or invokeAsync/,
   );
 }
 
