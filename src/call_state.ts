@@ -55,6 +55,11 @@ export interface CallState {
    * when the guest finds its stop flag set.
    */
   check: (() => boolean) | undefined;
+  /**
+   * Whether a call of the guest is in progress: its code reached outside
+   * any of its calls is refused.
+   */
+  calling: (() => boolean) | undefined;
 }
 
 /**
@@ -218,6 +223,7 @@ export function newCallState(
     cancel: undefined,
     flag: undefined,
     check: undefined,
+    calling: undefined,
   };
   unwinding.set(unwind, state);
   return state;

@@ -218,6 +218,8 @@ export class Guest {
     this.#startExport = parts.startExport;
     this.#calls = new CallStack(parts.state);
     parts.state.check = () => this.#calls.check();
+    // Its code refuses to run while this says no (`outside_call.ts`).
+    parts.state.calling = () => this.#calls.active;
   }
 
   /** The live instance. It changes after {@linkcode Guest.reinstantiate}. */

@@ -12,6 +12,7 @@ import { toImportError } from "./imports.ts";
 import { classifyThrown } from "./outcome.ts";
 import type { ImportDescriptor } from "./signatures.ts";
 import { noteExports } from "./handed_out.ts";
+import { noteInstance } from "./outside_call.ts";
 
 /**
  * Instantiates `module`, and attaches the guest's fuel meter to the instance.
@@ -49,6 +50,7 @@ export async function instantiate(
       : toImportError(error, needed) ?? classifyThrown(error, state);
   }
   noteExports(instance.exports, label, imports);
+  noteInstance(instance, label, state);
   state.meter?.attach(instance);
   return instance;
 }

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:9b5125fa88d88ca6cbc2c9ebf472c59349c2cfac4e67b5fc6b5fe7e76668431c";
+  "sha256:e6b0a04e45ce14acaeb694b9f402702c3136c2dbc265568c5363147a97a90c29";

@@ -248,6 +248,9 @@ export type TrapKind =
   | "unaligned_atomic"
   | "stack_overflow"
   | "uncaught_exception"
+  // A function of a guest called while no call of that guest was in
+  // progress: it trapped at its first check, before any of its code ran.
+  | "outside_call"
   | "other";
 
 /**

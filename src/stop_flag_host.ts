@@ -9,6 +9,7 @@
 import { type CallState, recordStop, type Stop } from "./call_state.ts";
 import { suspending } from "./fuel.ts";
 import { heapCheck } from "./heap_limit.ts";
+import { markIdle, outsideCalls } from "./outside_call.ts";
 import type { InstrumentedModule } from "./wasm/mod.ts";
 import type { BoundFlag } from "./watchdog.ts";
 import { nextTurn } from "./yield.ts";
@@ -44,6 +45,10 @@ export function stopFlagHost(
   heapLimit?: number,
 ): StopFlagHost {
   const { memory: shared, flag } = bound;
+  // No call is in progress yet: the guest's code refuses to run until one
+  // is (`outside_call.ts`), also once instantiation has put its functions
+  // in the host's tables, before the guest is made.
+  markIdle(flag);
   const pastHeap = heapCheck(flag, heapLimit, (stop) => {
     recordStop(state, stop);
     Atomics.store(flag, 0, 1);
@@ -64,15 +69,28 @@ export function stopFlagHost(
     Atomics.store(flag, 0, 1);
     return 1;
   };
+  // Code of the guest reached while none of its calls is in progress (from
+  // another guest, or the host) stops at once, before it suspends or reads
+  // the heap: the flag stays as it was, and the trap names the guest.
+  const outside = (): boolean => outsideCalls(state);
   const callback = async
     ? suspending(() =>
-      pastHeap()
+      outside()
+        ? 1
+        : pastHeap()
         ? 1
         : Atomics.load(flag, 0) === 0
         ? poll()
         : nextTurn().then(answer)
     )
-    : () => pastHeap() ? 1 : Atomics.load(flag, 0) === 0 ? poll() : answer();
+    : () =>
+      outside()
+        ? 1
+        : pastHeap()
+        ? 1
+        : Atomics.load(flag, 0) === 0
+        ? poll()
+        : answer();
   return {
     flag,
     imports() {

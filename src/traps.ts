@@ -9,6 +9,7 @@
 import { GuestTrap, type TrapKind } from "./errors.ts";
 import { DEFAULT_ARRAY_BYTES } from "./limits.ts";
 import { CONCAT_CHARACTER_BYTES } from "./wasm/string_builtin_helpers.ts";
+import { outsideCallTrap } from "./outside_call.ts";
 
 const TRAP_MESSAGES: [RegExp, TrapKind][] = [
   [/^unreachable/, "unreachable"],
@@ -51,6 +52,11 @@ const STRING_TOO_LONG =
     DEFAULT_ARRAY_BYTES / CONCAT_CHARACTER_BYTES
   } unless raised; the engine flattens a long string in one step no stop can cut short); raise limits.arrays or build a shorter string`;
 
+/** JSPI's refusal to suspend, which TypeScript's DOM types do not declare yet. */
+const SuspendError = (WebAssembly as unknown as {
+  SuspendError?: abstract new (...args: never[]) => object;
+}).SuspendError;
+
 /** `WebAssembly.Exception`, which TypeScript's DOM types do not declare yet. */
 const WasmException = (WebAssembly as unknown as {
   Exception?: abstract new (...args: never[]) => object;
@@ -75,6 +81,9 @@ function engineTrap(error: unknown): GuestTrap | undefined {
   if (error instanceof WebAssembly.RuntimeError) {
     const kind = TRAP_MESSAGES.find(([pattern]) => pattern.test(error.message))
       ?.[1];
+    // A check of a guest none of whose calls is in progress traps so.
+    const outside = kind === "unreachable" ? outsideCallTrap(error) : undefined;
+    if (outside !== undefined) return outside;
     const message = kind === "array_too_large"
       ? error.message + ARRAY_TOO_LARGE
       : error.message;
@@ -96,6 +105,12 @@ function engineTrap(error: unknown): GuestTrap | undefined {
     return new GuestTrap("other", error.message + STRING_TOO_LONG, {
       cause: error,
     });
+  }
+  // An async guest's check asks the host through JSPI, which refuses from
+  // outside a call made through it: a check of such a guest outside its
+  // calls fails so, and any other refusal stays the caller's to see.
+  if (SuspendError !== undefined && error instanceof SuspendError) {
+    return outsideCallTrap(error);
   }
   if (WasmException !== undefined && error instanceof WasmException) {
     return new GuestTrap(
