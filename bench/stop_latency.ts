@@ -167,7 +167,7 @@ const GUESTS: HostileGuest[] = [
   },
   {
     label: "concat at its cap, then read (js-string, fuel: false)",
-    // A string doubled to limits.arrays / 32 characters (262,144), whose
+    // A string doubled to limits.arrays / 32 characters (32,768), whose
     // first charCodeAt flattens it in one step: past the cap, concat throws.
     wat: `(module
       (import "wasm:js-string" "concat"
@@ -181,7 +181,7 @@ const GUESTS: HostileGuest[] = [
       (func (export "run") (local $s externref) (local $k i32)
         (loop $l
           (local.set $s (call $char (i32.const 0x3b1)))
-          (local.set $k (i32.const 18))
+          (local.set $k (i32.const 15))
           (loop $d
             (local.set $s (call $concat (local.get $s) (local.get $s)))
             (br_if $d (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))

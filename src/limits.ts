@@ -182,13 +182,14 @@ export const MAX_TABLE_ELEMENTS = 1_000_000;
  * The most bytes one GC array a guest allocates by length may take when it
  * is loaded to be stopped (a deadline, `signal` or `stop`), unless
  * `limits.arrays` says otherwise. The engine allocates and fills an array
- * in one step that no check interrupts: on a 2-core machine at load
- * average 6 to 11, 8 MiB took 0.3 to 2.4 ms of CPU (`i8`, the slowest per
- * byte, 2.4 filled or zeroed), and 16 MiB 7 to 23 ms (the engine's heap
- * work grows with it), while an `array.new_default` of 1e8 elements landed
- * 370 to 660 ms past its deadline.
+ * in one step that no check interrupts, on fresh pages the kernel faults in
+ * as it zeroes them: on a 2-core VM, about 12 µs of CPU a 4 KiB page, so 8
+ * MiB (the cap before) took 24 to 32 ms and a guest keeping such arrays had
+ * its stops 15 to 60 ms late; 1 MiB takes about 3 ms. An
+ * `array.new_default` of 1e8 elements landed 370 to 660 ms past its
+ * deadline.
  */
-export const DEFAULT_ARRAY_BYTES = 8_388_608;
+export const DEFAULT_ARRAY_BYTES = 1_048_576;
 
 /**
  * The most struct fields and array elements a guest's constant expressions
