@@ -193,6 +193,23 @@ const GUESTS: HostileGuest[] = [
     binaryen: true,
   },
   {
+    label: "arrays kept at the cap (1 MiB each)",
+    // Each array on fresh pages, which the kernel faults in as the engine
+    // zeroes them, in one step: at the 8 MiB cap before, 24 to 32 ms each.
+    wat: `(module
+      (type $ints (array (mut i32)))
+      (type $node (struct (field (ref null $node)) (field (ref $ints))))
+      (global $kept (mut (ref null $node)) (ref.null $node))
+      (func (export "run")
+        (loop $l
+          (global.set $kept (struct.new $node (global.get $kept)
+            (array.new_default $ints (i32.const 262144))))
+          (br $l))))`,
+    export: "run",
+    inProcessOnly: true,
+    binaryen: true,
+  },
+  {
     label: "nested invoke, outer deadline",
     wat: `(module (import "host" "nest" (func $nest))
       (func (export "quick"))
