@@ -319,6 +319,16 @@ export const INSTANTIATION_WEIGHTS = {
    * instantiation).
    */
   export: 1_500,
+  /**
+   * A byte of the import and export sections past their first
+   * {@linkcode FREE_NAME_BYTES}, most of them names: the engine makes a
+   * string of each name as it instantiates the guest (of an imported
+   * string constant, each time), one step per name. 16 MB of export names
+   * took a first instantiation 61 ms of CPU, 16 MB of string constants 55
+   * ms and 64 MB 212 ms, at load average 2 to 5: a stop that came
+   * meanwhile waited for it.
+   */
+  nameByte: 4,
   /** A tag, made as the guest is instantiated (100,000: 5 to 21 ms). */
   tag: 150,
   /**
@@ -334,6 +344,15 @@ export const INSTANTIATION_WEIGHTS = {
    */
   dataSegment: 60,
 } as const;
+
+/**
+ * The bytes of a guest's import and export sections that weigh nothing in
+ * its instantiation work: names that short take the engine about a
+ * millisecond. Real guests have a few hundred bytes (esbuild.wasm 687,
+ * sql.js 549, QuickJS 543), and 10,000 imports and as many exports of short
+ * names about 160,000.
+ */
+export const FREE_NAME_BYTES = 262_144;
 
 /**
  * The most {@linkcode instantiationWork} a guest loaded in this process may
@@ -373,6 +392,11 @@ export interface InstantiationCounts {
   imports: number;
   /** Exports, of every kind. */
   exports: number;
+  /**
+   * Bytes of the import and export sections (their names the most of it)
+   * past the first {@linkcode FREE_NAME_BYTES}.
+   */
+  nameBytes: number;
   /** Tags the guest defines. */
   tags: number;
   /** Element segments, active, passive and declarative. */
@@ -406,6 +430,7 @@ export interface InstantiationCounts {
  *   filledTableElements: 0,
  *   imports: 4,
  *   exports: 2,
+ *   nameBytes: 50,
  *   tags: 0,
  *   elementSegments: 1,
  *   dataSegments: 20,
@@ -413,7 +438,7 @@ export interface InstantiationCounts {
  * assert.equal(
  *   instantiationWork(counts),
  *   3 * 2900 + 4 * 200 + 1000 * 200 + 10 * 100 + 500 * 300 + 6 * 1500 +
- *     1 * 100 + 20 * 60,
+ *     50 * 4 + 1 * 100 + 20 * 60,
  * );
  * ```
  */
@@ -483,6 +508,12 @@ const INSTANTIATION_ITEMS: [
   ],
   ["imports", "import", "import", "imports"],
   ["exports", "export", "export", "exports"],
+  [
+    "nameBytes",
+    "nameByte",
+    `byte of import and export sections past the first ${FREE_NAME_BYTES}`,
+    `bytes of import and export sections past the first ${FREE_NAME_BYTES}`,
+  ],
   ["tags", "tag", "tag", "tags"],
   ["elementSegments", "elementSegment", "element segment", "element segments"],
   ["dataSegments", "dataSegment", "data segment", "data segments"],
@@ -540,6 +571,7 @@ export function* checkInstanceSizeSteps(
   let memories = 0;
   let elements = 0;
   let exports = 0;
+  let nameBytes = 0;
   let tags = 0;
   let segments = 0;
   let dataSegments = 0;
@@ -555,6 +587,7 @@ export function* checkInstanceSizeSteps(
       // esbuild's element segments alone.
       yield;
       if (info.typeCount > info.typeReadLimit) break;
+      if (id === 2 || id === 7) nameBytes += end - start;
       if (id === 9) {
         segments = new Reader(bytes, start, end).count("element segment");
       }
@@ -658,6 +691,7 @@ export function* checkInstanceSizeSteps(
     filledTableElements: footprint.filledTableElements,
     imports: info.imports.length,
     exports,
+    nameBytes: Math.max(0, nameBytes - FREE_NAME_BYTES),
     tags,
     elementSegments: segments,
     dataSegments,
