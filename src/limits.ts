@@ -182,13 +182,14 @@ export const MAX_TABLE_ELEMENTS = 1_000_000;
  * The most bytes one GC array a guest allocates by length may take when it
  * is loaded to be stopped (a deadline, `signal` or `stop`), unless
  * `limits.arrays` says otherwise. The engine allocates and fills an array
- * in one step that no check interrupts: on a 2-core machine at load
- * average 6 to 11, 8 MiB took 0.3 to 2.4 ms of CPU (`i8`, the slowest per
- * byte, 2.4 filled or zeroed), and 16 MiB 7 to 23 ms (the engine's heap
- * work grows with it), while an `array.new_default` of 1e8 elements landed
- * 370 to 660 ms past its deadline.
+ * in one step that no check interrupts, on fresh pages the kernel faults in
+ * as it zeroes them: on a 2-core VM, about 12 µs of CPU a 4 KiB page, so 8
+ * MiB (the cap before) took 24 to 32 ms and a guest keeping such arrays had
+ * its stops 15 to 60 ms late; 1 MiB takes about 3 ms. An
+ * `array.new_default` of 1e8 elements landed 370 to 660 ms past its
+ * deadline.
  */
-export const DEFAULT_ARRAY_BYTES = 8_388_608;
+export const DEFAULT_ARRAY_BYTES = 1_048_576;
 
 /**
  * The most struct fields and array elements a guest's constant expressions
@@ -318,6 +319,16 @@ export const INSTANTIATION_WEIGHTS = {
    * instantiation).
    */
   export: 1_500,
+  /**
+   * A byte of the import and export sections past their first
+   * {@linkcode FREE_NAME_BYTES}, most of them names: the engine makes a
+   * string of each name as it instantiates the guest (of an imported
+   * string constant, each time), one step per name. 16 MB of export names
+   * took a first instantiation 61 ms of CPU, 16 MB of string constants 55
+   * ms and 64 MB 212 ms, at load average 2 to 5: a stop that came
+   * meanwhile waited for it.
+   */
+  nameByte: 4,
   /** A tag, made as the guest is instantiated (100,000: 5 to 21 ms). */
   tag: 150,
   /**
@@ -333,6 +344,15 @@ export const INSTANTIATION_WEIGHTS = {
    */
   dataSegment: 60,
 } as const;
+
+/**
+ * The bytes of a guest's import and export sections that weigh nothing in
+ * its instantiation work: names that short take the engine about a
+ * millisecond. Real guests have a few hundred bytes (esbuild.wasm 687,
+ * sql.js 549, QuickJS 543), and 10,000 imports and as many exports of short
+ * names about 160,000.
+ */
+export const FREE_NAME_BYTES = 262_144;
 
 /**
  * The most {@linkcode instantiationWork} a guest loaded in this process may
@@ -372,6 +392,11 @@ export interface InstantiationCounts {
   imports: number;
   /** Exports, of every kind. */
   exports: number;
+  /**
+   * Bytes of the import and export sections (their names the most of it)
+   * past the first {@linkcode FREE_NAME_BYTES}.
+   */
+  nameBytes: number;
   /** Tags the guest defines. */
   tags: number;
   /** Element segments, active, passive and declarative. */
@@ -405,6 +430,7 @@ export interface InstantiationCounts {
  *   filledTableElements: 0,
  *   imports: 4,
  *   exports: 2,
+ *   nameBytes: 50,
  *   tags: 0,
  *   elementSegments: 1,
  *   dataSegments: 20,
@@ -412,7 +438,7 @@ export interface InstantiationCounts {
  * assert.equal(
  *   instantiationWork(counts),
  *   3 * 2900 + 4 * 200 + 1000 * 200 + 10 * 100 + 500 * 300 + 6 * 1500 +
- *     1 * 100 + 20 * 60,
+ *     50 * 4 + 1 * 100 + 20 * 60,
  * );
  * ```
  */
@@ -482,6 +508,12 @@ const INSTANTIATION_ITEMS: [
   ],
   ["imports", "import", "import", "imports"],
   ["exports", "export", "export", "exports"],
+  [
+    "nameBytes",
+    "nameByte",
+    `byte of import and export sections past the first ${FREE_NAME_BYTES}`,
+    `bytes of import and export sections past the first ${FREE_NAME_BYTES}`,
+  ],
   ["tags", "tag", "tag", "tags"],
   ["elementSegments", "elementSegment", "element segment", "element segments"],
   ["dataSegments", "dataSegment", "data segment", "data segments"],
@@ -539,6 +571,7 @@ export function* checkInstanceSizeSteps(
   let memories = 0;
   let elements = 0;
   let exports = 0;
+  let nameBytes = 0;
   let tags = 0;
   let segments = 0;
   let dataSegments = 0;
@@ -554,6 +587,7 @@ export function* checkInstanceSizeSteps(
       // esbuild's element segments alone.
       yield;
       if (info.typeCount > info.typeReadLimit) break;
+      if (id === 2 || id === 7) nameBytes += end - start;
       if (id === 9) {
         segments = new Reader(bytes, start, end).count("element segment");
       }
@@ -657,6 +691,7 @@ export function* checkInstanceSizeSteps(
     filledTableElements: footprint.filledTableElements,
     imports: info.imports.length,
     exports,
+    nameBytes: Math.max(0, nameBytes - FREE_NAME_BYTES),
     tags,
     elementSegments: segments,
     dataSegments,

@@ -34,7 +34,10 @@ const GUEST = await watBinaryen(`(module
 function tooLarge(outcome: Parameters<typeof expectOutcome>[0]): void {
   const { error } = expectOutcome(outcome, "trap");
   assert.equal(error.trap, "array_too_large");
-  assert.match(error.message, /limits\.arrays \(8388608 bytes unless raised/);
+  assert.match(
+    error.message,
+    new RegExp(`limits\\.arrays \\(${DEFAULT_ARRAY_BYTES} bytes unless raised`),
+  );
   assert.doesNotMatch(error.message, /\n/);
 }
 

@@ -17,6 +17,7 @@ import {
 } from "./support/small_heap_child.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { type GuestOptions, isInvalidModule, loadGuest } from "../mod.ts";
+import { DEFAULT_ARRAY_BYTES } from "../src/limits.ts";
 
 /**
  * Assembles GC text with binaryen, without its compact import encoding
@@ -147,7 +148,8 @@ async function runInChild(
 
 const BUDGETS = [
   "{ fuel: 20_000_000 }",
-  "{ fuel: 20_000_000, interruptible: true }",
+  // Million-character strings need arrays past the default cap.
+  "{ fuel: 20_000_000, interruptible: true, limits: { arrays: 8_388_608 } }",
 ];
 
 /**
@@ -237,7 +239,8 @@ Deno.test("loaded to be stopped, a concat's result is held to limits.arrays / 32
           (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))
       (call $length (local.get $s))))`);
   const compile = { builtins: ["js-string"] };
-  const cap = 8 * 1024 * 1024 / 32;
+  const cap = DEFAULT_ARRAY_BYTES / 32;
+  const doublings = Math.log2(cap);
   const stopped: GuestOptions[] = [
     { interruptible: true },
     { fuel: false },
@@ -250,25 +253,30 @@ Deno.test("loaded to be stopped, a concat's result is held to limits.arrays / 32
       options.async
         ? guest.invokeAsync("build", [k])
         : guest.invoke("build", [k]);
-    const at = expectOutcome(await call(18), "returned");
+    const at = expectOutcome(await call(doublings), "returned");
     assert.equal(at.value, cap);
-    const { error } = expectOutcome(await call(19), "trap");
+    const { error } = expectOutcome(await call(doublings + 1), "trap");
     assert.match(
       error.message,
-      /^guest trapped \(other\): Invalid string length: .*limits\.arrays \/ 32 characters \(262144 unless raised.*raise limits\.arrays/,
+      new RegExp(
+        `^guest trapped \\(other\\): Invalid string length: .*limits\\.arrays / 32 characters \\(${cap} unless raised.*raise limits\\.arrays`,
+      ),
     );
     assert.doesNotMatch(error.message, /\n/);
   }
   // Raised, and without a stop, the result is the engine's to refuse.
   for (
     const options of <GuestOptions[]> [
-      { interruptible: true, limits: { arrays: 16 * 1024 * 1024 } },
+      { interruptible: true, limits: { arrays: 2 * DEFAULT_ARRAY_BYTES } },
       {},
       { fuel: 1e12 },
     ]
   ) {
     const guest = await loadGuest(bytes, { ...options, compile });
-    const longer = expectOutcome(guest.invoke("build", [19]), "returned");
+    const longer = expectOutcome(
+      guest.invoke("build", [doublings + 1]),
+      "returned",
+    );
     assert.equal(longer.value, 2 * cap);
   }
 });
@@ -280,7 +288,7 @@ Deno.test("substrings share their parent's characters: a hoarder of them runs ou
   for (
     const options of [
       "{ fuel: 2_200_000 }",
-      "{ fuel: 2_200_000, interruptible: true }",
+      "{ fuel: 2_200_000, interruptible: true, limits: { arrays: 8_388_608 } }",
     ]
   ) {
     assertRanOutOfFuel(await runInChild(bytes, 64, options), options);
@@ -444,6 +452,8 @@ Deno.test("a guest comparing or copying long strings in a loop runs out of fuel"
       compile: { builtins: ["js-string"] },
       fuel: 20_000_000,
       timeout: 60_000,
+      // A million characters come from an array past the default cap.
+      limits: { arrays: 8_388_608 },
     });
     expectOutcome(guest.invoke("make", [1_000_000]), "returned");
     expectOutcome(guest.invoke(`loop_${name}`), "fuel_exhausted");
