@@ -96,7 +96,8 @@ const OFF_BOOKS_FUEL = 1_000_000;
  * zone that runs this long is copying or faulting in a large block (sql.js's
  * `realloc` of a string SQL's `replace()` grows), which a hostile query
  * can make it do for as long as the wait lasts: at 100 ms such a query held
- * every deadline 100 ms late, five times the bound a stop keeps.
+ * its deadlines up to 98 ms of CPU time late, five times the bound a stop
+ * keeps.
  */
 export const ZONE_WAIT_MS = 10;
 /**
