@@ -91,38 +91,22 @@ const OFF_BOOKS_FUEL = 1_000_000;
  * How long a stop waits at most for the guest to leave a no-stop zone, by
  * the clock and in the process's CPU time (see `run_time.ts`; by the clock
  * alone after ten times as long), besides the grace fuel that bounds the
- * wait. A real allocator's call takes microseconds, and the CPU time's part
- * keeps a busy machine that takes the thread away from ending it early; a
- * zone that runs this long is copying or faulting in a large block (sql.js's
- * `realloc` of a string SQL's `replace()` grows), which a hostile query
- * can make it do for as long as the wait lasts: at 100 ms such a query held
- * its deadlines up to 98 ms of CPU time late, five times the bound a stop
- * keeps.
+ * wait. A real allocator's call takes microseconds: the margin is for a
+ * busy machine that takes the thread away meanwhile, where a stop cut
+ * short would land inside the allocator.
  */
-export const ZONE_WAIT_MS = 10;
+export const ZONE_WAIT_MS = 100;
 /**
  * How long the glue's cleanup may run on the grace fuel after a hard stop,
- * and the meter's own restore of the stack pointer after it, by the clock
- * and in the process's CPU time as {@linkcode ZONE_WAIT_MS} (a
- * deadline-only meter's restore, whose checks trap without asking, is run
- * again from its start when the clock ended it first): a guest whose
- * cleanup faulted in fresh pages spent the default grace in 4.6 s, and
- * sql.js rolling back a stopped `CREATE TEMP TABLE ... AS` ran 75 ms. Its
- * time is added to every hard stop's, so it is kept within the stop's
- * bound; a cleanup that needs longer is cut there, as with `grace: 0`.
+ * by the clock and in the process's CPU time as {@linkcode ZONE_WAIT_MS}
+ * (the stack pointer's read as a run starts by the clock alone; a
+ * deadline-only meter's restore of it, whose checks trap without asking,
+ * is run again from its start when the clock ended it first): a guest
+ * whose cleanup faulted in fresh pages spent the default grace in 4.6 s. A soft stop gets as long to be heard (the library reading
+ * {@linkcode FuelMeter.stopping}); its unwinding after that is the host's
+ * choice, bounded by its grace. The margin is {@linkcode ZONE_WAIT_MS}'s.
  */
-export const GRACE_MS = 10;
-
-/**
- * How long a soft stop waits for the library to hear of it (to read
- * {@linkcode FuelMeter.stopping}) before it lands as a hard one, counted
- * as {@linkcode GRACE_MS} is: a soft stop is the host's choice to let the
- * library unwind itself, and QuickJS's `join` of a million strings asks its
- * interrupt handler 2 to 40 ms after the stop. Also the bound, by the clock
- * alone, on the stack pointer's read as a run starts, which no stop
- * hurries.
- */
-export const UNHEARD_MS = 100;
+export const GRACE_MS = 100;
 
 /**
  * Why a metered guest was stopped: its fuel ran out (`fuel`), its deadline
@@ -247,8 +231,8 @@ export interface FuelMeterOptions {
    * guest's first check after it leaves, so that it never cuts a heap
    * update in half for the library's cleanup to trip over. The wait is
    * bounded: the guest spends the call's `grace` fuel on it at most (each
-   * loop pass counting at least 1), and 10 ms by the clock and in the
-   * process's CPU time, then the stop lands where it is.
+   * loop pass counting at least 1), and 100 ms by the clock, then the stop
+   * lands where it is.
    * `false` makes no zones at all. Needs a guest that can resume; ignored
    * when the meter is given an already instrumented module, which has its
    * zones written in.
@@ -472,16 +456,11 @@ export class FuelMeter {
   /**
    * Whether the library read {@linkcode FuelMeter.stopping} during this
    * soft stop: it heard of it and unwinds, which its grace alone bounds.
-   * Until then the stop lands as a hard one {@linkcode UNHEARD_MS} after it
+   * Until then the stop lands as a hard one {@linkcode GRACE_MS} after it
    * was delivered: a guest inside one long built-in (QuickJS's
    * `'xy'.repeat(2 ** 25)`) asks no interrupt handler until it returns.
    */
   #heard = false;
-  /**
-   * While the host's own call into the guest runs (its stack pointer's
-   * read or restore), how long it may take; `undefined` otherwise.
-   */
-  #hostCallMs: number | undefined;
   /** The current run's hook for the moment `#stopping` turns true. */
   #onStopping: (() => void) | undefined;
   /** The part of the tank a per-call cap keeps out of the call. */
@@ -1357,7 +1336,7 @@ export class FuelMeter {
    * which the guest wrote: one that never returned held `run` for ever),
    * if the watchdog runs (a run with a deadline or a StopSignal started it).
    */
-  #guardHostCall(afterMs: number): WatchdogHandle | undefined {
+  #guardHostCall(afterMs = GRACE_MS): WatchdogHandle | undefined {
     const flag = this.#flag;
     if (flag === undefined || !watchdogStarted()) return undefined;
     return arm(flag, performance.now() + afterMs);
@@ -1383,12 +1362,11 @@ export class FuelMeter {
       // off its core), until the bound is over as the grace's is: at
       // GRACE_MS of CPU time, or HELD_CAP times GRACE_MS by the clock. (A
       // guard's setting may land again just after it is disarmed: the flag
-      // found set counts as the guard's.) Before a stop, nothing hurries
-      // it: UNHEARD_MS by the clock.
+      // found set counts as the guard's.)
       const since = afterStop ? runTimeNow() : undefined;
       try {
         for (;;) {
-          const guard = this.#guardHostCall(afterStop ? GRACE_MS : UNHEARD_MS);
+          const guard = this.#guardHostCall();
           try {
             return fn();
           } catch (error) {
@@ -1417,18 +1395,16 @@ export class FuelMeter {
     const soft = this.#soft;
     const flagWas = this.#flag === undefined ? 0 : Atomics.load(this.#flag, 0);
     // Any check that still runs dry is refused, and the books never see it;
-    // a check that finds the flag set GRACE_MS after this call began (after
-    // a stop; UNHEARD_MS before one) traps. Every run reads the stack
-    // pointer so as it starts, where reading the CPU time would cost each a
-    // system call: that read's time is the clock's alone.
-    const hostCallMs = this.#hostCallMs;
-    this.#hostCallMs = afterStop ? GRACE_MS : UNHEARD_MS;
+    // a check that finds the flag set GRACE_MS after this call began traps.
+    // Every run reads the stack pointer so as it starts, where reading the
+    // CPU time would cost each a system call: that read's time is the
+    // clock's alone.
     this.#deliveredAt = afterStop ? runTimeNow() : clockOnlyNow();
     this.#soft = false;
     this.#delivered = true;
     this.#grace = 0;
     counter.value = BigInt(OFF_BOOKS_FUEL);
-    const guard = this.#guardHostCall(this.#hostCallMs);
+    const guard = this.#guardHostCall();
     try {
       return fn();
     } finally {
@@ -1438,7 +1414,6 @@ export class FuelMeter {
       this.#deliveredAt = deliveredAt;
       this.#grace = grace;
       this.#soft = soft;
-      this.#hostCallMs = hostCallMs;
     }
   }
 
@@ -1612,18 +1587,8 @@ export class FuelMeter {
     // The watchdog sets the flag once the time is up, and the next check of
     // what runs on the grace then traps (none asks the host before); a soft
     // stop's only if the library has not heard of it by then.
-    const guard = this.#guardHostCall(this.#graceMs());
+    const guard = this.#guardHostCall(GRACE_MS);
     if (guard !== undefined) this.#graceGuards.push(guard);
-  }
-
-  /**
-   * How long what runs on the grace after a stop may take: a hard stop's
-   * cleanup {@linkcode GRACE_MS}, a soft stop the library has not heard of
-   * {@linkcode UNHEARD_MS}, and the host's own call into the guest the
-   * time it was given.
-   */
-  #graceMs(): number {
-    return this.#hostCallMs ?? (this.#soft ? UNHEARD_MS : GRACE_MS);
   }
 
   /**
@@ -1632,7 +1597,7 @@ export class FuelMeter {
    */
   #graceOver(): boolean {
     return this.#deliveredAt !== undefined && !(this.#soft && this.#heard) &&
-      boundOver(this.#deliveredAt, this.#graceMs());
+      boundOver(this.#deliveredAt, GRACE_MS);
   }
 
   /**
@@ -1646,7 +1611,7 @@ export class FuelMeter {
     const since = this.#deliveredAt;
     if (
       since !== undefined && !(this.#soft && this.#heard) &&
-      performance.now() - since.wall >= this.#graceMs()
+      performance.now() - since.wall >= GRACE_MS
     ) {
       Atomics.store(this.#flag!, 0, 1);
     }

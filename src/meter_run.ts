@@ -21,7 +21,7 @@
  * `stmt.free()`). Those calls run on a *grace* allowance, booked nowhere;
  * then the guest's shadow stack pointer, when it can be found, is put back
  * where it was before the call (by the guest's own accessors, which a stop
- * from the watchdog ends after 10 ms, as it ends the cleanup), and the
+ * from the watchdog ends after 100 ms, as it ends the cleanup), and the
  * meter is settled for the next call.
  *
  * @module
@@ -117,11 +117,11 @@ export interface MeterRunOptions {
   signal?: AbortSignal;
   /**
    * Fuel the library's own cleanup may spend after a stop, booked nowhere,
-   * for 10 ms at most after a hard stop (fuel is not time: a hostile
+   * for 100 ms at most after a hard stop (fuel is not time: a hostile
    * cleanup faulting in fresh pages spent the default in 4.6 s), counted
    * by the clock and in the process's CPU time, so that a thread the
-   * machine keeps off its core meanwhile still gets its time (100 ms by
-   * the clock at most): its time is added to the stop's.
+   * machine keeps off its core meanwhile still gets its time (1 s by the
+   * clock at most).
    * A stop that waits for the guest to leave a no-stop zone (see
    * `FuelMeterOptions.stopsWaitFor`) draws on it first. Default
    * {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap, and
