@@ -4,6 +4,7 @@ import {
   isAborted,
   isDeadlineExceeded,
   isFuelExhausted,
+  isGuestTrap,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import {
@@ -328,7 +329,7 @@ Deno.test("QuickJS: a script that catches, loops in finally or recurses in catch
   runtime.dispose();
 });
 
-Deno.test("QuickJS under limits.memory: given a memory within the limit, hostile scripts get QuickJS's own out-of-memory error and the memory stays within it", async () => {
+Deno.test("QuickJS under limits.memory: given a memory within the limit, hostile scripts get QuickJS's own out-of-memory error and the memory stays within it; nested data overflows V8's stack before QuickJS's own stack limit of 256 KiB", async () => {
   const limit = 32 << 20;
   const meter = new FuelMeter(await quickjsBytes, {
     limits: { memory: limit },
@@ -355,4 +356,24 @@ Deno.test("QuickJS under limits.memory: given a memory within the limit, hostile
   }
   const sum = meter.run(() => evaluate(vm, "1 + 2"));
   assert.equal(expectOutcome(sum, "returned").value, 3);
+
+  // Nested data recurses on V8's stack more than on the shadow stack that
+  // QuickJS's limit measures: at 256 KiB, V8's stack runs out first (a
+  // trap, one branded error); at 32 KiB, QuickJS's own error comes first.
+  const nested = "JSON.parse('['.repeat(1e6) + ']'.repeat(1e6))";
+  const small = QuickJS.newRuntime();
+  small.setMaxStackSize(32 * 1024);
+  const parsed = meter.run(() => evaluate(small.newContext(), nested));
+  assert.equal(parsed.outcome, "error");
+  if (parsed.outcome === "error") {
+    assert.match(String(parsed.error.cause), /stack overflow/);
+  }
+  const large = QuickJS.newRuntime();
+  large.setMaxStackSize(256 * 1024);
+  const overflowed = meter.run(() => evaluate(large.newContext(), nested));
+  assert.equal(overflowed.outcome, "trap");
+  if (overflowed.outcome === "trap") {
+    assert.ok(isGuestTrap(overflowed.error));
+    assert.equal(overflowed.error.trap, "stack_overflow");
+  }
 });
