@@ -1,5 +1,11 @@
 import assert from "./support/assert.ts";
-import { isAborted, isDeadlineExceeded, isFuelExhausted } from "../mod.ts";
+import {
+  FuelMeter,
+  isAborted,
+  isDeadlineExceeded,
+  isFuelExhausted,
+  isGuestTrap,
+} from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import {
   evaluate,
@@ -10,7 +16,7 @@ import {
   quickjsBytes,
   SPIN_JS,
 } from "./support/quickjs.ts";
-import type { FuelMeter, MeterRunOptions } from "../mod.ts";
+import type { MeterRunOptions } from "../mod.ts";
 import type { QuickJSContext } from "quickjs-emscripten-core";
 import { stopFromWorker } from "./support/worker_stop.ts";
 
@@ -321,4 +327,53 @@ Deno.test("QuickJS: a script that catches, loops in finally or recurses in catch
   );
   vm.dispose();
   runtime.dispose();
+});
+
+Deno.test("QuickJS under limits.memory: given a memory within the limit, hostile scripts get QuickJS's own out-of-memory error and the memory stays within it; nested data overflows V8's stack before QuickJS's own stack limit of 256 KiB", async () => {
+  const limit = 32 << 20;
+  const meter = new FuelMeter(await quickjsBytes, {
+    limits: { memory: limit },
+  });
+  // The glue's own memory may grow to 2 GiB, past the maximum the meter
+  // wrote into the import, which it would not match: the glue gets one.
+  const memory = new WebAssembly.Memory({ initial: 256, maximum: limit >> 16 });
+  const { QuickJS } = await meteredQuickJS(undefined, meter, memory);
+  const vm = QuickJS.newContext();
+  for (
+    const script of [
+      "'x'.repeat(2 ** 28).length",
+      "new ArrayBuffer(2 ** 26).byteLength",
+    ]
+  ) {
+    // Not expectOutcome: the cause holds QuickJS's context, which is too
+    // large to describe.
+    const result = meter.run(() => evaluate(vm, script), { timeout: 60_000 });
+    assert.equal(result.outcome, "error", script);
+    assert.ok(memory.buffer.byteLength <= limit, script);
+    if (result.outcome === "error") {
+      assert.match(String(result.error.cause), /out of memory/, script);
+    }
+  }
+  const sum = meter.run(() => evaluate(vm, "1 + 2"));
+  assert.equal(expectOutcome(sum, "returned").value, 3);
+
+  // Nested data recurses on V8's stack more than on the shadow stack that
+  // QuickJS's limit measures: at 256 KiB, V8's stack runs out first (a
+  // trap, one branded error); at 32 KiB, QuickJS's own error comes first.
+  const nested = "JSON.parse('['.repeat(1e6) + ']'.repeat(1e6))";
+  const small = QuickJS.newRuntime();
+  small.setMaxStackSize(32 * 1024);
+  const parsed = meter.run(() => evaluate(small.newContext(), nested));
+  assert.equal(parsed.outcome, "error");
+  if (parsed.outcome === "error") {
+    assert.match(String(parsed.error.cause), /stack overflow/);
+  }
+  const large = QuickJS.newRuntime();
+  large.setMaxStackSize(256 * 1024);
+  const overflowed = meter.run(() => evaluate(large.newContext(), nested));
+  assert.equal(overflowed.outcome, "trap");
+  if (overflowed.outcome === "trap") {
+    assert.ok(isGuestTrap(overflowed.error));
+    assert.equal(overflowed.error.trap, "stack_overflow");
+  }
 });

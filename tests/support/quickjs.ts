@@ -32,11 +32,14 @@ export async function plainQuickJS(): Promise<QuickJSWASMModule> {
 
 /**
  * QuickJS metered: emscripten's instantiateWasm hook hands it the metered
- * bytes. Given a meter, a fresh instance is attached to it.
+ * bytes. Given a meter, a fresh instance is attached to it; given a memory,
+ * the glue uses it rather than making its own (QuickJS imports its memory,
+ * so a meter's `limits.memory` needs one whose maximum is within it).
  */
 export async function meteredQuickJS(
   source?: InstrumentedModule,
   given?: FuelMeter,
+  memory?: WebAssembly.Memory,
 ): Promise<
   {
     QuickJS: QuickJSWASMModule;
@@ -48,6 +51,7 @@ export async function meteredQuickJS(
   let exports!: WebAssembly.Exports;
   const variant = newVariant<QuickJSSyncVariant>(releaseSync, {
     emscriptenModule: {
+      ...(memory === undefined ? {} : { wasmMemory: memory }),
       instantiateWasm(
         imports: WebAssembly.Imports,
         receive: (instance: WebAssembly.Instance) => void,
