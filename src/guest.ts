@@ -1,7 +1,7 @@
 /**
- * The host runner: instantiates a guest with the runner's own
- * `env.interrupt_execution` plus the user's imports, calls its exports, and
- * reports how each call ended.
+ * `Guest`, a loaded guest: its calls (`invoke`, `call`, `invokeAsync`, the
+ * start function), each turned into one outcome, and `reinstantiate`.
+ * Loading it, imports and instantiation included, is `load_guest.ts`'s.
  *
  * ## How an interrupt works, and why a guest cannot hide one
  *
@@ -53,6 +53,7 @@ import {
   exportedFunction,
 } from "./exported_function.ts";
 import { instantiate } from "./instantiate.ts";
+import { promising, type PromisingFunction } from "./jspi.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
 import { beginMeteredCall, endMeteredCall } from "./metered_call.ts";
 import {
@@ -124,15 +125,6 @@ export function assembleGuest(parts: GuestParts): Guest {
  */
 export function runStart(guest: Guest): Promise<void> {
   return startGuest(guest);
-}
-
-type PromisingFunction = (...args: unknown[]) => Promise<unknown>;
-
-function makePromising(fn: HostFunction): PromisingFunction {
-  const promising = (WebAssembly as unknown as {
-    promising: (fn: HostFunction) => PromisingFunction;
-  }).promising;
-  return promising(fn);
 }
 
 const NO_ARGUMENTS: unknown[] = [];
@@ -315,9 +307,9 @@ export class Guest {
    *
    * @param name The export to call.
    * @param args Its arguments: numbers, or bigints for `i64`.
-   * @param options The fuel and deadline for this call.
+   * @param options The fuel, deadline and StopSignal for this call.
    * @returns How the call ended.
-   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit.
+   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit; or the guest was loaded with `async: true`, or the call is given what the guest cannot check (a `signal`; a `timeout`, `fuel` or `stop` for a guest not metered).
    */
   invoke(
     name: string,
@@ -468,12 +460,11 @@ export class Guest {
   ): Promise<CallOutcome> {
     this.#checkAsync();
     const fn = this.#function(name, args);
-    let promising = this.#promising.get(fn);
-    if (promising === undefined) {
-      promising = makePromising(fn);
-      this.#promising.set(fn, promising);
+    let start = this.#promising.get(fn);
+    if (start === undefined) {
+      start = promising(fn);
+      this.#promising.set(fn, start);
     }
-    const start = promising;
     const call = this.#begin(options, true, invoked);
     // While the guest waits in a host import, no check reads the flag: the
     // event loop tells the watch of the call's stops, and a stop it takes
@@ -642,9 +633,11 @@ export class Guest {
    * @returns What the export returned.
    * @throws {Interrupted} When the host stopped the guest.
    * @throws {FuelExhausted} When a metered guest ran out of fuel.
+   * @throws {DeadlineExceeded} When the guest's `timeout` passed.
+   * @throws {OutOfMemory} When the guest's GC objects would fill the host's heap (`limits.heap`).
    * @throws {GuestTrap} When the guest trapped.
    * @throws {HostImportError} When a host import threw; its `cause` is what was thrown.
-   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit.
+   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit, or the guest was loaded with `async: true` (use `invokeAsync`).
    */
   call(name: string, ...args: unknown[]): unknown {
     const result = this.invoke(name, args);

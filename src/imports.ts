@@ -8,7 +8,7 @@
 
 import { ImportError, type InterruptDetails, Interrupted } from "./errors.ts";
 import { type CallState, recordStop } from "./call_state.ts";
-import { suspending } from "./fuel.ts";
+import { suspending } from "./jspi.ts";
 import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 import {
   describeThrown,
