@@ -936,7 +936,7 @@ export class FuelMeter {
    *
    * @example Capping a call's fuel
    * ```ts
-   * import { FuelMeter } from "../mod.ts";
+   * import { FuelMeter } from "@early-exit/early-exit";
    * import assert from "node:assert/strict";
    *
    * const bytes = await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url));

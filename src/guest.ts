@@ -153,7 +153,7 @@ class Unsettled {
  *
  * @example Usage
  * ```ts
- * import { loadGuest, isInterrupted } from "../mod.ts";
+ * import { loadGuest, isInterrupted } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const guest = await loadGuest(new URL("../guest/early_exit_guest.wasm", import.meta.url));

@@ -373,12 +373,14 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * @throws {ExportError} When the name is not a string, or an argument is not a number or a bigint.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { invokeIsolated } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
  *
- * // A guest that is not instrumented and never returns: killed after 100 ms.
- * const result = await invokeIsolated("guest/runaway.wasm", "spin", [], { timeout: 100 });
- * console.log(result.outcome); // "timeout"
+ * // The child meters the guest; the outcome comes back as from invoke.
+ * const compute = new URL("../guest/compute.wasm", import.meta.url);
+ * const result = await invokeIsolated(compute, "fib", [30], { fuel: 10_000 });
+ * assert.equal(result.outcome, "fuel_exhausted");
  * ```
  */
 export async function invokeIsolated(

@@ -103,7 +103,7 @@ const START_SECTION = 8;
  *
  * @example Usage
  * ```ts
- * import { loadGuest } from "../mod.ts";
+ * import { loadGuest } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const guest = await loadGuest(new URL("../guest/early_exit_guest.wasm", import.meta.url), {
@@ -114,7 +114,7 @@ const START_SECTION = 8;
  *
  * @example Metering
  * ```ts
- * import { loadGuest } from "../mod.ts";
+ * import { loadGuest } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const guest = await loadGuest(new URL("../guest/compute.wasm", import.meta.url), { fuel: 1000 });

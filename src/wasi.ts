@@ -160,7 +160,7 @@ export interface WasiOptions {
    *
    * @example Running a command twice, the second time from the cache
    * ```ts
-   * import { RewriteCache, runWasi } from "../mod.ts";
+   * import { RewriteCache, runWasi } from "@early-exit/early-exit";
    * import assert from "node:assert/strict";
    *
    * const cache = new RewriteCache(await Deno.makeTempDir());
@@ -243,7 +243,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  *
  * @example Usage
  * ```ts
- * import { runWasi } from "../mod.ts";
+ * import { runWasi } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const result = await runWasi(new URL("../guest/wasi/hello.wasm", import.meta.url), {
@@ -259,7 +259,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  *
  * @example A deadline stops a sleep
  * ```ts
- * import { runWasi } from "../mod.ts";
+ * import { runWasi } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const result = await runWasi(new URL("../guest/wasi/sleep.wasm", import.meta.url), {
@@ -273,7 +273,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  *
  * @example A one-shot run that holds the thread, stopped by its deadline
  * ```ts
- * import { runWasi } from "../mod.ts";
+ * import { runWasi } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const result = await runWasi(new URL("../guest/wasi/loop.wasm", import.meta.url), {
