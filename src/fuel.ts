@@ -145,7 +145,20 @@ const FUEL_METER_OPTION_NAMES: readonly (keyof FuelMeterOptions)[] = [
   "cache",
 ];
 
-/** Options for a {@linkcode FuelMeter}. */
+/**
+ * Options for a {@linkcode FuelMeter}.
+ *
+ * @example Usage
+ * ```ts
+ * import { FuelMeter, type FuelMeterOptions } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url));
+ * const options: FuelMeterOptions = { fuel: 5_000, resumable: false };
+ * const meter = new FuelMeter(bytes, options);
+ * assert.equal(meter.resumable, false);
+ * ```
+ */
 export interface FuelMeterOptions {
   /**
    * The starting budget. Default: unlimited (`Infinity`).

@@ -22,7 +22,23 @@ import { unpassableType } from "./exported_function.ts";
 import { exportOwner } from "./handed_out.ts";
 import { oneLineText } from "./early_exit_error.ts";
 
-/** How the runner's own interrupt import behaves. */
+/**
+ * How the runner's own interrupt import behaves.
+ *
+ * @example Usage
+ * ```ts
+ * import { type InterruptOptions, loadGuest } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const interrupt: InterruptOptions = { onCall: () => ({ reason: "done", code: 2 }) };
+ * const guest = await loadGuest(
+ *   new URL("../guest/early_exit_guest.wasm", import.meta.url),
+ *   { interrupt },
+ * );
+ * const result = guest.invoke("exit_early");
+ * assert.ok(result.outcome === "interrupted" && result.error.code === 2);
+ * ```
+ */
 export interface InterruptOptions {
   /**
    * The import's module name.

@@ -156,7 +156,21 @@ const compileStreamingWith = WebAssembly.compileStreaming as (
   options?: CompileOptions,
 ) => Promise<WebAssembly.Module>;
 
-/** Anything a guest can be loaded from. */
+/**
+ * Anything a guest can be loaded from.
+ *
+ * @example Usage
+ * ```ts
+ * import { type GuestSource, loadGuest } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const url = new URL("../guest/compute.wasm", import.meta.url);
+ * const sources: GuestSource[] = [url, await Deno.readFile(url)];
+ * for (const source of sources) {
+ *   assert.equal((await loadGuest(source)).call("fib", 10), 55);
+ * }
+ * ```
+ */
 export type GuestSource =
   | string
   | URL
