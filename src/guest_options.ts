@@ -148,8 +148,10 @@ export interface GuestOptions {
    */
   async?: boolean;
   /**
-   * Host imports, as `module.name`, that return promises. No longer needed:
-   * in an async guest every function import may.
+   * Host imports, as `module.name`, that return promises. Read by nothing:
+   * in an async guest every function import may return one.
+   *
+   * @deprecated Leave it out; it changes nothing.
    */
   asyncImports?: string[];
   /** The guest's name in messages. Default: its path or URL. */

@@ -211,11 +211,6 @@ export interface ImportMode {
    */
   async: boolean;
   /**
-   * Imports, as `module.name`, said to return promises. No longer needed:
-   * in an async guest every function import may.
-   */
-  asyncImports?: string[];
-  /**
    * Import modules the engine supplies itself, from the compile options
    * (`wasm:js-string` for the `js-string` builtins, the module named by
    * `importedStringConstants`): the guest's imports from them are not

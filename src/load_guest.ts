@@ -477,7 +477,6 @@ export async function loadGuestWith(
     const base: WebAssembly.Imports = {
       ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
         async: options.async ?? false,
-        asyncImports: options.asyncImports ?? [],
         engineModules: engineModules(options.compile),
       }),
       ...state.meter?.imports,
