@@ -12,8 +12,9 @@
  * carry on, so the recorded error, not the throw, decides the outcome: a call
  * during which the interrupt fired is reported as interrupted even when the
  * guest returns normally, and every later host import in that call throws
- * the same error again. (With fuel metering on, the rewritten guest also
- * traps at its next check, which no guest can catch.)
+ * again (a prepared error, which costs no stack). (With fuel metering on,
+ * the rewritten guest also traps at its next check, which no guest can
+ * catch.)
  *
  * ## The instance after a stop
  *
