@@ -34,6 +34,7 @@ import { checkPreopens, preopenHoldingCache } from "./src/wasi_preopens.ts";
 import { startTimer } from "./src/long_timer.ts";
 import { checkImportsValue } from "./src/option_checks.ts";
 import { describeThrown } from "./src/thrown_values.ts";
+import { resultJson, resultText } from "./src/cli_results.ts";
 import {
   commandRefusal,
   isWasiCommand,
@@ -269,50 +270,6 @@ function parseOptions(argv: string[]): Options | "help" {
 }
 
 /**
- * What a reference result is, in words, when it has no text of its own: a
- * function (funcref), or a GC struct or array, which the engine gives no
- * prototype, so that `String` of it throws.
- */
-function referenceText(value: unknown): string | undefined {
-  if (typeof value === "function") return "a function reference";
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return undefined;
-  }
-  try {
-    String(value);
-    return undefined;
-  } catch {
-    return "a reference (a GC struct or array)";
-  }
-}
-
-/** Makes a result JSON-safe: bigints that fit become numbers, others strings. */
-function toJsonValue(value: unknown): unknown {
-  const reference = referenceText(value);
-  if (reference !== undefined) return reference;
-  if (typeof value === "bigint") {
-    return Number.isSafeInteger(Number(value))
-      ? Number(value)
-      : value.toString();
-  }
-  if (Array.isArray(value)) return value.map(toJsonValue);
-  // JSON has no Infinity or NaN, and JSON.stringify writes -0 as 0.
-  if (typeof value === "number" && !Number.isFinite(value)) {
-    return String(value);
-  }
-  if (Object.is(value, -0)) return "-0";
-  return value ?? null;
-}
-
-function describeValue(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(describeValue).join(", ")}]`;
-  if (Object.is(value, -0)) return "-0";
-  const reference = referenceText(value);
-  if (reference !== undefined) return reference;
-  return value === undefined ? "nothing" : String(value);
-}
-
-/**
  * The first write to stdout or stderr that failed (a full disk, a pipe
  * whose reader left): the run's report is lost, so it ends with status 2
  * and one line on stderr, if stderr still takes it. A write from inside the
@@ -372,7 +329,7 @@ function report(result: CallOutcome, options: Options): void {
       export: result.export,
     };
     if (result.outcome === "returned") {
-      record.value = toJsonValue(result.value);
+      record.value = resultJson(result.value);
     } else if (result.outcome === "trap") {
       record.trap = result.error.trap;
     } else if (result.outcome === "timeout") {
@@ -387,7 +344,7 @@ function report(result: CallOutcome, options: Options): void {
       };
     }
     record.message = result.outcome === "returned"
-      ? `${result.export} returned ${describeValue(result.value)}`
+      ? `${result.export} returned ${resultText(result.value)}`
       : stopMessage(result.error);
     say("stdout", JSON.stringify(record));
     return;
@@ -395,7 +352,7 @@ function report(result: CallOutcome, options: Options): void {
   if (result.outcome !== "returned") {
     say("stdout", `Error from ${result.export}: ${stopMessage(result.error)}`);
   } else if (options.expect === "returned") {
-    say("stdout", `${result.export} returned: ${describeValue(result.value)}`);
+    say("stdout", `${result.export} returned: ${resultText(result.value)}`);
   }
   if (result.outcome === options.expect) {
     say("stdout", "Success!");
@@ -403,7 +360,7 @@ function report(result: CallOutcome, options: Options): void {
     say(
       "stderr",
       `${result.export} did not error. Returned the value: ${
-        describeValue(result.value)
+        resultText(result.value)
       }`,
     );
   } else if (result.outcome !== "aborted") {
