@@ -75,7 +75,8 @@ export type {
   InstrumentOptions,
   StopFlagImports,
 } from "./src/wasm/mod.ts";
-export type { CompileOptions, GuestSource } from "./src/load.ts";
+export type { CompileOptions } from "./src/compile_options.ts";
+export type { GuestSource } from "./src/load.ts";
 export type { ResourceLimits } from "./src/limits.ts";
 export type { FunctionSignature, ValueType } from "./src/signatures.ts";
 export {

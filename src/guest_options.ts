@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { CompileOptions } from "./load.ts";
+import type { CompileOptions } from "./compile_options.ts";
 import type { CacheOption } from "./rewrite_cache.ts";
 import type { InterruptDetails } from "./errors.ts";
 import type { InterruptOptions } from "./imports.ts";

@@ -36,15 +36,17 @@ import {
   limitGuestSteps,
 } from "./limits.ts";
 import {
-  checkCompileOptions,
   checkSource,
   compileBytes,
-  type CompileOptions,
-  engineModules,
   type GuestSource,
   loadModule,
   STREAM_CHUNK,
 } from "./load.ts";
+import {
+  checkCompileOptions,
+  type CompileOptions,
+  engineModules,
+} from "./compile_options.ts";
 import { startCompileThread } from "./compile_thread.ts";
 import { dataReach, prefaultSteps } from "./data_prefault.ts";
 import {
