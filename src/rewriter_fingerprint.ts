@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:9b5125fa88d88ca6cbc2c9ebf472c59349c2cfac4e67b5fc6b5fe7e76668431c";
+  "sha256:26a044b5586d5ae40e075875e2433c31dc59fe3b3a726268713bfd2ff565079a";
