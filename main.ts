@@ -1,6 +1,7 @@
 /**
  * The early-exit command line: runs one export of a guest and reports how
- * the call ended. With no arguments it reproduces the seed tutorial.
+ * the call ended. With no arguments it runs the bundled guest's
+ * `exit_early`, whose transcript the README shows.
  *
  * @module
  */
@@ -53,7 +54,7 @@ const USAGE = `Usage: deno run --allow-read main.ts [options] [GUEST.wasm]
 Runs one export of a WebAssembly guest, supplying the host import
 env.interrupt_execution, which stops the guest when called. GUEST.wasm is a
 path, a file:/http:/https: URL, or - to read it from stdin; by default, the
-bundled seed guest guest/early_exit_guest.wasm (read from beside main.ts).
+bundled guest guest/early_exit_guest.wasm (read from beside main.ts).
 
 Options:
   --invoke NAME      the export to call (default: exit_early)
