@@ -85,11 +85,6 @@ const HOST_VALUE_TYPES = new Set([
 ]);
 
 /**
- * Whether a promise is a value the guest can take from this import: only
- * as its one result, of a type that holds host values. Anywhere else it
- * would become `0`, or nothing, and the work it stands for would be lost.
- */
-/**
  * Converts what a host import returned to its one numeric result type, as
  * the engine would, but inside the import, so that a value the type cannot
  * take (a BigInt for an i32, a number for an i64, a Symbol, an object whose
@@ -152,7 +147,12 @@ function resultConversion(
   return NUMBER_RESULT[results[0]!];
 }
 
-function takesPromises(entry: ImportDescriptor): boolean {
+/**
+ * Whether a promise is a value the guest can take from this import: only
+ * as its one result, of a type that holds host values. Anywhere else it
+ * would become `0`, or nothing, and the work it stands for would be lost.
+ */
+function takesPromiseAsValue(entry: ImportDescriptor): boolean {
   const results = entry.signature?.results;
   return results?.length === 1 && HOST_VALUE_TYPES.has(results[0]);
 }
@@ -502,7 +502,7 @@ export function buildImports(
         value as HostFunction,
         label,
         state,
-        takesPromises(entry),
+        takesPromiseAsValue(entry),
         resultConversion(entry),
       ) as WebAssembly.ImportValue;
   }
