@@ -1,6 +1,7 @@
 /**
  * The early-exit command line: runs one export of a guest and reports how
- * the call ended. With no arguments it reproduces the seed tutorial.
+ * the call ended. With no arguments it runs the bundled guest's
+ * `exit_early`, whose transcript the README shows.
  *
  * @module
  */
@@ -29,14 +30,13 @@ import { compileBytes, loadModule, readModuleStream } from "./src/load.ts";
 import { loadGuestWith } from "./src/load_guest.ts";
 import { roomForHit } from "./src/rewrite_splice.ts";
 import { loadStopOutcome, OUTCOMES, START_FUNCTION } from "./src/outcome.ts";
-
-/** The outcomes a run of the command line can end with. */
-const CLI_OUTCOMES = OUTCOMES.filter((outcome) => outcome !== "out_of_memory");
 import { hasStartFunction, readSignatures } from "./src/signatures.ts";
 import { checkPreopens, preopenHoldingCache } from "./src/wasi_preopens.ts";
 import { startTimer } from "./src/long_timer.ts";
 import { checkImportsValue } from "./src/option_checks.ts";
 import { describeThrown } from "./src/thrown_values.ts";
+import { resultJson, resultText } from "./src/cli_results.ts";
+import { USAGE } from "./src/cli_usage.ts";
 import {
   commandRefusal,
   isWasiCommand,
@@ -45,106 +45,9 @@ import {
   reactorRefusal,
   runWasiCommand,
   type StopListener,
-  WASI_STOP_STATUS,
   type WasiFlags,
   wasiReport,
 } from "./src/wasi_cli.ts";
-
-const USAGE = `Usage: deno run --allow-read main.ts [options] [GUEST.wasm]
-
-Runs one export of a WebAssembly guest, supplying the host import
-env.interrupt_execution, which stops the guest when called. GUEST.wasm is a
-path, a file:/http:/https: URL, or - to read it from stdin; by default, the
-bundled seed guest guest/early_exit_guest.wasm (read from beside main.ts).
-
-Options:
-  --invoke NAME      the export to call (default: exit_early)
-  --arg VALUE        an argument for the export; repeat for each one, in order.
-                     i32 and i64 take a decimal integer in the type's range
-                     (signed or unsigned: -2147483648 to 4294967295 for i32),
-                     f32 and f64 a decimal number; negative ones as --arg -1
-  --imports MODULE   a module (path or URL) whose default export is the
-                     guest's other imports: an object such as
-                     { env: { log(n) { console.log(n); } } }, or a function
-                     (host) => imports; paths resolve against the working
-                     directory, and reading it needs --allow-read
-  --fuel N           meter the call: stop it after N units of work, a whole
-                     number such as 1000000 or 1e6 (one unit per operator;
-                     see docs/cost-model.md)
-  --timeout MS       stop the call after MS milliseconds (0 or more), even a
-                     guest that never calls the host; a guest URL, FIFO or
-                     device must arrive within it too (else status 2)
-  --cache DIR        keep the metered rewrite in the directory DIR, so that
-                     the next run of the same guest with the same options
-                     reads it instead of rewriting (for a WASI command too);
-                     needs --allow-read=DIR --allow-write=DIR
-  --expect OUTCOME   the outcome that counts as success: returned, interrupted,
-                     fuel_exhausted, timeout, trap, error or aborted (default:
-                     interrupted when calling exit_early, returned otherwise)
-  --json             print one JSON object instead of text:
-                     {"outcome", "export", "value"?, "trap"?, "fuel"?,
-                      "elapsed_ms"?, "message"}; "fuel" is
-                     {"consumed", "remaining"} with --fuel or --timeout
-                     (remaining is null when unlimited); a value JSON
-                     cannot hold (an i64 past 2^53, Infinity, NaN, -0)
-                     is a string. A usage or load
-                     error prints {"outcome": "usage_error" or
-                     "load_error", "error"?, "message"} (exit 2); an
-                     internal error {"outcome": "internal_error", ...}
-  -h, --help         print this help
-
-A WASI command (a module that imports wasi_snapshot_preview1 and exports
-_start) runs as a program instead, with --fuel and --timeout as above
-(--invoke, --arg, --expect and --imports are refused):
-  deno run --allow-read=. main.ts [--fuel N] [--timeout MS]
-      [--dir HOST[::GUEST]] [--env K=V] prog.wasm -- ARGS...
-  --dir HOST[::GUEST] preopens the host directory HOST as GUEST (default:
-                     HOST), read-write; it needs --allow-read and
-                     --allow-write for HOST
-  --env K=V          sets the guest's environment variable K (once each)
-Its stdin, stdout and stderr are this process's. The exit status is the
-guest's exit code when it exits (1 for a code outside 0-255); otherwise
-timeout ${WASI_STOP_STATUS.timeout}, fuel_exhausted ${WASI_STOP_STATUS.fuel_exhausted}, Ctrl-C ${WASI_STOP_STATUS.aborted}, trap ${WASI_STOP_STATUS.trap}, any other ending ${WASI_STOP_STATUS.error},
-and 2 for a usage or load error.
-With --json, one JSON object on stderr says how it ended: {"outcome",
-"code"?, "message"?, "fuel"?, "elapsed_ms"}, so stdout stays the guest's
-("elapsed_ms" counts from the start of the load, rewrite included). It is
-stderr's last line, on a line of its own: read that one, as the guest may
-write lines of the same shape before it.
-Without --json, Ctrl-C ends the process at once, as it would a native
-program's (status 130), and the guest runs as a plain call, with cheaper
-checks (--timeout then stops it through a flag that another thread sets);
-but a guest that imports fd_read, run with --timeout, runs as an async guest,
-so that the deadline can end a wait for stdin, and Ctrl-C stops it (130).
-
-A guest's start function runs first, under the same --fuel and --timeout; if
-it does not return, its outcome is reported for the export "(start)".
-
-Outcomes: returned (the export returned a value), interrupted (a host import
-stopped the guest), fuel_exhausted (the --fuel budget ran out), timeout (the
---timeout passed), trap (the guest trapped: unreachable, out-of-bounds access,
-divide by zero, stack overflow, ...), error (a host import threw), aborted
-(Ctrl-C, SIGTERM or SIGHUP: the call is stopped cleanly).
-
-Every call runs metered and async, so that Ctrl-C (SIGINT) stops even a
-guest that never calls the host; SIGTERM and SIGHUP stop it the same way
-(status 143 and 129), with the report whole; a second signal ends the
-process at once. An option that takes one value may be given once. A
-guest whose name starts with a dash goes as ./-NAME.wasm. A guest read
-from a FIFO waits for its writer (bounded by --timeout).
-
-Exit status:
-  0    the outcome was the expected one
-  1    the call ended another way
-  2    usage error, missing read permission, unreadable file, not a valid
-       module, a missing import or export, a --cache directory without
-       read and write permission, or a report stdout cannot take (one
-       line on stderr says how to fix it)
-  3    internal error (a bug in early-exit; please report it)
-  130  the call was aborted with Ctrl-C (SIGINT); 143 SIGTERM, 129 SIGHUP
-
-Permissions: --allow-read for the guest file (--allow-read=guest is enough
-for the bundled guests); --allow-net=HOST for a guest given by http(s) URL.`;
 
 interface Options {
   guest: string | URL;
@@ -242,18 +145,9 @@ function parseOptions(argv: string[]): Options | "help" {
   const invoke = values.invoke ?? "exit_early";
   const expect = values.expect ??
     (invoke === "exit_early" ? "interrupted" : "returned");
-  if (expect === "out_of_memory") {
-    // Only an isolated child can run out of memory apart from its host, and
-    // the command line runs its guest in its own process.
+  if (!(OUTCOMES as readonly string[]).includes(expect)) {
     throw new UsageError(
-      `--expect out_of_memory: the command line never reports that outcome (it belongs to isolation mode, which the command line does not use); expect one of ${
-        CLI_OUTCOMES.join(", ")
-      }`,
-    );
-  }
-  if (!(CLI_OUTCOMES as readonly string[]).includes(expect)) {
-    throw new UsageError(
-      `--expect must be one of ${CLI_OUTCOMES.join(", ")}; got "${expect}"`,
+      `--expect must be one of ${OUTCOMES.join(", ")}; got "${expect}"`,
     );
   }
   return {
@@ -275,50 +169,6 @@ function parseOptions(argv: string[]): Options | "help" {
       ...(values.imports === undefined ? [] : ["--imports"]),
     ],
   };
-}
-
-/**
- * What a reference result is, in words, when it has no text of its own: a
- * function (funcref), or a GC struct or array, which the engine gives no
- * prototype, so that `String` of it throws.
- */
-function referenceText(value: unknown): string | undefined {
-  if (typeof value === "function") return "a function reference";
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return undefined;
-  }
-  try {
-    String(value);
-    return undefined;
-  } catch {
-    return "a reference (a GC struct or array)";
-  }
-}
-
-/** Makes a result JSON-safe: bigints that fit become numbers, others strings. */
-function toJsonValue(value: unknown): unknown {
-  const reference = referenceText(value);
-  if (reference !== undefined) return reference;
-  if (typeof value === "bigint") {
-    return Number.isSafeInteger(Number(value))
-      ? Number(value)
-      : value.toString();
-  }
-  if (Array.isArray(value)) return value.map(toJsonValue);
-  // JSON has no Infinity or NaN, and JSON.stringify writes -0 as 0.
-  if (typeof value === "number" && !Number.isFinite(value)) {
-    return String(value);
-  }
-  if (Object.is(value, -0)) return "-0";
-  return value ?? null;
-}
-
-function describeValue(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(describeValue).join(", ")}]`;
-  if (Object.is(value, -0)) return "-0";
-  const reference = referenceText(value);
-  if (reference !== undefined) return reference;
-  return value === undefined ? "nothing" : String(value);
 }
 
 /**
@@ -362,6 +212,18 @@ function say(stream: "stdout" | "stderr", line: string): void {
   }
 }
 
+/**
+ * A stop's message, with its hint made one for the command line: the heap
+ * limit's names `limits.heap`, which only code can set, where a command
+ * line raises V8's heap, of which the default limit is three quarters.
+ */
+function stopMessage(error: EarlyExitError): string {
+  return error.message.replace(
+    /past limits\.heap \((\d+ MiB)\); raise limits\.heap \(bytes\)/,
+    "past the heap limit ($1, three quarters of V8's heap); raise it by running deno with --v8-flags=--max-old-space-size=MIB,",
+  );
+}
+
 function report(result: CallOutcome, options: Options): void {
   if (options.json) {
     const record: Record<string, unknown> = {
@@ -369,7 +231,7 @@ function report(result: CallOutcome, options: Options): void {
       export: result.export,
     };
     if (result.outcome === "returned") {
-      record.value = toJsonValue(result.value);
+      record.value = resultJson(result.value);
     } else if (result.outcome === "trap") {
       record.trap = result.error.trap;
     } else if (result.outcome === "timeout") {
@@ -384,15 +246,15 @@ function report(result: CallOutcome, options: Options): void {
       };
     }
     record.message = result.outcome === "returned"
-      ? `${result.export} returned ${describeValue(result.value)}`
-      : result.error.message;
+      ? `${result.export} returned ${resultText(result.value)}`
+      : stopMessage(result.error);
     say("stdout", JSON.stringify(record));
     return;
   }
   if (result.outcome !== "returned") {
-    say("stdout", `Error from ${result.export}: ${result.error.message}`);
+    say("stdout", `Error from ${result.export}: ${stopMessage(result.error)}`);
   } else if (options.expect === "returned") {
-    say("stdout", `${result.export} returned: ${describeValue(result.value)}`);
+    say("stdout", `${result.export} returned: ${resultText(result.value)}`);
   }
   if (result.outcome === options.expect) {
     say("stdout", "Success!");
@@ -400,7 +262,7 @@ function report(result: CallOutcome, options: Options): void {
     say(
       "stderr",
       `${result.export} did not error. Returned the value: ${
-        describeValue(result.value)
+        resultText(result.value)
       }`,
     );
   } else if (result.outcome !== "aborted") {
@@ -711,9 +573,11 @@ async function runIfWasi(
       ),
   });
   if (options.json) {
-    say("stderr", JSON.stringify(wasiReport(result, elapsed)));
+    const report = wasiReport(result, elapsed);
+    if (result.outcome !== "exited") report.message = stopMessage(result.error);
+    say("stderr", JSON.stringify(report));
   } else if (result.outcome !== "exited") {
-    say("stderr", `${label}: ${result.error.message}`);
+    say("stderr", `${label}: ${stopMessage(result.error)}`);
   }
   return status;
 }

@@ -1,15 +1,21 @@
 /**
  * early-exit runs WebAssembly guests that the host can stop:
  *
- * 1. from a host import: the guest calls `env.interrupt_execution` and the
- *    host cuts the call short;
+ * 1. from a host import: the guest calls `env.interrupt_execution`, or any
+ *    import calls `host.interrupt`, and the call ends `interrupted`;
  * 2. by a fuel budget: the guest's binary is rewritten to count its own work
  *    and it stops when the budget is spent;
- * 3. by a deadline or an `AbortSignal`, even a guest that never calls the
- *    host, in plain calls and in async calls that keep the event loop alive.
+ * 3. by a deadline, an `AbortSignal` or a `StopSignal` set on another
+ *    thread, even a guest that never calls the host: a watchdog thread sets
+ *    a flag the rewritten guest reads, in plain calls and in async calls
+ *    that keep the event loop alive;
+ * 4. by killing a child process: {@linkcode invokeIsolated} runs one call in
+ *    a child Deno process.
  *
- * Every way a call can end is a typed outcome with a branded error. The
- * rewriter that meters a guest has its own entry point, `./instrument`.
+ * {@linkcode runWasi} runs WASI preview1 commands under the same stops, and
+ * {@linkcode FuelMeter} meters a library that its own glue loads. Every way
+ * a call can end is a typed outcome with a branded error. The rewriter that
+ * meters a guest has its own entry point, `./instrument`.
  *
  * @example Usage
  * ```ts
@@ -69,7 +75,8 @@ export type {
   InstrumentOptions,
   StopFlagImports,
 } from "./src/wasm/mod.ts";
-export type { CompileOptions, GuestSource } from "./src/load.ts";
+export type { CompileOptions } from "./src/compile_options.ts";
+export type { GuestSource } from "./src/load.ts";
 export type { ResourceLimits } from "./src/limits.ts";
 export type { FunctionSignature, ValueType } from "./src/signatures.ts";
 export {

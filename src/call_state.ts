@@ -135,7 +135,8 @@ export function callRefuel(
 
 /**
  * Records why the guest must stop (the first reason wins) and unwinds it by
- * throwing the prepared error.
+ * throwing that stop's own error (made without a stack); later imports of
+ * the call throw the prepared `unwind` instead.
  */
 export function requestStop(state: CallState, stop: Stop): never {
   recordStop(state, stop);

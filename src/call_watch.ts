@@ -253,6 +253,9 @@ export class CallWatch {
   /**
    * Records the stop if the deadline passed or the signal aborted, or one
    * of an enclosing call's did.
+   *
+   * @param now The time, from `performance.now()`.
+   * @returns Whether the call must stop (a stop is recorded in its state).
    */
   check(now: number): boolean {
     if (this.#state.stop !== undefined) return true;
@@ -299,7 +302,10 @@ export class CallWatch {
     return undefined;
   }
 
-  /** Runs when the guest asks for fuel: checks. */
+  /**
+   * The meter's `poll` during the call: a guest without a stop flag is
+   * looked in on only when it asks for fuel.
+   */
   readonly poll = (): boolean => this.check(performance.now());
 
   /** Stops setting the flag. Calling it twice does nothing. */

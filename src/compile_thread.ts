@@ -35,7 +35,7 @@
  */
 
 import { MessageChannel, type MessagePort } from "node:worker_threads";
-import type { CompileOptions } from "./load.ts";
+import type { CompileOptions } from "./compile_options.ts";
 import { spawnOnWatchdog } from "./watchdog.ts";
 import { nextTurn } from "./yield.ts";
 

@@ -10,10 +10,39 @@
  * @module
  */
 
-/** The registry key of the brand. Shared by every copy of early-exit. */
+/**
+ * The registry key of the brand. Shared by every copy of early-exit.
+ *
+ * @example Usage
+ * ```ts
+ * import { BRAND, DeadlineExceeded } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * // Every copy of early-exit marks its errors with the same symbol.
+ * assert.equal(BRAND, Symbol.for("early-exit.kind"));
+ * assert.equal(
+ *   (new DeadlineExceeded(5, 6) as unknown as Record<symbol, unknown>)[BRAND],
+ *   "DeadlineExceeded",
+ * );
+ * ```
+ */
 export const BRAND: unique symbol = Symbol.for("early-exit.kind") as never;
 
-/** Every kind of branded error. */
+/**
+ * Every kind of branded error.
+ *
+ * @example Usage
+ * ```ts
+ * import {
+ *   type EarlyExitErrorKind,
+ *   ExportError,
+ * } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const kind: EarlyExitErrorKind = new ExportError("no such export").kind;
+ * assert.equal(kind, "ExportError");
+ * ```
+ */
 export type EarlyExitErrorKind =
   | "Interrupted"
   | "GuestTrap"

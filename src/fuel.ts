@@ -58,6 +58,7 @@ import {
 } from "./watchdog.ts";
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
+import { HAS_JSPI, suspending } from "./jspi.ts";
 import { describeValue } from "./option_checks.ts";
 import { isInstance, readSafely, settledUnwaited } from "./thrown_values.ts";
 import {
@@ -102,7 +103,8 @@ export const ZONE_WAIT_MS = 100;
  * (the stack pointer's read as a run starts by the clock alone; a
  * deadline-only meter's restore of it, whose checks trap without asking,
  * is run again from its start when the clock ended it first): a guest
- * whose cleanup faulted in fresh pages spent the default grace in 4.6 s. A soft stop gets as long to be heard (the library reading
+ * whose cleanup faulted in fresh pages spent the default grace in 4.6 s. A
+ * soft stop gets as long to be heard (the library reading
  * {@linkcode FuelMeter.stopping}); its unwinding after that is the host's
  * choice, bounded by its grace. The margin is {@linkcode ZONE_WAIT_MS}'s.
  */
@@ -143,7 +145,20 @@ const FUEL_METER_OPTION_NAMES: readonly (keyof FuelMeterOptions)[] = [
   "cache",
 ];
 
-/** Options for a {@linkcode FuelMeter}. */
+/**
+ * Options for a {@linkcode FuelMeter}.
+ *
+ * @example Usage
+ * ```ts
+ * import { FuelMeter, type FuelMeterOptions } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url));
+ * const options: FuelMeterOptions = { fuel: 5_000, resumable: false };
+ * const meter = new FuelMeter(bytes, options);
+ * assert.equal(meter.resumable, false);
+ * ```
+ */
 export interface FuelMeterOptions {
   /**
    * The starting budget. Default: unlimited (`Infinity`).
@@ -245,26 +260,6 @@ export interface FuelMeterOptions {
    * to make a meter with one (the cache is read asynchronously).
    */
   cache?: CacheOption;
-}
-
-/** Whether this Deno has JSPI (`WebAssembly.Suspending`, since Deno 2.4). */
-export const HAS_JSPI: boolean =
-  typeof (WebAssembly as unknown as { Suspending?: unknown }).Suspending ===
-    "function";
-
-/**
- * Wraps a host function so that it may suspend the guest by returning a
- * promise (JSPI). Only calls made through `WebAssembly.promising` may reach
- * such an import.
- */
-export function suspending(
-  fn: (...args: never[]) => unknown,
-): WebAssembly.ImportValue {
-  if (!HAS_JSPI) return fn as WebAssembly.ImportValue;
-  const Suspending = (WebAssembly as unknown as {
-    Suspending: new (fn: (...args: never[]) => unknown) => object;
-  }).Suspending;
-  return new Suspending(fn) as WebAssembly.ImportValue;
 }
 
 /** Refuses a `run`'s `fn` that is not a function: a misuse, not an outcome. */
@@ -954,7 +949,7 @@ export class FuelMeter {
    *
    * @example Capping a call's fuel
    * ```ts
-   * import { FuelMeter } from "../mod.ts";
+   * import { FuelMeter } from "@early-exit/early-exit";
    * import assert from "node:assert/strict";
    *
    * const bytes = await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url));

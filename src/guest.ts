@@ -1,7 +1,7 @@
 /**
- * The host runner: instantiates a guest with the runner's own
- * `env.interrupt_execution` plus the user's imports, calls its exports, and
- * reports how each call ended.
+ * `Guest`, a loaded guest: its calls (`invoke`, `call`, `invokeAsync`, the
+ * start function), each turned into one outcome, and `reinstantiate`.
+ * Loading it, imports and instantiation included, is `load_guest.ts`'s.
  *
  * ## How an interrupt works, and why a guest cannot hide one
  *
@@ -12,8 +12,9 @@
  * carry on, so the recorded error, not the throw, decides the outcome: a call
  * during which the interrupt fired is reported as interrupted even when the
  * guest returns normally, and every later host import in that call throws
- * the same error again. (With fuel metering on, the rewritten guest also
- * traps at its next check, which no guest can catch.)
+ * again (a prepared error, which costs no stack). (With fuel metering on,
+ * the rewritten guest also traps at its next check, which no guest can
+ * catch.)
  *
  * ## The instance after a stop
  *
@@ -53,6 +54,7 @@ import {
   exportedFunction,
 } from "./exported_function.ts";
 import { instantiate } from "./instantiate.ts";
+import { promising, type PromisingFunction } from "./jspi.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
 import { beginMeteredCall, endMeteredCall } from "./metered_call.ts";
 import {
@@ -126,15 +128,6 @@ export function runStart(guest: Guest): Promise<void> {
   return startGuest(guest);
 }
 
-type PromisingFunction = (...args: unknown[]) => Promise<unknown>;
-
-function makePromising(fn: HostFunction): PromisingFunction {
-  const promising = (WebAssembly as unknown as {
-    promising: (fn: HostFunction) => PromisingFunction;
-  }).promising;
-  return promising(fn);
-}
-
 const NO_ARGUMENTS: unknown[] = [];
 
 /** The options of a plain call ({@linkcode Guest.invoke}). */
@@ -161,7 +154,7 @@ class Unsettled {
  *
  * @example Usage
  * ```ts
- * import { loadGuest, isInterrupted } from "../mod.ts";
+ * import { loadGuest, isInterrupted } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const guest = await loadGuest(new URL("../guest/early_exit_guest.wasm", import.meta.url));
@@ -317,9 +310,9 @@ export class Guest {
    *
    * @param name The export to call.
    * @param args Its arguments: numbers, or bigints for `i64`.
-   * @param options The fuel and deadline for this call.
+   * @param options The fuel, deadline and StopSignal for this call.
    * @returns How the call ended.
-   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit.
+   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit; or the guest was loaded with `async: true`, or the call is given what the guest cannot check (a `signal`; a `timeout`, `fuel` or `stop` for a guest not metered).
    */
   invoke(
     name: string,
@@ -470,12 +463,11 @@ export class Guest {
   ): Promise<CallOutcome> {
     this.#checkAsync();
     const fn = this.#function(name, args);
-    let promising = this.#promising.get(fn);
-    if (promising === undefined) {
-      promising = makePromising(fn);
-      this.#promising.set(fn, promising);
+    let start = this.#promising.get(fn);
+    if (start === undefined) {
+      start = promising(fn);
+      this.#promising.set(fn, start);
     }
-    const start = promising;
     const call = this.#begin(options, true, invoked);
     // While the guest waits in a host import, no check reads the flag: the
     // event loop tells the watch of the call's stops, and a stop it takes
@@ -644,9 +636,11 @@ export class Guest {
    * @returns What the export returned.
    * @throws {Interrupted} When the host stopped the guest.
    * @throws {FuelExhausted} When a metered guest ran out of fuel.
+   * @throws {DeadlineExceeded} When the guest's `timeout` passed.
+   * @throws {OutOfMemory} When the guest's GC objects would fill the host's heap (`limits.heap`).
    * @throws {GuestTrap} When the guest trapped.
    * @throws {HostImportError} When a host import threw; its `cause` is what was thrown.
-   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit.
+   * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit, or the guest was loaded with `async: true` (use `invokeAsync`).
    */
   call(name: string, ...args: unknown[]): unknown {
     const result = this.invoke(name, args);

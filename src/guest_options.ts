@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { CompileOptions } from "./load.ts";
+import type { CompileOptions } from "./compile_options.ts";
 import type { CacheOption } from "./rewrite_cache.ts";
 import type { InterruptDetails } from "./errors.ts";
 import type { InterruptOptions } from "./imports.ts";
@@ -12,7 +12,28 @@ import type { ResourceLimits } from "./limits.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import type { CostTable } from "./wasm/mod.ts";
 
-/** What a host import may use to stop the guest that called it. */
+/**
+ * What a host import may use to stop the guest that called it.
+ *
+ * @example Usage
+ * ```ts
+ * import { type HostControls, loadGuest } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * // (module (import "quota" "check" (func)) (func (export "run") call 0))
+ * const bytes = new Uint8Array([
+ *   0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 2, 15, 1, 5, 113, 117, 111,
+ *   116, 97, 5, 99, 104, 101, 99, 107, 0, 0, 3, 2, 1, 0, 7, 7, 1, 3, 114, 117,
+ *   110, 0, 1, 10, 6, 1, 4, 0, 16, 0, 11,
+ * ]);
+ * const guest = await loadGuest(bytes, {
+ *   imports: (host: HostControls) => ({
+ *     quota: { check: () => host.interrupt("quota.check", { reason: "over quota" }) },
+ *   }),
+ * });
+ * assert.equal(guest.invoke("run").outcome, "interrupted");
+ * ```
+ */
 export interface HostControls {
   /**
    * Stops the guest: records the stop and throws an {@linkcode Interrupted}
@@ -25,7 +46,19 @@ export interface HostControls {
   interrupt(importName: string, details?: InterruptDetails): never;
 }
 
-/** Options for {@linkcode loadGuest}. */
+/**
+ * Options for {@linkcode loadGuest}.
+ *
+ * @example Usage
+ * ```ts
+ * import { type GuestOptions, loadGuest } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const options: GuestOptions = { fuel: 1_000_000, timeout: 1_000 };
+ * const guest = await loadGuest(new URL("../guest/compute.wasm", import.meta.url), options);
+ * assert.equal(guest.call("fib", 10), 55);
+ * ```
+ */
 export interface GuestOptions {
   /**
    * The guest's imports, or a function that builds them given the controls
@@ -115,8 +148,10 @@ export interface GuestOptions {
    */
   async?: boolean;
   /**
-   * Host imports, as `module.name`, that return promises. No longer needed:
-   * in an async guest every function import may.
+   * Host imports, as `module.name`, that return promises. Read by nothing:
+   * in an async guest every function import may return one.
+   *
+   * @deprecated Leave it out; it changes nothing.
    */
   asyncImports?: string[];
   /** The guest's name in messages. Default: its path or URL. */
@@ -155,7 +190,21 @@ export interface GuestOptions {
   cache?: CacheOption;
 }
 
-/** Options for one call. */
+/**
+ * Options for one call.
+ *
+ * @example Usage
+ * ```ts
+ * import { type CallOptions, loadGuest } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const guest = await loadGuest(new URL("../guest/compute.wasm", import.meta.url), {
+ *   fuel: 1_000_000,
+ * });
+ * const capped: CallOptions = { fuel: 100 };
+ * assert.equal(guest.invoke("fib", [20], capped).outcome, "fuel_exhausted");
+ * ```
+ */
 export interface CallOptions {
   /**
    * The most fuel this call may draw from the guest's tank (metered guests
@@ -182,7 +231,20 @@ export interface CallOptions {
   stop?: StopSignal;
 }
 
-/** What a refuel hook learns when an async call runs out of fuel. */
+/**
+ * What a refuel hook learns when an async call runs out of fuel.
+ *
+ * @example Usage
+ * ```ts
+ * import type { RefuelRequest } from "@early-exit/early-exit";
+ *
+ * // A refuel hook that grants a call three top-ups of 1,000 and no more.
+ * let left = 3;
+ * const refuel = (request: RefuelRequest) =>
+ *   left-- > 0 ? Math.max(1_000, request.shortfall) : 0;
+ * console.log(refuel({ shortfall: 10, consumed: 500 })); // 1000
+ * ```
+ */
 export interface RefuelRequest {
   /** The fuel the next block needs beyond what is left. */
   shortfall: number;
@@ -190,7 +252,21 @@ export interface RefuelRequest {
   consumed: number;
 }
 
-/** Options for one async call. */
+/**
+ * Options for one async call.
+ *
+ * @example Usage
+ * ```ts
+ * import { type AsyncCallOptions, loadGuest } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const guest = await loadGuest(new URL("../guest/runaway.wasm", import.meta.url), {
+ *   async: true,
+ * });
+ * const options: AsyncCallOptions = { signal: AbortSignal.abort("not wanted") };
+ * assert.equal((await guest.invokeAsync("spin", [], options)).outcome, "aborted");
+ * ```
+ */
 export interface AsyncCallOptions extends CallOptions {
   /**
    * Stops the call when aborted, with {@linkcode Aborted} (whose `cause` is

@@ -8,7 +8,7 @@
 
 import { ImportError, type InterruptDetails, Interrupted } from "./errors.ts";
 import { type CallState, recordStop } from "./call_state.ts";
-import { suspending } from "./fuel.ts";
+import { suspending } from "./jspi.ts";
 import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
 import {
   describeThrown,
@@ -22,7 +22,23 @@ import { unpassableType } from "./exported_function.ts";
 import { exportOwner } from "./handed_out.ts";
 import { oneLineText } from "./early_exit_error.ts";
 
-/** How the runner's own interrupt import behaves. */
+/**
+ * How the runner's own interrupt import behaves.
+ *
+ * @example Usage
+ * ```ts
+ * import { type InterruptOptions, loadGuest } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const interrupt: InterruptOptions = { onCall: () => ({ reason: "done", code: 2 }) };
+ * const guest = await loadGuest(
+ *   new URL("../guest/early_exit_guest.wasm", import.meta.url),
+ *   { interrupt },
+ * );
+ * const result = guest.invoke("exit_early");
+ * assert.ok(result.outcome === "interrupted" && result.error.code === 2);
+ * ```
+ */
 export interface InterruptOptions {
   /**
    * The import's module name.
@@ -68,11 +84,6 @@ const HOST_VALUE_TYPES = new Set([
   "(ref null any)",
 ]);
 
-/**
- * Whether a promise is a value the guest can take from this import: only
- * as its one result, of a type that holds host values. Anywhere else it
- * would become `0`, or nothing, and the work it stands for would be lost.
- */
 /**
  * Converts what a host import returned to its one numeric result type, as
  * the engine would, but inside the import, so that a value the type cannot
@@ -136,7 +147,12 @@ function resultConversion(
   return NUMBER_RESULT[results[0]!];
 }
 
-function takesPromises(entry: ImportDescriptor): boolean {
+/**
+ * Whether a promise is a value the guest can take from this import: only
+ * as its one result, of a type that holds host values. Anywhere else it
+ * would become `0`, or nothing, and the work it stands for would be lost.
+ */
+function takesPromiseAsValue(entry: ImportDescriptor): boolean {
   const results = entry.signature?.results;
   return results?.length === 1 && HOST_VALUE_TYPES.has(results[0]);
 }
@@ -194,11 +210,6 @@ export interface ImportMode {
    * may suspend it, and a promise one returns is awaited.
    */
   async: boolean;
-  /**
-   * Imports, as `module.name`, said to return promises. No longer needed:
-   * in an async guest every function import may.
-   */
-  asyncImports?: string[];
   /**
    * Import modules the engine supplies itself, from the compile options
    * (`wasm:js-string` for the `js-string` builtins, the module named by
@@ -491,7 +502,7 @@ export function buildImports(
         value as HostFunction,
         label,
         state,
-        takesPromises(entry),
+        takesPromiseAsValue(entry),
         resultConversion(entry),
       ) as WebAssembly.ImportValue;
   }

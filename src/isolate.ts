@@ -54,6 +54,15 @@ import { hasStartFunction } from "./signatures.ts";
  * Permissions for the child, as Deno's `--allow-*` flags take them. These
  * five are the only ones: any other key is refused, and so is a path or
  * name with a comma in it, which Deno's flags would split.
+ *
+ * @example Usage
+ * ```ts
+ * import type { ChildPermissions } from "@early-exit/early-exit";
+ *
+ * // The child may read ./data and nothing else.
+ * const permissions: ChildPermissions = { read: ["data"] };
+ * console.log(permissions);
+ * ```
  */
 export interface ChildPermissions {
   /**
@@ -88,7 +97,18 @@ export interface ChildPermissions {
   import?: boolean | string[];
 }
 
-/** Options for {@linkcode invokeIsolated}. */
+/**
+ * Options for {@linkcode invokeIsolated}.
+ *
+ * @example Usage
+ * ```ts
+ * import type { IsolatedCallOptions } from "@early-exit/early-exit";
+ *
+ * // A deadline, a fuel budget and a 64 MiB heap for the child.
+ * const options: IsolatedCallOptions = { timeout: 1_000, fuel: 1e9, maxHeapMiB: 64 };
+ * console.log(options);
+ * ```
+ */
 export interface IsolatedCallOptions {
   /**
    * Kills the child after this many milliseconds: `timeout` outcome.
@@ -373,12 +393,14 @@ function resolveImports(imports: string | URL | undefined): string | undefined {
  * @throws {ExportError} When the name is not a string, or an argument is not a number or a bigint.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
  * import { invokeIsolated } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
  *
- * // A guest that is not instrumented and never returns: killed after 100 ms.
- * const result = await invokeIsolated("guest/runaway.wasm", "spin", [], { timeout: 100 });
- * console.log(result.outcome); // "timeout"
+ * // The child meters the guest; the outcome comes back as from invoke.
+ * const compute = new URL("../guest/compute.wasm", import.meta.url);
+ * const result = await invokeIsolated(compute, "fib", [30], { fuel: 10_000 });
+ * assert.equal(result.outcome, "fuel_exhausted");
  * ```
  */
 export async function invokeIsolated(

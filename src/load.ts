@@ -15,128 +15,7 @@ import { readPipe } from "./load_pipe.ts";
 import { compileElsewhere, CompileThreadGone } from "./compile_thread.ts";
 import { describeValue } from "./option_checks.ts";
 import { isInstance, thenOf } from "./thrown_values.ts";
-
-/**
- * Options for compiling a guest, as `WebAssembly.compile` takes them (the
- * JS String Builtins proposal).
- *
- * @example Usage
- * ```ts
- * import type { CompileOptions } from "@early-exit/early-exit";
- *
- * const options: CompileOptions = {
- *   builtins: ["js-string"],
- *   importedStringConstants: "'",
- * };
- * console.log(options.builtins);
- * ```
- */
-export interface CompileOptions {
-  /**
-   * Builtin sets the engine supplies as imports: `"js-string"`, the one
-   * set early-exit knows (`loadGuest` refuses others).
-   */
-  builtins?: string[];
-  /** The import module whose globals the engine fills with their names as strings. */
-  importedStringConstants?: string;
-}
-
-/**
- * The import modules that compile options make the engine supply itself.
- *
- * @param options The compile options.
- * @returns Their module names.
- */
-export function engineModules(options: CompileOptions = {}): Set<string> {
-  const modules = new Set<string>();
-  for (const set of options.builtins ?? []) modules.add(`wasm:${set}`);
-  if (options.importedStringConstants !== undefined) {
-    modules.add(options.importedStringConstants);
-  }
-  return modules;
-}
-
-/**
- * The builtin sets early-exit knows: V8 supplies `js-string` without flags,
- * and the rewriter pays for its calls by length. A set an engine flag adds
- * (`text-decoder` and `text-encoder` with
- * `--experimental-wasm-imported-strings-utf8`) would run a guest's calls of
- * it unpaid: a metered loop decoding a 2 MiB array per turn ran 23 s (18 s
- * of CPU) on a budget of 3 * 10^6.
- */
-const KNOWN_BUILTINS: readonly string[] = ["js-string"];
-
-/**
- * Checks compile options: an object with at most `builtins` (known sets
- * only) and `importedStringConstants` (a string).
- *
- * @param options The compile options given.
- * @param where Who was given them, for the message.
- * @returns The options, checked.
- * @throws {TypeError} For anything else, naming it and what to give.
- *
- * @example Usage
- * ```ts
- * import { checkCompileOptions } from "./load.ts";
- * import assert from "node:assert/strict";
- *
- * checkCompileOptions({ builtins: ["js-string"] }, "loadGuest");
- * assert.throws(() =>
- *   checkCompileOptions({ builtins: ["text-decoder"] }, "loadGuest")
- * );
- * ```
- */
-export function checkCompileOptions(
-  options: unknown,
-  where: string,
-): CompileOptions | undefined {
-  if (options === undefined) return undefined;
-  const expected = `{ builtins: ["js-string"], importedStringConstants: "'" }`;
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(
-      `${where}'s compile must be an object such as ${expected}; got ${
-        options === null ? "null" : typeof options
-      }`,
-    );
-  }
-  for (const key of Object.keys(options)) {
-    if (key !== "builtins" && key !== "importedStringConstants") {
-      throw new TypeError(
-        `${where}'s compile has no option ${
-          JSON.stringify(key)
-        }; its options are: builtins, importedStringConstants`,
-      );
-    }
-  }
-  const { builtins, importedStringConstants } = options as CompileOptions;
-  if (builtins !== undefined) {
-    if (!Array.isArray(builtins)) {
-      throw new TypeError(
-        `${where}'s compile.builtins must be an array such as ["js-string"]; got ${typeof builtins}`,
-      );
-    }
-    for (const set of builtins as unknown[]) {
-      if (typeof set !== "string" || !KNOWN_BUILTINS.includes(set)) {
-        throw new TypeError(
-          `${where}'s compile.builtins names ${
-            typeof set === "string" ? JSON.stringify(set) : typeof set
-          }, a set early-exit does not know: it knows ${
-            KNOWN_BUILTINS.map((known) => JSON.stringify(known)).join(", ")
-          }, whose calls a metered guest pays for; leave the others out (the engine would run their calls unpaid and unchecked)`,
-        );
-      }
-    }
-  }
-  if (
-    importedStringConstants !== undefined &&
-    typeof importedStringConstants !== "string"
-  ) {
-    throw new TypeError(
-      `${where}'s compile.importedStringConstants must be a string, the import module of the string constants, such as "'"; got ${typeof importedStringConstants}`,
-    );
-  }
-  return options as CompileOptions;
-}
+import type { CompileOptions } from "./compile_options.ts";
 
 /** `WebAssembly.compile` with compile options, which the types lack. */
 const compileWith = WebAssembly.compile as (
@@ -156,7 +35,21 @@ const compileStreamingWith = WebAssembly.compileStreaming as (
   options?: CompileOptions,
 ) => Promise<WebAssembly.Module>;
 
-/** Anything a guest can be loaded from. */
+/**
+ * Anything a guest can be loaded from.
+ *
+ * @example Usage
+ * ```ts
+ * import { type GuestSource, loadGuest } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const url = new URL("../guest/compute.wasm", import.meta.url);
+ * const sources: GuestSource[] = [url, await Deno.readFile(url)];
+ * for (const source of sources) {
+ *   assert.equal((await loadGuest(source)).call("fib", 10), 55);
+ * }
+ * ```
+ */
 export type GuestSource =
   | string
   | URL

@@ -8,7 +8,21 @@
 
 import { EarlyExitError, oneLineText } from "./early_exit_error.ts";
 
-/** Where in a module's bytes a problem was found. */
+/**
+ * Where in a module's bytes a problem was found.
+ *
+ * @example Usage
+ * ```ts
+ * import {
+ *   InvalidModule,
+ *   type InvalidModuleOptions,
+ * } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const where: InvalidModuleOptions = { offset: 8 };
+ * assert.equal(new InvalidModule("unexpected end", where).offset, 8);
+ * ```
+ */
 export interface InvalidModuleOptions extends ErrorOptions {
   /** The byte offset, from the start of the module. */
   offset?: number;

@@ -18,7 +18,8 @@ import {
   InvalidModule,
   isInvalidModule,
 } from "./errors.ts";
-import { FuelMeter, HAS_JSPI, meterCalls, meteringFor } from "./fuel.ts";
+import { FuelMeter, meterCalls, meteringFor } from "./fuel.ts";
+import { HAS_JSPI } from "./jspi.ts";
 import { LoadStops } from "./load_stops.ts";
 import { readOptions } from "./option_names.ts";
 import { assembleGuest, type Guest, runStart } from "./guest.ts";
@@ -35,15 +36,17 @@ import {
   limitGuestSteps,
 } from "./limits.ts";
 import {
-  checkCompileOptions,
   checkSource,
   compileBytes,
-  type CompileOptions,
-  engineModules,
   type GuestSource,
   loadModule,
   STREAM_CHUNK,
 } from "./load.ts";
+import {
+  checkCompileOptions,
+  type CompileOptions,
+  engineModules,
+} from "./compile_options.ts";
 import { startCompileThread } from "./compile_thread.ts";
 import { dataReach, prefaultSteps } from "./data_prefault.ts";
 import {
@@ -86,7 +89,7 @@ const START_SECTION = 8;
  *   A load that watches a stop (or reads a `cache`) copies bytes at one
  *   moment, a turn of the event loop or more after the call: keep them as
  *   they are until its promise settles.
- * @param options The guest's imports, the interrupt import's settings, and fuel.
+ * @param options How to load it: its imports, fuel, stops, limits and the rest (see {@linkcode GuestOptions}).
  * @returns The guest, ready to call.
  * @throws {GuestLoadError} When the source cannot be read or fetched, or (reason
  *   `io`) bytes given were transferred away or resized before the load copied them.
@@ -102,7 +105,7 @@ const START_SECTION = 8;
  *
  * @example Usage
  * ```ts
- * import { loadGuest } from "../mod.ts";
+ * import { loadGuest } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const guest = await loadGuest(new URL("../guest/early_exit_guest.wasm", import.meta.url), {
@@ -113,7 +116,7 @@ const START_SECTION = 8;
  *
  * @example Metering
  * ```ts
- * import { loadGuest } from "../mod.ts";
+ * import { loadGuest } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const guest = await loadGuest(new URL("../guest/compute.wasm", import.meta.url), { fuel: 1000 });
@@ -241,7 +244,9 @@ export async function loadGuestWith(
   const cache = options.cache === undefined
     ? undefined
     : openCache(options.cache, "loadGuest");
-  let flagged = resumableGuest(options);
+  // Whether the guest reads a stop flag: a stoppable one does, and so does
+  // one whose GC allocations the host must look at (found below).
+  let flagged = stoppableGuest(options);
   // The load's signal and StopSignal end it wherever it waits; the start
   // function's call watches them from there on.
   const stops = new LoadStops(options.signal, options.stop);
@@ -337,7 +342,6 @@ export async function loadGuestWith(
     }
     if (metered) {
       const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
-      const resumable = flagged;
       const rewrite = await stops.race(rewriteGuest(
         stops,
         bytes!,
@@ -366,15 +370,15 @@ export async function loadGuestWith(
             // A guest that can be stopped reads a stop flag the watchdog sets,
             // and its start function runs as a watched call once it is
             // instantiated.
-            stopFlag: resumable,
+            stopFlag: flagged,
             // One allocation holds the thread whole: its size bounds how
             // late a stop lands (a guest with a flag for its heap alone
             // has no stop to land).
-            ...(resumableGuest(options)
+            ...(stoppableGuest(options)
               ? { arrayBytes: limits?.arrays ?? DEFAULT_ARRAY_BYTES }
               : {}),
-            ...flagChecks(resumable, countsFuel, options.async === true),
-            deferStart: resumable,
+            ...flagChecks(flagged, countsFuel, options.async === true),
+            deferStart: flagged,
             validate: false,
           };
         },
@@ -475,7 +479,6 @@ export async function loadGuestWith(
     const base: WebAssembly.Imports = {
       ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
         async: options.async ?? false,
-        asyncImports: options.asyncImports ?? [],
         engineModules: engineModules(options.compile),
       }),
       ...state.meter?.imports,
@@ -553,8 +556,11 @@ async function limitedBytes(
   }
 }
 
-/** Whether a guest can ask for fuel and be stopped: it gets a stop flag. */
-function resumableGuest(options: GuestOptions): boolean {
+/**
+ * Whether a guest's calls (or its start function) can be stopped by a
+ * deadline, an abort or a StopSignal: it gets a stop flag the watchdog sets.
+ */
+function stoppableGuest(options: GuestOptions): boolean {
   return options.async === true || options.interruptible === true ||
     options.fuel === false ||
     options.timeout !== undefined || options.signal !== undefined ||
@@ -572,11 +578,11 @@ function resumableGuest(options: GuestOptions): boolean {
  * after the call that armed them has ended.
  */
 function flagChecks(
-  resumable: boolean,
+  flagged: boolean,
   countsFuel: boolean,
   async: boolean,
 ): Pick<InstrumentOptions, "fuel" | "stopFlagTraps"> {
-  if (!resumable) return {};
+  if (!flagged) return {};
   return { fuel: countsFuel, stopFlagTraps: !async };
 }
 

@@ -23,7 +23,21 @@ import {
 import { toGuestTrap } from "./traps.ts";
 import { describeThrown, isInstance } from "./thrown_values.ts";
 
-/** Fuel used by a call of a metered guest. */
+/**
+ * Fuel used by a call of a metered guest.
+ *
+ * @example Usage
+ * ```ts
+ * import { type FuelUsage, loadGuest } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const guest = await loadGuest(new URL("../guest/compute.wasm", import.meta.url), {
+ *   fuel: 1_000,
+ * });
+ * const used: FuelUsage | undefined = guest.invoke("fib", [25]).fuel;
+ * assert.deepEqual(used && used.consumed + used.remaining, 1_000);
+ * ```
+ */
 export interface FuelUsage {
   /** Fuel the call consumed, however it ended. */
   consumed: number;
@@ -31,7 +45,19 @@ export interface FuelUsage {
   remaining: number;
 }
 
-/** What every outcome has. */
+/**
+ * What every outcome has.
+ *
+ * @example Usage
+ * ```ts
+ * import type { OutcomeBase } from "@early-exit/early-exit";
+ *
+ * // What every outcome has, whichever way the call ended.
+ * const describe = ({ export: name, fuel }: OutcomeBase) =>
+ *   fuel === undefined ? name : `${name} (${fuel.consumed} fuel)`;
+ * console.log(describe({ export: "fib", fuel: { consumed: 12, remaining: 0 } }));
+ * ```
+ */
 export interface OutcomeBase {
   /** The export that was called. */
   export: string;
@@ -39,7 +65,20 @@ export interface OutcomeBase {
   fuel?: FuelUsage;
 }
 
-/** How a call ended. `error` is always a branded early-exit error. */
+/**
+ * How a call ended. `error` is always a branded early-exit error.
+ *
+ * @example Usage
+ * ```ts
+ * import { type CallOutcome, loadGuest } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const guest = await loadGuest(new URL("../guest/compute.wasm", import.meta.url));
+ * const result: CallOutcome = guest.invoke("fib", [10]);
+ * // The outcome narrows the type: only "returned" has a value.
+ * assert.ok(result.outcome === "returned" && result.value === 55);
+ * ```
+ */
 export type CallOutcome =
   | OutcomeBase & { outcome: "returned"; value: unknown }
   | OutcomeBase & { outcome: "interrupted"; error: Interrupted }

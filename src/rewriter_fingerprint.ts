@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e6b0a04e45ce14acaeb694b9f402702c3136c2dbc265568c5363147a97a90c29";
+  "sha256:c2f43f79b2ba5bab224431abf3ef2f95d2382a905b739e5e29b8736fe6fb20cf";

@@ -14,7 +14,19 @@ import {
 } from "./early_exit_error.ts";
 import { describeThrown, isInstance, readSafely } from "./thrown_values.ts";
 
-/** What an interrupt carries besides its message. */
+/**
+ * What an interrupt carries besides its message.
+ *
+ * @example Usage
+ * ```ts
+ * import { type InterruptDetails, Interrupted } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const details: InterruptDetails = { reason: "over quota", code: "E_QUOTA" };
+ * const stop = new Interrupted("quota.check", details);
+ * assert.equal(stop.reason, "over quota");
+ * ```
+ */
 export interface InterruptDetails {
   /** Why the host stopped the guest, in words. */
   reason?: string;
@@ -231,7 +243,24 @@ export class OutOfMemory extends EarlyExitError {
   }
 }
 
-/** The kinds of trap a guest can hit. */
+/**
+ * The kinds of trap a guest can hit.
+ *
+ * @example Usage
+ * ```ts
+ * import { loadGuest, type TrapKind } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * // (module (func (export "boom") unreachable))
+ * const bytes = new Uint8Array([
+ *   0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 7, 8, 1, 4, 98,
+ *   111, 111, 109, 0, 0, 10, 5, 1, 3, 0, 0, 11,
+ * ]);
+ * const result = (await loadGuest(bytes)).invoke("boom");
+ * const trap: TrapKind | undefined = result.outcome === "trap" ? result.error.trap : undefined;
+ * assert.equal(trap, "unreachable");
+ * ```
+ */
 export type TrapKind =
   | "unreachable"
   | "memory_out_of_bounds"

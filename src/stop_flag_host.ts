@@ -7,7 +7,7 @@
  */
 
 import { type CallState, recordStop, type Stop } from "./call_state.ts";
-import { suspending } from "./fuel.ts";
+import { suspending } from "./jspi.ts";
 import { heapCheck } from "./heap_limit.ts";
 import { markIdle, outsideCalls } from "./outside_call.ts";
 import type { InstrumentedModule } from "./wasm/mod.ts";

@@ -73,7 +73,20 @@ const WASI_OPTION_NAMES: readonly (keyof WasiOptions)[] = [
   "cache",
 ];
 
-/** Options for {@linkcode runWasi}. */
+/**
+ * Options for {@linkcode runWasi}.
+ *
+ * @example Usage
+ * ```ts
+ * import { runWasi, type WasiOptions } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const options: WasiOptions = { args: ["ada"], stdout: "capture", fuel: 10_000_000 };
+ * const hello = new URL("../guest/wasi/hello.wasm", import.meta.url);
+ * const result = await runWasi(hello, options);
+ * assert.equal(new TextDecoder().decode(result.stdout), "hello, ada!\n");
+ * ```
+ */
 export interface WasiOptions {
   /** The arguments after the program's name. */
   args?: string[];
@@ -160,7 +173,7 @@ export interface WasiOptions {
    *
    * @example Running a command twice, the second time from the cache
    * ```ts
-   * import { RewriteCache, runWasi } from "../mod.ts";
+   * import { RewriteCache, runWasi } from "@early-exit/early-exit";
    * import assert from "node:assert/strict";
    *
    * const cache = new RewriteCache(await Deno.makeTempDir());
@@ -176,7 +189,24 @@ export interface WasiOptions {
   cache?: CacheOption;
 }
 
-/** What the guest wrote to the captured streams. */
+/**
+ * What the guest wrote to the captured streams.
+ *
+ * @example Usage
+ * ```ts
+ * import { runWasi, type WasiOutput } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const hello = new URL("../guest/wasi/hello.wasm", import.meta.url);
+ * const output: WasiOutput = await runWasi(hello, {
+ *   args: ["ada"],
+ *   stdout: "capture",
+ *   outputLimit: 5,
+ * });
+ * assert.equal(new TextDecoder().decode(output.stdout), "hello");
+ * assert.equal(output.dropped.stdout, 7);
+ * ```
+ */
 export interface WasiOutput {
   /** stdout, when captured. */
   stdout?: Uint8Array;
@@ -189,12 +219,38 @@ export interface WasiOutput {
 /**
  * How a WASI command ended: `exited` with its exit code (0 when `_start`
  * returned), or stopped, with the outcomes of {@linkcode Guest.invoke}.
+ *
+ * @example Usage
+ * ```ts
+ * import { runWasi, type WasiOutcome } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const hello = new URL("../guest/wasi/hello.wasm", import.meta.url);
+ * const ended: WasiOutcome = await runWasi(hello, {
+ *   args: ["ada"],
+ *   env: { EXIT_CODE: "3" },
+ *   stdout: "ignore",
+ * });
+ * assert.ok(ended.outcome === "exited" && ended.code === 3);
+ * ```
  */
 export type WasiOutcome =
   | OutcomeBase & { outcome: "exited"; code: number }
   | Exclude<CallOutcome, { outcome: "returned" }>;
 
-/** How a WASI command ended, and what it wrote to captured streams. */
+/**
+ * How a WASI command ended, and what it wrote to captured streams.
+ *
+ * @example Usage
+ * ```ts
+ * import { runWasi, type WasiResult } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const loop = new URL("../guest/wasi/loop.wasm", import.meta.url);
+ * const result: WasiResult = await runWasi(loop, { fuel: 100_000 });
+ * assert.equal(result.outcome, "fuel_exhausted");
+ * ```
+ */
 export type WasiResult = WasiOutcome & WasiOutput;
 
 /**
@@ -243,7 +299,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  *
  * @example Usage
  * ```ts
- * import { runWasi } from "../mod.ts";
+ * import { runWasi } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const result = await runWasi(new URL("../guest/wasi/hello.wasm", import.meta.url), {
@@ -259,7 +315,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  *
  * @example A deadline stops a sleep
  * ```ts
- * import { runWasi } from "../mod.ts";
+ * import { runWasi } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const result = await runWasi(new URL("../guest/wasi/sleep.wasm", import.meta.url), {
@@ -273,7 +329,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  *
  * @example A one-shot run that holds the thread, stopped by its deadline
  * ```ts
- * import { runWasi } from "../mod.ts";
+ * import { runWasi } from "@early-exit/early-exit";
  * import assert from "node:assert/strict";
  *
  * const result = await runWasi(new URL("../guest/wasi/loop.wasm", import.meta.url), {

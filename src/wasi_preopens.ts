@@ -10,7 +10,18 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { showValue } from "./option_checks.ts";
 import { MAX_LINKS, readable } from "./wasi_real_path.ts";
 
-/** A host directory a WASI guest may use, and under which path. */
+/**
+ * A host directory a WASI guest may use, and under which path.
+ *
+ * @example Usage
+ * ```ts
+ * import type { WasiPreopen } from "@early-exit/early-exit";
+ *
+ * // The host's ./data, seen by the guest as /data, which it may only read.
+ * const data: WasiPreopen = { host: "data", guest: "/data", mode: "read-only" };
+ * console.log(data.guest);
+ * ```
+ */
 export interface WasiPreopen {
   /** The directory on the host. */
   host: string;

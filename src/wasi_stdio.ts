@@ -11,7 +11,20 @@ import process from "node:process";
 import { ERRNO, MAX_TRANSFER, MAX_TRANSFER_VECTORS } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 
-/** Where a guest's stdout or stderr goes. */
+/**
+ * Where a guest's stdout or stderr goes.
+ *
+ * @example Usage
+ * ```ts
+ * import { runWasi, type WasiOutputMode } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * const stdout: WasiOutputMode = "ignore";
+ * const hello = new URL("../guest/wasi/hello.wasm", import.meta.url);
+ * const result = await runWasi(hello, { args: ["ada"], stdout });
+ * assert.equal(result.stdout, undefined); // only "capture" keeps it
+ * ```
+ */
 export type WasiOutputMode = "inherit" | "capture" | "ignore";
 
 /** The default cap on captured output, per stream: 1 MiB. */
@@ -124,6 +137,18 @@ export class OutputSink {
 /**
  * What the guest's stdin can be: bytes, a stream, or `"inherit"`, this
  * process's stdin.
+ *
+ * @example Usage
+ * ```ts
+ * import { runWasi, type WasiInput } from "@early-exit/early-exit";
+ * import assert from "node:assert/strict";
+ *
+ * // hello.wasm reads no stdin: any input is accepted and left unread.
+ * const stdin: WasiInput = new TextEncoder().encode("unread\n");
+ * const hello = new URL("../guest/wasi/hello.wasm", import.meta.url);
+ * const result = await runWasi(hello, { stdin, stdout: "capture" });
+ * assert.equal(result.outcome, "exited");
+ * ```
  */
 export type WasiInput = Uint8Array | ReadableStream<Uint8Array> | "inherit";
 

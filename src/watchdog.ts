@@ -19,6 +19,10 @@
  * thread waits. Every handle must still be disarmed, also after its flag
  * fired, or its slot stays held.
  *
+ * It also creates early-exit's other threads, the compile thread and the
+ * listing thread ({@linkcode spawnOnWatchdog}): creating a thread holds the
+ * thread that does it, and that must not be the one whose stops are due.
+ *
  * @module
  */
 

@@ -175,7 +175,7 @@ Deno.test("usage errors exit 2 with one line; --help documents outcomes and exit
     ],
     [
       ["--expect", "maybe"],
-      /--expect must be one of returned, interrupted, fuel_exhausted, timeout, trap, error, aborted/,
+      /--expect must be one of returned, interrupted, fuel_exhausted, timeout, trap, error, aborted, out_of_memory;/,
     ],
     [
       ["--invoke", "nope"],

@@ -1,6 +1,7 @@
 /**
  * What `deno doc` shows a user of each entry point: every export says what it
- * is for, and no constructor or type meant for the module's own use shows.
+ * is for and has an example, and no constructor or type meant for the
+ * module's own use shows.
  */
 
 import assert from "./support/assert.ts";
@@ -38,6 +39,18 @@ const INTERNAL = [
   "Patches",
 ];
 
+/**
+ * Exports without an example yet: the rewriter's own types, in `src/wasm/`,
+ * whose every change moves the rewrite cache's fingerprint. Every other
+ * export shows its use.
+ */
+const WITHOUT_EXAMPLE = [
+  "AddedMemory",
+  "AddedMemoryDescriptor",
+  "FunctionSignature",
+  "ValueType",
+];
+
 async function symbols(entry: string): Promise<DocSymbol[]> {
   const run = await runDeno(["doc", "--json", entry]);
   assert.equal(run.code, 0, run.stderr);
@@ -65,6 +78,10 @@ for (const entry of ["mod.ts", "src/wasm/mod.ts"]) {
         assert.ok(
           doc.length > 0 || example,
           `${entry}: ${symbol.name} has neither a purpose nor an example`,
+        );
+        assert.ok(
+          example || WITHOUT_EXAMPLE.includes(symbol.name),
+          `${entry}: ${symbol.name} has no @example`,
         );
         for (const constructor of declaration.def?.constructors ?? []) {
           const hidden = constructor.jsDoc?.tags?.some((tag) =>

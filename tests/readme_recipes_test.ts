@@ -198,3 +198,38 @@ Deno.test("development.md's tables name every source file, and only those", asyn
     await Deno.stat(new URL(`src/wasm/${name}`, ROOT));
   }
 });
+
+Deno.test("development.md's test support list names every file in tests/support/", async () => {
+  const page = await Deno.readTextFile(new URL("docs/development.md", ROOT));
+  const start = page.indexOf("## Test support");
+  const end = page.indexOf("\n## ", start);
+  assert.ok(start >= 0 && end > start);
+  const named = new Set(
+    [...page.slice(start, end).matchAll(/`([\w/]+\.ts)`/g)].map((m) => m[1]),
+  );
+  for await (const entry of Deno.readDir(new URL("tests/support/", ROOT))) {
+    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+    assert.ok(
+      named.has(entry.name),
+      `docs/development.md does not name tests/support/${entry.name}`,
+    );
+  }
+  for (const name of named) {
+    // A name is a support file, one of a folder it names, or a path from
+    // the root (`tests/suite.ts`, `main.ts`).
+    const places = [
+      `tests/support/${name}`,
+      name,
+      `tests/support/fuzz/${name}`,
+    ];
+    const found = await Promise.all(
+      places.map((path) =>
+        Deno.stat(new URL(path, ROOT)).then(() => true, () => false)
+      ),
+    );
+    assert.ok(
+      found.includes(true),
+      `docs/development.md names ${name}, which is gone`,
+    );
+  }
+});
