@@ -73,24 +73,19 @@ export function stopFlagHost(
   // another guest, or the host) stops at once, before it suspends or reads
   // the heap: the flag stays as it was, and the trap names the guest.
   const outside = (): boolean => outsideCalls(state);
+  // Stops that need no answer from the host's turn come first: code reached
+  // outside a call, then the heap; a clear flag is a bulk operator's poll.
+  const stoppedAtOnce = (): boolean => outside() || pastHeap();
   const callback = async
     ? suspending(() =>
-      outside()
-        ? 1
-        : pastHeap()
+      stoppedAtOnce()
         ? 1
         : Atomics.load(flag, 0) === 0
         ? poll()
         : nextTurn().then(answer)
     )
     : () =>
-      outside()
-        ? 1
-        : pastHeap()
-        ? 1
-        : Atomics.load(flag, 0) === 0
-        ? poll()
-        : answer();
+      stoppedAtOnce() ? 1 : Atomics.load(flag, 0) === 0 ? poll() : answer();
   return {
     flag,
     imports() {

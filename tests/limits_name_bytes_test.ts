@@ -10,64 +10,42 @@
 
 import assert from "./support/assert.ts";
 import { GuestLoadError, loadGuest } from "../mod.ts";
+import { concatBytes, encodeLeb, PREAMBLE } from "./support/module_bytes.ts";
 
 const MiB = 1 << 20;
 
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    const low = n & 0x7f;
-    n = Math.floor(n / 128);
-    out.push(n === 0 ? low : low | 0x80);
-  } while (n !== 0);
-  return out;
-}
-
-/** Joins pieces of bytes, some of them megabytes long. */
-function join(parts: (number[] | Uint8Array)[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
 function section(id: number, payload: Uint8Array): Uint8Array {
-  return join([[id, ...leb(payload.length)], payload]);
+  return concatBytes([id, ...encodeLeb(payload.length)], payload);
 }
 
 /** A name of `length` bytes, told apart from the others by its first. */
 function longName(index: number, length: number): Uint8Array {
   const name = new Uint8Array(length).fill(0x61);
   name[0] = 0x41 + index;
-  return join([leb(length), name]);
+  return concatBytes(encodeLeb(length), name);
 }
-
-const HEADER = [0, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
 
 /** `count` imported string constants (`externref` globals), each `length` bytes. */
 function stringConstants(count: number, length: number): Uint8Array {
-  const imports: (number[] | Uint8Array)[] = [leb(count)];
+  const imports: (number[] | Uint8Array)[] = [encodeLeb(count)];
   for (let i = 0; i < count; i++) {
     // Module "'", the name, a global of externref, immutable.
     imports.push([1, 0x27], longName(i, length), [0x03, 0x6f, 0x00]);
   }
-  return join([HEADER, section(2, join(imports))]);
+  return concatBytes(PREAMBLE, section(2, concatBytes(...imports)));
 }
 
 /** One empty function exported `count` times, under names of `length` bytes. */
 function exportNames(count: number, length: number): Uint8Array {
-  const exports: (number[] | Uint8Array)[] = [leb(count)];
+  const exports: (number[] | Uint8Array)[] = [encodeLeb(count)];
   for (let i = 0; i < count; i++) exports.push(longName(i, length), [0, 0]);
-  return join([
-    HEADER,
+  return concatBytes(
+    PREAMBLE,
     section(1, Uint8Array.of(1, 0x60, 0, 0)),
     section(3, Uint8Array.of(1, 0)),
-    section(7, join(exports)),
+    section(7, concatBytes(...exports)),
     section(10, Uint8Array.of(1, 2, 0, 0x0b)),
-  ]);
+  );
 }
 
 const compile = { builtins: ["js-string"], importedStringConstants: "'" };
