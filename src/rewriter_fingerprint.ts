@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:c2f43f79b2ba5bab224431abf3ef2f95d2382a905b739e5e29b8736fe6fb20cf";
+  "sha256:cea3b148f9b2f03192efe5b2affe0d0be17e86d7435dbfa74b84b129ebab2e0d";

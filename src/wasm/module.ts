@@ -24,7 +24,18 @@ import {
   type ValueType,
 } from "./types.ts";
 
-/** A function type's parameter and result types. */
+/**
+ * A function type's parameter and result types.
+ *
+ * @example The signature of `(func (param i32 i32) (result i64))`
+ * ```ts
+ * import type { FunctionSignature } from "./module.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const add: FunctionSignature = { params: ["i32", "i32"], results: ["i64"] };
+ * assert.equal(add.params.length, 2);
+ * ```
+ */
 export interface FunctionSignature {
   /** Parameter types, e.g. `["i32", "i64"]`. */
   params: ValueType[];

@@ -36,6 +36,20 @@ const FLAG_MEMORY_TYPE = Uint8Array.from([0x03, 0x01, 0x01]);
  * What the host passes to `new WebAssembly.Memory()` to create an added
  * memory import. A 64-bit memory has `address: "i64"` and, as V8 wants
  * then, `bigint` sizes.
+ *
+ * @example Creating the stop flag's memory from its descriptor
+ * ```ts
+ * import { instrument } from "./instrument.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+ * const { stopFlag } = instrument(empty, { stopFlag: true });
+ * const flag = stopFlag!.memories.at(-1)!;
+ * const memory = new WebAssembly.Memory(
+ *   flag.descriptor as WebAssembly.MemoryDescriptor,
+ * );
+ * assert.equal(memory.buffer instanceof SharedArrayBuffer, true);
+ * ```
  */
 export interface AddedMemoryDescriptor {
   /** The initial size in pages. */
@@ -48,7 +62,20 @@ export interface AddedMemoryDescriptor {
   address?: "i64";
 }
 
-/** A memory import the rewrite added, which the host must create. */
+/**
+ * A memory import the rewrite added, which the host must create.
+ *
+ * @example The flag memory comes last among the memories to create
+ * ```ts
+ * import { instrument } from "./instrument.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+ * const { stopFlag } = instrument(empty, { stopFlag: true });
+ * const flag = stopFlag!.memories.at(-1)!;
+ * assert.equal(flag.name, stopFlag!.memory);
+ * ```
+ */
 export interface AddedMemory {
   /** Its import's module name. */
   module: string;

@@ -8,7 +8,18 @@
 
 import type { Reader } from "./reader.ts";
 
-/** A WebAssembly value type, written as in the text format. */
+/**
+ * A WebAssembly value type, written as in the text format.
+ *
+ * @example A function type's parameters, as the rewriter reads them
+ * ```ts
+ * import type { ValueType } from "./types.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const params: ValueType[] = ["i32", "i64", "funcref"];
+ * assert.equal(params.join(" "), "i32 i64 funcref");
+ * ```
+ */
 export type ValueType = string;
 
 /** One-byte value types, including the packed storage types. */
