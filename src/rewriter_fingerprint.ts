@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:cea3b148f9b2f03192efe5b2affe0d0be17e86d7435dbfa74b84b129ebab2e0d";
+  "sha256:3f20559e2b1c61f85c6f46ddca122f0a68a68b841eea13be8144cebc85674e4f";
