@@ -31,6 +31,12 @@ import { Writer } from "./wasm/writer.ts";
 export const LIFT_MIN_BYTES = 4 << 20;
 
 /**
+ * The threshold a load reads: a benchmark sets it to `Infinity` to time
+ * loads without the lift beside loads with it.
+ */
+export const liftSettings = { minBytes: LIFT_MIN_BYTES };
+
+/**
  * How many bytes of data a step writes: the page faults of a fresh memory
  * are most of it (16 pages, as `data_prefault.ts` maps in a step).
  */
@@ -63,6 +69,7 @@ export interface LiftedData {
  *
  * @param bytes A valid module whose memory 0 the host creates.
  * @param memoryBytes The size memory 0 is created with.
+ * @param minBytes The least data lifted (more than this).
  * @returns The steps, which return the lifted data, or `undefined` when the
  *   module is to be left as it is.
  *
@@ -93,6 +100,7 @@ export interface LiftedData {
 export function* liftDataSteps(
   bytes: Uint8Array,
   memoryBytes: number,
+  minBytes: number = LIFT_MIN_BYTES,
 ): Steps<LiftedData | undefined> {
   let section: { sectionStart: number; start: number; end: number } | undefined;
   let count = 0;
@@ -143,7 +151,7 @@ export function* liftDataSteps(
     if (isInvalidModule(error)) return undefined;
     throw error;
   }
-  if (total <= LIFT_MIN_BYTES) return undefined;
+  if (total <= minBytes) return undefined;
   starts.push(section.end);
   // The new data section: the count, each kept segment as it is, each
   // lifted one `1, 0` (passive, no bytes).

@@ -50,9 +50,9 @@ import {
 import { startCompileThread } from "./compile_thread.ts";
 import { dataReach, prefaultSteps } from "./data_prefault.ts";
 import {
-  LIFT_MIN_BYTES,
   liftDataSteps,
   type LiftedData,
+  liftSettings,
   memoryBytesOf,
   writeData,
   writeDataSteps,
@@ -459,10 +459,10 @@ export async function loadGuestWith(
       if (
         stoppable && rewrite.module === undefined &&
         memoryBytes !== undefined &&
-        rewrite.info.footprint.dataBytes > LIFT_MIN_BYTES
+        rewrite.info.footprint.dataBytes > liftSettings.minBytes
       ) {
         lifted = await stops.runSteps(
-          liftDataSteps(state.meter.bytes, memoryBytes),
+          liftDataSteps(state.meter.bytes, memoryBytes, liftSettings.minBytes),
         );
       }
       module = rewrite.module ?? await stops.race(compileRewritten(

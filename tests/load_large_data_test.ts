@@ -116,13 +116,6 @@ const SEGMENTS = [
 ];
 const GUEST = guestWith(SEGMENTS);
 
-/** How many times `steps` pause before they end. */
-function pauses(steps: Steps<unknown>): number {
-  let n = 0;
-  while (!steps.next().done) n++;
-  return n;
-}
-
 /** What `steps` return, run at once. */
 function run<T>(steps: Steps<T>): T {
   let step = steps.next();
