@@ -9,6 +9,7 @@ import { benchInterrupt } from "./interrupt.ts";
 import { benchWasi } from "./wasi.ts";
 import { benchStopLatency } from "./stop_latency.ts";
 import { benchRealStopLatency } from "./stop_latency_real.ts";
+import { benchLoadStopLatency } from "./stop_latency_loads.ts";
 import { benchReal } from "./real.ts";
 import { benchFresh } from "./fresh.ts";
 import { benchMeterRun } from "./meter_run.ts";
@@ -26,6 +27,7 @@ const sections: [string, () => Promise<void>][] = [
   ["stop latency", async () => {
     await benchStopLatency();
     await benchRealStopLatency();
+    await benchLoadStopLatency();
   }],
   ["FuelMeter#run", benchMeterRun],
 ];
