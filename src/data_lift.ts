@@ -122,6 +122,7 @@ export function* liftDataSteps(
     for (let i = 0; i < count; i++) {
       starts.push(r.pos);
       const flags = r.u32();
+      if (flags > 2) return undefined;
       let memory = 0;
       if (flags === 2) memory = r.u32();
       let offset = 0;
