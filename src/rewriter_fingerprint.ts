@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:cea3b148f9b2f03192efe5b2affe0d0be17e86d7435dbfa74b84b129ebab2e0d";
+  "sha256:50b5a503b6982a4f6686e39752f6806ce52b54b3326b0ecbfc6982ac1cfa542a";
