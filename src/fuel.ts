@@ -68,7 +68,7 @@ import {
   runTimeNow,
 } from "./run_time.ts";
 import { readOptions } from "./option_names.ts";
-import { noteExports } from "./handed_out.ts";
+import { noteAddedGlobals, noteExports } from "./handed_out.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -605,6 +605,11 @@ export class FuelMeter {
     this.#fuelExport = metered.fuelExport;
     this.#stackPointerExport = metered.stackPointerExport;
     this.#zoneExport = metered.zoneExport;
+    noteAddedGlobals(this, [
+      metered.fuelExport,
+      metered.zoneExport,
+      metered.stackPointerExport,
+    ]);
     this.#resumable = metered.resumable;
     const handed = Number(metered.initialFuel);
     if (handed > fuel) {
@@ -735,7 +740,7 @@ export class FuelMeter {
       this.#handed += this.#initialFuel;
     }
     this.#counter = counter;
-    noteExports(exports, "attached to a FuelMeter");
+    noteExports(exports, "attached to a FuelMeter", undefined, this);
     this.#stack = findStackPointer(exports, this.#stackPointerExport);
     const zone = this.#zoneExport && exports[this.#zoneExport];
     this.#zone = zone instanceof WebAssembly.Global ? zone : undefined;

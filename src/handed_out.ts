@@ -7,6 +7,11 @@
  * and a guest with 1,000 fuel ran 500 million units of the other's work);
  * a table holds such functions, which `call_indirect` reaches.
  *
+ * The globals the rewriter added to a guest's exports (its fuel counter,
+ * its zone count, its stack pointer) are noted too: another guest that
+ * imported the counter could set it to 2^62 and run unmetered, or the zone
+ * count, and put every stop off.
+ *
  * @module
  */
 
@@ -16,9 +21,32 @@ export interface ExportOwner {
   label: string;
   /** The export's name. */
   name: string;
+  /** Whether the rewriter added it (a fuel counter, zone count, stack pointer). */
+  added?: boolean;
 }
 
 const owners = new WeakMap<object, ExportOwner>();
+
+/** The names of the globals the rewriter added to a meter's module. */
+const addedGlobals = new WeakMap<object, readonly string[]>();
+
+/**
+ * Notes the export names of the globals the rewriter added to the module a
+ * meter meters, so that {@linkcode noteExports} notes them in each instance.
+ *
+ * @param meter The meter.
+ * @param names The fuel counter's export, and the zone count's and stack
+ *   pointer's when there are.
+ */
+export function noteAddedGlobals(
+  meter: object,
+  names: readonly (string | undefined)[],
+): void {
+  addedGlobals.set(
+    meter,
+    names.filter((name): name is string => name !== undefined),
+  );
+}
 
 /**
  * Notes the function and table exports of a guest's instance. A table it
@@ -29,23 +57,36 @@ const owners = new WeakMap<object, ExportOwner>();
  * @param label The guest's name in messages.
  * @param imports The instance's import object, whose tables are left out;
  *   without it, no table is noted.
+ * @param meter The meter of a metered instance, whose added globals (see
+ *   {@linkcode noteAddedGlobals}) are noted, but for one the instance
+ *   imported (the host's, exported again).
  */
 export function noteExports(
   exports: WebAssembly.Exports,
   label: string,
   imports?: WebAssembly.Imports,
+  meter?: object,
 ): void {
   let imported: Set<unknown> | undefined;
+  const importedValues = () =>
+    imported ??= new Set(
+      Object.values(imports ?? {}).flatMap((namespace) =>
+        Object.values(namespace)
+      ),
+    );
   for (const [name, value] of Object.entries(exports)) {
     if (owners.has(value as object)) continue;
     if (value instanceof WebAssembly.Table) {
       if (imports === undefined) continue;
-      imported ??= new Set(
-        Object.values(imports).flatMap((namespace) => Object.values(namespace)),
-      );
-      if (imported.has(value)) continue;
+      if (importedValues().has(value)) continue;
     } else if (typeof value !== "function") continue;
     owners.set(value, { label, name });
+  }
+  for (const name of (meter && addedGlobals.get(meter)) ?? []) {
+    const value = Object.hasOwn(exports, name) ? exports[name] : undefined;
+    if (!(value instanceof WebAssembly.Global) || owners.has(value)) continue;
+    if (importedValues().has(value)) continue;
+    owners.set(value, { label, name, added: true });
   }
 }
 
@@ -56,7 +97,8 @@ export function noteExports(
  * @returns Its owner, or `undefined`.
  */
 export function exportOwner(value: unknown): ExportOwner | undefined {
-  return typeof value === "function" || value instanceof WebAssembly.Table
+  return typeof value === "function" || value instanceof WebAssembly.Table ||
+      value instanceof WebAssembly.Global
     ? owners.get(value)
     : undefined;
 }

@@ -471,9 +471,24 @@ export function buildImports(
     if (!anyValue && !fits(value)) {
       throw new ImportError(label, entry.expected, problem);
     }
-    const owner = entry.kind === "function" || entry.kind === "table"
+    const owner = entry.kind === "function" || entry.kind === "table" ||
+        entry.kind === "global"
       ? exportOwner(value)
       : undefined;
+    if (owner?.added) {
+      // The other guest's fuel counter, zone count or stack pointer: set
+      // from here, it would run that guest unmetered, or put its stops off.
+      throw new ImportError(
+        label,
+        entry.expected,
+        `the global "${
+          oneLineText(owner.name, 200)
+        }" that early-exit added to the guest ${
+          oneLineText(owner.label, 200)
+        } to meter and stop it, which no other guest may import`,
+        "leave it out of this guest's imports (pass that guest's own exports by name, not its whole exports object)",
+      );
+    }
     if (owner !== undefined) {
       // The other guest chose the export's name: it may be megabytes, or
       // hold control characters.

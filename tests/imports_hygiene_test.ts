@@ -563,3 +563,69 @@ Deno.test("another guest's table export is refused as an import; a table of the 
   await b.reinstantiate();
   await loadGuest(importer, { timeout: 50, imports });
 });
+
+/** A guest that imports `env.<name>` as a mutable global and sets it. */
+function settingGuest(name: string, type: "i64" | "i32"): Promise<Uint8Array> {
+  return assembleWat(`(module
+    (import "env" ${JSON.stringify(name)} (global $g (mut ${type})))
+    (func (export "run")
+      (global.set $g (${type}.const ${
+    type === "i64" ? "0x4000000000000000" : "0x3fffffff"
+  }))))`);
+}
+
+Deno.test("another guest's fuel counter, zone count and stack pointer are refused as imports, whoever loaded it", async () => {
+  // Before, a guest handed another's whole exports set its counter to 2^62
+  // from an import the other called: on a budget of 1,000, the other ran
+  // 10^8 turns of a loop, and its books said -4.6 * 10^18 consumed.
+  const library = await assembleWat(`(module
+    (global $sp (mut i32) (i32.const 1024))
+    (func (export "stackSave") (result i32) (global.get $sp))
+    (func (export "stackRestore") (param i32) (global.set $sp (local.get 0)))
+    (func (export "alloc") (param i32) (result i32) (local.get 0))
+    (func (export "spin") (loop (br 0))))`);
+  const loaded = await loadGuest(library, { fuel: 1_000, label: "A" });
+  const meter = new FuelMeter(library, { stopsWaitFor: ["alloc"] });
+  const { instance } = await WebAssembly.instantiate(
+    meter.bytes,
+    meter.imports,
+  );
+  meter.attach(instance);
+  const attached = instance.exports;
+  const added = Object.keys(attached).filter((name) =>
+    attached[name] instanceof WebAssembly.Global
+  );
+  // The counter, the zone count and the stack pointer.
+  assert.equal(added.length, 3, added.join(", "));
+  const owners: [string, WebAssembly.Exports, string[]][] = [
+    ["A", loaded.instance.exports, ["early-exit:fuel"]],
+    ["attached to a FuelMeter", attached, added],
+  ];
+  for (const [owner, exports, names] of owners) {
+    for (const name of names) {
+      const type = exports[name] instanceof WebAssembly.Global &&
+          typeof (exports[name] as WebAssembly.Global).value === "bigint"
+        ? "i64"
+        : "i32";
+      const bytes = await settingGuest(name, type);
+      for (const options of [{}, { fuel: 1_000 }, { timeout: 50 }]) {
+        await assert.rejects(
+          () =>
+            loadGuest(bytes, {
+              ...options,
+              imports: { env: exports },
+            }),
+          (error: unknown) =>
+            isImportError(error) && error.importName === `env.${name}` &&
+            error.message.includes(
+              `the global "${name}" that early-exit added to the guest ${owner}`,
+            ) && !error.message.includes("\n"),
+          `${owner}: ${name}`,
+        );
+      }
+    }
+  }
+  // Its counter still holds what its meter gave it: its budget holds.
+  const spun = loaded.invoke("spin");
+  assert.equal(expectOutcome(spun, "fuel_exhausted").fuel?.consumed, 1_000);
+});
