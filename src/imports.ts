@@ -19,7 +19,7 @@ import {
 } from "./thrown_values.ts";
 import { describeValue } from "./option_checks.ts";
 import { unpassableType } from "./exported_function.ts";
-import { exportOwner } from "./handed_out.ts";
+import { type ExportOwner, exportOwner } from "./handed_out.ts";
 import { oneLineText } from "./early_exit_error.ts";
 
 /**
@@ -468,13 +468,25 @@ export function buildImports(
     // An immutable reference-typed global takes any value, as V8 allows.
     const anyValue = entry.kind === "global" && entry.global !== undefined &&
       !entry.global.mutable && !NUMERIC_TYPES.has(entry.global.type);
-    if (!anyValue && !fits(value)) {
-      throw new ImportError(label, entry.expected, problem);
+    let owner: ExportOwner | undefined;
+    try {
+      if (!anyValue && !fits(value)) {
+        throw new ImportError(label, entry.expected, problem);
+      }
+      owner = entry.kind === "function" || entry.kind === "table" ||
+          entry.kind === "global"
+        ? exportOwner(value)
+        : undefined;
+    } catch (error) {
+      if (error instanceof ImportError) throw error;
+      // A proxy whose `getPrototypeOf` trap throws, which `instanceof` asks.
+      throw new ImportError(
+        label,
+        entry.expected,
+        `unreadable (checking what it is threw ${describeThrown(error)})`,
+        "supply the value itself, not a proxy of it",
+      );
     }
-    const owner = entry.kind === "function" || entry.kind === "table" ||
-        entry.kind === "global"
-      ? exportOwner(value)
-      : undefined;
     if (owner?.added) {
       // The other guest's fuel counter, zone count or stack pointer: set
       // from here, it would run that guest unmetered, or put its stops off.

@@ -391,6 +391,36 @@ Deno.test("imports that cannot be looked at are refused in one line, never with 
   }
 });
 
+Deno.test("an import whose kind cannot be checked (a proxy whose getPrototypeOf throws) is refused in one line", async () => {
+  // Before, the trap's own Error came out of loadGuest, unbranded.
+  const bytes = await assembleWat(`(module
+    (import "host" "global" (global i32))
+    (import "host" "table" (table 1 funcref))
+    (import "host" "memory" (memory 1)))`);
+  const fail = () => {
+    throw new Error("trap");
+  };
+  for (const name of ["global", "table", "memory"]) {
+    const host: Record<string, unknown> = {
+      global: 1,
+      table: new WebAssembly.Table({ element: "anyfunc", initial: 1 }),
+      memory: new WebAssembly.Memory({ initial: 1 }),
+      [name]: new Proxy({}, { getPrototypeOf: fail }),
+    };
+    for (const fuel of [undefined, 1_000]) {
+      await assert.rejects(
+        () => loadGuest(bytes, { fuel, imports: { host } as never }),
+        (error: unknown) =>
+          isImportError(error) && error.importName === `host.${name}` &&
+          /is unreadable \(checking what it is threw Error: trap\)/.test(
+            error.message,
+          ) && !error.message.includes("\n"),
+        name,
+      );
+    }
+  }
+});
+
 /** Imports of each result kind, each called by an export of its name. */
 const RESULT_KINDS = `(module
   (import "host" "i32" (func $i32 (result i32)))
