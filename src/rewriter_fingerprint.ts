@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:50b5a503b6982a4f6686e39752f6806ce52b54b3326b0ecbfc6982ac1cfa542a";
+  "sha256:520551886f80c4cf13fcab38464bee9ed8b628f2d73f0eaa4bf7f5bf637ed9a5";
