@@ -712,7 +712,12 @@ export class FuelMeter {
 
   /**
    * Connects the meter to the instance of {@linkcode FuelMeter.bytes}, and
-   * loads the first slice of fuel into it.
+   * loads the first slice of fuel into it. Its functions and the globals
+   * the rewriter added (the fuel counter, zone count, stack pointer) are
+   * then refused as the imports of a guest `loadGuest` loads. Its glue
+   * calls its exports directly, so no flag is held set between runs: call
+   * it from another guest's import through `meter.run`, which that guest's
+   * stops then reach.
    *
    * @param instance An instance of the metered module, or its exports.
    */
