@@ -68,7 +68,11 @@ import {
   runTimeNow,
 } from "./run_time.ts";
 import { readOptions } from "./option_names.ts";
-import { noteAddedGlobals, noteExports } from "./handed_out.ts";
+import {
+  noteAddedGlobals,
+  noteAddedImports,
+  noteExports,
+} from "./handed_out.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -660,6 +664,10 @@ export class FuelMeter {
           : this.#outOfFuel,
       }, Object.getOwnPropertyDescriptors(flagged?.imports ?? {})),
     };
+    noteAddedImports(
+      this.imports[metered.importModule]!,
+      "metered by a FuelMeter",
+    );
   }
 
   /**

@@ -21,8 +21,12 @@ export interface ExportOwner {
   label: string;
   /** The export's name. */
   name: string;
-  /** Whether the rewriter added it (a fuel counter, zone count, stack pointer). */
-  added?: boolean;
+  /**
+   * What early-exit added it as, if it did: a global of the guest's (its
+   * fuel counter, zone count, stack pointer), or an import the meter gives
+   * it (`out_of_fuel`, `on_stop_flag`, the stop flag's memory).
+   */
+  added?: "global" | "import";
 }
 
 const owners = new WeakMap<object, ExportOwner>();
@@ -86,7 +90,29 @@ export function noteExports(
     const value = Object.hasOwn(exports, name) ? exports[name] : undefined;
     if (!(value instanceof WebAssembly.Global) || owners.has(value)) continue;
     if (importedValues().has(value)) continue;
-    owners.set(value, { label, name, added: true });
+    owners.set(value, { label, name, added: "global" });
+  }
+}
+
+/**
+ * Notes the imports a meter gives its guest: its functions, which move the
+ * meter's books (another guest that called `out_of_fuel` drained a budget of
+ * 10,000 while the metered guest ran nothing), and the stop flag's memory.
+ * A memory behind a getter is a fresh one each time, the guest's own.
+ *
+ * @param namespace The meter's import module.
+ * @param label Whose they are, in messages.
+ */
+export function noteAddedImports(namespace: object, label: string): void {
+  for (
+    const [name, descriptor] of Object.entries(
+      Object.getOwnPropertyDescriptors(namespace),
+    )
+  ) {
+    const value: unknown = descriptor.value;
+    if (typeof value === "function" || value instanceof WebAssembly.Memory) {
+      owners.set(value, { label, name, added: "import" });
+    }
   }
 }
 
@@ -98,7 +124,7 @@ export function noteExports(
  */
 export function exportOwner(value: unknown): ExportOwner | undefined {
   return typeof value === "function" || value instanceof WebAssembly.Table ||
-      value instanceof WebAssembly.Global
+      value instanceof WebAssembly.Global || value instanceof WebAssembly.Memory
     ? owners.get(value)
     : undefined;
 }

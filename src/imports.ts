@@ -473,10 +473,12 @@ export function buildImports(
       if (!anyValue && !fits(value)) {
         throw new ImportError(label, entry.expected, problem);
       }
-      owner = entry.kind === "function" || entry.kind === "table" ||
-          entry.kind === "global"
-        ? exportOwner(value)
-        : undefined;
+      owner = exportOwner(value);
+      // A memory is the guest's data, which guests may share: only the
+      // stop flag's is refused.
+      if (entry.kind === "memory" && owner?.added !== "import") {
+        owner = undefined;
+      }
     } catch (error) {
       if (error instanceof ImportError) throw error;
       // A proxy whose `getPrototypeOf` trap throws, which `instanceof` asks.
@@ -489,16 +491,19 @@ export function buildImports(
     }
     if (owner?.added) {
       // The other guest's fuel counter, zone count or stack pointer: set
-      // from here, it would run that guest unmetered, or put its stops off.
+      // from here, it would run that guest unmetered, or put its stops off;
+      // its meter's imports would move that meter's books.
       throw new ImportError(
         label,
         entry.expected,
-        `the global "${
-          oneLineText(owner.name, 200)
-        }" that early-exit added to the guest ${
+        `the ${owner.added} "${oneLineText(owner.name, 200)}" that early-exit ${
+          owner.added === "global" ? "added to" : "gives"
+        } the guest ${
           oneLineText(owner.label, 200)
         } to meter and stop it, which no other guest may import`,
-        "leave it out of this guest's imports (pass that guest's own exports by name, not its whole exports object)",
+        owner.added === "global"
+          ? "leave it out of this guest's imports (pass that guest's own exports by name, not its whole exports object)"
+          : "leave it out of this guest's imports (pass a meter's imports to its own guest alone)",
       );
     }
     if (owner !== undefined) {

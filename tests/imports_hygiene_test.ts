@@ -659,3 +659,45 @@ Deno.test("another guest's fuel counter, zone count and stack pointer are refuse
   const spun = loaded.invoke("spin");
   assert.equal(expectOutcome(spun, "fuel_exhausted").fuel?.consumed, 1_000);
 });
+
+Deno.test("a meter's imports (out_of_fuel, on_stop_flag, the stop flag's memory) are refused as another guest's imports", async () => {
+  // Before, a guest handed a meter's imports called its out_of_fuel and
+  // drained a budget of 10,000 while the metered guest ran nothing.
+  const meter = new FuelMeter(
+    await assembleWat(`(module (func (export "f") (loop (br 0))))`),
+    { fuel: 10_000 },
+  );
+  const [module] = Object.keys(meter.imports);
+  const stoppable = await loadGuest(
+    await assembleWat(`(module (func (export "f")))`),
+    { fuel: 1_000, timeout: 60_000 },
+  );
+  const own = stoppable.meter!.imports;
+  const imports: [string, string, WebAssembly.Imports][] = [
+    ["out_of_fuel", "(func (param i64 i64) (result i64))", meter.imports],
+    ["on_stop_flag", "(func (result i32))", meter.imports],
+    ["stop_flag", "(memory 1 1 shared)", meter.imports],
+    ["out_of_fuel", "(func (param i64 i64) (result i64))", own],
+  ];
+  for (const [name, type, from] of imports) {
+    const importer = await assembleWat(
+      `(module (import ${JSON.stringify(module)} "${name}" ${type}))`,
+    );
+    await assert.rejects(
+      () => loadGuest(importer, { imports: { [module!]: from[module!]! } }),
+      (error: unknown) =>
+        isImportError(error) &&
+        error.message.includes(
+          `is the import "${name}" that early-exit gives the guest metered by a FuelMeter to meter and stop it`,
+        ) && !error.message.includes("\n"),
+      name,
+    );
+  }
+  assert.equal(meter.remaining, 10_000);
+  // A memory of the host's, or another guest's exported one, still links.
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  await loadGuest(
+    await assembleWat(`(module (import "env" "memory" (memory 1)))`),
+    { imports: { env: { memory } } },
+  );
+});
