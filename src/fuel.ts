@@ -68,7 +68,9 @@ import {
   runTimeNow,
 } from "./run_time.ts";
 import { readOptions } from "./option_names.ts";
+import { oneLineText } from "./early_exit_error.ts";
 import {
+  importedAddedGlobal,
   noteAddedGlobals,
   noteAddedImports,
   noteExports,
@@ -725,7 +727,9 @@ export class FuelMeter {
    * then refused as the imports of a guest `loadGuest` loads. Its glue
    * calls its exports directly, so no flag is held set between runs: call
    * it from another guest's import through `meter.run`, which that guest's
-   * stops then reach.
+   * stops then reach. An instance whose fuel counter or zone count a guest
+   * was already handed as an import (its exports given to `loadGuest`
+   * before it was attached) is refused with a `TypeError`.
    *
    * @param instance An instance of the metered module, or its exports.
    */
@@ -744,6 +748,22 @@ export class FuelMeter {
       // stop of the call in progress holds.
       this.settle();
       return;
+    }
+    // A guest loaded before the instance was attached may have been handed
+    // its counter or zone count, and could set them. (Its stack pointer may
+    // be the host's, which guests may share.)
+    const taken = importedAddedGlobal(exports, [
+      this.#fuelExport,
+      this.#zoneExport,
+    ]);
+    if (taken !== undefined) {
+      throw new TypeError(
+        `the instance's global "${
+          oneLineText(taken.name, 200)
+        }", which early-exit added to meter and stop it, is an import of the guest ${
+          oneLineText(taken.importer, 200)
+        }, which could set it: attach an instance whose exports no guest was given`,
+      );
     }
     if (this.#counter !== undefined) {
       // Another instance of the same bytes: it starts with the module's

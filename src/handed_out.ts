@@ -116,6 +116,42 @@ export function noteAddedImports(namespace: object, label: string): void {
   }
 }
 
+/** The globals handed to guests as imports, and the first guest of each. */
+const importers = new WeakMap<object, string>();
+
+/**
+ * Notes that a guest imports a global, so that an instance attached to a
+ * meter later, whose added global it is, is refused.
+ *
+ * @param value The global.
+ * @param label The importing guest's name in messages.
+ */
+export function noteImportedGlobal(value: unknown, label: string): void {
+  if (value instanceof WebAssembly.Global && !importers.has(value)) {
+    importers.set(value, label);
+  }
+}
+
+/**
+ * Which of `names`, the globals the rewriter added to a meter's module,
+ * `exports` holds as a global some guest already imports, and that guest.
+ *
+ * @param exports An instance's exports.
+ * @param names The added globals' export names.
+ * @returns The first such global's name and its importer, or `undefined`.
+ */
+export function importedAddedGlobal(
+  exports: WebAssembly.Exports,
+  names: readonly (string | undefined)[],
+): { name: string; importer: string } | undefined {
+  for (const name of names) {
+    if (name === undefined || !Object.hasOwn(exports, name)) continue;
+    const importer = importers.get(exports[name] as object);
+    if (importer !== undefined) return { name, importer };
+  }
+  return undefined;
+}
+
 /**
  * The guest whose export `value` is, if it is one.
  *

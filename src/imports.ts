@@ -19,7 +19,11 @@ import {
 } from "./thrown_values.ts";
 import { describeValue } from "./option_checks.ts";
 import { unpassableType } from "./exported_function.ts";
-import { type ExportOwner, exportOwner } from "./handed_out.ts";
+import {
+  type ExportOwner,
+  exportOwner,
+  noteImportedGlobal,
+} from "./handed_out.ts";
 import { oneLineText } from "./early_exit_error.ts";
 
 /**
@@ -217,6 +221,8 @@ export interface ImportMode {
    * looked up in the user's imports.
    */
   engineModules?: ReadonlySet<string>;
+  /** The importing guest's name in messages. */
+  guest?: string;
 }
 
 /**
@@ -520,6 +526,11 @@ export function buildImports(
           ? `supply a function that calls it through that guest's call("${name}", ...) or invoke, which this guest's stops cover`
           : "supply a table of this guest's own, and call the other guest through an import",
       );
+    }
+    // An instance attached to a meter after this load is refused if this
+    // is one of its added globals.
+    if (entry.kind === "global") {
+      noteImportedGlobal(value, mode.guest ?? "another guest");
     }
     namespace[entry.name] = entry.kind !== "function"
       ? value as WebAssembly.ImportValue

@@ -484,6 +484,7 @@ export async function loadGuestWith(
       ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
         async: options.async ?? false,
         engineModules: engineModules(options.compile),
+        guest: label,
       }),
       ...state.meter?.imports,
     };

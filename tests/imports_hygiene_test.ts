@@ -701,3 +701,36 @@ Deno.test("a meter's imports (out_of_fuel, on_stop_flag, the stop flag's memory)
     { imports: { env: { memory } } },
   );
 });
+
+Deno.test("an instance whose fuel counter a guest was handed before it was attached is refused by attach", async () => {
+  const meter = new FuelMeter(
+    await assembleWat(`(module (func (export "f") (loop (br 0))))`),
+    { fuel: 1_000 },
+  );
+  const { instance } = await WebAssembly.instantiate(
+    meter.bytes,
+    meter.imports,
+  );
+  const [counter] = Object.keys(instance.exports).filter((name) =>
+    instance.exports[name] instanceof WebAssembly.Global
+  );
+  await loadGuest(await settingGuest(counter!, "i64"), {
+    label: "B",
+    imports: { env: instance.exports },
+  });
+  assert.throws(
+    () => meter.attach(instance),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      error.message.includes(
+        `global "${counter}", which early-exit added to meter and stop it, is an import of the guest B`,
+      ) && !error.message.includes("\n"),
+  );
+  // A fresh instance, whose exports no guest was given, attaches.
+  const fresh = await WebAssembly.instantiate(meter.bytes, meter.imports);
+  meter.attach(fresh.instance);
+  expectOutcome(
+    meter.run(() => (fresh.instance.exports.f as () => void)()),
+    "fuel_exhausted",
+  );
+});
