@@ -524,6 +524,8 @@ export class FuelMeter {
    * the same had no fuel spent since (the next chunk of a bulk operator).
    */
   #zoneCheckLeft: bigint | undefined;
+  /** How many checks in a row found the counter as the one before left it. */
+  #zoneIdleChecks = 0;
   /** What the wait's chunks counted ({@linkcode ZONE_CHUNK_FUEL} each). */
   #zoneChunkFuel = 0;
   /** When the current stop was delivered, `undefined` before. */
@@ -1171,6 +1173,7 @@ export class FuelMeter {
     this.#waitingForZone = false;
     this.#zoneChunkFuel = 0;
     this.#zoneCheckLeft = undefined;
+    this.#zoneIdleChecks = 0;
     // Every caller refills next, which writes the counter.
   }
 
@@ -1340,6 +1343,7 @@ export class FuelMeter {
     if (!this.#waitingForZone) this.#zoneWaitStarted = runTimeNow();
     this.#waitingForZone = true;
     this.#zoneCheckLeft = undefined;
+    this.#zoneIdleChecks = 0;
     this.#markStopping();
     zone.value = value | ZONE_STOP_WAITING;
     // Every loop header and function entry in the zone asks again, so a
@@ -1364,6 +1368,7 @@ export class FuelMeter {
     }
     this.#zoneChunkFuel = 0;
     this.#zoneCheckLeft = undefined;
+    this.#zoneIdleChecks = 0;
     this.#waitingForZone = false;
     const zone = this.#zone;
     if (zone !== undefined) zone.value = (zone.value as number) & ZONE_DEPTH;
@@ -1483,10 +1488,14 @@ export class FuelMeter {
     if (this.#waitingForZone) {
       // A pass in the zone while the stop waits costs its grace, which the
       // counter holds, at least 1: a loop the cost table makes free ends.
-      // A check with no fuel spent since the one before (a bulk
-      // operator's next chunk) counts a chunk's worth.
+      // A check with no fuel spent since the one before, but for the
+      // first of a row (a loop header right after a function's entry),
+      // counts a chunk's worth: a bulk operator's next chunk.
       const now = counter.value;
-      const chunk = now === this.#zoneCheckLeft;
+      this.#zoneIdleChecks = now === this.#zoneCheckLeft
+        ? this.#zoneIdleChecks + 1
+        : 0;
+      const chunk = this.#zoneIdleChecks > 1;
       const cost = chunk ? ZONE_CHUNK_FUEL : 1;
       const left = Number(now) - cost;
       const zone = this.#zone!;
