@@ -27,7 +27,7 @@ import { printTable } from "./harness.ts";
 import { percentile, settle } from "./stop_latency.ts";
 
 /** Runs per row: each is a query of up to 140 ms and its stop. */
-const RUNS = 12;
+const RUNS = 20;
 
 /** An endless sequence of rows, for the endless queries. */
 const ENDLESS =
