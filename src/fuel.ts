@@ -91,10 +91,10 @@ const OFF_BOOKS_FUEL = 1_000_000;
 /**
  * How long a stop waits at most for the guest to leave a no-stop zone, by
  * the clock and in the process's CPU time (see `run_time.ts`; by the clock
- * alone after ten times as long), besides the grace fuel that bounds the
- * wait. A real allocator's call takes microseconds: the margin is for a
- * busy machine that takes the thread away meanwhile, where a stop cut
- * short would land inside the allocator.
+ * alone after ten times as long): a backstop behind the bound by work,
+ * {@linkcode ZONE_WAIT_FUEL} of the grace. A real allocator's call takes
+ * microseconds: the margin is for a busy machine that takes the thread
+ * away meanwhile, where a stop cut short would land inside the allocator.
  */
 export const ZONE_WAIT_MS = 100;
 /**
@@ -264,9 +264,10 @@ export interface FuelMeterOptions {
    * that comes while the guest is inside one is put off and lands at the
    * guest's first check after it leaves, so that it never cuts a heap
    * update in half for the library's cleanup to trip over. The wait is
-   * bounded: the guest spends the call's `grace` fuel on it at most (each
-   * loop pass counting at least 1), and 100 ms by the clock, then the stop
-   * lands where it is.
+   * bounded by guest work: the guest spends the call's `grace` fuel on it,
+   * 1,000,000 at most (each loop pass counting at least 1, each check
+   * between a bulk operator's chunks 65,536, which the grace gets back),
+   * and 100 ms by the clock as a backstop, then the stop lands where it is.
    * `false` makes no zones at all. Needs a guest that can resume; ignored
    * when the meter is given an already instrumented module, which has its
    * zones written in.
