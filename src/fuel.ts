@@ -68,7 +68,13 @@ import {
   runTimeNow,
 } from "./run_time.ts";
 import { readOptions } from "./option_names.ts";
-import { noteExports } from "./handed_out.ts";
+import { oneLineText } from "./early_exit_error.ts";
+import {
+  importedAddedGlobal,
+  noteAddedGlobals,
+  noteAddedImports,
+  noteExports,
+} from "./handed_out.ts";
 
 /**
  * The largest slice, about twenty minutes of work. Far below 2^53, so that
@@ -639,6 +645,11 @@ export class FuelMeter {
     this.#fuelExport = metered.fuelExport;
     this.#stackPointerExport = metered.stackPointerExport;
     this.#zoneExport = metered.zoneExport;
+    noteAddedGlobals(this, [
+      metered.fuelExport,
+      metered.zoneExport,
+      metered.stackPointerExport,
+    ]);
     this.#resumable = metered.resumable;
     const handed = Number(metered.initialFuel);
     if (handed > fuel) {
@@ -689,6 +700,10 @@ export class FuelMeter {
           : this.#outOfFuel,
       }, Object.getOwnPropertyDescriptors(flagged?.imports ?? {})),
     };
+    noteAddedImports(
+      this.imports[metered.importModule]!,
+      "metered by a FuelMeter",
+    );
   }
 
   /**
@@ -741,7 +756,14 @@ export class FuelMeter {
 
   /**
    * Connects the meter to the instance of {@linkcode FuelMeter.bytes}, and
-   * loads the first slice of fuel into it.
+   * loads the first slice of fuel into it. Its functions and the globals
+   * the rewriter added (the fuel counter, zone count, stack pointer) are
+   * then refused as the imports of a guest `loadGuest` loads. Its glue
+   * calls its exports directly, so no flag is held set between runs: call
+   * it from another guest's import through `meter.run`, which that guest's
+   * stops then reach. An instance whose fuel counter or zone count a guest
+   * was already handed as an import (its exports given to `loadGuest`
+   * before it was attached) is refused with a `TypeError`.
    *
    * @param instance An instance of the metered module, or its exports.
    */
@@ -761,6 +783,22 @@ export class FuelMeter {
       this.settle();
       return;
     }
+    // A guest loaded before the instance was attached may have been handed
+    // its counter or zone count, and could set them. (Its stack pointer may
+    // be the host's, which guests may share.)
+    const taken = importedAddedGlobal(exports, [
+      this.#fuelExport,
+      this.#zoneExport,
+    ]);
+    if (taken !== undefined) {
+      throw new TypeError(
+        `the instance's global "${
+          oneLineText(taken.name, 200)
+        }", which early-exit added to meter and stop it, is an import of the guest ${
+          oneLineText(taken.importer, 200)
+        }, which could set it: attach an instance whose exports no guest was given`,
+      );
+    }
     if (this.#counter !== undefined) {
       // Another instance of the same bytes: it starts with the module's
       // initial fuel, which counts as handed out.
@@ -769,7 +807,7 @@ export class FuelMeter {
       this.#handed += this.#initialFuel;
     }
     this.#counter = counter;
-    noteExports(exports, "attached to a FuelMeter");
+    noteExports(exports, "attached to a FuelMeter", undefined, this);
     this.#stack = findStackPointer(exports, this.#stackPointerExport);
     const zone = this.#zoneExport && exports[this.#zoneExport];
     this.#zone = zone instanceof WebAssembly.Global ? zone : undefined;

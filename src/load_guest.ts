@@ -43,6 +43,7 @@ import {
   STREAM_CHUNK,
 } from "./load.ts";
 import {
+  addedImportModule,
   checkCompileOptions,
   type CompileOptions,
   engineModules,
@@ -342,6 +343,7 @@ export async function loadGuestWith(
     }
     if (metered) {
       const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
+      const addedModule = addedImportModule(options.compile);
       const rewrite = await stops.race(rewriteGuest(
         stops,
         bytes!,
@@ -380,6 +382,8 @@ export async function loadGuestWith(
             ...flagChecks(flagged, countsFuel, options.async === true),
             deferStart: flagged,
             validate: false,
+            // Never a module the engine supplies itself.
+            ...(addedModule === undefined ? {} : { importModule: addedModule }),
           };
         },
       ));
@@ -480,6 +484,7 @@ export async function loadGuestWith(
       ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
         async: options.async ?? false,
         engineModules: engineModules(options.compile),
+        guest: label,
       }),
       ...state.meter?.imports,
     };

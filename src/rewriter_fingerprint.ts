@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:cea3b148f9b2f03192efe5b2affe0d0be17e86d7435dbfa74b84b129ebab2e0d";
+  "sha256:520551886f80c4cf13fcab38464bee9ed8b628f2d73f0eaa4bf7f5bf637ed9a5";
