@@ -10,6 +10,7 @@ import { benchWasi } from "./wasi.ts";
 import { benchStopLatency } from "./stop_latency.ts";
 import { benchRealStopLatency } from "./stop_latency_real.ts";
 import { benchLoadStopLatency } from "./stop_latency_loads.ts";
+import { benchSqlStopLatency } from "./stop_latency_sql.ts";
 import { benchReal } from "./real.ts";
 import { benchFresh } from "./fresh.ts";
 import { benchMeterRun } from "./meter_run.ts";
@@ -28,6 +29,7 @@ const sections: [string, () => Promise<void>][] = [
     await benchStopLatency();
     await benchRealStopLatency();
     await benchLoadStopLatency();
+    await benchSqlStopLatency();
   }],
   ["FuelMeter#run", benchMeterRun],
 ];

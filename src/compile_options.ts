@@ -46,6 +46,50 @@ export function engineModules(options: CompileOptions = {}): Set<string> {
   return modules;
 }
 
+/** The rewriter's preferred module name for the imports it adds. */
+const ADDED_IMPORT_MODULE = "early-exit";
+
+/**
+ * The module name to ask the rewriter for its added imports under (its
+ * `importModule` option), or `undefined` for its default. The engine would
+ * take the imports of a module the compile options name (the string
+ * constants' module) as its own: the rewriter's `out_of_fuel` then failed
+ * the compile ("must be an immutable global"). The rewriter suffixes the
+ * name it is given with `-1`, `-2`, … when the guest imports from it, so a
+ * name the options name with such a suffix is passed over too.
+ *
+ * @param options The compile options.
+ * @returns The name, when the default would collide.
+ *
+ * @example Usage
+ * ```ts
+ * import { addedImportModule } from "./compile_options.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(addedImportModule({ importedStringConstants: "'" }), undefined);
+ * assert.equal(
+ *   addedImportModule({ importedStringConstants: "early-exit" }),
+ *   "early-exit~1",
+ * );
+ * ```
+ */
+export function addedImportModule(
+  options: CompileOptions = {},
+): string | undefined {
+  const taken = [...engineModules(options)];
+  const collides = (name: string) =>
+    taken.some((module) =>
+      module === name ||
+      (module.startsWith(`${name}-`) &&
+        /^[0-9]+$/.test(module.slice(name.length + 1)))
+    );
+  if (!collides(ADDED_IMPORT_MODULE)) return undefined;
+  for (let i = 1;; i++) {
+    const name = `${ADDED_IMPORT_MODULE}~${i}`;
+    if (!collides(name)) return name;
+  }
+}
+
 /**
  * The builtin sets early-exit knows: V8 supplies `js-string` without flags,
  * and the rewriter pays for its calls by length. A set an engine flag adds

@@ -162,7 +162,9 @@ export interface GuestOptions {
    * is refused, since the engine would run its calls unpaid) and
    * `importedStringConstants`. The imports the engine then supplies
    * (`wasm:js-string`, the string constants' module) are not looked up in
-   * `imports`.
+   * `imports`. A metered guest's added imports go under another module
+   * name than the string constants' (`early-exit~1` when those are
+   * `early-exit`).
    * @default {undefined} (none)
    */
   compile?: CompileOptions;

@@ -19,7 +19,11 @@ import {
 } from "./thrown_values.ts";
 import { describeValue } from "./option_checks.ts";
 import { unpassableType } from "./exported_function.ts";
-import { exportOwner } from "./handed_out.ts";
+import {
+  type ExportOwner,
+  exportOwner,
+  noteImportedGlobal,
+} from "./handed_out.ts";
 import { oneLineText } from "./early_exit_error.ts";
 
 /**
@@ -217,6 +221,8 @@ export interface ImportMode {
    * looked up in the user's imports.
    */
   engineModules?: ReadonlySet<string>;
+  /** The importing guest's name in messages. */
+  guest?: string;
 }
 
 /**
@@ -468,12 +474,44 @@ export function buildImports(
     // An immutable reference-typed global takes any value, as V8 allows.
     const anyValue = entry.kind === "global" && entry.global !== undefined &&
       !entry.global.mutable && !NUMERIC_TYPES.has(entry.global.type);
-    if (!anyValue && !fits(value)) {
-      throw new ImportError(label, entry.expected, problem);
+    let owner: ExportOwner | undefined;
+    try {
+      if (!anyValue && !fits(value)) {
+        throw new ImportError(label, entry.expected, problem);
+      }
+      owner = exportOwner(value);
+      // A memory is the guest's data, which guests may share: only the
+      // stop flag's is refused.
+      if (entry.kind === "memory" && owner?.added !== "import") {
+        owner = undefined;
+      }
+    } catch (error) {
+      if (error instanceof ImportError) throw error;
+      // A proxy whose `getPrototypeOf` trap throws, which `instanceof` asks.
+      throw new ImportError(
+        label,
+        entry.expected,
+        `unreadable (checking what it is threw ${describeThrown(error)})`,
+        "supply the value itself, not a proxy of it",
+      );
     }
-    const owner = entry.kind === "function" || entry.kind === "table"
-      ? exportOwner(value)
-      : undefined;
+    if (owner?.added) {
+      // The other guest's fuel counter, zone count or stack pointer: set
+      // from here, it would run that guest unmetered, or put its stops off;
+      // its meter's imports would move that meter's books.
+      throw new ImportError(
+        label,
+        entry.expected,
+        `the ${owner.added} "${oneLineText(owner.name, 200)}" that early-exit ${
+          owner.added === "global" ? "added to" : "gives"
+        } the guest ${
+          oneLineText(owner.label, 200)
+        } to meter and stop it, which no other guest may import`,
+        owner.added === "global"
+          ? "leave it out of this guest's imports (pass that guest's own exports by name, not its whole exports object)"
+          : "leave it out of this guest's imports (pass a meter's imports to its own guest alone)",
+      );
+    }
     if (owner !== undefined) {
       // The other guest chose the export's name: it may be megabytes, or
       // hold control characters.
@@ -488,6 +526,11 @@ export function buildImports(
           ? `supply a function that calls it through that guest's call("${name}", ...) or invoke, which this guest's stops cover`
           : "supply a table of this guest's own, and call the other guest through an import",
       );
+    }
+    // An instance attached to a meter after this load is refused if this
+    // is one of its added globals.
+    if (entry.kind === "global") {
+      noteImportedGlobal(value, mode.guest ?? "another guest");
     }
     namespace[entry.name] = entry.kind !== "function"
       ? value as WebAssembly.ImportValue

@@ -49,7 +49,7 @@ export async function instantiate(
       ? withoutStack(stop)
       : toImportError(error, needed) ?? classifyThrown(error, state);
   }
-  noteExports(instance.exports, label, imports);
+  noteExports(instance.exports, label, imports, state.meter);
   noteInstance(instance, label, state);
   state.meter?.attach(instance);
   return instance;

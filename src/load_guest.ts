@@ -43,6 +43,7 @@ import {
   STREAM_CHUNK,
 } from "./load.ts";
 import {
+  addedImportModule,
   checkCompileOptions,
   type CompileOptions,
   engineModules,
@@ -351,6 +352,7 @@ export async function loadGuestWith(
     }
     if (metered) {
       const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
+      const addedModule = addedImportModule(options.compile);
       const rewrite = await stops.race(rewriteGuest(
         stops,
         bytes!,
@@ -389,6 +391,8 @@ export async function loadGuestWith(
             ...flagChecks(flagged, countsFuel, options.async === true),
             deferStart: flagged,
             validate: false,
+            // Never a module the engine supplies itself.
+            ...(addedModule === undefined ? {} : { importModule: addedModule }),
           };
         },
       ));
@@ -503,6 +507,7 @@ export async function loadGuestWith(
       ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
         async: options.async ?? false,
         engineModules: engineModules(options.compile),
+        guest: label,
       }),
       ...state.meter?.imports,
     };

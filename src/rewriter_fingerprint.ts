@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:3f20559e2b1c61f85c6f46ddca122f0a68a68b841eea13be8144cebc85674e4f";
+  "sha256:bcf56940de49ee2b18780e2b4fdda9f13f983a0c9f3acea4828591826e2df6f3";

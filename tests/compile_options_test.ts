@@ -140,3 +140,57 @@ Deno.test("a builtin set that an engine flag adds is refused, not run unpaid", a
   assert.ok(accepted, "the engine takes the set under the flag");
   assert.match(refused, /^TypeError: .*compile\.builtins names "text-decoder"/);
 });
+
+Deno.test("string constants under the rewriter's module name leave its added imports alone", async () => {
+  // V8 takes every import of the constants' module as a string constant: the
+  // rewriter's added imports under that name failed the compile ("String
+  // constant import ... out_of_fuel must be an immutable global"), or took the
+  // stop machinery with them.
+  const cases: [string, string, string][] = [
+    // The guest imports nothing from it: the rewriter's default name.
+    ["early-exit", `(import "env" "s" (global $s externref))`, "x"],
+    // The guest imports a function from "early-exit": the rewriter suffixes
+    // its own with -1, the constants' module.
+    [
+      "early-exit-1",
+      `(import "early-exit" "f" (func $f))
+       (import "early-exit-1" "hello" (global $s externref))`,
+      "hello",
+    ],
+  ];
+  for (const [module, imports, text] of cases) {
+    const bytes = await assembleWat(`(module
+      (import "wasm:js-string" "length" (func $length (param externref) (result i32)))
+      ${imports}
+      (func (export "length") (result i32) (call $length (global.get $s)))
+      (func (export "spin") (loop (br 0))))`);
+    const compile = {
+      builtins: ["js-string"],
+      importedStringConstants: module,
+    };
+    const supplied = {
+      env: { s: "x" as unknown as number },
+      "early-exit": { f: () => {} },
+    };
+    for (const async of [false, true]) {
+      for (const options of [{ fuel: 1_000 }, { timeout: 50 }]) {
+        const guest = await loadGuest(bytes, {
+          ...options,
+          async,
+          compile,
+          imports: supplied,
+        });
+        const call = (name: string) =>
+          async
+            ? guest.invokeAsync(name, [], options)
+            : Promise.resolve(guest.invoke(name, [], options));
+        const length = expectOutcome(await call("length"), "returned");
+        assert.equal(length.value, text.length, module);
+        expectOutcome(
+          await call("spin"),
+          "fuel" in options ? "fuel_exhausted" : "timeout",
+        );
+      }
+    }
+  }
+});

@@ -391,6 +391,36 @@ Deno.test("imports that cannot be looked at are refused in one line, never with 
   }
 });
 
+Deno.test("an import whose kind cannot be checked (a proxy whose getPrototypeOf throws) is refused in one line", async () => {
+  // Before, the trap's own Error came out of loadGuest, unbranded.
+  const bytes = await assembleWat(`(module
+    (import "host" "global" (global i32))
+    (import "host" "table" (table 1 funcref))
+    (import "host" "memory" (memory 1)))`);
+  const fail = () => {
+    throw new Error("trap");
+  };
+  for (const name of ["global", "table", "memory"]) {
+    const host: Record<string, unknown> = {
+      global: 1,
+      table: new WebAssembly.Table({ element: "anyfunc", initial: 1 }),
+      memory: new WebAssembly.Memory({ initial: 1 }),
+      [name]: new Proxy({}, { getPrototypeOf: fail }),
+    };
+    for (const fuel of [undefined, 1_000]) {
+      await assert.rejects(
+        () => loadGuest(bytes, { fuel, imports: { host } as never }),
+        (error: unknown) =>
+          isImportError(error) && error.importName === `host.${name}` &&
+          /is unreadable \(checking what it is threw Error: trap\)/.test(
+            error.message,
+          ) && !error.message.includes("\n"),
+        name,
+      );
+    }
+  }
+});
+
 /** Imports of each result kind, each called by an export of its name. */
 const RESULT_KINDS = `(module
   (import "host" "i32" (func $i32 (result i32)))
@@ -562,4 +592,145 @@ Deno.test("another guest's table export is refused as an import; a table of the 
   assert.equal(b.instance.exports.table, table);
   await b.reinstantiate();
   await loadGuest(importer, { timeout: 50, imports });
+});
+
+/** A guest that imports `env.<name>` as a mutable global and sets it. */
+function settingGuest(name: string, type: "i64" | "i32"): Promise<Uint8Array> {
+  return assembleWat(`(module
+    (import "env" ${JSON.stringify(name)} (global $g (mut ${type})))
+    (func (export "run")
+      (global.set $g (${type}.const ${
+    type === "i64" ? "0x4000000000000000" : "0x3fffffff"
+  }))))`);
+}
+
+Deno.test("another guest's fuel counter, zone count and stack pointer are refused as imports, whoever loaded it", async () => {
+  // Before, a guest handed another's whole exports set its counter to 2^62
+  // from an import the other called: on a budget of 1,000, the other ran
+  // 10^8 turns of a loop, and its books said -4.6 * 10^18 consumed.
+  const library = await assembleWat(`(module
+    (global $sp (mut i32) (i32.const 1024))
+    (func (export "stackSave") (result i32) (global.get $sp))
+    (func (export "stackRestore") (param i32) (global.set $sp (local.get 0)))
+    (func (export "alloc") (param i32) (result i32) (local.get 0))
+    (func (export "spin") (loop (br 0))))`);
+  const loaded = await loadGuest(library, { fuel: 1_000, label: "A" });
+  const meter = new FuelMeter(library, { stopsWaitFor: ["alloc"] });
+  const { instance } = await WebAssembly.instantiate(
+    meter.bytes,
+    meter.imports,
+  );
+  meter.attach(instance);
+  const attached = instance.exports;
+  const added = Object.keys(attached).filter((name) =>
+    attached[name] instanceof WebAssembly.Global
+  );
+  // The counter, the zone count and the stack pointer.
+  assert.equal(added.length, 3, added.join(", "));
+  const owners: [string, WebAssembly.Exports, string[]][] = [
+    ["A", loaded.instance.exports, ["early-exit:fuel"]],
+    ["attached to a FuelMeter", attached, added],
+  ];
+  for (const [owner, exports, names] of owners) {
+    for (const name of names) {
+      const type = exports[name] instanceof WebAssembly.Global &&
+          typeof (exports[name] as WebAssembly.Global).value === "bigint"
+        ? "i64"
+        : "i32";
+      const bytes = await settingGuest(name, type);
+      for (const options of [{}, { fuel: 1_000 }, { timeout: 50 }]) {
+        await assert.rejects(
+          () =>
+            loadGuest(bytes, {
+              ...options,
+              imports: { env: exports },
+            }),
+          (error: unknown) =>
+            isImportError(error) && error.importName === `env.${name}` &&
+            error.message.includes(
+              `the global "${name}" that early-exit added to the guest ${owner}`,
+            ) && !error.message.includes("\n"),
+          `${owner}: ${name}`,
+        );
+      }
+    }
+  }
+  // Its counter still holds what its meter gave it: its budget holds.
+  const spun = loaded.invoke("spin");
+  assert.equal(expectOutcome(spun, "fuel_exhausted").fuel?.consumed, 1_000);
+});
+
+Deno.test("a meter's imports (out_of_fuel, on_stop_flag, the stop flag's memory) are refused as another guest's imports", async () => {
+  // Before, a guest handed a meter's imports called its out_of_fuel and
+  // drained a budget of 10,000 while the metered guest ran nothing.
+  const meter = new FuelMeter(
+    await assembleWat(`(module (func (export "f") (loop (br 0))))`),
+    { fuel: 10_000 },
+  );
+  const [module] = Object.keys(meter.imports);
+  const stoppable = await loadGuest(
+    await assembleWat(`(module (func (export "f")))`),
+    { fuel: 1_000, timeout: 60_000 },
+  );
+  const own = stoppable.meter!.imports;
+  const imports: [string, string, WebAssembly.Imports][] = [
+    ["out_of_fuel", "(func (param i64 i64) (result i64))", meter.imports],
+    ["on_stop_flag", "(func (result i32))", meter.imports],
+    ["stop_flag", "(memory 1 1 shared)", meter.imports],
+    ["out_of_fuel", "(func (param i64 i64) (result i64))", own],
+  ];
+  for (const [name, type, from] of imports) {
+    const importer = await assembleWat(
+      `(module (import ${JSON.stringify(module)} "${name}" ${type}))`,
+    );
+    await assert.rejects(
+      () => loadGuest(importer, { imports: { [module!]: from[module!]! } }),
+      (error: unknown) =>
+        isImportError(error) &&
+        error.message.includes(
+          `is the import "${name}" that early-exit gives the guest metered by a FuelMeter to meter and stop it`,
+        ) && !error.message.includes("\n"),
+      name,
+    );
+  }
+  assert.equal(meter.remaining, 10_000);
+  // A memory of the host's, or another guest's exported one, still links.
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  await loadGuest(
+    await assembleWat(`(module (import "env" "memory" (memory 1)))`),
+    { imports: { env: { memory } } },
+  );
+});
+
+Deno.test("an instance whose fuel counter a guest was handed before it was attached is refused by attach", async () => {
+  const meter = new FuelMeter(
+    await assembleWat(`(module (func (export "f") (loop (br 0))))`),
+    { fuel: 1_000 },
+  );
+  const { instance } = await WebAssembly.instantiate(
+    meter.bytes,
+    meter.imports,
+  );
+  const [counter] = Object.keys(instance.exports).filter((name) =>
+    instance.exports[name] instanceof WebAssembly.Global
+  );
+  await loadGuest(await settingGuest(counter!, "i64"), {
+    label: "B",
+    imports: { env: instance.exports },
+  });
+  assert.throws(
+    () => meter.attach(instance),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      error.message.includes(
+        `global "${counter}", which early-exit added to meter and stop it, is an import of the guest B`,
+      ) && !error.message.includes("\n"),
+  );
+  // A fresh instance, whose exports no guest was given, attaches.
+  const fresh = await WebAssembly.instantiate(meter.bytes, meter.imports);
+  meter.attach(fresh.instance);
+  expectOutcome(
+    meter.run(() => (fresh.instance.exports.f as () => void)()),
+    "fuel_exhausted",
+  );
 });

@@ -11,6 +11,7 @@ import { concatBytes, encodeLeb } from "./support/module_bytes.ts";
 import { isInvalidModule } from "../src/errors.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import { isGuestLoadError, loadGuest } from "../mod.ts";
+import { wat } from "./support/instrument.ts";
 
 function section(id: number, ...content: (number[] | Uint8Array)[]) {
   const body = concatBytes(...content);
@@ -244,4 +245,38 @@ Deno.test("a module whose metered rewrite would pass the engine's 1 GiB is refus
         String(error),
       ),
   );
+});
+
+Deno.test("a body's locals count what its charges and refunds add: 49,997 that grow a 64-bit memory are refused, not rewritten past 50,000", async () => {
+  // The fuel's local, the charge's, the operand's and the 64-bit grow's
+  // result: 50,001, which the engine refused as a bug of the rewrite.
+  const body = (grows: boolean) =>
+    wat(`(module
+      (memory i64 1)
+      (func (export "f") (param i64) (result i64) (local ${
+      "i64 ".repeat(49_996)
+    })
+        ${grows ? "(memory.grow (local.get 0))" : "(local.get 0)"}))`);
+  const refused = await body(true);
+  assert.ok(WebAssembly.validate(refused));
+  for (const options of [{}, { stopFlag: true }]) {
+    assert.throws(
+      () => instrument(refused, options),
+      (error: unknown) =>
+        isInvalidModule(error) &&
+        /function 0 has too many locals to add fuel counters/.test(
+          error.message,
+        ),
+    );
+  }
+  // Without the grow, it needs one local more, and fits.
+  const fits = instrument(await body(false));
+  assert.ok(WebAssembly.validate(fits.bytes));
+  // Deadline-only, nothing is charged: it fits too.
+  const flagOnly = instrument(refused, {
+    stopFlag: true,
+    fuel: false,
+    stopFlagTraps: true,
+  });
+  assert.ok(WebAssembly.validate(flagOnly.bytes));
 });

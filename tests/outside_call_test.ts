@@ -22,6 +22,7 @@ import {
 } from "../mod.ts";
 import { assembleWat as wat } from "../guest/build.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { attachedMeter } from "./support/attached_meter.ts";
 
 /** How many turns the spin takes: long enough to see, short enough to end. */
 const TURNS = 300_000;
@@ -250,4 +251,48 @@ Deno.test("a FuelMeter run that calls A's function outside A's calls ends as its
   const spin = a.instance.exports.spin as (to: number) => void;
   refused(meter.run(() => spin(TURNS), { timeout: 60_000 }));
   assert.equal(turns(), 0);
+});
+
+/** A library whose `spin` counts up to its argument, unsigned, in `n`. */
+const LIBRARY = await wat(`(module
+  (global $n (export "n") (mut i32) (i32.const 0))
+  (func (export "spin") (param $to i32)
+    (loop $again
+      (global.set $n (i32.add (global.get $n) (i32.const 1)))
+      (br_if $again (i32.lt_u (global.get $n) (local.get $to))))))`);
+
+Deno.test("a deadline-only library attached to a FuelMeter, called from another guest's import through a nested meter.run, stops at that guest's deadline", async () => {
+  // The library's glue calls its exports directly, outside any run, so its
+  // flag is not held set between runs: a run nested in the caller's call is
+  // what arms it for the caller's deadline. A loop of 2^32 - 1 turns (seconds
+  // of CPU) ends early only if a stop reached it.
+  const caller = await wat(`(module
+    (import "host" "library" (func $library))
+    (func (export "run") (call $library)))`);
+  for (const async of [false, true]) {
+    const { meter, exports } = await attachedMeter<
+      ((to: number) => void) & WebAssembly.Global
+    >(LIBRARY, { fuel: false });
+    const turns = () => (exports.n.value as number) >>> 0;
+    let inner: CallOutcome | undefined;
+    const b = await loadGuest(caller, {
+      label: "B",
+      ...(async ? { async } : { timeout: 50 }),
+      imports: {
+        host: {
+          library: () => void (inner = meter.run(() => exports.spin(-1))),
+        },
+      },
+    });
+    const outcome = async
+      ? await b.invokeAsync("run", [], { timeout: 50 })
+      : b.invoke("run");
+    expectOutcome(outcome, "timeout");
+    expectOutcome(inner!, "timeout");
+    assert.ok(turns() > 0 && turns() < 2 ** 32 - 1, `${turns()} turns`);
+    // The library runs on, in a run of its own.
+    const before = turns();
+    expectOutcome(meter.run(() => exports.spin(before + 10)), "returned");
+    assert.equal(turns(), before + 10);
+  }
 });

@@ -286,8 +286,16 @@ export function writeFlagCheck(
   return ifAt;
 }
 
-/** Run-time charges are capped here so that a 64-bit product never wraps. */
-const SATURATED = 1n << 62n;
+/**
+ * The most a run-time charge of a 64-bit operand costs: 2^48 units, the
+ * reach of a 64-bit memory (2^48 pages, or 2^48 bytes far past what any
+ * engine maps), so that the product never wraps and an operand no operator
+ * could act on (`memory.grow` by -1, a `memory.fill` of 2^64 - 1 bytes) is
+ * charged no more than a host with an unbounded budget holds at once (a
+ * trapping guest's tank is 2^52): it then fails or traps as the operator
+ * does, rather than running out of fuel.
+ */
+export const MAX_WIDE_CHARGE = 1n << 48n;
 
 /** The locals a run-time charge uses, after the body's own. */
 export interface ChargeLocals {
@@ -301,8 +309,9 @@ export interface ChargeLocals {
 
 /**
  * Writes the run-time charge before a bulk operator: `unit` times the
- * operand on top of the stack (which stays there), capped at 2^62 for a
- * 64-bit operand, then a check of that amount.
+ * operand on top of the stack (which stays there), capped at
+ * {@linkcode MAX_WIDE_CHARGE} for a 64-bit operand, then a check of that
+ * amount.
  *
  * @param e The output.
  * @param targets The counter and the slow path.
@@ -336,14 +345,14 @@ export function writeBulkCharge(
   const d = locals.amount;
   if (is64) {
     e.localTee(d);
-    e.i64Const(SATURATED);
+    e.i64Const(MAX_WIDE_CHARGE);
     e.localGet(d);
     if (unit !== 1) {
       e.i64Const(unit);
       e.i64Mul();
     }
     e.localGet(d);
-    e.i64Const(SATURATED / BigInt(unit));
+    e.i64Const(MAX_WIDE_CHARGE / BigInt(unit));
     e.i64GtU();
     e.select(); // saturate instead of wrapping
     e.localSet(d);

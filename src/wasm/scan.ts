@@ -3024,6 +3024,18 @@ export class BodyScanner {
 
   /** Records a scanned body; returns its rewritten size with its prefix. */
   #finishBody(body: BodyRecord): number {
+    // The locals the body gets (`writeLocals`): `$f`, and `$d`, `$n` and
+    // `$r` for its charges and refunds. A body of 49,997 locals that grew a
+    // 64-bit memory came out with 50,001, which the engine refused.
+    const flags = body.flags;
+    const added = 1 + (flags & HAS_DYNAMIC ? 1 : 0) +
+      (flags & HAS_DYNAMIC_32 ? 1 : 0) + (flags & HAS_REFUND_64 ? 1 : 0);
+    if (body.localCount + added > LIMITS.locals) {
+      this.#reader.fail(
+        `function ${body.functionIndex} has too many locals to add fuel counters`,
+        body.groupsStart,
+      );
+    }
     if (
       this.#selfCalls.length > 0 && this.#targets.registerCopies &&
       !this.#noCopy
