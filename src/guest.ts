@@ -73,7 +73,11 @@ import { isInstance, readSafely } from "./thrown_values.ts";
 
 /** What a guest is made of; {@linkcode loadGuest} gathers it. */
 export interface GuestParts {
-  /** The compiled module (the metered one, for a metered guest). */
+  /**
+   * The compiled module (the metered one, for a metered guest). A load that
+   * watched a stop may have written its first memory's data itself: the
+   * module's segments for it are then empty, and `reinstantiate` writes it.
+   */
   module: WebAssembly.Module;
   /** A short name for where the guest came from. */
   label: string;
@@ -164,7 +168,11 @@ class Unsettled {
  * ```
  */
 export class Guest {
-  /** The compiled module (the metered one, for a metered guest). */
+  /**
+   * The compiled module (the metered one, for a metered guest). A load that
+   * watched a stop may have written its first memory's data itself: the
+   * module's segments for it are then empty, and `reinstantiate` writes it.
+   */
   readonly module: WebAssembly.Module;
   /** A short name for where the guest came from. */
   readonly label: string;

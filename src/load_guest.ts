@@ -51,6 +51,14 @@ import {
 import { startCompileThread } from "./compile_thread.ts";
 import { dataReach, prefaultSteps } from "./data_prefault.ts";
 import {
+  liftDataSteps,
+  type LiftedData,
+  liftSettings,
+  memoryBytesOf,
+  writeData,
+  writeDataSteps,
+} from "./data_lift.ts";
+import {
   checkBooleanValue,
   checkFuelAndTimeout,
   checkImportsValue,
@@ -313,6 +321,7 @@ export async function loadGuestWith(
     let importModule = "";
     let startExport: string | undefined;
     let dataTarget: { name: string; reach: number } | undefined;
+    let lifted: LiftedData | undefined;
     const original = snapshot
       ? await stops.snapshot(loaded.bytes!, label)
       : loaded.bytes;
@@ -446,8 +455,22 @@ export async function loadGuestWith(
         );
         state.flag = flagHost.flag;
       }
+      // The data of a first memory the host makes, written by the host in
+      // steps: a stoppable load's instantiation then copies none of it.
+      const memoryBytes = first === undefined
+        ? undefined
+        : memoryBytesOf(first.descriptor);
+      if (
+        stoppable && rewrite.module === undefined &&
+        memoryBytes !== undefined &&
+        rewrite.info.footprint.dataBytes > liftSettings.minBytes
+      ) {
+        lifted = await stops.runSteps(
+          liftDataSteps(state.meter.bytes, memoryBytes, liftSettings.minBytes),
+        );
+      }
       module = rewrite.module ?? await stops.race(compileRewritten(
-        state.meter.bytes,
+        lifted?.bytes ?? state.meter.bytes,
         original!,
         label,
         options.compile,
@@ -488,18 +511,30 @@ export async function loadGuestWith(
       }),
       ...state.meter?.imports,
     };
-    const freshImports = flagHost === undefined ? undefined : () => ({
+    const newImports = flagHost === undefined ? undefined : () => ({
       ...base,
       [importModule]: { ...base[importModule], ...flagHost.imports() },
     });
-    const imports = freshImports?.() ?? base;
-    // The memory the guest's data is copied into, mapped in steps rather
-    // than page by page as instantiation copies (a hold of milliseconds).
-    if (dataTarget !== undefined && stops.watched) {
-      const memory = (imports[importModule] as Record<string, unknown>)[
-        dataTarget.name
+    const targetOf = (imports: WebAssembly.Imports) =>
+      (imports[importModule] as Record<string, unknown>)[
+        dataTarget!.name
       ] as WebAssembly.Memory;
-      await stops.runSteps(prefaultSteps(memory, dataTarget.reach));
+    // A fresh instance's memory gets the lifted data at once.
+    const data = lifted;
+    const freshImports = data === undefined || newImports === undefined
+      ? newImports
+      : () => {
+        const imports = newImports();
+        writeData(targetOf(imports), data);
+        return imports;
+      };
+    const imports = newImports?.() ?? base;
+    if (data !== undefined) {
+      await stops.runSteps(writeDataSteps(targetOf(imports), data));
+    } else if (dataTarget !== undefined && stops.watched) {
+      // The memory the guest's data is copied into, mapped in steps rather
+      // than page by page as instantiation copies (a hold of milliseconds).
+      await stops.runSteps(prefaultSteps(targetOf(imports), dataTarget.reach));
     }
     // Instantiation holds the thread at once (about 2 ms for esbuild): a
     // hold of its own, not one with the steps before or the work after it.

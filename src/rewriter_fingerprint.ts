@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:520551886f80c4cf13fcab38464bee9ed8b628f2d73f0eaa4bf7f5bf637ed9a5";
+  "sha256:bcf56940de49ee2b18780e2b4fdda9f13f983a0c9f3acea4828591826e2df6f3";

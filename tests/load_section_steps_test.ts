@@ -270,6 +270,16 @@ const SECTIONS: Record<string, () => Uint8Array> = {
     ]]);
   },
   "local names": () => manyLocalNames(300_000),
+  // 1,000,000 empty subsections of an id the rewrite copies as it is.
+  "empty name subsections": () => {
+    const subsections = new Uint8Array(2_000_000);
+    for (let at = 0; at < subsections.length; at += 2) subsections[at] = 4;
+    const name = new TextEncoder().encode("name");
+    return moduleOf([[1, TYPE], [3, ONE_FUNCTION], [10, SPIN], [
+      0,
+      concatBytes([name.length], name, subsections),
+    ]]);
+  },
 };
 
 for (const [what, build] of Object.entries(SECTIONS)) {
