@@ -23,7 +23,7 @@
 
 import { readSections } from "./wasm/sections.ts";
 import { Reader } from "./wasm/reader.ts";
-import { COPY_STEP_BYTES, type Steps } from "./wasm/steps.ts";
+import { copySteps, type Steps } from "./wasm/steps.ts";
 import { isInvalidModule } from "./errors.ts";
 import { Writer } from "./wasm/writer.ts";
 
@@ -177,19 +177,6 @@ export function* liftDataSteps(
   yield* copySteps(out, content.buf, 0, content.len);
   yield* copySteps(out, bytes, section.end, bytes.length);
   return { bytes: out.buf.subarray(0, out.len), offsets, segments, reach };
-}
-
-/** Copies `src[from, to)` to `w`, pausing every {@linkcode COPY_STEP_BYTES}. */
-function* copySteps(
-  w: Writer,
-  src: Uint8Array,
-  from: number,
-  to: number,
-): Steps<void> {
-  for (let at = from; at < to; at += COPY_STEP_BYTES) {
-    w.copy(src, at, Math.min(to, at + COPY_STEP_BYTES));
-    if (to - at > COPY_STEP_BYTES) yield;
-  }
 }
 
 /**

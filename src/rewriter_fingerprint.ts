@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:bcf56940de49ee2b18780e2b4fdda9f13f983a0c9f3acea4828591826e2df6f3";
+  "sha256:0a43ffb7f08f75106e89b6cec60df9fda09209a6a9f9c589d2bf083c81572316";

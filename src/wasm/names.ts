@@ -13,7 +13,7 @@
 import { isInvalidModule } from "../errors.ts";
 import { Reader } from "./reader.ts";
 import {
-  COPY_STEP_BYTES,
+  copySteps,
   READ_STEP_BYTES,
   runSteps,
   STEP_BYTES,
@@ -147,17 +147,4 @@ export function* rewriteNameSectionSteps(
   }
   // Not `finish()`, which would copy it all once more.
   return w.buf.subarray(0, w.len);
-}
-
-/** Copies `src[from, to)` to `w` in steps of {@linkcode COPY_STEP_BYTES}. */
-function* copySteps(
-  w: Writer,
-  src: Uint8Array,
-  from: number,
-  to: number,
-): Steps<void> {
-  for (let at = from; at < to; at += COPY_STEP_BYTES) {
-    w.copy(src, at, Math.min(to, at + COPY_STEP_BYTES));
-    if (to - at > COPY_STEP_BYTES) yield;
-  }
 }

@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { Writer } from "./writer.ts";
+
 /** A piece of the rewrite that pauses between steps and returns `T`. */
 export type Steps<T> = Generator<void, T, void>;
 
@@ -126,5 +128,41 @@ export function runSteps<T>(steps: Steps<T>): T {
     if (step.done) return step.value;
     // No turns here: a request is dropped, not left for another runner.
     turnAsked = false;
+  }
+}
+
+/**
+ * Copies `src[from, to)` to `w`, pausing after every
+ * {@linkcode COPY_STEP_BYTES} but the last.
+ *
+ * @param w Where the bytes go.
+ * @param src Where they come from.
+ * @param from The first byte copied.
+ * @param to The byte after the last one copied.
+ *
+ * @example Usage
+ * ```ts
+ * import { COPY_STEP_BYTES, copySteps } from "./steps.ts";
+ * import { Writer } from "./writer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const src = new Uint8Array(COPY_STEP_BYTES * 2 + 5).fill(7);
+ * const w = new Writer();
+ * const steps = copySteps(w, src, 0, src.length);
+ * let pauses = 0;
+ * while (!steps.next().done) pauses++;
+ * assert.equal(pauses, 2);
+ * assert.equal(w.len, src.length);
+ * ```
+ */
+export function* copySteps(
+  w: Writer,
+  src: Uint8Array,
+  from: number,
+  to: number,
+): Steps<void> {
+  for (let at = from; at < to; at += COPY_STEP_BYTES) {
+    w.copy(src, at, Math.min(to, at + COPY_STEP_BYTES));
+    if (to - at > COPY_STEP_BYTES) yield;
   }
 }
