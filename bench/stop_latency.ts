@@ -346,6 +346,20 @@ export function now(): number {
 }
 
 /**
+ * A StopSignal that the stopper thread sets at `at` (on {@linkcode now}'s
+ * clock), and when it did, on the same clock, once it has.
+ */
+export async function stopAt(
+  at: number,
+): Promise<{ stop: StopSignal; stoppedAt: () => number }> {
+  const worker = await startStopper();
+  const stop = new StopSignal();
+  const stoppedAt = new Float64Array(new SharedArrayBuffer(8));
+  worker.postMessage({ buffer: stop.buffer, at, stoppedAt: stoppedAt.buffer });
+  return { stop, stoppedAt: () => stoppedAt[0] };
+}
+
+/**
  * One stopped call's lateness, in milliseconds: from its deadline, or from
  * the moment its StopSignal was set or its AbortSignal aborted.
  */
@@ -356,17 +370,9 @@ async function stopOnce(
 ): Promise<number> {
   const name = guest.export;
   if (mode === "stop") {
-    const worker = await startStopper();
-    const stop = new StopSignal();
-    const at = now() + TIMEOUT_MS;
-    const stoppedAt = new Float64Array(new SharedArrayBuffer(8));
-    worker.postMessage({
-      buffer: stop.buffer,
-      at,
-      stoppedAt: stoppedAt.buffer,
-    });
+    const { stop, stoppedAt } = await stopAt(now() + TIMEOUT_MS);
     const outcome = target.invoke(name, [], { stop });
-    const late = now() - stoppedAt[0];
+    const late = now() - stoppedAt();
     expectStopped(outcome, "aborted");
     return late;
   }
@@ -683,16 +689,9 @@ async function wasiSleeps(
     if (mode === "sync" || mode === "async") {
       options.timeout = TIMEOUT_MS;
     } else if (mode === "stop") {
-      const worker = await startStopper();
-      const stop = new StopSignal();
-      const stoppedAt = new Float64Array(new SharedArrayBuffer(8));
-      worker.postMessage({
-        buffer: stop.buffer,
-        at: now() + WASI_LOAD_MS,
-        stoppedAt: stoppedAt.buffer,
-      });
+      const { stop, stoppedAt } = await stopAt(now() + WASI_LOAD_MS);
       options.stop = stop;
-      from = () => stoppedAt[0] - performance.timeOrigin;
+      from = () => stoppedAt() - performance.timeOrigin;
     } else {
       const controller = new AbortController();
       let abortedAt = Infinity;
@@ -797,15 +796,9 @@ async function largeLoads(kind: "abort" | "stop"): Promise<number[]> {
       options = { signal: AbortSignal.timeout(at) };
       from = () => start + at;
     } else {
-      const stop = new StopSignal();
-      const stoppedAt = new Float64Array(new SharedArrayBuffer(8));
-      (await startStopper()).postMessage({
-        buffer: stop.buffer,
-        at: now() + at,
-        stoppedAt: stoppedAt.buffer,
-      });
+      const { stop, stoppedAt } = await stopAt(now() + at);
       options = { stop };
-      from = () => stoppedAt[0] - performance.timeOrigin;
+      from = () => stoppedAt() - performance.timeOrigin;
     }
     try {
       await loadGuest(bytes, { fuel: 1e12, imports, ...options });

@@ -17,7 +17,6 @@ import {
   invokeIsolated,
   isolatedChildrenExited,
   loadGuest,
-  StopSignal,
 } from "../mod.ts";
 import { liftSettings } from "../src/data_lift.ts";
 import {
@@ -26,7 +25,13 @@ import {
   PREAMBLE,
 } from "../tests/support/module_bytes.ts";
 import { printTable } from "./harness.ts";
-import { now, percentile, SETTLE_MS, startStopper } from "./stop_latency.ts";
+import {
+  now,
+  percentile,
+  SETTLE_MS,
+  startStopper,
+  stopAt,
+} from "./stop_latency.ts";
 
 const MiB = 1 << 20;
 /** Loads per row: each a large guest's, cold. */
@@ -133,15 +138,9 @@ async function stoppedLoads(
       options = { signal: AbortSignal.timeout(at) };
       from = () => start + at;
     } else {
-      const stop = new StopSignal();
-      const stoppedAt = new Float64Array(new SharedArrayBuffer(8));
-      (await startStopper()).postMessage({
-        buffer: stop.buffer,
-        at: now() + at,
-        stoppedAt: stoppedAt.buffer,
-      });
+      const { stop, stoppedAt } = await stopAt(now() + at);
       options = { stop };
-      from = () => stoppedAt[0] - performance.timeOrigin;
+      from = () => stoppedAt() - performance.timeOrigin;
     }
     try {
       await loadGuest(bytes, { fuel: 1e12, ...options });

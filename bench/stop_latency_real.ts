@@ -12,7 +12,7 @@
  * libraries' glue calls the guest directly, so `runAsync` and an
  * AbortSignal cannot stop them (docs/other-loaders.md).
  */
-import { type CallOutcome, type FuelMeter, StopSignal } from "../mod.ts";
+import type { CallOutcome, FuelMeter } from "../mod.ts";
 import { evaluate, meteredQuickJS } from "../tests/support/quickjs.ts";
 import {
   meteredSqlJs,
@@ -35,6 +35,7 @@ import {
   settle,
   splitCells,
   startStopper,
+  stopAt,
   TIMEOUT_MS,
 } from "./stop_latency.ts";
 
@@ -147,21 +148,14 @@ let overs: number[] = [];
 async function stopOnce(instance: Instance, mode: Mode): Promise<number> {
   const work = instance.prepare();
   if (mode === "stop") {
-    const worker = await startStopper();
-    const stop = new StopSignal();
-    const stoppedAt = new Float64Array(new SharedArrayBuffer(8));
-    worker.postMessage({
-      buffer: stop.buffer,
-      at: now() + TIMEOUT_MS,
-      stoppedAt: stoppedAt.buffer,
-    });
+    const { stop, stoppedAt } = await stopAt(now() + TIMEOUT_MS);
     const cpu = threadCpuMs();
     const start = now();
     const outcome = instance.meter.run(work, { stop });
     const end = now();
-    overs.push(threadCpuMs() - cpu - (stoppedAt[0] - start));
+    overs.push(threadCpuMs() - cpu - (stoppedAt() - start));
     expect(outcome, "aborted");
-    return end - stoppedAt[0];
+    return end - stoppedAt();
   }
   const before = lastDeadlineFired()?.at;
   const cpu = threadCpuMs();
