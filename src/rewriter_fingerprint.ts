@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:cea3b148f9b2f03192efe5b2affe0d0be17e86d7435dbfa74b84b129ebab2e0d";
+  "sha256:6cd573a3c7de17853b1d533f5038de284e4ba599b58463d2f98823740887a673";

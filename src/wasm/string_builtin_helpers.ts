@@ -154,13 +154,15 @@ const SATURATED = 1n << 62n;
 
 /**
  * The bytes a character of a `concat`'s result counts toward
- * `limits.arrays` in a guest loaded to be stopped: a string of one-character
+ * `limits.arrays` in a guest loaded to be stopped. A string of one-character
  * pieces holds a 32-byte cons cell for each (V8's `ConsString`), and the
  * engine flattens them all in one step at the first builtin that reads the
  * characters (on a quiet 2-core machine, 2^18 such pieces took about 4 ms
- * of CPU and 2^20 8 to 16, against 1.2 ms for 2^20 characters doubled).
+ * of CPU and 2^20 8 to 16, against 1.2 ms for 2^20 characters doubled):
+ * 8 keeps the default cap (262,144 bytes) at 32,768 characters, the most
+ * one flattening was held to before, when the cap was 1 MiB and this 32.
  */
-export const CONCAT_CHARACTER_BYTES = 32;
+export const CONCAT_CHARACTER_BYTES = 8;
 
 /**
  * The longest result a `concat` may make under an array cap of `bytes`.
@@ -173,7 +175,7 @@ export const CONCAT_CHARACTER_BYTES = 32;
  * import { concatLengthCap } from "./string_builtin_helpers.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(concatLengthCap(8 * 1024 * 1024), 262_144);
+ * assert.equal(concatLengthCap(262_144), 32_768);
  * ```
  */
 export function concatLengthCap(bytes: number): number {
