@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6cd573a3c7de17853b1d533f5038de284e4ba599b58463d2f98823740887a673";
+  "sha256:f6a88f6b444e96f35649af2fcea78b29b0fd71d64352ecd046f2e3deea904711";

@@ -18,10 +18,12 @@
  * proportion to the characters it reads: one call of `equals` on two equal
  * strings of 2^28 characters took 25 ms.
  *
- * With a stop flag, the added functions of `fromCharCodeArray` and `concat`
- * also count the string's bytes toward the host's heap (`heap_count.ts`);
- * a rewrite without fuel adds the one of `fromCharCodeArray` for that
- * alone, where the guest calls it.
+ * With a stop flag, every added function checks the flag before it calls
+ * the builtin (a straight run of such calls, with no loop or call of the
+ * guest's own between them, stops at the next one), and those of
+ * `fromCharCodeArray` and `concat` also count the string's bytes toward
+ * the host's heap (`heap_count.ts`); a rewrite without fuel adds the one
+ * of `fromCharCodeArray` for that alone, where the guest calls it.
  *
  * The rewriter cannot know whether the host turns the builtins on; a
  * user-supplied function of the same name and type is charged the same.
@@ -29,7 +31,7 @@
  * @module
  */
 
-import { type CheckTargets, writeCheck } from "./checks.ts";
+import { type CheckTargets, writeCheck, writeFlagCheck } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 import type { BulkHelper } from "./bulk_helpers.ts";
 import { OBJECT_HEADER_BYTES, writeHeapCount } from "./heap_count.ts";
@@ -243,6 +245,9 @@ export function stringHelper(
     e.u32(1);
     e.u8(0x7f); // i32
   }
+  const flag = targets.stopFlag;
+  // The flag before anything is read, made or paid for.
+  if (flag !== undefined) writeFlagCheck(e, flag);
   if (builtin === StringBuiltin.FromCharCodeArray) {
     // end > start ? end - start : 0, unsigned.
     e.localGet(2);
@@ -301,7 +306,6 @@ export function stringHelper(
     e.end();
   }
   e.localSet(amount);
-  const flag = targets.stopFlag;
   const counted = flag !== undefined &&
     (builtin === StringBuiltin.FromCharCodeArray ||
       builtin === StringBuiltin.Concat);
