@@ -290,7 +290,7 @@ const STRAIGHT_ALLOCATIONS = await watBinaryen(`(module
 Deno.test("a straight run of allocations stops at its next allocation when a deadline or an abort comes before it", async () => {
   for (const fuel of [true, false]) {
     let started = 0;
-    let before: number | undefined;
+    const before = lastDeadlineFired()?.at;
     // Until the watchdog's thread has set the flag for the call's deadline;
     // what runs after that is the guest's.
     const waitForDeadline = () => {
@@ -305,7 +305,6 @@ Deno.test("a straight run of allocations stops at its next allocation when a dea
       fuel: fuel ? 1e12 : false,
       interruptible: true,
     });
-    before = lastDeadlineFired()?.at;
     expectOutcome(guest.invoke("run", [], { timeout: 50 }), "timeout");
     assert.equal(started, 1);
     const done = expectOutcome(guest.invoke("done"), "returned").value;
