@@ -12,6 +12,7 @@ import { benchRealStopLatency } from "./stop_latency_real.ts";
 import { benchReal } from "./real.ts";
 import { benchFresh } from "./fresh.ts";
 import { benchMeterRun } from "./meter_run.ts";
+import { benchGcAllocations } from "./gc_allocations.ts";
 
 console.log(
   `early-exit benchmarks on Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`,
@@ -28,6 +29,7 @@ const sections: [string, () => Promise<void>][] = [
     await benchRealStopLatency();
   }],
   ["FuelMeter#run", benchMeterRun],
+  ["GC allocations", benchGcAllocations],
 ];
 // `deno task bench [section ...]` runs only the sections named.
 const chosen = Deno.args.length === 0
