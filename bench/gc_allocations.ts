@@ -15,7 +15,11 @@
  */
 import { type CallOutcome, type Guest, loadGuest, StopSignal } from "../mod.ts";
 import { printTable } from "./harness.ts";
-import { threadCpuMs } from "../tests/support/thread_cpu.ts";
+import {
+  schedstatOfThisThread,
+  threadCpuMs,
+  waitedForCpuMs,
+} from "../tests/support/thread_cpu.ts";
 import { DEFAULT_ARRAY_BYTES } from "../src/limits.ts";
 import {
   cells,
@@ -137,8 +141,28 @@ async function load(
   });
 }
 
+/** This thread's schedule statistics, for its waits for a CPU. */
+let schedstat: string | undefined;
+
+/**
+ * Each stopped call's lateness less the time this thread waited for a CPU
+ * during the call (at most its lateness): about what the call would have
+ * been late on a machine with nothing else to run. The watchdog's and the
+ * stopper's threads' own waits are still in it.
+ */
+let idle: number[] = [];
+
 /** One stopped call's lateness, in milliseconds. */
 async function stopOnce(target: Guest, mode: Mode): Promise<number> {
+  schedstat ??= schedstatOfThisThread();
+  const waited = waitedForCpuMs(schedstat);
+  const late = await lateOnce(target, mode);
+  const waits = waitedForCpuMs(schedstat) - waited;
+  idle.push(late - Math.min(Math.max(late, 0), waits));
+  return late;
+}
+
+async function lateOnce(target: Guest, mode: Mode): Promise<number> {
   if (mode === "stop") {
     const worker = await startStopper();
     const stop = new StopSignal();
@@ -168,21 +192,26 @@ async function measure(
   bytes: Uint8Array,
   guest: AllocatingGuest,
   mode: Mode,
-): Promise<{ cold: number[]; warm: number[] }> {
+): Promise<Series> {
   const cold: number[] = [];
   const warm: number[] = [];
   for (let i = 0; i < COLD_RUNS; i++) {
     await settle();
     cold.push(await stopOnce(await load(bytes, guest, mode), mode));
   }
+  const coldIdle = idle;
+  idle = [];
   await settle();
   const target = await load(bytes, guest, mode);
   await settle();
   for (let i = 0; i < WARM_RUNS; i++) {
     warm.push(await stopOnce(target, mode));
   }
-  return { cold, warm };
+  return { cold, warm, coldIdle, warmIdle: idle };
 }
+
+/** One guest's lateness in one mode, and less its thread's waits. */
+type Series = Record<"cold" | "warm" | "coldIdle" | "warmIdle", number[]>;
 
 /**
  * The thread CPU of arrays of each size, in turn, a call of
@@ -202,6 +231,9 @@ async function allocationCpu(): Promise<Record<string, number[]>> {
           (local.tee $left (i32.sub (local.get $left) (i32.const 1)))))))`);
   const perPage: Record<string, number[]> = {};
   const sizes = [DEFAULT_ARRAY_BYTES, CAP_BEFORE_BYTES];
+  // Every guest kept, and its arrays with it, so that no call reuses the
+  // pages of a collected one: each array is on fresh pages.
+  const guests: Guest[] = [];
   for (let call = 0; call < CPU_CALLS; call++) {
     for (const size of sizes) {
       const count = CPU_CALL_BYTES / size;
@@ -209,6 +241,7 @@ async function allocationCpu(): Promise<Record<string, number[]>> {
         limits: { arrays: size },
         timeout: 60_000,
       });
+      guests.push(guest);
       await settle();
       const before = threadCpuMs();
       const outcome = guest.invoke("run", [size / 4, count]);
@@ -260,16 +293,14 @@ export async function benchGcAllocations(): Promise<void> {
   const rows: string[][] = [];
   for (const guest of GUESTS) {
     for (const mode of MODES) {
-      const series = await inFreshProcess(guest.label, mode) as {
-        cold: number[];
-        warm: number[];
-      };
+      const series = await inFreshProcess(guest.label, mode) as Series;
       for (const call of ["cold", "warm"] as const) {
         rows.push([
           guest.label,
           MODE_LABELS[mode],
           call,
           ...cells(series[call]),
+          ...cells(series[`${call}Idle`]).slice(1),
         ]);
       }
     }
@@ -278,10 +309,21 @@ export async function benchGcAllocations(): Promise<void> {
     `\n## GC allocations: stop latency for arrays at the cap (timeout ${TIMEOUT_MS} ms)\n`,
   );
   console.log(
-    "late = (time the call returned) - (call start + timeout), or - (the time another thread set the StopSignal); cold = the first call of a freshly loaded guest, warm = later calls of one guest. Each guest's rows in a mode come from a fresh process.\n",
+    "late = (time the call returned) - (call start + timeout), or - (the time another thread set the StopSignal); cold = the first call of a freshly loaded guest, warm = later calls of one guest; idle = late less the time the calling thread waited for a CPU during the call (up to all of late), about what a machine with nothing else to run would give. Each guest's rows in a mode come from a fresh process.\n",
   );
   printTable(
-    ["guest", "mode", "call", "runs", "p50 late", "p99 late", "max late"],
+    [
+      "guest",
+      "mode",
+      "call",
+      "runs",
+      "p50 late",
+      "p99 late",
+      "max late",
+      "p50 idle",
+      "p99 idle",
+      "max idle",
+    ],
     rows,
   );
   const perPage = await inFreshProcess(CPU_LABEL, "sync") as Record<
