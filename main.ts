@@ -6,34 +6,26 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import {
   type CallOutcome,
-  type EarlyExitError,
   GuestLoadError,
   type GuestOptions,
   isEarlyExitError,
   isExportError,
-  isGuestLoadError,
-  isImportError,
   isInvalidModule,
   RewriteCache,
 } from "./mod.ts";
-import {
-  convertArguments,
-  joinDashValues,
-  parseFuel,
-  parseTimeout,
-  UsageError,
-} from "./src/cli_arguments.ts";
+import { convertArguments, UsageError } from "./src/cli_arguments.ts";
+import { type CommandLineOptions, parseOptions } from "./src/cli_options.ts";
+import { importsModule } from "./src/cli_imports.ts";
+import { commandLineMessage, stopMessage } from "./src/cli_messages.ts";
 import { compileBytes, loadModule, readModuleStream } from "./src/load.ts";
 import { loadGuestWith } from "./src/load_guest.ts";
 import { roomForHit } from "./src/rewrite_splice.ts";
-import { loadStopOutcome, OUTCOMES, START_FUNCTION } from "./src/outcome.ts";
+import { loadStopOutcome, START_FUNCTION } from "./src/outcome.ts";
 import { hasStartFunction, readSignatures } from "./src/signatures.ts";
 import { checkPreopens, preopenHoldingCache } from "./src/wasi_preopens.ts";
 import { startTimer } from "./src/long_timer.ts";
-import { checkImportsValue } from "./src/option_checks.ts";
 import { describeThrown } from "./src/thrown_values.ts";
 import { resultJson, resultText } from "./src/cli_results.ts";
 import { USAGE } from "./src/cli_usage.ts";
@@ -48,128 +40,6 @@ import {
   type WasiFlags,
   wasiReport,
 } from "./src/wasi_cli.ts";
-
-interface Options {
-  guest: string | URL;
-  /** Whether the guest was named, rather than the bundled one run. */
-  guestGiven: boolean;
-  invoke: string;
-  args: string[];
-  expect: string;
-  json: boolean;
-  fuel: number | undefined;
-  timeout: number | undefined;
-  imports: string | undefined;
-  cache: string | undefined;
-  /** The options given that only a call to an export uses, as typed. */
-  callOptions: string[];
-}
-
-function parseOptions(argv: string[]): Options | "help" {
-  const args = joinDashValues(argv);
-  // A guest named like an option would be read as one, letter by letter.
-  const dashed = args.find((word) => /^-[^=]*\.wasm$/i.test(word));
-  if (dashed !== undefined) {
-    throw new UsageError(
-      `${dashed} reads as an option: give a guest whose name starts with a dash as ./${dashed}`,
-    );
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      tokens: true,
-      options: {
-        invoke: { type: "string" },
-        arg: { type: "string", multiple: true, default: [] },
-        expect: { type: "string" },
-        fuel: { type: "string" },
-        timeout: { type: "string" },
-        imports: { type: "string" },
-        cache: { type: "string" },
-        json: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (error) {
-    // The parser's message for an unknown option quotes it unevenly.
-    const unknown = /^Unknown option '(.*?)'\./.exec((error as Error).message);
-    if (unknown !== null) throw new UsageError(`unknown option ${unknown[1]}`);
-    // Nor does it say plainly that an option lacks its value.
-    const message = (error as Error).message;
-    const missing =
-      /^Option '(--\S+)(?: <value>)?' argument (?:missing|is ambiguous)/
-        .exec(message);
-    if (missing !== null) {
-      throw new UsageError(
-        `${missing[1]} needs a value, such as ${missing[1]}=VALUE`,
-      );
-    }
-    const flag = /^Option '(--\S+)' does not take an argument/.exec(message);
-    if (flag !== null) {
-      throw new UsageError(`${flag[1]} takes no value: give ${flag[1]} alone`);
-    }
-    // The parser's messages run over several lines; one is enough.
-    throw new UsageError(
-      (error as Error).message.split("\n").join(" ").replace(/\.$/, ""),
-    );
-  }
-  const { values, positionals, tokens } = parsed;
-  if (values.help) return "help";
-  // The parser keeps the last of a repeated option: a script that adds
-  // --fuel to a command line that has one would run with a budget it
-  // never sees.
-  const given = new Map<string, string[]>();
-  for (const token of tokens) {
-    if (token.kind !== "option" || token.value === undefined) continue;
-    if (token.name === "arg") continue;
-    given.set(token.name, [...given.get(token.name) ?? [], token.value]);
-  }
-  for (const [name, seen] of given) {
-    if (seen.length > 1) {
-      throw new UsageError(
-        `--${name} is given ${seen.length} times (${
-          seen.join(", ")
-        }), and it takes one value: give it once`,
-      );
-    }
-  }
-  if (positionals.length > 1) {
-    throw new UsageError(
-      `expected at most one guest, got ${positionals.length}: ${
-        positionals.join(" ")
-      }`,
-    );
-  }
-  const invoke = values.invoke ?? "exit_early";
-  const expect = values.expect ??
-    (invoke === "exit_early" ? "interrupted" : "returned");
-  if (!(OUTCOMES as readonly string[]).includes(expect)) {
-    throw new UsageError(
-      `--expect must be one of ${OUTCOMES.join(", ")}; got "${expect}"`,
-    );
-  }
-  return {
-    guest: positionals[0] ??
-      new URL("./guest/early_exit_guest.wasm", import.meta.url),
-    guestGiven: positionals[0] !== undefined,
-    invoke,
-    args: values.arg,
-    expect,
-    json: values.json,
-    fuel: parseFuel(values.fuel),
-    timeout: parseTimeout(values.timeout),
-    imports: values.imports,
-    cache: values.cache,
-    callOptions: [
-      ...(values.invoke === undefined ? [] : ["--invoke"]),
-      ...(values.arg.length === 0 ? [] : ["--arg"]),
-      ...(values.expect === undefined ? [] : ["--expect"]),
-      ...(values.imports === undefined ? [] : ["--imports"]),
-    ],
-  };
-}
 
 /**
  * The first write to stdout or stderr that failed (a full disk, a pipe
@@ -212,19 +82,7 @@ function say(stream: "stdout" | "stderr", line: string): void {
   }
 }
 
-/**
- * A stop's message, with its hint made one for the command line: the heap
- * limit's names `limits.heap`, which only code can set, where a command
- * line raises V8's heap, of which the default limit is three quarters.
- */
-function stopMessage(error: EarlyExitError): string {
-  return error.message.replace(
-    /past limits\.heap \((\d+ MiB)\); raise limits\.heap \(bytes\)/,
-    "past the heap limit ($1, three quarters of V8's heap); raise it by running deno with --v8-flags=--max-old-space-size=MIB,",
-  );
-}
-
-function report(result: CallOutcome, options: Options): void {
+function report(result: CallOutcome, options: CommandLineOptions): void {
   if (options.json) {
     const record: Record<string, unknown> = {
       outcome: result.outcome,
@@ -276,7 +134,7 @@ function report(result: CallOutcome, options: Options): void {
  */
 function finish(
   result: CallOutcome,
-  options: Options,
+  options: CommandLineOptions,
   stops: StopListener,
 ): number {
   report(result, options);
@@ -284,119 +142,6 @@ function finish(
     return stops.status ?? 130;
   }
   return result.outcome === options.expect ? 0 : 1;
-}
-
-/** Where a path or URL given on the command line points. */
-function resolveSpecifier(text: string): URL {
-  if (/^[a-z][a-z0-9+.-]+:/i.test(text)) return new URL(text);
-  return new URL(text, `file://${Deno.cwd()}/`);
-}
-
-/** The imports object, or the function that builds it, that `--imports` names. */
-async function importsModule(
-  text: string,
-): Promise<GuestOptions["imports"]> {
-  let module;
-  try {
-    module = await import(resolveSpecifier(text).href);
-  } catch (error) {
-    // Deno's message may end its first line with the place in its own code
-    // the error was raised ("… at ext:core/01_core.js:405:7"): not the
-    // user's to read.
-    const why = String((error as Error)?.message ?? error).split("\n")[0]
-      .replace(/\s+at\s+\S+:\d+:\d+\)?$/, "")
-      .replace(/\.$/, "");
-    const hint = /not found/i.test(why)
-      ? "; check the path (from the working directory) or URL"
-      : "";
-    throw new UsageError(`--imports ${text}: cannot import it: ${why}${hint}`);
-  }
-  const imports = module.default;
-  if (
-    imports === null ||
-    (typeof imports !== "object" && typeof imports !== "function")
-  ) {
-    throw new UsageError(
-      `--imports ${text}: its default export must be the imports object (export default { env: { ... } }) or a function that returns it; got ${
-        imports === null ? "null" : typeof imports
-      }`,
-    );
-  }
-  // The command line supplies the interrupt import itself.
-  return (host) => {
-    let made;
-    try {
-      made = typeof imports === "function" ? imports(host) : imports;
-    } catch (error) {
-      throw new UsageError(
-        `--imports ${text}: its default export, a function, threw: ${
-          describeThrown(error)
-        }; fix the function, or export the imports object itself`,
-      );
-    }
-    try {
-      checkImportsValue(
-        made,
-        typeof imports === "function"
-          ? "what its default export returned"
-          : "its default export",
-      );
-    } catch (error) {
-      throw new UsageError(`--imports ${text}: ${(error as Error).message}`);
-    }
-    let supplied;
-    try {
-      const env = made?.env;
-      supplied = typeof env === "object" && env !== null &&
-        Object.hasOwn(env, "interrupt_execution");
-    } catch (error) {
-      // A proxy whose traps throw: the module's to fix, not a bug here.
-      throw new UsageError(
-        `--imports ${text}: its module "env" cannot be looked at: ${
-          describeThrown(error)
-        }; export a plain object`,
-      );
-    }
-    if (supplied) {
-      throw new UsageError(
-        `--imports ${text}: it supplies env.interrupt_execution, which the command line supplies itself; remove it from the module`,
-      );
-    }
-    return made;
-  };
-}
-
-/**
- * A branded error's message, with its hint made one for the command line:
- * the API's hints name options the command line does not have.
- */
-function commandLineMessage(error: EarlyExitError): string {
-  if (isImportError(error)) {
-    return error.message.replace(
-      /supply it in the imports option$/,
-      "supply it with --imports MODULE, a module whose default export is the guest's imports",
-    ).replace(
-      /, and runWasi supplies nothing else(.*); build the guest as a WASI command that imports only wasi_snapshot_preview1, .*$/,
-      ", the only imports the command line gives a WASI command$1; build the guest to import only wasi_snapshot_preview1",
-    );
-  }
-  if (isGuestLoadError(error) && error.reason === "not_found") {
-    return `${error.message}, or leave the guest out to run the bundled one`;
-  }
-  if (isGuestLoadError(error)) {
-    return error.message.replace(
-      /leave out cache(\)?)$/,
-      "leave out --cache$1",
-    ).replace(
-      /or pass the bytes themselves$/,
-      "or - to read the guest from stdin",
-    ).replace(
-      // The command line has no flag for the limits: only code can raise them.
-      /set limits\.memory \(the most bytes each memory may hold, which replaces this default\) to at least (\d+)/,
-      "load it from code with limits.memory (the most bytes each memory may hold) set to at least $1, which the command line cannot set",
-    );
-  }
-  return error.message;
 }
 
 /** Reports an error that ended the program before or instead of a call. */
@@ -451,7 +196,7 @@ async function mayNeverArrive(guest: string | URL): Promise<boolean> {
  * status; for any other guest, returns its bytes, read once.
  */
 async function runIfWasi(
-  options: Options,
+  options: CommandLineOptions,
   wasi: WasiFlags,
   cache: RewriteCache | undefined,
 ): Promise<number | { bytes: Uint8Array; label: string }> {
@@ -645,7 +390,7 @@ async function runCommandLine(argv: string[]): Promise<number> {
 
 /** Loads the guest and makes the call, both stopped by `signal`. */
 async function run(
-  options: Options,
+  options: CommandLineOptions,
   read: { bytes: Uint8Array; label: string },
   imports: GuestOptions["imports"],
   stops: StopListener,
