@@ -1,9 +1,9 @@
 /**
  * A guest that keeps GC arrays at the default cap, one after another, each
  * on fresh pages: the engine makes each in one step no check interrupts,
- * and the kernel faults in its pages as the engine zeroes them (12 to 17
+ * and the kernel faults in its pages as the engine zeroes them (12 to 18
  * µs a 4 KiB page on a 2-core VM: 24 to 32 ms of CPU for 8 MiB, an earlier
- * cap, about 3 ms for 1 MiB, the cap before), and a stop that falls
+ * cap, about 4 ms for 1 MiB, the cap before), and a stop that falls
  * meanwhile waits for it. Counted in the thread's CPU time, which a busy
  * machine does not stretch, in a child process of its own.
  *
