@@ -9,6 +9,7 @@ import { benchInterrupt } from "./interrupt.ts";
 import { benchWasi } from "./wasi.ts";
 import { benchStopLatency } from "./stop_latency.ts";
 import { benchRealStopLatency } from "./stop_latency_real.ts";
+import { benchSqlStopLatency } from "./stop_latency_sql.ts";
 import { benchReal } from "./real.ts";
 import { benchFresh } from "./fresh.ts";
 import { benchMeterRun } from "./meter_run.ts";
@@ -27,6 +28,7 @@ const sections: [string, () => Promise<void>][] = [
   ["stop latency", async () => {
     await benchStopLatency();
     await benchRealStopLatency();
+    await benchSqlStopLatency();
   }],
   ["FuelMeter#run", benchMeterRun],
   ["GC allocations", benchGcAllocations],

@@ -91,12 +91,31 @@ const OFF_BOOKS_FUEL = 1_000_000;
 /**
  * How long a stop waits at most for the guest to leave a no-stop zone, by
  * the clock and in the process's CPU time (see `run_time.ts`; by the clock
- * alone after ten times as long), besides the grace fuel that bounds the
- * wait. A real allocator's call takes microseconds: the margin is for a
- * busy machine that takes the thread away meanwhile, where a stop cut
- * short would land inside the allocator.
+ * alone after ten times as long): a backstop behind the bound by work,
+ * {@linkcode ZONE_WAIT_FUEL} of the grace. A real allocator's call takes
+ * microseconds: the margin is for a busy machine that takes the thread
+ * away meanwhile, where a stop cut short would land inside the allocator.
  */
 export const ZONE_WAIT_MS = 100;
+/**
+ * The most guest work a stop waits for the guest to leave a no-stop zone,
+ * in fuel units, however large the grace: the wait's bound that a loaded
+ * machine does not stretch, {@linkcode ZONE_WAIT_MS} staying as a
+ * backstop. A bulk operator's chunks cost no fuel of their own (the whole
+ * operator was charged before its first), so each check between two of
+ * them with no fuel spent since the last counts
+ * {@linkcode ZONE_CHUNK_FUEL} after the first of a row: a 40 MB `memmove`
+ * inside `realloc` is cut after about 16 chunks, where it ran its 610
+ * chunks or the clock's 100 ms before.
+ */
+export const ZONE_WAIT_FUEL = 1_000_000;
+/**
+ * What a check inside a zone counts against {@linkcode ZONE_WAIT_FUEL}
+ * while a stop waits, when the guest spent no fuel since the check before
+ * it: a bulk operator's chunk of 64 KiB, worth about that many units of
+ * work. Given back to the grace when the wait ends: it paid for no fuel.
+ */
+export const ZONE_CHUNK_FUEL = 65_536;
 /**
  * How long the glue's cleanup may run on the grace fuel after a hard stop,
  * by the clock and in the process's CPU time as {@linkcode ZONE_WAIT_MS}
@@ -245,9 +264,10 @@ export interface FuelMeterOptions {
    * that comes while the guest is inside one is put off and lands at the
    * guest's first check after it leaves, so that it never cuts a heap
    * update in half for the library's cleanup to trip over. The wait is
-   * bounded: the guest spends the call's `grace` fuel on it at most (each
-   * loop pass counting at least 1), and 100 ms by the clock, then the stop
-   * lands where it is.
+   * bounded by guest work: the guest spends the call's `grace` fuel on it,
+   * 1,000,000 at most (each loop pass counting at least 1, each check
+   * between a bulk operator's chunks 65,536, which the grace gets back),
+   * and 100 ms by the clock as a backstop, then the stop lands where it is.
    * `false` makes no zones at all. Needs a guest that can resume; ignored
    * when the meter is given an already instrumented module, which has its
    * zones written in.
@@ -495,6 +515,20 @@ export class FuelMeter {
   #waitingForZone = false;
   /** When the stop that waits for a zone was put off. */
   #zoneWaitStarted: RunTime = { wall: 0, cpu: 0 };
+  /**
+   * What is left of the wait's {@linkcode ZONE_WAIT_FUEL} once the guest
+   * has spent what it was handed: the most the wait hands out again.
+   */
+  #zoneWaitLeft = 0;
+  /**
+   * The counter as the wait's last check left it: a check that finds it
+   * the same had no fuel spent since (the next chunk of a bulk operator).
+   */
+  #zoneCheckLeft: bigint | undefined;
+  /** How many checks in a row found the counter as the one before left it. */
+  #zoneIdleChecks = 0;
+  /** What the wait's chunks counted ({@linkcode ZONE_CHUNK_FUEL} each). */
+  #zoneChunkFuel = 0;
   /** When the current stop was delivered, `undefined` before. */
   #deliveredAt: RunTime | undefined;
   /** The watchdog's slots that end the grace's time (see `#setDelivered`). */
@@ -1138,6 +1172,9 @@ export class FuelMeter {
     this.#stopping = false;
     this.#heard = false;
     this.#waitingForZone = false;
+    this.#zoneChunkFuel = 0;
+    this.#zoneCheckLeft = undefined;
+    this.#zoneIdleChecks = 0;
     // Every caller refills next, which writes the counter.
   }
 
@@ -1292,25 +1329,50 @@ export class FuelMeter {
     const zone = this.#zone;
     if (zone === undefined || this.#soft) return undefined;
     const value = zone.value as number;
+    if (!this.#waitingForZone) {
+      this.#zoneWaitLeft = ZONE_WAIT_FUEL;
+      this.#zoneChunkFuel = 0;
+    }
     if (
       (value & ZONE_DEPTH) === 0 || this.#grace < need ||
+      this.#zoneWaitLeft < need ||
       (this.#waitingForZone && this.#zoneWaitOver())
     ) {
-      this.#waitingForZone = false;
-      zone.value = value & ZONE_DEPTH;
+      this.#endZoneWait(0);
       return undefined;
     }
     if (!this.#waitingForZone) this.#zoneWaitStarted = runTimeNow();
     this.#waitingForZone = true;
+    this.#zoneCheckLeft = undefined;
+    this.#zoneIdleChecks = 0;
     this.#markStopping();
     zone.value = value | ZONE_STOP_WAITING;
     // Every loop header and function entry in the zone asks again, so a
     // loop the cost table makes free is bounded too.
     if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
-    // An endless grace is handed out a tank at a time.
-    const give = Math.min(this.#grace, WHOLE_TANK);
+    // At most ZONE_WAIT_FUEL in all, what the guest gave back counting
+    // again; the rest of the grace stays for the glue's cleanup.
+    const give = Math.min(this.#grace, this.#zoneWaitLeft);
     this.#grace -= give;
+    this.#zoneWaitLeft -= give;
     return BigInt(give - need);
+  }
+
+  /**
+   * Ends a stop's wait for the guest to leave its zone (or one never
+   * begun): the grace gets back `left`, what the guest had left of what
+   * it was handed, and what the chunks counted, which paid for no fuel.
+   */
+  #endZoneWait(left: number): void {
+    if (this.#waitingForZone) {
+      this.#grace += Math.max(0, left) + this.#zoneChunkFuel;
+    }
+    this.#zoneChunkFuel = 0;
+    this.#zoneCheckLeft = undefined;
+    this.#zoneIdleChecks = 0;
+    this.#waitingForZone = false;
+    const zone = this.#zone;
+    if (zone !== undefined) zone.value = (zone.value as number) & ZONE_DEPTH;
   }
 
   /**
@@ -1427,19 +1489,27 @@ export class FuelMeter {
     if (this.#waitingForZone) {
       // A pass in the zone while the stop waits costs its grace, which the
       // counter holds, at least 1: a loop the cost table makes free ends.
-      const left = Number(counter.value) - 1;
+      // A check with no fuel spent since the one before, but for the
+      // first of a row (a loop header right after a function's entry),
+      // counts a chunk's worth: a bulk operator's next chunk.
+      const now = counter.value;
+      this.#zoneIdleChecks = now === this.#zoneCheckLeft
+        ? this.#zoneIdleChecks + 1
+        : 0;
+      const chunk = this.#zoneIdleChecks > 1;
+      const cost = chunk ? ZONE_CHUNK_FUEL : 1;
+      const left = Number(now) - cost;
       const zone = this.#zone!;
       if (
         left >= 0 && ((zone.value as number) & ZONE_DEPTH) !== 0 &&
         !this.#zoneWaitOver()
       ) {
-        counter.value = BigInt(left);
+        if (chunk) this.#zoneChunkFuel += cost;
+        counter.value = this.#zoneCheckLeft = BigInt(left);
         Atomics.store(this.#flag!, 0, 1);
         return 0;
       }
-      this.#grace += Math.max(0, left);
-      this.#waitingForZone = false;
-      zone.value = (zone.value as number) & ZONE_DEPTH;
+      this.#endZoneWait(Number(now) - 1);
     } else {
       if (this.#parked === undefined && this.#callPoll?.() !== true) return 0;
       if (this.#parked === undefined) this.stop();
@@ -1494,8 +1564,11 @@ export class FuelMeter {
     if (this.#delivered) return this.#fromGrace(need);
     if (this.#waitingForZone) {
       // The guest left its last zone (a cost of 0, from the wrapper), or
-      // spent the grace it was given inside: what it has left is grace.
-      this.#grace += Math.max(0, Number(counter + cost));
+      // spent the grace it was given inside: what it has left is grace,
+      // and counts again towards the wait's ZONE_WAIT_FUEL.
+      const left = Math.max(0, Number(counter + cost));
+      this.#grace += left;
+      this.#zoneWaitLeft += left;
       return this.#deliver(need);
     }
     if (this.#parked !== undefined) return this.#park(this.#parked, need);

@@ -123,7 +123,7 @@ export interface MeterRunOptions {
    * machine keeps off its core meanwhile still gets its time (1 s by the
    * clock at most).
    * A stop that waits for the guest to leave a no-stop zone (see
-   * `FuelMeterOptions.stopsWaitFor`) draws on it first. Default
+   * `FuelMeterOptions.stopsWaitFor`) draws on it first, 1,000,000 at most. Default
    * {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap, and
    * every stop land at once.
    */

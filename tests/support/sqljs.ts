@@ -86,11 +86,14 @@ export function plainSqlJs(): Promise<SqlJs> {
  * sql.js metered: emscripten's instantiateWasm hook hands it the metered
  * bytes. Given a meter, a fresh instance on that meter (what to do when
  * stops have left the heap past repair); given what `instrument()`
- * returned, a meter of that.
+ * returned, a meter of that. `wrap` may stand in for the meter's imports,
+ * to watch the guest's calls of them.
  */
 export async function meteredSqlJs(
   options: FuelMeterOptions = {},
   source?: InstrumentedModule | FuelMeter,
+  wrap: (imports: WebAssembly.Imports) => WebAssembly.Imports = (imports) =>
+    imports,
 ): Promise<
   { SQL: SqlJs; meter: FuelMeter; exports: WebAssembly.Exports }
 > {
@@ -100,7 +103,10 @@ export async function meteredSqlJs(
   let exports!: WebAssembly.Exports;
   const SQL = await freshInit()({
     instantiateWasm(imports, receive) {
-      WebAssembly.instantiate(meter.bytes, { ...imports, ...meter.imports })
+      WebAssembly.instantiate(meter.bytes, {
+        ...imports,
+        ...wrap(meter.imports),
+      })
         .then(({ instance }) => {
           meter.attach(instance);
           exports = instance.exports;
