@@ -14,6 +14,7 @@ import { benchSqlStopLatency } from "./stop_latency_sql.ts";
 import { benchReal } from "./real.ts";
 import { benchFresh } from "./fresh.ts";
 import { benchMeterRun } from "./meter_run.ts";
+import { benchGcAllocations } from "./gc_allocations.ts";
 
 console.log(
   `early-exit benchmarks on Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`,
@@ -32,6 +33,7 @@ const sections: [string, () => Promise<void>][] = [
     await benchSqlStopLatency();
   }],
   ["FuelMeter#run", benchMeterRun],
+  ["GC allocations", benchGcAllocations],
 ];
 // `deno task bench [section ...]` runs only the sections named.
 const chosen = Deno.args.length === 0

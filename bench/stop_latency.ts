@@ -167,7 +167,7 @@ const GUESTS: HostileGuest[] = [
   },
   {
     label: "concat at its cap, then read (js-string, fuel: false)",
-    // A string doubled to limits.arrays / 32 characters (32,768), whose
+    // A string doubled to limits.arrays / 8 characters (32,768), whose
     // first charCodeAt flattens it in one step: past the cap, concat throws.
     wat: `(module
       (import "wasm:js-string" "concat"
@@ -193,7 +193,7 @@ const GUESTS: HostileGuest[] = [
     binaryen: true,
   },
   {
-    label: "arrays kept at the cap (1 MiB each)",
+    label: "arrays kept at the cap (256 KiB each)",
     // Each array on fresh pages, which the kernel faults in as the engine
     // zeroes them, in one step: at the 8 MiB cap before, 24 to 32 ms each.
     wat: `(module
@@ -203,7 +203,7 @@ const GUESTS: HostileGuest[] = [
       (func (export "run")
         (loop $l
           (global.set $kept (struct.new $node (global.get $kept)
-            (array.new_default $ints (i32.const 262144))))
+            (array.new_default $ints (i32.const 65536))))
           (br $l))))`,
     export: "run",
     inProcessOnly: true,

@@ -184,12 +184,13 @@ export const MAX_TABLE_ELEMENTS = 1_000_000;
  * `limits.arrays` says otherwise. The engine allocates and fills an array
  * in one step that no check interrupts, on fresh pages the kernel faults in
  * as it zeroes them: on a 2-core VM, about 12 µs of CPU a 4 KiB page, so 8
- * MiB (the cap before) took 24 to 32 ms and a guest keeping such arrays had
- * its stops 15 to 60 ms late; 1 MiB takes about 3 ms. An
- * `array.new_default` of 1e8 elements landed 370 to 660 ms past its
- * deadline.
+ * MiB (an earlier cap) took 24 to 32 ms and a guest keeping such arrays
+ * had its stops 15 to 60 ms late; 1 MiB (the cap before) about 4 ms, its
+ * sync stops p99 6.7 ms late on a quiet machine; 256 KiB about 1 ms (12 to
+ * 18 µs a page), its stops p99 1.7 ms late. An `array.new_default` of 1e8 elements landed 370
+ * to 660 ms past its deadline.
  */
-export const DEFAULT_ARRAY_BYTES = 1_048_576;
+export const DEFAULT_ARRAY_BYTES = 262_144;
 
 /**
  * The most struct fields and array elements a guest's constant expressions

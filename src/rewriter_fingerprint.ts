@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:0a43ffb7f08f75106e89b6cec60df9fda09209a6a9f9c589d2bf083c81572316";
+  "sha256:437c1ca808a10267afaf3927d5e9fd15aced3792efb6ddaa5dd805548d861437";

@@ -301,7 +301,7 @@ Deno.test("isolation: a child that floods its output forever still stops at its 
   });
 });
 
-/** Allocates 1 MiB GC arrays and keeps them all, until the heap runs out. */
+/** Allocates 256 KiB GC arrays (the default cap) and keeps them all, until the heap runs out. */
 const HOARD = `(module
   (type $bytes (array (mut i8)))
   (type $node (struct (field (ref null $node)) (field (ref $bytes))))
@@ -310,7 +310,7 @@ const HOARD = `(module
     (loop $more
       (local.set $head
         (struct.new $node (local.get $head)
-          (array.new_default $bytes (i32.const 1048576))))
+          (array.new_default $bytes (i32.const 262144))))
       (br $more))
     (i32.const 0)))`;
 

@@ -18,6 +18,7 @@ import {
 import { expectOutcome } from "./support/outcome.ts";
 import { type GuestOptions, isInvalidModule, loadGuest } from "../mod.ts";
 import { DEFAULT_ARRAY_BYTES } from "../src/limits.ts";
+import { CONCAT_CHARACTER_BYTES } from "../src/wasm/string_builtin_helpers.ts";
 
 /**
  * Assembles GC text with binaryen, without its compact import encoding
@@ -226,7 +227,7 @@ Deno.test("a guest doubling a string with concat and flattening it runs out of f
   ]);
 });
 
-Deno.test("loaded to be stopped, a concat's result is held to limits.arrays / 32 characters, which the engine flattens in one step", async () => {
+Deno.test("loaded to be stopped, a concat's result is held to limits.arrays / 8 characters, which the engine flattens in one step", async () => {
   // Doubled to 2^28 characters and read, deadline-only: a 5 ms deadline
   // landed 279 to 451 ms late, all of it in the first charCodeAt.
   const bytes = await assembleWat(`(module ${CONCAT} ${LENGTH}
@@ -239,7 +240,7 @@ Deno.test("loaded to be stopped, a concat's result is held to limits.arrays / 32
           (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))
       (call $length (local.get $s))))`);
   const compile = { builtins: ["js-string"] };
-  const cap = DEFAULT_ARRAY_BYTES / 32;
+  const cap = DEFAULT_ARRAY_BYTES / CONCAT_CHARACTER_BYTES;
   const doublings = Math.log2(cap);
   const stopped: GuestOptions[] = [
     { interruptible: true },
@@ -259,7 +260,7 @@ Deno.test("loaded to be stopped, a concat's result is held to limits.arrays / 32
     assert.match(
       error.message,
       new RegExp(
-        `^guest trapped \\(other\\): Invalid string length: .*limits\\.arrays / 32 characters \\(${cap} unless raised.*raise limits\\.arrays`,
+        `^guest trapped \\(other\\): Invalid string length: .*limits\\.arrays / ${CONCAT_CHARACTER_BYTES} characters \\(${cap} unless raised.*raise limits\\.arrays`,
       ),
     );
     assert.doesNotMatch(error.message, /\n/);

@@ -16,6 +16,10 @@ import assert from "./support/assert.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import { type Fn, wat, watBinaryen } from "./support/instrument.ts";
 import { instantiateFlagged } from "./support/stop_flag.ts";
+import { expectOutcome } from "./support/outcome.ts";
+import { loadGuest } from "../mod.ts";
+import { DEFAULT_ARRAY_BYTES } from "../src/limits.ts";
+import { lastDeadlineFired } from "../src/watchdog.ts";
 
 const MODES = [{ fuel: true }, { fuel: false }] as const;
 const PAGE = 65536;
@@ -31,8 +35,13 @@ async function stoppedAfterEntry(
   fuel: boolean,
   args: unknown[] = [],
   imports: WebAssembly.Imports = {},
+  arrayBytes?: number,
 ): Promise<WebAssembly.Instance> {
-  const metered = instrument(bytes, { stopFlag: true, fuel });
+  const metered = instrument(bytes, {
+    stopFlag: true,
+    fuel,
+    ...(arrayBytes === undefined ? {} : { arrayBytes }),
+  });
   let answers = 0;
   const { instance, flag } = await instantiateFlagged(
     metered,
@@ -128,11 +137,10 @@ Deno.test("grows of an imported table each check the flag first", async () => {
 
 Deno.test("array fills each check the flag first", async () => {
   const bytes = await watBinaryen(`(module (type $a (array (mut i32)))
-    (global $x (export "x") (mut (ref null $a)) (ref.null $a))
+    (global $x (ref $a) (array.new_default $a (i32.const 16384)))
     (func (export "first") (result i32)
       (array.get $a (global.get $x) (i32.const 0)))
     (func (export "run")
-      (global.set $x (array.new_default $a (i32.const 16384)))
       ${
     repeat(2, () =>
       "(array.fill $a (global.get $x) (i32.const 0) (i32.const 7) (i32.const 16384))")
@@ -171,4 +179,154 @@ Deno.test("deadline-only, a short function keeps its entry check when its locals
     (func (export "run") ${repeat(3, () => "(call $fill)")}))`);
   const filled = await stoppedAfterEntry(fills, false);
   assert.deepEqual(pageStarts(filled, 2), [0, 0]);
+});
+
+/**
+ * `count` times `expression`, dropped, each followed by one more in the
+ * exported global `$done`: how many of them ran.
+ */
+function countedRun(count: number, expression: string): string {
+  return repeat(count, () =>
+    `(drop ${expression})
+    (global.set $done (i32.add (global.get $done) (i32.const 1)))`);
+}
+
+const DONE = `(global $done (export "done") (mut i32) (i32.const 0))`;
+
+function done(instance: WebAssembly.Instance): number {
+  return (instance.exports.done as WebAssembly.Global).value;
+}
+
+Deno.test("allocations by length each check the flag before they allocate", async () => {
+  const allocations = [
+    "(array.new $a (i32.const 7) (i32.const 4096))",
+    "(array.new_default $a (i32.const 4096))",
+    "(array.new_data $a $d (i32.const 0) (i32.const 4))",
+    "(array.new_elem $f $e (i32.const 0) (i32.const 4))",
+  ];
+  for (const allocation of allocations) {
+    const bytes = await watBinaryen(`(module
+      (type $a (array (mut i32)))
+      (type $f (array (mut funcref)))
+      (memory 1)
+      (data $d "0123456789abcdef")
+      (func $x) (elem $e func $x $x $x $x)
+      ${DONE}
+      (func (export "run") ${countedRun(3, allocation)}))`);
+    for (const { fuel } of MODES) {
+      for (const arrayBytes of [DEFAULT_ARRAY_BYTES, undefined]) {
+        const instance = await stoppedAfterEntry(
+          bytes,
+          fuel,
+          [],
+          {},
+          arrayBytes,
+        );
+        assert.equal(
+          done(instance),
+          0,
+          `${allocation}, fuel ${fuel}, arrayBytes ${arrayBytes}`,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("fromCharCodeArray and concat from wasm:js-string each check the flag before they are called", async () => {
+  const imports = `
+    (type $chars (array (mut i16)))
+    (import "wasm:js-string" "fromCharCodeArray"
+      (func $from (param (ref null $chars) i32 i32) (result (ref extern))))
+    (import "wasm:js-string" "concat"
+      (func $concat (param externref externref) (result (ref extern))))
+    (import "wasm:js-string" "length"
+      (func $length (param externref) (result i32)))
+    (global $a (ref $chars) (array.new_default $chars (i32.const 16)))
+    ${DONE}`;
+  const calls = ["(call $from (global.get $a) (i32.const 0) (i32.const 16))"]
+    .concat("(call $concat (local.get $s) (local.get $s))");
+  for (const call of calls) {
+    const bytes = await watBinaryen(
+      `(module ${imports}
+      (func (export "run") (param $s externref) ${countedRun(3, call)}))`,
+      ["Strings", "CompactImports"],
+    );
+    for (const { fuel } of MODES) {
+      let made = 0;
+      const strings = {
+        "wasm:js-string": {
+          fromCharCodeArray: () => (made++, "x"),
+          concat: (a: string, b: string) => (made++, a + b),
+          length: (s: string) => s.length,
+        },
+      };
+      const instance = await stoppedAfterEntry(
+        bytes,
+        fuel,
+        ["ab"],
+        strings,
+        DEFAULT_ARRAY_BYTES,
+      );
+      assert.equal(made, 0, `${call}, fuel ${fuel}`);
+      assert.equal(done(instance), 0, `${call}, fuel ${fuel}`);
+    }
+  }
+});
+
+/**
+ * A guest that calls `host.started`, then makes `ARRAYS` arrays one after
+ * another with no loop or call between them; `done` says how many it made.
+ */
+const ARRAYS = 200;
+const STRAIGHT_ALLOCATIONS = await watBinaryen(`(module
+  (import "host" "started" (func $started))
+  (type $a (array (mut i32)))
+  (global $done (mut i32) (i32.const 0))
+  (func (export "done") (result i32) (global.get $done))
+  (func (export "run")
+    (call $started)
+    ${countedRun(ARRAYS, "(array.new_default $a (i32.const 1024))")}))`);
+
+Deno.test("a straight run of allocations stops at its next allocation when a deadline or an abort comes before it", async () => {
+  const TIMEOUT_MS = 50;
+  for (const fuel of [true, false]) {
+    let started = 0;
+    let deadline = Infinity;
+    // Until the watchdog's thread has set the flag for this call's deadline
+    // (not another's, such as a load's); what runs after that is the
+    // guest's.
+    const waitForDeadline = () => {
+      started++;
+      const giveUp = performance.now() + 10_000;
+      while ((lastDeadlineFired()?.deadline ?? -Infinity) < deadline) {
+        if (performance.now() > giveUp) throw new Error("no deadline fired");
+      }
+    };
+    const guest = await loadGuest(STRAIGHT_ALLOCATIONS, {
+      imports: { host: { started: waitForDeadline } },
+      fuel: fuel ? 1e12 : false,
+      interruptible: true,
+    });
+    // On the watchdog's clock; the call's own deadline comes a little later.
+    deadline = performance.timeOrigin + performance.now() + TIMEOUT_MS;
+    const outcome = guest.invoke("run", [], { timeout: TIMEOUT_MS });
+    expectOutcome(outcome, "timeout");
+    assert.equal(started, 1);
+    const done = expectOutcome(guest.invoke("done"), "returned").value;
+    assert.equal(done, 0, `fuel ${fuel}`);
+  }
+  // An AbortSignal sets the flag as it is aborted.
+  const controller = new AbortController();
+  let started = 0;
+  const guest = await loadGuest(STRAIGHT_ALLOCATIONS, {
+    imports: { host: { started: () => void (started++, controller.abort()) } },
+    async: true,
+  });
+  expectOutcome(
+    await guest.invokeAsync("run", [], { signal: controller.signal }),
+    "aborted",
+  );
+  assert.equal(started, 1);
+  const after = await guest.invokeAsync("done", []);
+  assert.equal(expectOutcome(after, "returned").value, 0, "async, abort");
 });

@@ -8,13 +8,16 @@
  * in `limits.ts`). A refused length becomes the largest there is, which
  * the engine refuses as too large before it reads anything else (a data
  * or element segment's bounds included), so an allocation over the cap
- * traps as one over the engine's own largest does.
+ * traps as one over the engine's own largest does. Each added function
+ * checks the stop flag before it allocates, as an added bulk function
+ * does: a straight run of allocations, with no loop or call of the guest's
+ * own between them, stops at the next one.
  *
  * @module
  */
 
 import type { BulkHelper } from "./bulk_helpers.ts";
-import type { StopFlagTargets } from "./checks.ts";
+import { type StopFlagTargets, writeFlagCheck } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 import { OBJECT_HEADER_BYTES, writeHeapCount } from "./heap_count.ts";
 import { GC_OPS } from "./opcodes.ts";
@@ -77,8 +80,9 @@ export function arrayLengthCap(
 
 /**
  * Writes the added function that stands in for one allocation by length:
- * the same operands, the same result, the engine's own trap for a length
- * above `most`, and the array's bytes counted (see `heap_count.ts`).
+ * the stop flag checked first, then the same operands, the same result,
+ * the engine's own trap for a length above `most`, and the array's bytes
+ * counted (see `heap_count.ts`).
  *
  * @param code The operator's code after the GC prefix.
  * @param type The array type.
@@ -131,6 +135,9 @@ export function arrayNewFunction(
   e.u32(1); // one group of locals:
   e.u32(1);
   e.u8(0x7e); // the bytes counted
+  // The flag first: a body may allocate one array after another with no
+  // loop or call between them, and each holds the thread until it is made.
+  writeFlagCheck(e, flag);
   if (most !== undefined) {
     e.localGet(length);
     e.i32Const(most | 0);

@@ -18,10 +18,12 @@
  * proportion to the characters it reads: one call of `equals` on two equal
  * strings of 2^28 characters took 25 ms.
  *
- * With a stop flag, the added functions of `fromCharCodeArray` and `concat`
- * also count the string's bytes toward the host's heap (`heap_count.ts`);
- * a rewrite without fuel adds the one of `fromCharCodeArray` for that
- * alone, where the guest calls it.
+ * With a stop flag, every added function checks the flag before it calls
+ * the builtin (a straight run of such calls, with no loop or call of the
+ * guest's own between them, stops at the next one), and those of
+ * `fromCharCodeArray` and `concat` also count the string's bytes toward
+ * the host's heap (`heap_count.ts`); a rewrite without fuel adds the one
+ * of `fromCharCodeArray` for that alone, where the guest calls it.
  *
  * The rewriter cannot know whether the host turns the builtins on; a
  * user-supplied function of the same name and type is charged the same.
@@ -29,7 +31,7 @@
  * @module
  */
 
-import { type CheckTargets, writeCheck } from "./checks.ts";
+import { type CheckTargets, writeCheck, writeFlagCheck } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 import type { BulkHelper } from "./bulk_helpers.ts";
 import { OBJECT_HEADER_BYTES, writeHeapCount } from "./heap_count.ts";
@@ -154,13 +156,15 @@ const SATURATED = 1n << 62n;
 
 /**
  * The bytes a character of a `concat`'s result counts toward
- * `limits.arrays` in a guest loaded to be stopped: a string of one-character
+ * `limits.arrays` in a guest loaded to be stopped. A string of one-character
  * pieces holds a 32-byte cons cell for each (V8's `ConsString`), and the
  * engine flattens them all in one step at the first builtin that reads the
  * characters (on a quiet 2-core machine, 2^18 such pieces took about 4 ms
- * of CPU and 2^20 8 to 16, against 1.2 ms for 2^20 characters doubled).
+ * of CPU and 2^20 8 to 16, against 1.2 ms for 2^20 characters doubled):
+ * 8 keeps the default cap (262,144 bytes) at 32,768 characters, the most
+ * one flattening was held to before, when the cap was 1 MiB and this 32.
  */
-export const CONCAT_CHARACTER_BYTES = 32;
+export const CONCAT_CHARACTER_BYTES = 8;
 
 /**
  * The longest result a `concat` may make under an array cap of `bytes`.
@@ -173,7 +177,7 @@ export const CONCAT_CHARACTER_BYTES = 32;
  * import { concatLengthCap } from "./string_builtin_helpers.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(concatLengthCap(8 * 1024 * 1024), 262_144);
+ * assert.equal(concatLengthCap(262_144), 32_768);
  * ```
  */
 export function concatLengthCap(bytes: number): number {
@@ -241,6 +245,9 @@ export function stringHelper(
     e.u32(1);
     e.u8(0x7f); // i32
   }
+  const flag = targets.stopFlag;
+  // The flag before anything is read, made or paid for.
+  if (flag !== undefined) writeFlagCheck(e, flag);
   if (builtin === StringBuiltin.FromCharCodeArray) {
     // end > start ? end - start : 0, unsigned.
     e.localGet(2);
@@ -299,7 +306,6 @@ export function stringHelper(
     e.end();
   }
   e.localSet(amount);
-  const flag = targets.stopFlag;
   const counted = flag !== undefined &&
     (builtin === StringBuiltin.FromCharCodeArray ||
       builtin === StringBuiltin.Concat);
