@@ -9,15 +9,19 @@ import { type CallOutcome, FuelMeter } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { ESBUILD_GLUE, ESBUILD_WASM } from "./support/esbuild.ts";
 
-Deno.test("esbuild-wasm: runAsync cannot drive it: Go re-enters itself through the glue's JavaScript, which JSPI cannot suspend across", async () => {
-  const suspending = new FuelMeter(await Deno.readFile(ESBUILD_WASM), {
-    suspend: true,
-  });
+/**
+ * Starts esbuild with Go's start-up under `runAsync`: how that run ended.
+ * The glue is imported afresh each time (`attempt` in its URL).
+ */
+async function startUnderRunAsync(
+  suspending: FuelMeter,
+  attempt: number,
+): Promise<CallOutcome> {
   const { promising } = WebAssembly as unknown as {
     promising(fn: unknown): (...args: unknown[]) => Promise<unknown>;
   };
   const esbuild = await import(
-    `${ESBUILD_GLUE.href}?runAsync`
+    `${ESBUILD_GLUE.href}?runAsync${attempt}`
   ) as typeof import("npm:esbuild-wasm@0.28.2/esm/browser.js");
   let started!: Promise<CallOutcome>;
   const instantiate = WebAssembly.instantiate;
@@ -51,10 +55,29 @@ Deno.test("esbuild-wasm: runAsync cannot drive it: Go re-enters itself through t
   } finally {
     WebAssembly.instantiate = instantiate;
   }
-  const outcome = expectOutcome(await started, "error");
+  const outcome = await started;
+  await esbuild.stop();
+  return outcome;
+}
+
+Deno.test("esbuild-wasm: runAsync cannot drive it: Go re-enters itself through the glue's JavaScript, which JSPI cannot suspend across", async () => {
+  const suspending = new FuelMeter(await Deno.readFile(ESBUILD_WASM), {
+    suspend: true,
+  });
+  // Whether a suspension falls inside one of the start-up's re-entries
+  // depends on Go's scheduler, which reads the clock: on a loaded machine a
+  // start-up once ran its 9 M units without one there, and returned.
+  let outcome = await startUnderRunAsync(suspending, 0);
+  for (
+    let attempt = 1;
+    attempt < 3 && outcome.outcome === "returned";
+    attempt++
+  ) {
+    outcome = await startUnderRunAsync(suspending, attempt);
+  }
+  const failed = expectOutcome(outcome, "error");
   assert.match(
-    String(outcome.error.cause),
+    String(failed.error.cause),
     /SuspendError: trying to suspend JS frames/,
   );
-  await esbuild.stop();
 });
