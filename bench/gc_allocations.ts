@@ -14,7 +14,11 @@
  * array, over calls that make 16 MiB of arrays of each size.
  */
 import { type CallOutcome, type Guest, loadGuest, StopSignal } from "../mod.ts";
-import { printTable } from "./harness.ts";
+import { jsonFromFreshProcess, printTable } from "./harness.ts";
+import { watBinaryen } from "../tests/support/instrument.ts";
+
+/** binaryen's features V8 does not take: its compact imports, its string types. */
+const V8_LACKS = ["Strings", "CompactImports"];
 import {
   schedstatOfThisThread,
   threadCpuMs,
@@ -105,22 +109,6 @@ const GUESTS: AllocatingGuest[] = [
     arrays: DEFAULT_ARRAY_BYTES,
   },
 ];
-
-/** A guest's bytes, assembled by binaryen (wabt does not write GC types). */
-async function assemble(wat: string): Promise<Uint8Array> {
-  const binaryen = (await import("binaryen")).default;
-  const module = binaryen.parseText(wat);
-  try {
-    // V8 takes neither binaryen's compact imports nor its string types.
-    const features = binaryen.Features as unknown as Record<string, number>;
-    module.setFeatures(
-      features.All! & ~features.CompactImports! & ~features.Strings!,
-    );
-    return module.emitBinary();
-  } finally {
-    module.dispose();
-  }
-}
 
 function expectStopped(outcome: CallOutcome, expected: string): void {
   if (outcome.outcome !== expected) {
@@ -219,7 +207,8 @@ type Series = Record<"cold" | "warm" | "coldIdle" | "warmIdle", number[]>;
  * array.
  */
 async function allocationCpu(): Promise<Record<string, number[]>> {
-  const bytes = await assemble(`(module
+  const bytes = await watBinaryen(
+    `(module
     (type $ints (array (mut i32)))
     (type $node (struct (field (ref null $node)) (field (ref $ints))))
     (global $kept (mut (ref null $node)) (ref.null $node))
@@ -228,7 +217,9 @@ async function allocationCpu(): Promise<Record<string, number[]>> {
         (global.set $kept (struct.new $node (global.get $kept)
           (array.new_default $ints (local.get $length))))
         (br_if $again
-          (local.tee $left (i32.sub (local.get $left) (i32.const 1)))))))`);
+          (local.tee $left (i32.sub (local.get $left) (i32.const 1)))))))`,
+    V8_LACKS,
+  );
   const perPage: Record<string, number[]> = {};
   const sizes = [DEFAULT_ARRAY_BYTES, CAP_BEFORE_BYTES];
   // Every guest kept, and its arrays with it, so that no call reuses the
@@ -254,22 +245,12 @@ async function allocationCpu(): Promise<Record<string, number[]>> {
 }
 
 /** One guest's series in one mode, in a fresh process. */
-async function inFreshProcess(label: string, mode: string): Promise<unknown> {
-  const { stdout, success } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      // Reading a thread's CPU time in /proc takes every permission.
-      "--allow-all",
-      "--v8-flags=--expose-gc",
-      new URL(import.meta.url).pathname,
-      label,
-      mode,
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (!success) throw new Error(`measuring ${label} (${mode}) failed`);
-  return JSON.parse(new TextDecoder().decode(stdout));
+function inFreshProcess(label: string, mode: string): Promise<unknown> {
+  return jsonFromFreshProcess(
+    new URL(import.meta.url),
+    [label, mode],
+    `${label} (${mode})`,
+  );
 }
 
 const CPU_LABEL = "allocation CPU";
@@ -282,7 +263,7 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
   }
   const guest = GUESTS.find((guest) => guest.label === label);
   if (guest === undefined) throw new Error(`no allocating guest "${label}"`);
-  const bytes = await assemble(guest.wat);
+  const bytes = await watBinaryen(guest.wat, V8_LACKS);
   console.log(JSON.stringify(await measure(bytes, guest, mode)));
   // The stopper's thread would keep this process alive.
   if (mode === "stop") (await startStopper()).terminate();

@@ -159,3 +159,28 @@ export function printTable(header: string[], rows: string[][]): void {
   console.log(line(widths.map((w) => "-".repeat(w))));
   for (const row of rows) console.log(line(row));
 }
+
+/**
+ * Runs `module` with `args` in a fresh Deno process with every permission
+ * (reading a thread's CPU time in /proc takes them all) and `gc` exposed,
+ * and returns what it printed on stdout, read as JSON.
+ */
+export async function jsonFromFreshProcess(
+  module: URL,
+  args: string[],
+  what: string,
+): Promise<unknown> {
+  const { stdout, success } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      "--v8-flags=--expose-gc",
+      module.pathname,
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!success) throw new Error(`measuring ${what} failed`);
+  return JSON.parse(new TextDecoder().decode(stdout));
+}

@@ -20,6 +20,7 @@ import {
 } from "../mod.ts";
 import wabt from "wabt";
 import { printTable } from "./harness.ts";
+import { watBinaryen } from "../tests/support/instrument.ts";
 import { stalledServer } from "../tests/support/holding_server.ts";
 import { lastDeadlineFired } from "../src/watchdog.ts";
 import { esbuildToLoad } from "../tests/support/esbuild.ts";
@@ -257,18 +258,8 @@ async function assemble(text: string): Promise<Uint8Array<ArrayBuffer>> {
 /** A hostile guest's bytes, by the assembler it names. */
 async function assembleGuest(guest: HostileGuest): Promise<Uint8Array> {
   if (!guest.binaryen) return await assemble(guest.wat);
-  const binaryen = (await import("binaryen")).default;
-  const module = binaryen.parseText(guest.wat);
-  try {
-    // V8 takes neither binaryen's compact imports nor its string types.
-    const features = binaryen.Features as unknown as Record<string, number>;
-    module.setFeatures(
-      features.All! & ~features.CompactImports! & ~features.Strings!,
-    );
-    return module.emitBinary();
-  } finally {
-    module.dispose();
-  }
+  // V8 takes neither binaryen's compact imports nor its string types.
+  return await watBinaryen(guest.wat, ["Strings", "CompactImports"]);
 }
 
 export function percentile(values: number[], fraction: number): number {

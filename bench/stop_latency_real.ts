@@ -25,7 +25,7 @@ import {
   meteredHasher,
   patterned,
 } from "../tests/support/hash_wasm.ts";
-import { printTable } from "./harness.ts";
+import { jsonFromFreshProcess, printTable } from "./harness.ts";
 import { threadCpuMs } from "../tests/support/thread_cpu.ts";
 import { lastDeadlineFired } from "../src/watchdog.ts";
 import {
@@ -217,25 +217,13 @@ async function measure(guest: RealGuest, mode: Mode): Promise<Series> {
   };
 }
 
-async function inFreshProcess(
-  label: string,
-  mode: Mode,
-): Promise<Series> {
-  const { stdout, success } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      // Reading a thread's CPU time in /proc takes every permission.
-      "--allow-all",
-      "--v8-flags=--expose-gc",
-      new URL(import.meta.url).pathname,
-      label,
-      mode,
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (!success) throw new Error(`measuring ${label} (${mode}) failed`);
-  return JSON.parse(new TextDecoder().decode(stdout));
+/** One library's series in one mode, in a fresh process. */
+async function inFreshProcess(label: string, mode: Mode): Promise<Series> {
+  return await jsonFromFreshProcess(
+    new URL(import.meta.url),
+    [label, mode],
+    `${label} (${mode})`,
+  ) as Series;
 }
 
 /** Prints the real libraries' rows of the stop-latency section. */

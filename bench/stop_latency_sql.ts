@@ -23,7 +23,7 @@ import {
   SQLJS_ZONES,
 } from "../tests/support/sqljs.ts";
 import { threadCpuMs } from "../tests/support/thread_cpu.ts";
-import { printTable } from "./harness.ts";
+import { jsonFromFreshProcess, printTable } from "./harness.ts";
 import { percentile, settle } from "./stop_latency.ts";
 
 /** Runs per row: each is a query of up to 140 ms and its stop. */
@@ -144,19 +144,11 @@ function closed(db: Database): boolean {
 
 /** Prints the sql.js rows of the stop-latency section. */
 export async function benchSqlStopLatency(): Promise<void> {
-  const { stdout, success } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      // Reading a thread's CPU time in /proc takes every permission.
-      "--allow-all",
-      "--v8-flags=--expose-gc",
-      new URL(import.meta.url).pathname,
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (!success) throw new Error("measuring sql.js's stops failed");
-  const results: Measured[] = JSON.parse(new TextDecoder().decode(stdout));
+  const results = await jsonFromFreshProcess(
+    new URL(import.meta.url),
+    [],
+    "sql.js's stops",
+  ) as Measured[];
   const ms = (value: number) => value.toFixed(1);
   const rows = ROWS.map((row, i) => {
     const { late, cpuAfter, malformed } = results[i]!;

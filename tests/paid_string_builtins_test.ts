@@ -16,28 +16,14 @@ import {
   type SmallHeapChild,
 } from "./support/small_heap_child.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { watBinaryen } from "./support/instrument.ts";
 import { type GuestOptions, isInvalidModule, loadGuest } from "../mod.ts";
 import { DEFAULT_ARRAY_BYTES } from "../src/limits.ts";
 import { CONCAT_CHARACTER_BYTES } from "../src/wasm/string_builtin_helpers.ts";
 
-/**
- * Assembles GC text with binaryen, without its compact import encoding
- * (which V8 does not take by default).
- */
-async function assembleWat(source: string): Promise<Uint8Array> {
-  const binaryen = (await import("binaryen")).default;
-  const module = binaryen.parseText(source);
-  try {
-    // Not in binaryen's typings, but in its table of features.
-    const features = binaryen.Features as unknown as Record<string, number>;
-    module.setFeatures(
-      features.All! & ~features.CompactImports! & ~features.Strings!,
-    );
-    assert.ok(module.validate(), "binaryen rejected the test module");
-    return module.emitBinary();
-  } finally {
-    module.dispose();
-  }
+/** Assembles with binaryen, without the features V8 does not take. */
+function assembleWat(source: string): Promise<Uint8Array> {
+  return watBinaryen(source, ["Strings", "CompactImports"]);
 }
 
 const COMPILE = `compile: { builtins: ["js-string"] }`;
