@@ -16,6 +16,7 @@
 import { type CallOutcome, type Guest, loadGuest, StopSignal } from "../mod.ts";
 import { jsonFromFreshProcess, printTable } from "./harness.ts";
 import { watBinaryen } from "../tests/support/instrument.ts";
+import { ARRAY_HOARDER_WAT } from "../tests/support/array_cpu.ts";
 
 /** binaryen's features V8 does not take: its compact imports, its string types. */
 const V8_LACKS = ["Strings", "CompactImports"];
@@ -207,19 +208,7 @@ type Series = Record<"cold" | "warm" | "coldIdle" | "warmIdle", number[]>;
  * array.
  */
 async function allocationCpu(): Promise<Record<string, number[]>> {
-  const bytes = await watBinaryen(
-    `(module
-    (type $ints (array (mut i32)))
-    (type $node (struct (field (ref null $node)) (field (ref $ints))))
-    (global $kept (mut (ref null $node)) (ref.null $node))
-    (func (export "run") (param $length i32) (param $left i32)
-      (loop $again
-        (global.set $kept (struct.new $node (global.get $kept)
-          (array.new_default $ints (local.get $length))))
-        (br_if $again
-          (local.tee $left (i32.sub (local.get $left) (i32.const 1)))))))`,
-    V8_LACKS,
-  );
+  const bytes = await watBinaryen(ARRAY_HOARDER_WAT, V8_LACKS);
   const perPage: Record<string, number[]> = {};
   const sizes = [DEFAULT_ARRAY_BYTES, CAP_BEFORE_BYTES];
   // Every guest kept, and its arrays with it, so that no call reuses the

@@ -13,7 +13,7 @@
 import assert from "./support/assert.ts";
 import { watBinaryen } from "./support/instrument.ts";
 import { bytesExpression, runInSmallHeap } from "./support/small_heap_child.ts";
-import type { ArrayCpu } from "./support/array_cpu.ts";
+import { ARRAY_HOARDER_WAT, type ArrayCpu } from "./support/array_cpu.ts";
 import { DEFAULT_ARRAY_BYTES } from "../src/limits.ts";
 
 /**
@@ -27,19 +27,10 @@ const CAP_BEFORE_BYTES = 1_048_576;
 /** Rounds of both sizes, in turn. */
 const ROUNDS = 3;
 
-const HOARDER = await watBinaryen(
-  `(module
-  (type $ints (array (mut i32)))
-  (type $node (struct (field (ref null $node)) (field (ref $ints))))
-  (global $kept (mut (ref null $node)) (ref.null $node))
-  (func (export "run") (param $length i32) (param $left i32)
-    (loop $again
-      (global.set $kept (struct.new $node (global.get $kept)
-        (array.new_default $ints (local.get $length))))
-      (br_if $again
-        (local.tee $left (i32.sub (local.get $left) (i32.const 1)))))))`,
-  ["Strings", "CompactImports"],
-);
+const HOARDER = await watBinaryen(ARRAY_HOARDER_WAT, [
+  "Strings",
+  "CompactImports",
+]);
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -10,6 +10,22 @@ import { threadCpuMs } from "./thread_cpu.ts";
 import { loadGuest } from "../../mod.ts";
 
 /**
+ * A guest whose `run(length, count)` keeps `count` arrays of `length` i32s,
+ * each held by a struct of a linked list, so that none is collected: text
+ * for binaryen (GC types), without its string types and compact imports.
+ */
+export const ARRAY_HOARDER_WAT = `(module
+  (type $ints (array (mut i32)))
+  (type $node (struct (field (ref null $node)) (field (ref $ints))))
+  (global $kept (mut (ref null $node)) (ref.null $node))
+  (func (export "run") (param $length i32) (param $left i32)
+    (loop $again
+      (global.set $kept (struct.new $node (global.get $kept)
+        (array.new_default $ints (local.get $length))))
+      (br_if $again
+        (local.tee $left (i32.sub (local.get $left) (i32.const 1)))))))`;
+
+/**
  * The thread CPU, in ms, one array of `bytes` took on average in one call
  * of `hoarder`: a guest whose `run(length, count)` makes `count` arrays of
  * `length` `i32`s and keeps each, so that each is made on fresh pages.
