@@ -16,7 +16,10 @@
 import { type CallOutcome, type Guest, loadGuest, StopSignal } from "../mod.ts";
 import { jsonFromFreshProcess, printTable } from "./harness.ts";
 import { watBinaryen } from "../tests/support/instrument.ts";
-import { ARRAY_HOARDER_WAT } from "../tests/support/array_cpu.ts";
+import {
+  ARRAY_HOARDER_WAT,
+  arrayKeeperWat,
+} from "../tests/support/array_cpu.ts";
 
 /** binaryen's features V8 does not take: its compact imports, its string types. */
 const V8_LACKS = ["Strings", "CompactImports"];
@@ -69,28 +72,15 @@ interface AllocatingGuest {
   arrays: number;
 }
 
-/** Keeps an array of `bytes` in a list, in a loop, until stopped. */
-function keeper(bytes: number): string {
-  return `(module
-    (type $ints (array (mut i32)))
-    (type $node (struct (field (ref null $node)) (field (ref $ints))))
-    (global $kept (mut (ref null $node)) (ref.null $node))
-    (func (export "run")
-      (loop $l
-        (global.set $kept (struct.new $node (global.get $kept)
-          (array.new_default $ints (i32.const ${bytes / 4}))))
-        (br $l))))`;
-}
-
 const GUESTS: AllocatingGuest[] = [
   {
     label: "arrays kept at the cap (256 KiB each)",
-    wat: keeper(DEFAULT_ARRAY_BYTES),
+    wat: arrayKeeperWat(DEFAULT_ARRAY_BYTES),
     arrays: DEFAULT_ARRAY_BYTES,
   },
   {
     label: "arrays kept at the cap before (1 MiB each)",
-    wat: keeper(CAP_BEFORE_BYTES),
+    wat: arrayKeeperWat(CAP_BEFORE_BYTES),
     arrays: CAP_BEFORE_BYTES,
   },
   {

@@ -21,6 +21,7 @@ import {
 import wabt from "wabt";
 import { printTable } from "./harness.ts";
 import { watBinaryen } from "../tests/support/instrument.ts";
+import { arrayKeeperWat } from "../tests/support/array_cpu.ts";
 import { stalledServer } from "../tests/support/holding_server.ts";
 import { lastDeadlineFired } from "../src/watchdog.ts";
 import { esbuildToLoad } from "../tests/support/esbuild.ts";
@@ -197,15 +198,7 @@ const GUESTS: HostileGuest[] = [
     label: "arrays kept at the cap (256 KiB each)",
     // Each array on fresh pages, which the kernel faults in as the engine
     // zeroes them, in one step: at the 8 MiB cap before, 24 to 32 ms each.
-    wat: `(module
-      (type $ints (array (mut i32)))
-      (type $node (struct (field (ref null $node)) (field (ref $ints))))
-      (global $kept (mut (ref null $node)) (ref.null $node))
-      (func (export "run")
-        (loop $l
-          (global.set $kept (struct.new $node (global.get $kept)
-            (array.new_default $ints (i32.const 65536))))
-          (br $l))))`,
+    wat: arrayKeeperWat(256 * 1024),
     export: "run",
     inProcessOnly: true,
     binaryen: true,

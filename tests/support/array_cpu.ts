@@ -26,6 +26,22 @@ export const ARRAY_HOARDER_WAT = `(module
         (local.tee $left (i32.sub (local.get $left) (i32.const 1)))))))`;
 
 /**
+ * A guest whose `run` keeps an array of `bytes` in a list, in a loop,
+ * until stopped: text for binaryen, as {@linkcode ARRAY_HOARDER_WAT}.
+ */
+export function arrayKeeperWat(bytes: number): string {
+  return `(module
+    (type $ints (array (mut i32)))
+    (type $node (struct (field (ref null $node)) (field (ref $ints))))
+    (global $kept (mut (ref null $node)) (ref.null $node))
+    (func (export "run")
+      (loop $l
+        (global.set $kept (struct.new $node (global.get $kept)
+          (array.new_default $ints (i32.const ${bytes / 4}))))
+        (br $l))))`;
+}
+
+/**
  * The thread CPU, in ms, one array of `bytes` took on average in one call
  * of `hoarder`: a guest whose `run(length, count)` makes `count` arrays of
  * `length` `i32`s and keeps each, so that each is made on fresh pages.
