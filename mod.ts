@@ -119,7 +119,7 @@ import { startWatchdogAtImport } from "./src/watchdog.ts";
 startWatchdogAtImport();
 
 // The loader's and the rewriter's code runs once now, while the watchdog's
-// thread boots, rather than in the first load, where V8 compiling it held
-// a stop of that load 20 to 40 ms (see src/load_warmup.ts).
+// thread boots, rather than in the first stoppable load, where V8 compiling
+// it made that load 15 to 20 ms of CPU longer (see src/load_warmup.ts).
 import { warmLoadPathAtImport } from "./src/load_warmup.ts";
 warmLoadPathAtImport();

@@ -4,13 +4,14 @@
  *
  * A process's first stoppable load ran the rewriter's and the load's checks
  * for the first time: V8 compiled each function as it was first called and
- * ran it unoptimised, so a tiny guest's first load took 25 to 40 ms of the
- * thread's CPU, against about 1 ms for later ones, and a deadline, abort or
- * StopSignal of that load landed as much later (the loads' steps end
- * between functions and sections, not inside the first call of one). The
- * same work is done here on a small module, synchronously, as the watchdog's
- * thread is started: at import, where no stop can fall in it. Its results
- * are thrown away; nothing it does is kept but V8's compiled code.
+ * ran it unoptimised, so a tiny guest's first load took 24 to 33 ms of the
+ * thread's CPU before its start function ran, against 1.5 to 2 for the
+ * loads after it. A timeout counts from the start function, but the whole
+ * load is the caller's wait, and an abort or StopSignal that falls in it
+ * waits for the step it falls in, which the first call of a function
+ * makes long. The same work is done here on a small module, synchronously,
+ * as the watchdog's thread boots: at import, where no stop can fall in it.
+ * Its results are thrown away; nothing it does is kept but V8's code.
  *
  * @module
  */
@@ -26,7 +27,6 @@ import {
   DEFAULT_ARRAY_BYTES,
   limitGuestSteps,
 } from "./limits.ts";
-import { loadGuest } from "./load_guest.ts";
 import { describeModule } from "./signatures.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { instrumentSteps } from "./wasm/instrument.ts";
@@ -75,9 +75,9 @@ const status: { runs: number; error?: unknown } = { runs: 0 };
  * Runs a stoppable load's synchronous work once on
  * {@linkcode WARM_UP_GUEST}: its checks, its limits, its rewrite as a
  * plain guest's and as an async guest's, the guest's imports built for
- * each, the engine's compile of each rewrite, and the loader itself as far
- * as a load stopped before it begins goes. Nothing is thrown: a warm-up that fails leaves the first load
- * to compile the code, as before.
+ * each, and the engine's compile of each rewrite. Nothing is thrown: a
+ * warm-up that fails leaves the first load to compile the code, as
+ * before.
  */
 export function warmLoadPathAtImport(): void {
   status.runs++;
@@ -113,13 +113,6 @@ export function warmLoadPathAtImport(): void {
       );
       new WebAssembly.Module(metered.bytes as Uint8Array<ArrayBuffer>);
     }
-    // The load's own code as far as its first look at its stops, where a
-    // load stopped before it begins ends, starting nothing: V8 compiles
-    // the whole loader function as it is first called, and runs the
-    // option checks (1.5 to 2 ms of the first load's CPU).
-    loadGuest(bytes, { timeout: 1, signal: AbortSignal.abort() }).catch(
-      () => {},
-    );
   } catch (error) {
     // Only a warm-up: the first load runs the same code, and reports.
     status.error = error;
