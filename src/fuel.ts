@@ -39,11 +39,10 @@ import {
   checkSizedAllocations,
   DEFAULT_ARRAY_BYTES,
   limitGuest,
-  type ResourceLimits,
 } from "./limits.ts";
 import { heapCheck, meterHeapStops } from "./heap_limit.ts";
 import { resolveCosts } from "./wasm/costs.ts";
-import { type CacheOption, openCache } from "./rewrite_cache.ts";
+import { openCache } from "./rewrite_cache.ts";
 import { constructCached, type MeterRewriter } from "./meter_cache.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 import type { CallOutcome } from "./outcome.ts";
@@ -59,7 +58,6 @@ import {
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
 import { HAS_JSPI, suspending } from "./jspi.ts";
-import { describeValue } from "./option_checks.ts";
 import { isInstance, readSafely, settledUnwaited } from "./thrown_values.ts";
 import {
   boundOver,
@@ -75,325 +73,30 @@ import {
   noteAddedImports,
   noteExports,
 } from "./handed_out.ts";
-
-/**
- * The largest slice, about twenty minutes of work. Far below 2^53, so that
- * the sums in the books stay exact as JavaScript numbers; a guest that
- * spends it all just asks for the next one.
- */
-const WHOLE_TANK = 2 ** 40;
-/**
- * The most fuel a guest that cannot resume holds at once: everything it will
- * get (about fifty days of work), still exact in the books.
- */
-const TRAPPING_TANK = 2 ** 52;
-/** The counter while a stop is pending: any charge traps. */
-const STOPPED = -(1n << 62n);
-/**
- * Fuel for the host's own calls into the guest (reading or restoring its
- * stack pointer), given outside the books: plenty for a few instructions.
- */
-const OFF_BOOKS_FUEL = 1_000_000;
-/**
- * How long a stop waits at most for the guest to leave a no-stop zone, by
- * the clock and in the process's CPU time (see `run_time.ts`; by the clock
- * alone after ten times as long): a backstop behind the bound by work,
- * {@linkcode ZONE_WAIT_FUEL} of the grace. A real allocator's call takes
- * microseconds: the margin is for a busy machine that takes the thread
- * away meanwhile, where a stop cut short would land inside the allocator.
- */
-export const ZONE_WAIT_MS = 100;
-/**
- * The most guest work a stop waits for the guest to leave a no-stop zone,
- * in fuel units, however large the grace: the wait's bound that a loaded
- * machine does not stretch, {@linkcode ZONE_WAIT_MS} staying as a
- * backstop. A bulk operator's chunks cost no fuel of their own (the whole
- * operator was charged before its first), so each check between two of
- * them with no fuel spent since the last counts
- * {@linkcode ZONE_CHUNK_FUEL} after the first of a row: a 40 MB `memmove`
- * inside `realloc` is cut after about 16 chunks, where it ran its 610
- * chunks or the clock's 100 ms before.
- */
-export const ZONE_WAIT_FUEL = 1_000_000;
-/**
- * What a check inside a zone counts against {@linkcode ZONE_WAIT_FUEL}
- * while a stop waits, when the guest spent no fuel since the check before
- * it: a bulk operator's chunk of 64 KiB, worth about that many units of
- * work. Given back to the grace when the wait ends: it paid for no fuel.
- */
-export const ZONE_CHUNK_FUEL = 65_536;
-/**
- * How long the glue's cleanup may run on the grace fuel after a hard stop,
- * by the clock and in the process's CPU time as {@linkcode ZONE_WAIT_MS}
- * (the stack pointer's read as a run starts by the clock alone; a
- * deadline-only meter's restore of it, whose checks trap without asking,
- * is run again from its start when the clock ended it first): a guest
- * whose cleanup faulted in fresh pages spent the default grace in 4.6 s. A
- * soft stop gets as long to be heard (the library reading
- * {@linkcode FuelMeter.stopping}); its unwinding after that is the host's
- * choice, bounded by its grace. The margin is {@linkcode ZONE_WAIT_MS}'s.
- */
-export const GRACE_MS = 100;
-
-/**
- * Why a metered guest was stopped: its fuel ran out (`fuel`), its deadline
- * passed (`deadline`), its `AbortSignal` aborted (`abort`), its
- * `StopSignal` was set (`stop`), or the host called
- * {@linkcode FuelMeter.stop} (`host`).
- *
- * @example Reading why a call stopped
- * ```ts
- * import { FuelMeter, type StopReason } from "@early-exit/early-exit";
- * import assert from "node:assert/strict";
- *
- * const bytes = await Deno.readFile(new URL("../guest/runaway.wasm", import.meta.url));
- * const meter = new FuelMeter(bytes);
- * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
- * meter.attach(instance);
- * meter.run(instance.exports.spin as () => void, { timeout: 5 });
- * const reason: StopReason | undefined = meter.stopReason;
- * assert.equal(reason, "deadline");
- * ```
- */
-export type StopReason = "fuel" | "deadline" | "abort" | "stop" | "host";
-
-/** Every option {@linkcode FuelMeter} takes. */
-const FUEL_METER_OPTION_NAMES: readonly (keyof FuelMeterOptions)[] = [
-  "fuel",
-  "poll",
-  "refuel",
-  "suspend",
-  "resumable",
-  "stopFlag",
-  "limits",
-  "stopsWaitFor",
-  "cache",
-];
-
-/**
- * Options for a {@linkcode FuelMeter}.
- *
- * @example Usage
- * ```ts
- * import { FuelMeter, type FuelMeterOptions } from "@early-exit/early-exit";
- * import assert from "node:assert/strict";
- *
- * const bytes = await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url));
- * const options: FuelMeterOptions = { fuel: 5_000, resumable: false };
- * const meter = new FuelMeter(bytes, options);
- * assert.equal(meter.resumable, false);
- * ```
- */
-export interface FuelMeterOptions {
-  /**
-   * The starting budget. Default: unlimited (`Infinity`).
-   *
-   * `false` makes a *deadline-only* meter: the guest counts no fuel at all
-   * and only reads its stop flag at every loop header and function entry
-   * (but that of a short function only direct calls reach, which its
-   * callers' checks cover) and between the chunks of a bulk operator,
-   * trapping at once when it is set, so that {@linkcode FuelMeter.run}'s
-   * `timeout`, `stop` and `signal`, and {@linkcode FuelMeter.stop}, still
-   * stop it whatever it does, with the cheapest checks there are. Choose it for deadlines on a
-   * library you run as it is (an interpreter, a database); keep a budget
-   * when you need a count or a cap on the work. Its runs take no `fuel`,
-   * report none, and have no grace: a stop is a hard one, after which
-   * every call back into the guest traps until `run` returns (as with
-   * `grace: 0`). It needs the module's bytes, takes no `poll`, `refuel`,
-   * `suspend`, `resumable: false`, `stopFlag: false` or `stopsWaitFor`
-   * list, and makes no no-stop zones.
-   */
-  fuel?: number | false;
-  /**
-   * Called each time the guest asks for fuel, before any is granted: at
-   * least once a slice. Return `true` to stop the guest now (record why
-   * first); it then traps at once. May return a promise, which suspends the
-   * guest until it settles; that needs JSPI and a call made through
-   * `WebAssembly.promising`.
-   */
-  poll?: () => boolean | Promise<boolean>;
-  /**
-   * Called when the tank cannot pay for the next block, with the shortfall.
-   * Return more fuel to carry on where the guest stopped, or 0 to let it run
-   * out. May return a promise, under the same terms as `poll`.
-   */
-  refuel?: (shortfall: number) => number | Promise<number>;
-  /**
-   * Whether the hooks may suspend the guest (JSPI). V8 refuses a plain call
-   * into a module whose import is suspending, even when it does not
-   * suspend, so an instance serves either plain calls or promising ones.
-   * A module with a start function, which instantiation calls plainly, is
-   * refused with a `TypeError` when the guest resumes (the default): its
-   * first check would call the suspending import there.
-   */
-  suspend?: boolean;
-  /**
-   * Whether the guest can ask for more fuel and resume (slices, deadlines,
-   * async yields, refuel), or traps as soon as its fuel is spent. A guest
-   * that cannot resume gets its whole budget at once and runs markedly
-   * faster in tight loops (see `InstrumentOptions.resumable`); `poll` and
-   * `refuel` are then never called. A start function that runs out of fuel
-   * then traps inside the engine's instantiation, before any `attach`, so
-   * the meter's books show none of what it spent (a resumable meter books
-   * it). Default `true`. Ignored when the meter is given an already
-   * instrumented module, which says for itself.
-   */
-  resumable?: boolean;
-  /**
-   * Whether the guest also checks a stop flag at every function entry and
-   * loop header, so that {@linkcode FuelMeter.run}'s `timeout`, `stop` and
-   * `signal` stop it whatever it does: a loop the cost table makes free, a
-   * gibibyte `memory.fill` (run in checked chunks), a failed `memory.grow`
-   * charged more than a slice. The flag's imports come in `meter.imports`,
-   * with the memories the module defined (a fresh one for each instance).
-   * Without it, `run` looks at the clock only when the guest asks for fuel.
-   * Default `true` for a guest that can resume; ignored when the meter is
-   * given an already instrumented module, whose host supplies the flag.
-   */
-  stopFlag?: boolean;
-  /**
-   * How large the module's memories and tables may get (see
-   * `GuestOptions.limits`): written into its bytes, so that a grow past a
-   * limit returns -1; a module whose memory or table starts above its limit
-   * is refused with a `GuestLoadError` (reason `limits`). Needs the
-   * module's bytes, not what `instrument()` returned. Without `tables`,
-   * the module's own tables may grow to 1,000,000 elements together, given
-   * its bytes (`instrument()`'s output is not held to it).
-   */
-  limits?: ResourceLimits;
-  /**
-   * Functions a stop waits for the guest to leave (*no-stop zones*), by
-   * export name or function index, besides the module's exported
-   * allocator (`malloc`, `free`, `realloc`, `_malloc`,
-   * `emscripten_builtin_malloc`, `__wbindgen_malloc`, ...), which is one by
-   * default. A stop (fuel, deadline, signal, {@linkcode FuelMeter.stop})
-   * that comes while the guest is inside one is put off and lands at the
-   * guest's first check after it leaves, so that it never cuts a heap
-   * update in half for the library's cleanup to trip over. The wait is
-   * bounded by guest work: the guest spends the call's `grace` fuel on it,
-   * 1,000,000 at most (each loop pass counting at least 1, each check
-   * between a bulk operator's chunks 65,536, which the grace gets back),
-   * and 100 ms by the clock as a backstop, then the stop lands where it is.
-   * `false` makes no zones at all. Needs a guest that can resume; ignored
-   * when the meter is given an already instrumented module, which has its
-   * zones written in.
-   */
-  stopsWaitFor?: readonly (string | number)[] | false;
-  /**
-   * A directory (or a `RewriteCache`) to keep the rewrite in, so that the
-   * next process metering the same bytes with the same options reads it
-   * rather than rewriting: see {@linkcode FuelMeter.create}, the only way
-   * to make a meter with one (the cache is read asynchronously).
-   */
-  cache?: CacheOption;
-}
-
-/** Refuses a `run`'s `fn` that is not a function: a misuse, not an outcome. */
-function checkRunFunction(fn: unknown, what: string): void {
-  if (typeof fn === "function") return;
-  throw new TypeError(
-    `${what}: fn must be a function that calls into the attached instance, such as () => db.exec(sql); got ${
-      describeValue(fn)
-    }`,
-  );
-}
-
-function checkFuel(fuel: number, what: string): number {
-  if (fuel === Infinity) return fuel;
-  if (!Number.isSafeInteger(fuel) || fuel < 0) {
-    throw new RangeError(
-      `${what} must be a non-negative safe integer or Infinity; got ${fuel}`,
-    );
-  }
-  return fuel;
-}
-
-/**
- * The rewriter's options for a meter with this budget: a guest that cannot
- * resume must start with its fuel in hand.
- */
-export function meteringFor(
-  fuel: number,
-  resumable: boolean,
-): { resumable: boolean; initialFuel: bigint } {
-  const initialFuel = resumable ? 0 : Math.min(fuel, TRAPPING_TANK);
-  return { resumable, initialFuel: BigInt(initialFuel) };
-}
-
-/**
- * What the runners (`FuelMeter#run`, `Guest#invoke`) do to a meter around
- * one call, kept out of the public class.
- */
-export interface MeterCalls {
-  /**
-   * Starts a call: settles the books, forgets the last stop, and when `cap`
-   * is given sets aside what the tank holds beyond it until the call ends.
-   */
-  begin(meter: FuelMeter, cap: number | undefined): void;
-  /** Ends a call: settles the books and puts back what the cap set aside. */
-  end(meter: FuelMeter): void;
-  /**
-   * The call's own check, run at every slice before the user's `poll`;
-   * with `yields`, each slice also lets the event loop run first.
-   */
-  watch(
-    meter: FuelMeter,
-    poll: (() => boolean) | undefined,
-    yields: boolean,
-  ): void;
-  /**
-   * Fuel the glue's cleanup may spend after this call is stopped; with
-   * `soft`, the guest itself keeps running on it after the stop, so that a
-   * library polling {@linkcode FuelMeter.stopping} can unwind by itself.
-   */
-  grace(
-    meter: FuelMeter,
-    fuel: number,
-    soft: boolean,
-    onStopping?: () => void,
-  ): void;
-  /**
-   * Runs the host's own calls into the guest on fuel outside the books, so
-   * that they work after a stop and count as nothing the guest did.
-   * `afterStop` (the restore of the stack pointer after a stop) counts
-   * their time as the grace's is, by the clock and in CPU time; otherwise
-   * (its read as every run starts) by the clock alone.
-   */
-  offBooks<T>(meter: FuelMeter, fn: () => T, afterStop?: boolean): T;
-  /** The guest's stop flag, when the meter supplies one. */
-  flag(meter: FuelMeter): Int32Array | undefined;
-  /**
-   * Starts a call of a guest that counts no fuel (whose calls take no
-   * `begin`): forgets the stop of an earlier call, so that `stop()` stops
-   * this one.
-   */
-  forgetStop(meter: FuelMeter): void;
-  /**
-   * Marks the meter's last `runAsync` call as still waiting after its run
-   * ended on a stop (or no longer): the stop holds until it has trapped.
-   */
-  strand(meter: FuelMeter, stranded: boolean): void;
-  /**
-   * Tells `onStop` of every {@linkcode FuelMeter.stop} until set again,
-   * so that a call waiting on a promise ends at one too; returns the hook
-   * it replaces.
-   */
-  onStop(
-    meter: FuelMeter,
-    onStop: (() => void) | undefined,
-  ): (() => void) | undefined;
-  /**
-   * Charges the guest for work a host import did on its behalf (the bytes
-   * a WASI call moved), from the fuel it holds and then the tank, as a
-   * block of that cost would be. Returns `true` once paid (or when there is
-   * nothing to pay: no fuel counted, no instance, a stop already pending,
-   * whose call charges nothing more). Returns `false` when the budget
-   * cannot pay: the whole budget then counts as spent, the meter as
-   * exhausted (reason `fuel`), and the caller must end the call at once
-   * (see `fuelRanOutInImport`). A refuel hook is not asked.
-   */
-  charge(meter: FuelMeter, fuel: number): boolean;
-}
+import {
+  meteringFor,
+  OFF_BOOKS_FUEL,
+  STOPPED,
+  TRAPPING_TANK,
+  WHOLE_TANK,
+} from "./meter_tank.ts";
+import {
+  GRACE_MS,
+  ZONE_CHUNK_FUEL,
+  ZONE_WAIT_FUEL,
+  ZONE_WAIT_MS,
+} from "./meter_waits.ts";
+import type { StopReason } from "./stop_reason.ts";
+import {
+  FUEL_METER_OPTION_NAMES,
+  type FuelMeterOptions,
+} from "./meter_options.ts";
+import {
+  checkFuel,
+  checkHookResult,
+  checkRunFunction,
+} from "./meter_checks.ts";
+import type { MeterCalls } from "./meter_calls.ts";
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
@@ -1792,36 +1495,4 @@ export class FuelMeter {
     this.#handed += give - before;
     return BigInt(give - need);
   }
-}
-
-/**
- * Checks what a meter's hook returned (or its promise gave): a coerced
- * answer would stop a guest, or fail deep inside, without saying why.
- *
- * @param value What the hook gave.
- * @param type What it must give.
- * @param hook The hook, for the message.
- * @param promised Whether a promise of it is also allowed.
- * @throws {TypeError} When `value` is not of `type`.
- */
-function checkHookResult(
-  value: unknown,
-  type: "boolean" | "number",
-  hook: string,
-  promised = false,
-): void {
-  const fits = type === "boolean"
-    ? typeof value === "boolean"
-    : typeof value === "number";
-  if (fits) return;
-  const what = type === "boolean"
-    ? "a boolean (true to stop the guest)"
-    : "a number (the fuel to add)";
-  throw new TypeError(
-    `FuelMeter's ${hook} must ${
-      hook.endsWith("promise") ? "resolve to" : "return"
-    } ${what}${promised ? ", or a promise of one" : ""}; got ${
-      describeValue(value)
-    }`,
-  );
 }

@@ -18,7 +18,8 @@ import {
   InvalidModule,
   isInvalidModule,
 } from "./errors.ts";
-import { FuelMeter, meterCalls, meteringFor } from "./fuel.ts";
+import { FuelMeter, meterCalls } from "./fuel.ts";
+import { meteringFor } from "./meter_tank.ts";
 import { HAS_JSPI } from "./jspi.ts";
 import { LoadStops } from "./load_stops.ts";
 import { readOptions } from "./option_names.ts";
