@@ -23,7 +23,6 @@
  * @module
  */
 
-import { hasStartFunction } from "./signatures.ts";
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import {
   meterIdle,
@@ -32,23 +31,13 @@ import {
   runMeteredAsync,
 } from "./meter_run.ts";
 import { nextTurn } from "./yield.ts";
-import {
-  checkInstanceSize,
-  checkInstantiation,
-  checkLimits,
-  checkSizedAllocations,
-  DEFAULT_ARRAY_BYTES,
-  limitGuest,
-} from "./limits.ts";
 import { heapCheck, meterHeapStops } from "./heap_limit.ts";
-import { resolveCosts } from "./wasm/costs.ts";
 import { openCache } from "./rewrite_cache.ts";
 import { constructCached, type MeterRewriter } from "./meter_cache.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 import type { CallOutcome } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 import { meterStopFlag } from "./meter_stop_flag.ts";
-import { checkDeadlineOnlyMeter } from "./meter_deadline_only.ts";
 import {
   arm,
   bindFlag,
@@ -58,14 +47,13 @@ import {
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
 import { HAS_JSPI, suspending } from "./jspi.ts";
-import { isInstance, readSafely, settledUnwaited } from "./thrown_values.ts";
+import { settledUnwaited } from "./thrown_values.ts";
 import {
   boundOver,
   clockOnlyNow,
   type RunTime,
   runTimeNow,
 } from "./run_time.ts";
-import { readOptions } from "./option_names.ts";
 import { oneLineText } from "./early_exit_error.ts";
 import {
   importedAddedGlobal,
@@ -74,7 +62,6 @@ import {
   noteExports,
 } from "./handed_out.ts";
 import {
-  meteringFor,
   OFF_BOOKS_FUEL,
   STOPPED,
   TRAPPING_TANK,
@@ -87,10 +74,8 @@ import {
   ZONE_WAIT_MS,
 } from "./meter_waits.ts";
 import type { StopReason } from "./stop_reason.ts";
-import {
-  FUEL_METER_OPTION_NAMES,
-  type FuelMeterOptions,
-} from "./meter_options.ts";
+import type { FuelMeterOptions } from "./meter_options.ts";
+import { meterModule } from "./meter_module.ts";
 import {
   checkFuel,
   checkHookResult,
@@ -103,8 +88,9 @@ export let meterCalls: MeterCalls;
 
 /**
  * How the constructor rewrites; {@linkcode FuelMeter.create} swaps it. The
- * constructor runs up to this call twice there (see `meter_cache.ts`), so
- * nothing before it may have an effect outside the meter.
+ * constructor runs up to this call (in `meterModule`) twice there (see
+ * `meter_cache.ts`), so nothing before it may have an effect outside the
+ * meter.
  */
 let meterRewrite: MeterRewriter = instrumentModule;
 
@@ -255,95 +241,9 @@ export class FuelMeter {
     options: FuelMeterOptions = {},
     costs?: InstrumentOptions,
   ) {
-    options = readOptions(options, FUEL_METER_OPTION_NAMES, "new FuelMeter", {
-      costs:
-        "the rewriter's options go third: new FuelMeter(bytes, options, { costs })",
-    });
-    if (options.cache !== undefined) {
-      throw new TypeError(
-        "new FuelMeter cannot read a cache, which is read asynchronously: make the meter with await FuelMeter.create(bytes, { cache })",
-      );
-    }
-    // Looked at so that no look throws: a revoked proxy would make the
-    // engine's TypeError, which names no option.
-    if (isInstance(source, ArrayBuffer)) {
-      source = new Uint8Array(source as ArrayBuffer);
-    }
-    if (
-      !isInstance(source, Uint8Array) &&
-      !isInstance(readSafely(source, "bytes"), Uint8Array)
-    ) {
-      throw new TypeError(
-        "FuelMeter meters a module's bytes: pass a Uint8Array or an ArrayBuffer of the .wasm file, or what instrument() returned (a compiled WebAssembly.Module cannot be rewritten)",
-      );
-    }
-    source = source as Uint8Array | InstrumentedModule;
-    const countsFuel = options.fuel !== false;
-    if (!countsFuel) {
-      checkDeadlineOnlyMeter(source instanceof Uint8Array, options);
-    }
-    const fuel = options.fuel === false
-      ? Infinity
-      : checkFuel(options.fuel ?? Infinity, "fuel");
-    const resumable = source instanceof Uint8Array
-      ? options.resumable ?? true
-      : source.resumable;
-    if (options.stopFlag === true && !resumable) {
-      throw new TypeError(
-        "a stop flag stops a call at its deadline or StopSignal, which a meter whose guest traps as soon as its fuel is spent cannot be given: drop stopFlag, or make the meter with resumable: true",
-      );
-    }
-    if (
-      (options.suspend ?? false) && HAS_JSPI && countsFuel && resumable &&
-      hasStartFunction(source instanceof Uint8Array ? source : source.bytes)
-    ) {
-      // Its first check asks the meter for fuel from inside instantiation,
-      // outside WebAssembly.promising, where V8 refuses every call of a
-      // suspending import (SuspendError), one that would not suspend too.
-      throw new TypeError(
-        "FuelMeter: a module with a start function cannot be metered with suspend: true, since its start function runs inside instantiation, where no call of the meter's suspending import is allowed: make the meter without suspend (and call it with run, not runAsync)",
-      );
-    }
-    const limits = checkLimits(options.limits, "FuelMeter");
-    if (limits !== undefined && !(source instanceof Uint8Array)) {
-      throw new TypeError(
-        "FuelMeter: limits are written into the module's bytes: pass its bytes rather than what instrument() returned",
-      );
-    }
-    let metered: InstrumentedModule;
-    if (source instanceof Uint8Array) {
-      // Without limits.tables or limits.memory, their defaults.
-      const bytes = limitGuest(source, limits, "the module");
-      // Before anything instantiates it, which nothing can cut short.
-      // Its bodies are checked as they are rewritten.
-      checkInstanceSize(source, "the module", false);
-      const zones = options.stopsWaitFor;
-      const rewrite = meterRewrite(bytes, {
-        ...costs,
-        ...meteringFor(fuel, resumable),
-        exportStackPointer: true,
-        stopFlag: resumable && options.stopFlag !== false,
-        // One allocation holds the thread whole: its size bounds how late
-        // a stop lands.
-        ...(resumable && options.stopFlag !== false
-          ? { arrayBytes: limits?.arrays ?? DEFAULT_ARRAY_BYTES }
-          : {}),
-        // Deadline-only: the flag's checks alone, trapping at once.
-        fuel: countsFuel,
-        stopFlagTraps: !countsFuel,
-        stopsWaitFor: zones === false ? undefined : zones,
-        stopsWaitForAllocator: resumable && zones !== false && countsFuel,
-      });
-      metered = rewrite.metered;
-      // Before any loader instantiates what the guest asks for.
-      checkInstantiation(
-        rewrite.info.footprint,
-        resolveCosts(costs?.costs),
-        fuel,
-        "the module",
-      );
-      checkSizedAllocations(rewrite.info.footprint, "the module");
-    } else metered = source;
+    const read = meterModule(source, options, costs, meterRewrite);
+    const { metered, fuel, countsFuel, limits } = read;
+    options = read.options;
     this.bytes = metered.bytes as Uint8Array<ArrayBuffer>;
     this.#fuelExport = metered.fuelExport;
     this.#stackPointerExport = metered.stackPointerExport;
@@ -377,7 +277,7 @@ export class FuelMeter {
       // without fuel, whose flag alone stops it: it traps here.
       return countsFuel ? this.#onStopFlag() : 1;
     };
-    const flagged = source instanceof Uint8Array && metered.stopFlag
+    const flagged = read.rewritten && metered.stopFlag
       ? meterStopFlag(
         metered.stopFlag,
         options.suspend
