@@ -38,12 +38,12 @@ import { instrumentModule } from "./wasm/instrument.ts";
 import type { CallOutcome } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 import { meterStopFlag } from "./meter_stop_flag.ts";
+import { bindFlag, type WatchdogHandle } from "./watchdog.ts";
 import {
-  arm,
-  bindFlag,
-  type WatchdogHandle,
-  watchdogStarted,
-} from "./watchdog.ts";
+  endGuard,
+  guardHostCall,
+  offBooksWithoutFuel,
+} from "./meter_host_calls.ts";
 import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
 import { ExportError } from "./load_errors.ts";
 import { HAS_JSPI, suspending } from "./jspi.ts";
@@ -807,7 +807,9 @@ export class FuelMeter {
     this.#exhausted = false;
     this.#delivered = false;
     // The watchdog's setting of the flag for the grace's clock is no stop.
-    for (const guard of this.#graceGuards.splice(0)) this.#endGuard(guard, 0);
+    for (const guard of this.#graceGuards.splice(0)) {
+      endGuard(this.#flag, guard, 0);
+    }
     this.#deliveredAt = undefined;
     this.#grace = 0;
     this.#stopping = false;
@@ -1028,61 +1030,9 @@ export class FuelMeter {
     return boundOver(this.#zoneWaitStarted, ZONE_WAIT_MS);
   }
 
-  /**
-   * Has the watchdog set the flag {@linkcode GRACE_MS} from now, while the
-   * host's own call into the guest runs (its stack pointer's accessors,
-   * which the guest wrote: one that never returned held `run` for ever),
-   * if the watchdog runs (a run with a deadline or a StopSignal started it).
-   */
-  #guardHostCall(afterMs = GRACE_MS): WatchdogHandle | undefined {
-    const flag = this.#flag;
-    if (flag === undefined || !watchdogStarted()) return undefined;
-    return arm(flag, performance.now() + afterMs);
-  }
-
-  /** Ends a guard: its setting of the flag is no stop. */
-  #endGuard(guard: WatchdogHandle | undefined, flagWas: number): void {
-    if (guard === undefined) return;
-    guard.disarm();
-    if (guard.fired()) Atomics.store(this.#flag!, 0, flagWas);
-  }
-
   #offBooks<T>(fn: () => T, afterStop = false): T {
     if (!this.#countsFuel) {
-      // The flag's checks trap: clear it for the host's own call, and put
-      // back a stop that was pending.
-      const flag = this.#flag!;
-      const pending = Atomics.exchange(flag, 0, 0);
-      // The flag's checks trap without asking, so the guard, which the
-      // watchdog sets by the clock, cannot wait for the CPU time itself.
-      // After a stop the call runs again, from its start, when the flag
-      // ended it before GRACE_MS of CPU time had passed too (the thread kept
-      // off its core), until the bound is over as the grace's is: at
-      // GRACE_MS of CPU time, or HELD_CAP times GRACE_MS by the clock. (A
-      // guard's setting may land again just after it is disarmed: the flag
-      // found set counts as the guard's.)
-      const since = afterStop ? runTimeNow() : undefined;
-      try {
-        for (;;) {
-          const guard = this.#guardHostCall();
-          try {
-            return fn();
-          } catch (error) {
-            const flagged = guard?.fired() === true ||
-              Atomics.load(flag, 0) !== 0;
-            if (
-              since === undefined || !flagged || boundOver(since, GRACE_MS)
-            ) {
-              throw error;
-            }
-          } finally {
-            this.#endGuard(guard, 0);
-          }
-          Atomics.store(flag, 0, 0);
-        }
-      } finally {
-        if (pending !== 0) Atomics.store(flag, 0, 1);
-      }
+      return offBooksWithoutFuel(this.#flag!, fn, afterStop);
     }
     const counter = this.#counter;
     if (counter === undefined) return fn();
@@ -1102,11 +1052,11 @@ export class FuelMeter {
     this.#delivered = true;
     this.#grace = 0;
     counter.value = BigInt(OFF_BOOKS_FUEL);
-    const guard = this.#guardHostCall();
+    const guard = guardHostCall(this.#flag);
     try {
       return fn();
     } finally {
-      this.#endGuard(guard, flagWas);
+      endGuard(this.#flag, guard, flagWas);
       counter.value = saved;
       this.#delivered = delivered;
       this.#deliveredAt = deliveredAt;
@@ -1296,7 +1246,7 @@ export class FuelMeter {
     // The watchdog sets the flag once the time is up, and the next check of
     // what runs on the grace then traps (none asks the host before); a soft
     // stop's only if the library has not heard of it by then.
-    const guard = this.#guardHostCall(GRACE_MS);
+    const guard = guardHostCall(this.#flag, GRACE_MS);
     if (guard !== undefined) this.#graceGuards.push(guard);
   }
 
