@@ -44,7 +44,8 @@ import {
   guardHostCall,
   offBooksWithoutFuel,
 } from "./meter_host_calls.ts";
-import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
+import { ZONE_DEPTH } from "./wasm/stop_zones.ts";
+import { ZoneWait } from "./zone_wait.ts";
 import { ExportError } from "./load_errors.ts";
 import { HAS_JSPI, suspending } from "./jspi.ts";
 import { settledUnwaited } from "./thrown_values.ts";
@@ -67,12 +68,7 @@ import {
   TRAPPING_TANK,
   WHOLE_TANK,
 } from "./meter_tank.ts";
-import {
-  GRACE_MS,
-  ZONE_CHUNK_FUEL,
-  ZONE_WAIT_FUEL,
-  ZONE_WAIT_MS,
-} from "./meter_waits.ts";
+import { GRACE_MS } from "./meter_waits.ts";
 import type { StopReason } from "./stop_reason.ts";
 import type { FuelMeterOptions } from "./meter_options.ts";
 import { meterModule } from "./meter_module.ts";
@@ -201,29 +197,13 @@ export class FuelMeter {
   #onStop: (() => void) | undefined;
   /** The export name of the guest's zone global, when it has zones. */
   readonly #zoneExport: string | undefined;
-  /** The attached instance's zone global (see `stop_zones.ts`). */
-  #zone: WebAssembly.Global | undefined;
+  /** The attached instance's zones, and a stop's wait for them. */
+  readonly #zones = new ZoneWait();
   /**
    * Set while a stop waits for the guest to leave a zone: the guest runs
    * on its grace fuel, handed to its counter, until then.
    */
   #waitingForZone = false;
-  /** When the stop that waits for a zone was put off. */
-  #zoneWaitStarted: RunTime = { wall: 0, cpu: 0 };
-  /**
-   * What is left of the wait's {@linkcode ZONE_WAIT_FUEL} once the guest
-   * has spent what it was handed: the most the wait hands out again.
-   */
-  #zoneWaitLeft = 0;
-  /**
-   * The counter as the wait's last check left it: a check that finds it
-   * the same had no fuel spent since (the next chunk of a bulk operator).
-   */
-  #zoneCheckLeft: bigint | undefined;
-  /** How many checks in a row found the counter as the one before left it. */
-  #zoneIdleChecks = 0;
-  /** What the wait's chunks counted ({@linkcode ZONE_CHUNK_FUEL} each). */
-  #zoneChunkFuel = 0;
   /** When the current stop was delivered, `undefined` before. */
   #deliveredAt: RunTime | undefined;
   /** The watchdog's slots that end the grace's time (see `#setDelivered`). */
@@ -413,7 +393,7 @@ export class FuelMeter {
     noteExports(exports, "attached to a FuelMeter", undefined, this);
     this.#stack = findStackPointer(exports, this.#stackPointerExport);
     const zone = this.#zoneExport && exports[this.#zoneExport];
-    this.#zone = zone instanceof WebAssembly.Global ? zone : undefined;
+    this.#zones.attach(zone instanceof WebAssembly.Global ? zone : undefined);
     // Keep what the start function left, and load the next slice.
     this.#settle();
   }
@@ -815,9 +795,7 @@ export class FuelMeter {
     this.#stopping = false;
     this.#heard = false;
     this.#waitingForZone = false;
-    this.#zoneChunkFuel = 0;
-    this.#zoneCheckLeft = undefined;
-    this.#zoneIdleChecks = 0;
+    this.#zones.forget();
     // Every caller refills next, which writes the counter.
   }
 
@@ -910,7 +888,7 @@ export class FuelMeter {
       return;
     }
     this.#returnSlice();
-    this.#leaveZones();
+    this.#zones.leaveAll();
     this.#reason = undefined;
     // An enclosing call's set-aside stays aside until that call ends.
     this.#outerWithheld.push(this.#withheld);
@@ -943,7 +921,7 @@ export class FuelMeter {
     this.#returnSlice();
     // The run's watch is disposed: nothing sets the flag for it any more.
     this.#clearStop();
-    this.#leaveZones();
+    this.#zones.leaveAll();
     this.#callPoll = undefined;
     this.#yields = false;
     this.#soft = false;
@@ -955,49 +933,36 @@ export class FuelMeter {
   }
 
   /**
-   * Sets the guest's zone depth to 0 between calls: a trap that unwound
-   * through a zone skipped its wrapper's way out.
-   */
-  #leaveZones(): void {
-    if (this.#zone !== undefined) this.#zone.value = 0;
-  }
-
-  /**
    * Puts a stop off while the guest is inside a zone and the grace can pay
    * for `need`: hands the grace to the guest and marks the zone global, so
    * that the wrapper that leaves the last zone asks again. Returns the
    * counter to give the guest, or `undefined` when the stop lands now.
    */
   #waitForZone(need: number): bigint | undefined {
-    const zone = this.#zone;
-    if (zone === undefined || this.#soft) return undefined;
-    const value = zone.value as number;
-    if (!this.#waitingForZone) {
-      this.#zoneWaitLeft = ZONE_WAIT_FUEL;
-      this.#zoneChunkFuel = 0;
-    }
+    const zones = this.#zones;
+    if (!zones.present || this.#soft) return undefined;
+    const value = zones.read();
+    if (!this.#waitingForZone) zones.begin();
     if (
       (value & ZONE_DEPTH) === 0 || this.#grace < need ||
-      this.#zoneWaitLeft < need ||
-      (this.#waitingForZone && this.#zoneWaitOver())
+      !zones.affords(need) ||
+      (this.#waitingForZone && zones.over())
     ) {
       this.#endZoneWait(0);
       return undefined;
     }
-    if (!this.#waitingForZone) this.#zoneWaitStarted = runTimeNow();
+    if (!this.#waitingForZone) zones.startClock();
     this.#waitingForZone = true;
-    this.#zoneCheckLeft = undefined;
-    this.#zoneIdleChecks = 0;
+    zones.restartChecks();
     this.#markStopping();
-    zone.value = value | ZONE_STOP_WAITING;
+    zones.markWaiting(value);
     // Every loop header and function entry in the zone asks again, so a
     // loop the cost table makes free is bounded too.
     if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
     // At most ZONE_WAIT_FUEL in all, what the guest gave back counting
     // again; the rest of the grace stays for the glue's cleanup.
-    const give = Math.min(this.#grace, this.#zoneWaitLeft);
+    const give = zones.handOut(this.#grace);
     this.#grace -= give;
-    this.#zoneWaitLeft -= give;
     return BigInt(give - need);
   }
 
@@ -1007,27 +972,9 @@ export class FuelMeter {
    * it was handed, and what the chunks counted, which paid for no fuel.
    */
   #endZoneWait(left: number): void {
-    if (this.#waitingForZone) {
-      this.#grace += Math.max(0, left) + this.#zoneChunkFuel;
-    }
-    this.#zoneChunkFuel = 0;
-    this.#zoneCheckLeft = undefined;
-    this.#zoneIdleChecks = 0;
+    const chunks = this.#zones.end();
+    if (this.#waitingForZone) this.#grace += Math.max(0, left) + chunks;
     this.#waitingForZone = false;
-    const zone = this.#zone;
-    if (zone !== undefined) zone.value = (zone.value as number) & ZONE_DEPTH;
-  }
-
-  /**
-   * Whether a stop has waited for the guest to leave its zone for
-   * {@linkcode ZONE_WAIT_MS}: fuel is not time (a pass that faults in a
-   * fresh page, or calls a slow import, costs a few units), so the grace
-   * alone let a guest whose `malloc` never returns hold a deadline off for
-   * seconds. Every pass in the zone asks, so the CPU time's part of the
-   * bound is read at each once the clock's has passed.
-   */
-  #zoneWaitOver(): boolean {
-    return boundOver(this.#zoneWaitStarted, ZONE_WAIT_MS);
   }
 
   #offBooks<T>(fn: () => T, afterStop = false): T {
@@ -1078,25 +1025,11 @@ export class FuelMeter {
     if (this.#delivered) return this.#graceOver() ? 1 : this.#graceGoesOn();
     const counter = this.#counter!;
     if (this.#waitingForZone) {
-      // A pass in the zone while the stop waits costs its grace, which the
-      // counter holds, at least 1: a loop the cost table makes free ends.
-      // A check with no fuel spent since the one before, but for the
-      // first of a row (a loop header right after a function's entry),
-      // counts a chunk's worth: a bulk operator's next chunk.
+      // A pass in the zone costs its grace (see `ZoneWait.passCheck`).
       const now = counter.value;
-      this.#zoneIdleChecks = now === this.#zoneCheckLeft
-        ? this.#zoneIdleChecks + 1
-        : 0;
-      const chunk = this.#zoneIdleChecks > 1;
-      const cost = chunk ? ZONE_CHUNK_FUEL : 1;
-      const left = Number(now) - cost;
-      const zone = this.#zone!;
-      if (
-        left >= 0 && ((zone.value as number) & ZONE_DEPTH) !== 0 &&
-        !this.#zoneWaitOver()
-      ) {
-        if (chunk) this.#zoneChunkFuel += cost;
-        counter.value = this.#zoneCheckLeft = BigInt(left);
+      const next = this.#zones.passCheck(now);
+      if (next !== undefined) {
+        counter.value = next;
         Atomics.store(this.#flag!, 0, 1);
         return 0;
       }
@@ -1159,7 +1092,7 @@ export class FuelMeter {
       // and counts again towards the wait's ZONE_WAIT_FUEL.
       const left = Math.max(0, Number(counter + cost));
       this.#grace += left;
-      this.#zoneWaitLeft += left;
+      this.#zones.giveBack(left);
       return this.#deliver(need);
     }
     if (this.#parked !== undefined) return this.#park(this.#parked, need);
