@@ -20,6 +20,14 @@
  * Accounting is exact at every exit: a block the guest could not pay for is
  * not charged, and neither is anything after a stop.
  *
+ * The class keeps the books and delivers stops, the paths the guest calls
+ * at every slice and check; the rest is beside it: its options
+ * (`meter_options.ts`) and the module it runs (`meter_module.ts`), the
+ * slices' sizes (`meter_tank.ts`), how long a stop waits (`meter_waits.ts`,
+ * `zone_wait.ts`), the watchdog's guards on the host's own calls
+ * (`meter_host_calls.ts`), and a run around one call (`meter_run.ts`,
+ * through `meter_calls.ts`).
+ *
  * @module
  */
 
