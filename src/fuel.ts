@@ -129,44 +129,76 @@ export class FuelMeter {
   readonly bytes: Uint8Array<ArrayBuffer>;
   /** The import the metered module needs, to merge into its imports. */
   readonly imports: WebAssembly.Imports;
+
+  // The module, and the instance attached.
+  /** The export the rewriter gave the guest's fuel counter. */
   readonly #fuelExport: string;
   /** The export the rewriter gave the guest's stack pointer, if found. */
   readonly #stackPointerExport: string | undefined;
-  readonly #poll: FuelMeterOptions["poll"];
-  readonly #refuel: FuelMeterOptions["refuel"];
-  /** While the guest waits in `out_of_fuel`: what was left of its slice. */
-  #waiting: number | undefined;
+  /** The export name of the guest's zone global, when it has zones. */
+  readonly #zoneExport: string | undefined;
+  /** Whether the guest asks for more fuel, or traps once it is spent. */
+  readonly #resumable: boolean;
+  /** False for a deadline-only meter (`fuel: false`): no books to keep. */
+  readonly #countsFuel: boolean;
+  /** Whether `out_of_fuel` may suspend the guest (JSPI). */
+  readonly #suspend: boolean;
+  /** The fuel every instance of these bytes starts with. */
+  #initialFuel = 0;
+  /** The attached instance's fuel counter: the fuel in the guest's hands. */
   #counter: WebAssembly.Global | undefined;
   /** The attached instance's shadow stack pointer, when it exports one. */
   #stack: StackPointer | undefined;
+  /** The guest's stop flag, when this meter rewrote it with one. */
+  #flag: Int32Array | undefined;
+  /** The attached instance's zones, and a stop's wait for them. */
+  readonly #zones = new ZoneWait();
+
+  // The books.
   /** Fuel not yet handed to the guest. */
   #tank: number;
   /** All fuel ever moved from the tank into the counter. */
   #handed = 0;
+  /** The most fuel handed to the guest at a time (see `slice`). */
+  #slice = Infinity;
+  /** The counter's value as far as the meter knows before `attach`. */
+  #beforeAttach = 0;
+  /** While the guest waits in `out_of_fuel`: what was left of its slice. */
+  #waiting: number | undefined;
   /** The counter's value when a stop was requested. */
   #parked: number | undefined;
   /** Set when the guest could not pay for a block: its slice is empty. */
   #exhausted = false;
-  #slice = Infinity;
-  readonly #resumable: boolean;
-  /** The counter's value as far as the meter knows before `attach`. */
-  #beforeAttach = 0;
-  /** The fuel every instance of these bytes starts with. */
-  #initialFuel = 0;
+  /** The part of the tank a per-call cap keeps out of the call. */
+  #withheld = 0;
+  /**
+   * The set-asides of the calls this one is nested in (a host import
+   * calling the guest back), put back in turn as each call ends.
+   */
+  readonly #outerWithheld: number[] = [];
+
+  // A stop, from its request until the books are settled.
   /** Why the last stop happened, until the next call begins. */
   #reason: StopReason | undefined;
+  /** Set from a stop until the books are settled. */
+  #stopping = false;
+  /**
+   * Set while a stop waits for the guest to leave a zone: the guest runs
+   * on its grace fuel, handed to its counter, until then.
+   */
+  #waitingForZone = false;
   /**
    * Set once the guest was refused fuel: it trapped on the spot, so every
    * later check until the books are settled is the glue's cleanup calling
    * back in, which draws on `#grace`, never on the tank.
    */
   #delivered = false;
+  /** When the current stop was delivered, `undefined` before. */
+  #deliveredAt: RunTime | undefined;
   /** Fuel the glue's cleanup may still spend after a stop. */
   #grace = 0;
   /** Whether the guest keeps running on its grace fuel after a stop. */
   #soft = false;
-  /** Set from a stop until the books are settled. */
-  #stopping = false;
   /**
    * Whether the library read {@linkcode FuelMeter.stopping} during this
    * soft stop: it heard of it and unwinds, which its grace alone bounds.
@@ -175,15 +207,10 @@ export class FuelMeter {
    * `'xy'.repeat(2 ** 25)`) asks no interrupt handler until it returns.
    */
   #heard = false;
-  /** The current run's hook for the moment `#stopping` turns true. */
-  #onStopping: (() => void) | undefined;
-  /** The part of the tank a per-call cap keeps out of the call. */
-  #withheld = 0;
-  /**
-   * The set-asides of the calls this one is nested in (a host import
-   * calling the guest back), put back in turn as each call ends.
-   */
-  readonly #outerWithheld: number[] = [];
+  /** The watchdog's slots that end the grace's time (see `#setDelivered`). */
+  readonly #graceGuards: WatchdogHandle[] = [];
+
+  // The calls in progress, and their hooks.
   /** Calls in progress (`run`, a guest's calls, nested ones). */
   #runs = 0;
   /**
@@ -191,31 +218,17 @@ export class FuelMeter {
    * not the meter's still waits: its stop holds until it has trapped.
    */
   #stranded = false;
+  /** The meter's own hooks (see {@linkcode FuelMeterOptions}). */
+  readonly #poll: FuelMeterOptions["poll"];
+  readonly #refuel: FuelMeterOptions["refuel"];
   /** The current `run`'s own check, run before the user's `poll`. */
   #callPoll: (() => boolean) | undefined;
-  /** The guest's stop flag, when this meter rewrote it with one. */
-  #flag: Int32Array | undefined;
-  /** Whether `out_of_fuel` may suspend the guest (JSPI). */
-  readonly #suspend: boolean;
-  /** False for a deadline-only meter (`fuel: false`): no books to keep. */
-  readonly #countsFuel: boolean;
   /** Whether the current run lets the event loop run at every slice. */
   #yields = false;
+  /** The current run's hook for the moment `#stopping` turns true. */
+  #onStopping: (() => void) | undefined;
   /** The async run's: told of every stop (see `MeterCalls.onStop`). */
   #onStop: (() => void) | undefined;
-  /** The export name of the guest's zone global, when it has zones. */
-  readonly #zoneExport: string | undefined;
-  /** The attached instance's zones, and a stop's wait for them. */
-  readonly #zones = new ZoneWait();
-  /**
-   * Set while a stop waits for the guest to leave a zone: the guest runs
-   * on its grace fuel, handed to its counter, until then.
-   */
-  #waitingForZone = false;
-  /** When the current stop was delivered, `undefined` before. */
-  #deliveredAt: RunTime | undefined;
-  /** The watchdog's slots that end the grace's time (see `#setDelivered`). */
-  readonly #graceGuards: WatchdogHandle[] = [];
 
   /**
    * Meters a module.
