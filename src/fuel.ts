@@ -761,6 +761,8 @@ export class FuelMeter {
     this.#settle();
   }
 
+  // The books: fuel moved between the tank and the guest's counter.
+
   #settle(): void {
     this.#returnSlice();
     this.#refill();
@@ -831,6 +833,8 @@ export class FuelMeter {
     this.#handed += give;
     this.#counter.value = BigInt(give);
   }
+
+  // What the runners do around one call (see `meter_calls.ts`).
 
   static {
     meterCalls = {
@@ -953,6 +957,8 @@ export class FuelMeter {
     this.#refill();
   }
 
+  // A stop put off while the guest is in a no-stop zone (`zone_wait.ts`).
+
   /**
    * Puts a stop off while the guest is inside a zone and the grace can pay
    * for `need`: hands the grace to the guest and marks the zone global, so
@@ -998,6 +1004,8 @@ export class FuelMeter {
     this.#waitingForZone = false;
   }
 
+  // The host's own calls into the guest, outside the books.
+
   #offBooks<T>(fn: () => T, afterStop = false): T {
     if (!this.#countsFuel) {
       return offBooksWithoutFuel(this.#flag!, fn, afterStop);
@@ -1032,6 +1040,8 @@ export class FuelMeter {
       this.#soft = soft;
     }
   }
+
+  // The guest's imports: asked at a slice, or when a check finds its flag set.
 
   /**
    * The guest's `on_stop_flag`: called when it finds its stop flag set, by
@@ -1177,6 +1187,8 @@ export class FuelMeter {
     );
   }
 
+  // A stop delivered, and the grace the glue's cleanup runs on after it.
+
   /** Stops the guest: it traps now, or in a soft stop runs on its grace. */
   #park(before: number, need: number): bigint {
     this.#parked ??= before;
@@ -1255,6 +1267,8 @@ export class FuelMeter {
     this.#grace -= give;
     return BigInt(give - need);
   }
+
+  // Fuel granted at a slice.
 
   /** Pays for a block of cost `need`, or refuses (-1) when the fuel is gone. */
   #grant(before: number, need: number): bigint | Promise<bigint> {
