@@ -59,11 +59,11 @@ export {
   type WasiPreopen,
   type WasiResult,
 } from "./src/wasi.ts";
-export {
-  type ChildPermissions,
-  invokeIsolated,
-  type IsolatedCallOptions,
-} from "./src/isolate.ts";
+export { invokeIsolated } from "./src/isolate.ts";
+export type {
+  ChildPermissions,
+  IsolatedCallOptions,
+} from "./src/isolate_options.ts";
 export { isolatedChildrenExited } from "./src/isolate_exits.ts";
 export type {
   AddedMemory,
