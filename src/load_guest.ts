@@ -27,15 +27,13 @@ import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
+import { checkLimits, DEFAULT_ARRAY_BYTES, limitGuestSteps } from "./limits.ts";
 import {
   checkInstanceSizeSteps,
   checkInstantiation,
-  checkLimits,
   checkSizedAllocations,
-  checkTypeCountSteps,
-  DEFAULT_ARRAY_BYTES,
-  limitGuestSteps,
-} from "./limits.ts";
+} from "./instance_size.ts";
+import { checkTypeCountSteps } from "./instantiation_work.ts";
 import {
   checkSource,
   compileBytes,

@@ -9,14 +9,16 @@
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import { hasStartFunction } from "./signatures.ts";
 import {
-  checkInstanceSize,
-  checkInstantiation,
   checkLimits,
-  checkSizedAllocations,
   DEFAULT_ARRAY_BYTES,
   limitGuest,
   type ResourceLimits,
 } from "./limits.ts";
+import {
+  checkInstanceSize,
+  checkInstantiation,
+  checkSizedAllocations,
+} from "./instance_size.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import type { MeterRewriter } from "./meter_cache.ts";
 import { checkDeadlineOnlyMeter } from "./meter_deadline_only.ts";
