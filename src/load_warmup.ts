@@ -23,10 +23,9 @@ import {
   checkInstanceSizeSteps,
   checkInstantiation,
   checkSizedAllocations,
-  checkTypeCountSteps,
-  DEFAULT_ARRAY_BYTES,
-  limitGuestSteps,
-} from "./limits.ts";
+} from "./instance_size.ts";
+import { checkTypeCountSteps } from "./instantiation_work.ts";
+import { DEFAULT_ARRAY_BYTES, limitGuestSteps } from "./limits.ts";
 import { describeModule } from "./signatures.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { instrumentSteps } from "./wasm/instrument.ts";
