@@ -1,0 +1,130 @@
+/**
+ * The loader's code, run once as the API is imported, before any stop can
+ * be due.
+ *
+ * A process's first stoppable load ran the rewriter's and the load's checks
+ * for the first time: V8 compiled each function as it was first called and
+ * ran it unoptimised, so a tiny guest's first load took 24 to 33 ms of the
+ * thread's CPU before its start function ran, against 1.5 to 2 for the
+ * loads after it. A timeout counts from the start function, but the whole
+ * load is the caller's wait, and an abort or StopSignal that falls in it
+ * waits for the step it falls in, which the first call of a function
+ * makes long. The same work is done here on a small module, synchronously,
+ * as the watchdog's thread boots: at import, where no stop can fall in it.
+ * Its results are thrown away; nothing it does is kept but V8's code.
+ *
+ * @module
+ */
+
+import { newCallState } from "./call_state.ts";
+import { allocatesOnHeapSteps } from "./heap_limit.ts";
+import { buildImports } from "./imports.ts";
+import {
+  checkInstanceSizeSteps,
+  checkInstantiation,
+  checkSizedAllocations,
+} from "./instance_size.ts";
+import { checkTypeCountSteps } from "./instantiation_work.ts";
+import { DEFAULT_ARRAY_BYTES, limitGuestSteps } from "./limits.ts";
+import { describeModule } from "./signatures.ts";
+import { resolveCosts } from "./wasm/costs.ts";
+import { instrumentSteps } from "./wasm/instrument.ts";
+import { runSteps } from "./wasm/steps.ts";
+
+/**
+ * A guest as small as a real one is shaped: an import called in a loop, a
+ * memory with data, a mutable global, an export and a start function.
+ *
+ * ```wat
+ * (module
+ *   (import "host" "tick" (func $tick (param i32)))
+ *   (memory 1)
+ *   (global $n (mut i32) (i32.const 0))
+ *   (func $run (export "run") (param $k i32) (result i32)
+ *     (loop $l
+ *       (global.set $n (i32.add (global.get $n) (i32.load (local.get $k))))
+ *       (call $tick (global.get $n))
+ *       (br_if $l (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))
+ *     (global.get $n))
+ *   (func $start (drop (call $run (i32.const 2))))
+ *   (start $start)
+ *   (data (i32.const 0) "\01\02"))
+ * ```
+ */
+// deno-fmt-ignore
+export const WARM_UP_GUEST: readonly number[] = [
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x0d, 0x03, 0x60,
+  0x01, 0x7f, 0x00, 0x60, 0x01, 0x7f, 0x01, 0x7f, 0x60, 0x00, 0x00, 0x02,
+  0x0d, 0x01, 0x04, 0x68, 0x6f, 0x73, 0x74, 0x04, 0x74, 0x69, 0x63, 0x6b,
+  0x00, 0x00, 0x03, 0x03, 0x02, 0x01, 0x02, 0x05, 0x03, 0x01, 0x00, 0x01,
+  0x06, 0x06, 0x01, 0x7f, 0x01, 0x41, 0x00, 0x0b, 0x07, 0x07, 0x01, 0x03,
+  0x72, 0x75, 0x6e, 0x00, 0x01, 0x08, 0x01, 0x02, 0x0a, 0x28, 0x02, 0x1e,
+  0x00, 0x03, 0x40, 0x23, 0x00, 0x20, 0x00, 0x28, 0x02, 0x00, 0x6a, 0x24,
+  0x00, 0x23, 0x00, 0x10, 0x00, 0x20, 0x00, 0x41, 0x01, 0x6b, 0x22, 0x00,
+  0x0d, 0x00, 0x0b, 0x23, 0x00, 0x0b, 0x07, 0x00, 0x41, 0x02, 0x10, 0x01,
+  0x1a, 0x0b, 0x0b, 0x08, 0x01, 0x00, 0x41, 0x00, 0x0b, 0x02, 0x01, 0x02,
+];
+
+const LABEL = "the load's warm-up";
+
+/** How many times this process has run the warm-up, and what it threw. */
+const status: { runs: number; error?: unknown } = { runs: 0 };
+
+/**
+ * Runs a stoppable load's synchronous work once on
+ * {@linkcode WARM_UP_GUEST}: its checks, its limits, its rewrite as a
+ * plain guest's and as an async guest's, the guest's imports built for
+ * each, and the engine's compile of each rewrite. Nothing is thrown: a
+ * warm-up that fails leaves the first load to compile the code, as
+ * before.
+ */
+export function warmLoadPathAtImport(): void {
+  status.runs++;
+  try {
+    const bytes = new Uint8Array(WARM_UP_GUEST);
+    runSteps(allocatesOnHeapSteps(bytes));
+    runSteps(checkTypeCountSteps(bytes, LABEL));
+    const limited = runSteps(limitGuestSteps(bytes, undefined, LABEL));
+    runSteps(checkInstanceSizeSteps(bytes, LABEL, false));
+    // A plain guest's flag checks trap, and so do its fuel checks unless
+    // it has a start function; an async guest's ask the host.
+    for (
+      const [async, resumable] of [[false, false], [false, true], [true, true]]
+    ) {
+      const { metered, info } = runSteps(instrumentSteps(limited, {
+        resumable,
+        initialFuel: 0n,
+        stopFlag: true,
+        arrayBytes: DEFAULT_ARRAY_BYTES,
+        fuel: true,
+        stopFlagTraps: !async,
+        deferStart: true,
+        validate: false,
+      }));
+      checkInstantiation(info.footprint, resolveCosts(undefined), 1e9, LABEL);
+      checkSizedAllocations(info.footprint, LABEL);
+      buildImports(
+        describeModule(info).imports,
+        { host: { tick() {} } },
+        {},
+        newCallState(),
+        { async, guest: LABEL },
+      );
+      new WebAssembly.Module(metered.bytes as Uint8Array<ArrayBuffer>);
+    }
+  } catch (error) {
+    // Only a warm-up: the first load runs the same code, and reports.
+    status.error = error;
+  }
+}
+
+/**
+ * How many times this process has run {@linkcode warmLoadPathAtImport},
+ * and what it threw, if anything (a warm-up that throws is lost without a
+ * word): for tests.
+ *
+ * @returns The count, and the error.
+ */
+export function loadWarmUpStatus(): { runs: number; error?: unknown } {
+  return { ...status };
+}
