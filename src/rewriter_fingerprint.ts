@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:437c1ca808a10267afaf3927d5e9fd15aced3792efb6ddaa5dd805548d861437";
+  "sha256:6931cfc83396d8c5f6442d97a0a29b4c3bbde3a3b05e08e21aacfeb26310670d";

@@ -834,5 +834,16 @@ function readTagType(r: Reader, info: ModuleInfo): number {
       at,
     );
   }
-  return info.readFunctionType(r);
+  const typeAt = r.pos;
+  const type = info.readFunctionType(r);
+  // Stack switching (an engine flag) lets a tag's type have results, for
+  // the values a suspension's resumption hands back: an exception's tag has
+  // none, and a tag this reader does not model is refused.
+  if (info.typeSignatures[type]!.results.length > 0) {
+    r.fail(
+      `tag type ${type} has results: only a tag without results (an exception) is supported`,
+      typeAt,
+    );
+  }
+  return type;
 }
