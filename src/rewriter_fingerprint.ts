@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6931cfc83396d8c5f6442d97a0a29b4c3bbde3a3b05e08e21aacfeb26310670d";
+  "sha256:d76938763d70f36a2f701059dbd80136fceda0a82214a4809b4b7c97068cd8cb";
