@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d76938763d70f36a2f701059dbd80136fceda0a82214a4809b4b7c97068cd8cb";
+  "sha256:6ec9888be91957fe9bfd041f9bf24730b81b03ce758815e687f1706b359e4379";

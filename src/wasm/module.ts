@@ -839,9 +839,10 @@ function readTagType(r: Reader, info: ModuleInfo): number {
   // Stack switching (an engine flag) lets a tag's type have results, for
   // the values a suspension's resumption hands back: an exception's tag has
   // none, and a tag this reader does not model is refused.
-  if (info.typeSignatures[type]!.results.length > 0) {
+  const results = info.typeSignatures[type]!.results.length;
+  if (results > 0) {
     r.fail(
-      `tag type ${type} has results: only a tag without results (an exception) is supported`,
+      `tag type ${type} has ${results} results: only exception tags, without results, are supported (stack switching's are not)`,
       typeAt,
     );
   }
