@@ -43,11 +43,9 @@ export type {
 } from "./src/guest_options.ts";
 export type { CallOutcome, FuelUsage, OutcomeBase } from "./src/outcome.ts";
 export type { InterruptOptions } from "./src/imports.ts";
-export {
-  FuelMeter,
-  type FuelMeterOptions,
-  type StopReason,
-} from "./src/fuel.ts";
+export { FuelMeter } from "./src/fuel.ts";
+export type { FuelMeterOptions } from "./src/meter_options.ts";
+export type { StopReason } from "./src/stop_reason.ts";
 export { DEFAULT_GRACE, type MeterRunOptions } from "./src/meter_run.ts";
 export { type CacheOption, RewriteCache } from "./src/rewrite_cache.ts";
 export { StopSignal } from "./src/stop_signal.ts";
@@ -61,11 +59,11 @@ export {
   type WasiPreopen,
   type WasiResult,
 } from "./src/wasi.ts";
-export {
-  type ChildPermissions,
-  invokeIsolated,
-  type IsolatedCallOptions,
-} from "./src/isolate.ts";
+export { invokeIsolated } from "./src/isolate.ts";
+export type {
+  ChildPermissions,
+  IsolatedCallOptions,
+} from "./src/isolate_options.ts";
 export { isolatedChildrenExited } from "./src/isolate_exits.ts";
 export type {
   AddedMemory,

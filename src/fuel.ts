@@ -20,10 +20,17 @@
  * Accounting is exact at every exit: a block the guest could not pay for is
  * not charged, and neither is anything after a stop.
  *
+ * The class keeps the books and delivers stops, the paths the guest calls
+ * at every slice and check; the rest is beside it: its options
+ * (`meter_options.ts`) and the module it runs (`meter_module.ts`), the
+ * slices' sizes (`meter_tank.ts`), how long a stop waits (`meter_waits.ts`,
+ * `zone_wait.ts`), the watchdog's guards on the host's own calls
+ * (`meter_host_calls.ts`), and a run around one call (`meter_run.ts`,
+ * through `meter_calls.ts`).
+ *
  * @module
  */
 
-import { hasStartFunction } from "./signatures.ts";
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import {
   meterIdle,
@@ -32,42 +39,30 @@ import {
   runMeteredAsync,
 } from "./meter_run.ts";
 import { nextTurn } from "./yield.ts";
-import {
-  checkInstanceSize,
-  checkInstantiation,
-  checkLimits,
-  checkSizedAllocations,
-  DEFAULT_ARRAY_BYTES,
-  limitGuest,
-  type ResourceLimits,
-} from "./limits.ts";
 import { heapCheck, meterHeapStops } from "./heap_limit.ts";
-import { resolveCosts } from "./wasm/costs.ts";
-import { type CacheOption, openCache } from "./rewrite_cache.ts";
+import { openCache } from "./rewrite_cache.ts";
 import { constructCached, type MeterRewriter } from "./meter_cache.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 import type { CallOutcome } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 import { meterStopFlag } from "./meter_stop_flag.ts";
-import { checkDeadlineOnlyMeter } from "./meter_deadline_only.ts";
+import { bindFlag, type WatchdogHandle } from "./watchdog.ts";
 import {
-  arm,
-  bindFlag,
-  type WatchdogHandle,
-  watchdogStarted,
-} from "./watchdog.ts";
-import { ZONE_DEPTH, ZONE_STOP_WAITING } from "./wasm/stop_zones.ts";
+  endGuard,
+  guardHostCall,
+  offBooksWithoutFuel,
+} from "./meter_host_calls.ts";
+import { ZONE_DEPTH } from "./wasm/stop_zones.ts";
+import { ZoneWait } from "./zone_wait.ts";
 import { ExportError } from "./load_errors.ts";
 import { HAS_JSPI, suspending } from "./jspi.ts";
-import { describeValue } from "./option_checks.ts";
-import { isInstance, readSafely, settledUnwaited } from "./thrown_values.ts";
+import { settledUnwaited } from "./thrown_values.ts";
 import {
   boundOver,
   clockOnlyNow,
   type RunTime,
   runTimeNow,
 } from "./run_time.ts";
-import { readOptions } from "./option_names.ts";
 import { oneLineText } from "./early_exit_error.ts";
 import {
   importedAddedGlobal,
@@ -75,333 +70,31 @@ import {
   noteAddedImports,
   noteExports,
 } from "./handed_out.ts";
-
-/**
- * The largest slice, about twenty minutes of work. Far below 2^53, so that
- * the sums in the books stay exact as JavaScript numbers; a guest that
- * spends it all just asks for the next one.
- */
-const WHOLE_TANK = 2 ** 40;
-/**
- * The most fuel a guest that cannot resume holds at once: everything it will
- * get (about fifty days of work), still exact in the books.
- */
-const TRAPPING_TANK = 2 ** 52;
-/** The counter while a stop is pending: any charge traps. */
-const STOPPED = -(1n << 62n);
-/**
- * Fuel for the host's own calls into the guest (reading or restoring its
- * stack pointer), given outside the books: plenty for a few instructions.
- */
-const OFF_BOOKS_FUEL = 1_000_000;
-/**
- * How long a stop waits at most for the guest to leave a no-stop zone, by
- * the clock and in the process's CPU time (see `run_time.ts`; by the clock
- * alone after ten times as long): a backstop behind the bound by work,
- * {@linkcode ZONE_WAIT_FUEL} of the grace. A real allocator's call takes
- * microseconds: the margin is for a busy machine that takes the thread
- * away meanwhile, where a stop cut short would land inside the allocator.
- */
-export const ZONE_WAIT_MS = 100;
-/**
- * The most guest work a stop waits for the guest to leave a no-stop zone,
- * in fuel units, however large the grace: the wait's bound that a loaded
- * machine does not stretch, {@linkcode ZONE_WAIT_MS} staying as a
- * backstop. A bulk operator's chunks cost no fuel of their own (the whole
- * operator was charged before its first), so each check between two of
- * them with no fuel spent since the last counts
- * {@linkcode ZONE_CHUNK_FUEL} after the first of a row: a 40 MB `memmove`
- * inside `realloc` is cut after about 16 chunks, where it ran its 610
- * chunks or the clock's 100 ms before.
- */
-export const ZONE_WAIT_FUEL = 1_000_000;
-/**
- * What a check inside a zone counts against {@linkcode ZONE_WAIT_FUEL}
- * while a stop waits, when the guest spent no fuel since the check before
- * it: a bulk operator's chunk of 64 KiB, worth about that many units of
- * work. Given back to the grace when the wait ends: it paid for no fuel.
- */
-export const ZONE_CHUNK_FUEL = 65_536;
-/**
- * How long the glue's cleanup may run on the grace fuel after a hard stop,
- * by the clock and in the process's CPU time as {@linkcode ZONE_WAIT_MS}
- * (the stack pointer's read as a run starts by the clock alone; a
- * deadline-only meter's restore of it, whose checks trap without asking,
- * is run again from its start when the clock ended it first): a guest
- * whose cleanup faulted in fresh pages spent the default grace in 4.6 s. A
- * soft stop gets as long to be heard (the library reading
- * {@linkcode FuelMeter.stopping}); its unwinding after that is the host's
- * choice, bounded by its grace. The margin is {@linkcode ZONE_WAIT_MS}'s.
- */
-export const GRACE_MS = 100;
-
-/**
- * Why a metered guest was stopped: its fuel ran out (`fuel`), its deadline
- * passed (`deadline`), its `AbortSignal` aborted (`abort`), its
- * `StopSignal` was set (`stop`), or the host called
- * {@linkcode FuelMeter.stop} (`host`).
- *
- * @example Reading why a call stopped
- * ```ts
- * import { FuelMeter, type StopReason } from "@early-exit/early-exit";
- * import assert from "node:assert/strict";
- *
- * const bytes = await Deno.readFile(new URL("../guest/runaway.wasm", import.meta.url));
- * const meter = new FuelMeter(bytes);
- * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
- * meter.attach(instance);
- * meter.run(instance.exports.spin as () => void, { timeout: 5 });
- * const reason: StopReason | undefined = meter.stopReason;
- * assert.equal(reason, "deadline");
- * ```
- */
-export type StopReason = "fuel" | "deadline" | "abort" | "stop" | "host";
-
-/** Every option {@linkcode FuelMeter} takes. */
-const FUEL_METER_OPTION_NAMES: readonly (keyof FuelMeterOptions)[] = [
-  "fuel",
-  "poll",
-  "refuel",
-  "suspend",
-  "resumable",
-  "stopFlag",
-  "limits",
-  "stopsWaitFor",
-  "cache",
-];
-
-/**
- * Options for a {@linkcode FuelMeter}.
- *
- * @example Usage
- * ```ts
- * import { FuelMeter, type FuelMeterOptions } from "@early-exit/early-exit";
- * import assert from "node:assert/strict";
- *
- * const bytes = await Deno.readFile(new URL("../guest/compute.wasm", import.meta.url));
- * const options: FuelMeterOptions = { fuel: 5_000, resumable: false };
- * const meter = new FuelMeter(bytes, options);
- * assert.equal(meter.resumable, false);
- * ```
- */
-export interface FuelMeterOptions {
-  /**
-   * The starting budget. Default: unlimited (`Infinity`).
-   *
-   * `false` makes a *deadline-only* meter: the guest counts no fuel at all
-   * and only reads its stop flag at every loop header and function entry
-   * (but that of a short function only direct calls reach, which its
-   * callers' checks cover) and between the chunks of a bulk operator,
-   * trapping at once when it is set, so that {@linkcode FuelMeter.run}'s
-   * `timeout`, `stop` and `signal`, and {@linkcode FuelMeter.stop}, still
-   * stop it whatever it does, with the cheapest checks there are. Choose it for deadlines on a
-   * library you run as it is (an interpreter, a database); keep a budget
-   * when you need a count or a cap on the work. Its runs take no `fuel`,
-   * report none, and have no grace: a stop is a hard one, after which
-   * every call back into the guest traps until `run` returns (as with
-   * `grace: 0`). It needs the module's bytes, takes no `poll`, `refuel`,
-   * `suspend`, `resumable: false`, `stopFlag: false` or `stopsWaitFor`
-   * list, and makes no no-stop zones.
-   */
-  fuel?: number | false;
-  /**
-   * Called each time the guest asks for fuel, before any is granted: at
-   * least once a slice. Return `true` to stop the guest now (record why
-   * first); it then traps at once. May return a promise, which suspends the
-   * guest until it settles; that needs JSPI and a call made through
-   * `WebAssembly.promising`.
-   */
-  poll?: () => boolean | Promise<boolean>;
-  /**
-   * Called when the tank cannot pay for the next block, with the shortfall.
-   * Return more fuel to carry on where the guest stopped, or 0 to let it run
-   * out. May return a promise, under the same terms as `poll`.
-   */
-  refuel?: (shortfall: number) => number | Promise<number>;
-  /**
-   * Whether the hooks may suspend the guest (JSPI). V8 refuses a plain call
-   * into a module whose import is suspending, even when it does not
-   * suspend, so an instance serves either plain calls or promising ones.
-   * A module with a start function, which instantiation calls plainly, is
-   * refused with a `TypeError` when the guest resumes (the default): its
-   * first check would call the suspending import there.
-   */
-  suspend?: boolean;
-  /**
-   * Whether the guest can ask for more fuel and resume (slices, deadlines,
-   * async yields, refuel), or traps as soon as its fuel is spent. A guest
-   * that cannot resume gets its whole budget at once and runs markedly
-   * faster in tight loops (see `InstrumentOptions.resumable`); `poll` and
-   * `refuel` are then never called. A start function that runs out of fuel
-   * then traps inside the engine's instantiation, before any `attach`, so
-   * the meter's books show none of what it spent (a resumable meter books
-   * it). Default `true`. Ignored when the meter is given an already
-   * instrumented module, which says for itself.
-   */
-  resumable?: boolean;
-  /**
-   * Whether the guest also checks a stop flag at every function entry and
-   * loop header, so that {@linkcode FuelMeter.run}'s `timeout`, `stop` and
-   * `signal` stop it whatever it does: a loop the cost table makes free, a
-   * gibibyte `memory.fill` (run in checked chunks), a failed `memory.grow`
-   * charged more than a slice. The flag's imports come in `meter.imports`,
-   * with the memories the module defined (a fresh one for each instance).
-   * Without it, `run` looks at the clock only when the guest asks for fuel.
-   * Default `true` for a guest that can resume; ignored when the meter is
-   * given an already instrumented module, whose host supplies the flag.
-   */
-  stopFlag?: boolean;
-  /**
-   * How large the module's memories and tables may get (see
-   * `GuestOptions.limits`): written into its bytes, so that a grow past a
-   * limit returns -1; a module whose memory or table starts above its limit
-   * is refused with a `GuestLoadError` (reason `limits`). Needs the
-   * module's bytes, not what `instrument()` returned. Without `tables`,
-   * the module's own tables may grow to 1,000,000 elements together, given
-   * its bytes (`instrument()`'s output is not held to it).
-   */
-  limits?: ResourceLimits;
-  /**
-   * Functions a stop waits for the guest to leave (*no-stop zones*), by
-   * export name or function index, besides the module's exported
-   * allocator (`malloc`, `free`, `realloc`, `_malloc`,
-   * `emscripten_builtin_malloc`, `__wbindgen_malloc`, ...), which is one by
-   * default. A stop (fuel, deadline, signal, {@linkcode FuelMeter.stop})
-   * that comes while the guest is inside one is put off and lands at the
-   * guest's first check after it leaves, so that it never cuts a heap
-   * update in half for the library's cleanup to trip over. The wait is
-   * bounded by guest work: the guest spends the call's `grace` fuel on it,
-   * 1,000,000 at most (each loop pass counting at least 1, each check
-   * between a bulk operator's chunks 65,536, which the grace gets back),
-   * and 100 ms by the clock as a backstop, then the stop lands where it is.
-   * `false` makes no zones at all. Needs a guest that can resume; ignored
-   * when the meter is given an already instrumented module, which has its
-   * zones written in.
-   */
-  stopsWaitFor?: readonly (string | number)[] | false;
-  /**
-   * A directory (or a `RewriteCache`) to keep the rewrite in, so that the
-   * next process metering the same bytes with the same options reads it
-   * rather than rewriting: see {@linkcode FuelMeter.create}, the only way
-   * to make a meter with one (the cache is read asynchronously).
-   */
-  cache?: CacheOption;
-}
-
-/** Refuses a `run`'s `fn` that is not a function: a misuse, not an outcome. */
-function checkRunFunction(fn: unknown, what: string): void {
-  if (typeof fn === "function") return;
-  throw new TypeError(
-    `${what}: fn must be a function that calls into the attached instance, such as () => db.exec(sql); got ${
-      describeValue(fn)
-    }`,
-  );
-}
-
-function checkFuel(fuel: number, what: string): number {
-  if (fuel === Infinity) return fuel;
-  if (!Number.isSafeInteger(fuel) || fuel < 0) {
-    throw new RangeError(
-      `${what} must be a non-negative safe integer or Infinity; got ${fuel}`,
-    );
-  }
-  return fuel;
-}
-
-/**
- * The rewriter's options for a meter with this budget: a guest that cannot
- * resume must start with its fuel in hand.
- */
-export function meteringFor(
-  fuel: number,
-  resumable: boolean,
-): { resumable: boolean; initialFuel: bigint } {
-  const initialFuel = resumable ? 0 : Math.min(fuel, TRAPPING_TANK);
-  return { resumable, initialFuel: BigInt(initialFuel) };
-}
-
-/**
- * What the runners (`FuelMeter#run`, `Guest#invoke`) do to a meter around
- * one call, kept out of the public class.
- */
-export interface MeterCalls {
-  /**
-   * Starts a call: settles the books, forgets the last stop, and when `cap`
-   * is given sets aside what the tank holds beyond it until the call ends.
-   */
-  begin(meter: FuelMeter, cap: number | undefined): void;
-  /** Ends a call: settles the books and puts back what the cap set aside. */
-  end(meter: FuelMeter): void;
-  /**
-   * The call's own check, run at every slice before the user's `poll`;
-   * with `yields`, each slice also lets the event loop run first.
-   */
-  watch(
-    meter: FuelMeter,
-    poll: (() => boolean) | undefined,
-    yields: boolean,
-  ): void;
-  /**
-   * Fuel the glue's cleanup may spend after this call is stopped; with
-   * `soft`, the guest itself keeps running on it after the stop, so that a
-   * library polling {@linkcode FuelMeter.stopping} can unwind by itself.
-   */
-  grace(
-    meter: FuelMeter,
-    fuel: number,
-    soft: boolean,
-    onStopping?: () => void,
-  ): void;
-  /**
-   * Runs the host's own calls into the guest on fuel outside the books, so
-   * that they work after a stop and count as nothing the guest did.
-   * `afterStop` (the restore of the stack pointer after a stop) counts
-   * their time as the grace's is, by the clock and in CPU time; otherwise
-   * (its read as every run starts) by the clock alone.
-   */
-  offBooks<T>(meter: FuelMeter, fn: () => T, afterStop?: boolean): T;
-  /** The guest's stop flag, when the meter supplies one. */
-  flag(meter: FuelMeter): Int32Array | undefined;
-  /**
-   * Starts a call of a guest that counts no fuel (whose calls take no
-   * `begin`): forgets the stop of an earlier call, so that `stop()` stops
-   * this one.
-   */
-  forgetStop(meter: FuelMeter): void;
-  /**
-   * Marks the meter's last `runAsync` call as still waiting after its run
-   * ended on a stop (or no longer): the stop holds until it has trapped.
-   */
-  strand(meter: FuelMeter, stranded: boolean): void;
-  /**
-   * Tells `onStop` of every {@linkcode FuelMeter.stop} until set again,
-   * so that a call waiting on a promise ends at one too; returns the hook
-   * it replaces.
-   */
-  onStop(
-    meter: FuelMeter,
-    onStop: (() => void) | undefined,
-  ): (() => void) | undefined;
-  /**
-   * Charges the guest for work a host import did on its behalf (the bytes
-   * a WASI call moved), from the fuel it holds and then the tank, as a
-   * block of that cost would be. Returns `true` once paid (or when there is
-   * nothing to pay: no fuel counted, no instance, a stop already pending,
-   * whose call charges nothing more). Returns `false` when the budget
-   * cannot pay: the whole budget then counts as spent, the meter as
-   * exhausted (reason `fuel`), and the caller must end the call at once
-   * (see `fuelRanOutInImport`). A refuel hook is not asked.
-   */
-  charge(meter: FuelMeter, fuel: number): boolean;
-}
+import {
+  OFF_BOOKS_FUEL,
+  STOPPED,
+  TRAPPING_TANK,
+  WHOLE_TANK,
+} from "./meter_tank.ts";
+import { GRACE_MS } from "./meter_waits.ts";
+import type { StopReason } from "./stop_reason.ts";
+import type { FuelMeterOptions } from "./meter_options.ts";
+import { meterModule } from "./meter_module.ts";
+import {
+  checkFuel,
+  checkHookResult,
+  checkRunFunction,
+} from "./meter_checks.ts";
+import type { MeterCalls } from "./meter_calls.ts";
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
 
 /**
  * How the constructor rewrites; {@linkcode FuelMeter.create} swaps it. The
- * constructor runs up to this call twice there (see `meter_cache.ts`), so
- * nothing before it may have an effect outside the meter.
+ * constructor runs up to this call (in `meterModule`) twice there (see
+ * `meter_cache.ts`), so nothing before it may have an effect outside the
+ * meter.
  */
 let meterRewrite: MeterRewriter = instrumentModule;
 
@@ -436,44 +129,76 @@ export class FuelMeter {
   readonly bytes: Uint8Array<ArrayBuffer>;
   /** The import the metered module needs, to merge into its imports. */
   readonly imports: WebAssembly.Imports;
+
+  // The module, and the instance attached.
+  /** The export the rewriter gave the guest's fuel counter. */
   readonly #fuelExport: string;
   /** The export the rewriter gave the guest's stack pointer, if found. */
   readonly #stackPointerExport: string | undefined;
-  readonly #poll: FuelMeterOptions["poll"];
-  readonly #refuel: FuelMeterOptions["refuel"];
-  /** While the guest waits in `out_of_fuel`: what was left of its slice. */
-  #waiting: number | undefined;
+  /** The export name of the guest's zone global, when it has zones. */
+  readonly #zoneExport: string | undefined;
+  /** Whether the guest asks for more fuel, or traps once it is spent. */
+  readonly #resumable: boolean;
+  /** False for a deadline-only meter (`fuel: false`): no books to keep. */
+  readonly #countsFuel: boolean;
+  /** Whether `out_of_fuel` may suspend the guest (JSPI). */
+  readonly #suspend: boolean;
+  /** The fuel every instance of these bytes starts with. */
+  #initialFuel = 0;
+  /** The attached instance's fuel counter: the fuel in the guest's hands. */
   #counter: WebAssembly.Global | undefined;
   /** The attached instance's shadow stack pointer, when it exports one. */
   #stack: StackPointer | undefined;
+  /** The guest's stop flag, when this meter rewrote it with one. */
+  #flag: Int32Array | undefined;
+  /** The attached instance's zones, and a stop's wait for them. */
+  readonly #zones = new ZoneWait();
+
+  // The books.
   /** Fuel not yet handed to the guest. */
   #tank: number;
   /** All fuel ever moved from the tank into the counter. */
   #handed = 0;
+  /** The most fuel handed to the guest at a time (see `slice`). */
+  #slice = Infinity;
+  /** The counter's value as far as the meter knows before `attach`. */
+  #beforeAttach = 0;
+  /** While the guest waits in `out_of_fuel`: what was left of its slice. */
+  #waiting: number | undefined;
   /** The counter's value when a stop was requested. */
   #parked: number | undefined;
   /** Set when the guest could not pay for a block: its slice is empty. */
   #exhausted = false;
-  #slice = Infinity;
-  readonly #resumable: boolean;
-  /** The counter's value as far as the meter knows before `attach`. */
-  #beforeAttach = 0;
-  /** The fuel every instance of these bytes starts with. */
-  #initialFuel = 0;
+  /** The part of the tank a per-call cap keeps out of the call. */
+  #withheld = 0;
+  /**
+   * The set-asides of the calls this one is nested in (a host import
+   * calling the guest back), put back in turn as each call ends.
+   */
+  readonly #outerWithheld: number[] = [];
+
+  // A stop, from its request until the books are settled.
   /** Why the last stop happened, until the next call begins. */
   #reason: StopReason | undefined;
+  /** Set from a stop until the books are settled. */
+  #stopping = false;
+  /**
+   * Set while a stop waits for the guest to leave a zone: the guest runs
+   * on its grace fuel, handed to its counter, until then.
+   */
+  #waitingForZone = false;
   /**
    * Set once the guest was refused fuel: it trapped on the spot, so every
    * later check until the books are settled is the glue's cleanup calling
    * back in, which draws on `#grace`, never on the tank.
    */
   #delivered = false;
+  /** When the current stop was delivered, `undefined` before. */
+  #deliveredAt: RunTime | undefined;
   /** Fuel the glue's cleanup may still spend after a stop. */
   #grace = 0;
   /** Whether the guest keeps running on its grace fuel after a stop. */
   #soft = false;
-  /** Set from a stop until the books are settled. */
-  #stopping = false;
   /**
    * Whether the library read {@linkcode FuelMeter.stopping} during this
    * soft stop: it heard of it and unwinds, which its grace alone bounds.
@@ -482,15 +207,10 @@ export class FuelMeter {
    * `'xy'.repeat(2 ** 25)`) asks no interrupt handler until it returns.
    */
   #heard = false;
-  /** The current run's hook for the moment `#stopping` turns true. */
-  #onStopping: (() => void) | undefined;
-  /** The part of the tank a per-call cap keeps out of the call. */
-  #withheld = 0;
-  /**
-   * The set-asides of the calls this one is nested in (a host import
-   * calling the guest back), put back in turn as each call ends.
-   */
-  readonly #outerWithheld: number[] = [];
+  /** The watchdog's slots that end the grace's time (see `#setDelivered`). */
+  readonly #graceGuards: WatchdogHandle[] = [];
+
+  // The calls in progress, and their hooks.
   /** Calls in progress (`run`, a guest's calls, nested ones). */
   #runs = 0;
   /**
@@ -498,47 +218,17 @@ export class FuelMeter {
    * not the meter's still waits: its stop holds until it has trapped.
    */
   #stranded = false;
+  /** The meter's own hooks (see {@linkcode FuelMeterOptions}). */
+  readonly #poll: FuelMeterOptions["poll"];
+  readonly #refuel: FuelMeterOptions["refuel"];
   /** The current `run`'s own check, run before the user's `poll`. */
   #callPoll: (() => boolean) | undefined;
-  /** The guest's stop flag, when this meter rewrote it with one. */
-  #flag: Int32Array | undefined;
-  /** Whether `out_of_fuel` may suspend the guest (JSPI). */
-  readonly #suspend: boolean;
-  /** False for a deadline-only meter (`fuel: false`): no books to keep. */
-  readonly #countsFuel: boolean;
   /** Whether the current run lets the event loop run at every slice. */
   #yields = false;
+  /** The current run's hook for the moment `#stopping` turns true. */
+  #onStopping: (() => void) | undefined;
   /** The async run's: told of every stop (see `MeterCalls.onStop`). */
   #onStop: (() => void) | undefined;
-  /** The export name of the guest's zone global, when it has zones. */
-  readonly #zoneExport: string | undefined;
-  /** The attached instance's zone global (see `stop_zones.ts`). */
-  #zone: WebAssembly.Global | undefined;
-  /**
-   * Set while a stop waits for the guest to leave a zone: the guest runs
-   * on its grace fuel, handed to its counter, until then.
-   */
-  #waitingForZone = false;
-  /** When the stop that waits for a zone was put off. */
-  #zoneWaitStarted: RunTime = { wall: 0, cpu: 0 };
-  /**
-   * What is left of the wait's {@linkcode ZONE_WAIT_FUEL} once the guest
-   * has spent what it was handed: the most the wait hands out again.
-   */
-  #zoneWaitLeft = 0;
-  /**
-   * The counter as the wait's last check left it: a check that finds it
-   * the same had no fuel spent since (the next chunk of a bulk operator).
-   */
-  #zoneCheckLeft: bigint | undefined;
-  /** How many checks in a row found the counter as the one before left it. */
-  #zoneIdleChecks = 0;
-  /** What the wait's chunks counted ({@linkcode ZONE_CHUNK_FUEL} each). */
-  #zoneChunkFuel = 0;
-  /** When the current stop was delivered, `undefined` before. */
-  #deliveredAt: RunTime | undefined;
-  /** The watchdog's slots that end the grace's time (see `#setDelivered`). */
-  readonly #graceGuards: WatchdogHandle[] = [];
 
   /**
    * Meters a module.
@@ -552,95 +242,9 @@ export class FuelMeter {
     options: FuelMeterOptions = {},
     costs?: InstrumentOptions,
   ) {
-    options = readOptions(options, FUEL_METER_OPTION_NAMES, "new FuelMeter", {
-      costs:
-        "the rewriter's options go third: new FuelMeter(bytes, options, { costs })",
-    });
-    if (options.cache !== undefined) {
-      throw new TypeError(
-        "new FuelMeter cannot read a cache, which is read asynchronously: make the meter with await FuelMeter.create(bytes, { cache })",
-      );
-    }
-    // Looked at so that no look throws: a revoked proxy would make the
-    // engine's TypeError, which names no option.
-    if (isInstance(source, ArrayBuffer)) {
-      source = new Uint8Array(source as ArrayBuffer);
-    }
-    if (
-      !isInstance(source, Uint8Array) &&
-      !isInstance(readSafely(source, "bytes"), Uint8Array)
-    ) {
-      throw new TypeError(
-        "FuelMeter meters a module's bytes: pass a Uint8Array or an ArrayBuffer of the .wasm file, or what instrument() returned (a compiled WebAssembly.Module cannot be rewritten)",
-      );
-    }
-    source = source as Uint8Array | InstrumentedModule;
-    const countsFuel = options.fuel !== false;
-    if (!countsFuel) {
-      checkDeadlineOnlyMeter(source instanceof Uint8Array, options);
-    }
-    const fuel = options.fuel === false
-      ? Infinity
-      : checkFuel(options.fuel ?? Infinity, "fuel");
-    const resumable = source instanceof Uint8Array
-      ? options.resumable ?? true
-      : source.resumable;
-    if (options.stopFlag === true && !resumable) {
-      throw new TypeError(
-        "a stop flag stops a call at its deadline or StopSignal, which a meter whose guest traps as soon as its fuel is spent cannot be given: drop stopFlag, or make the meter with resumable: true",
-      );
-    }
-    if (
-      (options.suspend ?? false) && HAS_JSPI && countsFuel && resumable &&
-      hasStartFunction(source instanceof Uint8Array ? source : source.bytes)
-    ) {
-      // Its first check asks the meter for fuel from inside instantiation,
-      // outside WebAssembly.promising, where V8 refuses every call of a
-      // suspending import (SuspendError), one that would not suspend too.
-      throw new TypeError(
-        "FuelMeter: a module with a start function cannot be metered with suspend: true, since its start function runs inside instantiation, where no call of the meter's suspending import is allowed: make the meter without suspend (and call it with run, not runAsync)",
-      );
-    }
-    const limits = checkLimits(options.limits, "FuelMeter");
-    if (limits !== undefined && !(source instanceof Uint8Array)) {
-      throw new TypeError(
-        "FuelMeter: limits are written into the module's bytes: pass its bytes rather than what instrument() returned",
-      );
-    }
-    let metered: InstrumentedModule;
-    if (source instanceof Uint8Array) {
-      // Without limits.tables or limits.memory, their defaults.
-      const bytes = limitGuest(source, limits, "the module");
-      // Before anything instantiates it, which nothing can cut short.
-      // Its bodies are checked as they are rewritten.
-      checkInstanceSize(source, "the module", false);
-      const zones = options.stopsWaitFor;
-      const rewrite = meterRewrite(bytes, {
-        ...costs,
-        ...meteringFor(fuel, resumable),
-        exportStackPointer: true,
-        stopFlag: resumable && options.stopFlag !== false,
-        // One allocation holds the thread whole: its size bounds how late
-        // a stop lands.
-        ...(resumable && options.stopFlag !== false
-          ? { arrayBytes: limits?.arrays ?? DEFAULT_ARRAY_BYTES }
-          : {}),
-        // Deadline-only: the flag's checks alone, trapping at once.
-        fuel: countsFuel,
-        stopFlagTraps: !countsFuel,
-        stopsWaitFor: zones === false ? undefined : zones,
-        stopsWaitForAllocator: resumable && zones !== false && countsFuel,
-      });
-      metered = rewrite.metered;
-      // Before any loader instantiates what the guest asks for.
-      checkInstantiation(
-        rewrite.info.footprint,
-        resolveCosts(costs?.costs),
-        fuel,
-        "the module",
-      );
-      checkSizedAllocations(rewrite.info.footprint, "the module");
-    } else metered = source;
+    const read = meterModule(source, options, costs, meterRewrite);
+    const { metered, fuel, countsFuel, limits } = read;
+    options = read.options;
     this.bytes = metered.bytes as Uint8Array<ArrayBuffer>;
     this.#fuelExport = metered.fuelExport;
     this.#stackPointerExport = metered.stackPointerExport;
@@ -674,7 +278,7 @@ export class FuelMeter {
       // without fuel, whose flag alone stops it: it traps here.
       return countsFuel ? this.#onStopFlag() : 1;
     };
-    const flagged = source instanceof Uint8Array && metered.stopFlag
+    const flagged = read.rewritten && metered.stopFlag
       ? meterStopFlag(
         metered.stopFlag,
         options.suspend
@@ -810,7 +414,7 @@ export class FuelMeter {
     noteExports(exports, "attached to a FuelMeter", undefined, this);
     this.#stack = findStackPointer(exports, this.#stackPointerExport);
     const zone = this.#zoneExport && exports[this.#zoneExport];
-    this.#zone = zone instanceof WebAssembly.Global ? zone : undefined;
+    this.#zones.attach(zone instanceof WebAssembly.Global ? zone : undefined);
     // Keep what the start function left, and load the next slice.
     this.#settle();
   }
@@ -1157,6 +761,8 @@ export class FuelMeter {
     this.#settle();
   }
 
+  // The books: fuel moved between the tank and the guest's counter.
+
   #settle(): void {
     this.#returnSlice();
     this.#refill();
@@ -1204,15 +810,15 @@ export class FuelMeter {
     this.#exhausted = false;
     this.#delivered = false;
     // The watchdog's setting of the flag for the grace's clock is no stop.
-    for (const guard of this.#graceGuards.splice(0)) this.#endGuard(guard, 0);
+    for (const guard of this.#graceGuards.splice(0)) {
+      endGuard(this.#flag, guard, 0);
+    }
     this.#deliveredAt = undefined;
     this.#grace = 0;
     this.#stopping = false;
     this.#heard = false;
     this.#waitingForZone = false;
-    this.#zoneChunkFuel = 0;
-    this.#zoneCheckLeft = undefined;
-    this.#zoneIdleChecks = 0;
+    this.#zones.forget();
     // Every caller refills next, which writes the counter.
   }
 
@@ -1227,6 +833,8 @@ export class FuelMeter {
     this.#handed += give;
     this.#counter.value = BigInt(give);
   }
+
+  // What the runners do around one call (see `meter_calls.ts`).
 
   static {
     meterCalls = {
@@ -1305,7 +913,7 @@ export class FuelMeter {
       return;
     }
     this.#returnSlice();
-    this.#leaveZones();
+    this.#zones.leaveAll();
     this.#reason = undefined;
     // An enclosing call's set-aside stays aside until that call ends.
     this.#outerWithheld.push(this.#withheld);
@@ -1338,7 +946,7 @@ export class FuelMeter {
     this.#returnSlice();
     // The run's watch is disposed: nothing sets the flag for it any more.
     this.#clearStop();
-    this.#leaveZones();
+    this.#zones.leaveAll();
     this.#callPoll = undefined;
     this.#yields = false;
     this.#soft = false;
@@ -1349,13 +957,7 @@ export class FuelMeter {
     this.#refill();
   }
 
-  /**
-   * Sets the guest's zone depth to 0 between calls: a trap that unwound
-   * through a zone skipped its wrapper's way out.
-   */
-  #leaveZones(): void {
-    if (this.#zone !== undefined) this.#zone.value = 0;
-  }
+  // A stop put off while the guest is in a no-stop zone (`zone_wait.ts`).
 
   /**
    * Puts a stop off while the guest is inside a zone and the grace can pay
@@ -1364,35 +966,30 @@ export class FuelMeter {
    * counter to give the guest, or `undefined` when the stop lands now.
    */
   #waitForZone(need: number): bigint | undefined {
-    const zone = this.#zone;
-    if (zone === undefined || this.#soft) return undefined;
-    const value = zone.value as number;
-    if (!this.#waitingForZone) {
-      this.#zoneWaitLeft = ZONE_WAIT_FUEL;
-      this.#zoneChunkFuel = 0;
-    }
+    const zones = this.#zones;
+    if (!zones.present || this.#soft) return undefined;
+    const value = zones.read();
+    if (!this.#waitingForZone) zones.begin();
     if (
       (value & ZONE_DEPTH) === 0 || this.#grace < need ||
-      this.#zoneWaitLeft < need ||
-      (this.#waitingForZone && this.#zoneWaitOver())
+      !zones.affords(need) ||
+      (this.#waitingForZone && zones.over())
     ) {
       this.#endZoneWait(0);
       return undefined;
     }
-    if (!this.#waitingForZone) this.#zoneWaitStarted = runTimeNow();
+    if (!this.#waitingForZone) zones.startClock();
     this.#waitingForZone = true;
-    this.#zoneCheckLeft = undefined;
-    this.#zoneIdleChecks = 0;
+    zones.restartChecks();
     this.#markStopping();
-    zone.value = value | ZONE_STOP_WAITING;
+    zones.markWaiting(value);
     // Every loop header and function entry in the zone asks again, so a
     // loop the cost table makes free is bounded too.
     if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
     // At most ZONE_WAIT_FUEL in all, what the guest gave back counting
     // again; the rest of the grace stays for the glue's cleanup.
-    const give = Math.min(this.#grace, this.#zoneWaitLeft);
+    const give = zones.handOut(this.#grace);
     this.#grace -= give;
-    this.#zoneWaitLeft -= give;
     return BigInt(give - need);
   }
 
@@ -1402,84 +999,16 @@ export class FuelMeter {
    * it was handed, and what the chunks counted, which paid for no fuel.
    */
   #endZoneWait(left: number): void {
-    if (this.#waitingForZone) {
-      this.#grace += Math.max(0, left) + this.#zoneChunkFuel;
-    }
-    this.#zoneChunkFuel = 0;
-    this.#zoneCheckLeft = undefined;
-    this.#zoneIdleChecks = 0;
+    const chunks = this.#zones.end();
+    if (this.#waitingForZone) this.#grace += Math.max(0, left) + chunks;
     this.#waitingForZone = false;
-    const zone = this.#zone;
-    if (zone !== undefined) zone.value = (zone.value as number) & ZONE_DEPTH;
   }
 
-  /**
-   * Whether a stop has waited for the guest to leave its zone for
-   * {@linkcode ZONE_WAIT_MS}: fuel is not time (a pass that faults in a
-   * fresh page, or calls a slow import, costs a few units), so the grace
-   * alone let a guest whose `malloc` never returns hold a deadline off for
-   * seconds. Every pass in the zone asks, so the CPU time's part of the
-   * bound is read at each once the clock's has passed.
-   */
-  #zoneWaitOver(): boolean {
-    return boundOver(this.#zoneWaitStarted, ZONE_WAIT_MS);
-  }
-
-  /**
-   * Has the watchdog set the flag {@linkcode GRACE_MS} from now, while the
-   * host's own call into the guest runs (its stack pointer's accessors,
-   * which the guest wrote: one that never returned held `run` for ever),
-   * if the watchdog runs (a run with a deadline or a StopSignal started it).
-   */
-  #guardHostCall(afterMs = GRACE_MS): WatchdogHandle | undefined {
-    const flag = this.#flag;
-    if (flag === undefined || !watchdogStarted()) return undefined;
-    return arm(flag, performance.now() + afterMs);
-  }
-
-  /** Ends a guard: its setting of the flag is no stop. */
-  #endGuard(guard: WatchdogHandle | undefined, flagWas: number): void {
-    if (guard === undefined) return;
-    guard.disarm();
-    if (guard.fired()) Atomics.store(this.#flag!, 0, flagWas);
-  }
+  // The host's own calls into the guest, outside the books.
 
   #offBooks<T>(fn: () => T, afterStop = false): T {
     if (!this.#countsFuel) {
-      // The flag's checks trap: clear it for the host's own call, and put
-      // back a stop that was pending.
-      const flag = this.#flag!;
-      const pending = Atomics.exchange(flag, 0, 0);
-      // The flag's checks trap without asking, so the guard, which the
-      // watchdog sets by the clock, cannot wait for the CPU time itself.
-      // After a stop the call runs again, from its start, when the flag
-      // ended it before GRACE_MS of CPU time had passed too (the thread kept
-      // off its core), until the bound is over as the grace's is: at
-      // GRACE_MS of CPU time, or HELD_CAP times GRACE_MS by the clock. (A
-      // guard's setting may land again just after it is disarmed: the flag
-      // found set counts as the guard's.)
-      const since = afterStop ? runTimeNow() : undefined;
-      try {
-        for (;;) {
-          const guard = this.#guardHostCall();
-          try {
-            return fn();
-          } catch (error) {
-            const flagged = guard?.fired() === true ||
-              Atomics.load(flag, 0) !== 0;
-            if (
-              since === undefined || !flagged || boundOver(since, GRACE_MS)
-            ) {
-              throw error;
-            }
-          } finally {
-            this.#endGuard(guard, 0);
-          }
-          Atomics.store(flag, 0, 0);
-        }
-      } finally {
-        if (pending !== 0) Atomics.store(flag, 0, 1);
-      }
+      return offBooksWithoutFuel(this.#flag!, fn, afterStop);
     }
     const counter = this.#counter;
     if (counter === undefined) return fn();
@@ -1499,11 +1028,11 @@ export class FuelMeter {
     this.#delivered = true;
     this.#grace = 0;
     counter.value = BigInt(OFF_BOOKS_FUEL);
-    const guard = this.#guardHostCall();
+    const guard = guardHostCall(this.#flag);
     try {
       return fn();
     } finally {
-      this.#endGuard(guard, flagWas);
+      endGuard(this.#flag, guard, flagWas);
       counter.value = saved;
       this.#delivered = delivered;
       this.#deliveredAt = deliveredAt;
@@ -1511,6 +1040,8 @@ export class FuelMeter {
       this.#soft = soft;
     }
   }
+
+  // The guest's imports: asked at a slice, or when a check finds its flag set.
 
   /**
    * The guest's `on_stop_flag`: called when it finds its stop flag set, by
@@ -1525,25 +1056,11 @@ export class FuelMeter {
     if (this.#delivered) return this.#graceOver() ? 1 : this.#graceGoesOn();
     const counter = this.#counter!;
     if (this.#waitingForZone) {
-      // A pass in the zone while the stop waits costs its grace, which the
-      // counter holds, at least 1: a loop the cost table makes free ends.
-      // A check with no fuel spent since the one before, but for the
-      // first of a row (a loop header right after a function's entry),
-      // counts a chunk's worth: a bulk operator's next chunk.
+      // A pass in the zone costs its grace (see `ZoneWait.passCheck`).
       const now = counter.value;
-      this.#zoneIdleChecks = now === this.#zoneCheckLeft
-        ? this.#zoneIdleChecks + 1
-        : 0;
-      const chunk = this.#zoneIdleChecks > 1;
-      const cost = chunk ? ZONE_CHUNK_FUEL : 1;
-      const left = Number(now) - cost;
-      const zone = this.#zone!;
-      if (
-        left >= 0 && ((zone.value as number) & ZONE_DEPTH) !== 0 &&
-        !this.#zoneWaitOver()
-      ) {
-        if (chunk) this.#zoneChunkFuel += cost;
-        counter.value = this.#zoneCheckLeft = BigInt(left);
+      const next = this.#zones.passCheck(now);
+      if (next !== undefined) {
+        counter.value = next;
         Atomics.store(this.#flag!, 0, 1);
         return 0;
       }
@@ -1606,7 +1123,7 @@ export class FuelMeter {
       // and counts again towards the wait's ZONE_WAIT_FUEL.
       const left = Math.max(0, Number(counter + cost));
       this.#grace += left;
-      this.#zoneWaitLeft += left;
+      this.#zones.giveBack(left);
       return this.#deliver(need);
     }
     if (this.#parked !== undefined) return this.#park(this.#parked, need);
@@ -1670,6 +1187,8 @@ export class FuelMeter {
     );
   }
 
+  // A stop delivered, and the grace the glue's cleanup runs on after it.
+
   /** Stops the guest: it traps now, or in a soft stop runs on its grace. */
   #park(before: number, need: number): bigint {
     this.#parked ??= before;
@@ -1693,7 +1212,7 @@ export class FuelMeter {
     // The watchdog sets the flag once the time is up, and the next check of
     // what runs on the grace then traps (none asks the host before); a soft
     // stop's only if the library has not heard of it by then.
-    const guard = this.#guardHostCall(GRACE_MS);
+    const guard = guardHostCall(this.#flag, GRACE_MS);
     if (guard !== undefined) this.#graceGuards.push(guard);
   }
 
@@ -1749,6 +1268,8 @@ export class FuelMeter {
     return BigInt(give - need);
   }
 
+  // Fuel granted at a slice.
+
   /** Pays for a block of cost `need`, or refuses (-1) when the fuel is gone. */
   #grant(before: number, need: number): bigint | Promise<bigint> {
     if (this.#parked !== undefined) return -1n;
@@ -1792,36 +1313,4 @@ export class FuelMeter {
     this.#handed += give - before;
     return BigInt(give - need);
   }
-}
-
-/**
- * Checks what a meter's hook returned (or its promise gave): a coerced
- * answer would stop a guest, or fail deep inside, without saying why.
- *
- * @param value What the hook gave.
- * @param type What it must give.
- * @param hook The hook, for the message.
- * @param promised Whether a promise of it is also allowed.
- * @throws {TypeError} When `value` is not of `type`.
- */
-function checkHookResult(
-  value: unknown,
-  type: "boolean" | "number",
-  hook: string,
-  promised = false,
-): void {
-  const fits = type === "boolean"
-    ? typeof value === "boolean"
-    : typeof value === "number";
-  if (fits) return;
-  const what = type === "boolean"
-    ? "a boolean (true to stop the guest)"
-    : "a number (the fuel to add)";
-  throw new TypeError(
-    `FuelMeter's ${hook} must ${
-      hook.endsWith("promise") ? "resolve to" : "return"
-    } ${what}${promised ? ", or a promise of one" : ""}; got ${
-      describeValue(value)
-    }`,
-  );
 }

@@ -18,7 +18,8 @@ import {
   InvalidModule,
   isInvalidModule,
 } from "./errors.ts";
-import { FuelMeter, meterCalls, meteringFor } from "./fuel.ts";
+import { FuelMeter, meterCalls } from "./fuel.ts";
+import { meteringFor } from "./meter_tank.ts";
 import { HAS_JSPI } from "./jspi.ts";
 import { LoadStops } from "./load_stops.ts";
 import { readOptions } from "./option_names.ts";
@@ -26,15 +27,13 @@ import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
+import { checkLimits, DEFAULT_ARRAY_BYTES, limitGuestSteps } from "./limits.ts";
 import {
   checkInstanceSizeSteps,
   checkInstantiation,
-  checkLimits,
   checkSizedAllocations,
-  checkTypeCountSteps,
-  DEFAULT_ARRAY_BYTES,
-  limitGuestSteps,
-} from "./limits.ts";
+} from "./instance_size.ts";
+import { checkTypeCountSteps } from "./instantiation_work.ts";
 import {
   checkSource,
   compileBytes,

@@ -14,7 +14,7 @@
  */
 
 import { ExportError } from "./load_errors.ts";
-import type { FuelMeterOptions } from "./fuel.ts";
+import type { FuelMeterOptions } from "./meter_options.ts";
 import type { MeterRunOptions } from "./meter_run.ts";
 
 /** How to get a meter that counts fuel, for the messages. */

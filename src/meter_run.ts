@@ -49,7 +49,8 @@ import {
   Interrupted,
   withoutStack,
 } from "./errors.ts";
-import type { FuelMeter, MeterCalls } from "./fuel.ts";
+import type { FuelMeter } from "./fuel.ts";
+import type { MeterCalls } from "./meter_calls.ts";
 import { type CallOutcome, givenOutcome, stoppedOutcome } from "./outcome.ts";
 import type { StackPointer } from "./stack_pointer.ts";
 import type { StopSignal } from "./stop_signal.ts";

@@ -32,6 +32,8 @@ const INTERNAL = [
   "CallState",
   "MeterCalls",
   "meterCalls",
+  "meterModule",
+  "ZoneWait",
   "MeteredCall",
   "CallWatch",
   "ModuleInfo",

@@ -26,13 +26,15 @@ import {
 } from "../mod.ts";
 import {
   INSTANTIATION_WEIGHTS,
+  MAX_INSTANTIATION_WORK,
+} from "../src/instantiation_work.ts";
+import {
   MAX_ALLOCATED_ELEMENTS,
   MAX_BINDINGS,
-  MAX_INSTANTIATION_WORK,
   MAX_MEMORIES,
   MAX_TABLE_ELEMENTS,
   MAX_TAGS_AND_SEGMENTS,
-} from "../src/limits.ts";
+} from "../src/instance_size.ts";
 import { encodeLeb as leb } from "./support/module_bytes.ts";
 
 function section(id: number, body: number[]): number[] {

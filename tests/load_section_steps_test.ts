@@ -34,12 +34,12 @@ import {
   STEP_BYTES,
   type Steps,
 } from "../src/wasm/steps.ts";
+import { limitGuestSteps } from "../src/limits.ts";
+import { checkInstanceSizeSteps } from "../src/instance_size.ts";
 import {
-  checkInstanceSizeSteps,
   INSTANTIATION_WEIGHTS,
-  limitGuestSteps,
   MAX_INSTANTIATION_WORK,
-} from "../src/limits.ts";
+} from "../src/instantiation_work.ts";
 import { ModuleInfo } from "../src/wasm/module.ts";
 import { readSectionSteps } from "../src/wasm/module_sections.ts";
 import { Patches } from "../src/wasm/patches.ts";

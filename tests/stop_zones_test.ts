@@ -10,7 +10,7 @@
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { FuelMeter, type FuelMeterOptions } from "../mod.ts";
-import { ZONE_WAIT_MS } from "../src/fuel.ts";
+import { ZONE_WAIT_MS } from "../src/meter_waits.ts";
 import { instrument } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
