@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:437c1ca808a10267afaf3927d5e9fd15aced3792efb6ddaa5dd805548d861437";
+  "sha256:6ec9888be91957fe9bfd041f9bf24730b81b03ce758815e687f1706b359e4379";

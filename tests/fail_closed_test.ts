@@ -122,6 +122,24 @@ const FLAG_ENCODINGS: Record<string, [string, number[], RegExp][]> = {
       [...PREAMBLE, ...section(1, [0x02, 0x60, 0x00, 0x00, 0x5d, 0x00])],
       /unknown type form 0x5d/,
     ],
+    [
+      "a tag whose type has results, defined",
+      [
+        ...PREAMBLE,
+        ...section(1, [0x01, 0x60, 0x00, 0x01, 0x7f]),
+        ...section(13, [0x01, 0x00, 0x00]),
+      ],
+      /tag type 0 has 1 results/,
+    ],
+    [
+      "a tag whose type has results, imported",
+      [
+        ...PREAMBLE,
+        ...section(1, [0x01, 0x60, 0x00, 0x01, 0x7f]),
+        ...section(2, [0x01, 0x01, 0x6d, 0x01, 0x74, 0x04, 0x00, 0x00]),
+      ],
+      /tag type 0 has 1 results/,
+    ],
   ],
   "custom-descriptors": [
     [

@@ -128,6 +128,17 @@ export class CodeRewriter {
     this.#code.helperBase = index;
   }
 
+  /**
+   * The most that settling the entry checks
+   * ({@linkcode CodeRewriter.settleEntryChecks}) may take off one body's
+   * rewritten size, its size prefix included: its entry's flag check, and
+   * a byte of the prefix. 0 when they all stay (a rewrite that counts fuel).
+   */
+  get mostSettledAway(): number {
+    const flag = this.#templates.flag.length;
+    return flag > 0 && !this.#targets.countsFuel ? flag + 1 : 0;
+  }
+
   /** The register copies made, in index order. */
   get copies(): readonly RegisterCopy[] {
     return this.#code.copies;

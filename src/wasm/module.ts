@@ -834,5 +834,17 @@ function readTagType(r: Reader, info: ModuleInfo): number {
       at,
     );
   }
-  return info.readFunctionType(r);
+  const typeAt = r.pos;
+  const type = info.readFunctionType(r);
+  // Stack switching (an engine flag) lets a tag's type have results, for
+  // the values a suspension's resumption hands back: an exception's tag has
+  // none, and a tag this reader does not model is refused.
+  const results = info.typeSignatures[type]!.results.length;
+  if (results > 0) {
+    r.fail(
+      `tag type ${type} has ${results} results: only exception tags, without results, are supported (stack switching's are not)`,
+      typeAt,
+    );
+  }
+  return type;
 }

@@ -113,6 +113,17 @@ function over(what: string, has: number, added: number, limit: number) {
 }
 
 /**
+ * Refuses a rewrite whose output would be at least `size` bytes, past the
+ * engine's limit on a module.
+ */
+function tooLarge(size: number, offset: number): never {
+  throw new InvalidModule(
+    `the metered module would be at least ${size} bytes, more than the engine's limit of ${LIMITS.moduleSize}; meter a smaller module, or one with fewer calls and loops`,
+    { offset },
+  );
+}
+
+/**
  * Rewrites one module.
  *
  * @example Usage
@@ -382,16 +393,13 @@ export class ModuleRewriter {
       this.#addedImportEntries,
       LIMITS.imports,
     );
-    // Checks add bytes: up to 16 times the input where they are densest
-    // (a call of an import is 2 bytes, and 32 with its check), so a valid
-    // 74 MB module came out as 1.25 GB, which the engine refuses.
+    // Checks add bytes: up to 33 times the input where they are densest (a
+    // chained `memory.grow` is 2 bytes, and 65 with its charge and refund;
+    // a call of an import 32 with its check), so a valid 74 MB module came
+    // out as 1.25 GB, which the engine refuses. The code was checked as it
+    // was planned; the rest of the output is checked here.
     const size = this.#out.size;
-    if (size > LIMITS.moduleSize) {
-      throw new InvalidModule(
-        `the metered module would be ${size} bytes, more than the engine's limit of ${LIMITS.moduleSize}; meter a smaller module, or one with fewer calls and loops`,
-        { offset: 0 },
-      );
-    }
+    if (size > LIMITS.moduleSize) tooLarge(size, 0);
     // The stop flag's memory comes after the guest's.
     over(
       "memories",
@@ -689,6 +697,12 @@ export class ModuleRewriter {
         )
         : rewriter.scan(start, start + size, info.importedFunctions + i);
       bodiesSize += sized;
+      // The bodies alone, less what settling entry checks may take off
+      // each, already past the engine's limit: refused now, not once the
+      // rest of the code is planned (100 MB of dense checks held 615 MB of
+      // plans, and seconds, to be refused at the end).
+      const least = bodiesSize - (i + 1) * rewriter.mostSettledAway;
+      if (least > LIMITS.moduleSize) tooLarge(least, sizeAt);
       if (size < SMALL_FUNCTION) smallBefore++;
       // A body under 50 bytes has a one-byte size prefix.
       if (sized <= SMALL_FUNCTION) smallAfter++;

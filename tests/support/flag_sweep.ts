@@ -61,6 +61,25 @@ function withBody(body: number[]): number[] {
   ];
 }
 
+/** Section ids in the order a module must have them. */
+const ORDER = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11];
+
+/**
+ * {@linkcode withBody}'s module with an empty body and `extra`, a section,
+ * in place of its own of that id, or in its place in the order.
+ */
+function withSections(extra: number[]): number[] {
+  const module = withBody([0x0b]);
+  const rank = ORDER.indexOf(extra[0]!);
+  // Each section of `withBody`'s module is under 128 bytes: one size byte.
+  let at = PREAMBLE.length;
+  while (at < module.length && ORDER.indexOf(module[at]!) < rank) {
+    at += 2 + module[at + 1]!;
+  }
+  const next = module[at] === extra[0] ? at + 2 + module[at + 1]! : at;
+  return [...module.slice(0, at), ...extra, ...module.slice(next)];
+}
+
 /** Immediates to try after each opcode: indices, types, LEB128 padding. */
 const TAILS = [
   [],
@@ -104,6 +123,34 @@ const PLACES: ((byte: number, after: number[]) => number[])[] = [
   ],
   // section id
   (b, after) => [...PREAMBLE, b, 0x02, 0x01, 0x00, ...after],
+  // tag attribute, before a type with a result
+  (b, after) => [
+    ...PREAMBLE,
+    ...section(1, [0x01, 0x60, 0x00, 0x01, 0x7f]),
+    ...section(13, [0x01, b, ...after]),
+  ],
+  // export kind
+  (b, after) => withSections(section(7, [0x01, 0x01, 0x65, b, ...after])),
+  // limits flags of a memory, of a table
+  (b, after) => [...PREAMBLE, ...section(5, [0x01, b, ...after, 0x01])],
+  (b, after) => [...PREAMBLE, ...section(4, [0x01, 0x70, b, ...after, 0x01])],
+  // element and data segment flags
+  (b, after) => withSections(section(9, [0x01, b, ...after, 0x00])),
+  (b, after) => withSections(section(11, [0x01, b, ...after, 0x00])),
+  // a global's initializer
+  (b, after) => [
+    ...PREAMBLE,
+    ...section(6, [0x01, 0x7f, 0x00, b, ...after, 0x0b]),
+  ],
+  // memory argument flags, catch kind, cast flags
+  (b, after) => withBody([0x00, 0x41, 0x00, 0x28, b, ...after, 0x1a, 0x0b]),
+  (b, after) =>
+    withBody([0x00, 0x1f, 0x40, 0x01, b, ...after, 0x00, 0x0b, 0x0b]),
+  (b, after) =>
+    withBody([
+      ...[0x00, 0x02, 0x6e, 0xd0, 0x6e, 0xfb, 0x18, b, 0x00],
+      ...[0x6e, 0x6e, ...after, 0x0b, 0x1a, 0x0b],
+    ]),
 ];
 
 /** What may follow a place's byte: nothing, an index, a type form. */
