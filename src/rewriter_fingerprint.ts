@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6ec9888be91957fe9bfd041f9bf24730b81b03ce758815e687f1706b359e4379";
+  "sha256:feacc1f7ecfc72d1ce52dc6554e413ff83ae3943256d9aca0e098daaef6378c6";

@@ -31,7 +31,8 @@ export interface StopFlagHost {
  * @param stopFlag What the rewriter says the guest imports.
  * @param state The guest's call state, whose `check` decides.
  * @param async Whether calls yield: the callback then suspends the guest
- *   for one turn of the event loop before it answers.
+ *   for one turn of the event loop before it answers, unless a stop is
+ *   already due.
  * @param bound The flag memory (shared, one page, as the rewrite imports
  *   it) and its word, already bound to the watchdog's slots.
  * @param heapLimit `limits.heap`, if given.
@@ -76,12 +77,18 @@ export function stopFlagHost(
   // Stops that need no answer from the host's turn come first: code reached
   // outside a call, then the heap; a clear flag is a bulk operator's poll.
   const stoppedAtOnce = (): boolean => outside() || pastHeap();
+  // An async call's set flag is mostly the watchdog's tick, a turn of the
+  // event loop due; but a stop already due is answered before that turn,
+  // which could run other work and V8's pending tasks first (a collection's
+  // pause among them).
   const callback = async
     ? suspending(() =>
       stoppedAtOnce()
         ? 1
         : Atomics.load(flag, 0) === 0
         ? poll()
+        : answer() === 1
+        ? 1
         : nextTurn().then(answer)
     )
     : () =>
