@@ -29,6 +29,7 @@ const { promising } = WebAssembly as unknown as {
 let turns = 0;
 let counting = false;
 let marks = 0;
+let polls = 0;
 function count(): void {
   if (!counting) return;
   turns++;
@@ -41,7 +42,12 @@ function count(): void {
  * its flag alone; a costed one also asks for fuel at each slice.
  */
 async function markedMeter(costs: InstrumentOptions, atMark: () => void) {
-  const meter = new FuelMeter(MARKED_SPIN, { suspend: true }, costs);
+  // The user's hook is asked at slices of fuel only, never at the flag.
+  const poll = () => {
+    polls++;
+    return false;
+  };
+  const meter = new FuelMeter(MARKED_SPIN, { suspend: true, poll }, costs);
   const mark = () => {
     marks++;
     counting = true;
@@ -62,10 +68,13 @@ async function markedMeter(costs: InstrumentOptions, atMark: () => void) {
     ) {
       turns = 0;
       marks = 0;
+      polls = 0;
       try {
         const outcome = await call(run);
         // A stop before the guest ran would count no turns for nothing.
         assert.equal(marks, 1, "the guest ran to its mark");
+        // A free loop asks for no fuel, so no slice asks the hook.
+        if (costs === FREE) assert.equal(polls, 0, "poll was not asked");
         return { outcome, turns };
       } finally {
         counting = false;
