@@ -1151,8 +1151,10 @@ export class FuelMeter {
     }
     if (stop === false && this.#yields) {
       // An async run: timers, I/O and abort events get their turn, then
-      // the call looks again.
-      stop = nextTurn().then(() => this.#callPoll?.() ?? false);
+      // the call looks again; unless `poll` itself made a stop due (set
+      // the run's StopSignal, aborted its signal), which needs no turn.
+      stop = this.#callPoll?.() === true ||
+        nextTurn().then(() => this.#callPoll?.() ?? false);
     }
     if (stop === false || stop === true) this.#waiting = undefined;
     if (stop === false) return this.#grant(before, need);

@@ -139,3 +139,40 @@ Deno.test("runAsync: a free loop whose signal a host import aborts stops with no
     assert.equal(turns, 0);
   }
 });
+
+Deno.test("runAsync: a StopSignal the meter's poll sets at a slice stops with no turn of the event loop", async () => {
+  let stop = new StopSignal();
+  let asked = 0;
+  // Counted from the hook, which a slice's end asks: the flag's ticks
+  // before it yield turns of their own.
+  const poll = () => {
+    asked++;
+    if (!counting) {
+      counting = true;
+      setImmediate(count);
+    }
+    stop.stop();
+    return false;
+  };
+  const meter = new FuelMeter(MARKED_SPIN, { suspend: true, poll });
+  const { instance } = await WebAssembly.instantiate(meter.bytes, {
+    ...meter.imports,
+    host: { mark: () => {} },
+  });
+  meter.attach(instance);
+  const run = promising(instance.exports.run);
+  for (let i = 0; i < 3; i++) {
+    stop = new StopSignal();
+    turns = 0;
+    asked = 0;
+    try {
+      const outcome = await meter.runAsync(run, { stop });
+      expectOutcome(outcome, "aborted");
+      assert.equal(meter.stopReason, "stop");
+      assert.equal(asked, 1, "poll was asked once");
+      assert.equal(turns, 0);
+    } finally {
+      counting = false;
+    }
+  }
+});
