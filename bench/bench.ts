@@ -14,6 +14,7 @@ import { benchSqlStopLatency } from "./stop_latency_sql.ts";
 import { benchReal } from "./real.ts";
 import { benchFresh } from "./fresh.ts";
 import { benchMeterRun } from "./meter_run.ts";
+import { benchMeterRunAsync } from "./meter_run_async.ts";
 import { benchGcAllocations } from "./gc_allocations.ts";
 
 console.log(
@@ -33,6 +34,7 @@ const sections: [string, () => Promise<void>][] = [
     await benchSqlStopLatency();
   }],
   ["FuelMeter#run", benchMeterRun],
+  ["FuelMeter#runAsync", benchMeterRunAsync],
   ["GC allocations", benchGcAllocations],
 ];
 // `deno task bench [section ...]` runs only the sections named.

@@ -1097,16 +1097,26 @@ export class FuelMeter {
    * `on_stop_flag` for a meter whose guest may suspend: in an async run,
    * the watchdog sets the flag every tick, and the guest waits one turn of
    * the event loop before the check, even in a loop that costs no fuel.
+   * A stop the run's watch finds due already (its deadline, StopSignal or
+   * signal; never the user's `poll`) is answered before that turn, which
+   * could run other work and V8's pending tasks first.
    */
   readonly #onStopFlagAsync = (): number | Promise<number> => {
-    if (Atomics.load(this.#flag!, 0) === 0) return this.#pollForStop();
+    const flag = this.#flag!;
+    if (Atomics.load(flag, 0) === 0) return this.#pollForStop();
     if (
       !this.#yields || this.#delivered || this.#parked !== undefined ||
       this.#waitingForZone
     ) {
       return this.#onStopFlag();
     }
-    Atomics.store(this.#flag!, 0, 0);
+    // Cleared first, so that a set that races with the watch's look is
+    // not lost; set again for a due stop, which the check then delivers.
+    Atomics.store(flag, 0, 0);
+    if (this.#callPoll?.() === true) {
+      Atomics.store(flag, 0, 1);
+      return this.#onStopFlag();
+    }
     return nextTurn().then(this.#onStopFlag);
   };
 
@@ -1141,8 +1151,10 @@ export class FuelMeter {
     }
     if (stop === false && this.#yields) {
       // An async run: timers, I/O and abort events get their turn, then
-      // the call looks again.
-      stop = nextTurn().then(() => this.#callPoll?.() ?? false);
+      // the call looks again; unless `poll` itself made a stop due (set
+      // the run's StopSignal, aborted its signal), which needs no turn.
+      stop = this.#callPoll?.() === true ||
+        nextTurn().then(() => this.#callPoll?.() ?? false);
     }
     if (stop === false || stop === true) this.#waiting = undefined;
     if (stop === false) return this.#grant(before, need);

@@ -195,8 +195,13 @@ export class LoadStops {
     return copy;
   }
 
-  /** A turn of the event loop, after which a stop that came ends the load. */
+  /**
+   * A turn of the event loop, after which a stop that came ends the load.
+   * A StopSignal set while the work before it held the thread ends the
+   * load before it: the turn would run other work first, for nothing.
+   */
   async #turn(): Promise<void> {
+    this.check();
     await nextTurn();
     this.check();
   }

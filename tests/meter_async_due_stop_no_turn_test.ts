@@ -1,0 +1,178 @@
+/**
+ * `FuelMeter#runAsync`: a guest that finds its flag set, or runs out of
+ * its slice, while a stop is already due (a deadline passed, a StopSignal
+ * set, a signal aborted) stops there, without first yielding a turn of the
+ * event loop, where other work and V8's pending tasks would run ahead of
+ * the stop. Counted in turns of the event loop, each marked by a
+ * `setImmediate` chain that runs once a turn, from the guest's call of
+ * `host.mark`.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { setImmediate } from "node:timers";
+import { assembleWat } from "../guest/build.ts";
+import { type CallOutcome, FuelMeter, StopSignal } from "../mod.ts";
+import type { InstrumentOptions } from "../src/wasm/mod.ts";
+import { expectOutcome } from "./support/outcome.ts";
+
+/** `run` calls `host.mark`, then spins. */
+const MARKED_SPIN = await assembleWat(`(module
+  (import "host" "mark" (func $mark))
+  (func (export "run") (call $mark) (loop $l (br $l))))`);
+
+const { promising } = WebAssembly as unknown as {
+  promising(fn: unknown): () => Promise<unknown>;
+};
+
+let turns = 0;
+let counting = false;
+let marks = 0;
+let polls = 0;
+function count(): void {
+  if (!counting) return;
+  turns++;
+  setImmediate(count);
+}
+
+/**
+ * A suspendable meter over the marked spin, whose mark starts the count
+ * and runs `atMark`. A free loop (`costs.default: 0`) is stopped through
+ * its flag alone; a costed one also asks for fuel at each slice.
+ */
+async function markedMeter(costs: InstrumentOptions, atMark: () => void) {
+  // The user's hook is asked at slices of fuel only, never at the flag.
+  const poll = () => {
+    polls++;
+    return false;
+  };
+  const meter = new FuelMeter(MARKED_SPIN, { suspend: true, poll }, costs);
+  const mark = () => {
+    marks++;
+    counting = true;
+    setImmediate(count);
+    atMark();
+  };
+  const { instance } = await WebAssembly.instantiate(meter.bytes, {
+    ...meter.imports,
+    host: { mark },
+  });
+  meter.attach(instance);
+  const run = promising(instance.exports.run);
+  return {
+    meter,
+    /** The run's outcome, and the turns from the guest's mark to its end. */
+    async turnsAfterMark(
+      call: (run: () => Promise<unknown>) => Promise<CallOutcome>,
+    ) {
+      turns = 0;
+      marks = 0;
+      polls = 0;
+      try {
+        const outcome = await call(run);
+        // A stop before the guest ran would count no turns for nothing.
+        assert.equal(marks, 1, "the guest ran to its mark");
+        // A free loop asks for no fuel, so no slice asks the hook.
+        if (costs === FREE) assert.equal(polls, 0, "poll was not asked");
+        return { outcome, turns };
+      } finally {
+        counting = false;
+      }
+    },
+  };
+}
+
+const FREE: InstrumentOptions = { costs: { default: 0 } };
+const COSTED: InstrumentOptions = {};
+const TIMEOUT_MS = 30;
+
+for (const [name, costs] of [["free", FREE], ["costed", COSTED]] as const) {
+  Deno.test(`runAsync: a ${name} loop past its deadline stops with no turn of the event loop`, async () => {
+    // The mark outlasts the deadline, which leaves the guest time to get
+    // there on a loaded machine.
+    let deadline = 0;
+    const { meter, turnsAfterMark } = await markedMeter(costs, () => {
+      while (performance.now() <= deadline);
+    });
+    for (let i = 0; i < 3; i++) {
+      const { outcome, turns } = await turnsAfterMark((run) => {
+        deadline = performance.now() + TIMEOUT_MS + 1;
+        return meter.runAsync(run, { timeout: TIMEOUT_MS });
+      });
+      expectOutcome(outcome, "timeout");
+      assert.equal(turns, 0);
+    }
+  });
+
+  Deno.test(`runAsync: a ${name} loop whose StopSignal a host import sets stops with no turn of the event loop`, async () => {
+    let stop = new StopSignal();
+    const { meter, turnsAfterMark } = await markedMeter(
+      costs,
+      () => stop.stop(),
+    );
+    for (let i = 0; i < 3; i++) {
+      stop = new StopSignal();
+      const { outcome, turns } = await turnsAfterMark((run) =>
+        meter.runAsync(run, { stop })
+      );
+      expectOutcome(outcome, "aborted");
+      assert.equal(meter.stopReason, "stop");
+      assert.equal(turns, 0);
+    }
+  });
+}
+
+Deno.test("runAsync: a free loop whose signal a host import aborts stops with no turn of the event loop", async () => {
+  let controller = new AbortController();
+  const { meter, turnsAfterMark } = await markedMeter(
+    FREE,
+    () => controller.abort("enough"),
+  );
+  for (let i = 0; i < 3; i++) {
+    controller = new AbortController();
+    const { outcome, turns } = await turnsAfterMark((run) =>
+      meter.runAsync(run, { signal: controller.signal })
+    );
+    expectOutcome(outcome, "aborted");
+    assert.equal(meter.stopReason, "abort");
+    assert.equal(turns, 0);
+  }
+});
+
+Deno.test("runAsync: a StopSignal the meter's poll sets at a slice stops with no turn of the event loop", async () => {
+  let stop = new StopSignal();
+  let asked = 0;
+  // Counted from the hook, which a slice's end asks: the flag's ticks
+  // before it yield turns of their own.
+  const poll = () => {
+    asked++;
+    if (!counting) {
+      counting = true;
+      setImmediate(count);
+    }
+    stop.stop();
+    return false;
+  };
+  const meter = new FuelMeter(MARKED_SPIN, { suspend: true, poll });
+  const { instance } = await WebAssembly.instantiate(meter.bytes, {
+    ...meter.imports,
+    host: { mark: () => {} },
+  });
+  meter.attach(instance);
+  const run = promising(instance.exports.run);
+  for (let i = 0; i < 3; i++) {
+    stop = new StopSignal();
+    turns = 0;
+    asked = 0;
+    try {
+      const outcome = await meter.runAsync(run, { stop });
+      expectOutcome(outcome, "aborted");
+      assert.equal(meter.stopReason, "stop");
+      assert.equal(asked, 1, "poll was asked once");
+      assert.equal(turns, 0);
+    } finally {
+      counting = false;
+    }
+  }
+});
