@@ -332,6 +332,37 @@ function rebuilt(error: { name: string; message: string }): Error {
 }
 
 /**
+ * The shared buffer `bytes` fill whole (a stoppable load writes its rewrite
+ * there): the thread reads it as it is, with no copy.
+ */
+function ownShared(bytes: Uint8Array): SharedArrayBuffer | undefined {
+  const buffer = bytes.buffer;
+  return buffer instanceof SharedArrayBuffer && bytes.byteOffset === 0 &&
+      bytes.byteLength === buffer.byteLength
+    ? buffer
+    : undefined;
+}
+
+/** A copy of `bytes` in shared memory, made in pieces with turns between. */
+async function copiedShared(
+  bytes: Uint8Array,
+  signal: AbortSignal,
+): Promise<SharedArrayBuffer> {
+  const buffer = new SharedArrayBuffer(bytes.length);
+  const shared = new Uint8Array(buffer);
+  let turnAt = -Infinity;
+  for (let at = 0; at < bytes.length; at += COPY_PIECE_BYTES) {
+    if (performance.now() >= turnAt) {
+      await nextTurn();
+      turnAt = performance.now() + COPY_TURN_MS;
+    }
+    signal.throwIfAborted();
+    shared.set(bytes.subarray(at, at + COPY_PIECE_BYTES), at);
+  }
+  return buffer;
+}
+
+/**
  * Compiles `bytes` on the compile thread, which is started if it is not
  * running. The bytes are copied into shared memory in pieces, with a turn
  * of the event loop about every half millisecond, until `signal` aborts.
@@ -360,17 +391,7 @@ export async function compileElsewhere(
   // and the copy's pieces are each a hold of their own.
   await nextTurn();
   signal.throwIfAborted();
-  const buffer = new SharedArrayBuffer(bytes.length);
-  const shared = new Uint8Array(buffer);
-  let turnAt = -Infinity;
-  for (let at = 0; at < bytes.length; at += COPY_PIECE_BYTES) {
-    if (performance.now() >= turnAt) {
-      await nextTurn();
-      turnAt = performance.now() + COPY_TURN_MS;
-    }
-    signal.throwIfAborted();
-    shared.set(bytes.subarray(at, at + COPY_PIECE_BYTES), at);
-  }
+  const buffer = ownShared(bytes) ?? await copiedShared(bytes, signal);
   const running = thread;
   if (running === undefined) {
     throw new CompileThreadGone("the compile thread ended");

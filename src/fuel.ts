@@ -125,8 +125,17 @@ let meterRewrite: MeterRewriter = instrumentModule;
  * ```
  */
 export class FuelMeter {
+  #bytes: Uint8Array;
+
   /** The metered module's bytes. */
-  readonly bytes: Uint8Array<ArrayBuffer>;
+  get bytes(): Uint8Array<ArrayBuffer> {
+    // A stoppable load writes a large rewrite where the compile thread
+    // reads it, in shared memory: a plain copy only for a caller who asks.
+    if (this.#bytes.buffer instanceof SharedArrayBuffer) {
+      this.#bytes = this.#bytes.slice();
+    }
+    return this.#bytes as Uint8Array<ArrayBuffer>;
+  }
   /** The import the metered module needs, to merge into its imports. */
   readonly imports: WebAssembly.Imports;
 
@@ -245,7 +254,7 @@ export class FuelMeter {
     const read = meterModule(source, options, costs, meterRewrite);
     const { metered, fuel, countsFuel, limits } = read;
     options = read.options;
-    this.bytes = metered.bytes as Uint8Array<ArrayBuffer>;
+    this.#bytes = metered.bytes;
     this.#fuelExport = metered.fuelExport;
     this.#stackPointerExport = metered.stackPointerExport;
     this.#zoneExport = metered.zoneExport;

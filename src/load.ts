@@ -277,7 +277,11 @@ function streamOf(bytes: Uint8Array, signal: AbortSignal): Response {
       signal.addEventListener("abort", stop, { once: true });
     },
     pull(controller) {
-      controller.enqueue(bytes.subarray(at, at += STREAM_CHUNK));
+      // A copy of a shared buffer's piece: the engine is not handed one.
+      const piece = bytes.subarray(at, at += STREAM_CHUNK);
+      controller.enqueue(
+        piece.buffer instanceof SharedArrayBuffer ? piece.slice() : piece,
+      );
       if (at >= bytes.length) {
         controller.close();
         signal.removeEventListener("abort", stop);

@@ -459,17 +459,20 @@ export async function loadGuestWith(
       const memoryBytes = first === undefined
         ? undefined
         : memoryBytesOf(first.descriptor);
+      // As written (the meter's bytes are a plain copy of shared ones,
+      // made when they are asked for).
+      const written = rewrite.metered.bytes;
       if (
         stoppable && rewrite.module === undefined &&
         memoryBytes !== undefined &&
         rewrite.info.footprint.dataBytes > liftSettings.minBytes
       ) {
         lifted = await stops.runSteps(
-          liftDataSteps(state.meter.bytes, memoryBytes, liftSettings.minBytes),
+          liftDataSteps(written, memoryBytes, liftSettings.minBytes),
         );
       }
       module = rewrite.module ?? await stops.race(compileRewritten(
-        lifted?.bytes ?? state.meter.bytes,
+        lifted?.bytes ?? written,
         original!,
         label,
         options.compile,
@@ -651,7 +654,15 @@ async function rewriteGuest(
     for (const { id } of readSections(bytes)) hasStart ||= id === START_SECTION;
     const rewrite = (from: Uint8Array, settings: InstrumentOptions) =>
       stops.runSteps(instrumentSteps(from, settings));
-    if (cache === undefined) return await rewrite(bytes, options(hasStart));
+    if (cache === undefined) {
+      return await stops.runSteps(
+        instrumentSteps(
+          bytes,
+          options(hasStart),
+          stops.watched ? sharedOutput : undefined,
+        ),
+      );
+    }
     let module: WebAssembly.Module | undefined;
     let stopped: { error: unknown } | undefined;
     const cached = await rewriteThrough(
@@ -689,6 +700,19 @@ async function rewriteGuest(
     }
     throw error;
   }
+}
+
+/**
+ * The buffer a stoppable load's rewrite is written into: a large one in
+ * shared memory, where the compile thread reads it, rather than a plain
+ * one copied there (one buffer of the output's size per load, not two:
+ * each load's large buffers are what set V8's collections of this thread's
+ * heap off, as external memory, and a stop waits for their pauses).
+ */
+function sharedOutput(size: number): Uint8Array {
+  return size > STREAM_CHUNK && startCompileThread()
+    ? new Uint8Array(new SharedArrayBuffer(size))
+    : new Uint8Array(size);
 }
 
 /**

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:feacc1f7ecfc72d1ce52dc6554e413ff83ae3943256d9aca0e098daaef6378c6";
+  "sha256:e2d517d9f4ab75208e8c78f88d9c908d99289c8e311ad80ba90d223b4a2717ac";

@@ -44,6 +44,7 @@ import { IMPORT_NAME } from "./added_functions.ts";
 import { type CostTable, resolveCosts } from "./costs.ts";
 import { startFunction } from "./deferred_start.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
+import type { OutputAllocator } from "./output_plan.ts";
 import { sectionCount } from "./sections.ts";
 import { pickZones, wrapZones, ZoneOptionError } from "./stop_zones.ts";
 import { primeOnce } from "./primer.ts";
@@ -459,11 +460,13 @@ export function instrumentModule(
  *
  * @param bytes The guest module.
  * @param options Costs and preferred names.
+ * @param allocate Makes the output's buffer (see {@linkcode OutputAllocator}).
  * @returns The steps, which return what `instrumentModule` returns.
  */
 export function* instrumentSteps(
   bytes: Uint8Array,
   options: InstrumentOptions = {},
+  allocate?: OutputAllocator,
 ): Steps<{ metered: InstrumentedModule; info: ModuleInfo }> {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(
@@ -536,7 +539,7 @@ export function* instrumentSteps(
       checkZoneExportsAhead(bytes, options.deferStart === true);
     }
     primeOnce(bytes.length, (input) => rewriter(input).run());
-    const rewritten = yield* rewriter(bytes).steps();
+    const rewritten = yield* rewriter(bytes).steps(allocate);
     const { info: read, memories, startExport, stackPointerExport, ...names } =
       rewritten;
     info = read;

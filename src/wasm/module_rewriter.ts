@@ -27,7 +27,11 @@ import type { CostModel } from "./costs.ts";
 import { LIMITS, ModuleInfo } from "./module.ts";
 import { readSectionSteps } from "./module_sections.ts";
 import { rewriteNameSectionSteps } from "./names.ts";
-import { OutputPlan, type PlannedVector } from "./output_plan.ts";
+import {
+  type OutputAllocator,
+  OutputPlan,
+  type PlannedVector,
+} from "./output_plan.ts";
 import { PAD_BODY, paddingFunctions, SMALL_FUNCTION } from "./padding.ts";
 import { Patches } from "./patches.ts";
 import {
@@ -310,10 +314,11 @@ export class ModuleRewriter {
    * {@linkcode ModuleRewriter.run} in steps, which pause in the code and
    * in the output's large copies.
    *
+   * @param allocate Makes the output's buffer, of exactly the size given.
    * @returns The steps, which return the output and the names it uses.
    * @throws {InvalidModule} If the input is malformed.
    */
-  *steps(): Steps<RewrittenModule> {
+  *steps(allocate?: OutputAllocator): Steps<RewrittenModule> {
     const bytes = this.#bytes;
     this.#checkCountsAhead();
     this.#out.addInput(0, 8);
@@ -335,7 +340,7 @@ export class ModuleRewriter {
     }
     this.#checkLimits();
     return {
-      bytes: yield* this.#out.writeSteps(),
+      bytes: yield* this.#out.writeSteps(allocate),
       importModule: this.#importModule,
       fuelExport: this.#fuelExport,
       info: this.#info,

@@ -15,6 +15,13 @@ import { Reader } from "./reader.ts";
 import { askForTurn, COPY_STEP_BYTES, runSteps, type Steps } from "./steps.ts";
 import { Writer } from "./writer.ts";
 
+/**
+ * Makes the buffer the output is written into, of exactly `size` bytes: a
+ * loader that hands the output to another thread gives a shared one, so
+ * that the output is written once, where that thread reads it.
+ */
+export type OutputAllocator = (size: number) => Uint8Array;
+
 /** Room for the code's branch hints, written once the code is. */
 class HintsSlot {
   constructor(readonly code: CodeRewriter, readonly size: number) {}
@@ -252,15 +259,22 @@ export class OutputPlan {
    * {@linkcode OutputPlan.write} in steps: the code and large copies
    * pause between pieces.
    *
+   * @param allocate Makes the output's buffer, of exactly the size given
+   *   (by default a plain one).
    * @returns The steps, which return the output.
    */
-  *writeSteps(): Steps<Uint8Array<ArrayBuffer>> {
+  *writeSteps(allocate?: OutputAllocator): Steps<Uint8Array<ArrayBuffer>> {
     const bytes = this.#bytes;
     // A hold of its own, with turns before and after it: allocating
     // esbuild's 18 MB output took up to 6 ms.
     askForTurn();
     yield;
-    const w = new Emitter(this.#size);
+    const w = new Emitter(allocate === undefined ? this.#size : 0);
+    if (allocate !== undefined) {
+      // Typed as plain: the caller's buffer may be shared, which only the
+      // caller reads as such.
+      w.buf = allocate(this.#size) as Uint8Array<ArrayBuffer>;
+    }
     askForTurn();
     yield;
     let hints: HintsSlot | undefined;

@@ -1,0 +1,85 @@
+/**
+ * A stoppable load of a large guest writes its rewrite once, straight into
+ * the shared buffer the compile thread reads, rather than into a buffer of
+ * its own that is then copied there: each load's large plain buffers are
+ * what set V8's collections of the loading thread's heap off (shared ones
+ * are not counted), and a stop waits for their pauses. Counted here by the
+ * buffers of the rewrite's size the load makes, through the globals its
+ * code makes them with.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { largeGuest } from "./support/large_guest.ts";
+import { loadGuest } from "../mod.ts";
+import { STREAM_CHUNK } from "../src/load.ts";
+
+const guest = largeGuest();
+
+/** What the load made of at least `STREAM_CHUNK` bytes, by kind. */
+interface Made {
+  plain: number[];
+  shared: number[];
+}
+
+/**
+ * Runs `body` with `Uint8Array`, `ArrayBuffer` and `SharedArrayBuffer`
+ * noting each large buffer made by its length (views over a buffer are not
+ * noted).
+ */
+async function noting(body: () => Promise<void>): Promise<Made> {
+  const made: Made = { plain: [], shared: [] };
+  const names = ["Uint8Array", "ArrayBuffer", "SharedArrayBuffer"] as const;
+  const originals = names.map((name) => globalThis[name]);
+  const global = globalThis as unknown as Record<string, unknown>;
+  names.forEach((name, i) => {
+    const proxy: object = new Proxy(originals[i]!, {
+      construct(target, args, newTarget) {
+        const size = args[0];
+        if (typeof size === "number" && size >= STREAM_CHUNK) {
+          (name === "SharedArrayBuffer" ? made.shared : made.plain).push(size);
+        }
+        return Reflect.construct(
+          target,
+          args,
+          newTarget === proxy ? target : newTarget,
+        );
+      },
+    });
+    global[name] = proxy;
+  });
+  try {
+    await body();
+  } finally {
+    names.forEach((name, i) => global[name] = originals[i]);
+  }
+  return made;
+}
+
+Deno.test("a stoppable load of a large guest writes its rewrite once, into the compile thread's shared buffer", async () => {
+  let loaded: Awaited<ReturnType<typeof loadGuest>> | undefined;
+  const made = await noting(async () => {
+    loaded = await loadGuest(guest, {
+      fuel: 1e9,
+      imports: { host: { started: () => {} } },
+      signal: new AbortController().signal,
+    });
+  });
+  const bytes = loaded!.meter!.bytes;
+  assert.ok(bytes.length > STREAM_CHUNK);
+  const ofOutput = (sizes: number[]) =>
+    sizes.filter((size) => size === bytes.length).length;
+  assert.equal(
+    ofOutput(made.plain) + ofOutput(made.shared),
+    1,
+    `buffers of the rewrite's size (${bytes.length} bytes): plain ${
+      ofOutput(made.plain)
+    }, shared ${ofOutput(made.shared)}`,
+  );
+  assert.equal(ofOutput(made.shared), 1);
+  // The meter hands out plain bytes, a copy of the shared ones.
+  assert.ok(!(bytes.buffer instanceof SharedArrayBuffer));
+  assert.ok(bytes === loaded!.meter!.bytes, "copied more than once");
+  assert.equal(loaded!.call("answer"), 42);
+});
