@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:437c1ca808a10267afaf3927d5e9fd15aced3792efb6ddaa5dd805548d861437";
+  "sha256:d075f05fccba2a9fc1340768578f5a1f357c42d7741c572b269a4acc86a2b6aa";

@@ -88,6 +88,8 @@ import { s64Size, u32Size } from "./writer.ts";
 import { BODY_STEPS, STEP_BODIES, type Steps } from "./steps.ts";
 import { writeCheck } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
+import { dynamicLeafRuns } from "./dynamic_leaf_runs.ts";
+import { localsCost } from "./locals_cost.ts";
 
 /**
  * The signed LEB128 constant at `at` (an `i32.const` or `i64.const`
@@ -290,35 +292,6 @@ const enum Frame {
   TryTable,
 }
 
-/** Declared locals a function's entry zeroes for nothing. */
-export const FREE_LOCALS = 256;
-/** Declared locals past {@linkcode FREE_LOCALS} that cost `perElement`. */
-export const LOCALS_PER_ELEMENT = 8;
-
-/**
- * What a function's entry pays for zeroing `declared` locals: `perElement`
- * for each {@linkcode LOCALS_PER_ELEMENT} (or part) beyond the first
- * {@linkcode FREE_LOCALS}.
- *
- * @param declared The function's declared locals (not its parameters).
- * @param perElement The cost table's `perElement`.
- * @returns The cost.
- *
- * @example Usage
- * ```ts
- * import { localsCost } from "./scan.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(localsCost(256, 1), 0);
- * assert.equal(localsCost(257, 1), 1);
- * assert.equal(localsCost(40_256, 1), 5_000);
- * ```
- */
-export function localsCost(declared: number, perElement: number): number {
-  if (declared <= FREE_LOCALS) return 0;
-  return Math.ceil((declared - FREE_LOCALS) / LOCALS_PER_ELEMENT) * perElement;
-}
-
 /** The dearest segment: costs stay exact doubles. */
 const MAX_SEGMENT_COST = Number.MAX_SAFE_INTEGER;
 /** What `#scanBody` returns for a body to scan again (see `#tryClauses`). */
@@ -451,61 +424,6 @@ export const UNCHECKED_CALL_BYTES = 65536;
  * one weigh little against {@linkcode UNCHECKED_CALL_BYTES}.
  */
 export const UNCHECKED_DYNAMIC_BYTES = 64;
-
-/** The value types of the function types that only match themselves. */
-const PLAIN_VALUE_TYPES = new Set([
-  "i32",
-  "i64",
-  "f32",
-  "f64",
-  "v128",
-  "funcref",
-  "externref",
-]);
-
-/**
- * Per type index, the most code a call through a table or reference of
- * that type may run in a function without an entry check: the largest
- * `runs(index)` over the functions a table, a reference or the host can
- * call (`runs` gives 0 for one that keeps its check). When every type of
- * the module is a function type outside any recursion group, without
- * `sub`, and of numeric, vector, `funcref` and `externref` values only, a
- * call of a type can reach only functions of an identical type; otherwise
- * (subtyping, or types equal through recursion groups) every call counts
- * the largest of all.
- */
-function dynamicLeafRuns(
-  info: ModuleInfo,
-  runs: (index: number) => number,
-): Int32Array {
-  const types = info.typeCount;
-  const signatures = info.typeSignatures;
-  const offsets = info.typeOffsets;
-  let plain = true;
-  for (let t = 0; t < types && plain; t++) {
-    const signature = signatures[t];
-    plain = offsets[t]! >= 0 && signature !== undefined &&
-      signature.params.every((v) => PLAIN_VALUE_TYPES.has(v)) &&
-      signature.results.every((v) => PLAIN_VALUE_TYPES.has(v));
-  }
-  // Identical function types share one signature object.
-  const bySignature = new Map<FunctionSignature | undefined, number>();
-  let most = 0;
-  for (const index of info.hostCallable) {
-    const bytes = runs(index);
-    if (bytes === 0) continue;
-    if (bytes > most) most = bytes;
-    const signature = signatures[info.functionTypes[index]!];
-    if (bytes > (bySignature.get(signature) ?? 0)) {
-      bySignature.set(signature, bytes);
-    }
-  }
-  const result = new Int32Array(types);
-  for (let t = 0; t < types; t++) {
-    result[t] = plain ? bySignature.get(signatures[t]) ?? 0 : most;
-  }
-  return result;
-}
 
 /** Refuses a `try` or `try_table` with more than `MAX_CATCH_CLAUSES`. */
 function tooManyClauses(at: number): never {
