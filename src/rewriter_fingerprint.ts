@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d075f05fccba2a9fc1340768578f5a1f357c42d7741c572b269a4acc86a2b6aa";
+  "sha256:1350ccf7e156823bc1be7264b364b933717a84a962c3e87c682cf37f3d0ae9cb";
