@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:1350ccf7e156823bc1be7264b364b933717a84a962c3e87c682cf37f3d0ae9cb";
+  "sha256:d347f627e8a40a31999546c3a47b931fd6ce787f846fc2252f8fc84b1d06a569";

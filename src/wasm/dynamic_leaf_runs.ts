@@ -1,7 +1,7 @@
 /**
  * Deadline-only (a stop flag, no fuel): per function type, the most code a
  * call through a table or reference of that type may run in a function
- * that lost its entry check (see `settleEntryChecks`).
+ * that lost its entry check (see `entry_checks.ts`).
  *
  * @module
  */
