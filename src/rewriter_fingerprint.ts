@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d347f627e8a40a31999546c3a47b931fd6ce787f846fc2252f8fc84b1d06a569";
+  "sha256:35550b91d1810617f0f09a3ec475da02ba12f48aa399a712f9006ea464a39b77";
