@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:35550b91d1810617f0f09a3ec475da02ba12f48aa399a712f9006ea464a39b77";
+  "sha256:7762a700e3ed4b27d1260af052932050cfaadc6568c82d16351a2b7b90cbb0d6";
