@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:7762a700e3ed4b27d1260af052932050cfaadc6568c82d16351a2b7b90cbb0d6";
+  "sha256:eddaebeeacb4096abed09327043bfaa13d8f10f8ef73ab914784dce6a190e6b6";

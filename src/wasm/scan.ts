@@ -10,12 +10,13 @@
  * @module
  */
 
-import { arrayElementBytes } from "./array_new_cap.ts";
 import {
-  EXCEPTION_HEADER_BYTES,
-  heapCountFunction,
-  OBJECT_HEADER_BYTES,
-} from "./heap_count.ts";
+  allocationBytes,
+  allocationCost,
+  allocationValues,
+  exceptionCost,
+} from "./allocation_sizes.ts";
+import { heapCountFunction } from "./heap_count.ts";
 import { type CheckTemplates, FUSED, LOAD, SYNC } from "./check_templates.ts";
 import {
   type BodyRecord,
@@ -40,7 +41,7 @@ import {
   readMemArg,
   readOtherImmediate,
 } from "./immediates.ts";
-import { type FunctionSignature, LIMITS, type ModuleInfo } from "./module.ts";
+import { LIMITS, type ModuleInfo } from "./module.ts";
 import {
   ATOMIC_OPS,
   GC_OPS,
@@ -1008,9 +1009,16 @@ export class BodyScanner {
       // GC allocations of a size the type fixes are paid by size up front,
       // and so is the exception a `throw` allocates.
       if (op === 0xfb && code <= 8 && live) {
-        cost += this.#allocationCost(code, index, immAt);
+        cost += allocationCost(
+          this.#info,
+          this.#reader,
+          this.#costs.perElement,
+          code,
+          index,
+          immAt,
+        );
       } else if (op === 0x08 && live) {
-        cost += this.#exceptionCost(index);
+        cost += exceptionCost(this.#info, this.#costs.perElement, index);
       }
       // With a stop flag, the same allocations count their bytes toward
       // the host's look at its heap (`heap_count.ts`), in a call made
@@ -1019,7 +1027,14 @@ export class BodyScanner {
         flagSize > 0 && live &&
         (op === 0xfb && (code <= 1 || code === 8) || op === 0x08)
       ) {
-        const bytes = this.#allocationBytes(op, code, index, immAt);
+        const bytes = allocationBytes(
+          this.#info,
+          this.#reader,
+          op,
+          code,
+          index,
+          immAt,
+        );
         if (bytes > 0) {
           growth += this.#helpers.callMade(
             `heap:${bytes}`,
@@ -1033,7 +1048,13 @@ export class BodyScanner {
       }
       // The values a struct's fields or `array.new_fixed` take.
       if (op === 0xfb && (code === 0 || code === 8)) {
-        height -= this.#allocationValues(code, index, immAt);
+        height -= allocationValues(
+          this.#info,
+          this.#reader,
+          code,
+          index,
+          immAt,
+        );
       }
       // A call (or an operator that calls out of line) handles every value
       // on the operand stack.
@@ -1621,57 +1642,6 @@ export class BodyScanner {
   }
 
   /**
-   * The static part of an allocation's cost: a struct's fields, or the
-   * elements of `array.new_fixed`, at `perElement` each (`array.new` and
-   * `array.new_default` are charged at run time by their length).
-   */
-  #allocationCost(code: number, type: number, immAt: number): number {
-    if (code <= 1) { // struct.new, struct.new_default
-      return Math.max(0, this.#info.structFields[type]!) *
-        this.#costs.perElement;
-    }
-    if (code !== 8) return 0;
-    const r = this.#reader;
-    r.pos = immAt;
-    r.u32(); // the type
-    return r.u32() * this.#costs.perElement;
-  }
-
-  /**
-   * The bytes of the host's heap an allocation of a size its operator
-   * fixes takes: a struct's fields, `array.new_fixed`'s elements, or a
-   * thrown exception's values, as V8 lays them out, and a header; 0 for a
-   * type or tag the engine will refuse.
-   */
-  #allocationBytes(
-    op: number,
-    code: number,
-    index: number,
-    immAt: number,
-  ): number {
-    const info = this.#info;
-    if (op === 0x08) {
-      const type = info.tagTypes[index];
-      const signature = type === undefined
-        ? undefined
-        : info.typeSignatures[type];
-      return signature === undefined
-        ? 0
-        : exceptionSlots(signature) * 8 + EXCEPTION_HEADER_BYTES;
-    }
-    if (code <= 1) {
-      const fields = info.structFields[index];
-      return fields === undefined || fields < 0
-        ? 0
-        : fields * 8 + OBJECT_HEADER_BYTES;
-    }
-    const element = info.arrayElements[index];
-    if (element === undefined) return 0;
-    return this.#allocationValues(code, index, immAt) *
-        arrayElementBytes(element[0]!) + OBJECT_HEADER_BYTES;
-  }
-
-  /**
    * How many values the block type at `immAt` leaves (a type index's
    * results; 1 for a value type); its parameters go in `#blockParams`.
    */
@@ -1690,18 +1660,6 @@ export class BodyScanner {
   /** How many results function type `type` has. */
   #typeResults(type: number): number {
     return this.#info.typeSignatures[type]?.results.length ?? 0;
-  }
-
-  /**
-   * How many values `struct.new` (its fields) or `array.new_fixed` (its
-   * count) takes from the operand stack.
-   */
-  #allocationValues(code: number, type: number, immAt: number): number {
-    if (code === 0) return Math.max(0, this.#info.structFields[type]!);
-    const r = this.#reader;
-    r.pos = immAt;
-    r.u32(); // the type
-    return r.u32();
   }
 
   /**
@@ -1744,23 +1702,6 @@ export class BodyScanner {
       weight += this.#valuesWeight(values + (kind & 1));
     }
     return weight;
-  }
-
-  /**
-   * What a `throw` of `tag` allocates: an exception holding the tag's
-   * parameters, at `perElement` per 8 bytes of it, as a struct's `i64`
-   * fields are paid (see {@linkcode exceptionSlots}). A guest that kept the
-   * exceptions of a tag of 999 `v128` parameters (with `catch_ref`, in a
-   * table) took down a host of 1.5 GB under `fuel: 1_000_000`, at 21 fuel
-   * a 64 KB exception.
-   */
-  #exceptionCost(tag: number): number {
-    const type = this.#info.tagTypes[tag];
-    const signature = type === undefined
-      ? undefined
-      : this.#info.typeSignatures[type];
-    if (signature === undefined) return 0; // the engine refuses the index
-    return exceptionSlots(signature) * this.#costs.perElement;
   }
 
   #checkCatch(op: number, depth: number, opPos: number): void {
@@ -2122,34 +2063,4 @@ function loopFollows(bytes: Uint8Array, at: number, end: number): boolean {
     while (at < end && (bytes[at++]! & 0x80) !== 0);
   }
   return false;
-}
-
-/** {@linkcode exceptionSlots} of each tag signature met, read once. */
-const slotsOfSignature = new WeakMap<FunctionSignature, number>();
-
-/**
- * The 8-byte slots an exception of a tag of `signature` holds: V8 stores
- * each value in 16-bit pieces, a slot each, so an `i32` or `f32` takes 2,
- * an `i64` or `f64` 4, a `v128` 8 (64 bytes), and a reference 1. Kept per
- * signature (signatures are shared), so that a throw of a tag of a
- * thousand parameters is read once however many throws name it.
- *
- * @param signature The tag's type.
- * @returns Its slots.
- */
-function exceptionSlots(signature: FunctionSignature): number {
-  let slots = slotsOfSignature.get(signature);
-  if (slots !== undefined) return slots;
-  slots = 0;
-  for (const type of signature.params) {
-    slots += type === "i32" || type === "f32"
-      ? 2
-      : type === "i64" || type === "f64"
-      ? 4
-      : type === "v128"
-      ? 8
-      : 1;
-  }
-  slotsOfSignature.set(signature, slots);
-  return slots;
 }
