@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:eddaebeeacb4096abed09327043bfaa13d8f10f8ef73ab914784dce6a190e6b6";
+  "sha256:1a5cb5b5eda648917c1d11bd21172b13ddb46b421646e7b61594aa01799c6bba";

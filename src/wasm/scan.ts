@@ -57,8 +57,7 @@ import { planRegisterCopy } from "./register_copy_plan.ts";
 import { readBlockType, readValType } from "./types.ts";
 import { s64Size, u32Size } from "./writer.ts";
 import { BODY_STEPS, type Steps } from "./steps.ts";
-import { writeCheck } from "./checks.ts";
-import { Emitter } from "./emitter.ts";
+import { CheckSizes } from "./check_sizes.ts";
 import { CallSites, settleEntryChecks } from "./entry_checks.ts";
 import { HelperCalls } from "./helper_calls.ts";
 import { localsCost } from "./locals_cost.ts";
@@ -263,17 +262,8 @@ export class BodyScanner {
   #pathBase = 0;
   /** How many bodies (or attempts at one) have been scanned. */
   #bodySerial = 0;
-  /** The fuel's local in the body being scanned. */
-  #fuelLocal = 0;
-  /** Where margin checks are written to be measured. */
-  readonly #scratch = new Emitter(64);
-  /**
-   * Per check variant, the size of a margin check without its constants
-   * (see `#marginCheckSize`), for the fuel local `#marginBasesFor`; -1 if
-   * not yet measured.
-   */
-  readonly #marginBases = new Int32Array(8);
-  #marginBasesFor = -1;
+  /** The sizes of the checks the plan will write. */
+  readonly #sizes: CheckSizes;
   /** A reader for the less common immediates, reused across operators. */
   readonly #reader: Reader;
   /** The table or memory indices the last bulk operator named. */
@@ -347,6 +337,7 @@ export class BodyScanner {
     this.#code = code;
     this.#templates = templates;
     this.#reader = new Reader(bytes, 0, 0);
+    this.#sizes = new CheckSizes(templates, targets);
     // The arrays start small, so that the primer (see `primer.ts`) makes
     // them grow: V8 then has met the code that grows them before it
     // optimises the scan, instead of throwing the optimised code away when
@@ -616,7 +607,7 @@ export class BodyScanner {
       this.#predUsed = 0;
       this.#predHead[0] = -1;
     }
-    this.#fuelLocal = localCount;
+    this.#sizes.fuelLocal = localCount;
     // Control points, for `MAX_COMPILE_UNITS`, and the weights of the
     // operators, for `MAX_COMPILE_COST`.
     let controls = 0;
@@ -1833,7 +1824,7 @@ export class BodyScanner {
           }
           code.setKind(segment, Edit.Charge | (sync ? SYNC : 0) << 5);
           code.setCost(segment, cost);
-          return paid + this.#chargeSize(cost, sync);
+          return paid + this.#sizes.chargeSize(cost, sync);
         }
       }
     }
@@ -1940,75 +1931,10 @@ export class BodyScanner {
     if (cost <= before) return 0;
     code.margins.set(check, cost);
     code.setKind(check, kind | MARGIN);
-    return this.#marginCheckSize(kind, own, cost) -
+    return this.#sizes.marginCheckSize(kind, own, cost) -
       (before > 0
-        ? this.#marginCheckSize(kind, own, before)
-        : this.#checkSize(kind >> 5 & 7, own));
-  }
-
-  /** The size of a check of variant `variant` and cost `cost`. */
-  #checkSize(variant: number, cost: number): number {
-    const check = this.#templates.variants[variant]!;
-    return check.fixed + check.costAt.length * s64Size(cost);
-  }
-
-  /**
-   * The size of a check that also tests for `margin` (above 0): the size
-   * of its variant's code without constants, measured once per variant and
-   * fuel local, and the constants' sizes (a `br_table` with many targets
-   * asks for each target, twice).
-   */
-  #marginCheckSize(kind: number, cost: number, margin: number): number {
-    const variant = kind >> 5 & 7;
-    if (this.#marginBasesFor !== this.#fuelLocal) {
-      this.#marginBases.fill(-1);
-      this.#marginBasesFor = this.#fuelLocal;
-    }
-    let base = this.#marginBases[variant]!;
-    if (base < 0) {
-      base = this.#writeMarginCheck(variant, 1, 1) -
-        this.#marginConstants(1, 1);
-      this.#marginBases[variant] = base;
-    }
-    return base + this.#marginConstants(cost, margin);
-  }
-
-  /**
-   * The size of the constants of a margin check (see `writeCheck`): the
-   * cost, and with a slow path that resumes, the margin three times and the
-   * demand; else the margin and the cost again.
-   */
-  #marginConstants(cost: number, margin: number): number {
-    return s64Size(cost) +
-      (this.#targets.resumable
-        ? 3 * s64Size(margin) + s64Size(cost + margin)
-        : s64Size(margin) + s64Size(cost));
-  }
-
-  /** The size of a margin check, written out. */
-  #writeMarginCheck(variant: number, cost: number, margin: number): number {
-    const e = this.#scratch;
-    e.len = 0;
-    writeCheck(
-      e,
-      this.#targets,
-      {
-        local: this.#fuelLocal,
-        inRegister: true,
-        load: (variant & LOAD) !== 0,
-        sync: (variant & SYNC) !== 0,
-        flag: (variant & FUSED) !== 0,
-      },
-      cost,
-      margin,
-    );
-    return e.len;
-  }
-
-  /** `local.get $f; i64.const c; i64.sub; local.set $f`, and a sync. */
-  #chargeSize(cost: number, sync: number): number {
-    return 2 * (1 + u32Size(this.#fuelLocal)) + 2 + s64Size(cost) +
-      (sync ? this.#templates.sync.length : 0);
+        ? this.#sizes.marginCheckSize(kind, own, before)
+        : this.#sizes.checkSize(kind >> 5 & 7, own));
   }
 
   /** Records a scanned body; returns its rewritten size with its prefix. */
