@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:1a5cb5b5eda648917c1d11bd21172b13ddb46b421646e7b61594aa01799c6bba";
+  "sha256:0072833aa28d2c3fea452fb3b1fa86b77a4b3ec5120e1074a49447fc7f568605";

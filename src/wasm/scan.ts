@@ -60,10 +60,15 @@ import { BODY_STEPS, type Steps } from "./steps.ts";
 import { CheckSizes } from "./check_sizes.ts";
 import { CallSites, settleEntryChecks } from "./entry_checks.ts";
 import { HelperCalls } from "./helper_calls.ts";
+import {
+  clausesWeight,
+  tagValues,
+  typeResults,
+  valuesWeight,
+} from "./pushed_values.ts";
 import { localsCost } from "./locals_cost.ts";
 import * as tables from "./operator_tables.ts";
 import {
-  CALL_RESULT_WEIGHT,
   FREE_HEIGHT,
   MAX_CATCH_CLAUSES,
   MAX_COMPILE_COST,
@@ -1104,7 +1109,9 @@ export class BodyScanner {
             const clauses = this.#operands.first;
             if (clauses > MAX_CATCH_CLAUSES) tooManyClauses(opPos);
             if (live) cost += clauses * clauseCost;
-            if (clauses > 0) weights += this.#clausesWeight(immAt);
+            if (clauses > 0) {
+              weights += clausesWeight(this.#info, this.#reader, immAt);
+            }
           }
           if (depth >= frames.length) {
             if (depth >= MAX_NESTING) tooDeep(functionIndex, opPos);
@@ -1276,8 +1283,8 @@ export class BodyScanner {
           if (NO_COPY[op] === 1) this.#noCopy = true;
           if (op === 0x10) {
             const type = this.#info.functionTypes[index]!;
-            const results = this.#typeResults(type);
-            weights += this.#valuesWeight(results);
+            const results = typeResults(this.#info, type);
+            weights += valuesWeight(results);
             height += results - this.#info.typeParams[type]!;
           }
           if (index < importedFunctions) {
@@ -1301,8 +1308,8 @@ export class BodyScanner {
             // call_indirect and call_ref: the type comes first.
             r.pos = immAt;
             const type = r.u32();
-            const results = this.#typeResults(type);
-            weights += this.#valuesWeight(results);
+            const results = typeResults(this.#info, type);
+            weights += valuesWeight(results);
             height += results - this.#info.typeParams[type]!;
           }
           break;
@@ -1334,8 +1341,8 @@ export class BodyScanner {
           height = stackFrames[depth * 3 - 3]!;
           if (op === 0x07) { // catch: the tag's values, on the stack
             r.pos = immAt;
-            const values = this.#tagValues(r.u32());
-            weights += this.#valuesWeight(values);
+            const values = tagValues(this.#info, r.u32());
+            weights += valuesWeight(values);
             height += values;
           }
           if (++clausesSeen[depth - 1]! > MAX_CATCH_CLAUSES) {
@@ -1645,54 +1652,7 @@ export class BodyScanner {
     const type = r.s33();
     if (type < 0) return 0; // the empty type, in more than one byte
     this.#blockParams = Math.max(0, this.#info.typeParams[type]!);
-    return this.#typeResults(type);
-  }
-
-  /** How many results function type `type` has. */
-  #typeResults(type: number): number {
-    return this.#info.typeSignatures[type]?.results.length ?? 0;
-  }
-
-  /**
-   * The compile weight of `values` pushed at once (a call's results, a
-   * catch's values), after the first: each weighs as a call does. V8's
-   * baseline compile handles every value on the operand stack at each call,
-   * and results and catches are the ways to push many values with a few
-   * bytes: an 18 KB function that piled up 4,000,000 results of
-   * 1,000-result calls and took them back held its first call 25 to 37 s
-   * past a 50 ms deadline, each call weighing 256.
-   */
-  #valuesWeight(values: number): number {
-    return values > 1 ? (values - 1) * CALL_RESULT_WEIGHT : 0;
-  }
-
-  /** How many values a catch of `tag` pushes: its parameters. */
-  #tagValues(tag: number): number {
-    const type = this.#info.tagTypes[tag];
-    return type === undefined
-      ? 0
-      : this.#info.typeSignatures[type]?.params.length ?? 0;
-  }
-
-  /**
-   * The compile weight of the values a `try_table`'s catch clauses push on
-   * their labels (a tag's parameters, and an `exnref` for a `_ref`), whose
-   * immediates start at `immAt`: a catch is the other way to push many
-   * values with a few bytes.
-   */
-  #clausesWeight(immAt: number): number {
-    const r = this.#reader;
-    r.pos = immAt;
-    readBlockType(r, this.#info.typeCount);
-    const clauses = r.u32();
-    let weight = 0;
-    for (let i = 0; i < clauses; i++) {
-      const kind = r.u8("catch kind");
-      const values = kind < 2 ? this.#tagValues(r.u32()) : 0;
-      r.u32(); // the label
-      weight += this.#valuesWeight(values + (kind & 1));
-    }
-    return weight;
+    return typeResults(this.#info, type);
   }
 
   #checkCatch(op: number, depth: number, opPos: number): void {
