@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:0072833aa28d2c3fea452fb3b1fa86b77a4b3ec5120e1074a49447fc7f568605";
+  "sha256:ee3beb6e353fa38b9a4302bff880d8c02801daefbf12f04c16c6cc7887457358";

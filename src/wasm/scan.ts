@@ -7,6 +7,12 @@
  * body's edits go to a {@linkcode CodePlan}, and the rewritten size comes
  * back, so that the output can be allocated once at its exact size.
  *
+ * {@linkcode BodyScanner} holds the scan loop and the state of the body it
+ * scans; what it reads per opcode is in `operator_tables.ts`, the limits it
+ * refuses past in `scan_limits.ts` and `scan_refusals.ts`, the operators it
+ * replaces by calls in `helper_calls.ts`, and the deadline-only entry checks
+ * in `entry_checks.ts`.
+ *
  * @module
  */
 
