@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e2d517d9f4ab75208e8c78f88d9c908d99289c8e311ad80ba90d223b4a2717ac";
+  "sha256:daf2ecf603dadfc5262947390189dbb1f889ae80ce30690cd87990eba5899fc2";

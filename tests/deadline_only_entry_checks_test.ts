@@ -19,7 +19,7 @@ import {
   UNCHECKED_CALL_BYTES,
   UNCHECKED_DYNAMIC_BYTES,
   UNCHECKED_FUNCTION_BYTES,
-} from "../src/wasm/scan.ts";
+} from "../src/wasm/entry_checks.ts";
 import { watBinaryen } from "./support/instrument.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { flagReads } from "./support/flag_reads.ts";

@@ -17,7 +17,8 @@ import { readOtherImmediate } from "./immediates.ts";
 import { LIMITS, type ModuleInfo } from "./module.ts";
 import { Imm, prefixSpace, SINGLE_BYTE } from "./opcodes.ts";
 import { keptFromEngine, Reader } from "./reader.ts";
-import { MAX_NESTING, tooDeep } from "./scan.ts";
+import { MAX_NESTING } from "./scan_limits.ts";
+import { tooDeep } from "./scan_refusals.ts";
 import { COPY_STEP_BYTES, STEP_BYTES, type Steps } from "./steps.ts";
 import { readBlockType, readValType } from "./types.ts";
 

@@ -221,7 +221,7 @@ export class ModuleInfo {
    * (a table or a reference can be handed to the host), and the start
    * function. Their entry checks stay, but deadline-only for very short
    * ones among them that the host cannot call by name and that call no
-   * defined function (see `BodyScanner.settleEntryChecks` in `scan.ts`).
+   * defined function (see `settleEntryChecks` in `entry_checks.ts`).
    */
   hostCallable: Set<number> = new Set();
   /**

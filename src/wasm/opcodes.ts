@@ -172,7 +172,7 @@ export interface OpcodeSpace {
   readonly copy: Uint8Array;
   /**
    * What each opcode adds to a function's compile cost beyond its bytes
-   * (see `MAX_COMPILE_COST` in `scan.ts`), in units of about 10 ns of V8's
+   * (see `MAX_COMPILE_COST` in `scan_limits.ts`), in units of about 10 ns of V8's
    * baseline compile at the first call on 2 busy cores.
    */
   readonly compileWeight: Int16Array;

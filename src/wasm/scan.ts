@@ -7,46 +7,24 @@
  * body's edits go to a {@linkcode CodePlan}, and the rewritten size comes
  * back, so that the output can be allocated once at its exact size.
  *
+ * {@linkcode BodyScanner} holds the scan loop and the state of the body it
+ * scans; what it reads per opcode is in `operator_tables.ts`, the limits it
+ * refuses past in `scan_limits.ts` and `scan_refusals.ts`, the operators it
+ * replaces by calls in `helper_calls.ts`, and the deadline-only entry checks
+ * in `entry_checks.ts`.
+ *
  * @module
  */
 
 import {
-  bulkHelper,
-  bulkKey,
-  BulkOp,
-  type BulkSite,
-  CHUNK,
-  importedTableGrowHelper,
-  memoryGrowHelper,
-  TABLE_CHUNK,
-  tableGrowHelper,
-  waitHelper,
-} from "./bulk_helpers.ts";
-import { arrayHelper, ArrayOp } from "./array_helpers.ts";
-import {
-  ARRAY_NEW_CODES,
-  arrayElementBytes,
-  arrayLengthCap,
-  arrayNewFunction,
-} from "./array_new_cap.ts";
-import type { BulkHelper } from "./bulk_helpers.ts";
-import {
-  EXCEPTION_HEADER_BYTES,
-  heapCountFunction,
-  OBJECT_HEADER_BYTES,
-} from "./heap_count.ts";
-import {
-  concatLengthCap,
-  findStringImports,
-  JS_STRING,
-  STRING_BUILTIN_NAMES,
-  StringBuiltin,
-  stringHelper,
-  type StringImports,
-} from "./string_builtin_helpers.ts";
+  allocationBytes,
+  allocationCost,
+  allocationValues,
+  exceptionCost,
+} from "./allocation_sizes.ts";
+import { heapCountFunction } from "./heap_count.ts";
 import { type CheckTemplates, FUSED, LOAD, SYNC } from "./check_templates.ts";
 import {
-  Body,
   type BodyRecord,
   type CodePlan,
   Edit,
@@ -69,10 +47,9 @@ import {
   readMemArg,
   readOtherImmediate,
 } from "./immediates.ts";
-import { type FunctionSignature, LIMITS, type ModuleInfo } from "./module.ts";
+import { LIMITS, type ModuleInfo } from "./module.ts";
 import {
   ATOMIC_OPS,
-  Copy,
   GC_OPS,
   Imm,
   MISC_OPS,
@@ -81,166 +58,54 @@ import {
   SIMD_OPS,
   SINGLE_BYTE,
 } from "./opcodes.ts";
-import { fail, failBeforeEngine, Reader } from "./reader.ts";
+import { fail, Reader } from "./reader.ts";
 import { planRegisterCopy } from "./register_copy_plan.ts";
 import { readBlockType, readValType } from "./types.ts";
 import { s64Size, u32Size } from "./writer.ts";
-import { BODY_STEPS, STEP_BODIES, type Steps } from "./steps.ts";
-import { writeCheck } from "./checks.ts";
-import { Emitter } from "./emitter.ts";
+import { BODY_STEPS, type Steps } from "./steps.ts";
+import { CheckSizes } from "./check_sizes.ts";
+import { CallSites, settleEntryChecks } from "./entry_checks.ts";
+import { HelperCalls } from "./helper_calls.ts";
+import {
+  clausesWeight,
+  tagValues,
+  typeResults,
+  valuesWeight,
+} from "./pushed_values.ts";
+import { localsCost } from "./locals_cost.ts";
+import * as tables from "./operator_tables.ts";
+import {
+  FREE_HEIGHT,
+  MAX_CATCH_CLAUSES,
+  MAX_COMPILE_COST,
+  MAX_COMPILE_UNITS,
+  MAX_HEIGHT_WEIGHT,
+  MAX_NESTING,
+  STACKED_VALUE_UNITS,
+} from "./scan_limits.ts";
+import {
+  tooDearOperators,
+  tooDearToCompile,
+  tooDeep,
+  tooManyClauses,
+  unknownOpcode,
+} from "./scan_refusals.ts";
 
-/**
- * The signed LEB128 constant at `at` (an `i32.const` or `i64.const`
- * immediate, read as the unsigned length it is) if it lies in
- * `[0, limit]`, else -1.
- */
-function constantAtMost(bytes: Uint8Array, at: number, limit: number): number {
-  let value = 0;
-  let scale = 1;
-  for (let i = 0; i < 10; i++) {
-    const byte = bytes[at + i]!;
-    value += (byte & 0x7f) * scale;
-    scale *= 128;
-    if (byte < 0x80) {
-      // A set sign bit makes it negative: a length near the top of the
-      // address space.
-      return (byte & 0x40) === 0 && value <= limit ? value : -1;
-    }
-    if (value > limit) return -1;
-  }
-  return -1;
-}
+// The scan loop's tables, bound to this module's own constants: read as
+// imports, they made the rewrite of esbuild.wasm 5 to 15% slower.
+const ATOMIC_DELTAS = tables.ATOMIC_DELTAS;
+const COMPILE_WEIGHT = tables.COMPILE_WEIGHT;
+const GC_DELTAS = tables.GC_DELTAS;
+const HEIGHT_WEIGHT = tables.HEIGHT_WEIGHT;
+const MISC_DELTAS = tables.MISC_DELTAS;
+const NO_COPY = tables.NO_COPY;
+const PREFIXED_HEIGHT_WEIGHTS = tables.PREFIXED_HEIGHT_WEIGHTS;
+const SIMD_DELTAS = tables.SIMD_DELTAS;
+const SINGLE_OPS = tables.SINGLE_OPS;
+const SYNC_MISC = tables.SYNC_MISC;
+const SYNC_SINGLE = tables.SYNC_SINGLE;
+const TRAPS_ONLY = tables.TRAPS_ONLY;
 
-/**
- * What one element of a table operator (`table.fill`, `table.copy`,
- * `table.init`) weighs in {@linkcode INLINE_BULK_BYTES}: a funcref element
- * took about 10 ns (it updates the dispatch table too), a byte of fresh
- * memory about 0.75 ns.
- */
-const TABLE_ELEMENT_BYTES = 16;
-/** The same for an element a `table.grow` adds (1,000,000 took 110 ms). */
-const GROWN_ELEMENT_BYTES = 256;
-/**
- * The most work, in bytes of memory or their weight in elements, that the
- * bulk operators a body keeps as they are (those whose length is a short
- * constant) may do in all: they run one after another with no check
- * between, and 1,900 fills of 64 KiB in one body ran 90 to 760 ms past a
- * deadline on 2 busy cores. Past it, they become calls of the added
- * functions, each of which checks the flag first. The body's first such
- * operator stays whatever it weighs: alone, it is over as soon as a chunk.
- */
-export const INLINE_BULK_BYTES = 65536;
-
-/** The bulk operators that become helper calls with a stop flag. */
-const BULK_OPS = new Map<number, BulkOp>([
-  [MISC_OPS.name.indexOf("memory.init"), BulkOp.Init],
-  [MISC_OPS.name.indexOf("memory.copy"), BulkOp.Copy],
-  [MISC_OPS.name.indexOf("memory.fill"), BulkOp.Fill],
-  [MISC_OPS.name.indexOf("table.init"), BulkOp.TableInit],
-  [MISC_OPS.name.indexOf("table.copy"), BulkOp.TableCopy],
-  [MISC_OPS.name.indexOf("table.fill"), BulkOp.TableFill],
-]);
-const I32_TYPE = Uint8Array.of(0x7f);
-/** The same for the GC array operators. */
-/** The allocations by length whose immediate is only the array type. */
-const ARRAY_NEW_BY_TYPE = new Set([
-  GC_OPS.name.indexOf("array.new"),
-  GC_OPS.name.indexOf("array.new_default"),
-]);
-
-const ARRAY_OPS = new Map<number, ArrayOp>([
-  [GC_OPS.name.indexOf("array.fill"), ArrayOp.Fill],
-  [GC_OPS.name.indexOf("array.copy"), ArrayOp.Copy],
-  [GC_OPS.name.indexOf("array.init_data"), ArrayOp.InitData],
-  [GC_OPS.name.indexOf("array.init_elem"), ArrayOp.InitElem],
-]);
-
-/**
- * Per one-byte opcode: not 0 if a segment that holds it must write the fuel
- * from its register to the counter, because it can trap, call, throw or
- * leave the function (`br`/`br_if` to the function's label are found by
- * their label): 1, or `TRAPS_ONLY` for one that can only trap. Per 0xFC
- * opcode likewise (0 or 1); every other prefixed operator counts as 1.
- */
-const SYNC_SINGLE = new Uint8Array(256).fill(1);
-/**
- * The `SYNC_SINGLE` bit of an operator that can trap but neither call nor
- * leave: see `#closeSegment`.
- */
-const TRAPS_ONLY = 2;
-const SYNC_MISC = new Uint8Array(MISC_OPS.copy.length).fill(1);
-for (let op = 0; op < 256; op++) {
-  const copy = SINGLE_BYTE.copy[op];
-  if (copy === Copy.Pure) SYNC_SINGLE[op] = 0;
-  // Loads, stores, divisions and truncations can only trap: a segment a
-  // dispatch pays for in advance need not write the counter for them.
-  else if (copy === Copy.Traps) SYNC_SINGLE[op] = TRAPS_ONLY;
-}
-// block, loop, if, else, end, br, br_if
-for (const op of [0x02, 0x03, 0x04, 0x05, 0x0b, 0x0c, 0x0d]) {
-  SYNC_SINGLE[op] = 0;
-}
-for (let code = 0; code < SYNC_MISC.length; code++) {
-  if (MISC_OPS.copy[code] === Copy.Pure) SYNC_MISC[code] = 0;
-}
-
-/**
- * Per one-byte opcode: 1 if a body that holds it can have no register copy
- * (see `register_copies.ts`, which refuses it), so that the scan can skip
- * the attempt. Only the calls are marked; the copy refuses the rest.
- */
-const NO_COPY = new Uint8Array(256);
-for (const op of [0x11, 0x12, 0x13, 0x14, 0x15]) {
-  const copy = SINGLE_BYTE.copy[op];
-  if (copy !== Copy.Pure && copy !== Copy.Traps) NO_COPY[op] = 1;
-}
-
-/**
- * Per opcode of one space, how it changes the height of the operand stack
- * (its pushes less its pops in the operator table; see `pops` there for
- * what the scan adds).
- */
-function stackDeltas(space: OpcodeSpace): Int8Array {
-  const deltas = new Int8Array(space.pops.length);
-  for (let code = 0; code < deltas.length; code++) {
-    deltas[code] = space.pushes[code]! - space.pops[code]!;
-  }
-  return deltas;
-}
-const GC_DELTAS = stackDeltas(GC_OPS);
-const MISC_DELTAS = stackDeltas(MISC_OPS);
-const SIMD_DELTAS = stackDeltas(SIMD_OPS);
-const ATOMIC_DELTAS = stackDeltas(ATOMIC_OPS);
-
-/**
- * Per one-byte opcode, what the scan loop reads for each operator, in one
- * load: its `Imm` in bits 0-7, its `Role` in bits 8-15, its `SYNC_SINGLE`
- * bits in bits 16-17, and how it changes the operand stack's height (see
- * `stackDeltas`), signed, in bits 24-31.
- */
-const SINGLE_OPS = new Int32Array(256);
-{
-  const deltas = stackDeltas(SINGLE_BYTE);
-  for (let op = 0; op < 256; op++) {
-    SINGLE_OPS[op] = SINGLE_BYTE.imm[op]! | SINGLE_BYTE.role[op]! << 8 |
-      SYNC_SINGLE[op]! << 16 | deltas[op]! << 24;
-  }
-}
-
-/**
- * What each one-byte operator adds to a function's compile cost (see
- * `MAX_COMPILE_COST`) beyond its bytes: the operator table's column.
- */
-const COMPILE_WEIGHT = SINGLE_BYTE.compileWeight;
-/**
- * What each operator adds to a function's compile cost per value on the
- * operand stack, in sixteenths: the operator table's column, for one-byte
- * operators and for each prefix from 0xFB on.
- */
-const HEIGHT_WEIGHT = SINGLE_BYTE.heightWeight;
-const PREFIXED_HEIGHT_WEIGHTS = [GC_OPS, MISC_OPS, SIMD_OPS, ATOMIC_OPS].map(
-  (space) => space.heightWeight,
-);
 /**
  * Per one-byte opcode that plays no role (`Role.Plain`): how
  * `#skipPlain` skips its immediate (see the `Skip` values) in bits 0-2, or
@@ -275,9 +140,6 @@ for (let op = 0; op < 0xfb; op++) {
   if (PLAIN[op] !== 0) PLAIN[op] |= SINGLE_OPS[op]! >> 24 << 3;
 }
 
-/** A padded helper call: `call` and a five-byte index. */
-const BULK_CALL_SIZE = 6;
-
 const enum Frame {
   Function,
   Block,
@@ -288,35 +150,6 @@ const enum Frame {
   Catch,
   CatchAll,
   TryTable,
-}
-
-/** Declared locals a function's entry zeroes for nothing. */
-export const FREE_LOCALS = 256;
-/** Declared locals past {@linkcode FREE_LOCALS} that cost `perElement`. */
-export const LOCALS_PER_ELEMENT = 8;
-
-/**
- * What a function's entry pays for zeroing `declared` locals: `perElement`
- * for each {@linkcode LOCALS_PER_ELEMENT} (or part) beyond the first
- * {@linkcode FREE_LOCALS}.
- *
- * @param declared The function's declared locals (not its parameters).
- * @param perElement The cost table's `perElement`.
- * @returns The cost.
- *
- * @example Usage
- * ```ts
- * import { localsCost } from "./scan.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(localsCost(256, 1), 0);
- * assert.equal(localsCost(257, 1), 1);
- * assert.equal(localsCost(40_256, 1), 5_000);
- * ```
- */
-export function localsCost(declared: number, perElement: number): number {
-  if (declared <= FREE_LOCALS) return 0;
-  return Math.ceil((declared - FREE_LOCALS) / LOCALS_PER_ELEMENT) * perElement;
 }
 
 /** The dearest segment: costs stay exact doubles. */
@@ -341,238 +174,14 @@ const NO_PAUSE = 0x7fffffff;
 const PAUSED_FIELDS = 19;
 
 /**
- * The most catch clauses a `try` or `try_table` may have. V8 (Deno 2.9.6)
- * ran out of its compiler's memory and ended the whole process as it
- * optimised a function that kept throwing through a `try_table` of 65,000
- * clauses (or a `try` of 100,000), and its memory grows about as the square
- * of a `try`'s clauses: the process peaked at 1.8 GB optimising one of
- * 16,000, at 0.64 GB for 8,000 and 0.23 GB for 4,000. Real code has a few.
- */
-const MAX_CATCH_CLAUSES = 4_096;
-/**
- * The most a function's compile units may be: its locals (parameters
- * included) plus 16, times its control points, each `if`, `else`, `br`,
- * `br_if`, `br_on_*`, `br_table` target, `try`, `try_table`, catch clause,
- * `delegate` and check the rewriter adds counting 1, and each `loop` 10 in
- * all. V8 compiles a function at its first call, on the caller's thread,
- * before any check can run, and no deadline or stop can cut that short.
- * Measured on Deno 2.9.6 at the first call of the rewritten function: about
- * 20 ns a unit (a plain `block` or a `call` of a defined function costs next
- * to nothing; each `loop` with its checks 1.6 µs, and 110 ns more per
- * local); 40,000 locals and 4,000 loops held a call 4 s before. The largest
- * count in real guests is far below the limit (see `docs/rewriter.md`).
- */
-const MAX_COMPILE_UNITS = 1 << 20;
-/**
- * The compile units of each value on the operand stack at a control point
- * (summed over them, as its locals are), and 4 times that at a bulk
- * operator, `memory.grow` or a wait, whose charges and helper calls branch:
- * the engine's compile carries the whole stack into every branch, and a
- * constant, which costs nothing where it stands, must be written out
- * there. Measured on Deno 2.9.6 at the first call of a function piling up
- * constants and then branching over them: 60 to 200 ns a value and control
- * point, where a unit is about 20 ns.
- */
-const STACKED_VALUE_UNITS = 16;
-/**
- * The most a function's compile cost may be: its body's bytes, plus each
- * operator's weight (the operator table's `compileWeight`: a `call` 256, a
- * `call_indirect` or `call_ref` 1,024, a division 256, a bulk operator
- * 1,024). V8's baseline compile at the first call takes about 10 ns a unit
- * on 2 busy cores, whatever the locals (which `MAX_COMPILE_UNITS` counts):
- * at the limit, a function of any one kind held its first call 5 to 35 ms
- * on 2 cores loaded 6 to 8 times over. Before, 16,384 calls held it 66 to
- * 77 ms, 100,000 `memory.fill`s 0.5 s, 7 MB of `i32.add`s 160 ms. The
- * values on the operand stack weigh too: under each call or operator that
- * calls out (the table's `heightWeight`), and by the stack's greatest
- * height (`MAX_HEIGHT_WEIGHT`); 250,000 constants with 4,000 calls over
- * them held a first call 0.4 to 1.1 s before. The most in a function of a
- * real guest is 1,052,728 (esbuild; see `docs/rewriter.md`).
- */
-const MAX_COMPILE_COST = 1 << 21;
-/**
- * The compile weight of each value after the first that a call (its
- * results) or a catch (its tag's parameters) pushes: a call's own.
- */
-const CALL_RESULT_WEIGHT = 256;
-/**
- * The compile weight of each value of the operand stack's greatest height
- * in a function, past {@linkcode FREE_HEIGHT}: V8's baseline compile of
- * values left on the stack costs far more than of values used as they
- * come (100,000 constants piled up, then dropped, took 16 to 33 ms at the
- * first call; as many dropped one at a time, 0.5 ms; 1,000,000 piled up,
- * 140 ms, Deno 2.9.6): about 4 times that.
- */
-const MAX_HEIGHT_WEIGHT = 64;
-/**
- * The values on the operand stack that an operator's `heightWeight`, and
- * the stack's greatest height, leave out: what the operator's own weight
- * was measured with. Real code keeps its stack lower.
- */
-const FREE_HEIGHT = 16;
-/**
- * How deep a function's blocks, loops, ifs and tries may nest, its own
- * frame included. V8 compiles a function at its first call, on the
- * caller's thread, in a time that grows with the nesting past about
- * 100,000 levels, whatever else the body holds: 1,000,000 nested empty
- * blocks (3 MB) held a call 0.7 s past a 100 ms deadline, 2,000,000 held it
- * 1.8 s (Deno 2.9.6), and its validation took 240 MB. Sequential blocks,
- * or 20 nests of 50,000, cost next to nothing. A `br_table` over nested
- * blocks (a `switch`) nests as deep as its cases, 65,520 at most.
- */
-export const MAX_NESTING = 1 << 16;
-/**
  * The dearest segment a `br_table`'s check tests for in advance, and the
  * dearest such check: their sum stays far from the largest cost.
  */
 const MAX_MARGIN = 0x3fffffff;
 
-/**
- * Deadline-only (a stop flag, no fuel): the most code, in bytes, that a
- * call of a function without an entry check may run before it returns or
- * meets a check (see `BodyScanner.settleEntryChecks`). Small, so that the
- * checks that go are those of short functions, where a check is the
- * largest part of a call.
- */
-export const UNCHECKED_FUNCTION_BYTES = 512;
-
-/**
- * Deadline-only: the most code, in bytes, of functions without an entry
- * check that the calls written in one body may run without a check.
- */
-export const UNCHECKED_CALL_BYTES = 65536;
-
-/**
- * Deadline-only: the most code, in bytes, of a function that a table or a
- * reference can call and that calls no defined function, up to which it
- * goes without an entry check. Every call through a table or reference
- * that may reach one counts as running that much (see
- * `BodyScanner.settleEntryChecks`): small, so that the calls that may reach
- * one weigh little against {@linkcode UNCHECKED_CALL_BYTES}.
- */
-export const UNCHECKED_DYNAMIC_BYTES = 64;
-
-/** The value types of the function types that only match themselves. */
-const PLAIN_VALUE_TYPES = new Set([
-  "i32",
-  "i64",
-  "f32",
-  "f64",
-  "v128",
-  "funcref",
-  "externref",
-]);
-
-/**
- * Per type index, the most code a call through a table or reference of
- * that type may run in a function without an entry check: the largest
- * `runs(index)` over the functions a table, a reference or the host can
- * call (`runs` gives 0 for one that keeps its check). When every type of
- * the module is a function type outside any recursion group, without
- * `sub`, and of numeric, vector, `funcref` and `externref` values only, a
- * call of a type can reach only functions of an identical type; otherwise
- * (subtyping, or types equal through recursion groups) every call counts
- * the largest of all.
- */
-function dynamicLeafRuns(
-  info: ModuleInfo,
-  runs: (index: number) => number,
-): Int32Array {
-  const types = info.typeCount;
-  const signatures = info.typeSignatures;
-  const offsets = info.typeOffsets;
-  let plain = true;
-  for (let t = 0; t < types && plain; t++) {
-    const signature = signatures[t];
-    plain = offsets[t]! >= 0 && signature !== undefined &&
-      signature.params.every((v) => PLAIN_VALUE_TYPES.has(v)) &&
-      signature.results.every((v) => PLAIN_VALUE_TYPES.has(v));
-  }
-  // Identical function types share one signature object.
-  const bySignature = new Map<FunctionSignature | undefined, number>();
-  let most = 0;
-  for (const index of info.hostCallable) {
-    const bytes = runs(index);
-    if (bytes === 0) continue;
-    if (bytes > most) most = bytes;
-    const signature = signatures[info.functionTypes[index]!];
-    if (bytes > (bySignature.get(signature) ?? 0)) {
-      bySignature.set(signature, bytes);
-    }
-  }
-  const result = new Int32Array(types);
-  for (let t = 0; t < types; t++) {
-    result[t] = plain ? bySignature.get(signatures[t]) ?? 0 : most;
-  }
-  return result;
-}
-
-/** Refuses a `try` or `try_table` with more than `MAX_CATCH_CLAUSES`. */
-function tooManyClauses(at: number): never {
-  return fail(
-    `a try or try_table has more than ${MAX_CATCH_CLAUSES} catch clauses, which the engine may run out of memory optimising (ending the process): split them among nested tries`,
-    at,
-  );
-}
-
-/** Refuses a function whose compile would hold the thread too long. */
-function tooDearToCompile(
-  functionIndex: number,
-  locals: number,
-  controls: number,
-  stacked: number,
-  at: number,
-): never {
-  const values = stacked > 0
-    ? ` and ${stacked} values on the operand stack at them, ${STACKED_VALUE_UNITS} each`
-    : "";
-  const sum = stacked > 0 ? ` + ${STACKED_VALUE_UNITS} * ${stacked}` : "";
-  return fail(
-    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1)${values}: (${locals} + 16) * ${controls}${sum} = ${
-      (locals + 16) * controls + STACKED_VALUE_UNITS * stacked
-    } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
-    at,
-  );
-}
-
-/** Refuses a function whose operators would take long to compile. */
-function tooDearOperators(
-  functionIndex: number,
-  cost: number,
-  at: number,
-): never {
-  // Not shown to the engine, whose validation of it can be dear too (an
-  // 18 KB function piling up 4,000,000 call results: 1.1 to 1.9 s).
-  return failBeforeEngine(
-    `function ${functionIndex} has a compile cost of ${cost} (1 a byte, plus 256 a call, division or truncation, or a value after the first that a call or catch pushes, 1024 a call_indirect, call_ref or bulk operator, less for others; and per value on the operand stack past the first ${FREE_HEIGHT}, half a unit under a call, 4 under a call_indirect or call_ref, 1 or 2 under other operators that call out, and ${MAX_HEIGHT_WEIGHT} at its greatest height), over the limit of ${MAX_COMPILE_COST}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
-    at,
-  );
-}
-
-/** Refuses a function whose blocks nest past `MAX_NESTING`. */
-export function tooDeep(functionIndex: number, at: number): never {
-  // Not shown to the engine, whose validation of it is dear too.
-  return failBeforeEngine(
-    `function ${functionIndex} nests its blocks, loops, ifs and tries more than ${
-      MAX_NESTING - 1
-    } deep, which the engine's compile at its first call takes a long time over, holding the thread past any deadline or stop: nest them less deeply, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
-    at,
-  );
-}
-
 /** `i32`, `i64`, `f32`, `f64` or `v128`. */
 function isNumeric(byte: number): boolean {
   return byte >= 0x7b && byte <= 0x7f;
-}
-
-function unknownOpcode(prefix: number, code: number, at: number): never {
-  const hex = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
-  return fail(
-    prefix < 0
-      ? `unknown opcode ${hex(code)}`
-      : `unknown opcode ${hex(prefix)} ${hex(code)}`,
-    at,
-  );
 }
 
 /**
@@ -664,17 +273,8 @@ export class BodyScanner {
   #pathBase = 0;
   /** How many bodies (or attempts at one) have been scanned. */
   #bodySerial = 0;
-  /** The fuel's local in the body being scanned. */
-  #fuelLocal = 0;
-  /** Where margin checks are written to be measured. */
-  readonly #scratch = new Emitter(64);
-  /**
-   * Per check variant, the size of a margin check without its constants
-   * (see `#marginCheckSize`), for the fuel local `#marginBasesFor`; -1 if
-   * not yet measured.
-   */
-  readonly #marginBases = new Int32Array(8);
-  #marginBasesFor = -1;
+  /** The sizes of the checks the plan will write. */
+  readonly #sizes: CheckSizes;
   /** A reader for the less common immediates, reused across operators. */
   readonly #reader: Reader;
   /** The table or memory indices the last bulk operator named. */
@@ -701,29 +301,16 @@ export class BodyScanner {
   #bodyFlags = 0;
   /** The edits of the scanned body's calls to itself. */
   readonly #selfCalls: number[] = [];
-  /** Deadline-only, per defined function: the size of its code. */
-  #codeBytes: Int32Array = new Int32Array(0);
-  /**
-   * Deadline-only, the direct calls of defined functions (`call` and
-   * `return_call`) and the calls through a table or reference
-   * (`call_indirect`, `call_ref` and their tail forms) of defined function
-   * `f` are those from `#sitesFrom[f]` to `#sitesFrom[f + 1]`: each its
-   * callee (a defined function's number, -1 for a call through a table or
-   * reference) and the edit right before it, left out unless the flag must
-   * be read there.
-   */
-  #sitesFrom: Int32Array = new Int32Array(0);
-  #siteCallee: Int32Array = new Int32Array(64);
-  #siteEdit: Int32Array = new Int32Array(64);
-  #siteCount = 0;
+  /** Deadline-only: every body's calls, for `settleEntryChecks`. */
+  readonly #sites = new CallSites();
   /**
    * Where the immediate of the last `i32.const` or `i64.const` with a short
    * encoding starts, and where the operator after it starts.
    */
   #constAt = -1;
   #constEnd = -1;
-  /** The work of the bulk operators the body keeps (`#keepsInline`). */
-  #inlineBulk = 0;
+  /** The calls of added functions that replace operators. */
+  readonly #helpers: HelperCalls;
   /** What `#skipPlain` leaves for the scan loop: the segment's cost. */
   #plainCost = 0;
   /**
@@ -738,11 +325,6 @@ export class BodyScanner {
    * within these.
    */
   readonly #plainLimits = Int32Array.of(0, 0, 0, 0, 4, 9, 0);
-  /** The string builtins charged by size, when the module imports any. */
-  readonly #strings: StringImports | undefined;
-  /** Whether the string builtins' added functions charge fuel, or cap. */
-  readonly #stringsPay: boolean;
-
   /**
    * @param bytes The input module.
    * @param info The module's sections before the code.
@@ -766,6 +348,7 @@ export class BodyScanner {
     this.#code = code;
     this.#templates = templates;
     this.#reader = new Reader(bytes, 0, 0);
+    this.#sizes = new CheckSizes(templates, targets);
     // The arrays start small, so that the primer (see `primer.ts`) makes
     // them grow: V8 then has met the code that grows them before it
     // optimises the scan, instead of throwing the optimised code away when
@@ -778,69 +361,15 @@ export class BodyScanner {
     this.#predNodes = new Int32Array(8);
     this.#pathOut = new Int32Array(8);
     this.#pathSet = new Int32Array(8);
-    this.#strings = undefined;
-    this.#stringsPay = false;
-    if (targets.countsFuel) {
-      // "wasm:" names the engine's builtin modules. An engine flag adds
-      // some (wasm:text-decoder and wasm:text-encoder, whose calls walk a
-      // whole string or array), and only wasm:js-string's calls are priced
-      // here: the others would run unpaid.
-      for (const module of info.importModules) {
-        if (module.startsWith("wasm:") && module !== JS_STRING) {
-          fail(
-            `a metered guest may import from ${JS_STRING} alone of the engine's builtin modules (those named wasm:...), since only its calls are priced; this module imports from ${module}, whose calls would run unpaid: drop the import, or meter without fuel (fuel: false with a deadline)`,
-            0,
-          );
-        }
-      }
-    }
-    // Paid with fuel, or (in a guest loaded to be stopped) a `concat`
-    // held to a length, since the engine flattens a long rope in one step.
-    const pays = targets.countsFuel && costs.perElement > 0;
-    // With a stop flag, the strings some of them make count toward the
-    // host's heap as well (`heap_count.ts`).
-    if (
-      info.importModules.has(JS_STRING) &&
-      (pays || targets.stopFlag !== undefined)
-    ) {
-      const functions = info.imports.filter((i) => i.kind === "function");
-      const strings = findStringImports(
-        functions,
-        functions.map((i) => info.typeSignatures[i.type!]),
-      );
-      // Without fuel, `fromCharCodeArray` stays too, where it is called,
-      // for the count of the strings it makes toward the host's heap
-      // (`heap_count.ts`).
-      if (!pays) {
-        for (const [index, builtin] of strings.charged) {
-          if (
-            builtin !== StringBuiltin.Concat &&
-            builtin !== StringBuiltin.FromCharCodeArray
-          ) {
-            strings.charged.delete(index);
-          }
-        }
-      }
-      this.#stringsPay = pays;
-      for (const index of info.referencedImports) {
-        const builtin = strings.charged.get(index);
-        if (
-          builtin !== undefined &&
-          (pays ||
-            builtin === StringBuiltin.Concat &&
-              targets.stopFlag?.arrayBytes !== undefined)
-        ) {
-          const { who, why, fix } = this.#stringTerms();
-          fail(
-            `${who} may only call ${
-              functions[index]!.name
-            } from ${JS_STRING} with call, ${why}; this module names it in an element segment or constant expression: call it directly, ${fix}`,
-            0,
-          );
-        }
-      }
-      this.#strings = strings;
-    }
+    this.#helpers = new HelperCalls(
+      bytes,
+      info,
+      costs,
+      targets,
+      code,
+      this.#operands,
+      this.#reader,
+    );
   }
 
   #growFrames(): void {
@@ -953,13 +482,10 @@ export class BodyScanner {
   #startBody(functionIndex: number): number {
     if (this.#templates.flag.length > 0 && !this.#targets.countsFuel) {
       const defined = this.#info.definedFunctions;
-      if (this.#sitesFrom.length <= defined) {
-        this.#codeBytes = new Int32Array(defined);
-        this.#sitesFrom = new Int32Array(defined + 1);
-      }
-      const f = functionIndex - this.#info.importedFunctions;
-      this.#sitesFrom[f] = this.#siteCount;
-      this.#sitesFrom[f + 1] = this.#siteCount;
+      this.#sites.startBody(
+        defined,
+        functionIndex - this.#info.importedFunctions,
+      );
     }
     this.#tryClauses.clear();
     this.#triesCounted = false;
@@ -1069,7 +595,7 @@ export class BodyScanner {
     const globalFast = Math.min(0x80, globalCount);
     const memory64 = info.memoryIs64;
     const memoryCount = memory64.length;
-    const strings = this.#strings;
+    const strings = this.#helpers.strings;
     let frames = this.#frames;
     let openedIn = this.#openedIn;
     // How many segments have started since the entry's.
@@ -1092,7 +618,7 @@ export class BodyScanner {
       this.#predUsed = 0;
       this.#predHead[0] = -1;
     }
-    this.#fuelLocal = localCount;
+    this.#sizes.fuelLocal = localCount;
     // Control points, for `MAX_COMPILE_UNITS`, and the weights of the
     // operators, for `MAX_COMPILE_COST`.
     let controls = 0;
@@ -1143,7 +669,7 @@ export class BodyScanner {
     const defined = functionIndex - importedFunctions;
     // A body scanned again records its calls again.
     if (deadlineOnly && !paused) {
-      this.#siteCount = this.#sitesFrom[defined]!;
+      this.#sites.count = this.#sites.from[defined]!;
     }
     // With the fuel in a register, the entry's check reads the counter.
     const load = inRegister ? LOAD << 5 : 0;
@@ -1181,7 +707,7 @@ export class BodyScanner {
     if (!paused) {
       this.#constAt = -1;
       this.#constEnd = -1;
-      this.#inlineBulk = 0;
+      this.#helpers.inlineBulk = 0;
     } else {
       const state = this.#pausedScan;
       growth = state[5]!;
@@ -1454,7 +980,7 @@ export class BodyScanner {
         }
         if (index >= importedFunctions) {
           if (deadlineOnly && (op === 0x10 || op === 0x12)) {
-            this.#addSite(
+            this.#sites.add(
               index - importedFunctions,
               this.#code.pushEdit(opPos, Edit.Skip, 0),
             );
@@ -1469,7 +995,7 @@ export class BodyScanner {
             this.#selfCalls.push(edit);
           }
         } else if (strings !== undefined) {
-          growth += this.#callString(op, index, opPos, p);
+          growth += this.#helpers.callString(op, index, opPos, p);
         }
       } else if (
         deadlineOnly &&
@@ -1479,15 +1005,22 @@ export class BodyScanner {
         // `return_call_ref`: they may reach a function without an entry
         // check (see `settleEntryChecks`). Recorded with their type index.
         r.pos = immAt;
-        this.#addSite(-1 - r.u32(), this.#code.pushEdit(opPos, Edit.Skip, 0));
+        this.#sites.add(-1 - r.u32(), this.#code.pushEdit(opPos, Edit.Skip, 0));
       }
 
       // GC allocations of a size the type fixes are paid by size up front,
       // and so is the exception a `throw` allocates.
       if (op === 0xfb && code <= 8 && live) {
-        cost += this.#allocationCost(code, index, immAt);
+        cost += allocationCost(
+          this.#info,
+          this.#reader,
+          this.#costs.perElement,
+          code,
+          index,
+          immAt,
+        );
       } else if (op === 0x08 && live) {
-        cost += this.#exceptionCost(index);
+        cost += exceptionCost(this.#info, this.#costs.perElement, index);
       }
       // With a stop flag, the same allocations count their bytes toward
       // the host's look at its heap (`heap_count.ts`), in a call made
@@ -1496,9 +1029,16 @@ export class BodyScanner {
         flagSize > 0 && live &&
         (op === 0xfb && (code <= 1 || code === 8) || op === 0x08)
       ) {
-        const bytes = this.#allocationBytes(op, code, index, immAt);
+        const bytes = allocationBytes(
+          this.#info,
+          this.#reader,
+          op,
+          code,
+          index,
+          immAt,
+        );
         if (bytes > 0) {
-          growth += this.#callMade(
+          growth += this.#helpers.callMade(
             `heap:${bytes}`,
             opPos,
             opPos,
@@ -1510,7 +1050,13 @@ export class BodyScanner {
       }
       // The values a struct's fields or `array.new_fixed` take.
       if (op === 0xfb && (code === 0 || code === 8)) {
-        height -= this.#allocationValues(code, index, immAt);
+        height -= allocationValues(
+          this.#info,
+          this.#reader,
+          code,
+          index,
+          immAt,
+        );
       }
       // A call (or an operator that calls out of line) handles every value
       // on the operand stack.
@@ -1569,7 +1115,9 @@ export class BodyScanner {
             const clauses = this.#operands.first;
             if (clauses > MAX_CATCH_CLAUSES) tooManyClauses(opPos);
             if (live) cost += clauses * clauseCost;
-            if (clauses > 0) weights += this.#clausesWeight(immAt);
+            if (clauses > 0) {
+              weights += clausesWeight(this.#info, this.#reader, immAt);
+            }
           }
           if (depth >= frames.length) {
             if (depth >= MAX_NESTING) tooDeep(functionIndex, opPos);
@@ -1668,9 +1216,11 @@ export class BodyScanner {
               // µs a call) and does its bulk operators' work: each
               // weighs as bytes of code, so that 8,000 calls of such a
               // function in one body cannot go unchecked (55 ms).
-              this.#codeBytes[defined] = end - codeStart +
-                (localCount - params) + (this.#inlineBulk >> 4);
-              this.#sitesFrom[defined + 1] = this.#siteCount;
+              this.#sites.endBody(
+                defined,
+                end - codeStart + (localCount - params) +
+                  (this.#helpers.inlineBulk >> 4),
+              );
             }
             return this.#finishBody({
               start,
@@ -1739,8 +1289,8 @@ export class BodyScanner {
           if (NO_COPY[op] === 1) this.#noCopy = true;
           if (op === 0x10) {
             const type = this.#info.functionTypes[index]!;
-            const results = this.#typeResults(type);
-            weights += this.#valuesWeight(results);
+            const results = typeResults(this.#info, type);
+            weights += valuesWeight(results);
             height += results - this.#info.typeParams[type]!;
           }
           if (index < importedFunctions) {
@@ -1764,8 +1314,8 @@ export class BodyScanner {
             // call_indirect and call_ref: the type comes first.
             r.pos = immAt;
             const type = r.u32();
-            const results = this.#typeResults(type);
-            weights += this.#valuesWeight(results);
+            const results = typeResults(this.#info, type);
+            weights += valuesWeight(results);
             height += results - this.#info.typeParams[type]!;
           }
           break;
@@ -1797,8 +1347,8 @@ export class BodyScanner {
           height = stackFrames[depth * 3 - 3]!;
           if (op === 0x07) { // catch: the tag's values, on the stack
             r.pos = immAt;
-            const values = this.#tagValues(r.u32());
-            weights += this.#valuesWeight(values);
+            const values = tagValues(this.#info, r.u32());
+            weights += valuesWeight(values);
             height += values;
           }
           if (++clausesSeen[depth - 1]! > MAX_CATCH_CLAUSES) {
@@ -1823,7 +1373,7 @@ export class BodyScanner {
           // A wait blocks the thread as long as the guest asks, where no
           // check runs: with a stop flag, it waits in slices.
           if (flagSize > 0) {
-            growth += this.#callWaitHelper(code, immAt, opPos, p);
+            growth += this.#helpers.callWaitHelper(code, immAt, opPos, p);
             if (inRegister) {
               // The helper's flag checks call the host, which may have
               // changed the counter.
@@ -1848,13 +1398,13 @@ export class BodyScanner {
             const before = this.#code.editCount;
             const length = this.#constEnd === opPos ? this.#constAt : -1;
             if (op === 0x40) {
-              growth += this.#callMemoryGrowHelper(opPos, p);
+              growth += this.#helpers.callMemoryGrowHelper(opPos, p);
             } else if (grow) {
-              growth += this.#callGrowHelper(opPos, p, length);
+              growth += this.#helpers.callGrowHelper(opPos, p, length);
             } else if (op === 0xfc) {
-              growth += this.#callHelper(code, opPos, p, length);
+              growth += this.#helpers.callHelper(code, opPos, p, length);
             } else if (op === 0xfb) {
-              growth += this.#callArrayHelper(code, index, opPos, p);
+              growth += this.#helpers.callArrayHelper(code, index, opPos, p);
             }
             const called = this.#code.editCount !== before;
             if (inRegister && called) {
@@ -1913,57 +1463,9 @@ export class BodyScanner {
   }
 
   /**
-   * Records a direct call of defined function `callee`, or a call through a
-   * table or reference if it is -1 (see `#sitesFrom`).
-   */
-  #addSite(callee: number, edit: number): void {
-    const n = this.#siteCount;
-    if (n === this.#siteCallee.length) {
-      const callees = new Int32Array(n * 2);
-      callees.set(this.#siteCallee);
-      this.#siteCallee = callees;
-      const edits = new Int32Array(n * 2);
-      edits.set(this.#siteEdit);
-      this.#siteEdit = edits;
-    }
-    this.#siteCallee[n] = callee;
-    this.#siteEdit[n] = edit;
-    this.#siteCount = n + 1;
-  }
-
-  /**
-   * Deadline-only (a stop flag, no fuel), once every body is scanned:
-   * leaves out the entry check of the functions that need none, and reads
-   * the flag before the calls that need it. Every body was planned with its
-   * entry check and none before a call; this changes their sizes.
-   *
-   * A function loses its entry check when neither the host nor a table nor
-   * a reference can call it, no cycle of direct calls leads back to it
-   * through functions whose checks went (a depth-first walk keeps the check
-   * of each function it comes back to; it starts from the largest bodies,
-   * so that a cycle keeps the check of one of its larger functions), and
-   * its code plus what its direct calls of such functions run comes to at
-   * most {@linkcode UNCHECKED_FUNCTION_BYTES} (its loops keep their checks).
-   * One that a table or a reference can call loses it too when it is
-   * neither exported nor the start function (so a call from the host by
-   * name lands on a check), calls no defined function, directly or
-   * through a table or reference, and its code is at most
-   * {@linkcode UNCHECKED_DYNAMIC_BYTES}: every `call_indirect`, `call_ref`
-   * and tail form of them counts as a call of the longest such function
-   * it may reach (see `dynamicLeafRuns`). Each body's calls of functions
-   * without an entry check may run up to {@linkcode UNCHECKED_CALL_BYTES}
-   * of their code; each further call gets the flag's check right before
-   * it. Between two of its checks a body passes each of its call sites once
-   * at most (every way back goes through a loop header's check), however
-   * the calls are nested in blocks, so no stretch without a check runs more
-   * than one body's code and that much more. A bulk operator's helper
-   * checks the flag between its chunks; a host (an import, or its own code)
-   * that calls a function it took from a table or reference runs at most
-   * {@linkcode UNCHECKED_DYNAMIC_BYTES} of code before it returns or meets
-   * a check, and every other function it can call keeps its check.
-   *
-   * It pauses every {@linkcode STEP_BODIES} functions and calls it walks
-   * (100,000 empty functions took 13 to 48 ms at once on a busy machine).
+   * Deadline-only, once every body is scanned: leaves out the entry checks
+   * that may go, and reads the flag before the calls that need it (see
+   * `entry_checks.ts`).
    *
    * @param small The size, size prefix included, up to which a body
    * counts as small.
@@ -1973,130 +1475,13 @@ export class BodyScanner {
   *settleEntryChecks(
     small: number,
   ): Steps<{ growth: number; small: number }> {
-    const info = this.#info;
-    const n = info.definedFunctions;
-    const result = { growth: 0, small: 0 };
-    if (this.#sitesFrom.length <= n || n === 0) return result;
-    const flagSize = this.#templates.flag.length;
-    const imported = info.importedFunctions;
-    const hostCallable = info.hostCallable;
-    const sitesFrom = this.#sitesFrom;
-    const callees = this.#siteCallee;
-    const siteEdits = this.#siteEdit;
-    const code = this.#code;
-    // 0: not met yet, 1: on the walk's path, 2: settled.
-    const state = new Uint8Array(n);
-    // A call leads back to it while it is on the path: its check stays.
-    const keep = new Uint8Array(n);
-    // What a call of it runs before a check, if its check went; else 0.
-    const runs = new Int32Array(n);
-    const path = new Int32Array(n);
-    const nextSite = new Int32Array(n);
-    const codeBytes = this.#codeBytes;
-    const hostEntered = info.hostEntered;
-    // The functions a table or reference can call that may go unchecked,
-    // and per type, the most code a call through a table or reference of
-    // that type then runs.
-    const dynamicLeaf = new Uint8Array(n);
-    const dynamicRuns = dynamicLeafRuns(info, (index) => {
-      const f = index - imported;
-      if (f < 0 || hostEntered.has(index)) return 0;
-      if (sitesFrom[f] !== sitesFrom[f + 1]) return 0;
-      const bytes = codeBytes[f]!;
-      if (bytes > UNCHECKED_DYNAMIC_BYTES) return 0;
-      dynamicLeaf[f] = 1;
-      return bytes;
-    });
-    yield;
-    // Largest code first, then by index: sorted as numbers, one exact key
-    // each (a comparator took 13 to 35 ms for 100,000 functions on a busy
-    // machine). The code's bytes are an int32, the engine takes at most a
-    // million functions: the key stays under 2^52.
-    const keys = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      keys[i] = (2 ** 31 - codeBytes[i]!) * 2 ** 21 + i;
-    }
-    keys.sort();
-    yield;
-    const roots = new Int32Array(n);
-    for (let i = 0; i < n; i++) roots[i] = keys[i]! % 2 ** 21;
-    let walked = 0;
-    for (let r = 0; r < n; r++) {
-      const root = roots[r]!;
-      if (state[root] !== 0) continue;
-      let top = 0;
-      path[0] = root;
-      state[root] = 1;
-      nextSite[root] = sitesFrom[root]!;
-      while (top >= 0) {
-        if (++walked >= STEP_BODIES) {
-          walked = 0;
-          yield;
-        }
-        const f = path[top]!;
-        const site = nextSite[f]!;
-        if (site < sitesFrom[f + 1]!) {
-          nextSite[f] = site + 1;
-          const g = callees[site]!;
-          if (g < 0) continue;
-          if (state[g] === 0) {
-            state[g] = 1;
-            nextSite[g] = sitesFrom[g]!;
-            path[++top] = g;
-          } else if (state[g] === 1) keep[g] = 1;
-          continue;
-        }
-        top--;
-        // Every callee is settled, or on the path and keeps its check.
-        let calls = 0;
-        let added = 0;
-        for (let i = sitesFrom[f]!; i < sitesFrom[f + 1]!; i++) {
-          const g = callees[i]!;
-          const w = g < 0
-            ? dynamicRuns[-1 - g]!
-            : state[g] === 2
-            ? runs[g]!
-            : 0;
-          if (w === 0) continue;
-          if (calls + w <= UNCHECKED_CALL_BYTES) calls += w;
-          else {
-            code.setKind(siteEdits[i]!, Edit.Flag);
-            added++;
-          }
-        }
-        state[f] = 2;
-        const bound = codeBytes[f]! + calls;
-        const drop = keep[f] === 0 && bound <= UNCHECKED_FUNCTION_BYTES &&
-          (dynamicLeaf[f] === 1 || !hostCallable.has(f + imported));
-        if (drop) runs[f] = bound;
-        if (!drop && added === 0) continue;
-        const b = f * Body.Fields;
-        const bodies = code.bodies;
-        if (drop) {
-          // The entry's flag check, the body's first edit.
-          code.setKind(bodies[b + Body.EditsFrom]!, Edit.Skip);
-        }
-        const checks = added - (drop ? 1 : 0);
-        const before = bodies[b + Body.Size]!;
-        const after = before + checks * flagSize;
-        if (after > LIMITS.functionSize) {
-          fail(
-            `function ${
-              f + imported
-            } would exceed ${LIMITS.functionSize} bytes once instrumented`,
-            bodies[b + Body.Start]!,
-          );
-        }
-        bodies[b + Body.Size] = after;
-        bodies[b + Body.Hints] += checks;
-        const sizedBefore = u32Size(before) + before;
-        const sizedAfter = u32Size(after) + after;
-        result.growth += sizedAfter - sizedBefore;
-        result.small += (sizedAfter <= small ? 1 : 0) -
-          (sizedBefore <= small ? 1 : 0);
-      }
-    }
-    return result;
+    return yield* settleEntryChecks(
+      this.#info,
+      this.#code,
+      this.#templates.flag.length,
+      this.#sites,
+      small,
+    );
   }
 
   /**
@@ -2261,57 +1646,6 @@ export class BodyScanner {
   }
 
   /**
-   * The static part of an allocation's cost: a struct's fields, or the
-   * elements of `array.new_fixed`, at `perElement` each (`array.new` and
-   * `array.new_default` are charged at run time by their length).
-   */
-  #allocationCost(code: number, type: number, immAt: number): number {
-    if (code <= 1) { // struct.new, struct.new_default
-      return Math.max(0, this.#info.structFields[type]!) *
-        this.#costs.perElement;
-    }
-    if (code !== 8) return 0;
-    const r = this.#reader;
-    r.pos = immAt;
-    r.u32(); // the type
-    return r.u32() * this.#costs.perElement;
-  }
-
-  /**
-   * The bytes of the host's heap an allocation of a size its operator
-   * fixes takes: a struct's fields, `array.new_fixed`'s elements, or a
-   * thrown exception's values, as V8 lays them out, and a header; 0 for a
-   * type or tag the engine will refuse.
-   */
-  #allocationBytes(
-    op: number,
-    code: number,
-    index: number,
-    immAt: number,
-  ): number {
-    const info = this.#info;
-    if (op === 0x08) {
-      const type = info.tagTypes[index];
-      const signature = type === undefined
-        ? undefined
-        : info.typeSignatures[type];
-      return signature === undefined
-        ? 0
-        : exceptionSlots(signature) * 8 + EXCEPTION_HEADER_BYTES;
-    }
-    if (code <= 1) {
-      const fields = info.structFields[index];
-      return fields === undefined || fields < 0
-        ? 0
-        : fields * 8 + OBJECT_HEADER_BYTES;
-    }
-    const element = info.arrayElements[index];
-    if (element === undefined) return 0;
-    return this.#allocationValues(code, index, immAt) *
-        arrayElementBytes(element[0]!) + OBJECT_HEADER_BYTES;
-  }
-
-  /**
    * How many values the block type at `immAt` leaves (a type index's
    * results; 1 for a value type); its parameters go in `#blockParams`.
    */
@@ -2324,83 +1658,7 @@ export class BodyScanner {
     const type = r.s33();
     if (type < 0) return 0; // the empty type, in more than one byte
     this.#blockParams = Math.max(0, this.#info.typeParams[type]!);
-    return this.#typeResults(type);
-  }
-
-  /** How many results function type `type` has. */
-  #typeResults(type: number): number {
-    return this.#info.typeSignatures[type]?.results.length ?? 0;
-  }
-
-  /**
-   * How many values `struct.new` (its fields) or `array.new_fixed` (its
-   * count) takes from the operand stack.
-   */
-  #allocationValues(code: number, type: number, immAt: number): number {
-    if (code === 0) return Math.max(0, this.#info.structFields[type]!);
-    const r = this.#reader;
-    r.pos = immAt;
-    r.u32(); // the type
-    return r.u32();
-  }
-
-  /**
-   * The compile weight of `values` pushed at once (a call's results, a
-   * catch's values), after the first: each weighs as a call does. V8's
-   * baseline compile handles every value on the operand stack at each call,
-   * and results and catches are the ways to push many values with a few
-   * bytes: an 18 KB function that piled up 4,000,000 results of
-   * 1,000-result calls and took them back held its first call 25 to 37 s
-   * past a 50 ms deadline, each call weighing 256.
-   */
-  #valuesWeight(values: number): number {
-    return values > 1 ? (values - 1) * CALL_RESULT_WEIGHT : 0;
-  }
-
-  /** How many values a catch of `tag` pushes: its parameters. */
-  #tagValues(tag: number): number {
-    const type = this.#info.tagTypes[tag];
-    return type === undefined
-      ? 0
-      : this.#info.typeSignatures[type]?.params.length ?? 0;
-  }
-
-  /**
-   * The compile weight of the values a `try_table`'s catch clauses push on
-   * their labels (a tag's parameters, and an `exnref` for a `_ref`), whose
-   * immediates start at `immAt`: a catch is the other way to push many
-   * values with a few bytes.
-   */
-  #clausesWeight(immAt: number): number {
-    const r = this.#reader;
-    r.pos = immAt;
-    readBlockType(r, this.#info.typeCount);
-    const clauses = r.u32();
-    let weight = 0;
-    for (let i = 0; i < clauses; i++) {
-      const kind = r.u8("catch kind");
-      const values = kind < 2 ? this.#tagValues(r.u32()) : 0;
-      r.u32(); // the label
-      weight += this.#valuesWeight(values + (kind & 1));
-    }
-    return weight;
-  }
-
-  /**
-   * What a `throw` of `tag` allocates: an exception holding the tag's
-   * parameters, at `perElement` per 8 bytes of it, as a struct's `i64`
-   * fields are paid (see {@linkcode exceptionSlots}). A guest that kept the
-   * exceptions of a tag of 999 `v128` parameters (with `catch_ref`, in a
-   * table) took down a host of 1.5 GB under `fuel: 1_000_000`, at 21 fuel
-   * a 64 KB exception.
-   */
-  #exceptionCost(tag: number): number {
-    const type = this.#info.tagTypes[tag];
-    const signature = type === undefined
-      ? undefined
-      : this.#info.typeSignatures[type];
-    if (signature === undefined) return 0; // the engine refuses the index
-    return exceptionSlots(signature) * this.#costs.perElement;
+    return typeResults(this.#info, type);
   }
 
   #checkCatch(op: number, depth: number, opPos: number): void {
@@ -2465,123 +1723,6 @@ export class BodyScanner {
   }
 
   /**
-   * With a stop flag, replaces a bulk memory operator by a call of its
-   * helper; returns the bytes that adds. An operator whose length is a
-   * constant of one chunk at most (`lengthAt`, where that constant's
-   * immediate starts, or -1) stays as it is: it is over as soon as a chunk
-   * is, and V8 compiles a short constant one inline, where the helper's
-   * call ran about 14 times slower (a 24-byte copy and a 16-byte fill).
-   */
-  #callHelper(
-    code: number,
-    opPos: number,
-    end: number,
-    lengthAt: number,
-  ): number {
-    const op = BULK_OPS.get(code);
-    if (op === undefined) return 0;
-    if (lengthAt >= 0) {
-      const table = op >= BulkOp.TableInit;
-      const n = constantAtMost(
-        this.#bytes,
-        lengthAt,
-        table ? TABLE_CHUNK : CHUNK,
-      );
-      if (n >= 0 && this.#keepsInline(table ? n * TABLE_ELEMENT_BYTES : n)) {
-        return 0;
-      }
-    }
-    const { first, second, segment } = this.#operands;
-    const site: BulkSite = { op, first, second, segment };
-    return this.#callMade(bulkKey(site), opPos, end, () => {
-      const info = this.#info;
-      const table = op >= BulkOp.TableInit;
-      return bulkHelper(
-        site,
-        table ? info.tableIs64 : info.memoryIs64,
-        table ? info.tableElementTypes[first]! : I32_TYPE,
-        this.#targets.stopFlag!,
-      );
-    });
-  }
-
-  /**
-   * Whether a bulk operator with a constant length, whose work weighs
-   * `bytes`, stays as it is: the body's first that does any work (one
-   * chunk at most), and the others while they weigh at most
-   * {@linkcode INLINE_BULK_BYTES} in all.
-   */
-  #keepsInline(bytes: number): boolean {
-    if (this.#inlineBulk > 0 && this.#inlineBulk + bytes > INLINE_BULK_BYTES) {
-      return false;
-    }
-    this.#inlineBulk += bytes;
-    return true;
-  }
-
-  /**
-   * With a stop flag, replaces a `table.grow` of a defined table (in
-   * `#operands`) by a call of its helper (see `tableGrowHelper`); returns
-   * the bytes that adds. A grow by a constant of one chunk at most stays as
-   * it is (within the body's `INLINE_BULK_BYTES`). A grow of an imported
-   * table, whose maximum the module cannot know (it may be below the one
-   * its import declares), so that the helper could not tell in advance
-   * whether the grow fits, becomes a call that checks the flag and grows
-   * in one step (see `importedTableGrowHelper`).
-   */
-  #callGrowHelper(opPos: number, end: number, lengthAt: number): number {
-    const table = this.#operands.first;
-    const info = this.#info;
-    const most = info.tableMaxima[table]!;
-    if (lengthAt >= 0) {
-      const n = constantAtMost(this.#bytes, lengthAt, TABLE_CHUNK);
-      if (n >= 0 && this.#keepsInline(n * GROWN_ELEMENT_BYTES)) return 0;
-    }
-    if (most < 0) {
-      return this.#callMade(
-        `grow once:${table}`,
-        opPos,
-        end,
-        () =>
-          importedTableGrowHelper(
-            table,
-            info.tableIs64[table]!,
-            info.tableElementTypes[table]!,
-            this.#targets.stopFlag!,
-          ),
-      );
-    }
-    return this.#callMade(`grow:${table}`, opPos, end, () =>
-      tableGrowHelper(
-        table,
-        info.tableIs64[table]!,
-        info.tableElementTypes[table]!,
-        most,
-        this.#targets.stopFlag!,
-      ));
-  }
-
-  /**
-   * With a stop flag, replaces a `memory.grow` (of the memory in
-   * `#operands`) by a call of the added function that checks the flag
-   * first (see `memoryGrowHelper`); returns the bytes that adds.
-   */
-  #callMemoryGrowHelper(opPos: number, end: number): number {
-    const memory = this.#operands.first;
-    return this.#callMade(
-      `memory.grow:${memory}`,
-      opPos,
-      end,
-      () =>
-        memoryGrowHelper(
-          memory,
-          this.#info.memoryIs64[memory]!,
-          this.#targets.stopFlag!,
-        ),
-    );
-  }
-
-  /**
    * The refund of a charged `memory.grow` or `table.grow` that became a
    * call of an added function, after
    * the call (and its reload): see `#refundGrow`. Returns its size.
@@ -2594,201 +1735,6 @@ export class BodyScanner {
     this.#code.pushEdit(end, Edit.Refund | (is64 ? 1 << 4 : 0), 0);
     if (is64) this.#bodyFlags |= HAS_DYNAMIC_32 | HAS_REFUND_64;
     return this.#templates.refund(is64).length;
-  }
-
-  /**
-   * The same for the GC array operators; `type` is the type index an
-   * `array.fill` names (the others' are in `#operands`).
-   */
-  #callArrayHelper(
-    code: number,
-    type: number,
-    opPos: number,
-    end: number,
-  ): number {
-    const op = ARRAY_OPS.get(code);
-    if (op === undefined) {
-      return ARRAY_NEW_CODES.has(code)
-        ? this.#callArrayNew(code, type, opPos, end)
-        : 0;
-    }
-    const operands = this.#operands;
-    const site = op === ArrayOp.Fill
-      ? { op, first: type, second: type, segment: 0 }
-      : { op, ...operands };
-    const element = this.#info.arrayElements[site.first];
-    if (element === undefined) return 0;
-    const key = `array:${site.op}:${site.first}:${site.second}:${site.segment}`;
-    return this.#callMade(
-      key,
-      opPos,
-      end,
-      () => arrayHelper(site, element, this.#targets.stopFlag!),
-    );
-  }
-
-  /**
-   * With a cap on arrays' bytes, replaces an allocation by length (`code`;
-   * `type` is the type `array.new` and `array.new_default` name, the
-   * others' are in `#operands`) by a call of the added function that
-   * refuses a longer one; returns the bytes that adds.
-   */
-  #callArrayNew(
-    code: number,
-    type: number,
-    opPos: number,
-    end: number,
-  ): number {
-    const flag = this.#targets.stopFlag;
-    if (flag === undefined) return 0;
-    const bytes = flag.arrayBytes;
-    const byIndex = !ARRAY_NEW_BY_TYPE.has(code);
-    const first = byIndex ? this.#operands.first : type;
-    const segment = byIndex ? this.#operands.segment : 0;
-    const element = this.#info.arrayElements[first];
-    if (element === undefined) return 0;
-    const most = bytes === undefined
-      ? undefined
-      : arrayLengthCap(element, bytes);
-    return this.#callMade(
-      `array.new:${code}:${first}:${segment}`,
-      opPos,
-      end,
-      () => arrayNewFunction(code, first, segment, element, most, flag),
-    );
-  }
-
-  /**
-   * Replaces `memory.atomic.wait32` or `wait64` (`code`), whose memory
-   * argument is at `immAt`, by a call of its helper; returns the bytes that
-   * adds. One helper serves every wait with the same memory argument.
-   */
-  #callWaitHelper(
-    code: number,
-    immAt: number,
-    opPos: number,
-    end: number,
-  ): number {
-    const r = this.#reader;
-    r.pos = immAt;
-    const memory = readMemArg(r, this.#info.memoryIs64, opPos);
-    const memarg = this.#bytes.subarray(immAt, end);
-    return this.#callMade(
-      `wait:${code}:${memarg.join(",")}`,
-      opPos,
-      end,
-      () =>
-        waitHelper(
-          code,
-          memarg.slice(),
-          this.#info.memoryIs64[memory]!,
-          this.#targets.stopFlag!,
-        ),
-    );
-  }
-
-  /**
-   * Replaces a call of a string builtin that allocates by a call of its
-   * paying helper; refuses any other use of it, which would not pay.
-   */
-  #callString(op: number, index: number, opPos: number, end: number): number {
-    const strings = this.#strings!;
-    const builtin = strings.charged.get(index);
-    if (builtin === undefined) return 0;
-    // Without fuel, `fromCharCodeArray` is counted where it is called, and
-    // nothing else refused; so is `concat` without a cap, where its
-    // length can be read.
-    if (
-      !this.#stringsPay &&
-      (builtin === StringBuiltin.FromCharCodeArray
-        ? op !== 0x10
-        : this.#concatCap() === undefined &&
-          (op !== 0x10 || strings.length < 0))
-    ) {
-      return 0;
-    }
-    const name = STRING_BUILTIN_NAMES[builtin]!;
-    const { who, why, fix } = this.#stringTerms();
-    if (op !== 0x10) {
-      fail(
-        `${who} may only call ${name} from ${JS_STRING} with call, ${why}; ` +
-          `this module uses it with ${
-            op === 0x12 ? "return_call" : "ref.func"
-          }: call it directly, ${fix}`,
-        opPos,
-      );
-    }
-    if (builtin !== StringBuiltin.FromCharCodeArray && strings.length < 0) {
-      const paid = builtin === StringBuiltin.Concat
-        ? "the length of its result"
-        : builtin === StringBuiltin.IntoCharCodeArray
-        ? "the characters it copies"
-        : "the characters it compares";
-      const held = this.#stringsPay
-        ? `a metered guest's ${name} from ${JS_STRING} pays for ${paid}`
-        : `a guest loaded to be stopped holds the length of ${name}'s result from ${JS_STRING} to limits.arrays`;
-      fail(
-        `${held}, read with length from ${JS_STRING}, ` +
-          `which this module does not import: import length (externref) -> i32 from ${JS_STRING} too, ${fix}`,
-        opPos,
-      );
-    }
-    const info = this.#info;
-    return this.#callMade(`string:${index}`, opPos, end, () =>
-      stringHelper(
-        builtin,
-        index,
-        info.functionTypes[index]!,
-        strings.length,
-        this.#stringsPay ? this.#costs.perElement : 0,
-        this.#targets,
-        this.#concatCap(),
-      ));
-  }
-
-  /** The longest `concat` result in a guest loaded to be stopped. */
-  #concatCap(): number | undefined {
-    const bytes = this.#targets.stopFlag?.arrayBytes;
-    return bytes === undefined ? undefined : concatLengthCap(bytes);
-  }
-
-  /**
-   * How a refusal of a string builtin's use names the guest, why the
-   * builtin must be called directly, and what else the user can do.
-   */
-  #stringTerms(): { who: string; why: string; fix: string } {
-    if (this.#stringsPay) {
-      return {
-        who: "a metered guest",
-        why: "which pays for the characters it makes or reads",
-        fix: this.#concatCap() === undefined
-          ? "or run it with fuel: Infinity"
-          : "or run it with invokeIsolated",
-      };
-    }
-    return {
-      who: "a guest loaded to be stopped",
-      why: "which holds its result to limits.arrays",
-      fix: "or run it with invokeIsolated",
-    };
-  }
-
-  /** Replaces an operator by a call of the helper `key` names, made once. */
-  #callMade(
-    key: string,
-    opPos: number,
-    end: number,
-    make: () => BulkHelper,
-  ): number {
-    const plan = this.#code;
-    let number = plan.helperNumbers.get(key);
-    if (number === undefined) {
-      number = plan.helpers.length;
-      plan.helpers.push(make());
-      plan.helperNumbers.set(key, number);
-    }
-    plan.pushEdit(opPos, Edit.BulkCall | (end - opPos) << LENGTH_SHIFT, number);
-    return BULK_CALL_SIZE - (end - opPos);
   }
 
   /**
@@ -2844,7 +1790,7 @@ export class BodyScanner {
           }
           code.setKind(segment, Edit.Charge | (sync ? SYNC : 0) << 5);
           code.setCost(segment, cost);
-          return paid + this.#chargeSize(cost, sync);
+          return paid + this.#sizes.chargeSize(cost, sync);
         }
       }
     }
@@ -2951,75 +1897,10 @@ export class BodyScanner {
     if (cost <= before) return 0;
     code.margins.set(check, cost);
     code.setKind(check, kind | MARGIN);
-    return this.#marginCheckSize(kind, own, cost) -
+    return this.#sizes.marginCheckSize(kind, own, cost) -
       (before > 0
-        ? this.#marginCheckSize(kind, own, before)
-        : this.#checkSize(kind >> 5 & 7, own));
-  }
-
-  /** The size of a check of variant `variant` and cost `cost`. */
-  #checkSize(variant: number, cost: number): number {
-    const check = this.#templates.variants[variant]!;
-    return check.fixed + check.costAt.length * s64Size(cost);
-  }
-
-  /**
-   * The size of a check that also tests for `margin` (above 0): the size
-   * of its variant's code without constants, measured once per variant and
-   * fuel local, and the constants' sizes (a `br_table` with many targets
-   * asks for each target, twice).
-   */
-  #marginCheckSize(kind: number, cost: number, margin: number): number {
-    const variant = kind >> 5 & 7;
-    if (this.#marginBasesFor !== this.#fuelLocal) {
-      this.#marginBases.fill(-1);
-      this.#marginBasesFor = this.#fuelLocal;
-    }
-    let base = this.#marginBases[variant]!;
-    if (base < 0) {
-      base = this.#writeMarginCheck(variant, 1, 1) -
-        this.#marginConstants(1, 1);
-      this.#marginBases[variant] = base;
-    }
-    return base + this.#marginConstants(cost, margin);
-  }
-
-  /**
-   * The size of the constants of a margin check (see `writeCheck`): the
-   * cost, and with a slow path that resumes, the margin three times and the
-   * demand; else the margin and the cost again.
-   */
-  #marginConstants(cost: number, margin: number): number {
-    return s64Size(cost) +
-      (this.#targets.resumable
-        ? 3 * s64Size(margin) + s64Size(cost + margin)
-        : s64Size(margin) + s64Size(cost));
-  }
-
-  /** The size of a margin check, written out. */
-  #writeMarginCheck(variant: number, cost: number, margin: number): number {
-    const e = this.#scratch;
-    e.len = 0;
-    writeCheck(
-      e,
-      this.#targets,
-      {
-        local: this.#fuelLocal,
-        inRegister: true,
-        load: (variant & LOAD) !== 0,
-        sync: (variant & SYNC) !== 0,
-        flag: (variant & FUSED) !== 0,
-      },
-      cost,
-      margin,
-    );
-    return e.len;
-  }
-
-  /** `local.get $f; i64.const c; i64.sub; local.set $f`, and a sync. */
-  #chargeSize(cost: number, sync: number): number {
-    return 2 * (1 + u32Size(this.#fuelLocal)) + 2 + s64Size(cost) +
-      (sync ? this.#templates.sync.length : 0);
+        ? this.#sizes.marginCheckSize(kind, own, before)
+        : this.#sizes.checkSize(kind >> 5 & 7, own));
   }
 
   /** Records a scanned body; returns its rewritten size with its prefix. */
@@ -3074,34 +1955,4 @@ function loopFollows(bytes: Uint8Array, at: number, end: number): boolean {
     while (at < end && (bytes[at++]! & 0x80) !== 0);
   }
   return false;
-}
-
-/** {@linkcode exceptionSlots} of each tag signature met, read once. */
-const slotsOfSignature = new WeakMap<FunctionSignature, number>();
-
-/**
- * The 8-byte slots an exception of a tag of `signature` holds: V8 stores
- * each value in 16-bit pieces, a slot each, so an `i32` or `f32` takes 2,
- * an `i64` or `f64` 4, a `v128` 8 (64 bytes), and a reference 1. Kept per
- * signature (signatures are shared), so that a throw of a tag of a
- * thousand parameters is read once however many throws name it.
- *
- * @param signature The tag's type.
- * @returns Its slots.
- */
-function exceptionSlots(signature: FunctionSignature): number {
-  let slots = slotsOfSignature.get(signature);
-  if (slots !== undefined) return slots;
-  slots = 0;
-  for (const type of signature.params) {
-    slots += type === "i32" || type === "f32"
-      ? 2
-      : type === "i64" || type === "f64"
-      ? 4
-      : type === "v128"
-      ? 8
-      : 1;
-  }
-  slotsOfSignature.set(signature, slots);
-  return slots;
 }

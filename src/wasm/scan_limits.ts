@@ -1,0 +1,90 @@
+/**
+ * The limits of one function body that the scan refuses past: how many catch
+ * clauses a try may have, how deep blocks may nest, and what the engine's
+ * compile of a function at its first call may cost, which no deadline or
+ * stop can cut short. Their refusals are in `scan_refusals.ts`.
+ *
+ * @module
+ */
+
+/**
+ * The most catch clauses a `try` or `try_table` may have. V8 (Deno 2.9.6)
+ * ran out of its compiler's memory and ended the whole process as it
+ * optimised a function that kept throwing through a `try_table` of 65,000
+ * clauses (or a `try` of 100,000), and its memory grows about as the square
+ * of a `try`'s clauses: the process peaked at 1.8 GB optimising one of
+ * 16,000, at 0.64 GB for 8,000 and 0.23 GB for 4,000. Real code has a few.
+ */
+export const MAX_CATCH_CLAUSES = 4_096;
+/**
+ * The most a function's compile units may be: its locals (parameters
+ * included) plus 16, times its control points, each `if`, `else`, `br`,
+ * `br_if`, `br_on_*`, `br_table` target, `try`, `try_table`, catch clause,
+ * `delegate` and check the rewriter adds counting 1, and each `loop` 10 in
+ * all. V8 compiles a function at its first call, on the caller's thread,
+ * before any check can run, and no deadline or stop can cut that short.
+ * Measured on Deno 2.9.6 at the first call of the rewritten function: about
+ * 20 ns a unit (a plain `block` or a `call` of a defined function costs next
+ * to nothing; each `loop` with its checks 1.6 µs, and 110 ns more per
+ * local); 40,000 locals and 4,000 loops held a call 4 s before. The largest
+ * count in real guests is far below the limit (see `docs/rewriter.md`).
+ */
+export const MAX_COMPILE_UNITS = 1 << 20;
+/**
+ * The compile units of each value on the operand stack at a control point
+ * (summed over them, as its locals are), and 4 times that at a bulk
+ * operator, `memory.grow` or a wait, whose charges and helper calls branch:
+ * the engine's compile carries the whole stack into every branch, and a
+ * constant, which costs nothing where it stands, must be written out
+ * there. Measured on Deno 2.9.6 at the first call of a function piling up
+ * constants and then branching over them: 60 to 200 ns a value and control
+ * point, where a unit is about 20 ns.
+ */
+export const STACKED_VALUE_UNITS = 16;
+/**
+ * The most a function's compile cost may be: its body's bytes, plus each
+ * operator's weight (the operator table's `compileWeight`: a `call` 256, a
+ * `call_indirect` or `call_ref` 1,024, a division 256, a bulk operator
+ * 1,024). V8's baseline compile at the first call takes about 10 ns a unit
+ * on 2 busy cores, whatever the locals (which `MAX_COMPILE_UNITS` counts):
+ * at the limit, a function of any one kind held its first call 5 to 35 ms
+ * on 2 cores loaded 6 to 8 times over. Before, 16,384 calls held it 66 to
+ * 77 ms, 100,000 `memory.fill`s 0.5 s, 7 MB of `i32.add`s 160 ms. The
+ * values on the operand stack weigh too: under each call or operator that
+ * calls out (the table's `heightWeight`), and by the stack's greatest
+ * height (`MAX_HEIGHT_WEIGHT`); 250,000 constants with 4,000 calls over
+ * them held a first call 0.4 to 1.1 s before. The most in a function of a
+ * real guest is 1,052,728 (esbuild; see `docs/rewriter.md`).
+ */
+export const MAX_COMPILE_COST = 1 << 21;
+/**
+ * The compile weight of each value after the first that a call (its
+ * results) or a catch (its tag's parameters) pushes: a call's own.
+ */
+export const CALL_RESULT_WEIGHT = 256;
+/**
+ * The compile weight of each value of the operand stack's greatest height
+ * in a function, past {@linkcode FREE_HEIGHT}: V8's baseline compile of
+ * values left on the stack costs far more than of values used as they
+ * come (100,000 constants piled up, then dropped, took 16 to 33 ms at the
+ * first call; as many dropped one at a time, 0.5 ms; 1,000,000 piled up,
+ * 140 ms, Deno 2.9.6): about 4 times that.
+ */
+export const MAX_HEIGHT_WEIGHT = 64;
+/**
+ * The values on the operand stack that an operator's `heightWeight`, and
+ * the stack's greatest height, leave out: what the operator's own weight
+ * was measured with. Real code keeps its stack lower.
+ */
+export const FREE_HEIGHT = 16;
+/**
+ * How deep a function's blocks, loops, ifs and tries may nest, its own
+ * frame included. V8 compiles a function at its first call, on the
+ * caller's thread, in a time that grows with the nesting past about
+ * 100,000 levels, whatever else the body holds: 1,000,000 nested empty
+ * blocks (3 MB) held a call 0.7 s past a 100 ms deadline, 2,000,000 held it
+ * 1.8 s (Deno 2.9.6), and its validation took 240 MB. Sequential blocks,
+ * or 20 nests of 50,000, cost next to nothing. A `br_table` over nested
+ * blocks (a `switch`) nests as deep as its cases, 65,520 at most.
+ */
+export const MAX_NESTING = 1 << 16;

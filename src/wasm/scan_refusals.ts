@@ -1,0 +1,81 @@
+/**
+ * The scan's refusals of a body: each says what the body holds, what the
+ * limit is and why, and how to fix it.
+ *
+ * @module
+ */
+
+import { fail, failBeforeEngine } from "./reader.ts";
+import {
+  FREE_HEIGHT,
+  MAX_CATCH_CLAUSES,
+  MAX_COMPILE_COST,
+  MAX_COMPILE_UNITS,
+  MAX_HEIGHT_WEIGHT,
+  MAX_NESTING,
+  STACKED_VALUE_UNITS,
+} from "./scan_limits.ts";
+
+/** Refuses a `try` or `try_table` with more than `MAX_CATCH_CLAUSES`. */
+export function tooManyClauses(at: number): never {
+  return fail(
+    `a try or try_table has more than ${MAX_CATCH_CLAUSES} catch clauses, which the engine may run out of memory optimising (ending the process): split them among nested tries`,
+    at,
+  );
+}
+
+/** Refuses a function whose compile would hold the thread too long. */
+export function tooDearToCompile(
+  functionIndex: number,
+  locals: number,
+  controls: number,
+  stacked: number,
+  at: number,
+): never {
+  const values = stacked > 0
+    ? ` and ${stacked} values on the operand stack at them, ${STACKED_VALUE_UNITS} each`
+    : "";
+  const sum = stacked > 0 ? ` + ${STACKED_VALUE_UNITS} * ${stacked}` : "";
+  return fail(
+    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1)${values}: (${locals} + 16) * ${controls}${sum} = ${
+      (locals + 16) * controls + STACKED_VALUE_UNITS * stacked
+    } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
+    at,
+  );
+}
+
+/** Refuses a function whose operators would take long to compile. */
+export function tooDearOperators(
+  functionIndex: number,
+  cost: number,
+  at: number,
+): never {
+  // Not shown to the engine, whose validation of it can be dear too (an
+  // 18 KB function piling up 4,000,000 call results: 1.1 to 1.9 s).
+  return failBeforeEngine(
+    `function ${functionIndex} has a compile cost of ${cost} (1 a byte, plus 256 a call, division or truncation, or a value after the first that a call or catch pushes, 1024 a call_indirect, call_ref or bulk operator, less for others; and per value on the operand stack past the first ${FREE_HEIGHT}, half a unit under a call, 4 under a call_indirect or call_ref, 1 or 2 under other operators that call out, and ${MAX_HEIGHT_WEIGHT} at its greatest height), over the limit of ${MAX_COMPILE_COST}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
+    at,
+  );
+}
+
+/** Refuses a function whose blocks nest past `MAX_NESTING`. */
+export function tooDeep(functionIndex: number, at: number): never {
+  // Not shown to the engine, whose validation of it is dear too.
+  return failBeforeEngine(
+    `function ${functionIndex} nests its blocks, loops, ifs and tries more than ${
+      MAX_NESTING - 1
+    } deep, which the engine's compile at its first call takes a long time over, holding the thread past any deadline or stop: nest them less deeply, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
+    at,
+  );
+}
+
+/** Refuses an opcode the operator table does not know. */
+export function unknownOpcode(prefix: number, code: number, at: number): never {
+  const hex = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
+  return fail(
+    prefix < 0
+      ? `unknown opcode ${hex(code)}`
+      : `unknown opcode ${hex(prefix)} ${hex(code)}`,
+    at,
+  );
+}
