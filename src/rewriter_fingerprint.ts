@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:daf2ecf603dadfc5262947390189dbb1f889ae80ce30690cd87990eba5899fc2";
+  "sha256:f616771d82d2dfeb1082b38d20b5c0727d7e97511095506900060f701f4d19f2";

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { writeAskHost } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 import type { Writer } from "./writer.ts";
 
@@ -88,10 +89,7 @@ export function slowBody(
     e.localGet(1);
     e.i64Add();
     e.globalSet(fuelGlobal);
-    e.call(flag.onStopFlag);
-    e.ifEmpty();
-    e.unreachable();
-    e.end();
+    writeAskHost(e, flag.onStopFlag);
     e.globalGet(fuelGlobal);
     e.localGet(1);
     e.i64Sub();

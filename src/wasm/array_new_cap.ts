@@ -19,7 +19,11 @@
  */
 
 import type { BulkHelper } from "./bulk_helpers.ts";
-import { type StopFlagTargets, writeFlagCheck } from "./checks.ts";
+import {
+  type StopFlagTargets,
+  writeAskHost,
+  writeFlagCheck,
+} from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 import { OBJECT_HEADER_BYTES, writeHeapCount } from "./heap_count.ts";
 import { GC_OPS } from "./opcodes.ts";
@@ -175,10 +179,7 @@ export function arrayNewFunction(
   e.i32Const(pollFromLength(element) - 1);
   e.i32GtU();
   e.ifEmpty();
-  e.call(flag.onStopFlag);
-  e.ifEmpty();
-  e.unreachable();
-  e.end();
+  writeAskHost(e, flag.onStopFlag);
   e.end();
   e.localGet(length);
   e.i64ExtendI32U();

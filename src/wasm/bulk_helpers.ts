@@ -27,7 +27,11 @@
  * @module
  */
 
-import { type StopFlagTargets, writeFlagCheck } from "./checks.ts";
+import {
+  type StopFlagTargets,
+  writeAskHost,
+  writeFlagCheck,
+} from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 
 /** Bytes per chunk: small enough to stop quickly, large enough to be cheap. */
@@ -119,10 +123,7 @@ export function writeChunkLoop(
   e.flagLoad(flag.memory);
   e.i32Eqz();
   e.ifEmpty();
-  e.call(flag.onStopFlag);
-  e.ifEmpty();
-  e.unreachable();
-  e.end();
+  writeAskHost(e, flag.onStopFlag);
   e.end();
   writeFlagCheck(e, flag);
   e.br(0);

@@ -274,16 +274,37 @@ export function writeFlagCheck(
     e.end();
     return ifAt;
   }
-  e.call(flag.onStopFlag);
-  e.ifEmpty();
-  e.unreachable();
-  e.end();
+  writeAskHost(e, flag.onStopFlag);
   if (register) {
     e.globalGet(register.fuelGlobal);
     e.localSet(register.local);
   }
   e.end();
   return ifAt;
+}
+
+/**
+ * Asks the host whether to stop: calls `on_stop_flag` (index `onStopFlag`)
+ * and traps with `unreachable` when it answers 1. Every place that asks
+ * the host rather than trapping on the flag at once ends this way, so the
+ * guest cannot catch the stop.
+ *
+ * @example
+ * ```ts
+ * import { Emitter } from "./emitter.ts";
+ * import { writeAskHost } from "./checks.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new Emitter(8);
+ * writeAskHost(e, 0);
+ * assert.deepEqual([...e.finish()], [0x10, 0x00, 0x04, 0x40, 0x00, 0x0b]);
+ * ```
+ */
+export function writeAskHost(e: Emitter, onStopFlag: number): void {
+  e.call(onStopFlag);
+  e.ifEmpty();
+  e.unreachable();
+  e.end();
 }
 
 /**

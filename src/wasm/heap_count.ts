@@ -17,7 +17,7 @@
  */
 
 import type { BulkHelper } from "./bulk_helpers.ts";
-import type { StopFlagTargets } from "./checks.ts";
+import { type StopFlagTargets, writeAskHost } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 
 /**
@@ -95,10 +95,7 @@ export function writeHeapCount(
   e.i32Const(0);
   e.i64Const(0);
   e.i64Store(flag.memory, HEAP_COUNT_OFFSET);
-  e.call(flag.onStopFlag);
-  e.ifEmpty();
-  e.unreachable();
-  e.end();
+  writeAskHost(e, flag.onStopFlag);
   e.end();
 }
 
