@@ -10,7 +10,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { setImmediate } from "node:timers";
+import { TurnCounter } from "./support/event_loop_turns.ts";
 import { assembleWat } from "../guest/build.ts";
 import { type CallOutcome, loadGuest, StopSignal } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
@@ -25,17 +25,7 @@ const MARKED_SPIN = await assembleWat(`(module
   (func (export "run") (call $mark) (loop $l (br $l)))
   (func (export "spin") (loop $l (br $l))))`);
 
-let turns = 0;
-let counting = false;
-function count(): void {
-  if (!counting) return;
-  turns++;
-  setImmediate(count);
-}
-function startCounting(): void {
-  counting = true;
-  setImmediate(count);
-}
+const counter = new TurnCounter();
 
 /** A guest whose mark starts a count of turns and runs `atMark`. */
 async function countingGuest(atMark: () => void) {
@@ -44,7 +34,7 @@ async function countingGuest(atMark: () => void) {
     imports: {
       host: {
         mark: () => {
-          startCounting();
+          counter.start();
           atMark();
         },
       },
@@ -53,11 +43,11 @@ async function countingGuest(atMark: () => void) {
   return {
     /** The call's outcome, and the turns from its mark to its end. */
     async turnsAfterMark(call: () => Promise<CallOutcome>) {
-      turns = 0;
+      counter.reset();
       try {
-        return { outcome: await call(), turns };
+        return { outcome: await call(), turns: counter.turns };
       } finally {
-        counting = false;
+        counter.stop();
       }
     },
     guest,
@@ -71,7 +61,7 @@ Deno.test("an async call past its deadline stops at its first check, with no tur
   await guest.invokeAsync("run", [], { timeout: 0 });
   for (let i = 0; i < 3; i++) {
     const { outcome, turns } = await turnsAfterMark(() => {
-      startCounting();
+      counter.start();
       return guest.invokeAsync("spin", [], { timeout: 0 });
     });
     expectOutcome(outcome, "timeout");

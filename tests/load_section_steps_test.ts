@@ -47,6 +47,7 @@ import { Reader } from "../src/wasm/reader.ts";
 import { applyLimitsSteps, type ResourceLimits } from "../src/wasm/limits.ts";
 import { threadCpuMs } from "./support/thread_cpu.ts";
 import { LoadStops } from "../src/load_stops.ts";
+import { TurnCounter } from "./support/event_loop_turns.ts";
 
 /** A module of the preamble and sections given as byte arrays. */
 function moduleOf(sections: [number, Uint8Array][]): Uint8Array {
@@ -625,27 +626,21 @@ Deno.test("a watched load gives the event loop a turn after each step that asks 
   // Steps of no work at all: without the requests, the load would run
   // them in one hold (it turns once a millisecond has passed).
   const stops = new LoadStops(new AbortController().signal);
-  let turns = 0;
-  let counting = true;
-  const count = () => {
-    if (!counting) return;
-    turns++;
-    setImmediate(count);
-  };
-  setImmediate(count);
+  const counter = new TurnCounter();
+  counter.start();
   const seen: number[] = [];
   function* asking(): Steps<void> {
     for (let i = 0; i < 3; i++) {
-      seen.push(turns);
+      seen.push(counter.turns);
       askForTurn();
       yield;
     }
-    seen.push(turns);
+    seen.push(counter.turns);
   }
   try {
     await stops.runSteps(asking());
   } finally {
-    counting = false;
+    counter.stop();
     stops.dispose();
   }
   for (let i = 1; i < seen.length; i++) {

@@ -9,7 +9,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { setImmediate } from "node:timers";
+import { TurnCounter } from "./support/event_loop_turns.ts";
 import { isAborted, StopSignal } from "../mod.ts";
 import { LoadStops } from "../src/load_stops.ts";
 
@@ -17,21 +17,15 @@ Deno.test("a load's turn answers a StopSignal set while the thread was held, wit
   for (let i = 0; i < 3; i++) {
     const stop = new StopSignal();
     const stops = new LoadStops(undefined, stop);
-    let turns = 0;
-    let counting = true;
-    const count = () => {
-      if (!counting) return;
-      turns++;
-      setImmediate(count);
-    };
+    const counter = new TurnCounter();
     try {
       // As another thread would, while the load's work holds this one.
       stop.stop("while held");
-      setImmediate(count);
+      counter.start();
       await assert.rejects(stops.turn(), (error) => isAborted(error));
-      assert.equal(turns, 0);
+      assert.equal(counter.turns, 0);
     } finally {
-      counting = false;
+      counter.stop();
       stops.dispose();
     }
   }

@@ -11,7 +11,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { setImmediate } from "node:timers";
+import { TurnCounter } from "./support/event_loop_turns.ts";
 import { assembleWat } from "../guest/build.ts";
 import { type CallOutcome, FuelMeter, StopSignal } from "../mod.ts";
 import type { InstrumentOptions } from "../src/wasm/mod.ts";
@@ -26,15 +26,9 @@ const { promising } = WebAssembly as unknown as {
   promising(fn: unknown): () => Promise<unknown>;
 };
 
-let turns = 0;
-let counting = false;
+const counter = new TurnCounter();
 let marks = 0;
 let polls = 0;
-function count(): void {
-  if (!counting) return;
-  turns++;
-  setImmediate(count);
-}
 
 /**
  * A suspendable meter over the marked spin, whose mark starts the count
@@ -50,8 +44,7 @@ async function markedMeter(costs: InstrumentOptions, atMark: () => void) {
   const meter = new FuelMeter(MARKED_SPIN, { suspend: true, poll }, costs);
   const mark = () => {
     marks++;
-    counting = true;
-    setImmediate(count);
+    counter.start();
     atMark();
   };
   const { instance } = await WebAssembly.instantiate(meter.bytes, {
@@ -66,7 +59,7 @@ async function markedMeter(costs: InstrumentOptions, atMark: () => void) {
     async turnsAfterMark(
       call: (run: () => Promise<unknown>) => Promise<CallOutcome>,
     ) {
-      turns = 0;
+      counter.reset();
       marks = 0;
       polls = 0;
       try {
@@ -75,9 +68,9 @@ async function markedMeter(costs: InstrumentOptions, atMark: () => void) {
         assert.equal(marks, 1, "the guest ran to its mark");
         // A free loop asks for no fuel, so no slice asks the hook.
         if (costs === FREE) assert.equal(polls, 0, "poll was not asked");
-        return { outcome, turns };
+        return { outcome, turns: counter.turns };
       } finally {
-        counting = false;
+        counter.stop();
       }
     },
   };
@@ -147,10 +140,7 @@ Deno.test("runAsync: a StopSignal the meter's poll sets at a slice stops with no
   // before it yield turns of their own.
   const poll = () => {
     asked++;
-    if (!counting) {
-      counting = true;
-      setImmediate(count);
-    }
+    counter.start();
     stop.stop();
     return false;
   };
@@ -163,16 +153,16 @@ Deno.test("runAsync: a StopSignal the meter's poll sets at a slice stops with no
   const run = promising(instance.exports.run);
   for (let i = 0; i < 3; i++) {
     stop = new StopSignal();
-    turns = 0;
+    counter.reset();
     asked = 0;
     try {
       const outcome = await meter.runAsync(run, { stop });
       expectOutcome(outcome, "aborted");
       assert.equal(meter.stopReason, "stop");
       assert.equal(asked, 1, "poll was asked once");
-      assert.equal(turns, 0);
+      assert.equal(counter.turns, 0);
     } finally {
-      counting = false;
+      counter.stop();
     }
   }
 });
