@@ -345,9 +345,11 @@ export async function loadGuestWith(
     const original = snapshot
       ? await stops.snapshot(loaded.bytes!, label, LIMITS_ROOM)
       : loaded.bytes;
-    // The guest's bytes as given, when the limits were written over them
-    // (for the engine's verdict on them, should it refuse the rewrite).
-    let given = () => original!;
+    // The guest's bytes as given, put back together, when the limits were
+    // written over them (for the engine's verdict, should it refuse the
+    // rewrite). No closure here holds `original`: the guest's would keep
+    // it alive with it.
+    let restore: (() => Uint8Array) | undefined;
     // A metered guest that can allocate on the host's heap reads a stop
     // flag, whose callback reads the heap (`heap_limit.ts`), even under a
     // fuel budget alone: a budget bounds its heap only when it is small.
@@ -378,7 +380,7 @@ export async function loadGuestWith(
     const inPlace = plan === undefined || !snapshot
       ? undefined
       : await stops.runSteps(joinLimitsInPlaceSteps(plan));
-    if (inPlace !== undefined) given = inPlace.original;
+    if (inPlace !== undefined) restore = inPlace.original;
     const bytes = plan === undefined
       ? original
       : inPlace?.bytes ?? await stops.runSteps(joinLimitsSteps(plan));
@@ -447,9 +449,11 @@ export async function loadGuestWith(
         // guest's buffer).
         if (
           rewrite.module === undefined &&
-          !WebAssembly.validate(given() as Uint8Array<ArrayBuffer>)
+          !WebAssembly.validate(
+            (restore?.() ?? original) as Uint8Array<ArrayBuffer>,
+          )
         ) {
-          await compileBytes(given(), label, options.compile);
+          await compileBytes(restore?.() ?? original!, label, options.compile);
         }
         throw error;
       }
@@ -506,14 +510,14 @@ export async function loadGuestWith(
       }
       module = rewrite.module ?? await stops.race(compileRewritten(
         lifted?.bytes ?? written,
-        given,
+        restore ?? original!,
         label,
         options.compile,
         stops.signal,
       ));
     } else if (limits !== undefined) {
       module = await stops.race(
-        compileRewritten(bytes!, given, label, options.compile),
+        compileRewritten(bytes!, original!, label, options.compile),
       );
       // Its imports as limited: an imported memory or table the limits cap
       // must be supplied with that maximum.
@@ -773,7 +777,7 @@ function sharedOutput(size: number): Uint8Array {
  */
 async function compileRewritten(
   rewritten: Uint8Array,
-  original: () => Uint8Array,
+  original: Uint8Array | (() => Uint8Array),
   label: string,
   compile: CompileOptions | undefined,
   stream?: AbortSignal,
@@ -783,7 +787,11 @@ async function compileRewritten(
   } catch (error) {
     // A stop broke the stream off: the load has ended with the stop's error.
     if (stream?.aborted) throw error;
-    await compileBytes(original(), label, compile);
+    await compileBytes(
+      typeof original === "function" ? original() : original,
+      label,
+      compile,
+    );
     // The engine's own words, not compileBytes's sentence about the guest.
     const engine = (error as Error).cause ?? error;
     throw new InvalidModule(
