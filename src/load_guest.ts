@@ -100,10 +100,10 @@ const WATCHDOG_WAIT_MS = 5_000;
 const START_SECTION = 8;
 
 /**
- * The room a stoppable load's copy of the caller's bytes has before it,
- * in which the sections the guest's limits change may grow as they are
- * written over it (esbuild's shrink by 8 bytes; a table given a maximum
- * grows by 3 to 5).
+ * The room a stoppable load's copy of the caller's bytes, or the bytes a
+ * load reads from a file, have before them, in which the sections the
+ * guest's limits change may grow as they are written over them (esbuild's
+ * shrink by 8 bytes; a table given a maximum grows by 3 to 5).
  */
 const LIMITS_ROOM = 4096;
 
@@ -288,6 +288,7 @@ export async function loadGuestWith(
     // the rewrite.
     // Bytes read here are this load's to give away: a cache hit builds its
     // output in their buffer, read with room for it.
+    const readHere = typeof source === "string" || source instanceof URL;
     const owned = internal.ownsBytes === true ||
       !(source instanceof Uint8Array || source instanceof ArrayBuffer);
     const consumable = cache !== undefined && metered && limits === undefined &&
@@ -300,6 +301,9 @@ export async function loadGuestWith(
       compile: !rewritten,
       compileOptions: options.compile,
       room: consumable ? roomForHit : undefined,
+      // Room for the limits to grow into as they are written over the
+      // bytes read (not where a cache hit may build its output over them).
+      before: rewritten && !consumable ? LIMITS_ROOM : undefined,
       signal: stops.signal,
       check: rewritten ? undefined : async (bytes, name) => {
         const label = options.label ?? name;
@@ -375,9 +379,10 @@ export async function loadGuestWith(
       // A metered guest's bodies are checked as they are rewritten.
       await stops.runSteps(checkInstanceSizeSteps(original, label, !metered));
     }
-    // Written over the load's own copy of the caller's bytes where it has
-    // the room, else into a buffer of their own.
-    const inPlace = plan === undefined || !snapshot
+    // Written over the load's own copy of the caller's bytes, or over the
+    // bytes it read from a path or a URL, where they have the room; else
+    // into a buffer of their own.
+    const inPlace = plan === undefined || !(snapshot || readHere)
       ? undefined
       : await stops.runSteps(joinLimitsInPlaceSteps(plan));
     if (inPlace !== undefined) restore = inPlace.original;
@@ -517,7 +522,12 @@ export async function loadGuestWith(
       ));
     } else if (limits !== undefined) {
       module = await stops.race(
-        compileRewritten(bytes!, original!, label, options.compile),
+        compileRewritten(
+          bytes!,
+          restore ?? original!,
+          label,
+          options.compile,
+        ),
       );
       // Its imports as limited: an imported memory or table the limits cap
       // must be supplied with that maximum.

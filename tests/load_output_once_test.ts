@@ -13,6 +13,7 @@
 
 import assert from "./support/assert.ts";
 import { largeGuest } from "./support/large_guest.ts";
+import { withDirectory } from "./support/temp_directory.ts";
 import { loadGuest } from "../mod.ts";
 import { STREAM_CHUNK } from "../src/load.ts";
 
@@ -116,4 +117,23 @@ Deno.test("a stoppable load writes a large guest's limits over its copy of the c
     "the rewrite differs from a load's that does not copy",
   );
   assert.equal(loaded!.call("answer"), 42);
+});
+
+Deno.test("a stoppable load of a large guest from a path writes its limits over the bytes it read: one plain buffer of the guest's size", async () => {
+  await withDirectory(async (directory) => {
+    const path = `${directory}/tabled.wasm`;
+    await Deno.writeFile(path, tabled);
+    const imports = { host: { started: () => {} } };
+    let loaded: Awaited<ReturnType<typeof loadGuest>> | undefined;
+    const made = await noting(async () => {
+      loaded = await loadGuest(path, {
+        fuel: 1e9,
+        imports,
+        signal: new AbortController().signal,
+      });
+    });
+    const plain = made.plain.filter((size) => size >= tabled.length);
+    assert.equal(plain.length, 1, `plain buffers: ${plain.join(", ")}`);
+    assert.equal(loaded!.call("answer"), 42);
+  });
 });
