@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:f616771d82d2dfeb1082b38d20b5c0727d7e97511095506900060f701f4d19f2";
+  "sha256:d9f372c65dea11543cf82a2fd980392101e9a24e97b32a343418d3ee75cd5447";
