@@ -105,10 +105,13 @@ Deno.test("wide locals: one local fewer, or a flag that traps at once, keeps the
   assert.equal(count(traps, "if"), 2);
 });
 
-Deno.test("wide locals: calls of a function of 40,000 v128 locals are stopped by a deadline and an abort, and a short call returns", async () => {
+Deno.test("wide locals: calls of a function of 40,000 v128 locals and a loop are stopped by a deadline and an abort, and a short call returns", async () => {
   const bytes = await assembleWat(`(module
     (func $wide (param i32) (result i32) (local ${"v128 ".repeat(40_000)})
-      (i32.add (local.get 0) (i32.const 1)))
+      (local $i i32)
+      (loop $l (br_if $l (i32.lt_u
+        (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get 0))))
+      (i32.add (local.get $i) (i32.const 1)))
     (func (export "step") (param i32) (result i32) (call $wide (local.get 0)))
     (func (export "run") (loop $l (drop (call $wide (i32.const 0))) (br $l))))`);
   const guest = await loadGuest(bytes, { fuel: false, async: true });
