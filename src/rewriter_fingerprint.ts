@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d9f372c65dea11543cf82a2fd980392101e9a24e97b32a343418d3ee75cd5447";
+  "sha256:dee015c8a25f801a9352fcfd6edcf600f4b90dbd75c6152b6ee0aa521b3d2ae2";

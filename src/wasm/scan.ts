@@ -1753,9 +1753,9 @@ export class BodyScanner {
 
   /**
    * The value of an `Edit.Flag` that calls the added function reading the
-   * flag (see `WIDE_LOCALS`): 2 plus its helper number, the function added
-   * at the first such body. 0 (an inline check) when the call, padded,
-   * would not fit in the inline check's `size` bytes.
+   * flag (see `WIDE_LOCALS`): 2 plus its number among the added
+   * functions, added at the first such body. 0 (an inline check) when the
+   * call, padded, would not fit in the inline check's `size` bytes.
    */
   #flagCallValue(size: number): number {
     if (size < FLAG_CALL_SIZE) return 0;
