@@ -223,6 +223,11 @@ export class FuelMeter {
   /** Calls in progress (`run`, a guest's calls, nested ones). */
   #runs = 0;
   /**
+   * Calls begun since the instance was attached: the first few of a fresh
+   * instance get a backstop slice (see `COLD_CALLS` in `meter_tank.ts`).
+   */
+  #callsSinceAttach = 0;
+  /**
    * Set while a `runAsync` call that was stopped as it waited on a promise
    * not the meter's still waits: its stop holds until it has trapped.
    */
@@ -420,6 +425,7 @@ export class FuelMeter {
       this.#handed += this.#initialFuel;
     }
     this.#counter = counter;
+    this.#callsSinceAttach = 0;
     noteExports(exports, "attached to a FuelMeter", undefined, this);
     this.#stack = findStackPointer(exports, this.#stackPointerExport);
     const zone = this.#zoneExport && exports[this.#zoneExport];
@@ -869,6 +875,7 @@ export class FuelMeter {
         return before;
       },
       charge: (meter, fuel) => meter.#charge(fuel),
+      callsSinceAttach: (meter) => meter.#callsSinceAttach,
     };
   }
 
@@ -915,6 +922,7 @@ export class FuelMeter {
     // No check of an earlier call is still waiting for its answer.
     if (this.#runs === 0) this.#waiting = undefined;
     this.#runs++;
+    this.#callsSinceAttach++;
     if (!this.#countsFuel) {
       // No books; the flag was cleared before the run's watch was armed.
       this.#stopping = false;

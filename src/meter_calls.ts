@@ -81,4 +81,9 @@ export interface MeterCalls {
    * (see `fuelRanOutInImport`). A refuel hook is not asked.
    */
   charge(meter: FuelMeter, fuel: number): boolean;
+  /**
+   * How many calls have begun since the meter's instance was attached (a
+   * fresh instance's first calls get a backstop slice).
+   */
+  callsSinceAttach(meter: FuelMeter): number;
 }

@@ -14,7 +14,8 @@
  *
  * The deadline and the `StopSignal` reach the guest through its stop flag,
  * which the watchdog sets (see `call_watch.ts`), and through the fuel
- * slices it asks for.
+ * slices it asks for: in a fresh instance's first calls, a backstop for a
+ * watchdog that wakes late (`COLD_SLICE`).
  *
  * After a stop the glue usually calls back into the guest to clean up
  * (emscripten's `stackRestore`, wasm-bindgen's stack adjustment, sql.js's
@@ -40,6 +41,7 @@ import {
   leavePlainCall,
 } from "./call_watch.ts";
 import { watchdogCaughtUp } from "./watchdog.ts";
+import { COLD_CALLS, COLD_SLICE } from "./meter_tank.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
 import { runCallOf } from "./calls_in_progress.ts";
 import { nextTurn } from "./yield.ts";
@@ -337,10 +339,15 @@ function startRun(
   // while the watchdog's thread starts or has yet to receive the flag's
   // binding; an async run yields to the event loop at each. Otherwise the
   // flag alone keeps it, and the guest runs without asking every 50,000
-  // units (QuickJS ran 1.53 times plain with slices, about 1.38 without).
+  // units (QuickJS ran 1.53 times plain with slices, about 1.38 without);
+  // but for a fresh instance's first calls, whose watchdog may wake late,
+  // which get a large slice as a backstop (see COLD_SLICE).
   const flagKeepsDeadline = flag !== undefined && watchdogCaughtUp();
-  if ((watch && !flagKeepsDeadline || yields) && meter.countsFuel) {
-    meter.slice = RUN_SLICE;
+  if (meter.countsFuel) {
+    if (watch && !flagKeepsDeadline || yields) meter.slice = RUN_SLICE;
+    else if (watch && calls.callsSinceAttach(meter) < COLD_CALLS) {
+      meter.slice = Math.min(userSlice, COLD_SLICE);
+    }
   }
   calls.begin(meter, options.fuel);
   calls.watch(meter, watch ? () => watch.poll() === true : undefined, yields);
