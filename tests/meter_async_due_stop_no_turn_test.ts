@@ -55,7 +55,10 @@ async function markedMeter(costs: InstrumentOptions, atMark: () => void) {
   const run = promising(instance.exports.run);
   return {
     meter,
-    /** The run's outcome, and the turns from the guest's mark to its end. */
+    /**
+     * The run's outcome, the turns from the guest's mark to its end, and
+     * whether the guest got to its mark at all.
+     */
     async turnsAfterMark(
       call: (run: () => Promise<unknown>) => Promise<CallOutcome>,
     ) {
@@ -64,11 +67,10 @@ async function markedMeter(costs: InstrumentOptions, atMark: () => void) {
       polls = 0;
       try {
         const outcome = await call(run);
-        // A stop before the guest ran would count no turns for nothing.
-        assert.equal(marks, 1, "the guest ran to its mark");
+        assert.ok(marks <= 1, `the guest ran to its mark ${marks} times`);
         // A free loop asks for no fuel, so no slice asks the hook.
         if (costs === FREE) assert.equal(polls, 0, "poll was not asked");
-        return { outcome, turns: counter.turns };
+        return { outcome, turns: counter.turns, marked: marks === 1 };
       } finally {
         counter.stop();
       }
@@ -79,6 +81,8 @@ async function markedMeter(costs: InstrumentOptions, atMark: () => void) {
 const FREE: InstrumentOptions = { costs: { default: 0 } };
 const COSTED: InstrumentOptions = {};
 const TIMEOUT_MS = 30;
+/** Runs of a deadline test, of which three must get to the guest's mark. */
+const MAX_RUNS = 30;
 
 for (const [name, costs] of [["free", FREE], ["costed", COSTED]] as const) {
   Deno.test(`runAsync: a ${name} loop past its deadline stops with no turn of the event loop`, async () => {
@@ -91,12 +95,22 @@ for (const [name, costs] of [["free", FREE], ["costed", COSTED]] as const) {
       const passed = performance.now() + TIMEOUT_MS + 1;
       while (performance.now() <= passed);
     });
-    for (let i = 0; i < 3; i++) {
-      const { outcome, turns } = await turnsAfterMark((run) =>
+    // A machine busy enough can hold the thread past the deadline before
+    // the guest gets to its mark: that run stops at the guest's entry and
+    // counts no turns for nothing, so another is made in its place.
+    let counted = 0;
+    for (let attempt = 0; counted < 3; attempt++) {
+      assert.ok(
+        attempt < MAX_RUNS,
+        `${counted} of ${attempt} runs got to the mark`,
+      );
+      const { outcome, turns, marked } = await turnsAfterMark((run) =>
         meter.runAsync(run, { timeout: TIMEOUT_MS })
       );
       expectOutcome(outcome, "timeout");
+      if (!marked) continue;
       assert.equal(turns, 0);
+      counted++;
     }
   });
 
@@ -108,9 +122,10 @@ for (const [name, costs] of [["free", FREE], ["costed", COSTED]] as const) {
     );
     for (let i = 0; i < 3; i++) {
       stop = new StopSignal();
-      const { outcome, turns } = await turnsAfterMark((run) =>
+      const { outcome, turns, marked } = await turnsAfterMark((run) =>
         meter.runAsync(run, { stop })
       );
+      assert.ok(marked, "the guest ran to its mark");
       expectOutcome(outcome, "aborted");
       assert.equal(meter.stopReason, "stop");
       assert.equal(turns, 0);
@@ -126,9 +141,10 @@ Deno.test("runAsync: a free loop whose signal a host import aborts stops with no
   );
   for (let i = 0; i < 3; i++) {
     controller = new AbortController();
-    const { outcome, turns } = await turnsAfterMark((run) =>
+    const { outcome, turns, marked } = await turnsAfterMark((run) =>
       meter.runAsync(run, { signal: controller.signal })
     );
+    assert.ok(marked, "the guest ran to its mark");
     expectOutcome(outcome, "aborted");
     assert.equal(meter.stopReason, "abort");
     assert.equal(turns, 0);
