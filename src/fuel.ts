@@ -434,7 +434,7 @@ export class FuelMeter {
     // Keep what the start function left, and load the next slice.
     this.#settle();
     // Once per process: a caller's first stop then runs warm code.
-    warmMeterStopPath((bytes) => new FuelMeter(bytes));
+    warmMeterStopPath((bytes) => new FuelMeter(bytes), meterCalls.flag);
   }
 
   /** Fuel the guest may still spend. */

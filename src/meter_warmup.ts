@@ -62,6 +62,12 @@ export const METER_WARM_UP_GUEST: readonly number[] = [
 /** The warm-up's deadline, in milliseconds. */
 const WARM_UP_TIMEOUT_MS = 0.5;
 
+/**
+ * The longest the warm-up's import waits for the watchdog to set the flag,
+ * in milliseconds: past it the guest goes on, and a slice's end stops it.
+ */
+const FLAG_WAIT_MS = 20;
+
 /** What the warm-up did in this process: for tests. */
 const status: { runs: number; outcomes: string[]; error?: unknown } = {
   runs: 0,
@@ -81,14 +87,26 @@ const status: { runs: number; outcomes: string[]; error?: unknown } = {
  */
 export function warmMeterStopPath(
   meterOf: (bytes: Uint8Array) => FuelMeter,
+  flagOf: (meter: FuelMeter) => Int32Array | undefined,
 ): void {
   if (status.runs > 0 || !watchdogCaughtUp()) return;
   if (enclosingWatches(newCallState()).length > 0) return;
   status.runs++;
   try {
     const signal = new StopSignal();
-    let cue = () => {};
     const meter = meterOf(new Uint8Array(METER_WARM_UP_GUEST));
+    const flag = flagOf(meter);
+    let cue = () => {};
+    // The import sleeps until the watchdog has set the flag, so that the
+    // guest meets the stop at a check, as a caller's guest does, rather
+    // than at the end of a fuel slice (a fresh instance's backstop).
+    const flagSet = () => {
+      if (flag === undefined) return;
+      const until = performance.now() + FLAG_WAIT_MS;
+      while (Atomics.load(flag, 0) === 0 && performance.now() < until) {
+        Atomics.wait(flag, 0, 0, 0.1);
+      }
+    };
     const { exports } = new WebAssembly.Instance(
       new WebAssembly.Module(meter.bytes as Uint8Array<ArrayBuffer>),
       { ...meter.imports, host: { cue: () => cue() } },
@@ -105,11 +123,12 @@ export function warmMeterStopPath(
         throw new Error("the glue's own error", { cause: error });
       }
     };
+    cue = flagSet;
     const timedOut = meter.run(glue, {
       timeout: WARM_UP_TIMEOUT_MS,
       label: "the meter's warm-up",
     });
-    cue = () => signal.stop("the meter's warm-up");
+    cue = () => (signal.stop("the meter's warm-up"), flagSet());
     const stopped = meter.run(glue, {
       stop: signal,
       label: "the meter's warm-up",

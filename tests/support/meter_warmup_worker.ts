@@ -30,7 +30,7 @@ scope.onmessage = async (
   if (!warm) {
     warmMeterStopPath(() => {
       throw new Error("left cold");
-    });
+    }, () => undefined);
   }
   const meter = new FuelMeter(bytes);
   const { instance } = await WebAssembly.instantiate(
