@@ -154,6 +154,20 @@ const GUESTS: HostileGuest[] = [
     inProcessOnly: true,
   },
   {
+    label: "calls of a 40,000-local function with 5 ifs (fuel: false)",
+    // Its own branches, each of which V8's first compile carries every
+    // local into: the compile-units limit lets this through, and the
+    // first call of each fresh load holds the thread for that compile.
+    wat: `(module
+      (func $wide (local $x i32) (local ${"v128 ".repeat(40_000)})
+        ${"(if (local.get $x) (then (local.set $x (i32.const 1)))) ".repeat(5)})
+      (func $line ${"(call $wide) ".repeat(2_000)})
+      (func (export "run") (loop $l (call $line) (br $l))))`,
+    export: "run",
+    options: { fuel: false },
+    inProcessOnly: true,
+  },
+  {
     label: "first read of a passive element segment (33,000 entries)",
     // The engine evaluates a passive segment whole when an operator first
     // reads it, one entry or all; its entries weigh in the instantiation

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:f616771d82d2dfeb1082b38d20b5c0727d7e97511095506900060f701f4d19f2";
+  "sha256:dee015c8a25f801a9352fcfd6edcf600f4b90dbd75c6152b6ee0aa521b3d2ae2";

@@ -12,7 +12,7 @@ import { heapCheck } from "./heap_limit.ts";
 import { markIdle, outsideCalls } from "./outside_call.ts";
 import type { InstrumentedModule } from "./wasm/mod.ts";
 import type { BoundFlag } from "./watchdog.ts";
-import { nextTurn } from "./yield.ts";
+import { turnUnlessDue } from "./yield.ts";
 
 /** The flag, and the imports that give it to an instance. */
 export interface StopFlagHost {
@@ -54,6 +54,9 @@ export function stopFlagHost(
     recordStop(state, stop);
     Atomics.store(flag, 0, 1);
   });
+  // Whether a stop of this guest's calls is due: asked by other guests'
+  // yields while this one waits for its turn.
+  const due = (): boolean => state.check?.() === true;
   const answer = (): number => {
     // Cleared first, so that a set that races with the check is not lost.
     Atomics.store(flag, 0, 0);
@@ -89,7 +92,7 @@ export function stopFlagHost(
         ? poll()
         : answer() === 1
         ? 1
-        : nextTurn().then(answer)
+        : turnUnlessDue(due).then(answer)
     )
     : () =>
       stoppedAtOnce() ? 1 : Atomics.load(flag, 0) === 0 ? poll() : answer();

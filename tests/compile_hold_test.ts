@@ -512,3 +512,89 @@ Deno.test("values on the operand stack at branches count as locals do", async ()
   }
   await assert.rejects(() => loadGuest(bytes, { timeout: 50 }), refused);
 });
+
+/**
+ * What a Worker's `instrument()` makes of a function nesting `depth`
+ * blocks of each kind: `rewritten`, the branded `InvalidModule`'s first
+ * words, or any other error as it is (a stack overflow of the rewriter's).
+ */
+async function nestedInWorker(
+  depths: number[],
+): Promise<Record<string, string>> {
+  const source = `
+    import { instrument } from "${new URL(
+    "../src/wasm/mod.ts",
+    import.meta.url,
+  )}";
+    import { isInvalidModule } from "${new URL(
+    "../src/errors.ts",
+    import.meta.url,
+  )}";
+    const KINDS = {
+      block: [[0x02, 0x40], [0x0b]],
+      if: [[0x41, 0x00, 0x04, 0x40], [0x0b]],
+      try_table: [[0x1f, 0x40, 0x00], [0x0b]],
+      try: [[0x06, 0x40], [0x0b]],
+    };
+    const leb = (n) => {
+      const out = [];
+      do { let b = n & 0x7f; n >>>= 7; if (n) b |= 0x80; out.push(b); } while (n);
+      return out;
+    };
+    const section = (id, content) => [id, ...leb(content.length), ...content];
+    const seen = {};
+    for (const depth of ${JSON.stringify(depths)}) {
+      for (const [kind, [open, close]] of Object.entries(KINDS)) {
+        const code = [0x00];
+        for (let i = 0; i < depth; i++) code.push(...open);
+        for (let i = 0; i < depth; i++) code.push(...close);
+        code.push(0x0b);
+        const bytes = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+          ...section(1, [0x01, 0x60, 0x00, 0x00]), ...section(3, [0x01, 0x00]),
+          ...section(10, [0x01, ...leb(code.length), ...code])]);
+        try {
+          instrument(bytes, { stopFlag: true, fuel: false });
+          seen[kind + " " + depth] = "rewritten";
+        } catch (error) {
+          seen[kind + " " + depth] = isInvalidModule(error)
+            ? "InvalidModule: " + error.message.split(" ").slice(0, 4).join(" ")
+            : String(error);
+        }
+      }
+    }
+    self.postMessage(seen);`;
+  const url = URL.createObjectURL(
+    new Blob([source], { type: "application/javascript" }),
+  );
+  const worker = new Worker(url, { type: "module" });
+  try {
+    return await new Promise((resolve, reject) => {
+      worker.onmessage = (event) => resolve(event.data);
+      worker.onerror = (event) => {
+        event.preventDefault();
+        reject(new Error(event.message));
+      };
+    });
+  } finally {
+    worker.terminate();
+    URL.revokeObjectURL(url);
+  }
+}
+
+Deno.test("in a Worker, the rewriter reads 65,535 nested blocks, ifs, try_tables and tries without overflowing its stack, and refuses one more", async () => {
+  const seen = await nestedInWorker([65_535, 65_536]);
+  const tooDeep = "InvalidModule: function 0 nests its";
+  // A try_table and a try of 65,535 are refused for their compile cost
+  // (two control points each): refused too, and branded.
+  const tooDear = "InvalidModule: function 0 has 0";
+  assert.deepEqual(seen, {
+    "block 65535": "rewritten",
+    "if 65535": "rewritten",
+    "try_table 65535": tooDear,
+    "try 65535": tooDear,
+    "block 65536": tooDeep,
+    "if 65536": tooDeep,
+    "try_table 65536": tooDeep,
+    "try 65536": tooDeep,
+  });
+});

@@ -166,3 +166,82 @@ Deno.test("fd_renumber needs both descriptors open, and a read-only preopen renu
     assert.equal(text(result.stdout), "08 08 00 69 08 ");
     assert.deepEqual([...Deno.readDirSync(`${directory}/rw`)], []);
   }));
+
+/**
+ * A command given the host's own stderr that tries to change that
+ * descriptor (its flags, size, offset, times, blocks), to treat it as a
+ * socket, and to signal the host, printing each errno: the first with no
+ * effect on the host's descriptor, the rest refused.
+ */
+const STDIO_TAMPERER = `(module
+  (import "wasi_snapshot_preview1" "fd_fdstat_set_flags"
+    (func $set_flags (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_filestat_set_size"
+    (func $set_size (param i32 i64) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_seek"
+    (func $seek (param i32 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_pwrite"
+    (func $pwrite (param i32 i32 i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_allocate"
+    (func $allocate (param i32 i64 i64) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_filestat_set_times"
+    (func $set_times (param i32 i64 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_sync" (func $sync (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_shutdown"
+    (func $shutdown (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_accept"
+    (func $accept (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_raise" (func $raise (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  ${reportErrnoWat("fd_write")}
+  (func (export "_start")
+    ;; APPEND | NONBLOCK | SYNC: the host's stderr would fail its writes
+    (call $report (call $set_flags (i32.const 2) (i32.const 0x11)))
+    (call $report (call $set_size (i32.const 2) (i64.const 0)))
+    (call $report (call $seek (i32.const 2) (i64.const 0) (i32.const 0) (i32.const 64)))
+    (i32.store (i32.const 80) (i32.const 96))
+    (i32.store (i32.const 84) (i32.const 4))
+    (call $report (call $pwrite (i32.const 2) (i32.const 80) (i32.const 1)
+      (i64.const 0) (i32.const 64)))
+    (call $report (call $allocate (i32.const 2) (i64.const 0) (i64.const 0x40000000)))
+    (call $report (call $set_times (i32.const 2) (i64.const 0) (i64.const 0) (i32.const 5)))
+    (call $report (call $sync (i32.const 2)))
+    (call $report (call $shutdown (i32.const 2) (i32.const 3)))
+    (call $report (call $accept (i32.const 2) (i32.const 0) (i32.const 64)))
+    ;; SIGINT, SIGKILL, SIGTERM in preview1's numbering
+    (call $report (call $raise (i32.const 2)))
+    (call $report (call $raise (i32.const 9)))
+    (call $report (call $raise (i32.const 15)))))`;
+
+/** The flags of this process's descriptor `fd`, where the system tells. */
+function descriptorFlags(fd: number): string | undefined {
+  try {
+    return Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`)
+      .split("\n").find((line) => line.startsWith("flags"));
+  } catch {
+    return undefined;
+  }
+}
+
+Deno.test("a command cannot change, truncate, seek, write at an offset, sync or shut down the host's stderr, nor signal the host", async () => {
+  const before = descriptorFlags(2);
+  const result = await runWasi(await wat(STDIO_TAMPERER), {
+    stdout: "capture",
+    stderr: "inherit",
+    timeout: 60_000,
+  });
+  assert.equal(result.outcome, "exited");
+  // fd_fdstat_set_flags answers success and changes nothing; the file
+  // calls are EBADF for a descriptor that is not a file, sock_shutdown and
+  // proc_raise ENOSYS, sock_accept ENOTSOCK.
+  assert.deepEqual(text(result.stdout).trim().split(" "), [
+    "00",
+    ...Array(6).fill("08"),
+    "52",
+    "57",
+    ...Array(3).fill("52"),
+  ]);
+  assert.equal(descriptorFlags(2), before);
+});

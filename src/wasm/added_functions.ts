@@ -6,7 +6,11 @@
  * @module
  */
 
-import { writeAskHost } from "./checks.ts";
+import {
+  type StopFlagTargets,
+  writeAskHost,
+  writeFlagCheck,
+} from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 import type { Writer } from "./writer.ts";
 
@@ -183,4 +187,35 @@ export function writeFuelGlobal(w: Writer, initialFuel: bigint): void {
   init.i64Const(initialFuel);
   init.end();
   w.copy(init.buf, 0, init.len);
+}
+
+/** The type `[] -> []` of {@linkcode flagCheckBody}. */
+export const FLAG_CHECK_TYPE: Uint8Array = Uint8Array.from([0x60, 0x00, 0x00]);
+
+/**
+ * The body of the added function that reads the stop flag for a body of
+ * many locals (see `WIDE_LOCALS` in `locals_cost.ts`): the flag's check as
+ * it stands inline, `if (flag != 0) { if (on_stop_flag()) unreachable }`,
+ * in a function of no locals, whose compile carries none into its branch.
+ *
+ * @param flag The flag's memory and callback.
+ * @returns The body, size prefix included.
+ *
+ * @example Usage
+ * ```ts
+ * import { flagCheckBody } from "./added_functions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const body = flagCheckBody({ memory: 1, onStopFlag: 0 });
+ * assert.equal(body[0], body.length - 1); // the size prefix
+ * assert.equal(body[1], 0); // no locals
+ * assert.equal(body.at(-1), 0x0b); // end
+ * ```
+ */
+export function flagCheckBody(flag: StopFlagTargets): Uint8Array {
+  const e = new Emitter(24);
+  e.u32(0); // no locals
+  writeFlagCheck(e, flag);
+  e.end();
+  return e.sized();
 }

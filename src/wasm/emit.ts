@@ -258,6 +258,16 @@ function emitBody(
           from = pos + (kind >> 5 /* LENGTH_SHIFT */);
           break;
         case 5: { // Edit.Flag
+          if (value >= 2) {
+            // A wide body's: a call of the added function that reads the
+            // flag, padded with `nop`s to the inline check's size.
+            w.len = o;
+            w.callPadded(code.helperBase + value - 2);
+            const pad = templates.flag.length - 6;
+            for (let j = 0; j < pad; j++) w.u8(0x01);
+            o = w.len;
+            break;
+          }
           const inRegister = value === 1;
           const flag = inRegister ? templates.flagInRegister : templates.flag;
           hints[h++] = o - sizeStart +

@@ -72,7 +72,8 @@ import {
   typeResults,
   valuesWeight,
 } from "./pushed_values.ts";
-import { localsCost } from "./locals_cost.ts";
+import { localsCost, readsFlagByCall } from "./locals_cost.ts";
+import { FLAG_CHECK_TYPE, flagCheckBody } from "./added_functions.ts";
 import * as tables from "./operator_tables.ts";
 import {
   FREE_HEIGHT,
@@ -103,6 +104,10 @@ const PREFIXED_HEIGHT_WEIGHTS = tables.PREFIXED_HEIGHT_WEIGHTS;
 const SIMD_DELTAS = tables.SIMD_DELTAS;
 const SINGLE_OPS = tables.SINGLE_OPS;
 const SYNC_MISC = tables.SYNC_MISC;
+/** The key of the added function that reads the flag for a wide body. */
+const FLAG_CHECK_KEY = "flag";
+/** A padded call: `call` and a five-byte index. */
+const FLAG_CALL_SIZE = 6;
 const SYNC_SINGLE = tables.SYNC_SINGLE;
 const TRAPS_ONLY = tables.TRAPS_ONLY;
 
@@ -658,9 +663,18 @@ export class BodyScanner {
       ? FUSED << 5
       : 0;
     if (!paused) this.#hints = 0;
+    // A body of many locals that asks the host reads the flag through a
+    // call (see `WIDE_LOCALS`): the edit's value, 2 and more, names the
+    // added function, and the call, padded to the check's size, has no
+    // `if` to hint.
+    const flagCall = flagSize > 0 && fused === 0 && !inRegister &&
+        this.#targets.stopFlag?.traps !== true &&
+        readsFlagByCall(localCount - params)
+      ? this.#flagCallValue(flagSize)
+      : 0;
     if (!paused && flagSize > 0 && fused === 0) {
-      this.#code.pushEdit(codeStart, Edit.Flag, 0);
-      this.#hints++;
+      this.#code.pushEdit(codeStart, Edit.Flag, flagCall);
+      if (flagCall === 0) this.#hints++;
       growth += flagSize;
     }
     // Deadline-only, the entry's check may go, and checks may come before
@@ -1436,8 +1450,8 @@ export class BodyScanner {
         pendingReload = -1;
         growth += this.#closeSegment(segment, cost, sync, inRegister);
         if (role === 2 /* Role.Loop */ && flagSize > 0 && fused === 0) {
-          this.#code.pushEdit(p, Edit.Flag, inRegister ? 1 : 0);
-          this.#hints++;
+          this.#code.pushEdit(p, Edit.Flag, inRegister ? 1 : flagCall);
+          if (flagCall === 0) this.#hints++;
           growth += loopFlagSize;
         }
         // After a call, the check reads what the callee or the host left.
@@ -1735,6 +1749,27 @@ export class BodyScanner {
     this.#code.pushEdit(end, Edit.Refund | (is64 ? 1 << 4 : 0), 0);
     if (is64) this.#bodyFlags |= HAS_DYNAMIC_32 | HAS_REFUND_64;
     return this.#templates.refund(is64).length;
+  }
+
+  /**
+   * The value of an `Edit.Flag` that calls the added function reading the
+   * flag (see `WIDE_LOCALS`): 2 plus its number among the added
+   * functions, added at the first such body. 0 (an inline check) when the
+   * call, padded, would not fit in the inline check's `size` bytes.
+   */
+  #flagCallValue(size: number): number {
+    if (size < FLAG_CALL_SIZE) return 0;
+    const plan = this.#code;
+    let number = plan.helperNumbers.get(FLAG_CHECK_KEY);
+    if (number === undefined) {
+      number = plan.helpers.length;
+      plan.helpers.push({
+        type: FLAG_CHECK_TYPE,
+        bytes: flagCheckBody(this.#targets.stopFlag!),
+      });
+      plan.helperNumbers.set(FLAG_CHECK_KEY, number);
+    }
+    return 2 + number;
   }
 
   /**
