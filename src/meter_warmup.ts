@@ -84,6 +84,7 @@ const status: { runs: number; outcomes: string[]; error?: unknown } = {
  *
  * @param meterOf Makes a meter of the given bytes (the class itself, so
  * that this file does not import it).
+ * @param flagOf A meter's stop flag, which the warm-up's import waits on.
  */
 export function warmMeterStopPath(
   meterOf: (bytes: Uint8Array) => FuelMeter,
