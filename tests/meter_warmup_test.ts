@@ -91,7 +91,6 @@ Deno.test("after the warm-up, a fresh isolate's first stopped run takes less tha
   const sum = (half: FirstStop[]) =>
     half.reduce((total, stop) => total + stop.cpu, 0);
   const cold = sum(stops.slice(0, 2)), warmed = sum(stops.slice(2));
-  console.log("DEBUG", stops.map((s) => s.cpu.toFixed(2)).join(" "));
   assert.ok(
     warmed < cold / 2,
     `the first stopped runs took ${
