@@ -10,7 +10,12 @@
 
 import { GuestLoadError } from "./errors.ts";
 import { readOption, showValue } from "./option_checks.ts";
-import { applyLimitsSteps, type ResourceLimits } from "./wasm/limits.ts";
+import {
+  joinLimitsSteps,
+  type LimitsPlan,
+  planLimitsSteps,
+  type ResourceLimits,
+} from "./wasm/limits.ts";
 import { ModuleInfo } from "./wasm/module.ts";
 import { readSection } from "./wasm/module_sections.ts";
 import { Patches } from "./wasm/patches.ts";
@@ -119,7 +124,29 @@ export function* limitGuestSteps(
   limits: ResourceLimits | undefined,
   label: string,
 ): Steps<Uint8Array> {
-  const limited = yield* applyLimitsSteps(bytes, {
+  return yield* joinLimitsSteps(
+    yield* planGuestLimitsSteps(bytes, limits, label),
+  );
+}
+
+/**
+ * What {@linkcode limitGuestSteps} would write into a guest's bytes, read
+ * in its steps, for a load that writes it later, or over the bytes
+ * themselves (`joinLimitsInPlaceSteps`).
+ *
+ * @param bytes The guest's bytes.
+ * @param limits The limits, if any.
+ * @param label The guest's name in messages.
+ * @returns The steps, which return the plan.
+ * @throws {GuestLoadError} With reason `limits`, for a minimum above its limit.
+ * @throws {InvalidModule} When the sections it reads cannot be decoded.
+ */
+export function* planGuestLimitsSteps(
+  bytes: Uint8Array,
+  limits: ResourceLimits | undefined,
+  label: string,
+): Steps<LimitsPlan> {
+  const plan = yield* planLimitsSteps(bytes, {
     ...limits,
     ...(limits?.tables === undefined
       ? { tablesTogether: DEFAULT_TABLE_ELEMENTS }
@@ -128,8 +155,8 @@ export function* limitGuestSteps(
       ? { memoriesTogether: DEFAULT_MEMORY_BYTES }
       : {}),
   });
-  const over = limited.over;
-  if (over === undefined) return limited.bytes;
+  const over = plan.over;
+  if (over === undefined) return plan;
   if (over.together !== undefined) {
     const { memories, largest } = over.together;
     throw new GuestLoadError(

@@ -96,12 +96,19 @@ async function readLocal(
   label: string,
   room?: (size: number) => number,
   signal?: AbortSignal,
+  before = 0,
 ): Promise<Uint8Array> {
   try {
     if (signal !== undefined && (await Deno.stat(target)).isFifo) {
       return await readFifo(target, label, signal);
     }
-    return await readWithRoom(target, label, room ?? (() => 0), signal);
+    return await readWithRoom(
+      target,
+      label,
+      room ?? (() => 0),
+      signal,
+      before,
+    );
   } catch (error) {
     if (error instanceof GuestLoadError || error instanceof InvalidModule) {
       throw error;
@@ -524,8 +531,9 @@ async function readFifo(
 export const FILE_READ_BYTES = 256 * 1024;
 
 /**
- * A regular file's bytes at the start of a buffer with `room(size)` bytes
- * more, never touched here (so they cost no memory until written); anything
+ * A regular file's bytes in a buffer with `before` bytes before them and
+ * `room(size)` after, never touched here (so they cost no memory until
+ * written); anything
  * else (a pipe, a device) read to its end, up to
  * {@linkcode MAX_MODULE_BYTES} either way. With a `signal`, a file is read
  * {@linkcode FILE_READ_BYTES} at a time, and no more once it aborts.
@@ -535,13 +543,15 @@ async function readWithRoom(
   label: string,
   room: (size: number) => number,
   signal?: AbortSignal,
+  before = 0,
 ): Promise<Uint8Array> {
   const file = await Deno.open(target);
   try {
     const { isFile, size } = await file.stat();
     if (!isFile) return await collect(file.readable, label, "read");
     if (size > MAX_MODULE_BYTES) throw tooLarge(label, "read");
-    const buffer = new Uint8Array(size + room(size));
+    const buffer = new Uint8Array(before + size + room(size))
+      .subarray(before);
     const most = signal === undefined ? size : FILE_READ_BYTES;
     let at = 0;
     while (at < size) {
@@ -581,6 +591,12 @@ export interface LoadOptions {
    */
   room?: (size: number) => number;
   /**
+   * For a local file: how many bytes to leave free before its bytes in
+   * their buffer, for the sections the guest's limits change to grow into
+   * as they are written over it.
+   */
+  before?: number;
+  /**
    * Aborts a fetch, or the read of a named pipe: the load's stops (see
    * `load_stops.ts`).
    */
@@ -616,6 +632,7 @@ export async function loadModule(
     source,
     options.room,
     options.signal,
+    options.before,
   );
   if (bytes === undefined) {
     // A remote module compiles while it downloads, when it is compiled
@@ -682,6 +699,7 @@ async function readSource(
   source: string | URL | Uint8Array | ArrayBuffer,
   room?: (size: number) => number,
   signal?: AbortSignal,
+  before?: number,
 ): Promise<{ bytes?: Uint8Array; label: string; url?: URL }> {
   if (source instanceof Uint8Array || source instanceof ArrayBuffer) {
     const bytes = source instanceof Uint8Array
@@ -706,5 +724,8 @@ async function readSource(
     }
     return { label, url: target };
   }
-  return { bytes: await readLocal(target, label, room, signal), label };
+  return {
+    bytes: await readLocal(target, label, room, signal, before),
+    label,
+  };
 }

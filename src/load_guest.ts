@@ -27,7 +27,16 @@ import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
-import { checkLimits, DEFAULT_ARRAY_BYTES, limitGuestSteps } from "./limits.ts";
+import {
+  checkLimits,
+  DEFAULT_ARRAY_BYTES,
+  planGuestLimitsSteps,
+} from "./limits.ts";
+import {
+  joinLimitsInPlaceSteps,
+  joinLimitsSteps,
+  type LimitsPlan,
+} from "./wasm/limits.ts";
 import {
   checkInstanceSizeSteps,
   checkInstantiation,
@@ -89,6 +98,14 @@ import { roomForHit } from "./rewrite_splice.ts";
 const WATCHDOG_WAIT_MS = 5_000;
 
 const START_SECTION = 8;
+
+/**
+ * The room a stoppable load's copy of the caller's bytes, or the bytes a
+ * load reads from a file, have before them, in which the sections the
+ * guest's limits change may grow as they are written over them (esbuild's
+ * shrink by 8 bytes; a table given a maximum grows by 3 to 5).
+ */
+const LIMITS_ROOM = 4096;
 
 /**
  * Loads, compiles and instantiates a guest.
@@ -271,6 +288,7 @@ export async function loadGuestWith(
     // the rewrite.
     // Bytes read here are this load's to give away: a cache hit builds its
     // output in their buffer, read with room for it.
+    const readHere = typeof source === "string" || source instanceof URL;
     const owned = internal.ownsBytes === true ||
       !(source instanceof Uint8Array || source instanceof ArrayBuffer);
     const consumable = cache !== undefined && metered && limits === undefined &&
@@ -283,6 +301,9 @@ export async function loadGuestWith(
       compile: !rewritten,
       compileOptions: options.compile,
       room: consumable ? roomForHit : undefined,
+      // Room for the limits to grow into as they are written over the
+      // bytes read (not where a cache hit may build its output over them).
+      before: rewritten && !consumable ? LIMITS_ROOM : undefined,
       signal: stops.signal,
       check: rewritten ? undefined : async (bytes, name) => {
         const label = options.label ?? name;
@@ -321,9 +342,18 @@ export async function loadGuestWith(
     let startExport: string | undefined;
     let dataTarget: { name: string; reach: number } | undefined;
     let lifted: LiftedData | undefined;
+    // The copy has room before it for the limits to grow the sections they
+    // change: they are written over it, not into a second buffer of its
+    // size (each such buffer sets V8's collections of this thread's heap
+    // off, as external memory, and a stop waits for their pauses).
     const original = snapshot
-      ? await stops.snapshot(loaded.bytes!, label)
+      ? await stops.snapshot(loaded.bytes!, label, LIMITS_ROOM)
       : loaded.bytes;
+    // The guest's bytes as given, put back together, when the limits were
+    // written over them (for the engine's verdict, should it refuse the
+    // rewrite). No closure here holds `original`: the guest's would keep
+    // it alive with it.
+    let restore: (() => Uint8Array) | undefined;
     // A metered guest that can allocate on the host's heap reads a stop
     // flag, whose callback reads the heap (`heap_limit.ts`), even under a
     // fuel budget alone: a budget bounds its heap only when it is small.
@@ -340,8 +370,8 @@ export async function loadGuestWith(
     }
     // Without limits.tables, a default one (the garbage collector's pauses
     // grow with the guest's tables).
-    const bytes = !rewritten ? original : await stops.race(
-      limitedBytes(stops, original!, limits, label, options.compile),
+    const plan = !rewritten ? undefined : await stops.race(
+      plannedLimits(stops, original!, limits, label, options.compile),
     );
     // Before the engine instantiates the guest, which nothing can cut short
     // (after its limits, which name what is over them more precisely).
@@ -349,6 +379,16 @@ export async function loadGuestWith(
       // A metered guest's bodies are checked as they are rewritten.
       await stops.runSteps(checkInstanceSizeSteps(original, label, !metered));
     }
+    // Written over the load's own copy of the caller's bytes, or over the
+    // bytes it read from a path or a URL, where they have the room; else
+    // into a buffer of their own.
+    const inPlace = plan === undefined || !(snapshot || readHere)
+      ? undefined
+      : await stops.runSteps(joinLimitsInPlaceSteps(plan));
+    if (inPlace !== undefined) restore = inPlace.original;
+    const bytes = plan === undefined
+      ? original
+      : inPlace?.bytes ?? await stops.runSteps(joinLimitsSteps(plan));
     if (metered) {
       const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
       const addedModule = addedImportModule(options.compile);
@@ -414,9 +454,11 @@ export async function loadGuestWith(
         // guest's buffer).
         if (
           rewrite.module === undefined &&
-          !WebAssembly.validate(original as Uint8Array<ArrayBuffer>)
+          !WebAssembly.validate(
+            (restore?.() ?? original) as Uint8Array<ArrayBuffer>,
+          )
         ) {
-          await compileBytes(original!, label, options.compile);
+          await compileBytes(restore?.() ?? original!, label, options.compile);
         }
         throw error;
       }
@@ -473,14 +515,19 @@ export async function loadGuestWith(
       }
       module = rewrite.module ?? await stops.race(compileRewritten(
         lifted?.bytes ?? written,
-        original!,
+        restore ?? original!,
         label,
         options.compile,
         stops.signal,
       ));
     } else if (limits !== undefined) {
       module = await stops.race(
-        compileRewritten(bytes!, original!, label, options.compile),
+        compileRewritten(
+          bytes!,
+          restore ?? original!,
+          label,
+          options.compile,
+        ),
       );
       // Its imports as limited: an imported memory or table the limits cap
       // must be supplied with that maximum.
@@ -590,8 +637,26 @@ async function limitedBytes(
   label: string,
   compile: CompileOptions | undefined,
 ): Promise<Uint8Array> {
+  return await stops.runSteps(
+    joinLimitsSteps(
+      await plannedLimits(stops, bytes, limits, label, compile),
+    ),
+  );
+}
+
+/**
+ * What writing the guest's limits in changes, read in steps. When the
+ * decoder refuses the bytes, the engine's verdict on them comes first.
+ */
+async function plannedLimits(
+  stops: LoadStops,
+  bytes: Uint8Array,
+  limits: GuestOptions["limits"],
+  label: string,
+  compile: CompileOptions | undefined,
+): Promise<LimitsPlan> {
   try {
-    return await stops.runSteps(limitGuestSteps(bytes, limits, label));
+    return await stops.runSteps(planGuestLimitsSteps(bytes, limits, label));
   } catch (error) {
     if (isInvalidModule(error)) await compileBytes(bytes, label, compile);
     throw error;
@@ -722,7 +787,7 @@ function sharedOutput(size: number): Uint8Array {
  */
 async function compileRewritten(
   rewritten: Uint8Array,
-  original: Uint8Array,
+  original: Uint8Array | (() => Uint8Array),
   label: string,
   compile: CompileOptions | undefined,
   stream?: AbortSignal,
@@ -732,7 +797,11 @@ async function compileRewritten(
   } catch (error) {
     // A stop broke the stream off: the load has ended with the stop's error.
     if (stream?.aborted) throw error;
-    await compileBytes(original, label, compile);
+    await compileBytes(
+      typeof original === "function" ? original() : original,
+      label,
+      compile,
+    );
     // The engine's own words, not compileBytes's sentence about the guest.
     const engine = (error as Error).cause ?? error;
     throw new InvalidModule(

@@ -162,21 +162,33 @@ export class LoadStops {
    *
    * @param bytes The bytes.
    * @param label The guest's name in messages.
+   * @param room How many bytes the copy's buffer has before it, for the
+   *   load to write the guest's limits over it (`joinLimitsInPlaceSteps`)
+   *   rather than into a second buffer of its size.
    * @returns Their copy.
    * @throws {Aborted} When a stop came.
    * @throws {DeadlineExceeded} When a timed-out signal aborted.
    * @throws {GuestLoadError} With reason `io`, when the buffer was
    *   transferred away or resized before the copy.
    */
-  async snapshot(bytes: Uint8Array, label: string): Promise<Uint8Array> {
-    if (this.#controller === undefined) return bytes.slice();
+  async snapshot(
+    bytes: Uint8Array,
+    label: string,
+    room = 0,
+  ): Promise<Uint8Array> {
+    if (this.#controller === undefined) {
+      const copy = new Uint8Array(room + bytes.length).subarray(room);
+      copy.set(bytes);
+      return copy;
+    }
     const length = bytes.length;
     // The allocation, which the C library may zero at once, and the copy
     // are each a hold of their own, with turns on either side.
     await this.#turn();
-    const copy = new Uint8Array(length);
+    const buffer = new Uint8Array(room + length);
     await this.#turn();
-    await this.runSteps(pageSteps(copy, length));
+    await this.runSteps(pageSteps(buffer, room + length));
+    const copy = buffer.subarray(room);
     await this.#turn();
     if (bytes.length !== length) {
       throw new GuestLoadError(

@@ -7,7 +7,13 @@
 import assert from "./support/assert.ts";
 import { seededRandom } from "./support/fuzz/random.ts";
 import { isInvalidModule } from "../src/errors.ts";
-import { applyLimits } from "../src/wasm/limits.ts";
+import {
+  applyLimits,
+  joinLimitsInPlaceSteps,
+  type LimitsToWrite,
+  planLimitsSteps,
+} from "../src/wasm/limits.ts";
+import { runSteps } from "../src/wasm/steps.ts";
 import { readSections } from "../src/wasm/sections.ts";
 import { assembleWat } from "../guest/build.ts";
 import { watBinaryen } from "./support/instrument.ts";
@@ -39,6 +45,36 @@ const TYPES = [
     (table 4 (ref null $s) (struct.new $s (i32.const 7)))
     (memory 1))`),
 ];
+
+/**
+ * Writes `limits` over a copy of `bytes` that has `room` bytes before it in
+ * its buffer, and checks the result against `applyLimits`'s: the same
+ * module, or (when the sections grew past the room) nothing written; and
+ * the module as it was, given back whole.
+ */
+function checkInPlace(
+  bytes: Uint8Array,
+  limits: LimitsToWrite,
+  room: number,
+  what: string,
+): "in place" | "no room" {
+  const expected = applyLimits(bytes, limits).bytes;
+  const buffer = new Uint8Array(room + bytes.length);
+  buffer.set(bytes, room);
+  const own = buffer.subarray(room);
+  const written = runSteps(
+    joinLimitsInPlaceSteps(runSteps(planLimitsSteps(own, limits))),
+  );
+  if (written === undefined) {
+    assert.ok(expected.length - bytes.length > room, `${what}: had room`);
+    assert.deepEqual(own, bytes, `${what}: written over without room`);
+    return "no room";
+  }
+  assert.equal(written.bytes.buffer, buffer.buffer, `${what}: another buffer`);
+  assert.deepEqual(written.bytes, expected, `${what}: another module`);
+  assert.deepEqual(written.original(), bytes, `${what}: the module as it was`);
+  return "in place";
+}
 
 /** A module's sections, as id and bytes. */
 function sectionsOf(bytes: Uint8Array): [number, Uint8Array][] {
@@ -89,6 +125,31 @@ Deno.test("applyLimits changes only the import, table and memory sections, and t
   }
 });
 
+Deno.test("applyLimits written over the module's own bytes gives the same module, in their buffer, or writes nothing when they lack the room", async () => {
+  const modules = [
+    ...await Promise.all(GUESTS.map((url) => Deno.readFile(url))),
+    ...await Promise.all(TYPES),
+  ];
+  const seen = new Set<string>();
+  for (const [i, bytes] of modules.entries()) {
+    for (
+      const limits of [
+        { memory: 1000 * 65536, tables: 1000 },
+        { memory: 65536 },
+        { memoriesTogether: 1000 * 65536, tablesTogether: 1000 },
+      ]
+    ) {
+      for (const room of [0, 2, 64]) {
+        seen.add(
+          checkInPlace(bytes, limits, room, `module ${i}, room ${room}`),
+        );
+      }
+    }
+  }
+  // Both ways were taken.
+  assert.deepEqual([...seen].sort(), ["in place", "no room"]);
+});
+
 Deno.test("applyLimits gives InvalidModule, or a valid module, for every mutation of its inputs", async () => {
   const random = seededRandom(11);
   const inputs = await Promise.all(TYPES);
@@ -99,19 +160,19 @@ Deno.test("applyLimits gives InvalidModule, or a valid module, for every mutatio
     const at = 8 + random() % (bytes.length - 8);
     bytes[at] = random() & 0xff;
     let limited: Uint8Array;
+    // Every other round with the totals a load writes when none are given.
+    const limits = Math.floor(i / inputs.length) % 2 === 0
+      ? { memory: 100 * 65536, tables: 100 }
+      : { memoriesTogether: 100 * 65536, tablesTogether: 100 };
     try {
-      // Every other round with the totals a load writes when none are given.
-      limited = applyLimits(
-        bytes,
-        Math.floor(i / inputs.length) % 2 === 0
-          ? { memory: 100 * 65536, tables: 100 }
-          : { memoriesTogether: 100 * 65536, tablesTogether: 100 },
-      ).bytes;
+      limited = applyLimits(bytes, limits).bytes;
     } catch (error) {
       assert.ok(isInvalidModule(error), `mutation at ${at}: ${error}`);
       invalid++;
       continue;
     }
+    // Written over the bytes themselves, the same.
+    checkInPlace(bytes, limits, 16, `mutation at ${at} to ${bytes[at]}`);
     // Whatever it let through, it did not make valid bytes invalid.
     if (WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)) {
       assert.ok(

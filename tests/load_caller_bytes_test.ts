@@ -102,11 +102,17 @@ const reference = (await loadGuest(esbuild.slice(), {
 /**
  * `(func (export "f") (result i32) (i32.const 0))` and an exported memory
  * with a 4 MiB data segment, whose last byte is 0; and where the two zeros
- * are, at the start of the module and at its end.
+ * are, at the start of the module and at its end. With `table`, also a
+ * table with no maximum, which the load's default limit gives one: the
+ * load writes its limits over its copy of the bytes.
  */
-async function twoEnds(): Promise<{ bytes: Uint8Array; at: number[] }> {
+async function twoEnds(
+  table: boolean,
+): Promise<{ bytes: Uint8Array; at: number[] }> {
   const small = await assembleWat(
-    `(module (memory (export "memory") 65) (func (export "f") (result i32) (i32.const 0)))`,
+    `(module ${
+      table ? "(table 1 funcref) " : ""
+    }(memory (export "memory") 65) (func (export "f") (result i32) (i32.const 0)))`,
   );
   const data = new Uint8Array(4 << 20);
   const segment = [1, 0x00, 0x41, 0x00, 0x0b, ...encodeLeb(data.length)];
@@ -123,31 +129,42 @@ async function twoEnds(): Promise<{ bytes: Uint8Array; at: number[] }> {
   return { bytes, at: [constant, bytes.length - 1] };
 }
 
-Deno.test("loadGuest with a signal: a caller that changes its bytes at every turn gets a guest of its bytes at one moment, never a mix", async () => {
-  const { bytes, at } = await twoEnds();
-  const input = bytes.slice();
-  let changing = true;
-  const loading = loadGuest(input, {
-    fuel: 1e12,
-    signal: new AbortController().signal,
-  }).finally(() => changing = false);
-  // At each turn, both ends take the turn's number.
-  let turn = 0;
-  await new Promise<void>((resolve) => {
-    const next = () => {
-      if (!changing) return resolve();
-      turn++;
-      for (const where of at) input[where] = turn % 64;
-      setImmediate(next);
-    };
-    setImmediate(next);
-  });
-  assert.ok(turn > 1, "the load gave the event loop no turns");
-  const guest = await loading;
-  const memory = guest.instance.exports.memory as WebAssembly.Memory;
-  const last = new Uint8Array(memory.buffer)[(4 << 20) - 1];
-  assert.equal(guest.call("f"), last, "the ends were read at different turns");
-});
+for (const table of [false, true]) {
+  Deno.test(
+    `loadGuest with a signal: a caller that changes its bytes at every turn gets a guest of its bytes at one moment, never a mix${
+      table ? ", its limits written over the load's copy" : ""
+    }`,
+    async () => {
+      const { bytes, at } = await twoEnds(table);
+      const input = bytes.slice();
+      let changing = true;
+      const loading = loadGuest(input, {
+        fuel: 1e12,
+        signal: new AbortController().signal,
+      }).finally(() => changing = false);
+      // At each turn, both ends take the turn's number.
+      let turn = 0;
+      await new Promise<void>((resolve) => {
+        const next = () => {
+          if (!changing) return resolve();
+          turn++;
+          for (const where of at) input[where] = turn % 64;
+          setImmediate(next);
+        };
+        setImmediate(next);
+      });
+      assert.ok(turn > 1, "the load gave the event loop no turns");
+      const guest = await loading;
+      const memory = guest.instance.exports.memory as WebAssembly.Memory;
+      const last = new Uint8Array(memory.buffer)[(4 << 20) - 1];
+      assert.equal(
+        guest.call("f"),
+        last,
+        "the ends were read at different turns",
+      );
+    },
+  );
+}
 
 Deno.test("loadGuest with a signal: a caller that transfers its buffer away before the load copied it gets a clear error", async () => {
   const input = esbuild.slice();

@@ -1,21 +1,25 @@
 /**
  * A stoppable load of a large guest writes its rewrite once, straight into
  * the shared buffer the compile thread reads, rather than into a buffer of
- * its own that is then copied there: each load's large plain buffers are
- * what set V8's collections of the loading thread's heap off (shared ones
- * are not counted), and a stop waits for their pauses. Counted here by the
- * buffers of the rewrite's size the load makes, through the globals its
- * code makes them with.
+ * its own that is then copied there, and writes the guest's limits over
+ * its own copy of the caller's bytes, rather than into a second copy:
+ * each load's large plain buffers are what set V8's collections of the
+ * loading thread's heap off (shared ones are not counted), and a stop
+ * waits for their pauses. Counted here by the large buffers the load
+ * makes, through the globals its code makes them with.
  *
  * @module
  */
 
 import assert from "./support/assert.ts";
 import { largeGuest } from "./support/large_guest.ts";
+import { withDirectory } from "./support/temp_directory.ts";
 import { loadGuest } from "../mod.ts";
 import { STREAM_CHUNK } from "../src/load.ts";
 
 const guest = largeGuest();
+/** The same, with a table whose default limit the load writes in. */
+const tabled = largeGuest({ table: true });
 
 /** What the load made of at least `STREAM_CHUNK` bytes, by kind. */
 interface Made {
@@ -82,4 +86,54 @@ Deno.test("a stoppable load of a large guest writes its rewrite once, into the c
   assert.ok(!(bytes.buffer instanceof SharedArrayBuffer));
   assert.ok(bytes === loaded!.meter!.bytes, "copied more than once");
   assert.equal(loaded!.call("answer"), 42);
+});
+
+Deno.test("a stoppable load writes a large guest's limits over its copy of the caller's bytes: one plain buffer of the guest's size, and the rewrite of a load that does not copy", async () => {
+  const imports = { host: { started: () => {} } };
+  // Without a stop to watch, the load reads the caller's bytes as they
+  // are and writes the limits into a buffer of their own.
+  const alone = (await loadGuest(tabled, {
+    fuel: 1e9,
+    imports,
+    interruptible: true,
+  })).meter!.bytes;
+  let loaded: Awaited<ReturnType<typeof loadGuest>> | undefined;
+  const input = tabled.slice();
+  const made = await noting(async () => {
+    loaded = await loadGuest(input, {
+      fuel: 1e9,
+      imports,
+      signal: new AbortController().signal,
+    });
+  });
+  // The copy of the caller's bytes, with its room; no buffer of the
+  // limited module's size besides.
+  const plain = made.plain.filter((size) => size >= tabled.length);
+  assert.equal(plain.length, 1, `plain buffers: ${plain.join(", ")}`);
+  assert.deepEqual(input, tabled, "the caller's bytes were written over");
+  const bytes = loaded!.meter!.bytes;
+  assert.ok(
+    bytes.length === alone.length && bytes.every((b, i) => b === alone[i]),
+    "the rewrite differs from a load's that does not copy",
+  );
+  assert.equal(loaded!.call("answer"), 42);
+});
+
+Deno.test("a stoppable load of a large guest from a path writes its limits over the bytes it read: one plain buffer of the guest's size", async () => {
+  await withDirectory(async (directory) => {
+    const path = `${directory}/tabled.wasm`;
+    await Deno.writeFile(path, tabled);
+    const imports = { host: { started: () => {} } };
+    let loaded: Awaited<ReturnType<typeof loadGuest>> | undefined;
+    const made = await noting(async () => {
+      loaded = await loadGuest(path, {
+        fuel: 1e9,
+        imports,
+        signal: new AbortController().signal,
+      });
+    });
+    const plain = made.plain.filter((size) => size >= tabled.length);
+    assert.equal(plain.length, 1, `plain buffers: ${plain.join(", ")}`);
+    assert.equal(loaded!.call("answer"), 42);
+  });
 });

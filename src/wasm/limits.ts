@@ -202,6 +202,46 @@ export function* applyLimitsSteps(
   bytes: Uint8Array,
   limits: LimitsToWrite,
 ): Steps<LimitedModule> {
+  const plan = yield* planLimitsSteps(bytes, limits);
+  return { bytes: yield* joinLimitsSteps(plan), over: plan.over };
+}
+
+/**
+ * What writing limits into a module changes, before anything is written:
+ * its sections, new where a limit changed them (the imports, tables and
+ * memories) and views of the module elsewhere.
+ */
+export interface LimitsPlan {
+  /** The module planned for. */
+  readonly bytes: Uint8Array;
+  /** The first memory or table whose minimum is above its limit. */
+  readonly over?: OverLimit;
+  /**
+   * The limited module in pieces, in order, when a limit changes it: its
+   * header and sections, views of `bytes` where unchanged.
+   */
+  readonly pieces?: readonly Uint8Array[];
+  /** How many of `pieces` come before the module's unchanged rest. */
+  readonly front: number;
+  /** Where in `bytes` that unchanged rest begins. */
+  readonly rest: number;
+}
+
+/**
+ * Reads what writing limits into a module would change, and the first
+ * minimum above its limit, in the steps {@linkcode applyLimitsSteps} takes;
+ * {@linkcode joinLimitsSteps} or {@linkcode joinLimitsInPlaceSteps} then
+ * writes the module.
+ *
+ * @param bytes The module.
+ * @param limits The limits.
+ * @returns The steps, which return the plan.
+ * @throws {InvalidModule} When the sections it reads cannot be decoded.
+ */
+export function* planLimitsSteps(
+  bytes: Uint8Array,
+  limits: LimitsToWrite,
+): Steps<LimitsPlan> {
   const memoryLimit = limits.memory === undefined
     ? undefined
     : Math.floor(limits.memory / PAGE);
@@ -214,12 +254,16 @@ export function* applyLimitsSteps(
   if (
     memoryLimit === undefined && tableLimit === undefined &&
     together === undefined && memoriesTogether === undefined
-  ) return { bytes };
+  ) return { bytes, front: 0, rest: 0 };
   const info = new ModuleInfo();
   const patches = new Patches();
   // The module's sections, as views of its bytes where they are unchanged:
   // joined only when something changed (most guests' tables already fit).
   const pieces: Uint8Array[] = [bytes.subarray(0, 8)];
+  // The pieces up to the last section written anew, and where the rest
+  // of the module, as it is, begins.
+  let front = 1;
+  let rest = 8;
   // How far each of the module's own tables may grow past its minimum when
   // they share `together` elements.
   let share: number | undefined;
@@ -362,10 +406,26 @@ export function* applyLimitsSteps(
     section.u32(contents.length);
     section.bytes(contents);
     pieces.push(section.finish());
+    front = pieces.length;
+    rest = end;
   }
-  if (!changed) return { bytes, over };
-  // A hold of its own, with turns before and after it: the whole module's
-  // size, which the C library may zero at once.
+  return changed
+    ? { bytes, over, pieces, front, rest }
+    : { bytes, over, front: 0, rest: 0 };
+}
+
+/**
+ * The limited module a plan describes, in a buffer of its own (the module
+ * itself when no limit changes it). The buffer is a hold of its own, with
+ * turns before and after it: the whole module's size, which the C library
+ * may zero at once.
+ *
+ * @param plan What {@linkcode planLimitsSteps} read.
+ * @returns The steps, which return the limited module.
+ */
+export function* joinLimitsSteps(plan: LimitsPlan): Steps<Uint8Array> {
+  const { pieces } = plan;
+  if (pieces === undefined) return plan.bytes;
   askForTurn();
   yield;
   const out = new Writer(
@@ -379,7 +439,77 @@ export function* applyLimitsSteps(
       if (piece.length - from > COPY_STEP_BYTES) yield;
     }
   }
-  return { bytes: out.finish(), over };
+  return out.finish();
+}
+
+/**
+ * The limited module a plan describes, written over the module's own
+ * bytes, which must be no one else's: the sections before the unchanged
+ * rest (the header to the last section a limit changed, small in real
+ * guests) are joined apart and written back so that they end where the
+ * rest begins, and the module then starts as many bytes earlier as they
+ * grew (later, when they shrank). No buffer of the module's size is made,
+ * where {@linkcode joinLimitsSteps} makes one.
+ *
+ * @param plan What {@linkcode planLimitsSteps} read; its `bytes` are
+ *   written over.
+ * @returns The steps, which return the limited module (a view of the same
+ *   buffer) and a function that gives a copy of the module as it was; or
+ *   `undefined`, having written nothing, when the sections grew by more
+ *   than the room before the module in its buffer.
+ */
+export function* joinLimitsInPlaceSteps(
+  plan: LimitsPlan,
+): Steps<{ bytes: Uint8Array; original: () => Uint8Array } | undefined> {
+  const { bytes, pieces, front, rest } = plan;
+  if (pieces === undefined) return { bytes, original: () => bytes };
+  let size = 0;
+  for (let i = 0; i < front; i++) size += pieces[i]!.length;
+  const grown = size - rest;
+  if (grown > bytes.byteOffset) return undefined;
+  // The rest is the module's own bytes from `rest` on, where they are.
+  let at = rest;
+  for (let i = front; i < pieces.length; i++) {
+    const piece = pieces[i]!;
+    if (
+      piece.buffer !== bytes.buffer ||
+      piece.byteOffset !== bytes.byteOffset + at
+    ) return undefined;
+    at += piece.length;
+  }
+  if (at !== bytes.length) return undefined;
+  // The front as it was, and as it will be, each apart first: the
+  // unchanged pieces among it are views of what is written over.
+  const was = new Writer(rest);
+  const joined = new Writer(size);
+  for (
+    const [out, from] of [[was, [bytes.subarray(0, rest)]], [
+      joined,
+      pieces.slice(0, front),
+    ]] as const
+  ) {
+    for (const piece of from) {
+      for (let at = 0; at < piece.length; at += COPY_STEP_BYTES) {
+        out.copy(piece, at, Math.min(piece.length, at + COPY_STEP_BYTES));
+        if (piece.length - at > COPY_STEP_BYTES) yield;
+      }
+    }
+  }
+  const before = was.finish();
+  const after = joined.finish();
+  const start = bytes.byteOffset - grown;
+  const limited = new Uint8Array(bytes.buffer, start, bytes.length + grown);
+  for (let at = 0; at < size; at += COPY_STEP_BYTES) {
+    limited.set(after.subarray(at, Math.min(size, at + COPY_STEP_BYTES)), at);
+    if (size - at > COPY_STEP_BYTES) yield;
+  }
+  const original = () => {
+    const copy = new Uint8Array(bytes.length);
+    copy.set(before);
+    copy.set(limited.subarray(size), rest);
+    return copy;
+  };
+  return { bytes: limited, original };
 }
 
 /**

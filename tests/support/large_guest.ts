@@ -25,13 +25,16 @@ function name(text: string): number[] {
  * memory and `answer` (returns 42), and whose 2 MiB data segment (every
  * byte 7, at 0) makes its rewrite larger than a compile the main thread
  * does at once: a load that can be stopped compiles it on the compile
- * thread.
+ * thread. With `table`, it also has a table of one funcref and no
+ * maximum, which a load gives one (its default limit): its limits change
+ * its bytes.
  */
-export function largeGuest(): Bytes {
+export function largeGuest(options: { table?: boolean } = {}): Bytes {
   const head = moduleOf(
     section(1, [0x02, 0x60, 0x00, 0x00, 0x60, 0x00, 0x01, 0x7f]),
     section(2, [0x01, ...name("host"), ...name("started"), 0x00, 0x00]),
     section(3, [0x02, 0x00, 0x01]),
+    ...(options.table ? [section(4, [0x01, 0x70, 0x00, 0x01])] : []),
     section(5, [0x01, 0x00, 64]),
     section(7, [
       0x02,
