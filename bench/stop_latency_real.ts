@@ -243,6 +243,8 @@ export async function benchRealStopLatency(): Promise<void> {
           label,
           call,
           ...cells(late),
+          // A cold series' first call is the process's first stop.
+          call === "cold" ? `${late[0]!.toFixed(3)} ms` : "",
           ...cells(cpuOver).slice(1),
         ]);
         if (mode !== "sync") continue;
@@ -259,7 +261,7 @@ export async function benchRealStopLatency(): Promise<void> {
     }
   }
   console.log(
-    `\n### Real libraries (hard stops, timeout ${TIMEOUT_MS} ms)\n\nLoaded as docs/other-loaders.md shows; cold = the first call of a fresh instance (the rewrite made once per process), warm = later calls of one instance. Cold rows have ${COLD_RUNS} runs: their p99 is their maximum. CPU over = the calling thread's CPU time in the call - the time from its start to its deadline or to the setting of its StopSignal: the least work it did after the stop was due; where it stays small while late is large, the machine's other work kept a thread off its core.\n`,
+    `\n### Real libraries (hard stops, timeout ${TIMEOUT_MS} ms)\n\nLoaded as docs/other-loaders.md shows; cold = the first call of a fresh instance (the rewrite made once per process), warm = later calls of one instance. Cold rows have ${COLD_RUNS} runs: their p99 is their maximum; their first is the process's first stop (first stop late). CPU over = the calling thread's CPU time in the call - the time from its start to its deadline or to the setting of its StopSignal: the least work it did after the stop was due; where it stays small while late is large, the machine's other work kept a thread off its core.\n`,
   );
   printTable(
     [
@@ -270,6 +272,7 @@ export async function benchRealStopLatency(): Promise<void> {
       "p50 late",
       "p99 late",
       "max late",
+      "first stop late",
       "p50 CPU over",
       "p99 CPU over",
       "max CPU over",

@@ -86,6 +86,7 @@ import {
   checkRunFunction,
 } from "./meter_checks.ts";
 import type { MeterCalls } from "./meter_calls.ts";
+import { warmMeterStopPath } from "./meter_warmup.ts";
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
@@ -432,6 +433,8 @@ export class FuelMeter {
     this.#zones.attach(zone instanceof WebAssembly.Global ? zone : undefined);
     // Keep what the start function left, and load the next slice.
     this.#settle();
+    // Once per process: a caller's first stop then runs warm code.
+    warmMeterStopPath((bytes) => new FuelMeter(bytes), meterCalls.flag);
   }
 
   /** Fuel the guest may still spend. */

@@ -34,6 +34,21 @@ export function threadCpuMs(): number {
   return Number(text.slice(0, text.indexOf(" "))) / 1e6;
 }
 
+/** A cell no one notifies, for a wait that only ends by its timeout. */
+const NEVER_NOTIFIED = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * {@linkcode threadCpuMs}, read just after the thread has slept for a
+ * hundredth of a millisecond: Linux brings a running thread's count up to
+ * date only at its clock's ticks (every 4 ms here) and when the thread
+ * leaves its CPU, so a plain reading can lag by a tick, as much as a short
+ * span takes. For spans of a millisecond or so.
+ */
+export function settledThreadCpuMs(): number {
+  Atomics.wait(NEVER_NOTIFIED, 0, 0, 0.01);
+  return threadCpuMs();
+}
+
 /**
  * Where the calling thread's schedule statistics are, for this thread or
  * another of the process to read with {@linkcode waitedForCpuMs};

@@ -1,0 +1,100 @@
+/**
+ * The first instance attached to a `FuelMeter` in a process runs the
+ * meter's warm-up (`src/meter_warmup.ts`): two runs of a tiny guest, one
+ * stopped by a deadline and one by a StopSignal, so that a caller's first
+ * stop through `meter.run` does not run the stop path's code for the
+ * first time. It must run once, only once the watchdog's thread is up
+ * (the first attach here waits for it), with both runs stopped, on the
+ * bytes its text assembles to, and must make a fresh isolate's first
+ * stopped run cheaper than a cold one.
+ */
+import assert from "./support/assert.ts";
+import { FuelMeter } from "../mod.ts";
+import { RUNAWAY } from "./support/guests.ts";
+import { METER_WARM_UP_GUEST, meterWarmUpStatus } from "../src/meter_warmup.ts";
+import { watchdogReady } from "../src/watchdog.ts";
+
+const runaway = await Deno.readFile(RUNAWAY);
+
+async function attached(): Promise<FuelMeter> {
+  const meter = new FuelMeter(runaway);
+  const { instance } = await WebAssembly.instantiate(
+    meter.bytes,
+    meter.imports,
+  );
+  meter.attach(instance);
+  return meter;
+}
+
+Deno.test("the first attach in a process runs the meter's warm-up once, both of its runs stopped", async () => {
+  assert.equal(meterWarmUpStatus().runs, 0);
+  await watchdogReady(10_000);
+  await attached();
+  assert.deepEqual(meterWarmUpStatus(), {
+    runs: 1,
+    outcomes: ["timeout", "aborted"],
+  });
+  await attached();
+  assert.equal(meterWarmUpStatus().runs, 1);
+});
+
+Deno.test("the meter's warm-up guest's bytes are its text, assembled", async () => {
+  const text = await Deno.readTextFile(
+    new URL("../src/meter_warmup.ts", import.meta.url),
+  );
+  const wat = text.slice(text.indexOf("```wat\n") + 7, text.indexOf("```\n */"))
+    .replaceAll(/^ \* ?/gm, "");
+  const wabt = await (await import("wabt")).default();
+  const module = wabt.parseWat("meter_warm_up.wat", wat, {});
+  try {
+    assert.deepEqual([...module.toBinary({}).buffer], [...METER_WARM_UP_GUEST]);
+  } finally {
+    module.destroy();
+  }
+});
+
+interface FirstStop {
+  cpu: number;
+  outcome: string;
+  runs: number;
+  outcomes: string[];
+}
+
+async function firstStop(warm: boolean): Promise<FirstStop> {
+  const worker = new Worker(
+    new URL("./support/meter_warmup_worker.ts", import.meta.url),
+    { type: "module" },
+  );
+  try {
+    return await new Promise<FirstStop>((resolve, reject) => {
+      worker.onmessage = (event) => resolve(event.data);
+      worker.onerror = (event) => reject(event.error ?? event.message);
+      worker.postMessage({ warm, bytes: runaway });
+    });
+  } finally {
+    worker.terminate();
+  }
+}
+
+Deno.test("after the warm-up, a fresh isolate's first stopped run takes less than half a cold one's CPU", async () => {
+  // Summed over two isolates each, run side by side; each isolate's own
+  // thread's CPU time is what is compared.
+  const stops = await Promise.all([false, false, true, true].map(firstStop));
+  for (const [i, stop] of stops.entries()) {
+    assert.equal(stop.outcome, "aborted");
+    // The cold isolates' warm-up was used up before it could run.
+    assert.deepEqual(
+      [stop.runs, stop.outcomes],
+      i < 2 ? [1, []] : [1, ["timeout", "aborted"]],
+    );
+  }
+  const sum = (half: FirstStop[]) =>
+    half.reduce((total, stop) => total + stop.cpu, 0);
+  const cold = sum(stops.slice(0, 2)), warmed = sum(stops.slice(2));
+  assert.ok(
+    warmed < cold / 2,
+    `the first stopped runs took ${
+      warmed.toFixed(2)
+    } ms of CPU after the warm-up, ${cold.toFixed(2)} cold`,
+  );
+});
