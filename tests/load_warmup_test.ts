@@ -7,6 +7,7 @@
  * fresh isolate's first rewrite of another guest cheaper than a cold one.
  */
 import assert from "./support/assert.ts";
+import { docWatBytes } from "./support/doc_wat.ts";
 import { assembleWat } from "../guest/build.ts";
 import "../mod.ts";
 import { loadWarmUpStatus, WARM_UP_GUEST } from "../src/load_warmup.ts";
@@ -16,18 +17,8 @@ Deno.test("importing the API runs the load's warm-up once, without an error", ()
 });
 
 Deno.test("the warm-up guest's bytes are its text, assembled", async () => {
-  const text = await Deno.readTextFile(
-    new URL("../src/load_warmup.ts", import.meta.url),
-  );
-  const wat = text.slice(text.indexOf("```wat\n") + 7, text.indexOf("```\n */"))
-    .replaceAll(/^ \* ?/gm, "");
-  const wabt = await (await import("wabt")).default();
-  const module = wabt.parseWat("warm_up.wat", wat, {});
-  try {
-    assert.deepEqual([...module.toBinary({}).buffer], [...WARM_UP_GUEST]);
-  } finally {
-    module.destroy();
-  }
+  const source = new URL("../src/load_warmup.ts", import.meta.url);
+  assert.deepEqual(await docWatBytes(source), [...WARM_UP_GUEST]);
 });
 
 /** A guest unlike the warm-up's: a start function that loops. */

@@ -9,6 +9,7 @@
  * stopped run cheaper than a cold one.
  */
 import assert from "./support/assert.ts";
+import { docWatBytes } from "./support/doc_wat.ts";
 import { FuelMeter } from "../mod.ts";
 import { RUNAWAY } from "./support/guests.ts";
 import { METER_WARM_UP_GUEST, meterWarmUpStatus } from "../src/meter_warmup.ts";
@@ -39,18 +40,8 @@ Deno.test("the first attach in a process runs the meter's warm-up once, both of 
 });
 
 Deno.test("the meter's warm-up guest's bytes are its text, assembled", async () => {
-  const text = await Deno.readTextFile(
-    new URL("../src/meter_warmup.ts", import.meta.url),
-  );
-  const wat = text.slice(text.indexOf("```wat\n") + 7, text.indexOf("```\n */"))
-    .replaceAll(/^ \* ?/gm, "");
-  const wabt = await (await import("wabt")).default();
-  const module = wabt.parseWat("meter_warm_up.wat", wat, {});
-  try {
-    assert.deepEqual([...module.toBinary({}).buffer], [...METER_WARM_UP_GUEST]);
-  } finally {
-    module.destroy();
-  }
+  const source = new URL("../src/meter_warmup.ts", import.meta.url);
+  assert.deepEqual(await docWatBytes(source), [...METER_WARM_UP_GUEST]);
 });
 
 interface FirstStop {
