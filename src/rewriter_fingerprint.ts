@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:dee015c8a25f801a9352fcfd6edcf600f4b90dbd75c6152b6ee0aa521b3d2ae2";
+  "sha256:a57db9ac711bdf3841c7cc908bbef7c5dda9190ab4895da6a92c74528dba1682";

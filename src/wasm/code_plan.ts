@@ -354,6 +354,24 @@ export class CodePlan {
   }
 
   /**
+   * The number of the added function `key` names, made by `make` the first
+   * time a site asks for it.
+   *
+   * @param key What the function does, shared by every site that calls it.
+   * @param make Makes the function.
+   * @returns Its number among {@linkcode CodePlan.helpers}.
+   */
+  helperNumber(key: string, make: () => BulkHelper): number {
+    let number = this.helperNumbers.get(key);
+    if (number === undefined) {
+      number = this.helpers.length;
+      this.helpers.push(make());
+      this.helperNumbers.set(key, number);
+    }
+    return number;
+  }
+
+  /**
    * Appends an edit.
    *
    * @param pos Where in the input it applies.

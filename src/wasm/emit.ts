@@ -9,7 +9,7 @@
 import { type CheckTargets, writeCheck } from "./checks.ts";
 import type { CheckTemplates } from "./check_templates.ts";
 import { Body, type CodePlan, EDIT_SIZE, writeLocals } from "./code_plan.ts";
-import type { Emitter } from "./emitter.ts";
+import { type Emitter, PADDED_CALL_SIZE } from "./emitter.ts";
 import { fail } from "./reader.ts";
 import { writeCopyCall } from "./register_copy_plan.ts";
 import { BODY_STEPS, STEP_BODIES, type Steps } from "./steps.ts";
@@ -263,7 +263,7 @@ function emitBody(
             // flag, padded with `nop`s to the inline check's size.
             w.len = o;
             w.callPadded(code.helperBase + value - 2);
-            const pad = templates.flag.length - 6;
+            const pad = templates.flag.length - PADDED_CALL_SIZE;
             for (let j = 0; j < pad; j++) w.u8(0x01);
             o = w.len;
             break;

@@ -9,6 +9,9 @@
 import { ATOMIC_OPS, GC_OPS, MISC_OPS, opcode } from "./opcodes.ts";
 import { Writer } from "./writer.ts";
 
+/** The bytes of {@linkcode Emitter.callPadded}: `call` and a five-byte index. */
+export const PADDED_CALL_SIZE = 6;
+
 const UNREACHABLE = opcode("unreachable");
 const BLOCK = opcode("block");
 const IF = opcode("if");
@@ -186,8 +189,8 @@ export class Emitter extends Writer {
   }
 
   /**
-   * `call` with its index padded to five bytes, for an index known only
-   * after the call's size must be.
+   * `call` with its index padded to five bytes ({@linkcode PADDED_CALL_SIZE}
+   * in all), for an index known only after the call's size must be.
    *
    * @param func The function index.
    */

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { PADDED_CALL_SIZE } from "./emitter.ts";
 import {
   type BulkHelper,
   bulkHelper,
@@ -113,9 +114,6 @@ const ARRAY_OPS = new Map<number, ArrayOp>([
   [GC_OPS.name.indexOf("array.init_data"), ArrayOp.InitData],
   [GC_OPS.name.indexOf("array.init_elem"), ArrayOp.InitElem],
 ]);
-
-/** A padded helper call: `call` and a five-byte index. */
-const BULK_CALL_SIZE = 6;
 
 /**
  * With a stop flag, or with string builtins to pay for: the operators the
@@ -532,13 +530,8 @@ export class HelperCalls {
     make: () => BulkHelper,
   ): number {
     const plan = this.#code;
-    let number = plan.helperNumbers.get(key);
-    if (number === undefined) {
-      number = plan.helpers.length;
-      plan.helpers.push(make());
-      plan.helperNumbers.set(key, number);
-    }
+    const number = plan.helperNumber(key, make);
     plan.pushEdit(opPos, Edit.BulkCall | (end - opPos) << LENGTH_SHIFT, number);
-    return BULK_CALL_SIZE - (end - opPos);
+    return PADDED_CALL_SIZE - (end - opPos);
   }
 }

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { PADDED_CALL_SIZE } from "./emitter.ts";
 import {
   allocationBytes,
   allocationCost,
@@ -106,8 +107,6 @@ const SINGLE_OPS = tables.SINGLE_OPS;
 const SYNC_MISC = tables.SYNC_MISC;
 /** The key of the added function that reads the flag for a wide body. */
 const FLAG_CHECK_KEY = "flag";
-/** A padded call: `call` and a five-byte index. */
-const FLAG_CALL_SIZE = 6;
 const SYNC_SINGLE = tables.SYNC_SINGLE;
 const TRAPS_ONLY = tables.TRAPS_ONLY;
 
@@ -1758,17 +1757,11 @@ export class BodyScanner {
    * call, padded, would not fit in the inline check's `size` bytes.
    */
   #flagCallValue(size: number): number {
-    if (size < FLAG_CALL_SIZE) return 0;
-    const plan = this.#code;
-    let number = plan.helperNumbers.get(FLAG_CHECK_KEY);
-    if (number === undefined) {
-      number = plan.helpers.length;
-      plan.helpers.push({
-        type: FLAG_CHECK_TYPE,
-        bytes: flagCheckBody(this.#targets.stopFlag!),
-      });
-      plan.helperNumbers.set(FLAG_CHECK_KEY, number);
-    }
+    if (size < PADDED_CALL_SIZE) return 0;
+    const number = this.#code.helperNumber(FLAG_CHECK_KEY, () => ({
+      type: FLAG_CHECK_TYPE,
+      bytes: flagCheckBody(this.#targets.stopFlag!),
+    }));
     return 2 + number;
   }
 
