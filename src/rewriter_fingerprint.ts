@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a57db9ac711bdf3841c7cc908bbef7c5dda9190ab4895da6a92c74528dba1682";
+  "sha256:4913e200ca37c93ec912ec2a14d48e88eff599a45dbe432dcc8346b790ea33d4";

@@ -78,6 +78,7 @@ import { FLAG_CHECK_TYPE, flagCheckBody } from "./added_functions.ts";
 import * as tables from "./operator_tables.ts";
 import {
   FREE_HEIGHT,
+  localUnits,
   MAX_CATCH_CLAUSES,
   MAX_COMPILE_COST,
   MAX_COMPILE_UNITS,
@@ -1197,7 +1198,8 @@ export class BodyScanner {
             const piled = heightSums[0]! +
               Math.max(0, most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT;
             if (
-              (localCount + 16) * controls + STACKED_VALUE_UNITS * stacked >
+              localUnits(localCount) * controls +
+                  STACKED_VALUE_UNITS * stacked >
                 MAX_COMPILE_UNITS
             ) {
               tooDearToCompile(

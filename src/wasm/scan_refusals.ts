@@ -8,12 +8,15 @@
 import { fail, failBeforeEngine } from "./reader.ts";
 import {
   FREE_HEIGHT,
+  localUnits,
   MAX_CATCH_CLAUSES,
   MAX_COMPILE_COST,
   MAX_COMPILE_UNITS,
   MAX_HEIGHT_WEIGHT,
   MAX_NESTING,
+  NARROW_LOCALS,
   STACKED_VALUE_UNITS,
+  WIDE_LOCAL_WEIGHT,
 } from "./scan_limits.ts";
 
 /** Refuses a `try` or `try_table` with more than `MAX_CATCH_CLAUSES`. */
@@ -36,9 +39,14 @@ export function tooDearToCompile(
     ? ` and ${stacked} values on the operand stack at them, ${STACKED_VALUE_UNITS} each`
     : "";
   const sum = stacked > 0 ? ` + ${STACKED_VALUE_UNITS} * ${stacked}` : "";
+  const wide = locals - NARROW_LOCALS;
+  const weighed = wide > 0 ? ` + ${WIDE_LOCAL_WEIGHT - 1} * ${wide}` : "";
+  const wideNote = wide > 0
+    ? `; each local past the first ${NARROW_LOCALS} counts ${WIDE_LOCAL_WEIGHT}`
+    : "";
   return fail(
-    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1)${values}: (${locals} + 16) * ${controls}${sum} = ${
-      (locals + 16) * controls + STACKED_VALUE_UNITS * stacked
+    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1${wideNote})${values}: (${locals} + 16${weighed}) * ${controls}${sum} = ${
+      localUnits(locals) * controls + STACKED_VALUE_UNITS * stacked
     } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
   );
