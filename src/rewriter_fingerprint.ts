@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:4913e200ca37c93ec912ec2a14d48e88eff599a45dbe432dcc8346b790ea33d4";
+  "sha256:796ce21f4bf0b52d3bb921355a2760e998faa07012287d75741df46863e32d81";

@@ -663,12 +663,11 @@ export class BodyScanner {
       ? FUSED << 5
       : 0;
     if (!paused) this.#hints = 0;
-    // A body of many locals that asks the host reads the flag through a
-    // call (see `WIDE_LOCALS`): the edit's value, 2 and more, names the
-    // added function, and the call, padded to the check's size, has no
-    // `if` to hint.
+    // A body of many locals reads the flag through a call (see
+    // `WIDE_LOCALS`), whether its check asks the host or traps at once:
+    // the edit's value, 2 and more, names the added function, and the
+    // call, padded to the check's size, has no `if` to hint.
     const flagCall = flagSize > 0 && fused === 0 && !inRegister &&
-        this.#targets.stopFlag?.traps !== true &&
         readsFlagByCall(localCount - params)
       ? this.#flagCallValue(flagSize)
       : 0;
