@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:796ce21f4bf0b52d3bb921355a2760e998faa07012287d75741df46863e32d81";
+  "sha256:2cde5f156cae40088ea15e1d95eb1e5457be8aa3ac783a5b72c3ebdeb6d019cd";

@@ -48,7 +48,7 @@ function heavy(
 }
 
 const REFUSED =
-  /^function 0 has 40000 locals and 40012 control points \(a loop counts 10;.*; each local past the first 128 counts 16\): \(40000 \+ 16 \+ 15 \* 39872\) \* 40012 = 25531497152 is over the limit of 1048576, .*split the function or use fewer locals, or run it with invokeIsolated/;
+  /^function 0 has 40000 locals and 40012 control points \(a loop counts 10;.*; each local counts 12 in a function of over 128 locals\): \(12 \* 40000 \+ 16\) \* 40012 = 19206400192 is over the limit of 1048576, .*split the function or use fewer locals, or run it with invokeIsolated/;
 
 Deno.test("a function whose first compile would hold the thread is refused, in every mode that rewrites", async () => {
   const bytes = heavy(40_000, 4_000);
@@ -71,19 +71,19 @@ Deno.test("a function whose first compile would hold the thread is refused, in e
   }
   // `if`s count too: one past the function that loads below.
   assert.throws(
-    () => instrument(heavy(1_000, 63, "if"), {}),
+    () => instrument(heavy(1_000, 76, "if"), {}),
     (error) =>
       isInvalidModule(error) &&
-      /^function 0 has 1000 locals and 75 control points .*: \(1000 \+ 16 \+ 15 \* 872\) \* 75 = 1057200 is over the limit of 1048576/
+      /^function 0 has 1000 locals and 88 control points .*: \(12 \* 1000 \+ 16\) \* 88 = 1057408 is over the limit of 1048576/
         .test(error.message),
   );
 });
 
 Deno.test("a function just under the compile limit loads and stops at its deadline", async () => {
-  // (1,000 + 16 + 15 * 872) * 74 and (30 + 16) * 22,512 units: both just
-  // under 2^20 (a local past the first 128 counts 16).
+  // (12 * 1,000 + 16) * 87 and (30 + 16) * 22,512 units: both just under
+  // 2^20 (each local counts 12 in a function of over 128).
   for (
-    const [locals, count, kind] of [[1_000, 62, "if"], [
+    const [locals, count, kind] of [[1_000, 75, "if"], [
       30,
       2_250,
       "loop",
@@ -143,16 +143,14 @@ function wideIfs(locals: number, ifs: number): Uint8Array<ArrayBuffer> {
   );
 }
 
-Deno.test("a function of many locals weighs each local past 128 as 16: 40,000 locals and 5 ifs are refused in every mode, at 4,096 locals 15 ifs load and 16 do not", async () => {
+Deno.test("in a function of over 128 locals each local counts 12: 40,000 locals and 5 ifs are refused in every mode, at 4,096 locals 20 ifs load and 21 do not", async () => {
   // 40,000 locals and 5 ifs held a fresh load's first call 16 to 20 ms of
   // a quiet core, inside the old limit.
   const fix =
     /is over the limit of 1048576, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline \(at byte offset \d+\)$/;
   const refusal = (locals: number, controls: number, units: number) =>
     new RegExp(
-      `^function 0 has ${locals} locals and ${controls} control points \\(.*; each local past the first 128 counts 16\\): \\(${locals} \\+ 16 \\+ 15 \\* ${
-        locals - 128
-      }\\) \\* ${controls} = ${units} `,
+      `^function 0 has ${locals} locals and ${controls} control points \\(.*; each local counts 12 in a function of over 128 locals\\): \\(12 \\* ${locals} \\+ 16\\) \\* ${controls} = ${units} `,
     );
   const refused =
     (locals: number, controls: number, units: number) => (error: unknown) =>
@@ -169,25 +167,31 @@ Deno.test("a function of many locals weighs each local past 128 as 16: 40,000 lo
   ) {
     await assert.rejects(
       () => loadGuest(wide, options),
-      refused(40_001, 6, 638_112 * 6),
+      refused(40_001, 6, 480_028 * 6),
     );
-    // The same width with no branch of its own loads, and runs.
-    const plain = await loadGuest(wideIfs(40_000, 0), options);
+    // The same width with one branch of its own loads, and runs.
+    const plain = await loadGuest(wideIfs(40_000, 1), options);
     const result = options.async
       ? await plain.invokeAsync("run", [7])
       : plain.invoke("run", [7]);
-    assert.equal(expectOutcome(result, "returned").value, 7);
+    assert.equal(expectOutcome(result, "returned").value, 1);
   }
-  // At the boundary: (4,096 + 16 + 15 * 3,968) * 16 = 1,018,112 loads.
-  const edge = await loadGuest(wideIfs(4_095, 15), { timeout: 1_000 });
+  // At the boundary: (12 * 4,096 + 16) * 21 = 1,032,528 loads.
+  const edge = await loadGuest(wideIfs(4_095, 20), { timeout: 1_000 });
   assert.equal(expectOutcome(edge.invoke("run", [0]), "returned").value, 0);
   assert.equal(expectOutcome(edge.invoke("run", [3]), "returned").value, 1);
   assert.throws(
-    () => instrument(wideIfs(4_095, 16), { fuel: false, stopFlag: true }),
-    refused(4_096, 17, 1_081_744),
+    () => instrument(wideIfs(4_095, 21), { fuel: false, stopFlag: true }),
+    refused(4_096, 22, 1_081_696),
   );
-  // 128 locals count once each: the old limit, unchanged.
+  // 128 locals count once each, the old limit (7,000 ifs load); 129 count
+  // 12 each: 669 ifs load, 670 do not.
   instrument(wideIfs(127, 7_000), {});
+  instrument(wideIfs(128, 669), {});
+  assert.throws(
+    () => instrument(wideIfs(128, 670), {}),
+    refused(129, 671, 1_564 * 671),
+  );
 });
 
 /**

@@ -127,8 +127,8 @@ Deno.test("wide locals: a flag that traps at once (a sync guest's) is read by tw
 });
 
 Deno.test("wide locals: calls of a function of 5,000 v128 locals and a loop are stopped by a deadline, a StopSignal and an abort, sync and async, and a short call returns", async () => {
-  // About the most locals a loop may have beside the compile-units limit
-  // (a local past 128 counts 16, a loop 10): 40,000 are refused.
+  // Within the compile-units limit (each local counts 12 past 128 locals,
+  // a loop 10: up to about 7,000 locals here); 40,000 are refused.
   const bytes = await assembleWat(`(module
     (func $wide (param i32) (result i32) (local ${"v128 ".repeat(5_000)})
       (local $i i32)

@@ -18,8 +18,8 @@
 export const MAX_CATCH_CLAUSES = 4_096;
 /**
  * The most a function's compile units may be: its locals (parameters
- * included; each past {@linkcode NARROW_LOCALS} counting
- * {@linkcode WIDE_LOCAL_WEIGHT}) plus 16, times its control points, each `if`, `else`, `br`,
+ * included; each counting {@linkcode WIDE_LOCAL_WEIGHT} in a function of
+ * more than {@linkcode NARROW_LOCALS}) plus 16, times its control points, each `if`, `else`, `br`,
  * `br_if`, `br_on_*`, `br_table` target, `try`, `try_table`, catch clause,
  * `delegate` and check the rewriter adds counting 1, and each `loop` 10 in
  * all. V8 compiles a function at its first call, on the caller's thread,
@@ -32,30 +32,33 @@ export const MAX_CATCH_CLAUSES = 4_096;
  */
 export const MAX_COMPILE_UNITS = 1 << 20;
 /**
- * The locals of a function that count once each in its compile units;
- * each past them counts {@linkcode WIDE_LOCAL_WEIGHT}. The engine's compile
- * at the first call costs about as much a local and control point however
- * many locals there are, 80 to 155 ns on Deno 2.9.6 for an `if` (a fresh
- * load's first call, thread CPU, on a quiet machine: 1,024 `i32` locals and
- * 1,000 `if`s took 110 to 133 ms, 40,000 `v128` locals and 5 `if`s 16 to
- * 20 ms, 16 locals and 15,000 `if`s 57 to 61 ms), so the limit lets about
- * 100 ms through at any width. Real guests need that room only in narrow
- * functions (their most is 77 locals, and esbuild's 14 locals and 12,623
- * control points); a wider one gets a sixteenth of it.
+ * The most locals a function may have and count once each in its compile
+ * units; in a function of more, each counts {@linkcode WIDE_LOCAL_WEIGHT}.
+ * The engine's compile at the first call costs about as much a local and
+ * control point however many locals there are, 80 to 155 ns on Deno 2.9.6
+ * for an `if` (a fresh load's first call, thread CPU, on a quiet machine:
+ * 1,024 `i32` locals and 1,000 `if`s took 110 to 133 ms, 40,000 `v128`
+ * locals and 5 `if`s 16 to 20 ms, 16 locals and 15,000 `if`s 57 to 61 ms),
+ * so the limit lets about 100 ms through at any width. Real guests need
+ * that room only in narrow functions (their most is 77 locals, and
+ * esbuild's largest count 14 locals and 12,623 control points); a wider
+ * one gets a twelfth of it.
  */
 export const NARROW_LOCALS = 128;
 /**
- * The compile units of each local past {@linkcode NARROW_LOCALS}, in place
- * of 1: past them the limit bounds a first compile to about 7 to 10 ms of
- * a quiet core (2^20 / 16 units at 110 to 155 ns), where 40,000 locals and
- * 5 `if`s took 16 to 20 ms and 20 `if`s 60 to 93 ms.
+ * What each local of a function of more than {@linkcode NARROW_LOCALS}
+ * counts, in place of 1: the limit then bounds a first compile to about 10
+ * ms of a quiet core whatever the width (2^20 / 12 units at 110 ns). 16
+ * would refuse a binaryen fuzz module's function of 149 locals and 450
+ * control points; counting only the locals past the first 128 as 16 left
+ * 256 locals and 473 `if`s 13 to 20 ms, and 150 about 50 ms.
  */
-export const WIDE_LOCAL_WEIGHT = 16;
+export const WIDE_LOCAL_WEIGHT = 12;
 
 /**
  * What a function's locals count per control point in its compile units:
- * each of them 1, each past {@linkcode NARROW_LOCALS}
- * {@linkcode WIDE_LOCAL_WEIGHT}, and 16 for the control point itself.
+ * 1 each, or {@linkcode WIDE_LOCAL_WEIGHT} each in a function of more than
+ * {@linkcode NARROW_LOCALS}, and 16 for the control point itself.
  *
  * @param locals The function's locals, its parameters included.
  * @returns The units a control point of it costs.
@@ -66,12 +69,13 @@ export const WIDE_LOCAL_WEIGHT = 16;
  * import assert from "node:assert/strict";
  *
  * assert.equal(localUnits(77), 93);
- * assert.equal(localUnits(40_000), 40_016 + 15 * 39_872);
+ * assert.equal(localUnits(128), 144);
+ * assert.equal(localUnits(129), 12 * 129 + 16);
  * ```
  */
 export function localUnits(locals: number): number {
-  const wide = Math.max(0, locals - NARROW_LOCALS);
-  return locals + 16 + (WIDE_LOCAL_WEIGHT - 1) * wide;
+  const weight = locals > NARROW_LOCALS ? WIDE_LOCAL_WEIGHT : 1;
+  return weight * locals + 16;
 }
 /**
  * The compile units of each value on the operand stack at a control point

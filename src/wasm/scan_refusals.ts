@@ -39,13 +39,13 @@ export function tooDearToCompile(
     ? ` and ${stacked} values on the operand stack at them, ${STACKED_VALUE_UNITS} each`
     : "";
   const sum = stacked > 0 ? ` + ${STACKED_VALUE_UNITS} * ${stacked}` : "";
-  const wide = locals - NARROW_LOCALS;
-  const weighed = wide > 0 ? ` + ${WIDE_LOCAL_WEIGHT - 1} * ${wide}` : "";
-  const wideNote = wide > 0
-    ? `; each local past the first ${NARROW_LOCALS} counts ${WIDE_LOCAL_WEIGHT}`
+  const wide = locals > NARROW_LOCALS;
+  const weighed = wide ? `${WIDE_LOCAL_WEIGHT} * ${locals}` : `${locals}`;
+  const wideNote = wide
+    ? `; each local counts ${WIDE_LOCAL_WEIGHT} in a function of over ${NARROW_LOCALS} locals`
     : "";
   return fail(
-    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1${wideNote})${values}: (${locals} + 16${weighed}) * ${controls}${sum} = ${
+    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1${wideNote})${values}: (${weighed} + 16) * ${controls}${sum} = ${
       localUnits(locals) * controls + STACKED_VALUE_UNITS * stacked
     } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
