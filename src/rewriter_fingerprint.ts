@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:2cde5f156cae40088ea15e1d95eb1e5457be8aa3ac783a5b72c3ebdeb6d019cd";
+  "sha256:b176b94e1782c69d2f10d73b7303673fb5a2ff40a3db52578c693f457961bd79";

@@ -143,7 +143,7 @@ function wideIfs(locals: number, ifs: number): Uint8Array<ArrayBuffer> {
   );
 }
 
-Deno.test("in a function of over 128 locals each local counts 12: 40,000 locals and 5 ifs are refused in every mode, at 4,096 locals 20 ifs load and 21 do not", async () => {
+Deno.test("in a function of over 128 locals each local counts 12, and one of a reference type 32 more: 40,000 locals and 5 ifs are refused in every mode, at 4,096 locals 20 ifs load and 21 do not", async () => {
   // 40,000 locals and 5 ifs held a fresh load's first call 16 to 20 ms of
   // a quiet core, inside the old limit.
   const fix =
@@ -184,6 +184,32 @@ Deno.test("in a function of over 128 locals each local counts 12: 40,000 locals 
     () => instrument(wideIfs(4_095, 21), { fuel: false, stopFlag: true }),
     refused(4_096, 22, 1_081_696),
   );
+  // Locals of reference types count 32 more each, once: 40,000 `funcref`
+  // locals are refused with no branch at all, 20,000 load.
+  const refs = (locals: number) =>
+    moduleOf(
+      section(1, [0x01, 0x60, 0x00, 0x00]),
+      section(3, [0x01, 0x00]),
+      section(7, [0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00]), // "run"
+      section(10, [
+        0x01,
+        ...encodeLeb(3 + encodeLeb(locals).length),
+        0x01,
+        ...encodeLeb(locals),
+        0x70,
+        0x0b,
+      ]),
+    );
+  await assert.rejects(
+    () => loadGuest(refs(40_000), { timeout: 1_000 }),
+    (error) =>
+      isInvalidModule(error) &&
+      /^function 0 has 40000 locals and 1 control points \(.*, and each of its 40000 locals of reference types 32 more once\): \(12 \* 40000 \+ 16\) \* 1 \+ 32 \* 40000 = 1760016 is over the limit of 1048576, /
+        .test(error.message) &&
+      fix.test(error.message),
+  );
+  const refGuest = await loadGuest(refs(20_000), { timeout: 1_000 });
+  expectOutcome(refGuest.invoke("run"), "returned");
   // 128 locals count once each, the old limit (7,000 ifs load); 129 count
   // 12 each: 669 ifs load, 670 do not.
   instrument(wideIfs(127, 7_000), {});

@@ -15,6 +15,8 @@ import {
   MAX_HEIGHT_WEIGHT,
   MAX_NESTING,
   NARROW_LOCALS,
+  REF_LOCAL_UNITS,
+  refLocalUnits,
   STACKED_VALUE_UNITS,
   WIDE_LOCAL_WEIGHT,
 } from "./scan_limits.ts";
@@ -33,6 +35,7 @@ export function tooDearToCompile(
   locals: number,
   controls: number,
   stacked: number,
+  refLocals: number,
   at: number,
 ): never {
   const values = stacked > 0
@@ -41,12 +44,18 @@ export function tooDearToCompile(
   const sum = stacked > 0 ? ` + ${STACKED_VALUE_UNITS} * ${stacked}` : "";
   const wide = locals > NARROW_LOCALS;
   const weighed = wide ? `${WIDE_LOCAL_WEIGHT} * ${locals}` : `${locals}`;
+  const refs = refLocalUnits(locals, refLocals);
   const wideNote = wide
-    ? `; each local counts ${WIDE_LOCAL_WEIGHT} in a function of over ${NARROW_LOCALS} locals`
+    ? `; each local counts ${WIDE_LOCAL_WEIGHT} in a function of over ${NARROW_LOCALS} locals${
+      refs > 0
+        ? `, and each of its ${refLocals} locals of reference types ${REF_LOCAL_UNITS} more once`
+        : ""
+    }`
     : "";
+  const refSum = refs > 0 ? ` + ${REF_LOCAL_UNITS} * ${refLocals}` : "";
   return fail(
-    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1${wideNote})${values}: (${weighed} + 16) * ${controls}${sum} = ${
-      localUnits(locals) * controls + STACKED_VALUE_UNITS * stacked
+    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1${wideNote})${values}: (${weighed} + 16) * ${controls}${sum}${refSum} = ${
+      localUnits(locals) * controls + STACKED_VALUE_UNITS * stacked + refs
     } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
   );
