@@ -1,17 +1,25 @@
 /**
  * The engine's compile of a function of many locals at its first call:
  * thread CPU of a fresh load's first call less its second, for a function
- * of N locals of one type and M of one kind of branch, loaded plain or
- * rewritten (sync deadline, async deadline, fuel). Prints one JSON line per
- * point; a point the rewrite refuses says so. Nothing passes or fails.
+ * of N locals of one type (its `i32` parameter included) and M of one kind
+ * of branch, loaded plain or rewritten (sync deadline, async deadline,
+ * fuel). Prints one JSON line per point, the fastest to slowest of
+ * `REPEATS` fresh loads (3 unless set); a point the rewrite refuses says so,
+ * and ends its sweep of M. Nothing passes or fails. What
+ * `docs/rewriter.md` (Refused functions) reports was measured with it.
  *
  * `deno run -A bench/first_compile.ts MODE KIND TYPE [N,... [M,...]]`,
- * MODE one of plain, sync, async, fuel; KIND one of if, br_if, br, loop;
- * TYPE one of i32, i64, v128, funcref.
+ * MODE one of plain, sync, async, fuel; KIND one of if, empty_if, trap_if,
+ * br_if, br, loop, call; TYPE one of i32, i64, f32, f64, v128, funcref.
  *
  * @module
  */
-import { type Guest, type GuestOptions, isInvalidModule, loadGuest } from "../mod.ts";
+import {
+  type Guest,
+  type GuestOptions,
+  isInvalidModule,
+  loadGuest,
+} from "../mod.ts";
 import { assembleWat } from "../guest/build.ts";
 import { settledThreadCpuMs } from "../tests/support/thread_cpu.ts";
 
