@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a57db9ac711bdf3841c7cc908bbef7c5dda9190ab4895da6a92c74528dba1682";
+  "sha256:b176b94e1782c69d2f10d73b7303673fb5a2ff40a3db52578c693f457961bd79";

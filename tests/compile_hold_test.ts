@@ -48,7 +48,7 @@ function heavy(
 }
 
 const REFUSED =
-  /^function 0 has 40000 locals and 40012 control points \(a loop counts 10;.*\): \(40000 \+ 16\) \* 40012 = 1601120192 is over the limit of 1048576, .*split the function or use fewer locals, or run it with invokeIsolated/;
+  /^function 0 has 40000 locals and 40012 control points \(a loop counts 10;.*; each local counts 12 in a function of over 128 locals\): \(12 \* 40000 \+ 16\) \* 40012 = 19206400192 is over the limit of 1048576, .*split the function or use fewer locals, or run it with invokeIsolated/;
 
 Deno.test("a function whose first compile would hold the thread is refused, in every mode that rewrites", async () => {
   const bytes = heavy(40_000, 4_000);
@@ -69,19 +69,21 @@ Deno.test("a function whose first compile would hold the thread is refused, in e
       (error) => isInvalidModule(error) && REFUSED.test(error.message),
     );
   }
-  // `if`s count too.
+  // `if`s count too: one past the function that loads below.
   assert.throws(
-    () => instrument(heavy(2_000, 1_000, "if"), {}),
+    () => instrument(heavy(1_000, 76, "if"), {}),
     (error) =>
       isInvalidModule(error) &&
-      /^function 0 has 2000 locals and 1012 control points/.test(error.message),
+      /^function 0 has 1000 locals and 88 control points .*: \(12 \* 1000 \+ 16\) \* 88 = 1057408 is over the limit of 1048576/
+        .test(error.message),
   );
 });
 
 Deno.test("a function just under the compile limit loads and stops at its deadline", async () => {
-  // (1,000 + 16) * 1,012 and (30 + 16) * 22,512 units: both just under 2^20.
+  // (12 * 1,000 + 16) * 87 and (30 + 16) * 22,512 units: both just under
+  // 2^20 (each local counts 12 in a function of over 128).
   for (
-    const [locals, count, kind] of [[1_000, 1_000, "if"], [
+    const [locals, count, kind] of [[1_000, 75, "if"], [
       30,
       2_250,
       "loop",
@@ -118,6 +120,104 @@ Deno.test("such a function still runs isolated with a timeout, and stops there",
   const elapsed = performance.now() - started;
   // Generous slack for a loaded machine; the compile alone took about 4 s.
   assert.ok(elapsed < 3_000, `returned after ${elapsed.toFixed(0)} ms`);
+});
+
+/**
+ * A guest whose `run(x)` has `locals` `v128` locals besides its parameter,
+ * and `ifs` of `if (x) x = 1`, then returns `x`: each `if` the engine's
+ * first compile carries every local into (about 110 ns a local, Deno
+ * 2.9.6).
+ */
+function wideIfs(locals: number, ifs: number): Uint8Array<ArrayBuffer> {
+  const code = [0x01, ...encodeLeb(locals), 0x7b];
+  for (let i = 0; i < ifs; i++) {
+    // local.get 0, if, i32.const 1, local.set 0, end
+    code.push(0x20, 0x00, 0x04, 0x40, 0x41, 0x01, 0x21, 0x00, 0x0b);
+  }
+  code.push(0x20, 0x00, 0x0b); // local.get 0; end
+  return moduleOf(
+    section(1, [0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f]),
+    section(3, [0x01, 0x00]),
+    section(7, [0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00]), // "run"
+    section(10, [0x01, ...encodeLeb(code.length), ...code]),
+  );
+}
+
+Deno.test("in a function of over 128 locals each local counts 12, and one of a reference type 32 more: 40,000 locals and 5 ifs are refused in every mode, at 4,096 locals 20 ifs load and 21 do not", async () => {
+  // 40,000 locals and 5 ifs held a fresh load's first call 16 to 20 ms of
+  // a quiet core, inside the old limit.
+  const fix =
+    /is over the limit of 1048576, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline \(at byte offset \d+\)$/;
+  const refusal = (locals: number, controls: number, units: number) =>
+    new RegExp(
+      `^function 0 has ${locals} locals and ${controls} control points \\(.*; each local counts 12 in a function of over 128 locals\\): \\(12 \\* ${locals} \\+ 16\\) \\* ${controls} = ${units} `,
+    );
+  const refused =
+    (locals: number, controls: number, units: number) => (error: unknown) =>
+      isInvalidModule(error) && !error.message.includes("\n") &&
+      refusal(locals, controls, units).test(error.message) &&
+      fix.test(error.message);
+  const wide = wideIfs(40_000, 5);
+  for (
+    const options of [
+      { timeout: 50 },
+      { fuel: false, async: true },
+      { fuel: 1e9 },
+    ] as GuestOptions[]
+  ) {
+    await assert.rejects(
+      () => loadGuest(wide, options),
+      refused(40_001, 6, 480_028 * 6),
+    );
+    // The same width with one branch of its own loads, and runs.
+    const plain = await loadGuest(wideIfs(40_000, 1), options);
+    const result = options.async
+      ? await plain.invokeAsync("run", [7])
+      : plain.invoke("run", [7]);
+    assert.equal(expectOutcome(result, "returned").value, 1);
+  }
+  // At the boundary: (12 * 4,096 + 16) * 21 = 1,032,528 loads.
+  const edge = await loadGuest(wideIfs(4_095, 20), { timeout: 1_000 });
+  assert.equal(expectOutcome(edge.invoke("run", [0]), "returned").value, 0);
+  assert.equal(expectOutcome(edge.invoke("run", [3]), "returned").value, 1);
+  assert.throws(
+    () => instrument(wideIfs(4_095, 21), { fuel: false, stopFlag: true }),
+    refused(4_096, 22, 1_081_696),
+  );
+  // Locals of reference types count 32 more each, once: 40,000 `funcref`
+  // locals are refused with no branch at all, 20,000 load.
+  const refs = (locals: number) =>
+    moduleOf(
+      section(1, [0x01, 0x60, 0x00, 0x00]),
+      section(3, [0x01, 0x00]),
+      section(7, [0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00]), // "run"
+      section(10, [
+        0x01,
+        ...encodeLeb(3 + encodeLeb(locals).length),
+        0x01,
+        ...encodeLeb(locals),
+        0x70,
+        0x0b,
+      ]),
+    );
+  await assert.rejects(
+    () => loadGuest(refs(40_000), { timeout: 1_000 }),
+    (error) =>
+      isInvalidModule(error) &&
+      /^function 0 has 40000 locals and 1 control points \(.*, and each of its 40000 locals of reference types 32 more once\): \(12 \* 40000 \+ 16\) \* 1 \+ 32 \* 40000 = 1760016 is over the limit of 1048576, /
+        .test(error.message) &&
+      fix.test(error.message),
+  );
+  const refGuest = await loadGuest(refs(20_000), { timeout: 1_000 });
+  expectOutcome(refGuest.invoke("run"), "returned");
+  // 128 locals count once each, the old limit (7,000 ifs load); 129 count
+  // 12 each: 669 ifs load, 670 do not.
+  instrument(wideIfs(127, 7_000), {});
+  instrument(wideIfs(128, 669), {});
+  assert.throws(
+    () => instrument(wideIfs(128, 670), {}),
+    refused(129, 671, 1_564 * 671),
+  );
 });
 
 /**

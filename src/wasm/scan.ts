@@ -78,11 +78,13 @@ import { FLAG_CHECK_TYPE, flagCheckBody } from "./added_functions.ts";
 import * as tables from "./operator_tables.ts";
 import {
   FREE_HEIGHT,
+  localUnits,
   MAX_CATCH_CLAUSES,
   MAX_COMPILE_COST,
   MAX_COMPILE_UNITS,
   MAX_HEIGHT_WEIGHT,
   MAX_NESTING,
+  refLocalUnits,
   STACKED_VALUE_UNITS,
 } from "./scan_limits.ts";
 import {
@@ -175,7 +177,7 @@ const NO_PAUSE = 0x7fffffff;
  * read back from a `Float64Array`, V8 summed them as doubles in the whole
  * loop, which made the scan of esbuild.wasm about 4% slower.
  */
-const PAUSED_FIELDS = 19;
+const PAUSED_FIELDS = 20;
 
 /**
  * The dearest segment a `br_table`'s check tests for in advance, and the
@@ -554,6 +556,8 @@ export class BodyScanner {
     r.end = end;
     const params = info.typeParams[info.functionTypes[functionIndex]!]!;
     let localCount = params;
+    // Its declared locals of reference types (see `REF_LOCAL_UNITS`).
+    let refLocals = 0;
     let groups = 0;
     let groupsStart = 0;
     let codeStart = 0;
@@ -563,13 +567,16 @@ export class BodyScanner {
       groupsStart = r.pos;
       for (let i = 0; i < groups; i++) {
         const at = r.pos;
-        localCount += r.u32();
+        const count = r.u32();
+        localCount += count;
         if (localCount > LIMITS.locals - 3) {
           r.fail(
             `function ${functionIndex} has too many locals to add fuel counters`,
             at,
           );
         }
+        // Numbers and vectors are 0x7b to 0x7f; anything else a reference.
+        if (r.pos < end && bytes[r.pos]! < 0x7b) refLocals += count;
         readValType(r, typeCount);
       }
       codeStart = r.pos;
@@ -577,6 +584,7 @@ export class BodyScanner {
     } else {
       const state = this.#pausedScan;
       localCount = state[0]!;
+      refLocals = state[19]!;
       groups = state[1]!;
       groupsStart = state[2]!;
       codeStart = state[3]!;
@@ -662,12 +670,11 @@ export class BodyScanner {
       ? FUSED << 5
       : 0;
     if (!paused) this.#hints = 0;
-    // A body of many locals that asks the host reads the flag through a
-    // call (see `WIDE_LOCALS`): the edit's value, 2 and more, names the
-    // added function, and the call, padded to the check's size, has no
-    // `if` to hint.
+    // A body of many locals reads the flag through a call (see
+    // `WIDE_LOCALS`), whether its check asks the host or traps at once:
+    // the edit's value, 2 and more, names the added function, and the
+    // call, padded to the check's size, has no `if` to hint.
     const flagCall = flagSize > 0 && fused === 0 && !inRegister &&
-        this.#targets.stopFlag?.traps !== true &&
         readsFlagByCall(localCount - params)
       ? this.#flagCallValue(flagSize)
       : 0;
@@ -764,6 +771,7 @@ export class BodyScanner {
         state[16] = p;
         state[17] = height;
         state[18] = most;
+        state[19] = refLocals;
         const sums = this.#pausedSums;
         sums[0] = cost;
         sums[1] = paused ? sums[1]! + weights : weights;
@@ -1197,7 +1205,9 @@ export class BodyScanner {
             const piled = heightSums[0]! +
               Math.max(0, most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT;
             if (
-              (localCount + 16) * controls + STACKED_VALUE_UNITS * stacked >
+              localUnits(localCount) * controls +
+                  STACKED_VALUE_UNITS * stacked +
+                  refLocalUnits(localCount, refLocals) >
                 MAX_COMPILE_UNITS
             ) {
               tooDearToCompile(
@@ -1205,6 +1215,7 @@ export class BodyScanner {
                 localCount,
                 controls,
                 stacked,
+                refLocals,
                 start,
               );
             }

@@ -18,7 +18,8 @@
 export const MAX_CATCH_CLAUSES = 4_096;
 /**
  * The most a function's compile units may be: its locals (parameters
- * included) plus 16, times its control points, each `if`, `else`, `br`,
+ * included; each counting {@linkcode WIDE_LOCAL_WEIGHT} in a function of
+ * more than {@linkcode NARROW_LOCALS}) plus 16, times its control points, each `if`, `else`, `br`,
  * `br_if`, `br_on_*`, `br_table` target, `try`, `try_table`, catch clause,
  * `delegate` and check the rewriter adds counting 1, and each `loop` 10 in
  * all. V8 compiles a function at its first call, on the caller's thread,
@@ -30,6 +31,87 @@ export const MAX_CATCH_CLAUSES = 4_096;
  * count in real guests is far below the limit (see `docs/rewriter.md`).
  */
 export const MAX_COMPILE_UNITS = 1 << 20;
+/**
+ * The most locals a function may have and count once each in its compile
+ * units; in a function of more, each counts {@linkcode WIDE_LOCAL_WEIGHT}.
+ * The engine's compile at the first call costs about as much a local and
+ * control point however many locals there are, 80 to 155 ns on Deno 2.9.6
+ * for an `if` (a fresh load's first call, thread CPU, on a quiet machine:
+ * 1,024 `i32` locals and 1,000 `if`s took 110 to 133 ms, 40,000 `v128`
+ * locals and 5 `if`s 16 to 20 ms, 16 locals and 15,000 `if`s 57 to 61 ms),
+ * so the limit lets about 100 ms through at any width. Real guests need
+ * that room only in narrow functions (their most is 77 locals, and
+ * esbuild's largest count 14 locals and 12,623 control points); a wider
+ * one gets a twelfth of it.
+ */
+export const NARROW_LOCALS = 128;
+/**
+ * What each local of a function of more than {@linkcode NARROW_LOCALS}
+ * counts, in place of 1: the limit then bounds a first compile to about 10
+ * ms of a quiet core whatever the width (2^20 / 12 units at 110 ns). 16
+ * would refuse a binaryen fuzz module's function of 149 locals and 450
+ * control points; counting only the locals past the first 128 as 16 left
+ * 256 locals and 473 `if`s 13 to 20 ms, and 150 about 50 ms.
+ */
+export const WIDE_LOCAL_WEIGHT = 12;
+
+/**
+ * What a function's locals count per control point in its compile units:
+ * 1 each, or {@linkcode WIDE_LOCAL_WEIGHT} each in a function of more than
+ * {@linkcode NARROW_LOCALS}, and 16 for the control point itself.
+ *
+ * @param locals The function's locals, its parameters included.
+ * @returns The units a control point of it costs.
+ *
+ * @example Usage
+ * ```ts
+ * import { localUnits } from "./scan_limits.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(localUnits(77), 93);
+ * assert.equal(localUnits(128), 144);
+ * assert.equal(localUnits(129), 12 * 129 + 16);
+ * ```
+ */
+export function localUnits(locals: number): number {
+  const weight = locals > NARROW_LOCALS ? WIDE_LOCAL_WEIGHT : 1;
+  return weight * locals + 16;
+}
+/**
+ * The compile units of each declared local of a reference type in a
+ * function of more than {@linkcode NARROW_LOCALS} locals, once, beside what
+ * it counts at each control point. A function of 40,000 `funcref` locals
+ * and no branch took 8 to 12 ms at its first call unrewritten (30,000, 1.5
+ * ms; 40,000 `i32` locals, 0.3 to 2.2), 10 to 14 metered, and 15 to 18 with
+ * one `if`; a metered check's `if` costs about 300 ns a `funcref` local.
+ * With this, at most about 23,800 such locals fit beside one control point
+ * (a fresh load's first call: 1.2 to 1.8 ms of thread CPU at 23,000 for a
+ * deadline, 7.6 to 8.1 metered).
+ */
+export const REF_LOCAL_UNITS = 32;
+
+/**
+ * What a function's declared locals of reference types add to its compile
+ * units once: {@linkcode REF_LOCAL_UNITS} each in a function of more than
+ * {@linkcode NARROW_LOCALS} locals, else nothing.
+ *
+ * @param locals The function's locals, its parameters included.
+ * @param refLocals Its declared locals of reference types.
+ * @returns The units they add.
+ *
+ * @example Usage
+ * ```ts
+ * import { refLocalUnits } from "./scan_limits.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(refLocalUnits(100, 100), 0);
+ * assert.equal(refLocalUnits(40_000, 40_000), 1_280_000);
+ * ```
+ */
+export function refLocalUnits(locals: number, refLocals: number): number {
+  return locals > NARROW_LOCALS ? REF_LOCAL_UNITS * refLocals : 0;
+}
+
 /**
  * The compile units of each value on the operand stack at a control point
  * (summed over them, as its locals are), and 4 times that at a bulk

@@ -8,12 +8,17 @@
 import { fail, failBeforeEngine } from "./reader.ts";
 import {
   FREE_HEIGHT,
+  localUnits,
   MAX_CATCH_CLAUSES,
   MAX_COMPILE_COST,
   MAX_COMPILE_UNITS,
   MAX_HEIGHT_WEIGHT,
   MAX_NESTING,
+  NARROW_LOCALS,
+  REF_LOCAL_UNITS,
+  refLocalUnits,
   STACKED_VALUE_UNITS,
+  WIDE_LOCAL_WEIGHT,
 } from "./scan_limits.ts";
 
 /** Refuses a `try` or `try_table` with more than `MAX_CATCH_CLAUSES`. */
@@ -30,15 +35,27 @@ export function tooDearToCompile(
   locals: number,
   controls: number,
   stacked: number,
+  refLocals: number,
   at: number,
 ): never {
   const values = stacked > 0
     ? ` and ${stacked} values on the operand stack at them, ${STACKED_VALUE_UNITS} each`
     : "";
   const sum = stacked > 0 ? ` + ${STACKED_VALUE_UNITS} * ${stacked}` : "";
+  const wide = locals > NARROW_LOCALS;
+  const weighed = wide ? `${WIDE_LOCAL_WEIGHT} * ${locals}` : `${locals}`;
+  const refs = refLocalUnits(locals, refLocals);
+  const wideNote = wide
+    ? `; each local counts ${WIDE_LOCAL_WEIGHT} in a function of over ${NARROW_LOCALS} locals${
+      refs > 0
+        ? `, and each of its ${refLocals} locals of reference types ${REF_LOCAL_UNITS} more once`
+        : ""
+    }`
+    : "";
+  const refSum = refs > 0 ? ` + ${REF_LOCAL_UNITS} * ${refLocals}` : "";
   return fail(
-    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1)${values}: (${locals} + 16) * ${controls}${sum} = ${
-      (locals + 16) * controls + STACKED_VALUE_UNITS * stacked
+    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1${wideNote})${values}: (${weighed} + 16) * ${controls}${sum}${refSum} = ${
+      localUnits(locals) * controls + STACKED_VALUE_UNITS * stacked + refs
     } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
   );
