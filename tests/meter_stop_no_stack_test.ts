@@ -25,13 +25,16 @@ const { promising } = WebAssembly as unknown as {
 
 type Prepare = (error: Error, sites: unknown[]) => unknown;
 
-/** Runs `fn` and counts the stacks V8 formats meanwhile. */
+/**
+ * Runs `fn` and counts the traps' stacks V8 formats meanwhile (only the
+ * engine's errors: what other code formats is not counted).
+ */
 async function stacksFormatted(fn: () => unknown): Promise<number> {
   const errorClass = Error as unknown as { prepareStackTrace?: Prepare };
   const previous = errorClass.prepareStackTrace;
   let formatted = 0;
   errorClass.prepareStackTrace = (error, sites) => {
-    formatted++;
+    if (error instanceof WebAssembly.RuntimeError) formatted++;
     if (previous !== undefined) return previous(error, sites);
     return `${error}${sites.map((site) => `\n    at ${site}`).join("")}`;
   };
