@@ -273,6 +273,7 @@ function startRun(
   options: MeterRunOptions,
   what: string,
   yields: boolean,
+  started: number,
 ): Run {
   options = readOptions(options, METER_RUN_OPTION_NAMES, what);
   checkFuelAndTimeout(options, what);
@@ -332,6 +333,9 @@ function startRun(
       signal,
       yields,
       enclosing,
+      // The deadline counts from the call of `run`, as a Guest call's
+      // from its own: the checks above are part of the call.
+      started,
     })
     : undefined;
   const userSlice = meter.slice;
@@ -392,7 +396,16 @@ export function runMetered(
   fn: () => unknown,
   options: MeterRunOptions = {},
 ): CallOutcome {
-  const run = startRun(meter, calls, stack, options, "FuelMeter.run", false);
+  const started = performance.now();
+  const run = startRun(
+    meter,
+    calls,
+    stack,
+    options,
+    "FuelMeter.run",
+    false,
+    started,
+  );
   let value: unknown;
   let threw = false;
   running.add(meter);
@@ -435,6 +448,7 @@ export async function runMeteredAsync(
     options,
     "FuelMeter.runAsync",
     true,
+    invoked,
   );
   let ended!: () => void;
   inFlight.set(meter, new Promise<void>((resolve) => (ended = resolve)));
