@@ -38,7 +38,7 @@ import {
   runMetered,
   runMeteredAsync,
 } from "./meter_run.ts";
-import { nextTurn } from "./yield.ts";
+import { turnUnlessDue } from "./yield.ts";
 import { heapCheck, meterHeapStops } from "./heap_limit.ts";
 import { openCache } from "./rewrite_cache.ts";
 import { constructCached, type MeterRewriter } from "./meter_cache.ts";
@@ -1137,8 +1137,16 @@ export class FuelMeter {
       Atomics.store(flag, 0, 1);
       return this.#onStopFlag();
     }
-    return nextTurn().then(this.#onStopFlag);
+    // Its turn comes after the other async guests' slices, unless its stop
+    // comes due meanwhile: the next guest that yields then wakes it.
+    return turnUnlessDue(this.#stopDue).then(this.#onStopFlag);
   };
+
+  /**
+   * Whether the run's stop is due (and, if so, recorded), asked by other
+   * guests' yields while this one waits for its turn.
+   */
+  readonly #stopDue = (): boolean => this.#callPoll?.() === true;
 
   /** The guest's import: called when a charge takes the counter below zero. */
   readonly #outOfFuel = (
@@ -1174,7 +1182,7 @@ export class FuelMeter {
       // the call looks again; unless `poll` itself made a stop due (set
       // the run's StopSignal, aborted its signal), which needs no turn.
       stop = this.#callPoll?.() === true ||
-        nextTurn().then(() => this.#callPoll?.() ?? false);
+        turnUnlessDue(this.#stopDue).then(() => this.#callPoll?.() ?? false);
     }
     if (stop === false || stop === true) this.#waiting = undefined;
     if (stop === false) return this.#grant(before, need);
