@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a57db9ac711bdf3841c7cc908bbef7c5dda9190ab4895da6a92c74528dba1682";
+  "sha256:da40897b345c5cf0a04e58782ee6229d64952031900bd14d874862a19a062ac3";
