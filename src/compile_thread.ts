@@ -70,11 +70,13 @@ type CompileAnswer =
 interface AllocateRequest {
   allocate: number;
   size: number;
+  /** A SharedArrayBuffer, or a plain ArrayBuffer transferred back. */
+  shared: boolean;
 }
 
 /** The buffer the thread made, or why it could not. */
 type AllocateAnswer =
-  | { allocated: number; buffer: SharedArrayBuffer }
+  | { allocated: number; buffer: SharedArrayBuffer | ArrayBuffer }
   | { allocated: number; failed: string };
 
 /**
@@ -137,12 +139,16 @@ function compileOnThread(
   port.on("message", (message: ThreadMessage) => {
     if ("allocate" in message) {
       try {
-        const buffer = new SharedArrayBuffer(message.size);
+        const buffer = message.shared
+          ? new SharedArrayBuffer(message.size)
+          : new ArrayBuffer(message.size);
         // Every page written once here: pages the C library maps fresh
         // are faulted in on this thread, not as the host writes them.
         const view = new Uint8Array(buffer);
         for (let at = 0; at < view.length; at += 4096) view[at] = 0;
-        port.postMessage({ allocated: message.allocate, buffer });
+        const answer = { allocated: message.allocate, buffer };
+        if (buffer instanceof SharedArrayBuffer) port.postMessage(answer);
+        else port.postMessage(answer, [buffer]);
       } catch (error) {
         port.postMessage({
           allocated: message.allocate,
@@ -216,7 +222,7 @@ interface CompileThread {
   up: boolean;
   pending: Map<number, Pending>;
   /** The buffers asked of the thread and not made yet. */
-  allocations: Map<number, Pending<SharedArrayBuffer>>;
+  allocations: Map<number, Pending<SharedArrayBuffer | ArrayBuffer>>;
   /** This thread's copies of each compile the thread has not answered yet. */
   copies: Map<number, Copies>;
 }
@@ -378,10 +384,10 @@ function unrefWhenIdle(running: CompileThread): void {
  * into: made on this thread, the C library zeroed the 18 MB of
  * esbuild.wasm's output at once, and faulted in pages it had given back,
  * which held this thread 15 to 50 ms of CPU in some loads (4.7 MB faulted,
- * on a VM where a fault took about 12 µs), and a stop waited for it. Meanwhile
- * this thread is free. `undefined` when the thread is not up yet (a
- * process's first large load, whose rewrite does not wait for the thread
- * to boot) or cannot start: make it here then.
+ * on a VM where a fault took about 12 µs), and a stop waited for it.
+ * Meanwhile this thread is free. `undefined` when the thread is not up yet
+ * (a process's first large load, whose rewrite does not wait for the
+ * thread to boot) or cannot start: make it here then.
  *
  * @param size Its size in bytes.
  * @returns The buffer, when the thread has made it.
@@ -391,13 +397,39 @@ function unrefWhenIdle(running: CompileThread): void {
 export function sharedBufferOnThread(
   size: number,
 ): Promise<SharedArrayBuffer> | undefined {
+  return bufferOnThread(size, true) as Promise<SharedArrayBuffer> | undefined;
+}
+
+/**
+ * A plain buffer of `size` bytes made on the compile thread, every page of
+ * it mapped there, and transferred here: a watched load's copy of the
+ * caller's bytes (14 MB for esbuild.wasm), whose allocation here the C
+ * library may zero at once, as {@linkcode sharedBufferOnThread}'s. Only
+ * while the thread runs (a large load started it): `undefined` otherwise.
+ *
+ * @param size Its size in bytes.
+ * @returns The buffer, when the thread has made it.
+ * @throws {CompileThreadGone} (the promise) When the thread ended, or could
+ *   not make it.
+ */
+export function plainBufferOnThread(
+  size: number,
+): Promise<ArrayBuffer> | undefined {
+  return bufferOnThread(size, false) as Promise<ArrayBuffer> | undefined;
+}
+
+/** A buffer made on the thread, if it is up. */
+function bufferOnThread(
+  size: number,
+  shared: boolean,
+): Promise<SharedArrayBuffer | ArrayBuffer> | undefined {
   const running = thread;
   if (refused || running === undefined || !running.up) return undefined;
   const id = ++lastId;
   return new Promise((resolve, reject) => {
     running.allocations.set(id, { resolve, reject });
     running.port.ref();
-    const request: AllocateRequest = { allocate: id, size };
+    const request: AllocateRequest = { allocate: id, size, shared };
     running.port.postMessage(request);
   });
 }

@@ -14,6 +14,7 @@ import { abortStop } from "./call_watch.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { pageSteps } from "./data_prefault.ts";
+import { plainBufferOnThread } from "./compile_thread.ts";
 import {
   runSteps,
   type Steps,
@@ -199,7 +200,16 @@ export class LoadStops {
     // The allocation, which the C library may zero at once, and the copy
     // are each a hold of their own, with turns on either side.
     await this.#turn();
-    const buffer = new Uint8Array(room + length);
+    // A large one made and mapped on the compile thread, when it is up,
+    // while this one waits with the stops watched.
+    const made = room + length > SNAPSHOT_PIECE_BYTES
+      ? plainBufferOnThread(room + length)
+      : undefined;
+    const buffer = made === undefined
+      ? new Uint8Array(room + length)
+      : new Uint8Array(
+        await this.race(made.catch(() => new ArrayBuffer(room + length))),
+      );
     await this.#turn();
     await this.runSteps(pageSteps(buffer, room + length));
     const copy = buffer.subarray(room);
