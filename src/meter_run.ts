@@ -41,7 +41,7 @@ import {
   leavePlainCall,
 } from "./call_watch.ts";
 import { watchdogCaughtUp } from "./watchdog.ts";
-import { COLD_CALLS, COLD_SLICE } from "./meter_tank.ts";
+import { backstopSlice } from "./meter_tank.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
 import { runCallOf } from "./calls_in_progress.ts";
 import { nextTurn } from "./yield.ts";
@@ -345,8 +345,9 @@ function startRun(
   const flagKeepsDeadline = flag !== undefined && watchdogCaughtUp();
   if (meter.countsFuel) {
     if (watch && !flagKeepsDeadline || yields) meter.slice = RUN_SLICE;
-    else if (watch && calls.callsSinceAttach(meter) < COLD_CALLS) {
-      meter.slice = Math.min(userSlice, COLD_SLICE);
+    else if (watch) {
+      const slice = backstopSlice(userSlice, calls.callsSinceAttach(meter));
+      if (slice !== userSlice) meter.slice = slice;
     }
   }
   calls.begin(meter, options.fuel);

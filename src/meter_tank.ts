@@ -32,9 +32,11 @@ export const TRAPPING_TANK = 2 ** 52;
  * to 5 % of its time there, this size nothing measurable. A guest that
  * games the cost table only makes its slices end sooner; a loop the costs
  * make free is still bounded by the flag alone. Slices leave the fuel a
- * call consumes as it was. (A plain `Guest` call's fuel checks trap when
- * its budget is spent and ask for no slices: the flag alone keeps its
- * deadlines.)
+ * call consumes as it was. A plain `Guest` call gets the same backstop
+ * when its guest asks for fuel (one with a start function, which the
+ * start function's own call gets too); one whose fuel checks trap when
+ * its budget is spent asks for no slices, and the flag alone keeps its
+ * deadlines.
  */
 export const COLD_SLICE = 1_000_000;
 /**
@@ -44,6 +46,20 @@ export const COLD_SLICE = 1_000_000;
  * their deadlines.
  */
 export const COLD_CALLS = 8;
+/**
+ * The slice a watched plain call of a resumable instance runs on: at most
+ * {@linkcode COLD_SLICE} in the instance's first {@linkcode COLD_CALLS}
+ * calls, as a backstop for a watchdog that wakes late; later, the meter's
+ * own. Shared by `FuelMeter#run` and a `Guest`'s plain calls (its start
+ * function among them).
+ *
+ * @param slice The meter's slice.
+ * @param callsSinceAttach The calls the instance has begun before this one.
+ * @returns The slice for this call.
+ */
+export function backstopSlice(slice: number, callsSinceAttach: number): number {
+  return callsSinceAttach < COLD_CALLS ? Math.min(slice, COLD_SLICE) : slice;
+}
 /** The counter while a stop is pending: any charge traps. */
 export const STOPPED = -(1n << 62n);
 /**

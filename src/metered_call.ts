@@ -11,6 +11,7 @@ import { CallWatch } from "./call_watch.ts";
 import { ExportError, FuelExhausted, withoutStack } from "./errors.ts";
 import { type FuelMeter, meterCalls } from "./fuel.ts";
 import type { AsyncCallOptions } from "./guest_options.ts";
+import { backstopSlice } from "./meter_tank.ts";
 import { type CallOutcome, stoppedOutcome } from "./outcome.ts";
 
 /** The bookkeeping of one metered call. */
@@ -23,6 +24,11 @@ export interface MeteredCall {
   consumed: number;
   /** False for a guest loaded with `fuel: false`: no books to keep. */
   countsFuel: boolean;
+  /**
+   * When the call runs on a backstop slice (see `backstopSlice`): the
+   * meter's own slice, put back as the call ends, and the call's.
+   */
+  backstop?: { slice: number; ownSlice: number };
 }
 
 /** What a metered call is given. */
@@ -84,6 +90,22 @@ export function beginMeteredCall(
       `cannot give a refuel hook to a call of ${setup.label}: its fuel checks trap when the budget is spent, so it cannot ask for more`,
     );
   }
+  // A fresh instance's first plain calls under a deadline or a StopSignal,
+  // when the guest asks for fuel, get a backstop slice, whose end reads
+  // them by this thread's clock: right after a load the watchdog's thread
+  // can wake late (see `backstopSlice`). A guest whose fuel checks trap
+  // asks for none; an async call's ticks come through the flag.
+  let backstop: MeteredCall["backstop"];
+  const stops = timeout !== undefined || options?.signal !== undefined ||
+    options?.stop !== undefined;
+  if (countsFuel && meter.resumable && stops && !yields) {
+    const ownSlice = meter.slice;
+    const slice = backstopSlice(ownSlice, meterCalls.callsSinceAttach(meter));
+    if (slice !== ownSlice) {
+      meter.slice = slice;
+      backstop = { slice, ownSlice };
+    }
+  }
   // A call's fuel caps what it may draw from the tank; it never replaces it.
   if (countsFuel) meterCalls.begin(meter, options?.fuel);
   // A guest that counts no fuel has no books, but its meter keeps the
@@ -104,7 +126,10 @@ export function beginMeteredCall(
       : undefined;
   } catch (error) {
     // No call is made: the books the call began are closed again.
-    if (countsFuel) meterCalls.end(meter);
+    if (countsFuel) {
+      restoreSlice(meter, backstop);
+      meterCalls.end(meter);
+    }
     throw error;
   }
   state.poll = watch?.poll;
@@ -113,7 +138,17 @@ export function beginMeteredCall(
     return { meter, watch, budget: Infinity, consumed: 0, countsFuel };
   }
   const { consumed, remaining } = meter.usage;
-  return { meter, watch, budget: remaining, consumed, countsFuel };
+  return { meter, watch, budget: remaining, consumed, countsFuel, backstop };
+}
+
+/** Puts back the meter's own slice, unless the host set another meanwhile. */
+function restoreSlice(
+  meter: FuelMeter,
+  backstop: MeteredCall["backstop"],
+): void {
+  if (backstop !== undefined && meter.slice === backstop.slice) {
+    meter.slice = backstop.ownSlice;
+  }
 }
 
 /**
@@ -139,6 +174,7 @@ export function endMeteredCall(
   // Fuel that ran out in a host import's charge ends the call, whatever
   // the guest did with what unwound it.
   const ranOutInImport = ranOutInImports.delete(meter);
+  restoreSlice(meter, call.backstop);
   meterCalls.end(meter);
   const usage = meter.usage;
   const consumed = usage.consumed - call.consumed;
