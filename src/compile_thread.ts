@@ -31,6 +31,11 @@
  * on the compile thread (on a busy machine, 250 ms for a module of 64 MB
  * of data; 6 MB of code added nothing measurable).
  *
+ * Once up, the thread also makes a large load's buffers (the rewrite's
+ * shared output, the copy of the caller's bytes), every page mapped, so
+ * that the C library's zeroing and the page faults it may take do not hold
+ * the loading thread ({@linkcode sharedBufferOnThread}).
+ *
  * @module
  */
 
