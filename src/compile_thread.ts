@@ -31,6 +31,11 @@
  * on the compile thread (on a busy machine, 250 ms for a module of 64 MB
  * of data; 6 MB of code added nothing measurable).
  *
+ * Once up, the thread also makes a large load's buffers (the rewrite's
+ * shared output, the copy of the caller's bytes), every page mapped, so
+ * that the C library's zeroing and the page faults it may take do not hold
+ * the loading thread ({@linkcode sharedBufferOnThread}).
+ *
  * @module
  */
 
@@ -66,8 +71,31 @@ type CompileAnswer =
   | { id: number; module: WebAssembly.Module }
   | { id: number; error: { name: string; message: string } };
 
-/** What the thread is told: compile, give a compile up, or let one go. */
-type ThreadMessage = CompileRequest | { cancel: number } | { release: number };
+/** A buffer the thread is asked to make (see {@linkcode sharedBufferOnThread}). */
+interface AllocateRequest {
+  allocate: number;
+  size: number;
+  /** A SharedArrayBuffer, or a plain ArrayBuffer transferred back. */
+  shared: boolean;
+}
+
+/** The buffer the thread made, or why it could not. */
+type AllocateAnswer =
+  | { allocated: number; buffer: SharedArrayBuffer | ArrayBuffer }
+  | { allocated: number; failed: string };
+
+/**
+ * What the thread is told: compile, give a compile up, let one go, or make
+ * a buffer.
+ */
+type ThreadMessage =
+  | CompileRequest
+  | { cancel: number }
+  | { release: number }
+  | AllocateRequest;
+
+/** What the thread sends: a compile's answer, a buffer, or that it is up. */
+type ThreadAnswer = CompileAnswer | AllocateAnswer | { up: true };
 
 /** The thread's program, run from its source text (no file, no fetch). */
 function compileOnThread(
@@ -102,6 +130,7 @@ function compileOnThread(
     }
   };
   const collect = collector();
+  port.postMessage({ up: true });
   let sweeping = false;
   /** Collects at the next turn, once, for the compiles let go by then. */
   const sweep = () => {
@@ -113,6 +142,26 @@ function compileOnThread(
     }, 0);
   };
   port.on("message", (message: ThreadMessage) => {
+    if ("allocate" in message) {
+      try {
+        const buffer = message.shared
+          ? new SharedArrayBuffer(message.size)
+          : new ArrayBuffer(message.size);
+        // Every page written once here: pages the C library maps fresh
+        // are faulted in on this thread, not as the host writes them.
+        const view = new Uint8Array(buffer);
+        for (let at = 0; at < view.length; at += 4096) view[at] = 0;
+        const answer = { allocated: message.allocate, buffer };
+        if (buffer instanceof SharedArrayBuffer) port.postMessage(answer);
+        else port.postMessage(answer, [buffer]);
+      } catch (error) {
+        port.postMessage({
+          allocated: message.allocate,
+          failed: String((error as Error)?.message ?? error),
+        });
+      }
+      return;
+    }
     if ("cancel" in message) return void cancels.get(message.cancel)?.();
     if ("release" in message) {
       if (held.delete(message.release)) sweep();
@@ -165,16 +214,20 @@ function compileOnThread(
   });
 }
 
-/** A compile waiting for the thread's answer. */
-interface Pending {
-  resolve(module: WebAssembly.Module): void;
+/** A compile (or an allocation) waiting for the thread's answer. */
+interface Pending<T = WebAssembly.Module> {
+  resolve(value: T): void;
   reject(error: unknown): void;
 }
 
 /** The running thread. */
 interface CompileThread {
   port: MessagePort;
+  /** Whether the thread has said it is up (and reads its port). */
+  up: boolean;
   pending: Map<number, Pending>;
+  /** The buffers asked of the thread and not made yet. */
+  allocations: Map<number, Pending<SharedArrayBuffer | ArrayBuffer>>;
   /** This thread's copies of each compile the thread has not answered yet. */
   copies: Map<number, Copies>;
 }
@@ -246,10 +299,22 @@ export function startCompileThread(): boolean {
   }
   const started: CompileThread = {
     port: channel.port1,
+    up: false,
     pending: new Map(),
+    allocations: new Map(),
     copies: new Map(),
   };
-  started.port.on("message", (answer: CompileAnswer) => {
+  started.port.on("message", (answer: ThreadAnswer) => {
+    if ("up" in answer) return void (started.up = true);
+    if ("allocated" in answer) {
+      const waiting = started.allocations.get(answer.allocated);
+      if (waiting === undefined) return;
+      started.allocations.delete(answer.allocated);
+      unrefWhenIdle(started);
+      if ("buffer" in answer) waiting.resolve(answer.buffer);
+      else waiting.reject(new CompileThreadGone(answer.failed));
+      return;
+    }
     const copies = started.copies.get(answer.id);
     if (copies !== undefined) {
       started.copies.delete(answer.id);
@@ -271,6 +336,10 @@ export function startCompileThread(): boolean {
     for (const [id, pending] of started.pending) {
       settled(started, id);
       pending.reject(new CompileThreadGone("the compile thread ended"));
+    }
+    for (const [id, waiting] of started.allocations) {
+      started.allocations.delete(id);
+      waiting.reject(new CompileThreadGone("the compile thread ended"));
     }
   });
   // A listener refs what it listens to: the port keeps the process alive
@@ -304,7 +373,70 @@ export function compileThreadStarted(): boolean {
 /** Forgets a compile; the port keeps the process alive only while some are pending. */
 function settled(running: CompileThread, id: number): void {
   running.pending.delete(id);
-  if (running.pending.size === 0) running.port.unref();
+  unrefWhenIdle(running);
+}
+
+/** Lets the process end when nothing waits for the thread. */
+function unrefWhenIdle(running: CompileThread): void {
+  if (running.pending.size === 0 && running.allocations.size === 0) {
+    running.port.unref();
+  }
+}
+
+/**
+ * A shared buffer of `size` bytes made on the compile thread, every page
+ * of it mapped there, for a stoppable load's rewrite to write its output
+ * into: made on this thread, the C library zeroed the 18 MB of
+ * esbuild.wasm's output at once, and faulted in pages it had given back,
+ * which held this thread 15 to 50 ms of CPU in some loads (4.7 MB faulted,
+ * on a VM where a fault took about 12 µs), and a stop waited for it.
+ * Meanwhile this thread is free. `undefined` when the thread is not up yet
+ * (a process's first large load, whose rewrite does not wait for the
+ * thread to boot) or cannot start: make it here then.
+ *
+ * @param size Its size in bytes.
+ * @returns The buffer, when the thread has made it.
+ * @throws {CompileThreadGone} (the promise) When the thread ended, or could
+ *   not make it.
+ */
+export function sharedBufferOnThread(
+  size: number,
+): Promise<SharedArrayBuffer> | undefined {
+  return bufferOnThread(size, true) as Promise<SharedArrayBuffer> | undefined;
+}
+
+/**
+ * A plain buffer of `size` bytes made on the compile thread, every page of
+ * it mapped there, and transferred here: a watched load's copy of the
+ * caller's bytes (14 MB for esbuild.wasm), whose allocation here the C
+ * library may zero at once, as {@linkcode sharedBufferOnThread}'s. Only
+ * while the thread runs (a large load started it): `undefined` otherwise.
+ *
+ * @param size Its size in bytes.
+ * @returns The buffer, when the thread has made it.
+ * @throws {CompileThreadGone} (the promise) When the thread ended, or could
+ *   not make it.
+ */
+export function plainBufferOnThread(
+  size: number,
+): Promise<ArrayBuffer> | undefined {
+  return bufferOnThread(size, false) as Promise<ArrayBuffer> | undefined;
+}
+
+/** A buffer made on the thread, if it is up. */
+function bufferOnThread(
+  size: number,
+  shared: boolean,
+): Promise<SharedArrayBuffer | ArrayBuffer> | undefined {
+  const running = thread;
+  if (refused || running === undefined || !running.up) return undefined;
+  const id = ++lastId;
+  return new Promise((resolve, reject) => {
+    running.allocations.set(id, { resolve, reject });
+    running.port.ref();
+    const request: AllocateRequest = { allocate: id, size, shared };
+    running.port.postMessage(request);
+  });
 }
 
 /** Compile options as data: the values the engine would read. */

@@ -56,7 +56,7 @@ import {
   type CompileOptions,
   engineModules,
 } from "./compile_options.ts";
-import { startCompileThread } from "./compile_thread.ts";
+import { sharedBufferOnThread, startCompileThread } from "./compile_thread.ts";
 import { dataReach, prefaultSteps } from "./data_prefault.ts";
 import {
   liftDataSteps,
@@ -774,10 +774,19 @@ async function rewriteGuest(
  * each load's large buffers are what set V8's collections of this thread's
  * heap off, as external memory, and a stop waits for their pauses).
  */
-function sharedOutput(size: number): Uint8Array {
-  return size > STREAM_CHUNK && startCompileThread()
-    ? new Uint8Array(new SharedArrayBuffer(size))
-    : new Uint8Array(size);
+function sharedOutput(size: number): Uint8Array | Promise<Uint8Array> {
+  if (size <= STREAM_CHUNK || !startCompileThread()) {
+    return new Uint8Array(size);
+  }
+  // Made and mapped by the compile thread, so that this thread is not
+  // held while the C library zeroes it (see sharedBufferOnThread).
+  const made = sharedBufferOnThread(size);
+  if (made === undefined) return new Uint8Array(new SharedArrayBuffer(size));
+  // No thread after all: the compile falls back to this thread.
+  return made.then(
+    (buffer) => new Uint8Array(buffer),
+    () => new Uint8Array(size),
+  );
 }
 
 /**

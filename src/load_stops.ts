@@ -14,7 +14,13 @@ import { abortStop } from "./call_watch.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { pageSteps } from "./data_prefault.ts";
-import { runSteps, type Steps, takeTurnAsked } from "./wasm/steps.ts";
+import { plainBufferOnThread } from "./compile_thread.ts";
+import {
+  runSteps,
+  type Steps,
+  takeTurnAsked,
+  takeWaitAsked,
+} from "./wasm/steps.ts";
 import { nextTurn } from "./yield.ts";
 
 /**
@@ -117,7 +123,9 @@ export class LoadStops {
   /**
    * Runs work that holds the thread (the rewrite of a metered guest) in
    * steps, giving the event loop a turn about every half millisecond while a
-   * stop is watched, so that an abort or a StopSignal ends it then.
+   * stop is watched, so that an abort or a StopSignal ends it then, and
+   * waiting where a step asks for what another thread makes
+   * (`askToWait`).
    *
    * @param steps The work.
    * @returns What it returns.
@@ -134,7 +142,14 @@ export class LoadStops {
         if (step.done) return step.value;
         // A StopSignal is a word in shared memory: read at every step.
         if (stop?.stopped) this.check();
-        if (takeTurnAsked() || performance.now() >= turnAt) {
+        // What another thread makes for the next step (never rejects).
+        const waited = takeWaitAsked();
+        if (waited !== undefined) {
+          takeTurnAsked();
+          await this.race(waited);
+          this.check();
+          turnAt = performance.now() + STEPS_TURN_MS;
+        } else if (takeTurnAsked() || performance.now() >= turnAt) {
           await nextTurn();
           this.check();
           turnAt = performance.now() + STEPS_TURN_MS;
@@ -185,7 +200,16 @@ export class LoadStops {
     // The allocation, which the C library may zero at once, and the copy
     // are each a hold of their own, with turns on either side.
     await this.#turn();
-    const buffer = new Uint8Array(room + length);
+    // A large one made and mapped on the compile thread, when it is up,
+    // while this one waits with the stops watched.
+    const made = room + length > SNAPSHOT_PIECE_BYTES
+      ? plainBufferOnThread(room + length)
+      : undefined;
+    const buffer = made === undefined
+      ? new Uint8Array(room + length)
+      : new Uint8Array(
+        await this.race(made.catch(() => new ArrayBuffer(room + length))),
+      );
     await this.#turn();
     await this.runSteps(pageSteps(buffer, room + length));
     const copy = buffer.subarray(room);

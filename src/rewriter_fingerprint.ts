@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:b176b94e1782c69d2f10d73b7303673fb5a2ff40a3db52578c693f457961bd79";
+  "sha256:8f4ed34419653446687a42256adb0e8d1c320d22053d6267448a45175ee31619";

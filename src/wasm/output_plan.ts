@@ -12,15 +12,25 @@ import { CodeRewriter } from "./code.ts";
 import { Emitter } from "./emitter.ts";
 import type { Patches } from "./patches.ts";
 import { Reader } from "./reader.ts";
-import { askForTurn, COPY_STEP_BYTES, runSteps, type Steps } from "./steps.ts";
+import {
+  askForTurn,
+  askToWait,
+  COPY_STEP_BYTES,
+  runSteps,
+  type Steps,
+} from "./steps.ts";
 import { Writer } from "./writer.ts";
 
 /**
  * Makes the buffer the output is written into, of exactly `size` bytes: a
  * loader that hands the output to another thread gives a shared one, so
- * that the output is written once, where that thread reads it.
+ * that the output is written once, where that thread reads it. It may
+ * give a promise of it (made on another thread), which only a loader that
+ * pauses between steps can wait for.
  */
-export type OutputAllocator = (size: number) => Uint8Array;
+export type OutputAllocator = (
+  size: number,
+) => Uint8Array | Promise<Uint8Array>;
 
 /** Room for the code's branch hints, written once the code is. */
 class HintsSlot {
@@ -271,9 +281,26 @@ export class OutputPlan {
     yield;
     const w = new Emitter(allocate === undefined ? this.#size : 0);
     if (allocate !== undefined) {
+      let given = allocate(this.#size);
+      if (given instanceof Promise) {
+        // Made elsewhere: the loader waits for it, its stops watched.
+        let made: { buffer: Uint8Array } | { error: unknown } | undefined;
+        askToWait(given.then(
+          (buffer) => void (made = { buffer }),
+          (error) => void (made = { error }),
+        ));
+        yield;
+        if (made === undefined) {
+          throw new Error(
+            "internal error: the rewrite went on before its output's buffer was made",
+          );
+        }
+        if ("error" in made) throw made.error;
+        given = made.buffer;
+      }
       // Typed as plain: the caller's buffer may be shared, which only the
       // caller reads as such.
-      w.buf = allocate(this.#size) as Uint8Array<ArrayBuffer>;
+      w.buf = given as Uint8Array<ArrayBuffer>;
     }
     askForTurn();
     yield;

@@ -103,6 +103,53 @@ export function takeTurnAsked(): boolean {
   return asked;
 }
 
+/** What a step asked the loader to wait for before the next one. */
+let waitAsked: Promise<void> | undefined;
+
+/**
+ * Asks a loader that runs the steps to wait for `settled` before the next
+ * step, its stops watched meanwhile: the next step needs what another
+ * thread makes (the output's buffer, which the compile thread allocates
+ * and zeroes so that this thread is not held meanwhile). `settled` never
+ * rejects; the step after it reads how it went. Only a loader that pauses
+ * may be asked: {@linkcode runSteps} throws.
+ *
+ * @param settled What to wait for.
+ *
+ * @example Usage
+ * ```ts
+ * import { askToWait, takeWaitAsked } from "./steps.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const ready = Promise.resolve();
+ * askToWait(ready);
+ * assert.equal(takeWaitAsked(), ready);
+ * assert.equal(takeWaitAsked(), undefined);
+ * ```
+ */
+export function askToWait(settled: Promise<void>): void {
+  waitAsked = settled;
+}
+
+/**
+ * What a step asked to wait for since the last call, which forgets it.
+ *
+ * @returns The promise to wait for before the next step, if any.
+ *
+ * @example Usage
+ * ```ts
+ * import { takeWaitAsked } from "./steps.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(takeWaitAsked(), undefined);
+ * ```
+ */
+export function takeWaitAsked(): Promise<void> | undefined {
+  const asked = waitAsked;
+  waitAsked = undefined;
+  return asked;
+}
+
 /**
  * Runs every step at once.
  *
@@ -128,6 +175,12 @@ export function runSteps<T>(steps: Steps<T>): T {
     if (step.done) return step.value;
     // No turns here: a request is dropped, not left for another runner.
     turnAsked = false;
+    if (waitAsked !== undefined) {
+      waitAsked = undefined;
+      throw new Error(
+        "internal error: a rewrite step asked to wait for another thread, which only a loader that pauses between steps can",
+      );
+    }
   }
 }
 
