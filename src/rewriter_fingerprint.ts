@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a57db9ac711bdf3841c7cc908bbef7c5dda9190ab4895da6a92c74528dba1682";
+  "sha256:a104e011aaa637e605df89e8cab3636e30b173ef9412ade9d9f0ba0825d2bcc3";

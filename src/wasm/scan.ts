@@ -78,6 +78,7 @@ import { FLAG_CHECK_TYPE, flagCheckBody } from "./added_functions.ts";
 import * as tables from "./operator_tables.ts";
 import {
   FREE_HEIGHT,
+  LOCAL_HEIGHT_SHARE,
   MAX_CATCH_CLAUSES,
   MAX_COMPILE_COST,
   MAX_COMPILE_UNITS,
@@ -221,9 +222,11 @@ export class BodyScanner {
   /**
    * In the body being scanned, the compile weights of the values on the
    * operand stack at its calls (see the operator table's `heightWeight`),
-   * and the sum of those at its control points (see `MAX_COMPILE_UNITS`).
+   * the sum of those at its control points (see `MAX_COMPILE_UNITS`), and
+   * the sum of its calls' `heightWeight`s, which its locals weigh by (see
+   * `LOCAL_HEIGHT_SHARE`).
    */
-  readonly #heightSums = new Float64Array(2);
+  readonly #heightSums = new Float64Array(3);
   /**
    * Per open frame: which segment was open where it began (a count of
    * segment starts, shifted left by one), and bit 0 set if that segment was
@@ -1072,12 +1075,16 @@ export class BodyScanner {
         );
       }
       // A call (or an operator that calls out of line) handles every value
-      // on the operand stack.
-      if (opHeight > FREE_HEIGHT) {
-        const heightWeight = op < 0xfb
-          ? HEIGHT_WEIGHT[op]!
-          : PREFIXED_HEIGHT_WEIGHTS[op - 0xfb]![code]!;
-        heightSums[0] += (opHeight - FREE_HEIGHT) * heightWeight >> 4;
+      // on the operand stack, and every local the engine keeps below it:
+      // their weights, summed here, weigh in by the locals at the end.
+      const heightWeight = op < 0xfb
+        ? HEIGHT_WEIGHT[op]!
+        : PREFIXED_HEIGHT_WEIGHTS[op - 0xfb]![code]!;
+      if (heightWeight !== 0) {
+        heightSums[2] += heightWeight;
+        if (opHeight > FREE_HEIGHT) {
+          heightSums[0] += (opHeight - FREE_HEIGHT) * heightWeight >> 4;
+        }
       }
 
       // A new segment starts after this operator when `must` is set: 1 if
@@ -1195,7 +1202,10 @@ export class BodyScanner {
             if (paused) weights += this.#pausedSums[1]!;
             const stacked = heightSums[1]!;
             const piled = heightSums[0]! +
-              Math.max(0, most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT;
+              Math.max(0, most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT +
+              Math.floor(
+                localCount * heightSums[2]! / (16 * LOCAL_HEIGHT_SHARE),
+              );
             if (
               (localCount + 16) * controls + STACKED_VALUE_UNITS * stacked >
                 MAX_COMPILE_UNITS
