@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a104e011aaa637e605df89e8cab3636e30b173ef9412ade9d9f0ba0825d2bcc3";
+  "sha256:7accac608846f5b1e26a340997d0110ce843d8cb04f4cf5f7cc825a5c184d5ab";
