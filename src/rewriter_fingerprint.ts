@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:7accac608846f5b1e26a340997d0110ce843d8cb04f4cf5f7cc825a5c184d5ab";
+  "sha256:622ac3cdc415409d5ac6bfd812e759d9f45daa6b04366ed992f82292d7c2278f";

@@ -582,14 +582,15 @@ async function nestedInWorker(
 }
 
 /**
- * A guest whose `run` has `locals` i32 locals, calls an empty function
- * `calls` times, then spins forever.
+ * A guest whose `run` has `locals` locals of `type` (i32 unless given),
+ * calls an empty function `calls` times, then spins forever.
  */
 function callsOverLocals(
   locals: number,
   calls: number,
+  type = 0x7f, // i32
 ): Uint8Array<ArrayBuffer> {
-  const code = [0x01, ...encodeLeb(locals), 0x7f];
+  const code = [0x01, ...encodeLeb(locals), type];
   for (let i = 0; i < calls; i++) code.push(0x10, 0x00); // call 0
   code.push(0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b); // loop, br 0, end; end
   return moduleOf(
@@ -610,7 +611,7 @@ Deno.test("a function's locals weigh at every call, as the values on its operand
   const cost = 8_000 * 256 + 49_000 * 8_000 / 8;
   const refused = (error: unknown) =>
     isInvalidModule(error) &&
-    /^function 1 has a compile cost of \d+ .*, a 4th of that per local, /
+    /^function 1 has a compile cost of \d+ .*, a 4th of that per local \(4 times that for a reference\), /
       .test(error.message) &&
     Number(/compile cost of (\d+)/.exec(error.message)![1]) > cost &&
     !error.message.includes("\n");
@@ -622,6 +623,19 @@ Deno.test("a function's locals weigh at every call, as the values on its operand
   const under = callsOverLocals(49_000, 200);
   const guest = await loadGuest(under, { timeout: 20 });
   expectOutcome(guest.invoke("run"), "timeout");
+  // A local of a reference type weighs 4: 100 calls over 49,000 `externref`
+  // locals are refused, over as many `i32` locals they are not.
+  const references = callsOverLocals(49_000, 100, 0x6f);
+  assert.ok(WebAssembly.validate(references));
+  assert.throws(
+    () => instrument(references, { stopFlag: true, fuel: false }),
+    (error) =>
+      isInvalidModule(error) &&
+      error.message.includes(" (4 times that for a reference), ") &&
+      Number(/compile cost of (\d+)/.exec(error.message)![1]) >
+        49_000 * 4 * 100 / 8,
+  );
+  instrument(callsOverLocals(49_000, 100), { stopFlag: true, fuel: false });
 });
 
 Deno.test("in a Worker, the rewriter reads 65,535 nested blocks, ifs, try_tables and tries without overflowing its stack, and refuses one more", async () => {

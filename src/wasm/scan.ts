@@ -84,6 +84,7 @@ import {
   MAX_COMPILE_UNITS,
   MAX_HEIGHT_WEIGHT,
   MAX_NESTING,
+  REF_LOCAL_WEIGHT,
   STACKED_VALUE_UNITS,
 } from "./scan_limits.ts";
 import {
@@ -100,6 +101,8 @@ const ATOMIC_DELTAS = tables.ATOMIC_DELTAS;
 const COMPILE_WEIGHT = tables.COMPILE_WEIGHT;
 const GC_DELTAS = tables.GC_DELTAS;
 const HEIGHT_WEIGHT = tables.HEIGHT_WEIGHT;
+/** The value types of a local that is not a reference. */
+const NUMERIC_LOCALS = new Set(["i32", "i64", "f32", "f64", "v128"]);
 const MISC_DELTAS = tables.MISC_DELTAS;
 const NO_COPY = tables.NO_COPY;
 const PREFIXED_HEIGHT_WEIGHTS = tables.PREFIXED_HEIGHT_WEIGHTS;
@@ -224,9 +227,9 @@ export class BodyScanner {
    * operand stack at its calls (see the operator table's `heightWeight`),
    * the sum of those at its control points (see `MAX_COMPILE_UNITS`), and
    * the sum of its calls' `heightWeight`s, which its locals weigh by (see
-   * `LOCAL_HEIGHT_SHARE`).
+   * `LOCAL_HEIGHT_SHARE`), and its locals' weight (see `REF_LOCAL_WEIGHT`).
    */
-  readonly #heightSums = new Float64Array(3);
+  readonly #heightSums = new Float64Array(4);
   /**
    * Per open frame: which segment was open where it began (a count of
    * segment starts, shifted left by one), and bit 0 set if that segment was
@@ -557,6 +560,8 @@ export class BodyScanner {
     r.end = end;
     const params = info.typeParams[info.functionTypes[functionIndex]!]!;
     let localCount = params;
+    // Declared locals of a reference type (see `REF_LOCAL_WEIGHT`).
+    let refLocals = 0;
     let groups = 0;
     let groupsStart = 0;
     let codeStart = 0;
@@ -566,14 +571,15 @@ export class BodyScanner {
       groupsStart = r.pos;
       for (let i = 0; i < groups; i++) {
         const at = r.pos;
-        localCount += r.u32();
+        const count = r.u32();
+        localCount += count;
         if (localCount > LIMITS.locals - 3) {
           r.fail(
             `function ${functionIndex} has too many locals to add fuel counters`,
             at,
           );
         }
-        readValType(r, typeCount);
+        if (!NUMERIC_LOCALS.has(readValType(r, typeCount))) refLocals += count;
       }
       codeStart = r.pos;
       editsFrom = this.#code.editCount;
@@ -618,6 +624,7 @@ export class BodyScanner {
       frames[0] = Frame.Function;
       this.#stackFrames.fill(0, 0, 3);
       this.#heightSums.fill(0);
+      this.#heightSums[3] = localCount + (REF_LOCAL_WEIGHT - 1) * refLocals;
       catchTargets[0] = 0;
       tableOwners[0] = -2;
       this.#paidBy = -1;
@@ -1204,7 +1211,7 @@ export class BodyScanner {
             const piled = heightSums[0]! +
               Math.max(0, most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT +
               Math.floor(
-                localCount * heightSums[2]! / (16 * LOCAL_HEIGHT_SHARE),
+                heightSums[3]! * heightSums[2]! / (16 * LOCAL_HEIGHT_SHARE),
               );
             if (
               (localCount + 16) * controls + STACKED_VALUE_UNITS * stacked >
