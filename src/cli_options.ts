@@ -123,6 +123,13 @@ export function parseOptions(argv: string[]): CommandLineOptions | "help" {
       }`,
     );
   }
+  // An empty --cache names no directory (RewriteCache throws a TypeError
+  // for it, which would read as a bug in early-exit).
+  if (values.cache === "") {
+    throw new UsageError(
+      `--cache needs a directory to keep rewrites in, such as --cache .cache; got an empty name`,
+    );
+  }
   const invoke = values.invoke ?? "exit_early";
   const expect = values.expect ??
     (invoke === "exit_early" ? "interrupted" : "returned");

@@ -8,6 +8,7 @@ import {
   parseTimeout,
   UsageError,
 } from "../src/cli_arguments.ts";
+import { parseOptions } from "../src/cli_options.ts";
 
 const I32_RANGE = "a decimal integer from -2147483648 to 4294967295";
 const I64_RANGE =
@@ -430,4 +431,17 @@ Deno.test("CLI: a guest whose name starts with a dash, given as an option or aft
     afterEnd.stderr,
     /^error: no guest was given before --, so the bundled .* runs, .*: give the guest before -- \(a name that starts with a dash as \.\/-x\.wasm\)/,
   );
+});
+
+Deno.test("CLI: an empty --cache is a usage error, not an internal one", () => {
+  for (
+    const argv of [["--cache", ""], ["--cache="], ["x.wasm", "--cache", ""]]
+  ) {
+    refused(
+      () => parseOptions(argv),
+      "--cache needs a directory to keep rewrites in",
+    );
+  }
+  const kept = parseOptions(["x.wasm", "--cache", ".cache"]);
+  assert.ok(kept !== "help" && kept.cache === ".cache");
 });

@@ -681,6 +681,65 @@ async function nestedInWorker(
   }
 }
 
+/**
+ * A guest whose `run` has `locals` locals of `type` (i32 unless given),
+ * calls an empty function `calls` times, then spins forever.
+ */
+function callsOverLocals(
+  locals: number,
+  calls: number,
+  type = 0x7f, // i32
+): Uint8Array<ArrayBuffer> {
+  const code = [0x01, ...encodeLeb(locals), type];
+  for (let i = 0; i < calls; i++) code.push(0x10, 0x00); // call 0
+  code.push(0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b); // loop, br 0, end; end
+  return moduleOf(
+    section(1, [0x01, 0x60, 0x00, 0x00]),
+    section(3, [0x02, 0x00, 0x00]),
+    section(7, [0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x01]), // "run"
+    section(10, [0x02, 0x02, 0x00, 0x0b, ...encodeLeb(code.length), ...code]),
+  );
+}
+
+Deno.test("a function's locals weigh at every call, as the values on its operand stack do", async () => {
+  // 8,000 calls over 49,000 locals, under the limit when only the calls
+  // weighed (256 each, and the body's bytes), held the engine's first
+  // compile about 0.4 s past a 20 ms deadline; so many locals are now
+  // refused for their control points alone, but over 7,000 locals (within
+  // the compile-units limit) the calls still need to weigh by the locals.
+  const over = callsOverLocals(7_000, 8_000);
+  assert.ok(over.length + 8_000 * 256 < MOST_COST);
+  // Each call weighs half a unit a stack value, a quarter of that a local.
+  const cost = 8_000 * 256 + 7_000 * 8_000 / 8;
+  const refused = (error: unknown) =>
+    isInvalidModule(error) &&
+    /^function 1 has a compile cost of \d+ .*, a 4th of that per local \(4 times that for a reference\), /
+      .test(error.message) &&
+    Number(/compile cost of (\d+)/.exec(error.message)![1]) > cost &&
+    !error.message.includes("\n");
+  for (const options of [{}, { stopFlag: true, fuel: false }] as const) {
+    assert.throws(() => instrument(over, options), refused);
+  }
+  await assert.rejects(() => loadGuest(over, { timeout: 50 }), refused);
+  // 200 calls over as many locals load, and stop at the deadline.
+  const under = callsOverLocals(7_000, 200);
+  const guest = await loadGuest(under, { timeout: 20 });
+  expectOutcome(guest.invoke("run"), "timeout");
+  // A local of a reference type weighs 4: 1,000 calls over 5,000
+  // `externref` locals are refused, over as many `i32` locals they are not.
+  const references = callsOverLocals(5_000, 1_000, 0x6f);
+  assert.ok(WebAssembly.validate(references));
+  assert.throws(
+    () => instrument(references, { stopFlag: true, fuel: false }),
+    (error) =>
+      isInvalidModule(error) &&
+      error.message.includes(" (4 times that for a reference), ") &&
+      Number(/compile cost of (\d+)/.exec(error.message)![1]) >
+        5_000 * 4 * 1_000 / 8,
+  );
+  instrument(callsOverLocals(5_000, 1_000), { stopFlag: true, fuel: false });
+});
+
 Deno.test("in a Worker, the rewriter reads 65,535 nested blocks, ifs, try_tables and tries without overflowing its stack, and refuses one more", async () => {
   const seen = await nestedInWorker([65_535, 65_536]);
   const tooDeep = "InvalidModule: function 0 nests its";

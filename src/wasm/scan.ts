@@ -78,12 +78,14 @@ import { FLAG_CHECK_TYPE, flagCheckBody } from "./added_functions.ts";
 import * as tables from "./operator_tables.ts";
 import {
   FREE_HEIGHT,
+  LOCAL_HEIGHT_SHARE,
   localUnits,
   MAX_CATCH_CLAUSES,
   MAX_COMPILE_COST,
   MAX_COMPILE_UNITS,
   MAX_HEIGHT_WEIGHT,
   MAX_NESTING,
+  REF_LOCAL_WEIGHT,
   refLocalUnits,
   STACKED_VALUE_UNITS,
 } from "./scan_limits.ts";
@@ -101,6 +103,8 @@ const ATOMIC_DELTAS = tables.ATOMIC_DELTAS;
 const COMPILE_WEIGHT = tables.COMPILE_WEIGHT;
 const GC_DELTAS = tables.GC_DELTAS;
 const HEIGHT_WEIGHT = tables.HEIGHT_WEIGHT;
+/** The value types of a local that is not a reference. */
+const NUMERIC_LOCALS = new Set(["i32", "i64", "f32", "f64", "v128"]);
 const MISC_DELTAS = tables.MISC_DELTAS;
 const NO_COPY = tables.NO_COPY;
 const PREFIXED_HEIGHT_WEIGHTS = tables.PREFIXED_HEIGHT_WEIGHTS;
@@ -223,9 +227,11 @@ export class BodyScanner {
   /**
    * In the body being scanned, the compile weights of the values on the
    * operand stack at its calls (see the operator table's `heightWeight`),
-   * and the sum of those at its control points (see `MAX_COMPILE_UNITS`).
+   * the sum of those at its control points (see `MAX_COMPILE_UNITS`), and
+   * the sum of its calls' `heightWeight`s, which its locals weigh by (see
+   * `LOCAL_HEIGHT_SHARE`), and its locals' weight (see `REF_LOCAL_WEIGHT`).
    */
-  readonly #heightSums = new Float64Array(2);
+  readonly #heightSums = new Float64Array(4);
   /**
    * Per open frame: which segment was open where it began (a count of
    * segment starts, shifted left by one), and bit 0 set if that segment was
@@ -556,7 +562,8 @@ export class BodyScanner {
     r.end = end;
     const params = info.typeParams[info.functionTypes[functionIndex]!]!;
     let localCount = params;
-    // Its declared locals of reference types (see `REF_LOCAL_UNITS`).
+    // Its declared locals of a reference type (see `REF_LOCAL_UNITS` and
+    // `REF_LOCAL_WEIGHT`).
     let refLocals = 0;
     let groups = 0;
     let groupsStart = 0;
@@ -575,9 +582,7 @@ export class BodyScanner {
             at,
           );
         }
-        // Numbers and vectors are 0x7b to 0x7f; anything else a reference.
-        if (r.pos < end && bytes[r.pos]! < 0x7b) refLocals += count;
-        readValType(r, typeCount);
+        if (!NUMERIC_LOCALS.has(readValType(r, typeCount))) refLocals += count;
       }
       codeStart = r.pos;
       editsFrom = this.#code.editCount;
@@ -623,6 +628,7 @@ export class BodyScanner {
       frames[0] = Frame.Function;
       this.#stackFrames.fill(0, 0, 3);
       this.#heightSums.fill(0);
+      this.#heightSums[3] = localCount + (REF_LOCAL_WEIGHT - 1) * refLocals;
       catchTargets[0] = 0;
       tableOwners[0] = -2;
       this.#paidBy = -1;
@@ -1080,12 +1086,16 @@ export class BodyScanner {
         );
       }
       // A call (or an operator that calls out of line) handles every value
-      // on the operand stack.
-      if (opHeight > FREE_HEIGHT) {
-        const heightWeight = op < 0xfb
-          ? HEIGHT_WEIGHT[op]!
-          : PREFIXED_HEIGHT_WEIGHTS[op - 0xfb]![code]!;
-        heightSums[0] += (opHeight - FREE_HEIGHT) * heightWeight >> 4;
+      // on the operand stack, and every local the engine keeps below it:
+      // their weights, summed here, weigh in by the locals at the end.
+      const heightWeight = op < 0xfb
+        ? HEIGHT_WEIGHT[op]!
+        : PREFIXED_HEIGHT_WEIGHTS[op - 0xfb]![code]!;
+      if (heightWeight !== 0) {
+        heightSums[2] += heightWeight;
+        if (opHeight > FREE_HEIGHT) {
+          heightSums[0] += (opHeight - FREE_HEIGHT) * heightWeight >> 4;
+        }
       }
 
       // A new segment starts after this operator when `must` is set: 1 if
@@ -1203,7 +1213,10 @@ export class BodyScanner {
             if (paused) weights += this.#pausedSums[1]!;
             const stacked = heightSums[1]!;
             const piled = heightSums[0]! +
-              Math.max(0, most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT;
+              Math.max(0, most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT +
+              Math.floor(
+                heightSums[3]! * heightSums[2]! / (16 * LOCAL_HEIGHT_SHARE),
+              );
             if (
               localUnits(localCount) * controls +
                   STACKED_VALUE_UNITS * stacked +

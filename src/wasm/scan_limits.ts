@@ -25,8 +25,9 @@ export const MAX_CATCH_CLAUSES = 4_096;
  * all. V8 compiles a function at its first call, on the caller's thread,
  * before any check can run, and no deadline or stop can cut that short.
  * Measured on Deno 2.9.6 at the first call of the rewritten function: about
- * 20 ns a unit (a plain `block` or a `call` of a defined function costs next
- * to nothing; each `loop` with its checks 1.6 µs, and 110 ns more per
+ * 20 ns a unit (a plain `block` costs next to nothing, a `call` of a
+ * defined function about 1 ns a local, which the compile cost weighs: see
+ * {@linkcode LOCAL_HEIGHT_SHARE}; each `loop` with its checks 1.6 µs, and 110 ns more per
  * local); 40,000 locals and 4,000 loops held a call 4 s before. The largest
  * count in real guests is far below the limit (see `docs/rewriter.md`).
  */
@@ -153,6 +154,27 @@ export const CALL_RESULT_WEIGHT = 256;
  * 140 ms, Deno 2.9.6): about 4 times that.
  */
 export const MAX_HEIGHT_WEIGHT = 64;
+/**
+ * How many of a function's locals weigh as one value on its operand stack
+ * under a call (or an operator that calls out of line; the operator
+ * table's `heightWeight`, in sixteenths of a unit a value). V8 keeps the locals below the operand stack and its
+ * baseline compile handles each at every call, as it does the stack's
+ * values, though a local costs less than the stack's values are weighed
+ * at: 8,000 calls over 49,000 locals held a first call 0.38 s, over 10,000
+ * locals 0.1 s, over 1,000 locals 12 ms (about 1 ns a local and call, at
+ * load average 5, Deno 2.9.6). At a quarter of a stack value's weight, a
+ * `call` weighs an eighth of a unit (about 1.25 ns) a local.
+ */
+export const LOCAL_HEIGHT_SHARE = 4;
+/**
+ * What a declared local of a reference type weighs under a call, in locals
+ * of a numeric type (see {@linkcode LOCAL_HEIGHT_SHARE}): V8's baseline
+ * compile lists each for its collector at every call. 320 calls over
+ * 49,000 `externref` or `funcref` locals took 42 to 45 ms of the first
+ * call's CPU, over as many `i32` locals 18 to 19, and the function without
+ * the calls 16 to 20 and 12 to 13 (load average 4 to 10, Deno 2.9.6).
+ */
+export const REF_LOCAL_WEIGHT = 4;
 /**
  * The values on the operand stack that an operator's `heightWeight`, and
  * the stack's greatest height, leave out: what the operator's own weight
