@@ -13,6 +13,7 @@ import assert from "./support/assert.ts";
 import { TurnCounter } from "./support/event_loop_turns.ts";
 import { assembleWat } from "../guest/build.ts";
 import { type CallOutcome, loadGuest, StopSignal } from "../mod.ts";
+import { COUNTING_SPIN, CROWD, othersRanFirst } from "./support/async_crowd.ts";
 import { expectOutcome } from "./support/outcome.ts";
 
 /**
@@ -97,60 +98,16 @@ Deno.test("an async call whose signal a host import aborts stops at its next che
   }
 });
 
-/** Spins, counting its turns of the loop in `turns`. */
-const COUNTING_SPIN = await assembleWat(`(module
-  (global $turns (export "turns") (mut i32) (i32.const 0))
-  (func (export "spin") (loop $again
-    (global.set $turns (i32.add (global.get $turns) (i32.const 1)))
-    (br $again))))`);
-
-/** How many other guests spin beside the stopped one. */
-const OTHERS = 16;
-
 for (const stopBy of ["StopSignal", "abort"] as const) {
   const what = stopBy === "abort" ? "an abort" : "a StopSignal";
-  Deno.test(`${what} of an async call waiting its turn behind ${OTHERS} other spinning guests lands at the next guest's yield, not after each of theirs`, async () => {
-    const others = await Promise.all(
-      Array.from(
-        { length: OTHERS },
-        () => loadGuest(COUNTING_SPIN, { async: true }),
-      ),
-    );
+  Deno.test(`${what} of an async call waiting its turn behind ${CROWD} other spinning guests lands at the next guest's yield, not after each of theirs`, async () => {
     const stopped = await loadGuest(COUNTING_SPIN, { async: true });
-    const end = new AbortController();
-    const running = others.map((guest) =>
-      guest.invokeAsync("spin", [], { signal: end.signal })
+    const ran = await othersRanFirst(
+      (stop) => stopped.invokeAsync("spin", [], stop),
+      stopBy,
     );
-    const turns = () =>
-      others.map((guest) =>
-        (guest.instance.exports.turns as WebAssembly.Global).value as number
-      );
-    try {
-      const stop = new StopSignal();
-      const abort = new AbortController();
-      // Started from a timer, after the others have yielded: its turn comes
-      // last in each round of theirs.
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      const call = stopped.invokeAsync(
-        "spin",
-        [],
-        stopBy === "StopSignal" ? { stop } : { signal: abort.signal },
-      );
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      // Every guest waits for its turn while a timer runs.
-      const before = turns();
-      if (stopBy === "StopSignal") stop.stop("enough");
-      else abort.abort("enough");
-      expectOutcome(await call, "aborted");
-      const ran = turns().filter((count, i) => count !== before[i]).length;
-      // The first guest that yields wakes the stopped one; each of the 16
-      // ran its slice first before (16 of 16, every time).
-      assert.ok(ran <= 2, `${ran} of ${OTHERS} other guests ran first`);
-    } finally {
-      end.abort();
-      for (const result of await Promise.all(running)) {
-        expectOutcome(result, "aborted");
-      }
-    }
+    // The first guest that yields wakes the stopped one; each of the 16
+    // ran its slice first before (16 of 16, every time).
+    assert.ok(ran <= 2, `${ran} of ${CROWD} other guests ran first`);
   });
 }

@@ -13,9 +13,10 @@
 import assert from "./support/assert.ts";
 import { TurnCounter } from "./support/event_loop_turns.ts";
 import { assembleWat } from "../guest/build.ts";
-import { type CallOutcome, FuelMeter, loadGuest, StopSignal } from "../mod.ts";
+import { type CallOutcome, FuelMeter, StopSignal } from "../mod.ts";
 import type { InstrumentOptions } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { COUNTING_SPIN, CROWD, othersRanFirst } from "./support/async_crowd.ts";
 
 /** `run` calls `host.mark`, then spins. */
 const MARKED_SPIN = await assembleWat(`(module
@@ -185,26 +186,10 @@ Deno.test("runAsync: a StopSignal the meter's poll sets at a slice stops with no
   }
 });
 
-/** Spins, counting its turns of the loop in `turns`. */
-const COUNTING_SPIN = await assembleWat(`(module
-  (global $turns (export "turns") (mut i32) (i32.const 0))
-  (func (export "spin") (loop $again
-    (global.set $turns (i32.add (global.get $turns) (i32.const 1)))
-    (br $again))))`);
-
-/** How many async guests spin beside the stopped run. */
-const OTHERS = 16;
-
 for (const [name, costs] of [["free", FREE], ["costed", COSTED]] as const) {
   for (const stopBy of ["StopSignal", "abort"] as const) {
     const what = stopBy === "abort" ? "an abort" : "a StopSignal";
-    Deno.test(`runAsync: ${what} of a ${name} loop waiting its turn behind ${OTHERS} spinning guests lands at the next guest's yield, not after each of theirs`, async () => {
-      const others = await Promise.all(
-        Array.from(
-          { length: OTHERS },
-          () => loadGuest(COUNTING_SPIN, { async: true }),
-        ),
-      );
+    Deno.test(`runAsync: ${what} of a ${name} loop waiting its turn behind ${CROWD} spinning guests lands at the next guest's yield, not after each of theirs`, async () => {
       // A free loop yields at its flag's ticks only; a costed one at its
       // slices of fuel too.
       const meter = new FuelMeter(COUNTING_SPIN, { suspend: true }, costs);
@@ -214,40 +199,13 @@ for (const [name, costs] of [["free", FREE], ["costed", COSTED]] as const) {
       );
       meter.attach(instance);
       const spin = promising(instance.exports.spin);
-      const end = new AbortController();
-      const running = others.map((guest) =>
-        guest.invokeAsync("spin", [], { signal: end.signal })
+      const ran = await othersRanFirst(
+        (stop) => meter.runAsync(spin, stop),
+        stopBy,
       );
-      const turns = () =>
-        others.map((guest) =>
-          (guest.instance.exports.turns as WebAssembly.Global).value as number
-        );
-      try {
-        const stop = new StopSignal();
-        const abort = new AbortController();
-        // Started from a timer, after the others have yielded: its turn
-        // comes last in each round of theirs.
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        const call = meter.runAsync(
-          spin,
-          stopBy === "StopSignal" ? { stop } : { signal: abort.signal },
-        );
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        // Every guest waits for its turn while a timer runs.
-        const before = turns();
-        if (stopBy === "StopSignal") stop.stop("enough");
-        else abort.abort("enough");
-        expectOutcome(await call, "aborted");
-        const ran = turns().filter((count, i) => count !== before[i]).length;
-        // The first guest that yields wakes the stopped run; each of the
-        // 16 ran its slice first before.
-        assert.ok(ran <= 2, `${ran} of ${OTHERS} other guests ran first`);
-      } finally {
-        end.abort();
-        for (const result of await Promise.all(running)) {
-          expectOutcome(result, "aborted");
-        }
-      }
+      // The first guest that yields wakes the stopped run; each of the 16
+      // ran its slice first before.
+      assert.ok(ran <= 2, `${ran} of ${CROWD} other guests ran first`);
     });
   }
 }
