@@ -205,13 +205,17 @@ export class LoadStops {
     const made = room + length > SNAPSHOT_PIECE_BYTES
       ? plainBufferOnThread(room + length)
       : undefined;
-    const buffer = made === undefined
-      ? new Uint8Array(room + length)
-      : new Uint8Array(
-        await this.race(made.catch(() => new ArrayBuffer(room + length))),
-      );
+    // Undefined when the thread could not make it: made here after all.
+    const onThread = made === undefined
+      ? undefined
+      : await this.race(made.catch(() => undefined));
+    const buffer = new Uint8Array(onThread ?? new ArrayBuffer(room + length));
     await this.#turn();
-    await this.runSteps(pageSteps(buffer, room + length));
+    // The thread wrote every page of the buffer it made; one made here is
+    // mapped in steps.
+    if (onThread === undefined) {
+      await this.runSteps(pageSteps(buffer, room + length));
+    }
     const copy = buffer.subarray(room);
     await this.#turn();
     if (bytes.length !== length) {
