@@ -70,26 +70,33 @@ async function firstStop(warm: boolean): Promise<FirstStop> {
 Deno.test("after the warm-up, a fresh isolate's first stopped run takes well under a cold one's CPU", async () => {
   // Summed over three isolates each, run side by side; each isolate's own
   // thread's CPU time is what is compared. Measured alone, a warmed first
-  // stop took a quarter to a third of a cold one; in a full suite, once
-  // just over half, so the bound is 0.7 (without the warm-up, about 1).
+  // stop took a fifth to a third of a cold one; in full suites, once just
+  // over half and once three quarters, when the warmed side's isolates
+  // drew a busy spell. So up to three rounds, one of which must be under
+  // 0.7 (without the warm-up, every round is about 1).
   const SIDE = 3;
+  const ROUNDS = 3;
   const kinds = [...Array(2 * SIDE).keys()].map((i) => i >= SIDE);
-  const stops = await Promise.all(kinds.map(firstStop));
-  for (const [i, stop] of stops.entries()) {
-    assert.equal(stop.outcome, "aborted");
-    // The cold isolates' warm-up was used up before it could run.
-    assert.deepEqual(
-      [stop.runs, stop.outcomes],
-      i < SIDE ? [1, []] : [1, ["timeout", "aborted"]],
-    );
-  }
   const sum = (half: FirstStop[]) =>
     half.reduce((total, stop) => total + stop.cpu, 0);
-  const cold = sum(stops.slice(0, SIDE)), warmed = sum(stops.slice(SIDE));
-  assert.ok(
-    warmed < cold * 0.7,
-    `the first stopped runs took ${
-      warmed.toFixed(2)
-    } ms of CPU after the warm-up, ${cold.toFixed(2)} cold`,
+  const seen: string[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const stops = await Promise.all(kinds.map(firstStop));
+    for (const [i, stop] of stops.entries()) {
+      assert.equal(stop.outcome, "aborted");
+      // The cold isolates' warm-up was used up before it could run.
+      assert.deepEqual(
+        [stop.runs, stop.outcomes],
+        i < SIDE ? [1, []] : [1, ["timeout", "aborted"]],
+      );
+    }
+    const cold = sum(stops.slice(0, SIDE)), warmed = sum(stops.slice(SIDE));
+    if (warmed < cold * 0.7) return;
+    seen.push(`${warmed.toFixed(2)} ms against ${cold.toFixed(2)}`);
+  }
+  assert.fail(
+    `after the warm-up, the first stopped runs did not take under 0.7 of a cold one's CPU in any of ${ROUNDS} rounds (warmed against cold: ${
+      seen.join("; ")
+    }); expected under 0.7 in one`,
   );
 });
