@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:48f1041f2f0192e81dbdd2eaab92cb4e9fd3b98b2747176c77447d5c65709241";
+  "sha256:88e7a56c784e81bb5370258f6cad66393b2441b36e519b38b608b8855db0a107";
