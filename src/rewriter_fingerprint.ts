@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:88e7a56c784e81bb5370258f6cad66393b2441b36e519b38b608b8855db0a107";
+  "sha256:447fc0c450dca0275636781ab0cbcc38a288946b1a7332c40f5a89823f74b7a7";
