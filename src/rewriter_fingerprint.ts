@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:48f1041f2f0192e81dbdd2eaab92cb4e9fd3b98b2747176c77447d5c65709241";
+  "sha256:447fc0c450dca0275636781ab0cbcc38a288946b1a7332c40f5a89823f74b7a7";
