@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:48f1041f2f0192e81dbdd2eaab92cb4e9fd3b98b2747176c77447d5c65709241";
+  "sha256:f1e51bfb9a871881e8a5ea34606a56551b790264c4bf39193f2a96305b13df94";
