@@ -294,11 +294,13 @@ export async function loadGuestWith(
       !(source instanceof Uint8Array || source instanceof ArrayBuffer);
     const consumable = cache !== undefined && metered && limits === undefined &&
       owned;
-    // Without a cache, a rewrite of bytes read here (that watches no stop:
-    // a stoppable one writes its output where the compile thread reads it)
-    // builds its output over them, where that pays: read with room for it.
-    const rewritesInPlace = metered && cache === undefined && readHere &&
-      !stops.watched;
+    // Without a cache, a rewrite of bytes read here, or given to be written
+    // over (the command line's), that watches no stop (a stoppable one
+    // writes its output where the compile thread reads it), builds its
+    // output over them where their buffer has room: bytes read here are
+    // read with room for it.
+    const rewritesInPlace = metered && cache === undefined &&
+      (readHere || internal.ownsBytes === true) && !stops.watched;
     // A guest compiled as it is is checked before the engine sees it: the
     // engine's validation of some bodies is itself the harm.
     // Its tables get their default limit written in too.
@@ -306,7 +308,9 @@ export async function loadGuestWith(
     const loaded = await stops.race(loadModule(source, {
       compile: !rewritten,
       compileOptions: options.compile,
-      room: consumable || rewritesInPlace ? roomForHit : undefined,
+      room: consumable || (rewritesInPlace && readHere)
+        ? roomForHit
+        : undefined,
       // Room for the limits to grow into as they are written over the
       // bytes read (not where a cache hit may build its output over them).
       before: rewritten && !consumable ? LIMITS_ROOM : undefined,

@@ -3,9 +3,11 @@
  * byte for byte the one a fresh buffer gets, it is built there only when
  * the buffer has room and the input is not to be validated after, the
  * input comes back whole when asked for, and a guest loaded from a path
- * (whose bytes the load reads with that room) runs with its data intact.
+ * (whose bytes the load reads with that room), or run metered by the
+ * command line, runs with its data intact.
  */
 import assert from "./support/assert.ts";
+import { runMainHere } from "./support/cli.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { loadGuest } from "../mod.ts";
 import { instrumentSteps } from "../src/wasm/instrument.ts";
@@ -141,5 +143,91 @@ Deno.test("a metered guest loaded from a path reads its data as written", async 
       assert.equal(guestLoaded.call("read", i), DATA[i]);
     }
     assert.ok(guestLoaded.meter!.consumed > 0);
+  });
+});
+
+function signedLeb(value: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    if ((value === 0 && !(byte & 0x40)) || (value === -1 && byte & 0x40)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+/**
+ * A WASI command of the same data and custom section, which exits with
+ * byte `i` of its data as its status.
+ */
+function command(i: number): Uint8Array {
+  const module = new TextEncoder().encode("wasi_snapshot_preview1");
+  const exit = new TextEncoder().encode("proc_exit");
+  const memory = new TextEncoder().encode("memory");
+  const start = new TextEncoder().encode("_start");
+  const body = [0, 0x41, ...signedLeb(i), 0x2d, 0, 0, 0x10, 0, 0x0b];
+  const plain = guest();
+  // The data section and the custom section after it, as they are.
+  const tail = plain.subarray(dataAt(plain));
+  const head = [
+    new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]),
+    // (i32) -> (), () -> ()
+    section(1, [2, 0x60, 1, 0x7f, 0, 0x60, 0, 0]),
+    section(2, [
+      1,
+      module.length,
+      ...module,
+      exit.length,
+      ...exit,
+      0x00,
+      0,
+    ]),
+    section(3, [1, 1]),
+    section(5, [1, 0x00, 20]),
+    section(7, [
+      2,
+      memory.length,
+      ...memory,
+      0x02,
+      0,
+      start.length,
+      ...start,
+      0x00,
+      1,
+    ]),
+    section(10, [1, body.length, ...body]),
+  ];
+  const size = head.reduce((sum, part) => sum + part.length, tail.length);
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const part of [...head, tail]) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return bytes;
+}
+
+/**
+ * Where the data section starts in `bytes`, {@linkcode guest}'s, whose
+ * sections before it are each under 128 bytes.
+ */
+function dataAt(bytes: Uint8Array): number {
+  let at = 8;
+  while (bytes[at] !== 11) at += 2 + bytes[at + 1]!;
+  return at;
+}
+
+Deno.test("the command line runs a metered WASI command of mostly data with its data intact", async () => {
+  await withDirectory(async (directory) => {
+    const path = `${directory}/command.wasm`;
+    // A byte near the end of the data, one an exit status can carry.
+    let i = DATA.length - 1;
+    while (DATA[i]! < 1 || DATA[i]! > 125) i--;
+    await Deno.writeFile(path, command(i));
+    const run = await runMainHere([path]);
+    assert.equal(run.code, DATA[i], run.stderr);
   });
 });
