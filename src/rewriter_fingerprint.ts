@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:447fc0c450dca0275636781ab0cbcc38a288946b1a7332c40f5a89823f74b7a7";
+  "sha256:dbdcbcc7677482cbe360ae3f913a0d36a19c6ae31f1619160f31076c7fb63f0c";
