@@ -9,8 +9,9 @@
  * `docs/rewriter.md` (Refused functions) reports was measured with it.
  *
  * `deno run -A bench/first_compile.ts MODE KIND TYPE [N,... [M,...]]`,
- * MODE one of plain, sync, async, fuel; KIND one of if, empty_if, trap_if,
- * br_if, br, loop, call; TYPE one of i32, i64, f32, f64, v128, funcref.
+ * MODE one of plain, sync, async, fuel; KIND one of if, if_set, empty_if,
+ * trap_if, return_if, if_else, if_result, br_if, br_if_set, br, br_table
+ * (M targets in tables of 8), try_table, select, loop, call; TYPE one of i32, i64, f32, f64, v128, funcref.
  *
  * @module
  */
@@ -30,22 +31,54 @@ const MODES: Record<string, GuestOptions> = {
   fuel: { fuel: 1e15 },
 };
 
-/** M branches of one kind over the parameter (0 at the calls). */
-function branches(kind: string, m: number): string {
-  const one = kind === "if"
-    ? "(if (local.get 0) (then (local.set 0 (i32.const 1))))"
-    : kind === "trap_if"
-    ? "(if (local.get 0) (then (unreachable)))"
-    : kind === "call"
-    ? "(call $check (local.get 0))"
-    : kind === "empty_if"
-    ? "(if (local.get 0) (then))"
-    : kind === "br_if"
-    ? "(block (br_if 0 (local.get 0)))"
-    : kind === "br"
-    ? "(block (br 0))"
-    : "(loop (br_if 0 (local.get 0)))";
-  return `${one} `.repeat(m);
+/**
+ * One operator of a kind, the `i`th, over the parameter (0 at the calls);
+ * `n` is the function's locals, which the `*_set` kinds write in turn.
+ */
+function one(kind: string, i: number, n: number): string {
+  const other = n > 1 ? 1 + i % (n - 1) : 0;
+  switch (kind) {
+    case "if":
+      return "(if (local.get 0) (then (local.set 0 (i32.const 1))))";
+    case "if_set": // a rejoining arm that writes another local each time
+      return `(if (local.get 0) (then (local.set ${other} (local.get 0))))`;
+    case "trap_if":
+      return "(if (local.get 0) (then (unreachable)))";
+    case "return_if": // Go's check after each call
+      return "(if (local.get 0) (then (return)))";
+    case "empty_if":
+      return "(if (local.get 0) (then))";
+    case "if_else":
+      return "(if (local.get 0) (then (local.set 0 (i32.const 1))) (else (local.set 0 (i32.const 2))))";
+    case "if_result": // a value carried out of both arms, through tees
+      return "(local.set 0 (if (result i32) (local.get 0) (then (local.tee 0 (i32.const 1))) (else (local.tee 0 (i32.const 2)))))";
+    case "br_if":
+      return "(block (br_if 0 (local.get 0)))";
+    case "br_if_set":
+      return `(block (local.set ${other} (local.get 0)) (br_if 0 (local.get 0)))`;
+    case "br":
+      return "(block (br 0))";
+    case "br_table": // 8 targets and the default, 8 blocks
+      return `${"(block ".repeat(8)}(br_table 0 1 2 3 4 5 6 7 0 (local.get 0))${
+        ")".repeat(8)
+      }`;
+    case "try_table":
+      return "(block (try_table (catch_all 0) (local.set 0 (i32.const 1))))";
+    case "select":
+      return "(local.set 0 (select (local.get 0) (i32.const 1) (local.get 0)))";
+    case "call":
+      return "(call $check (local.get 0))";
+    default:
+      return "(loop (br_if 0 (local.get 0)))";
+  }
+}
+
+/** M operators of one kind (`br_table`: M / 8 of them). */
+function branches(kind: string, m: number, n: number): string {
+  const parts: string[] = [];
+  const count = kind === "br_table" ? Math.max(1, Math.round(m / 8)) : m;
+  for (let i = 0; i < count; i++) parts.push(one(kind, i, n));
+  return parts.join(" ");
 }
 
 function wat(type: string, n: number, kind: string, m: number, nonce: number) {
@@ -53,7 +86,7 @@ function wat(type: string, n: number, kind: string, m: number, nonce: number) {
     (global (export "nonce") i32 (i32.const ${nonce}))
     (func $check (param i32) (if (local.get 0) (then (unreachable))))
     (func (export "wide") (param i32) (local ${`${type} `.repeat(n - 1)})
-      ${branches(kind, m)}))`;
+      ${branches(kind, m, n)}))`;
 }
 
 async function call(guest: Guest, async: boolean): Promise<number> {
@@ -114,6 +147,7 @@ for (const n of nList) {
       n,
       m,
       ms: times.map((t) => Number(t.toFixed(2))),
+      usPerOperator: Number((times[1]! * 1e3 / m).toFixed(3)),
       nsPerLocalBranch: Number(
         (times[1]! * 1e6 / (n * m)).toFixed(1),
       ),
