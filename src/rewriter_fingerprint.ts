@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:48f1041f2f0192e81dbdd2eaab92cb4e9fd3b98b2747176c77447d5c65709241";
+  "sha256:6f18ea7551739b9c1a0887d25c493ac471ecae0f98dbfbefe362046b76617e00";

@@ -78,6 +78,7 @@ import { FLAG_CHECK_TYPE, flagCheckBody } from "./added_functions.ts";
 import * as tables from "./operator_tables.ts";
 import {
   FREE_HEIGHT,
+  IF_POINTS,
   LOCAL_HEIGHT_SHARE,
   localUnits,
   MAX_CATCH_CLAUSES,
@@ -1128,6 +1129,8 @@ export class BodyScanner {
               ? 1 + this.#operands.first
               : role === 2
               ? 8 // and its check and flag check
+              : role === 3
+              ? IF_POINTS
               : role !== 1
               ? 1
               : 0;
@@ -1195,8 +1198,8 @@ export class BodyScanner {
           if (role === 2) must = 1;
           break;
         case 4: // Role.Else
-          controls++;
-          if (opHeight > 0) heightSums[1] += opHeight;
+          controls += IF_POINTS;
+          if (opHeight > 0) heightSums[1] += IF_POINTS * opHeight;
           if (frames[depth - 1] !== Frame.If) fail("else without if", opPos);
           frames[depth - 1] = Frame.Else;
           height = stackFrames[depth * 3 - 3]! + stackFrames[depth * 3 - 2]!;

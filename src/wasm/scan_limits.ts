@@ -18,34 +18,61 @@
 export const MAX_CATCH_CLAUSES = 4_096;
 /**
  * The most a function's compile units may be: its locals (parameters
- * included; each counting {@linkcode WIDE_LOCAL_WEIGHT} in a function of
- * more than {@linkcode NARROW_LOCALS}) plus 16, times its control points, each `if`, `else`, `br`,
- * `br_if`, `br_on_*`, `br_table` target, `try`, `try_table`, catch clause,
- * `delegate` and check the rewriter adds counting 1, and each `loop` 10 in
- * all. V8 compiles a function at its first call, on the caller's thread,
- * before any check can run, and no deadline or stop can cut that short.
- * Measured on Deno 2.9.6 at the first call of the rewritten function: about
- * 20 ns a unit (a plain `block` costs next to nothing, a `call` of a
- * defined function about 1 ns a local, which the compile cost weighs: see
- * {@linkcode LOCAL_HEIGHT_SHARE}; each `loop` with its checks 1.6 µs, and 110 ns more per
- * local); 40,000 locals and 4,000 loops held a call 4 s before. The largest
- * count in real guests is far below the limit (see `docs/rewriter.md`).
+ * included; each counting {@linkcode NARROW_LOCAL_WEIGHT}, or
+ * {@linkcode WIDE_LOCAL_WEIGHT} in a function of more than
+ * {@linkcode NARROW_LOCALS}) plus 16, times its control points: each `if`
+ * and `else` counting {@linkcode IF_POINTS}, each `br`, `br_if`, `br_on_*`,
+ * `br_table` target, `try`, `try_table`, catch clause, `delegate` and
+ * check the rewriter adds 1, and each `loop` 10 in all. V8 compiles a
+ * function at its first call, on the caller's thread, before any check
+ * can run, and no deadline or stop can cut that short. Its baseline
+ * compiler keeps a copy of the locals' state for every branch target and
+ * arm, and once a function's locals times its control points pass a few
+ * tens of thousands, each costs about the same whatever its kind
+ * (`bench/first_compile.ts`, thread CPU of the rewritten function's first
+ * call, Deno 2.9.6, load average 1 to 2, per operator and local at 128
+ * locals): a `br`, `br_if` or `br_table` target 50 to 90 ns, an `if`
+ * 115 to 145, an `if … else` 270 to 290, a rewritten `loop` about 290 at
+ * 64; below that, 0.15 to 0.5 µs an operator whatever the locals. A `call`
+ * or `select` costs next to nothing here (the compile cost weighs them).
+ * 40,000 locals and 4,000 loops held a call 4 s before the limit. The
+ * largest count in real guests is esbuild's, at 77% of the limit (see
+ * `docs/rewriter.md`), whose own first compile takes about as long as the
+ * dearest shape the limit lets through: 20 to 35 ms.
  */
 export const MAX_COMPILE_UNITS = 1 << 20;
 /**
- * The most locals a function may have and count once each in its compile
- * units; in a function of more, each counts {@linkcode WIDE_LOCAL_WEIGHT}.
- * The engine's compile at the first call costs about as much a local and
- * control point however many locals there are, 80 to 155 ns on Deno 2.9.6
- * for an `if` (a fresh load's first call, thread CPU, on a quiet machine:
- * 1,024 `i32` locals and 1,000 `if`s took 110 to 133 ms, 40,000 `v128`
- * locals and 5 `if`s 16 to 20 ms, 16 locals and 15,000 `if`s 57 to 61 ms),
- * so the limit lets about 100 ms through at any width. Real guests need
- * that room only in narrow functions (their most is 77 locals, and
- * esbuild's largest count 14 locals and 12,623 control points); a wider
- * one gets a twelfth of it.
+ * The most locals a function may have and count
+ * {@linkcode NARROW_LOCAL_WEIGHT} each in its compile units; in a function
+ * of more, each counts {@linkcode WIDE_LOCAL_WEIGHT}. The engine's compile
+ * at the first call costs about as much a local and control point however
+ * many locals there are, 80 to 155 ns on Deno 2.9.6 for an `if` (a fresh
+ * load's first call, thread CPU, on a quiet machine: 1,024 `i32` locals
+ * and 1,000 `if`s took 110 to 133 ms, 40,000 `v128` locals and 5 `if`s 16
+ * to 20 ms). Real guests need room only in narrow functions (their most is
+ * 77 locals, and esbuild's largest count 14 locals and 12,623 control
+ * points); a wider one gets a twelfth of what a local and point counted
+ * when narrow functions counted a local once.
  */
 export const NARROW_LOCALS = 128;
+/**
+ * What each local of a function of at most {@linkcode NARROW_LOCALS}
+ * counts. At 1, the limit let about 100 ms of first compile through in
+ * such a function (thread CPU, load average 1 to 2: 128 locals and 5,000
+ * `if`s 72 to 74 ms, 16 locals and 15,000 `if`s 41 to 43); at 3, with
+ * `if` and `else` counting {@linkcode IF_POINTS}, the dearest shape
+ * measured just under the limit took 20 to 30 ms, about what esbuild's
+ * largest function takes itself. 4 would leave esbuild 4% of room.
+ */
+export const NARROW_LOCAL_WEIGHT = 3;
+/**
+ * The control points an `if` counts, and an `else`: each keeps a copy of
+ * the locals' state that its arm's end merges back, and costs the
+ * engine's compile about twice a `br_if` a local (115 to 145 ns an `if`
+ * and local at 128 locals, 270 to 290 an `if … else`, 75 to 90 a `br_if`,
+ * thread CPU on Deno 2.9.6).
+ */
+export const IF_POINTS = 2;
 /**
  * What each local of a function of more than {@linkcode NARROW_LOCALS}
  * counts, in place of 1: the limit then bounds a first compile to about 10
@@ -58,7 +85,7 @@ export const WIDE_LOCAL_WEIGHT = 12;
 
 /**
  * What a function's locals count per control point in its compile units:
- * 1 each, or {@linkcode WIDE_LOCAL_WEIGHT} each in a function of more than
+ * {@linkcode NARROW_LOCAL_WEIGHT} each, or {@linkcode WIDE_LOCAL_WEIGHT} each in a function of more than
  * {@linkcode NARROW_LOCALS}, and 16 for the control point itself.
  *
  * @param locals The function's locals, its parameters included.
@@ -69,13 +96,15 @@ export const WIDE_LOCAL_WEIGHT = 12;
  * import { localUnits } from "./scan_limits.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(localUnits(77), 93);
- * assert.equal(localUnits(128), 144);
+ * assert.equal(localUnits(77), 3 * 77 + 16);
+ * assert.equal(localUnits(128), 3 * 128 + 16);
  * assert.equal(localUnits(129), 12 * 129 + 16);
  * ```
  */
 export function localUnits(locals: number): number {
-  const weight = locals > NARROW_LOCALS ? WIDE_LOCAL_WEIGHT : 1;
+  const weight = locals > NARROW_LOCALS
+    ? WIDE_LOCAL_WEIGHT
+    : NARROW_LOCAL_WEIGHT;
   return weight * locals + 16;
 }
 /**

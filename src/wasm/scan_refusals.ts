@@ -8,6 +8,7 @@
 import { fail, failBeforeEngine } from "./reader.ts";
 import {
   FREE_HEIGHT,
+  IF_POINTS,
   LOCAL_HEIGHT_SHARE,
   localUnits,
   MAX_CATCH_CLAUSES,
@@ -15,6 +16,7 @@ import {
   MAX_COMPILE_UNITS,
   MAX_HEIGHT_WEIGHT,
   MAX_NESTING,
+  NARROW_LOCAL_WEIGHT,
   NARROW_LOCALS,
   REF_LOCAL_UNITS,
   REF_LOCAL_WEIGHT,
@@ -45,18 +47,19 @@ export function tooDearToCompile(
     : "";
   const sum = stacked > 0 ? ` + ${STACKED_VALUE_UNITS} * ${stacked}` : "";
   const wide = locals > NARROW_LOCALS;
-  const weighed = wide ? `${WIDE_LOCAL_WEIGHT} * ${locals}` : `${locals}`;
+  const weight = wide ? WIDE_LOCAL_WEIGHT : NARROW_LOCAL_WEIGHT;
+  const weighed = `${weight} * ${locals}`;
   const refs = refLocalUnits(locals, refLocals);
-  const wideNote = wide
-    ? `; each local counts ${WIDE_LOCAL_WEIGHT} in a function of over ${NARROW_LOCALS} locals${
-      refs > 0
-        ? `, and each of its ${refLocals} locals of reference types ${REF_LOCAL_UNITS} more once`
-        : ""
-    }`
-    : "";
+  const wideNote = `; each local counts ${weight} in a function of ${
+    wide ? "over" : "at most"
+  } ${NARROW_LOCALS} locals${
+    refs > 0
+      ? `, and each of its ${refLocals} locals of reference types ${REF_LOCAL_UNITS} more once`
+      : ""
+  }`;
   const refSum = refs > 0 ? ` + ${REF_LOCAL_UNITS} * ${refLocals}` : "";
   return fail(
-    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1${wideNote})${values}: (${weighed} + 16) * ${controls}${sum}${refSum} = ${
+    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; an if or else ${IF_POINTS}; branches, br_table targets, tries, catches and checks 1${wideNote})${values}: (${weighed} + 16) * ${controls}${sum}${refSum} = ${
       localUnits(locals) * controls + STACKED_VALUE_UNITS * stacked + refs
     } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
