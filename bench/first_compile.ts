@@ -10,7 +10,8 @@
  *
  * `deno run -A bench/first_compile.ts MODE KIND TYPE [N,... [M,...]]`,
  * MODE one of plain, sync, async, fuel; KIND one of if, if_set, empty_if,
- * trap_if, return_if, if_else, if_result, br_if, br_if_set, br, br_table
+ * trap_if, return_if, if_else, if_result, br_if, br_if_set, br_if_trap,
+ * br_if_return, br, br_table
  * (M targets in tables of 8), try_table, select, loop, call; TYPE one of i32, i64, f32, f64, v128, funcref.
  *
  * @module
@@ -56,6 +57,10 @@ function one(kind: string, i: number, n: number): string {
       return "(block (br_if 0 (local.get 0)))";
     case "br_if_set":
       return `(block (local.set ${other} (local.get 0)) (br_if 0 (local.get 0)))`;
+    case "br_if_trap": // a trap after a branch over it
+      return "(block (br_if 0 (i32.eqz (local.get 0))) (unreachable))";
+    case "br_if_return":
+      return "(block (br_if 0 (i32.eqz (local.get 0))) (return))";
     case "br":
       return "(block (br 0))";
     case "br_table": // 8 targets and the default, 8 blocks

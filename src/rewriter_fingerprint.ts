@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6f18ea7551739b9c1a0887d25c493ac471ecae0f98dbfbefe362046b76617e00";
+  "sha256:a6fb9a44ee2f8de1fb8d3729a3bc8411b1afc5742d6d69d103facef42392afb6";

@@ -225,7 +225,7 @@ Deno.test("in a function of at most 128 locals each local counts 3 and an if 2: 
   // 16 locals and 15,000 ifs held a first call 41 to 61 ms inside the old
   // limit, 128 locals and 5,000 ifs 72 to 74 ms.
   const message = (locals: number, controls: number, units: number) =>
-    `function 0 has ${locals} locals and ${controls} control points (a loop counts 10; an if or else 2; branches, br_table targets, tries, catches and checks 1; each local counts 3 in a function of at most 128 locals): (3 * ${locals} + 16) * ${controls} = ${units} is over the limit of 1048576, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline (at byte offset `;
+    `function 0 has ${locals} locals and ${controls} control points (a loop counts 10; an if or else 2; branches, br_table targets, returns, traps, throws, tries, catches and checks 1; each local counts 3 in a function of at most 128 locals): (3 * ${locals} + 16) * ${controls} = ${units} is over the limit of 1048576, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline (at byte offset `;
   const refused =
     (locals: number, controls: number, units: number) => (error: unknown) =>
       isInvalidModule(error) && !error.message.includes("\n") &&

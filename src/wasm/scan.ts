@@ -1360,6 +1360,10 @@ export class BodyScanner {
           }
           break;
         case 13: // Role.Transfer
+          // A way out with no label (`unreachable`, `return`, a throw, a
+          // tail call) costs the compile about what a branch does a local
+          // (measured over locals, not over the operand stack's values).
+          if (imm !== 3 && op !== 0x0e) controls++;
           if (op === 0x0e) {
             r.pos = immAt;
             const points = r.u32() + 1;

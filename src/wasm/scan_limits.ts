@@ -22,7 +22,8 @@ export const MAX_CATCH_CLAUSES = 4_096;
  * {@linkcode WIDE_LOCAL_WEIGHT} in a function of more than
  * {@linkcode NARROW_LOCALS}) plus 16, times its control points: each `if`
  * and `else` counting {@linkcode IF_POINTS}, each `br`, `br_if`, `br_on_*`,
- * `br_table` target, `try`, `try_table`, catch clause, `delegate` and
+ * `br_table` target, way out with no label (`unreachable`, `return`, a
+ * throw, a tail call), `try`, `try_table`, catch clause, `delegate` and
  * check the rewriter adds 1, and each `loop` 10 in all. V8 compiles a
  * function at its first call, on the caller's thread, before any check
  * can run, and no deadline or stop can cut that short. Its baseline

@@ -59,7 +59,7 @@ export function tooDearToCompile(
   }`;
   const refSum = refs > 0 ? ` + ${REF_LOCAL_UNITS} * ${refLocals}` : "";
   return fail(
-    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; an if or else ${IF_POINTS}; branches, br_table targets, tries, catches and checks 1${wideNote})${values}: (${weighed} + 16) * ${controls}${sum}${refSum} = ${
+    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; an if or else ${IF_POINTS}; branches, br_table targets, returns, traps, throws, tries, catches and checks 1${wideNote})${values}: (${weighed} + 16) * ${controls}${sum}${refSum} = ${
       localUnits(locals) * controls + STACKED_VALUE_UNITS * stacked + refs
     } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
