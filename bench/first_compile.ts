@@ -5,10 +5,11 @@
  * of branch, loaded plain or rewritten (sync deadline, async deadline,
  * fuel). Prints one JSON line per point, the fastest to slowest of
  * `REPEATS` fresh loads (3 unless set); a point the rewrite refuses says so,
- * and ends its sweep of M. Nothing passes or fails. What
+ * and ends its sweep of M. `limit` in place of the Ms measures the most
+ * the rewrite accepts at each N. Nothing passes or fails. What
  * `docs/rewriter.md` (Refused functions) reports was measured with it.
  *
- * `deno run -A bench/first_compile.ts MODE KIND TYPE [N,... [M,...]]`,
+ * `deno run -A bench/first_compile.ts MODE KIND TYPE [N,... [M,...|limit]]`,
  * MODE one of plain, sync, async, fuel; KIND one of if, if_set, empty_if,
  * trap_if, return_if, if_else, if_result, br_if, br_if_set, br_if_trap,
  * br_if_return, br, br_table
@@ -124,15 +125,60 @@ async function firstCompile(
   return first - second;
 }
 
+/** Whether the rewrite for `mode` accepts M operators of a kind. */
+async function accepted(
+  mode: string,
+  type: string,
+  n: number,
+  kind: string,
+  m: number,
+): Promise<boolean> {
+  const bytes = await assembleWat(wat(type, n, kind, m, nonce++));
+  try {
+    await loadGuest(bytes, MODES[mode]!);
+    return true;
+  } catch (error) {
+    if (isInvalidModule(error)) return false;
+    throw error;
+  }
+}
+
+/** The most operators of a kind the rewrite accepts (bisected), or 0. */
+async function atLimit(
+  mode: string,
+  type: string,
+  n: number,
+  kind: string,
+): Promise<number> {
+  let low = 0;
+  let high = 1;
+  while (await accepted(mode, type, n, kind, high)) {
+    low = high;
+    high *= 2;
+    if (high > 1 << 22) return low;
+  }
+  while (high - low > 1) {
+    const mid = Math.floor((low + high) / 2);
+    if (await accepted(mode, type, n, kind, mid)) low = mid;
+    else high = mid;
+  }
+  return low;
+}
+
 const [mode = "sync", kind = "if", type = "v128", ns, ms] = Deno.args;
 const nList = (ns ?? "1024,4096,8192,16384,24576,32768,40000,50000")
   .split(",").map(Number);
-const mList = (ms ?? "1,2,5,10,20,50,100,200,500").split(",").map(Number);
+// `limit` measures the most the rewrite accepts at each N.
+const atTheLimit = ms === "limit";
+const mList = atTheLimit
+  ? [0]
+  : (ms ?? "1,2,5,10,20,50,100,200,500").split(",").map(Number);
 const REPEATS = Number(Deno.env.get("REPEATS") ?? 3);
 // One compile first, so that the process's own first compile is not measured.
 await firstCompile(mode, "i32", 64, "if", 4);
 for (const n of nList) {
-  for (const m of mList) {
+  for (let m of mList) {
+    if (atTheLimit) m = await atLimit(mode, type, n, kind);
     const times: number[] = [];
     let refused = false;
     for (let i = 0; i < REPEATS && !refused; i++) {

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a6fb9a44ee2f8de1fb8d3729a3bc8411b1afc5742d6d69d103facef42392afb6";
+  "sha256:3954088ea25ceb2d54a325ccb0b6896cd1227907052654f17a531286d552e756";

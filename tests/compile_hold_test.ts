@@ -74,14 +74,15 @@ Deno.test("a function whose first compile would hold the thread is refused, in e
     () => instrument(heavy(1_000, 38, "if"), {}),
     (error) =>
       isInvalidModule(error) &&
-      /^function 0 has 1000 locals and 88 control points .*: \(12 \* 1000 \+ 16\) \* 88 = 1057408 is over the limit of 1048576/
+      /^function 0 has 1000 locals and 88 control points .*: \(12 \* 1000 \+ 16\) \* 88 \+ 48 \* 38 = 1059232 is over the limit of 1048576/
         .test(error.message),
   );
 });
 
 Deno.test("a function just under the compile limit loads and stops at its deadline", async () => {
-  // (12 * 1,000 + 16) * 86 and (3 * 30 + 16) * 9,812 units: both just
-  // under 2^20 (each local counts 12 in a function of over 128, else 3).
+  // (12 * 1,000 + 16) * 86 + 48 * 37 and (3 * 30 + 16) * 9,812 units:
+  // both just under 2^20 (each local counts 12 in a function of over 128,
+  // else 3; each if 48 more once).
   for (
     const [locals, count, kind] of [[1_000, 37, "if"], [
       30,
@@ -148,14 +149,20 @@ Deno.test("in a function of over 128 locals each local counts 12, and one of a r
   // a quiet core, inside the old limit.
   const fix =
     /is over the limit of 1048576, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline \(at byte offset \d+\)$/;
-  const refusal = (locals: number, controls: number, units: number) =>
+  const refusal = (
+    locals: number,
+    controls: number,
+    ifs: number,
+    units: number,
+  ) =>
     new RegExp(
-      `^function 0 has ${locals} locals and ${controls} control points \\(.*; each local counts 12 in a function of over 128 locals\\): \\(12 \\* ${locals} \\+ 16\\) \\* ${controls} = ${units} `,
+      `^function 0 has ${locals} locals and ${controls} control points \\(.*; each local counts 12 in a function of over 128 locals, and each of its ${ifs} ifs and elses 48 more once\\): \\(12 \\* ${locals} \\+ 16\\) \\* ${controls} \\+ 48 \\* ${ifs} = ${units} `,
     );
   const refused =
-    (locals: number, controls: number, units: number) => (error: unknown) =>
+    (locals: number, controls: number, ifs: number, units: number) =>
+    (error: unknown) =>
       isInvalidModule(error) && !error.message.includes("\n") &&
-      refusal(locals, controls, units).test(error.message) &&
+      refusal(locals, controls, ifs, units).test(error.message) &&
       fix.test(error.message);
   const wide = wideIfs(40_000, 5);
   for (
@@ -167,7 +174,7 @@ Deno.test("in a function of over 128 locals each local counts 12, and one of a r
   ) {
     await assert.rejects(
       () => loadGuest(wide, options),
-      refused(40_001, 11, 480_028 * 11),
+      refused(40_001, 11, 5, 480_028 * 11 + 48 * 5),
     );
     // A narrower one with one branch of its own loads, and runs.
     const plain = await loadGuest(wideIfs(25_000, 1), options);
@@ -176,14 +183,14 @@ Deno.test("in a function of over 128 locals each local counts 12, and one of a r
       : plain.invoke("run", [7]);
     assert.equal(expectOutcome(result, "returned").value, 1);
   }
-  // At the boundary: (12 * 4,096 + 16) * 21 = 1,032,528 loads (an `if`
-  // counts 2, and the entry's check 1).
+  // At the boundary: (12 * 4,096 + 16) * 21 + 48 * 10 = 1,033,008 loads
+  // (an `if` counts 2, and the entry's check 1).
   const edge = await loadGuest(wideIfs(4_095, 10), { timeout: 1_000 });
   assert.equal(expectOutcome(edge.invoke("run", [0]), "returned").value, 0);
   assert.equal(expectOutcome(edge.invoke("run", [3]), "returned").value, 1);
   assert.throws(
     () => instrument(wideIfs(4_095, 11), { fuel: false, stopFlag: true }),
-    refused(4_096, 23, 1_130_864),
+    refused(4_096, 23, 11, 1_131_392),
   );
   // Locals of reference types count 32 more each, once: 40,000 `funcref`
   // locals are refused with no branch at all, 20,000 load.
@@ -211,38 +218,45 @@ Deno.test("in a function of over 128 locals each local counts 12, and one of a r
   );
   const refGuest = await loadGuest(refs(20_000), { timeout: 1_000 });
   expectOutcome(refGuest.invoke("run"), "returned");
-  // 128 locals count 3 each (1,310 ifs load); 129 count 12 each: 334 ifs
-  // load, 335 do not.
-  instrument(wideIfs(127, 1_310), {});
-  instrument(wideIfs(128, 334), {});
+  // 128 locals count 3 each (1,236 ifs load); 129 count 12 each: 329 ifs
+  // load, 330 do not.
+  instrument(wideIfs(127, 1_236), {});
+  instrument(wideIfs(128, 329), {});
   assert.throws(
-    () => instrument(wideIfs(128, 335), {}),
-    refused(129, 671, 1_564 * 671),
+    () => instrument(wideIfs(128, 330), {}),
+    refused(129, 661, 330, 1_564 * 661 + 48 * 330),
   );
 });
 
-Deno.test("in a function of at most 128 locals each local counts 3 and an if 2: 16 locals and 15,000 ifs are refused, at 128 locals 1,310 ifs load and 1,311 do not", async () => {
+Deno.test("in a function of at most 128 locals each local counts 3, and an if 2 control points and 48 units: 16 locals and 15,000 ifs are refused, at 128 locals 1,236 ifs load and 1,237 do not", async () => {
   // 16 locals and 15,000 ifs held a first call 41 to 61 ms inside the old
   // limit, 128 locals and 5,000 ifs 72 to 74 ms.
-  const message = (locals: number, controls: number, units: number) =>
-    `function 0 has ${locals} locals and ${controls} control points (a loop counts 10; an if or else 2; branches, br_table targets, returns, traps, throws, tries, catches and checks 1; each local counts 3 in a function of at most 128 locals): (3 * ${locals} + 16) * ${controls} = ${units} is over the limit of 1048576, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline (at byte offset `;
+  const message = (
+    locals: number,
+    controls: number,
+    ifs: number,
+    units: number,
+  ) =>
+    `function 0 has ${locals} locals and ${controls} control points (a loop counts 10; an if or else 2; branches, br_table targets, returns, traps, throws, tries, catches and checks 1; each local counts 3 in a function of at most 128 locals, and each of its ${ifs} ifs and elses 48 more once): (3 * ${locals} + 16) * ${controls} + 48 * ${ifs} = ${units} is over the limit of 1048576, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline (at byte offset `;
   const refused =
-    (locals: number, controls: number, units: number) => (error: unknown) =>
+    (locals: number, controls: number, ifs: number, units: number) =>
+    (error: unknown) =>
       isInvalidModule(error) && !error.message.includes("\n") &&
-      error.message.startsWith(message(locals, controls, units)) &&
+      error.message.startsWith(message(locals, controls, ifs, units)) &&
       /\(at byte offset \d+\)$/.test(error.message);
   await assert.rejects(
     () => loadGuest(wideIfs(15, 15_000), { timeout: 1_000 }),
-    refused(16, 30_001, 1_920_064),
+    refused(16, 30_001, 15_000, 2_640_064),
   );
   for (const options of [{}, { stopFlag: true, fuel: false }] as const) {
     assert.throws(
-      () => instrument(wideIfs(127, 1_311), options),
-      refused(128, 2_623, 1_049_200),
+      () => instrument(wideIfs(127, 1_237), options),
+      refused(128, 2_475, 1_237, 1_049_376),
     );
   }
-  // Just under: (3 * 128 + 16) * 2,621 = 1,048,400 loads, and runs.
-  const edge = await loadGuest(wideIfs(127, 1_310), { timeout: 1_000 });
+  // Just under: (3 * 128 + 16) * 2,473 + 48 * 1,236 = 1,048,528 loads,
+  // and runs.
+  const edge = await loadGuest(wideIfs(127, 1_236), { timeout: 1_000 });
   assert.equal(expectOutcome(edge.invoke("run", [0]), "returned").value, 0);
   assert.equal(expectOutcome(edge.invoke("run", [5]), "returned").value, 1);
 });

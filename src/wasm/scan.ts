@@ -79,6 +79,7 @@ import * as tables from "./operator_tables.ts";
 import {
   FREE_HEIGHT,
   IF_POINTS,
+  IF_UNITS,
   LOCAL_HEIGHT_SHARE,
   localUnits,
   MAX_CATCH_CLAUSES,
@@ -230,9 +231,10 @@ export class BodyScanner {
    * operand stack at its calls (see the operator table's `heightWeight`),
    * the sum of those at its control points (see `MAX_COMPILE_UNITS`), and
    * the sum of its calls' `heightWeight`s, which its locals weigh by (see
-   * `LOCAL_HEIGHT_SHARE`), and its locals' weight (see `REF_LOCAL_WEIGHT`).
+   * `LOCAL_HEIGHT_SHARE`), its locals' weight (see `REF_LOCAL_WEIGHT`),
+   * and its `if`s and `else`s (see `IF_UNITS`).
    */
-  readonly #heightSums = new Float64Array(4);
+  readonly #heightSums = new Float64Array(5);
   /**
    * Per open frame: which segment was open where it began (a count of
    * segment starts, shifted left by one), and bit 0 set if that segment was
@@ -1136,6 +1138,7 @@ export class BodyScanner {
               : 0;
             controls += points;
             if (opHeight > 0) heightSums[1] += points * opHeight;
+            if (role === 3) heightSums[4]++;
           }
           if (inRegister && (role === 6 || role === 9)) {
             this.#code.editCount = editsFrom;
@@ -1199,6 +1202,7 @@ export class BodyScanner {
           break;
         case 4: // Role.Else
           controls += IF_POINTS;
+          heightSums[4]++;
           if (opHeight > 0) heightSums[1] += IF_POINTS * opHeight;
           if (frames[depth - 1] !== Frame.If) fail("else without if", opPos);
           frames[depth - 1] = Frame.Else;
@@ -1220,10 +1224,11 @@ export class BodyScanner {
               Math.floor(
                 heightSums[3]! * heightSums[2]! / (16 * LOCAL_HEIGHT_SHARE),
               );
+            const arms = heightSums[4]!;
             if (
               localUnits(localCount) * controls +
                   STACKED_VALUE_UNITS * stacked +
-                  refLocalUnits(localCount, refLocals) >
+                  refLocalUnits(localCount, refLocals) + IF_UNITS * arms >
                 MAX_COMPILE_UNITS
             ) {
               tooDearToCompile(
@@ -1232,6 +1237,7 @@ export class BodyScanner {
                 controls,
                 stacked,
                 refLocals,
+                arms,
                 start,
               );
             }

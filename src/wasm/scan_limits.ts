@@ -21,7 +21,8 @@ export const MAX_CATCH_CLAUSES = 4_096;
  * included; each counting {@linkcode NARROW_LOCAL_WEIGHT}, or
  * {@linkcode WIDE_LOCAL_WEIGHT} in a function of more than
  * {@linkcode NARROW_LOCALS}) plus 16, times its control points: each `if`
- * and `else` counting {@linkcode IF_POINTS}, each `br`, `br_if`, `br_on_*`,
+ * and `else` counting {@linkcode IF_POINTS} (and adding
+ * {@linkcode IF_UNITS} once), each `br`, `br_if`, `br_on_*`,
  * `br_table` target, way out with no label (`unreachable`, `return`, a
  * throw, a tail call), `try`, `try_table`, catch clause, `delegate` and
  * check the rewriter adds 1, and each `loop` 10 in all. V8 compiles a
@@ -74,6 +75,15 @@ export const NARROW_LOCAL_WEIGHT = 3;
  * thread CPU on Deno 2.9.6).
  */
 export const IF_POINTS = 2;
+/**
+ * The compile units each `if` and `else` adds once, beside its control
+ * points: their compile costs a fixed part too, which the locals do not
+ * scale. With one local, an `if` took 1.1 to 1.5 µs, a `br_if` 0.19 and a
+ * `br_table` target 0.21 (thread CPU, Deno 2.9.6, load average 6 to 7, at
+ * the limit): without this, 27,593 `if`s of a function of one local held
+ * its first call 36 to 41 ms there.
+ */
+export const IF_UNITS = 48;
 /**
  * What each local of a function of more than {@linkcode NARROW_LOCALS}
  * counts, in place of 1: the limit then bounds a first compile to about 10

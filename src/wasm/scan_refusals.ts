@@ -9,6 +9,7 @@ import { fail, failBeforeEngine } from "./reader.ts";
 import {
   FREE_HEIGHT,
   IF_POINTS,
+  IF_UNITS,
   LOCAL_HEIGHT_SHARE,
   localUnits,
   MAX_CATCH_CLAUSES,
@@ -40,6 +41,7 @@ export function tooDearToCompile(
   controls: number,
   stacked: number,
   refLocals: number,
+  arms: number,
   at: number,
 ): never {
   const values = stacked > 0
@@ -58,9 +60,14 @@ export function tooDearToCompile(
       : ""
   }`;
   const refSum = refs > 0 ? ` + ${REF_LOCAL_UNITS} * ${refLocals}` : "";
+  const armNote = arms > 0
+    ? `, and each of its ${arms} ifs and elses ${IF_UNITS} more once`
+    : "";
+  const armSum = arms > 0 ? ` + ${IF_UNITS} * ${arms}` : "";
   return fail(
-    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; an if or else ${IF_POINTS}; branches, br_table targets, returns, traps, throws, tries, catches and checks 1${wideNote})${values}: (${weighed} + 16) * ${controls}${sum}${refSum} = ${
-      localUnits(locals) * controls + STACKED_VALUE_UNITS * stacked + refs
+    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; an if or else ${IF_POINTS}; branches, br_table targets, returns, traps, throws, tries, catches and checks 1${wideNote}${armNote})${values}: (${weighed} + 16) * ${controls}${sum}${refSum}${armSum} = ${
+      localUnits(locals) * controls + STACKED_VALUE_UNITS * stacked + refs +
+      IF_UNITS * arms
     } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
   );
