@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:3954088ea25ceb2d54a325ccb0b6896cd1227907052654f17a531286d552e756";
+  "sha256:ac1780c51cc3cb457e1e9f789ed2e05a39a1c9203ea8abb1975781db50d0d82c";

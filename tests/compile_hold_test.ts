@@ -74,15 +74,15 @@ Deno.test("a function whose first compile would hold the thread is refused, in e
     () => instrument(heavy(1_000, 38, "if"), {}),
     (error) =>
       isInvalidModule(error) &&
-      /^function 0 has 1000 locals and 88 control points .*: \(12 \* 1000 \+ 16\) \* 88 \+ 48 \* 38 = 1059232 is over the limit of 1048576/
+      /^function 0 has 1000 locals and 88 control points .*: \(12 \* 1000 \+ 16\) \* 88 \+ 32 \* 38 = 1058624 is over the limit of 1048576/
         .test(error.message),
   );
 });
 
 Deno.test("a function just under the compile limit loads and stops at its deadline", async () => {
-  // (12 * 1,000 + 16) * 86 + 48 * 37 and (3 * 30 + 16) * 9,812 units:
+  // (12 * 1,000 + 16) * 86 + 32 * 37 and (3 * 30 + 16) * 9,812 units:
   // both just under 2^20 (each local counts 12 in a function of over 128,
-  // else 3; each if 48 more once).
+  // else 3; each if 32 more once).
   for (
     const [locals, count, kind] of [[1_000, 37, "if"], [
       30,
@@ -156,7 +156,7 @@ Deno.test("in a function of over 128 locals each local counts 12, and one of a r
     units: number,
   ) =>
     new RegExp(
-      `^function 0 has ${locals} locals and ${controls} control points \\(.*; each local counts 12 in a function of over 128 locals, and each of its ${ifs} ifs and elses 48 more once\\): \\(12 \\* ${locals} \\+ 16\\) \\* ${controls} \\+ 48 \\* ${ifs} = ${units} `,
+      `^function 0 has ${locals} locals and ${controls} control points \\(.*; each local counts 12 in a function of over 128 locals, and each of its ${ifs} ifs and elses 32 more once\\): \\(12 \\* ${locals} \\+ 16\\) \\* ${controls} \\+ 32 \\* ${ifs} = ${units} `,
     );
   const refused =
     (locals: number, controls: number, ifs: number, units: number) =>
@@ -174,7 +174,7 @@ Deno.test("in a function of over 128 locals each local counts 12, and one of a r
   ) {
     await assert.rejects(
       () => loadGuest(wide, options),
-      refused(40_001, 11, 5, 480_028 * 11 + 48 * 5),
+      refused(40_001, 11, 5, 480_028 * 11 + 32 * 5),
     );
     // A narrower one with one branch of its own loads, and runs.
     const plain = await loadGuest(wideIfs(25_000, 1), options);
@@ -183,14 +183,14 @@ Deno.test("in a function of over 128 locals each local counts 12, and one of a r
       : plain.invoke("run", [7]);
     assert.equal(expectOutcome(result, "returned").value, 1);
   }
-  // At the boundary: (12 * 4,096 + 16) * 21 + 48 * 10 = 1,033,008 loads
+  // At the boundary: (12 * 4,096 + 16) * 21 + 32 * 10 = 1,033,848 loads
   // (an `if` counts 2, and the entry's check 1).
   const edge = await loadGuest(wideIfs(4_095, 10), { timeout: 1_000 });
   assert.equal(expectOutcome(edge.invoke("run", [0]), "returned").value, 0);
   assert.equal(expectOutcome(edge.invoke("run", [3]), "returned").value, 1);
   assert.throws(
     () => instrument(wideIfs(4_095, 11), { fuel: false, stopFlag: true }),
-    refused(4_096, 23, 11, 1_131_392),
+    refused(4_096, 23, 11, 1_131_216),
   );
   // Locals of reference types count 32 more each, once: 40,000 `funcref`
   // locals are refused with no branch at all, 20,000 load.
@@ -218,17 +218,17 @@ Deno.test("in a function of over 128 locals each local counts 12, and one of a r
   );
   const refGuest = await loadGuest(refs(20_000), { timeout: 1_000 });
   expectOutcome(refGuest.invoke("run"), "returned");
-  // 128 locals count 3 each (1,236 ifs load); 129 count 12 each: 329 ifs
-  // load, 330 do not.
-  instrument(wideIfs(127, 1_236), {});
-  instrument(wideIfs(128, 329), {});
+  // 128 locals count 3 each (1,259 ifs load); 129 count 12 each: 331 ifs
+  // load, 332 do not.
+  instrument(wideIfs(127, 1_259), {});
+  instrument(wideIfs(128, 331), {});
   assert.throws(
-    () => instrument(wideIfs(128, 330), {}),
-    refused(129, 661, 330, 1_564 * 661 + 48 * 330),
+    () => instrument(wideIfs(128, 332), {}),
+    refused(129, 665, 332, 1_564 * 665 + 32 * 332),
   );
 });
 
-Deno.test("in a function of at most 128 locals each local counts 3, and an if 2 control points and 48 units: 16 locals and 15,000 ifs are refused, at 128 locals 1,236 ifs load and 1,237 do not", async () => {
+Deno.test("in a function of at most 128 locals each local counts 3, and an if 2 control points and 32 units: 16 locals and 15,000 ifs are refused, at 128 locals 1,259 ifs load and 1,260 do not", async () => {
   // 16 locals and 15,000 ifs held a first call 41 to 61 ms inside the old
   // limit, 128 locals and 5,000 ifs 72 to 74 ms.
   const message = (
@@ -237,7 +237,7 @@ Deno.test("in a function of at most 128 locals each local counts 3, and an if 2 
     ifs: number,
     units: number,
   ) =>
-    `function 0 has ${locals} locals and ${controls} control points (a loop counts 10; an if or else 2; branches, br_table targets, returns, traps, throws, tries, catches and checks 1; each local counts 3 in a function of at most 128 locals, and each of its ${ifs} ifs and elses 48 more once): (3 * ${locals} + 16) * ${controls} + 48 * ${ifs} = ${units} is over the limit of 1048576, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline (at byte offset `;
+    `function 0 has ${locals} locals and ${controls} control points (a loop counts 10; an if, else, br_if or br_on_* 2; other branches, br_table targets, returns, traps, throws, tries, catches and checks 1; each local counts 3 in a function of at most 128 locals, and each of its ${ifs} ifs and elses 32 more once): (3 * ${locals} + 16) * ${controls} + 32 * ${ifs} = ${units} is over the limit of 1048576, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline (at byte offset `;
   const refused =
     (locals: number, controls: number, ifs: number, units: number) =>
     (error: unknown) =>
@@ -246,17 +246,17 @@ Deno.test("in a function of at most 128 locals each local counts 3, and an if 2 
       /\(at byte offset \d+\)$/.test(error.message);
   await assert.rejects(
     () => loadGuest(wideIfs(15, 15_000), { timeout: 1_000 }),
-    refused(16, 30_001, 15_000, 2_640_064),
+    refused(16, 30_001, 15_000, 2_400_064),
   );
   for (const options of [{}, { stopFlag: true, fuel: false }] as const) {
     assert.throws(
-      () => instrument(wideIfs(127, 1_237), options),
-      refused(128, 2_475, 1_237, 1_049_376),
+      () => instrument(wideIfs(127, 1_260), options),
+      refused(128, 2_521, 1_260, 1_048_720),
     );
   }
-  // Just under: (3 * 128 + 16) * 2,473 + 48 * 1,236 = 1,048,528 loads,
+  // Just under: (3 * 128 + 16) * 2,519 + 32 * 1,259 = 1,047,888 loads,
   // and runs.
-  const edge = await loadGuest(wideIfs(127, 1_236), { timeout: 1_000 });
+  const edge = await loadGuest(wideIfs(127, 1_259), { timeout: 1_000 });
   assert.equal(expectOutcome(edge.invoke("run", [0]), "returned").value, 0);
   assert.equal(expectOutcome(edge.invoke("run", [5]), "returned").value, 1);
 });

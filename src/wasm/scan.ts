@@ -1322,9 +1322,13 @@ export class BodyScanner {
           }
           break;
         case 10: // Role.BranchIf
-          if (imm !== 3) { // a `br_on_cast`; the rest have labels
-            controls++;
-            if (opHeight > 0) heightSums[1] += opHeight;
+          {
+            // A conditional branch counts as an `if` does; one with a label
+            // counted 1 at its label (a `br_on_cast` has its label after
+            // its flags).
+            const more = imm === 3 ? IF_POINTS - 1 : IF_POINTS;
+            controls += more;
+            if (opHeight > 0) heightSums[1] += more * opHeight;
           }
           // A conditional branch does not end its segment: the operators
           // after it were paid for with the ones before, and a taken branch

@@ -83,7 +83,7 @@ export const IF_POINTS = 2;
  * the limit): without this, 27,593 `if`s of a function of one local held
  * its first call 36 to 41 ms there.
  */
-export const IF_UNITS = 48;
+export const IF_UNITS = 32;
 /**
  * What each local of a function of more than {@linkcode NARROW_LOCALS}
  * counts, in place of 1: the limit then bounds a first compile to about 10

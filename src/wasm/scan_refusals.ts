@@ -65,7 +65,7 @@ export function tooDearToCompile(
     : "";
   const armSum = arms > 0 ? ` + ${IF_UNITS} * ${arms}` : "";
   return fail(
-    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; an if or else ${IF_POINTS}; branches, br_table targets, returns, traps, throws, tries, catches and checks 1${wideNote}${armNote})${values}: (${weighed} + 16) * ${controls}${sum}${refSum}${armSum} = ${
+    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; an if, else, br_if or br_on_* ${IF_POINTS}; other branches, br_table targets, returns, traps, throws, tries, catches and checks 1${wideNote}${armNote})${values}: (${weighed} + 16) * ${controls}${sum}${refSum}${armSum} = ${
       localUnits(locals) * controls + STACKED_VALUE_UNITS * stacked + refs +
       IF_UNITS * arms
     } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
