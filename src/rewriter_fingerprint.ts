@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:ac1780c51cc3cb457e1e9f789ed2e05a39a1c9203ea8abb1975781db50d0d82c";
+  "sha256:4fa43aa229c5260cacb8b2f58d0afe23e1152b9d49d7380f0f89a8eca39a2efe";
