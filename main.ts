@@ -200,7 +200,8 @@ async function runIfWasi(
   wasi: WasiFlags,
   cache: RewriteCache | undefined,
 ): Promise<number | { bytes: Uint8Array; label: string }> {
-  // With a cache, read with room for a hit to be built in the same buffer.
+  // Read with room after the bytes, for a cache's hit or a rewrite to be
+  // built in the same buffer (untouched, it costs nothing).
   // A guest that may never arrive (a URL whose server does not answer, a
   // FIFO no one writes to) is given up at the --timeout; a regular file
   // always arrives, and its read is not part of the call's time.
@@ -232,7 +233,7 @@ async function runIfWasi(
       }))
       : loadModule(options.guest, {
         compile: false,
-        room: cache === undefined ? undefined : roomForHit,
+        room: roomForHit,
         signal: arrival,
       }),
     given,

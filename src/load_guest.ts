@@ -80,6 +80,7 @@ import {
 import { type StopFlagHost, stopFlagHost } from "./stop_flag_host.ts";
 import type { InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentSteps } from "./wasm/instrument.ts";
+import type { InPlace } from "./wasm/output_plan.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { keptFromEngine } from "./wasm/reader.ts";
 import { readSections } from "./wasm/sections.ts";
@@ -293,6 +294,13 @@ export async function loadGuestWith(
       !(source instanceof Uint8Array || source instanceof ArrayBuffer);
     const consumable = cache !== undefined && metered && limits === undefined &&
       owned;
+    // Without a cache, a rewrite of bytes read here, or given to be written
+    // over (the command line's), that watches no stop (a stoppable one
+    // writes its output where the compile thread reads it), builds its
+    // output over them where their buffer has room: bytes read here are
+    // read with room for it.
+    const rewritesInPlace = metered && cache === undefined &&
+      (readHere || internal.ownsBytes === true) && !stops.watched;
     // A guest compiled as it is is checked before the engine sees it: the
     // engine's validation of some bodies is itself the harm.
     // Its tables get their default limit written in too.
@@ -300,7 +308,9 @@ export async function loadGuestWith(
     const loaded = await stops.race(loadModule(source, {
       compile: !rewritten,
       compileOptions: options.compile,
-      room: consumable ? roomForHit : undefined,
+      room: consumable || (rewritesInPlace && readHere)
+        ? roomForHit
+        : undefined,
       // Room for the limits to grow into as they are written over the
       // bytes read (not where a cache hit may build its output over them).
       before: rewritten && !consumable ? LIMITS_ROOM : undefined,
@@ -392,6 +402,7 @@ export async function loadGuestWith(
     if (metered) {
       const fuel = options.fuel === false ? Infinity : options.fuel ?? Infinity;
       const addedModule = addedImportModule(options.compile);
+      const overInput: InPlace | undefined = rewritesInPlace ? {} : undefined;
       const rewrite = await stops.race(rewriteGuest(
         stops,
         bytes!,
@@ -434,7 +445,19 @@ export async function loadGuestWith(
             ...(addedModule === undefined ? {} : { importModule: addedModule }),
           };
         },
+        overInput,
       ));
+      // Built over the guest's bytes: the engine's verdict, should it be
+      // asked for, reads them put back first.
+      const rebuild = overInput?.restore;
+      if (rebuild !== undefined) {
+        const limited = restore;
+        const given = original!;
+        restore = () => {
+          rebuild();
+          return limited?.() ?? given;
+        };
+      }
       // Before the host or the engine allocates anything the guest asks for
       // (the stop flag's host creates the guest's memories).
       try {
@@ -709,6 +732,7 @@ async function rewriteGuest(
   owned: boolean,
   consumable: boolean,
   options: (hasStart: boolean) => InstrumentOptions,
+  overInput?: InPlace,
 ): Promise<CachedRewrite & { module?: WebAssembly.Module }> {
   try {
     // In steps, so that the load's stops can end a long rewrite. The event
@@ -725,6 +749,7 @@ async function rewriteGuest(
           bytes,
           options(hasStart),
           stops.watched ? sharedOutput : undefined,
+          overInput,
         ),
       );
     }
@@ -761,6 +786,8 @@ async function rewriteGuest(
   } catch (error) {
     // The engine's verdict first, unless asking for it is the harm.
     if (isInvalidModule(error) && !keptFromEngine(error)) {
+      // A rewrite built over them (which then failed) puts them back.
+      overInput?.restore?.();
       await compileBytes(bytes, label, compile);
     }
     throw error;

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:4fa43aa229c5260cacb8b2f58d0afe23e1152b9d49d7380f0f89a8eca39a2efe";
+  "sha256:a2dcddcdcbe0770908450b76070f2db36f063eeaf56b8aa10c813bb34020e533";

@@ -1,9 +1,10 @@
 /**
  * A guest's stop flag is bound to the watchdog's slots ahead of time: the
  * load takes a flag whose binding the thread has received, and binds the
- * next one without waking the thread, so that it neither rings nor waits
- * for another thread. The flag so taken is kept on time as any other, and
- * its calls' deadlines post no message.
+ * next one without waiting for the thread, which takes that binding in
+ * while the load goes on rather than as the guest's first call begins. The
+ * flag so taken is kept on time as any other, and its calls' deadlines post
+ * no message.
  */
 import assert from "./support/assert.ts";
 import {
@@ -11,6 +12,7 @@ import {
   type BoundFlag,
   boundFlag,
   messagesPosted,
+  messagesReceived,
   watchdogCaughtUp,
   watchdogReady,
 } from "../src/watchdog.ts";
@@ -79,6 +81,29 @@ Deno.test("loaded guests' deadlines post no message, and land", async () => {
     const guest = await loadGuest(RUNAWAY, { interruptible: true });
     const posted = messagesPosted();
     assert.equal(guest.invoke("spin", [], { timeout: 5 }).outcome, "timeout");
+    assert.equal(messagesPosted(), posted);
+  }
+});
+
+Deno.test("the next spare's binding is taken in before the loaded guest's first call", async () => {
+  for (let i = 0; i < 3; i++) {
+    // The first call rings the thread, which takes in everything posted.
+    const guest = await loadGuest(RUNAWAY, { interruptible: true });
+    assert.equal(guest.invoke("spin", [], { timeout: 1 }).outcome, "timeout");
+    // This load takes the spare bound by the one before, and binds another.
+    const next = await loadGuest(RUNAWAY, { interruptible: true });
+    const posted = messagesPosted();
+    // Nothing rings the thread from here on but the load's own ring.
+    for (let waited = 0; waited < 10_000; waited++) {
+      if (messagesReceived() === posted) break;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.equal(
+      messagesReceived(),
+      posted,
+      "the spare's binding was left for the first call",
+    );
+    assert.equal(next.invoke("spin", [], { timeout: 1 }).outcome, "timeout");
     assert.equal(messagesPosted(), posted);
   }
 });

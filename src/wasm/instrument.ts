@@ -44,7 +44,7 @@ import { IMPORT_NAME } from "./added_functions.ts";
 import { type CostTable, resolveCosts } from "./costs.ts";
 import { startFunction } from "./deferred_start.ts";
 import { ModuleRewriter } from "./module_rewriter.ts";
-import type { OutputAllocator } from "./output_plan.ts";
+import type { InPlace, OutputAllocator } from "./output_plan.ts";
 import { sectionCount } from "./sections.ts";
 import { pickZones, wrapZones, ZoneOptionError } from "./stop_zones.ts";
 import { primeOnce } from "./primer.ts";
@@ -461,12 +461,16 @@ export function instrumentModule(
  * @param bytes The guest module.
  * @param options Costs and preferred names.
  * @param allocate Makes the output's buffer (see {@linkcode OutputAllocator}).
+ * @param inPlace Asks for the output to be built over `bytes`, in their
+ *   buffer, where that pays (see {@linkcode InPlace}): a loader that read
+ *   the bytes itself, with room after them, and needs them no more.
  * @returns The steps, which return what `instrumentModule` returns.
  */
 export function* instrumentSteps(
   bytes: Uint8Array,
   options: InstrumentOptions = {},
   allocate?: OutputAllocator,
+  inPlace?: InPlace,
 ): Steps<{ metered: InstrumentedModule; info: ModuleInfo }> {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(
@@ -539,7 +543,11 @@ export function* instrumentSteps(
       checkZoneExportsAhead(bytes, options.deferStart === true);
     }
     primeOnce(bytes.length, (input) => rewriter(input).run());
-    const rewritten = yield* rewriter(bytes).steps(allocate);
+    // Not over an input the engine is to validate after the rewrite.
+    const rewritten = yield* rewriter(bytes).steps(
+      allocate,
+      options.validate === false ? inPlace : undefined,
+    );
     const { info: read, memories, startExport, stackPointerExport, ...names } =
       rewritten;
     info = read;

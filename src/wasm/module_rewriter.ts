@@ -28,6 +28,7 @@ import { LIMITS, ModuleInfo } from "./module.ts";
 import { readSectionSteps } from "./module_sections.ts";
 import { rewriteNameSectionSteps } from "./names.ts";
 import {
+  type InPlace,
   type OutputAllocator,
   OutputPlan,
   type PlannedVector,
@@ -315,10 +316,15 @@ export class ModuleRewriter {
    * in the output's large copies.
    *
    * @param allocate Makes the output's buffer, of exactly the size given.
+   * @param inPlace Asks for the output to be built over the input, where
+   *   that pays (see {@linkcode InPlace}).
    * @returns The steps, which return the output and the names it uses.
    * @throws {InvalidModule} If the input is malformed.
    */
-  *steps(allocate?: OutputAllocator): Steps<RewrittenModule> {
+  *steps(
+    allocate?: OutputAllocator,
+    inPlace?: InPlace,
+  ): Steps<RewrittenModule> {
     const bytes = this.#bytes;
     this.#checkCountsAhead();
     this.#out.addInput(0, 8);
@@ -340,7 +346,7 @@ export class ModuleRewriter {
     }
     this.#checkLimits();
     return {
-      bytes: yield* this.#out.writeSteps(allocate),
+      bytes: yield* this.#out.writeSteps(allocate, inPlace),
       importModule: this.#importModule,
       fuelExport: this.#fuelExport,
       info: this.#info,
