@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:dbdcbcc7677482cbe360ae3f913a0d36a19c6ae31f1619160f31076c7fb63f0c";
+  "sha256:a2dcddcdcbe0770908450b76070f2db36f063eeaf56b8aa10c813bb34020e533";
