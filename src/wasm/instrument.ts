@@ -47,7 +47,7 @@ import { ModuleRewriter } from "./module_rewriter.ts";
 import type { OutputAllocator } from "./output_plan.ts";
 import { sectionCount } from "./sections.ts";
 import { pickZones, wrapZones, ZoneOptionError } from "./stop_zones.ts";
-import { primeOnce } from "./primer.ts";
+import { keepShapes, primeOnce } from "./primer.ts";
 import { runSteps, type Steps } from "./steps.ts";
 import { LIMITS, type ModuleInfo } from "./module.ts";
 import {
@@ -538,8 +538,14 @@ export function* instrumentSteps(
     ) {
       checkZoneExportsAhead(bytes, options.deferStart === true);
     }
-    primeOnce(bytes.length, (input) => rewriter(input).run());
-    const rewritten = yield* rewriter(bytes).steps(allocate);
+    primeOnce(bytes.length, (input) => {
+      const primer = rewriter(input);
+      primer.run();
+      keepShapes(primer, input.length);
+    });
+    const main = rewriter(bytes);
+    const rewritten = yield* main.steps(allocate);
+    keepShapes(main, bytes.length);
     const { info: read, memories, startExport, stackPointerExport, ...names } =
       rewritten;
     info = read;

@@ -61,6 +61,33 @@ const PRIMER_STEP_BYTES = 16;
 
 let primed = false;
 
+/** The rewriter {@linkcode keepShapes} holds on to. */
+const kept: { rewriter?: object } = {};
+
+/**
+ * Holds on to `rewriter`, a finished rewrite of `size` bytes if that is under
+ * 64 kB (as the primer is), until the next such one takes its place: its
+ * objects keep the rewriter's hidden classes alive. V8's optimised code
+ * for the rewriter checks the classes of the objects it meets, and throws
+ * that code away when a full garbage collection finds no object of them
+ * left; with every rewrite's objects gone by then, the hot loops were
+ * compiled again after nearly every load. The primer's rewrite, or a small
+ * input's, holds little memory.
+ *
+ * @param rewriter The rewrite's `ModuleRewriter`, after its run.
+ * @param size Its input's size.
+ *
+ * @example Usage
+ * ```ts
+ * import { keepShapes } from "./primer.ts";
+ *
+ * keepShapes({}, 100);
+ * ```
+ */
+export function keepShapes(rewriter: object, size: number): void {
+  if (size < PRIME_ABOVE) kept.rewriter = rewriter;
+}
+
 /**
  * Rewrites the primer with `rewrite`, the first time an input of `size`
  * bytes or more comes; afterwards does nothing. The primer only warms V8
