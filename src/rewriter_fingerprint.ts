@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:48f1041f2f0192e81dbdd2eaab92cb4e9fd3b98b2747176c77447d5c65709241";
+  "sha256:e1ca921c56c999f3ff63bc0763ce615dd698a4fb6135785fb6d1777b6e530aea";
