@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e1ca921c56c999f3ff63bc0763ce615dd698a4fb6135785fb6d1777b6e530aea";
+  "sha256:311843d9af1f5462e22b57b77e14bace0da85d513361223b5fc92a4af468038b";

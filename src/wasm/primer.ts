@@ -18,6 +18,8 @@
  * @module
  */
 
+import { Emitter } from "./emitter.ts";
+import { Writer } from "./writer.ts";
 import { BODY_STEPS, COPY_STEP_BYTES, STEP_BYTES } from "./steps.ts";
 
 /** Inputs smaller than this are rewritten before V8 optimises anything. */
@@ -61,8 +63,15 @@ const PRIMER_STEP_BYTES = 16;
 
 let primed = false;
 
-/** The rewriter {@linkcode keepShapes} holds on to. */
-const kept: { rewriter?: object } = {};
+/**
+ * The rewriter {@linkcode keepShapes} holds on to, and a writer and an
+ * emitter of the process's life: most writers live only while a section or
+ * a check is written, and V8's optimised code for theirs (`u8`, `u32`,
+ * `ensure`, the emitter's operators) checks their hidden classes.
+ */
+const kept: { rewriter?: object; writers: Writer[] } = {
+  writers: [new Writer(0), new Emitter(0)],
+};
 
 /**
  * Holds on to `rewriter`, a finished rewrite of `size` bytes if that is under
