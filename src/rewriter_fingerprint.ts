@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:311843d9af1f5462e22b57b77e14bace0da85d513361223b5fc92a4af468038b";
+  "sha256:68a5021b2a4651b5c75aade016e02615d321a922347a1e292a34a6c9da964644";

@@ -80,8 +80,8 @@ const kept: { rewriter?: object; writers: Writer[] } = {
  * for the rewriter checks the classes of the objects it meets, and throws
  * that code away when a full garbage collection finds no object of them
  * left; with every rewrite's objects gone by then, the hot loops were
- * compiled again after nearly every load. The primer's rewrite, or a small
- * input's, holds little memory.
+ * compiled again after nearly every load. What a rewrite under 64 kB holds
+ * stays under 1 MB (0.47 MB of heap for a 52 kB input).
  *
  * @param rewriter The rewrite's `ModuleRewriter`, after its run.
  * @param size Its input's size.
