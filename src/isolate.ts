@@ -95,7 +95,8 @@ function kindOf(value: unknown): string {
  * MiB of each; the rest is read and dropped (a note on stderr says how
  * much), so a child that floods its output neither fills the host's memory
  * nor delays its stop. A child that runs out of memory ends the call with
- * the `out_of_memory` outcome. The child never outlives this process: it
+ * the `out_of_memory` outcome, whose error says so in one line: V8's own
+ * report of it (tens of lines) is not forwarded. The child never outlives this process: it
  * kills itself when this process dies, however it dies.
  *
  * The deadline counts from this call, so it covers loading the guest and
@@ -294,6 +295,8 @@ async function callIsolated(
     const sending = sendRequest(spawned.stdin, wire, bytes!, release.promise);
     const [answer, errors] = await reading;
     const status = await spawned.status;
+    // V8's report of the child's death by memory is said by the outcome.
+    errors.finish(errors.outOfMemory && !status.success);
     // The child is gone; a stopped call released its stdin when it ended.
     release.resolve();
     await sending;

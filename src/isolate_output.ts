@@ -76,6 +76,11 @@ class CappedForward {
     }
   }
 
+  /** Counts bytes dropped elsewhere, for the note {@linkcode close} writes. */
+  addDropped(bytes: number): void {
+    this.#dropped += bytes;
+  }
+
   /**
    * Writes what is left, and says on the host's stderr how much was
    * dropped, if anything was.
@@ -215,6 +220,13 @@ export interface ChildErrors {
   error: string | undefined;
   /** Whether V8 reported that the child ran out of memory. */
   outOfMemory: boolean;
+  /**
+   * Ends the forwarding: writes what was held back from the first line of a
+   * crash report on (see {@linkcode readErrors}) unless `dropReport`, and
+   * says how much was dropped past the cap. Called once the child's status
+   * is known.
+   */
+  finish(dropReport: boolean): void;
 }
 
 /** How much of the end of the child's stderr is kept to read errors in. */
@@ -231,26 +243,181 @@ const OUT_OF_MEMORY =
   /Fatal (?:JavaScript|process) out of memory|Check failed: 0 == munmap\(/;
 
 /**
- * Reads the child's stderr to its end, forwards it to the host's stderr,
- * capped, and keeps what says why the child failed.
+ * The lines a crash report of V8 (or of Deno's panic handler) starts with,
+ * each at the start of a line: from the first of them on, the child's
+ * stderr is held back until its status is known.
+ */
+const REPORT_STARTS = [
+  "<--- Last few GCs --->",
+  "#\n# Fatal ",
+  "# Fatal ",
+  "Fatal error in ",
+  "Fatal JavaScript out of memory",
+  "Fatal process out of memory",
+  "==== C stack trace",
+  "thread 'main' panicked at ",
+];
+
+/** The longest of {@linkcode REPORT_STARTS}. */
+const REPORT_START_CHARS = Math.max(...REPORT_STARTS.map((s) => s.length));
+
+/**
+ * How many empty lines before a report's first line are held back with it
+ * (V8 writes two before its own).
+ */
+const HELD_EMPTY_LINES = 4;
+
+/** Bytes as a string of one character a byte, so that offsets agree. */
+const BYTE_TEXT = new TextDecoder("latin1");
+
+/** A line that starts a crash report, with the newline before it. */
+const REPORT_LINE = new RegExp(
+  `(?:^|\\n)(?:${
+    REPORT_STARTS.map((start) => start.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+      .join("|")
+  })`,
+  "g",
+);
+
+/**
+ * Where in `text` a crash report starts (with the empty lines just before
+ * it), or -1. `lineStart` says whether `text` starts a line.
+ */
+function reportStart(text: string, lineStart: boolean): number {
+  REPORT_LINE.lastIndex = 0;
+  for (let found; (found = REPORT_LINE.exec(text)) !== null;) {
+    const at = found[0].startsWith("\n") ? found.index + 1 : found.index;
+    if (at > 0 || lineStart) return emptyLinesBefore(text, at, lineStart);
+    // Not a line's start: the chunk goes on from the last one's middle.
+    REPORT_LINE.lastIndex = 1;
+  }
+  return -1;
+}
+
+/**
+ * `at`, moved back over up to {@linkcode HELD_EMPTY_LINES} empty lines;
+ * `lineStart` says whether `text` starts a line.
+ */
+function emptyLinesBefore(
+  text: string,
+  at: number,
+  lineStart: boolean,
+): number {
+  let lines = 0;
+  while (
+    lines < HELD_EMPTY_LINES && at >= 1 && text[at - 1] === "\n" &&
+    (at >= 2 ? text[at - 2] === "\n" : lineStart)
+  ) {
+    at--;
+    lines++;
+  }
+  return at;
+}
+
+/**
+ * Where the end of `text` may be the beginning of a crash report that the
+ * next chunk completes: the start of its last line (with the empty lines
+ * before it), when that line is a beginning of one of
+ * {@linkcode REPORT_STARTS}; or `text.length`.
+ */
+function unfinishedStart(text: string, lineStart: boolean): number {
+  // A report start holds at most one newline ("#\n# Fatal ").
+  let at = text.length;
+  for (let lines = 0; lines < 2; lines++) {
+    const newline = text.lastIndexOf("\n", at - 2);
+    const start = newline < 0 ? (lineStart ? 0 : -1) : newline + 1;
+    if (start < 0 || text.length - start >= REPORT_START_CHARS) break;
+    const rest = text.slice(start);
+    if (REPORT_STARTS.some((s) => s.startsWith(rest))) {
+      return emptyLinesBefore(text, start, lineStart);
+    }
+    if (start === 0) break;
+    at = start;
+  }
+  // Empty lines at the end may come before a report.
+  return text.endsWith("\n")
+    ? emptyLinesBefore(text, text.length, lineStart)
+    : text.length;
+}
+
+/**
+ * Reads the child's stderr to its end, forwards it to `target` (the host's
+ * stderr), capped, and keeps what says why the child failed. From the
+ * first line that starts a crash report of V8's (its heap limit reached,
+ * a failed check) on, the rest is held back: {@linkcode ChildErrors.finish}
+ * drops it when the child died of it out of memory, as the call's outcome
+ * says that in one line, and writes it otherwise. What the child printed
+ * before goes through as it comes.
  */
 export async function readErrors(
   stderr: ReadableStream<Uint8Array>,
+  target: OutputTarget = Deno.stderr,
 ): Promise<ChildErrors> {
-  const forward = new CappedForward(Deno.stderr, "stderr");
+  const forward = new CappedForward(target, "stderr");
   const decoder = new TextDecoder();
   let tail = "";
   let outOfMemory = false;
+  // Bytes held back: a crash report from its first line on, or the end of
+  // a chunk that may begin one.
+  let held: Uint8Array[] = [];
+  let heldBytes = 0;
+  let heldDropped = 0;
+  let holding = false;
+  // The unfinished end of the last chunk, which may begin a report.
+  let pending = new Uint8Array(0);
+  let lineStart = true;
+  const hold = (bytes: Uint8Array) => {
+    const kept = bytes.subarray(0, Math.max(0, OUTPUT_CAP_BYTES - heldBytes));
+    held.push(kept);
+    heldBytes += kept.length;
+    heldDropped += bytes.length - kept.length;
+  };
   for await (const chunk of stderr) {
-    forward.write(chunk);
-    forward.flush();
     const text = decoder.decode(chunk, { stream: true });
     // The overlap finds the message across a chunk boundary.
     outOfMemory ||= OUT_OF_MEMORY.test(tail.slice(-64) + text);
     tail = (tail + text).slice(-ERROR_TAIL_CHARS);
+    if (holding) {
+      hold(chunk);
+      continue;
+    }
+    let bytes = chunk;
+    if (pending.length > 0) {
+      bytes = new Uint8Array(pending.length + chunk.length);
+      bytes.set(pending);
+      bytes.set(chunk, pending.length);
+    }
+    const chars = BYTE_TEXT.decode(bytes);
+    const start = reportStart(chars, lineStart);
+    if (start >= 0) {
+      forward.write(bytes.subarray(0, start));
+      forward.flush();
+      holding = true;
+      pending = new Uint8Array(0);
+      hold(bytes.subarray(start));
+      continue;
+    }
+    const end = unfinishedStart(chars, lineStart);
+    forward.write(bytes.subarray(0, end));
+    forward.flush();
+    pending = bytes.slice(end);
+    // Held bytes begin a line; otherwise the chunk's last byte says.
+    lineStart = pending.length > 0 || chars.endsWith("\n");
   }
-  forward.close();
+  if (pending.length > 0) forward.write(pending);
+  forward.flush();
   const error = tail.split("\n").find((line) => line.startsWith("error:"))
     ?.slice("error: ".length);
-  return { error, outOfMemory };
+  let finished = false;
+  const finish = (dropReport: boolean) => {
+    if (finished) return;
+    finished = true;
+    if (!dropReport) {
+      for (const part of held) forward.write(part);
+      forward.addDropped(heldDropped);
+    }
+    held = [];
+    forward.close();
+  };
+  return { error, outOfMemory, finish };
 }

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:68a5021b2a4651b5c75aade016e02615d321a922347a1e292a34a6c9da964644";
+  "sha256:c4d86c4134d11187eaacebc76f20051175b37b7d28ed2dcea5e66673f5fc9670";

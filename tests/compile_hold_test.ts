@@ -240,6 +240,17 @@ const DEAR: Record<string, [operator: number[], cost: number]> = {
   "try": [[0x06, 0x40, 0x19, 0x0b], 4 + 512],
   // Plain arithmetic, on the `i32.const 0` the body starts with.
   "i32.eqz": [[0x45], 1 + 8],
+  // A load of a computed address, a rotation, an atomic read-modify-write
+  // and a SIMD popcount between a splat and a lane's extraction: at 8 (32
+  // the atomic), a function of any one of them held its first call 20 to
+  // 170 ms at the limit.
+  "i32.load": [[0x28, 0x02, 0x00], 3 + 64],
+  "i32.rotl": [[0x41, 0x01, 0x77], 3 + 96],
+  "i32.atomic.rmw.add": [[0x41, 0x00, 0xfe, 0x1e, 0x02, 0x00], 6 + 128],
+  "i8x16.popcnt": [
+    [0xfd, 0x0f, 0xfd, 0x62, 0xfd, 0x1b, 0x00],
+    7 + 16 + 64 + 16,
+  ],
 };
 
 /**

@@ -327,8 +327,9 @@ Deno.test("isolation: a child that runs out of heap ends the call with out_of_me
     assert.equal(result.outOfMemory, true);
     assert.equal(result.heapLimitMiB, 64);
     assert.match(String(result.message), /ran out of memory/);
-    // V8's own report reached the host's stderr, and the host lived on.
-    assert.match(stderr, /out of memory/);
+    // The outcome says it in one line: V8's report of the child's death
+    // (tens of lines) stays off the host's stderr, and the host lived on.
+    assert.equal(stderr, "");
     assert.equal(result.after, "6");
   });
 });

@@ -127,3 +127,67 @@ Deno.test("a child that dies because the system refused to unmap memory ran out 
   ));
   assert.equal(other.outOfMemory, false);
 });
+
+/** What V8 writes on stderr as it ends a child at its heap limit. */
+const V8_REPORT = [
+  "",
+  "<--- Last few GCs --->",
+  "",
+  "[8107:0x5640d337f000]      730 ms: Mark-Compact (reduce) 63.3 (64.9) -> 63.3 (64.9) MB",
+  "",
+  "",
+  "#",
+  "# Fatal JavaScript out of memory: Reached heap limit",
+  "#",
+  "==== C stack trace ===============================",
+  "",
+  "    deno(+0x28b0d2e) [0x564090eaad2e]",
+  "",
+].join("\n");
+
+/** The guest's own lines, one of which names a report's words mid-line. */
+const OWN_LINES = "guest: one\n\nguest: # Fatal error in my own words\n";
+
+/** Reads `chunks` as a child's stderr into a string, and ends it. */
+async function forwarded(
+  chunks: string[],
+  dropReport: (errors: { outOfMemory: boolean }) => boolean,
+): Promise<{ text: string; outOfMemory: boolean }> {
+  let text = "";
+  const decoder = new TextDecoder();
+  const target = {
+    writeSync(bytes: Uint8Array) {
+      text += decoder.decode(bytes);
+      return bytes.length;
+    },
+  };
+  const encoder = new TextEncoder();
+  const errors = await readErrors(
+    ReadableStream.from(chunks.map((chunk) => encoder.encode(chunk))),
+    target,
+  );
+  errors.finish(dropReport(errors));
+  return { text, outOfMemory: errors.outOfMemory };
+}
+
+Deno.test("isolation: V8's report of a child's death by memory stays off the host's stderr, wherever the chunks split it", async () => {
+  const whole = OWN_LINES + V8_REPORT;
+  for (let cut = 0; cut <= whole.length; cut++) {
+    const chunks = [whole.slice(0, cut), whole.slice(cut)];
+    const dropped = await forwarded(chunks, (e) => e.outOfMemory);
+    assert.equal(dropped.outOfMemory, true, `cut at ${cut}`);
+    assert.equal(dropped.text, OWN_LINES, `cut at ${cut}`);
+    // A child that lived on (or died of something else) has it all written.
+    const kept = await forwarded(chunks, () => false);
+    assert.equal(kept.text, whole, `cut at ${cut}`);
+  }
+  // One byte a chunk.
+  const bytes = [...whole];
+  assert.equal((await forwarded(bytes, (e) => e.outOfMemory)).text, OWN_LINES);
+  // Output with no report goes through whole, empty lines at its end too.
+  const plain = OWN_LINES + "\n\n\n#\n";
+  for (let cut = 0; cut <= plain.length; cut++) {
+    const chunks = [plain.slice(0, cut), plain.slice(cut)];
+    assert.equal((await forwarded(chunks, () => true)).text, plain);
+  }
+});

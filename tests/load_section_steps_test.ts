@@ -651,3 +651,41 @@ Deno.test("a watched load gives the event loop a turn after each step that asks 
     );
   }
 });
+
+/**
+ * A module of `count` one-byte custom sections (no name: an empty one)
+ * after a function `f`.
+ */
+function customSections(count: number): Uint8Array<ArrayBuffer> {
+  const head = [
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...[0x01, 0x04, 0x01, 0x60, 0x00, 0x00], // type () -> ()
+    ...[0x03, 0x02, 0x01, 0x00], // function 0 of it
+    ...[0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00], // export "f"
+    ...[0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b], // its empty body
+  ];
+  const bytes = new Uint8Array(head.length + 3 * count);
+  bytes.set(head);
+  for (let i = 0; i < count; i++) {
+    bytes.set([0x00, 0x01, 0x00], head.length + 3 * i);
+  }
+  return bytes;
+}
+
+Deno.test("a module of more than 10,000 sections is refused in one line before its walks, metered, watched or plain; 10,000 load", async () => {
+  // 2,000,000 of them held a watched load's thread 330 to 490 ms at once.
+  const many = customSections(10_000 - 4 + 1);
+  for (const options of [{}, { timeout: 1_000 }, { fuel: 1e9 }]) {
+    await assert.rejects(
+      () => loadGuest(many, options),
+      (error: Error) =>
+        error.name === "InvalidModule" &&
+        /has more than 10000 sections \(custom ones included\).*give it fewer/
+          .test(error.message) &&
+        !error.message.includes("\n"),
+      JSON.stringify(options),
+    );
+  }
+  const most = await loadGuest(customSections(10_000 - 4), { timeout: 1_000 });
+  assert.equal(most.invoke("f").outcome, "returned");
+});

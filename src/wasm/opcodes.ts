@@ -609,6 +609,22 @@ weigh(single, -1, 0x01);
 // Numeric operators, then loads, stores and globals.
 single.compileWeight.fill(8, 0x45, 0xc5);
 single.compileWeight.fill(8, 0x23, 0x3f);
+// A load or store whose address is not a constant costs a bounds check and
+// its trap's code: 0.3 to 1 µs, where an `i32.add` costs 45 to 60 ns (16,384
+// of one kind in a function, its first call's thread CPU less its second's,
+// unrewritten, load average 3 to 5; a store up to 1 µs). At 8, 139,000
+// `i32.load`s of a computed address held a first call 95 to 110 ms, as
+// many stores 112 to 124; at 64, 29,000 held it 19 to 25 and 22 to 33 (load
+// average 6 to 7). 80 for stores would leave esbuild's dearest function
+// 5 % below the limit (64: 12 %).
+single.compileWeight.fill(64, 0x28, 0x3f);
+// Measured likewise: rotations 0.5 to 1.2 µs; `min` and `max` of floats
+// 0.2 to 0.5 µs; float comparisons, `copysign` and conversions from an
+// unsigned `i64` 0.15 to 0.25 µs.
+weigh(single, 96, 0x77, 0x78, 0x89, 0x8a);
+weigh(single, 40, 0x96, 0x97, 0xa4, 0xa5);
+single.compileWeight.fill(16, 0x5b, 0x67);
+weigh(single, 16, 0x98, 0xa6, 0xb5, 0xba);
 // call, return_call, throw, rethrow, throw_ref, memory.grow.
 weigh(single, 256, 0x10, 0x12, 0x08, 0x09, 0x0a, 0x40);
 // call_indirect, return_call_indirect, call_ref, return_call_ref.
@@ -626,17 +642,32 @@ weigh(single, 512, 0x06, 0x1f);
 // Saturating truncations 1.5 µs; memory and table bulk operators 5 µs.
 weigh(misc, 160, 0, 1, 2, 3, 4, 5, 6, 7);
 weigh(misc, 1024, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17);
-// SIMD as arithmetic; `v128.const` more.
-simd.compileWeight.fill(8);
-weigh(simd, 48, 0x0c);
+// SIMD, measured as the scalar operators above: most as arithmetic (45 to
+// 150 ns), some 0.15 to 0.3 µs (swizzles, pairwise additions, float `abs`,
+// `neg`, `min`, `max`, comparisons, `i64x2.mul`, lane replacements), so 16
+// each; shifts up to 0.4 µs; truncations and unsigned conversions 0.2 to
+// 0.45; loads and stores as the scalar ones, 0.25 to 0.85 µs; `v128.const`,
+// `i8x16.shuffle` and `i8x16.popcnt` 0.5 to 0.85. At 8, 149,000
+// `i8x16.popcnt`s held a first call 117 to 170 ms, 65,000 shuffles 52 to 77.
+simd.compileWeight.fill(16);
+weigh(simd, 64, 0x0c, 0x0d, 0x62);
+simd.compileWeight.fill(64, 0x00, 0x0c);
+simd.compileWeight.fill(64, 0x54, 0x5e);
+weigh(simd, 32, 0x6b, 0x6c, 0x6d, 0x8b, 0x8c, 0x8d, 0xab, 0xac, 0xad);
+weigh(simd, 32, 0xcb, 0xcc, 0xcd);
+simd.compileWeight.fill(40, 0xf8, 0x100);
+simd.compileWeight.fill(40, 0x101, 0x105);
 // GC: allocations 2 to 4 µs, casts 0.7 µs; the array bulk operators as
 // memory's; the rest 128.
 gc.compileWeight.fill(128);
 weigh(gc, 256, 0x00, 0x01, 0x06, 0x07, 0x08, 0x09, 0x0a);
 weigh(gc, 64, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19);
 weigh(gc, 1024, 0x10, 0x11, 0x12, 0x13);
-// Atomics 32; memory.atomic.notify and the waits call the runtime.
-atomics.compileWeight.fill(32);
+// Atomics 128 (loads, stores and read-modify-writes of a computed
+// address 0.8 to 1.5 µs, measured as the loads above; at 32, 1.5 to 38 ms
+// at the limit of a constant address); memory.atomic.notify and the waits
+// call the runtime.
+atomics.compileWeight.fill(128);
 weigh(atomics, 256, 0, 1, 2);
 
 // Per value on the operand stack, in sixteenths of a unit, measured at the
