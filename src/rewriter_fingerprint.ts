@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a2dcddcdcbe0770908450b76070f2db36f063eeaf56b8aa10c813bb34020e533";
+  "sha256:391946913b69dea29cf64844284e5e246fbc785382032db19fd010a9c62a2d1b";
