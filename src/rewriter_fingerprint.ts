@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:dbdcbcc7677482cbe360ae3f913a0d36a19c6ae31f1619160f31076c7fb63f0c";
+  "sha256:391946913b69dea29cf64844284e5e246fbc785382032db19fd010a9c62a2d1b";

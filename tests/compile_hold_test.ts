@@ -69,23 +69,24 @@ Deno.test("a function whose first compile would hold the thread is refused, in e
       (error) => isInvalidModule(error) && REFUSED.test(error.message),
     );
   }
-  // `if`s count too: one past the function that loads below.
+  // `if`s count too, 2 each: one past the function that loads below.
   assert.throws(
-    () => instrument(heavy(1_000, 76, "if"), {}),
+    () => instrument(heavy(1_000, 38, "if"), {}),
     (error) =>
       isInvalidModule(error) &&
-      /^function 0 has 1000 locals and 88 control points .*: \(12 \* 1000 \+ 16\) \* 88 = 1057408 is over the limit of 1048576/
+      /^function 0 has 1000 locals and 88 control points .*: \(12 \* 1000 \+ 16\) \* 88 \+ 32 \* 38 = 1058624 is over the limit of 1048576/
         .test(error.message),
   );
 });
 
 Deno.test("a function just under the compile limit loads and stops at its deadline", async () => {
-  // (12 * 1,000 + 16) * 87 and (30 + 16) * 22,512 units: both just under
-  // 2^20 (each local counts 12 in a function of over 128).
+  // (12 * 1,000 + 16) * 86 + 32 * 37 and (3 * 30 + 16) * 9,812 units:
+  // both just under 2^20 (each local counts 12 in a function of over 128,
+  // else 3; each if 32 more once).
   for (
-    const [locals, count, kind] of [[1_000, 75, "if"], [
+    const [locals, count, kind] of [[1_000, 37, "if"], [
       30,
-      2_250,
+      980,
       "loop",
     ]] as const
   ) {
@@ -143,46 +144,55 @@ function wideIfs(locals: number, ifs: number): Uint8Array<ArrayBuffer> {
   );
 }
 
-Deno.test("in a function of over 128 locals each local counts 12, and one of a reference type 32 more: 40,000 locals and 5 ifs are refused in every mode, at 4,096 locals 20 ifs load and 21 do not", async () => {
+Deno.test("in a function of over 128 locals each local counts 12, and one of a reference type 32 more: 40,000 locals and 5 ifs are refused in every mode, at 4,096 locals 10 ifs load and 11 do not", async () => {
   // 40,000 locals and 5 ifs held a fresh load's first call 16 to 20 ms of
   // a quiet core, inside the old limit.
   const fix =
     /is over the limit of 1048576, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline \(at byte offset \d+\)$/;
-  const refusal = (locals: number, controls: number, units: number) =>
+  const refusal = (
+    locals: number,
+    controls: number,
+    ifs: number,
+    units: number,
+  ) =>
     new RegExp(
-      `^function 0 has ${locals} locals and ${controls} control points \\(.*; each local counts 12 in a function of over 128 locals\\): \\(12 \\* ${locals} \\+ 16\\) \\* ${controls} = ${units} `,
+      `^function 0 has ${locals} locals and ${controls} control points \\(.*; each local counts 12 in a function of over 128 locals, and each of its ${ifs} ifs and elses 32 more once\\): \\(12 \\* ${locals} \\+ 16\\) \\* ${controls} \\+ 32 \\* ${ifs} = ${units} `,
     );
   const refused =
-    (locals: number, controls: number, units: number) => (error: unknown) =>
+    (locals: number, controls: number, ifs: number, units: number) =>
+    (error: unknown) =>
       isInvalidModule(error) && !error.message.includes("\n") &&
-      refusal(locals, controls, units).test(error.message) &&
+      refusal(locals, controls, ifs, units).test(error.message) &&
       fix.test(error.message);
   const wide = wideIfs(40_000, 5);
   for (
     const options of [
-      { timeout: 50 },
+      // A deadline mode whose deadline the narrower guest's first compile
+      // cannot pass on a loaded machine (110 ms at 50 ms were seen).
+      { timeout: 10_000 },
       { fuel: false, async: true },
       { fuel: 1e9 },
     ] as GuestOptions[]
   ) {
     await assert.rejects(
       () => loadGuest(wide, options),
-      refused(40_001, 6, 480_028 * 6),
+      refused(40_001, 11, 5, 480_028 * 11 + 32 * 5),
     );
-    // The same width with one branch of its own loads, and runs.
-    const plain = await loadGuest(wideIfs(40_000, 1), options);
+    // A narrower one with one branch of its own loads, and runs.
+    const plain = await loadGuest(wideIfs(25_000, 1), options);
     const result = options.async
       ? await plain.invokeAsync("run", [7])
       : plain.invoke("run", [7]);
     assert.equal(expectOutcome(result, "returned").value, 1);
   }
-  // At the boundary: (12 * 4,096 + 16) * 21 = 1,032,528 loads.
-  const edge = await loadGuest(wideIfs(4_095, 20), { timeout: 1_000 });
+  // At the boundary: (12 * 4,096 + 16) * 21 + 32 * 10 = 1,033,848 loads
+  // (an `if` counts 2, and the entry's check 1).
+  const edge = await loadGuest(wideIfs(4_095, 10), { timeout: 1_000 });
   assert.equal(expectOutcome(edge.invoke("run", [0]), "returned").value, 0);
   assert.equal(expectOutcome(edge.invoke("run", [3]), "returned").value, 1);
   assert.throws(
-    () => instrument(wideIfs(4_095, 21), { fuel: false, stopFlag: true }),
-    refused(4_096, 22, 1_081_696),
+    () => instrument(wideIfs(4_095, 11), { fuel: false, stopFlag: true }),
+    refused(4_096, 23, 11, 1_131_216),
   );
   // Locals of reference types count 32 more each, once: 40,000 `funcref`
   // locals are refused with no branch at all, 20,000 load.
@@ -210,14 +220,47 @@ Deno.test("in a function of over 128 locals each local counts 12, and one of a r
   );
   const refGuest = await loadGuest(refs(20_000), { timeout: 1_000 });
   expectOutcome(refGuest.invoke("run"), "returned");
-  // 128 locals count once each, the old limit (7,000 ifs load); 129 count
-  // 12 each: 669 ifs load, 670 do not.
-  instrument(wideIfs(127, 7_000), {});
-  instrument(wideIfs(128, 669), {});
+  // 128 locals count 3 each (1,259 ifs load); 129 count 12 each: 331 ifs
+  // load, 332 do not.
+  instrument(wideIfs(127, 1_259), {});
+  instrument(wideIfs(128, 331), {});
   assert.throws(
-    () => instrument(wideIfs(128, 670), {}),
-    refused(129, 671, 1_564 * 671),
+    () => instrument(wideIfs(128, 332), {}),
+    refused(129, 665, 332, 1_564 * 665 + 32 * 332),
   );
+});
+
+Deno.test("in a function of at most 128 locals each local counts 3, and an if 2 control points and 32 units: 16 locals and 15,000 ifs are refused, at 128 locals 1,259 ifs load and 1,260 do not", async () => {
+  // 16 locals and 15,000 ifs held a first call 41 to 61 ms inside the old
+  // limit, 128 locals and 5,000 ifs 72 to 74 ms.
+  const message = (
+    locals: number,
+    controls: number,
+    ifs: number,
+    units: number,
+  ) =>
+    `function 0 has ${locals} locals and ${controls} control points (a loop counts 10; an if, else, br_if or br_on_* 2; other branches, br_table targets, returns, traps, throws, tries, catches and checks 1; each local counts 3 in a function of at most 128 locals, and each of its ${ifs} ifs and elses 32 more once): (3 * ${locals} + 16) * ${controls} + 32 * ${ifs} = ${units} is over the limit of 1048576, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline (at byte offset `;
+  const refused =
+    (locals: number, controls: number, ifs: number, units: number) =>
+    (error: unknown) =>
+      isInvalidModule(error) && !error.message.includes("\n") &&
+      error.message.startsWith(message(locals, controls, ifs, units)) &&
+      /\(at byte offset \d+\)$/.test(error.message);
+  await assert.rejects(
+    () => loadGuest(wideIfs(15, 15_000), { timeout: 1_000 }),
+    refused(16, 30_001, 15_000, 2_400_064),
+  );
+  for (const options of [{}, { stopFlag: true, fuel: false }] as const) {
+    assert.throws(
+      () => instrument(wideIfs(127, 1_260), options),
+      refused(128, 2_521, 1_260, 1_048_720),
+    );
+  }
+  // Just under: (3 * 128 + 16) * 2,519 + 32 * 1,259 = 1,047,888 loads,
+  // and runs.
+  const edge = await loadGuest(wideIfs(127, 1_259), { timeout: 1_000 });
+  assert.equal(expectOutcome(edge.invoke("run", [0]), "returned").value, 0);
+  assert.equal(expectOutcome(edge.invoke("run", [5]), "returned").value, 1);
 });
 
 /**
@@ -610,7 +653,7 @@ Deno.test("values on the operand stack at branches count as locals do", async ()
   const refused = (error: unknown) => {
     if (!isInvalidModule(error)) return false;
     const found =
-      /^function 0 has 0 locals and (\d+) control points \(.*\) and (\d+) values on the operand stack at them, 16 each: \(0 \+ 16\) \* \d+ \+ 16 \* \d+ = (\d+) is over the limit of 1048576, /
+      /^function 0 has 0 locals and (\d+) control points \(.*\) and (\d+) values on the operand stack at them, 16 each: \(3 \* 0 \+ 16\) \* \d+ \+ 16 \* \d+ = (\d+) is over the limit of 1048576, /
         .exec(error.message);
     if (found === null || error.message.includes("\n")) return false;
     const [controls, values, units] = found.slice(1).map(Number);
@@ -755,11 +798,12 @@ Deno.test("in a Worker, the rewriter reads 65,535 nested blocks, ifs, try_tables
   const seen = await nestedInWorker([65_535, 65_536]);
   const tooDeep = "InvalidModule: function 0 nests its";
   // A try_table and a try of 65,535 are refused for their compile cost
-  // (two control points each): refused too, and branded.
+  // (two control points each), and so are as many ifs (an `if` counts 2):
+  // refused too, and branded.
   const tooDear = "InvalidModule: function 0 has 0";
   assert.deepEqual(seen, {
     "block 65535": "rewritten",
-    "if 65535": "rewritten",
+    "if 65535": tooDear,
     "try_table 65535": tooDear,
     "try 65535": tooDear,
     "block 65536": tooDeep,

@@ -204,3 +204,54 @@ Deno.test("priming changes nothing a rewrite produces", async () => {
   assert.equal(fresh[0], before);
   assert.equal(before, after);
 });
+
+Deno.test("the rewriter's optimised code outlives a full GC between rewrites", async () => {
+  // A body of many checked branches and calls: V8 optimises the scan and
+  // the emitter within a few rewrites of it. Under 64 kB (the last small
+  // input is kept) and over it (the primer is).
+  const branches =
+    "(if (local.get 0) (then (drop (call $f (i32.add (local.get 0) (i32.const 1)))))) "
+      .repeat(100);
+  const body = (functions: number) =>
+    `(module (func $f (param i32) (result i32) (local.get 0)) ${
+      Array.from(
+        { length: functions },
+        (_, i) =>
+          `(func (export "run${i}") (param i32) (result i32) ${branches} (local.get 0))`,
+      ).join("\n")
+    })`;
+  const small = await assemble(body(25));
+  const large = await assemble(body(60));
+  assert.ok(small.length < 64 * 1024 && large.length > 64 * 1024);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "--v8-flags=--expose-gc,--trace-deopt",
+      `import { instrument } from ${
+        JSON.stringify(new URL("../src/wasm/mod.ts", import.meta.url).href)
+      };
+      const all = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+      const split = ${small.length};
+      for (const input of [all.subarray(0, split), all.subarray(split)]) {
+        for (let i = 0; i < 7; i++) {
+          instrument(input, { stopFlag: true });
+          globalThis.gc();
+        }
+      }`,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(small);
+  await writer.write(large);
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  // V8 throws optimised code away when an object it names (a hidden
+  // class) is gone: each rewrite's own objects are by the next one.
+  const cleared = new TextDecoder().decode(stdout).split("\n")
+    .filter((line) => line.includes("embedded weak objects cleared"));
+  assert.ok(cleared.length <= 2, cleared.join("\n"));
+});

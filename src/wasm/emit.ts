@@ -67,7 +67,12 @@ export function* emitBodies(
   const step = BODY_STEPS.bytes;
   let pauseAt = w.len + step;
   let bodiesAt = STEP_BODIES;
-  const paused = new PausedBody();
+  // One record at a time is spare (see `sparePause`): an emit taking it
+  // keeps V8's optimised `emitBody` from being thrown away at a full
+  // garbage collection between two loads, which clears a class with no
+  // object left.
+  const paused = sparePause ?? new PausedBody();
+  sparePause = undefined;
   for (let i = 0; i < code.bodyCount; i++) {
     const b = i * Body.Fields;
     while (
@@ -82,6 +87,7 @@ export function* emitBodies(
       bodiesAt = i + STEP_BODIES;
     }
   }
+  sparePause = paused;
 }
 
 /**
@@ -336,6 +342,13 @@ function emitBody(
   }
   return false;
 }
+
+/**
+ * A finished emit's {@linkcode PausedBody}, for the next one to take: kept
+ * alive between loads with its hidden class, which `emitBody`'s optimised
+ * code checks.
+ */
+let sparePause: PausedBody | undefined;
 
 /** Records where `emitBody` paused; returns `true`. */
 function pauseBody(

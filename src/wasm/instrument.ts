@@ -47,7 +47,7 @@ import { ModuleRewriter } from "./module_rewriter.ts";
 import type { InPlace, OutputAllocator } from "./output_plan.ts";
 import { sectionCount } from "./sections.ts";
 import { pickZones, wrapZones, ZoneOptionError } from "./stop_zones.ts";
-import { primeOnce } from "./primer.ts";
+import { keepShapes, primeOnce } from "./primer.ts";
 import { runSteps, type Steps } from "./steps.ts";
 import { LIMITS, type ModuleInfo } from "./module.ts";
 import {
@@ -542,12 +542,18 @@ export function* instrumentSteps(
     ) {
       checkZoneExportsAhead(bytes, options.deferStart === true);
     }
-    primeOnce(bytes.length, (input) => rewriter(input).run());
+    primeOnce(bytes.length, (input) => {
+      const primer = rewriter(input);
+      primer.run();
+      keepShapes(primer, input.length);
+    });
+    const main = rewriter(bytes);
     // Not over an input the engine is to validate after the rewrite.
-    const rewritten = yield* rewriter(bytes).steps(
+    const rewritten = yield* main.steps(
       allocate,
       options.validate === false ? inPlace : undefined,
     );
+    keepShapes(main, bytes.length);
     const { info: read, memories, startExport, stackPointerExport, ...names } =
       rewritten;
     info = read;

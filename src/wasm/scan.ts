@@ -78,6 +78,8 @@ import { FLAG_CHECK_TYPE, flagCheckBody } from "./added_functions.ts";
 import * as tables from "./operator_tables.ts";
 import {
   FREE_HEIGHT,
+  IF_POINTS,
+  IF_UNITS,
   LOCAL_HEIGHT_SHARE,
   localUnits,
   MAX_CATCH_CLAUSES,
@@ -229,9 +231,10 @@ export class BodyScanner {
    * operand stack at its calls (see the operator table's `heightWeight`),
    * the sum of those at its control points (see `MAX_COMPILE_UNITS`), and
    * the sum of its calls' `heightWeight`s, which its locals weigh by (see
-   * `LOCAL_HEIGHT_SHARE`), and its locals' weight (see `REF_LOCAL_WEIGHT`).
+   * `LOCAL_HEIGHT_SHARE`), its locals' weight (see `REF_LOCAL_WEIGHT`),
+   * and its `if`s and `else`s (see `IF_UNITS`).
    */
-  readonly #heightSums = new Float64Array(4);
+  readonly #heightSums = new Float64Array(5);
   /**
    * Per open frame: which segment was open where it began (a count of
    * segment starts, shifted left by one), and bit 0 set if that segment was
@@ -1128,11 +1131,14 @@ export class BodyScanner {
               ? 1 + this.#operands.first
               : role === 2
               ? 8 // and its check and flag check
+              : role === 3
+              ? IF_POINTS
               : role !== 1
               ? 1
               : 0;
             controls += points;
             if (opHeight > 0) heightSums[1] += points * opHeight;
+            if (role === 3) heightSums[4]++;
           }
           if (inRegister && (role === 6 || role === 9)) {
             this.#code.editCount = editsFrom;
@@ -1195,8 +1201,9 @@ export class BodyScanner {
           if (role === 2) must = 1;
           break;
         case 4: // Role.Else
-          controls++;
-          if (opHeight > 0) heightSums[1] += opHeight;
+          controls += IF_POINTS;
+          heightSums[4]++;
+          if (opHeight > 0) heightSums[1] += IF_POINTS * opHeight;
           if (frames[depth - 1] !== Frame.If) fail("else without if", opPos);
           frames[depth - 1] = Frame.Else;
           height = stackFrames[depth * 3 - 3]! + stackFrames[depth * 3 - 2]!;
@@ -1217,10 +1224,11 @@ export class BodyScanner {
               Math.floor(
                 heightSums[3]! * heightSums[2]! / (16 * LOCAL_HEIGHT_SHARE),
               );
+            const arms = heightSums[4]!;
             if (
               localUnits(localCount) * controls +
                   STACKED_VALUE_UNITS * stacked +
-                  refLocalUnits(localCount, refLocals) >
+                  refLocalUnits(localCount, refLocals) + IF_UNITS * arms >
                 MAX_COMPILE_UNITS
             ) {
               tooDearToCompile(
@@ -1229,6 +1237,7 @@ export class BodyScanner {
                 controls,
                 stacked,
                 refLocals,
+                arms,
                 start,
               );
             }
@@ -1313,9 +1322,13 @@ export class BodyScanner {
           }
           break;
         case 10: // Role.BranchIf
-          if (imm !== 3) { // a `br_on_cast`; the rest have labels
-            controls++;
-            if (opHeight > 0) heightSums[1] += opHeight;
+          {
+            // A conditional branch counts as an `if` does; one with a label
+            // counted 1 at its label (a `br_on_cast` has its label after
+            // its flags).
+            const more = imm === 3 ? IF_POINTS - 1 : IF_POINTS;
+            controls += more;
+            if (opHeight > 0) heightSums[1] += more * opHeight;
           }
           // A conditional branch does not end its segment: the operators
           // after it were paid for with the ones before, and a taken branch
@@ -1357,6 +1370,10 @@ export class BodyScanner {
           }
           break;
         case 13: // Role.Transfer
+          // A way out with no label (`unreachable`, `return`, a throw, a
+          // tail call) costs the compile about what a branch does a local
+          // (measured over locals, not over the operand stack's values).
+          if (imm !== 3 && op !== 0x0e) controls++;
           if (op === 0x0e) {
             r.pos = immAt;
             const points = r.u32() + 1;

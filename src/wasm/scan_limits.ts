@@ -18,38 +18,84 @@
 export const MAX_CATCH_CLAUSES = 4_096;
 /**
  * The most a function's compile units may be: its locals (parameters
- * included; each counting {@linkcode WIDE_LOCAL_WEIGHT} in a function of
- * more than {@linkcode NARROW_LOCALS}) plus 16, times its control points, each `if`, `else`, `br`,
- * `br_if`, `br_on_*`, `br_table` target, `try`, `try_table`, catch clause,
- * `delegate` and check the rewriter adds counting 1, and each `loop` 10 in
- * all. V8 compiles a function at its first call, on the caller's thread,
- * before any check can run, and no deadline or stop can cut that short.
- * Measured on Deno 2.9.6 at the first call of the rewritten function: about
- * 20 ns a unit (a plain `block` costs next to nothing, a `call` of a
- * defined function about 1 ns a local, which the compile cost weighs: see
- * {@linkcode LOCAL_HEIGHT_SHARE}; each `loop` with its checks 1.6 µs, and 110 ns more per
- * local); 40,000 locals and 4,000 loops held a call 4 s before. The largest
- * count in real guests is far below the limit (see `docs/rewriter.md`).
+ * included; each counting {@linkcode NARROW_LOCAL_WEIGHT}, or
+ * {@linkcode WIDE_LOCAL_WEIGHT} in a function of more than
+ * {@linkcode NARROW_LOCALS}) plus 16, times its control points: each `if`,
+ * `else`, `br_if` and `br_on_*` counting {@linkcode IF_POINTS}, each `br`,
+ * `br_table` target, way out with no label (`unreachable`, `return`, a
+ * throw, a tail call), `try`, `try_table`, catch clause, `delegate` and
+ * check the rewriter adds 1, and each `loop` 10 in all; and each `if` and
+ * `else` {@linkcode IF_UNITS} more once. V8 compiles a function at its
+ * first call, on the caller's thread, before any check can run, and no
+ * deadline or stop can cut that short. Its baseline compiler keeps a copy
+ * of the locals' state for every arm and branch target, and once a
+ * function's locals times its control points pass a few tens of
+ * thousands, an operator costs, per local at 128 locals
+ * (`bench/first_compile.ts`, thread CPU of the rewritten function's first
+ * call, Deno 2.9.6, load average 1 to 2): a `br` or `br_table` target 50
+ * to 90 ns, a `br_if` 75 to 90 (115 at 64 locals, load average 5), an
+ * `if` 115 to 145, one whose arm traps or returns 180 to 200, an `if …
+ * else` 270 to 290, a rewritten `loop` about 290; below that product, 0.15
+ * to 0.5 µs an operator. A `call` or `select` costs next to nothing here
+ * (the compile cost weighs them). 40,000 locals and 4,000 loops held a
+ * call 4 s before there was a limit. Just under it, no shape measured
+ * held a first call much longer than real guests' largest functions take
+ * themselves: at load average 14 to 15, 19 to 40 ms (6,553 `if`s over 16
+ * locals, 1,598 trapping `if`s over 64, 14,979 empty `if`s over one),
+ * where esbuild's largest function (14 locals, 14,857 control points,
+ * 904,762 units, 86% of the limit) took 17 to 20 ms, and the shape the
+ * limit let through before (7,270 `if`s over 128 locals) 153 to 208 ms.
+ * See `docs/rewriter.md` for the real guests' counts.
  */
 export const MAX_COMPILE_UNITS = 1 << 20;
 /**
- * The most locals a function may have and count once each in its compile
- * units; in a function of more, each counts {@linkcode WIDE_LOCAL_WEIGHT}.
- * The engine's compile at the first call costs about as much a local and
- * control point however many locals there are, 80 to 155 ns on Deno 2.9.6
- * for an `if` (a fresh load's first call, thread CPU, on a quiet machine:
- * 1,024 `i32` locals and 1,000 `if`s took 110 to 133 ms, 40,000 `v128`
- * locals and 5 `if`s 16 to 20 ms, 16 locals and 15,000 `if`s 57 to 61 ms),
- * so the limit lets about 100 ms through at any width. Real guests need
- * that room only in narrow functions (their most is 77 locals, and
- * esbuild's largest count 14 locals and 12,623 control points); a wider
- * one gets a twelfth of it.
+ * The most locals a function may have and count
+ * {@linkcode NARROW_LOCAL_WEIGHT} each in its compile units; in a function
+ * of more, each counts {@linkcode WIDE_LOCAL_WEIGHT}. The engine's compile
+ * at the first call costs about as much a local and control point however
+ * many locals there are, 80 to 155 ns on Deno 2.9.6 for an `if` (a fresh
+ * load's first call, thread CPU, on a quiet machine: 1,024 `i32` locals
+ * and 1,000 `if`s took 110 to 133 ms, 40,000 `v128` locals and 5 `if`s 16
+ * to 20 ms). Real guests need room only in narrow functions (their most is
+ * 77 locals, and esbuild's largest count 14 locals and 14,857 control
+ * points); a wider one gets about a quarter of a narrow one's a local.
  */
 export const NARROW_LOCALS = 128;
 /**
+ * What each local of a function of at most {@linkcode NARROW_LOCALS}
+ * counts. At 1, with every control point but a `loop` counting 1, the
+ * limit let 100 to 200 ms of first compile through in such a function
+ * (7,270 `if`s over 128 locals: 72 to 74 ms for 5,000 at load average 1
+ * to 2, 153 to 208 ms for 7,270 at 14 to 15); at 3, with the weights of
+ * {@linkcode IF_POINTS} and {@linkcode IF_UNITS}, 19 to 40 ms there. 4
+ * would refuse esbuild's largest function.
+ */
+export const NARROW_LOCAL_WEIGHT = 3;
+/**
+ * The control points an `if`, an `else`, a `br_if` and a `br_on_*` count:
+ * each arm or conditional branch keeps a copy of the locals' state that is
+ * merged back where it rejoins, and costs the engine's compile about twice
+ * a `br` or a `br_table` target a local (at 128 locals, 115 to 145 ns an
+ * `if` and local, 270 to 290 an `if … else`, 75 to 115 a `br_if`, 50 to 90
+ * a `br`, thread CPU on Deno 2.9.6). At 1, 5,040 `br_if`s over 64 locals
+ * held a first call 34 to 37 ms at load average 12, the dearest shape then.
+ */
+export const IF_POINTS = 2;
+/**
+ * The compile units each `if` and `else` adds once, beside its control
+ * points: their compile has a fixed part too, which the locals do not
+ * scale. With one local, an `if` took 1.1 to 1.5 µs, a `br_if` 0.19 and a
+ * `br_table` target 0.21 (thread CPU, Deno 2.9.6, load average 6 to 7, at
+ * the limit): without this, 27,593 `if`s of a function of one local held
+ * its first call 36 to 41 ms there. 48 would have left esbuild's largest
+ * function 12% of room.
+ */
+export const IF_UNITS = 32;
+/**
  * What each local of a function of more than {@linkcode NARROW_LOCALS}
- * counts, in place of 1: the limit then bounds a first compile to about 10
- * ms of a quiet core whatever the width (2^20 / 12 units at 110 ns). 16
+ * counts, in place of {@linkcode NARROW_LOCAL_WEIGHT}: the limit then bounds
+ * a first compile to about 10 ms of a quiet core whatever the width (2^20 /
+ * 12 units at 110 ns, when an `if` counted 1; it counts 2 now). 16
  * would refuse a binaryen fuzz module's function of 149 locals and 450
  * control points; counting only the locals past the first 128 as 16 left
  * 256 locals and 473 `if`s 13 to 20 ms, and 150 about 50 ms.
@@ -58,7 +104,7 @@ export const WIDE_LOCAL_WEIGHT = 12;
 
 /**
  * What a function's locals count per control point in its compile units:
- * 1 each, or {@linkcode WIDE_LOCAL_WEIGHT} each in a function of more than
+ * {@linkcode NARROW_LOCAL_WEIGHT} each, or {@linkcode WIDE_LOCAL_WEIGHT} each in a function of more than
  * {@linkcode NARROW_LOCALS}, and 16 for the control point itself.
  *
  * @param locals The function's locals, its parameters included.
@@ -69,13 +115,15 @@ export const WIDE_LOCAL_WEIGHT = 12;
  * import { localUnits } from "./scan_limits.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(localUnits(77), 93);
- * assert.equal(localUnits(128), 144);
+ * assert.equal(localUnits(77), 3 * 77 + 16);
+ * assert.equal(localUnits(128), 3 * 128 + 16);
  * assert.equal(localUnits(129), 12 * 129 + 16);
  * ```
  */
 export function localUnits(locals: number): number {
-  const weight = locals > NARROW_LOCALS ? WIDE_LOCAL_WEIGHT : 1;
+  const weight = locals > NARROW_LOCALS
+    ? WIDE_LOCAL_WEIGHT
+    : NARROW_LOCAL_WEIGHT;
   return weight * locals + 16;
 }
 /**

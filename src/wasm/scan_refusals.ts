@@ -8,6 +8,8 @@
 import { fail, failBeforeEngine } from "./reader.ts";
 import {
   FREE_HEIGHT,
+  IF_POINTS,
+  IF_UNITS,
   LOCAL_HEIGHT_SHARE,
   localUnits,
   MAX_CATCH_CLAUSES,
@@ -15,6 +17,7 @@ import {
   MAX_COMPILE_UNITS,
   MAX_HEIGHT_WEIGHT,
   MAX_NESTING,
+  NARROW_LOCAL_WEIGHT,
   NARROW_LOCALS,
   REF_LOCAL_UNITS,
   REF_LOCAL_WEIGHT,
@@ -38,6 +41,7 @@ export function tooDearToCompile(
   controls: number,
   stacked: number,
   refLocals: number,
+  arms: number,
   at: number,
 ): never {
   const values = stacked > 0
@@ -45,19 +49,25 @@ export function tooDearToCompile(
     : "";
   const sum = stacked > 0 ? ` + ${STACKED_VALUE_UNITS} * ${stacked}` : "";
   const wide = locals > NARROW_LOCALS;
-  const weighed = wide ? `${WIDE_LOCAL_WEIGHT} * ${locals}` : `${locals}`;
+  const weight = wide ? WIDE_LOCAL_WEIGHT : NARROW_LOCAL_WEIGHT;
+  const weighed = `${weight} * ${locals}`;
   const refs = refLocalUnits(locals, refLocals);
-  const wideNote = wide
-    ? `; each local counts ${WIDE_LOCAL_WEIGHT} in a function of over ${NARROW_LOCALS} locals${
-      refs > 0
-        ? `, and each of its ${refLocals} locals of reference types ${REF_LOCAL_UNITS} more once`
-        : ""
-    }`
-    : "";
+  const wideNote = `; each local counts ${weight} in a function of ${
+    wide ? "over" : "at most"
+  } ${NARROW_LOCALS} locals${
+    refs > 0
+      ? `, and each of its ${refLocals} locals of reference types ${REF_LOCAL_UNITS} more once`
+      : ""
+  }`;
   const refSum = refs > 0 ? ` + ${REF_LOCAL_UNITS} * ${refLocals}` : "";
+  const armNote = arms > 0
+    ? `, and each of its ${arms} ifs and elses ${IF_UNITS} more once`
+    : "";
+  const armSum = arms > 0 ? ` + ${IF_UNITS} * ${arms}` : "";
   return fail(
-    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; ifs, branches, br_table targets, tries, catches and checks 1${wideNote})${values}: (${weighed} + 16) * ${controls}${sum}${refSum} = ${
-      localUnits(locals) * controls + STACKED_VALUE_UNITS * stacked + refs
+    `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; an if, else, br_if or br_on_* ${IF_POINTS}; other branches, br_table targets, returns, traps, throws, tries, catches and checks 1${wideNote}${armNote})${values}: (${weighed} + 16) * ${controls}${sum}${refSum}${armSum} = ${
+      localUnits(locals) * controls + STACKED_VALUE_UNITS * stacked + refs +
+      IF_UNITS * arms
     } is over the limit of ${MAX_COMPILE_UNITS}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function or use fewer locals, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
   );
