@@ -169,13 +169,15 @@ export class CallStack {
    * flag's) that any frame may have caused asks this.
    *
    * @param now `performance.now()`.
+   * @param trapped Whether the guest trapped at its set flag (see
+   *   `CallWatch.check`).
    * @returns Whether a stop is recorded.
    */
-  check(now: number = performance.now()): boolean {
+  check(now: number = performance.now(), trapped = false): boolean {
     if (this.#state.stop !== undefined) return true;
     let stop = false;
     for (const frame of this.#frames) {
-      if (frame.call?.watch?.check(now)) stop = true;
+      if (frame.call?.watch?.check(now, trapped)) stop = true;
     }
     return stop;
   }

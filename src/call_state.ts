@@ -52,9 +52,10 @@ export interface CallState {
   flag: Int32Array | undefined;
   /**
    * Whether any call in progress must stop (recording the stop), asked
-   * when the guest finds its stop flag set.
+   * when the guest finds its stop flag set; `trapped` when it trapped at
+   * it and cannot go on.
    */
-  check: (() => boolean) | undefined;
+  check: ((trapped?: boolean) => boolean) | undefined;
   /**
    * Whether a call of the guest is in progress: its code reached outside
    * any of its calls is refused.

@@ -152,8 +152,24 @@ interface Due {
   stop: Stop;
 }
 
-/** The most this thread waits for its clock to reach a passed deadline. */
+/**
+ * How far ahead of this thread's clock the watchdog's may find a deadline
+ * passed and still be believed: a guest it stopped sooner goes on.
+ */
 const MAX_CLOCK_SKEW_MS = 2;
+
+/** Holds this thread until `performance.now()` reaches `at`. */
+function waitUntil(at: number): void {
+  for (;;) {
+    const left = at - performance.now();
+    if (left <= 0) return;
+    // Asleep for all but the last millisecond, which is spun.
+    if (left > 1) Atomics.wait(SLEEP, 0, 0, left - 1);
+  }
+}
+
+/** A word nobody notifies, to sleep on. */
+const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
 /** What a watched call is watched for. */
 export interface WatchOptions {
@@ -255,14 +271,17 @@ export class CallWatch {
    * of an enclosing call's did.
    *
    * @param now The time, from `performance.now()`.
+   * @param trapped Whether the guest trapped at the set flag, and so
+   *   cannot go on: a deadline the watchdog set it for is then waited for
+   *   by this thread's clock, however far off it is, rather than let go.
    * @returns Whether the call must stop (a stop is recorded in its state).
    */
-  check(now: number): boolean {
+  check(now: number, trapped = false): boolean {
     if (this.#state.stop !== undefined) return true;
-    let due = this.#due(now, this.#deadlineHandle);
+    let due = this.#due(now, this.#deadlineHandle, trapped);
     for (const { watch: outer, handle } of this.#enclosing ?? NONE_ENCLOSING) {
       if (due !== undefined) break;
-      due = outer.#due(now, handle);
+      due = outer.#due(now, handle, trapped);
     }
     if (due === undefined) return false;
     // Recorded first: the meter's stop must find the call's reason there.
@@ -275,15 +294,25 @@ export class CallWatch {
    * This watch's stop, if one is due: its deadline passed (or the
    * watchdog fired `handle` for it), or a signal of its is set.
    */
-  #due(now: number, handle: WatchdogHandle | undefined): Due | undefined {
-    if (now >= this.#deadline || handle?.fired() === true) {
-      // The watchdog's clock may run a fraction of a millisecond ahead of
-      // this thread's: a deadline it found passed is passed, once this
-      // thread's clock agrees (a guest whose flag checks trap cannot be
-      // asked again later), so that a stop never reports less than its
-      // timeout.
-      const agreed = Math.min(this.#deadline, now + MAX_CLOCK_SKEW_MS);
-      while (performance.now() < agreed);
+  #due(
+    now: number,
+    handle: WatchdogHandle | undefined,
+    trapped: boolean,
+  ): Due | undefined {
+    // The watchdog's clock may run a fraction of a millisecond ahead of
+    // this thread's: a deadline it found passed is passed once this
+    // thread's clock agrees, so that a stop never reports less than its
+    // timeout. A flag it set further ahead of this thread's clock (its
+    // clock was off, or its time came from elsewhere) is no stop: a guest
+    // that can go on does, and is asked again at its next check; one that
+    // trapped at it (a guest whose flag checks trap cannot be asked again)
+    // is stopped once the deadline has passed by this thread's clock.
+    if (
+      now >= this.#deadline ||
+      (handle?.fired() === true &&
+        (trapped || this.#deadline - now <= MAX_CLOCK_SKEW_MS))
+    ) {
+      waitUntil(this.#deadline);
       return {
         reason: "deadline",
         stop: deadlineStop(this.#timeout!, this.#started),

@@ -218,7 +218,7 @@ export class Guest {
     this.#freshImports = parts.freshImports;
     this.#startExport = parts.startExport;
     this.#calls = new CallStack(parts.state);
-    parts.state.check = () => this.#calls.check();
+    parts.state.check = (trapped) => this.#calls.check(undefined, trapped);
     // Its code refuses to run while this says no (`outside_call.ts`).
     parts.state.calling = () => this.#calls.active;
   }
@@ -661,7 +661,7 @@ export class Guest {
     // A guest whose flag checks trap stopped without asking: find out why.
     // Another guest's unwind names its own stop: the call that made this
     // one was interrupted from inside it.
-    const stop = state.stop ?? flagStop(state) ?? stopOfUnwind(error);
+    const stop = state.stop ?? flagStop(state, true) ?? stopOfUnwind(error);
     state.stop = undefined;
     const ended = stop ? withoutStack(stop) : classifyThrown(error, state);
     const outcome = stop

@@ -120,10 +120,16 @@ export function stopFlagHost(
  * `on_stop_flag`), so the calls in progress are asked, which records it.
  *
  * @param state The guest's call state.
+ * @param trapped Whether the call ended in an error (a trap at the flag,
+ *   as a rule), so that the guest cannot go on: a deadline the watchdog
+ *   set the flag for ahead of this thread's clock is then waited for.
  * @returns The stop recorded, if any.
  */
-export function flagStop(state: CallState): Stop | undefined {
+export function flagStop(
+  state: CallState,
+  trapped = false,
+): Stop | undefined {
   const flag = state.flag;
-  if (flag !== undefined && Atomics.load(flag, 0) !== 0) state.check?.();
+  if (flag !== undefined && Atomics.load(flag, 0) !== 0) state.check?.(trapped);
   return state.stop;
 }

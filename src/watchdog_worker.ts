@@ -242,6 +242,14 @@ export function runWatchdog(
         }
       }
       if (Atomics.compareExchange(states!, slot, tag, firing) === tag) {
+        // The deadline read above may be a call's that ended since, and
+        // the slot armed again with the same tag: read once more, now that
+        // the slot is this thread's (a disarm waits for it).
+        if (stop === undefined && time < deadlines![slot]) {
+          Atomics.store(states!, slot, tag);
+          sleep = Math.min(sleep, deadlines![slot] - time);
+          continue;
+        }
         // Marked before the flag is set: whoever sees the flag sees why.
         const first = Atomics.exchange(fired!, slot, tag) !== tag;
         Atomics.store(flag, 0, 1);
