@@ -14,36 +14,15 @@
 import { type Guest, loadGuest } from "../mod.ts";
 import wabt from "wabt";
 import { lastDeadlineFired } from "../src/watchdog.ts";
-import { percentile, settle } from "./stop_latency.ts";
+import { HOSTILE_GUESTS, percentile, settle } from "./stop_latency.ts";
 
-const GUESTS: Record<string, { wat: string; options?: object }> = {
-  pump: {
-    wat: `(module (memory 1 1) (func (export "run")
-      (loop $l (drop (memory.grow (i32.const 0x7fffffff))) (br $l))))`,
-  },
-  free: {
-    wat: `(module (func (export "run") (loop $l (br $l))))`,
-    options: { costs: { default: 0 } },
-  },
-  wide: {
-    wat: `(module
-      (func $wide (local ${"v128 ".repeat(40_000)}) (nop))
-      (func $line ${"(call $wide) ".repeat(2_000)})
-      (func (export "run") (loop $l (call $line) (br $l))))`,
-    options: { fuel: false },
-  },
-  segment: {
-    wat: `(module (table 1 funcref)
-      (func $f) (global $g funcref (ref.func $f))
-      (elem $e funcref ${"(item (global.get $g)) ".repeat(33_000)})
-      (func (export "run")
-        (table.init $e (i32.const 0) (i32.const 0) (i32.const 1))
-        (loop $l (br $l))))`,
-  },
-  throw: {
-    wat: `(module (tag $e) (func (export "run")
-      (loop $l (try (do (throw $e)) (catch $e)) (br $l))))`,
-  },
+/** The probe's short names for the stop-latency rows it reads. */
+const LABELS: Record<string, string> = {
+  pump: "slice pump (failed memory.grow)",
+  free: "loop made free by costs",
+  wide: "calls of a 40,000-local function (fuel: false)",
+  segment: "first read of a passive element segment (33,000 entries)",
+  throw: "throw/catch loop",
 };
 
 /** One thread's name, CPU time and run delay, in nanoseconds. */
@@ -94,7 +73,7 @@ function spent(
 
 const which = Deno.args[0] ?? "pump";
 const runs = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 100);
-const guest = GUESTS[which];
+const guest = HOSTILE_GUESTS.find((g) => g.label === LABELS[which])!;
 const tools = await wabt();
 const parsed = tools.parseWat("g.wat", guest.wat, { exceptions: true });
 const bytes = parsed.toBinary({}).buffer;

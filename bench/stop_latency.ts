@@ -73,7 +73,8 @@ function isAsync(mode: Mode): boolean {
   return mode === "async" || mode === "abort";
 }
 
-const GUESTS: HostileGuest[] = [
+/** The hostile guests, each a row of the table (a probe reads them too). */
+export const HOSTILE_GUESTS: HostileGuest[] = [
   {
     label: "slice pump (failed memory.grow)",
     wat: `(module (memory 1 1) (func (export "run")
@@ -644,7 +645,7 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
     console.log(JSON.stringify(await runawayStarts(bytes, mode === "async")));
     return;
   }
-  const guest = GUESTS.find((guest) => guest.label === label);
+  const guest = HOSTILE_GUESTS.find((guest) => guest.label === label);
   if (guest === undefined) throw new Error(`no hostile guest "${label}"`);
   const bytes = await assembleGuest(guest);
   console.log(JSON.stringify(await measure(bytes, guest, mode)));
@@ -825,7 +826,7 @@ const MODE_LABELS: Record<Mode, string> = {
 export async function benchStopLatency(): Promise<void> {
   const rows: string[][] = [];
   const splits: string[][] = [];
-  for (const guest of GUESTS) {
+  for (const guest of HOSTILE_GUESTS) {
     const bytes = await assembleGuest(guest);
     for (const mode of MODES) {
       if (guest.nests && isAsync(mode)) continue; // async refuses nesting

@@ -15,6 +15,7 @@ import { isAborted, loadGuest, StopSignal } from "../mod.ts";
 import {
   concatBytes,
   encodeLeb,
+  encodeSignedLeb,
   PREAMBLE,
   section,
 } from "./support/module_bytes.ts";
@@ -44,23 +45,10 @@ function active(memory: number, offset: number, bytes: Uint8Array) {
   const head = memory === 0 ? [0] : [2, ...encodeLeb(memory)];
   return concatBytes(
     head,
-    [0x41, ...signedLeb(offset), 0x0b],
+    [0x41, ...encodeSignedLeb(offset), 0x0b],
     encodeLeb(bytes.length),
     bytes,
   );
-}
-
-function signedLeb(value: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = value & 0x7f;
-    value >>= 7;
-    if ((value === 0 && !(byte & 0x40)) || (value === -1 && byte & 0x40)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
 }
 
 /**

@@ -8,25 +8,15 @@
  */
 import assert from "./support/assert.ts";
 import { runMainHere } from "./support/cli.ts";
+import { encodeLeb, encodeSignedLeb } from "./support/module_bytes.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { loadGuest } from "../mod.ts";
 import { instrumentSteps } from "../src/wasm/instrument.ts";
 import type { InPlace } from "../src/wasm/output_plan.ts";
 import { runSteps } from "../src/wasm/steps.ts";
 
-function leb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value >>>= 7;
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}
-
 function section(id: number, content: number[] | Uint8Array): Uint8Array {
-  const head = [id, ...leb(content.length)];
+  const head = [id, ...encodeLeb(content.length)];
   const out = new Uint8Array(head.length + content.length);
   out.set(head);
   out.set(content, head.length);
@@ -61,10 +51,14 @@ function guest(): Uint8Array {
     0x41,
     0x00,
     0x0b, // i32.const 0
-    ...leb(DATA.length),
+    ...encodeLeb(DATA.length),
     ...DATA,
   ]);
-  const custom = new Uint8Array([...leb(name.length), ...name, ...CUSTOM]);
+  const custom = new Uint8Array([
+    ...encodeLeb(name.length),
+    ...name,
+    ...CUSTOM,
+  ]);
   const parts = [
     new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]),
     section(1, [1, 0x60, 1, 0x7f, 1, 0x7f]), // (i32) -> i32
@@ -146,19 +140,6 @@ Deno.test("a metered guest loaded from a path reads its data as written", async 
   });
 });
 
-function signedLeb(value: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = value & 0x7f;
-    value >>= 7;
-    if ((value === 0 && !(byte & 0x40)) || (value === -1 && byte & 0x40)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
 /**
  * A WASI command of the same data and custom section, which exits with
  * byte `i` of its data as its status.
@@ -168,7 +149,7 @@ function command(i: number): Uint8Array {
   const exit = new TextEncoder().encode("proc_exit");
   const memory = new TextEncoder().encode("memory");
   const start = new TextEncoder().encode("_start");
-  const body = [0, 0x41, ...signedLeb(i), 0x2d, 0, 0, 0x10, 0, 0x0b];
+  const body = [0, 0x41, ...encodeSignedLeb(i), 0x2d, 0, 0, 0x10, 0, 0x0b];
   const plain = guest();
   // The data section and the custom section after it, as they are.
   const tail = plain.subarray(dataAt(plain));

@@ -26,6 +26,20 @@ export function encodeLeb(value: number, minLength = 1): number[] {
   return out;
 }
 
+/** `value` (a 32-bit integer) as signed LEB128, as `i32.const` takes it. */
+export function encodeSignedLeb(value: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = value & 0x7f;
+    value >>= 7;
+    if ((value === 0 && !(byte & 0x40)) || (value === -1 && byte & 0x40)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
 /**
  * Reads an unsigned LEB128 at `pos`, leniently (it stops after 35 bits or
  * at the end of the bytes): the value and how many bytes it took.
