@@ -6,6 +6,7 @@
  */
 import assert from "./support/assert.ts";
 import { withDirectory } from "./support/temp_directory.ts";
+import { randomBytes } from "./support/module_bytes.ts";
 import { assembleWat } from "../guest/build.ts";
 import { loadModule } from "../src/load.ts";
 import { rewriteThrough } from "../src/rewrite_cache.ts";
@@ -25,19 +26,6 @@ import {
 const MAGIC_LENGTH = "early-exit rewrite 2\n".length;
 const LENGTH_AT = MAGIC_LENGTH + 32;
 const HEADER = LENGTH_AT + 4 + 32;
-
-/** Bytes that are not a pattern the output could hold by chance. */
-function randomBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[i] = state & 0xff;
-  }
-  return bytes;
-}
 
 function watString(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => `\\${b.toString(16).padStart(2, "0")}`)

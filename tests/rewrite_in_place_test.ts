@@ -8,7 +8,11 @@
  */
 import assert from "./support/assert.ts";
 import { runMainHere } from "./support/cli.ts";
-import { encodeLeb, encodeSignedLeb } from "./support/module_bytes.ts";
+import {
+  encodeLeb,
+  encodeSignedLeb,
+  randomBytes,
+} from "./support/module_bytes.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { loadGuest } from "../mod.ts";
 import { instrumentSteps } from "../src/wasm/instrument.ts";
@@ -21,19 +25,6 @@ function section(id: number, content: number[] | Uint8Array): Uint8Array {
   out.set(head);
   out.set(content, head.length);
   return out;
-}
-
-/** Bytes that are not a pattern the output could hold by chance. */
-function randomBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed;
-  for (let i = 0; i < length; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[i] = state & 0xff;
-  }
-  return bytes;
 }
 
 const DATA = randomBytes(1_300_000, 12345);

@@ -91,3 +91,16 @@ export function moduleWithBody(code: number[], extra: number[][] = []): Bytes {
     section(10, [0x01, ...encodeLeb(body.length), ...body]),
   );
 }
+
+/** Bytes that are not a pattern a rewrite's output could hold by chance. */
+export function randomBytes(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[i] = state & 0xff;
+  }
+  return bytes;
+}
