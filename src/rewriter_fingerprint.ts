@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:391946913b69dea29cf64844284e5e246fbc785382032db19fd010a9c62a2d1b";
+  "sha256:1b7a45de4561283e757023eb7b81f68a4d699ec81b800891dba3d832aff1330f";

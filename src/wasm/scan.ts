@@ -77,6 +77,7 @@ import { localsCost, readsFlagByCall } from "./locals_cost.ts";
 import { FLAG_CHECK_TYPE, flagCheckBody } from "./added_functions.ts";
 import * as tables from "./operator_tables.ts";
 import {
+  BLOCK_VALUE_WEIGHT,
   FREE_HEIGHT,
   IF_POINTS,
   IF_UNITS,
@@ -1171,10 +1172,13 @@ export class BodyScanner {
             let results = 0;
             let blockParams = 0;
             if (type !== 0x40) {
-              if (type > 0x40 && type < 0x80) results = 1;
-              else {
+              if (type > 0x40 && type < 0x80) {
+                results = 1;
+                weights += BLOCK_VALUE_WEIGHT;
+              } else {
                 results = this.#blockArity(immAt);
                 blockParams = this.#blockParams;
+                weights += BLOCK_VALUE_WEIGHT * (blockParams + results);
               }
             }
             stackFrames[depth * 3] = height - blockParams;

@@ -176,7 +176,8 @@ export const STACKED_VALUE_UNITS = 16;
  * The most a function's compile cost may be: its body's bytes, plus each
  * operator's weight (the operator table's `compileWeight`: a `call` 256, a
  * `call_indirect` or `call_ref` 1,024, a division 256, a bulk operator
- * 1,024). V8's baseline compile at the first call takes about 10 ns a unit
+ * 1,024; and each parameter and result of a block type
+ * {@linkcode BLOCK_VALUE_WEIGHT}). V8's baseline compile at the first call takes about 10 ns a unit
  * on 2 busy cores, whatever the locals (which `MAX_COMPILE_UNITS` counts):
  * at the limit, a function of any one kind held its first call 5 to 35 ms
  * on 2 cores loaded 6 to 8 times over. Before, 16,384 calls held it 66 to
@@ -193,6 +194,20 @@ export const MAX_COMPILE_COST = 1 << 21;
  * results) or a catch (its tag's parameters) pushes: a call's own.
  */
 export const CALL_RESULT_WEIGHT = 256;
+/**
+ * The compile weight of each parameter and result of a block type (of a
+ * `block`, `loop`, `if`, `try` or `try_table`): V8's baseline compile
+ * moves a block's values into place where it opens and again where it
+ * ends, though a plain `block` is no control point and its type is a byte
+ * or two. Unweighed, 131,072 blocks of 16 `i32`s in and out held a first
+ * call 55 to 95 ms of thread CPU, 2,080 of 1,000 56 to 73 ms (about 14
+ * ns a value; first call less second, Deno 2.9.6, load average 3 to 17);
+ * at 2, the most the limit lets through (500 blocks of 1,000, or 31,000
+ * of 16), 12 to 21 ms at load average 17. Values merely below a block on
+ * the stack cost it nothing. No real guest's dearest function moves by
+ * more than 90 units.
+ */
+export const BLOCK_VALUE_WEIGHT = 2;
 /**
  * The compile weight of each value of the operand stack's greatest height
  * in a function, past {@linkcode FREE_HEIGHT}: V8's baseline compile of
