@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:1b7a45de4561283e757023eb7b81f68a4d699ec81b800891dba3d832aff1330f";
+  "sha256:75e3f0bd3c7d2b29430d9d65e9f85e698827c2a12d34968d732b8e92d6f24841";

@@ -502,12 +502,13 @@ Deno.test("a function piling up many values from calls or catches is refused: ea
   // Its code's bytes (after the locals), its calls, the results past each
   // call's first, the values on the stack under each call (half each, past
   // the first 16: 1,000 more at each of the first 30, 1,000 fewer at
-  // each of the last 30), and its greatest height (64 a value past 16).
+  // each of the last 30), its greatest height (64 a value past 16), and
+  // the parameters of the calls that take the values back (4 each).
   let under = 0;
   for (let k = 1; k < 30; k++) under += (1_000 * k - 16) * 8 >> 4;
   for (let k = 30; k >= 1; k--) under += (1_000 * k - 16) * 8 >> 4;
   const cost = (60 * 2 + 6) + 60 * 256 + 30 * 999 * 256 + under +
-    (30_000 - 16) * 64;
+    (30_000 - 16) * 64 + 30 * 1_000 * 4;
   const refused = (error: unknown) =>
     isInvalidModule(error) &&
     error.message.startsWith(

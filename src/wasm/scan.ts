@@ -78,6 +78,7 @@ import { FLAG_CHECK_TYPE, flagCheckBody } from "./added_functions.ts";
 import * as tables from "./operator_tables.ts";
 import {
   BLOCK_VALUE_WEIGHT,
+  CALL_PARAM_WEIGHT,
   FREE_HEIGHT,
   IF_POINTS,
   IF_UNITS,
@@ -91,6 +92,7 @@ import {
   REF_LOCAL_WEIGHT,
   refLocalUnits,
   STACKED_VALUE_UNITS,
+  TAIL_CALL_PARAM_WEIGHT,
 } from "./scan_limits.ts";
 import {
   tooDearOperators,
@@ -1344,8 +1346,9 @@ export class BodyScanner {
           if (op === 0x10) {
             const type = this.#info.functionTypes[index]!;
             const results = typeResults(this.#info, type);
-            weights += valuesWeight(results);
-            height += results - this.#info.typeParams[type]!;
+            const params = this.#info.typeParams[type]!;
+            weights += valuesWeight(results) + CALL_PARAM_WEIGHT * params;
+            height += results - params;
           }
           if (index < importedFunctions) {
             must = 1;
@@ -1369,8 +1372,9 @@ export class BodyScanner {
             r.pos = immAt;
             const type = r.u32();
             const results = typeResults(this.#info, type);
-            weights += valuesWeight(results);
-            height += results - this.#info.typeParams[type]!;
+            const params = Math.max(0, this.#info.typeParams[type]!);
+            weights += valuesWeight(results) + CALL_PARAM_WEIGHT * params;
+            height += results - params;
           }
           break;
         case 13: // Role.Transfer
@@ -1378,6 +1382,15 @@ export class BodyScanner {
           // tail call) costs the compile about what a branch does a local
           // (measured over locals, not over the operand stack's values).
           if (imm !== 3 && op !== 0x0e) controls++;
+          if (op >= 0x12 && op <= 0x15 && op !== 0x14) {
+            // A tail call: its arguments take the caller's frame's place.
+            r.pos = immAt;
+            const type = op === 0x12
+              ? this.#info.functionTypes[index]!
+              : r.u32();
+            weights += TAIL_CALL_PARAM_WEIGHT *
+              Math.max(0, this.#info.typeParams[type]!);
+          }
           if (op === 0x0e) {
             r.pos = immAt;
             const points = r.u32() + 1;
