@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:75e3f0bd3c7d2b29430d9d65e9f85e698827c2a12d34968d732b8e92d6f24841";
+  "sha256:32aa418498cc53ad41866c4d0a37c021d49678887674de8ab228fbe6d5c20683";

@@ -178,7 +178,9 @@ export const STACKED_VALUE_UNITS = 16;
  * `call_indirect` or `call_ref` 1,024, a division 256, a bulk operator
  * 1,024; and each parameter and result of a block type
  * {@linkcode BLOCK_VALUE_WEIGHT}, of a call {@linkcode CALL_PARAM_WEIGHT},
- * of a tail call {@linkcode TAIL_CALL_PARAM_WEIGHT}). V8's baseline compile at the first call takes about 10 ns a unit
+ * of a tail call {@linkcode TAIL_CALL_PARAM_WEIGHT}, each field or element
+ * an allocation fixes {@linkcode ALLOCATED_VALUE_WEIGHT}, each value a
+ * `throw` writes {@linkcode THROWN_SLOT_WEIGHT} a slot). V8's baseline compile at the first call takes about 10 ns a unit
  * on 2 busy cores, whatever the locals (which `MAX_COMPILE_UNITS` counts):
  * at the limit, a function of any one kind held its first call 5 to 35 ms
  * on 2 cores loaded 6 to 8 times over. Before, 16,384 calls held it 66 to
@@ -228,6 +230,35 @@ export const CALL_PARAM_WEIGHT = 4;
  * average 9, and 700 of 1,000 69 to 159 ms.
  */
 export const TAIL_CALL_PARAM_WEIGHT = 16;
+/**
+ * The compile weight of each field of a `struct.new` or
+ * `struct.new_default` and each element of an `array.new_fixed`: V8's
+ * baseline compile writes each inline (first call less second, thread
+ * CPU, Deno 2.9.6, load average 7 to 10): 75 to 90 ns an `i32` field of
+ * `struct.new`, 140 to 250 a `v128`, 200 to 400 a reference (its write
+ * barrier); 110 to 150 any field of `struct.new_default`, which takes
+ * none from the stack; 110 to 140 an `i32` element, 160 to 355 a
+ * reference. Unweighed, 600 `struct.new`s of 1,000 `i32` fields held a
+ * first call 43 to 54 ms, and 8,000 `struct.new_default`s of a type of
+ * 10,000 fields (32 KB of code) ended the process: V8 ran out of memory
+ * growing the code buffer.
+ */
+export const ALLOCATED_VALUE_WEIGHT = 32;
+/**
+ * The compile weight of each 8 bytes a `throw` writes into its exception
+ * for a number (2 for an `i32` or `f32`, 4 for an `i64` or `f64`, 8 for a
+ * `v128`; V8 stores values in 16-bit pieces): 250 to 530 ns an `i32`, 330
+ * to 850 an `i64`, 670 to 1,850 a `v128` (first call less second, thread
+ * CPU, Deno 2.9.6, load average 7 to 10). Unweighed, 480 throws of 1,000
+ * `i32`s held a first call 88 to 208 ms.
+ */
+export const THROWN_SLOT_WEIGHT = 24;
+/**
+ * The compile weight of each reference a `throw` writes into its
+ * exception, in place of {@linkcode THROWN_SLOT_WEIGHT}: 420 to 1,390 ns
+ * each.
+ */
+export const THROWN_REFERENCE_WEIGHT = 128;
 /**
  * The compile weight of each value of the operand stack's greatest height
  * in a function, past {@linkcode FREE_HEIGHT}: V8's baseline compile of
