@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:32aa418498cc53ad41866c4d0a37c021d49678887674de8ab228fbe6d5c20683";
+  "sha256:a9c180813c1b49d87adeabd178647b3452e5ad240d735f35b5ca08f09adf229c";

@@ -1,8 +1,8 @@
 /**
  * Shapes whose first compile is dear for their bytes, each of which the
  * compile cost once let through: blocks typed with parameters and results,
- * calls and tail calls of many arguments, allocations of many fields, and
- * throws and returns of many values (`tests/support/hostile_guests.ts` has
+ * calls and tail calls of many arguments, allocations of many fields,
+ * throws and returns of many values, and blocks nested deep (`tests/support/hostile_guests.ts` has
  * their measured times). Each value they move now weighs, so the largest
  * the rewrite accepts is where the weights put it, and a larger one is
  * refused with one line before the engine compiles anything.
@@ -17,6 +17,7 @@ import { expectOutcome } from "./support/outcome.ts";
 import type { Bytes } from "./support/module_bytes.ts";
 import {
   argumentCalls,
+  deepNests,
   fixedAllocations,
   paramBlocks,
   wideReturns,
@@ -103,6 +104,12 @@ const SHAPES: {
     name: "throws of 1,000 i32s",
     make: (n) => wideThrows(n, 1_000),
     most: 38,
+    refused: refusedForCost(0),
+  },
+  {
+    name: "empty blocks nested",
+    make: (n) => deepNests(n),
+    most: 8_143,
     refused: refusedForCost(0),
   },
   {

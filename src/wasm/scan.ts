@@ -81,6 +81,7 @@ import {
   BLOCK_VALUE_WEIGHT,
   CALL_PARAM_WEIGHT,
   FREE_HEIGHT,
+  FREE_NESTING,
   IF_POINTS,
   IF_UNITS,
   LOCAL_HEIGHT_SHARE,
@@ -90,6 +91,7 @@ import {
   MAX_COMPILE_UNITS,
   MAX_HEIGHT_WEIGHT,
   MAX_NESTING,
+  NESTING_WEIGHT,
   REF_LOCAL_WEIGHT,
   refLocalUnits,
   STACKED_VALUE_UNITS,
@@ -187,7 +189,7 @@ const NO_PAUSE = 0x7fffffff;
  * read back from a `Float64Array`, V8 summed them as doubles in the whole
  * loop, which made the scan of esbuild.wasm about 4% slower.
  */
-const PAUSED_FIELDS = 20;
+const PAUSED_FIELDS = 21;
 
 /**
  * The dearest segment a `br_table`'s check tests for in advance, and the
@@ -655,6 +657,9 @@ export class BodyScanner {
     // weights are in a field, which the loop seldom touches.
     let height = 0;
     let most = 0;
+    // How deep its blocks have nested (its own frame counts 1), for
+    // `FREE_NESTING`.
+    let deepest = 1;
     const heightSums = this.#heightSums;
     const plainOut = this.#plainOut;
     let stackFrames = this.#stackFrames;
@@ -756,6 +761,7 @@ export class BodyScanner {
       p = state[16]!;
       height = state[17]!;
       most = state[18]!;
+      deepest = state[20]!;
       cost = this.#pausedSums[0]!;
       r.pos = p;
     }
@@ -785,6 +791,7 @@ export class BodyScanner {
         state[17] = height;
         state[18] = most;
         state[19] = refLocals;
+        state[20] = deepest;
         const sums = this.#pausedSums;
         sums[0] = cost;
         sums[1] = paused ? sums[1]! + weights : weights;
@@ -1214,6 +1221,7 @@ export class BodyScanner {
           this.#predHead[depth] = -1;
           openedIn[depth] = serial << 1 | (live ? 1 : 0);
           depth++;
+          if (depth > deepest) deepest = depth;
           // An `if` does not end its segment: the start of its then-arm is
           // prepaid with what comes before, and a false condition leaves it
           // paid, as a taken `br_if` does.
@@ -1237,6 +1245,7 @@ export class BodyScanner {
             controls += serial + 1;
             // With the steps' before this one.
             if (paused) weights += this.#pausedSums[1]!;
+            weights += Math.max(0, deepest - FREE_NESTING) * NESTING_WEIGHT;
             const stacked = heightSums[1]!;
             const piled = heightSums[0]! +
               Math.max(0, most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT +
