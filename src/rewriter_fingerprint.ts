@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a9c180813c1b49d87adeabd178647b3452e5ad240d735f35b5ca08f09adf229c";
+  "sha256:3f44de7cf3fc15e5a7700f232687a351e4b68c897986925f856401dfd53acd46";

@@ -315,12 +315,13 @@ export const FREE_NESTING = 4_096;
 export const NESTING_WEIGHT = 512;
 /**
  * How deep a function's blocks, loops, ifs and tries may nest, its own
- * frame included. V8 compiles a function at its first call, on the
- * caller's thread, in a time that grows with the nesting past about
- * 100,000 levels, whatever else the body holds: 1,000,000 nested empty
- * blocks (3 MB) held a call 0.7 s past a 100 ms deadline, 2,000,000 held it
- * 1.8 s (Deno 2.9.6), and its validation took 240 MB. Sequential blocks,
- * or 20 nests of 50,000, cost next to nothing. A `br_table` over nested
+ * frame included, in any load (a rewrite weighs the levels past
+ * {@linkcode FREE_NESTING} too). V8 compiles a function at its first call,
+ * on the caller's thread, in a time that grows with its deepest nest,
+ * whatever else the body holds: 1,000,000 nested empty blocks (3 MB) held
+ * a call 0.7 s past a 100 ms deadline, 2,000,000 held it 1.8 s (Deno
+ * 2.9.6), and its validation took 240 MB. Sequential blocks cost next to
+ * nothing, and nests after the deepest little. A `br_table` over nested
  * blocks (a `switch`) nests as deep as its cases, 65,520 at most.
  */
 export const MAX_NESTING = 1 << 16;
