@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:3f44de7cf3fc15e5a7700f232687a351e4b68c897986925f856401dfd53acd46";
+  "sha256:78dab75431f9146f21df1f9946f8fa5be57837ea38e03e03c06e650fbdbbefb4";

@@ -1394,8 +1394,9 @@ export class BodyScanner {
             r.pos = immAt;
             const type = r.u32();
             const results = typeResults(this.#info, type);
-            const params = Math.max(0, this.#info.typeParams[type]!);
-            weights += valuesWeight(results) + CALL_PARAM_WEIGHT * params;
+            const params = this.#info.typeParams[type]!;
+            weights += valuesWeight(results) +
+              CALL_PARAM_WEIGHT * Math.max(0, params);
             height += results - params;
           }
           break;
