@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:391946913b69dea29cf64844284e5e246fbc785382032db19fd010a9c62a2d1b";
+  "sha256:78dab75431f9146f21df1f9946f8fa5be57837ea38e03e03c06e650fbdbbefb4";

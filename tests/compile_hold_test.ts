@@ -419,10 +419,20 @@ Deno.test("a function nesting its blocks deeper than 65,535 is refused, rewritte
   assert.throws(() => instrument(bytes), refused);
   // A WASI command run without stops loads as it is, too.
   await assert.rejects(() => runWasi(nested(65_536, true)), refused);
-  // One level less loads, and its call returns.
-  const guest = await loadGuest(nested(65_535), { timeout: 10_000 });
-  expectOutcome(guest.invoke("f"), "returned");
+  // One level less loads as it is, and its call returns; a rewrite weighs
+  // each level past 4,096 at 512 in the compile cost (V8 took 187 to 232
+  // ms of thread CPU to compile 64,534), and takes 8,143 at most.
   expectOutcome((await loadGuest(nested(65_535))).invoke("f"), "returned");
+  await assert.rejects(
+    () => loadGuest(nested(65_535), { timeout: 10_000 }),
+    (error) =>
+      isInvalidModule(error) &&
+      /^function 0 has a compile cost of \d+ \(.*, 512 a level its blocks nest past 4096, /
+        .test(error.message),
+  );
+  const guest = await loadGuest(nested(8_143), { timeout: 10_000 });
+  expectOutcome(guest.invoke("f"), "returned");
+  assert.throws(() => instrument(nested(8_144)), isInvalidModule);
 });
 
 /**
@@ -502,12 +512,13 @@ Deno.test("a function piling up many values from calls or catches is refused: ea
   // Its code's bytes (after the locals), its calls, the results past each
   // call's first, the values on the stack under each call (half each, past
   // the first 16: 1,000 more at each of the first 30, 1,000 fewer at
-  // each of the last 30), and its greatest height (64 a value past 16).
+  // each of the last 30), its greatest height (64 a value past 16), and
+  // the parameters of the calls that take the values back (4 each).
   let under = 0;
   for (let k = 1; k < 30; k++) under += (1_000 * k - 16) * 8 >> 4;
   for (let k = 30; k >= 1; k--) under += (1_000 * k - 16) * 8 >> 4;
   const cost = (60 * 2 + 6) + 60 * 256 + 30 * 999 * 256 + under +
-    (30_000 - 16) * 64;
+    (30_000 - 16) * 64 + 30 * 1_000 * 4;
   const refused = (error: unknown) =>
     isInvalidModule(error) &&
     error.message.startsWith(
@@ -797,12 +808,13 @@ Deno.test("a function's locals weigh at every call, as the values on its operand
 Deno.test("in a Worker, the rewriter reads 65,535 nested blocks, ifs, try_tables and tries without overflowing its stack, and refuses one more", async () => {
   const seen = await nestedInWorker([65_535, 65_536]);
   const tooDeep = "InvalidModule: function 0 nests its";
-  // A try_table and a try of 65,535 are refused for their compile cost
-  // (two control points each), and so are as many ifs (an `if` counts 2):
-  // refused too, and branded.
+  // A try_table and a try of 65,535 are refused for their compile units
+  // (two control points each), and so are as many ifs (an `if` counts 2);
+  // blocks for their compile cost, each level past 4,096 weighing 512:
+  // refused once read to the end, and branded.
   const tooDear = "InvalidModule: function 0 has 0";
   assert.deepEqual(seen, {
-    "block 65535": "rewritten",
+    "block 65535": "InvalidModule: function 0 has a",
     "if 65535": tooDear,
     "try_table 65535": tooDear,
     "try 65535": tooDear,

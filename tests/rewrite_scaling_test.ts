@@ -51,11 +51,11 @@ function deepCasts(depth: number, casts: number, functions: number) {
 }
 
 Deno.test("br_on_cast deep inside blocks costs the rewriter no more than its bytes", () => {
-  // 40 MB of code: 120 bodies of 65,000 blocks around 15,000 casts (each
+  // 18 MB of code: 120 bodies of 5,000 blocks around 15,000 casts (each
   // body under the limits of a function's compile units, where a cast
-  // counts 2, compile cost and nesting; fewer than 128 bodies, for
-  // `deepCasts`).
-  const bytes = deepCasts(65_000, 15_000, 120);
+  // counts 2, and compile cost, where each level past 4,096 weighs 512;
+  // fewer than 128 bodies, for `deepCasts`).
+  const bytes = deepCasts(5_000, 15_000, 120);
   assert.ok(WebAssembly.validate(bytes));
   const started = performance.now();
   const metered = instrument(bytes, { validate: false });

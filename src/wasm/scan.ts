@@ -74,10 +74,14 @@ import {
   valuesWeight,
 } from "./pushed_values.ts";
 import { localsCost, readsFlagByCall } from "./locals_cost.ts";
+import { allocationWeight, throwWeight } from "./allocation_weights.ts";
 import { FLAG_CHECK_TYPE, flagCheckBody } from "./added_functions.ts";
 import * as tables from "./operator_tables.ts";
 import {
+  BLOCK_VALUE_WEIGHT,
+  CALL_PARAM_WEIGHT,
   FREE_HEIGHT,
+  FREE_NESTING,
   IF_POINTS,
   IF_UNITS,
   LOCAL_HEIGHT_SHARE,
@@ -87,9 +91,11 @@ import {
   MAX_COMPILE_UNITS,
   MAX_HEIGHT_WEIGHT,
   MAX_NESTING,
+  NESTING_WEIGHT,
   REF_LOCAL_WEIGHT,
   refLocalUnits,
   STACKED_VALUE_UNITS,
+  TAIL_CALL_PARAM_WEIGHT,
 } from "./scan_limits.ts";
 import {
   tooDearOperators,
@@ -183,7 +189,7 @@ const NO_PAUSE = 0x7fffffff;
  * read back from a `Float64Array`, V8 summed them as doubles in the whole
  * loop, which made the scan of esbuild.wasm about 4% slower.
  */
-const PAUSED_FIELDS = 20;
+const PAUSED_FIELDS = 21;
 
 /**
  * The dearest segment a `br_table`'s check tests for in advance, and the
@@ -651,6 +657,9 @@ export class BodyScanner {
     // weights are in a field, which the loop seldom touches.
     let height = 0;
     let most = 0;
+    // How deep its blocks have nested (its own frame counts 1), for
+    // `FREE_NESTING`.
+    let deepest = 1;
     const heightSums = this.#heightSums;
     const plainOut = this.#plainOut;
     let stackFrames = this.#stackFrames;
@@ -752,6 +761,7 @@ export class BodyScanner {
       p = state[16]!;
       height = state[17]!;
       most = state[18]!;
+      deepest = state[20]!;
       cost = this.#pausedSums[0]!;
       r.pos = p;
     }
@@ -781,6 +791,7 @@ export class BodyScanner {
         state[17] = height;
         state[18] = most;
         state[19] = refLocals;
+        state[20] = deepest;
         const sums = this.#pausedSums;
         sums[0] = cost;
         sums[1] = paused ? sums[1]! + weights : weights;
@@ -1052,6 +1063,18 @@ export class BodyScanner {
       } else if (op === 0x08 && live) {
         cost += exceptionCost(this.#info, this.#costs.perElement, index);
       }
+      // The compile writes each field, element or thrown value inline.
+      if (op === 0xfb && code <= 8) {
+        weights += allocationWeight(
+          this.#info,
+          this.#reader,
+          code,
+          index,
+          immAt,
+        );
+      } else if (op === 0x08) {
+        weights += throwWeight(this.#info, index);
+      }
       // With a stop flag, the same allocations count their bytes toward
       // the host's look at its heap (`heap_count.ts`), in a call made
       // before the operator.
@@ -1171,10 +1194,13 @@ export class BodyScanner {
             let results = 0;
             let blockParams = 0;
             if (type !== 0x40) {
-              if (type > 0x40 && type < 0x80) results = 1;
-              else {
+              if (type > 0x40 && type < 0x80) {
+                results = 1;
+                weights += BLOCK_VALUE_WEIGHT;
+              } else {
                 results = this.#blockArity(immAt);
                 blockParams = this.#blockParams;
+                weights += BLOCK_VALUE_WEIGHT * (blockParams + results);
               }
             }
             stackFrames[depth * 3] = height - blockParams;
@@ -1195,6 +1221,7 @@ export class BodyScanner {
           this.#predHead[depth] = -1;
           openedIn[depth] = serial << 1 | (live ? 1 : 0);
           depth++;
+          if (depth > deepest) deepest = depth;
           // An `if` does not end its segment: the start of its then-arm is
           // prepaid with what comes before, and a false condition leaves it
           // paid, as a taken `br_if` does.
@@ -1218,6 +1245,7 @@ export class BodyScanner {
             controls += serial + 1;
             // With the steps' before this one.
             if (paused) weights += this.#pausedSums[1]!;
+            weights += Math.max(0, deepest - FREE_NESTING) * NESTING_WEIGHT;
             const stacked = heightSums[1]!;
             const piled = heightSums[0]! +
               Math.max(0, most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT +
@@ -1340,8 +1368,9 @@ export class BodyScanner {
           if (op === 0x10) {
             const type = this.#info.functionTypes[index]!;
             const results = typeResults(this.#info, type);
-            weights += valuesWeight(results);
-            height += results - this.#info.typeParams[type]!;
+            const params = this.#info.typeParams[type]!;
+            weights += valuesWeight(results) + CALL_PARAM_WEIGHT * params;
+            height += results - params;
           }
           if (index < importedFunctions) {
             must = 1;
@@ -1365,8 +1394,10 @@ export class BodyScanner {
             r.pos = immAt;
             const type = r.u32();
             const results = typeResults(this.#info, type);
-            weights += valuesWeight(results);
-            height += results - this.#info.typeParams[type]!;
+            const params = this.#info.typeParams[type]!;
+            weights += valuesWeight(results) +
+              CALL_PARAM_WEIGHT * Math.max(0, params);
+            height += results - params;
           }
           break;
         case 13: // Role.Transfer
@@ -1374,6 +1405,19 @@ export class BodyScanner {
           // tail call) costs the compile about what a branch does a local
           // (measured over locals, not over the operand stack's values).
           if (imm !== 3 && op !== 0x0e) controls++;
+          // A `return` carries its values as a `br` to the function's
+          // label does (1,000 returns of 1,000 values held a first call 60
+          // to 89 ms before they counted).
+          if (op === 0x0f && opHeight > 0) heightSums[1] += opHeight;
+          if (op >= 0x12 && op <= 0x15 && op !== 0x14) {
+            // A tail call: its arguments take the caller's frame's place.
+            r.pos = immAt;
+            const type = op === 0x12
+              ? this.#info.functionTypes[index]!
+              : r.u32();
+            weights += TAIL_CALL_PARAM_WEIGHT *
+              Math.max(0, this.#info.typeParams[type]!);
+          }
           if (op === 0x0e) {
             r.pos = immAt;
             const points = r.u32() + 1;

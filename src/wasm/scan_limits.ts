@@ -176,7 +176,11 @@ export const STACKED_VALUE_UNITS = 16;
  * The most a function's compile cost may be: its body's bytes, plus each
  * operator's weight (the operator table's `compileWeight`: a `call` 256, a
  * `call_indirect` or `call_ref` 1,024, a division 256, a bulk operator
- * 1,024). V8's baseline compile at the first call takes about 10 ns a unit
+ * 1,024; and each parameter and result of a block type
+ * {@linkcode BLOCK_VALUE_WEIGHT}, of a call {@linkcode CALL_PARAM_WEIGHT},
+ * of a tail call {@linkcode TAIL_CALL_PARAM_WEIGHT}, each field or element
+ * an allocation fixes {@linkcode ALLOCATED_VALUE_WEIGHT}, each value a
+ * `throw` writes {@linkcode THROWN_SLOT_WEIGHT} a slot). V8's baseline compile at the first call takes about 10 ns a unit
  * on 2 busy cores, whatever the locals (which `MAX_COMPILE_UNITS` counts):
  * at the limit, a function of any one kind held its first call 5 to 35 ms
  * on 2 cores loaded 6 to 8 times over. Before, 16,384 calls held it 66 to
@@ -193,6 +197,68 @@ export const MAX_COMPILE_COST = 1 << 21;
  * results) or a catch (its tag's parameters) pushes: a call's own.
  */
 export const CALL_RESULT_WEIGHT = 256;
+/**
+ * The compile weight of each parameter and result of a block type (of a
+ * `block`, `loop`, `if`, `try` or `try_table`): V8's baseline compile
+ * moves a block's values into place where it opens and again where it
+ * ends, though a plain `block` is no control point and its type is a byte
+ * or two. Unweighed, 131,072 blocks of 16 `i32`s in and out held a first
+ * call 55 to 95 ms of thread CPU, 2,080 of 1,000 56 to 73 ms (about 14
+ * ns a value; first call less second, Deno 2.9.6, load average 3 to 17);
+ * at 2, the most the limit lets through (500 blocks of 1,000, or 31,000
+ * of 16), 12 to 21 ms at load average 17. Values merely below a block on
+ * the stack cost it nothing. No real guest's dearest function moves by
+ * more than 90 units.
+ */
+export const BLOCK_VALUE_WEIGHT = 2;
+/**
+ * The compile weight of each parameter of a `call`, `call_indirect` or
+ * `call_ref`, beside the call's own: V8's baseline compile moves each
+ * argument into its place, 30 to 75 ns each (first call less second,
+ * thread CPU, Deno 2.9.6, load average 9 to 17), where the call itself
+ * takes 0.3 to 1 µs. Unweighed, 730 calls of 1,000 constant arguments
+ * (1.5 MB) held a first call 43 to 46 ms at load average 17, and 4,000 of
+ * 100 20 to 34 ms.
+ */
+export const CALL_PARAM_WEIGHT = 4;
+/**
+ * The compile weight of each parameter of a `return_call`,
+ * `return_call_indirect` or `return_call_ref`, in place of
+ * {@linkcode CALL_PARAM_WEIGHT}: a tail call's arguments replace the
+ * caller's frame, 100 to 240 ns each to compile. Unweighed, 7,000
+ * `return_call`s of 100 arguments held a first call 73 to 171 ms at load
+ * average 9, and 700 of 1,000 69 to 159 ms.
+ */
+export const TAIL_CALL_PARAM_WEIGHT = 16;
+/**
+ * The compile weight of each field of a `struct.new` or
+ * `struct.new_default` and each element of an `array.new_fixed`: V8's
+ * baseline compile writes each inline (first call less second, thread
+ * CPU, Deno 2.9.6, load average 7 to 10): 75 to 90 ns an `i32` field of
+ * `struct.new`, 140 to 250 a `v128`, 200 to 400 a reference (its write
+ * barrier); 110 to 150 any field of `struct.new_default`, which takes
+ * none from the stack; 110 to 140 an `i32` element, 160 to 355 a
+ * reference. Unweighed, 600 `struct.new`s of 1,000 `i32` fields held a
+ * first call 43 to 54 ms, and 8,000 `struct.new_default`s of a type of
+ * 10,000 fields (32 KB of code) ended the process: V8 ran out of memory
+ * growing the code buffer.
+ */
+export const ALLOCATED_VALUE_WEIGHT = 32;
+/**
+ * The compile weight of each 8 bytes a `throw` writes into its exception
+ * for a number (2 for an `i32` or `f32`, 4 for an `i64` or `f64`, 8 for a
+ * `v128`; V8 stores values in 16-bit pieces): 250 to 530 ns an `i32`, 330
+ * to 850 an `i64`, 670 to 1,850 a `v128` (first call less second, thread
+ * CPU, Deno 2.9.6, load average 7 to 10). Unweighed, 480 throws of 1,000
+ * `i32`s held a first call 88 to 208 ms.
+ */
+export const THROWN_SLOT_WEIGHT = 24;
+/**
+ * The compile weight of each reference a `throw` writes into its
+ * exception, in place of {@linkcode THROWN_SLOT_WEIGHT}: 420 to 1,390 ns
+ * each.
+ */
+export const THROWN_REFERENCE_WEIGHT = 128;
 /**
  * The compile weight of each value of the operand stack's greatest height
  * in a function, past {@linkcode FREE_HEIGHT}: V8's baseline compile of
@@ -231,12 +297,31 @@ export const REF_LOCAL_WEIGHT = 4;
 export const FREE_HEIGHT = 16;
 /**
  * How deep a function's blocks, loops, ifs and tries may nest, its own
- * frame included. V8 compiles a function at its first call, on the
- * caller's thread, in a time that grows with the nesting past about
- * 100,000 levels, whatever else the body holds: 1,000,000 nested empty
- * blocks (3 MB) held a call 0.7 s past a 100 ms deadline, 2,000,000 held it
- * 1.8 s (Deno 2.9.6), and its validation took 240 MB. Sequential blocks,
- * or 20 nests of 50,000, cost next to nothing. A `br_table` over nested
+ * frame included, before each level deeper weighs
+ * {@linkcode NESTING_WEIGHT} in its compile cost. V8's baseline compile
+ * takes about 3 µs a level of the deepest nest, however many nests reach
+ * it (first call less second, thread CPU, Deno 2.9.6, load average 21: a
+ * nest of 1,000 empty blocks 2.1 to 2.7 ms, 64 of them one after another
+ * 5.0 to 5.8; 16,000 46 to 59 ms; 64,534, which {@linkcode MAX_NESTING}
+ * let through, 187 to 232 ms). esbuild's functions nest 3,290 deep at
+ * most (sql.js 292, QuickJS 279).
+ */
+export const FREE_NESTING = 4_096;
+/**
+ * The compile weight of each level a function's blocks nest past
+ * {@linkcode FREE_NESTING}: about 3 µs each, weighed at 5. At the limit
+ * (8,192 levels deep, or fewer beside other dear operators), 20 to 25 ms.
+ */
+export const NESTING_WEIGHT = 512;
+/**
+ * How deep a function's blocks, loops, ifs and tries may nest, its own
+ * frame included, in any load (a rewrite weighs the levels past
+ * {@linkcode FREE_NESTING} too). V8 compiles a function at its first call,
+ * on the caller's thread, in a time that grows with its deepest nest,
+ * whatever else the body holds: 1,000,000 nested empty blocks (3 MB) held
+ * a call 0.7 s past a 100 ms deadline, 2,000,000 held it 1.8 s (Deno
+ * 2.9.6), and its validation took 240 MB. Sequential blocks cost next to
+ * nothing, and nests after the deepest little. A `br_table` over nested
  * blocks (a `switch`) nests as deep as its cases, 65,520 at most.
  */
 export const MAX_NESTING = 1 << 16;
