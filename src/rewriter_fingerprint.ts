@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:391946913b69dea29cf64844284e5e246fbc785382032db19fd010a9c62a2d1b";
+  "sha256:aa316bbacbcde8d10b2957a3113623092b4aba24f8fe6f940e308e014da57045";

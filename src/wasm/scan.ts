@@ -1425,7 +1425,9 @@ export class BodyScanner {
           break;
         case 17: // Role.Wait
           // A wait blocks the thread as long as the guest asks, where no
-          // check runs: with a stop flag, it waits in slices.
+          // check runs: with a stop flag, it waits in slices. A notify,
+          // like a wait, is a call of the engine's runtime that a helper
+          // counts toward a poll of the host's clock.
           if (flagSize > 0) {
             growth += this.#helpers.callWaitHelper(code, immAt, opPos, p);
             if (inRegister) {
@@ -1454,7 +1456,7 @@ export class BodyScanner {
             if (op === 0x40) {
               growth += this.#helpers.callMemoryGrowHelper(opPos, p);
             } else if (grow) {
-              growth += this.#helpers.callGrowHelper(opPos, p, length);
+              growth += this.#helpers.callGrowHelper(opPos, p);
             } else if (op === 0xfc) {
               growth += this.#helpers.callHelper(code, opPos, p, length);
             } else if (op === 0xfb) {
