@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:aa316bbacbcde8d10b2957a3113623092b4aba24f8fe6f940e308e014da57045";
+  "sha256:f99731ac2a37fb45f1fe63d4ef4b2c279e32b1a3c90f3056db394b195894ef1f";

@@ -111,6 +111,7 @@ const RUNTIME_CALLS: Record<string, string> = {
     "(drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const 0)))",
   "memory.atomic.notify":
     "(drop (memory.atomic.notify (i32.const 0) (i32.const 1)))",
+  "throw, caught": "(block $caught (try_table (catch_all $caught) (throw $e)))",
 };
 
 const RUNTIME_CALLERS = await assembleWat(`
@@ -120,6 +121,7 @@ const RUNTIME_CALLERS = await assembleWat(`
   (import "host" "done" (func $done))
   (memory 1 1 shared)
   (table $t 0 funcref)
+  (tag $e)
   ${
   Object.values(RUNTIME_CALLS).map((op, at) => `
   (func (export "spin_${at}") (param $n i32) (local $i i32)

@@ -721,3 +721,30 @@ export function notifyHelper(
   e.end();
   return { type, bytes: e.sized() };
 }
+
+/**
+ * Writes the added function called before a `throw`, `rethrow` or
+ * `throw_ref` with a stop flag: it counts a runtime call (see
+ * `writeRuntimeCallCount`), since the engine makes the exception and
+ * unwinds to its handler in its runtime, 1 to 3 µs for a unit of fuel. The
+ * throw itself stays where it was, after the call.
+ *
+ * @param flag The stop flag's memory and callback.
+ * @returns The added function's type and body.
+ *
+ * @example Usage
+ * ```ts
+ * import { throwCountHelper } from "./bulk_helpers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const helper = throwCountHelper({ memory: 1, onStopFlag: 0 });
+ * assert.deepEqual([...helper.type], [0x60, 0, 0]);
+ * ```
+ */
+export function throwCountHelper(flag: StopFlagTargets): BulkHelper {
+  const e = new Emitter(64);
+  e.u32(0);
+  writeRuntimeCallCount(e, flag);
+  e.end();
+  return { type: Uint8Array.of(0x60, 0, 0), bytes: e.sized() };
+}

@@ -21,6 +21,7 @@ import {
   notifyHelper,
   TABLE_CHUNK,
   tableGrowHelper,
+  throwCountHelper,
   waitHelper,
 } from "./bulk_helpers.ts";
 import { arrayHelper, ArrayOp } from "./array_helpers.ts";
@@ -321,6 +322,23 @@ export class HelperCalls {
         most,
         this.#targets.stopFlag!,
       ));
+  }
+
+  /**
+   * With a stop flag, puts a call of the added function that counts a
+   * runtime call (see `throwCountHelper`) before the `throw`, `rethrow` or
+   * `throw_ref` at `opPos`, which stays; returns the bytes that adds. The
+   * throw's segment writes the counter before it already, as before any
+   * call, and nothing after the throw runs.
+   */
+  callBeforeThrow(opPos: number): number {
+    const plan = this.#code;
+    const number = plan.helperNumber(
+      "throw",
+      () => throwCountHelper(this.#targets.stopFlag!),
+    );
+    plan.pushEdit(opPos, Edit.BulkCall, number);
+    return PADDED_CALL_SIZE;
   }
 
   /**

@@ -1374,6 +1374,12 @@ export class BodyScanner {
           // tail call) costs the compile about what a branch does a local
           // (measured over locals, not over the operand stack's values).
           if (imm !== 3 && op !== 0x0e) controls++;
+          // A throw is made and unwound in the engine's runtime: with a
+          // stop flag, a call before it counts it toward a poll of the
+          // host's clock, as the grows' and waits' helpers do.
+          if (flagSize > 0 && op >= 0x08 && op <= 0x0a) {
+            growth += this.#helpers.callBeforeThrow(opPos);
+          }
           if (op === 0x0e) {
             r.pos = immAt;
             const points = r.u32() + 1;
