@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:78dab75431f9146f21df1f9946f8fa5be57837ea38e03e03c06e650fbdbbefb4";
+  "sha256:d32afc9a4fe430d39f7c5e880b4288bd141654eeed83b5bedd60a198d5af2d78";

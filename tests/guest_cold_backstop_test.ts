@@ -19,6 +19,8 @@ import {
   StopSignal,
 } from "../mod.ts";
 import { COLD_CALLS, COLD_SLICE } from "../src/meter_tank.ts";
+import { RUNTIME_CALLS_PER_POLL } from "../src/wasm/checks.ts";
+import { FLAG_MEMORY_NAME } from "../src/wasm/stop_flag.ts";
 import { expectOutcome } from "./support/outcome.ts";
 
 /** About 10 million units of fuel: many slices. */
@@ -57,7 +59,7 @@ async function withUnseenFlag<T>(fn: () => Promise<T>): Promise<T> {
   const instantiate = WebAssembly.instantiate;
   const ours = (module: WebAssembly.Module) =>
     WebAssembly.Module.imports(module).some((entry) =>
-      entry.module === "host" && entry.name === "done"
+      entry.module === "host" && entry.name === "mark"
     );
   // deno-lint-ignore no-explicit-any
   (WebAssembly as any).instantiate = (
@@ -72,7 +74,8 @@ async function withUnseenFlag<T>(fn: () => Promise<T>): Promise<T> {
     for (const [name, fields] of Object.entries(imports)) {
       const copy = Object.create(null);
       for (const [field, value] of Object.entries(fields)) {
-        const shared = value instanceof WebAssembly.Memory &&
+        const shared = field === FLAG_MEMORY_NAME &&
+          value instanceof WebAssembly.Memory &&
           value.buffer instanceof SharedArrayBuffer;
         if (shared) found++;
         copy[field] = shared
@@ -91,12 +94,57 @@ async function withUnseenFlag<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Runtime calls a loop of {@linkcode RUNTIME_CALLERS} makes between ticks. */
+const TICK_EVERY = 4 * RUNTIME_CALLS_PER_POLL;
+
+/**
+ * Loops of operators that the engine runs as calls of its runtime, each
+ * one unit or so of fuel: `spin_<name>(n)` calls `host.mark`, then runs
+ * its operator `n` times, calling `host.tick` after every
+ * {@linkcode TICK_EVERY}th, then `host.done`. Exported with no start
+ * function, so only the flag and the helpers' polls can stop them.
+ */
+const RUNTIME_CALLS: Record<string, string> = {
+  "memory.grow 0": "(drop (memory.grow (i32.const 0)))",
+  "table.grow 0": "(drop (table.grow $t (ref.null func) (i32.const 0)))",
+  "memory.atomic.wait32, timeout 0":
+    "(drop (memory.atomic.wait32 (i32.const 0) (i32.const 0) (i64.const 0)))",
+  "memory.atomic.notify":
+    "(drop (memory.atomic.notify (i32.const 0) (i32.const 1)))",
+  "throw, caught": "(block $caught (try_table (catch_all $caught) (throw $e)))",
+};
+
+const RUNTIME_CALLERS = await assembleWat(`
+(module
+  (import "host" "mark" (func $mark))
+  (import "host" "tick" (func $tick))
+  (import "host" "done" (func $done))
+  (memory 1 1 shared)
+  (table $t 0 funcref)
+  (tag $e)
+  ${
+  Object.values(RUNTIME_CALLS).map((op, at) => `
+  (func (export "spin_${at}") (param $n i32) (local $i i32)
+    (call $mark)
+    (loop $again
+      ${op}
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (if (i32.eqz (i32.rem_u (local.get $i) (i32.const ${TICK_EVERY})))
+        (then (call $tick)))
+      (br_if $again (i32.lt_u (local.get $i) (local.get $n))))
+    (call $done))`).join("")
+}
+)
+`);
+
 /** Host imports whose `mark` runs what the test gives it next. */
 function host() {
   const counts = { marks: 0, done: 0 };
+  const ticks = { count: 0 };
   let onMark = () => {};
   return {
     counts,
+    ticks,
     set onMark(fn: () => void) {
       onMark = fn;
     },
@@ -106,6 +154,7 @@ function host() {
           counts.marks++;
           onMark();
         },
+        tick: () => void ticks.count++,
         done: () => void counts.done++,
       },
     },
@@ -196,5 +245,50 @@ Deno.test("a guest's first plain calls under a StopSignal or a deadline stop at 
     assert.equal(slice, COLD_SLICE);
     // The meter's own slice is put back once the call ends.
     assert.equal(fresh.meter!.slice, Infinity);
+  });
+});
+
+Deno.test("loops of operators the engine runs as calls of its runtime stop within a poll's count of them when the watchdog's flag never reaches them, by a StopSignal or a deadline, with fuel or without", async () => {
+  await withUnseenFlag(async () => {
+    for (const fuel of [false, GUARD_FUEL] as const) {
+      const calls = host();
+      const guest = await loadGuest(RUNTIME_CALLERS, {
+        fuel,
+        interruptible: true,
+        imports: calls.imports,
+      });
+      // Past the instance's first calls, so that no fuel slice backs the
+      // flag: only the helpers' polls can stop these loops.
+      for (let call = 0; call < COLD_CALLS; call++) {
+        guest.invoke("spin_0", [1]);
+      }
+      const names = Object.keys(RUNTIME_CALLS);
+      for (const [at, name] of names.entries()) {
+        for (const byStop of [true, false]) {
+          const stop = new StopSignal();
+          calls.onMark = byStop ? () => stop.stop("now") : () => holdFor(3);
+          const ticks = calls.ticks.count;
+          const done = calls.counts.done;
+          expectOutcome(
+            guest.invoke(
+              `spin_${at}`,
+              [64 * TICK_EVERY],
+              byStop ? { stop } : {
+                timeout: 1,
+              },
+            ),
+            byStop ? "aborted" : "timeout",
+          );
+          // A poll comes at least every RUNTIME_CALLS_PER_POLL of them,
+          // before the loop's first tick.
+          assert.equal(
+            calls.ticks.count - ticks,
+            0,
+            `${name}, fuel ${fuel}, ${byStop ? "StopSignal" : "deadline"}`,
+          );
+          assert.equal(calls.counts.done, done);
+        }
+      }
+    }
   });
 });

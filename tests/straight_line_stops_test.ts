@@ -97,7 +97,7 @@ Deno.test("one-chunk fills with a computed length each check the flag first", as
   }
 });
 
-Deno.test("one-chunk table fills and grows with a constant length: the first runs, the next checks the flag", async () => {
+Deno.test("one-chunk table fills with a constant length: the first runs, the next checks the flag; grows of a constant length each check it first", async () => {
   const fills = await wat(`(module
     (table $f (export "f") 32768 funcref)
     (func $x) (elem declare func $x)
@@ -116,8 +116,10 @@ Deno.test("one-chunk table fills and grows with a constant length: the first run
     const f = filled.exports.f as WebAssembly.Table;
     assert.notEqual(f.get(16383), null, `fuel ${fuel}`);
     assert.equal(f.get(16384), null, `fuel ${fuel}`);
+    // A grow is a call of the engine's runtime however short, and becomes a
+    // call of its helper, which checks the flag first.
     const grown = await stoppedAfterEntry(grows, fuel);
-    assert.equal((grown.exports.g as WebAssembly.Table).length, 16384);
+    assert.equal((grown.exports.g as WebAssembly.Table).length, 0);
   }
 });
 

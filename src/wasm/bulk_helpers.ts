@@ -31,6 +31,7 @@ import {
   type StopFlagTargets,
   writeAskHost,
   writeFlagCheck,
+  writeRuntimeCallCount,
 } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 
@@ -420,11 +421,12 @@ export function tableGrowHelper(
   // and the old size, as `i64`.
   const LEFT = 2;
   const OLD = 3;
-  const e = new Emitter(160);
+  const e = new Emitter(192);
   e.u32(1);
   e.u32(2);
   e.u8(I64);
   writeFlagCheck(e, flag);
+  writeRuntimeCallCount(e, flag);
   const narrow = () => {
     if (!is64) e.i32WrapI64();
   };
@@ -524,9 +526,10 @@ export function memoryGrowHelper(
 ): BulkHelper {
   const size = is64 ? I64 : I32;
   const type = Uint8Array.from([0x60, 1, size, 1, size]);
-  const e = new Emitter(48);
+  const e = new Emitter(80);
   e.u32(0);
   writeFlagCheck(e, flag);
+  writeRuntimeCallCount(e, flag);
   e.localGet(0);
   e.u8(0x40); // memory.grow
   e.u32(memory);
@@ -569,9 +572,10 @@ export function importedTableGrowHelper(
 ): BulkHelper {
   const size = is64 ? I64 : I32;
   const type = Uint8Array.from([0x60, 2, ...elementType, size, 1, size]);
-  const e = new Emitter(48);
+  const e = new Emitter(80);
   e.u32(0);
   writeFlagCheck(e, flag);
+  writeRuntimeCallCount(e, flag);
   e.localGet(0);
   e.localGet(1);
   e.tableGrow(table);
@@ -634,11 +638,12 @@ export function waitHelper(
     1,
     I32,
   ]);
-  const e = new Emitter(128);
+  const e = new Emitter(160);
   e.u32(1);
   e.u32(1);
   e.u8(I32); // the result of a slice
   writeFlagCheck(e, flag);
+  writeRuntimeCallCount(e, flag);
   const wait = () => {
     e.u8(0xfe);
     e.u32(code);
@@ -671,4 +676,75 @@ export function waitHelper(
   wait();
   e.end();
   return { type, bytes: e.sized() };
+}
+
+/**
+ * Writes the helper that stands in for `memory.atomic.notify` with a stop
+ * flag: it checks the flag, counts a runtime call (see
+ * `writeRuntimeCallCount`), then notifies as the operator would, with the
+ * guest's own memory argument, so that it traps exactly when the operator
+ * would. A notify does not block, but each is a call of the engine that
+ * costs the guest one unit of fuel.
+ *
+ * @param memarg The operator's memory argument, as the guest wrote it.
+ * @param address64 Whether the memory it names is 64-bit.
+ * @param flag The stop flag's memory and callback.
+ * @returns The helper's type and body.
+ *
+ * @example Usage
+ * ```ts
+ * import { notifyHelper } from "./bulk_helpers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const helper = notifyHelper(new Uint8Array([2, 0]), false, {
+ *   memory: 1,
+ *   onStopFlag: 0,
+ * });
+ * assert.deepEqual([...helper.type], [0x60, 2, 0x7f, 0x7f, 1, 0x7f]);
+ * ```
+ */
+export function notifyHelper(
+  memarg: Uint8Array,
+  address64: boolean,
+  flag: StopFlagTargets,
+): BulkHelper {
+  const type = Uint8Array.from([0x60, 2, address64 ? I64 : I32, I32, 1, I32]);
+  const e = new Emitter(96);
+  e.u32(0);
+  writeFlagCheck(e, flag);
+  writeRuntimeCallCount(e, flag);
+  e.localGet(0);
+  e.localGet(1);
+  e.u8(0xfe);
+  e.u32(0); // memory.atomic.notify
+  e.bytes(memarg);
+  e.end();
+  return { type, bytes: e.sized() };
+}
+
+/**
+ * Writes the added function called before a `throw`, `rethrow` or
+ * `throw_ref` with a stop flag: it counts a runtime call (see
+ * `writeRuntimeCallCount`), since the engine makes the exception and
+ * unwinds to its handler in its runtime, 1 to 3 µs for a unit of fuel. The
+ * throw itself stays where it was, after the call.
+ *
+ * @param flag The stop flag's memory and callback.
+ * @returns The added function's type and body.
+ *
+ * @example Usage
+ * ```ts
+ * import { throwCountHelper } from "./bulk_helpers.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const helper = throwCountHelper({ memory: 1, onStopFlag: 0 });
+ * assert.deepEqual([...helper.type], [0x60, 0, 0]);
+ * ```
+ */
+export function throwCountHelper(flag: StopFlagTargets): BulkHelper {
+  const e = new Emitter(64);
+  e.u32(0);
+  writeRuntimeCallCount(e, flag);
+  e.end();
+  return { type: Uint8Array.of(0x60, 0, 0), bytes: e.sized() };
 }

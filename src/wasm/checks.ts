@@ -308,6 +308,61 @@ export function writeAskHost(e: Emitter, onStopFlag: number): void {
 }
 
 /**
+ * Where in the flag memory the added functions that stand in for
+ * operators the engine runs as calls of its runtime (`memory.grow`,
+ * `table.grow`, the waits, `memory.atomic.notify`) count those calls: a
+ * word of the flag memory's page, which only the guest's own thread
+ * writes, past the flag's.
+ */
+export const RUNTIME_CALLS_AT = 4;
+
+/**
+ * How many such runtime calls go between two polls of the host, which
+ * reads the call's deadline and StopSignal by this thread's clock. Each
+ * costs the guest's own check one unit or so but the engine 0.3 to 1.5 µs,
+ * so that a loop of them spent a backstop slice of fuel in 8 to 167 ms
+ * where the watchdog's flag came late (or not at all); 256 of them take
+ * 0.4 ms at most, for a poll of about a microsecond.
+ */
+export const RUNTIME_CALLS_PER_POLL = 256;
+
+/**
+ * Counts one runtime call in the flag memory's word at
+ * {@linkcode RUNTIME_CALLS_AT}, and asks the host (a poll, the flag being
+ * clear) at every {@linkcode RUNTIME_CALLS_PER_POLL}th: a loop of such
+ * calls then meets the host's clock as often as a loop of arithmetic
+ * meets a backstop slice's end, whether or not the guest counts fuel.
+ *
+ * @example
+ * ```ts
+ * import { Emitter } from "./emitter.ts";
+ * import { writeRuntimeCallCount } from "./checks.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new Emitter(32);
+ * writeRuntimeCallCount(e, { memory: 1, onStopFlag: 0 });
+ * // A load of the count from memory 1, at offset 4.
+ * assert.deepEqual([...e.finish().subarray(4, 9)], [0x28, 0x42, 1, 4, 0x41]);
+ * ```
+ */
+export function writeRuntimeCallCount(e: Emitter, flag: StopFlagTargets): void {
+  e.i32Const(0);
+  e.i32Const(0);
+  e.i32Load(flag.memory, RUNTIME_CALLS_AT);
+  e.i32Const(1);
+  e.i32Add();
+  e.i32Store(flag.memory, RUNTIME_CALLS_AT);
+  e.i32Const(0);
+  e.i32Load(flag.memory, RUNTIME_CALLS_AT);
+  e.i32Const(RUNTIME_CALLS_PER_POLL - 1);
+  e.i32And();
+  e.i32Eqz();
+  e.ifEmpty();
+  writeAskHost(e, flag.onStopFlag);
+  e.end();
+}
+
+/**
  * The most a run-time charge of a 64-bit operand costs: 2^48 units, the
  * reach of a 64-bit memory (2^48 pages, or 2^48 bytes far past what any
  * engine maps), so that the product never wraps and an operand no operator

@@ -44,9 +44,13 @@ const I32_OR = opcode("i32.or");
 const I32_EQZ = opcode("i32.eqz");
 const I32_GT_U = opcode("i32.gt_u");
 const I32_SUB = opcode("i32.sub");
+const I32_ADD = opcode("i32.add");
+const I32_LOAD = opcode("i32.load");
+const I32_STORE = opcode("i32.store");
 const I64_LOAD = opcode("i64.load");
 const I64_STORE = opcode("i64.store");
 /** log2 of an `i64`'s natural alignment. */
+const ALIGN_4 = 2;
 const ALIGN_8 = 3;
 const I32_EQ = opcode("i32.eq");
 const I64_EQ = opcode("i64.eq");
@@ -315,6 +319,28 @@ export class Emitter extends Writer {
   }
 
   /**
+   * `i32.load`, naturally aligned.
+   *
+   * @param memory The memory index.
+   * @param offset The static offset.
+   */
+  i32Load(memory: number, offset: number): void {
+    this.u8(I32_LOAD);
+    this.memarg(ALIGN_4, memory, offset);
+  }
+
+  /**
+   * `i32.store`, naturally aligned.
+   *
+   * @param memory The memory index.
+   * @param offset The static offset.
+   */
+  i32Store(memory: number, offset: number): void {
+    this.u8(I32_STORE);
+    this.memarg(ALIGN_4, memory, offset);
+  }
+
+  /**
    * `i64.load`, naturally aligned.
    *
    * @param memory The memory index.
@@ -488,6 +514,11 @@ export class Emitter extends Writer {
   /** `i32.gt_u`. */
   i32GtU(): void {
     this.u8(I32_GT_U);
+  }
+
+  /** `i32.add`. */
+  i32Add(): void {
+    this.u8(I32_ADD);
   }
 
   /** `i32.sub`. */

@@ -18,8 +18,10 @@ import {
   CHUNK,
   importedTableGrowHelper,
   memoryGrowHelper,
+  notifyHelper,
   TABLE_CHUNK,
   tableGrowHelper,
+  throwCountHelper,
   waitHelper,
 } from "./bulk_helpers.ts";
 import { arrayHelper, ArrayOp } from "./array_helpers.ts";
@@ -78,8 +80,6 @@ function constantAtMost(bytes: Uint8Array, at: number, limit: number): number {
  * memory about 0.75 ns.
  */
 const TABLE_ELEMENT_BYTES = 16;
-/** The same for an element a `table.grow` adds (1,000,000 took 110 ms). */
-const GROWN_ELEMENT_BYTES = 256;
 /**
  * The most work, in bytes of memory or their weight in elements, that the
  * bulk operators a body keeps as they are (those whose length is a short
@@ -286,21 +286,20 @@ export class HelperCalls {
   /**
    * With a stop flag, replaces a `table.grow` of a defined table (in
    * `#operands`) by a call of its helper (see `tableGrowHelper`); returns
-   * the bytes that adds. A grow by a constant of one chunk at most stays as
-   * it is (within the body's `INLINE_BULK_BYTES`). A grow of an imported
-   * table, whose maximum the module cannot know (it may be below the one
-   * its import declares), so that the helper could not tell in advance
-   * whether the grow fits, becomes a call that checks the flag and grows
-   * in one step (see `importedTableGrowHelper`).
+   * the bytes that adds. Every grow becomes a call, one of a constant
+   * length too: the engine runs each as a call of its runtime anyway, and
+   * the helper counts it toward a poll of the host's clock (a loop of
+   * `table.grow 0` otherwise met only checks that cost it a unit or so an
+   * engine's call). A grow of an imported table, whose maximum the module
+   * cannot know (it may be below the one its import declares), so that
+   * the helper could not tell in advance whether the grow fits, becomes a
+   * call that checks the flag and grows in one step (see
+   * `importedTableGrowHelper`).
    */
-  callGrowHelper(opPos: number, end: number, lengthAt: number): number {
+  callGrowHelper(opPos: number, end: number): number {
     const table = this.#operands.first;
     const info = this.#info;
     const most = info.tableMaxima[table]!;
-    if (lengthAt >= 0) {
-      const n = constantAtMost(this.#bytes, lengthAt, TABLE_CHUNK);
-      if (n >= 0 && this.#keepsInline(n * GROWN_ELEMENT_BYTES)) return 0;
-    }
     if (most < 0) {
       return this.callMade(
         `grow once:${table}`,
@@ -323,6 +322,23 @@ export class HelperCalls {
         most,
         this.#targets.stopFlag!,
       ));
+  }
+
+  /**
+   * With a stop flag, puts a call of the added function that counts a
+   * runtime call (see `throwCountHelper`) before the `throw`, `rethrow` or
+   * `throw_ref` at `opPos`, which stays; returns the bytes that adds. The
+   * throw's segment writes the counter before it already, as before any
+   * call, and nothing after the throw runs.
+   */
+  callBeforeThrow(opPos: number): number {
+    const plan = this.#code;
+    const number = plan.helperNumber(
+      "throw",
+      () => throwCountHelper(this.#targets.stopFlag!),
+    );
+    plan.pushEdit(opPos, Edit.BulkCall, number);
+    return PADDED_CALL_SIZE;
   }
 
   /**
@@ -409,8 +425,10 @@ export class HelperCalls {
 
   /**
    * Replaces `memory.atomic.wait32` or `wait64` (`code`), whose memory
-   * argument is at `immAt`, by a call of its helper; returns the bytes that
-   * adds. One helper serves every wait with the same memory argument.
+   * argument is at `immAt`, by a call of its helper, or
+   * `memory.atomic.notify` (`code` 0) by a call of its own; returns the
+   * bytes that adds. One helper serves every such operator with the same
+   * memory argument.
    */
   callWaitHelper(
     code: number,
@@ -422,6 +440,19 @@ export class HelperCalls {
     r.pos = immAt;
     const memory = readMemArg(r, this.#info.memoryIs64, opPos);
     const memarg = this.#bytes.subarray(immAt, end);
+    if (code === 0) {
+      return this.callMade(
+        `notify:${memarg.join(",")}`,
+        opPos,
+        end,
+        () =>
+          notifyHelper(
+            memarg.slice(),
+            this.#info.memoryIs64[memory]!,
+            this.#targets.stopFlag!,
+          ),
+      );
+    }
     return this.callMade(
       `wait:${code}:${memarg.join(",")}`,
       opPos,

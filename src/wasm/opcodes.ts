@@ -118,7 +118,9 @@ export const Role = {
   PerPage: 16,
   /**
    * `memory.atomic.wait32` and `wait64`: with a stop flag, a call of a
-   * helper that waits in slices and checks the flag between them.
+   * helper that waits in slices and checks the flag between them; also
+   * `memory.atomic.notify`, a call of a helper that counts it toward a
+   * poll of the host's clock.
    */
   Wait: 17,
 } as const;
@@ -509,7 +511,7 @@ define(
 );
 
 const atomics = space(0xfe, 0x4f);
-define(atomics, 0x00, Imm.MemArg, "memory.atomic.notify");
+define(atomics, 0x00, Imm.MemArg, "memory.atomic.notify", Role.Wait);
 define(
   atomics,
   0x01,

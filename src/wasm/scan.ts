@@ -1418,6 +1418,12 @@ export class BodyScanner {
             weights += TAIL_CALL_PARAM_WEIGHT *
               Math.max(0, this.#info.typeParams[type]!);
           }
+          // A throw is made and unwound in the engine's runtime: with a
+          // stop flag, a call before it counts it toward a poll of the
+          // host's clock, as the grows' and waits' helpers do.
+          if (flagSize > 0 && op >= 0x08 && op <= 0x0a) {
+            growth += this.#helpers.callBeforeThrow(opPos);
+          }
           if (op === 0x0e) {
             r.pos = immAt;
             const points = r.u32() + 1;
@@ -1469,7 +1475,9 @@ export class BodyScanner {
           break;
         case 17: // Role.Wait
           // A wait blocks the thread as long as the guest asks, where no
-          // check runs: with a stop flag, it waits in slices.
+          // check runs: with a stop flag, it waits in slices. A notify,
+          // like a wait, is a call of the engine's runtime that a helper
+          // counts toward a poll of the host's clock.
           if (flagSize > 0) {
             growth += this.#helpers.callWaitHelper(code, immAt, opPos, p);
             if (inRegister) {
@@ -1498,7 +1506,7 @@ export class BodyScanner {
             if (op === 0x40) {
               growth += this.#helpers.callMemoryGrowHelper(opPos, p);
             } else if (grow) {
-              growth += this.#helpers.callGrowHelper(opPos, p, length);
+              growth += this.#helpers.callGrowHelper(opPos, p);
             } else if (op === 0xfc) {
               growth += this.#helpers.callHelper(code, opPos, p, length);
             } else if (op === 0xfb) {
