@@ -165,8 +165,8 @@ let unrung = false;
 /**
  * Wakes the thread from its wait, with this thread's clock written beside
  * the ring: the thread reads it as it wakes, and so measures how far its
- * own clock runs ahead of this one's (each runtime reckons its own
- * `timeOrigin`, and one was seen to be off by tens of milliseconds).
+ * own clock runs ahead of this one's: each runtime reckons its own
+ * `timeOrigin`, from two clock reads a busy machine can hold apart.
  */
 function ring(board: Board): void {
   unrung = false;
