@@ -30,13 +30,16 @@ import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import type { StopSignal } from "./stop_signal.ts";
 import {
   boardBytes,
+  CLOCK_AHEAD,
   FIRING,
+  HOST_STAMP,
   LAST_FIRED_AT,
   LAST_FIRED_DEADLINE,
   POSTED,
   READY,
   RECEIVED,
   runWatchdog,
+  SAMPLES,
   SCANNING,
   SLEEP_AT,
   SLOTS_BYTE,
@@ -159,11 +162,21 @@ function need(posted: number): void {
  */
 let unrung = false;
 
-/** Wakes the thread from its wait. */
-function ring(control: Int32Array): void {
+/**
+ * Wakes the thread from its wait, with this thread's clock written beside
+ * the ring: the thread reads it as it wakes, and so measures how far its
+ * own clock runs ahead of this one's: each runtime reckons its own
+ * `timeOrigin`, from two clock reads a busy machine can hold apart.
+ */
+function ring(board: Board): void {
   unrung = false;
-  Atomics.add(control, WAKE, 1);
-  Atomics.notify(control, WAKE);
+  // Only once it waits for rings: a stamp it reads later than that says
+  // little (the time it took to start, not its clock).
+  if (Atomics.load(board.control, READY) !== 0) {
+    board.sleepAt[HOST_STAMP] = absolute(performance.now());
+  }
+  Atomics.add(board.control, WAKE, 1);
+  Atomics.notify(board.control, WAKE);
 }
 
 /**
@@ -183,7 +196,7 @@ function post(
     return posted;
   }
   need(posted);
-  ring(watchdog.control);
+  ring(watchdog.board);
   return posted;
 }
 
@@ -463,7 +476,7 @@ function armSlot(
     unrung || Atomics.load(control, SCANNING) !== 0 ||
     at < sleepAt[SLEEP_AT]
   ) {
-    ring(control);
+    ring(watchdog.board);
   }
   return new SlotHandle(watchdog, slot);
 }
@@ -602,7 +615,7 @@ export function boundFlag(count: number): BoundFlag {
   const flag = flagOf(memory);
   const posted = bindSlots(flag, count, true);
   spareFlags.set(count, { memory, flag, posted });
-  ring(start().control);
+  ring(start().board);
   return { memory: taken.memory, flag: taken.flag };
 }
 
@@ -639,8 +652,9 @@ export function messagesReceived(): number {
  * @param waitMs The longest wait, in milliseconds.
  */
 export async function watchdogReady(waitMs: number): Promise<void> {
-  const control = running?.control;
-  if (control === undefined) return;
+  const watchdog = running;
+  if (watchdog === undefined) return;
+  const control = watchdog.control;
   const until = performance.now() + waitMs;
   // A wait alone does not keep the event loop alive (the thread is
   // unref'd): a timer does, until the messages are received.
@@ -649,17 +663,48 @@ export async function watchdogReady(waitMs: number): Promise<void> {
     const waited = Atomics.waitAsync(control, READY, 0, waitMs);
     if (waited.async) await waited.value;
     // A spare flag's binding waits for the thread's next wake-up.
-    if (!allReceived(Atomics.load(control, RECEIVED))) ring(control);
+    if (!allReceived(Atomics.load(control, RECEIVED))) ring(watchdog.board);
     for (;;) {
       const received = Atomics.load(control, RECEIVED);
-      if (allReceived(received)) return;
+      if (allReceived(received)) break;
       const left = until - performance.now();
       if (left <= 0) return;
       const next = Atomics.waitAsync(control, RECEIVED, received, left);
       if (next.async) await next.value;
     }
+    if (!calibrated) await calibrate(watchdog, until);
   } finally {
     clearTimeout(alive);
+  }
+}
+
+/**
+ * How many times the first load rings the thread only for its clock: its
+ * bound is the least of as many wake-ups, and one that waited for a core
+ * on a busy machine does not make the next stops late.
+ */
+const CALIBRATION_RINGS = 4;
+
+/** Whether a load has rung the thread for its clock yet. */
+let calibrated = false;
+
+/**
+ * Rings the thread {@linkcode CALIBRATION_RINGS} times, each once it has
+ * read the stamp of the ring before, so that it wakes to each from its
+ * wait: before the first call, it knows how far its clock runs ahead of
+ * this thread's. Later rings (a call's deadline, a binding) go on
+ * tightening that bound.
+ */
+async function calibrate(watchdog: Running, until: number): Promise<void> {
+  calibrated = true;
+  const control = watchdog.control;
+  for (let round = 0; round < CALIBRATION_RINGS; round++) {
+    const seen = Atomics.load(control, SAMPLES);
+    ring(watchdog.board);
+    const left = until - performance.now();
+    if (left <= 0) return;
+    const next = Atomics.waitAsync(control, SAMPLES, seen, left);
+    if (next.async) await next.value;
   }
 }
 
@@ -728,4 +773,18 @@ export function watchdogCaughtUp(): boolean {
  */
 function allReceived(received: number): boolean {
   return (needed - received | 0) <= 0;
+}
+
+/**
+ * The watchdog thread's bound of how far its clock runs ahead of this
+ * thread's, in milliseconds, which it takes off its own clock before it
+ * compares a deadline; `undefined` before the thread has measured it (it
+ * does as it wakes to a ring: a load rings it for that before its first
+ * call).
+ */
+export function watchdogClockAhead(): number | undefined {
+  if (running === undefined) return undefined;
+  if (Atomics.load(running.control, SAMPLES) === 0) return undefined;
+  const ahead = running.board.sleepAt[CLOCK_AHEAD];
+  return ahead === 0 ? undefined : ahead;
 }

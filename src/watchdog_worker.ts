@@ -70,7 +70,11 @@ export interface SpawnMessage {
 
 /** Control word 0: how many messages the main thread has posted. */
 export const POSTED = 0;
-/** Control word 1: unused. */
+/**
+ * Control word 1: how many times the thread has read the host's clock
+ * stamp (bumped and notified at each scan of the slots).
+ */
+export const SAMPLES = 1;
 /** Control word 2: set by the thread once it has received its start. */
 export const READY = 2;
 /** Control word 3: bumped (and notified) to wake the thread. */
@@ -83,9 +87,15 @@ export const SCANNING = 4;
 /** Control word 5: how many messages the thread has received. */
 export const RECEIVED = 5;
 /*
- * Control words 0 to 7 take the board's first 32 bytes, as an `Int32Array`;
+ * Control words 0 to 5 take the board's first 24 bytes, as an `Int32Array`;
  * the `Float64Array` indices below start after them.
  */
+/**
+ * The host's clock, written just before each ring (a `Float64Array` index
+ * on the board): the thread reads it, then its own clock, and so learns an
+ * upper bound of how far its clock runs ahead of the host's.
+ */
+export const HOST_STAMP = 3;
 /** The time the thread sleeps toward: a `Float64Array` index on the board. */
 export const SLEEP_AT = 4;
 /**
@@ -97,6 +107,12 @@ export const SLEEP_AT = 4;
 export const LAST_FIRED_AT = 5;
 /** See {@linkcode LAST_FIRED_AT}. */
 export const LAST_FIRED_DEADLINE = 6;
+/**
+ * The thread's best bound of how far its clock runs ahead of the host's,
+ * in milliseconds (a `Float64Array` index on the board; 0 until it has
+ * one): it subtracts it from its own clock before it compares deadlines.
+ */
+export const CLOCK_AHEAD = 7;
 /** Where the slots' state words begin, in bytes. */
 export const SLOTS_BYTE = 64;
 /** A slot's state word while the thread sets its flag. */
@@ -168,10 +184,11 @@ export function runWatchdog(
 ): void {
   const { pollMs, slots } = settings;
   // The layout, as in the constants beside this function.
-  const posted = 0, ready = 2, wake = 3, scanning = 4;
+  const posted = 0, samplesWord = 1, ready = 2, wake = 3, scanning = 4;
   const receivedWord = 5;
   const sleepAtIndex = 4, slotsByte = 64, firing = -1;
-  const lastFiredAt = 5, lastFiredDeadline = 6;
+  const hostStamp = 3, lastFiredAt = 5, lastFiredDeadline = 6;
+  const clockAhead = 7;
   type Entry = Exclude<
     WatchdogMessage,
     { op: "start" | "disarm" | "bind" | "spawn" }
@@ -189,7 +206,32 @@ export function runWatchdog(
   let received = 0;
   /** The port `receiveNow` reads: another in the warm-up. */
   let from: WorkerPort = port;
-  const now = () => performance.timeOrigin + performance.now();
+  /**
+   * The least of (this thread's clock less a host's stamp, read before
+   * it) so far: each is at least how far this clock runs ahead of the
+   * host's, so a deadline compared against this clock less it has passed
+   * by the host's clock too. Infinity until a stamp is read.
+   */
+  let ahead = Infinity;
+  /** This thread's clock: each runtime reckons its own `timeOrigin`. */
+  const ownNow = () => performance.timeOrigin + performance.now();
+  /** This thread's clock, on the host's. */
+  const now = () => ahead === Infinity ? ownNow() : ownNow() - ahead;
+  /**
+   * Reads the host's last stamp, then this thread's clock, keeps the
+   * bound they give, and returns the time on the host's clock.
+   */
+  const sample = (): number => {
+    const stamp = sleepAt![hostStamp];
+    const own = ownNow();
+    if (stamp > 0 && own - stamp < ahead) {
+      ahead = own - stamp;
+      sleepAt![clockAhead] = ahead;
+    }
+    Atomics.add(control!, samplesWord, 1);
+    Atomics.notify(control!, samplesWord);
+    return ahead === Infinity ? own : own - ahead;
+  };
 
   /** Sets the flags of messages that are due; returns how long to sleep. */
   const fireEntries = (time: number): number => {
@@ -283,7 +325,7 @@ export function runWatchdog(
    * sleep.
    */
   const scan = (): number => {
-    const time = now();
+    const time = sample();
     const sleep = Math.max(0, Math.min(fireEntries(time), fireSlots(time)));
     sleepAt![sleepAtIndex] = time + sleep;
     return sleep;
@@ -380,6 +422,11 @@ export function runWatchdog(
       for (let slot = 0; slot < count - 1; slot++) states![slot] = 1;
       states![count - 2] = round & 1;
       stop[0] = round & 1;
+      // A host's stamp in most turns, none in some (as before its first
+      // ring), and one that tightens the bound now and then.
+      sleepAt![hostStamp] = (round & 7) === 0
+        ? 0
+        : ownNow() - ((round & 3) === 1 ? 0 : 1);
       // No wait, but in a few turns a wait that returns at once (numbers
       // that are not small integers, as Infinity is not, so that the code
       // compiled for them fits the real turns too).
@@ -388,6 +435,7 @@ export function runWatchdog(
     flags.length = tags.length = stops.length = 0;
     entries.clear();
     received = 0;
+    ahead = Infinity;
     from = port;
     channel.port1.close();
   };
