@@ -234,8 +234,9 @@ export function listerStarted(): boolean {
 
 /**
  * Starts the listing thread, if it is not running yet. A run with preopens
- * calls this before its guest starts, so that its first large listing does
- * not wait for the thread to boot. The watchdog's thread creates it (see
+ * that a stop can end calls this before its guest starts, so that its first
+ * large listing does not wait for the thread to boot; any other run, with
+ * its first work for the thread. The watchdog's thread creates it (see
  * `spawnOnWatchdog`): creating a thread here held this one 0.23 to 0.66 s
  * on a busy machine, and no stop could cut that short. Work posted before
  * the thread runs waits in its channel.
