@@ -6,15 +6,19 @@
  * @module
  */
 
+// From src/, not mod.ts, whose import readies the process for stops,
+// which a WASI command run under fuel alone does without (see
+// readyForStops below).
 import {
-  type CallOutcome,
   GuestLoadError,
-  type GuestOptions,
   isEarlyExitError,
   isExportError,
   isInvalidModule,
-  RewriteCache,
-} from "./mod.ts";
+} from "./src/errors.ts";
+import type { CallOutcome } from "./src/outcome.ts";
+import type { GuestOptions } from "./src/guest_options.ts";
+import { RewriteCache } from "./src/rewrite_cache.ts";
+import { readyForStops } from "./src/stop_readiness.ts";
 import { convertArguments, UsageError } from "./src/cli_arguments.ts";
 import { type CommandLineOptions, parseOptions } from "./src/cli_options.ts";
 import { importsModule } from "./src/cli_imports.ts";
@@ -365,12 +369,18 @@ async function runCommandLine(argv: string[]): Promise<number> {
       say("stdout", USAGE);
       return 0;
     }
+    // As importing the API would, before any stop can be due; a run that
+    // only the process's end stops (a WASI command under fuel alone, its
+    // Ctrl-C the process's default) does without, and any other guest
+    // readies them once it is read, before its stops are listened for.
+    if (options.timeout !== undefined || options.json) readyForStops();
     // Before the guest is read: a cache it cannot use fails the run at once.
     const cache = options.cache === undefined
       ? undefined
       : new RewriteCache(options.cache);
     const read = await runIfWasi(options, wasi, cache);
     if (typeof read === "number") return read;
+    readyForStops();
     const imports = options.imports === undefined
       ? undefined
       : await importsModule(options.imports);

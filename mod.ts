@@ -109,15 +109,8 @@ export {
   type TrapKind,
 } from "./src/errors.ts";
 
-// The watchdog's thread starts now, as the API is imported: creating a
-// thread holds this one for tens of milliseconds (hundreds on a busy
-// machine), which no stop can cut short, so it must not fall in a load
-// whose stop may come meanwhile (see src/watchdog.ts).
-import { startWatchdogAtImport } from "./src/watchdog.ts";
-startWatchdogAtImport();
-
-// The loader's and the rewriter's code runs once now, while the watchdog's
-// thread boots, rather than in the first stoppable load, where V8 compiling
-// it made that load 15 to 20 ms of CPU longer (see src/load_warmup.ts).
-import { warmLoadPathAtImport } from "./src/load_warmup.ts";
-warmLoadPathAtImport();
+// The watchdog's thread starts now, as the API is imported, and the
+// loader's and the rewriter's code runs once while it boots: neither must
+// fall in a load whose stop may come meanwhile (see src/stop_readiness.ts).
+import { readyForStops } from "./src/stop_readiness.ts";
+readyForStops();

@@ -19,7 +19,8 @@
  * `watched` with one (an async guest whose stop flag's check may call the
  * host, to yield); `held` with one and `async: false`, as the command line
  * runs a command with `--timeout` (a plain call whose stop flag traps);
- * `cli` through the command line's own `main`, with `--timeout`;
+ * `cli` through the command line's own `main`, with `--timeout`, and
+ * `cli-fuel` without it (nothing but the process's end stops the run);
  * `warm` as `metered`, with a rewrite cache whose entry an earlier process
  * wrote (a user's second run of the command).
  * Each round runs every mode once, in turn, so that the sides share the
@@ -99,6 +100,7 @@ const MODES = [
   "watched",
   "held",
   "cli",
+  "cli-fuel",
   "metered-load",
   "warm",
   "cli-warm",
@@ -161,12 +163,11 @@ export async function benchWasi(): Promise<void> {
           ...["metered", "watched", "held", "warm"].map((mode) =>
             (wall(mode) / wall("plain")).toFixed(2)
           ),
-          ...["plain", "metered", "held", "cli", "warm", "cli-warm"].map((
+          ...["plain", "metered", "held", "cli", "cli-fuel", "warm", "cli-warm"]
+            .map((mode) => whole(mode).toFixed(0)),
+          ...["metered", "held", "cli", "cli-fuel", "warm", "cli-warm"].map((
             mode,
-          ) => whole(mode).toFixed(0)),
-          ...["metered", "held", "cli", "warm", "cli-warm"].map((mode) =>
-            (whole(mode) / whole("plain")).toFixed(2)
-          ),
+          ) => (whole(mode) / whole("plain")).toFixed(2)),
           ...["plain", "metered", "metered-load"].map((mode) =>
             main(mode).toFixed(0)
           ),
@@ -189,12 +190,14 @@ export async function benchWasi(): Promise<void> {
           total("held").toFixed(0),
           total("warm").toFixed(0),
           total("cli-warm").toFixed(0),
+          total("cli-fuel").toFixed(0),
           (total("metered") / plain).toFixed(2),
           afterLoad,
           (total("watched") / plain).toFixed(2),
           (total("held") / plain).toFixed(2),
           (total("warm") / plain).toFixed(2),
           (total("cli-warm") / plain).toFixed(2),
+          (total("cli-fuel") / plain).toFixed(2),
           ["metered", "watched", "held", "warm"].map((mode) =>
             (least(mode) / least("plain")).toFixed(2)
           ).join(" / "),
@@ -218,12 +221,14 @@ export async function benchWasi(): Promise<void> {
         "held",
         "warm cache",
         "main.ts --cache, warm",
+        "main.ts",
         "metered/plain",
         "after load",
         "watched/plain",
         "held/plain",
         "warm/plain",
         "main.ts warm/plain",
+        "main.ts/plain",
         "fastest: metered, watched, held, warm / plain",
         "metered, held / default plain",
       ],
@@ -249,10 +254,12 @@ export async function benchWasi(): Promise<void> {
         "metered",
         "held",
         "main.ts --timeout",
+        "main.ts",
         "warm",
         "main.ts --cache, warm",
         "metered/plain",
         "held/plain",
+        "main.ts --timeout/plain",
         "main.ts/plain",
         "warm/plain",
         "main.ts warm/plain",

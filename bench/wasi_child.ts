@@ -14,6 +14,9 @@
  *   second run of the command would be;
  * - `cli`: through the command line's `main`, with an hour's `--timeout`
  *   (held, unless the guest imports `fd_read`: then watched);
+ * - `cli-fuel`: through the command line's `main` with neither `--timeout`
+ *   nor `--cache`, as a user's first run of the command would be (no
+ *   watchdog's thread: nothing but the process's end stops it);
  * - `metered-load`: only loads the guest as `runWasi` does without a
  *   deadline (rewrite and compile);
  * - `warm`: as `metered`, with the rewrite cache in `WASI_BENCH_CACHE`,
@@ -43,13 +46,12 @@ import { threadCpuMs } from "./fresh_cpu.ts";
 const [mode, guest, path, ...args] = Deno.args;
 const cacheDirectory = Deno.env.get("WASI_BENCH_CACHE");
 // Only the metered side loads early-exit, so that the whole process's
-// CPU time compares the two as a user would run them.
-const { loadGuest, runWasi } = mode === "plain"
+// CPU time compares the two as a user would run them; the command line's
+// modes load only main.ts, which readies stops only when a run needs them.
+const cli = mode.startsWith("cli") ? await import("../main.ts") : undefined;
+const { loadGuest, runWasi } = mode === "plain" || cli !== undefined
   ? {} as Partial<typeof import("../mod.ts")>
   : await import("../mod.ts");
-const cli = mode === "cli" || mode === "cli-warm"
-  ? await import("../main.ts")
-  : undefined;
 const host = guest === "-" ? undefined : Deno.makeTempDirSync();
 const cpuMs = () => {
   const { user, system } = process.cpuUsage();
@@ -156,7 +158,9 @@ if (mode === "plain") {
   const status = await cli.main([
     ...(mode === "cli-warm"
       ? ["--cache", cacheDirectory!]
-      : ["--timeout", "3600000"]),
+      : mode === "cli"
+      ? ["--timeout", "3600000"]
+      : []),
     ...(host === undefined ? [] : ["--dir", `${host}::${guest}`]),
     path,
     "--",

@@ -10,7 +10,7 @@ import {
   type EarlyExitError,
   isGuestLoadError,
   isImportError,
-} from "../mod.ts";
+} from "./errors.ts";
 
 /**
  * A stop's message, with its hint made one for the command line: the heap

@@ -50,7 +50,7 @@ import {
   type WasiOutputMode,
 } from "./wasi_stdio.ts";
 import { StopWatch } from "./wasi_stops.ts";
-import { quietly } from "./wasi_readdir.ts";
+import { quietly, startLister } from "./wasi_readdir.ts";
 import { paidImports } from "./wasi_fuel.ts";
 import { payForImport } from "./metered_call.ts";
 import { resolveCosts } from "./wasm/costs.ts";
@@ -436,6 +436,17 @@ export async function runWasiWith(
     preopens.map((p) => ({ host: p.host, readOnly: p.mode === "read-only" })),
     { watch, blocking },
   );
+  // A run that a stop can end has the listing thread started now, so that
+  // its first large listing or disk work does not wait for the thread to
+  // boot. One that none can end asks for it with its first such work, if
+  // any: a one-shot command seldom has any, and the thread's start cost
+  // flite's run 50 to 100 ms of CPU.
+  if (
+    preopens.length > 0 && (options.timeout !== undefined ||
+      options.signal !== undefined || options.stop !== undefined)
+  ) {
+    startLister();
+  }
   const stdout = new OutputSink(
     options.stdout ?? "inherit",
     limit,

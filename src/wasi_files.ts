@@ -51,7 +51,7 @@ import {
   WRITE_OFLAGS,
   WRITE_RIGHTS,
 } from "./wasi_abi.ts";
-import { DirectoryListings, DIRENT_SIZE, startLister } from "./wasi_readdir.ts";
+import { DirectoryListings, DIRENT_SIZE } from "./wasi_readdir.ts";
 import { type Found, realPathPaid } from "./wasi_real_path.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 import {
@@ -256,7 +256,6 @@ export class GuestFiles {
     this.#wasi = wasi;
     this.#memory = memory;
     this.#stops = stops;
-    if (stops !== undefined && preopens.length > 0) startLister();
     preopens.forEach(({ host, readOnly }, index) => {
       const fd = FIRST_PREOPEN_FD + index;
       this.#open.add(fd);

@@ -39,12 +39,13 @@
  * @module
  */
 
+import fs from "node:fs";
 import process from "node:process";
 import { WASI } from "node:wasi";
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { ERRNO, fits } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
-import { spawnOnWatchdog } from "./watchdog.ts";
+import { spawnOnWatchdog, watchdogStarted } from "./watchdog.ts";
 import { type DiskFs, type DiskWork, diskWorkListed } from "./wasi_disk.ts";
 
 /** Size of a `__wasi_dirent_t`, before its name. */
@@ -234,8 +235,9 @@ export function listerStarted(): boolean {
 
 /**
  * Starts the listing thread, if it is not running yet. A run with preopens
- * calls this before its guest starts, so that its first large listing does
- * not wait for the thread to boot. The watchdog's thread creates it (see
+ * that a stop can end calls this before its guest starts, so that its first
+ * large listing does not wait for the thread to boot; any other run, with
+ * its first work for the thread. The watchdog's thread creates it (see
  * `spawnOnWatchdog`): creating a thread here held this one 0.23 to 0.66 s
  * on a busy machine, and no stop could cut that short. Work posted before
  * the thread runs waits in its channel.
@@ -277,6 +279,13 @@ export function postToLister(
   control?: Int32Array,
   fail?: () => void,
 ): void {
+  const id = message.id as number | undefined;
+  if (
+    id !== undefined && heldHere.has(id) ||
+    lister === undefined && !watchdogStarted()
+  ) {
+    return doneHere(message);
+  }
   startLister();
   const { port, waiting } = lister!;
   // What was answered is let go of here, as more is posted.
@@ -285,6 +294,39 @@ export function postToLister(
   }
   if (control !== undefined && fail !== undefined) waiting.set(control, fail);
   port.postMessage(message);
+}
+
+/**
+ * The listing thread's program, run on this thread: for a process in which
+ * the watchdog's thread does not run, so that no stop can be due (the
+ * command line's run of a WASI command under fuel alone). Nothing but the
+ * guest, which holds this thread anyway, waits for the work there, and
+ * creating the thread (and the watchdog's thread, which creates it) cost
+ * more than the work: a one-shot flite run writing over its output file
+ * took 150 to 250 ms more CPU.
+ */
+let listerHere: ((message: never) => void) | undefined;
+
+/** The ids of the files held on this thread, whose later work stays here. */
+const heldHere = new Set<number>();
+
+/** Does a listing thread's work here, at once. */
+function doneHere(message: Record<string, unknown>): void {
+  if (listerHere === undefined) {
+    listerMain(
+      { on: (_event, handle) => void (listerHere = handle) },
+      WASI,
+      readListed,
+      fs,
+      diskWorkListed,
+    );
+  }
+  const id = message.id as number | undefined;
+  if (id !== undefined) {
+    if (message.work === "hold") heldHere.add(id);
+    else if (message.work === "release") heldHere.delete(id);
+  }
+  quietly(() => listerHere!(message as never));
 }
 
 /** A read on the listing thread: its state word, count and cancel flag, and its bytes. */
