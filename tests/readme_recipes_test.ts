@@ -233,3 +233,23 @@ Deno.test("development.md's test support list names every file in tests/support/
     );
   }
 });
+
+Deno.test("development.md's benchmark table names every file in bench/, and only those", async () => {
+  const page = await Deno.readTextFile(new URL("docs/development.md", ROOT));
+  const start = page.indexOf("## Benchmarks");
+  const end = page.indexOf("\n## ", start);
+  assert.ok(start >= 0 && end > start, "docs/development.md has no Benchmarks");
+  const named = new Set(
+    [...page.slice(start, end).matchAll(/`([\w/]+\.ts)`/g)].map((m) => m[1]),
+  );
+  for await (const entry of Deno.readDir(new URL("bench/", ROOT))) {
+    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+    assert.ok(
+      named.has(entry.name),
+      `docs/development.md does not name bench/${entry.name}`,
+    );
+  }
+  for (const name of named) {
+    await Deno.stat(new URL(`bench/${name}`, ROOT)); // throws for a stale name
+  }
+});
