@@ -144,7 +144,8 @@ export function checkRunPermission(
 
 /**
  * Spawns the child (see {@linkcode childCommand}); without `--allow-run`,
- * a `GuestLoadError` naming the flag.
+ * a `GuestLoadError` naming the flag, and a `RangeError` when the system
+ * refuses its environment or arguments as too long.
  */
 export function spawnChild(
   label: string,
@@ -154,6 +155,23 @@ export function spawnChild(
   try {
     return spawnProgram(args, options);
   } catch (error) {
+    if (tooLongToPass(error)) {
+      const bytes = (texts: string[]) =>
+        texts.reduce((sum, text) => sum + utf8.encode(text).length + 1, 0);
+      const env = Object.entries(options.env ?? {}).map(([name, value]) =>
+        `${name}=${value}`
+      );
+      throw new RangeError(
+        `cannot run ${label} in a child process: the system refused its environment and arguments as too long (env ${
+          bytes(env)
+        } bytes, the largest variable ${
+          Math.max(0, ...env.map((text) => bytes([text])))
+        }; arguments ${
+          bytes(args)
+        }; Linux passes at most 131072 bytes a variable or argument, about 2 MiB in all); pass large values through the imports module or a file, not env or permissions`,
+        { cause: error },
+      );
+    }
     if (!(error instanceof Deno.errors.NotCapable)) throw error;
     throw new GuestLoadError(
       "permission",
@@ -162,6 +180,19 @@ export function spawnChild(
       { cause: error },
     );
   }
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * Whether a spawn failed for an environment or arguments longer than the
+ * system passes to a new process (`E2BIG`: on Linux, 128 KiB a variable or
+ * argument, and about 2 MiB together), which Deno throws as a plain
+ * `Error`.
+ */
+function tooLongToPass(error: unknown): boolean {
+  return error instanceof Error && !(error instanceof Deno.errors.NotFound) &&
+    /\(os error 7\)|Argument list too long/.test(error.message);
 }
 
 /** Spawns the child, through `nice` and `taskset` where allowed. */

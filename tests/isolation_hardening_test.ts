@@ -259,6 +259,27 @@ Deno.test("isolation: an environment variable the child would see as another, or
   }
 });
 
+Deno.test("isolation: an environment or arguments too long for the system to start the child is one line that says so", async () => {
+  const paths = Array.from({ length: 30_000 }, (_, i) => `/nowhere/${i}`);
+  for (
+    const options of [
+      { env: { A: "x".repeat(200_000) } },
+      { permissions: { read: paths } },
+    ]
+  ) {
+    await assert.rejects(
+      () => invokeIsolated(COMPUTE, "sum_to", [3], options),
+      (error: Error) => {
+        assert.ok(error instanceof RangeError, String(error));
+        assert.match(error.message, /too long .*imports module or a file/);
+        assert.equal(error.message.split("\n").length, 1);
+        return true;
+      },
+      Object.keys(options)[0],
+    );
+  }
+});
+
 Deno.test("isolation: a child's output is capped at 1 MiB a stream, and its answer still comes through", async () => {
   await inTempDir(async (dir) => {
     const imports = `${dir}/imports.ts`;

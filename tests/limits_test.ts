@@ -240,6 +240,37 @@ Deno.test("limits: 64-bit and shared memories are held to them, metered or not",
   }
 });
 
+Deno.test("limits: a limit above the engine's own leaves a memory64 the engine's maximum, its own or imported", async () => {
+  // The engine lets a memory64 declare at most 262,144 pages (16 GiB): a
+  // larger limit written as its maximum made the rewrite invalid.
+  const own = await assembleWat(`(module (memory $m i64 1)
+    (func (export "grow") (param i64) (result i64) (memory.grow $m (local.get 0))))`);
+  const imported = await assembleWat(
+    `(module (import "m" "memory" (memory i64 1)))`,
+  );
+  for (const memory of [2 ** 35, 2 ** 40, Number.MAX_SAFE_INTEGER]) {
+    for (const options of [{}, { fuel: 1_000_000 }, { interruptible: true }]) {
+      const guest = await loadGuest(own, { ...options, limits: { memory } });
+      assert.equal(guest.call("grow", 262_144n), -1n);
+      assert.equal(guest.call("grow", 1n), 1n);
+      await loadGuest(imported, {
+        ...options,
+        limits: { memory },
+        imports: {
+          m: {
+            memory: new WebAssembly.Memory(
+              {
+                initial: 1n,
+                address: "i64",
+              } as unknown as WebAssembly.MemoryDescriptor,
+            ),
+          },
+        },
+      });
+    }
+  }
+});
+
 Deno.test("limits: sql.js under a 64 MiB memory limit gets SQLite's out-of-memory error, and carries on", async () => {
   const { meteredSqlJs, plainSqlJs } = await import("./support/sqljs.ts");
   const big = "SELECT length(hex(zeroblob(50000000)))";

@@ -146,12 +146,13 @@ export interface LimitedModule {
 }
 
 const PAGE = 65536;
-/** The largest maximum each kind of memory or table may declare, by `is64`. */
-const MEMORY_PAGES = [65536, 2 ** 48];
+/** The largest maximum a table may declare, by `is64`. */
 const TABLE_ELEMENTS = [2 ** 32 - 1, Number.MAX_SAFE_INTEGER];
 /**
  * The most pages the engine lets a memory declare, by `is64`: a limit
- * written over a larger maximum would make an invalid module valid.
+ * written over a larger maximum would make an invalid module valid, and a
+ * limit above it is the engine's own (a memory64 without a maximum given
+ * `limits.memory` of 1 TiB was written a maximum the engine refused).
  */
 const ENGINE_MEMORY_PAGES = [65536, 262144];
 
@@ -311,7 +312,7 @@ export function* planLimitsSteps(
         limit: kind === "memory" ? limits.memory! : cap,
       };
     }
-    const largest = (kind === "memory" ? MEMORY_PAGES : TABLE_ELEMENTS)[
+    const largest = (kind === "memory" ? ENGINE_MEMORY_PAGES : TABLE_ELEMENTS)[
       declared.is64 ? 1 : 0
     ]!;
     if (
