@@ -233,3 +233,41 @@ Deno.test("development.md's test support list names every file in tests/support/
     );
   }
 });
+
+Deno.test("development.md's benchmark table names every file in bench/, and only those", async () => {
+  const page = await Deno.readTextFile(new URL("docs/development.md", ROOT));
+  const start = page.indexOf("## Benchmarks");
+  const end = page.indexOf("\n## ", start);
+  assert.ok(start >= 0 && end > start, "docs/development.md has no Benchmarks");
+  const named = new Set(
+    [...page.slice(start, end).matchAll(/`([\w/]+\.ts)`/g)].map((m) => m[1]),
+  );
+  for await (const entry of Deno.readDir(new URL("bench/", ROOT))) {
+    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+    assert.ok(
+      named.has(entry.name),
+      `docs/development.md does not name bench/${entry.name}`,
+    );
+  }
+  for (const name of named) {
+    await Deno.stat(new URL(`bench/${name}`, ROOT)); // throws for a stale name
+  }
+});
+
+Deno.test("rewriter.md's file table names every file in src/wasm/", async () => {
+  const page = await Deno.readTextFile(new URL("docs/rewriter.md", ROOT));
+  const table = page.slice(0, page.indexOf("\n## "));
+  const named = new Set(
+    [...table.matchAll(/`([\w/]+\.ts)`/g)].map((m) => m[1]),
+  );
+  for await (const entry of Deno.readDir(new URL("src/wasm/", ROOT))) {
+    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+    assert.ok(
+      named.has(entry.name),
+      `docs/rewriter.md's file table does not name src/wasm/${entry.name}`,
+    );
+  }
+  for (const name of named) {
+    await Deno.stat(new URL(`src/wasm/${name}`, ROOT)); // throws for a stale name
+  }
+});

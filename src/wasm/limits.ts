@@ -80,8 +80,8 @@ export interface ResourceLimits {
   /**
    * The most bytes one GC array allocated by length may take, in a guest
    * loaded to be stopped (a deadline, `signal` or `stop`); left out,
-   * 1,048,576. A longer one traps (`array_too_large`). It holds a
-   * `wasm:js-string` `concat`'s result to a 32nd of it in characters too
+   * 262,144 (256 KiB). A longer one traps (`array_too_large`). It holds a
+   * `wasm:js-string` `concat`'s result to an 8th of it in characters too
    * (32,768 by default), past which the `concat` throws the engine's
    * `Invalid string length`. Raising it lets a stop wait that much longer
    * for one allocation, or one string's flattening.
