@@ -12,16 +12,8 @@
 
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
+import { SPIN_AND_SUM_WAT } from "./support/guests.ts";
 import { isDeadlineExceeded, loadGuest } from "../mod.ts";
-
-const GUEST = `(module
-  (func (export "spin") (loop $l (br $l)))
-  (func (export "sum") (param $n i32) (result i32) (local $s i32)
-    (loop $l
-      (local.set $s (i32.add (local.get $s) (local.get $n)))
-      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-      (br_if $l (i32.gt_s (local.get $n) (i32.const 0))))
-    (local.get $s)))`;
 
 /** Runs `body` with this thread's `timeOrigin` moved `byMs` back. */
 async function originBehind(
@@ -53,7 +45,7 @@ for (const async of [true, false]) {
       async ? "async calls go on past the flag" : "plain calls"
     })`,
     async () => {
-      const bytes = await assembleWat(GUEST);
+      const bytes = await assembleWat(SPIN_AND_SUM_WAT);
       // The watchdog runs before the clocks part.
       await loadGuest(bytes, { timeout: 1000 });
       const wrong: string[] = [];

@@ -24,6 +24,7 @@ import {
   type WatchdogSettings,
 } from "../src/watchdog_worker.ts";
 import { assembleWat } from "../guest/build.ts";
+import { SPIN_AND_SUM_WAT } from "./support/guests.ts";
 import { GUARD_MS } from "./support/guarded.ts";
 
 const OFFSET_MS = 5000;
@@ -113,15 +114,6 @@ Deno.test(`a watchdog thread whose clock runs ${OFFSET_MS} ms ahead sets no flag
   }
 });
 
-const GUEST = `(module
-  (func (export "spin") (loop $l (br $l)))
-  (func (export "sum") (param $n i32) (result i32) (local $s i32)
-    (loop $l
-      (local.set $s (i32.add (local.get $s) (local.get $n)))
-      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-      (br_if $l (i32.gt_s (local.get $n) (i32.const 0))))
-    (local.get $s)))`;
-
 /**
  * Runs in a Worker of its own, so that its `timeOrigin` is moved back
  * before early-exit is imported and its watchdog's thread starts: plain
@@ -155,7 +147,7 @@ self.postMessage({ returned, lines, ahead: watchdogClockAhead() });
 `;
 
 Deno.test(`plain calls on a host whose clock reads ${OFFSET_MS} ms behind its watchdog's return, and stop no sooner than their deadline`, async () => {
-  const bytes = await assembleWat(GUEST);
+  const bytes = await assembleWat(SPIN_AND_SUM_WAT);
   const url = URL.createObjectURL(
     new Blob([RUNNER], { type: "application/javascript" }),
   );
