@@ -9,24 +9,12 @@
  * truncation of a file the command writes over) is done on the spot.
  */
 import assert from "./support/assert.ts";
+import { jsonFromChild } from "./support/json_child.ts";
 
 const CHILD = new URL("./support/cli_readiness_child.ts", import.meta.url);
 
 async function child(...args: string[]): Promise<unknown> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--allow-read",
-      "--allow-write",
-      CHILD.pathname,
-      ...args,
-    ],
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  assert.equal(code, 0, decode(stderr));
-  return JSON.parse(decode(stdout).trim().split("\n").at(-1)!);
+  return await jsonFromChild(CHILD, ["--allow-read", "--allow-write"], args);
 }
 
 Deno.test("a WASI command under fuel alone runs without the watchdog's thread, the listing thread or the load's warm-up, its disk work done on the spot; the bundled guest's call then starts the watchdog and warms the load", async () => {

@@ -7,6 +7,7 @@
  * runs.
  */
 import assert from "./support/assert.ts";
+import { jsonFromChild } from "./support/json_child.ts";
 
 const CHILD = new URL("./support/first_load_child.ts", import.meta.url);
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -15,20 +16,7 @@ async function firstLoad(
   kind: string,
   entry: "api" | "src",
 ): Promise<{ ended: string; entered: boolean; startedBeforeLoad: boolean }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      `--allow-read=${ROOT}`,
-      CHILD.pathname,
-      kind,
-      entry,
-    ],
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  assert.equal(code, 0, decode(stderr));
-  return JSON.parse(decode(stdout).trim());
+  return await jsonFromChild(CHILD, [`--allow-read=${ROOT}`], [kind, entry]);
 }
 
 Deno.test("a timed-out signal that falls as the first load starts the watchdog rejects with DeadlineExceeded, and the start function never runs", async () => {

@@ -7,24 +7,13 @@
  * plain call's.
  */
 import assert from "./support/assert.ts";
+import { jsonFromChild } from "./support/json_child.ts";
 
 const CHILD = new URL("./support/prepare_stops_child.ts", import.meta.url);
 const ROOT = new URL("../", import.meta.url).pathname;
 
 async function child(...args: string[]): Promise<unknown> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      `--allow-read=${ROOT}`,
-      CHILD.pathname,
-      ...args,
-    ],
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  assert.equal(code, 0, decode(stderr));
-  return JSON.parse(decode(stdout).trim());
+  return await jsonFromChild(CHILD, [`--allow-read=${ROOT}`], args);
 }
 
 Deno.test("importing the API starts the watchdog's thread; prepareStops() starts the compile thread and runWasi's listing thread once, runs both stop paths, and later deadlines land", async () => {

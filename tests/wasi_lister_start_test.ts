@@ -6,24 +6,17 @@
  * command seldom has (its start cost flite's run 50 to 100 ms of CPU).
  */
 import assert from "./support/assert.ts";
+import { jsonFromChild } from "./support/json_child.ts";
 
 const CHILD = new URL("./support/lister_start_child.ts", import.meta.url);
 
 Deno.test("a runWasi with preopens under fuel alone does not start the listing thread; one with a timeout does", async () => {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--allow-read",
-      "--allow-write",
-      CHILD.pathname,
-      "timeout",
-    ],
-    env: { NO_COLOR: "1" },
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  assert.equal(code, 0, decode(stderr));
-  assert.deepEqual(JSON.parse(decode(stdout).trim()), {
+  const verdict = await jsonFromChild(
+    CHILD,
+    ["--allow-read", "--allow-write"],
+    ["timeout"],
+  );
+  assert.deepEqual(verdict, {
     fuelOnly: { outcome: "exited", lister: false },
     deadline: { outcome: "exited", lister: true },
   });
