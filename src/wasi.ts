@@ -104,7 +104,8 @@ export interface WasiOptions {
    * `--allow-write` for its path (which `node:wasi` needs, even for a
    * read-only one); a missing one rejects the run with an error naming the
    * flag. Every file call is also checked against Deno's permissions as it
-   * is made.
+   * is made. At most 32 (a `RangeError` past that): each is checked before
+   * the guest runs, where no stop reaches.
    */
   preopens?: WasiPreopen[];
   /**
