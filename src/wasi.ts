@@ -93,11 +93,18 @@ const WASI_OPTION_NAMES: readonly (keyof WasiOptions)[] = [
  * ```
  */
 export interface WasiOptions {
-  /** The arguments after the program's name. */
+  /**
+   * The arguments after the program's name. With `env`, at most 1,024
+   * strings and 256 KiB as the guest gets them (a `RangeError` past that):
+   * each is copied before the guest runs, where no stop reaches.
+   */
   args?: string[];
   /** The program's name, the guest's `argv[0]`. Default: `"main.wasm"`. */
   program?: string;
-  /** The environment variables the guest sees; none by default. */
+  /**
+   * The environment variables the guest sees; none by default. Held to the
+   * same limits as `args`, together with them.
+   */
   env?: Record<string, string>;
   /**
    * Host directories the guest may use. Each needs `--allow-read` and
