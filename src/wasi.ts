@@ -26,6 +26,7 @@ import {
   checkCommandLine,
   checkInput,
   checkOutputMode,
+  utf8Length,
 } from "./wasi_option_checks.ts";
 import { checkOptionNames } from "./option_names.ts";
 import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
@@ -685,10 +686,9 @@ function checkWasiImports(needed: ImportDescriptor[]): void {
 function commandLineCopies(
   options: WasiOptions,
 ): Record<"args_get" | "environ_get", { strings: number; bytes: number }> {
-  const encoder = new TextEncoder();
   const count = (strings: string[]) => ({
     strings: strings.length,
-    bytes: strings.reduce((sum, s) => sum + encoder.encode(s).length + 1, 0),
+    bytes: strings.reduce((sum, s) => sum + utf8Length(s) + 1, 0),
   });
   return {
     args_get: count([options.program ?? "main.wasm", ...(options.args ?? [])]),

@@ -118,8 +118,14 @@ function checkString(value: unknown, what: () => string): number {
   return utf8Length(value) + 1;
 }
 
-/** The bytes of `text` in UTF-8 (a lone surrogate as U+FFFD, 3 bytes). */
-function utf8Length(text: string): number {
+/**
+ * The bytes of `text` in UTF-8 (a lone surrogate as U+FFFD, 3 bytes), as
+ * `TextEncoder` makes them, without making them.
+ *
+ * @param text The text.
+ * @returns Its length in UTF-8.
+ */
+export function utf8Length(text: string): number {
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);
