@@ -29,6 +29,7 @@ import { roomForHit } from "./src/rewrite_splice.ts";
 import { loadStopOutcome, START_FUNCTION } from "./src/outcome.ts";
 import { hasStartFunction, readSignatures } from "./src/signatures.ts";
 import { checkPreopens, preopenHoldingCache } from "./src/wasi_preopens.ts";
+import { checkCommandLine } from "./src/wasi_option_checks.ts";
 import { startTimer } from "./src/long_timer.ts";
 import { describeThrown } from "./src/thrown_values.ts";
 import { resultJson, resultText } from "./src/cli_results.ts";
@@ -296,6 +297,18 @@ async function runIfWasi(
   } catch (error) {
     // A directory that is missing, or lacks a permission: the user's to fix.
     throw new UsageError(`--dir: ${(error as Error).message}`);
+  }
+  try {
+    checkCommandLine({
+      args: wasi.args,
+      env: wasi.env,
+      program: label.split("/").pop(),
+    });
+  } catch (error) {
+    // Too many arguments after --, or too many bytes with --env.
+    throw new UsageError(
+      `the arguments after -- and --env: ${(error as Error).message}`,
+    );
   }
   const holder = cache && preopenHoldingCache(wasi.preopens, cache.directory);
   if (holder !== undefined) {

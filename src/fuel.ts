@@ -82,6 +82,7 @@ import type { FuelMeterOptions } from "./meter_options.ts";
 import { meterModule } from "./meter_module.ts";
 import {
   checkFuel,
+  checkFuelRoom,
   checkHookResult,
   checkRunFunction,
 } from "./meter_checks.ts";
@@ -476,13 +477,20 @@ export class FuelMeter {
    * Adds fuel to the tank. During a call capped with `fuel` (a `run`'s or
    * a guest call's), the tank is what that call may still draw: the fuel
    * added is the call's to spend, and the rest, set aside by the cap, comes
-   * back when the call ends.
+   * back when the call ends. Fuel that would take what the meter holds
+   * (with what capped calls set aside) past 2^53 - 1, where its count stops
+   * being exact, is a `RangeError`; `Infinity` always fits.
    *
    * @param fuel How much to add.
    */
   addFuel(fuel: number): void {
     this.#refuseFuel("addFuel");
-    this.#tank += checkFuel(fuel, "fuel");
+    checkFuelRoom(
+      this.remaining + this.#setAside(),
+      checkFuel(fuel, "fuel"),
+      "FuelMeter.addFuel",
+    );
+    this.#tank += fuel;
     // A guest that cannot ask for more must hold it before it runs, and one
     // that ran dry gets the top-up at its next check, without settle().
     if (this.#stopHolds()) return;
@@ -494,14 +502,19 @@ export class FuelMeter {
   /**
    * Sets the fuel the guest may still spend, whatever is left. During a
    * call capped with `fuel`, that is what the call may still draw, and the
-   * rest of the tank, set aside by the cap, comes back when it ends. A
-   * call that was stopped stays stopped.
+   * rest of the tank, set aside by the cap, comes back when it ends (the
+   * two together at most 2^53 - 1, else a `RangeError`). A call that was
+   * stopped stays stopped.
    *
    * @param fuel The new amount.
    */
   setFuel(fuel: number): void {
     this.#refuseFuel("setFuel");
-    checkFuel(fuel, "fuel");
+    checkFuelRoom(
+      this.#setAside(),
+      checkFuel(fuel, "fuel"),
+      "FuelMeter.setFuel",
+    );
     if (this.#stopHolds()) {
       // The stop holds: only what is left after it changes.
       const keep = Math.min(this.#parked!, fuel);
@@ -799,6 +812,13 @@ export class FuelMeter {
   /** A deadline-only guest's stop is its flag: clears it. */
   #clearStop(): void {
     if (!this.#countsFuel) Atomics.store(this.#flag!, 0, 0);
+  }
+
+  /** The fuel the calls in progress set aside by their caps. */
+  #setAside(): number {
+    let aside = this.#withheld;
+    for (const outer of this.#outerWithheld) aside += outer;
+    return aside;
   }
 
   #inSlice(): number {
@@ -1336,7 +1356,12 @@ export class FuelMeter {
   }
 
   #pay(before: number, need: number, added: number): bigint {
-    this.#tank += checkFuel(added, "fuel added by refuel");
+    checkFuelRoom(
+      before + this.#tank + this.#setAside(),
+      checkFuel(added, "fuel added by refuel"),
+      "refuel",
+    );
+    this.#tank += added;
     const available = before + this.#tank;
     if (available < need) {
       this.#tank = available;

@@ -241,7 +241,8 @@ export async function loadGuestWith(
   checkBooleanValue(options.async, "loadGuest's async");
   checkBooleanValue(options.interruptible, "loadGuest's interruptible");
   if (options.imports !== undefined && typeof options.imports !== "function") {
-    checkImportsValue(options.imports, "loadGuest's imports");
+    // Its shape now; the modules the guest imports once they are known.
+    checkImportsValue(options.imports, "loadGuest's imports", []);
   }
   const limits = checkLimits(options.limits, "loadGuest");
   checkCompileOptions(options.compile, "loadGuest");
@@ -567,13 +568,14 @@ export async function loadGuestWith(
     const supplied = typeof options.imports === "function"
       ? options.imports(host)
       : options.imports ?? {};
-    if (typeof options.imports === "function") {
-      checkImportsValue(
-        supplied,
-        "the value loadGuest's imports function returned",
-      );
-    }
     const needed = signatures?.imports ?? describeImports(module);
+    checkImportsValue(
+      supplied,
+      typeof options.imports === "function"
+        ? "the value loadGuest's imports function returned"
+        : "loadGuest's imports",
+      needed.map((entry) => entry.module),
+    );
     internal.checkImports?.(needed);
     const base: WebAssembly.Imports = {
       ...buildImports(needed, supplied, options.interrupt ?? {}, state, {

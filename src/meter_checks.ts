@@ -24,12 +24,39 @@ export function checkRunFunction(fn: unknown, what: string): void {
  */
 export function checkFuel(fuel: number, what: string): number {
   if (fuel === Infinity) return fuel;
+  if (typeof fuel !== "number") {
+    throw new TypeError(
+      `${what} must be a non-negative safe integer or Infinity; got ${
+        describeValue(fuel)
+      }`,
+    );
+  }
   if (!Number.isSafeInteger(fuel) || fuel < 0) {
     throw new RangeError(
       `${what} must be a non-negative safe integer or Infinity; got ${fuel}`,
     );
   }
   return fuel;
+}
+
+/**
+ * Refuses fuel that would take what a meter holds past 2^53 - 1, where its
+ * books stop being exact. `Infinity` always fits, and so does anything
+ * added to a meter that holds `Infinity`.
+ *
+ * @param held What the meter holds besides the fuel given.
+ * @param added The fuel given.
+ * @param what Who gave it, for the message.
+ * @throws {RangeError} When the sum is past 2^53 - 1.
+ */
+export function checkFuelRoom(held: number, added: number, what: string): void {
+  if (added === Infinity || held === Infinity) return;
+  if (held + added <= Number.MAX_SAFE_INTEGER) return;
+  throw new RangeError(
+    `${what}: ${added} more fuel would take the ${held} the meter holds past 2^53 - 1, where its count stops being exact; give at most ${
+      Number.MAX_SAFE_INTEGER - held
+    }, or Infinity for no limit`,
+  );
 }
 
 /**

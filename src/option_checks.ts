@@ -239,14 +239,21 @@ export function checkBooleanValue(value: unknown, what: string): void {
  *
  * @param value The imports object given or built.
  * @param what What it is, e.g. `loadGuest's imports`.
+ * @param modules The modules to look at, when not all: those the guest
+ *   imports (an object of a million modules took seconds to walk), or none
+ *   for its shape alone.
  * @throws {TypeError} When it is not an object of import modules.
  */
-export function checkImportsValue(value: unknown, what: string): void {
+export function checkImportsValue(
+  value: unknown,
+  what: string,
+  modules?: Iterable<string>,
+): void {
   const expected =
     "an object of import modules, such as { env: { log(n) {} } }";
   let problem: string | undefined;
   try {
-    problem = importsProblem(value, what, expected);
+    problem = importsProblem(value, what, expected, modules);
   } catch (error) {
     // A revoked proxy, a trap or a getter that throws: the engine's words
     // (or the trap's) would not say which option was wrong.
@@ -264,6 +271,7 @@ function importsProblem(
   value: unknown,
   what: string,
   expected: string,
+  modules: Iterable<string> | undefined,
 ): string | undefined {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return `${what} must be ${expected}; got ${describeValue(value)}`;
@@ -271,7 +279,11 @@ function importsProblem(
   if (typeof (value as { then?: unknown }).then === "function") {
     return `${what} must be ${expected}, not a promise: build it without await (a function given as imports must not be async)`;
   }
-  for (const [name, module] of Object.entries(value)) {
+  const entries = modules === undefined
+    ? Object.entries(value)
+    : [...new Set(modules)].filter((name) => Object.hasOwn(value, name))
+      .map((name) => [name, (value as Record<string, unknown>)[name]]);
+  for (const [name, module] of entries) {
     if (
       (typeof module === "object" && module !== null) ||
       typeof module === "function"

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d32afc9a4fe430d39f7c5e880b4288bd141654eeed83b5bedd60a198d5af2d78";
+  "sha256:aa9638462297bf9b501ccdcc607a2f5a20d9ad61dcb285cc4957ce1d3b9798c2";

@@ -33,7 +33,11 @@ export class StopSignal {
   #reason: string | undefined;
 
   /**
-   * Makes a flag, or wraps one made on another thread.
+   * Makes a flag, or wraps one made on another thread. Never wrap a buffer
+   * a guest can write, such as a shared memory's: a guest storing 0 in its
+   * first word clears every stop before the watchdog sees it (a call given
+   * such a signal ran on to its 2 s deadline), and one storing 1 stops the
+   * other calls that share it.
    *
    * @param buffer The `buffer` of another `StopSignal`; default, a new one.
    * @throws {TypeError} When `buffer` is not a `SharedArrayBuffer` of at least 4 bytes.

@@ -26,6 +26,7 @@ import {
   checkCommandLine,
   checkInput,
   checkOutputMode,
+  utf8Length,
 } from "./wasi_option_checks.ts";
 import { checkOptionNames } from "./option_names.ts";
 import { GuestFiles, type WasiFunction } from "./wasi_files.ts";
@@ -93,18 +94,26 @@ const WASI_OPTION_NAMES: readonly (keyof WasiOptions)[] = [
  * ```
  */
 export interface WasiOptions {
-  /** The arguments after the program's name. */
+  /**
+   * The arguments after the program's name. With `env`, at most 1,024
+   * strings and 256 KiB as the guest gets them (a `RangeError` past that):
+   * each is copied before the guest runs, where no stop reaches.
+   */
   args?: string[];
   /** The program's name, the guest's `argv[0]`. Default: `"main.wasm"`. */
   program?: string;
-  /** The environment variables the guest sees; none by default. */
+  /**
+   * The environment variables the guest sees; none by default. Held to the
+   * same limits as `args`, together with them.
+   */
   env?: Record<string, string>;
   /**
    * Host directories the guest may use. Each needs `--allow-read` and
    * `--allow-write` for its path (which `node:wasi` needs, even for a
    * read-only one); a missing one rejects the run with an error naming the
    * flag. Every file call is also checked against Deno's permissions as it
-   * is made.
+   * is made. At most 32 (a `RangeError` past that): each is checked before
+   * the guest runs, where no stop reaches.
    */
   preopens?: WasiPreopen[];
   /**
@@ -677,10 +686,9 @@ function checkWasiImports(needed: ImportDescriptor[]): void {
 function commandLineCopies(
   options: WasiOptions,
 ): Record<"args_get" | "environ_get", { strings: number; bytes: number }> {
-  const encoder = new TextEncoder();
   const count = (strings: string[]) => ({
     strings: strings.length,
-    bytes: strings.reduce((sum, s) => sum + encoder.encode(s).length + 1, 0),
+    bytes: strings.reduce((sum, s) => sum + utf8Length(s) + 1, 0),
   });
   return {
     args_get: count([options.program ?? "main.wasm", ...(options.args ?? [])]),

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { WasiPreopen } from "./wasi_preopens.ts";
+import { MAX_PREOPENS, type WasiPreopen } from "./wasi_preopens.ts";
 import {
   runWasiWith,
   type WasiInput,
@@ -39,6 +39,7 @@ export interface WasiFlags {
  * @throws {TypeError} When a flag has no value, `--env` has no `=` or
  *   sets a name again, `--dir` no host directory, an empty guest name or
  *   more than one `::`, or two `--dir` give the guest the same name.
+ * @throws {RangeError} When more than 32 `--dir` are given.
  */
 export function parseWasiFlags(argv: readonly string[]): WasiFlags {
   const flags: WasiFlags = { preopens: [], env: {}, args: [], rest: [] };
@@ -62,6 +63,11 @@ export function parseWasiFlags(argv: readonly string[]): WasiFlags {
       if (host === "" || guest === "" || more.length > 0) {
         throw new TypeError(
           `--dir ${value}: expected HOST[::GUEST], where HOST is a directory (. for this one) and GUEST, if given, a name the guest opens it by, such as /data, holding no "::" (every --dir is read-write)`,
+        );
+      }
+      if (flags.preopens.length === MAX_PREOPENS) {
+        throw new RangeError(
+          `--dir ${value}: more than ${MAX_PREOPENS} --dir, each checked and opened before the guest runs, where no stop reaches it; give a directory that holds them instead`,
         );
       }
       const name = guest ?? host;
