@@ -124,15 +124,20 @@ export function checkInstanceSize(
  * @param bytes The guest's bytes, as given.
  * @param label The guest's name in messages.
  * @param bodies Whether to check the bodies (a rewrite checks them itself).
+ * @param sizes Whether to check the rest (an isolated child, where a failed
+ *   instantiation ends only the child, checks only the bodies).
  * @returns The steps.
  * @throws {GuestLoadError} With reason `limits`, for too many memories, table
  *   elements, imports, exports, tags or element segments, or too much
  *   instantiation work.
+ * @throws {InvalidModule} For bodies whose validation or compile would harm
+ *   the host.
  */
 export function* checkInstanceSizeSteps(
   bytes: Uint8Array,
   label: string,
   bodies = true,
+  sizes = true,
 ): Steps<void> {
   let memories = 0;
   let elements = 0;
@@ -212,6 +217,7 @@ export function* checkInstanceSizeSteps(
     if (keptFromEngine(error) || refusedBodies(error)) throw error;
     return;
   }
+  if (!sizes) return;
   const hint =
     "run it with invokeIsolated, where a failed instantiation ends only the child process";
   if (info.typeCount > info.typeReadLimit) throw tooManyTypes(label);
