@@ -16,7 +16,7 @@ import {
 } from "./wasm/module_sections.ts";
 import { Patches } from "./wasm/patches.ts";
 import { keptFromEngine, Reader } from "./wasm/reader.ts";
-import { checkBodyLimitsSteps } from "./wasm/body_limits.ts";
+import { checkBodyLimitsSteps, refusedBodies } from "./wasm/body_limits.ts";
 import { readSections } from "./wasm/sections.ts";
 import { runSteps, type Steps } from "./wasm/steps.ts";
 import type { CostModel } from "./wasm/costs.ts";
@@ -93,8 +93,9 @@ export const MAX_TAGS_AND_SEGMENTS = 100_000;
  * elements, imports, exports, tags and segments that weigh more than
  * {@linkcode MAX_INSTANTIATION_WORK} together, before the engine
  * instantiates it;
- * and, before the engine compiles it, a guest whose bodies nest too deep or
- * whose blocks' function types carry too many values (what a rewrite
+ * and, before the engine compiles it, a guest whose bodies nest too deep,
+ * whose blocks' function types carry too many values, or that has a try of
+ * too many catch clauses or a function too dear to compile (what a rewrite
  * refuses, for a guest that is not rewritten). Bytes that cannot be decoded
  * pass: compiling them says what is wrong.
  *
@@ -104,7 +105,8 @@ export const MAX_TAGS_AND_SEGMENTS = 100_000;
  * @throws {GuestLoadError} With reason `limits`, for too many memories, table
  *   elements, imports, exports, tags or element segments, or too much
  *   instantiation work.
- * @throws {InvalidModule} For bodies whose validation would harm the host.
+ * @throws {InvalidModule} For bodies whose validation or compile would harm
+ *   the host.
  */
 export function checkInstanceSize(
   bytes: Uint8Array,
@@ -122,15 +124,20 @@ export function checkInstanceSize(
  * @param bytes The guest's bytes, as given.
  * @param label The guest's name in messages.
  * @param bodies Whether to check the bodies (a rewrite checks them itself).
+ * @param sizes Whether to check the rest (an isolated child, where a failed
+ *   instantiation ends only the child, checks only the bodies).
  * @returns The steps.
  * @throws {GuestLoadError} With reason `limits`, for too many memories, table
  *   elements, imports, exports, tags or element segments, or too much
  *   instantiation work.
+ * @throws {InvalidModule} For bodies whose validation or compile would harm
+ *   the host.
  */
 export function* checkInstanceSizeSteps(
   bytes: Uint8Array,
   label: string,
   bodies = true,
+  sizes = true,
 ): Steps<void> {
   let memories = 0;
   let elements = 0;
@@ -184,6 +191,15 @@ export function* checkInstanceSizeSteps(
         exports = new Reader(bytes, start, end).count("export", 3);
       } else if (id === 13) {
         tags = new Reader(bytes, start, end).count("tag", 2);
+        // Their types, which a throw's and a catch's compile weigh by.
+        if (bodies) {
+          try {
+            const r = new Reader(bytes, start, end);
+            yield* readSectionSteps(info, id, r, new Patches());
+          } catch {
+            // The engine says what is wrong with them.
+          }
+        }
       } else if (id === 11) {
         // Their offsets too, which the engine evaluates one by one.
         try {
@@ -198,9 +214,10 @@ export function* checkInstanceSizeSteps(
       }
     }
   } catch (error) {
-    if (keptFromEngine(error)) throw error;
+    if (keptFromEngine(error) || refusedBodies(error)) throw error;
     return;
   }
+  if (!sizes) return;
   const hint =
     "run it with invokeIsolated, where a failed instantiation ends only the child process";
   if (info.typeCount > info.typeReadLimit) throw tooManyTypes(label);

@@ -30,13 +30,18 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
       ? undefined
       : await importsOf(request.imports);
     // Any number of memories and table elements: instantiating too many ends
-    // only this child.
+    // only this child. Without fuel or a deadline, the functions a rewrite
+    // would refuse as too dear to compile are refused as in a plain load:
+    // nothing would end the child's compile of them.
     const guest = await loadGuestWith(guarded.module, {
       imports,
       fuel: request.fuel ?? undefined,
       limits: request.limits,
       label: request.label,
-    }, { anySize: true });
+    }, {
+      anySize: true,
+      checkBodies: request.fuel == null && request.deadline === undefined,
+    });
     checkResults(guest.signature(request.export), request.export);
     // Written before the call, which may hold this thread for ever: a stop
     // from now on names the export, not the start function.

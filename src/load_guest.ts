@@ -192,6 +192,13 @@ export interface InternalLoadOptions {
    * instantiation ends only the child).
    */
   anySize?: boolean;
+  /**
+   * With `anySize`, still refuses a guest loaded as it is whose functions
+   * a rewrite would refuse as too dear to compile (an isolated child that
+   * neither meters nor has a deadline: the engine's compile could hold it
+   * for ever, or end it).
+   */
+  checkBodies?: boolean;
 }
 
 /** Every option {@linkcode loadGuest} takes. */
@@ -321,6 +328,10 @@ export async function loadGuestWith(
         if (internal.anySize !== true) {
           await stops.runSteps(checkInstanceSizeSteps(bytes, label));
           checked = true;
+        } else if (internal.checkBodies === true) {
+          await stops.runSteps(
+            checkInstanceSizeSteps(bytes, label, true, false),
+          );
         }
         return await limitedBytes(
           stops,

@@ -5,7 +5,8 @@
  * throws and returns of many values, and blocks nested deep (`tests/support/hostile_guests.ts` has
  * their measured times). Each value they move now weighs, so the largest
  * the rewrite accepts is where the weights put it, and a larger one is
- * refused with one line before the engine compiles anything.
+ * refused with one line before the engine compiles anything, rewritten
+ * or not.
  *
  * @module
  */
@@ -13,6 +14,7 @@
 import assert from "./support/assert.ts";
 import { isInvalidModule, loadGuest } from "../mod.ts";
 import { instrument } from "../src/wasm/mod.ts";
+import { checkInstanceSize } from "../src/instance_size.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import type { Bytes } from "./support/module_bytes.ts";
 import {
@@ -129,6 +131,9 @@ for (const { name, make, most, refused } of SHAPES) {
     const next = make(most + 1);
     assert.ok(WebAssembly.validate(next));
     assert.throws(() => instrument(next, {}), refused);
+    // A plain load, which compiles the guest as it is, weighs it the same.
+    checkInstanceSize(make(most), "the guest");
+    assert.throws(() => checkInstanceSize(next, "the guest"), refused);
   });
 }
 
