@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d32afc9a4fe430d39f7c5e880b4288bd141654eeed83b5bedd60a198d5af2d78";
+  "sha256:201680653d4c0bb9802319b15ebc18ebc21206cd69c9c34102104add6110aa93";
