@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:201680653d4c0bb9802319b15ebc18ebc21206cd69c9c34102104add6110aa93";
+  "sha256:fa8df353697f616bd7892c28995d15fc3691343b49e71dadef65aec9cea2becd";
