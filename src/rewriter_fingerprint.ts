@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:aa9638462297bf9b501ccdcc607a2f5a20d9ad61dcb285cc4957ce1d3b9798c2";
+  "sha256:fa8df353697f616bd7892c28995d15fc3691343b49e71dadef65aec9cea2becd";

@@ -179,17 +179,10 @@ const PAUSED = -3;
 /** A `pauseAt` no body reaches: `#scanBody` then scans all at once. */
 const NO_PAUSE = 0x7fffffff;
 
-/**
- * How many integers hold the state of `#scanBody`'s loop where a step
- * paused it (`#pausedScan`, in the order `#scanBody` writes them; its cost,
- * a double, and the weights of the steps before, which may pass 2^31, are
- * in `#pausedSums`). Typed arrays, not an object: a field that went from
- * `undefined` to an object, or from small integers to doubles, made V8
- * throw away its optimised scan loop. Each step sums its weights from 0:
- * read back from a `Float64Array`, V8 summed them as doubles in the whole
- * loop, which made the scan of esbuild.wasm about 4% slower.
- */
-const PAUSED_FIELDS = 21;
+/** What `#operator` returns when the scan goes on with the next operator. */
+const NEXT = -5;
+/** What `#open` returns for a `try` met with the fuel in a register. */
+const BAIL = -6;
 
 /**
  * The dearest segment a `br_table`'s check tests for in advance, and the
@@ -228,10 +221,100 @@ export class BodyScanner {
   #blockParams = 0;
   /** Whether `#scanBody` paused, and its next step goes on. */
   #paused = false;
-  /** Where it paused (see `PAUSED_FIELDS`). */
-  readonly #pausedScan = new Int32Array(PAUSED_FIELDS);
-  /** Its cost where it paused, and the weights of its steps so far. */
-  readonly #pausedSums = new Float64Array(2);
+  // The body being scanned, as `#readLocals` and `#startScan` set it up.
+  // Its first byte, its code's end, its original function index, and
+  // whether it keeps its fuel in a register.
+  #start = 0;
+  #end = 0;
+  #functionIndex = 0;
+  #inRegister = false;
+  /** Its parameters, its locals (parameters included), and its locals of a
+   * reference type (see `REF_LOCAL_WEIGHT`). */
+  #params = 0;
+  #localCount = 0;
+  #refLocals = 0;
+  /** Its local groups, where they start, where its code starts. */
+  #groups = 0;
+  #groupsStart = 0;
+  #codeStart = 0;
+  /** Its first edit. */
+  #editsFrom = 0;
+  /** Local and global indices below these are one byte and in range. */
+  #localFast = 0;
+  #globalFast = 0;
+  /** The module's memories. */
+  #memoryCount = 0;
+  /**
+   * The price of each catch clause a `try` or `try_table` is entered with:
+   * a double from the start, as costs may be (a field that went from small
+   * integers to doubles made V8 throw away the code that read it).
+   */
+  #clauseCost = 0.5;
+  /** The sizes of the entry's and a loop header's flag checks. */
+  #flagSize = 0;
+  #loopFlagSize = 0;
+  /** `FUSED << 5` where the entry's and loop headers' checks read the flag. */
+  #fused = 0;
+  /** What an `Edit.Flag` of this body holds (see `#flagCallValue`). */
+  #flagCall = 0;
+  /** Deadline-only: entry checks may go (see `settleEntryChecks`). */
+  #deadlineOnly = false;
+  /** `LOAD << 5` where a check after a call reads the counter. */
+  #load = 0;
+  /** The size of a reload of the fuel's local after a call. */
+  #reloadLength = 0;
+  // The scan's state, kept here between its steps, and while a method
+  // other than `#scanLoop` works on it.
+  /** Where the scan is. */
+  #p = 0;
+  /** How much the body grows. */
+  #growth = 0;
+  /** How many segments have started since the entry's. */
+  #serial = 0;
+  /** How many frames are open (the function's counts 1). */
+  #depth = 1;
+  /**
+   * The check of the `br_table` that pays in advance for the segment
+   * starting at the next `end`, if every way there is paid by it, and the
+   * segments that lead there (see `#paidBy` and `#paidPreds`).
+   */
+  #endPaidBy = -1;
+  #endPaidPreds = -1;
+  /** Control points, for `MAX_COMPILE_UNITS`. */
+  #controls = 0;
+  /**
+   * The weights of the operators, for `MAX_COMPILE_COST`: this step's,
+   * summed from 0 (read back as a double, V8 summed them as doubles in
+   * the whole loop), and the steps' before it, which may pass 2^31.
+   */
+  #weights = 0;
+  #weightsBefore = 0.5;
+  /**
+   * The operand stack's height (whatever the frames), and its greatest
+   * height (see `MAX_HEIGHT_WEIGHT`).
+   */
+  #height = 0;
+  #most = 0;
+  /** How deep its blocks have nested, for `FREE_NESTING`. */
+  #deepest = 1;
+  /** Whether a legacy `try`'s clauses were met before they were counted. */
+  #clausesMissed = false;
+  /** The call edit whose reload nothing has read yet, or -1. */
+  #pendingReload = -1;
+  /** The check edit of the open segment. */
+  #segment = 0;
+  /** The open segment's cost so far: a double (see `#clauseCost`). */
+  #cost = 0.5;
+  /** Whether the segment can trap, call or leave (see `SYNC_SINGLE`). */
+  #sync = 0;
+  /** Whether the code scanned is reachable. */
+  #live = true;
+  /**
+   * What `#decodePrefixed` read: the code, immediate, role, compile weight,
+   * height change and sync bits of a prefixed operator; and its price.
+   */
+  readonly #decoded = new Int32Array(6);
+  #decodedCost = 0.5;
   /**
    * In the body being scanned, the compile weights of the values on the
    * operand stack at its calls (see the operator table's `heightWeight`),
@@ -517,7 +600,7 @@ export class BodyScanner {
   /**
    * `#scanBody` in steps of about `STEP_BYTES` of code: each step
    * scans up to where the next pause is due, and leaves its loop's state in
-   * `#pausedScan` for the next. The scan loop itself is no generator: V8's code
+   * its fields for the next. The scan loop itself is no generator: V8's code
    * for it ran about a fifth slower as one.
    */
   *#scanBodySteps(
@@ -539,7 +622,7 @@ export class BodyScanner {
       );
       if (size !== PAUSED) return size;
       yield;
-      pauseAt = this.#pausedScan[16]! + step;
+      pauseAt = this.#p + step;
     }
   }
 
@@ -550,6 +633,12 @@ export class BodyScanner {
    * a body returns -1 when scanned with `inRegister`, its edits undone. A
    * body with a legacy `try` that has catch clauses returns `RESCAN`, its
    * edits undone, until `#tryClauses` holds their counts.
+   *
+   * The work is split into small methods by operator class (the loop in
+   * `#scanLoop`, each role's bookkeeping in a method of its own), so that
+   * V8 compiles each soon and quickly: as one method of 14,400 bytes of
+   * bytecode and 132 registers, Maglev took 75 to 340 ms of a compiler
+   * thread over it, and a first rewrite ran that long in the baseline tier.
    */
   #scanBody(
     start: number,
@@ -558,166 +647,154 @@ export class BodyScanner {
     inRegister: boolean,
     pauseAt: number,
   ): number {
-    const info = this.#info;
-    const bytes = this.#bytes;
-    const typeCount = info.typeCount;
-    // Where the last step paused, when this one goes on from there.
-    const paused = this.#paused;
-    this.#paused = false;
-
-    // Locals.
     const r = this.#reader;
     r.pos = start;
     r.end = end;
+    // Where the last step paused, when this one goes on from there.
+    const paused = this.#paused;
+    this.#paused = false;
+    if (paused) r.pos = this.#p;
+    else this.#readLocals(start, end, functionIndex, inRegister);
+    this.#pathBase = this.#editsFrom;
+    this.#sizes.fuelLocal = this.#localCount;
+    this.#templates.prepare(this.#localCount, inRegister);
+    if (!paused) this.#startScan();
+    this.#plainLimits[Skip.Local] = this.#localFast;
+    this.#plainLimits[Skip.Global] = this.#globalFast;
+    return this.#scanLoop(pauseAt);
+  }
+
+  /** Reads a body's locals, and what its scan needs of the module. */
+  #readLocals(
+    start: number,
+    end: number,
+    functionIndex: number,
+    inRegister: boolean,
+  ): void {
+    const info = this.#info;
+    const r = this.#reader;
     const params = info.typeParams[info.functionTypes[functionIndex]!]!;
     let localCount = params;
     // Its declared locals of a reference type (see `REF_LOCAL_UNITS` and
     // `REF_LOCAL_WEIGHT`).
     let refLocals = 0;
-    let groups = 0;
-    let groupsStart = 0;
-    let codeStart = 0;
-    let editsFrom = 0;
-    if (!paused) {
-      groups = r.count("local group", 2);
-      groupsStart = r.pos;
-      for (let i = 0; i < groups; i++) {
-        const at = r.pos;
-        const count = r.u32();
-        localCount += count;
-        if (localCount > LIMITS.locals - 3) {
-          r.fail(
-            `function ${functionIndex} has too many locals to add fuel counters`,
-            at,
-          );
-        }
-        if (!NUMERIC_LOCALS.has(readValType(r, typeCount))) refLocals += count;
+    const groups = r.count("local group", 2);
+    this.#groupsStart = r.pos;
+    for (let i = 0; i < groups; i++) {
+      const at = r.pos;
+      const count = r.u32();
+      localCount += count;
+      if (localCount > LIMITS.locals - 3) {
+        r.fail(
+          `function ${functionIndex} has too many locals to add fuel counters`,
+          at,
+        );
       }
-      codeStart = r.pos;
-      editsFrom = this.#code.editCount;
-    } else {
-      const state = this.#pausedScan;
-      localCount = state[0]!;
-      refLocals = state[19]!;
-      groups = state[1]!;
-      groupsStart = state[2]!;
-      codeStart = state[3]!;
-      editsFrom = state[4]!;
+      if (!NUMERIC_LOCALS.has(readValType(r, info.typeCount))) {
+        refLocals += count;
+      }
     }
-
-    this.#pathBase = editsFrom;
-    let growth = 0;
-    const costs = this.#costs;
-    const singleOps = SINGLE_OPS;
-    const singleCost = costs.single;
-    const functionCount = info.functionCount;
-    // A deferred start that code may not name in `ref.func`, or -1.
-    const undeclaredStart = info.startDeclared ? -1 : info.deferredStart;
-    const importedFunctions = info.importedFunctions;
-    const shift = info.functionShift;
-    const globalCount = info.globalCount;
+    this.#start = start;
+    this.#end = end;
+    this.#functionIndex = functionIndex;
+    this.#inRegister = inRegister;
+    this.#params = params;
+    this.#groups = groups;
+    this.#localCount = localCount;
+    this.#refLocals = refLocals;
+    this.#codeStart = r.pos;
+    this.#editsFrom = this.#code.editCount;
     // Local and global indices below these are one byte and in range.
-    const localFast = Math.min(0x80, localCount);
-    const globalFast = Math.min(0x80, globalCount);
-    const memory64 = info.memoryIs64;
-    const memoryCount = memory64.length;
-    const strings = this.#helpers.strings;
-    let frames = this.#frames;
-    let openedIn = this.#openedIn;
-    // How many segments have started since the entry's.
-    let serial = 0;
-    let catchTargets = this.#catchTargets;
-    let tableOwners = this.#tableOwners;
-    let depth = 1;
-    // The check of the `br_table` that pays in advance for the segment
-    // starting at the next `end`, if every way there is paid by it.
-    let paidBy = -1;
-    let paidPreds = -1;
-    if (!paused) {
-      frames[0] = Frame.Function;
-      this.#stackFrames.fill(0, 0, 3);
-      this.#heightSums.fill(0);
-      this.#heightSums[3] = localCount + (REF_LOCAL_WEIGHT - 1) * refLocals;
-      catchTargets[0] = 0;
-      tableOwners[0] = -2;
-      this.#paidBy = -1;
-      this.#bodySerial++;
-      this.#predUsed = 0;
-      this.#predHead[0] = -1;
-    }
-    this.#sizes.fuelLocal = localCount;
-    // Control points, for `MAX_COMPILE_UNITS`, and the weights of the
-    // operators, for `MAX_COMPILE_COST`.
-    let controls = 0;
-    let weights = 0;
-    // The operand stack's height (whatever the frames), and the weights it
-    // adds: at operators that call (see the table's `heightWeight`), for
-    // `MAX_COMPILE_COST`, and at control points, for `MAX_COMPILE_UNITS`.
-    // And its greatest height (see `MAX_HEIGHT_WEIGHT`). The sums of those
-    // weights are in a field, which the loop seldom touches.
-    let height = 0;
-    let most = 0;
-    // How deep its blocks have nested (its own frame counts 1), for
-    // `FREE_NESTING`.
-    let deepest = 1;
-    const heightSums = this.#heightSums;
-    const plainOut = this.#plainOut;
-    let stackFrames = this.#stackFrames;
+    this.#localFast = Math.min(0x80, localCount);
+    this.#globalFast = Math.min(0x80, info.globalCount);
+    this.#memoryCount = info.memoryIs64.length;
+  }
 
-    this.#templates.prepare(localCount, inRegister);
-    if (!paused) this.#selfCalls.length = 0;
+  /** Sets up the scan of a body whose locals `#readLocals` read. */
+  #startScan(): void {
+    const costs = this.#costs;
+    const localCount = this.#localCount;
+    const inRegister = this.#inRegister;
+    const codeStart = this.#codeStart;
+    this.#growth = 0;
+    // How many segments have started since the entry's.
+    this.#serial = 0;
+    this.#depth = 1;
+    this.#endPaidBy = -1;
+    this.#endPaidPreds = -1;
+    this.#frames[0] = Frame.Function;
+    this.#stackFrames.fill(0, 0, 3);
+    this.#heightSums.fill(0);
+    this.#heightSums[3] = localCount +
+      (REF_LOCAL_WEIGHT - 1) * this.#refLocals;
+    this.#catchTargets[0] = 0;
+    this.#tableOwners[0] = -2;
+    this.#paidBy = -1;
+    this.#bodySerial++;
+    this.#predUsed = 0;
+    this.#predHead[0] = -1;
+    this.#controls = 0;
+    this.#weights = 0;
+    this.#weightsBefore = 0;
+    this.#height = 0;
+    this.#most = 0;
+    this.#deepest = 1;
+    this.#selfCalls.length = 0;
     // A thrown exception is matched against the catch clauses of every
     // `try` and `try_table` it leaves, one after another: the engine's work
     // grows with their number (65,000 clauses took 2.9 ms a throw), so each
     // clause is paid for where its `try` is entered, which a throw can leave
     // once. A legacy `try`'s clauses come after its body: counted by a
     // first scan of the body, paid in a second.
-    const clauseCost = this.#targets.countsFuel ? costs.perElement : 0;
-    const tryClauses = this.#tryClauses;
-    const tryAt = this.#tryAt;
-    const clausesSeen = this.#clausesSeen;
-    let clausesMissed = false;
+    this.#clauseCost = this.#targets.countsFuel ? costs.perElement : 0;
+    this.#clausesMissed = false;
     // The stop flag is checked at the function's entry and loop headers,
     // whatever they cost, before the fuel.
     const flagSize = this.#templates.flag.length;
-    const loopFlagSize = inRegister
+    this.#flagSize = flagSize;
+    this.#loopFlagSize = inRegister
       ? this.#templates.flagInRegister.length
       : flagSize;
     // Or the entry's and the loop headers' checks read the flag themselves.
     const fused = this.#templates.fusesFlag && this.#targets.countsFuel
       ? FUSED << 5
       : 0;
-    if (!paused) this.#hints = 0;
+    this.#fused = fused;
+    this.#hints = 0;
     // A body of many locals reads the flag through a call (see
     // `WIDE_LOCALS`), whether its check asks the host or traps at once:
     // the edit's value, 2 and more, names the added function, and the
     // call, padded to the check's size, has no `if` to hint.
     const flagCall = flagSize > 0 && fused === 0 && !inRegister &&
-        readsFlagByCall(localCount - params)
+        readsFlagByCall(localCount - this.#params)
       ? this.#flagCallValue(flagSize)
       : 0;
-    if (!paused && flagSize > 0 && fused === 0) {
+    this.#flagCall = flagCall;
+    if (flagSize > 0 && fused === 0) {
       this.#code.pushEdit(codeStart, Edit.Flag, flagCall);
       if (flagCall === 0) this.#hints++;
-      growth += flagSize;
+      this.#growth += flagSize;
     }
     // Deadline-only, the entry's check may go, and checks may come before
     // calls (see `settleEntryChecks`).
     const deadlineOnly = flagSize > 0 && !this.#targets.countsFuel;
-    const defined = functionIndex - importedFunctions;
+    this.#deadlineOnly = deadlineOnly;
     // A body scanned again records its calls again.
-    if (deadlineOnly && !paused) {
-      this.#sites.count = this.#sites.from[defined]!;
+    if (deadlineOnly) {
+      this.#sites.count = this.#sites.from[
+        this.#functionIndex - this.#info.importedFunctions
+      ]!;
     }
     // With the fuel in a register, the entry's check reads the counter.
     const load = inRegister ? LOAD << 5 : 0;
+    this.#load = load;
     // The reload after the last call of a defined function, while nothing
     // has read the fuel's local since: a reload that nothing reads before
     // the next call overwrites the local, or before the function leaves
     // (the callee left the counter exact), is dropped.
-    let pendingReload = -1;
-    const reloadLength = this.#templates.reload.length;
-    let segment = paused ? this.#pausedScan[12]! : this.#code.pushEdit(
+    this.#pendingReload = -1;
+    this.#reloadLength = this.#templates.reload.length;
+    this.#segment = this.#code.pushEdit(
       codeStart,
       Edit.Check | 1 << 4 | load | fused,
       0,
@@ -725,76 +802,63 @@ export class BodyScanner {
     // The engine zeroes the declared locals at every entry: beyond the
     // first FREE_LOCALS, the entry pays for them (40,000 `v128` locals took
     // 3.5 µs a call, for a few units).
-    let cost = this.#targets.countsFuel
-      ? localsCost(localCount - params, costs.perElement)
+    this.#cost = this.#targets.countsFuel
+      ? localsCost(localCount - this.#params, costs.perElement)
       : 0;
     // Whether the segment can trap, call or leave (see `SYNC_SINGLE`).
-    let sync = 0;
-    let live = true;
-    if (!paused) {
-      this.#bodyFlags = 0;
-      this.#noCopy = false;
-    }
+    this.#sync = 0;
+    this.#live = true;
+    this.#bodyFlags = 0;
+    this.#noCopy = false;
+    this.#p = codeStart;
+    this.#constAt = -1;
+    this.#constEnd = -1;
+    this.#helpers.inlineBulk = 0;
+  }
 
+  /**
+   * The scan loop: decodes each operator, skips its common short
+   * immediates inline, and hands any operator with a role, or a rarer
+   * immediate, to `#operator`. Returns what `#scanBody` does.
+   *
+   * The segment's cost, what it syncs, the compile weights, the operand
+   * stack's height and greatest height, and whether the code is reachable
+   * are locals here, written to their fields before a call that reads or
+   * changes them and read back after it.
+   */
+  #scanLoop(pauseAt: number): number {
+    const bytes = this.#bytes;
+    const end = this.#end;
+    const singleOps = SINGLE_OPS;
+    const singleCost = this.#costs.single;
+    const localFast = this.#localFast;
+    const globalFast = this.#globalFast;
+    const hasMemory = this.#memoryCount > 0;
+    const plainOut = this.#plainOut;
+    const decoded = this.#decoded;
+    let p = this.#p;
+    let cost = this.#cost;
+    let sync = this.#sync;
+    let weights = this.#weights;
+    let height = this.#height;
+    let most = this.#most;
+    let live = this.#live;
     // The `case` labels below are literal numbers, the values of `Imm` and
     // `Role` named in their comments: only literal labels make `switch` a
     // jump table, and this loop runs once per operator. The operator table
     // test holds each literal to its table. Common one-byte immediates are
     // skipped inline; the Reader decodes the rest.
-    let p = codeStart;
-    if (!paused) {
-      this.#constAt = -1;
-      this.#constEnd = -1;
-      this.#helpers.inlineBulk = 0;
-    } else {
-      const state = this.#pausedScan;
-      growth = state[5]!;
-      serial = state[6]!;
-      depth = state[7]!;
-      paidBy = state[8]!;
-      paidPreds = state[9]!;
-      controls = state[10]!;
-      clausesMissed = state[11] === 1;
-      pendingReload = state[15]!;
-      sync = state[13]!;
-      live = state[14] === 1;
-      p = state[16]!;
-      height = state[17]!;
-      most = state[18]!;
-      deepest = state[20]!;
-      cost = this.#pausedSums[0]!;
-      r.pos = p;
-    }
-    this.#plainLimits[Skip.Local] = localFast;
-    this.#plainLimits[Skip.Global] = globalFast;
     for (;;) {
       if (p >= pauseAt) {
         // A step ends here; the next goes on from this state.
-        const state = this.#pausedScan;
-        state[0] = localCount;
-        state[1] = groups;
-        state[2] = groupsStart;
-        state[3] = codeStart;
-        state[4] = editsFrom;
-        state[5] = growth;
-        state[6] = serial;
-        state[7] = depth;
-        state[8] = paidBy;
-        state[9] = paidPreds;
-        state[10] = controls;
-        state[11] = clausesMissed ? 1 : 0;
-        state[12] = segment;
-        state[13] = sync;
-        state[14] = live ? 1 : 0;
-        state[15] = pendingReload;
-        state[16] = p;
-        state[17] = height;
-        state[18] = most;
-        state[19] = refLocals;
-        state[20] = deepest;
-        const sums = this.#pausedSums;
-        sums[0] = cost;
-        sums[1] = paused ? sums[1]! + weights : weights;
+        this.#p = p;
+        this.#cost = cost;
+        this.#sync = sync;
+        this.#weightsBefore += weights;
+        this.#weights = 0;
+        this.#height = height;
+        this.#most = most;
+        this.#live = live;
         this.#paused = true;
         return PAUSED;
       }
@@ -807,7 +871,7 @@ export class BodyScanner {
           pauseAt < end ? pauseAt : end,
           live,
           cost,
-          memoryCount > 0,
+          hasMemory,
           height,
           most,
         );
@@ -835,46 +899,14 @@ export class BodyScanner {
         if (imm === 1 /* Imm.None */ && role === 0 /* Role.Plain */) continue;
         if (imm === 0 /* Imm.Unknown */) unknownOpcode(-1, op, opPos);
       } else {
-        let space: OpcodeSpace;
-        let spaceCost: Float64Array;
-        let spaceWeight: Int16Array;
-        let spaceDelta: Int8Array;
-        if (op === 0xfc) {
-          space = MISC_OPS;
-          spaceCost = costs.misc;
-          spaceWeight = MISC_OPS.compileWeight;
-          spaceDelta = MISC_DELTAS;
-        } else if (op === 0xfd) {
-          space = SIMD_OPS;
-          spaceCost = costs.simd;
-          spaceWeight = SIMD_OPS.compileWeight;
-          spaceDelta = SIMD_DELTAS;
-        } else if (op === 0xfb) {
-          space = GC_OPS;
-          spaceCost = costs.gc;
-          spaceWeight = GC_OPS.compileWeight;
-          spaceDelta = GC_DELTAS;
-        } else if (op === 0xfe) {
-          space = ATOMIC_OPS;
-          spaceCost = costs.atomics;
-          spaceWeight = ATOMIC_OPS.compileWeight;
-          spaceDelta = ATOMIC_DELTAS;
-        } else {
-          return unknownOpcode(-1, op, opPos);
-        }
-        if (p < end && bytes[p]! < 0x80) code = bytes[p++]!;
-        else {
-          r.pos = p;
-          code = r.u32();
-          p = r.pos;
-        }
-        imm = code < space.imm.length ? space.imm[code]! : Imm.Unknown;
-        if (imm === 0 /* Imm.Unknown */) unknownOpcode(op, code, opPos);
-        role = space.role[code]!;
-        weights += spaceWeight[code]!;
-        height += spaceDelta[code]!;
-        if (live) cost += spaceCost[code]!;
-        sync |= op === 0xfc && code < SYNC_MISC.length ? SYNC_MISC[code]! : 1;
+        p = this.#decodePrefixed(op, p, opPos);
+        code = decoded[0]!;
+        imm = decoded[1]!;
+        role = decoded[2]!;
+        weights += decoded[3]!;
+        height += decoded[4]!;
+        sync |= decoded[5]!;
+        if (live) cost += this.#decodedCost;
       }
 
       // Immediates. `index` keeps what a role below needs. The common
@@ -884,8 +916,7 @@ export class BodyScanner {
       let index = 0;
       const immAt = p;
       let slow = true;
-      // The height once the operator's fixed operands are off, and the
-      // control points before it.
+      // The height once the operator's fixed operands are off.
       const opHeight = height;
       switch (imm) {
         case 1: // Imm.None
@@ -936,7 +967,7 @@ export class BodyScanner {
           // Most memory arguments are two bytes: an alignment naming memory
           // 0, and an offset below 128.
           // Offsets of up to four bytes (below 2^28) fit any memory.
-          if (p < end && bytes[p]! <= MAX_ALIGNMENT && memoryCount > 0) {
+          if (p < end && bytes[p]! <= MAX_ALIGNMENT && hasMemory) {
             const last = Math.min(end, p + 5);
             let q = p + 1;
             while (q < last && bytes[q]! >= 0x80) q++;
@@ -979,593 +1010,865 @@ export class BodyScanner {
           break;
       }
       if (slow) {
-        p = this.#slowImmediate(imm, p, opPos, depth, localCount);
+        p = this.#slowImmediate(imm, p, opPos, this.#depth, this.#localCount);
         index = this.#index;
-        // A `br_on_cast` names a label too, after its cast flags, and
-        // branches there as `br_on_null` does. (Marking every open frame
-        // instead cost the depth per operator: quadratic in a deep body.)
-        if (imm === 28 /* Imm.BrOnCast */) {
-          const r = this.#reader;
-          r.pos = immAt + 1;
-          const frame = depth - 1 - r.u32();
-          if (tableOwners[frame] !== -2) {
-            this.#branchTo(frame, op, segment, live);
-          }
-        }
       }
-      if (imm === 3) { // Imm.Label
-        controls++;
-        if (opHeight > 0) heightSums[1] += opHeight;
-        if (index === depth - 1) sync |= 1; // leaves the function
-        // `delegate` names a label outside the `try` it ends.
-        if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
-          fail(`label ${index} out of range`, immAt);
-        }
-        catchTargets[depth - 1 - index] |= 2; // a branch names it
-        if (tableOwners[depth - 1 - index] !== -2) {
-          this.#branchTo(depth - 1 - index, op, segment, live);
-        }
-      } else if (imm === 5) { // Imm.Func
-        if (index >= functionCount) {
-          fail(
-            `function index ${index} out of range: the module has ${functionCount} functions`,
-            immAt,
-          );
-        }
-        if (index === undeclaredStart && op === 0xd2) {
-          // The export that defers the start would declare it.
-          fail(
-            `ref.func names function ${index}, the start function, which no export or element segment declares: declare it (elem declare func ${index})`,
-            immAt,
-          );
-        }
-        if (index >= importedFunctions) {
-          if (deadlineOnly && (op === 0x10 || op === 0x12)) {
-            this.#sites.add(
-              index - importedFunctions,
-              this.#code.pushEdit(opPos, Edit.Skip, 0),
-            );
-          }
-          const edit = this.#code.pushEdit(
-            immAt,
-            Edit.Function | (p - immAt) << LENGTH_SHIFT,
-            index + shift,
-          );
-          growth += u32Size(index + shift) - (p - immAt);
-          if (op === 0x10 && index === functionIndex) {
-            this.#selfCalls.push(edit);
-          }
-        } else if (strings !== undefined) {
-          growth += this.#helpers.callString(op, index, opPos, p);
-        }
-      } else if (
-        deadlineOnly &&
-        (op === 0x11 || op === 0x13 || op === 0x14 || op === 0x15)
-      ) {
-        // `call_indirect`, `return_call_indirect`, `call_ref`,
-        // `return_call_ref`: they may reach a function without an entry
-        // check (see `settleEntryChecks`). Recorded with their type index.
-        r.pos = immAt;
-        this.#sites.add(-1 - r.u32(), this.#code.pushEdit(opPos, Edit.Skip, 0));
-      }
+      // The rest, in methods of their own, on the state in fields.
+      this.#cost = cost;
+      this.#sync = sync;
+      this.#weights = weights;
+      this.#height = height;
+      this.#most = most;
+      this.#live = live;
+      const result = this.#operator(
+        op,
+        code,
+        imm,
+        role,
+        opPos,
+        immAt,
+        p,
+        index,
+        opHeight,
+      );
+      if (result !== NEXT) return result;
+      cost = this.#cost;
+      sync = this.#sync;
+      weights = this.#weights;
+      height = this.#height;
+      most = this.#most;
+      live = this.#live;
+    }
+  }
 
-      // GC allocations of a size the type fixes are paid by size up front,
-      // and so is the exception a `throw` allocates.
-      if (op === 0xfb && code <= 8 && live) {
-        cost += allocationCost(
-          this.#info,
+  /**
+   * Decodes the opcode of a prefixed operator (`op` its prefix, its code
+   * from `p`): its code, immediate, role, compile weight, height change and
+   * sync bits go to `#decoded`, its price to `#decodedCost`. Returns where
+   * its immediates start.
+   */
+  #decodePrefixed(op: number, p: number, opPos: number): number {
+    const bytes = this.#bytes;
+    const costs = this.#costs;
+    let space: OpcodeSpace;
+    let spaceCost: Float64Array;
+    let spaceDelta: Int8Array;
+    if (op === 0xfc) {
+      space = MISC_OPS;
+      spaceCost = costs.misc;
+      spaceDelta = MISC_DELTAS;
+    } else if (op === 0xfd) {
+      space = SIMD_OPS;
+      spaceCost = costs.simd;
+      spaceDelta = SIMD_DELTAS;
+    } else if (op === 0xfb) {
+      space = GC_OPS;
+      spaceCost = costs.gc;
+      spaceDelta = GC_DELTAS;
+    } else if (op === 0xfe) {
+      space = ATOMIC_OPS;
+      spaceCost = costs.atomics;
+      spaceDelta = ATOMIC_DELTAS;
+    } else {
+      return unknownOpcode(-1, op, opPos);
+    }
+    let code: number;
+    if (p < this.#end && bytes[p]! < 0x80) code = bytes[p++]!;
+    else {
+      const r = this.#reader;
+      r.pos = p;
+      code = r.u32();
+      p = r.pos;
+    }
+    const imm = code < space.imm.length ? space.imm[code]! : Imm.Unknown;
+    if (imm === 0 /* Imm.Unknown */) unknownOpcode(op, code, opPos);
+    const decoded = this.#decoded;
+    decoded[0] = code;
+    decoded[1] = imm;
+    decoded[2] = space.role[code]!;
+    decoded[3] = space.compileWeight[code]!;
+    decoded[4] = spaceDelta[code]!;
+    decoded[5] = op === 0xfc && code < SYNC_MISC.length ? SYNC_MISC[code]! : 1;
+    this.#decodedCost = spaceCost[code]!;
+    return p;
+  }
+
+  /**
+   * What an operator with a role, or with an immediate the loop does not
+   * skip, does to the plan; the loop's state is in its fields. Returns
+   * `NEXT`, or what `#scanBody` returns once the body's final `end` is
+   * reached (or a `try` met with the fuel in a register).
+   */
+  #operator(
+    op: number,
+    code: number,
+    imm: number,
+    role: number,
+    opPos: number,
+    immAt: number,
+    p: number,
+    index: number,
+    opHeight: number,
+  ): number {
+    // A `br_on_cast` names a label too, after its cast flags, and branches
+    // there as `br_on_null` does. (Marking every open frame instead cost
+    // the depth per operator: quadratic in a deep body.)
+    if (imm === 28 /* Imm.BrOnCast */) this.#brOnCast(op, immAt);
+    if (imm === 3) { // Imm.Label
+      this.#label(op, role, index, immAt, opHeight);
+    } else if (imm === 5) { // Imm.Func
+      this.#functionIndexAt(op, index, opPos, immAt, p);
+    } else if (
+      this.#deadlineOnly &&
+      (op === 0x11 || op === 0x13 || op === 0x14 || op === 0x15)
+    ) {
+      // `call_indirect`, `return_call_indirect`, `call_ref`,
+      // `return_call_ref`: they may reach a function without an entry
+      // check (see `settleEntryChecks`). Recorded with their type index.
+      const r = this.#reader;
+      r.pos = immAt;
+      this.#sites.add(-1 - r.u32(), this.#code.pushEdit(opPos, Edit.Skip, 0));
+    }
+    if (op === 0xfb && code <= 8 || op === 0x08) {
+      this.#allocation(op, code, index, opPos, immAt);
+    }
+    // A call (or an operator that calls out of line) handles every value
+    // on the operand stack, and every local the engine keeps below it:
+    // their weights, summed here, weigh in by the locals at the end.
+    const heightWeight = op < 0xfb
+      ? HEIGHT_WEIGHT[op]!
+      : PREFIXED_HEIGHT_WEIGHTS[op - 0xfb]![code]!;
+    if (heightWeight !== 0) {
+      const heightSums = this.#heightSums;
+      heightSums[2] += heightWeight;
+      if (opHeight > FREE_HEIGHT) {
+        heightSums[0] += (opHeight - FREE_HEIGHT) * heightWeight >> 4;
+      }
+    }
+    if (this.#pendingReload >= 0 && role > 1 && role !== 5) {
+      this.#settleReload(op, role, index);
+    }
+
+    // A new segment starts after this operator when `must` is set: 1 if
+    // its check must stay even when free, 0 if a free one may go.
+    let must = -1;
+    switch (role) {
+      case 0: // Role.Plain
+        break;
+      case 1: // Role.Block
+      case 2: // Role.Loop
+      case 3: // Role.If
+      case 6: // Role.Try
+      case 9: // Role.TryTable
+        must = this.#open(role, opPos, immAt, opHeight);
+        if (must === BAIL) return -1;
+        break;
+      case 4: // Role.Else
+        this.#else(opPos, opHeight);
+        must = 0;
+        break;
+      case 5: // Role.End
+        if (this.#depth === 1) return this.#endBody(p);
+        must = this.#endFrame(p);
+        break;
+      case 10: { // Role.BranchIf
+        // A conditional branch counts as an `if` does; one with a label
+        // counted 1 at its label (a `br_on_cast` has its label after its
+        // flags).
+        const more = imm === 3 ? IF_POINTS - 1 : IF_POINTS;
+        this.#controls += more;
+        if (opHeight > 0) this.#heightSums[1] += more * opHeight;
+        // A conditional branch does not end its segment: the operators
+        // after it were paid for with the ones before, and a taken branch
+        // leaves them paid, as a trap does. One check per loop iteration
+        // instead of two in a loop that tests its exit at the top.
+        break;
+      }
+      case 11: // Role.Call
+        must = this.#call(op, index);
+        break;
+      case 12: // Role.CallDynamic
+        this.#callDynamic(op, immAt);
+        must = 1;
+        break;
+      case 13: // Role.Transfer
+        this.#transfer(op, imm, index, opPos, immAt, opHeight);
+        break;
+      case 7: // Role.Catch
+        this.#catch(op, opPos, immAt, opHeight);
+        must = 1;
+        break;
+      case 8: // Role.Delegate
+        if (this.#frames[this.#depth - 1] !== Frame.Try) {
+          fail("delegate without try", opPos);
+        }
+        this.#leaveFrame();
+        must = 1;
+        break;
+      case 17: // Role.Wait
+        // A wait blocks the thread as long as the guest asks, where no
+        // check runs: with a stop flag, it waits in slices. A notify, like
+        // a wait, is a call of the engine's runtime that a helper counts
+        // toward a poll of the host's clock.
+        if (this.#flagSize > 0) {
+          this.#growth += this.#helpers.callWaitHelper(code, immAt, opPos, p);
+          if (this.#inRegister) {
+            // The helper's flag checks call the host, which may have
+            // changed the counter.
+            this.#growth += this.#reloadAfter();
+          }
+        }
+        break;
+      default: // Role.PerByte, Role.PerElement, Role.PerPage
+        this.#bulk(op, code, imm, role, index, opPos, p);
+    }
+    // A call's results, a catch's values, a block's at its end.
+    if (this.#height > this.#most) this.#most = this.#height;
+    // A bulk operator, `memory.grow` or a wait: the rewrite's charges,
+    // refunds and helper calls around it branch over the stack too, as
+    // about 4 control points (at the limit, 900 `memory.grow`s over 1,000
+    // constants held a first call 0.3 to 0.4 s before they counted; at 1,
+    // 650 over 100 constants 0.2 s on 2 cores loaded 10 times over).
+    if (role >= 14 /* Role.PerByte */ && opHeight > 0) {
+      this.#heightSums[1] += 4 * opHeight;
+    }
+    if (must >= 0) this.#nextSegment(role, must, p);
+    return NEXT;
+  }
+
+  /** A `br_on_cast`'s label, after its cast flags at `immAt`. */
+  #brOnCast(op: number, immAt: number): void {
+    const r = this.#reader;
+    r.pos = immAt + 1;
+    const frame = this.#depth - 1 - r.u32();
+    if (this.#tableOwners[frame] !== -2) {
+      this.#branchTo(frame, op, this.#segment, this.#live);
+    }
+  }
+
+  /** A branch's label `index`, checked and noted at the frame it names. */
+  #label(
+    op: number,
+    role: number,
+    index: number,
+    immAt: number,
+    opHeight: number,
+  ): void {
+    const depth = this.#depth;
+    this.#controls++;
+    if (opHeight > 0) this.#heightSums[1] += opHeight;
+    if (index === depth - 1) this.#sync |= 1; // leaves the function
+    // `delegate` names a label outside the `try` it ends.
+    if (index >= (role === 8 /* Role.Delegate */ ? depth - 1 : depth)) {
+      fail(`label ${index} out of range`, immAt);
+    }
+    this.#catchTargets[depth - 1 - index] |= 2; // a branch names it
+    if (this.#tableOwners[depth - 1 - index] !== -2) {
+      this.#branchTo(depth - 1 - index, op, this.#segment, this.#live);
+    }
+  }
+
+  /** A function index, checked, and its shift planned. */
+  #functionIndexAt(
+    op: number,
+    index: number,
+    opPos: number,
+    immAt: number,
+    p: number,
+  ): void {
+    const info = this.#info;
+    const functionCount = info.functionCount;
+    if (index >= functionCount) {
+      fail(
+        `function index ${index} out of range: the module has ${functionCount} functions`,
+        immAt,
+      );
+    }
+    // A deferred start that code may not name in `ref.func`.
+    if (!info.startDeclared && index === info.deferredStart && op === 0xd2) {
+      // The export that defers the start would declare it.
+      fail(
+        `ref.func names function ${index}, the start function, which no export or element segment declares: declare it (elem declare func ${index})`,
+        immAt,
+      );
+    }
+    const importedFunctions = info.importedFunctions;
+    if (index >= importedFunctions) {
+      if (this.#deadlineOnly && (op === 0x10 || op === 0x12)) {
+        this.#sites.add(
+          index - importedFunctions,
+          this.#code.pushEdit(opPos, Edit.Skip, 0),
+        );
+      }
+      const shift = info.functionShift;
+      const edit = this.#code.pushEdit(
+        immAt,
+        Edit.Function | (p - immAt) << LENGTH_SHIFT,
+        index + shift,
+      );
+      this.#growth += u32Size(index + shift) - (p - immAt);
+      if (op === 0x10 && index === this.#functionIndex) {
+        this.#selfCalls.push(edit);
+      }
+    } else if (this.#helpers.strings !== undefined) {
+      this.#growth += this.#helpers.callString(op, index, opPos, p);
+    }
+  }
+
+  /**
+   * A GC allocation of a size its type fixes, or a `throw`: paid by size up
+   * front, weighed for the compile, counted toward the host's look at its
+   * heap.
+   */
+  #allocation(
+    op: number,
+    code: number,
+    index: number,
+    opPos: number,
+    immAt: number,
+  ): void {
+    const info = this.#info;
+    const live = this.#live;
+    // GC allocations of a size the type fixes are paid by size up front,
+    // and so is the exception a `throw` allocates. The compile writes each
+    // field, element or thrown value inline.
+    if (op === 0xfb) {
+      if (live) {
+        this.#cost += allocationCost(
+          info,
           this.#reader,
           this.#costs.perElement,
           code,
           index,
           immAt,
         );
-      } else if (op === 0x08 && live) {
-        cost += exceptionCost(this.#info, this.#costs.perElement, index);
       }
-      // The compile writes each field, element or thrown value inline.
-      if (op === 0xfb && code <= 8) {
-        weights += allocationWeight(
-          this.#info,
-          this.#reader,
-          code,
-          index,
-          immAt,
+      this.#weights += allocationWeight(
+        info,
+        this.#reader,
+        code,
+        index,
+        immAt,
+      );
+    } else {
+      if (live) {
+        this.#cost += exceptionCost(info, this.#costs.perElement, index);
+      }
+      this.#weights += throwWeight(info, index);
+    }
+    // With a stop flag, the same allocations count their bytes toward the
+    // host's look at its heap (`heap_count.ts`), in a call made before the
+    // operator.
+    if (
+      this.#flagSize > 0 && live &&
+      (op === 0xfb && (code <= 1 || code === 8) || op === 0x08)
+    ) {
+      const bytes = allocationBytes(
+        info,
+        this.#reader,
+        op,
+        code,
+        index,
+        immAt,
+      );
+      if (bytes > 0) {
+        this.#growth += this.#helpers.callMade(
+          `heap:${bytes}`,
+          opPos,
+          opPos,
+          () => heapCountFunction(bytes, this.#targets.stopFlag!),
         );
-      } else if (op === 0x08) {
-        weights += throwWeight(this.#info, index);
-      }
-      // With a stop flag, the same allocations count their bytes toward
-      // the host's look at its heap (`heap_count.ts`), in a call made
-      // before the operator.
-      if (
-        flagSize > 0 && live &&
-        (op === 0xfb && (code <= 1 || code === 8) || op === 0x08)
-      ) {
-        const bytes = allocationBytes(
-          this.#info,
-          this.#reader,
-          op,
-          code,
-          index,
-          immAt,
-        );
-        if (bytes > 0) {
-          growth += this.#helpers.callMade(
-            `heap:${bytes}`,
-            opPos,
-            opPos,
-            () => heapCountFunction(bytes, this.#targets.stopFlag!),
-          );
-          // The host's answer may have changed the counter.
-          if (inRegister) growth += this.#reloadAfter();
-        }
-      }
-      // The values a struct's fields or `array.new_fixed` take.
-      if (op === 0xfb && (code === 0 || code === 8)) {
-        height -= allocationValues(
-          this.#info,
-          this.#reader,
-          code,
-          index,
-          immAt,
-        );
-      }
-      // A call (or an operator that calls out of line) handles every value
-      // on the operand stack, and every local the engine keeps below it:
-      // their weights, summed here, weigh in by the locals at the end.
-      const heightWeight = op < 0xfb
-        ? HEIGHT_WEIGHT[op]!
-        : PREFIXED_HEIGHT_WEIGHTS[op - 0xfb]![code]!;
-      if (heightWeight !== 0) {
-        heightSums[2] += heightWeight;
-        if (opHeight > FREE_HEIGHT) {
-          heightSums[0] += (opHeight - FREE_HEIGHT) * heightWeight >> 4;
-        }
-      }
-
-      // A new segment starts after this operator when `must` is set: 1 if
-      // its check must stay even when free, 0 if a free one may go.
-      let must = -1;
-      if (pendingReload >= 0 && role > 1 && role !== 5) {
-        // A call, or a way out of the function, before anything read the
-        // local: the reload is dead (after a call of an import, or a
-        // dynamic one, the check reads the counter). Anything else that
-        // can lead to a read (a branch, a segment start, a charge) keeps it.
-        if (
-          role === 11 || role === 12 ||
-          role === 13 && op !== 0x0e && (op !== 0x0c || index === depth - 1)
-        ) {
-          growth -= this.#dropReload(pendingReload, reloadLength);
-        }
-        pendingReload = -1;
-      }
-      switch (role) {
-        case 0: // Role.Plain
-          break;
-        case 1: // Role.Block
-        case 2: // Role.Loop
-        case 3: // Role.If
-        case 6: // Role.Try
-        case 9: // Role.TryTable
-          // A plain `block` compiles at next to no cost; a `br` to it does.
-          {
-            const points = role === 9
-              ? 1 + this.#operands.first
-              : role === 2
-              ? 8 // and its check and flag check
-              : role === 3
-              ? IF_POINTS
-              : role !== 1
-              ? 1
-              : 0;
-            controls += points;
-            if (opHeight > 0) heightSums[1] += points * opHeight;
-            if (role === 3) heightSums[4]++;
-          }
-          if (inRegister && (role === 6 || role === 9)) {
-            this.#code.editCount = editsFrom;
-            return -1;
-          }
-          if (role === 6) {
-            tryAt[depth] = opPos;
-            clausesSeen[depth] = 0;
-            if (live) cost += (tryClauses.get(opPos) ?? 0) * clauseCost;
-          } else if (role === 9) {
-            const clauses = this.#operands.first;
-            if (clauses > MAX_CATCH_CLAUSES) tooManyClauses(opPos);
-            if (live) cost += clauses * clauseCost;
-            if (clauses > 0) {
-              weights += clausesWeight(this.#info, this.#reader, immAt);
-            }
-          }
-          if (depth >= frames.length) {
-            if (depth >= MAX_NESTING) tooDeep(functionIndex, opPos);
-            this.#growFrames();
-            frames = this.#frames;
-            openedIn = this.#openedIn;
-            catchTargets = this.#catchTargets;
-            tableOwners = this.#tableOwners;
-            stackFrames = this.#stackFrames;
-          }
-          {
-            // Its parameters stay on the stack, in the frame.
-            const type = bytes[immAt]!;
-            let results = 0;
-            let blockParams = 0;
-            if (type !== 0x40) {
-              if (type > 0x40 && type < 0x80) {
-                results = 1;
-                weights += BLOCK_VALUE_WEIGHT;
-              } else {
-                results = this.#blockArity(immAt);
-                blockParams = this.#blockParams;
-                weights += BLOCK_VALUE_WEIGHT * (blockParams + results);
-              }
-            }
-            stackFrames[depth * 3] = height - blockParams;
-            stackFrames[depth * 3 + 1] = blockParams;
-            stackFrames[depth * 3 + 2] = results;
-          }
-          frames[depth] = role === 1
-            ? Frame.Block
-            : role === 2
-            ? Frame.Loop
-            : role === 3
-            ? Frame.If
-            : role === 6
-            ? Frame.Try
-            : Frame.TryTable;
-          catchTargets[depth] = 0;
-          tableOwners[depth] = -1;
-          this.#predHead[depth] = -1;
-          openedIn[depth] = serial << 1 | (live ? 1 : 0);
-          depth++;
-          if (depth > deepest) deepest = depth;
-          // An `if` does not end its segment: the start of its then-arm is
-          // prepaid with what comes before, and a false condition leaves it
-          // paid, as a taken `br_if` does.
-          if (role === 2) must = 1;
-          break;
-        case 4: // Role.Else
-          controls += IF_POINTS;
-          heightSums[4]++;
-          if (opHeight > 0) heightSums[1] += IF_POINTS * opHeight;
-          if (frames[depth - 1] !== Frame.If) fail("else without if", opPos);
-          frames[depth - 1] = Frame.Else;
-          height = stackFrames[depth * 3 - 3]! + stackFrames[depth * 3 - 2]!;
-          must = 0;
-          break;
-        case 5: // Role.End
-          depth--;
-          if (depth === 0) {
-            if (p !== end) fail("operators after the function's final end", p);
-            // Each segment has a check (the entry's too, and one more for
-            // the segment this `end` closes).
-            controls += serial + 1;
-            // With the steps' before this one.
-            if (paused) weights += this.#pausedSums[1]!;
-            weights += Math.max(0, deepest - FREE_NESTING) * NESTING_WEIGHT;
-            const stacked = heightSums[1]!;
-            const piled = heightSums[0]! +
-              Math.max(0, most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT +
-              Math.floor(
-                heightSums[3]! * heightSums[2]! / (16 * LOCAL_HEIGHT_SHARE),
-              );
-            const arms = heightSums[4]!;
-            if (
-              localUnits(localCount) * controls +
-                  STACKED_VALUE_UNITS * stacked +
-                  refLocalUnits(localCount, refLocals) + IF_UNITS * arms >
-                MAX_COMPILE_UNITS
-            ) {
-              tooDearToCompile(
-                functionIndex,
-                localCount,
-                controls,
-                stacked,
-                refLocals,
-                arms,
-                start,
-              );
-            }
-            if (end - codeStart + weights + piled > MAX_COMPILE_COST) {
-              tooDearOperators(
-                functionIndex,
-                end - codeStart + weights + piled,
-                start,
-              );
-            }
-            if (clausesMissed) {
-              this.#code.editCount = editsFrom;
-              return RESCAN;
-            }
-            if (pendingReload >= 0) {
-              growth -= this.#dropReload(pendingReload, reloadLength);
-            }
-            growth += this.#closeSegment(segment, cost, 1, inRegister);
-            if (deadlineOnly) {
-              // A call runs its code, zeroes its declared locals (a
-              // function of 40,000 `v128` locals and one operator took 7
-              // µs a call) and does its bulk operators' work: each
-              // weighs as bytes of code, so that 8,000 calls of such a
-              // function in one body cannot go unchecked (55 ms).
-              this.#sites.endBody(
-                defined,
-                end - codeStart + (localCount - params) +
-                  (this.#helpers.inlineBulk >> 4),
-              );
-            }
-            return this.#finishBody({
-              start,
-              groupsStart,
-              codeStart,
-              end,
-              groups,
-              localCount,
-              flags: this.#bodyFlags | (inRegister ? IN_REGISTER : 0),
-              editsFrom,
-              hints: this.#hints,
-              growth,
-              functionIndex,
-            });
-          }
-          height = stackFrames[depth * 3]! + stackFrames[depth * 3 + 2]!;
-          must = catchTargets[depth]! & 1; // an exception lands there
-          if (
-            (catchTargets[depth]! & 5) === 0 &&
-            (catchTargets[depth] === 0 || !loopFollows(bytes, p, end)) &&
-            openedIn[depth]! >> 1 === serial &&
-            (frames[depth] === Frame.Block || frames[depth] === Frame.If)
-          ) {
-            // No segment started inside this `block` or else-less `if`, and
-            // no `br_table` or exception lands at its `end`: every way there
-            // (falling through, an `if`'s false condition, a `br` or
-            // `br_if` from inside) comes from the segment open before it,
-            // which then pays for what follows too, and nothing it paid for
-            // is skipped that was not already (a taken branch skips only
-            // what its segment paid for after it). Reachable after the
-            // `end` if its start was. A `br_table` could jump past every
-            // case of a dispatch: each would be paid on every pass.
-            must = -1;
-            live = (openedIn[depth]! & 1) === 1;
-          } else if (
-            (catchTargets[depth]! & 3) === 2 && tableOwners[depth]! >= 0 &&
-            frames[depth] === Frame.Block
-          ) {
-            // Every way here comes from one `br_table`'s targets, paid in
-            // advance by its check: it can pay for this segment too (see
-            // `#closeSegment`), if the way in by falling through is paid.
-            const owner = tableOwners[depth]!;
-            if (!live) {
-              paidBy = owner;
-              paidPreds = this.#predHead[depth]!;
-            } else if (
-              this.#paidBy === owner && this.#code.editCount === segment + 1
-            ) {
-              this.#addPred(depth, segment);
-              paidBy = owner;
-              paidPreds = this.#predHead[depth]!;
-            }
-          }
-          break;
-        case 10: // Role.BranchIf
-          {
-            // A conditional branch counts as an `if` does; one with a label
-            // counted 1 at its label (a `br_on_cast` has its label after
-            // its flags).
-            const more = imm === 3 ? IF_POINTS - 1 : IF_POINTS;
-            controls += more;
-            if (opHeight > 0) heightSums[1] += more * opHeight;
-          }
-          // A conditional branch does not end its segment: the operators
-          // after it were paid for with the ones before, and a taken branch
-          // leaves them paid, as a trap does. One check per loop iteration
-          // instead of two in a loop that tests its exit at the top.
-          break;
-        case 11: // Role.Call
-          if (NO_COPY[op] === 1) this.#noCopy = true;
-          if (op === 0x10) {
-            const type = this.#info.functionTypes[index]!;
-            const results = typeResults(this.#info, type);
-            const params = this.#info.typeParams[type]!;
-            weights += valuesWeight(results) + CALL_PARAM_WEIGHT * params;
-            height += results - params;
-          }
-          if (index < importedFunctions) {
-            must = 1;
-            this.#noCopy = true; // a copy calls no import
-          } else if (inRegister) {
-            // The callee spent fuel from the counter: the call's own edit
-            // (the last) reads it back after the call.
-            pendingReload = this.#code.editCount - 1;
-            this.#code.setKind(
-              pendingReload,
-              this.#code.kindAt(pendingReload) | RELOAD,
-            );
-            growth += reloadLength;
-          }
-          break;
-        case 12: // Role.CallDynamic
-          must = 1;
-          if (NO_COPY[op] === 1) this.#noCopy = true;
-          if (op === 0x11 || op === 0x14) {
-            // call_indirect and call_ref: the type comes first.
-            r.pos = immAt;
-            const type = r.u32();
-            const results = typeResults(this.#info, type);
-            const params = this.#info.typeParams[type]!;
-            weights += valuesWeight(results) +
-              CALL_PARAM_WEIGHT * Math.max(0, params);
-            height += results - params;
-          }
-          break;
-        case 13: // Role.Transfer
-          // A way out with no label (`unreachable`, `return`, a throw, a
-          // tail call) costs the compile about what a branch does a local
-          // (measured over locals, not over the operand stack's values).
-          if (imm !== 3 && op !== 0x0e) controls++;
-          // A `return` carries its values as a `br` to the function's
-          // label does (1,000 returns of 1,000 values held a first call 60
-          // to 89 ms before they counted).
-          if (op === 0x0f && opHeight > 0) heightSums[1] += opHeight;
-          if (op >= 0x12 && op <= 0x15 && op !== 0x14) {
-            // A tail call: its arguments take the caller's frame's place.
-            r.pos = immAt;
-            const type = op === 0x12
-              ? this.#info.functionTypes[index]!
-              : r.u32();
-            weights += TAIL_CALL_PARAM_WEIGHT *
-              Math.max(0, this.#info.typeParams[type]!);
-          }
-          // A throw is made and unwound in the engine's runtime: with a
-          // stop flag, a call before it counts it toward a poll of the
-          // host's clock, as the grows' and waits' helpers do.
-          if (flagSize > 0 && op >= 0x08 && op <= 0x0a) {
-            growth += this.#helpers.callBeforeThrow(opPos);
-          }
-          if (op === 0x0e) {
-            r.pos = immAt;
-            const points = r.u32() + 1;
-            controls += points;
-            if (opHeight > 0) heightSums[1] += points * opHeight;
-            // A `br_table` whose segment spent nothing since its check can
-            // have that check pay in advance for the segments it leads to.
-            this.#ownTargets(
-              immAt,
-              depth,
-              live && inRegister && cost > 0 &&
-                this.#code.editCount === segment + 1
-                ? segment
-                : -2,
-            );
-          }
-          live = false;
-          // What follows is unreachable: the engine does not compile it.
-          height = stackFrames[depth * 3 - 3]!;
-          break;
-        case 7: // Role.Catch
-          controls++;
-          if (opHeight > 0) heightSums[1] += opHeight;
-          this.#checkCatch(op, depth, opPos);
-          height = stackFrames[depth * 3 - 3]!;
-          if (op === 0x07) { // catch: the tag's values, on the stack
-            r.pos = immAt;
-            const values = tagValues(this.#info, r.u32());
-            weights += valuesWeight(values);
-            height += values;
-          }
-          if (++clausesSeen[depth - 1]! > MAX_CATCH_CLAUSES) {
-            tooManyClauses(tryAt[depth - 1]!);
-          }
-          if (clauseCost > 0 && !this.#triesCounted) {
-            const at = tryAt[depth - 1]!;
-            tryClauses.set(at, (tryClauses.get(at) ?? 0) + 1);
-            clausesMissed = true;
-          }
-          must = 1;
-          break;
-        case 8: // Role.Delegate
-          if (frames[depth - 1] !== Frame.Try) {
-            fail("delegate without try", opPos);
-          }
-          depth--;
-          height = stackFrames[depth * 3]! + stackFrames[depth * 3 + 2]!;
-          must = 1;
-          break;
-        case 17: // Role.Wait
-          // A wait blocks the thread as long as the guest asks, where no
-          // check runs: with a stop flag, it waits in slices. A notify,
-          // like a wait, is a call of the engine's runtime that a helper
-          // counts toward a poll of the host's clock.
-          if (flagSize > 0) {
-            growth += this.#helpers.callWaitHelper(code, immAt, opPos, p);
-            if (inRegister) {
-              // The helper's flag checks call the host, which may have
-              // changed the counter.
-              growth += this.#reloadAfter();
-            }
-          }
-          break;
-        default: { // Role.PerByte, Role.PerElement, Role.PerPage
-          const grow = op === 0x40 || op === 0xfc && code === 0x0f;
-          // With a stop flag, a `table.grow` may become a helper call,
-          // which its refund must then follow.
-          let refund = false;
-          if (live) {
-            const charge = this.#chargeBulk(imm, role, opPos);
-            growth += charge;
-            if (charge > 0 && grow) {
-              if (flagSize > 0) refund = true;
-              else growth += this.#refundGrow(op === 0x40, opPos, p);
-            }
-          }
-          if (flagSize > 0) {
-            const before = this.#code.editCount;
-            const length = this.#constEnd === opPos ? this.#constAt : -1;
-            if (op === 0x40) {
-              growth += this.#helpers.callMemoryGrowHelper(opPos, p);
-            } else if (grow) {
-              growth += this.#helpers.callGrowHelper(opPos, p);
-            } else if (op === 0xfc) {
-              growth += this.#helpers.callHelper(code, opPos, p, length);
-            } else if (op === 0xfb) {
-              growth += this.#helpers.callArrayHelper(code, index, opPos, p);
-            }
-            const called = this.#code.editCount !== before;
-            if (inRegister && called) {
-              // The helper's flag checks call the host, which may have
-              // changed the counter.
-              growth += this.#reloadAfter();
-            }
-            if (refund) {
-              growth += called
-                ? this.#refundAfterCall(op === 0x40, p)
-                : this.#refundGrow(op === 0x40, opPos, p);
-            }
-          }
-        }
-      }
-      // A call's results, a catch's values, a block's at its end.
-      if (height > most) most = height;
-      // A bulk operator, `memory.grow` or a wait: the rewrite's charges,
-      // refunds and helper calls around it branch over the stack too, as
-      // about 4 control points (at the limit, 900 `memory.grow`s over 1,000
-      // constants held a first call 0.3 to 0.4 s before they counted; at 1,
-      // 650 over 100 constants 0.2 s on 2 cores loaded 10 times over).
-      if (role >= 14 /* Role.PerByte */ && opHeight > 0) {
-        heightSums[1] += 4 * opHeight;
-      }
-      if (must >= 0) {
-        // The check that starts the next segment is a control point too.
-        if (height > 0) heightSums[1] += height;
-        pendingReload = -1;
-        growth += this.#closeSegment(segment, cost, sync, inRegister);
-        if (role === 2 /* Role.Loop */ && flagSize > 0 && fused === 0) {
-          this.#code.pushEdit(p, Edit.Flag, inRegister ? 1 : flagCall);
-          if (flagCall === 0) this.#hints++;
-          growth += loopFlagSize;
-        }
-        // After a call, the check reads what the callee or the host left.
-        const reads = role === 11 || role === 12
-          ? load
-          : role === 2 /* Role.Loop */
-          ? fused
-          : 0;
-        segment = this.#code.pushEdit(
-          p,
-          Edit.Check | must << 4 | reads,
-          0,
-        );
-        this.#paidBy = paidBy;
-        this.#paidPreds = paidPreds;
-        paidBy = -1;
-        cost = 0;
-        sync = 0;
-        live = true;
-        serial++;
+        // The host's answer may have changed the counter.
+        if (this.#inRegister) this.#growth += this.#reloadAfter();
       }
     }
+    // The values a struct's fields or `array.new_fixed` take.
+    if (op === 0xfb && (code === 0 || code === 8)) {
+      this.#height -= allocationValues(
+        info,
+        this.#reader,
+        code,
+        index,
+        immAt,
+      );
+    }
+  }
+
+  /**
+   * A call, or a way out of the function, before anything read the local:
+   * the pending reload is dead (after a call of an import, or a dynamic
+   * one, the check reads the counter). Anything else that can lead to a
+   * read (a branch, a segment start, a charge) keeps it.
+   */
+  #settleReload(op: number, role: number, index: number): void {
+    if (
+      role === 11 || role === 12 ||
+      role === 13 && op !== 0x0e && (op !== 0x0c || index === this.#depth - 1)
+    ) {
+      this.#growth -= this.#dropReload(
+        this.#pendingReload,
+        this.#reloadLength,
+      );
+    }
+    this.#pendingReload = -1;
+  }
+
+  /**
+   * A `block`, `loop`, `if`, `try` or `try_table`: a frame opened. Returns
+   * `must` (see `#operator`), or `BAIL` for a `try` or `try_table` met with
+   * the fuel in a register.
+   */
+  #open(role: number, opPos: number, immAt: number, opHeight: number): number {
+    const heightSums = this.#heightSums;
+    // A plain `block` compiles at next to no cost; a `br` to it does.
+    const points = role === 9 ? 1 + this.#operands.first : role === 2
+      ? 8 // and its check and flag check
+      : role === 3
+      ? IF_POINTS
+      : role !== 1
+      ? 1
+      : 0;
+    this.#controls += points;
+    if (opHeight > 0) heightSums[1] += points * opHeight;
+    if (role === 3) heightSums[4]++;
+    if (this.#inRegister && (role === 6 || role === 9)) {
+      this.#code.editCount = this.#editsFrom;
+      return BAIL;
+    }
+    let depth = this.#depth;
+    const live = this.#live;
+    if (role === 6) {
+      this.#tryAt[depth] = opPos;
+      this.#clausesSeen[depth] = 0;
+      if (live) {
+        this.#cost += (this.#tryClauses.get(opPos) ?? 0) * this.#clauseCost;
+      }
+    } else if (role === 9) {
+      const clauses = this.#operands.first;
+      if (clauses > MAX_CATCH_CLAUSES) tooManyClauses(opPos);
+      if (live) this.#cost += clauses * this.#clauseCost;
+      if (clauses > 0) {
+        this.#weights += clausesWeight(this.#info, this.#reader, immAt);
+      }
+    }
+    if (depth >= this.#frames.length) {
+      if (depth >= MAX_NESTING) tooDeep(this.#functionIndex, opPos);
+      this.#growFrames();
+    }
+    {
+      // Its parameters stay on the stack, in the frame.
+      const type = this.#bytes[immAt]!;
+      let results = 0;
+      let blockParams = 0;
+      if (type !== 0x40) {
+        if (type > 0x40 && type < 0x80) {
+          results = 1;
+          this.#weights += BLOCK_VALUE_WEIGHT;
+        } else {
+          results = this.#blockArity(immAt);
+          blockParams = this.#blockParams;
+          this.#weights += BLOCK_VALUE_WEIGHT * (blockParams + results);
+        }
+      }
+      const stackFrames = this.#stackFrames;
+      stackFrames[depth * 3] = this.#height - blockParams;
+      stackFrames[depth * 3 + 1] = blockParams;
+      stackFrames[depth * 3 + 2] = results;
+    }
+    this.#frames[depth] = role === 1
+      ? Frame.Block
+      : role === 2
+      ? Frame.Loop
+      : role === 3
+      ? Frame.If
+      : role === 6
+      ? Frame.Try
+      : Frame.TryTable;
+    this.#catchTargets[depth] = 0;
+    this.#tableOwners[depth] = -1;
+    this.#predHead[depth] = -1;
+    this.#openedIn[depth] = this.#serial << 1 | (live ? 1 : 0);
+    depth++;
+    this.#depth = depth;
+    if (depth > this.#deepest) this.#deepest = depth;
+    // An `if` does not end its segment: the start of its then-arm is
+    // prepaid with what comes before, and a false condition leaves it
+    // paid, as a taken `br_if` does.
+    return role === 2 ? 1 : -1;
+  }
+
+  /** An `else`. */
+  #else(opPos: number, opHeight: number): void {
+    const heightSums = this.#heightSums;
+    const depth = this.#depth;
+    this.#controls += IF_POINTS;
+    heightSums[4]++;
+    if (opHeight > 0) heightSums[1] += IF_POINTS * opHeight;
+    if (this.#frames[depth - 1] !== Frame.If) fail("else without if", opPos);
+    this.#frames[depth - 1] = Frame.Else;
+    const stackFrames = this.#stackFrames;
+    this.#height = stackFrames[depth * 3 - 3]! + stackFrames[depth * 3 - 2]!;
+  }
+
+  /**
+   * The `end` of a frame other than the function's (and a `delegate`):
+   * the frame left, the operand stack as it leaves it.
+   */
+  #leaveFrame(): number {
+    const depth = this.#depth - 1;
+    this.#depth = depth;
+    const stackFrames = this.#stackFrames;
+    this.#height = stackFrames[depth * 3]! + stackFrames[depth * 3 + 2]!;
+    return depth;
+  }
+
+  /** The `end` of a frame other than the function's; returns `must`. */
+  #endFrame(p: number): number {
+    const depth = this.#leaveFrame();
+    const catchTargets = this.#catchTargets;
+    const openedIn = this.#openedIn;
+    const frames = this.#frames;
+    const tableOwners = this.#tableOwners;
+    let must = catchTargets[depth]! & 1; // an exception lands there
+    if (
+      (catchTargets[depth]! & 5) === 0 &&
+      (catchTargets[depth] === 0 || !loopFollows(this.#bytes, p, this.#end)) &&
+      openedIn[depth]! >> 1 === this.#serial &&
+      (frames[depth] === Frame.Block || frames[depth] === Frame.If)
+    ) {
+      // No segment started inside this `block` or else-less `if`, and no
+      // `br_table` or exception lands at its `end`: every way there
+      // (falling through, an `if`'s false condition, a `br` or `br_if`
+      // from inside) comes from the segment open before it, which then
+      // pays for what follows too, and nothing it paid for is skipped that
+      // was not already (a taken branch skips only what its segment paid
+      // for after it). Reachable after the `end` if its start was. A
+      // `br_table` could jump past every case of a dispatch: each would be
+      // paid on every pass.
+      must = -1;
+      this.#live = (openedIn[depth]! & 1) === 1;
+    } else if (
+      (catchTargets[depth]! & 3) === 2 && tableOwners[depth]! >= 0 &&
+      frames[depth] === Frame.Block
+    ) {
+      // Every way here comes from one `br_table`'s targets, paid in
+      // advance by its check: it can pay for this segment too (see
+      // `#closeSegment`), if the way in by falling through is paid.
+      const owner = tableOwners[depth]!;
+      if (!this.#live) {
+        this.#endPaidBy = owner;
+        this.#endPaidPreds = this.#predHead[depth]!;
+      } else if (
+        this.#paidBy === owner && this.#code.editCount === this.#segment + 1
+      ) {
+        this.#addPred(depth, this.#segment);
+        this.#endPaidBy = owner;
+        this.#endPaidPreds = this.#predHead[depth]!;
+      }
+    }
+    return must;
+  }
+
+  /**
+   * The function's final `end` at `p`: the body's compile limits checked,
+   * its last segment closed, its record kept. Returns the rewritten size,
+   * or `RESCAN`.
+   */
+  #endBody(p: number): number {
+    this.#depth = 0;
+    const end = this.#end;
+    const start = this.#start;
+    const codeStart = this.#codeStart;
+    const functionIndex = this.#functionIndex;
+    const localCount = this.#localCount;
+    const refLocals = this.#refLocals;
+    const heightSums = this.#heightSums;
+    if (p !== end) fail("operators after the function's final end", p);
+    // Each segment has a check (the entry's too, and one more for the
+    // segment this `end` closes).
+    const controls = this.#controls + this.#serial + 1;
+    // With the steps' before this one.
+    const weights = this.#weightsBefore + this.#weights +
+      Math.max(0, this.#deepest - FREE_NESTING) * NESTING_WEIGHT;
+    const stacked = heightSums[1]!;
+    const piled = heightSums[0]! +
+      Math.max(0, this.#most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT +
+      Math.floor(heightSums[3]! * heightSums[2]! / (16 * LOCAL_HEIGHT_SHARE));
+    const arms = heightSums[4]!;
+    if (
+      localUnits(localCount) * controls +
+          STACKED_VALUE_UNITS * stacked +
+          refLocalUnits(localCount, refLocals) + IF_UNITS * arms >
+        MAX_COMPILE_UNITS
+    ) {
+      tooDearToCompile(
+        functionIndex,
+        localCount,
+        controls,
+        stacked,
+        refLocals,
+        arms,
+        start,
+      );
+    }
+    if (end - codeStart + weights + piled > MAX_COMPILE_COST) {
+      tooDearOperators(functionIndex, end - codeStart + weights + piled, start);
+    }
+    const editsFrom = this.#editsFrom;
+    if (this.#clausesMissed) {
+      this.#code.editCount = editsFrom;
+      return RESCAN;
+    }
+    let growth = this.#growth;
+    if (this.#pendingReload >= 0) {
+      growth -= this.#dropReload(this.#pendingReload, this.#reloadLength);
+    }
+    const inRegister = this.#inRegister;
+    growth += this.#closeSegment(this.#segment, this.#cost, 1, inRegister);
+    if (this.#deadlineOnly) {
+      // A call runs its code, zeroes its declared locals (a function of
+      // 40,000 `v128` locals and one operator took 7 µs a call) and does
+      // its bulk operators' work: each weighs as bytes of code, so that
+      // 8,000 calls of such a function in one body cannot go unchecked (55
+      // ms).
+      this.#sites.endBody(
+        functionIndex - this.#info.importedFunctions,
+        end - codeStart + (localCount - this.#params) +
+          (this.#helpers.inlineBulk >> 4),
+      );
+    }
+    return this.#finishBody({
+      start,
+      groupsStart: this.#groupsStart,
+      codeStart,
+      end,
+      groups: this.#groups,
+      localCount,
+      flags: this.#bodyFlags | (inRegister ? IN_REGISTER : 0),
+      editsFrom,
+      hints: this.#hints,
+      growth,
+      functionIndex,
+    });
+  }
+
+  /** A `call`'s compile weight, and its reload; returns `must`. */
+  #call(op: number, index: number): number {
+    const info = this.#info;
+    if (NO_COPY[op] === 1) this.#noCopy = true;
+    if (op === 0x10) {
+      const type = info.functionTypes[index]!;
+      const results = typeResults(info, type);
+      const params = info.typeParams[type]!;
+      this.#weights += valuesWeight(results) + CALL_PARAM_WEIGHT * params;
+      this.#height += results - params;
+    }
+    if (index < info.importedFunctions) {
+      this.#noCopy = true; // a copy calls no import
+      return 1;
+    }
+    if (this.#inRegister) {
+      // The callee spent fuel from the counter: the call's own edit (the
+      // last) reads it back after the call.
+      const code = this.#code;
+      const reload = code.editCount - 1;
+      this.#pendingReload = reload;
+      code.setKind(reload, code.kindAt(reload) | RELOAD);
+      this.#growth += this.#reloadLength;
+    }
+    return -1;
+  }
+
+  /** A `call_indirect` or `call_ref`'s compile weight. */
+  #callDynamic(op: number, immAt: number): void {
+    if (NO_COPY[op] === 1) this.#noCopy = true;
+    if (op === 0x11 || op === 0x14) {
+      // call_indirect and call_ref: the type comes first.
+      const r = this.#reader;
+      r.pos = immAt;
+      const type = r.u32();
+      const results = typeResults(this.#info, type);
+      const params = this.#info.typeParams[type]!;
+      this.#weights += valuesWeight(results) +
+        CALL_PARAM_WEIGHT * Math.max(0, params);
+      this.#height += results - params;
+    }
+  }
+
+  /**
+   * A way out that does not fall through (`br`, `br_table`, `return`,
+   * `unreachable`, a throw, a tail call): what follows is unreachable.
+   */
+  #transfer(
+    op: number,
+    imm: number,
+    index: number,
+    opPos: number,
+    immAt: number,
+    opHeight: number,
+  ): void {
+    // A way out with no label (`unreachable`, `return`, a throw, a tail
+    // call) costs the compile about what a branch does a local (measured
+    // over locals, not over the operand stack's values).
+    if (imm !== 3 && op !== 0x0e) this.#controls++;
+    // A `return` carries its values as a `br` to the function's label does
+    // (1,000 returns of 1,000 values held a first call 60 to 89 ms before
+    // they counted).
+    if (op === 0x0f && opHeight > 0) this.#heightSums[1] += opHeight;
+    if (op >= 0x12 && op <= 0x15 && op !== 0x14) {
+      // A tail call: its arguments take the caller's frame's place.
+      const r = this.#reader;
+      r.pos = immAt;
+      const type = op === 0x12 ? this.#info.functionTypes[index]! : r.u32();
+      this.#weights += TAIL_CALL_PARAM_WEIGHT *
+        Math.max(0, this.#info.typeParams[type]!);
+    }
+    // A throw is made and unwound in the engine's runtime: with a stop
+    // flag, a call before it counts it toward a poll of the host's clock,
+    // as the grows' and waits' helpers do.
+    if (this.#flagSize > 0 && op >= 0x08 && op <= 0x0a) {
+      this.#growth += this.#helpers.callBeforeThrow(opPos);
+    }
+    if (op === 0x0e) {
+      const r = this.#reader;
+      r.pos = immAt;
+      const points = r.u32() + 1;
+      this.#controls += points;
+      if (opHeight > 0) this.#heightSums[1] += points * opHeight;
+      // A `br_table` whose segment spent nothing since its check can have
+      // that check pay in advance for the segments it leads to.
+      const segment = this.#segment;
+      this.#ownTargets(
+        immAt,
+        this.#depth,
+        this.#live && this.#inRegister && this.#cost > 0 &&
+          this.#code.editCount === segment + 1
+          ? segment
+          : -2,
+      );
+    }
+    this.#live = false;
+    // What follows is unreachable: the engine does not compile it.
+    this.#height = this.#stackFrames[this.#depth * 3 - 3]!;
+  }
+
+  /** A legacy `catch` or `catch_all`. */
+  #catch(op: number, opPos: number, immAt: number, opHeight: number): void {
+    const depth = this.#depth;
+    this.#controls++;
+    if (opHeight > 0) this.#heightSums[1] += opHeight;
+    this.#checkCatch(op, depth, opPos);
+    this.#height = this.#stackFrames[depth * 3 - 3]!;
+    if (op === 0x07) { // catch: the tag's values, on the stack
+      const r = this.#reader;
+      r.pos = immAt;
+      const values = tagValues(this.#info, r.u32());
+      this.#weights += valuesWeight(values);
+      this.#height += values;
+    }
+    const tryAt = this.#tryAt;
+    if (++this.#clausesSeen[depth - 1]! > MAX_CATCH_CLAUSES) {
+      tooManyClauses(tryAt[depth - 1]!);
+    }
+    if (this.#clauseCost > 0 && !this.#triesCounted) {
+      const at = tryAt[depth - 1]!;
+      this.#tryClauses.set(at, (this.#tryClauses.get(at) ?? 0) + 1);
+      this.#clausesMissed = true;
+    }
+  }
+
+  /**
+   * A bulk operator, `memory.grow` or `table.grow`: its run-time charge,
+   * refund and helper call.
+   */
+  #bulk(
+    op: number,
+    code: number,
+    imm: number,
+    role: number,
+    index: number,
+    opPos: number,
+    p: number,
+  ): void {
+    const flagSize = this.#flagSize;
+    const grow = op === 0x40 || op === 0xfc && code === 0x0f;
+    // With a stop flag, a `table.grow` may become a helper call, which its
+    // refund must then follow.
+    let refund = false;
+    if (this.#live) {
+      const charge = this.#chargeBulk(imm, role, opPos);
+      this.#growth += charge;
+      if (charge > 0 && grow) {
+        if (flagSize > 0) refund = true;
+        else this.#growth += this.#refundGrow(op === 0x40, opPos, p);
+      }
+    }
+    if (flagSize > 0) {
+      const helpers = this.#helpers;
+      const before = this.#code.editCount;
+      const length = this.#constEnd === opPos ? this.#constAt : -1;
+      let growth = 0;
+      if (op === 0x40) {
+        growth += helpers.callMemoryGrowHelper(opPos, p);
+      } else if (grow) {
+        growth += helpers.callGrowHelper(opPos, p);
+      } else if (op === 0xfc) {
+        growth += helpers.callHelper(code, opPos, p, length);
+      } else if (op === 0xfb) {
+        growth += helpers.callArrayHelper(code, index, opPos, p);
+      }
+      const called = this.#code.editCount !== before;
+      if (this.#inRegister && called) {
+        // The helper's flag checks call the host, which may have changed
+        // the counter.
+        growth += this.#reloadAfter();
+      }
+      if (refund) {
+        growth += called
+          ? this.#refundAfterCall(op === 0x40, p)
+          : this.#refundGrow(op === 0x40, opPos, p);
+      }
+      this.#growth += growth;
+    }
+  }
+
+  /**
+   * Closes the open segment and starts the next at `p`, after an operator
+   * of role `role`; `must` is 1 if its check must stay even when free.
+   */
+  #nextSegment(role: number, must: number, p: number): void {
+    const height = this.#height;
+    const inRegister = this.#inRegister;
+    // The check that starts the next segment is a control point too.
+    if (height > 0) this.#heightSums[1] += height;
+    this.#pendingReload = -1;
+    this.#growth += this.#closeSegment(
+      this.#segment,
+      this.#cost,
+      this.#sync,
+      inRegister,
+    );
+    const fused = this.#fused;
+    if (role === 2 /* Role.Loop */ && this.#flagSize > 0 && fused === 0) {
+      const flagCall = this.#flagCall;
+      this.#code.pushEdit(p, Edit.Flag, inRegister ? 1 : flagCall);
+      if (flagCall === 0) this.#hints++;
+      this.#growth += this.#loopFlagSize;
+    }
+    // After a call, the check reads what the callee or the host left.
+    const reads = role === 11 || role === 12
+      ? this.#load
+      : role === 2 /* Role.Loop */
+      ? fused
+      : 0;
+    this.#segment = this.#code.pushEdit(p, Edit.Check | must << 4 | reads, 0);
+    this.#paidBy = this.#endPaidBy;
+    this.#paidPreds = this.#endPaidPreds;
+    this.#endPaidBy = -1;
+    this.#cost = 0;
+    this.#sync = 0;
+    this.#live = true;
+    this.#serial++;
   }
 
   /**
