@@ -79,7 +79,8 @@ import {
 } from "./signatures.ts";
 import { type StopFlagHost, stopFlagHost } from "./stop_flag_host.ts";
 import type { InstrumentOptions } from "./wasm/mod.ts";
-import { instrumentSteps } from "./wasm/instrument.ts";
+import { instrumentSteps, type StopFlagImports } from "./wasm/instrument.ts";
+import { startPrecompile } from "./precompile.ts";
 import type { InPlace } from "./wasm/output_plan.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { keptFromEngine } from "./wasm/reader.ts";
@@ -350,6 +351,8 @@ export async function loadGuestWith(
     let flagHost: StopFlagHost | undefined;
     let importModule = "";
     let startExport: string | undefined;
+    let dear: { export: string; functions: number } | undefined;
+    let flagImports: StopFlagImports | undefined;
     let dataTarget: { name: string; reach: number } | undefined;
     let lifted: LiftedData | undefined;
     // The copy has room before it for the limits to grow the sections they
@@ -440,6 +443,9 @@ export async function loadGuestWith(
               : {}),
             ...flagChecks(flagged, countsFuel, options.async === true),
             deferStart: flagged,
+            // Its functions dear to compile, reachable by the compile
+            // thread, which compiles them ahead (`precompile.ts`).
+            precompile: stoppableGuest(options),
             validate: false,
             // Never a module the engine supplies itself.
             ...(addedModule === undefined ? {} : { importModule: addedModule }),
@@ -500,6 +506,8 @@ export async function loadGuestWith(
       }
       importModule = rewrite.metered.importModule;
       startExport = rewrite.metered.startExport;
+      dear = rewrite.metered.precompile;
+      flagImports = rewrite.metered.stopFlag;
       state.meter = new FuelMeter(rewrite.metered, {
         fuel,
         poll: () => state.poll?.() ?? false,
@@ -630,6 +638,7 @@ export async function loadGuestWith(
       freshImports,
       startExport,
     });
+    startPrecompile(guest, module, dear, flagImports);
     if (flagged) {
       await stops.race(warmStopPath(
         (bytes, async) =>

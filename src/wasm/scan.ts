@@ -1253,12 +1253,10 @@ export class BodyScanner {
                 heightSums[3]! * heightSums[2]! / (16 * LOCAL_HEIGHT_SHARE),
               );
             const arms = heightSums[4]!;
-            if (
-              localUnits(localCount) * controls +
-                  STACKED_VALUE_UNITS * stacked +
-                  refLocalUnits(localCount, refLocals) + IF_UNITS * arms >
-                MAX_COMPILE_UNITS
-            ) {
+            const units = localUnits(localCount) * controls +
+              STACKED_VALUE_UNITS * stacked +
+              refLocalUnits(localCount, refLocals) + IF_UNITS * arms;
+            if (units > MAX_COMPILE_UNITS) {
               tooDearToCompile(
                 functionIndex,
                 localCount,
@@ -1276,6 +1274,11 @@ export class BodyScanner {
                 start,
               );
             }
+            this.#code.dear.note(
+              functionIndex,
+              units,
+              end - codeStart + weights + piled,
+            );
             if (clausesMissed) {
               this.#code.editCount = editsFrom;
               return RESCAN;
