@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:d32afc9a4fe430d39f7c5e880b4288bd141654eeed83b5bedd60a198d5af2d78";
+  "sha256:1d2e2ecda3c111e05c7856677ac6bfdb5d029badcd9b3a37c9be9cdb8c8876fc";
