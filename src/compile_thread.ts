@@ -557,10 +557,11 @@ function bufferOnThread(
  * module, its stop flag set, and calls the rewrite's added export once per
  * function. The engine shares compiled code between a module's instances
  * on every thread, so the guest's own first call of each finds it
- * compiled, and no stop waits for that compile; should the call come
- * first, it compiles the function itself, as before. Nothing waits for
- * it: the port is not held for it, and a thread not up yet takes it once
- * it is (the request waits in the port).
+ * compiled, and no stop waits for that compile. The load waits for it,
+ * its stops watched (the work is on the other thread), so that its first
+ * call does not come first and compile the functions itself. Only while
+ * the thread is up: a load does not wait for it to boot (40 to 100 ms),
+ * but starts it, for the loads after.
  *
  * @param module The compiled guest.
  * @param dear The rewrite's added export and how many functions it calls.
@@ -575,6 +576,7 @@ export function precompileElsewhere(
 ): Promise<number> | undefined {
   if (!startCompileThread()) return undefined;
   const running = thread!;
+  if (!running.up) return undefined;
   const id = ++lastId;
   return new Promise((resolve) => {
     running.precompiles.set(id, resolve);

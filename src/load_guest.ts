@@ -638,7 +638,10 @@ export async function loadGuestWith(
       freshImports,
       startExport,
     });
-    startPrecompile(guest, module, dear, flagImports);
+    // Its functions dear to compile, compiled on the compile thread before
+    // its first call can need them; a stop ends the wait.
+    const ahead = startPrecompile(guest, module, dear, flagImports);
+    if (ahead !== undefined) await stops.race(ahead);
     if (flagged) {
       await stops.race(warmStopPath(
         (bytes, async) =>

@@ -12,7 +12,8 @@
  * to the compile thread, which calls it there on a stand-in instance whose
  * stop flag is set: the engine compiles each function as it is entered,
  * for every instance of the module, and its entry check traps. The load
- * does not wait for it. The export is not among the guest's exports.
+ * waits for it, its stops watched: the work is on the other thread. The
+ * export is not among the guest's exports.
  *
  * @module
  */
@@ -35,14 +36,18 @@ let refused = false;
  * @param module Its compiled module.
  * @param dear The rewrite's export that calls them, if it added one.
  * @param stopFlag The memories the host creates for it.
+ * @returns How many functions were called, once the thread is done;
+ *   `undefined` when there is nothing to do or no thread up to do it.
  */
 export function startPrecompile(
   guest: object,
   module: WebAssembly.Module,
   dear: { export: string; functions: number } | undefined,
   stopFlag: StopFlagImports | undefined,
-): void {
-  if (refused || dear === undefined || stopFlag === undefined) return;
+): Promise<number> | undefined {
+  if (refused || dear === undefined || stopFlag === undefined) {
+    return undefined;
+  }
   const memories: PrecompileMemory[] = stopFlag.memories.map((memory) => ({
     module: memory.module,
     name: memory.name,
@@ -51,6 +56,7 @@ export function startPrecompile(
   }));
   const done = precompileElsewhere(module, dear, memories);
   if (done !== undefined) started.set(guest, done);
+  return done;
 }
 
 /**
