@@ -481,6 +481,15 @@ export function compileThreadStarted(): boolean {
   return thread !== undefined;
 }
 
+/**
+ * Whether the compile thread is up and reads its port.
+ *
+ * @returns Whether it has said so and has not ended.
+ */
+export function compileThreadUp(): boolean {
+  return thread?.up === true;
+}
+
 /** Forgets a compile; the port keeps the process alive only while some are pending. */
 function settled(running: CompileThread, id: number): void {
   running.pending.delete(id);

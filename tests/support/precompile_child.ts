@@ -10,6 +10,7 @@
  */
 import { loadGuest, prepareStops } from "../../mod.ts";
 import { precompiled, refusePrecompile } from "../../src/precompile.ts";
+import { compileThreadUp } from "../../src/compile_thread.ts";
 import { wat } from "./instrument.ts";
 
 /** The page faults this thread has taken that needed no disk. */
@@ -30,6 +31,10 @@ function dearGuest(k: number): Promise<Uint8Array> {
 }
 
 await prepareStops();
+// The loads compile ahead only on a thread that is up.
+for (let waits = 0; !compileThreadUp() && waits < 2_000; waits++) {
+  await new Promise((resolve) => setTimeout(resolve, 5));
+}
 const faults: number[] = [];
 const called: (number | undefined)[] = [];
 for (const ahead of [true, false]) {
