@@ -410,6 +410,7 @@ export function startCompileThread(): boolean {
     if ("precompiled" in answer) {
       const waiting = started.precompiles.get(answer.precompiled);
       started.precompiles.delete(answer.precompiled);
+      unrefWhenIdle(started);
       waiting?.(answer.called);
       return;
     }
@@ -498,7 +499,10 @@ function settled(running: CompileThread, id: number): void {
 
 /** Lets the process end when nothing waits for the thread. */
 function unrefWhenIdle(running: CompileThread): void {
-  if (running.pending.size === 0 && running.allocations.size === 0) {
+  if (
+    running.pending.size === 0 && running.allocations.size === 0 &&
+    running.precompiles.size === 0
+  ) {
     running.port.unref();
   }
 }
@@ -568,7 +572,8 @@ function bufferOnThread(
  * on every thread, so the guest's own first call of each finds it
  * compiled, and no stop waits for that compile. The load waits for it,
  * its stops watched (the work is on the other thread), so that its first
- * call does not come first and compile the functions itself. Only while
+ * call does not come first and compile the functions itself (the port
+ * keeps the process alive meanwhile). Only while
  * the thread is up: a load does not wait for it to boot (40 to 100 ms),
  * but starts it, for the loads after.
  *
@@ -589,6 +594,8 @@ export function precompileElsewhere(
   const id = ++lastId;
   return new Promise((resolve) => {
     running.precompiles.set(id, resolve);
+    // A load waits for it: the process lives on until it is done.
+    running.port.ref();
     const request: PrecompileRequest = {
       precompile: id,
       module,
