@@ -182,7 +182,7 @@ function compileOnThread(
    * stop flag is set: the engine compiles it as it is entered (for every
    * instance of the module, the guest's too), and its entry check traps.
    * A module that imports what cannot be stood in for (a table, a global,
-   * a tag, a memory the guest imports) is left alone. Returns how many
+   * a tag) is left alone. Returns how many
    * calls were made.
    */
   const precompile = (message: PrecompileRequest): number => {

@@ -81,6 +81,7 @@ import { type StopFlagHost, stopFlagHost } from "./stop_flag_host.ts";
 import type { InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentSteps, type StopFlagImports } from "./wasm/instrument.ts";
 import { startPrecompile } from "./precompile.ts";
+import type { ImportEntry } from "./wasm/module.ts";
 import type { InPlace } from "./wasm/output_plan.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { keptFromEngine } from "./wasm/reader.ts";
@@ -353,6 +354,7 @@ export async function loadGuestWith(
     let startExport: string | undefined;
     let dear: { export: string; functions: number } | undefined;
     let flagImports: StopFlagImports | undefined;
+    let declaredImports: readonly ImportEntry[] = [];
     let dataTarget: { name: string; reach: number } | undefined;
     let lifted: LiftedData | undefined;
     // The copy has room before it for the limits to grow the sections they
@@ -508,6 +510,7 @@ export async function loadGuestWith(
       startExport = rewrite.metered.startExport;
       dear = rewrite.metered.precompile;
       flagImports = rewrite.metered.stopFlag;
+      declaredImports = rewrite.info.imports;
       state.meter = new FuelMeter(rewrite.metered, {
         fuel,
         poll: () => state.poll?.() ?? false,
@@ -640,7 +643,13 @@ export async function loadGuestWith(
     });
     // Its functions dear to compile, compiled on the compile thread before
     // its first call can need them; a stop ends the wait.
-    const ahead = startPrecompile(guest, module, dear, flagImports);
+    const ahead = startPrecompile(
+      guest,
+      module,
+      dear,
+      flagImports,
+      declaredImports,
+    );
     if (ahead !== undefined) await stops.race(ahead);
     if (flagged) {
       await stops.race(warmStopPath(

@@ -11,7 +11,8 @@
  * compile limit (`src/wasm/precompile.ts`), and hands the compiled module
  * to the compile thread, which calls it there on a stand-in instance whose
  * stop flag is set: the engine compiles each function as it is entered,
- * for every instance of the module, and its entry check traps. The load
+ * for every instance of the module, and its entry check traps (the memories
+ * the guest imports get stand-ins of their declared limits). The load
  * waits for it, its stops watched: the work is on the other thread. The
  * export is not among the guest's exports.
  *
@@ -23,6 +24,7 @@ import {
   type PrecompileMemory,
 } from "./compile_thread.ts";
 import type { StopFlagImports } from "./wasm/instrument.ts";
+import type { ImportEntry } from "./wasm/module.ts";
 
 /** Each guest's precompile, for the tests to wait for. */
 const started = new WeakMap<object, Promise<number>>();
@@ -36,6 +38,8 @@ let refused = false;
  * @param module Its compiled module.
  * @param dear The rewrite's export that calls them, if it added one.
  * @param stopFlag The memories the host creates for it.
+ * @param imports The guest's imports, whose memories get stand-ins of
+ *   their declared limits.
  * @returns How many functions were called, once the thread is done;
  *   `undefined` when there is nothing to do or no thread up to do it.
  */
@@ -44,6 +48,7 @@ export function startPrecompile(
   module: WebAssembly.Module,
   dear: { export: string; functions: number } | undefined,
   stopFlag: StopFlagImports | undefined,
+  imports: readonly ImportEntry[],
 ): Promise<number> | undefined {
   if (refused || dear === undefined || stopFlag === undefined) {
     return undefined;
@@ -54,6 +59,22 @@ export function startPrecompile(
     descriptor: { ...memory.descriptor },
     flag: memory.name === stopFlag.memory,
   }));
+  for (const entry of imports) {
+    const limits = entry.limits;
+    if (entry.kind !== "memory" || limits === undefined) continue;
+    const size = (pages: number) => limits.is64 ? BigInt(pages) : pages;
+    memories.push({
+      module: entry.module,
+      name: entry.name,
+      descriptor: {
+        initial: size(limits.min),
+        ...(limits.max === undefined ? {} : { maximum: size(limits.max) }),
+        ...(limits.shared ? { shared: true } : {}),
+        ...(limits.is64 ? { address: "i64" as const } : {}),
+      },
+      flag: false,
+    });
+  }
   const done = precompileElsewhere(module, dear, memories);
   if (done !== undefined) started.set(guest, done);
   return done;

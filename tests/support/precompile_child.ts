@@ -22,7 +22,8 @@ function minorFaults(): number {
 
 /** A guest whose `run` calls a function dear to compile, told apart by `k`. */
 function dearGuest(k: number): Promise<Uint8Array> {
-  return wat(`(module
+  // Its memory imported, as emscripten's guests import theirs.
+  return wat(`(module (import "env" "memory" (memory 1 2))
     (func $dear (local $x i32) (local ${"v128 ".repeat(1_023)})
       ${
     `(if (local.get $x) (then (local.set $x (i32.const ${k})))) `.repeat(40)
@@ -42,6 +43,9 @@ for (const ahead of [true, false]) {
   const guest = await loadGuest(await dearGuest(faults.length + 1), {
     fuel: false,
     interruptible: true,
+    imports: {
+      env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 2 }) },
+    },
   });
   called.push(await precompiled(guest));
   const before = minorFaults();
