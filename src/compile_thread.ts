@@ -85,17 +85,53 @@ type AllocateAnswer =
   | { allocated: number; failed: string };
 
 /**
- * What the thread is told: compile, give a compile up, let one go, or make
- * a buffer.
+ * A module whose functions dear to compile the thread is to have the
+ * engine compile (see {@linkcode precompileElsewhere}).
+ */
+interface PrecompileRequest {
+  precompile: number;
+  module: WebAssembly.Module;
+  /** The export that calls them, and how many it calls. */
+  export: string;
+  functions: number;
+  /** The memories the host creates for the guest, by import. */
+  memories: PrecompileMemory[];
+}
+
+/** A memory the host creates, as the thread makes a stand-in of it. */
+export interface PrecompileMemory {
+  module: string;
+  name: string;
+  descriptor: {
+    initial: number | bigint;
+    maximum?: number | bigint;
+    shared?: boolean;
+    address?: "i64";
+  };
+  /** Whether it is the stop flag's, which the thread sets. */
+  flag: boolean;
+}
+
+/**
+ * What the thread is told: compile, give a compile up, let one go, make a
+ * buffer, or compile a module's dear functions.
  */
 type ThreadMessage =
   | CompileRequest
   | { cancel: number }
   | { release: number }
-  | AllocateRequest;
+  | AllocateRequest
+  | PrecompileRequest;
 
-/** What the thread sends: a compile's answer, a buffer, or that it is up. */
-type ThreadAnswer = CompileAnswer | AllocateAnswer | { up: true };
+/**
+ * What the thread sends: a compile's answer, a buffer, how many functions
+ * it compiled ahead, or that it is up.
+ */
+type ThreadAnswer =
+  | CompileAnswer
+  | AllocateAnswer
+  | { precompiled: number; called: number }
+  | { up: true };
 
 /** The thread's program, run from its source text (no file, no fetch). */
 function compileOnThread(
@@ -141,7 +177,69 @@ function compileOnThread(
       collect();
     }, 0);
   };
+  /**
+   * Calls each dear function of a module once on a stand-in instance whose
+   * stop flag is set: the engine compiles it as it is entered (for every
+   * instance of the module, the guest's too), and its entry check traps.
+   * A module that imports what cannot be stood in for (a table, a global,
+   * a tag) is left alone. Returns how many
+   * calls were made.
+   */
+  const precompile = (message: PrecompileRequest): number => {
+    const imports: Record<string, Record<string, unknown>> = {};
+    const made = new Map(
+      message.memories.map((memory) => [
+        `${memory.module}\u0000${memory.name}`,
+        memory,
+      ]),
+    );
+    for (const entry of WebAssembly.Module.imports(message.module)) {
+      const from = imports[entry.module] ??= {};
+      if (entry.kind === "function") {
+        // 1 is `on_stop_flag`'s answer that stops the guest.
+        from[entry.name] = () => 1;
+        continue;
+      }
+      const memory = entry.kind === "memory"
+        ? made.get(`${entry.module}\u0000${entry.name}`)
+        : undefined;
+      if (memory === undefined) return 0;
+      const stand = new WebAssembly.Memory(
+        memory.descriptor as WebAssembly.MemoryDescriptor,
+      );
+      if (memory.flag) new Uint8Array(stand.buffer)[0] = 1;
+      from[entry.name] = stand;
+    }
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(
+        message.module,
+        imports as WebAssembly.Imports,
+      );
+    } catch {
+      return 0;
+    }
+    const call = instance.exports[message.export] as (k: number) => void;
+    for (let k = 0; k < message.functions; k++) {
+      try {
+        call(k);
+      } catch {
+        // Its entry check's trap, after the engine compiled it.
+      }
+    }
+    return message.functions;
+  };
   port.on("message", (message: ThreadMessage) => {
+    if ("precompile" in message) {
+      let called = 0;
+      try {
+        called = precompile(message);
+      } finally {
+        port.postMessage({ precompiled: message.precompile, called });
+        sweep();
+      }
+      return;
+    }
     if ("allocate" in message) {
       try {
         const buffer = message.shared
@@ -230,6 +328,8 @@ interface CompileThread {
   allocations: Map<number, Pending<SharedArrayBuffer | ArrayBuffer>>;
   /** This thread's copies of each compile the thread has not answered yet. */
   copies: Map<number, Copies>;
+  /** The precompiles asked for, each told how many calls were made. */
+  precompiles: Map<number, (called: number) => void>;
 }
 
 /**
@@ -303,9 +403,17 @@ export function startCompileThread(): boolean {
     pending: new Map(),
     allocations: new Map(),
     copies: new Map(),
+    precompiles: new Map(),
   };
   started.port.on("message", (answer: ThreadAnswer) => {
     if ("up" in answer) return void (started.up = true);
+    if ("precompiled" in answer) {
+      const waiting = started.precompiles.get(answer.precompiled);
+      started.precompiles.delete(answer.precompiled);
+      unrefWhenIdle(started);
+      waiting?.(answer.called);
+      return;
+    }
     if ("allocated" in answer) {
       const waiting = started.allocations.get(answer.allocated);
       if (waiting === undefined) return;
@@ -341,6 +449,10 @@ export function startCompileThread(): boolean {
       started.allocations.delete(id);
       waiting.reject(new CompileThreadGone("the compile thread ended"));
     }
+    for (const [id, done] of started.precompiles) {
+      started.precompiles.delete(id);
+      done(0);
+    }
   });
   // A listener refs what it listens to: the port keeps the process alive
   // only while a compile is pending (the thread itself is unref'd, and the
@@ -370,6 +482,15 @@ export function compileThreadStarted(): boolean {
   return thread !== undefined;
 }
 
+/**
+ * Whether the compile thread is up and reads its port.
+ *
+ * @returns Whether it has said so and has not ended.
+ */
+export function compileThreadUp(): boolean {
+  return thread?.up === true;
+}
+
 /** Forgets a compile; the port keeps the process alive only while some are pending. */
 function settled(running: CompileThread, id: number): void {
   running.pending.delete(id);
@@ -378,7 +499,10 @@ function settled(running: CompileThread, id: number): void {
 
 /** Lets the process end when nothing waits for the thread. */
 function unrefWhenIdle(running: CompileThread): void {
-  if (running.pending.size === 0 && running.allocations.size === 0) {
+  if (
+    running.pending.size === 0 && running.allocations.size === 0 &&
+    running.precompiles.size === 0
+  ) {
     running.port.unref();
   }
 }
@@ -435,6 +559,50 @@ function bufferOnThread(
     running.allocations.set(id, { resolve, reject });
     running.port.ref();
     const request: AllocateRequest = { allocate: id, size, shared };
+    running.port.postMessage(request);
+  });
+}
+
+/**
+ * Has the engine compile a guest's functions that are dear to compile on
+ * the compile thread, before the guest's first call needs them there (see
+ * `src/wasm/precompile.ts`): the thread makes a stand-in instance of the
+ * module, its stop flag set, and calls the rewrite's added export once per
+ * function. The engine shares compiled code between a module's instances
+ * on every thread, so the guest's own first call of each finds it
+ * compiled, and no stop waits for that compile. The load waits for it,
+ * its stops watched (the work is on the other thread), so that its first
+ * call does not come first and compile the functions itself (the port
+ * keeps the process alive meanwhile). Only while
+ * the thread is up: a load does not wait for it to boot (40 to 100 ms),
+ * but starts it, for the loads after.
+ *
+ * @param module The compiled guest.
+ * @param dear The rewrite's added export and how many functions it calls.
+ * @param memories The memories the host creates for the guest.
+ * @returns How many functions were called (0 when none could be), once
+ *   the thread has done them; `undefined` when there is no thread.
+ */
+export function precompileElsewhere(
+  module: WebAssembly.Module,
+  dear: { export: string; functions: number },
+  memories: PrecompileMemory[],
+): Promise<number> | undefined {
+  if (!startCompileThread()) return undefined;
+  const running = thread!;
+  if (!running.up) return undefined;
+  const id = ++lastId;
+  return new Promise((resolve) => {
+    running.precompiles.set(id, resolve);
+    // A load waits for it: the process lives on until it is done.
+    running.port.ref();
+    const request: PrecompileRequest = {
+      precompile: id,
+      module,
+      export: dear.export,
+      functions: dear.functions,
+      memories,
+    };
     running.port.postMessage(request);
   });
 }

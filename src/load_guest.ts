@@ -79,7 +79,9 @@ import {
 } from "./signatures.ts";
 import { type StopFlagHost, stopFlagHost } from "./stop_flag_host.ts";
 import type { InstrumentOptions } from "./wasm/mod.ts";
-import { instrumentSteps } from "./wasm/instrument.ts";
+import { instrumentSteps, type StopFlagImports } from "./wasm/instrument.ts";
+import { startPrecompile } from "./precompile.ts";
+import type { ImportEntry } from "./wasm/module.ts";
 import type { InPlace } from "./wasm/output_plan.ts";
 import { resolveCosts } from "./wasm/costs.ts";
 import { keptFromEngine } from "./wasm/reader.ts";
@@ -362,6 +364,9 @@ export async function loadGuestWith(
     let flagHost: StopFlagHost | undefined;
     let importModule = "";
     let startExport: string | undefined;
+    let dear: { export: string; functions: number } | undefined;
+    let flagImports: StopFlagImports | undefined;
+    let declaredImports: readonly ImportEntry[] = [];
     let dataTarget: { name: string; reach: number } | undefined;
     let lifted: LiftedData | undefined;
     // The copy has room before it for the limits to grow the sections they
@@ -452,6 +457,9 @@ export async function loadGuestWith(
               : {}),
             ...flagChecks(flagged, countsFuel, options.async === true),
             deferStart: flagged,
+            // Its functions dear to compile, reachable by the compile
+            // thread, which compiles them ahead (`precompile.ts`).
+            precompile: stoppableGuest(options),
             validate: false,
             // Never a module the engine supplies itself.
             ...(addedModule === undefined ? {} : { importModule: addedModule }),
@@ -512,6 +520,9 @@ export async function loadGuestWith(
       }
       importModule = rewrite.metered.importModule;
       startExport = rewrite.metered.startExport;
+      dear = rewrite.metered.precompile;
+      flagImports = rewrite.metered.stopFlag;
+      declaredImports = rewrite.info.imports;
       state.meter = new FuelMeter(rewrite.metered, {
         fuel,
         poll: () => state.poll?.() ?? false,
@@ -643,6 +654,16 @@ export async function loadGuestWith(
       freshImports,
       startExport,
     });
+    // Its functions dear to compile, compiled on the compile thread before
+    // its first call can need them; a stop ends the wait.
+    const ahead = startPrecompile(
+      guest,
+      module,
+      dear,
+      flagImports,
+      declaredImports,
+    );
+    if (ahead !== undefined) await stops.race(ahead);
     if (flagged) {
       await stops.race(warmStopPath(
         (bytes, async) =>

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:fa8df353697f616bd7892c28995d15fc3691343b49e71dadef65aec9cea2becd";
+  "sha256:a77cf95fff5dbd02775f0a58d1a350f8e5a938e45ae395257f3087fa0493791b";

@@ -165,7 +165,8 @@ Deno.test("metered fuzz modules behave like the originals", async () => {
 Deno.test("fuzz modules with a stop flag behave like the originals", async () => {
   // The flag is never set: its checks must change nothing. Every other
   // module counts no fuel; every third one's checks trap. Arrays are held
-  // to the size a stoppable load holds them to.
+  // to the size a stoppable load holds them to, and the functions dear to
+  // compile get the export a stoppable load asks for.
   let count = 0;
   await fuzzSeeds((bytes) => {
     const fuel = count % 2 === 0;
@@ -176,6 +177,7 @@ Deno.test("fuzz modules with a stop flag behave like the originals", async () =>
         fuel,
         stopFlagTraps,
         arrayBytes: DEFAULT_ARRAY_BYTES,
+        precompile: true,
       }),
     );
   }, STOP_FLAG_SEED_COUNT);

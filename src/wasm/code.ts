@@ -118,6 +118,11 @@ export class CodeRewriter {
     return this.#code.helpers;
   }
 
+  /** The original indices of the bodies dear to compile (`precompile.ts`). */
+  get dear(): number[] {
+    return this.#code.dear.indices;
+  }
+
   /**
    * Sets the first helper's function index. Call it before
    * {@linkcode CodeRewriter.emit}.

@@ -10,6 +10,7 @@
 import type { BulkHelper } from "./bulk_helpers.ts";
 import type { CheckTargets } from "./checks.ts";
 import { LIMITS } from "./module.ts";
+import { DearFunctions } from "./precompile.ts";
 import { fail } from "./reader.ts";
 import { u32Size, type Writer } from "./writer.ts";
 
@@ -318,6 +319,8 @@ export class CodePlan {
   functionShift = 1;
   /** The bulk operators' helpers made so far (see `bulk_helpers.ts`). */
   readonly helpers: BulkHelper[] = [];
+  /** The bodies dear to compile (see `precompile.ts`). */
+  readonly dear: DearFunctions = new DearFunctions();
   /** Each helper's number, by its site's key. */
   readonly helperNumbers: Map<string, number> = new Map();
   /**

@@ -225,6 +225,21 @@ export interface InstrumentOptions {
    * @default {undefined} (no cap)
    */
   arrayBytes?: number;
+  /**
+   * With {@linkcode InstrumentOptions.stopFlag} and no zones: whether to
+   * export a function that calls, given `k`, the `k`th function dear to
+   * compile (past an eighth of either compile limit), with zeros for its
+   * parameters ({@linkcode InstrumentedModule.precompile}). The engine
+   * compiles a function at its first call, and no check runs in that
+   * compile; called on an instance whose stop flag is set, each function
+   * is compiled and traps at its entry check. The engine shares compiled
+   * code between a module's instances, so a host can do that on another
+   * thread before the guest's first call. Functions with a parameter that
+   * is not a number or a vector are left out.
+   *
+   * @default {false}
+   */
+  precompile?: boolean;
 }
 
 /**
@@ -298,6 +313,13 @@ export interface InstrumentedModule {
    * `"<importModule>:stack_pointer"` (suffixed `-1`, `-2`, … if taken).
    */
   stackPointerExport?: string;
+  /**
+   * With {@linkcode InstrumentOptions.precompile}, if the module has
+   * functions dear to compile: the export name of the function that calls
+   * them, `"<importModule>:precompile"` (suffixed `-1`, `-2`, … if taken),
+   * of type `(param i32)`, and how many it calls (`0` to `functions - 1`).
+   */
+  precompile?: { export: string; functions: number };
   /**
    * With zones (see {@linkcode InstrumentOptions.stopsWaitFor}): the export
    * name of the zone global, `"<importModule>:zone"` (suffixed `-1`, `-2`,
@@ -436,6 +458,7 @@ const OPTION_NAMES: readonly (keyof InstrumentOptions)[] = [
   "stopsWaitFor",
   "stopsWaitForAllocator",
   "arrayBytes",
+  "precompile",
 ];
 
 /**
@@ -516,6 +539,11 @@ export function* instrumentSteps(
   }
   let metered: InstrumentedModule;
   let info: ModuleInfo;
+  const zoneList = checkZoneList(options.stopsWaitFor);
+  // Zones rewrite the output again: not with the added function.
+  const precompile = options.precompile === true &&
+    options.stopFlag === true && zoneList.length === 0 &&
+    options.stopsWaitForAllocator !== true;
   try {
     const initialFuel = checkInitialFuel(options.initialFuel ?? 0n);
     const rewriter = (input: Uint8Array) =>
@@ -533,9 +561,9 @@ export function* instrumentSteps(
           stopFlagTraps: options.stopFlagTraps === true,
           exportStackPointer: options.exportStackPointer === true,
           arrayBytes,
+          precompile: precompile,
         },
       );
-    const zoneList = checkZoneList(options.stopsWaitFor);
     if (
       zoneList.length > 0 && resumable && fuel &&
       options.stopFlagTraps !== true && options.exportStackPointer !== true

@@ -35,6 +35,7 @@ import {
 } from "./output_plan.ts";
 import { PAD_BODY, paddingFunctions, SMALL_FUNCTION } from "./padding.ts";
 import { Patches } from "./patches.ts";
+import { PRECOMPILE_TYPE, precompileBody } from "./precompile.ts";
 import {
   BODY_STEPS,
   runSteps,
@@ -78,6 +79,11 @@ export interface RewrittenModule {
   startExport?: string;
   /** The export name of the shadow stack pointer, when it was found. */
   stackPointerExport?: string;
+  /**
+   * With `precompile`: the export that calls the functions dear to
+   * compile, and how many it calls (see `precompile.ts`).
+   */
+  precompile?: { export: string; functions: number };
 }
 
 /** What the rewrite adds beyond fuel metering. */
@@ -94,6 +100,11 @@ export interface RewriteFeatures {
   readonly exportStackPointer?: boolean;
   /** With the stop flag: the most bytes a GC array allocated by length takes. */
   readonly arrayBytes?: number;
+  /**
+   * With the stop flag: whether to export a function that calls the
+   * functions dear to compile (see `precompile.ts`).
+   */
+  readonly precompile?: boolean;
 }
 
 /** `base`, or `base-1`, `base-2`, … whichever is not taken. */
@@ -185,6 +196,13 @@ export class ModuleRewriter {
   readonly #arrayBytes: number | undefined;
   /** The stack pointer's global and export name, once found. */
   #stackPointer: { global: number; name: string } | undefined;
+  readonly #precompile: boolean;
+  /** Where the export section went, and its patches, to add one later. */
+  #exportSection: { planned: PlannedVector; patches?: Patches } | undefined;
+  /** The added export that calls the functions dear to compile. */
+  #precompiled:
+    | { name: string; index: number; functions: number }
+    | undefined;
 
   /**
    * @param bytes The input module.
@@ -228,6 +246,8 @@ export class ModuleRewriter {
     this.#flagTraps = features.stopFlagTraps ?? false;
     this.#exportStackPointer = features.exportStackPointer ?? false;
     this.#arrayBytes = features.arrayBytes;
+    this.#precompile = (features.precompile ?? false) &&
+      features.stopFlag === true;
   }
 
   get #slowType(): number {
@@ -353,6 +373,12 @@ export class ModuleRewriter {
       memories: this.#addedMemories,
       startExport: this.#startExport,
       stackPointerExport: this.#stackPointer?.name,
+      ...(this.#precompiled === undefined ? {} : {
+        precompile: {
+          export: this.#precompiled.name,
+          functions: this.#precompiled.functions,
+        },
+      }),
     };
   }
 
@@ -480,16 +506,19 @@ export class ModuleRewriter {
         return;
       case 7:
         this.#nameExports();
-        this.#vector(
-          7,
-          sectionStart,
-          r.end,
-          (w) => {
-            this.#writeExport(w);
-          },
-          this.#addedExports,
+        this.#exportSection = {
+          planned: this.#vector(
+            7,
+            sectionStart,
+            r.end,
+            (w) => {
+              this.#writeExport(w);
+            },
+            this.#addedExports,
+            patches,
+          ),
           patches,
-        );
+        };
         return;
       case 8:
         // A deferred start is exported instead.
@@ -571,7 +600,8 @@ export class ModuleRewriter {
 
   get #addedExports(): number {
     return 1 + (this.#deferredStart === undefined ? 0 : 1) +
-      (this.#stackPointer === undefined ? 0 : 1);
+      (this.#stackPointer === undefined ? 0 : 1) +
+      (this.#precompiled === undefined ? 0 : 1);
   }
 
   #writeExport(w: Writer): void {
@@ -587,6 +617,11 @@ export class ModuleRewriter {
       w.name(this.#stackPointer.name);
       w.u8(0x03);
       w.u32(this.#stackPointer.global);
+    }
+    if (this.#precompiled !== undefined) {
+      w.name(this.#precompiled.name);
+      w.u8(0x00);
+      w.u32(this.#precompiled.index);
     }
   }
 
@@ -628,13 +663,15 @@ export class ModuleRewriter {
     }
     if (missing(Rank.export)) {
       this.#nameExports();
-      this.#vector(
-        7,
-        -1,
-        -1,
-        (w) => this.#writeExport(w),
-        this.#addedExports,
-      );
+      this.#exportSection = {
+        planned: this.#vector(
+          7,
+          -1,
+          -1,
+          (w) => this.#writeExport(w),
+          this.#addedExports,
+        ),
+      };
     }
     if (missing(Rank.code)) {
       if (this.#info.definedFunctions > 0) {
@@ -728,7 +765,13 @@ export class ModuleRewriter {
     bodiesSize += settled.growth;
     smallAfter += settled.small;
     const copies = rewriter.copies;
-    const helpers = rewriter.helpers;
+    const dear = this.#precompile
+      ? precompileBody(info, rewriter.dear)
+      : undefined;
+    // The function that calls the dear ones goes after the helpers.
+    const helpers = dear === undefined
+      ? rewriter.helpers
+      : [...rewriter.helpers, { type: PRECOMPILE_TYPE, bytes: dear.bytes }];
     let copiesSize = 0;
     for (const copy of copies) {
       copiesSize += copy.bytes.length;
@@ -783,6 +826,7 @@ export class ModuleRewriter {
       );
     }
     rewriter.setHelperBase(this.#firstAppended + copies.length + pads);
+    if (dear !== undefined) this.#addPrecompileExport(dear.functions.length);
     const slowBody = this.#slowBody();
     const hintsSize = yield* rewriter.branchHintsSize();
     if (hintsSize > 0) out.addHints(rewriter, hintsSize);
@@ -800,6 +844,33 @@ export class ModuleRewriter {
     for (const copy of copies) out.add(copy.bytes);
     for (let i = 0; i < pads; i++) out.add(PAD_BODY);
     for (const helper of helpers) out.add(helper.bytes);
+  }
+
+  /**
+   * Adds the export of the function that calls the functions dear to
+   * compile, the last function, once the code is planned.
+   */
+  #addPrecompileExport(functions: number): void {
+    const taken = new Set([
+      ...this.#info.exportNames,
+      this.#fuelExport,
+      this.#startExport ?? "",
+      this.#stackPointer?.name ?? "",
+    ]);
+    this.#precompiled = {
+      name: uniqueName(`${this.#importModule}:precompile`, taken),
+      index: this.#firstAppended + this.#codeFunctions - 1,
+      functions,
+    };
+    const section = this.#exportSection!;
+    this.#out.replanVector(
+      section.planned,
+      7,
+      (w) => this.#writeExport(w),
+      this.#addedExports,
+      undefined,
+      section.patches,
+    );
   }
 
   *#custom(sectionStart: number, start: number, end: number): Steps<void> {

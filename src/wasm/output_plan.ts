@@ -253,6 +253,7 @@ export class OutputPlan {
    * @param append Writes the added entries that follow the input's.
    * @param added How many entries `append` and `prepend` write.
    * @param prepend Writes the added entries that come before the input's.
+   * @param patches The index patches inside the input's entries.
    */
   replanVector(
     [part, sectionStart, end]: PlannedVector,
@@ -260,16 +261,27 @@ export class OutputPlan {
     append: (w: Writer) => void,
     added: number,
     prepend?: (w: Writer) => void,
+    patches?: Patches,
   ): void {
     const old = this.#parts.splice(part, 2) as Uint8Array[];
     this.#size -= old[0]!.length + old[1]!.length;
-    const head = new Reader(this.#bytes, sectionStart + 1, end);
-    head.u32();
-    const count = head.u32();
-    const content = new Writer(end - head.pos + 64);
-    content.u32(count + added);
-    prepend?.(content);
-    content.copy(this.#bytes, head.pos, end);
+    let content: Writer;
+    if (sectionStart < 0) {
+      content = new Writer(64);
+      content.u32(added);
+      prepend?.(content);
+    } else {
+      const head = new Reader(this.#bytes, sectionStart + 1, end);
+      head.u32();
+      const count = head.u32();
+      content = new Writer(
+        end - head.pos + 64 + Math.max(0, patches?.growth() ?? 0),
+      );
+      content.u32(count + added);
+      prepend?.(content);
+      if (patches) patches.copy(content, this.#bytes, head.pos, end);
+      else content.copy(this.#bytes, head.pos, end);
+    }
     append(content);
     const header = new Writer(6);
     header.u8(id);

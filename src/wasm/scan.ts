@@ -1595,12 +1595,10 @@ export class BodyScanner {
       Math.max(0, this.#most - FREE_HEIGHT) * MAX_HEIGHT_WEIGHT +
       Math.floor(heightSums[3]! * heightSums[2]! / (16 * LOCAL_HEIGHT_SHARE));
     const arms = heightSums[4]!;
-    if (
-      localUnits(localCount) * controls +
-          STACKED_VALUE_UNITS * stacked +
-          refLocalUnits(localCount, refLocals) + IF_UNITS * arms >
-        MAX_COMPILE_UNITS
-    ) {
+    const units = localUnits(localCount) * controls +
+      STACKED_VALUE_UNITS * stacked +
+      refLocalUnits(localCount, refLocals) + IF_UNITS * arms;
+    if (units > MAX_COMPILE_UNITS) {
       tooDearToCompile(
         functionIndex,
         localCount,
@@ -1614,6 +1612,11 @@ export class BodyScanner {
     if (end - codeStart + weights + piled > MAX_COMPILE_COST) {
       tooDearOperators(functionIndex, end - codeStart + weights + piled, start);
     }
+    this.#code.dear.note(
+      functionIndex,
+      units,
+      end - codeStart + weights + piled,
+    );
     const editsFrom = this.#editsFrom;
     if (this.#clausesMissed) {
       this.#code.editCount = editsFrom;

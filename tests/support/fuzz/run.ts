@@ -44,6 +44,8 @@ export interface MeterInfo {
    * instance (the memories a stop flag needs, say).
    */
   addedImports?: () => WebAssembly.ModuleImports;
+  /** The export that calls the functions dear to compile, if added. */
+  precompile?: { export: string };
 }
 
 /** Options for {@linkcode runModule}. */

@@ -214,9 +214,18 @@ function checkAddedInterface(
   }
   const exportsBefore = original.exportList.map(key).join("\n");
   const fuel = metered.exportList.filter((e) => e.name === meter.fuelExport);
-  const exportsAfter = metered.exportList.filter((e) => !fuel.includes(e)).map(
-    key,
-  ).join("\n");
+  const precompile = metered.exportList.filter((e) =>
+    e.name === meter.precompile?.export
+  );
+  if (
+    meter.precompile !== undefined &&
+    (precompile.length !== 1 || precompile[0].kind !== "function")
+  ) {
+    return `the metered module does not export one function ${meter.precompile.export}`;
+  }
+  const exportsAfter = metered.exportList.filter((e) =>
+    !fuel.includes(e) && !precompile.includes(e)
+  ).map(key).join("\n");
   if (fuel.length !== 1 || fuel[0].kind !== "global") {
     return `the metered module does not export one global ${meter.fuelExport}`;
   }

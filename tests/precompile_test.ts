@@ -1,0 +1,95 @@
+/**
+ * The functions dear to compile: the rewrite's export that calls them
+ * (`src/wasm/precompile.ts`), and a stoppable load's compile of them on
+ * the compile thread (`src/precompile.ts`), which leaves the guest's first
+ * call nothing to compile.
+ */
+import assert from "./support/assert.ts";
+import { instrument } from "../src/wasm/instrument.ts";
+import { wat } from "./support/instrument.ts";
+import { createMemories } from "./support/stop_flag.ts";
+import { jsonFromChild } from "./support/json_child.ts";
+
+/** A module of one function dear to compile, which sets a global first. */
+const DEAR = `(module
+  (global $ran (export "ran") (mut i32) (i32.const 0))
+  (func $cheap (param i32) (result i32) (local.get 0))
+  (func $dear (param i64 v128) (result i32 f64) (local $x i32)
+    (local ${"v128 ".repeat(1_020)})
+    (global.set $ran (i32.const 1))
+    ${"(if (local.get $x) (then (local.set $x (i32.const 1)))) ".repeat(40)}
+    (i32.const 1) (f64.const 2))
+  (func (export "run") (result i32)
+    (drop (call $dear (i64.const 1) (v128.const i64x2 0 0))) (drop)
+    (call $cheap (i32.const 3))))`;
+
+for (const fuel of [true, false]) {
+  Deno.test(`the precompile export calls only the dear functions, each stopped at its entry (fuel: ${fuel})`, async () => {
+    const bytes = await wat(DEAR);
+    const metered = instrument(bytes, {
+      stopFlag: true,
+      fuel,
+      stopFlagTraps: !fuel,
+      precompile: true,
+      initialFuel: fuel ? 1_000_000n : 0n,
+    });
+    assert.deepEqual(metered.precompile, {
+      export: "early-exit:precompile",
+      functions: 1,
+    });
+    const memories = createMemories(metered);
+    const flag = new Uint8Array(
+      memories[metered.stopFlag!.memory]!.buffer as SharedArrayBuffer,
+    );
+    flag[0] = 1;
+    let asked = 0;
+    const { instance } = await WebAssembly.instantiate(metered.bytes, {
+      [metered.importModule]: {
+        ...memories,
+        [metered.importName]: () => -1n,
+        [metered.stopFlag!.callback]: () => (asked++, 1),
+      },
+    });
+    const precompile = instance.exports[metered.precompile!.export] as (
+      k: number,
+    ) => void;
+    assert.throws(() => precompile(0), /unreachable/);
+    // Its entry check stopped it before its first operator.
+    assert.equal((instance.exports.ran as WebAssembly.Global).value, 0);
+    assert.equal(asked, fuel ? 1 : 0);
+    // A number past the last calls nothing.
+    precompile(1);
+    flag[0] = 0;
+    assert.equal((instance.exports.run as () => number)(), 3);
+    assert.equal((instance.exports.ran as WebAssembly.Global).value, 1);
+  });
+}
+
+Deno.test("a rewrite without dear functions, or without the option, adds no precompile export", async () => {
+  const cheap = await wat(
+    `(module (func (export "run") (result i32) (i32.const 1)))`,
+  );
+  assert.equal(
+    instrument(cheap, { stopFlag: true, precompile: true }).precompile,
+    undefined,
+  );
+  const dear = await wat(DEAR);
+  const plain = instrument(dear, { stopFlag: true });
+  assert.equal(plain.precompile, undefined);
+  const exports = WebAssembly.Module.exports(
+    new WebAssembly.Module(plain.bytes),
+  )
+    .map((entry) => entry.name);
+  assert.deepEqual(exports, ["ran", "run", "early-exit:fuel"]);
+});
+
+Deno.test("a stoppable load's first call of a dear function finds it compiled", async () => {
+  if (Deno.build.os !== "linux") return;
+  const { called, faults } = await jsonFromChild<
+    { called: (number | null)[]; faults: number[] }
+  >(new URL("./support/precompile_child.ts", import.meta.url), ["-A"]);
+  assert.deepEqual(called, [1, null]);
+  // Compiled ahead: a page or two. Compiled at the call: about 300.
+  assert.ok(faults[0]! < 60, `compiled ahead, yet ${faults[0]} faults`);
+  assert.ok(faults[1]! > 120, `compiled at the call, only ${faults[1]} faults`);
+});
