@@ -52,7 +52,7 @@ import {
 import { StopWatch } from "./wasi_stops.ts";
 import {
   type HostStream,
-  PipeWrites,
+  pipeWrites,
   writesCanBlock,
 } from "./wasi_pipe_writes.ts";
 import { quietly, startLister } from "./wasi_readdir.ts";
@@ -454,14 +454,14 @@ export async function runWasiWith(
   }
   // An async run that a stop can end writes to a host stream that is a
   // pipe or a socket asynchronously, where a full pipe holds no thread.
-  const writes = !blocking && (options.timeout !== undefined ||
+  const queued = !blocking && (options.timeout !== undefined ||
       options.signal !== undefined || options.stop !== undefined)
-    ? new PipeWrites(watch)
+    ? { queue: pipeWrites, watch }
     : undefined;
   const queueFor = (mode: WasiOutputMode | undefined, fd: number) =>
-    writes !== undefined && (mode ?? "inherit") === "inherit" &&
+    queued !== undefined && (mode ?? "inherit") === "inherit" &&
       writesCanBlock(fd)
-      ? writes
+      ? queued
       : undefined;
   const stdout = new OutputSink(
     options.stdout ?? "inherit",
@@ -602,7 +602,7 @@ export async function runWasiWith(
       });
     // What the guest wrote last to a pipe goes out first, unless a stop
     // lands before the pipe's reader takes it.
-    await writes?.drain();
+    if (queued !== undefined) await pipeWrites.drain(watch);
     return { ...ended(exited(outcome, exitCode)), ...output() };
   } finally {
     files.closeAll();

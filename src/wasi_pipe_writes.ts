@@ -53,69 +53,139 @@ function errnoOf(error: unknown): number {
   return error instanceof Deno.errors.BrokenPipe ? ERRNO.PIPE : ERRNO.IO;
 }
 
-/** Writes all of `bytes`, a part at a time. */
-async function writeAll(
-  write: (bytes: Uint8Array) => Promise<number>,
-  bytes: Uint8Array,
-): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await write(bytes.subarray(at));
+/**
+ * The most bytes held while a write is in flight: beyond them a write
+ * waits. The size of a Linux pipe's buffer.
+ */
+export const HELD_BYTES = 64 * 1024;
+
+/** Bytes for one host stream, written as one. */
+interface Batch {
+  write: (bytes: Uint8Array) => Promise<number>;
+  bytes: Uint8Array;
+  length: number;
+  /** Told the errno when the write fails: one per run that wrote here. */
+  failed: Set<(errno: number) => void>;
 }
 
-/** The writes of one run in flight to the host's streams, one at a time. */
+/**
+ * The writes in flight to this process's stdout and stderr, of every run,
+ * one at a time and in the order they were made. While one is in flight,
+ * later writes are held, up to {@linkcode HELD_BYTES}, and go as one when
+ * it ends; a write finding no room waits, in a wait the run's stops end.
+ * An async guest lets the event loop turn at least every 0.5 ms (its
+ * flag's tick), so that what is held goes out within about that.
+ */
 export class PipeWrites {
-  readonly #watch: StopWatch;
-  #inFlight: Promise<void> | undefined;
+  #inFlight = false;
+  readonly #held: Batch[] = [];
+  #heldBytes = 0;
+  /** Resolved whenever a write in flight ends. */
+  #ended: PromiseWithResolvers<void> | undefined;
 
-  /**
-   * Makes the queue of one run.
-   *
-   * @param watch The run's stops, which end a wait for a write.
-   */
-  constructor(watch: StopWatch) {
-    this.#watch = watch;
-  }
-
-  /** Whether a write is in flight (as this thread last heard). */
+  /** Whether a write is in flight or held (as this thread last heard). */
   get busy(): boolean {
-    return this.#inFlight !== undefined;
+    return this.#inFlight;
   }
 
   /**
-   * Starts writing `bytes`, which the caller gives up, to `write`.
+   * Writes `parts` to a host stream, copied at once: they go at once when
+   * nothing is in flight, else are held while there is room.
    *
    * @param write The host stream's asynchronous write.
-   * @param bytes What to write.
+   * @param parts The bytes, in order.
+   * @param size Their length.
    * @param failed Told the errno when the write fails.
+   * @param watch The run's stops, which end a wait for room.
+   * @returns `undefined` once handed over, or a promise of that which
+   *   rejects with the stop error when the run stops first.
    */
-  start(
+  write(
     write: (bytes: Uint8Array) => Promise<number>,
-    bytes: Uint8Array,
+    parts: Uint8Array[],
+    size: number,
     failed: (errno: number) => void,
-  ): void {
-    const done: Promise<void> = writeAll(write, bytes).catch((error) =>
-      failed(errnoOf(error))
-    ).then(() => {
-      if (this.#inFlight === done) this.#inFlight = undefined;
-    });
-    this.#inFlight = done;
+    watch: StopWatch,
+  ): undefined | Promise<void> {
+    if (!this.#inFlight) {
+      this.#inFlight = true;
+      const batch: Batch = {
+        write,
+        bytes: new Uint8Array(size),
+        length: 0,
+        failed: new Set([failed]),
+      };
+      copyInto(batch, parts);
+      void this.#pump(batch);
+      return undefined;
+    }
+    if (this.#heldBytes + size <= HELD_BYTES) {
+      let last = this.#held.at(-1);
+      if (last?.write !== write) {
+        last = {
+          write,
+          bytes: new Uint8Array(HELD_BYTES),
+          length: 0,
+          failed: new Set(),
+        };
+        this.#held.push(last);
+      }
+      last.failed.add(failed);
+      copyInto(last, parts);
+      this.#heldBytes += size;
+      return undefined;
+    }
+    this.#ended ??= Promise.withResolvers();
+    return watch.race(this.#ended.promise).then(() =>
+      this.write(write, parts, size, failed, watch)
+    );
+  }
+
+  /** Writes batch after batch until none is held. */
+  async #pump(first: Batch): Promise<void> {
+    for (let batch: Batch | undefined = first; batch !== undefined;) {
+      try {
+        const bytes = batch.bytes.subarray(0, batch.length);
+        for (let at = 0; at < bytes.length;) {
+          at += await batch.write(bytes.subarray(at));
+        }
+      } catch (error) {
+        for (const failed of batch.failed) failed(errnoOf(error));
+      }
+      batch = this.#held.shift();
+      if (batch !== undefined) this.#heldBytes -= batch.length;
+      this.#inFlight = batch !== undefined;
+      const ended = this.#ended;
+      this.#ended = undefined;
+      ended?.resolve();
+    }
   }
 
   /**
-   * Waits for the write in flight to end.
-   *
-   * @returns A promise that rejects with the stop error when the run
-   *   stops first.
-   */
-  turn(): Promise<void> {
-    return this.#watch.race(this.#inFlight ?? Promise.resolve());
-  }
-
-  /**
-   * Waits, at the run's end, for the write in flight, unless the run
+   * Waits, at a run's end, until nothing is in flight, unless the run
    * stops first. Never rejects.
+   *
+   * @param watch The run's stops.
    */
-  drain(): Promise<void> {
-    if (this.#inFlight === undefined) return Promise.resolve();
-    return this.turn().catch(() => {});
+  async drain(watch: StopWatch): Promise<void> {
+    try {
+      while (this.#inFlight) {
+        this.#ended ??= Promise.withResolvers();
+        await watch.race(this.#ended.promise);
+      }
+    } catch {
+      // Stopped: what is left goes on after the run.
+    }
   }
 }
+
+/** Copies `parts` after the batch's bytes. */
+function copyInto(batch: Batch, parts: Uint8Array[]): void {
+  for (const part of parts) {
+    batch.bytes.set(part, batch.length);
+    batch.length += part.length;
+  }
+}
+
+/** The writes to this process's stdout and stderr. */
+export const pipeWrites: PipeWrites = new PipeWrites();

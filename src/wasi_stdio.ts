@@ -36,8 +36,13 @@ export class OutputSink {
   readonly #mode: WasiOutputMode;
   readonly #limit: number;
   readonly #host: HostStream;
-  /** The run's writes in flight, when this stream's can block for ever. */
+  /** The writes in flight, when this stream's can block for ever. */
   readonly #queue: PipeWrites | undefined;
+  readonly #watch: StopWatch | undefined;
+  readonly #asyncWrite: ((bytes: Uint8Array) => Promise<number>) | undefined;
+  readonly #onFailure = (errno: number) => {
+    this.#failed = errno;
+  };
   /** The errno of a write in flight that failed, for the next write. */
   #failed: number | undefined;
   // One buffer, grown by doubling, rather than a copy per write: a guest
@@ -54,22 +59,24 @@ export class OutputSink {
    * @param mode Pass through, capture, or drop.
    * @param limit The most bytes captured.
    * @param host The host's stream, for `inherit`.
-   * @param queue The run's writes in flight, when a write to `host` can
-   *   wait for ever and a stop must still end the run (see
+   * @param queued The writes in flight and the run's stops, when a write
+   *   to `host` can wait for ever and a stop must still end the run (see
    *   `wasi_pipe_writes.ts`): each write is then asynchronous.
    */
   constructor(
     mode: WasiOutputMode,
     limit: number,
     host: HostStream,
-    queue?: PipeWrites,
+    queued?: { queue: PipeWrites; watch: StopWatch },
   ) {
     this.#mode = mode;
     this.#limit = limit;
     this.#host = host;
-    this.#queue = mode === "inherit" && host.write !== undefined
-      ? queue
-      : undefined;
+    if (mode === "inherit" && host.write !== undefined && queued) {
+      this.#queue = queued.queue;
+      this.#watch = queued.watch;
+      this.#asyncWrite = host.write.bind(host);
+    }
   }
 
   /**
@@ -131,42 +138,37 @@ export class OutputSink {
   }
 
   /**
-   * A write through the run's queue: its bytes copied at once (the guest's
-   * memory is its own again when the call returns), and written once the
-   * write in flight has ended.
+   * A write through the queue: copied at once (the guest's memory is its
+   * own again when the call returns), and written after those before it.
    */
   #queued(
     queue: PipeWrites,
     vectors: Uint8Array[],
   ): number | { errno: number } | Promise<number | { errno: number }> {
+    // A write in flight that failed fails this one, as a blocking write
+    // would have: the guest was told that one went.
+    const failed = this.#failed;
+    if (failed !== undefined) {
+      this.#failed = undefined;
+      return { errno: failed };
+    }
+    const parts: Uint8Array[] = [];
     let size = 0;
     for (const vector of vectors) {
-      const part = Math.min(vector.length, MAX_TRANSFER - size);
-      size += part;
-      if (part < vector.length) break;
+      const part = vector.subarray(0, MAX_TRANSFER - size);
+      parts.push(part);
+      size += part.length;
+      if (part.length < vector.length) break;
     }
-    const bytes = new Uint8Array(size);
-    for (let at = 0, i = 0; at < size; i++) {
-      const part = vectors[i].subarray(0, size - at);
-      bytes.set(part, at);
-      at += part.length;
-    }
-    const go = (): number | { errno: number } => {
-      // A write in flight that failed fails this one, as a blocking write
-      // would have: the guest was told that one went.
-      const failed = this.#failed;
-      if (failed !== undefined) {
-        this.#failed = undefined;
-        return { errno: failed };
-      }
-      if (size > 0) {
-        queue.start(this.#host.write!.bind(this.#host), bytes, (errno) => {
-          this.#failed = errno;
-        });
-      }
-      return size;
-    };
-    return queue.busy ? queue.turn().then(go) : go();
+    if (size === 0) return 0;
+    const handed = queue.write(
+      this.#asyncWrite!,
+      parts,
+      size,
+      this.#onFailure,
+      this.#watch!,
+    );
+    return handed === undefined ? size : handed.then(() => size);
   }
 
   /** Copies bytes after those kept, growing the buffer up to the cap. */
