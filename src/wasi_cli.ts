@@ -355,11 +355,14 @@ export async function runWasiCommand(
   // may hold the thread, unless Ctrl-C must be reported or a deadline
   // must end a wait for stdin, or a write to a stdout or stderr that is a
   // pipe or a socket (whose reader may never take the bytes).
-  const held = !reported &&
+  const waitsForStdin = options.timeout !== undefined &&
+    options.readsStdin !== false;
+  const held = !reported && !waitsForStdin &&
     !(options.timeout !== undefined &&
-      (options.readsStdin !== false || writesCanBlock(1) ||
-        writesCanBlock(2)));
-  const watched = reported || (options.timeout !== undefined && !held);
+      (writesCanBlock(1) || writesCanBlock(2)));
+  // Ctrl-C ends a command run async for its output alone as it ends one
+  // that holds the thread: the process ends, with status 130.
+  const watched = reported || waitsForStdin;
   const controller = new AbortController();
   const stops = watched ? listenForStops(controller) : undefined;
   const started = performance.now();
