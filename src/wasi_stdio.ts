@@ -146,10 +146,11 @@ export class OutputSink {
     vectors: Uint8Array[],
   ): number | { errno: number } | Promise<number | { errno: number }> {
     // A write in flight that failed fails this one, as a blocking write
-    // would have: the guest was told that one went.
+    // would have: the guest was told that one went. A pipe whose reader
+    // went away fails every write after.
     const failed = this.#failed;
     if (failed !== undefined) {
-      this.#failed = undefined;
+      if (failed !== ERRNO.PIPE) this.#failed = undefined;
       return { errno: failed };
     }
     const parts: Uint8Array[] = [];
