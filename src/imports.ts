@@ -69,6 +69,35 @@ export interface InterruptOptions {
 /** Any function a guest can import or export. */
 export type HostFunction = (...args: never[]) => unknown;
 
+/**
+ * How many calls of a guest's host imports pass between two looks at its
+ * calls' deadlines and StopSignals, made on the calling thread. The guest's
+ * checks read the stop flag that the watchdog's thread sets; a watchdog
+ * that wakes late (a cold process on busy cores) leaves a loop of import
+ * calls running until it does, and this look ends it by this thread's own
+ * clock, as the runtime calls' polls do in the guest's code.
+ */
+export const HOST_CALLS_PER_POLL = 256;
+
+/** The count of a guest's import calls since its last poll. */
+interface HostCallCount {
+  calls: number;
+}
+
+/**
+ * After an import returned: at every {@linkcode HOST_CALLS_PER_POLL}th call,
+ * whether a stop of the guest's calls is due. If so it is recorded, the flag
+ * is set (so that a guest catching the unwind traps at its next check) and
+ * the prepared unwind is thrown.
+ */
+function pollAfterHostCall(state: CallState, count: HostCallCount): void {
+  if (++count.calls < HOST_CALLS_PER_POLL) return;
+  count.calls = 0;
+  if (state.check?.() !== true) return;
+  if (state.flag !== undefined) Atomics.store(state.flag, 0, 1);
+  throw state.unwind;
+}
+
 /** Why a sync guest's import may not return a promise, and what to do. */
 function promiseInSyncGuest(importName: string, thenable = false): TypeError {
   return new TypeError(
@@ -175,6 +204,7 @@ function wrapHostFunction(
   state: CallState,
   promiseIsValue: boolean,
   convert: ResultConversion | undefined,
+  count: HostCallCount,
 ): HostFunction {
   return function (...args: unknown[]): unknown {
     if (state.stop !== undefined) throw state.unwind;
@@ -186,6 +216,7 @@ function wrapHostFunction(
       state.thrownBy = importName;
       throw error;
     }
+    pollAfterHostCall(state, count);
     // Nobody will wait for it: a later rejection must not go unhandled.
     if (!promiseIsValue && settledUnwaited(result)) {
       const error = promiseInSyncGuest(
@@ -235,6 +266,7 @@ function wrapAsyncHostFunction(
   importName: string,
   state: CallState,
   convert: ResultConversion | undefined,
+  count: HostCallCount,
 ): WebAssembly.ImportValue {
   const record = (error: unknown) => {
     state.thrown = error;
@@ -251,6 +283,7 @@ function wrapAsyncHostFunction(
         // no stop could end the wait (and a number result would be 0).
         then = thenOf(result);
         if (then === undefined) {
+          pollAfterHostCall(state, count);
           return convert === undefined ? result : convert(result, importName);
         }
       }
@@ -401,6 +434,7 @@ export function buildImports(
   // Imports share their signatures: each is looked through once, not once
   // an import (10,000 imports of 1,000 parameters each).
   const seen = new Map<FunctionSignature, string | undefined>();
+  const count: HostCallCount = { calls: 0 };
   const unpassableOnce = (signature: FunctionSignature) => {
     if (!seen.has(signature)) seen.set(signature, unpassableType(signature));
     return seen.get(signature);
@@ -540,6 +574,7 @@ export function buildImports(
         label,
         state,
         resultConversion(entry),
+        count,
       )
       : wrapHostFunction(
         value as HostFunction,
@@ -547,6 +582,7 @@ export function buildImports(
         state,
         takesPromiseAsValue(entry),
         resultConversion(entry),
+        count,
       ) as WebAssembly.ImportValue;
   }
   return result;

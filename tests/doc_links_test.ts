@@ -117,3 +117,26 @@ Deno.test("every relative link in the README and docs/ resolves, heading include
   assert.ok(files >= 100, `only ${files} relative links found`);
   assert.ok(headings >= 60, `only ${headings} links to headings found`);
 });
+
+Deno.test("no page of the README and docs/ repeats a heading or holds a table mangled into one", async () => {
+  // A merge that keeps both sides of a section leaves its heading twice, and a
+  // table cut from its blank line is reflowed by the formatter into a heading
+  // of pipes: both read as a page written twice.
+  const found: string[] = [];
+  for (const page of await pages()) {
+    const seen = new Set<string>();
+    let fenced = false;
+    for (
+      const line of (await Deno.readTextFile(new URL(page, ROOT))).split("\n")
+    ) {
+      if (/^\s*```/.test(line)) fenced = !fenced;
+      if (fenced || !/^#{1,6}\s/.test(line)) continue;
+      if (/^#{1,6}\s+\|/.test(line)) {
+        found.push(`${page}: "${line}" is a table`);
+      }
+      if (seen.has(line)) found.push(`${page}: "${line}" twice`);
+      seen.add(line);
+    }
+  }
+  assert.deepEqual(found, [], found.join("\n"));
+});

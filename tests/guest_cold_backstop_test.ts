@@ -18,6 +18,7 @@ import {
   loadGuest,
   StopSignal,
 } from "../mod.ts";
+import { HOST_CALLS_PER_POLL } from "../src/imports.ts";
 import { COLD_CALLS, COLD_SLICE } from "../src/meter_tank.ts";
 import { RUNTIME_CALLS_PER_POLL } from "../src/wasm/checks.ts";
 import { FLAG_MEMORY_NAME } from "../src/wasm/stop_flag.ts";
@@ -288,6 +289,63 @@ Deno.test("loops of operators the engine runs as calls of its runtime stop withi
           );
           assert.equal(calls.counts.done, done);
         }
+      }
+    }
+  });
+});
+
+/**
+ * `spin()` calls `host.mark`, then calls `host.tick` in a loop that has no
+ * end of its own: only the flag, and the look its import calls take at the
+ * call's stops, can stop it.
+ */
+const IMPORT_CALLER = await assembleWat(`
+(module
+  (import "host" "mark" (func $mark))
+  (import "host" "tick" (func $tick))
+  (import "host" "done" (func $done))
+  (func (export "spin")
+    (call $mark)
+    (loop $again (call $tick) (br $again))
+    (call $done)))
+`);
+
+/** Ends a loop whose stop was lost, so that the test fails, not hangs. */
+const GUARD_TICKS = 1_000_000;
+
+Deno.test("a loop of host import calls stops within a poll's count of them when the watchdog's flag never reaches it, by a StopSignal or a deadline, in plain and async calls", async () => {
+  await withUnseenFlag(async () => {
+    for (const async of [false, true]) {
+      const calls = host();
+      const tick = calls.imports.host.tick;
+      calls.imports.host.tick = () => {
+        tick();
+        if (calls.ticks.count > GUARD_TICKS) throw new Error("never stopped");
+      };
+      const guest = await loadGuest(IMPORT_CALLER, {
+        fuel: false,
+        async,
+        imports: calls.imports,
+      });
+      for (const byStop of [true, false]) {
+        const stop = new StopSignal();
+        calls.onMark = byStop ? () => stop.stop("now") : () => holdFor(3);
+        const ticks = calls.ticks.count;
+        const options = byStop ? { stop } : { timeout: 1 };
+        const result = async
+          ? await guest.invokeAsync("spin", [], options)
+          : guest.invoke("spin", [], options);
+        const what = `${async ? "async" : "plain"}, ${
+          byStop ? "StopSignal" : "deadline"
+        }`;
+        expectOutcome(result, byStop ? "aborted" : "timeout");
+        // The stop was due before the first tick: the poll after the
+        // HOST_CALLS_PER_POLL-th import call at the latest ends the loop.
+        assert.ok(
+          calls.ticks.count - ticks <= HOST_CALLS_PER_POLL,
+          `${what}: ${calls.ticks.count - ticks} ticks`,
+        );
+        assert.equal(calls.counts.done, 0, what);
       }
     }
   });
