@@ -5,16 +5,18 @@
  * stop reaches: a loop of 1 MB writes into a pipe nobody drained, under a
  * 300 ms timeout, returned 5.5 s later, when the reader exited.
  *
- * In an async run each write is handed to Deno's own asynchronous write,
- * which does the blocking part on a thread of Deno's pool (started at once,
- * no thread of early-exit's to boot), and the guest goes on at once. A
- * write that finds an earlier one still in flight waits for it, suspended,
- * in a wait the run's stops end; so at most one write is ever in flight,
- * and the bytes go out in the order the guest wrote them, stdout and
- * stderr together. At the run's end the write in flight is waited for,
- * unless a stop lands first: it then goes on after the run returns, and
- * reaches the pipe when its reader takes the bytes before it (or never, if
- * the process exits first).
+ * In an async run each write is copied and handed to Deno's own
+ * asynchronous write, which does the blocking part on a thread of Deno's
+ * pool (started at once: a thread of early-exit's took 50 to 150 ms to
+ * boot, which a one-shot command's output would wait for), and the guest
+ * goes on at once. One write is in flight at a time, for the whole
+ * process, so the bytes go out in the order the guest wrote them, stdout
+ * and stderr together; later writes are held meanwhile, up to
+ * {@linkcode HELD_BYTES}, and a write that finds no room waits, suspended,
+ * in a wait the run's stops end. At the run's end what is in flight is
+ * waited for, unless a stop lands first: it then goes on after the run
+ * returns, and reaches the pipe when its reader takes the bytes before it
+ * (or never, if the process exits first).
  *
  * @module
  */
