@@ -69,6 +69,13 @@ const commandStderr = {
     if (written > 0) stderrLineOpen = bytes[written - 1] !== 0x0a;
     return written;
   },
+  // For a stderr that is a pipe, under a timeout: the write's blocking part
+  // on another thread, where a full pipe holds no stop.
+  async write(bytes: Uint8Array): Promise<number> {
+    const written = await Deno.stderr.write(bytes);
+    if (written > 0) stderrLineOpen = bytes[written - 1] !== 0x0a;
+    return written;
+  },
 };
 
 /** Writes one line to stdout or stderr, recording a failure. */

@@ -51,6 +51,11 @@ import {
   type WasiOutputMode,
 } from "./wasi_stdio.ts";
 import { StopWatch } from "./wasi_stops.ts";
+import {
+  type HostStream,
+  pipeWrites,
+  writesCanBlock,
+} from "./wasi_pipe_writes.ts";
 import { quietly, startLister } from "./wasi_readdir.ts";
 import { paidImports } from "./wasi_fuel.ts";
 import { payForImport } from "./metered_call.ts";
@@ -390,7 +395,7 @@ export async function runWasiWith(
      * Where an inherited stderr goes, in place of this process's (the
      * command line's, which notes whether the guest left a line open).
      */
-    stderr?: { writeSync(bytes: Uint8Array): number };
+    stderr?: HostStream;
   },
 ): Promise<WasiResult> {
   // Here, not in the load, whose messages would name loadGuest.
@@ -456,15 +461,28 @@ export async function runWasiWith(
   ) {
     startLister();
   }
+  // An async run that a stop can end writes to a host stream that is a
+  // pipe or a socket asynchronously, where a full pipe holds no thread.
+  const queued = !blocking && (options.timeout !== undefined ||
+      options.signal !== undefined || options.stop !== undefined)
+    ? { queue: pipeWrites, watch }
+    : undefined;
+  const queueFor = (mode: WasiOutputMode | undefined, fd: number) =>
+    queued !== undefined && (mode ?? "inherit") === "inherit" &&
+      writesCanBlock(fd)
+      ? queued
+      : undefined;
   const stdout = new OutputSink(
     options.stdout ?? "inherit",
     limit,
     Deno.stdout,
+    queueFor(options.stdout, 1),
   );
   const stderr = new OutputSink(
     options.stderr ?? "inherit",
     limit,
     internal.stderr ?? Deno.stderr,
+    queueFor(options.stderr, 2),
   );
   const costs = resolveCosts(undefined);
   const stoppable = options.timeout !== undefined ||
@@ -591,6 +609,9 @@ export async function runWasiWith(
         signal: options.signal,
         stop: options.stop,
       });
+    // What the guest wrote last to a pipe goes out first, unless a stop
+    // lands before the pipe's reader takes it.
+    if (queued !== undefined) await pipeWrites.drain(watch);
     return { ...ended(exited(outcome, exitCode)), ...output() };
   } finally {
     files.closeAll();

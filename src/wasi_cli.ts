@@ -17,6 +17,7 @@ import {
 import type { GuestSource } from "./load.ts";
 import { describeSignature, type ModuleSignatures } from "./signatures.ts";
 import type { RewriteCache } from "./rewrite_cache.ts";
+import { type HostStream, writesCanBlock } from "./wasi_pipe_writes.ts";
 
 /** What `--dir`, `--env` and `--` said, and the arguments left for the rest of the command line. */
 export interface WasiFlags {
@@ -322,7 +323,8 @@ export interface WasiCommandOptions {
    * as an async guest, which an abort can stop. Otherwise Ctrl-C ends this
    * process as it would a native program's (status 130), and the guest
    * runs as a plain call, with cheaper checks, stopped by the timeout
-   * through its stop flag, unless it could wait for stdin under a timeout.
+   * through its stop flag, unless it could wait for stdin, or write to a
+   * pipe or a socket, under a timeout.
    */
   reportInterrupt?: boolean;
   /**
@@ -336,7 +338,7 @@ export interface WasiCommandOptions {
   /** Whether `source`, bytes, are the run's to write over (see `roomForHit`). */
   ownsBytes?: boolean;
   /** Where the guest's stderr goes; default, this process's. */
-  stderr?: { writeSync(bytes: Uint8Array): number };
+  stderr?: HostStream;
 }
 
 /**
@@ -357,10 +359,16 @@ export async function runWasiCommand(
   const reported = options.reportInterrupt === true;
   // A command runs once, in a process that has nothing else to do: it
   // may hold the thread, unless Ctrl-C must be reported or a deadline
-  // must end a wait for stdin.
-  const held = !reported &&
-    !(options.timeout !== undefined && options.readsStdin !== false);
-  const watched = reported || (options.timeout !== undefined && !held);
+  // must end a wait for stdin, or a write to a stdout or stderr that is a
+  // pipe or a socket (whose reader may never take the bytes).
+  const waitsForStdin = options.timeout !== undefined &&
+    options.readsStdin !== false;
+  const held = !reported && !waitsForStdin &&
+    !(options.timeout !== undefined &&
+      (writesCanBlock(1) || writesCanBlock(2)));
+  // Ctrl-C ends a command run async for its output alone as it ends one
+  // that holds the thread: the process ends, with status 130.
+  const watched = reported || waitsForStdin;
   const controller = new AbortController();
   const stops = watched ? listenForStops(controller) : undefined;
   const started = performance.now();

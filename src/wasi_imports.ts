@@ -75,10 +75,14 @@ export function wasiImports(
       const vectors = ioVectors(memory(), iovs, count);
       if (typeof vectors === "number") return vectors;
       if (!fits(memory().buffer.byteLength, written, 4)) return ERRNO.FAULT;
+      const finish = (n: number | { errno: number }) => {
+        if (typeof n !== "number") return n.errno;
+        view().setUint32(written >>> 0, n, true);
+        return ERRNO.SUCCESS;
+      };
+      // A promise when the write waits for one in flight to a pipe.
       const n = output[fd - 1].write(vectors);
-      if (typeof n !== "number") return n.errno;
-      view().setUint32(written >>> 0, n, true);
-      return ERRNO.SUCCESS;
+      return n instanceof Promise ? n.then(finish) : finish(n);
     },
     fd_read: (fd: number, iovs: number, count: number, read: number) => {
       if (fd !== 0) return files.fd_read(fd, iovs, count, read);

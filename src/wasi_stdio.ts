@@ -10,6 +10,7 @@
 import process from "node:process";
 import { ERRNO, MAX_TRANSFER, MAX_TRANSFER_VECTORS } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
+import type { HostStream, PipeWrites } from "./wasi_pipe_writes.ts";
 
 /**
  * Where a guest's stdout or stderr goes.
@@ -34,7 +35,16 @@ export const DEFAULT_OUTPUT_LIMIT = 1 << 20;
 export class OutputSink {
   readonly #mode: WasiOutputMode;
   readonly #limit: number;
-  readonly #host: { writeSync(bytes: Uint8Array): number };
+  readonly #host: HostStream;
+  /** The writes in flight, when this stream's can block for ever. */
+  readonly #queue: PipeWrites | undefined;
+  readonly #watch: StopWatch | undefined;
+  readonly #asyncWrite: ((bytes: Uint8Array) => Promise<number>) | undefined;
+  readonly #onFailure = (errno: number) => {
+    this.#failed = errno;
+  };
+  /** The errno of a write in flight that failed, for the next write. */
+  #failed: number | undefined;
   // One buffer, grown by doubling, rather than a copy per write: a guest
   // writing a byte at a time made 1 MiB captured cost over 200 MiB of
   // heap in small arrays.
@@ -49,15 +59,24 @@ export class OutputSink {
    * @param mode Pass through, capture, or drop.
    * @param limit The most bytes captured.
    * @param host The host's stream, for `inherit`.
+   * @param queued The writes in flight and the run's stops, when a write
+   *   to `host` can wait for ever and a stop must still end the run (see
+   *   `wasi_pipe_writes.ts`): each write is then asynchronous.
    */
   constructor(
     mode: WasiOutputMode,
     limit: number,
-    host: { writeSync(bytes: Uint8Array): number },
+    host: HostStream,
+    queued?: { queue: PipeWrites; watch: StopWatch },
   ) {
     this.#mode = mode;
     this.#limit = limit;
     this.#host = host;
+    if (mode === "inherit" && host.write !== undefined && queued) {
+      this.#queue = queued.queue;
+      this.#watch = queued.watch;
+      this.#asyncWrite = host.write.bind(host);
+    }
   }
 
   /**
@@ -71,10 +90,15 @@ export class OutputSink {
    *   or ignored, those past the cap too, so that the guest does not retry.
    *   Or the errno of a write to the host's stream that failed before a
    *   byte went: `PIPE` when its reader went away (`| head`), else `IO`.
+   *   With a queue, either once the write before it ended (a promise the
+   *   run's stops reject), or at once when none is in flight.
    */
-  write(vectors: Uint8Array[]): number | { errno: number } {
+  write(
+    vectors: Uint8Array[],
+  ): number | { errno: number } | Promise<number | { errno: number }> {
     // Passed through a vector at a time: 1024 of them held the thread 2 ms.
     vectors = vectors.slice(0, MAX_TRANSFER_VECTORS);
+    if (this.#queue !== undefined) return this.#queued(this.#queue, vectors);
     let total = 0;
     if (this.#mode === "inherit") {
       for (const vector of vectors) {
@@ -111,6 +135,41 @@ export class OutputSink {
       if (part.length < vector.length) break;
     }
     return total;
+  }
+
+  /**
+   * A write through the queue: copied at once (the guest's memory is its
+   * own again when the call returns), and written after those before it.
+   */
+  #queued(
+    queue: PipeWrites,
+    vectors: Uint8Array[],
+  ): number | { errno: number } | Promise<number | { errno: number }> {
+    // A write in flight that failed fails this one, as a blocking write
+    // would have: the guest was told that one went. A pipe whose reader
+    // went away fails every write after.
+    const failed = this.#failed;
+    if (failed !== undefined) {
+      if (failed !== ERRNO.PIPE) this.#failed = undefined;
+      return { errno: failed };
+    }
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    for (const vector of vectors) {
+      const part = vector.subarray(0, MAX_TRANSFER - size);
+      parts.push(part);
+      size += part.length;
+      if (part.length < vector.length) break;
+    }
+    if (size === 0) return 0;
+    const handed = queue.write(
+      this.#asyncWrite!,
+      parts,
+      size,
+      this.#onFailure,
+      this.#watch!,
+    );
+    return handed === undefined ? size : handed.then(() => size);
   }
 
   /** Copies bytes after those kept, growing the buffer up to the cap. */

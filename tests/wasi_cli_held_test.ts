@@ -1,8 +1,10 @@
 /**
  * The command line runs a WASI command with `--timeout` as a plain call
  * that holds its thread, unless `--json` must report a Ctrl-C or the guest
- * could wait for stdin: the deadline still stops it, while it computes
- * and while it sleeps, and Ctrl-C ends the process.
+ * could wait for stdin, or its stdout or stderr is a pipe (as here, where
+ * the test reads them; see `wasi_full_pipe_test.ts`): the deadline still
+ * stops it, while it computes and while it sleeps, and Ctrl-C ends the
+ * process.
  */
 import assert from "./support/assert.ts";
 import { WASI_STOP_STATUS } from "../src/wasi_cli.ts";

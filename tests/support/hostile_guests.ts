@@ -320,23 +320,3 @@ export function callsOverLocals(calls: number, locals: number): Bytes {
 }
 
 // A third pass (issue #10): what it found still open.
-
-/**
- * A WASI command that writes 1,000,000 bytes to stdout for ever. With the
- * host's stdout a pipe that nobody drains, each write holds the thread in
- * the host's write, where no stop reaches it (open: a 300 ms timeout
- * returned when the reader went away, 5.5 s later; see the third pass in
- * `docs/performance.md`).
- */
-export const PIPE_WRITER = await assembleWat(`
-(module
-  (import "wasi_snapshot_preview1" "fd_write"
-    (func $write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 17)
-  (func (export "_start")
-    (i32.store (i32.const 16) (i32.const 4096))
-    (i32.store (i32.const 20) (i32.const 1000000))
-    (loop $again
-      (drop (call $write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 8)))
-      (br $again))))
-`);
