@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a77cf95fff5dbd02775f0a58d1a350f8e5a938e45ae395257f3087fa0493791b";
+  "sha256:6c8a92ac3d61a536c3cb29be96baa42140b423f9617e088ba5c3f2fd97a27cd6";

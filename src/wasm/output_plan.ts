@@ -220,6 +220,25 @@ export class OutputPlan {
     prepend?: (w: Writer) => void,
   ): PlannedVector {
     const planned: PlannedVector = [this.#parts.length, sectionStart, end];
+    this.addSection(
+      id,
+      this.#vectorContent(sectionStart, end, append, added, prepend, patches),
+    );
+    return planned;
+  }
+
+  /**
+   * A vector section's contents: the input's entries (none when
+   * `sectionStart` is -1) with `added` more around them.
+   */
+  #vectorContent(
+    sectionStart: number,
+    end: number,
+    append: (w: Writer) => void,
+    added: number,
+    prepend?: (w: Writer) => void,
+    patches?: Patches,
+  ): Writer {
     let content: Writer;
     if (sectionStart < 0) {
       content = new Writer(64);
@@ -239,8 +258,7 @@ export class OutputPlan {
       else content.copy(bytes, head.pos, end);
     }
     append(content);
-    this.addSection(id, content);
-    return planned;
+    return content;
   }
 
   /**
@@ -265,24 +283,14 @@ export class OutputPlan {
   ): void {
     const old = this.#parts.splice(part, 2) as Uint8Array[];
     this.#size -= old[0]!.length + old[1]!.length;
-    let content: Writer;
-    if (sectionStart < 0) {
-      content = new Writer(64);
-      content.u32(added);
-      prepend?.(content);
-    } else {
-      const head = new Reader(this.#bytes, sectionStart + 1, end);
-      head.u32();
-      const count = head.u32();
-      content = new Writer(
-        end - head.pos + 64 + Math.max(0, patches?.growth() ?? 0),
-      );
-      content.u32(count + added);
-      prepend?.(content);
-      if (patches) patches.copy(content, this.#bytes, head.pos, end);
-      else content.copy(this.#bytes, head.pos, end);
-    }
-    append(content);
+    const content = this.#vectorContent(
+      sectionStart,
+      end,
+      append,
+      added,
+      prepend,
+      patches,
+    );
     const header = new Writer(6);
     header.u8(id);
     header.u32(content.len);
