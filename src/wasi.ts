@@ -47,6 +47,7 @@ import {
   DEFAULT_OUTPUT_LIMIT,
   InputSource,
   OutputSink,
+  type StoppableWrites,
   type WasiInput,
   type WasiOutputMode,
 } from "./wasi_stdio.ts";
@@ -56,6 +57,7 @@ import {
   pipeWrites,
   writesCanBlock,
 } from "./wasi_pipe_writes.ts";
+import { threadWrites } from "./wasi_thread_writes.ts";
 import { quietly, startLister } from "./wasi_readdir.ts";
 import { paidImports } from "./wasi_fuel.ts";
 import { payForImport } from "./metered_call.ts";
@@ -461,17 +463,28 @@ export async function runWasiWith(
   ) {
     startLister();
   }
-  // An async run that a stop can end writes to a host stream that is a
-  // pipe or a socket asynchronously, where a full pipe holds no thread.
-  const queued = !blocking && (options.timeout !== undefined ||
-      options.signal !== undefined || options.stop !== undefined)
+  // A run that a stop can end writes to a host stream that is a pipe or a
+  // socket where a full pipe holds no thread a stop must reach: an async
+  // run asynchronously, one that holds its thread through the writing
+  // thread (started now, so that it has booted by the guest's first
+  // writes).
+  const stoppable = options.timeout !== undefined ||
+    options.stop !== undefined;
+  const queued = !blocking && (stoppable || options.signal !== undefined)
     ? { queue: pipeWrites, watch }
     : undefined;
-  const queueFor = (mode: WasiOutputMode | undefined, fd: number) =>
-    queued !== undefined && (mode ?? "inherit") === "inherit" &&
-      writesCanBlock(fd)
-      ? queued
-      : undefined;
+  const mayBlock = (mode: WasiOutputMode | undefined, fd: 1 | 2) =>
+    (mode ?? "inherit") === "inherit" && writesCanBlock(fd);
+  const threaded = blocking && stoppable &&
+    (mayBlock(options.stdout, 1) || mayBlock(options.stderr, 2)) &&
+    threadWrites.start();
+  const queueFor = (
+    mode: WasiOutputMode | undefined,
+    fd: 1 | 2,
+  ): StoppableWrites | undefined =>
+    !mayBlock(mode, fd)
+      ? undefined
+      : queued ?? (threaded ? { thread: threadWrites, fd, watch } : undefined);
   const stdout = new OutputSink(
     options.stdout ?? "inherit",
     limit,
@@ -485,8 +498,6 @@ export async function runWasiWith(
     queueFor(options.stderr, 2),
   );
   const costs = resolveCosts(undefined);
-  const stoppable = options.timeout !== undefined ||
-    options.stop !== undefined;
   const stdin = new InputSource(options.stdin, blocking);
   const output = (): WasiOutput => ({
     stdout: stdout.captured(),
@@ -612,8 +623,12 @@ export async function runWasiWith(
     // What the guest wrote last to a pipe goes out first, unless a stop
     // lands before the pipe's reader takes it.
     if (queued !== undefined) await pipeWrites.drain(watch);
+    if (threaded) threadWrites.drain(watch);
     return { ...ended(exited(outcome, exitCode)), ...output() };
   } finally {
+    // A run that stopped leaves what its writing thread has yet to write
+    // to go on after it.
+    if (threaded) threadWrites.settle();
     files.closeAll();
     stdin.release();
   }
