@@ -167,7 +167,9 @@ export interface WasiOptions {
    * wait) and whose checks cost less in V8's baseline compiler, where a
    * command's hot loop runs: for a program run once in a process that has
    * nothing else to do, as the command line runs one. The deadline and the
-   * `StopSignal` (set by another thread) still stop it, in a sleep too.
+   * `StopSignal` (set by another thread) still stop it, in a sleep too, and
+   * in a write to a stdout or stderr that is a full pipe (written by a
+   * thread of early-exit's, started once per process as such a run starts).
    * With an `AbortSignal` or a stdin stream, which need the event loop, or
    * `stdin: "inherit"` with a stop (whose read could outlast the stop),
    * `false` is refused with a `TypeError`.
@@ -285,7 +287,8 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * only its fuel can stop it, and it runs as a plain call, with cheaper
  * checks: a sleep, or a read of an inherited stdin, then blocks the
  * thread. `async: false` runs a guest with a `timeout` or `stop` as a
- * plain call too, stopped by them while it computes or sleeps. Every
+ * plain call too, stopped by them while it computes, sleeps or writes to
+ * a full pipe. Every
  * file it opened and every preopen is closed when it ends, however it
  * ends, and captured output is returned even when it is stopped (what the
  * guest's libc still buffered is lost). `proc_exit` ends the run, never the
