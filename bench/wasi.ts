@@ -128,6 +128,8 @@ export async function benchWasi(): Promise<void> {
     );
     const rows: string[][] = [];
     const wallRows: string[][] = [];
+    /** The 1-minute load average as each round starts. */
+    const loads: number[] = [];
     const caches = new Map<Command, string>();
     for (const command of commands) {
       let defaultPlain = NaN;
@@ -138,10 +140,21 @@ export async function benchWasi(): Promise<void> {
       for (const [name, flags] of Object.entries(FLAGS)) {
         const runs = new Map<string, Run[]>(MODES.map((m) => [m, []]));
         for (let round = 0; round < ROUNDS; round++) {
+          loads.push(Deno.loadavg()[0]);
           for (const mode of MODES) {
             runs.get(mode)!.push(await runOnce(mode, flags, command, cache));
           }
         }
+        // Each round's metered run beside the plain run just before it: the
+        // other processes of a shared machine slow a memory-bound command's
+        // CPU time too (the sieve's 10 MB array: 1.5 to 2 times as much
+        // beside two busy processes, on either side), so a ratio within a
+        // round shares the machine's mood better than one of medians.
+        const paired = median(
+          runs.get("metered")!.map((r, i) =>
+            r.total / runs.get("plain")![i].total
+          ),
+        );
         const total = (mode: string) =>
           median(runs.get(mode)!.map((r) => r.total));
         const load = (mode: string) =>
@@ -192,6 +205,7 @@ export async function benchWasi(): Promise<void> {
           total("cli-warm").toFixed(0),
           total("cli-fuel").toFixed(0),
           (total("metered") / plain).toFixed(2),
+          paired.toFixed(2),
           afterLoad,
           (total("watched") / plain).toFixed(2),
           (total("held") / plain).toFixed(2),
@@ -223,6 +237,7 @@ export async function benchWasi(): Promise<void> {
         "main.ts --cache, warm",
         "main.ts",
         "metered/plain",
+        "metered/plain, median of rounds",
         "after load",
         "watched/plain",
         "held/plain",
@@ -233,6 +248,11 @@ export async function benchWasi(): Promise<void> {
         "metered, held / default plain",
       ],
       rows,
+    );
+    console.log(
+      `1-minute load average as the rounds started: ${
+        Math.min(...loads).toFixed(2)
+      } to ${Math.max(...loads).toFixed(2)}`,
     );
     console.log(
       "\nThe same runs: wall ms after the imports, the whole process's CPU ms (start-up and imports included; only the metered side imports early-exit), and the JavaScript thread's CPU ms after the imports (what the first table's CPU ms hold beyond it ran on V8's own threads: compiling the rewriter's JavaScript, compiling wasm), medians",
