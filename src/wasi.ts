@@ -469,8 +469,7 @@ export async function runWasiWith(
   // A run that a stop can end writes to a host stream that is a pipe or a
   // socket where a full pipe holds no thread a stop must reach: an async
   // run asynchronously, one that holds its thread through the writing
-  // thread (started now, so that it has booted by the guest's first
-  // writes).
+  // thread (started by its first such write).
   const stoppable = options.timeout !== undefined ||
     options.stop !== undefined;
   const queued = !blocking && (stoppable || options.signal !== undefined)
@@ -479,8 +478,7 @@ export async function runWasiWith(
   const mayBlock = (mode: WasiOutputMode | undefined, fd: 1 | 2) =>
     (mode ?? "inherit") === "inherit" && writesCanBlock(fd);
   const threaded = blocking && stoppable &&
-    (mayBlock(options.stdout, 1) || mayBlock(options.stderr, 2)) &&
-    threadWrites.start();
+    (mayBlock(options.stdout, 1) || mayBlock(options.stderr, 2));
   const queueFor = (
     mode: WasiOutputMode | undefined,
     fd: 1 | 2,

@@ -8,8 +8,9 @@
  *
  * So each write is copied into a ring of shared memory, and a thread of its
  * own (one per process, created by the watchdog's thread, as the listing
- * thread is) takes the bytes out in order and does the blocking writes. The
- * guest goes on at once while there is room; a write that finds none waits
+ * thread is, at the first write that needs it, which waits for its boot)
+ * takes the bytes out in order and does the blocking writes. The guest
+ * goes on at once while there is room; a write that finds none waits
  * in `Atomics.wait`, bounded by the deadline and looking at the
  * `StopSignal` every millisecond, so a stop lands there as in a sleep. At
  * the run's end what is in the ring is waited for, unless a stop lands
@@ -23,7 +24,7 @@
 import { MessageChannel } from "node:worker_threads";
 import { ERRNO } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
-import { spawnOnWatchdog } from "./watchdog.ts";
+import { spawnOnWatchdog, threadSpawning } from "./watchdog.ts";
 
 /**
  * The ring's size in bytes, headers included: a Linux pipe's buffer. A
@@ -36,11 +37,12 @@ const HEADER = 8;
 
 // The control words. HEAD and TAIL count bytes put in and taken out, and
 // wrap as 32-bit integers; FAILED + fd is the errno of fd's last failed
-// write (fd 1 or 2); GONE is set when the thread ended.
+// write (fd 1 or 2); GONE is set when the thread ended; READY once it runs.
 const HEAD = 0;
 const TAIL = 1;
 const FAILED = 1;
 const GONE = 4;
+const READY = 5;
 
 /**
  * The writing thread's program, run from its source text: takes the
@@ -58,6 +60,8 @@ function writerMain(
 ): void {
   const mask = ring.length - 1;
   const batch = new Uint8Array(ring.length);
+  Atomics.store(control, 5, 1);
+  Atomics.notify(control, 5);
   const word = (at: number) =>
     ring[at & mask] | ring[(at + 1) & mask] << 8 |
     ring[(at + 2) & mask] << 16 | ring[(at + 3) & mask] << 24;
@@ -114,14 +118,16 @@ export class ThreadWrites {
   #settling = false;
 
   /**
-   * Starts the writing thread, if it is not running yet: before the guest
-   * loads, so that the thread has booted by its first writes (which wait
-   * in the ring meanwhile).
+   * Starts the writing thread, if it is not running yet. Called by the
+   * first write that needs it, not as the run starts: a command that
+   * writes nothing to a pipe (flite writing its speech to a file) would pay
+   * 80 to 210 ms of CPU for the thread's boot, and the load would wait for
+   * the watchdog's thread to have made it.
    *
-   * @returns False when no thread can be made: the run then writes as
-   *   before, blocking.
+   * @returns False when no thread can be made: writes then go as before,
+   *   blocking.
    */
-  start(): boolean {
+  #start(): boolean {
     if (Atomics.load(this.#control, GONE) !== 0) return false;
     if (this.#started) return true;
     const source = `process.emitWarning = () => {};
@@ -145,20 +151,11 @@ export class ThreadWrites {
     channel.port1.on("close", () => {
       Atomics.store(this.#control, GONE, 1);
       Atomics.notify(this.#control, TAIL);
+      Atomics.notify(this.#control, READY);
     });
     channel.port1.unref();
     this.#started = true;
     return true;
-  }
-
-  /** Whether the thread runs, or is being made. */
-  get running(): boolean {
-    return this.#started && Atomics.load(this.#control, GONE) === 0;
-  }
-
-  /** The bytes in the ring, headers included: yet to be written. */
-  get pending(): number {
-    return this.#used;
   }
 
   /** The bytes in the ring, headers included. */
@@ -188,6 +185,12 @@ export class ThreadWrites {
     watch: StopWatch,
   ): number | { errno: number } {
     const control = this.#control;
+    if (
+      Atomics.load(control, GONE) !== 0 || !this.#started && !this.#start()
+    ) {
+      return this.#writeHere(fd, parts, size);
+    }
+    this.#waitUntilRunning(watch);
     const failed = Atomics.load(control, FAILED + fd);
     if (failed !== 0) {
       // A later write may go through, unless the reader has gone.
@@ -203,7 +206,7 @@ export class ThreadWrites {
         const free = RING_BYTES - ((head - tail) | 0);
         if (free <= HEADER) {
           if (Atomics.load(control, GONE) !== 0) {
-            return this.#writeHere(fd, part.subarray(at), size);
+            return this.#writeHere(fd, [part.subarray(at)], size);
           }
           watch.waitBlocking(control, TAIL, tail);
           continue;
@@ -218,14 +221,36 @@ export class ThreadWrites {
     return size;
   }
 
-  /** What is left of a write once the thread has gone: written here. */
-  #writeHere(fd: 1 | 2, rest: Uint8Array, size: number): number | {
+  /**
+   * Waits, the first time, until the thread runs: the watchdog's thread,
+   * which makes it, sets no flag meanwhile, so the guest must not compute
+   * on. This wait ends at the run's deadline or `StopSignal` by this
+   * thread's own clock.
+   */
+  #waitUntilRunning(watch: StopWatch): void {
+    const control = this.#control;
+    while (
+      Atomics.load(control, GONE) === 0 &&
+      (Atomics.load(control, READY) === 0 || threadSpawning())
+    ) {
+      if (Atomics.load(control, READY) === 0) {
+        watch.waitBlocking(control, READY, 0);
+      } else {
+        watch.sleepBlocking(1);
+      }
+    }
+  }
+
+  /** A write, or what is left of it, when no thread writes: written here. */
+  #writeHere(fd: 1 | 2, parts: Uint8Array[], size: number): number | {
     errno: number;
   } {
     const stream = fd === 1 ? Deno.stdout : Deno.stderr;
     try {
-      for (let at = 0; at < rest.length;) {
-        at += stream.writeSync(rest.subarray(at));
+      for (const rest of parts) {
+        for (let at = 0; at < rest.length;) {
+          at += stream.writeSync(rest.subarray(at));
+        }
       }
     } catch (error) {
       return {
