@@ -76,8 +76,9 @@ Deno.test("runWasi: writes to a drained pipe arrive in order; a timeout, an abor
     await reader.cancel();
     assert.equal(code, 0);
     assert.equal(at, expected.length, "bytes of the ordered runs");
-    const first = got.findIndex((b, i) => b !== expected[i]);
-    assert.equal(first, -1, `first wrong byte at ${first}`);
+    let first = 0;
+    while (first < at && got[first] === expected[first]) first++;
+    assert.equal(first, expected.length, `first wrong byte at ${first}`);
     assert.deepEqual(JSON.parse(await Deno.readTextFile(verdict)), {
       outcomes: [
         "exited",

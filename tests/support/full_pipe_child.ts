@@ -34,7 +34,7 @@ export const PIPE_WRITER = `
       (br $again))))`;
 
 /** Records the `order` guest writes: record `i` to stdout if even, else stderr. */
-export const RECORDS = 120;
+export const RECORDS = 48;
 
 /** The length of record `i`: up to 100,000 bytes, each the byte `i & 0xff`. */
 export function recordLength(i: number): number {
