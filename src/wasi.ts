@@ -479,13 +479,19 @@ export async function runWasiWith(
     (mode ?? "inherit") === "inherit" && writesCanBlock(fd);
   const threaded = blocking && stoppable &&
     (mayBlock(options.stdout, 1) || mayBlock(options.stderr, 2));
+  // The writing thread writes to this process's own descriptors: a stderr
+  // of the caller's keeps its blocking write (and its bytes may pass
+  // stdout's still in the ring). The command line, which passes one, never
+  // holds the thread under a timeout when stdout or stderr is a pipe.
   const queueFor = (
     mode: WasiOutputMode | undefined,
     fd: 1 | 2,
   ): StoppableWrites | undefined =>
     !mayBlock(mode, fd)
       ? undefined
-      : queued ?? (threaded ? { thread: threadWrites, fd, watch } : undefined);
+      : queued ?? (threaded && (fd === 1 || internal.stderr === undefined)
+        ? { thread: threadWrites, fd, watch }
+        : undefined);
   const stdout = new OutputSink(
     options.stdout ?? "inherit",
     limit,

@@ -31,11 +31,6 @@ export interface HostStream {
   writeSync(bytes: Uint8Array): number;
   /** Writes some of the bytes, the blocking part on another thread. */
   write?(bytes: Uint8Array): Promise<number>;
-  /**
-   * Told what another thread will write to this stream for the guest, as
-   * it is handed over (see `wasi_thread_writes.ts`).
-   */
-  wrote?(parts: Uint8Array[]): void;
 }
 
 /**

@@ -124,9 +124,7 @@ export class OutputSink {
       const { thread, fd, watch } = this.#thread;
       const [parts, size] = partsOf(vectors);
       if (size === 0) return 0;
-      const written = thread.write(fd, parts, size, watch);
-      if (typeof written === "number") this.#host.wrote?.(parts);
-      return written;
+      return thread.write(fd, parts, size, watch);
     }
     let total = 0;
     if (this.#mode === "inherit") {
