@@ -64,6 +64,8 @@ interface Run {
   process: number;
   /** The JavaScript thread's share of `total`. */
   main: number;
+  /** The machine's 1-minute load average as the run ended. */
+  loadavg: number;
 }
 
 async function runOnce(
@@ -128,7 +130,7 @@ export async function benchWasi(): Promise<void> {
     );
     const rows: string[][] = [];
     const wallRows: string[][] = [];
-    /** The 1-minute load average as each round starts. */
+    /** The 1-minute load average as each run ended. */
     const loads: number[] = [];
     const caches = new Map<Command, string>();
     for (const command of commands) {
@@ -140,9 +142,10 @@ export async function benchWasi(): Promise<void> {
       for (const [name, flags] of Object.entries(FLAGS)) {
         const runs = new Map<string, Run[]>(MODES.map((m) => [m, []]));
         for (let round = 0; round < ROUNDS; round++) {
-          loads.push(Deno.loadavg()[0]);
           for (const mode of MODES) {
-            runs.get(mode)!.push(await runOnce(mode, flags, command, cache));
+            const run = await runOnce(mode, flags, command, cache);
+            runs.get(mode)!.push(run);
+            loads.push(run.loadavg);
           }
         }
         // Each round's metered run beside the plain run just before it: the
@@ -250,7 +253,7 @@ export async function benchWasi(): Promise<void> {
       rows,
     );
     console.log(
-      `1-minute load average as the rounds started: ${
+      `1-minute load average as the runs ended: ${
         Math.min(...loads).toFixed(2)
       } to ${Math.max(...loads).toFixed(2)}`,
     );
