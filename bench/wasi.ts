@@ -64,6 +64,8 @@ interface Run {
   process: number;
   /** The JavaScript thread's share of `total`. */
   main: number;
+  /** The machine's 1-minute load average as the run ended. */
+  loadavg: number;
 }
 
 async function runOnce(
@@ -128,6 +130,8 @@ export async function benchWasi(): Promise<void> {
     );
     const rows: string[][] = [];
     const wallRows: string[][] = [];
+    /** The 1-minute load average as each run ended. */
+    const loads: number[] = [];
     const caches = new Map<Command, string>();
     for (const command of commands) {
       let defaultPlain = NaN;
@@ -139,9 +143,21 @@ export async function benchWasi(): Promise<void> {
         const runs = new Map<string, Run[]>(MODES.map((m) => [m, []]));
         for (let round = 0; round < ROUNDS; round++) {
           for (const mode of MODES) {
-            runs.get(mode)!.push(await runOnce(mode, flags, command, cache));
+            const run = await runOnce(mode, flags, command, cache);
+            runs.get(mode)!.push(run);
+            loads.push(run.loadavg);
           }
         }
+        // Each round's metered run beside the plain run just before it: the
+        // other processes of a shared machine slow a memory-bound command's
+        // CPU time too (the sieve's 10 MB array: 1.5 to 2 times as much
+        // beside two busy processes, on either side), so a ratio within a
+        // round shares the machine's mood better than one of medians.
+        const paired = median(
+          runs.get("metered")!.map((r, i) =>
+            r.total / runs.get("plain")![i].total
+          ),
+        );
         const total = (mode: string) =>
           median(runs.get(mode)!.map((r) => r.total));
         const load = (mode: string) =>
@@ -192,6 +208,7 @@ export async function benchWasi(): Promise<void> {
           total("cli-warm").toFixed(0),
           total("cli-fuel").toFixed(0),
           (total("metered") / plain).toFixed(2),
+          paired.toFixed(2),
           afterLoad,
           (total("watched") / plain).toFixed(2),
           (total("held") / plain).toFixed(2),
@@ -223,6 +240,7 @@ export async function benchWasi(): Promise<void> {
         "main.ts --cache, warm",
         "main.ts",
         "metered/plain",
+        "metered/plain, median of rounds",
         "after load",
         "watched/plain",
         "held/plain",
@@ -233,6 +251,11 @@ export async function benchWasi(): Promise<void> {
         "metered, held / default plain",
       ],
       rows,
+    );
+    console.log(
+      `1-minute load average as the runs ended: ${
+        Math.min(...loads).toFixed(2)
+      } to ${Math.max(...loads).toFixed(2)}`,
     );
     console.log(
       "\nThe same runs: wall ms after the imports, the whole process's CPU ms (start-up and imports included; only the metered side imports early-exit), and the JavaScript thread's CPU ms after the imports (what the first table's CPU ms hold beyond it ran on V8's own threads: compiling the rewriter's JavaScript, compiling wasm), medians",

@@ -150,6 +150,7 @@ if (mode === "plain") {
       wall,
       process: cpuMs(),
       main: threadCpuMs() - startMain,
+      loadavg: Deno.loadavg()[0],
     }),
   );
   Deno.exit(0);
@@ -192,5 +193,8 @@ console.log(
     wall,
     process: end,
     main,
+    // The machine's 1-minute load average as the run ends: the parent
+    // has no --allow-sys to read it.
+    loadavg: Deno.loadavg()[0],
   }),
 );

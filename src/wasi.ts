@@ -47,6 +47,7 @@ import {
   DEFAULT_OUTPUT_LIMIT,
   InputSource,
   OutputSink,
+  type StoppableWrites,
   type WasiInput,
   type WasiOutputMode,
 } from "./wasi_stdio.ts";
@@ -56,6 +57,7 @@ import {
   pipeWrites,
   writesCanBlock,
 } from "./wasi_pipe_writes.ts";
+import { threadWrites } from "./wasi_thread_writes.ts";
 import { quietly, startLister } from "./wasi_readdir.ts";
 import { paidImports } from "./wasi_fuel.ts";
 import { payForImport } from "./metered_call.ts";
@@ -165,7 +167,9 @@ export interface WasiOptions {
    * wait) and whose checks cost less in V8's baseline compiler, where a
    * command's hot loop runs: for a program run once in a process that has
    * nothing else to do, as the command line runs one. The deadline and the
-   * `StopSignal` (set by another thread) still stop it, in a sleep too.
+   * `StopSignal` (set by another thread) still stop it, in a sleep too, and
+   * in a write to a stdout or stderr that is a full pipe (written by a
+   * thread of early-exit's, started once per process as such a run starts).
    * With an `AbortSignal` or a stdin stream, which need the event loop, or
    * `stdin: "inherit"` with a stop (whose read could outlast the stop),
    * `false` is refused with a `TypeError`.
@@ -283,7 +287,8 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * only its fuel can stop it, and it runs as a plain call, with cheaper
  * checks: a sleep, or a read of an inherited stdin, then blocks the
  * thread. `async: false` runs a guest with a `timeout` or `stop` as a
- * plain call too, stopped by them while it computes or sleeps. Every
+ * plain call too, stopped by them while it computes, sleeps or writes to
+ * a full pipe. Every
  * file it opened and every preopen is closed when it ends, however it
  * ends, and captured output is returned even when it is stopped (what the
  * guest's libc still buffered is lost). `proc_exit` ends the run, never the
@@ -461,17 +466,32 @@ export async function runWasiWith(
   ) {
     startLister();
   }
-  // An async run that a stop can end writes to a host stream that is a
-  // pipe or a socket asynchronously, where a full pipe holds no thread.
-  const queued = !blocking && (options.timeout !== undefined ||
-      options.signal !== undefined || options.stop !== undefined)
+  // A run that a stop can end writes to a host stream that is a pipe or a
+  // socket where a full pipe holds no thread a stop must reach: an async
+  // run asynchronously, one that holds its thread through the writing
+  // thread (started by its first such write).
+  const stoppable = options.timeout !== undefined ||
+    options.stop !== undefined;
+  const queued = !blocking && (stoppable || options.signal !== undefined)
     ? { queue: pipeWrites, watch }
     : undefined;
-  const queueFor = (mode: WasiOutputMode | undefined, fd: number) =>
-    queued !== undefined && (mode ?? "inherit") === "inherit" &&
-      writesCanBlock(fd)
-      ? queued
-      : undefined;
+  const mayBlock = (mode: WasiOutputMode | undefined, fd: 1 | 2) =>
+    (mode ?? "inherit") === "inherit" && writesCanBlock(fd);
+  const threaded = blocking && stoppable &&
+    (mayBlock(options.stdout, 1) || mayBlock(options.stderr, 2));
+  // The writing thread writes to this process's own descriptors: a stderr
+  // of the caller's keeps its blocking write (and its bytes may pass
+  // stdout's still in the ring). The command line, which passes one, never
+  // holds the thread under a timeout when stdout or stderr is a pipe.
+  const queueFor = (
+    mode: WasiOutputMode | undefined,
+    fd: 1 | 2,
+  ): StoppableWrites | undefined =>
+    !mayBlock(mode, fd)
+      ? undefined
+      : queued ?? (threaded && (fd === 1 || internal.stderr === undefined)
+        ? { thread: threadWrites, fd, watch }
+        : undefined);
   const stdout = new OutputSink(
     options.stdout ?? "inherit",
     limit,
@@ -485,8 +505,6 @@ export async function runWasiWith(
     queueFor(options.stderr, 2),
   );
   const costs = resolveCosts(undefined);
-  const stoppable = options.timeout !== undefined ||
-    options.stop !== undefined;
   const stdin = new InputSource(options.stdin, blocking);
   const output = (): WasiOutput => ({
     stdout: stdout.captured(),
@@ -612,8 +630,12 @@ export async function runWasiWith(
     // What the guest wrote last to a pipe goes out first, unless a stop
     // lands before the pipe's reader takes it.
     if (queued !== undefined) await pipeWrites.drain(watch);
+    if (threaded) threadWrites.drain(watch);
     return { ...ended(exited(outcome, exitCode)), ...output() };
   } finally {
+    // A run that stopped leaves what its writing thread has yet to write
+    // to go on after it.
+    if (threaded) threadWrites.settle();
     files.closeAll();
     stdin.release();
   }

@@ -11,6 +11,17 @@ import process from "node:process";
 import { ERRNO, MAX_TRANSFER, MAX_TRANSFER_VECTORS } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 import type { HostStream, PipeWrites } from "./wasi_pipe_writes.ts";
+import type { ThreadWrites } from "./wasi_thread_writes.ts";
+
+/**
+ * How a stream whose writes can block for ever still lets a stop end the
+ * run: through the asynchronous writes of an async run
+ * (`wasi_pipe_writes.ts`), or the writing thread of one that holds its
+ * thread (`wasi_thread_writes.ts`).
+ */
+export type StoppableWrites =
+  | { queue: PipeWrites; watch: StopWatch }
+  | { thread: ThreadWrites; fd: 1 | 2; watch: StopWatch };
 
 /**
  * Where a guest's stdout or stderr goes.
@@ -40,6 +51,10 @@ export class OutputSink {
   readonly #queue: PipeWrites | undefined;
   readonly #watch: StopWatch | undefined;
   readonly #asyncWrite: ((bytes: Uint8Array) => Promise<number>) | undefined;
+  /** The writing thread, when this stream's writes can block for ever. */
+  readonly #thread:
+    | { thread: ThreadWrites; fd: 1 | 2; watch: StopWatch }
+    | undefined;
   readonly #onFailure = (errno: number) => {
     this.#failed = errno;
   };
@@ -59,20 +74,26 @@ export class OutputSink {
    * @param mode Pass through, capture, or drop.
    * @param limit The most bytes captured.
    * @param host The host's stream, for `inherit`.
-   * @param queued The writes in flight and the run's stops, when a write
-   *   to `host` can wait for ever and a stop must still end the run (see
-   *   `wasi_pipe_writes.ts`): each write is then asynchronous.
+   * @param queued The writes in flight (or the writing thread) and the
+   *   run's stops, when a write to `host` can wait for ever and a stop
+   *   must still end the run: each write is then asynchronous (or done on
+   *   that thread).
    */
   constructor(
     mode: WasiOutputMode,
     limit: number,
     host: HostStream,
-    queued?: { queue: PipeWrites; watch: StopWatch },
+    queued?: StoppableWrites,
   ) {
     this.#mode = mode;
     this.#limit = limit;
     this.#host = host;
-    if (mode === "inherit" && host.write !== undefined && queued) {
+    if (mode === "inherit" && queued !== undefined && "thread" in queued) {
+      this.#thread = queued;
+    } else if (
+      mode === "inherit" && host.write !== undefined && queued !== undefined &&
+      "queue" in queued
+    ) {
       this.#queue = queued.queue;
       this.#watch = queued.watch;
       this.#asyncWrite = host.write.bind(host);
@@ -99,6 +120,12 @@ export class OutputSink {
     // Passed through a vector at a time: 1024 of them held the thread 2 ms.
     vectors = vectors.slice(0, MAX_TRANSFER_VECTORS);
     if (this.#queue !== undefined) return this.#queued(this.#queue, vectors);
+    if (this.#thread !== undefined) {
+      const { thread, fd, watch } = this.#thread;
+      const [parts, size] = partsOf(vectors);
+      if (size === 0) return 0;
+      return thread.write(fd, parts, size, watch);
+    }
     let total = 0;
     if (this.#mode === "inherit") {
       for (const vector of vectors) {
@@ -153,14 +180,7 @@ export class OutputSink {
       if (failed !== ERRNO.PIPE) this.#failed = undefined;
       return { errno: failed };
     }
-    const parts: Uint8Array[] = [];
-    let size = 0;
-    for (const vector of vectors) {
-      const part = vector.subarray(0, MAX_TRANSFER - size);
-      parts.push(part);
-      size += part.length;
-      if (part.length < vector.length) break;
-    }
+    const [parts, size] = partsOf(vectors);
     if (size === 0) return 0;
     const handed = queue.write(
       this.#asyncWrite!,
@@ -191,6 +211,22 @@ export class OutputSink {
     if (this.#mode !== "capture") return undefined;
     return this.#buffer.slice(0, this.#kept);
   }
+}
+
+/**
+ * The parts of the guest's buffers one write takes: at most
+ * {@linkcode MAX_TRANSFER} bytes, and their length.
+ */
+function partsOf(vectors: Uint8Array[]): [Uint8Array[], number] {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (const vector of vectors) {
+    const part = vector.subarray(0, MAX_TRANSFER - size);
+    parts.push(part);
+    size += part.length;
+    if (part.length < vector.length) break;
+  }
+  return [parts, size];
 }
 
 /**

@@ -148,6 +148,35 @@ export class StopWatch {
   }
 
   /**
+   * Waits on this thread, for a guest that runs as a plain call, until
+   * `word[index]` is no longer `value` (another thread changed it, and
+   * notified), or the run stops: its deadline passes, or its `StopSignal`
+   * is set (seen within a millisecond).
+   *
+   * @param word Shared memory another thread changes.
+   * @param index The element waited on.
+   * @param value What it holds while the wait lasts.
+   * @throws {DeadlineExceeded} When the deadline passes first.
+   * @throws {Aborted} When the `StopSignal` is set first.
+   */
+  waitBlocking(word: Int32Array, index: number, value: number): void {
+    const { timeout, stop } = this.#stops;
+    for (;;) {
+      const stopped = this.stopped();
+      if (stopped !== undefined) throw stopped;
+      if (Atomics.load(word, index) !== value) return;
+      let slice = stop === undefined ? Infinity : STOP_POLL_MS;
+      if (timeout !== undefined) {
+        slice = Math.min(
+          slice,
+          Math.max(0, this.#started + timeout - performance.now()),
+        );
+      }
+      Atomics.wait(word, index, value, slice);
+    }
+  }
+
+  /**
    * Sleeps, unless the run stops first.
    *
    * @param ms How long, in milliseconds.

@@ -57,3 +57,38 @@ Deno.test("main.ts: a WASI command whose stdout's reader went away gets EPIPE fr
       assert.equal(status.code, 100 + EPIPE, flags.join(" "));
     }
   }));
+
+Deno.test("runWasi, holding the thread under a timeout: a WASI command whose stdout's reader went away gets EPIPE from fd_write (written by the writing thread)", () =>
+  withDirectory(async (directory) => {
+    const guest = `${directory}/yes.wasm`;
+    await Deno.writeFile(guest, await wat(YES));
+    const script = `
+      import { runWasi } from ${
+      JSON.stringify(new URL("mod.ts", REPO_ROOT).href)
+    };
+      const result = await runWasi(${
+      JSON.stringify(guest)
+    }, { timeout: 60000, async: false });
+      console.error(JSON.stringify({ outcome: result.outcome, code: result.code }));`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-prompt", script],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+      signal: AbortSignal.timeout(60_000),
+    }).spawn();
+    const reader = child.stdout.getReader();
+    const first = await reader.read();
+    assert.ok(!first.done);
+    await reader.cancel();
+    const [status, stderr] = await Promise.all([
+      child.status,
+      new Response(child.stderr).text(),
+    ]);
+    assert.equal(status.code, 0, stderr);
+    assert.deepEqual(JSON.parse(stderr), {
+      outcome: "exited",
+      code: 100 + EPIPE,
+    });
+  }));

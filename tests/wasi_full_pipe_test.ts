@@ -1,9 +1,10 @@
 /**
  * A WASI guest whose stdout is a pipe nobody drains: a stop still ends the
- * run (each write's blocking part is Deno's asynchronous write, off the
- * guest's thread), through `runWasi` and through `main.ts --timeout`; and
- * through a pipe that is drained, the bytes arrive as the guest wrote
- * them, stdout and stderr in order.
+ * run, through `runWasi` (async, where each write's blocking part is Deno's
+ * asynchronous write, and holding the thread, where it is the writing
+ * thread's) and through `main.ts --timeout`; and through a pipe that is
+ * drained, the bytes arrive as the guest wrote them, stdout and stderr in
+ * order, both ways.
  */
 import assert from "./support/assert.ts";
 import { REPO_ROOT } from "./support/cli.ts";
@@ -19,98 +20,113 @@ import { WASI_STOP_STATUS } from "../src/wasi_cli.ts";
 
 const CHILD = new URL("./support/full_pipe_child.ts", import.meta.url);
 
-/**
- * Starts `args` under Deno with stdout a pipe this never reads, and reads
- * stderr up to its first line: a run that never returned would give none
- * until the pipe is read, and the guard's 60 s would end the child.
- */
-async function firstLineBeforeStdoutIsRead(
-  args: string[],
-): Promise<{ line: string; code: number }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-    signal: AbortSignal.timeout(60_000),
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  for await (const chunk of child.stderr) {
-    text += decoder.decode(chunk, { stream: true });
-    if (text.includes("\n")) break;
-  }
-  // Only now is the pipe's reader released: its reading end closes.
-  await child.stdout.cancel();
-  const { code } = await child.status;
-  return { line: text.split("\n")[0], code };
+/** The bytes of one run of the `order` guest. */
+function orderedBytes(): Uint8Array {
+  const lengths = Array.from({ length: RECORDS }, (_, i) => recordLength(i));
+  const bytes = new Uint8Array(lengths.reduce((sum, n) => sum + n, 0));
+  let at = 0;
+  lengths.forEach((length, i) => {
+    bytes.fill(i & 0xff, at, at + length);
+    at += length;
+  });
+  return bytes;
 }
 
-Deno.test("runWasi: a timeout, an abort and a StopSignal each end a guest writing to a pipe nobody reads", () =>
+Deno.test("runWasi: writes to a drained pipe arrive in order; a timeout, an abort and a StopSignal end a guest writing to a pipe nobody reads, async or holding the thread", () =>
   withDirectory(async (directory) => {
-    const guest = `${directory}/pipe_writer.wasm`;
-    await Deno.writeFile(guest, await wat(PIPE_WRITER));
-    const { line, code } = await firstLineBeforeStdoutIsRead([
-      `--allow-read=${REPO_ROOT.pathname},${directory}`,
-      CHILD.pathname,
-      "stops",
-      guest,
-    ]);
-    assert.deepEqual(JSON.parse(line), {
-      outcomes: ["timeout", "timeout", "aborted"],
-    });
+    const order = `${directory}/ordered.wasm`;
+    const writer = `${directory}/pipe_writer.wasm`;
+    const verdict = `${directory}/verdict.json`;
+    await Deno.writeFile(order, await wat(ORDERED_WRITES));
+    await Deno.writeFile(writer, await wat(PIPE_WRITER));
+    // stderr joins stdout in one pipe, as `2>&1` does.
+    const child = new Deno.Command("sh", {
+      args: [
+        "-c",
+        'exec "$0" run --no-prompt --allow-read="$1" --allow-write="$2" "$3" "$4" "$5" "$2" 2>&1',
+        Deno.execPath(),
+        `${REPO_ROOT.pathname},${directory}`,
+        verdict,
+        CHILD.pathname,
+        order,
+        writer,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      env: { NO_COLOR: "1" },
+      signal: AbortSignal.timeout(60_000),
+    }).spawn();
+    const once = orderedBytes();
+    const expected = new Uint8Array(2 * once.length);
+    expected.set(once);
+    expected.set(once, once.length);
+    // The two ordered runs' bytes, read; then the pipe is read no more
+    // (the pipe writer's bytes may follow them in the last chunk).
+    const got = new Uint8Array(expected.length);
+    let at = 0;
+    const reader = child.stdout.getReader();
+    while (at < got.length) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const part = value.subarray(0, got.length - at);
+      got.set(part, at);
+      at += part.length;
+    }
+    const { code } = await child.status;
+    await reader.cancel();
     assert.equal(code, 0);
+    assert.equal(at, expected.length, "bytes of the ordered runs");
+    let first = 0;
+    while (first < at && got[first] === expected[first]) first++;
+    assert.equal(first, expected.length, `first wrong byte at ${first}`);
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(verdict)), {
+      outcomes: [
+        "exited",
+        "exited",
+        "timeout",
+        "timeout",
+        "aborted",
+        "timeout",
+        "aborted",
+      ],
+    });
   }));
 
 Deno.test("main.ts --timeout ends a WASI command writing to a pipe nobody reads", () =>
   withDirectory(async (directory) => {
     const guest = `${directory}/pipe_writer.wasm`;
     await Deno.writeFile(guest, await wat(PIPE_WRITER));
-    const { line, code } = await firstLineBeforeStdoutIsRead([
-      `--allow-read=${REPO_ROOT.pathname},${directory}`,
-      new URL("main.ts", REPO_ROOT).pathname,
-      "--timeout",
-      "100",
-      guest,
-    ]);
-    assert.match(
-      line,
-      /pipe_writer\.wasm: guest stopped at its deadline: 100 ms allowed/,
-    );
-    assert.equal(code, WASI_STOP_STATUS.timeout);
-  }));
-
-Deno.test("runWasi: writes to a drained pipe under a timeout arrive whole and in order, stdout and stderr together", () =>
-  withDirectory(async (directory) => {
-    const guest = `${directory}/ordered.wasm`;
-    await Deno.writeFile(guest, await wat(ORDERED_WRITES));
-    // stderr joins stdout in one pipe, as `2>&1` does.
-    const { code, stdout } = await new Deno.Command("sh", {
+    const child = new Deno.Command(Deno.execPath(), {
       args: [
-        "-c",
-        'exec "$0" run --no-prompt --allow-read="$1" "$2" order "$3" 2>&1',
-        Deno.execPath(),
-        `${REPO_ROOT.pathname},${directory}`,
-        CHILD.pathname,
+        "run",
+        "--no-prompt",
+        `--allow-read=${REPO_ROOT.pathname},${directory}`,
+        new URL("main.ts", REPO_ROOT).pathname,
+        "--timeout",
+        "100",
         guest,
       ],
       stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
       env: { NO_COLOR: "1" },
-    }).output();
-    assert.equal(code, 0);
-    let at = 0;
-    for (let i = 0; i < RECORDS; i++) {
-      const length = recordLength(i);
-      const record = stdout.subarray(at, at + length);
-      assert.ok(
-        record.length === length && record.every((b) => b === (i & 0xff)),
-        `record ${i} at byte ${at}`,
-      );
-      at += length;
+      signal: AbortSignal.timeout(60_000),
+    }).spawn();
+    // Stderr's first line, before stdout is read: a run that never
+    // returned would give none until then, and the guard's 60 s would end
+    // the child.
+    let text = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) {
+      text += decoder.decode(chunk, { stream: true });
+      if (text.includes("\n")) break;
     }
-    assert.equal(
-      new TextDecoder().decode(stdout.subarray(at)),
-      '{"outcome":"exited"}\n',
+    // Only now is the pipe's reader released: its reading end closes.
+    await child.stdout.cancel();
+    const { code } = await child.status;
+    assert.match(
+      text.split("\n")[0],
+      /pipe_writer\.wasm: guest stopped at its deadline: 100 ms allowed/,
     );
+    assert.equal(code, WASI_STOP_STATUS.timeout);
   }));

@@ -1,12 +1,17 @@
 /**
- * Runs a WASI guest (the module at the path given) whose output goes to
- * this process's stdout and stderr, for `tests/wasi_full_pipe_test.ts`,
- * and prints its verdict as JSON on a line of stderr (stdout may be a pipe
- * the test does not read):
+ * Runs WASI guests whose output goes to this process's stdout and stderr,
+ * for `tests/wasi_full_pipe_test.ts`, in one process (each Deno process
+ * the test starts cost it about 0.4 s):
  *
- * - `stops`: three times in a row, under a timeout, an `AbortSignal` and a
- *   `StopSignal` (each of 100 ms): the outcomes.
- * - `order`: once, under an hour's timeout: the outcome.
+ * 1. The `order` guest twice under an hour's timeout, async and then
+ *    holding the thread (`async: false`): the test reads these bytes.
+ * 2. The pipe writer, whose pipe the test no longer reads, five times in a
+ *    row: async under a timeout, an `AbortSignal` and a `StopSignal`; held
+ *    under a timeout and a `StopSignal` set by another thread.
+ *
+ * The verdict (the outcomes) goes as JSON into the file named last, since
+ * stdout and stderr may be a full pipe; then the process exits, whatever
+ * writes are still pending.
  */
 import { runWasi, StopSignal } from "../../mod.ts";
 
@@ -29,7 +34,7 @@ export const PIPE_WRITER = `
       (br $again))))`;
 
 /** Records the `order` guest writes: record `i` to stdout if even, else stderr. */
-export const RECORDS = 120;
+export const RECORDS = 48;
 
 /** The length of record `i`: up to 100,000 bytes, each the byte `i & 0xff`. */
 export function recordLength(i: number): number {
@@ -56,31 +61,50 @@ export const ORDERED_WRITES = `
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $again (i32.lt_u (local.get $i) (i32.const ${RECORDS}))))))`;
 
-if (import.meta.main) {
-  const [mode, path] = Deno.args;
-  const guest = await Deno.readFile(path);
-  const verdict: Record<string, unknown> = {};
-  if (mode === "stops") {
-    const stopIn300 = () => {
-      const stop = new StopSignal();
-      setTimeout(() => stop.stop("enough"), 100);
-      return stop;
-    };
-    const runs = [
-      () => ({ timeout: 100 }),
-      () => ({ signal: AbortSignal.timeout(100) }),
-      () => ({ stop: stopIn300() }),
-    ];
-    const outcomes: string[] = [];
-    for (const options of runs) {
-      outcomes.push((await runWasi(guest, options())).outcome);
-    }
-    verdict.outcomes = outcomes;
-  } else {
-    const result = await runWasi(guest, { timeout: 3_600_000 });
-    verdict.outcome = result.outcome;
-  }
-  Deno.stderr.writeSync(
-    new TextEncoder().encode(JSON.stringify(verdict) + "\n"),
+/**
+ * A `StopSignal` that a thread of its own sets 50 ms after it starts: a
+ * run that holds this thread lets no timer of it fire.
+ */
+function stopFromAnotherThread(): StopSignal {
+  const stop = new StopSignal();
+  const source =
+    "self.onmessage = (e) => { const flag = new Int32Array(e.data); " +
+    "Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50); " +
+    "Atomics.store(flag, 0, 1); " +
+    "Atomics.notify(flag, 0); self.close(); };";
+  const worker = new Worker(
+    URL.createObjectURL(new Blob([source], { type: "text/javascript" })),
+    { type: "module" },
   );
+  worker.postMessage(stop.buffer);
+  return stop;
+}
+
+if (import.meta.main) {
+  const [orderPath, writerPath, verdictPath] = Deno.args;
+  const order = await Deno.readFile(orderPath);
+  const writer = await Deno.readFile(writerPath);
+  const outcomes: string[] = [];
+  for (const async of [true, false]) {
+    outcomes.push(
+      (await runWasi(order, { timeout: 3_600_000, async })).outcome,
+    );
+  }
+  const stopIn50 = () => {
+    const stop = new StopSignal();
+    setTimeout(() => stop.stop("enough"), 50);
+    return stop;
+  };
+  const runs = [
+    () => ({ timeout: 50 }),
+    () => ({ signal: AbortSignal.timeout(50) }),
+    () => ({ stop: stopIn50() }),
+    () => ({ timeout: 50, async: false }),
+    () => ({ stop: stopFromAnotherThread(), async: false }),
+  ];
+  for (const options of runs) {
+    outcomes.push((await runWasi(writer, options())).outcome);
+  }
+  await Deno.writeTextFile(verdictPath, JSON.stringify({ outcomes }));
+  Deno.exit(0);
 }

@@ -1,0 +1,323 @@
+/**
+ * A WASI guest's writes to the host's stdout or stderr when that is a pipe
+ * or a socket, in a run that holds its thread (`async: false`) and that a
+ * deadline or a `StopSignal` can end. Such a run cannot wait for a promise,
+ * so Deno's asynchronous write (see `wasi_pipe_writes.ts`) is no use to it,
+ * and its own blocking write to a pipe nobody drained held the thread where
+ * no stop reaches.
+ *
+ * So each write is copied into a ring of shared memory, and a thread of its
+ * own (one per process, created by the watchdog's thread, as the listing
+ * thread is, at the first write that needs it, which waits for its boot)
+ * takes the bytes out in order and does the blocking writes. The guest
+ * goes on at once while there is room; a write that finds none waits
+ * in `Atomics.wait`, bounded by the deadline and looking at the
+ * `StopSignal` every millisecond, so a stop lands there as in a sleep. At
+ * the run's end what is in the ring is waited for, unless a stop lands
+ * first: it then goes on after the run, and keeps the process alive until
+ * the pipe's reader has taken it (or has gone), as a pending asynchronous
+ * write does.
+ *
+ * @module
+ */
+
+import { MessageChannel } from "node:worker_threads";
+import { ERRNO } from "./wasi_abi.ts";
+import type { StopWatch } from "./wasi_stops.ts";
+import { spawnOnWatchdog, threadSpawning } from "./watchdog.ts";
+
+/**
+ * The ring's size in bytes, headers included: a Linux pipe's buffer. A
+ * power of two, so that a position wraps with a mask.
+ */
+export const RING_BYTES = 64 * 1024;
+
+/** A record's header: the descriptor and the length, each a u32. */
+const HEADER = 8;
+
+// The control words. HEAD and TAIL count bytes put in and taken out, and
+// wrap as 32-bit integers; FAILED + fd is the errno of fd's last failed
+// write (fd 1 or 2); GONE is set when the thread ended; READY once it runs.
+const HEAD = 0;
+const TAIL = 1;
+const FAILED = 1;
+const GONE = 4;
+const READY = 5;
+
+/**
+ * The writing thread's program, run from its source text: takes the
+ * records in the ring out in order and writes them, blocking this thread
+ * only. Consecutive records for the same descriptor go as one write (a
+ * guest writing a byte at a time would otherwise cost a system call a
+ * byte). A descriptor whose reader has gone (`EPIPE`) is written no more.
+ */
+function writerMain(
+  control: Int32Array,
+  ring: Uint8Array,
+  writeSync: (fd: number, bytes: Uint8Array) => number,
+  pipeErrno: number,
+  ioErrno: number,
+): void {
+  const mask = ring.length - 1;
+  const batch = new Uint8Array(ring.length);
+  Atomics.store(control, 5, 1);
+  Atomics.notify(control, 5);
+  const word = (at: number) =>
+    ring[at & mask] | ring[(at + 1) & mask] << 8 |
+    ring[(at + 2) & mask] << 16 | ring[(at + 3) & mask] << 24;
+  for (;;) {
+    const tail = Atomics.load(control, 1);
+    const head = Atomics.load(control, 0);
+    if (head === tail) {
+      Atomics.wait(control, 0, head);
+      continue;
+    }
+    let fd = -1;
+    let size = 0;
+    let at = tail;
+    while (at !== head && (fd === -1 || word(at) === fd)) {
+      fd = word(at);
+      const length = word(at + 4);
+      const start = (at + 8) & mask;
+      const first = ring.subarray(start, Math.min(ring.length, start + length));
+      batch.set(first, size);
+      batch.set(ring.subarray(0, length - first.length), size + first.length);
+      size += length;
+      at = (at + 8 + length) | 0;
+    }
+    if (Atomics.load(control, 1 + fd) !== pipeErrno) {
+      try {
+        for (let done = 0; done < size;) {
+          done += writeSync(fd, batch.subarray(done, size));
+        }
+      } catch (error) {
+        const name = (error as { name?: unknown } | null)?.name;
+        const code = (error as { code?: unknown } | null)?.code;
+        Atomics.store(
+          control,
+          1 + fd,
+          name === "BrokenPipe" || code === "EPIPE" ? pipeErrno : ioErrno,
+        );
+      }
+    }
+    Atomics.store(control, 1, at);
+    Atomics.notify(control, 1);
+  }
+}
+
+/**
+ * The writes of runs that hold their thread to this process's stdout and
+ * stderr, through the ring and its thread. One for the whole process (of
+ * this thread), so that the bytes go out in the order they were written,
+ * stdout and stderr together.
+ */
+export class ThreadWrites {
+  readonly #control = new Int32Array(new SharedArrayBuffer(4 * 8));
+  readonly #ring = new Uint8Array(new SharedArrayBuffer(RING_BYTES));
+  #started = false;
+  #settling = false;
+
+  /**
+   * Starts the writing thread, if it is not running yet. Called by the
+   * first write that needs it, not as the run starts: a command that
+   * writes nothing to a pipe (flite writing its speech to a file) would pay
+   * 80 to 210 ms of CPU for the thread's boot, and the load would wait for
+   * the watchdog's thread to have made it.
+   *
+   * @returns False when no thread can be made: writes then go as before,
+   *   blocking.
+   */
+  #start(): boolean {
+    if (Atomics.load(this.#control, GONE) !== 0) return false;
+    if (this.#started) return true;
+    const source = `process.emitWarning = () => {};
+{
+  const { control, ring } = require("node:worker_threads").workerData;
+  const fs = require("node:fs");
+  (${writerMain.toString()})(control, new Uint8Array(ring), fs.writeSync, ${ERRNO.PIPE}, ${ERRNO.IO});
+}`;
+    const channel = new MessageChannel();
+    try {
+      spawnOnWatchdog(source, "early-exit output", {
+        control: this.#control,
+        ring: this.#ring.buffer,
+      }, channel.port2);
+    } catch {
+      return false;
+    }
+    // The thread ended, or could not start: writes go as before, and a
+    // wait for it ends.
+    channel.port1.on("message", () => {});
+    channel.port1.on("close", () => {
+      Atomics.store(this.#control, GONE, 1);
+      Atomics.notify(this.#control, TAIL);
+      Atomics.notify(this.#control, READY);
+    });
+    channel.port1.unref();
+    this.#started = true;
+    return true;
+  }
+
+  /** The bytes in the ring, headers included. */
+  get #used(): number {
+    return (Atomics.load(this.#control, HEAD) -
+      Atomics.load(this.#control, TAIL)) | 0;
+  }
+
+  /**
+   * Puts the bytes into the ring, waiting for room as the thread takes
+   * earlier ones out.
+   *
+   * @param fd 1 or 2.
+   * @param parts The bytes, in order, copied out of the guest's memory.
+   * @param size Their length.
+   * @param watch The run's stops, which end a wait for room.
+   * @returns `size` once all are in the ring (or the thread has gone, and
+   *   they went as a blocking write), or the errno of a write of this
+   *   stream that failed on the thread: `PIPE` from then on, once its
+   *   reader has gone.
+   * @throws The stop error, when the run stops while the write waits.
+   */
+  write(
+    fd: 1 | 2,
+    parts: Uint8Array[],
+    size: number,
+    watch: StopWatch,
+  ): number | { errno: number } {
+    const control = this.#control;
+    if (
+      Atomics.load(control, GONE) !== 0 || !this.#started && !this.#start()
+    ) {
+      return this.#writeHere(fd, parts, size);
+    }
+    this.#waitUntilRunning(watch);
+    const failed = Atomics.load(control, FAILED + fd);
+    if (failed !== 0) {
+      // A later write may go through, unless the reader has gone.
+      if (failed !== ERRNO.PIPE) {
+        Atomics.compareExchange(control, FAILED + fd, failed, 0);
+      }
+      return { errno: failed };
+    }
+    for (const part of parts) {
+      for (let at = 0; at < part.length;) {
+        const head = Atomics.load(control, HEAD);
+        const tail = Atomics.load(control, TAIL);
+        const free = RING_BYTES - ((head - tail) | 0);
+        if (free <= HEADER) {
+          if (Atomics.load(control, GONE) !== 0) {
+            return this.#writeHere(fd, [part.subarray(at)], size);
+          }
+          watch.waitBlocking(control, TAIL, tail);
+          continue;
+        }
+        const n = Math.min(free - HEADER, part.length - at);
+        this.#put(head, fd, part.subarray(at, at + n));
+        Atomics.store(control, HEAD, (head + HEADER + n) | 0);
+        Atomics.notify(control, HEAD);
+        at += n;
+      }
+    }
+    return size;
+  }
+
+  /**
+   * Waits, the first time, until the thread runs: the watchdog's thread,
+   * which makes it, sets no flag meanwhile, so the guest must not compute
+   * on. This wait ends at the run's deadline or `StopSignal` by this
+   * thread's own clock.
+   */
+  #waitUntilRunning(watch: StopWatch): void {
+    const control = this.#control;
+    while (
+      Atomics.load(control, GONE) === 0 &&
+      (Atomics.load(control, READY) === 0 || threadSpawning())
+    ) {
+      if (Atomics.load(control, READY) === 0) {
+        watch.waitBlocking(control, READY, 0);
+      } else {
+        watch.sleepBlocking(1);
+      }
+    }
+  }
+
+  /** A write, or what is left of it, when no thread writes: written here. */
+  #writeHere(fd: 1 | 2, parts: Uint8Array[], size: number): number | {
+    errno: number;
+  } {
+    const stream = fd === 1 ? Deno.stdout : Deno.stderr;
+    try {
+      for (const rest of parts) {
+        for (let at = 0; at < rest.length;) {
+          at += stream.writeSync(rest.subarray(at));
+        }
+      }
+    } catch (error) {
+      return {
+        errno: error instanceof Deno.errors.BrokenPipe ? ERRNO.PIPE : ERRNO.IO,
+      };
+    }
+    return size;
+  }
+
+  /** Copies a record into the ring at `head`, wrapping at its end. */
+  #put(head: number, fd: number, bytes: Uint8Array): void {
+    const ring = this.#ring;
+    const mask = RING_BYTES - 1;
+    for (let i = 0; i < 4; i++) {
+      ring[(head + i) & mask] = (fd >>> (8 * i)) & 0xff;
+      ring[(head + 4 + i) & mask] = (bytes.length >>> (8 * i)) & 0xff;
+    }
+    const start = (head + HEADER) & mask;
+    const first = Math.min(bytes.length, RING_BYTES - start);
+    ring.set(bytes.subarray(0, first), start);
+    ring.set(bytes.subarray(first), 0);
+  }
+
+  /**
+   * Waits, at a run's end, holding the thread, until the ring is empty,
+   * unless the run stops first: what is left then goes on after the run
+   * (see {@linkcode ThreadWrites.settle}). Never throws.
+   *
+   * @param watch The run's stops.
+   */
+  drain(watch: StopWatch): void {
+    const control = this.#control;
+    try {
+      while (this.#used !== 0 && Atomics.load(control, GONE) === 0) {
+        watch.waitBlocking(control, TAIL, Atomics.load(control, TAIL));
+      }
+    } catch {
+      // Stopped.
+    }
+    this.settle();
+  }
+
+  /**
+   * Keeps this process alive until the thread has written what is in the
+   * ring, as a pending asynchronous write to a pipe does: were it to exit
+   * first, those bytes would be lost.
+   */
+  settle(): void {
+    if (this.#settling || this.#used === 0) return;
+    this.#settling = true;
+    // A pending Atomics.waitAsync keeps no event loop alive: a timer does.
+    const alive = setInterval(() => {}, 1 << 30);
+    const look = (): void => {
+      const control = this.#control;
+      const tail = Atomics.load(control, TAIL);
+      if (this.#used === 0 || Atomics.load(control, GONE) !== 0) {
+        clearInterval(alive);
+        this.#settling = false;
+        return;
+      }
+      const waited = Atomics.waitAsync(control, TAIL, tail);
+      if (waited.async) void waited.value.then(look);
+      else queueMicrotask(look);
+    };
+    look();
+  }
+}
+
+/** The writes of this process's runs that hold their thread. */
+export const threadWrites: ThreadWrites = new ThreadWrites();
