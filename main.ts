@@ -10,7 +10,8 @@
 // which a WASI command run under fuel alone does without (see
 // readyForStops below).
 import {
-  GuestLoadError,
+  DeadlineExceeded,
+  type EarlyExitError,
   isEarlyExitError,
   isExportError,
   isInvalidModule,
@@ -19,6 +20,7 @@ import type { CallOutcome } from "./src/outcome.ts";
 import type { GuestOptions } from "./src/guest_options.ts";
 import { RewriteCache } from "./src/rewrite_cache.ts";
 import { readyForStops } from "./src/stop_readiness.ts";
+import { watchdogReady } from "./src/watchdog.ts";
 import { convertArguments, UsageError } from "./src/cli_arguments.ts";
 import { type CommandLineOptions, parseOptions } from "./src/cli_options.ts";
 import { importsModule } from "./src/cli_imports.ts";
@@ -30,9 +32,9 @@ import { loadStopOutcome, START_FUNCTION } from "./src/outcome.ts";
 import { hasStartFunction, readSignatures } from "./src/signatures.ts";
 import { checkPreopens, preopenHoldingCache } from "./src/wasi_preopens.ts";
 import { checkCommandLine } from "./src/wasi_option_checks.ts";
-import { startTimer } from "./src/long_timer.ts";
 import { describeThrown } from "./src/thrown_values.ts";
 import { resultJson, resultText } from "./src/cli_results.ts";
+import { RunDeadline, type RunPhase, RunTimedOut } from "./src/cli_deadline.ts";
 import { USAGE } from "./src/cli_usage.ts";
 import {
   commandRefusal,
@@ -94,7 +96,19 @@ function say(stream: "stdout" | "stderr", line: string): void {
   }
 }
 
-function report(result: CallOutcome, options: CommandLineOptions): void {
+/**
+ * Reports how the call ended; `phase` says what the run was doing when its
+ * deadline passed, before the call began.
+ */
+function report(
+  result: CallOutcome,
+  options: CommandLineOptions,
+  phase?: RunPhase,
+): void {
+  const message = (error: EarlyExitError) =>
+    phase === undefined
+      ? stopMessage(error)
+      : `${stopMessage(error)}, while ${phase}`;
   if (options.json) {
     const record: Record<string, unknown> = {
       outcome: result.outcome,
@@ -117,12 +131,12 @@ function report(result: CallOutcome, options: CommandLineOptions): void {
     }
     record.message = result.outcome === "returned"
       ? `${result.export} returned ${resultText(result.value)}`
-      : stopMessage(result.error);
+      : message(result.error);
     say("stdout", JSON.stringify(record));
     return;
   }
   if (result.outcome !== "returned") {
-    say("stdout", `Error from ${result.export}: ${stopMessage(result.error)}`);
+    say("stdout", `Error from ${result.export}: ${message(result.error)}`);
   } else if (options.expect === "returned") {
     say("stdout", `${result.export} returned: ${resultText(result.value)}`);
   }
@@ -187,20 +201,19 @@ function fail(error: unknown, json: boolean): number {
   return outcome === "internal_error" ? 3 : 2;
 }
 
+/** The longest the run waits for the watchdog's thread to boot. */
+const WATCHDOG_BOOT_MS = 5_000;
+
 /**
- * Whether reading the guest may wait for ever: a URL, stdin (`-`), or a
- * path that is not a regular file (a FIFO, a device). A path that cannot be looked at is
- * left to the read, which says why.
+ * Waits for work that comes before the call, within the run's deadline
+ * when it has one.
  */
-async function mayNeverArrive(guest: string | URL): Promise<boolean> {
-  const text = String(guest);
-  if (text === "-" || /^https?:/i.test(text)) return true;
-  try {
-    const path = /^file:/i.test(text) ? new URL(text) : text;
-    return !(await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
+function beforeCall<T>(
+  deadline: RunDeadline | undefined,
+  phase: RunPhase,
+  work: Promise<T>,
+): Promise<T> {
+  return deadline === undefined ? work : deadline.race(work, phase);
 }
 
 /**
@@ -211,47 +224,29 @@ async function runIfWasi(
   options: CommandLineOptions,
   wasi: WasiFlags,
   cache: RewriteCache | undefined,
+  deadline: RunDeadline | undefined,
 ): Promise<number | { bytes: Uint8Array; label: string }> {
   // Read with room after the bytes, for a cache's hit or a rewrite to be
-  // built in the same buffer (untouched, it costs nothing).
-  // A guest that may never arrive (a URL whose server does not answer, a
-  // FIFO no one writes to) is given up at the --timeout; a regular file
-  // always arrives, and its read is not part of the call's time.
-  const arriving = new AbortController();
-  const watched = options.timeout !== undefined &&
-    await mayNeverArrive(options.guest);
-  const arrival = watched ? arriving.signal : undefined;
-  // Not AbortSignal.timeout, which fires at once past 2^31 - 1 ms.
-  const cancelArrival = watched
-    ? startTimer(options.timeout!, () => arriving.abort())
-    : undefined;
-  const late = () =>
-    new GuestLoadError(
-      /^https?:/i.test(String(options.guest)) ? "fetch" : "io",
-      `cannot load ${
-        options.guest === "-" ? "the guest from stdin" : options.guest
-      }: it did not arrive within --timeout ${options.timeout} ms`,
-      "check that it is there and complete, or give a longer --timeout",
-    );
-  const given = new Promise<never>((_, reject) =>
-    arrival?.addEventListener("abort", () => reject(late()), { once: true })
-  );
+  // built in the same buffer (untouched, it costs nothing). Under
+  // --timeout the read is part of the run: a guest that never arrives (a
+  // URL whose server does not answer, a FIFO no one writes to), or a large
+  // file, is given up at the deadline.
   const fromStdin = options.guest === "-";
-  const { bytes, label } = await Promise.race([
-    fromStdin
-      ? readModuleStream(Deno.stdin.readable, "stdin").then((bytes) => ({
-        bytes,
-        label: "stdin",
-      }))
-      : loadModule(options.guest, {
-        compile: false,
-        room: roomForHit,
-        signal: arrival,
-      }),
-    given,
-  ]).catch((error) => {
-    throw arrival?.aborted ? late() : error;
-  }).finally(() => cancelArrival?.());
+  const reading: Promise<{ bytes?: Uint8Array; label: string }> = fromStdin
+    ? readModuleStream(Deno.stdin.readable, "stdin").then((bytes) => ({
+      bytes,
+      label: "stdin",
+    }))
+    : loadModule(options.guest, {
+      compile: false,
+      room: roomForHit,
+      signal: deadline?.signal,
+    });
+  const { bytes, label } = await beforeCall(
+    deadline,
+    "reading the guest",
+    reading,
+  );
   let signatures;
   try {
     signatures = readSignatures(bytes!);
@@ -328,7 +323,8 @@ async function runIfWasi(
   const { result, elapsed, status } = await runWasiCommand(bytes!, {
     flags: wasi,
     fuel: options.fuel,
-    timeout: options.timeout,
+    // What is left of the run's deadline, its read spent.
+    timeout: deadline?.remaining(),
     program: label.split("/").pop(),
     label,
     reportInterrupt: options.json,
@@ -377,6 +373,8 @@ async function runCommandLine(argv: string[]): Promise<number> {
   // A WASI command's own arguments, after --, are not options.
   const end = argv.indexOf("--");
   const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json");
+  let options: CommandLineOptions | "help" | undefined;
+  let deadline: RunDeadline | undefined;
   try {
     let wasi: WasiFlags;
     try {
@@ -384,7 +382,7 @@ async function runCommandLine(argv: string[]): Promise<number> {
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    const options = parseOptions(wasi.rest);
+    options = parseOptions(wasi.rest);
     if (options === "help") {
       say("stdout", USAGE);
       return 0;
@@ -394,39 +392,74 @@ async function runCommandLine(argv: string[]): Promise<number> {
     // Ctrl-C the process's default) does without, and any other guest
     // readies them once it is read, before its stops are listened for.
     if (options.timeout !== undefined || options.json) readyForStops();
+    if (options.timeout !== undefined) {
+      // --timeout is the whole run's, from here: the read, the --imports
+      // module, the load and the call each get what is left of it. The
+      // thread that keeps deadlines boots first (tens of milliseconds,
+      // more on a busy machine): until it runs, no stop could be on time.
+      await watchdogReady(WATCHDOG_BOOT_MS);
+      deadline = new RunDeadline(options.timeout);
+    }
     // Before the guest is read: a cache it cannot use fails the run at once.
     const cache = options.cache === undefined
       ? undefined
       : new RewriteCache(options.cache);
-    const read = await runIfWasi(options, wasi, cache);
+    const read = await runIfWasi(options, wasi, cache, deadline);
     if (typeof read === "number") return read;
     readyForStops();
     const imports = options.imports === undefined
       ? undefined
-      : await importsModule(options.imports);
+      : await beforeCall(
+        deadline,
+        "loading the --imports module",
+        importsModule(options.imports),
+      );
     // The guest yields to the event loop about every half millisecond, so
     // this listener runs even while a guest that never calls the host
     // computes, its start function included.
     const controller = new AbortController();
     const stops = listenForStops(controller);
     try {
-      return await run(options, read, imports, stops, controller.signal, cache);
+      return await run(options, read, imports, {
+        stops,
+        signal: controller.signal,
+        cache,
+        deadline,
+      });
     } finally {
       stops.remove();
     }
   } catch (error) {
+    if (error instanceof RunTimedOut && typeof options === "object") {
+      const stopped: CallOutcome = {
+        outcome: "timeout",
+        export: options.invoke,
+        error: error.stop,
+      };
+      report(stopped, options, error.phase);
+      return stopped.outcome === options.expect ? 0 : 1;
+    }
     return fail(error, json);
+  } finally {
+    deadline?.dispose();
   }
 }
 
-/** Loads the guest and makes the call, both stopped by `signal`. */
+/** What stops the load and the call, and where the rewrite is kept. */
+interface RunContext {
+  stops: StopListener;
+  /** Ctrl-C, SIGTERM and SIGHUP. */
+  signal: AbortSignal;
+  cache: RewriteCache | undefined;
+  deadline: RunDeadline | undefined;
+}
+
+/** Loads the guest and makes the call, both stopped by `signal` and the deadline. */
 async function run(
   options: CommandLineOptions,
   read: { bytes: Uint8Array; label: string },
   imports: GuestOptions["imports"],
-  stops: StopListener,
-  signal: AbortSignal,
-  cache: RewriteCache | undefined,
+  { stops, signal, cache, deadline }: RunContext,
 ): Promise<number> {
   // Read before the load, which may write over the bytes (a cache hit).
   const hasStart = hasStartFunction(read.bytes);
@@ -442,9 +475,14 @@ async function run(
       },
       async: true,
       fuel: options.fuel ?? Infinity,
-      // The start function runs while the guest loads, under the same limits.
-      timeout: options.timeout,
-      signal,
+      // The deadline's signal ends the load wherever it is (between the
+      // rewrite's steps, in a wait, in the start function); the start
+      // function's own timeout, counted from its entry, is a bound it never
+      // reaches first.
+      timeout: deadline?.remaining(),
+      signal: deadline === undefined
+        ? signal
+        : AbortSignal.any([signal, deadline.signal]),
       cache,
     }, { ownsBytes: true });
   } catch (error) {
@@ -455,17 +493,37 @@ async function run(
       error,
     );
     if (stopped === undefined) throw error;
-    return finish(stopped, options, stops);
+    if (stopped.outcome !== "timeout" || deadline === undefined) {
+      return finish(stopped, options, stops);
+    }
+    // Said as the run's deadline, timed from the run's start.
+    const stop = deadline.exceeded();
+    report(
+      { ...stopped, error: stop },
+      options,
+      hasStart ? undefined : "loading the guest",
+    );
+    return options.expect === "timeout" ? 0 : 1;
   }
   const args = convertArguments(
     options.args,
     guest.signature(options.invoke),
   );
+  const called = performance.now();
   const result = await guest.invokeAsync(options.invoke, args, {
     signal,
-    timeout: options.timeout,
+    timeout: deadline?.remaining(),
   });
-  return finish(result, options, stops);
+  if (result.outcome !== "timeout" || deadline === undefined) {
+    return finish(result, options, stops);
+  }
+  // The call's stop, timed from the run's start.
+  const elapsed = called - deadline.started + result.error.elapsed;
+  return finish(
+    { ...result, error: new DeadlineExceeded(deadline.timeout, elapsed) },
+    options,
+    stops,
+  );
 }
 
 if (import.meta.main) {
