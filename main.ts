@@ -323,8 +323,7 @@ async function runIfWasi(
   const { result, elapsed, status } = await runWasiCommand(bytes!, {
     flags: wasi,
     fuel: options.fuel,
-    // What is left of the run's deadline, its read spent.
-    timeout: deadline?.remaining(),
+    timeout: options.timeout,
     program: label.split("/").pop(),
     label,
     reportInterrupt: options.json,
