@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6c8a92ac3d61a536c3cb29be96baa42140b423f9617e088ba5c3f2fd97a27cd6";
+  "sha256:f1a21b0428aca05cc98cb7a8619765d2eabdd4367483293a6773a0dfe58e71ca";
