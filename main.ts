@@ -24,6 +24,7 @@ import { watchdogReady } from "./src/watchdog.ts";
 import { convertArguments, UsageError } from "./src/cli_arguments.ts";
 import { type CommandLineOptions, parseOptions } from "./src/cli_options.ts";
 import { importsModule } from "./src/cli_imports.ts";
+import { Backstop, type BackstopReport } from "./src/cli_backstop.ts";
 import { commandLineMessage, stopMessage } from "./src/cli_messages.ts";
 import { compileBytes, loadModule, readModuleStream } from "./src/load.ts";
 import { loadGuestWith } from "./src/load_guest.ts";
@@ -201,6 +202,55 @@ function fail(error: unknown, json: boolean): number {
   return outcome === "internal_error" ? 3 : 2;
 }
 
+/**
+ * The `--imports` module, loaded within the run's deadline; should its own
+ * top-level code hold the thread past it, the backstop reports the timeout
+ * and ends the process.
+ */
+async function loadImports(
+  module: string,
+  deadline: RunDeadline | undefined,
+  backstop: Backstop | undefined,
+): Promise<GuestOptions["imports"]> {
+  if (deadline === undefined) return await importsModule(module);
+  backstop?.arm(deadline.started, deadline.started + deadline.timeout);
+  try {
+    return await deadline.race(importsModule(module), IMPORTS_PHASE);
+  } finally {
+    backstop?.disarm();
+  }
+}
+
+const IMPORTS_PHASE = "loading the --imports module";
+
+/** The report of a run that its backstop ends (see `cli_backstop.ts`). */
+function backstopReport(
+  options: CommandLineOptions,
+  timeout: number,
+): BackstopReport {
+  const message =
+    `guest stopped at its deadline: ${timeout} ms allowed, stopped after @MS@ ms, while ${IMPORTS_PHASE} (its own code held the thread: the process was killed)`;
+  if (options.json) {
+    const record = {
+      outcome: "timeout",
+      export: options.invoke,
+      elapsed_ms: "@MS@",
+      message,
+    };
+    return {
+      stdout: `${JSON.stringify(record).replace('"@MS@"', "@MS@")}\n`,
+      stderr: "",
+    };
+  }
+  const expected = options.expect === "timeout";
+  return {
+    stdout: `Error from ${options.invoke}: ${message}\n${
+      expected ? "Success!\n" : ""
+    }`,
+    stderr: expected ? "" : `expected outcome ${options.expect}, got timeout\n`,
+  };
+}
+
 /** The longest the run waits for the watchdog's thread to boot. */
 const WATCHDOG_BOOT_MS = 5_000;
 
@@ -374,6 +424,7 @@ async function runCommandLine(argv: string[]): Promise<number> {
   const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json");
   let options: CommandLineOptions | "help" | undefined;
   let deadline: RunDeadline | undefined;
+  let backstop: Backstop | undefined;
   try {
     let wasi: WasiFlags;
     try {
@@ -394,9 +445,13 @@ async function runCommandLine(argv: string[]): Promise<number> {
     if (options.timeout !== undefined) {
       // --timeout is the whole run's, from here: the read, the --imports
       // module, the load and the call each get what is left of it. The
-      // thread that keeps deadlines boots first (tens of milliseconds,
-      // more on a busy machine): until it runs, no stop could be on time.
+      // threads that keep deadlines boot first (tens of milliseconds,
+      // more on a busy machine): until they run, no stop could be on time.
+      backstop = options.imports === undefined
+        ? undefined
+        : new Backstop(backstopReport(options, options.timeout));
       await watchdogReady(WATCHDOG_BOOT_MS);
+      await backstop?.ready(WATCHDOG_BOOT_MS);
       deadline = new RunDeadline(options.timeout);
     }
     // Before the guest is read: a cache it cannot use fails the run at once.
@@ -408,11 +463,7 @@ async function runCommandLine(argv: string[]): Promise<number> {
     readyForStops();
     const imports = options.imports === undefined
       ? undefined
-      : await beforeCall(
-        deadline,
-        "loading the --imports module",
-        importsModule(options.imports),
-      );
+      : await loadImports(options.imports, deadline, backstop);
     // The guest yields to the event loop about every half millisecond, so
     // this listener runs even while a guest that never calls the host
     // computes, its start function included.
@@ -441,6 +492,7 @@ async function runCommandLine(argv: string[]): Promise<number> {
     return fail(error, json);
   } finally {
     deadline?.dispose();
+    backstop?.disarm();
   }
 }
 

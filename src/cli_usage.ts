@@ -105,6 +105,8 @@ Exit status:
        line on stderr says how to fix it)
   3    internal error (a bug in early-exit; please report it)
   130  the call was aborted with Ctrl-C (SIGINT); 143 SIGTERM, 129 SIGHUP
+  137  --timeout passed while the --imports module's own code held the
+       thread: the report was written and the process killed
 
 Permissions: --allow-read for the guest file (--allow-read=guest is enough
 for the bundled guests); --allow-net=HOST for a guest given by http(s) URL.`;
