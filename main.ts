@@ -10,7 +10,8 @@
 // which a WASI command run under fuel alone does without (see
 // readyForStops below).
 import {
-  GuestLoadError,
+  DeadlineExceeded,
+  type EarlyExitError,
   isEarlyExitError,
   isExportError,
   isInvalidModule,
@@ -19,20 +20,23 @@ import type { CallOutcome } from "./src/outcome.ts";
 import type { GuestOptions } from "./src/guest_options.ts";
 import { RewriteCache } from "./src/rewrite_cache.ts";
 import { readyForStops } from "./src/stop_readiness.ts";
+import { watchdogReady } from "./src/watchdog.ts";
 import { convertArguments, UsageError } from "./src/cli_arguments.ts";
 import { type CommandLineOptions, parseOptions } from "./src/cli_options.ts";
 import { importsModule } from "./src/cli_imports.ts";
+import { Backstop, type BackstopReport } from "./src/cli_backstop.ts";
 import { commandLineMessage, stopMessage } from "./src/cli_messages.ts";
 import { compileBytes, loadModule, readModuleStream } from "./src/load.ts";
 import { loadGuestWith } from "./src/load_guest.ts";
+import { STOP_PATH_WARM_UP_GUEST } from "./src/stop_path_warmup.ts";
 import { roomForHit } from "./src/rewrite_splice.ts";
 import { loadStopOutcome, START_FUNCTION } from "./src/outcome.ts";
 import { hasStartFunction, readSignatures } from "./src/signatures.ts";
 import { checkPreopens, preopenHoldingCache } from "./src/wasi_preopens.ts";
 import { checkCommandLine } from "./src/wasi_option_checks.ts";
-import { startTimer } from "./src/long_timer.ts";
 import { describeThrown } from "./src/thrown_values.ts";
 import { resultJson, resultText } from "./src/cli_results.ts";
+import { RunDeadline, type RunPhase, RunTimedOut } from "./src/cli_deadline.ts";
 import { USAGE } from "./src/cli_usage.ts";
 import {
   commandRefusal,
@@ -94,7 +98,19 @@ function say(stream: "stdout" | "stderr", line: string): void {
   }
 }
 
-function report(result: CallOutcome, options: CommandLineOptions): void {
+/**
+ * Reports how the call ended; `phase` says what the run was doing when its
+ * deadline passed, before the call began.
+ */
+function report(
+  result: CallOutcome,
+  options: CommandLineOptions,
+  phase?: RunPhase,
+): void {
+  const message = (error: EarlyExitError) =>
+    phase === undefined
+      ? stopMessage(error)
+      : `${stopMessage(error)}, while ${phase}`;
   if (options.json) {
     const record: Record<string, unknown> = {
       outcome: result.outcome,
@@ -117,12 +133,12 @@ function report(result: CallOutcome, options: CommandLineOptions): void {
     }
     record.message = result.outcome === "returned"
       ? `${result.export} returned ${resultText(result.value)}`
-      : stopMessage(result.error);
+      : message(result.error);
     say("stdout", JSON.stringify(record));
     return;
   }
   if (result.outcome !== "returned") {
-    say("stdout", `Error from ${result.export}: ${stopMessage(result.error)}`);
+    say("stdout", `Error from ${result.export}: ${message(result.error)}`);
   } else if (options.expect === "returned") {
     say("stdout", `${result.export} returned: ${resultText(result.value)}`);
   }
@@ -188,19 +204,89 @@ function fail(error: unknown, json: boolean): number {
 }
 
 /**
- * Whether reading the guest may wait for ever: a URL, stdin (`-`), or a
- * path that is not a regular file (a FIFO, a device). A path that cannot be looked at is
- * left to the read, which says why.
+ * The `--imports` module, loaded within the run's deadline; should its own
+ * top-level code hold the thread past it, the backstop reports the timeout
+ * and ends the process.
  */
-async function mayNeverArrive(guest: string | URL): Promise<boolean> {
-  const text = String(guest);
-  if (text === "-" || /^https?:/i.test(text)) return true;
+async function loadImports(
+  module: string,
+  deadline: RunDeadline | undefined,
+  backstop: Backstop | undefined,
+): Promise<GuestOptions["imports"]> {
+  if (deadline === undefined) return await importsModule(module);
+  backstop?.arm(deadline.started, deadline.started + deadline.timeout);
   try {
-    const path = /^file:/i.test(text) ? new URL(text) : text;
-    return !(await Deno.stat(path)).isFile;
-  } catch {
-    return false;
+    return await deadline.race(importsModule(module), IMPORTS_PHASE);
+  } finally {
+    backstop?.disarm();
   }
+}
+
+const IMPORTS_PHASE = "loading the --imports module";
+
+/** The report of a run that its backstop ends (see `cli_backstop.ts`). */
+function backstopReport(
+  options: CommandLineOptions,
+  timeout: number,
+): BackstopReport {
+  const message =
+    `guest stopped at its deadline: ${timeout} ms allowed, stopped after @MS@ ms, while ${IMPORTS_PHASE} (its own code held the thread: the process was killed)`;
+  if (options.json) {
+    const record = {
+      outcome: "timeout",
+      export: options.invoke,
+      elapsed_ms: "@MS@",
+      message,
+    };
+    return {
+      stdout: `${JSON.stringify(record).replace('"@MS@"', "@MS@")}\n`,
+      stderr: "",
+    };
+  }
+  const expected = options.expect === "timeout";
+  return {
+    stdout: `Error from ${options.invoke}: ${message}\n${
+      expected ? "Success!\n" : ""
+    }`,
+    stderr: expected ? "" : `expected outcome ${options.expect}, got timeout\n`,
+  };
+}
+
+/**
+ * Loads a tiny guest as the run will load its own (async, metered, with a
+ * signal), so that what a process's first such load does once holds no
+ * stop of the run: its first instantiation alone held the thread 10 to 11
+ * ms (the runner's async imports made for the first time), and the first
+ * rewrite's steps up to 6 ms, where a 5 ms deadline landed 4 to 5 ms late
+ * in the median. Its failure is only a warm-up's: the run's own load says
+ * what is wrong.
+ */
+async function warmFirstLoad(): Promise<void> {
+  try {
+    await loadGuestWith(STOP_PATH_WARM_UP_GUEST, {
+      label: "the command line's warm-up",
+      async: true,
+      fuel: Infinity,
+      signal: new AbortController().signal,
+    }, {});
+  } catch {
+    // As above.
+  }
+}
+
+/** The longest the run waits for the watchdog's thread to boot. */
+const WATCHDOG_BOOT_MS = 5_000;
+
+/**
+ * Waits for work that comes before the call, within the run's deadline
+ * when it has one.
+ */
+function beforeCall<T>(
+  deadline: RunDeadline | undefined,
+  phase: RunPhase,
+  work: Promise<T>,
+): Promise<T> {
+  return deadline === undefined ? work : deadline.race(work, phase);
 }
 
 /**
@@ -211,53 +297,44 @@ async function runIfWasi(
   options: CommandLineOptions,
   wasi: WasiFlags,
   cache: RewriteCache | undefined,
+  deadline: RunDeadline | undefined,
 ): Promise<number | { bytes: Uint8Array; label: string }> {
   // Read with room after the bytes, for a cache's hit or a rewrite to be
-  // built in the same buffer (untouched, it costs nothing).
-  // A guest that may never arrive (a URL whose server does not answer, a
-  // FIFO no one writes to) is given up at the --timeout; a regular file
-  // always arrives, and its read is not part of the call's time.
-  const arriving = new AbortController();
-  const watched = options.timeout !== undefined &&
-    await mayNeverArrive(options.guest);
-  const arrival = watched ? arriving.signal : undefined;
-  // Not AbortSignal.timeout, which fires at once past 2^31 - 1 ms.
-  const cancelArrival = watched
-    ? startTimer(options.timeout!, () => arriving.abort())
-    : undefined;
-  const late = () =>
-    new GuestLoadError(
-      /^https?:/i.test(String(options.guest)) ? "fetch" : "io",
-      `cannot load ${
-        options.guest === "-" ? "the guest from stdin" : options.guest
-      }: it did not arrive within --timeout ${options.timeout} ms`,
-      "check that it is there and complete, or give a longer --timeout",
-    );
-  const given = new Promise<never>((_, reject) =>
-    arrival?.addEventListener("abort", () => reject(late()), { once: true })
-  );
+  // built in the same buffer (untouched, it costs nothing). Under
+  // --timeout the read is part of the run: a guest that never arrives (a
+  // URL whose server does not answer, a FIFO no one writes to), or a large
+  // file, is given up at the deadline.
   const fromStdin = options.guest === "-";
-  const { bytes, label } = await Promise.race([
-    fromStdin
-      ? readModuleStream(Deno.stdin.readable, "stdin").then((bytes) => ({
-        bytes,
-        label: "stdin",
-      }))
-      : loadModule(options.guest, {
-        compile: false,
-        room: roomForHit,
-        signal: arrival,
-      }),
-    given,
-  ]).catch((error) => {
-    throw arrival?.aborted ? late() : error;
-  }).finally(() => cancelArrival?.());
+  const reading: Promise<{ bytes?: Uint8Array; label: string }> = fromStdin
+    ? readModuleStream(Deno.stdin.readable, "stdin").then((bytes) => ({
+      bytes,
+      label: "stdin",
+    }))
+    : loadModule(options.guest, {
+      compile: false,
+      room: roomForHit,
+      // Read in pieces of 256 KiB, with turns between them, as a signal
+      // asks: read whole, 270 MB held the thread 290 to 420 ms (load
+      // average 9), though it took a third of the time.
+      signal: deadline?.signal,
+    });
+  const { bytes, label } = await beforeCall(
+    deadline,
+    "reading the guest",
+    reading,
+  );
   let signatures;
   try {
     signatures = readSignatures(bytes!);
   } catch (error) {
     // The engine's verdict on an invalid module, as for any other guest.
-    if (isInvalidModule(error)) await compileBytes(bytes!, label);
+    if (isInvalidModule(error)) {
+      await beforeCall(
+        deadline,
+        "loading the guest",
+        compileBytes(bytes!, label),
+      );
+    }
     throw error;
   }
   const { imports, exportList } = signatures;
@@ -377,6 +454,9 @@ async function runCommandLine(argv: string[]): Promise<number> {
   // A WASI command's own arguments, after --, are not options.
   const end = argv.indexOf("--");
   const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json");
+  let options: CommandLineOptions | "help" | undefined;
+  let deadline: RunDeadline | undefined;
+  let backstop: Backstop | undefined;
   try {
     let wasi: WasiFlags;
     try {
@@ -384,7 +464,7 @@ async function runCommandLine(argv: string[]): Promise<number> {
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    const options = parseOptions(wasi.rest);
+    options = parseOptions(wasi.rest);
     if (options === "help") {
       say("stdout", USAGE);
       return 0;
@@ -394,39 +474,76 @@ async function runCommandLine(argv: string[]): Promise<number> {
     // Ctrl-C the process's default) does without, and any other guest
     // readies them once it is read, before its stops are listened for.
     if (options.timeout !== undefined || options.json) readyForStops();
+    if (options.timeout !== undefined) {
+      // --timeout is the whole run's, from here: the read, the --imports
+      // module, the load and the call each get what is left of it. The
+      // threads that keep deadlines boot first (tens of milliseconds,
+      // more on a busy machine): until they run, no stop could be on time.
+      backstop = options.imports === undefined
+        ? undefined
+        : new Backstop(backstopReport(options, options.timeout));
+      await watchdogReady(WATCHDOG_BOOT_MS);
+      await backstop?.ready(WATCHDOG_BOOT_MS);
+      await warmFirstLoad();
+      deadline = new RunDeadline(options.timeout);
+    }
     // Before the guest is read: a cache it cannot use fails the run at once.
     const cache = options.cache === undefined
       ? undefined
       : new RewriteCache(options.cache);
-    const read = await runIfWasi(options, wasi, cache);
+    const read = await runIfWasi(options, wasi, cache, deadline);
     if (typeof read === "number") return read;
     readyForStops();
     const imports = options.imports === undefined
       ? undefined
-      : await importsModule(options.imports);
+      : await loadImports(options.imports, deadline, backstop);
     // The guest yields to the event loop about every half millisecond, so
     // this listener runs even while a guest that never calls the host
     // computes, its start function included.
     const controller = new AbortController();
     const stops = listenForStops(controller);
     try {
-      return await run(options, read, imports, stops, controller.signal, cache);
+      return await run(options, read, imports, {
+        stops,
+        signal: controller.signal,
+        cache,
+        deadline,
+      });
     } finally {
       stops.remove();
     }
   } catch (error) {
+    if (error instanceof RunTimedOut && typeof options === "object") {
+      const stopped: CallOutcome = {
+        outcome: "timeout",
+        export: options.invoke,
+        error: error.stop,
+      };
+      report(stopped, options, error.phase);
+      return stopped.outcome === options.expect ? 0 : 1;
+    }
     return fail(error, json);
+  } finally {
+    deadline?.dispose();
+    backstop?.disarm();
   }
 }
 
-/** Loads the guest and makes the call, both stopped by `signal`. */
+/** What stops the load and the call, and where the rewrite is kept. */
+interface RunContext {
+  stops: StopListener;
+  /** Ctrl-C, SIGTERM and SIGHUP. */
+  signal: AbortSignal;
+  cache: RewriteCache | undefined;
+  deadline: RunDeadline | undefined;
+}
+
+/** Loads the guest and makes the call, both stopped by `signal` and the deadline. */
 async function run(
   options: CommandLineOptions,
   read: { bytes: Uint8Array; label: string },
   imports: GuestOptions["imports"],
-  stops: StopListener,
-  signal: AbortSignal,
-  cache: RewriteCache | undefined,
+  { stops, signal, cache, deadline }: RunContext,
 ): Promise<number> {
   // Read before the load, which may write over the bytes (a cache hit).
   const hasStart = hasStartFunction(read.bytes);
@@ -442,9 +559,14 @@ async function run(
       },
       async: true,
       fuel: options.fuel ?? Infinity,
-      // The start function runs while the guest loads, under the same limits.
-      timeout: options.timeout,
-      signal,
+      // The deadline's signal ends the load wherever it is (between the
+      // rewrite's steps, in a wait, in the start function); the start
+      // function's own timeout, counted from its entry, is a bound it never
+      // reaches first.
+      timeout: deadline?.remaining(),
+      signal: deadline === undefined
+        ? signal
+        : AbortSignal.any([signal, deadline.signal]),
       cache,
     }, { ownsBytes: true });
   } catch (error) {
@@ -455,17 +577,37 @@ async function run(
       error,
     );
     if (stopped === undefined) throw error;
-    return finish(stopped, options, stops);
+    if (stopped.outcome !== "timeout" || deadline === undefined) {
+      return finish(stopped, options, stops);
+    }
+    // Said as the run's deadline, timed from the run's start.
+    const stop = deadline.exceeded();
+    report(
+      { ...stopped, error: stop },
+      options,
+      hasStart ? undefined : "loading the guest",
+    );
+    return options.expect === "timeout" ? 0 : 1;
   }
   const args = convertArguments(
     options.args,
     guest.signature(options.invoke),
   );
+  const called = performance.now();
   const result = await guest.invokeAsync(options.invoke, args, {
     signal,
-    timeout: options.timeout,
+    timeout: deadline?.remaining(),
   });
-  return finish(result, options, stops);
+  if (result.outcome !== "timeout" || deadline === undefined) {
+    return finish(result, options, stops);
+  }
+  // The call's stop, timed from the run's start.
+  const elapsed = called - deadline.started + result.error.elapsed;
+  return finish(
+    { ...result, error: new DeadlineExceeded(deadline.timeout, elapsed) },
+    options,
+    stops,
+  );
 }
 
 if (import.meta.main) {

@@ -541,8 +541,11 @@ async function isolatedSpin(): Promise<string[][]> {
 
 /**
  * Through the command line: `main.ts --json --timeout` in a fresh process,
- * late = the call's own `elapsed_ms` (timed when the stop is found) -
- * timeout; process start-up and loading are not part of the call.
+ * late = the report's `elapsed_ms` - timeout. `--timeout` is the whole
+ * run's, from the moment the run can be stopped on time (Deno's start-up
+ * and the watchdog thread's boot come before it): at 5 ms its stop lands
+ * in the guest's read, its load (rewrite, compile, start function) or the
+ * call, wherever the run is then, and is timed when the run learns of it.
  */
 async function throughCli(bytes: Uint8Array, guest: HostileGuest) {
   const file = await Deno.makeTempFile({ suffix: ".wasm" });

@@ -30,9 +30,10 @@ Options:
   --fuel N           meter the call: stop it after N units of work, a whole
                      number such as 1000000 or 1e6 (one unit per operator;
                      see docs/cost-model.md)
-  --timeout MS       stop the call after MS milliseconds (0 or more), even a
-                     guest that never calls the host; a guest URL, FIFO or
-                     device must arrive within it too (else status 2)
+  --timeout MS       stop the run after MS milliseconds (0 or more), even a
+                     guest that never calls the host: the guest's read, the
+                     --imports module, the rewrite and the start function
+                     count too (a timeout that says where it passed)
   --cache DIR        keep the metered rewrite in the directory DIR, so that
                      the next run of the same guest with the same options
                      reads it instead of rewriting (for a WASI command too);
@@ -104,6 +105,8 @@ Exit status:
        line on stderr says how to fix it)
   3    internal error (a bug in early-exit; please report it)
   130  the call was aborted with Ctrl-C (SIGINT); 143 SIGTERM, 129 SIGHUP
+  137  --timeout passed while the --imports module's own code held the
+       thread: the report was written and the process killed
 
 Permissions: --allow-read for the guest file (--allow-read=guest is enough
 for the bundled guests); --allow-net=HOST for a guest given by http(s) URL.`;

@@ -120,18 +120,21 @@ export function childCommand(args: string[]): [string, string[]] {
  * permission, whatever its deadline and however slow the machine, and a
  * prompt the user answers is not the call's time. A `nice` the child can
  * be started through serves as well (see {@linkcode childCommand}).
+ *
+ * @returns Whether it asked (a prompt, when Deno may show one): the time
+ *   the user took is not the call's.
  */
 export function checkRunPermission(
   source: string | URL | Uint8Array | ArrayBuffer,
-): void {
+): boolean {
   const granted = (command: string) =>
     Deno.permissions.querySync({ name: "run", command }).state === "granted";
-  if (granted(Deno.execPath()) || granted("nice")) return;
+  if (granted(Deno.execPath()) || granted("nice")) return false;
   const asked = Deno.permissions.requestSync({
     name: "run",
     command: Deno.execPath(),
   });
-  if (asked.state === "granted") return;
+  if (asked.state === "granted") return true;
   const label = typeof source === "string" || source instanceof URL
     ? String(source)
     : "the guest";

@@ -1,11 +1,12 @@
 /**
  * An isolated call's deadline: a timer set early, finished in
  * `Atomics.wait`. It fires once, never before its time, and not at all
- * once disarmed.
+ * once disarmed; and it counts from the call, as its caller does.
  */
 
 import assert from "./support/assert.ts";
 import { DEADLINE_MARGIN_MS, startDeadline } from "../src/isolate_deadline.ts";
+import { invokeIsolated, isolatedChildrenExited } from "../mod.ts";
 
 function firing(atMs: number): Promise<{ at: number; count: number }> {
   return new Promise((resolve) => {
@@ -36,5 +37,37 @@ Deno.test("isolation deadline: a disarmed deadline never fires", async () => {
     disarm();
     await new Promise((resolve) => setTimeout(resolve, delay + 10));
     assert.equal(fired, false, `delay ${delay}`);
+  }
+});
+
+Deno.test("invokeIsolated: the deadline counts from the call, the reading of its options included", async () => {
+  // The caller's own code, run as the call reads its options, holds the
+  // thread this long (by the clock the call's elapsed time is read on).
+  const held = 300;
+  const options = {
+    timeout: 20,
+    get env() {
+      const from = performance.now();
+      while (performance.now() < from + held) {
+        // Busy, as a getter that computes would be.
+      }
+      return undefined;
+    },
+  };
+  const result = await invokeIsolated(
+    new URL("../guest/runaway.wasm", import.meta.url),
+    "spin",
+    [],
+    options,
+  );
+  await isolatedChildrenExited();
+  assert.equal(result.outcome, "timeout");
+  // Counted from after the options were read, it would be the timeout and
+  // the stop's lateness, not the time they held the call.
+  if (result.outcome === "timeout") {
+    assert.ok(
+      result.error.elapsed >= held,
+      `the call's elapsed ${result.error.elapsed} ms leaves out the ${held} ms its options held it`,
+    );
   }
 });
