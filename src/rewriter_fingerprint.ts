@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6c8a92ac3d61a536c3cb29be96baa42140b423f9617e088ba5c3f2fd97a27cd6";
+  "sha256:347f262031f3cc8932f8bae55062c1f9b9f46e8edb99c4bb9516638886a63bf0";
