@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:347f262031f3cc8932f8bae55062c1f9b9f46e8edb99c4bb9516638886a63bf0";
+  "sha256:e29e11aec9d2226f05187b367017fdbd394a4aade70039ba6826d61f8812c766";
