@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:f1a21b0428aca05cc98cb7a8619765d2eabdd4367483293a6773a0dfe58e71ca";
+  "sha256:e29e11aec9d2226f05187b367017fdbd394a4aade70039ba6826d61f8812c766";

@@ -544,6 +544,13 @@ export function* instrumentSteps(
   const precompile = options.precompile === true &&
     options.stopFlag === true && zoneList.length === 0 &&
     options.stopsWaitForAllocator !== true;
+  // The engine checks the input before the rewrite, though its verdict is
+  // used after it (the rewrite's own errors say more: an unknown opcode by
+  // name). Its copy of the input is then freed memory that the rewrite's
+  // buffers reuse: checked after it, on a first large input in a fresh
+  // process, each took fresh pages, and a fresh page costs a fault.
+  const valid = options.validate === false ||
+    WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>);
   try {
     const initialFuel = checkInitialFuel(options.initialFuel ?? 0n);
     const rewriter = (input: Uint8Array) =>
@@ -659,14 +666,8 @@ export function* instrumentSteps(
       { cause: error },
     );
   }
-  // Checked after the rewrite, whose own errors say more (an unknown opcode
-  // by name); this catches what it does not check, such as types.
-  if (
-    options.validate !== false &&
-    !WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>)
-  ) {
-    rejectInvalid(bytes);
-  }
+  // What the rewrite does not check, such as types.
+  if (!valid) rejectInvalid(bytes);
   return { metered, info };
 }
 
