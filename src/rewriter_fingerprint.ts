@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6c8a92ac3d61a536c3cb29be96baa42140b423f9617e088ba5c3f2fd97a27cd6";
+  "sha256:a25d111c266eb6e2f7bf1a3614c0c2058158a70665ceeb7f37d67cf3d924bf58";
