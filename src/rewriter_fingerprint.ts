@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a25d111c266eb6e2f7bf1a3614c0c2058158a70665ceeb7f37d67cf3d924bf58";
+  "sha256:a558bc35d725b20a21e07ef9f69de6b63ebd6b659b43f72155e610fd94c89a74";
