@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:a558bc35d725b20a21e07ef9f69de6b63ebd6b659b43f72155e610fd94c89a74";
+  "sha256:9c1f00c8245a8777806cf191ed06d1d55295d335d2f3765ca0455a0ae7700ffd";

@@ -11,6 +11,8 @@
 import assert from "./support/assert.ts";
 import { FuelMeter, type FuelMeterOptions } from "../mod.ts";
 import { wat } from "./support/instrument.ts";
+import { createMemories } from "./support/stop_flag.ts";
+import { instrument } from "../src/wasm/mod.ts";
 
 const SPIN = await wat(`(module
   (memory (export "memory") 1)
@@ -73,3 +75,26 @@ for (const [mode, options] of MODES) {
     }
   });
 }
+
+Deno.test("instrument's exportStopFlag exports the very flag memory an instance is given, and needs stopFlag", async () => {
+  const metered = instrument(SPIN, { stopFlag: true, exportStopFlag: true });
+  const flag = metered.stopFlag!;
+  assert.equal(flag.export, "early-exit:stop_flag");
+  const memories = createMemories(metered);
+  const { instance } = await WebAssembly.instantiate(metered.bytes, {
+    [metered.importModule]: {
+      ...memories,
+      [metered.importName]: () => -1n,
+      [flag.callback]: () => 1,
+    },
+  });
+  assert.equal(instance.exports[flag.export!], memories[flag.memory]);
+  assert.equal(
+    instrument(SPIN, { stopFlag: true }).stopFlag!.export,
+    undefined,
+  );
+  assert.throws(
+    () => instrument(SPIN, { exportStopFlag: true }),
+    /Cannot use exportStopFlag without stopFlag: true/,
+  );
+});

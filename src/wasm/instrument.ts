@@ -532,6 +532,9 @@ export function* instrumentSteps(
   if (options.stopFlagTraps === true && options.stopFlag !== true) {
     throw new TypeError("Cannot use stopFlagTraps without stopFlag: true");
   }
+  if (options.exportStopFlag === true && options.stopFlag !== true) {
+    throw new TypeError("Cannot use exportStopFlag without stopFlag: true");
+  }
   const arrayBytes = options.arrayBytes;
   if (
     arrayBytes !== undefined &&
