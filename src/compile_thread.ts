@@ -186,7 +186,11 @@ function compileOnThread(
    * calls were made.
    */
   const precompile = (message: PrecompileRequest): number => {
-    const imports: Record<string, Record<string, unknown>> = {};
+    // Of no prototype: the guest names the modules and fields, and a module
+    // named `constructor` would otherwise be this thread's `Object`.
+    const imports: Record<string, Record<string, unknown>> = Object.create(
+      null,
+    );
     const made = new Map(
       message.memories.map((memory) => [
         `${memory.module}\u0000${memory.name}`,
@@ -194,7 +198,7 @@ function compileOnThread(
       ]),
     );
     for (const entry of WebAssembly.Module.imports(message.module)) {
-      const from = imports[entry.module] ??= {};
+      const from = imports[entry.module] ??= Object.create(null);
       if (entry.kind === "function") {
         // 1 is `on_stop_flag`'s answer that stops the guest.
         from[entry.name] = () => 1;

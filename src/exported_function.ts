@@ -19,6 +19,8 @@ import { describeSignature, type FunctionSignature } from "./signatures.ts";
  * @param module Its module, to list the function exports.
  * @param label The guest's name, for messages.
  * @param name The export.
+ * @param added The function exports the rewrite added, which are not the
+ *   guest's: named, they are missing.
  * @returns The exported function.
  * @throws {ExportError} When there is no such export, or it is not a function.
  */
@@ -27,10 +29,13 @@ export function exportedFunction(
   module: WebAssembly.Module,
   label: string,
   name: string,
+  added: ReadonlySet<string> = new Set(),
 ): HostFunction {
-  const value = (instance.exports as Record<string, unknown>)[name];
+  const value = added.has(name)
+    ? undefined
+    : (instance.exports as Record<string, unknown>)[name];
   if (typeof value === "function") return value as HostFunction;
-  const known = listExports(module);
+  const known = listExports(module, added);
   const shown = oneLineText(name, SHOWN_NAME);
   if (value === undefined) {
     throw new ExportError(
@@ -52,9 +57,12 @@ const SHOWN_NAME = 60;
  * The module's function exports, for a message: the guest chose them, as
  * many (up to `MAX_BINDINGS` in this process) and as long as it liked.
  */
-function listExports(module: WebAssembly.Module): string {
+function listExports(
+  module: WebAssembly.Module,
+  added: ReadonlySet<string>,
+): string {
   const functions = WebAssembly.Module.exports(module)
-    .filter((entry) => entry.kind === "function");
+    .filter((entry) => entry.kind === "function" && !added.has(entry.name));
   if (functions.length === 0) return "none";
   // The empty name is a name too: shown bare, it read as a stray comma.
   const shown = functions.slice(0, SHOWN_EXPORTS)

@@ -88,6 +88,7 @@ import {
 } from "./meter_checks.ts";
 import type { MeterCalls } from "./meter_calls.ts";
 import { warmMeterStopPath } from "./meter_warmup.ts";
+import { checkAttachedFlag } from "./meter_stop_flag.ts";
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
@@ -162,6 +163,11 @@ export class FuelMeter {
   #stack: StackPointer | undefined;
   /** The guest's stop flag, when this meter rewrote it with one. */
   #flag: Int32Array | undefined;
+  /**
+   * The flag memory's export name and the memory itself, which an
+   * instance made with this meter's imports exports.
+   */
+  #flagMemory: { export: string; memory: WebAssembly.Memory } | undefined;
   /** The attached instance's zones, and a stop's wait for them. */
   readonly #zones = new ZoneWait();
 
@@ -309,6 +315,10 @@ export class FuelMeter {
       });
     }
     this.#flag = flagged?.flag;
+    const flagExport = metered.stopFlag?.export;
+    if (flagged !== undefined && flagExport !== undefined) {
+      this.#flagMemory = { export: flagExport, memory: flagged.memory };
+    }
     this.#countsFuel = countsFuel;
     // Bound now, so that no run's deadline waits for a message to reach the
     // watchdog: a deadline-only guest asks the host for nothing meanwhile.
@@ -397,6 +407,7 @@ export class FuelMeter {
         `the instance has no fuel counter export "${this.#fuelExport}": attach an instance of meter.bytes`,
       );
     }
+    checkAttachedFlag(exports, this.#flagMemory);
     if (this.#counter === counter) {
       // The same instance again: its counter is the meter's already, and a
       // stop of the call in progress holds.

@@ -103,6 +103,12 @@ export interface GuestParts {
    * function runs as a call after instantiation.
    */
   startExport?: string;
+  /**
+   * The function exports the rewrite added (the start function's, the
+   * one that compiles dear functions ahead): not the guest's, so no call
+   * may name them.
+   */
+  addedExports?: ReadonlySet<string>;
 }
 
 let makeGuest: (parts: GuestParts) => Guest;
@@ -189,6 +195,9 @@ export class Guest {
   readonly #options: GuestOptions;
   readonly #freshImports: (() => WebAssembly.Imports) | undefined;
   readonly #startExport: string | undefined;
+  readonly #addedExports: ReadonlySet<string> | undefined;
+  /** The start function's export, as its call begins (see `#start`). */
+  #startCall: string | undefined;
   /** The async call in progress, so that the next one waits for it. */
   #queue: Promise<unknown> = Promise.resolve();
   /** Async calls made whose turn has not yet ended. */
@@ -217,6 +226,7 @@ export class Guest {
     this.#options = parts.options;
     this.#freshImports = parts.freshImports;
     this.#startExport = parts.startExport;
+    this.#addedExports = parts.addedExports;
     this.#calls = new CallStack(parts.state);
     parts.state.check = (trapped) => this.#calls.check(undefined, trapped);
     // Its code refuses to run while this says no (`outside_call.ts`).
@@ -305,9 +315,17 @@ export class Guest {
     if (name === undefined) return;
     const { timeout, signal, stop } = this.#options;
     const options = { timeout, signal, stop };
-    const outcome = this.#async
-      ? await this.#invokeAsync(name, [], options, performance.now())
-      : this.#invokeSync(name, [], options);
+    // Read (and cleared) as the call looks its export up, before the guest
+    // runs: a host import calling back with this name gets no such export.
+    this.#startCall = name;
+    let outcome: CallOutcome;
+    try {
+      outcome = this.#async
+        ? await this.#invokeAsync(name, [], options, performance.now())
+        : this.#invokeSync(name, [], options);
+    } finally {
+      this.#startCall = undefined;
+    }
     if (outcome.outcome !== "returned") throw outcome.error;
   }
 
@@ -515,9 +533,18 @@ export class Guest {
   /** The export, checked once per name and argument count. */
   #function(name: string, args: unknown[]): HostFunction {
     checkArgumentList(name, args);
-    let fn = this.#checked.get(name);
+    // Only the runner's own call of the start function names its export.
+    const hidden = this.#startCall === name ? undefined : this.#addedExports;
+    this.#startCall = undefined;
+    let fn = hidden?.has(name) ? undefined : this.#checked.get(name);
     if (fn === undefined || fn.length !== args.length) {
-      fn = exportedFunction(this.#instance, this.module, this.label, name);
+      fn = exportedFunction(
+        this.#instance,
+        this.module,
+        this.label,
+        name,
+        hidden,
+      );
       checkArguments(this.#signatures.get(name), name, args);
       this.#checked.set(name, fn);
     }

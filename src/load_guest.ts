@@ -653,6 +653,11 @@ export async function loadGuestWith(
       options,
       freshImports,
       startExport,
+      // A second run of the start function, or a dear function called
+      // with zeros, is no call the guest offers.
+      addedExports: new Set(
+        [startExport, dear?.export].filter((name) => name !== undefined),
+      ),
     });
     // Its functions dear to compile, compiled on the compile thread before
     // its first call can need them; a stop ends the wait.

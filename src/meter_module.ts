@@ -136,6 +136,9 @@ export function meterModule(
       ...meteringFor(fuel, resumable),
       exportStackPointer: true,
       stopFlag: resumable && options.stopFlag !== false,
+      // So that `attach` can tell an instance made with another meter's
+      // imports, whose flag no stop of this meter would set.
+      exportStopFlag: true,
       // One allocation holds the thread whole: its size bounds how late
       // a stop lands.
       ...(resumable && options.stopFlag !== false

@@ -21,6 +21,8 @@ import type { StopFlagImports } from "./wasm/mod.ts";
 export interface MeterStopFlag {
   /** The flag word, over the shared flag memory. */
   flag: Int32Array;
+  /** The flag memory itself, which an instance of the meter's exports. */
+  memory: WebAssembly.Memory;
   /** The callback, the flag memory and getters for the guest's memories. */
   imports: Record<string, WebAssembly.ImportValue>;
 }
@@ -43,12 +45,13 @@ export function meterStopFlag(
     [stopFlag.callback]: onStopFlag,
   };
   let flag: Int32Array | undefined;
+  let memory: WebAssembly.Memory | undefined;
   for (const { name, descriptor } of stopFlag.memories) {
     const type = descriptor as WebAssembly.MemoryDescriptor;
     if (name === stopFlag.memory) {
       const shared = new WebAssembly.Memory(type);
       flag = new Int32Array(shared.buffer as SharedArrayBuffer, 0, 1);
-      imports[name] = shared;
+      imports[name] = memory = shared;
     } else {
       Object.defineProperty(imports, name, {
         enumerable: true,
@@ -56,5 +59,60 @@ export function meterStopFlag(
       });
     }
   }
-  return { flag: flag!, imports };
+  return { flag: flag!, memory: memory!, imports };
+}
+
+/** Whether {@linkcode checkAttachedFlag} lets any flag memory through. */
+let foreignFlags = false;
+
+/**
+ * Refuses an instance that does not read the meter's own flag: made with
+ * another meter's imports (or a flag memory of the caller's), it reads a
+ * flag that no deadline or StopSignal of this meter sets, and would never
+ * stop. The rewrite exports the flag memory the instance was given.
+ *
+ * @param exports The instance's exports.
+ * @param own The flag memory's export name and the meter's flag memory;
+ *   `undefined` for a meter without a flag, or bytes without the export.
+ * @throws {TypeError} When the instance's flag memory is not the meter's.
+ *
+ * @example Usage
+ * ```ts
+ * import { checkAttachedFlag } from "./meter_stop_flag.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const memory = new WebAssembly.Memory({ initial: 1 });
+ * const own = { export: "early-exit:stop_flag", memory };
+ * checkAttachedFlag({ "early-exit:stop_flag": memory }, own);
+ * assert.throws(() => checkAttachedFlag({}, own), TypeError);
+ * ```
+ */
+export function checkAttachedFlag(
+  exports: WebAssembly.Exports,
+  own: { export: string; memory: WebAssembly.Memory } | undefined,
+): void {
+  if (own === undefined || foreignFlags) return;
+  if (exports[own.export] === own.memory) return;
+  throw new TypeError(
+    "the instance was not made with this meter's imports, so no stop of this meter would reach it: instantiate meter.bytes with { ...imports, ...meter.imports } of the meter you attach it to",
+  );
+}
+
+/**
+ * Lets meters attach instances given a flag memory of their own, for the
+ * tests that play a watchdog whose flag never reaches the guest; `false`
+ * refuses them again.
+ *
+ * @param allow Whether to let them through.
+ *
+ * @example Usage
+ * ```ts
+ * import { allowForeignFlags } from "./meter_stop_flag.ts";
+ *
+ * allowForeignFlags(true);
+ * allowForeignFlags(false);
+ * ```
+ */
+export function allowForeignFlags(allow: boolean): void {
+  foreignFlags = allow;
 }

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:e29e11aec9d2226f05187b367017fdbd394a4aade70039ba6826d61f8812c766";
+  "sha256:9c1f00c8245a8777806cf191ed06d1d55295d335d2f3765ca0455a0ae7700ffd";

@@ -214,6 +214,15 @@ export interface InstrumentOptions {
    */
   stopsWaitForAllocator?: boolean;
   /**
+   * With {@linkcode InstrumentOptions.stopFlag}: whether to export the
+   * flag memory as well, as {@linkcode StopFlagImports.export}, so that a
+   * host handed an instance can check that it reads the flag the host
+   * sets (an instance made with another host's imports would never stop).
+   *
+   * @default {false}
+   */
+  exportStopFlag?: boolean;
+  /**
    * With {@linkcode InstrumentOptions.stopFlag}, the most bytes one GC
    * array allocated by length (`array.new`, `array.new_default`,
    * `array.new_data`, `array.new_elem`) may take, counting each element as
@@ -267,6 +276,11 @@ export interface StopFlagImports {
    * module defined (`"memory<N>"`, `N` its index), then the flag memory.
    */
   memories: AddedMemory[];
+  /**
+   * With {@linkcode InstrumentOptions.exportStopFlag}: the export name of
+   * the flag memory, the very memory the instance was given.
+   */
+  export?: string;
 }
 
 /**
@@ -459,6 +473,7 @@ const OPTION_NAMES: readonly (keyof InstrumentOptions)[] = [
   "stopsWaitForAllocator",
   "arrayBytes",
   "precompile",
+  "exportStopFlag",
 ];
 
 /**
@@ -517,6 +532,9 @@ export function* instrumentSteps(
   if (options.stopFlagTraps === true && options.stopFlag !== true) {
     throw new TypeError("Cannot use stopFlagTraps without stopFlag: true");
   }
+  if (options.exportStopFlag === true && options.stopFlag !== true) {
+    throw new TypeError("Cannot use exportStopFlag without stopFlag: true");
+  }
   const arrayBytes = options.arrayBytes;
   if (
     arrayBytes !== undefined &&
@@ -569,6 +587,7 @@ export function* instrumentSteps(
           exportStackPointer: options.exportStackPointer === true,
           arrayBytes,
           precompile: precompile,
+          exportStopFlag: options.exportStopFlag === true,
         },
       );
     if (
@@ -589,8 +608,14 @@ export function* instrumentSteps(
       options.validate === false ? inPlace : undefined,
     );
     keepShapes(main, bytes.length);
-    const { info: read, memories, startExport, stackPointerExport, ...names } =
-      rewritten;
+    const {
+      info: read,
+      memories,
+      startExport,
+      stackPointerExport,
+      stopFlagExport,
+      ...names
+    } = rewritten;
     info = read;
     metered = {
       ...names,
@@ -616,7 +641,8 @@ export function* instrumentSteps(
       }
       const exports = read.exports.length + 2 +
         (startExport === undefined ? 0 : 1) +
-        (stackPointerExport === undefined ? 0 : 1);
+        (stackPointerExport === undefined ? 0 : 1) +
+        (stopFlagExport === undefined ? 0 : 1);
       // The fuel counter is one more global, the zone's another.
       if (read.globalCount + 2 > LIMITS.globals) {
         throw new InvalidModule(
@@ -632,6 +658,7 @@ export function* instrumentSteps(
         metered.fuelExport,
         startExport ?? "",
         stackPointerExport ?? "",
+        stopFlagExport ?? "",
       ]);
       metered.bytes = wrapZones(metered.bytes, {
         functions: zones.map((index) => read.shiftFunction(index)),
@@ -652,6 +679,7 @@ export function* instrumentSteps(
         memory: FLAG_MEMORY_NAME,
         callback: FLAG_CALLBACK_NAME,
         memories,
+        ...(stopFlagExport === undefined ? {} : { export: stopFlagExport }),
       };
     }
   } catch (error) {

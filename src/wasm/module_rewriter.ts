@@ -79,6 +79,8 @@ export interface RewrittenModule {
   startExport?: string;
   /** The export name of the shadow stack pointer, when it was found. */
   stackPointerExport?: string;
+  /** With `exportStopFlag`: the flag memory's export name. */
+  stopFlagExport?: string;
   /**
    * With `precompile`: the export that calls the functions dear to
    * compile, and how many it calls (see `precompile.ts`).
@@ -105,6 +107,11 @@ export interface RewriteFeatures {
    * functions dear to compile (see `precompile.ts`).
    */
   readonly precompile?: boolean;
+  /**
+   * With the stop flag: whether to export the flag memory, so that a host
+   * can tell which flag an instance reads.
+   */
+  readonly exportStopFlag?: boolean;
 }
 
 /** `base`, or `base-1`, `base-2`, … whichever is not taken. */
@@ -197,6 +204,9 @@ export class ModuleRewriter {
   /** The stack pointer's global and export name, once found. */
   #stackPointer: { global: number; name: string } | undefined;
   readonly #precompile: boolean;
+  /** With `exportStopFlag`: the flag memory's export name, once settled. */
+  #flagExport: string | undefined;
+  readonly #exportFlag: boolean;
   /** Where the export section went, and its patches, to add one later. */
   #exportSection: { planned: PlannedVector; patches?: Patches } | undefined;
   /** The added export that calls the functions dear to compile. */
@@ -247,6 +257,8 @@ export class ModuleRewriter {
     this.#exportStackPointer = features.exportStackPointer ?? false;
     this.#arrayBytes = features.arrayBytes;
     this.#precompile = (features.precompile ?? false) &&
+      features.stopFlag === true;
+    this.#exportFlag = (features.exportStopFlag ?? false) &&
       features.stopFlag === true;
   }
 
@@ -373,6 +385,9 @@ export class ModuleRewriter {
       memories: this.#addedMemories,
       startExport: this.#startExport,
       stackPointerExport: this.#stackPointer?.name,
+      ...(this.#flagExport === undefined
+        ? {}
+        : { stopFlagExport: this.#flagExport }),
       ...(this.#precompiled === undefined ? {} : {
         precompile: {
           export: this.#precompiled.name,
@@ -596,11 +611,23 @@ export class ModuleRewriter {
       );
       this.#stackPointer = { global, name };
     }
+    if (this.#exportFlag) {
+      this.#flagExport = uniqueName(
+        `${this.#importModule}:stop_flag`,
+        new Set([
+          ...taken,
+          this.#fuelExport,
+          this.#startExport ?? "",
+          this.#stackPointer?.name ?? "",
+        ]),
+      );
+    }
   }
 
   get #addedExports(): number {
     return 1 + (this.#deferredStart === undefined ? 0 : 1) +
       (this.#stackPointer === undefined ? 0 : 1) +
+      (this.#exportFlag ? 1 : 0) +
       (this.#precompiled === undefined ? 0 : 1);
   }
 
@@ -617,6 +644,12 @@ export class ModuleRewriter {
       w.name(this.#stackPointer.name);
       w.u8(0x03);
       w.u32(this.#stackPointer.global);
+    }
+    if (this.#flagExport !== undefined) {
+      // The flag memory comes after every memory of the guest's own.
+      w.name(this.#flagExport);
+      w.u8(0x02);
+      w.u32(this.#info.memoryIs64.length);
     }
     if (this.#precompiled !== undefined) {
       w.name(this.#precompiled.name);
@@ -856,6 +889,7 @@ export class ModuleRewriter {
       this.#fuelExport,
       this.#startExport ?? "",
       this.#stackPointer?.name ?? "",
+      this.#flagExport ?? "",
     ]);
     this.#precompiled = {
       name: uniqueName(`${this.#importModule}:precompile`, taken),
