@@ -88,6 +88,7 @@ import {
 } from "./meter_checks.ts";
 import type { MeterCalls } from "./meter_calls.ts";
 import { warmMeterStopPath } from "./meter_warmup.ts";
+import { startMeterPrecompile } from "./precompile.ts";
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
@@ -324,6 +325,20 @@ export class FuelMeter {
       this.imports[metered.importModule]!,
       "metered by a FuelMeter",
     );
+    // Its functions dear to compile, compiled on the compile thread while
+    // the library's loader compiles and instantiates the same bytes.
+    if (flagged !== undefined) {
+      startMeterPrecompile(
+        this,
+        this.bytes,
+        metered.precompile,
+        metered.stopFlag,
+        read.imports ?? [],
+        countsFuel
+          ? { module: metered.importModule, name: metered.importName }
+          : undefined,
+      );
+    }
   }
 
   /**

@@ -31,6 +31,7 @@ import {
   type FuelMeterOptions,
 } from "./meter_options.ts";
 import { checkFuel } from "./meter_checks.ts";
+import type { ImportEntry } from "./wasm/module.ts";
 
 /** What `new FuelMeter` made of its source and options. */
 export interface MeterModule {
@@ -49,6 +50,8 @@ export interface MeterModule {
   countsFuel: boolean;
   /** The `limits` option, checked. */
   limits: ResourceLimits | undefined;
+  /** The module's imports, when the meter rewrote it. */
+  imports?: readonly ImportEntry[];
 }
 
 /**
@@ -124,6 +127,7 @@ export function meterModule(
     );
   }
   let metered: InstrumentedModule;
+  let imports: readonly ImportEntry[] | undefined;
   if (source instanceof Uint8Array) {
     // Without limits.tables or limits.memory, their defaults.
     const bytes = limitGuest(source, limits, "the module");
@@ -146,8 +150,12 @@ export function meterModule(
       stopFlagTraps: !countsFuel,
       stopsWaitFor: zones === false ? undefined : zones,
       stopsWaitForAllocator: resumable && zones !== false && countsFuel,
+      // Its functions dear to compile, which the compile thread compiles
+      // before the loader's first call needs them (`precompile.ts`).
+      precompile: resumable && options.stopFlag !== false,
     });
     metered = rewrite.metered;
+    imports = rewrite.info.imports;
     // Before any loader instantiates what the guest asks for.
     checkInstantiation(
       rewrite.info.footprint,
@@ -164,5 +172,6 @@ export function meterModule(
     fuel,
     countsFuel,
     limits,
+    ...(imports === undefined ? {} : { imports }),
   };
 }

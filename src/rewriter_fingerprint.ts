@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6c8a92ac3d61a536c3cb29be96baa42140b423f9617e088ba5c3f2fd97a27cd6";
+  "sha256:b56f41302b27d1b5241fc4fd99c46a3d082e5911524f8353ebfd7810a6eed61c";
