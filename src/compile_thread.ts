@@ -90,28 +90,12 @@ type AllocateAnswer =
  */
 interface PrecompileRequest {
   precompile: number;
-  /** The compiled module, or its bytes, which the thread compiles first. */
-  module: WebAssembly.Module | Uint8Array;
+  module: WebAssembly.Module;
   /** The export that calls them, and how many it calls. */
   export: string;
   functions: number;
   /** The memories the host creates for the guest, by import. */
   memories: PrecompileMemory[];
-  /**
-   * For a module whose start function runs as it is instantiated (a
-   * meter's): the import that hands out fuel, and how much it may hand
-   * out to the stand-in before the flag is set. The start function then
-   * runs, bounded by that fuel, where a set flag would trap it at its
-   * entry and leave no instance.
-   */
-  fuel?: PrecompileFuel;
-}
-
-/** The import a stand-in gets its fuel from, and how much it may get. */
-export interface PrecompileFuel {
-  module: string;
-  name: string;
-  budget: number;
 }
 
 /** A memory the host creates, as the thread makes a stand-in of it. */
@@ -146,7 +130,7 @@ type ThreadMessage =
 type ThreadAnswer =
   | CompileAnswer
   | AllocateAnswer
-  | { precompiled: number; called: number; module?: WebAssembly.Module }
+  | { precompiled: number; called: number }
   | { up: true };
 
 /** The thread's program, run from its source text (no file, no fetch). */
@@ -201,19 +185,15 @@ function compileOnThread(
    * a tag) is left alone. Returns how many
    * calls were made.
    */
-  const precompile = (
-    message: PrecompileRequest,
-    module: WebAssembly.Module,
-  ): number => {
+  const precompile = (message: PrecompileRequest): number => {
     const imports: Record<string, Record<string, unknown>> = {};
-    let flag: Uint8Array | undefined;
     const made = new Map(
       message.memories.map((memory) => [
         `${memory.module}\u0000${memory.name}`,
         memory,
       ]),
     );
-    for (const entry of WebAssembly.Module.imports(module)) {
+    for (const entry of WebAssembly.Module.imports(message.module)) {
       const from = imports[entry.module] ??= {};
       if (entry.kind === "function") {
         // 1 is `on_stop_flag`'s answer that stops the guest.
@@ -227,30 +207,18 @@ function compileOnThread(
       const stand = new WebAssembly.Memory(
         memory.descriptor as WebAssembly.MemoryDescriptor,
       );
-      if (memory.flag) flag = new Uint8Array(stand.buffer);
+      if (memory.flag) new Uint8Array(stand.buffer)[0] = 1;
       from[entry.name] = stand;
     }
-    const fuel = message.fuel;
-    if (fuel !== undefined) {
-      // `out_of_fuel(counter, cost)`: the new counter, negative to trap.
-      let left = fuel.budget;
-      (imports[fuel.module] ??= {})[fuel.name] = (counter: bigint) => {
-        const given = Math.min(left, 1_000_000);
-        left -= given;
-        return given === 0 ? -1n : counter + BigInt(given);
-      };
-    } else if (flag !== undefined) flag[0] = 1;
     let instance: WebAssembly.Instance;
     try {
       instance = new WebAssembly.Instance(
-        module,
+        message.module,
         imports as WebAssembly.Imports,
       );
     } catch {
       return 0;
     }
-    if (flag === undefined) return 0;
-    flag[0] = 1;
     const call = instance.exports[message.export] as (k: number) => void;
     for (let k = 0; k < message.functions; k++) {
       try {
@@ -263,36 +231,13 @@ function compileOnThread(
   };
   port.on("message", (message: ThreadMessage) => {
     if ("precompile" in message) {
-      const given = message.module;
-      if (given instanceof WebAssembly.Module) {
-        let called = 0;
-        try {
-          called = precompile(message, given);
-        } finally {
-          port.postMessage({ precompiled: message.precompile, called });
-          sweep();
-        }
-        return;
+      let called = 0;
+      try {
+        called = precompile(message);
+      } finally {
+        port.postMessage({ precompiled: message.precompile, called });
+        sweep();
       }
-      // Bytes: compiled here, off the host's thread, and the module sent
-      // back, whose compiled code the host's own compile of the same bytes
-      // then shares.
-      WebAssembly.compile(given as Uint8Array<ArrayBuffer>).then(
-        (module) => {
-          let called = 0;
-          try {
-            called = precompile(message, module);
-          } finally {
-            port.postMessage({
-              precompiled: message.precompile,
-              called,
-              module,
-            });
-            sweep();
-          }
-        },
-        () => port.postMessage({ precompiled: message.precompile, called: 0 }),
-      );
       return;
     }
     if ("allocate" in message) {
@@ -385,14 +330,6 @@ interface CompileThread {
   copies: Map<number, Copies>;
   /** The precompiles asked for, each told how many calls were made. */
   precompiles: Map<number, (called: number) => void>;
-  /**
-   * The precompiles of bytes, which nothing waits for (they keep the
-   * process alive no longer), each told the calls and the module.
-   */
-  background: Map<
-    number,
-    (called: number, module: WebAssembly.Module | undefined) => void
-  >;
 }
 
 /**
@@ -467,16 +404,10 @@ export function startCompileThread(): boolean {
     allocations: new Map(),
     copies: new Map(),
     precompiles: new Map(),
-    background: new Map(),
   };
   started.port.on("message", (answer: ThreadAnswer) => {
     if ("up" in answer) return void (started.up = true);
     if ("precompiled" in answer) {
-      const behind = started.background.get(answer.precompiled);
-      if (behind !== undefined) {
-        started.background.delete(answer.precompiled);
-        return void behind(answer.called, answer.module);
-      }
       const waiting = started.precompiles.get(answer.precompiled);
       started.precompiles.delete(answer.precompiled);
       unrefWhenIdle(started);
@@ -521,10 +452,6 @@ export function startCompileThread(): boolean {
     for (const [id, done] of started.precompiles) {
       started.precompiles.delete(id);
       done(0);
-    }
-    for (const [id, done] of started.background) {
-      started.background.delete(id);
-      done(0, undefined);
     }
   });
   // A listener refs what it listens to: the port keeps the process alive
@@ -675,52 +602,6 @@ export function precompileElsewhere(
       export: dear.export,
       functions: dear.functions,
       memories,
-    };
-    running.port.postMessage(request);
-  });
-}
-
-/**
- * {@linkcode precompileElsewhere} for a module the host has as bytes only
- * (a `FuelMeter`'s, which a library's own loader compiles): the thread
- * compiles the bytes, calls the dear functions, and sends the module back.
- * The engine keeps one compiled copy of a module's bytes while any module
- * of them lives, so the loader's compile of the same bytes, before or
- * after, shares the code compiled here, as long as the host keeps the
- * module it gets. Nothing waits for it, so the thread need not be up yet:
- * the request waits in the port for it to boot, and does not keep the
- * process alive.
- *
- * @param bytes The module's bytes (copied to the thread).
- * @param dear The rewrite's added export and how many functions it calls.
- * @param memories The memories the host creates for the guest.
- * @param fuel The fuel import and the most fuel the start function may
- *   run on, for a module that counts fuel (else the stand-in's flag is set
- *   before it is instantiated).
- * @returns How many functions were called and the thread's module (none
- *   when it could not compile), once it is done; `undefined` when there
- *   is no thread.
- */
-export function precompileBytesElsewhere(
-  bytes: Uint8Array,
-  dear: { export: string; functions: number },
-  memories: PrecompileMemory[],
-  fuel: PrecompileFuel | undefined,
-):
-  | Promise<{ called: number; module: WebAssembly.Module | undefined }>
-  | undefined {
-  if (!startCompileThread()) return undefined;
-  const running = thread!;
-  const id = ++lastId;
-  return new Promise((resolve) => {
-    running.background.set(id, (called, module) => resolve({ called, module }));
-    const request: PrecompileRequest = {
-      precompile: id,
-      module: bytes,
-      export: dear.export,
-      functions: dear.functions,
-      memories,
-      ...(fuel === undefined ? {} : { fuel }),
     };
     running.port.postMessage(request);
   });

@@ -31,7 +31,6 @@ import {
   type FuelMeterOptions,
 } from "./meter_options.ts";
 import { checkFuel } from "./meter_checks.ts";
-import type { ImportEntry } from "./wasm/module.ts";
 
 /** What `new FuelMeter` made of its source and options. */
 export interface MeterModule {
@@ -50,8 +49,6 @@ export interface MeterModule {
   countsFuel: boolean;
   /** The `limits` option, checked. */
   limits: ResourceLimits | undefined;
-  /** The module's imports, when the meter rewrote it. */
-  imports?: readonly ImportEntry[];
 }
 
 /**
@@ -127,7 +124,6 @@ export function meterModule(
     );
   }
   let metered: InstrumentedModule;
-  let imports: readonly ImportEntry[] | undefined;
   if (source instanceof Uint8Array) {
     // Without limits.tables or limits.memory, their defaults.
     const bytes = limitGuest(source, limits, "the module");
@@ -150,12 +146,11 @@ export function meterModule(
       stopFlagTraps: !countsFuel,
       stopsWaitFor: zones === false ? undefined : zones,
       stopsWaitForAllocator: resumable && zones !== false && countsFuel,
-      // Its functions dear to compile, which the compile thread compiles
-      // before the loader's first call needs them (`precompile.ts`).
+      // Its functions dear to compile, which `attach` has compiled before
+      // the library's first call needs them (`meter_precompile.ts`).
       precompile: resumable && options.stopFlag !== false,
     });
     metered = rewrite.metered;
-    imports = rewrite.info.imports;
     // Before any loader instantiates what the guest asks for.
     checkInstantiation(
       rewrite.info.footprint,
@@ -172,6 +167,5 @@ export function meterModule(
     fuel,
     countsFuel,
     limits,
-    ...(imports === undefined ? {} : { imports }),
   };
 }

@@ -16,19 +16,10 @@
  * waits for it, its stops watched: the work is on the other thread. The
  * export is not among the guest's exports.
  *
- * A `FuelMeter`'s module is compiled by a library's own loader, which the
- * meter does not see: the meter hands its bytes to the thread as it is
- * made, which compiles them, calls the dear functions, and sends the
- * module back for the meter to keep. The engine keeps one compiled copy
- * of a module's bytes while any module of them lives, so the loader's
- * compile of the same bytes shares that code (QuickJS's first call had
- * compiled 1.9 and 1.0 ms of its two dear functions itself).
- *
  * @module
  */
 
 import {
-  precompileBytesElsewhere,
   precompileElsewhere,
   type PrecompileMemory,
 } from "./compile_thread.ts";
@@ -62,76 +53,6 @@ export function startPrecompile(
   if (refused || dear === undefined || stopFlag === undefined) {
     return undefined;
   }
-  const done = precompileElsewhere(
-    module,
-    dear,
-    standInMemories(stopFlag, imports),
-  );
-  if (done !== undefined) started.set(guest, done);
-  return done;
-}
-
-/**
- * The most fuel a meter's stand-in instance may spend before its flag is
- * set: its start function's (QuickJS's emscripten start runs on some
- * thousands), which a set flag would trap at its entry, leaving no
- * instance to compile on. A start function that needs more leaves the
- * functions to compile at their first call, as before.
- */
-export const STAND_IN_FUEL = 10_000_000;
-
-/** What the meters' precompiles sent back, kept as long as each meter. */
-const kept = new WeakMap<object, WebAssembly.Module>();
-
-/**
- * Starts the compile of a `FuelMeter`'s module and of its dear functions
- * on the compile thread, and keeps the module it sends back for as long
- * as the meter lives, so that the engine keeps the code for the loader's
- * compile of the same bytes to share. Nothing waits for it.
- *
- * @param meter The meter, for {@linkcode precompiled}.
- * @param bytes The metered module's bytes.
- * @param dear The rewrite's export that calls them, if it added one.
- * @param stopFlag The memories the meter creates for it.
- * @param imports The module's imports, whose memories get stand-ins of
- *   their declared limits.
- * @param fuel Where the module asks for fuel, when it counts fuel: its
- *   start function, which runs as it is instantiated, then runs on the
- *   stand-in, on at most {@linkcode STAND_IN_FUEL}.
- */
-export function startMeterPrecompile(
-  meter: object,
-  bytes: Uint8Array,
-  dear: { export: string; functions: number } | undefined,
-  stopFlag: StopFlagImports | undefined,
-  imports: readonly ImportEntry[],
-  fuel: { module: string; name: string } | undefined,
-): void {
-  if (refused || dear === undefined || stopFlag === undefined) return;
-  const done = precompileBytesElsewhere(
-    bytes,
-    dear,
-    standInMemories(stopFlag, imports),
-    fuel === undefined ? undefined : { ...fuel, budget: STAND_IN_FUEL },
-  );
-  if (done === undefined) return;
-  started.set(
-    meter,
-    done.then(({ called, module }) => {
-      if (module !== undefined) kept.set(meter, module);
-      return called;
-    }),
-  );
-}
-
-/**
- * The memories the thread makes stand-ins of: the stop flag's, and those
- * the guest imports, at their declared limits.
- */
-function standInMemories(
-  stopFlag: StopFlagImports,
-  imports: readonly ImportEntry[],
-): PrecompileMemory[] {
   const memories: PrecompileMemory[] = stopFlag.memories.map((memory) => ({
     module: memory.module,
     name: memory.name,
@@ -154,15 +75,16 @@ function standInMemories(
       flag: false,
     });
   }
-  return memories;
+  const done = precompileElsewhere(module, dear, memories);
+  if (done !== undefined) started.set(guest, done);
+  return done;
 }
 
 /**
- * How many functions of a guest (or of a meter's module) the compile
- * thread called ahead, once it has; `undefined` when none was asked for.
- * For the tests.
+ * How many functions of a guest the compile thread called ahead, once it
+ * has; `undefined` when none was asked for. For the tests.
  *
- * @param guest A loaded guest, or a `FuelMeter`.
+ * @param guest A loaded guest.
  * @returns The count, when the thread is done.
  *
  * @example Usage
@@ -178,7 +100,7 @@ export function precompiled(guest: object): Promise<number> | undefined {
 }
 
 /**
- * Keeps loads from compiling dear functions ahead, for the tests that
+ * Keeps loads (and meters) from compiling dear functions ahead, for the tests that
  * measure a first call without it; `false` lets them again.
  *
  * @param refuse Whether to keep them from it.
@@ -193,4 +115,24 @@ export function precompiled(guest: object): Promise<number> | undefined {
  */
 export function refusePrecompile(refuse: boolean): void {
   refused = refuse;
+}
+
+/**
+ * Whether loads and meters are kept from compiling dear functions ahead
+ * (see {@linkcode refusePrecompile}).
+ *
+ * @returns Whether they are.
+ *
+ * @example Usage
+ * ```ts
+ * import { precompileRefused, refusePrecompile } from "./precompile.ts";
+ * import assert from "node:assert/strict";
+ *
+ * refusePrecompile(true);
+ * assert.equal(precompileRefused(), true);
+ * refusePrecompile(false);
+ * ```
+ */
+export function precompileRefused(): boolean {
+  return refused;
 }

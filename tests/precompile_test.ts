@@ -94,15 +94,16 @@ Deno.test("a stoppable load's first call of a dear function finds it compiled", 
   assert.ok(faults[1]! > 120, `compiled at the call, only ${faults[1]} faults`);
 });
 
-Deno.test("a FuelMeter's module, compiled by its own loader, finds its dear function compiled at its first run", async () => {
+Deno.test("a FuelMeter's module, compiled by its own loader, has its dear function compiled as it is attached", async () => {
   if (Deno.build.os !== "linux") return;
-  const { called, faults } = await jsonFromChild<
-    { called: (number | null)[]; faults: number[] }
+  const { called, faults, consumed } = await jsonFromChild<
+    { called: (number | null)[]; faults: number[]; consumed: number[] }
   >(new URL("./support/precompile_child.ts", import.meta.url), ["-A"], [
     "meter",
   ]);
-  // The start function ran on the stand-in, and the flag stopped the call.
   assert.deepEqual(called, [1, null]);
+  // The calls that compiled it cost the books nothing.
+  assert.equal(consumed[0], consumed[1]);
   assert.ok(faults[0]! < 60, `compiled ahead, yet ${faults[0]} faults`);
   assert.ok(faults[1]! > 120, `compiled at the call, only ${faults[1]} faults`);
 });

@@ -7,10 +7,12 @@
  * (the engine's compile of such a function faults in about 1.2 MB of
  * fresh memory, some 300 pages, every time; a compiled one none): counts,
  * which a busy machine does not change. With the argument `meter`, the
- * same for a `FuelMeter`'s module, which its own loader compiles.
+ * same for a `FuelMeter`'s module, which its own loader compiles, and the
+ * fuel each meter counted.
  */
 import { FuelMeter, loadGuest, prepareStops } from "../../mod.ts";
 import { precompiled, refusePrecompile } from "../../src/precompile.ts";
+import { meterPrecompiled } from "../../src/meter_precompile.ts";
 import { compileThreadUp } from "../../src/compile_thread.ts";
 import { wat } from "./instrument.ts";
 
@@ -56,6 +58,7 @@ for (let waits = 0; !compileThreadUp() && waits < 2_000; waits++) {
 const faults: number[] = [];
 const called: (number | undefined)[] = [];
 if (Deno.args[0] === "meter") {
+  const consumed: number[] = [];
   // As a library's loader does: the meter's bytes compiled and
   // instantiated by someone else, the instance attached.
   for (const ahead of [true, false]) {
@@ -67,7 +70,7 @@ if (Deno.args[0] === "meter") {
       env: { memory },
     });
     meter.attach(instance);
-    called.push(await precompiled(meter));
+    called.push(meterPrecompiled(meter));
     const run = instance.exports.run as () => number;
     const before = minorFaults();
     const outcome = meter.run(run, { timeout: 60_000 });
@@ -75,8 +78,9 @@ if (Deno.args[0] === "meter") {
     if (outcome.outcome !== "returned" || outcome.value !== 1) {
       throw new Error(JSON.stringify(outcome));
     }
+    consumed.push(meter.consumed);
   }
-  console.log(JSON.stringify({ called, faults }));
+  console.log(JSON.stringify({ called, faults, consumed }));
   Deno.exit(0);
 }
 for (const ahead of [true, false]) {
