@@ -21,7 +21,7 @@ const LABELS: Record<string, string> = {
   pump: "slice pump (failed memory.grow)",
   free: "loop made free by costs",
   wide: "calls of a 40,000-local function (fuel: false)",
-  segment: "first read of a passive element segment (33,000 entries)",
+  segment: "first read of a passive element segment (5,001 entries)",
   throw: "throw/catch loop",
 };
 

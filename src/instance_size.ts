@@ -21,6 +21,7 @@ import { readSections } from "./wasm/sections.ts";
 import { runSteps, type Steps } from "./wasm/steps.ts";
 import type { CostModel } from "./wasm/costs.ts";
 import { type Footprint, footprintCost } from "./wasm/footprint.ts";
+import { checkPassiveFirstReads } from "./passive_segments.ts";
 import {
   FREE_NAME_BYTES,
   INSTANTIATION_ITEMS,
@@ -259,6 +260,7 @@ export function* checkInstanceSizeSteps(
     );
   }
   const footprint = info.footprint;
+  checkPassiveFirstReads(footprint, label, hint);
   const counts: InstantiationCounts = {
     types: info.typeCount,
     typeValues: typeValues(info),
@@ -287,7 +289,7 @@ export function* checkInstanceSizeSteps(
       "limits",
       `${label} has ${
         parts.join(", ")
-      }, which weigh ${work} in instantiation work, more than the ${MAX_INSTANTIATION_WORK} a guest instantiated in this process may (the engine handles each as it compiles and instantiates the guest, or as a call first reads a passive segment, which cannot be stopped)`,
+      }, which weigh ${work} in instantiation work, more than the ${MAX_INSTANTIATION_WORK} a guest instantiated in this process may (the engine handles each as it compiles and instantiates the guest, which cannot be stopped)`,
       `give the guest fewer of them, or ${hint}`,
     );
   }

@@ -23,8 +23,8 @@ import type { Steps } from "./wasm/steps.ts";
  * holds of their own, but a guest's counts weigh in both, so one budget
  * bounds each. Declarative element segments' entries cost next to nothing
  * there (the engine reads them as it compiles); a passive segment's are a
- * hold of their own, in the call that first reads the segment, which the
- * same budget bounds.
+ * hold of their own, in the call that first reads the segment, which
+ * `passive_segments.ts` bounds.
  */
 export const INSTANTIATION_WEIGHTS = {
   /**
@@ -78,21 +78,12 @@ export const INSTANTIATION_WEIGHTS = {
   elementEntry: 300,
   /**
    * An entry of a passive element segment after its first (which weighs in
-   * with `elementSegment`, so that 100,000 segments of one entry, each
-   * evaluated by an operator of its own, stay within the budget). The
-   * engine evaluates a whole segment when a `table.init`, `array.new_elem`
-   * or `array.init_elem` first reads it (one entry is enough), in one step
-   * no check interrupts: a million at the first `table.init` of one entry,
-   * on a quiet 2-core machine, took 10 to 13 ms as function indices, 16 to
-   * 20 as `ref.func`, 67 to 94 as `global.get` and 108 to 181 as
-   * `struct.new_default`, and a 5 ms deadline landed 63 to 92 ms late (5
-   * million `global.get`: 322 to 361). Weighed as the dearest kind on a
-   * busy machine: 33,000 `struct.new_default` entries, a budget's worth,
-   * held a call about 7 ms (a stop 2 ms late at the median, 9 at most, at
-   * load average 2). Each segment is evaluated once an instance, so one
-   * budget bounds them all.
+   * with `elementSegment`), decoded as the guest is compiled. What the
+   * engine does when a call first reads the segment (evaluates it whole,
+   * which no check interrupts) has a budget of its own, far smaller:
+   * `MAX_PASSIVE_FIRST_READ_WORK` in `passive_segments.ts`.
    */
-  passiveEntry: 600,
+  passiveEntry: 30,
   /**
    * An initial element of a table whose initializer is not a lone
    * `ref.null` (a million `ref.func`: 215 to 250 ms, a 55-byte guest).

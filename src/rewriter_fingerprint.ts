@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:b56f41302b27d1b5241fc4fd99c46a3d082e5911524f8353ebfd7810a6eed61c";
+  "sha256:4f6401e6074ebf913290e4c4218c66d89aa0e0e47deb92a29747f85a36dd395a";

@@ -29,6 +29,10 @@ import {
   MAX_INSTANTIATION_WORK,
 } from "../src/instantiation_work.ts";
 import {
+  MAX_PASSIVE_FIRST_READ_WORK,
+  PASSIVE_WEIGHTS,
+} from "../src/passive_segments.ts";
+import {
   MAX_ALLOCATED_ELEMENTS,
   MAX_BINDINGS,
   MAX_MEMORIES,
@@ -477,27 +481,26 @@ function passiveSegmentModule(entries: number): Uint8Array<ArrayBuffer> {
   ]);
 }
 
-Deno.test("a passive element segment's entries after its first weigh in instantiation work: the engine evaluates the whole segment at its first read, which no stop can cut short", async () => {
-  // One read of one entry of a million `global.get` entries held a call
-  // 63 to 92 ms past a 5 ms deadline.
+Deno.test("a passive element segment's entries weigh in instantiation work too, within the first-read cap of their own", async () => {
+  // The first reads' own cap (tests/limits_passive_first_read_test.ts)
+  // comes first; what is left of instantiation work counts them as well.
   const w = INSTANTIATION_WEIGHTS;
-  const over = Math.floor(MAX_INSTANTIATION_WORK / w.passiveEntry) + 2;
-  const bytes = passiveSegmentModule(over);
-  // The engine itself takes it: only the cap refuses it.
-  assert.ok(WebAssembly.validate(bytes));
-  const refused = (label: string) => (error: unknown) =>
-    isGuestLoadError(error) && error.reason === "limits" &&
-    error.message.includes(
-      `${over - 1} passive element segment entries after their segments' first`,
-    ) && error.message.startsWith(`${label} has`);
-  for (const options of [{}, { timeout: 10_000 }, { stop: new StopSignal() }]) {
-    await assert.rejects(loadGuest(bytes, options), refused("bytes"));
-  }
-  assert.throws(() => new FuelMeter(bytes), refused("the module"));
-  const within = passiveSegmentModule(over - 4_000);
-  for (const options of [{}, { fuel: 1e6 }, { interruptible: true }]) {
-    assert.equal((await loadGuest(within, options)).call("read"), 7);
-  }
+  const entries = Math.floor(
+    MAX_PASSIVE_FIRST_READ_WORK / PASSIVE_WEIGHTS.entry,
+  );
+  const bytes = passiveSegmentModule(entries + 1);
+  const guest = await loadGuest(bytes, { interruptible: true });
+  assert.equal(guest.call("read"), 7);
+  assert.ok(entries * w.passiveEntry < MAX_INSTANTIATION_WORK);
+  const over = passiveSegmentModule(entries + 2);
+  await assert.rejects(
+    loadGuest(over),
+    (error: unknown) =>
+      isGuestLoadError(error) && error.reason === "limits" &&
+      error.message.includes(
+        `passive element segments of ${entries + 1} entries after their first`,
+      ),
+  );
 });
 
 Deno.test("a guest at every one of those caps at once is refused for its instantiation work, which each alone leaves room for", async () => {

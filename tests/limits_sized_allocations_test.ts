@@ -45,9 +45,14 @@ const STRUCTS = await watBinaryen(`(module
   (type $s (struct ${"(field i64)".repeat(10_000)}))
   ${"(global (ref $s) (struct.new_default $s))".repeat(200)})`);
 
-/** Element expressions, each an array: 100 of 100,000 elements. */
+/**
+ * An active segment's expressions, each an array: 100 of 100,000 elements.
+ * (A passive segment's are refused sooner, by its first reads' budget:
+ * tests/limits_passive_first_read_test.ts.)
+ */
 const ELEMENTS = await watBinaryen(`(module (type $a (array (mut i64)))
-  (elem $e (ref $a)
+  (table 100 (ref null $a))
+  (elem (table 0) (i32.const 0) (ref $a)
     ${"(item (array.new_default $a (i32.const 100000)))".repeat(100)}))`);
 
 function refused(elements: number) {

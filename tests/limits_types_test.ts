@@ -85,7 +85,7 @@ Deno.test("a type's parameters, results and fields weigh in too, and a guest wit
     assert.ok(
       isGuestLoadError(verdict) && verdict.reason === "limits" &&
         verdict.message.endsWith(
-          `has 2000 types, 200000 values in types, which weigh ${work} in instantiation work, more than the ${MAX_INSTANTIATION_WORK} a guest instantiated in this process may (the engine handles each as it compiles and instantiates the guest, or as a call first reads a passive segment, which cannot be stopped); give the guest fewer of them, or run it with invokeIsolated, where a failed instantiation ends only the child process`,
+          `has 2000 types, 200000 values in types, which weigh ${work} in instantiation work, more than the ${MAX_INSTANTIATION_WORK} a guest instantiated in this process may (the engine handles each as it compiles and instantiates the guest, which cannot be stopped); give the guest fewer of them, or run it with invokeIsolated, where a failed instantiation ends only the child process`,
         ),
       String(verdict),
     );

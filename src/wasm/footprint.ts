@@ -29,6 +29,21 @@ export interface Footprint {
    */
   passiveEntries: number;
   /**
+   * Of `passiveEntries`, those given by an expression the engine evaluates
+   * (anything but a function index or a lone `ref.func` or `ref.null`).
+   */
+  passiveEvaluatedEntries: number;
+  /**
+   * The operators of the passive segments' entries of more than one
+   * operator, each evaluated at the first read.
+   */
+  passiveOperators: number;
+  /**
+   * The struct fields and array elements the passive segments' entries
+   * allocate at the first read, their first entries' too.
+   */
+  passiveAllocatedElements: number;
+  /**
    * Struct fields and array elements its constant expressions allocate
    * (global, table and element initializers).
    */
@@ -91,6 +106,9 @@ export function newFootprint(): Footprint {
     dataBytes: 0,
     elementEntries: 0,
     passiveEntries: 0,
+    passiveEvaluatedEntries: 0,
+    passiveOperators: 0,
+    passiveAllocatedElements: 0,
     allocatedElements: 0,
     sizedElements: 0,
     unbounded: false,

@@ -247,11 +247,27 @@ export function* readElementsSteps(
     );
     // An active segment is copied into its table at instantiation; a
     // passive one is evaluated whole by the first operator that reads it.
-    if (active) info.footprint.elementEntries += n;
-    else if (!explicitTable && n > 1) info.footprint.passiveEntries += n - 1;
+    const passive = !active && !explicitTable;
+    const footprint = info.footprint;
+    if (active) footprint.elementEntries += n;
+    else if (passive && n > 1) footprint.passiveEntries += n - 1;
     for (let j = 0; j < n; j++) {
-      if (expressions) readConstExpr(r, info, info.globalCount, patches);
-      else readFunctionIndex(r, info, patches);
+      if (expressions) {
+        const at = r.pos;
+        const operators = footprint.evaluatedOperators;
+        const allocated = footprint.allocatedElements;
+        readConstExpr(r, info, info.globalCount, patches);
+        if (passive) {
+          const more = footprint.evaluatedOperators - operators;
+          footprint.passiveOperators += more;
+          footprint.passiveAllocatedElements += footprint.allocatedElements -
+            allocated;
+          const lone = r.bytes[at];
+          if (j > 0 && (more > 0 || (lone !== 0xd2 && lone !== 0xd0))) {
+            footprint.passiveEvaluatedEntries++;
+          }
+        }
+      } else readFunctionIndex(r, info, patches);
       if (r.pos - mark >= READ_STEP_BYTES) {
         mark = r.pos;
         yield;
