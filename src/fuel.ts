@@ -468,6 +468,9 @@ export class FuelMeter {
     const depth = zone instanceof WebAssembly.Global ? zone.value : undefined;
     this.#precompiling = true;
     try {
+      // An empty counter too: a check that charges fuel before it reads
+      // the flag traps there all the same, on the library's own instance.
+      this.#counter!.value = 0n;
       compileDearFunctions(this, exports, this.#dear, flag);
     } finally {
       this.#precompiling = false;

@@ -96,12 +96,19 @@ Deno.test("a stoppable load's first call of a dear function finds it compiled", 
 
 Deno.test("a FuelMeter's module, compiled by its own loader, has its dear function compiled as it is attached", async () => {
   if (Deno.build.os !== "linux") return;
-  const { called, faults, consumed } = await jsonFromChild<
-    { called: (number | null)[]; faults: number[]; consumed: number[] }
+  const { called, faults, consumed, touched } = await jsonFromChild<
+    {
+      called: (number | null)[];
+      faults: number[];
+      consumed: number[];
+      touched: number[];
+    }
   >(new URL("./support/precompile_child.ts", import.meta.url), ["-A"], [
     "meter",
   ]);
   assert.deepEqual(called, [1, null]);
+  // It trapped at its entry: the library's instance is as it was.
+  assert.deepEqual(touched, [0, 0]);
   // The calls that compiled it cost the books nothing.
   assert.equal(consumed[0], consumed[1]);
   assert.ok(faults[0]! < 60, `compiled ahead, yet ${faults[0]} faults`);

@@ -41,7 +41,9 @@ function dearGuest(k: number): Promise<Uint8Array> {
 function meteredGuest(k: number): Promise<Uint8Array> {
   return wat(`(module (import "env" "memory" (memory 1 2))
     (global $started (mut i32) (i32.const 0))
+    (global $touched (export "touched") (mut i32) (i32.const 0))
     (func $dear (local $x i32) (local ${"v128 ".repeat(1_023)})
+      (global.set $touched (i32.const 1))
       ${
     `(if (local.get $x) (then (local.set $x (i32.const ${k})))) `.repeat(40)
   })
@@ -59,6 +61,7 @@ const faults: number[] = [];
 const called: (number | undefined)[] = [];
 if (Deno.args[0] === "meter") {
   const consumed: number[] = [];
+  const touched: number[] = [];
   // As a library's loader does: the meter's bytes compiled and
   // instantiated by someone else, the instance attached.
   for (const ahead of [true, false]) {
@@ -71,6 +74,8 @@ if (Deno.args[0] === "meter") {
     });
     meter.attach(instance);
     called.push(meterPrecompiled(meter));
+    // Compiled ahead, its body never ran on the library's instance.
+    touched.push((instance.exports.touched as WebAssembly.Global).value);
     const run = instance.exports.run as () => number;
     const before = minorFaults();
     const outcome = meter.run(run, { timeout: 60_000 });
@@ -80,7 +85,7 @@ if (Deno.args[0] === "meter") {
     }
     consumed.push(meter.consumed);
   }
-  console.log(JSON.stringify({ called, faults, consumed }));
+  console.log(JSON.stringify({ called, faults, consumed, touched }));
   Deno.exit(0);
 }
 for (const ahead of [true, false]) {
