@@ -144,24 +144,47 @@ const GUESTS: RealGuest[] = [
  */
 let overs: number[] = [];
 
+/**
+ * The minor page faults this thread took in each stopped call of a series:
+ * a count a busy machine does not change, which a compile in the call
+ * (V8's compiler faults in its memory) or the guest's fresh memory drive
+ * up. `NaN` where Linux does not say.
+ */
+let faults: number[] = [];
+
+/** The page faults this thread has taken that needed no disk. */
+function minorFaults(): number {
+  try {
+    const stat = Deno.readTextFileSync("/proc/thread-self/stat");
+    // The fields after the command's name in parentheses: minflt is the 8th.
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
+  } catch {
+    return NaN;
+  }
+}
+
 /** One stopped call's lateness, in milliseconds. */
 async function stopOnce(instance: Instance, mode: Mode): Promise<number> {
   const work = instance.prepare();
   if (mode === "stop") {
     const { stop, stoppedAt } = await stopAt(now() + TIMEOUT_MS);
     const cpu = threadCpuMs();
+    const faulted = minorFaults();
     const start = now();
     const outcome = instance.meter.run(work, { stop });
     const end = now();
+    faults.push(minorFaults() - faulted);
     overs.push(threadCpuMs() - cpu - (stoppedAt() - start));
     expect(outcome, "aborted");
     return end - stoppedAt();
   }
   const before = lastDeadlineFired()?.at;
   const cpu = threadCpuMs();
+  const faulted = minorFaults();
   const start = performance.now();
   const outcome = instance.meter.run(work, { timeout: TIMEOUT_MS });
   const end = performance.now();
+  faults.push(minorFaults() - faulted);
   overs.push(threadCpuMs() - cpu - TIMEOUT_MS);
   expect(outcome, "timeout");
   const fired = lastDeadlineFired();
@@ -190,7 +213,13 @@ function expect(outcome: CallOutcome, expected: string): void {
 /** One series: its late calls, and in `sync` their splits. */
 type Series = Record<
   "cold" | "warm",
-  { late: number[]; wake: number[]; after: number[]; cpuOver: number[] }
+  {
+    late: number[];
+    wake: number[];
+    after: number[];
+    cpuOver: number[];
+    faults: number[];
+  }
 >;
 
 async function measure(guest: RealGuest, mode: Mode): Promise<Series> {
@@ -201,9 +230,10 @@ async function measure(guest: RealGuest, mode: Mode): Promise<Series> {
     await settle();
     cold.push(await stopOnce(await guest.load(first.meter), mode));
   }
-  const coldSplit = split, coldOvers = overs;
+  const coldSplit = split, coldOvers = overs, coldFaults = faults;
   split = { wake: [], after: [] };
   overs = [];
+  faults = [];
   await settle();
   // The meter is attached to the instance loaded last.
   const target = await guest.load(first.meter);
@@ -212,9 +242,16 @@ async function measure(guest: RealGuest, mode: Mode): Promise<Series> {
     warm.push(await stopOnce(target, mode));
   }
   return {
-    cold: { late: cold, ...coldSplit, cpuOver: coldOvers },
-    warm: { late: warm, ...split, cpuOver: overs },
+    cold: { late: cold, ...coldSplit, cpuOver: coldOvers, faults: coldFaults },
+    warm: { late: warm, ...split, cpuOver: overs, faults },
   };
+}
+
+/** The median and the most of a series' page faults. */
+function faultCells(faults: number[]): string {
+  const sorted = [...faults].sort((a, b) => a - b);
+  if (sorted.length === 0 || Number.isNaN(sorted[0])) return "";
+  return `${sorted[Math.floor((sorted.length - 1) / 2)]} / ${sorted.at(-1)}`;
 }
 
 /** One library's series in one mode, in a fresh process. */
@@ -237,7 +274,7 @@ export async function benchRealStopLatency(): Promise<void> {
         ? "meter.run, timeout"
         : "meter.run, StopSignal";
       for (const call of ["cold", "warm"] as const) {
-        const { late, wake, after, cpuOver } = series[call];
+        const { late, wake, after, cpuOver, faults } = series[call];
         rows.push([
           guest.label,
           label,
@@ -246,6 +283,7 @@ export async function benchRealStopLatency(): Promise<void> {
           // A cold series' first call is the process's first stop.
           call === "cold" ? `${late[0]!.toFixed(3)} ms` : "",
           ...cells(cpuOver).slice(1),
+          faultCells(faults),
         ]);
         if (mode !== "sync") continue;
         // JSON made the NaNs null.
@@ -261,7 +299,7 @@ export async function benchRealStopLatency(): Promise<void> {
     }
   }
   console.log(
-    `\n### Real libraries (hard stops, timeout ${TIMEOUT_MS} ms)\n\nLoaded as docs/other-loaders.md shows; cold = the first call of a fresh instance (the rewrite made once per process), warm = later calls of one instance. Cold rows have ${COLD_RUNS} runs: their p99 is their maximum; their first is the process's first stop (first stop late). CPU over = the calling thread's CPU time in the call - the time from its start to its deadline or to the setting of its StopSignal: the least work it did after the stop was due; where it stays small while late is large, the machine's other work kept a thread off its core.\n`,
+    `\n### Real libraries (hard stops, timeout ${TIMEOUT_MS} ms)\n\nLoaded as docs/other-loaders.md shows; cold = the first call of a fresh instance (the rewrite made once per process), warm = later calls of one instance. Cold rows have ${COLD_RUNS} runs: their p99 is their maximum; their first is the process's first stop (first stop late). CPU over = the calling thread's CPU time in the call - the time from its start to its deadline or to the setting of its StopSignal: the least work it did after the stop was due; where it stays small while late is large, the machine's other work kept a thread off its core. Faults = the calling thread's minor page faults in the call, which a compile in it (V8's compiler faults in its memory) or the guest's fresh memory drives up, whatever the machine's load.\n`,
   );
   printTable(
     [
@@ -276,6 +314,7 @@ export async function benchRealStopLatency(): Promise<void> {
       "p50 CPU over",
       "p99 CPU over",
       "max CPU over",
+      "faults p50 / max",
     ],
     rows,
   );

@@ -89,6 +89,8 @@ import {
 import type { MeterCalls } from "./meter_calls.ts";
 import { warmMeterStopPath } from "./meter_warmup.ts";
 import { checkAttachedFlag } from "./meter_stop_flag.ts";
+import { precompileRefused } from "./precompile.ts";
+import { compileDearFunctions } from "./meter_precompile.ts";
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
@@ -236,6 +238,13 @@ export class FuelMeter {
    */
   #callsSinceAttach = 0;
   /**
+   * The rewrite's export that calls the functions dear to compile, when
+   * this meter rewrote the module and it has some.
+   */
+  #dear: { export: string; functions: number } | undefined;
+  /** Set while `attach` has them compiled: every check then traps. */
+  #precompiling = false;
+  /**
    * Set while a `runAsync` call that was stopped as it waited on a promise
    * not the meter's still waits: its stop holds until it has trapped.
    */
@@ -304,8 +313,10 @@ export class FuelMeter {
       ? meterStopFlag(
         metered.stopFlag,
         options.suspend
-          ? suspending(() => onFlag() ?? this.#onStopFlagAsync())
-          : () => onFlag() ?? this.#onStopFlag(),
+          ? suspending(() =>
+            this.#precompiling ? 1 : onFlag() ?? this.#onStopFlagAsync()
+          )
+          : () => this.#precompiling ? 1 : onFlag() ?? this.#onStopFlag(),
       )
       : undefined;
     if (flagged !== undefined) {
@@ -334,6 +345,8 @@ export class FuelMeter {
       this.imports[metered.importModule]!,
       "metered by a FuelMeter",
     );
+    // Compiled ahead as each instance is attached (`meter_precompile.ts`).
+    if (flagged !== undefined) this.#dear = metered.precompile;
   }
 
   /**
@@ -443,10 +456,38 @@ export class FuelMeter {
     this.#stack = findStackPointer(exports, this.#stackPointerExport);
     const zone = this.#zoneExport && exports[this.#zoneExport];
     this.#zones.attach(zone instanceof WebAssembly.Global ? zone : undefined);
+    this.#compileDear(exports, zone);
     // Keep what the start function left, and load the next slice.
     this.#settle();
     // Once per process: a caller's first stop then runs warm code.
     warmMeterStopPath((bytes) => new FuelMeter(bytes), meterCalls.flag);
+  }
+
+  /**
+   * Has the engine compile the attached instance's functions dear to
+   * compile, each trapping at its entry (see `meter_precompile.ts`), with
+   * the counter and zone count as they were. Not inside a run, whose flag
+   * the watchdog may set.
+   */
+  #compileDear(exports: WebAssembly.Exports, zone: unknown): void {
+    const flag = this.#flag;
+    if (
+      this.#dear === undefined || flag === undefined || this.#runs > 0 ||
+      precompileRefused()
+    ) return;
+    const counter = this.#counter!.value;
+    const depth = zone instanceof WebAssembly.Global ? zone.value : undefined;
+    this.#precompiling = true;
+    try {
+      // An empty counter too: a check that charges fuel before it reads
+      // the flag traps there all the same, on the library's own instance.
+      this.#counter!.value = 0n;
+      compileDearFunctions(this, exports, this.#dear, flag);
+    } finally {
+      this.#precompiling = false;
+      this.#counter!.value = counter;
+      if (depth !== undefined) (zone as WebAssembly.Global).value = depth;
+    }
   }
 
   /** Fuel the guest may still spend. */
@@ -1184,6 +1225,7 @@ export class FuelMeter {
     counter: bigint,
     cost: bigint,
   ): bigint | Promise<bigint> => {
+    if (this.#precompiling) return -1n;
     const need = Number(cost);
     if (this.#delivered) return this.#fromGrace(need);
     if (this.#waitingForZone) {

@@ -149,6 +149,9 @@ export function meterModule(
       stopFlagTraps: !countsFuel,
       stopsWaitFor: zones === false ? undefined : zones,
       stopsWaitForAllocator: resumable && zones !== false && countsFuel,
+      // Its functions dear to compile, which `attach` has compiled before
+      // the library's first call needs them (`meter_precompile.ts`).
+      precompile: resumable && options.stopFlag !== false,
     });
     metered = rewrite.metered;
     // Before any loader instantiates what the guest asks for.

@@ -100,7 +100,7 @@ export function precompiled(guest: object): Promise<number> | undefined {
 }
 
 /**
- * Keeps loads from compiling dear functions ahead, for the tests that
+ * Keeps loads (and meters) from compiling dear functions ahead, for the tests that
  * measure a first call without it; `false` lets them again.
  *
  * @param refuse Whether to keep them from it.
@@ -115,4 +115,24 @@ export function precompiled(guest: object): Promise<number> | undefined {
  */
 export function refusePrecompile(refuse: boolean): void {
   refused = refuse;
+}
+
+/**
+ * Whether loads and meters are kept from compiling dear functions ahead
+ * (see {@linkcode refusePrecompile}).
+ *
+ * @returns Whether they are.
+ *
+ * @example Usage
+ * ```ts
+ * import { precompileRefused, refusePrecompile } from "./precompile.ts";
+ * import assert from "node:assert/strict";
+ *
+ * refusePrecompile(true);
+ * assert.equal(precompileRefused(), true);
+ * refusePrecompile(false);
+ * ```
+ */
+export function precompileRefused(): boolean {
+  return refused;
 }

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:9c1f00c8245a8777806cf191ed06d1d55295d335d2f3765ca0455a0ae7700ffd";
+  "sha256:4f6401e6074ebf913290e4c4218c66d89aa0e0e47deb92a29747f85a36dd395a";

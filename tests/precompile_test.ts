@@ -93,3 +93,63 @@ Deno.test("a stoppable load's first call of a dear function finds it compiled", 
   assert.ok(faults[0]! < 60, `compiled ahead, yet ${faults[0]} faults`);
   assert.ok(faults[1]! > 120, `compiled at the call, only ${faults[1]} faults`);
 });
+
+Deno.test("a FuelMeter's module, compiled by its own loader, has its dear function compiled as it is attached", async () => {
+  if (Deno.build.os !== "linux") return;
+  const { called, faults, consumed, touched } = await jsonFromChild<
+    {
+      called: (number | null)[];
+      faults: number[];
+      consumed: number[];
+      touched: number[];
+    }
+  >(new URL("./support/precompile_child.ts", import.meta.url), ["-A"], [
+    "meter",
+  ]);
+  assert.deepEqual(called, [1, null]);
+  // It trapped at its entry: the library's instance is as it was.
+  assert.deepEqual(touched, [0, 0]);
+  // The calls that compiled it cost the books nothing.
+  assert.equal(consumed[0], consumed[1]);
+  assert.ok(faults[0]! < 60, `compiled ahead, yet ${faults[0]} faults`);
+  assert.ok(faults[1]! > 120, `compiled at the call, only ${faults[1]} faults`);
+});
+
+Deno.test("with zones, the precompile export still reaches the dear functions", async () => {
+  const bytes = await wat(DEAR.replace(
+    `(func (export "run")`,
+    `(func (export "alloc") (param i32) (result i32) (local.get 0))
+  (func (export "run")`,
+  ));
+  const metered = instrument(bytes, {
+    stopFlag: true,
+    precompile: true,
+    stopsWaitFor: ["alloc"],
+    initialFuel: 1_000_000n,
+  });
+  assert.deepEqual(metered.precompile, {
+    export: "early-exit:precompile",
+    functions: 1,
+  });
+  assert.equal(metered.zoneExport, "early-exit:zone");
+  const memories = createMemories(metered);
+  const flag = new Uint8Array(
+    memories[metered.stopFlag!.memory]!.buffer as SharedArrayBuffer,
+  );
+  flag[0] = 1;
+  const { instance } = await WebAssembly.instantiate(metered.bytes, {
+    [metered.importModule]: {
+      ...memories,
+      [metered.importName]: () => -1n,
+      [metered.stopFlag!.callback]: () => 1,
+    },
+  });
+  const precompile = instance.exports[metered.precompile!.export] as (
+    k: number,
+  ) => void;
+  assert.throws(() => precompile(0), /unreachable/);
+  assert.equal((instance.exports.ran as WebAssembly.Global).value, 0);
+  flag[0] = 0;
+  assert.equal((instance.exports.run as () => number)(), 3);
+  assert.equal((instance.exports.alloc as (n: number) => number)(5), 5);
+});

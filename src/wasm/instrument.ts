@@ -235,7 +235,7 @@ export interface InstrumentOptions {
    */
   arrayBytes?: number;
   /**
-   * With {@linkcode InstrumentOptions.stopFlag} and no zones: whether to
+   * With {@linkcode InstrumentOptions.stopFlag}: whether to
    * export a function that calls, given `k`, the `k`th function dear to
    * compile (past an eighth of either compile limit), with zeros for its
    * parameters ({@linkcode InstrumentedModule.precompile}). The engine
@@ -558,10 +558,11 @@ export function* instrumentSteps(
   let metered: InstrumentedModule;
   let info: ModuleInfo;
   const zoneList = checkZoneList(options.stopsWaitFor);
-  // Zones rewrite the output again: not with the added function.
+  // With zones too: their pass keeps every function's slot (a zone's
+  // body moves to a function appended after the added one), so the added
+  // function's calls still reach the dear functions.
   const precompile = options.precompile === true &&
-    options.stopFlag === true && zoneList.length === 0 &&
-    options.stopsWaitForAllocator !== true;
+    options.stopFlag === true;
   // The engine checks the input before the rewrite, though its verdict is
   // used after it (the rewrite's own errors say more: an unknown opcode by
   // name). Its copy of the input is then freed memory that the rewrite's
@@ -642,7 +643,8 @@ export function* instrumentSteps(
       const exports = read.exports.length + 2 +
         (startExport === undefined ? 0 : 1) +
         (stackPointerExport === undefined ? 0 : 1) +
-        (stopFlagExport === undefined ? 0 : 1);
+        (stopFlagExport === undefined ? 0 : 1) +
+        (metered.precompile === undefined ? 0 : 1);
       // The fuel counter is one more global, the zone's another.
       if (read.globalCount + 2 > LIMITS.globals) {
         throw new InvalidModule(
@@ -659,6 +661,7 @@ export function* instrumentSteps(
         startExport ?? "",
         stackPointerExport ?? "",
         stopFlagExport ?? "",
+        metered.precompile?.export ?? "",
       ]);
       metered.bytes = wrapZones(metered.bytes, {
         functions: zones.map((index) => read.shiftFunction(index)),
