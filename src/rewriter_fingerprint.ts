@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:4f6401e6074ebf913290e4c4218c66d89aa0e0e47deb92a29747f85a36dd395a";
+  "sha256:57a5f037f0ed98b0490a8097f61f2314579d184332a6922e52263c4bdaf0d96c";
