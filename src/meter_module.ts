@@ -131,17 +131,18 @@ export function meterModule(
     // Its bodies are checked as they are rewritten.
     checkInstanceSize(source, "the module", false);
     const zones = options.stopsWaitFor;
+    const stopFlag = resumable && options.stopFlag !== false;
     const rewrite = meterRewrite(bytes, {
       ...costs,
       ...meteringFor(fuel, resumable),
       exportStackPointer: true,
-      stopFlag: resumable && options.stopFlag !== false,
+      stopFlag,
       // So that `attach` can tell an instance made with another meter's
       // imports, whose flag no stop of this meter would set.
-      exportStopFlag: true,
+      exportStopFlag: stopFlag,
       // One allocation holds the thread whole: its size bounds how late
       // a stop lands.
-      ...(resumable && options.stopFlag !== false
+      ...(stopFlag
         ? { arrayBytes: limits?.arrays ?? DEFAULT_ARRAY_BYTES }
         : {}),
       // Deadline-only: the flag's checks alone, trapping at once.
@@ -151,7 +152,7 @@ export function meterModule(
       stopsWaitForAllocator: resumable && zones !== false && countsFuel,
       // Its functions dear to compile, which `attach` has compiled before
       // the library's first call needs them (`meter_precompile.ts`).
-      precompile: resumable && options.stopFlag !== false,
+      precompile: stopFlag,
     });
     metered = rewrite.metered;
     // Before any loader instantiates what the guest asks for.
