@@ -469,7 +469,7 @@ export async function runWasiWith(
   // A run that a stop can end writes to a host stream that is a pipe or a
   // socket where a full pipe holds no thread a stop must reach: an async
   // run asynchronously, one that holds its thread through the writing
-  // thread (started by its first such write).
+  // thread.
   const stoppable = options.timeout !== undefined ||
     options.stop !== undefined;
   const queued = !blocking && (stoppable || options.signal !== undefined)
@@ -479,6 +479,11 @@ export async function runWasiWith(
     (mode ?? "inherit") === "inherit" && writesCanBlock(fd);
   const threaded = blocking && stoppable &&
     (mayBlock(options.stdout, 1) || mayBlock(options.stderr, 2));
+  // Its writing thread boots beside the load and the guest's work: started
+  // by the first write, a command whose output comes at its end waited
+  // for all of the boot (see `wasi_thread_writes.ts`). The load waits for
+  // the watchdog's thread to have made it before any guest code runs.
+  if (threaded) threadWrites.start();
   // The writing thread writes to this process's own descriptors: a stderr
   // of the caller's keeps its blocking write (and its bytes may pass
   // stdout's still in the ring). The command line, which passes one, never

@@ -8,8 +8,8 @@
  *
  * So each write is copied into a ring of shared memory, and a thread of its
  * own (one per process, created by the watchdog's thread, as the listing
- * thread is, at the first write that needs it, which waits for its boot)
- * takes the bytes out in order and does the blocking writes. The guest
+ * thread is, as the first run that needs it starts) takes the bytes out in
+ * order and does the blocking writes. The guest
  * goes on at once while there is room; a write that finds none waits
  * in `Atomics.wait`, bounded by the deadline and looking at the
  * `StopSignal` every millisecond, so a stop lands there as in a sleep. At
@@ -37,12 +37,11 @@ const HEADER = 8;
 
 // The control words. HEAD and TAIL count bytes put in and taken out, and
 // wrap as 32-bit integers; FAILED + fd is the errno of fd's last failed
-// write (fd 1 or 2); GONE is set when the thread ended; READY once it runs.
+// write (fd 1 or 2); GONE is set when the thread ended.
 const HEAD = 0;
 const TAIL = 1;
 const FAILED = 1;
 const GONE = 4;
-const READY = 5;
 
 /**
  * The writing thread's program, run from its source text: takes the
@@ -60,8 +59,6 @@ function writerMain(
 ): void {
   const mask = ring.length - 1;
   const batch = new Uint8Array(ring.length);
-  Atomics.store(control, 5, 1);
-  Atomics.notify(control, 5);
   const word = (at: number) =>
     ring[at & mask] | ring[(at + 1) & mask] << 8 |
     ring[(at + 2) & mask] << 16 | ring[(at + 3) & mask] << 24;
@@ -118,15 +115,21 @@ export class ThreadWrites {
   #settling = false;
 
   /**
-   * Starts the writing thread, if it is not running yet. Called by the
-   * first write that needs it, not as the run starts: a command that
-   * writes nothing to a pipe (flite writing its speech to a file) would pay
-   * 80 to 210 ms of CPU for the thread's boot, and the load would wait for
-   * the watchdog's thread to have made it.
+   * Starts the writing thread, if it is not running yet. Called as a run
+   * that may write through it starts, not at its first write: a thread
+   * made by another thread's thread takes about 500 ms to run its first
+   * line (measured quiet, 80 to 100 ms of it CPU), and a command whose
+   * output comes at its end (the sieve) waited all of it, twice its own
+   * time; started with the run, the boot goes on beside the guest's load
+   * and work. A run that never writes to the pipe pays the boot's CPU.
    *
    * @returns False when no thread can be made: writes then go as before,
    *   blocking.
    */
+  start(): boolean {
+    return this.#start();
+  }
+
   #start(): boolean {
     if (Atomics.load(this.#control, GONE) !== 0) return false;
     if (this.#started) return true;
@@ -151,7 +154,6 @@ export class ThreadWrites {
     channel.port1.on("close", () => {
       Atomics.store(this.#control, GONE, 1);
       Atomics.notify(this.#control, TAIL);
-      Atomics.notify(this.#control, READY);
     });
     channel.port1.unref();
     this.#started = true;
@@ -190,7 +192,7 @@ export class ThreadWrites {
     ) {
       return this.#writeHere(fd, parts, size);
     }
-    this.#waitUntilRunning(watch);
+    this.#waitWhileSpawning(watch);
     const failed = Atomics.load(control, FAILED + fd);
     if (failed !== 0) {
       // A later write may go through, unless the reader has gone.
@@ -222,22 +224,16 @@ export class ThreadWrites {
   }
 
   /**
-   * Waits, the first time, until the thread runs: the watchdog's thread,
-   * which makes it, sets no flag meanwhile, so the guest must not compute
-   * on. This wait ends at the run's deadline or `StopSignal` by this
-   * thread's own clock.
+   * Waits while the watchdog's thread is still making the writing thread:
+   * it sets no flag meanwhile, so the guest must not compute on. This wait
+   * ends at the run's deadline or `StopSignal` by this thread's own clock.
+   * Whether the new thread has booted does not matter: the bytes wait in
+   * the ring, and the run's end waits for them (see
+   * {@linkcode ThreadWrites.drain}).
    */
-  #waitUntilRunning(watch: StopWatch): void {
-    const control = this.#control;
-    while (
-      Atomics.load(control, GONE) === 0 &&
-      (Atomics.load(control, READY) === 0 || threadSpawning())
-    ) {
-      if (Atomics.load(control, READY) === 0) {
-        watch.waitBlocking(control, READY, 0);
-      } else {
-        watch.sleepBlocking(1);
-      }
+  #waitWhileSpawning(watch: StopWatch): void {
+    while (Atomics.load(this.#control, GONE) === 0 && threadSpawning()) {
+      watch.sleepBlocking(1);
     }
   }
 
