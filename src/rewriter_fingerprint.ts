@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:57a5f037f0ed98b0490a8097f61f2314579d184332a6922e52263c4bdaf0d96c";
+  "sha256:8d2e1322008a374078439c0f79b4575dd9179a77d00fd6579cce58e84f203fd2";

@@ -36,9 +36,11 @@ export const STEP_BODIES = 512;
  * (types, imports, functions, globals, exports, element segments): reading
  * them costs more a byte than scanning code, as much as 0.2 µs warm for
  * element segments' function indices (esbuild's 10 KB took 1.7 to 2.4 ms,
- * 3.5 before V8 optimised the reader).
+ * 3.5 before V8 optimised the reader), and a process's first read of
+ * element expressions about 0.5 µs a byte (a step of 4 KiB of `global.get`
+ * entries held a command line's 5 ms deadline 3 to 5 ms late).
  */
-export const READ_STEP_BYTES = 4 * 1024;
+export const READ_STEP_BYTES = 1024;
 
 /**
  * How many bytes of an unchanged range are copied in one step: copying is
