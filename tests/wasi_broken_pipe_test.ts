@@ -1,6 +1,6 @@
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
-import { REPO_ROOT } from "./support/cli.ts";
+import { REPO_ROOT, spawnDeno } from "./support/cli.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 
 /**
@@ -24,35 +24,37 @@ const YES = `(module
 
 const EPIPE = 64;
 
+/**
+ * Reads the child's first write to stdout, then closes the pipe's reading
+ * end, as `| head -c 10` does, and waits for the child to end.
+ */
+async function closeAfterFirstWrite(
+  child: Deno.ChildProcess,
+): Promise<{ status: Deno.CommandStatus; stderr: string }> {
+  const reader = child.stdout.getReader();
+  const first = await reader.read();
+  assert.ok(!first.done);
+  await reader.cancel();
+  const [status, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stderr).text(),
+  ]);
+  return { status, stderr };
+}
+
 Deno.test("main.ts: a WASI command whose stdout's reader went away gets EPIPE from fd_write, and its exit code is the status", () =>
   withDirectory(async (directory) => {
     const guest = `${directory}/yes.wasm`;
     await Deno.writeFile(guest, await wat(YES));
     for (const flags of [[], ["--timeout", "60000"]]) {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--no-prompt",
-          `--allow-read=${REPO_ROOT.pathname},${directory}`,
-          new URL("main.ts", REPO_ROOT).pathname,
-          ...flags,
-          guest,
-        ],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        env: { NO_COLOR: "1" },
-        signal: AbortSignal.timeout(60_000),
-      }).spawn();
-      const reader = child.stdout.getReader();
-      const first = await reader.read();
-      assert.ok(!first.done);
-      // Closes the pipe's reading end, as `| head -c 10` does.
-      await reader.cancel();
-      const [status, stderr] = await Promise.all([
-        child.status,
-        new Response(child.stderr).text(),
-      ]);
+      const { status, stderr } = await closeAfterFirstWrite(spawnDeno([
+        "run",
+        "--no-prompt",
+        `--allow-read=${REPO_ROOT.pathname},${directory}`,
+        new URL("main.ts", REPO_ROOT).pathname,
+        ...flags,
+        guest,
+      ]));
       assert.equal(stderr, "", flags.join(" "));
       assert.equal(status.code, 100 + EPIPE, flags.join(" "));
     }
@@ -70,22 +72,9 @@ Deno.test("runWasi, holding the thread under a timeout: a WASI command whose std
       JSON.stringify(guest)
     }, { timeout: 60000, async: false });
       console.error(JSON.stringify({ outcome: result.outcome, code: result.code }));`;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--no-prompt", script],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(60_000),
-    }).spawn();
-    const reader = child.stdout.getReader();
-    const first = await reader.read();
-    assert.ok(!first.done);
-    await reader.cancel();
-    const [status, stderr] = await Promise.all([
-      child.status,
-      new Response(child.stderr).text(),
-    ]);
+    const { status, stderr } = await closeAfterFirstWrite(
+      spawnDeno(["eval", "--no-prompt", script]),
+    );
     assert.equal(status.code, 0, stderr);
     assert.deepEqual(JSON.parse(stderr), {
       outcome: "exited",

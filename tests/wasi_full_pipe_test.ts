@@ -7,7 +7,7 @@
  * order, both ways.
  */
 import assert from "./support/assert.ts";
-import { REPO_ROOT } from "./support/cli.ts";
+import { REPO_ROOT, spawnDeno } from "./support/cli.ts";
 import {
   ORDERED_WRITES,
   PIPE_WRITER,
@@ -96,22 +96,15 @@ Deno.test("main.ts --timeout ends a WASI command writing to a pipe nobody reads"
   withDirectory(async (directory) => {
     const guest = `${directory}/pipe_writer.wasm`;
     await Deno.writeFile(guest, await wat(PIPE_WRITER));
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-prompt",
-        `--allow-read=${REPO_ROOT.pathname},${directory}`,
-        new URL("main.ts", REPO_ROOT).pathname,
-        "--timeout",
-        "100",
-        guest,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(60_000),
-    }).spawn();
+    const child = spawnDeno([
+      "run",
+      "--no-prompt",
+      `--allow-read=${REPO_ROOT.pathname},${directory}`,
+      new URL("main.ts", REPO_ROOT).pathname,
+      "--timeout",
+      "100",
+      guest,
+    ]);
     // Stderr's first line, before stdout is read: a run that never
     // returned would give none until then, and the guard's 60 s would end
     // the child.

@@ -44,6 +44,22 @@ export async function runDeno(
   };
 }
 
+/**
+ * Starts `deno <args>` with no TTY on stdin and its stdout and stderr
+ * piped, for a test that reads them as they come (a pipe it fills, or
+ * closes early); the subprocess is killed after 60 s.
+ */
+export function spawnDeno(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+    signal: AbortSignal.timeout(60_000),
+  }).spawn();
+}
+
 /** Runs `deno run <flags> main.ts <args>`. */
 export function runMain(
   flags: string[],
