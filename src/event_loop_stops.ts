@@ -8,7 +8,7 @@
  * @module
  */
 
-import { startTimer } from "./long_timer.ts";
+import { startPunctualTimer } from "./punctual_timer.ts";
 import type { StopSignal } from "./stop_signal.ts";
 
 /**
@@ -96,7 +96,7 @@ export function watchOnEventLoop(
   const onAbort = () => void tell("abort");
   const onDeadline = () => {
     if (!tell("deadline")) {
-      cancelTimer = startTimer(DEADLINE_RETRY_MS, onDeadline);
+      cancelTimer = startPunctualTimer(DEADLINE_RETRY_MS, onDeadline);
     }
   };
   // `StopSignal.stop()` wakes this wait at once; a flag set by a plain
@@ -116,7 +116,7 @@ export function watchOnEventLoop(
   }
   if (timeout !== undefined) {
     const left = Math.max(0, invoked + timeout - performance.now());
-    cancelTimer = startTimer(left, onDeadline);
+    cancelTimer = startPunctualTimer(left, onDeadline);
   }
   if (signal?.aborted) tell("abort");
   else if (stop?.stopped) tell("stop");
