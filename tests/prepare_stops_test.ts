@@ -2,7 +2,7 @@
  * Importing the API starts the watchdog's thread; `prepareStops()` starts
  * the compile thread and the listing thread ahead of the first load that
  * needs them, once per process, and runs both stop paths, a plain call's
- * and an async call's, once; without it, the first async load runs an
+ * and an async call's, once, and a stoppable `runWasi`'s, held and async; without it, the first async load runs an
  * async call's before it returns, and the first other stoppable load a
  * plain call's.
  */
@@ -16,7 +16,7 @@ async function child(...args: string[]): Promise<unknown> {
   return await jsonFromChild(CHILD, [`--allow-read=${ROOT}`], args);
 }
 
-Deno.test("importing the API starts the watchdog's thread; prepareStops() starts the compile thread and runWasi's listing thread once, runs both stop paths, and later deadlines land", async () => {
+Deno.test("importing the API starts the watchdog's thread; prepareStops() starts the compile thread and runWasi's listing thread once, runs both stop paths and a stoppable runWasi's, and later deadlines land", async () => {
   assert.deepEqual(await child(), {
     watchdogBefore: true,
     before: false,
@@ -24,6 +24,8 @@ Deno.test("importing the API starts the watchdog's thread; prepareStops() starts
     compileThread: true,
     listingThread: true,
     warmed: { plain: true, async: true },
+    // Held and async, each to its end and stopped as it loads.
+    wasiWarmed: ["exited", "aborted", "exited", "aborted"],
     same: true,
     outcome: "timeout",
   });

@@ -6,8 +6,8 @@
  * did, whether the watchdog's ran after it, whether a second call gave the
  * same promise, whether the compile thread (created by then, not still
  * being created on the watchdog's thread) and runWasi's listing thread ran
- * after it, which stop paths it had run, and how a later call with a
- * deadline ended.
+ * after it, which stop paths it had run, how its WASI command's runs
+ * ended, and how a later call with a deadline ended.
  *
  * With the argument `loads`, it calls no `prepareStops()` but loads guests
  * instead, an async one and then a plain one, and prints which stop paths
@@ -18,6 +18,7 @@ import { threadSpawning, watchdogStarted } from "../../src/watchdog.ts";
 import { compileThreadStarted } from "../../src/compile_thread.ts";
 import { listerStarted } from "../../src/wasi_readdir.ts";
 import { stopPathsWarmed } from "../../src/stop_path_warmup.ts";
+import { wasiRunsWarmed } from "../../src/wasi_warmup.ts";
 
 const RUNAWAY = new URL("../../guest/runaway.wasm", import.meta.url);
 
@@ -42,6 +43,7 @@ if (Deno.args[0] === "loads") {
   const compileThread = compileThreadStarted() && !threadSpawning();
   const listingThread = listerStarted();
   const warmed = stopPathsWarmed();
+  const wasiWarmed = wasiRunsWarmed();
   const guest = await loadGuest(RUNAWAY, { timeout: 20 });
   const outcome = guest.invoke("spin").outcome;
   console.log(
@@ -52,6 +54,7 @@ if (Deno.args[0] === "loads") {
       compileThread,
       listingThread,
       warmed,
+      wasiWarmed,
       same,
       outcome,
     }),
