@@ -15,7 +15,7 @@
  * All rows run in one fresh process: sql.js's memory, grown to hundreds of
  * MB, goes with it.
  */
-import type { CallOutcome, MeterRunOptions } from "../mod.ts";
+import type { CallOutcome, FuelMeter, MeterRunOptions } from "../mod.ts";
 import {
   type Database,
   meteredSqlJs,
@@ -109,8 +109,8 @@ async function measure(row: Row): Promise<Measured> {
     expectTimeout(result, row.label);
     measured.late.push(end - (start + timeout));
     measured.cpuAfter.push(cpuEnd - stoppedCpu);
-    if (!whole(db)) measured.malformed++;
-    if (!closed(db)) loaded = await meteredSqlJs({}, meter);
+    if (!whole(meter, db)) measured.malformed++;
+    if (!closed(meter, db)) loaded = await meteredSqlJs({}, meter);
   }
   return measured;
 }
@@ -123,23 +123,28 @@ function expectTimeout(result: CallOutcome, label: string): void {
   );
 }
 
+/**
+ * How long the check and the close after a stop may run, in milliseconds:
+ * after a hard stop the library's heap may be past repair, and a call into
+ * it then may never end, so they are stopped too.
+ */
+const AFTER_STOP_TIMEOUT_MS = 10_000;
+
 /** Whether the database passes SQLite's own check of it. */
-function whole(db: Database): boolean {
-  try {
-    return db.exec("PRAGMA integrity_check")[0]?.values[0]?.[0] === "ok";
-  } catch {
-    return false;
-  }
+function whole(meter: FuelMeter, db: Database): boolean {
+  const checked = meter.run(
+    () => db.exec("PRAGMA integrity_check")[0]?.values[0]?.[0] === "ok",
+    { timeout: AFTER_STOP_TIMEOUT_MS },
+  );
+  return checked.outcome === "returned" && checked.value === true;
 }
 
 /** Closes the database; false when the instance is past using. */
-function closed(db: Database): boolean {
-  try {
-    db.close();
-    return true;
-  } catch {
-    return false;
-  }
+function closed(meter: FuelMeter, db: Database): boolean {
+  const closing = meter.run(() => db.close(), {
+    timeout: AFTER_STOP_TIMEOUT_MS,
+  });
+  return closing.outcome === "returned";
 }
 
 /** Prints the sql.js rows of the stop-latency section. */
