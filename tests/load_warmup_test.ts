@@ -10,7 +10,12 @@ import assert from "./support/assert.ts";
 import { docWatBytes } from "./support/doc_wat.ts";
 import { assembleWat } from "../guest/build.ts";
 import "../mod.ts";
-import { loadWarmUpStatus, WARM_UP_GUEST } from "../src/load_warmup.ts";
+import {
+  FEATURES_WARM_UP_GUEST,
+  loadWarmUpStatus,
+  WARM_UP_GUEST,
+} from "../src/load_warmup.ts";
+import { loadGuest } from "../mod.ts";
 
 Deno.test("importing the API runs the load's warm-up once, without an error", () => {
   assert.deepEqual(loadWarmUpStatus(), { runs: 1 });
@@ -19,6 +24,25 @@ Deno.test("importing the API runs the load's warm-up once, without an error", ()
 Deno.test("the warm-up guest's bytes are its text, assembled", async () => {
   const source = new URL("../src/load_warmup.ts", import.meta.url);
   assert.deepEqual(await docWatBytes(source), [...WARM_UP_GUEST]);
+});
+
+Deno.test("the command line's features warm-up guest is its text, and loads metered, async and plain", async () => {
+  const source = new URL("../src/load_warmup.ts", import.meta.url);
+  const bytes = new Uint8Array(FEATURES_WARM_UP_GUEST);
+  assert.deepEqual(await docWatBytes(source, 1, { exceptions: true }), [
+    ...bytes,
+  ]);
+  // Its start function runs every operator; a failure would be swallowed
+  // by the warm-up, so the test loads it as the command line does.
+  for (const async of [true, false]) {
+    const guest = await loadGuest(bytes, {
+      label: "the features warm-up",
+      fuel: Infinity,
+      signal: new AbortController().signal,
+      ...(async ? { async } : { interruptible: true }),
+    });
+    assert.ok(guest.instance instanceof WebAssembly.Instance);
+  }
 });
 
 /** A guest unlike the warm-up's: a start function that loops. */
