@@ -26,6 +26,8 @@ export const PUNCTUAL_LEAD_MS = 2;
  *
  * @param delay The delay, finite and not negative.
  * @param fire What to call.
+ * @param lead How long before its time it starts to look at the clock, in
+ *   milliseconds.
  * @returns A function that cancels the timer, in either phase.
  *
  * @example Usage
@@ -43,6 +45,7 @@ export const PUNCTUAL_LEAD_MS = 2;
 export function startPunctualTimer(
   delay: number,
   fire: () => void,
+  lead: number = PUNCTUAL_LEAD_MS,
 ): () => void {
   const end = performance.now() + delay;
   let cancelled = false;
@@ -51,7 +54,7 @@ export function startPunctualTimer(
     if (performance.now() >= end) fire();
     else setImmediate(look);
   };
-  const cancelTimer = startTimer(Math.max(0, delay - PUNCTUAL_LEAD_MS), look);
+  const cancelTimer = startTimer(Math.max(0, delay - lead), look);
   return () => {
     cancelled = true;
     cancelTimer();
