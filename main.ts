@@ -287,6 +287,7 @@ async function warmFirstLoad(): Promise<void> {
     try {
       await load;
     } catch (error) {
+      // As the run's own catch reads its load's stop, once before it counts.
       loadStopOutcome(START_FUNCTION, error);
     }
   }

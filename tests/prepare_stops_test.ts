@@ -8,6 +8,8 @@
  */
 import assert from "./support/assert.ts";
 import { jsonFromChild } from "./support/json_child.ts";
+import { docWatBytes } from "./support/doc_wat.ts";
+import { EXITING_COMMAND } from "../src/wasi_warmup.ts";
 
 const CHILD = new URL("./support/prepare_stops_child.ts", import.meta.url);
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -38,4 +40,9 @@ Deno.test("the first async load runs an async call's stop path before it returns
     outcome: "timeout",
     afterPlain: { plain: true, async: true },
   });
+});
+
+Deno.test("prepareStops()' WASI command's bytes are its text, assembled", async () => {
+  const source = new URL("../src/wasi_warmup.ts", import.meta.url);
+  assert.deepEqual(await docWatBytes(source), [...EXITING_COMMAND]);
 });
