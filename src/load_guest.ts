@@ -367,6 +367,7 @@ export async function loadGuestWith(
     let dear: { export: string; functions: number } | undefined;
     let flagImports: StopFlagImports | undefined;
     let declaredImports: readonly ImportEntry[] = [];
+    let footprint = { memoryPages: 0, tableElements: 0 };
     let dataTarget: { name: string; reach: number } | undefined;
     let lifted: LiftedData | undefined;
     // The copy has room before it for the limits to grow the sections they
@@ -523,6 +524,7 @@ export async function loadGuestWith(
       dear = rewrite.metered.precompile;
       flagImports = rewrite.metered.stopFlag;
       declaredImports = rewrite.info.imports;
+      footprint = rewrite.info.footprint;
       state.meter = new FuelMeter(rewrite.metered, {
         fuel,
         poll: () => state.poll?.() ?? false,
@@ -667,6 +669,7 @@ export async function loadGuestWith(
       dear,
       flagImports,
       declaredImports,
+      footprint,
     );
     if (ahead !== undefined) await stops.race(ahead);
     if (flagged) {

@@ -23,6 +23,7 @@ import {
   precompileElsewhere,
   type PrecompileMemory,
 } from "./compile_thread.ts";
+import type { Footprint } from "./wasm/footprint.ts";
 import type { StopFlagImports } from "./wasm/instrument.ts";
 import type { ImportEntry } from "./wasm/module.ts";
 
@@ -40,6 +41,7 @@ let refused = false;
  * @param stopFlag The memories the host creates for it.
  * @param imports The guest's imports, whose memories get stand-ins of
  *   their declared limits.
+ * @param footprint What the guest's instantiation allocates.
  * @returns How many functions were called, once the thread is done;
  *   `undefined` when there is nothing to do or no thread up to do it.
  */
@@ -49,6 +51,7 @@ export function startPrecompile(
   dear: { export: string; functions: number } | undefined,
   stopFlag: StopFlagImports | undefined,
   imports: readonly ImportEntry[],
+  footprint: Pick<Footprint, "memoryPages" | "tableElements">,
 ): Promise<number> | undefined {
   if (refused || dear === undefined || stopFlag === undefined) {
     return undefined;
@@ -75,7 +78,13 @@ export function startPrecompile(
       flag: false,
     });
   }
-  const done = precompileElsewhere(module, dear, memories);
+  const standIns = memories.some((memory) => !memory.flag);
+  const done = precompileElsewhere(
+    module,
+    dear,
+    memories,
+    standIns || footprint.memoryPages > 0 || footprint.tableElements > 0,
+  );
   if (done !== undefined) started.set(guest, done);
   return done;
 }
