@@ -31,6 +31,7 @@
  * @module
  */
 
+import { noteAttachedMemories } from "./stop_in_guest_memory.ts";
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import {
   meterIdle,
@@ -453,6 +454,7 @@ export class FuelMeter {
     this.#counter = counter;
     this.#callsSinceAttach = 0;
     noteExports(exports, "attached to a FuelMeter", undefined, this);
+    noteAttachedMemories(this, exports);
     this.#stack = findStackPointer(exports, this.#stackPointerExport);
     const zone = this.#zoneExport && exports[this.#zoneExport];
     this.#zones.attach(zone instanceof WebAssembly.Global ? zone : undefined);
@@ -728,7 +730,7 @@ export class FuelMeter {
    * @param fn What to run; it calls into the attached instance.
    * @param options Fuel cap, `timeout`, `stop`, `signal` and `grace`.
    * @returns How the call ended, with the fuel it used.
-   * @throws {TypeError} When `fn` is not a function, a meter whose guest cannot resume is given a deadline or a signal, or a run of this meter is in progress.
+   * @throws {TypeError} When `fn` is not a function, a meter whose guest cannot resume is given a deadline or a signal, a run of this meter is in progress, or `stop` is a StopSignal over a shared memory the attached instance exports.
    */
   run(fn: () => unknown, options?: MeterRunOptions): CallOutcome {
     if (this.#counter === undefined) {
@@ -770,7 +772,7 @@ export class FuelMeter {
    * @param fn What to run; it calls into the attached instance through `WebAssembly.promising`.
    * @param options Fuel cap, `timeout`, `stop`, `signal` and `grace`.
    * @returns How the call ended, with the fuel it used.
-   * @throws {TypeError} When the meter was not made with `suspend: true` (or this Deno lacks JSPI), or a call is in flight.
+   * @throws {TypeError} When the meter was not made with `suspend: true` (or this Deno lacks JSPI), a call is in flight, or `stop` is a StopSignal over a shared memory the attached instance exports.
    */
   runAsync(fn: () => unknown, options?: MeterRunOptions): Promise<CallOutcome> {
     if (this.#counter === undefined) {

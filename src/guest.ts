@@ -29,6 +29,10 @@
  */
 
 import { CallStack, type Frame } from "./call_stack.ts";
+import {
+  checkStopOutsideGuest,
+  guestImportedMemories,
+} from "./stop_in_guest_memory.ts";
 import { waitForTurn } from "./call_queue.ts";
 import {
   enclosingAsyncWatches,
@@ -204,6 +208,8 @@ export class Guest {
   #waiting = 0;
   /** The calls in progress: a host import may call back into the guest. */
   readonly #calls: CallStack;
+  /** The memories among its imports, once a call is given a StopSignal. */
+  #importedMemories: ReturnType<typeof guestImportedMemories> | undefined;
 
   // The constructor is private, so that its parts stay out of the public
   // API; this hands assembleGuest, and so loadGuest, the one way to call it.
@@ -339,6 +345,7 @@ export class Guest {
    * @param options The fuel, deadline and StopSignal for this call.
    * @returns How the call ended.
    * @throws {ExportError} When the name is not a string, there is no such function export, or the arguments do not fit; or the guest was loaded with `async: true`, or the call is given what the guest cannot check (a `signal`; a `timeout`, `fuel` or `stop` for a guest not metered).
+   * @throws {TypeError} When an option is not of its type, or `stop` is a StopSignal over a shared memory the guest imports or exports.
    */
   invoke(
     name: string,
@@ -582,6 +589,15 @@ export class Guest {
       const frame = { call: undefined, saved: this.#calls.save(undefined) };
       this.#calls.push(frame);
       return frame;
+    }
+    if (options?.stop !== undefined) {
+      checkStopOutsideGuest(
+        options.stop,
+        `${yields ? "invokeAsync" : "invoke"}'s stop`,
+        this.label,
+        this.#importedMemories ??= guestImportedMemories(this.#imports),
+        this.#instance,
+      );
     }
     const outerFuel = this.#calls.outerFuel(options?.fuel);
     const saved = this.#calls.save(outerFuel);

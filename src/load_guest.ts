@@ -22,6 +22,7 @@ import { FuelMeter, meterCalls } from "./fuel.ts";
 import { meteringFor } from "./meter_tank.ts";
 import { HAS_JSPI } from "./jspi.ts";
 import { LoadStops } from "./load_stops.ts";
+import { checkStopOutsideGuest } from "./stop_in_guest_memory.ts";
 import { readOptions } from "./option_names.ts";
 import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
@@ -130,6 +131,7 @@ const LIMITS_ROOM = 4096;
  *   instantiation alone (memories, tables, segments, constant allocations) costs more than `fuel`.
  * @throws {DeadlineExceeded} When the start function runs past the `timeout`.
  * @throws {Aborted} When `signal` aborts or `stop` is set before the start function ends.
+ * @throws {TypeError} When an option is not of its type, or `stop` is a StopSignal over a shared memory the guest imports.
  *
  * @example Usage
  * ```ts
@@ -609,6 +611,8 @@ export async function loadGuestWith(
       }),
       ...state.meter?.imports,
     };
+    // Before the start function, the first code that could write the flag.
+    checkStopOutsideGuest(options.stop, "loadGuest's stop", label, base);
     const newImports = flagHost === undefined ? undefined : () => ({
       ...base,
       [importModule]: { ...base[importModule], ...flagHost.imports() },

@@ -28,6 +28,10 @@
  * @module
  */
 
+import {
+  attachedMemories,
+  checkStopOutsideGuest,
+} from "./stop_in_guest_memory.ts";
 import { meterHeapStops } from "./heap_limit.ts";
 import { checkFuelAndTimeout, checkFuelValue } from "./option_checks.ts";
 import { readOptions } from "./option_names.ts";
@@ -279,6 +283,12 @@ function startRun(
   checkFuelAndTimeout(options, what);
   // Before the books change: a refused option leaves the meter as it was.
   checkFuelValue(options.grace, `${what}'s grace`);
+  checkStopOutsideGuest(
+    options.stop,
+    `${what}'s stop`,
+    "the instance attached to the meter",
+    attachedMemories(meter),
+  );
   if (!meter.countsFuel) checkDeadlineOnlyRun(options, what);
   const { onStopping } = options;
   if (onStopping !== undefined && typeof onStopping !== "function") {

@@ -37,7 +37,10 @@ export class StopSignal {
    * a guest can write, such as a shared memory's: a guest storing 0 in its
    * first word clears every stop before the watchdog sees it (a call given
    * such a signal ran on to its 2 s deadline), and one storing 1 stops the
-   * other calls that share it.
+   * other calls that share it. A call, load or meter run given a signal
+   * over the current buffer of a shared memory its guest imports or
+   * exports refuses it with a `TypeError`; a buffer taken before the memory
+   * grew is not recognised.
    *
    * @param buffer The `buffer` of another `StopSignal`; default, a new one.
    * @throws {TypeError} When `buffer` is not a `SharedArrayBuffer` of at least 4 bytes.
