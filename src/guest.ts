@@ -31,7 +31,7 @@
 import { CallStack, type Frame } from "./call_stack.ts";
 import {
   checkStopOutsideGuest,
-  guestImportedMemories,
+  importedMemories,
 } from "./stop_in_guest_memory.ts";
 import { waitForTurn } from "./call_queue.ts";
 import {
@@ -209,7 +209,7 @@ export class Guest {
   /** The calls in progress: a host import may call back into the guest. */
   readonly #calls: CallStack;
   /** The memories among its imports, once a call is given a StopSignal. */
-  #importedMemories: ReturnType<typeof guestImportedMemories> | undefined;
+  #importedMemories: ReturnType<typeof importedMemories> | undefined;
 
   // The constructor is private, so that its parts stay out of the public
   // API; this hands assembleGuest, and so loadGuest, the one way to call it.
@@ -595,7 +595,7 @@ export class Guest {
         options.stop,
         `${yields ? "invokeAsync" : "invoke"}'s stop`,
         this.label,
-        this.#importedMemories ??= guestImportedMemories(this.#imports),
+        this.#importedMemories ??= importedMemories(this.#imports),
         this.#instance,
       );
     }

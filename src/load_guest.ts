@@ -22,7 +22,10 @@ import { FuelMeter, meterCalls } from "./fuel.ts";
 import { meteringFor } from "./meter_tank.ts";
 import { HAS_JSPI } from "./jspi.ts";
 import { LoadStops } from "./load_stops.ts";
-import { checkStopOutsideGuest } from "./stop_in_guest_memory.ts";
+import {
+  checkStopOutsideGuest,
+  importedMemories,
+} from "./stop_in_guest_memory.ts";
 import { readOptions } from "./option_names.ts";
 import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
@@ -612,7 +615,12 @@ export async function loadGuestWith(
       ...state.meter?.imports,
     };
     // Before the start function, the first code that could write the flag.
-    checkStopOutsideGuest(options.stop, "loadGuest's stop", label, base);
+    checkStopOutsideGuest(
+      options.stop,
+      "loadGuest's stop",
+      label,
+      importedMemories(base),
+    );
     const newImports = flagHost === undefined ? undefined : () => ({
       ...base,
       [importModule]: { ...base[importModule], ...flagHost.imports() },

@@ -19,8 +19,14 @@ type NamedMemory = readonly [where: string, memory: WebAssembly.Memory];
 /** Each instance's exported memories, listed once: exports never change. */
 const exported = new WeakMap<WebAssembly.Instance, NamedMemory[]>();
 
-/** The memories among a guest's imports, each named. */
-function importedMemories(
+/**
+ * The memories among a guest's imports, each named: listed once per guest
+ * for {@linkcode checkStopOutsideGuest} at each of its calls.
+ *
+ * @param imports The guest's imports.
+ * @returns Each memory and how the guest names it.
+ */
+export function importedMemories(
   imports: WebAssembly.Imports | undefined,
 ): NamedMemory[] {
   const found: NamedMemory[] = [];
@@ -92,8 +98,8 @@ export function attachedMemories(meter: object): readonly NamedMemory[] {
  * @param stop The StopSignal given, if any.
  * @param what Where it was given, e.g. `invoke's stop`.
  * @param guest Its label, for the message.
- * @param imports The guest's imports, or the memories among them (see
- *   {@linkcode guestImportedMemories}).
+ * @param imports The memories among the guest's imports (see
+ *   {@linkcode importedMemories}).
  * @param instance The guest's instance, once there is one.
  * @throws {TypeError} When the flag lies in the guest's memory.
  */
@@ -101,7 +107,7 @@ export function checkStopOutsideGuest(
   stop: { buffer: SharedArrayBuffer } | undefined,
   what: string,
   guest: string,
-  imports: WebAssembly.Imports | readonly NamedMemory[] | undefined,
+  imports: readonly NamedMemory[],
   instance?: WebAssembly.Instance,
 ): void {
   if (stop === undefined) return;
@@ -109,9 +115,7 @@ export function checkStopOutsideGuest(
   // made for it, under an import of early-exit's own, which says less.
   const lists = [
     instance === undefined ? [] : exportedMemories(instance),
-    Array.isArray(imports)
-      ? imports as readonly NamedMemory[]
-      : importedMemories(imports as WebAssembly.Imports | undefined),
+    imports,
   ];
   for (const list of lists) {
     for (const [where, memory] of list) {
@@ -121,17 +125,4 @@ export function checkStopOutsideGuest(
       );
     }
   }
-}
-
-/**
- * The memories among a guest's imports, listed once for
- * {@linkcode checkStopOutsideGuest} at each call.
- *
- * @param imports The guest's imports.
- * @returns Each memory and how the guest names it.
- */
-export function guestImportedMemories(
-  imports: WebAssembly.Imports | undefined,
-): readonly NamedMemory[] {
-  return importedMemories(imports);
 }
