@@ -173,6 +173,8 @@ export class FuelMeter {
   #flagMemory: { export: string; memory: WebAssembly.Memory } | undefined;
   /** The attached instance's zones, and a stop's wait for them. */
   readonly #zones = new ZoneWait();
+  /** Whether attaching warms `run`'s stop path (not a loader's meter). */
+  #warmsRun = true;
 
   // The books.
   /** Fuel not yet handed to the guest. */
@@ -461,8 +463,9 @@ export class FuelMeter {
     this.#compileDear(exports, zone);
     // Keep what the start function left, and load the next slice.
     this.#settle();
-    // Once per process: a caller's first stop then runs warm code.
-    warmMeterStopPath((bytes) => new FuelMeter(bytes), meterCalls.flag);
+    // Once per process: a caller's first stop then runs warm code. A
+    // loaded guest's calls take a path of their own, warmed by its loader.
+    if (this.#warmsRun) warmMeterRuns();
   }
 
   /**
@@ -953,6 +956,7 @@ export class FuelMeter {
       },
       charge: (meter, fuel) => meter.#charge(fuel),
       callsSinceAttach: (meter) => meter.#callsSinceAttach,
+      forGuest: (meter) => void (meter.#warmsRun = false),
     };
   }
 
@@ -1433,4 +1437,13 @@ export class FuelMeter {
     this.#handed += give - before;
     return BigInt(give - need);
   }
+}
+
+/**
+ * Runs `FuelMeter.run`'s stop path once per process (see
+ * `meter_warmup.ts`), when it can: the first attach of a caller's meter
+ * does, and so does `prepareStops`.
+ */
+export function warmMeterRuns(): void {
+  warmMeterStopPath((bytes) => new FuelMeter(bytes), meterCalls.flag);
 }

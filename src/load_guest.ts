@@ -537,6 +537,7 @@ export async function loadGuestWith(
         suspend: options.async ?? false,
       });
       meterCalls.onStop(state.meter, () => stoppedByHost(state));
+      meterCalls.forGuest(state.meter);
       if (stopFlag !== undefined) {
         // A call's deadline, and an async call's ticks, each use a slot.
         const bound = boundFlag(options.async ? 2 : 1);

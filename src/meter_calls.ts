@@ -86,4 +86,9 @@ export interface MeterCalls {
    * fresh instance's first calls get a backstop slice).
    */
   callsSinceAttach(meter: FuelMeter): number;
+  /**
+   * Marks a meter as a loaded guest's, whose calls do not go through
+   * `run`: attaching it does not warm `run`'s stop path.
+   */
+  forGuest(meter: FuelMeter): void;
 }

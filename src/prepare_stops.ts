@@ -5,6 +5,7 @@
  */
 
 import { startCompileThread } from "./compile_thread.ts";
+import { warmMeterRuns } from "./fuel.ts";
 import { loadGuest } from "./load_guest.ts";
 import { startLister } from "./wasi_readdir.ts";
 import { warmWasiRuns } from "./wasi_warmup.ts";
@@ -19,9 +20,10 @@ const EMPTY_MODULE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
  * may end while it loads, and the thread on which a stoppable `runWasi`
  * with preopens lists directories and does its disk work, waits for them,
  * and runs the code that stops a call once, a plain call's and an async
- * call's, and a stoppable `runWasi`'s (a tiny command, held and async, to
- * its end and stopped as it loads: a process's first such run held its
- * stops 8 to 12 ms in code run for the first time, after this 2.7 to 3.3).
+ * call's, a `FuelMeter.run`'s, and a stoppable `runWasi`'s (a tiny
+ * command, held and async, to its end and stopped as it loads: a
+ * process's first such run held its stops 8 to 12 ms in code run for the
+ * first time, after this 2.7 to 3.3).
  * The first load of a large guest a stop can end (and the first such
  * `runWasi`) starts the threads otherwise: creating a thread holds the
  * watchdog's thread for tens of milliseconds (hundreds on a loaded
@@ -58,7 +60,7 @@ export function prepareStops(): Promise<void> {
       async: true,
       label: "prepareStops",
     })
-  ).then(warmWasiRuns).then(() => {});
+  ).then(warmWasiRuns).then(warmMeterRuns);
   return prepared;
 }
 

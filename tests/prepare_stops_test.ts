@@ -2,9 +2,11 @@
  * Importing the API starts the watchdog's thread; `prepareStops()` starts
  * the compile thread and the listing thread ahead of the first load that
  * needs them, once per process, and runs both stop paths, a plain call's
- * and an async call's, once, and a stoppable `runWasi`'s, held and async; without it, the first async load runs an
- * async call's before it returns, and the first other stoppable load a
- * plain call's.
+ * and an async call's, once, a stoppable `runWasi`'s, held and async, and
+ * `FuelMeter.run`'s; without it, the first async load runs an async
+ * call's before it returns, and the first other stoppable load a plain
+ * call's (and no load runs `FuelMeter.run`'s: a loaded guest's calls do
+ * not take it).
  */
 import assert from "./support/assert.ts";
 import { jsonFromChild } from "./support/json_child.ts";
@@ -28,17 +30,21 @@ Deno.test("importing the API starts the watchdog's thread; prepareStops() starts
     warmed: { plain: true, async: true },
     // Held and async, each to its end and stopped as it loads.
     wasiWarmed: ["exited", "aborted", "exited", "aborted"],
+    // FuelMeter.run's, by a deadline and by a StopSignal.
+    meterRuns: 1,
+    meterWarmed: ["timeout", "aborted"],
     same: true,
     outcome: "timeout",
   });
 });
 
-Deno.test("the first async load runs an async call's stop path before it returns, and the first plain stoppable load a plain call's", async () => {
+Deno.test("the first async load runs an async call's stop path before it returns, and the first plain stoppable load a plain call's, neither FuelMeter.run's", async () => {
   assert.deepEqual(await child("loads"), {
     before: { plain: false, async: false },
     afterAsync: { plain: false, async: true },
     outcome: "timeout",
     afterPlain: { plain: true, async: true },
+    meterRuns: 0,
   });
 });
 

@@ -7,11 +7,14 @@
  * same promise, whether the compile thread (created by then, not still
  * being created on the watchdog's thread) and runWasi's listing thread ran
  * after it, which stop paths it had run, how its WASI command's runs
- * ended, and how a later call with a deadline ended.
+ * and its `FuelMeter.run` warm-up's ended, and how a later call with a
+ * deadline ended.
  *
  * With the argument `loads`, it calls no `prepareStops()` but loads guests
  * instead, an async one and then a plain one, and prints which stop paths
- * had run before them and after each, and how an async call ended.
+ * had run before them and after each, how an async call ended, and
+ * whether the `FuelMeter.run` warm-up ran (a loaded guest's meter does
+ * not run it).
  */
 import { loadGuest, prepareStops } from "../../mod.ts";
 import { threadSpawning, watchdogStarted } from "../../src/watchdog.ts";
@@ -19,6 +22,7 @@ import { compileThreadStarted } from "../../src/compile_thread.ts";
 import { listerStarted } from "../../src/wasi_readdir.ts";
 import { stopPathsWarmed } from "../../src/stop_path_warmup.ts";
 import { wasiRunsWarmed } from "../../src/wasi_warmup.ts";
+import { meterWarmUpStatus } from "../../src/meter_warmup.ts";
 
 const RUNAWAY = new URL("../../guest/runaway.wasm", import.meta.url);
 
@@ -30,7 +34,11 @@ if (Deno.args[0] === "loads") {
     .outcome;
   await loadGuest(RUNAWAY, { interruptible: true });
   const afterPlain = stopPathsWarmed();
-  console.log(JSON.stringify({ before, afterAsync, outcome, afterPlain }));
+  // A loaded guest's calls do not go through FuelMeter.run.
+  const meterRuns = meterWarmUpStatus().runs;
+  console.log(
+    JSON.stringify({ before, afterAsync, outcome, afterPlain, meterRuns }),
+  );
 } else {
   const watchdogBefore = watchdogStarted();
   const before = compileThreadStarted() || listerStarted() ||
@@ -44,6 +52,7 @@ if (Deno.args[0] === "loads") {
   const listingThread = listerStarted();
   const warmed = stopPathsWarmed();
   const wasiWarmed = wasiRunsWarmed();
+  const { runs: meterRuns, outcomes: meterWarmed } = meterWarmUpStatus();
   const guest = await loadGuest(RUNAWAY, { timeout: 20 });
   const outcome = guest.invoke("spin").outcome;
   console.log(
@@ -55,6 +64,8 @@ if (Deno.args[0] === "loads") {
       listingThread,
       warmed,
       wasiWarmed,
+      meterRuns,
+      meterWarmed,
       same,
       outcome,
     }),
