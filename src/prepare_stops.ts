@@ -8,10 +8,14 @@ import { startCompileThread } from "./compile_thread.ts";
 import { warmMeterRuns } from "./fuel.ts";
 import { loadGuest } from "./load_guest.ts";
 import { startLister } from "./wasi_readdir.ts";
+import { watchdogReady } from "./watchdog.ts";
 import { warmWasiRuns } from "./wasi_warmup.ts";
 
 /** The smallest module: a magic number and a version, nothing else. */
 const EMPTY_MODULE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+
+/** The longest wait for the watchdog's thread to catch up, in milliseconds. */
+const WATCHDOG_WAIT_MS = 5_000;
 
 /**
  * Readies this process to stop guests, now: has the watchdog's thread
@@ -60,7 +64,13 @@ export function prepareStops(): Promise<void> {
       async: true,
       label: "prepareStops",
     })
-  ).then(warmWasiRuns).then(warmMeterRuns);
+  ).then(warmWasiRuns).then(async () => {
+    // FuelMeter.run's warm-up runs only once the watchdog's thread has
+    // caught up (its flag, not the clock, must end the runs): on a busy
+    // machine it may still be taking the WASI runs' messages.
+    await watchdogReady(WATCHDOG_WAIT_MS);
+    warmMeterRuns();
+  });
   return prepared;
 }
 

@@ -243,13 +243,22 @@ for (const [handler, body] of Object.entries(CATCHING_WAITERS)) {
           : stopBy === "abort"
           ? { signal: controller.signal }
           : { stop };
-        const call = guest.invokeAsync("wait_forever", [], options);
-        while (!waiting()) await new Promise((r) => setTimeout(r, 1));
+        let settled = false;
+        const call = guest.invokeAsync("wait_forever", [], options)
+          .finally(() => void (settled = true));
+        // On a busy machine the deadline may pass before the guest waits:
+        // the call then ends without a wait, and this loop must not wait
+        // for one for ever.
+        while (!waiting() && !settled) {
+          await new Promise((r) => setTimeout(r, 1));
+        }
         if (stopBy === "abort") controller.abort("enough");
         if (stopBy === "StopSignal") stop.stop("enough");
         const result = await call;
         expectOutcome(result, stopBy === "deadline" ? "timeout" : "aborted");
-        assert.equal(waits, 1, `${fuel} ${stopBy}: waited again`);
+        if (stopBy === "deadline") {
+          assert.ok(waits <= 1, `${fuel} ${stopBy}: waited again`);
+        } else assert.equal(waits, 1, `${fuel} ${stopBy}: waited again`);
         assert.equal(
           notes,
           0,
