@@ -16,11 +16,11 @@
  * its own, one stopped by a deadline and one by a StopSignal, each through
  * the steps a library's glue takes (a shadow stack pointer, a call back
  * into the guest after the trap, the trap wrapped in the glue's own
- * error). Its results are thrown away;
- * nothing is kept but V8's code. A guest's own meter, made by `loadGuest`
- * or `runWasi`, does not run it: their calls take a path of their own,
- * which their loader warms, and it took about 7 ms of a process's first
- * load of a tiny guest (20 to 32 ms, then 13 to 22).
+ * error). Its results are thrown away; nothing is kept but V8's code. A
+ * guest's own meter, made by `loadGuest` or `runWasi`, does not run it:
+ * their calls take a path of their own, which their loader warms, and it
+ * took about 7 ms of a process's first load of a tiny guest (20 to 32 ms,
+ * then 13 to 22).
  *
  * @module
  */
