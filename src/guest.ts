@@ -30,6 +30,7 @@
 
 import { CallStack, type Frame } from "./call_stack.ts";
 import {
+  attachedMemories,
   checkStopOutsideGuest,
   importedMemories,
 } from "./stop_in_guest_memory.ts";
@@ -591,12 +592,13 @@ export class Guest {
       return frame;
     }
     if (options?.stop !== undefined) {
+      // The meter is attached to the current instance, reinstantiated or not.
       checkStopOutsideGuest(
         options.stop,
         `${yields ? "invokeAsync" : "invoke"}'s stop`,
         this.label,
+        attachedMemories(meter),
         this.#importedMemories ??= importedMemories(this.#imports),
-        this.#instance,
       );
     }
     const outerFuel = this.#calls.outerFuel(options?.fuel);

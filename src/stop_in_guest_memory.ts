@@ -16,9 +16,6 @@
 /** A memory a guest can write, and how the guest names it. */
 type NamedMemory = readonly [where: string, memory: WebAssembly.Memory];
 
-/** Each instance's exported memories, listed once: exports never change. */
-const exported = new WeakMap<WebAssembly.Instance, NamedMemory[]>();
-
 /**
  * The memories among a guest's imports, each named: listed once per guest
  * for {@linkcode checkStopOutsideGuest} at each of its calls.
@@ -42,27 +39,6 @@ export function importedMemories(
   return found;
 }
 
-/** The memories among an instance's exports, each named. */
-function memoriesAmong(exports: WebAssembly.Exports): NamedMemory[] {
-  const found: NamedMemory[] = [];
-  for (const [name, value] of Object.entries(exports)) {
-    if (value instanceof WebAssembly.Memory) {
-      found.push([`its export ${name}`, value]);
-    }
-  }
-  return found;
-}
-
-/** The memories an instance exports, each named. */
-function exportedMemories(instance: WebAssembly.Instance): NamedMemory[] {
-  let found = exported.get(instance);
-  if (found === undefined) {
-    found = memoriesAmong(instance.exports);
-    exported.set(instance, found);
-  }
-  return found;
-}
-
 /** The memories each `FuelMeter`'s attached instance exports. */
 const attached = new WeakMap<object, readonly NamedMemory[]>();
 
@@ -77,7 +53,13 @@ export function noteAttachedMemories(
   meter: object,
   exports: WebAssembly.Exports,
 ): void {
-  attached.set(meter, memoriesAmong(exports));
+  const found: NamedMemory[] = [];
+  for (const [name, value] of Object.entries(exports)) {
+    if (value instanceof WebAssembly.Memory) {
+      found.push([`its export ${name}`, value]);
+    }
+  }
+  attached.set(meter, found);
 }
 
 /**
@@ -98,25 +80,20 @@ export function attachedMemories(meter: object): readonly NamedMemory[] {
  * @param stop The StopSignal given, if any.
  * @param what Where it was given, e.g. `invoke's stop`.
  * @param guest Its label, for the message.
- * @param imports The memories among the guest's imports (see
- *   {@linkcode importedMemories}).
- * @param instance The guest's instance, once there is one.
+ * @param lists The guest's memories, each named: those its attached
+ *   instance exports (see {@linkcode attachedMemories}) before those among
+ *   its imports (see {@linkcode importedMemories}), since a memory the
+ *   guest defines may be one the host made for it, under an import of
+ *   early-exit's own, which says less.
  * @throws {TypeError} When the flag lies in the guest's memory.
  */
 export function checkStopOutsideGuest(
   stop: { buffer: SharedArrayBuffer } | undefined,
   what: string,
   guest: string,
-  imports: readonly NamedMemory[],
-  instance?: WebAssembly.Instance,
+  ...lists: (readonly NamedMemory[])[]
 ): void {
   if (stop === undefined) return;
-  // Its exports first: a memory the guest defines may be one the host
-  // made for it, under an import of early-exit's own, which says less.
-  const lists = [
-    instance === undefined ? [] : exportedMemories(instance),
-    imports,
-  ];
   for (const list of lists) {
     for (const [where, memory] of list) {
       if (memory.buffer !== stop.buffer) continue;

@@ -60,6 +60,19 @@ Deno.test("a call given a StopSignal over the guest's imported or exported memor
   }
 });
 
+Deno.test("a reinstantiated guest's own memory is refused as the first one was", async () => {
+  const guest = await loadGuest(EXPORTER, { interruptible: true });
+  await guest.reinstantiate();
+  const own = guest.instance.exports.own as WebAssembly.Memory;
+  const stop = new StopSignal(own.buffer as SharedArrayBuffer);
+  assert.throws(
+    () => guest.invoke("spin", [], { stop, timeout: 10_000 }),
+    (error: unknown) =>
+      error instanceof TypeError && REFUSED.test(error.message) &&
+      /its export own/.test(error.message),
+  );
+});
+
 Deno.test("an async call refuses it too", async () => {
   const guest = await loadGuest(EXPORTER, { async: true });
   const own = guest.instance.exports.own as WebAssembly.Memory;
