@@ -24,6 +24,7 @@ import type { MeteredCall } from "./metered_call.ts";
 import type { CallOutcome } from "./outcome.ts";
 import { markIdle } from "./outside_call.ts";
 import { settleWatchdog } from "./watchdog.ts";
+import { type FlagUse, flagUse, innerStopDue } from "./flags_in_calls.ts";
 
 /** What a nested call puts back when it ends. */
 interface Saved {
@@ -47,10 +48,20 @@ export interface Frame {
 export class CallStack {
   readonly #state: CallState;
   readonly #frames: Frame[] = [];
+  /** The use of the guest's flag, once a call has needed it. */
+  #use: FlagUse | undefined;
 
   /** @param state The guest's call state, which all its calls share. */
   constructor(state: CallState) {
     this.#state = state;
+  }
+
+  /** The use of the guest's flag, if it has one (`flags_in_calls.ts`). */
+  #flagUse(): FlagUse | undefined {
+    const flag = this.#state.flag;
+    if (flag === undefined) return undefined;
+    if (this.#use?.flag !== flag) this.#use = flagUse(flag);
+    return this.#use;
   }
 
   /** Whether a call is in progress. */
@@ -108,6 +119,7 @@ export class CallStack {
    * checked when it asks for fuel.
    */
   push(frame: Frame): void {
+    if (!this.active) this.#flagUse()?.enter(this.#checkAll);
     this.#frames.push(frame);
     this.#pollAll();
   }
@@ -123,6 +135,7 @@ export class CallStack {
   pop(frame: Frame, outcome: CallOutcome): void {
     this.#frames.pop();
     if (!this.active) {
+      this.#flagUse()?.leave();
       this.idle();
       return;
     }
@@ -165,8 +178,9 @@ export class CallStack {
 
   /**
    * Whether any call in progress must stop: records the stop when one's
-   * deadline passed or a signal of its is set. A check (such as a stop
-   * flag's) that any frame may have caused asks this.
+   * deadline passed or a signal of its is set (or, for a call of another
+   * guest made inside one, that call's: see `flags_in_calls.ts`). A check
+   * (such as a stop flag's) that any frame may have caused asks this.
    *
    * @param now `performance.now()`.
    * @param trapped Whether the guest trapped at its set flag (see
@@ -179,8 +193,20 @@ export class CallStack {
     for (const frame of this.#frames) {
       if (frame.call?.watch?.check(now, trapped)) stop = true;
     }
-    return stop;
+    return stop || innerStopDue(this.#state.flag, now, trapped);
   }
+
+  /**
+   * Whether the flag of another guest, whose call a call in progress is
+   * made inside of, is set: that guest's code, reached from this guest's
+   * call, may have trapped at it for this call's stop.
+   */
+  readonly outerFlagSet = (): boolean => {
+    for (const frame of this.#frames) {
+      if (frame.call?.watch?.outerFlagSet()) return true;
+    }
+    return false;
+  };
 
   readonly #checkAll = (): boolean => this.check();
 

@@ -36,6 +36,7 @@ import { asyncWatches } from "./calls_in_progress.ts";
 import type { StopReason } from "./stop_reason.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { arm, tick, watch, type WatchdogHandle } from "./watchdog.ts";
+import { addInner, innerEnded } from "./flags_in_calls.ts";
 
 /** How often an async call yields to the event loop, in milliseconds. */
 export const TICK_MS = 0.5;
@@ -120,6 +121,9 @@ export function enclosingAsyncWatches(
 const NONE_ENCLOSING: readonly { watch: CallWatch; handle?: WatchdogHandle }[] =
   [];
 
+/** No flags of enclosing calls. */
+const NO_FLAGS: readonly Int32Array[] = [];
+
 /** No watches: what nearly every call gets, made once. */
 const NONE: readonly CallWatch[] = Object.freeze([]);
 
@@ -144,6 +148,21 @@ export function leavePlainCall(watch: CallWatch): void {
   }
   const at = plainCalls.lastIndexOf(watch);
   if (at !== -1) plainCalls.splice(at, 1);
+}
+
+/**
+ * A call's own stops armed on the flag of a call it is made inside of:
+ * what to disarm when either call ends.
+ */
+interface OuterArming {
+  /** The enclosing call's guest's flag. */
+  flag: Int32Array;
+  /** The watchdog's handles on that flag. */
+  handles: WatchdogHandle[];
+  /** The handle on the call's deadline, among them. */
+  deadline: WatchdogHandle | undefined;
+  /** Sets that flag: the listener of the call's `AbortSignal`. */
+  raise: () => void;
 }
 
 /** A stop that is due, and the reason the meter gives for it. */
@@ -187,6 +206,11 @@ export interface WatchOptions {
    */
   enclosing?: readonly CallWatch[];
   /**
+   * The flags of the guests of those calls (`enclosingFlags`): this call's
+   * own stops are armed on them too.
+   */
+  outerFlags?: readonly Int32Array[];
+  /**
    * When the call was made, from `performance.now()`, which the deadline
    * counts from: earlier than now for an async call that waited for its
    * turn. Default: now.
@@ -214,6 +238,11 @@ export class CallWatch {
   readonly #enclosing:
     | { watch: CallWatch; handle?: WatchdogHandle }[]
     | undefined;
+  /**
+   * The flags of the enclosing calls' guests this call's own stops are
+   * armed on (see `flags_in_calls.ts`).
+   */
+  readonly #armedOn: OuterArming[] = [];
 
   /**
    * Starts watching.
@@ -248,6 +277,9 @@ export class CallWatch {
           });
         }
       }
+      for (const outerFlag of options.outerFlags ?? NO_FLAGS) {
+        this.#armOnOuter(outerFlag);
+      }
     } catch (error) {
       // Nothing armed may outlive a watch that was never made: it would
       // set the flag in a later call.
@@ -278,10 +310,10 @@ export class CallWatch {
    */
   check(now: number, trapped = false): boolean {
     if (this.#state.stop !== undefined) return true;
-    let due = this.#due(now, this.#deadlineHandle, trapped);
+    let due = this.#due(now, this.#deadlineFired(), trapped);
     for (const { watch: outer, handle } of this.#enclosing ?? NONE_ENCLOSING) {
       if (due !== undefined) break;
-      due = outer.#due(now, handle, trapped);
+      due = outer.#due(now, handle?.fired() === true, trapped);
     }
     if (due === undefined) return false;
     // Recorded first: the meter's stop must find the call's reason there.
@@ -291,14 +323,31 @@ export class CallWatch {
   }
 
   /**
-   * This watch's stop, if one is due: its deadline passed (or the
-   * watchdog fired `handle` for it), or a signal of its is set.
+   * Whether the flag of a call this one is made inside of, which this
+   * call's stops are armed on, is set: the guest of that call may have
+   * trapped at it inside this call.
    */
-  #due(
-    now: number,
-    handle: WatchdogHandle | undefined,
-    trapped: boolean,
-  ): Due | undefined {
+  outerFlagSet(): boolean {
+    for (const { flag } of this.#armedOn) {
+      if (Atomics.load(flag, 0) !== 0) return true;
+    }
+    return false;
+  }
+
+  /** Whether the watchdog fired for this call's deadline, on any flag. */
+  #deadlineFired(): boolean {
+    if (this.#deadlineHandle?.fired() === true) return true;
+    for (const { deadline } of this.#armedOn) {
+      if (deadline?.fired() === true) return true;
+    }
+    return false;
+  }
+
+  /**
+   * This watch's stop, if one is due: its deadline passed (or the
+   * watchdog `fired` for it), or a signal of its is set.
+   */
+  #due(now: number, fired: boolean, trapped: boolean): Due | undefined {
     // The watchdog's clock may run a fraction of a millisecond ahead of
     // this thread's: a deadline it found passed is passed once this
     // thread's clock agrees, so that a stop never reports less than its
@@ -309,8 +358,7 @@ export class CallWatch {
     // is stopped once the deadline has passed by this thread's clock.
     if (
       now >= this.#deadline ||
-      (handle?.fired() === true &&
-        (trapped || this.#deadline - now <= MAX_CLOCK_SKEW_MS))
+      (fired && (trapped || this.#deadline - now <= MAX_CLOCK_SKEW_MS))
     ) {
       waitUntil(this.#deadline);
       return {
@@ -343,10 +391,54 @@ export class CallWatch {
     for (const { watch: outer } of this.#enclosing ?? NONE_ENCLOSING) {
       outer.#signal?.removeEventListener("abort", this.#raise);
     }
+    while (this.#armedOn.length > 0) {
+      const { flag } = this.#armedOn[this.#armedOn.length - 1];
+      this.disarmOn(flag);
+      innerEnded(flag, this);
+    }
     const handles = this.#handles;
     if (handles.length === 0) return;
     for (const handle of handles) handle.disarm();
     handles.length = 0;
+  }
+
+  /**
+   * Arms this call's own stops on the flag of a call it is made inside of:
+   * code of that call's guest this call reaches reads that flag, not this
+   * call's.
+   */
+  #armOnOuter(flag: Int32Array): void {
+    const ownStops = this.#deadline !== Infinity || this.#stop !== undefined ||
+      this.#signal !== undefined;
+    if (!ownStops || flag === this.#flag || !addInner(flag, this)) return;
+    const arming: OuterArming = {
+      flag,
+      handles: [],
+      deadline: undefined,
+      raise: () => Atomics.store(flag, 0, 1),
+    };
+    this.#armedOn.push(arming);
+    arming.deadline = this.#armFor(
+      flag,
+      this,
+      this.#started,
+      arming.handles,
+      arming.raise,
+    );
+  }
+
+  /**
+   * Disarms this call's stops on an enclosing call's flag: that call has
+   * ended (or this one has).
+   *
+   * @param flag The enclosing call's guest's flag.
+   */
+  disarmOn(flag: Int32Array): void {
+    const at = this.#armedOn.findIndex((arming) => arming.flag === flag);
+    if (at === -1) return;
+    const [{ handles, raise }] = this.#armedOn.splice(at, 1);
+    this.#signal?.removeEventListener("abort", raise);
+    for (const handle of handles) handle.disarm();
   }
 
   readonly #raise = (): void => {
@@ -360,32 +452,37 @@ export class CallWatch {
   }
 
   /**
-   * Has the watchdog (or an abort) set the flag for the stops of `source`:
-   * this call's own, or an enclosing call's.
+   * Has the watchdog (or an abort) set `flag` for the stops of `source`:
+   * this call's own, or an enclosing call's, on this call's flag or an
+   * enclosing call's.
    *
    * @param flag The flag to set.
    * @param source The watch whose deadline and signals stop this call.
    * @param now The time a deadline at or before which has passed already.
+   * @param handles Where the watchdog's handles go, to disarm.
+   * @param raise Sets `flag`: an abort's listener.
    * @returns The handle on `source`'s deadline, when armed.
    */
   #armFor(
     flag: Int32Array,
     source: CallWatch,
     now = performance.now(),
+    handles = this.#handles,
+    raise = this.#raise,
   ): WatchdogHandle | undefined {
     let handle: WatchdogHandle | undefined;
-    if (source.#deadline <= now) this.#raise();
+    if (source.#deadline <= now) raise();
     else if (source.#deadline !== Infinity) {
       handle = arm(flag, source.#deadline);
-      this.#handles.push(handle);
+      handles.push(handle);
     }
     if (source.#stop !== undefined) {
-      if (source.#stop.stopped) this.#raise();
-      this.#handles.push(watch(source.#stop, flag));
+      if (source.#stop.stopped) raise();
+      handles.push(watch(source.#stop, flag));
     }
     if (source.#signal !== undefined) {
-      if (source.#signal.aborted) this.#raise();
-      else source.#signal.addEventListener("abort", this.#raise);
+      if (source.#signal.aborted) raise();
+      else source.#signal.addEventListener("abort", raise);
     }
     return handle;
   }

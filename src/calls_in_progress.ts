@@ -22,6 +22,8 @@ interface CallInProgress {
   done: boolean;
   /** The call's watch: its stops also stop plain calls made inside it. */
   watch: CallWatch | undefined;
+  /** Its guest's stop flag, which calls made inside it arm too. */
+  flag: Int32Array | undefined;
 }
 
 const calls = new AsyncLocalStorage<readonly CallInProgress[]>();
@@ -55,20 +57,38 @@ export function asyncWatches(): CallWatch[] {
   return watches;
 }
 
+/** No flags: what a call made inside no async call gets. */
+const NO_FLAGS: readonly Int32Array[] = Object.freeze([]);
+
+/**
+ * The stop flags of the async calls in progress that the running code is
+ * inside of (see `flags_in_calls.ts`).
+ */
+export function asyncFlags(): readonly Int32Array[] {
+  if (inProgress === 0) return NO_FLAGS;
+  const flags: Int32Array[] = [];
+  for (const call of calls.getStore() ?? []) {
+    if (!call.done && call.flag !== undefined) flags.push(call.flag);
+  }
+  return flags;
+}
+
 /**
  * Runs an async call of `guest`, marked as in progress until it settles.
  *
  * @param guest The guest called.
  * @param run Starts the call.
  * @param watch The call's watch, if it has one.
+ * @param flag The guest's stop flag, if it has one.
  * @returns What `run` returns.
  */
 export async function runCallOf<T>(
   guest: object,
   run: () => Promise<T>,
   watch?: CallWatch,
+  flag?: Int32Array,
 ): Promise<T> {
-  const call: CallInProgress = { guest, done: false, watch };
+  const call: CallInProgress = { guest, done: false, watch, flag };
   inProgress++;
   try {
     return await calls.run([...calls.getStore() ?? [], call], run);

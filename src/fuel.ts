@@ -92,6 +92,7 @@ import { warmMeterStopPath } from "./meter_warmup.ts";
 import { checkAttachedFlag } from "./meter_stop_flag.ts";
 import { precompileRefused } from "./precompile.ts";
 import { compileDearFunctions } from "./meter_precompile.ts";
+import { innerStopDue } from "./flags_in_calls.ts";
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
@@ -1164,7 +1165,14 @@ export class FuelMeter {
       }
       this.#endZoneWait(Number(now) - 1);
     } else {
-      if (this.#parked === undefined && this.#callPoll?.() !== true) return 0;
+      if (this.#parked === undefined && this.#callPoll?.() !== true) {
+        if (!innerStopDue(this.#flag)) return 0;
+        // A call of another guest made inside this run reached this
+        // guest's code, and its stop is due: the code traps, unwinding to
+        // that call, and this run goes on (`flags_in_calls.ts`).
+        Atomics.store(this.#flag!, 0, 1);
+        return 1;
+      }
       if (this.#parked === undefined) this.stop();
       // A soft stop traps at the first fuel check once the grace is spent.
       if (this.#soft) return 0;
@@ -1211,7 +1219,7 @@ export class FuelMeter {
     // Cleared first, so that a set that races with the watch's look is
     // not lost; set again for a due stop, which the check then delivers.
     Atomics.store(flag, 0, 0);
-    if (this.#callPoll?.() === true) {
+    if (this.#callPoll?.() === true || innerStopDue(flag)) {
       Atomics.store(flag, 0, 1);
       return this.#onStopFlag();
     }

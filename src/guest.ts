@@ -41,7 +41,12 @@ import {
   enterPlainCall,
   leavePlainCall,
 } from "./call_watch.ts";
-import { insideCallOf, runCallOf } from "./calls_in_progress.ts";
+import { asyncFlags, insideCallOf, runCallOf } from "./calls_in_progress.ts";
+import {
+  enclosingFlags,
+  enterPlainFlag,
+  leavePlainFlag,
+} from "./flags_in_calls.ts";
 import { type CallState, type Stop, stopOfUnwind } from "./call_state.ts";
 import { type EarlyExitError, ExportError, withoutStack } from "./errors.ts";
 import type { FuelMeter } from "./fuel.ts";
@@ -379,6 +384,8 @@ export class Guest {
     const call = this.#begin(options, false, undefined, true);
     const watch = call.call?.watch;
     if (watch !== undefined) enterPlainCall(watch);
+    const flag = this.#state.flag;
+    if (flag !== undefined) enterPlainFlag(flag);
     let outcome: CallOutcome | Unsettled;
     try {
       try {
@@ -389,6 +396,7 @@ export class Guest {
       }
     } finally {
       // Also when the call ended in an error that is not an outcome.
+      if (flag !== undefined) leavePlainFlag(flag);
       if (watch !== undefined) leavePlainCall(watch);
       watch?.dispose();
     }
@@ -526,6 +534,7 @@ export class Guest {
           this,
           () => Reflect.apply(start, undefined, args),
           call.call?.watch,
+          this.#state.flag,
         )
         : undefined;
       outcome = this.#returned(name, value);
@@ -622,6 +631,9 @@ export class Guest {
         enclosing: plain
           ? enclosingWatches(state)
           : enclosingAsyncWatches(state),
+        // Code of those calls' guests that this call reaches reads their
+        // flags: this call's own stops are armed on them too.
+        outerFlags: enclosingFlags(state.flag, plain, asyncFlags()),
       });
     } catch (error) {
       this.#calls.restore(saved);
@@ -674,7 +686,11 @@ export class Guest {
     // A stop the flag made the guest trap at, which a host import caught
     // (calling a function reference the guest gave it) before the guest
     // returned, is still the call's end.
-    if ((this.#state.stop ?? flagStop(this.#state)) !== undefined) {
+    const state = this.#state;
+    if (
+      (state.stop ?? flagStop(state, false, this.#calls.outerFlagSet)) !==
+        undefined
+    ) {
       return this.#settle(name, undefined);
     }
     return { outcome: "returned", export: name, value };
@@ -706,7 +722,9 @@ export class Guest {
     // A guest whose flag checks trap stopped without asking: find out why.
     // Another guest's unwind names its own stop: the call that made this
     // one was interrupted from inside it.
-    const stop = state.stop ?? flagStop(state, true) ?? stopOfUnwind(error);
+    const stop = state.stop ??
+      flagStop(state, true, this.#calls.outerFlagSet) ??
+      stopOfUnwind(error);
     state.stop = undefined;
     const ended = stop ? withoutStack(stop) : classifyThrown(error, state);
     const outcome = stop

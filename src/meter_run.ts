@@ -47,7 +47,13 @@ import {
 import { watchdogCaughtUp } from "./watchdog.ts";
 import { backstopSlice } from "./meter_tank.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
-import { runCallOf } from "./calls_in_progress.ts";
+import { asyncFlags, runCallOf } from "./calls_in_progress.ts";
+import {
+  enclosingFlags,
+  enterPlainFlag,
+  flagUse,
+  leavePlainFlag,
+} from "./flags_in_calls.ts";
 import { nextTurn } from "./yield.ts";
 import {
   FuelExhausted,
@@ -219,6 +225,11 @@ interface Run {
   consumedBefore: number;
   budget: number;
   saved: number | bigint | undefined;
+  /**
+   * The meter's flag while the run is in progress, for calls of other
+   * guests made inside it (`flags_in_calls.ts`).
+   */
+  flagInUse: Int32Array | undefined;
 }
 
 /**
@@ -343,6 +354,11 @@ function startRun(
       signal,
       yields,
       enclosing,
+      // Code of those calls' guests that this run reaches reads their
+      // flags: its own stops are armed on them too.
+      outerFlags: meter.resumable
+        ? enclosingFlags(flag, !yields, asyncFlags())
+        : undefined,
       // The deadline counts from the call of `run`, as a Guest call's
       // from its own: the checks above are part of the call.
       started,
@@ -366,6 +382,17 @@ function startRun(
   }
   calls.begin(meter, options.fuel);
   calls.watch(meter, watch ? () => watch.poll() === true : undefined, yields);
+  const flagInUse = flag !== undefined && meter.resumable ? flag : undefined;
+  if (flagInUse !== undefined) {
+    // Calls of other guests made inside this run may arm their stops on
+    // its flag (`flags_in_calls.ts`); one that ends clears the flag unless
+    // a stop of this run is due.
+    flagUse(flagInUse).enter(
+      () =>
+        meter.stopReason !== undefined ||
+        watch?.check(performance.now()) === true,
+    );
+  }
   calls.grace(
     meter,
     options.grace ?? (meter.countsFuel ? DEFAULT_GRACE : 0),
@@ -387,6 +414,7 @@ function startRun(
     consumedBefore,
     budget,
     saved,
+    flagInUse,
   };
 }
 
@@ -421,12 +449,15 @@ export function runMetered(
   let threw = false;
   running.add(meter);
   if (run.watch !== undefined) enterPlainCall(run.watch);
+  const flag = run.flagInUse;
+  if (flag !== undefined) enterPlainFlag(flag);
   try {
     value = fn();
   } catch (error) {
     value = error;
     threw = true;
   } finally {
+    if (flag !== undefined) leavePlainFlag(flag);
     if (run.watch !== undefined) leavePlainCall(run.watch);
     running.delete(meter);
   }
@@ -478,7 +509,7 @@ export async function runMeteredAsync(
   // imports (another guest's invoke, another meter's run) is part of it,
   // and its stops stop that call too.
   const call = settled(() =>
-    runCallOf(meter, async () => await fn(), run.watch)
+    runCallOf(meter, async () => await fn(), run.watch, run.flagInUse)
   );
   let settledCall: Settled | undefined;
   try {
@@ -561,7 +592,10 @@ function endRun(
   const value = threw ? undefined : valueOrError;
   const thrown = threw ? valueOrError : undefined;
   const flag = calls.flag(meter);
-  if (!meter.countsFuel && Atomics.load(flag!, 0) !== 0) {
+  if (
+    !meter.countsFuel &&
+    (Atomics.load(flag!, 0) !== 0 || run.watch?.outerFlagSet() === true)
+  ) {
     // A deadline-only guest trapped at its flag without telling the host:
     // the watch records which stop was due (the flag is only set for one).
     // Also when the run returned: the library's glue (or the run's own
@@ -571,6 +605,7 @@ function endRun(
   // Before the host's own calls into the guest: once disposed, the watch
   // sets no flag that would make them trap.
   run.watch?.dispose();
+  if (run.flagInUse !== undefined) flagUse(run.flagInUse).leave();
   // A guest that cannot resume never tells the meter: its counter does.
   const reason = meter.stopReason ??
     (!meter.resumable && meter.exhausted ? "fuel" : undefined);

@@ -50,6 +50,8 @@ export interface MeteredCallSetup {
    * (from a host import): their stops stop this call too.
    */
   enclosing?: readonly CallWatch[];
+  /** The flags of those calls' guests (see `CallWatch`'s `outerFlags`). */
+  outerFlags?: readonly Int32Array[];
   /** Whether the call is made inside another call of the same guest. */
   nested?: boolean;
 }
@@ -122,6 +124,7 @@ export function beginMeteredCall(
         yields,
         started: setup.started,
         enclosing,
+        outerFlags: checks ? setup.outerFlags : undefined,
       })
       : undefined;
   } catch (error) {

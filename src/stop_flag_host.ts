@@ -123,13 +123,22 @@ export function stopFlagHost(
  * @param trapped Whether the call ended in an error (a trap at the flag,
  *   as a rule), so that the guest cannot go on: a deadline the watchdog
  *   set the flag for ahead of this thread's clock is then waited for.
+ * @param outerFlagSet Whether a flag that the calls' stops are armed on
+ *   besides the guest's own is set (another guest's, whose call these are
+ *   made inside of: its code they reach traps at its own flag).
  * @returns The stop recorded, if any.
  */
 export function flagStop(
   state: CallState,
   trapped = false,
+  outerFlagSet?: () => boolean,
 ): Stop | undefined {
   const flag = state.flag;
-  if (flag !== undefined && Atomics.load(flag, 0) !== 0) state.check?.(trapped);
+  if (
+    (flag !== undefined && Atomics.load(flag, 0) !== 0) ||
+    outerFlagSet?.() === true
+  ) {
+    state.check?.(trapped);
+  }
   return state.stop;
 }
