@@ -136,3 +136,25 @@ export function outsideCallTrap(error: object): GuestTrap | undefined {
     { cause: error },
   );
 }
+
+/**
+ * The trap for JSPI's refusal to suspend at a check of an async guest's
+ * code reached from another guest's call (through a table or a reference)
+ * while a call of that guest is in progress: its call waits in an async
+ * import, or made the call that reached it. Its check pauses for the event
+ * loop, which it can do only on its own call's stack, so it stopped there.
+ *
+ * @param error A `SuspendError`.
+ * @returns The trap, or `undefined` when no guest's code threw it.
+ */
+export function reachedAsyncTrap(error: object): GuestTrap | undefined {
+  const instance = topInstance(error);
+  const owner = instance === null ? undefined : owners.get(instance);
+  if (owner === undefined) return undefined;
+  const label = oneLineText(owner.label, 200);
+  return new GuestTrap(
+    "other",
+    `a function of the async guest ${label}, reached from another guest's call (through a table or a reference) while a call of ${label} was in progress, stopped at a check that pauses for the event loop, which it can do only on that call's own stack: call it through ${label}'s invokeAsync, or load ${label} without async: true`,
+    { cause: error },
+  );
+}

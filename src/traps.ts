@@ -9,7 +9,7 @@
 import { GuestTrap, type TrapKind } from "./errors.ts";
 import { DEFAULT_ARRAY_BYTES } from "./limits.ts";
 import { CONCAT_CHARACTER_BYTES } from "./wasm/string_builtin_helpers.ts";
-import { outsideCallTrap } from "./outside_call.ts";
+import { outsideCallTrap, reachedAsyncTrap } from "./outside_call.ts";
 
 const TRAP_MESSAGES: [RegExp, TrapKind][] = [
   [/^unreachable/, "unreachable"],
@@ -108,9 +108,10 @@ function engineTrap(error: unknown): GuestTrap | undefined {
   }
   // An async guest's check asks the host through JSPI, which refuses from
   // outside a call made through it: a check of such a guest outside its
-  // calls fails so, and any other refusal stays the caller's to see.
+  // calls fails so, and so does one reached from another guest's call
+  // while its own waits; any other refusal stays the caller's to see.
   if (SuspendError !== undefined && error instanceof SuspendError) {
-    return outsideCallTrap(error);
+    return outsideCallTrap(error) ?? reachedAsyncTrap(error);
   }
   if (WasmException !== undefined && error instanceof WasmException) {
     return new GuestTrap(

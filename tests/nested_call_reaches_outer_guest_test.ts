@@ -16,6 +16,7 @@ import {
   type CallOutcome,
   type Guest,
   type GuestOptions,
+  isGuestTrap,
   loadGuest,
   StopSignal,
 } from "../mod.ts";
@@ -235,3 +236,67 @@ for (
     assert.equal(turns(), inner.turns + AFTER);
   });
 }
+
+/** What B's call or load ends with when it reaches async A's code. */
+function reachedAsync(error: unknown): void {
+  assert.ok(isGuestTrap(error), String(error));
+  assert.equal(error.trap, "other");
+  assert.ok(!error.message.includes("\n"), "one line");
+  assert.match(
+    error.message,
+    /^guest trapped \(other\): a function of the async guest A, reached from another guest's call \(through a table or a reference\) while a call of A was in progress, stopped at a check that pauses for the event loop, .*: call it through A's invokeAsync, or load A without async: true$/,
+  );
+}
+
+Deno.test("async A's code, reached from B's plain call made in A's import, ends B's call as a trap that names A, and A's call goes on", async () => {
+  const linked = await link(
+    { async: true },
+    { interruptible: true },
+    () => ({ timeout: 600_000 }),
+  );
+  const outer = await linked.a.invokeAsync("through_b", [AFTER]);
+  expectOutcome(outer, "returned");
+  const inner = linked.inner();
+  assert.ok(inner !== undefined, "A's import called B");
+  reachedAsync(expectOutcome(inner.outcome, "trap").error);
+  assert.ok(inner.turns < TURNS, `A's loop ran its ${inner.turns} turns out`);
+  assert.equal(linked.turns(), inner.turns + AFTER);
+});
+
+Deno.test("async A's code, reached from the start function of B loaded in A's import, rejects B's load with a trap that names A", async () => {
+  const starting = await wat(`(module
+    (type $spin (func (param i32)))
+    (import "shared" "table" (table $t 1 funcref))
+    (func $start
+      (call_indirect $t (type $spin) (i32.const ${TURNS}) (i32.const 0)))
+    (start $start))`);
+  const table = new WebAssembly.Table({ element: "anyfunc", initial: 1 });
+  for (const options of [{ timeout: 600_000 }, { fuel: false }] as const) {
+    let rejected: unknown;
+    const a = await loadGuest(A, {
+      label: "A",
+      async: true,
+      imports: {
+        shared: { table },
+        host: {
+          call_b: async () => {
+            try {
+              await loadGuest(starting, {
+                ...options,
+                label: "B",
+                imports: { shared: { table } },
+              });
+            } catch (error) {
+              rejected = error;
+            }
+          },
+        },
+      },
+    });
+    await a.invokeAsync("install");
+    expectOutcome(await a.invokeAsync("through_b", [AFTER]), "returned");
+    reachedAsync(rejected);
+    const turns = (a.instance.exports.n as WebAssembly.Global).value;
+    assert.ok(turns < TURNS + AFTER, `A's loop ran its ${turns} turns out`);
+  }
+});
