@@ -269,11 +269,26 @@ export class CallWatch {
       if (flag !== undefined) this.#arm(flag, options.yields ?? false);
       const enclosing = options.enclosing;
       if (enclosing !== undefined && enclosing.length > 0) {
+        // Of the deadlines, only the first can stop this call first, and
+        // the watchdog's slots are few: a call nested a hundred deep had
+        // armed thousands, by message, and its own deadline landed late.
+        let first: CallWatch | undefined;
+        let firstDeadline = this.#deadline;
+        for (const outer of enclosing) {
+          if (outer.#deadline < firstDeadline) {
+            first = outer;
+            firstDeadline = outer.#deadline;
+          }
+        }
         this.#enclosing = [];
         for (const outer of enclosing) {
           this.#enclosing.push({
             watch: outer,
-            handle: flag === undefined ? undefined : this.#armFor(flag, outer),
+            handle: flag === undefined
+              ? undefined
+              : this.#armFor(flag, outer, undefined, undefined, undefined, {
+                deadline: outer === first,
+              }),
           });
         }
       }
@@ -461,6 +476,8 @@ export class CallWatch {
    * @param now The time a deadline at or before which has passed already.
    * @param handles Where the watchdog's handles go, to disarm.
    * @param raise Sets `flag`: an abort's listener.
+   * @param arming Whether `source`'s deadline is armed (if it has not
+   *   passed): not when another comes first.
    * @returns The handle on `source`'s deadline, when armed.
    */
   #armFor(
@@ -469,10 +486,11 @@ export class CallWatch {
     now = performance.now(),
     handles = this.#handles,
     raise = this.#raise,
+    arming = { deadline: true },
   ): WatchdogHandle | undefined {
     let handle: WatchdogHandle | undefined;
     if (source.#deadline <= now) raise();
-    else if (source.#deadline !== Infinity) {
+    else if (arming.deadline && source.#deadline !== Infinity) {
       handle = arm(flag, source.#deadline);
       handles.push(handle);
     }

@@ -300,3 +300,42 @@ Deno.test("async A's code, reached from the start function of B loaded in A's im
     assert.ok(turns < TURNS + AFTER, `A's loop ran its ${turns} turns out`);
   }
 });
+
+Deno.test("of three nested calls of three guests, the middle one's deadline, the first to come, stops the innermost, whatever the others' are", async () => {
+  // Only the first of the enclosing calls' deadlines is armed on the
+  // innermost call's flag; the others still hold by the clock.
+  const levels = await wat(`(module
+    (import "host" "down" (func $down))
+    (func (export "level") (call $down))
+    (func (export "spin") (local $n i32)
+      (loop $again
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br_if $again (i32.lt_u (local.get $n) (i32.const ${TURNS}))))))`);
+  const outcomes: CallOutcome[] = [];
+  const guests: Guest[] = [];
+  const timeouts = [600_000, 40, 500_000];
+  let depth = 0;
+  const down = () => {
+    const level = ++depth;
+    const name = level === 2 ? "spin" : "level";
+    const timeout = timeouts[level];
+    outcomes.unshift(guests[level].invoke(name, [], { timeout }));
+  };
+  for (const label of ["G1", "G2", "G3"]) {
+    guests.push(
+      await loadGuest(levels, {
+        label,
+        interruptible: true,
+        imports: { host: { down } },
+      }),
+    );
+  }
+  const outer = guests[0].invoke("level", [], { timeout: timeouts[0] });
+  expectOutcome(outer, "returned");
+  assert.equal(outcomes.length, 2);
+  const [middle, innermost] = outcomes.map((outcome) =>
+    expectOutcome(outcome, "timeout")
+  );
+  assert.equal(innermost.error.timeout, 40, "the middle call's deadline");
+  assert.equal(middle.error.timeout, 40);
+});
