@@ -25,6 +25,7 @@ import { arrayKeeperWat } from "../tests/support/array_cpu.ts";
 import { stalledServer } from "../tests/support/holding_server.ts";
 import { lastDeadlineFired } from "../src/watchdog.ts";
 import { esbuildToLoad } from "../tests/support/esbuild.ts";
+import { REACH_LABEL, reachedCallerCalls } from "./stop_latency_reach.ts";
 
 export const TIMEOUT_MS = 5;
 /** Enough calls that the p99 is not the maximum. */
@@ -642,6 +643,13 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
     (await stopper)?.terminate();
     return;
   }
+  if (label === REACH_LABEL) {
+    const runs = { cold: COLD_RUNS, warm: WARM_RUNS };
+    const series = await reachedCallerCalls(assemble, mode, runs, TIMEOUT_MS);
+    console.log(JSON.stringify(series));
+    (await stopper)?.terminate();
+    return;
+  }
   if (label === START_LABEL || label === PREPARED_START_LABEL) {
     const bytes = await assemble(RUNAWAY_START);
     // As a server readies itself before it takes work.
@@ -868,6 +876,12 @@ export async function benchStopLatency(): Promise<void> {
         "cold",
         ...cells(await throughCli(bytes, guest)),
       ]);
+    }
+  }
+  for (const mode of MODES) {
+    const series = await inFreshProcess(REACH_LABEL, mode);
+    for (const call of ["cold", "warm"] as const) {
+      rows.push([REACH_LABEL, MODE_LABELS[mode], call, ...cells(series[call])]);
     }
   }
   for (const mode of ["sync", "async"] as const) {
