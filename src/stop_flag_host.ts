@@ -92,7 +92,10 @@ export function stopFlagHost(
         ? poll()
         : answer() === 1
         ? 1
-        : turnUnlessDue(due).then(answer)
+        // The guest's last call may have ended during the turn (this is
+        // another guest's call, reaching its code): its flag is then
+        // held idle, and must not be cleared.
+        : turnUnlessDue(due).then(() => outside() ? 1 : answer())
     )
     : () =>
       stoppedAtOnce() ? 1 : Atomics.load(flag, 0) === 0 ? poll() : answer();

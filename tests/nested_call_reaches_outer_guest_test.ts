@@ -339,3 +339,58 @@ Deno.test("of three nested calls of three guests, the middle one's deadline, the
   assert.equal(innermost.error.timeout, 40, "the middle call's deadline");
   assert.equal(middle.error.timeout, 40);
 });
+
+/**
+ * Async A and async B, B's call made by A's import (awaited or not) and
+ * running A's loop through the table, with a deadline of its own far off.
+ */
+async function outlivingB(awaited: boolean) {
+  const table = new WebAssembly.Table({ element: "anyfunc", initial: 1 });
+  let inner: Promise<CallOutcome> | undefined;
+  const b = await loadGuest(B, {
+    label: "B",
+    async: true,
+    imports: { shared: { table } },
+  });
+  const a = await loadGuest(A, {
+    label: "A",
+    async: true,
+    imports: {
+      shared: { table },
+      host: {
+        call_b: async () => {
+          inner = b.invokeAsync("via_table", [TURNS], { timeout: 600_000 });
+          if (awaited) await inner;
+        },
+      },
+    },
+  });
+  await a.invokeAsync("install");
+  const turns = () => (a.instance.exports.n as WebAssembly.Global).value;
+  return { a, turns, inner: () => inner! };
+}
+
+Deno.test("async A's call aborted while B's call, made and awaited in A's import, runs A's code: B's call stops with it", async () => {
+  const { a, turns, inner } = await outlivingB(true);
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new Error("enough")), 30);
+  const outer = await a.invokeAsync("through_b", [AFTER], {
+    signal: controller.signal,
+  });
+  expectOutcome(outer, "aborted");
+  expectOutcome(await inner(), "aborted");
+  assert.ok(turns() < TURNS, `A's loop ran its ${turns()} turns out`);
+  // A's next call is as any other.
+  const before = turns();
+  expectOutcome(await a.invokeAsync("spin", [before + 10]), "returned");
+  assert.equal(turns(), before + 10);
+});
+
+Deno.test("async A's call that returns while B's call, made and not awaited in A's import, runs A's code: B's call traps outside A's calls", async () => {
+  const { a, turns, inner } = await outlivingB(false);
+  expectOutcome(await a.invokeAsync("through_b", [AFTER]), "returned");
+  const { error } = expectOutcome(await inner(), "trap");
+  assert.ok(isGuestTrap(error), String(error));
+  assert.equal(error.trap, "outside_call");
+  assert.ok(turns() < TURNS, `A's loop ran its ${turns()} turns out`);
+});
