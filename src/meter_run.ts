@@ -382,6 +382,14 @@ function startRun(
   }
   calls.begin(meter, options.fuel);
   calls.watch(meter, watch ? () => watch.poll() === true : undefined, yields);
+  calls.grace(
+    meter,
+    options.grace ?? (meter.countsFuel ? DEFAULT_GRACE : 0),
+    options.soft ?? false,
+    options.onStopping,
+  );
+  const { consumed: consumedBefore, remaining: budget } = meter.usage;
+  const saved = stack && readStackPointer(meter, calls, stack);
   const flagInUse = flag !== undefined && meter.resumable ? flag : undefined;
   if (flagInUse !== undefined) {
     // Calls of other guests made inside this run may arm their stops on
@@ -393,14 +401,6 @@ function startRun(
         watch?.check(performance.now()) === true,
     );
   }
-  calls.grace(
-    meter,
-    options.grace ?? (meter.countsFuel ? DEFAULT_GRACE : 0),
-    options.soft ?? false,
-    options.onStopping,
-  );
-  const { consumed: consumedBefore, remaining: budget } = meter.usage;
-  const saved = stack && readStackPointer(meter, calls, stack);
   return {
     what,
     meter,
