@@ -32,7 +32,7 @@
 import { Aborted, DeadlineExceeded } from "./errors.ts";
 import { isInstance, readSafely } from "./thrown_values.ts";
 import type { CallState, Stop } from "./call_state.ts";
-import { asyncWatches } from "./calls_in_progress.ts";
+import { asyncWatches, InnermostLast } from "./calls_in_progress.ts";
 import type { StopReason } from "./stop_reason.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { arm, tick, watch, type WatchdogHandle } from "./watchdog.ts";
@@ -86,7 +86,7 @@ export function abortStop(signal: AbortSignal, started: number): Stop {
  * host import) is stopped by theirs too, as it is by those of the async
  * calls it is made inside of.
  */
-const plainCalls: CallWatch[] = [];
+const plainCalls = new InnermostLast<CallWatch>();
 
 /**
  * The watches of the plain calls in progress of guests other than the one
@@ -97,8 +97,8 @@ const plainCalls: CallWatch[] = [];
  */
 export function enclosingWatches(state: CallState): readonly CallWatch[] {
   const watches = asyncWatches();
-  if (watches.length === 0 && plainCalls.length === 0) return NONE;
-  for (const watch of plainCalls) watches.push(watch);
+  if (watches.length === 0 && plainCalls.items.length === 0) return NONE;
+  for (const watch of plainCalls.items) watches.push(watch);
   return watches.filter((watch) => watch.state !== state);
 }
 
@@ -133,7 +133,7 @@ const NONE: readonly CallWatch[] = Object.freeze([]);
  * @param watch The call's watch.
  */
 export function enterPlainCall(watch: CallWatch): void {
-  plainCalls.push(watch);
+  plainCalls.enter(watch);
 }
 
 /**
@@ -142,12 +142,7 @@ export function enterPlainCall(watch: CallWatch): void {
  * @param watch The call's watch.
  */
 export function leavePlainCall(watch: CallWatch): void {
-  if (plainCalls[plainCalls.length - 1] === watch) {
-    plainCalls.pop();
-    return;
-  }
-  const at = plainCalls.lastIndexOf(watch);
-  if (at !== -1) plainCalls.splice(at, 1);
+  plainCalls.leave(watch);
 }
 
 /**

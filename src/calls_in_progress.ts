@@ -97,3 +97,34 @@ export async function runCallOf<T>(
     inProgress--;
   }
 }
+
+/**
+ * What the plain calls in progress on this thread hold, innermost last:
+ * plain calls nest on the thread's stack, so each call's {@linkcode
+ * InnermostLast.enter} is matched by its {@linkcode InnermostLast.leave},
+ * the innermost first as a rule.
+ */
+export class InnermostLast<T> {
+  readonly #items: T[] = [];
+
+  /** The items, outermost first. */
+  get items(): readonly T[] {
+    return this.#items;
+  }
+
+  /** Marks a call's item as in progress. */
+  enter(item: T): void {
+    this.#items.push(item);
+  }
+
+  /** Ends what {@linkcode InnermostLast.enter} began for `item`. */
+  leave(item: T): void {
+    const items = this.#items;
+    if (items[items.length - 1] === item) {
+      items.pop();
+      return;
+    }
+    const at = items.lastIndexOf(item);
+    if (at !== -1) items.splice(at, 1);
+  }
+}

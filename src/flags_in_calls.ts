@@ -19,6 +19,7 @@
  */
 
 import type { CallWatch } from "./call_watch.ts";
+import { InnermostLast } from "./calls_in_progress.ts";
 
 /**
  * A guest's flag, and the calls in progress that read it: each
@@ -88,7 +89,7 @@ function inUse(flag: Int32Array): FlagUse | undefined {
 }
 
 /** The flags of the plain calls in progress on this thread, innermost last. */
-const plainFlags: Int32Array[] = [];
+const plainFlags = new InnermostLast<Int32Array>();
 
 /**
  * Marks a plain call of a guest with a flag as in progress, until
@@ -97,7 +98,7 @@ const plainFlags: Int32Array[] = [];
  * @param flag The guest's stop flag.
  */
 export function enterPlainFlag(flag: Int32Array): void {
-  plainFlags.push(flag);
+  plainFlags.enter(flag);
 }
 
 /**
@@ -106,12 +107,7 @@ export function enterPlainFlag(flag: Int32Array): void {
  * @param flag The guest's stop flag.
  */
 export function leavePlainFlag(flag: Int32Array): void {
-  if (plainFlags[plainFlags.length - 1] === flag) {
-    plainFlags.pop();
-    return;
-  }
-  const at = plainFlags.lastIndexOf(flag);
-  if (at !== -1) plainFlags.splice(at, 1);
+  plainFlags.leave(flag);
 }
 
 /** No flags: what nearly every call gets. */
@@ -133,11 +129,11 @@ export function enclosingFlags(
   plain: boolean,
   asyncFlags: readonly Int32Array[],
 ): readonly Int32Array[] {
-  if (asyncFlags.length === 0 && (!plain || plainFlags.length === 0)) {
+  if (asyncFlags.length === 0 && (!plain || plainFlags.items.length === 0)) {
     return NO_FLAGS;
   }
   const flags = new Set<Int32Array>(asyncFlags);
-  if (plain) { for (const flag of plainFlags) flags.add(flag); }
+  if (plain) { for (const flag of plainFlags.items) flags.add(flag); }
   if (own !== undefined) flags.delete(own);
   for (const flag of flags) if (inUse(flag) === undefined) flags.delete(flag);
   return flags.size === 0 ? NO_FLAGS : [...flags];

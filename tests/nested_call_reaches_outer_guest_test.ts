@@ -237,6 +237,18 @@ for (
   });
 }
 
+/** Async A over `table`, whose import runs `callB`. */
+function asyncA(
+  table: WebAssembly.Table,
+  callB: () => Promise<void>,
+): Promise<Guest> {
+  return loadGuest(A, {
+    label: "A",
+    async: true,
+    imports: { shared: { table }, host: { call_b: callB } },
+  });
+}
+
 /** What B's call or load ends with when it reaches async A's code. */
 function reachedAsync(error: unknown): void {
   assert.ok(isGuestTrap(error), String(error));
@@ -273,25 +285,16 @@ Deno.test("async A's code, reached from the start function of B loaded in A's im
   const table = new WebAssembly.Table({ element: "anyfunc", initial: 1 });
   for (const options of [{ timeout: 600_000 }, { fuel: false }] as const) {
     let rejected: unknown;
-    const a = await loadGuest(A, {
-      label: "A",
-      async: true,
-      imports: {
-        shared: { table },
-        host: {
-          call_b: async () => {
-            try {
-              await loadGuest(starting, {
-                ...options,
-                label: "B",
-                imports: { shared: { table } },
-              });
-            } catch (error) {
-              rejected = error;
-            }
-          },
-        },
-      },
+    const a = await asyncA(table, async () => {
+      try {
+        await loadGuest(starting, {
+          ...options,
+          label: "B",
+          imports: { shared: { table } },
+        });
+      } catch (error) {
+        rejected = error;
+      }
     });
     await a.invokeAsync("install");
     expectOutcome(await a.invokeAsync("through_b", [AFTER]), "returned");
@@ -352,18 +355,9 @@ async function outlivingB(awaited: boolean) {
     async: true,
     imports: { shared: { table } },
   });
-  const a = await loadGuest(A, {
-    label: "A",
-    async: true,
-    imports: {
-      shared: { table },
-      host: {
-        call_b: async () => {
-          inner = b.invokeAsync("via_table", [TURNS], { timeout: 600_000 });
-          if (awaited) await inner;
-        },
-      },
-    },
+  const a = await asyncA(table, async () => {
+    inner = b.invokeAsync("via_table", [TURNS], { timeout: 600_000 });
+    if (awaited) await inner;
   });
   await a.invokeAsync("install");
   const turns = () => (a.instance.exports.n as WebAssembly.Global).value;
