@@ -333,6 +333,25 @@ export class CallWatch {
   }
 
   /**
+   * {@linkcode CallWatch.check}, if the running code is inside this call
+   * (a plain call in progress on this thread, or an async call whose
+   * context this is): asked by the guest of an enclosing call whose code
+   * found its flag set, which may be running inside another call of its
+   * own inner ones (two async calls made in its import, both reaching its
+   * code), whose stop is not this one's.
+   *
+   * @param now The time, from `performance.now()`.
+   * @param trapped As for {@linkcode CallWatch.check}.
+   * @returns Whether the running code must stop for this call.
+   */
+  checkIfInside(now: number, trapped = false): boolean {
+    if (!plainCalls.items.includes(this) && !asyncWatches().includes(this)) {
+      return false;
+    }
+    return this.check(now, trapped);
+  }
+
+  /**
    * Whether the flag of a call this one is made inside of, which this
    * call's stops are armed on, is set: the guest of that call may have
    * trapped at it inside this call.

@@ -10,7 +10,9 @@
  * watched call arms its own stops on the flags of the calls it is made
  * inside of as well as on its own ({@linkcode enclosingFlags}), and a
  * guest that finds its flag set asks those calls too
- * ({@linkcode innerStopDue}): their stop is recorded in their own state,
+ * ({@linkcode innerStopDue}), those the running code is inside of (two
+ * async calls made in one import may both run the guest's code, and one's
+ * stop is not the other's): their stop is recorded in their own state,
  * and the guest's code traps, unwinding to their call. When such a call
  * ends, a flag it set for itself alone is cleared, unless a stop of the
  * flag's own calls is due.
@@ -174,8 +176,9 @@ export function innerEnded(flag: Int32Array, watch: CallWatch): void {
 
 /**
  * Whether a call made inside a call of the flag's guest, armed on the
- * flag, must stop: its stop is recorded in its own state. Asked when the
- * guest finds its flag set and no stop of its own calls is due.
+ * flag, that the running code is inside of must stop: its stop is recorded
+ * in its own state. Asked when the guest finds its flag set and no stop of
+ * its own calls is due.
  *
  * @param flag The guest's stop flag.
  * @param now `performance.now()`.
@@ -191,6 +194,8 @@ export function innerStopDue(
   if (flag === undefined) return false;
   const inner = uses.get(flag)?.inner;
   if (inner === undefined || inner.size === 0) return false;
-  for (const watch of inner) if (watch.check(now, trapped)) return true;
+  for (const watch of inner) {
+    if (watch.checkIfInside(now, trapped)) return true;
+  }
   return false;
 }

@@ -388,3 +388,26 @@ Deno.test("async A's call that returns while B's call, made and not awaited in A
   assert.equal(error.trap, "outside_call");
   assert.ok(turns() < TURNS, `A's loop ran its ${turns()} turns out`);
 });
+
+Deno.test("two async calls made in async A's import, both running A's code: the first's deadline stops it alone, and the other returns", async () => {
+  // Both arm their stops on A's flag; A's code that finds it set answers
+  // only to the call it runs inside of.
+  const table = new WebAssembly.Table({ element: "anyfunc", initial: 1 });
+  const [b1, b2] = await Promise.all(
+    ["B1", "B2"].map((label) =>
+      loadGuest(B, { label, async: true, imports: { shared: { table } } })
+    ),
+  );
+  let outcomes: CallOutcome[] = [];
+  const a = await asyncA(table, async () => {
+    outcomes = await Promise.all([
+      b1.invokeAsync("via_table", [TURNS], { timeout: 30 }),
+      // Long enough to be running A's code when B1's deadline comes.
+      b2.invokeAsync("via_table", [300_000_000], { timeout: 600_000 }),
+    ]);
+  });
+  await a.invokeAsync("install");
+  expectOutcome(await a.invokeAsync("through_b", [AFTER]), "returned");
+  expectOutcome(outcomes[0], "timeout");
+  expectOutcome(outcomes[1], "returned");
+});
