@@ -16,6 +16,7 @@ import {
   type CallOutcome,
   type Guest,
   type GuestOptions,
+  isDeadlineExceeded,
   isGuestTrap,
   loadGuest,
   StopSignal,
@@ -410,4 +411,32 @@ Deno.test("two async calls made in async A's import, both running A's code: the 
   expectOutcome(await a.invokeAsync("through_b", [AFTER]), "returned");
   expectOutcome(outcomes[0], "timeout");
   expectOutcome(outcomes[1], "returned");
+});
+
+Deno.test("async B loaded in async A's import, whose start function runs A's loop: the load's deadline stops it, and A's call goes on", async () => {
+  const starting = await wat(`(module
+    (type $spin (func (param i32)))
+    (import "shared" "table" (table $t 1 funcref))
+    (func $start
+      (call_indirect $t (type $spin) (i32.const ${TURNS}) (i32.const 0)))
+    (start $start))`);
+  const table = new WebAssembly.Table({ element: "anyfunc", initial: 1 });
+  let rejected: unknown;
+  const a = await asyncA(table, async () => {
+    try {
+      await loadGuest(starting, {
+        label: "B",
+        async: true,
+        timeout: 30,
+        imports: { shared: { table } },
+      });
+    } catch (error) {
+      rejected = error;
+    }
+  });
+  await a.invokeAsync("install");
+  expectOutcome(await a.invokeAsync("through_b", [AFTER]), "returned");
+  assert.ok(isDeadlineExceeded(rejected), String(rejected));
+  const turns = (a.instance.exports.n as WebAssembly.Global).value;
+  assert.ok(turns < TURNS, `A's loop ran its ${turns} turns out`);
 });
