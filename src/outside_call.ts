@@ -116,6 +116,12 @@ function topInstance(error: object): object | null {
   return top;
 }
 
+/** The noted guest whose code threw `error`, if any. */
+function ownerOfTop(error: object): Owner | undefined {
+  const instance = topInstance(error);
+  return instance === null ? undefined : owners.get(instance);
+}
+
 /**
  * The trap for an engine error thrown at a check of a guest's code run
  * outside any call of that guest (an `unreachable` trap, or JSPI's refusal
@@ -126,8 +132,7 @@ function topInstance(error: object): object | null {
  * @returns The trap, or `undefined`.
  */
 export function outsideCallTrap(error: object): GuestTrap | undefined {
-  const instance = topInstance(error);
-  const owner = instance === null ? undefined : owners.get(instance);
+  const owner = ownerOfTop(error);
   if (owner === undefined || !outsideCalls(owner.state)) return undefined;
   const label = oneLineText(owner.label, 200);
   return new GuestTrap(
@@ -148,8 +153,7 @@ export function outsideCallTrap(error: object): GuestTrap | undefined {
  * @returns The trap, or `undefined` when no guest's code threw it.
  */
 export function reachedAsyncTrap(error: object): GuestTrap | undefined {
-  const instance = topInstance(error);
-  const owner = instance === null ? undefined : owners.get(instance);
+  const owner = ownerOfTop(error);
   if (owner === undefined) return undefined;
   const label = oneLineText(owner.label, 200);
   return new GuestTrap(

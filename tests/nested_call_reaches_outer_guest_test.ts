@@ -276,31 +276,44 @@ Deno.test("async A's code, reached from B's plain call made in A's import, ends 
   assert.equal(linked.turns(), inner.turns + AFTER);
 });
 
-Deno.test("async A's code, reached from the start function of B loaded in A's import, rejects B's load with a trap that names A", async () => {
-  const starting = await wat(`(module
-    (type $spin (func (param i32)))
-    (import "shared" "table" (table $t 1 funcref))
-    (func $start
-      (call_indirect $t (type $spin) (i32.const ${TURNS}) (i32.const 0)))
-    (start $start))`);
+/** Guest B whose start function runs A's loop through the shared table. */
+const STARTING = await wat(`(module
+  (type $spin (func (param i32)))
+  (import "shared" "table" (table $t 1 funcref))
+  (func $start
+    (call_indirect $t (type $spin) (i32.const ${TURNS}) (i32.const 0)))
+  (start $start))`);
+
+/**
+ * Runs async A's `through_b`, whose import loads {@linkcode STARTING} with
+ * `options`: what the load rejected with, and how far A's loop counted.
+ */
+async function loadedInA(
+  options: GuestOptions,
+): Promise<{ rejected: unknown; turns: number }> {
   const table = new WebAssembly.Table({ element: "anyfunc", initial: 1 });
+  let rejected: unknown;
+  const a = await asyncA(table, async () => {
+    try {
+      await loadGuest(STARTING, {
+        ...options,
+        label: "B",
+        imports: { shared: { table } },
+      });
+    } catch (error) {
+      rejected = error;
+    }
+  });
+  await a.invokeAsync("install");
+  expectOutcome(await a.invokeAsync("through_b", [AFTER]), "returned");
+  const turns = (a.instance.exports.n as WebAssembly.Global).value;
+  return { rejected, turns };
+}
+
+Deno.test("async A's code, reached from the start function of B loaded in A's import, rejects B's load with a trap that names A", async () => {
   for (const options of [{ timeout: 600_000 }, { fuel: false }] as const) {
-    let rejected: unknown;
-    const a = await asyncA(table, async () => {
-      try {
-        await loadGuest(starting, {
-          ...options,
-          label: "B",
-          imports: { shared: { table } },
-        });
-      } catch (error) {
-        rejected = error;
-      }
-    });
-    await a.invokeAsync("install");
-    expectOutcome(await a.invokeAsync("through_b", [AFTER]), "returned");
+    const { rejected, turns } = await loadedInA(options);
     reachedAsync(rejected);
-    const turns = (a.instance.exports.n as WebAssembly.Global).value;
     assert.ok(turns < TURNS + AFTER, `A's loop ran its ${turns} turns out`);
   }
 });
@@ -414,29 +427,7 @@ Deno.test("two async calls made in async A's import, both running A's code: the 
 });
 
 Deno.test("async B loaded in async A's import, whose start function runs A's loop: the load's deadline stops it, and A's call goes on", async () => {
-  const starting = await wat(`(module
-    (type $spin (func (param i32)))
-    (import "shared" "table" (table $t 1 funcref))
-    (func $start
-      (call_indirect $t (type $spin) (i32.const ${TURNS}) (i32.const 0)))
-    (start $start))`);
-  const table = new WebAssembly.Table({ element: "anyfunc", initial: 1 });
-  let rejected: unknown;
-  const a = await asyncA(table, async () => {
-    try {
-      await loadGuest(starting, {
-        label: "B",
-        async: true,
-        timeout: 30,
-        imports: { shared: { table } },
-      });
-    } catch (error) {
-      rejected = error;
-    }
-  });
-  await a.invokeAsync("install");
-  expectOutcome(await a.invokeAsync("through_b", [AFTER]), "returned");
+  const { rejected, turns } = await loadedInA({ async: true, timeout: 30 });
   assert.ok(isDeadlineExceeded(rejected), String(rejected));
-  const turns = (a.instance.exports.n as WebAssembly.Global).value;
   assert.ok(turns < TURNS, `A's loop ran its ${turns} turns out`);
 });
