@@ -157,6 +157,11 @@ const CALL_OPTION_NAMES: readonly (keyof CallOptions)[] = [
   "stop",
 ];
 
+/** The options only `invokeAsync` takes, with what to do instead. */
+const ASYNC_ONLY_OPTIONS: Readonly<Record<string, string>> = Object.freeze({
+  refuel: "it is invokeAsync's: load the guest with async: true",
+});
+
 /** The options of an async call ({@linkcode Guest.invokeAsync}). */
 const ASYNC_CALL_OPTION_NAMES: readonly (keyof AsyncCallOptions)[] = [
   ...CALL_OPTION_NAMES,
@@ -364,14 +369,20 @@ export class Guest {
         `${this.label} was loaded for async calls: use invokeAsync("${name}")`,
       );
     }
-    if (readSafely(options, "signal") !== undefined) {
-      throw new ExportError(
-        `cannot give an AbortSignal to a plain call of ${this.label}: it could not fire while the call holds the thread; give the call a timeout or a StopSignal (stop), or load the guest with async: true and use invokeAsync`,
+    // Most calls give no options: nothing to read (a stop's round trip).
+    if (options !== undefined) {
+      if (readSafely(options, "signal") !== undefined) {
+        throw new ExportError(
+          `cannot give an AbortSignal to a plain call of ${this.label}: it could not fire while the call holds the thread; give the call a timeout or a StopSignal (stop), or load the guest with async: true and use invokeAsync`,
+        );
+      }
+      options = readOptions(
+        options,
+        CALL_OPTION_NAMES,
+        "invoke",
+        ASYNC_ONLY_OPTIONS,
       );
     }
-    options = readOptions(options, CALL_OPTION_NAMES, "invoke", {
-      refuel: "it is invokeAsync's: load the guest with async: true",
-    });
     return this.#invokeSync(name, args, options);
   }
 
@@ -389,7 +400,9 @@ export class Guest {
     let outcome: CallOutcome | Unsettled;
     try {
       try {
-        const value = Reflect.apply(fn, undefined, args);
+        const value = args.length === 0
+          ? fn()
+          : Reflect.apply(fn, undefined, args);
         outcome = this.#returned(name, value);
       } catch (error) {
         outcome = this.#settleOrKeep(name, error);
@@ -584,12 +597,15 @@ export class Guest {
     const meter = state.meter;
     const timeout = options?.timeout ?? this.#timeout;
     if (meter === undefined) {
-      const refused = [
-        options?.fuel !== undefined && "fuel",
-        timeout !== undefined && "a timeout",
-        options?.stop !== undefined && "a StopSignal",
-      ].filter((what) => what !== false);
-      if (refused.length > 0) {
+      if (
+        options?.fuel !== undefined || timeout !== undefined ||
+        options?.stop !== undefined
+      ) {
+        const refused = [
+          options?.fuel !== undefined && "fuel",
+          timeout !== undefined && "a timeout",
+          options?.stop !== undefined && "a StopSignal",
+        ].filter((what) => what !== false);
         throw new ExportError(
           `cannot give ${
             refused.join(" or ")
