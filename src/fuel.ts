@@ -87,12 +87,18 @@ import {
   checkHookResult,
   checkRunFunction,
 } from "./meter_checks.ts";
-import type { MeterCalls } from "./meter_calls.ts";
+import type { MeterBooks, MeterCalls } from "./meter_calls.ts";
 import { warmMeterStopPath } from "./meter_warmup.ts";
 import { checkAttachedFlag } from "./meter_stop_flag.ts";
 import { precompileRefused } from "./precompile.ts";
 import { compileDearFunctions } from "./meter_precompile.ts";
 import { innerStopDue } from "./flags_in_calls.ts";
+
+/** The books of a meter that counts no fuel, which keeps none. */
+const NO_BOOKS: MeterBooks = Object.freeze({
+  consumed: 0,
+  remaining: Infinity,
+});
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
@@ -879,11 +885,15 @@ export class FuelMeter {
     return aside;
   }
 
-  #inSlice(): number {
+  /**
+   * The fuel in the counter's slice. `raw`, when given, is the counter's
+   * value as just read, for books that read it once.
+   */
+  #inSlice(raw?: number): number {
     if (this.#parked !== undefined) return this.#parked;
     if (this.#exhausted) return 0;
     if (this.#counter === undefined) return this.#beforeAttach;
-    const value = Number(this.#counter.value);
+    const value = raw ?? Number(this.#counter.value);
     // A trapping check leaves -1 - (the fuel it found) in the counter.
     if (!this.#resumable && value < 0) return -1 - value;
     return Math.max(0, value);
@@ -897,9 +907,12 @@ export class FuelMeter {
     );
   }
 
-  /** Moves the fuel left in the counter back to the tank. */
-  #returnSlice(): void {
-    const left = this.#inSlice();
+  /**
+   * Moves the fuel left in the counter back to the tank (`raw`: the
+   * counter's value as just read, if it was).
+   */
+  #returnSlice(raw?: number): void {
+    const left = this.#inSlice(raw);
     this.#tank += left;
     this.#handed -= left;
     this.#parked = undefined;
@@ -918,9 +931,28 @@ export class FuelMeter {
     // Every caller refills next, which writes the counter.
   }
 
-  /** Moves the next slice from the tank into the (empty) counter. */
-  #refill(): void {
-    if (this.#counter === undefined) return;
+  /**
+   * The counter's value, when the books would read it (it is attached and
+   * no stop parked its fuel): one read, for books that settle at once.
+   */
+  #readCounter(): number | undefined {
+    return this.#counter !== undefined && this.#parked === undefined
+      ? Number(this.#counter.value)
+      : undefined;
+  }
+
+  /**
+   * Moves the next slice from the tank into the (empty) counter, just
+   * after {@linkcode FuelMeter.#returnSlice}, and returns the books then.
+   */
+  #refill(): MeterBooks {
+    if (this.#counter === undefined) {
+      // Nothing parked or exhausted after the slice came back.
+      return {
+        consumed: this.#handed - this.#beforeAttach,
+        remaining: this.#tank + this.#beforeAttach,
+      };
+    }
     const give = Math.min(
       this.#tank,
       this.#resumable ? Math.min(this.#slice, WHOLE_TANK) : TRAPPING_TANK,
@@ -928,6 +960,7 @@ export class FuelMeter {
     this.#tank -= give;
     this.#handed += give;
     this.#counter.value = BigInt(give);
+    return { consumed: this.#handed - give, remaining: this.#tank + give };
   }
 
   // What the runners do around one call (see `meter_calls.ts`).
@@ -936,6 +969,7 @@ export class FuelMeter {
     meterCalls = {
       begin: (meter, cap) => meter.#begin(cap),
       end: (meter) => meter.#end(),
+      stoppedSinceBegin: (meter) => meter.#reason !== undefined,
       watch: (meter, poll, yields) => {
         meter.#callPoll = poll;
         meter.#yields = yields;
@@ -999,7 +1033,7 @@ export class FuelMeter {
     return false;
   }
 
-  #begin(cap: number | undefined): void {
+  #begin(cap: number | undefined): MeterBooks {
     if (cap !== undefined && this.#countsFuel) checkFuel(cap, "fuel");
     // No check of an earlier call is still waiting for its answer.
     if (this.#runs === 0) this.#waiting = undefined;
@@ -1009,7 +1043,7 @@ export class FuelMeter {
       // No books; the flag was cleared before the run's watch was armed.
       this.#stopping = false;
       this.#reason = undefined;
-      return;
+      return NO_BOOKS;
     }
     this.#returnSlice();
     this.#zones.leaveAll();
@@ -1024,7 +1058,7 @@ export class FuelMeter {
         : this.#tank - allowed;
       this.#tank = allowed;
     }
-    this.#refill();
+    return this.#refill();
   }
 
   #forgetStop(): void {
@@ -1037,12 +1071,18 @@ export class FuelMeter {
     this.#reason = undefined;
   }
 
-  #end(): void {
+  #end(): MeterBooks & { exhausted: boolean } {
     this.#runs = Math.max(0, this.#runs - 1);
+    // One read of the counter serves the whole settling.
+    const raw = this.#readCounter();
+    // As the getter reads it.
+    const exhausted = this.#resumable || this.#parked !== undefined
+      ? this.#exhausted
+      : raw !== undefined && raw < 0;
     // A guest that traps when its fuel is spent never tells the meter, and
     // the books below refill its counter: say why it stopped first.
-    if (this.exhausted) this.#reason ??= "fuel";
-    this.#returnSlice();
+    if (exhausted) this.#reason ??= "fuel";
+    this.#returnSlice(raw);
     // The run's watch is disposed: nothing sets the flag for it any more.
     this.#clearStop();
     this.#zones.leaveAll();
@@ -1053,7 +1093,7 @@ export class FuelMeter {
     this.#onStopping = undefined;
     this.#tank += this.#withheld;
     this.#withheld = this.#outerWithheld.pop() ?? 0;
-    this.#refill();
+    return { ...this.#refill(), exhausted };
   }
 
   // A stop put off while the guest is in a no-stop zone (`zone_wait.ts`).

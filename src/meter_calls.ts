@@ -9,6 +9,17 @@
 import type { FuelMeter } from "./fuel.ts";
 
 /**
+ * A meter's books as a call begins or ends, from one read of the guest's
+ * counter (each read converts a 64-bit global, and builds a bigint).
+ */
+export interface MeterBooks {
+  /** Fuel spent since the meter was made. */
+  consumed: number;
+  /** Fuel the guest may still spend. */
+  remaining: number;
+}
+
+/**
  * What the runners (`FuelMeter#run`, `Guest#invoke`) do to a meter around
  * one call, kept out of the public class.
  */
@@ -16,10 +27,18 @@ export interface MeterCalls {
   /**
    * Starts a call: settles the books, forgets the last stop, and when `cap`
    * is given sets aside what the tank holds beyond it until the call ends.
+   * Returns the books as the call starts (what `usage` would read).
    */
-  begin(meter: FuelMeter, cap: number | undefined): void;
-  /** Ends a call: settles the books and puts back what the cap set aside. */
-  end(meter: FuelMeter): void;
+  begin(meter: FuelMeter, cap: number | undefined): MeterBooks;
+  /**
+   * Ends a call: settles the books and puts back what the cap set aside.
+   * Returns the books after (what `usage` would read), and whether the
+   * guest's fuel had run out as the call ended (what `exhausted` read
+   * before).
+   */
+  end(meter: FuelMeter): MeterBooks & { exhausted: boolean };
+  /** Whether a stop came since the call began (which may move the books). */
+  stoppedSinceBegin(meter: FuelMeter): boolean;
   /**
    * The call's own check, run at every slice before the user's `poll`;
    * with `yields`, each slice also lets the event loop run first.

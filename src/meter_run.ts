@@ -380,7 +380,7 @@ function startRun(
       if (slice !== userSlice) meter.slice = slice;
     }
   }
-  calls.begin(meter, options.fuel);
+  const booksBefore = calls.begin(meter, options.fuel);
   calls.watch(meter, watch ? () => watch.poll() === true : undefined, yields);
   calls.grace(
     meter,
@@ -388,7 +388,11 @@ function startRun(
     options.soft ?? false,
     options.onStopping,
   );
-  const { consumed: consumedBefore, remaining: budget } = meter.usage;
+  // The books as begun (the watch and the grace move no fuel); a meter
+  // that counts none keeps its own.
+  const { consumed: consumedBefore, remaining: budget } = meter.countsFuel
+    ? booksBefore
+    : meter.usage;
   const saved = stack && readStackPointer(meter, calls, stack);
   const flagInUse = flag !== undefined && meter.resumable ? flag : undefined;
   if (flagInUse !== undefined) {
@@ -627,8 +631,8 @@ function endRun(
     }
   }
   if (meter.slice === run.runSlice) meter.slice = run.userSlice;
-  calls.end(meter);
-  const usage = meter.usage;
+  const booksAfter = calls.end(meter);
+  const usage = meter.countsFuel ? booksAfter : meter.usage;
   const fuel = {
     consumed: usage.consumed - run.consumedBefore,
     remaining: usage.remaining,

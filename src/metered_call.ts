@@ -109,10 +109,10 @@ export function beginMeteredCall(
     }
   }
   // A call's fuel caps what it may draw from the tank; it never replaces it.
-  if (countsFuel) meterCalls.begin(meter, options?.fuel);
+  const books = countsFuel ? meterCalls.begin(meter, options?.fuel) : undefined;
   // A guest that counts no fuel has no books, but its meter keeps the
   // last call's stop, which would make it ignore the next stop().
-  else if (!setup.nested) meterCalls.forgetStop(meter);
+  if (!countsFuel && !setup.nested) meterCalls.forgetStop(meter);
   const enclosing = checks ? setup.enclosing ?? [] : [];
   let watch: CallWatch | undefined;
   try {
@@ -140,7 +140,11 @@ export function beginMeteredCall(
   if (!countsFuel) {
     return { meter, watch, budget: Infinity, consumed: 0, countsFuel };
   }
-  const { consumed, remaining } = meter.usage;
+  // A stop the watch found already due (a StopSignal set before the call)
+  // may have moved the books since they began.
+  const { consumed, remaining } = meterCalls.stoppedSinceBegin(meter)
+    ? meter.usage
+    : books!;
   return { meter, watch, budget: remaining, consumed, countsFuel, backstop };
 }
 
@@ -173,15 +177,19 @@ export function endMeteredCall(
   state.poll = undefined;
   state.refuel = undefined;
   if (!call.countsFuel) return outcome;
-  const exhausted = meter.exhausted;
+  // Putting the backstop's slice back may move the counter: whether the
+  // fuel ran out is read before it.
+  const exhaustedBefore = call.backstop === undefined
+    ? undefined
+    : meter.exhausted;
   // Fuel that ran out in a host import's charge ends the call, whatever
   // the guest did with what unwound it.
   const ranOutInImport = ranOutInImports.delete(meter);
   restoreSlice(meter, call.backstop);
-  meterCalls.end(meter);
-  const usage = meter.usage;
-  const consumed = usage.consumed - call.consumed;
-  const fuel = { consumed, remaining: usage.remaining };
+  const books = meterCalls.end(meter);
+  const exhausted = exhaustedBefore ?? books.exhausted;
+  const consumed = books.consumed - call.consumed;
+  const fuel = { consumed, remaining: books.remaining };
   if (exhausted && (outcome.outcome === "trap" || ranOutInImport)) {
     const error = withoutStack(() => new FuelExhausted(call.budget, consumed));
     return { ...stoppedOutcome(outcome.export, error)!, fuel };
