@@ -919,8 +919,11 @@ export class FuelMeter {
     this.#exhausted = false;
     this.#delivered = false;
     // The watchdog's setting of the flag for the grace's clock is no stop.
-    for (const guard of this.#graceGuards.splice(0)) {
-      endGuard(this.#flag, guard, 0);
+    // (Most calls have none: no copy of the empty list, twice a call.)
+    if (this.#graceGuards.length > 0) {
+      for (const guard of this.#graceGuards.splice(0)) {
+        endGuard(this.#flag, guard, 0);
+      }
     }
     this.#deliveredAt = undefined;
     this.#grace = 0;
