@@ -7,7 +7,9 @@
  * file, and a StopSignal set while a load copies 64 MiB of the caller's
  * bytes. The stops are spread over the whole load; late = (time the load
  * or call ended) - (its deadline, or when another thread set the
- * StopSignal). Figures, not verdicts: nothing here passes or fails.
+ * StopSignal). Last, a process's first load given a StopSignal set before
+ * it, one fresh process a load (late = time to its rejection). Figures,
+ * not verdicts: nothing here passes or fails.
  *
  * @module
  */
@@ -17,6 +19,7 @@ import {
   invokeIsolated,
   isolatedChildrenExited,
   loadGuest,
+  StopSignal,
 } from "../mod.ts";
 import { liftSettings } from "../src/data_lift.ts";
 import {
@@ -108,7 +111,35 @@ const ROWS = [
   ],
   ["invokeIsolated of a 64 MiB file", "timeout", "isolated-file"],
   ["64 MiB of the caller's bytes, metered", "StopSignal", "copy-stop"],
+  [
+    "a process's first load, a StopSignal set before it (spin)",
+    "StopSignal",
+    "first-load-set",
+  ],
 ] as const;
+
+/**
+ * Fresh processes of the first-load row: each measures its own first
+ * load, after the import's warm-ups and the watchdog's boot.
+ */
+const FIRST_LOAD_PROCESSES = 20;
+
+/**
+ * A process's first load, given a StopSignal set before it: how long it
+ * takes to reject (the stop was due before the call).
+ */
+async function firstLoadSet(): Promise<number[]> {
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const stop = new StopSignal();
+  stop.stop("set before the load");
+  const start = performance.now();
+  try {
+    await loadGuest(spinWith(0), { stop, timeout: 60_000 });
+  } catch {
+    return [performance.now() - start];
+  }
+  throw new Error("a load given a StopSignal set before it returned");
+}
 
 /**
  * Loads `bytes` {@linkcode RUNS} times, each stopped at a moment spread
@@ -190,6 +221,8 @@ async function measureHere(series: string): Promise<number[]> {
       return await isolatedFile();
     case "copy-stop":
       return await stoppedLoads(bigFile(), "stop");
+    case "first-load-set":
+      return await firstLoadSet();
   }
   throw new Error(`no series "${series}"`);
 }
@@ -209,7 +242,11 @@ async function inFreshProcess(series: string): Promise<number[]> {
 export async function benchLoadStopLatency(): Promise<void> {
   const rows: string[][] = [];
   for (const [label, stop, series] of ROWS) {
-    const late = await inFreshProcess(series);
+    const late: number[] = [];
+    const processes = series === "first-load-set" ? FIRST_LOAD_PROCESSES : 1;
+    for (let i = 0; i < processes; i++) {
+      late.push(...await inFreshProcess(series));
+    }
     const ms = (fraction: number) =>
       `${percentile(late, fraction).toFixed(3)} ms`;
     rows.push([
