@@ -355,7 +355,7 @@ async function callIsolated(
  * return, and the call came back about 1 ms late in the median (0.3 ms with
  * the guard's kill 1 ms or more later).
  */
-const GUARD_KILL_AFTER_MS = 5;
+export const GUARD_KILL_AFTER_MS = 5;
 
 /**
  * Whether the child's guard killed it after the call's deadline, before this

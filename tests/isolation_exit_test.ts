@@ -14,6 +14,7 @@ import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { invokeIsolated, isolatedChildrenExited } from "../mod.ts";
 import { childrenExiting } from "../src/isolate_exits.ts";
+import { GUARD_KILL_AFTER_MS } from "../src/isolate.ts";
 import { expectOutcome } from "./support/outcome.ts";
 
 /** Longer than any wait these tests make: a hang. */
@@ -343,12 +344,15 @@ exitTest(
       });
       const reach = performance.now() - start;
       assert.equal(expectOutcome(answered, "returned").value, 42);
+      let late = 0;
       for (let timeout = Math.ceil(2 * reach) + 500;; timeout *= 2) {
         const before = new Set(await children());
+        const called = performance.now();
         const result = await invokeIsolated(bytes, "run", [], {
           timeout,
           imports: new URL(`file://${imports}`),
         });
+        const took = performance.now() - called;
         const exiting = childrenExiting();
         await reaped();
         assert.deepEqual(await newChildren(before), []);
@@ -362,8 +366,23 @@ exitTest(
           continue;
         }
         assert.equal(expectOutcome(result, "returned").value, 42);
+        // A host whose thread woke past the child's own guard may find the
+        // child gone already (the guard killed it, as it is there to): the
+        // answer is kept, but the call did not return at this host's kill.
+        // A busy machine gets a few more tries at a deadline met on time.
+        if (took >= timeout + GUARD_KILL_AFTER_MS && late < 8) {
+          late++;
+          timeout /= 2;
+          continue;
+        }
         // It returned at the deadline's kill, with the child still there.
-        assert.equal(exiting, 1);
+        assert.equal(
+          exiting,
+          1,
+          `the call came back ${
+            (took - timeout).toFixed(1)
+          } ms past its deadline (${late} tries late before)`,
+        );
         break;
       }
     } finally {
