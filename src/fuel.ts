@@ -94,12 +94,6 @@ import { precompileRefused } from "./precompile.ts";
 import { compileDearFunctions } from "./meter_precompile.ts";
 import { innerStopDue } from "./flags_in_calls.ts";
 
-/** The books of a meter that counts no fuel, which keeps none. */
-const NO_BOOKS: MeterBooks = Object.freeze({
-  consumed: 0,
-  remaining: Infinity,
-});
-
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
 
@@ -623,8 +617,18 @@ export class FuelMeter {
 
   /** Whether the guest's last request for fuel was refused. */
   get exhausted(): boolean {
+    // A resumable guest's counter says nothing of it: not read.
+    return this.#exhaustedAt(this.#resumable ? undefined : this.#readCounter());
+  }
+
+  /**
+   * {@linkcode FuelMeter.exhausted}, given the counter's value as just read
+   * ({@linkcode FuelMeter.#readCounter}): a check that traps leaves a
+   * negative count.
+   */
+  #exhaustedAt(raw: number | undefined): boolean {
     if (this.#resumable || this.#parked !== undefined) return this.#exhausted;
-    return this.#counter !== undefined && this.#counter.value < 0n;
+    return raw !== undefined && raw < 0;
   }
 
   /**
@@ -1046,7 +1050,7 @@ export class FuelMeter {
       // No books; the flag was cleared before the run's watch was armed.
       this.#stopping = false;
       this.#reason = undefined;
-      return NO_BOOKS;
+      return this.usage;
     }
     this.#returnSlice();
     this.#zones.leaveAll();
@@ -1078,10 +1082,7 @@ export class FuelMeter {
     this.#runs = Math.max(0, this.#runs - 1);
     // One read of the counter serves the whole settling.
     const raw = this.#readCounter();
-    // As the getter reads it.
-    const exhausted = this.#resumable || this.#parked !== undefined
-      ? this.#exhausted
-      : raw !== undefined && raw < 0;
+    const exhausted = this.#exhaustedAt(raw);
     // A guest that traps when its fuel is spent never tells the meter, and
     // the books below refill its counter: say why it stopped first.
     if (exhausted) this.#reason ??= "fuel";

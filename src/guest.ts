@@ -597,15 +597,12 @@ export class Guest {
     const meter = state.meter;
     const timeout = options?.timeout ?? this.#timeout;
     if (meter === undefined) {
-      if (
-        options?.fuel !== undefined || timeout !== undefined ||
-        options?.stop !== undefined
-      ) {
-        const refused = [
-          options?.fuel !== undefined && "fuel",
-          timeout !== undefined && "a timeout",
-          options?.stop !== undefined && "a StopSignal",
-        ].filter((what) => what !== false);
+      // Built only when something is refused: most calls give nothing.
+      let refused: string[] | undefined;
+      if (options?.fuel !== undefined) (refused ??= []).push("fuel");
+      if (timeout !== undefined) (refused ??= []).push("a timeout");
+      if (options?.stop !== undefined) (refused ??= []).push("a StopSignal");
+      if (refused !== undefined) {
         throw new ExportError(
           `cannot give ${
             refused.join(" or ")

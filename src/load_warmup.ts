@@ -187,9 +187,9 @@ export function warmLoadPathAtImport(): void {
  * that came before it began (a StopSignal set, an AbortSignal aborted): its
  * options' checks and the watch of its stops run for the first time here,
  * and it rejects before it reads, rewrites or starts anything. A process's
- * first load otherwise ran them cold: with a StopSignal set before it, it
- * rejected 8 to 10 ms after it was called, and one set 3 ms in was heard
- * 11 to 18 ms late.
+ * first load otherwise ran them cold: given a StopSignal set before it, it
+ * rejected 3 to 10 ms after it was called (the sooner after the import, the
+ * later).
  */
 function warmLoadEntry(): void {
   const stop = new StopSignal();

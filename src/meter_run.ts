@@ -388,11 +388,8 @@ function startRun(
     options.soft ?? false,
     options.onStopping,
   );
-  // The books as begun (the watch and the grace move no fuel); a meter
-  // that counts none keeps its own.
-  const { consumed: consumedBefore, remaining: budget } = meter.countsFuel
-    ? booksBefore
-    : meter.usage;
+  // The books as begun: the watch and the grace move no fuel.
+  const { consumed: consumedBefore, remaining: budget } = booksBefore;
   const saved = stack && readStackPointer(meter, calls, stack);
   const flagInUse = flag !== undefined && meter.resumable ? flag : undefined;
   if (flagInUse !== undefined) {
@@ -631,8 +628,7 @@ function endRun(
     }
   }
   if (meter.slice === run.runSlice) meter.slice = run.userSlice;
-  const booksAfter = calls.end(meter);
-  const usage = meter.countsFuel ? booksAfter : meter.usage;
+  const usage = calls.end(meter);
   const fuel = {
     consumed: usage.consumed - run.consumedBefore,
     remaining: usage.remaining,
