@@ -61,6 +61,18 @@ export interface CallState {
    * any of its calls is refused.
    */
   calling: (() => boolean) | undefined;
+  /**
+   * How many of the guest's host imports are running: code of the guest
+   * reached under one has the host's frames below it, through which it
+   * cannot suspend.
+   */
+  hostCalls: number;
+  /**
+   * Set while the start function of a guest loaded for plain calls runs
+   * through JSPI, so that it may yield to the event loop (where the load's
+   * `signal` fires) at its flag checks.
+   */
+  startYields: boolean;
 }
 
 /**
@@ -226,6 +238,8 @@ export function newCallState(
     flag: undefined,
     check: undefined,
     calling: undefined,
+    hostCalls: 0,
+    startYields: false,
   };
   unwinding.set(unwind, state);
   return state;

@@ -114,6 +114,12 @@ export interface GuestParts {
    */
   startExport?: string;
   /**
+   * Whether that start function, of a guest loaded for plain calls, runs
+   * as an async call does, yielding to the event loop, so that the load's
+   * `signal` can fire while it runs.
+   */
+  startYields?: boolean;
+  /**
    * The function exports the rewrite added (the start function's, the
    * one that compiles dear functions ahead): not the guest's, so no call
    * may name them.
@@ -210,6 +216,7 @@ export class Guest {
   readonly #options: GuestOptions;
   readonly #freshImports: (() => WebAssembly.Imports) | undefined;
   readonly #startExport: string | undefined;
+  readonly #startYields: boolean;
   readonly #addedExports: ReadonlySet<string> | undefined;
   /** The start function's export, as its call begins (see `#start`). */
   #startCall: string | undefined;
@@ -243,6 +250,7 @@ export class Guest {
     this.#options = parts.options;
     this.#freshImports = parts.freshImports;
     this.#startExport = parts.startExport;
+    this.#startYields = parts.startYields ?? false;
     this.#addedExports = parts.addedExports;
     this.#calls = new CallStack(parts.state);
     parts.state.check = (trapped) => this.#calls.check(undefined, trapped);
@@ -337,9 +345,23 @@ export class Guest {
     this.#startCall = name;
     let outcome: CallOutcome;
     try {
-      outcome = this.#async
-        ? await this.#invokeAsync(name, [], options, performance.now())
-        : this.#invokeSync(name, [], options);
+      if (this.#async) {
+        outcome = await this.#invokeAsync(name, [], options, performance.now());
+      } else if (this.#startYields) {
+        this.#state.startYields = true;
+        try {
+          outcome = await this.#callYielding(
+            name,
+            [],
+            options,
+            performance.now(),
+          );
+        } finally {
+          this.#state.startYields = false;
+        }
+      } else {
+        outcome = this.#invokeSync(name, [], options);
+      }
     } finally {
       this.#startCall = undefined;
     }
@@ -510,13 +532,27 @@ export class Guest {
     return givenOutcome(outcome);
   }
 
-  async #invokeAsync(
+  #invokeAsync(
     name: string,
     args: unknown[],
     options: AsyncCallOptions | undefined,
     invoked: number,
   ): Promise<CallOutcome> {
     this.#checkAsync();
+    return this.#callYielding(name, args, options, invoked);
+  }
+
+  /**
+   * Calls an export through JSPI, yielding to the event loop at the ticks
+   * of its flag: every call of an async guest, and the start function of a
+   * plain one loaded with a signal.
+   */
+  async #callYielding(
+    name: string,
+    args: unknown[],
+    options: AsyncCallOptions | undefined,
+    invoked: number,
+  ): Promise<CallOutcome> {
     const fn = this.#function(name, args);
     let start = this.#promising.get(fn);
     if (start === undefined) {

@@ -126,10 +126,11 @@ export interface GuestOptions {
    * Stops loading when aborted, wherever it waits (fetching or reading the
    * module, compiling it) and in the start function, if the guest has one:
    * `loadGuest` rejects with {@linkcode Aborted} (or
-   * {@linkcode DeadlineExceeded} for a timed-out signal). An `AbortSignal`
-   * cannot fire while a synchronous start function, or the rewrite, holds
-   * the thread; use `stop` or `timeout` for a start function. Meters the
-   * guest. It does not apply to calls: give those their own.
+   * {@linkcode DeadlineExceeded} for a timed-out signal). A guest loaded
+   * for plain calls runs its start function as an async call does, through
+   * JSPI, yielding to the event loop about every half millisecond, so that
+   * the signal can fire there too; its calls stay plain. Meters the guest.
+   * It does not apply to calls: give those their own.
    */
   signal?: AbortSignal;
   /**

@@ -369,6 +369,9 @@ export async function loadGuestWith(
     let flagHost: StopFlagHost | undefined;
     let importModule = "";
     let startExport: string | undefined;
+    // Whether the start function of a guest loaded for plain calls runs as
+    // an async call does (see yieldsInStart).
+    let startYields = false;
     let dear: { export: string; functions: number } | undefined;
     let flagImports: StopFlagImports | undefined;
     let declaredImports: readonly ImportEntry[] = [];
@@ -435,6 +438,7 @@ export async function loadGuestWith(
         owned || bytes !== original || snapshot,
         consumable && bytes === original,
         (start) => {
+          startYields = yieldsInStart(options, start);
           return {
             costs: options.costs,
             // Only an async guest's checks ask the host for more fuel (to yield
@@ -461,7 +465,11 @@ export async function loadGuestWith(
             ...(stoppableGuest(options)
               ? { arrayBytes: limits?.arrays ?? DEFAULT_ARRAY_BYTES }
               : {}),
-            ...flagChecks(flagged, countsFuel, options.async === true),
+            ...flagChecks(
+              flagged,
+              countsFuel,
+              options.async === true || startYields,
+            ),
             deferStart: flagged,
             // Its functions dear to compile, reachable by the compile
             // thread, which compiles them ahead (`precompile.ts`).
@@ -540,13 +548,14 @@ export async function loadGuestWith(
       meterCalls.forGuest(state.meter);
       if (stopFlag !== undefined) {
         // A call's deadline, and an async call's ticks, each use a slot.
-        const bound = boundFlag(options.async ? 2 : 1);
+        const bound = boundFlag(options.async || startYields ? 2 : 1);
         flagHost = stopFlagHost(
           stopFlag,
           state,
           options.async ?? false,
           bound,
           limits?.heap,
+          startYields,
         );
         state.flag = flagHost.flag;
       }
@@ -668,6 +677,7 @@ export async function loadGuestWith(
       options,
       freshImports,
       startExport,
+      startYields: startYields && startExport !== undefined,
       // A second run of the start function, or a dear function called
       // with zeros, is no call the guest offers.
       addedExports: new Set(
@@ -769,6 +779,19 @@ function flagChecks(
 ): Pick<InstrumentOptions, "fuel" | "stopFlagTraps"> {
   if (!flagged) return {};
   return { fuel: countsFuel, stopFlagTraps: !async };
+}
+
+/**
+ * Whether the start function of a guest loaded for plain calls must yield
+ * to the event loop as it runs: the load's `signal` fires only there, and
+ * a start function that held the thread would keep it from ever firing
+ * (one that never ended held the load for ever). It then runs through JSPI
+ * as an async call does, its flag checks ask the host (a plain guest's
+ * trap), and its later calls are plain.
+ */
+function yieldsInStart(options: GuestOptions, hasStart: boolean): boolean {
+  return hasStart && HAS_JSPI && options.signal !== undefined &&
+    options.async !== true;
 }
 
 /**

@@ -10,6 +10,7 @@ import { type CallState, recordStop, type Stop } from "./call_state.ts";
 import { suspending } from "./jspi.ts";
 import { heapCheck } from "./heap_limit.ts";
 import { markIdle, outsideCalls } from "./outside_call.ts";
+import { startYieldCallback, TURN } from "./start_yield.ts";
 import type { InstrumentedModule } from "./wasm/mod.ts";
 import type { BoundFlag } from "./watchdog.ts";
 import { turnUnlessDue } from "./yield.ts";
@@ -36,6 +37,9 @@ export interface StopFlagHost {
  * @param bound The flag memory (shared, one page, as the rewrite imports
  *   it) and its word, already bound to the watchdog's slots.
  * @param heapLimit `limits.heap`, if given.
+ * @param startYields Whether the guest, loaded for plain calls, has a start
+ *   function that yields as an async call does (`state.startYields`): the
+ *   callback may then suspend it, but only there.
  * @returns The flag and the imports.
  */
 export function stopFlagHost(
@@ -44,6 +48,7 @@ export function stopFlagHost(
   async: boolean,
   bound: BoundFlag,
   heapLimit?: number,
+  startYields = false,
 ): StopFlagHost {
   const { memory: shared, flag } = bound;
   // No call is in progress yet: the guest's code refuses to run until one
@@ -96,6 +101,23 @@ export function stopFlagHost(
         // another guest's call, reaching its code): its flag is then
         // held idle, and must not be cleared.
         : turnUnlessDue(due).then(() => outside() ? 1 : answer())
+    )
+    : startYields
+    // Turns the event loop only on the start function's own stack: under a
+    // host import (a nested call) the host's frames are in the way, and
+    // after the start the guest's calls are plain.
+    ? startYieldCallback(
+      () =>
+        stoppedAtOnce()
+          ? 1
+          : Atomics.load(flag, 0) === 0
+          ? poll()
+          : answer() === 1
+          ? 1
+          : state.startYields && state.hostCalls === 0
+          ? TURN
+          : 0,
+      suspending(() => turnUnlessDue(due).then(() => outside() ? 1 : answer())),
     )
     : () =>
       stoppedAtOnce() ? 1 : Atomics.load(flag, 0) === 0 ? poll() : answer();

@@ -171,11 +171,13 @@ Deno.test("a stoppable load writes a large guest's limits over its copy of the c
   })).meter!.bytes;
   let loaded: Awaited<ReturnType<typeof loadGuest>> | undefined;
   const input = tabled.slice();
+  // Stoppable by a StopSignal: a signal would have its start function's
+  // flag checks ask the host, a rewrite of its own.
   const made = await noting(async () => {
     loaded = await loadGuest(input, {
       fuel: 1e9,
       imports,
-      signal: new AbortController().signal,
+      stop: new StopSignal(),
     });
   });
   // The copy of the caller's bytes, with its room, made on the compile

@@ -1,0 +1,158 @@
+/**
+ * A load's `signal` stops the start function of a guest loaded for plain
+ * calls too: that start function yields to the event loop as an async
+ * call does, so a signal aborted by a timer (or timed out) fires while it
+ * runs. Before, it held the thread, and a start function that never ended
+ * held the load for ever. The guest's later calls are plain, and a call
+ * nested in the start function (through a host import) runs as one.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { assembleWat } from "../guest/build.ts";
+import {
+  isAborted,
+  isDeadlineExceeded,
+  loadGuest,
+  StopSignal,
+} from "../mod.ts";
+import { START_YIELD_HELPER } from "../src/start_yield.ts";
+import { docWatBytes } from "./support/doc_wat.ts";
+import { expectOutcome } from "./support/outcome.ts";
+import { stopFromAnotherThread } from "./support/stopper_thread.ts";
+
+/**
+ * Fuel that ends a start function whose stop was lost, so that such a test
+ * fails with FuelExhausted instead of hanging.
+ */
+const GUARD_FUEL = 30_000_000_000;
+
+const RUNAWAY_START = await assembleWat(`
+(module
+  (func $start (loop $forever (br $forever)))
+  (start $start))
+`);
+
+/**
+ * A start function that tells the host it began, counts to `host.limit()`
+ * (calling `host.work` now and then), and tells the host it ended.
+ */
+const COUNTING_START = await assembleWat(`
+(module
+  (import "host" "began" (func $began))
+  (import "host" "limit" (func $limit (result i32)))
+  (import "host" "work" (func $work))
+  (import "host" "ended" (func $ended))
+  (global $count (mut i32) (i32.const 0))
+  (func $start
+    (local $i i32)
+    (local $limit i32)
+    (call $began)
+    (local.set $limit (call $limit))
+    (loop $again
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (if (i32.eqz (i32.and (local.get $i) (i32.const 0xffffff)))
+        (then (call $work)))
+      (br_if $again (i32.lt_u (local.get $i) (local.get $limit))))
+    (global.set $count (local.get $i))
+    (call $ended))
+  (start $start)
+  (func (export "count") (result i32) (global.get $count))
+  (func (export "busy") (param $n i32) (result i32)
+    (local $i i32)
+    (loop $again
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $i))
+  (func (export "spin") (loop $forever (br $forever))))
+`);
+
+Deno.test("a plain guest's runaway start function stops when the load's signal aborts", async () => {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error("cancelled")), 30);
+  try {
+    await assert.rejects(
+      loadGuest(RUNAWAY_START, { fuel: GUARD_FUEL, signal: controller.signal }),
+      (e) => isAborted(e) && (e.cause as Error)?.message === "cancelled",
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+});
+
+Deno.test("a plain guest's runaway start function stops when the load's signal times out", async () => {
+  await assert.rejects(
+    loadGuest(RUNAWAY_START, {
+      fuel: GUARD_FUEL,
+      signal: AbortSignal.timeout(30),
+    }),
+    (e) => isDeadlineExceeded(e),
+  );
+});
+
+Deno.test("a plain guest's start function given a signal yields to the event loop, and its calls stay plain", async () => {
+  let timerRan = false;
+  let ranBeforeEnd: boolean | undefined;
+  const guest = await loadGuest(COUNTING_START, {
+    signal: new AbortController().signal,
+    imports: {
+      host: {
+        began: () => void setTimeout(() => timerRan = true, 0),
+        // A tenth of a second of counting or more: the timer's turn comes.
+        limit: () => 0x4000000,
+        work: () => {},
+        ended: () => void (ranBeforeEnd = timerRan),
+      },
+    },
+  });
+  assert.equal(ranBeforeEnd, true, "a timer ran while the start function ran");
+  assert.equal(
+    expectOutcome(guest.invoke("count"), "returned").value,
+    0x4000000,
+  );
+  // A plain call, stopped by its own deadline and by a StopSignal.
+  expectOutcome(guest.invoke("spin", [], { timeout: 20 }), "timeout");
+  const stop = new StopSignal();
+  const stopper = await stopFromAnotherThread(stop, { after: 20 });
+  try {
+    expectOutcome(guest.invoke("spin", [], { stop }), "aborted");
+  } finally {
+    stopper.terminate();
+  }
+});
+
+Deno.test("a plain call nested in a plain guest's yielding start function runs whole, and the start function goes on", async () => {
+  const loaded: { guest?: Awaited<ReturnType<typeof loadGuest>> } = {};
+  const nested: unknown[] = [];
+  const imports = {
+    host: {
+      began: () => {},
+      limit: () => 0x3000000,
+      // From the second run of the start function (reinstantiate), a call
+      // back into the guest long enough for the flag's ticks to come.
+      work: () => {
+        if (loaded.guest === undefined) return;
+        const outcome = loaded.guest.invoke("busy", [200_000_000]);
+        nested.push(expectOutcome(outcome, "returned").value);
+      },
+      ended: () => {},
+    },
+  };
+  const guest = await loadGuest(COUNTING_START, {
+    signal: new AbortController().signal,
+    imports,
+  });
+  loaded.guest = guest;
+  await guest.reinstantiate();
+  assert.deepEqual(nested, [200_000_000, 200_000_000, 200_000_000]);
+  assert.equal(
+    expectOutcome(guest.invoke("count"), "returned").value,
+    0x3000000,
+  );
+});
+
+Deno.test("the start function's yielding callback is the module its documentation writes out", async () => {
+  const source = new URL("../src/start_yield.ts", import.meta.url);
+  assert.deepEqual(await docWatBytes(source), [...START_YIELD_HELPER]);
+});
