@@ -6,6 +6,7 @@
  * is started once per process and never ends, so no cold call waits for it.
  */
 import {
+  Aborted,
   type CallOutcome,
   DeadlineExceeded,
   type Guest,
@@ -476,21 +477,33 @@ async function measure(
 async function runawayStarts(
   bytes: Uint8Array,
   async: boolean,
+  bySignal = false,
 ): Promise<{ late: number[]; load: number[] }> {
   const late: number[] = [];
   const load: number[] = [];
   for (let i = 0; i < START_RUNS; i++) {
     let entered = -Infinity;
-    const mark = () => void (entered = performance.now());
+    const controller = new AbortController();
+    // By a signal, a timer set as the start function is entered aborts it
+    // (late from when the timer was due).
+    const mark = () => {
+      entered = performance.now();
+      if (bySignal) setTimeout(() => controller.abort(), TIMEOUT_MS);
+    };
     const start = performance.now();
     try {
       await loadGuest(bytes, {
-        timeout: TIMEOUT_MS,
+        ...(bySignal ? { signal: controller.signal } : { timeout: TIMEOUT_MS }),
         async,
         imports: { host: { mark } },
       });
     } catch (error) {
       const end = performance.now();
+      if (bySignal && error instanceof Aborted) {
+        late.push(end - (entered + TIMEOUT_MS));
+        load.push(end - (start + TIMEOUT_MS));
+        continue;
+      }
       if (!(error instanceof DeadlineExceeded)) throw error;
       late.push(
         Math.max(end - (entered + TIMEOUT_MS), error.elapsed - TIMEOUT_MS),
@@ -650,11 +663,17 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
     (await stopper)?.terminate();
     return;
   }
-  if (label === START_LABEL || label === PREPARED_START_LABEL) {
+  if (
+    label === START_LABEL || label === PREPARED_START_LABEL ||
+    label === SIGNAL_START_LABEL
+  ) {
     const bytes = await assemble(RUNAWAY_START);
     // As a server readies itself before it takes work.
     if (label === PREPARED_START_LABEL) await prepareStops();
-    console.log(JSON.stringify(await runawayStarts(bytes, mode === "async")));
+    const bySignal = label === SIGNAL_START_LABEL;
+    console.log(
+      JSON.stringify(await runawayStarts(bytes, mode === "async", bySignal)),
+    );
     return;
   }
   const guest = HOSTILE_GUESTS.find((guest) => guest.label === label);
@@ -666,6 +685,8 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
 }
 
 const START_LABEL = "runaway start function";
+/** The same, stopped by the load's signal, which a timer aborts. */
+const SIGNAL_START_LABEL = "runaway start function, the load's signal";
 /** The same, in a process that called `prepareStops()` before its first load. */
 const PREPARED_START_LABEL = "runaway start function, after prepareStops()";
 const WASI_LABEL = "WASI command asleep in poll_oneoff";
@@ -899,6 +920,13 @@ export async function benchStopLatency(): Promise<void> {
       mode,
       "cold",
       ...cells(prepared.load),
+    ]);
+    const bySignal = await inFreshProcess(SIGNAL_START_LABEL, mode);
+    rows.push([
+      SIGNAL_START_LABEL,
+      `${mode}, abort`,
+      "cold",
+      ...cells(bySignal.late),
     ]);
   }
   const WASI_MODES: Record<Mode, string> = {
