@@ -85,42 +85,36 @@ export function stopFlagHost(
   // Stops that need no answer from the host's turn come first: code reached
   // outside a call, then the heap; a clear flag is a bulk operator's poll.
   const stoppedAtOnce = (): boolean => outside() || pastHeap();
+  // The answer that needs no turn of the event loop: 0 (go on), 1 (stop),
+  // or `turn` when the flag was set for no stop and the call may yield.
+  const atOnce = <T>(turn: T): number | T =>
+    stoppedAtOnce()
+      ? 1
+      : Atomics.load(flag, 0) === 0
+      ? poll()
+      : answer() === 1
+      ? 1
+      : turn;
+  // The guest's last call may have ended during the turn (this is another
+  // guest's call, reaching its code): its flag is then held idle, and must
+  // not be cleared.
+  const afterTurn = () =>
+    turnUnlessDue(due).then(() => outside() ? 1 : answer());
   // An async call's set flag is mostly the watchdog's tick, a turn of the
   // event loop due; but a stop already due is answered before that turn,
   // which could run other work and V8's pending tasks first (a collection's
   // pause among them).
   const callback = async
-    ? suspending(() =>
-      stoppedAtOnce()
-        ? 1
-        : Atomics.load(flag, 0) === 0
-        ? poll()
-        : answer() === 1
-        ? 1
-        // The guest's last call may have ended during the turn (this is
-        // another guest's call, reaching its code): its flag is then
-        // held idle, and must not be cleared.
-        : turnUnlessDue(due).then(() => outside() ? 1 : answer())
-    )
+    ? suspending(() => atOnce(null) ?? afterTurn())
     : startYields
     // Turns the event loop only on the start function's own stack: under a
     // host import (a nested call) the host's frames are in the way, and
     // after the start the guest's calls are plain.
     ? startYieldCallback(
-      () =>
-        stoppedAtOnce()
-          ? 1
-          : Atomics.load(flag, 0) === 0
-          ? poll()
-          : answer() === 1
-          ? 1
-          : state.startYields && state.hostCalls === 0
-          ? TURN
-          : 0,
-      suspending(() => turnUnlessDue(due).then(() => outside() ? 1 : answer())),
+      () => atOnce(state.startYields && state.hostCalls === 0 ? TURN : 0),
+      suspending(afterTurn),
     )
-    : () =>
-      stoppedAtOnce() ? 1 : Atomics.load(flag, 0) === 0 ? poll() : answer();
+    : () => atOnce(0);
   return {
     flag,
     imports() {
