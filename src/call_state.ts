@@ -68,11 +68,12 @@ export interface CallState {
    */
   hostCalls: number;
   /**
-   * Set while the start function of a guest loaded for plain calls runs
-   * through JSPI, so that it may yield to the event loop (where the load's
-   * `signal` fires) at its flag checks.
+   * For a guest loaded for plain calls whose start function yields to the
+   * event loop (where the load's `signal` fires): the switch that says its
+   * start function's own code runs (`start_yield.ts`), set as that
+   * function is called.
    */
-  startYields: boolean;
+  onStart: WebAssembly.Global | undefined;
 }
 
 /**
@@ -239,7 +240,7 @@ export function newCallState(
     check: undefined,
     calling: undefined,
     hostCalls: 0,
-    startYields: false,
+    onStart: undefined,
   };
   unwinding.set(unwind, state);
   return state;

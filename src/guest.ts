@@ -292,7 +292,10 @@ export class Guest {
    *
    * A call runs to its end on the instance it started on. On a guest loaded
    * with `async: true`, the fresh instance takes its place in the queue of
-   * calls: after the calls made before, and before those made after.
+   * calls: after the calls made before, and before those made after. On a
+   * guest loaded for plain calls, a call made before this resolves may run
+   * on the fresh instance before its start function has ended (which yields
+   * to the event loop when the guest was loaded with a `signal`).
    *
    * @throws {FuelExhausted} When the start function runs out of fuel.
    * @throws {DeadlineExceeded} When the start function runs past the guest's `timeout`.
@@ -347,8 +350,11 @@ export class Guest {
     try {
       if (this.#async) {
         outcome = await this.#invokeAsync(name, [], options, performance.now());
-      } else if (this.#startYields) {
-        this.#state.startYields = true;
+      } else if (this.#startYields && this.#state.onStart !== undefined) {
+        // Set before the call, which runs the start function at once until
+        // it first yields; the helper clears it for each yield.
+        const onStart = this.#state.onStart;
+        onStart.value = 1;
         try {
           outcome = await this.#callYielding(
             name,
@@ -357,7 +363,7 @@ export class Guest {
             performance.now(),
           );
         } finally {
-          this.#state.startYields = false;
+          onStart.value = 0;
         }
       } else {
         outcome = this.#invokeSync(name, [], options);

@@ -13,39 +13,52 @@
  */
 
 /**
- * The helper module: `answer` gives 0 (go on), 1 (stop) or 2 (turn the
- * event loop first); on 2, `turn`, a suspending import, gives the answer
- * after the turn.
+ * The helper module: `answer` is given whether the start function's own
+ * code is running (`on_start`, which the host sets as it calls the start
+ * function) and gives 0 (go on), 1 (stop) or 2 (turn the event loop
+ * first); on 2, `turn`, a suspending import, gives the answer after the
+ * turn. While the start function is suspended there, `on_start` is 0: code
+ * of the guest that runs meanwhile (a call made from the event loop, or
+ * through a table) is on another stack, where nothing may suspend.
  *
  * ```wat
  * (module
- *   (import "h" "answer" (func $answer (result i32)))
+ *   (import "h" "answer" (func $answer (param i32) (result i32)))
  *   (import "h" "turn" (func $turn (result i32)))
+ *   (global $onStart (export "on_start") (mut i32) (i32.const 0))
  *   (func (export "callback") (result i32)
  *     (local $answer i32)
  *     (if (result i32)
- *       (i32.eq (local.tee $answer (call $answer)) (i32.const 2))
- *       (then (call $turn))
+ *       (i32.eq
+ *         (local.tee $answer (call $answer (global.get $onStart)))
+ *         (i32.const 2))
+ *       (then
+ *         (global.set $onStart (i32.const 0))
+ *         (local.set $answer (call $turn))
+ *         (global.set $onStart (i32.const 1))
+ *         (local.get $answer))
  *       (else (local.get $answer)))))
  * ```
  */
 // deno-fmt-ignore
 export const START_YIELD_HELPER: readonly number[] = [
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  // type: () -> i32
-  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f,
+  // types: (i32) -> i32, () -> i32
+  0x01, 0x0a, 0x02, 0x60, 0x01, 0x7f, 0x01, 0x7f, 0x60, 0x00, 0x01, 0x7f,
   // imports: h.answer, h.turn
-  0x02, 0x15, 0x02,
-  0x01, 0x68, 0x06, 0x61, 0x6e, 0x73, 0x77, 0x65, 0x72, 0x00, 0x00,
-  0x01, 0x68, 0x04, 0x74, 0x75, 0x72, 0x6e, 0x00, 0x00,
-  // one function of that type, exported as "callback"
-  0x03, 0x02, 0x01, 0x00,
-  0x07, 0x0c, 0x01, 0x08, 0x63, 0x61, 0x6c, 0x6c, 0x62, 0x61, 0x63, 0x6b,
-  0x00, 0x02,
-  // its body
-  0x0a, 0x15, 0x01, 0x13, 0x01, 0x01, 0x7f,
-  0x10, 0x00, 0x22, 0x00, 0x41, 0x02, 0x46,
-  0x04, 0x7f, 0x10, 0x01, 0x05, 0x20, 0x00, 0x0b, 0x0b,
+  0x02, 0x15, 0x02, 0x01, 0x68, 0x06, 0x61, 0x6e, 0x73, 0x77, 0x65, 0x72,
+  0x00, 0x00, 0x01, 0x68, 0x04, 0x74, 0x75, 0x72, 0x6e, 0x00, 0x01,
+  // one function, of the first type; the global on_start
+  0x03, 0x02, 0x01, 0x01, 0x06, 0x06, 0x01, 0x7f, 0x01, 0x41, 0x00, 0x0b,
+  // exports: "on_start", "callback"
+  0x07, 0x17, 0x02, 0x08, 0x6f, 0x6e, 0x5f, 0x73, 0x74, 0x61, 0x72, 0x74,
+  0x03, 0x00, 0x08, 0x63, 0x61, 0x6c, 0x6c, 0x62, 0x61, 0x63, 0x6b, 0x00,
+  0x02,
+  // the callback's body
+  0x0a, 0x23, 0x01, 0x21, 0x01, 0x01, 0x7f, 0x23, 0x00, 0x10, 0x00, 0x22,
+  0x00, 0x41, 0x02, 0x46, 0x04, 0x7f, 0x41, 0x00, 0x24, 0x00, 0x10, 0x01,
+  0x21, 0x00, 0x41, 0x01, 0x24, 0x00, 0x20, 0x00, 0x05, 0x20, 0x00, 0x0b,
+  0x0b,
 ];
 
 /** What `answer` returns to have the callback turn the event loop. */
@@ -53,20 +66,33 @@ export const TURN = 2;
 
 let helper: WebAssembly.Module | undefined;
 
+/** The callback, and the switch that says the start function's code runs. */
+export interface StartYieldCallback {
+  /** The function to import as the flag's callback. */
+  callback: WebAssembly.ImportValue;
+  /** 1 while the start function's own code runs, else 0. */
+  onStart: WebAssembly.Global;
+}
+
 /**
  * The callback: a function of a fresh helper instance over `answer` and
  * `turn`.
  *
- * @param answer Answers at once: 0, 1, or {@linkcode TURN}.
+ * @param answer Answers at once, given whether the start function's own
+ *   code runs: 0, 1, or {@linkcode TURN}.
  * @param turn A suspending import (see `jspi.ts`) that answers after a turn
  *   of the event loop; called only when `answer` gave {@linkcode TURN}.
- * @returns The function to import as the flag's callback.
+ * @returns The callback, and the switch to set as the start function is
+ *   called (and clear once it has ended).
  */
 export function startYieldCallback(
-  answer: () => number,
+  answer: (onStart: number) => number,
   turn: WebAssembly.ImportValue,
-): WebAssembly.ImportValue {
+): StartYieldCallback {
   helper ??= new WebAssembly.Module(new Uint8Array(START_YIELD_HELPER));
   const instance = new WebAssembly.Instance(helper, { h: { answer, turn } });
-  return instance.exports.callback as WebAssembly.ImportValue;
+  return {
+    callback: instance.exports.callback as WebAssembly.ImportValue,
+    onStart: instance.exports.on_start as WebAssembly.Global,
+  };
 }

@@ -10,7 +10,11 @@ import { type CallState, recordStop, type Stop } from "./call_state.ts";
 import { suspending } from "./jspi.ts";
 import { heapCheck } from "./heap_limit.ts";
 import { markIdle, outsideCalls } from "./outside_call.ts";
-import { startYieldCallback, TURN } from "./start_yield.ts";
+import {
+  type StartYieldCallback,
+  startYieldCallback,
+  TURN,
+} from "./start_yield.ts";
 import type { InstrumentedModule } from "./wasm/mod.ts";
 import type { BoundFlag } from "./watchdog.ts";
 import { turnUnlessDue } from "./yield.ts";
@@ -38,8 +42,8 @@ export interface StopFlagHost {
  *   it) and its word, already bound to the watchdog's slots.
  * @param heapLimit `limits.heap`, if given.
  * @param startYields Whether the guest, loaded for plain calls, has a start
- *   function that yields as an async call does (`state.startYields`): the
- *   callback may then suspend it, but only there.
+ *   function that yields as an async call does: the callback may then
+ *   suspend it, but only there (`state.onStart`).
  * @returns The flag and the imports.
  */
 export function stopFlagHost(
@@ -110,9 +114,12 @@ export function stopFlagHost(
     // Turns the event loop only on the start function's own stack: under a
     // host import (a nested call) the host's frames are in the way, and
     // after the start the guest's calls are plain.
-    ? startYieldCallback(
-      () => atOnce(state.startYields && state.hostCalls === 0 ? TURN : 0),
-      suspending(afterTurn),
+    ? startYieldOn(
+      state,
+      startYieldCallback(
+        (onStart) => atOnce(onStart === 1 && state.hostCalls === 0 ? TURN : 0),
+        suspending(afterTurn),
+      ),
     )
     : () => atOnce(0);
   return {
@@ -131,6 +138,15 @@ export function stopFlagHost(
       return imports;
     },
   };
+}
+
+/** Gives the state the start function's switch; returns the callback. */
+function startYieldOn(
+  state: CallState,
+  { callback, onStart }: StartYieldCallback,
+): WebAssembly.ImportValue {
+  state.onStart = onStart;
+  return callback;
 }
 
 /**

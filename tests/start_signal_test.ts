@@ -12,6 +12,7 @@
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import {
+  type CallOutcome,
   isAborted,
   isDeadlineExceeded,
   loadGuest,
@@ -149,6 +150,38 @@ Deno.test("a plain call nested in a plain guest's yielding start function runs w
   assert.equal(
     expectOutcome(guest.invoke("count"), "returned").value,
     0x3000000,
+  );
+});
+
+Deno.test("a plain call made from the event loop while a plain guest's start function yields runs whole, on its own stack", async () => {
+  const loaded: { guest?: Awaited<ReturnType<typeof loadGuest>> } = {};
+  let between: unknown;
+  const imports = {
+    host: {
+      // From the second run of the start function (reinstantiate), a
+      // timer's call, which runs while the start function is suspended at
+      // one of its turns, long enough for the flag's ticks to come.
+      began: () => {
+        const guest = loaded.guest;
+        if (guest === undefined) return;
+        setTimeout(() => {
+          between = guest.invoke("busy", [100_000_000]);
+        }, 0);
+      },
+      limit: () => 0x6000000,
+      work: () => {},
+      ended: () => {},
+    },
+  };
+  const guest = await loadGuest(COUNTING_START, {
+    signal: new AbortController().signal,
+    imports,
+  });
+  loaded.guest = guest;
+  await guest.reinstantiate();
+  assert.equal(
+    expectOutcome(between as CallOutcome, "returned").value,
+    100_000_000,
   );
 });
 
