@@ -13,6 +13,7 @@ import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import {
   type CallOutcome,
+  type Guest,
   isAborted,
   isDeadlineExceeded,
   loadGuest,
@@ -123,29 +124,39 @@ Deno.test("a plain guest's start function given a signal yields to the event loo
   }
 });
 
-Deno.test("a plain call nested in a plain guest's yielding start function runs whole, and the start function goes on", async () => {
-  const loaded: { guest?: Awaited<ReturnType<typeof loadGuest>> } = {};
-  const nested: unknown[] = [];
-  const imports = {
-    host: {
-      began: () => {},
-      limit: () => 0x3000000,
-      // From the second run of the start function (reinstantiate), a call
-      // back into the guest long enough for the flag's ticks to come.
-      work: () => {
-        if (loaded.guest === undefined) return;
-        const outcome = loaded.guest.invoke("busy", [200_000_000]);
-        nested.push(expectOutcome(outcome, "returned").value);
-      },
-      ended: () => {},
-    },
-  };
+/**
+ * Loads {@linkcode COUNTING_START} with a signal, then reinstantiates it:
+ * its start function runs a second time with the guest at hand
+ * (`guest()`), for imports that call it back.
+ */
+async function startedTwice(
+  host: (guest: () => Guest | undefined) => Record<string, () => unknown>,
+): Promise<Guest> {
+  let loaded: Guest | undefined;
   const guest = await loadGuest(COUNTING_START, {
     signal: new AbortController().signal,
-    imports,
+    imports: { host: host(() => loaded) },
   });
-  loaded.guest = guest;
+  loaded = guest;
   await guest.reinstantiate();
+  return guest;
+}
+
+Deno.test("a plain call nested in a plain guest's yielding start function runs whole, and the start function goes on", async () => {
+  const nested: unknown[] = [];
+  const guest = await startedTwice((guest) => ({
+    began: () => {},
+    limit: () => 0x3000000,
+    // From the second run of the start function, a call back into the
+    // guest long enough for the flag's ticks to come.
+    work: () => {
+      const outcome = guest()?.invoke("busy", [200_000_000]);
+      if (outcome !== undefined) {
+        nested.push(expectOutcome(outcome, "returned").value);
+      }
+    },
+    ended: () => {},
+  }));
   assert.deepEqual(nested, [200_000_000, 200_000_000, 200_000_000]);
   assert.equal(
     expectOutcome(guest.invoke("count"), "returned").value,
@@ -154,35 +165,22 @@ Deno.test("a plain call nested in a plain guest's yielding start function runs w
 });
 
 Deno.test("a plain call made from the event loop while a plain guest's start function yields runs whole, on its own stack", async () => {
-  const loaded: { guest?: Awaited<ReturnType<typeof loadGuest>> } = {};
-  let between: unknown;
-  const imports = {
-    host: {
-      // From the second run of the start function (reinstantiate), a
-      // timer's call, which runs while the start function is suspended at
-      // one of its turns, long enough for the flag's ticks to come.
-      began: () => {
-        const guest = loaded.guest;
-        if (guest === undefined) return;
-        setTimeout(() => {
-          between = guest.invoke("busy", [100_000_000]);
-        }, 0);
-      },
-      limit: () => 0x6000000,
-      work: () => {},
-      ended: () => {},
+  let between: CallOutcome | undefined;
+  await startedTwice((guest) => ({
+    // From the second run of the start function, a timer's call, which
+    // runs while the start function is suspended at one of its turns,
+    // long enough for the flag's ticks to come.
+    began: () => {
+      const loaded = guest();
+      if (loaded === undefined) return;
+      setTimeout(() => between = loaded.invoke("busy", [100_000_000]), 0);
     },
-  };
-  const guest = await loadGuest(COUNTING_START, {
-    signal: new AbortController().signal,
-    imports,
-  });
-  loaded.guest = guest;
-  await guest.reinstantiate();
-  assert.equal(
-    expectOutcome(between as CallOutcome, "returned").value,
-    100_000_000,
-  );
+    limit: () => 0x6000000,
+    work: () => {},
+    ended: () => {},
+  }));
+  assert.ok(between !== undefined, "the timer's call ran");
+  assert.equal(expectOutcome(between, "returned").value, 100_000_000);
 });
 
 Deno.test("the start function's yielding callback is the module its documentation writes out", async () => {
