@@ -11,6 +11,7 @@
 
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
+import { RUNAWAY_START_WAT } from "./support/guests.ts";
 import {
   type CallOutcome,
   type Guest,
@@ -30,11 +31,7 @@ import { stopFromAnotherThread } from "./support/stopper_thread.ts";
  */
 const GUARD_FUEL = 30_000_000_000;
 
-const RUNAWAY_START = await assembleWat(`
-(module
-  (func $start (loop $forever (br $forever)))
-  (start $start))
-`);
+const RUNAWAY_START = await assembleWat(RUNAWAY_START_WAT);
 
 /**
  * A start function that tells the host it began, counts to `host.limit()`

@@ -1,5 +1,6 @@
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
+import { RUNAWAY_START_WAT } from "./support/guests.ts";
 import {
   type GuestOptions,
   invokeIsolated,
@@ -12,11 +13,7 @@ import {
 import { expectOutcome } from "./support/outcome.ts";
 import { stopFromAnotherThread } from "./support/stopper_thread.ts";
 
-const RUNAWAY_START = await assembleWat(`
-(module
-  (func $start (loop $forever (br $forever)))
-  (start $start))
-`);
+const RUNAWAY_START = await assembleWat(RUNAWAY_START_WAT);
 
 const WORKING_START = await assembleWat(`
 (module

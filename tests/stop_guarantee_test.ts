@@ -11,6 +11,7 @@
 
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
+import { RUNAWAY_START_WAT } from "./support/guests.ts";
 import {
   type CallOutcome,
   type GuestOptions,
@@ -40,11 +41,7 @@ const THROW_CATCH = await assembleWat(`
       (br $again))))
 `);
 
-const RUNAWAY_START = await assembleWat(`
-(module
-  (func $start (loop $forever (br $forever)))
-  (start $start))
-`);
+const RUNAWAY_START = await assembleWat(RUNAWAY_START_WAT);
 
 /** Calls the host, which calls the guest back, then spins. */
 const NESTING = await assembleWat(`

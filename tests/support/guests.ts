@@ -27,3 +27,8 @@ export const SPIN_AND_SUM_WAT = `(module
       (local.set $n (i32.sub (local.get $n) (i32.const 1)))
       (br_if $l (i32.gt_s (local.get $n) (i32.const 0))))
     (local.get $s)))`;
+
+/** A start function that loops for ever and never calls the host. */
+export const RUNAWAY_START_WAT = `(module
+  (func $start (loop $forever (br $forever)))
+  (start $start))`;
