@@ -129,12 +129,12 @@ Deno.test("a plain guest's start function given a signal yields to the event loo
 async function startedTwice(
   host: (guest: () => Guest | undefined) => Record<string, () => unknown>,
 ): Promise<Guest> {
-  let loaded: Guest | undefined;
+  const loaded: { guest?: Guest } = {};
   const guest = await loadGuest(COUNTING_START, {
     signal: new AbortController().signal,
-    imports: { host: host(() => loaded) },
+    imports: { host: host(() => loaded.guest) },
   });
-  loaded = guest;
+  loaded.guest = guest;
   await guest.reinstantiate();
   return guest;
 }
