@@ -117,7 +117,7 @@ export function stopFlagHost(
     ? startYieldOn(
       state,
       startYieldCallback(
-        (onStart) => atOnce(onStart === 1 && state.hostCalls === 0 ? TURN : 0),
+        (onStart) => atOnce(onStartStack(state, onStart) ? TURN : 0),
         suspending(afterTurn),
       ),
     )
@@ -138,6 +138,17 @@ export function stopFlagHost(
       return imports;
     },
   };
+}
+
+/**
+ * Whether the code that asks runs on the yielding start function's own
+ * stack: its switch is set (clear while it is suspended), no host import
+ * of the guest is running (a call nested in one), and no plain call of the
+ * guest is (one made in a microtask as the start function ended, before
+ * the switch was cleared).
+ */
+function onStartStack(state: CallState, onStart: number): boolean {
+  return onStart === 1 && state.hostCalls === 0 && state.plainCalls === 0;
 }
 
 /** Gives the state the start function's switch; returns the callback. */

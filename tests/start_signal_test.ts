@@ -180,6 +180,24 @@ Deno.test("a plain call made from the event loop while a plain guest's start fun
   assert.equal(expectOutcome(between, "returned").value, 100_000_000);
 });
 
+Deno.test("a plain call made in a microtask that a yielding start function's last import queued runs whole", async () => {
+  let after: CallOutcome | undefined;
+  await startedTwice((guest) => ({
+    began: () => {},
+    limit: () => 0x3000000,
+    work: () => {},
+    // The microtask runs once the start function has returned, before the
+    // load (here reinstantiate) has ended its call.
+    ended: () => {
+      const loaded = guest();
+      if (loaded === undefined) return;
+      queueMicrotask(() => after = loaded.invoke("busy", [100_000_000]));
+    },
+  }));
+  assert.ok(after !== undefined, "the microtask's call ran");
+  assert.equal(expectOutcome(after, "returned").value, 100_000_000);
+});
+
 Deno.test("the start function's yielding callback is the module its documentation writes out", async () => {
   const source = new URL("../src/start_yield.ts", import.meta.url);
   assert.deepEqual(await docWatBytes(source), [...START_YIELD_HELPER]);
