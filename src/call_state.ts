@@ -68,12 +68,6 @@ export interface CallState {
    */
   hostCalls: number;
   /**
-   * How many plain calls of the guest are in progress: one made while its
-   * start function yields (from the event loop, or a microtask queued as
-   * it ended) runs on a stack of its own, where nothing may suspend.
-   */
-  plainCalls: number;
-  /**
    * For a guest loaded for plain calls whose start function yields to the
    * event loop (where the load's `signal` fires): the switch that says its
    * start function's own code runs (`start_yield.ts`), set as that
@@ -246,7 +240,6 @@ export function newCallState(
     check: undefined,
     calling: undefined,
     hostCalls: 0,
-    plainCalls: 0,
     onStart: undefined,
   };
   unwinding.set(unwind, state);

@@ -426,7 +426,6 @@ export class Guest {
     const flag = this.#state.flag;
     if (flag !== undefined) enterPlainFlag(flag);
     let outcome: CallOutcome | Unsettled;
-    this.#state.plainCalls++;
     try {
       try {
         const value = args.length === 0
@@ -437,7 +436,6 @@ export class Guest {
         outcome = this.#settleOrKeep(name, error);
       }
     } finally {
-      this.#state.plainCalls--;
       // Also when the call ended in an error that is not an outcome.
       if (flag !== undefined) leavePlainFlag(flag);
       if (watch !== undefined) leavePlainCall(watch);

@@ -9,6 +9,7 @@
 import { type CallState, recordStop, type Stop } from "./call_state.ts";
 import { suspending } from "./jspi.ts";
 import { heapCheck } from "./heap_limit.ts";
+import { plainCallWithFlag } from "./flags_in_calls.ts";
 import { markIdle, outsideCalls } from "./outside_call.ts";
 import {
   type StartYieldCallback,
@@ -143,12 +144,13 @@ export function stopFlagHost(
 /**
  * Whether the code that asks runs on the yielding start function's own
  * stack: its switch is set (clear while it is suspended), no host import
- * of the guest is running (a call nested in one), and no plain call of the
- * guest is (one made in a microtask as the start function ended, before
- * the switch was cleared).
+ * of the guest is running (a call nested in one), and no plain call of a
+ * guest with a flag is (one made in a microtask as the start function
+ * ended, before the switch was cleared, which may reach this guest's code
+ * through a table too).
  */
 function onStartStack(state: CallState, onStart: number): boolean {
-  return onStart === 1 && state.hostCalls === 0 && state.plainCalls === 0;
+  return onStart === 1 && state.hostCalls === 0 && !plainCallWithFlag();
 }
 
 /** Gives the state the start function's switch; returns the callback. */
