@@ -62,12 +62,6 @@ export interface CallState {
    */
   calling: (() => boolean) | undefined;
   /**
-   * How many of the guest's host imports are running: code of the guest
-   * reached under one has the host's frames below it, through which it
-   * cannot suspend.
-   */
-  hostCalls: number;
-  /**
    * For a guest loaded for plain calls whose start function yields to the
    * event loop (where the load's `signal` fires): the switch that says its
    * start function's own code runs (`start_yield.ts`), set as that
@@ -239,7 +233,6 @@ export function newCallState(
     flag: undefined,
     check: undefined,
     calling: undefined,
-    hostCalls: 0,
     onStart: undefined,
   };
   unwinding.set(unwind, state);

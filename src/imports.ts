@@ -209,15 +209,12 @@ function wrapHostFunction(
   return function (...args: unknown[]): unknown {
     if (state.stop !== undefined) throw state.unwind;
     let result: unknown;
-    state.hostCalls++;
     try {
       result = Reflect.apply(fn, undefined, args);
     } catch (error) {
       state.thrown = error;
       state.thrownBy = importName;
       throw error;
-    } finally {
-      state.hostCalls--;
     }
     pollAfterHostCall(state, count);
     // Nobody will wait for it: a later rejection must not go unhandled.

@@ -118,7 +118,7 @@ export function stopFlagHost(
     ? startYieldOn(
       state,
       startYieldCallback(
-        (onStart) => atOnce(onStartStack(state, onStart) ? TURN : 0),
+        (onStart) => atOnce(onStartStack(onStart) ? TURN : 0),
         suspending(afterTurn),
       ),
     )
@@ -143,14 +143,13 @@ export function stopFlagHost(
 
 /**
  * Whether the code that asks runs on the yielding start function's own
- * stack: its switch is set (clear while it is suspended), no host import
- * of the guest is running (a call nested in one), and no plain call of a
- * guest with a flag is (one made in a microtask as the start function
- * ended, before the switch was cleared, which may reach this guest's code
- * through a table too).
+ * stack: its switch is set (clear while it is suspended), and no plain
+ * call of a guest with a flag is in progress: one nested in the start
+ * function's import (the host's frames are below it), or made in a
+ * microtask as the start function ended, before the switch was cleared.
  */
-function onStartStack(state: CallState, onStart: number): boolean {
-  return onStart === 1 && state.hostCalls === 0 && !plainCallWithFlag();
+function onStartStack(onStart: number): boolean {
+  return onStart === 1 && !plainCallWithFlag();
 }
 
 /** Gives the state the start function's switch; returns the callback. */
