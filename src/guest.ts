@@ -114,12 +114,6 @@ export interface GuestParts {
    */
   startExport?: string;
   /**
-   * Whether that start function, of a guest loaded for plain calls, runs
-   * as an async call does, yielding to the event loop, so that the load's
-   * `signal` can fire while it runs.
-   */
-  startYields?: boolean;
-  /**
    * The function exports the rewrite added (the start function's, the
    * one that compiles dear functions ahead): not the guest's, so no call
    * may name them.
@@ -216,7 +210,6 @@ export class Guest {
   readonly #options: GuestOptions;
   readonly #freshImports: (() => WebAssembly.Imports) | undefined;
   readonly #startExport: string | undefined;
-  readonly #startYields: boolean;
   readonly #addedExports: ReadonlySet<string> | undefined;
   /** The start function's export, as its call begins (see `#start`). */
   #startCall: string | undefined;
@@ -250,7 +243,6 @@ export class Guest {
     this.#options = parts.options;
     this.#freshImports = parts.freshImports;
     this.#startExport = parts.startExport;
-    this.#startYields = parts.startYields ?? false;
     this.#addedExports = parts.addedExports;
     this.#calls = new CallStack(parts.state);
     parts.state.check = (trapped) => this.#calls.check(undefined, trapped);
@@ -350,9 +342,11 @@ export class Guest {
     try {
       if (this.#async) {
         outcome = await this.#invokeAsync(name, [], options, performance.now());
-      } else if (this.#startYields && this.#state.onStart !== undefined) {
-        // Set before the call, which runs the start function at once until
-        // it first yields; the helper clears it for each yield.
+      } else if (this.#state.onStart !== undefined) {
+        // A plain guest loaded with a signal: its start function yields
+        // (`start_yield.ts`). The switch is set before the call, which runs
+        // the start function at once until it first yields; the helper
+        // clears it for each yield.
         const onStart = this.#state.onStart;
         onStart.value = 1;
         try {

@@ -677,7 +677,6 @@ export async function loadGuestWith(
       options,
       freshImports,
       startExport,
-      startYields: startYields && startExport !== undefined,
       // A second run of the start function, or a dear function called
       // with zeros, is no call the guest offers.
       addedExports: new Set(
