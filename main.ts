@@ -38,6 +38,11 @@ import { checkCommandLine } from "./src/wasi_option_checks.ts";
 import { describeThrown } from "./src/thrown_values.ts";
 import { resultJson, resultText } from "./src/cli_results.ts";
 import { RunDeadline, type RunPhase, RunTimedOut } from "./src/cli_deadline.ts";
+import {
+  checkReportFile,
+  reportFileIn,
+  writeReportFile,
+} from "./src/cli_report_file.ts";
 import { USAGE } from "./src/cli_usage.ts";
 import {
   commandRefusal,
@@ -100,6 +105,20 @@ function say(stream: "stdout" | "stderr", line: string): void {
 }
 
 /**
+ * Writes the run's JSON object: on `stream`, or, with `--json-file`, to
+ * that file.
+ */
+function sayReport(
+  stream: "stdout" | "stderr",
+  record: object,
+  jsonFile: string | undefined,
+): void {
+  const json = JSON.stringify(record);
+  if (jsonFile === undefined) say(stream, json);
+  else lostOutput ??= writeReportFile(jsonFile, json);
+}
+
+/**
  * Reports how the call ended; `phase` says what the run was doing when its
  * deadline passed, before the call began.
  */
@@ -112,7 +131,7 @@ function report(
     phase === undefined
       ? stopMessage(error)
       : `${stopMessage(error)}, while ${phase}`;
-  if (options.json) {
+  if (options.json || options.jsonFile !== undefined) {
     const record: Record<string, unknown> = {
       outcome: result.outcome,
       export: result.export,
@@ -135,8 +154,8 @@ function report(
     record.message = result.outcome === "returned"
       ? `${result.export} returned ${resultText(result.value)}`
       : message(result.error);
-    say("stdout", JSON.stringify(record));
-    return;
+    sayReport("stdout", record, options.jsonFile);
+    if (options.json) return;
   }
   if (result.outcome !== "returned") {
     say("stdout", `Error from ${result.export}: ${message(result.error)}`);
@@ -173,8 +192,15 @@ function finish(
   return result.outcome === options.expect ? 0 : 1;
 }
 
-/** Reports an error that ended the program before or instead of a call. */
-function fail(error: unknown, json: boolean): number {
+/**
+ * Reports an error that ended the program before or instead of a call: as
+ * text on stderr, or with `--json` as an object on stdout; with
+ * `--json-file`, as text and in that file.
+ */
+function fail(
+  error: unknown,
+  { json, jsonFile }: { json: boolean; jsonFile: string | undefined },
+): number {
   let outcome: "usage_error" | "load_error" | "internal_error";
   let message: string;
   let kind: string | undefined;
@@ -189,11 +215,14 @@ function fail(error: unknown, json: boolean): number {
     outcome = "internal_error";
     message = String((error as Error)?.stack ?? error);
   }
-  if (json) {
+  if (json || jsonFile !== undefined) {
     const record = kind === undefined
       ? { outcome, message }
       : { outcome, error: kind, message };
-    say("stdout", JSON.stringify(record));
+    sayReport("stdout", record, jsonFile);
+  }
+  if (json) {
+    // Said in the object alone.
   } else if (outcome === "internal_error") {
     say("stderr", `internal error: ${message}`);
   } else if (error instanceof UsageError) {
@@ -232,24 +261,22 @@ function backstopReport(
 ): BackstopReport {
   const message =
     `guest stopped at its deadline: ${timeout} ms allowed, stopped after @MS@ ms, while ${IMPORTS_PHASE} (its own code held the thread: the process was killed)`;
-  if (options.json) {
-    const record = {
-      outcome: "timeout",
-      export: options.invoke,
-      elapsed_ms: "@MS@",
-      message,
-    };
-    return {
-      stdout: `${JSON.stringify(record).replace('"@MS@"', "@MS@")}\n`,
-      stderr: "",
-    };
-  }
+  const record = JSON.stringify({
+    outcome: "timeout",
+    export: options.invoke,
+    elapsed_ms: "@MS@",
+    message,
+  }).replace('"@MS@"', "@MS@");
+  if (options.json) return { stdout: `${record}\n`, stderr: "" };
   const expected = options.expect === "timeout";
   return {
     stdout: `Error from ${options.invoke}: ${message}\n${
       expected ? "Success!\n" : ""
     }`,
     stderr: expected ? "" : `expected outcome ${options.expect}, got timeout\n`,
+    file: options.jsonFile === undefined
+      ? undefined
+      : { path: options.jsonFile, text: `${record}\n` },
   };
 }
 
@@ -427,7 +454,7 @@ async function runIfWasi(
     timeout: options.timeout,
     program: label.split("/").pop(),
     label,
-    reportInterrupt: options.json,
+    reportInterrupt: options.json || options.jsonFile !== undefined,
     cache,
     ownsBytes: true,
     stderr: commandStderr,
@@ -438,11 +465,12 @@ async function runIfWasi(
         i.module === "wasi_snapshot_preview1" && i.name === "fd_read"
       ),
   });
-  if (options.json) {
+  if (options.json || options.jsonFile !== undefined) {
     const report = wasiReport(result, elapsed);
     if (result.outcome !== "exited") report.message = stopMessage(result.error);
-    say("stderr", JSON.stringify(report));
-  } else if (result.outcome !== "exited") {
+    sayReport("stderr", report, options.jsonFile);
+  }
+  if (!options.json && result.outcome !== "exited") {
     say("stderr", `${label}: ${stopMessage(result.error)}`);
   }
   return status;
@@ -473,6 +501,8 @@ async function runCommandLine(argv: string[]): Promise<number> {
   // A WASI command's own arguments, after --, are not options.
   const end = argv.indexOf("--");
   const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json");
+  // Given with --json, which is the usage error: reported as --json's.
+  const jsonFile = json ? undefined : reportFileIn(argv);
   let options: CommandLineOptions | "help" | undefined;
   let deadline: RunDeadline | undefined;
   let backstop: Backstop | undefined;
@@ -492,7 +522,9 @@ async function runCommandLine(argv: string[]): Promise<number> {
     // only the process's end stops (a WASI command under fuel alone, its
     // Ctrl-C the process's default) does without, and any other guest
     // readies them once it is read, before its stops are listened for.
-    if (options.timeout !== undefined || options.json) readyForStops();
+    if (options.jsonFile !== undefined) checkReportFile(options.jsonFile);
+    const reports = options.json || options.jsonFile !== undefined;
+    if (options.timeout !== undefined || reports) readyForStops();
     if (options.timeout !== undefined) {
       // --timeout is the whole run's, from here: the read, the --imports
       // module, the load and the call each get what is left of it. The
@@ -541,7 +573,7 @@ async function runCommandLine(argv: string[]): Promise<number> {
       report(stopped, options, error.phase);
       return stopped.outcome === options.expect ? 0 : 1;
     }
-    return fail(error, json);
+    return fail(error, { json, jsonFile });
   } finally {
     deadline?.dispose();
     backstop?.disarm();

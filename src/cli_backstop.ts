@@ -33,6 +33,8 @@ export interface BackstopReport {
   stdout: string;
   /** What goes to stderr, the same way. */
   stderr: string;
+  /** What `--json-file` names, and what it is to hold, the same way. */
+  file?: { path: string; text: string };
 }
 
 /** Word 0 of the shared state: what the backstop is to do. */
@@ -64,9 +66,10 @@ function backstop(): void {
     if (Atomics.wait(words, 0, 1, left) !== "timed-out") break;
   }
   if (Atomics.load(words, 0) !== 1) return;
-  const { stdout, stderr } = workerData as { stdout: string; stderr: string };
-  const ms = (text: string) =>
-    text.replaceAll("@MS@", String(Number((now() - times[1]).toFixed(1))));
+  const { stdout, stderr, file } = workerData as BackstopReport;
+  // One reading for every copy of the report.
+  const elapsed = String(Number((now() - times[1]).toFixed(1)));
+  const ms = (text: string) => text.replaceAll("@MS@", elapsed);
   const encoder = new TextEncoder();
   try {
     Deno.stdout.writeSync(encoder.encode(ms(stdout)));
@@ -75,6 +78,11 @@ function backstop(): void {
   }
   try {
     Deno.stderr.writeSync(encoder.encode(ms(stderr)));
+  } catch {
+    // As above.
+  }
+  try {
+    if (file !== undefined) Deno.writeTextFileSync(file.path, ms(file.text));
   } catch {
     // As above.
   }
@@ -100,6 +108,7 @@ export class Backstop {
       shared: this.#shared,
       stdout: report.stdout,
       stderr: report.stderr,
+      file: report.file,
     }, channel.port2);
     channel.port1.close();
   }

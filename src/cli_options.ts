@@ -24,6 +24,8 @@ export interface CommandLineOptions {
   args: string[];
   expect: string;
   json: boolean;
+  /** `--json-file`: the file the JSON object goes to, the streams keeping their text. */
+  jsonFile: string | undefined;
   fuel: number | undefined;
   timeout: number | undefined;
   imports: string | undefined;
@@ -70,6 +72,7 @@ export function parseOptions(argv: string[]): CommandLineOptions | "help" {
         imports: { type: "string" },
         cache: { type: "string" },
         json: { type: "boolean", default: false },
+        "json-file": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -130,6 +133,11 @@ export function parseOptions(argv: string[]): CommandLineOptions | "help" {
       `--cache needs a directory to keep rewrites in, such as --cache .cache; got an empty name`,
     );
   }
+  if (values.json && values["json-file"] !== undefined) {
+    throw new UsageError(
+      `--json prints the report on the console and --json-file writes it to a file: give one of them`,
+    );
+  }
   const invoke = values.invoke ?? "exit_early";
   const expect = values.expect ??
     (invoke === "exit_early" ? "interrupted" : "returned");
@@ -146,6 +154,7 @@ export function parseOptions(argv: string[]): CommandLineOptions | "help" {
     args: values.arg,
     expect,
     json: values.json,
+    jsonFile: values["json-file"],
     fuel: parseFuel(values.fuel),
     timeout: parseTimeout(values.timeout),
     imports: values.imports,

@@ -52,6 +52,10 @@ Options:
                      error prints {"outcome": "usage_error" or
                      "load_error", "error"?, "message"} (exit 2); an
                      internal error {"outcome": "internal_error", ...}
+  --json-file FILE   write that JSON object to FILE instead (replacing what
+                     it held), once the run ends; stdout and stderr then
+                     carry what they carry without --json. It needs
+                     --allow-write=FILE, checked before the guest is read
   -h, --help         print this help
 
 A WASI command (a module that imports wasi_snapshot_preview1 and exports
@@ -71,8 +75,10 @@ With --json, one JSON object on stderr says how it ended: {"outcome",
 "code"?, "message"?, "fuel"?, "elapsed_ms"}, so stdout stays the guest's
 ("elapsed_ms" counts from the start of the load, rewrite included). It is
 stderr's last line, on a line of its own: read that one, as the guest may
-write lines of the same shape before it.
-Without --json, Ctrl-C ends the process at once, as it would a native
+write lines of the same shape before it. With --json-file FILE, the object
+goes to FILE, and stderr gets only the guest's text and, when the guest
+did not exit, one line that says why.
+Without --json or --json-file, Ctrl-C ends the process at once, as it would a native
 program's (status 130), and the guest runs as a plain call, with cheaper
 checks (--timeout then stops it through a flag that another thread sets);
 but a guest that imports fd_read, run with --timeout, runs as an async guest,
@@ -101,8 +107,9 @@ Exit status:
   1    the call ended another way
   2    usage error, missing read permission, unreadable file, not a valid
        module, a missing import or export, a --cache directory without
-       read and write permission, or a report stdout cannot take (one
-       line on stderr says how to fix it)
+       read and write permission, a --json-file that cannot be written,
+       or a report stdout cannot take (one line on stderr says how to
+       fix it)
   3    internal error (a bug in early-exit; please report it)
   130  the call was aborted with Ctrl-C (SIGINT); 143 SIGTERM, 129 SIGHUP
   137  --timeout passed while the --imports module's own code held the
