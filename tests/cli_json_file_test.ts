@@ -6,6 +6,7 @@
  */
 
 import assert from "./support/assert.ts";
+import { REPO_ROOT, spawnDeno } from "./support/cli.ts";
 import { runGuarded } from "./support/guarded.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { wasiGuest } from "./support/wasi_guests.ts";
@@ -113,23 +114,16 @@ Deno.test("main.ts --json-file: a WASI command stopped at its deadline is report
 Deno.test("main.ts --json-file: Ctrl-C stops a WASI command with a report in the file, and status 130", () =>
   withDirectory(async (directory) => {
     const file = `${directory}/report.json`;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-prompt",
-        `--allow-read=.,${directory}`,
-        `--allow-write=${directory}`,
-        "main.ts",
-        "--json-file",
-        file,
-        wasiGuest("sleep").pathname,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(60_000),
-    }).spawn();
+    const child = spawnDeno([
+      "run",
+      "--no-prompt",
+      `--allow-read=${REPO_ROOT.pathname},${directory}`,
+      `--allow-write=${directory}`,
+      new URL("main.ts", REPO_ROOT).pathname,
+      "--json-file",
+      file,
+      wasiGuest("sleep").pathname,
+    ]);
     let stdout = "";
     const decoder = new TextDecoder();
     for await (const chunk of child.stdout) {
