@@ -9,6 +9,8 @@
  * @module
  */
 
+import { isInstance } from "./thrown_values.ts";
+
 /** Whether this Deno has JSPI (`WebAssembly.Suspending`, since Deno 2.4). */
 export const HAS_JSPI: boolean =
   typeof (WebAssembly as unknown as { Suspending?: unknown }).Suspending ===
@@ -72,4 +74,28 @@ export function promising(
   return (WebAssembly as unknown as {
     promising: (fn: (...args: never[]) => unknown) => PromisingFunction;
   }).promising(fn);
+}
+
+const SUSPEND_ERROR = (WebAssembly as unknown as {
+  SuspendError?: new () => unknown;
+}).SuspendError;
+
+/**
+ * Whether `error` is JSPI's refusal to suspend (`WebAssembly.SuspendError`):
+ * a suspending import called with no {@linkcode promising} call below it,
+ * or with a JavaScript frame between.
+ *
+ * @param error Anything thrown.
+ * @returns Whether it is that refusal.
+ *
+ * @example Usage
+ * ```ts
+ * import { isSuspendError } from "./jspi.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isSuspendError(new Error("no")), false);
+ * ```
+ */
+export function isSuspendError(error: unknown): boolean {
+  return SUSPEND_ERROR !== undefined && isInstance(error, SUSPEND_ERROR);
 }

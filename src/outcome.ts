@@ -22,6 +22,7 @@ import {
 } from "./errors.ts";
 import { toGuestTrap } from "./traps.ts";
 import { describeThrown, isInstance } from "./thrown_values.ts";
+import { isSuspendError } from "./jspi.ts";
 
 /**
  * Fuel used by a call of a metered guest.
@@ -331,12 +332,3 @@ function rethrownByGuest(error: unknown): GuestTrap {
  */
 const REENTERED =
   "it called back into the guest, which cannot pause for the event loop inside a host function's call: load the guest without async: true (its plain calls may re-enter it, and keep their deadlines), or do not call into the guest from its imports";
-
-const SUSPEND_ERROR = (WebAssembly as unknown as {
-  SuspendError?: new () => unknown;
-}).SuspendError;
-
-/** Whether `error` is JSPI's refusal to suspend (`WebAssembly.SuspendError`). */
-function isSuspendError(error: unknown): boolean {
-  return SUSPEND_ERROR !== undefined && isInstance(error, SUSPEND_ERROR);
-}

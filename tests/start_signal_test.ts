@@ -20,7 +20,12 @@ import {
   loadGuest,
   StopSignal,
 } from "../mod.ts";
-import { START_YIELD_HELPER } from "../src/start_yield.ts";
+import {
+  START_YIELD_HELPER,
+  startYieldCallback,
+  TURN,
+} from "../src/start_yield.ts";
+import { suspending } from "../src/jspi.ts";
 import { docWatBytes } from "./support/doc_wat.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { stopFromAnotherThread } from "./support/stopper_thread.ts";
@@ -198,7 +203,51 @@ Deno.test("a plain call made in a microtask that a yielding start function's las
   assert.equal(expectOutcome(after, "returned").value, 100_000_000);
 });
 
+Deno.test("the guest's raw exports, called nested in a yielding start function's import or in a microtask its last import queued, run whole", async () => {
+  const ran: unknown[] = [];
+  const busy = (guest: Guest) =>
+    guest.instance.exports.busy as (n: number) => number;
+  await startedTwice((guest) => ({
+    began: () => {},
+    limit: () => 0x3000000,
+    // Not through invoke: no call of early-exit's is in progress, and the
+    // host's frames are below the guest's code.
+    work: () => {
+      const loaded = guest();
+      if (loaded !== undefined) ran.push(busy(loaded)(200_000_000));
+    },
+    ended: () => {
+      const loaded = guest();
+      if (loaded === undefined) return;
+      queueMicrotask(() => ran.push(busy(loaded)(100_000_000)));
+    },
+  }));
+  assert.deepEqual(ran, [200_000_000, 200_000_000, 200_000_000, 100_000_000]);
+});
+
+Deno.test("the start function's yielding callback goes on when the engine refuses its turn, and throws on anything else its turn throws", () => {
+  // Called outside WebAssembly.promising, the suspending turn is refused.
+  const refusedTurn = startYieldCallback(() => TURN, suspending(() => 1));
+  refusedTurn.onStart.value = 1;
+  assert.equal((refusedTurn.callback as () => number)(), 0);
+  assert.equal(refusedTurn.onStart.value, 1, "the switch is set again");
+  const boom = new Error("boom");
+  const throwingTurn = startYieldCallback(() => TURN, () => {
+    throw boom;
+  });
+  assert.throws(() => (throwingTurn.callback as () => number)(), boom);
+  // Answers other than a turn pass through; the turn is not called.
+  const noTurn = startYieldCallback((onStart) => onStart, () => {
+    throw boom;
+  });
+  noTurn.onStart.value = 1;
+  assert.equal((noTurn.callback as () => number)(), 1);
+});
+
 Deno.test("the start function's yielding callback is the module its documentation writes out", async () => {
   const source = new URL("../src/start_yield.ts", import.meta.url);
-  assert.deepEqual(await docWatBytes(source), [...START_YIELD_HELPER]);
+  assert.deepEqual(
+    await docWatBytes(source, 0, { exceptions: true }),
+    [...START_YIELD_HELPER],
+  );
 });
