@@ -78,11 +78,12 @@ stderr's last line, on a line of its own: read that one, as the guest may
 write lines of the same shape before it. With --json-file FILE, the object
 goes to FILE, and stderr gets only the guest's text and, when the guest
 did not exit, one line that says why.
-Without --json or --json-file, Ctrl-C ends the process at once, as it would a native
-program's (status 130), and the guest runs as a plain call, with cheaper
-checks (--timeout then stops it through a flag that another thread sets);
-but a guest that imports fd_read, run with --timeout, runs as an async guest,
-so that the deadline can end a wait for stdin, and Ctrl-C stops it (130).
+Without --json or --json-file, Ctrl-C ends the process at once, as it would
+a native program's (status 130), and the guest runs as a plain call, with
+cheaper checks (--timeout then stops it through a flag that another thread
+sets); but a guest that imports fd_read, run with --timeout, runs as an
+async guest, so that the deadline can end a wait for stdin, and Ctrl-C
+stops it (130).
 
 A guest's start function runs first, under the same --fuel and --timeout; if
 it does not return, its outcome is reported for the export "(start)".
