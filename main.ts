@@ -33,7 +33,7 @@ import { FEATURES_WARM_UP_GUEST } from "./src/load_warmup.ts";
 import { roomForHit } from "./src/rewrite_splice.ts";
 import { loadStopOutcome, START_FUNCTION } from "./src/outcome.ts";
 import { hasStartFunction, readSignatures } from "./src/signatures.ts";
-import { checkPreopens, preopenHoldingCache } from "./src/wasi_preopens.ts";
+import { checkPreopens, preopenHolding } from "./src/wasi_preopens.ts";
 import { checkCommandLine } from "./src/wasi_option_checks.ts";
 import { describeThrown } from "./src/thrown_values.ts";
 import { resultJson, resultText } from "./src/cli_results.ts";
@@ -440,12 +440,20 @@ async function runIfWasi(
       `the arguments after -- and --env: ${(error as Error).message}`,
     );
   }
-  const holder = cache && preopenHoldingCache(wasi.preopens, cache.directory);
+  const holder = cache && preopenHolding(wasi.preopens, cache.directory);
   if (holder !== undefined) {
     throw new UsageError(
       `--cache ${
         cache!.directory
       } is inside --dir ${holder.host}, where the guest could change what the next run runs: keep the cache elsewhere`,
+    );
+  }
+  const reportHolder = options.jsonFile === undefined
+    ? undefined
+    : preopenHolding(wasi.preopens, options.jsonFile);
+  if (reportHolder !== undefined) {
+    throw new UsageError(
+      `--json-file ${options.jsonFile} is inside --dir ${reportHolder.host}, where the guest could replace it with a link to another file before the report is written: keep the report elsewhere`,
     );
   }
   const { result, elapsed, status } = await runWasiCommand(bytes!, {

@@ -40,7 +40,7 @@ import {
 } from "./signatures.ts";
 import {
   checkPreopens,
-  preopenHoldingCache,
+  preopenHolding,
   type WasiPreopen,
 } from "./wasi_preopens.ts";
 import {
@@ -425,7 +425,7 @@ export async function runWasiWith(
   const cache = options.cache === undefined
     ? undefined
     : openCache(options.cache, "runWasi");
-  const holder = cache && preopenHoldingCache(preopens, cache.directory);
+  const holder = cache && preopenHolding(preopens, cache.directory);
   if (holder !== undefined) {
     throw new TypeError(
       `runWasi's cache ${

@@ -149,23 +149,25 @@ function checkShapes(preopens: readonly WasiPreopen[]): void {
 }
 
 /**
- * The first read-write preopen that holds the rewrite cache's directory:
- * the guest could write its entries there, and so change what the next run
- * of a guest with the same bytes runs (a rewrite without checks, which no
- * stop reaches).
+ * The first read-write preopen that holds `path`, a file or directory the
+ * host writes or trusts after the run: the guest could write there too.
+ * The rewrite cache's directory, where the guest could change what the
+ * next run of a guest with the same bytes runs (a rewrite without checks,
+ * which no stop reaches); the command line's report file, which the guest
+ * could replace with a link to another file before the report is written.
  *
  * @param preopens The preopens, checked by {@linkcode checkPreopens}.
- * @param cache The cache's directory.
- * @returns That preopen, or `undefined` when none holds the cache.
+ * @param path The host's path.
+ * @returns That preopen, or `undefined` when none holds the path.
  */
-export function preopenHoldingCache(
+export function preopenHolding(
   preopens: readonly WasiPreopen[],
-  cache: string,
+  path: string,
 ): WasiPreopen | undefined {
-  const cacheAt = realOrResolved(cache);
+  const pathAt = realOrResolved(path);
   return preopens.find(({ host, mode }) => {
     if (mode === "read-only") return false;
-    const inside = relative(realOrResolved(host), cacheAt);
+    const inside = relative(realOrResolved(host), pathAt);
     return inside === "" ||
       (!isAbsolute(inside) && inside.split(sep)[0] !== "..");
   });

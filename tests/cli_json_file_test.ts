@@ -232,6 +232,27 @@ Deno.test("main.ts --json-file: a file the run could not write is refused in one
     assert.equal(await exists(file), false);
   }));
 
+Deno.test("main.ts --json-file: a report file inside a read-write --dir is refused before the WASI command runs", () =>
+  withDirectory(async (directory) => {
+    const file = `${directory}/shared/report.json`;
+    await Deno.mkdir(`${directory}/shared`);
+    const run = await runMain(directory, [
+      "--json-file",
+      file,
+      "--dir",
+      `${directory}/shared::/data`,
+      wasiGuest("hello").pathname,
+      "--",
+      "a",
+    ]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(run.stdout, "", "the guest never ran");
+    assert.match(
+      run.stderr,
+      /^error: --json-file \S+ is inside --dir \S+shared, where the guest could replace it with a link to another file before the report is written: keep the report elsewhere; run with --help for usage\n$/,
+    );
+  }));
+
 Deno.test("writeReportFile says in one line why a report could not be written", () =>
   withDirectory(async (directory) => {
     const path = `${directory}/gone/report.json`;
