@@ -54,20 +54,6 @@ import {
 export const WATCH_POLL_MS = 0.5;
 
 /**
- * How long before a call's deadline the watchdog's thread wakes, to spin to
- * it, in milliseconds. A thread woken at the deadline waits for a core when
- * the guest's thread and the engine's compiles hold both (a scheduler's
- * slice, up to about 4 ms here); woken before it, it is running when the
- * deadline comes. Measured on two cores, three runs a side, sync calls
- * under a 5 ms deadline: from the deadline to the flag, median 0.11 ms
- * before and 0.00 after, the warm calls' p99 0.6 to 1.1 ms before and 0.02
- * to 0.1 after. It costs the thread at most this much CPU per deadline
- * that comes while its call runs. Longer leads did worse (5 ms: a spin that
- * long is cut by the scheduler, and the wake came up to 7 ms late).
- */
-export const DEADLINE_LEAD_MS = 1.5;
-
-/**
  * How many deadline slots the board has. A slot is bound to a flag and
  * reused by later calls on it; a deadline that finds none free is sent by
  * message instead, and its call's end waits for the thread to receive its
@@ -140,7 +126,6 @@ function workerSource(): string {
   const settings: WatchdogSettings = {
     pollMs: WATCH_POLL_MS,
     slots: DEADLINE_SLOTS,
-    leadMs: DEADLINE_LEAD_MS,
   };
   return `const threads = require("node:worker_threads");
 const spawnThread = ${spawnThread.toString()};

@@ -136,11 +136,6 @@ export interface WatchdogSettings {
   pollMs: number;
   /** How many slots the board has (an even number). */
   slots: number;
-  /**
-   * How long before a call's deadline the thread wakes and then spins to
-   * it, in milliseconds; none when left out (it sleeps to the deadline).
-   */
-  leadMs?: number;
 }
 
 /** The part of the thread's message port that it uses. */
@@ -187,7 +182,7 @@ export function runWatchdog(
   receiveNow?: ReceiveNow,
   spawn?: (message: SpawnMessage) => void,
 ): void {
-  const { pollMs, slots, leadMs = 0 } = settings;
+  const { pollMs, slots } = settings;
   // The layout, as in the constants beside this function.
   const posted = 0, samplesWord = 1, ready = 2, wake = 3, scanning = 4;
   const receivedWord = 5;
@@ -269,19 +264,9 @@ export function runWatchdog(
     return sleep;
   };
 
-  /**
-   * The next call's deadline in a slot that has not fired, its slot and
-   * its tag, as the last scan found them: the thread wakes `leadMs` before
-   * it and spins to it.
-   */
-  let spinTo = Infinity, spinSlot = -1, spinTag = 0;
-  /** The host's time at the last scan. */
-  let scannedAt = 0;
-
   /** Sets the flags of slots that are due; returns how long to sleep. */
   const fireSlots = (time: number): number => {
     let sleep = Infinity;
-    spinTo = Infinity;
     for (let slot = 0; slot < flags.length; slot++) {
       const flag = flags[slot];
       const tag = tags[slot];
@@ -295,11 +280,6 @@ export function runWatchdog(
         const at = deadlines![slot];
         if (time < at) {
           sleep = Math.min(sleep, at - time);
-          if (at < spinTo && periods![slot] === 0) {
-            spinTo = at;
-            spinSlot = slot;
-            spinTag = tag;
-          }
           continue;
         }
       }
@@ -346,7 +326,6 @@ export function runWatchdog(
    */
   const scan = (): number => {
     const time = sample();
-    scannedAt = time;
     const sleep = Math.max(0, Math.min(fireEntries(time), fireSlots(time)));
     sleepAt![sleepAtIndex] = time + sleep;
     return sleep;
@@ -376,28 +355,7 @@ export function runWatchdog(
     }
     const sleep = Math.min(scan(), longest);
     Atomics.store(board, scanning, 0);
-    if (sleep < 0) return true;
-    // A thread woken at the deadline may wait for a core (both busy with
-    // the guest and the engine's compiles) for a scheduler's slice or
-    // more: woken before it, it is running when the deadline comes.
-    const spinFrom = spinTo - leadMs - scannedAt;
-    if (leadMs > 0 && spinTo !== Infinity && spinFrom < sleep) {
-      if (spinFrom > 0) {
-        Atomics.wait(board, wake, woken, spinFrom);
-        return true;
-      }
-      // To the next thing due (the deadline, or a tick or poll before
-      // it), a ring, or the call's end, which frees its slot.
-      const until = scannedAt + sleep;
-      while (
-        now() < until && Atomics.load(board, wake) === woken &&
-        Atomics.load(states!, spinSlot) === spinTag
-      ) {
-        // Spinning: the deadline is near.
-      }
-      return true;
-    }
-    Atomics.wait(board, wake, woken, sleep);
+    if (sleep >= 0) Atomics.wait(board, wake, woken, sleep);
     return true;
   };
 
