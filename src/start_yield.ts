@@ -128,6 +128,16 @@ function throwUnlessRefusal(thrown: unknown): void {
   if (!isSuspendError(thrown)) throw thrown;
 }
 
-/** The tag of JavaScript's own exceptions, which the lib types of Deno 2.9.6 lack. */
-const JS_TAG = (WebAssembly as unknown as { JSTag: WebAssembly.ImportValue })
-  .JSTag;
+/**
+ * The tag of JavaScript's own exceptions, which the lib types of Deno 2.9.6
+ * lack. An engine without it gets a tag of the same type that nothing
+ * throws: the helper still links, and a refused turn is thrown, as it was
+ * before the helper caught it.
+ */
+const JS_TAG = (() => {
+  const api = WebAssembly as unknown as {
+    JSTag?: WebAssembly.ImportValue;
+    Tag: new (type: { parameters: string[] }) => WebAssembly.ImportValue;
+  };
+  return api.JSTag ?? new api.Tag({ parameters: ["externref"] });
+})();
