@@ -26,6 +26,7 @@ import {
   TURN,
 } from "../src/start_yield.ts";
 import { suspending } from "../src/jspi.ts";
+import { runDeno } from "./support/cli.ts";
 import { docWatBytes } from "./support/doc_wat.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { stopFromAnotherThread } from "./support/stopper_thread.ts";
@@ -242,6 +243,27 @@ Deno.test("the start function's yielding callback goes on when the engine refuse
   });
   noTurn.onStart.value = 1;
   assert.equal((noTurn.callback as () => number)(), 1);
+});
+
+Deno.test("without WebAssembly.JSTag, the start function's yielding callback still links, and a refused turn is thrown as before", async () => {
+  // The engine's own tag cannot be taken away in this process: a child
+  // deletes it before it imports the helper.
+  const script = `
+    delete WebAssembly.JSTag;
+    const { startYieldCallback, TURN } = await import("./src/start_yield.ts");
+    const { suspending } = await import("./src/jspi.ts");
+    const refused = startYieldCallback(() => TURN, suspending(() => 1));
+    refused.onStart.value = 1;
+    let thrown = "nothing";
+    try { refused.callback(); } catch (error) { thrown = error.constructor.name; }
+    console.log(JSON.stringify({ tag: typeof WebAssembly.JSTag, thrown }));
+  `;
+  const run = await runDeno(["eval", script]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual(JSON.parse(run.stdout), {
+    tag: "undefined",
+    thrown: "SuspendError",
+  });
 });
 
 Deno.test("the start function's yielding callback is the module its documentation writes out", async () => {
