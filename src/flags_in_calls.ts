@@ -112,14 +112,6 @@ export function leavePlainFlag(flag: Int32Array): void {
   plainFlags.leave(flag);
 }
 
-/**
- * Whether a plain call of a guest with a flag is in progress on this
- * thread: its code runs on the thread's own stack, where nothing suspends.
- */
-export function plainCallWithFlag(): boolean {
-  return plainFlags.items.length > 0;
-}
-
 /** No flags: what nearly every call gets. */
 const NO_FLAGS: readonly Int32Array[] = Object.freeze([]);
 

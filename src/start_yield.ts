@@ -7,7 +7,9 @@
  * `promising`, even one that would not suspend. So the callback is a tiny
  * wasm function between the two: it asks a plain import, and calls the
  * suspending one only when that answer says to turn the event loop, which
- * it says only on the start function's own stack.
+ * it says only while the start function runs, and lets the engine's
+ * refusal go where the host's frames are below (a call nested in the start
+ * function's import).
  *
  * @module
  */

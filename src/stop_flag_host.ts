@@ -9,7 +9,6 @@
 import { type CallState, recordStop, type Stop } from "./call_state.ts";
 import { suspending } from "./jspi.ts";
 import { heapCheck } from "./heap_limit.ts";
-import { plainCallWithFlag } from "./flags_in_calls.ts";
 import { markIdle, outsideCalls } from "./outside_call.ts";
 import {
   type StartYieldCallback,
@@ -112,13 +111,14 @@ export function stopFlagHost(
   const callback = async
     ? suspending(() => atOnce(null) ?? afterTurn())
     : startYields
-    // Turns the event loop only on the start function's own stack: under a
-    // host import (a nested call) the host's frames are in the way, and
-    // after the start the guest's calls are plain.
+    // Turns the event loop only while the start function runs (its switch
+    // is set): after it, the guest's calls are plain. Where the engine
+    // refuses the turn (the host's frames below, as under an import that
+    // calls the guest back), the helper goes on.
     ? startYieldOn(
       state,
       startYieldCallback(
-        (onStart) => atOnce(onStartStack(onStart) ? TURN : 0),
+        (onStart) => atOnce(onStart === 1 ? TURN : 0),
         suspending(afterTurn),
       ),
     )
@@ -139,17 +139,6 @@ export function stopFlagHost(
       return imports;
     },
   };
-}
-
-/**
- * Whether the code that asks runs on the yielding start function's own
- * stack: its switch is set (clear while it is suspended), and no plain
- * call of a guest with a flag is in progress: one nested in the start
- * function's import (the host's frames are below it), or made in a
- * microtask as the start function ended, before the switch was cleared.
- */
-function onStartStack(onStart: number): boolean {
-  return onStart === 1 && !plainCallWithFlag();
 }
 
 /** Gives the state the start function's switch; returns the callback. */
