@@ -49,6 +49,8 @@ export class LoadStops {
   readonly #rejects = new Set<(error: unknown) => void>();
   readonly #stopSignal: StopSignal | undefined;
   #stop: Stop | undefined;
+  /** When the event loop last had a turn in the load, by `performance.now()`. */
+  #turnedAt = -Infinity;
 
   /**
    * Watches the stops.
@@ -109,10 +111,16 @@ export class LoadStops {
       this.check();
     }
     if (this.#controller === undefined) return promise;
-    return new Promise<T>((resolve, reject) => {
+    const waited = new Promise<T>((resolve, reject) => {
       this.#rejects.add(reject);
       promise.then(resolve, reject).finally(() => this.#rejects.delete(reject));
     });
+    if (!this.#turnDue()) return waited;
+    // The work before this wait held the thread for a turn's time: the
+    // turn comes first (a wait that is already over gives none). A stop in
+    // it rejects both; the turn's rejection is the one passed on.
+    waited.catch(() => {});
+    return this.#turn().then(() => waited);
   }
 
   /** Whether a stop is watched: whether {@linkcode LoadStops.runSteps} pauses. */
@@ -134,9 +142,11 @@ export class LoadStops {
    */
   async runSteps<T>(steps: Steps<T>): Promise<T> {
     if (this.#controller === undefined) return runSteps(steps);
-    let turnAt = performance.now() + STEPS_TURN_MS;
     const stop = this.#stopSignal;
     try {
+      // The work before the steps counts towards the first turn.
+      if (this.#turnDue()) await this.#turn();
+      let turnAt = this.#turnedAt + STEPS_TURN_MS;
       for (;;) {
         const step = steps.next();
         if (step.done) return step.value;
@@ -148,11 +158,11 @@ export class LoadStops {
           takeTurnAsked();
           await this.race(waited);
           this.check();
-          turnAt = performance.now() + STEPS_TURN_MS;
+          this.#turnedAt = performance.now();
+          turnAt = this.#turnedAt + STEPS_TURN_MS;
         } else if (takeTurnAsked() || performance.now() >= turnAt) {
-          await nextTurn();
-          this.check();
-          turnAt = performance.now() + STEPS_TURN_MS;
+          await this.#turn();
+          turnAt = this.#turnedAt + STEPS_TURN_MS;
         }
       }
     } finally {
@@ -243,7 +253,18 @@ export class LoadStops {
   async #turn(): Promise<void> {
     this.check();
     await nextTurn();
+    this.#turnedAt = performance.now();
     this.check();
+  }
+
+  /**
+   * Whether the load has held the thread for {@linkcode STEPS_TURN_MS}
+   * since its last turn of the event loop, or has given none yet: the
+   * caller's work before the load (reading the guest, say) held the thread
+   * too, for all the load knows.
+   */
+  #turnDue(): boolean {
+    return performance.now() >= this.#turnedAt + STEPS_TURN_MS;
   }
 
   /**
