@@ -52,6 +52,7 @@ import {
   reactorRefusal,
   runWasiCommand,
   type StopListener,
+  warmStopListeners,
   type WasiFlags,
   wasiReport,
 } from "./src/wasi_cli.ts";
@@ -369,6 +370,7 @@ async function runIfWasi(
     "reading the guest",
     reading,
   );
+  await deadline?.turn("reading the guest");
   let signatures;
   try {
     signatures = readSignatures(bytes!);
@@ -544,6 +546,7 @@ async function runCommandLine(argv: string[]): Promise<number> {
       await watchdogReady(WATCHDOG_BOOT_MS);
       await backstop?.ready(WATCHDOG_BOOT_MS);
       await warmFirstLoad();
+      warmStopListeners();
       deadline = new RunDeadline(options.timeout);
     }
     // Before the guest is read: a cache it cannot use fails the run at once.
@@ -604,6 +607,8 @@ async function run(
   imports: GuestOptions["imports"],
   { stops, signal, cache, deadline }: RunContext,
 ): Promise<number> {
+  // The run's listeners and the load's checks of its options come next.
+  await deadline?.turn("loading the guest");
   // Read before the load, which may write over the bytes (a cache hit).
   const hasStart = hasStartFunction(read.bytes);
   let guest;

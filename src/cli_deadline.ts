@@ -13,6 +13,7 @@
 
 import { DeadlineExceeded } from "./errors.ts";
 import { startPunctualTimer } from "./punctual_timer.ts";
+import { nextTurn } from "./yield.ts";
 
 /** What the run was doing when its deadline passed, before the call began. */
 export type RunPhase =
@@ -112,6 +113,22 @@ export class RunDeadline {
         (error) => this.signal.aborted ? due() : reject(error),
       ).finally(() => this.signal.removeEventListener("abort", due));
     });
+  }
+
+  /**
+   * Gives the event loop a turn, in which the deadline's timer fires if
+   * it is due, between two pieces of the run's work that would otherwise
+   * hold the thread as one (the end of the read and the start of the
+   * load, in a fresh process: 1.4 to 2.2 ms).
+   *
+   * @param phase What the run is doing, for the report.
+   * @throws {RunTimedOut} When the deadline has passed.
+   */
+  async turn(phase: RunPhase): Promise<void> {
+    await nextTurn();
+    if (this.signal.aborted || this.passed) {
+      throw new RunTimedOut(this.exceeded(), phase);
+    }
   }
 
   /** Cancels the timer, so that it keeps no process alive. */

@@ -203,6 +203,31 @@ export interface StopListener {
 }
 
 /**
+ * Readies Deno's signal handling before a run's deadline starts, so that
+ * {@linkcode listenForStops} then costs a tenth of a millisecond rather
+ * than a whole one (a process's first signal listener set it up). SIGHUP
+ * is listened for and let go at once, which gives it back its default (it
+ * still ends a run that does not listen for it); Ctrl-C is left alone, so
+ * that nothing ever listens for it but the run.
+ *
+ * @example Usage
+ * ```ts
+ * import { warmStopListeners } from "./wasi_cli.ts";
+ *
+ * warmStopListeners();
+ * ```
+ */
+export function warmStopListeners(): void {
+  const listener = () => {};
+  try {
+    Deno.addSignalListener("SIGHUP", listener);
+    Deno.removeSignalListener("SIGHUP", listener);
+  } catch {
+    // Not a signal this system has: nothing to ready.
+  }
+}
+
+/**
  * Aborts `controller` on the first of {@linkcode STOP_SIGNALS}, with its
  * reason. A second signal, should the first stop not have ended the run,
  * ends the process at once with its status, as a user pressing Ctrl-C
