@@ -156,9 +156,10 @@ export class LoadStops {
         const waited = takeWaitAsked();
         if (waited !== undefined) {
           takeTurnAsked();
+          // Whether the wait gave the event loop a turn is not known here:
+          // the next step turns first if the last known turn is due.
           await this.race(waited);
           this.check();
-          this.#turnedAt = performance.now();
           turnAt = this.#turnedAt + STEPS_TURN_MS;
         } else if (takeTurnAsked() || performance.now() >= turnAt) {
           await this.#turn();
