@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:8d2e1322008a374078439c0f79b4575dd9179a77d00fd6579cce58e84f203fd2";
+  "sha256:93e202b911bee1c753bf0d5880099f52958a361e357423084ee7f5d004a4d06b";

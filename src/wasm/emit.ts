@@ -12,7 +12,7 @@ import { Body, type CodePlan, EDIT_SIZE, writeLocals } from "./code_plan.ts";
 import { type Emitter, PADDED_CALL_SIZE } from "./emitter.ts";
 import { fail } from "./reader.ts";
 import { writeCopyCall } from "./register_copy_plan.ts";
-import { BODY_STEPS, STEP_BODIES, type Steps } from "./steps.ts";
+import { BODY_STEPS, STEP_BODIES, type Steps, stepTimeUp } from "./steps.ts";
 import { putU32 } from "./writer.ts";
 
 /** Runs shorter than this are copied word by word instead of by `set`. */
@@ -73,6 +73,7 @@ export function* emitBodies(
   // object left.
   const paused = sparePause ?? new PausedBody();
   sparePause = undefined;
+  let stepStart = performance.now();
   for (let i = 0; i < code.bodyCount; i++) {
     const b = i * Body.Fields;
     while (
@@ -80,11 +81,13 @@ export function* emitBodies(
     ) {
       yield;
       pauseAt = w.len + step;
+      stepStart = performance.now();
     }
-    if (w.len >= pauseAt || i >= bodiesAt) {
+    if (w.len >= pauseAt || i >= bodiesAt || stepTimeUp(i, stepStart)) {
       yield;
       pauseAt = w.len + step;
       bodiesAt = i + STEP_BODIES;
+      stepStart = performance.now();
     }
   }
   sparePause = paused;

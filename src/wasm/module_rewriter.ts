@@ -42,6 +42,7 @@ import {
   STEP_BODIES,
   STEP_BYTES,
   type Steps,
+  stepTimeUp,
 } from "./steps.ts";
 import { Reader } from "./reader.ts";
 import {
@@ -756,6 +757,7 @@ export class ModuleRewriter {
     let smallAfter = 1; // the slow path
     let pauseAt = r.pos + STEP_BYTES;
     let bodiesAt = STEP_BODIES;
+    let stepStart = performance.now();
     for (let i = 0; i < count; i++) {
       const sizeAt = r.pos;
       const size = r.u32();
@@ -788,10 +790,11 @@ export class ModuleRewriter {
       // A body under 50 bytes has a one-byte size prefix.
       if (sized <= SMALL_FUNCTION) smallAfter++;
       r.pos = start + size;
-      if (r.pos >= pauseAt || i >= bodiesAt) {
+      if (r.pos >= pauseAt || i >= bodiesAt || stepTimeUp(i, stepStart)) {
         yield;
         pauseAt = r.pos + STEP_BYTES;
         bodiesAt = i + STEP_BODIES;
+        stepStart = performance.now();
       }
     }
     const settled = yield* rewriter.settleEntryChecks(SMALL_FUNCTION);
