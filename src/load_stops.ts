@@ -146,7 +146,6 @@ export class LoadStops {
     try {
       // The work before the steps counts towards the first turn.
       if (this.#turnDue()) await this.#turn();
-      let turnAt = this.#turnedAt + STEPS_TURN_MS;
       for (;;) {
         const step = steps.next();
         if (step.done) return step.value;
@@ -156,14 +155,12 @@ export class LoadStops {
         const waited = takeWaitAsked();
         if (waited !== undefined) {
           takeTurnAsked();
-          // Whether the wait gave the event loop a turn is not known here:
-          // the next step turns first if the last known turn is due.
+          // Not counted as a turn (whether the wait gave one is not known
+          // here): the steps after it turn when the last known one is due.
           await this.race(waited);
           this.check();
-          turnAt = this.#turnedAt + STEPS_TURN_MS;
-        } else if (takeTurnAsked() || performance.now() >= turnAt) {
+        } else if (takeTurnAsked() || this.#turnDue()) {
           await this.#turn();
-          turnAt = this.#turnedAt + STEPS_TURN_MS;
         }
       }
     } finally {
