@@ -18,6 +18,7 @@ import {
   thenOf,
 } from "./thrown_values.ts";
 import { describeValue } from "./option_checks.ts";
+import { readOptions } from "./option_names.ts";
 import { unpassableType } from "./exported_function.ts";
 import {
   type ExportOwner,
@@ -64,6 +65,74 @@ export interface InterruptOptions {
    * returns a promise (an async function), which the stop cannot wait for.
    */
   onCall?: (args: unknown[]) => InterruptDetails | void;
+}
+
+/** The fields of {@linkcode InterruptOptions}. */
+const INTERRUPT_OPTION_NAMES: readonly (keyof InterruptOptions)[] = [
+  "module",
+  "name",
+  "onCall",
+];
+
+/**
+ * Reads `loadGuest`'s `interrupt` option once, checked: `false`, or an
+ * object of `module` and `name` (strings) and `onCall` (a function). A
+ * misspelt field would otherwise be dropped, a number taken for a module
+ * name, and an `onCall` that is no function found only when the guest
+ * calls it, reported as that call's `error`.
+ *
+ * @param value The option as given, or `undefined` when left out.
+ * @returns The option to build the imports with (`{}` when left out).
+ * @throws {TypeError} Naming the field and what it should be.
+ *
+ * @example Usage
+ * ```ts
+ * import { readInterruptOption } from "./imports.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(readInterruptOption({ name: "stop" }), { name: "stop" });
+ * assert.throws(
+ *   () => readInterruptOption({ nmae: "stop" }),
+ *   /has no option "nmae" \(did you mean "name"\?\)/,
+ * );
+ * ```
+ */
+export function readInterruptOption(
+  value: unknown,
+): InterruptOptions | false {
+  if (value === undefined) return {};
+  if (value === false) return false;
+  const what = "loadGuest's interrupt";
+  if (typeof value !== "object" || value === null) {
+    throw new TypeError(
+      `${what} must be false (no interrupt import) or an object { module?, name?, onCall? }; got ${
+        describeValue(value)
+      }`,
+    );
+  }
+  const read = readOptions(
+    value as InterruptOptions,
+    INTERRUPT_OPTION_NAMES,
+    what,
+  );
+  for (const field of ["module", "name"] as const) {
+    const given = read[field];
+    if (given !== undefined && typeof given !== "string") {
+      throw new TypeError(
+        `${what}.${field} must be a string, the import's ${
+          field === "module" ? "module" : "field"
+        } name; got ${describeValue(given)}`,
+      );
+    }
+  }
+  if (read.onCall !== undefined && typeof read.onCall !== "function") {
+    throw new TypeError(
+      `${what}.onCall must be a function, called when the guest calls the import; got ${
+        describeValue(read.onCall)
+      }`,
+    );
+  }
+  return { ...read };
 }
 
 /** Any function a guest can import or export. */

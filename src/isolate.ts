@@ -40,7 +40,7 @@ import { trackExit } from "./isolate_exits.ts";
 import { checkLimits, shareMemory } from "./limits.ts";
 import { loadModule } from "./load.ts";
 import { checkArgumentList, checkExportName } from "./exported_function.ts";
-import { checkFuelAndTimeout } from "./option_checks.ts";
+import { checkFuelAndTimeout, checkRecordValue } from "./option_checks.ts";
 import { readOptions } from "./option_names.ts";
 import {
   type CallOutcome,
@@ -164,6 +164,16 @@ async function callIsolated(
   checkExportName(name);
   checkArgumentList(name, args);
   const limits = checkLimits(options.limits, "invokeIsolated");
+  checkRecordValue(
+    options.permissions,
+    "invokeIsolated's permissions",
+    'an object of the child\'s permissions, such as { read: ["data"], net: true }',
+  );
+  checkRecordValue(
+    options.env,
+    "invokeIsolated's env",
+    'an object of variable names and their values, such as { NAME: "value" }',
+  );
   const request = {
     export: name,
     args: args.map((value, index) => encodeArgument(value, index)),

@@ -8,6 +8,7 @@
  */
 
 import type { ChildPermissions } from "./isolate_options.ts";
+import { describeValue } from "./option_checks.ts";
 
 /** `maxHeapMiB`'s unit, in bytes. */
 export const MIB = 1024 * 1024;
@@ -31,7 +32,9 @@ function permissionValue(name: string, value: unknown): boolean | string[] {
   if (value === undefined || typeof value === "boolean") return value ?? false;
   if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
     throw new TypeError(
-      `permissions.${name} must be true, false or an array of strings`,
+      `invokeIsolated's permissions.${name} must be true, false or an array of strings; got ${
+        describeValue(value)
+      }`,
     );
   }
   const split = value.find((entry) => entry.includes(","));
@@ -127,7 +130,11 @@ export function childEnv(
 ): Record<string, string> {
   for (const [name, value] of Object.entries(env)) {
     if (typeof value !== "string") {
-      throw new TypeError(`env.${name} must be a string`);
+      throw new TypeError(
+        `invokeIsolated's env.${name} must be a string; got ${
+          describeValue(value)
+        }`,
+      );
     }
     // The environment is C strings of NAME=VALUE: a NUL would cut one
     // short, and an "=" in a name make it another variable.

@@ -29,7 +29,11 @@ import {
 import { readOptions } from "./option_names.ts";
 import { assembleGuest, type Guest, runStart } from "./guest.ts";
 import type { GuestOptions, HostControls } from "./guest_options.ts";
-import { buildImports, describeImports } from "./imports.ts";
+import {
+  buildImports,
+  describeImports,
+  readInterruptOption,
+} from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
 import {
   checkLimits,
@@ -74,6 +78,7 @@ import {
   checkBooleanValue,
   checkFuelAndTimeout,
   checkImportsValue,
+  checkLabelValue,
 } from "./option_checks.ts";
 import {
   describeModule,
@@ -254,6 +259,8 @@ export async function loadGuestWith(
   }
   checkBooleanValue(options.async, "loadGuest's async");
   checkBooleanValue(options.interruptible, "loadGuest's interruptible");
+  checkLabelValue(options.label, "loadGuest's label");
+  const interrupt = readInterruptOption(options.interrupt);
   if (options.imports !== undefined && typeof options.imports !== "function") {
     // Its shape now; the modules the guest imports once they are known.
     checkImportsValue(options.imports, "loadGuest's imports", []);
@@ -617,7 +624,7 @@ export async function loadGuestWith(
     );
     internal.checkImports?.(needed);
     const base: WebAssembly.Imports = {
-      ...buildImports(needed, supplied, options.interrupt ?? {}, state, {
+      ...buildImports(needed, supplied, interrupt, state, {
         async: options.async ?? false,
         engineModules: engineModules(options.compile),
         guest: label,

@@ -33,7 +33,11 @@ import {
   checkStopOutsideGuest,
 } from "./stop_in_guest_memory.ts";
 import { meterHeapStops } from "./heap_limit.ts";
-import { checkFuelAndTimeout, checkFuelValue } from "./option_checks.ts";
+import {
+  checkFuelAndTimeout,
+  checkFuelValue,
+  checkLabelValue,
+} from "./option_checks.ts";
 import { readOptions } from "./option_names.ts";
 import { checkDeadlineOnlyRun } from "./meter_deadline_only.ts";
 import { newCallState } from "./call_state.ts";
@@ -294,6 +298,7 @@ function startRun(
   checkFuelAndTimeout(options, what);
   // Before the books change: a refused option leaves the meter as it was.
   checkFuelValue(options.grace, `${what}'s grace`);
+  checkLabelValue(options.label, `${what}'s label`);
   checkStopOutsideGuest(
     options.stop,
     `${what}'s stop`,

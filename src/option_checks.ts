@@ -232,6 +232,77 @@ export function checkBooleanValue(value: unknown, what: string): void {
 }
 
 /**
+ * Checks a name for messages (`label`): a string. Another value would be
+ * written into messages as `String` gives it (`[object Object]`), and a
+ * symbol would make the branded errors that name it throw a `TypeError` of
+ * their own.
+ *
+ * @param value The value given, or `undefined` when left out.
+ * @param what Where it was given, e.g. `loadGuest's label`.
+ * @throws {TypeError} When it is not a string.
+ *
+ * @example Usage
+ * ```ts
+ * import { checkLabelValue } from "./option_checks.ts";
+ * import assert from "node:assert/strict";
+ *
+ * checkLabelValue("worker", "loadGuest's label");
+ * assert.throws(
+ *   () => checkLabelValue(Symbol(), "loadGuest's label"),
+ *   /^TypeError: loadGuest's label must be a string/,
+ * );
+ * ```
+ */
+export function checkLabelValue(value: unknown, what: string): void {
+  if (value === undefined || typeof value === "string") return;
+  throw new TypeError(
+    `${what} must be a string, the name that messages give; got ${
+      describeValue(value)
+    }`,
+  );
+}
+
+/**
+ * Checks that a value is a plain object of named entries (not an array,
+ * a string or a function, whose indices or characters would be read as
+ * names).
+ *
+ * @param value The value given, or `undefined` when left out.
+ * @param what Where it was given, e.g. `invokeIsolated's env`.
+ * @param expected What it should be, e.g. `an object of variable names and values`.
+ * @throws {TypeError} When it is not such an object.
+ *
+ * @example Usage
+ * ```ts
+ * import { checkRecordValue } from "./option_checks.ts";
+ * import assert from "node:assert/strict";
+ *
+ * checkRecordValue({ A: "1" }, "env", "an object of names and values");
+ * assert.throws(
+ *   () => checkRecordValue("A=1", "env", "an object of names and values"),
+ *   /^TypeError: env must be an object of names and values; got string "A=1"/,
+ * );
+ * ```
+ */
+export function checkRecordValue(
+  value: unknown,
+  what: string,
+  expected: string,
+): void {
+  if (value === undefined) return;
+  let isArray: boolean;
+  try {
+    isArray = Array.isArray(value);
+  } catch {
+    isArray = true; // a revoked proxy, which cannot be read either
+  }
+  if (typeof value === "object" && value !== null && !isArray) return;
+  throw new TypeError(
+    `${what} must be ${expected}; got ${describeValue(value)}`,
+  );
+}
+
+/**
  * Checks an imports object: an object whose properties are the import
  * modules, each an object (or a function, as a namespace may be). A promise
  * (an async function's result) or a module left `null` would otherwise

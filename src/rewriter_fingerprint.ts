@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:93e202b911bee1c753bf0d5880099f52958a361e357423084ee7f5d004a4d06b";
+  "sha256:858a3b161c91cab04b2ff52f089eda56cee5a3a47e5a522ae8dea0ad60701b31";

@@ -20,7 +20,11 @@ import {
   stoppedOutcome,
 } from "./outcome.ts";
 import type { StopSignal } from "./stop_signal.ts";
-import { checkFuelAndTimeout, showValue } from "./option_checks.ts";
+import {
+  checkFuelAndTimeout,
+  checkLabelValue,
+  showValue,
+} from "./option_checks.ts";
 import { readWasiOptions } from "./wasi_options.ts";
 import {
   checkCommandLine,
@@ -408,6 +412,7 @@ export async function runWasiWith(
   const options = readWasiOptions(given ?? {}, WASI_OPTION_NAMES);
   checkSource(source);
   checkCommandLine(options);
+  checkLabelValue(options.label, "runWasi's label");
   checkOutputMode(options.stdout, "stdout");
   checkOutputMode(options.stderr, "stderr");
   checkInput(options.stdin);

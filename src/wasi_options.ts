@@ -14,6 +14,7 @@
 
 import { readOption } from "./option_checks.ts";
 import { checkCommandLineCount } from "./wasi_option_checks.ts";
+import { checkPreopenFields } from "./wasi_preopens.ts";
 
 /**
  * The options, each read once; `args`, `env` and `preopens` (each preopen
@@ -68,17 +69,18 @@ export function readWasiOptions<T extends object>(
     () => Array.isArray(read.preopens) ? copyList(read.preopens) : undefined,
   );
   if (preopens !== undefined) {
-    read.preopens = preopens.map((preopen, i) =>
-      readOption(
-        `runWasi's preopens[${i}]`,
-        "a plain object { host, guest?, mode? }",
-        () => {
-          if (typeof preopen !== "object" || preopen === null) return preopen;
-          const { host, guest, mode } = preopen as Record<string, unknown>;
-          return { host, guest, mode };
-        },
-      )
-    );
+    read.preopens = preopens.map((preopen, i) => {
+      const at = `runWasi's preopens[${i}]`;
+      // Before the copy, which keeps only the fields it knows.
+      if (typeof preopen === "object" && preopen !== null) {
+        checkPreopenFields(preopen, at);
+      }
+      return readOption(at, "a plain object { host, guest?, mode? }", () => {
+        if (typeof preopen !== "object" || preopen === null) return preopen;
+        const { host, guest, mode } = preopen as Record<string, unknown>;
+        return { host, guest, mode };
+      });
+    });
   }
   return read as T;
 }

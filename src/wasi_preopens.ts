@@ -8,6 +8,7 @@
 
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { showValue } from "./option_checks.ts";
+import { checkOptionNames } from "./option_names.ts";
 import { MAX_LINKS, readable } from "./wasi_real_path.ts";
 
 /**
@@ -96,6 +97,50 @@ export function checkPreopens(preopens: readonly WasiPreopen[]): void {
       );
     }
   }
+}
+
+/** The fields of a {@linkcode WasiPreopen}. */
+const PREOPEN_FIELDS: readonly (keyof WasiPreopen)[] = [
+  "host",
+  "guest",
+  "mode",
+];
+
+/** Where a read-only preopen's likely misspellings point. */
+const READ_ONLY_HINT = 'a read-only preopen is { host, mode: "read-only" }';
+const READ_ONLY_HINTS: Readonly<Record<string, string>> = {
+  readOnly: READ_ONLY_HINT,
+  readonly: READ_ONLY_HINT,
+  "read-only": READ_ONLY_HINT,
+  read_only: READ_ONLY_HINT,
+  writable: READ_ONLY_HINT,
+  write: READ_ONLY_HINT,
+};
+
+/**
+ * Checks that a preopen has no field but `host`, `guest` and `mode`: an
+ * unknown one (`readOnly: true`, say) would be dropped, and the preopen
+ * left writable.
+ *
+ * @param preopen A preopen as given, an object.
+ * @param at Which it is, e.g. `runWasi's preopens[0]`.
+ * @throws {TypeError} Naming the field, and the field it is likely meant
+ *   to be.
+ *
+ * @example Usage
+ * ```ts
+ * import { checkPreopenFields } from "./wasi_preopens.ts";
+ * import assert from "node:assert/strict";
+ *
+ * checkPreopenFields({ host: "data", mode: "read-only" }, "preopens[0]");
+ * assert.throws(
+ *   () => checkPreopenFields({ host: "data", readOnly: true }, "preopens[0]"),
+ *   /preopens\[0\] has no option "readOnly" \(a read-only preopen is/,
+ * );
+ * ```
+ */
+export function checkPreopenFields(preopen: object, at: string): void {
+  checkOptionNames(preopen, PREOPEN_FIELDS, at, READ_ONLY_HINTS);
 }
 
 /**

@@ -175,6 +175,17 @@ Deno.test("runWasi refuses preopens, stdio and arguments of the wrong shape in o
     const wrong = <[string, Parameters<typeof runWasi>[1]][]> [
       ["mode", { preopens: [{ host: directory, mode: "readonly" }] }],
       ["mode", { preopens: [{ host: directory, mode: "ro" }] }],
+      // A field of another name would be dropped, the preopen writable.
+      [
+        'has no option "readOnly" \\(a read-only preopen is \\{ host, mode: "read-only" \\}\\)',
+        { preopens: [{ host: directory, readOnly: true }] },
+      ],
+      ['has no option "readonly"', {
+        preopens: [{ host: directory, readonly: true }],
+      }],
+      ['has no option "hots" \\(did you mean "host"\\?\\)', {
+        preopens: [{ hots: directory, host: directory }],
+      }],
       ["stdout", { stdout: "captured" }],
       ["stderr", { stderr: null }],
       ["stdin", { stdin: "hello" }],

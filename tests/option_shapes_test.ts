@@ -1,0 +1,132 @@
+/**
+ * Options of the right name but the wrong shape: each is one `TypeError`
+ * line naming the option before anything runs, not a value read some other
+ * way (a string's characters taken for variables, a number for a module
+ * name, a symbol that breaks the messages that name it).
+ */
+import assert from "./support/assert.ts";
+import { invokeIsolated, isExportError, loadGuest, runWasi } from "../mod.ts";
+import { attachedMeter } from "./support/attached_meter.ts";
+import { COMPUTE, SEED } from "./support/guests.ts";
+import { expectOutcome } from "./support/outcome.ts";
+import { wasiGuest } from "./support/wasi_guests.ts";
+
+/** Asserts a one-line `TypeError` whose message matches every pattern. */
+function refused(...patterns: RegExp[]): (error: unknown) => boolean {
+  return (error) => {
+    assert.ok(error instanceof TypeError, String(error));
+    for (const pattern of patterns) assert.match(error.message, pattern);
+    assert.equal(error.message.split("\n").length, 1);
+    return true;
+  };
+}
+
+Deno.test("loadGuest's interrupt must be false or { module, name, onCall } of the right types", async () => {
+  const wrong: [unknown, RegExp][] = [
+    [5, /interrupt must be false .* or an object .*; got number 5/],
+    ["x", /interrupt must be false .*; got string "x"/],
+    [null, /interrupt must be false .*; got null/],
+    [true, /interrupt must be false .*; got boolean true/],
+    [{ nmae: "stop" }, /has no option "nmae" \(did you mean "name"\?\)/],
+    [{ module: 5 }, /interrupt\.module must be a string.*got number 5/],
+    [{ name: ["a"] }, /interrupt\.name must be a string.*got an array/],
+    [{ onCall: 5 }, /interrupt\.onCall must be a function.*got number 5/],
+  ];
+  for (const [interrupt, pattern] of wrong) {
+    await assert.rejects(
+      () => loadGuest(SEED, { interrupt: interrupt as never }),
+      refused(/^loadGuest's interrupt/, pattern),
+      String(interrupt),
+    );
+  }
+  // The documented shapes still load and stop the guest.
+  let calls = 0;
+  const named = await loadGuest(SEED, {
+    interrupt: {
+      module: "env",
+      name: "interrupt_execution",
+      onCall: () => void calls++,
+    },
+  });
+  expectOutcome(named.invoke("exit_early"), "interrupted");
+  assert.equal(calls, 1);
+});
+
+Deno.test("an interrupt option's fields are read once, so a getter cannot change them after the check", async () => {
+  let reads = 0;
+  const interrupt = {
+    get name() {
+      reads++;
+      return reads === 1 ? "interrupt_execution" : 5;
+    },
+  };
+  const guest = await loadGuest(SEED, { interrupt: interrupt as never });
+  expectOutcome(guest.invoke("exit_early"), "interrupted");
+  assert.equal(reads, 1);
+});
+
+Deno.test("a label must be a string wherever it is given, so that every message can name the guest", async () => {
+  for (const label of [Symbol("guest"), 5, {}, ["a", "b"], null]) {
+    await assert.rejects(
+      () => loadGuest(COMPUTE, { label: label as never }),
+      refused(/^loadGuest's label must be a string/),
+    );
+    await assert.rejects(
+      () => runWasi(wasiGuest("hello"), { label: label as never }),
+      refused(/^runWasi's label must be a string/),
+    );
+  }
+  const { meter } = await attachedMeter(await Deno.readFile(COMPUTE));
+  assert.throws(
+    () => meter.run(() => 0, { label: Symbol("run") as never }),
+    refused(/^FuelMeter.run's label must be a string/),
+  );
+  // Refused before the run: the meter's books are as they were.
+  expectOutcome(meter.run(() => 0, { label: "tick" }), "returned");
+  // A string label names the guest in the branded errors.
+  const guest = await loadGuest(COMPUTE, { label: "adder" });
+  assert.throws(
+    () => guest.invoke("nope"),
+    (error: unknown) => isExportError(error) && /adder/.test(error.message),
+  );
+});
+
+Deno.test("invokeIsolated's env and permissions must be objects, not strings or arrays read by index", async () => {
+  const wrong: [Parameters<typeof invokeIsolated>[3], RegExp][] = [
+    [
+      { env: "A=1" as never },
+      /^invokeIsolated's env must be an object .*got string "A=1"/,
+    ],
+    [
+      { env: ["A=1"] as never },
+      /^invokeIsolated's env must be an object .*got an array/,
+    ],
+    [
+      { env: 5 as never },
+      /^invokeIsolated's env must be an object .*got number 5/,
+    ],
+    [
+      { env: { A: 5 } as never },
+      /^invokeIsolated's env\.A must be a string; got number 5/,
+    ],
+    [
+      { permissions: true as never },
+      /^invokeIsolated's permissions must be an object .*got boolean true/,
+    ],
+    [
+      { permissions: "all" as never },
+      /^invokeIsolated's permissions must be an object .*got string "all"/,
+    ],
+    [
+      { permissions: ["read"] as never },
+      /^invokeIsolated's permissions must be an object .*got an array/,
+    ],
+  ];
+  for (const [options, pattern] of wrong) {
+    await assert.rejects(
+      () => invokeIsolated(COMPUTE, "sum_to", [3], options),
+      refused(pattern),
+      JSON.stringify(options),
+    );
+  }
+});
