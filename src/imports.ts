@@ -59,8 +59,9 @@ export interface InterruptOptions {
   name?: string;
   /**
    * Runs when the guest calls the import, before the guest is stopped. It
-   * gets the guest's arguments and may return a reason and code for the
-   * {@linkcode Interrupted} error. If it throws, the call ends with the
+   * gets the guest's arguments and may return a reason (a string) and code
+   * (a string or a number) for the {@linkcode Interrupted} error; a value of
+   * another shape is a `TypeError` of the import. If it throws, the call ends with the
    * `error` outcome, as when any other host import throws; and so if it
    * returns a promise (an async function), which the stop cannot wait for.
    */
@@ -133,6 +134,43 @@ export function readInterruptOption(
     );
   }
   return { ...read };
+}
+
+/**
+ * What `interrupt.onCall` returned, as the stop's details: nothing, or an
+ * object of a `reason` (a string) and a `code` (a string or a number).
+ * Anything else would be dropped or turned into another value without a
+ * word (a reason of 5 became `"5"`).
+ *
+ * @throws {TypeError} Saying what it returned and what it may return.
+ */
+function interruptDetails(given: unknown): InterruptDetails | undefined {
+  if (given == null) return undefined;
+  if (typeof given !== "object") {
+    throw new TypeError(
+      `interrupt.onCall must return nothing or { reason?, code? }; it returned ${
+        describeValue(given)
+      }`,
+    );
+  }
+  const { reason, code } = given as InterruptDetails;
+  if (reason !== undefined && typeof reason !== "string") {
+    throw new TypeError(
+      `interrupt.onCall's reason must be a string; it returned ${
+        describeValue(reason)
+      }`,
+    );
+  }
+  if (
+    code !== undefined && typeof code !== "string" && typeof code !== "number"
+  ) {
+    throw new TypeError(
+      `interrupt.onCall's code must be a string or a number; it returned ${
+        describeValue(code)
+      }`,
+    );
+  }
+  return { reason, code };
 }
 
 /** Any function a guest can import or export. */
@@ -555,9 +593,7 @@ export function buildImports(
               );
             }
             // Read now, while a throwing getter is still onCall's throw.
-            details = given == null
-              ? undefined
-              : { reason: given.reason, code: given.code };
+            details = interruptDetails(given);
           } catch (error) {
             // onCall is the host's code: what it throws is that import's.
             state.thrown = error;

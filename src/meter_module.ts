@@ -25,6 +25,7 @@ import { checkDeadlineOnlyMeter } from "./meter_deadline_only.ts";
 import { HAS_JSPI } from "./jspi.ts";
 import { isInstance, readSafely } from "./thrown_values.ts";
 import { readOptions } from "./option_names.ts";
+import { checkBooleanValue, checkFunctionValue } from "./option_checks.ts";
 import { meteringFor } from "./meter_tank.ts";
 import {
   FUEL_METER_OPTION_NAMES,
@@ -91,6 +92,21 @@ export function meterModule(
     );
   }
   source = source as Uint8Array | InstrumentedModule;
+  // A truthy value of another type would be taken for true (`stopFlag:
+  // "no"` gave a stop flag), a hook of another type found only when due.
+  for (const name of ["resumable", "stopFlag", "suspend"] as const) {
+    checkBooleanValue(options[name], `new FuelMeter's ${name}`);
+  }
+  checkFunctionValue(
+    options.poll,
+    "new FuelMeter's poll",
+    "each time the guest asks for fuel",
+  );
+  checkFunctionValue(
+    options.refuel,
+    "new FuelMeter's refuel",
+    "with the shortfall when the guest runs out of fuel",
+  );
   const countsFuel = options.fuel !== false;
   if (!countsFuel) {
     checkDeadlineOnlyMeter(source instanceof Uint8Array, options);

@@ -232,6 +232,38 @@ export function checkBooleanValue(value: unknown, what: string): void {
 }
 
 /**
+ * Checks a callback option: a function. Another value would be found only
+ * when the callback is due, in the middle of a call, as that call's error.
+ *
+ * @param value The value given, or `undefined` when left out.
+ * @param what Where it was given, e.g. `new FuelMeter's poll`.
+ * @param role When it is called, e.g. `each time the guest asks for fuel`.
+ * @throws {TypeError} When it is not a function.
+ *
+ * @example Usage
+ * ```ts
+ * import { checkFunctionValue } from "./option_checks.ts";
+ * import assert from "node:assert/strict";
+ *
+ * checkFunctionValue(() => false, "poll", "each time the guest asks for fuel");
+ * assert.throws(
+ *   () => checkFunctionValue(5, "poll", "each time the guest asks for fuel"),
+ *   /^TypeError: poll must be a function, called each time the guest asks for fuel; got number 5$/,
+ * );
+ * ```
+ */
+export function checkFunctionValue(
+  value: unknown,
+  what: string,
+  role: string,
+): void {
+  if (value === undefined || typeof value === "function") return;
+  throw new TypeError(
+    `${what} must be a function, called ${role}; got ${describeValue(value)}`,
+  );
+}
+
+/**
  * Checks a name for messages (`label`): a string. Another value would be
  * written into messages as `String` gives it (`[object Object]`), and a
  * symbol would make the branded errors that name it throw a `TypeError` of

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:858a3b161c91cab04b2ff52f089eda56cee5a3a47e5a522ae8dea0ad60701b31";
+  "sha256:98e20e38b8598092d0e891a87bcda971b9ca6c59bd24973581b7bbfdda208a65";

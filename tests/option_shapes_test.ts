@@ -5,7 +5,13 @@
  * name, a symbol that breaks the messages that name it).
  */
 import assert from "./support/assert.ts";
-import { invokeIsolated, isExportError, loadGuest, runWasi } from "../mod.ts";
+import {
+  FuelMeter,
+  invokeIsolated,
+  isExportError,
+  loadGuest,
+  runWasi,
+} from "../mod.ts";
 import { attachedMeter } from "./support/attached_meter.ts";
 import { COMPUTE, SEED } from "./support/guests.ts";
 import { expectOutcome } from "./support/outcome.ts";
@@ -128,5 +134,78 @@ Deno.test("invokeIsolated's env and permissions must be objects, not strings or 
       refused(pattern),
       JSON.stringify(options),
     );
+  }
+});
+
+Deno.test("new FuelMeter's switches must be booleans and its hooks functions, not values that read as either", async () => {
+  const bytes = await Deno.readFile(COMPUTE);
+  const wrong: [Record<string, unknown>, RegExp][] = [
+    [
+      { stopFlag: "no" },
+      /^new FuelMeter's stopFlag must be true or false; got string "no"$/,
+    ],
+    [
+      { resumable: 1 },
+      /^new FuelMeter's resumable must be true or false; got number 1$/,
+    ],
+    [{ suspend: "yes" }, /^new FuelMeter's suspend must be true or false/],
+    [
+      { poll: 5 },
+      /^new FuelMeter's poll must be a function, called each time the guest asks for fuel; got number 5$/,
+    ],
+    [
+      { refuel: "more" },
+      /^new FuelMeter's refuel must be a function.*got string "more"$/,
+    ],
+  ];
+  for (const [options, pattern] of wrong) {
+    assert.throws(
+      () => new FuelMeter(bytes, options as never),
+      refused(pattern),
+      JSON.stringify(options),
+    );
+    await assert.rejects(
+      () => FuelMeter.create(bytes, options as never),
+      refused(pattern),
+      JSON.stringify(options),
+    );
+  }
+});
+
+Deno.test("what interrupt.onCall returns must be nothing or { reason, code } of the documented types: anything else is the import's error", async () => {
+  const wrong: [unknown, RegExp][] = [
+    [
+      5,
+      /onCall must return nothing or \{ reason\?, code\? \}; it returned number 5/,
+    ],
+    ["why", /onCall must return nothing .*; it returned string "why"/],
+    [{ reason: 5 }, /onCall's reason must be a string; it returned number 5/],
+    [
+      { code: true },
+      /onCall's code must be a string or a number; it returned boolean true/,
+    ],
+  ];
+  for (const [value, pattern] of wrong) {
+    const guest = await loadGuest(SEED, {
+      interrupt: { onCall: () => value as never },
+    });
+    const result = expectOutcome(guest.invoke("exit_early"), "error");
+    assert.ok(
+      result.error.cause instanceof TypeError,
+      String(result.error.cause),
+    );
+    assert.match(result.error.cause.message, pattern);
+  }
+  for (
+    const details of [undefined, null, { reason: "why", code: "E42" }, {
+      code: 7,
+    }]
+  ) {
+    const guest = await loadGuest(SEED, {
+      interrupt: { onCall: () => details as never },
+    });
+    const result = expectOutcome(guest.invoke("exit_early"), "interrupted");
+    assert.equal(result.error.code, details?.code);
+    assert.equal(result.error.reason, details?.reason);
   }
 });
