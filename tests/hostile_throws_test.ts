@@ -191,22 +191,25 @@ for (const async of [false, true]) {
   );
 }
 
-Deno.test("an interrupt's reason of any value gives a one-line interrupted outcome", async () => {
-  const reasons: unknown[] = [
-    Symbol("why"),
-    "first line\nsecond line",
-    "x".repeat(100_000),
-    trapsEverywhere(),
-  ];
-  for (const reason of reasons) {
-    const guest = await loadGuest(CALLS_HOST, {
+Deno.test("an interrupt's reason of any string gives a one-line interrupted outcome, and of any other value a one-line error", async () => {
+  const load = (reason: unknown) =>
+    loadGuest(CALLS_HOST, {
       interrupt: { onCall: () => ({ reason: reason as string }) },
       imports: { host: { f: () => {} } },
     });
-    const result = guest.invoke("interrupt");
+  for (const reason of ["first line\nsecond line", "x".repeat(100_000)]) {
+    const result = (await load(reason)).invoke("interrupt");
     // Not expectOutcome, whose message would show the hostile reason.
     assert.equal(result.outcome, "interrupted");
     assert.ok(result.outcome === "interrupted" && isInterrupted(result.error));
+    assertOneLine(result.error.message);
+  }
+  for (const reason of [Symbol("why"), trapsEverywhere()]) {
+    const result = (await load(reason)).invoke("interrupt");
+    assert.equal(result.outcome, "error");
+    assert.ok(result.outcome === "error");
+    assert.ok(result.error.cause instanceof TypeError);
+    assert.match(result.error.message, /onCall's reason must be a string/);
     assertOneLine(result.error.message);
   }
 });
