@@ -127,6 +127,13 @@ export const DEFAULT_BUDGET = 30_000_000n;
 export class FuzzHost {
   /** Every host call and export call, in order. */
   events: string[] = [];
+  /**
+   * On the metered side, the fuel counter as each import was called, by
+   * its place in `events` (an import call's event is its first).
+   */
+  counters = new Map<number, bigint>();
+  /** Reads the metered side's fuel counter; unset on the other side. */
+  readCounter?: () => bigint;
   /** Set once the engine hits one of its own limits (stack, memory). */
   hostLimit = false;
   /** The exports callable by index, as `call-export` sees them. */
@@ -177,6 +184,8 @@ export class FuzzHost {
       throw new Error(`the fuzz host has no function ${where}`);
     }
     return (...args: unknown[]) => {
+      const counter = this.readCounter?.();
+      if (counter !== undefined) this.counters.set(this.events.length, counter);
       this.events.push(`${entry.name}(${args.map(describeValue).join(", ")})`);
       try {
         return impl(...args);

@@ -22,7 +22,14 @@ export interface RunRecord {
   /** `ok`, or how instantiation failed. */
   instantiation: string;
   /** The log of each export called, in order. */
-  calls: Array<{ name: string; events: string[] }>;
+  calls: Array<{
+    name: string;
+    events: string[];
+    /** The metered side's fuel counter after the call. */
+    fuelLeft?: bigint;
+    /** The metered side's counter at each import call, by event number. */
+    counters?: Map<number, bigint>;
+  }>;
   /**
    * Where the run stopped early, if it did: the index in `calls` of the
    * export that hit a limit (its log is not comparable) and why.
@@ -56,6 +63,11 @@ export interface RunOptions {
   budget?: bigint;
   /** Call at most this many exports. */
   maxCalls?: number;
+  /**
+   * The fuel counter before each call, by its number (metered only); by
+   * default the calls cycle through `START_FUEL`.
+   */
+  startFuel?: (call: number) => bigint;
 }
 
 const CHECKSUM_LIMIT = 1 << 26;
@@ -146,15 +158,20 @@ export function runModule(
   const fuel = meter
     ? instance.exports[meter.fuelExport] as WebAssembly.Global
     : undefined;
+  if (fuel) host.readCounter = () => fuel.value as bigint;
   const maxCalls = options.maxCalls ?? Infinity;
   for (let index = 0; index < iface.exportList.length; index++) {
     const entry = iface.exportList[index];
     if (entry.kind !== "function") continue;
     if (record.calls.length >= maxCalls) break;
     host.events = [];
+    host.counters = new Map();
     const refillsBefore = host.refills;
     host.granted = 0n;
-    if (fuel) fuel.value = START_FUEL[record.calls.length % START_FUEL.length];
+    if (fuel) {
+      fuel.value = options.startFuel?.(record.calls.length) ??
+        START_FUEL[record.calls.length % START_FUEL.length];
+    }
     try {
       const result = host.callExport(index);
       host.events.push(`return ${describeValue(result)}`);
@@ -163,7 +180,13 @@ export function runModule(
       host.events.push(`throw ${host.describeError(error)}`);
     }
     host.events.push(snapshot(host, iface.exportList, instance));
-    record.calls.push({ name: entry.name, events: host.events });
+    record.calls.push({
+      name: entry.name,
+      events: host.events,
+      ...(fuel
+        ? { fuelLeft: fuel.value as bigint, counters: host.counters }
+        : {}),
+    });
     record.refills += host.refills - refillsBefore;
     if (host.fuelExhausted || host.hostLimit) {
       record.stop = {
