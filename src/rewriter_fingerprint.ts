@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:98e20e38b8598092d0e891a87bcda971b9ca6c59bd24973581b7bbfdda208a65";
+  "sha256:c074fed74e2eec57df0b9861cbe31cb10621f8f61cb05e15419945cf6e050ff9";

@@ -12,6 +12,7 @@ import {
   loadGuest,
   runWasi,
 } from "../mod.ts";
+import { instrument } from "../src/wasm/mod.ts";
 import { attachedMeter } from "./support/attached_meter.ts";
 import { COMPUTE, SEED } from "./support/guests.ts";
 import { expectOutcome } from "./support/outcome.ts";
@@ -208,4 +209,23 @@ Deno.test("what interrupt.onCall returns must be nothing or { reason, code } of 
     assert.equal(result.error.code, details?.code);
     assert.equal(result.error.reason, details?.reason);
   }
+});
+
+Deno.test("instrument's switches must be booleans: validate: 0 would skip the check of the input", async () => {
+  const bytes = await Deno.readFile(COMPUTE);
+  for (
+    const [name, value] of [
+      ["validate", 0],
+      ["resumable", "no"],
+      ["stopFlag", 1],
+      ["fuel", "no"],
+      ["deferStart", null],
+    ] as const
+  ) {
+    assert.throws(
+      () => instrument(bytes, { [name]: value } as never),
+      refused(new RegExp(`^instrument's ${name} must be true or false; got `)),
+    );
+  }
+  assert.ok(WebAssembly.validate(instrument(bytes, { validate: false }).bytes));
 });

@@ -40,6 +40,7 @@
 
 import { InvalidModule, isEarlyExitError } from "../errors.ts";
 import { readOptions } from "../option_names.ts";
+import { checkBooleanValue } from "../option_checks.ts";
 import { IMPORT_NAME } from "./added_functions.ts";
 import { type CostTable, resolveCosts } from "./costs.ts";
 import { startFunction } from "./deferred_start.ts";
@@ -453,8 +454,27 @@ export function instrument(
   // A misspelt `stopFlag` would give a module without the flag, which no
   // deadline could stop.
   const read = readOptions(options, OPTION_NAMES, "instrument");
+  // And a switch of another type would be taken for true or false by how
+  // it reads (`validate: 0` skipped the check of the input).
+  for (const name of SWITCH_NAMES) {
+    checkBooleanValue(read[name], `instrument's ${name}`);
+  }
   return instrumentModule(bytes, read).metered;
 }
+
+/** The options of {@linkcode instrument} that are true or false. */
+const SWITCH_NAMES = [
+  "resumable",
+  "validate",
+  "stopFlag",
+  "stopFlagTraps",
+  "fuel",
+  "deferStart",
+  "exportStackPointer",
+  "stopsWaitForAllocator",
+  "precompile",
+  "exportStopFlag",
+] as const satisfies readonly (keyof InstrumentOptions)[];
 
 /** Every option {@linkcode instrument} takes. */
 const OPTION_NAMES: readonly (keyof InstrumentOptions)[] = [
