@@ -398,10 +398,13 @@ async function runIfWasi(
     }
     if (wasi.args.length > 0 && !options.guestGiven) {
       // `main.ts -- -x.wasm`: the guest itself put after --.
+      const first = wasi.args[0]!;
       throw new UsageError(
-        `no guest was given before --, so the bundled ${label} runs, which is not a WASI command and takes no arguments after --: give the guest before -- (a name that starts with a dash as ./${
-          wasi.args[0]
-        })`,
+        `no guest was given before --, so the bundled ${label} runs, which is not a WASI command and takes no arguments after --: give the guest before --${
+          first.startsWith("-")
+            ? ` (a name that starts with a dash as ./${first})`
+            : `, as in: main.ts ${first} --`
+        }`,
       );
     }
     if (wasi.args.length > 0) {

@@ -123,7 +123,9 @@ export function parseOptions(argv: string[]): CommandLineOptions | "help" {
     throw new UsageError(
       `expected at most one guest, got ${positionals.length}: ${
         positionals.join(" ")
-      }`,
+      }; a WASI command's arguments go after --, as in: main.ts ${
+        positionals[0]
+      } -- ${positionals.slice(1).join(" ")}`,
     );
   }
   // An empty --cache names no directory (RewriteCache throws a TypeError

@@ -361,6 +361,11 @@ export interface ImportMode {
   engineModules?: ReadonlySet<string>;
   /** The importing guest's name in messages. */
   guest?: string;
+  /**
+   * How to fix imports that supply the runner's interrupt import, where
+   * the caller has no `interrupt` option (an isolated call).
+   */
+  interruptFix?: string;
 }
 
 /**
@@ -570,7 +575,10 @@ export function buildImports(
     ) {
       if (lookUp(supplied, entry, label) !== undefined) {
         throw new TypeError(
-          `the imports supply ${label}, which is the runner's interrupt import: pass interrupt: false to use your own, interrupt: { onCall } to run code when the guest calls it, or interrupt: { module, name } to give the runner's another name`,
+          `the imports supply ${label}, which is the runner's interrupt import: ${
+            mode.interruptFix ??
+              "pass interrupt: false to use your own, interrupt: { onCall } to run code when the guest calls it, or interrupt: { module, name } to give the runner's another name"
+          }`,
         );
       }
       const onCall = interrupt.onCall;

@@ -38,9 +38,14 @@ import { encodeValue, fromWire, type IsolatedRequest } from "./isolate_wire.ts";
 import { startDeadline } from "./isolate_deadline.ts";
 import { trackExit } from "./isolate_exits.ts";
 import { checkLimits, shareMemory } from "./limits.ts";
-import { loadModule } from "./load.ts";
+import { checkSource, loadModule } from "./load.ts";
+import { isInstance } from "./thrown_values.ts";
 import { checkArgumentList, checkExportName } from "./exported_function.ts";
-import { checkFuelAndTimeout, checkRecordValue } from "./option_checks.ts";
+import {
+  checkFuelAndTimeout,
+  checkRecordValue,
+  describeValue,
+} from "./option_checks.ts";
 import { readOptions } from "./option_names.ts";
 import {
   type CallOutcome,
@@ -144,6 +149,21 @@ export async function invokeIsolated(
   return givenOutcome(await callIsolated(source, name, args, options));
 }
 
+/**
+ * Checks that an isolated call's guest is something the child can read: a
+ * compiled module cannot cross to another process.
+ *
+ * @throws {TypeError} Saying what to pass instead.
+ */
+function checkIsolatedSource(source: unknown): void {
+  checkSource(source, "a path, URL or bytes");
+  if (isInstance(source, WebAssembly.Module)) {
+    throw new TypeError(
+      "invokeIsolated runs the guest in a child process, which reads its bytes: pass bytes, a path or a URL rather than a compiled WebAssembly.Module",
+    );
+  }
+}
+
 async function callIsolated(
   source: string | URL | Uint8Array | ArrayBuffer,
   name: string,
@@ -161,9 +181,21 @@ async function callIsolated(
     );
   }
   options = readOptions(options, ISOLATED_OPTION_NAMES, "invokeIsolated");
+  checkIsolatedSource(source);
   checkExportName(name);
   checkArgumentList(name, args);
   const limits = checkLimits(options.limits, "invokeIsolated");
+  const imports = options.imports as unknown;
+  if (
+    imports !== undefined && typeof imports !== "string" &&
+    !isInstance(imports, URL)
+  ) {
+    throw new TypeError(
+      `invokeIsolated's imports must be the path or URL of a module whose default export is the imports object (functions cannot cross to the child process); got ${
+        describeValue(imports)
+      }`,
+    );
+  }
   checkRecordValue(
     options.permissions,
     "invokeIsolated's permissions",

@@ -41,6 +41,8 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
     }, {
       anySize: true,
       checkBodies: request.fuel == null && request.deadline === undefined,
+      interruptFix:
+        "an isolated call supplies it itself: leave it out of the imports module",
     });
     checkResults(guest.signature(request.export), request.export);
     // Written before the call, which may hold this thread for ever: a stop

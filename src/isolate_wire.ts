@@ -58,7 +58,8 @@ export const LOADED_MARK = "loaded";
 
 /** An error, as the child saw it. */
 export interface WireError {
-  kind: EarlyExitErrorKind | "Error";
+  /** An early-exit error's kind, or the engine's error type it was. */
+  kind: EarlyExitErrorKind | StandardErrorName | "Error";
   message: string;
   fields: Record<string, unknown>;
   /** The error's `cause`, when it has one. */
@@ -223,8 +224,13 @@ function encodeField(value: unknown): unknown {
 
 function encodeError(error: unknown): WireError {
   if (!isEarlyExitError(error)) {
+    // A TypeError or RangeError the child's runner threw (a caller's
+    // mistake) stays one; anything else is an Error.
+    const name = error instanceof Error ? error.constructor?.name : undefined;
     return {
-      kind: "Error",
+      kind: name !== undefined && Object.hasOwn(STANDARD_ERRORS, name)
+        ? name as StandardErrorName
+        : "Error",
       message: error instanceof Error ? error.message : String(error),
       fields: {},
     };
@@ -264,6 +270,24 @@ export function toWire(result: CallOutcome | unknown): WireResult {
   return { type: "thrown", error: encodeError(result) };
 }
 
+/** The engine's error types an error that is not early-exit's keeps across. */
+type StandardErrorName =
+  | "TypeError"
+  | "RangeError"
+  | "SyntaxError"
+  | "URIError"
+  | "ReferenceError"
+  | "EvalError";
+
+const STANDARD_ERRORS: Readonly<Record<StandardErrorName, ErrorConstructor>> = {
+  TypeError,
+  RangeError,
+  SyntaxError,
+  URIError,
+  ReferenceError,
+  EvalError,
+};
+
 /**
  * Rebuilds the error the child made, as this copy's class of the same kind,
  * with the child's message and fields; an error of no kind as an `Error`.
@@ -272,8 +296,11 @@ export function fromWireError(wire: WireError): Error {
   const type = errorClassOf(wire.kind);
   // Rebuilt from its message and fields, which its constructor's arguments
   // cannot always be recovered from; like a stop, it carries no stack here.
+  const standard = Object.hasOwn(STANDARD_ERRORS, wire.kind)
+    ? STANDARD_ERRORS[wire.kind as StandardErrorName]
+    : Error;
   const error = type === undefined
-    ? new Error(wire.message)
+    ? new standard(wire.message)
     : Reflect.construct(Error, [wire.message], type) as Error;
   if (type !== undefined) {
     const fields = wire.fields !== null && typeof wire.fields === "object"

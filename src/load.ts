@@ -673,9 +673,13 @@ export async function loadModule(
  * `TypeError`, which names no option).
  *
  * @param source What the caller gave as the guest.
+ * @param expected What the caller may give, for the message.
  * @throws {TypeError} When it is not a path, URL, bytes or module.
  */
-export function checkSource(source: unknown): void {
+export function checkSource(
+  source: unknown,
+  expected = "a path, URL, bytes or WebAssembly.Module",
+): void {
   if (
     typeof source === "string" ||
     [URL, Uint8Array, ArrayBuffer, WebAssembly.Module].some((type) =>
@@ -686,9 +690,7 @@ export function checkSource(source: unknown): void {
   }
   const promised = isInstance(source, Promise) || thenOf(source) !== undefined;
   throw new TypeError(
-    `cannot load a guest from ${
-      describeValue(source)
-    }: expected a path, URL, bytes or WebAssembly.Module${
+    `cannot load a guest from ${describeValue(source)}: expected ${expected}${
       promised ? " (this is a promise: await it first)" : ""
     }`,
   );

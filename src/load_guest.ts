@@ -77,6 +77,7 @@ import {
 import {
   checkBooleanValue,
   checkFuelAndTimeout,
+  checkFuelValue,
   checkImportsValue,
   checkLabelValue,
 } from "./option_checks.ts";
@@ -211,6 +212,8 @@ export interface InternalLoadOptions {
    * for ever, or end it).
    */
   checkBodies?: boolean;
+  /** See `ImportMode.interruptFix`. */
+  interruptFix?: string;
 }
 
 /** Every option {@linkcode loadGuest} takes. */
@@ -248,6 +251,7 @@ export async function loadGuestWith(
     refuel: "it is a call's option: give it to invokeAsync",
   });
   const countsFuel = options.fuel !== false;
+  checkFuelValue(options.fuel, "loadGuest's fuel", true);
   checkFuelAndTimeout(
     countsFuel ? options : { ...options, fuel: undefined },
     "loadGuest",
@@ -279,8 +283,19 @@ export async function loadGuestWith(
     );
   }
   if (metered && source instanceof WebAssembly.Module) {
+    // Named by what asked for the rewrite: fuel is only one of its reasons.
+    const why = countsFuel &&
+        (options.fuel !== undefined || options.costs !== undefined)
+      ? "fuel metering rewrites the guest's bytes"
+      : stoppable
+      ? "a deadline, signal or StopSignal needs checks written into the guest's bytes"
+      : options.fuel === false
+      ? "a deadline-only guest (fuel: false) needs checks written into its bytes"
+      : options.async === true
+      ? "an async guest needs checks written into its bytes"
+      : "an interruptible guest needs checks written into its bytes";
     throw new TypeError(
-      "fuel metering rewrites the guest's bytes: pass bytes, a path or a URL rather than a compiled WebAssembly.Module",
+      `${why}: pass bytes, a path or a URL rather than a compiled WebAssembly.Module`,
     );
   }
   if (limits !== undefined && source instanceof WebAssembly.Module) {
@@ -628,6 +643,7 @@ export async function loadGuestWith(
         async: options.async ?? false,
         engineModules: engineModules(options.compile),
         guest: label,
+        interruptFix: internal.interruptFix,
       }),
       ...state.meter?.imports,
     };

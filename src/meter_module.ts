@@ -25,7 +25,11 @@ import { checkDeadlineOnlyMeter } from "./meter_deadline_only.ts";
 import { HAS_JSPI } from "./jspi.ts";
 import { isInstance, readSafely } from "./thrown_values.ts";
 import { readOptions } from "./option_names.ts";
-import { checkBooleanValue, checkFunctionValue } from "./option_checks.ts";
+import {
+  checkBooleanValue,
+  checkFuelValue,
+  checkFunctionValue,
+} from "./option_checks.ts";
 import { meteringFor } from "./meter_tank.ts";
 import {
   FUEL_METER_OPTION_NAMES,
@@ -107,6 +111,7 @@ export function meterModule(
     "new FuelMeter's refuel",
     "with the shortfall when the guest runs out of fuel",
   );
+  checkFuelValue(options.fuel, "new FuelMeter's fuel", true);
   const countsFuel = options.fuel !== false;
   if (!countsFuel) {
     checkDeadlineOnlyMeter(source instanceof Uint8Array, options);

@@ -34,8 +34,10 @@ import {
 } from "./stop_in_guest_memory.ts";
 import { meterHeapStops } from "./heap_limit.ts";
 import {
+  checkBooleanValue,
   checkFuelAndTimeout,
   checkFuelValue,
+  checkFunctionValue,
   checkLabelValue,
 } from "./option_checks.ts";
 import { readOptions } from "./option_names.ts";
@@ -299,6 +301,7 @@ function startRun(
   // Before the books change: a refused option leaves the meter as it was.
   checkFuelValue(options.grace, `${what}'s grace`);
   checkLabelValue(options.label, `${what}'s label`);
+  checkBooleanValue(options.soft, `${what}'s soft`);
   checkStopOutsideGuest(
     options.stop,
     `${what}'s stop`,
@@ -306,12 +309,11 @@ function startRun(
     attachedMemories(meter),
   );
   if (!meter.countsFuel) checkDeadlineOnlyRun(options, what);
-  const { onStopping } = options;
-  if (onStopping !== undefined && typeof onStopping !== "function") {
-    throw new TypeError(
-      `${what}: onStopping must be a function to call when the stop begins; got ${typeof onStopping}`,
-    );
-  }
+  checkFunctionValue(
+    options.onStopping,
+    `${what}'s onStopping`,
+    "when the stop begins",
+  );
   if (stranded.has(meter)) {
     throw new TypeError(
       `${what}: this meter's last runAsync call was stopped while it waited on a promise that is not the meter's (a library's own async import, or the caller's JavaScript), and it is still waiting; it traps as soon as that promise settles: await meter.idle() before the next call`,

@@ -72,15 +72,22 @@ function checkNumber(
  *
  * @param value The value given, or `undefined` when left out.
  * @param what Where it was given, e.g. `loadGuest's fuel`.
+ * @param deadlineOnly Whether `false` (no count) is taken too.
  * @throws {TypeError} When it is not a number.
  * @throws {RangeError} When it is negative, fractional, or past 2^53 - 1.
  */
-export function checkFuelValue(value: unknown, what: string): void {
-  if (value === undefined) return;
+export function checkFuelValue(
+  value: unknown,
+  what: string,
+  deadlineOnly = false,
+): void {
+  if (value === undefined || (deadlineOnly && value === false)) return;
   checkNumber(
     value,
     what,
-    "a whole number from 0 to 2^53 - 1, or Infinity",
+    deadlineOnly
+      ? "a whole number from 0 to 2^53 - 1, Infinity, or false (no count: deadline-only checks)"
+      : "a whole number from 0 to 2^53 - 1, or Infinity",
     (fuel) => fuel === Infinity || (Number.isSafeInteger(fuel) && fuel >= 0),
   );
 }

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:c074fed74e2eec57df0b9861cbe31cb10621f8f61cb05e15419945cf6e050ff9";
+  "sha256:54b5fbdea10fcb4c6d6a3c779d48b2abeeae5ff5b7911407193e4fcf65cf90b5";

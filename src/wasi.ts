@@ -11,7 +11,7 @@ import type { Guest } from "./guest.ts";
 import { type InternalLoadOptions, loadGuestWith } from "./load_guest.ts";
 import { checkLimits, type ResourceLimits } from "./limits.ts";
 import { type CacheOption, openCache } from "./rewrite_cache.ts";
-import { checkSource, type GuestSource } from "./load.ts";
+import { checkSource } from "./load.ts";
 import {
   type CallOutcome,
   givenError,
@@ -369,7 +369,7 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * ```
  */
 export function runWasi(
-  source: GuestSource,
+  source: string | URL | Uint8Array | ArrayBuffer,
   options: WasiOptions = {},
 ): Promise<WasiResult> {
   // Here, not in runWasiWith: the command line passes its own flags along.
@@ -397,7 +397,7 @@ export function runWasi(
  * @returns As {@linkcode runWasi}.
  */
 export async function runWasiWith(
-  source: GuestSource,
+  source: string | URL | Uint8Array | ArrayBuffer,
   given: WasiOptions,
   internal: Pick<InternalLoadOptions, "ownsBytes"> & {
     /**
@@ -410,7 +410,12 @@ export async function runWasiWith(
   // Here, not in the load, whose messages would name loadGuest.
   checkFuelAndTimeout(given, "runWasi");
   const options = readWasiOptions(given ?? {}, WASI_OPTION_NAMES);
-  checkSource(source);
+  checkSource(source, "a path, URL or bytes");
+  if ((source as unknown) instanceof WebAssembly.Module) {
+    throw new TypeError(
+      "runWasi writes its checks into the command's bytes: pass bytes, a path or a URL rather than a compiled WebAssembly.Module",
+    );
+  }
   checkCommandLine(options);
   checkLabelValue(options.label, "runWasi's label");
   checkOutputMode(options.stdout, "stdout");

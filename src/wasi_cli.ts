@@ -14,7 +14,6 @@ import {
   type WasiOutcome,
   type WasiResult,
 } from "./wasi.ts";
-import type { GuestSource } from "./load.ts";
 import { describeSignature, type ModuleSignatures } from "./signatures.ts";
 import type { RewriteCache } from "./rewrite_cache.ts";
 import { type HostStream, writesCanBlock } from "./wasi_pipe_writes.ts";
@@ -378,7 +377,7 @@ export interface WasiCommandOptions {
  * @returns How it ended, how long it took, and the exit status to use.
  */
 export async function runWasiCommand(
-  source: GuestSource,
+  source: Uint8Array,
   options: WasiCommandOptions,
 ): Promise<{ result: WasiResult; elapsed: number; status: number }> {
   const reported = options.reportInterrupt === true;

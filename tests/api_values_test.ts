@@ -132,7 +132,21 @@ Deno.test("fuel must be a whole number or Infinity, wherever it is given", async
   await assert.rejects(
     () => loadGuest(COMPUTE, { fuel: -1 }),
     RangeError,
-    "loadGuest's fuel must be a whole number from 0 to 2^53 - 1, or Infinity; got number -1",
+    "loadGuest's fuel must be a whole number from 0 to 2^53 - 1, Infinity, or false (no count: deadline-only checks); got number -1",
+  );
+  // false is a load's and a meter's, and the message says so; a call's is not.
+  await assert.rejects(
+    () => loadGuest(COMPUTE, { fuel: true as unknown as number }),
+    TypeError,
+    "Infinity, or false (no count: deadline-only checks); got boolean true",
+  );
+  assert.throws(
+    () =>
+      new FuelMeter(Deno.readFileSync(COMPUTE), {
+        fuel: true as unknown as number,
+      }),
+    TypeError,
+    "new FuelMeter's fuel must be a whole number from 0 to 2^53 - 1, Infinity, or false",
   );
   await assert.rejects(
     () => loadGuest(COMPUTE, { fuel: 1.5 }),

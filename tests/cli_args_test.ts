@@ -433,6 +433,15 @@ Deno.test("CLI: a guest whose name starts with a dash, given as an option or aft
   );
 });
 
+Deno.test("CLI: a guest put after -- is told to come before it, with the command to run", async () => {
+  const run = await runMain(["--allow-read"], ["--", "guest/compute.wasm"]);
+  assert.equal(run.code, 2);
+  assertOneLine(
+    run.stderr,
+    /^error: no guest was given before --, .*: give the guest before --, as in: main\.ts guest\/compute\.wasm --;/,
+  );
+});
+
 Deno.test("CLI: an empty --cache is a usage error, not an internal one", () => {
   for (
     const argv of [["--cache", ""], ["--cache="], ["x.wasm", "--cache", ""]]

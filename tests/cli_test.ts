@@ -182,7 +182,10 @@ Deno.test("usage errors exit 2 with one line; --help documents outcomes and exit
       /has no export named "nope"; its function exports are: exit_early/,
     ],
     [["--arg", "1"], /takes 0 argument/],
-    [["a.wasm", "b.wasm"], /expected at most one guest/],
+    [
+      ["a.wasm", "b.wasm"],
+      /expected at most one guest, got 2: a\.wasm b\.wasm; a WASI command's arguments go after --, as in: main\.ts a\.wasm -- b\.wasm;/,
+    ],
     [["--fuel"], /^error: --fuel needs a value, such as --fuel=VALUE;/],
     [["--invoke", "--fuel", "9"], /^error: --invoke needs a value, such/],
     [["--json=1"], /^error: --json takes no value: give --json alone;/],

@@ -11,6 +11,7 @@
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { invokeIsolated, isGuestLoadError } from "../mod.ts";
+import { SEED } from "./support/guests.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 
 const LOGS = await assembleWat(`(module
@@ -64,4 +65,29 @@ Deno.test("an isolated call's broken imports module fails with a GuestLoadError 
         },
       );
     }
+  }));
+
+Deno.test("an isolated call's imports module that supplies the interrupt import is refused with a TypeError that says to leave it out", () =>
+  withDirectory(async (directory) => {
+    const path = `${directory}/interrupt.ts`;
+    await Deno.writeTextFile(
+      path,
+      `export default { env: { interrupt_execution() {} } };\n`,
+    );
+    await assert.rejects(
+      () =>
+        invokeIsolated(SEED, "exit_early", [], {
+          imports: new URL(`file://${path}`),
+          timeout: 30_000,
+        }),
+      (error: Error) => {
+        // A caller's mistake keeps its type across the process boundary.
+        assert.ok(error instanceof TypeError, String(error));
+        assert.match(
+          error.message,
+          /^the imports supply env\.interrupt_execution, which is the runner's interrupt import: an isolated call supplies it itself: leave it out of the imports module$/,
+        );
+        return true;
+      },
+    );
   }));

@@ -229,3 +229,56 @@ Deno.test("instrument's switches must be booleans: validate: 0 would skip the ch
   }
   assert.ok(WebAssembly.validate(instrument(bytes, { validate: false }).bytes));
 });
+
+Deno.test("a compiled module where bytes are needed is refused with the reason it is needed, and a child's imports must be a module's path", async () => {
+  const module = await WebAssembly.compile(await Deno.readFile(COMPUTE));
+  await assert.rejects(
+    () => invokeIsolated(module as never, "fib", [3]),
+    refused(
+      /^invokeIsolated runs the guest in a child process, which reads its bytes: pass bytes, a path or a URL/,
+    ),
+  );
+  await assert.rejects(
+    () => invokeIsolated(new Response("") as never, "fib", [3]),
+    refused(/: expected a path, URL or bytes$/),
+  );
+  await assert.rejects(
+    () =>
+      invokeIsolated(COMPUTE, "fib", [3], {
+        imports: { env: {} } as never,
+      }),
+    refused(
+      /^invokeIsolated's imports must be the path or URL of a module .*; got an object/,
+    ),
+  );
+  await assert.rejects(
+    () => runWasi(module as never),
+    refused(/^runWasi writes its checks into the command's bytes: pass bytes/),
+  );
+  const why: [Parameters<typeof loadGuest>[1], RegExp][] = [
+    [{ fuel: 100 }, /^fuel metering rewrites the guest's bytes/],
+    [{ timeout: 100 }, /^a deadline, signal or StopSignal needs checks/],
+    [{ fuel: false }, /^a deadline-only guest \(fuel: false\) needs checks/],
+    [{ async: true }, /^an async guest needs checks/],
+    [{ interruptible: true }, /^an interruptible guest needs checks/],
+  ];
+  for (const [options, pattern] of why) {
+    await assert.rejects(() => loadGuest(module, options), refused(pattern));
+  }
+});
+
+Deno.test("FuelMeter.run's soft must be a boolean, and its onStopping a function", async () => {
+  const { meter } = await attachedMeter(await Deno.readFile(COMPUTE));
+  assert.throws(
+    () => meter.run(() => 0, { soft: "false" as never }),
+    refused(
+      /^FuelMeter\.run's soft must be true or false; got string "false"$/,
+    ),
+  );
+  assert.throws(
+    () => meter.run(() => 0, { onStopping: 5 as never }),
+    refused(
+      /^FuelMeter\.run's onStopping must be a function, called when the stop begins; got number 5$/,
+    ),
+  );
+});
