@@ -65,7 +65,7 @@ export interface StoppedOnCue {
  * time this thread waited for a CPU meanwhile).
  */
 export async function runWasiStoppedOnCue(
-  guest: BufferSource,
+  guest: Uint8Array,
   directory: string,
   options: WasiOptions = {},
 ): Promise<StoppedOnCue> {
