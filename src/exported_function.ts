@@ -96,16 +96,24 @@ export function checkExportName(name: unknown): asserts name is string {
  *
  * @param name The export.
  * @param args What the caller gave as the call's arguments.
+ * @param call The call they were given to, for the message's example.
  * @throws {ExportError} When `args` is not an array.
  */
-export function checkArgumentList(name: string, args: unknown): void {
+export function checkArgumentList(
+  name: string,
+  args: unknown,
+  call = "invoke",
+): void {
   try {
     if (Array.isArray(args)) return;
   } catch {
     // A revoked proxy: the engine's TypeError would name no export.
   }
+  const example = call === "invokeIsolated"
+    ? `invokeIsolated(guest, "${name}", [1, 2])`
+    : `${call}("${name}", [1, 2])`;
   throw new ExportError(
-    `the arguments of export "${name}" go in an array, e.g. invoke("${name}", [1, 2]); got ${
+    `the arguments of export "${name}" go in an array, e.g. ${example}; got ${
       describeValue(args)
     }`,
   );

@@ -183,7 +183,7 @@ async function callIsolated(
   options = readOptions(options, ISOLATED_OPTION_NAMES, "invokeIsolated");
   checkIsolatedSource(source);
   checkExportName(name);
-  checkArgumentList(name, args);
+  checkArgumentList(name, args, "invokeIsolated");
   const limits = checkLimits(options.limits, "invokeIsolated");
   const imports = options.imports as unknown;
   if (

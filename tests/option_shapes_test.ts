@@ -282,3 +282,13 @@ Deno.test("FuelMeter.run's soft must be a boolean, and its onStopping a function
     ),
   );
 });
+
+Deno.test("invokeIsolated's arguments that are not an array get an example of invokeIsolated, not of invoke", async () => {
+  await assert.rejects(
+    () => invokeIsolated(COMPUTE, "fib", 3 as never),
+    (error: unknown) =>
+      isExportError(error) &&
+      /go in an array, e\.g\. invokeIsolated\(guest, "fib", \[1, 2\]\); got number 3$/
+        .test(error.message),
+  );
+});
