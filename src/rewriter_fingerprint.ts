@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:54b5fbdea10fcb4c6d6a3c779d48b2abeeae5ff5b7911407193e4fcf65cf90b5";
+  "sha256:29cf800db4abea231469fd4e1b7161eefd9abe4e5b9a4682720cdb849b9b884f";

@@ -7,27 +7,18 @@
 
 import { fail, failBeforeEngine } from "./reader.ts";
 import {
-  BLOCK_VALUE_WEIGHT,
-  CALL_PARAM_WEIGHT,
-  FREE_HEIGHT,
-  FREE_NESTING,
   IF_POINTS,
   IF_UNITS,
-  LOCAL_HEIGHT_SHARE,
   localUnits,
   MAX_CATCH_CLAUSES,
   MAX_COMPILE_COST,
   MAX_COMPILE_UNITS,
-  MAX_HEIGHT_WEIGHT,
   MAX_NESTING,
   NARROW_LOCAL_WEIGHT,
   NARROW_LOCALS,
-  NESTING_WEIGHT,
   REF_LOCAL_UNITS,
-  REF_LOCAL_WEIGHT,
   refLocalUnits,
   STACKED_VALUE_UNITS,
-  TAIL_CALL_PARAM_WEIGHT,
   WIDE_LOCAL_WEIGHT,
 } from "./scan_limits.ts";
 
@@ -87,7 +78,7 @@ export function tooDearOperators(
   // Not shown to the engine, whose validation of it can be dear too (an
   // 18 KB function piling up 4,000,000 call results: 1.1 to 1.9 s).
   return failBeforeEngine(
-    `function ${functionIndex} has a compile cost of ${cost} (1 a byte, plus 256 a call, division or truncation, or a value after the first that a call or catch pushes, 1024 a call_indirect, call_ref or bulk operator, ${BLOCK_VALUE_WEIGHT} a parameter or result of a block type, ${CALL_PARAM_WEIGHT} a parameter of a call (${TAIL_CALL_PARAM_WEIGHT} of a tail call), ${NESTING_WEIGHT} a level its blocks nest past ${FREE_NESTING}, less for others; and per value on the operand stack past the first ${FREE_HEIGHT}, half a unit under a call, 4 under a call_indirect or call_ref, 1 or 2 under other operators that call out, a ${LOCAL_HEIGHT_SHARE}th of that per local (${REF_LOCAL_WEIGHT} times that for a reference), and ${MAX_HEIGHT_WEIGHT} at its greatest height), over the limit of ${MAX_COMPILE_COST}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
+    `function ${functionIndex} has a compile cost of ${cost} (its bytes, and each operator, call, block type, nesting level and value on the operand stack weighed as docs/rewriter.md#refused-functions lists), over the limit of ${MAX_COMPILE_COST}, above which the engine's compile at its first call holds the thread past any deadline or stop: split the function, or run it with invokeIsolated and a timeout but no fuel, whose child is killed at the deadline`,
     at,
   );
 }
