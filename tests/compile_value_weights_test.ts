@@ -31,7 +31,7 @@ function refusedForCost(functionIndex: number) {
   return (error: unknown) =>
     isInvalidModule(error) && !error.message.includes("\n") &&
     new RegExp(
-      `^function ${functionIndex} has a compile cost of \\d+ \\(1 a byte, .*2 a parameter or result of a block type, 4 a parameter of a call \\(16 of a tail call\\), .*over the limit of 2097152, .*: split the function, or run it with invokeIsolated and a timeout but no fuel`,
+      `^function ${functionIndex} has a compile cost of \\d+ \\(.*docs/rewriter\\.md#refused-functions.*\\), over the limit of 2097152, .*: split the function, or run it with invokeIsolated and a timeout but no fuel`,
     ).test(error.message);
 }
 
