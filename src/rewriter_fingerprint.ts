@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:29cf800db4abea231469fd4e1b7161eefd9abe4e5b9a4682720cdb849b9b884f";
+  "sha256:8027a468afedfa8a0175f3569e34d8f53fb1a5934dfe462566316b20cd7d2969";

@@ -462,39 +462,38 @@ export function instrument(
   return instrumentModule(bytes, read).metered;
 }
 
-/** The options of {@linkcode instrument} that are true or false. */
-const SWITCH_NAMES = [
-  "resumable",
-  "validate",
-  "stopFlag",
-  "stopFlagTraps",
-  "fuel",
-  "deferStart",
-  "exportStackPointer",
-  "stopsWaitForAllocator",
-  "precompile",
-  "exportStopFlag",
-] as const satisfies readonly (keyof InstrumentOptions)[];
+/**
+ * Every option {@linkcode instrument} takes, in the order its refusal of
+ * an unknown one lists them: `switch` for those that are true or false.
+ */
+const OPTION_KINDS: Readonly<
+  Record<keyof InstrumentOptions, "switch" | "value">
+> = {
+  costs: "value",
+  importModule: "value",
+  fuelExport: "value",
+  resumable: "switch",
+  initialFuel: "value",
+  validate: "switch",
+  stopFlag: "switch",
+  stopFlagTraps: "switch",
+  fuel: "switch",
+  deferStart: "switch",
+  exportStackPointer: "switch",
+  stopsWaitFor: "value",
+  stopsWaitForAllocator: "switch",
+  arrayBytes: "value",
+  precompile: "switch",
+  exportStopFlag: "switch",
+};
 
 /** Every option {@linkcode instrument} takes. */
-const OPTION_NAMES: readonly (keyof InstrumentOptions)[] = [
-  "costs",
-  "importModule",
-  "fuelExport",
-  "resumable",
-  "initialFuel",
-  "validate",
-  "stopFlag",
-  "stopFlagTraps",
-  "fuel",
-  "deferStart",
-  "exportStackPointer",
-  "stopsWaitFor",
-  "stopsWaitForAllocator",
-  "arrayBytes",
-  "precompile",
-  "exportStopFlag",
-];
+const OPTION_NAMES = Object.keys(OPTION_KINDS) as (keyof InstrumentOptions)[];
+
+/** The options of {@linkcode instrument} that are true or false. */
+const SWITCH_NAMES = OPTION_NAMES.filter((name) =>
+  OPTION_KINDS[name] === "switch"
+);
 
 /**
  * {@linkcode instrument}, also handing back what the one walk over the input
