@@ -251,11 +251,9 @@ export async function loadGuestWith(
     refuel: "it is a call's option: give it to invokeAsync",
   });
   const countsFuel = options.fuel !== false;
+  // The fuel's own check takes false (deadline-only) too; the rest here.
   checkFuelValue(options.fuel, "loadGuest's fuel", true);
-  checkFuelAndTimeout(
-    countsFuel ? options : { ...options, fuel: undefined },
-    "loadGuest",
-  );
+  checkFuelAndTimeout({ ...options, fuel: undefined }, "loadGuest");
   if (!countsFuel && options.costs !== undefined) {
     throw new TypeError(
       "loadGuest was given costs with fuel: false: costs price fuel, which fuel: false does not count; drop costs, or give fuel a budget (Infinity for none)",
