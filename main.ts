@@ -36,6 +36,7 @@ import { hasStartFunction, readSignatures } from "./src/signatures.ts";
 import { checkPreopens, preopenHolding } from "./src/wasi_preopens.ts";
 import { checkCommandLine } from "./src/wasi_option_checks.ts";
 import { describeThrown } from "./src/thrown_values.ts";
+import { oneLineText } from "./src/early_exit_error.ts";
 import { resultJson, resultText } from "./src/cli_results.ts";
 import { RunDeadline, type RunPhase, RunTimedOut } from "./src/cli_deadline.ts";
 import {
@@ -132,6 +133,8 @@ function report(
     phase === undefined
       ? stopMessage(error)
       : `${stopMessage(error)}, while ${phase}`;
+  // The name is the caller's, but a line of text must stay one line.
+  const name = oneLineText(result.export);
   if (options.json || options.jsonFile !== undefined) {
     const record: Record<string, unknown> = {
       outcome: result.outcome,
@@ -153,24 +156,22 @@ function report(
       };
     }
     record.message = result.outcome === "returned"
-      ? `${result.export} returned ${resultText(result.value)}`
+      ? `${name} returned ${resultText(result.value)}`
       : message(result.error);
     sayReport("stdout", record, options.jsonFile);
     if (options.json) return;
   }
   if (result.outcome !== "returned") {
-    say("stdout", `Error from ${result.export}: ${message(result.error)}`);
+    say("stdout", `Error from ${name}: ${message(result.error)}`);
   } else if (options.expect === "returned") {
-    say("stdout", `${result.export} returned: ${resultText(result.value)}`);
+    say("stdout", `${name} returned: ${resultText(result.value)}`);
   }
   if (result.outcome === options.expect) {
     say("stdout", "Success!");
   } else if (result.outcome === "returned") {
     say(
       "stderr",
-      `${result.export} did not error. Returned the value: ${
-        resultText(result.value)
-      }`,
+      `${name} did not error. Returned the value: ${resultText(result.value)}`,
     );
   } else if (result.outcome !== "aborted") {
     say("stderr", `expected outcome ${options.expect}, got ${result.outcome}`);
@@ -271,7 +272,7 @@ function backstopReport(
   if (options.json) return { stdout: `${record}\n`, stderr: "" };
   const expected = options.expect === "timeout";
   return {
-    stdout: `Error from ${options.invoke}: ${message}\n${
+    stdout: `Error from ${oneLineText(options.invoke)}: ${message}\n${
       expected ? "Success!\n" : ""
     }`,
     stderr: expected ? "" : `expected outcome ${options.expect}, got timeout\n`,

@@ -167,6 +167,48 @@ Deno.test("a guest whose exit_early returns: 'did not error', exit 1; other expo
   }
 });
 
+Deno.test("an export whose name holds control characters is named in one line, escaped", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/names.wasm`;
+    // wat strings take bytes as \hh: a newline, an escape and a bell.
+    const raw = "two\nlines\u001b[2J\u0007";
+    await Deno.writeFile(
+      path,
+      await assembleWat(`(module
+        (func (export "two\\0alines\\1b[2J\\07") (unreachable))
+        (func (export "also\\0aok") (result i32) (i32.const 7)))`),
+    );
+    const trapped = await runMainHere([path, "--invoke", raw]);
+    assert.equal(trapped.code, 1);
+    assert.equal(
+      trapped.stdout,
+      "Error from two\\nlines\\u001b[2J\\u0007: guest trapped (unreachable): unreachable\n",
+    );
+    assert.equal(
+      trapped.stderr,
+      "expected outcome returned, got trap\n",
+    );
+    const returned = await runMainHere([path, "--invoke", "also\nok"]);
+    assert.equal(returned.code, 0, returned.stderr);
+    assert.equal(returned.stdout, "also\\nok returned: 7\nSuccess!\n");
+    const unexpected = await runMainHere([
+      path,
+      "--invoke",
+      "also\nok",
+      "--expect",
+      "trap",
+    ]);
+    assert.equal(unexpected.code, 1);
+    assert.equal(
+      unexpected.stderr,
+      "also\\nok did not error. Returned the value: 7\n",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("usage errors exit 2 with one line; --help documents outcomes and exit codes", async () => {
   const usage = [
     [
