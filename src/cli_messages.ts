@@ -11,6 +11,7 @@ import {
   isGuestLoadError,
   isImportError,
 } from "./errors.ts";
+import { isolatedHintFromCode } from "./isolated_hints.ts";
 
 /**
  * A stop's message, with its hint made one for the command line: the heap
@@ -42,7 +43,7 @@ export function commandLineMessage(error: EarlyExitError): string {
     return `${error.message}, or leave the guest out to run the bundled one`;
   }
   if (isGuestLoadError(error)) {
-    return error.message.replace(
+    return isolatedHintFromCode(error.message).replace(
       /leave out cache(\)?)$/,
       "leave out --cache$1",
     ).replace(
@@ -54,5 +55,5 @@ export function commandLineMessage(error: EarlyExitError): string {
       "load it from code with limits.memory (the most bytes each memory may hold) set to at least $1, which the command line cannot set",
     );
   }
-  return error.message;
+  return isolatedHintFromCode(error.message);
 }

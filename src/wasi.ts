@@ -6,6 +6,7 @@
  * @module
  */
 
+import { withoutIsolatedHint } from "./isolated_hints.ts";
 import { WASI } from "node:wasi";
 import type { Guest } from "./guest.ts";
 import { type InternalLoadOptions, loadGuestWith } from "./load_guest.ts";
@@ -603,7 +604,8 @@ export async function runWasiWith(
         hasStart ? START_FUNCTION : "_start",
         error,
       );
-      if (stopped === undefined) throw error;
+      // invokeIsolated, which some refusals suggest, runs no WASI command.
+      if (stopped === undefined) throw withoutIsolatedHint(error);
       // proc_exit from the start function exits, as from _start.
       return { ...ended(exited(stopped, exitCode)), ...output() };
     }

@@ -153,6 +153,14 @@ async function assertRefusedInChild(
     assert.equal(ending.outcome, "GuestLoadError", ending.load);
     assert.equal(ending.reason, "limits", ending.load);
     assert.match(ending.message!, message, ending.load);
+    // runWasi names no invokeIsolated, which runs no WASI command.
+    assert.equal(
+      ending.message!.endsWith(
+        ", or run it with invokeIsolated, where a failed instantiation ends only the child process",
+      ),
+      !ending.load.startsWith("runWasi"),
+      ending.load,
+    );
   }
 }
 
@@ -169,7 +177,7 @@ Deno.test("40,000 shared memories are refused by every in-process loader, in a c
   await assertRefusedInChild(
     bytes,
     loads,
-    /has 40000 memories \(imported and defined\), more than the 100 a guest instantiated in this process may have .*; give the guest fewer memories, or run it with invokeIsolated/,
+    /has 40000 memories \(imported and defined\), more than the 100 a guest instantiated in this process may have .*; give the guest fewer memories(, or |$)/,
   );
 });
 
@@ -380,12 +388,23 @@ function refusedFor(
   what: string,
   most: number,
   label = "bytes",
+  isolated: boolean = true,
 ) {
   return (error: unknown) =>
     isGuestLoadError(error) && error.reason === "limits" &&
     error.message.startsWith(
       `${label} has ${count} ${what}, more than the ${most} a guest instantiated in this process may have`,
-    ) && error.message.includes(`give the guest fewer ${what}, or run it`);
+    ) &&
+    error.message.endsWith(
+      `give the guest fewer ${what}${isolatedFix(isolated)}`,
+    );
+}
+
+/** The end of a refusal's fix: runWasi's names no invokeIsolated. */
+function isolatedFix(isolated: boolean): string {
+  return isolated
+    ? ", or run it with invokeIsolated, where a failed instantiation ends only the child process"
+    : "";
 }
 
 Deno.test("a guest of one import, export, tag or element segment more than the caps is refused by every in-process loader", async () => {
@@ -417,7 +436,10 @@ Deno.test("a guest of one import, export, tag or element segment more than the c
     ) {
       await assert.rejects(loadGuest(bytes, options), refused);
     }
-    await assert.rejects(runWasi(bytes), refused);
+    await assert.rejects(
+      runWasi(bytes),
+      refusedFor(most + 1, what, most, "bytes", false),
+    );
     assert.throws(
       () => new FuelMeter(bytes),
       refusedFor(most + 1, what, most, "the module"),
@@ -652,11 +674,11 @@ Deno.test("instantiation work just over the cap is refused by every in-process l
     const bytes = workModule(shape);
     // The engine itself takes them: only the cap refuses them.
     assert.ok(WebAssembly.validate(bytes), message);
-    const refused = (label: string) => (error: unknown) =>
+    const refused = (label: string, isolated = true) => (error: unknown) =>
       isGuestLoadError(error) && error.reason === "limits" &&
       error.message.startsWith(`${label} ${message}`) &&
-      error.message.includes(
-        "give the guest fewer of them, or run it with invokeIsolated",
+      error.message.endsWith(
+        `give the guest fewer of them${isolatedFix(isolated)}`,
       );
     for (
       const options of [
@@ -673,7 +695,7 @@ Deno.test("instantiation work just over the cap is refused by every in-process l
         message,
       );
     }
-    await assert.rejects(runWasi(bytes), refused("bytes"), message);
+    await assert.rejects(runWasi(bytes), refused("bytes", false), message);
     assert.throws(() => new FuelMeter(bytes), refused("the module"), message);
   }
 });

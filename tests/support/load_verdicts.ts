@@ -14,6 +14,12 @@ import { FuelMeter, loadGuest, runWasi, StopSignal } from "../../mod.ts";
 export const LOADER_VERDICTS_NAMING_BYTES = 9;
 
 /**
+ * The place of `runWasi`'s verdict, whose refusals do not suggest
+ * `invokeIsolated` (which runs no WASI command).
+ */
+export const RUN_WASI_VERDICT = 8;
+
+/**
  * Every in-process loader's verdict on `bytes`: `"loaded"`, or what it threw.
  * @param bytes The guest.
  * @returns The verdicts: eight of `loadGuest`, then `runWasi`'s, then
