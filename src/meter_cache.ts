@@ -4,7 +4,8 @@
  * twice: the first time only to learn which bytes and rewriter options the
  * constructor asks for (it stops there), the second with the cache's answer
  * for them. Both runs are the constructor's own code, so the options the
- * key is made of are the ones the constructor rewrites with.
+ * key is made of are the ones the constructor rewrites with; the input's
+ * checks and limits, which come before the rewrite, run in the first only.
  *
  * @module
  */
@@ -17,11 +18,17 @@ import {
 import type { InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 
-/** How a meter's constructor rewrites: `instrumentModule`'s signature. */
-export type MeterRewriter = (
-  bytes: Uint8Array,
-  options: InstrumentOptions,
-) => CachedRewrite;
+/**
+ * How a meter's constructor rewrites: `instrumentModule`'s signature, and
+ * `checked` when the input's checks and limits ran in the run that asked
+ * for this rewrite (the cache's answer, which the second run is given).
+ */
+export type MeterRewriter =
+  & ((
+    bytes: Uint8Array,
+    options: InstrumentOptions,
+  ) => CachedRewrite)
+  & { readonly checked?: true };
 
 /** Thrown by the first run's rewriter, where the constructor stops. */
 const ASKED = Symbol("the constructor asked for a rewrite");
@@ -49,5 +56,8 @@ export async function constructCached<T>(
   }
   const [bytes, options] = asked!;
   const rewrite = await rewriteThrough(cache, bytes, options, instrumentModule);
-  return construct(() => rewrite);
+  // The first run checked and limited the input, in the turn in which the
+  // cache took its copy of the bytes that were rewritten; the caller's
+  // bytes may have changed since, and the second run's would be unused.
+  return construct(Object.assign(() => rewrite, { checked: true as const }));
 }

@@ -146,11 +146,14 @@ export function meterModule(
   }
   let metered: InstrumentedModule;
   if (source instanceof Uint8Array) {
+    // The cache's second run is given the rewrite the first asked for,
+    // of the bytes the first checked and limited (see `meter_cache.ts`).
+    const checked = meterRewrite.checked === true;
     // Without limits.tables or limits.memory, their defaults.
-    const bytes = limitGuest(source, limits, "the module");
+    const bytes = checked ? source : limitGuest(source, limits, "the module");
     // Before anything instantiates it, which nothing can cut short.
     // Its bodies are checked as they are rewritten.
-    checkInstanceSize(source, "the module", false);
+    if (!checked) checkInstanceSize(source, "the module", false);
     const zones = options.stopsWaitFor;
     const stopFlag = resumable && options.stopFlag !== false;
     const rewrite = meterRewrite(bytes, {

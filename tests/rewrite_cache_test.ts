@@ -18,6 +18,7 @@ import {
 import { instrument, type InstrumentOptions } from "../src/wasm/mod.ts";
 import { COMPUTE, RUNAWAY } from "./support/guests.ts";
 import { quickjsBytes } from "./support/quickjs.ts";
+import { wat } from "./support/instrument.ts";
 
 const compute = await Deno.readFile(COMPUTE);
 const runaway = await Deno.readFile(RUNAWAY);
@@ -58,6 +59,44 @@ Deno.test("FuelMeter.create: the second meter of the same bytes reads the first 
       used.push(meter.consumed);
     }
     assert.equal(used[0], used[1]);
+  });
+});
+
+Deno.test("FuelMeter.create with a cache checks and limits the input as the constructor does, a miss or a hit", async () => {
+  await withDirectory(async (directory) => {
+    const cache = new RewriteCache(directory);
+    // A memory and a table with no maximum, which the default limits give
+    // one: the patched bytes are what is rewritten and stored.
+    const unbounded = await wat(
+      `(module (memory (export "memory") 1) (table 1 funcref)
+        (func (export "f") (result i32) (i32.const 7)))`,
+    );
+    const fresh = new FuelMeter(unbounded);
+    for (let i = 0; i < 2; i++) {
+      const cached = await FuelMeter.create(unbounded, { cache });
+      assert.deepEqual(cached.bytes, fresh.bytes);
+    }
+    assert.deepEqual([cache.hits, cache.misses], [1, 1]);
+    // A guest over the instance-size caps is refused before any entry.
+    const huge = await wat(
+      `(module (table 20000000 funcref) (func (export "f")))`,
+    );
+    const refused = (() => {
+      try {
+        new FuelMeter(huge);
+      } catch (error) {
+        return error as Error;
+      }
+    })();
+    assert.ok(isGuestLoadError(refused), String(refused));
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(
+        () => FuelMeter.create(huge, { cache }),
+        (error) => isGuestLoadError(error) && error.message === refused.message,
+      );
+    }
+    assert.deepEqual([cache.hits, cache.misses], [1, 1]);
+    assert.equal(listing(directory).length, 1);
   });
 });
 
