@@ -42,6 +42,7 @@ import { RunDeadline, type RunPhase, RunTimedOut } from "./src/cli_deadline.ts";
 import {
   checkReportFile,
   reportFileIn,
+  reportReplaces,
   writeReportFile,
 } from "./src/cli_report_file.ts";
 import { USAGE } from "./src/cli_usage.ts";
@@ -516,7 +517,7 @@ async function runCommandLine(argv: string[]): Promise<number> {
   const end = argv.indexOf("--");
   const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json");
   // Given with --json, which is the usage error: reported as --json's.
-  const jsonFile = json ? undefined : reportFileIn(argv);
+  let jsonFile = json ? undefined : reportFileIn(argv);
   let options: CommandLineOptions | "help" | undefined;
   let deadline: RunDeadline | undefined;
   let backstop: Backstop | undefined;
@@ -536,7 +537,21 @@ async function runCommandLine(argv: string[]): Promise<number> {
     // only the process's end stops (a WASI command under fuel alone, its
     // Ctrl-C the process's default) does without, and any other guest
     // readies them once it is read, before its stops are listened for.
-    if (options.jsonFile !== undefined) checkReportFile(options.jsonFile);
+    if (options.jsonFile !== undefined) {
+      checkReportFile(options.jsonFile);
+      const input = reportReplaces(options.jsonFile, options.guest)
+        ? "the guest"
+        : reportReplaces(options.jsonFile, options.imports)
+        ? "the --imports module"
+        : undefined;
+      if (input !== undefined) {
+        // Said on stderr alone: the report would replace the input.
+        jsonFile = undefined;
+        throw new UsageError(
+          `--json-file ${options.jsonFile} is ${input}, which the report would replace at the run's end: name another file, such as report.json`,
+        );
+      }
+    }
     const reports = options.json || options.jsonFile !== undefined;
     if (options.timeout !== undefined || reports) readyForStops();
     if (options.timeout !== undefined) {

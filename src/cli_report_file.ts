@@ -10,6 +10,7 @@
  */
 
 import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { UsageError } from "./cli_arguments.ts";
 
 /**
@@ -34,7 +35,12 @@ export function reportFileIn(argv: readonly string[]): string | undefined {
   const options = end === -1 ? argv : argv.slice(0, end);
   const named: string[] = [];
   for (const [index, word] of options.entries()) {
-    if (word === "--json-file" && index + 1 < options.length) {
+    // A next word that starts with a dash is no name to the parser (it
+    // says the option needs a value), nor to this.
+    if (
+      word === "--json-file" && index + 1 < options.length &&
+      !options[index + 1].startsWith("-")
+    ) {
       named.push(options[index + 1]);
     } else if (word.startsWith("--json-file=")) {
       named.push(word.slice("--json-file=".length));
@@ -69,6 +75,11 @@ export function checkReportFile(path: string): void {
   if (path === "") {
     throw new UsageError(
       "--json-file needs a file name to write the report to, such as --json-file report.json; got an empty name",
+    );
+  }
+  if (path === "-") {
+    throw new UsageError(
+      "--json-file - would write the report to a file named -: for the report on stdout use --json; else name a file, such as --json-file report.json",
     );
   }
   if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
@@ -121,5 +132,65 @@ export function writeReportFile(
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
     return `cannot write the report to --json-file ${path}: ${why}; the report is lost: check that file's directory and permissions`;
+  }
+}
+
+/**
+ * Whether the report's file is one of the run's inputs (the guest, the
+ * `--imports` module), which the report, written at the run's end, would
+ * replace. An input is a path or a URL; one that is not a local file (`-`,
+ * an `http:` URL) is none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { reportReplaces } from "./cli_report_file.ts";
+ *
+ * assert.equal(reportReplaces("./g.wasm", "g.wasm"), true);
+ * assert.equal(reportReplaces("report.json", "g.wasm"), false);
+ * ```
+ *
+ * @param path The `--json-file` given.
+ * @param input The guest or the `--imports` module, as given.
+ * @returns True when they are the same file.
+ */
+export function reportReplaces(
+  path: string,
+  input: string | URL | undefined,
+): boolean {
+  if (input === undefined || input === "-") return false;
+  const file = fileOf(input);
+  const report = fileOf(path);
+  if (file === undefined || report === undefined) return false;
+  if (file.path === report.path) return true;
+  // The same file by another path: a link, or a hard link.
+  return file.info !== undefined && report.info !== undefined &&
+    file.info.ino !== null && file.info.dev === report.info.dev &&
+    file.info.ino === report.info.ino;
+}
+
+/** A local file's absolute path, and what it is when it may be looked at. */
+function fileOf(
+  input: string | URL,
+): { path: string; info?: Deno.FileInfo } | undefined {
+  let path: string;
+  try {
+    const url = input instanceof URL
+      ? input
+      : /^[a-z][a-z0-9+.-]+:/i.test(input)
+      ? new URL(input)
+      : undefined;
+    if (url !== undefined && url.protocol !== "file:") return undefined;
+    path = resolve(url === undefined ? input as string : fileURLToPath(url));
+  } catch {
+    return undefined;
+  }
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    return { path };
+  }
+  try {
+    return { path, info: Deno.statSync(path) };
+  } catch {
+    return { path };
   }
 }

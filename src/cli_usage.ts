@@ -55,8 +55,9 @@ Options:
   --json-file FILE   write that JSON object to FILE instead (replacing what
                      it held), once the run ends; stdout and stderr then
                      carry what they carry without --json. It needs
-                     --allow-write=FILE, checked before the guest is read,
-                     and may not lie in a --dir, which the guest can write
+                     --allow-write=FILE, checked before the guest is read;
+                     it may not be the guest or the --imports module, nor
+                     lie in a --dir, which the guest can write
   -h, --help         print this help
 
 A WASI command (a module that imports wasi_snapshot_preview1 and exports

@@ -6,7 +6,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { REPO_ROOT, spawnDeno } from "./support/cli.ts";
+import { REPO_ROOT, runDeno, spawnDeno } from "./support/cli.ts";
 import { runGuarded } from "./support/guarded.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { wasiGuest } from "./support/wasi_guests.ts";
@@ -230,6 +230,66 @@ Deno.test("main.ts --json-file: a file the run could not write is refused in one
         "--json prints the report on the console and --json-file writes it to a file: give one of them",
     });
     assert.equal(await exists(file), false);
+  }));
+
+Deno.test("main.ts --json-file: a name that reads as an option, -, the guest or the --imports module is refused, and no file is written", () =>
+  withDirectory(async (directory) => {
+    const guest = `${directory}/guest.wasm`;
+    await Deno.copyFile(new URL("guest/compute.wasm", REPO_ROOT), guest);
+    const original = await Deno.readFile(guest);
+    await Deno.symlink(guest, `${directory}/link.wasm`);
+    const imports = `${directory}/imports.ts`;
+    await Deno.writeTextFile(imports, "export default { env: {} };\n");
+    const compute = ["--invoke", "fib", "--arg", "3", "guest.wasm"];
+    const cases: [string[], RegExp][] = [
+      // The parser takes none of these for a name: nor may the report.
+      [
+        ["--json-file", "--timeout", "5"],
+        /^error: --json-file needs a value, such as --json-file=VALUE;/,
+      ],
+      [["--json-file", "-x"], /^error: --json-file needs a value/],
+      [["--json-file", "-1"], /^error: --json-file needs a value/],
+      [
+        ["--json-file", "-"],
+        /^error: --json-file - would write the report to a file named -: for the report on stdout use --json;/,
+      ],
+      [
+        ["--json-file", "guest.wasm", ...compute],
+        /^error: --json-file guest\.wasm is the guest, which the report would replace at the run's end: name another file, such as report\.json;/,
+      ],
+      [
+        ["--json-file", "./link.wasm", ...compute],
+        /^error: --json-file \.\/link\.wasm is the guest, /,
+      ],
+      [
+        ["--json-file", "imports.ts", "--imports", "imports.ts", ...compute],
+        /^error: --json-file imports\.ts is the --imports module, /,
+      ],
+    ];
+    for (const [args, said] of cases) {
+      const run = await runDeno([
+        "run",
+        "--no-prompt",
+        `--allow-read=${directory},${REPO_ROOT.pathname}`,
+        `--allow-write=${directory}`,
+        new URL("main.ts", REPO_ROOT).pathname,
+        ...args,
+      ], { cwd: directory, signal: AbortSignal.timeout(60_000) });
+      assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+      assert.equal(run.stdout, "", args.join(" "));
+      assert.match(run.stderr, said, args.join(" "));
+      assert.equal(run.stderr.split("\n").length, 2, run.stderr);
+      assert.deepEqual(
+        [...Deno.readDirSync(directory)].map((entry) => entry.name).sort(),
+        ["guest.wasm", "imports.ts", "link.wasm"],
+        `${args.join(" ")}: no file written`,
+      );
+      assert.deepEqual(await Deno.readFile(guest), original);
+      assert.equal(
+        await Deno.readTextFile(imports),
+        "export default { env: {} };\n",
+      );
+    }
   }));
 
 Deno.test("main.ts --json-file: a report file inside a read-write --dir is refused before the WASI command runs", () =>
