@@ -19,7 +19,8 @@ import type { InstrumentOptions } from "./wasm/mod.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
 
 /**
- * How a meter's constructor rewrites: `instrumentModule`'s signature, and
+ * How a meter's constructor rewrites: `instrumentModule`'s signature (and
+ * `owned` when the bytes are a copy of the constructor's own), and
  * `checked` when the input's checks and limits ran in the run that asked
  * for this rewrite (the cache's answer, which the second run is given).
  */
@@ -27,6 +28,7 @@ export type MeterRewriter =
   & ((
     bytes: Uint8Array,
     options: InstrumentOptions,
+    owned?: boolean,
   ) => CachedRewrite)
   & { readonly checked?: true };
 
@@ -44,20 +46,31 @@ export async function constructCached<T>(
   cache: RewriteCache,
   construct: (rewriter: MeterRewriter) => T,
 ): Promise<T> {
-  let asked: [Uint8Array, InstrumentOptions] | undefined;
+  let asked: [Uint8Array, InstrumentOptions, boolean] | undefined;
   try {
     // A meter of an already rewritten module asks for nothing: made at once.
-    return construct((bytes, options) => {
-      asked = [bytes, options];
+    return construct((bytes, options, owned = false) => {
+      asked = [bytes, options, owned];
       throw ASKED;
     });
   } catch (error) {
     if (error !== ASKED) throw error;
   }
-  const [bytes, options] = asked!;
-  const rewrite = await rewriteThrough(cache, bytes, options, instrumentModule);
+  const [bytes, options, owned] = asked!;
+  // Bytes of the constructor's own (the limits written into a copy) need
+  // no copy of the cache's: a fresh buffer costs a page fault per 4 kB.
+  const rewrite = await rewriteThrough(
+    cache,
+    bytes,
+    options,
+    instrumentModule,
+    undefined,
+    false,
+    owned,
+  );
   // The first run checked and limited the input, in the turn in which the
-  // cache took its copy of the bytes that were rewritten; the caller's
-  // bytes may have changed since, and the second run's would be unused.
+  // cache took its copy of the bytes that were rewritten (or had its own);
+  // the caller's bytes may have changed since, and the second run's would
+  // be unused.
   return construct(Object.assign(() => rewrite, { checked: true as const }));
 }

@@ -177,7 +177,7 @@ export function meterModule(
       // Its functions dear to compile, which `attach` has compiled before
       // the library's first call needs them (`meter_precompile.ts`).
       precompile: stopFlag,
-    });
+    }, bytes !== source);
     metered = rewrite.metered;
     // Before any loader instantiates what the guest asks for.
     checkInstantiation(
