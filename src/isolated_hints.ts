@@ -28,7 +28,7 @@ export function withoutIsolatedHint(error: unknown): unknown {
     const message = error.message.slice(0, error.message.length - at.length);
     return new InvalidModule(message.replace(ISOLATED_HINT, ""), {
       offset: error.offset,
-      cause: error.cause,
+      ...causeOf(error),
     });
   }
   if (
@@ -43,10 +43,15 @@ export function withoutIsolatedHint(error: unknown): unknown {
       error.reason,
       message,
       error.hint.replace(ISOLATED_HINT, ""),
-      { cause: error.cause },
+      causeOf(error),
     );
   }
   return error;
+}
+
+/** The error's cause, as options for its copy: none when it had none. */
+function causeOf(error: Error): ErrorOptions {
+  return "cause" in error ? { cause: error.cause } : {};
 }
 
 /**

@@ -6,10 +6,10 @@
  * @module
  */
 
-import { withoutIsolatedHint } from "./isolated_hints.ts";
 import { WASI } from "node:wasi";
 import type { Guest } from "./guest.ts";
 import { type InternalLoadOptions, loadGuestWith } from "./load_guest.ts";
+import { withoutIsolatedHint } from "./isolated_hints.ts";
 import { checkLimits, type ResourceLimits } from "./limits.ts";
 import { type CacheOption, openCache } from "./rewrite_cache.ts";
 import { checkSource } from "./load.ts";
