@@ -149,21 +149,6 @@ export async function invokeIsolated(
   return givenOutcome(await callIsolated(source, name, args, options));
 }
 
-/**
- * Checks that an isolated call's guest is something the child can read: a
- * compiled module cannot cross to another process.
- *
- * @throws {TypeError} Saying what to pass instead.
- */
-function checkIsolatedSource(source: unknown): void {
-  checkSource(source, "a path, URL or bytes");
-  if (isInstance(source, WebAssembly.Module)) {
-    throw new TypeError(
-      "invokeIsolated runs the guest in a child process, which reads its bytes: pass bytes, a path or a URL rather than a compiled WebAssembly.Module",
-    );
-  }
-}
-
 async function callIsolated(
   source: string | URL | Uint8Array | ArrayBuffer,
   name: string,
@@ -181,7 +166,10 @@ async function callIsolated(
     );
   }
   options = readOptions(options, ISOLATED_OPTION_NAMES, "invokeIsolated");
-  checkIsolatedSource(source);
+  checkSource(
+    source,
+    "invokeIsolated runs the guest in a child process, which reads its bytes",
+  );
   checkExportName(name);
   checkArgumentList(name, args, "invokeIsolated");
   const limits = checkLimits(options.limits, "invokeIsolated");

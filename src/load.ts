@@ -673,13 +673,17 @@ export async function loadModule(
  * `TypeError`, which names no option).
  *
  * @param source What the caller gave as the guest.
- * @param expected What the caller may give, for the message.
- * @throws {TypeError} When it is not a path, URL, bytes or module.
+ * @param moduleRefused For a caller that needs the guest's bytes, why a
+ *   compiled `WebAssembly.Module` will not do; it is then refused.
+ * @throws {TypeError} When it is not a path, URL, bytes or module (or a
+ *   module where `moduleRefused` is given).
  */
-export function checkSource(
-  source: unknown,
-  expected = "a path, URL, bytes or WebAssembly.Module",
-): void {
+export function checkSource(source: unknown, moduleRefused?: string): void {
+  if (moduleRefused !== undefined && isInstance(source, WebAssembly.Module)) {
+    throw new TypeError(
+      `${moduleRefused}: pass bytes, a path or a URL rather than a compiled WebAssembly.Module`,
+    );
+  }
   if (
     typeof source === "string" ||
     [URL, Uint8Array, ArrayBuffer, WebAssembly.Module].some((type) =>
@@ -688,6 +692,9 @@ export function checkSource(
   ) {
     return;
   }
+  const expected = moduleRefused === undefined
+    ? "a path, URL, bytes or WebAssembly.Module"
+    : "a path, URL or bytes";
   const promised = isInstance(source, Promise) || thenOf(source) !== undefined;
   throw new TypeError(
     `cannot load a guest from ${describeValue(source)}: expected ${expected}${

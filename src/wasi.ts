@@ -411,12 +411,7 @@ export async function runWasiWith(
   // Here, not in the load, whose messages would name loadGuest.
   checkFuelAndTimeout(given, "runWasi");
   const options = readWasiOptions(given ?? {}, WASI_OPTION_NAMES);
-  checkSource(source, "a path, URL or bytes");
-  if ((source as unknown) instanceof WebAssembly.Module) {
-    throw new TypeError(
-      "runWasi writes its checks into the command's bytes: pass bytes, a path or a URL rather than a compiled WebAssembly.Module",
-    );
-  }
+  checkSource(source, "runWasi writes its checks into the command's bytes");
   checkCommandLine(options);
   checkLabelValue(options.label, "runWasi's label");
   checkOutputMode(options.stdout, "stdout");
