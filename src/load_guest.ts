@@ -292,9 +292,7 @@ export async function loadGuestWith(
       : options.async === true
       ? "an async guest needs checks written into its bytes"
       : "an interruptible guest needs checks written into its bytes";
-    throw new TypeError(
-      `${why}: pass bytes, a path or a URL rather than a compiled WebAssembly.Module`,
-    );
+    checkSource(source, why);
   }
   if (limits !== undefined && source instanceof WebAssembly.Module) {
     throw new TypeError(
