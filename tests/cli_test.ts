@@ -1,4 +1,5 @@
 import assert from "./support/assert.ts";
+import { withDirectory } from "./support/temp_directory.ts";
 import {
   allRuns,
   type Finished,
@@ -167,9 +168,8 @@ Deno.test("a guest whose exit_early returns: 'did not error', exit 1; other expo
   }
 });
 
-Deno.test("an export whose name holds control characters is named in one line, escaped", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+Deno.test("an export whose name holds control characters is named in one line, escaped", () =>
+  withDirectory(async (dir) => {
     const path = `${dir}/names.wasm`;
     // wat strings take bytes as \hh: a newline, an escape and a bell.
     const raw = "two\nlines\u001b[2J\u0007";
@@ -204,10 +204,7 @@ Deno.test("an export whose name holds control characters is named in one line, e
       unexpected.stderr,
       "also\\nok did not error. Returned the value: 7\n",
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("usage errors exit 2 with one line; --help documents outcomes and exit codes", async () => {
   const usage = [

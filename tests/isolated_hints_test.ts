@@ -1,6 +1,7 @@
 // Refusals that suggest invokeIsolated, made right where it cannot be taken:
 // a WASI command (which invokeIsolated does not run) and the command line.
 import assert from "./support/assert.ts";
+import { withDirectory } from "./support/temp_directory.ts";
 import { runMainHere } from "./support/cli.ts";
 import { assembleWat } from "../guest/build.ts";
 import {
@@ -124,9 +125,8 @@ Deno.test("runWasi's refusal of an instantiation too large keeps its other advic
   );
 });
 
-Deno.test("the command line says invokeIsolated is for code, and names it for no WASI command", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+Deno.test("the command line says invokeIsolated is for code, and names it for no WASI command", () =>
+  withDirectory(async (dir) => {
     const plain = `${dir}/deep.wasm`;
     const command = `${dir}/deep_command.wasm`;
     await Deno.writeFile(plain, tooDeep(false));
@@ -143,7 +143,4 @@ Deno.test("the command line says invokeIsolated is for code, and names it for no
       commandRun.stderr,
       /^error: function 1 nests .*: nest them less deeply \(at byte offset \d+\)\n$/,
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
