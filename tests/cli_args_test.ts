@@ -290,6 +290,50 @@ Deno.test("CLI: a missing import names --imports; --imports MODULE supplies it",
   });
 });
 
+Deno.test("CLI: an --imports module that fails to load says why in one whole line, with the place in its code", async () => {
+  await withGuests(async (dir) => {
+    const modules: Record<string, string> = {
+      "lines.ts": 'throw new Error("first\\nsecond\\nthird");\n',
+      "calls.ts": "const f: any = 1;\nf();\nexport default {};\n",
+      "syntax.ts": "export default {\n",
+      "needs.ts": 'import "./gone.ts";\nexport default {};\n',
+      "values.json": '{ "env": {} }\n',
+    };
+    for (const [name, text] of Object.entries(modules)) {
+      await Deno.writeTextFile(`${dir}/${name}`, text);
+    }
+    const expected: Record<string, RegExp> = {
+      // Every line of a module's own message, and where it threw.
+      "lines.ts":
+        /cannot import it: first second third \(at file:.*lines\.ts:1:7\); run with --help/,
+      "calls.ts":
+        /cannot import it: TypeError: f is not a function \(at file:.*calls\.ts:2:1\); run/,
+      "syntax.ts":
+        /cannot import it: SyntaxError: Unexpected token .* \(at file:.*syntax\.ts:1:17\); run/,
+      // A missing import of the module is not a wrong --imports path.
+      "needs.ts":
+        /Module not found ".*gone\.ts" \(at file:.*needs\.ts:1:8\); the module imports it: check that import;/,
+      "values.json":
+        /cannot import it: it is JSON, which holds no functions: give a JavaScript or TypeScript module/,
+    };
+    for (const [name, pattern] of Object.entries(expected)) {
+      const run = await runMainHere([
+        `${dir}/logs.wasm`,
+        "--invoke",
+        "run",
+        "--imports",
+        `${dir}/${name}`,
+      ]);
+      assert.equal(run.code, 2, `${name}: ${run.stderr}`);
+      assert.equal(run.stdout, "");
+      assertOneLine(run.stderr, pattern);
+      // Deno's own code and the command line's are not the user's to read.
+      assert.doesNotMatch(run.stderr, /ext:|main\.ts|cli_imports/);
+      assert.ok(!run.stderr.includes("\u001b"), run.stderr);
+    }
+  });
+});
+
 Deno.test("CLI: a timeout longer than a timer holds leaks no runtime warning", async () => {
   await withGuests(async (dir) => {
     const run = await runMain(["--allow-read"], [
