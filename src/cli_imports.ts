@@ -9,7 +9,8 @@
 import type { GuestOptions } from "../mod.ts";
 import { UsageError } from "./cli_arguments.ts";
 import { checkImportsValue } from "./option_checks.ts";
-import { describeThrown, oneLine } from "./thrown_values.ts";
+import { describeThrown } from "./thrown_values.ts";
+import { importFailure } from "./import_failure.ts";
 
 /** Where a path or URL given on the command line points. */
 export function resolveSpecifier(text: string): URL {
@@ -25,8 +26,16 @@ export async function importsModule(
   try {
     module = await import(resolveSpecifier(text).href);
   } catch (error) {
+    const failure = importFailure(error, resolveSpecifier(text).href);
+    const fix = {
+      json:
+        ": give a JavaScript or TypeScript module whose default export is the imports object",
+      missing: "; check the path (from the working directory) or URL",
+      dependency: "; the module imports it: check that import",
+      threw: "",
+    }[failure.kind];
     throw new UsageError(
-      `--imports ${text}: cannot import it: ${importFailure(error, text)}`,
+      `--imports ${text}: cannot import it: ${failure.why}${fix}`,
     );
   }
   const imports = module.default;
@@ -82,74 +91,4 @@ export async function importsModule(
     }
     return made;
   };
-}
-
-// Deno colours the places in its messages for a terminal.
-// deno-lint-ignore no-control-regex
-const COLOURS = /\u001b\[[0-9;]*m/g;
-// A syntax error's excerpt of the source: "  |", "1 | export …", "  |   ~".
-const SOURCE_EXCERPT = /^\s*\d*\s*\|/;
-const PLACE = /^\s*at\s+(.*?)\)?$/;
-
-/**
- * Why `import()` of the module failed, as one line: every line of the
- * message (a module's own throw may have several), the place in the user's
- * code it names (Deno's own code is not theirs to read), and what to fix.
- */
-function importFailure(error: unknown, text: string): string {
-  if (!(error instanceof Error)) return `it threw ${describeThrown(error)}`;
-  let message, name, stack;
-  try {
-    message = String(error.message);
-    name = String(error.name);
-    stack = String(error.stack ?? "");
-  } catch {
-    return describeThrown(error);
-  }
-  const lines: string[] = [];
-  const places: string[] = [];
-  for (const line of message.replace(COLOURS, "").split("\n")) {
-    const place = PLACE.exec(line)?.[1];
-    if (place !== undefined) {
-      if (!/^(ext|node):/.test(place)) places.push(place);
-    } else if (!SOURCE_EXCERPT.test(line) && line.trim() !== "") {
-      lines.push(line.trim());
-    }
-  }
-  // A throw while the module ran has the module's line in its stack, and
-  // says what it threw; Deno's errors in loading it have only this file's.
-  const ran = places.length === 0 && userPlace(stack);
-  if (ran) {
-    places.push(ran);
-    if (name !== "Error") lines.unshift(`${name}:`);
-  }
-  let why = oneLine(lines.join(" ")).replace(/\.$/, "");
-  if (places.length > 0) why += ` (at ${places[0]})`;
-  if (/JSON module/i.test(why)) {
-    return `it is JSON, which holds no functions: give a JavaScript or TypeScript module whose default export is the imports object`;
-  }
-  const missing = /Module not found "([^"]+)"/.exec(why)?.[1];
-  if (missing === undefined) return why;
-  return missing === resolveSpecifier(text).href
-    ? `${why}; check the path (from the working directory) or URL`
-    : `${why}; the module imports it: check that import`;
-}
-
-/** The command line's own code, which a failed `import()` has in its stack. */
-const OWN_CODE = [
-  new URL("./", import.meta.url).href,
-  new URL("../main.ts:", import.meta.url).href,
-];
-
-/**
- * The place in a module the stack's first frame outside Deno's own code is,
- * unless that frame is the command line's (Deno failed to load the module).
- */
-function userPlace(stack: string): string | undefined {
-  for (const line of stack.replace(COLOURS, "").split("\n")) {
-    const place = PLACE.exec(line)?.[1]?.replace(/^.*\(/, "");
-    if (place === undefined || !/^(file|https?):/.test(place)) continue;
-    return OWN_CODE.some((own) => place.startsWith(own)) ? undefined : place;
-  }
-  return undefined;
 }

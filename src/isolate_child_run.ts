@@ -11,6 +11,7 @@ import type { GuestOptions } from "./guest_options.ts";
 import { checkImportsValue } from "./option_checks.ts";
 import { describeThrown } from "./thrown_values.ts";
 import { loadGuestWith } from "./load_guest.ts";
+import { importFailure } from "./import_failure.ts";
 import type { FunctionSignature } from "./signatures.ts";
 import type { GuardedRequest } from "./isolate_guard.ts";
 import {
@@ -86,10 +87,14 @@ async function importsOf(url: string): Promise<GuestOptions["imports"]> {
   try {
     module = await import(url);
   } catch (error) {
-    const said = describeThrown(error);
+    const { kind, why } = importFailure(error, url);
     return fail(
-      `cannot be imported: ${said}`,
-      /not found|NotCapable|permission/i.test(said)
+      `cannot be imported: ${why}`,
+      kind === "json"
+        ? "give a JavaScript or TypeScript module whose default export is the imports object"
+        : kind === "dependency"
+        ? "the module imports it: check that import, and that the child's permissions let it be read"
+        : kind === "missing" || /NotCapable|access to/i.test(why)
         ? "check its path or URL, and that the child's permissions let it be read"
         : "fix the module, so that importing it does not throw",
     );

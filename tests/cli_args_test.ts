@@ -305,7 +305,7 @@ Deno.test("CLI: an --imports module that fails to load says why in one whole lin
     const expected: Record<string, RegExp> = {
       // Every line of a module's own message, and where it threw.
       "lines.ts":
-        /cannot import it: first second third \(at file:.*lines\.ts:1:7\); run with --help/,
+        /cannot import it: Error: first second third \(at file:.*lines\.ts:1:7\); run with --help/,
       "calls.ts":
         /cannot import it: TypeError: f is not a function \(at file:.*calls\.ts:2:1\); run/,
       "syntax.ts":

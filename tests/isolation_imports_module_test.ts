@@ -27,7 +27,24 @@ const MODULES: [string, string | undefined, RegExp][] = [
   [
     "throws.ts",
     `throw new Error("not configured");\n`,
-    /throws\.ts cannot be imported: Error: not configured; fix the module, so that importing it does not throw$/,
+    /throws\.ts cannot be imported: Error: not configured \(at file:.*throws\.ts:1:7\); fix the module, so that importing it does not throw$/,
+  ],
+  [
+    "lines.ts",
+    `import "./gone.ts";\nexport default {};\n`,
+    // The child may read the imports module alone, and the place says who
+    // asked for the other one.
+    /lines\.ts cannot be imported: Requires read access to ".*gone\.ts".* \(at file:.*lines\.ts:1:8\); check its path or URL, and that the child's permissions let it be read$/,
+  ],
+  [
+    "syntax.ts",
+    `export default {\n`,
+    /syntax\.ts cannot be imported: SyntaxError: Unexpected token .* \(at file:.*syntax\.ts:1:17\); fix the module/,
+  ],
+  [
+    "values.json",
+    `{ "env": {} }\n`,
+    /values\.json cannot be imported: it is JSON, which holds no functions; give a JavaScript or TypeScript module/,
   ],
   [
     "builder_throws.ts",
@@ -59,7 +76,7 @@ Deno.test("an isolated call's broken imports module fails with a GuestLoadError 
           }),
         (error: Error) => {
           assert.ok(isGuestLoadError(error), `${name}: ${error}`);
-          assert.match(error.message, expected, name);
+          assert.match(error.message, expected, `${name}: ${error.message}`);
           assert.doesNotMatch(error.message, /Uncaught|\n/, name);
           return true;
         },
