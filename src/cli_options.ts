@@ -128,6 +128,18 @@ export function parseOptions(argv: string[]): CommandLineOptions | "help" {
       } -- ${positionals.slice(1).join(" ")}`,
     );
   }
+  // An empty guest names no file (loadGuest throws a TypeError for it,
+  // which would read as a bug in early-exit).
+  if (positionals[0] === "") {
+    throw new UsageError(
+      "the guest's path is empty: name a .wasm file, or leave the guest out to run the bundled one",
+    );
+  }
+  if (values.imports === "") {
+    throw new UsageError(
+      "--imports needs a module whose default export is the guest's imports, such as --imports ./imports.ts; got an empty name",
+    );
+  }
   // An empty --cache names no directory (RewriteCache throws a TypeError
   // for it, which would read as a bug in early-exit).
   if (values.cache === "") {

@@ -15,6 +15,7 @@ import { readPipe } from "./load_pipe.ts";
 import { compileElsewhere, CompileThreadGone } from "./compile_thread.ts";
 import { describeValue } from "./option_checks.ts";
 import { isInstance, thenOf } from "./thrown_values.ts";
+import { DETACHED, isDetached, sourceHint } from "./source_hints.ts";
 import type { CompileOptions } from "./compile_options.ts";
 
 /** `WebAssembly.compile` with compile options, which the types lack. */
@@ -684,6 +685,17 @@ export function checkSource(source: unknown, moduleRefused?: string): void {
       `${moduleRefused}: pass bytes, a path or a URL rather than a compiled WebAssembly.Module`,
     );
   }
+  const expected = moduleRefused === undefined
+    ? "a path, URL, bytes or WebAssembly.Module"
+    : "a path, URL or bytes";
+  if (source === "") {
+    throw new TypeError(
+      `cannot load a guest from an empty string: expected ${expected}`,
+    );
+  }
+  if (isDetached(source)) {
+    throw new TypeError(`cannot load a guest from bytes: ${DETACHED}`);
+  }
   if (
     typeof source === "string" ||
     [URL, Uint8Array, ArrayBuffer, WebAssembly.Module].some((type) =>
@@ -692,13 +704,12 @@ export function checkSource(source: unknown, moduleRefused?: string): void {
   ) {
     return;
   }
-  const expected = moduleRefused === undefined
-    ? "a path, URL, bytes or WebAssembly.Module"
-    : "a path, URL or bytes";
   const promised = isInstance(source, Promise) || thenOf(source) !== undefined;
   throw new TypeError(
     `cannot load a guest from ${describeValue(source)}: expected ${expected}${
-      promised ? " (this is a promise: await it first)" : ""
+      promised
+        ? " (this is a promise: await it first)"
+        : sourceHint(source) ?? ""
     }`,
   );
 }

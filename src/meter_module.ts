@@ -23,7 +23,9 @@ import { resolveCosts } from "./wasm/costs.ts";
 import type { MeterRewriter } from "./meter_cache.ts";
 import { checkDeadlineOnlyMeter } from "./meter_deadline_only.ts";
 import { HAS_JSPI } from "./jspi.ts";
-import { isInstance, readSafely } from "./thrown_values.ts";
+import { isInstance, readSafely, thenOf } from "./thrown_values.ts";
+import { describeValue } from "./option_checks.ts";
+import { DETACHED, isDetached, sourceHint } from "./source_hints.ts";
 import { readOptions } from "./option_names.ts";
 import {
   checkBooleanValue,
@@ -84,6 +86,9 @@ export function meterModule(
   }
   // Looked at so that no look throws: a revoked proxy would make the
   // engine's TypeError, which names no option.
+  if (isDetached(source)) {
+    throw new TypeError(`FuelMeter cannot meter the bytes: ${DETACHED}`);
+  }
   if (isInstance(source, ArrayBuffer)) {
     source = new Uint8Array(source as ArrayBuffer);
   }
@@ -92,7 +97,15 @@ export function meterModule(
     !isInstance(readSafely(source, "bytes"), Uint8Array)
   ) {
     throw new TypeError(
-      "FuelMeter meters a module's bytes: pass a Uint8Array or an ArrayBuffer of the .wasm file, or what instrument() returned (a compiled WebAssembly.Module cannot be rewritten)",
+      `FuelMeter meters a module's bytes: pass a Uint8Array or an ArrayBuffer of the .wasm file, or what instrument() returned (a compiled WebAssembly.Module cannot be rewritten); got ${
+        describeValue(source)
+      }${
+        typeof source === "string" || isInstance(source, URL)
+          ? " (read its bytes first: await Deno.readFile(path))"
+          : isInstance(source, Promise) || thenOf(source) !== undefined
+          ? " (this is a promise: await it first)"
+          : sourceHint(source) ?? ""
+      }`,
     );
   }
   source = source as Uint8Array | InstrumentedModule;

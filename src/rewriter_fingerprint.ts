@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:8027a468afedfa8a0175f3569e34d8f53fb1a5934dfe462566316b20cd7d2969";
+  "sha256:6f8fcfd092027b86831cf61ed673149761b2d055584f03a03a2b078072b2b72c";

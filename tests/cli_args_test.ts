@@ -334,6 +334,25 @@ Deno.test("CLI: an --imports module that fails to load says why in one whole lin
   });
 });
 
+Deno.test("CLI: an empty guest path or --imports is a usage error that says so", async () => {
+  for (
+    const [args, pattern] of [
+      [
+        [""],
+        /^error: the guest's path is empty: name a \.wasm file, or leave the guest out to run the bundled one;/,
+      ],
+      [
+        ["--imports="],
+        /^error: --imports needs a module whose default export is the guest's imports, such as --imports \.\/imports\.ts; got an empty name;/,
+      ],
+    ] as const
+  ) {
+    const run = await runMainHere([...args]);
+    assert.equal(run.code, 2, run.stderr);
+    assertOneLine(run.stderr, pattern);
+  }
+});
+
 Deno.test("CLI: a timeout longer than a timer holds leaks no runtime warning", async () => {
   await withGuests(async (dir) => {
     const run = await runMain(["--allow-read"], [

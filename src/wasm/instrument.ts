@@ -530,8 +530,23 @@ export function* instrumentSteps(
   inPlace?: InPlace,
 ): Steps<{ metered: InstrumentedModule; info: ModuleInfo }> {
   if (!(bytes instanceof Uint8Array)) {
+    const given: unknown = bytes;
+    const kind = given === null
+      ? "null"
+      : typeof given === "object"
+      ? `an object (${Object.prototype.toString.call(given).slice(8, -1)})`
+      : typeof given;
     throw new TypeError(
-      `Cannot instrument the module: expected a Uint8Array, got ${typeof bytes}`,
+      `Cannot instrument the module: expected a Uint8Array, got ${kind}${
+        given instanceof ArrayBuffer || given instanceof SharedArrayBuffer
+          ? ": pass a view of it, new Uint8Array(buffer)"
+          : ""
+      }`,
+    );
+  }
+  if (bytes.buffer instanceof ArrayBuffer && bytes.buffer.detached) {
+    throw new TypeError(
+      "Cannot instrument the module: its bytes were transferred to another thread or context (the ArrayBuffer is detached): pass a copy made before the transfer",
     );
   }
   // The rewriter reads its input more than once: another thread writing to
