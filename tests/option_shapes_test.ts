@@ -240,7 +240,9 @@ Deno.test("a compiled module where bytes are needed is refused with the reason i
   );
   await assert.rejects(
     () => invokeIsolated(new Response("") as never, "fib", [3]),
-    refused(/: expected a path, URL or bytes$/),
+    refused(
+      /: expected a path, URL or bytes \(a Response: pass its URL, or its bytes: await response\.bytes\(\)\)$/,
+    ),
   );
   await assert.rejects(
     () =>
