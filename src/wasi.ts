@@ -45,6 +45,7 @@ import {
 } from "./signatures.ts";
 import {
   checkPreopens,
+  type HostPreopen,
   preopenHolding,
   type WasiPreopen,
 } from "./wasi_preopens.ts";
@@ -426,8 +427,7 @@ export async function runWasiWith(
       }`,
     );
   }
-  checkPreopens(options.preopens ?? []);
-  const preopens = inDescriptorOrder(options.preopens ?? []);
+  const preopens = inDescriptorOrder(checkPreopens(options.preopens ?? []));
   const cache = options.cache === undefined
     ? undefined
     : openCache(options.cache, "runWasi");
@@ -768,7 +768,7 @@ const WASI_MODULE = "wasi_snapshot_preview1";
 
 /** The preopens as `node:wasi` takes them: guest names to host paths. */
 function preopenObject(
-  preopens: readonly WasiPreopen[],
+  preopens: readonly HostPreopen[],
 ): Record<string, string> {
   return Object.fromEntries(
     preopens.map(({ host, guest = host }) => [guest, host]),
@@ -780,7 +780,9 @@ function preopenObject(
  * its object's key order, which puts names that read as array indices
  * (`"0"`, `"7"`) first, whatever their place in the list.
  */
-function inDescriptorOrder(preopens: readonly WasiPreopen[]): WasiPreopen[] {
+function inDescriptorOrder(
+  preopens: readonly HostPreopen[],
+): HostPreopen[] {
   const byName = new Map(preopens.map((p) => [p.guest ?? p.host, p]));
   return Object.keys(preopenObject(preopens)).map((name) => byName.get(name)!);
 }

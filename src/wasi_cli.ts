@@ -7,7 +7,7 @@
  * @module
  */
 
-import { MAX_PREOPENS, type WasiPreopen } from "./wasi_preopens.ts";
+import { type HostPreopen, MAX_PREOPENS } from "./wasi_preopens.ts";
 import {
   runWasiWith,
   type WasiInput,
@@ -21,7 +21,7 @@ import { type HostStream, writesCanBlock } from "./wasi_pipe_writes.ts";
 /** What `--dir`, `--env` and `--` said, and the arguments left for the rest of the command line. */
 export interface WasiFlags {
   /** One per `--dir HOST[::GUEST]`, read-write. */
-  preopens: WasiPreopen[];
+  preopens: HostPreopen[];
   /** From `--env K=V`. */
   env: Record<string, string>;
   /** Everything after `--`: the guest's arguments. */

@@ -12,7 +12,9 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { readOption } from "./option_checks.ts";
+import { isInstance } from "./thrown_values.ts";
 import { checkCommandLineCount } from "./wasi_option_checks.ts";
 import { checkPreopenFields } from "./wasi_preopens.ts";
 
@@ -78,11 +80,24 @@ export function readWasiOptions<T extends object>(
       return readOption(at, "a plain object { host, guest?, mode? }", () => {
         if (typeof preopen !== "object" || preopen === null) return preopen;
         const { host, guest, mode } = preopen as Record<string, unknown>;
-        return { host, guest, mode };
+        return { host: hostPath(host), guest, mode };
       });
     });
   }
   return read as T;
+}
+
+/**
+ * A preopen's host as a path: a `file:` URL's (`new URL("./data",
+ * import.meta.url)`), else as given, for the checks to judge.
+ */
+function hostPath(host: unknown): unknown {
+  if (!isInstance(host, URL) || (host as URL).protocol !== "file:") return host;
+  try {
+    return fileURLToPath(host as URL);
+  } catch {
+    return host; // a file: URL of another machine (file://server/share)
+  }
 }
 
 /** Whether a value is an object that is not an array; may throw. */

@@ -8,6 +8,7 @@
 
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { showValue } from "./option_checks.ts";
+import { isInstance } from "./thrown_values.ts";
 import { checkOptionNames } from "./option_names.ts";
 import { MAX_LINKS, readable } from "./wasi_real_path.ts";
 
@@ -24,8 +25,8 @@ import { MAX_LINKS, readable } from "./wasi_real_path.ts";
  * ```
  */
 export interface WasiPreopen {
-  /** The directory on the host. */
-  host: string;
+  /** The directory on the host: a path, or a `file:` URL. */
+  host: string | URL;
   /** The path the guest sees it at. Default: `host`. */
   guest?: string;
   /**
@@ -45,6 +46,9 @@ export interface WasiPreopen {
  */
 export const MAX_PREOPENS = 32;
 
+/** A {@linkcode WasiPreopen} whose host is a path, as `runWasi` reads it. */
+export type HostPreopen = WasiPreopen & { host: string };
+
 /**
  * Checks that each preopen is a directory this process may read and write.
  *
@@ -54,8 +58,11 @@ export const MAX_PREOPENS = 32;
  * @throws {TypeError} When two preopens have the same guest name, or one is
  *   not a `WasiPreopen`.
  * @throws {RangeError} When there are more than {@linkcode MAX_PREOPENS}.
+ * @returns The same preopens, each host a path.
  */
-export function checkPreopens(preopens: readonly WasiPreopen[]): void {
+export function checkPreopens(
+  preopens: readonly WasiPreopen[],
+): readonly HostPreopen[] {
   checkShapes(preopens);
   const names = new Set<string>();
   for (const { host, guest = host } of preopens) {
@@ -97,6 +104,7 @@ export function checkPreopens(preopens: readonly WasiPreopen[]): void {
       );
     }
   }
+  return preopens as readonly HostPreopen[];
 }
 
 /** The fields of a {@linkcode WasiPreopen}. */
@@ -150,7 +158,9 @@ export function checkPreopenFields(preopen: object, at: string): void {
  *
  * @throws {TypeError} Naming the preopen and what it should hold.
  */
-function checkShapes(preopens: readonly WasiPreopen[]): void {
+function checkShapes(
+  preopens: readonly WasiPreopen[],
+): asserts preopens is readonly HostPreopen[] {
   if (!Array.isArray(preopens)) {
     throw new TypeError(
       `runWasi's preopens must be an array of { host, guest?, mode? }; got ${
@@ -173,15 +183,24 @@ function checkShapes(preopens: readonly WasiPreopen[]): void {
     const { host, guest, mode } = preopen as Record<string, unknown>;
     if (typeof host !== "string" || host === "") {
       throw new TypeError(
-        `${at}.host must be the path of a directory; got ${showValue(host)}`,
+        `${at}.host must be the path of a directory, or a file: URL; got ${
+          isInstance(host, URL) ? (host as URL).href : showValue(host)
+        }`,
       );
     }
-    if (guest !== undefined && typeof guest !== "string") {
+    if (guest !== undefined && (typeof guest !== "string" || guest === "")) {
       throw new TypeError(
-        `${at}.guest must be a string, the path the guest sees; got ${
+        `${at}.guest must be the path the guest sees, such as /data; got ${
           showValue(guest)
         }`,
       );
+    }
+    for (const [field, value] of [["host", host], ["guest", guest]]) {
+      if (value?.includes("\0")) {
+        throw new TypeError(
+          `${at}.${field} holds a NUL byte, which would end the path there; remove it`,
+        );
+      }
     }
     if (mode !== undefined && mode !== "read-only" && mode !== "read-write") {
       throw new TypeError(
@@ -206,9 +225,9 @@ function checkShapes(preopens: readonly WasiPreopen[]): void {
  * @returns That preopen, or `undefined` when none holds the path.
  */
 export function preopenHolding(
-  preopens: readonly WasiPreopen[],
+  preopens: readonly HostPreopen[],
   path: string,
-): WasiPreopen | undefined {
+): HostPreopen | undefined {
   const pathAt = realOrResolved(path);
   return preopens.find(({ host, mode }) => {
     if (mode === "read-only") return false;

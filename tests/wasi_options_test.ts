@@ -195,6 +195,17 @@ Deno.test("runWasi refuses preopens, stdio and arguments of the wrong shape in o
       ["host", { preopens: [{ host: 5 }] }],
       ["host", { preopens: [{ host: "" }] }],
       ["guest", { preopens: [{ host: directory, guest: 7 }] }],
+      // An empty name, or one a NUL would cut short, names no path.
+      ['guest must be the path the guest sees, such as /data; got ""', {
+        preopens: [{ host: directory, guest: "" }],
+      }],
+      ["guest holds a NUL byte", {
+        preopens: [{ host: directory, guest: "/data\0" }],
+      }],
+      ["host holds a NUL byte", { preopens: [{ host: `${directory}\0` }] }],
+      ["host must be the path of a directory, or a file: URL; got http:", {
+        preopens: [{ host: new URL("http://127.0.0.1/data") }],
+      }],
       ["args", { args: "hello" }],
       ["env", { env: ["A=B"] }],
     ];
@@ -321,4 +332,21 @@ Deno.test("runWasi refuses a preopen of a missing directory, or of a file, with 
         `cannot preopen ${host} for the WASI guest: ${said}`,
       );
     }
+  }));
+
+Deno.test("a preopen's host may be a file: URL, as Deno's own file APIs take", () =>
+  withDirectory(async (directory) => {
+    await Deno.writeTextFile(`${directory}/in.txt`, "through a URL");
+    const copied = await runWasi(wasiGuest("copy"), {
+      args: ["/data/in.txt", "/data/out.txt"],
+      preopens: [{ host: new URL(`file://${directory}/`), guest: "/data" }],
+      stderr: "capture",
+      timeout: 30_000,
+    });
+    assert.equal(copied.outcome, "exited");
+    assert.equal(copied.code, 0, text(copied.stderr));
+    assert.equal(
+      await Deno.readTextFile(`${directory}/out.txt`),
+      "through a URL",
+    );
   }));
