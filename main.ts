@@ -46,6 +46,7 @@ import {
   writeReportFile,
 } from "./src/cli_report_file.ts";
 import { USAGE } from "./src/cli_usage.ts";
+import { VERSION } from "./src/version.ts";
 import {
   commandRefusal,
   isWasiCommand,
@@ -518,7 +519,7 @@ async function runCommandLine(argv: string[]): Promise<number> {
   const json = (end === -1 ? argv : argv.slice(0, end)).includes("--json");
   // Given with --json, which is the usage error: reported as --json's.
   let jsonFile = json ? undefined : reportFileIn(argv);
-  let options: CommandLineOptions | "help" | undefined;
+  let options: CommandLineOptions | "help" | "version" | undefined;
   let deadline: RunDeadline | undefined;
   let backstop: Backstop | undefined;
   try {
@@ -531,6 +532,10 @@ async function runCommandLine(argv: string[]): Promise<number> {
     options = parseOptions(wasi.rest);
     if (options === "help") {
       say("stdout", USAGE);
+      return 0;
+    }
+    if (options === "version") {
+      say("stdout", `early-exit ${VERSION}`);
       return 0;
     }
     // As importing the API would, before any stop can be due; a run that

@@ -43,12 +43,14 @@ export interface CommandLineOptions {
  * import { parseOptions } from "./cli_options.ts";
  *
  * const options = parseOptions(["guest.wasm", "--invoke=fib", "--arg=20"]);
- * assert.ok(options !== "help");
+ * assert.ok(typeof options === "object");
  * assert.equal(options.invoke, "fib");
  * assert.equal(options.expect, "returned");
  * ```
  */
-export function parseOptions(argv: string[]): CommandLineOptions | "help" {
+export function parseOptions(
+  argv: string[],
+): CommandLineOptions | "help" | "version" {
   const args = joinDashValues(argv);
   // A guest named like an option would be read as one, letter by letter.
   const dashed = args.find((word) => /^-[^=]*\.wasm$/i.test(word));
@@ -74,6 +76,7 @@ export function parseOptions(argv: string[]): CommandLineOptions | "help" {
         json: { type: "boolean", default: false },
         "json-file": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", short: "V", default: false },
       },
     });
   } catch (error) {
@@ -101,6 +104,7 @@ export function parseOptions(argv: string[]): CommandLineOptions | "help" {
   }
   const { values, positionals, tokens } = parsed;
   if (values.help) return "help";
+  if (values.version) return "version";
   // The parser keeps the last of a repeated option: a script that adds
   // --fuel to a command line that has one would run with a budget it
   // never sees.

@@ -59,6 +59,7 @@ Options:
                      it may not be the guest or the --imports module, nor
                      lie in a --dir, which the guest can write
   -h, --help         print this help
+  -V, --version      print early-exit's version
 
 A WASI command (a module that imports wasi_snapshot_preview1 and exports
 _start) runs as a program instead, with --fuel and --timeout as above
