@@ -744,7 +744,7 @@ export class FuelMeter {
    * @param fn What to run; it calls into the attached instance.
    * @param options Fuel cap, `timeout`, `stop`, `signal` and `grace`.
    * @returns How the call ended, with the fuel it used.
-   * @throws {TypeError} When `fn` is not a function, a meter whose guest cannot resume is given a deadline or a signal, a run of this meter is in progress, or `stop` is a StopSignal over a shared memory the attached instance exports.
+   * @throws {TypeError} When `fn` is not a function, a meter whose guest cannot resume is given a deadline or a signal, a run of this meter is in progress, `stop` is a StopSignal over a shared memory the attached instance exports, or `fn` returned a promise (whose work after its first await no stop would reach; the run is over when this is thrown).
    */
   run(fn: () => unknown, options?: MeterRunOptions): CallOutcome {
     if (this.#counter === undefined) {

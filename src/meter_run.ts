@@ -73,7 +73,7 @@ import { type CallOutcome, givenOutcome, stoppedOutcome } from "./outcome.ts";
 import type { StackPointer } from "./stack_pointer.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { toGuestTrap } from "./traps.ts";
-import { readSafely } from "./thrown_values.ts";
+import { readSafely, settledUnwaited } from "./thrown_values.ts";
 import type { GuestTrap } from "./errors.ts";
 
 /**
@@ -469,7 +469,15 @@ export function runMetered(
     if (run.watch !== undefined) leavePlainCall(run.watch);
     running.delete(meter);
   }
-  return endRun(run, threw, value);
+  const ended = endRun(run, threw, value);
+  // The work after the function's first await would run after the run,
+  // where no cap, deadline or stop reaches it, and be reported as done.
+  if (!threw && settledUnwaited(value)) {
+    throw new TypeError(
+      "FuelMeter.run's function returned a promise: what it does after its first await runs outside the run, where no fuel cap, deadline or stop reaches it; make the function synchronous (run each of the library's own calls into the guest through meter.run), or use meter.runAsync with a meter made with suspend: true",
+    );
+  }
+  return ended;
 }
 
 /**

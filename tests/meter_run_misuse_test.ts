@@ -58,3 +58,38 @@ Deno.test("a slice set during a run outlasts it", async () => {
     assert.equal(meter.slice, 2_000, JSON.stringify(options));
   }
 });
+
+Deno.test("FuelMeter#run refuses a fn that returns a promise, whose work after its first await no stop would reach, and runs on after it", async () => {
+  const meter = new FuelMeter(QUICK, { fuel: 1_000 });
+  const { instance } = await WebAssembly.instantiate(
+    meter.bytes,
+    meter.imports,
+  );
+  meter.attach(instance);
+  const quick = instance.exports.quick as () => number;
+  let later = 0;
+  const returningPromises: [string, () => unknown][] = [
+    ["an async function", async () => {
+      quick();
+      await Promise.resolve();
+      later = quick(); // outside the run: the reason for the refusal
+    }],
+    ["a rejected promise", () => Promise.reject(new Error("dropped"))],
+    ["a thenable", () => ({ then: () => quick() })],
+  ];
+  for (const [what, fn] of returningPromises) {
+    assert.throws(
+      () => meter.run(fn, { timeout: 60_000 }),
+      (error: Error) =>
+        error instanceof TypeError &&
+        /^FuelMeter\.run's function returned a promise: what it does after its first await runs outside the run, where no fuel cap, deadline or stop reaches it; .* meter\.runAsync/
+          .test(error.message),
+      what,
+    );
+    // The run is over: the next one runs, on the same books.
+    const next = meter.run(() => quick(), { fuel: 100 });
+    assert.equal(next.outcome, "returned", what);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(later, 3);
+});
