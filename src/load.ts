@@ -14,7 +14,7 @@ import { GuestLoadError, InvalidModule, isGuestLoadError } from "./errors.ts";
 import { readPipe } from "./load_pipe.ts";
 import { compileElsewhere, CompileThreadGone } from "./compile_thread.ts";
 import { describeValue } from "./option_checks.ts";
-import { isInstance, thenOf } from "./thrown_values.ts";
+import { isInstance } from "./thrown_values.ts";
 import { DETACHED, isDetached, sourceHint } from "./source_hints.ts";
 import type { CompileOptions } from "./compile_options.ts";
 
@@ -704,12 +704,9 @@ export function checkSource(source: unknown, moduleRefused?: string): void {
   ) {
     return;
   }
-  const promised = isInstance(source, Promise) || thenOf(source) !== undefined;
   throw new TypeError(
     `cannot load a guest from ${describeValue(source)}: expected ${expected}${
-      promised
-        ? " (this is a promise: await it first)"
-        : sourceHint(source) ?? ""
+      sourceHint(source) ?? ""
     }`,
   );
 }

@@ -23,7 +23,7 @@ import { resolveCosts } from "./wasm/costs.ts";
 import type { MeterRewriter } from "./meter_cache.ts";
 import { checkDeadlineOnlyMeter } from "./meter_deadline_only.ts";
 import { HAS_JSPI } from "./jspi.ts";
-import { isInstance, readSafely, thenOf } from "./thrown_values.ts";
+import { isInstance, readSafely } from "./thrown_values.ts";
 import { describeValue } from "./option_checks.ts";
 import { DETACHED, isDetached, sourceHint } from "./source_hints.ts";
 import { readOptions } from "./option_names.ts";
@@ -102,8 +102,6 @@ export function meterModule(
       }${
         typeof source === "string" || isInstance(source, URL)
           ? " (read its bytes first: await Deno.readFile(path))"
-          : isInstance(source, Promise) || thenOf(source) !== undefined
-          ? " (this is a promise: await it first)"
           : sourceHint(source) ?? ""
       }`,
     );

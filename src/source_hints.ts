@@ -8,7 +8,7 @@
  * @module
  */
 
-import { isInstance } from "./thrown_values.ts";
+import { isInstance, thenOf } from "./thrown_values.ts";
 
 /**
  * Whether `source` is an `ArrayBuffer`, or a view of one, whose bytes were
@@ -43,8 +43,8 @@ export const DETACHED =
   "its bytes were transferred to another thread or context (the ArrayBuffer is detached): pass a copy made before the transfer";
 
 /**
- * How to turn `source`, which is not a guest source, into one, or
- * `undefined` when there is no such way.
+ * How to turn `source`, which is not a guest source, into one (a promise
+ * of one included), or `undefined` when there is no such way.
  *
  * @param source What the caller gave as the guest.
  * @returns A parenthesised hint, with a space before it, or `undefined`.
@@ -62,6 +62,9 @@ export function sourceHint(source: unknown): string | undefined {
   // deno-lint-ignore no-explicit-any
   const is = (type: abstract new (...args: any[]) => unknown) =>
     typeof type === "function" && isInstance(source, type);
+  if (is(Promise) || thenOf(source) !== undefined) {
+    return " (this is a promise: await it first)";
+  }
   if (is(Response)) {
     return " (a Response: pass its URL, or its bytes: await response.bytes())";
   }
