@@ -9,6 +9,7 @@
 import assert from "./support/assert.ts";
 import { FuelMeter } from "../mod.ts";
 import { wat } from "./support/instrument.ts";
+import { attachedMeter } from "./support/attached_meter.ts";
 
 const QUICK = await wat(`(module
   (func (export "quick") (result i32) (i32.const 3)))`);
@@ -60,13 +61,10 @@ Deno.test("a slice set during a run outlasts it", async () => {
 });
 
 Deno.test("FuelMeter#run refuses a fn that returns a promise, whose work after its first await no stop would reach, and runs on after it", async () => {
-  const meter = new FuelMeter(QUICK, { fuel: 1_000 });
-  const { instance } = await WebAssembly.instantiate(
-    meter.bytes,
-    meter.imports,
-  );
-  meter.attach(instance);
-  const quick = instance.exports.quick as () => number;
+  const { meter, exports } = await attachedMeter<() => number>(QUICK, {
+    fuel: 1_000,
+  });
+  const quick = exports.quick;
   let later = 0;
   const returningPromises: [string, () => unknown][] = [
     ["an async function", async () => {
