@@ -44,7 +44,7 @@ import { heapCheck, meterHeapStops } from "./heap_limit.ts";
 import { openCache } from "./rewrite_cache.ts";
 import { constructCached, type MeterRewriter } from "./meter_cache.ts";
 import { instrumentModule } from "./wasm/instrument.ts";
-import type { CallOutcome } from "./outcome.ts";
+import { type CallOutcome, START_FUNCTION } from "./outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 import { meterStopFlag } from "./meter_stop_flag.ts";
 import { bindFlag, type WatchdogHandle } from "./watchdog.ts";
@@ -236,6 +236,8 @@ export class FuelMeter {
   // The calls in progress, and their hooks.
   /** Calls in progress (`run`, a guest's calls, nested ones). */
   #runs = 0;
+  /** The export the rewrite made of the module's start function, if any. */
+  readonly #startExport: string | undefined;
   /**
    * Calls begun since the instance was attached: the first few of a fresh
    * instance get a backstop slice (see `COLD_CALLS` in `meter_tank.ts`).
@@ -281,6 +283,8 @@ export class FuelMeter {
     const { metered, fuel, countsFuel, limits } = read;
     options = read.options;
     this.#bytes = metered.bytes;
+    // A module of the caller's own rewrite keeps the start it was given.
+    this.#startExport = read.rewritten ? metered.startExport : undefined;
     this.#fuelExport = metered.fuelExport;
     this.#stackPointerExport = metered.stackPointerExport;
     this.#zoneExport = metered.zoneExport;
@@ -412,9 +416,43 @@ export class FuelMeter {
    * was already handed as an import (its exports given to `loadGuest`
    * before it was attached) is refused with a `TypeError`.
    *
+   * The module's start function, if it has one, runs here rather than
+   * inside the loader's instantiation, where nothing could stop it: as a
+   * run with `options` (a deadline, a `StopSignal`, a fuel cap), whose stop
+   * `attach` throws as its branded error (`DeadlineExceeded`,
+   * `FuelExhausted`, `Aborted`, `GuestTrap`…). Attach each instance before
+   * its glue calls it, as the examples do: until then its start function
+   * has not run. After a stop the instance is half made: instantiate the
+   * module again. Attached again, an instance's start function does not
+   * run again.
+   *
+   * @example A start function that never returns, stopped by a deadline
+   * ```ts
+   * import { DeadlineExceeded, FuelMeter } from "@early-exit/early-exit";
+   * import assert from "node:assert/strict";
+   *
+   * // (module (func $start (loop $forever (br $forever))) (start $start))
+   * const bytes = new Uint8Array([
+   *   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60,
+   *   0x00, 0x00, 0x03, 0x02, 0x01, 0x00, 0x08, 0x01, 0x00, 0x0a, 0x09, 0x01,
+   *   0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b,
+   * ]);
+   * const meter = new FuelMeter(bytes);
+   * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+   * assert.throws(() => meter.attach(instance, { timeout: 50 }), DeadlineExceeded);
+   * ```
+   *
    * @param instance An instance of the metered module, or its exports.
+   * @param options The stops of the module's start function, as for
+   *   {@linkcode FuelMeter.run}; its outcome's `export` is `"(start)"`
+   *   unless `label` says otherwise. Unused for a module without one.
+   * @throws {TypeError} When the instance is not one of this meter's bytes, or its counters were handed to a guest.
+   * @throws {EarlyExitError} The branded error of the start function's stop or trap.
    */
-  attach(instance: WebAssembly.Instance | WebAssembly.Exports): void {
+  attach(
+    instance: WebAssembly.Instance | WebAssembly.Exports,
+    options?: MeterRunOptions,
+  ): void {
     const exports = instance instanceof WebAssembly.Instance
       ? instance.exports
       : instance;
@@ -467,6 +505,33 @@ export class FuelMeter {
     // Once per process: a caller's first stop then runs warm code. A
     // loaded guest's calls take a path of their own, warmed by its loader.
     if (this.#warmsRun) warmMeterRuns();
+    this.#runStart(exports, options);
+  }
+
+  /**
+   * Runs the start function the rewrite took out of the module, as a run
+   * with the caller's stops; inside a call of this meter already in
+   * progress, as part of it, under its stops (runs do not nest).
+   */
+  #runStart(
+    exports: WebAssembly.Exports,
+    options: MeterRunOptions | undefined,
+  ): void {
+    const start = this.#startExport && exports[this.#startExport];
+    if (typeof start !== "function") return;
+    if (this.#runs > 0) {
+      start();
+      return;
+    }
+    const outcome = runMetered(
+      this,
+      meterCalls,
+      this.#stack,
+      () => start(),
+      { label: START_FUNCTION, ...options },
+      "FuelMeter.attach",
+    );
+    if (outcome.outcome !== "returned") throw outcome.error;
   }
 
   /**

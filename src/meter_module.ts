@@ -142,11 +142,11 @@ export function meterModule(
     (options.suspend ?? false) && HAS_JSPI && countsFuel && resumable &&
     hasStartFunction(source instanceof Uint8Array ? source : source.bytes)
   ) {
-    // Its first check asks the meter for fuel from inside instantiation,
-    // outside WebAssembly.promising, where V8 refuses every call of a
+    // Its first check asks the meter for fuel from inside attach, a plain
+    // call outside WebAssembly.promising, where V8 refuses every call of a
     // suspending import (SuspendError), one that would not suspend too.
     throw new TypeError(
-      "FuelMeter: a module with a start function cannot be metered with suspend: true, since its start function runs inside instantiation, where no call of the meter's suspending import is allowed: make the meter without suspend (and call it with run, not runAsync)",
+      "FuelMeter: a module with a start function cannot be metered with suspend: true, since its start function runs as the instance is attached, a plain call, where no call of the meter's suspending import is allowed: make the meter without suspend (and call it with run, not runAsync)",
     );
   }
   const limits = checkLimits(options.limits, "FuelMeter");
@@ -188,6 +188,9 @@ export function meterModule(
       // Its functions dear to compile, which `attach` has compiled before
       // the library's first call needs them (`meter_precompile.ts`).
       precompile: stopFlag,
+      // Run by `attach`, under the stops it is given, rather than inside
+      // the loader's instantiation, where none reaches it.
+      deferStart: hasStartFunction(bytes),
     }, bytes !== source);
     metered = rewrite.metered;
     // Before any loader instantiates what the guest asks for.

@@ -73,7 +73,7 @@ export interface FuelMeterOptions {
    * Whether the hooks may suspend the guest (JSPI). V8 refuses a plain call
    * into a module whose import is suspending, even when it does not
    * suspend, so an instance serves either plain calls or promising ones.
-   * A module with a start function, which instantiation calls plainly, is
+   * A module with a start function, which `attach` calls plainly, is
    * refused with a `TypeError` when the guest resumes (the default): its
    * first check would call the suspending import there.
    */
@@ -83,11 +83,8 @@ export interface FuelMeterOptions {
    * async yields, refuel), or traps as soon as its fuel is spent. A guest
    * that cannot resume gets its whole budget at once and runs markedly
    * faster in tight loops (see `InstrumentOptions.resumable`); `poll` and
-   * `refuel` are then never called. A start function that runs out of fuel
-   * then traps inside the engine's instantiation, before any `attach`, so
-   * the meter's books show none of what it spent (a resumable meter books
-   * it). Default `true`. Ignored when the meter is given an already
-   * instrumented module, which says for itself.
+   * `refuel` are then never called. Default `true`. Ignored when the meter
+   * is given an already instrumented module, which says for itself.
    */
   resumable?: boolean;
   /**

@@ -434,6 +434,7 @@ function startRun(
  * @param stack The guest's stack pointer, when known.
  * @param fn What to run.
  * @param options Fuel, deadline, signals and grace.
+ * @param what The API, for messages.
  * @returns How the call ended.
  */
 export function runMetered(
@@ -442,6 +443,7 @@ export function runMetered(
   stack: StackPointer | undefined,
   fn: () => unknown,
   options: MeterRunOptions = {},
+  what = "FuelMeter.run",
 ): CallOutcome {
   const started = performance.now();
   const run = startRun(
@@ -449,7 +451,7 @@ export function runMetered(
     calls,
     stack,
     options,
-    "FuelMeter.run",
+    what,
     false,
     started,
   );
