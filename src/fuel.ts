@@ -97,6 +97,9 @@ import { innerStopDue } from "./flags_in_calls.ts";
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
 
+/** The start functions `attach` has called, of every meter's instances. */
+const startsBegun = new WeakSet<object>();
+
 /**
  * How the constructor rewrites; {@linkcode FuelMeter.create} swaps it. The
  * constructor runs up to this call (in `meterModule`) twice there (see
@@ -467,6 +470,8 @@ export class FuelMeter {
       // The same instance again: its counter is the meter's already, and a
       // stop of the call in progress holds.
       this.settle();
+      // Its start function, unless an earlier attach began it.
+      this.#runStart(exports, options);
       return;
     }
     // A guest loaded before the instance was attached may have been handed
@@ -518,16 +523,21 @@ export class FuelMeter {
     options: MeterRunOptions | undefined,
   ): void {
     const start = this.#startExport && exports[this.#startExport];
-    if (typeof start !== "function") return;
-    if (this.#runs > 0) {
+    if (typeof start !== "function" || startsBegun.has(start)) return;
+    // Once the run has begun, not when it refused its options.
+    const begin = () => {
+      startsBegun.add(start);
       start();
+    };
+    if (this.#runs > 0) {
+      begin();
       return;
     }
     const outcome = runMetered(
       this,
       meterCalls,
       this.#stack,
-      () => start(),
+      begin,
       { label: START_FUNCTION, ...options },
       "FuelMeter.attach",
     );

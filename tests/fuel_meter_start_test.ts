@@ -163,4 +163,8 @@ Deno.test("FuelMeter#attach: a start function's options are checked as a run's",
       error instanceof RangeError && /FuelMeter\.attach/.test(error.message),
   );
   assert.equal(entries.count, 0);
+  // Attached again with options it can take, it runs the start function.
+  meter.attach(instance, { timeout: 10_000 });
+  assert.equal(entries.count, 1);
+  assert.equal((instance.exports.g as () => number)(), 7);
 });
