@@ -9,6 +9,7 @@ import {
   Aborted,
   type CallOutcome,
   DeadlineExceeded,
+  FuelMeter,
   type Guest,
   type GuestOptions,
   invokeIsolated,
@@ -516,6 +517,47 @@ async function runawayStarts(
   return { late, load };
 }
 
+/**
+ * The runaway start function metered by a `FuelMeter` and instantiated as
+ * a library's loader would: `attach` runs it, stopped by its `timeout`
+ * (`sync`) or by a StopSignal the stopper thread sets (`stop`); late from
+ * its deadline, or from the moment the signal was set. Each run a
+ * fresh meter and instance, so every start is a first call.
+ */
+async function meterStarts(bytes: Uint8Array, mode: Mode): Promise<number[]> {
+  const late: number[] = [];
+  for (let i = 0; i < START_RUNS; i++) {
+    let entered = -Infinity;
+    const meter = new FuelMeter(bytes);
+    const imports = { ...meter.imports, host: { mark: () => entered = now() } };
+    const { instance } = await WebAssembly.instantiate(meter.bytes, imports);
+    const signal = mode === "stop"
+      ? await stopAt(now() + SETTLE_MS + TIMEOUT_MS)
+      : undefined;
+    try {
+      meter.attach(
+        instance,
+        signal ? { stop: signal.stop } : { timeout: TIMEOUT_MS },
+      );
+    } catch (error) {
+      const end = now();
+      if (signal !== undefined && error instanceof Aborted) {
+        late.push(end - signal.stoppedAt());
+        continue;
+      }
+      if (!(error instanceof DeadlineExceeded)) throw error;
+      // The deadline starts as the run is set up, a little before the
+      // entry: each measure falls short by one part (see runawayStarts).
+      late.push(
+        Math.max(end - (entered + TIMEOUT_MS), error.elapsed - TIMEOUT_MS),
+      );
+      continue;
+    }
+    throw new Error("the runaway start function returned");
+  }
+  return late;
+}
+
 async function isolated(
   bytes: Uint8Array,
   guest: HostileGuest,
@@ -676,6 +718,12 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
     );
     return;
   }
+  if (label === METER_START_LABEL) {
+    const bytes = await assemble(RUNAWAY_START);
+    console.log(JSON.stringify(await meterStarts(bytes, mode)));
+    (await stopper)?.terminate();
+    return;
+  }
   const guest = HOSTILE_GUESTS.find((guest) => guest.label === label);
   if (guest === undefined) throw new Error(`no hostile guest "${label}"`);
   const bytes = await assembleGuest(guest);
@@ -687,6 +735,8 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
 const START_LABEL = "runaway start function";
 /** The same, stopped by the load's signal, which a timer aborts. */
 const SIGNAL_START_LABEL = "runaway start function, the load's signal";
+/** The same, metered by a `FuelMeter` and run by its `attach`. */
+const METER_START_LABEL = "runaway start function, FuelMeter#attach";
 /** The same, in a process that called `prepareStops()` before its first load. */
 const PREPARED_START_LABEL = "runaway start function, after prepareStops()";
 const WASI_LABEL = "WASI command asleep in poll_oneoff";
@@ -927,6 +977,15 @@ export async function benchStopLatency(): Promise<void> {
       `${mode}, abort`,
       "cold",
       ...cells(bySignal.late),
+    ]);
+  }
+  for (const mode of ["sync", "stop"] as const) {
+    const late = await inFreshProcess(METER_START_LABEL, mode);
+    rows.push([
+      METER_START_LABEL,
+      mode === "sync" ? "timeout" : "StopSignal",
+      "cold",
+      ...cells(late as unknown as number[]),
     ]);
   }
   const WASI_MODES: Record<Mode, string> = {
