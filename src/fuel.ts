@@ -164,6 +164,8 @@ export class FuelMeter {
   readonly #suspend: boolean;
   /** The fuel every instance of these bytes starts with. */
   #initialFuel = 0;
+  /** An instance's counter before any of its code has run. */
+  #initialCounter = 0n;
   /** The attached instance's fuel counter: the fuel in the guest's hands. */
   #counter: WebAssembly.Global | undefined;
   /** The attached instance's shadow stack pointer, when it exports one. */
@@ -307,6 +309,7 @@ export class FuelMeter {
     this.#handed = handed;
     this.#beforeAttach = handed;
     this.#initialFuel = handed;
+    this.#initialCounter = metered.initialFuel;
     this.#poll = options.poll;
     this.#refuel = options.refuel;
     this.#suspend = (options.suspend ?? false) && HAS_JSPI;
@@ -474,6 +477,7 @@ export class FuelMeter {
       this.#runStart(exports, options);
       return;
     }
+    this.#checkNotRunYet(exports, counter);
     // A guest loaded before the instance was attached may have been handed
     // its counter or zone count, and could set them. (Its stack pointer may
     // be the host's, which guests may share.)
@@ -511,6 +515,26 @@ export class FuelMeter {
     // loaded guest's calls take a path of their own, warmed by its loader.
     if (this.#warmsRun) warmMeterRuns();
     this.#runStart(exports, options);
+  }
+
+  /**
+   * Refuses an instance whose code ran before its start function: the
+   * glue called it before attaching it, and it ran on state the start
+   * function had yet to make. Its counter tells (a guest that counts no
+   * fuel cannot: its start function then simply runs late).
+   */
+  #checkNotRunYet(
+    exports: WebAssembly.Exports,
+    counter: WebAssembly.Global,
+  ): void {
+    const start = this.#startExport && exports[this.#startExport];
+    if (
+      typeof start !== "function" || startsBegun.has(start) ||
+      !this.#countsFuel || counter.value === this.#initialCounter
+    ) return;
+    throw new TypeError(
+      "FuelMeter.attach: the instance ran code before it was attached, before its start function, which the meter runs in attach; attach each instance of meter.bytes before its glue calls it (then instantiate again)",
+    );
   }
 
   /**

@@ -168,3 +168,19 @@ Deno.test("FuelMeter#attach: a start function's options are checked as a run's",
   assert.equal(entries.count, 1);
   assert.equal((instance.exports.g as () => number)(), 7);
 });
+
+Deno.test("FuelMeter#attach refuses an instance whose glue called it before attaching it, before its start function", async () => {
+  for (const resumable of [true, false]) {
+    const meter = new FuelMeter(BRIEF, { resumable, fuel: 1e9 });
+    const { instance, entries } = await instantiated(meter);
+    // On state the start function had yet to make.
+    assert.equal((instance.exports.g as () => number)(), 0);
+    assert.throws(
+      () => meter.attach(instance),
+      (error: Error) =>
+        error instanceof TypeError &&
+        /ran code before it was attached/.test(error.message),
+    );
+    assert.equal(entries.count, 0);
+  }
+});
