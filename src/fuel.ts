@@ -452,7 +452,7 @@ export class FuelMeter {
    * @param options The stops of the module's start function, as for
    *   {@linkcode FuelMeter.run}; its outcome's `export` is `"(start)"`
    *   unless `label` says otherwise. Unused for a module without one.
-   * @throws {TypeError} When the instance is not one of this meter's bytes, or its counters were handed to a guest.
+   * @throws {TypeError} When the instance is not one of this meter's bytes, its counters were handed to a guest, or its code ran before it was attached, before its start function.
    * @throws {EarlyExitError} The branded error of the start function's stop or trap.
    */
   attach(
