@@ -540,7 +540,8 @@ export class FuelMeter {
   /**
    * Runs the start function the rewrite took out of the module, as a run
    * with the caller's stops; inside a call of this meter already in
-   * progress, as part of it, under its stops (runs do not nest).
+   * progress and given none, as part of it, under its stops (runs do not
+   * nest, so stops of its own are refused there as a nested run's are).
    */
   #runStart(
     exports: WebAssembly.Exports,
@@ -553,7 +554,7 @@ export class FuelMeter {
       startsBegun.add(start);
       start();
     };
-    if (this.#runs > 0) {
+    if (this.#runs > 0 && options === undefined) {
       begin();
       return;
     }

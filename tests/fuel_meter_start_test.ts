@@ -184,3 +184,20 @@ Deno.test("FuelMeter#attach refuses an instance whose glue called it before atta
     assert.equal(entries.count, 0);
   }
 });
+
+Deno.test("FuelMeter#attach inside a run: the start function is part of the run, and stops of its own are refused as a nested run's", async () => {
+  const meter = new FuelMeter(BRIEF);
+  const first = await instantiated(meter);
+  meter.attach(first.instance);
+  const second = await instantiated(meter);
+  const refused = meter.run(() => meter.attach(second.instance, { fuel: 10 }));
+  assert.equal(refused.outcome, "error");
+  assert.match(
+    String((refused as { error: Error }).error.cause),
+    /FuelMeter\.attach was called inside a FuelMeter\.run/,
+  );
+  assert.equal(second.entries.count, 0);
+  const part = meter.run(() => meter.attach(second.instance), { fuel: 100 });
+  assert.equal(part.outcome, "fuel_exhausted");
+  assert.equal(second.entries.count, 1);
+});
