@@ -92,6 +92,7 @@ import { warmMeterStopPath } from "./meter_warmup.ts";
 import { checkAttachedFlag } from "./meter_stop_flag.ts";
 import { precompileRefused } from "./precompile.ts";
 import { compileDearFunctions } from "./meter_precompile.ts";
+import { wrapMeterExports } from "./meter_exports.ts";
 import { innerStopDue } from "./flags_in_calls.ts";
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
@@ -515,6 +516,57 @@ export class FuelMeter {
     // loaded guest's calls take a path of their own, warmed by its loader.
     if (this.#warmsRun) warmMeterRuns();
     this.#runStart(exports, options);
+  }
+
+  /**
+   * The attached instance's exports with each function wrapped, so that a
+   * call the library's glue makes outside every run (emscripten's
+   * constructors as the library starts, after its `receive`; Go's entries
+   * from its own timers) runs as a {@linkcode FuelMeter.run} with
+   * `options`: hand the glue `{ exports: meter.wrapExports(instance.exports,
+   * options) }` in place of the instance. A call inside a run is the
+   * instance's own, under that run's stops. A stopped call throws the
+   * stop's branded error to the glue (a trap, `GuestTrap`); what the
+   * glue's imports threw comes back to it as it was thrown. Memories,
+   * tables and globals pass as they are. Each wrapped call outside a run
+   * costs a run's set-up, several microseconds: wrap the library's own
+   * heavy calls in `run` as before, where the wrappers cost one check.
+   *
+   * @example The glue's own first call, looping, stopped at a deadline
+   * ```ts
+   * import { DeadlineExceeded, FuelMeter } from "@early-exit/early-exit";
+   * import assert from "node:assert/strict";
+   *
+   * const bytes = await Deno.readFile(new URL("../guest/runaway.wasm", import.meta.url));
+   * const meter = new FuelMeter(bytes);
+   * const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+   * meter.attach(instance);
+   * const exports = meter.wrapExports(instance.exports, { timeout: 50 });
+   * // As a library's glue would, a turn after it was handed the instance:
+   * assert.throws(() => (exports.spin as () => void)(), DeadlineExceeded);
+   * ```
+   *
+   * @param exports The attached instance's exports.
+   * @param options The stops of each call made outside a run, as for
+   *   {@linkcode FuelMeter.run}; a call's outcome is named after its export
+   *   unless `label` says otherwise.
+   * @returns A frozen object of the same names.
+   * @throws {TypeError} When `exports` are not the attached instance's, or an option is refused (as `run` refuses it).
+   */
+  wrapExports(
+    exports: WebAssembly.Exports,
+    options: MeterRunOptions = {},
+  ): WebAssembly.Exports {
+    if (
+      this.#counter === undefined || exports === null ||
+      typeof exports !== "object" ||
+      exports[this.#fuelExport] !== this.#counter
+    ) {
+      throw new TypeError(
+        "FuelMeter.wrapExports: give the exports of the instance attached to this meter (attach it first: meter.attach(instance), then meter.wrapExports(instance.exports))",
+      );
+    }
+    return wrapMeterExports(this, exports, options);
   }
 
   /**

@@ -287,18 +287,22 @@ const METER_RUN_OPTION_NAMES: readonly (keyof MeterRunOptions)[] = [
   "label",
 ];
 
-function startRun(
+/**
+ * Reads and checks a run's options, as `run` and `runAsync` do before the
+ * books change: a refused option leaves the meter as it was.
+ *
+ * @param meter The meter.
+ * @param options The options as given.
+ * @param what The API, for messages.
+ * @returns The options, read once.
+ */
+export function checkMeterRunOptions(
   meter: FuelMeter,
-  calls: MeterCalls,
-  stack: StackPointer | undefined,
   options: MeterRunOptions,
   what: string,
-  yields: boolean,
-  started: number,
-): Run {
+): MeterRunOptions {
   options = readOptions(options, METER_RUN_OPTION_NAMES, what);
   checkFuelAndTimeout(options, what);
-  // Before the books change: a refused option leaves the meter as it was.
   checkFuelValue(options.grace, `${what}'s grace`);
   checkLabelValue(options.label, `${what}'s label`);
   checkBooleanValue(options.soft, `${what}'s soft`);
@@ -314,6 +318,30 @@ function startRun(
     `${what}'s onStopping`,
     "when the stop begins",
   );
+  return options;
+}
+
+/**
+ * Whether a run of `meter` is in progress: a plain one, or a `runAsync`
+ * in flight.
+ *
+ * @param meter The meter.
+ * @returns True inside a run.
+ */
+export function meterRunning(meter: FuelMeter): boolean {
+  return running.has(meter) || inFlight.has(meter);
+}
+
+function startRun(
+  meter: FuelMeter,
+  calls: MeterCalls,
+  stack: StackPointer | undefined,
+  options: MeterRunOptions,
+  what: string,
+  yields: boolean,
+  started: number,
+): Run {
+  options = checkMeterRunOptions(meter, options, what);
   if (stranded.has(meter)) {
     throw new TypeError(
       `${what}: this meter's last runAsync call was stopped while it waited on a promise that is not the meter's (a library's own async import, or the caller's JavaScript), and it is still waiting; it traps as soon as that promise settles: await meter.idle() before the next call`,
