@@ -318,6 +318,13 @@ export function checkMeterRunOptions(
     `${what}'s onStopping`,
     "when the stop begins",
   );
+  const watched = options.timeout !== undefined ||
+    options.stop !== undefined || options.signal !== undefined;
+  if (watched && !meter.resumable) {
+    throw new TypeError(
+      "this meter's guest traps as soon as its fuel is spent and never calls the host, so it cannot be given a timeout or a signal: make the meter with resumable: true",
+    );
+  }
   return options;
 }
 
@@ -361,11 +368,6 @@ function startRun(
   const { timeout, stop, signal } = options;
   const watched = timeout !== undefined || stop !== undefined ||
     signal !== undefined;
-  if (watched && !meter.resumable) {
-    throw new TypeError(
-      "this meter's guest traps as soon as its fuel is spent and never calls the host, so it cannot be given a timeout or a signal: make the meter with resumable: true",
-    );
-  }
   // Without a stack: a run's prepared unwind is made for every run, and an
   // Error's stack cost 2 to 4 µs of a run's 10 to 14 here.
   const state = newCallState(

@@ -136,6 +136,21 @@ Deno.test("FuelMeter#wrapExports refuses exports of an instance not attached, an
       error instanceof RangeError &&
       /FuelMeter\.wrapExports/.test(error.message),
   );
+  // A deadline that a meter whose guest traps cannot serve.
+  const trapping = await attachedMeter<Fn>(
+    GUEST,
+    { resumable: false },
+    undefined,
+    { host: { call: () => {} } },
+  );
+  assert.throws(
+    () =>
+      trapping.meter.wrapExports(trapping.exports as WebAssembly.Exports, {
+        timeout: 50,
+      }),
+    (error: Error) =>
+      error instanceof TypeError && /resumable: true/.test(error.message),
+  );
 });
 
 Deno.test("QuickJS: handed wrapped exports, its glue starts and runs, and its own call outside a run ends at the wrap's deadline", async () => {
