@@ -34,6 +34,7 @@
 import { noteAttachedMemories } from "./stop_in_guest_memory.ts";
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import {
+  checkMeterRunOptions,
   meterIdle,
   type MeterRunOptions,
   runMetered,
@@ -452,8 +453,10 @@ export class FuelMeter {
    * @param instance An instance of the metered module, or its exports.
    * @param options The stops of the module's start function, as for
    *   {@linkcode FuelMeter.run}; its outcome's `export` is `"(start)"`
-   *   unless `label` says otherwise. Unused for a module without one.
-   * @throws {TypeError} When the instance is not one of this meter's bytes, its counters were handed to a guest, or its code ran before it was attached, before its start function.
+   *   unless `label` says otherwise. Checked (as `run` checks them) for a
+   *   module without one too, and unused there.
+   * @throws {TypeError} When the instance is not one of this meter's bytes, its counters were handed to a guest, its code ran before it was attached, before its start function, or an option is refused.
+   * @throws {RangeError} When an option's number is out of range.
    * @throws {EarlyExitError} The branded error of the start function's stop or trap.
    */
   attach(
@@ -468,6 +471,11 @@ export class FuelMeter {
       throw new TypeError(
         `the instance has no fuel counter export "${this.#fuelExport}": attach an instance of meter.bytes`,
       );
+    }
+    // Checked before anything changes, whether or not the module has a
+    // start function to apply them to.
+    if (options !== undefined) {
+      options = checkMeterRunOptions(this, options, "FuelMeter.attach");
     }
     checkAttachedFlag(exports, this.#flagMemory);
     if (this.#counter === counter) {

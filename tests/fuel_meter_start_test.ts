@@ -163,6 +163,14 @@ Deno.test("FuelMeter#attach: a start function's options are checked as a run's",
       error instanceof RangeError && /FuelMeter\.attach/.test(error.message),
   );
   assert.equal(entries.count, 0);
+  // A module without a start function has its options checked all the same.
+  const plain = new FuelMeter(await assembleWat("(module)"));
+  const { instance: bare } = await WebAssembly.instantiate(
+    plain.bytes,
+    plain.imports,
+  );
+  assert.throws(() => plain.attach(bare, { fuel: -1 }), RangeError);
+  plain.attach(bare, { fuel: 10 });
   // Attached again with options it can take, it runs the start function.
   meter.attach(instance, { timeout: 10_000 });
   assert.equal(entries.count, 1);
