@@ -587,14 +587,20 @@ export class FuelMeter {
     exports: WebAssembly.Exports,
     counter: WebAssembly.Global,
   ): void {
-    const start = this.#startExport && exports[this.#startExport];
     if (
-      typeof start !== "function" || startsBegun.has(start) ||
-      !this.#countsFuel || counter.value === this.#initialCounter
+      this.#pendingStart(exports) === undefined || !this.#countsFuel ||
+      counter.value === this.#initialCounter
     ) return;
     throw new TypeError(
       "FuelMeter.attach: the instance ran code before it was attached, before its start function, which the meter runs in attach; attach each instance of meter.bytes before its glue calls it (then instantiate again)",
     );
+  }
+
+  /** The instance's start function, unless it has none or it began. */
+  #pendingStart(exports: WebAssembly.Exports): (() => void) | undefined {
+    const start = this.#startExport && exports[this.#startExport];
+    if (typeof start !== "function" || startsBegun.has(start)) return;
+    return start as () => void;
   }
 
   /**
@@ -607,8 +613,8 @@ export class FuelMeter {
     exports: WebAssembly.Exports,
     options: MeterRunOptions | undefined,
   ): void {
-    const start = this.#startExport && exports[this.#startExport];
-    if (typeof start !== "function" || startsBegun.has(start)) return;
+    const start = this.#pendingStart(exports);
+    if (start === undefined) return;
     // Once the run has begun, not when it refused its options.
     const begin = () => {
       startsBegun.add(start);
