@@ -39,10 +39,11 @@ export function wrapMeterExports(
       continue;
     }
     const fn = value as (...args: unknown[]) => unknown;
-    const label = options.label ?? name;
+    // Made once per export, not once per call.
+    const runOptions = { ...options, label: options.label ?? name };
     wrapped[name] = function (...args: unknown[]) {
       if (meterRunning(meter)) return fn(...args);
-      const outcome = meter.run(() => fn(...args), { ...options, label });
+      const outcome = meter.run(() => fn(...args), runOptions);
       if (outcome.outcome === "returned") return outcome.value;
       // What the glue's own imports threw goes back to the glue as it was
       // thrown (emscripten unwinds with its own throws); a stop or a trap
