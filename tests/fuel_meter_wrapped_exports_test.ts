@@ -20,6 +20,12 @@ import { attachedMeter } from "./support/attached_meter.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
 import { quickjsBytes } from "./support/quickjs.ts";
 import {
+  RUNAWAY_CTE,
+  SQLJS_ZONES,
+  sqljsBytes,
+  wrappedSqlJs,
+} from "./support/sqljs.ts";
+import {
   newQuickJSWASMModuleFromVariant,
   newVariant,
   type QuickJSSyncVariant,
@@ -198,4 +204,23 @@ Deno.test("QuickJS: handed wrapped exports, its glue starts and runs, and its ow
   assert.equal(sum.outcome === "returned" && sum.value, 3);
   // Not wrapped in a run by the caller: the wrap's deadline.
   assert.throws(() => vm.evalCode("while (true) {}"), DeadlineExceeded);
+});
+
+Deno.test("sql.js: handed wrapped exports, a query the caller did not put in a run ends at the wrap's deadline; the glue's cleanup runs, and the database carries on", async () => {
+  // Its zones, so that a stop never cuts a heap update in half.
+  const meter = new FuelMeter(await sqljsBytes(), {
+    stopsWaitFor: SQLJS_ZONES,
+  });
+  const SQL = await wrappedSqlJs(meter, { timeout: 200 });
+  const db = new SQL.Database();
+  db.run("CREATE TABLE t(a); INSERT INTO t VALUES (20), (22)");
+  const started = performance.now();
+  assert.throws(() => db.exec(RUNAWAY_CTE), DeadlineExceeded);
+  const late = performance.now() - started - 200;
+  assert.ok(late < SLACK_MS, `${late.toFixed(1)} ms late`);
+  // The glue freed the stopped statement (its own call, a run of its own):
+  // VACUUM refuses while a statement is in progress.
+  db.run("VACUUM");
+  assert.deepEqual(db.exec("SELECT sum(a) FROM t")[0].values, [[42]]);
+  db.close();
 });

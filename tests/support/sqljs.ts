@@ -6,6 +6,7 @@ import {
   type CallOutcome,
   FuelMeter,
   type FuelMeterOptions,
+  type MeterRunOptions,
 } from "../../mod.ts";
 import type { InstrumentedModule } from "../../src/wasm/mod.ts";
 
@@ -116,6 +117,29 @@ export async function meteredSqlJs(
     },
   });
   return { SQL, meter, exports };
+}
+
+/**
+ * sql.js on `meter`, its glue handed the instance's exports through
+ * `meter.wrapExports(exports, options)`: each call the glue makes outside a
+ * `meter.run` (its constructors, a query the caller did not wrap) runs as
+ * one, under `options`.
+ */
+export async function wrappedSqlJs(
+  meter: FuelMeter,
+  options: MeterRunOptions,
+): Promise<SqlJs> {
+  return await freshInit()({
+    instantiateWasm(imports, receive) {
+      WebAssembly.instantiate(meter.bytes, { ...imports, ...meter.imports })
+        .then(({ instance }) => {
+          meter.attach(instance);
+          const exports = meter.wrapExports(instance.exports, options);
+          receive({ exports } as WebAssembly.Instance);
+        });
+      return {};
+    },
+  });
 }
 
 /** A query that never ends: a recursive CTE without a bound. */
