@@ -36,6 +36,7 @@ import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import {
   checkMeterRunOptions,
   meterIdle,
+  meterRunning,
   type MeterRunOptions,
   runMetered,
   runMeteredAsync,
@@ -95,6 +96,16 @@ import { precompileRefused } from "./precompile.ts";
 import { compileDearFunctions } from "./meter_precompile.ts";
 import { wrapMeterExports } from "./meter_exports.ts";
 import { innerStopDue } from "./flags_in_calls.ts";
+
+/**
+ * Why a meter made with `suspend: true` takes no plain call under a run:
+ * its checks call imports that may suspend, and V8 refuses any call of
+ * such an import outside `WebAssembly.promising`, so the first check that
+ * called one ended the run with a `SuspendError` rather than its stop.
+ */
+function plainCallsRefused(what: string): string {
+  return `${what} calls the guest plainly, but this meter was made with suspend: true, whose checks call imports that V8 refuses to call outside WebAssembly.promising (the first check that called one would end the run with a SuspendError, not its stop): use meter.runAsync with the guest's exports through WebAssembly.promising, or make the meter without suspend: true`;
+}
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
@@ -559,7 +570,7 @@ export class FuelMeter {
    *   {@linkcode FuelMeter.run}; a call's outcome is named after its export
    *   unless `label` says otherwise.
    * @returns A frozen object of the same names.
-   * @throws {TypeError} When `exports` are not the attached instance's, or an option is refused (as `run` refuses it).
+   * @throws {TypeError} When `exports` are not the attached instance's, the meter was made with `suspend: true` (whose instance takes promising calls only), or an option is refused (as `run` refuses it).
    */
   wrapExports(
     exports: WebAssembly.Exports,
@@ -573,6 +584,9 @@ export class FuelMeter {
       throw new TypeError(
         "FuelMeter.wrapExports: give the exports of the instance attached to this meter (attach it first: meter.attach(instance), then meter.wrapExports(instance.exports))",
       );
+    }
+    if (this.#suspend) {
+      throw new TypeError(plainCallsRefused("FuelMeter.wrapExports"));
     }
     return wrapMeterExports(this, exports, options);
   }
@@ -910,13 +924,17 @@ export class FuelMeter {
    * @param fn What to run; it calls into the attached instance.
    * @param options Fuel cap, `timeout`, `stop`, `signal` and `grace`.
    * @returns How the call ended, with the fuel it used.
-   * @throws {TypeError} When `fn` is not a function, a meter whose guest cannot resume is given a deadline or a signal, a run of this meter is in progress, `stop` is a StopSignal over a shared memory the attached instance exports, or `fn` returned a promise (whose work after its first await no stop would reach; the run is over when this is thrown).
+   * @throws {TypeError} When `fn` is not a function, the meter was made with `suspend: true` (use {@linkcode FuelMeter.runAsync}), a meter whose guest cannot resume is given a deadline or a signal, a run of this meter is in progress, `stop` is a StopSignal over a shared memory the attached instance exports, or `fn` returned a promise (whose work after its first await no stop would reach; the run is over when this is thrown).
    */
   run(fn: () => unknown, options?: MeterRunOptions): CallOutcome {
     if (this.#counter === undefined) {
       throw new TypeError("attach an instance of meter.bytes before run()");
     }
     checkRunFunction(fn, "FuelMeter.run");
+    // A runAsync in flight is refused by the run itself, with its own line.
+    if (this.#suspend && !meterRunning(this)) {
+      throw new TypeError(plainCallsRefused("FuelMeter.run"));
+    }
     return runMetered(this, meterCalls, this.#stack, fn, options);
   }
 

@@ -72,8 +72,10 @@ export interface FuelMeterOptions {
   /**
    * Whether the hooks may suspend the guest (JSPI). V8 refuses a plain call
    * into a module whose import is suspending, even when it does not
-   * suspend, so an instance serves either plain calls or promising ones.
-   * A module with a start function, which `attach` calls plainly, is
+   * suspend, so an instance serves either plain calls or promising ones:
+   * such a meter's runs are `runAsync`'s (`run` and `wrapExports`, which
+   * call plainly, throw a `TypeError`). A module with a start function,
+   * which `attach` calls plainly, is
    * refused with a `TypeError` when the guest resumes (the default): its
    * first check would call the suspending import there.
    */

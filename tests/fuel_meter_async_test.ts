@@ -129,6 +129,39 @@ Deno.test("runAsync needs a meter made with suspend: true, and says so", async (
   );
 });
 
+Deno.test("a meter made with suspend: true refuses run and wrapExports, whose plain calls its checks could not serve, and says so", async () => {
+  const bytes = await Deno.readFile(RUNAWAY);
+  const meter = new FuelMeter(bytes, { suspend: true });
+  const { instance } = await WebAssembly.instantiate(
+    meter.bytes,
+    meter.imports,
+  );
+  meter.attach(instance);
+  const spin = instance.exports.spin as () => void;
+  // A deadline or a fuel cap through run ended as an error outcome, a
+  // SuspendError from the first check that called the meter, never the stop.
+  for (const options of [{ timeout: 50 }, { fuel: 1_000 }, undefined]) {
+    assert.throws(
+      () => meter.run(spin, options),
+      (error: unknown) =>
+        error instanceof TypeError &&
+        /FuelMeter\.run calls the guest plainly.*suspend: true.*meter\.runAsync/
+          .test(error.message),
+      JSON.stringify(options),
+    );
+  }
+  assert.throws(
+    () => meter.wrapExports(instance.exports, { timeout: 50 }),
+    (error: unknown) =>
+      error instanceof TypeError &&
+      /FuelMeter\.wrapExports calls the guest plainly/.test(error.message),
+  );
+  // The meter is as it was: its runs go through runAsync.
+  assert.equal(meter.remaining, Infinity);
+  const stopped = await meter.runAsync(promising(spin), { timeout: 20 });
+  assert.equal(stopped.outcome, "timeout");
+});
+
 Deno.test("runAsync: a rejection of its own is the error outcome, and the meter carries on", async () => {
   const { meter, exports } = await suspendable(COMPUTE);
   const reason = new RangeError("the library gave up");
