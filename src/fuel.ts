@@ -74,6 +74,8 @@ import {
   noteExports,
 } from "./handed_out.ts";
 import {
+  DETACHED,
+  isDetachedCounter,
   OFF_BOOKS_FUEL,
   STOPPED,
   TRAPPING_TANK,
@@ -433,7 +435,11 @@ export class FuelMeter {
    * it from another guest's import through `meter.run`, which that guest's
    * stops then reach. An instance whose fuel counter or zone count a guest
    * was already handed as an import (its exports given to `loadGuest`
-   * before it was attached) is refused with a `TypeError`.
+   * before it was attached) is refused with a `TypeError`. One instance is
+   * attached at a time: attaching another puts the fuel the one before
+   * held back in the tank, and a call of that one then fails at its first
+   * check (`out_of_fuel` throws a `TypeError`; a trapping meter's guest
+   * traps) until it is attached again.
    *
    * The module's start function, if it has one, runs here rather than
    * inside the loader's instantiation, where nothing could stop it: as a
@@ -518,6 +524,8 @@ export class FuelMeter {
       // Another instance of the same bytes: it starts with the module's
       // initial fuel, which counts as handed out.
       this.#returnSlice();
+      // What the old one held is back in the tank: it must not spend it.
+      if (this.#countsFuel) this.#counter.value = DETACHED;
       this.#tank -= this.#initialFuel;
       this.#handed += this.#initialFuel;
     }
@@ -1468,6 +1476,11 @@ export class FuelMeter {
     cost: bigint,
   ): bigint | Promise<bigint> => {
     if (this.#precompiling) return -1n;
+    if (isDetachedCounter(counter)) {
+      throw new TypeError(
+        "an instance that is no longer attached to this FuelMeter was called (attach() took another instance of its bytes, and the old one's fuel went back to the meter): call the instance attached, or give each instance a meter of its own",
+      );
+    }
     const need = Number(cost);
     if (this.#delivered) return this.#fromGrace(need);
     if (this.#waitingForZone) {

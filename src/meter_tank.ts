@@ -63,6 +63,24 @@ export function backstopSlice(slice: number, callsSinceAttach: number): number {
 /** The counter while a stop is pending: any charge traps. */
 export const STOPPED = -(1n << 62n);
 /**
+ * The counter of an instance the meter no longer keeps (`attach` took
+ * another): its slice went back to the tank, so its next charge must not
+ * spend it. Below {@linkcode STOPPED} and whatever charges it takes, so
+ * that `out_of_fuel` tells it apart ({@linkcode isDetachedCounter}).
+ */
+export const DETACHED = -(3n << 61n);
+
+/**
+ * Whether `out_of_fuel` was called with a counter that
+ * {@linkcode DETACHED} set: below {@linkcode STOPPED} less any charge.
+ *
+ * @param counter The counter the guest passed, after the charge.
+ * @returns True for an instance detached from its meter.
+ */
+export function isDetachedCounter(counter: bigint): boolean {
+  return counter < -(5n << 60n);
+}
+/**
  * Fuel for the host's own calls into the guest (reading or restoring its
  * stack pointer), given outside the books: plenty for a few instructions.
  */
