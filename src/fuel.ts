@@ -939,8 +939,9 @@ export class FuelMeter {
       throw new TypeError("attach an instance of meter.bytes before run()");
     }
     checkRunFunction(fn, "FuelMeter.run");
-    // A runAsync in flight is refused by the run itself, with its own line.
-    if (this.#suspend && !meterRunning(this)) {
+    // A runAsync in flight, or one stopped while its call still waits, is
+    // refused by the run itself, with its own line.
+    if (this.#suspend && !this.#stranded && !meterRunning(this)) {
       throw new TypeError(plainCallsRefused("FuelMeter.run"));
     }
     return runMetered(this, meterCalls, this.#stack, fn, options);
