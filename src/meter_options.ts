@@ -75,9 +75,9 @@ export interface FuelMeterOptions {
    * suspend, so an instance serves either plain calls or promising ones:
    * such a meter's runs are `runAsync`'s (`run` and `wrapExports`, which
    * call plainly, throw a `TypeError`). A module with a start function,
-   * which `attach` calls plainly, is
-   * refused with a `TypeError` when the guest resumes (the default): its
-   * first check would call the suspending import there.
+   * which `attach` calls plainly, is refused with a `TypeError` when the
+   * guest resumes (the default): its first check would call the suspending
+   * import there.
    */
   suspend?: boolean;
   /**
