@@ -36,8 +36,8 @@ import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import {
   checkMeterRunOptions,
   meterIdle,
-  meterRunning,
   type MeterRunOptions,
+  plainCallsRefused,
   runMetered,
   runMeteredAsync,
 } from "./meter_run.ts";
@@ -98,16 +98,6 @@ import { precompileRefused } from "./precompile.ts";
 import { compileDearFunctions } from "./meter_precompile.ts";
 import { wrapMeterExports } from "./meter_exports.ts";
 import { innerStopDue } from "./flags_in_calls.ts";
-
-/**
- * Why a meter made with `suspend: true` takes no plain call under a run:
- * its checks call imports that may suspend, and V8 refuses any call of
- * such an import outside `WebAssembly.promising`, so the first check that
- * called one ended the run with a `SuspendError` rather than its stop.
- */
-function plainCallsRefused(what: string): string {
-  return `${what} calls the guest plainly, but this meter was made with suspend: true, whose checks call imports that V8 refuses to call outside WebAssembly.promising (the first check that called one would end the run with a SuspendError, not its stop): use meter.runAsync with the guest's exports through WebAssembly.promising, or make the meter without suspend: true`;
-}
 
 /** The runners' access to a meter; see {@linkcode MeterCalls}. */
 export let meterCalls: MeterCalls;
@@ -939,11 +929,6 @@ export class FuelMeter {
       throw new TypeError("attach an instance of meter.bytes before run()");
     }
     checkRunFunction(fn, "FuelMeter.run");
-    // A runAsync in flight, or one stopped while its call still waits, is
-    // refused by the run itself, with its own line.
-    if (this.#suspend && !this.#stranded && !meterRunning(this)) {
-      throw new TypeError(plainCallsRefused("FuelMeter.run"));
-    }
     return runMetered(this, meterCalls, this.#stack, fn, options);
   }
 
@@ -1184,6 +1169,7 @@ export class FuelMeter {
       forgetStop: (meter) => meter.#forgetStop(),
       strand: (meter, stranded) => void (meter.#stranded = stranded),
       flag: (meter) => meter.#flag,
+      suspends: (meter) => meter.#suspend,
       onStop: (meter, onStop) => {
         const before = meter.#onStop;
         meter.#onStop = onStop;

@@ -70,6 +70,11 @@ export interface MeterCalls {
   /** The guest's stop flag, when the meter supplies one. */
   flag(meter: FuelMeter): Int32Array | undefined;
   /**
+   * Whether the meter was made with `suspend: true` (and JSPI is there):
+   * its instance then takes promising calls only.
+   */
+  suspends(meter: FuelMeter): boolean;
+  /**
    * Starts a call of a guest that counts no fuel (whose calls take no
    * `begin`): forgets the stop of an earlier call, so that `stop()` stops
    * this one.

@@ -339,6 +339,19 @@ export function meterRunning(meter: FuelMeter): boolean {
   return running.has(meter) || inFlight.has(meter);
 }
 
+/**
+ * Why a meter made with `suspend: true` takes no plain call under a run:
+ * its checks call imports that may suspend, and V8 refuses any call of
+ * such an import outside `WebAssembly.promising`, so the first check that
+ * called one ended the run with a `SuspendError` rather than its stop.
+ *
+ * @param what The method refused.
+ * @returns Its line.
+ */
+export function plainCallsRefused(what: string): string {
+  return `${what} calls the guest plainly, but this meter was made with suspend: true, whose checks call imports that V8 refuses to call outside WebAssembly.promising (the first check that called one would end the run with a SuspendError, not its stop): use meter.runAsync with the guest's exports through WebAssembly.promising, or make the meter without suspend: true`;
+}
+
 function startRun(
   meter: FuelMeter,
   calls: MeterCalls,
@@ -363,6 +376,9 @@ function startRun(
     throw new TypeError(
       `${what} was called inside a FuelMeter.run of the same meter (from its function, or from a host import the guest called): runs do not nest, since the inner run would take over the outer one's fuel cap, deadline and signals; call the guest directly there, under the outer run's stops`,
     );
+  }
+  if (!yields && calls.suspends(meter)) {
+    throw new TypeError(plainCallsRefused(what));
   }
   const label = options.label ?? "run";
   const { timeout, stop, signal } = options;
