@@ -355,7 +355,11 @@ async function callIsolated(
       return {
         outcome: "out_of_memory",
         export: name,
-        error: new OutOfMemory(options.maxHeapMiB),
+        error: new OutOfMemory(
+          options.maxHeapMiB,
+          undefined,
+          errors.refusedBySystem,
+        ),
       };
     }
     if (status.success && tooLong !== undefined) {

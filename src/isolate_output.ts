@@ -221,6 +221,11 @@ export interface ChildErrors {
   /** Whether V8 reported that the child ran out of memory. */
   outOfMemory: boolean;
   /**
+   * Whether it did without reaching its heap limit: the system refused it
+   * memory or address space.
+   */
+  refusedBySystem: boolean;
+  /**
    * Ends the forwarding: writes what was held back from the first line of a
    * crash report on (see {@linkcode readErrors}) unless `dropReport`, and
    * says how much was dropped past the cap. Called once the child's status
@@ -242,6 +247,10 @@ const ERROR_TAIL_CHARS = 16 * 1024;
 const OUT_OF_MEMORY =
   /Fatal (?:JavaScript|process) out of memory|Check failed: 0 == munmap\(/;
 
+/** V8's words when what ran out was its heap limit. */
+const HEAP_LIMIT =
+  /out of memory: (?:Reached heap limit|Ineffective mark-compacts near heap limit)/;
+
 /**
  * The lines a crash report of V8 (or of Deno's panic handler) starts with,
  * each at the start of a line: from the first of them on, the child's
@@ -255,7 +264,11 @@ const REPORT_STARTS = [
   "Fatal JavaScript out of memory",
   "Fatal process out of memory",
   "==== C stack trace",
+  // Deno's panic handler writes its banner before the panic's own line,
+  // which names the thread's id too since Deno 2.9.
+  `${"=".repeat(60)}\nDeno has panicked.`,
   "thread 'main' panicked at ",
+  "thread 'main' (",
 ];
 
 /** The longest of {@linkcode REPORT_STARTS}. */
@@ -321,7 +334,8 @@ function emptyLinesBefore(
  * {@linkcode REPORT_STARTS}; or `text.length`.
  */
 function unfinishedStart(text: string, lineStart: boolean): number {
-  // A report start holds at most one newline ("#\n# Fatal ").
+  // A report start holds at most one newline ("#\n# Fatal ", the panic
+  // banner's).
   let at = text.length;
   for (let lines = 0; lines < 2; lines++) {
     const newline = text.lastIndexOf("\n", at - 2);
@@ -357,6 +371,7 @@ export async function readErrors(
   const decoder = new TextDecoder();
   let tail = "";
   let outOfMemory = false;
+  let heapLimit = false;
   // Bytes held back: a crash report from its first line on, or the end of
   // a chunk that may begin one.
   let held: Uint8Array[] = [];
@@ -375,7 +390,9 @@ export async function readErrors(
   for await (const chunk of stderr) {
     const text = decoder.decode(chunk, { stream: true });
     // The overlap finds the message across a chunk boundary.
-    outOfMemory ||= OUT_OF_MEMORY.test(tail.slice(-64) + text);
+    const seen = tail.slice(-64) + text;
+    outOfMemory ||= OUT_OF_MEMORY.test(seen);
+    heapLimit ||= HEAP_LIMIT.test(seen);
     tail = (tail + text).slice(-ERROR_TAIL_CHARS);
     if (holding) {
       hold(chunk);
@@ -419,5 +436,10 @@ export async function readErrors(
     held = [];
     forward.close();
   };
-  return { error, outOfMemory, finish };
+  return {
+    error,
+    outOfMemory,
+    refusedBySystem: outOfMemory && !heapLimit,
+    finish,
+  };
 }

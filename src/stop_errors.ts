@@ -201,7 +201,9 @@ export class Aborted extends EarlyExitError {
 
 /**
  * A guest ran out of memory. In isolation, the child process's V8 reached
- * its heap limit (`maxHeapMiB`, or V8's own) and ended the child. In
+ * its heap limit (`maxHeapMiB`, or V8's own), or the system refused it
+ * memory or address space (a guest with thousands of memories reserves it
+ * all), and ended the child. In
  * process, a guest's GC allocations (structs, arrays, exceptions) found the
  * host's heap holding more live data than `limits.heap`, and the guest was
  * stopped before V8 would have ended the host. The host is unharmed.
@@ -227,16 +229,24 @@ export class OutOfMemory extends EarlyExitError {
    *
    * @param heapLimitMiB The heap limit in MiB, when the caller set one.
    * @param heldMiB In process, the MiB the host's heap would have held.
+   * @param refusedBySystem In isolation: the system refused the child's V8
+   * memory or address space below its heap limit.
    */
-  constructor(heapLimitMiB: number | undefined, heldMiB?: number) {
+  constructor(
+    heapLimitMiB: number | undefined,
+    heldMiB?: number,
+    refusedBySystem = false,
+  ) {
     const limit = heapLimitMiB === undefined
       ? "V8's default heap limit"
       : `a heap limit of ${heapLimitMiB} MiB`;
     super(
       "OutOfMemory",
-      heldMiB === undefined
-        ? `the isolated call's child process ran out of memory (${limit}); raise maxHeapMiB or give the guest less to hold`
-        : `the guest's allocations would leave the host's heap holding ${heldMiB} MiB of live data, past limits.heap (${heapLimitMiB} MiB); raise limits.heap (bytes) or give the guest less to hold`,
+      heldMiB !== undefined
+        ? `the guest's allocations would leave the host's heap holding ${heldMiB} MiB of live data, past limits.heap (${heapLimitMiB} MiB); raise limits.heap (bytes) or give the guest less to hold`
+        : refusedBySystem
+        ? "the isolated call's child process ran out of memory: the system refused its V8 more memory or address space, below its heap limit (each of a guest's memories reserves address space); give the guest fewer or smaller memories"
+        : `the isolated call's child process ran out of memory (${limit}); raise maxHeapMiB or give the guest less to hold`,
     );
     this.heapLimitMiB = heapLimitMiB;
     if (heldMiB !== undefined) this.heldMiB = heldMiB;

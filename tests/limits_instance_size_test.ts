@@ -286,6 +286,12 @@ Deno.test("invokeIsolated loads past the caps, and a child that dies instantiati
     "out_of_memory",
     `${JSON.stringify(died.report)} ${died.stderr}`,
   );
+  // Not its heap: the system refused it address space, and the fix is
+  // fewer memories, not a larger heap.
+  assert.match(
+    died.report![0]!.message!,
+    /the system refused its V8 more memory or address space, below its heap limit .*; give the guest fewer or smaller memories$/,
+  );
 });
 
 /**
