@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:6f8fcfd092027b86831cf61ed673149761b2d055584f03a03a2b078072b2b72c";
+  "sha256:ba57c88cbffbba6b0bd12a4513d59ca0abf07babf3443eed1b53321af97940ff";
