@@ -358,7 +358,7 @@ async function callIsolated(
         error: new OutOfMemory(
           options.maxHeapMiB,
           undefined,
-          errors.refusedBySystem,
+          errors.refusedBySystem(options.maxHeapMiB),
         ),
       };
     }

@@ -221,10 +221,10 @@ export interface ChildErrors {
   /** Whether V8 reported that the child ran out of memory. */
   outOfMemory: boolean;
   /**
-   * Whether it did without reaching its heap limit: the system refused it
-   * memory or address space.
+   * Whether it did with its heap well below the heap limit: the system
+   * refused it memory or address space (see {@linkcode refusedBySystem}).
    */
-  refusedBySystem: boolean;
+  refusedBySystem(maxHeapMiB: number | undefined): boolean;
   /**
    * Ends the forwarding: writes what was held back from the first line of a
    * crash report on (see {@linkcode readErrors}) unless `dropReport`, and
@@ -250,6 +250,42 @@ const OUT_OF_MEMORY =
 /** V8's words when what ran out was its heap limit. */
 const HEAP_LIMIT =
   /out of memory: (?:Reached heap limit|Ineffective mark-compacts near heap limit)/;
+
+/**
+ * V8's words when the system refused it memory outside the heap: a failed
+ * unmap, or a "process" out of memory (its own structures, a reservation).
+ */
+const SYSTEM_REFUSED =
+  /Fatal process out of memory|Check failed: 0 == munmap\(/;
+
+/** A line of V8's last collections: the heap's MB after it, captured. */
+const COLLECTION = /-> ([\d.]+) \([\d.]+\) MB/g;
+
+/**
+ * The heap limit, in MiB, below which a child's heap is taken to be when
+ * the caller set none: V8 sets at least this much on any machine it runs
+ * on with a gibibyte of memory.
+ */
+const LEAST_DEFAULT_HEAP_MIB = 256;
+
+/**
+ * Whether a child that ran out of memory did so because the system refused
+ * it memory or address space (a guest of thousands of memories reserves
+ * it all), rather than at its heap limit. V8 says "Reached heap limit"
+ * only in some of the latter; "CALL_AND_RETRY_LAST" comes in both (at a
+ * 32 MiB limit, and with 10.7 MB held when address space ran out), so the
+ * heap's size after the last collection V8 reported decides there: less
+ * than half the limit is not the limit.
+ */
+function refusedBySystem(
+  seen: { heapLimit: boolean; system: boolean; lastHeapMB?: number },
+  maxHeapMiB: number | undefined,
+): boolean {
+  if (seen.heapLimit) return false;
+  if (seen.system) return true;
+  const limit = maxHeapMiB ?? LEAST_DEFAULT_HEAP_MIB;
+  return seen.lastHeapMB !== undefined && seen.lastHeapMB < limit / 2;
+}
 
 /**
  * The lines a crash report of V8 (or of Deno's panic handler) starts with,
@@ -371,7 +407,10 @@ export async function readErrors(
   const decoder = new TextDecoder();
   let tail = "";
   let outOfMemory = false;
-  let heapLimit = false;
+  const causes: { heapLimit: boolean; system: boolean; lastHeapMB?: number } = {
+    heapLimit: false,
+    system: false,
+  };
   // Bytes held back: a crash report from its first line on, or the end of
   // a chunk that may begin one.
   let held: Uint8Array[] = [];
@@ -392,7 +431,11 @@ export async function readErrors(
     // The overlap finds the message across a chunk boundary.
     const seen = tail.slice(-64) + text;
     outOfMemory ||= OUT_OF_MEMORY.test(seen);
-    heapLimit ||= HEAP_LIMIT.test(seen);
+    causes.heapLimit ||= HEAP_LIMIT.test(seen);
+    causes.system ||= SYSTEM_REFUSED.test(seen);
+    for (const collection of seen.matchAll(COLLECTION)) {
+      causes.lastHeapMB = Number(collection[1]);
+    }
     tail = (tail + text).slice(-ERROR_TAIL_CHARS);
     if (holding) {
       hold(chunk);
@@ -439,7 +482,8 @@ export async function readErrors(
   return {
     error,
     outOfMemory,
-    refusedBySystem: outOfMemory && !heapLimit,
+    refusedBySystem: (maxHeapMiB) =>
+      outOfMemory && refusedBySystem(causes, maxHeapMiB),
     finish,
   };
 }

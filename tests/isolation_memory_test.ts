@@ -138,12 +138,54 @@ Deno.test("a child that dies because the system refused to unmap memory ran out 
     [new TextEncoder().encode(PANIC_REPORT)],
   ));
   assert.equal(errors.outOfMemory, true);
-  // Far below its heap limit: raising that would not help.
-  assert.equal(errors.refusedBySystem, true);
+  // Not its heap limit: raising that would not help.
+  assert.equal(errors.refusedBySystem(undefined), true);
+  assert.equal(errors.refusedBySystem(64), true);
   const other = await readErrors(ReadableStream.from(
     [new TextEncoder().encode("Fatal error in :0: Check failed: 1 == x.\n")],
   ));
   assert.equal(other.outOfMemory, false);
+  assert.equal(other.refusedBySystem(undefined), false);
+});
+
+/**
+ * V8's report of a failed allocation after its last collection, with the
+ * heap's size after that collection: V8 writes it at a heap limit and when
+ * the system refuses it pages alike.
+ */
+function retryReport(heapMB: number): string {
+  return [
+    "",
+    "<--- Last few GCs --->",
+    "",
+    `[13116:0x55ce47b45000]     4958 ms: Mark-Compact (reduce) ${heapMB} (${heapMB}) -> ${heapMB} (${heapMB}) MB, pooled: 0.0 MB, 53.76 / 0.00 ms  last resort; GC in old space requested`,
+    "",
+    "#",
+    "# Fatal JavaScript out of memory: CALL_AND_RETRY_LAST",
+    "#",
+    "",
+  ].join("\n");
+}
+
+Deno.test("a child that fails to allocate tells its heap limit from the system's refusal by the heap it held", async () => {
+  const read = async (report: string) =>
+    await readErrors(ReadableStream.from([new TextEncoder().encode(report)]));
+  // 31.5 MB at a 32 MiB limit: the limit.
+  const atLimit = await read(retryReport(31.5));
+  assert.equal(atLimit.outOfMemory, true);
+  assert.equal(atLimit.refusedBySystem(32), false);
+  // 10.7 MB (a guest of 40,000 memories, its address space gone): not the
+  // limit, whether the caller set one or V8 chose one (256 MiB at least).
+  const refused = await read(retryReport(10.7));
+  assert.equal(refused.refusedBySystem(64), true);
+  assert.equal(refused.refusedBySystem(undefined), true);
+  // Near V8's own limit, which no caller set.
+  assert.equal(
+    (await read(retryReport(4000))).refusedBySystem(undefined),
+    false,
+  );
+  // "Reached heap limit" says so whatever the size.
+  assert.equal((await read(V8_REPORT)).refusedBySystem(undefined), false);
 });
 
 /** What V8 writes on stderr as it ends a child at its heap limit. */
@@ -188,7 +230,7 @@ async function forwarded(
   return {
     text,
     outOfMemory: errors.outOfMemory,
-    refusedBySystem: errors.refusedBySystem,
+    refusedBySystem: errors.refusedBySystem(undefined),
   };
 }
 
