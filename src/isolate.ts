@@ -443,6 +443,15 @@ function failed(
   status: Deno.CommandStatus,
   errors: ChildErrors,
 ): GuestLoadError {
+  if (errors.error === undefined && errors.panic !== undefined) {
+    // Deno's own failure, which a guest that uses up the child's address
+    // space or threads can bring about: not a permission to check.
+    return new GuestLoadError(
+      "io",
+      `the isolated call of ${label} failed: its child process crashed (Deno panicked: ${errors.panic})`,
+      "a guest that uses up the child's memory, address space or threads can cause it: give the guest fewer memories or less to hold, and see the report on stderr",
+    );
+  }
   const why = errors.error ??
     (status.signal === null
       ? `exit code ${status.code}`

@@ -218,6 +218,8 @@ function decodeAll(parts: Uint8Array[]): string {
 export interface ChildErrors {
   /** The first line Deno starts with `error:`, among the last ones kept. */
   error: string | undefined;
+  /** What Deno's panic said, when the child panicked: the line after the panic's. */
+  panic: string | undefined;
   /** Whether V8 reported that the child ran out of memory. */
   outOfMemory: boolean;
   /**
@@ -306,6 +308,10 @@ const REPORT_STARTS = [
   "thread 'main' panicked at ",
   "thread 'main' (",
 ];
+
+/** A panic's line (with the thread's id or without), then its message's. */
+const PANIC_LINE =
+  /^thread '[^'\n]*'(?: \(\d+\))? panicked at [^\n]*\n([^\n]*)/m;
 
 /** The longest of {@linkcode REPORT_STARTS}. */
 const REPORT_START_CHARS = Math.max(...REPORT_STARTS.map((s) => s.length));
@@ -468,6 +474,7 @@ export async function readErrors(
   forward.flush();
   const error = tail.split("\n").find((line) => line.startsWith("error:"))
     ?.slice("error: ".length);
+  const panic = PANIC_LINE.exec(tail)?.[1]?.trim() || undefined;
   let finished = false;
   const finish = (dropReport: boolean) => {
     if (finished) return;
@@ -481,6 +488,7 @@ export async function readErrors(
   };
   return {
     error,
+    panic,
     outOfMemory,
     refusedBySystem: (maxHeapMiB) =>
       outOfMemory && refusedBySystem(causes, maxHeapMiB),
