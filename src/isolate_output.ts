@@ -280,13 +280,15 @@ const LEAST_DEFAULT_HEAP_MIB = 256;
  * than half the limit is not the limit.
  */
 function refusedBySystem(
-  seen: { heapLimit: boolean; system: boolean; lastHeapMB?: number },
+  report: string,
   maxHeapMiB: number | undefined,
 ): boolean {
-  if (seen.heapLimit) return false;
-  if (seen.system) return true;
+  if (HEAP_LIMIT.test(report)) return false;
+  if (SYSTEM_REFUSED.test(report)) return true;
+  const collections = [...report.matchAll(COLLECTION)];
+  const lastHeapMB = collections.at(-1)?.[1];
   const limit = maxHeapMiB ?? LEAST_DEFAULT_HEAP_MIB;
-  return seen.lastHeapMB !== undefined && seen.lastHeapMB < limit / 2;
+  return lastHeapMB !== undefined && Number(lastHeapMB) < limit / 2;
 }
 
 /**
@@ -413,10 +415,6 @@ export async function readErrors(
   const decoder = new TextDecoder();
   let tail = "";
   let outOfMemory = false;
-  const causes: { heapLimit: boolean; system: boolean; lastHeapMB?: number } = {
-    heapLimit: false,
-    system: false,
-  };
   // Bytes held back: a crash report from its first line on, or the end of
   // a chunk that may begin one.
   let held: Uint8Array[] = [];
@@ -435,13 +433,7 @@ export async function readErrors(
   for await (const chunk of stderr) {
     const text = decoder.decode(chunk, { stream: true });
     // The overlap finds the message across a chunk boundary.
-    const seen = tail.slice(-64) + text;
-    outOfMemory ||= OUT_OF_MEMORY.test(seen);
-    causes.heapLimit ||= HEAP_LIMIT.test(seen);
-    causes.system ||= SYSTEM_REFUSED.test(seen);
-    for (const collection of seen.matchAll(COLLECTION)) {
-      causes.lastHeapMB = Number(collection[1]);
-    }
+    outOfMemory ||= OUT_OF_MEMORY.test(tail.slice(-64) + text);
     tail = (tail + text).slice(-ERROR_TAIL_CHARS);
     if (holding) {
       hold(chunk);
@@ -490,8 +482,10 @@ export async function readErrors(
     error,
     panic,
     outOfMemory,
+    // V8's last words, whose causes are read from the kept tail once the
+    // child is gone, not from every chunk it wrote while it lived.
     refusedBySystem: (maxHeapMiB) =>
-      outOfMemory && refusedBySystem(causes, maxHeapMiB),
+      outOfMemory && refusedBySystem(tail, maxHeapMiB),
     finish,
   };
 }
