@@ -23,6 +23,7 @@ import { HELD_CAP } from "../src/run_time.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { BULK, FREE_LOOP, PUMP } from "./support/hostile_guests.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
+import { busyThread } from "./support/busy_thread.ts";
 
 /** How late a stop may land here: only a lost stop gets near it. */
 const SLACK_MS = 5_000;
@@ -185,6 +186,23 @@ Deno.test("FuelMeter#run: the grace's time is not spent while the thread does no
   // found the grace's time over. Counted in CPU time too, the passes after
   // it get about 100 ms of it (and HELD_CAP bounds it by the clock).
   assert.ok(passes > 3 && passes < 2_000, `${passes} passes of the cleanup`);
+});
+
+Deno.test("FuelMeter#run: the grace's time is the guest's thread's: other threads of the process that run while it waits do not spend it", async () => {
+  const busy = await busyThread(GRACE_MS * 1.5);
+  try {
+    // The first pass: the thread away for longer than GRACE_MS while
+    // another thread of the process spends as long on a core, as V8's
+    // compilers and collector do while a busy machine keeps the guest's
+    // thread waiting.
+    const passes = await passesKeptFromCore(() =>
+      cleanupPasses(() => busy.waitWhileItSpins())
+    );
+    // Counted in the process's CPU time, the first pass was the last.
+    assert.ok(passes > 3 && passes < 2_000, `${passes} passes of the cleanup`);
+  } finally {
+    busy.close();
+  }
 });
 
 /**
