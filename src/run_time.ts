@@ -45,9 +45,11 @@ type CpuUsage = () => { user: number; system: number };
 const usage: CpuUsage = (() => {
   const thread = (process as { threadCpuUsage?: CpuUsage }).threadCpuUsage;
   try {
+    // A thread that has loaded this module has run: a reading of none is
+    // a runtime that does not keep count.
     if (typeof thread === "function") {
-      thread.call(process);
-      return () => thread.call(process);
+      const { user, system } = thread.call(process);
+      if (user + system > 0) return () => thread.call(process);
     }
   } catch {
     // Not given here: the process's.
