@@ -39,8 +39,11 @@ type CpuUsage = () => { user: number; system: number };
 
 /**
  * The calling thread's CPU time, where the runtime gives it (Deno 2.9 on
- * Linux reads the thread's statistics: in steps of 10 ms, 0.02 ms a read);
- * the process's elsewhere, which counts the other threads' too.
+ * Linux reads the thread's statistics from a file: in steps of 10 ms, 0.02
+ * ms a read in a loop, where the process's takes 0.003; a `FuelMeter#run`
+ * stopped at its deadline reads it once as the stop lands, and returns
+ * 0.03 to 0.1 ms later than it did); the process's elsewhere, which counts
+ * the other threads' too.
  */
 const usage: CpuUsage = (() => {
   const thread = (process as { threadCpuUsage?: CpuUsage }).threadCpuUsage;
