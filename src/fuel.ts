@@ -1583,9 +1583,9 @@ export class FuelMeter {
   /**
    * A check that found the flag set after a stop, whose grace's time is not
    * over: when the clock's part of it has passed (the watchdog set the flag)
-   * but the guest's thread's CPU time has not (its thread was kept off its core),
-   * the flag is set again so that the next check asks again. Returns 0: the
-   * guest goes on.
+   * but the guest's thread's CPU time has not (the thread was kept off its
+   * core), the flag is set again so that the next check asks again.
+   * Returns 0: the guest goes on.
    */
   #graceGoesOn(): number {
     const since = this.#deliveredAt;

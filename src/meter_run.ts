@@ -138,9 +138,9 @@ export interface MeterRunOptions {
    * Fuel the library's own cleanup may spend after a stop, booked nowhere,
    * for 100 ms at most after a hard stop (fuel is not time: a hostile
    * cleanup faulting in fresh pages spent the default in 4.6 s), counted
-   * by the clock and in the guest's thread's CPU time, so that a thread the
-   * machine keeps off its core meanwhile still gets its time (1 s by the
-   * clock at most).
+   * by the clock and in the guest's thread's CPU time, so that a thread
+   * the machine keeps off its core meanwhile still gets its time (1 s by
+   * the clock at most).
    * A stop that waits for the guest to leave a no-stop zone (see
    * `FuelMeterOptions.stopsWaitFor`) draws on it first, 1,000,000 at most. Default
    * {@linkcode DEFAULT_GRACE}; 0 makes every call after a stop trap, and

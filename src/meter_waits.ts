@@ -8,9 +8,9 @@
 
 /**
  * How long a stop waits at most for the guest to leave a no-stop zone, by
- * the clock and in the guest's thread's CPU time (see `run_time.ts`; by the clock
- * alone after ten times as long): a backstop behind the bound by work,
- * {@linkcode ZONE_WAIT_FUEL} of the grace. A real allocator's call takes
+ * the clock and in the guest's thread's CPU time (see `run_time.ts`; by
+ * the clock alone after ten times as long): a backstop behind the bound by
+ * work, {@linkcode ZONE_WAIT_FUEL} of the grace. A real allocator's call takes
  * microseconds: the margin is for a busy machine that takes the thread
  * away meanwhile, where a stop cut short would land inside the allocator.
  */
@@ -36,13 +36,14 @@ export const ZONE_WAIT_FUEL = 1_000_000;
 export const ZONE_CHUNK_FUEL = 65_536;
 /**
  * How long the glue's cleanup may run on the grace fuel after a hard stop,
- * by the clock and in the guest's thread's CPU time as {@linkcode ZONE_WAIT_MS}
- * (the stack pointer's read as a run starts by the clock alone; a
- * deadline-only meter's restore of it, whose checks trap without asking,
- * is run again from its start when the clock ended it first): a guest
- * whose cleanup faulted in fresh pages spent the default grace in 4.6 s. A
- * soft stop gets as long to be heard (the library reading
- * {@linkcode FuelMeter.stopping}); its unwinding after that is the host's
- * choice, bounded by its grace. The margin is {@linkcode ZONE_WAIT_MS}'s.
+ * by the clock and in the guest's thread's CPU time as
+ * {@linkcode ZONE_WAIT_MS} (the stack pointer's read as a run starts by
+ * the clock alone; a deadline-only meter's restore of it, whose checks
+ * trap without asking, is run again from its start when the clock ended
+ * it first): a guest whose cleanup faulted in fresh pages spent the
+ * default grace in 4.6 s. A soft stop gets as long to be heard (the
+ * library reading {@linkcode FuelMeter.stopping}); its unwinding after
+ * that is the host's choice, bounded by its grace. The margin is
+ * {@linkcode ZONE_WAIT_MS}'s.
  */
 export const GRACE_MS = 100;

@@ -111,8 +111,8 @@ export function clockOnlyNow(): RunTime {
 
 /**
  * Whether a bound of `ms` that began at `since` is over: `ms` by the clock
- * and `ms` of the calling thread's CPU time have passed, or {@linkcode HELD_CAP}
- * times `ms` by the clock.
+ * and `ms` of the calling thread's CPU time have passed, or
+ * {@linkcode HELD_CAP} times `ms` by the clock.
  *
  * @param since When the bound began.
  * @param ms Its length, in milliseconds.
