@@ -161,6 +161,14 @@ export function printTable(header: string[], rows: string[][]): void {
 }
 
 /**
+ * How long a fresh process of {@linkcode jsonFromFreshProcess} may take, in
+ * milliseconds: several times the longest (sql.js's stops, 15 s; the real
+ * guests' stops, a minute or two a process), so that a measurement that never ends ends
+ * the bench with a line rather than keeping it waiting.
+ */
+const FRESH_PROCESS_LIMIT_MS = 15 * 60_000;
+
+/**
  * Runs `module` with `args` in a fresh Deno process with every permission
  * (reading a thread's CPU time in /proc takes them all) and `gc` exposed,
  * and returns what it printed on stdout, read as JSON.
@@ -170,6 +178,7 @@ export async function jsonFromFreshProcess(
   args: string[],
   what: string,
 ): Promise<unknown> {
+  const limit = AbortSignal.timeout(FRESH_PROCESS_LIMIT_MS);
   const { stdout, success } = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -180,7 +189,15 @@ export async function jsonFromFreshProcess(
     ],
     stdout: "piped",
     stderr: "inherit",
+    signal: limit,
   }).output();
+  if (limit.aborted) {
+    throw new Error(
+      `measuring ${what} ran past ${
+        FRESH_PROCESS_LIMIT_MS / 60_000
+      } minutes and was stopped`,
+    );
+  }
   if (!success) throw new Error(`measuring ${what} failed`);
   return JSON.parse(new TextDecoder().decode(stdout));
 }
