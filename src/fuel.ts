@@ -56,7 +56,7 @@ import {
   offBooksWithoutFuel,
 } from "./meter_host_calls.ts";
 import { ZONE_DEPTH } from "./wasm/stop_zones.ts";
-import { ZoneWait } from "./zone_wait.ts";
+import { stopsInZone, ZoneWait } from "./zone_wait.ts";
 import { ExportError } from "./load_errors.ts";
 import { HAS_JSPI, suspending } from "./jspi.ts";
 import { settledUnwaited } from "./thrown_values.ts";
@@ -1564,6 +1564,8 @@ export class FuelMeter {
     this.#delivered = true;
     if (this.#deliveredAt !== undefined) return;
     this.#deliveredAt = runTimeNow();
+    // A soft stop runs on out of the zone; a hard one cuts it here.
+    if (!this.#soft && this.#zones.inside) stopsInZone.add(this);
     // The watchdog sets the flag once the time is up, and the next check of
     // what runs on the grace then traps (none asks the host before); a soft
     // stop's only if the library has not heard of it by then.

@@ -123,7 +123,9 @@ export interface FuelMeterOptions {
    * bounded by guest work: the guest spends the call's `grace` fuel on it,
    * 1,000,000 at most (each loop pass counting at least 1, each check
    * between a bulk operator's chunks 65,536, which the grace gets back),
-   * and 100 ms by the clock as a backstop, then the stop lands where it is.
+   * and 100 ms by the clock as a backstop, then the stop lands where it is
+   * and the run's outcome says so (`stoppedInZone`: take the heap as past
+   * repair).
    * `false` makes no zones at all. Needs a guest that can resume; ignored
    * when the meter is given an already instrumented module, which has its
    * zones written in.

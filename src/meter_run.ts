@@ -33,6 +33,7 @@ import {
   checkStopOutsideGuest,
 } from "./stop_in_guest_memory.ts";
 import { meterHeapStops } from "./heap_limit.ts";
+import { stopsInZone } from "./zone_wait.ts";
 import {
   checkBooleanValue,
   checkFuelAndTimeout,
@@ -391,6 +392,7 @@ function startRun(
     withoutStack(() => new Interrupted(what)),
   );
   meterHeapStops.delete(meter);
+  stopsInZone.delete(meter);
   const flag = calls.flag(meter);
   // A deadline-only guest traps at a set flag: whatever set it before this
   // run (a stop between runs) is forgotten, as the fuel's books are, before
@@ -728,5 +730,9 @@ function endRun(
   } else {
     ended = { outcome: "returned", export: label, value };
   }
-  return givenOutcome(meter.countsFuel ? { ...ended!, fuel } : ended!);
+  const outcome: CallOutcome = meter.countsFuel ? { ...ended!, fuel } : ended!;
+  if (stopsInZone.delete(meter) && outcome.outcome !== "returned") {
+    outcome.stoppedInZone = true;
+  }
+  return givenOutcome(outcome);
 }

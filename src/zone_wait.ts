@@ -19,6 +19,13 @@ import {
   ZONE_WAIT_MS,
 } from "./meter_waits.ts";
 
+/**
+ * The meters whose current run's stop landed inside a no-stop zone, its
+ * wait spent (or never begun: `grace: 0`): the run's outcome reports it
+ * (`stoppedInZone`) and forgets it.
+ */
+export const stopsInZone: WeakSet<object> = new WeakSet();
+
 /** The zones of one attached instance, and the wait of the current stop. */
 export class ZoneWait {
   /** The attached instance's zone global, when it has zones. */
@@ -53,6 +60,12 @@ export class ZoneWait {
   /** The zone global's value: the depth, and the waiting mark. */
   read(): number {
     return this.#zone!.value as number;
+  }
+
+  /** Whether the guest is inside a zone now. */
+  get inside(): boolean {
+    return this.#zone !== undefined &&
+      ((this.#zone.value as number) & ZONE_DEPTH) !== 0;
   }
 
   /**

@@ -92,6 +92,9 @@ Deno.test("sql.js: a stop during a 40 MB realloc copy lands after a few of its c
   const result = meter.run(() => db.exec(GROWS));
   const cpuAfter = threadCpuMs() - stopped!.cpu;
   expectOutcome(result, "interrupted");
+  // The wait was spent 570 chunks before the copy's end: the stop cut
+  // `realloc`, and says so (the copy's new block stays allocated).
+  assert.equal(result.stoppedInZone, true);
   const after = checks - stopped!.checks;
   // The wait's fuel pays for its first two checks and then a chunk's
   // worth at each: 18 checks in all, with the cleanup's (before the wait

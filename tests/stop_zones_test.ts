@@ -9,7 +9,7 @@
 
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
-import { FuelMeter, type FuelMeterOptions } from "../mod.ts";
+import { type CallOutcome, FuelMeter, type FuelMeterOptions } from "../mod.ts";
 import { ZONE_WAIT_MS } from "../src/meter_waits.ts";
 import { instrument } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
@@ -92,6 +92,7 @@ Deno.test("stops wait for the allocator: fuel caps at 300 places never land insi
       "fuel_exhausted",
     );
     assert.equal(inside(), 0, `cap ${cap} landed inside the allocator`);
+    assert.equal(result.stoppedInZone, undefined, `cap ${cap}`);
     assert.ok(result.fuel!.consumed <= cap, "the wait is not booked");
     spent += result.fuel!.consumed;
     assert.equal(meter.remaining, tank - spent);
@@ -152,7 +153,7 @@ Deno.test("stops wait for the allocator: a deadline, a StopSignal and FuelMeter.
   assert.ok(result.fuel!.consumed > 0);
 });
 
-Deno.test("stops wait for the allocator, but not forever: an exported malloc that never returns is still stopped", async () => {
+Deno.test("stops wait for the allocator, but not forever: an exported malloc that never returns is still stopped, and the outcome says it stopped inside", async () => {
   const { meter, exports } = await load(HOSTILE);
   const capped = expectOutcome(
     meter.run(() => exports.run(), { fuel: 100_000 }),
@@ -160,18 +161,27 @@ Deno.test("stops wait for the allocator, but not forever: an exported malloc tha
   );
   assert.ok(capped.fuel!.consumed <= 100_000);
   assert.equal(meter.remaining, Infinity);
-  expectOutcome(meter.run(() => exports.run(), { timeout: 20 }), "timeout");
-  expectOutcome(
-    meter.run(() => exports.run(), { fuel: 100_000, grace: 0 }),
-    "fuel_exhausted",
-  );
+  const outcomes: CallOutcome[] = [
+    capped,
+    expectOutcome(meter.run(() => exports.run(), { timeout: 20 }), "timeout"),
+    expectOutcome(
+      meter.run(() => exports.run(), { fuel: 100_000, grace: 0 }),
+      "fuel_exhausted",
+    ),
+  ];
   const stopped = await stopFromWorker((stop, started) =>
     meter.run(() => {
       started();
       return exports.run();
     }, { stop })
   );
-  expectOutcome(stopped, "aborted");
+  outcomes.push(expectOutcome(stopped, "aborted"));
+  for (const outcome of outcomes) {
+    assert.equal(outcome.stoppedInZone, true, outcome.outcome);
+  }
+  // The next run of the same meter starts without it.
+  const next = meter.run(() => 1);
+  assert.equal(next.stoppedInZone, undefined);
 
   // A loop the cost table makes free: only the stop flag sees it, and each
   // pass it makes while the stop waits counts against the grace.
