@@ -543,8 +543,10 @@ export class FuelMeter {
    * `options`: hand the glue `{ exports: meter.wrapExports(instance.exports,
    * options) }` in place of the instance. A call inside a run is the
    * instance's own, under that run's stops. A stopped call throws the
-   * stop's branded error to the glue (a trap, `GuestTrap`); what the
-   * glue's imports threw comes back to it as it was thrown. Memories,
+   * stop's branded error to the glue (a trap, `GuestTrap`), which cannot
+   * say that the stop cut a zone as a run's `stoppedInZone` does: make the
+   * calls after which the heap must be whole in `run`. What the glue's
+   * imports threw comes back to it as it was thrown. Memories,
    * tables and globals pass as they are. Each wrapped call outside a run
    * costs a run's set-up, several microseconds: wrap the library's own
    * heavy calls in `run` as before, where the wrappers cost one check.
