@@ -1377,7 +1377,11 @@ export class FuelMeter {
     Atomics.store(this.#flag!, 0, 0);
     // After the stop, the glue's cleanup calling back in: its fuel checks
     // pay for it from the grace, for GRACE_MS at most.
-    if (this.#delivered) return this.#graceOver() ? 1 : this.#graceGoesOn();
+    if (this.#delivered) {
+      if (!this.#graceOver()) return this.#graceGoesOn();
+      this.#cutIfInZone();
+      return 1;
+    }
     const counter = this.#counter!;
     if (this.#waitingForZone) {
       // A pass in the zone costs its grace (see `ZoneWait.passCheck`).
@@ -1567,7 +1571,7 @@ export class FuelMeter {
     if (this.#deliveredAt !== undefined) return;
     this.#deliveredAt = runTimeNow();
     // A soft stop runs on out of the zone; a hard one cuts it here.
-    if (!this.#soft && this.#zones.inside) stopsInZone.add(this);
+    if (!this.#soft) this.#cutIfInZone();
     // The watchdog sets the flag once the time is up, and the next check of
     // what runs on the grace then traps (none asks the host before); a soft
     // stop's only if the library has not heard of it by then.
@@ -1615,12 +1619,26 @@ export class FuelMeter {
   }
 
   /**
+   * Marks the run as stopped inside a no-stop zone when the guest is in one
+   * as it traps: the stop itself, or the cleanup after it (which may be in
+   * the allocator) once its grace is spent. After a stop that unwound
+   * through a zone the depth stays up until the run ends, but that stop
+   * was marked already.
+   */
+  #cutIfInZone(): void {
+    if (this.#zones.inside) stopsInZone.add(this);
+  }
+
+  /**
    * Pays a check made after the guest trapped: the glue's cleanup calling
    * back in. It spends the grace fuel, booked nowhere, and traps once that
    * is gone.
    */
   #fromGrace(need: number): bigint {
-    if (this.#grace < need || this.#graceOver()) return -1n;
+    if (this.#grace < need || this.#graceOver()) {
+      this.#cutIfInZone();
+      return -1n;
+    }
     // An endless grace is handed out a tank at a time.
     const give = Math.min(this.#grace, WHOLE_TANK);
     this.#grace -= give;

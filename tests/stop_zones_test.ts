@@ -303,6 +303,31 @@ Deno.test("stops wait for a zone in CPU time too: an allocator whose thread is k
   assert.equal(ticks, 20);
 });
 
+Deno.test("a cleanup after a stop whose grace runs out inside the allocator says so too; one that leaves it does not", async () => {
+  const { meter, exports, inside } = await load(ALLOCATOR);
+  // The stop lands outside the allocator; the glue's cleanup then calls it.
+  const cleanup = (n: number) => () => {
+    try {
+      exports.churn();
+    } catch {
+      exports.malloc(n);
+    }
+  };
+  const whole = expectOutcome(
+    meter.run(cleanup(100), { fuel: 10_000, grace: 100_000 }),
+    "fuel_exhausted",
+  );
+  assert.equal(whole.stoppedInZone, undefined);
+  assert.equal(inside(), 0);
+  const cut = expectOutcome(
+    meter.run(cleanup(100_000_000), { fuel: 10_000, grace: 100_000 }),
+    "fuel_exhausted",
+  );
+  assert.equal(cut.stoppedInZone, true);
+  assert.ok(inside() > 0, "the cleanup's grace ran out inside malloc");
+  exports.reset();
+});
+
 Deno.test("stops wait for the allocator: a trap that unwinds through a zone leaves the next call's stops on time", async () => {
   const { meter, exports, inside, zone } = await load(ALLOCATOR);
   expectOutcome(meter.run(() => exports.crash()), "trap");
