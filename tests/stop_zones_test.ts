@@ -182,6 +182,20 @@ Deno.test("stops wait for the allocator, but not forever: an exported malloc tha
   // The next run of the same meter starts without it.
   const next = meter.run(() => 1);
   assert.equal(next.stoppedInZone, undefined);
+  // An async run says so too.
+  const suspending = await load(HOSTILE, { suspend: true });
+  const { promising } = WebAssembly as unknown as {
+    promising(fn: unknown): () => Promise<unknown>;
+  };
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 20);
+  const aborted = expectOutcome(
+    await suspending.meter.runAsync(promising(suspending.exports.run), {
+      signal: controller.signal,
+    }),
+    "aborted",
+  );
+  assert.equal(aborted.stoppedInZone, true);
 
   // A loop the cost table makes free: only the stop flag sees it, and each
   // pass it makes while the stop waits counts against the grace.
