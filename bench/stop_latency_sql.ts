@@ -89,7 +89,10 @@ interface Measured {
   cut: number;
 }
 
-/** One row's runs, each on a fresh database (a fresh instance after a trap). */
+/**
+ * One row's runs, each on a fresh database (on a fresh instance after a
+ * stop that cut a zone, or once the instance is past using).
+ */
 async function measure(row: Row): Promise<Measured> {
   let loaded = await meteredSqlJs({ stopsWaitFor: SQLJS_ZONES });
   const random = seeded(7);
@@ -162,7 +165,10 @@ function expectTimeout(result: CallOutcome, label: string): void {
  */
 const AFTER_STOP_TIMEOUT_MS = 10_000;
 
-/** What `call` returned, run under the after-stop deadline; undefined when it did not return. */
+/**
+ * What `call` returned, run under the after-stop deadline; undefined when
+ * it did not return.
+ */
 function bounded<T>(meter: FuelMeter, call: () => T): T | undefined {
   let value: T | undefined;
   const result = meter.run(() => {
