@@ -1621,9 +1621,9 @@ export class FuelMeter {
   /**
    * Marks the run as stopped inside a no-stop zone when the guest is in one
    * as it traps: the stop itself, or the cleanup after it (which may be in
-   * the allocator) once its grace is spent. After a stop that unwound
-   * through a zone the depth stays up until the run ends, but that stop
-   * was marked already.
+   * the allocator) once its grace is spent. A trap of the guest's own
+   * that unwound through a zone leaves the depth up until the run ends, so
+   * a later stop in that run is marked too: that trap cut the zone.
    */
   #cutIfInZone(): void {
     if (this.#zones.inside) stopsInZone.add(this);

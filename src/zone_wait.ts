@@ -21,7 +21,8 @@ import {
 
 /**
  * The meters whose current run's stop landed inside a no-stop zone, its
- * wait spent (or never begun: `grace: 0`): the run's outcome reports it
+ * wait spent (or never begun: `grace: 0`), or whose cleanup after the stop
+ * ran out of grace inside one: the run's outcome reports it
  * (`stoppedInZone`) and forgets it.
  */
 export const stopsInZone: WeakSet<object> = new WeakSet();
