@@ -156,16 +156,26 @@ export class StopWatch {
    * @param word Shared memory another thread changes.
    * @param index The element waited on.
    * @param value What it holds while the wait lasts.
+   * @param ms At most how long, in milliseconds: the wait then ends
+   *   without a change.
    * @throws {DeadlineExceeded} When the deadline passes first.
    * @throws {Aborted} When the `StopSignal` is set first.
    */
-  waitBlocking(word: Int32Array, index: number, value: number): void {
+  waitBlocking(
+    word: Int32Array,
+    index: number,
+    value: number,
+    ms = Infinity,
+  ): void {
     const { timeout, stop } = this.#stops;
+    const until = performance.now() + ms;
     for (;;) {
       const stopped = this.stopped();
       if (stopped !== undefined) throw stopped;
       if (Atomics.load(word, index) !== value) return;
-      let slice = stop === undefined ? Infinity : STOP_POLL_MS;
+      const left = until - performance.now();
+      if (left <= 0) return;
+      let slice = Math.min(left, stop === undefined ? Infinity : STOP_POLL_MS);
       if (timeout !== undefined) {
         slice = Math.min(
           slice,

@@ -16,7 +16,8 @@
  * the run's end what is in the ring is waited for, unless a stop lands
  * first: it then goes on after the run, and keeps the process alive until
  * the pipe's reader has taken it (or has gone), as a pending asynchronous
- * write does.
+ * write does. A thread that has not run its first line within
+ * {@linkcode BOOT_LIMIT_MS} is given up on: the bytes are then written here.
  *
  * @module
  */
@@ -25,6 +26,9 @@ import { MessageChannel } from "node:worker_threads";
 import { ERRNO } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 import { spawnOnWatchdog, threadSpawning } from "./watchdog.ts";
+
+/** How a {@linkcode ThreadWrites} asks for its thread: see `watchdog.ts`. */
+export type SpawnWriter = typeof spawnOnWatchdog;
 
 /**
  * The ring's size in bytes, headers included: a Linux pipe's buffer. A
@@ -35,13 +39,27 @@ export const RING_BYTES = 64 * 1024;
 /** A record's header: the descriptor and the length, each a u32. */
 const HEADER = 8;
 
+/**
+ * How long, from the request, the writing thread has to run its first
+ * line before this thread stops waiting for it, in milliseconds. Its boot
+ * takes about 500 ms on a quiet machine; a held run whose output waited
+ * for a thread that never came waited until its deadline (seen about once
+ * in 150 runs of a command, the thread never having appeared). Past the
+ * bound, this thread writes what is in the ring itself, as it does where
+ * no thread can be made, and a thread that boots later ends at once.
+ */
+export const BOOT_LIMIT_MS = 3_000;
+
 // The control words. HEAD and TAIL count bytes put in and taken out, and
 // wrap as 32-bit integers; FAILED + fd is the errno of fd's last failed
-// write (fd 1 or 2); GONE is set when the thread ended.
+// write (fd 1 or 2); GONE is set when the thread ended, or will never
+// write; BOOT is 1 once the thread runs, 2 once this thread gave up on it.
 const HEAD = 0;
 const TAIL = 1;
 const FAILED = 1;
 const GONE = 4;
+const BOOT = 5;
+const ABANDONED = 2;
 
 /**
  * The writing thread's program, run from its source text: takes the
@@ -51,6 +69,26 @@ const GONE = 4;
  * byte). A descriptor whose reader has gone (`EPIPE`) is written no more.
  */
 function writerMain(
+  control: Int32Array,
+  ring: Uint8Array,
+  writeSync: (fd: number, bytes: Uint8Array) => number,
+  pipeErrno: number,
+  ioErrno: number,
+): void {
+  // Too late: the host has written the ring's bytes itself.
+  if (Atomics.compareExchange(control, 5, 0, 1) !== 0) return;
+  try {
+    writeRecords(control, ring, writeSync, pipeErrno, ioErrno);
+  } finally {
+    // The host's wait ends here, not with the port's close: that is an
+    // event, and a held run's thread turns no event loop.
+    Atomics.store(control, 4, 1);
+    Atomics.notify(control, 1);
+  }
+}
+
+/** The writing thread's loop: see {@linkcode writerMain}. */
+function writeRecords(
   control: Int32Array,
   ring: Uint8Array,
   writeSync: (fd: number, bytes: Uint8Array) => number,
@@ -111,8 +149,24 @@ function writerMain(
 export class ThreadWrites {
   readonly #control = new Int32Array(new SharedArrayBuffer(4 * 8));
   readonly #ring = new Uint8Array(new SharedArrayBuffer(RING_BYTES));
+  readonly #spawn: SpawnWriter;
+  readonly #bootLimitMs: number;
   #started = false;
+  #spawnedAt = 0;
   #settling = false;
+
+  /**
+   * @param spawn Asks for the writing thread (the watchdog's thread makes
+   *   it); tests give one that never does.
+   * @param bootLimitMs See {@linkcode BOOT_LIMIT_MS}.
+   */
+  constructor(
+    spawn: SpawnWriter = spawnOnWatchdog,
+    bootLimitMs = BOOT_LIMIT_MS,
+  ) {
+    this.#spawn = spawn;
+    this.#bootLimitMs = bootLimitMs;
+  }
 
   /**
    * Starts the writing thread, if it is not running yet. Called as a run
@@ -137,11 +191,13 @@ export class ThreadWrites {
 {
   const { control, ring } = require("node:worker_threads").workerData;
   const fs = require("node:fs");
+  ${writeRecords.toString()}
   (${writerMain.toString()})(control, new Uint8Array(ring), fs.writeSync, ${ERRNO.PIPE}, ${ERRNO.IO});
 }`;
     const channel = new MessageChannel();
+    this.#spawnedAt = performance.now();
     try {
-      spawnOnWatchdog(source, "early-exit output", {
+      this.#spawn(source, "early-exit output", {
         control: this.#control,
         ring: this.#ring.buffer,
       }, channel.port2);
@@ -201,16 +257,18 @@ export class ThreadWrites {
       }
       return { errno: failed };
     }
-    for (const part of parts) {
+    for (let p = 0; p < parts.length; p++) {
+      const part = parts[p];
       for (let at = 0; at < part.length;) {
+        if (Atomics.load(control, GONE) !== 0) {
+          const rest = [part.subarray(at), ...parts.slice(p + 1)];
+          return this.#writeHere(fd, rest, size);
+        }
         const head = Atomics.load(control, HEAD);
         const tail = Atomics.load(control, TAIL);
         const free = RING_BYTES - ((head - tail) | 0);
         if (free <= HEADER) {
-          if (Atomics.load(control, GONE) !== 0) {
-            return this.#writeHere(fd, [part.subarray(at)], size);
-          }
-          watch.waitBlocking(control, TAIL, tail);
+          this.#waitForThread(watch, tail);
           continue;
         }
         const n = Math.min(free - HEADER, part.length - at);
@@ -233,8 +291,72 @@ export class ThreadWrites {
    */
   #waitWhileSpawning(watch: StopWatch): void {
     while (Atomics.load(this.#control, GONE) === 0 && threadSpawning()) {
+      if (this.#bootOverdue()) {
+        this.#abandon();
+        return;
+      }
       watch.sleepBlocking(1);
     }
+  }
+
+  /** Whether the thread has not run its first line within the bound. */
+  #bootOverdue(): boolean {
+    return Atomics.load(this.#control, BOOT) === 0 &&
+      performance.now() - this.#spawnedAt >= this.#bootLimitMs;
+  }
+
+  /**
+   * Waits until the thread has taken bytes out of the ring (`TAIL` is no
+   * longer `tail`), or the run stops, or the thread is overdue and this
+   * thread has written the ring's bytes itself (`GONE` is set then).
+   *
+   * @throws The stop error, when the run stops first.
+   */
+  #waitForThread(watch: StopWatch, tail: number): void {
+    const control = this.#control;
+    if (Atomics.load(control, BOOT) === 0) {
+      const left = this.#spawnedAt + this.#bootLimitMs - performance.now();
+      if (left > 0) watch.waitBlocking(control, TAIL, tail, left);
+      else this.#abandon();
+    } else watch.waitBlocking(control, TAIL, tail);
+  }
+
+  /**
+   * Gives up on a thread that has not booted: unless it ran its first line
+   * meanwhile, writes the ring's bytes here, blocking, and sends every
+   * later write this way.
+   */
+  #abandon(): void {
+    const control = this.#control;
+    if (Atomics.compareExchange(control, BOOT, 0, ABANDONED) !== 0) return;
+    Atomics.store(control, GONE, 1);
+    for (const [fd, bytes] of this.#takeRecords()) {
+      this.#writeHere(fd, [bytes], bytes.length);
+    }
+  }
+
+  /** Takes every record out of the ring, in order. */
+  #takeRecords(): [1 | 2, Uint8Array][] {
+    const control = this.#control;
+    const ring = this.#ring;
+    const mask = RING_BYTES - 1;
+    const word = (at: number) =>
+      ring[at & mask] | ring[(at + 1) & mask] << 8 |
+      ring[(at + 2) & mask] << 16 | ring[(at + 3) & mask] << 24;
+    const head = Atomics.load(control, HEAD);
+    const records: [1 | 2, Uint8Array][] = [];
+    for (let at = Atomics.load(control, TAIL); at !== head;) {
+      const length = word(at + 4);
+      const bytes = new Uint8Array(length);
+      const start = (at + HEADER) & mask;
+      const first = ring.subarray(start, Math.min(RING_BYTES, start + length));
+      bytes.set(first);
+      bytes.set(ring.subarray(0, length - first.length), first.length);
+      records.push([word(at) === 2 ? 2 : 1, bytes]);
+      at = (at + HEADER + length) | 0;
+    }
+    Atomics.store(control, TAIL, head);
+    return records;
   }
 
   /** A write, or what is left of it, when no thread writes: written here. */
@@ -281,7 +403,7 @@ export class ThreadWrites {
     const control = this.#control;
     try {
       while (this.#used !== 0 && Atomics.load(control, GONE) === 0) {
-        watch.waitBlocking(control, TAIL, Atomics.load(control, TAIL));
+        this.#waitForThread(watch, Atomics.load(control, TAIL));
       }
     } catch {
       // Stopped.
@@ -297,13 +419,15 @@ export class ThreadWrites {
   settle(): void {
     if (this.#settling || this.#used === 0) return;
     this.#settling = true;
+    const control = this.#control;
     // A pending Atomics.waitAsync keeps no event loop alive: a timer does.
     const alive = setInterval(() => {}, 1 << 30);
+    let overdue: ReturnType<typeof setTimeout> | undefined;
     const look = (): void => {
-      const control = this.#control;
       const tail = Atomics.load(control, TAIL);
       if (this.#used === 0 || Atomics.load(control, GONE) !== 0) {
         clearInterval(alive);
+        clearTimeout(overdue);
         this.#settling = false;
         return;
       }
@@ -311,7 +435,31 @@ export class ThreadWrites {
       if (waited.async) void waited.value.then(look);
       else queueMicrotask(look);
     };
+    if (Atomics.load(control, BOOT) === 0) {
+      // As #abandon, but without holding this thread in the writes.
+      overdue = setTimeout(() => {
+        if (Atomics.compareExchange(control, BOOT, 0, ABANDONED) !== 0) return;
+        Atomics.store(control, GONE, 1);
+        void writeLater(this.#takeRecords()).finally(() =>
+          Atomics.notify(control, TAIL)
+        );
+      }, Math.max(0, this.#spawnedAt + this.#bootLimitMs - performance.now()));
+    }
     look();
+  }
+}
+
+/** Writes the records asynchronously, in order; a failed write ends it. */
+async function writeLater(records: [1 | 2, Uint8Array][]): Promise<void> {
+  try {
+    for (const [fd, bytes] of records) {
+      const stream = fd === 1 ? Deno.stdout : Deno.stderr;
+      for (let at = 0; at < bytes.length;) {
+        at += await stream.write(bytes.subarray(at));
+      }
+    }
+  } catch {
+    // The reader has gone, as for the thread's writes.
   }
 }
 
