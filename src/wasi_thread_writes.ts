@@ -42,9 +42,9 @@ const HEADER = 8;
 /**
  * How long, from the request, the writing thread has to run its first
  * line before this thread stops waiting for it, in milliseconds. Its boot
- * takes about 500 ms on a quiet machine; a held run whose output waited
- * for a thread that never came waited until its deadline (seen about once
- * in 150 runs of a command, the thread never having appeared). Past the
+ * takes about 500 ms on a quiet machine. A thread that fails to boot
+ * closes its port, but that is an event, and a held run turns no event
+ * loop: its wait for the thread would last until its deadline. Past the
  * bound, this thread writes what is in the ring itself, as it does where
  * no thread can be made, and a thread that boots later ends at once.
  */
@@ -402,8 +402,14 @@ export class ThreadWrites {
   drain(watch: StopWatch): void {
     const control = this.#control;
     try {
-      while (this.#used !== 0 && Atomics.load(control, GONE) === 0) {
-        this.#waitForThread(watch, Atomics.load(control, TAIL));
+      for (;;) {
+        // The wait is for a change from the tail the ring was found
+        // unempty with: read once, before the head, as the thread may take
+        // the last bytes out between two reads of it.
+        const tail = Atomics.load(control, TAIL);
+        if (((Atomics.load(control, HEAD) - tail) | 0) === 0) break;
+        if (Atomics.load(control, GONE) !== 0) break;
+        this.#waitForThread(watch, tail);
       }
     } catch {
       // Stopped.
