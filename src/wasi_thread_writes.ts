@@ -17,7 +17,8 @@
  * first: it then goes on after the run, and keeps the process alive until
  * the pipe's reader has taken it (or has gone), as a pending asynchronous
  * write does. A thread that has not run its first line within
- * {@linkcode BOOT_LIMIT_MS} is given up on: the bytes are then written here.
+ * {@linkcode BOOT_LIMIT_MS} is given up on at the run's end: the ring's
+ * bytes then go as asynchronous writes, and later runs write here.
  *
  * @module
  */
@@ -41,12 +42,14 @@ const HEADER = 8;
 
 /**
  * How long, from the request, the writing thread has to run its first
- * line before this thread stops waiting for it, in milliseconds. Its boot
+ * line before a run's end stops waiting for it, in milliseconds. Its boot
  * takes about 500 ms on a quiet machine. A thread that fails to boot
  * closes its port, but that is an event, and a held run turns no event
- * loop: its wait for the thread would last until its deadline. Past the
- * bound, this thread writes what is in the ring itself, as it does where
- * no thread can be made, and a thread that boots later ends at once.
+ * loop: its end would wait for the thread until its deadline. Past the
+ * bound, the ring's bytes go as asynchronous writes, as a stopped async
+ * run's do, and a thread that boots later ends at once. A write that
+ * waits for room is not given up on this way: writing here could block
+ * where no stop reaches; its run's stops end that wait.
  */
 export const BOOT_LIMIT_MS = 3_000;
 
@@ -207,9 +210,10 @@ export class ThreadWrites {
     // The thread ended, or could not start: writes go as before, and a
     // wait for it ends.
     channel.port1.on("message", () => {});
+    const control = this.#control;
     channel.port1.on("close", () => {
-      Atomics.store(this.#control, GONE, 1);
-      Atomics.notify(this.#control, TAIL);
+      Atomics.store(control, GONE, 1);
+      Atomics.notify(control, TAIL);
     });
     channel.port1.unref();
     this.#started = true;
@@ -268,7 +272,7 @@ export class ThreadWrites {
         const tail = Atomics.load(control, TAIL);
         const free = RING_BYTES - ((head - tail) | 0);
         if (free <= HEADER) {
-          this.#waitForThread(watch, tail);
+          watch.waitBlocking(control, TAIL, tail);
           continue;
         }
         const n = Math.min(free - HEADER, part.length - at);
@@ -291,48 +295,31 @@ export class ThreadWrites {
    */
   #waitWhileSpawning(watch: StopWatch): void {
     while (Atomics.load(this.#control, GONE) === 0 && threadSpawning()) {
-      if (this.#bootOverdue()) {
-        this.#abandon();
-        return;
-      }
       watch.sleepBlocking(1);
     }
   }
 
-  /** Whether the thread has not run its first line within the bound. */
-  #bootOverdue(): boolean {
-    return Atomics.load(this.#control, BOOT) === 0 &&
-      performance.now() - this.#spawnedAt >= this.#bootLimitMs;
+  /** Milliseconds left for the thread to run its first line. */
+  get #bootLeft(): number {
+    return this.#spawnedAt + this.#bootLimitMs - performance.now();
   }
 
   /**
-   * Waits until the thread has taken bytes out of the ring (`TAIL` is no
-   * longer `tail`), or the run stops, or the thread is overdue and this
-   * thread has written the ring's bytes itself (`GONE` is set then).
+   * Gives up on a thread that has not booted, unless it ran its first
+   * line meanwhile: the ring's bytes go as asynchronous writes, in order,
+   * and every later write is written here.
    *
-   * @throws The stop error, when the run stops first.
+   * @returns Whether it gave up.
    */
-  #waitForThread(watch: StopWatch, tail: number): void {
+  #giveUp(): boolean {
     const control = this.#control;
-    if (Atomics.load(control, BOOT) === 0) {
-      const left = this.#spawnedAt + this.#bootLimitMs - performance.now();
-      if (left > 0) watch.waitBlocking(control, TAIL, tail, left);
-      else this.#abandon();
-    } else watch.waitBlocking(control, TAIL, tail);
-  }
-
-  /**
-   * Gives up on a thread that has not booted: unless it ran its first line
-   * meanwhile, writes the ring's bytes here, blocking, and sends every
-   * later write this way.
-   */
-  #abandon(): void {
-    const control = this.#control;
-    if (Atomics.compareExchange(control, BOOT, 0, ABANDONED) !== 0) return;
-    Atomics.store(control, GONE, 1);
-    for (const [fd, bytes] of this.#takeRecords()) {
-      this.#writeHere(fd, [bytes], bytes.length);
+    if (Atomics.compareExchange(control, BOOT, 0, ABANDONED) !== 0) {
+      return false;
     }
+    Atomics.store(control, GONE, 1);
+    void writeLater(this.#takeRecords());
+    Atomics.notify(control, TAIL);
+    return true;
   }
 
   /** Takes every record out of the ring, in order. */
@@ -409,7 +396,11 @@ export class ThreadWrites {
         const tail = Atomics.load(control, TAIL);
         if (((Atomics.load(control, HEAD) - tail) | 0) === 0) break;
         if (Atomics.load(control, GONE) !== 0) break;
-        this.#waitForThread(watch, tail);
+        if (Atomics.load(control, BOOT) !== 0) {
+          watch.waitBlocking(control, TAIL, tail);
+        } else if (this.#bootLeft > 0) {
+          watch.waitBlocking(control, TAIL, tail, this.#bootLeft);
+        } else if (this.#giveUp()) break;
       }
     } catch {
       // Stopped.
@@ -442,21 +433,18 @@ export class ThreadWrites {
       else queueMicrotask(look);
     };
     if (Atomics.load(control, BOOT) === 0) {
-      // As #abandon, but without holding this thread in the writes.
-      overdue = setTimeout(() => {
-        if (Atomics.compareExchange(control, BOOT, 0, ABANDONED) !== 0) return;
-        Atomics.store(control, GONE, 1);
-        void writeLater(this.#takeRecords()).finally(() =>
-          Atomics.notify(control, TAIL)
-        );
-      }, Math.max(0, this.#spawnedAt + this.#bootLimitMs - performance.now()));
+      overdue = setTimeout(() => this.#giveUp(), Math.max(0, this.#bootLeft));
     }
     look();
   }
 }
 
-/** Writes the records asynchronously, in order; a failed write ends it. */
+/**
+ * Writes the records asynchronously, in order; a failed write ends it.
+ * Pending, they keep the process alive, as the ring's bytes did.
+ */
 async function writeLater(records: [1 | 2, Uint8Array][]): Promise<void> {
+  const alive = setInterval(() => {}, 1 << 30);
   try {
     for (const [fd, bytes] of records) {
       const stream = fd === 1 ? Deno.stdout : Deno.stderr;
@@ -466,6 +454,8 @@ async function writeLater(records: [1 | 2, Uint8Array][]): Promise<void> {
     }
   } catch {
     // The reader has gone, as for the thread's writes.
+  } finally {
+    clearInterval(alive);
   }
 }
 

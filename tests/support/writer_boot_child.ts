@@ -7,8 +7,10 @@
  *
  * Arguments: the case.
  * - `drain`: a write, then the run's end, which waits for the ring;
- * - `full`: a write of two parts larger than the ring, so that the write
- *   itself waits for room, then the run's end;
+ * - `full`: a write of two parts larger than the ring under a 300 ms
+ *   deadline: its wait for room ends at the deadline (the name of the
+ *   error it throws goes to stderr), then the stopped run's end leaves
+ *   what the ring holds to be written after it;
  * - `settle`: a write, then the end of a stopped run, which leaves the
  *   ring to be written after it;
  * - `late`: a real thread, which boots after the bound (here 0 ms), must
@@ -35,8 +37,12 @@ if (import.meta.main) {
     const first = pattern(0, RING_BYTES - 100);
     const second = pattern(first.length, RING_BYTES / 2);
     const size = first.length + second.length;
-    writes.write(1, [first, second], size, watch);
-    writes.drain(watch);
+    try {
+      writes.write(1, [first, second], size, new StopWatch({ timeout: 300 }));
+    } catch (error) {
+      console.error((error as Error).name);
+    }
+    writes.settle();
   } else {
     const bytes = pattern(0, 1000);
     writes.write(1, [bytes], bytes.length, watch);
