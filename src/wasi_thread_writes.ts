@@ -65,6 +65,36 @@ const BOOT = 5;
 const ABANDONED = 2;
 
 /**
+ * The u32 at `at` in the ring, little-endian, wrapping at its end. Sent to
+ * the writing thread as text, with {@linkcode copyRecord}.
+ */
+function ringWord(ring: Uint8Array, at: number): number {
+  const mask = ring.length - 1;
+  return ring[at & mask] | ring[(at + 1) & mask] << 8 |
+    ring[(at + 2) & mask] << 16 | ring[(at + 3) & mask] << 24;
+}
+
+/**
+ * Copies the bytes of the record at `at` into `into` at `offset`, wrapping
+ * at the ring's end.
+ *
+ * @returns Their length.
+ */
+function copyRecord(
+  ring: Uint8Array,
+  at: number,
+  into: Uint8Array,
+  offset: number,
+): number {
+  const length = ringWord(ring, at + 4);
+  const start = (at + 8) & (ring.length - 1);
+  const first = ring.subarray(start, Math.min(ring.length, start + length));
+  into.set(first, offset);
+  into.set(ring.subarray(0, length - first.length), offset + first.length);
+  return length;
+}
+
+/**
  * The writing thread's program, run from its source text: takes the
  * records in the ring out in order and writes them, blocking this thread
  * only. Consecutive records for the same descriptor go as one write (a
@@ -98,11 +128,7 @@ function writeRecords(
   pipeErrno: number,
   ioErrno: number,
 ): void {
-  const mask = ring.length - 1;
   const batch = new Uint8Array(ring.length);
-  const word = (at: number) =>
-    ring[at & mask] | ring[(at + 1) & mask] << 8 |
-    ring[(at + 2) & mask] << 16 | ring[(at + 3) & mask] << 24;
   for (;;) {
     const tail = Atomics.load(control, 1);
     const head = Atomics.load(control, 0);
@@ -113,13 +139,9 @@ function writeRecords(
     let fd = -1;
     let size = 0;
     let at = tail;
-    while (at !== head && (fd === -1 || word(at) === fd)) {
-      fd = word(at);
-      const length = word(at + 4);
-      const start = (at + 8) & mask;
-      const first = ring.subarray(start, Math.min(ring.length, start + length));
-      batch.set(first, size);
-      batch.set(ring.subarray(0, length - first.length), size + first.length);
+    while (at !== head && (fd === -1 || ringWord(ring, at) === fd)) {
+      fd = ringWord(ring, at);
+      const length = copyRecord(ring, at, batch, size);
       size += length;
       at = (at + 8 + length) | 0;
     }
@@ -194,6 +216,8 @@ export class ThreadWrites {
 {
   const { control, ring } = require("node:worker_threads").workerData;
   const fs = require("node:fs");
+  ${ringWord.toString()}
+  ${copyRecord.toString()}
   ${writeRecords.toString()}
   (${writerMain.toString()})(control, new Uint8Array(ring), fs.writeSync, ${ERRNO.PIPE}, ${ERRNO.IO});
 }`;
@@ -326,21 +350,13 @@ export class ThreadWrites {
   #takeRecords(): [1 | 2, Uint8Array][] {
     const control = this.#control;
     const ring = this.#ring;
-    const mask = RING_BYTES - 1;
-    const word = (at: number) =>
-      ring[at & mask] | ring[(at + 1) & mask] << 8 |
-      ring[(at + 2) & mask] << 16 | ring[(at + 3) & mask] << 24;
     const head = Atomics.load(control, HEAD);
     const records: [1 | 2, Uint8Array][] = [];
     for (let at = Atomics.load(control, TAIL); at !== head;) {
-      const length = word(at + 4);
-      const bytes = new Uint8Array(length);
-      const start = (at + HEADER) & mask;
-      const first = ring.subarray(start, Math.min(RING_BYTES, start + length));
-      bytes.set(first);
-      bytes.set(ring.subarray(0, length - first.length), first.length);
-      records.push([word(at) === 2 ? 2 : 1, bytes]);
-      at = (at + HEADER + length) | 0;
+      const bytes = new Uint8Array(ringWord(ring, at + 4));
+      copyRecord(ring, at, bytes, 0);
+      records.push([ringWord(ring, at) === 2 ? 2 : 1, bytes]);
+      at = (at + HEADER + bytes.length) | 0;
     }
     Atomics.store(control, TAIL, head);
     return records;
