@@ -108,59 +108,48 @@ function writerMain(
   pipeErrno: number,
   ioErrno: number,
 ): void {
-  // Too late: the host has written the ring's bytes itself.
+  // Too late: the host has taken the ring's bytes.
   if (Atomics.compareExchange(control, 5, 0, 1) !== 0) return;
   try {
-    writeRecords(control, ring, writeSync, pipeErrno, ioErrno);
+    const batch = new Uint8Array(ring.length);
+    for (;;) {
+      const tail = Atomics.load(control, 1);
+      const head = Atomics.load(control, 0);
+      if (head === tail) {
+        Atomics.wait(control, 0, head);
+        continue;
+      }
+      let fd = -1;
+      let size = 0;
+      let at = tail;
+      while (at !== head && (fd === -1 || ringWord(ring, at) === fd)) {
+        fd = ringWord(ring, at);
+        const length = copyRecord(ring, at, batch, size);
+        size += length;
+        at = (at + 8 + length) | 0;
+      }
+      if (Atomics.load(control, 1 + fd) !== pipeErrno) {
+        try {
+          for (let done = 0; done < size;) {
+            done += writeSync(fd, batch.subarray(done, size));
+          }
+        } catch (error) {
+          const name = (error as { name?: unknown } | null)?.name;
+          const code = (error as { code?: unknown } | null)?.code;
+          Atomics.store(
+            control,
+            1 + fd,
+            name === "BrokenPipe" || code === "EPIPE" ? pipeErrno : ioErrno,
+          );
+        }
+      }
+      Atomics.store(control, 1, at);
+      Atomics.notify(control, 1);
+    }
   } finally {
     // The host's wait ends here, not with the port's close: that is an
     // event, and a held run's thread turns no event loop.
     Atomics.store(control, 4, 1);
-    Atomics.notify(control, 1);
-  }
-}
-
-/** The writing thread's loop: see {@linkcode writerMain}. */
-function writeRecords(
-  control: Int32Array,
-  ring: Uint8Array,
-  writeSync: (fd: number, bytes: Uint8Array) => number,
-  pipeErrno: number,
-  ioErrno: number,
-): void {
-  const batch = new Uint8Array(ring.length);
-  for (;;) {
-    const tail = Atomics.load(control, 1);
-    const head = Atomics.load(control, 0);
-    if (head === tail) {
-      Atomics.wait(control, 0, head);
-      continue;
-    }
-    let fd = -1;
-    let size = 0;
-    let at = tail;
-    while (at !== head && (fd === -1 || ringWord(ring, at) === fd)) {
-      fd = ringWord(ring, at);
-      const length = copyRecord(ring, at, batch, size);
-      size += length;
-      at = (at + 8 + length) | 0;
-    }
-    if (Atomics.load(control, 1 + fd) !== pipeErrno) {
-      try {
-        for (let done = 0; done < size;) {
-          done += writeSync(fd, batch.subarray(done, size));
-        }
-      } catch (error) {
-        const name = (error as { name?: unknown } | null)?.name;
-        const code = (error as { code?: unknown } | null)?.code;
-        Atomics.store(
-          control,
-          1 + fd,
-          name === "BrokenPipe" || code === "EPIPE" ? pipeErrno : ioErrno,
-        );
-      }
-    }
-    Atomics.store(control, 1, at);
     Atomics.notify(control, 1);
   }
 }
@@ -218,7 +207,6 @@ export class ThreadWrites {
   const fs = require("node:fs");
   ${ringWord.toString()}
   ${copyRecord.toString()}
-  ${writeRecords.toString()}
   (${writerMain.toString()})(control, new Uint8Array(ring), fs.writeSync, ${ERRNO.PIPE}, ${ERRNO.IO});
 }`;
     const channel = new MessageChannel();
