@@ -38,7 +38,8 @@ import { encodeValue, fromWire, type IsolatedRequest } from "./isolate_wire.ts";
 import { startDeadline } from "./isolate_deadline.ts";
 import { trackExit } from "./isolate_exits.ts";
 import { checkLimits, shareMemory } from "./limits.ts";
-import { checkSource, loadModule } from "./load.ts";
+import { checkSource } from "./load.ts";
+import { guestForChild } from "./isolate_guest.ts";
 import { isInstance } from "./thrown_values.ts";
 import { checkArgumentList, checkExportName } from "./exported_function.ts";
 import {
@@ -201,14 +202,16 @@ async function callIsolated(
     limits,
     imports: resolveImports(options.imports),
   };
-  const childArgs = [
+  const childArgs = (guestPath?: string) => [
     "run",
     "--no-prompt",
     "--no-config",
     ...heapFlags(options.maxHeapMiB),
-    ...permissionFlags(options.permissions, request.imports),
+    ...permissionFlags(options.permissions, request.imports, guestPath),
     CHILD.href,
   ];
+  // Checked before the call starts: flags the child cannot be given.
+  childArgs();
   const env = childEnv(options.env);
 
   // Loading the guest and starting the child are part of the call; a
@@ -269,20 +272,22 @@ async function callIsolated(
     // Given up at the stop: a file that never ends (a FIFO no one writes
     // to) would otherwise keep this work, which isolatedChildrenExited()
     // waits for, going for ever.
-    const module = await Promise.race([
-      loadModule(source, { compile: false, signal: fetching.signal }),
+    const guest = await Promise.race([
+      guestForChild(source, fetching.signal),
       stop.promise,
     ]);
-    if (module === undefined) return undefined;
-    const { bytes, label } = module;
-    hasStart = hasStartFunction(bytes!);
+    if (guest === undefined) return undefined;
+    const { label } = guest;
+    const file = "path" in guest ? guest : undefined;
+    const outline = file?.outline ?? (guest as { bytes: Uint8Array }).bytes;
+    hasStart = hasStartFunction(outline);
     if (killedBy !== undefined) return undefined;
     // The heap limit bounds the guest's linear memories too, which are
     // outside V8's heap: together they hold at most as much.
     const limits = options.maxHeapMiB === undefined
       ? request.limits
       : shareMemory(
-        bytes!,
+        outline,
         request.limits,
         options.maxHeapMiB * MIB,
         "maxHeapMiB",
@@ -293,13 +298,14 @@ async function callIsolated(
       limits,
       label,
       answerTag: `early-exit answer ${crypto.randomUUID()}: `,
-      moduleBytes: bytes!.length,
+      moduleBytes: file?.size ?? outline.length,
+      modulePath: file?.path,
       deadline: options.timeout === undefined
         ? undefined
         : performance.timeOrigin + started + options.timeout +
           GUARD_KILL_AFTER_MS,
     };
-    const spawned = spawnChild(label, childArgs, {
+    const spawned = spawnChild(label, childArgs(file?.path), {
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -325,7 +331,12 @@ async function callIsolated(
       ),
       readErrors(spawned.stderr),
     ]);
-    const sending = sendRequest(spawned.stdin, wire, bytes!, release.promise);
+    const sending = sendRequest(
+      spawned.stdin,
+      wire,
+      file === undefined ? outline : undefined,
+      release.promise,
+    );
     const [answer, errors] = await reading;
     const status = await spawned.status;
     // V8's report of the child's death by memory is said by the outcome.
@@ -411,21 +422,22 @@ function killedByItsGuard(
 const CLOCK_SKEW_MS = 1;
 
 /**
- * Writes the call to the child's stdin, and keeps the pipe open until
+ * Writes the call to the child's stdin, the module's bytes after it unless
+ * the child reads the guest's file itself, and keeps the pipe open until
  * `release`: the child's guard kills the child when the pipe closes, which
  * it also does when this process dies.
  */
 async function sendRequest(
   stdin: WritableStream<Uint8Array>,
   wire: IsolatedRequest,
-  bytes: Uint8Array,
+  bytes: Uint8Array | undefined,
   release: Promise<void>,
 ): Promise<void> {
   const writer = stdin.getWriter();
   // A write fails when the child is gone (killed, or failed to start).
   await writer.write(new TextEncoder().encode(`${JSON.stringify(wire)}\n`))
     .catch(() => {});
-  await writer.write(bytes).catch(() => {});
+  if (bytes !== undefined) await writer.write(bytes).catch(() => {});
   await release;
   await writer.close().catch(() => {});
 }

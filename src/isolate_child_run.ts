@@ -27,6 +27,13 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
   const request: IsolatedRequest = JSON.parse(guarded.header);
   let line: string;
   try {
+    if (guarded.failure !== undefined) {
+      throw new GuestLoadError(
+        "io",
+        `cannot read ${request.label}: ${guarded.failure}`,
+        "check the file, and that nothing writes it during the call",
+      );
+    }
     const imports = request.imports === undefined
       ? undefined
       : await importsOf(request.imports);

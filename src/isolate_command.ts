@@ -57,12 +57,14 @@ function permissionValue(name: string, value: unknown): boolean | string[] {
 }
 
 /**
- * The child's `--allow-*` flags: the permissions given, and read access to
- * a local imports module, which its dynamic import needs.
+ * The child's `--allow-*` flags: the permissions given, read access to a
+ * local imports module, which its dynamic import needs, and to the guest's
+ * file when the child reads it itself (`guestPath`).
  */
 export function permissionFlags(
   permissions: ChildPermissions = {},
   imports: string | undefined,
+  guestPath?: string,
 ): string[] {
   for (const name of Object.keys(permissions)) {
     if (!(PERMISSION_NAMES as readonly string[]).includes(name)) {
@@ -91,6 +93,12 @@ export function permissionFlags(
       );
     }
     granted.set("read", [...(read === false ? [] : read), path]);
+  }
+  // A guest file the child reads itself (it has no comma: see
+  // `isolate_guest.ts`).
+  const reading = granted.get("read")!;
+  if (guestPath !== undefined && reading !== true) {
+    granted.set("read", [...(reading === false ? [] : reading), guestPath]);
   }
   const flags: string[] = [];
   for (const [name, value] of granted) {

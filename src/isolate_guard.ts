@@ -31,8 +31,13 @@
 export interface GuardedRequest {
   /** The JSON header line, without its newline. */
   header: string;
-  /** The guest module's bytes: the header's `moduleBytes` of them. */
+  /**
+   * The guest module's bytes: the header's `moduleBytes` of them, from
+   * stdin or from the file at its `modulePath`.
+   */
   module: Uint8Array;
+  /** Why the file at `modulePath` could not be read, when it could not. */
+  failure?: string;
 }
 
 /**
@@ -54,22 +59,30 @@ async function guard(): Promise<void> {
       newline = head.indexOf(0x0a);
     }
     const header = new TextDecoder().decode(head.subarray(0, newline));
-    const { moduleBytes: length, deadline } = JSON.parse(header);
+    const { moduleBytes: length, deadline, modulePath } = JSON.parse(header);
     if (typeof deadline === "number") killAt(deadline);
     if (!Number.isSafeInteger(length) || (length as number) < 0) {
       throw new TypeError("the request states no module length");
     }
     const module = new Uint8Array(length as number);
-    const early = head.subarray(newline + 1, newline + 1 + module.length);
-    module.set(early);
-    for (let filled = early.length; filled < module.length;) {
-      const read = await Deno.stdin.read(module.subarray(filled));
-      if (read === null) return Deno.kill(Deno.pid, "SIGKILL");
-      filled += read;
+    if (typeof modulePath === "string") {
+      const failure = await readFile(modulePath, module);
+      (globalThis as unknown as Worker).postMessage(
+        { header, module, failure },
+        [module.buffer],
+      );
+    } else {
+      const early = head.subarray(newline + 1, newline + 1 + module.length);
+      module.set(early);
+      for (let filled = early.length; filled < module.length;) {
+        const read = await Deno.stdin.read(module.subarray(filled));
+        if (read === null) return Deno.kill(Deno.pid, "SIGKILL");
+        filled += read;
+      }
+      (globalThis as unknown as Worker).postMessage({ header, module }, [
+        module.buffer,
+      ]);
     }
-    (globalThis as unknown as Worker).postMessage({ header, module }, [
-      module.buffer,
-    ]);
     // The host sends nothing more: this read ends when it closes the pipe
     // or dies.
     while (await Deno.stdin.read(chunk) !== null) {
@@ -79,6 +92,41 @@ async function guard(): Promise<void> {
     // A pipe that fails has ended too.
   }
   Deno.kill(Deno.pid, "SIGKILL");
+}
+
+/**
+ * Fills `module` from the file at `path`, which must hold exactly as many
+ * bytes (the host looked at the file as it was; one that has changed since
+ * is refused). Part of the guard's source: it refers to nothing outside
+ * itself.
+ *
+ * @returns Why the file could not be read, or `undefined` when it was.
+ */
+async function readFile(
+  path: string,
+  module: Uint8Array,
+): Promise<string | undefined> {
+  try {
+    // Not `using`: this function's source text is all the Worker gets.
+    const file = await Deno.open(path);
+    try {
+      let filled = 0;
+      while (filled < module.length) {
+        const read = await file.read(module.subarray(filled));
+        if (read === null) break;
+        filled += read;
+      }
+      const more = await file.read(new Uint8Array(1));
+      if (filled === module.length && more === null) return undefined;
+      return `it changed while the call loaded it (${
+        more === null ? filled : `more than ${filled}`
+      } bytes, ${module.length} when the call began)`;
+    } finally {
+      file.close();
+    }
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 /**
@@ -110,7 +158,7 @@ function killAt(deadline: number): void {
  */
 export function startGuard(): Promise<GuardedRequest> {
   const url = URL.createObjectURL(
-    new Blob([`${killAt}\n(${guard})();`], {
+    new Blob([`${killAt}\n${readFile}\n(${guard})();`], {
       type: "application/javascript",
     }),
   );

@@ -111,9 +111,10 @@ export interface IsolatedCallOptions {
    */
   imports?: string | URL;
   /**
-   * The child's permissions.
+   * The child's permissions. A guest given as a local file is read by the
+   * child itself, which may always read that one file.
    *
-   * @default {} (none)
+   * @default {} (none but the guest's file)
    */
   permissions?: ChildPermissions;
   /**

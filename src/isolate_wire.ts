@@ -36,10 +36,17 @@ export interface IsolatedRequest {
    */
   answerTag: string;
   /**
-   * How many bytes of module follow the header line: the child reads
-   * exactly these, as the host keeps the pipe open for the whole call.
+   * How many bytes the module has: those that follow the header line (the
+   * child reads exactly these, as the host keeps the pipe open for the
+   * whole call), or those of the file at `modulePath`.
    */
   moduleBytes: number;
+  /**
+   * The guest file's path, when the child reads it itself (nothing follows
+   * the header line then); the child refuses a file that no longer has
+   * `moduleBytes` bytes.
+   */
+  modulePath?: string;
   /**
    * The call's deadline, in milliseconds since the epoch
    * (`performance.timeOrigin + performance.now()`, which both processes

@@ -74,12 +74,13 @@ const MAGIC = [0x00, 0x61, 0x73, 0x6d];
  * Turns a path or URL string into a URL. Strings with a scheme of two or more
  * letters are URLs; everything else (including `C:\…`) is a path.
  */
-function toUrl(source: string | URL): URL | string {
+export function toUrl(source: string | URL): URL | string {
   if (source instanceof URL) return source;
   return /^[a-z][a-z0-9+.-]+:/i.test(source) ? new URL(source) : source;
 }
 
-function labelOf(target: URL | string): string {
+/** A path or URL's name in messages: a file's path, relative where it can be. */
+export function labelOf(target: URL | string): string {
   if (typeof target === "string") return target;
   if (target.protocol !== "file:") return target.href;
   const path = decodeURIComponent(target.pathname);
@@ -111,50 +112,62 @@ async function readLocal(
       before,
     );
   } catch (error) {
-    if (error instanceof GuestLoadError || error instanceof InvalidModule) {
-      throw error;
-    }
-    if (error instanceof Deno.errors.NotCapable) {
-      // Deno lets a program open a device (`/dev/stdin`, say) only with
-      // every permission, --allow-read or not.
-      if (/requires all access/i.test(error.message)) {
-        throw new GuestLoadError(
-          "permission",
-          `cannot read ${label}: Deno opens a device only with --allow-all`,
-          "give the path of a file, or pass the bytes themselves",
-          { cause: error },
-        );
-      }
-      throw new GuestLoadError(
+    throw localReadError(error, label);
+  }
+}
+
+/**
+ * What a failed read of a local guest file throws: the error itself when it
+ * is already early-exit's, else a `GuestLoadError` that names the cause
+ * (a missing permission and its flag, a missing file, a directory).
+ *
+ * @param error What the read threw.
+ * @param label The file's name in messages.
+ */
+export function localReadError(error: unknown, label: string): Error {
+  if (error instanceof GuestLoadError || error instanceof InvalidModule) {
+    return error;
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    // Deno lets a program open a device (`/dev/stdin`, say) only with
+    // every permission, --allow-read or not.
+    if (/requires all access/i.test(error.message)) {
+      return new GuestLoadError(
         "permission",
-        `cannot read ${label}: read permission is missing`,
-        `run again with --allow-read=${label} (or --allow-read)`,
+        `cannot read ${label}: Deno opens a device only with --allow-all`,
+        "give the path of a file, or pass the bytes themselves",
         { cause: error },
       );
     }
-    if (error instanceof Deno.errors.NotFound) {
-      throw new GuestLoadError(
-        "not_found",
-        `guest file not found: ${label}`,
-        "check the path",
-        { cause: error },
-      );
-    }
-    if (error instanceof Deno.errors.IsADirectory) {
-      throw new GuestLoadError(
-        "is_directory",
-        `${label} is a directory, not a .wasm file`,
-        "name a .wasm file inside it",
-        { cause: error },
-      );
-    }
-    throw new GuestLoadError(
-      "io",
-      `cannot read ${label}: ${(error as Error).message}`,
-      "check the file and its permissions",
+    return new GuestLoadError(
+      "permission",
+      `cannot read ${label}: read permission is missing`,
+      `run again with --allow-read=${label} (or --allow-read)`,
       { cause: error },
     );
   }
+  if (error instanceof Deno.errors.NotFound) {
+    return new GuestLoadError(
+      "not_found",
+      `guest file not found: ${label}`,
+      "check the path",
+      { cause: error },
+    );
+  }
+  if (error instanceof Deno.errors.IsADirectory) {
+    return new GuestLoadError(
+      "is_directory",
+      `${label} is a directory, not a .wasm file`,
+      "name a .wasm file inside it",
+      { cause: error },
+    );
+  }
+  return new GuestLoadError(
+    "io",
+    `cannot read ${label}: ${(error as Error).message}`,
+    "check the file and its permissions",
+    { cause: error },
+  );
 }
 
 /** A fetch that failed, or whose body broke off, as a {@linkcode GuestLoadError}. */
@@ -350,7 +363,11 @@ export async function compileBytes(
  */
 export const MAX_MODULE_BYTES = 1 << 30;
 
-function tooLarge(label: string, how: "fetch" | "read"): GuestLoadError {
+/** The error for a module larger than {@linkcode MAX_MODULE_BYTES}. */
+export function tooLarge(
+  label: string,
+  how: "fetch" | "read",
+): GuestLoadError {
   return how === "fetch"
     ? new GuestLoadError(
       "fetch",

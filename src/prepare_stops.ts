@@ -7,6 +7,7 @@
 import { startCompileThread } from "./compile_thread.ts";
 import { warmMeterRuns } from "./fuel.ts";
 import { loadGuest } from "./load_guest.ts";
+import { readyIsolation } from "./isolate_spawn.ts";
 import { startLister } from "./wasi_readdir.ts";
 import { watchdogReady } from "./watchdog.ts";
 import { warmWasiRuns } from "./wasi_warmup.ts";
@@ -33,7 +34,10 @@ const WATCHDOG_WAIT_MS = 5_000;
  * watchdog's thread for tens of milliseconds (hundreds on a loaded
  * machine), during which it sets no flag, so that a deadline or
  * StopSignal of another guest's call that falls meanwhile lands that much
- * late (the load's own stops do not wait for it). A server that stops
+ * late (the load's own stops do not wait for it). Where `--allow-run`
+ * allows isolation mode's child, it also loads Deno's code for starting
+ * processes, which a process's first isolated call otherwise runs for the
+ * first time within its deadline (6 to 9 ms here). A server that stops
  * guests calls this once as it starts, before it takes work; later calls
  * return the same promise.
  *
@@ -53,6 +57,7 @@ export function prepareStops(): Promise<void> {
   if (prepared === undefined) {
     startCompileThread();
     startLister();
+    readyIsolation();
   }
   // A plain guest's load runs a plain call's stop path once, an async
   // guest's an async call's.
