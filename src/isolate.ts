@@ -279,7 +279,8 @@ async function callIsolated(
     if (guest === undefined) return undefined;
     const { label } = guest;
     const file = "path" in guest ? guest : undefined;
-    const outline = file?.outline ?? (guest as { bytes: Uint8Array }).bytes;
+    // What the host looks at: the file's outline, or the bytes it sends.
+    const outline = "path" in guest ? guest.outline : guest.bytes;
     hasStart = hasStartFunction(outline);
     if (killedBy !== undefined) return undefined;
     // The heap limit bounds the guest's linear memories too, which are

@@ -6,7 +6,8 @@
  * whatever the imports module left running.
  *
  * stdin holds a JSON header line, which states the module's length, then
- * the module's raw bytes; the host keeps it open until the call ends.
+ * the module's raw bytes, unless the header names the guest's file, which
+ * the guard reads; the host keeps it open until the call ends.
  *
  * @module
  */

@@ -1,7 +1,8 @@
 /**
  * The isolated child's guard: a Worker that reads the call from the child's
- * stdin, hands it to the child's main thread, then keeps reading until the
- * pipe ends and kills the child (SIGKILL, its own pid) when it does.
+ * stdin (and the guest's file, when the call names one), hands it to the
+ * child's main thread, then keeps reading until the pipe ends and kills the
+ * child (SIGKILL, its own pid) when it does.
  *
  * The host keeps the child's stdin open for the whole call and closes it
  * when the call ends; when the host dies (SIGKILL, out of memory, an exit
