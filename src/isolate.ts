@@ -40,6 +40,7 @@ import { trackExit } from "./isolate_exits.ts";
 import { checkLimits, shareMemory } from "./limits.ts";
 import { checkSource } from "./load.ts";
 import { guestForChild } from "./isolate_guest.ts";
+import { outlineDigest } from "./load_outline.ts";
 import { isInstance } from "./thrown_values.ts";
 import { checkArgumentList, checkExportName } from "./exported_function.ts";
 import {
@@ -301,6 +302,9 @@ async function callIsolated(
       answerTag: `early-exit answer ${crypto.randomUUID()}: `,
       moduleBytes: file?.size ?? outline.length,
       modulePath: file?.path,
+      moduleOutline: file === undefined
+        ? undefined
+        : await outlineDigest(file.outline),
       deadline: options.timeout === undefined
         ? undefined
         : performance.timeOrigin + started + options.timeout +

@@ -21,16 +21,19 @@ import {
   toWire,
 } from "./isolate_wire.ts";
 import { loadStopOutcome, START_FUNCTION } from "./outcome.ts";
+import { outlineDigest, outlineOf } from "./load_outline.ts";
 
 /** Runs the call and exits the process. */
 export async function runCall(guarded: GuardedRequest): Promise<never> {
   const request: IsolatedRequest = JSON.parse(guarded.header);
   let line: string;
   try {
-    if (guarded.failure !== undefined) {
+    const changed = guarded.failure ??
+      await changedOutline(guarded.module, request);
+    if (changed !== undefined) {
       throw new GuestLoadError(
         "io",
-        `cannot read ${request.label}: ${guarded.failure}`,
+        `cannot read ${request.label}: ${changed}`,
         "check the file, and that nothing writes it during the call",
       );
     }
@@ -74,6 +77,27 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
   // The guest's own output may have left a line unfinished.
   await writeAll(new Uint8Array([0x0a, ...answer]));
   Deno.exit(0);
+}
+
+/**
+ * Why the guest file's bytes are not the ones the host looked at, when its
+ * outline's digest differs from the host's; `undefined` when they agree, or
+ * when the bytes are no module (the load then says what is wrong).
+ */
+async function changedOutline(
+  module: Uint8Array,
+  request: IsolatedRequest,
+): Promise<string | undefined> {
+  if (request.moduleOutline === undefined) return undefined;
+  let outline: Uint8Array;
+  try {
+    outline = outlineOf(module);
+  } catch {
+    return undefined;
+  }
+  return await outlineDigest(outline) === request.moduleOutline
+    ? undefined
+    : "it changed while the call loaded it (its types, imports, memories or start function are not those the host read)";
 }
 
 /**

@@ -48,6 +48,12 @@ export interface IsolatedRequest {
    */
   modulePath?: string;
   /**
+   * With `modulePath`: the SHA-256 digest (hex) of the outline the host read
+   * of the file (see `load_outline.ts`), which the child compares with its
+   * own bytes' outline and refuses the file when they differ.
+   */
+  moduleOutline?: string;
+  /**
    * The call's deadline, in milliseconds since the epoch
    * (`performance.timeOrigin + performance.now()`, which both processes
    * read from the same clock): the child's guard kills the child then, on a

@@ -14,7 +14,7 @@
  */
 
 import { checkPreamble } from "./load.ts";
-import { MAX_SECTIONS } from "./wasm/sections.ts";
+import { MAX_SECTIONS, readSections } from "./wasm/sections.ts";
 
 /** The sections an outline keeps: type, import, memory and start. */
 const KEPT_SECTIONS: ReadonlySet<number> = new Set([1, 2, 5, 8]);
@@ -94,13 +94,69 @@ export async function readOutline(
     }
     at = end;
   }
-  const outline = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
+  return joined(parts);
+}
+
+/**
+ * The outline of a module in memory: what {@linkcode readOutline} reads of
+ * the same module's file. The isolated child compares its digest with the
+ * host's, so that a file changed between the host's read and its own is
+ * refused even when its size stayed the same.
+ *
+ * @param bytes The module.
+ * @returns The preamble and the kept sections, as they are in `bytes`.
+ * @throws {WasmDecodeError} When the bytes are no module.
+ *
+ * @example Usage
+ * ```ts
+ * import { outlineOf } from "./load_outline.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const empty = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+ * assert.deepEqual(outlineOf(empty), empty);
+ * ```
+ */
+export function outlineOf(bytes: Uint8Array): Uint8Array {
+  const parts = [bytes.subarray(0, 8)];
+  for (const { id, sectionStart, end } of readSections(bytes)) {
+    if (PAST_START.has(id)) break;
+    if (KEPT_SECTIONS.has(id)) parts.push(bytes.subarray(sectionStart, end));
+  }
+  return joined(parts);
+}
+
+/**
+ * The SHA-256 digest of an outline, in hex: what the host sends the child
+ * to compare.
+ *
+ * @example Usage
+ * ```ts
+ * import { outlineDigest } from "./load_outline.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal((await outlineDigest(new Uint8Array())).length, 64);
+ * ```
+ */
+export async function outlineDigest(outline: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    outline as Uint8Array<ArrayBuffer>,
+  );
+  return Array.from(
+    new Uint8Array(digest),
+    (byte) => byte.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+/** The parts, one after another, in a buffer of their own. */
+function joined(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
   let written = 0;
   for (const part of parts) {
-    outline.set(part, written);
+    out.set(part, written);
     written += part.length;
   }
-  return outline;
+  return out;
 }
 
 /**

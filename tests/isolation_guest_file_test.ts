@@ -15,7 +15,7 @@ import {
   isolatedChildrenExited,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
-import { readOutline } from "../src/load_outline.ts";
+import { outlineDigest, outlineOf, readOutline } from "../src/load_outline.ts";
 import { readSections } from "../src/wasm/sections.ts";
 import { fromWire, type IsolatedRequest } from "../src/isolate_wire.ts";
 
@@ -157,6 +157,9 @@ Deno.test("isolation, a guest file: the outline keeps the type, import, memory a
         .filter((s) => [1, 2, 5, 8].includes(s.id))
         .map((s) => [...module.subarray(s.sectionStart, s.end)]);
     assert.deepEqual(sectionsOf(outline), sectionsOf(bytes));
+    // What the child makes of the bytes it read is the same outline.
+    assert.deepEqual(outlineOf(bytes), outline);
+    assert.deepEqual(outlineOf(outline), outline);
     // A file cut inside a section before the start section is left to the
     // load, which says what is wrong with it; one that is no module is
     // refused as a load refuses it.
@@ -176,7 +179,11 @@ Deno.test("isolation, a guest file: the outline keeps the type, import, memory a
  * Runs the child by hand on a request naming `path` as the module of
  * `moduleBytes` bytes, and gives the outcome its answer reports.
  */
-async function childReading(path: string, moduleBytes: number) {
+async function childReading(
+  path: string,
+  moduleBytes: number,
+  moduleOutline?: string,
+) {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -199,6 +206,7 @@ async function childReading(path: string, moduleBytes: number) {
     answerTag: "answer: ",
     moduleBytes,
     modulePath: path,
+    moduleOutline,
   };
   const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(`${JSON.stringify(request)}\n`));
@@ -211,7 +219,7 @@ async function childReading(path: string, moduleBytes: number) {
   return fromWire(JSON.parse(answer[0]!));
 }
 
-Deno.test("isolation, a guest file: the child reads it, and refuses it when its size is not the one the host saw", async () => {
+Deno.test("isolation, a guest file: the child reads it, and refuses it when its size or outline is not the one the host saw", async () => {
   await inTempDir(async (dir) => {
     const path = `${dir}/add.wasm`;
     await Deno.writeFile(path, ADD);
@@ -229,6 +237,22 @@ Deno.test("isolation, a guest file: the child reads it, and refuses it when its 
         ),
       );
     }
+    // The same size, other types: the outline's digest tells them apart.
+    const digest = await outlineDigest(outlineOf(ADD));
+    const same = await childReading(path, ADD.length, digest);
+    assert.equal(expectOutcome(same, "returned").value, 3);
+    const other = await wat(`(module
+      (func (export "add") (param i64 i64) (result i64)
+        (i64.add (local.get 0) (local.get 1))))`);
+    assert.equal(other.length, ADD.length);
+    await Deno.writeFile(path, other);
+    const changed = await childReading(path, ADD.length, digest)
+      .then(() => assert.fail("the child ran a changed file"), (e) => e);
+    assert.ok(isGuestLoadError(changed), String(changed));
+    assert.match(
+      changed.message,
+      /^cannot read add\.wasm: it changed while the call loaded it \(its types, imports, memories or start function are not those the host read\)/,
+    );
     await Deno.remove(path);
     const gone = await childReading(path, ADD.length)
       .then(() => assert.fail("the child read a removed file"), (e) => e);
