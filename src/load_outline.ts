@@ -15,6 +15,7 @@
 
 import { checkPreamble } from "./load.ts";
 import { MAX_SECTIONS, readSections } from "./wasm/sections.ts";
+import { concatBytes, hex, sha256 } from "./bytes.ts";
 
 /** The sections an outline keeps: type, import, memory and start. */
 const KEPT_SECTIONS: ReadonlySet<number> = new Set([1, 2, 5, 8]);
@@ -94,7 +95,7 @@ export async function readOutline(
     }
     at = end;
   }
-  return joined(parts);
+  return concatBytes(...parts);
 }
 
 /**
@@ -122,7 +123,7 @@ export function outlineOf(bytes: Uint8Array): Uint8Array {
     if (PAST_START.has(id)) break;
     if (KEPT_SECTIONS.has(id)) parts.push(bytes.subarray(sectionStart, end));
   }
-  return joined(parts);
+  return concatBytes(...parts);
 }
 
 /**
@@ -138,25 +139,7 @@ export function outlineOf(bytes: Uint8Array): Uint8Array {
  * ```
  */
 export async function outlineDigest(outline: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    outline as Uint8Array<ArrayBuffer>,
-  );
-  return Array.from(
-    new Uint8Array(digest),
-    (byte) => byte.toString(16).padStart(2, "0"),
-  ).join("");
-}
-
-/** The parts, one after another, in a buffer of their own. */
-function joined(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let written = 0;
-  for (const part of parts) {
-    out.set(part, written);
-    written += part.length;
-  }
-  return out;
+  return hex(await sha256(outline));
 }
 
 /**

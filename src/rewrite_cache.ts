@@ -26,6 +26,7 @@
  */
 
 import { readOption } from "./option_checks.ts";
+import { concatBytes, hex, sha256 } from "./bytes.ts";
 import { GuestLoadError } from "./load_errors.ts";
 import { REWRITER_FINGERPRINT } from "./rewriter_fingerprint.ts";
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
@@ -409,26 +410,6 @@ function canonical(value: unknown, where: string): [string, unknown] {
   return [`{${texts.join(",")}}`, copy];
 }
 
-async function sha256(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(
-    await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>),
-  );
-}
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -654,7 +635,7 @@ async function writeEntry(
   const meta = new TextEncoder().encode(
     toJson({ metered: names, info, splices }),
   );
-  const file = concat(new Uint8Array(HEADER_BYTES), meta, stored);
+  const file = concatBytes(new Uint8Array(HEADER_BYTES), meta, stored);
   file.set(MAGIC);
   new DataView(file.buffer).setUint32(LENGTH_AT, meta.length, true);
   file.set(key, KEY_AT);

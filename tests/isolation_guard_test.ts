@@ -16,12 +16,12 @@ import { assembleWat } from "../guest/build.ts";
 import { invokeIsolated } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { type IsolatedRequest, LOADED_MARK } from "../src/isolate_wire.ts";
+import { startIsolatedChild } from "./support/isolated_child.ts";
 
 /** Longer than any wait these tests make: a hang. */
 const HANG_MS = 120_000;
 const LINUX = Deno.build.os === "linux";
 const HOST = new URL("./support/isolated_host.ts", import.meta.url).pathname;
-const CHILD = new URL("../src/isolate_child.ts", import.meta.url).href;
 
 /** `run` calls `host.spinning`, then loops for ever. */
 const SPIN = await assembleWat(`(module
@@ -220,21 +220,7 @@ for (const { how, prelude, calls } of HOST_ENDS) {
 
 /** A child of isolation mode started by hand, its stdin left to the test. */
 function startChild(pidFile: string): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--no-config",
-      "--allow-read",
-      `--allow-write=${pidFile}`,
-      CHILD,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    clearEnv: true,
-    env: { NO_COLOR: "1" },
-  }).spawn();
+  return startIsolatedChild(["--allow-read", `--allow-write=${pidFile}`]);
 }
 
 function requestBytes(

@@ -18,8 +18,7 @@ import { expectOutcome } from "./support/outcome.ts";
 import { outlineDigest, outlineOf, readOutline } from "../src/load_outline.ts";
 import { readSections } from "../src/wasm/sections.ts";
 import { fromWire, type IsolatedRequest } from "../src/isolate_wire.ts";
-
-const CHILD = new URL("../src/isolate_child.ts", import.meta.url).href;
+import { startIsolatedChild } from "./support/isolated_child.ts";
 
 /** A custom section named `pad` holding `size` zero bytes. */
 function customSection(size: number): Uint8Array {
@@ -184,20 +183,7 @@ async function childReading(
   moduleBytes: number,
   moduleOutline?: string,
 ) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--no-config",
-      `--allow-read=${path}`,
-      CHILD,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    clearEnv: true,
-    env: { NO_COLOR: "1" },
-  }).spawn();
+  const child = startIsolatedChild([`--allow-read=${path}`]);
   const output = child.output();
   const request: IsolatedRequest = {
     export: "add",

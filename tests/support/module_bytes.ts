@@ -9,6 +9,9 @@
 /** Module bytes that the WebAssembly API accepts. */
 export type Bytes = Uint8Array<ArrayBuffer>;
 
+/** `parts` one after the other, in one array (the library's own helper). */
+export { concatBytes } from "../../src/bytes.ts";
+
 /** The magic number and version 1. */
 export const PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 
@@ -60,20 +63,6 @@ export function readLeb(bytes: Uint8Array, pos: number): [number, number] {
 /** A section: its id, its size, then `content`. */
 export function section(id: number, content: number[]): number[] {
   return [id, ...encodeLeb(content.length), ...content];
-}
-
-/**
- * `parts` one after the other, in one array: without spreading them, which
- * fails on parts of megabytes.
- */
-export function concatBytes(...parts: (number[] | Uint8Array)[]): Bytes {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /** A module of the preamble and then `sections`, as they are. */

@@ -5,14 +5,9 @@
  * @module
  */
 
+import { hex, sha256 } from "../../src/bytes.ts";
+
 /** The SHA-256 digest of `bytes`, as 64 lowercase hex digits. */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    bytes as Uint8Array<ArrayBuffer>,
-  );
-  return Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
+  return hex(await sha256(bytes));
 }
