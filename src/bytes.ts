@@ -1,5 +1,5 @@
 /**
- * Small helpers over bytes that several modules need: joining pieces, and
+ * Small functions over bytes that several modules need: joining pieces, and
  * SHA-256 digests in bytes or hex.
  *
  * @module

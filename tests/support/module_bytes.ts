@@ -9,7 +9,7 @@
 /** Module bytes that the WebAssembly API accepts. */
 export type Bytes = Uint8Array<ArrayBuffer>;
 
-/** `parts` one after the other, in one array (the library's own helper). */
+/** `parts` one after the other, in one array (the library's own function). */
 export { concatBytes } from "../../src/bytes.ts";
 
 /** The magic number and version 1. */
