@@ -68,7 +68,7 @@ import {
   permissionFlags,
   resolveImports,
 } from "./isolate_command.ts";
-import { checkRunPermission, spawnChild } from "./isolate_spawn.ts";
+import { checkRunPermission, readySpawn, spawnChild } from "./isolate_spawn.ts";
 
 function encodeArgument(value: unknown, index: number): unknown {
   if (typeof value === "bigint" || typeof value === "number") {
@@ -283,6 +283,8 @@ async function callIsolated(
     // What the host looks at: the file's outline, or the bytes it sends.
     const outline = "path" in guest ? guest.outline : guest.bytes;
     hasStart = hasStartFunction(outline);
+    if (killedBy !== undefined) return undefined;
+    await readySpawn();
     if (killedBy !== undefined) return undefined;
     // The heap limit bounds the guest's linear memories too, which are
     // outside V8's heap: together they hold at most as much.

@@ -9,6 +9,7 @@
 
 import { GuestLoadError } from "./errors.ts";
 import { trackExit } from "./isolate_exits.ts";
+import { nextTurn } from "./yield.ts";
 
 /**
  * How much lower than the host's the child's scheduling priority is (its
@@ -115,21 +116,41 @@ export function childCommand(args: string[]): [string, string[]] {
 }
 
 /**
- * Readies this process's first isolated call, where `--allow-run` allows
- * starting its child (checked without a prompt): loads Deno's code for
- * starting processes, which a process's first `Deno.Command` does on the
- * JavaScript thread (6 to 9 ms here), and starts the probes of `taskset`
- * and `choom` (see {@linkcode childCommand}), whose spawns make the first
- * call's own spawn cheaper still (about 15 ms, the first in a process,
- * against 1 to 2). Spawns nothing else.
+ * Readies this process's first isolated call ahead, where `--allow-run`
+ * allows starting its child (checked without a prompt): runs
+ * {@linkcode readySpawn}, which loads Deno's code for starting processes
+ * and starts the probes of `taskset` and `choom`. Spawns nothing else.
  */
 export function readyIsolation(): void {
   const granted = (command: string) =>
     Deno.permissions.querySync({ name: "run", command }).state === "granted";
   if (!granted(Deno.execPath()) && !granted("nice")) return;
-  // Constructing a command spawns nothing; it loads the code.
-  new Deno.Command(Deno.execPath());
-  childCommand([]);
+  void readySpawn();
+}
+
+/** Whether {@linkcode readySpawn} has begun. */
+let readying: Promise<void> | undefined;
+
+/**
+ * Readies this process's first spawn of a child in pieces, each in a turn
+ * of the event loop of its own: Deno's code for starting processes, which
+ * the first `Deno.Command` loads (6 to 9 ms), then each wrapper's probe (a
+ * spawn each). Done at once, with the child's own spawn, they held a
+ * process's first isolated call's thread 15 to 18 ms, and a deadline that
+ * fell then was seen that much late; between pieces it is seen at once.
+ * Later calls find it done.
+ */
+export function readySpawn(): Promise<void> {
+  readying ??= (async () => {
+    // Constructing a command spawns nothing; it loads the code.
+    new Deno.Command(Deno.execPath());
+    await nextTurn();
+    childMarked();
+    await nextTurn();
+    childConfined();
+    await nextTurn();
+  })();
+  return readying;
 }
 
 /**
