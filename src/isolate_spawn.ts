@@ -23,6 +23,12 @@ const CHILD_NICENESS = 10;
  */
 const CHILD_CPUS = "1-1023";
 
+/** Whether `--allow-run` allows `command`, asked without a prompt. */
+function runAllowed(command: string): boolean {
+  return Deno.permissions.querySync({ name: "run", command }).state ===
+    "granted";
+}
+
 /** Whether `taskset` confines a child here: unknown until probed. */
 let confines: boolean | undefined;
 
@@ -47,8 +53,7 @@ function childConfined(): boolean {
   if (confines !== undefined) return confines;
   confines = false;
   if ((globalThis.navigator?.hardwareConcurrency ?? 1) < 2) return false;
-  const run = Deno.permissions.querySync({ name: "run", command: "taskset" });
-  if (run.state !== "granted") return false;
+  if (!runAllowed("taskset")) return false;
   // Kept with the children, so that isolatedChildrenExited() waits for it.
   trackExit(
     new Deno.Command("taskset", {
@@ -71,8 +76,7 @@ function childConfined(): boolean {
 function childMarked(): boolean {
   if (marks !== undefined) return marks;
   marks = false;
-  const run = Deno.permissions.querySync({ name: "run", command: "choom" });
-  if (run.state !== "granted") return false;
+  if (!runAllowed("choom")) return false;
   trackExit(
     new Deno.Command("choom", {
       args: ["-n", String(CHILD_OOM_SCORE), "--", "true"],
@@ -104,8 +108,7 @@ function childMarked(): boolean {
  */
 export function childCommand(args: string[]): [string, string[]] {
   const command = [Deno.execPath(), ...args];
-  const nice = Deno.permissions.querySync({ name: "run", command: "nice" });
-  if (nice.state === "granted") {
+  if (runAllowed("nice")) {
     command.unshift("nice", "-n", String(CHILD_NICENESS));
   }
   if (childMarked()) {
@@ -122,9 +125,7 @@ export function childCommand(args: string[]): [string, string[]] {
  * and starts the probes of `taskset` and `choom`. Spawns nothing else.
  */
 export function readyIsolation(): void {
-  const granted = (command: string) =>
-    Deno.permissions.querySync({ name: "run", command }).state === "granted";
-  if (!granted(Deno.execPath()) && !granted("nice")) return;
+  if (!runAllowed(Deno.execPath()) && !runAllowed("nice")) return;
   void readySpawn();
 }
 
@@ -166,9 +167,7 @@ export function readySpawn(): Promise<void> {
 export function checkRunPermission(
   source: string | URL | Uint8Array | ArrayBuffer,
 ): boolean {
-  const granted = (command: string) =>
-    Deno.permissions.querySync({ name: "run", command }).state === "granted";
-  if (granted(Deno.execPath()) || granted("nice")) return false;
+  if (runAllowed(Deno.execPath()) || runAllowed("nice")) return false;
   const asked = Deno.permissions.requestSync({
     name: "run",
     command: Deno.execPath(),

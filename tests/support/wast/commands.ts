@@ -17,6 +17,7 @@ import {
   type SList,
   WastSyntaxError,
 } from "./sexpr.ts";
+import { concatBytes } from "../../../src/bytes.ts";
 
 /** Where a module's bytes come from. */
 export type ModuleSource =
@@ -99,16 +100,6 @@ function optionalId(items: SExpr[], index: number): string | undefined {
     : undefined;
 }
 
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /**
  * Quoted text is either a whole `(module ...)` or just its fields; an
  * assembler wants the former.
@@ -143,7 +134,7 @@ function parseModule(module: SList, source: string): ModuleDef {
       }
       return n.bytes;
     });
-    const bytes = concatBytes(strings);
+    const bytes = concatBytes(...strings);
     return {
       id,
       definition,
