@@ -1,6 +1,10 @@
 import assert from "./support/assert.ts";
 import { setImmediate } from "node:timers";
-import { PUNCTUAL_LEAD_MS, startPunctualTimer } from "../src/punctual_timer.ts";
+import {
+  LOOK_SLICE_MS,
+  PUNCTUAL_LEAD_MS,
+  startPunctualTimer,
+} from "../src/punctual_timer.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const turn = () => new Promise((resolve) => setImmediate(resolve));
@@ -66,4 +70,60 @@ Deno.test("a punctual timer lets the thread's own turns run while it looks at th
   }
   assert.ok(performance.now() - start >= 200);
   assert.ok(turnsBefore > 0, `${turnsBefore} turns before it fired`);
+});
+
+Deno.test("a punctual timer's looks each watch the clock a while, so an idle thread turns a bounded number of times", async () => {
+  const delay = 100;
+  let fired = false;
+  startPunctualTimer(delay, () => {
+    fired = true;
+  }, LONG_LEAD_MS);
+  // Past the timer's first setTimeout, which comes a timer step late.
+  await sleep(10);
+  let turns = 0;
+  while (!fired) {
+    await turn();
+    turns++;
+  }
+  // A look per turn, each at least LOOK_SLICE_MS unless the timer fires:
+  // a thread turning as fast as it can (and allocating at every turn) made
+  // tens of thousands of turns in that time.
+  const most = delay / LOOK_SLICE_MS + 10;
+  assert.ok(turns <= most, `${turns} turns in ${delay} ms, at most ${most}`);
+});
+
+Deno.test("punctual timers in their last stretch together each fire once, in the order of their times, never early", async () => {
+  const start = performance.now();
+  const delays = [40, 10, 30, 0, 20, 10];
+  const fired: { delay: number; at: number }[] = [];
+  await Promise.all(delays.map((delay) =>
+    new Promise<void>((resolve) => {
+      startPunctualTimer(delay, () => {
+        fired.push({ delay, at: performance.now() - start });
+        resolve();
+      }, LONG_LEAD_MS);
+    })
+  ));
+  await sleep(20);
+  assert.deepEqual(
+    fired.map((f) => f.delay),
+    [...delays].sort((a, b) => a - b),
+  );
+  for (const { delay, at } of fired) {
+    assert.ok(at >= delay, `fired at ${at} ms of ${delay}`);
+  }
+});
+
+Deno.test("a punctual timer cancelled while others look at the clock never fires, and they still do", async () => {
+  let cancelledFired = false;
+  const cancel = startPunctualTimer(30, () => {
+    cancelledFired = true;
+  }, LONG_LEAD_MS);
+  const other = new Promise<void>((resolve) =>
+    startPunctualTimer(50, resolve, LONG_LEAD_MS)
+  );
+  await turn();
+  cancel();
+  await other;
+  assert.equal(cancelledFired, false);
 });
