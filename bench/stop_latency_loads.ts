@@ -4,9 +4,11 @@
  * whose first memory gets 32 MiB of data (written by the host in steps, and
  * beside it, with that off, copied by the engine's instantiation), a name
  * section of 64 MiB of empty subsections, an isolated call of a 64 MiB
- * file, and a StopSignal set while a load copies 64 MiB of the caller's
- * bytes. The stops are spread over the whole load; late = (time the load
- * or call ended) - (its deadline, or when another thread set the
+ * file and one of 64 MiB of the caller's bytes (the first of each in its
+ * process, with a 1 ms deadline, falls in the readying of the process's
+ * first spawn), and a StopSignal set while a load copies 64 MiB of the
+ * caller's bytes. The stops are spread over the whole load; late = (time
+ * the load or call ended) - (its deadline, or when another thread set the
  * StopSignal). Last, a process's first load given a StopSignal set before
  * it, one fresh process a load (late = time to its rejection). Figures,
  * not verdicts: nothing here passes or fails.
@@ -110,6 +112,11 @@ const ROWS = [
     "names",
   ],
   ["invokeIsolated of a 64 MiB file", "timeout", "isolated-file"],
+  [
+    "invokeIsolated of 64 MiB of the caller's bytes",
+    "timeout",
+    "isolated-bytes",
+  ],
   ["64 MiB of the caller's bytes, metered", "StopSignal", "copy-stop"],
   [
     "a process's first load, a StopSignal set before it (spin)",
@@ -188,23 +195,42 @@ async function isolatedFile(): Promise<number[]> {
   const path = await Deno.makeTempFile({ suffix: ".wasm" });
   try {
     await Deno.writeFile(path, bigFile());
-    // How long the parent's read of the file takes, about.
-    const started = performance.now();
-    await Deno.readFile(path);
-    const read = Math.max(5, performance.now() - started);
-    const late: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const timeout = 1 + read * 2 * (i / RUNS);
-      const start = performance.now();
-      await invokeIsolated(path, "run", [], { timeout });
-      late.push(performance.now() - (start + timeout));
-      await isolatedChildrenExited();
-      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    }
-    return late;
+    return await isolatedLoads(path);
   } finally {
     await Deno.remove(path);
   }
+}
+
+/**
+ * The same with the module's bytes given by the caller, which the host
+ * writes to the child's stdin (nothing but the host holds them).
+ */
+async function isolatedBytes(): Promise<number[]> {
+  return await isolatedLoads(bigFile());
+}
+
+/** Isolated calls of `source` whose deadlines are spread over its load. */
+async function isolatedLoads(source: string | Uint8Array): Promise<number[]> {
+  // How long a read of the module takes, about: of the file, or of a file
+  // of the bytes.
+  const path = typeof source === "string"
+    ? source
+    : await Deno.makeTempFile({ suffix: ".wasm" });
+  if (typeof source !== "string") await Deno.writeFile(path, source);
+  const started = performance.now();
+  await Deno.readFile(path);
+  const read = Math.max(5, performance.now() - started);
+  if (typeof source !== "string") await Deno.remove(path);
+  const late: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const timeout = 1 + read * 2 * (i / RUNS);
+    const start = performance.now();
+    await invokeIsolated(source, "run", [], { timeout });
+    late.push(performance.now() - (start + timeout));
+    await isolatedChildrenExited();
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  }
+  return late;
 }
 
 /** One series, measured in this process. */
@@ -219,6 +245,8 @@ async function measureHere(series: string): Promise<number[]> {
       return await stoppedLoads(bigNames(), "abort");
     case "isolated-file":
       return await isolatedFile();
+    case "isolated-bytes":
+      return await isolatedBytes();
     case "copy-stop":
       return await stoppedLoads(bigFile(), "stop");
     case "first-load-set":
