@@ -19,6 +19,7 @@ import {
   runWasi,
   StopSignal,
   type WasiOptions,
+  type WasiResult,
 } from "../mod.ts";
 import wabt from "wabt";
 import { printTable } from "./harness.ts";
@@ -662,7 +663,10 @@ async function inFreshProcess(
   guest: string,
   mode: Mode,
 ): Promise<Series> {
-  const { stdout, success } = await new Deno.Command(Deno.execPath(), {
+  // The inherited-stdin rows' child reads a pipe that nothing writes to,
+  // held open until it has answered.
+  const quietPipe = guest === WASI_PIPE_LABEL;
+  const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-read",
@@ -673,9 +677,12 @@ async function inFreshProcess(
       guest,
       mode,
     ],
+    stdin: quietPipe ? "piped" : "inherit",
     stdout: "piped",
     stderr: "inherit",
-  }).output();
+  }).spawn();
+  const { stdout, success } = await child.output();
+  if (quietPipe) await child.stdin.close();
   if (!success) throw new Error(`measuring ${guest} (${mode}) failed`);
   return JSON.parse(new TextDecoder().decode(stdout));
 }
@@ -684,6 +691,13 @@ async function inFreshProcess(
 async function measureHere(label: string, mode: Mode): Promise<void> {
   if (label === WASI_LABEL) {
     console.log(JSON.stringify(await wasiSleeps(mode)));
+    (await stopper)?.terminate();
+    return;
+  }
+  if (label === WASI_READ_LABEL || label === WASI_PIPE_LABEL) {
+    console.log(
+      JSON.stringify(await wasiReads(mode, label === WASI_PIPE_LABEL)),
+    );
     (await stopper)?.terminate();
     return;
   }
@@ -775,34 +789,86 @@ async function wasiSleeps(
       stdout: "ignore",
       async: !held,
     };
-    let from = () => Infinity;
-    if (mode === "sync" || mode === "async") {
-      options.timeout = TIMEOUT_MS;
-    } else if (mode === "stop") {
-      const { stop, stoppedAt } = await stopAt(now() + WASI_LOAD_MS);
-      options.stop = stop;
-      from = () => stoppedAt() - performance.timeOrigin;
-    } else {
-      const controller = new AbortController();
-      let abortedAt = Infinity;
-      setTimeout(() => {
-        abortedAt = performance.now();
-        controller.abort();
-      }, WASI_LOAD_MS);
-      options.signal = controller.signal;
-      from = () => abortedAt;
-    }
+    const from = await stopFor(mode, options);
     const result = await runWasi(bytes, options);
-    const end = performance.now();
-    if (result.outcome === "timeout") {
-      late.push(result.error.elapsed - TIMEOUT_MS);
-    } else if (result.outcome === "aborted") {
-      late.push(end - from());
-    } else {
-      throw new Error(`the WASI sleeper ended ${result.outcome}`);
-    }
+    late.push(lateness(result, from, performance.now()));
   }
   return { first: late[0], late: late.slice(1) };
+}
+
+const WASI_READ_LABEL =
+  "WASI command blocked reading stdin, a stream that sends nothing";
+const WASI_PIPE_LABEL =
+  "WASI command blocked reading stdin, inherited: a pipe that sends nothing";
+
+/**
+ * A WASI command (`guest/wasi/copy.wasm` copying stdin to stdout) whose
+ * stdin is a stream that never sends, or (`inherited`) this process's own
+ * stdin, a pipe nothing writes to, stopped while it waits in `fd_read`:
+ * an async run (a stream needs the event loop, and a held run refuses an
+ * inherited stdin under a stop), by its timeout, a StopSignal another
+ * thread sets, or an AbortSignal a timer aborts, late as in
+ * {@linkcode wasiSleeps}.
+ */
+async function wasiReads(
+  mode: Mode,
+  inherited: boolean,
+): Promise<{ first: number; late: number[] }> {
+  const bytes = await Deno.readFile(
+    new URL("../guest/wasi/copy.wasm", import.meta.url),
+  );
+  if (mode === "stop") await startStopper();
+  const late: number[] = [];
+  for (let i = 0; i <= WASI_RUNS; i++) {
+    const options: WasiOptions = {
+      args: ["-", "-"],
+      stdin: inherited ? "inherit" : new ReadableStream<Uint8Array>({
+        pull: () => new Promise<void>(() => {}),
+      }),
+      stdout: "ignore",
+      stderr: "ignore",
+      async: true,
+    };
+    const from = await stopFor(mode, options);
+    const result = await runWasi(bytes, options);
+    late.push(lateness(result, from, performance.now()));
+  }
+  return { first: late[0], late: late.slice(1) };
+}
+
+/**
+ * Gives a WASI run the stop of `mode`: its timeout, a StopSignal the
+ * stopper thread sets or an AbortSignal a timer aborts, both once it is
+ * waiting. Returns when the stop came, for the last two.
+ */
+async function stopFor(
+  mode: Mode,
+  options: WasiOptions,
+): Promise<() => number> {
+  if (mode === "sync" || mode === "async") {
+    options.timeout = TIMEOUT_MS;
+    return () => Infinity;
+  }
+  if (mode === "stop") {
+    const { stop, stoppedAt } = await stopAt(now() + WASI_LOAD_MS);
+    options.stop = stop;
+    return () => stoppedAt() - performance.timeOrigin;
+  }
+  const controller = new AbortController();
+  let abortedAt = Infinity;
+  setTimeout(() => {
+    abortedAt = performance.now();
+    controller.abort();
+  }, WASI_LOAD_MS);
+  options.signal = controller.signal;
+  return () => abortedAt;
+}
+
+/** How late a WASI run's stop landed: see {@linkcode wasiSleeps}. */
+function lateness(result: WasiResult, from: () => number, end: number) {
+  if (result.outcome === "timeout") return result.error.elapsed - TIMEOUT_MS;
+  if (result.outcome === "aborted") return end - from();
+  throw new Error(`the WASI command ended ${result.outcome}`);
 }
 
 /**
@@ -1012,6 +1078,29 @@ export async function benchStopLatency(): Promise<void> {
       "cold",
       ...cells([first]),
     ]);
+  }
+  const READ_MODES: Partial<Record<Mode, string>> = {
+    async: "async, timeout",
+    stop: "async, StopSignal",
+    abort: "async, abort",
+  };
+  for (const reader of [WASI_READ_LABEL, WASI_PIPE_LABEL]) {
+    for (const [mode, label] of Object.entries(READ_MODES)) {
+      const { first, late } = await inFreshProcess(
+        reader,
+        mode as Mode,
+      ) as unknown as {
+        first: number;
+        late: number[];
+      };
+      rows.push([reader, label, "cold", ...cells(late)]);
+      rows.push([
+        `${reader}, the process's first run`,
+        label,
+        "cold",
+        ...cells([first]),
+      ]);
+    }
   }
   for (const mode of ["abort", "stop"] as const) {
     const late = await inFreshProcess(FETCH_LABEL, mode) as unknown as number[];
