@@ -369,6 +369,28 @@ export async function stopAt(
 }
 
 /**
+ * An AbortSignal a timer aborts `ms` from now, and when it did (on
+ * `performance.now()`'s clock), once it has; `cancel` clears the timer.
+ */
+export function abortAfter(ms: number): {
+  signal: AbortSignal;
+  abortedAt: () => number;
+  cancel: () => void;
+} {
+  const controller = new AbortController();
+  let abortedAt = Infinity;
+  const timer = setTimeout(() => {
+    abortedAt = performance.now();
+    controller.abort();
+  }, ms);
+  return {
+    signal: controller.signal,
+    abortedAt: () => abortedAt,
+    cancel: () => clearTimeout(timer),
+  };
+}
+
+/**
  * One stopped call's lateness, in milliseconds: from its deadline, or from
  * the moment its StopSignal was set or its AbortSignal aborted.
  */
@@ -386,21 +408,14 @@ async function stopOnce(
     return late;
   }
   if (mode === "abort") {
-    const controller = new AbortController();
-    let abortedAt = Infinity;
-    const timer = setTimeout(() => {
-      abortedAt = performance.now();
-      controller.abort();
-    }, TIMEOUT_MS);
+    const { signal, abortedAt, cancel } = abortAfter(TIMEOUT_MS);
     try {
-      const outcome = await target.invokeAsync(name, [], {
-        signal: controller.signal,
-      });
-      const late = performance.now() - abortedAt;
+      const outcome = await target.invokeAsync(name, [], { signal });
+      const late = performance.now() - abortedAt();
       expectStopped(outcome, "aborted");
       return late;
     } finally {
-      clearTimeout(timer);
+      cancel();
     }
   }
   const options = { timeout: TIMEOUT_MS };
@@ -854,14 +869,9 @@ async function stopFor(
     options.stop = stop;
     return () => stoppedAt() - performance.timeOrigin;
   }
-  const controller = new AbortController();
-  let abortedAt = Infinity;
-  setTimeout(() => {
-    abortedAt = performance.now();
-    controller.abort();
-  }, WASI_LOAD_MS);
-  options.signal = controller.signal;
-  return () => abortedAt;
+  const { signal, abortedAt } = abortAfter(WASI_LOAD_MS);
+  options.signal = signal;
+  return abortedAt;
 }
 
 /** How late a WASI run's stop landed: see {@linkcode wasiSleeps}. */

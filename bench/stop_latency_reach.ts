@@ -10,7 +10,7 @@
  */
 
 import { type CallOptions, type Guest, loadGuest } from "../mod.ts";
-import { now, settle, stopAt } from "./stop_latency.ts";
+import { abortAfter, now, settle, stopAt } from "./stop_latency.ts";
 
 /** The row's label. */
 export const REACH_LABEL = "caller's code reached through a table";
@@ -83,14 +83,9 @@ async function pair(
         from = () => stoppedAt() - performance.timeOrigin;
       } else if (mode === "abort") {
         innerOptions = () => {
-          const controller = new AbortController();
-          let abortedAt = Infinity;
-          setTimeout(() => {
-            abortedAt = performance.now();
-            controller.abort();
-          }, timeout);
-          from = () => abortedAt;
-          return { signal: controller.signal };
+          const { signal, abortedAt } = abortAfter(timeout);
+          from = abortedAt;
+          return { signal };
         };
       } else {
         innerOptions = () => {
