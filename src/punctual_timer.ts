@@ -104,10 +104,7 @@ export function startPunctualTimer(
   const due: Due = { end: performance.now() + delay, fire };
   const cancelTimer = startTimer(Math.max(0, delay - lead), () => {
     dueSoon.add(due);
-    if (!looking) {
-      looking = true;
-      look();
-    }
+    if (!looking) look();
   });
   return () => {
     dueSoon.delete(due);
