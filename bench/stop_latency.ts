@@ -790,22 +790,35 @@ const WASI_RUNS = 100;
 async function wasiSleeps(
   mode: Mode,
 ): Promise<{ first: number; late: number[] }> {
-  const bytes = await Deno.readFile(
-    new URL("../guest/wasi/sleep.wasm", import.meta.url),
-  );
   const held = mode === "sync" || mode === "stop";
+  return await wasiStops("sleep", mode, () => ({
+    args: ["3000"],
+    stdout: "ignore",
+    async: !held,
+  }));
+}
+
+/**
+ * Runs the WASI command `guest/wasi/<name>.wasm` WASI_RUNS + 1 times with
+ * the options `options()` makes and the stop of `mode`, and how late each
+ * stop landed: the process's first run apart.
+ */
+async function wasiStops(
+  name: string,
+  mode: Mode,
+  options: () => WasiOptions,
+): Promise<{ first: number; late: number[] }> {
+  const bytes = await Deno.readFile(
+    new URL(`../guest/wasi/${name}.wasm`, import.meta.url),
+  );
   // Booted before the first run's stop time is set: a boot of hundreds of
   // milliseconds had that stop fall in the first run's load, not its sleep.
   if (mode === "stop") await startStopper();
   const late: number[] = [];
   for (let i = 0; i <= WASI_RUNS; i++) {
-    const options: WasiOptions = {
-      args: ["3000"],
-      stdout: "ignore",
-      async: !held,
-    };
-    const from = await stopFor(mode, options);
-    const result = await runWasi(bytes, options);
+    const given = options();
+    const from = await stopFor(mode, given);
+    const result = await runWasi(bytes, given);
     late.push(lateness(result, from, performance.now()));
   }
   return { first: late[0], late: late.slice(1) };
@@ -829,26 +842,15 @@ async function wasiReads(
   mode: Mode,
   inherited: boolean,
 ): Promise<{ first: number; late: number[] }> {
-  const bytes = await Deno.readFile(
-    new URL("../guest/wasi/copy.wasm", import.meta.url),
-  );
-  if (mode === "stop") await startStopper();
-  const late: number[] = [];
-  for (let i = 0; i <= WASI_RUNS; i++) {
-    const options: WasiOptions = {
-      args: ["-", "-"],
-      stdin: inherited ? "inherit" : new ReadableStream<Uint8Array>({
-        pull: () => new Promise<void>(() => {}),
-      }),
-      stdout: "ignore",
-      stderr: "ignore",
-      async: true,
-    };
-    const from = await stopFor(mode, options);
-    const result = await runWasi(bytes, options);
-    late.push(lateness(result, from, performance.now()));
-  }
-  return { first: late[0], late: late.slice(1) };
+  return await wasiStops("copy", mode, () => ({
+    args: ["-", "-"],
+    stdin: inherited ? "inherit" : new ReadableStream<Uint8Array>({
+      pull: () => new Promise<void>(() => {}),
+    }),
+    stdout: "ignore",
+    stderr: "ignore",
+    async: true,
+  }));
 }
 
 /**
@@ -1069,44 +1071,34 @@ export async function benchStopLatency(): Promise<void> {
   }
   const WASI_MODES: Record<Mode, string> = {
     sync: "held (async: false), timeout",
-    stop: "held, StopSignal",
     async: "async, timeout",
+    stop: "held, StopSignal",
     abort: "async, abort",
   };
-  for (const mode of MODES) {
-    const { first, late } = await inFreshProcess(
-      WASI_LABEL,
-      mode,
-    ) as unknown as {
-      first: number;
-      late: number[];
-    };
-    rows.push([WASI_LABEL, WASI_MODES[mode], "cold", ...cells(late)]);
-    rows.push([
-      `${WASI_LABEL}, the process's first run`,
-      WASI_MODES[mode],
-      "cold",
-      ...cells([first]),
-    ]);
-  }
   const READ_MODES: Partial<Record<Mode, string>> = {
     async: "async, timeout",
     stop: "async, StopSignal",
     abort: "async, abort",
   };
-  for (const reader of [WASI_READ_LABEL, WASI_PIPE_LABEL]) {
-    for (const [mode, label] of Object.entries(READ_MODES)) {
+  for (
+    const [label, modes] of [
+      [WASI_LABEL, WASI_MODES],
+      [WASI_READ_LABEL, READ_MODES],
+      [WASI_PIPE_LABEL, READ_MODES],
+    ] as const
+  ) {
+    for (const [mode, modeLabel] of Object.entries(modes)) {
       const { first, late } = await inFreshProcess(
-        reader,
+        label,
         mode as Mode,
       ) as unknown as {
         first: number;
         late: number[];
       };
-      rows.push([reader, label, "cold", ...cells(late)]);
+      rows.push([label, modeLabel, "cold", ...cells(late)]);
       rows.push([
-        `${reader}, the process's first run`,
-        label,
+        `${label}, the process's first run`,
+        modeLabel,
         "cold",
         ...cells([first]),
       ]);
