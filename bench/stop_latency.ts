@@ -25,6 +25,7 @@ import wabt from "wabt";
 import { printTable } from "./harness.ts";
 import { watBinaryen } from "../tests/support/instrument.ts";
 import { arrayKeeperWat } from "../tests/support/array_cpu.ts";
+import { STRUCT_HOARDER_WAT } from "../tests/support/guests.ts";
 import { stalledServer } from "../tests/support/holding_server.ts";
 import { lastDeadlineFired } from "../src/watchdog.ts";
 import { esbuildToLoad } from "../tests/support/esbuild.ts";
@@ -226,6 +227,14 @@ export const HOSTILE_GUESTS: HostileGuest[] = [
     wat: arrayKeeperWat(256 * 1024),
     export: "run",
     inProcessOnly: true,
+    binaryen: true,
+  },
+  {
+    label: "small structs kept in a list (up to 48 MB)",
+    // The host's collections copy and mark the list one node after
+    // another, and no stop cuts them short.
+    wat: STRUCT_HOARDER_WAT,
+    export: "run",
     binaryen: true,
   },
   {

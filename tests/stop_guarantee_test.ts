@@ -11,7 +11,8 @@
 
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
-import { RUNAWAY_START_WAT } from "./support/guests.ts";
+import { RUNAWAY_START_WAT, STRUCT_HOARDER_WAT } from "./support/guests.ts";
+import { watBinaryen } from "./support/instrument.ts";
 import {
   type CallOutcome,
   type GuestOptions,
@@ -154,6 +155,19 @@ Deno.test("throw/catch loop: sync, async, StopSignal, isolation", async () => {
   await asyncAbort({}, THROW_CATCH, "throw_forever", "throw_forever");
   await syncStopSignal({}, THROW_CATCH, "throw_forever", "throw_forever");
   await isolatedTimeout(THROW_CATCH, "throw_forever", "throw_forever");
+});
+
+Deno.test("a guest that keeps small structs, whose collections no stop cuts short: sync, async, StopSignal, isolation", async () => {
+  const bytes = await watBinaryen(STRUCT_HOARDER_WAT);
+  const guest = await loadGuest(bytes, { interruptible: true });
+  // Each call adds to the list the last one left: the later ones run
+  // through the host's collections of it.
+  for (let call = 0; call < 4; call++) {
+    syncTimeout(guest, "run", `struct hoarder, call ${call + 1}`);
+  }
+  await asyncAbort({}, bytes, "run", "struct hoarder");
+  await syncStopSignal({}, bytes, "run", "struct hoarder");
+  await isolatedTimeout(bytes, "run", "struct hoarder");
 });
 
 /**

@@ -32,3 +32,22 @@ export const SPIN_AND_SUM_WAT = `(module
 export const RUNAWAY_START_WAT = `(module
   (func $start (loop $forever (br $forever)))
   (start $start))`;
+
+/**
+ * `run` keeps every struct it makes (24 bytes each) in a list until the
+ * list holds 2,000,000, then drops it and starts again, for ever: V8's
+ * collections, which no stop cuts short, copy and mark such a list one
+ * node after another. Text for binaryen (GC types).
+ */
+export const STRUCT_HOARDER_WAT = `(module
+  (type $node (struct (field i64) (field (ref null $node))))
+  (global $kept (mut (ref null $node)) (ref.null $node))
+  (global $count (mut i32) (i32.const 0))
+  (func (export "run")
+    (loop $l
+      (global.set $kept (struct.new $node (i64.const 0) (global.get $kept)))
+      (global.set $count (i32.add (global.get $count) (i32.const 1)))
+      (if (i32.ge_u (global.get $count) (i32.const 2000000))
+        (then (global.set $kept (ref.null $node))
+          (global.set $count (i32.const 0))))
+      (br $l))))`;
