@@ -102,7 +102,9 @@ export function runTimeNow(): RunTime {
  * import assert from "node:assert/strict";
  *
  * const since = clockOnlyNow();
- * assert.equal(boundOver(since, 100, since.wall + 100), true);
+ * // (`since.wall + 100 - since.wall` may round to just under 100.)
+ * assert.equal(boundOver(since, 100, since.wall + 101), true);
+ * assert.equal(boundOver(since, 100, since.wall + 99), false);
  * ```
  */
 export function clockOnlyNow(): RunTime {
