@@ -6,7 +6,7 @@
  * @module
  */
 
-import { threadCpuMs } from "./thread_cpu.ts";
+import { settledThreadCpuMs } from "./thread_cpu.ts";
 import { loadGuest } from "../../mod.ts";
 
 /**
@@ -45,8 +45,11 @@ export function arrayKeeperWat(bytes: number): string {
  * The thread CPU, in ms, one array of `bytes` took on average in one call
  * of `hoarder`: a guest whose `run(length, count)` makes `count` arrays of
  * `length` `i32`s and keeps each, so that each is made on fresh pages.
- * Timed over the whole call: the thread's CPU time is counted in ticks of
- * a few ms while it runs (see `thread_cpu.ts`), longer than one array.
+ * Timed over the whole call, read settled at both ends: the thread's CPU
+ * time is brought up to date only at ticks of a few ms while it runs (see
+ * `thread_cpu.ts`), and a plain reading lagged by as much as a call of
+ * small arrays took (their cost came out 0.05 to 0.18 ms an array in one
+ * run, 0.13 to 0.15 settled).
  */
 async function msPerArray(
   hoarder: Uint8Array,
@@ -60,11 +63,11 @@ async function msPerArray(
     limits: { arrays: bytes },
     ...(async ? { async: true } : {}),
   });
-  const before = threadCpuMs();
+  const before = settledThreadCpuMs();
   const outcome = async
     ? await guest.invokeAsync("run", [bytes / 4, count])
     : guest.invoke("run", [bytes / 4, count]);
-  const spent = threadCpuMs() - before;
+  const spent = settledThreadCpuMs() - before;
   if (outcome.outcome !== "returned") {
     throw new Error(`the hoarder ended ${outcome.outcome}, not returned`);
   }
