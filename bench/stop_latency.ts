@@ -233,8 +233,8 @@ export const HOSTILE_GUESTS: HostileGuest[] = [
   },
   {
     label: "small structs kept in a list (up to 48 MB)",
-    // The host's collections copy and mark the list one node after
-    // another, and no stop cuts them short.
+    // The host's collections copy and mark all it keeps, and no stop
+    // cuts them short.
     wat: STRUCT_HOARDER_WAT,
     export: "run",
     binaryen: true,
@@ -699,19 +699,18 @@ type Series = Record<string, number[]>;
 async function inFreshProcess(
   guest: string,
   mode: Mode,
+  v8Flags: string[] = [],
 ): Promise<Series> {
   // The inherited-stdin rows' child reads a pipe that nothing writes to,
   // held open until it has answered.
   const quietPipe = guest === WASI_PIPE_LABEL;
-  const flags = HOSTILE_GUESTS.find((hostile) => hostile.label === guest)
-    ?.v8Flags ?? [];
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--allow-read",
       "--allow-env",
       "--allow-net=127.0.0.1",
-      `--v8-flags=${["--expose-gc", ...flags].join(",")}`,
+      `--v8-flags=${["--expose-gc", ...v8Flags].join(",")}`,
       new URL(import.meta.url).pathname,
       guest,
       mode,
@@ -1018,7 +1017,7 @@ export async function benchStopLatency(): Promise<void> {
     const bytes = await assembleGuest(guest);
     for (const mode of MODES) {
       if (guest.nests && isAsync(mode)) continue; // async refuses nesting
-      const series = await inFreshProcess(guest.label, mode);
+      const series = await inFreshProcess(guest.label, mode, guest.v8Flags);
       for (const call of ["cold", "warm"] as const) {
         rows.push([
           guest.label,

@@ -1,6 +1,7 @@
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { runGuarded } from "./support/guarded.ts";
+import { untilTheGuestRuns } from "./support/cli.ts";
 
 const SETS_GLOBAL = `
 (module
@@ -42,26 +43,16 @@ Deno.test("the CLI runs a guest with a start function", async () => {
   assert.equal(run.code, 0);
 });
 
-/**
- * Runs `main.ts` with `args` and `--timeout`, longer each time the run's
- * deadline (the whole run's) passed before the start function began, as
- * on a machine busy enough that reading and loading the guest outlast it:
- * its report then names the export asked for, not `(start)`.
- */
+/** The CLI on the runaway start function, until that function began. */
 async function untilTheStartRuns(
   args: string[],
   started: (stdout: string) => boolean,
 ) {
-  for (let timeout = 100;; timeout *= 4) {
-    const run = await runOn(RUNAWAY_START, [
-      ...args,
-      "--timeout",
-      String(timeout),
-    ]);
-    if (started(run.stdout)) return run;
-    assert.match(run.stdout, /while (reading|loading)/, run.stderr);
-    assert.ok(timeout < 10_000, `the start never ran within ${timeout} ms`);
-  }
+  const { run } = await untilTheGuestRuns(
+    (timeoutFlag) => runOn(RUNAWAY_START, [...args, timeoutFlag]),
+    (run) => started(run.stdout),
+  );
+  return run;
 }
 
 Deno.test("a runaway start function under --timeout ends as a timeout", async () => {

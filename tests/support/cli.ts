@@ -1,5 +1,7 @@
 /** Runs the CLI, or any Deno program, as a subprocess and captures what it printed. */
 
+import assert from "./assert.ts";
+
 export const REPO_ROOT = new URL("../../", import.meta.url);
 
 /** What a finished subprocess printed. */
@@ -122,6 +124,42 @@ export async function allRuns<T>(runs: Promise<T>[]): Promise<T[]> {
   const failed = settled.find((s) => s.status === "rejected");
   if (failed !== undefined) throw failed.reason;
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+/**
+ * Runs the command line with `--timeout=100`, then 400, 1600 and 6400 ms,
+ * until `began` says the run's deadline passed once the guest's code had
+ * begun: `--timeout` is the whole run's, and on a machine busy enough the
+ * read and the load outlast it (the report then says "while reading" or
+ * "while loading"). Fails if none of them got that far.
+ *
+ * @param run Runs the command line with the given `--timeout` flag.
+ * @param began Whether this run's guest code began before its deadline.
+ * @returns The first run that began, and the timeout it was given.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runMainHere, untilTheGuestRuns } from "./cli.ts";
+ *
+ * const { run } = await untilTheGuestRuns(
+ *   (timeout) =>
+ *     runMainHere(["guest/runaway.wasm", "--invoke=spin", timeout, "--json"]),
+ *   (run) => JSON.parse(run.stdout).fuel !== undefined,
+ * );
+ * assert.equal(JSON.parse(run.stdout).outcome, "timeout");
+ * ```
+ */
+export async function untilTheGuestRuns(
+  run: (timeoutFlag: string) => Promise<Finished>,
+  began: (run: Finished) => boolean,
+): Promise<{ run: Finished; timeout: number }> {
+  for (let timeout = 100;; timeout *= 4) {
+    const finished = await run(`--timeout=${timeout}`);
+    if (began(finished)) return { run: finished, timeout };
+    assert.match(finished.stdout, /while (reading|loading)/, finished.stderr);
+    assert.ok(timeout < 5_000, `the guest never began within ${timeout} ms`);
+  }
 }
 
 /**

@@ -36,8 +36,8 @@ export const RUNAWAY_START_WAT = `(module
 /**
  * `run` keeps every struct it makes (24 bytes each) in a list until the
  * list holds 2,000,000, then drops it and starts again, for ever: V8's
- * collections, which no stop cuts short, copy and mark such a list one
- * node after another. Text for binaryen (GC types).
+ * collections, which no stop cuts short, copy and mark all it keeps.
+ * Text for binaryen (GC types).
  */
 export const STRUCT_HOARDER_WAT = `(module
   (type $node (struct (field i64) (field (ref null $node))))
