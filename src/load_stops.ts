@@ -12,6 +12,7 @@ import { Aborted, GuestLoadError } from "./errors.ts";
 import type { Stop } from "./call_state.ts";
 import { abortStop } from "./call_watch.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
+import { firePunctualTimersDue } from "./punctual_timer.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { pageSteps } from "./data_prefault.ts";
 import { plainBufferOnThread } from "./compile_thread.ts";
@@ -117,10 +118,14 @@ export class LoadStops {
     });
     if (!this.#turnDue()) return waited;
     // The work before this wait held the thread for a turn's time: the
-    // turn comes first (a wait that is already over gives none). A stop in
-    // it rejects both; the turn's rejection is the one passed on.
-    waited.catch(() => {});
-    return this.#turn().then(() => waited);
+    // turn comes first (a wait that is already over gives none). A stop
+    // rejects the wait at once, and that is passed on without waiting for
+    // the turn (which took the load's rejection 0.3 to 0.6 ms past its
+    // stop on the command line).
+    return new Promise<T>((resolve, reject) => {
+      waited.catch(reject);
+      this.#turn().then(() => waited).then(resolve, reject);
+    });
   }
 
   /** Whether a stop is watched: whether {@linkcode LoadStops.runSteps} pauses. */
@@ -149,8 +154,10 @@ export class LoadStops {
       for (;;) {
         const step = steps.next();
         if (step.done) return step.value;
-        // A StopSignal is a word in shared memory: read at every step.
-        if (stop?.stopped) this.check();
+        // A StopSignal is a word in shared memory: read at every step; a
+        // deadline whose timer is due fires here, not after the next turn.
+        firePunctualTimersDue();
+        if (stop?.stopped || this.#stop !== undefined) this.check();
         // What another thread makes for the next step (never rejects).
         const waited = takeWaitAsked();
         if (waited !== undefined) {
@@ -252,6 +259,10 @@ export class LoadStops {
     this.check();
     await nextTurn();
     this.#turnedAt = performance.now();
+    // The turn ran this continuation before a timer's look queued behind
+    // it: a deadline due by now fires here, before the next step holds the
+    // thread.
+    firePunctualTimersDue();
     this.check();
   }
 
