@@ -147,17 +147,17 @@ export class LoadStops {
    */
   async runSteps<T>(steps: Steps<T>): Promise<T> {
     if (this.#controller === undefined) return runSteps(steps);
-    const stop = this.#stopSignal;
     try {
       // The work before the steps counts towards the first turn.
       if (this.#turnDue()) await this.#turn();
       for (;;) {
         const step = steps.next();
         if (step.done) return step.value;
-        // A StopSignal is a word in shared memory: read at every step; a
-        // deadline whose timer is due fires here, not after the next turn.
+        // A StopSignal is a word in shared memory, read at every step by
+        // `check`; a deadline whose timer is due fires here, not after the
+        // next turn.
         firePunctualTimersDue();
-        if (stop?.stopped || this.#stop !== undefined) this.check();
+        this.check();
         // What another thread makes for the next step (never rejects).
         const waited = takeWaitAsked();
         if (waited !== undefined) {
