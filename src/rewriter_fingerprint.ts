@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:ba57c88cbffbba6b0bd12a4513d59ca0abf07babf3443eed1b53321af97940ff";
+  "sha256:1eff601db2d9dc0dc141571b314809776f53898d3dbbb4e8c4a1b23746907b7d";

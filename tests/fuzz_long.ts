@@ -1,8 +1,10 @@
 /**
  * The long differential fuzz run (`deno task fuzz`): the harness of
- * `fuzz_test.ts` over many more seeds. Prints progress, and each failing seed
- * with what differed. It is a test, not a benchmark, so it lives here beside
- * the test support it runs on.
+ * `fuzz_test.ts` over many more seeds. Prints progress, each failing seed
+ * with what differed, and each seed the rewriter refused at one of its
+ * documented limits (a valid module turned away, not a failure). It is a
+ * test, not a benchmark, so it lives here beside the test support it runs
+ * on.
  *
  * Usage:
  *
@@ -89,6 +91,7 @@ async function main() {
   let functions = 0;
   let refills = 0;
   let cut = 0;
+  let refused = 0;
   try {
     for (const [n, seed] of seeds.entries()) {
       const outcome = await fuzzSeed(maker, instrument, seed);
@@ -97,6 +100,12 @@ async function main() {
       functions += outcome.functions;
       refills += outcome.refills;
       if (outcome.cut) cut++;
+      if (outcome.refused !== undefined) {
+        refused++;
+        console.log(
+          `refused seed ${seed} (${outcome.profile}): ${outcome.refused}`,
+        );
+      }
       if (outcome.failure !== undefined) {
         failures.push(outcome);
         console.log(
@@ -109,7 +118,8 @@ async function main() {
         console.log(
           `${n + 1}/${seeds.length} seeds, ${compared}/${functions} exports ` +
             `compared, ${refills} refills, ${cut} cut short, ` +
-            `${failures.length} failed, ${seconds.toFixed(1)} s`,
+            `${refused} refused at a limit, ${failures.length} failed, ` +
+            `${seconds.toFixed(1)} s`,
         );
       }
     }

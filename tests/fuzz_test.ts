@@ -132,6 +132,7 @@ async function fuzzSeeds(transform: Transform, count: number): Promise<void> {
     outcomes.reduce((n, o) => n + f(o), 0);
   const failures = outcomes.filter((o) => o.failure !== undefined);
   const cut = outcomes.filter((o) => o.cut !== undefined);
+  const refused = outcomes.filter((o) => o.refused !== undefined);
   const trapped = outcomes.filter((o) => o.instantiation !== "ok").length;
   const profiles = new Map<string, number>();
   for (const o of outcomes) {
@@ -145,9 +146,12 @@ async function fuzzSeeds(transform: Transform, count: number): Promise<void> {
     } exports compared, ${trapped} failed to instantiate alike, ${
       sum((o) => o.refills)
     } fuel refills, ${cut.length} ` +
-      `cut short (fuel or engine limits), ${failures.length} failed, ${seconds} s`,
+      `cut short (fuel or engine limits), ${refused.length} refused at a limit, ${failures.length} failed, ${seconds} s`,
   );
   for (const o of cut) console.log(`  seed ${o.seed}: cut short by ${o.cut}`);
+  for (const o of refused) {
+    console.log(`  seed ${o.seed}: refused at a limit: ${o.refused}`);
+  }
   if (failures.length > 0) {
     assert.fail(
       `${failures.length} seeds failed:\n` +

@@ -11,7 +11,7 @@ import type { BulkHelper } from "./bulk_helpers.ts";
 import type { CheckTargets } from "./checks.ts";
 import { LIMITS } from "./module.ts";
 import { DearFunctions } from "./precompile.ts";
-import { fail } from "./reader.ts";
+import { failAtLimit } from "./reader.ts";
 import { u32Size, type Writer } from "./writer.ts";
 
 /** What the added code refers to. */
@@ -511,7 +511,7 @@ export class CodePlan {
     const size = end - start + body.growth +
       localsGrowth(groups, groupsStart - start, flags);
     if (size > LIMITS.functionSize) {
-      fail(
+      failAtLimit(
         `function ${functionIndex} would exceed ${LIMITS.functionSize} bytes once instrumented`,
         start,
       );

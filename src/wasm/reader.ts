@@ -35,6 +35,63 @@ export function fail(message: string, offset: number): never {
   throw new InvalidModule(message, { offset });
 }
 
+/**
+ * The refusals of modules that may well be valid, turned away at a limit
+ * of this runner's (the engine's compile or validation of them would hold
+ * the thread past any stop, or the rewrite has no room in them).
+ */
+const AT_LIMIT = new WeakSet<object>();
+
+/**
+ * {@linkcode fail} for a module refused at a limit of this runner's rather
+ * than for being malformed: {@linkcode refusedAtLimit} tells the two apart
+ * (the differential fuzzer counts such a refusal of a valid module apart
+ * from a failure of the rewriter).
+ *
+ * @param message What is over which limit, and how to fix it.
+ * @param offset The absolute byte offset in the module.
+ * @returns Never.
+ *
+ * @example Usage
+ * ```ts
+ * import { failAtLimit, refusedAtLimit } from "./reader.ts";
+ * import assert from "node:assert/strict";
+ *
+ * try {
+ *   failAtLimit("too many locals to add fuel counters", 3);
+ * } catch (error) {
+ *   assert.ok(refusedAtLimit(error));
+ * }
+ * ```
+ */
+export function failAtLimit(message: string, offset: number): never {
+  const error = new InvalidModule(message, { offset });
+  AT_LIMIT.add(error);
+  throw error;
+}
+
+/**
+ * Whether `error` refused a module at a limit ({@linkcode failAtLimit} or
+ * {@linkcode failBeforeEngine} threw it), not for being malformed.
+ *
+ * @param error What a rewrite or a check threw.
+ * @returns Whether it is a refusal at a limit.
+ *
+ * @example Usage
+ * ```ts
+ * import { fail, refusedAtLimit } from "./reader.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => fail("unknown opcode 0xff", 3), (error) => {
+ *   assert.equal(refusedAtLimit(error), false);
+ *   return true;
+ * });
+ * ```
+ */
+export function refusedAtLimit(error: unknown): boolean {
+  return typeof error === "object" && error !== null && AT_LIMIT.has(error);
+}
+
 /** The refusals of modules the engine must not be given, not even to check. */
 const KEPT_FROM_ENGINE = new WeakSet<object>();
 
@@ -62,6 +119,8 @@ const KEPT_FROM_ENGINE = new WeakSet<object>();
 export function failBeforeEngine(message: string, offset: number): never {
   const error = new InvalidModule(message, { offset });
   KEPT_FROM_ENGINE.add(error);
+  // Each is a limit: what the engine must not see is what is dear to it.
+  AT_LIMIT.add(error);
   throw error;
 }
 

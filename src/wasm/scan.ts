@@ -59,7 +59,7 @@ import {
   SIMD_OPS,
   SINGLE_BYTE,
 } from "./opcodes.ts";
-import { fail, Reader } from "./reader.ts";
+import { fail, failAtLimit, Reader } from "./reader.ts";
 import { planRegisterCopy } from "./register_copy_plan.ts";
 import { readBlockType, readValType } from "./types.ts";
 import { s64Size, u32Size } from "./writer.ts";
@@ -685,7 +685,7 @@ export class BodyScanner {
       const count = r.u32();
       localCount += count;
       if (localCount > LIMITS.locals - 3) {
-        r.fail(
+        failAtLimit(
           `function ${functionIndex} has too many locals to add fuel counters`,
           at,
         );
@@ -2339,7 +2339,7 @@ export class BodyScanner {
     const added = 1 + (flags & HAS_DYNAMIC ? 1 : 0) +
       (flags & HAS_DYNAMIC_32 ? 1 : 0) + (flags & HAS_REFUND_64 ? 1 : 0);
     if (body.localCount + added > LIMITS.locals) {
-      this.#reader.fail(
+      failAtLimit(
         `function ${body.functionIndex} has too many locals to add fuel counters`,
         body.groupsStart,
       );

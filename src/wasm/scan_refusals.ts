@@ -5,7 +5,7 @@
  * @module
  */
 
-import { fail, failBeforeEngine } from "./reader.ts";
+import { fail, failAtLimit, failBeforeEngine } from "./reader.ts";
 import {
   IF_POINTS,
   IF_UNITS,
@@ -24,7 +24,7 @@ import {
 
 /** Refuses a `try` or `try_table` with more than `MAX_CATCH_CLAUSES`. */
 export function tooManyClauses(at: number): never {
-  return fail(
+  return failAtLimit(
     `a try or try_table has more than ${MAX_CATCH_CLAUSES} catch clauses, which the engine may run out of memory optimising (ending the process): split them among nested tries`,
     at,
   );
@@ -60,7 +60,7 @@ export function tooDearToCompile(
     ? `, and each of its ${arms} ifs and elses ${IF_UNITS} more once`
     : "";
   const armSum = arms > 0 ? ` + ${IF_UNITS} * ${arms}` : "";
-  return fail(
+  return failAtLimit(
     `function ${functionIndex} has ${locals} locals and ${controls} control points (a loop counts 10; an if, else, br_if or br_on_* ${IF_POINTS}; other branches, br_table targets, returns, traps, throws, tries, catches and checks 1${wideNote}${armNote})${values}: (${weighed} + 16) * ${controls}${sum}${refSum}${armSum} = ${
       localUnits(locals) * controls + STACKED_VALUE_UNITS * stacked + refs +
       IF_UNITS * arms

@@ -10,6 +10,7 @@ import {
   type ModuleSignatures,
   readSignatures,
 } from "../../../src/signatures.ts";
+import { refusedAtLimit } from "../../../src/wasm/reader.ts";
 import { compareRuns } from "./compare.ts";
 import { describeValue } from "./host.ts";
 import type { FuzzModuleMaker } from "./module_maker.ts";
@@ -56,6 +57,12 @@ export interface SeedOutcome {
   refills: number;
   /** What went wrong, if anything: a failure of the rewriter. */
   failure?: string;
+  /**
+   * Why the rewriter refused the module at one of its documented limits
+   * (a function too dear for the engine to compile at its first call, say),
+   * if it did: not a failure, and nothing compared.
+   */
+  refused?: string;
 }
 
 /**
@@ -126,6 +133,10 @@ export async function fuzzSeed(
     metered = transform(bytes);
   } catch (error) {
     const internal = internalError(error);
+    if (internal === undefined && refusedAtLimit(error)) {
+      outcome.refused = String(error);
+      return outcome;
+    }
     outcome.failure = internal
       ? `the rewriter crashed on a valid module: ${error} (cause: ${internal})`
       : isInvalidModule(error)
