@@ -5,7 +5,9 @@
  * each make `instrument()` either return a module that
  * `WebAssembly.validate` accepts or throw a branded `InvalidModule`, without
  * the rewriter's own code failing underneath; and the rewriter must judge
- * each input as V8 does, but for the known cases listed here.
+ * each input as V8 does, but for the known cases listed here and a valid
+ * input it turns away at one of its documented limits (a mutation that
+ * gives a function thousands of locals, say: about one in 200,000).
  *
  * The mutations run in two child processes under a watchdog (see
  * `support/malformed/runner.ts`, which also reproduces one mutation).
