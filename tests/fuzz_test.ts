@@ -13,8 +13,6 @@
 
 import assert from "./support/assert.ts";
 import { readSignatures } from "../src/signatures.ts";
-import { DEFAULT_ARRAY_BYTES } from "../src/limits.ts";
-import { instrument } from "../src/wasm/instrument.ts";
 import {
   compareRuns,
   coverageProblem,
@@ -25,7 +23,7 @@ import {
   type SeedOutcome,
   type Transform,
 } from "./support/fuzz/mod.ts";
-import { withAddedImports } from "./support/stop_flag.ts";
+import { FUZZ_REWRITES } from "./support/fuzz/rewrites.ts";
 
 /** The fixed seeds: enough for every profile many times over, ~15 s. */
 const FIRST_SEED = 1;
@@ -163,40 +161,20 @@ async function fuzzSeeds(transform: Transform, count: number): Promise<void> {
 }
 
 Deno.test("metered fuzz modules behave like the originals", async () => {
-  await fuzzSeeds(instrument, SEED_COUNT);
+  await fuzzSeeds(FUZZ_REWRITES.fuel!().transform, SEED_COUNT);
 });
 
 Deno.test("fuzz modules with a stop flag behave like the originals", async () => {
-  // The flag is never set: its checks must change nothing. Every other
-  // module counts no fuel; every third one's checks trap. Arrays are held
-  // to the size a stoppable load holds them to, and the functions dear to
-  // compile get the export a stoppable load asks for.
-  let count = 0;
-  await fuzzSeeds((bytes) => {
-    const fuel = count % 2 === 0;
-    const stopFlagTraps = count++ % 3 === 0;
-    return withAddedImports(
-      instrument(bytes, {
-        stopFlag: true,
-        fuel,
-        stopFlagTraps,
-        arrayBytes: DEFAULT_ARRAY_BYTES,
-        precompile: true,
-      }),
-    );
-  }, STOP_FLAG_SEED_COUNT);
+  await fuzzSeeds(
+    FUZZ_REWRITES["stop-flag"]!().transform,
+    STOP_FLAG_SEED_COUNT,
+  );
 });
 
 Deno.test("fuzz modules whose stop flag stays set, but the host lets go, behave like the originals", async () => {
-  // Every function entry and loop header answers the flag, through the
-  // slow path where the fuel's check reads the flag too: the results and
-  // the fuel asked for must not change.
-  const letGo = { answers: 0 };
-  await fuzzSeeds(
-    (bytes) => withAddedImports(instrument(bytes, { stopFlag: true }), letGo),
-    STOP_FLAG_SEED_COUNT,
-  );
-  assert.ok(letGo.answers > 1000, `only ${letGo.answers} answers`);
+  const { transform, answers } = FUZZ_REWRITES["let-go"]!();
+  await fuzzSeeds(transform, STOP_FLAG_SEED_COUNT);
+  assert.ok(answers!() > 1000, `only ${answers!()} answers`);
 });
 
 Deno.test("a fuzz run that compares too few exports fails", () => {

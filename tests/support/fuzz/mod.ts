@@ -17,7 +17,8 @@
  *
  * Files: `random.ts`, `wasm_opt.ts`, `module_maker.ts` (generating),
  * `host.ts`, `run.ts` (running), `compare.ts`, and `seed.ts` (one seed end to
- * end, and whether a run compared enough).
+ * end, and whether a run compared enough); `rewrites.ts`, imported on its
+ * own, names the rewrites compared.
  *
  * @module
  */
