@@ -113,7 +113,8 @@ async function main() {
   const maker = await FuzzModuleMaker.create();
   const started = performance.now();
   const failures: SeedOutcome[] = [];
-  const outcomes: Pick<SeedOutcome, "compared" | "functions">[] = [];
+  const outcomes: Pick<SeedOutcome, "compared" | "functions" | "refused">[] =
+    [];
   let compared = 0;
   let functions = 0;
   let refills = 0;

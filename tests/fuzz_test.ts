@@ -186,4 +186,15 @@ Deno.test("a fuzz run that compares too few exports fails", () => {
   assert.match(run(5, 5) ?? "", /only 2500 of 2500 exports compared/);
   assert.match(run(12, 20) ?? "", /60%/);
   assert.equal(run(0, 0, 10), undefined, "too few seeds to judge");
+  // Refused at a limit: one in a hundred passes, more does not.
+  const refusing = (refused: number) =>
+    coverageProblem(
+      Array.from({ length: 500 }, (_, i) => ({
+        compared: 13,
+        functions: 13,
+        refused: i < refused ? "over a limit" : undefined,
+      })),
+    );
+  assert.equal(refusing(5), undefined);
+  assert.match(refusing(6) ?? "", /6 of 500 seeds refused at a limit/);
 });

@@ -45,6 +45,7 @@ export {
   fuzzSeed,
   type FuzzSeedOptions,
   internalError,
+  MAX_REFUSED_SHARE,
   MIN_COVERAGE,
   MIN_SEEDS_FOR_COVERAGE,
   type SeedOutcome,

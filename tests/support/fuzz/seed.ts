@@ -74,17 +74,30 @@ export interface SeedOutcome {
  * small to judge.
  */
 export const MIN_COVERAGE = { perSeed: 10, share: 0.9 } as const;
+/**
+ * The most seeds of a run, as a share, that the rewriter may refuse at its
+ * limits: long runs met about one in 2,000 (functions of 130 to 180 locals
+ * and 500 to 1,100 control points, over the compile limit); a limit that
+ * began to refuse ordinary modules would pass this.
+ */
+export const MAX_REFUSED_SHARE = 0.01;
 /** The smallest run {@link coverageProblem} judges. */
 export const MIN_SEEDS_FOR_COVERAGE = 100;
 
 /**
- * Why a run of `outcomes` compared too few exports to count, or `undefined`
- * when it compared enough (or was too small to judge).
+ * Why a run of `outcomes` compared too few exports to count, or had too
+ * many refused at a limit, or `undefined` when it compared enough (or was
+ * too small to judge).
  */
 export function coverageProblem(
-  outcomes: readonly Pick<SeedOutcome, "compared" | "functions">[],
+  outcomes: readonly Pick<SeedOutcome, "compared" | "functions" | "refused">[],
 ): string | undefined {
   if (outcomes.length < MIN_SEEDS_FOR_COVERAGE) return undefined;
+  const refused = outcomes.filter((o) => o.refused !== undefined).length;
+  if (refused > MAX_REFUSED_SHARE * outcomes.length) {
+    return `${refused} of ${outcomes.length} seeds refused at a limit: at ` +
+      `most ${MAX_REFUSED_SHARE * 100}% are expected`;
+  }
   const compared = outcomes.reduce((n, o) => n + o.compared, 0);
   const functions = outcomes.reduce((n, o) => n + o.functions, 0);
   const perSeed = compared / outcomes.length;
