@@ -126,7 +126,10 @@ const LIMITS_ROOM = 4096;
  * @param source A path, a `file:`/`http:`/`https:` URL, bytes, or a compiled module.
  *   A load that watches a stop (or reads a `cache`) copies bytes at one
  *   moment, a turn of the event loop or more after the call: keep them as
- *   they are until its promise settles.
+ *   they are until its promise settles. Bytes over a `SharedArrayBuffer`,
+ *   which another thread may write, are copied first (at the call, or from
+ *   the next turn on when the load watches a stop), and only the copy is
+ *   read.
  * @param options How to load it: its imports, fuel, stops, limits and the rest (see {@linkcode GuestOptions}).
  * @returns The guest, ready to call.
  * @throws {GuestLoadError} When the source cannot be read or fetched, or (reason
@@ -318,6 +321,17 @@ export async function loadGuestWith(
     // Creating it holds this thread (tens of milliseconds, once per
     // process); a stop that comes meanwhile ends the load at its first wait.
     if (flagged) startWatchdog();
+    // Bytes over a SharedArrayBuffer can change under the load as another
+    // thread writes them, and a check that passed on what it read would not
+    // hold for what the engine then compiles (a plain load's count of a
+    // guest's memories, beside a thread that wrote them, let 101 through
+    // about once in 1,500 loads): every pass reads one copy of them, made at
+    // once (in pieces, turns apart, when the load watches a stop).
+    if (
+      source instanceof Uint8Array && source.buffer instanceof SharedArrayBuffer
+    ) {
+      source = await stops.snapshot(source, options.label ?? "bytes");
+    }
     // A metered guest is read once, by the rewriter, and compiled once, after
     // the rewrite.
     // Bytes read here are this load's to give away: a cache hit builds its

@@ -107,6 +107,15 @@ export function meterModule(
     );
   }
   source = source as Uint8Array | InstrumentedModule;
+  // Another thread may write bytes over a SharedArrayBuffer while the meter
+  // checks and rewrites them, so that what a check passed is not what is
+  // rewritten (as a plain load's count of memories once let 101 through):
+  // one copy serves every pass.
+  if (
+    source instanceof Uint8Array && source.buffer instanceof SharedArrayBuffer
+  ) {
+    source = source.slice();
+  }
   // A truthy value of another type would be taken for true (`stopFlag:
   // "no"` gave a stop flag), a hook of another type found only when due.
   for (const name of ["resumable", "stopFlag", "suspend"] as const) {
