@@ -405,6 +405,13 @@ export class FuelMeter {
   ): Promise<FuelMeter> {
     const { cache, ...rest } = options;
     if (cache === undefined) return new FuelMeter(source, rest, costs);
+    // Keyed, checked and rewritten from one copy of shared bytes, which
+    // another thread may write meanwhile (see `meter_module.ts`).
+    if (
+      source instanceof Uint8Array && source.buffer instanceof SharedArrayBuffer
+    ) {
+      source = source.slice();
+    }
     const store = openCache(cache, "FuelMeter.create");
     return await constructCached(store, (rewriter) => {
       meterRewrite = rewriter;
