@@ -1,6 +1,7 @@
 /**
- * Small functions over bytes that several modules need: joining pieces, and
- * SHA-256 digests in bytes or hex.
+ * Small functions over bytes that several modules need: joining pieces,
+ * SHA-256 digests in bytes or hex, and a copy of bytes another thread may
+ * write.
  *
  * @module
  */
@@ -60,4 +61,42 @@ export async function sha256(data: Uint8Array): Promise<Uint8Array> {
  */
 export function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Whether `bytes` lie in a `SharedArrayBuffer`, where another thread may
+ * write them while they are read: a check that passed on one read would not
+ * hold for the next.
+ *
+ * @example Usage
+ * ```ts
+ * import { inSharedMemory } from "./bytes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(inSharedMemory(new Uint8Array(new SharedArrayBuffer(4))), true);
+ * assert.equal(inSharedMemory(new Uint8Array(4)), false);
+ * ```
+ */
+export function inSharedMemory(bytes: Uint8Array): boolean {
+  return bytes.buffer instanceof SharedArrayBuffer;
+}
+
+/**
+ * `bytes` where no other thread can write them: a copy of them as they are
+ * now when they lie in a `SharedArrayBuffer`, the bytes themselves
+ * otherwise.
+ *
+ * @example Usage
+ * ```ts
+ * import { unshared } from "./bytes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const shared = new Uint8Array(new SharedArrayBuffer(2));
+ * assert.ok(unshared(shared).buffer instanceof ArrayBuffer);
+ * const own = Uint8Array.of(1, 2);
+ * assert.equal(unshared(own), own);
+ * ```
+ */
+export function unshared(bytes: Uint8Array): Uint8Array {
+  return inSharedMemory(bytes) ? bytes.slice() : bytes;
 }

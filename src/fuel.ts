@@ -32,6 +32,7 @@
  */
 
 import { noteAttachedMemories } from "./stop_in_guest_memory.ts";
+import { unshared } from "./bytes.ts";
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import {
   checkMeterRunOptions,
@@ -407,11 +408,7 @@ export class FuelMeter {
     if (cache === undefined) return new FuelMeter(source, rest, costs);
     // Keyed, checked and rewritten from one copy of shared bytes, which
     // another thread may write meanwhile (see `meter_module.ts`).
-    if (
-      source instanceof Uint8Array && source.buffer instanceof SharedArrayBuffer
-    ) {
-      source = source.slice();
-    }
+    if (source instanceof Uint8Array) source = unshared(source);
     const store = openCache(cache, "FuelMeter.create");
     return await constructCached(store, (rewriter) => {
       meterRewrite = rewriter;

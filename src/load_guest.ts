@@ -5,6 +5,7 @@
  * @module
  */
 
+import { inSharedMemory } from "./bytes.ts";
 import { allocatesOnHeapSteps } from "./heap_limit.ts";
 import {
   callRefuel,
@@ -327,9 +328,7 @@ export async function loadGuestWith(
     // guest's memories, beside a thread that wrote them, let 101 through
     // about once in 1,500 loads): every pass reads one copy of them, made at
     // once (in pieces, turns apart, when the load watches a stop).
-    if (
-      source instanceof Uint8Array && source.buffer instanceof SharedArrayBuffer
-    ) {
+    if (source instanceof Uint8Array && inSharedMemory(source)) {
       source = await stops.snapshot(source, options.label ?? "bytes");
     }
     // A metered guest is read once, by the rewriter, and compiled once, after

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { unshared } from "./bytes.ts";
 import type { InstrumentedModule, InstrumentOptions } from "./wasm/mod.ts";
 import { hasStartFunction } from "./signatures.ts";
 import {
@@ -111,11 +112,7 @@ export function meterModule(
   // checks and rewrites them, so that what a check passed is not what is
   // rewritten (as a plain load's count of memories once let 101 through):
   // one copy serves every pass.
-  if (
-    source instanceof Uint8Array && source.buffer instanceof SharedArrayBuffer
-  ) {
-    source = source.slice();
-  }
+  if (source instanceof Uint8Array) source = unshared(source);
   // A truthy value of another type would be taken for true (`stopFlag:
   // "no"` gave a stop flag), a hook of another type found only when due.
   for (const name of ["resumable", "stopFlag", "suspend"] as const) {
