@@ -17,7 +17,9 @@ import {
   isGuestLoadError,
   isInvalidModule,
   loadGuest,
+  runWasi,
 } from "../mod.ts";
+import { text, wasiGuest } from "./support/wasi_guests.ts";
 
 /**
  * A module of `count` memories, each exported as `m000`, `m001`…, with a
@@ -86,6 +88,24 @@ Deno.test("a load copies shared bytes as it is called: bytes written after the c
     (error: unknown) =>
       isGuestLoadError(error) && /101 memories/.test(error.message),
   );
+});
+
+Deno.test("runWasi copies shared bytes as it is called, and runs them under a deadline too", async () => {
+  const hello = await Deno.readFile(wasiGuest("hello"));
+  for (const timeout of [undefined, 60_000]) {
+    const bytes = shared(hello);
+    const running = runWasi(bytes, {
+      args: ["ada"],
+      stdout: "capture",
+      stderr: "capture",
+      timeout,
+    });
+    // Zeros where the module was: read after the call, they are no module.
+    if (timeout === undefined) bytes.fill(0);
+    const result = await running;
+    assert.equal(result.outcome, "exited");
+    assert.equal(text(result.stdout), "hello, ada!\n");
+  }
 });
 
 Deno.test("shared bytes that another thread keeps writing load whole or not at all, never past the cap", async () => {
