@@ -16,24 +16,13 @@ import { instrument } from "../src/wasm/instrument.ts";
 import { fail, failAtLimit, refusedAtLimit } from "../src/wasm/reader.ts";
 import { fuzzSeed } from "./support/fuzz/seed.ts";
 import { wat } from "./support/instrument.ts";
-import { encodeLeb } from "./support/module_bytes.ts";
+import { moduleWithBody, section } from "./support/module_bytes.ts";
 
 /** A module of one function `f` of `depth` nested empty blocks. */
 function nestedBlocks(depth: number): Uint8Array<ArrayBuffer> {
-  const code = [0, ...Array(depth).fill([0x02, 0x40]).flat()];
-  code.push(...Array(depth + 1).fill(0x0b));
-  const body = [...encodeLeb(code.length), ...code];
-  const section = (id: number, content: number[]) => [
-    id,
-    ...encodeLeb(content.length),
-    ...content,
-  ];
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, [1, 0x60, 0, 0]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, 1, 0x66, 0, 0]),
-    ...section(10, [1, ...body]),
+  const blocks = Array(depth).fill([0x02, 0x40]).flat();
+  return moduleWithBody([...blocks, ...Array(depth).fill(0x0b)], [
+    section(7, [1, 1, 0x66, 0, 0]),
   ]);
 }
 

@@ -10,7 +10,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { encodeLeb } from "./support/module_bytes.ts";
+import { encodeLeb, moduleOf, section } from "./support/module_bytes.ts";
 import {
   FuelMeter,
   type Guest,
@@ -26,11 +26,6 @@ import { text, wasiGuest } from "./support/wasi_guests.ts";
  * custom section of `pad` bytes at its end.
  */
 function memories(count: number, pad = 0): Uint8Array {
-  const section = (id: number, content: number[]) => [
-    id,
-    ...encodeLeb(content.length),
-    ...content,
-  ];
   const defined = [...encodeLeb(count)];
   const exported = [...encodeLeb(count)];
   for (let i = 0; i < count; i++) {
@@ -39,12 +34,11 @@ function memories(count: number, pad = 0): Uint8Array {
     exported.push(name.length, ...new TextEncoder().encode(name), 0x02);
     exported.push(...encodeLeb(i));
   }
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(5, defined),
-    ...section(7, exported),
-    ...(pad > 0 ? section(0, [0, ...new Array(pad).fill(0)]) : []),
-  ]);
+  return moduleOf(
+    section(5, defined),
+    section(7, exported),
+    pad > 0 ? section(0, [0, ...new Array(pad).fill(0)]) : [],
+  );
 }
 
 /** 100 memories (the cap) and 101, as two modules of one length. */
