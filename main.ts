@@ -16,36 +16,43 @@ import {
   isExportError,
   isInvalidModule,
 } from "./src/errors.ts";
-import type { CallOutcome } from "./src/outcome.ts";
-import type { GuestOptions } from "./src/guest_options.ts";
-import { RewriteCache } from "./src/rewrite_cache.ts";
-import { readyForStops } from "./src/stop_readiness.ts";
-import { watchdogReady } from "./src/watchdog.ts";
-import { convertArguments, UsageError } from "./src/cli_arguments.ts";
-import { type CommandLineOptions, parseOptions } from "./src/cli_options.ts";
-import { importsModule } from "./src/cli_imports.ts";
-import { Backstop, type BackstopReport } from "./src/cli_backstop.ts";
-import { commandLineMessage, stopMessage } from "./src/cli_messages.ts";
-import { compileBytes, loadModule, readModuleStream } from "./src/load.ts";
-import { loadGuestWith } from "./src/load_guest.ts";
-import { STOP_PATH_WARM_UP_GUEST } from "./src/stop_path_warmup.ts";
-import { FEATURES_WARM_UP_GUEST } from "./src/load_warmup.ts";
-import { roomForHit } from "./src/rewrite_splice.ts";
-import { loadStopOutcome, START_FUNCTION } from "./src/outcome.ts";
-import { hasStartFunction, readSignatures } from "./src/signatures.ts";
-import { checkPreopens, preopenHolding } from "./src/wasi_preopens.ts";
-import { checkCommandLine } from "./src/wasi_option_checks.ts";
+import type { CallOutcome } from "./src/call/outcome.ts";
+import type { GuestOptions } from "./src/call/guest_options.ts";
+import { RewriteCache } from "./src/cache/rewrite_cache.ts";
+import { readyForStops } from "./src/watchdog/stop_readiness.ts";
+import { watchdogReady } from "./src/watchdog/watchdog.ts";
+import { convertArguments, UsageError } from "./src/cli/cli_arguments.ts";
+import {
+  type CommandLineOptions,
+  parseOptions,
+} from "./src/cli/cli_options.ts";
+import { importsModule } from "./src/cli/cli_imports.ts";
+import { Backstop, type BackstopReport } from "./src/cli/cli_backstop.ts";
+import { commandLineMessage, stopMessage } from "./src/cli/cli_messages.ts";
+import { compileBytes, loadModule, readModuleStream } from "./src/load/load.ts";
+import { loadGuestWith } from "./src/load/load_guest.ts";
+import { STOP_PATH_WARM_UP_GUEST } from "./src/watchdog/stop_path_warmup.ts";
+import { FEATURES_WARM_UP_GUEST } from "./src/load/load_warmup.ts";
+import { roomForHit } from "./src/cache/rewrite_splice.ts";
+import { loadStopOutcome, START_FUNCTION } from "./src/call/outcome.ts";
+import { hasStartFunction, readSignatures } from "./src/load/signatures.ts";
+import { checkPreopens, preopenHolding } from "./src/wasi/wasi_preopens.ts";
+import { checkCommandLine } from "./src/wasi/wasi_option_checks.ts";
 import { describeThrown } from "./src/thrown_values.ts";
 import { oneLineText } from "./src/early_exit_error.ts";
-import { resultJson, resultText } from "./src/cli_results.ts";
-import { RunDeadline, type RunPhase, RunTimedOut } from "./src/cli_deadline.ts";
+import { resultJson, resultText } from "./src/cli/cli_results.ts";
+import {
+  RunDeadline,
+  type RunPhase,
+  RunTimedOut,
+} from "./src/cli/cli_deadline.ts";
 import {
   checkReportFile,
   reportFileIn,
   reportReplaces,
   writeReportFile,
-} from "./src/cli_report_file.ts";
-import { USAGE } from "./src/cli_usage.ts";
+} from "./src/cli/cli_report_file.ts";
+import { USAGE } from "./src/cli/cli_usage.ts";
 import { VERSION } from "./src/version.ts";
 import {
   commandRefusal,
@@ -58,7 +65,7 @@ import {
   warmStopListeners,
   type WasiFlags,
   wasiReport,
-} from "./src/wasi_cli.ts";
+} from "./src/cli/wasi_cli.ts";
 
 /**
  * The first write to stdout or stderr that failed (a full disk, a pipe

@@ -31,24 +31,28 @@
  * @module
  */
 
-export { Guest } from "./src/guest.ts";
-export { loadGuest } from "./src/load_guest.ts";
-export { prepareStops } from "./src/prepare_stops.ts";
+export { Guest } from "./src/call/guest.ts";
+export { loadGuest } from "./src/load/load_guest.ts";
+export { prepareStops } from "./src/watchdog/prepare_stops.ts";
 export type {
   AsyncCallOptions,
   CallOptions,
   GuestOptions,
   HostControls,
   RefuelRequest,
-} from "./src/guest_options.ts";
-export type { CallOutcome, FuelUsage, OutcomeBase } from "./src/outcome.ts";
-export type { InterruptOptions } from "./src/imports.ts";
-export { FuelMeter } from "./src/fuel.ts";
-export type { FuelMeterOptions } from "./src/meter_options.ts";
-export type { StopReason } from "./src/stop_reason.ts";
-export { DEFAULT_GRACE, type MeterRunOptions } from "./src/meter_run.ts";
-export { type CacheOption, RewriteCache } from "./src/rewrite_cache.ts";
-export { StopSignal } from "./src/stop_signal.ts";
+} from "./src/call/guest_options.ts";
+export type {
+  CallOutcome,
+  FuelUsage,
+  OutcomeBase,
+} from "./src/call/outcome.ts";
+export type { InterruptOptions } from "./src/load/imports.ts";
+export { FuelMeter } from "./src/meter/fuel.ts";
+export type { FuelMeterOptions } from "./src/meter/meter_options.ts";
+export type { StopReason } from "./src/meter/stop_reason.ts";
+export { DEFAULT_GRACE, type MeterRunOptions } from "./src/meter/meter_run.ts";
+export { type CacheOption, RewriteCache } from "./src/cache/rewrite_cache.ts";
+export { StopSignal } from "./src/call/stop_signal.ts";
 export {
   runWasi,
   type WasiInput,
@@ -58,13 +62,13 @@ export {
   type WasiOutputMode,
   type WasiPreopen,
   type WasiResult,
-} from "./src/wasi.ts";
-export { invokeIsolated } from "./src/isolate.ts";
+} from "./src/wasi/wasi.ts";
+export { invokeIsolated } from "./src/isolate/isolate.ts";
 export type {
   ChildPermissions,
   IsolatedCallOptions,
-} from "./src/isolate_options.ts";
-export { isolatedChildrenExited } from "./src/isolate_exits.ts";
+} from "./src/isolate/isolate_options.ts";
+export { isolatedChildrenExited } from "./src/isolate/isolate_exits.ts";
 export type {
   AddedMemory,
   AddedMemoryDescriptor,
@@ -73,10 +77,10 @@ export type {
   InstrumentOptions,
   StopFlagImports,
 } from "./src/wasm/mod.ts";
-export type { CompileOptions } from "./src/compile_options.ts";
-export type { GuestSource } from "./src/load.ts";
-export type { ResourceLimits } from "./src/limits.ts";
-export type { FunctionSignature, ValueType } from "./src/signatures.ts";
+export type { CompileOptions } from "./src/load/compile_options.ts";
+export type { GuestSource } from "./src/load/load.ts";
+export type { ResourceLimits } from "./src/load/limits.ts";
+export type { FunctionSignature, ValueType } from "./src/load/signatures.ts";
 export {
   Aborted,
   BRAND,
@@ -111,6 +115,6 @@ export {
 
 // The watchdog's thread starts now, as the API is imported, and the
 // loader's and the rewriter's code runs once while it boots: neither must
-// fall in a load whose stop may come meanwhile (see src/stop_readiness.ts).
-import { readyForStops } from "./src/stop_readiness.ts";
+// fall in a load whose stop may come meanwhile (see src/watchdog/stop_readiness.ts).
+import { readyForStops } from "./src/watchdog/stop_readiness.ts";
 readyForStops();

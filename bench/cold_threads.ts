@@ -13,7 +13,7 @@
  */
 import { type Guest, loadGuest } from "../mod.ts";
 import wabt from "wabt";
-import { lastDeadlineFired } from "../src/watchdog.ts";
+import { lastDeadlineFired } from "../src/watchdog/watchdog.ts";
 import { HOSTILE_GUESTS, percentile, settle } from "./stop_latency.ts";
 
 /** The probe's short names for the stop-latency rows it reads. */

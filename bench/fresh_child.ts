@@ -12,7 +12,7 @@
  */
 import { FuelMeter } from "../mod.ts";
 import { instrument } from "../src/wasm/mod.ts";
-import { startWatchdog } from "../src/watchdog.ts";
+import { startWatchdog } from "../src/watchdog/watchdog.ts";
 import { threadCpuMs, type ThreadTimes, threadTimes } from "./fresh_cpu.ts";
 import { cpuMs } from "./harness.ts";
 import { evaluate, QUICKJS_WASM, quickjsContext } from "./libraries.ts";

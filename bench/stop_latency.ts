@@ -27,7 +27,7 @@ import { watBinaryen } from "../tests/support/instrument.ts";
 import { arrayKeeperWat } from "../tests/support/array_cpu.ts";
 import { STRUCT_HOARDER_WAT } from "../tests/support/guests.ts";
 import { stalledServer } from "../tests/support/holding_server.ts";
-import { lastDeadlineFired } from "../src/watchdog.ts";
+import { lastDeadlineFired } from "../src/watchdog/watchdog.ts";
 import { esbuildToLoad } from "../tests/support/esbuild.ts";
 import { REACH_LABEL, reachedCallerCalls } from "./stop_latency_reach.ts";
 
@@ -184,7 +184,7 @@ export const HOSTILE_GUESTS: HostileGuest[] = [
     label: "first read of a passive element segment (5,001 entries)",
     // The engine evaluates a passive segment whole when an operator first
     // reads it, one entry or all; its entries weigh in their first reads'
-    // budget (src/passive_segments.ts), so this is the most `global.get`s
+    // budget (src/load/passive_segments.ts), so this is the most `global.get`s
     // a guest may have (a million held a call 63 to 92 ms past its
     // deadline). Only cold calls read it.
     wat: `(module (table 1 funcref)

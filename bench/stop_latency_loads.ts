@@ -23,7 +23,7 @@ import {
   loadGuest,
   StopSignal,
 } from "../mod.ts";
-import { liftSettings } from "../src/data_lift.ts";
+import { liftSettings } from "../src/load/data_lift.ts";
 import {
   concatBytes,
   encodeLeb,

@@ -27,7 +27,7 @@ import {
 } from "../tests/support/hash_wasm.ts";
 import { jsonFromFreshProcess, printTable } from "./harness.ts";
 import { threadCpuMs } from "../tests/support/thread_cpu.ts";
-import { lastDeadlineFired } from "../src/watchdog.ts";
+import { lastDeadlineFired } from "../src/watchdog/watchdog.ts";
 import {
   cells,
   now,

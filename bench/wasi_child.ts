@@ -76,9 +76,11 @@ if (mode === "plain") {
   const code = wasi.start(instance);
   if (code !== 0) throw new Error(`exit code ${code}`);
 } else if (mode === "cache-parts") {
-  const { entryKey, readEntry } = await import("../src/rewrite_cache.ts");
-  const { joinInPlace, joinOutput } = await import("../src/rewrite_splice.ts");
-  const { loadModule } = await import("../src/load.ts");
+  const { entryKey, readEntry } = await import("../src/cache/rewrite_cache.ts");
+  const { joinInPlace, joinOutput } = await import(
+    "../src/cache/rewrite_splice.ts"
+  );
+  const { loadModule } = await import("../src/load/load.ts");
   const [entry] = [...Deno.readDirSync(cacheDirectory!)].filter((e) =>
     e.name.endsWith(".rewrite")
   );

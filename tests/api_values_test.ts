@@ -11,7 +11,7 @@ import { assembleWat } from "../guest/build.ts";
 import { COMPUTE, RUNAWAY, SEED } from "./support/guests.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { runDeno } from "./support/cli.ts";
-import { MAX_TIMER_MS, startTimer } from "../src/long_timer.ts";
+import { MAX_TIMER_MS, startTimer } from "../src/watchdog/long_timer.ts";
 
 const TYPED = assembleWat(`(module
   (func (export "add") (param i32 i32) (result i32)

@@ -7,8 +7,8 @@ import {
   parseFuel,
   parseTimeout,
   UsageError,
-} from "../src/cli_arguments.ts";
-import { parseOptions } from "../src/cli_options.ts";
+} from "../src/cli/cli_arguments.ts";
+import { parseOptions } from "../src/cli/cli_options.ts";
 
 const I32_RANGE = "a decimal integer from -2147483648 to 4294967295";
 const I64_RANGE =

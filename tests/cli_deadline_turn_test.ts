@@ -8,7 +8,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { RunDeadline, RunTimedOut } from "../src/cli_deadline.ts";
+import { RunDeadline, RunTimedOut } from "../src/cli/cli_deadline.ts";
 
 /** Holds the thread for at least `ms` milliseconds. */
 function hold(ms: number): void {

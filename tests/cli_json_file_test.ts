@@ -10,7 +10,7 @@ import { REPO_ROOT, runDeno, spawnDeno } from "./support/cli.ts";
 import { runGuarded } from "./support/guarded.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { wasiGuest } from "./support/wasi_guests.ts";
-import { writeReportFile } from "../src/cli_report_file.ts";
+import { writeReportFile } from "../src/cli/cli_report_file.ts";
 
 /** Runs `main.ts` able to read the repository and `directory`, and to write in `directory`. */
 function runMain(directory: string, args: string[], write = directory) {

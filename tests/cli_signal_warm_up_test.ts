@@ -10,7 +10,7 @@
 
 import assert from "./support/assert.ts";
 
-const WASI_CLI = new URL("../src/wasi_cli.ts", import.meta.url).href;
+const WASI_CLI = new URL("../src/cli/wasi_cli.ts", import.meta.url).href;
 
 Deno.test("after the signal warm-up, SIGHUP still ends a process that does not listen for it", async () => {
   const { code, signal, stdout } = await new Deno.Command(Deno.execPath(), {

@@ -1,7 +1,7 @@
 /**
  * When no compile thread can start, a stoppable load of a large guest
  * compiles its rewrite on the main thread, streamed a chunk at a time
- * (`compileBytes` in `src/load.ts`): the guest still loads and runs, and a
+ * (`compileBytes` in `src/load/load.ts`): the guest still loads and runs, and a
  * stop that comes during that compile still ends the load, before the
  * start function.
  *
@@ -11,8 +11,8 @@
 import assert from "./support/assert.ts";
 import { largeGuest } from "./support/large_guest.ts";
 import { isAborted, loadGuest, StopSignal } from "../mod.ts";
-import { refuseCompileThread } from "../src/compile_thread.ts";
-import { STREAM_CHUNK } from "../src/load.ts";
+import { refuseCompileThread } from "../src/load/compile_thread.ts";
+import { STREAM_CHUNK } from "../src/load/load.ts";
 
 const guest = largeGuest();
 

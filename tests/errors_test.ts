@@ -1,7 +1,7 @@
 import assert from "./support/assert.ts";
 import * as earlyExit from "../mod.ts";
 import { ERROR_CLASSES, withoutStack } from "../src/errors.ts";
-import { OUTCOMES, STOP_OUTCOMES } from "../src/outcome.ts";
+import { OUTCOMES, STOP_OUTCOMES } from "../src/call/outcome.ts";
 import { expectOutcome } from "./support/outcome.ts";
 
 const SEED = new URL("../guest/early_exit_guest.wasm", import.meta.url);

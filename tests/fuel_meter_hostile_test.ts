@@ -18,8 +18,8 @@ import {
   isDeadlineExceeded,
 } from "../mod.ts";
 import type { InstrumentOptions } from "../src/wasm/mod.ts";
-import { GRACE_MS } from "../src/meter_waits.ts";
-import { HELD_CAP } from "../src/run_time.ts";
+import { GRACE_MS } from "../src/meter/meter_waits.ts";
+import { HELD_CAP } from "../src/meter/run_time.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { BULK, FREE_LOOP, PUMP } from "./support/hostile_guests.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";

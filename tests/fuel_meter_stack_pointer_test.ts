@@ -1,7 +1,7 @@
 import assert from "./support/assert.ts";
 import { FuelMeter, type MeterRunOptions } from "../mod.ts";
 import { instrument, type InstrumentedModule } from "../src/wasm/mod.ts";
-import { meteringFor } from "../src/meter_tank.ts";
+import { meteringFor } from "../src/meter/meter_tank.ts";
 import { wat } from "./support/instrument.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { evaluate, meteredQuickJS, quickjsBytes } from "./support/quickjs.ts";

@@ -18,8 +18,8 @@ import {
   loadGuest,
   StopSignal,
 } from "../mod.ts";
-import { HOST_CALLS_PER_POLL } from "../src/imports.ts";
-import { COLD_CALLS, COLD_SLICE } from "../src/meter_tank.ts";
+import { HOST_CALLS_PER_POLL } from "../src/load/imports.ts";
+import { COLD_CALLS, COLD_SLICE } from "../src/meter/meter_tank.ts";
 import { RUNTIME_CALLS_PER_POLL } from "../src/wasm/checks.ts";
 import { FLAG_MEMORY_NAME } from "../src/wasm/stop_flag.ts";
 import { expectOutcome } from "./support/outcome.ts";

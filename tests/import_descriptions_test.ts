@@ -11,9 +11,12 @@
  */
 
 import assert from "./support/assert.ts";
-import { describeModule, type FunctionSignature } from "../src/signatures.ts";
-import { buildImports } from "../src/imports.ts";
-import { newCallState } from "../src/call_state.ts";
+import {
+  describeModule,
+  type FunctionSignature,
+} from "../src/load/signatures.ts";
+import { buildImports } from "../src/load/imports.ts";
+import { newCallState } from "../src/call/call_state.ts";
 import { type ImportEntry, ModuleInfo } from "../src/wasm/module.ts";
 
 const IMPORTS = 1_000;

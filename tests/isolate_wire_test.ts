@@ -16,13 +16,17 @@ import {
   isDeadlineExceeded,
   OutOfMemory,
 } from "../src/errors.ts";
-import { fromWire, MAX_WIRE_TEXT, toWire } from "../src/isolate_wire.ts";
+import {
+  fromWire,
+  MAX_WIRE_TEXT,
+  toWire,
+} from "../src/isolate/isolate_wire.ts";
 import { withoutStack } from "../src/early_exit_error.ts";
 import {
   type CallOutcome,
   STOP_OUTCOMES,
   stoppedOutcome,
-} from "../src/outcome.ts";
+} from "../src/call/outcome.ts";
 
 /** One error of every kind that ends a call, as the runner makes them. */
 const STOPS: EarlyExitError[] = [

@@ -1,6 +1,6 @@
 import assert from "./support/assert.ts";
 import { invokeIsolated, isolatedChildrenExited } from "../mod.ts";
-import { childCommand } from "../src/isolate_spawn.ts";
+import { childCommand } from "../src/isolate/isolate_spawn.ts";
 import { COMPUTE, RUNAWAY } from "./support/guests.ts";
 
 /** Whether `program` with `args` runs here and succeeds. */

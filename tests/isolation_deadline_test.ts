@@ -5,7 +5,10 @@
  */
 
 import assert from "./support/assert.ts";
-import { DEADLINE_MARGIN_MS, startDeadline } from "../src/isolate_deadline.ts";
+import {
+  DEADLINE_MARGIN_MS,
+  startDeadline,
+} from "../src/isolate/isolate_deadline.ts";
 import { invokeIsolated, isolatedChildrenExited } from "../mod.ts";
 
 function firing(atMs: number): Promise<{ at: number; count: number }> {

@@ -13,8 +13,8 @@
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { invokeIsolated, isolatedChildrenExited } from "../mod.ts";
-import { childrenExiting } from "../src/isolate_exits.ts";
-import { GUARD_KILL_AFTER_MS } from "../src/isolate.ts";
+import { childrenExiting } from "../src/isolate/isolate_exits.ts";
+import { GUARD_KILL_AFTER_MS } from "../src/isolate/isolate.ts";
 import { expectOutcome } from "./support/outcome.ts";
 
 /** Longer than any wait these tests make: a hang. */

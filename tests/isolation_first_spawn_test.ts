@@ -12,8 +12,8 @@ import { isolatedChildrenExited } from "../mod.ts";
 Deno.test("isolation: the first spawn is readied in pieces, with turns of the event loop between them", async () => {
   // A copy of the module of its own, whose first spawn is still to come.
   const { readySpawn } = await import(
-    new URL("../src/isolate_spawn.ts?first-spawn", import.meta.url).href
-  ) as typeof import("../src/isolate_spawn.ts");
+    new URL("../src/isolate/isolate_spawn.ts?first-spawn", import.meta.url).href
+  ) as typeof import("../src/isolate/isolate_spawn.ts");
   let ready = false;
   const readying = readySpawn().then(() => ready = true);
   assert.equal(readySpawn(), readySpawn(), "later calls share the first");

@@ -15,7 +15,10 @@ import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { invokeIsolated } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
-import { type IsolatedRequest, LOADED_MARK } from "../src/isolate_wire.ts";
+import {
+  type IsolatedRequest,
+  LOADED_MARK,
+} from "../src/isolate/isolate_wire.ts";
 import { startIsolatedChild } from "./support/isolated_child.ts";
 
 /** Longer than any wait these tests make: a hang. */

@@ -15,9 +15,13 @@ import {
   isolatedChildrenExited,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
-import { outlineDigest, outlineOf, readOutline } from "../src/load_outline.ts";
+import {
+  outlineDigest,
+  outlineOf,
+  readOutline,
+} from "../src/load/load_outline.ts";
 import { readSections } from "../src/wasm/sections.ts";
-import { fromWire, type IsolatedRequest } from "../src/isolate_wire.ts";
+import { fromWire, type IsolatedRequest } from "../src/isolate/isolate_wire.ts";
 import { startIsolatedChild } from "./support/isolated_child.ts";
 
 /** A custom section named `pad` holding `size` zero bytes. */

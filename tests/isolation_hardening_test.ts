@@ -16,8 +16,8 @@ import {
   ANSWER_CAP_BYTES,
   OUTPUT_CAP_BYTES,
   readAnswer,
-} from "../src/isolate_output.ts";
-import { LOADED_MARK } from "../src/isolate_wire.ts";
+} from "../src/isolate/isolate_output.ts";
+import { LOADED_MARK } from "../src/isolate/isolate_wire.ts";
 
 const COMPUTE = new URL("../guest/compute.wasm", import.meta.url);
 const MOD = new URL("../mod.ts", import.meta.url).href;

@@ -15,7 +15,7 @@ import {
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { wat } from "./support/instrument.ts";
-import { readErrors } from "../src/isolate_output.ts";
+import { readErrors } from "../src/isolate/isolate_output.ts";
 
 const MiB = 1024 * 1024;
 const PAGE = 65536;

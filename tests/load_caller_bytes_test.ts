@@ -22,7 +22,7 @@ import {
   RewriteCache,
   StopSignal,
 } from "../mod.ts";
-import { LoadStops } from "../src/load_stops.ts";
+import { LoadStops } from "../src/load/load_stops.ts";
 import { encodeLeb } from "./support/module_bytes.ts";
 import { assembleWat } from "../guest/build.ts";
 import { esbuildToLoad } from "./support/esbuild.ts";

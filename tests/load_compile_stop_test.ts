@@ -1,6 +1,6 @@
 /**
  * A stoppable load compiles a large guest's rewrite on the compile thread
- * (`src/compile_thread.ts`), which leaves the main thread free for the
+ * (`src/load/compile_thread.ts`), which leaves the main thread free for the
  * stop. A stop that comes during that compile ends it too: it used to run
  * on to its end for nothing, and to hold a process that had nothing left
  * to do.
@@ -13,7 +13,7 @@ import { withDirectory } from "./support/temp_directory.ts";
 import { runDeno } from "./support/cli.ts";
 import { ESBUILD_WASM } from "./support/esbuild.ts";
 import { loadGuest } from "../mod.ts";
-import { STREAM_CHUNK } from "../src/load.ts";
+import { STREAM_CHUNK } from "../src/load/load.ts";
 import {
   concatBytes,
   encodeLeb,

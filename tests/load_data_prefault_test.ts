@@ -1,7 +1,7 @@
 /**
  * A stoppable load maps the pages of the memory a guest defines, where its
  * data segments are about to be copied, in steps before instantiation
- * (`src/data_prefault.ts`): the memory the guest sees is the same, byte for
+ * (`src/load/data_prefault.ts`): the memory the guest sees is the same, byte for
  * byte, and a memory the host supplies is never written.
  *
  * @module

@@ -24,9 +24,9 @@ import {
   LIFT_STEP_BYTES,
   liftDataSteps,
   writeDataSteps,
-} from "../src/data_lift.ts";
-import { FILE_READ_BYTES } from "../src/load.ts";
-import { SNAPSHOT_PIECE_BYTES } from "../src/load_stops.ts";
+} from "../src/load/data_lift.ts";
+import { FILE_READ_BYTES } from "../src/load/load.ts";
+import { SNAPSHOT_PIECE_BYTES } from "../src/load/load_stops.ts";
 import type { Steps } from "../src/wasm/steps.ts";
 
 const MiB = 1 << 20;

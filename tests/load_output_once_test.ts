@@ -17,12 +17,12 @@ import assert from "./support/assert.ts";
 import { largeGuest } from "./support/large_guest.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { isAborted, loadGuest, StopSignal } from "../mod.ts";
-import { STREAM_CHUNK } from "../src/load.ts";
-import { LoadStops } from "../src/load_stops.ts";
+import { STREAM_CHUNK } from "../src/load/load.ts";
+import { LoadStops } from "../src/load/load_stops.ts";
 import {
   refuseCompileThread,
   sharedBufferOnThread,
-} from "../src/compile_thread.ts";
+} from "../src/load/compile_thread.ts";
 import { askToWait, runSteps, type Steps } from "../src/wasm/steps.ts";
 
 const guest = largeGuest();

@@ -17,7 +17,7 @@
 import assert from "./support/assert.ts";
 import { setImmediate } from "node:timers";
 import { isAborted } from "../mod.ts";
-import { LoadStops } from "../src/load_stops.ts";
+import { LoadStops } from "../src/load/load_stops.ts";
 import type { Steps } from "../src/wasm/steps.ts";
 
 /** Holds the thread for at least `ms` milliseconds. */

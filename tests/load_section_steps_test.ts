@@ -34,19 +34,19 @@ import {
   STEP_BYTES,
   type Steps,
 } from "../src/wasm/steps.ts";
-import { limitGuestSteps } from "../src/limits.ts";
-import { checkInstanceSizeSteps } from "../src/instance_size.ts";
+import { limitGuestSteps } from "../src/load/limits.ts";
+import { checkInstanceSizeSteps } from "../src/load/instance_size.ts";
 import {
   INSTANTIATION_WEIGHTS,
   MAX_INSTANTIATION_WORK,
-} from "../src/instantiation_work.ts";
+} from "../src/load/instantiation_work.ts";
 import { ModuleInfo } from "../src/wasm/module.ts";
 import { readSectionSteps } from "../src/wasm/module_sections.ts";
 import { Patches } from "../src/wasm/patches.ts";
 import { Reader } from "../src/wasm/reader.ts";
 import { applyLimitsSteps, type ResourceLimits } from "../src/wasm/limits.ts";
 import { threadCpuMs } from "./support/thread_cpu.ts";
-import { LoadStops } from "../src/load_stops.ts";
+import { LoadStops } from "../src/load/load_stops.ts";
 import { TurnCounter } from "./support/event_loop_turns.ts";
 
 /** A module of the preamble and sections given as byte arrays. */

@@ -12,8 +12,8 @@
 import assert from "./support/assert.ts";
 import { TurnCounter } from "./support/event_loop_turns.ts";
 import { isAborted, isDeadlineExceeded } from "../mod.ts";
-import { LoadStops } from "../src/load_stops.ts";
-import { startPunctualTimer } from "../src/punctual_timer.ts";
+import { LoadStops } from "../src/load/load_stops.ts";
+import { startPunctualTimer } from "../src/watchdog/punctual_timer.ts";
 import type { Steps } from "../src/wasm/steps.ts";
 
 /**

@@ -19,7 +19,7 @@ WebAssembly.compile = ((...args: Parameters<typeof compile>) => {
 }) as typeof compile;
 
 const { loadGuest } = await import("../mod.ts");
-const { SYNC_COMPILE_BYTES } = await import("../src/load.ts");
+const { SYNC_COMPILE_BYTES } = await import("../src/load/load.ts");
 
 /** `(module (func (export "f")))` with a custom section of `pad` bytes. */
 function padded(pad: number): Uint8Array<ArrayBuffer> {

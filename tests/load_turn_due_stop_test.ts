@@ -11,7 +11,7 @@
 import assert from "./support/assert.ts";
 import { TurnCounter } from "./support/event_loop_turns.ts";
 import { isAborted, StopSignal } from "../mod.ts";
-import { LoadStops } from "../src/load_stops.ts";
+import { LoadStops } from "../src/load/load_stops.ts";
 
 Deno.test("a load's turn answers a StopSignal set while the thread was held, with no turn of the event loop", async () => {
   for (let i = 0; i < 3; i++) {

@@ -9,9 +9,9 @@
 
 import assert from "./support/assert.ts";
 import { FuelMeter, StopSignal } from "../mod.ts";
-import { COLD_CALLS, COLD_SLICE } from "../src/meter_tank.ts";
-import { watchdogCaughtUp, watchdogReady } from "../src/watchdog.ts";
-import { allowForeignFlags } from "../src/meter_stop_flag.ts";
+import { COLD_CALLS, COLD_SLICE } from "../src/meter/meter_tank.ts";
+import { watchdogCaughtUp, watchdogReady } from "../src/watchdog/watchdog.ts";
+import { allowForeignFlags } from "../src/meter/meter_stop_flag.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { COMPUTE } from "./support/guests.ts";
 

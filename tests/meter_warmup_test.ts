@@ -1,6 +1,6 @@
 /**
  * The first instance attached to a `FuelMeter` in a process runs the
- * meter's warm-up (`src/meter_warmup.ts`): two runs of a tiny guest, one
+ * meter's warm-up (`src/meter/meter_warmup.ts`): two runs of a tiny guest, one
  * stopped by a deadline and one by a StopSignal, so that a caller's first
  * stop through `meter.run` does not run the stop path's code for the
  * first time. It must run once, only once the watchdog's thread is up
@@ -12,8 +12,11 @@ import assert from "./support/assert.ts";
 import { docWatBytes } from "./support/doc_wat.ts";
 import { FuelMeter } from "../mod.ts";
 import { RUNAWAY } from "./support/guests.ts";
-import { METER_WARM_UP_GUEST, meterWarmUpStatus } from "../src/meter_warmup.ts";
-import { watchdogReady } from "../src/watchdog.ts";
+import {
+  METER_WARM_UP_GUEST,
+  meterWarmUpStatus,
+} from "../src/meter/meter_warmup.ts";
+import { watchdogReady } from "../src/watchdog/watchdog.ts";
 
 const runaway = await Deno.readFile(RUNAWAY);
 
@@ -40,7 +43,7 @@ Deno.test("the first attach in a process runs the meter's warm-up once, both of 
 });
 
 Deno.test("the meter's warm-up guest's bytes are its text, assembled", async () => {
-  const source = new URL("../src/meter_warmup.ts", import.meta.url);
+  const source = new URL("../src/meter/meter_warmup.ts", import.meta.url);
   assert.deepEqual(await docWatBytes(source), [...METER_WARM_UP_GUEST]);
 });
 

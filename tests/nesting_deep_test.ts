@@ -11,7 +11,7 @@
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { type Guest, loadGuest } from "../mod.ts";
-import { messagesPosted } from "../src/watchdog.ts";
+import { messagesPosted } from "../src/watchdog/watchdog.ts";
 
 const DEPTH = 100;
 const INNER_TIMEOUT_MS = 2;

@@ -10,8 +10,8 @@
 
 import assert from "./support/assert.ts";
 import { loadGuest, prepareStops } from "../mod.ts";
-import { precompiled } from "../src/precompile.ts";
-import { compileThreadUp } from "../src/compile_thread.ts";
+import { precompiled } from "../src/load/precompile.ts";
+import { compileThreadUp } from "../src/load/compile_thread.ts";
 import { wat } from "./support/instrument.ts";
 
 /** A guest with one function dear to compile and the given imports. */

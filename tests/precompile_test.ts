@@ -1,7 +1,7 @@
 /**
  * The functions dear to compile: the rewrite's export that calls them
  * (`src/wasm/precompile.ts`), and a stoppable load's compile of them on
- * the compile thread (`src/precompile.ts`), which leaves the guest's first
+ * the compile thread (`src/load/precompile.ts`), which leaves the guest's first
  * call nothing to compile.
  */
 import assert from "./support/assert.ts";

@@ -4,7 +4,7 @@ import {
   LOOK_SLICE_MS,
   PUNCTUAL_LEAD_MS,
   startPunctualTimer,
-} from "../src/punctual_timer.ts";
+} from "../src/watchdog/punctual_timer.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const turn = () => new Promise((resolve) => setImmediate(resolve));

@@ -11,7 +11,7 @@
 
 import assert from "./support/assert.ts";
 import { FuelMeter } from "../mod.ts";
-import { ZONE_CHUNK_FUEL, ZONE_WAIT_FUEL } from "../src/meter_waits.ts";
+import { ZONE_CHUNK_FUEL, ZONE_WAIT_FUEL } from "../src/meter/meter_waits.ts";
 import { ZONE_DEPTH } from "../src/wasm/stop_zones.ts";
 import { CHUNK } from "../src/wasm/bulk_helpers.ts";
 import { expectOutcome } from "./support/outcome.ts";

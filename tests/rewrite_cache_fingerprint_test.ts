@@ -1,5 +1,5 @@
 import assert from "./support/assert.ts";
-import { REWRITER_FINGERPRINT } from "../src/rewriter_fingerprint.ts";
+import { REWRITER_FINGERPRINT } from "../src/cache/rewriter_fingerprint.ts";
 import {
   rewriterFiles,
   rewriterFingerprint,
@@ -10,7 +10,7 @@ Deno.test("the rewrite cache's key names the rewriter as its source is now", asy
   assert.equal(
     REWRITER_FINGERPRINT,
     now,
-    `the rewriter changed: set REWRITER_FINGERPRINT in src/rewriter_fingerprint.ts to "${now}", so that no cache reads an entry the old one made`,
+    `the rewriter changed: set REWRITER_FINGERPRINT in src/cache/rewriter_fingerprint.ts to "${now}", so that no cache reads an entry the old one made`,
   );
 });
 
@@ -27,6 +27,6 @@ Deno.test("the fingerprint covers the rewriter's whole module graph, and not its
   ) {
     assert.ok(files.includes(file), `${file} is not in ${files.join(", ")}`);
   }
-  assert.ok(!files.includes("src/rewriter_fingerprint.ts"));
-  assert.ok(!files.includes("src/rewrite_cache.ts"));
+  assert.ok(!files.includes("src/cache/rewriter_fingerprint.ts"));
+  assert.ok(!files.includes("src/cache/rewrite_cache.ts"));
 });

@@ -11,7 +11,10 @@ import { runDeno } from "./support/cli.ts";
 
 const CHILD = new URL("./support/rewrite_cache_child.ts", import.meta.url);
 const ROOT = new URL("../", import.meta.url).pathname;
-const FINGERPRINT = new URL("../src/rewriter_fingerprint.ts", import.meta.url);
+const FINGERPRINT = new URL(
+  "../src/cache/rewriter_fingerprint.ts",
+  import.meta.url,
+);
 
 interface Child {
   code: number;

@@ -8,9 +8,9 @@ import assert from "./support/assert.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { randomBytes } from "./support/module_bytes.ts";
 import { assembleWat } from "../guest/build.ts";
-import { loadModule } from "../src/load.ts";
-import { rewriteThrough } from "../src/rewrite_cache.ts";
-import { runWasiWith } from "../src/wasi.ts";
+import { loadModule } from "../src/load/load.ts";
+import { rewriteThrough } from "../src/cache/rewrite_cache.ts";
+import { runWasiWith } from "../src/wasi/wasi.ts";
 import { instrumentModule } from "../src/wasm/instrument.ts";
 import { FuelMeter, loadGuest, RewriteCache, runWasi } from "../mod.ts";
 import { instrument, type InstrumentOptions } from "../src/wasm/mod.ts";
@@ -21,7 +21,7 @@ import {
   keyedBytes,
   roomForHit,
   splitOutput,
-} from "../src/rewrite_splice.ts";
+} from "../src/cache/rewrite_splice.ts";
 
 const MAGIC_LENGTH = "early-exit rewrite 2\n".length;
 const LENGTH_AT = MAGIC_LENGTH + 32;

@@ -10,7 +10,7 @@
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { type CallOutcome, FuelMeter, type FuelMeterOptions } from "../mod.ts";
-import { ZONE_WAIT_MS } from "../src/meter_waits.ts";
+import { ZONE_WAIT_MS } from "../src/meter/meter_waits.ts";
 import { instrument } from "../src/wasm/mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";

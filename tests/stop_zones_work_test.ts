@@ -10,7 +10,7 @@
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
 import { FuelMeter, type MeterRunOptions } from "../mod.ts";
-import { ZONE_CHUNK_FUEL, ZONE_WAIT_FUEL } from "../src/meter_waits.ts";
+import { ZONE_CHUNK_FUEL, ZONE_WAIT_FUEL } from "../src/meter/meter_waits.ts";
 import { CHUNK } from "../src/wasm/bulk_helpers.ts";
 import { expectOutcome } from "./support/outcome.ts";
 

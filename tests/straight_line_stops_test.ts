@@ -18,8 +18,8 @@ import { type Fn, wat, watBinaryen } from "./support/instrument.ts";
 import { instantiateFlagged } from "./support/stop_flag.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { loadGuest } from "../mod.ts";
-import { DEFAULT_ARRAY_BYTES } from "../src/limits.ts";
-import { lastDeadlineFired } from "../src/watchdog.ts";
+import { DEFAULT_ARRAY_BYTES } from "../src/load/limits.ts";
+import { lastDeadlineFired } from "../src/watchdog/watchdog.ts";
 
 const MODES = [{ fuel: true }, { fuel: false }] as const;
 const PAGE = 65536;

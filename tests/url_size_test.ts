@@ -9,7 +9,7 @@
 
 import assert from "./support/assert.ts";
 import { isGuestLoadError, loadGuest } from "../mod.ts";
-import { MAX_MODULE_BYTES } from "../src/load.ts";
+import { MAX_MODULE_BYTES } from "../src/load/load.ts";
 
 /**
  * Serves a module whose custom section never ends, up to 1.5 GiB (so that

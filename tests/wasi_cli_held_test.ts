@@ -7,7 +7,7 @@
  * process.
  */
 import assert from "./support/assert.ts";
-import { WASI_STOP_STATUS } from "../src/wasi_cli.ts";
+import { WASI_STOP_STATUS } from "../src/cli/wasi_cli.ts";
 import { wasiGuest } from "./support/wasi_guests.ts";
 import { runMainStreaming as runMain } from "./support/cli.ts";
 

@@ -3,7 +3,7 @@ import {
   isWasiCommand,
   parseWasiFlags,
   wasiExitStatus,
-} from "../src/wasi_cli.ts";
+} from "../src/cli/wasi_cli.ts";
 import { wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
 import { wat } from "./support/instrument.ts";
 import {

@@ -2,7 +2,7 @@ import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { reportErrnoWat, sandboxErrnos, text } from "./support/wasi_guests.ts";
-import { wasiFunctionType } from "../src/wasi_abi.ts";
+import { wasiFunctionType } from "../src/wasi/wasi_abi.ts";
 import { runWasi } from "../mod.ts";
 
 /**

@@ -9,7 +9,7 @@
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
 import { runWasi } from "../mod.ts";
-import { MAX_TRANSFER } from "../src/wasi_abi.ts";
+import { MAX_TRANSFER } from "../src/wasi/wasi_abi.ts";
 
 /**
  * A guest that opens `big` in its first preopen and makes one call of

@@ -1,8 +1,8 @@
 import assert from "./support/assert.ts";
 import { makeFifo } from "./support/fifo.ts";
 import { runWasi } from "../mod.ts";
-import { ERRNO } from "../src/wasi_abi.ts";
-import { GuestFiles } from "../src/wasi_files.ts";
+import { ERRNO } from "../src/wasi/wasi_abi.ts";
+import { GuestFiles } from "../src/wasi/wasi_files.ts";
 import { text, wasiGuest } from "./support/wasi_guests.ts";
 
 async function withDirs(

@@ -13,7 +13,7 @@ import { wat } from "./support/instrument.ts";
 import { runWasiStoppedOnCue } from "./support/stopper_thread.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { runWasi, type WasiOptions } from "../mod.ts";
-import { ERRNO } from "../src/wasi_abi.ts";
+import { ERRNO } from "../src/wasi/wasi_abi.ts";
 
 const W = "wasi_snapshot_preview1";
 

@@ -16,7 +16,7 @@ import {
 } from "./support/full_pipe_child.ts";
 import { wat } from "./support/instrument.ts";
 import { withDirectory } from "./support/temp_directory.ts";
-import { WASI_STOP_STATUS } from "../src/wasi_cli.ts";
+import { WASI_STOP_STATUS } from "../src/cli/wasi_cli.ts";
 
 const CHILD = new URL("./support/full_pipe_child.ts", import.meta.url);
 

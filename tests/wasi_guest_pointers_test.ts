@@ -9,15 +9,19 @@
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
 import { isAborted, runWasi, StopSignal } from "../mod.ts";
-import { GuestFiles } from "../src/wasi_files.ts";
-import { RANDOM_SLICE, wasiImports } from "../src/wasi_imports.ts";
-import { StopWatch } from "../src/wasi_stops.ts";
-import { IOV_MAX, MAX_SUBSCRIPTIONS, MAX_TRANSFER } from "../src/wasi_abi.ts";
+import { GuestFiles } from "../src/wasi/wasi_files.ts";
+import { RANDOM_SLICE, wasiImports } from "../src/wasi/wasi_imports.ts";
+import { StopWatch } from "../src/wasi/wasi_stops.ts";
+import {
+  IOV_MAX,
+  MAX_SUBSCRIPTIONS,
+  MAX_TRANSFER,
+} from "../src/wasi/wasi_abi.ts";
 import {
   DEFAULT_OUTPUT_LIMIT,
   InputSource,
   OutputSink,
-} from "../src/wasi_stdio.ts";
+} from "../src/wasi/wasi_stdio.ts";
 
 const FAULT = 21;
 const INVAL = 28;

@@ -3,7 +3,7 @@ import { wat } from "./support/instrument.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { reportErrnoWat, text } from "./support/wasi_guests.ts";
 import { runWasi } from "../mod.ts";
-import { MAX_OPEN_FILES } from "../src/wasi_files.ts";
+import { MAX_OPEN_FILES } from "../src/wasi/wasi_files.ts";
 
 const MFILE = 33;
 

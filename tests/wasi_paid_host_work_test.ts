@@ -21,7 +21,7 @@ import {
   MAX_TRANSFER,
   MAX_TRANSFER_VECTORS,
   PATH_MAX,
-} from "../src/wasi_abi.ts";
+} from "../src/wasi/wasi_abi.ts";
 
 const MiB = 1 << 20;
 const W = "wasi_snapshot_preview1";

@@ -1,6 +1,6 @@
 import assert from "./support/assert.ts";
-import { ERRNO } from "../src/wasi_abi.ts";
-import { FIRST_PREOPEN_FD, GuestFiles } from "../src/wasi_files.ts";
+import { ERRNO } from "../src/wasi/wasi_abi.ts";
+import { FIRST_PREOPEN_FD, GuestFiles } from "../src/wasi/wasi_files.ts";
 
 const READ_ONLY = FIRST_PREOPEN_FD;
 const READ_WRITE = FIRST_PREOPEN_FD + 1;

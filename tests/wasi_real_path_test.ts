@@ -10,7 +10,7 @@
 
 import assert from "./support/assert.ts";
 import { withDirectory } from "./support/temp_directory.ts";
-import { MAX_LINKS, realPathPaid } from "../src/wasi_real_path.ts";
+import { MAX_LINKS, realPathPaid } from "../src/wasi/wasi_real_path.ts";
 
 /** What resolving `path` gives: a real path, or the kind of failure. */
 function outcome(resolve: () => string): string {

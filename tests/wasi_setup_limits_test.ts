@@ -15,12 +15,12 @@
 import assert from "./support/assert.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { runWasi, type WasiPreopen } from "../mod.ts";
-import { MAX_PREOPENS } from "../src/wasi_preopens.ts";
-import { parseWasiFlags } from "../src/wasi_cli.ts";
+import { MAX_PREOPENS } from "../src/wasi/wasi_preopens.ts";
+import { parseWasiFlags } from "../src/cli/wasi_cli.ts";
 import {
   MAX_COMMAND_LINE_BYTES,
   MAX_COMMAND_LINE_STRINGS,
-} from "../src/wasi_option_checks.ts";
+} from "../src/wasi/wasi_option_checks.ts";
 import { runMainHere } from "./support/cli.ts";
 
 const HELLO = new URL("../guest/wasi/hello.wasm", import.meta.url);

@@ -1,7 +1,7 @@
 import assert from "./support/assert.ts";
 import { wat } from "./support/instrument.ts";
 import { withDirectory } from "./support/temp_directory.ts";
-import { withoutSeparatorsAtEnd } from "../src/wasi_files.ts";
+import { withoutSeparatorsAtEnd } from "../src/wasi/wasi_files.ts";
 import { reportErrnoWat, sandboxErrnos } from "./support/wasi_guests.ts";
 
 const LOOKUP_FOLLOW = 1;

@@ -7,7 +7,7 @@ import {
   runWasi,
   StopSignal,
 } from "../mod.ts";
-import { loadGuestWith } from "../src/load_guest.ts";
+import { loadGuestWith } from "../src/load/load_guest.ts";
 import { text, wasiGuest, wasiReactor } from "./support/wasi_guests.ts";
 import { stopFromWorker } from "./support/worker_stop.ts";
 import { wat } from "./support/instrument.ts";

@@ -7,7 +7,7 @@
  */
 import assert from "./support/assert.ts";
 import { pattern } from "./support/writer_boot_child.ts";
-import { RING_BYTES } from "../src/wasi_thread_writes.ts";
+import { RING_BYTES } from "../src/wasi/wasi_thread_writes.ts";
 
 const CHILD = new URL("./support/writer_boot_child.ts", import.meta.url);
 

@@ -22,7 +22,7 @@ import {
   WAKE,
   type WatchdogMessage,
   type WatchdogSettings,
-} from "../src/watchdog_worker.ts";
+} from "../src/watchdog/watchdog_worker.ts";
 import { assembleWat } from "../guest/build.ts";
 import { SPIN_AND_SUM_WAT } from "./support/guests.ts";
 import { GUARD_MS } from "./support/guarded.ts";
@@ -175,7 +175,7 @@ Deno.test(`plain calls on a host whose clock reads ${OFFSET_MS} ms behind its wa
       bytes,
       OFFSET_MS,
       new URL("../mod.ts", import.meta.url).href,
-      new URL("../src/watchdog.ts", import.meta.url).href,
+      new URL("../src/watchdog/watchdog.ts", import.meta.url).href,
     ]);
     const { returned, lines, ahead } = await done;
     assert.deepEqual(lines, []);

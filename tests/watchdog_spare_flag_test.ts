@@ -15,7 +15,7 @@ import {
   messagesReceived,
   watchdogCaughtUp,
   watchdogReady,
-} from "../src/watchdog.ts";
+} from "../src/watchdog/watchdog.ts";
 import { loadGuest } from "../mod.ts";
 import { RUNAWAY } from "./support/guests.ts";
 

@@ -10,7 +10,7 @@ import {
   watch,
   WATCH_POLL_MS,
   watchdogStarted,
-} from "../src/watchdog.ts";
+} from "../src/watchdog/watchdog.ts";
 import { flagGuest } from "./support/flag_guest.ts";
 import { guardFlag } from "./support/flag_guard.ts";
 import { GUARD_MS, runGuarded } from "./support/guarded.ts";
@@ -319,7 +319,7 @@ const EXITS = `
 
 Deno.test("deno run exits with the watchdog's thread still waiting, even after a deadline an hour away", async () => {
   const script = `import { arm } from ${
-    JSON.stringify(new URL("../src/watchdog.ts", import.meta.url).href)
+    JSON.stringify(new URL("../src/watchdog/watchdog.ts", import.meta.url).href)
   };\n${EXITS}`;
   const path = await Deno.makeTempFile({ suffix: ".ts" });
   try {
@@ -338,7 +338,7 @@ Deno.test("the watchdog runs when imported by http URL, with no more permissions
   try {
     await Deno.writeTextFile(
       path,
-      `const { arm } = await import(new URL("src/watchdog.ts", Deno.args[0]).href);\n${EXITS}`,
+      `const { arm } = await import(new URL("src/watchdog/watchdog.ts", Deno.args[0]).href);\n${EXITS}`,
     );
     const run = await runGuarded([
       "run",

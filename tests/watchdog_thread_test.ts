@@ -17,7 +17,7 @@ import {
   WAKE,
   type WatchdogMessage,
   type WatchdogSettings,
-} from "../src/watchdog_worker.ts";
+} from "../src/watchdog/watchdog_worker.ts";
 import { GUARD_MS } from "./support/guarded.ts";
 
 const SLOTS = 2;

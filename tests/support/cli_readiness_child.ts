@@ -10,9 +10,9 @@
  * input.
  */
 import { main } from "../../main.ts";
-import { watchdogStarted } from "../../src/watchdog.ts";
-import { loadWarmUpStatus } from "../../src/load_warmup.ts";
-import { listerStarted } from "../../src/wasi_readdir.ts";
+import { watchdogStarted } from "../../src/watchdog/watchdog.ts";
+import { loadWarmUpStatus } from "../../src/load/load_warmup.ts";
+import { listerStarted } from "../../src/wasi/wasi_readdir.ts";
 
 const guest = (name: string) =>
   new URL(`../../guest/wasi/${name}.wasm`, import.meta.url).pathname;

@@ -10,7 +10,7 @@
 
 import v8 from "node:v8";
 import vm from "node:vm";
-import { compileElsewhere } from "../../src/compile_thread.ts";
+import { compileElsewhere } from "../../src/load/compile_thread.ts";
 import { concatBytes, encodeLeb, PREAMBLE } from "./module_bytes.ts";
 
 /** What the child prints. */

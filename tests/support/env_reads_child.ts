@@ -14,8 +14,8 @@ Deno.env.toObject = () => {
 };
 
 const { loadGuest } = await import("../../mod.ts");
-const { startLister } = await import("../../src/wasi_readdir.ts");
-const { readPipe } = await import("../../src/load_pipe.ts");
+const { startLister } = await import("../../src/wasi/wasi_readdir.ts");
+const { readPipe } = await import("../../src/load/load_pipe.ts");
 
 const guest = await loadGuest(
   new URL("../../guest/runaway.wasm", import.meta.url),

@@ -13,14 +13,14 @@
  */
 import { assembleWat } from "../../guest/build.ts";
 import type { GuestOptions } from "../../mod.ts";
-import { watchdogStarted } from "../../src/watchdog.ts";
+import { watchdogStarted } from "../../src/watchdog/watchdog.ts";
 
 const [kind, entry = "api"] = Deno.args;
 const { isAborted, isDeadlineExceeded, loadGuest, StopSignal } = entry === "src"
   ? {
     ...await import("../../src/errors.ts"),
-    ...await import("../../src/load_guest.ts"),
-    ...await import("../../src/stop_signal.ts"),
+    ...await import("../../src/load/load_guest.ts"),
+    ...await import("../../src/call/stop_signal.ts"),
   }
   : await import("../../mod.ts");
 const startedBeforeLoad = watchdogStarted();

@@ -5,7 +5,8 @@
  * @module
  */
 
-const CHILD = new URL("../../src/isolate_child.ts", import.meta.url).href;
+const CHILD =
+  new URL("../../src/isolate/isolate_child.ts", import.meta.url).href;
 
 /**
  * Starts the child with `permissions` (Deno's `--allow-*` flags), its stdin,

@@ -13,7 +13,7 @@ import {
   moduleOf,
   section,
 } from "./module_bytes.ts";
-import { STREAM_CHUNK } from "../../src/load.ts";
+import { STREAM_CHUNK } from "../../src/load/load.ts";
 
 /** A name as the binary format writes it: its length, then its bytes. */
 function name(text: string): number[] {

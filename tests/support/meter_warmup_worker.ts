@@ -8,14 +8,14 @@
  * warm-up is used up first by a run that fails at once, so that the
  * attach leaves the stop path cold.
  */
-import { FuelMeter } from "../../src/fuel.ts";
-import { StopSignal } from "../../src/stop_signal.ts";
+import { FuelMeter } from "../../src/meter/fuel.ts";
+import { StopSignal } from "../../src/call/stop_signal.ts";
 import { settledThreadCpuMs } from "./thread_cpu.ts";
 import {
   meterWarmUpStatus,
   warmMeterStopPath,
-} from "../../src/meter_warmup.ts";
-import { startWatchdog, watchdogReady } from "../../src/watchdog.ts";
+} from "../../src/meter/meter_warmup.ts";
+import { startWatchdog, watchdogReady } from "../../src/watchdog/watchdog.ts";
 
 /** The worker's side of its messages (the type checker sees a window). */
 const scope = self as unknown as Worker & { close(): void };

@@ -7,8 +7,8 @@
  * JSON: CPU time, which a busy machine does not stretch.
  */
 import { loadGuest, prepareStops } from "../../mod.ts";
-import { compileThreadUp } from "../../src/compile_thread.ts";
-import { precompiled } from "../../src/precompile.ts";
+import { compileThreadUp } from "../../src/load/compile_thread.ts";
+import { precompiled } from "../../src/load/precompile.ts";
 import { wat } from "./instrument.ts";
 
 /** The CPU time of every thread of the process but this one, in ms. */

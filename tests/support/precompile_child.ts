@@ -11,9 +11,9 @@
  * fuel each meter counted.
  */
 import { FuelMeter, loadGuest, prepareStops } from "../../mod.ts";
-import { precompiled, refusePrecompile } from "../../src/precompile.ts";
-import { meterPrecompiled } from "../../src/meter_precompile.ts";
-import { compileThreadUp } from "../../src/compile_thread.ts";
+import { precompiled, refusePrecompile } from "../../src/load/precompile.ts";
+import { meterPrecompiled } from "../../src/meter/meter_precompile.ts";
+import { compileThreadUp } from "../../src/load/compile_thread.ts";
 import { wat } from "./instrument.ts";
 
 /** The page faults this thread has taken that needed no disk. */

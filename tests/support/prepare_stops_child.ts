@@ -17,12 +17,15 @@
  * not run it).
  */
 import { loadGuest, prepareStops } from "../../mod.ts";
-import { threadSpawning, watchdogStarted } from "../../src/watchdog.ts";
-import { compileThreadStarted } from "../../src/compile_thread.ts";
-import { listerStarted } from "../../src/wasi_readdir.ts";
-import { stopPathsWarmed } from "../../src/stop_path_warmup.ts";
-import { wasiRunsWarmed } from "../../src/wasi_warmup.ts";
-import { meterWarmUpStatus } from "../../src/meter_warmup.ts";
+import {
+  threadSpawning,
+  watchdogStarted,
+} from "../../src/watchdog/watchdog.ts";
+import { compileThreadStarted } from "../../src/load/compile_thread.ts";
+import { listerStarted } from "../../src/wasi/wasi_readdir.ts";
+import { stopPathsWarmed } from "../../src/watchdog/stop_path_warmup.ts";
+import { wasiRunsWarmed } from "../../src/wasi/wasi_warmup.ts";
+import { meterWarmUpStatus } from "../../src/meter/meter_warmup.ts";
 
 const RUNAWAY = new URL("../../guest/runaway.wasm", import.meta.url);
 

@@ -1,7 +1,7 @@
 /**
  * Computes the rewriter's fingerprint: the SHA-256 of every local module
  * `src/wasm/instrument.ts` imports, itself included, by path. The rewrite
- * cache keys its entries on it (`src/rewriter_fingerprint.ts`), so that a
+ * cache keys its entries on it (`src/cache/rewriter_fingerprint.ts`), so that a
  * changed rewriter never reads an entry an older one made; the test that
  * imports this fails until that constant is brought up to date.
  *

@@ -26,17 +26,17 @@
  * Usage: spawned_threads_child.ts abort|stop|lister
  */
 import { loadGuest, StopSignal } from "../../mod.ts";
-import { compileThreadStarted } from "../../src/compile_thread.ts";
+import { compileThreadStarted } from "../../src/load/compile_thread.ts";
 import {
   threadSpawning,
   watchdogCaughtUp,
   watchdogReady,
-} from "../../src/watchdog.ts";
+} from "../../src/watchdog/watchdog.ts";
 import {
   listerStarted,
   postToLister,
   startLister,
-} from "../../src/wasi_readdir.ts";
+} from "../../src/wasi/wasi_readdir.ts";
 import { largeGuest } from "./large_guest.ts";
 
 const kind = Deno.args[0];

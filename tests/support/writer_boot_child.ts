@@ -16,9 +16,9 @@
  * - `late`: a real thread, which boots after the bound (here 0 ms), must
  *   write nothing the host wrote already.
  */
-import { StopWatch } from "../../src/wasi_stops.ts";
-import { RING_BYTES, ThreadWrites } from "../../src/wasi_thread_writes.ts";
-import { spawnOnWatchdog } from "../../src/watchdog.ts";
+import { StopWatch } from "../../src/wasi/wasi_stops.ts";
+import { RING_BYTES, ThreadWrites } from "../../src/wasi/wasi_thread_writes.ts";
+import { spawnOnWatchdog } from "../../src/watchdog/watchdog.ts";
 
 /** Bytes of `length`, each its index modulo 251, from `from`. */
 export function pattern(from: number, length: number): Uint8Array {

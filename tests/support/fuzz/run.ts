@@ -8,7 +8,7 @@
 import type {
   ExportDescriptor,
   ModuleSignatures,
-} from "../../../src/signatures.ts";
+} from "../../../src/load/signatures.ts";
 import {
   DEFAULT_BUDGET,
   describeValue,

@@ -5,7 +5,10 @@
  * @module
  */
 
-import { readSignatures, type ValueType } from "../../../src/signatures.ts";
+import {
+  readSignatures,
+  type ValueType,
+} from "../../../src/load/signatures.ts";
 
 /** The numeric value types: these fit in the harness's memory slots. */
 export type NumericKind = "i32" | "i64" | "f32" | "f64" | "v128";

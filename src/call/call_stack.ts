@@ -1,0 +1,217 @@
+/**
+ * The calls of one guest in progress: a host import may call back into the
+ * guest that called it, so calls nest.
+ *
+ * Each call's options apply to it alone, and every call below it keeps its
+ * own: while a nested call runs, the watches of the calls it is nested in
+ * are checked whenever the guest finds its stop flag set (every call's
+ * watch sets the one flag), and when it ends their state (the stop they
+ * recorded, what their imports threw and their fuel) is put back and their
+ * watches checked again. A deadline or StopSignal of an
+ * outer call that arrives during a nested call stops the nested call with
+ * that stop, and the outer call at its next check.
+ *
+ * Fuel is one tank: work in a nested call counts against the outer call's
+ * budget too. A nested call given its own `fuel` gets at most what the
+ * outer call has left, and afterwards the outer call has what it had less
+ * what the nested call consumed.
+ *
+ * @module
+ */
+
+import type { CallState } from "./call_state.ts";
+import type { MeteredCall } from "../meter/metered_call.ts";
+import type { CallOutcome } from "./outcome.ts";
+import { markIdle } from "../load/outside_call.ts";
+import { settleWatchdog } from "../watchdog/watchdog.ts";
+import { type FlagUse, flagUse, innerStopDue } from "./flags_in_calls.ts";
+
+/** What a nested call puts back when it ends. */
+interface Saved {
+  stop: CallState["stop"];
+  thrown: unknown;
+  thrownBy: string | undefined;
+  refuel: CallState["refuel"];
+  /** The fuel the outer call had when the nested call was given its own. */
+  outerFuel: number | undefined;
+}
+
+/** One call in progress. */
+export interface Frame {
+  /** The metered side of the call, for a metered guest. */
+  call: MeteredCall | undefined;
+  /** The state of the call below it, to put back. */
+  saved: Saved;
+}
+
+/** The calls of one guest in progress, innermost last. */
+export class CallStack {
+  readonly #state: CallState;
+  readonly #frames: Frame[] = [];
+  /** The use of the guest's flag, once a call has needed it. */
+  #use: FlagUse | undefined;
+
+  /** @param state The guest's call state, which all its calls share. */
+  constructor(state: CallState) {
+    this.#state = state;
+  }
+
+  /** The use of the guest's flag, if it has one (`flags_in_calls.ts`). */
+  #flagUse(): FlagUse | undefined {
+    const flag = this.#state.flag;
+    if (flag === undefined) return undefined;
+    if (this.#use?.flag !== flag) this.#use = flagUse(flag);
+    return this.#use;
+  }
+
+  /** Whether a call is in progress. */
+  get active(): boolean {
+    return this.#frames.length > 0;
+  }
+
+  /** Whether a call in progress is watched for a deadline or a signal. */
+  get watched(): boolean {
+    return this.#frames.some((frame) => frame.call?.watch !== undefined);
+  }
+
+  /** Fuel left to the calls in progress, when a nested call gets its own. */
+  outerFuel(fuel: number | undefined): number | undefined {
+    if (fuel === undefined || !this.active) return undefined;
+    return this.#state.meter?.remaining;
+  }
+
+  /**
+   * Saves the state of the call in progress and clears it for a new one.
+   *
+   * @param outerFuel What {@linkcode CallStack.outerFuel} said.
+   * @returns What {@linkcode CallStack.push} or {@linkcode CallStack.restore} takes.
+   */
+  save(outerFuel: number | undefined): Saved {
+    const state = this.#state;
+    // A first call starts with its flag clear: whatever set it was for a
+    // call that has ended.
+    if (!this.active) this.#clearFlag();
+    const saved: Saved = {
+      stop: state.stop,
+      thrown: state.thrown,
+      thrownBy: state.thrownBy,
+      refuel: state.refuel,
+      outerFuel,
+    };
+    state.stop = undefined;
+    state.thrown = undefined;
+    state.thrownBy = undefined;
+    return saved;
+  }
+
+  /** Puts back the state of the call below, when a call could not start. */
+  restore(saved: Saved): void {
+    const state = this.#state;
+    if (!this.active) this.idle();
+    state.stop = saved.stop;
+    state.thrown = saved.thrown;
+    state.thrownBy = saved.thrownBy;
+    state.refuel = saved.refuel;
+  }
+
+  /**
+   * Starts a call: it becomes the innermost, and every watch in progress is
+   * checked when it asks for fuel.
+   */
+  push(frame: Frame): void {
+    if (!this.active) this.#flagUse()?.enter(this.#checkAll);
+    this.#frames.push(frame);
+    this.#pollAll();
+  }
+
+  /**
+   * Ends the innermost call, whose outcome has been settled. The call below
+   * gets its state back, and when its deadline passed or a signal of its
+   * came meanwhile, the stop is recorded for it.
+   *
+   * @param frame The innermost call.
+   * @param outcome How it ended, with its fuel.
+   */
+  pop(frame: Frame, outcome: CallOutcome): void {
+    this.#frames.pop();
+    if (!this.active) {
+      this.#flagUse()?.leave();
+      this.idle();
+      return;
+    }
+    const { saved } = frame;
+    const meter = this.#state.meter;
+    if (saved.outerFuel !== undefined && meter !== undefined) {
+      const consumed = outcome.fuel?.consumed ?? 0;
+      meter.setFuel(Math.max(0, saved.outerFuel - consumed));
+    }
+    this.restore(saved);
+    this.#pollAll();
+    // The flag may have been set for the nested call alone; a guest whose
+    // flag checks trap would stop on it.
+    if (!this.check()) this.#clearFlag();
+  }
+
+  /**
+   * Sets the stop flag for no call in progress (`outside_call.ts`): the
+   * guest's code, reached from elsewhere, traps at its first check.
+   */
+  idle(): void {
+    const flag = this.#state.flag;
+    if (flag !== undefined) markIdle(flag);
+  }
+
+  /**
+   * Clears the stop flag once the watchdog has nothing pending from calls
+   * that have ended; anything still armed sets it again when due.
+   */
+  #clearFlag(): void {
+    const flag = this.#state.flag;
+    if (flag === undefined) return;
+    settleWatchdog();
+    // A plain store, which every first call now makes (the flag is idle
+    // between calls; an atomic one cost a call about 15 ns): it comes
+    // before the call's watches are armed, by atomic stores the watchdog
+    // reads, so any setting of theirs comes after it.
+    if (Atomics.load(flag, 0) !== 0) flag[0] = 0;
+  }
+
+  /**
+   * Whether any call in progress must stop: records the stop when one's
+   * deadline passed or a signal of its is set (or, for a call of another
+   * guest made inside one, that call's: see `flags_in_calls.ts`). A check
+   * (such as a stop flag's) that any frame may have caused asks this.
+   *
+   * @param now `performance.now()`.
+   * @param trapped Whether the guest trapped at its set flag (see
+   *   `CallWatch.check`).
+   * @returns Whether a stop is recorded.
+   */
+  check(now: number = performance.now(), trapped = false): boolean {
+    if (this.#state.stop !== undefined) return true;
+    let stop = false;
+    for (const frame of this.#frames) {
+      if (frame.call?.watch?.check(now, trapped)) stop = true;
+    }
+    return stop || innerStopDue(this.#state.flag, now, trapped);
+  }
+
+  /**
+   * Whether the flag of another guest, whose call a call in progress is
+   * made inside of, is set: that guest's code, reached from this guest's
+   * call, may have trapped at it for this call's stop.
+   */
+  readonly outerFlagSet = (): boolean => {
+    for (const frame of this.#frames) {
+      if (frame.call?.watch?.outerFlagSet()) return true;
+    }
+    return false;
+  };
+
+  readonly #checkAll = (): boolean => this.check();
+
+  /** Points the meter's poll at a check of every call in progress. */
+  #pollAll(): void {
+    this.#state.poll = this.watched ? this.#checkAll : undefined;
+  }
+}

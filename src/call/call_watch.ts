@@ -1,0 +1,521 @@
+/**
+ * Watches a call of a metered guest for its deadline, its `AbortSignal`
+ * and its `StopSignal`, and makes the stop for each.
+ *
+ * ## Design
+ *
+ * A guest stuck in `loop br 0` never calls the host, and while it runs
+ * synchronously nothing else on its thread can run either: no timer, no
+ * `AbortSignal` event. So, as with Wasmtime's epochs, the guest is rewritten
+ * to read a stop flag in shared memory at every function entry and loop
+ * header (and between the chunks of a bulk operator), and another thread,
+ * the watchdog, sets the flag at the deadline, or when the StopSignal is
+ * set. In a plain call a set flag makes the guest trap at once (a trap it
+ * cannot catch), and the host then asks the calls in progress which one
+ * must stop (see `flagStop`); the flag is only ever set for a stop that is
+ * due. In an async call the guest calls the host's `on_stop_flag`
+ * instead, which asks the same question: if one must stop it records the
+ * stop and the guest executes `unreachable`; if not it clears the flag and
+ * the guest goes on. Time is never inferred from the guest's fuel, which a
+ * guest can make cheap or dear at will.
+ *
+ * An async call (JSPI) also has the watchdog set its flag every
+ * {@linkcode TICK_MS}; `on_stop_flag` then suspends the guest for one turn
+ * of the event loop, so timers, I/O, other guests and the `AbortSignal`
+ * get their turn. An abort sets the flag at once; an abort while the guest
+ * waits inside an async host import rejects that import's promise, and the
+ * guest, if it catches the rejection, traps at its next check.
+ *
+ * @module
+ */
+
+import { Aborted, DeadlineExceeded } from "../errors.ts";
+import { isInstance, readSafely } from "../thrown_values.ts";
+import type { CallState, Stop } from "./call_state.ts";
+import { asyncWatches, InnermostLast } from "./calls_in_progress.ts";
+import type { StopReason } from "../meter/stop_reason.ts";
+import type { StopSignal } from "./stop_signal.ts";
+import { arm, tick, watch, type WatchdogHandle } from "../watchdog/watchdog.ts";
+import { addInner, innerEnded } from "./flags_in_calls.ts";
+
+/** How often an async call yields to the event loop, in milliseconds. */
+export const TICK_MS = 0.5;
+
+/**
+ * The stop for a deadline that passed.
+ *
+ * @param timeout The time the call was allowed, in milliseconds.
+ * @param started When the call started, from `performance.now()`.
+ * @param cause The abort reason, when an `AbortSignal` timed out.
+ * @returns The stop, timed now.
+ */
+export function deadlineStop(
+  timeout: number,
+  started: number,
+  cause?: unknown,
+): Stop {
+  const elapsed = performance.now() - started;
+  const options = cause === undefined ? undefined : { cause };
+  return () => new DeadlineExceeded(timeout, elapsed, options);
+}
+
+/** Whether an abort's reason is a timed-out signal's (`AbortSignal.timeout`). */
+function timedOut(reason: unknown): boolean {
+  return isInstance(reason, DOMException) &&
+    readSafely(reason, "name") === "TimeoutError";
+}
+
+/**
+ * The stop for an aborted signal. A timed-out signal is a deadline.
+ *
+ * @param signal The signal, already aborted.
+ * @param started When the call started, from `performance.now()`.
+ * @returns The stop.
+ */
+export function abortStop(signal: AbortSignal, started: number): Stop {
+  const reason = signal.reason;
+  if (timedOut(reason)) {
+    return deadlineStop(performance.now() - started, started, reason);
+  }
+  return () => new Aborted(reason);
+}
+
+/**
+ * The watches of the plain calls in progress on this thread, innermost
+ * last: a plain call of another guest made from inside one of them (by a
+ * host import) is stopped by theirs too, as it is by those of the async
+ * calls it is made inside of.
+ */
+const plainCalls = new InnermostLast<CallWatch>();
+
+/**
+ * The watches of the plain calls in progress of guests other than the one
+ * whose call state is `state`, for a call of it about to start.
+ *
+ * @param state The call state of the guest about to be called.
+ * @returns The watches, outermost first.
+ */
+export function enclosingWatches(state: CallState): readonly CallWatch[] {
+  const watches = asyncWatches();
+  if (watches.length === 0 && plainCalls.items.length === 0) return NONE;
+  for (const watch of plainCalls.items) watches.push(watch);
+  return watches.filter((watch) => watch.state !== state);
+}
+
+/**
+ * The watches of the async calls of other guests that an async call is
+ * made inside of (by a host import that awaits it), innermost last.
+ *
+ * @param state The call state of the guest making the call.
+ * @returns The watches.
+ */
+export function enclosingAsyncWatches(
+  state: CallState,
+): readonly CallWatch[] {
+  const watches = asyncWatches();
+  if (watches.length === 0) return NONE;
+  return watches.filter((watch) => watch.state !== state);
+}
+
+/** No enclosing calls' watches, for a call made inside none. */
+const NONE_ENCLOSING: readonly { watch: CallWatch; handle?: WatchdogHandle }[] =
+  [];
+
+/** No flags of enclosing calls. */
+const NO_FLAGS: readonly Int32Array[] = [];
+
+/** No watches: what nearly every call gets, made once. */
+const NONE: readonly CallWatch[] = Object.freeze([]);
+
+/**
+ * Marks a plain call's watch as in progress until `leavePlainCall`.
+ *
+ * @param watch The call's watch.
+ */
+export function enterPlainCall(watch: CallWatch): void {
+  plainCalls.enter(watch);
+}
+
+/**
+ * Ends what {@linkcode enterPlainCall} began.
+ *
+ * @param watch The call's watch.
+ */
+export function leavePlainCall(watch: CallWatch): void {
+  plainCalls.leave(watch);
+}
+
+/**
+ * A call's own stops armed on the flag of a call it is made inside of:
+ * what to disarm when either call ends.
+ */
+interface OuterArming {
+  /** The enclosing call's guest's flag. */
+  flag: Int32Array;
+  /** The watchdog's handles on that flag. */
+  handles: WatchdogHandle[];
+  /** The handle on the call's deadline, among them. */
+  deadline: WatchdogHandle | undefined;
+  /** Sets that flag: the listener of the call's `AbortSignal`. */
+  raise: () => void;
+}
+
+/** A stop that is due, and the reason the meter gives for it. */
+interface Due {
+  reason: StopReason;
+  stop: Stop;
+}
+
+/**
+ * How far ahead of this thread's clock the watchdog's may find a deadline
+ * passed and still be believed: a guest it stopped sooner goes on.
+ */
+const MAX_CLOCK_SKEW_MS = 2;
+
+/** Holds this thread until `performance.now()` reaches `at`. */
+function waitUntil(at: number): void {
+  for (;;) {
+    const left = at - performance.now();
+    if (left <= 0) return;
+    // Asleep for all but the last millisecond, which is spun.
+    if (left > 1) Atomics.wait(SLEEP, 0, 0, left - 1);
+  }
+}
+
+/** A word nobody notifies, to sleep on. */
+const SLEEP = new Int32Array(new SharedArrayBuffer(4));
+
+/** What a watched call is watched for. */
+export interface WatchOptions {
+  /** Milliseconds from the start of the call. */
+  timeout?: number;
+  /** Aborts the call. */
+  signal?: AbortSignal;
+  /** Stops the call when another thread sets it. */
+  stop?: StopSignal;
+  /** For async calls: yield to the event loop every {@linkcode TICK_MS}. */
+  yields?: boolean;
+  /**
+   * The watches of calls of other guests this call is made inside of (from
+   * a host import): their deadlines and signals stop this call too.
+   */
+  enclosing?: readonly CallWatch[];
+  /**
+   * The flags of the guests of those calls (`enclosingFlags`): this call's
+   * own stops are armed on them too.
+   */
+  outerFlags?: readonly Int32Array[];
+  /**
+   * When the call was made, from `performance.now()`, which the deadline
+   * counts from: earlier than now for an async call that waited for its
+   * turn. Default: now.
+   */
+  started?: number;
+}
+
+/**
+ * Watches one call of a metered guest: sets its stop flag when it must
+ * look, and says whether it must stop. {@linkcode CallWatch.dispose} it
+ * when the call ends.
+ */
+export class CallWatch {
+  readonly #state: CallState;
+  readonly #started: number;
+  readonly #deadline: number;
+  readonly #timeout: number | undefined;
+  readonly #signal: AbortSignal | undefined;
+  readonly #stop: StopSignal | undefined;
+  readonly #flag: Int32Array | undefined;
+  readonly #handles: WatchdogHandle[] = [];
+  /** The watchdog's handle on the deadline, while armed. */
+  #deadlineHandle: WatchdogHandle | undefined;
+  /** The enclosing calls' watches, with the handles on their deadlines. */
+  readonly #enclosing:
+    | { watch: CallWatch; handle?: WatchdogHandle }[]
+    | undefined;
+  /**
+   * The flags of the enclosing calls' guests this call's own stops are
+   * armed on (see `flags_in_calls.ts`).
+   */
+  readonly #armedOn: OuterArming[] = [];
+
+  /**
+   * Starts watching.
+   *
+   * @param state The call's state, where stops are recorded.
+   * @param flag The guest's stop flag, if it has one.
+   * @param options The deadline, signals, and whether the call yields.
+   */
+  constructor(
+    state: CallState,
+    flag: Int32Array | undefined,
+    options: WatchOptions,
+  ) {
+    this.#state = state;
+    this.#flag = flag;
+    this.#started = options.started ?? performance.now();
+    this.#timeout = options.timeout;
+    this.#deadline = options.timeout === undefined
+      ? Infinity
+      : this.#started + options.timeout;
+    this.#signal = options.signal;
+    this.#stop = options.stop;
+    try {
+      if (flag !== undefined) this.#arm(flag, options.yields ?? false);
+      const enclosing = options.enclosing;
+      if (enclosing !== undefined && enclosing.length > 0) {
+        // Of the deadlines, only the first can stop this call first, and
+        // the watchdog's slots are few: a call nested a hundred deep had
+        // armed thousands, by message, and its own deadline landed late.
+        let first: CallWatch | undefined;
+        let firstDeadline = this.#deadline;
+        for (const outer of enclosing) {
+          if (outer.#deadline < firstDeadline) {
+            first = outer;
+            firstDeadline = outer.#deadline;
+          }
+        }
+        this.#enclosing = [];
+        for (const outer of enclosing) {
+          this.#enclosing.push({
+            watch: outer,
+            handle: flag === undefined
+              ? undefined
+              : this.#armFor(flag, outer, undefined, undefined, undefined, {
+                deadline: outer === first,
+              }),
+          });
+        }
+      }
+      for (const outerFlag of options.outerFlags ?? NO_FLAGS) {
+        this.#armOnOuter(outerFlag);
+      }
+    } catch (error) {
+      // Nothing armed may outlive a watch that was never made: it would
+      // set the flag in a later call.
+      this.dispose();
+      throw error;
+    }
+  }
+
+  /** The call state the watch records stops in. */
+  get state(): CallState {
+    return this.#state;
+  }
+
+  /** When the call started, from `performance.now()`. */
+  get started(): number {
+    return this.#started;
+  }
+
+  /**
+   * Records the stop if the deadline passed or the signal aborted, or one
+   * of an enclosing call's did.
+   *
+   * @param now The time, from `performance.now()`.
+   * @param trapped Whether the guest trapped at the set flag, and so
+   *   cannot go on: a deadline the watchdog set it for is then waited for
+   *   by this thread's clock, however far off it is, rather than let go.
+   * @returns Whether the call must stop (a stop is recorded in its state).
+   */
+  check(now: number, trapped = false): boolean {
+    if (this.#state.stop !== undefined) return true;
+    let due = this.#due(now, this.#deadlineFired(), trapped);
+    for (const { watch: outer, handle } of this.#enclosing ?? NONE_ENCLOSING) {
+      if (due !== undefined) break;
+      due = outer.#due(now, handle?.fired() === true, trapped);
+    }
+    if (due === undefined) return false;
+    // Recorded first: the meter's stop must find the call's reason there.
+    this.#state.stop ??= due.stop;
+    this.#state.meter?.stop(due.reason);
+    return true;
+  }
+
+  /**
+   * {@linkcode CallWatch.check}, if the running code is inside this call
+   * (a plain call in progress on this thread, or an async call whose
+   * context this is): asked by the guest of an enclosing call whose code
+   * found its flag set, which may be running inside another call of its
+   * own inner ones (two async calls made in its import, both reaching its
+   * code), whose stop is not this one's.
+   *
+   * @param now The time, from `performance.now()`.
+   * @param trapped As for {@linkcode CallWatch.check}.
+   * @returns Whether the running code must stop for this call.
+   */
+  checkIfInside(now: number, trapped = false): boolean {
+    if (!plainCalls.items.includes(this) && !asyncWatches().includes(this)) {
+      return false;
+    }
+    return this.check(now, trapped);
+  }
+
+  /**
+   * Whether the flag of a call this one is made inside of, which this
+   * call's stops are armed on, is set: the guest of that call may have
+   * trapped at it inside this call.
+   */
+  outerFlagSet(): boolean {
+    for (const { flag } of this.#armedOn) {
+      if (Atomics.load(flag, 0) !== 0) return true;
+    }
+    return false;
+  }
+
+  /** Whether the watchdog fired for this call's deadline, on any flag. */
+  #deadlineFired(): boolean {
+    if (this.#deadlineHandle?.fired() === true) return true;
+    for (const { deadline } of this.#armedOn) {
+      if (deadline?.fired() === true) return true;
+    }
+    return false;
+  }
+
+  /**
+   * This watch's stop, if one is due: its deadline passed (or the
+   * watchdog `fired` for it), or a signal of its is set.
+   */
+  #due(now: number, fired: boolean, trapped: boolean): Due | undefined {
+    // The watchdog's clock may run a fraction of a millisecond ahead of
+    // this thread's: a deadline it found passed is passed once this
+    // thread's clock agrees, so that a stop never reports less than its
+    // timeout. A flag it set further ahead of this thread's clock (its
+    // clock was off, or its time came from elsewhere) is no stop: a guest
+    // that can go on does, and is asked again at its next check; one that
+    // trapped at it (a guest whose flag checks trap cannot be asked again)
+    // is stopped once the deadline has passed by this thread's clock.
+    if (
+      now >= this.#deadline ||
+      (fired && (trapped || this.#deadline - now <= MAX_CLOCK_SKEW_MS))
+    ) {
+      waitUntil(this.#deadline);
+      return {
+        reason: "deadline",
+        stop: deadlineStop(this.#timeout!, this.#started),
+      };
+    }
+    if (this.#signal?.aborted) {
+      return {
+        reason: timedOut(this.#signal.reason) ? "deadline" : "abort",
+        stop: abortStop(this.#signal, this.#started),
+      };
+    }
+    if (this.#stop?.stopped) {
+      const reason = this.#stop.reason;
+      return { reason: "stop", stop: () => new Aborted(reason) };
+    }
+    return undefined;
+  }
+
+  /**
+   * The meter's `poll` during the call: a guest without a stop flag is
+   * looked in on only when it asks for fuel.
+   */
+  readonly poll = (): boolean => this.check(performance.now());
+
+  /** Stops setting the flag. Calling it twice does nothing. */
+  dispose(): void {
+    this.#signal?.removeEventListener("abort", this.#raise);
+    for (const { watch: outer } of this.#enclosing ?? NONE_ENCLOSING) {
+      outer.#signal?.removeEventListener("abort", this.#raise);
+    }
+    while (this.#armedOn.length > 0) {
+      const { flag } = this.#armedOn[this.#armedOn.length - 1];
+      this.disarmOn(flag);
+      innerEnded(flag, this);
+    }
+    const handles = this.#handles;
+    if (handles.length === 0) return;
+    for (const handle of handles) handle.disarm();
+    handles.length = 0;
+  }
+
+  /**
+   * Arms this call's own stops on the flag of a call it is made inside of:
+   * code of that call's guest this call reaches reads that flag, not this
+   * call's.
+   */
+  #armOnOuter(flag: Int32Array): void {
+    const ownStops = this.#deadline !== Infinity || this.#stop !== undefined ||
+      this.#signal !== undefined;
+    if (!ownStops || flag === this.#flag || !addInner(flag, this)) return;
+    const arming: OuterArming = {
+      flag,
+      handles: [],
+      deadline: undefined,
+      raise: () => Atomics.store(flag, 0, 1),
+    };
+    this.#armedOn.push(arming);
+    arming.deadline = this.#armFor(
+      flag,
+      this,
+      this.#started,
+      arming.handles,
+      arming.raise,
+    );
+  }
+
+  /**
+   * Disarms this call's stops on an enclosing call's flag: that call has
+   * ended (or this one has).
+   *
+   * @param flag The enclosing call's guest's flag.
+   */
+  disarmOn(flag: Int32Array): void {
+    const at = this.#armedOn.findIndex((arming) => arming.flag === flag);
+    if (at === -1) return;
+    const [{ handles, raise }] = this.#armedOn.splice(at, 1);
+    this.#signal?.removeEventListener("abort", raise);
+    for (const handle of handles) handle.disarm();
+  }
+
+  readonly #raise = (): void => {
+    if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
+  };
+
+  /** Has the watchdog (or an abort) set the flag when the call must look. */
+  #arm(flag: Int32Array, yields: boolean): void {
+    this.#deadlineHandle = this.#armFor(flag, this, this.#started);
+    if (yields) this.#handles.push(tick(flag, TICK_MS));
+  }
+
+  /**
+   * Has the watchdog (or an abort) set `flag` for the stops of `source`:
+   * this call's own, or an enclosing call's, on this call's flag or an
+   * enclosing call's.
+   *
+   * @param flag The flag to set.
+   * @param source The watch whose deadline and signals stop this call.
+   * @param now The time a deadline at or before which has passed already.
+   * @param handles Where the watchdog's handles go, to disarm.
+   * @param raise Sets `flag`: an abort's listener.
+   * @param arming Whether `source`'s deadline is armed (if it has not
+   *   passed): not when another comes first.
+   * @returns The handle on `source`'s deadline, when armed.
+   */
+  #armFor(
+    flag: Int32Array,
+    source: CallWatch,
+    now = performance.now(),
+    handles = this.#handles,
+    raise = this.#raise,
+    arming = { deadline: true },
+  ): WatchdogHandle | undefined {
+    let handle: WatchdogHandle | undefined;
+    if (source.#deadline <= now) raise();
+    else if (arming.deadline && source.#deadline !== Infinity) {
+      handle = arm(flag, source.#deadline);
+      handles.push(handle);
+    }
+    if (source.#stop !== undefined) {
+      if (source.#stop.stopped) raise();
+      handles.push(watch(source.#stop, flag));
+    }
+    if (source.#signal !== undefined) {
+      if (source.#signal.aborted) raise();
+      else source.#signal.addEventListener("abort", raise);
+    }
+    return handle;
+  }
+}
