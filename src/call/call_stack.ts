@@ -22,7 +22,7 @@
 import type { CallState } from "./call_state.ts";
 import type { MeteredCall } from "../meter/metered_call.ts";
 import type { CallOutcome } from "./outcome.ts";
-import { markIdle } from "../load/outside_call.ts";
+import { markIdle } from "./outside_call.ts";
 import { settleWatchdog } from "../watchdog/watchdog.ts";
 import { type FlagUse, flagUse, innerStopDue } from "./flags_in_calls.ts";
 

@@ -13,6 +13,7 @@ import { describeValue } from "../option_checks.ts";
 import {
   describeSignature,
   type FunctionSignature,
+  unpassableType,
 } from "../load/signatures.ts";
 
 /**
@@ -120,20 +121,6 @@ export function checkArgumentList(
       describeValue(args)
     }`,
   );
-}
-
-/**
- * The type in a signature that no JavaScript value can stand for (`v128`,
- * or an exception reference), if any: no call across the boundary between
- * JavaScript and WebAssembly with that signature can succeed, either way.
- */
-export function unpassableType(
-  signature: FunctionSignature,
-): string | undefined {
-  const types = [...signature.params, ...signature.results];
-  return types.includes("v128")
-    ? "v128"
-    : types.find((type) => /exn/.test(type));
 }
 
 /**

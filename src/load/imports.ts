@@ -9,7 +9,11 @@
 import { ImportError, type InterruptDetails, Interrupted } from "../errors.ts";
 import { type CallState, recordStop } from "../call/call_state.ts";
 import { suspending } from "../call/jspi.ts";
-import type { FunctionSignature, ImportDescriptor } from "./signatures.ts";
+import {
+  type FunctionSignature,
+  type ImportDescriptor,
+  unpassableType,
+} from "./signatures.ts";
 import {
   describeThrown,
   isInstance,
@@ -19,7 +23,6 @@ import {
 } from "../thrown_values.ts";
 import { describeValue } from "../option_checks.ts";
 import { readOptions } from "../option_names.ts";
-import { unpassableType } from "../call/exported_function.ts";
 import {
   type ExportOwner,
   exportOwner,

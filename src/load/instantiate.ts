@@ -12,7 +12,7 @@ import { toImportError } from "./imports.ts";
 import { classifyThrown } from "../call/outcome.ts";
 import type { ImportDescriptor } from "./signatures.ts";
 import { noteExports } from "./handed_out.ts";
-import { noteInstance } from "./outside_call.ts";
+import { noteInstance } from "../call/outside_call.ts";
 
 /**
  * Instantiates `module`, and attaches the guest's fuel meter to the instance.

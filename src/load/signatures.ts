@@ -221,3 +221,17 @@ export function hasStartFunction(bytes: Uint8Array): boolean {
   }
   return false;
 }
+
+/**
+ * The type in a signature that no JavaScript value can stand for (`v128`,
+ * or an exception reference), if any: no call across the boundary between
+ * JavaScript and WebAssembly with that signature can succeed, either way.
+ */
+export function unpassableType(
+  signature: FunctionSignature,
+): string | undefined {
+  const types = [...signature.params, ...signature.results];
+  return types.includes("v128")
+    ? "v128"
+    : types.find((type) => /exn/.test(type));
+}

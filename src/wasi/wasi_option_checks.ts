@@ -9,7 +9,6 @@
  */
 
 import { readOption, showValue } from "../option_checks.ts";
-import type { WasiOptions } from "./wasi.ts";
 
 /**
  * The most arguments and environment variables a run takes, together.
@@ -29,6 +28,16 @@ export const MAX_COMMAND_LINE_STRINGS = 1_024;
  */
 export const MAX_COMMAND_LINE_BYTES = 262_144;
 
+/** The options of `runWasi` that make the guest's command line. */
+export interface CommandLine {
+  /** The arguments after the program's name. */
+  args?: string[];
+  /** The environment's variables. */
+  env?: Record<string, string>;
+  /** The program's name, the guest's `argv[0]`. */
+  program?: string;
+}
+
 /**
  * Checks the arguments and environment: the guest gets them as C strings,
  * so a NUL byte would cut one short, and an `=` in a variable's name would
@@ -39,7 +48,7 @@ export const MAX_COMMAND_LINE_BYTES = 262_144;
  * @throws {TypeError} Naming the string that cannot be passed.
  * @throws {RangeError} When there are too many strings, or too many bytes.
  */
-export function checkCommandLine(options: WasiOptions): void {
+export function checkCommandLine(options: CommandLine): void {
   if (options.args !== undefined && !Array.isArray(options.args)) {
     throw new TypeError(
       `runWasi's args must be an array of strings; got ${typeof options.args}`,

@@ -9,7 +9,7 @@
 import { type CallState, recordStop, type Stop } from "../call/call_state.ts";
 import { suspending } from "../call/jspi.ts";
 import { heapCheck } from "../call/heap_limit.ts";
-import { markIdle, outsideCalls } from "../load/outside_call.ts";
+import { markIdle, outsideCalls } from "../call/outside_call.ts";
 import {
   type StartYieldCallback,
   startYieldCallback,

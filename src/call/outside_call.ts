@@ -22,7 +22,7 @@
  * @module
  */
 
-import type { CallState } from "../call/call_state.ts";
+import type { CallState } from "./call_state.ts";
 import { GuestTrap } from "../stop_errors.ts";
 import { oneLineText } from "../early_exit_error.ts";
 
