@@ -19,7 +19,7 @@ import {
 import type { CallOutcome } from "./src/call/outcome.ts";
 import type { GuestOptions } from "./src/call/guest_options.ts";
 import { RewriteCache } from "./src/cache/rewrite_cache.ts";
-import { readyForStops } from "./src/watchdog/stop_readiness.ts";
+import { readyForStops } from "./src/warmup/stop_readiness.ts";
 import { watchdogReady } from "./src/watchdog/watchdog.ts";
 import { convertArguments, UsageError } from "./src/cli/cli_arguments.ts";
 import {
@@ -32,7 +32,7 @@ import { commandLineMessage, stopMessage } from "./src/cli/cli_messages.ts";
 import { compileBytes, loadModule, readModuleStream } from "./src/load/load.ts";
 import { loadGuestWith } from "./src/load/load_guest.ts";
 import { STOP_PATH_WARM_UP_GUEST } from "./src/watchdog/stop_path_warmup.ts";
-import { FEATURES_WARM_UP_GUEST } from "./src/load/load_warmup.ts";
+import { FEATURES_WARM_UP_GUEST } from "./src/warmup/load_warmup.ts";
 import { roomForHit } from "./src/cache/rewrite_splice.ts";
 import { loadStopOutcome, START_FUNCTION } from "./src/call/outcome.ts";
 import { hasStartFunction, readSignatures } from "./src/load/signatures.ts";

@@ -33,7 +33,7 @@
 
 export { Guest } from "./src/call/guest.ts";
 export { loadGuest } from "./src/load/load_guest.ts";
-export { prepareStops } from "./src/watchdog/prepare_stops.ts";
+export { prepareStops } from "./src/warmup/prepare_stops.ts";
 export type {
   AsyncCallOptions,
   CallOptions,
@@ -115,6 +115,6 @@ export {
 
 // The watchdog's thread starts now, as the API is imported, and the
 // loader's and the rewriter's code runs once while it boots: neither must
-// fall in a load whose stop may come meanwhile (see src/watchdog/stop_readiness.ts).
-import { readyForStops } from "./src/watchdog/stop_readiness.ts";
+// fall in a load whose stop may come meanwhile (see src/warmup/stop_readiness.ts).
+import { readyForStops } from "./src/warmup/stop_readiness.ts";
 readyForStops();

@@ -1,6 +1,6 @@
 /**
  * Importing the API runs a stoppable load's synchronous work once
- * (`src/load/load_warmup.ts`), so that V8 compiling the loader's and the
+ * (`src/warmup/load_warmup.ts`), so that V8 compiling the loader's and the
  * rewriter's code does not fall in the process's first load, where it held
  * that load's stops. The warm-up must run, once, without an error (which it
  * would swallow), on the bytes its text assembles to, and must make a
@@ -14,7 +14,7 @@ import {
   FEATURES_WARM_UP_GUEST,
   loadWarmUpStatus,
   WARM_UP_GUEST,
-} from "../src/load/load_warmup.ts";
+} from "../src/warmup/load_warmup.ts";
 import { loadGuest } from "../mod.ts";
 
 Deno.test("importing the API runs the load's warm-up once, without an error", () => {
@@ -23,12 +23,12 @@ Deno.test("importing the API runs the load's warm-up once, without an error", ()
 });
 
 Deno.test("the warm-up guest's bytes are its text, assembled", async () => {
-  const source = new URL("../src/load/load_warmup.ts", import.meta.url);
+  const source = new URL("../src/warmup/load_warmup.ts", import.meta.url);
   assert.deepEqual(await docWatBytes(source), [...WARM_UP_GUEST]);
 });
 
 Deno.test("the command line's features warm-up guest is its text, and loads metered, async and plain", async () => {
-  const source = new URL("../src/load/load_warmup.ts", import.meta.url);
+  const source = new URL("../src/warmup/load_warmup.ts", import.meta.url);
   const bytes = new Uint8Array(FEATURES_WARM_UP_GUEST);
   assert.deepEqual(await docWatBytes(source, 1, { exceptions: true }), [
     ...bytes,

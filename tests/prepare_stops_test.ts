@@ -11,7 +11,7 @@
 import assert from "./support/assert.ts";
 import { jsonFromChild } from "./support/json_child.ts";
 import { docWatBytes } from "./support/doc_wat.ts";
-import { EXITING_COMMAND } from "../src/wasi/wasi_warmup.ts";
+import { EXITING_COMMAND } from "../src/warmup/wasi_warmup.ts";
 
 const CHILD = new URL("./support/prepare_stops_child.ts", import.meta.url);
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -49,6 +49,6 @@ Deno.test("the first async load runs an async call's stop path before it returns
 });
 
 Deno.test("prepareStops()' WASI command's bytes are its text, assembled", async () => {
-  const source = new URL("../src/wasi/wasi_warmup.ts", import.meta.url);
+  const source = new URL("../src/warmup/wasi_warmup.ts", import.meta.url);
   assert.deepEqual(await docWatBytes(source), [...EXITING_COMMAND]);
 });

@@ -11,7 +11,7 @@
  */
 import { main } from "../../main.ts";
 import { watchdogStarted } from "../../src/watchdog/watchdog.ts";
-import { loadWarmUpStatus } from "../../src/load/load_warmup.ts";
+import { loadWarmUpStatus } from "../../src/warmup/load_warmup.ts";
 import { listerStarted } from "../../src/wasi/wasi_readdir.ts";
 
 const guest = (name: string) =>

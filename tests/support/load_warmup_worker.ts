@@ -5,7 +5,7 @@
  * `warm`, the load's warm-up runs first, as importing the API runs it.
  */
 import { threadCpuMs } from "./thread_cpu.ts";
-import { warmLoadPathAtImport } from "../../src/load/load_warmup.ts";
+import { warmLoadPathAtImport } from "../../src/warmup/load_warmup.ts";
 import { instrumentModule } from "../../src/wasm/instrument.ts";
 
 /** The worker's side of its messages (the type checker sees a window). */

@@ -24,7 +24,7 @@ import {
 import { compileThreadStarted } from "../../src/load/compile_thread.ts";
 import { listerStarted } from "../../src/wasi/wasi_readdir.ts";
 import { stopPathsWarmed } from "../../src/watchdog/stop_path_warmup.ts";
-import { wasiRunsWarmed } from "../../src/wasi/wasi_warmup.ts";
+import { wasiRunsWarmed } from "../../src/warmup/wasi_warmup.ts";
 import { meterWarmUpStatus } from "../../src/meter/meter_warmup.ts";
 
 const RUNAWAY = new URL("../../guest/runaway.wasm", import.meta.url);

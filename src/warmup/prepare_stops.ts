@@ -9,8 +9,8 @@ import { warmMeterRuns } from "../meter/fuel.ts";
 import { loadGuest } from "../load/load_guest.ts";
 import { readyIsolation } from "../isolate/isolate_spawn.ts";
 import { startLister } from "../wasi/wasi_readdir.ts";
-import { watchdogReady } from "./watchdog.ts";
-import { warmWasiRuns } from "../wasi/wasi_warmup.ts";
+import { watchdogReady } from "../watchdog/watchdog.ts";
+import { warmWasiRuns } from "./wasi_warmup.ts";
 
 /** The smallest module: a magic number and a version, nothing else. */
 const EMPTY_MODULE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];

@@ -18,19 +18,19 @@
 
 import { newCallState } from "../call/call_state.ts";
 import { allocatesOnHeapSteps } from "../call/heap_limit.ts";
-import { buildImports } from "./imports.ts";
+import { buildImports } from "../load/imports.ts";
 import {
   checkInstanceSizeSteps,
   checkInstantiation,
   checkSizedAllocations,
-} from "./instance_size.ts";
-import { checkTypeCountSteps } from "./instantiation_work.ts";
-import { DEFAULT_ARRAY_BYTES, limitGuestSteps } from "./limits.ts";
-import { describeModule } from "./signatures.ts";
+} from "../load/instance_size.ts";
+import { checkTypeCountSteps } from "../load/instantiation_work.ts";
+import { DEFAULT_ARRAY_BYTES, limitGuestSteps } from "../load/limits.ts";
+import { describeModule } from "../load/signatures.ts";
 import { resolveCosts } from "../wasm/costs.ts";
 import { instrumentSteps } from "../wasm/instrument.ts";
 import { runSteps } from "../wasm/steps.ts";
-import { loadGuest } from "./load_guest.ts";
+import { loadGuest } from "../load/load_guest.ts";
 import { StopSignal } from "../call/stop_signal.ts";
 
 /**

@@ -14,8 +14,8 @@
  * @module
  */
 
-import { loadWarmUpStatus, warmLoadPathAtImport } from "../load/load_warmup.ts";
-import { startWatchdogAtImport } from "./watchdog.ts";
+import { loadWarmUpStatus, warmLoadPathAtImport } from "./load_warmup.ts";
+import { startWatchdogAtImport } from "../watchdog/watchdog.ts";
 
 /**
  * Starts the watchdog's thread and warms the load's code, once per

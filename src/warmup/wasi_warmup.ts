@@ -13,7 +13,7 @@
  */
 
 import { StopSignal } from "../call/stop_signal.ts";
-import { runWasi } from "./wasi.ts";
+import { runWasi } from "../wasi/wasi.ts";
 
 /**
  * A WASI command that exits at once.
