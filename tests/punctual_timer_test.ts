@@ -114,6 +114,30 @@ Deno.test("punctual timers in their last stretch together each fire once, in the
   }
 });
 
+Deno.test("punctual timers that a late look finds due together fire in the order of their times", async () => {
+  const start = performance.now();
+  const delays = [40, 10, 30, 0, 20, 10];
+  const fired: number[] = [];
+  const all = Promise.all(delays.map((delay) =>
+    new Promise<void>((resolve) => {
+      startPunctualTimer(delay, () => {
+        fired.push(delay);
+        resolve();
+      }, LONG_LEAD_MS);
+    })
+  ));
+  // Set after the timers' own, this runs after they entered their last
+  // stretch, and holds the thread past every timer's time: the next look
+  // finds them all due at once.
+  setTimeout(() => {
+    while (performance.now() - start < 60) {
+      // Busy, as a long step of other work would be.
+    }
+  }, 0);
+  await all;
+  assert.deepEqual(fired, [...delays].sort((a, b) => a - b));
+});
+
 Deno.test("a punctual timer cancelled while others look at the clock never fires, and they still do", async () => {
   let cancelledFired = false;
   const cancel = startPunctualTimer(30, () => {

@@ -42,15 +42,25 @@ interface Due {
 const dueSoon = new Set<Due>();
 let looking = false;
 
-/** Fires every timer whose time is up, each once; the earliest end left. */
+/**
+ * Fires every timer whose time is up, each once, earliest first (a look
+ * that came late finds several due, in the order they entered their last
+ * stretch, which is not their times' order); the earliest end left.
+ */
 function fireDue(now: number): number {
   let next = Infinity;
-  for (const due of dueSoon) {
-    if (due.end <= now) {
-      dueSoon.delete(due);
-      due.fire();
-    } else if (due.end < next) {
-      next = due.end;
+  let due: Due[] | undefined;
+  for (const timer of dueSoon) {
+    if (timer.end <= now) (due ??= []).push(timer);
+    else if (timer.end < next) next = timer.end;
+  }
+  if (due !== undefined) {
+    // Stable: timers due at one time fire in the order they came due soon.
+    if (due.length > 1) due.sort((a, b) => a.end - b.end);
+    for (const timer of due) {
+      // A cancel or a `fire` before it may have taken it away already.
+      if (!dueSoon.delete(timer)) continue;
+      timer.fire();
     }
   }
   return next;
