@@ -49,7 +49,7 @@ export type {
 export type { InterruptOptions } from "./src/load/imports.ts";
 export { FuelMeter } from "./src/meter/fuel.ts";
 export type { FuelMeterOptions } from "./src/meter/meter_options.ts";
-export type { StopReason } from "./src/meter/stop_reason.ts";
+export type { StopReason } from "./src/call/stop_reason.ts";
 export { DEFAULT_GRACE, type MeterRunOptions } from "./src/meter/meter_run.ts";
 export { type CacheOption, RewriteCache } from "./src/cache/rewrite_cache.ts";
 export { StopSignal } from "./src/call/stop_signal.ts";

@@ -33,7 +33,7 @@ import { Aborted, DeadlineExceeded } from "../errors.ts";
 import { isInstance, readSafely } from "../thrown_values.ts";
 import type { CallState, Stop } from "./call_state.ts";
 import { asyncWatches, InnermostLast } from "./calls_in_progress.ts";
-import type { StopReason } from "../meter/stop_reason.ts";
+import type { StopReason } from "./stop_reason.ts";
 import type { StopSignal } from "./stop_signal.ts";
 import { arm, tick, watch, type WatchdogHandle } from "../watchdog/watchdog.ts";
 import { addInner, innerEnded } from "./flags_in_calls.ts";

@@ -83,7 +83,7 @@ import {
   WHOLE_TANK,
 } from "./meter_tank.ts";
 import { GRACE_MS } from "./meter_waits.ts";
-import type { StopReason } from "./stop_reason.ts";
+import type { StopReason } from "../call/stop_reason.ts";
 import type { FuelMeterOptions } from "./meter_options.ts";
 import { meterModule } from "./meter_module.ts";
 import {
