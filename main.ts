@@ -31,7 +31,7 @@ import { Backstop, type BackstopReport } from "./src/cli/cli_backstop.ts";
 import { commandLineMessage, stopMessage } from "./src/cli/cli_messages.ts";
 import { compileBytes, loadModule, readModuleStream } from "./src/load/load.ts";
 import { loadGuestWith } from "./src/load/load_guest.ts";
-import { STOP_PATH_WARM_UP_GUEST } from "./src/watchdog/stop_path_warmup.ts";
+import { STOP_PATH_WARM_UP_GUEST } from "./src/call/stop_path_warmup.ts";
 import { FEATURES_WARM_UP_GUEST } from "./src/warmup/load_warmup.ts";
 import { roomForHit } from "./src/cache/rewrite_splice.ts";
 import { loadStopOutcome, START_FUNCTION } from "./src/call/outcome.ts";

@@ -52,7 +52,7 @@ export type { FuelMeterOptions } from "./src/meter/meter_options.ts";
 export type { StopReason } from "./src/call/stop_reason.ts";
 export { DEFAULT_GRACE, type MeterRunOptions } from "./src/meter/meter_run.ts";
 export { type CacheOption, RewriteCache } from "./src/cache/rewrite_cache.ts";
-export { StopSignal } from "./src/call/stop_signal.ts";
+export { StopSignal } from "./src/watchdog/stop_signal.ts";
 export {
   runWasi,
   type WasiInput,

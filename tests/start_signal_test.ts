@@ -24,7 +24,7 @@ import {
   START_YIELD_HELPER,
   startYieldCallback,
   TURN,
-} from "../src/watchdog/start_yield.ts";
+} from "../src/call/start_yield.ts";
 import { suspending } from "../src/call/jspi.ts";
 import { runDeno } from "./support/cli.ts";
 import { docWatBytes } from "./support/doc_wat.ts";
@@ -250,7 +250,7 @@ Deno.test("without WebAssembly.JSTag, the start function's yielding callback sti
   // deletes it before it imports the helper.
   const script = `
     delete WebAssembly.JSTag;
-    const { startYieldCallback, TURN } = await import("./src/watchdog/start_yield.ts");
+    const { startYieldCallback, TURN } = await import("./src/call/start_yield.ts");
     const { suspending } = await import("./src/call/jspi.ts");
     const refused = startYieldCallback(() => TURN, suspending(() => 1));
     refused.onStart.value = 1;
@@ -267,7 +267,7 @@ Deno.test("without WebAssembly.JSTag, the start function's yielding callback sti
 });
 
 Deno.test("the start function's yielding callback is the module its documentation writes out", async () => {
-  const source = new URL("../src/watchdog/start_yield.ts", import.meta.url);
+  const source = new URL("../src/call/start_yield.ts", import.meta.url);
   assert.deepEqual(
     await docWatBytes(source, 0, { exceptions: true }),
     [...START_YIELD_HELPER],

@@ -34,7 +34,7 @@ import { isInstance, readSafely } from "../thrown_values.ts";
 import type { CallState, Stop } from "./call_state.ts";
 import { asyncWatches, InnermostLast } from "./calls_in_progress.ts";
 import type { StopReason } from "./stop_reason.ts";
-import type { StopSignal } from "./stop_signal.ts";
+import type { StopSignal } from "../watchdog/stop_signal.ts";
 import { arm, tick, watch, type WatchdogHandle } from "../watchdog/watchdog.ts";
 import { addInner, innerEnded } from "./flags_in_calls.ts";
 

@@ -9,7 +9,7 @@
  */
 
 import { startPunctualTimer } from "../watchdog/punctual_timer.ts";
-import type { StopSignal } from "./stop_signal.ts";
+import type { StopSignal } from "../watchdog/stop_signal.ts";
 
 /**
  * How often a waiting call looks at its `StopSignal`, which has no event,

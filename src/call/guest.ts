@@ -81,7 +81,7 @@ import type {
   FunctionSignature,
   ImportDescriptor,
 } from "../load/signatures.ts";
-import { flagStop } from "../watchdog/stop_flag_host.ts";
+import { flagStop } from "./stop_flag_host.ts";
 import { isInstance, readSafely } from "../thrown_values.ts";
 
 /** What a guest is made of; {@linkcode loadGuest} gathers it. */

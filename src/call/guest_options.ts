@@ -9,7 +9,7 @@ import type { CacheOption } from "../cache/rewrite_cache.ts";
 import type { InterruptDetails } from "../errors.ts";
 import type { InterruptOptions } from "../load/imports.ts";
 import type { ResourceLimits } from "../load/limits.ts";
-import type { StopSignal } from "./stop_signal.ts";
+import type { StopSignal } from "../watchdog/stop_signal.ts";
 import type { CostTable } from "../wasm/mod.ts";
 
 /**

@@ -88,7 +88,7 @@ import {
   type ModuleSignatures,
   readSignatures,
 } from "./signatures.ts";
-import { type StopFlagHost, stopFlagHost } from "../watchdog/stop_flag_host.ts";
+import { type StopFlagHost, stopFlagHost } from "../call/stop_flag_host.ts";
 import type { InstrumentOptions } from "../wasm/mod.ts";
 import { instrumentSteps, type StopFlagImports } from "../wasm/instrument.ts";
 import { startPrecompile } from "./precompile.ts";
@@ -102,7 +102,7 @@ import {
   startWatchdog,
   watchdogReady,
 } from "../watchdog/watchdog.ts";
-import { warmStopPath } from "../watchdog/stop_path_warmup.ts";
+import { warmStopPath } from "../call/stop_path_warmup.ts";
 import { givenError } from "../call/outcome.ts";
 import {
   type CachedRewrite,

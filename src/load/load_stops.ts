@@ -13,7 +13,7 @@ import type { Stop } from "../call/call_state.ts";
 import { abortStop } from "../call/call_watch.ts";
 import { watchOnEventLoop } from "../call/event_loop_stops.ts";
 import { firePunctualTimersDue } from "../watchdog/punctual_timer.ts";
-import type { StopSignal } from "../call/stop_signal.ts";
+import type { StopSignal } from "../watchdog/stop_signal.ts";
 import { pageSteps } from "./data_prefault.ts";
 import { plainBufferOnThread } from "./compile_thread.ts";
 import {

@@ -76,7 +76,7 @@ import {
   stoppedOutcome,
 } from "../call/outcome.ts";
 import type { StackPointer } from "./stack_pointer.ts";
-import type { StopSignal } from "../call/stop_signal.ts";
+import type { StopSignal } from "../watchdog/stop_signal.ts";
 import { toGuestTrap } from "../call/traps.ts";
 import { readSafely, settledUnwaited } from "../thrown_values.ts";
 import type { GuestTrap } from "../errors.ts";

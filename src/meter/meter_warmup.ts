@@ -28,7 +28,7 @@
 import { newCallState } from "../call/call_state.ts";
 import { enclosingWatches } from "../call/call_watch.ts";
 import type { FuelMeter } from "./fuel.ts";
-import { StopSignal } from "../call/stop_signal.ts";
+import { StopSignal } from "../watchdog/stop_signal.ts";
 import { watchdogCaughtUp } from "../watchdog/watchdog.ts";
 
 /**

@@ -31,7 +31,7 @@ import { resolveCosts } from "../wasm/costs.ts";
 import { instrumentSteps } from "../wasm/instrument.ts";
 import { runSteps } from "../wasm/steps.ts";
 import { loadGuest } from "../load/load_guest.ts";
-import { StopSignal } from "../call/stop_signal.ts";
+import { StopSignal } from "../watchdog/stop_signal.ts";
 
 /**
  * A guest as small as a real one is shaped: an import called in a loop, a

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { StopSignal } from "../call/stop_signal.ts";
+import { StopSignal } from "../watchdog/stop_signal.ts";
 import { runWasi } from "../wasi/wasi.ts";
 
 /**

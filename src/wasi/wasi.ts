@@ -20,7 +20,7 @@ import {
   START_FUNCTION,
   stoppedOutcome,
 } from "../call/outcome.ts";
-import type { StopSignal } from "../call/stop_signal.ts";
+import type { StopSignal } from "../watchdog/stop_signal.ts";
 import {
   checkFuelAndTimeout,
   checkLabelValue,

@@ -11,7 +11,7 @@
 import { Aborted, DeadlineExceeded } from "../errors.ts";
 import { watchOnEventLoop } from "../call/event_loop_stops.ts";
 import { startTimer } from "../watchdog/long_timer.ts";
-import type { StopSignal } from "../call/stop_signal.ts";
+import type { StopSignal } from "../watchdog/stop_signal.ts";
 import { isInstance, readSafely } from "../thrown_values.ts";
 
 /**

@@ -27,7 +27,7 @@
  */
 
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
-import type { StopSignal } from "../call/stop_signal.ts";
+import type { StopSignal } from "./stop_signal.ts";
 import {
   boardBytes,
   CLOCK_AHEAD,

@@ -20,7 +20,7 @@ const { isAborted, isDeadlineExceeded, loadGuest, StopSignal } = entry === "src"
   ? {
     ...await import("../../src/errors.ts"),
     ...await import("../../src/load/load_guest.ts"),
-    ...await import("../../src/call/stop_signal.ts"),
+    ...await import("../../src/watchdog/stop_signal.ts"),
   }
   : await import("../../mod.ts");
 const startedBeforeLoad = watchdogStarted();

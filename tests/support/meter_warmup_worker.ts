@@ -9,7 +9,7 @@
  * attach leaves the stop path cold.
  */
 import { FuelMeter } from "../../src/meter/fuel.ts";
-import { StopSignal } from "../../src/call/stop_signal.ts";
+import { StopSignal } from "../../src/watchdog/stop_signal.ts";
 import { settledThreadCpuMs } from "./thread_cpu.ts";
 import {
   meterWarmUpStatus,

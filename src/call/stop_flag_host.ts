@@ -6,18 +6,18 @@
  * @module
  */
 
-import { type CallState, recordStop, type Stop } from "../call/call_state.ts";
-import { suspending } from "../call/jspi.ts";
-import { heapCheck } from "../call/heap_limit.ts";
-import { markIdle, outsideCalls } from "../call/outside_call.ts";
+import { type CallState, recordStop, type Stop } from "./call_state.ts";
+import { suspending } from "./jspi.ts";
+import { heapCheck } from "./heap_limit.ts";
+import { markIdle, outsideCalls } from "./outside_call.ts";
 import {
   type StartYieldCallback,
   startYieldCallback,
   TURN,
 } from "./start_yield.ts";
 import type { InstrumentedModule } from "../wasm/mod.ts";
-import type { BoundFlag } from "./watchdog.ts";
-import { turnUnlessDue } from "./yield.ts";
+import type { BoundFlag } from "../watchdog/watchdog.ts";
+import { turnUnlessDue } from "../watchdog/yield.ts";
 
 /** The flag, and the imports that give it to an instance. */
 export interface StopFlagHost {

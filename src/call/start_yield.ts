@@ -14,7 +14,7 @@
  * @module
  */
 
-import { isSuspendError } from "../call/jspi.ts";
+import { isSuspendError } from "./jspi.ts";
 
 /**
  * The helper module: `answer` is given whether the start function's own

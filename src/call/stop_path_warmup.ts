@@ -19,7 +19,7 @@
  * @module
  */
 
-import type { Guest } from "../call/guest.ts";
+import type { Guest } from "./guest.ts";
 
 /**
  * The warm-up's guest. Its grows' added function asks the host at every
