@@ -8,7 +8,7 @@ import { startCompileThread } from "../load/compile_thread.ts";
 import { warmMeterRuns } from "../meter/fuel.ts";
 import { loadGuest } from "../load/load_guest.ts";
 import { readyIsolation } from "../isolate/isolate_spawn.ts";
-import { startLister } from "../wasi/wasi_readdir.ts";
+import { startLister } from "../wasi/wasi_lister.ts";
 import { watchdogReady } from "../watchdog/watchdog.ts";
 import { warmWasiRuns } from "./wasi_warmup.ts";
 

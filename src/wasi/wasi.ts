@@ -64,7 +64,8 @@ import {
   writesCanBlock,
 } from "./wasi_pipe_writes.ts";
 import { threadWrites } from "./wasi_thread_writes.ts";
-import { quietly, startLister } from "./wasi_readdir.ts";
+import { startLister } from "./wasi_lister.ts";
+import { quietly } from "./wasi_quiet.ts";
 import { paidImports } from "./wasi_fuel.ts";
 import { payForImport } from "../meter/metered_call.ts";
 import { resolveCosts } from "../wasm/costs.ts";

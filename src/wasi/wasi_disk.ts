@@ -1,6 +1,6 @@
 /**
  * The disk work of a WASI guest's calls that the host's thread must not
- * wait for, done on the listing thread (see wasi_readdir.ts) while the
+ * wait for, done on the listing thread (see wasi_lister.ts) while the
  * guest waits: suspended in an async run, in 1 ms slices that look at the
  * run's stops in a plain call. A stop lands during the work, which goes on
  * to its end on that thread. `node:wasi` did it on the calling thread,
@@ -29,20 +29,9 @@
  */
 
 import { ERRNO } from "./wasi_abi.ts";
-import { postToLister } from "./wasi_readdir.ts";
+import type { HostFile } from "./wasi_listed.ts";
+import { postToLister } from "./wasi_lister.ts";
 import type { StopWatch } from "./wasi_stops.ts";
-
-/** Where a file is on the host, and which file it was. */
-export interface HostFile {
-  /** Its path, links resolved. */
-  path: string;
-  /** Its device, as `stat` gave it. */
-  dev: number;
-  /** Its inode, as `stat` gave it. */
-  ino: number;
-  /** Its size, as `stat` gave it. */
-  size: number;
-}
 
 /**
  * The regular file at `path`, as {@linkcode HostFile}, or `undefined` when
@@ -64,114 +53,6 @@ export function hostFile(path: string): HostFile | undefined {
 /** Whether two files are the same one. */
 export function sameFile(a: HostFile, b: HostFile): boolean {
   return a.dev === b.dev && a.ino === b.ino;
-}
-
-/** What the listing thread's disk work needs from `node:fs`. */
-export interface DiskFs {
-  openSync(path: string, flags: number): number;
-  constants: {
-    O_RDONLY: number;
-    O_RDWR: number;
-    O_NONBLOCK?: number;
-    O_NOFOLLOW?: number;
-  };
-  fstatSync(fd: number): { dev: number; ino: number };
-  fsyncSync(fd: number): void;
-  fdatasyncSync(fd: number): void;
-  ftruncateSync(fd: number, size: number): void;
-  closeSync(fd: number): void;
-}
-
-/** A piece of disk work, as the listing thread gets it. */
-export type DiskWork =
-  | {
-    work: "flush";
-    file: HostFile;
-    dataOnly: boolean;
-    /** A held file's id, to flush it by. */
-    id?: number;
-    control: Int32Array;
-  }
-  | {
-    work: "truncate";
-    file: HostFile;
-    size: number;
-    /** A held file's id, to truncate it by, when it has it open to write. */
-    id?: number;
-    control: Int32Array;
-  }
-  | { work: "hold"; file: HostFile; id: number; control: Int32Array }
-  | { work: "release"; id: number };
-
-/**
- * Does a piece of disk work on the listing thread, and says so in its
- * control words (state 1 once done, and the errno: `EIO` for a file that
- * is not the one named, or that cannot be opened or worked on). Held
- * files are kept in `held`, opened to write where they may be (for a
- * truncation by the guest's descriptor once the file has no name).
- * Self-contained, for it runs as part of that thread's source.
- */
-export function diskWorkListed(
-  fs: DiskFs,
-  held: Map<number, { fd: number; writable: boolean }>,
-  message: DiskWork,
-): void {
-  if (message.work === "release") {
-    const kept = held.get(message.id);
-    held.delete(message.id);
-    if (kept !== undefined) fs.closeSync(kept.fd);
-    return;
-  }
-  const { file, control } = message;
-  const kept = message.work !== "hold" && message.id !== undefined
-    ? held.get(message.id)
-    : undefined;
-  let errno = 29;
-  let fd: number | undefined;
-  try {
-    if (message.work === "flush" && kept !== undefined) {
-      if (message.dataOnly) fs.fdatasyncSync(kept.fd);
-      else fs.fsyncSync(kept.fd);
-      errno = 0;
-    } else if (message.work === "truncate" && kept?.writable) {
-      fs.ftruncateSync(kept.fd, message.size);
-      errno = 0;
-    } else {
-      // Whatever another process put at the path since: a FIFO opens
-      // without waiting for a writer, a link is not followed, and the
-      // check below finds either not to be the file.
-      const { O_RDONLY, O_RDWR, O_NONBLOCK = 0, O_NOFOLLOW = 0 } = fs.constants;
-      const unsure = O_NONBLOCK | O_NOFOLLOW;
-      let writable = message.work !== "flush";
-      try {
-        fd = fs.openSync(file.path, (writable ? O_RDWR : O_RDONLY) | unsure);
-      } catch (error) {
-        if (message.work !== "hold") throw error;
-        writable = false;
-        fd = fs.openSync(file.path, O_RDONLY | unsure);
-      }
-      const now = fs.fstatSync(fd);
-      if (now.dev === file.dev && now.ino === file.ino) {
-        if (message.work === "flush") {
-          if (message.dataOnly) fs.fdatasyncSync(fd);
-          else fs.fsyncSync(fd);
-        } else if (message.work === "truncate") {
-          fs.ftruncateSync(fd, message.size);
-        } else {
-          held.set(message.id, { fd, writable });
-          fd = undefined;
-        }
-        errno = 0;
-      }
-    }
-  } catch {
-    errno = 29;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-  control[1] = errno;
-  Atomics.store(control, 0, 1);
-  Atomics.notify(control, 0);
 }
 
 /** How often a plain call's wait for the work looks at the stops, in milliseconds. */

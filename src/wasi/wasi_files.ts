@@ -57,12 +57,12 @@ import type { StopWatch } from "./wasi_stops.ts";
 import {
   flushFile,
   holdFile,
-  type HostFile,
   hostFile,
   releaseFile,
   sameFile,
   truncateFile,
 } from "./wasi_disk.ts";
+import type { HostFile } from "./wasi_listed.ts";
 
 /**
  * `path` without the separators at its end (`/`, and this system's own),

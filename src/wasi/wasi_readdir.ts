@@ -39,14 +39,12 @@
  * @module
  */
 
-import fs from "node:fs";
-import process from "node:process";
 import { WASI } from "node:wasi";
-import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { ERRNO, fits } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
-import { spawnOnWatchdog, watchdogStarted } from "../watchdog/watchdog.ts";
-import { type DiskFs, type DiskWork, diskWorkListed } from "./wasi_disk.ts";
+import { readListed } from "./wasi_listed.ts";
+import { postToLister } from "./wasi_lister.ts";
+import { quietly } from "./wasi_quiet.ts";
 
 /** Size of a `__wasi_dirent_t`, before its name. */
 export const DIRENT_SIZE = 24;
@@ -74,79 +72,6 @@ function errnoOf(error: unknown): number {
   if (error instanceof Deno.errors.PermissionDenied) return ERRNO.ACCES;
   if (error instanceof Deno.errors.NotADirectory) return ERRNO.NOTDIR;
   return ERRNO.IO;
-}
-
-/**
- * Lists a directory through a `node:wasi` of its own, into scratch memory:
- * the entries as `__wasi_dirent_t`s, numbered from the first, or an errno.
- * Self-contained, for it also runs as the source of the listing thread.
- */
-function readListed(
-  Wasi: typeof WASI,
-  path: string,
-): Uint8Array | number {
-  let wasi: WASI;
-  try {
-    wasi = new Wasi({
-      version: "preview1",
-      preopens: { "/": path },
-      returnOnExit: true,
-    });
-  } catch (error) {
-    const codes: Record<string, number> = {
-      NotFound: 44,
-      NotCapable: 76,
-      PermissionDenied: 2,
-      NotADirectory: 54,
-    };
-    return codes[(error as Error)?.name] ?? 29;
-  }
-  // The count goes at 0, the entries after it.
-  const memory = new WebAssembly.Memory({ initial: 256, maximum: 65536 });
-  wasi.initialize({ exports: { memory } } as never);
-  const functions = (wasi.getImportObject() as {
-    wasi_snapshot_preview1: Record<string, (...args: unknown[]) => number>;
-  }).wasi_snapshot_preview1;
-  /**
-   * The entries, after their count and where each starts (and the end
-   * after the last), as 32-bit words.
-   */
-  const packed = (entries: Uint8Array): Uint8Array => {
-    const view = new DataView(
-      entries.buffer,
-      entries.byteOffset,
-      entries.length,
-    );
-    const starts: number[] = [];
-    for (let at = 0; at + 24 <= entries.length;) {
-      starts.push(at);
-      at += 24 + view.getUint32(at + 16, true);
-    }
-    starts.push(entries.length);
-    const head = 4 * (1 + starts.length);
-    const out = new Uint8Array(head + entries.length);
-    const words = new Uint32Array(out.buffer, 0, 1 + starts.length);
-    words[0] = starts.length - 1;
-    words.set(starts, 1);
-    out.set(entries, head);
-    return out;
-  };
-  try {
-    for (;;) {
-      const size = memory.buffer.byteLength - 8;
-      const errno = functions.fd_readdir(3, 8, size, 0n, 0);
-      if (errno !== 0) return errno;
-      const used = new DataView(memory.buffer).getUint32(0, true);
-      // A count under the buffer's size: the directory ended. Else read
-      // it again, with more room.
-      if (used < size) return packed(new Uint8Array(memory.buffer, 8, used));
-      const pages = memory.buffer.byteLength >>> 16;
-      if (pages >= 65536) return 29;
-      memory.grow(Math.min(3 * pages, 65536 - pages));
-    }
-  } finally {
-    functions.fd_close(3);
-  }
 }
 
 /** A listing, from what {@linkcode readListed} gave, without a copy. */
@@ -178,156 +103,6 @@ export const READ_HERE_BYTES = 256 << 10;
 
 /** The most bytes a listing read on the listing thread may take. */
 const MAX_LISTING_BYTES = 1 << 30;
-
-/**
- * The listing thread's channel, once it was asked for, and the work posted
- * on it that waits for an answer, each with what fails it when the thread
- * ends (or could not start).
- */
-let lister:
-  | { port: MessagePort; waiting: Map<Int32Array, () => void> }
-  | undefined;
-
-/** The listing thread's program: it lists directories, and does disk work. */
-function listerMain(
-  port: { on(event: "message", fn: (message: never) => void): void },
-  Wasi: typeof WASI,
-  read: typeof readListed,
-  fs: DiskFs,
-  work: typeof diskWorkListed,
-): void {
-  const held = new Map<number, { fd: number; writable: boolean }>();
-  port.on("message", (
-    message: {
-      path: string;
-      control: Int32Array;
-      data: SharedArrayBuffer;
-    } | DiskWork,
-  ) => {
-    if ("work" in message) return work(fs, held, message);
-    const { path, control, data } = message;
-    const listed = read(Wasi, path);
-    // Cancelled: the state is still set, for a wait that may be pending.
-    if (Atomics.load(control, 2) !== 0 || typeof listed === "number") {
-      control[1] = typeof listed === "number" ? listed : 29;
-      Atomics.store(control, 0, 2);
-    } else if (listed.length > data.maxByteLength) {
-      control[1] = 29;
-      Atomics.store(control, 0, 2);
-    } else {
-      data.grow(listed.length);
-      new Uint8Array(data).set(listed);
-      control[1] = listed.length;
-      Atomics.store(control, 0, 1);
-    }
-    Atomics.notify(control, 0);
-  });
-}
-
-/**
- * Whether the listing thread runs.
- *
- * @returns Whether it was started.
- */
-export function listerStarted(): boolean {
-  return lister !== undefined;
-}
-
-/**
- * Starts the listing thread, if it is not running yet. A run with preopens
- * that a stop can end calls this before its guest starts, so that its first
- * large listing does not wait for the thread to boot; any other run, with
- * its first work for the thread. The watchdog's thread creates it (see
- * `spawnOnWatchdog`): creating a thread here held this one 0.23 to 0.66 s
- * on a busy machine, and no stop could cut that short. Work posted before
- * the thread runs waits in its channel.
- */
-export function startLister(): void {
-  if (lister !== undefined) return;
-  const source = `process.emitWarning = () => {};
-(${listerMain.toString()})(require("node:worker_threads").workerData.port, require("node:wasi").WASI, ${readListed.toString()}, require("node:fs"), ${diskWorkListed.toString()});`;
-  const channel = new MessageChannel();
-  spawnOnWatchdog(source, "early-exit listing", {}, channel.port2);
-  const started = {
-    port: channel.port1,
-    waiting: new Map<Int32Array, () => void>(),
-  };
-  // The thread ended, or could not start: the work it had fails, and the
-  // next run asks for it again. (The thread answers in shared memory, not
-  // here; a port that is not listened to never sees its other end close.)
-  started.port.on("message", () => {});
-  started.port.on("close", () => {
-    if (lister === started) lister = undefined;
-    for (const fail of started.waiting.values()) fail();
-    started.waiting.clear();
-  });
-  // Never keeps the process alive: a wait for the thread keeps it, with a
-  // timer, while it lasts.
-  started.port.unref();
-  lister = started;
-}
-
-/**
- * Posts work to the listing thread, starting it if it is not running.
- *
- * @param message The work.
- * @param control Its state word, 0 until the thread answers.
- * @param fail Answers it with an error when the thread ends first.
- */
-export function postToLister(
-  message: Record<string, unknown>,
-  control?: Int32Array,
-  fail?: () => void,
-): void {
-  const id = message.id as number | undefined;
-  if (
-    id !== undefined && heldHere.has(id) ||
-    lister === undefined && !watchdogStarted()
-  ) {
-    return doneHere(message);
-  }
-  startLister();
-  const { port, waiting } = lister!;
-  // What was answered is let go of here, as more is posted.
-  for (const posted of waiting.keys()) {
-    if (Atomics.load(posted, 0) !== 0) waiting.delete(posted);
-  }
-  if (control !== undefined && fail !== undefined) waiting.set(control, fail);
-  port.postMessage(message);
-}
-
-/**
- * The listing thread's program, run on this thread: for a process in which
- * the watchdog's thread does not run, so that no stop can be due (the
- * command line's run of a WASI command under fuel alone). Nothing but the
- * guest, which holds this thread anyway, waits for the work there, and
- * creating the thread (and the watchdog's thread, which creates it) cost
- * more than the work: a one-shot flite run writing over its output file
- * took 150 to 250 ms more CPU.
- */
-let listerHere: ((message: never) => void) | undefined;
-
-/** The ids of the files held on this thread, whose later work stays here. */
-const heldHere = new Set<number>();
-
-/** Does a listing thread's work here, at once. */
-function doneHere(message: Record<string, unknown>): void {
-  if (listerHere === undefined) {
-    listerMain(
-      { on: (_event, handle) => void (listerHere = handle) },
-      WASI,
-      readListed,
-      fs,
-      diskWorkListed,
-    );
-  }
-  const id = message.id as number | undefined;
-  if (id !== undefined) {
-    if (message.work === "hold") heldHere.add(id);
-    else if (message.work === "release") heldHere.delete(id);
-  }
-  quietly(() => listerHere!(message as never));
-}
 
 /** A read on the listing thread: its state word, count and cancel flag, and its bytes. */
 interface ListerRead {
@@ -523,24 +298,5 @@ export class DirectoryListings {
     }
     new DataView(memory().buffer).setUint32(used, count, true);
     return ERRNO.SUCCESS;
-  }
-}
-
-/** Runs `make` without `node:wasi`'s ExperimentalWarning on stderr. */
-export function quietly<T>(make: () => T): T {
-  const emitWarning = process.emitWarning;
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-    const type = typeof rest[0] === "string"
-      ? rest[0]
-      : (rest[0] as { type?: string } | undefined)?.type;
-    if (type === "ExperimentalWarning" && String(warning).includes("WASI")) {
-      return;
-    }
-    return Reflect.apply(emitWarning, process, [warning, ...rest]);
-  }) as typeof process.emitWarning;
-  try {
-    return make();
-  } finally {
-    process.emitWarning = emitWarning;
   }
 }

@@ -12,7 +12,7 @@
 import { main } from "../../main.ts";
 import { watchdogStarted } from "../../src/watchdog/watchdog.ts";
 import { loadWarmUpStatus } from "../../src/warmup/load_warmup.ts";
-import { listerStarted } from "../../src/wasi/wasi_readdir.ts";
+import { listerStarted } from "../../src/wasi/wasi_lister.ts";
 
 const guest = (name: string) =>
   new URL(`../../guest/wasi/${name}.wasm`, import.meta.url).pathname;

@@ -14,7 +14,7 @@ Deno.env.toObject = () => {
 };
 
 const { loadGuest } = await import("../../mod.ts");
-const { startLister } = await import("../../src/wasi/wasi_readdir.ts");
+const { startLister } = await import("../../src/wasi/wasi_lister.ts");
 const { readPipe } = await import("../../src/load/load_pipe.ts");
 
 const guest = await loadGuest(

@@ -6,7 +6,7 @@
  * run, and how each ended.
  */
 import { runWasi } from "../../mod.ts";
-import { listerStarted } from "../../src/wasi/wasi_readdir.ts";
+import { listerStarted } from "../../src/wasi/wasi_lister.ts";
 import { wasiGuest } from "./wasi_guests.ts";
 
 const host = Deno.makeTempDirSync();

@@ -36,7 +36,7 @@ import {
   listerStarted,
   postToLister,
   startLister,
-} from "../../src/wasi/wasi_readdir.ts";
+} from "../../src/wasi/wasi_lister.ts";
 import { largeGuest } from "./large_guest.ts";
 
 const kind = Deno.args[0];
