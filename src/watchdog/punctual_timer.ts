@@ -44,8 +44,8 @@ let looking = false;
 
 /**
  * Fires every timer whose time is up, each once, earliest first (a look
- * that came late finds several due, in the order they entered their last
- * stretch, which is not their times' order); the earliest end left.
+ * that came late finds several due, kept in the order they entered their
+ * last stretch, which need not be their times'); the earliest end left.
  */
 function fireDue(now: number): number {
   let next = Infinity;
@@ -55,7 +55,7 @@ function fireDue(now: number): number {
     else if (timer.end < next) next = timer.end;
   }
   if (due !== undefined) {
-    // Stable: timers due at one time fire in the order they came due soon.
+    // Stable: timers due at one time keep the order of their last stretch.
     if (due.length > 1) due.sort((a, b) => a.end - b.end);
     for (const timer of due) {
       // A cancel or a `fire` before it may have taken it away already.
