@@ -138,6 +138,29 @@ Deno.test("punctual timers that a late look finds due together fire in the order
   assert.deepEqual(fired, [...delays].sort((a, b) => a - b));
 });
 
+Deno.test("a punctual timer that an earlier one cancels as it fires, both found due by one late look, never fires", async () => {
+  const start = performance.now();
+  const fired: string[] = [];
+  let cancelLater = () => {};
+  const first = new Promise<void>((resolve) => {
+    startPunctualTimer(10, () => {
+      fired.push("first");
+      cancelLater();
+      resolve();
+    }, LONG_LEAD_MS);
+  });
+  cancelLater = startPunctualTimer(20, () => fired.push("later"), LONG_LEAD_MS);
+  // Holds the thread past both times: one look finds both due.
+  setTimeout(() => {
+    while (performance.now() - start < 40) {
+      // Busy.
+    }
+  }, 0);
+  await first;
+  await sleep(20);
+  assert.deepEqual(fired, ["first"]);
+});
+
 Deno.test("a punctual timer cancelled while others look at the clock never fires, and they still do", async () => {
   let cancelledFired = false;
   const cancel = startPunctualTimer(30, () => {
