@@ -31,6 +31,35 @@ Deno.test("mod.ts imported by http URL runs, and brand guards work across the fi
   );
 });
 
+Deno.test("mod.ts imported by http URL stops guests in every mode that starts code by a URL beside its own", async () => {
+  await using server = serveCheckout();
+  const run = await runDeno([
+    "run",
+    "--no-prompt",
+    "--no-lock",
+    "--allow-read",
+    "--allow-write",
+    "--allow-run",
+    "--allow-env",
+    "--allow-net=127.0.0.1",
+    `--allow-import=127.0.0.1:${server.port}`,
+    "tests/support/remote_stops.ts",
+    server.url.href,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(
+    run.stdout,
+    [
+      "plain call: timeout",
+      "async call: timeout",
+      "isolated call: timeout",
+      'WASI command: exited "hello, remote!\\n"',
+      "FuelMeter run: timeout",
+      "",
+    ].join("\n"),
+  );
+});
+
 Deno.test("main.ts runs from an http URL and fetches the guest from beside itself", async () => {
   await using server = serveCheckout();
   const cwd = await Deno.makeTempDir();
