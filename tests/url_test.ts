@@ -3,21 +3,37 @@ import * as local from "../mod.ts";
 import { runDeno } from "./support/cli.ts";
 import { serveCheckout } from "./support/serve.ts";
 
-Deno.test("mod.ts imported by http URL runs, and brand guards work across the file: and http: copies", async () => {
+/**
+ * Runs a support script in its own process (`--no-lock`, so that the
+ * random port stays out of the lock file) with the checkout served over
+ * http, its URL the script's argument; asserts it exits 0.
+ *
+ * @returns What it printed.
+ */
+async function runBesideServer(
+  script: string,
+  permissions: string[] = [],
+): Promise<string> {
   await using server = serveCheckout();
   const run = await runDeno([
     "run",
     "--no-prompt",
     "--no-lock",
     "--allow-read",
+    ...permissions,
     "--allow-net=127.0.0.1",
     `--allow-import=127.0.0.1:${server.port}`,
-    "tests/support/two_copies.ts",
+    script,
     server.url.href,
   ]);
   assert.equal(run.code, 0, run.stderr);
+  return run.stdout;
+}
+
+Deno.test("mod.ts imported by http URL runs, and brand guards work across the file: and http: copies", async () => {
+  const stdout = await runBesideServer("tests/support/two_copies.ts");
   assert.equal(
-    run.stdout,
+    stdout,
     [
       "separate copies: true",
       "http copy, guest over http: interrupted",
@@ -32,23 +48,13 @@ Deno.test("mod.ts imported by http URL runs, and brand guards work across the fi
 });
 
 Deno.test("mod.ts imported by http URL stops guests in every mode that starts code by a URL beside its own", async () => {
-  await using server = serveCheckout();
-  const run = await runDeno([
-    "run",
-    "--no-prompt",
-    "--no-lock",
-    "--allow-read",
+  const stdout = await runBesideServer("tests/support/remote_stops.ts", [
     "--allow-write",
     "--allow-run",
     "--allow-env",
-    "--allow-net=127.0.0.1",
-    `--allow-import=127.0.0.1:${server.port}`,
-    "tests/support/remote_stops.ts",
-    server.url.href,
   ]);
-  assert.equal(run.code, 0, run.stderr);
   assert.equal(
-    run.stdout,
+    stdout,
     [
       "plain call: timeout",
       "async call: timeout",
