@@ -11,7 +11,11 @@ import type { Guest } from "../call/guest.ts";
 import { type InternalLoadOptions, loadGuestWith } from "../load/load_guest.ts";
 import { withoutIsolatedHint } from "../isolated_hints.ts";
 import { checkLimits, type ResourceLimits } from "../load/limits.ts";
-import { type CacheOption, openCache } from "../cache/rewrite_cache.ts";
+import {
+  type CacheOption,
+  openCache,
+  type RewriteCache,
+} from "../cache/rewrite_cache.ts";
 import { checkSource } from "../load/load.ts";
 import {
   type CallOutcome,
@@ -52,18 +56,12 @@ import {
 import {
   DEFAULT_OUTPUT_LIMIT,
   InputSource,
-  OutputSink,
-  type StoppableWrites,
   type WasiInput,
   type WasiOutputMode,
 } from "./wasi_stdio.ts";
 import { StopWatch } from "./wasi_stops.ts";
-import {
-  type HostStream,
-  pipeWrites,
-  writesCanBlock,
-} from "./wasi_pipe_writes.ts";
-import { threadWrites } from "./wasi_thread_writes.ts";
+import type { HostStream } from "./wasi_pipe_writes.ts";
+import { runOutputs } from "./wasi_outputs.ts";
 import { startLister } from "./wasi_lister.ts";
 import { quietly } from "./wasi_quiet.ts";
 import { paidImports } from "./wasi_fuel.ts";
@@ -415,36 +413,7 @@ export async function runWasiWith(
     stderr?: HostStream;
   },
 ): Promise<WasiResult> {
-  // Here, not in the load, whose messages would name loadGuest.
-  checkFuelAndTimeout(given, "runWasi");
-  const options = readWasiOptions(given ?? {}, WASI_OPTION_NAMES);
-  checkSource(source, "runWasi writes its checks into the command's bytes");
-  checkCommandLine(options);
-  checkLabelValue(options.label, "runWasi's label");
-  checkOutputMode(options.stdout, "stdout");
-  checkOutputMode(options.stderr, "stderr");
-  checkInput(options.stdin);
-  checkLimits(options.limits, "runWasi");
-  const limit = options.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
-  if (!(Number.isSafeInteger(limit) && limit >= 0) && limit !== Infinity) {
-    throw new RangeError(
-      `runWasi's outputLimit must be a whole number of bytes, 0 or more, or Infinity; got ${
-        typeof limit === "number" ? limit : showValue(limit)
-      }`,
-    );
-  }
-  const preopens = inDescriptorOrder(checkPreopens(options.preopens ?? []));
-  const cache = options.cache === undefined
-    ? undefined
-    : openCache(options.cache, "runWasi");
-  const holder = cache && preopenHolding(preopens, cache.directory);
-  if (holder !== undefined) {
-    throw new TypeError(
-      `runWasi's cache ${
-        cache!.directory
-      } is inside the read-write preopen ${holder.host}, where the guest could change what the next run runs: keep the cache elsewhere, or make the preopen read-only`,
-    );
-  }
+  const { options, limit, preopens, cache } = checkRun(source, given);
   const blocking = !runsAsync(options);
   const wasi = quietly(() =>
     new WASI({
@@ -478,49 +447,19 @@ export async function runWasiWith(
   ) {
     startLister();
   }
-  // A run that a stop can end writes to a host stream that is a pipe or a
-  // socket where a full pipe holds no thread a stop must reach: an async
-  // run asynchronously, one that holds its thread through the writing
-  // thread.
   const stoppable = options.timeout !== undefined ||
     options.stop !== undefined;
-  const queued = !blocking && (stoppable || options.signal !== undefined)
-    ? { queue: pipeWrites, watch }
-    : undefined;
-  const mayBlock = (mode: WasiOutputMode | undefined, fd: 1 | 2) =>
-    (mode ?? "inherit") === "inherit" && writesCanBlock(fd);
-  const threaded = blocking && stoppable &&
-    (mayBlock(options.stdout, 1) || mayBlock(options.stderr, 2));
-  // Its writing thread boots beside the load and the guest's work: started
-  // by the first write, a command whose output comes at its end waited
-  // for all of the boot (see `wasi_thread_writes.ts`). The load waits for
-  // the watchdog's thread to have made it before any guest code runs.
-  if (threaded) threadWrites.start();
-  // The writing thread writes to this process's own descriptors: a stderr
-  // of the caller's keeps its blocking write (and its bytes may pass
-  // stdout's still in the ring). The command line, which passes one, never
-  // holds the thread under a timeout when stdout or stderr is a pipe.
-  const queueFor = (
-    mode: WasiOutputMode | undefined,
-    fd: 1 | 2,
-  ): StoppableWrites | undefined =>
-    !mayBlock(mode, fd)
-      ? undefined
-      : queued ?? (threaded && (fd === 1 || internal.stderr === undefined)
-        ? { thread: threadWrites, fd, watch }
-        : undefined);
-  const stdout = new OutputSink(
-    options.stdout ?? "inherit",
+  const outputs = runOutputs({
+    stdout: options.stdout,
+    stderr: options.stderr,
     limit,
-    Deno.stdout,
-    queueFor(options.stdout, 1),
-  );
-  const stderr = new OutputSink(
-    options.stderr ?? "inherit",
-    limit,
-    internal.stderr ?? Deno.stderr,
-    queueFor(options.stderr, 2),
-  );
+    hostStderr: internal.stderr,
+    blocking,
+    stoppable,
+    signalled: options.signal !== undefined,
+    watch,
+  });
+  const { stdout, stderr } = outputs;
   const costs = resolveCosts(undefined);
   const stdin = new InputSource(options.stdin, blocking);
   const output = (): WasiOutput => ({
@@ -610,28 +549,8 @@ export async function runWasiWith(
       // proc_exit from the start function exits, as from _start.
       return { ...ended(exited(stopped, exitCode)), ...output() };
     }
-    const exports = guest.instance.exports;
-    if (typeof exports._start !== "function") {
-      throw new TypeError(
-        `${guest.label} is not a WASI command: it exports no _start function${
-          typeof exports._initialize === "function"
-            ? " (it is a reactor, which runWasi does not run)"
-            : ""
-        }`,
-      );
-    }
-    const start = guest.signature("_start");
-    if (start !== undefined && start.params.length > 0) {
-      throw new TypeError(
-        `${guest.label} is not a WASI command: its _start takes parameters (${
-          describeSignature(start)
-        }), where a command's takes none; build it as a WASI command (wasm32-wasip1)`,
-      );
-    }
-    if (!(exports.memory instanceof WebAssembly.Memory)) {
-      throw new TypeError(`${guest.label} exports no memory named "memory"`);
-    }
-    wasi.initialize({ exports: { memory: exports.memory } });
+    const memoryExport = commandMemory(guest);
+    wasi.initialize({ exports: { memory: memoryExport } });
     // The timeout counts from _start, as the call's own deadline does.
     watch.restart();
     const outcome = blocking
@@ -647,16 +566,97 @@ export async function runWasiWith(
       });
     // What the guest wrote last to a pipe goes out first, unless a stop
     // lands before the pipe's reader takes it.
-    if (queued !== undefined) await pipeWrites.drain(watch);
-    if (threaded) threadWrites.drain(watch);
+    await outputs.drain();
     return { ...ended(exited(outcome, exitCode)), ...output() };
   } finally {
     // A run that stopped leaves what its writing thread has yet to write
     // to go on after it.
-    if (threaded) threadWrites.settle();
+    outputs.settle();
     files.closeAll();
     stdin.release();
   }
+}
+
+/** A run's options, read and checked before anything starts. */
+interface CheckedRun {
+  /** The options as read, once. */
+  options: WasiOptions;
+  /** The most bytes of stdout and of stderr that are captured. */
+  limit: number;
+  /** The preopens, checked, in the order of their descriptors. */
+  preopens: HostPreopen[];
+  /** The rewrite cache, when one was given. */
+  cache: RewriteCache | undefined;
+}
+
+/**
+ * Reads and checks runWasi's source and options, and opens its cache,
+ * which no read-write preopen may hold.
+ */
+function checkRun(
+  source: string | URL | Uint8Array | ArrayBuffer,
+  given: WasiOptions,
+): CheckedRun {
+  // Here, not in the load, whose messages would name loadGuest.
+  checkFuelAndTimeout(given, "runWasi");
+  const options = readWasiOptions(given ?? {}, WASI_OPTION_NAMES);
+  checkSource(source, "runWasi writes its checks into the command's bytes");
+  checkCommandLine(options);
+  checkLabelValue(options.label, "runWasi's label");
+  checkOutputMode(options.stdout, "stdout");
+  checkOutputMode(options.stderr, "stderr");
+  checkInput(options.stdin);
+  checkLimits(options.limits, "runWasi");
+  const limit = options.outputLimit ?? DEFAULT_OUTPUT_LIMIT;
+  if (!(Number.isSafeInteger(limit) && limit >= 0) && limit !== Infinity) {
+    throw new RangeError(
+      `runWasi's outputLimit must be a whole number of bytes, 0 or more, or Infinity; got ${
+        typeof limit === "number" ? limit : showValue(limit)
+      }`,
+    );
+  }
+  const preopens = inDescriptorOrder(checkPreopens(options.preopens ?? []));
+  const cache = options.cache === undefined
+    ? undefined
+    : openCache(options.cache, "runWasi");
+  const holder = cache && preopenHolding(preopens, cache.directory);
+  if (holder !== undefined) {
+    throw new TypeError(
+      `runWasi's cache ${
+        cache!.directory
+      } is inside the read-write preopen ${holder.host}, where the guest could change what the next run runs: keep the cache elsewhere, or make the preopen read-only`,
+    );
+  }
+  return { options, limit, preopens, cache };
+}
+
+/**
+ * The memory of a guest that is a WASI command: one that exports `_start`,
+ * taking no parameters, and a memory named `memory`.
+ */
+function commandMemory(guest: Guest): WebAssembly.Memory {
+  const exports = guest.instance.exports;
+  if (typeof exports._start !== "function") {
+    throw new TypeError(
+      `${guest.label} is not a WASI command: it exports no _start function${
+        typeof exports._initialize === "function"
+          ? " (it is a reactor, which runWasi does not run)"
+          : ""
+      }`,
+    );
+  }
+  const start = guest.signature("_start");
+  if (start !== undefined && start.params.length > 0) {
+    throw new TypeError(
+      `${guest.label} is not a WASI command: its _start takes parameters (${
+        describeSignature(start)
+      }), where a command's takes none; build it as a WASI command (wasm32-wasip1)`,
+    );
+  }
+  if (!(exports.memory instanceof WebAssembly.Memory)) {
+    throw new TypeError(`${guest.label} exports no memory named "memory"`);
+  }
+  return exports.memory;
 }
 
 /**
