@@ -37,7 +37,11 @@ import {
 import { encodeValue, fromWire, type IsolatedRequest } from "./isolate_wire.ts";
 import { startDeadline } from "./isolate_deadline.ts";
 import { trackExit } from "./isolate_exits.ts";
-import { checkLimits, shareMemory } from "../load/limits.ts";
+import {
+  checkLimits,
+  type ResourceLimits,
+  shareMemory,
+} from "../load/limits.ts";
 import { checkSource } from "../load/load.ts";
 import { guestForChild } from "./isolate_guest.ts";
 import { outlineDigest } from "../load/load_outline.ts";
@@ -154,16 +158,17 @@ export async function invokeIsolated(
   return givenOutcome(await callIsolated(source, name, args, options));
 }
 
-async function callIsolated(
+/**
+ * Checks an isolated call's source, export, arguments and options, before
+ * anything starts: returns the options as read (once: a getter is not read
+ * twice), and the limits.
+ */
+function checkIsolatedCall(
   source: string | URL | Uint8Array | ArrayBuffer,
   name: string,
   args: unknown[],
   options: IsolatedCallOptions,
-): Promise<CallOutcome> {
-  // The deadline counts from here, as the caller counts it: checking the
-  // options (which may run the caller's getters) and building the child's
-  // command took 0.1 to 27 ms that the call's own clock did not see.
-  const called = performance.now();
+): { options: IsolatedCallOptions; limits: ResourceLimits | undefined } {
   checkFuelAndTimeout(options, "invokeIsolated");
   if ((options as { stop?: unknown }).stop !== undefined) {
     throw new TypeError(
@@ -199,6 +204,22 @@ async function callIsolated(
     "invokeIsolated's env",
     'an object of variable names and their values, such as { NAME: "value" }',
   );
+  return { options, limits };
+}
+
+async function callIsolated(
+  source: string | URL | Uint8Array | ArrayBuffer,
+  name: string,
+  args: unknown[],
+  options: IsolatedCallOptions,
+): Promise<CallOutcome> {
+  // The deadline counts from here, as the caller counts it: checking the
+  // options (which may run the caller's getters) and building the child's
+  // command took 0.1 to 27 ms that the call's own clock did not see.
+  const called = performance.now();
+  const checked = checkIsolatedCall(source, name, args, options);
+  options = checked.options;
+  const { limits } = checked;
   const request = {
     export: name,
     args: args.map((value, index) => encodeArgument(value, index)),
