@@ -576,107 +576,20 @@ export function buildImports(
       interrupt !== false && entry.module === interruptModule &&
       entry.name === interruptName && entry.kind === "function"
     ) {
-      if (lookUp(supplied, entry, label) !== undefined) {
-        throw new TypeError(
-          `the imports supply ${label}, which is the runner's interrupt import: ${
-            mode.interruptFix ??
-              "pass interrupt: false to use your own, interrupt: { onCall } to run code when the guest calls it, or interrupt: { module, name } to give the runner's another name"
-          }`,
-        );
-      }
-      const onCall = interrupt.onCall;
-      // Without onCall every stop is the same: one closure serves them all.
-      const plainStop = () => new Interrupted(label);
-      namespace[entry.name] = onCall === undefined
-        ? (): never => {
-          // Thrown here, not in a helper: one frame less to unwind, a third
-          // of the round trip.
-          recordStop(state, plainStop);
-          throw state.unwind;
-        }
-        : (...args: unknown[]): never => {
-          let details: InterruptDetails | undefined;
-          try {
-            const given = onCall(args);
-            if (settledUnwaited(given)) {
-              throw new TypeError(
-                `interrupt.onCall returned a promise, which the interrupt cannot wait for (the guest stops at once): make onCall synchronous, and start any async work inside it without returning its promise`,
-              );
-            }
-            // Read now, while a throwing getter is still onCall's throw.
-            details = interruptDetails(given);
-          } catch (error) {
-            // onCall is the host's code: what it throws is that import's.
-            state.thrown = error;
-            state.thrownBy = label;
-            throw error;
-          }
-          recordStop(state, () => new Interrupted(label, details));
-          throw state.unwind;
-        };
+      namespace[entry.name] = interruptImport(
+        label,
+        lookUp(supplied, entry, label) !== undefined,
+        interrupt,
+        state,
+        mode,
+      );
       continue;
     }
     const value = lookUp(supplied, entry, label);
     if (value === undefined) {
       throw new ImportError(label, entry.expected, "missing");
     }
-    const [fits, problem] = KIND_CHECKS[entry.kind];
-    // An immutable reference-typed global takes any value, as V8 allows.
-    const anyValue = entry.kind === "global" && entry.global !== undefined &&
-      !entry.global.mutable && !NUMERIC_TYPES.has(entry.global.type);
-    let owner: ExportOwner | undefined;
-    try {
-      if (!anyValue && !fits(value)) {
-        throw new ImportError(label, entry.expected, problem);
-      }
-      owner = exportOwner(value);
-      // A memory is the guest's data, which guests may share: only the
-      // stop flag's is refused.
-      if (entry.kind === "memory" && owner?.added !== "import") {
-        owner = undefined;
-      }
-    } catch (error) {
-      if (error instanceof ImportError) throw error;
-      // A proxy whose `getPrototypeOf` trap throws, which `instanceof` asks.
-      throw new ImportError(
-        label,
-        entry.expected,
-        `unreadable (checking what it is threw ${describeThrown(error)})`,
-        "supply the value itself, not a proxy of it",
-      );
-    }
-    if (owner?.added) {
-      // The other guest's fuel counter, zone count or stack pointer: set
-      // from here, it would run that guest unmetered, or put its stops off;
-      // its meter's imports would move that meter's books.
-      throw new ImportError(
-        label,
-        entry.expected,
-        `the ${owner.added} "${oneLineText(owner.name, 200)}" that early-exit ${
-          owner.added === "global" ? "added to" : "gives"
-        } the guest ${
-          oneLineText(owner.label, 200)
-        } to meter and stop it, which no other guest may import`,
-        owner.added === "global"
-          ? "leave it out of this guest's imports (pass that guest's own exports by name, not its whole exports object)"
-          : "leave it out of this guest's imports (pass a meter's imports to its own guest alone)",
-      );
-    }
-    if (owner !== undefined) {
-      // The other guest chose the export's name: it may be megabytes, or
-      // hold control characters.
-      const name = oneLineText(owner.name, 200);
-      throw new ImportError(
-        label,
-        entry.expected,
-        `the export "${name}" of the guest ${
-          oneLineText(owner.label, 200)
-        }, whose code this guest's deadline, signal, stop and fuel do not reach`,
-        entry.kind === "function"
-          ? `supply a function that calls it through that guest's call("${name}", ...) or invoke, which this guest's stops cover`
-          : "supply a table of this guest's own, and call the other guest through an import",
-      );
-    }
+    checkSuppliedValue(entry, label, value);
     // An instance attached to a meter after this load is refused if this
     // is one of its added globals.
     if (entry.kind === "global") {
@@ -702,6 +615,130 @@ export function buildImports(
       ) as WebAssembly.ImportValue;
   }
   return result;
+}
+
+/**
+ * The runner's interrupt import: it records the stop (`Interrupted`, with
+ * what `onCall` says of it) and unwinds the guest at once.
+ *
+ * @param label The import's `module.name`.
+ * @param supplied Whether the caller's imports supply that name too.
+ */
+function interruptImport(
+  label: string,
+  supplied: boolean,
+  interrupt: InterruptOptions,
+  state: CallState,
+  mode: ImportMode,
+): (...args: unknown[]) => never {
+  if (supplied) {
+    throw new TypeError(
+      `the imports supply ${label}, which is the runner's interrupt import: ${
+        mode.interruptFix ??
+          "pass interrupt: false to use your own, interrupt: { onCall } to run code when the guest calls it, or interrupt: { module, name } to give the runner's another name"
+      }`,
+    );
+  }
+  const onCall = interrupt.onCall;
+  // Without onCall every stop is the same: one closure serves them all.
+  const plainStop = () => new Interrupted(label);
+  return onCall === undefined
+    ? (): never => {
+      // Thrown here, not in a helper: one frame less to unwind, a third
+      // of the round trip.
+      recordStop(state, plainStop);
+      throw state.unwind;
+    }
+    : (...args: unknown[]): never => {
+      let details: InterruptDetails | undefined;
+      try {
+        const given = onCall(args);
+        if (settledUnwaited(given)) {
+          throw new TypeError(
+            `interrupt.onCall returned a promise, which the interrupt cannot wait for (the guest stops at once): make onCall synchronous, and start any async work inside it without returning its promise`,
+          );
+        }
+        // Read now, while a throwing getter is still onCall's throw.
+        details = interruptDetails(given);
+      } catch (error) {
+        // onCall is the host's code: what it throws is that import's.
+        state.thrown = error;
+        state.thrownBy = label;
+        throw error;
+      }
+      recordStop(state, () => new Interrupted(label, details));
+      throw state.unwind;
+    };
+}
+
+/**
+ * Refuses a supplied import that is not of the kind the guest imports, or
+ * that another guest's instance handed out: a function or table of its,
+ * which this guest's stops do not reach, or a global or import early-exit
+ * added to meter and stop it.
+ */
+function checkSuppliedValue(
+  entry: ImportDescriptor,
+  label: string,
+  value: unknown,
+): void {
+  const [fits, problem] = KIND_CHECKS[entry.kind];
+  // An immutable reference-typed global takes any value, as V8 allows.
+  const anyValue = entry.kind === "global" && entry.global !== undefined &&
+    !entry.global.mutable && !NUMERIC_TYPES.has(entry.global.type);
+  let owner: ExportOwner | undefined;
+  try {
+    if (!anyValue && !fits(value)) {
+      throw new ImportError(label, entry.expected, problem);
+    }
+    owner = exportOwner(value);
+    // A memory is the guest's data, which guests may share: only the
+    // stop flag's is refused.
+    if (entry.kind === "memory" && owner?.added !== "import") {
+      owner = undefined;
+    }
+  } catch (error) {
+    if (error instanceof ImportError) throw error;
+    // A proxy whose `getPrototypeOf` trap throws, which `instanceof` asks.
+    throw new ImportError(
+      label,
+      entry.expected,
+      `unreadable (checking what it is threw ${describeThrown(error)})`,
+      "supply the value itself, not a proxy of it",
+    );
+  }
+  if (owner?.added) {
+    // The other guest's fuel counter, zone count or stack pointer: set
+    // from here, it would run that guest unmetered, or put its stops off;
+    // its meter's imports would move that meter's books.
+    throw new ImportError(
+      label,
+      entry.expected,
+      `the ${owner.added} "${oneLineText(owner.name, 200)}" that early-exit ${
+        owner.added === "global" ? "added to" : "gives"
+      } the guest ${
+        oneLineText(owner.label, 200)
+      } to meter and stop it, which no other guest may import`,
+      owner.added === "global"
+        ? "leave it out of this guest's imports (pass that guest's own exports by name, not its whole exports object)"
+        : "leave it out of this guest's imports (pass a meter's imports to its own guest alone)",
+    );
+  }
+  if (owner !== undefined) {
+    // The other guest chose the export's name: it may be megabytes, or
+    // hold control characters.
+    const name = oneLineText(owner.name, 200);
+    throw new ImportError(
+      label,
+      entry.expected,
+      `the export "${name}" of the guest ${
+        oneLineText(owner.label, 200)
+      }, whose code this guest's deadline, signal, stop and fuel do not reach`,
+      entry.kind === "function"
+        ? `supply a function that calls it through that guest's call("${name}", ...) or invoke, which this guest's stops cover`
+        : "supply a table of this guest's own, and call the other guest through an import",
+    );
+  }
 }
 
 /** Turns a `LinkError` into an {@linkcode ImportError} naming the import. */
