@@ -204,9 +204,10 @@ export class Aborted extends EarlyExitError {
  * its heap limit (`maxHeapMiB`, or V8's own), or the system refused it
  * memory or address space (a guest with thousands of memories reserves it
  * all), and ended the child. In
- * process, a guest's GC allocations (structs, arrays, exceptions) found the
- * host's heap holding more live data than `limits.heap`, and the guest was
- * stopped before V8 would have ended the host. The host is unharmed.
+ * process, a guest's GC allocations (structs, arrays, exceptions, strings)
+ * found the host's heap past `limits.heap` (its pages, which live data
+ * fills), and the guest was stopped before V8 would have ended the host.
+ * The host is unharmed.
  *
  * @example Usage
  * ```ts
@@ -221,7 +222,7 @@ export class Aborted extends EarlyExitError {
 export class OutOfMemory extends EarlyExitError {
   /** The heap limit in MiB (the child's, or `limits.heap`), when known. */
   declare readonly heapLimitMiB: number | undefined;
-  /** In process: the MiB the host's heap would have held with the guest's allocation. */
+  /** In process: the MiB of pages the host's heap would have held with the guest's allocation. */
   declare readonly heldMiB: number | undefined;
 
   /**
@@ -243,7 +244,7 @@ export class OutOfMemory extends EarlyExitError {
     super(
       "OutOfMemory",
       heldMiB !== undefined
-        ? `the guest's allocations would leave the host's heap holding ${heldMiB} MiB of live data, past limits.heap (${heapLimitMiB} MiB); raise limits.heap (bytes) or give the guest less to hold`
+        ? `the guest's allocations would leave the host's heap at ${heldMiB} MiB (the pages its live data fills), past limits.heap (${heapLimitMiB} MiB); raise limits.heap (bytes) or give the guest less to hold`
         : refusedBySystem
         ? "the isolated call's child process ran out of memory: the system refused its V8 more memory or address space, below its heap limit (each of a guest's memories reserves address space); give the guest fewer or smaller memories"
         : `the isolated call's child process ran out of memory (${limit}); raise maxHeapMiB or give the guest less to hold`,

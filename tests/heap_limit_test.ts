@@ -167,3 +167,79 @@ Deno.test("the rewrite asks the host once each 4 MiB a guest allocates, and leav
   // The count starts again at 0 each time it asks.
   assert.equal(new BigInt64Array(flag.buffer, 8, 1)[0], 0n);
 });
+
+/**
+ * Keeps strings of 32,768 two-byte characters (64 KiB, the longest a
+ * stoppable guest's `concat` makes by default), each read once, which
+ * flattens it: three fit in one of V8's pages, which they fill to three
+ * quarters.
+ */
+const pageStrings = `(module
+  (import "wasm:js-string" "concat"
+    (func $concat (param externref externref) (result (ref extern))))
+  (import "wasm:js-string" "charCodeAt"
+    (func $charCodeAt (param externref i32) (result i32)))
+  (import "wasm:js-string" "fromCharCode"
+    (func $char (param i32) (result (ref extern))))
+  (import "wasm:js-string" "length"
+    (func (param externref) (result i32)))
+  (table $kept 0 externref)
+  (func (export "run") (local $s externref) (local $k i32) (local $n i32)
+    (loop $next
+      (local.set $s (call $char (i32.add (i32.const 0x3b1) (local.get $n))))
+      (local.set $k (i32.const 15))
+      (loop $double
+        (local.set $s (call $concat (local.get $s) (local.get $s)))
+        (br_if $double (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))
+      (drop (call $charCodeAt (local.get $s) (i32.const 5)))
+      (drop (table.grow $kept (local.get $s) (i32.const 1)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $next))))`;
+
+/** Keeps byte arrays of 66,000 elements: three to a page, as the strings. */
+const pageArrays = `(module
+  (type $bytes (array (mut i8)))
+  (type $node (struct (field (ref $bytes)) (field (ref null $node))))
+  (global $list (mut (ref null $node)) (ref.null $node))
+  (func (export "run")
+    (loop $again
+      (global.set $list (struct.new $node
+        (array.new_default $bytes (i32.const 66000)) (global.get $list)))
+      (br $again))))`;
+
+Deno.test("a guest keeping objects that fill V8's pages only in part ends out_of_memory before V8's heap is full, in every mode", async () => {
+  const [strings, arrays] = await Promise.all(
+    [pageStrings, pageArrays].map((wat) =>
+      watBinaryen(wat, ["Strings", "CompactImports"])
+    ),
+  );
+  // With the live data measured alone, the pages pass V8's limit first:
+  // the child died ("Reached heap limit") at the first of these.
+  const child = await runInSmallHeap<string[]>(
+    `
+    import { loadGuest } from "./mod.ts";
+    const strings = ${bytesExpression(strings)};
+    const arrays = ${bytesExpression(arrays)};
+    const compile = { builtins: ["js-string"] };
+    const seen = [];
+    for (const bytes of [strings, arrays]) {
+      for (const options of [
+        { fuel: false, timeout: 600_000 },
+        { interruptible: true },
+        { async: true },
+        { fuel: 1e12 },
+      ]) {
+        const guest = await loadGuest(bytes, { ...options, compile });
+        const result = options.async
+          ? await guest.invokeAsync("run", [])
+          : guest.invoke("run", []);
+        seen.push(result.outcome + " " + (result.error?.kind ?? ""));
+      }
+    }
+    console.log(JSON.stringify(seen));
+  `,
+    256,
+  );
+  assert.equal(child.code, 0, child.stderr);
+  assert.deepEqual(child.report, Array(8).fill("out_of_memory OutOfMemory"));
+});

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:1eff601db2d9dc0dc141571b314809776f53898d3dbbb4e8c4a1b23746907b7d";
+  "sha256:221f79d12afeab0b33a43ba30a3b84ef46c9cf6f4ac99804837a7d75ab50110c";

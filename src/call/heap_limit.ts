@@ -1,11 +1,16 @@
 /**
  * The host's side of the count of a guest's GC allocations (see
  * `src/wasm/heap_count.ts`): whether the host's JavaScript heap holds more
- * live data than `limits.heap` lets it. V8 ends the whole process once its
- * heap is full, so a guest that keeps what it allocates is stopped well
- * before that, and one that drops it (whose garbage V8 has not collected
- * yet) is not: a reading past the limit is only believed after a full
- * collection.
+ * than `limits.heap` lets it. V8 ends the whole process once its heap is
+ * full, so a guest that keeps what it allocates is stopped well before
+ * that, and one that drops it (whose garbage V8 has not collected yet) is
+ * not: a reading past the limit is only believed after a full collection.
+ * The heap is measured by its pages, as V8 measures it against its own
+ * limit, not by the live objects in them: objects of a third of a page or
+ * more leave the rest of each page empty (strings of 64 KiB, kept, filled
+ * V8's pages to three quarters, and V8 ended the process with 3 GiB of
+ * live data in 4 GiB of pages, while the live data had not passed a limit
+ * of 3 GiB).
  *
  * @module
  */
@@ -30,7 +35,7 @@ import type { Steps } from "../wasm/steps.ts";
 const YOUNG_GENERATION_BYTES = 96 * 1024 * 1024;
 
 /**
- * The default limit on the host's live heap while a guest allocates:
+ * The default limit on the host's heap while a guest allocates:
  * three quarters of what V8 lets its old generation hold (3 GiB of 4 in a
  * Deno 2.9.6 process on a machine with enough memory;
  * `--v8-flags=--max-old-space-size=MiB` sets it).
@@ -71,20 +76,41 @@ function fullCollection(): (() => void) | null {
 }
 
 /**
- * Above this much used heap, the next reading past the limit is checked
- * by a full collection: raised, after one that found the live data below
- * the limit, to an eighth of the limit above what it found, so that a
- * guest whose live data sits just under the limit does not pay for a full
- * collection every step (the heap may then pass the limit by an eighth).
+ * Above this much heap, the next reading past the limit is checked by a
+ * full collection: raised, after one that found the heap below the limit,
+ * to an eighth of the limit above what it found, so that a guest whose
+ * heap sits just under the limit does not pay for a full collection every
+ * step (the heap may then pass the limit by an eighth).
  */
 let collectAbove = 0;
 /** The limit `collectAbove` was raised for: another limit starts afresh. */
 let collectFor = 0;
 
 /**
- * Whether the host's heap holds more live data than `limit` once `pending`
- * more bytes are allocated: the bytes it would then hold, past the limit,
- * or `undefined`.
+ * The bytes of the host's heap as V8 counts them against its limit: the
+ * pages of its old generation's spaces, whatever part of them live objects
+ * fill, and the objects of the young generation's, which move to the old
+ * one once they survive (the young generation's own pages have a size of
+ * their own, outside that limit).
+ */
+function heapPages(): number {
+  let pages = 0;
+  for (const space of v8.getHeapSpaceStatistics()) {
+    pages += YOUNG_SPACES.has(space.space_name)
+      ? space.space_used_size
+      : space.space_size;
+  }
+  return pages;
+}
+
+/** The young generation's spaces, by the names `node:v8` gives them. */
+const YOUNG_SPACES = new Set(["new_space", "new_large_object_space"]);
+
+/**
+ * Whether the host's heap holds more than `limit` once `pending` more
+ * bytes are allocated: the bytes it would then hold, past the limit, or
+ * `undefined`. What it holds is its pages (see the module's note), read
+ * again after a full collection, which frees the pages of garbage.
  *
  * @param limit The limit in bytes.
  * @param pending Bytes about to be allocated (or allocated since the last
@@ -103,15 +129,15 @@ export function heapPastLimit(
   limit: number,
   pending = 0,
 ): number | undefined {
-  const used = v8.getHeapStatistics().used_heap_size + pending;
+  const held = heapPages() + pending;
   if (collectFor !== limit) collectAbove = 0;
-  if (used <= limit || used <= collectAbove) return undefined;
+  if (held <= limit || held <= collectAbove) return undefined;
   const gc = fullCollection();
-  if (gc === null) return used;
+  if (gc === null) return held;
   gc();
-  const live = v8.getHeapStatistics().used_heap_size + pending;
-  if (live > limit) return live;
-  collectAbove = Math.max(limit, live + limit / 8);
+  const kept = heapPages() + pending;
+  if (kept > limit) return kept;
+  collectAbove = Math.max(limit, kept + limit / 8);
   collectFor = limit;
   return undefined;
 }

@@ -36,7 +36,7 @@ export const HEAP_ASKED_OFFSET = 16;
 
 /**
  * The bytes of allocations between two calls to the host: 4 MiB. Reading
- * the heap costs about a microsecond, against a millisecond or more for
+ * the heap costs a few microseconds, against a millisecond or more for
  * the guest to allocate this much, and the heap can pass its limit by at
  * most this much (and one allocation) before the host hears of it.
  */

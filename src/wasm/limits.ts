@@ -88,7 +88,8 @@ export interface ResourceLimits {
    */
   readonly arrays?: number;
   /**
-   * The most bytes of live data the host's JavaScript heap may hold while
+   * The most bytes the host's JavaScript heap may hold (its pages, which
+   * live data fills in part when its objects are large) while
    * a rewritten guest (loaded with `fuel`, a deadline, `signal`, `stop`,
    * `interruptible` or `async`; a `FuelMeter`'s, with its stop flag)
    * allocates GC objects or builtin strings; left out, three quarters of
