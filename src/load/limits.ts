@@ -66,7 +66,7 @@ export function checkLimits(
       key !== "heap"
     ) {
       throw new TypeError(
-        `${where}: limits.${key} is not a limit; use limits.memory (bytes per memory), limits.tables (elements per table), limits.arrays (bytes per GC array) or limits.heap (bytes of live host heap)`,
+        `${where}: limits.${key} is not a limit; use limits.memory (bytes per memory), limits.tables (elements per table), limits.arrays (bytes per GC array) or limits.heap (bytes of the host's heap)`,
       );
     }
     if (value === undefined) continue;
