@@ -243,7 +243,10 @@ export class OutOfMemory extends EarlyExitError {
       : `a heap limit of ${heapLimitMiB} MiB`;
     super(
       "OutOfMemory",
-      heldMiB !== undefined
+      heldMiB !== undefined && heapLimitMiB !== undefined &&
+        heldMiB < heapLimitMiB
+        ? `the guest's allocations would leave the host's heap at ${heldMiB} MiB (the pages its live data fills), near V8's own limit, which limits.heap (${heapLimitMiB} MiB) is past: V8 would end the host first; lower limits.heap, or start deno with a larger --v8-flags=--max-old-space-size`
+        : heldMiB !== undefined
         ? `the guest's allocations would leave the host's heap at ${heldMiB} MiB (the pages its live data fills), past limits.heap (${heapLimitMiB} MiB); raise limits.heap (bytes) or give the guest less to hold`
         : refusedBySystem
         ? "the isolated call's child process ran out of memory: the system refused its V8 more memory or address space, below its heap limit (each of a guest's memories reserves address space); give the guest fewer or smaller memories"

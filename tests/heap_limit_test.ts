@@ -243,3 +243,67 @@ Deno.test("a guest keeping objects that fill V8's pages only in part ends out_of
   assert.equal(child.code, 0, child.stderr);
   assert.deepEqual(child.report, Array(8).fill("out_of_memory OutOfMemory"));
 });
+
+/**
+ * Makes the strings of `pageStrings` and keeps every second one: the full
+ * collections that the check runs find half of each step garbage.
+ */
+const halfKept = `(module
+  (import "wasm:js-string" "concat"
+    (func $concat (param externref externref) (result (ref extern))))
+  (import "wasm:js-string" "charCodeAt"
+    (func $charCodeAt (param externref i32) (result i32)))
+  (import "wasm:js-string" "fromCharCode"
+    (func $char (param i32) (result (ref extern))))
+  (import "wasm:js-string" "length"
+    (func (param externref) (result i32)))
+  (table $kept 0 externref)
+  (func (export "run") (local $s externref) (local $k i32) (local $n i32)
+    (loop $next
+      (local.set $s (call $char (i32.add (i32.const 0x3b1)
+        (i32.and (local.get $n) (i32.const 255)))))
+      (local.set $k (i32.const 15))
+      (loop $double
+        (local.set $s (call $concat (local.get $s) (local.get $s)))
+        (br_if $double (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))
+      (drop (call $charCodeAt (local.get $s) (i32.const 5)))
+      (if (i32.and (local.get $n) (i32.const 1))
+        (then (drop (table.grow $kept (local.get $s) (i32.const 1)))))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $next))))`;
+
+Deno.test("a limits.heap past what V8 can hold is held at seven eighths of V8's old generation, and the stop says so", async () => {
+  const bytes = await watBinaryen(halfKept, ["Strings", "CompactImports"]);
+  // 240 and 250 MiB in a 256 MiB heap: with the heap let grow an eighth of
+  // the limit between full collections, V8 ended the child at both.
+  const child = await runInSmallHeap<string[]>(
+    `
+    import { loadGuest } from "./mod.ts";
+    const bytes = ${bytesExpression(bytes)};
+    const seen = [];
+    for (const mib of [240, 250]) {
+      const guest = await loadGuest(bytes, {
+        fuel: false,
+        timeout: 600_000,
+        limits: { heap: mib * 1024 * 1024 },
+        compile: { builtins: ["js-string"] },
+      });
+      const result = guest.invoke("run", []);
+      seen.push(result.outcome + " " + result.error?.message);
+    }
+    console.log(JSON.stringify(seen));
+  `,
+    256,
+  );
+  assert.equal(child.code, 0, child.stderr);
+  assert.equal(child.report?.length, 2);
+  for (const [index, line] of child.report!.entries()) {
+    const mib = [240, 250][index];
+    assert.match(
+      line,
+      new RegExp(
+        `^out_of_memory the guest's allocations would leave the host's heap at 2[0-3]\\d MiB \\(the pages its live data fills\\), near V8's own limit, which limits\\.heap \\(${mib} MiB\\) is past: V8 would end the host first; lower limits\\.heap, or start deno with a larger --v8-flags=--max-old-space-size$`,
+      ),
+    );
+  }
+});

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:221f79d12afeab0b33a43ba30a3b84ef46c9cf6f4ac99804837a7d75ab50110c";
+  "sha256:507527625819c3bd4f8641acfded59b809d82d7e1078cc9dbefed7ab819795a6";

@@ -51,11 +51,25 @@ const YOUNG_GENERATION_BYTES = 96 * 1024 * 1024;
  * ```
  */
 export function defaultHeapLimit(): number {
+  return Math.floor(oldGeneration() * 0.75);
+}
+
+/** What V8 lets its old generation hold, in bytes. */
+function oldGeneration(): number {
   const limit = v8.getHeapStatistics().heap_size_limit;
   // A heap too small to hold the young generation's share (V8 sizes it
   // down then) is taken as a quarter old generation.
-  const old = Math.max(limit - YOUNG_GENERATION_BYTES, limit / 4);
-  return Math.floor(old * 0.75);
+  return Math.max(limit - YOUNG_GENERATION_BYTES, limit / 4);
+}
+
+/**
+ * The most the heap is let hold, whatever `limits.heap` says: seven
+ * eighths of V8's old generation. A limit above it could not be kept (V8
+ * ends the process first), and the eighth the check lets the heap grow
+ * between full collections (see `collectAbove`) never takes it past this.
+ */
+function heapCeiling(): number {
+  return Math.floor(oldGeneration() * 0.875);
 }
 
 /** V8's full collection, once it has been asked for. */
@@ -78,9 +92,10 @@ function fullCollection(): (() => void) | null {
 /**
  * Above this much heap, the next reading past the limit is checked by a
  * full collection: raised, after one that found the heap below the limit,
- * to an eighth of the limit above what it found, so that a guest whose
- * heap sits just under the limit does not pay for a full collection every
- * step (the heap may then pass the limit by an eighth).
+ * to an eighth of the limit above what it found (never past
+ * {@linkcode heapCeiling}), so that a guest whose heap sits just under the
+ * limit does not pay for a full collection every step (the heap may then
+ * pass the limit by an eighth).
  */
 let collectAbove = 0;
 /** The limit `collectAbove` was raised for: another limit starts afresh. */
@@ -110,7 +125,9 @@ const YOUNG_SPACES = new Set(["new_space", "new_large_object_space"]);
  * Whether the host's heap holds more than `limit` once `pending` more
  * bytes are allocated: the bytes it would then hold, past the limit, or
  * `undefined`. What it holds is its pages (see the module's note), read
- * again after a full collection, which frees the pages of garbage.
+ * again after a full collection, which frees the pages of garbage. A limit
+ * past {@linkcode heapCeiling} is held at the ceiling: the bytes returned
+ * are then fewer than the limit.
  *
  * @param limit The limit in bytes.
  * @param pending Bytes about to be allocated (or allocated since the last
@@ -129,15 +146,17 @@ export function heapPastLimit(
   limit: number,
   pending = 0,
 ): number | undefined {
+  const ceiling = heapCeiling();
+  const bound = Math.min(limit, ceiling);
   const held = heapPages() + pending;
   if (collectFor !== limit) collectAbove = 0;
-  if (held <= limit || held <= collectAbove) return undefined;
+  if (held <= bound || held <= collectAbove) return undefined;
   const gc = fullCollection();
   if (gc === null) return held;
   gc();
   const kept = heapPages() + pending;
-  if (kept > limit) return kept;
-  collectAbove = Math.max(limit, kept + limit / 8);
+  if (kept > bound) return kept;
+  collectAbove = Math.max(bound, Math.min(kept + limit / 8, ceiling));
   collectFor = limit;
   return undefined;
 }

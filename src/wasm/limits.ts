@@ -93,9 +93,11 @@ export interface ResourceLimits {
    * a rewritten guest (loaded with `fuel`, a deadline, `signal`, `stop`,
    * `interruptible` or `async`; a `FuelMeter`'s, with its stop flag)
    * allocates GC objects or builtin strings; left out, three quarters of
-   * what V8 lets its old generation hold. Past it, the guest's call ends
-   * `out_of_memory`, where V8 would end the whole host. The host reads its
-   * heap every 4 MiB the guest allocates. The rewrite ignores it.
+   * what V8 lets its old generation hold; one past seven eighths of it is
+   * held there, where V8 would otherwise end the host first. Past it, the
+   * guest's call ends `out_of_memory`, where V8 would end the whole host.
+   * The host reads its heap every 4 MiB the guest allocates. The rewrite
+   * ignores it.
    */
   readonly heap?: number;
 }
