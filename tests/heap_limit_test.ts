@@ -169,12 +169,13 @@ Deno.test("the rewrite asks the host once each 4 MiB a guest allocates, and leav
 });
 
 /**
- * Keeps strings of 32,768 two-byte characters (64 KiB, the longest a
- * stoppable guest's `concat` makes by default), each read once, which
- * flattens it: three fit in one of V8's pages, which they fill to three
- * quarters.
+ * Makes strings of 32,768 two-byte characters (64 KiB, the longest a
+ * stoppable guest's `concat` makes by default), reads each once, which
+ * flattens it (three fit in one of V8's pages, which they fill to three
+ * quarters), and keeps one in `every`.
  */
-const pageStrings = `(module
+const pageStrings = (every: number) =>
+  `(module
   (import "wasm:js-string" "concat"
     (func $concat (param externref externref) (result (ref extern))))
   (import "wasm:js-string" "charCodeAt"
@@ -186,13 +187,15 @@ const pageStrings = `(module
   (table $kept 0 externref)
   (func (export "run") (local $s externref) (local $k i32) (local $n i32)
     (loop $next
-      (local.set $s (call $char (i32.add (i32.const 0x3b1) (local.get $n))))
+      (local.set $s (call $char (i32.add (i32.const 0x3b1)
+        (i32.and (local.get $n) (i32.const 255)))))
       (local.set $k (i32.const 15))
       (loop $double
         (local.set $s (call $concat (local.get $s) (local.get $s)))
         (br_if $double (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))
       (drop (call $charCodeAt (local.get $s) (i32.const 5)))
-      (drop (table.grow $kept (local.get $s) (i32.const 1)))
+      (if (i32.eqz (i32.rem_u (local.get $n) (i32.const ${every})))
+        (then (drop (table.grow $kept (local.get $s) (i32.const 1)))))
       (local.set $n (i32.add (local.get $n) (i32.const 1)))
       (br $next))))`;
 
@@ -209,7 +212,7 @@ const pageArrays = `(module
 
 Deno.test("a guest keeping objects that fill V8's pages only in part ends out_of_memory before V8's heap is full, in every mode", async () => {
   const [strings, arrays] = await Promise.all(
-    [pageStrings, pageArrays].map((wat) =>
+    [pageStrings(1), pageArrays].map((wat) =>
       watBinaryen(wat, ["Strings", "CompactImports"])
     ),
   );
@@ -244,36 +247,12 @@ Deno.test("a guest keeping objects that fill V8's pages only in part ends out_of
   assert.deepEqual(child.report, Array(8).fill("out_of_memory OutOfMemory"));
 });
 
-/**
- * Makes the strings of `pageStrings` and keeps every second one: the full
- * collections that the check runs find half of each step garbage.
- */
-const halfKept = `(module
-  (import "wasm:js-string" "concat"
-    (func $concat (param externref externref) (result (ref extern))))
-  (import "wasm:js-string" "charCodeAt"
-    (func $charCodeAt (param externref i32) (result i32)))
-  (import "wasm:js-string" "fromCharCode"
-    (func $char (param i32) (result (ref extern))))
-  (import "wasm:js-string" "length"
-    (func (param externref) (result i32)))
-  (table $kept 0 externref)
-  (func (export "run") (local $s externref) (local $k i32) (local $n i32)
-    (loop $next
-      (local.set $s (call $char (i32.add (i32.const 0x3b1)
-        (i32.and (local.get $n) (i32.const 255)))))
-      (local.set $k (i32.const 15))
-      (loop $double
-        (local.set $s (call $concat (local.get $s) (local.get $s)))
-        (br_if $double (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))
-      (drop (call $charCodeAt (local.get $s) (i32.const 5)))
-      (if (i32.and (local.get $n) (i32.const 1))
-        (then (drop (table.grow $kept (local.get $s) (i32.const 1)))))
-      (local.set $n (i32.add (local.get $n) (i32.const 1)))
-      (br $next))))`;
-
 Deno.test("a limits.heap past what V8 can hold is held at seven eighths of V8's old generation, and the stop says so", async () => {
-  const bytes = await watBinaryen(halfKept, ["Strings", "CompactImports"]);
+  // Half of each step is garbage, which the check's full collections free.
+  const bytes = await watBinaryen(pageStrings(2), [
+    "Strings",
+    "CompactImports",
+  ]);
   // 240 and 250 MiB in a 256 MiB heap: with the heap let grow an eighth of
   // the limit between full collections, V8 ended the child at both.
   const child = await runInSmallHeap<string[]>(
