@@ -210,7 +210,7 @@ const pageArrays = `(module
         (array.new_default $bytes (i32.const 66000)) (global.get $list)))
       (br $again))))`;
 
-Deno.test("a guest keeping objects that fill V8's pages only in part ends out_of_memory before V8's heap is full, in every mode", async () => {
+Deno.test("a guest keeping objects that fill V8's pages only in part ends out_of_memory before V8's heap is full, in every mode, a FuelMeter's run included", async () => {
   const [strings, arrays] = await Promise.all(
     [pageStrings(1), pageArrays].map((wat) =>
       watBinaryen(wat, ["Strings", "CompactImports"])
@@ -220,7 +220,7 @@ Deno.test("a guest keeping objects that fill V8's pages only in part ends out_of
   // the child died ("Reached heap limit") at the first of these.
   const child = await runInSmallHeap<string[]>(
     `
-    import { loadGuest } from "./mod.ts";
+    import { FuelMeter, loadGuest } from "./mod.ts";
     const strings = ${bytesExpression(strings)};
     const arrays = ${bytesExpression(arrays)};
     const compile = { builtins: ["js-string"] };
@@ -239,12 +239,20 @@ Deno.test("a guest keeping objects that fill V8's pages only in part ends out_of
         seen.push(result.outcome + " " + (result.error?.kind ?? ""));
       }
     }
+    // A FuelMeter's run, deadline-only and counting fuel.
+    for (const options of [{ fuel: false }, {}]) {
+      const meter = new FuelMeter(arrays, options);
+      const { instance } = await WebAssembly.instantiate(meter.bytes, meter.imports);
+      meter.attach(instance);
+      const result = meter.run(() => instance.exports.run(), { timeout: 600_000 });
+      seen.push(result.outcome + " " + (result.error?.kind ?? ""));
+    }
     console.log(JSON.stringify(seen));
   `,
     256,
   );
   assert.equal(child.code, 0, child.stderr);
-  assert.deepEqual(child.report, Array(8).fill("out_of_memory OutOfMemory"));
+  assert.deepEqual(child.report, Array(10).fill("out_of_memory OutOfMemory"));
 });
 
 Deno.test("a limits.heap past what V8 can hold is held at seven eighths of V8's old generation, and the stop says so", async () => {
