@@ -42,6 +42,13 @@ export interface Frame {
   call: MeteredCall | undefined;
   /** The state of the call below it, to put back. */
   saved: Saved;
+  /**
+   * Where a plain call is listed among the calls in progress on the
+   * thread (`cut_short_ends.ts`); -1 for an async call.
+   */
+  at: number;
+  /** The meter's level for the call, for a metered guest. */
+  level?: number;
 }
 
 /** The calls of one guest in progress, innermost last. */
@@ -127,16 +134,21 @@ export class CallStack {
   /**
    * Ends the innermost call, whose outcome has been settled. The call below
    * gets its state back, and when its deadline passed or a signal of its
-   * came meanwhile, the stop is recorded for it.
+   * came meanwhile, the stop is recorded for it. The frame comes off the
+   * stack last, so that a pop cut short by a stack overflow can be run
+   * again (see `cut_short_ends.ts`); a frame no longer on it has ended.
    *
    * @param frame The innermost call.
    * @param outcome How it ended, with its fuel.
    */
   pop(frame: Frame, outcome: CallOutcome): void {
-    this.#frames.pop();
-    if (!this.active) {
+    const frames = this.#frames;
+    const at = frames.lastIndexOf(frame);
+    if (at === -1) return;
+    if (at === 0) {
       this.#flagUse()?.leave();
       this.idle();
+      frames.length = 0;
       return;
     }
     const { saved } = frame;
@@ -146,6 +158,7 @@ export class CallStack {
       meter.setFuel(Math.max(0, saved.outerFuel - consumed));
     }
     this.restore(saved);
+    frames.length = at;
     this.#pollAll();
     // The flag may have been set for the nested call alone; a guest whose
     // flag checks trap would stop on it.

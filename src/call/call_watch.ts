@@ -131,18 +131,20 @@ const NONE: readonly CallWatch[] = Object.freeze([]);
  * Marks a plain call's watch as in progress until `leavePlainCall`.
  *
  * @param watch The call's watch.
+ * @returns Where it entered, for {@linkcode leavePlainCall}.
  */
-export function enterPlainCall(watch: CallWatch): void {
-  plainCalls.enter(watch);
+export function enterPlainCall(watch: CallWatch): number {
+  return plainCalls.enter(watch);
 }
 
 /**
- * Ends what {@linkcode enterPlainCall} began.
+ * Ends what {@linkcode enterPlainCall} began (and what calls nested in it
+ * left behind: see `InnermostLast`).
  *
- * @param watch The call's watch.
+ * @param at What {@linkcode enterPlainCall} returned.
  */
-export function leavePlainCall(watch: CallWatch): void {
-  plainCalls.leave(watch);
+export function leavePlainCall(at: number): void {
+  plainCalls.leave(at);
 }
 
 /**
@@ -465,9 +467,12 @@ export class CallWatch {
   disarmOn(flag: Int32Array): void {
     const at = this.#armedOn.findIndex((arming) => arming.flag === flag);
     if (at === -1) return;
-    const [{ handles, raise }] = this.#armedOn.splice(at, 1);
+    const { handles, raise } = this.#armedOn[at];
     this.#signal?.removeEventListener("abort", raise);
+    // Taken off the list once disarmed: a dispose cut short by a stack
+    // overflow is run again (see `cut_short_ends.ts`).
     for (const handle of handles) handle.disarm();
+    this.#armedOn.splice(at, 1);
   }
 
   readonly #raise = (): void => {

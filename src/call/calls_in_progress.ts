@@ -102,7 +102,11 @@ export async function runCallOf<T>(
  * What the plain calls in progress on this thread hold, innermost last:
  * plain calls nest on the thread's stack, so each call's {@linkcode
  * InnermostLast.enter} is matched by its {@linkcode InnermostLast.leave},
- * the innermost first as a rule.
+ * innermost first. A call leaves by the place it entered at, and takes
+ * whatever is above it along: those calls have returned or thrown by the
+ * time it leaves, and an item of theirs still there is one whose own leave
+ * a stack overflow cut short (a call nested as deep as the guest's
+ * recursion took it).
  */
 export class InnermostLast<T> {
   readonly #items: T[] = [];
@@ -112,19 +116,22 @@ export class InnermostLast<T> {
     return this.#items;
   }
 
-  /** Marks a call's item as in progress. */
-  enter(item: T): void {
-    this.#items.push(item);
+  /**
+   * Marks a call's item as in progress.
+   *
+   * @returns Where it entered, for {@linkcode InnermostLast.leave}.
+   */
+  enter(item: T): number {
+    const at = this.#items.length;
+    this.#items[at] = item;
+    return at;
   }
 
-  /** Ends what {@linkcode InnermostLast.enter} began for `item`. */
-  leave(item: T): void {
-    const items = this.#items;
-    if (items[items.length - 1] === item) {
-      items.pop();
-      return;
-    }
-    const at = items.lastIndexOf(item);
-    if (at !== -1) items.splice(at, 1);
+  /**
+   * Ends what {@linkcode InnermostLast.enter} began at `at`, and what any
+   * call nested in it left behind.
+   */
+  leave(at: number): void {
+    if (this.#items.length > at) this.#items.length = at;
   }
 }

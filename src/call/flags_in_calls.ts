@@ -98,18 +98,20 @@ const plainFlags = new InnermostLast<Int32Array>();
  * {@linkcode leavePlainFlag}.
  *
  * @param flag The guest's stop flag.
+ * @returns Where it entered, for {@linkcode leavePlainFlag}.
  */
-export function enterPlainFlag(flag: Int32Array): void {
-  plainFlags.enter(flag);
+export function enterPlainFlag(flag: Int32Array): number {
+  return plainFlags.enter(flag);
 }
 
 /**
- * Ends what {@linkcode enterPlainFlag} began.
+ * Ends what {@linkcode enterPlainFlag} began (and what calls nested in it
+ * left behind: see `InnermostLast`).
  *
- * @param flag The guest's stop flag.
+ * @param at What {@linkcode enterPlainFlag} returned.
  */
-export function leavePlainFlag(flag: Int32Array): void {
-  plainFlags.leave(flag);
+export function leavePlainFlag(at: number): void {
+  plainFlags.leave(at);
 }
 
 /** No flags: what nearly every call gets. */

@@ -42,6 +42,7 @@ import {
   leavePlainCall,
 } from "./call_watch.ts";
 import { asyncFlags, insideCallOf, runCallOf } from "./calls_in_progress.ts";
+import { endCallsAbove, enterCall, leaveCall } from "./cut_short_ends.ts";
 import {
   enclosingFlags,
   enterPlainFlag,
@@ -66,7 +67,12 @@ import {
 import { instantiate } from "../load/instantiate.ts";
 import { promising, type PromisingFunction } from "./jspi.ts";
 import { watchOnEventLoop } from "./event_loop_stops.ts";
-import { beginMeteredCall, endMeteredCall } from "../meter/metered_call.ts";
+import {
+  beginMeteredCall,
+  endBooksFrom,
+  endMeteredCall,
+  meterLevel,
+} from "../meter/metered_call.ts";
 import {
   type CallOutcome,
   classifyThrown,
@@ -419,23 +425,27 @@ export class Guest {
     const fn = this.#function(name, args);
     const call = this.#begin(options, false, undefined, true);
     const watch = call.call?.watch;
-    if (watch !== undefined) enterPlainCall(watch);
+    const watchAt = watch === undefined ? -1 : enterPlainCall(watch);
     const flag = this.#state.flag;
-    if (flag !== undefined) enterPlainFlag(flag);
+    const flagAt = flag === undefined ? -1 : enterPlainFlag(flag);
     let outcome: CallOutcome | Unsettled;
     try {
       try {
         const value = args.length === 0
           ? fn()
           : Reflect.apply(fn, undefined, args);
+        // Calls nested in this one whose end a stack overflow cut short
+        // are ended first, so that this call's state is its own again.
+        endCallsAbove(call.at);
         outcome = this.#returned(name, value);
       } catch (error) {
+        endCallsAbove(call.at);
         outcome = this.#settleOrKeep(name, error);
       }
     } finally {
       // Also when the call ended in an error that is not an outcome.
-      if (flag !== undefined) leavePlainFlag(flag);
-      if (watch !== undefined) leavePlainCall(watch);
+      if (flagAt !== -1) leavePlainFlag(flagAt);
+      if (watchAt !== -1) leavePlainCall(watchAt);
       watch?.dispose();
     }
     return this.#endOrThrow(call, name, outcome);
@@ -648,7 +658,12 @@ export class Guest {
           } to a call of ${this.label}: the guest is not metered, so nothing in it could check; load it with interruptible: true (or the fuel or timeout option)`,
         );
       }
-      const frame = { call: undefined, saved: this.#calls.save(undefined) };
+      const frame = {
+        call: undefined,
+        saved: this.#calls.save(undefined),
+        at: -1,
+      };
+      if (plain) frame.at = enterCall(frame, this.#endCutShort);
       this.#calls.push(frame);
       return frame;
     }
@@ -664,9 +679,16 @@ export class Guest {
     }
     const outerFuel = this.#calls.outerFuel(options?.fuel);
     const saved = this.#calls.save(outerFuel);
-    let call;
+    const frame: Frame = {
+      call: undefined,
+      saved,
+      at: -1,
+      level: meterLevel(meter),
+    };
+    // Listed before its books begin, so that a call below can end them.
+    if (plain) frame.at = enterCall(frame, this.#endCutShort);
     try {
-      call = beginMeteredCall(state, meter, {
+      frame.call = beginMeteredCall(state, meter, {
         label: this.label,
         options: outerFuel === undefined
           ? options
@@ -688,10 +710,12 @@ export class Guest {
         outerFlags: enclosingFlags(state.flag, plain, asyncFlags()),
       });
     } catch (error) {
+      // The books may have begun before what threw (a stack overflow).
+      endBooksFrom(meter, frame.level!);
       this.#calls.restore(saved);
+      if (plain) leaveCall(frame.at);
       throw error;
     }
-    const frame = { call, saved };
     this.#calls.push(frame);
     return frame;
   }
@@ -706,8 +730,23 @@ export class Guest {
       outcome = endMeteredCall(this.#state, call, outcome);
     }
     this.#calls.pop(frame, outcome);
+    if (frame.at !== -1) leaveCall(frame.at);
     return givenOutcome(outcome);
   }
+
+  /**
+   * Ends a plain call of this guest whose own end a stack overflow cut
+   * short, from the call it was nested in (see `cut_short_ends.ts`); each
+   * step finds its work done or does it, so it may run more than once.
+   */
+  readonly #endCutShort = (frame: Frame): void => {
+    const meter = this.#state.meter;
+    if (frame.call === undefined && meter !== undefined) {
+      endBooksFrom(meter, frame.level!);
+    }
+    frame.call?.watch?.dispose();
+    this.#end(frame, { outcome: "returned", export: "", value: undefined });
+  };
 
   /**
    * Ends the call, and throws what ended it when that is no outcome (a

@@ -203,13 +203,13 @@ export class FuelMeter {
   #parked: number | undefined;
   /** Set when the guest could not pay for a block: its slice is empty. */
   #exhausted = false;
-  /** The part of the tank a per-call cap keeps out of the call. */
-  #withheld = 0;
   /**
-   * The set-asides of the calls this one is nested in (a host import
-   * calling the guest back), put back in turn as each call ends.
+   * The part of the tank each call in progress keeps out of the calls
+   * nested in it by its cap, outermost first (a host import calls the
+   * guest back): put back as the call ends. Entries from `#runs` on are
+   * stale.
    */
-  readonly #outerWithheld: number[] = [];
+  readonly #setAsides: number[] = [];
 
   // A stop, from its request until the books are settled.
   /** Why the last stop happened, until the next call begins. */
@@ -1067,9 +1067,11 @@ export class FuelMeter {
   }
 
   /** The fuel the calls in progress set aside by their caps. */
-  #setAside(): number {
-    let aside = this.#withheld;
-    for (const outer of this.#outerWithheld) aside += outer;
+  #setAside(from = 0): number {
+    let aside = 0;
+    for (let level = from; level < this.#runs; level++) {
+      aside += this.#setAsides[level];
+    }
     return aside;
   }
 
@@ -1105,6 +1107,12 @@ export class FuelMeter {
     this.#handed -= left;
     this.#parked = undefined;
     this.#exhausted = false;
+    this.#forgetDelivery();
+    // Every caller refills next, which writes the counter.
+  }
+
+  /** Forgets a stop's delivery, and its grace, as the slice comes back. */
+  #forgetDelivery(): void {
     this.#delivered = false;
     // The watchdog's setting of the flag for the grace's clock is no stop.
     // (Most calls have none: no copy of the empty list, twice a call.)
@@ -1119,7 +1127,41 @@ export class FuelMeter {
     this.#heard = false;
     this.#waitingForZone = false;
     this.#zones.forget();
-    // Every caller refills next, which writes the counter.
+  }
+
+  /**
+   * {@linkcode FuelMeter.#returnSlice} and {@linkcode FuelMeter.#refill}
+   * as a call begins or ends, in one step that a stack overflow cannot cut
+   * in half (see `cut_short_ends.ts`): the counter is written first and the
+   * books after it, with no call between, so that they stay as they were
+   * or move whole, and the slice is never counted twice.
+   *
+   * @param counter The guest's counter.
+   * @param left The fuel left in the counter's slice.
+   * @param tank What the tank holds after the slice came back (less what
+   *   a cap sets aside, plus what ending calls put back).
+   * @param runs The calls in progress after this step.
+   * @param aside What the call beginning sets aside by its cap.
+   */
+  #moveSlice(
+    counter: WebAssembly.Global,
+    left: number,
+    tank: number,
+    runs: number,
+    aside?: number,
+  ): MeterBooks {
+    const give = Math.min(
+      tank,
+      this.#resumable ? Math.min(this.#slice, WHOLE_TANK) : TRAPPING_TANK,
+    );
+    counter.value = BigInt(give);
+    this.#tank = tank - give;
+    this.#handed += give - left;
+    this.#parked = undefined;
+    this.#exhausted = false;
+    if (aside !== undefined) this.#setAsides[runs - 1] = aside;
+    this.#runs = runs;
+    return { consumed: this.#handed - give, remaining: this.#tank + give };
   }
 
   /**
@@ -1159,7 +1201,8 @@ export class FuelMeter {
   static {
     meterCalls = {
       begin: (meter, cap) => meter.#begin(cap),
-      end: (meter) => meter.#end(),
+      end: (meter, level) => meter.#end(level),
+      level: (meter) => meter.#runs,
       stoppedSinceBegin: (meter) => meter.#reason !== undefined,
       watch: (meter, poll, yields) => {
         meter.#callPoll = poll;
@@ -1227,30 +1270,48 @@ export class FuelMeter {
 
   #begin(cap: number | undefined): MeterBooks {
     if (cap !== undefined && this.#countsFuel) checkFuel(cap, "fuel");
+    const level = this.#runs;
     // No check of an earlier call is still waiting for its answer.
-    if (this.#runs === 0) this.#waiting = undefined;
-    this.#runs++;
+    if (level === 0) this.#waiting = undefined;
     this.#callsSinceAttach++;
+    const counter = this.#counter;
+    if (!this.#countsFuel || counter === undefined) {
+      this.#runs = level + 1;
+      if (this.#countsFuel) this.#setAsides[level] = 0;
+    }
     if (!this.#countsFuel) {
       // No books; the flag was cleared before the run's watch was armed.
       this.#stopping = false;
       this.#reason = undefined;
       return this.usage;
     }
-    this.#returnSlice();
+    if (counter === undefined) {
+      this.#returnSlice();
+      this.#zones.leaveAll();
+      this.#reason = undefined;
+      if (cap !== undefined) {
+        const allowed = Math.min(this.#tank, cap);
+        this.#setAsides[level] = this.#tank === Infinity
+          ? Infinity
+          : this.#tank - allowed;
+        this.#tank = allowed;
+      }
+      return this.#refill();
+    }
+    this.#forgetDelivery();
     this.#zones.leaveAll();
     this.#reason = undefined;
-    // An enclosing call's set-aside stays aside until that call ends.
-    this.#outerWithheld.push(this.#withheld);
-    this.#withheld = 0;
-    if (cap !== undefined) {
-      const allowed = Math.min(this.#tank, cap);
-      this.#withheld = this.#tank === Infinity
-        ? Infinity
-        : this.#tank - allowed;
-      this.#tank = allowed;
-    }
-    return this.#refill();
+    const left = this.#inSlice();
+    const tank = this.#tank + left;
+    // The cap sets aside what the tank holds beyond it, until the call ends
+    // (an enclosing call's set-aside stays aside meanwhile).
+    const allowed = cap === undefined ? tank : Math.min(tank, cap);
+    const aside = cap === undefined
+      ? 0
+      : tank === Infinity
+      ? Infinity
+      : tank - allowed;
+    return this.#moveSlice(counter, left, allowed, level + 1, aside);
   }
 
   #forgetStop(): void {
@@ -1263,15 +1324,15 @@ export class FuelMeter {
     this.#reason = undefined;
   }
 
-  #end(): MeterBooks & { exhausted: boolean } {
-    this.#runs = Math.max(0, this.#runs - 1);
+  #end(level = this.#runs - 1): MeterBooks & { exhausted: boolean } {
+    // Already ended: the call's end was cut short after its books.
+    if (this.#runs <= level) return { ...this.usage, exhausted: false };
     // One read of the counter serves the whole settling.
     const raw = this.#readCounter();
     const exhausted = this.#exhaustedAt(raw);
     // A guest that traps when its fuel is spent never tells the meter, and
     // the books below refill its counter: say why it stopped first.
     if (exhausted) this.#reason ??= "fuel";
-    this.#returnSlice(raw);
     // The run's watch is disposed: nothing sets the flag for it any more.
     this.#clearStop();
     this.#zones.leaveAll();
@@ -1280,9 +1341,25 @@ export class FuelMeter {
     this.#soft = false;
     this.#heard = false;
     this.#onStopping = undefined;
-    this.#tank += this.#withheld;
-    this.#withheld = this.#outerWithheld.pop() ?? 0;
-    return { ...this.#refill(), exhausted };
+    const counter = this.#counter;
+    // What this call set aside comes back, and so does what calls nested
+    // in it set aside whose end a stack overflow cut short.
+    const aside = this.#countsFuel ? this.#setAside(Math.max(0, level)) : 0;
+    if (counter === undefined || !this.#countsFuel) {
+      this.#returnSlice(raw);
+      this.#tank += aside;
+      this.#runs = Math.max(0, level);
+      return { ...this.#refill(), exhausted };
+    }
+    this.#forgetDelivery();
+    const left = this.#inSlice(raw);
+    const books = this.#moveSlice(
+      counter,
+      left,
+      this.#tank + left + aside,
+      Math.max(0, level),
+    );
+    return { ...books, exhausted };
   }
 
   // A stop put off while the guest is in a no-stop zone (`zone_wait.ts`).

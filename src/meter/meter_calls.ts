@@ -31,12 +31,20 @@ export interface MeterCalls {
    */
   begin(meter: FuelMeter, cap: number | undefined): MeterBooks;
   /**
-   * Ends a call: settles the books and puts back what the cap set aside.
+   * Ends a call (the innermost, or the one begun at `level`): settles the
+   * books and puts back what the cap set aside.
    * Returns the books after (what `usage` would read), and whether the
    * guest's fuel had run out as the call ended (what `exhausted` read
    * before).
    */
-  end(meter: FuelMeter): MeterBooks & { exhausted: boolean };
+  end(meter: FuelMeter, level?: number): MeterBooks & { exhausted: boolean };
+  /**
+   * How many calls of the meter are in progress: the level the next call
+   * begins at, which its `end` takes to end that call and any nested in
+   * it still open (whose own end a stack overflow cut short), and to do
+   * nothing when run again for a call already ended.
+   */
+  level(meter: FuelMeter): number;
   /** Whether a stop came since the call began (which may move the books). */
   stoppedSinceBegin(meter: FuelMeter): boolean;
   /**

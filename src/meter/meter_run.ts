@@ -55,6 +55,7 @@ import { watchdogCaughtUp } from "../watchdog/watchdog.ts";
 import { backstopSlice } from "./meter_tank.ts";
 import { watchOnEventLoop } from "../call/event_loop_stops.ts";
 import { asyncFlags, runCallOf } from "../call/calls_in_progress.ts";
+import { endCallsAbove, enterCall, leaveCall } from "../call/cut_short_ends.ts";
 import {
   enclosingFlags,
   enterPlainFlag,
@@ -241,6 +242,43 @@ interface Run {
    * guests made inside it (`flags_in_calls.ts`).
    */
   flagInUse: Int32Array | undefined;
+  /** The meter's level for the run (`MeterCalls.level`). */
+  level: number;
+}
+
+/**
+ * A plain run as listed among the calls in progress on the thread
+ * (`cut_short_ends.ts`), from before it starts.
+ */
+interface ListedRun {
+  meter: FuelMeter;
+  calls: MeterCalls;
+  /** The meter's level for the run. */
+  level: number;
+  /** The run, once started. */
+  run: Run | undefined;
+  /** Set once the run has ended by itself. */
+  ended: boolean;
+}
+
+/**
+ * Ends a plain run whose own end a stack overflow cut short (see
+ * `cut_short_ends.ts`): its watch, its books and its hold on the meter,
+ * each as far as it was not yet.
+ */
+function endRunCutShort(listed: ListedRun): void {
+  if (listed.ended) return;
+  const { meter, calls, level, run } = listed;
+  if (run !== undefined) {
+    run.watch?.dispose();
+    if (run.flagInUse !== undefined) flagUse(run.flagInUse).leave();
+    if (meter.slice === run.runSlice) meter.slice = run.userSlice;
+  }
+  calls.end(meter, level);
+  // Only a run that started holds the meter (a refused one may be nested
+  // in a run that does).
+  if (run !== undefined) running.delete(meter);
+  listed.ended = true;
 }
 
 /**
@@ -444,6 +482,7 @@ function startRun(
       if (slice !== userSlice) meter.slice = slice;
     }
   }
+  const level = calls.level(meter);
   const booksBefore = calls.begin(meter, options.fuel);
   calls.watch(meter, watch ? () => watch.poll() === true : undefined, yields);
   calls.grace(
@@ -480,6 +519,7 @@ function startRun(
     budget,
     saved,
     flagInUse,
+    level,
   };
 }
 
@@ -503,32 +543,47 @@ export function runMetered(
   what = "FuelMeter.run",
 ): CallOutcome {
   const started = performance.now();
-  const run = startRun(
+  const listed: ListedRun = {
     meter,
     calls,
-    stack,
-    options,
-    what,
-    false,
-    started,
-  );
+    level: calls.level(meter),
+    run: undefined,
+    ended: false,
+  };
+  // Listed before its books begin, so that a call below can end them.
+  const at = enterCall(listed, endRunCutShort);
+  let run: Run;
+  try {
+    run = startRun(meter, calls, stack, options, what, false, started);
+  } catch (error) {
+    // The books may have begun before what threw (a stack overflow).
+    calls.end(meter, listed.level);
+    leaveCall(at);
+    throw error;
+  }
+  listed.run = run;
   let value: unknown;
   let threw = false;
   running.add(meter);
-  if (run.watch !== undefined) enterPlainCall(run.watch);
+  const watchAt = run.watch === undefined ? -1 : enterPlainCall(run.watch);
   const flag = run.flagInUse;
-  if (flag !== undefined) enterPlainFlag(flag);
+  const flagAt = flag === undefined ? -1 : enterPlainFlag(flag);
   try {
     value = fn();
+    // Calls nested in the run whose end a stack overflow cut short.
+    endCallsAbove(at);
   } catch (error) {
+    endCallsAbove(at);
     value = error;
     threw = true;
   } finally {
-    if (flag !== undefined) leavePlainFlag(flag);
-    if (run.watch !== undefined) leavePlainCall(run.watch);
+    if (flagAt !== -1) leavePlainFlag(flagAt);
+    if (watchAt !== -1) leavePlainCall(watchAt);
     running.delete(meter);
   }
   const ended = endRun(run, threw, value);
+  listed.ended = true;
+  leaveCall(at);
   // The work after the function's first await would run after the run,
   // where no cap, deadline or stop reaches it, and be reported as done.
   if (!threw && settledUnwaited(value)) {
@@ -702,7 +757,7 @@ function endRun(
     }
   }
   if (meter.slice === run.runSlice) meter.slice = run.userSlice;
-  const usage = calls.end(meter);
+  const usage = calls.end(meter, run.level);
   const fuel = {
     consumed: usage.consumed - run.consumedBefore,
     remaining: usage.remaining,

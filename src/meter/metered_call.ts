@@ -24,6 +24,8 @@ export interface MeteredCall {
   consumed: number;
   /** False for a guest loaded with `fuel: false`: no books to keep. */
   countsFuel: boolean;
+  /** The meter's level for this call (`meterCalls.level`), when it counts fuel. */
+  level?: number;
   /**
    * When the call runs on a backstop slice (see `backstopSlice`): the
    * meter's own slice, put back as the call ends, and the call's.
@@ -109,6 +111,7 @@ export function beginMeteredCall(
     }
   }
   // A call's fuel caps what it may draw from the tank; it never replaces it.
+  const level = countsFuel ? meterCalls.level(meter) : undefined;
   const books = countsFuel ? meterCalls.begin(meter, options?.fuel) : undefined;
   // A guest that counts no fuel has no books, but its meter keeps the
   // last call's stop, which would make it ignore the next stop().
@@ -131,7 +134,7 @@ export function beginMeteredCall(
     // No call is made: the books the call began are closed again.
     if (countsFuel) {
       restoreSlice(meter, backstop);
-      meterCalls.end(meter);
+      meterCalls.end(meter, level);
     }
     throw error;
   }
@@ -145,7 +148,15 @@ export function beginMeteredCall(
   const { consumed, remaining } = meterCalls.stoppedSinceBegin(meter)
     ? meter.usage
     : books!;
-  return { meter, watch, budget: remaining, consumed, countsFuel, backstop };
+  return {
+    meter,
+    watch,
+    budget: remaining,
+    consumed,
+    countsFuel,
+    backstop,
+    level,
+  };
 }
 
 /** Puts back the meter's own slice, unless the host set another meanwhile. */
@@ -186,7 +197,7 @@ export function endMeteredCall(
   // the guest did with what unwound it.
   const ranOutInImport = ranOutInImports.delete(meter);
   restoreSlice(meter, call.backstop);
-  const books = meterCalls.end(meter);
+  const books = meterCalls.end(meter, call.level);
   const exhausted = exhaustedBefore ?? books.exhausted;
   const consumed = books.consumed - call.consumed;
   const fuel = { consumed, remaining: books.remaining };
@@ -196,6 +207,28 @@ export function endMeteredCall(
   }
   outcome.fuel = fuel;
   return outcome;
+}
+
+/**
+ * The level the next call of `meter` begins at (see `MeterCalls.level`).
+ *
+ * @param meter The guest's meter.
+ * @returns How many of its calls are in progress.
+ */
+export function meterLevel(meter: FuelMeter): number {
+  return meterCalls.level(meter);
+}
+
+/**
+ * Ends the books of a call whose start a stack overflow cut short after
+ * they began, before {@linkcode beginMeteredCall} returned them (see
+ * `cut_short_ends.ts`); does nothing when they never began or have ended.
+ *
+ * @param meter The guest's meter.
+ * @param level What {@linkcode meterLevel} said before the call began.
+ */
+export function endBooksFrom(meter: FuelMeter, level: number): void {
+  meterCalls.end(meter, level);
 }
 
 /** Meters whose call ran out of fuel paying for a host import's work. */

@@ -357,8 +357,10 @@ function register(entry: Armed): WatchdogHandle {
   return {
     disarm() {
       if (!live) return;
-      live = false;
+      // Dead once posted: a disarm cut short by a stack overflow before
+      // then is run again (a second message for the id changes nothing).
       post(watchdog, { op: "disarm", id });
+      live = false;
       lastDisarm = Atomics.load(watchdog.control, POSTED);
     },
     fired() {
@@ -439,9 +441,11 @@ class SlotHandle implements WatchdogHandle {
     // Read before the slot is handed on: whoever ends a guard asks after
     // disarming it whether the flag it finds set is the guard's.
     this.#firedBeforeDisarm = Atomics.load(fired, slot) === tag;
+    // Handed back before it is marked dead, with no call after: a disarm
+    // cut short by a stack overflow is run again, and finds it so.
+    owners[slot]!.push(slot);
     this.#live = false;
     held[slot] = 0;
-    owners[slot]!.push(slot);
   }
 }
 

@@ -1,0 +1,59 @@
+/**
+ * A guest that calls itself back through a host import until the thread's
+ * stack runs out: in a fresh process the runner's functions are cold, and
+ * the stack overflowed inside a nested call's own bookkeeping, which left
+ * its frame on the guest's call stack with its watch armed. Every later
+ * call of that guest (and of another guest the storm went through) ended
+ * `aborted` or `timeout` at once, stopped by the StopSignal or deadline of
+ * a call long over. Now each call ends the calls nested in it whose end was
+ * cut short before it settles (`src/call/cut_short_ends.ts`): later calls
+ * return, in both modes, through one guest, two guests and a `FuelMeter`'s
+ * runs, and the fuel each call used is counted once.
+ *
+ * @module
+ */
+
+import assert from "./support/assert.ts";
+import { jsonFromChild } from "./support/json_child.ts";
+
+const CHILD = new URL("./support/cut_short_child.ts", import.meta.url);
+const ROOT = new URL("../", import.meta.url).pathname;
+
+/** How many 8-byte arguments each import adds: where the stack runs out. */
+const SHIFTS = [0, 37];
+
+interface Verdict {
+  problems: string[];
+  storm: string;
+}
+
+async function storm(
+  mode: "deadline-only" | "fuel",
+  shape: "same" | "cross" | "meter",
+): Promise<void> {
+  for (const shift of SHIFTS) {
+    const verdict = await jsonFromChild<Verdict>(
+      CHILD,
+      [`--allow-read=${ROOT}`],
+      [mode, shape, String(shift)],
+    );
+    assert.deepEqual(verdict, {
+      problems: [],
+      storm: "error: HostImportError",
+    }, `${mode}, ${shape}, shift ${shift}`);
+  }
+}
+
+for (const mode of ["deadline-only", "fuel"] as const) {
+  Deno.test(`${mode}: a guest that calls itself back until the stack overflows leaves no call of its own in progress`, async () => {
+    await storm(mode, "same");
+  });
+
+  Deno.test(`${mode}: two guests that call each other back until the stack overflows leave no call of either in progress`, async () => {
+    await storm(mode, "cross");
+  });
+
+  Deno.test(`${mode}: runs of a FuelMeter made as deep as the stack lets them leave the meter and the guest whole`, async () => {
+    await storm(mode, "meter");
+  });
+}
