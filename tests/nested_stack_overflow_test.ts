@@ -6,9 +6,13 @@
  * call of that guest (and of another guest the storm went through) ended
  * `aborted` or `timeout` at once, stopped by the StopSignal or deadline of
  * a call long over. Now each call ends the calls nested in it whose end was
- * cut short before it settles (`src/call/cut_short_ends.ts`): later calls
- * return, in both modes, through one guest, two guests and a `FuelMeter`'s
- * runs, and the fuel each call used is counted once.
+ * cut short before it settles, and so does each host import for the calls
+ * it made (`src/call/cut_short_ends.ts`): later calls return, in both modes,
+ * through one guest, two guests and a `FuelMeter`'s runs, and for a guest
+ * called from every level of another's recursion, plain or async (whose
+ * watch had been armed and never handed back: its StopSignal stopped every
+ * later call that had a watch), and the fuel each call used is counted
+ * once.
  *
  * @module
  */
@@ -20,7 +24,7 @@ const CHILD = new URL("./support/cut_short_child.ts", import.meta.url);
 const ROOT = new URL("../", import.meta.url).pathname;
 
 /** How many 8-byte arguments each import adds: where the stack runs out. */
-const SHIFTS = [0, 37];
+const SHIFTS = [0, 21];
 
 interface Verdict {
   problems: string[];
@@ -29,7 +33,8 @@ interface Verdict {
 
 async function storm(
   mode: "deadline-only" | "fuel",
-  shape: "same" | "cross" | "meter",
+  shape: "same" | "cross" | "meter" | "deep" | "deep-async",
+  ended = "error: HostImportError",
 ): Promise<void> {
   for (const shift of SHIFTS) {
     const verdict = await jsonFromChild<Verdict>(
@@ -37,10 +42,11 @@ async function storm(
       [`--allow-read=${ROOT}`],
       [mode, shape, String(shift)],
     );
-    assert.deepEqual(verdict, {
-      problems: [],
-      storm: "error: HostImportError",
-    }, `${mode}, ${shape}, shift ${shift}`);
+    assert.deepEqual(
+      verdict,
+      { problems: [], storm: ended },
+      `${mode}, ${shape}, shift ${shift}`,
+    );
   }
 }
 
@@ -55,5 +61,13 @@ for (const mode of ["deadline-only", "fuel"] as const) {
 
   Deno.test(`${mode}: runs of a FuelMeter made as deep as the stack lets them leave the meter and the guest whole`, async () => {
     await storm(mode, "meter");
+  });
+
+  Deno.test(`${mode}: a guest called from every level of another's recursion, until the stack overflows, is left with no call in progress`, async () => {
+    await storm(mode, "deep");
+  });
+
+  Deno.test(`${mode}: so is one called from every level of an async guest's recursion, which ends in a stack overflow of its own`, async () => {
+    await storm(mode, "deep-async", "trap: GuestTrap");
   });
 }

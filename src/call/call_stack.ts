@@ -25,6 +25,8 @@ import type { CallOutcome } from "./outcome.ts";
 import { markIdle } from "./outside_call.ts";
 import { settleWatchdog } from "../watchdog/watchdog.ts";
 import { type FlagUse, flagUse, innerStopDue } from "./flags_in_calls.ts";
+import type { ListedCall } from "./cut_short_ends.ts";
+import type { CallWatch } from "./call_watch.ts";
 
 /** What a nested call puts back when it ends. */
 interface Saved {
@@ -37,7 +39,7 @@ interface Saved {
 }
 
 /** One call in progress. */
-export interface Frame {
+export interface Frame extends ListedCall {
   /** The metered side of the call, for a metered guest. */
   call: MeteredCall | undefined;
   /** The state of the call below it, to put back. */
@@ -49,6 +51,8 @@ export interface Frame {
   at: number;
   /** The meter's level for the call, for a metered guest. */
   level?: number;
+  /** The call's watch, from before it arms anything. */
+  watch?: CallWatch;
 }
 
 /** The calls of one guest in progress, innermost last. */
@@ -143,12 +147,14 @@ export class CallStack {
    */
   pop(frame: Frame, outcome: CallOutcome): void {
     const frames = this.#frames;
-    const at = frames.lastIndexOf(frame);
+    const at = frames[frames.length - 1] === frame
+      ? frames.length - 1
+      : frames.lastIndexOf(frame);
     if (at === -1) return;
     if (at === 0) {
       this.#flagUse()?.leave();
       this.idle();
-      frames.length = 0;
+      this.#drop(0);
       return;
     }
     const { saved } = frame;
@@ -158,11 +164,19 @@ export class CallStack {
       meter.setFuel(Math.max(0, saved.outerFuel - consumed));
     }
     this.restore(saved);
-    frames.length = at;
+    this.#drop(at);
     this.#pollAll();
     // The flag may have been set for the nested call alone; a guest whose
     // flag checks trap would stop on it.
     if (!this.check()) this.#clearFlag();
+  }
+
+  /** Takes the frames from `at` on off the stack. */
+  #drop(at: number): void {
+    const frames = this.#frames;
+    // Shrinking an array by its length costs V8 far more than a pop.
+    if (frames.length === at + 1) frames.pop();
+    else if (frames.length > at) frames.length = at;
   }
 
   /**

@@ -213,6 +213,11 @@ export interface WatchOptions {
    * turn. Default: now.
    */
   started?: number;
+  /**
+   * Given the watch before anything is armed: what ends the call when a
+   * stack overflow cut its start short (`cut_short_ends.ts`) disposes it.
+   */
+  holder?: { watch?: CallWatch };
 }
 
 /**
@@ -262,6 +267,7 @@ export class CallWatch {
       : this.#started + options.timeout;
     this.#signal = options.signal;
     this.#stop = options.stop;
+    if (options.holder !== undefined) options.holder.watch = this;
     try {
       if (flag !== undefined) this.#arm(flag, options.yields ?? false);
       const enclosing = options.enclosing;
@@ -482,7 +488,7 @@ export class CallWatch {
   /** Has the watchdog (or an abort) set the flag when the call must look. */
   #arm(flag: Int32Array, yields: boolean): void {
     this.#deadlineHandle = this.#armFor(flag, this, this.#started);
-    if (yields) this.#handles.push(tick(flag, TICK_MS));
+    if (yields) tick(flag, TICK_MS, this.#handles);
   }
 
   /**
@@ -510,12 +516,12 @@ export class CallWatch {
     let handle: WatchdogHandle | undefined;
     if (source.#deadline <= now) raise();
     else if (arming.deadline && source.#deadline !== Infinity) {
-      handle = arm(flag, source.#deadline);
-      handles.push(handle);
+      // Into `handles` before the watchdog has it (see `armSlot`).
+      handle = arm(flag, source.#deadline, handles);
     }
     if (source.#stop !== undefined) {
       if (source.#stop.stopped) raise();
-      handles.push(watch(source.#stop, flag));
+      watch(source.#stop, flag, handles);
     }
     if (source.#signal !== undefined) {
       if (source.#signal.aborted) raise();

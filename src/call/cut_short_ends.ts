@@ -27,27 +27,27 @@
  * @module
  */
 
-/** How a call is ended when its own end was cut short. */
-export type EndCutShort<C> = (call: C) => void;
+/** A call as listed: it carries the end it is given when cut short. */
+export interface ListedCall {
+  /**
+   * Ends the call (`self`) as far as its own end had not, and does nothing
+   * when it had; safe to run again.
+   */
+  endCutShort(self: ListedCall): void;
+}
 
-/** The calls in progress, outermost first, and their ends. */
-const calls: unknown[] = [];
-const ends: EndCutShort<never>[] = [];
+/** The calls in progress, outermost first. */
+const calls: ListedCall[] = [];
 
 /**
  * Lists a plain call as in progress.
  *
- * @param call The call's bookkeeping, which `end` takes.
- * @param end Ends the call as far as its own end had not, and does nothing
- *   when it had; safe to run again.
+ * @param call The call's bookkeeping, with its end.
  * @returns Where it is listed, for {@linkcode endCallsAbove} and
  *   {@linkcode leaveCall}.
  */
-export function enterCall<C>(call: C, end: EndCutShort<C>): number {
-  const at = calls.length;
-  calls[at] = call;
-  ends[at] = end as EndCutShort<never>;
-  return at;
+export function enterCall(call: ListedCall): number {
+  return calls.push(call) - 1;
 }
 
 /**
@@ -61,23 +61,34 @@ export function enterCall<C>(call: C, end: EndCutShort<C>): number {
  */
 export function endCallsAbove(at: number): void {
   while (calls.length > at + 1) {
-    const last = calls.length - 1;
-    (ends[last] as EndCutShort<unknown>)(calls[last]);
-    calls.length = last;
-    ends.length = last;
+    const last = calls[calls.length - 1];
+    last.endCutShort(last);
+    // Its end may have taken it off already (see leaveCall).
+    if (calls[calls.length - 1] === last) calls.pop();
   }
 }
 
 /**
- * Takes a call off the list once it has ended, after ending any call above
- * it still listed.
- *
- * @param at What {@linkcode enterCall} returned.
+ * How many calls are listed: what a host import notes as it is called, so
+ * that the calls it makes are ended by {@linkcode endCallsAbove} (given
+ * this less one) when it returns or throws, also in an async call, which
+ * is not listed.
  */
-export function leaveCall(at: number): void {
+export function listedCalls(): number {
+  return calls.length;
+}
+
+/**
+ * Takes a call off the list once it has ended, after ending any call above
+ * it still listed; does nothing when it is no longer listed.
+ *
+ * @param call The call.
+ * @param at What {@linkcode enterCall} returned for it.
+ */
+export function leaveCall(call: ListedCall, at: number): void {
+  if (calls[at] !== call) return;
   endCallsAbove(at);
-  if (calls.length > at) {
-    calls.length = at;
-    ends.length = at;
-  }
+  // Shrinking an array by its length costs V8 far more than a pop.
+  if (calls.length === at + 1) calls.pop();
+  else if (calls.length > at) calls.length = at;
 }

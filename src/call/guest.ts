@@ -658,12 +658,15 @@ export class Guest {
           } to a call of ${this.label}: the guest is not metered, so nothing in it could check; load it with interruptible: true (or the fuel or timeout option)`,
         );
       }
-      const frame = {
+      // Not listed (see `cut_short_ends.ts`): without a meter, a frame
+      // whose end was cut short holds nothing a later call would see, and
+      // the pop of a call below it takes it off the stack.
+      const frame: Frame = {
         call: undefined,
         saved: this.#calls.save(undefined),
         at: -1,
+        endCutShort: this.#endCutShort,
       };
-      if (plain) frame.at = enterCall(frame, this.#endCutShort);
       this.#calls.push(frame);
       return frame;
     }
@@ -683,10 +686,11 @@ export class Guest {
       call: undefined,
       saved,
       at: -1,
-      level: meterLevel(meter),
+      level: this.#options.fuel === false ? undefined : meterLevel(meter),
+      endCutShort: this.#endCutShort,
     };
     // Listed before its books begin, so that a call below can end them.
-    if (plain) frame.at = enterCall(frame, this.#endCutShort);
+    if (plain) frame.at = enterCall(frame);
     try {
       frame.call = beginMeteredCall(state, meter, {
         label: this.label,
@@ -698,6 +702,7 @@ export class Guest {
         countsFuel: this.#options.fuel !== false,
         started,
         nested: this.#calls.active,
+        holder: frame,
         // A call made from a host import of another guest's call is
         // stopped by that call's stops too: a plain one by those of the
         // plain and async calls it is made inside of, an async one by
@@ -711,9 +716,9 @@ export class Guest {
       });
     } catch (error) {
       // The books may have begun before what threw (a stack overflow).
-      endBooksFrom(meter, frame.level!);
+      if (frame.level !== undefined) endBooksFrom(meter, frame.level);
       this.#calls.restore(saved);
-      if (plain) leaveCall(frame.at);
+      if (plain) leaveCall(frame, frame.at);
       throw error;
     }
     this.#calls.push(frame);
@@ -730,7 +735,7 @@ export class Guest {
       outcome = endMeteredCall(this.#state, call, outcome);
     }
     this.#calls.pop(frame, outcome);
-    if (frame.at !== -1) leaveCall(frame.at);
+    if (frame.at !== -1) leaveCall(frame, frame.at);
     return givenOutcome(outcome);
   }
 
@@ -741,10 +746,10 @@ export class Guest {
    */
   readonly #endCutShort = (frame: Frame): void => {
     const meter = this.#state.meter;
-    if (frame.call === undefined && meter !== undefined) {
-      endBooksFrom(meter, frame.level!);
+    if (frame.call === undefined && frame.level !== undefined) {
+      endBooksFrom(meter!, frame.level);
     }
-    frame.call?.watch?.dispose();
+    frame.watch?.dispose();
     this.#end(frame, { outcome: "returned", export: "", value: undefined });
   };
 

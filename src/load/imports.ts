@@ -9,6 +9,7 @@
 import { ImportError, type InterruptDetails, Interrupted } from "../errors.ts";
 import { type CallState, recordStop } from "../call/call_state.ts";
 import { suspending } from "../call/jspi.ts";
+import { endCallsAbove, listedCalls } from "../call/cut_short_ends.ts";
 import {
   type FunctionSignature,
   type ImportDescriptor,
@@ -318,14 +319,17 @@ function wrapHostFunction(
 ): HostFunction {
   return function (...args: unknown[]): unknown {
     if (state.stop !== undefined) throw state.unwind;
+    const listed = listedCalls();
     let result: unknown;
     try {
       result = Reflect.apply(fn, undefined, args);
     } catch (error) {
       state.thrown = error;
       state.thrownBy = importName;
+      endCallsMadeIn(listed);
       throw error;
     }
+    endCallsMadeIn(listed);
     pollAfterHostCall(state, count);
     // Nobody will wait for it: a later rejection must not go unhandled.
     if (!promiseIsValue && settledUnwaited(result)) {
@@ -346,6 +350,22 @@ function wrapHostFunction(
       throw error;
     }
   };
+}
+
+/**
+ * Ends the calls a host import made whose own end a stack overflow cut
+ * short (see `cut_short_ends.ts`): also those of an async guest's import,
+ * whose call is not listed. Where the stack has no room for that either,
+ * the call below the import ends them.
+ *
+ * @param listed What `listedCalls()` said as the import was called.
+ */
+function endCallsMadeIn(listed: number): void {
+  try {
+    endCallsAbove(listed - 1);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+  }
 }
 
 /** Which imports may suspend the guest. */

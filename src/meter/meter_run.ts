@@ -55,7 +55,12 @@ import { watchdogCaughtUp } from "../watchdog/watchdog.ts";
 import { backstopSlice } from "./meter_tank.ts";
 import { watchOnEventLoop } from "../call/event_loop_stops.ts";
 import { asyncFlags, runCallOf } from "../call/calls_in_progress.ts";
-import { endCallsAbove, enterCall, leaveCall } from "../call/cut_short_ends.ts";
+import {
+  endCallsAbove,
+  enterCall,
+  leaveCall,
+  type ListedCall,
+} from "../call/cut_short_ends.ts";
 import {
   enclosingFlags,
   enterPlainFlag,
@@ -250,7 +255,7 @@ interface Run {
  * A plain run as listed among the calls in progress on the thread
  * (`cut_short_ends.ts`), from before it starts.
  */
-interface ListedRun {
+interface ListedRun extends ListedCall {
   meter: FuelMeter;
   calls: MeterCalls;
   /** The meter's level for the run. */
@@ -259,6 +264,8 @@ interface ListedRun {
   run: Run | undefined;
   /** Set once the run has ended by itself. */
   ended: boolean;
+  /** The run's watch, from before it arms anything. */
+  watch?: CallWatch;
 }
 
 /**
@@ -269,8 +276,8 @@ interface ListedRun {
 function endRunCutShort(listed: ListedRun): void {
   if (listed.ended) return;
   const { meter, calls, level, run } = listed;
+  listed.watch?.dispose();
   if (run !== undefined) {
-    run.watch?.dispose();
     if (run.flagInUse !== undefined) flagUse(run.flagInUse).leave();
     if (meter.slice === run.runSlice) meter.slice = run.userSlice;
   }
@@ -403,6 +410,7 @@ function startRun(
   what: string,
   yields: boolean,
   started: number,
+  holder?: { watch?: CallWatch },
 ): Run {
   options = checkMeterRunOptions(meter, options, what);
   if (stranded.has(meter)) {
@@ -464,6 +472,7 @@ function startRun(
       // The deadline counts from the call of `run`, as a Guest call's
       // from its own: the checks above are part of the call.
       started,
+      holder,
     })
     : undefined;
   const userSlice = meter.slice;
@@ -549,16 +558,26 @@ export function runMetered(
     level: calls.level(meter),
     run: undefined,
     ended: false,
+    endCutShort: endRunCutShort,
   };
   // Listed before its books begin, so that a call below can end them.
-  const at = enterCall(listed, endRunCutShort);
+  const at = enterCall(listed);
   let run: Run;
   try {
-    run = startRun(meter, calls, stack, options, what, false, started);
+    run = startRun(
+      meter,
+      calls,
+      stack,
+      options,
+      what,
+      false,
+      started,
+      listed,
+    );
   } catch (error) {
     // The books may have begun before what threw (a stack overflow).
     calls.end(meter, listed.level);
-    leaveCall(at);
+    leaveCall(listed, at);
     throw error;
   }
   listed.run = run;
@@ -583,7 +602,7 @@ export function runMetered(
   }
   const ended = endRun(run, threw, value);
   listed.ended = true;
-  leaveCall(at);
+  leaveCall(listed, at);
   // The work after the function's first await would run after the run,
   // where no cap, deadline or stop reaches it, and be reported as done.
   if (!threw && settledUnwaited(value)) {

@@ -56,6 +56,8 @@ export interface MeteredCallSetup {
   outerFlags?: readonly Int32Array[];
   /** Whether the call is made inside another call of the same guest. */
   nested?: boolean;
+  /** Given the call's watch as soon as it is made (see `WatchOptions`). */
+  holder?: { watch?: CallWatch };
 }
 
 /**
@@ -128,6 +130,7 @@ export function beginMeteredCall(
         started: setup.started,
         enclosing,
         outerFlags: checks ? setup.outerFlags : undefined,
+        holder: setup.holder,
       })
       : undefined;
   } catch (error) {

@@ -348,13 +348,12 @@ type Armed =
   | { op: "tick"; flag: Int32Array; at: number; every: number }
   | { op: "watch"; flag: Int32Array; stop: Int32Array };
 
-function register(entry: Armed): WatchdogHandle {
+function register(entry: Armed, into?: WatchdogHandle[]): WatchdogHandle {
   const watchdog = start();
   const id = nextId++;
-  post(watchdog, { ...entry, id });
   let live = true;
   let fired = false;
-  return {
+  const handle: WatchdogHandle = {
     disarm() {
       if (!live) return;
       // Dead once posted: a disarm cut short by a stack overflow before
@@ -372,6 +371,10 @@ function register(entry: Armed): WatchdogHandle {
       return fired;
     },
   };
+  // Held before it is armed (see armSlot).
+  into?.push(handle);
+  post(watchdog, { ...entry, id });
+  return handle;
 }
 
 /**
@@ -460,6 +463,7 @@ function armSlot(
   at: number,
   stop?: { key: SharedArrayBuffer; word: Int32Array },
   every = 0,
+  into?: WatchdogHandle[],
 ): WatchdogHandle {
   const watchdog = start();
   const slot = takeSlot(watchdog, flag, stop);
@@ -470,8 +474,14 @@ function armSlot(
         : every > 0
         ? { op: "tick", flag, at, every }
         : { op: "arm", flag, at },
+      into,
     );
   }
+  // The handle is held (in `into`) before the slot is armed: a stack
+  // overflow while arming it leaves a handle whose disarm frees it, never
+  // an armed slot that nothing disarms (see `cut_short_ends.ts`).
+  const handle = new SlotHandle(watchdog, slot);
+  into?.push(handle);
   const { control, sleepAt, states, fired, deadlines, periods, tags, held } =
     watchdog.board;
   held[slot] = 1;
@@ -487,7 +497,7 @@ function armSlot(
   ) {
     ring(watchdog.board);
   }
-  return new SlotHandle(watchdog, slot);
+  return handle;
 }
 
 /** This thread's `performance.now()` as a time every thread agrees on. */
@@ -503,13 +513,19 @@ function absolute(atMs: number): number {
  *
  * @param flag An `Int32Array` over shared memory.
  * @param atMs The deadline, as a `performance.now()` time of this thread.
+ * @param into Where the handle is put before the watchdog can set the
+ *   flag for it, when given.
  * @returns The handle to disarm it.
  * @throws {TypeError} When `flag` is not over shared memory.
  */
-export function arm(flag: Int32Array, atMs: number): WatchdogHandle {
+export function arm(
+  flag: Int32Array,
+  atMs: number,
+  into?: WatchdogHandle[],
+): WatchdogHandle {
   checkFlag(flag);
   checkTime(atMs, "the deadline");
-  return armSlot(flag, absolute(atMs));
+  return armSlot(flag, absolute(atMs), undefined, 0, into);
 }
 
 /**
@@ -519,14 +535,20 @@ export function arm(flag: Int32Array, atMs: number): WatchdogHandle {
  *
  * @param stop The signal to copy into the flag.
  * @param flag An `Int32Array` over shared memory.
+ * @param into Where the handle is put before the watchdog can set the
+ *   flag for it, when given.
  * @returns The handle to disarm it.
  * @throws {TypeError} When `flag` is not over shared memory.
  */
-export function watch(stop: StopSignal, flag: Int32Array): WatchdogHandle {
+export function watch(
+  stop: StopSignal,
+  flag: Int32Array,
+  into?: WatchdogHandle[],
+): WatchdogHandle {
   checkFlag(flag);
   const key = stop.buffer;
   const due = absolute(performance.now() + WATCH_POLL_MS);
-  return armSlot(flag, due, { key, word: new Int32Array(key, 0, 1) });
+  return armSlot(flag, due, { key, word: new Int32Array(key, 0, 1) }, 0, into);
 }
 
 /**
@@ -535,11 +557,17 @@ export function watch(stop: StopSignal, flag: Int32Array): WatchdogHandle {
  *
  * @param flag An `Int32Array` over shared memory.
  * @param everyMs The period, in milliseconds.
+ * @param into Where the handle is put before the watchdog can set the
+ *   flag for it, when given.
  * @returns The handle to disarm it.
  * @throws {TypeError} When `flag` is not over shared memory.
  * @throws {RangeError} When the period is not positive.
  */
-export function tick(flag: Int32Array, everyMs: number): WatchdogHandle {
+export function tick(
+  flag: Int32Array,
+  everyMs: number,
+  into?: WatchdogHandle[],
+): WatchdogHandle {
   checkFlag(flag);
   checkTime(everyMs, "the period");
   if (!(everyMs > 0) || everyMs === Infinity) {
@@ -548,7 +576,7 @@ export function tick(flag: Int32Array, everyMs: number): WatchdogHandle {
     );
   }
   const at = absolute(performance.now() + everyMs);
-  return armSlot(flag, at, undefined, everyMs);
+  return armSlot(flag, at, undefined, everyMs, into);
 }
 
 /**

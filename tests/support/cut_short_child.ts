@@ -8,7 +8,9 @@
  *
  * Arguments: the mode (`deadline-only` or `fuel`), the shape (`same`: the
  * guest calls itself back; `cross`: two guests call each other back;
- * `meter`: the guest calls itself back after a run of a `FuelMeter`), and how
+ * `meter`: the guest calls itself back after a run of a `FuelMeter`;
+ * `deep` and `deep-async`: another guest, plain or async, recurses in its
+ * own code and calls the guest from an import at every level), and how
  * many 8-byte arguments each import adds to the stack (which moves where
  * the stack runs out). Prints `{ problems, storm }`: what went wrong after
  * the overflow, and how the outermost call ended.
@@ -125,16 +127,49 @@ if (meter !== undefined) {
   runsFrom = deepest - 8;
 }
 
+/** `rec(n)` calls `call(n)`, then itself with n - 1, in its own code. */
+const deepBytes = await assembleWat(`(module
+  (import "env" "call" (func $call (param i32) (result i32)))
+  (func $rec (export "rec") (param $n i32) (result i32)
+    (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0))
+      (else (i32.add (call $call (local.get $n))
+        (call $rec (i32.sub (local.get $n) (i32.const 1))))))))`);
+const deep = shape === "deep" || shape === "deep-async";
+if (deep) {
+  guest = await loadGuest(bytes, {
+    ...loadOptions,
+    imports: { env: { again: () => 0 } },
+  });
+}
+const caller = deep
+  ? await loadGuest(deepBytes, {
+    ...loadOptions,
+    async: shape === "deep-async",
+    imports: {
+      env: {
+        call: () =>
+          shifted(() =>
+            value(guest.invoke("busy", [1], nestedOptions), "nested call")
+          ),
+      },
+    },
+  })
+  : guest;
+
 const problems: string[] = [];
 const before = guest.invoke("busy", [10]).fuel;
-const storm = guest.invoke("rec", [1_000_000], { stop, timeout: 600_000 });
+const stormOptions = { stop, timeout: 600_000 };
+const storm = shape === "deep-async"
+  ? await caller.invokeAsync("rec", [1_000_000], stormOptions)
+  : caller.invoke("rec", [1_000_000], stormOptions);
 stop.stop();
 
 if (counts) {
-  // Every unit the storm used is counted once, and the books are whole.
+  // Every unit the storm used is counted once, and the books are whole
+  // (the storm's figures are the guest's own but in the deep shapes).
   const after = guest.invoke("busy", [1_000]).fuel!;
   const expected = before!.remaining - storm.fuel!.consumed - after.consumed;
-  if (after.remaining !== expected) {
+  if (!deep && after.remaining !== expected) {
     problems.push(
       `the guest's fuel: ${after.remaining} left, ${expected} expected`,
     );
