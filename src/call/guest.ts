@@ -435,11 +435,12 @@ export class Guest {
           ? fn()
           : Reflect.apply(fn, undefined, args);
         // Calls nested in this one whose end a stack overflow cut short
-        // are ended first, so that this call's state is its own again.
-        endCallsAbove(call.at);
+        // are ended first, so that this call's state is its own again (an
+        // unlisted call's imports have ended those it made).
+        if (call.at !== -1) endCallsAbove(call.at);
         outcome = this.#returned(name, value);
       } catch (error) {
-        endCallsAbove(call.at);
+        if (call.at !== -1) endCallsAbove(call.at);
         outcome = this.#settleOrKeep(name, error);
       }
     } finally {
