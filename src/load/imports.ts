@@ -324,9 +324,11 @@ function wrapHostFunction(
     try {
       result = Reflect.apply(fn, undefined, args);
     } catch (error) {
+      // First: ending a call of this guest puts back the state of the call
+      // below it, which would overwrite what is recorded here.
+      endCallsMadeIn(listed);
       state.thrown = error;
       state.thrownBy = importName;
-      endCallsMadeIn(listed);
       throw error;
     }
     endCallsMadeIn(listed);
