@@ -26,6 +26,7 @@ import { markIdle } from "./outside_call.ts";
 import { settleWatchdog } from "../watchdog/watchdog.ts";
 import { type FlagUse, flagUse, innerStopDue } from "./flags_in_calls.ts";
 import type { ListedCall } from "./cut_short_ends.ts";
+import { cutFrom } from "./calls_in_progress.ts";
 import type { CallWatch } from "./call_watch.ts";
 
 /** What a nested call puts back when it ends. */
@@ -49,7 +50,10 @@ export interface Frame extends ListedCall {
    * thread (`cut_short_ends.ts`); -1 for an async call.
    */
   at: number;
-  /** The meter's level for the call, for a metered guest. */
+  /**
+   * The meter's level for the call, for a guest that counts fuel: set
+   * (by `beginMeteredCall`) before its books begin.
+   */
   level?: number;
   /** The call's watch, from before it arms anything. */
   watch?: CallWatch;
@@ -154,7 +158,7 @@ export class CallStack {
     if (at === 0) {
       this.#flagUse()?.leave();
       this.idle();
-      this.#drop(0);
+      cutFrom(this.#frames, 0);
       return;
     }
     const { saved } = frame;
@@ -164,19 +168,11 @@ export class CallStack {
       meter.setFuel(Math.max(0, saved.outerFuel - consumed));
     }
     this.restore(saved);
-    this.#drop(at);
+    cutFrom(frames, at);
     this.#pollAll();
     // The flag may have been set for the nested call alone; a guest whose
     // flag checks trap would stop on it.
     if (!this.check()) this.#clearFlag();
-  }
-
-  /** Takes the frames from `at` on off the stack. */
-  #drop(at: number): void {
-    const frames = this.#frames;
-    // Shrinking an array by its length costs V8 far more than a pop.
-    if (frames.length === at + 1) frames.pop();
-    else if (frames.length > at) frames.length = at;
   }
 
   /**

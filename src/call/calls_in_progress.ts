@@ -99,6 +99,19 @@ export async function runCallOf<T>(
 }
 
 /**
+ * Takes the items from `at` on off a list of calls in progress, if it
+ * holds any: as a pop when there is one, the usual case, since shrinking
+ * an array by its length costs V8 far more.
+ *
+ * @param items The list, innermost last.
+ * @param at The first place to take off.
+ */
+export function cutFrom(items: unknown[], at: number): void {
+  if (items.length === at + 1) items.pop();
+  else if (items.length > at) items.length = at;
+}
+
+/**
  * What the plain calls in progress on this thread hold, innermost last:
  * plain calls nest on the thread's stack, so each call's {@linkcode
  * InnermostLast.enter} is matched by its {@linkcode InnermostLast.leave},
@@ -130,9 +143,6 @@ export class InnermostLast<T> {
    * call nested in it left behind.
    */
   leave(at: number): void {
-    const items = this.#items;
-    // Shrinking an array by its length costs V8 far more than a pop.
-    if (items.length === at + 1) items.pop();
-    else if (items.length > at) items.length = at;
+    cutFrom(this.#items, at);
   }
 }

@@ -27,6 +27,8 @@
  * @module
  */
 
+import { cutFrom } from "./calls_in_progress.ts";
+
 /** A call as listed: it carries the end it is given when cut short. */
 export interface ListedCall {
   /**
@@ -88,7 +90,5 @@ export function listedCalls(): number {
 export function leaveCall(call: ListedCall, at: number): void {
   if (calls[at] !== call) return;
   endCallsAbove(at);
-  // Shrinking an array by its length costs V8 far more than a pop.
-  if (calls.length === at + 1) calls.pop();
-  else if (calls.length > at) calls.length = at;
+  cutFrom(calls, at);
 }

@@ -71,7 +71,6 @@ import {
   beginMeteredCall,
   endBooksFrom,
   endMeteredCall,
-  meterLevel,
 } from "../meter/metered_call.ts";
 import {
   type CallOutcome,
@@ -687,7 +686,6 @@ export class Guest {
       call: undefined,
       saved,
       at: -1,
-      level: this.#options.fuel === false ? undefined : meterLevel(meter),
       endCutShort: this.#endCutShort,
     };
     // Listed before its books begin, so that a call below can end them.

@@ -56,8 +56,12 @@ export interface MeteredCallSetup {
   outerFlags?: readonly Int32Array[];
   /** Whether the call is made inside another call of the same guest. */
   nested?: boolean;
-  /** Given the call's watch as soon as it is made (see `WatchOptions`). */
-  holder?: { watch?: CallWatch };
+  /**
+   * Given the meter's level for the call before its books begin, and the
+   * call's watch as soon as it is made (see `WatchOptions`): what ends the
+   * call when a stack overflow cut its start short finds both there.
+   */
+  holder?: { watch?: CallWatch; level?: number };
 }
 
 /**
@@ -114,6 +118,7 @@ export function beginMeteredCall(
   }
   // A call's fuel caps what it may draw from the tank; it never replaces it.
   const level = countsFuel ? meterCalls.level(meter) : undefined;
+  if (setup.holder !== undefined) setup.holder.level = level;
   const books = countsFuel ? meterCalls.begin(meter, options?.fuel) : undefined;
   // A guest that counts no fuel has no books, but its meter keeps the
   // last call's stop, which would make it ignore the next stop().
@@ -213,22 +218,13 @@ export function endMeteredCall(
 }
 
 /**
- * The level the next call of `meter` begins at (see `MeterCalls.level`).
- *
- * @param meter The guest's meter.
- * @returns How many of its calls are in progress.
- */
-export function meterLevel(meter: FuelMeter): number {
-  return meterCalls.level(meter);
-}
-
-/**
  * Ends the books of a call whose start a stack overflow cut short after
  * they began, before {@linkcode beginMeteredCall} returned them (see
  * `cut_short_ends.ts`); does nothing when they never began or have ended.
  *
  * @param meter The guest's meter.
- * @param level What {@linkcode meterLevel} said before the call began.
+ * @param level The meter's level for the call, as its setup's `holder`
+ *   was given it.
  */
 export function endBooksFrom(meter: FuelMeter, level: number): void {
   meterCalls.end(meter, level);
