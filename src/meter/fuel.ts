@@ -20,10 +20,11 @@
  * Accounting is exact at every exit: a block the guest could not pay for is
  * not charged, and neither is anything after a stop.
  *
- * The class keeps the books and delivers stops, the paths the guest calls
- * at every slice and check; the rest is beside it: its options
- * (`meter_options.ts`) and the module it runs (`meter_module.ts`), the
- * slices' sizes (`meter_tank.ts`), how long a stop waits (`meter_waits.ts`,
+ * The class decides when fuel moves and delivers stops, the paths the
+ * guest calls at every slice and check; the rest is beside it: the books
+ * that move the fuel (`fuel_books.ts`), its options (`meter_options.ts`)
+ * and the module it runs (`meter_module.ts`), the slices' sizes
+ * (`meter_tank.ts`), how long a stop waits (`meter_waits.ts`,
  * `zone_wait.ts`), the watchdog's guards on the host's own calls
  * (`meter_host_calls.ts`), and a run around one call (`meter_run.ts`,
  * through `meter_calls.ts`).
@@ -74,14 +75,7 @@ import {
   noteAddedImports,
   noteExports,
 } from "../load/handed_out.ts";
-import {
-  DETACHED,
-  isDetachedCounter,
-  OFF_BOOKS_FUEL,
-  STOPPED,
-  TRAPPING_TANK,
-  WHOLE_TANK,
-} from "./meter_tank.ts";
+import { isDetachedCounter, OFF_BOOKS_FUEL, WHOLE_TANK } from "./meter_tank.ts";
 import { GRACE_MS } from "./meter_waits.ts";
 import type { StopReason } from "../call/stop_reason.ts";
 import type { FuelMeterOptions } from "./meter_options.ts";
@@ -93,6 +87,7 @@ import {
   checkRunFunction,
 } from "./meter_checks.ts";
 import type { MeterBooks, MeterCalls } from "./meter_calls.ts";
+import { FuelBooks } from "./fuel_books.ts";
 import { warmMeterStopPath } from "./meter_warmup.ts";
 import { checkAttachedFlag } from "./meter_stop_flag.ts";
 import { precompileRefused } from "../load/precompile.ts";
@@ -168,12 +163,8 @@ export class FuelMeter {
   readonly #countsFuel: boolean;
   /** Whether `out_of_fuel` may suspend the guest (JSPI). */
   readonly #suspend: boolean;
-  /** The fuel every instance of these bytes starts with. */
-  #initialFuel = 0;
   /** An instance's counter before any of its code has run. */
   #initialCounter = 0n;
-  /** The attached instance's fuel counter: the fuel in the guest's hands. */
-  #counter: WebAssembly.Global | undefined;
   /** The attached instance's shadow stack pointer, when it exports one. */
   #stack: StackPointer | undefined;
   /** The guest's stop flag, when this meter rewrote it with one. */
@@ -188,28 +179,11 @@ export class FuelMeter {
   /** Whether attaching warms `run`'s stop path (not a loader's meter). */
   #warmsRun = true;
 
-  // The books.
-  /** Fuel not yet handed to the guest. */
-  #tank: number;
-  /** All fuel ever moved from the tank into the counter. */
-  #handed = 0;
-  /** The most fuel handed to the guest at a time (see `slice`). */
-  #slice = Infinity;
-  /** The counter's value as far as the meter knows before `attach`. */
-  #beforeAttach = 0;
-  /** While the guest waits in `out_of_fuel`: what was left of its slice. */
-  #waiting: number | undefined;
-  /** The counter's value when a stop was requested. */
-  #parked: number | undefined;
-  /** Set when the guest could not pay for a block: its slice is empty. */
-  #exhausted = false;
   /**
-   * The part of the tank each call in progress keeps out of the calls
-   * nested in it by its cap, outermost first (a host import calls the
-   * guest back): put back as the call ends. Entries from `#runs` on are
-   * stale.
+   * The books: the tank, the attached instance's counter, and the calls in
+   * progress with what their caps set aside.
    */
-  readonly #setAsides: number[] = [];
+  readonly #books: FuelBooks;
 
   // A stop, from its request until the books are settled.
   /** Why the last stop happened, until the next call begins. */
@@ -245,8 +219,6 @@ export class FuelMeter {
   readonly #graceGuards: WatchdogHandle[] = [];
 
   // The calls in progress, and their hooks.
-  /** Calls in progress (`run`, a guest's calls, nested ones). */
-  #runs = 0;
   /** The export the rewrite made of the module's start function, if any. */
   readonly #startExport: string | undefined;
   /**
@@ -311,10 +283,7 @@ export class FuelMeter {
         `the module starts with ${handed} fuel, more than the meter's ${fuel}`,
       );
     }
-    this.#tank = fuel - handed;
-    this.#handed = handed;
-    this.#beforeAttach = handed;
-    this.#initialFuel = handed;
+    this.#books = new FuelBooks(fuel, handed, metered.resumable, countsFuel);
     this.#initialCounter = metered.initialFuel;
     this.#poll = options.poll;
     this.#refuel = options.refuel;
@@ -489,7 +458,7 @@ export class FuelMeter {
       options = checkMeterRunOptions(this, options, "FuelMeter.attach");
     }
     checkAttachedFlag(exports, this.#flagMemory);
-    if (this.#counter === counter) {
+    if (this.#books.counter === counter) {
       // The same instance again: its counter is the meter's already, and a
       // stop of the call in progress holds.
       this.settle();
@@ -514,16 +483,10 @@ export class FuelMeter {
         }, which could set it: attach an instance whose exports no guest was given`,
       );
     }
-    if (this.#counter !== undefined) {
-      // Another instance of the same bytes: it starts with the module's
-      // initial fuel, which counts as handed out.
-      this.#returnSlice();
-      // What the old one held is back in the tank: it must not spend it.
-      if (this.#countsFuel) this.#counter.value = DETACHED;
-      this.#tank -= this.#initialFuel;
-      this.#handed += this.#initialFuel;
-    }
-    this.#counter = counter;
+    // Another instance of the same bytes: what the old one held is back in
+    // the tank, and it must not spend it.
+    if (this.#books.counter !== undefined) this.#forgetDelivery();
+    this.#books.attach(counter);
     this.#callsSinceAttach = 0;
     noteExports(exports, "attached to a FuelMeter", undefined, this);
     noteAttachedMemories(this, exports);
@@ -581,9 +544,9 @@ export class FuelMeter {
     options: MeterRunOptions = {},
   ): WebAssembly.Exports {
     if (
-      this.#counter === undefined || exports === null ||
+      this.#books.counter === undefined || exports === null ||
       typeof exports !== "object" ||
-      exports[this.#fuelExport] !== this.#counter
+      exports[this.#fuelExport] !== this.#books.counter
     ) {
       throw new TypeError(
         "FuelMeter.wrapExports: give the exports of the instance attached to this meter (attach it first: meter.attach(instance), then meter.wrapExports(instance.exports))",
@@ -638,7 +601,7 @@ export class FuelMeter {
       startsBegun.add(start);
       start();
     };
-    if (this.#runs > 0 && options === undefined) {
+    if (this.#books.runs > 0 && options === undefined) {
       begin();
       return;
     }
@@ -662,27 +625,27 @@ export class FuelMeter {
   #compileDear(exports: WebAssembly.Exports, zone: unknown): void {
     const flag = this.#flag;
     if (
-      this.#dear === undefined || flag === undefined || this.#runs > 0 ||
-      precompileRefused()
+      this.#dear === undefined || flag === undefined ||
+      this.#books.runs > 0 || precompileRefused()
     ) return;
-    const counter = this.#counter!.value;
+    const counter = this.#books.counter!.value;
     const depth = zone instanceof WebAssembly.Global ? zone.value : undefined;
     this.#precompiling = true;
     try {
       // An empty counter too: a check that charges fuel before it reads
       // the flag traps there all the same, on the library's own instance.
-      this.#counter!.value = 0n;
+      this.#books.counter!.value = 0n;
       compileDearFunctions(this, exports, this.#dear, flag);
     } finally {
       this.#precompiling = false;
-      this.#counter!.value = counter;
+      this.#books.counter!.value = counter;
       if (depth !== undefined) (zone as WebAssembly.Global).value = depth;
     }
   }
 
   /** Fuel the guest may still spend. */
   get remaining(): number {
-    return this.#tank + this.#inSlice();
+    return this.#books.usage.remaining;
   }
 
   /**
@@ -690,16 +653,12 @@ export class FuelMeter {
    * counter (each read converts a 64-bit global to a number).
    */
   get usage(): { consumed: number; remaining: number } {
-    const inSlice = this.#inSlice();
-    return {
-      consumed: this.#handed - inSlice,
-      remaining: this.#tank + inSlice,
-    };
+    return this.#books.usage;
   }
 
   /** Fuel the guest has spent since the meter was made. */
   get consumed(): number {
-    return this.#handed - this.#inSlice();
+    return this.#books.usage.consumed;
   }
 
   /**
@@ -707,12 +666,12 @@ export class FuelMeter {
    * back at least this often. Default: the whole tank.
    */
   get slice(): number {
-    return this.#slice;
+    return this.#books.slice;
   }
 
   set slice(fuel: number) {
     checkFuel(fuel, "slice");
-    this.#slice = fuel === 0 ? Infinity : fuel;
+    this.#books.slice = fuel === 0 ? Infinity : fuel;
   }
 
   /**
@@ -728,17 +687,15 @@ export class FuelMeter {
   addFuel(fuel: number): void {
     this.#refuseFuel("addFuel");
     checkFuelRoom(
-      this.remaining + this.#setAside(),
+      this.remaining + this.#books.setAside(),
       checkFuel(fuel, "fuel"),
       "FuelMeter.addFuel",
     );
-    this.#tank += fuel;
+    this.#books.add(fuel);
     // A guest that cannot ask for more must hold it before it runs, and one
     // that ran dry gets the top-up at its next check, without settle().
     if (this.#stopHolds()) return;
-    if (!this.#resumable || (this.#exhausted && this.#parked === undefined)) {
-      this.#settle();
-    }
+    if (this.#books.refillsOnAdd) this.#settle();
   }
 
   /**
@@ -753,21 +710,17 @@ export class FuelMeter {
   setFuel(fuel: number): void {
     this.#refuseFuel("setFuel");
     checkFuelRoom(
-      this.#setAside(),
+      this.#books.setAside(),
       checkFuel(fuel, "fuel"),
       "FuelMeter.setFuel",
     );
     if (this.#stopHolds()) {
       // The stop holds: only what is left after it changes.
-      const keep = Math.min(this.#parked!, fuel);
-      this.#handed -= this.#parked! - keep;
-      this.#parked = keep;
-      this.#tank = fuel - keep;
+      this.#books.setParked(fuel);
       return;
     }
-    this.#returnSlice();
-    this.#tank = fuel;
-    this.#refill();
+    this.#forgetDelivery();
+    this.#books.set(fuel);
   }
 
   /**
@@ -802,17 +755,8 @@ export class FuelMeter {
   /** Whether the guest's last request for fuel was refused. */
   get exhausted(): boolean {
     // A resumable guest's counter says nothing of it: not read.
-    return this.#exhaustedAt(this.#resumable ? undefined : this.#readCounter());
-  }
-
-  /**
-   * {@linkcode FuelMeter.exhausted}, given the counter's value as just read
-   * ({@linkcode FuelMeter.#readCounter}): a check that traps leaves a
-   * negative count.
-   */
-  #exhaustedAt(raw: number | undefined): boolean {
-    if (this.#resumable || this.#parked !== undefined) return this.#exhausted;
-    return raw !== undefined && raw < 0;
+    const books = this.#books;
+    return books.exhaustedAt(this.#resumable ? undefined : books.readCounter());
   }
 
   /**
@@ -825,7 +769,7 @@ export class FuelMeter {
     if (!this.#countsFuel) {
       // No counter to park: the flag alone stops the guest, and stays set
       // until the run ends, so the glue's calls back in trap too.
-      if (this.#counter === undefined || this.#stopping) return;
+      if (this.#books.counter === undefined || this.#stopping) return;
       this.#reason ??= reason;
       // A guest from loadGuest has its flag in its call state, which the
       // hook sets.
@@ -834,16 +778,12 @@ export class FuelMeter {
       this.#onStop?.();
       return;
     }
-    const counter = this.#counter;
-    if (counter === undefined || this.#parked !== undefined) return;
+    const books = this.#books;
+    if (books.counter === undefined || books.parked !== undefined) return;
     // Stopped already, or a stop waits for the guest to leave a zone.
     if (this.#delivered || this.#waitingForZone) return;
     this.#reason ??= reason;
-    // A trapping check that found the flag set folded what it had left.
-    const value = Number(counter.value);
-    this.#parked = this.#waiting ??
-      (!this.#resumable && value < 0 ? -1 - value : Math.max(0, value));
-    counter.value = STOPPED;
+    books.park();
     // A loop that costs no fuel still reads the flag.
     if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
     this.#markStopping();
@@ -931,7 +871,7 @@ export class FuelMeter {
    * @throws {TypeError} When `fn` is not a function, the meter was made with `suspend: true` (use {@linkcode FuelMeter.runAsync}), a meter whose guest cannot resume is given a deadline or a signal, a run of this meter is in progress, `stop` is a StopSignal over a shared memory the attached instance exports, or `fn` returned a promise (whose work after its first await no stop would reach; the run is over when this is thrown).
    */
   run(fn: () => unknown, options?: MeterRunOptions): CallOutcome {
-    if (this.#counter === undefined) {
+    if (this.#books.counter === undefined) {
       throw new TypeError("attach an instance of meter.bytes before run()");
     }
     checkRunFunction(fn, "FuelMeter.run");
@@ -973,7 +913,7 @@ export class FuelMeter {
    * @throws {TypeError} When the meter was not made with `suspend: true` (or this Deno lacks JSPI), a call is in flight, or `stop` is a StopSignal over a shared memory the attached instance exports.
    */
   runAsync(fn: () => unknown, options?: MeterRunOptions): Promise<CallOutcome> {
-    if (this.#counter === undefined) {
+    if (this.#books.counter === undefined) {
       throw new TypeError(
         "attach an instance of meter.bytes before runAsync()",
       );
@@ -1044,11 +984,13 @@ export class FuelMeter {
     this.#settle();
   }
 
-  // The books: fuel moved between the tank and the guest's counter.
+  // The books: fuel moved between the tank and the guest's counter
+  // (`fuel_books.ts`), and what a stop changes in them.
 
   #settle(): void {
-    this.#returnSlice();
-    this.#refill();
+    this.#forgetDelivery();
+    this.#books.returnSlice();
+    this.#books.refill();
     this.#clearStop();
   }
 
@@ -1057,36 +999,13 @@ export class FuelMeter {
    * ends, whatever the host does to the fuel meanwhile.
    */
   #stopHolds(): boolean {
-    if (this.#runs === 0 && !this.#stranded) return false;
-    return this.#countsFuel ? this.#parked !== undefined : this.#stopping;
+    if (this.#books.runs === 0 && !this.#stranded) return false;
+    return this.#countsFuel ? this.#books.parked !== undefined : this.#stopping;
   }
 
   /** A deadline-only guest's stop is its flag: clears it. */
   #clearStop(): void {
     if (!this.#countsFuel) Atomics.store(this.#flag!, 0, 0);
-  }
-
-  /** The fuel the calls in progress set aside by their caps. */
-  #setAside(from = 0): number {
-    let aside = 0;
-    for (let level = from; level < this.#runs; level++) {
-      aside += this.#setAsides[level];
-    }
-    return aside;
-  }
-
-  /**
-   * The fuel in the counter's slice. `raw`, when given, is the counter's
-   * value as just read, for books that read it once.
-   */
-  #inSlice(raw?: number): number {
-    if (this.#parked !== undefined) return this.#parked;
-    if (this.#exhausted) return 0;
-    if (this.#counter === undefined) return this.#beforeAttach;
-    const value = raw ?? Number(this.#counter.value);
-    // A trapping check leaves -1 - (the fuel it found) in the counter.
-    if (!this.#resumable && value < 0) return -1 - value;
-    return Math.max(0, value);
   }
 
   /** Refuses fuel to a deadline-only meter, which counts none. */
@@ -1095,20 +1014,6 @@ export class FuelMeter {
     throw new ExportError(
       `FuelMeter.${what}: this meter was made with fuel: false, which counts no fuel; make the meter with a fuel budget (new FuelMeter(bytes) for an unlimited one) to give it fuel`,
     );
-  }
-
-  /**
-   * Moves the fuel left in the counter back to the tank (`raw`: the
-   * counter's value as just read, if it was).
-   */
-  #returnSlice(raw?: number): void {
-    const left = this.#inSlice(raw);
-    this.#tank += left;
-    this.#handed -= left;
-    this.#parked = undefined;
-    this.#exhausted = false;
-    this.#forgetDelivery();
-    // Every caller refills next, which writes the counter.
   }
 
   /** Forgets a stop's delivery, and its grace, as the slice comes back. */
@@ -1129,80 +1034,13 @@ export class FuelMeter {
     this.#zones.forget();
   }
 
-  /**
-   * {@linkcode FuelMeter.#returnSlice} and {@linkcode FuelMeter.#refill}
-   * as a call begins or ends, in one step that a stack overflow cannot cut
-   * in half (see `cut_short_ends.ts`): the counter is written first and the
-   * books after it, with no call between, so that they stay as they were
-   * or move whole, and the slice is never counted twice.
-   *
-   * @param counter The guest's counter.
-   * @param left The fuel left in the counter's slice.
-   * @param tank What the tank holds after the slice came back (less what
-   *   a cap sets aside, plus what ending calls put back).
-   * @param runs The calls in progress after this step.
-   * @param aside What the call beginning sets aside by its cap.
-   */
-  #moveSlice(
-    counter: WebAssembly.Global,
-    left: number,
-    tank: number,
-    runs: number,
-    aside?: number,
-  ): MeterBooks {
-    const give = Math.min(
-      tank,
-      this.#resumable ? Math.min(this.#slice, WHOLE_TANK) : TRAPPING_TANK,
-    );
-    counter.value = BigInt(give);
-    this.#tank = tank - give;
-    this.#handed += give - left;
-    this.#parked = undefined;
-    this.#exhausted = false;
-    if (aside !== undefined) this.#setAsides[runs - 1] = aside;
-    this.#runs = runs;
-    return { consumed: this.#handed - give, remaining: this.#tank + give };
-  }
-
-  /**
-   * The counter's value, when the books would read it (it is attached and
-   * no stop parked its fuel): one read, for books that settle at once.
-   */
-  #readCounter(): number | undefined {
-    return this.#counter !== undefined && this.#parked === undefined
-      ? Number(this.#counter.value)
-      : undefined;
-  }
-
-  /**
-   * Moves the next slice from the tank into the (empty) counter, just
-   * after {@linkcode FuelMeter.#returnSlice}, and returns the books then.
-   */
-  #refill(): MeterBooks {
-    if (this.#counter === undefined) {
-      // Nothing parked or exhausted after the slice came back.
-      return {
-        consumed: this.#handed - this.#beforeAttach,
-        remaining: this.#tank + this.#beforeAttach,
-      };
-    }
-    const give = Math.min(
-      this.#tank,
-      this.#resumable ? Math.min(this.#slice, WHOLE_TANK) : TRAPPING_TANK,
-    );
-    this.#tank -= give;
-    this.#handed += give;
-    this.#counter.value = BigInt(give);
-    return { consumed: this.#handed - give, remaining: this.#tank + give };
-  }
-
   // What the runners do around one call (see `meter_calls.ts`).
 
   static {
     meterCalls = {
       begin: (meter, cap) => meter.#begin(cap),
       end: (meter, level) => meter.#end(level),
-      level: (meter) => meter.#runs,
+      level: (meter) => meter.#books.runs,
       stoppedSinceBegin: (meter) => meter.#reason !== undefined,
       watch: (meter, poll, yields) => {
         meter.#callPoll = poll;
@@ -1231,105 +1069,59 @@ export class FuelMeter {
   }
 
   #charge(fuel: number): boolean {
-    const counter = this.#counter;
-    if (!this.#countsFuel || counter === undefined || fuel <= 0) return true;
+    if (!this.#countsFuel || this.#books.counter === undefined || fuel <= 0) {
+      return true;
+    }
     // A stop is pending: nothing after it is charged.
     if (
-      this.#parked !== undefined || this.#delivered || this.#waitingForZone
+      this.#books.parked !== undefined || this.#delivered ||
+      this.#waitingForZone
     ) {
       return true;
     }
-    const before = this.#exhausted ? 0 : this.#inSlice();
-    if (before >= fuel) {
-      counter.value = BigInt(before - fuel);
-      return true;
-    }
-    const available = before + this.#tank;
-    if (available >= fuel) {
-      const give = Math.max(
-        fuel,
-        Math.min(
-          available,
-          this.#resumable ? Math.min(this.#slice, WHOLE_TANK) : TRAPPING_TANK,
-        ),
-      );
-      this.#tank = available - give;
-      this.#handed += give - before;
-      counter.value = BigInt(give - fuel);
-      return true;
-    }
-    // Out of fuel: the budget is spent, and the counter left as a check
-    // that ran dry leaves it, so that any later check traps.
-    this.#handed += this.#tank;
-    this.#tank = 0;
-    this.#exhausted = true;
+    if (this.#books.charge(fuel)) return true;
     this.#reason ??= "fuel";
-    counter.value = this.#resumable ? 0n : -1n;
     return false;
   }
 
   #begin(cap: number | undefined): MeterBooks {
     if (cap !== undefined && this.#countsFuel) checkFuel(cap, "fuel");
-    const level = this.#runs;
+    const books = this.#books;
+    const level = books.runs;
     // No check of an earlier call is still waiting for its answer.
-    if (level === 0) this.#waiting = undefined;
+    if (level === 0) books.waiting = undefined;
     this.#callsSinceAttach++;
-    const counter = this.#counter;
-    if (!this.#countsFuel || counter === undefined) {
-      this.#runs = level + 1;
-      if (this.#countsFuel) this.#setAsides[level] = 0;
-    }
     if (!this.#countsFuel) {
       // No books; the flag was cleared before the run's watch was armed.
+      books.enter(level);
       this.#stopping = false;
       this.#reason = undefined;
       return this.usage;
     }
-    if (counter === undefined) {
-      this.#returnSlice();
-      this.#zones.leaveAll();
-      this.#reason = undefined;
-      if (cap !== undefined) {
-        const allowed = Math.min(this.#tank, cap);
-        this.#setAsides[level] = this.#tank === Infinity
-          ? Infinity
-          : this.#tank - allowed;
-        this.#tank = allowed;
-      }
-      return this.#refill();
-    }
     this.#forgetDelivery();
     this.#zones.leaveAll();
     this.#reason = undefined;
-    const left = this.#inSlice();
-    const tank = this.#tank + left;
-    // The cap sets aside what the tank holds beyond it, until the call ends
-    // (an enclosing call's set-aside stays aside meanwhile).
-    const allowed = cap === undefined ? tank : Math.min(tank, cap);
-    const aside = cap === undefined
-      ? 0
-      : tank === Infinity
-      ? Infinity
-      : tank - allowed;
-    return this.#moveSlice(counter, left, allowed, level + 1, aside);
+    return books.begin(level, cap);
   }
 
   #forgetStop(): void {
     if (
-      this.#parked === undefined && !this.#delivered && !this.#stopping &&
-      this.#reason === undefined
+      this.#books.parked === undefined && !this.#delivered &&
+      !this.#stopping && this.#reason === undefined
     ) return;
-    this.#returnSlice();
-    this.#refill();
+    this.#forgetDelivery();
+    this.#books.returnSlice();
+    this.#books.refill();
     this.#reason = undefined;
   }
 
-  #end(level = this.#runs - 1): MeterBooks & { exhausted: boolean } {
+  #end(level = this.#books.runs - 1): MeterBooks & { exhausted: boolean } {
+    const books = this.#books;
     // Already ended: the call's end was cut short after its books.
-    if (this.#runs <= level) return { ...this.usage, exhausted: false };
+    if (books.runs <= level) return { ...this.usage, exhausted: false };
     // One read of the counter serves the whole settling.
-    const raw = this.#readCounter();
-    const exhausted = this.#exhaustedAt(raw);
+    const raw = books.readCounter();
+    const exhausted = books.exhaustedAt(raw);
     // A guest that traps when its fuel is spent never tells the meter, and
     // the books below refill its counter: say why it stopped first.
     if (exhausted) this.#reason ??= "fuel";
@@ -1341,25 +1133,10 @@ export class FuelMeter {
     this.#soft = false;
     this.#heard = false;
     this.#onStopping = undefined;
-    const counter = this.#counter;
+    this.#forgetDelivery();
     // What this call set aside comes back, and so does what calls nested
     // in it set aside whose end a stack overflow cut short.
-    const aside = this.#countsFuel ? this.#setAside(Math.max(0, level)) : 0;
-    if (counter === undefined || !this.#countsFuel) {
-      this.#returnSlice(raw);
-      this.#tank += aside;
-      this.#runs = Math.max(0, level);
-      return { ...this.#refill(), exhausted };
-    }
-    this.#forgetDelivery();
-    const left = this.#inSlice(raw);
-    const books = this.#moveSlice(
-      counter,
-      left,
-      this.#tank + left + aside,
-      Math.max(0, level),
-    );
-    return { ...books, exhausted };
+    return { ...books.end(level, raw), exhausted };
   }
 
   // A stop put off while the guest is in a no-stop zone (`zone_wait.ts`).
@@ -1415,7 +1192,7 @@ export class FuelMeter {
     if (!this.#countsFuel) {
       return offBooksWithoutFuel(this.#flag!, fn, afterStop);
     }
-    const counter = this.#counter;
+    const counter = this.#books.counter;
     if (counter === undefined) return fn();
     const saved = counter.value;
     const delivered = this.#delivered;
@@ -1463,7 +1240,7 @@ export class FuelMeter {
       this.#cutIfInZone();
       return 1;
     }
-    const counter = this.#counter!;
+    const counter = this.#books.counter!;
     if (this.#waitingForZone) {
       // A pass in the zone costs its grace (see `ZoneWait.passCheck`).
       const now = counter.value;
@@ -1475,7 +1252,7 @@ export class FuelMeter {
       }
       this.#endZoneWait(Number(now) - 1);
     } else {
-      if (this.#parked === undefined && this.#callPoll?.() !== true) {
+      if (this.#books.parked === undefined && this.#callPoll?.() !== true) {
         if (!innerStopDue(this.#flag)) return 0;
         // A call of another guest made inside this run reached this
         // guest's code, and its stop is due: the code traps, unwinding to
@@ -1483,7 +1260,7 @@ export class FuelMeter {
         Atomics.store(this.#flag!, 0, 1);
         return 1;
       }
-      if (this.#parked === undefined) this.stop();
+      if (this.#books.parked === undefined) this.stop();
       // A soft stop traps at the first fuel check once the grace is spent.
       if (this.#soft) return 0;
       const waiting = this.#waitForZone(0);
@@ -1504,7 +1281,9 @@ export class FuelMeter {
    */
   readonly #pollForStop = (): number => {
     if (this.#delivered || this.#waitingForZone) return 0;
-    if (this.#parked === undefined && this.#callPoll?.() !== true) return 0;
+    if (this.#books.parked === undefined && this.#callPoll?.() !== true) {
+      return 0;
+    }
     Atomics.store(this.#flag!, 0, 1);
     return this.#onStopFlag();
   };
@@ -1521,7 +1300,7 @@ export class FuelMeter {
     const flag = this.#flag!;
     if (Atomics.load(flag, 0) === 0) return this.#pollForStop();
     if (
-      !this.#yields || this.#delivered || this.#parked !== undefined ||
+      !this.#yields || this.#delivered || this.#books.parked !== undefined ||
       this.#waitingForZone
     ) {
       return this.#onStopFlag();
@@ -1566,17 +1345,19 @@ export class FuelMeter {
       this.#zones.giveBack(left);
       return this.#deliver(need);
     }
-    if (this.#parked !== undefined) return this.#park(this.#parked, need);
+    if (this.#books.parked !== undefined) {
+      return this.#park(this.#books.parked, need);
+    }
     // What was left of the slice before the charge that failed.
     const before = Math.max(0, Number(counter + cost));
     // A stop recorded from inside poll must see the slice as it was.
-    this.#waiting = before;
+    this.#books.waiting = before;
     let stop: boolean | Promise<boolean>;
     try {
       stop = this.#callPoll?.() || this.#askPoll();
     } catch (error) {
       // A hook threw (onStopping, poll): the run ends here.
-      this.#waiting = undefined;
+      this.#books.waiting = undefined;
       throw error;
     }
     if (stop === false && this.#yields) {
@@ -1586,16 +1367,16 @@ export class FuelMeter {
       stop = this.#callPoll?.() === true ||
         turnUnlessDue(this.#stopDue).then(() => this.#callPoll?.() ?? false);
     }
-    if (stop === false || stop === true) this.#waiting = undefined;
+    if (stop === false || stop === true) this.#books.waiting = undefined;
     if (stop === false) return this.#grant(before, need);
     if (stop === true) return this.#park(before, need);
     return stop.then((now) => {
-      this.#waiting = undefined;
+      this.#books.waiting = undefined;
       const stops = now ?? false;
       checkHookResult(stops, "boolean", "poll's promise");
       return stops ? this.#park(before, need) : this.#grant(before, need);
     }, (error) => {
-      this.#waiting = undefined;
+      this.#books.waiting = undefined;
       throw error;
     });
   };
@@ -1633,7 +1414,7 @@ export class FuelMeter {
 
   /** Stops the guest: it traps now, or in a soft stop runs on its grace. */
   #park(before: number, need: number): bigint {
-    this.#parked ??= before;
+    this.#books.parkAt(before);
     this.#reason ??= "host";
     return this.#deliver(need);
   }
@@ -1730,8 +1511,8 @@ export class FuelMeter {
 
   /** Pays for a block of cost `need`, or refuses (-1) when the fuel is gone. */
   #grant(before: number, need: number): bigint | Promise<bigint> {
-    if (this.#parked !== undefined) return -1n;
-    const available = before + this.#tank;
+    if (this.#books.parked !== undefined) return -1n;
+    const available = before + this.#books.tank;
     if (available < need && this.#refuel !== undefined) {
       const more = this.#refuel(need - available);
       if (typeof more === "number") return this.#pay(before, need, more);
@@ -1739,14 +1520,14 @@ export class FuelMeter {
         checkHookResult(more, "number", "refuel", this.#suspend);
       }
       this.#canWait(more, "refuel");
-      this.#waiting = before;
+      this.#books.waiting = before;
       return more.then((fuel) => {
-        this.#waiting = undefined;
-        return this.#parked === undefined
+        this.#books.waiting = undefined;
+        return this.#books.parked === undefined
           ? this.#pay(before, need, fuel)
           : this.#park(before, need);
       }, (error) => {
-        this.#waiting = undefined;
+        this.#books.waiting = undefined;
         throw error;
       });
     }
@@ -1754,27 +1535,16 @@ export class FuelMeter {
   }
 
   #pay(before: number, need: number, added: number): bigint {
+    const books = this.#books;
     checkFuelRoom(
-      before + this.#tank + this.#setAside(),
+      before + books.tank + books.setAside(),
       checkFuel(added, "fuel added by refuel"),
       "refuel",
     );
-    this.#tank += added;
-    const available = before + this.#tank;
-    if (available < need) {
-      this.#tank = available;
-      this.#handed -= before;
-      this.#exhausted = true;
-      this.#reason ??= "fuel";
-      return this.#deliver(need);
-    }
-    const give = Math.max(
-      need,
-      Math.min(available, this.#slice, WHOLE_TANK),
-    );
-    this.#tank = available - give;
-    this.#handed += give - before;
-    return BigInt(give - need);
+    const counter = books.pay(before, need, added);
+    if (counter !== undefined) return counter;
+    this.#reason ??= "fuel";
+    return this.#deliver(need);
   }
 }
 
