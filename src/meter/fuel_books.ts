@@ -348,7 +348,8 @@ export class FuelBooks {
       }
       return this.refill();
     }
-    const left = this.inSlice();
+    const raw = this.readCounter();
+    const left = this.inSlice(raw);
     const tank = this.#tank + left;
     const allowed = cap === undefined ? tank : Math.min(tank, cap);
     const aside = cap === undefined
@@ -356,7 +357,7 @@ export class FuelBooks {
       : tank === Infinity
       ? Infinity
       : tank - allowed;
-    return this.#moveSlice(counter, left, allowed, level + 1, aside);
+    return this.#moveSlice(counter, raw, left, allowed, level + 1, aside);
   }
 
   /**
@@ -376,7 +377,7 @@ export class FuelBooks {
       return this.refill();
     }
     const left = this.inSlice(raw);
-    return this.#moveSlice(counter, left, this.#tank + left + aside, runs);
+    return this.#moveSlice(counter, raw, left, this.#tank + left + aside, runs);
   }
 
   /** The most the counter takes at once. */
@@ -392,6 +393,8 @@ export class FuelBooks {
    * or move whole, and the slice is never counted twice.
    *
    * @param counter The guest's counter.
+   * @param raw The counter's value as just read, `undefined` when it was
+   *   not (a stop parked its fuel).
    * @param left The fuel left in the counter's slice.
    * @param tank What the tank holds after the slice came back (less what
    *   a cap sets aside, plus what ending calls put back).
@@ -400,6 +403,7 @@ export class FuelBooks {
    */
   #moveSlice(
     counter: WebAssembly.Global,
+    raw: number | undefined,
     left: number,
     tank: number,
     runs: number,
@@ -409,7 +413,9 @@ export class FuelBooks {
       tank,
       this.#resumable ? Math.min(this.#slice, WHOLE_TANK) : TRAPPING_TANK,
     );
-    counter.value = BigInt(give);
+    // The counter often holds the slice already (nothing ran since the last
+    // call's end loaded it): the write, a 64-bit conversion, is left out.
+    if (raw !== give || this.#exhausted) counter.value = BigInt(give);
     this.#tank = tank - give;
     this.#handed += give - left;
     this.#parked = undefined;
