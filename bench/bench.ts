@@ -16,7 +16,7 @@ import { benchFresh } from "./fresh.ts";
 import { benchMeterRun } from "./meter_run.ts";
 import { benchMeterRunAsync } from "./meter_run_async.ts";
 import { benchGcAllocations } from "./gc_allocations.ts";
-import { benchAsyncCrowd } from "./async_crowd.ts";
+import { benchAsyncCrowd, benchStopsAtOnce } from "./async_crowd.ts";
 
 console.log(
   `early-exit benchmarks on Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`,
@@ -37,7 +37,10 @@ const sections: [string, () => Promise<void>][] = [
   ["FuelMeter#run", benchMeterRun],
   ["FuelMeter#runAsync", benchMeterRunAsync],
   ["GC allocations", benchGcAllocations],
-  ["async crowd", benchAsyncCrowd],
+  ["async crowd", async () => {
+    await benchAsyncCrowd();
+    await benchStopsAtOnce();
+  }],
 ];
 // `deno task bench [section ...]` runs only the sections named.
 const chosen = Deno.args.length === 0
