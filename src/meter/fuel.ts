@@ -22,7 +22,8 @@
  *
  * The class decides when fuel moves and delivers stops, the paths the
  * guest calls at every slice and check; the rest is beside it: the books
- * that move the fuel (`fuel_books.ts`), its options (`meter_options.ts`)
+ * that move the fuel (`fuel_books.ts`), a stop once delivered and the grace
+ * after it (`stop_delivery.ts`), its options (`meter_options.ts`)
  * and the module it runs (`meter_module.ts`), the slices' sizes
  * (`meter_tank.ts`), how long a stop waits (`meter_waits.ts`,
  * `zone_wait.ts`), the watchdog's guards on the host's own calls
@@ -51,7 +52,7 @@ import { instrumentModule } from "../wasm/instrument.ts";
 import { type CallOutcome, START_FUNCTION } from "../call/outcome.ts";
 import { findStackPointer, type StackPointer } from "./stack_pointer.ts";
 import { meterStopFlag } from "./meter_stop_flag.ts";
-import { bindFlag, type WatchdogHandle } from "../watchdog/watchdog.ts";
+import { bindFlag } from "../watchdog/watchdog.ts";
 import {
   endGuard,
   guardHostCall,
@@ -61,13 +62,6 @@ import { ZONE_DEPTH } from "../wasm/stop_zones.ts";
 import { stopsInZone, ZoneWait } from "./zone_wait.ts";
 import { ExportError } from "../load_errors.ts";
 import { HAS_JSPI, suspending } from "../call/jspi.ts";
-import { settledUnwaited } from "../thrown_values.ts";
-import {
-  boundOver,
-  clockOnlyNow,
-  type RunTime,
-  runTimeNow,
-} from "./run_time.ts";
 import { oneLineText } from "../early_exit_error.ts";
 import {
   importedAddedGlobal,
@@ -75,8 +69,7 @@ import {
   noteAddedImports,
   noteExports,
 } from "../load/handed_out.ts";
-import { isDetachedCounter, OFF_BOOKS_FUEL, WHOLE_TANK } from "./meter_tank.ts";
-import { GRACE_MS } from "./meter_waits.ts";
+import { isDetachedCounter, OFF_BOOKS_FUEL } from "./meter_tank.ts";
 import type { StopReason } from "../call/stop_reason.ts";
 import type { FuelMeterOptions } from "./meter_options.ts";
 import { meterModule } from "./meter_module.ts";
@@ -88,6 +81,7 @@ import {
 } from "./meter_checks.ts";
 import type { MeterBooks, MeterCalls } from "./meter_calls.ts";
 import { FuelBooks } from "./fuel_books.ts";
+import { StopDelivery } from "./stop_delivery.ts";
 import { warmMeterStopPath } from "./meter_warmup.ts";
 import { checkAttachedFlag } from "./meter_stop_flag.ts";
 import { precompileRefused } from "../load/precompile.ts";
@@ -188,35 +182,16 @@ export class FuelMeter {
   // A stop, from its request until the books are settled.
   /** Why the last stop happened, until the next call begins. */
   #reason: StopReason | undefined;
-  /** Set from a stop until the books are settled. */
-  #stopping = false;
+  /**
+   * The stop once delivered, and the grace the glue's cleanup runs on
+   * after it.
+   */
+  readonly #delivery: StopDelivery;
   /**
    * Set while a stop waits for the guest to leave a zone: the guest runs
    * on its grace fuel, handed to its counter, until then.
    */
   #waitingForZone = false;
-  /**
-   * Set once the guest was refused fuel: it trapped on the spot, so every
-   * later check until the books are settled is the glue's cleanup calling
-   * back in, which draws on `#grace`, never on the tank.
-   */
-  #delivered = false;
-  /** When the current stop was delivered, `undefined` before. */
-  #deliveredAt: RunTime | undefined;
-  /** Fuel the glue's cleanup may still spend after a stop. */
-  #grace = 0;
-  /** Whether the guest keeps running on its grace fuel after a stop. */
-  #soft = false;
-  /**
-   * Whether the library read {@linkcode FuelMeter.stopping} during this
-   * soft stop: it heard of it and unwinds, which its grace alone bounds.
-   * Until then the stop lands as a hard one {@linkcode GRACE_MS} after it
-   * was delivered: a guest inside one long built-in (QuickJS's
-   * `'xy'.repeat(2 ** 25)`) asks no interrupt handler until it returns.
-   */
-  #heard = false;
-  /** The watchdog's slots that end the grace's time (see `#setDelivered`). */
-  readonly #graceGuards: WatchdogHandle[] = [];
 
   // The calls in progress, and their hooks.
   /** The export the rewrite made of the module's start function, if any. */
@@ -245,8 +220,6 @@ export class FuelMeter {
   #callPoll: (() => boolean) | undefined;
   /** Whether the current run lets the event loop run at every slice. */
   #yields = false;
-  /** The current run's hook for the moment `#stopping` turns true. */
-  #onStopping: (() => void) | undefined;
   /** The async run's: told of every stop (see `MeterCalls.onStop`). */
   #onStop: (() => void) | undefined;
 
@@ -315,6 +288,7 @@ export class FuelMeter {
       });
     }
     this.#flag = flagged?.flag;
+    this.#delivery = new StopDelivery(this.#flag, () => this.#cutIfInZone());
     const flagExport = metered.stopFlag?.export;
     if (flagged !== undefined && flagExport !== undefined) {
       this.#flagMemory = { export: flagExport, memory: flagged.memory };
@@ -769,24 +743,24 @@ export class FuelMeter {
     if (!this.#countsFuel) {
       // No counter to park: the flag alone stops the guest, and stays set
       // until the run ends, so the glue's calls back in trap too.
-      if (this.#books.counter === undefined || this.#stopping) return;
+      if (this.#books.counter === undefined || this.#delivery.stopping) return;
       this.#reason ??= reason;
       // A guest from loadGuest has its flag in its call state, which the
       // hook sets.
       if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
-      this.#stopping = true;
+      this.#delivery.stopping = true;
       this.#onStop?.();
       return;
     }
     const books = this.#books;
     if (books.counter === undefined || books.parked !== undefined) return;
     // Stopped already, or a stop waits for the guest to leave a zone.
-    if (this.#delivered || this.#waitingForZone) return;
+    if (this.#delivery.delivered || this.#waitingForZone) return;
     this.#reason ??= reason;
     books.park();
     // A loop that costs no fuel still reads the flag.
     if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
-    this.#markStopping();
+    this.#delivery.markStopping();
     this.#onStop?.();
   }
 
@@ -807,8 +781,7 @@ export class FuelMeter {
    * with `run(fn, { soft: true })` unwind by itself on its grace fuel.
    */
   get stopping(): boolean {
-    if (this.#stopping && this.#soft) this.#heard = true;
-    return this.#stopping;
+    return this.#delivery.hear();
   }
 
   /**
@@ -1000,7 +973,9 @@ export class FuelMeter {
    */
   #stopHolds(): boolean {
     if (this.#books.runs === 0 && !this.#stranded) return false;
-    return this.#countsFuel ? this.#books.parked !== undefined : this.#stopping;
+    return this.#countsFuel
+      ? this.#books.parked !== undefined
+      : this.#delivery.stopping;
   }
 
   /** A deadline-only guest's stop is its flag: clears it. */
@@ -1018,18 +993,7 @@ export class FuelMeter {
 
   /** Forgets a stop's delivery, and its grace, as the slice comes back. */
   #forgetDelivery(): void {
-    this.#delivered = false;
-    // The watchdog's setting of the flag for the grace's clock is no stop.
-    // (Most calls have none: no copy of the empty list, twice a call.)
-    if (this.#graceGuards.length > 0) {
-      for (const guard of this.#graceGuards.splice(0)) {
-        endGuard(this.#flag, guard, 0);
-      }
-    }
-    this.#deliveredAt = undefined;
-    this.#grace = 0;
-    this.#stopping = false;
-    this.#heard = false;
+    this.#delivery.forget();
     this.#waitingForZone = false;
     this.#zones.forget();
   }
@@ -1047,10 +1011,7 @@ export class FuelMeter {
         meter.#yields = yields;
       },
       grace: (meter, fuel, soft, onStopping) => {
-        meter.#grace = checkFuel(fuel, "grace");
-        meter.#soft = soft;
-        meter.#heard = false;
-        meter.#onStopping = onStopping;
+        meter.#delivery.beginRun(checkFuel(fuel, "grace"), soft, onStopping);
       },
       offBooks: (meter, fn, afterStop) => meter.#offBooks(fn, afterStop),
       forgetStop: (meter) => meter.#forgetStop(),
@@ -1074,7 +1035,7 @@ export class FuelMeter {
     }
     // A stop is pending: nothing after it is charged.
     if (
-      this.#books.parked !== undefined || this.#delivered ||
+      this.#books.parked !== undefined || this.#delivery.delivered ||
       this.#waitingForZone
     ) {
       return true;
@@ -1094,7 +1055,7 @@ export class FuelMeter {
     if (!this.#countsFuel) {
       // No books; the flag was cleared before the run's watch was armed.
       books.enter(level);
-      this.#stopping = false;
+      this.#delivery.stopping = false;
       this.#reason = undefined;
       return this.usage;
     }
@@ -1106,8 +1067,8 @@ export class FuelMeter {
 
   #forgetStop(): void {
     if (
-      this.#books.parked === undefined && !this.#delivered &&
-      !this.#stopping && this.#reason === undefined
+      this.#books.parked === undefined && !this.#delivery.delivered &&
+      !this.#delivery.stopping && this.#reason === undefined
     ) return;
     this.#forgetDelivery();
     this.#books.returnSlice();
@@ -1130,9 +1091,7 @@ export class FuelMeter {
     this.#zones.leaveAll();
     this.#callPoll = undefined;
     this.#yields = false;
-    this.#soft = false;
-    this.#heard = false;
-    this.#onStopping = undefined;
+    this.#delivery.endRun();
     this.#forgetDelivery();
     // What this call set aside comes back, and so does what calls nested
     // in it set aside whose end a stack overflow cut short.
@@ -1149,11 +1108,11 @@ export class FuelMeter {
    */
   #waitForZone(need: number): bigint | undefined {
     const zones = this.#zones;
-    if (!zones.present || this.#soft) return undefined;
+    if (!zones.present || this.#delivery.soft) return undefined;
     const value = zones.read();
     if (!this.#waitingForZone) zones.begin();
     if (
-      (value & ZONE_DEPTH) === 0 || this.#grace < need ||
+      (value & ZONE_DEPTH) === 0 || this.#delivery.grace < need ||
       !zones.affords(need) ||
       (this.#waitingForZone && zones.over())
     ) {
@@ -1163,15 +1122,15 @@ export class FuelMeter {
     if (!this.#waitingForZone) zones.startClock();
     this.#waitingForZone = true;
     zones.restartChecks();
-    this.#markStopping();
+    this.#delivery.markStopping();
     zones.markWaiting(value);
     // Every loop header and function entry in the zone asks again, so a
     // loop the cost table makes free is bounded too.
     if (this.#flag !== undefined) Atomics.store(this.#flag, 0, 1);
     // At most ZONE_WAIT_FUEL in all, what the guest gave back counting
     // again; the rest of the grace stays for the glue's cleanup.
-    const give = zones.handOut(this.#grace);
-    this.#grace -= give;
+    const give = zones.handOut(this.#delivery.grace);
+    this.#delivery.grace -= give;
     return BigInt(give - need);
   }
 
@@ -1182,7 +1141,9 @@ export class FuelMeter {
    */
   #endZoneWait(left: number): void {
     const chunks = this.#zones.end();
-    if (this.#waitingForZone) this.#grace += Math.max(0, left) + chunks;
+    if (this.#waitingForZone) {
+      this.#delivery.grace += Math.max(0, left) + chunks;
+    }
     this.#waitingForZone = false;
   }
 
@@ -1195,20 +1156,10 @@ export class FuelMeter {
     const counter = this.#books.counter;
     if (counter === undefined) return fn();
     const saved = counter.value;
-    const delivered = this.#delivered;
-    const deliveredAt = this.#deliveredAt;
-    const grace = this.#grace;
-    const soft = this.#soft;
     const flagWas = this.#flag === undefined ? 0 : Atomics.load(this.#flag, 0);
     // Any check that still runs dry is refused, and the books never see it;
     // a check that finds the flag set GRACE_MS after this call began traps.
-    // Every run reads the stack pointer so as it starts, where reading the
-    // CPU time would cost each a system call: that read's time is the
-    // clock's alone.
-    this.#deliveredAt = afterStop ? runTimeNow() : clockOnlyNow();
-    this.#soft = false;
-    this.#delivered = true;
-    this.#grace = 0;
+    const putBack = this.#delivery.hostCall(afterStop);
     counter.value = BigInt(OFF_BOOKS_FUEL);
     const guard = guardHostCall(this.#flag);
     try {
@@ -1216,10 +1167,7 @@ export class FuelMeter {
     } finally {
       endGuard(this.#flag, guard, flagWas);
       counter.value = saved;
-      this.#delivered = delivered;
-      this.#deliveredAt = deliveredAt;
-      this.#grace = grace;
-      this.#soft = soft;
+      putBack();
     }
   }
 
@@ -1235,8 +1183,8 @@ export class FuelMeter {
     Atomics.store(this.#flag!, 0, 0);
     // After the stop, the glue's cleanup calling back in: its fuel checks
     // pay for it from the grace, for GRACE_MS at most.
-    if (this.#delivered) {
-      if (!this.#graceOver()) return this.#graceGoesOn();
+    if (this.#delivery.delivered) {
+      if (!this.#delivery.over()) return this.#delivery.goesOn();
       this.#cutIfInZone();
       return 1;
     }
@@ -1262,15 +1210,15 @@ export class FuelMeter {
       }
       if (this.#books.parked === undefined) this.stop();
       // A soft stop traps at the first fuel check once the grace is spent.
-      if (this.#soft) return 0;
+      if (this.#delivery.soft) return 0;
       const waiting = this.#waitForZone(0);
       if (waiting !== undefined) {
         counter.value = waiting;
         return 0;
       }
     }
-    this.#setDelivered();
-    this.#markStopping();
+    this.#delivery.deliver();
+    this.#delivery.markStopping();
     return 1;
   };
 
@@ -1280,7 +1228,7 @@ export class FuelMeter {
    * clock), and only then goes on as if the flag were set. Never suspends.
    */
   readonly #pollForStop = (): number => {
-    if (this.#delivered || this.#waitingForZone) return 0;
+    if (this.#delivery.delivered || this.#waitingForZone) return 0;
     if (this.#books.parked === undefined && this.#callPoll?.() !== true) {
       return 0;
     }
@@ -1300,7 +1248,8 @@ export class FuelMeter {
     const flag = this.#flag!;
     if (Atomics.load(flag, 0) === 0) return this.#pollForStop();
     if (
-      !this.#yields || this.#delivered || this.#books.parked !== undefined ||
+      !this.#yields || this.#delivery.delivered ||
+      this.#books.parked !== undefined ||
       this.#waitingForZone
     ) {
       return this.#onStopFlag();
@@ -1335,13 +1284,13 @@ export class FuelMeter {
       );
     }
     const need = Number(cost);
-    if (this.#delivered) return this.#fromGrace(need);
+    if (this.#delivery.delivered) return this.#delivery.spend(need);
     if (this.#waitingForZone) {
       // The guest left its last zone (a cost of 0, from the wrapper), or
       // spent the grace it was given inside: what it has left is grace,
       // and counts again towards the wait's ZONE_WAIT_FUEL.
       const left = Math.max(0, Number(counter + cost));
-      this.#grace += left;
+      this.#delivery.grace += left;
       this.#zones.giveBack(left);
       return this.#deliver(need);
     }
@@ -1422,62 +1371,10 @@ export class FuelMeter {
   #deliver(need: number): bigint {
     const waiting = this.#waitForZone(need);
     if (waiting !== undefined) return waiting;
-    this.#setDelivered();
-    this.#markStopping();
-    return this.#soft ? this.#fromGrace(need) : -1n;
-  }
-
-  /** Records that the stop was delivered, and when, for the grace's clock. */
-  #setDelivered(): void {
-    this.#delivered = true;
-    if (this.#deliveredAt !== undefined) return;
-    this.#deliveredAt = runTimeNow();
-    // A soft stop runs on out of the zone; a hard one cuts it here.
-    if (!this.#soft) this.#cutIfInZone();
-    // The watchdog sets the flag once the time is up, and the next check of
-    // what runs on the grace then traps (none asks the host before); a soft
-    // stop's only if the library has not heard of it by then.
-    const guard = guardHostCall(this.#flag, GRACE_MS);
-    if (guard !== undefined) this.#graceGuards.push(guard);
-  }
-
-  /**
-   * Whether what runs on the grace after a stop has had its time: a hard
-   * stop's cleanup, or a soft stop the library has not heard of.
-   */
-  #graceOver(): boolean {
-    return this.#deliveredAt !== undefined && !(this.#soft && this.#heard) &&
-      boundOver(this.#deliveredAt, GRACE_MS);
-  }
-
-  /**
-   * A check that found the flag set after a stop, whose grace's time is not
-   * over: when the clock's part of it has passed (the watchdog set the flag)
-   * but the guest's thread's CPU time has not (the thread was kept off its
-   * core), the flag is set again so that the next check asks again.
-   * Returns 0: the guest goes on.
-   */
-  #graceGoesOn(): number {
-    const since = this.#deliveredAt;
-    if (
-      since !== undefined && !(this.#soft && this.#heard) &&
-      performance.now() - since.wall >= GRACE_MS
-    ) {
-      Atomics.store(this.#flag!, 0, 1);
-    }
-    return 0;
-  }
-
-  /**
-   * Marks the guest as stopping, and tells the run's `onStopping` hook the
-   * first time: a library's interrupt check can then be made to come sooner.
-   */
-  #markStopping(): void {
-    if (this.#stopping) return;
-    this.#stopping = true;
-    // An async hook: its promise is not waited for (what it returns is not
-    // read), and a rejection of it must not end the process.
-    settledUnwaited(this.#onStopping?.());
+    const delivery = this.#delivery;
+    delivery.deliver();
+    delivery.markStopping();
+    return delivery.soft ? delivery.spend(need) : -1n;
   }
 
   /**
@@ -1489,22 +1386,6 @@ export class FuelMeter {
    */
   #cutIfInZone(): void {
     if (this.#zones.inside) stopsInZone.add(this);
-  }
-
-  /**
-   * Pays a check made after the guest trapped: the glue's cleanup calling
-   * back in. It spends the grace fuel, booked nowhere, and traps once that
-   * is gone.
-   */
-  #fromGrace(need: number): bigint {
-    if (this.#grace < need || this.#graceOver()) {
-      this.#cutIfInZone();
-      return -1n;
-    }
-    // An endless grace is handed out a tank at a time.
-    const give = Math.min(this.#grace, WHOLE_TANK);
-    this.#grace -= give;
-    return BigInt(give - need);
   }
 
   // Fuel granted at a slice.
