@@ -79,8 +79,8 @@ import {
   checkHookResult,
   checkRunFunction,
 } from "./meter_checks.ts";
-import type { MeterBooks, MeterCalls } from "./meter_calls.ts";
-import { FuelBooks } from "./fuel_books.ts";
+import type { MeterCalls } from "./meter_calls.ts";
+import { FuelBooks, type MeterBooks } from "./fuel_books.ts";
 import { StopDelivery } from "./stop_delivery.ts";
 import { warmMeterStopPath } from "./meter_warmup.ts";
 import { checkAttachedFlag } from "./meter_stop_flag.ts";

@@ -14,8 +14,18 @@
  * @module
  */
 
-import type { MeterBooks } from "./meter_calls.ts";
 import { DETACHED, STOPPED, TRAPPING_TANK, WHOLE_TANK } from "./meter_tank.ts";
+
+/**
+ * A meter's books as a call begins or ends, from one read of the guest's
+ * counter (each read converts a 64-bit global, and builds a bigint).
+ */
+export interface MeterBooks {
+  /** Fuel spent since the meter was made. */
+  consumed: number;
+  /** Fuel the guest may still spend. */
+  remaining: number;
+}
 
 /**
  * The books of one `FuelMeter`.

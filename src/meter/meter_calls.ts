@@ -7,17 +7,7 @@
  */
 
 import type { FuelMeter } from "./fuel.ts";
-
-/**
- * A meter's books as a call begins or ends, from one read of the guest's
- * counter (each read converts a 64-bit global, and builds a bigint).
- */
-export interface MeterBooks {
-  /** Fuel spent since the meter was made. */
-  consumed: number;
-  /** Fuel the guest may still spend. */
-  remaining: number;
-}
+import type { MeterBooks } from "./fuel_books.ts";
 
 /**
  * What the runners (`FuelMeter#run`, `Guest#invoke`) do to a meter around
