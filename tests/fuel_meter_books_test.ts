@@ -92,3 +92,42 @@ Deno.test("a guest's meter says why its last call stopped", async () => {
   meter.run(() => fib(5));
   assert.equal(meter.stopReason, undefined, "a call that returned clears it");
 });
+
+// A run's begin leaves the counter as it is when it holds the slice already;
+// the glue's own calls between runs spend from it meanwhile.
+for (const resumable of [true, false]) {
+  for (
+    const [fuel, slice] of [[1e6, 0], [1e6, 100], [Infinity, 0], [
+      Infinity,
+      1_000,
+    ], [2 ** 45, 0]]
+  ) {
+    Deno.test(`runs and the glue's calls between them are counted exactly (${resumable ? "resumable" : "trapping"}, fuel ${fuel}, slice ${slice || "whole"})`, async () => {
+      const { meter, fib } = await meteredFib(fuel, resumable);
+      if (slice > 0) meter.slice = slice;
+      const each = meter.run(() => fib(10)).fuel!.consumed;
+      let counted = each;
+      for (let i = 0; i < 6; i++) {
+        const run = meter.run(() => fib(10));
+        assert.equal(run.outcome, "returned");
+        assert.equal(run.fuel!.consumed, each);
+        counted += each;
+        // A cap below what the counter holds: the counter is loaded anew.
+        const short = meter.run(() => fib(10), { fuel: each - 1 });
+        assert.equal(short.outcome, "fuel_exhausted");
+        counted += short.fuel!.consumed;
+        if (i % 2 === 0) {
+          // As a library's glue does: call the instance outside every run.
+          const before = meter.consumed;
+          assert.equal(fib(10), 55);
+          assert.equal(meter.consumed - before, each);
+          counted += each;
+        }
+      }
+      assert.equal(meter.consumed, counted);
+      if (fuel !== Infinity) {
+        assert.equal(meter.consumed + meter.remaining, fuel);
+      }
+    });
+  }
+}
