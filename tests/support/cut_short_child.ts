@@ -10,10 +10,15 @@
  * guest calls itself back; `cross`: two guests call each other back;
  * `meter`: the guest calls itself back after a run of a `FuelMeter`;
  * `deep` and `deep-async`: another guest, plain or async, recurses in its
- * own code and calls the guest from an import at every level), and how
- * many 8-byte arguments each import adds to the stack (which moves where
- * the stack runs out). Prints `{ problems, storm }`: what went wrong after
- * the overflow, and how the outermost call ended.
+ * own code and calls the guest from an import at every level;
+ * `outermost`: the host recurses until the stack runs out, and on the way
+ * back each level calls the guest, which recurses in its own code until it
+ * overflows, until 20 of those calls reached it: calls that no call
+ * encloses), and how many 8-byte
+ * arguments each import adds to the stack (which moves where the stack runs
+ * out). Prints `{ problems, storm }`: what went wrong after the overflow,
+ * and how the outermost call ended (`outermost`: whether any of its calls
+ * reached the guest's code).
  */
 import {
   FuelMeter,
@@ -28,9 +33,17 @@ const [mode, shape, shiftArg] = Deno.args;
 const counts = mode === "fuel";
 const shift: unknown[] = new Array(Number(shiftArg)).fill(0);
 
-/** `rec(n)` calls `again(n - 1)` until 0; `busy(n)` adds n numbers. */
+/**
+ * `rec(n)` calls `again(n - 1)` until 0; `busy(n)` adds n numbers; `self`
+ * recurses in its own code for ever, saying so (`touch`) as it begins.
+ */
 const bytes = await assembleWat(`(module
   (import "env" "again" (func $again (param i32) (result i32)))
+  (import "env" "touch" (func $touch))
+  (func $self (export "self") (param $n i32) (result i32)
+    (if (i32.eqz (local.get $n)) (then (call $touch)))
+    (i32.add (i32.const 1)
+      (call $self (i32.add (local.get $n) (i32.const 1)))))
   (func (export "rec") (param $n i32) (result i32)
     (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0))
       (else (i32.add (i32.const 1)
@@ -76,11 +89,14 @@ let guest: Guest;
 let other: Guest | undefined;
 let meter: FuelMeter | undefined;
 let meterExports: Record<string, (n: number) => number> = {};
+/** How many calls of `self` reached the guest's code. */
+let reached = 0;
 /** The meter's budget: what it has consumed and has left add up to it. */
 const METER_FUEL = 1e12;
 
 const guestImports = {
   env: {
+    touch: () => void reached++,
     again: (n: number) =>
       shifted(() => {
         depth++;
@@ -113,7 +129,7 @@ if (shape === "cross") {
 if (shape === "meter") {
   meter = new FuelMeter(bytes, { fuel: counts ? METER_FUEL : false });
   const { instance } = await WebAssembly.instantiate(meter.bytes, {
-    env: { again: () => 0 },
+    env: { again: () => 0, touch: () => {} },
     ...meter.imports,
   });
   meter.attach(instance);
@@ -138,7 +154,7 @@ const deep = shape === "deep" || shape === "deep-async";
 if (deep) {
   guest = await loadGuest(bytes, {
     ...loadOptions,
-    imports: { env: { again: () => 0 } },
+    imports: { env: { again: () => 0, touch: () => {} } },
   });
 }
 const caller = deep
@@ -159,7 +175,30 @@ const caller = deep
 const problems: string[] = [];
 const before = guest.invoke("busy", [10]).fuel;
 const stormOptions = { stop, timeout: 600_000 };
-const storm = shape === "deep-async"
+/** The host's own recursion, calling the guest on its way back up. */
+function dive(): void {
+  try {
+    shifted(() => {
+      dive();
+      return 0;
+    });
+  } catch {
+    // The stack ran out below: the calls begin from here up.
+  }
+  // From the deepest level up, until a few calls reached the guest's code.
+  if (reached >= 20 || dived >= 5_000) return;
+  dived++;
+  try {
+    guest.invoke("self", [0], stormOptions);
+  } catch {
+    // The stack ran out in the call's own bookkeeping, or before it.
+  }
+}
+let dived = 0;
+if (shape === "outermost") dive();
+const storm = shape === "outermost"
+  ? undefined
+  : shape === "deep-async"
   ? await caller.invokeAsync("rec", [1_000_000], stormOptions)
   : caller.invoke("rec", [1_000_000], stormOptions);
 stop.stop();
@@ -168,8 +207,9 @@ if (counts) {
   // Every unit the storm used is counted once, and the books are whole
   // (the storm's figures are the guest's own but in the deep shapes).
   const after = guest.invoke("busy", [1_000]).fuel!;
-  const expected = before!.remaining - storm.fuel!.consumed - after.consumed;
-  if (!deep && after.remaining !== expected) {
+  const expected = before!.remaining - (storm?.fuel?.consumed ?? 0) -
+    after.consumed;
+  if (!deep && storm !== undefined && after.remaining !== expected) {
     problems.push(
       `the guest's fuel: ${after.remaining} left, ${expected} expected`,
     );
@@ -229,7 +269,9 @@ if (meter !== undefined) {
 
 console.log(JSON.stringify({
   problems,
-  storm: storm.outcome === "returned"
+  storm: storm === undefined
+    ? (reached > 0 ? "reached" : "never reached")
+    : storm.outcome === "returned"
     ? "returned"
     : `${storm.outcome}: ${storm.error.name}`,
 }));
