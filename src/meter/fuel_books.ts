@@ -419,10 +419,7 @@ export class FuelBooks {
     runs: number,
     aside?: number,
   ): MeterBooks {
-    const give = Math.min(
-      tank,
-      this.#resumable ? Math.min(this.#slice, WHOLE_TANK) : TRAPPING_TANK,
-    );
+    const give = Math.min(tank, this.#sliceSize());
     // The counter often holds the slice already (nothing ran since the last
     // call's end loaded it): the write, a 64-bit conversion, is left out.
     if (raw !== give || this.#exhausted) counter.value = BigInt(give);
