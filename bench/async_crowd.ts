@@ -12,7 +12,7 @@
 import { loadGuest } from "../mod.ts";
 import { assembleWat } from "../guest/build.ts";
 import { cpuMs, printTable } from "./harness.ts";
-import { cells } from "./stop_latency.ts";
+import { cells } from "./stop_latency_support.ts";
 
 const RUNS = 40;
 const TIMEOUT_MS = 15;

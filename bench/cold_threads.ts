@@ -14,7 +14,8 @@
 import { type Guest, loadGuest } from "../mod.ts";
 import wabt from "wabt";
 import { lastDeadlineFired } from "../src/watchdog/watchdog.ts";
-import { HOSTILE_GUESTS, percentile, settle } from "./stop_latency.ts";
+import { HOSTILE_GUESTS } from "./stop_latency.ts";
+import { percentile, settle } from "./stop_latency_support.ts";
 
 /** The probe's short names for the stop-latency rows it reads. */
 const LABELS: Record<string, string> = {

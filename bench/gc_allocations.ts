@@ -36,7 +36,7 @@ import {
   settle,
   startStopper,
   TIMEOUT_MS,
-} from "./stop_latency.ts";
+} from "./stop_latency_support.ts";
 
 /** Each a fresh load; enough of them that the p99 is not the maximum. */
 const COLD_RUNS = 100;

@@ -10,7 +10,7 @@ import { setImmediate } from "node:timers";
 import { FuelMeter } from "../mod.ts";
 import { assembleWat } from "../guest/build.ts";
 import { printTable } from "./harness.ts";
-import { cells } from "./stop_latency.ts";
+import { cells } from "./stop_latency_support.ts";
 
 const RUNS = 40;
 const TIMEOUT_MS = 15;

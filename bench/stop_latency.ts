@@ -30,17 +30,25 @@ import { stalledServer } from "../tests/support/holding_server.ts";
 import { lastDeadlineFired } from "../src/watchdog/watchdog.ts";
 import { esbuildToLoad } from "../tests/support/esbuild.ts";
 import { REACH_LABEL, reachedCallerCalls } from "./stop_latency_reach.ts";
+import {
+  abortAfter,
+  cells,
+  endStopper,
+  now,
+  P99_RUNS,
+  printSplitTable,
+  settle,
+  SETTLE_MS,
+  splitCells,
+  startStopper,
+  stopAt,
+  TIMEOUT_MS,
+} from "./stop_latency_support.ts";
 
-export const TIMEOUT_MS = 5;
 /** Enough calls that the p99 is not the maximum. */
 const WARM_RUNS = 200;
 /** Each a fresh load; enough of them that the p99 is not the maximum. */
 const COLD_RUNS = 100;
-/**
- * A pause before each cold load, so that the previous call's work is done,
- * and another after collecting the garbage of the loads before.
- */
-export const SETTLE_MS = 10;
 /** Runaway start functions: every load is a first call. */
 const START_RUNS = 200;
 const ISOLATED_RUNS = 100;
@@ -49,8 +57,6 @@ const CLI_RUNS = 100;
 const ISOLATED_TIMEOUT_MS = 80;
 /** A deadline that falls while the child process is still starting. */
 const STARTING_TIMEOUT_MS = 10;
-/** Below this many runs, a p99 is the maximum: the table says so. */
-export const P99_RUNS = 100;
 
 interface HostileGuest {
   label: string;
@@ -302,36 +308,12 @@ async function assembleGuest(guest: HostileGuest): Promise<Uint8Array> {
   return await watBinaryen(guest.wat, ["Strings", "CompactImports"]);
 }
 
-export function percentile(values: number[], fraction: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.ceil(fraction * sorted.length) - 1;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))];
-}
-
 function expectStopped(outcome: CallOutcome, expected: string): void {
   if (outcome.outcome !== expected) {
     throw new Error(
       `expected ${outcome.export} to end with "${expected}", got "${outcome.outcome}"`,
     );
   }
-}
-
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * Waits for the previous call's work, then collects the garbage of the loads
- * before, as a host's idle time between loads would. Without it, a cold
- * row would also time the freeing of a hundred earlier guests: V8 runs the
- * mark-compacts that free their memories (5 to 9 ms each beside GiB
- * memories) as tasks, which run when an async call yields to the event
- * loop, and made the async `memory.fill` 3 to 8 ms late about 1 call in 20.
- */
-export async function settle(): Promise<void> {
-  await pause(SETTLE_MS);
-  (globalThis as { gc?: () => void }).gc?.();
-  await pause(SETTLE_MS);
 }
 
 async function load(
@@ -356,60 +338,6 @@ async function load(
     imports,
   });
   return loaded;
-}
-
-/** The thread that sets StopSignals in `stop` mode, once it is ready. */
-let stopper: Promise<Worker> | undefined;
-
-export function startStopper(): Promise<Worker> {
-  return stopper ??= new Promise((resolve) => {
-    const worker = new Worker(
-      new URL("./stop_latency_stopper.ts", import.meta.url),
-      { type: "module" },
-    );
-    worker.onmessage = () => resolve(worker);
-  });
-}
-
-/** The clock every thread shares. */
-export function now(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-/**
- * A StopSignal that the stopper thread sets at `at` (on {@linkcode now}'s
- * clock), and when it did, on the same clock, once it has.
- */
-export async function stopAt(
-  at: number,
-): Promise<{ stop: StopSignal; stoppedAt: () => number }> {
-  const worker = await startStopper();
-  const stop = new StopSignal();
-  const stoppedAt = new Float64Array(new SharedArrayBuffer(8));
-  worker.postMessage({ buffer: stop.buffer, at, stoppedAt: stoppedAt.buffer });
-  return { stop, stoppedAt: () => stoppedAt[0] };
-}
-
-/**
- * An AbortSignal a timer aborts `ms` from now, and when it did (on
- * `performance.now()`'s clock), once it has; `cancel` clears the timer.
- */
-export function abortAfter(ms: number): {
-  signal: AbortSignal;
-  abortedAt: () => number;
-  cancel: () => void;
-} {
-  const controller = new AbortController();
-  let abortedAt = Infinity;
-  const timer = setTimeout(() => {
-    abortedAt = performance.now();
-    controller.abort();
-  }, ms);
-  return {
-    signal: controller.signal,
-    abortedAt: () => abortedAt,
-    cancel: () => clearTimeout(timer),
-  };
 }
 
 /**
@@ -676,18 +604,6 @@ async function throughCli(bytes: Uint8Array, guest: HostileGuest) {
   }
 }
 
-/** Runs, p50, p99 (marked as the maximum when runs are few) and max. */
-export function cells(late: number[]): string[] {
-  const ms = (value: number) => `${value.toFixed(3)} ms`;
-  const p99 = ms(percentile(late, 0.99));
-  return [
-    String(late.length),
-    ms(percentile(late, 0.5)),
-    late.length < P99_RUNS ? `${p99} (= max)` : p99,
-    ms(Math.max(...late)),
-  ];
-}
-
 /** The in-process series of one guest in one mode, as a child measures them. */
 type Series = Record<string, number[]>;
 
@@ -729,14 +645,14 @@ async function inFreshProcess(
 async function measureHere(label: string, mode: Mode): Promise<void> {
   if (label === WASI_LABEL) {
     console.log(JSON.stringify(await wasiSleeps(mode)));
-    (await stopper)?.terminate();
+    await endStopper();
     return;
   }
   if (label === WASI_READ_LABEL || label === WASI_PIPE_LABEL) {
     console.log(
       JSON.stringify(await wasiReads(mode, label === WASI_PIPE_LABEL)),
     );
-    (await stopper)?.terminate();
+    await endStopper();
     return;
   }
   if (label === FETCH_LABEL) {
@@ -747,14 +663,14 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
   if (label === LARGE_LABEL) {
     const kind = mode === "stop" ? "stop" : "abort";
     console.log(JSON.stringify(await largeLoads(kind)));
-    (await stopper)?.terminate();
+    await endStopper();
     return;
   }
   if (label === REACH_LABEL) {
     const runs = { cold: COLD_RUNS, warm: WARM_RUNS };
     const series = await reachedCallerCalls(assemble, mode, runs, TIMEOUT_MS);
     console.log(JSON.stringify(series));
-    (await stopper)?.terminate();
+    await endStopper();
     return;
   }
   if (
@@ -773,7 +689,7 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
   if (label === METER_START_LABEL) {
     const bytes = await assemble(RUNAWAY_START);
     console.log(JSON.stringify(await meterStarts(bytes, mode)));
-    (await stopper)?.terminate();
+    await endStopper();
     return;
   }
   const guest = HOSTILE_GUESTS.find((guest) => guest.label === label);
@@ -781,7 +697,7 @@ async function measureHere(label: string, mode: Mode): Promise<void> {
   const bytes = await assembleGuest(guest);
   console.log(JSON.stringify(await measure(bytes, guest, mode)));
   // The stopper's thread would keep this process alive.
-  (await stopper)?.terminate();
+  await endStopper();
 }
 
 const START_LABEL = "runaway start function";
@@ -1164,45 +1080,6 @@ export async function benchStopLatency(): Promise<void> {
     "\n### Where a deadline's lateness went\n\nwake = (time the watchdog's thread first set the flag) - deadline; after = (time the call returned) - (time the flag was first set); p50 / p99 / max in ms, over the stops the thread made (the others the host found first, reading its own clock). Late calls: those over 1 ms late, and how many of them the thread's wake-up made so (wake > after).\n",
   );
   printSplitTable("guest", splits);
-}
-
-/**
- * Prints where deadlines' lateness went, one row per series from
- * {@linkcode splitCells}, under a first column named `first`.
- */
-export function printSplitTable(first: string, splits: string[][]): void {
-  printTable(
-    [first, "mode", "call", "set by the thread", "wake", "after", "late calls"],
-    splits,
-  );
-}
-
-/** The split of a series' deadlines: see the table's legend. */
-export function splitCells(
-  late: number[],
-  wake: number[],
-  after: number[],
-): string[] {
-  // A stop the thread did not make is NaN here, null once through JSON.
-  const made = wake.filter(Number.isFinite);
-  const spent = after.filter(Number.isFinite);
-  const triple = (values: number[]) =>
-    values.length === 0
-      ? "-"
-      : [0.5, 0.99].map((fraction) => percentile(values, fraction).toFixed(2))
-        .concat(Math.max(...values).toFixed(2)).join(" / ");
-  let lateCalls = 0, byWake = 0;
-  late.forEach((value, i) => {
-    if (value <= 1) return;
-    lateCalls++;
-    if (wake[i] > after[i]) byWake++;
-  });
-  return [
-    `${made.length} of ${late.length}`,
-    triple(made),
-    triple(spent),
-    `${lateCalls} (${byWake} by the wake-up)`,
-  ];
 }
 
 // `deno run bench/stop_latency.ts GUEST sync|async`: one series, as JSON.

@@ -36,7 +36,7 @@ import {
   SETTLE_MS,
   startStopper,
   stopAt,
-} from "./stop_latency.ts";
+} from "./stop_latency_support.ts";
 
 const MiB = 1 << 20;
 /** Loads per row: each a large guest's, cold. */

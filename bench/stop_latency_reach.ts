@@ -10,7 +10,7 @@
  */
 
 import { type CallOptions, type Guest, loadGuest } from "../mod.ts";
-import { abortAfter, now, settle, stopAt } from "./stop_latency.ts";
+import { abortAfter, now, settle, stopAt } from "./stop_latency_support.ts";
 
 /** The row's label. */
 export const REACH_LABEL = "caller's code reached through a table";

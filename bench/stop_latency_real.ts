@@ -37,7 +37,7 @@ import {
   startStopper,
   stopAt,
   TIMEOUT_MS,
-} from "./stop_latency.ts";
+} from "./stop_latency_support.ts";
 
 /** Fresh instances per cold series: each compiles the library anew. */
 const COLD_RUNS = 20;

@@ -24,7 +24,7 @@ import {
 } from "../tests/support/sqljs.ts";
 import { threadCpuMs } from "../tests/support/thread_cpu.ts";
 import { jsonFromFreshProcess, printTable } from "./harness.ts";
-import { percentile, settle } from "./stop_latency.ts";
+import { percentile, settle } from "./stop_latency_support.ts";
 
 /** Runs per row: each is a query of up to 140 ms and its stop. */
 const RUNS = 20;
