@@ -11,7 +11,7 @@
 // readyForStops below).
 import { DeadlineExceeded } from "./src/errors.ts";
 import type { CallOutcome } from "./src/call/outcome.ts";
-import type { GuestOptions } from "./src/call/guest_options.ts";
+import type { GuestOptions } from "./src/load/guest_options.ts";
 import { RewriteCache } from "./src/cache/rewrite_cache.ts";
 import { readyForStops } from "./src/warmup/stop_readiness.ts";
 import { watchdogReady } from "./src/watchdog/watchdog.ts";
@@ -24,7 +24,7 @@ import { importsModule } from "./src/cli/cli_imports.ts";
 import { Backstop } from "./src/cli/cli_backstop.ts";
 import { loadGuestWith } from "./src/load/load_guest.ts";
 import { loadStopOutcome, START_FUNCTION } from "./src/call/outcome.ts";
-import { hasStartFunction } from "./src/load/signatures.ts";
+import { hasStartFunction } from "./src/module/signatures.ts";
 import { RunDeadline, RunTimedOut } from "./src/cli/cli_deadline.ts";
 import {
   checkReportFile,

@@ -31,16 +31,15 @@
  * @module
  */
 
-export { Guest } from "./src/call/guest.ts";
+export { Guest } from "./src/load/guest.ts";
 export { loadGuest } from "./src/load/load_guest.ts";
 export { prepareStops } from "./src/warmup/prepare_stops.ts";
+export type { GuestOptions, HostControls } from "./src/load/guest_options.ts";
 export type {
   AsyncCallOptions,
   CallOptions,
-  GuestOptions,
-  HostControls,
   RefuelRequest,
-} from "./src/call/guest_options.ts";
+} from "./src/call/call_options.ts";
 export type {
   CallOutcome,
   FuelUsage,
@@ -77,10 +76,10 @@ export type {
   InstrumentOptions,
   StopFlagImports,
 } from "./src/wasm/mod.ts";
-export type { CompileOptions } from "./src/load/compile_options.ts";
+export type { CompileOptions } from "./src/module/compile_options.ts";
 export type { GuestSource } from "./src/load/load.ts";
-export type { ResourceLimits } from "./src/load/limits.ts";
-export type { FunctionSignature, ValueType } from "./src/load/signatures.ts";
+export type { ResourceLimits } from "./src/module/limits.ts";
+export type { FunctionSignature, ValueType } from "./src/module/signatures.ts";
 export {
   Aborted,
   BRAND,

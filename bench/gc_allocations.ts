@@ -28,7 +28,7 @@ import {
   threadCpuMs,
   waitedForCpuMs,
 } from "../tests/support/thread_cpu.ts";
-import { DEFAULT_ARRAY_BYTES } from "../src/load/limits.ts";
+import { DEFAULT_ARRAY_BYTES } from "../src/module/limits.ts";
 import {
   cells,
   now,

@@ -190,7 +190,7 @@ export const HOSTILE_GUESTS: HostileGuest[] = [
     label: "first read of a passive element segment (5,001 entries)",
     // The engine evaluates a passive segment whole when an operator first
     // reads it, one entry or all; its entries weigh in their first reads'
-    // budget (src/load/passive_segments.ts), so this is the most `global.get`s
+    // budget (src/module/passive_segments.ts), so this is the most `global.get`s
     // a guest may have (a million held a call 63 to 92 ms past its
     // deadline). Only cold calls read it.
     wat: `(module (table 1 funcref)

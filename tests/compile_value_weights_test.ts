@@ -14,7 +14,7 @@
 import assert from "./support/assert.ts";
 import { isInvalidModule, loadGuest } from "../mod.ts";
 import { instrument } from "../src/wasm/mod.ts";
-import { checkInstanceSize } from "../src/load/instance_size.ts";
+import { checkInstanceSize } from "../src/module/instance_size.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import type { Bytes } from "./support/module_bytes.ts";
 import {

@@ -13,7 +13,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { readSignatures } from "../src/load/signatures.ts";
+import { readSignatures } from "../src/module/signatures.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import {
   type FuzzModuleCache,

@@ -12,7 +12,7 @@
  */
 
 import assert from "./support/assert.ts";
-import { readSignatures } from "../src/load/signatures.ts";
+import { readSignatures } from "../src/module/signatures.ts";
 import {
   compareRuns,
   coverageProblem,

@@ -14,7 +14,7 @@ import assert from "./support/assert.ts";
 import {
   describeModule,
   type FunctionSignature,
-} from "../src/load/signatures.ts";
+} from "../src/module/signatures.ts";
 import { buildImports } from "../src/load/imports.ts";
 import { newCallState } from "../src/call/call_state.ts";
 import { type ImportEntry, ModuleInfo } from "../src/wasm/module.ts";

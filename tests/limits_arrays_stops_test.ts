@@ -14,7 +14,7 @@ import assert from "./support/assert.ts";
 import { watBinaryen } from "./support/instrument.ts";
 import { bytesExpression, runInSmallHeap } from "./support/small_heap_child.ts";
 import { ARRAY_HOARDER_WAT, type ArrayCpu } from "./support/array_cpu.ts";
-import { DEFAULT_ARRAY_BYTES } from "../src/load/limits.ts";
+import { DEFAULT_ARRAY_BYTES } from "../src/module/limits.ts";
 
 /**
  * The bytes of arrays a call keeps: 32 at the cap, 8 at the cap before,

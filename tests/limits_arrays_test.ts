@@ -12,7 +12,7 @@
 import assert from "./support/assert.ts";
 import { watBinaryen } from "./support/instrument.ts";
 import { FuelMeter, type GuestOptions, loadGuest } from "../mod.ts";
-import { DEFAULT_ARRAY_BYTES } from "../src/load/limits.ts";
+import { DEFAULT_ARRAY_BYTES } from "../src/module/limits.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { runMainHere } from "./support/cli.ts";
 import { withDirectory } from "./support/temp_directory.ts";

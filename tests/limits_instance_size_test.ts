@@ -27,18 +27,18 @@ import {
 import {
   INSTANTIATION_WEIGHTS,
   MAX_INSTANTIATION_WORK,
-} from "../src/load/instantiation_work.ts";
+} from "../src/module/instantiation_work.ts";
 import {
   MAX_PASSIVE_FIRST_READ_WORK,
   PASSIVE_WEIGHTS,
-} from "../src/load/passive_segments.ts";
+} from "../src/module/passive_segments.ts";
 import {
   MAX_ALLOCATED_ELEMENTS,
   MAX_BINDINGS,
   MAX_MEMORIES,
   MAX_TABLE_ELEMENTS,
   MAX_TAGS_AND_SEGMENTS,
-} from "../src/load/instance_size.ts";
+} from "../src/module/instance_size.ts";
 import { encodeLeb as leb } from "./support/module_bytes.ts";
 
 function section(id: number, body: number[]): number[] {

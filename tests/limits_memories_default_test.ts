@@ -15,7 +15,7 @@ import {
   isGuestLoadError,
   loadGuest,
 } from "../mod.ts";
-import { DEFAULT_MEMORY_BYTES } from "../src/load/limits.ts";
+import { DEFAULT_MEMORY_BYTES } from "../src/module/limits.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { runMainHere } from "./support/cli.ts";
 

@@ -12,7 +12,7 @@ import { FuelMeter, isGuestLoadError, loadGuest, StopSignal } from "../mod.ts";
 import {
   MAX_PASSIVE_FIRST_READ_WORK,
   PASSIVE_WEIGHTS,
-} from "../src/load/passive_segments.ts";
+} from "../src/module/passive_segments.ts";
 import { encodeLeb as leb } from "./support/module_bytes.ts";
 
 function section(id: number, body: number[]): number[] {

@@ -21,7 +21,7 @@ import {
   isGuestLoadError,
   loadGuest,
 } from "../mod.ts";
-import { MAX_SIZED_ELEMENTS } from "../src/load/instance_size.ts";
+import { MAX_SIZED_ELEMENTS } from "../src/module/instance_size.ts";
 import { expectOutcome } from "./support/outcome.ts";
 
 /** `count` globals, each an `elements`-element array of `type`. */

@@ -13,7 +13,7 @@ import {
   invokeIsolated,
   loadGuest,
 } from "../mod.ts";
-import { DEFAULT_TABLE_ELEMENTS } from "../src/load/limits.ts";
+import { DEFAULT_TABLE_ELEMENTS } from "../src/module/limits.ts";
 import { expectOutcome } from "./support/outcome.ts";
 
 /** The engine's own largest table, less the element it starts with. */

@@ -13,7 +13,7 @@ import { isGuestLoadError, loadGuest, StopSignal } from "../mod.ts";
 import {
   INSTANTIATION_WEIGHTS,
   MAX_INSTANTIATION_WORK,
-} from "../src/load/instantiation_work.ts";
+} from "../src/module/instantiation_work.ts";
 import { encodeLeb as leb } from "./support/module_bytes.ts";
 import {
   inProcessVerdicts,

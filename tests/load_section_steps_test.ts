@@ -34,12 +34,12 @@ import {
   STEP_BYTES,
   type Steps,
 } from "../src/wasm/steps.ts";
-import { limitGuestSteps } from "../src/load/limits.ts";
-import { checkInstanceSizeSteps } from "../src/load/instance_size.ts";
+import { limitGuestSteps } from "../src/module/limits.ts";
+import { checkInstanceSizeSteps } from "../src/module/instance_size.ts";
 import {
   INSTANTIATION_WEIGHTS,
   MAX_INSTANTIATION_WORK,
-} from "../src/load/instantiation_work.ts";
+} from "../src/module/instantiation_work.ts";
 import { ModuleInfo } from "../src/wasm/module.ts";
 import { readSectionSteps } from "../src/wasm/module_sections.ts";
 import { Patches } from "../src/wasm/patches.ts";

@@ -18,7 +18,7 @@ import {
 import { expectOutcome } from "./support/outcome.ts";
 import { watBinaryen } from "./support/instrument.ts";
 import { type GuestOptions, isInvalidModule, loadGuest } from "../mod.ts";
-import { DEFAULT_ARRAY_BYTES } from "../src/load/limits.ts";
+import { DEFAULT_ARRAY_BYTES } from "../src/module/limits.ts";
 import { CONCAT_CHARACTER_BYTES } from "../src/wasm/string_builtin_helpers.ts";
 
 /** Assembles with binaryen, without the features V8 does not take. */

@@ -139,7 +139,7 @@ Deno.test("the README lists every option of loadGuest and runWasi, and every err
   const readme = await Deno.readTextFile(new URL("README.md", ROOT));
   assert.deepEqual(
     listed(readme, "`loadGuest`'s options:", ". `runWasi`'s").sort(),
-    (await optionNames("src/call/guest_options.ts", "GuestOptions")).sort(),
+    (await optionNames("src/load/guest_options.ts", "GuestOptions")).sort(),
   );
   assert.deepEqual(
     listed(readme, "`runWasi`'s:", ". The errors").sort(),

@@ -24,7 +24,7 @@ import {
   SpecRunner,
 } from "./support/spectest/mod.ts";
 import { envVar, shown, SUITE_DIR, suiteFiles } from "./support/testsuite.ts";
-import { DEFAULT_ARRAY_BYTES } from "../src/load/limits.ts";
+import { DEFAULT_ARRAY_BYTES } from "../src/module/limits.ts";
 import { instrument } from "../src/wasm/instrument.ts";
 import { withAddedImports } from "./support/stop_flag.ts";
 

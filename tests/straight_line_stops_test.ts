@@ -18,7 +18,7 @@ import { type Fn, wat, watBinaryen } from "./support/instrument.ts";
 import { instantiateFlagged } from "./support/stop_flag.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { loadGuest } from "../mod.ts";
-import { DEFAULT_ARRAY_BYTES } from "../src/load/limits.ts";
+import { DEFAULT_ARRAY_BYTES } from "../src/module/limits.ts";
 import { lastDeadlineFired } from "../src/watchdog/watchdog.ts";
 
 const MODES = [{ fuel: true }, { fuel: false }] as const;

@@ -7,7 +7,7 @@
  */
 
 import { GuestTrap, type TrapKind } from "../errors.ts";
-import { DEFAULT_ARRAY_BYTES } from "../load/limits.ts";
+import { DEFAULT_ARRAY_BYTES } from "../module/limits.ts";
 import { CONCAT_CHARACTER_BYTES } from "../wasm/string_builtin_helpers.ts";
 import { outsideCallTrap, reachedAsyncTrap } from "./outside_call.ts";
 

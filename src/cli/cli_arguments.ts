@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { FunctionSignature } from "../load/signatures.ts";
+import type { FunctionSignature } from "../module/signatures.ts";
 
 /** A command-line value the program cannot use; exit status 2. */
 export class UsageError extends Error {}

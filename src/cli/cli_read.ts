@@ -8,7 +8,7 @@
 import { roomForHit } from "../cache/rewrite_splice.ts";
 import { isInvalidModule } from "../errors.ts";
 import { compileBytes, loadModule, readModuleStream } from "../load/load.ts";
-import { type ModuleSignatures, readSignatures } from "../load/signatures.ts";
+import { type ModuleSignatures, readSignatures } from "../module/signatures.ts";
 import type { RunDeadline, RunPhase } from "./cli_deadline.ts";
 import type { CommandLineOptions } from "./cli_options.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { STOP_PATH_WARM_UP_GUEST } from "../call/stop_path_warmup.ts";
+import { STOP_PATH_WARM_UP_GUEST } from "../load/stop_path_warmup.ts";
 import { loadStopOutcome, START_FUNCTION } from "../call/outcome.ts";
 import { loadGuestWith } from "../load/load_guest.ts";
 import { FEATURES_WARM_UP_GUEST } from "../warmup/load_warmup.ts";

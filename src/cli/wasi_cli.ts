@@ -17,7 +17,7 @@ import {
 import {
   describeSignature,
   type ModuleSignatures,
-} from "../load/signatures.ts";
+} from "../module/signatures.ts";
 import type { RewriteCache } from "../cache/rewrite_cache.ts";
 import { type HostStream, writesCanBlock } from "../wasi/wasi_pipe_writes.ts";
 

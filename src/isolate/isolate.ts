@@ -41,7 +41,7 @@ import {
   checkLimits,
   type ResourceLimits,
   shareMemory,
-} from "../load/limits.ts";
+} from "../module/limits.ts";
 import { checkSource } from "../load/load.ts";
 import { guestForChild } from "./isolate_guest.ts";
 import { outlineDigest } from "../load/load_outline.ts";
@@ -49,7 +49,7 @@ import { isInstance } from "../thrown_values.ts";
 import {
   checkArgumentList,
   checkExportName,
-} from "../call/exported_function.ts";
+} from "../load/exported_function.ts";
 import {
   checkFuelAndTimeout,
   checkRecordValue,
@@ -62,7 +62,7 @@ import {
   START_FUNCTION,
   stoppedOutcome,
 } from "../call/outcome.ts";
-import { hasStartFunction } from "../load/signatures.ts";
+import { hasStartFunction } from "../module/signatures.ts";
 import {
   ISOLATED_OPTION_NAMES,
   type IsolatedCallOptions,

@@ -7,12 +7,12 @@
  */
 
 import { ExportError, GuestLoadError } from "../load_errors.ts";
-import type { GuestOptions } from "../call/guest_options.ts";
+import type { GuestOptions } from "../load/guest_options.ts";
 import { checkImportsValue } from "../option_checks.ts";
 import { describeThrown } from "../thrown_values.ts";
 import { loadGuestWith } from "../load/load_guest.ts";
 import { importFailure } from "../import_failure.ts";
-import type { FunctionSignature } from "../load/signatures.ts";
+import type { FunctionSignature } from "../module/signatures.ts";
 import type { GuardedRequest } from "./isolate_guard.ts";
 import {
   decodeValue,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ResourceLimits } from "../load/limits.ts";
+import type { ResourceLimits } from "../module/limits.ts";
 
 /**
  * Permissions for the child, as Deno's `--allow-*` flags take them. These

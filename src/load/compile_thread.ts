@@ -40,7 +40,7 @@
  */
 
 import { MessageChannel, type MessagePort } from "node:worker_threads";
-import type { CompileOptions } from "./compile_options.ts";
+import type { CompileOptions } from "../module/compile_options.ts";
 import { spawnOnWatchdog } from "../watchdog/watchdog.ts";
 import { nextTurn } from "../watchdog/yield.ts";
 

@@ -14,7 +14,7 @@ import {
   type FunctionSignature,
   type ImportDescriptor,
   unpassableType,
-} from "./signatures.ts";
+} from "../module/signatures.ts";
 import {
   describeThrown,
   isInstance,
@@ -28,7 +28,7 @@ import {
   type ExportOwner,
   exportOwner,
   noteImportedGlobal,
-} from "./handed_out.ts";
+} from "../module/handed_out.ts";
 import { oneLineText } from "../early_exit_error.ts";
 
 /**

@@ -10,8 +10,8 @@ import type { CallState } from "../call/call_state.ts";
 import { FuelExhausted, withoutStack } from "../errors.ts";
 import { toImportError } from "./imports.ts";
 import { classifyThrown } from "../call/outcome.ts";
-import type { ImportDescriptor } from "./signatures.ts";
-import { noteExports } from "./handed_out.ts";
+import type { ImportDescriptor } from "../module/signatures.ts";
+import { noteExports } from "../module/handed_out.ts";
 import { noteInstance } from "../call/outside_call.ts";
 
 /**

@@ -15,8 +15,8 @@ import { readPipe } from "./load_pipe.ts";
 import { compileElsewhere, CompileThreadGone } from "./compile_thread.ts";
 import { describeValue } from "../option_checks.ts";
 import { isInstance } from "../thrown_values.ts";
-import { DETACHED, isDetached, sourceHint } from "./source_hints.ts";
-import type { CompileOptions } from "./compile_options.ts";
+import { DETACHED, isDetached, sourceHint } from "../module/source_hints.ts";
+import type { CompileOptions } from "../module/compile_options.ts";
 
 /** `WebAssembly.compile` with compile options, which the types lack. */
 const compileWith = WebAssembly.compile as (

@@ -22,18 +22,18 @@ import {
   checkStopOutsideGuest,
   importedMemories,
 } from "../call/stop_in_guest_memory.ts";
-import { assembleGuest, type Guest, runStart } from "../call/guest.ts";
-import type { GuestOptions, HostControls } from "../call/guest_options.ts";
+import { assembleGuest, type Guest, runStart } from "./guest.ts";
+import type { GuestOptions, HostControls } from "./guest_options.ts";
 import { buildImports, describeImports } from "./imports.ts";
 import { instantiate } from "./instantiate.ts";
-import { planGuestLimitsSteps } from "./limits.ts";
+import { planGuestLimitsSteps } from "../module/limits.ts";
 import {
   joinLimitsInPlaceSteps,
   joinLimitsSteps,
   type LimitsPlan,
 } from "../wasm/limits.ts";
-import { checkInstanceSizeSteps } from "./instance_size.ts";
-import { checkTypeCountSteps } from "./instantiation_work.ts";
+import { checkInstanceSizeSteps } from "../module/instance_size.ts";
+import { checkTypeCountSteps } from "../module/instantiation_work.ts";
 import {
   compileBytes,
   type GuestSource,
@@ -46,7 +46,10 @@ import {
   type MeteredModule,
   meterGuest,
 } from "./metered_module.ts";
-import { type CompileOptions, engineModules } from "./compile_options.ts";
+import {
+  type CompileOptions,
+  engineModules,
+} from "../module/compile_options.ts";
 import { startCompileThread } from "./compile_thread.ts";
 import { prefaultSteps } from "./data_prefault.ts";
 import { writeData, writeDataSteps } from "./data_lift.ts";
@@ -55,10 +58,10 @@ import {
   type ImportDescriptor,
   type ModuleSignatures,
   readSignatures,
-} from "./signatures.ts";
+} from "../module/signatures.ts";
 import { startPrecompile } from "./precompile.ts";
 import { startWatchdog, watchdogReady } from "../watchdog/watchdog.ts";
-import { warmStopPath } from "../call/stop_path_warmup.ts";
+import { warmStopPath } from "./stop_path_warmup.ts";
 import { givenError } from "../call/outcome.ts";
 import { roomForHit } from "../cache/rewrite_splice.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { GuestOptions } from "../call/guest_options.ts";
+import type { GuestOptions } from "./guest_options.ts";
 import { HAS_JSPI } from "../call/jspi.ts";
 import { openCache, type RewriteCache } from "../cache/rewrite_cache.ts";
 import {
@@ -16,10 +16,10 @@ import {
   checkLabelValue,
 } from "../option_checks.ts";
 import { readOptions } from "../option_names.ts";
-import { checkCompileOptions } from "./compile_options.ts";
+import { checkCompileOptions } from "../module/compile_options.ts";
 import { type InterruptOptions, readInterruptOption } from "./imports.ts";
 import { checkSource, type GuestSource } from "./load.ts";
-import { checkLimits, type ResourceLimits } from "./limits.ts";
+import { checkLimits, type ResourceLimits } from "../module/limits.ts";
 
 /** A load's options, checked, and what they ask of it. */
 export interface LoadPlan {

@@ -21,7 +21,7 @@ import { InvalidModule, isInvalidModule } from "../errors.ts";
 import { FuelMeter, meterCalls } from "../meter/fuel.ts";
 import { meteringFor } from "../meter/meter_tank.ts";
 import { HAS_JSPI } from "../call/jspi.ts";
-import type { GuestOptions } from "../call/guest_options.ts";
+import type { GuestOptions } from "./guest_options.ts";
 import { resolveCosts } from "../wasm/costs.ts";
 import type { Footprint } from "../wasm/footprint.ts";
 import { instrumentSteps, type StopFlagImports } from "../wasm/instrument.ts";
@@ -31,7 +31,10 @@ import type { InPlace } from "../wasm/output_plan.ts";
 import { keptFromEngine } from "../wasm/reader.ts";
 import { readSections } from "../wasm/sections.ts";
 import { boundFlag } from "../watchdog/watchdog.ts";
-import { addedImportModule, type CompileOptions } from "./compile_options.ts";
+import {
+  addedImportModule,
+  type CompileOptions,
+} from "../module/compile_options.ts";
 import { sharedBufferOnThread, startCompileThread } from "./compile_thread.ts";
 import { dataReach } from "./data_prefault.ts";
 import {
@@ -40,12 +43,15 @@ import {
   liftSettings,
   memoryBytesOf,
 } from "./data_lift.ts";
-import { checkInstantiation, checkSizedAllocations } from "./instance_size.ts";
-import { DEFAULT_ARRAY_BYTES } from "./limits.ts";
+import {
+  checkInstantiation,
+  checkSizedAllocations,
+} from "../module/instance_size.ts";
+import { DEFAULT_ARRAY_BYTES } from "../module/limits.ts";
 import { compileBytes, STREAM_CHUNK } from "./load.ts";
 import type { LoadPlan } from "./load_plan.ts";
 import type { LoadStops } from "./load_stops.ts";
-import { describeModule, type ModuleSignatures } from "./signatures.ts";
+import { describeModule, type ModuleSignatures } from "../module/signatures.ts";
 
 const START_SECTION = 8;
 

@@ -24,13 +24,12 @@ import {
   type PrecompileMemory,
 } from "./compile_thread.ts";
 import type { Footprint } from "../wasm/footprint.ts";
+import { precompileRefused } from "../meter/meter_precompile.ts";
 import type { StopFlagImports } from "../wasm/instrument.ts";
 import type { ImportEntry } from "../wasm/module.ts";
 
 /** Each guest's precompile, for the tests to wait for. */
 const started = new WeakMap<object, Promise<number>>();
-
-let refused = false;
 
 /**
  * Starts the compile of a guest's dear functions on the compile thread.
@@ -53,7 +52,7 @@ export function startPrecompile(
   imports: readonly ImportEntry[],
   footprint: Pick<Footprint, "memoryPages" | "tableElements">,
 ): Promise<number> | undefined {
-  if (refused || dear === undefined || stopFlag === undefined) {
+  if (precompileRefused() || dear === undefined || stopFlag === undefined) {
     return undefined;
   }
   const memories: PrecompileMemory[] = stopFlag.memories.map((memory) => ({
@@ -106,42 +105,4 @@ export function startPrecompile(
  */
 export function precompiled(guest: object): Promise<number> | undefined {
   return started.get(guest);
-}
-
-/**
- * Keeps loads (and meters) from compiling dear functions ahead, for the tests that
- * measure a first call without it; `false` lets them again.
- *
- * @param refuse Whether to keep them from it.
- *
- * @example Usage
- * ```ts
- * import { refusePrecompile } from "./precompile.ts";
- *
- * refusePrecompile(true);
- * refusePrecompile(false);
- * ```
- */
-export function refusePrecompile(refuse: boolean): void {
-  refused = refuse;
-}
-
-/**
- * Whether loads and meters are kept from compiling dear functions ahead
- * (see {@linkcode refusePrecompile}).
- *
- * @returns Whether they are.
- *
- * @example Usage
- * ```ts
- * import { precompileRefused, refusePrecompile } from "./precompile.ts";
- * import assert from "node:assert/strict";
- *
- * refusePrecompile(true);
- * assert.equal(precompileRefused(), true);
- * refusePrecompile(false);
- * ```
- */
-export function precompileRefused(): boolean {
-  return refused;
 }

@@ -68,7 +68,7 @@ import {
   noteAddedGlobals,
   noteAddedImports,
   noteExports,
-} from "../load/handed_out.ts";
+} from "../module/handed_out.ts";
 import { isDetachedCounter, OFF_BOOKS_FUEL } from "./meter_tank.ts";
 import type { StopReason } from "../call/stop_reason.ts";
 import type { FuelMeterOptions } from "./meter_options.ts";
@@ -84,8 +84,7 @@ import { FuelBooks, type MeterBooks } from "./fuel_books.ts";
 import { StopDelivery } from "./stop_delivery.ts";
 import { warmMeterStopPath } from "./meter_warmup.ts";
 import { checkAttachedFlag } from "./meter_stop_flag.ts";
-import { precompileRefused } from "../load/precompile.ts";
-import { compileDearFunctions } from "./meter_precompile.ts";
+import { compileDearFunctions, precompileRefused } from "./meter_precompile.ts";
 import { wrapMeterExports } from "./meter_exports.ts";
 import { innerStopDue } from "../call/flags_in_calls.ts";
 

@@ -8,25 +8,25 @@
 
 import { unshared } from "../bytes.ts";
 import type { InstrumentedModule, InstrumentOptions } from "../wasm/mod.ts";
-import { hasStartFunction } from "../load/signatures.ts";
+import { hasStartFunction } from "../module/signatures.ts";
 import {
   checkLimits,
   DEFAULT_ARRAY_BYTES,
   limitGuest,
   type ResourceLimits,
-} from "../load/limits.ts";
+} from "../module/limits.ts";
 import {
   checkInstanceSize,
   checkInstantiation,
   checkSizedAllocations,
-} from "../load/instance_size.ts";
+} from "../module/instance_size.ts";
 import { resolveCosts } from "../wasm/costs.ts";
 import type { MeterRewriter } from "./meter_cache.ts";
 import { checkDeadlineOnlyMeter } from "./meter_deadline_only.ts";
 import { HAS_JSPI } from "../call/jspi.ts";
 import { isInstance, readSafely } from "../thrown_values.ts";
 import { describeValue } from "../option_checks.ts";
-import { DETACHED, isDetached, sourceHint } from "../load/source_hints.ts";
+import { DETACHED, isDetached, sourceHint } from "../module/source_hints.ts";
 import { readOptions } from "../option_names.ts";
 import {
   checkBooleanValue,

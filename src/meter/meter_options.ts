@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ResourceLimits } from "../load/limits.ts";
+import type { ResourceLimits } from "../module/limits.ts";
 import type { CacheOption } from "../cache/rewrite_cache.ts";
 
 /** Every option {@linkcode FuelMeter} takes. */

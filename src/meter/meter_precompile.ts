@@ -24,6 +24,46 @@
 /** How many functions each meter's instances had compiled ahead. */
 const compiled = new WeakMap<object, number>();
 
+let refused = false;
+
+/**
+ * Keeps loads (and meters) from compiling dear functions ahead, for the tests that
+ * measure a first call without it; `false` lets them again.
+ *
+ * @param refuse Whether to keep them from it.
+ *
+ * @example Usage
+ * ```ts
+ * import { refusePrecompile } from "./meter_precompile.ts";
+ *
+ * refusePrecompile(true);
+ * refusePrecompile(false);
+ * ```
+ */
+export function refusePrecompile(refuse: boolean): void {
+  refused = refuse;
+}
+
+/**
+ * Whether loads and meters are kept from compiling dear functions ahead
+ * (see {@linkcode refusePrecompile}).
+ *
+ * @returns Whether they are.
+ *
+ * @example Usage
+ * ```ts
+ * import { precompileRefused, refusePrecompile } from "./meter_precompile.ts";
+ * import assert from "node:assert/strict";
+ *
+ * refusePrecompile(true);
+ * assert.equal(precompileRefused(), true);
+ * refusePrecompile(false);
+ * ```
+ */
+export function precompileRefused(): boolean {
+  return refused;
+}
+
 /**
  * Calls the rewrite's precompile export once per dear function, the stop
  * flag held set meanwhile; the caller makes the flag's callback and fuel

@@ -10,7 +10,7 @@ import type { CallState } from "../call/call_state.ts";
 import { CallWatch } from "../call/call_watch.ts";
 import { ExportError, FuelExhausted, withoutStack } from "../errors.ts";
 import { type FuelMeter, meterCalls } from "./fuel.ts";
-import type { AsyncCallOptions } from "../call/guest_options.ts";
+import type { AsyncCallOptions } from "../call/call_options.ts";
 import { backstopSlice } from "./meter_tank.ts";
 import { type CallOutcome, stoppedOutcome } from "../call/outcome.ts";
 

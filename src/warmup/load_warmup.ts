@@ -23,10 +23,10 @@ import {
   checkInstanceSizeSteps,
   checkInstantiation,
   checkSizedAllocations,
-} from "../load/instance_size.ts";
-import { checkTypeCountSteps } from "../load/instantiation_work.ts";
-import { DEFAULT_ARRAY_BYTES, limitGuestSteps } from "../load/limits.ts";
-import { describeModule } from "../load/signatures.ts";
+} from "../module/instance_size.ts";
+import { checkTypeCountSteps } from "../module/instantiation_work.ts";
+import { DEFAULT_ARRAY_BYTES, limitGuestSteps } from "../module/limits.ts";
+import { describeModule } from "../module/signatures.ts";
 import { resolveCosts } from "../wasm/costs.ts";
 import { instrumentSteps } from "../wasm/instrument.ts";
 import { runSteps } from "../wasm/steps.ts";

@@ -7,10 +7,10 @@
  */
 
 import { WASI } from "node:wasi";
-import type { Guest } from "../call/guest.ts";
+import type { Guest } from "../load/guest.ts";
 import { type InternalLoadOptions, loadGuestWith } from "../load/load_guest.ts";
 import { withoutIsolatedHint } from "../isolated_hints.ts";
-import { checkLimits, type ResourceLimits } from "../load/limits.ts";
+import { checkLimits, type ResourceLimits } from "../module/limits.ts";
 import {
   type CacheOption,
   openCache,
@@ -46,7 +46,7 @@ import {
   describeSignature,
   hasStartFunction,
   type ImportDescriptor,
-} from "../load/signatures.ts";
+} from "../module/signatures.ts";
 import {
   checkPreopens,
   type HostPreopen,

@@ -11,7 +11,8 @@
  * fuel each meter counted.
  */
 import { FuelMeter, loadGuest, prepareStops } from "../../mod.ts";
-import { precompiled, refusePrecompile } from "../../src/load/precompile.ts";
+import { precompiled } from "../../src/load/precompile.ts";
+import { refusePrecompile } from "../../src/meter/meter_precompile.ts";
 import { meterPrecompiled } from "../../src/meter/meter_precompile.ts";
 import { compileThreadUp } from "../../src/load/compile_thread.ts";
 import { wat } from "./instrument.ts";

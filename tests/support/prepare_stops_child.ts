@@ -23,7 +23,7 @@ import {
 } from "../../src/watchdog/watchdog.ts";
 import { compileThreadStarted } from "../../src/load/compile_thread.ts";
 import { listerStarted } from "../../src/wasi/wasi_lister.ts";
-import { stopPathsWarmed } from "../../src/call/stop_path_warmup.ts";
+import { stopPathsWarmed } from "../../src/load/stop_path_warmup.ts";
 import { wasiRunsWarmed } from "../../src/warmup/wasi_warmup.ts";
 import { meterWarmUpStatus } from "../../src/meter/meter_warmup.ts";
 

@@ -10,7 +10,7 @@ import type {
   FunctionSignature,
   ImportDescriptor,
   ValueType,
-} from "../../../src/load/signatures.ts";
+} from "../../../src/module/signatures.ts";
 
 /** How a value crossing the boundary is written down in a log. */
 export function describeValue(value: unknown): string {

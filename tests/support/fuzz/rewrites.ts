@@ -6,7 +6,7 @@
  * @module
  */
 
-import { DEFAULT_ARRAY_BYTES } from "../../../src/load/limits.ts";
+import { DEFAULT_ARRAY_BYTES } from "../../../src/module/limits.ts";
 import { instrument } from "../../../src/wasm/instrument.ts";
 import { withAddedImports } from "../stop_flag.ts";
 import type { Transform } from "./seed.ts";

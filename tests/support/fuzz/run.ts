@@ -8,7 +8,7 @@
 import type {
   ExportDescriptor,
   ModuleSignatures,
-} from "../../../src/load/signatures.ts";
+} from "../../../src/module/signatures.ts";
 import {
   DEFAULT_BUDGET,
   describeValue,

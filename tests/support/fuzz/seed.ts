@@ -9,7 +9,7 @@ import { isEarlyExitError, isInvalidModule } from "../../../src/errors.ts";
 import {
   type ModuleSignatures,
   readSignatures,
-} from "../../../src/load/signatures.ts";
+} from "../../../src/module/signatures.ts";
 import { refusedAtLimit } from "../../../src/wasm/reader.ts";
 import { compareRuns } from "./compare.ts";
 import { describeValue } from "./host.ts";

@@ -8,7 +8,7 @@
 import {
   readSignatures,
   type ValueType,
-} from "../../../src/load/signatures.ts";
+} from "../../../src/module/signatures.ts";
 
 /** The numeric value types: these fit in the harness's memory slots. */
 export type NumericKind = "i32" | "i64" | "f32" | "f64" | "v128";

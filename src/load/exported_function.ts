@@ -8,13 +8,13 @@
 
 import { ExportError } from "../errors.ts";
 import { oneLineText } from "../early_exit_error.ts";
-import type { HostFunction } from "../load/imports.ts";
+import type { HostFunction } from "./imports.ts";
 import { describeValue } from "../option_checks.ts";
 import {
   describeSignature,
   type FunctionSignature,
   unpassableType,
-} from "../load/signatures.ts";
+} from "../module/signatures.ts";
 
 /**
  * The function export `name` of `instance`.

@@ -28,35 +28,36 @@
  * @module
  */
 
-import { CallStack, type Frame } from "./call_stack.ts";
+import { CallStack, type Frame } from "../call/call_stack.ts";
 import {
   attachedMemories,
   checkStopOutsideGuest,
   importedMemories,
-} from "./stop_in_guest_memory.ts";
-import { waitForTurn } from "./call_queue.ts";
+} from "../call/stop_in_guest_memory.ts";
+import { waitForTurn } from "../call/call_queue.ts";
 import {
   enclosingAsyncWatches,
   enclosingWatches,
   enterPlainCall,
   leavePlainCall,
-} from "./call_watch.ts";
-import { asyncFlags, insideCallOf, runCallOf } from "./calls_in_progress.ts";
-import { endCallsAbove, enterCall, leaveCall } from "./cut_short_ends.ts";
+} from "../call/call_watch.ts";
+import {
+  asyncFlags,
+  insideCallOf,
+  runCallOf,
+} from "../call/calls_in_progress.ts";
+import { endCallsAbove, enterCall, leaveCall } from "../call/cut_short_ends.ts";
 import {
   enclosingFlags,
   enterPlainFlag,
   leavePlainFlag,
-} from "./flags_in_calls.ts";
-import { type CallState, type Stop, stopOfUnwind } from "./call_state.ts";
+} from "../call/flags_in_calls.ts";
+import { type CallState, type Stop, stopOfUnwind } from "../call/call_state.ts";
 import { type EarlyExitError, ExportError, withoutStack } from "../errors.ts";
 import type { FuelMeter } from "../meter/fuel.ts";
-import type {
-  AsyncCallOptions,
-  CallOptions,
-  GuestOptions,
-} from "./guest_options.ts";
-import type { HostFunction } from "../load/imports.ts";
+import type { GuestOptions } from "./guest_options.ts";
+import type { AsyncCallOptions, CallOptions } from "../call/call_options.ts";
+import type { HostFunction } from "./imports.ts";
 import {
   checkArgumentList,
   checkArguments,
@@ -64,9 +65,9 @@ import {
   checkExportName,
   exportedFunction,
 } from "./exported_function.ts";
-import { instantiate } from "../load/instantiate.ts";
-import { promising, type PromisingFunction } from "./jspi.ts";
-import { watchOnEventLoop } from "./event_loop_stops.ts";
+import { instantiate } from "./instantiate.ts";
+import { promising, type PromisingFunction } from "../call/jspi.ts";
+import { watchOnEventLoop } from "../call/event_loop_stops.ts";
 import {
   beginMeteredCall,
   endBooksFrom,
@@ -79,14 +80,14 @@ import {
   givenOutcome,
   ownStopOutcome,
   stoppedOutcome,
-} from "./outcome.ts";
+} from "../call/outcome.ts";
 import { checkFuelAndTimeout } from "../option_checks.ts";
 import { readOptions } from "../option_names.ts";
 import type {
   FunctionSignature,
   ImportDescriptor,
-} from "../load/signatures.ts";
-import { flagStop } from "./stop_flag_host.ts";
+} from "../module/signatures.ts";
+import { flagStop } from "../call/stop_flag_host.ts";
 import { isInstance, readSafely } from "../thrown_values.ts";
 
 /** What a guest is made of; {@linkcode loadGuest} gathers it. */
