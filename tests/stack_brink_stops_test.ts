@@ -74,17 +74,25 @@ async function atTheBrink(
   attempt: Attempt,
   stopped: CallOutcome["outcome"],
 ): Promise<void> {
-  const bottom = await deepest(attempt);
-  let stops = 0;
-  for (let k = bottom - DEPTHS; k <= bottom + 2; k++) {
-    const { outcome, caught } = await attempt(k);
-    assert.equal(caught, 0, `depth ${k}: the guest caught ${caught} throws`);
-    if (overflowed(outcome)) continue;
-    assert.equal(outcome.outcome, stopped, `depth ${k}`);
-    stops++;
+  // The brink moves as V8 compiles the host's own frames anew (beside other
+  // tests, one search found it 18 frames deeper than the tries after it
+  // could go): when too few depths reach the loop, it is found again.
+  const tried: string[] = [];
+  for (let round = 0; round < 3; round++) {
+    const bottom = await deepest(attempt);
+    let stops = 0;
+    for (let k = bottom - DEPTHS; k <= bottom + 2; k++) {
+      const { outcome, caught } = await attempt(k);
+      assert.equal(caught, 0, `depth ${k}: the guest caught ${caught} throws`);
+      if (overflowed(outcome)) continue;
+      assert.equal(outcome.outcome, stopped, `depth ${k}`);
+      stops++;
+    }
+    // Most depths reach the loop: the test is not passed by overflows alone.
+    if (stops >= DEPTHS / 2) return;
+    tried.push(`${stops} below ${bottom}`);
   }
-  // Most depths reach the loop: the test is not passed by overflows alone.
-  assert.ok(stops >= DEPTHS / 2, `${stops} depths reached the loop`);
+  assert.fail(`too few depths reached the loop: ${tried.join(", ")}`);
 }
 
 function guestAttempt(options: GuestOptions, async: boolean): Attempt {
