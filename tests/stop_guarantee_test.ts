@@ -303,7 +303,8 @@ Deno.test("CLI: the slice pump stops at --timeout, and on Ctrl-C", async () => {
 });
 
 /**
- * The largest table V8 allows, filled in one operator. The host grows it to
+ * The largest table V8 allows, filled (or copied onto itself, one element
+ * along) in one operator. The host grows it to
  * that size (a guest loaded in process may not start with it), in one
  * `Table.grow`: the guest's own `table.grow` would grow it in chunks, twice
  * as long.
@@ -312,7 +313,18 @@ const TABLE = await assembleWat(`
 (module
   (table (export "t") 0 funcref)
   (func (export "fill")
-    (table.fill 0 (i32.const 0) (ref.null func) (i32.const 10000000))))
+    (table.fill 0 (i32.const 0) (ref.null func) (i32.const 10000000)))
+  (func (export "copy")
+    (table.copy 0 0 (i32.const 0) (i32.const 1) (i32.const 9999999))))
+`);
+
+/** 1 GiB copied from one memory into another, in one operator. */
+const TWO_MEMORIES = await assembleWat(`
+(module
+  (memory $to 16384 16384)
+  (memory $from 16384 16384)
+  (func (export "copy")
+    (memory.copy $to $from (i32.const 0) (i32.const 0) (i32.const 0x40000000))))
 `);
 
 /** 8 GiB of 64-bit memory, filled in one operator. */
@@ -323,7 +335,7 @@ const BULK64 = await assembleWat(`
     (memory.fill (i64.const 0) (i32.const 7) (i64.const 0x200000000))))
 `);
 
-Deno.test("GiB bulk operators stop mid-operation: memory.fill, memory.copy, table.fill", async () => {
+Deno.test("GiB bulk operators stop mid-operation: memory.fill, memory.copy (in one memory and between two), table.fill, table.copy", async () => {
   for (const name of ["fill", "copy"]) {
     // A fresh instance each time, whose pages are not yet touched.
     const guest = await loadGuest(BULK, { interruptible: true });
@@ -337,6 +349,10 @@ Deno.test("GiB bulk operators stop mid-operation: memory.fill, memory.copy, tabl
   const t = table.instance.exports.t as WebAssembly.Table;
   assert.equal(t.grow(10_000_000), 0);
   syncTimeout(table, "fill", "table.fill of 10M elements");
+  syncTimeout(table, "copy", "table.copy of 10M elements");
+  const two = await loadGuest(TWO_MEMORIES, { interruptible: true });
+  syncTimeout(two, "copy", "memory.copy of 1 GiB between two memories");
+  await asyncAbort({}, TWO_MEMORIES, "copy", "memory.copy between memories");
   await asyncAbort({}, BULK, "fill", "memory.fill of 1 GiB");
   await syncStopSignal({}, BULK, "fill", "memory.fill of 1 GiB");
   await isolatedTimeout(BULK, "fill", "memory.fill of 1 GiB");
