@@ -1,6 +1,6 @@
 /**
- * What metering costs on the guests people stop: an interpreter (QuickJS),
- * a database (SQLite through sql.js), a compiler in Go (esbuild), a bytecode
+ * What metering costs on the guests people stop: two interpreters (QuickJS,
+ * Lua), a database (SQLite through sql.js), a compiler in Go (esbuild), a bytecode
  * interpreter of our own in C, the tightest loop (`sum_to`) and many short
  * calls; each in every mode
  * that applies, as the metered side's time over the plain side's, in CPU
@@ -32,6 +32,8 @@ import {
   meteredEsbuild,
   plainEsbuild,
 } from "../tests/support/esbuild.ts";
+import { LUA_WASM, luaEngine, mixedLua } from "../tests/support/lua.ts";
+import type { LuaEngine } from "wasmoon";
 
 const INTERPRETER = new URL("../guest/interp/interp.wasm", import.meta.url);
 const COMPUTE = new URL("../guest/compute.wasm", import.meta.url);
@@ -389,6 +391,18 @@ export async function benchReal(): Promise<void> {
       { rounds: 5, iterations: 1 },
     ),
   ));
+  const lua = await Deno.readFile(LUA_WASM);
+  const luaProgram = mixedLua(12);
+  const luaWork = (engine: LuaEngine) =>
+    String(engine.doStringSync(luaProgram));
+  rows.push(...rowsOf(
+    "Lua 5.4 (wasmoon): mixed Lua program",
+    timeSides(
+      await librarySides(lua, 3, (_, meter) => luaEngine(meter), luaWork),
+      luaWork(await luaEngine()),
+      { rounds: 5, iterations: 1 },
+    ),
+  ));
   rows.push(...await esbuildRows(3));
   const interpN = 100_000;
   rows.push(...rowsOf(
@@ -413,7 +427,7 @@ export async function benchReal(): Promise<void> {
     "\n## Real guests: metered / plain, every mode (issue targets: QuickJS <= 1.15, SQLite <= 1.10, interpreter <= 1.08, sum_to <= 1.5; deadline-only <= 1.05, sum_to <= 1.3)\n",
   );
   console.log(
-    "QuickJS, SQLite and esbuild: metered through FuelMeter (docs/other-loaders.md), meter.run(work) with no budget to reach; stoppable = new FuelMeter(bytes) (resumable, the default),",
+    "QuickJS, SQLite, Lua and esbuild: metered through FuelMeter (docs/other-loaders.md), meter.run(work) with no budget to reach; stoppable = new FuelMeter(bytes) (resumable, the default),",
   );
   console.log(
     "trapping = new FuelMeter(bytes, { resumable: false }), timeout = the default meter with meter.run(work, { timeout: 1e9 }),",
