@@ -203,7 +203,9 @@ export class Aborted extends EarlyExitError {
  * A guest ran out of memory. In isolation, the child process's V8 reached
  * its heap limit (`maxHeapMiB`, or V8's own), or the system refused it
  * memory or address space (a guest with thousands of memories reserves it
- * all), and ended the child. In
+ * all), and ended the child. A load, in process or in the child, fails
+ * with it when the system refuses the memories of the guest it
+ * instantiates. In
  * process, a guest's GC allocations (structs, arrays, exceptions, strings)
  * found the host's heap past `limits.heap` (its pages, which live data
  * fills), and the guest was stopped before V8 would have ended the host.
@@ -230,13 +232,15 @@ export class OutOfMemory extends EarlyExitError {
    *
    * @param heapLimitMiB The heap limit in MiB, when the caller set one.
    * @param heldMiB In process, the MiB the host's heap would have held.
-   * @param refusedBySystem In isolation: the system refused the child's V8
-   * memory or address space below its heap limit.
+   * @param refusedBySystem The system refused V8 memory or address space
+   * below its heap limit: `true` for an isolated call's child, which it
+   * ended; `"instantiating"` for the memories of a guest being
+   * instantiated, which failed.
    */
   constructor(
     heapLimitMiB: number | undefined,
     heldMiB?: number,
-    refusedBySystem = false,
+    refusedBySystem: boolean | "instantiating" = false,
   ) {
     const limit = heapLimitMiB === undefined
       ? "V8's default heap limit"
@@ -248,6 +252,8 @@ export class OutOfMemory extends EarlyExitError {
         ? `the guest's allocations would leave the host's heap at ${heldMiB} MiB (the pages its live data fills), near V8's own limit, which limits.heap (${heapLimitMiB} MiB) is past: V8 would end the host first; lower limits.heap, or start deno with a larger --v8-flags=--max-old-space-size`
         : heldMiB !== undefined
         ? `the guest's allocations would leave the host's heap at ${heldMiB} MiB (the pages its live data fills), past limits.heap (${heapLimitMiB} MiB); raise limits.heap (bytes) or give the guest less to hold`
+        : refusedBySystem === "instantiating"
+        ? "instantiating the guest ran out of memory: the system refused its V8 more memory or address space, below its heap limit (each of a guest's memories reserves address space); give the guest fewer or smaller memories"
         : refusedBySystem
         ? "the isolated call's child process ran out of memory: the system refused its V8 more memory or address space, below its heap limit (each of a guest's memories reserves address space); give the guest fewer or smaller memories"
         : `the isolated call's child process ran out of memory (${limit}); raise maxHeapMiB or give the guest less to hold`,

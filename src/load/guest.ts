@@ -104,6 +104,11 @@ export interface GuestParts {
   instance: WebAssembly.Instance;
   /** The import object `instance` was made with. */
   imports: WebAssembly.Imports;
+  /**
+   * How many memories `module` defines (see `live_memories.ts`), or
+   * `undefined` where none are counted.
+   */
+  definedMemories: number | undefined;
   /** The signatures of the exported functions, when the bytes were known. */
   signatures: Map<string, FunctionSignature>;
   /** The state its calls share with its imports and meter. */
@@ -218,6 +223,7 @@ export class Guest {
   readonly #timeout: number | undefined;
   readonly #options: GuestOptions;
   readonly #freshImports: (() => WebAssembly.Imports) | undefined;
+  readonly #definedMemories: number | undefined;
   readonly #startExport: string | undefined;
   readonly #addedExports: ReadonlySet<string> | undefined;
   /** The start function's export, as its call begins (see `#start`). */
@@ -251,6 +257,7 @@ export class Guest {
     this.#timeout = parts.options.timeout;
     this.#options = parts.options;
     this.#freshImports = parts.freshImports;
+    this.#definedMemories = parts.definedMemories;
     this.#startExport = parts.startExport;
     this.#addedExports = parts.addedExports;
     this.#calls = new CallStack(parts.state);
@@ -331,6 +338,7 @@ export class Guest {
         this.#state,
         this.#needed,
         this.label,
+        this.#definedMemories,
       );
       await this.#start();
     } catch (error) {

@@ -7,12 +7,25 @@
  */
 
 import type { CallState } from "../call/call_state.ts";
-import { FuelExhausted, withoutStack } from "../errors.ts";
+import { FuelExhausted, OutOfMemory, withoutStack } from "../errors.ts";
 import { toImportError } from "./imports.ts";
 import { classifyThrown } from "../call/outcome.ts";
 import type { ImportDescriptor } from "../module/signatures.ts";
 import { noteExports } from "../module/handed_out.ts";
 import { noteInstance } from "../call/outside_call.ts";
+import { countLiveMemories } from "../module/live_memories.ts";
+
+/**
+ * Whether `error` is the engine's refusal of the memories of the instance
+ * it makes (the system refused it address space): a RangeError in its
+ * words, which no host import threw (a start function's import may throw
+ * anything).
+ */
+function refusedMemories(error: unknown, state: CallState): boolean {
+  return error instanceof RangeError &&
+    !(state.thrownBy !== undefined && error === state.thrown) &&
+    /^WebAssembly\.instantiate\(\): Out of memory/.test(error.message);
+}
 
 /**
  * Instantiates `module`, and attaches the guest's fuel meter to the instance.
@@ -22,9 +35,16 @@ import { noteInstance } from "../call/outside_call.ts";
  * @param state The guest's call state, which the start function runs in.
  * @param needed The imports the module needs, to name a failing one.
  * @param label The guest's name in messages.
+ * @param definedMemories How many memories the module defines (see
+ *   `live_memories.ts`); `undefined` counts none (an isolated child, which
+ *   holds one guest and has no caps).
  * @returns The instance.
  * @throws {ImportError} When an import is unusable (see `toImportError`).
  * @throws {FuelExhausted} When the start function runs out of fuel.
+ * @throws {GuestLoadError} With reason `limits`, when the guests alive in
+ *   this process would hold too many memories with this one.
+ * @throws {OutOfMemory} When the system refused the engine the memory or
+ *   address space of the guest's memories.
  */
 export async function instantiate(
   module: WebAssembly.Module,
@@ -32,11 +52,19 @@ export async function instantiate(
   state: CallState,
   needed: ImportDescriptor[],
   label: string,
+  definedMemories: number | undefined,
 ): Promise<WebAssembly.Instance> {
+  const memories = definedMemories === undefined
+    ? undefined
+    : await countLiveMemories(module, imports, definedMemories, label);
   let instance: WebAssembly.Instance;
   try {
     instance = await WebAssembly.instantiate(module, imports);
   } catch (error) {
+    memories?.cancel();
+    if (refusedMemories(error, state)) {
+      throw new OutOfMemory(undefined, undefined, "instantiating");
+    }
     const stop = state.stop;
     state.stop = undefined;
     const meter = state.meter;
@@ -49,6 +77,7 @@ export async function instantiate(
       ? withoutStack(stop)
       : toImportError(error, needed) ?? classifyThrown(error, state);
   }
+  memories?.hold(instance);
   noteExports(instance.exports, label, imports, state.meter);
   noteInstance(instance, label, state);
   state.meter?.attach(instance);

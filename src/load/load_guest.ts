@@ -33,6 +33,7 @@ import {
   type LimitsPlan,
 } from "../wasm/limits.ts";
 import { checkInstanceSizeSteps } from "../module/instance_size.ts";
+import { sectionCount } from "../wasm/sections.ts";
 import { checkTypeCountSteps } from "../module/instantiation_work.ts";
 import {
   compileBytes,
@@ -158,7 +159,8 @@ export interface InternalLoadOptions {
    */
   onBytes?: (bytes: Uint8Array) => void;
   /**
-   * Loads a guest with more memories than `MAX_MEMORIES`, more table
+   * Loads a guest with more memories than `MAX_MEMORIES` (or than
+   * `MAX_LIVE_MEMORIES` leaves room for among the guests alive), more table
    * elements than `MAX_TABLE_ELEMENTS`, or constant expressions allocating
    * more than `MAX_ALLOCATED_ELEMENTS` (an isolated child, where a failed
    * instantiation ends only the child).
@@ -285,6 +287,10 @@ export async function loadGuestWith(
     const original = snapshot
       ? await stops.snapshot(loaded.bytes!, label, LIMITS_ROOM)
       : loaded.bytes;
+    // The memories it defines (section 5), read before the limits are
+    // written over these bytes. A compiled module given without its bytes
+    // counts only the memories it imports.
+    const defined = original === undefined ? 0 : sectionCount(original, 5) ?? 0;
     // A metered guest that can allocate on the host's heap reads a stop
     // flag, whose callback reads the heap (`heap_limit.ts`), even under a
     // fuel budget alone: a budget bounds its heap only when it is small.
@@ -380,8 +386,15 @@ export async function loadGuestWith(
     // Instantiation holds the thread at once (about 2 ms for esbuild): a
     // hold of its own, not one with the steps before or the work after it.
     await stops.turn();
+    // A stop flag turns every memory the guest defines into an import. An
+    // isolated child, which loads past every cap, counts none.
+    const definedMemories = internal.anySize === true
+      ? undefined
+      : metered && flagged
+      ? 0
+      : defined;
     const instance = await stops.race(
-      instantiate(module, imports, state, needed, label),
+      instantiate(module, imports, state, needed, label, definedMemories),
     );
     await stops.turn();
     // The start function never runs before the thread that stops it is
@@ -394,6 +407,7 @@ export async function loadGuestWith(
       label,
       instance,
       imports,
+      definedMemories,
       signatures: signatures?.exports ?? new Map(),
       state,
       needed,
