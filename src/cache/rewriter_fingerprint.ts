@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:507527625819c3bd4f8641acfded59b809d82d7e1078cc9dbefed7ab819795a6";
+  "sha256:f58e9d5900863348a3e79a796133eb438ca52abec43e0c29876597ac289882b0";
