@@ -205,7 +205,9 @@ export class Aborted extends EarlyExitError {
  * memory or address space (a guest with thousands of memories reserves it
  * all), and ended the child. A load, in process or in the child, fails
  * with it when the system refuses the memories of the guest it
- * instantiates. In
+ * instantiates; an async call ends with it, before it starts, when the
+ * memories and calls of the process's guests are at the most they may
+ * hold. In
  * process, a guest's GC allocations (structs, arrays, exceptions, strings)
  * found the host's heap past `limits.heap` (its pages, which live data
  * fills), and the guest was stopped before V8 would have ended the host.
@@ -235,12 +237,14 @@ export class OutOfMemory extends EarlyExitError {
    * @param refusedBySystem The system refused V8 memory or address space
    * below its heap limit: `true` for an isolated call's child, which it
    * ended; `"instantiating"` for the memories of a guest being
-   * instantiated, which failed.
+   * instantiated, which failed; `"regions"` for an async call that did not
+   * start, the regions its stack would take being at the most the process
+   * may hold.
    */
   constructor(
     heapLimitMiB: number | undefined,
     heldMiB?: number,
-    refusedBySystem: boolean | "instantiating" = false,
+    refusedBySystem: boolean | "instantiating" | "regions" = false,
   ) {
     const limit = heapLimitMiB === undefined
       ? "V8's default heap limit"
@@ -252,6 +256,8 @@ export class OutOfMemory extends EarlyExitError {
         ? `the guest's allocations would leave the host's heap at ${heldMiB} MiB (the pages its live data fills), near V8's own limit, which limits.heap (${heapLimitMiB} MiB) is past: V8 would end the host first; lower limits.heap, or start deno with a larger --v8-flags=--max-old-space-size`
         : heldMiB !== undefined
         ? `the guest's allocations would leave the host's heap at ${heldMiB} MiB (the pages its live data fills), past limits.heap (${heapLimitMiB} MiB); raise limits.heap (bytes) or give the guest less to hold`
+        : refusedBySystem === "regions"
+        ? "the async call did not start: the memories of the guests alive and the async calls in progress in this process are at the most they may hold together (each takes the system's memory maps, and past them the engine ends the whole process); let calls end or guests go before starting more, or run guests with invokeIsolated"
         : refusedBySystem === "instantiating"
         ? "instantiating the guest ran out of memory: the system refused its V8 more memory or address space, below its heap limit (each of a guest's memories reserves address space); give the guest fewer or smaller memories"
         : refusedBySystem

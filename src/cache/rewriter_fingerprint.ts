@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:f58e9d5900863348a3e79a796133eb438ca52abec43e0c29876597ac289882b0";
+  "sha256:aca789fc7f2d5570bf2200a6f737946ce488f248f7baa15f791986c8df91b862";

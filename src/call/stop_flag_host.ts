@@ -7,6 +7,7 @@
  */
 
 import { type CallState, recordStop, type Stop } from "./call_state.ts";
+import { leaveUncounted } from "../module/mapped_regions.ts";
 import { suspending } from "./jspi.ts";
 import { heapCheck } from "./heap_limit.ts";
 import { markIdle, outsideCalls } from "./outside_call.ts";
@@ -55,6 +56,8 @@ export function stopFlagHost(
   startYields = false,
 ): StopFlagHost {
   const { memory: shared, flag } = bound;
+  // One page, shared by all of this guest's instances: none of its maps.
+  leaveUncounted(shared);
   // No call is in progress yet: the guest's code refuses to run until one
   // is (`outside_call.ts`), also once instantiation has put its functions
   // in the host's tables, before the guest is made.

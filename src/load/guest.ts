@@ -53,7 +53,13 @@ import {
   leavePlainFlag,
 } from "../call/flags_in_calls.ts";
 import { type CallState, type Stop, stopOfUnwind } from "../call/call_state.ts";
-import { type EarlyExitError, ExportError, withoutStack } from "../errors.ts";
+import {
+  type EarlyExitError,
+  ExportError,
+  OutOfMemory,
+  withoutStack,
+} from "../errors.ts";
+import { countCallStack, countCallStackNow } from "../module/mapped_regions.ts";
 import type { FuelMeter } from "../meter/fuel.ts";
 import type { GuestOptions } from "./guest_options.ts";
 import type { AsyncCallOptions, CallOptions } from "../call/call_options.ts";
@@ -105,7 +111,7 @@ export interface GuestParts {
   /** The import object `instance` was made with. */
   imports: WebAssembly.Imports;
   /**
-   * How many memories `module` defines (see `live_memories.ts`), or
+   * How many memories `module` defines (see `mapped_regions.ts`), or
    * `undefined` where none are counted.
    */
   definedMemories: number | undefined;
@@ -544,6 +550,20 @@ export class Guest {
     }
   }
 
+  /** The outcome of a call that could not start: it ran out of memory. */
+  #notStarted(name: string, error: OutOfMemory): CallOutcome {
+    const outcome: CallOutcome = {
+      outcome: "out_of_memory",
+      export: name,
+      error,
+    };
+    const meter = this.#state.meter;
+    if (meter !== undefined && this.#options.fuel !== false) {
+      outcome.fuel = { consumed: 0, remaining: meter.remaining };
+    }
+    return givenOutcome(outcome);
+  }
+
   /** The outcome of a call stopped while it waited for its turn. */
   #stoppedInQueue(name: string, stop: Stop): CallOutcome {
     const outcome = stoppedOutcome(name, withoutStack(stop))!;
@@ -581,6 +601,16 @@ export class Guest {
       start = promising(fn);
       this.#promising.set(fn, start);
     }
+    // The engine keeps a stack for the call while it runs and waits (see
+    // `mapped_regions.ts`).
+    let endStack = countCallStackNow();
+    if (endStack === undefined) {
+      const counted = await countCallStack();
+      if (counted instanceof OutOfMemory) {
+        return this.#notStarted(name, counted);
+      }
+      endStack = counted;
+    }
     const call = this.#begin(options, true, invoked);
     // While the guest waits in a host import, no check reads the flag: the
     // event loop tells the watch of the call's stops, and a stop it takes
@@ -612,6 +642,7 @@ export class Guest {
     } catch (error) {
       outcome = this.#settleOrKeep(name, error);
     } finally {
+      endStack();
       disposeStops();
       call.call?.watch?.dispose();
     }

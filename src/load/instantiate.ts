@@ -13,7 +13,7 @@ import { classifyThrown } from "../call/outcome.ts";
 import type { ImportDescriptor } from "../module/signatures.ts";
 import { noteExports } from "../module/handed_out.ts";
 import { noteInstance } from "../call/outside_call.ts";
-import { countLiveMemories } from "../module/live_memories.ts";
+import { countMemories } from "../module/mapped_regions.ts";
 
 /**
  * Whether `error` is the engine's refusal of the memories of the instance
@@ -36,13 +36,13 @@ function refusedMemories(error: unknown, state: CallState): boolean {
  * @param needed The imports the module needs, to name a failing one.
  * @param label The guest's name in messages.
  * @param definedMemories How many memories the module defines (see
- *   `live_memories.ts`); `undefined` counts none (an isolated child, which
+ *   `mapped_regions.ts`); `undefined` counts none (an isolated child, which
  *   holds one guest and has no caps).
  * @returns The instance.
  * @throws {ImportError} When an import is unusable (see `toImportError`).
  * @throws {FuelExhausted} When the start function runs out of fuel.
- * @throws {GuestLoadError} With reason `limits`, when the guests alive in
- *   this process would hold too many memories with this one.
+ * @throws {GuestLoadError} With reason `limits`, when the guests of this
+ *   process would hold too many memories and calls with this one.
  * @throws {OutOfMemory} When the system refused the engine the memory or
  *   address space of the guest's memories.
  */
@@ -56,7 +56,7 @@ export async function instantiate(
 ): Promise<WebAssembly.Instance> {
   const memories = definedMemories === undefined
     ? undefined
-    : await countLiveMemories(module, imports, definedMemories, label);
+    : await countMemories(module, imports, definedMemories, label);
   let instance: WebAssembly.Instance;
   try {
     instance = await WebAssembly.instantiate(module, imports);

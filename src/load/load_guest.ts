@@ -160,7 +160,7 @@ export interface InternalLoadOptions {
   onBytes?: (bytes: Uint8Array) => void;
   /**
    * Loads a guest with more memories than `MAX_MEMORIES` (or than
-   * `MAX_LIVE_MEMORIES` leaves room for among the guests alive), more table
+   * `MAX_MAPPED_REGIONS` leaves room for among the guests alive), more table
    * elements than `MAX_TABLE_ELEMENTS`, or constant expressions allocating
    * more than `MAX_ALLOCATED_ELEMENTS` (an isolated child, where a failed
    * instantiation ends only the child).

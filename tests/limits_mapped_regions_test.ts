@@ -1,16 +1,17 @@
 /**
- * The memories of all the guests alive in one process are capped
- * (`MAX_LIVE_MEMORIES`): each takes the system's memory maps, and a host
- * that kept 320 guests of 100 memories, each within its own limits, was
- * ended by V8. Run in a child with `--expose-gc`, so that the count is
- * the child's alone and the guests can be let go of for certain.
+ * The memories of all the guests alive in one process and their async
+ * calls in progress are capped together (`MAX_MAPPED_REGIONS`): each takes
+ * the system's memory maps, and a host that kept 320 guests of 100
+ * memories, each within its own limits, or had 34,000 async calls waiting,
+ * was ended by V8. Run in children with `--expose-gc`, so that the count
+ * is the child's alone and the guests can be let go of for certain.
  */
 
 import assert from "./support/assert.ts";
 import { runDeno } from "./support/cli.ts";
 import { bytesExpression } from "./support/small_heap_child.ts";
 import { encodeLeb as leb } from "./support/module_bytes.ts";
-import { MAX_LIVE_MEMORIES } from "../src/module/live_memories.ts";
+import { MAX_MAPPED_REGIONS } from "../src/module/mapped_regions.ts";
 import {
   isHostImportError,
   isOutOfMemory,
@@ -51,7 +52,7 @@ interface Report {
   sharedBytes: number;
 }
 
-Deno.test("guests alive in one process hold at most MAX_LIVE_MEMORIES memories together: past it a load is refused in one line, an imported memory counts once, and guests let go of are counted out", async () => {
+Deno.test("guests alive in one process hold at most MAX_MAPPED_REGIONS memories together: past it a load is refused in one line, an imported memory counts once, and guests let go of are counted out", async () => {
   const script = `
     import { loadGuest } from "./mod.ts";
     const hundred = ${bytesExpression(moduleOf(100))};
@@ -87,13 +88,13 @@ Deno.test("guests alive in one process hold at most MAX_LIVE_MEMORIES memories t
     globalThis.gc();
     // The finalizers run in a turn of their own.
     await new Promise((resolve) => setTimeout(resolve, 0));
-    // A stoppable guest's memories are made by the host, and its stop flag
-    // is one more: 101 here.
+    // A stoppable guest's memories are made by the host, and count as its
+    // own; its stop flag, a page, counts for nothing: 100 here.
     kept.push(await loadGuest(hundred, { interruptible: true }));
     let stoppable = "loaded";
     const room = [];
     try {
-      for (let i = 0; i < ${MAX_LIVE_MEMORIES}; i++) room.push(await loadGuest(single));
+      for (let i = 0; i < ${MAX_MAPPED_REGIONS}; i++) room.push(await loadGuest(single));
     } catch { stoppable = "filled after " + room.length; }
     const afterRelease = kept.length === 1 ? "loaded" : "wrong";
     // Kept alive to the end: the memory still counts.
@@ -112,23 +113,99 @@ Deno.test("guests alive in one process hold at most MAX_LIVE_MEMORIES memories t
   assert.match(
     report.refused.message,
     new RegExp(
-      `bring the memories of the guests alive in this process to ${
-        MAX_LIVE_MEMORIES + 1
-      }, more than the ${MAX_LIVE_MEMORIES} they may hold together .*; let go of guests no longer needed .*invokeIsolated`,
+      `bring the memories of the guests alive and the async calls in progress in this process to ${
+        MAX_MAPPED_REGIONS + 1
+      }, more than the ${MAX_MAPPED_REGIONS} they may hold together .*; let go of guests no longer needed .* and let calls end, or run guests with invokeIsolated`,
     ),
   );
   assert.equal(report.sharedAgain, "loaded");
   assert.equal(report.freshImport, "GuestLoadError: limits");
   // What the child held besides the guests let go of: the memory it still
   // refers to, and any of its own before the first load.
-  const held = MAX_LIVE_MEMORIES - 100 * report.hundreds - report.singles;
-  // The rest were counted out: the stoppable guest's 101 and the singles
+  const held = MAX_MAPPED_REGIONS - 100 * report.hundreds - report.singles;
+  // The rest were counted out: the stoppable guest's 100 and the singles
   // fill the room again, to the one.
   assert.equal(report.afterRelease, "loaded");
   assert.equal(
     report.stoppable,
-    `filled after ${MAX_LIVE_MEMORIES - held - 101}`,
+    `filled after ${MAX_MAPPED_REGIONS - held - 100}`,
   );
+});
+
+interface CallsReport {
+  atTheMost: Record<string, number>;
+  message: string;
+  fuel: unknown;
+  withRoom: Record<string, number>;
+  after: string;
+}
+
+Deno.test("async calls in progress count with the memories: at the most, a call ends out_of_memory before it starts, and one starts again once others end", async () => {
+  const script = `
+    import { loadGuest } from "./mod.ts";
+    const hundred = ${bytesExpression(moduleOf(100))};
+    const single = ${bytesExpression(moduleOf(1))};
+    // (module (import "env" "wait" (func)) (func (export "run") call 0))
+    const waiter = Uint8Array.from([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0,
+      2, 12, 1, 3, 101, 110, 118, 4, 119, 97, 105, 116, 0, 0, 3, 2, 1, 0,
+      7, 7, 1, 3, 114, 117, 110, 0, 1, 10, 6, 1, 4, 0, 16, 0, 11]);
+    let release;
+    let gate = new Promise((resolve) => release = resolve);
+    // Async guests without memories of their own: their stop flags are a
+    // page each and count for nothing, so they load at the most.
+    const waiters = [];
+    for (let i = 0; i < 120; i++) {
+      waiters.push(await loadGuest(waiter, {
+        async: true,
+        fuel: 1e9,
+        imports: { env: { wait: () => gate } },
+      }));
+    }
+    const kept = [];
+    for (;;) { try { kept.push(await loadGuest(hundred)); } catch { break; } }
+    const singles = [];
+    for (;;) { try { singles.push(await loadGuest(single)); } catch { break; } }
+    const tally = (results) => {
+      const counts = {};
+      for (const result of results) counts[result.outcome] = (counts[result.outcome] ?? 0) + 1;
+      return counts;
+    };
+    const turns = async (count) => {
+      for (let i = 0; i < count; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+    };
+    // At the most: every call ends out_of_memory, and none waits.
+    const refused = await Promise.all(waiters.map((guest) => guest.invokeAsync("run")));
+    const atTheMost = tally(refused);
+    const message = refused[0].error.message;
+    const fuel = refused[0].fuel;
+    // Room for 50: let go of 50 guests of one memory.
+    singles.length -= 50;
+    globalThis.gc();
+    await turns(1);
+    const calls = waiters.map((guest) => guest.invokeAsync("run"));
+    // The calls past the room end after their turns for finalizers; the
+    // others wait in their import until the gate opens.
+    await turns(10);
+    release();
+    const withRoom = tally(await Promise.all(calls));
+    gate = Promise.resolve();
+    const again = await waiters[0].invokeAsync("run");
+    const after = again.outcome;
+    console.log(JSON.stringify({ atTheMost, message, fuel, withRoom, after, held: kept.length + singles.length }));
+  `;
+  const run = await runDeno(["eval", "--v8-flags=--expose-gc", script], {
+    signal: AbortSignal.timeout(240_000),
+  });
+  assert.equal(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout.trim()) as CallsReport;
+  assert.deepEqual(report.atTheMost, { out_of_memory: 120 });
+  assert.match(
+    report.message,
+    /^the async call did not start: the memories of the guests alive and the async calls in progress in this process are at the most they may hold together .*; let calls end or guests go before starting more, or run guests with invokeIsolated$/,
+  );
+  assert.deepEqual(report.fuel, { consumed: 0, remaining: 1e9 });
+  assert.deepEqual(report.withRoom, { returned: 50, out_of_memory: 70 });
+  assert.equal(report.after, "returned");
 });
 
 Deno.test("an engine's refusal of a guest's memories at instantiation is OutOfMemory; the same words thrown by a start function's import stay the import's error", async () => {

@@ -1,0 +1,240 @@
+/**
+ * The regions of memory the engine maps for the guests of this process,
+ * counted across guests and calls: each memory a guest holds, and each
+ * async call in progress (its stack, which the engine keeps while the
+ * call is suspended).
+ *
+ * Each such region takes memory maps of the system's (two: a memory's
+ * reservation and pages, a stack and its guard), and Linux gives a process
+ * 65,530 of them by default (`vm.max_map_count`); past them V8 ends the
+ * whole process. Each guest held within its own limits, a host that kept
+ * 32,000 guests of one memory, or 320 of a hundred, was ended ("Fatal
+ * JavaScript out of memory", or a failed `munmap`), and so was one with
+ * 34,000 async calls waiting in host imports ("Fatal process out of
+ * memory: StackMemory"). So in this process a load is refused, and an
+ * async call ends `out_of_memory` before it starts, once the regions held
+ * would pass {@linkcode MAX_MAPPED_REGIONS}. A guest's memories count until
+ * the garbage collector has taken its instance (or each memory it
+ * exported or imported, which may outlive it); a call's stack, until the
+ * call ends.
+ *
+ * @module
+ */
+
+import { GuestLoadError } from "../load_errors.ts";
+import { OutOfMemory } from "../stop_errors.ts";
+
+/**
+ * The most memories and async calls in progress the guests of this process
+ * may hold together: half the maps a Linux process gets by default,
+ * leaving the rest to the host (its heap, its threads, its code).
+ */
+export const MAX_MAPPED_REGIONS = 16_384;
+
+let held = 0;
+/** Memories counted already: an import shared by guests counts once. */
+const counted = new WeakSet<WebAssembly.Memory>();
+const released = new FinalizationRegistry<number>((count) => {
+  held -= count;
+});
+
+/**
+ * How many turns of the event loop a load or call past the most waits for
+ * the guests collected already to be counted out: the garbage collector's
+ * finalizers run in turns of their own, which a loop of loads that only
+ * awaits them never gives (dropping each guest, it was refused after
+ * 16,384 loads).
+ */
+const TURNS_FOR_FINALIZERS = 3;
+
+/** What is over the most, in messages. */
+const WHAT_IS_HELD =
+  "the memories of the guests alive and the async calls in progress in this process";
+
+/** Whether `count` more fit, after a few turns for finalizers if need be. */
+async function roomFor(count: number): Promise<boolean> {
+  for (let turn = 0; turn < TURNS_FOR_FINALIZERS; turn++) {
+    if (held + count <= MAX_MAPPED_REGIONS) return true;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  return held + count <= MAX_MAPPED_REGIONS;
+}
+
+/**
+ * Leaves `memory` out of every count: a memory of one page that cannot
+ * grow, which the engine allocates without maps of its own (0.01 maps
+ * each, measured, against 2 for one that may grow past a page), such as a
+ * stop flag's.
+ *
+ * @param memory The memory.
+ *
+ * @example Usage
+ * ```ts
+ * import { leaveUncounted } from "./mapped_regions.ts";
+ *
+ * leaveUncounted(new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }));
+ * ```
+ */
+export function leaveUncounted(memory: WebAssembly.Memory): void {
+  counted.add(memory);
+}
+
+/** The memories of one instantiation, counted before it happens. */
+export interface CountedMemories {
+  /** Ties the count to the instance, once made: held until it is collected. */
+  hold(instance: WebAssembly.Instance): void;
+  /** Gives the count back: the instantiation failed. */
+  cancel(): void;
+}
+
+/**
+ * Counts the memories an instantiation of `module` will hold, or refuses
+ * it when the regions held would then pass {@linkcode MAX_MAPPED_REGIONS}.
+ *
+ * @param module The compiled module.
+ * @param imports Its import object: the memories among them count once
+ *   each, however many guests import them.
+ * @param defined How many memories the module defines.
+ * @param label The guest's name in messages.
+ * @returns The count, to hold or cancel.
+ * @throws {GuestLoadError} With reason `limits`, past the most.
+ *
+ * @example Usage
+ * ```ts
+ * import { countMemories, mappedRegions } from "./mapped_regions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // (module (memory 0))
+ * const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 5, 3, 1, 0, 0]);
+ * const module = new WebAssembly.Module(bytes);
+ * const before = mappedRegions();
+ * const memories = await countMemories(module, {}, 1, "a guest");
+ * assert.equal(mappedRegions(), before + 1);
+ * memories.hold(new WebAssembly.Instance(module, {}));
+ * ```
+ */
+export async function countMemories(
+  module: WebAssembly.Module,
+  imports: WebAssembly.Imports,
+  defined: number,
+  label: string,
+): Promise<CountedMemories> {
+  const fresh = new Set<WebAssembly.Memory>();
+  for (const entry of WebAssembly.Module.imports(module)) {
+    if (entry.kind !== "memory") continue;
+    const memory = imports[entry.module]?.[entry.name];
+    if (memory instanceof WebAssembly.Memory && !counted.has(memory)) {
+      fresh.add(memory);
+    }
+  }
+  const count = fresh.size + defined;
+  if (!await roomFor(count)) {
+    throw new GuestLoadError(
+      "limits",
+      `${label} would bring ${WHAT_IS_HELD} to ${
+        held + count
+      }, more than the ${MAX_MAPPED_REGIONS} they may hold together (each takes the system's memory maps, and past them the engine ends the whole process)`,
+      "let go of guests no longer needed (their memories count until the garbage collector takes them) and let calls end, or run guests with invokeIsolated, each in a process of its own",
+    );
+  }
+  held += count;
+  for (const memory of fresh) counted.add(memory);
+  let settled = false;
+  return {
+    hold(instance) {
+      if (settled) return;
+      settled = true;
+      for (const memory of fresh) released.register(memory, 1);
+      // A defined memory the guest exports lives as long as that export.
+      let hidden = defined;
+      for (const value of Object.values(instance.exports)) {
+        if (
+          hidden > 0 && value instanceof WebAssembly.Memory &&
+          !counted.has(value)
+        ) {
+          counted.add(value);
+          released.register(value, 1);
+          hidden--;
+        }
+      }
+      if (hidden > 0) released.register(instance, hidden);
+    },
+    cancel() {
+      if (settled) return;
+      settled = true;
+      held -= count;
+      for (const memory of fresh) counted.delete(memory);
+    },
+  };
+}
+
+/**
+ * Counts the stack of an async call about to start, at once when there is
+ * room (no turn of the event loop, which every call would otherwise pay).
+ *
+ * @returns A function that gives the stack back as the call ends, or
+ *   `undefined` when the regions held are at {@linkcode MAX_MAPPED_REGIONS}
+ *   (then ask {@linkcode countCallStack}).
+ *
+ * @example Usage
+ * ```ts
+ * import { countCallStackNow } from "./mapped_regions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const end = countCallStackNow();
+ * assert.equal(typeof end, "function");
+ * end?.(); // the call ended
+ * ```
+ */
+export function countCallStackNow(): (() => void) | undefined {
+  if (held + 1 > MAX_MAPPED_REGIONS) return undefined;
+  held++;
+  let ended = false;
+  return () => {
+    if (ended) return;
+    ended = true;
+    held--;
+  };
+}
+
+/**
+ * Counts the stack of an async call about to start, after a few turns for
+ * finalizers if need be, or says why it cannot.
+ *
+ * @returns A function that gives the stack back as the call ends, or the
+ *   error of the call's `out_of_memory` outcome.
+ *
+ * @example Usage
+ * ```ts
+ * import { countCallStack } from "./mapped_regions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const end = await countCallStack();
+ * assert.equal(typeof end, "function");
+ * if (typeof end === "function") end(); // the call ended
+ * ```
+ */
+export async function countCallStack(): Promise<(() => void) | OutOfMemory> {
+  if (!await roomFor(1)) {
+    return new OutOfMemory(undefined, undefined, "regions");
+  }
+  return countCallStackNow() ??
+    new OutOfMemory(undefined, undefined, "regions");
+}
+
+/**
+ * How many regions the guests of this process hold, as counted.
+ *
+ * @returns The count.
+ *
+ * @example Usage
+ * ```ts
+ * import { MAX_MAPPED_REGIONS, mappedRegions } from "./mapped_regions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(mappedRegions() <= MAX_MAPPED_REGIONS);
+ * ```
+ */
+export function mappedRegions(): number {
+  return held;
+}
