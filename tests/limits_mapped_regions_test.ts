@@ -17,6 +17,7 @@ import {
   isOutOfMemory,
   loadGuest,
   OutOfMemory,
+  StopSignal,
 } from "../mod.ts";
 
 function section(id: number, body: number[]): number[] {
@@ -246,4 +247,33 @@ Deno.test("an engine's refusal of a guest's memories at instantiation is OutOfMe
     );
     assert.equal((thrown.cause as Error).message, words);
   }
+});
+
+Deno.test("async calls refused as they begin give their stack's count back: more of them than the cap, and a call still starts", async () => {
+  // (module (import "env" "m" (memory 1 1 shared)) (func (export "run")))
+  const bytes = new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, [1, 0x60, 0, 0]),
+    ...section(2, [1, 3, 0x65, 0x6e, 0x76, 1, 0x6d, 2, 0x03, 1, 1]),
+    ...section(3, [1, 0]),
+    ...section(7, [1, 3, 0x72, 0x75, 0x6e, 0x00, 0]),
+    ...section(10, [1, 2, 0, 0x0b]),
+  ]);
+  const m = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  const guest = await loadGuest(bytes, {
+    async: true,
+    imports: { env: { m } },
+  });
+  // A StopSignal over the guest's own memory, which the guest could set
+  // or clear: refused as the call begins, after its stack was counted.
+  const stop = new StopSignal(m.buffer as SharedArrayBuffer);
+  let refused = 0;
+  for (let i = 0; i < MAX_MAPPED_REGIONS + 100; i++) {
+    await guest.invokeAsync("run", [], { stop }).catch((error) => {
+      assert.ok(error instanceof TypeError, String(error));
+      refused++;
+    });
+  }
+  assert.equal(refused, MAX_MAPPED_REGIONS + 100);
+  assert.equal((await guest.invokeAsync("run")).outcome, "returned");
 });

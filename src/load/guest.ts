@@ -611,7 +611,14 @@ export class Guest {
       }
       endStack = counted;
     }
-    const call = this.#begin(options, true, invoked);
+    let call: Frame;
+    try {
+      call = this.#begin(options, true, invoked);
+    } catch (error) {
+      // Options the call refuses as it begins: it never starts.
+      endStack();
+      throw error;
+    }
     // While the guest waits in a host import, no check reads the flag: the
     // event loop tells the watch of the call's stops, and a stop it takes
     // ends the wait.

@@ -62,9 +62,6 @@ export async function instantiate(
     instance = await WebAssembly.instantiate(module, imports);
   } catch (error) {
     memories?.cancel();
-    if (refusedMemories(error, state)) {
-      throw new OutOfMemory(undefined, undefined, "instantiating");
-    }
     const stop = state.stop;
     state.stop = undefined;
     const meter = state.meter;
@@ -73,9 +70,11 @@ export async function instantiate(
       meter.settle();
       throw new FuelExhausted(consumed + meter.remaining, consumed);
     }
-    throw stop
-      ? withoutStack(stop)
-      : toImportError(error, needed) ?? classifyThrown(error, state);
+    if (stop) throw withoutStack(stop);
+    if (refusedMemories(error, state)) {
+      throw new OutOfMemory(undefined, undefined, "instantiating");
+    }
+    throw toImportError(error, needed) ?? classifyThrown(error, state);
   }
   memories?.hold(instance);
   noteExports(instance.exports, label, imports, state.meter);
