@@ -1,7 +1,7 @@
 /**
  * How late a stop lands on real libraries, loaded as docs/other-loaders.md
  * shows (a `FuelMeter` handed to the library's own loader, `meter.run`
- * around the library's call): QuickJS, sql.js and hash-wasm, each running
+ * around the library's call): QuickJS, Lua, sql.js and hash-wasm, each running
  * work that would not end soon. The same definitions as the hostile
  * guests' rows (`stop_latency.ts`): late from the deadline, or from the
  * moment another thread set the StopSignal; cold = the first call of a
@@ -25,6 +25,7 @@ import {
   meteredHasher,
   patterned,
 } from "../tests/support/hash_wasm.ts";
+import { meteredLua } from "../tests/support/lua.ts";
 import { jsonFromFreshProcess, printTable } from "./harness.ts";
 import { threadCpuMs } from "../tests/support/thread_cpu.ts";
 import { lastDeadlineFired } from "../src/watchdog/watchdog.ts";
@@ -81,6 +82,21 @@ function quickjs(label: string, script: string, setup = ""): RealGuest {
   };
 }
 
+/**
+ * Lua running `script` on one state per instance. A hard stop leaks one of
+ * the state's count of C calls (about 190 make every call fail) and what
+ * the call held: a warm series stays below both.
+ */
+function lua(label: string, script: string): RealGuest {
+  return {
+    label,
+    async load(given) {
+      const { lua, meter } = await meteredLua({ meter: given });
+      return { meter, prepare: () => () => lua.doStringSync(script) };
+    },
+  };
+}
+
 /** One bundle of hash-wasm per process: it compiles each algorithm once. */
 let hashWasm: Promise<HashWasm> | undefined;
 /** 64 MiB: about half a second of SHA-256, metered; made once, when first hashed. */
@@ -100,6 +116,17 @@ const GUESTS: RealGuest[] = [
     "QuickJS, Array.sort of 100k",
     "for (;;) a.slice().sort()",
     "var a = []; for (let i = 0; i < 100000; i++) a.push((i * 7919) % 100003)",
+  ),
+  lua("Lua, while true do end", "while true do end"),
+  lua(
+    "Lua, a pattern that backtracks",
+    "return string.find(string.rep('a', 30000), '.-.-.-.-.-.-b')",
+  ),
+  // A hard stop inside string.rep leaks its buffer: 2 MiB keeps a warm
+  // series' leaks far below Lua's 2 GiB (32 MiB ran out within 60 stops).
+  lua(
+    "Lua, string.rep of 2 MiB in a loop",
+    "while true do local s = string.rep('ab', 2 ^ 20) end",
   ),
   {
     label: "sql.js, endless recursive CTE",
