@@ -2,9 +2,10 @@
  * Deadlines, StopSignals and AbortSignals landing at random moments (from a
  * fixed seed) in real guests run by their own glue: QuickJS under soft
  * stops and under a deadline-only meter, sql.js running hostile SQL under a
- * deadline-only meter, hash-wasm hashing an endless stream. Each run must
- * end with the stop's outcome and branded error, and the library must carry
- * on afterwards (or, where documented, refuse in one line). Times are drawn
+ * deadline-only meter, Lua under soft stops, hash-wasm hashing an endless
+ * stream. Each run must end with the stop's outcome and branded error, and
+ * the library must carry on afterwards (or, where documented, refuse in one
+ * line). Times are drawn
  * at random; nothing here asserts how long a stop took.
  */
 
@@ -30,6 +31,7 @@ import {
   meteredHasher,
   patterned,
 } from "./support/hash_wasm.ts";
+import { meteredLua } from "./support/lua.ts";
 import type { StopperRequest } from "./support/stopper.ts";
 import type { QuickJSContext, QuickJSHandle } from "quickjs-emscripten-core";
 import type { IHasher } from "hash-wasm";
@@ -277,6 +279,68 @@ Deno.test("QuickJS: soft stops at random moments (deadlines, StopSignals from a 
   // QuickJS asserts that nothing leaked.
   expectOutcome(meter.run(() => (vm.dispose(), runtime.dispose())), "returned");
   assert.equal(runtime.alive, false);
+});
+
+/** Lua scripts that catch nothing, each calling the host's `tick`. */
+const HOSTILE_LUA: readonly { name: string; code: string }[] = [
+  { name: "spin", code: "while true do tick() end" },
+  {
+    name: "a table that grows",
+    code: "local t = {} while true do tick() t[#t + 1] = { #t, 'x' .. #t } end",
+  },
+  {
+    name: "a coroutine resumed forever",
+    code:
+      "local co = coroutine.wrap(function() while true do tick() coroutine.yield() end end) while true do co() end",
+  },
+  {
+    name: "strings built and matched",
+    code:
+      "local s = '' while true do tick() s = s .. string.format('%d,', #s) if #s > 4096 then s = s:gsub('%d+', 'n') end end",
+  },
+];
+
+Deno.test("Lua: soft stops at random moments (deadlines, StopSignals from a Worker, an AbortSignal aborted from a host function) of hostile scripts are each unwound by Lua through its count hook; 1 + 2 after each on the same state", async () => {
+  using stopper = await stopperWorker();
+  const { lua, meter } = await meteredLua({ soft: true });
+  let tick = () => {};
+  lua.global.set("tick", () => tick());
+  const random = seeded(34);
+  for (let i = 0; i < 3 * HOSTILE_LUA.length; i++) {
+    const script = HOSTILE_LUA[i % HOSTILE_LUA.length];
+    const kind = KINDS[i % KINDS.length];
+    const ms = 1 + Math.floor(random() * 20);
+    const what = `${script.name}, ${kind} after ${ms} ms`;
+    let thrown: unknown;
+    const result = await stopAt(
+      meter,
+      kind,
+      ms,
+      stopper,
+      // Enough for Lua to reach its hook from inside any C function.
+      { soft: true, grace: 2_000_000_000 },
+      (onTick) => {
+        tick = onTick;
+        try {
+          return lua.doStringSync(script.code);
+        } catch (error) {
+          thrown = error;
+          throw error;
+        }
+      },
+    );
+    tick = () => {};
+    expectStopped(result, kind, what);
+    assert.match(
+      String((thrown as Error)?.message),
+      /stopped by the host/,
+      what,
+    );
+    const sum = meter.run(() => lua.doStringSync("return 1 + 2"), {
+      timeout: 20_000,
+    });
+    assert.equal(expectOutcome(sum, "returned").value, 3, what);
+  }
 });
 
 Deno.test("QuickJS on a deadline-only meter: hard stops at random moments end each hostile script; one that allocates nothing leaves the context working, one that allocates may break it (a branded trap), and a fresh instance on the same meter then works", async () => {
