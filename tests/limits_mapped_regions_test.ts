@@ -64,6 +64,16 @@ Deno.test("guests alive in one process hold at most MAX_MAPPED_REGIONS memories 
       (guest) => guest.call("f") === 7 ? "loaded" : "wrong",
       (error) => error.kind + ": " + error.reason,
     );
+    // What the process let go of so far is collected and counted out (its
+    // finalizers run in turns of their own, later on a busy machine), so
+    // that the counts below are exact.
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) {
+        globalThis.gc();
+        for (let t = 0; t < 3; t++) await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    };
+    await settle();
     let kept = [await loadGuest(importer, { imports: { env: { m: shared } } })];
     let hundreds = 0;
     let singles = 0;
@@ -86,9 +96,7 @@ Deno.test("guests alive in one process hold at most MAX_MAPPED_REGIONS memories 
       imports: { env: { m: new WebAssembly.Memory({ initial: 0 }) } },
     }));
     kept = [];
-    globalThis.gc();
-    // The finalizers run in a turn of their own.
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await settle();
     // A stoppable guest's memories are made by the host, and count as its
     // own; its stop flag, a page, counts for nothing: 100 here.
     kept.push(await loadGuest(hundred, { interruptible: true }));
@@ -162,6 +170,16 @@ Deno.test("async calls in progress count with the memories: at the most, a call 
         imports: { env: { wait: () => gate } },
       }));
     }
+    const turns = async (count) => {
+      for (let i = 0; i < count; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+    };
+    // What the process let go of so far is collected and counted out
+    // (its finalizers run in turns of their own, later on a busy machine),
+    // so that the fill below is exact.
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) { globalThis.gc(); await turns(3); }
+    };
+    await settle();
     const kept = [];
     for (;;) { try { kept.push(await loadGuest(hundred)); } catch { break; } }
     const singles = [];
@@ -171,9 +189,6 @@ Deno.test("async calls in progress count with the memories: at the most, a call 
       for (const result of results) counts[result.outcome] = (counts[result.outcome] ?? 0) + 1;
       return counts;
     };
-    const turns = async (count) => {
-      for (let i = 0; i < count; i++) await new Promise((resolve) => setTimeout(resolve, 0));
-    };
     // At the most: every call ends out_of_memory, and none waits.
     const refused = await Promise.all(waiters.map((guest) => guest.invokeAsync("run")));
     const atTheMost = tally(refused);
@@ -181,8 +196,7 @@ Deno.test("async calls in progress count with the memories: at the most, a call 
     const fuel = refused[0].fuel;
     // Room for 50: let go of 50 guests of one memory.
     singles.length -= 50;
-    globalThis.gc();
-    await turns(1);
+    await settle();
     const calls = waiters.map((guest) => guest.invokeAsync("run"));
     // The calls past the room end after their turns for finalizers; the
     // others wait in their import until the gate opens.
