@@ -10,7 +10,7 @@
 import assert from "./support/assert.ts";
 import { runDeno } from "./support/cli.ts";
 import { bytesExpression } from "./support/small_heap_child.ts";
-import { encodeLeb as leb } from "./support/module_bytes.ts";
+import { encodeLeb as leb, section } from "./support/module_bytes.ts";
 import { MAX_MAPPED_REGIONS } from "../src/module/mapped_regions.ts";
 import {
   isHostImportError,
@@ -19,10 +19,6 @@ import {
   OutOfMemory,
   StopSignal,
 } from "../mod.ts";
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...leb(body.length), ...body];
-}
 
 /**
  * A module exporting `f: () -> i32`, defining `defined` memories of no
