@@ -59,7 +59,11 @@ import {
   OutOfMemory,
   withoutStack,
 } from "../errors.ts";
-import { countCallStack, countCallStackNow } from "../module/mapped_regions.ts";
+import {
+  giveCallStack,
+  takeCallStack,
+  takeCallStackSoon,
+} from "../module/mapped_regions.ts";
 import type { FuelMeter } from "../meter/fuel.ts";
 import type { GuestOptions } from "./guest_options.ts";
 import type { AsyncCallOptions, CallOptions } from "../call/call_options.ts";
@@ -550,12 +554,15 @@ export class Guest {
     }
   }
 
-  /** The outcome of a call that could not start: it ran out of memory. */
-  #notStarted(name: string, error: OutOfMemory): CallOutcome {
+  /**
+   * The outcome of a call that could not start: the regions of memory its
+   * stack would take are at the most the process may hold.
+   */
+  #notStarted(name: string): CallOutcome {
     const outcome: CallOutcome = {
       outcome: "out_of_memory",
       export: name,
-      error,
+      error: new OutOfMemory(undefined, undefined, "regions"),
     };
     const meter = this.#state.meter;
     if (meter !== undefined && this.#options.fuel !== false) {
@@ -603,20 +610,15 @@ export class Guest {
     }
     // The engine keeps a stack for the call while it runs and waits (see
     // `mapped_regions.ts`).
-    let endStack = countCallStackNow();
-    if (endStack === undefined) {
-      const counted = await countCallStack();
-      if (counted instanceof OutOfMemory) {
-        return this.#notStarted(name, counted);
-      }
-      endStack = counted;
+    if (!takeCallStack() && !await takeCallStackSoon()) {
+      return this.#notStarted(name);
     }
     let call: Frame;
     try {
       call = this.#begin(options, true, invoked);
     } catch (error) {
       // Options the call refuses as it begins: it never starts.
-      endStack();
+      giveCallStack();
       throw error;
     }
     // While the guest waits in a host import, no check reads the flag: the
@@ -649,7 +651,7 @@ export class Guest {
     } catch (error) {
       outcome = this.#settleOrKeep(name, error);
     } finally {
-      endStack();
+      giveCallStack();
       disposeStops();
       call.call?.watch?.dispose();
     }

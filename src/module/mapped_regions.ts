@@ -22,7 +22,6 @@
  */
 
 import { GuestLoadError } from "../load_errors.ts";
-import { OutOfMemory } from "../stop_errors.ts";
 
 /**
  * The most memories and async calls in progress the guests of this process
@@ -171,55 +170,58 @@ export async function countMemories(
 /**
  * Counts the stack of an async call about to start, at once when there is
  * room (no turn of the event loop, which every call would otherwise pay).
+ * Give it back with {@linkcode giveCallStack} as the call ends.
  *
- * @returns A function that gives the stack back as the call ends, or
- *   `undefined` when the regions held are at {@linkcode MAX_MAPPED_REGIONS}
- *   (then ask {@linkcode countCallStack}).
+ * @returns Whether it was counted: `false` when the regions held are at
+ *   {@linkcode MAX_MAPPED_REGIONS} (then ask {@linkcode takeCallStackSoon}).
  *
  * @example Usage
  * ```ts
- * import { countCallStackNow } from "./mapped_regions.ts";
+ * import { giveCallStack, takeCallStack } from "./mapped_regions.ts";
  * import assert from "node:assert/strict";
  *
- * const end = countCallStackNow();
- * assert.equal(typeof end, "function");
- * end?.(); // the call ended
+ * assert.ok(takeCallStack());
+ * giveCallStack(); // the call ended
  * ```
  */
-export function countCallStackNow(): (() => void) | undefined {
-  if (held + 1 > MAX_MAPPED_REGIONS) return undefined;
+export function takeCallStack(): boolean {
+  if (held + 1 > MAX_MAPPED_REGIONS) return false;
   held++;
-  let ended = false;
-  return () => {
-    if (ended) return;
-    ended = true;
-    held--;
-  };
+  return true;
 }
 
 /**
- * Counts the stack of an async call about to start, after a few turns for
- * finalizers if need be, or says why it cannot.
+ * {@linkcode takeCallStack} after a few turns for finalizers, when there
+ * was no room at once.
  *
- * @returns A function that gives the stack back as the call ends, or the
- *   error of the call's `out_of_memory` outcome.
+ * @returns Whether it was counted.
  *
  * @example Usage
  * ```ts
- * import { countCallStack } from "./mapped_regions.ts";
+ * import { giveCallStack, takeCallStackSoon } from "./mapped_regions.ts";
  * import assert from "node:assert/strict";
  *
- * const end = await countCallStack();
- * assert.equal(typeof end, "function");
- * if (typeof end === "function") end(); // the call ended
+ * assert.ok(await takeCallStackSoon());
+ * giveCallStack();
  * ```
  */
-export async function countCallStack(): Promise<(() => void) | OutOfMemory> {
-  if (!await roomFor(1)) {
-    return new OutOfMemory(undefined, undefined, "regions");
-  }
-  return countCallStackNow() ??
-    new OutOfMemory(undefined, undefined, "regions");
+export async function takeCallStackSoon(): Promise<boolean> {
+  return await roomFor(1) && takeCallStack();
+}
+
+/**
+ * Gives back the stack a {@linkcode takeCallStack} counted: its call
+ * ended, or never started.
+ *
+ * @example Usage
+ * ```ts
+ * import { giveCallStack, takeCallStack } from "./mapped_regions.ts";
+ *
+ * if (takeCallStack()) giveCallStack();
+ * ```
+ */
+export function giveCallStack(): void {
+  held--;
 }
 
 /**
