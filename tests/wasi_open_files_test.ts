@@ -4,21 +4,39 @@ import { withDirectory } from "./support/temp_directory.ts";
 import { reportErrnoWat, text } from "./support/wasi_guests.ts";
 import { runWasi } from "../mod.ts";
 import { MAX_OPEN_FILES } from "../src/wasi/wasi_files.ts";
+import { MAX_GUEST_DESCRIPTORS } from "../src/wasi/wasi_open_descriptors.ts";
 
 const MFILE = 33;
+const NFILE = 41;
+
+/** Sleeps 100 ms on the monotonic clock. */
+const SLEEP = `
+    (i32.store8 (i32.const 408) (i32.const 0))
+    (i32.store (i32.const 416) (i32.const 1))
+    (i64.store (i32.const 424) (i64.const 100000000))
+    (drop (call $poll (i32.const 400) (i32.const 500) (i32.const 1) (i32.const 600)))`;
+
+/** Reads a byte of stdin, waiting until one comes or it ends. */
+const READ_STDIN = `
+    (i32.store (i32.const 400) (i32.const 500))
+    (i32.store (i32.const 404) (i32.const 1))
+    (drop (call $read (i32.const 0) (i32.const 400) (i32.const 1) (i32.const 408)))`;
 
 /**
  * A command that opens `f.txt` in its preopen until an open fails, never
- * closing one, then sleeps 100 ms and prints how many it opened, then the
+ * closing one, then waits (`wait`) and prints how many it opened, then the
  * errno of the open that failed.
  */
-const OPENER = `(module
+const opener = (wait: string) =>
+  `(module
   (import "wasi_snapshot_preview1" "path_open"
     (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "poll_oneoff"
     (func $poll (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_write"
     (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_read"
+    (func $read (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 100) "f.txt")
   (func $print (param $n i32) (local $at i32)
@@ -41,18 +59,14 @@ const OPENER = `(module
       (if (i32.eqz (local.get $errno)) (then
         (local.set $n (i32.add (local.get $n) (i32.const 1)))
         (br $again))))
-    ;; 100 ms on the monotonic clock
-    (i32.store8 (i32.const 408) (i32.const 0))
-    (i32.store (i32.const 416) (i32.const 1))
-    (i64.store (i32.const 424) (i64.const 100000000))
-    (drop (call $poll (i32.const 400) (i32.const 500) (i32.const 1) (i32.const 600)))
+    ${wait}
     (call $print (local.get $n))
     (call $print (local.get $errno))))`;
 
 Deno.test("a WASI guest holds a bounded number of open files, and the host can open its own meanwhile", () =>
   withDirectory(async (directory) => {
     await Deno.writeTextFile(`${directory}/f.txt`, "f");
-    const guest = await wat(OPENER);
+    const guest = await wat(opener(SLEEP));
     let hostOpened = false;
     const run = runWasi(guest, {
       preopens: [{ host: directory }],
@@ -79,6 +93,60 @@ Deno.test("a WASI guest holds a bounded number of open files, and the host can o
     assert.equal(opened, MAX_OPEN_FILES - 1);
     assert.equal(errno, MFILE);
     assert.ok(hostOpened, "the host could not open a file during the run");
+  }));
+
+Deno.test("the WASI guests of a process together hold a bounded number of descriptors: past it an open fails with ENFILE, and the host's own succeed", () =>
+  withDirectory(async (directory) => {
+    await Deno.writeTextFile(`${directory}/f.txt`, "f");
+    const guest = await wat(opener(READ_STDIN));
+    // Enough runs that together, each within its own cap, they would pass
+    // the process's.
+    const runs = Math.ceil(MAX_GUEST_DESCRIPTORS / MAX_OPEN_FILES) + 2;
+    // Each run's stdin is asked for bytes only once its guest has opened
+    // all it could and reads: then every run holds its files at once.
+    let reading = 0;
+    let allReading!: () => void;
+    const allRead = new Promise<void>((resolve) => allReading = resolve);
+    const inputs: ReadableStreamDefaultController<Uint8Array>[] = [];
+    const results = Array.from({ length: runs }, () =>
+      runWasi(guest, {
+        preopens: [{ host: directory }],
+        stdin: new ReadableStream<Uint8Array>({
+          start: (controller) => void inputs.push(controller),
+          pull: () => {
+            if (++reading === runs) allReading();
+            return new Promise<void>(() => {});
+          },
+        }, { highWaterMark: 0 }),
+        stdout: "capture",
+        timeout: 120_000,
+      }));
+    await allRead;
+    (await Deno.open(`${directory}/f.txt`)).close();
+    for (const input of inputs) input.close();
+    let held = 0;
+    const errnos = new Set<number>();
+    for (const result of await Promise.all(results)) {
+      assert.equal(result.outcome, "exited");
+      const [opened, errno] = text(result.stdout).trim().split("\n")
+        .map(Number);
+      // Its preopen is one.
+      held += opened + 1;
+      errnos.add(errno);
+      assert.ok(errno === MFILE || errno === NFILE, `errno ${errno}`);
+    }
+    assert.equal(held, MAX_GUEST_DESCRIPTORS);
+    assert.ok(errnos.has(NFILE));
+    // And all are given back: a run alone has its own cap again.
+    const alone = await runWasi(await wat(opener(SLEEP)), {
+      preopens: [{ host: directory }],
+      stdout: "capture",
+      timeout: 60_000,
+    });
+    assert.deepEqual(text(alone.stdout).trim().split("\n").map(Number), [
+      MAX_OPEN_FILES - 1,
+      MFILE,
+    ]);
   }));
 
 /**

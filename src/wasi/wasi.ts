@@ -316,7 +316,8 @@ export type WasiResult = WasiOutcome & WasiOutput;
  * (`ENOTCAPABLE`), even when the link is the guest's own and names a file
  * that does not exist yet; nor does one that ends in a link the guest did
  * not ask to follow (`ELOOP`). A guest holds at most 1024 descriptors open
- * at once, preopens included (`EMFILE` past them).
+ * at once, preopens included (`EMFILE` past them), and the runs of this
+ * process together at most 4,096 (`ENFILE` past them).
  *
  * Not supported: reactors (modules that export `_initialize` instead of
  * `_start`, which are refused with a `TypeError`).

@@ -17,6 +17,7 @@ export const ERRNO = {
   IO: 29,
   LOOP: 32,
   MFILE: 33,
+  NFILE: 41,
   NAMETOOLONG: 37,
   NOENT: 44,
   NOTDIR: 54,

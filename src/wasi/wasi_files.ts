@@ -36,7 +36,9 @@
  * `path_unlink_file`, `path_rename`, from or to) may not name the preopen
  * itself (`ENOTCAPABLE`), whose entry is in its parent, outside it.
  *
- * A guest holds at most {@linkcode MAX_OPEN_FILES} descriptors at once.
+ * A guest holds at most {@linkcode MAX_OPEN_FILES} descriptors at once,
+ * and the guests of this process together at most `MAX_GUEST_DESCRIPTORS`
+ * (see `wasi_open_descriptors.ts`).
  *
  * @module
  */
@@ -54,6 +56,10 @@ import {
 import { DirectoryListings, DIRENT_SIZE } from "./wasi_readdir.ts";
 import { type Found, realPathPaid } from "./wasi_real_path.ts";
 import type { StopWatch } from "./wasi_stops.ts";
+import {
+  guestDescriptorsFull,
+  OpenDescriptors,
+} from "./wasi_open_descriptors.ts";
 import {
   flushFile,
   holdFile,
@@ -223,7 +229,7 @@ export interface ListingStops {
 export class GuestFiles {
   readonly #wasi: Record<string, WasiFunction>;
   readonly #memory: () => WebAssembly.Memory;
-  readonly #open = new Set<number>();
+  readonly #open = new OpenDescriptors();
   readonly #readOnly = new Set<number>();
   readonly #directories = new Map<number, HostDirectory>();
   /** Every descriptor's file or directory, as opened, for disk work. */
@@ -456,6 +462,7 @@ export class GuestFiles {
           (fdflags & FDFLAG_APPEND) !== 0;
         if (readOnly.has(dir) && writes) return ERRNO.ROFS;
         if (this.#open.size >= MAX_OPEN_FILES) return ERRNO.MFILE;
+        if (guestDescriptorsFull()) return ERRNO.NFILE;
         // node:wasi opens the file before it finds no room for the
         // descriptor, and answers FAULT with the file left open, in its
         // table and this process's, where nothing here would close it.
