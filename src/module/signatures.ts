@@ -119,6 +119,51 @@ export function readSignatures(bytes: Uint8Array): ModuleSignatures {
 }
 
 /**
+ * The most bytes of type and import sections that
+ * {@linkcode readImportsEarly} reads: a fraction of a millisecond, so that
+ * it needs no step of a load's of its own.
+ */
+export const EARLY_IMPORT_BYTES = 64 * 1024;
+
+/**
+ * Reads a module's imports, with their types, from its first sections
+ * alone, before anything else of it is read: a load names a missing import
+ * at once, not after its rewrite and compile.
+ *
+ * @param bytes A binary module, not yet checked.
+ * @returns Its imports, or `undefined` when its type and import sections
+ *   come to more than {@linkcode EARLY_IMPORT_BYTES} or cannot be read
+ *   (the load's own reading says what is wrong).
+ */
+export function readImportsEarly(
+  bytes: Uint8Array,
+): ImportDescriptor[] | undefined {
+  const info = new ModuleInfo();
+  const patches = new Patches();
+  let read = 0;
+  try {
+    for (const { id, rank, start, end } of readSections(bytes)) {
+      if (id === 0) continue;
+      if (rank > SECTION_RANK[2]!) break;
+      read += end - start;
+      if (read > EARLY_IMPORT_BYTES) return undefined;
+      const section = new Reader(bytes, start, end);
+      readSection(info, id, section, patches);
+      expectSectionEnd(id, section);
+    }
+  } catch {
+    return undefined;
+  }
+  return describeModule({
+    typeSignatures: info.typeSignatures,
+    imports: info.imports,
+    exports: [],
+    functionTypes: new Uint32Array(0),
+    hasStart: false,
+  }).imports;
+}
+
+/**
  * Describes the imports and exports of a module the rewriter has read, so
  * that loading a metered guest reads its module once.
  *
