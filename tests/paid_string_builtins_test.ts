@@ -320,14 +320,22 @@ Deno.test("a metered guest calling concat without importing length is refused", 
   );
   // A length that takes only non-null references cannot read every
   // argument concat takes (V8 refuses it as a builtin; a host's own
-  // functions may have that type).
+  // functions, given here, may have that type).
   const narrow = await assembleWat(`(module ${CONCAT}
     (import "wasm:js-string" "length"
       (func $length (param (ref extern)) (result i32)))
     (func (export "run") (result externref)
       (call $concat (ref.null extern) (ref.null extern))))`);
+  const hostStrings = {
+    "wasm:js-string": {
+      concat: (a: string, b: string) => a + b,
+      charCodeAt: (text: string, at: number) => text.charCodeAt(at),
+      fromCharCode: (code: number) => String.fromCharCode(code),
+      length: (text: string) => text.length,
+    },
+  };
   await assert.rejects(
-    loadGuest(narrow, { fuel: 1_000 }),
+    loadGuest(narrow, { fuel: 1_000, imports: hostStrings }),
     (error: unknown) =>
       isInvalidModule(error) && /import length/.test(error.message),
   );
