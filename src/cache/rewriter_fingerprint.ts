@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:aca789fc7f2d5570bf2200a6f737946ce488f248f7baa15f791986c8df91b862";
+  "sha256:5e0f55841ea77a6204e336958d2b8da40e4633c191c9cae45a2d3a7caa41056c";

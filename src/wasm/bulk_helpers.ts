@@ -10,6 +10,9 @@
  * one chunk at most, which runs at once, still meets a check: a body of thousands of them
  * (1,900 fills of 64 KiB, 61 grows of 16 Ki elements) otherwise ran them
  * all with no check between, 45 to 120 ms past a deadline on 2 busy cores.
+ * One over {@linkcode UNCOUNTED_BYTES} is also counted with the runtime
+ * calls, which poll the host's clock, for the flag is only as punctual as
+ * the thread that sets it.
  * Then it traps exactly when the operator would, before writing
  * anything: an end offset that wraps around runs the operator itself
  * (which then traps), and a zero-length run of the operator at the end
@@ -32,6 +35,7 @@ import {
   writeAskHost,
   writeFlagCheck,
   writeRuntimeCallCount,
+  writeRuntimeWorkCount,
 } from "./checks.ts";
 import { Emitter } from "./emitter.ts";
 
@@ -39,6 +43,17 @@ import { Emitter } from "./emitter.ts";
 export const CHUNK = 1 << 16;
 /** Table elements per chunk. */
 export const TABLE_CHUNK = 1 << 14;
+
+const UNCOUNTED_BYTES_SHIFT = 13;
+/**
+ * The most bytes a memory operator of one chunk works on with nothing but
+ * the flag's test; a larger one counts a unit of the runtime calls' count
+ * (see `writeRuntimeWorkCount`) per this many bytes.
+ */
+export const UNCOUNTED_BYTES = 1 << UNCOUNTED_BYTES_SHIFT;
+const UNCOUNTED_ELEMENTS_SHIFT = 9;
+/** The same for a table operator, in elements (each weighs as 16 bytes). */
+export const UNCOUNTED_ELEMENTS = 1 << UNCOUNTED_ELEMENTS_SHIFT;
 
 /** The bulk operators a helper stands in for. */
 export const BulkOp = {
@@ -239,28 +254,49 @@ export function bulkHelper(
     e.i64Add();
   };
 
-  // Up to one chunk, the flag clear: the operator as it was, which traps
-  // exactly when it would and is over as soon as a chunk is. Most are this
-  // small (a library's memcpy of a few bytes), and skip the checks below (a
-  // copy of 24 to 31 bytes and a fill of 16 to 23 in a loop: 1.41 times
-  // plain through the added function before, 1.35 after). The flag is read
-  // in the same test, so that a call of one chunk meets a check too (see
-  // the module's doc); with the flag set, the check after it answers.
-  e.localGet(2);
-  if (!length64) e.i64ExtendI32U();
-  e.i64Const(chunk);
-  e.i64LeU();
-  e.i32Const(0);
-  e.flagLoad(flag.memory);
-  e.i32Eqz();
-  e.i32And();
-  e.ifEmpty();
-  e.localGet(0);
-  e.localGet(1);
-  e.localGet(2);
-  operator();
-  e.return();
-  e.end();
+  // Up to `limit`, the flag clear: the operator as it was, which traps
+  // exactly when it would and is over as soon as a chunk is. The flag is
+  // read in the same test, so that a call of one chunk meets a check too
+  // (see the module's doc); with the flag set, the check after it answers.
+  const runIfClear = (limit: number, before: () => void) => {
+    e.localGet(2);
+    if (!length64) e.i64ExtendI32U();
+    e.i64Const(limit);
+    e.i64LeU();
+    e.i32Const(0);
+    e.flagLoad(flag.memory);
+    e.i32Eqz();
+    e.i32And();
+    e.ifEmpty();
+    before();
+    e.localGet(0);
+    e.localGet(1);
+    e.localGet(2);
+    operator();
+    e.return();
+    e.end();
+  };
+  // Most are small (a library's memcpy of a few bytes), and skip every
+  // check below (a copy of 24 to 31 bytes and a fill of 16 to 23 in a
+  // loop: 1.41 times plain through the added function before, 1.35 after).
+  runIfClear(table ? UNCOUNTED_ELEMENTS : UNCOUNTED_BYTES, none);
+  // One chunk at most is counted as runtime calls are, a unit per
+  // UNCOUNTED_BYTES, and the host's clock is polled every 2 MiB or so:
+  // the flag alone came late where the watchdog's thread woke late (a
+  // body of 200 fills of 64 KiB, looped: 4 ms past its deadline; 1.3 at
+  // most with the polls). A poll every 1 MiB cost a loop of 60 KB copies
+  // 3.5 %, every 2 MiB 1.5 to 2 %, as much as every 4 MiB.
+  runIfClear(chunk, () => {
+    e.localGet(2);
+    if (!length64) e.i64ExtendI32U();
+    e.i64Const(table ? UNCOUNTED_ELEMENTS_SHIFT : UNCOUNTED_BYTES_SHIFT);
+    e.i64ShrU();
+    e.localSet(N);
+    writeRuntimeWorkCount(e, flag, () => {
+      e.localGet(N);
+      e.i32WrapI64();
+    });
+  });
   writeFlagCheck(e, flag);
 
   widen(0, destination64, D);

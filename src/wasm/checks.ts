@@ -363,6 +363,47 @@ export function writeRuntimeCallCount(e: Emitter, flag: StopFlagTargets): void {
 }
 
 /**
+ * Counts `units` (1 to 255, which `pushUnits` pushes as an `i32`) of work
+ * in the flag memory's word at {@linkcode RUNTIME_CALLS_AT}, as
+ * {@linkcode writeRuntimeCallCount} counts one, and asks the host (a poll,
+ * the flag being clear) whenever the count passes a multiple of
+ * {@linkcode RUNTIME_CALLS_PER_POLL}: its low byte is then below `units`.
+ *
+ * @example
+ * ```ts
+ * import { Emitter } from "./emitter.ts";
+ * import { writeRuntimeWorkCount } from "./checks.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = new Emitter(48);
+ * writeRuntimeWorkCount(e, { memory: 1, onStopFlag: 0 }, () => e.i32Const(16));
+ * // A load of the count from memory 1, at offset 4.
+ * assert.deepEqual([...e.finish().subarray(4, 9)], [0x28, 0x42, 1, 4, 0x41]);
+ * ```
+ */
+export function writeRuntimeWorkCount(
+  e: Emitter,
+  flag: StopFlagTargets,
+  pushUnits: () => void,
+): void {
+  e.i32Const(0);
+  e.i32Const(0);
+  e.i32Load(flag.memory, RUNTIME_CALLS_AT);
+  pushUnits();
+  e.i32Add();
+  e.i32Store(flag.memory, RUNTIME_CALLS_AT);
+  e.i32Const(0);
+  e.i32Load(flag.memory, RUNTIME_CALLS_AT);
+  e.i32Const(RUNTIME_CALLS_PER_POLL - 1);
+  e.i32And();
+  pushUnits();
+  e.i32LtU();
+  e.ifEmpty();
+  writeAskHost(e, flag.onStopFlag);
+  e.end();
+}
+
+/**
  * The most a run-time charge of a 64-bit operand costs: 2^48 units, the
  * reach of a 64-bit memory (2^48 pages, or 2^48 bytes far past what any
  * engine maps), so that the product never wraps and an operand no operator

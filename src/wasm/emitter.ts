@@ -34,6 +34,7 @@ const I64_GT_U = opcode("i64.gt_u");
 const I64_ADD = opcode("i64.add");
 const I64_SUB = opcode("i64.sub");
 const I64_MUL = opcode("i64.mul");
+const I64_SHR_U = opcode("i64.shr_u");
 const I64_EXTEND_I32_U = opcode("i64.extend_i32_u");
 
 const LOOP = opcode("loop");
@@ -43,6 +44,7 @@ const I32_AND = opcode("i32.and");
 const I32_OR = opcode("i32.or");
 const I32_EQZ = opcode("i32.eqz");
 const I32_GT_U = opcode("i32.gt_u");
+const I32_LT_U = opcode("i32.lt_u");
 const I32_SUB = opcode("i32.sub");
 const I32_ADD = opcode("i32.add");
 const I32_LOAD = opcode("i32.load");
@@ -516,6 +518,11 @@ export class Emitter extends Writer {
     this.u8(I32_GT_U);
   }
 
+  /** `i32.lt_u`. */
+  i32LtU(): void {
+    this.u8(I32_LT_U);
+  }
+
   /** `i32.add`. */
   i32Add(): void {
     this.u8(I32_ADD);
@@ -590,6 +597,11 @@ export class Emitter extends Writer {
   /** `i64.add`. */
   i64Add(): void {
     this.u8(I64_ADD);
+  }
+
+  /** `i64.shr_u`. */
+  i64ShrU(): void {
+    this.u8(I64_SHR_U);
   }
 
   /** `i64.sub`. */
