@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:5e0f55841ea77a6204e336958d2b8da40e4633c191c9cae45a2d3a7caa41056c";
+  "sha256:9dd25e7752af6b0155b09b368a03a1f144ed531162e4923279d66d374d8f0a89";

@@ -466,6 +466,21 @@ function wrapAsyncHostFunction(
 }
 
 /**
+ * Tells the runner's interrupt import, as `interrupt` names it (none when
+ * it is `false`), from the guest's other imports.
+ */
+function interruptMatcher(
+  interrupt: InterruptOptions | false,
+): (entry: ImportDescriptor) => boolean {
+  if (interrupt === false) return () => false;
+  const module = interrupt.module ?? "env";
+  const name = interrupt.name ?? "interrupt_execution";
+  return (entry) =>
+    entry.kind === "function" && entry.module === module &&
+    entry.name === name;
+}
+
+/**
  * The first import that `supplied` plainly lacks, as the error
  * {@linkcode buildImports} would throw for it, looked for before a load's
  * rewrite and compile: a guest of 14 MB was refused 100 to 400 ms into its
@@ -488,12 +503,7 @@ export function missingImport(
   interrupt: InterruptOptions | false,
   engineModules: ReadonlySet<string>,
 ): ImportError | undefined {
-  const interruptModule = interrupt === false
-    ? undefined
-    : interrupt.module ?? "env";
-  const interruptName = interrupt === false
-    ? undefined
-    : interrupt.name ?? "interrupt_execution";
+  const isInterrupt = interruptMatcher(interrupt);
   const unpassable = new Map<FunctionSignature, boolean>();
   try {
     for (const entry of needed) {
@@ -505,12 +515,7 @@ export function missingImport(
         }
         if (unpassable.get(signature)) return undefined;
       }
-      if (
-        kind === "function" && entry.module === interruptModule &&
-        entry.name === interruptName
-      ) {
-        continue;
-      }
+      if (isInterrupt(entry)) continue;
       if (kind !== "function" && kind !== "global") return undefined;
       const namespace = Object.getOwnPropertyDescriptor(supplied, entry.module);
       const fields: unknown = namespace?.value;
@@ -632,12 +637,7 @@ export function buildImports(
   state: CallState,
   mode: ImportMode = { async: false },
 ): WebAssembly.Imports {
-  const interruptModule = interrupt === false
-    ? undefined
-    : interrupt.module ?? "env";
-  const interruptName = interrupt === false
-    ? undefined
-    : interrupt.name ?? "interrupt_execution";
+  const isInterrupt = interruptMatcher(interrupt);
   // Without a prototype, a guest's module or field name such as
   // `constructor` or `__proto__` is only ever an own property.
   const result: Record<string, Record<string, WebAssembly.ImportValue>> = Object
@@ -668,10 +668,7 @@ export function buildImports(
         `give the guest an import without ${unpassable} (pass such values through memory)`,
       );
     }
-    if (
-      interrupt !== false && entry.module === interruptModule &&
-      entry.name === interruptName && entry.kind === "function"
-    ) {
+    if (interrupt !== false && isInterrupt(entry)) {
       namespace[entry.name] = interruptImport(
         label,
         lookUp(supplied, entry, label) !== undefined,

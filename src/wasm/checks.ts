@@ -346,20 +346,7 @@ export const RUNTIME_CALLS_PER_POLL = 256;
  * ```
  */
 export function writeRuntimeCallCount(e: Emitter, flag: StopFlagTargets): void {
-  e.i32Const(0);
-  e.i32Const(0);
-  e.i32Load(flag.memory, RUNTIME_CALLS_AT);
-  e.i32Const(1);
-  e.i32Add();
-  e.i32Store(flag.memory, RUNTIME_CALLS_AT);
-  e.i32Const(0);
-  e.i32Load(flag.memory, RUNTIME_CALLS_AT);
-  e.i32Const(RUNTIME_CALLS_PER_POLL - 1);
-  e.i32And();
-  e.i32Eqz();
-  e.ifEmpty();
-  writeAskHost(e, flag.onStopFlag);
-  e.end();
+  writeRuntimeWorkCount(e, flag, () => e.i32Const(1));
 }
 
 /**
