@@ -24,9 +24,13 @@ const name = (text: string) => [text.length, ...encoder.encode(text)];
 
 /**
  * A module that imports `module.f` and `module.g` (each `() -> ()`) and
- * exports `run`, whose body nests 70,000 blocks.
+ * exports `run`, whose body nests 70,000 blocks; `extraTypes` more
+ * `() -> ()` types make its type section larger.
  */
-function deepGuest(module: string): Uint8Array<ArrayBuffer> {
+function deepGuest(
+  module: string,
+  extraTypes = 0,
+): Uint8Array<ArrayBuffer> {
   const depth = 70_000;
   const body = [
     0x00,
@@ -35,7 +39,10 @@ function deepGuest(module: string): Uint8Array<ArrayBuffer> {
     0x0b,
   ];
   return moduleOf(
-    section(1, [0x01, 0x60, 0x00, 0x00]),
+    section(1, [
+      ...encodeLeb(1 + extraTypes),
+      ...Array(1 + extraTypes).fill([0x60, 0x00, 0x00]).flat(),
+    ]),
     section(2, [
       0x02,
       ...name(module),
@@ -121,6 +128,16 @@ Deno.test("the early look leaves to the load what it could say otherwise", async
     (error) => isInvalidModule(error),
   );
   assert.equal(calls, 0);
+});
+
+Deno.test("past 2 KiB of type and import sections, the early look gives way to the load's own order", async () => {
+  // 700 types more: 2,100 bytes of them.
+  const bytes = deepGuest("env", 700);
+  assert.ok(WebAssembly.validate(bytes));
+  await assert.rejects(
+    loadGuest(bytes, { imports: { env: { f() {} } } }),
+    (error) => isInvalidModule(error) && /65535 deep/.test(error.message),
+  );
 });
 
 Deno.test("runWasi names an import WASI does not supply before it reads the command's code", () =>
