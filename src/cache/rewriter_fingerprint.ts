@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:9dd25e7752af6b0155b09b368a03a1f144ed531162e4923279d66d374d8f0a89";
+  "sha256:807ad775cbd1eb038a968be383c4d619320ee9bea9d29f571884cea89563de5a";

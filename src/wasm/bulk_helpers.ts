@@ -10,9 +10,6 @@
  * one chunk at most, which runs at once, still meets a check: a body of thousands of them
  * (1,900 fills of 64 KiB, 61 grows of 16 Ki elements) otherwise ran them
  * all with no check between, 45 to 120 ms past a deadline on 2 busy cores.
- * One over {@linkcode UNCOUNTED_BYTES} is also counted with the runtime
- * calls, which poll the host's clock, for the flag is only as punctual as
- * the thread that sets it.
  * Then it traps exactly when the operator would, before writing
  * anything: an end offset that wraps around runs the operator itself
  * (which then traps), and a zero-length run of the operator at the end
@@ -23,6 +20,10 @@
  * its source goes from the end backwards, so that overlapping ranges come
  * out as one copy would leave them. A stop between chunks leaves
  * the operation partly done.
+ *
+ * An operator of one chunk over {@linkcode UNCOUNTED_BYTES} is also
+ * counted with the runtime calls, which poll the host's clock now and
+ * then: the flag is only as punctual as the thread that sets it.
  *
  * `memory.atomic.wait32` and `wait64`, which do no work but can block the
  * thread for good, wait in slices the same way ({@linkcode waitHelper}).
