@@ -103,6 +103,28 @@ Deno.test("the early look leaves to the load what it could say otherwise", async
     loadGuest(bytes, { imports: { env: { f: 1 } } }),
     (error) => isInvalidModule(error),
   );
+  // A namespace the load refuses, even after a missing import: its
+  // refusal comes first, as before.
+  const twoModules = moduleOf(
+    section(1, [0x01, 0x60, 0x00, 0x00]),
+    section(2, [
+      0x02,
+      ...name("a"),
+      ...name("f"),
+      0x00,
+      0x00,
+      ...name("b"),
+      ...name("g"),
+      0x00,
+      0x00,
+    ]),
+  );
+  await assert.rejects(
+    loadGuest(twoModules, {
+      imports: { b: 5 } as unknown as WebAssembly.Imports,
+    }),
+    (error) => error instanceof TypeError && /\bb\b/.test(error.message),
+  );
   // A getter is not run twice: the early look passes it by.
   let reads = 0;
   const env = {

@@ -506,6 +506,17 @@ export function missingImport(
   const isInterrupt = interruptMatcher(interrupt);
   const unpassable = new Map<FunctionSignature, boolean>();
   try {
+    // The load looks at every namespace the guest names before any import.
+    for (const { module } of needed) {
+      const namespace = Object.getOwnPropertyDescriptor(supplied, module);
+      if (
+        namespace !== undefined &&
+        (!("value" in namespace) || typeof namespace.value !== "object" ||
+          namespace.value === null)
+      ) {
+        return undefined;
+      }
+    }
     for (const entry of needed) {
       if (engineModules.has(entry.module)) continue;
       const { kind, signature } = entry;
@@ -517,14 +528,11 @@ export function missingImport(
       }
       if (isInterrupt(entry)) continue;
       if (kind !== "function" && kind !== "global") return undefined;
-      const namespace = Object.getOwnPropertyDescriptor(supplied, entry.module);
-      const fields: unknown = namespace?.value;
-      let field: PropertyDescriptor | undefined;
-      if (namespace !== undefined) {
-        if (!("value" in namespace)) return undefined;
-        if (typeof fields !== "object" || fields === null) return undefined;
-        field = Object.getOwnPropertyDescriptor(fields, entry.name);
-      }
+      const fields = Object.getOwnPropertyDescriptor(supplied, entry.module)
+        ?.value as object | undefined;
+      const field = fields === undefined
+        ? undefined
+        : Object.getOwnPropertyDescriptor(fields, entry.name);
       if (field === undefined) {
         return new ImportError(
           `${entry.module}.${entry.name}`,
