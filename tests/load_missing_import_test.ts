@@ -9,6 +9,7 @@
  */
 
 import assert from "./support/assert.ts";
+import { runMain } from "./support/cli.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 import { encodeLeb, moduleOf, section } from "./support/module_bytes.ts";
 import {
@@ -172,4 +173,23 @@ Deno.test("runWasi names an import WASI does not supply before it reads the comm
         isImportError(error) && error.importName === "env.f" &&
         /not from WASI preview1/.test(error.message),
     );
+  }));
+
+Deno.test("the command line names a missing import before it reads the guest's code", () =>
+  withDirectory(async (directory) => {
+    const path = `${directory}/deep.wasm`;
+    await Deno.writeFile(path, deepGuest("env"));
+    for (const flags of [[], ["--fuel", "1000000"], ["--timeout", "60000"]]) {
+      const run = await runMain([`--allow-read=.,${directory}`], [
+        ...flags,
+        "--invoke",
+        "run",
+        path,
+      ]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(
+        run.stderr,
+        /^error: guest import env\.f is missing: expected function \(\) -> nil; supply it with --imports MODULE/,
+      );
+    }
   }));
