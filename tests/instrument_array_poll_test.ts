@@ -12,10 +12,8 @@
  */
 
 import assert from "./support/assert.ts";
-import { instrument } from "../src/wasm/instrument.ts";
-import type { Fn } from "./support/instrument.ts";
 import { watBinaryen } from "./support/instrument.ts";
-import { instantiateFlagged } from "./support/stop_flag.ts";
+import { instantiateWithFlag } from "./support/stop_flag.ts";
 
 /**
  * `ints(length, count)` and `bytes(length, count)` make `count` arrays of
@@ -44,11 +42,8 @@ const MAKER = await watBinaryen(`(module
 
 const ARRAYS = 6;
 
-async function flagged(answer: (flag: Int32Array) => number) {
-  const metered = instrument(MAKER, { stopFlag: true });
-  const flagged = await instantiateFlagged(metered, answer);
-  return { ...flagged, e: flagged.instance.exports as Record<string, Fn> };
-}
+const flagged = (answer: (flag: Int32Array) => number) =>
+  instantiateWithFlag(MAKER, answer);
 
 Deno.test("stopFlag: each array over 128 KiB with its header asks the host first, a smaller one does not", async () => {
   const { e, calls } = await flagged(() => 0);

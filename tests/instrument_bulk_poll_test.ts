@@ -13,9 +13,8 @@
  */
 
 import assert from "./support/assert.ts";
-import { instrument } from "../src/wasm/instrument.ts";
-import { type Fn, wat } from "./support/instrument.ts";
-import { instantiateFlagged } from "./support/stop_flag.ts";
+import { wat } from "./support/instrument.ts";
+import { instantiateWithFlag } from "./support/stop_flag.ts";
 
 /**
  * `fill(length, count)`, `copy(length, count)` and `elements(length,
@@ -45,11 +44,8 @@ const BULK = await wat(`(module
         (local.tee $left (i32.sub (local.get $left) (i32.const 1))))))
   (func (export "filled") (result i32) (global.get $filled)))`);
 
-async function flagged(answer: (flag: Int32Array) => number) {
-  const metered = instrument(BULK, { stopFlag: true });
-  const flagged = await instantiateFlagged(metered, answer);
-  return { ...flagged, e: flagged.instance.exports as Record<string, Fn> };
-}
+const flagged = (answer: (flag: Int32Array) => number) =>
+  instantiateWithFlag(BULK, answer);
 
 Deno.test("stopFlag: bulk operators of one chunk over 8 KiB poll the host about every two megabytes, smaller ones never", async () => {
   const { e, calls } = await flagged(() => 0);

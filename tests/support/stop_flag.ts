@@ -6,7 +6,11 @@
  * @module
  */
 
-import type { InstrumentedModule } from "../../src/wasm/instrument.ts";
+import {
+  instrument,
+  type InstrumentedModule,
+} from "../../src/wasm/instrument.ts";
+import type { Fn } from "./instrument.ts";
 
 /** An instance of a module with a stop flag, and what its host made. */
 export interface FlaggedInstance {
@@ -83,6 +87,21 @@ export async function instantiateFlagged(
     }, imports),
   );
   return { instance, flag, memories, calls: () => calls };
+}
+
+/**
+ * Instruments `bytes` with a stop flag and instantiates the result
+ * ({@linkcode instantiateFlagged}), its exports as functions (`e`).
+ */
+export async function instantiateWithFlag(
+  bytes: Uint8Array,
+  onStopFlag: (flag: Int32Array) => number,
+): Promise<FlaggedInstance & { e: Record<string, Fn> }> {
+  const flagged = await instantiateFlagged(
+    instrument(bytes, { stopFlag: true }),
+    onStopFlag,
+  );
+  return { ...flagged, e: flagged.instance.exports as Record<string, Fn> };
 }
 
 /**
