@@ -83,15 +83,39 @@ Deno.test("a rewrite without dear functions, or without the option, adds no prec
   assert.deepEqual(exports, ["ran", "run", "early-exit:fuel"]);
 });
 
+/**
+ * The child's report, from a run whose control (the second call, compiled
+ * at the call) shows the compile in its page faults: a compile usually
+ * faults in fresh memory, but beside busy processes it once found its
+ * pages already mapped (1 fault), which says nothing of the first call.
+ * Up to three fresh children; the promise, the first call's count, is
+ * asserted on the run whose control counted.
+ */
+async function withCountingControl<T extends { faults: number[] }>(
+  args: string[],
+): Promise<T> {
+  let report: T | undefined;
+  for (let run = 0; run < 3; run++) {
+    report = await jsonFromChild<T>(
+      new URL("./support/precompile_child.ts", import.meta.url),
+      ["-A"],
+      args,
+    );
+    if (report.faults[1]! > 120) return report;
+  }
+  throw new Error(
+    `compiled at the call, only ${report!.faults[1]} faults in three runs`,
+  );
+}
+
 Deno.test("a stoppable load's first call of a dear function finds it compiled", async () => {
   if (Deno.build.os !== "linux") return;
-  const { called, faults } = await jsonFromChild<
+  const { called, faults } = await withCountingControl<
     { called: (number | null)[]; faults: number[] }
-  >(new URL("./support/precompile_child.ts", import.meta.url), ["-A"]);
+  >([]);
   assert.deepEqual(called, [1, null]);
   // Compiled ahead: a page or two. Compiled at the call: about 300.
   assert.ok(faults[0]! < 60, `compiled ahead, yet ${faults[0]} faults`);
-  assert.ok(faults[1]! > 120, `compiled at the call, only ${faults[1]} faults`);
 });
 
 Deno.test("the compile thread's work for a load ends before the load returns", async () => {
@@ -110,23 +134,20 @@ Deno.test("the compile thread's work for a load ends before the load returns", a
 
 Deno.test("a FuelMeter's module, compiled by its own loader, has its dear function compiled as it is attached", async () => {
   if (Deno.build.os !== "linux") return;
-  const { called, faults, consumed, touched } = await jsonFromChild<
+  const { called, faults, consumed, touched } = await withCountingControl<
     {
       called: (number | null)[];
       faults: number[];
       consumed: number[];
       touched: number[];
     }
-  >(new URL("./support/precompile_child.ts", import.meta.url), ["-A"], [
-    "meter",
-  ]);
+  >(["meter"]);
   assert.deepEqual(called, [1, null]);
   // It trapped at its entry: the library's instance is as it was.
   assert.deepEqual(touched, [0, 0]);
   // The calls that compiled it cost the books nothing.
   assert.equal(consumed[0], consumed[1]);
   assert.ok(faults[0]! < 60, `compiled ahead, yet ${faults[0]} faults`);
-  assert.ok(faults[1]! > 120, `compiled at the call, only ${faults[1]} faults`);
 });
 
 Deno.test("with zones, the precompile export still reaches the dear functions", async () => {
