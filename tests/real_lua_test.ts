@@ -215,7 +215,14 @@ Deno.test("Lua: 1,000 stops at fuel caps spread over a program, each unwound by 
     );
     if (result.outcome === "fuel_exhausted") continue;
     if (result.outcome === "error") {
-      assert.match(result.error.message, /C stack overflow/);
+      // Lua's error for the leaked count, raised where the count passes
+      // its limit: in a call ("C stack overflow") or while Lua handles an
+      // error already ("error in error handling", met once beside busy
+      // processes).
+      assert.match(
+        result.error.message,
+        /C stack overflow|error in error handling/,
+      );
     } else {
       assert.ok(
         result.outcome === "trap" || result.outcome === "timeout",
