@@ -68,6 +68,10 @@ export type {
   IsolatedCallOptions,
 } from "./src/isolate/isolate_options.ts";
 export { isolatedChildrenExited } from "./src/isolate/isolate_exits.ts";
+export {
+  isolatedChildrenLimit,
+  setIsolatedChildrenLimit,
+} from "./src/isolate/isolate_children.ts";
 export type {
   AddedMemory,
   AddedMemoryDescriptor,

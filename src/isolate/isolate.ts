@@ -43,7 +43,7 @@ import {
   shareMemory,
 } from "../module/limits.ts";
 import { checkSource } from "../load/load.ts";
-import { guestForChild } from "./isolate_guest.ts";
+import { type GuestForChild, guestForChild } from "./isolate_guest.ts";
 import { outlineDigest } from "../load/load_outline.ts";
 import { isInstance } from "../thrown_values.ts";
 import {
@@ -76,6 +76,7 @@ import {
   resolveImports,
 } from "./isolate_command.ts";
 import { checkRunPermission, readySpawn, spawnChild } from "./isolate_spawn.ts";
+import { roomForChild } from "./isolate_children.ts";
 
 function encodeArgument(value: unknown, index: number): unknown {
   if (typeof value === "bigint" || typeof value === "number") {
@@ -113,8 +114,10 @@ function kindOf(value: unknown): string {
  * report of it (tens of lines) is not forwarded. The child never outlives this process: it
  * kills itself when this process dies, however it dies.
  *
- * The deadline counts from this call, so it covers loading the guest and
- * starting the child. At the deadline or on abort the call returns and the
+ * The deadline counts from this call, so it covers loading the guest, a
+ * wait for room (at most {@linkcode isolatedChildrenLimit} children run at
+ * once, and a call past it waits until one has exited, first come first)
+ * and starting the child. At the deadline or on abort the call returns and the
  * child is killed; should this thread be busy then, the child kills itself
  * 5 ms after the deadline, on a thread the guest cannot hold up. The child
  * runs 10 nice levels below this process (through `nice`) and off one of
@@ -302,14 +305,25 @@ async function callIsolated(
       stop.promise,
     ]);
     if (guest === undefined) return undefined;
-    const { label } = guest;
-    const file = "path" in guest ? guest : undefined;
-    // What the host looks at: the file's outline, or the bytes it sends.
-    const outline = "path" in guest ? guest.outline : guest.bytes;
-    hasStart = hasStartFunction(outline);
+    hasStart = hasStartFunction(outlineOf(guest));
     if (killedBy !== undefined) return undefined;
     await readySpawn();
     if (killedBy !== undefined) return undefined;
+    const giveRoomBack = await roomForChild(stop.promise);
+    if (giveRoomBack === undefined) return undefined;
+    try {
+      if (killedBy !== undefined) return undefined;
+      return await runChild(guest);
+    } finally {
+      // The child has exited (or never started): its room is another's.
+      giveRoomBack();
+    }
+  };
+
+  const runChild = async (guest: GuestForChild): Promise<ChildEnd> => {
+    const { label } = guest;
+    const file = "path" in guest ? guest : undefined;
+    const outline = outlineOf(guest);
     // The heap limit bounds the guest's linear memories too, which are
     // outside V8's heap: together they hold at most as much.
     const limits = options.maxHeapMiB === undefined
@@ -422,6 +436,11 @@ async function callIsolated(
     signal?.removeEventListener("abort", onAbort);
     release.resolve();
   }
+}
+
+/** What the host looks at: the file's outline, or the bytes it sends. */
+function outlineOf(guest: GuestForChild): Uint8Array {
+  return "path" in guest ? guest.outline : guest.bytes;
 }
 
 /**

@@ -26,7 +26,9 @@ export function trackExit(work: Promise<unknown>): void {
  * soon as its child is killed, without waiting for the child to go: a child
  * holding a GiB of memory takes some tens of milliseconds to exit. Await
  * this where nothing may be left running, for example at the end of a test
- * run with Deno's op and resource sanitizers.
+ * run with Deno's op and resource sanitizers. Calls still waiting for room
+ * for their child (see `setIsolatedChildrenLimit`) are waited for too, to
+ * their end.
  *
  * @returns A promise that resolves when no child is left.
  *
