@@ -17,6 +17,7 @@ import {
   setIsolatedChildrenLimit,
 } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { childProcesses } from "./support/child_processes.ts";
 import { withDirectory } from "./support/temp_directory.ts";
 
 /** Longer than any wait these tests make: a hang. */
@@ -59,22 +60,9 @@ function startedPids(log: string): number[] {
   }
 }
 
-/**
- * How many of this process's children are alive (not zombies), as procps'
- * `ps` lists them, less the `ps` itself: every child, whether or not its
- * guest has started yet.
- */
+/** How many of this process's children are alive (not zombies). */
 async function childrenAlive(): Promise<number> {
-  const ps = new Deno.Command("ps", {
-    args: ["-o", "pid=,stat=", "--ppid", String(Deno.pid)],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const { stdout } = await ps.output();
-  return new TextDecoder().decode(stdout).trim().split("\n")
-    .map((line) => line.trim().split(/\s+/))
-    .filter(([pid, stat]) => Number(pid) !== ps.pid && !stat?.startsWith("Z"))
-    .length;
+  return (await childProcesses()).filter(({ zombie }) => !zombie).length;
 }
 
 /**
@@ -131,11 +119,18 @@ Deno.test("isolation: the default limit is twice the CPUs, at least 4", () => {
   assert.equal(isolatedChildrenLimit(), Math.max(4, 2 * cpus));
 });
 
+/** Where a test's guests say they started, and the options that let them. */
+interface StartLog {
+  log: string;
+  options: { imports: string; permissions: { write: string[] } };
+}
+
 /**
- * A test that counts this process's children (Linux), after a first call
- * has started the probes a process's first isolated call starts.
+ * A test that counts this process's children (Linux), under a limit of 2,
+ * after a first call has started the probes a process's first isolated call
+ * starts, with a log its guests write their pids to.
  */
-function childrenTest(name: string, fn: () => Promise<void>): void {
+function childrenTest(name: string, fn: (run: StartLog) => Promise<void>) {
   Deno.test({
     name,
     ignore: Deno.build.os !== "linux",
@@ -146,126 +141,114 @@ function childrenTest(name: string, fn: () => Promise<void>): void {
         permissions: { import: true },
       });
       await isolatedChildrenExited();
-      await fn();
+      await withDirectory(async (dir) => {
+        const log = `${dir}/started`;
+        const imports = await startedImports(dir, log);
+        const options = { imports, permissions: { write: [log] } };
+        await underLimit(2, () => fn({ log, options }));
+      });
     },
   });
 }
 
 childrenTest(
   "isolation: a call past the limit waits for a child to end, and its deadline and abort count while it waits",
-  async () => {
-    await withDirectory(async (dir) => {
-      const log = `${dir}/started`;
-      const imports = await startedImports(dir, log);
-      const options = { imports, permissions: { write: [log] } };
-      await underLimit(2, async () => {
-        // Aborted however the test ends: nothing else stops the spinners.
-        const first = new AbortController();
-        const second = new AbortController();
-        const most = await mostChildren(async () => {
-          const spins = [first, second].map((controller) =>
-            invokeIsolated(GUEST, "spin", [], {
-              ...options,
-              signal: controller.signal,
-            })
-          );
-          await untilStarted(log, 2);
+  async ({ log, options }) => {
+    // Aborted however the test ends: nothing else stops the spinners.
+    const first = new AbortController();
+    const second = new AbortController();
+    const most = await mostChildren(async () => {
+      const spins = [first, second].map((controller) =>
+        invokeIsolated(GUEST, "spin", [], {
+          ...options,
+          signal: controller.signal,
+        })
+      );
+      await untilStarted(log, 2);
 
-          // Two children spin: a third call waits, and its deadline ends it
-          // there, with no child started.
-          let started = performance.now();
-          const timedOut = await invokeIsolated(GUEST, "add", [1, 2], {
-            ...options,
-            timeout: 200,
-          });
-          expectOutcome(timedOut, "timeout");
-          const late = performance.now() - started - 200;
-          assert.ok(
-            late < SLACK_MS,
-            `the waiting call's deadline ${late} ms late`,
-          );
-
-          // An abort ends a waiting call too.
-          const aborter = new AbortController();
-          const aborting = invokeIsolated(GUEST, "add", [1, 2], {
-            ...options,
-            signal: aborter.signal,
-          });
-          await new Promise((resolve) => setTimeout(resolve, 100));
-          started = performance.now();
-          aborter.abort();
-          expectOutcome(await aborting, "aborted");
-          assert.ok(performance.now() - started < SLACK_MS);
-
-          // Calls that wait run once a child has ended, in their turn.
-          const order: number[] = [];
-          const waiting = [3, 4].map((n) =>
-            invokeIsolated(GUEST, "add", [n, 10], {
-              ...options,
-              timeout: HANG_MS,
-            }).then((result) => {
-              order.push(n);
-              return result;
-            })
-          );
-          // Long enough for a child to be spawned, were it allowed.
-          await new Promise((resolve) => setTimeout(resolve, 300));
-          assert.deepEqual(order, []);
-          first.abort();
-          expectOutcome(await spins[0], "aborted");
-          const results = await Promise.all(waiting);
-          assert.deepEqual(
-            results.map((result) =>
-              result.outcome === "returned" ? result.value : result.outcome
-            ),
-            [13, 14],
-          );
-          assert.deepEqual(order, [3, 4]);
-          second.abort();
-          expectOutcome(await spins[1], "aborted");
-        }).finally(() => {
-          first.abort();
-          second.abort();
-        });
-        assert.ok(most <= 2, `${most} children alive at once`);
-        // The two spinners and the two calls that waited; none for the calls
-        // stopped while they waited.
-        assert.equal(new Set(startedPids(log)).size, 4);
+      // Two children spin: a third call waits, and its deadline ends it
+      // there, with no child started.
+      let started = performance.now();
+      const timedOut = await invokeIsolated(GUEST, "add", [1, 2], {
+        ...options,
+        timeout: 200,
       });
+      expectOutcome(timedOut, "timeout");
+      const late = performance.now() - started - 200;
+      assert.ok(
+        late < SLACK_MS,
+        `the waiting call's deadline ${late} ms late`,
+      );
+
+      // An abort ends a waiting call too.
+      const aborter = new AbortController();
+      const aborting = invokeIsolated(GUEST, "add", [1, 2], {
+        ...options,
+        signal: aborter.signal,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      started = performance.now();
+      aborter.abort();
+      expectOutcome(await aborting, "aborted");
+      assert.ok(performance.now() - started < SLACK_MS);
+
+      // Calls that wait run once a child has ended, in their turn.
+      const order: number[] = [];
+      const waiting = [3, 4].map((n) =>
+        invokeIsolated(GUEST, "add", [n, 10], {
+          ...options,
+          timeout: HANG_MS,
+        }).then((result) => {
+          order.push(n);
+          return result;
+        })
+      );
+      // Long enough for a child to be spawned, were it allowed.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(order, []);
+      first.abort();
+      expectOutcome(await spins[0], "aborted");
+      const results = await Promise.all(waiting);
+      assert.deepEqual(
+        results.map((result) =>
+          result.outcome === "returned" ? result.value : result.outcome
+        ),
+        [13, 14],
+      );
+      assert.deepEqual(order, [3, 4]);
+      second.abort();
+      expectOutcome(await spins[1], "aborted");
+    }).finally(() => {
+      first.abort();
+      second.abort();
     });
+    assert.ok(most <= 2, `${most} children alive at once`);
+    // The two spinners and the two calls that waited; none for the calls
+    // stopped while they waited.
+    assert.equal(new Set(startedPids(log)).size, 4);
   },
 );
 
 childrenTest(
   "isolation: many calls at once never run more children than the limit",
-  async () => {
-    await withDirectory(async (dir) => {
-      const log = `${dir}/started`;
-      const imports = await startedImports(dir, log);
-      await underLimit(2, async () => {
-        let results: CallOutcome[] = [];
-        const most = await mostChildren(async () => {
-          results = await Promise.all(
-            Array.from(
-              { length: 6 },
-              (_, n) =>
-                invokeIsolated(GUEST, "add", [n, 1], {
-                  imports,
-                  permissions: { write: [log] },
-                }),
-            ),
-          );
-        });
-        assert.ok(most <= 2, `${most} children alive at once`);
-        assert.deepEqual(
-          results.map((result) =>
-            result.outcome === "returned" ? result.value : result.outcome
-          ),
-          [1, 2, 3, 4, 5, 6],
-        );
-        assert.equal(new Set(startedPids(log)).size, 6);
-      });
+  async ({ log, options }) => {
+    let results: CallOutcome[] = [];
+    const most = await mostChildren(async () => {
+      results = await Promise.all(
+        Array.from(
+          { length: 6 },
+          (_, n) => invokeIsolated(GUEST, "add", [n, 1], options),
+        ),
+      );
     });
+    assert.ok(most <= 2, `${most} children alive at once`);
+    assert.deepEqual(
+      results.map((result) =>
+        result.outcome === "returned" ? result.value : result.outcome
+      ),
+      [1, 2, 3, 4, 5, 6],
+    );
+    assert.equal(new Set(startedPids(log)).size, 6);
   },
 );
 

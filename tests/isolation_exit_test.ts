@@ -16,6 +16,7 @@ import { invokeIsolated, isolatedChildrenExited } from "../mod.ts";
 import { childrenExiting } from "../src/isolate/isolate_exits.ts";
 import { GUARD_KILL_AFTER_MS } from "../src/isolate/isolate.ts";
 import { expectOutcome } from "./support/outcome.ts";
+import { childProcesses } from "./support/child_processes.ts";
 
 /** Longer than any wait these tests make: a hang. */
 const HANG_MS = 120_000;
@@ -51,14 +52,7 @@ function exitTest(name: string, fn: () => Promise<void>): void {
  * included), as `ps` lists them, less the `ps` itself.
  */
 async function children(): Promise<number[]> {
-  const ps = new Deno.Command("ps", {
-    args: ["-o", "pid=", "--ppid", String(Deno.pid)],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const { stdout } = await ps.output();
-  return new TextDecoder().decode(stdout).trim().split(/\s+/)
-    .filter((pid) => pid !== "").map(Number).filter((pid) => pid !== ps.pid);
+  return (await childProcesses()).map(({ pid }) => pid);
 }
 
 /** The children not in `before`. */
