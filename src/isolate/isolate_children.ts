@@ -7,12 +7,15 @@
  * So at most {@linkcode isolatedChildrenLimit} children are alive at a time,
  * a killed one counted until it has exited, and later calls wait their turn
  * in the order they came. A call's deadline and abort count while it waits:
- * a stop then ends it at once, and no child is started for it.
+ * a stop then ends it at once, and no child is started for it. The count,
+ * the limit and the queue are the process's: every copy of early-exit in
+ * it shares them.
  *
  * @module
  */
 
 import { describeValue } from "../option_checks.ts";
+import { processWide } from "../process_wide.ts";
 
 /**
  * The default: twice the CPUs this process may use, and at least 4, so that
@@ -24,15 +27,33 @@ function defaultLimit(): number {
   return Math.max(4, 2 * cpus);
 }
 
-let limit = defaultLimit();
-/** Children started and not yet reaped. */
-let alive = 0;
-/** The calls waiting for a child, first come first. */
-const waiting: { start: () => void }[] = [];
+/**
+ * The count, shared by every copy of early-exit in this process
+ * (`process_wide.ts`): the limit, the children started and not yet
+ * reaped, and the calls waiting for a child, first come first, whichever
+ * copy made them.
+ */
+interface Children {
+  limit: number;
+  alive: number;
+  readonly waiting: { start: () => void }[];
+}
+
+const children = processWide<Children>(
+  "isolated-children@1",
+  () => ({ limit: defaultLimit(), alive: 0, waiting: [] }),
+  (value): value is Children => {
+    const found = value as Partial<Children> | undefined;
+    return typeof found?.limit === "number" &&
+      typeof found.alive === "number" && Array.isArray(found.waiting);
+  },
+);
+const waiting = children.waiting;
 
 /**
  * Sets how many isolated calls' children this process runs at once, for
- * every {@linkcode invokeIsolated} call from now on. A call past the limit
+ * every {@linkcode invokeIsolated} call from now on, whichever copy of
+ * early-exit in the process makes it (they share the limit and the count). A call past the limit
  * waits until a child has exited, in the order the calls came; its
  * `timeout` and `signal` count while it waits, and a stop ends it then
  * without starting a child. Children already running are left to end;
@@ -70,8 +91,8 @@ export function setIsolatedChildrenLimit(max: number): number {
       }: pass, for example, ${defaultLimit()} (this machine's default)`,
     );
   }
-  const before = limit;
-  limit = max;
+  const before = children.limit;
+  children.limit = max;
   startWaiting();
   return before;
 }
@@ -91,7 +112,25 @@ export function setIsolatedChildrenLimit(max: number): number {
  * ```
  */
 export function isolatedChildrenLimit(): number {
-  return limit;
+  return children.limit;
+}
+
+/**
+ * How many isolated calls of this process wait for room for a child, made
+ * by any copy of early-exit.
+ *
+ * @returns The count.
+ *
+ * @example Usage
+ * ```ts
+ * import { isolatedCallsWaiting } from "./isolate_children.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isolatedCallsWaiting(), 0);
+ * ```
+ */
+export function isolatedCallsWaiting(): number {
+  return waiting.length;
 }
 
 /**
@@ -103,7 +142,7 @@ export function isolatedChildrenLimit(): number {
 export function roomForChild(
   stopped: Promise<void>,
 ): Promise<(() => void) | undefined> {
-  if (waiting.length === 0 && alive < limit) {
+  if (waiting.length === 0 && children.alive < children.limit) {
     return Promise.resolve(takeRoom());
   }
   return new Promise((resolve) => {
@@ -119,16 +158,18 @@ export function roomForChild(
 }
 
 function takeRoom(): () => void {
-  alive++;
+  children.alive++;
   let given = false;
   return () => {
     if (given) return;
     given = true;
-    alive--;
+    children.alive--;
     startWaiting();
   };
 }
 
 function startWaiting(): void {
-  while (alive < limit && waiting.length > 0) waiting.shift()!.start();
+  while (children.alive < children.limit && waiting.length > 0) {
+    waiting.shift()!.start();
+  }
 }

@@ -16,12 +16,14 @@
  * would pass {@linkcode MAX_MAPPED_REGIONS}. A guest's memories count until
  * the garbage collector has taken its instance (or each memory it
  * exported or imported, which may outlive it); a call's stack, until the
- * call ends.
+ * call ends. The count is the process's: every copy of early-exit in it
+ * counts into the same one (`process_wide.ts`).
  *
  * @module
  */
 
 import { GuestLoadError } from "../load_errors.ts";
+import { processWide } from "../process_wide.ts";
 
 /**
  * The most memories and async calls in progress the guests of this process
@@ -30,11 +32,26 @@ import { GuestLoadError } from "../load_errors.ts";
  */
 export const MAX_MAPPED_REGIONS = 16_384;
 
-let held = 0;
-/** Memories counted already: an import shared by guests counts once. */
-const counted = new WeakSet<WebAssembly.Memory>();
+/**
+ * The count, shared by every copy of early-exit in this process: the
+ * regions held, and the memories counted already (an import shared by
+ * guests counts once, whichever copy loaded them).
+ */
+interface Regions {
+  held: number;
+  readonly counted: WeakSet<WebAssembly.Memory>;
+}
+
+const regions = processWide<Regions>(
+  "mapped-regions@1",
+  () => ({ held: 0, counted: new WeakSet() }),
+  (value): value is Regions =>
+    typeof (value as Partial<Regions> | undefined)?.held === "number" &&
+    (value as Regions).counted instanceof WeakSet,
+);
+const counted = regions.counted;
 const released = new FinalizationRegistry<number>((count) => {
-  held -= count;
+  regions.held -= count;
 });
 
 /**
@@ -53,10 +70,10 @@ const WHAT_IS_HELD =
 /** Whether `count` more fit, after a few turns for finalizers if need be. */
 async function roomFor(count: number): Promise<boolean> {
   for (let turn = 0; turn < TURNS_FOR_FINALIZERS; turn++) {
-    if (held + count <= MAX_MAPPED_REGIONS) return true;
+    if (regions.held + count <= MAX_MAPPED_REGIONS) return true;
     await new Promise((resolve) => setTimeout(resolve, 0));
   }
-  return held + count <= MAX_MAPPED_REGIONS;
+  return regions.held + count <= MAX_MAPPED_REGIONS;
 }
 
 /**
@@ -131,12 +148,12 @@ export async function countMemories(
     throw new GuestLoadError(
       "limits",
       `${label} would bring ${WHAT_IS_HELD} to ${
-        held + count
+        regions.held + count
       }, more than the ${MAX_MAPPED_REGIONS} they may hold together (each takes the system's memory maps, and past them the engine ends the whole process)`,
       "let go of guests no longer needed (their memories count until the garbage collector takes them) and let calls end, or run guests with invokeIsolated, each in a process of its own",
     );
   }
-  held += count;
+  regions.held += count;
   for (const memory of fresh) counted.add(memory);
   let settled = false;
   return {
@@ -161,7 +178,7 @@ export async function countMemories(
     cancel() {
       if (settled) return;
       settled = true;
-      held -= count;
+      regions.held -= count;
       for (const memory of fresh) counted.delete(memory);
     },
   };
@@ -185,8 +202,8 @@ export async function countMemories(
  * ```
  */
 export function takeCallStack(): boolean {
-  if (held + 1 > MAX_MAPPED_REGIONS) return false;
-  held++;
+  if (regions.held + 1 > MAX_MAPPED_REGIONS) return false;
+  regions.held++;
   return true;
 }
 
@@ -221,7 +238,7 @@ export async function takeCallStackSoon(): Promise<boolean> {
  * ```
  */
 export function giveCallStack(): void {
-  held--;
+  regions.held--;
 }
 
 /**
@@ -238,5 +255,5 @@ export function giveCallStack(): void {
  * ```
  */
 export function mappedRegions(): number {
-  return held;
+  return regions.held;
 }

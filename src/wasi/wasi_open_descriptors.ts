@@ -9,10 +9,14 @@
  * failed with `EMFILE` meanwhile. So past
  * {@linkcode MAX_GUEST_DESCRIPTORS} held by all runs together, `path_open`
  * fails with `ENFILE`, the system's answer when its table of open files is
- * full, which programs handle as any failed open.
+ * full, which programs handle as any failed open. The count is the
+ * process's: every copy of early-exit in it counts into the same one
+ * (`process_wide.ts`).
  *
  * @module
  */
+
+import { processWide } from "../process_wide.ts";
 
 /**
  * The most descriptors the WASI guests of this process hold together, their
@@ -23,11 +27,17 @@
  */
 export const MAX_GUEST_DESCRIPTORS = 4_096;
 
-let held = 0;
+/** The count, shared by every copy of early-exit in this process. */
+const descriptors = processWide<{ held: number }>(
+  "wasi-descriptors@1",
+  () => ({ held: 0 }),
+  (value): value is { held: number } =>
+    typeof (value as { held?: unknown } | undefined)?.held === "number",
+);
 
 /** How many descriptors the WASI guests of this process hold now. */
 export function guestDescriptorsHeld(): number {
-  return held;
+  return descriptors.held;
 }
 
 /**
@@ -35,7 +45,7 @@ export function guestDescriptorsHeld(): number {
  * an open must then fail.
  */
 export function guestDescriptorsFull(): boolean {
-  return held >= MAX_GUEST_DESCRIPTORS;
+  return descriptors.held >= MAX_GUEST_DESCRIPTORS;
 }
 
 /**
@@ -49,12 +59,12 @@ export class OpenDescriptors implements Iterable<number> {
   add(fd: number): void {
     if (this.#fds.has(fd)) return;
     this.#fds.add(fd);
-    held++;
+    descriptors.held++;
   }
 
   /** Counts `fd` as closed, if it was open. */
   delete(fd: number): void {
-    if (this.#fds.delete(fd)) held--;
+    if (this.#fds.delete(fd)) descriptors.held--;
   }
 
   /** Whether `fd` is open. */
@@ -69,7 +79,7 @@ export class OpenDescriptors implements Iterable<number> {
 
   /** Counts every one as closed. */
   clear(): void {
-    held -= this.#fds.size;
+    descriptors.held -= this.#fds.size;
     this.#fds.clear();
   }
 
