@@ -16,6 +16,7 @@ import {
   isolatedChildrenLimit,
   setIsolatedChildrenLimit,
 } from "../mod.ts";
+import { isolatedCallsWaiting } from "../src/isolate/isolate_children.ts";
 import { expectOutcome } from "./support/outcome.ts";
 import { childProcesses } from "./support/child_processes.ts";
 import { withDirectory } from "./support/temp_directory.ts";
@@ -249,6 +250,45 @@ childrenTest(
       [1, 2, 3, 4, 5, 6],
     );
     assert.equal(new Set(startedPids(log)).size, 6);
+  },
+);
+
+childrenTest(
+  "isolation: raising the limit starts waiting calls at once, while the children before them still run",
+  async ({ log, options }) => {
+    const spinners = [new AbortController(), new AbortController()];
+    try {
+      const spins = spinners.map((controller) =>
+        invokeIsolated(GUEST, "spin", [], {
+          ...options,
+          signal: controller.signal,
+        })
+      );
+      await untilStarted(log, 2);
+      const waiting = invokeIsolated(GUEST, "add", [20, 1], {
+        ...options,
+        timeout: HANG_MS,
+      });
+      const giveUp = performance.now() + HANG_MS;
+      while (isolatedCallsWaiting() === 0 && performance.now() < giveUp) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.equal(isolatedCallsWaiting(), 1);
+      // Room for one more: the waiting call runs now, not when a spinner
+      // ends (neither does until it returns).
+      assert.equal(setIsolatedChildrenLimit(3), 2);
+      const result = await waiting;
+      assert.deepEqual(
+        result.outcome === "returned" ? result.value : result.outcome,
+        21,
+      );
+      assert.equal(isolatedCallsWaiting(), 0);
+      for (const controller of spinners) controller.abort();
+      for (const spin of spins) expectOutcome(await spin, "aborted");
+    } finally {
+      for (const controller of spinners) controller.abort();
+    }
+    assert.equal(new Set(startedPids(log)).size, 3);
   },
 );
 
