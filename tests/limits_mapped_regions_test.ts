@@ -219,6 +219,71 @@ Deno.test("async calls in progress count with the memories: at the most, a call 
   assert.equal(report.after, "returned");
 });
 
+interface MeterReport {
+  perInstance: number;
+  refused: string;
+  atTheMost: string;
+  countedOut: number;
+}
+
+Deno.test("a FuelMeter's guest: the memories its meter makes for each instance count with every guest's, and an instantiation at the most is refused with GuestLoadError", async () => {
+  const script = `
+    import { FuelMeter } from "./mod.ts";
+    import { giveCallStack, mappedRegions, takeCallStack } from "./src/module/mapped_regions.ts";
+    // Two memories of its own, which the stop flag's rewrite makes imports
+    // that the meter supplies, fresh for each instance.
+    const bytes = ${bytesExpression(moduleOf(2))};
+    const meter = new FuelMeter(bytes);
+    const instantiate = () => WebAssembly.instantiate(meter.bytes, meter.imports).then(
+      ({ instance }) => instance,
+      (error) => error.kind + ": " + error.reason + ": " + error.message,
+    );
+    const turns = async (count) => {
+      for (let i = 0; i < count; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+    };
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) { globalThis.gc(); await turns(3); }
+    };
+    await settle();
+    const before = mappedRegions();
+    let instance = await instantiate();
+    const perInstance = mappedRegions() - before;
+    // Every region left taken: the next instance's memories find no room.
+    let taken = 0;
+    while (takeCallStack()) taken++;
+    const refused = await instantiate();
+    // Room for one memory, not two.
+    giveCallStack();
+    taken--;
+    const atTheMost = await instantiate();
+    for (let i = 0; i < taken; i++) giveCallStack();
+    // Let go of, the instance's memories are counted out; so is the one
+    // memory the refused instantiation made.
+    instance = undefined;
+    await settle();
+    const countedOut = mappedRegions() - before;
+    console.log(JSON.stringify({ perInstance, refused, atTheMost: typeof atTheMost === "string" ? atTheMost : "instantiated", countedOut }));
+  `;
+  const run = await runDeno(["eval", "--v8-flags=--expose-gc", script], {
+    signal: AbortSignal.timeout(240_000),
+  });
+  assert.equal(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout.trim()) as MeterReport;
+  const seen = JSON.stringify(report);
+  assert.equal(report.perInstance, 2, seen);
+  assert.match(
+    report.refused,
+    new RegExp(
+      `^GuestLoadError: limits: a FuelMeter's guest would bring the memories of the guests alive and the async calls in progress in this process to ${
+        MAX_MAPPED_REGIONS + 1
+      }, more than the ${MAX_MAPPED_REGIONS} they may hold together .*; let go of guests no longer needed`,
+    ),
+    seen,
+  );
+  assert.match(report.atTheMost, /^GuestLoadError: limits: /, seen);
+  assert.equal(report.countedOut, 0, seen);
+});
+
 Deno.test("an engine's refusal of a guest's memories at instantiation is OutOfMemory; the same words thrown by a start function's import stay the import's error", async () => {
   // The engine's own refusal needs the system's address space used up
   // (an isolated child in limits_instance_size_test.ts meets it at times);

@@ -8,12 +8,14 @@
  * that the flag memory can come last without renumbering them). Each
  * instance needs memories of its own, so those imports are getters that
  * create a fresh memory each time the engine reads them: one per
- * instantiation. A module that imports its memory already (QuickJS's build
+ * instantiation, counted with the memories of every guest of the process
+ * (`mapped_regions.ts`), and refused past them with `GuestLoadError`. A module that imports its memory already (QuickJS's build
  * takes the one its glue creates) keeps that import as it was.
  *
  * @module
  */
 
+import { countedMemory } from "../module/mapped_regions.ts";
 import { startWatchdog } from "../watchdog/watchdog.ts";
 import type { StopFlagImports } from "../wasm/mod.ts";
 
@@ -55,7 +57,9 @@ export function meterStopFlag(
     } else {
       Object.defineProperty(imports, name, {
         enumerable: true,
-        get: () => new WebAssembly.Memory(type),
+        // Counted with every guest's memories: a host that kept thousands
+        // of instances would otherwise pass the system's maps unrefused.
+        get: () => countedMemory(type, "a FuelMeter's guest"),
       });
     }
   }

@@ -144,15 +144,7 @@ export async function countMemories(
     }
   }
   const count = fresh.size + defined;
-  if (!await roomFor(count)) {
-    throw new GuestLoadError(
-      "limits",
-      `${label} would bring ${WHAT_IS_HELD} to ${
-        regions.held + count
-      }, more than the ${MAX_MAPPED_REGIONS} they may hold together (each takes the system's memory maps, and past them the engine ends the whole process)`,
-      "let go of guests no longer needed (their memories count until the garbage collector takes them) and let calls end, or run guests with invokeIsolated, each in a process of its own",
-    );
-  }
+  if (!await roomFor(count)) throw overTheMost(label, count);
   regions.held += count;
   for (const memory of fresh) counted.add(memory);
   let settled = false;
@@ -182,6 +174,54 @@ export async function countMemories(
       for (const memory of fresh) counted.delete(memory);
     },
   };
+}
+
+/**
+ * Makes a memory for a guest that another loader instantiates (a
+ * `FuelMeter`'s guest, whose stop flag turns its defined memories into
+ * imports the meter makes, one per instantiation), counted as a guest's
+ * memory is until the garbage collector takes it, or refused first when
+ * the regions held are at {@linkcode MAX_MAPPED_REGIONS}. It cannot wait
+ * turns for finalizers, as a load does: the engine asks for it in the
+ * middle of an instantiation.
+ *
+ * @param descriptor The memory's type.
+ * @param label The guest's name in messages.
+ * @returns The memory.
+ * @throws {GuestLoadError} With reason `limits`, at the most.
+ *
+ * @example Usage
+ * ```ts
+ * import { countedMemory, mappedRegions } from "./mapped_regions.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const before = mappedRegions();
+ * const memory = countedMemory({ initial: 1 }, "a metered guest");
+ * assert.equal(mappedRegions(), before + 1);
+ * assert.equal(memory.buffer.byteLength, 65536);
+ * ```
+ */
+export function countedMemory(
+  descriptor: WebAssembly.MemoryDescriptor,
+  label: string,
+): WebAssembly.Memory {
+  if (regions.held + 1 > MAX_MAPPED_REGIONS) throw overTheMost(label, 1);
+  const memory = new WebAssembly.Memory(descriptor);
+  regions.held++;
+  counted.add(memory);
+  released.register(memory, 1);
+  return memory;
+}
+
+/** The refusal of `count` more regions for `label`. */
+function overTheMost(label: string, count: number): GuestLoadError {
+  return new GuestLoadError(
+    "limits",
+    `${label} would bring ${WHAT_IS_HELD} to ${
+      regions.held + count
+    }, more than the ${MAX_MAPPED_REGIONS} they may hold together (each takes the system's memory maps, and past them the engine ends the whole process)`,
+    "let go of guests no longer needed (their memories count until the garbage collector takes them) and let calls end, or run guests with invokeIsolated, each in a process of its own",
+  );
 }
 
 /**
