@@ -53,12 +53,13 @@ const waiting = children.waiting;
 /**
  * Sets how many isolated calls' children this process runs at once, for
  * every {@linkcode invokeIsolated} call from now on, whichever copy of
- * early-exit in the process makes it (they share the limit and the count). A call past the limit
- * waits until a child has exited, in the order the calls came; its
- * `timeout` and `signal` count while it waits, and a stop ends it then
- * without starting a child. Children already running are left to end;
- * lowering the limit below their number only makes later calls wait longer.
- * The default is twice the CPUs the process may use, and at least 4.
+ * early-exit in the process makes it (they share the limit and the count).
+ * A call past the limit waits until a child has exited, in the order the
+ * calls came; its `timeout` and `signal` count while it waits, and a stop
+ * ends it then without starting a child. Children already running are left
+ * to end; lowering the limit below their number only makes later calls wait
+ * longer. The default is twice the CPUs the process may use, and at least
+ * 4.
  *
  * @param max The most children alive at once: a whole number, 1 or more.
  * @returns The limit it replaces.

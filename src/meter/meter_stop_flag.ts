@@ -9,8 +9,9 @@
  * instance needs memories of its own, so those imports are getters that
  * create a fresh memory each time the engine reads them: one per
  * instantiation, counted with the memories of every guest of the process
- * (`mapped_regions.ts`), and refused past them with `GuestLoadError`. A module that imports its memory already (QuickJS's build
- * takes the one its glue creates) keeps that import as it was.
+ * (`mapped_regions.ts`), and refused past them with `GuestLoadError`. A
+ * module that imports its memory already (QuickJS's build takes the one its
+ * glue creates) keeps that import as it was.
  *
  * @module
  */
