@@ -38,6 +38,20 @@ function moduleOf(defined: number, imports = false): Uint8Array {
   ]);
 }
 
+/**
+ * Script text for the children below, which run with `--expose-gc`:
+ * `turns(n)` gives the event loop `n` turns, and `settle()` collects what
+ * the process let go of so far and gives its finalizers the turns they run
+ * in (later on a busy machine), so that the counts after it are exact.
+ */
+const SETTLE = `
+    const turns = async (count) => {
+      for (let i = 0; i < count; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+    };
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) { globalThis.gc(); await turns(3); }
+    };`;
+
 interface Report {
   hundreds: number;
   singles: number;
@@ -60,15 +74,7 @@ Deno.test("guests alive in one process hold at most MAX_MAPPED_REGIONS memories 
       (guest) => guest.call("f") === 7 ? "loaded" : "wrong",
       (error) => error.kind + ": " + error.reason,
     );
-    // What the process let go of so far is collected and counted out (its
-    // finalizers run in turns of their own, later on a busy machine), so
-    // that the counts below are exact.
-    const settle = async () => {
-      for (let i = 0; i < 3; i++) {
-        globalThis.gc();
-        for (let t = 0; t < 3; t++) await new Promise((resolve) => setTimeout(resolve, 0));
-      }
-    };
+    ${SETTLE}
     await settle();
     let kept = [await loadGuest(importer, { imports: { env: { m: shared } } })];
     let hundreds = 0;
@@ -166,15 +172,7 @@ Deno.test("async calls in progress count with the memories: at the most, a call 
         imports: { env: { wait: () => gate } },
       }));
     }
-    const turns = async (count) => {
-      for (let i = 0; i < count; i++) await new Promise((resolve) => setTimeout(resolve, 0));
-    };
-    // What the process let go of so far is collected and counted out
-    // (its finalizers run in turns of their own, later on a busy machine),
-    // so that the fill below is exact.
-    const settle = async () => {
-      for (let i = 0; i < 3; i++) { globalThis.gc(); await turns(3); }
-    };
+    ${SETTLE}
     await settle();
     const kept = [];
     for (;;) { try { kept.push(await loadGuest(hundred)); } catch { break; } }
@@ -238,12 +236,7 @@ Deno.test("a FuelMeter's guest: the memories its meter makes for each instance c
       ({ instance }) => instance,
       (error) => error.kind + ": " + error.reason + ": " + error.message,
     );
-    const turns = async (count) => {
-      for (let i = 0; i < count; i++) await new Promise((resolve) => setTimeout(resolve, 0));
-    };
-    const settle = async () => {
-      for (let i = 0; i < 3; i++) { globalThis.gc(); await turns(3); }
-    };
+    ${SETTLE}
     await settle();
     const before = mappedRegions();
     let instance = await instantiate();
