@@ -171,8 +171,25 @@ export class CallStack {
     cutFrom(frames, at);
     this.#pollAll();
     // The flag may have been set for the nested call alone; a guest whose
-    // flag checks trap would stop on it.
-    if (!this.check()) this.#clearFlag();
+    // flag checks trap would stop on it. The calls of other guests this
+    // one's are made inside of, and those made inside this one's, are
+    // asked only when the flag is set, which their due stops set: asked at
+    // every return, calls nested between two guests had gone cubic in
+    // their depth. This guest's own calls are asked each time, so that a
+    // stop set before the nested call returned holds the call it returns
+    // to even if that call makes no check before it returns.
+    const flag = this.#state.flag;
+    if (flag === undefined) {
+      this.check();
+      return;
+    }
+    settleWatchdog();
+    if (Atomics.load(flag, 0) !== 0) {
+      if (!this.check()) flag[0] = 0;
+      return;
+    }
+    const now = performance.now();
+    for (const frame of frames) frame.call?.watch?.check(now, false, false);
   }
 
   /**

@@ -283,6 +283,12 @@ export class CallWatch {
             firstDeadline = outer.#deadline;
           }
         }
+        // Each StopSignal is watched once on the flag, as the deadline is:
+        // nested calls of two guests calling each other, all given one
+        // StopSignal, each armed a watch of it per enclosing call, and the
+        // calls went quadratic in their depth.
+        const watched = new Set<SharedArrayBuffer>();
+        if (this.#stop !== undefined) watched.add(this.#stop.buffer);
         this.#enclosing = [];
         for (const outer of enclosing) {
           this.#enclosing.push({
@@ -291,6 +297,7 @@ export class CallWatch {
               ? undefined
               : this.#armFor(flag, outer, undefined, undefined, undefined, {
                 deadline: outer === first,
+                watched,
               }),
           });
         }
@@ -324,12 +331,16 @@ export class CallWatch {
    * @param trapped Whether the guest trapped at the set flag, and so
    *   cannot go on: a deadline the watchdog set it for is then waited for
    *   by this thread's clock, however far off it is, rather than let go.
+   * @param enclosing Whether the enclosing calls' stops are asked too:
+   *   not when the guest's flag is clear, which any of theirs that is due
+   *   sets (see `CallStack.pop`).
    * @returns Whether the call must stop (a stop is recorded in its state).
    */
-  check(now: number, trapped = false): boolean {
+  check(now: number, trapped = false, enclosing = true): boolean {
     if (this.#state.stop !== undefined) return true;
     let due = this.#due(now, this.#deadlineFired(), trapped);
-    for (const { watch: outer, handle } of this.#enclosing ?? NONE_ENCLOSING) {
+    const outers = enclosing ? this.#enclosing ?? NONE_ENCLOSING : [];
+    for (const { watch: outer, handle } of outers) {
       if (due !== undefined) break;
       due = outer.#due(now, handle?.fired() === true, trapped);
     }
@@ -502,7 +513,8 @@ export class CallWatch {
    * @param handles Where the watchdog's handles go, to disarm.
    * @param raise Sets `flag`: an abort's listener.
    * @param arming Whether `source`'s deadline is armed (if it has not
-   *   passed): not when another comes first.
+   *   passed): not when another comes first; and the StopSignals (their
+   *   buffers) watched on `flag` already, whose watch is not armed again.
    * @returns The handle on `source`'s deadline, when armed.
    */
   #armFor(
@@ -511,7 +523,9 @@ export class CallWatch {
     now = performance.now(),
     handles = this.#handles,
     raise = this.#raise,
-    arming = { deadline: true },
+    arming: { deadline: boolean; watched?: Set<SharedArrayBuffer> } = {
+      deadline: true,
+    },
   ): WatchdogHandle | undefined {
     let handle: WatchdogHandle | undefined;
     if (source.#deadline <= now) raise();
@@ -519,9 +533,13 @@ export class CallWatch {
       // Into `handles` before the watchdog has it (see `armSlot`).
       handle = arm(flag, source.#deadline, handles);
     }
-    if (source.#stop !== undefined) {
-      if (source.#stop.stopped) raise();
-      watch(source.#stop, flag, handles);
+    const stop = source.#stop;
+    if (stop !== undefined) {
+      if (stop.stopped) raise();
+      if (arming.watched?.has(stop.buffer) !== true) {
+        arming.watched?.add(stop.buffer);
+        watch(stop, flag, handles);
+      }
     }
     if (source.#signal !== undefined) {
       if (source.#signal.aborted) raise();
