@@ -103,6 +103,18 @@ export function enclosingWatches(state: CallState): readonly CallWatch[] {
 }
 
 /**
+ * The watches of the calls the running code is inside of: the plain calls
+ * in progress on this thread and the async calls whose context this is.
+ *
+ * @returns The watches.
+ */
+export function watchesInside(): ReadonlySet<CallWatch> {
+  const inside = new Set<CallWatch>(plainCalls.items);
+  for (const watch of asyncWatches()) inside.add(watch);
+  return inside;
+}
+
+/**
  * The watches of the async calls of other guests that an async call is
  * made inside of (by a host import that awaits it), innermost last.
  *
@@ -241,6 +253,14 @@ export class CallWatch {
     | { watch: CallWatch; handle?: WatchdogHandle }[]
     | undefined;
   /**
+   * Those a check asks: the one whose deadline comes first, if before this
+   * call's, and the first with each StopSignal and AbortSignal that is not
+   * this call's. The others can come due only after one of these.
+   */
+  readonly #asked:
+    | { watch: CallWatch; handle?: WatchdogHandle }[]
+    | undefined;
+  /**
    * The flags of the enclosing calls' guests this call's own stops are
    * armed on (see `flags_in_calls.ts`).
    */
@@ -289,9 +309,20 @@ export class CallWatch {
         // calls went quadratic in their depth.
         const watched = new Set<SharedArrayBuffer>();
         if (this.#stop !== undefined) watched.add(this.#stop.buffer);
+        const stops = new Set<SharedArrayBuffer>(watched);
+        const signals = new Set<AbortSignal>();
+        if (this.#signal !== undefined) signals.add(this.#signal);
         this.#enclosing = [];
+        this.#asked = [];
         for (const outer of enclosing) {
-          this.#enclosing.push({
+          const stop = outer.#stop?.buffer;
+          const signal = outer.#signal;
+          const asked = outer === first ||
+            (stop !== undefined && !stops.has(stop)) ||
+            (signal !== undefined && !signals.has(signal));
+          if (stop !== undefined) stops.add(stop);
+          if (signal !== undefined) signals.add(signal);
+          const entry = {
             watch: outer,
             handle: flag === undefined
               ? undefined
@@ -299,7 +330,9 @@ export class CallWatch {
                 deadline: outer === first,
                 watched,
               }),
-          });
+          };
+          this.#enclosing.push(entry);
+          if (asked) this.#asked.push(entry);
         }
       }
       for (const outerFlag of options.outerFlags ?? NO_FLAGS) {
@@ -338,11 +371,11 @@ export class CallWatch {
    */
   check(now: number, trapped = false, enclosing = true): boolean {
     if (this.#state.stop !== undefined) return true;
-    let due = this.#due(now, this.#deadlineFired(), trapped);
-    const outers = enclosing ? this.#enclosing ?? NONE_ENCLOSING : [];
+    let due = this.#due(now, () => this.#deadlineFired(), trapped);
+    const outers = enclosing ? this.#asked ?? NONE_ENCLOSING : [];
     for (const { watch: outer, handle } of outers) {
       if (due !== undefined) break;
-      due = outer.#due(now, handle?.fired() === true, trapped);
+      due = outer.#due(now, () => handle?.fired() === true, trapped);
     }
     if (due === undefined) return false;
     // Recorded first: the meter's stop must find the call's reason there.
@@ -361,13 +394,16 @@ export class CallWatch {
    *
    * @param now The time, from `performance.now()`.
    * @param trapped As for {@linkcode CallWatch.check}.
+   * @param inside The watches of the calls the running code is inside of
+   *   ({@linkcode watchesInside}), when the caller has them.
    * @returns Whether the running code must stop for this call.
    */
-  checkIfInside(now: number, trapped = false): boolean {
-    if (!plainCalls.items.includes(this) && !asyncWatches().includes(this)) {
-      return false;
-    }
-    return this.check(now, trapped);
+  checkIfInside(
+    now: number,
+    trapped = false,
+    inside: ReadonlySet<CallWatch> = watchesInside(),
+  ): boolean {
+    return inside.has(this) && this.check(now, trapped);
   }
 
   /**
@@ -395,7 +431,7 @@ export class CallWatch {
    * This watch's stop, if one is due: its deadline passed (or the
    * watchdog `fired` for it), or a signal of its is set.
    */
-  #due(now: number, fired: boolean, trapped: boolean): Due | undefined {
+  #due(now: number, fired: () => boolean, trapped: boolean): Due | undefined {
     // The watchdog's clock may run a fraction of a millisecond ahead of
     // this thread's: a deadline it found passed is passed once this
     // thread's clock agrees, so that a stop never reports less than its
@@ -404,9 +440,12 @@ export class CallWatch {
     // that can go on does, and is asked again at its next check; one that
     // trapped at it (a guest whose flag checks trap cannot be asked again)
     // is stopped once the deadline has passed by this thread's clock.
+    // Whether the watchdog fired is asked last, only where it matters: a
+    // call armed on the flags of a hundred enclosing calls has as many
+    // handles, and a check asked them all.
     if (
       now >= this.#deadline ||
-      (fired && (trapped || this.#deadline - now <= MAX_CLOCK_SKEW_MS))
+      ((trapped || this.#deadline - now <= MAX_CLOCK_SKEW_MS) && fired())
     ) {
       waitUntil(this.#deadline);
       return {
