@@ -108,6 +108,38 @@ Deno.test("calls nested between two guests, all with one StopSignal, ask it as o
   }
 });
 
+Deno.test("a chain of plain calls of 60 guests, all with one StopSignal and a deadline, arms nothing twice: no message to the watchdog", async () => {
+  // Each call armed its own deadline and StopSignal on the flag of every
+  // guest it was made inside of, whose enclosing call had armed an earlier
+  // deadline and the same StopSignal there already: 60 deep took 3,600
+  // slots of the watchdog's 512, the rest by message.
+  const depth = 60;
+  const stop = new StopSignal();
+  const options = { stop, timeout: 600_000 };
+  const guests: Guest[] = [];
+  const imports = {
+    env: {
+      again: (n: number) => {
+        const outcome = guests[n].invoke("rec", [n], options);
+        if (outcome.outcome !== "returned") throw outcome.error;
+        return outcome.value as number;
+      },
+    },
+  };
+  for (let i = 0; i <= depth; i++) {
+    guests.push(await loadGuest(REC, { fuel: false, imports }));
+  }
+  const descend = () => {
+    const outcome = guests[depth].invoke("rec", [depth], options);
+    assert.equal(outcome.outcome === "returned" && outcome.value, depth);
+  };
+  // The first descent binds each guest's flag to the slots it needs.
+  descend();
+  const posted = messagesPosted();
+  descend();
+  assert.equal(messagesPosted() - posted, 0, "messages posted to the watchdog");
+});
+
 Deno.test("a chain of async calls of 60 guests, all with one StopSignal, does not ask it once per enclosing call at every check", async () => {
   // Each call's end asked, on the flag of every guest it was made inside
   // of (set by their ticks), every call armed there, and each of those
