@@ -84,6 +84,19 @@ export class CallStack {
     return this.#frames.length > 0;
   }
 
+  /**
+   * The watch of the innermost call in progress that has one: what it arms
+   * on the guest's flag holds for as long as a call nested in it runs.
+   */
+  get innermostWatch(): CallWatch | undefined {
+    const frames = this.#frames;
+    for (let at = frames.length - 1; at >= 0; at--) {
+      const watch = frames[at].call?.watch;
+      if (watch !== undefined) return watch;
+    }
+    return undefined;
+  }
+
   /** Whether a call in progress is watched for a deadline or a signal. */
   get watched(): boolean {
     return this.#frames.some((frame) => frame.call?.watch !== undefined);

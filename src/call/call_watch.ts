@@ -133,6 +133,9 @@ export function enclosingAsyncWatches(
 const NONE_ENCLOSING: readonly { watch: CallWatch; handle?: WatchdogHandle }[] =
   [];
 
+/** No StopSignals watched. */
+const NO_STOPS: ReadonlySet<SharedArrayBuffer> = new Set();
+
 /** No flags of enclosing calls. */
 const NO_FLAGS: readonly Int32Array[] = [];
 
@@ -230,6 +233,12 @@ export interface WatchOptions {
    * stack overflow cut its start short (`cut_short_ends.ts`) disposes it.
    */
   holder?: { watch?: CallWatch };
+  /**
+   * The watch of the innermost call of the same guest this call is nested
+   * in, if any: what it arms on the flag holds while this call runs, and
+   * is not armed again.
+   */
+  covering?: CallWatch;
 }
 
 /**
@@ -265,6 +274,13 @@ export class CallWatch {
    * armed on (see `flags_in_calls.ts`).
    */
   readonly #armedOn: OuterArming[] = [];
+  /**
+   * The earliest deadline armed on this call's flag by this call or the
+   * calls of its guest it is nested in (see `WatchOptions.covering`).
+   */
+  #flagDeadline = Infinity;
+  /** The StopSignals (their buffers) watched on the flag, so too. */
+  #flagStops: ReadonlySet<SharedArrayBuffer> = NO_STOPS;
 
   /**
    * Starts watching.
@@ -288,8 +304,27 @@ export class CallWatch {
     this.#signal = options.signal;
     this.#stop = options.stop;
     if (options.holder !== undefined) options.holder.watch = this;
+    // What the calls of this guest this one is nested in arm on its flag
+    // holds while it runs: a call nested 400 deep in one guest had armed
+    // its own deadline and StopSignal again at every level, past the
+    // watchdog's slots, and each end then waited for the thread to
+    // receive its disarms.
+    const outer = options.covering;
+    const covering = flag !== undefined && outer !== undefined &&
+        outer.#flag === flag
+      ? outer
+      : undefined;
+    const watched = new Set<SharedArrayBuffer>(
+      covering === undefined ? NO_STOPS : covering.#flagStops,
+    );
+    this.#flagStops = watched;
+    this.#flagDeadline = covering === undefined
+      ? Infinity
+      : covering.#flagDeadline;
     try {
-      if (flag !== undefined) this.#arm(flag, options.yields ?? false);
+      if (flag !== undefined) {
+        this.#arm(flag, options.yields ?? false, watched);
+      }
       const enclosing = options.enclosing;
       if (enclosing !== undefined && enclosing.length > 0) {
         // Of the deadlines, only the first can stop this call first, and
@@ -303,13 +338,15 @@ export class CallWatch {
             firstDeadline = outer.#deadline;
           }
         }
+        // Armed unless the flag has an earlier deadline armed already.
+        const armFirst = flag !== undefined &&
+          firstDeadline < this.#flagDeadline;
         // Each StopSignal is watched once on the flag, as the deadline is:
         // nested calls of two guests calling each other, all given one
         // StopSignal, each armed a watch of it per enclosing call, and the
         // calls went quadratic in their depth.
-        const watched = new Set<SharedArrayBuffer>();
-        if (this.#stop !== undefined) watched.add(this.#stop.buffer);
-        const stops = new Set<SharedArrayBuffer>(watched);
+        const stops = new Set<SharedArrayBuffer>();
+        if (this.#stop !== undefined) stops.add(this.#stop.buffer);
         const signals = new Set<AbortSignal>();
         if (this.#signal !== undefined) signals.add(this.#signal);
         this.#enclosing = [];
@@ -327,13 +364,14 @@ export class CallWatch {
             handle: flag === undefined
               ? undefined
               : this.#armFor(flag, outer, undefined, undefined, undefined, {
-                deadline: outer === first,
+                deadline: armFirst && outer === first,
                 watched,
               }),
           };
           this.#enclosing.push(entry);
           if (asked) this.#asked.push(entry);
         }
+        if (armFirst) this.#flagDeadline = firstDeadline;
       }
       for (const outerFlag of options.outerFlags ?? NO_FLAGS) {
         this.#armOnOuter(outerFlag);
@@ -549,8 +587,20 @@ export class CallWatch {
   };
 
   /** Has the watchdog (or an abort) set the flag when the call must look. */
-  #arm(flag: Int32Array, yields: boolean): void {
-    this.#deadlineHandle = this.#armFor(flag, this, this.#started);
+  #arm(
+    flag: Int32Array,
+    yields: boolean,
+    watched: Set<SharedArrayBuffer>,
+  ): void {
+    this.#deadlineHandle = this.#armFor(
+      flag,
+      this,
+      this.#started,
+      undefined,
+      undefined,
+      { deadline: this.#deadline < this.#flagDeadline, watched },
+    );
+    this.#flagDeadline = Math.min(this.#flagDeadline, this.#deadline);
     if (yields) tick(flag, TICK_MS, this.#handles);
   }
 

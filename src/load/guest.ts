@@ -761,6 +761,9 @@ export class Guest {
         // Code of those calls' guests that this call reaches reads their
         // flags: this call's own stops are armed on them too.
         outerFlags: enclosingFlags(state.flag, plain, asyncFlags()),
+        // What the guest's calls this one is nested in arm on its flag
+        // holds while it runs.
+        covering: plain ? this.#calls.innermostWatch : undefined,
       });
     } catch (error) {
       // The books may have begun before what threw (a stack overflow).

@@ -54,6 +54,8 @@ export interface MeteredCallSetup {
   enclosing?: readonly CallWatch[];
   /** The flags of those calls' guests (see `CallWatch`'s `outerFlags`). */
   outerFlags?: readonly Int32Array[];
+  /** The innermost watch of the guest's calls in progress (see `CallWatch`'s `covering`). */
+  covering?: CallWatch;
   /** Whether the call is made inside another call of the same guest. */
   nested?: boolean;
   /**
@@ -136,6 +138,7 @@ export function beginMeteredCall(
         enclosing,
         outerFlags: checks ? setup.outerFlags : undefined,
         holder: setup.holder,
+        covering: setup.covering,
       })
       : undefined;
   } catch (error) {
