@@ -15,7 +15,7 @@
 
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
-import { type Guest, loadGuest, StopSignal } from "../mod.ts";
+import { type CallOutcome, type Guest, loadGuest, StopSignal } from "../mod.ts";
 import { messagesPosted } from "../src/watchdog/watchdog.ts";
 
 const DEPTH = 100;
@@ -51,56 +51,80 @@ const REC = await assembleWat(`(module
         (call $again (i32.sub (local.get $n) (i32.const 1))))))))`);
 
 /**
- * Loads `guestCount` guests of `REC` whose import calls `rec` of each in
- * turn, every call with `stop` and a deadline. Returns what calls
- * `rec(depth)` and says how many times the calls read the StopSignal.
+ * Loads `guestCount` guests of `REC` (`async` ones, or plain), whose
+ * import calls `rec(n)` of guest `n % guestCount`, every call with `stop`
+ * and a deadline. Returns what calls `rec(depth)` of guest
+ * `depth % guestCount` and says how many times the calls read the
+ * StopSignal.
  */
 async function nestedCalls(
   guestCount: number,
   stop: CountedStop,
-): Promise<(depth: number) => number> {
+  async = false,
+): Promise<(depth: number) => Promise<number>> {
   const guests: Guest[] = [];
   const options = { stop, timeout: 600_000 };
+  const call = (n: number) => {
+    const guest = guests[n % guestCount];
+    return async
+      ? guest.invokeAsync("rec", [n], options)
+      : guest.invoke("rec", [n], options);
+  };
+  const again = async (n: number) => {
+    const outcome = await call(n);
+    if (outcome.outcome !== "returned") throw outcome.error;
+    return outcome.value as number;
+  };
   const imports = {
     env: {
-      again: (n: number) => {
-        const outcome = guests[n % guestCount].invoke("rec", [n], options);
+      // A plain guest's import returns its value, not a promise of it.
+      again: async ? again : (n: number) => {
+        const outcome = call(n) as CallOutcome;
         if (outcome.outcome !== "returned") throw outcome.error;
         return outcome.value as number;
       },
     },
   };
   for (let i = 0; i < guestCount; i++) {
-    guests.push(await loadGuest(REC, { fuel: false, imports }));
+    guests.push(await loadGuest(REC, { async, fuel: false, imports }));
   }
-  return (depth) => {
+  return async (depth) => {
     const before = stop.reads;
-    const outcome = guests[0].invoke("rec", [depth], options);
-    assert.equal(outcome.outcome === "returned" && outcome.value, depth);
+    assert.equal(await again(depth), depth);
     return stop.reads - before;
   };
+}
+
+/**
+ * Descends `calls` to `depth` twice: the first binds each guest's flag to
+ * the watchdog's slots it needs. Returns the messages the second posted.
+ */
+async function messagesOfSecondDescent(
+  calls: (depth: number) => Promise<number>,
+  depth: number,
+): Promise<number> {
+  await calls(depth);
+  const posted = messagesPosted();
+  await calls(depth);
+  return messagesPosted() - posted;
 }
 
 Deno.test("calls nested between two guests, all with one StopSignal, ask it as often as calls nested in one guest do, and watch it once a flag", async () => {
   // Each call asked every enclosing call's StopSignal as it returned, and
   // each call of the other guest's enclosed it: 200 deep between two
   // guests read it 702,352 times (20,622 in one guest), and armed a watch
-  // of it per enclosing call, past the watchdog's slots. First in the file:
-  // the slots the next test binds would be taken from its guests' flags.
+  // of it per enclosing call, past the watchdog's slots.
   const stop = new CountedStop();
   const inOne = await nestedCalls(1, stop);
   const betweenTwo = await nestedCalls(2, stop);
-  // The first descent binds each guest's flag to the slots it needs.
-  betweenTwo(60);
   for (const depth of [30, 60]) {
-    const one = inOne(depth);
-    const posted = messagesPosted();
-    const two = betweenTwo(depth);
+    const one = await inOne(depth);
     assert.equal(
-      messagesPosted() - posted,
+      await messagesOfSecondDescent(betweenTwo, depth),
       0,
       `${depth} deep: messages posted`,
     );
+    const two = await betweenTwo(depth);
     assert.ok(
       two <= one * 1.5,
       `${depth} deep: ${two} reads between two guests, ${one} in one`,
@@ -114,33 +138,9 @@ Deno.test("calls of one guest nested 300 deep, and of two guests calling each ot
   // and the same StopSignal there: past the watchdog's 512 slots the rest
   // went by message, and 400 deep unwound 18 to 23 ms after a stop.
   for (const guestCount of [1, 2]) {
-    const depth = 300;
-    const stop = new StopSignal();
-    const options = { stop, timeout: 600_000 };
-    const guests: Guest[] = [];
-    const imports = {
-      env: {
-        again: (n: number) => {
-          const guest = guests[n % guestCount];
-          const outcome = guest.invoke("rec", [n], options);
-          if (outcome.outcome !== "returned") throw outcome.error;
-          return outcome.value as number;
-        },
-      },
-    };
-    for (let i = 0; i < guestCount; i++) {
-      guests.push(await loadGuest(REC, { fuel: false, imports }));
-    }
-    const descend = () => {
-      const outcome = guests[0].invoke("rec", [depth], options);
-      assert.equal(outcome.outcome === "returned" && outcome.value, depth);
-    };
-    // The first descent binds each guest's flag to the slots it needs.
-    descend();
-    const posted = messagesPosted();
-    descend();
+    const calls = await nestedCalls(guestCount, new CountedStop());
     assert.equal(
-      messagesPosted() - posted,
+      await messagesOfSecondDescent(calls, 300),
       0,
       `${guestCount} guests: messages posted to the watchdog`,
     );
@@ -153,30 +153,12 @@ Deno.test("a chain of plain calls of 60 guests, all with one StopSignal and a de
   // deadline and the same StopSignal there already: 60 deep took 3,600
   // slots of the watchdog's 512, the rest by message.
   const depth = 60;
-  const stop = new StopSignal();
-  const options = { stop, timeout: 600_000 };
-  const guests: Guest[] = [];
-  const imports = {
-    env: {
-      again: (n: number) => {
-        const outcome = guests[n].invoke("rec", [n], options);
-        if (outcome.outcome !== "returned") throw outcome.error;
-        return outcome.value as number;
-      },
-    },
-  };
-  for (let i = 0; i <= depth; i++) {
-    guests.push(await loadGuest(REC, { fuel: false, imports }));
-  }
-  const descend = () => {
-    const outcome = guests[depth].invoke("rec", [depth], options);
-    assert.equal(outcome.outcome === "returned" && outcome.value, depth);
-  };
-  // The first descent binds each guest's flag to the slots it needs.
-  descend();
-  const posted = messagesPosted();
-  descend();
-  assert.equal(messagesPosted() - posted, 0, "messages posted to the watchdog");
+  const calls = await nestedCalls(depth + 1, new CountedStop());
+  assert.equal(
+    await messagesOfSecondDescent(calls, depth),
+    0,
+    "messages posted to the watchdog",
+  );
 });
 
 Deno.test("a chain of async calls of 60 guests, all with one StopSignal, does not ask it once per enclosing call at every check", async () => {
@@ -186,24 +168,9 @@ Deno.test("a chain of async calls of 60 guests, all with one StopSignal, does no
   // chain 60 deep (91 s for 240 deep). Now 7,500 to 57,000 reads, beside
   // two busy processes too; the ticks make the count vary.
   const depth = 60;
-  const stop = new CountedStop();
-  const options = { stop, timeout: 600_000 };
-  const guests: Guest[] = [];
-  const imports = {
-    env: {
-      again: async (n: number) => {
-        const outcome = await guests[n].invokeAsync("rec", [n], options);
-        if (outcome.outcome !== "returned") throw outcome.error;
-        return outcome.value as number;
-      },
-    },
-  };
-  for (let i = 0; i <= depth; i++) {
-    guests.push(await loadGuest(REC, { async: true, fuel: false, imports }));
-  }
-  const outcome = await guests[depth].invokeAsync("rec", [depth], options);
-  assert.equal(outcome.outcome === "returned" && outcome.value, depth);
-  assert.ok(stop.reads < 600_000, `${stop.reads} reads of the StopSignal`);
+  const calls = await nestedCalls(depth + 1, new CountedStop(), true);
+  const reads = await calls(depth);
+  assert.ok(reads < 600_000, `${reads} reads of the StopSignal`);
 });
 
 Deno.test(`two guests calling each other ${DEPTH} deep, each call with a deadline, post the watchdog no message, and the innermost deadline stops the whole chain`, async () => {
