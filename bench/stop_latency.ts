@@ -65,6 +65,11 @@ interface HostileGuest {
   options?: GuestOptions;
   /** For the nesting guest: its host calls it back. */
   nests?: boolean;
+  /**
+   * For the deep nesting guest: its host calls its `down(n)` back, each
+   * call with a deadline of its own, until `n` is 0.
+   */
+  deep?: boolean;
   /** Measured in this process only: no isolation or command-line rows. */
   inProcessOnly?: boolean;
   /** Assembled by binaryen, for types wabt cannot write (`(ref extern)`). */
@@ -264,6 +269,18 @@ export const HOSTILE_GUESTS: HostileGuest[] = [
     export: "run",
     nests: true,
   },
+  {
+    label: "calls nested 300 deep, each with a deadline",
+    // The stop lands in the innermost call, or in the descent; each level
+    // then returns, and the outer call stops in its own loop.
+    wat: `(module (import "host" "deeper" (func $deeper (param i32)))
+      (func (export "down") (param $n i32)
+        (if (i32.eqz (local.get $n)) (then (loop $l (br $l)))
+          (else (call $deeper (i32.sub (local.get $n) (i32.const 1))))))
+      (func (export "run") (call $deeper (i32.const 300)) (loop $l (br $l))))`,
+    export: "run",
+    deep: true,
+  },
 ];
 
 /**
@@ -323,12 +340,19 @@ async function load(
 ): Promise<Guest> {
   const async = isAsync(mode);
   // The import runs only once the guest is loaded.
-  const imports = guest.nests
+  const imports: WebAssembly.Imports | undefined = guest.nests
     ? {
       host: {
         nest: async
           ? () => {}
           : () => void loaded.invoke("quick", [], { timeout: 1_000 }),
+      },
+    }
+    : guest.deep
+    ? {
+      host: {
+        deeper: (n: number) =>
+          void loaded.invoke("down", [n], { timeout: 60_000 }),
       },
     }
     : undefined;
@@ -932,7 +956,8 @@ export async function benchStopLatency(): Promise<void> {
   for (const guest of HOSTILE_GUESTS) {
     const bytes = await assembleGuest(guest);
     for (const mode of MODES) {
-      if (guest.nests && isAsync(mode)) continue; // async refuses nesting
+      // Async calls refuse nesting.
+      if ((guest.nests || guest.deep) && isAsync(mode)) continue;
       const series = await inFreshProcess(guest.label, mode, guest.v8Flags);
       for (const call of ["cold", "warm"] as const) {
         rows.push([
@@ -954,7 +979,10 @@ export async function benchStopLatency(): Promise<void> {
         ]);
       }
     }
-    if (!guest.nests && !guest.inProcessOnly && guest.options === undefined) {
+    if (
+      !guest.nests && !guest.deep && !guest.inProcessOnly &&
+      guest.options === undefined
+    ) {
       rows.push([
         guest.label,
         `isolation (${ISOLATED_TIMEOUT_MS} ms)`,

@@ -242,11 +242,14 @@ export class CallStack {
    */
   check(now: number = performance.now(), trapped = false): boolean {
     if (this.#state.stop !== undefined) return true;
-    let stop = false;
+    // The first stop found is recorded in the guest's state, which every
+    // frame's watch shares, and the others' checks would only find it
+    // there: 300 calls deep, asking them all took a stop's unwinding 2 µs
+    // a level.
     for (const frame of this.#frames) {
-      if (frame.call?.watch?.check(now, trapped)) stop = true;
+      if (frame.call?.watch?.check(now, trapped)) return true;
     }
-    return stop || innerStopDue(this.#state.flag, now, trapped);
+    return innerStopDue(this.#state.flag, now, trapped);
   }
 
   /**
