@@ -543,17 +543,18 @@ export class CallWatch {
       raise: () => Atomics.store(flag, 0, 1),
     };
     this.#armedOn.push(arming);
-    // What an enclosing call of that guest arms on it already, its own
-    // deadline if no later than this call's and its own StopSignal, is not
-    // armed again: the watchdog's slots ran out 100 deep between two
-    // guests, and each call's end then waited for the thread to receive
-    // its disarms (400 deep unwound in 35 to 63 ms after a stop).
+    // What an enclosing call of that guest holds armed on it already (see
+    // `#flagDeadline`), a deadline no later than this call's and the same
+    // StopSignal, is not armed again: the watchdog's slots ran out 100
+    // deep between two guests, and each call's end then waited for the
+    // thread to receive its disarms (400 deep unwound in 35 to 63 ms after
+    // a stop).
     let deadline = true;
     const watched = new Set<SharedArrayBuffer>();
     for (const { watch: outer } of this.#enclosing ?? NONE_ENCLOSING) {
       if (outer.#flag !== flag) continue;
-      if (outer.#deadline <= this.#deadline) deadline = false;
-      if (outer.#stop !== undefined) watched.add(outer.#stop.buffer);
+      if (outer.#flagDeadline <= this.#deadline) deadline = false;
+      for (const stop of outer.#flagStops) watched.add(stop);
     }
     arming.deadline = this.#armFor(
       flag,
