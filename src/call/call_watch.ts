@@ -314,10 +314,13 @@ export class CallWatch {
         outer.#flag === flag
       ? outer
       : undefined;
-    const watched = new Set<SharedArrayBuffer>(
-      covering === undefined ? NO_STOPS : covering.#flagStops,
-    );
-    this.#flagStops = watched;
+    // Made only where a call may read it: most calls have no StopSignal
+    // and are nested in none.
+    const watched = covering !== undefined || this.#stop !== undefined ||
+        (options.enclosing?.length ?? 0) > 0
+      ? new Set(covering === undefined ? NO_STOPS : covering.#flagStops)
+      : undefined;
+    this.#flagStops = watched ?? NO_STOPS;
     this.#flagDeadline = covering === undefined
       ? Infinity
       : covering.#flagDeadline;
@@ -409,11 +412,11 @@ export class CallWatch {
    */
   check(now: number, trapped = false, enclosing = true): boolean {
     if (this.#state.stop !== undefined) return true;
-    let due = this.#due(now, () => this.#deadlineFired(), trapped);
+    let due = this.#due(now, trapped, undefined, true);
     const outers = enclosing ? this.#asked ?? NONE_ENCLOSING : [];
     for (const { watch: outer, handle } of outers) {
       if (due !== undefined) break;
-      due = outer.#due(now, () => handle?.fired() === true, trapped);
+      due = outer.#due(now, trapped, handle);
     }
     if (due === undefined) return false;
     // Recorded first: the meter's stop must find the call's reason there.
@@ -467,9 +470,15 @@ export class CallWatch {
 
   /**
    * This watch's stop, if one is due: its deadline passed (or the
-   * watchdog `fired` for it), or a signal of its is set.
+   * watchdog fired for it: on `handle`, or on any of its own handles when
+   * `own`), or a signal of its is set.
    */
-  #due(now: number, fired: () => boolean, trapped: boolean): Due | undefined {
+  #due(
+    now: number,
+    trapped: boolean,
+    handle: WatchdogHandle | undefined,
+    own = false,
+  ): Due | undefined {
     // The watchdog's clock may run a fraction of a millisecond ahead of
     // this thread's: a deadline it found passed is passed once this
     // thread's clock agrees, so that a stop never reports less than its
@@ -483,7 +492,8 @@ export class CallWatch {
     // handles, and a check asked them all.
     if (
       now >= this.#deadline ||
-      ((trapped || this.#deadline - now <= MAX_CLOCK_SKEW_MS) && fired())
+      ((trapped || this.#deadline - now <= MAX_CLOCK_SKEW_MS) &&
+        (own ? this.#deadlineFired() : handle?.fired() === true))
     ) {
       waitUntil(this.#deadline);
       return {
@@ -591,7 +601,7 @@ export class CallWatch {
   #arm(
     flag: Int32Array,
     yields: boolean,
-    watched: Set<SharedArrayBuffer>,
+    watched: Set<SharedArrayBuffer> | undefined,
   ): void {
     this.#deadlineHandle = this.#armFor(
       flag,
