@@ -206,6 +206,20 @@ Deno.test("sync calls still throw on exhaustion, and async/sync are not mixed", 
   await assert.rejects(guest.invokeAsync("fib", [1]), /loaded for plain calls/);
   const asyncGuest = await loadGuest(COMPUTE, { async: true });
   assert.throws(() => asyncGuest.invoke("fib", [1]), /loaded for async calls/);
+  // A name the guest does not export is said first: switching to the other
+  // call would only meet that next.
+  const missing = /has no export named "fbi"; its function exports are: /;
+  assert.throws(() => asyncGuest.invoke("fbi", [1]), missing);
+  await assert.rejects(guest.invokeAsync("fbi", [1]), missing);
+  // Behind a call in progress too, where the checks run before the turn.
+  const first = asyncGuest.invokeAsync("fib", [5]);
+  await assert.rejects(asyncGuest.invokeAsync("fbi", [1]), missing);
+  expectOutcome(await first, "returned");
+  // The name given is shown on one line.
+  assert.throws(
+    () => asyncGuest.invoke("fib\nx", [1]),
+    (error: Error) => !error.message.includes("\n"),
+  );
 });
 
 Deno.test("isolation: a guest that is not instrumented is killed in its child process", async () => {

@@ -29,6 +29,7 @@
  */
 
 import { CallStack, type Frame } from "../call/call_stack.ts";
+import { oneLineText } from "../early_exit_error.ts";
 import {
   attachedMemories,
   checkStopOutsideGuest,
@@ -414,8 +415,12 @@ export class Guest {
   ): CallOutcome {
     checkExportName(name);
     if (this.#async) {
+      // A name the guest does not export is the first thing to fix.
+      this.#function(name, args);
       throw new ExportError(
-        `${this.label} was loaded for async calls: use invokeAsync("${name}")`,
+        `${this.label} was loaded for async calls: use invokeAsync("${
+          oneLineText(name, 60)
+        }")`,
       );
     }
     // Most calls give no options: nothing to read (a stop's round trip).
@@ -521,7 +526,7 @@ export class Guest {
     } else {
       // Queued behind another call: its stops land while it waits.
       try {
-        this.#checkAsync();
+        this.#checkAsync(name, args);
         checkFuelAndTimeout(options, "invokeAsync");
         this.#function(name, args);
       } catch (error) {
@@ -546,8 +551,10 @@ export class Guest {
     return run;
   }
 
-  #checkAsync(): void {
+  #checkAsync(name: string, args: unknown[]): void {
     if (!this.#async) {
+      // A name the guest does not export is the first thing to fix.
+      this.#function(name, args);
       throw new ExportError(
         `${this.label} was loaded for plain calls: load it with async: true to use invokeAsync`,
       );
@@ -587,7 +594,7 @@ export class Guest {
     options: AsyncCallOptions | undefined,
     invoked: number,
   ): Promise<CallOutcome> {
-    this.#checkAsync();
+    this.#checkAsync(name, args);
     return this.#callYielding(name, args, options, invoked);
   }
 
