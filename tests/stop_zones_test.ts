@@ -424,3 +424,45 @@ Deno.test("stops wait for the allocator: wasm-bindgen's exported allocator (brot
   const round = meter.run(() => brotli.decompress(brotli.compress(text)));
   assert.deepEqual(expectOutcome(round, "returned").value, text);
 });
+
+Deno.test("an async run stopped while its call waits inside the allocator on a promise not the meter's says it stopped inside", async () => {
+  // The run ends without the call, which resumes later inside malloc: the
+  // heap may be cut there, so the outcome must say so at once.
+  const bytes = await assembleWat(`(module
+    (import "host" "wait" (func $wait))
+    (func $malloc (export "malloc") (param i32) (result i32)
+      (call $wait)
+      (i32.const 8))
+    (func (export "run") (drop (call $malloc (i32.const 16)))))`);
+  const meter = new FuelMeter(bytes, { suspend: true });
+  let release = () => {};
+  let waiting = () => {};
+  const inWait = new Promise<void>((resolve) => (waiting = resolve));
+  const { Suspending, promising } = WebAssembly as unknown as {
+    Suspending: new (fn: () => Promise<void>) => unknown;
+    promising(fn: unknown): () => Promise<unknown>;
+  };
+  const wait = new Suspending(() => {
+    waiting();
+    return new Promise<void>((resolve) => (release = resolve));
+  });
+  const { instance } = await WebAssembly.instantiate(meter.bytes, {
+    ...meter.imports,
+    host: { wait },
+  } as WebAssembly.Imports);
+  meter.attach(instance);
+  const run = promising(instance.exports.run);
+  const controller = new AbortController();
+  inWait.then(() => controller.abort());
+  const outcome = expectOutcome(
+    await meter.runAsync(run, { signal: controller.signal }),
+    "aborted",
+  );
+  assert.equal(outcome.stoppedInZone, true);
+  // The call, resumed, traps at its first check; the meter then takes runs.
+  release();
+  await meter.idle();
+  const next = await meter.runAsync(async () => await 7);
+  assert.equal(expectOutcome(next, "returned").value, 7);
+  assert.equal(next.stoppedInZone, undefined);
+});

@@ -68,7 +68,9 @@ export interface OutcomeBase {
    * Set on a `FuelMeter` run whose stop landed inside a no-stop zone (see
    * `FuelMeterOptions.stopsWaitFor`) because its wait for the guest to
    * leave was spent, or the call's `grace` was 0, or whose cleanup after
-   * the stop ran out of grace inside one: the allocator, or the update the
+   * the stop ran out of grace inside one, or whose `runAsync` ended while
+   * its call, waiting on a promise, was still inside one (it resumes there
+   * and traps at its first check): the allocator, or the update the
    * zone guards, may be half done, and the library's heap past repair even
    * where the next calls seem to work. Instantiate the module again and
    * `attach` the new instance to the same meter.

@@ -1015,6 +1015,7 @@ export class FuelMeter {
       offBooks: (meter, fn, afterStop) => meter.#offBooks(fn, afterStop),
       forgetStop: (meter) => meter.#forgetStop(),
       strand: (meter, stranded) => void (meter.#stranded = stranded),
+      insideZone: (meter) => meter.#zones.inside,
       flag: (meter) => meter.#flag,
       suspends: (meter) => meter.#suspend,
       onStop: (meter, onStop) => {

@@ -83,6 +83,8 @@ export interface MeterCalls {
    * ended on a stop (or no longer): the stop holds until it has trapped.
    */
   strand(meter: FuelMeter, stranded: boolean): void;
+  /** Whether the attached instance is inside one of its no-stop zones now. */
+  insideZone(meter: FuelMeter): boolean;
   /**
    * Tells `onStop` of every {@linkcode FuelMeter.stop} until set again,
    * so that a call waiting on a promise ends at one too; returns the hook

@@ -680,6 +680,11 @@ export async function runMeteredAsync(
   // suspended guest resumes from one at its next check): the run ends now,
   // the books settled, and the meter stays stopped so that the call traps
   // as soon as it resumes. Its stack pointer is put back once it has.
+  // A call left inside a no-stop zone (its allocator awaiting a host
+  // promise, or a stop's wait for the zone spanning the turns given it)
+  // resumes there, and its trap cuts the zone: the outcome says so now,
+  // as the run's only word on it.
+  if (calls.insideZone(meter)) stopsInZone.add(meter);
   const outcome = endRun(run, true, undefined, false);
   meter.stop(meter.stopReason ?? "host");
   calls.strand(meter, true);
