@@ -29,6 +29,11 @@ export interface CallState {
   /** The fuel meter, when the guest is metered. */
   meter: FuelMeter | undefined;
   /**
+   * Whether the guest's rewrite checks its fuel after each call of an
+   * import: a stop empties the counter, so that check then traps.
+   */
+  fuelChecks: boolean;
+  /**
    * The current call's check, run each time a metered guest asks for fuel:
    * it records a stop (a deadline passed, an abort) and says whether to stop,
    * or in an async call returns a promise to yield to the event loop first.
@@ -227,6 +232,7 @@ export function newCallState(
     thrown: undefined,
     thrownBy: undefined,
     meter,
+    fuelChecks: false,
     poll: undefined,
     refuel: undefined,
     cancel: undefined,

@@ -231,6 +231,7 @@ export async function meterGuest(inputs: MeterInputs): Promise<MeteredModule> {
     refuel: (shortfall) => callRefuel(state, shortfall),
     suspend: options.async ?? false,
   });
+  state.fuelChecks = rewrite.metered.fuel;
   meterCalls.onStop(state.meter, () => stoppedByHost(state));
   meterCalls.forGuest(state.meter);
   let flagHost: StopFlagHost | undefined;
