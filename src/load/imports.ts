@@ -9,7 +9,11 @@
 import { ImportError, type InterruptDetails, Interrupted } from "../errors.ts";
 import { type CallState, recordStop } from "../call/call_state.ts";
 import { suspending } from "../call/jspi.ts";
-import { endCallsAbove, listedCalls } from "../call/cut_short_ends.ts";
+import {
+  callsEntered,
+  endCallsAbove,
+  listedCalls,
+} from "../call/cut_short_ends.ts";
 import {
   type FunctionSignature,
   type ImportDescriptor,
@@ -197,23 +201,32 @@ interface HostCallCount {
 
 /**
  * After an import returned: at every {@linkcode HOST_CALLS_PER_POLL}th call,
- * and whenever the guest's flag is set, whether a stop of the guest's calls
- * is due. If so it is recorded, the flag is set (so that a guest catching
- * the unwind traps at its next check) and the prepared unwind is thrown.
+ * and after an import that called a guest when the flag is set, whether a
+ * stop of the guest's calls is due. If so it is recorded, the flag is set
+ * (so that a guest catching the unwind traps at its next check) and the
+ * prepared unwind is thrown.
  *
- * The set flag matters most where an import's call of the guest (or of
- * another) was stopped by a stop of the calls it is nested in: the import
- * then returns into guest code whose fuel check, after the import, would
- * trap (a stop empties the counter), and V8 builds an error for each trap
- * (2.5 µs), which calls nested 300 deep paid at every level of their
- * unwinding. A guest that counts no fuel has no check there: it returns,
- * and its call ends at once, more cheaply than by a throw.
+ * The second matters where the import's call of the guest (or of another)
+ * was stopped by a stop of the calls it is nested in: the import then
+ * returns into guest code whose fuel check, after the import, would trap
+ * (a stop empties the counter), and V8 builds an error for each trap (2.5
+ * µs), which calls nested 300 deep paid at every level of their unwinding.
+ * A guest that counts no fuel has no check there: it returns, and its call
+ * ends at once, more cheaply than by a throw. Other imports leave the set
+ * flag to the guest's own next check, as before.
+ *
+ * @param calledGuest Whether the import called a guest (listed a call).
  */
-function pollAfterHostCall(state: CallState, count: HostCallCount): void {
+function pollAfterHostCall(
+  state: CallState,
+  count: HostCallCount,
+  calledGuest: boolean,
+): void {
   const flag = state.flag;
   if (
     ++count.calls < HOST_CALLS_PER_POLL &&
-    (!state.fuelChecks || flag === undefined || Atomics.load(flag, 0) === 0)
+    (!calledGuest || !state.fuelChecks || flag === undefined ||
+      Atomics.load(flag, 0) === 0)
   ) {
     return;
   }
@@ -334,6 +347,7 @@ function wrapHostFunction(
   return function (...args: unknown[]): unknown {
     if (state.stop !== undefined) throw state.unwind;
     const listed = listedCalls();
+    const entered = callsEntered();
     let result: unknown;
     try {
       result = Reflect.apply(fn, undefined, args);
@@ -346,7 +360,7 @@ function wrapHostFunction(
       throw error;
     }
     endCallsMadeIn(listed);
-    pollAfterHostCall(state, count);
+    pollAfterHostCall(state, count, callsEntered() !== entered);
     // Nobody will wait for it: a later rejection must not go unhandled.
     if (!promiseIsValue && settledUnwaited(result)) {
       const error = promiseInSyncGuest(
@@ -434,7 +448,7 @@ function wrapAsyncHostFunction(
         // no stop could end the wait (and a number result would be 0).
         then = thenOf(result);
         if (then === undefined) {
-          pollAfterHostCall(state, count);
+          pollAfterHostCall(state, count, false);
           return convert === undefined ? result : convert(result, importName);
         }
       }
