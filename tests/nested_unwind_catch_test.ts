@@ -11,7 +11,7 @@
 
 import assert from "./support/assert.ts";
 import { assembleWat } from "../guest/build.ts";
-import { type Guest, loadGuest, StopSignal } from "../mod.ts";
+import { type CallOutcome, type Guest, loadGuest, StopSignal } from "../mod.ts";
 import { expectOutcome } from "./support/outcome.ts";
 
 const DEPTH = 50;
@@ -56,17 +56,30 @@ async function load(fuel: boolean, atBottom: () => void) {
   return { guest, outcomes };
 }
 
+/**
+ * Checks that the outer call and every nested call ended by the stop, that
+ * the guest did no work for the throws it caught, and that it still works.
+ */
+function expectUnwound(
+  guest: Guest,
+  outcomes: string[],
+  result: CallOutcome,
+  kind: "aborted" | "timeout",
+): void {
+  expectOutcome(result, kind);
+  assert.deepEqual(outcomes, Array(DEPTH).fill(kind));
+  const worked = guest.instance.exports.worked as WebAssembly.Global;
+  assert.equal(worked.value, 0);
+  assert.equal(guest.call("seven"), 7);
+}
+
 for (const fuel of [true, false]) {
   const mode = fuel ? "a guest that counts fuel" : "a deadline-only guest";
   Deno.test(`${mode} that catches what unwinds it after a nested call's stop does no work for it, and every call ends by the StopSignal`, async () => {
     const stop = new StopSignal();
     const { guest, outcomes } = await load(fuel, () => stop.stop());
     const result = guest.invoke("down", [DEPTH], { stop });
-    expectOutcome(result, "aborted");
-    assert.deepEqual(outcomes, Array(DEPTH).fill("aborted"));
-    const worked = guest.instance.exports.worked as WebAssembly.Global;
-    assert.equal(worked.value, 0);
-    assert.equal(guest.call("seven"), 7);
+    expectUnwound(guest, outcomes, result, "aborted");
   });
 
   Deno.test(`${mode} that catches what unwinds it after a nested call's stop does no work for it, and every call ends by the outer deadline`, async () => {
@@ -79,10 +92,6 @@ for (const fuel of [true, false]) {
     });
     passed = performance.now() + timeout + 1;
     const result = guest.invoke("down", [DEPTH], { timeout });
-    expectOutcome(result, "timeout");
-    assert.deepEqual(outcomes, Array(DEPTH).fill("timeout"));
-    const worked = guest.instance.exports.worked as WebAssembly.Global;
-    assert.equal(worked.value, 0);
-    assert.equal(guest.call("seven"), 7);
+    expectUnwound(guest, outcomes, result, "timeout");
   });
 }
