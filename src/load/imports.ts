@@ -232,7 +232,7 @@ function pollAfterHostCall(
   }
   count.calls = 0;
   if (state.check?.() !== true) return;
-  if (state.flag !== undefined) Atomics.store(state.flag, 0, 1);
+  if (flag !== undefined) Atomics.store(flag, 0, 1);
   throw state.unwind;
 }
 
