@@ -10,6 +10,7 @@
  * @module
  */
 
+import { signalAborted } from "./call/abort_signal_reads.ts";
 import { describeThrown } from "./thrown_values.ts";
 
 /**
@@ -142,12 +143,6 @@ export function checkStopValue(value: unknown, what: string): void {
   );
 }
 
-/** The getter of a signal's `aborted`, which takes only a real signal. */
-const SIGNAL_ABORTED = Object.getOwnPropertyDescriptor(
-  AbortSignal.prototype,
-  "aborted",
-)!.get!;
-
 /**
  * Checks a `signal`: an `AbortSignal`.
  *
@@ -162,8 +157,9 @@ export function checkSignalValue(value: unknown, what: string): void {
   const [fits, isStop] = readOption(what, expected, () => {
     if (value === undefined) return [true, false];
     if (value instanceof AbortSignal) {
-      // A proxy of a signal passes instanceof and fails when listened to.
-      SIGNAL_ABORTED.call(value);
+      // A proxy of a signal passes instanceof and fails when listened to:
+      // the prototype's getter takes only a real signal.
+      signalAborted(value);
       return [true, false];
     }
     return [

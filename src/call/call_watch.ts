@@ -37,6 +37,12 @@ import type { StopReason } from "./stop_reason.ts";
 import type { StopSignal } from "../watchdog/stop_signal.ts";
 import { arm, tick, watch, type WatchdogHandle } from "../watchdog/watchdog.ts";
 import { addInner, innerEnded } from "./flags_in_calls.ts";
+import {
+  listenForAbort,
+  signalAborted,
+  signalReason,
+  stopListeningForAbort,
+} from "./abort_signal_reads.ts";
 
 /** How often an async call yields to the event loop, in milliseconds. */
 export const TICK_MS = 0.5;
@@ -73,7 +79,7 @@ function timedOut(reason: unknown): boolean {
  * @returns The stop.
  */
 export function abortStop(signal: AbortSignal, started: number): Stop {
-  const reason = signal.reason;
+  const reason = signalReason(signal);
   if (timedOut(reason)) {
     return deadlineStop(performance.now() - started, started, reason);
   }
@@ -501,9 +507,9 @@ export class CallWatch {
         stop: deadlineStop(this.#timeout!, this.#started),
       };
     }
-    if (this.#signal?.aborted) {
+    if (this.#signal !== undefined && signalAborted(this.#signal)) {
       return {
-        reason: timedOut(this.#signal.reason) ? "deadline" : "abort",
+        reason: timedOut(signalReason(this.#signal)) ? "deadline" : "abort",
         stop: abortStop(this.#signal, this.#started),
       };
     }
@@ -522,9 +528,13 @@ export class CallWatch {
 
   /** Stops setting the flag. Calling it twice does nothing. */
   dispose(): void {
-    this.#signal?.removeEventListener("abort", this.#raise);
+    if (this.#signal !== undefined) {
+      stopListeningForAbort(this.#signal, this.#raise);
+    }
     for (const { watch: outer } of this.#enclosing ?? NONE_ENCLOSING) {
-      outer.#signal?.removeEventListener("abort", this.#raise);
+      if (outer.#signal !== undefined) {
+        stopListeningForAbort(outer.#signal, this.#raise);
+      }
     }
     while (this.#armedOn.length > 0) {
       const { flag } = this.#armedOn[this.#armedOn.length - 1];
@@ -586,7 +596,7 @@ export class CallWatch {
     const at = this.#armedOn.findIndex((arming) => arming.flag === flag);
     if (at === -1) return;
     const { handles, raise } = this.#armedOn[at];
-    this.#signal?.removeEventListener("abort", raise);
+    if (this.#signal !== undefined) stopListeningForAbort(this.#signal, raise);
     // Taken off the list once disarmed: a dispose cut short by a stack
     // overflow is run again (see `cut_short_ends.ts`).
     for (const handle of handles) handle.disarm();
@@ -655,8 +665,8 @@ export class CallWatch {
       }
     }
     if (source.#signal !== undefined) {
-      if (source.#signal.aborted) raise();
-      else source.#signal.addEventListener("abort", raise);
+      if (signalAborted(source.#signal)) raise();
+      else listenForAbort(source.#signal, raise);
     }
     return handle;
   }

@@ -10,6 +10,11 @@
 
 import { startPunctualTimer } from "../watchdog/punctual_timer.ts";
 import type { StopSignal } from "../watchdog/stop_signal.ts";
+import {
+  listenForAbort,
+  signalAborted,
+  stopListeningForAbort,
+} from "./abort_signal_reads.ts";
 
 /**
  * How often a waiting call looks at its `StopSignal`, which has no event,
@@ -82,7 +87,7 @@ export function watchOnEventLoop(
     disposed = true;
     cancelTimer?.();
     if (poll !== undefined) clearInterval(poll);
-    signal?.removeEventListener("abort", onAbort);
+    if (signal !== undefined) stopListeningForAbort(signal, onAbort);
     // Lets go of this watch's wait; any other waiter finds the word as it
     // was and waits again.
     if (word !== undefined) Atomics.notify(word, 0);
@@ -110,7 +115,7 @@ export function watchOnEventLoop(
       else waitForStop();
     });
   };
-  signal?.addEventListener("abort", onAbort);
+  if (signal !== undefined) listenForAbort(signal, onAbort);
   if (stop !== undefined) {
     poll = setInterval(() => stop.stopped && tell("stop"), STOP_POLL_MS);
   }
@@ -118,7 +123,7 @@ export function watchOnEventLoop(
     const left = Math.max(0, invoked + timeout - performance.now());
     cancelTimer = startPunctualTimer(left, onDeadline);
   }
-  if (signal?.aborted) tell("abort");
+  if (signal !== undefined && signalAborted(signal)) tell("abort");
   else if (stop?.stopped) tell("stop");
   else if (stop !== undefined) waitForStop();
   return dispose;

@@ -77,6 +77,11 @@ import {
 } from "./isolate_command.ts";
 import { checkRunPermission, readySpawn, spawnChild } from "./isolate_spawn.ts";
 import { roomForChild } from "./isolate_children.ts";
+import {
+  listenForAbort,
+  signalAborted,
+  stopListeningForAbort,
+} from "../call/abort_signal_reads.ts";
 
 function encodeArgument(value: unknown, index: number): unknown {
   if (typeof value === "bigint" || typeof value === "number") {
@@ -287,8 +292,10 @@ async function callIsolated(
     : startDeadline(started + options.timeout, () => kill("timeout"));
   const signal = options.signal;
   const onAbort = () => kill("aborted");
-  signal?.addEventListener("abort", onAbort);
-  if (signal?.aborted) onAbort();
+  if (signal !== undefined) {
+    listenForAbort(signal, onAbort);
+    if (signalAborted(signal)) onAbort();
+  }
 
   // Resolved when the call ends: the child's stdin is closed then, and its
   // guard kills it if it is still there.
@@ -433,7 +440,7 @@ async function callIsolated(
     return fromWire(JSON.parse(answer));
   } finally {
     cancelDeadline?.();
-    signal?.removeEventListener("abort", onAbort);
+    if (signal !== undefined) stopListeningForAbort(signal, onAbort);
     release.resolve();
   }
 }

@@ -13,6 +13,7 @@ import { watchOnEventLoop } from "../call/event_loop_stops.ts";
 import { startTimer } from "../watchdog/long_timer.ts";
 import type { StopSignal } from "../watchdog/stop_signal.ts";
 import { isInstance, readSafely } from "../thrown_values.ts";
+import { signalAborted, signalReason } from "../call/abort_signal_reads.ts";
 
 /**
  * How often a blocking sleep looks at a `StopSignal` set by a plain store
@@ -61,8 +62,8 @@ export class StopWatch {
     if (timeout !== undefined && elapsed >= timeout) {
       return new DeadlineExceeded(timeout, elapsed);
     }
-    if (signal?.aborted) {
-      const reason = signal.reason;
+    if (signal !== undefined && signalAborted(signal)) {
+      const reason = signalReason(signal);
       // The reason is any value the host aborted with: a revoked proxy
       // throws on `instanceof`, and this runs in the signal's abort
       // listener, where a throw would end the process.
