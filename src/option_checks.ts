@@ -121,22 +121,33 @@ export function checkTimeoutValue(value: unknown, what: string): void {
  *
  * @param value The value given, or `undefined` when left out.
  * @param what Where it was given, e.g. `invoke's stop`.
+ * @returns The signal's buffer, read once, or `undefined` when left out.
  * @throws {TypeError} When it is not a StopSignal.
  */
-export function checkStopValue(value: unknown, what: string): void {
-  if (value === undefined) return;
+export function checkStopValue(
+  value: unknown,
+  what: string,
+): SharedArrayBuffer | undefined {
+  if (value === undefined) return undefined;
   const candidate = value as { buffer?: unknown; stopped?: unknown } | null;
   const expected = "a StopSignal (new StopSignal())";
-  const [fits, isAbort] = readOption(what, expected, () => {
-    if (
-      typeof value === "object" && value !== null &&
-      candidate!.buffer instanceof SharedArrayBuffer &&
-      candidate!.buffer.byteLength >= 4 &&
-      typeof candidate!.stopped === "boolean"
-    ) return [true, false];
-    return [false, value instanceof AbortSignal];
-  });
-  if (fits) return;
+  const [buffer, isAbort] = readOption(
+    what,
+    expected,
+    (): [SharedArrayBuffer | undefined, boolean] => {
+      if (typeof value === "object" && value !== null) {
+        // Each read once: a getter cannot pass the check with one buffer
+        // and hand the call another.
+        const buffer = candidate!.buffer;
+        if (
+          buffer instanceof SharedArrayBuffer && buffer.byteLength >= 4 &&
+          typeof candidate!.stopped === "boolean"
+        ) return [buffer, false];
+      }
+      return [undefined, value instanceof AbortSignal];
+    },
+  );
+  if (buffer !== undefined) return buffer;
   const hint = isAbort ? "; an AbortSignal goes in signal" : "";
   throw new TypeError(
     `${what} must be ${expected}; got ${describeValue(value)}${hint}`,

@@ -100,6 +100,7 @@ import type {
 } from "../module/signatures.ts";
 import { flagStop } from "../call/stop_flag_host.ts";
 import { isInstance, readSafely } from "../thrown_values.ts";
+import { withHostStop } from "../watchdog/caller_stop_signal.ts";
 
 /** What a guest is made of; {@linkcode loadGuest} gathers it. */
 export interface GuestParts {
@@ -430,11 +431,9 @@ export class Guest {
           `cannot give an AbortSignal to a plain call of ${this.label}: it could not fire while the call holds the thread; give the call a timeout or a StopSignal (stop), or load the guest with async: true and use invokeAsync`,
         );
       }
-      options = readOptions(
-        options,
-        CALL_OPTION_NAMES,
+      options = withHostStop(
+        readOptions(options, CALL_OPTION_NAMES, "invoke", ASYNC_ONLY_OPTIONS),
         "invoke",
-        ASYNC_ONLY_OPTIONS,
       );
     }
     return this.#invokeSync(name, args, options);
@@ -512,7 +511,10 @@ export class Guest {
       );
     }
     try {
-      options = readOptions(options, ASYNC_CALL_OPTION_NAMES, "invokeAsync");
+      options = withHostStop(
+        readOptions(options, ASYNC_CALL_OPTION_NAMES, "invokeAsync"),
+        "invokeAsync",
+      );
     } catch (error) {
       return Promise.reject(error);
     }

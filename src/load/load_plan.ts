@@ -20,6 +20,7 @@ import { checkCompileOptions } from "../module/compile_options.ts";
 import { type InterruptOptions, readInterruptOption } from "./imports.ts";
 import { checkSource, type GuestSource } from "./load.ts";
 import { checkLimits, type ResourceLimits } from "../module/limits.ts";
+import { withHostStop } from "../watchdog/caller_stop_signal.ts";
 
 /** A load's options, checked, and what they ask of it. */
 export interface LoadPlan {
@@ -76,9 +77,12 @@ const GUEST_OPTION_NAMES: readonly (keyof GuestOptions)[] = [
  *   the source cannot give (checks written into a compiled module).
  */
 export function planLoad(source: GuestSource, given: GuestOptions): LoadPlan {
-  const options = readOptions(given, GUEST_OPTION_NAMES, "loadGuest", {
-    refuel: "it is a call's option: give it to invokeAsync",
-  });
+  const options = withHostStop(
+    readOptions(given, GUEST_OPTION_NAMES, "loadGuest", {
+      refuel: "it is a call's option: give it to invokeAsync",
+    }),
+    "loadGuest",
+  );
   const countsFuel = options.fuel !== false;
   // The fuel's own check takes false (deadline-only) too; the rest here.
   checkFuelValue(options.fuel, "loadGuest's fuel", true);

@@ -86,6 +86,7 @@ import type { StopSignal } from "../watchdog/stop_signal.ts";
 import { toGuestTrap } from "../call/traps.ts";
 import { readSafely, settledUnwaited } from "../thrown_values.ts";
 import type { GuestTrap } from "../errors.ts";
+import { withHostStop } from "../watchdog/caller_stop_signal.ts";
 
 /**
  * Grace fuel after a stop, about half a millisecond of work: sql.js needs
@@ -351,7 +352,10 @@ export function checkMeterRunOptions(
   options: MeterRunOptions,
   what: string,
 ): MeterRunOptions {
-  options = readOptions(options, METER_RUN_OPTION_NAMES, what);
+  options = withHostStop(
+    readOptions(options, METER_RUN_OPTION_NAMES, what),
+    what,
+  );
   checkFuelAndTimeout(options, what);
   checkFuelValue(options.grace, `${what}'s grace`);
   checkLabelValue(options.label, `${what}'s label`);

@@ -67,6 +67,7 @@ import { quietly } from "./wasi_quiet.ts";
 import { paidImports } from "./wasi_fuel.ts";
 import { payForImport } from "../meter/metered_call.ts";
 import { resolveCosts } from "../wasm/costs.ts";
+import { withHostStop } from "../watchdog/caller_stop_signal.ts";
 
 export type { WasiPreopen } from "./wasi_preopens.ts";
 export type { WasiInput, WasiOutputMode } from "./wasi_stdio.ts";
@@ -598,9 +599,12 @@ function checkRun(
   source: string | URL | Uint8Array | ArrayBuffer,
   given: WasiOptions,
 ): CheckedRun {
+  const options = withHostStop(
+    readWasiOptions(given ?? {}, WASI_OPTION_NAMES),
+    "runWasi",
+  );
   // Here, not in the load, whose messages would name loadGuest.
-  checkFuelAndTimeout(given, "runWasi");
-  const options = readWasiOptions(given ?? {}, WASI_OPTION_NAMES);
+  checkFuelAndTimeout(options, "runWasi");
   checkSource(source, "runWasi writes its checks into the command's bytes");
   checkCommandLine(options);
   checkLabelValue(options.label, "runWasi's label");
