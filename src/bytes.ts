@@ -78,13 +78,108 @@ export function hex(bytes: Uint8Array): string {
  * ```
  */
 export function inSharedMemory(bytes: Uint8Array): boolean {
-  return bytes.buffer instanceof SharedArrayBuffer;
+  return isSharedBuffer(VIEW_BUFFER.call(bytes));
+}
+
+/** A getter of `%TypedArray%.prototype`: it reads only a real typed array. */
+function viewGetter(name: string): (this: Uint8Array) => unknown {
+  return Object.getOwnPropertyDescriptor(
+    Object.getPrototypeOf(Uint8Array.prototype),
+    name,
+  )!.get!;
+}
+
+const VIEW_BUFFER = viewGetter("buffer") as (
+  this: Uint8Array,
+) => ArrayBufferLike;
+const VIEW_OFFSET = viewGetter("byteOffset") as (this: Uint8Array) => number;
+const VIEW_LENGTH = viewGetter("byteLength") as (this: Uint8Array) => number;
+const BUFFER_DETACHED = Object.getOwnPropertyDescriptor(
+  ArrayBuffer.prototype,
+  "detached",
+)!.get! as (this: ArrayBufferLike) => boolean;
+const SHARED_LENGTH = Object.getOwnPropertyDescriptor(
+  SharedArrayBuffer.prototype,
+  "byteLength",
+)!.get!;
+
+/**
+ * Whether `buffer` is a `SharedArrayBuffer`, by what it is rather than by
+ * its prototype (which a caller can swap for `ArrayBuffer`'s).
+ */
+function isSharedBuffer(buffer: ArrayBufferLike): boolean {
+  try {
+    SHARED_LENGTH.call(buffer);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A view of the host's own over the bytes of a caller's `Uint8Array`,
+ * read through `%TypedArray%.prototype`: the caller's view may carry
+ * properties of its own over the real ones (a `length` or `buffer` getter
+ * that throws, a `byteOffset` that points elsewhere, a `subarray` that
+ * does something else), which would fail a load with their own unbranded
+ * error or show two passes different bytes.
+ *
+ * @example Usage
+ * ```ts
+ * import { ownView } from "./bytes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const given = Uint8Array.of(0, 97, 115, 109);
+ * Object.defineProperty(given, "length", { get: () => 1 });
+ * assert.equal(ownView(given).length, 4);
+ * ```
+ */
+export function ownView(bytes: Uint8Array): Uint8Array {
+  const buffer = VIEW_BUFFER.call(bytes);
+  // Bytes transferred away are left to the checks that say so.
+  if (!isSharedBuffer(buffer) && BUFFER_DETACHED.call(buffer)) return bytes;
+  return new Uint8Array(
+    buffer,
+    VIEW_OFFSET.call(bytes),
+    VIEW_LENGTH.call(bytes),
+  );
+}
+
+/**
+ * A guest's source as the host reads it: bytes, or an `ArrayBuffer`'s, in a
+ * view of its own (see {@linkcode ownView}), anything else as given.
+ *
+ * @example Usage
+ * ```ts
+ * import { ownSource } from "./bytes.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(ownSource("guest.wasm"), "guest.wasm");
+ * assert.equal(ownSource(Uint8Array.of(1, 2)).length, 2);
+ * ```
+ */
+export function ownSource<T>(source: T): T {
+  try {
+    if (source instanceof Uint8Array) return ownView(source) as T;
+    // A SharedArrayBuffer dressed as an ArrayBuffer (its prototype swapped)
+    // is then seen for what it is, and copied before it is read.
+    if (
+      source instanceof ArrayBuffer &&
+      (isSharedBuffer(source) || !BUFFER_DETACHED.call(source))
+    ) {
+      return new Uint8Array(source) as T;
+    }
+  } catch {
+    // Not bytes (a revoked proxy cannot even be asked): the source's own
+    // check describes it.
+  }
+  return source;
 }
 
 /**
  * `bytes` where no other thread can write them: a copy of them as they are
- * now when they lie in a `SharedArrayBuffer`, the bytes themselves
- * otherwise.
+ * now when they lie in a `SharedArrayBuffer`, a view of the host's own
+ * over them otherwise (see {@linkcode ownView}).
  *
  * @example Usage
  * ```ts
@@ -94,9 +189,10 @@ export function inSharedMemory(bytes: Uint8Array): boolean {
  * const shared = new Uint8Array(new SharedArrayBuffer(2));
  * assert.ok(unshared(shared).buffer instanceof ArrayBuffer);
  * const own = Uint8Array.of(1, 2);
- * assert.equal(unshared(own), own);
+ * assert.equal(unshared(own).buffer, own.buffer);
  * ```
  */
 export function unshared(bytes: Uint8Array): Uint8Array {
-  return inSharedMemory(bytes) ? bytes.slice() : bytes;
+  const view = ownView(bytes);
+  return isSharedBuffer(view.buffer) ? view.slice() : view;
 }

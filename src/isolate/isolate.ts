@@ -82,6 +82,7 @@ import {
   signalAborted,
   stopListeningForAbort,
 } from "../call/abort_signal_reads.ts";
+import { ownSource } from "../bytes.ts";
 
 function encodeArgument(value: unknown, index: number): unknown {
   if (typeof value === "bigint" || typeof value === "number") {
@@ -225,6 +226,7 @@ async function callIsolated(
   // options (which may run the caller's getters) and building the child's
   // command took 0.1 to 27 ms that the call's own clock did not see.
   const called = performance.now();
+  source = ownSource(source);
   const checked = checkIsolatedCall(source, name, args, options);
   options = checked.options;
   const { limits } = checked;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { inSharedMemory } from "../bytes.ts";
+import { inSharedMemory, ownSource } from "../bytes.ts";
 import { allocatesOnHeapSteps } from "../call/heap_limit.ts";
 import {
   type CallState,
@@ -191,6 +191,7 @@ export async function loadGuestWith(
   given: GuestOptions,
   internal: InternalLoadOptions,
 ): Promise<Guest> {
+  source = ownSource(source);
   const plan = planLoad(source, given);
   const { options, metered, rewritten, limits, cache } = plan;
   // Whether the guest reads a stop flag: a stoppable one does, and so does

@@ -68,6 +68,7 @@ import { paidImports } from "./wasi_fuel.ts";
 import { payForImport } from "../meter/metered_call.ts";
 import { resolveCosts } from "../wasm/costs.ts";
 import { withHostStop } from "../watchdog/caller_stop_signal.ts";
+import { ownSource } from "../bytes.ts";
 
 export type { WasiPreopen } from "./wasi_preopens.ts";
 export type { WasiInput, WasiOutputMode } from "./wasi_stdio.ts";
@@ -415,6 +416,7 @@ export async function runWasiWith(
     stderr?: HostStream;
   },
 ): Promise<WasiResult> {
+  source = ownSource(source);
   const { options, limit, preopens, cache } = checkRun(source, given);
   const blocking = !runsAsync(options);
   const wasi = quietly(() =>

@@ -57,6 +57,7 @@ import {
   FLAG_CALLBACK_NAME,
   FLAG_MEMORY_NAME,
 } from "./stop_flag.ts";
+import { ownView } from "../bytes.ts";
 
 export type { AddedMemory, AddedMemoryDescriptor, CostTable };
 
@@ -544,6 +545,7 @@ export function* instrumentSteps(
       }`,
     );
   }
+  bytes = ownView(bytes);
   if (bytes.buffer instanceof ArrayBuffer && bytes.buffer.detached) {
     throw new TypeError(
       "Cannot instrument the module: its bytes were transferred to another thread or context (the ArrayBuffer is detached): pass a copy made before the transfer",
