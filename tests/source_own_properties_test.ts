@@ -4,8 +4,10 @@
  * throws, a `subarray` that throws) are read for what they are, through
  * `%TypedArray%.prototype`: every entry point that takes bytes loads,
  * meters and runs the guest, where each once failed with the getter's own
- * unbranded error. And bytes in a `SharedArrayBuffer` whose prototype was
- * swapped for `ArrayBuffer`'s are still copied before they are read.
+ * unbranded error. A `URL` is read for its real address, whatever its own
+ * `pathname` or `protocol` say. And bytes in a `SharedArrayBuffer` whose
+ * prototype was swapped for `ArrayBuffer`'s are still copied before they are
+ * read.
  *
  * @module
  */
@@ -88,4 +90,24 @@ Deno.test("bytes in a SharedArrayBuffer dressed as an ArrayBuffer are copied bef
   new Uint8Array(shared).fill(0);
   const guest = await loading;
   assert.equal(guest.invoke("spin").outcome, "fuel_exhausted");
+});
+
+Deno.test("a URL whose own getters throw or lie loads the guest at its real address", async () => {
+  const tricks: [string, PropertyDescriptor][] = [
+    ["pathname", { get: fail }],
+    ["protocol", { get: fail }],
+    ["pathname", { get: () => "/nowhere/else.wasm" }],
+    ["href", { get: () => "http://127.0.0.1:9/else.wasm" }],
+  ];
+  for (const [name, descriptor] of tricks) {
+    const what = `${name}, ${descriptor.get === fail ? "throws" : "lies"}`;
+    const url = () => Object.defineProperty(new URL(RUNAWAY), name, descriptor);
+    const guest = await loadGuest(url(), { fuel: 1000 });
+    assert.equal(guest.invoke("spin").outcome, "fuel_exhausted", what);
+    const isolated = await invokeIsolated(url(), "spin", [], { fuel: 1000 });
+    assert.equal(isolated.outcome, "fuel_exhausted", what);
+    const hello = Object.defineProperty(new URL(HELLO), name, descriptor);
+    const run = await runWasi(hello, { stdout: "capture" });
+    assert.equal(run.outcome, "exited", what);
+  }
 });

@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:807ad775cbd1eb038a968be383c4d619320ee9bea9d29f571884cea89563de5a";
+  "sha256:c51a6fa738b2555ac791800de6b01a8c060be748fe46a989cb2a7a174d03665f";
