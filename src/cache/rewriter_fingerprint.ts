@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:c51a6fa738b2555ac791800de6b01a8c060be748fe46a989cb2a7a174d03665f";
+  "sha256:04917cd0ae5e66eda50edb834fc0309df8b60eca52341670f6f087523f112568";

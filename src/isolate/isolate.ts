@@ -47,8 +47,8 @@ import { type GuestForChild, guestForChild } from "./isolate_guest.ts";
 import { outlineDigest } from "../load/load_outline.ts";
 import { isInstance } from "../thrown_values.ts";
 import {
-  checkArgumentList,
   checkExportName,
+  readArgumentList,
 } from "../load/exported_function.ts";
 import {
   checkFuelAndTimeout,
@@ -169,15 +169,19 @@ export async function invokeIsolated(
 
 /**
  * Checks an isolated call's source, export, arguments and options, before
- * anything starts: returns the options as read (once: a getter is not read
- * twice), and the limits.
+ * anything starts: returns the arguments and options as read (once: a
+ * getter is not read twice), and the limits.
  */
 function checkIsolatedCall(
   source: string | URL | Uint8Array | ArrayBuffer,
   name: string,
   args: unknown[],
   options: IsolatedCallOptions,
-): { options: IsolatedCallOptions; limits: ResourceLimits | undefined } {
+): {
+  args: unknown[];
+  options: IsolatedCallOptions;
+  limits: ResourceLimits | undefined;
+} {
   checkFuelAndTimeout(options, "invokeIsolated");
   if ((options as { stop?: unknown }).stop !== undefined) {
     throw new TypeError(
@@ -190,7 +194,7 @@ function checkIsolatedCall(
     "invokeIsolated runs the guest in a child process, which reads its bytes",
   );
   checkExportName(name);
-  checkArgumentList(name, args, "invokeIsolated");
+  args = readArgumentList(name, args, "invokeIsolated");
   const limits = checkLimits(options.limits, "invokeIsolated");
   const imports = options.imports as unknown;
   if (
@@ -213,7 +217,7 @@ function checkIsolatedCall(
     "invokeIsolated's env",
     'an object of variable names and their values, such as { NAME: "value" }',
   );
-  return { options, limits };
+  return { args, options, limits };
 }
 
 async function callIsolated(
@@ -232,7 +236,7 @@ async function callIsolated(
   const { limits } = checked;
   const request = {
     export: name,
-    args: args.map((value, index) => encodeArgument(value, index)),
+    args: checked.args.map((value, index) => encodeArgument(value, index)),
     fuel: options.fuel,
     limits,
     imports: resolveImports(options.imports),

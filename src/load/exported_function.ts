@@ -10,6 +10,7 @@ import { ExportError } from "../errors.ts";
 import { oneLineText } from "../early_exit_error.ts";
 import type { HostFunction } from "./imports.ts";
 import { describeValue } from "../option_checks.ts";
+import { describeThrown } from "../thrown_values.ts";
 import {
   describeSignature,
   type FunctionSignature,
@@ -95,32 +96,65 @@ export function checkExportName(name: unknown): asserts name is string {
 }
 
 /**
- * Checks that a call's arguments come as an array: a string would pass
- * its characters as arguments, and a lone number would pass none.
- *
- * @param name The export.
- * @param args What the caller gave as the call's arguments.
- * @param call The call they were given to, for the message's example.
- * @throws {ExportError} When `args` is not an array.
+ * The most arguments a call may be given: the engine's limit on a
+ * function's parameters. A longer list is refused before it is read, so a
+ * sparse array of a length in the billions is not walked.
  */
-export function checkArgumentList(
+export const MAX_ARGUMENTS = 1000;
+
+/**
+ * Reads a call's arguments once, into an array of the host's own: what the
+ * checks pass is what the call is given. They must come as an array: a
+ * string would pass its characters as arguments, and a lone number none. A caller's array may be a proxy, or
+ * hold an element getter, that throws or gives the checks one value and the
+ * call another (an i64 checked as a bigint, then passed as a number).
+ *
+ * @param name The export, for messages.
+ * @param args What the caller gave as the arguments.
+ * @param call The function called, for the message's example.
+ * @returns The arguments, copied.
+ * @throws {ExportError} When `args` is not an array, is longer than
+ *   {@linkcode MAX_ARGUMENTS}, or cannot be read.
+ */
+export function readArgumentList(
   name: string,
   args: unknown,
   call = "invoke",
-): void {
+): unknown[] {
+  let list: unknown[] | undefined;
   try {
-    if (Array.isArray(args)) return;
+    if (Array.isArray(args)) list = args;
   } catch {
     // A revoked proxy: the engine's TypeError would name no export.
   }
-  const example = call === "invokeIsolated"
-    ? `invokeIsolated(guest, "${name}", [1, 2])`
-    : `${call}("${name}", [1, 2])`;
-  throw new ExportError(
-    `the arguments of export "${name}" go in an array, e.g. ${example}; got ${
-      describeValue(args)
-    }`,
-  );
+  if (list === undefined) {
+    const example = call === "invokeIsolated"
+      ? `invokeIsolated(guest, "${name}", [1, 2])`
+      : `${call}("${name}", [1, 2])`;
+    throw new ExportError(
+      `the arguments of export "${name}" go in an array, e.g. ${example}; got ${
+        describeValue(args)
+      }`,
+    );
+  }
+  try {
+    const count = list.length;
+    if (count > MAX_ARGUMENTS) {
+      throw new ExportError(
+        `export "${name}" was given ${count} arguments; a WebAssembly function takes at most ${MAX_ARGUMENTS}: pass the arguments its signature lists`,
+      );
+    }
+    const copy = new Array<unknown>(count);
+    for (let at = 0; at < count; at++) copy[at] = list[at];
+    return copy;
+  } catch (error) {
+    if (error instanceof ExportError) throw error;
+    throw new ExportError(
+      `the arguments of export "${name}" cannot be read (a revoked proxy, or a getter or trap that throws): ${
+        oneLineText(describeThrown(error))
+      }; pass a plain array`,
+    );
+  }
 }
 
 /**

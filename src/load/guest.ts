@@ -70,11 +70,11 @@ import type { GuestOptions } from "./guest_options.ts";
 import type { AsyncCallOptions, CallOptions } from "../call/call_options.ts";
 import type { HostFunction } from "./imports.ts";
 import {
-  checkArgumentList,
   checkArguments,
   checkArgumentValues,
   checkExportName,
   exportedFunction,
+  readArgumentList,
 } from "./exported_function.ts";
 import { instantiate } from "./instantiate.ts";
 import { promising, type PromisingFunction } from "../call/jspi.ts";
@@ -415,6 +415,7 @@ export class Guest {
     options?: CallOptions,
   ): CallOutcome {
     checkExportName(name);
+    if (args !== NO_ARGUMENTS) args = readArgumentList(name, args);
     if (this.#async) {
       // A name the guest does not export is the first thing to fix.
       this.#function(name, args);
@@ -500,6 +501,9 @@ export class Guest {
   ): Promise<CallOutcome> {
     try {
       checkExportName(name);
+      if (args !== NO_ARGUMENTS) {
+        args = readArgumentList(name, args, "invokeAsync");
+      }
     } catch (error) {
       return Promise.reject(error);
     }
@@ -669,7 +673,6 @@ export class Guest {
 
   /** The export, checked once per name and argument count. */
   #function(name: string, args: unknown[]): HostFunction {
-    checkArgumentList(name, args);
     // Only the runner's own call of the start function names its export.
     const hidden = this.#startCall === name ? undefined : this.#addedExports;
     this.#startCall = undefined;

@@ -8,10 +8,25 @@
  */
 
 import process from "node:process";
+import { ownView } from "../bytes.ts";
 import { ERRNO, MAX_TRANSFER, MAX_TRANSFER_VECTORS } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 import type { HostStream, PipeWrites } from "./wasi_pipe_writes.ts";
 import type { ThreadWrites } from "./wasi_thread_writes.ts";
+
+/** A stream's `locked` and `getReader`, which take only a real stream. */
+const STREAM_LOCKED = Object.getOwnPropertyDescriptor(
+  ReadableStream.prototype,
+  "locked",
+)!.get! as (this: ReadableStream) => boolean;
+const GET_READER = ReadableStream.prototype.getReader as (
+  this: ReadableStream<Uint8Array>,
+) => ReadableStreamDefaultReader<Uint8Array>;
+/** A typed array's `byteLength`, which takes only a real one. */
+const VIEW_LENGTH = Object.getOwnPropertyDescriptor(
+  Object.getPrototypeOf(Uint8Array.prototype),
+  "byteLength",
+)!.get! as (this: Uint8Array) => number;
 
 /**
  * How a stream whose writes can block for ever still lets a stop end the
@@ -403,14 +418,16 @@ export class InputSource {
     } else if (stdin === "inherit") {
       this.#reader = processStdin();
     } else if (stdin instanceof ReadableStream) {
-      if (stdin.locked) {
+      // Through the prototype: a stream's own `locked` or `getReader` (a
+      // getter that throws) runs none of the caller's code.
+      if (STREAM_LOCKED.call(stdin)) {
         throw new TypeError(
           "runWasi's stdin stream is locked by another reader: release its lock, or give the run a stream of its own",
         );
       }
-      this.#reader = stdin.getReader();
+      this.#reader = GET_READER.call(stdin);
     } else {
-      this.#pending = stdin ?? this.#pending;
+      this.#pending = stdin === undefined ? this.#pending : ownView(stdin);
       this.#ended = true;
     }
   }
@@ -481,7 +498,7 @@ export class InputSource {
               }, not bytes: give it Uint8Arrays (pipe a stream of text through a TextEncoderStream)`,
             ),
           };
-        } else if (value.length === 0) {
+        } else if (VIEW_LENGTH.call(value) === 0) {
           // An empty chunk is not the end, which a read of 0 bytes would
           // tell the guest: read on, after a turn of the event loop, so
           // that a stream of nothing but empty chunks leaves the run's
@@ -489,7 +506,7 @@ export class InputSource {
           return new Promise<void>((resolve) => setTimeout(resolve, 0))
             .then(() => this.fetch());
         } else {
-          this.#pending = value;
+          this.#pending = ownView(value);
         }
       },
       (error) => {

@@ -5,6 +5,7 @@
  */
 
 import { operatorNames, SPACES, Trait } from "./opcodes.ts";
+import { readOption } from "../option_checks.ts";
 
 /**
  * Operator prices. Every field is optional; costs are integers from 0 to
@@ -140,6 +141,7 @@ export function resolveCosts(table?: CostTable): CostModel {
     );
   }
   if (table !== undefined) {
+    table = readCostTable(table);
     for (const key in table) {
       if (!Object.hasOwn(table, key) || COST_TABLE_KEYS.includes(key)) continue;
       throw new TypeError(
@@ -189,4 +191,20 @@ export function resolveCosts(table?: CostTable): CostModel {
   };
   if (table === undefined) defaultModel = model;
   return model;
+}
+
+/**
+ * A cost table read once into a plain object, its `operators` too: a getter
+ * or a proxy's trap that throws is one line naming `costs`, not its own
+ * error, and a getter cannot price one pass one way and the next another.
+ */
+function readCostTable(table: CostTable): CostTable {
+  return readOption("costs", "a plain object of costs", () => {
+    const read: CostTable = { ...table };
+    const operators: unknown = read.operators;
+    if (typeof operators === "object" && operators !== null) {
+      read.operators = { ...operators };
+    }
+    return read;
+  });
 }
