@@ -141,6 +141,56 @@ Deno.test("a builtin set that an engine flag adds is refused, not run unpaid", a
   assert.match(refused, /^TypeError: .*compile\.builtins names "text-decoder"/);
 });
 
+Deno.test("compile.builtins is read once: a getter cannot show the check one set and the engine another", async () => {
+  // The same guest as above, under the same flag, its set named by a getter
+  // that says "js-string" to the first look and "text-decoder" after. It
+  // was read four times, so the check and the engine could see different
+  // sets (the rewriter's own refusal of a metered guest's import of the
+  // text decoder held meanwhile).
+  const script = `
+    import { loadGuest } from "./mod.ts";
+    const name = (text) => [text.length, ...new TextEncoder().encode(text)];
+    const body = [
+      0x01, 0x01, 0x63, 0x00, 0x41, 0x80, 0x08, 0xfb, 0x07, 0x00, 0x21, 0x00,
+      0x03, 0x40, 0x20, 0x00, 0x41, 0x00, 0x41, 0x80, 0x08, 0x10, 0x00, 0x1a,
+      0x0c, 0x00, 0x0b, 0x0b,
+    ];
+    const imports = [
+      0x01, ...name("wasm:text-decoder"), ...name("decodeStringFromUTF8Array"),
+      0x00, 0x01,
+    ];
+    const bytes = new Uint8Array([
+      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+      0x01, 0x10, 0x03, 0x5e, 0x78, 0x01, 0x60, 0x03, 0x63, 0x00, 0x7f, 0x7f,
+      0x01, 0x64, 0x6f, 0x60, 0x00, 0x00,
+      0x02, imports.length, ...imports,
+      0x03, 0x02, 0x01, 0x02,
+      0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x01,
+      0x0a, body.length + 2, 0x01, body.length, ...body,
+    ]);
+    let reads = 0;
+    const builtins = Object.defineProperty([""], "0", {
+      get: () => reads++ === 0 ? "js-string" : "text-decoder",
+    });
+    let refused = "";
+    try { await loadGuest(bytes, { fuel: 1_000_000, compile: { builtins } }); }
+    catch (error) { refused = String(error); }
+    console.log(JSON.stringify({ reads, refused }));
+    Deno.exit(0);
+  `;
+  const run = await runDeno([
+    "eval",
+    "--v8-flags=--experimental-wasm-imported-strings-utf8",
+    script,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const { reads, refused } = JSON.parse(run.stdout);
+  assert.equal(reads, 1);
+  // Compiled with the set the check saw, whose imports do not include the
+  // text decoder's: the guest's import of it is missing.
+  assert.match(refused, /^ImportError: .*wasm:text-decoder/);
+});
+
 Deno.test("string constants under the rewriter's module name leave its added imports alone", async () => {
   // V8 takes every import of the constants' module as a string constant: the
   // rewriter's added imports under that name failed the compile ("String

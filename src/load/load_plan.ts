@@ -101,7 +101,9 @@ export function planLoad(source: GuestSource, given: GuestOptions): LoadPlan {
     checkImportsValue(options.imports, "loadGuest's imports", []);
   }
   const limits = checkLimits(options.limits, "loadGuest");
-  checkCompileOptions(options.compile, "loadGuest");
+  // The engine is given the options as read, not the caller's object.
+  const compile = checkCompileOptions(options.compile, "loadGuest");
+  if (compile !== undefined) options.compile = compile;
   checkSource(source);
   // A signal or StopSignal needs checks too: they stop the start function.
   const stopsGiven = options.timeout !== undefined ||

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { readOption } from "../option_checks.ts";
+
 /**
  * Options for compiling a guest, as `WebAssembly.compile` takes them (the
  * JS String Builtins proposal).
@@ -106,7 +108,8 @@ const KNOWN_BUILTINS: readonly string[] = ["js-string"];
  *
  * @param options The compile options given.
  * @param where Who was given them, for the message.
- * @returns The options, checked.
+ * @returns The options as read (once) and checked: give these to the
+ *   engine, not the caller's object.
  * @throws {TypeError} For anything else, naming it and what to give.
  *
  * @example Usage
@@ -133,7 +136,22 @@ export function checkCompileOptions(
       }`,
     );
   }
-  for (const key of Object.keys(options)) {
+  // Read once, into options of the host's own, which are what the engine
+  // is given: a getter or a proxy could show the check one set of builtins
+  // and the engine another, whose calls would run unpaid.
+  const { keys, builtins, importedStringConstants } = readOption(
+    `${where}'s compile`,
+    expected,
+    () => {
+      const given = options as Record<string, unknown>;
+      return {
+        keys: Object.keys(given),
+        builtins: readBuiltins(given.builtins),
+        importedStringConstants: given.importedStringConstants,
+      };
+    },
+  );
+  for (const key of keys) {
     if (key !== "builtins" && key !== "importedStringConstants") {
       throw new TypeError(
         `${where}'s compile has no option ${
@@ -142,14 +160,18 @@ export function checkCompileOptions(
       );
     }
   }
-  const { builtins, importedStringConstants } = options as CompileOptions;
+  if (typeof builtins === "string") {
+    throw new TypeError(
+      `${where}'s compile.builtins must be an array such as ["js-string"]; got ${builtins}`,
+    );
+  }
+  if (typeof builtins === "number") {
+    throw new TypeError(
+      `${where}'s compile.builtins lists ${builtins} sets; give at most ${MAX_BUILTIN_SETS}, such as ["js-string"]`,
+    );
+  }
   if (builtins !== undefined) {
-    if (!Array.isArray(builtins)) {
-      throw new TypeError(
-        `${where}'s compile.builtins must be an array such as ["js-string"]; got ${typeof builtins}`,
-      );
-    }
-    for (const set of builtins as unknown[]) {
+    for (const set of builtins) {
       if (typeof set !== "string" || !KNOWN_BUILTINS.includes(set)) {
         throw new TypeError(
           `${where}'s compile.builtins names ${
@@ -169,5 +191,33 @@ export function checkCompileOptions(
       `${where}'s compile.importedStringConstants must be a string, the import module of the string constants, such as "'"; got ${typeof importedStringConstants}`,
     );
   }
-  return options as CompileOptions;
+  const read: CompileOptions = {};
+  if (builtins !== undefined) read.builtins = builtins as string[];
+  if (importedStringConstants !== undefined) {
+    read.importedStringConstants = importedStringConstants;
+  }
+  return read;
+}
+
+/**
+ * The most builtin sets a compile may name: there are few, and a longer
+ * list (a sparse array of a length in the billions) is refused unread.
+ */
+const MAX_BUILTIN_SETS = 16;
+
+/**
+ * A copy of `compile.builtins`, read element by element, once; or what is
+ * wrong with it: the type it has when not an array, or its length when
+ * that is too long.
+ */
+function readBuiltins(
+  builtins: unknown,
+): unknown[] | undefined | string | number {
+  if (builtins === undefined) return undefined;
+  if (!Array.isArray(builtins)) return typeof builtins;
+  const count = builtins.length;
+  if (count > MAX_BUILTIN_SETS) return count;
+  const copy: unknown[] = [];
+  for (let at = 0; at < count; at++) copy.push(builtins[at]);
+  return copy;
 }
