@@ -6,6 +6,8 @@
  * @module
  */
 
+import { ownUrl } from "./caller_urls.ts";
+
 /**
  * The parts (bytes, or arrays of byte values), one after another, in a
  * buffer of their own: without spreading them, which fails on parts of
@@ -94,8 +96,6 @@ const VIEW_BUFFER = viewGetter("buffer") as (
 ) => ArrayBufferLike;
 const VIEW_OFFSET = viewGetter("byteOffset") as (this: Uint8Array) => number;
 const VIEW_LENGTH = viewGetter("byteLength") as (this: Uint8Array) => number;
-const URL_HREF = Object.getOwnPropertyDescriptor(URL.prototype, "href")!
-  .get! as (this: URL) => string;
 const BUFFER_DETACHED = Object.getOwnPropertyDescriptor(
   ArrayBuffer.prototype,
   "detached",
@@ -149,8 +149,8 @@ export function ownView(bytes: Uint8Array): Uint8Array {
 
 /**
  * A guest's source as the host reads it: bytes, or an `ArrayBuffer`'s, in a
- * view of its own (see {@linkcode ownView}), a URL as a URL of its own, a
- * path as given.
+ * view of its own (see {@linkcode ownView}), a URL as a URL of its own (see
+ * `caller_urls.ts`), a path as given.
  *
  * @example Usage
  * ```ts
@@ -164,10 +164,7 @@ export function ownView(bytes: Uint8Array): Uint8Array {
 export function ownSource<T>(source: T): T {
   try {
     if (source instanceof Uint8Array) return ownView(source) as T;
-    // A URL of the host's own, parsed from the caller's real address: its
-    // own getters (a `pathname` that throws or names another file) are
-    // never asked.
-    if (source instanceof URL) return new URL(URL_HREF.call(source)) as T;
+    if (source instanceof URL) return ownUrl(source) as T;
     // A SharedArrayBuffer dressed as an ArrayBuffer (its prototype swapped)
     // is then seen for what it is, and copied before it is read.
     if (

@@ -41,6 +41,7 @@ import {
   type Splice,
   splitOutput,
 } from "./rewrite_splice.ts";
+import { ownUrl } from "../caller_urls.ts";
 
 /** The fields of {@linkcode RewriteSummary}, which an entry stores. */
 const SUMMARY_FIELDS = [
@@ -304,7 +305,7 @@ export function openCache(option: CacheOption, who: string): RewriteCache {
   const given: unknown = readOption(
     `${who}: cache`,
     expected,
-    () => option instanceof URL ? new URL(option.href) : option,
+    () => option instanceof URL ? ownUrl(option) : option,
   );
   if (given instanceof RewriteCache) return given;
   if (typeof given !== "string" && !(given instanceof URL)) {

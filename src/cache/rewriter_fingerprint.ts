@@ -12,4 +12,4 @@
 
 /** The fingerprint of the rewriter this copy of early-exit holds. */
 export const REWRITER_FINGERPRINT =
-  "sha256:04917cd0ae5e66eda50edb834fc0309df8b60eca52341670f6f087523f112568";
+  "sha256:4e2089da78205cce2003c234a077a21233d6d8e7156d14c00859b5838d4b3c58";

@@ -9,6 +9,7 @@
 
 import type { ChildPermissions } from "./isolate_options.ts";
 import { describeValue } from "../option_checks.ts";
+import { ownUrl } from "../caller_urls.ts";
 
 /** `maxHeapMiB`'s unit, in bytes. */
 export const MIB = 1024 * 1024;
@@ -170,7 +171,7 @@ export function resolveImports(
   imports: string | URL | undefined,
 ): string | undefined {
   if (imports === undefined) return undefined;
-  if (imports instanceof URL) return imports.href;
+  if (imports instanceof URL) return ownUrl(imports).href;
   if (/^[a-z][a-z0-9+.-]+:/i.test(imports)) return imports;
   return new URL(imports, `file://${Deno.cwd()}/`).href;
 }

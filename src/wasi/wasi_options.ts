@@ -17,6 +17,7 @@ import { readOption } from "../option_checks.ts";
 import { isInstance } from "../thrown_values.ts";
 import { checkCommandLineCount } from "./wasi_option_checks.ts";
 import { checkPreopenFields } from "./wasi_preopens.ts";
+import { ownUrl } from "../caller_urls.ts";
 
 /**
  * The options, each read once; `args`, `env` and `preopens` (each preopen
@@ -92,9 +93,11 @@ export function readWasiOptions<T extends object>(
  * import.meta.url)`), else as given, for the checks to judge.
  */
 function hostPath(host: unknown): unknown {
-  if (!isInstance(host, URL) || (host as URL).protocol !== "file:") return host;
+  if (!isInstance(host, URL)) return host;
+  const url = ownUrl(host as URL);
+  if (url.protocol !== "file:") return url;
   try {
-    return fileURLToPath(host as URL);
+    return fileURLToPath(url);
   } catch {
     return host; // a file: URL of another machine (file://server/share)
   }
