@@ -104,10 +104,11 @@ export const MAX_ARGUMENTS = 1000;
 
 /**
  * Reads a call's arguments once, into an array of the host's own: what the
- * checks pass is what the call is given. They must come as an array: a
- * string would pass its characters as arguments, and a lone number none. A caller's array may be a proxy, or
- * hold an element getter, that throws or gives the checks one value and the
- * call another (an i64 checked as a bigint, then passed as a number).
+ * checks pass is what the call is given. A caller's array may be a proxy,
+ * or hold an element getter, that throws or gives the checks one value and
+ * the call another (an i64 checked as a bigint, then passed as a number).
+ * They must come as an array: a string would pass its characters as
+ * arguments, and a lone number none.
  *
  * @param name The export, for messages.
  * @param args What the caller gave as the arguments.
