@@ -176,7 +176,15 @@ export function checkOutputMode(mode: unknown, stream: string): void {
 const STREAM_LOCKED = Object.getOwnPropertyDescriptor(
   ReadableStream.prototype,
   "locked",
-)!.get!;
+)!.get! as (this: ReadableStream) => boolean;
+
+/**
+ * Whether `stream` is locked, read through `ReadableStream.prototype`: a
+ * stream's own `locked` runs none of the caller's code.
+ */
+export function streamLocked(stream: ReadableStream): boolean {
+  return STREAM_LOCKED.call(stream);
+}
 
 /**
  * Checks the guest's stdin, which would otherwise fail in the guest's first

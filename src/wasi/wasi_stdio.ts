@@ -13,20 +13,12 @@ import { ERRNO, MAX_TRANSFER, MAX_TRANSFER_VECTORS } from "./wasi_abi.ts";
 import type { StopWatch } from "./wasi_stops.ts";
 import type { HostStream, PipeWrites } from "./wasi_pipe_writes.ts";
 import type { ThreadWrites } from "./wasi_thread_writes.ts";
+import { streamLocked } from "./wasi_option_checks.ts";
 
-/** A stream's `locked` and `getReader`, which take only a real stream. */
-const STREAM_LOCKED = Object.getOwnPropertyDescriptor(
-  ReadableStream.prototype,
-  "locked",
-)!.get! as (this: ReadableStream) => boolean;
+/** A stream's `getReader`, which takes only a real stream. */
 const GET_READER = ReadableStream.prototype.getReader as (
   this: ReadableStream<Uint8Array>,
 ) => ReadableStreamDefaultReader<Uint8Array>;
-/** A typed array's `byteLength`, which takes only a real one. */
-const VIEW_LENGTH = Object.getOwnPropertyDescriptor(
-  Object.getPrototypeOf(Uint8Array.prototype),
-  "byteLength",
-)!.get! as (this: Uint8Array) => number;
 
 /**
  * How a stream whose writes can block for ever still lets a stop end the
@@ -420,7 +412,7 @@ export class InputSource {
     } else if (stdin instanceof ReadableStream) {
       // Through the prototype: a stream's own `locked` or `getReader` (a
       // getter that throws) runs none of the caller's code.
-      if (STREAM_LOCKED.call(stdin)) {
+      if (streamLocked(stdin)) {
         throw new TypeError(
           "runWasi's stdin stream is locked by another reader: release its lock, or give the run a stream of its own",
         );
@@ -498,7 +490,7 @@ export class InputSource {
               }, not bytes: give it Uint8Arrays (pipe a stream of text through a TextEncoderStream)`,
             ),
           };
-        } else if (VIEW_LENGTH.call(value) === 0) {
+        } else if (ownView(value).length === 0) {
           // An empty chunk is not the end, which a read of 0 bytes would
           // tell the guest: read on, after a turn of the event loop, so
           // that a stream of nothing but empty chunks leaves the run's
