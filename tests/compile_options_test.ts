@@ -90,12 +90,11 @@ Deno.test("loadGuest refuses builtin sets it does not know, and malformed compil
   }
 });
 
-Deno.test("a builtin set that an engine flag adds is refused, not run unpaid", async () => {
-  // Under --experimental-wasm-imported-strings-utf8, the engine supplies
-  // wasm:text-decoder, whose calls the rewriter does not price: a loop
-  // decoding a 2 MiB array per turn ran 23 s on a budget of 3 * 10^6.
-  const script = `
-    import { loadGuest } from "./mod.ts";
+/**
+ * Script text that builds `bytes`: a guest importing the text decoder that
+ * `--experimental-wasm-imported-strings-utf8` adds, in a loop.
+ */
+const DECODER_GUEST = `
     // (type $bytes (array (mut i8)))
     // (import "wasm:text-decoder" "decodeStringFromUTF8Array"
     //   (func $decode (param (ref null $bytes) i32 i32) (result (ref extern))))
@@ -122,6 +121,15 @@ Deno.test("a builtin set that an engine flag adds is refused, not run unpaid", a
       0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x01,
       0x0a, body.length + 2, 0x01, body.length, ...body,
     ]);
+`;
+
+Deno.test("a builtin set that an engine flag adds is refused, not run unpaid", async () => {
+  // Under --experimental-wasm-imported-strings-utf8, the engine supplies
+  // wasm:text-decoder, whose calls the rewriter does not price: a loop
+  // decoding a 2 MiB array per turn ran 23 s on a budget of 3 * 10^6.
+  const script = `
+    import { loadGuest } from "./mod.ts";
+    ${DECODER_GUEST}
     const compile = { builtins: ["text-decoder"] };
     const accepted = WebAssembly.validate(bytes, compile);
     let refused = "";
@@ -149,25 +157,7 @@ Deno.test("compile.builtins is read once: a getter cannot show the check one set
   // text decoder held meanwhile).
   const script = `
     import { loadGuest } from "./mod.ts";
-    const name = (text) => [text.length, ...new TextEncoder().encode(text)];
-    const body = [
-      0x01, 0x01, 0x63, 0x00, 0x41, 0x80, 0x08, 0xfb, 0x07, 0x00, 0x21, 0x00,
-      0x03, 0x40, 0x20, 0x00, 0x41, 0x00, 0x41, 0x80, 0x08, 0x10, 0x00, 0x1a,
-      0x0c, 0x00, 0x0b, 0x0b,
-    ];
-    const imports = [
-      0x01, ...name("wasm:text-decoder"), ...name("decodeStringFromUTF8Array"),
-      0x00, 0x01,
-    ];
-    const bytes = new Uint8Array([
-      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-      0x01, 0x10, 0x03, 0x5e, 0x78, 0x01, 0x60, 0x03, 0x63, 0x00, 0x7f, 0x7f,
-      0x01, 0x64, 0x6f, 0x60, 0x00, 0x00,
-      0x02, imports.length, ...imports,
-      0x03, 0x02, 0x01, 0x02,
-      0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x01,
-      0x0a, body.length + 2, 0x01, body.length, ...body,
-    ]);
+    ${DECODER_GUEST}
     let reads = 0;
     const builtins = Object.defineProperty([""], "0", {
       get: () => reads++ === 0 ? "js-string" : "text-decoder",
