@@ -123,6 +123,20 @@ const DECODER_GUEST = `
     ]);
 `;
 
+/**
+ * Runs `script` in a process whose engine adds the text decoder's builtins,
+ * and gives what it printed as JSON.
+ */
+async function printedUnderFlag(script: string) {
+  const run = await runDeno([
+    "eval",
+    "--v8-flags=--experimental-wasm-imported-strings-utf8",
+    `${script}\nDeno.exit(0);`,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  return JSON.parse(run.stdout);
+}
+
 Deno.test("a builtin set that an engine flag adds is refused, not run unpaid", async () => {
   // Under --experimental-wasm-imported-strings-utf8, the engine supplies
   // wasm:text-decoder, whose calls the rewriter does not price: a loop
@@ -136,15 +150,8 @@ Deno.test("a builtin set that an engine flag adds is refused, not run unpaid", a
     try { await loadGuest(bytes, { fuel: 1_000_000, compile }); }
     catch (error) { refused = String(error); }
     console.log(JSON.stringify({ accepted, refused }));
-    Deno.exit(0);
   `;
-  const run = await runDeno([
-    "eval",
-    "--v8-flags=--experimental-wasm-imported-strings-utf8",
-    script,
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  const { accepted, refused } = JSON.parse(run.stdout);
+  const { accepted, refused } = await printedUnderFlag(script);
   assert.ok(accepted, "the engine takes the set under the flag");
   assert.match(refused, /^TypeError: .*compile\.builtins names "text-decoder"/);
 });
@@ -166,15 +173,8 @@ Deno.test("compile.builtins is read once: a getter cannot show the check one set
     try { await loadGuest(bytes, { fuel: 1_000_000, compile: { builtins } }); }
     catch (error) { refused = String(error); }
     console.log(JSON.stringify({ reads, refused }));
-    Deno.exit(0);
   `;
-  const run = await runDeno([
-    "eval",
-    "--v8-flags=--experimental-wasm-imported-strings-utf8",
-    script,
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  const { reads, refused } = JSON.parse(run.stdout);
+  const { reads, refused } = await printedUnderFlag(script);
   assert.equal(reads, 1);
   // Compiled with the set the check saw, whose imports do not include the
   // text decoder's: the guest's import of it is missing.
