@@ -135,6 +135,21 @@ export function enclosingAsyncWatches(
   return watches.filter((watch) => watch.state !== state);
 }
 
+/** How many times a call's stops have been asked whether one is due. */
+let stopsAsked = 0;
+
+/**
+ * How many times, in this thread, a call's stops (its deadline and
+ * signals, or those of a call it is made inside of) have been asked
+ * whether one is due: what the host's checks of nested calls cost, which
+ * no check of the guest's bounds while the host makes them.
+ *
+ * @returns The count since the thread started.
+ */
+export function stopsAskedCount(): number {
+  return stopsAsked;
+}
+
 /** No enclosing calls' watches, for a call made inside none. */
 const NONE_ENCLOSING: readonly { watch: CallWatch; handle?: WatchdogHandle }[] =
   [];
@@ -382,8 +397,12 @@ export class CallWatch {
         }
         if (armFirst) this.#flagDeadline = firstDeadline;
       }
-      for (const outerFlag of options.outerFlags ?? NO_FLAGS) {
-        this.#armOnOuter(outerFlag);
+      const outerFlags = options.outerFlags ?? NO_FLAGS;
+      if (outerFlags.length > 0 && this.#ownStops()) {
+        const onFlag = this.#enclosingByFlag();
+        for (const outerFlag of outerFlags) {
+          this.#armOnOuter(outerFlag, onFlag.get(outerFlag) ?? NONE);
+        }
       }
     } catch (error) {
       // Nothing armed may outlive a watch that was never made: it would
@@ -485,6 +504,7 @@ export class CallWatch {
     handle: WatchdogHandle | undefined,
     own = false,
   ): Due | undefined {
+    stopsAsked++;
     // The watchdog's clock may run a fraction of a millisecond ahead of
     // this thread's: a deadline it found passed is passed once this
     // thread's clock agrees, so that a stop never reports less than its
@@ -537,9 +557,11 @@ export class CallWatch {
       }
     }
     while (this.#armedOn.length > 0) {
-      const { flag } = this.#armedOn[this.#armedOn.length - 1];
+      const { flag, deadline } = this.#armedOn[this.#armedOn.length - 1];
       this.disarmOn(flag);
-      innerEnded(flag, this);
+      // Asked once disarmed, so that a stop of this call's that set the
+      // flag before the disarm is seen.
+      innerEnded(flag, this, deadline?.fired() === true || this.#stopSeen());
     }
     const handles = this.#handles;
     if (handles.length === 0) return;
@@ -547,15 +569,49 @@ export class CallWatch {
     handles.length = 0;
   }
 
+  /** Whether this call has a stop of its own to arm on enclosing flags. */
+  #ownStops(): boolean {
+    return this.#deadline !== Infinity || this.#stop !== undefined ||
+      this.#signal !== undefined;
+  }
+
+  /**
+   * The enclosing calls by their guests' flags: looked up once per flag,
+   * where a search of them all for each flag made a call made inside a
+   * chain of async calls of many guests quadratic in its depth.
+   */
+  #enclosingByFlag(): Map<Int32Array | undefined, CallWatch[]> {
+    const byFlag = new Map<Int32Array | undefined, CallWatch[]>();
+    for (const { watch: outer } of this.#enclosing ?? NONE_ENCLOSING) {
+      const same = byFlag.get(outer.#flag);
+      if (same === undefined) byFlag.set(outer.#flag, [outer]);
+      else same.push(outer);
+    }
+    return byFlag;
+  }
+
+  /**
+   * Whether a stop of this call's own may have set a flag it was armed on:
+   * its deadline has passed, its StopSignal is set or its AbortSignal
+   * aborted (each stays so once it is). A flag set otherwise was set by
+   * another call's stop or an async guest's tick, and is left as it is.
+   */
+  #stopSeen(): boolean {
+    return performance.now() >= this.#deadline ||
+      this.#stop?.stopped === true ||
+      (this.#signal !== undefined && signalAborted(this.#signal));
+  }
+
   /**
    * Arms this call's own stops on the flag of a call it is made inside of:
    * code of that call's guest this call reaches reads that flag, not this
    * call's.
+   *
+   * @param flag The enclosing call's guest's flag.
+   * @param outers The enclosing calls whose guest's flag it is.
    */
-  #armOnOuter(flag: Int32Array): void {
-    const ownStops = this.#deadline !== Infinity || this.#stop !== undefined ||
-      this.#signal !== undefined;
-    if (!ownStops || flag === this.#flag || !addInner(flag, this)) return;
+  #armOnOuter(flag: Int32Array, outers: readonly CallWatch[]): void {
+    if (flag === this.#flag || !addInner(flag, this)) return;
     const arming: OuterArming = {
       flag,
       handles: [],
@@ -571,8 +627,7 @@ export class CallWatch {
     // a stop).
     let deadline = true;
     const watched = new Set<SharedArrayBuffer>();
-    for (const { watch: outer } of this.#enclosing ?? NONE_ENCLOSING) {
-      if (outer.#flag !== flag) continue;
+    for (const outer of outers) {
       if (outer.#flagDeadline <= this.#deadline) deadline = false;
       for (const stop of outer.#flagStops) watched.add(stop);
     }

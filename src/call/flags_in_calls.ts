@@ -160,17 +160,27 @@ export function addInner(flag: Int32Array, watch: CallWatch): boolean {
 
 /**
  * After an inner call's watch has disarmed its stops on `flag`: the flag,
- * if set, is cleared unless a stop of its guest's calls (or of another
- * inner call armed on it) is due, so that the guest does not stop (or
- * trap, where its checks trap) on a stop that was not its own.
+ * if the inner call's stop may have set it, is cleared unless a stop of
+ * its guest's calls (or of another inner call armed on it) is due, so that
+ * the guest does not stop (or trap, where its checks trap) on a stop that
+ * was not its own.
  *
  * @param flag The flag.
  * @param watch The inner call's watch, disarmed.
+ * @param raised Whether a stop of the inner call's may have set the flag.
+ *   If not, a set flag was set by another's stop or a tick, and stays set:
+ *   asking every call that may be due, at the end of each of a chain of
+ *   async calls of many guests, on every enclosing guest's flag that a
+ *   tick had set, made the chain's ends cubic in its depth.
  */
-export function innerEnded(flag: Int32Array, watch: CallWatch): void {
+export function innerEnded(
+  flag: Int32Array,
+  watch: CallWatch,
+  raised: boolean,
+): void {
   const use = inUse(flag);
   if (use === undefined || !use.inner.delete(watch)) return;
-  if (Atomics.load(flag, 0) === 0) return;
+  if (!raised || Atomics.load(flag, 0) === 0) return;
   // Cleared first, so that a set that races with the check is not lost.
   Atomics.store(flag, 0, 0);
   if (use.due() || innerStopDue(flag)) Atomics.store(flag, 0, 1);
