@@ -70,6 +70,11 @@ interface HostileGuest {
    * call with a deadline of its own, until `n` is 0.
    */
   deep?: boolean;
+  /**
+   * With `deep`: two guests of these bytes call each other's `down(n)`
+   * back, each call with a deadline of its own.
+   */
+  pingPong?: boolean;
   /** Measured in this process only: no isolation or command-line rows. */
   inProcessOnly?: boolean;
   /** Assembled by binaryen, for types wabt cannot write (`(ref extern)`). */
@@ -281,6 +286,20 @@ export const HOSTILE_GUESTS: HostileGuest[] = [
     export: "run",
     deep: true,
   },
+  {
+    label: "two guests calling each other 500 deep, each with a deadline",
+    // The depth is the guest's to choose, up to the stack's limit (about
+    // 630 levels in a process's first calls); each level's call is made
+    // inside every call of the other guest above it.
+    wat: `(module (import "host" "deeper" (func $deeper (param i32)))
+      (func (export "down") (param $n i32)
+        (if (i32.eqz (local.get $n)) (then (loop $l (br $l)))
+          (else (call $deeper (i32.sub (local.get $n) (i32.const 1))))))
+      (func (export "run") (call $deeper (i32.const 500)) (loop $l (br $l))))`,
+    export: "run",
+    deep: true,
+    pingPong: true,
+  },
 ];
 
 /**
@@ -352,15 +371,26 @@ async function load(
     ? {
       host: {
         deeper: (n: number) =>
-          void loaded.invoke("down", [n], { timeout: 60_000 }),
+          void (partner ?? loaded).invoke("down", [n], { timeout: 60_000 }),
       },
     }
     : undefined;
-  const loaded = await loadGuest(bytes, {
+  const options = {
     ...guest.options,
     ...(async ? { async: true } : { interruptible: true }),
-    imports,
-  });
+  };
+  const loaded = await loadGuest(bytes, { ...options, imports });
+  const partner = guest.pingPong
+    ? await loadGuest(bytes, {
+      ...options,
+      imports: {
+        host: {
+          deeper: (n: number) =>
+            void loaded.invoke("down", [n], { timeout: 60_000 }),
+        },
+      },
+    })
+    : undefined;
   return loaded;
 }
 

@@ -271,3 +271,72 @@ Deno.test("an async call's deadline and StopSignal stop another guest's plain ca
     });
   }
 });
+
+/**
+ * How many abort listeners `signal` holds, read from the runtime's own
+ * record of them (the engine offers no public count), which it makes at
+ * the first listener.
+ */
+function abortListeners(signal: AbortSignal): number {
+  for (const key of Object.getOwnPropertySymbols(signal)) {
+    const record = (signal as unknown as Record<symbol, unknown>)[key];
+    if (
+      typeof record === "object" && record !== null && "listeners" in record
+    ) {
+      const listeners = record.listeners as Record<string, unknown[]>;
+      return listeners.abort?.length ?? 0;
+    }
+  }
+  return 0;
+}
+
+Deno.test("plain calls made in an async call's import, each listening to its AbortSignal, stop listening as each ends", async () => {
+  // Each inner call listens to the outer call's signal, to set its own
+  // guest's flag; its end must stop listening, or a long-lived signal
+  // keeps one listener, and the ended call's watch, per call ever made.
+  const innerGuest = await loadGuest(INNER, {
+    fuel: GUARD_FUEL,
+    interruptible: true,
+  });
+  const controller = new AbortController();
+  // A listener of the test's own, so that the runtime's record exists.
+  controller.signal.addEventListener("abort", () => {});
+  const before = abortListeners(controller.signal);
+  assert.equal(before, 1, "the runtime's record of listeners was not found");
+  let during = -1;
+  const outerGuest = await loadGuest(
+    await assembleWat(`(module (import "host" "nest" (func $nest))
+      (func (export "outer") (call $nest)))`),
+    {
+      async: true,
+      imports: {
+        host: {
+          nest: () => {
+            for (let i = 0; i < 1_000; i++) {
+              expectOutcome(
+                innerGuest.invoke("quick", [], { timeout: 60_000 }),
+                "returned",
+              );
+            }
+            during = abortListeners(controller.signal);
+          },
+        },
+      },
+    },
+  );
+  expectOutcome(
+    await outerGuest.invokeAsync("outer", [], { signal: controller.signal }),
+    "returned",
+  );
+  // The outer call's own listeners, while it runs (a few); none of the
+  // inner calls', which ended.
+  assert.ok(
+    during <= before + 4,
+    `${during} listeners in the import after 1,000 calls, ${before} before`,
+  );
+  assert.equal(
+    abortListeners(controller.signal),
+    before,
+    "listeners after the call",
+  );
+});
