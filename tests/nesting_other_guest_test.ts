@@ -340,3 +340,51 @@ Deno.test("plain calls made in an async call's import, each listening to its Abo
     "listeners after the call",
   );
 });
+
+Deno.test("a StopSignal of an inner call, set and reset during it, leaves the outer guest's flag clear: the outer call goes on", async () => {
+  // The inner call's StopSignal is watched on the outer guest's flag too
+  // (that guest's code, reached from the inner call, reads only its own
+  // flag). Set, it sets that flag; reset before the inner call ends, it
+  // no longer says so, and the end must still clear the flag, or the
+  // outer guest, whose flag checks trap, traps at its next check.
+  const stop = new StopSignal();
+  const inner = await loadGuest(
+    await assembleWat(`(module (import "host" "poke" (func $poke))
+      (func (export "go") (call $poke)))`),
+    {
+      interruptible: true,
+      imports: {
+        host: {
+          poke: () => {
+            stop.stop();
+            // Time for the watchdog's thread to set the flags it watches.
+            const until = performance.now() + 50;
+            while (performance.now() < until) { /* wait */ }
+            stop.reset();
+          },
+        },
+      },
+    },
+  );
+  for (const options of [{ interruptible: true }, { fuel: false }]) {
+    const outer = await loadGuest(
+      await assembleWat(`(module (import "host" "nest" (func $nest))
+        (func (export "run") (result i32) (local $i i32)
+          (call $nest)
+          (loop $more
+            (br_if $more (i32.lt_u
+              (local.tee $i (i32.add (local.get $i) (i32.const 1)))
+              (i32.const 1000))))
+          (i32.const 7)))`),
+      {
+        ...options,
+        imports: {
+          host: { nest: () => void inner.invoke("go", [], { stop }) },
+        },
+      },
+    );
+    const result = outer.invoke("run", [], { timeout: 60_000 });
+    expectOutcome(result, "returned");
+    assert.equal(result.outcome === "returned" && result.value, 7);
+  }
+});

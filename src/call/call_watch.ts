@@ -196,6 +196,8 @@ interface OuterArming {
   deadline: WatchdogHandle | undefined;
   /** Sets that flag: the listener of the call's `AbortSignal`. */
   raise: () => void;
+  /** Whether `raise` has set the flag. */
+  raised: boolean;
 }
 
 /** A stop that is due, and the reason the meter gives for it. */
@@ -570,15 +572,10 @@ export class CallWatch {
     // through a handle armed there, whose firing is asked after its disarm.
     const now = this.#armedOn.length > 0 ? performance.now() : 0;
     while (this.#armedOn.length > 0) {
-      const { flag, deadline } = this.#armedOn[this.#armedOn.length - 1];
-      this.disarmOn(flag);
-      // Asked once disarmed, so that a stop of this call's that set the
-      // flag before the disarm is seen.
-      innerEnded(
-        flag,
-        this,
-        deadline?.fired() === true || this.#stopSeen(now),
-      );
+      const arming = this.#armedOn[this.#armedOn.length - 1];
+      this.disarmOn(arming.flag);
+      // Asked once disarmed, so that a setting before the disarm is seen.
+      innerEnded(arming.flag, this, this.#setFlag(arming, now));
     }
     const handles = this.#handles;
     if (handles.length === 0) return;
@@ -608,17 +605,21 @@ export class CallWatch {
   }
 
   /**
-   * Whether a stop of this call's own may have set a flag it was armed on:
-   * its deadline has passed, its StopSignal is set or its AbortSignal
-   * aborted (each stays so once it is). A flag set otherwise was set by
-   * another call's stop or an async guest's tick, and is left as it is.
+   * Whether this call's stops may have set the flag of an enclosing call's
+   * guest it was armed on: its abort or an arming that found a stop due
+   * raised it, or the watchdog fired one of its handles there (its
+   * deadline, or its StopSignal, which may have been reset since: a guest
+   * whose flag checks trap must not find the flag set for it). A flag set
+   * otherwise was set by another call's stop or an async guest's tick, and
+   * is left as it is.
    *
+   * @param arming The arming on that flag, disarmed.
    * @param now `performance.now()`, read before the flags were disarmed.
    */
-  #stopSeen(now: number): boolean {
-    return now >= this.#deadline ||
-      this.#stop?.stopped === true ||
-      (this.#signal !== undefined && signalAborted(this.#signal));
+  #setFlag(arming: OuterArming, now: number): boolean {
+    if (arming.raised || now >= this.#deadline) return true;
+    for (const handle of arming.handles) if (handle.fired()) return true;
+    return false;
   }
 
   /**
@@ -635,7 +636,11 @@ export class CallWatch {
       flag,
       handles: [],
       deadline: undefined,
-      raise: () => Atomics.store(flag, 0, 1),
+      raise: () => {
+        arming.raised = true;
+        Atomics.store(flag, 0, 1);
+      },
+      raised: false,
     };
     this.#armedOn.push(arming);
     // What an enclosing call of that guest holds armed on it already (see
