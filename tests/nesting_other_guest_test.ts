@@ -366,7 +366,8 @@ Deno.test("a StopSignal of an inner call, set and reset during it, leaves the ou
       },
     },
   );
-  for (const options of [{ interruptible: true }, { fuel: false }]) {
+  const modes: GuestOptions[] = [{ interruptible: true }, { fuel: false }];
+  for (const options of modes) {
     const outer = await loadGuest(
       await assembleWat(`(module (import "host" "nest" (func $nest))
         (func (export "run") (result i32) (local $i i32)
