@@ -96,6 +96,18 @@ function isAsync(mode: Mode): boolean {
   return mode === "async" || mode === "abort";
 }
 
+/**
+ * A guest whose `run` calls the host's `deeper(depth)`, which calls a
+ * guest's `down(n)` back until `n` is 0, where it spins.
+ */
+function deepWat(depth: number): string {
+  return `(module (import "host" "deeper" (func $deeper (param i32)))
+    (func (export "down") (param $n i32)
+      (if (i32.eqz (local.get $n)) (then (loop $l (br $l)))
+        (else (call $deeper (i32.sub (local.get $n) (i32.const 1))))))
+    (func (export "run") (call $deeper (i32.const ${depth})) (loop $l (br $l))))`;
+}
+
 /** The hostile guests, each a row of the table (a probe reads them too). */
 export const HOSTILE_GUESTS: HostileGuest[] = [
   {
@@ -278,11 +290,7 @@ export const HOSTILE_GUESTS: HostileGuest[] = [
     label: "calls nested 300 deep, each with a deadline",
     // The stop lands in the innermost call, or in the descent; each level
     // then returns, and the outer call stops in its own loop.
-    wat: `(module (import "host" "deeper" (func $deeper (param i32)))
-      (func (export "down") (param $n i32)
-        (if (i32.eqz (local.get $n)) (then (loop $l (br $l)))
-          (else (call $deeper (i32.sub (local.get $n) (i32.const 1))))))
-      (func (export "run") (call $deeper (i32.const 300)) (loop $l (br $l))))`,
+    wat: deepWat(300),
     export: "run",
     deep: true,
   },
@@ -291,11 +299,7 @@ export const HOSTILE_GUESTS: HostileGuest[] = [
     // The depth is the guest's to choose, up to the stack's limit (about
     // 630 levels in a process's first calls); each level's call is made
     // inside every call of the other guest above it.
-    wat: `(module (import "host" "deeper" (func $deeper (param i32)))
-      (func (export "down") (param $n i32)
-        (if (i32.eqz (local.get $n)) (then (loop $l (br $l)))
-          (else (call $deeper (i32.sub (local.get $n) (i32.const 1))))))
-      (func (export "run") (call $deeper (i32.const 500)) (loop $l (br $l))))`,
+    wat: deepWat(500),
     export: "run",
     deep: true,
     pingPong: true,
