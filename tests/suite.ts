@@ -105,7 +105,7 @@ const LONGEST = [
  * threads, or this would mark them.
  */
 const PROCESS_WIDE =
-  /"ps"|--ppid|Deno\.stdin\b|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc\/|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|watchdog|compile_thread|first load|first call in|(?<!: )(?:globalThis|WebAssembly)\.\w+ = /;
+  /"ps"|--ppid|Deno\.stdin\b|prepareStops|memoryUsage|cpuUsage|resourceUsage|\/proc\/|setFlagsFromString|FinalizationRegistry|hardwareConcurrency|Deno\.chdir|defineProperty\(performance|watchdog|compile_thread|first load|first call in|(?<!: )(?:globalThis|WebAssembly)\.\w+ = /;
 
 /**
  * Files read by hand, whose every match of {@linkcode PROCESS_WIDE} is in

@@ -358,10 +358,10 @@ async function callIsolated(
       moduleOutline: file === undefined
         ? undefined
         : await outlineDigest(file.outline),
-      deadline: options.timeout === undefined
-        ? undefined
-        : performance.timeOrigin + started + options.timeout +
-          GUARD_KILL_AFTER_MS,
+      deadlineAfterMs: options.timeout === undefined ? undefined : Math.max(
+        0,
+        started + options.timeout + GUARD_KILL_AFTER_MS - performance.now(),
+      ),
     };
     const spawned = spawnChild(label, childArgs(file?.path), {
       stdin: "piped",
@@ -479,8 +479,10 @@ function killedByItsGuard(
 }
 
 /**
- * How far apart the host's and the child's clocks may read: each reads the
- * system clock once, as it starts, and counts from there.
+ * How far ahead of this thread's clock the child's guard may kill: it
+ * counts the deadline from when it read the request, after this thread
+ * wrote it, so never before; a millisecond allows for the two clocks'
+ * readings.
  */
 const CLOCK_SKEW_MS = 1;
 

@@ -51,7 +51,8 @@ export async function runCall(guarded: GuardedRequest): Promise<never> {
       label: request.label,
     }, {
       anySize: true,
-      checkBodies: request.fuel == null && request.deadline === undefined,
+      checkBodies: request.fuel == null &&
+        request.deadlineAfterMs === undefined,
       interruptFix:
         "an isolated call supplies it itself: leave it out of the imports module",
     });

@@ -60,8 +60,12 @@ async function guard(): Promise<void> {
       newline = head.indexOf(0x0a);
     }
     const header = new TextDecoder().decode(head.subarray(0, newline));
-    const { moduleBytes: length, deadline, modulePath } = JSON.parse(header);
-    if (typeof deadline === "number") killAt(deadline);
+    const { moduleBytes: length, deadlineAfterMs, modulePath } = JSON.parse(
+      header,
+    );
+    if (typeof deadlineAfterMs === "number") {
+      killAt(performance.now() + deadlineAfterMs);
+    }
     if (!Number.isSafeInteger(length) || (length as number) < 0) {
       throw new TypeError("the request states no module length");
     }
@@ -131,14 +135,15 @@ async function readFile(
 }
 
 /**
- * Kills this process at `deadline` (milliseconds since the epoch). A timer
+ * Kills this process at `deadline` (a time of this thread's
+ * `performance.now()`). A timer
  * fires up to a millisecond or more late, so it is set 2 ms early and the
  * rest is waited for in `Atomics.wait`, which wakes on time; this thread has
  * nothing else to do meanwhile. Part of the guard's source: it refers to
  * nothing outside itself.
  */
 function killAt(deadline: number): void {
-  const left = () => deadline - (performance.timeOrigin + performance.now());
+  const left = () => deadline - performance.now();
   const due = () => {
     if (left() > 2) return void setTimeout(due, left() - 2);
     const sleeper = new Int32Array(new SharedArrayBuffer(4));

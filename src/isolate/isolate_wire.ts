@@ -58,12 +58,17 @@ export interface IsolatedRequest {
    */
   moduleOutline?: string;
   /**
-   * The call's deadline, in milliseconds since the epoch
-   * (`performance.timeOrigin + performance.now()`, which both processes
-   * read from the same clock): the child's guard kills the child then, on a
-   * thread of the child's own.
+   * How many milliseconds after the host wrote the request the call's
+   * deadline comes (and the guard's few after it): the child's guard
+   * kills the child that long after it has read the request, on its own
+   * clock, so never before the host's deadline, only later by the time
+   * the request took to reach it. Not a time of
+   * `performance.timeOrigin + performance.now()`: each runtime reckons its
+   * own origin from two clock reads a busy machine can hold apart, and a
+   * child whose origin ran 68 ms ahead of its host's was killed that much
+   * before the host's deadline.
    */
-  deadline?: number;
+  deadlineAfterMs?: number;
 }
 
 /**
